@@ -1,0 +1,3 @@
+from bci_stream.cli import main
+
+main()

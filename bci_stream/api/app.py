@@ -1,0 +1,60 @@
+"""The FastAPI application factory. Nothing heavy happens at import: the lifespan builds the state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from bci_stream import __version__
+from bci_stream.api.routers import decoders, health, models
+from bci_stream.inference.registry import ModelRegistry
+from bci_stream.runtime.supervisor import Supervisor
+from bci_stream.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the supervisor and registry are created when the server starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.registry = ModelRegistry(settings.models_dir)
+        app.state.supervisor = Supervisor(
+            str(settings.models_dir),
+            status_interval=settings.status_interval,
+            max_restarts=settings.max_restarts,
+            restart_backoff=settings.restart_backoff,
+        )
+        app.state.started = time.monotonic()
+        try:
+            yield
+        finally:
+            app.state.supervisor.shutdown()
+
+    app = FastAPI(
+        title="bci-stream",
+        version=__version__,
+        description="Real-time streaming decoder service for brain-computer interfaces.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
+            return JSONResponse(
+                status_code=413,
+                content={"detail": f"request body is {length} bytes; the limit (max_request_bytes) is "
+                                   f"{settings.max_request_bytes}"},
+            )
+        return await call_next(request)
+
+    app.include_router(health.router)
+    app.include_router(models.router)
+    app.include_router(decoders.router)
+    return app

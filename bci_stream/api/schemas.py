@@ -1,0 +1,52 @@
+"""Response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class LatencySummary(BaseModel):
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    p99_9: float | None
+    mean: float | None
+    max: float | None
+
+
+class DecoderStatus(BaseModel):
+    """A decoder as the service sees it. Latencies are in milliseconds."""
+
+    id: str
+    state: str
+    pid: int | None
+    created: float
+    restarts: int
+    exit_code: int | None
+    last_error: str | None
+    request: dict[str, Any]
+    model: dict[str, Any] | None
+    stream: dict[str, Any] | None
+    output_stream: dict[str, Any] | None
+    connected: bool
+    counters: dict[str, int]
+    latency_ms: dict[str, LatencySummary]
+    last_output: list[float] | None
+    last_label: str | None
+    clock_offset: float | None
+
+
+class ServiceStatus(BaseModel):
+    version: str
+    uptime_s: float
+    n_decoders: int
+    decoders: list[DecoderStatus]
+
+
+class Created(BaseModel):
+    id: str
+    state: str
+    url: str

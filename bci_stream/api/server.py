@@ -1,0 +1,56 @@
+"""Run the API with uvicorn: in the foreground (``bci-stream serve``) or in a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+
+from bci_stream.api.app import create_app
+from bci_stream.settings import Settings
+
+
+def serve(settings: Settings) -> None:
+    """Serve until interrupted (Ctrl-C / SIGTERM shut the decoders down cleanly)."""
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+class BackgroundServer:
+    """A real uvicorn server on a thread of this process, for the demo and the tests.
+
+    ``port=0`` in the settings picks a free port; :attr:`url` tells which.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, name="bci-stream-http", daemon=True)
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(
+                    f"HTTP server failed to start on {self.settings.host}:{self.settings.port} (see the log above)"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"HTTP server did not start within {timeout:g} s")
+            time.sleep(0.02)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=30.0)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

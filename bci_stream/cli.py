@@ -1,0 +1,97 @@
+"""The ``bci-stream`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bci-stream")
+def main() -> None:
+    """bci-stream: real-time streaming decoder service for brain-computer interfaces."""
+
+
+@main.command()
+@click.option("--name", default="bci-stream-sim", show_default=True, help="LSL stream name.")
+@click.option("--n-chans", type=click.IntRange(min=1), default=64, show_default=True, help="Channels (10-10 names).")
+@click.option("--sfreq", type=click.FloatRange(min=60), default=160.0, show_default=True, help="Sampling rate, Hz.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds to stream (default: until Ctrl-C).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: the same seed repeats the run.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Samples per push (default sfreq/32).")
+@click.option("--line-freq", type=click.FloatRange(min=0), default=50.0, show_default=True,
+              help="Line-noise frequency in Hz (0 for none).")
+@click.option("--source-id", default=None, help="LSL source_id (default bci-stream-sim-NAME).")
+def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed: int, chunk_size: int | None,
+             line_freq: float, source_id: str | None) -> None:
+    """Stream synthetic EEG (type EEG, µV) with cued motor-imagery trials, and cues on NAME-markers."""
+    from bci_stream.sim.player import run_simulator
+
+    click.echo(f"streaming '{name}' ({n_chans} ch, {sfreq:g} Hz, µV) and markers on '{name}-markers'; Ctrl-C to stop")
+    try:
+        n = run_simulator(name=name, n_chans=n_chans, sfreq=sfreq, duration=duration, seed=seed,
+                          chunk_size=chunk_size, source_id=source_id, line_freq=line_freq or None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(f"pushed {n} samples")
+
+
+def _settings(**overrides: object):
+    from pydantic import ValidationError
+
+    from bci_stream.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address [default 127.0.0.1, env BCI_STREAM_HOST].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port [default 8000, env BCI_STREAM_PORT].")
+@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Model registry folder [env BCI_STREAM_MODELS_DIR].")
+def serve(host: str | None, port: int | None, models_dir: Path | None) -> None:
+    """Run the HTTP control plane (FastAPI on uvicorn). Set BCI_STREAM_TOKEN to require a bearer token."""
+    from bci_stream.api.server import serve as run
+
+    run(_settings(host=host, port=port, models_dir=models_dir))
+
+
+@main.command()
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds to run (default: until Ctrl-C).")
+@click.option("--model", "model_ref", default="sim-mi-gru", show_default=True, help="Model name[@version].")
+@click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="API port (0: any free port) [default 8000].")
+@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Model registry folder.")
+def demo(duration: float | None, model_ref: str, host: str | None, port: int | None, models_dir: Path | None) -> None:
+    """Simulated EEG → service → decoder with the bundled model; prints a status line every second."""
+    from bci_stream.demo import run_demo
+
+    sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir), model_ref, click.echo))
+
+
+@main.command("models")
+@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
+def list_models(models_dir: Path | None) -> None:
+    """List the models in the registry (name@version, channels, rate, outputs)."""
+    from bci_stream.inference.registry import ModelRegistry
+
+    registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
+    entries, problems = registry.scan()
+    for e in entries:
+        c = e.card
+        click.echo(f"{c.ref:<28} {c.architecture.cell.upper()} L{c.architecture.n_layers} H{c.architecture.hidden_size}"
+                   f"  {c.n_chans} ch @ {c.sfreq:g} Hz -> {c.output.kind} {c.output.labels}  sha256 {c.sha256[:12]}")
+    for p in problems:
+        click.echo(f"problem: {p}", err=True)
+
+
+if __name__ == "__main__":
+    main()

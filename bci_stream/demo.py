@@ -1,0 +1,107 @@
+"""``bci-stream demo``: simulator → service → decoder with the bundled model, a status line a second."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+
+import httpx
+import pylsl
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.errors import BciStreamError
+from bci_stream.inference.registry import ModelRegistry
+from bci_stream.settings import Settings
+from bci_stream.sim.player import run_simulator
+
+DEFAULT_MODEL = "sim-mi-gru"
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.2f}"
+
+
+class CueTracker:
+    """Follows the simulator's marker stream to show which cue is on (ground truth beside the decoding)."""
+
+    def __init__(self, name: str, trial_s: float = 4.0) -> None:
+        found = pylsl.resolve_bypred(f"name='{name}'", 1, 5.0)
+        self.inlet = pylsl.StreamInlet(found[0]) if found else None
+        self.trial_s = trial_s
+        self.cue, self.until = "rest", 0.0
+
+    def current(self) -> str:
+        if self.inlet is not None:
+            while True:
+                sample, ts = self.inlet.pull_sample(timeout=0.0)
+                if sample is None:
+                    break
+                self.cue, self.until = sample[0], ts + self.inlet.time_correction(1.0) + self.trial_s
+        return self.cue if pylsl.local_clock() < self.until else "rest"
+
+
+def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAULT_MODEL,
+             echo: Callable[[str], None] = print) -> int:
+    """Run the demo; returns the exit code (0 when samples were decoded)."""
+    try:
+        card = ModelRegistry(settings.models_dir).get(model_ref).card
+    except BciStreamError as exc:
+        echo(f"error: {exc}")
+        return 2
+    name = f"bci-stream-demo-{os.getpid()}"
+    source_id = f"{name}-src"
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    sim = ctx.Process(
+        target=run_simulator, name="bci-stream-simulator",
+        kwargs=dict(name=name, n_chans=card.n_chans, sfreq=card.sfreq, source_id=source_id, stop_event=stop,
+                    seed=int(time.time()) % 100_000),
+        daemon=True,
+    )
+    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+    samples_out = 0
+    sim.start()
+    try:
+        with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers,
+                                                                timeout=10.0) as client:
+            echo(f"bci-stream demo: API on {server.url}, simulated EEG '{name}' "
+                 f"({card.n_chans} ch, {card.sfreq:g} Hz), model {card.ref} ({', '.join(card.output.labels)})")
+            r = client.post("/decoders", json={"stream": {"name": name, "source_id": source_id}, "model": model_ref})
+            if r.status_code != 201:
+                echo(f"error: POST /decoders answered {r.status_code}: {r.text}")
+                return 1
+            decoder_id = r.json()["id"]
+            echo(f"decoder {decoder_id} started; decoded stream '{name}-decoded'. Ctrl-C to stop.")
+            cues = CueTracker(f"{name}-markers")
+            t0 = time.monotonic()
+            tick = 1
+            try:
+                while duration is None or time.monotonic() - t0 < duration:
+                    time.sleep(max(0.0, t0 + tick - time.monotonic()))
+                    tick += 1
+                    st = client.get(f"/decoders/{decoder_id}").json()
+                    c, lat = st["counters"], st["latency_ms"]
+                    e2e, svc = lat.get("e2e", {}), lat.get("service", {})
+                    samples_out = c.get("samples_out", 0)
+                    p = max(st["last_output"]) if st.get("last_output") else 0.0
+                    echo(f"[{time.monotonic() - t0:5.1f} s] {st['state']:<10} in {c.get('samples_in', 0):>7} "
+                         f"out {samples_out:>7} lost {c.get('gap_samples', 0):>3} | in-service p50/p99 "
+                         f"{_fmt_ms(svc.get('p50'))}/{_fmt_ms(svc.get('p99'))} ms, end-to-end p50/p99 "
+                         f"{_fmt_ms(e2e.get('p50'))}/{_fmt_ms(e2e.get('p99'))} ms | decoded "
+                         f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}")
+                    if st["state"] == "error":
+                        echo(f"error: {st['last_error']}")
+                        return 1
+            except KeyboardInterrupt:
+                echo("interrupted")
+            final = client.delete(f"/decoders/{decoder_id}").json()
+            samples_out = final["counters"].get("samples_out", samples_out)
+            echo(f"stopped: {final['counters'].get('samples_in', 0)} samples in, {samples_out} decoded samples out")
+    finally:
+        stop.set()
+        sim.join(5.0)
+        if sim.is_alive():
+            sim.terminate()
+    return 0 if samples_out > 0 else 1

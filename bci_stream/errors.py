@@ -1,0 +1,27 @@
+"""Exceptions of bci-stream. Each names the parameter, the rule and the bad value."""
+
+from __future__ import annotations
+
+
+class BciStreamError(Exception):
+    """Base class for every error bci-stream raises on purpose."""
+
+
+class ModelError(BciStreamError):
+    """A model file or model card is missing, corrupt or inconsistent."""
+
+
+class ModelNotFoundError(ModelError):
+    """No model of that name (or version) in the registry."""
+
+
+class StreamError(BciStreamError):
+    """An LSL stream could not be found, or does not match what the model expects."""
+
+
+class StreamNotFoundError(StreamError):
+    """No stream matched the selector within the timeout."""
+
+
+class StreamMismatchError(StreamError):
+    """The stream's channel count, rate, format or labels do not match the model card."""

@@ -1,0 +1,67 @@
+"""Fixed-bucket latency histograms: cheap to update in the hot loop, mergeable, exportable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Upper bucket edges in seconds, log-spaced from 1 µs to 100 s (8 buckets per decade). A value v
+#: falls in the first bucket whose edge is >= v; the last count is the overflow (> 100 s).
+EDGES = np.geomspace(1e-6, 100.0, 8 * 8 + 1)
+
+
+class LatencyHistogram:
+    """Counts of latencies (seconds) per fixed bucket, plus count, sum and max."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(len(EDGES) + 1, dtype=np.int64)
+        self.total = 0.0
+        self.n = 0
+        self.max = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[int(np.searchsorted(EDGES, value))] += 1
+        self.total += value
+        self.n += 1
+        if value > self.max:
+            self.max = value
+
+    def observe_many(self, values: np.ndarray) -> None:
+        if len(values) == 0:
+            return
+        np.add.at(self.counts, np.searchsorted(EDGES, values), 1)
+        self.total += float(values.sum())
+        self.n += len(values)
+        self.max = max(self.max, float(values.max()))
+
+    def to_dict(self) -> dict:
+        return {"counts": self.counts.tolist(), "sum": self.total, "n": self.n, "max": self.max}
+
+
+def percentile(counts: list[int] | np.ndarray, q: float) -> float | None:
+    """The q-th percentile (0-100) from bucket counts, interpolated geometrically inside a bucket."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = counts.sum()
+    if n == 0:
+        return None
+    rank = q / 100.0 * n
+    cum = np.cumsum(counts)
+    i = int(np.searchsorted(cum, rank, side="left"))
+    i = min(i, len(counts) - 1)
+    if i >= len(EDGES):
+        return float(EDGES[-1])
+    hi = EDGES[i]
+    lo = EDGES[i - 1] if i > 0 else EDGES[0] / 10 ** (1 / 8)
+    below = cum[i - 1] if i > 0 else 0.0
+    frac = (rank - below) / counts[i] if counts[i] else 1.0
+    return float(lo * (hi / lo) ** min(max(frac, 0.0), 1.0))
+
+
+def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> dict:
+    """Percentiles in milliseconds (keys ``p50`` ...), count, mean and max of a histogram dict."""
+    out: dict = {"count": hist["n"]}
+    for q in quantiles:
+        v = percentile(hist["counts"], q)
+        out[f"p{q:g}".replace(".", "_")] = None if v is None else v * 1e3
+    out["mean"] = hist["sum"] / hist["n"] * 1e3 if hist["n"] else None
+    out["max"] = hist["max"] * 1e3 if hist["n"] else None
+    return out

@@ -1,0 +1,224 @@
+"""The supervisor: starts, watches, restarts and stops decoder worker processes.
+
+It lives in the API process. One monitor thread drains the shared status queue (so workers never
+block on it) and checks every worker's liveness several times a second: a worker that dies is noticed
+within ``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
+up to ``max_restarts`` times, unless it exited because its model or stream was refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bci_stream.runtime.spec import DecoderSpec
+from bci_stream.runtime.worker import EXIT_REFUSED, worker_main
+
+log = logging.getLogger("bci_stream.supervisor")
+
+
+@dataclass
+class DecoderHandle:
+    """The supervisor's view of one decoder: its spec, current process and latest status."""
+
+    id: str
+    spec: DecoderSpec
+    created: float = field(default_factory=time.time)
+    generation: int = 0
+    process: Any = None
+    cmd_conn: Any = None
+    status: dict[str, Any] = field(default_factory=lambda: {"state": "starting"})
+    restarts: int = 0
+    exit_code: int | None = None
+    restart_at: float | None = None
+    stopping: bool = False
+    last_error: str | None = None
+
+
+class Supervisor:
+    """Owns the decoder processes of one service.
+
+    Parameters
+    ----------
+    models_dir
+        Model registry folder handed to the workers.
+    status_interval
+        Seconds between status snapshots of a running worker.
+    max_restarts
+        Restarts of a crashed worker before it is left in ``error``.
+    restart_backoff
+        First restart delay in seconds, doubled on each further restart (capped at 30 s).
+    poll_interval
+        Liveness check period of the monitor thread.
+    """
+
+    def __init__(
+        self,
+        models_dir: str,
+        status_interval: float = 0.25,
+        max_restarts: int = 3,
+        restart_backoff: float = 0.5,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.models_dir = str(models_dir)
+        self.status_interval = status_interval
+        self.max_restarts = max_restarts
+        self.restart_backoff = restart_backoff
+        self.poll_interval = poll_interval
+        self._ctx = mp.get_context("spawn")
+        self._status_queue = self._ctx.Queue()
+        self._handles: dict[str, DecoderHandle] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._monitor = threading.Thread(target=self._monitor_loop, name="bci-stream-supervisor", daemon=True)
+        self._monitor.start()
+
+    # -- public API ----------------------------------------------------------------------------------
+
+    def start(self, spec: DecoderSpec) -> DecoderHandle:
+        """Start a decoder process for ``spec``; returns at once (state ``starting``)."""
+        handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec)
+        with self._lock:
+            self._handles[handle.id] = handle
+            self._spawn(handle)
+        return handle
+
+    def get(self, decoder_id: str) -> DecoderHandle | None:
+        with self._lock:
+            return self._handles.get(decoder_id)
+
+    def list(self) -> list[DecoderHandle]:
+        with self._lock:
+            return list(self._handles.values())
+
+    def send(self, decoder_id: str, *command: Any) -> bool:
+        """Send a command to a running worker; False when it has no live process."""
+        with self._lock:
+            handle = self._handles.get(decoder_id)
+            if handle is None or handle.process is None or not handle.process.is_alive():
+                return False
+            try:
+                handle.cmd_conn.send(command)
+            except (OSError, BrokenPipeError):
+                return False
+            return True
+
+    def stop(self, decoder_id: str, timeout: float = 5.0) -> DecoderHandle | None:
+        """Stop a decoder and wait for its process to end; it is removed from the list."""
+        with self._lock:
+            handle = self._handles.get(decoder_id)
+            if handle is None:
+                return None
+            handle.stopping = True
+        self._terminate(handle, timeout)
+        with self._lock:
+            self._handles.pop(decoder_id, None)
+        handle.status = {**handle.status, "state": "stopped"}
+        return handle
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every decoder and the monitor thread."""
+        for handle in self.list():
+            self.stop(handle.id, timeout)
+        self._closing.set()
+        self._monitor.join(timeout=2.0)
+        self._status_queue.close()
+        self._status_queue.join_thread()
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _spawn(self, handle: DecoderHandle) -> None:
+        handle.generation += 1
+        parent_conn, child_conn = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
+                  self._status_queue, self.status_interval),
+            name=f"bci-stream-decoder-{handle.id}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        handle.process, handle.cmd_conn = process, parent_conn
+        handle.exit_code, handle.restart_at = None, None
+        handle.status = {**handle.status, "state": "starting", "pid": process.pid}
+
+    def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
+        process = handle.process
+        if process is None:
+            return
+        if process.is_alive():
+            try:
+                handle.cmd_conn.send(("stop",))
+            except (OSError, BrokenPipeError):
+                pass
+            process.join(timeout)
+        if process.is_alive():
+            log.warning("decoder %s did not stop in %.1f s; terminating", handle.id, timeout)
+            process.terminate()
+            process.join(2.0)
+        if process.is_alive():
+            process.kill()
+            process.join(2.0)
+        handle.exit_code = process.exitcode
+        handle.cmd_conn.close()
+
+    def _monitor_loop(self) -> None:
+        next_check = 0.0
+        while not self._closing.is_set():
+            try:
+                decoder_id, generation, snapshot = self._status_queue.get(timeout=self.poll_interval)
+            except queue.Empty:
+                pass
+            except (EOFError, OSError):  # the queue was closed under us at shutdown
+                return
+            else:
+                with self._lock:
+                    handle = self._handles.get(decoder_id)
+                    if handle is not None and generation == handle.generation and not handle.stopping:
+                        handle.status = snapshot
+                        if snapshot.get("error"):
+                            handle.last_error = snapshot["error"]
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + self.poll_interval
+                self._check_processes(now)
+
+    def _check_processes(self, now: float) -> None:
+        with self._lock:
+            for handle in self._handles.values():
+                process = handle.process
+                if handle.stopping or process is None:
+                    continue
+                if handle.restart_at is not None:
+                    if now >= handle.restart_at:
+                        log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
+                        self._spawn(handle)
+                    continue
+                if process.is_alive() or handle.exit_code is not None:
+                    continue
+                process.join(0)
+                handle.exit_code = process.exitcode
+                refused = handle.exit_code == EXIT_REFUSED
+                state = handle.status.get("state")
+                if handle.exit_code == 0 and state == "stopped":
+                    continue
+                if not refused:
+                    handle.last_error = (
+                        f"worker process {process.pid} exited with code {handle.exit_code}"
+                        + (f" (signal {-handle.exit_code})" if handle.exit_code and handle.exit_code < 0 else "")
+                    )
+                handle.status = {**handle.status, "state": "error", "error": handle.last_error,
+                                 "exit_code": handle.exit_code}
+                if not refused and handle.restarts < self.max_restarts:
+                    delay = min(30.0, self.restart_backoff * 2 ** handle.restarts)
+                    handle.restarts += 1
+                    handle.restart_at = now + delay
+                    log.error("%s; restart %d/%d in %.1f s", handle.last_error, handle.restarts,
+                              self.max_restarts, delay)

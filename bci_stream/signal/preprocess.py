@@ -1,0 +1,169 @@
+"""Causal, stateful preprocessing shared by the online pipeline and offline training.
+
+One :class:`Preprocessor` processes a 1-sample chunk online and a whole recording offline with the same
+result: filter state (``zi``) is carried between calls, so ``process(a); process(b)`` equals
+``process(concat(a, b))`` (a test checks it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import signal as sps
+
+
+class PreprocessingConfig(BaseModel):
+    """What the preprocessor does, stored in the model card so training and serving agree.
+
+    Attributes
+    ----------
+    bandpass
+        ``(low, high)`` cut-offs in Hz of a causal Butterworth band-pass, or None for no band-pass.
+    filter_order
+        Butterworth order of the band-pass (the SOS cascade has ``filter_order`` sections).
+    notch
+        Line frequency in Hz to notch out (IIR notch, quality ``notch_q``), or None.
+    car
+        Common average reference across the model's channels.
+    mean, std
+        Per-channel standardisation statistics fitted on the *training* data (after filtering and
+        CAR), or None for no standardisation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    bandpass: tuple[float, float] | None = None
+    filter_order: int = Field(default=4, ge=1, le=10)
+    notch: float | None = Field(default=None, gt=0)
+    notch_q: float = Field(default=30.0, gt=0)
+    car: bool = False
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> PreprocessingConfig:
+        if self.bandpass is not None:
+            low, high = self.bandpass
+            if not 0 < low < high:
+                raise ValueError(f"bandpass must satisfy 0 < low < high, got {self.bandpass}")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must be given together (standardisation), got only one")
+        if self.std is not None and any(not s > 0 for s in self.std):
+            raise ValueError("std must be > 0 for every channel, got a value <= 0 or NaN")
+        return self
+
+
+class Preprocessor:
+    """Causal band-pass/notch (carried ``zi``) → common average reference → standardisation.
+
+    Parameters
+    ----------
+    config
+        The preprocessing configuration (usually from the model card).
+    n_chans
+        Number of channels of the input chunks ``x[T, n_chans]``.
+    sfreq
+        Sampling rate in Hz; filters are designed for it.
+
+    Notes
+    -----
+    The filter state is initialised at the first sample as the steady state for a constant input
+    equal to that sample (``sosfilt_zi * x[0]``), so a DC offset of the amplifier does not ring
+    through the band-pass. Offline and online processing start the same way, so they agree.
+    """
+
+    def __init__(self, config: PreprocessingConfig, n_chans: int, sfreq: float) -> None:
+        if n_chans < 1:
+            raise ValueError(f"n_chans must be >= 1, got {n_chans}")
+        if not sfreq > 0:
+            raise ValueError(f"sfreq must be > 0, got {sfreq}")
+        self.config = config
+        self.n_chans = n_chans
+        self.sfreq = float(sfreq)
+        nyquist = self.sfreq / 2
+        sections = []
+        if config.bandpass is not None:
+            if config.bandpass[1] >= nyquist:
+                raise ValueError(
+                    f"bandpass high cut-off must be below Nyquist ({nyquist} Hz at sfreq {sfreq}), "
+                    f"got {config.bandpass[1]}"
+                )
+            sections.append(
+                sps.butter(config.filter_order, config.bandpass, btype="bandpass", fs=self.sfreq, output="sos")
+            )
+        if config.notch is not None:
+            if config.notch >= nyquist:
+                raise ValueError(f"notch must be below Nyquist ({nyquist} Hz at sfreq {sfreq}), got {config.notch}")
+            b, a = sps.iirnotch(config.notch, config.notch_q, fs=self.sfreq)
+            sections.append(sps.tf2sos(b, a))
+        self._sos = np.concatenate(sections) if sections else None
+        self._zi_unit = sps.sosfilt_zi(self._sos)[:, :, None] if self._sos is not None else None
+        self._zi: np.ndarray | None = None
+        for stat_name in ("mean", "std"):
+            stat = getattr(config, stat_name)
+            if stat is not None and len(stat) != n_chans:
+                raise ValueError(f"preprocessing {stat_name} must have n_chans={n_chans} values, got {len(stat)}")
+        self._mean = np.asarray(config.mean, dtype=np.float64) if config.mean is not None else None
+        self._inv_std = 1.0 / np.asarray(config.std, dtype=np.float64) if config.std is not None else None
+
+    def reset(self) -> None:
+        """Forget the filter state; the next sample re-initialises it."""
+        self._zi = None
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Process a chunk ``x[T, n_chans]`` (any T ≥ 0) and return float32 ``[T, n_chans]``."""
+        if x.ndim != 2 or x.shape[1] != self.n_chans:
+            raise ValueError(f"x must have shape (T, n_chans={self.n_chans}), got {x.shape}")
+        y = x.astype(np.float64, copy=True)
+        if len(y) == 0:
+            return y.astype(np.float32)
+        if self._sos is not None:
+            if self._zi is None:
+                self._zi = self._zi_unit * y[0]
+            y, self._zi = sps.sosfilt(self._sos, y, axis=0, zi=self._zi)
+        if self.config.car:
+            y -= y.mean(axis=1, keepdims=True)
+        if self._mean is not None:
+            y -= self._mean
+            y *= self._inv_std
+        return y.astype(np.float32)
+
+
+class NonFiniteGuard:
+    """Replace NaN/inf samples before they reach stateful filters and the recurrent state.
+
+    A single NaN entering an IIR filter or a GRU poisons its state for ever, so non-finite values are
+    handled before preprocessing, per channel, by a policy:
+
+    * ``"hold"``: repeat the channel's last finite value (0 before any finite value);
+    * ``"zero"``: replace by 0.
+
+    Every replaced value is counted in :attr:`n_replaced`; chunks that contained any in
+    :attr:`n_chunks_affected`.
+    """
+
+    POLICIES = ("hold", "zero")
+
+    def __init__(self, n_chans: int, policy: str = "hold") -> None:
+        if policy not in self.POLICIES:
+            raise ValueError(f"nan_policy must be one of {self.POLICIES}, got {policy!r}")
+        self.policy = policy
+        self._last = np.zeros(n_chans, dtype=np.float32)
+        self.n_replaced = 0
+        self.n_chunks_affected = 0
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
+        bad = ~np.isfinite(x)
+        if bad.any():
+            self.n_replaced += int(bad.sum())
+            self.n_chunks_affected += 1
+            if self.policy == "zero":
+                x[bad] = 0.0
+            else:
+                for t in np.flatnonzero(bad.any(axis=1)):
+                    row_bad = bad[t]
+                    x[t, row_bad] = self._last[row_bad] if t == 0 else x[t - 1, row_bad]
+        if len(x):
+            self._last[:] = x[-1]
+        return x
