@@ -1,0 +1,173 @@
+"""Decoder runtime, model registry and export: real ONNX files, real onnxruntime sessions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bci_stream.errors import ModelError, ModelNotFoundError
+from bci_stream.inference.decoder import Decoder
+from bci_stream.inference.registry import ModelRegistry
+from conftest import export_tiny
+
+
+@pytest.fixture(scope="module")
+def heads_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("heads")
+    for cell in ("gru", "lstm"):
+        for head in ("categorical", "gaussian", "poisson"):
+            export_tiny(root, f"{cell}-{head}", cell, head=head, n_layers=1 if head == "gaussian" else 2)
+    return root
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("head", ["categorical", "gaussian", "poisson"])
+@pytest.mark.parametrize("t", [1, 7, 256])
+def test_chunk_of_t_equals_t_single_steps(heads_dir, cell, head, t):
+    entry = ModelRegistry(heads_dir).get(f"{cell}-{head}")
+    dec = Decoder(entry.onnx_path, entry.card)
+    x = np.random.default_rng(t).standard_normal((t * 3, 8)).astype(np.float32)
+    s_chunk, s_step = dec.new_state(), dec.new_state()
+    y_chunk = np.concatenate([dec.run(x[i : i + t], s_chunk) for i in range(0, len(x), t)])
+    y_step = np.concatenate([dec.run(x[i : i + 1], s_step) for i in range(len(x))])
+    np.testing.assert_allclose(y_chunk, y_step, rtol=0, atol=1e-6)
+    for name in s_chunk.names:
+        np.testing.assert_allclose(s_chunk.arrays[name], s_step.arrays[name], atol=1e-6)
+    if head == "categorical":
+        np.testing.assert_allclose(y_chunk.sum(1), 1.0, atol=1e-5)
+    if head == "poisson":
+        assert (y_chunk > 0).all()
+
+
+def test_export_parity_is_recorded(heads_dir):
+    for entry in ModelRegistry(heads_dir).list():
+        assert entry.card.parity.n_samples == 1000 and entry.card.parity.max_abs_diff <= 1e-4
+        assert entry.card.inputs == (["x", "h0", "c0"] if entry.card.architecture.cell == "lstm" else ["x", "h0"])
+
+
+def test_onnx_metadata_props_describe_the_model(heads_dir):
+    import onnx
+
+    entry = ModelRegistry(heads_dir).get("lstm-poisson")
+    props = {p.key: p.value for p in onnx.load(str(entry.onnx_path)).metadata_props}
+    assert props["name"] == "lstm-poisson" and props["output_kind"] == "poisson"
+    assert json.loads(props["ch_names"]) == entry.card.ch_names
+
+
+def test_snapshot_restore_gives_an_identical_continuation(models_dir):
+    entry = ModelRegistry(models_dir).get("tiny-lstm")
+    dec = Decoder(entry.onnx_path, entry.card)
+    x = np.random.default_rng(1).standard_normal((300, 8)).astype(np.float32)
+    state = dec.new_state()
+    dec.run(x[:100], state)
+    snap = state.snapshot()
+    y1 = dec.run(x[100:], state)
+    other = dec.new_state()
+    other.restore(snap)
+    np.testing.assert_array_equal(dec.run(x[100:], other), y1)
+    norms = other.norms()
+    assert set(norms) == {"h0", "c0"} and len(norms["h0"]) == 2 and all(v > 0 for v in norms["h0"])
+    other.reset()
+    assert all(v == 0 for v in other.norms()["h0"])
+    with pytest.raises(ValueError, match=r"state array 'h0' must have shape \(2, 1, 16\), got \(1, 1, 16\)"):
+        other.restore({"h0": np.zeros((1, 1, 16)), "c0": np.zeros((2, 1, 16))})
+    with pytest.raises(ValueError, match=r"state snapshot must have arrays \['h0', 'c0'\], got \['h0'\]"):
+        other.restore({"h0": np.zeros((2, 1, 16))})
+
+
+@pytest.fixture()
+def model_copy(models_dir, tmp_path) -> Path:
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "tiny-gru")
+    return tmp_path
+
+
+def test_registry_refuses_a_changed_file(model_copy):
+    onnx_path = model_copy / "tiny-gru" / "model.onnx"
+    data = bytearray(onnx_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx_path.write_bytes(bytes(data))
+    card = json.loads((model_copy / "tiny-gru" / "model.json").read_text())
+    with pytest.raises(ModelError) as err:
+        ModelRegistry(model_copy).get("tiny-gru")
+    import hashlib
+
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    assert str(err.value) == (
+        f"model 'tiny-gru@1.0.0': sha256 of {onnx_path} is {actual}, but its card "
+        f"{model_copy / 'tiny-gru' / 'model.json'} says {card['sha256']}; the file was changed or corrupted "
+        "after export"
+    )
+
+
+def test_corrupt_onnx_with_matching_card_is_refused_by_onnxruntime(model_copy):
+    from bci_stream.inference.card import sha256_file
+
+    onnx_path = model_copy / "tiny-gru" / "model.onnx"
+    onnx_path.write_bytes(b"this is not an onnx model")
+    card_path = model_copy / "tiny-gru" / "model.json"
+    card = json.loads(card_path.read_text())
+    card["sha256"] = sha256_file(onnx_path)
+    card_path.write_text(json.dumps(card))
+    entry = ModelRegistry(model_copy).get("tiny-gru")
+    with pytest.raises(ModelError, match=rf"^onnxruntime cannot load {onnx_path}: "):
+        Decoder(entry.onnx_path, entry.card)
+
+
+def test_card_that_disagrees_with_the_graph_is_refused(model_copy):
+    from bci_stream.inference.card import ModelCard
+
+    card_path = model_copy / "tiny-gru" / "model.json"
+    raw = json.loads(card_path.read_text())
+    raw["architecture"]["hidden_size"] = 32
+    card = ModelCard.model_validate(raw)
+    with pytest.raises(ModelError, match=r"ONNX input 'h0' has last dimension 16, the card says 32"):
+        Decoder(model_copy / "tiny-gru" / "model.onnx", card)
+
+
+def test_invalid_card_is_reported_with_the_field(model_copy):
+    card_path = model_copy / "tiny-gru" / "model.json"
+    raw = json.loads(card_path.read_text())
+    raw["sfreq"] = -5
+    card_path.write_text(json.dumps(raw))
+    entries, problems = ModelRegistry(model_copy).scan()
+    assert entries == []
+    assert problems == [f"model card {card_path} is invalid: sfreq: Input should be greater than 0"]
+    card_path.write_text("{")
+    with pytest.raises(ModelNotFoundError):
+        ModelRegistry(model_copy).get("tiny-gru")
+    assert ModelRegistry(model_copy).scan()[1][0].startswith(f"model card {card_path} is not readable JSON")
+
+
+def test_versions_and_missing_models(models_dir, tmp_path):
+    reg = ModelRegistry(models_dir)
+    assert reg.resolve("tiny-gru").card.version == "1.0.0"
+    with pytest.raises(ModelNotFoundError) as err:
+        reg.resolve("tiny-gru@9")
+    assert str(err.value) == (
+        f"model 'tiny-gru@9' not found in {models_dir} (available: tiny-gru@1.0.0, tiny-lstm@1.0.0)"
+    )
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "a")
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "b")
+    raw = json.loads((tmp_path / "b" / "model.json").read_text())
+    raw["version"] = "1.10.0"
+    (tmp_path / "b" / "model.json").write_text(json.dumps(raw))
+    assert ModelRegistry(tmp_path).get("tiny-gru").card.version == "1.10.0"  # 1.10 > 1.0, not string order
+
+
+def test_export_refuses_when_parity_fails(tmp_path, monkeypatch):
+    import torch
+
+    from bci_stream.export import onnx_export
+    from bci_stream.nets.rnn import CausalRNN
+    from bci_stream.signal.preprocess import PreprocessingConfig
+
+    monkeypatch.setattr(onnx_export, "check_parity", lambda *a, **k: 0.5)  # what a broken graph would give
+    with pytest.raises(ModelError, match=r"export of m@1 refused: ONNX step-by-step output differs from torch by 0.5"):
+        onnx_export.export_model(CausalRNN(2, 2, 4), tmp_path / "m", name="m", version="1", ch_names=["a", "b"],
+                                 sfreq=100, output_labels=["p", "q"], preprocessing=PreprocessingConfig())
+    assert not (tmp_path / "m").exists()
+    del torch
