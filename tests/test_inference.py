@@ -171,3 +171,29 @@ def test_export_refuses_when_parity_fails(tmp_path, monkeypatch):
                                  sfreq=100, output_labels=["p", "q"], preprocessing=PreprocessingConfig())
     assert not (tmp_path / "m").exists()
     del torch
+
+
+@pytest.mark.parametrize("model", ["tiny-gru", "tiny-lstm"])
+def test_steps_and_chunks_interleaved_with_restore_and_reset(models_dir, model):
+    """The single-step IOBinding path and the chunk path share one state, whatever the order."""
+    entry = ModelRegistry(models_dir).get(model)
+    dec = Decoder(entry.onnx_path, entry.card)
+    x = np.random.default_rng(2).standard_normal((400, 8)).astype(np.float32)
+    ref_state = dec.new_state()
+    ref = dec.run(x, ref_state)
+    state = dec.new_state()
+    out, i = [], 0
+    for n in [1, 1, 5, 1, 0, 33, 1, 1, 1, 100, 1, 56, 1, 1]:
+        out.append(dec.run(x[i : i + n], state))
+        i += n
+    snap = state.snapshot()
+    state.reset()
+    dec.run(x[:3], state)  # scribble, then go back
+    state.restore(snap)
+    while i < len(x):
+        out.append(dec.run(x[i : i + 1], state))
+        i += 1
+    np.testing.assert_allclose(np.concatenate(out), ref, rtol=0, atol=1e-6)
+    for name in state.names:
+        np.testing.assert_allclose(state.arrays[name], ref_state.arrays[name], atol=1e-6)
+    assert dec.run(x[:0], state).shape == (0, 3)

@@ -32,33 +32,52 @@ def make_session(onnx_path: Path) -> ort.InferenceSession:
 
 
 class DecoderState:
-    """Recurrent state of one stream: ``h [L, 1, H]`` and, for an LSTM, ``c [L, 1, H]``."""
+    """Recurrent state of one stream: ``h [L, 1, H]`` and, for an LSTM, ``c [L, 1, H]``.
+
+    Each array lives in two preallocated buffers that single steps alternate between (ping-pong):
+    step k reads buffer ``k % 2`` and writes the other, so onnxruntime's bound inputs and outputs
+    never move and no memory is allocated per sample. :attr:`arrays` is always the current state.
+    """
 
     def __init__(self, names: list[str], n_layers: int, hidden_size: int) -> None:
         self.names = list(names)
         self.shape = (n_layers, 1, hidden_size)
-        self.arrays: dict[str, np.ndarray] = {n: np.zeros(self.shape, dtype=np.float32) for n in self.names}
+        self._bufs = {n: (np.zeros(self.shape, np.float32), np.zeros(self.shape, np.float32)) for n in self.names}
+        self._cur = 0
+        self._bindings: tuple | None = None  # (decoder, bindings, x_buf, y_buf), built by Decoder
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The current state arrays, by ONNX input name (``h0``, ``c0``)."""
+        return {n: bufs[self._cur] for n, bufs in self._bufs.items()}
+
+    def _set(self, values: dict[str, np.ndarray]) -> None:
+        for n, v in values.items():
+            np.copyto(self._bufs[n][self._cur], v)
 
     def reset(self) -> None:
         """Back to the zero state."""
-        for a in self.arrays.values():
-            a.fill(0.0)
+        for bufs in self._bufs.values():
+            bufs[0].fill(0.0)
+            bufs[1].fill(0.0)
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """A copy of the state arrays (``h0``, and ``c0`` for an LSTM)."""
         return {n: a.copy() for n, a in self.arrays.items()}
 
     def restore(self, snapshot: dict[str, np.ndarray]) -> None:
-        """Set the state from a :meth:`snapshot`; shapes and names must match."""
+        """Set the state from a :meth:`snapshot`; names and shapes must match, values be finite."""
         if set(snapshot) != set(self.names):
             raise ValueError(f"state snapshot must have arrays {self.names}, got {sorted(snapshot)}")
+        checked = {}
         for n, a in snapshot.items():
             a = np.asarray(a, dtype=np.float32)
             if a.shape != self.shape:
                 raise ValueError(f"state array {n!r} must have shape {self.shape}, got {a.shape}")
             if not np.isfinite(a).all():
                 raise ValueError(f"state array {n!r} must be finite, got NaN or inf")
-            self.arrays[n] = a.copy()
+            checked[n] = a
+        self._set(checked)
 
     def norms(self) -> dict[str, list[float]]:
         """Per-layer L2 norm of each state array: a cheap look at what the network carries."""
@@ -111,9 +130,42 @@ class Decoder:
         return DecoderState(self.state_inputs, self.n_layers, self.hidden_size)
 
     def run(self, x: np.ndarray, state: DecoderState) -> np.ndarray:
-        """Decode ``x[T, C]`` (float32) from ``state``; return ``y[T, K]`` and advance ``state``."""
+        """Decode ``x[T, C]`` (float32) from ``state``; return ``y[T, K]`` and advance ``state``.
+
+        T = 1 goes through prebuilt IOBindings over preallocated buffers (the per-sample hot path);
+        T > 1 runs the graph once over the whole chunk. Both give exactly the result of T single steps.
+        """
+        if len(x) == 1:
+            return self._step(x, state)
+        if len(x) == 0:
+            return np.empty((0, self.card.n_outputs), dtype=np.float32)
         feed = {"x": np.ascontiguousarray(x, dtype=np.float32)[None], **state.arrays}
         y, *new_state = self.session.run(self._output_names, feed)
-        for name, value in zip(self.state_inputs, new_state):
-            state.arrays[name] = value
+        state._set(dict(zip(self.state_inputs, new_state)))
         return y[0]
+
+    def _step(self, x: np.ndarray, state: DecoderState) -> np.ndarray:
+        if state._bindings is None or state._bindings[0] is not self:
+            state._bindings = self._bind(state)
+        _, bindings, x_buf, y_buf = state._bindings
+        x_buf[:] = x
+        self.session.run_with_iobinding(bindings[state._cur])
+        state._cur ^= 1
+        return y_buf.copy()
+
+    def _bind(self, state: DecoderState) -> tuple:
+        """Two IOBindings over the state's ping-pong buffers: binding k reads buffer k, writes 1 - k."""
+        x_buf = np.zeros((1, 1, self.card.n_chans), dtype=np.float32)
+        y_buf = np.zeros((1, 1, self.card.n_outputs), dtype=np.float32)
+        x_val, y_val = ort.OrtValue.ortvalue_from_numpy(x_buf), ort.OrtValue.ortvalue_from_numpy(y_buf)
+        vals = {n: [ort.OrtValue.ortvalue_from_numpy(b) for b in state._bufs[n]] for n in state.names}
+        bindings = []
+        for k in (0, 1):
+            b = self.session.io_binding()
+            b.bind_ortvalue_input("x", x_val)
+            b.bind_ortvalue_output("y", y_val)
+            for n_in, n_out in zip(self.state_inputs, self.state_outputs):
+                b.bind_ortvalue_input(n_in, vals[n_in][k])
+                b.bind_ortvalue_output(n_out, vals[n_in][1 - k])
+            bindings.append(b)
+        return (self, bindings, x_buf[0], y_buf[0])
