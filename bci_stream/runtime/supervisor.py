@@ -84,9 +84,9 @@ class Supervisor:
     def start(self, spec: DecoderSpec) -> DecoderHandle:
         """Start a decoder process for ``spec``; returns at once (state ``starting``)."""
         handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec)
+        self._spawn(handle)  # outside the lock: starting a process takes tens of ms
         with self._lock:
             self._handles[handle.id] = handle
-            self._spawn(handle)
         return handle
 
     def get(self, decoder_id: str) -> DecoderHandle | None:
@@ -188,9 +188,21 @@ class Supervisor:
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + self.poll_interval
-                self._check_processes(now)
+                for handle in self._check_processes(now):
+                    self._restart(handle)
 
-    def _check_processes(self, now: float) -> None:
+    def _restart(self, handle: DecoderHandle) -> None:
+        """Start a new process for a crashed decoder, unless it is being stopped meanwhile."""
+        log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
+        self._spawn(handle)
+        with self._lock:
+            stopped_meanwhile = handle.stopping
+        if stopped_meanwhile:  # stop() raced with the restart: make sure the new process ends too
+            self._terminate(handle, 5.0)
+
+    def _check_processes(self, now: float) -> list[DecoderHandle]:
+        """Notice dead workers; return those whose restart is due (started outside the lock)."""
+        due = []
         with self._lock:
             for handle in self._handles.values():
                 process = handle.process
@@ -198,8 +210,8 @@ class Supervisor:
                     continue
                 if handle.restart_at is not None:
                     if now >= handle.restart_at:
-                        log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
-                        self._spawn(handle)
+                        handle.restart_at = None
+                        due.append(handle)
                     continue
                 if process.is_alive() or handle.exit_code is not None:
                     continue
@@ -222,3 +234,4 @@ class Supervisor:
                     handle.restart_at = now + delay
                     log.error("%s; restart %d/%d in %.1f s", handle.last_error, handle.restarts,
                               self.max_restarts, delay)
+        return due
