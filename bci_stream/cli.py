@@ -77,6 +77,32 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
     sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir), model_ref, click.echo))
 
 
+@main.command("inspect")
+@click.argument("model")
+@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for report.json and time_constants.png.")
+def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
+    """Memory time constants of MODEL: recurrent-Jacobian eigenmodes, and LSTM forget gates on data."""
+    from bci_stream.inference.introspect import run_inspect
+
+    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["inference"]))
+@click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
+@click.option("--quick", "quick_flag", is_flag=True, help="Same as --profile quick.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for the JSON, markdown and plots (default latency_bench/results/<time>/).")
+def bench(what: str, profile: str, quick_flag: bool, out: Path | None) -> None:
+    """Benchmarks (needs the `bench` or `train` extra). They measure and report; they assert nothing."""
+    from latency_bench.__main__ import main as bench_main
+
+    argv = [what, "--profile", "quick" if quick_flag else profile] + (["--out", str(out)] if out else [])
+    sys.exit(bench_main(argv))
+
+
 @main.command("models")
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
 def list_models(models_dir: Path | None) -> None:

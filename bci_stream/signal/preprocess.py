@@ -99,34 +99,88 @@ class Preprocessor:
         self._sos = np.concatenate(sections) if sections else None
         self._zi_unit = sps.sosfilt_zi(self._sos)[:, :, None] if self._sos is not None else None
         self._zi: np.ndarray | None = None
+        if self._sos is not None:
+            self._ss = _sos_state_space(self._sos)
+            self._z_next = np.empty((2 * len(self._sos), n_chans))
         for stat_name in ("mean", "std"):
             stat = getattr(config, stat_name)
             if stat is not None and len(stat) != n_chans:
                 raise ValueError(f"preprocessing {stat_name} must have n_chans={n_chans} values, got {len(stat)}")
         self._mean = np.asarray(config.mean, dtype=np.float64) if config.mean is not None else None
         self._inv_std = 1.0 / np.asarray(config.std, dtype=np.float64) if config.std is not None else None
+        # CAR and standardisation are affine: out = y @ spatial + offset, one matmul per chunk.
+        spatial = np.eye(n_chans) - (1.0 / n_chans if config.car else 0.0)
+        offset = np.zeros(n_chans)
+        if self._mean is not None:
+            spatial = spatial * self._inv_std
+            offset = -self._mean * self._inv_std
+        self._spatial = None if (not config.car and self._mean is None) else spatial
+        self._offset = offset
 
     def reset(self) -> None:
         """Forget the filter state; the next sample re-initialises it."""
         self._zi = None
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        """Process a chunk ``x[T, n_chans]`` (any T ≥ 0) and return float32 ``[T, n_chans]``."""
+        """Process a chunk ``x[T, n_chans]`` (any T ≥ 0) and return float32 ``[T, n_chans]``.
+
+        A single sample takes a state-space step (two small matrix products on the filter state);
+        longer chunks go through ``scipy.signal.sosfilt``. Both update the same state ``zi``.
+        """
         if x.ndim != 2 or x.shape[1] != self.n_chans:
             raise ValueError(f"x must have shape (T, n_chans={self.n_chans}), got {x.shape}")
-        y = x.astype(np.float64, copy=True)
-        if len(y) == 0:
-            return y.astype(np.float32)
+        if len(x) == 0:
+            return np.empty((0, self.n_chans), dtype=np.float32)
         if self._sos is not None:
             if self._zi is None:
-                self._zi = self._zi_unit * y[0]
-            y, self._zi = sps.sosfilt(self._sos, y, axis=0, zi=self._zi)
-        if self.config.car:
-            y -= y.mean(axis=1, keepdims=True)
-        if self._mean is not None:
-            y -= self._mean
-            y *= self._inv_std
+                self._zi = self._zi_unit * x[0].astype(np.float64)
+            if len(x) == 1:
+                y = self._step(x)
+            else:
+                y, self._zi = sps.sosfilt(self._sos, x.astype(np.float64), axis=0, zi=self._zi)
+        else:
+            y = x.astype(np.float64)
+        if self._spatial is not None:
+            y = y @ self._spatial
+            y += self._offset
         return y.astype(np.float32)
+
+    def _step(self, x: np.ndarray) -> np.ndarray:
+        """One sample through the SOS cascade as ``y = C z + D x``, ``z' = A z + B x`` (z is ``zi``)."""
+        a, b, c, d = self._ss
+        z = self._zi.reshape(len(b), self.n_chans)  # a view: (n_sections, 2, C) -> (2 n_sections, C)
+        xs = x.astype(np.float64)  # [1, C]
+        y = c @ z  # [1, C]
+        y += d * xs
+        np.matmul(a, z, out=self._z_next)
+        self._z_next += b * xs
+        z[...] = self._z_next
+        return y
+
+
+def _sos_state_space(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """State-space ``(A, B, C, D)`` of an SOS cascade in scipy's direct form II transposed.
+
+    The state vector is scipy's ``zi`` flattened section by section (``zi.reshape(2 * n_sections, -1)``),
+    so a state-space step and ``sosfilt`` carry on from each other exactly.
+    """
+    n = 2 * len(sos)
+
+    def step(z: np.ndarray, x: float) -> tuple[np.ndarray, float]:
+        z_new, u = np.empty(n), x
+        for k, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+            y = b0 * u + z[2 * k]
+            z_new[2 * k] = b1 * u - a1 * y + z[2 * k + 1]
+            z_new[2 * k + 1] = b2 * u - a2 * y
+            u = y
+        return z_new, u
+
+    zero = np.zeros(n)
+    b_vec, d = step(zero, 1.0)
+    a_mat, c_vec = np.empty((n, n)), np.empty(n)
+    for j in range(n):
+        a_mat[:, j], c_vec[j] = step(np.eye(n)[j], 0.0)
+    return a_mat, b_vec[:, None], c_vec[None, :], d
 
 
 class NonFiniteGuard:
