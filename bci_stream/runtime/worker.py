@@ -142,8 +142,8 @@ class DecoderWorker:
     def handle_command(self, cmd: tuple) -> None:
         if cmd[0] == "stop":
             self._stop = True
-        elif cmd[0] == "reset" and hasattr(self, "state"):
-            self.state.reset()
+        elif cmd[0] == "reset" and hasattr(self, "rnn_state"):
+            self.rnn_state.reset()
             self.status.counters.resets += 1
         else:
             log.warning("decoder %s: unknown command %r ignored", self.decoder_id, cmd)
@@ -221,7 +221,7 @@ class DecoderWorker:
         self.buf = np.empty((self.max_chunk, n_stream), dtype=NP_DTYPES[NUMERIC_FORMATS[full.channel_format()]])
         self.guard = NonFiniteGuard(card.n_chans, opts.nan_policy)
         self.pre = Preprocessor(card.preprocessing, card.n_chans, card.sfreq)
-        self.state = self.decoder.new_state()
+        self.rnn_state = self.decoder.new_state()
         self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 1.0 / self.sfreq
         self.stall_after = max(1.0, 20.0 / self.sfreq)
         self.status.stream = {
@@ -268,7 +268,7 @@ class DecoderWorker:
             x = self.guard.apply(x)
             z = self.pre.process(x)
             t1 = pylsl.local_clock()
-            y = self.decoder.run(z, self.state)
+            y = self.decoder.run(z, self.rnn_state)
             t2 = pylsl.local_clock()
             ts_out = ts + self.clock.offset
             self.outlet.push(y, ts_out)

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.schemas import Created, DecoderStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.errors import ModelError
 from bci_stream.runtime.spec import DecoderSpec
+from bci_stream.runtime.supervisor import DecoderHandle
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
 
 def _not_found(decoder_id: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"decoder {decoder_id!r} not found")
+
+
+def get_handle(decoder_id: str, supervisor: SupervisorDep) -> DecoderHandle:
+    """The decoder named in the path, or 404."""
+    handle = supervisor.get(decoder_id)
+    if handle is None:
+        raise _not_found(decoder_id)
+    return handle
+
+
+HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised])
@@ -39,22 +53,16 @@ def list_decoders(supervisor: SupervisorDep) -> list[DecoderStatus]:
 
 
 @router.get("/{decoder_id}", response_model=DecoderStatus)
-def get_decoder(decoder_id: str, supervisor: SupervisorDep) -> DecoderStatus:
+def get_decoder(handle: HandleDep) -> DecoderStatus:
     """State, stream, model, counters, per-stage latency percentiles (ms), last output and error."""
-    handle = supervisor.get(decoder_id)
-    if handle is None:
-        raise _not_found(decoder_id)
     return decoder_status(handle)
 
 
 @router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised])
-def reset_decoder(decoder_id: str, supervisor: SupervisorDep) -> DecoderStatus:
+def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """Reset the recurrent state to zero (counted in ``counters.resets``)."""
-    handle = supervisor.get(decoder_id)
-    if handle is None:
-        raise _not_found(decoder_id)
-    if not supervisor.send(decoder_id, "reset"):
-        raise HTTPException(status_code=409, detail=f"decoder {decoder_id!r} has no running worker to reset")
+    if not supervisor.send(handle.id, "reset"):
+        raise HTTPException(status_code=409, detail=f"decoder {handle.id!r} has no running worker to reset")
     return decoder_status(handle)
 
 
