@@ -1,0 +1,105 @@
+"""The one in-memory type every loader returns: a continuous multichannel recording with labels.
+
+Conventions (held everywhere in bci-stream):
+
+* ``data`` is ``[n_chans, n_times]`` float64 in **microvolts** (the model card's ``unit``);
+* ``labels`` is ``[n_times]`` int, ``-1`` where no class applies (unlabelled or ignored), otherwise an
+  index into ``label_names``;
+* ``events`` are ``(onset_sample, duration_samples, description)`` in the recording's own samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+UNIT = "microvolts"
+UNLABELLED = -1
+
+
+@dataclass(frozen=True)
+class Event:
+    """One annotated event: onset and duration in samples, and its description (e.g. ``"T1"``)."""
+
+    onset: int
+    duration: int
+    description: str
+
+
+@dataclass
+class Recording:
+    """A continuous recording.
+
+    Attributes
+    ----------
+    data
+        ``[n_chans, n_times]`` float64, microvolts.
+    sfreq
+        Sampling rate in Hz.
+    ch_names
+        One name per row of ``data``, as the file gives them.
+    labels
+        ``[n_times]`` int; ``-1`` = no label, else an index into ``label_names``.
+    label_names
+        Class names, e.g. ``["rest", "fists", "feet"]``.
+    events
+        Annotated events (cues, markers) in samples.
+    source
+        Where it came from (a file path, or a description), for reports and model cards.
+    """
+
+    data: np.ndarray
+    sfreq: float
+    ch_names: list[str]
+    labels: np.ndarray | None = None
+    label_names: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float64)
+        if self.data.ndim != 2:
+            raise ValueError(f"data must be 2-D [n_chans, n_times], got shape {self.data.shape}")
+        if len(self.ch_names) != self.data.shape[0]:
+            raise ValueError(
+                f"ch_names must have one name per channel (n_chans={self.data.shape[0]}), got {len(self.ch_names)}"
+            )
+        if not self.sfreq > 0:
+            raise ValueError(f"sfreq must be > 0, got {self.sfreq}")
+        if self.labels is None:
+            self.labels = np.full(self.n_times, UNLABELLED, dtype=np.int64)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.labels.shape != (self.n_times,):
+            raise ValueError(f"labels must have shape (n_times={self.n_times},), got {self.labels.shape}")
+        if self.labels.size and self.labels.max(initial=UNLABELLED) >= len(self.label_names):
+            raise ValueError(
+                f"labels must index label_names ({len(self.label_names)} names), got max label {self.labels.max()}"
+            )
+
+    @property
+    def n_chans(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def n_times(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.n_times / self.sfreq
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem if self.source else "recording"
+
+    def label_counts(self) -> dict[str, int]:
+        """Number of *cues* (labelled segments, not samples) per label name."""
+        counts = {name: 0 for name in self.label_names}
+        lab = self.labels
+        starts = np.flatnonzero((lab != UNLABELLED) & np.r_[True, lab[1:] != lab[:-1]])
+        for s in starts:
+            counts[self.label_names[lab[s]]] += 1
+        return counts
