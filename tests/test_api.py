@@ -113,7 +113,7 @@ def test_reset_is_counted(client, eeg_outlet):
          "Value error, give at least one of name, type, source_id, hostname"),
         ({"stream": {"name": "x"}, "model": "tiny-gru", "colour": 1}, ["body", "colour"], "Extra inputs are not permitted"),
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"nan_policy": "ignore"}},
-         ["body", "options", "nan_policy"], "Input should be 'hold' or 'zero'"),
+         ["body", "options", "nan_policy"], "Input should be 'hold', 'zero' or 'reject'"),
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"max_buffer_s": -1}},
          ["body", "options", "max_buffer_s"], "Input should be greater than 0"),
         ({"stream": {"name": "x"}, "model": "../etc/passwd"}, ["body", "model"], "String should match pattern"),

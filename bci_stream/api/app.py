@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.routers import decoders, health, models
+from bci_stream.api.routers import control, decoders, health, metrics, models, outputs
 from bci_stream.inference.registry import ModelRegistry
 from bci_stream.runtime.supervisor import Supervisor
 from bci_stream.settings import Settings
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_interval=settings.status_interval,
             max_restarts=settings.max_restarts,
             restart_backoff=settings.restart_backoff,
+            recordings_dir=str(settings.recordings_dir),
         )
         app.state.started = time.monotonic()
         try:
@@ -57,4 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(decoders.router)
+    app.include_router(control.router)
+    app.include_router(outputs.router)
+    app.include_router(metrics.router)
     return app

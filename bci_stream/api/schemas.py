@@ -37,6 +37,9 @@ class DecoderStatus(BaseModel):
     last_output: list[float] | None
     last_label: str | None
     clock_offset: float | None
+    clock_uncertainty: float | None = None
+    record: dict[str, Any] | None = None
+    state_norms: dict[str, list[float]] | None = None
 
 
 class ServiceStatus(BaseModel):

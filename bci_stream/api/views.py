@@ -33,4 +33,7 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         last_output=last,
         last_label=last_label,
         clock_offset=s.get("clock_offset"),
+        clock_uncertainty=s.get("clock_uncertainty"),
+        record=s.get("record"),
+        state_norms=s.get("state_norms"),
     )

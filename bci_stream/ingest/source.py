@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
+import ctypes
 import socket
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pylsl
-from pylsl.util import LostError, TimeoutError as LslTimeoutError
+from pylsl.util import LostError, TimeoutError as LslTimeoutError, handle_error
 
+from bci_stream.data.channels import match_channels
 from bci_stream.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.inference.card import ModelCard
 from bci_stream.ingest.lsl_info import read_ch_names
@@ -58,18 +59,12 @@ def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     return found[0]
 
 
-def _normalise_label(label: str) -> str:
-    label = label.strip().casefold()
-    label = re.sub(r"^eeg[\s_-]+", "", label)
-    return label.rstrip(".").strip()
-
-
 def channel_indices(stream_labels: list[str] | None, n_stream_chans: int, card: ModelCard) -> np.ndarray | None:
     """Stream column for each model channel, or None when the stream's order already is the model's.
 
     When the stream carries labels, every model channel is looked up by label (exact, then ignoring
-    case, dots and an ``EEG`` prefix), so the stream may order channels differently or carry extra
-    ones. Without labels the channel count must equal the card's ``n_chans``.
+    case, dots and an ``EEG`` prefix: :func:`bci_stream.data.channels.ch_name_key`), so the stream
+    may order channels differently or carry extra ones. Without labels the channel count must equal the card's ``n_chans``.
 
     Raises
     ------
@@ -83,24 +78,10 @@ def channel_indices(stream_labels: list[str] | None, n_stream_chans: int, card: 
                 f"n_chans={card.n_chans}"
             )
         return None
-    exact = {label: i for i, label in enumerate(stream_labels)}
-    loose: dict[str, list[int]] = {}
-    for i, label in enumerate(stream_labels):
-        loose.setdefault(_normalise_label(label), []).append(i)
-    idx, missing = [], []
-    for name in card.ch_names:
-        if name in exact:
-            idx.append(exact[name])
-            continue
-        hits = loose.get(_normalise_label(name), [])
-        if len(hits) == 1:
-            idx.append(hits[0])
-        elif len(hits) > 1:
-            raise StreamMismatchError(
-                f"model channel {name!r} matches several stream channels {[stream_labels[h] for h in hits]}"
-            )
-        else:
-            missing.append(name)
+    idx, missing, ambiguous = match_channels(stream_labels, card.ch_names)
+    if ambiguous:
+        name, hits = next(iter(ambiguous.items()))
+        raise StreamMismatchError(f"model channel {name!r} matches several stream channels {hits}")
     if missing:
         raise StreamMismatchError(
             f"stream lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
@@ -135,6 +116,20 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
 TimeCorrection = Literal["auto", "lsl", "none"]
 
 
+def time_correction_ex(inlet: pylsl.StreamInlet, timeout: float) -> tuple[float, float]:
+    """LSL's clock offset estimate and its uncertainty (the round-trip time of the best probe), seconds.
+
+    pylsl exposes only the offset; liblsl's ``lsl_time_correction_ex`` also gives the uncertainty.
+    """
+    remote, uncertainty, errcode = ctypes.c_double(), ctypes.c_double(), ctypes.c_int32()
+    fn = pylsl.lib.lib.lsl_time_correction_ex
+    fn.restype = ctypes.c_double
+    offset = fn(inlet.obj, ctypes.byref(remote), ctypes.byref(uncertainty), ctypes.c_double(timeout),
+                ctypes.byref(errcode))
+    handle_error(errcode)
+    return float(offset), float(uncertainty.value)
+
+
 @dataclass
 class ClockOffset:
     """Offset added to the source's timestamps to bring them into this host's ``local_clock`` domain.
@@ -148,6 +143,7 @@ class ClockOffset:
     same_host: bool
     offset: float = 0.0
     estimate: float = 0.0
+    uncertainty: float = float("nan")  # round-trip time of the latest estimate, seconds
 
     SAME_HOST_MAX = 1e-3
 
@@ -160,7 +156,7 @@ class ClockOffset:
         if self.mode == "none":
             return self.offset
         try:
-            self.estimate = inlet.time_correction(timeout)
+            self.estimate, self.uncertainty = time_correction_ex(inlet, timeout)
         except (LslTimeoutError, LostError):
             return self.offset
         if self.mode == "auto" and self.same_host and abs(self.estimate) < self.SAME_HOST_MAX:

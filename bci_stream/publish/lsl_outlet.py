@@ -55,3 +55,33 @@ class DecodedOutlet:
 
     def close(self) -> None:
         del self.outlet
+
+
+class ProvenanceOutlet:
+    """LSL outlet ``<input name>-decoded-provenance`` (type ``Provenance``, double64): per decoded sample,
+    ``seq`` (the input sample's sequence number since the decoder started) and ``state_epoch`` (how many
+    times the state was changed by something other than data: reset, gap policy, model swap, restore).
+
+    It is pushed right after the decoded chunk with the same timestamps, one row per decoded row, so a
+    consumer pairs rows by order or by timestamp. A gap in ``seq`` means rejected input samples.
+    """
+
+    def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360) -> None:
+        self.name = f"{decoded.name}-provenance"
+        self.source_id = f"{decoded.source_id}/provenance"
+        info = make_stream_info(self.name, "Provenance", ["seq", "state_epoch"], sfreq, self.source_id,
+                                unit="count", ch_type="provenance", channel_format="double64")
+        self.outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=max_buffered)
+        self._buf = np.empty((0, 2))
+
+    def push(self, seq: np.ndarray, state_epoch: int, timestamps: np.ndarray) -> None:
+        n = len(seq)
+        if len(self._buf) < n:
+            self._buf = np.empty((max(n, 2 * len(self._buf)), 2))
+        rows = self._buf[:n]
+        rows[:, 0] = seq
+        rows[:, 1] = state_epoch
+        self.outlet.push_chunk(rows, timestamps.tolist())
+
+    def close(self) -> None:
+        del self.outlet

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bci_stream.inference.decoder import Decoder
 from bci_stream.inference.registry import ModelEntry
-from bci_stream.signal.preprocess import NonFiniteGuard, Preprocessor
+from bci_stream.runtime.pipeline import DecodePipeline
+from bci_stream.signal.preprocess import NonFiniteGuard
 
 
 def decode_offline(entry: ModelEntry, x: np.ndarray, nan_policy: str = "hold") -> np.ndarray:
@@ -14,8 +14,5 @@ def decode_offline(entry: ModelEntry, x: np.ndarray, nan_policy: str = "hold") -
 
     Online decoding of the same samples in any chunking gives the same result (the tests check it).
     """
-    card = entry.card
-    decoder = Decoder(entry.onnx_path, card)
-    x = NonFiniteGuard(card.n_chans, nan_policy).apply(np.array(x, dtype=np.float32))
-    z = Preprocessor(card.preprocessing, card.n_chans, card.sfreq).process(x)
-    return decoder.run(z, decoder.new_state())
+    x = NonFiniteGuard(entry.card.n_chans, nan_policy).apply(np.array(x, dtype=np.float32))
+    return DecodePipeline(entry).run(x)

@@ -32,8 +32,10 @@ class DecoderOptions(BaseModel):
     resolve_timeout: float | None = Field(
         default=None, gt=0, description="Seconds to wait for the stream to appear; None waits until stopped."
     )
-    nan_policy: Literal["hold", "zero"] = Field(
-        default="hold", description="Replace NaN/inf by the channel's last finite value, or by 0 (counted)."
+    nan_policy: Literal["hold", "zero", "reject"] = Field(
+        default="hold",
+        description="Samples with NaN/inf: replace by the channel's last finite value (hold) or 0 (zero), or "
+        "reject the sample (no output; counted in samples_rejected). Always counted.",
     )
     latency_budget_ms: float | None = Field(
         default=None, gt=0, description="In-service deadline per chunk; default one sample period (1/sfreq)."
@@ -42,6 +44,34 @@ class DecoderOptions(BaseModel):
     time_correction: Literal["auto", "lsl", "none"] = Field(
         default="auto", description="How source timestamps are mapped to this host's clock."
     )
+    stall_timeout_s: float | None = Field(
+        default=None, gt=0, le=3600,
+        description="No data for this long → state 'stalled'; default max(1 s, 20 sample periods).",
+    )
+    gap_policy: Literal["keep", "reset", "decay"] = Field(
+        default="keep",
+        description="After a gap longer than gap_threshold_s: keep the state, reset it (recurrent and "
+        "filter state, as at start), or decay the recurrent state towards zero by exp(-gap/decay_tau_s).",
+    )
+    gap_threshold_s: float = Field(default=0.5, gt=0, le=3600, description="Gap length that triggers gap_policy.")
+    decay_tau_s: float = Field(default=1.0, gt=0, le=3600, description="Time constant of the 'decay' gap policy.")
+    provenance: bool = Field(
+        default=True, description="Publish '<name>-decoded-provenance' (seq, state_epoch per output sample)."
+    )
+    record_path: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        description="Record inputs, outputs and events to this XDF file, relative to the service's "
+        "recordings_dir (must not exist yet).",
+    )
+    outputs_buffer_s: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds of outputs kept for HTTP/WebSocket readers (drop-oldest)."
+    )
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> DecoderOptions:
+        if self.record_path is not None and any(p in (".", "..") for p in self.record_path.split("/")):
+            raise ValueError(f"record_path must stay inside recordings_dir (no '.' or '..'), got {self.record_path!r}")
+        return self
 
 
 class DecoderSpec(BaseModel):

@@ -9,6 +9,7 @@ up to ``max_restarts`` times, unless it exited because its model or stream was r
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import queue
 import threading
@@ -17,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from bci_stream.publish.fanout import OutputRing
 from bci_stream.runtime.spec import DecoderSpec
 from bci_stream.runtime.worker import EXIT_REFUSED, worker_main
 
@@ -39,6 +41,17 @@ class DecoderHandle:
     restart_at: float | None = None
     stopping: bool = False
     last_error: str | None = None
+    ring: OutputRing | None = None
+    request_lock: threading.Lock = field(default_factory=threading.Lock)
+    next_request: int = 0
+
+
+class CommandError(RuntimeError):
+    """A worker refused a command, or did not answer in time; the message says why."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Supervisor:
@@ -56,6 +69,8 @@ class Supervisor:
         First restart delay in seconds, doubled on each further restart (capped at 30 s).
     poll_interval
         Liveness check period of the monitor thread.
+    recordings_dir
+        Folder under which decoders write their ``record_path`` files (None: recording refused).
     """
 
     def __init__(
@@ -65,8 +80,10 @@ class Supervisor:
         max_restarts: int = 3,
         restart_backoff: float = 0.5,
         poll_interval: float = 0.1,
+        recordings_dir: str | None = None,
     ) -> None:
         self.models_dir = str(models_dir)
+        self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
         self.status_interval = status_interval
         self.max_restarts = max_restarts
         self.restart_backoff = restart_backoff
@@ -81,13 +98,25 @@ class Supervisor:
 
     # -- public API ----------------------------------------------------------------------------------
 
-    def start(self, spec: DecoderSpec) -> DecoderHandle:
-        """Start a decoder process for ``spec``; returns at once (state ``starting``)."""
+    def start(self, spec: DecoderSpec, n_outputs: int | None = None, sfreq: float | None = None) -> DecoderHandle:
+        """Start a decoder process for ``spec``; returns at once (state ``starting``).
+
+        With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP
+        readers through a ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`).
+        """
         handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec)
+        if n_outputs is not None and sfreq is not None:
+            capacity = max(64, math.ceil(spec.options.outputs_buffer_s * sfreq))
+            handle.ring = OutputRing.create(self._ctx, capacity, n_outputs)
         self._spawn(handle)  # outside the lock: starting a process takes tens of ms
         with self._lock:
             self._handles[handle.id] = handle
         return handle
+
+    @property
+    def alive(self) -> bool:
+        """The monitor thread runs (workers are watched and restarted)."""
+        return self._monitor.is_alive() and not self._closing.is_set()
 
     def get(self, decoder_id: str) -> DecoderHandle | None:
         with self._lock:
@@ -108,6 +137,48 @@ class Supervisor:
             except (OSError, BrokenPipeError):
                 return False
             return True
+
+    def request(self, decoder_id: str, *command: Any, timeout: float = 10.0) -> Any:
+        """Send a command that expects an answer; return the worker's payload.
+
+        Raises
+        ------
+        CommandError
+            No such running worker (404/409), the worker refused (409 with its reason), or no answer
+            within ``timeout`` (504).
+        """
+        with self._lock:
+            handle = self._handles.get(decoder_id)
+        if handle is None:
+            raise CommandError(f"no decoder with id {decoder_id!r}", 404)
+        with handle.request_lock:  # one request at a time per worker, so answers cannot be mixed up
+            handle.next_request += 1
+            req_id = (handle.generation, handle.next_request)
+            process, conn = handle.process, handle.cmd_conn
+            if process is None or not process.is_alive():
+                raise CommandError(f"decoder {decoder_id} has no running worker (state "
+                                   f"{handle.status.get('state')!r})", 409)
+            try:
+                conn.send((*command, req_id))
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not conn.poll(left):
+                        raise CommandError(f"decoder {decoder_id} did not answer {command[0]!r} within "
+                                           f"{timeout:g} s", 504)
+                    got_id, ok, payload = conn.recv()
+                    if got_id == req_id:
+                        break
+            except (OSError, EOFError) as exc:
+                raise CommandError(f"decoder {decoder_id} worker went away during {command[0]!r}: {exc}", 409) from None
+        if not ok:
+            raise CommandError(str(payload), 409)
+        return payload
+
+    def reader(self, decoder_id: str) -> Any:
+        """A new reader of the decoder's outputs from now on, or None if it has no output ring."""
+        handle = self.get(decoder_id)
+        return None if handle is None or handle.ring is None else handle.ring.reader()
 
     def stop(self, decoder_id: str, timeout: float = 5.0) -> DecoderHandle | None:
         """Stop a decoder and wait for its process to end; it is removed from the list."""
@@ -139,7 +210,8 @@ class Supervisor:
         process = self._ctx.Process(
             target=worker_main,
             args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
-                  self._status_queue, self.status_interval),
+                  self._status_queue, self.status_interval, None if handle.ring is None else handle.ring.handles,
+                  self.recordings_dir),
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,
         )

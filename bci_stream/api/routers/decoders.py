@@ -11,9 +11,21 @@ from bci_stream.api.schemas import Created, DecoderStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.errors import ModelError
 from bci_stream.runtime.spec import DecoderSpec
-from bci_stream.runtime.supervisor import DecoderHandle
+from bci_stream.inference.card import ModelCard
+from bci_stream.runtime.supervisor import CommandError, DecoderHandle
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
+
+
+def check_model(registry: RegistryDep, ref: str) -> ModelCard:
+    """The card of model ``ref`` (verified against its file), or 422 naming ``body.model``."""
+    try:
+        return registry.get(ref).card
+    except ModelError as exc:
+        raise HTTPException(
+            status_code=422,
+            detail=[{"loc": ["body", "model"], "msg": str(exc), "type": "value_error.model"}],
+        ) from None
 
 
 def _not_found(decoder_id: str) -> HTTPException:
@@ -34,14 +46,8 @@ HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised])
 def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, response: Response) -> Created:
     """Start decoding a stream with a model. The model is checked now; the stream is awaited by the worker."""
-    try:
-        registry.get(spec.model)
-    except ModelError as exc:
-        raise HTTPException(
-            status_code=422,
-            detail=[{"loc": ["body", "model"], "msg": str(exc), "type": "value_error.model"}],
-        ) from None
-    handle = supervisor.start(spec)
+    card = check_model(registry, spec.model)
+    handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
     url = f"/decoders/{handle.id}"
     response.headers["Location"] = url
     return Created(id=handle.id, state=handle.status["state"], url=url)
@@ -60,9 +66,12 @@ def get_decoder(handle: HandleDep) -> DecoderStatus:
 
 @router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised])
 def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
-    """Reset the recurrent state to zero (counted in ``counters.resets``)."""
-    if not supervisor.send(handle.id, "reset"):
-        raise HTTPException(status_code=409, detail=f"decoder {handle.id!r} has no running worker to reset")
+    """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
+    ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase)."""
+    try:
+        supervisor.request(handle.id, "reset")
+    except CommandError as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
     return decoder_status(handle)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.deps import SupervisorDep
+from bci_stream.api.deps import RegistryDep, SupervisorDep
 from bci_stream.api.schemas import ServiceStatus
 from bci_stream.api.views import decoder_status
 
@@ -18,6 +19,25 @@ router = APIRouter(tags=["health"])
 def health() -> dict[str, str]:
     """The service is up."""
     return {"status": "ok", "version": __version__}
+
+
+@router.get("/ready")
+def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
+    """Ready to take work: the supervisor runs and the registry holds at least one valid model.
+
+    503 with the reasons otherwise. Decoders in ``error`` are listed but do not make the service
+    unready (the service itself still works).
+    """
+    reasons = []
+    entries, problems = registry.scan()
+    if not entries:
+        reasons.append(f"no valid model in models_dir {str(registry.root)!r}")
+    if not supervisor.alive:
+        reasons.append("the decoder supervisor is not running")
+    failing = [h.id for h in supervisor.list() if h.status.get("state") == "error"]
+    body = {"ready": not reasons, "reasons": reasons, "models": len(entries), "model_problems": problems,
+            "decoders": len(supervisor.list()), "decoders_in_error": failing}
+    return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 
 @router.get("/status", response_model=ServiceStatus)

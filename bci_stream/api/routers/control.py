@@ -1,0 +1,73 @@
+"""Change a running decoder without stopping it: hot-swap its model, read or restore its state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
+from bci_stream.api.routers.decoders import HandleDep, check_model
+from bci_stream.api.schemas import DecoderStatus
+from bci_stream.api.views import decoder_status
+from bci_stream.runtime.supervisor import CommandError
+
+router = APIRouter(prefix="/decoders", tags=["decoders"])
+
+SWAP_TIMEOUT_S = 60.0
+
+
+class ModelSwap(BaseModel):
+    """The model to switch to: same outputs as the running one (the output stream is kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")
+
+
+class StateModel(BaseModel):
+    """A snapshot of a decoder's state: recurrent (``h0``, ``c0``) and filter (``zi``) arrays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arrays: dict[str, list[Any]] = Field(description="Arrays by name, as nested lists of numbers.")
+    model: dict[str, Any] | None = Field(
+        default=None, description="The model the snapshot belongs to; when it has sha256, it must be the running model's."
+    )
+    seq: int | None = Field(default=None, description="Input samples decoded when the snapshot was taken.")
+    state_epoch: int | None = None
+
+
+def _call(supervisor: SupervisorDep, decoder_id: str, *command: Any, timeout: float = 10.0) -> Any:
+    try:
+        return supervisor.request(decoder_id, *command, timeout=timeout)
+    except CommandError as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+
+
+@router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=[Authorised])
+def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, registry: RegistryDep) -> DecoderStatus:
+    """Hot swap: the worker loads and warms the new model beside the running one, then switches between
+    two chunks; no sample is lost. The new model starts from its zero state (the filter state is kept
+    when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase."""
+    check_model(registry, body.model)
+    result = _call(supervisor, handle.id, "swap", body.model, timeout=SWAP_TIMEOUT_S)
+    status = decoder_status(handle)
+    status.model = result["model"]
+    return status
+
+
+@router.get("/{decoder_id}/state", response_model=StateModel)
+def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
+    """A snapshot of the decoder's state, taken between two chunks."""
+    return StateModel(**_call(supervisor, handle.id, "get_state"))
+
+
+@router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
+def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
+    """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names and shapes are checked;
+    409 with the reason otherwise). ``counters.state_epoch`` increases."""
+    sha = (body.model or {}).get("sha256")
+    result = _call(supervisor, handle.id, "set_state", body.arrays, sha)
+    return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result["state_epoch"])

@@ -1,0 +1,83 @@
+"""Live decoded outputs over WebSocket, and the latency histograms of a decoder."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+
+from bci_stream.api.deps import SupervisorDep
+from bci_stream.api.routers.decoders import HandleDep
+from bci_stream.publish.fanout import N_META
+from bci_stream.runtime.metrics import EDGES, summarise
+
+router = APIRouter(prefix="/decoders", tags=["outputs"])
+
+POLL_S = 0.05  # how often a WebSocket session looks for new outputs
+MAX_ROWS_PER_MESSAGE = 2000
+
+
+@router.websocket("/{decoder_id}/outputs")
+async def stream_outputs(
+    websocket: WebSocket,
+    decoder_id: str,
+    decimate: int = Query(default=1, ge=1, le=10000, description="Send every n-th output sample (by seq)."),
+) -> None:
+    """Decoded outputs as JSON messages, about 20 per second:
+    ``{"seq": [...], "t": [...], "state_epoch": [...], "y": [[...]], "labels": [...], "dropped": n}``.
+
+    Each client reads from its own cursor in the decoder's output ring: a client that reads too slowly
+    loses the oldest rows (counted in ``dropped``), never slowing the decoder or other clients.
+    """
+    supervisor = websocket.app.state.supervisor
+    handle = supervisor.get(decoder_id)
+    reader = supervisor.reader(decoder_id)
+    if handle is None or reader is None:
+        await websocket.close(code=4404, reason=f"decoder {decoder_id!r} not found")
+        return
+    await websocket.accept()
+    try:
+        while supervisor.get(decoder_id) is not None:
+            rows = reader.read(MAX_ROWS_PER_MESSAGE)
+            if decimate > 1 and len(rows):
+                rows = rows[rows[:, 0].astype(np.int64) % decimate == 0]
+            if len(rows):
+                labels = (handle.status.get("model") or {}).get("labels")
+                await websocket.send_json({
+                    "decoder_id": decoder_id,
+                    "labels": labels,
+                    "seq": rows[:, 0].astype(np.int64).tolist(),
+                    "t": rows[:, 1].tolist(),
+                    "state_epoch": rows[:, 2].astype(np.int64).tolist(),
+                    "y": rows[:, N_META:].tolist(),
+                    "dropped": reader.dropped,
+                })
+            else:
+                await asyncio.sleep(POLL_S)
+        await websocket.close(code=1000, reason="decoder stopped")
+    except WebSocketDisconnect:
+        pass
+
+
+@router.get("/{decoder_id}/latency")
+def latency(handle: HandleDep) -> dict[str, Any]:
+    """Per-stage latency histograms of the current worker: bucket upper edges (seconds), counts per
+    bucket (the last one counts values above the last edge), and percentiles in milliseconds.
+
+    Stages: ``pull`` (waiting in ``pull_chunk``), ``preprocess``, ``decode``, ``publish``, ``service``
+    (preprocess + decode + publish, per chunk) and ``e2e`` (output push time minus the input sample's
+    timestamp on this host's clock, per sample).
+    """
+    hists = handle.status.get("hist") or {}
+    if not hists:
+        raise HTTPException(status_code=409, detail=f"decoder {handle.id!r} has no latency data yet "
+                                                    f"(state {handle.status.get('state')!r})")
+    return {
+        "decoder_id": handle.id,
+        "unit": "seconds",
+        "edges": EDGES.tolist(),
+        "stages": {k: {"counts": h["counts"], "count": h["n"], "sum": h["sum"], "max": h["max"],
+                       "summary_ms": summarise(h)} for k, h in hists.items()},
+    }

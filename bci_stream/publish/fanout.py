@@ -1,0 +1,129 @@
+"""Fan-out of decoded outputs from a worker process to HTTP/WebSocket clients, never blocking the worker.
+
+The worker writes every output row into a ring buffer in shared memory (a ``multiprocessing``
+``RawArray``, created by the supervisor and handed to each worker generation); readers in the API
+process each keep their own cursor. Writing is a ``memcpy`` and one integer store: no lock, no
+queue, no system call, so a slow or stalled reader cannot slow the hot loop down. A reader that falls
+more than ``capacity`` rows behind loses the oldest rows (drop-oldest); they are counted.
+
+Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+N_META = 3  # seq, timestamp, state_epoch
+
+
+@dataclass
+class RingHandles:
+    """The picklable shared objects of a ring (passed to a worker process at spawn)."""
+
+    data: Any  # RawArray('d', capacity * width)
+    head: Any  # RawArray('q', 1): number of rows ever written
+    capacity: int
+    width: int
+
+
+class OutputRing:
+    """Single-writer, many-reader ring of output rows over shared memory.
+
+    Parameters
+    ----------
+    handles
+        The shared arrays, from :meth:`create`.
+    """
+
+    def __init__(self, handles: RingHandles) -> None:
+        self.handles = handles
+        self.capacity, self.width = handles.capacity, handles.width
+        self._rows = np.frombuffer(handles.data, dtype=np.float64).reshape(self.capacity, self.width)
+        self._head = np.frombuffer(handles.head, dtype=np.int64)
+
+    @classmethod
+    def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:
+        """A new ring for ``n_outputs`` outputs holding ``capacity`` rows (``ctx``: a multiprocessing context)."""
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1 row, got {capacity}")
+        if n_outputs < 1:
+            raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
+        width = N_META + n_outputs
+        handles = RingHandles(ctx.RawArray("d", capacity * width), ctx.RawArray("q", 1), capacity, width)
+        return cls(handles)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.width - N_META
+
+    @property
+    def head(self) -> int:
+        """Rows written since the ring was created."""
+        return int(self._head[0])
+
+    # -- writer (worker process) -----------------------------------------------------------------
+
+    def write(self, seq: np.ndarray, timestamps: np.ndarray, state_epoch: int, y: np.ndarray) -> None:
+        """Append ``len(y)`` rows: input sequence numbers, timestamps, the state epoch, outputs."""
+        n = len(y)
+        if n == 0:
+            return
+        if n > self.capacity:  # only the newest rows can be kept anyway
+            skip = n - self.capacity
+            seq, timestamps, y = seq[skip:], timestamps[skip:], y[skip:]
+            self._head[0] += skip
+            n = self.capacity
+        head = int(self._head[0])
+        start = head % self.capacity
+        first = min(n, self.capacity - start)
+        for dst, lo, hi in ((slice(start, start + first), 0, first), (slice(0, n - first), first, n)):
+            if hi > lo:
+                rows = self._rows[dst]
+                rows[:, 0] = seq[lo:hi]
+                rows[:, 1] = timestamps[lo:hi]
+                rows[:, 2] = state_epoch
+                rows[:, N_META:] = y[lo:hi]
+        self._head[0] = head + n  # publish after the rows are in place
+
+    # -- readers (API process) -------------------------------------------------------------------
+
+    def reader(self, from_now: bool = True) -> RingReader:
+        """A new reader; by default it starts at the current head (only new rows)."""
+        return RingReader(self, self.head if from_now else max(0, self.head - self.capacity))
+
+
+class RingReader:
+    """One consumer's cursor into an :class:`OutputRing`. Not thread-safe; one per client."""
+
+    def __init__(self, ring: OutputRing, cursor: int) -> None:
+        self.ring = ring
+        self.cursor = cursor
+        self.dropped = 0
+
+    def read(self, max_rows: int | None = None) -> np.ndarray:
+        """Rows written since the last read, oldest first (``[n, width]`` copy).
+
+        Rows the writer overwrote before they were read are skipped and counted in :attr:`dropped`.
+        """
+        ring = self.ring
+        head = ring.head
+        if head < self.cursor:  # the ring was replaced by a newer one (cannot happen for one ring)
+            self.cursor = head
+        oldest = head - ring.capacity
+        if self.cursor < oldest:
+            self.dropped += oldest - self.cursor
+            self.cursor = oldest
+        end = head if max_rows is None else min(head, self.cursor + max_rows)
+        idx = np.arange(self.cursor, end) % ring.capacity
+        rows = ring._rows[idx]  # fancy indexing copies
+        # the writer may have lapped us while we copied: drop rows that were overwritten meanwhile
+        lapped = ring.head - ring.capacity - self.cursor
+        if lapped > 0:
+            rows = rows[lapped:]
+            self.dropped += lapped
+            self.cursor += lapped
+        self.cursor += len(rows)
+        return rows

@@ -1,0 +1,119 @@
+"""Replay a recorded file over LSL at real-time pace, with a marker stream of its events.
+
+Any file :func:`bci_stream.data.load_recording` reads (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) is
+streamed as float32 microvolts with the file's channel names, sample ``k`` stamped
+``t_start + k / (sfreq * speed)`` on ``pylsl.local_clock()``. Chunks are released on that absolute
+schedule, so the stream never drifts against the LSL clock however long it runs (``--loop``), and a
+late push is caught up by pushing back to back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pylsl
+
+from bci_stream.data import Recording, load_recording
+from bci_stream.ingest.lsl_info import make_stream_info
+
+
+def run_replay(
+    path: str | Path,
+    name: str,
+    *,
+    chunk_size: int | None = None,
+    loop: bool = False,
+    speed: float = 1.0,
+    source_id: str | None = None,
+    stype: str = "EEG",
+    stop_event: Any = None,
+    on_ready: Callable[[Recording], object] | None = None,
+    recording: Recording | None = None,
+    wait_for_consumer: float | None = None,
+    **load_opts: Any,
+) -> int:
+    """Stream ``path`` on LSL outlet ``name`` (and its events on ``name-markers``); return samples pushed.
+
+    Parameters
+    ----------
+    path
+        The recording (format by extension).
+    name
+        LSL stream name.
+    chunk_size
+        Samples per push; default ``max(1, round(sfreq / 32))``.
+    loop
+        Start again at the end, until stopped (sample timestamps keep increasing).
+    speed
+        Pace relative to real time (``2.0`` = twice as fast: for tests and dry runs; the nominal rate in
+        the stream's header stays the file's ``sfreq``).
+    source_id
+        LSL source_id; default ``replay:<file name>:<name>`` (stable, so a decoder resumes after a
+        restart of the replay).
+    stop_event
+        An ``Event``; streaming stops within one chunk period after it is set.
+    on_ready
+        Called with the loaded recording once the outlets exist, before the first push.
+    recording
+        Already loaded data to stream instead of reading ``path`` again.
+    wait_for_consumer
+        Seconds to wait for a consumer (e.g. a decoder) to connect before the first sample, so that
+        it receives the whole file; None starts at once.
+    **load_opts
+        Passed to :func:`bci_stream.data.load_recording` (e.g. ``label_map``, ``ch_names``).
+    """
+    if not speed > 0:
+        raise ValueError(f"speed must be > 0, got {speed}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    rec = recording if recording is not None else load_recording(path, **load_opts)
+    sfreq = rec.sfreq
+    chunk = chunk_size or max(1, round(sfreq / 32))
+    source_id = source_id or f"replay:{Path(path).name}:{name}"
+    x = np.ascontiguousarray(rec.data.T, dtype=np.float32)
+    events = sorted(rec.events, key=lambda e: e.onset)
+    info = make_stream_info(name, stype, rec.ch_names, sfreq, source_id, unit="microvolts")
+    desc = info.desc().append_child("acquisition")
+    desc.append_child_value("replay_of", str(path))
+    outlet = pylsl.StreamOutlet(info, chunk)
+    marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                        "string", f"{source_id}-markers"))
+    period = 1.0 / (sfreq * speed)
+    pushed = 0
+    try:
+        if on_ready is not None:
+            on_ready(rec)
+        if wait_for_consumer is not None and not outlet.wait_for_consumers(wait_for_consumer):
+            raise TimeoutError(f"no consumer connected to '{name}' within wait_for_consumer={wait_for_consumer:g} s")
+        t_start = pylsl.local_clock()
+        while True:
+            ev_i = 0
+            for lo in range(0, rec.n_times, chunk):
+                hi = min(lo + chunk, rec.n_times)
+                due = t_start + (pushed + hi - lo - 1) * period
+                wait = due - pylsl.local_clock()
+                if wait > 0:
+                    if stop_event is not None:
+                        if stop_event.wait(wait):
+                            return pushed
+                    else:
+                        time.sleep(wait)
+                elif stop_event is not None and stop_event.is_set():
+                    return pushed
+                stamps = t_start + (pushed + np.arange(hi - lo)) * period
+                outlet.push_chunk(x[lo:hi], stamps.tolist())
+                while ev_i < len(events) and events[ev_i].onset < hi:
+                    ev = events[ev_i]
+                    marker_outlet.push_sample([ev.description], t_start + (pushed + ev.onset - lo) * period)
+                    ev_i += 1
+                pushed += hi - lo
+            if not loop:
+                return pushed
+    except KeyboardInterrupt:
+        return pushed
+    finally:
+        del outlet, marker_outlet
