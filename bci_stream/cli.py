@@ -39,14 +39,43 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
     click.echo(f"pushed {n} samples")
 
 
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="LSL stream name (events go to NAME-markers).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Samples per push (default sfreq/32).")
+@click.option("--loop", is_flag=True, help="Start again at the end, until Ctrl-C.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Pace relative to real time (for dry runs and tests).")
+@click.option("--source-id", default=None, help="LSL source_id (default replay:FILE:NAME).")
+@click.option("--wait-for-consumer", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Start only once a consumer (e.g. a decoder) is connected, so it gets the whole file.")
+def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
+           wait_for_consumer: float | None) -> None:
+    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace, µV."""
+    from bci_stream.errors import BciStreamError
+    from bci_stream.sim.replay import run_replay
+
+    def ready(rec) -> None:
+        click.echo(f"replaying {path.name} as '{name}': {rec.n_chans} ch, {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
+                   f"{len(rec.events)} events on '{name}-markers'" + (" (looping)" if loop else "")
+                   + ("" if speed == 1 else f" at {speed:g}x"))
+
+    try:
+        n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,
+                       on_ready=ready, wait_for_consumer=wait_for_consumer)
+    except (BciStreamError, ValueError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"pushed {n} samples")
+
+
 def _settings(**overrides: object):
     from pydantic import ValidationError
 
-    from bci_stream.settings import Settings
+    from bci_stream.settings import ConfigFileError, Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
+    except (ValidationError, ConfigFileError) as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -55,11 +84,13 @@ def _settings(**overrides: object):
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port [default 8000, env BCI_STREAM_PORT].")
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model registry folder [env BCI_STREAM_MODELS_DIR].")
-def serve(host: str | None, port: int | None, models_dir: Path | None) -> None:
+@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="TOML config file; environment and .env override it [env BCI_STREAM_CONFIG].")
+def serve(host: str | None, port: int | None, models_dir: Path | None, config: Path | None) -> None:
     """Run the HTTP control plane (FastAPI on uvicorn). Set BCI_STREAM_TOKEN to require a bearer token."""
     from bci_stream.api.server import serve as run
 
-    run(_settings(host=host, port=port, models_dir=models_dir))
+    run(_settings(host=host, port=port, models_dir=models_dir, config=config))
 
 
 @main.command()
