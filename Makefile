@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DURATION ?= 30
 
-.PHONY: demo test venv bundled-model clean
+.PHONY: demo test venv bundled-model clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bci-stream demo --duration $(DURATION)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium for the dashboard's browser test (tests/test_dashboard.py fails, and says why, without it).
+browser:
+	@command -v chromium >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo); \
+	  $$S apt-get update -q && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
+	  || echo "warning: could not install chromium; the dashboard browser test will fail" >&2
 
 # Re-train the bundled demo model (about a minute) on simulator output.
 bundled-model: $(STAMP)

@@ -1,7 +1,7 @@
 """Per-sample inference cost: bci-stream's decoder against raw onnxruntime and torch eager.
 
 For each recurrent cell (GRU, LSTM) and model size, a random-weight :class:`~bci_stream.nets.rnn.CausalRNN`
-(fixed seed) is exported with the real exporter, then five variants step through the *same* input
+(fixed seed) is exported with the real exporter, then seven variants step through the *same* input
 sequence, one sample at a time with the recurrent state carried:
 
 ``ours``
@@ -16,13 +16,24 @@ sequence, one sample at a time with the recurrent state carried:
 ``torch_eager``
     the torch module itself, 1 thread, ``torch.inference_mode()``, one step with carried state.
 ``ours_preprocess``
-    ``Preprocessor.process(x[1, C])`` then ``Decoder.run``: the service's full per-sample compute.
+    ``Preprocessor.process(x[1, C])`` then ``Decoder.run``: preprocessing and step as two separate stages
+    (numpy state-space filter step, CAR/standardisation matmul, then the ONNX step).
+``ours_fused``
+    :class:`bci_stream.inference.fused.FusedPipeline` ``.run(x[1, C])``: the same preprocessing and step
+    as one onnxruntime call (float64 filter inside the graph, then the model's graph simplified for one
+    sample).
+``torch_preprocess``
+    the same numpy ``Preprocessor.process(x[1, C])``, then the torch eager step: torch's pre+step, with
+    the preprocessing done by the same numpy code as ``ours_preprocess`` (not by torch ops).
 
 Every variant receives the same numpy row view ``x[1, C]`` (float32) and does its own adaptation
 (reshape, copy into a bound buffer, ``torch.from_numpy``) inside the timed region. The variants are
 interleaved in round-robin blocks whose order rotates every round, so machine drift hits all of them
 equally; each step is timed with ``time.perf_counter_ns`` after a warm-up, with the garbage collector
 paused during timed blocks. Reported per variant: p50, p99, p99.9 (µs) and samples/s (1/mean).
+
+The last three variants take raw samples and preprocess them (8-30 Hz band-pass, CAR, standardisation);
+their final states are checked against each other, the first four against ``ort_run``.
 
 Chunked throughput follows: ``Decoder.run`` on chunks of T = 16 and T = 256 samples, and torch eager
 on the same chunks, interleaved, median samples/s over the repeats.
@@ -58,13 +69,18 @@ DEFAULT_SIZES: tuple[Size, ...] = (
     ("256ch/H256/L2", 256, 256, 2),
 )
 CELLS: tuple[str, ...] = ("gru", "lstm")
-VARIANTS: tuple[str, ...] = ("ours", "ort_run", "ort_iobinding", "torch_eager", "ours_preprocess")
+VARIANTS: tuple[str, ...] = ("ours", "ort_run", "ort_iobinding", "torch_eager", "ours_preprocess", "ours_fused",
+                             "torch_preprocess")
+PRE_VARIANTS: tuple[str, ...] = ("ours_preprocess", "ours_fused", "torch_preprocess")
+"""Variants that take raw samples and preprocess them (the others take the same samples as model input)."""
 VARIANT_DESCRIPTIONS: dict[str, str] = {
     "ours": "bci_stream Decoder.run, T=1",
     "ort_run": "onnxruntime session.run() with a feed dict",
     "ort_iobinding": "onnxruntime IOBinding, preallocated OrtValues, ping-pong state bindings",
     "torch_eager": "torch eager CausalRNN, 1 thread, inference_mode",
-    "ours_preprocess": "Preprocessor.process + Decoder.run (full per-sample compute)",
+    "ours_preprocess": "Preprocessor.process + Decoder.run (preprocessing and step separate)",
+    "ours_fused": "FusedPipeline.run: preprocessing + step in one onnxruntime call",
+    "torch_preprocess": "Preprocessor.process (numpy, as ours_preprocess) + torch eager step",
 }
 CHUNK_SIZES: tuple[int, ...] = (16, 256)
 OUTPUT_LABELS = ["rest", "left_hand", "right_hand", "feet"]
@@ -212,7 +228,25 @@ def _torch_eager(model: Any, state_in: list[str]) -> _Variant:
 def _ours_preprocess(decoder: Any, preprocessor: Any) -> _Variant:
     state = decoder.new_state()
     run, process = decoder.run, preprocessor.process
-    return _Variant("ours_preprocess", lambda x: run(process(x), state), None)
+    return _Variant("ours_preprocess", lambda x: run(process(x), state), lambda: dict(state.arrays))
+
+
+def _ours_fused(pipeline: Any) -> _Variant:
+    return _Variant("ours_fused", pipeline.run, lambda: dict(pipeline.state.arrays))
+
+
+def _torch_preprocess(model: Any, preprocessor: Any, state_in: list[str]) -> _Variant:
+    import torch
+
+    state = list(model.zero_state(1))
+    from_numpy, process = torch.from_numpy, preprocessor.process
+
+    def step(x: np.ndarray) -> np.ndarray:
+        y, *new = model(from_numpy(process(x))[None], *state)
+        state[:] = new
+        return y.numpy()
+
+    return _Variant("torch_preprocess", step, lambda: {n: s.numpy() for n, s in zip(state_in, state)})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,6 +354,7 @@ def _bench_one(cell: str, size: Size, profile: _Profile, seed: int, work_dir: Pa
     from bci_stream.export.onnx_export import export_model
     from bci_stream.inference.card import ONNX_FILE
     from bci_stream.inference.decoder import Decoder, make_session
+    from bci_stream.inference.fused import FusedPipeline
     from bci_stream.nets.rnn import CausalRNN
     from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
 
@@ -351,18 +386,27 @@ def _bench_one(cell: str, size: Size, profile: _Profile, seed: int, work_dir: Pa
         _ort_iobinding(make_session(onnx_path), state_in, state_out, state_shape, n_chans, len(OUTPUT_LABELS)),
         _torch_eager(model, state_in),
         _ours_preprocess(decoder, Preprocessor(card.preprocessing, n_chans, card.sfreq)),
+        _ours_fused(FusedPipeline(onnx_path, card, decoder=decoder)),
+        _torch_preprocess(model, Preprocessor(card.preprocessing, n_chans, card.sfreq), state_in),
     ]
     assert [v.name for v in variants] == list(VARIANTS)
     echo(f"[{cell} {name}] exported in {t_export:.1f} s; timing {n_steps} steps x {len(variants)} variants "
          f"(warm-up {n_warmup}, blocks of {profile.block})")
     with torch.inference_mode():
         durations = _time_steps(variants, x, n_warmup, profile.block)
-        # Sanity check: every variant but ours_preprocess saw the same inputs from the same zero state.
+        # Sanity check: the model-input variants saw the same inputs from the same zero state, and so did
+        # the preprocessing ones (raw inputs), among themselves.
         ref = variants[1].final_state()
         check = {
             v.name: max(float(np.abs(np.asarray(v.final_state()[n]) - ref[n]).max()) for n in state_in)
             for v in variants
-            if v.final_state is not None and v.name != "ort_run"
+            if v.final_state is not None and v.name not in ("ort_run", *PRE_VARIANTS)
+        }
+        ref_pre = variants[VARIANTS.index("ours_preprocess")].final_state()
+        check_pre = {
+            v.name: max(float(np.abs(np.asarray(v.final_state()[n]) - ref_pre[n]).max()) for n in state_in)
+            for v in variants
+            if v.name in PRE_VARIANTS and v.name != "ours_preprocess"
         }
         chunked = {}
         for t in CHUNK_SIZES:
@@ -380,6 +424,10 @@ def _bench_one(cell: str, size: Size, profile: _Profile, seed: int, work_dir: Pa
         "ours_over_iobinding_p50": p50("ours") / p50("ort_iobinding"),
         "torch_over_ours_preprocess_p50": p50("torch_eager") / p50("ours_preprocess"),
         "preprocess_share_p50": (p50("ours_preprocess") - p50("ours")) / p50("ours_preprocess"),
+        "torch_over_ours_fused_p50": p50("torch_eager") / p50("ours_fused"),
+        "torch_preprocess_over_ours_fused_p50": p50("torch_preprocess") / p50("ours_fused"),
+        "torch_preprocess_over_ours_preprocess_p50": p50("torch_preprocess") / p50("ours_preprocess"),
+        "ours_preprocess_over_ours_fused_p50": p50("ours_preprocess") / p50("ours_fused"),
         "ours_chunk256_over_step_throughput": chunked["256"]["ours_samples_per_s"] / stats["ours"]["samples_per_s"],
     }
     echo(f"[{cell} {name}] p50 µs: " + ", ".join(f"{v} {p50(v):.1f}" for v in VARIANTS)
@@ -393,7 +441,9 @@ def _bench_one(cell: str, size: Size, profile: _Profile, seed: int, work_dir: Pa
         "variants": stats,
         "chunked": chunked,
         "ratios": {k: float(v) for k, v in ratios.items()},
-        "check": {"state_max_abs_diff_vs_ort_run": check, "export_parity_max_abs_diff": card.parity.max_abs_diff},
+        "check": {"state_max_abs_diff_vs_ort_run": check,
+                  "preprocessed_state_max_abs_diff_vs_ours_preprocess": check_pre,
+                  "export_parity_max_abs_diff": card.parity.max_abs_diff},
         "export_s": t_export,
     }
 
@@ -425,12 +475,17 @@ def _machine() -> dict[str, Any]:
 
 
 def _target(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's target for 64ch/H128/L2 GRU, as measured values and a boolean (never asserted)."""
+    """The issue's target for 64ch/H128/L2 GRU, as measured values and a boolean (never asserted).
+
+    "Preprocessing + step" is ``ours_fused`` (what the service runs per sample); the speed-up is taken
+    against torch eager's step alone (the stricter reading: torch without preprocessing); the ratio
+    against torch's own pre+step (``torch_preprocess``) and the separate pipeline are reported beside it.
+    """
     target: dict[str, Any] = {
         "cell": TARGET_CELL,
         "size": TARGET_SIZE,
-        "criterion": (f"preprocessing + step p50 <= {TARGET_P50_US:g} us and >= {TARGET_SPEEDUP:g}x faster "
-                      "than torch eager"),
+        "criterion": (f"preprocessing + step (ours_fused) p50 <= {TARGET_P50_US:g} us and >= "
+                      f"{TARGET_SPEEDUP:g}x faster than torch eager (its step alone)"),
         "p50_limit_us": TARGET_P50_US,
         "min_speedup_vs_torch": TARGET_SPEEDUP,
     }
@@ -439,13 +494,15 @@ def _target(results: list[dict[str, Any]]) -> dict[str, Any]:
         return {**target, "measured": None, "p50_ok": None, "speedup_ok": None, "met": None,
                 "note": f"{TARGET_CELL} {TARGET_SIZE} was not measured in this run"}
     v = match[0]["variants"]
-    pre_p50, torch_p50 = v["ours_preprocess"]["p50_us"], v["torch_eager"]["p50_us"]
-    speedup = torch_p50 / pre_p50
-    p50_ok, speedup_ok = bool(pre_p50 <= TARGET_P50_US), bool(speedup >= TARGET_SPEEDUP)
+    fused_p50, torch_p50 = v["ours_fused"]["p50_us"], v["torch_eager"]["p50_us"]
+    speedup = torch_p50 / fused_p50
+    p50_ok, speedup_ok = bool(fused_p50 <= TARGET_P50_US), bool(speedup >= TARGET_SPEEDUP)
     return {
         **target,
-        "measured": {"ours_preprocess_p50_us": pre_p50, "ours_p50_us": v["ours"]["p50_us"],
-                     "torch_eager_p50_us": torch_p50, "speedup_vs_torch": speedup},
+        "measured": {"ours_fused_p50_us": fused_p50, "ours_preprocess_p50_us": v["ours_preprocess"]["p50_us"],
+                     "ours_p50_us": v["ours"]["p50_us"], "torch_eager_p50_us": torch_p50,
+                     "torch_preprocess_p50_us": v["torch_preprocess"]["p50_us"], "speedup_vs_torch": speedup,
+                     "speedup_vs_torch_preprocess": v["torch_preprocess"]["p50_us"] / fused_p50},
         "p50_ok": p50_ok,
         "speedup_ok": speedup_ok,
         "met": p50_ok and speedup_ok,
@@ -598,12 +655,31 @@ def format_markdown(result: dict[str, Any]) -> str:
                       ("run_over_iobinding_p50", "ort_run / ort_iobinding"),
                       ("ours_over_iobinding_p50", "ours / ort_iobinding"),
                       ("torch_over_ours_preprocess_p50", "torch_eager / ours_preprocess"),
+                      ("torch_over_ours_fused_p50", "torch_eager / ours_fused"),
                       ("preprocess_share_p50", "preprocessing share of ours_preprocess"),
                       ("ours_chunk256_over_step_throughput", "ours T=256 / T=1 throughput")]
         lines.append("| size | " + " | ".join(label for _, label in ratio_cols) + " |")
         lines.append("|---|" + "---:|" * len(ratio_cols))
         for r in rows:
             lines.append(f"| {r['size']} | " + " | ".join(_fmt(r["ratios"][k], 2) for k, _ in ratio_cols) + " |")
+        lines += ["", f"## {cell.upper()}: preprocessing + step, T = 1, p50 / p99 µs", "",
+                  "Raw samples in (8-30 Hz band-pass, CAR, standardisation), output out. `torch pre+step` = the "
+                  "same numpy preprocessing, then the torch eager step; `torch step` = torch eager without "
+                  "preprocessing. Ratios of p50.", ""]
+        pre_cols = [("ours_fused", "ours fused (pre+step)"), ("ours_preprocess", "ours pre + step (separate)"),
+                    ("torch_preprocess", "torch pre+step"), ("torch_eager", "torch step"), ("ours", "ours step")]
+        pre_ratios = [("torch_preprocess_over_ours_fused_p50", "torch pre+step / ours fused"),
+                      ("torch_preprocess_over_ours_preprocess_p50", "torch pre+step / ours separate"),
+                      ("torch_over_ours_fused_p50", "torch step / ours fused"),
+                      ("ours_preprocess_over_ours_fused_p50", "ours separate / ours fused")]
+        lines.append("| size | " + " | ".join(label for _, label in pre_cols + pre_ratios) + " | fused − step µs |")
+        lines.append("|---|" + "---:|" * (len(pre_cols) + len(pre_ratios) + 1))
+        for r in rows:
+            vs = r["variants"]
+            cells = [f"{_fmt(vs[v]['p50_us'])} / {_fmt(vs[v]['p99_us'])}" for v, _ in pre_cols]
+            cells += [_fmt(r["ratios"][k], 2) for k, _ in pre_ratios]
+            cells.append(_fmt(vs["ours_fused"]["p50_us"] - vs["ours"]["p50_us"]))
+            lines.append(f"| {r['size']} | " + " | ".join(cells) + " |")
     tg = result["target"]
     lines += ["", "## Target", ""]
     if tg["measured"] is None:
@@ -612,11 +688,13 @@ def format_markdown(result: dict[str, Any]) -> str:
         meas = tg["measured"]
         verdict = "MET" if tg["met"] else "NOT MET"
         lines.append(
-            f"{tg['cell'].upper()} {tg['size']}: {tg['criterion']}: preprocessing + step p50 "
-            f"{_fmt(meas['ours_preprocess_p50_us'])} µs ({'ok' if tg['p50_ok'] else 'over'} the "
-            f"{tg['p50_limit_us']:g} µs limit), torch eager p50 {_fmt(meas['torch_eager_p50_us'])} µs, speed-up "
+            f"{tg['cell'].upper()} {tg['size']}: {tg['criterion']}: preprocessing + step (fused) p50 "
+            f"{_fmt(meas['ours_fused_p50_us'])} µs ({'ok' if tg['p50_ok'] else 'over'} the "
+            f"{tg['p50_limit_us']:g} µs limit), torch eager step p50 {_fmt(meas['torch_eager_p50_us'])} µs, speed-up "
             f"{meas['speedup_vs_torch']:.2f}× ({'ok' if tg['speedup_ok'] else 'under'} {tg['min_speedup_vs_torch']:g}×)"
-            f" → **{verdict}** (measured, not asserted)."
+            f" → **{verdict}** (measured, not asserted). For reference: separate pre + step p50 "
+            f"{_fmt(meas['ours_preprocess_p50_us'])} µs, step alone {_fmt(meas['ours_p50_us'])} µs, torch eager "
+            f"pre+step {_fmt(meas['torch_preprocess_p50_us'])} µs ({meas['speedup_vs_torch_preprocess']:.2f}× the fused)."
         )
     return "\n".join(lines) + "\n"
 

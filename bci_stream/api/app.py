@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.routers import control, decoders, health, metrics, models, outputs
+from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
 from bci_stream.inference.registry import ModelRegistry
 from bci_stream.runtime.supervisor import Supervisor
 from bci_stream.settings import Settings
@@ -61,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(control.router)
     app.include_router(outputs.router)
     app.include_router(metrics.router)
+    app.include_router(dashboard.router)
     return app

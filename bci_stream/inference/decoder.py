@@ -17,18 +17,25 @@ from bci_stream.errors import ModelError
 from bci_stream.inference.card import ModelCard
 
 
-def make_session(onnx_path: Path) -> ort.InferenceSession:
-    """An onnxruntime CPU session tuned for latency: 1 intra-op and 1 inter-op thread, sequential."""
+def make_session(onnx_path: Path | bytes) -> ort.InferenceSession:
+    """An onnxruntime CPU session tuned for latency: 1 intra-op and 1 inter-op thread, sequential.
+
+    ``onnx_path`` may also be a serialised model (``bytes``), e.g. a graph built in memory.
+    """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    in_memory = isinstance(onnx_path, bytes)
     try:
-        return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            onnx_path if in_memory else str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises several types for a corrupt file
-        raise ModelError(f"onnxruntime cannot load {onnx_path}: {exc}") from None
+        what = "an in-memory model" if in_memory else onnx_path
+        raise ModelError(f"onnxruntime cannot load {what}: {exc}") from None
 
 
 class DecoderState:

@@ -61,6 +61,8 @@ def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> 
     out: dict = {"count": hist["n"]}
     for q in quantiles:
         v = percentile(hist["counts"], q)
+        if v is not None:
+            v = min(v, hist["max"])  # interpolation inside the top bucket must not pass the observed max
         out[f"p{q:g}".replace(".", "_")] = None if v is None else v * 1e3
     out["mean"] = hist["sum"] / hist["n"] * 1e3 if hist["n"] else None
     out["max"] = hist["max"] * 1e3 if hist["n"] else None

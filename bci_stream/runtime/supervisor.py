@@ -219,7 +219,9 @@ class Supervisor:
         child_conn.close()
         handle.process, handle.cmd_conn = process, parent_conn
         handle.exit_code, handle.restart_at = None, None
-        handle.status = {**handle.status, "state": "starting", "pid": process.pid}
+        # counters and histograms belong to a worker process: a new generation starts from zero
+        handle.status = {"state": "starting", "pid": process.pid, "generation": handle.generation,
+                         "error": handle.status.get("error"), "model": handle.status.get("model")}
 
     def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
         process = handle.process

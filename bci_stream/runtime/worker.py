@@ -48,7 +48,10 @@ log = logging.getLogger("bci_stream.worker")
 
 EXIT_REFUSED = 3
 NP_DTYPES = {"float32": np.float32, "double64": np.float64, "int32": np.int32, "int16": np.int16, "int8": np.int8}
-STAGES = ("pull", "preprocess", "decode", "publish", "service", "e2e")
+#: Latency stages: ``pull`` (time in ``pull_chunk``), ``decode`` (guard excluded: preprocessing + recurrent
+#: step, one fused onnxruntime call per sample), ``publish`` (LSL pushes), ``service`` (from the end of the
+#: pull to the end of the publish, per chunk), ``e2e`` (push time minus the input timestamp, per sample).
+STAGES = ("pull", "decode", "publish", "service", "e2e")
 RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source checks while stalled, s
 
 
@@ -444,19 +447,17 @@ class DecoderWorker:
                 if len(ts) == 0:
                     return
         segments = self.split_at_gaps(ts)
-        h_pre, h_dec, h_pub = self.hists["preprocess"], self.hists["decode"], self.hists["publish"]
-        t_pre = t_dec = 0.0
+        h_dec, h_pub = self.hists["decode"], self.hists["publish"]
+        t_dec = 0.0
         ts_out = ts + self.clock.offset
         ys = []
         for lo, hi, gap in segments:
             if gap is not None:
                 self.apply_gap_policy(gap)
+            seg = self.guard.apply(x[lo:hi])
             ta = pylsl.local_clock()
-            z = self.pipe.preprocess(self.guard.apply(x[lo:hi]))
-            tb = pylsl.local_clock()
-            ys.append(self.pipe.decode(z))
-            t_pre += tb - ta
-            t_dec += pylsl.local_clock() - tb
+            ys.append(self.pipe.run(seg))
+            t_dec += pylsl.local_clock() - ta
         y = ys[0] if len(ys) == 1 else np.concatenate(ys)
         t2 = pylsl.local_clock()
         self.outlet.push(y, ts_out)
@@ -479,7 +480,6 @@ class DecoderWorker:
         if t3 - t0 > self.budget:
             c.deadline_misses += m
         self.hists["pull"].observe(t0 - t_call)
-        h_pre.observe(t_pre)
         h_dec.observe(t_dec)
         h_pub.observe(t3 - t2)
         self.hists["service"].observe(t3 - t0)
@@ -649,9 +649,10 @@ class DecoderWorker:
             self.reply(req_id, False, error)
             return
         old = self.pipe
-        if (pipe.card.preprocessing == old.card.preprocessing and pipe.card.n_chans == old.card.n_chans
-                and np.array_equal(chan_idx if chan_idx is not None else [], self.chan_idx if self.chan_idx is not None else [])):
-            pipe.pre.filter_state = None if old.pre.filter_state is None else old.pre.filter_state.copy()
+        same_input = (chan_idx is None and self.chan_idx is None) or (
+            chan_idx is not None and self.chan_idx is not None and np.array_equal(chan_idx, self.chan_idx))
+        if pipe.card.preprocessing == old.card.preprocessing and same_input:
+            pipe.take_filter_state(old.filter_state())  # no filter transient at the switch
         self.pipe, self.chan_idx = pipe, chan_idx
         c = self.status.counters
         c.swaps += 1

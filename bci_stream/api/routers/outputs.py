@@ -66,9 +66,10 @@ def latency(handle: HandleDep) -> dict[str, Any]:
     """Per-stage latency histograms of the current worker: bucket upper edges (seconds), counts per
     bucket (the last one counts values above the last edge), and percentiles in milliseconds.
 
-    Stages: ``pull`` (waiting in ``pull_chunk``), ``preprocess``, ``decode``, ``publish``, ``service``
-    (preprocess + decode + publish, per chunk) and ``e2e`` (output push time minus the input sample's
-    timestamp on this host's clock, per sample).
+    Stages: ``pull`` (waiting in ``pull_chunk``), ``decode`` (preprocessing + recurrent step: one fused
+    onnxruntime call per sample), ``publish``, ``service`` (decode + publish and bookkeeping, per
+    chunk) and ``e2e`` (output push time minus the input sample's timestamp on this host's clock, per
+    sample).
     """
     hists = handle.status.get("hist") or {}
     if not hists:
