@@ -299,3 +299,18 @@ def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
     # ... and what a consumer of the decoded LSL stream got (from when it subscribed) is the same
     assert len(y) > 19_000
     np.testing.assert_array_equal(y, published[-len(y):])
+
+
+def test_another_stream_taking_the_place_of_the_source_is_an_error(supervisor):
+    """The source dies and a different stream (another source_id) appears under the same name: the
+    decoder refuses to switch sources silently; ``error`` names both source_ids."""
+    name = unique("usurp")
+    outlet, _ = new_outlet(name, f"{name}-src-A")
+    handle = start(supervisor, name)
+    push_paced(outlet, test_signal(300, seed=1), TINY_SFREQ * 2, chunk=10)
+    del outlet
+    other, _ = new_outlet(name, f"{name}-src-B")
+    wait_for(lambda: handle.status["state"] == "error", 30, "the error state")
+    err = handle.status["error"]
+    assert f"source_id '{name}-src-A'" in err and f"source_id '{name}-src-B'" in err and "is gone" in err
+    assert counters(handle)["samples_in"] == counters(handle)["samples_out"] == 300
