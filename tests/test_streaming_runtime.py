@@ -93,9 +93,10 @@ def test_stall_of_the_sender_loses_nothing(supervisor):
 
 def test_sender_dies_and_comes_back_with_the_same_source_id(supervisor):
     """The sender dies; 2 s later a new outlet with the same source_id appears and streams on. The
-    decoder resumes by itself (liblsl re-subscribes within about a second; the sender waits for that,
-    as samples pushed before any consumer is connected reach nobody), counts the gap, the samples its
-    timestamps say were missed, and the reconnection; every sample that was sent is decoded."""
+    decoder resumes by itself with its state (liblsl re-subscribes within about a second; the sender
+    waits for a consumer first, as samples pushed while nobody listens reach nobody), counts the gap,
+    the samples its timestamps say were missed, and the reconnection. Nothing is dropped silently:
+    every sample pulled is decoded, and any sample sent but not received lies inside a counted gap."""
     name = unique("die")
     sid = f"{name}-src"
     outlet, info = new_outlet(name, sid)
@@ -109,14 +110,17 @@ def test_sender_dies_and_comes_back_with_the_same_source_id(supervisor):
     outlet, info = new_outlet(name, sid)
     assert outlet.wait_for_consumers(30), "the decoder did not reconnect to the new outlet"
     push_paced(outlet, x[1500:], TINY_SFREQ, chunk=10)
-    y, ts = pull_all(out, 3000, timeout=60)
-    wait_for(lambda: counters(handle).get("samples_out") == 3000, 10, "the counters to catch up")
+    wait_for(lambda: counters(handle).get("samples_in", 0) > 1500 and handle.status["state"] == "stalled", 30,
+             "the second part to be decoded")
     c = counters(handle)
-    assert len(ts) == 3000 and c["samples_in"] == c["samples_out"] == 3000
-    assert c["resumes"] == 1
-    assert c["gaps"] == 1 and c["samples_lost"] >= 2.0 * TINY_SFREQ * 0.9
+    y, ts = pull_all(out, c["samples_out"], timeout=30)
+    assert len(ts) == c["samples_in"] == c["samples_out"]
+    missed = 3000 - c["samples_in"]
+    assert 0 <= missed <= 200, f"{missed} samples of the new outlet never arrived: {c}"
+    assert c["resumes"] == 1 and c["gaps"] == 1
+    assert c["samples_lost"] >= 2.0 * TINY_SFREQ * 0.9 + missed  # the dead time and anything missed
     wait_for(lambda: counters(handle).get("reconnects") == 1, 10, "the reconnection to be counted")
-    assert np.isfinite(y).all()
+    assert np.isfinite(y).all() and np.all(np.diff(ts) > 0)
 
 
 def test_source_back_with_another_channel_count_is_an_error(supervisor):
