@@ -73,7 +73,8 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                 echo(f"error: POST /decoders answered {r.status_code}: {r.text}")
                 return 1
             decoder_id = r.json()["id"]
-            echo(f"decoder {decoder_id} started; decoded stream '{name}-decoded'. Ctrl-C to stop.")
+            echo(f"decoder {decoder_id} started; decoded stream '{name}-decoded'; dashboard {server.url}/ . "
+                 "Ctrl-C to stop.")
             cues = CueTracker(f"{name}-markers")
             t0 = time.monotonic()
             tick = 1
@@ -87,7 +88,7 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                     samples_out = c.get("samples_out", 0)
                     p = max(st["last_output"]) if st.get("last_output") else 0.0
                     echo(f"[{time.monotonic() - t0:5.1f} s] {st['state']:<10} in {c.get('samples_in', 0):>7} "
-                         f"out {samples_out:>7} lost {c.get('gap_samples', 0):>3} | in-service p50/p99 "
+                         f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | in-service p50/p99 "
                          f"{_fmt_ms(svc.get('p50'))}/{_fmt_ms(svc.get('p99'))} ms, end-to-end p50/p99 "
                          f"{_fmt_ms(e2e.get('p50'))}/{_fmt_ms(e2e.get('p99'))} ms | decoded "
                          f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}")
