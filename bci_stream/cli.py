@@ -120,18 +120,26 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
     sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
 
 
-@main.command()
-@click.argument("what", type=click.Choice(["inference"]))
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("what", type=click.Choice(["e2e", "inference", "scale", "soak", "grid", "all"]))
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--quick", "quick_flag", is_flag=True, help="Same as --profile quick.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for the JSON, markdown and plots (default latency_bench/results/<time>/).")
-def bench(what: str, profile: str, quick_flag: bool, out: Path | None) -> None:
-    """Benchmarks (needs the `bench` or `train` extra). They measure and report; they assert nothing."""
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Soak duration.")
+@click.option("--compare", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              metavar="OLD.json", help="Print this run's figures as ratios to those of OLD.json.")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def bench(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: float | None, compare: Path | None,
+          extra: tuple[str, ...]) -> None:
+    """Benchmarks (needs the `bench` or `train` extra). They measure and report; they assert nothing.
+
+    Other options go to `python -m latency_bench WHAT` (see its --help), e.g. --seconds, --scale-levels."""
     from latency_bench.__main__ import main as bench_main
 
     argv = [what, "--profile", "quick" if quick_flag else profile] + (["--out", str(out)] if out else [])
-    sys.exit(bench_main(argv))
+    argv += (["--minutes", str(minutes)] if minutes else []) + (["--compare", str(compare)] if compare else [])
+    sys.exit(bench_main(argv + list(extra)))
 
 
 @main.command("models")
@@ -149,6 +157,11 @@ def list_models(models_dir: Path | None) -> None:
     for p in problems:
         click.echo(f"problem: {p}", err=True)
 
+
+from bci_stream.train.cli import evaluate_cmd, train_cmd  # noqa: E402  (click only; the trainer loads on use)
+
+main.add_command(train_cmd)
+main.add_command(evaluate_cmd)
 
 if __name__ == "__main__":
     main()

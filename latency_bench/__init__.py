@@ -1,5 +1,5 @@
 """Benchmarks for bci-stream: they measure and report, side by side in one run; they never assert speed.
 
-``python -m latency_bench inference`` runs the per-step compute benchmark
-(:func:`latency_bench.inference.run_inference_bench`).
+``python -m latency_bench {e2e,inference,scale,soak,grid,all}`` (also ``bci-stream bench``); see
+``latency_bench/README.md``. :func:`latency_bench.suite.run_bench` is the entry point from Python.
 """

@@ -6,10 +6,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from bci_stream import __version__
+from bci_stream.api.guards import BodyLimit, validation_error
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
 from bci_stream.inference.registry import ModelRegistry
 from bci_stream.runtime.supervisor import Supervisor
@@ -44,16 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={"detail": f"request body is {length} bytes; the limit (max_request_bytes) is "
-                                   f"{settings.max_request_bytes}"},
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     app.include_router(health.router)
     app.include_router(models.router)

@@ -85,13 +85,19 @@ def export_model(
         raise ValueError(f"ch_names must have n_chans={model.n_chans} entries, got {len(ch_names)}")
     if len(output_labels) != model.n_outputs:
         raise ValueError(f"output_labels must have n_outputs={model.n_outputs} entries, got {len(output_labels)}")
+    if not getattr(model, "exportable", True):
+        raise ModelError(
+            f"export of {name}@{version} refused: {type(model).__name__} carries state beyond h0/c0 (attention window) "
+            f"or reads the future, which the service's streaming contract cannot run; it is offline-only"
+        )
     model = model.eval()
     out_dir = Path(out_dir)
     card_fields = dict(
         name=name,
         version=version,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        architecture=Architecture(cell=model.cell, n_layers=model.n_layers, hidden_size=model.hidden_size),
+        architecture=Architecture(**(model.architecture() if hasattr(model, "architecture") else
+                                     dict(cell=model.cell, n_layers=model.n_layers, hidden_size=model.hidden_size))),
         n_chans=model.n_chans,
         ch_names=list(ch_names),
         sfreq=float(sfreq),

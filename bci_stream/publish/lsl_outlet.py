@@ -51,7 +51,10 @@ class DecodedOutlet:
 
     def push(self, y: np.ndarray, timestamps: np.ndarray) -> None:
         """Push ``y[T, K]`` with one timestamp per sample."""
-        self.outlet.push_chunk(y, timestamps.tolist())
+        if len(timestamps) == 1:  # the per-sample hot path: a float stamp skips building a list
+            self.outlet.push_chunk(y, float(timestamps[0]))
+        else:
+            self.outlet.push_chunk(y, timestamps.tolist())
 
     def close(self) -> None:
         del self.outlet
@@ -62,26 +65,47 @@ class ProvenanceOutlet:
     ``seq`` (the input sample's sequence number since the decoder started) and ``state_epoch`` (how many
     times the state was changed by something other than data: reset, gap policy, model swap, restore).
 
-    It is pushed right after the decoded chunk with the same timestamps, one row per decoded row, so a
-    consumer pairs rows by order or by timestamp. A gap in ``seq`` means rejected input samples.
+    One row per decoded row, with the same timestamps and in the same order, so a consumer pairs rows
+    by order or by timestamp. A gap in ``seq`` means rejected input samples. Rows are sent in batches
+    every ``flush_interval`` seconds (default 50 ms) rather than per sample: provenance is for audit,
+    and batching keeps its cost off the decoded stream's latency.
     """
 
-    def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360) -> None:
+    def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360,
+                 flush_interval: float = 0.05) -> None:
         self.name = f"{decoded.name}-provenance"
         self.source_id = f"{decoded.source_id}/provenance"
         info = make_stream_info(self.name, "Provenance", ["seq", "state_epoch"], sfreq, self.source_id,
                                 unit="count", ch_type="provenance", channel_format="double64")
         self.outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=max_buffered)
-        self._buf = np.empty((0, 2))
+        self.flush_interval = flush_interval
+        self._rows = np.empty((1024, 2))
+        self._ts = np.empty(1024)
+        self._n = 0
+        self._next_flush = 0.0
 
     def push(self, seq: np.ndarray, state_epoch: int, timestamps: np.ndarray) -> None:
-        n = len(seq)
-        if len(self._buf) < n:
-            self._buf = np.empty((max(n, 2 * len(self._buf)), 2))
-        rows = self._buf[:n]
-        rows[:, 0] = seq
-        rows[:, 1] = state_epoch
-        self.outlet.push_chunk(rows, timestamps.tolist())
+        """Queue rows; they are sent when the batch is due (or on :meth:`flush`)."""
+        n, k = len(seq), self._n
+        if k + n > len(self._rows):
+            size = max(2 * len(self._rows), k + n)
+            self._rows = np.resize(self._rows, (size, 2))
+            self._ts = np.resize(self._ts, size)
+        self._rows[k:k + n, 0] = seq
+        self._rows[k:k + n, 1] = state_epoch
+        self._ts[k:k + n] = timestamps
+        self._n = k + n
+        now = pylsl.local_clock()
+        if now >= self._next_flush:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        """Send every queued row."""
+        if self._n:
+            self.outlet.push_chunk(self._rows[:self._n], self._ts[:self._n].tolist())
+            self._n = 0
+        self._next_flush = (pylsl.local_clock() if now is None else now) + self.flush_interval
 
     def close(self) -> None:
+        self.flush()
         del self.outlet

@@ -158,6 +158,9 @@ class Supervisor:
             if process is None or not process.is_alive():
                 raise CommandError(f"decoder {decoder_id} has no running worker (state "
                                    f"{handle.status.get('state')!r})", 409)
+            if handle.status.get("state") == "starting":  # not reading commands yet: refuse now, not after timeout
+                raise CommandError(f"decoder {decoder_id} is starting; its worker takes commands once it is "
+                                   "connecting or running: retry then", 409)
             try:
                 conn.send((*command, req_id))
                 deadline = time.monotonic() + timeout
@@ -181,7 +184,8 @@ class Supervisor:
         return None if handle is None or handle.ring is None else handle.ring.reader()
 
     def stop(self, decoder_id: str, timeout: float = 5.0) -> DecoderHandle | None:
-        """Stop a decoder and wait for its process to end; it is removed from the list."""
+        """Stop a decoder and wait for its process to end; it is removed from the list. None if there is
+        no such decoder, or another caller is stopping it already (only one of them gets the handle)."""
         with self._lock:
             handle = self._handles.get(decoder_id)
             if handle is None:

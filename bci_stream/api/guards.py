@@ -1,0 +1,65 @@
+"""Request guards of the control plane: a body size limit that also holds for streamed (chunked) bodies,
+and 422 answers that stay valid JSON whatever the rejected input held (NaN, inf, lone surrogates)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413, whether its Content-Length says so
+    up front or it is sent chunked without one (reading stops at the limit)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
+        if length.isdigit() and int(length) > self.limit:
+            response = JSONResponse(status_code=413, content={
+                "detail": f"request body is {length} bytes; the limit (max_request_bytes) is {self.limit}"})
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:  # FastAPI re-raises an HTTPException met while reading the body
+                    raise HTTPException(status_code=413, detail=f"request body is over {self.limit} bytes; the "
+                                                                f"limit (max_request_bytes) is {self.limit}")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as strings ('nan', 'inf') and unencodable strings escaped."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body (``detail``: the errors, each naming its field), valid JSON even when the
+    echoed input is not (the default handler fails with a 500 on NaN, inf or a lone surrogate)."""
+    return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})

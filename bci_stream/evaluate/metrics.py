@@ -1,0 +1,113 @@
+"""Accuracy of a per-sample decoder on cued trials.
+
+A per-sample decoder emits class probabilities ``p[t, K]`` at every sample, so "the decision for a
+trial" needs a definition. For a cue at sample ``onset`` and a time ``t`` after it, with
+``n = round(t * sfreq)``:
+
+* **instant**: ``argmax p[onset + n]``: what the decoder says at that moment;
+* **mean**: ``argmax mean(p[onset .. onset + n])`` (inclusive): the evidence accumulated since the cue,
+  the decision a trial-based BCI would take at ``t``.
+
+Both are restricted to the *trial classes* (e.g. fists vs feet): the argmax is over those classes only,
+so a 3-class decoder (rest / fists / feet) is judged on telling the cued classes apart, not on
+whether it has noticed the cue yet. A trial is a contiguous run of one trial-class label; trials
+whose ``onset + n`` falls past the end of the data are left out (their count is reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MODES = ("instant", "mean")
+
+
+@dataclass(frozen=True)
+class Trial:
+    onset: int
+    length: int
+    label: int
+
+
+def find_trials(labels: np.ndarray, class_ids: Sequence[int]) -> list[Trial]:
+    """Contiguous runs of a label in ``class_ids``."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], labels.size]
+    return [Trial(int(s), int(e - s), int(labels[s])) for s, e in zip(starts, ends) if labels[s] in set(class_ids)]
+
+
+def trial_decisions(probs: np.ndarray, trials: Sequence[Trial], class_ids: Sequence[int], after: int,
+                    mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and true class ids of the trials whose ``onset + after`` lies within ``probs``."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    ids = np.asarray(class_ids)
+    pred, true = [], []
+    for tr in trials:
+        end = tr.onset + after
+        if end >= len(probs) or end < 0:
+            continue
+        p = probs[end, ids] if mode == "instant" else probs[tr.onset : end + 1, ids].mean(0)
+        pred.append(int(ids[int(np.argmax(p))]))
+        true.append(tr.label)
+    return np.asarray(pred, dtype=np.int64), np.asarray(true, dtype=np.int64)
+
+
+def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.ndarray], label_names: list[str],
+                   trial_classes: list[str], sfreq: float, times_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0),
+                   curve_step_s: float = 0.0625, curve_max_s: float = 4.0) -> dict[str, Any]:
+    """Sample accuracies, trial accuracy at ``times_s`` (both modes) and the accuracy-versus-time curve.
+
+    ``probs_list[i]`` is ``[T_i, K]`` for the recording whose labels are ``labels_list[i]``; trials of
+    all recordings are pooled.
+    """
+    from scipy.stats import binomtest
+
+    class_ids = [label_names.index(c) for c in trial_classes]
+    probs_all = np.concatenate([np.asarray(p) for p in probs_list])
+    labels_all = np.concatenate([np.asarray(y) for y in labels_list])
+    labelled = labels_all >= 0
+    in_trial = np.isin(labels_all, class_ids)
+    restricted = np.asarray(class_ids)[np.argmax(probs_all[:, class_ids], axis=1)]
+    out: dict[str, Any] = {
+        "sample_accuracy": _mean(np.argmax(probs_all, 1)[labelled] == labels_all[labelled]),
+        "trial_class_sample_accuracy": _mean(restricted[in_trial] == labels_all[in_trial]),
+        "n_samples_labelled": int(labelled.sum()),
+    }
+    trials = [(p, find_trials(y, class_ids)) for p, y in zip(probs_list, labels_list)]
+    all_labels = [t.label for _, ts in trials for t in ts]
+    out["n_trials"] = len(all_labels)
+    out["trials_per_class"] = {label_names[c]: all_labels.count(c) for c in class_ids}
+    out["chance_trial_accuracy"] = max(out["trials_per_class"].values()) / len(all_labels) if all_labels else None
+
+    def acc_at(after: int, mode: str) -> tuple[float | None, int, int]:
+        preds = [trial_decisions(p, ts, class_ids, after, mode) for p, ts in trials]
+        pred = np.concatenate([a for a, _ in preds]) if preds else np.zeros(0)
+        true = np.concatenate([b for _, b in preds]) if preds else np.zeros(0)
+        return _mean(pred == true), int((pred == true).sum()), len(true)
+
+    out["trial_accuracy"] = {}
+    for t in times_s:
+        row: dict[str, Any] = {}
+        for mode in MODES:
+            acc, k, n = acc_at(int(round(t * sfreq)), mode)
+            row[mode] = acc
+            row[f"{mode}_correct"] = k
+            row["n_trials"] = n
+            if n:
+                row[f"{mode}_p_vs_chance"] = float(binomtest(k, n, 1.0 / len(class_ids), alternative="greater").pvalue)
+        out["trial_accuracy"][f"{t:g}s"] = row
+    grid = np.arange(0.0, curve_max_s + 1e-9, curve_step_s)
+    out["curve"] = {"t_s": grid.round(6).tolist(),
+                    **{mode: [acc_at(int(round(t * sfreq)), mode)[0] for t in grid] for mode in MODES}}
+    return out
+
+
+def _mean(a: np.ndarray) -> float | None:
+    return float(np.mean(a)) if np.size(a) else None

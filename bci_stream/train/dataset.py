@@ -1,0 +1,190 @@
+"""Recordings → preprocessed, labelled sequences, split by recording (or by a trial-aligned tail block).
+
+The split never mixes samples: each recording goes whole to train, validation or test, except with
+``validation_tail_s``, where the last seconds of each training recording (cut at the onset of a
+labelled segment, so no cue is split) become a validation sequence. Preprocessing is the online
+:class:`~bci_stream.signal.preprocess.Preprocessor`, run over each whole recording as it would run
+live; its standardisation statistics come from the training parts only (after filtering and CAR,
+skipping the filters' warm-up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.data import Event, Recording, load_recordings
+from bci_stream.data.recording import UNLABELLED
+from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+from bci_stream.train.config import ConfigError, RunConfig
+
+
+@dataclass
+class Sequence:
+    """One contiguous piece of one recording, ready for a network.
+
+    Attributes
+    ----------
+    name
+        ``<recording>`` or ``<recording>[a:b]`` (sample range) for a piece.
+    x
+        ``[T, C]`` float32, preprocessed exactly as online.
+    labels
+        ``[T]`` int64, -1 = no label.
+    raw
+        ``[C, T]`` µV float64, the same samples before preprocessing (for the CSP+LDA baseline).
+    start
+        First sample of the piece in its recording.
+    """
+
+    name: str
+    source: str
+    x: np.ndarray
+    labels: np.ndarray
+    raw: np.ndarray
+    start: int = 0
+    soft: np.ndarray | None = None
+
+    @property
+    def n_times(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass
+class Dataset:
+    train: list[Sequence]
+    validation: list[Sequence]
+    test: list[Sequence]
+    ch_names: list[str]
+    sfreq: float
+    label_names: list[str]
+    trial_classes: list[str]
+    preprocessing: PreprocessingConfig
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_chans(self) -> int:
+        return len(self.ch_names)
+
+    @property
+    def trial_class_ids(self) -> list[int]:
+        return [self.label_names.index(c) for c in self.trial_classes]
+
+
+def crop(rec: Recording, crop_s: tuple[float, float] | None) -> Recording:
+    """The part ``[start_s, stop_s)`` of a recording (events shifted, those outside dropped)."""
+    if crop_s is None:
+        return rec
+    a = int(round(crop_s[0] * rec.sfreq))
+    b = min(int(round(crop_s[1] * rec.sfreq)), rec.n_times)
+    if a >= b:
+        raise ConfigError(f"data.crop_s {crop_s} leaves no sample of {rec.source} ({rec.duration:g} s long)")
+    events = [Event(e.onset - a, e.duration, e.description) for e in rec.events if a <= e.onset < b]
+    return Recording(rec.data[:, a:b], rec.sfreq, rec.ch_names, rec.labels[a:b], rec.label_names, events, rec.source)
+
+
+def segment_starts(labels: np.ndarray) -> np.ndarray:
+    """First sample of every run of one label value (labelled or not)."""
+    return np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+
+
+def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float) -> int:
+    """Where a tail of about ``tail_s`` seconds starts: the first labelled-segment onset at or after
+    ``n_times - tail_s * sfreq`` (so no cue is split between train and validation)."""
+    n = len(labels)
+    target = n - int(round(tail_s * sfreq))
+    onsets = [s for s in segment_starts(labels) if labels[s] != UNLABELLED and s >= max(target, 1)]
+    if not onsets:
+        raise ConfigError(
+            f"data.validation_tail_s={tail_s:g} s leaves no labelled segment onset to cut at in a "
+            f"{n / sfreq:g} s recording"
+        )
+    return int(onsets[0])
+
+
+def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int]], n_chans: int,
+                       sfreq: float) -> PreprocessingConfig:
+    """Filter + CAR each training recording as online, then mean/std over its training part."""
+    p = config.preprocessing
+    base = PreprocessingConfig(bandpass=p.bandpass, filter_order=p.filter_order, notch=p.notch, car=p.car)
+    if not p.standardise:
+        return base
+    warm = int(round(p.warmup_s * sfreq))
+    parts = []
+    for x, stop in pieces:
+        z = Preprocessor(base, n_chans, sfreq).process(x)[:stop]
+        parts.append(z[min(warm, max(len(z) - 1, 0)):].astype(np.float64))
+    z = np.concatenate(parts)
+    std = z.std(0)
+    if not (std > 0).all():
+        bad = [i for i, s in enumerate(std) if not s > 0]
+        raise ConfigError(f"data: channels {bad} are flat in the training data after filtering and CAR (std 0)")
+    return base.model_copy(update={"mean": z.mean(0).tolist(), "std": std.tolist()})
+
+
+def prepare_dataset(config: RunConfig) -> Dataset:
+    """Load, crop, split, fit preprocessing on the training part, and preprocess every sequence."""
+    d = config.data
+    files = {s: config.data_files(s) for s in ("train", "validation", "test")}
+    order = [(s, f) for s in ("train", "validation", "test") for f in files[s]]
+    recs = load_recordings([f for _, f in order], label_map=d.label_map, ch_names=d.channels)
+    recs = [crop(r, d.crop_s) for r in recs]
+    by_split: dict[str, list[Recording]] = {"train": [], "validation": [], "test": []}
+    for (split, _), rec in zip(order, recs):
+        by_split[split].append(rec)
+    first = recs[0]
+    sfreq, ch_names, label_names = first.sfreq, list(first.ch_names), list(first.label_names)
+
+    train_stop = {}
+    tails = {str(config.path(str(Path(d.root) / f))) for f in (d.tail_files or d.train)}
+    for rec in by_split["train"]:
+        cut = d.validation_tail_s and str(Path(rec.source).resolve()) in tails
+        train_stop[rec.source] = tail_cut(rec.labels, sfreq, d.validation_tail_s) if cut else rec.n_times
+
+    def as_input(rec: Recording) -> np.ndarray:
+        return np.ascontiguousarray(rec.data.T, dtype=np.float32)  # what an LSL float32 stream carries
+
+    pre_cfg = _fit_preprocessing(config, [(as_input(r), train_stop[r.source]) for r in by_split["train"]],
+                                 len(ch_names), sfreq)
+
+    def process(rec: Recording) -> np.ndarray:
+        return Preprocessor(pre_cfg, len(ch_names), sfreq).process(as_input(rec))
+
+    out: dict[str, list[Sequence]] = {"train": [], "validation": [], "test": []}
+    for rec in by_split["train"]:
+        z, stop = process(rec), train_stop[rec.source]
+        out["train"].append(Sequence(_piece_name(rec, 0, stop), rec.source, z[:stop], rec.labels[:stop],
+                                     rec.data[:, :stop]))
+        if stop < rec.n_times:
+            out["validation"].append(Sequence(_piece_name(rec, stop, rec.n_times), rec.source, z[stop:],
+                                              rec.labels[stop:], rec.data[:, stop:], start=stop))
+    for split in ("validation", "test"):
+        for rec in by_split[split]:
+            out[split].append(Sequence(rec.name, rec.source, process(rec), rec.labels, rec.data))
+
+    trial_classes = list(d.trial_classes) or label_names
+    info = {
+        "sfreq": sfreq,
+        "n_chans": len(ch_names),
+        "label_names": label_names,
+        "trial_classes": trial_classes,
+        "splits": {s: [_describe(q, label_names, sfreq) for q in seqs] for s, seqs in out.items()},
+    }
+    return Dataset(out["train"], out["validation"], out["test"], ch_names, sfreq, label_names, trial_classes,
+                   pre_cfg, info)
+
+
+def _piece_name(rec: Recording, a: int, b: int) -> str:
+    return rec.name if (a, b) == (0, rec.n_times) else f"{rec.name}[{a}:{b}]"
+
+
+def _describe(q: Sequence, label_names: list[str], sfreq: float) -> dict[str, Any]:
+    counts = {n: 0 for n in label_names}
+    for s in segment_starts(q.labels):
+        if q.labels[s] != UNLABELLED:
+            counts[label_names[q.labels[s]]] += 1
+    return {"name": q.name, "file": Path(q.source).name, "start_sample": q.start, "n_times": q.n_times,
+            "seconds": round(q.n_times / sfreq, 3), "segments_per_class": counts}
