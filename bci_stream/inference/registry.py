@@ -97,8 +97,11 @@ class ModelRegistry:
         matches = [e for e in self.list() if e.card.name == name and (not version or e.card.version == version)]
         if not matches:
             known = sorted({e.card.ref for e in self.list()})
+            # a folder named like the model whose card is unreadable: say so, not just "not found"
+            broken = [p for p in self.scan()[1] if f"/{name}/" in p.replace("\\", "/")]
             raise ModelNotFoundError(
                 f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'})"
+                + "".join(f"; {p}" for p in broken)
             )
         return matches[-1]
 

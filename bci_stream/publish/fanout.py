@@ -64,6 +64,16 @@ class OutputRing:
         """Rows written since the ring was created."""
         return int(self._head[0])
 
+    def last_timestamp(self) -> float | None:
+        """Timestamp of the newest row (for any worker generation), or None before the first row."""
+        head = self.head
+        return None if head == 0 else float(self._rows[(head - 1) % self.capacity, 1])
+
+    def last_seq(self) -> int | None:
+        """Sequence number of the newest row, or None before the first row."""
+        head = self.head
+        return None if head == 0 else int(self._rows[(head - 1) % self.capacity, 0])
+
     # -- writer (worker process) -----------------------------------------------------------------
 
     def write(self, seq: np.ndarray, timestamps: np.ndarray, state_epoch: int, y: np.ndarray) -> None:

@@ -7,15 +7,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
+
+
 class StreamSelector(BaseModel):
     """Which LSL stream to decode; every field given must match."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=256)
-    type: str | None = Field(default=None, min_length=1, max_length=256)
-    source_id: str | None = Field(default=None, min_length=1, max_length=256)
-    hostname: str | None = Field(default=None, min_length=1, max_length=256)
+    name: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
+    type: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
+    source_id: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
+    hostname: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
 
     @model_validator(mode="after")
     def _at_least_one(self) -> StreamSelector:
@@ -30,7 +33,7 @@ class DecoderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resolve_timeout: float | None = Field(
-        default=None, gt=0, description="Seconds to wait for the stream to appear; None waits until stopped."
+        default=None, gt=0, allow_inf_nan=False, description="Seconds to wait for the stream to appear; None waits until stopped."
     )
     nan_policy: Literal["hold", "zero", "reject"] = Field(
         default="hold",
@@ -38,14 +41,14 @@ class DecoderOptions(BaseModel):
         "reject the sample (no output; counted in samples_rejected). Always counted.",
     )
     latency_budget_ms: float | None = Field(
-        default=None, gt=0, description="In-service deadline per chunk; default one sample period (1/sfreq)."
+        default=None, gt=0, allow_inf_nan=False, description="In-service deadline per chunk; default one sample period (1/sfreq)."
     )
     max_buffer_s: float = Field(default=30.0, gt=0, le=600, description="LSL inlet buffer in seconds.")
     time_correction: Literal["auto", "lsl", "none"] = Field(
         default="auto", description="How source timestamps are mapped to this host's clock."
     )
     stall_timeout_s: float | None = Field(
-        default=None, gt=0, le=3600,
+        default=None, ge=0.1, le=3600,
         description="No data for this long → state 'stalled'; default max(1 s, 20 sample periods).",
     )
     gap_policy: Literal["keep", "reset", "decay"] = Field(

@@ -1,8 +1,8 @@
 """The supervisor: starts, watches, restarts and stops decoder worker processes.
 
-It lives in the API process. One monitor thread drains the shared status queue (so workers never
-block on it) and checks every worker's liveness several times a second: a worker that dies is noticed
-within ``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
+It lives in the API process. One monitor thread reads every worker's own status pipe and checks
+every worker's liveness several times a second: a worker that dies is noticed within
+``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
 up to ``max_restarts`` times, unless it exited because its model or stream was refused.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing as mp
-import queue
+import multiprocessing.connection as mp_connection
 import threading
 import time
 import uuid
@@ -42,6 +42,7 @@ class DecoderHandle:
     stopping: bool = False
     last_error: str | None = None
     ring: OutputRing | None = None
+    status_conn: Any = None
     request_lock: threading.Lock = field(default_factory=threading.Lock)
     next_request: int = 0
 
@@ -89,7 +90,6 @@ class Supervisor:
         self.restart_backoff = restart_backoff
         self.poll_interval = poll_interval
         self._ctx = mp.get_context("spawn")
-        self._status_queue = self._ctx.Queue()
         self._handles: dict[str, DecoderHandle] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -188,12 +188,15 @@ class Supervisor:
         no such decoder, or another caller is stopping it already (only one of them gets the handle)."""
         with self._lock:
             handle = self._handles.get(decoder_id)
-            if handle is None:
+            if handle is None or handle.stopping:
                 return None
             handle.stopping = True
         self._terminate(handle, timeout)
         with self._lock:
             self._handles.pop(decoder_id, None)
+            conn, handle.status_conn = handle.status_conn, None
+        if conn is not None:
+            conn.close()
         handle.status = {**handle.status, "state": "stopped"}
         return handle
 
@@ -203,25 +206,31 @@ class Supervisor:
             self.stop(handle.id, timeout)
         self._closing.set()
         self._monitor.join(timeout=2.0)
-        self._status_queue.close()
-        self._status_queue.join_thread()
+        for handle in self.list():
+            if handle.status_conn is not None:
+                handle.status_conn.close()
 
     # -- internals -----------------------------------------------------------------------------------
 
     def _spawn(self, handle: DecoderHandle) -> None:
         handle.generation += 1
         parent_conn, child_conn = self._ctx.Pipe()
+        status_r, status_w = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
             args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
-                  self._status_queue, self.status_interval, None if handle.ring is None else handle.ring.handles,
+                  status_w, self.status_interval, None if handle.ring is None else handle.ring.handles,
                   self.recordings_dir),
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,
         )
         process.start()
         child_conn.close()
-        handle.process, handle.cmd_conn = process, parent_conn
+        status_w.close()
+        old_status = handle.status_conn
+        handle.process, handle.cmd_conn, handle.status_conn = process, parent_conn, status_r
+        if old_status is not None:
+            old_status.close()
         handle.exit_code, handle.restart_at = None, None
         # counters and histograms belong to a worker process: a new generation starts from zero
         handle.status = {"state": "starting", "pid": process.pid, "generation": handle.generation,
@@ -250,24 +259,37 @@ class Supervisor:
     def _monitor_loop(self) -> None:
         next_check = 0.0
         while not self._closing.is_set():
+            with self._lock:
+                conns = {h.status_conn: h for h in self._handles.values() if h.status_conn is not None}
             try:
-                decoder_id, generation, snapshot = self._status_queue.get(timeout=self.poll_interval)
-            except queue.Empty:
-                pass
-            except (EOFError, OSError):  # the queue was closed under us at shutdown
-                return
-            else:
-                with self._lock:
-                    handle = self._handles.get(decoder_id)
-                    if handle is not None and generation == handle.generation and not handle.stopping:
-                        handle.status = snapshot
-                        if snapshot.get("error"):
-                            handle.last_error = snapshot["error"]
+                ready = mp_connection.wait(list(conns), timeout=self.poll_interval) if conns else []
+            except (OSError, ValueError):  # a pipe was closed under us (stop, restart, shutdown)
+                ready = []
+            if not conns:
+                self._closing.wait(self.poll_interval)
+            for conn in ready:
+                self._receive(conn, conns[conn])
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + self.poll_interval
                 for handle in self._check_processes(now):
                     self._restart(handle)
+
+    def _receive(self, conn: Any, handle: DecoderHandle) -> None:
+        """Read one status snapshot from a worker's pipe (a broken pipe just ends that channel)."""
+        try:
+            decoder_id, generation, snapshot = conn.recv()
+        except (EOFError, OSError, ValueError):
+            with self._lock:
+                if handle.status_conn is conn:
+                    handle.status_conn = None
+            conn.close()
+            return
+        with self._lock:
+            if generation == handle.generation and not handle.stopping:
+                handle.status = snapshot
+                if snapshot.get("error"):
+                    handle.last_error = snapshot["error"]
 
     def _restart(self, handle: DecoderHandle) -> None:
         """Start a new process for a crashed decoder, unless it is being stopped meanwhile."""

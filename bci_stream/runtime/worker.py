@@ -2,8 +2,9 @@
 
 The worker talks to the supervisor in the API process through a duplex pipe for commands (``stop``,
 ``reset``, ``swap``, ``get_state``, ``set_state``) that it polls between chunks and answers with
-``(request_id, ok, payload)``, and a shared queue on which it puts a status snapshot every
-``status_interval`` seconds and on every state change. Decoded outputs also go into a shared-memory
+``(request_id, ok, payload)``, and its own status pipe on which a sender thread delivers the newest
+status snapshot (taken every ``status_interval`` seconds and on every state change; see
+:mod:`bci_stream.runtime.status_channel`). Decoded outputs also go into a shared-memory
 ring (:mod:`bci_stream.publish.fanout`) for HTTP clients. Nothing it sends can block the hot loop.
 
 Sample accounting: every pulled sample is either decoded and published (``samples_out``) or, with
@@ -42,6 +43,7 @@ from bci_stream.publish.recorder import Recorder
 from bci_stream.runtime.metrics import LatencyHistogram
 from bci_stream.runtime.pipeline import DecodePipeline
 from bci_stream.runtime.spec import DecoderSpec
+from bci_stream.runtime.status_channel import StatusSender
 from bci_stream.signal.preprocess import NonFiniteGuard
 
 log = logging.getLogger("bci_stream.worker")
@@ -76,6 +78,7 @@ class Counters:
     stalls: int = 0
     resumes: int = 0
     reconnects: int = 0
+    backward_steps: int = 0  # timestamp steps < 0 (the sender's clock went back); those samples are decoded
 
 
 @dataclass
@@ -112,7 +115,7 @@ class DecoderWorker:
         spec: DecoderSpec,
         models_dir: str,
         cmd_conn: Connection,
-        status_queue: Any,
+        status: StatusSender,
         status_interval: float = 0.25,
         ring: RingHandles | None = None,
         recordings_dir: str | None = None,
@@ -122,7 +125,7 @@ class DecoderWorker:
         self.spec = spec
         self.models_dir = models_dir
         self.cmd_conn = cmd_conn
-        self.status_queue = status_queue
+        self.status_sender = status
         self.status_interval = status_interval
         self.ring = OutputRing(ring) if ring is not None else None
         self.recordings_dir = recordings_dir
@@ -144,7 +147,7 @@ class DecoderWorker:
     # -- protocol ------------------------------------------------------------------------------------
 
     def report(self) -> None:
-        """Put a snapshot on the status queue (never blocks)."""
+        """Hand a snapshot to the status sender (never blocks)."""
         s = self.status
         if self.recorder is not None:
             s.record = {"path": str(self.recorder.path), "bytes": self.recorder.bytes_written,
@@ -167,7 +170,7 @@ class DecoderWorker:
             "hist": {k: h.to_dict() for k, h in self.hists.items()},
             "t": pylsl.local_clock(),
         }
-        self.status_queue.put((self.decoder_id, self.generation, snapshot))
+        self.status_sender.put((self.decoder_id, self.generation, snapshot))
         self._next_report = snapshot["t"] + self.status_interval
 
     def set_state(self, state: str, error: str | None = None) -> None:
@@ -316,10 +319,11 @@ class DecoderWorker:
     def connect(self, info: pylsl.StreamInfo) -> None:
         """Validate the stream against the card, open the inlet, the outlets and the recorder."""
         card = self.pipe.card
-        self.chan_idx = check_stream(info, card)
         opts = self.spec.options
         self.sfreq = info.nominal_srate()
         full = self.open_inlet(info)
+        # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
+        self.chan_idx = check_stream(full, card)
         self.source = full
         # Everything slow happens before the data stream opens, so no sample waits for it:
         # the first clock-offset estimate (~0.5 s), the outlets, and a warm-up of the ONNX session.
@@ -349,6 +353,10 @@ class DecoderWorker:
         }
         if opts.record_path is not None:
             self.start_recorder(full, ch_names or [f"ch{i + 1}" for i in range(n_stream)], fmt)
+        last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
+        if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
+            self._last_ts = last - self.clock.offset
+            self._seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample
         self.inlet.open_stream(timeout=10.0)
         self.set_state("running")
 
@@ -437,16 +445,16 @@ class DecoderWorker:
         c.samples_in += n
         if self.recorder is not None:
             self.recorder.inputs(raw, ts)
+        segments = self.split_at_gaps(ts)  # on every pulled sample: rejected samples arrived, they are not lost
         if self.spec.options.nan_policy == "reject":
             ok = np.isfinite(x).all(axis=1)
             if not ok.all():
                 c.samples_rejected += int(n - ok.sum())
                 c.nonfinite_values += int((~np.isfinite(x)).sum())
                 c.nonfinite_chunks += 1
+                kept = np.r_[0, np.cumsum(ok)]  # segment bounds among the kept samples
+                segments = [(int(kept[lo]), int(kept[hi]), gap) for lo, hi, gap in segments]
                 x, ts, seq = x[ok], ts[ok], seq[ok]
-                if len(ts) == 0:
-                    return
-        segments = self.split_at_gaps(ts)
         h_dec, h_pub = self.hists["decode"], self.hists["publish"]
         t_dec = 0.0
         ts_out = ts + self.clock.offset
@@ -454,18 +462,22 @@ class DecoderWorker:
         for lo, hi, gap in segments:
             if gap is not None:
                 self.apply_gap_policy(gap)
+            if hi == lo:  # every sample after this gap was rejected
+                continue
             seg = self.guard.apply(x[lo:hi])
             ta = pylsl.local_clock()
             ys.append(self.pipe.run(seg))
             t_dec += pylsl.local_clock() - ta
+        if not ys:  # every sample of the chunk was rejected
+            return
         y = ys[0] if len(ys) == 1 else np.concatenate(ys)
         t2 = pylsl.local_clock()
         self.outlet.push(y, ts_out)
         epoch = c.state_epoch
+        t3 = pylsl.local_clock()
+        # provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency
         if self.prov_outlet is not None:
             self.prov_outlet.push(seq, epoch, ts_out)
-        t3 = pylsl.local_clock()
-        # accounting and fan-out after publishing, so they add nothing to this chunk's latency
         if self.ring is not None:
             self.ring.write(seq, ts_out, epoch, y)
         if self.recorder is not None:
@@ -495,6 +507,8 @@ class DecoderWorker:
         prev = self._last_ts
         self._last_ts = float(ts[-1])
         steps = np.diff(ts, prepend=ts[0] if prev is None else prev)
+        if steps.min() < 0:  # timestamps went back: decoded in arrival order as usual, counted, never a gap
+            c.backward_steps += int((steps < 0).sum())
         gap_limit = 1.5 / self.sfreq
         big = np.flatnonzero(steps > gap_limit)
         if len(big) == 0:
@@ -666,6 +680,8 @@ class DecoderWorker:
 
     def tick(self) -> None:
         """Periodic housekeeping outside the per-chunk path: clock offset, orphan check, status."""
+        if self.prov_outlet is not None:
+            self.prov_outlet.flush()
         self.update_clock(0.0)
         if self._orphaned():
             log.error("decoder %s: the supervisor process is gone; stopping", self.decoder_id)
@@ -679,7 +695,7 @@ def worker_main(
     spec_json: str,
     models_dir: str,
     cmd_conn: Connection,
-    status_queue: Any,
+    status_conn: Connection,
     status_interval: float,
     ring: RingHandles | None = None,
     recordings_dir: str | None = None,
@@ -687,9 +703,9 @@ def worker_main(
     """Process entry point (``multiprocessing`` spawn target)."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s decoder[{decoder_id}] %(levelname)s %(message)s")
     spec = DecoderSpec.model_validate_json(spec_json)
-    worker = DecoderWorker(decoder_id, generation, spec, models_dir, cmd_conn, status_queue, status_interval,
+    sender = StatusSender(status_conn)
+    worker = DecoderWorker(decoder_id, generation, spec, models_dir, cmd_conn, sender, status_interval,
                            ring, recordings_dir)
     code = worker.run()
-    status_queue.close()
-    status_queue.join_thread()
+    sender.close()
     raise SystemExit(code)

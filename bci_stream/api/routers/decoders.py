@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
@@ -12,15 +14,26 @@ from bci_stream.api.views import decoder_status
 from bci_stream.errors import ModelError
 from bci_stream.runtime.spec import DecoderSpec
 from bci_stream.inference.card import ModelCard
+from bci_stream.inference.decoder import Decoder
 from bci_stream.runtime.supervisor import CommandError, DecoderHandle
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
 
+@functools.lru_cache(maxsize=64)
+def _check_graph(onnx_path: str, card_json: str) -> None:
+    """Load the ONNX graph once and check its inputs and outputs against the card (ModelError if not);
+    a model that passed is remembered by path and card (whose sha256 pins the file)."""
+    Decoder(Path(onnx_path), ModelCard.model_validate_json(card_json))
+
+
 def check_model(registry: RegistryDep, ref: str) -> ModelCard:
-    """The card of model ``ref`` (verified against its file), or 422 naming ``body.model``."""
+    """The card of model ``ref``, verified against its file (sha256, and a graph onnxruntime loads whose
+    inputs and outputs are the card's), or 422 naming ``body.model``."""
     try:
-        return registry.get(ref).card
+        entry = registry.get(ref)
+        _check_graph(str(entry.onnx_path), entry.card.model_dump_json())
+        return entry.card
     except ModelError as exc:
         raise HTTPException(
             status_code=422,

@@ -16,7 +16,8 @@ router = APIRouter(tags=["metrics"])
 STATES = ("starting", "connecting", "running", "stalled", "error", "stopped")
 #: Counters of the worker that only grow (within one worker process) -> Prometheus counters.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
-            "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects")
+            "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
+            "backward_steps")
 
 
 class SupervisorCollector:

@@ -1,0 +1,55 @@
+"""Status snapshots from a worker process to the supervisor: one pipe per worker, latest wins.
+
+Each worker has its own one-way pipe, so a worker killed while writing (``kill -9``) can break only its
+own channel, never another decoder's (a shared ``multiprocessing.Queue`` has a cross-process lock that
+a killed writer can leave held, freezing every other worker's status). The hot loop never writes to
+the pipe itself: :meth:`StatusSender.put` stores the snapshot in a one-slot mailbox (an older unsent
+snapshot is replaced: only the newest state matters) and a sender thread does the blocking write.
+"""
+
+from __future__ import annotations
+
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+class StatusSender:
+    """Worker side: ``put`` never blocks; a daemon thread sends the newest snapshot."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._slot: Any = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self.broken = False
+        self._thread = threading.Thread(target=self._run, name="bci-stream-status", daemon=True)
+        self._thread.start()
+
+    def put(self, message: Any) -> None:
+        with self._lock:
+            self._slot = message
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                message, self._slot = self._slot, None
+            if message is not None:
+                try:
+                    self.conn.send(message)
+                except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
+                    self.broken = True
+                    return
+            if self._closing and self._slot is None:
+                return
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Send what is pending (the final status), then close the pipe."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
+        self.conn.close()

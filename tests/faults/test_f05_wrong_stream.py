@@ -1,0 +1,121 @@
+"""Fault 5: a stream with the wrong channel count, rate, format or labels, at start and mid-stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+from prometheus_client.parser import text_string_to_metric_families
+
+from bci_stream.inference.registry import ModelRegistry
+from bci_stream.ingest.lsl_info import make_stream_info
+from bci_stream.runtime.offline import decode_offline
+from bci_stream.runtime.worker import EXIT_REFUSED
+from conftest import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from faults.kit import assert_service_up, pid_gone, post_decoder, start_running, status
+from pacing import push_paced
+from test_api import wait_status
+from test_control_plane import open_inlet
+from test_pipeline_lsl import pull_all
+from test_streaming_runtime import new_outlet
+
+
+def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:
+    """Streams that tiny-gru (8 channels FC3..Pz, 500 Hz, numeric) must refuse, and the error expected."""
+    s = {k: unique(k) for k in ("count", "rate", "irregular", "format", "labels")}
+    return {
+        "count": (pylsl.StreamInfo(s["count"], "EEG", 16, TINY_SFREQ, "float32", f"{s['count']}-src"),
+                  "stream has 16 channels and no channel labels; model 'tiny-gru@1.0.0' needs n_chans=8"),
+        "rate": (make_stream_info(s["rate"], "EEG", TINY_CH_NAMES, 1000.0, f"{s['rate']}-src"),
+                 f"stream '{s['rate']}' has sfreq=1000 Hz; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
+        "irregular": (make_stream_info(s["irregular"], "EEG", TINY_CH_NAMES, 0.0, f"{s['irregular']}-src"),
+                      f"stream '{s['irregular']}' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
+        "format": (pylsl.StreamInfo(s["format"], "EEG", 8, TINY_SFREQ, "string", f"{s['format']}-src"),
+                   f"stream '{s['format']}' has a non-numeric channel format; model 'tiny-gru@1.0.0' needs "
+                   "numeric samples"),
+        "labels": (make_stream_info(s["labels"], "EEG", [f"X{i}" for i in range(8)], TINY_SFREQ, f"{s['labels']}-src"),
+                   "stream lacks 8 of the 8 channels model 'tiny-gru@1.0.0' needs: FC3, FC4, C3, Cz, C4, CP3, CP4, Pz "
+                   "(stream has 8 channels: X0, X1"),
+    }
+
+
+def test_wrong_channel_count_rate_format_or_labels(client):
+    """Five decoders at once on streams tiny-gru cannot decode (16 unlabelled channels, 1000 Hz, an
+    irregular rate, strings, other channel labels) and one on a good stream. Expected: each bad one
+    goes to ``error`` with a message naming the parameter, the stream's value and the model's; its
+    process ends with the 'refused' exit code and is not restarted; /decoders, /ready and /metrics
+    show it; the good decoder decodes every sample meanwhile (in = out, no loss); the service stays up."""
+    streams = bad_streams()
+    outlets = {k: pylsl.StreamOutlet(info) for k, (info, _) in streams.items()}  # noqa: F841 - keep them alive
+    ids = {k: post_decoder(client, info.name()) for k, (info, _) in streams.items()}
+    good = unique("good")
+    good_outlet, _ = new_outlet(good, f"{good}-src")
+    good_id = start_running(client, good)
+    push_paced(good_outlet, test_signal(1000, seed=105), TINY_SFREQ * 4, chunk=10)
+
+    for kind, decoder_id in ids.items():
+        st = wait_status(client, decoder_id, lambda s: s["exit_code"] is not None, 60, f"{kind}: the worker to exit")
+        expected = streams[kind][1]
+        assert st["state"] == "error" and st["exit_code"] == EXIT_REFUSED, (kind, st)
+        assert st["last_error"].startswith(expected), (kind, st["last_error"])
+        assert st["connected"] is False and pid_gone(st["pid"]), kind
+    st = wait_status(client, good_id, lambda s: s["counters"].get("samples_out") == 1000, 30, "the good decoder")
+    assert st["counters"]["samples_in"] == 1000 and st["counters"]["samples_lost"] == 0 and st["restarts"] == 0
+
+    ready = client.get("/ready").json()
+    assert ready["ready"] is True and set(ids.values()) <= set(ready["decoders_in_error"])
+    assert good_id not in ready["decoders_in_error"]
+    states = {(s.labels["decoder_id"], s.labels["state"]): s.value
+              for f in text_string_to_metric_families(client.get("/metrics").text)
+              if f.name == "bci_stream_decoder_state" for s in f.samples}
+    assert all(states[(d, "error")] == 1.0 for d in ids.values())
+    for decoder_id in ids.values():
+        assert status(client, decoder_id)["restarts"] == 0  # refused: never restarted
+        assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    assert_service_up(client)
+    assert client.delete(f"/decoders/{good_id}").status_code == 200
+
+
+def test_source_comes_back_at_another_rate(client):
+    """The stream decodes; its sender dies and an outlet with the same source_id comes back at 1000 Hz.
+    Expected: the decoder does not decode it with the old state and filters: ``error`` with a message
+    saying what changed (sfreq 1000 vs 500), exit 'refused', no restart; every sample of the first
+    sender was decoded (in = out) before that; the service stays up."""
+    name = unique("rate-change")
+    sid = f"{name}-src"
+    outlet, _ = new_outlet(name, sid)
+    decoder_id = start_running(client, name)
+    push_paced(outlet, test_signal(1000, seed=106), TINY_SFREQ * 4, chunk=10)
+    wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 1000, 30, "the first sender's data")
+    del outlet
+    fast = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, 1000.0, sid))  # noqa: F841
+    st = wait_status(client, decoder_id, lambda s: s["exit_code"] is not None, 60, "the worker to refuse the new rate")
+    assert st["state"] == "error" and st["exit_code"] == EXIT_REFUSED and st["restarts"] == 0
+    assert "came back with n_chans=8, sfreq=1000" in st["last_error"]
+    assert "it was n_chans=8, sfreq=500" in st["last_error"]
+    c = st["counters"]
+    assert c["samples_in"] == c["samples_out"] == 1000 and c["samples_lost"] == 0
+    assert np.isfinite(st["last_output"]).all()
+    assert_service_up(client)
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_channels_in_another_order_with_extras_are_mapped_by_label(client, fault_models):
+    """A stream carrying the model's 8 channels in reverse order plus 2 extra channels (10 labelled
+    channels): expected to be decoded by label (``stream.channel_map`` picks the model's channels),
+    every sample, with exactly the offline pipeline's output on the model's channels."""
+    name = unique("order")
+    labels = ["EOG1", *TINY_CH_NAMES[::-1], "EMG"]
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", labels, TINY_SFREQ, f"{name}-src"))
+    decoder_id = start_running(client, name)
+    out = open_inlet(f"{name}-decoded")
+    st = status(client, decoder_id)
+    expected_map = [labels.index(ch) for ch in TINY_CH_NAMES]
+    assert st["stream"]["channel_map"] == expected_map
+    x = test_signal(1500, seed=107, n_chans=len(labels))
+    push_paced(outlet, x, TINY_SFREQ * 4, chunk=10)
+    y, _ = pull_all(out, 1500, timeout=30)
+    st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 1500, 30, "all samples")
+    assert st["counters"]["samples_in"] == 1500 and len(y) == 1500
+    expected = decode_offline(ModelRegistry(fault_models).get("tiny-gru"), x[:, expected_map])
+    assert np.abs(y - expected).max() <= 1e-5
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200

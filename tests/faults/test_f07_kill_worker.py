@@ -1,0 +1,103 @@
+"""Fault 7: ``kill -9`` of a decoder's worker process mid-stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from conftest import TINY_SFREQ, test_signal, unique
+from faults.kit import WsReader, assert_service_up, make_settings, pid_gone, start_running, status, ws_url
+from test_api import wait_status
+from test_streaming_runtime import new_outlet
+
+
+@pytest.fixture(scope="module")
+def server(fault_models, tmp_path_factory) -> Iterator[BackgroundServer]:
+    settings = make_settings(fault_models, tmp_path_factory.mktemp("recordings"), max_restarts=1)
+    with BackgroundServer(settings) as srv:
+        yield srv
+
+
+class LivePusher(threading.Thread):
+    """Sends the test signal in real time (500 Hz, 10-sample chunks) until stopped; keeps what it sent."""
+
+    def __init__(self, outlet: pylsl.StreamOutlet) -> None:
+        super().__init__(daemon=True)
+        self.outlet = outlet
+        self.x = test_signal(60 * int(TINY_SFREQ), seed=107)
+        self.sent: list[float] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        t0, i = pylsl.local_clock(), 0
+        while not self.halt.is_set() and i < len(self.x):
+            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
+            wait = ts[-1] - pylsl.local_clock()
+            if wait > 0:
+                time.sleep(wait)
+            self.outlet.push_chunk(self.x[i : i + 10], ts.tolist())
+            self.sent.extend(ts.tolist())
+            i += 10
+
+
+def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, server):
+    """``kill -9`` of the worker while the stream flows in real time. Expected: the supervisor notices
+    the death, reports it (``last_error`` names the pid and signal 9), and starts a new worker process
+    (``restarts`` = 1) that reconnects and decodes on, into the same output ring. The samples that went
+    by while no worker was decoding are destroyed by the fault; the new worker counts them: one gap,
+    and ``samples_lost`` = the samples between the last output of the killed worker and its own first
+    input. So every sample sent is either an output (over WS, in order, once) or counted lost. The
+    killed process is reaped. A second ``kill -9`` after ``max_restarts`` (1 here) leaves the decoder
+    in ``error`` with no further restart; the service stays up throughout."""
+    name = unique("kill")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start_running(client, name, outputs_buffer_s=60)
+    ws = WsReader(ws_url(server.url, decoder_id))
+    pusher = LivePusher(outlet)
+    try:
+        ws.start()
+        pusher.start()
+        first_pid = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 500, 60,
+                                "decoding under way")["pid"]
+        os.kill(first_pid, signal.SIGKILL)
+        st = wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != first_pid
+                         and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
+        assert st["last_error"] == f"worker process {first_pid} exited with code -9 (signal 9)"
+        assert pid_gone(first_pid), "the killed worker was not reaped"
+        pusher.halt.set()
+        pusher.join()
+        n_sent = len(pusher.sent)
+        st = wait_status(client, decoder_id, lambda s: len(ws.seq) + s["counters"].get("samples_lost", 0) >= n_sent
+                         and s["counters"].get("samples_out") == s["counters"].get("samples_in"), 30,
+                         "every sample to be decoded or counted lost")
+        c = st["counters"]
+        t = np.asarray(ws.t)
+        assert ws.dropped == 0
+        assert np.all(np.diff(t) > 0) and np.isin(t, pusher.sent).all()  # in order, once, only what was sent
+        assert c["gaps"] == 1 and c["samples_lost"] > 0
+        assert len(t) + c["samples_lost"] == n_sent, (len(t), c["samples_lost"], n_sent)
+        assert c["samples_in"] == c["samples_out"] and st["state"] in ("running", "stalled")
+
+        second_pid = st["pid"]
+        os.kill(second_pid, signal.SIGKILL)
+        st = wait_status(client, decoder_id, lambda s: s["exit_code"] == -9, 30, "the second death")
+        time.sleep(2.0)  # longer than the restart backoff: no restart may come
+        st = status(client, decoder_id)
+        assert st["state"] == "error" and st["restarts"] == 1 and st["pid"] == second_pid
+        assert st["last_error"] == f"worker process {second_pid} exited with code -9 (signal 9)"
+        assert pid_gone(second_pid)
+        assert f'bci_stream_decoder_restarts_total{{decoder_id="{decoder_id}",model="tiny-gru"}} 1.0' in \
+            client.get("/metrics").text
+    finally:
+        pusher.halt.set()
+        ws.close()
+    assert_service_up(client)
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
