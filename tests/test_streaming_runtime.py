@@ -288,7 +288,8 @@ def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
             assert player.wait(timeout=120) == 0
         finally:
             player.kill()
-        wait_for(lambda: handle.status["counters"].get("samples_out") == 20_000, 10, "the counters")
+        wait_for(lambda: handle.status["counters"].get("samples_out") == 20_000, 10,
+                 f"the counters: {handle.status.get('counters')}")
         y, ts = pull_all(out, 20_000, timeout=3)
         c = handle.status["counters"]
         assert c["samples_in"] == c["samples_out"] == 20_000 and c["samples_lost"] == 0
@@ -312,6 +313,7 @@ def test_another_stream_taking_the_place_of_the_source_is_an_error(supervisor):
     outlet, _ = new_outlet(name, f"{name}-src-A")
     handle = start(supervisor, name)
     push_paced(outlet, test_signal(300, seed=1), TINY_SFREQ * 2, chunk=10)
+    wait_for(lambda: counters(handle).get("samples_in") == 300, 10, "the samples to arrive")
     del outlet
     other, _ = new_outlet(name, f"{name}-src-B")
     wait_for(lambda: handle.status["state"] == "error", 30, "the error state")

@@ -21,6 +21,11 @@ from bci_stream.data import Recording, load_recording
 from bci_stream.ingest.lsl_info import make_stream_info
 
 
+#: Seconds the outlets stay up after the last push: destroying an outlet right after a push can drop
+#: the samples liblsl has not sent yet (seen: the last 5 of 20,000).
+LINGER_S = 1.0
+
+
 def run_replay(
     path: str | Path,
     name: str,
@@ -112,6 +117,8 @@ def run_replay(
                     ev_i += 1
                 pushed += hi - lo
             if not loop:
+                if outlet.have_consumers():
+                    time.sleep(LINGER_S)
                 return pushed
     except KeyboardInterrupt:
         return pushed
