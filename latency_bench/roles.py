@@ -116,14 +116,10 @@ def _resolve(name: str, timeout: float) -> pylsl.StreamInfo:
 
 def _stream_info(name: str, source_id: str, ch_names: list[str], sfreq: float, channel_format: str,
                  stype: str = "EEG", unit: str = "microvolts") -> pylsl.StreamInfo:
-    info = pylsl.StreamInfo(name, stype, len(ch_names), sfreq, channel_format, source_id)
-    chans = info.desc().append_child("channels")
-    for label in ch_names:
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", unit)
-        ch.append_child_value("type", "EEG" if stype == "EEG" else "misc")
-    return info
+    from bci_stream.ingest.lsl_info import make_stream_info
+
+    return make_stream_info(name, stype, ch_names, sfreq, source_id, unit=unit,
+                            ch_type="EEG" if stype == "EEG" else "misc", channel_format=channel_format)
 
 
 def _copy_info(src: pylsl.StreamInfo, name: str) -> pylsl.StreamInfo:

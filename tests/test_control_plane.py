@@ -24,6 +24,7 @@ from conftest import TINY_CH_NAMES, TINY_SFREQ, export_tiny, test_signal, unique
 from pacing import push_paced
 from test_api import wait_status
 from test_pipeline_lsl import pull_all
+from test_streaming_runtime import open_output
 
 TOKEN = "control-plane-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -65,22 +66,14 @@ def start_decoder(client: httpx.Client, name: str, model: str = "tiny-gru", **op
     return decoder_id
 
 
-def open_inlet(name: str) -> pylsl.StreamInlet:
-    found = pylsl.resolve_bypred(f"name='{name}'", 1, 10.0)
-    assert found, f"{name} not found"
-    inlet = pylsl.StreamInlet(found[0], max_buflen=120, processing_flags=0)
-    inlet.open_stream(timeout=10.0)
-    return inlet
-
-
 def test_two_decoders_and_a_hot_swap_lose_no_sample(client):
     """Two streams decoded at once; one swaps its model mid-stream: both still output exactly one
     sample per input, in order; the swap is counted and visible in the provenance state_epoch."""
     names = [unique("swap-a"), unique("swap-b")]
     outlets = [outlet_for(n) for n in names]
     ids = [start_decoder(client, n) for n in names]
-    inlets = [open_inlet(f"{n}-decoded") for n in names]
-    prov = open_inlet(f"{names[0]}-decoded-provenance")
+    inlets = [open_output(f"{n}-decoded") for n in names]
+    prov = open_output(f"{names[0]}-decoded-provenance")
     n = 6000
     xs = [test_signal(n, seed=20 + i) for i in range(2)]
     threads = [threading.Thread(target=push_paced, args=(o, x, TINY_SFREQ * 2), kwargs={"chunk": 8})
