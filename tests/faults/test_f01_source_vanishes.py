@@ -11,9 +11,8 @@ from conftest import TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, start_running, status
 from pacing import push_paced
 from test_api import wait_status
-from test_control_plane import open_inlet
 from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet
+from test_streaming_runtime import new_outlet, open_output
 
 VANISH_S = 5.0
 
@@ -30,8 +29,8 @@ def test_source_vanishes_for_5_s_and_comes_back_with_the_same_source_id(client):
     outlet, _ = new_outlet(name, sid)
     decoder_id = start_running(client, name, gap_policy="reset")
     pid = status(client, decoder_id)["pid"]
-    out = open_inlet(f"{name}-decoded")
-    prov = open_inlet(f"{name}-decoded-provenance")
+    out = open_output(f"{name}-decoded")
+    prov = open_output(f"{name}-decoded-provenance")
     x = test_signal(2000, seed=101)
     ts_a = push_paced(outlet, x[:1000], TINY_SFREQ * 4, chunk=10)  # 4x real time, on the 500 Hz grid
     wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 1000, 30, "the first half")

@@ -10,9 +10,8 @@ from bci_stream.runtime.offline import decode_offline
 from conftest import TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, push_indexed, start_running
 from test_api import wait_status
-from test_control_plane import open_inlet
 from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet
+from test_streaming_runtime import new_outlet, open_output
 
 JUMP_S = 10.0
 
@@ -34,8 +33,8 @@ def test_clock_jumps_forward_then_back(client, fault_models):
     name = unique("clock")
     outlet, _ = new_outlet(name, f"{name}-src")
     decoder_id = start_running(client, name, gap_policy="reset", gap_threshold_s=0.5)
-    out = open_inlet(f"{name}-decoded")
-    prov = open_inlet(f"{name}-decoded-provenance")
+    out = open_output(f"{name}-decoded")
+    prov = open_output(f"{name}-decoded-provenance")
     n = 3000
     x = test_signal(n, seed=102)
     ts = pylsl.local_clock() + np.arange(n) / TINY_SFREQ

@@ -14,9 +14,8 @@ from conftest import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, pid_gone, post_decoder, start_running, status
 from pacing import push_paced
 from test_api import wait_status
-from test_control_plane import open_inlet
 from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet
+from test_streaming_runtime import new_outlet, open_output
 
 
 def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:
@@ -107,7 +106,7 @@ def test_channels_in_another_order_with_extras_are_mapped_by_label(client, fault
     labels = ["EOG1", *TINY_CH_NAMES[::-1], "EMG"]
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", labels, TINY_SFREQ, f"{name}-src"))
     decoder_id = start_running(client, name)
-    out = open_inlet(f"{name}-decoded")
+    out = open_output(f"{name}-decoded")
     st = status(client, decoder_id)
     expected_map = [labels.index(ch) for ch in TINY_CH_NAMES]
     assert st["stream"]["channel_map"] == expected_map

@@ -20,9 +20,8 @@ from conftest import TINY_SFREQ, test_signal, unique
 from faults.kit import AUTH, assert_service_up, make_settings, start_running
 from pacing import push_paced
 from test_api import wait_status
-from test_control_plane import open_inlet
 from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet
+from test_streaming_runtime import new_outlet, open_output
 
 
 def bad_copy(root: Path, src: Path, name: str, *, onnx: bytes | None = None, card_edit=None,
@@ -115,8 +114,8 @@ def test_bad_models_are_refused_at_hot_swap_and_the_decoder_is_unaffected(client
     outlet, _ = new_outlet(name, f"{name}-src")
     decoder_id = start_running(client, name)
     sha = client.get(f"/decoders/{decoder_id}").json()["model"]["sha256"]
-    out = open_inlet(f"{name}-decoded")
-    prov = open_inlet(f"{name}-decoded-provenance")
+    out = open_output(f"{name}-decoded")
+    prov = open_output(f"{name}-decoded-provenance")
     n = 5000
     x = test_signal(n, seed=106)
     pusher = threading.Thread(target=push_paced, args=(outlet, x, TINY_SFREQ * 2), kwargs={"chunk": 10})

@@ -14,9 +14,8 @@ from conftest import TINY_SFREQ, test_signal, unique
 from faults.kit import WsReader, assert_service_up, stalled_ws, start_running, ws_url
 from pacing import push_paced
 from test_api import wait_status
-from test_control_plane import open_inlet
 from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet
+from test_streaming_runtime import new_outlet, open_output
 
 N = 20_000
 SPEED = 10.0  # 5000 samples/s of 64 outputs each: big rows, so a stalled socket fills up quickly
@@ -41,7 +40,7 @@ def test_stalled_lsl_inlet_and_stalled_websocket_client(client, server, wide_mod
     lazy = pylsl.StreamInlet(pylsl.resolve_bypred(f"name='{name}-decoded'", 1, 10.0)[0], max_buflen=1,
                              processing_flags=0)
     lazy.open_stream(timeout=10.0)
-    busy = open_inlet(f"{name}-decoded")
+    busy = open_output(f"{name}-decoded")
     x = test_signal(N, seed=108)
     pulled: dict[str, np.ndarray] = {}
     sent: dict[str, np.ndarray] = {}
