@@ -12,8 +12,9 @@ its own GIL and its CPU time can be read from ``/proc``. The protocol is line-ba
 Recorded timestamps are ``pylsl.local_clock()`` values: every process on the host reads the same clock,
 so a consumer's receive time minus the player's push time is the end-to-end latency.
 
-The roles import only numpy and pylsl (plus torch, mne-lsl and :mod:`bci_stream.nets` for the mne-lsl
-peer), so they start quickly.
+The relay and the consumer pull and push with the worker's own calls (:class:`~bci_stream.ingest.puller.
+ChunkPuller`, :class:`~bci_stream.publish.pusher.ChunkPusher`), so the relay is the service minus its
+compute and bookkeeping.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from typing import Any
 import numpy as np
 import pylsl
 
+from bci_stream.ingest.puller import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.publish.pusher import ChunkPusher
+
 PULL_TIMEOUT_S = 0.05
 """The worker's ``pull_chunk`` timeout (``bci_stream.runtime.worker``); the relay and consumer use it too."""
 MAX_BUFLEN_S = 30
-NP_FORMATS = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf_int32: np.int32,
-              pylsl.cf_int16: np.int16, pylsl.cf_int8: np.int8}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,18 +299,16 @@ class _Reader(threading.Thread):
         super().__init__(name=f"reader-{name}", daemon=True)
         self.inlet = inlet
         self.seq_channel = seq_channel
-        self.max_chunk = int(info.nominal_srate() * MAX_BUFLEN_S) + 1
-        self.buf = np.empty((self.max_chunk, info.channel_count()), dtype=NP_FORMATS[info.channel_format()])
+        self.puller = ChunkPuller(inlet, int(info.nominal_srate() * MAX_BUFLEN_S) + 1)
         self.rec = _Growing(capacity, 3)
         self.stop = threading.Event()
         self.error: str | None = None
 
     def run(self) -> None:
-        pull, clock, rec, seq_col = self.inlet.pull_chunk, pylsl.local_clock, self.rec, self.seq_channel
+        pull, clock, rec, seq_col = self.puller.pull, pylsl.local_clock, self.rec, self.seq_channel
         try:
             while not self.stop.is_set():
-                x, ts = pull(timeout=PULL_TIMEOUT_S, max_samples=self.max_chunk, dest_obj=self.buf, min_samples=1,
-                             as_numpy=True)
+                x, ts = pull(PULL_TIMEOUT_S)
                 t = clock()
                 k = len(ts)
                 if k == 0:
@@ -390,15 +390,14 @@ def run_relay(config: dict[str, Any]) -> None:
     inlet = pylsl.StreamInlet(info, max_buflen=MAX_BUFLEN_S, recover=True)
     full = inlet.info(timeout=10.0)
     outlet = pylsl.StreamOutlet(_copy_info(full, config["out"]), chunk_size=0, max_buffered=360)
-    max_chunk = int(full.nominal_srate() * MAX_BUFLEN_S) + 1
-    buf = np.empty((max_chunk, full.channel_count()), dtype=NP_FORMATS[full.channel_format()])
+    pull = ChunkPuller(inlet, PULL_MAX_SAMPLES).pull
+    push = ChunkPusher(outlet)
     inlet.open_stream(timeout=10.0)
     emit("ready", out=config["out"])
-    pull, push = inlet.pull_chunk, outlet.push_chunk
     while not cmds.eof.is_set():
-        x, ts = pull(timeout=PULL_TIMEOUT_S, max_samples=max_chunk, dest_obj=buf, min_samples=1, as_numpy=True)
+        x, ts = pull(PULL_TIMEOUT_S)
         if len(ts):
-            push(x, ts.tolist())
+            push(x, ts)
 
 
 # --------------------------------------------------------------------------------------------------

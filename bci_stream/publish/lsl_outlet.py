@@ -8,6 +8,7 @@ import pylsl
 from bci_stream import __version__
 from bci_stream.inference.card import ModelCard
 from bci_stream.ingest.lsl_info import make_stream_info
+from bci_stream.publish.pusher import ChunkPusher
 
 OUTPUT_UNITS = {"categorical": "probability", "gaussian": "", "poisson": "rate"}
 
@@ -48,13 +49,11 @@ class DecodedOutlet:
             source.append_child_value(key, value)
         desc.append_child_value("producer", f"bci-stream {__version__}")
         self.outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=max_buffered)
+        self._push = ChunkPusher(self.outlet)
 
     def push(self, y: np.ndarray, timestamps: np.ndarray) -> None:
         """Push ``y[T, K]`` with one timestamp per sample."""
-        if len(timestamps) == 1:  # the per-sample hot path: a float stamp skips building a list
-            self.outlet.push_chunk(y, float(timestamps[0]))
-        else:
-            self.outlet.push_chunk(y, timestamps.tolist())
+        self._push(y, timestamps)
 
     def close(self) -> None:
         del self.outlet
@@ -78,6 +77,7 @@ class ProvenanceOutlet:
         info = make_stream_info(self.name, "Provenance", ["seq", "state_epoch"], sfreq, self.source_id,
                                 unit="count", ch_type="provenance", channel_format="double64")
         self.outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=max_buffered)
+        self._push = ChunkPusher(self.outlet)
         self.flush_interval = flush_interval
         self._rows = np.empty((1024, 2))
         self._ts = np.empty(1024)
@@ -102,7 +102,7 @@ class ProvenanceOutlet:
     def flush(self, now: float | None = None) -> None:
         """Send every queued row."""
         if self._n:
-            self.outlet.push_chunk(self._rows[:self._n], self._ts[:self._n].tolist())
+            self._push(self._rows[:self._n], self._ts[:self._n])
             self._n = 0
         self._next_flush = (pylsl.local_clock() if now is None else now) + self.flush_interval
 

@@ -36,6 +36,7 @@ from pylsl.util import LostError
 from bci_stream.errors import BciStreamError, ModelError, StreamMismatchError, StreamNotFoundError
 from bci_stream.inference.registry import ModelEntry, ModelRegistry
 from bci_stream.ingest.lsl_info import read_ch_names
+from bci_stream.ingest.puller import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.ingest.source import NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, resolve_one
 from bci_stream.publish.fanout import OutputRing, RingHandles
 from bci_stream.publish.lsl_outlet import DecodedOutlet, ProvenanceOutlet
@@ -49,12 +50,12 @@ from bci_stream.signal.preprocess import NonFiniteGuard
 log = logging.getLogger("bci_stream.worker")
 
 EXIT_REFUSED = 3
-NP_DTYPES = {"float32": np.float32, "double64": np.float64, "int32": np.int32, "int16": np.int16, "int8": np.int8}
 #: Latency stages: ``pull`` (time in ``pull_chunk``), ``decode`` (guard excluded: preprocessing + recurrent
 #: step, one fused onnxruntime call per sample), ``publish`` (LSL pushes), ``service`` (from the end of the
 #: pull to the end of the publish, per chunk), ``e2e`` (push time minus the input timestamp, per sample).
 STAGES = ("pull", "decode", "publish", "service", "e2e")
 RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source checks while stalled, s
+CMD_CHECK_INTERVAL_S = 0.005
 
 
 @dataclass
@@ -133,6 +134,7 @@ class DecoderWorker:
         self.hists = {stage: LatencyHistogram() for stage in STAGES}
         self.recorder: Recorder | None = None
         self.inlet: pylsl.StreamInlet | None = None
+        self.puller: ChunkPuller | None = None
         self.outlet: DecodedOutlet | None = None
         self.prov_outlet: ProvenanceOutlet | None = None
         self.watch: pylsl.ContinuousResolver | None = None
@@ -334,8 +336,7 @@ class DecoderWorker:
         self.pipe.warm_up()
         n_stream = full.channel_count()
         fmt = NUMERIC_FORMATS[full.channel_format()]
-        self.max_chunk = max(1, math.ceil(self.sfreq * opts.max_buffer_s)) + 1
-        self.buf = np.empty((self.max_chunk, n_stream), dtype=NP_DTYPES[fmt])
+        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.guard = NonFiniteGuard(card.n_chans, "zero" if opts.nan_policy == "reject" else opts.nan_policy)
         self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 1.0 / self.sfreq
         self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
@@ -394,11 +395,15 @@ class DecoderWorker:
     def loop(self) -> None:
         """All samples available at each wake-up go through one decoder call."""
         last_data = pylsl.local_clock()
+        next_cmd_check = 0.0
         while not self._stop:
-            if self.cmd_conn.poll():
-                self.poll_commands()
-                if self._stop:
-                    break
+            now = pylsl.local_clock()
+            if now >= next_cmd_check:  # poll() is a system call: look for commands every 5 ms, not every chunk
+                next_cmd_check = now + CMD_CHECK_INTERVAL_S
+                if self.cmd_conn.poll():
+                    self.poll_commands()
+                    if self._stop:
+                        break
             if self._pending_swap is not None:
                 self.finish_swap()
             if self.inlet is None:  # lost without recovery: wait for the source to come back
@@ -409,9 +414,7 @@ class DecoderWorker:
                 continue
             t_call = pylsl.local_clock()
             try:
-                x, ts = self.inlet.pull_chunk(
-                    timeout=0.05, max_samples=self.max_chunk, dest_obj=self.buf, min_samples=1, as_numpy=True
-                )
+                x, ts = self.puller.pull(0.05)
             except LostError:
                 self.on_lost()
                 continue
@@ -506,10 +509,14 @@ class DecoderWorker:
         c = self.status.counters
         prev = self._last_ts
         self._last_ts = float(ts[-1])
+        gap_limit = 1.5 / self.sfreq
+        if len(ts) == 1:  # the per-sample case in plain floats (numpy's per-call cost is most of it)
+            step = 0.0 if prev is None else self._last_ts - prev
+            if 0.0 <= step <= gap_limit:
+                return [(0, 1, None)]
         steps = np.diff(ts, prepend=ts[0] if prev is None else prev)
         if steps.min() < 0:  # timestamps went back: decoded in arrival order as usual, counted, never a gap
             c.backward_steps += int((steps < 0).sum())
-        gap_limit = 1.5 / self.sfreq
         big = np.flatnonzero(steps > gap_limit)
         if len(big) == 0:
             return [(0, len(ts), None)]
@@ -610,6 +617,7 @@ class DecoderWorker:
             )
         if mine and self.inlet is None:
             self.open_inlet(mine[0])
+            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
             self.inlet.open_stream(timeout=10.0)
         self.note_instance(mine)
 
