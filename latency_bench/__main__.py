@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("old", type=Path)
     rd = sub.add_parser("readme", help="write the result's table into latency_bench/README.md")
     rd.add_argument("result", type=Path)
+    cpu = sub.add_parser("cpu-profile", help="where the CPU of one 1 kHz stream goes (per thread; perf if present)",
+                         description="Per-thread CPU of every process on one 1 kHz × 64-ch path, and a perf "
+                                     "breakdown of the worker's main thread.")
+    cpu.add_argument("--seconds", type=_positive, default=10.0, help="measured seconds (default 10)")
+    cpu.add_argument("--no-perf", action="store_true", help="skip the perf breakdown")
+    cpu.add_argument("--out", type=Path, default=None, help="output folder (default latency_bench/results/<time>/)")
     sub.add_parser("setup-timeflux", help="create .venv-timeflux (timeflux 0.17.2 + pylsl 1.16.2) for the peer")
     return parser
 
@@ -112,6 +118,19 @@ def main(argv: list[str] | None = None) -> int:
 
         update_readme(load(args.result), README)
         echo(f"updated {README}")
+        return 0
+    if args.bench == "cpu-profile":
+        import json
+
+        from latency_bench.cpu_profile import format_markdown as cpu_markdown, run_cpu_profile
+
+        res = run_cpu_profile(args.seconds, use_perf=not args.no_perf, echo=echo)
+        out = _out_dir(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "cpu_profile.json").write_text(json.dumps(res, indent=2))
+        (out / "cpu_profile.md").write_text(cpu_markdown(res))
+        print(cpu_markdown(res), end="")
+        echo(f"wrote {out}/cpu_profile.json and cpu_profile.md")
         return 0
     if args.bench == "setup-timeflux":
         from latency_bench.peers import setup_timeflux

@@ -188,3 +188,24 @@ def test_match_counts_loss_and_latency_inside_the_window() -> None:
     assert (by_seq["n_received"], by_seq["lost"]) == (5, 2)
     assert np.allclose(by_seq["latency_ms"], 0.5)
     assert by_seq["timestamp_error_ms"]["p50"] == pytest.approx(2.0)
+
+
+def test_cpu_profile_reports_every_thread_of_the_path(tmp_path, capsys):
+    """``python -m latency_bench cpu-profile`` on a real service path: CPU of each process's main thread
+    and other threads, the wake-up floor, and a perf breakdown when perf can run here (else its reason)."""
+    assert bench_main(["cpu-profile", "--seconds", "1", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "cpu_profile.json").read_text())
+    assert set(res["usage"]) == {"worker", "api", "player", "consumer"}
+    for role, row in res["usage"].items():
+        assert row["total_cpu_percent"] >= 0, role
+    assert res["usage"]["worker"]["main_thread"]["cpu_percent"] > 0, "the worker decoded 1000 samples/s"
+    assert res["usage"]["worker"]["other_threads"]["threads"] >= 1, "liblsl's threads live in the worker"
+    assert res["sleep_wakeup_cpu_us"] > 0
+    assert set(res["pull_cpu_us_per_wakeup"]) == {"pylsl_pull_chunk", "chunk_puller"}
+    assert all(v > 0 for v in res["pull_cpu_us_per_wakeup"].values())
+    assert res["counters"]["samples_in"] == res["counters"]["samples_out"] > 0
+    perf = res["worker_main_perf"]
+    assert ("percent_of_samples" in perf and perf["percent_of_samples"]) or perf.get("error"), perf
+    md = (tmp_path / "cpu_profile.md").read_text()
+    assert "| worker |" in md and "µs CPU per sample" in md
+    assert md in capsys.readouterr().out

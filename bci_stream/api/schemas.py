@@ -40,6 +40,9 @@ class DecoderStatus(BaseModel):
     clock_uncertainty: float | None = None
     record: dict[str, Any] | None = None
     state_norms: dict[str, list[float]] | None = None
+    gc: dict[str, Any] | None = None
+    """The worker's Python garbage collector: ``frozen`` objects (everything built at start-up is frozen, so
+    a collection never scans it) and ``collections`` per generation (0, 1, 2)."""
 
 
 class ServiceStatus(BaseModel):

@@ -36,4 +36,5 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         clock_uncertainty=s.get("clock_uncertainty"),
         record=s.get("record"),
         state_norms=s.get("state_norms"),
+        gc=s.get("gc"),
     )
