@@ -80,8 +80,7 @@ def test_decoder_lifecycle_over_http(client, eeg_outlet):
     assert st["latency_ms"]["decode"]["count"] >= 1 and st["latency_ms"]["e2e"]["count"] == 750
     assert st["latency_ms"]["service"]["p50"] > 0
     assert st["last_label"] in ("rest", "left", "right") and len(st["last_output"]) == 3
-    # start-up objects are frozen out of the cyclic collector (a full collection over them stalls ~40 ms)
-    assert st["gc"]["frozen"] > 10_000 and len(st["gc"]["collections"]) == 3
+    assert len(st["gc"]["collections"]) == 3 and st["gc"]["collections"][0] > 0  # the worker's GC, per generation
 
     status = client.get("/status").json()
     mine = [d for d in status["decoders"] if d["id"] == decoder_id]

@@ -41,8 +41,8 @@ class DecoderStatus(BaseModel):
     record: dict[str, Any] | None = None
     state_norms: dict[str, list[float]] | None = None
     gc: dict[str, Any] | None = None
-    """The worker's Python garbage collector: ``frozen`` objects (everything built at start-up is frozen, so
-    a collection never scans it) and ``collections`` per generation (0, 1, 2)."""
+    """The worker's Python garbage collector: ``collections`` per generation (0, 1, 2). A full (generation 2)
+    collection scans every object of the worker (~90k) and can stall the hot loop for tens of ms."""
 
 
 class ServiceStatus(BaseModel):

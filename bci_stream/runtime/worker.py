@@ -171,7 +171,7 @@ class DecoderWorker:
             "record": s.record,
             "state_norms": self.pipe.norms() if hasattr(self, "pipe") else None,
             "hist": {k: h.to_dict() for k, h in self.hists.items()},
-            "gc": {"frozen": gc.get_freeze_count(), "collections": [g["collections"] for g in gc.get_stats()]},
+            "gc": {"collections": [g["collections"] for g in gc.get_stats()]},
             "t": pylsl.local_clock(),
         }
         self.status_sender.put((self.decoder_id, self.generation, snapshot))
@@ -360,10 +360,6 @@ class DecoderWorker:
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self._last_ts = last - self.clock.offset
             self._seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample
-        # Everything built so far (~90k objects: onnx, scipy, pydantic) leaves the cyclic collector's scans: a
-        # full collection over them costs ~40 ms, a stall the hot loop would otherwise take now and then.
-        gc.collect()
-        gc.freeze()
         self.inlet.open_stream(timeout=10.0)
         self.set_state("running")
 
@@ -682,7 +678,6 @@ class DecoderWorker:
         if pipe.card.preprocessing == old.card.preprocessing and same_input:
             pipe.take_filter_state(old.filter_state())  # no filter transient at the switch
         self.pipe, self.chan_idx = pipe, chan_idx
-        gc.freeze()  # the new model's objects too (the old one's are freed by reference counting)
         c = self.status.counters
         c.swaps += 1
         c.state_epoch += 1
