@@ -20,7 +20,6 @@ PULL_MAX_SAMPLES = 512
 size, so its first outputs leave while the rest is decoded (and the other core carries them on)."""
 
 
-
 class ChunkPuller:
     """``pull(timeout)`` → ``(x[n, C], ts[n])``, views of buffers reused by the next call.
 
