@@ -166,6 +166,15 @@ def start_path(h: Harness, kind: str, in_name: str, model: BenchModel,
     raise ValueError(f"path must be one of {', '.join(peers.PATH_DESCRIPTIONS)}, got {kind!r}")
 
 
+def _end_phase(h: Harness, path: StartedPath | None, name: str) -> None:
+    """Stop the path (if it started), then remove its input stream from the player, whatever happened."""
+    try:
+        if path is not None:
+            path.stop()
+    finally:
+        h.player.request({"cmd": "remove", "name": name}, "removed")
+
+
 def _close(proc: RoleProcess, sig: int | None = None) -> None:
     code = proc.close(timeout=10.0, sig=sig)
     if code not in (0, -signal.SIGINT, 130, None):
@@ -212,11 +221,7 @@ def run_phase(h: Harness, kind: str, model: BenchModel, data_path: Path | None, 
         service = _service_view(path.status())
         pushed = h.dump_pushed(name)
     finally:
-        try:
-            if path is not None:
-                path.stop()
-        finally:
-            h.player.request({"cmd": "remove", "name": name}, "removed")
+        _end_phase(h, path, name)
     m = match_phase(pushed, rec, (ta, tb), path.by_seq)
     path_cpu = sum(v for k, v in cpu["percent"].items() if k not in ("player", "consumer", "api") and v is not None)
     return {"kind": kind, "stream": name, "setup_s": round(setup_s, 2), "window_s": tb - ta, "drained": drained, **m,
@@ -324,11 +329,7 @@ def run_catchup(h: Harness, kind: str, model: BenchModel, backlog_s: float, live
         service = _service_view(path.status())
         pushed = h.dump_pushed(name)
     finally:
-        try:
-            if path is not None:
-                path.stop()
-        finally:
-            h.player.request({"cmd": "remove", "name": name}, "removed")
+        _end_phase(h, path, name)
     back = stats.match(pushed[:backlog], rec, (pushed[0], pushed[backlog - 1]))
     got = rec[np.isin(rec[:, 0], pushed[:backlog])]
     t_last = float(got[:, 1].max()) if len(got) else None

@@ -406,15 +406,17 @@ class DecoderWorker:
                     self.poll_commands()
                     if self._stop:
                         break
+                    now = pylsl.local_clock()
             if self._pending_swap is not None:
                 self.finish_swap()
+                now = pylsl.local_clock()
             if self.inlet is None:  # lost without recovery: wait for the source to come back
                 self.check_source(pylsl.local_clock())
                 self.cmd_conn.poll(0.05)
                 if pylsl.local_clock() >= self._next_report:
                     self.tick()
                 continue
-            t_call = pylsl.local_clock()
+            t_call = now
             try:
                 x, ts = self.puller.pull(0.05)
             except LostError:
