@@ -27,7 +27,7 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
-# Debian's chromium for the dashboard's browser test (tests/test_dashboard.py fails, and says why, without it).
+# Debian's chromium for the dashboard's browser test (tests/integration/test_dashboard.py fails, and says why, without it).
 browser:
 	@command -v chromium >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo); \
 	  $$S apt-get update -q && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \

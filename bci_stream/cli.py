@@ -115,7 +115,7 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
               help="Folder for report.json and time_constants.png.")
 def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
     """Memory time constants of MODEL: recurrent-Jacobian eigenmodes, and LSTM forget gates on data."""
-    from bci_stream.inference.introspect import run_inspect
+    from bci_stream.analysis.introspect import run_inspect
 
     sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
 
@@ -151,17 +151,46 @@ def list_models(models_dir: Path | None) -> None:
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
     entries, problems = registry.scan()
     for e in entries:
-        c = e.card
-        click.echo(f"{c.ref:<28} {c.architecture.cell.upper()} L{c.architecture.n_layers} H{c.architecture.hidden_size}"
-                   f"  {c.n_chans} ch @ {c.sfreq:g} Hz -> {c.output.kind} {c.output.labels}  sha256 {c.sha256[:12]}")
+        c, a = e.card, e.card.architecture
+        what = f"{a.cell.upper()} L{a.n_layers} H{a.hidden_size}" if a.family == "recurrent" else a.family
+        click.echo(f"{c.ref:<28} {what:<12} {c.n_chans} ch @ {c.sfreq:g} Hz -> {c.output.kind} {c.output.labels}"
+                   f"  sha256 {c.sha256[:12]}")
     for p in problems:
         click.echo(f"problem: {p}", err=True)
+
+
+@main.command("upgrade-model")
+@click.argument("model_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
+    """Rewrite model folders of card format 1 as step graphs (format 2), in place (needs the `train` extra).
+
+    The card's preprocessing is written in front of the network; nothing is written unless the new graph,
+    run one sample at a time, reproduces the old preprocessing + network."""
+    try:
+        from bci_stream.export.upgrade import upgrade_model_dir
+    except ImportError as exc:
+        raise click.ClickException(f"upgrade-model needs the train extra (pip install 'bci-stream[train]'): {exc}")
+    from bci_stream.errors import ModelError
+
+    failed = 0
+    for d in model_dirs:
+        try:
+            card = upgrade_model_dir(d)
+            click.echo(f"{d}: {card.ref} is now a step graph (parity {card.parity.max_abs_diff:.2g}, "
+                       f"sha256 {card.sha256[:12]})")
+        except ModelError as exc:
+            failed += 1
+            click.echo(f"{d}: {exc}", err=True)
+    sys.exit(1 if failed else 0)
 
 
 from bci_stream.train.cli import evaluate_cmd, train_cmd  # noqa: E402  (click only; the trainer loads on use)
 
 main.add_command(train_cmd)
 main.add_command(evaluate_cmd)
+from bci_stream.train.classical.calibrate import calibrate_cmd  # noqa: E402  (click only; the fit loads on use)
+
+main.add_command(calibrate_cmd)
 
 if __name__ == "__main__":
     main()

@@ -25,3 +25,23 @@ class StreamNotFoundError(StreamError):
 
 class StreamMismatchError(StreamError):
     """The stream's channel count, rate, format or labels do not match the model card."""
+
+
+class CommandError(BciStreamError):
+    """A command to a decoder could not be carried out; the message says why."""
+
+
+class DecoderNotFoundError(CommandError):
+    """No decoder with that id."""
+
+
+class DecoderNotReadyError(CommandError):
+    """The decoder has no worker that takes commands now (starting, or not running)."""
+
+
+class CommandRefusedError(CommandError):
+    """The worker refused the command (its reason is the message), or went away while handling it."""
+
+
+class CommandTimeoutError(CommandError):
+    """The worker did not answer in time."""

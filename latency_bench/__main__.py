@@ -37,12 +37,17 @@ def _positive(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m latency_bench", description="bci-stream latency benchmarks.")
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    inf = sub.add_parser("inference", help="per-sample compute: Decoder vs raw onnxruntime vs torch eager",
-                         description="Per-step and chunked inference cost of GRU/LSTM decoders, side by side.")
+    inf = sub.add_parser("inference", help="per-sample compute: StepModel vs raw onnxruntime vs torch eager",
+                         description="Per-step and chunked inference cost of GRU/LSTM step graphs, side by side, "
+                                     "and of every step graph (any family) in a model registry.")
     inf.add_argument("--profile", choices=["quick", "full"], default="quick",
                      help="quick (< 2 min on 2 cores) or full (more steps); default quick")
     inf.add_argument("--out", type=Path, default=None,
                      help="output directory (default latency_bench/results/<UTC timestamp>/)")
+    inf.add_argument("--models-dir", type=Path, default=None,
+                     help="model registry whose step graphs (any family) also get a row (default: the service's "
+                          "models folder)")
+    inf.add_argument("--no-models", action="store_true", help="no registry rows")
     helps = {"e2e": "end to end at 1 kHz and 160 Hz beside the relay floor and the peers; catch-up",
              "scale": "1, 2, 4, 8, 16 concurrent 1 kHz × 64-ch streams: loss, p99, CPU%",
              "soak": "N minutes of decoding: RSS and latency percentiles over time",
@@ -99,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     if args.bench == "inference":
+        from bci_stream.settings import default_models_dir
         from latency_bench.inference import format_markdown, run_inference_bench
 
         out = _out_dir(args.out)
-        result = run_inference_bench(quick=args.profile == "quick", out_dir=out, echo=echo)
+        models_dir = None if args.no_models else (args.models_dir or default_models_dir())
+        result = run_inference_bench(quick=args.profile == "quick", out_dir=out, echo=echo, models_dir=models_dir)
         print(format_markdown(result), end="")
         print(f"wrote {out}/inference.json, inference.md, inference.png", file=sys.stderr)
         return 0

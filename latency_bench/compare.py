@@ -38,6 +38,10 @@ def headline(result: dict[str, Any]) -> dict[str, tuple[float, bool]]:
     for r in (s.get("inference") or {}).get("results", []):
         for v, st in r.get("variants", {}).items():
             put(f"inference.{r['cell']}.{r['size']}.{v}.p50_us", st.get("p50_us"))
+    inf = s.get("inference") or {}
+    for r in [*(inf.get("families") or {}).get("rows", []), *(inf.get("models") or {}).get("rows", [])]:
+        for v, st in (r.get("variants") or {}).items():
+            put(f"inference.{r['family']}.{r['ref']}.{v}.p50_us", st.get("p50_us"))
     soak = s.get("soak")
     if soak:
         put("soak.max_rss_growth", soak["goal"]["max_rss_growth"])

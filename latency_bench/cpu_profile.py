@@ -108,11 +108,11 @@ def wakeup_floor(rate: float, seconds: float = 3.0) -> float:
 def pull_cost(in_name: str, seconds: float = 3.0, rounds: int = 2) -> dict[str, float]:
     """CPU µs per wake-up of two ways to take every available sample of a live stream, alternated on one
     inlet: pylsl's ``pull_chunk(min_samples=1, max_samples=30 s, dest_obj=buf)`` and the worker's
-    :class:`~bci_stream.ingest.puller.ChunkPuller` (median over ``rounds``)."""
+    :class:`~bci_stream.lsl.liblsl.ChunkPuller` (median over ``rounds``)."""
     import numpy as np
     import pylsl
 
-    from bci_stream.ingest.puller import PULL_MAX_SAMPLES, ChunkPuller
+    from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 
     found = pylsl.resolve_bypred(f"name='{in_name}'", 1, 10.0)
     if not found:

@@ -345,40 +345,43 @@ def run_catchup(h: Harness, kind: str, model: BenchModel, backlog_s: float, live
 
 def compute_catchup(model: BenchModel, models_dir: Path, backlog_s: float, repeats: int = 3,
                     chunk_sizes: Sequence[int] = (32, 128, 256, 1024)) -> dict[str, Any]:
-    """The same backlog through ``DecodePipeline.run`` in this process: the compute bound of catch-up.
+    """The same backlog through ``StepModel.run`` in this process: the compute bound of catch-up.
 
-    Once in one call (what the worker does with a backlog it pulls at once), and in sub-chunks of
-    ``chunk_sizes`` samples (the same result: the state is carried), best of ``repeats``; and ``cold``: the
-    first backlog a freshly warmed-up pipeline sees (in one call, and in sub-chunks of 128).
+    Once in one call (what the worker does with a backlog it pulls at once; the engine runs it in blocks
+    of at most ``max_block`` samples), and in sub-chunks of ``chunk_sizes`` samples (the same result: the
+    state is carried), best of ``repeats``, each repeat from a fresh stream state; and ``cold``: the first
+    backlog a freshly loaded and warmed-up model sees (in one call, and in sub-chunks of 128), as in a
+    worker that just started.
     """
+    from bci_stream.engine.step_model import StepModel
     from bci_stream.inference.registry import ModelRegistry
-    from bci_stream.runtime.pipeline import DecodePipeline
 
     entry = ModelRegistry(models_dir).get(model.ref)
     n = int(round(backlog_s * model.sfreq))
     x = (10.0 * np.random.default_rng(0).standard_normal((n, model.n_chans))).astype(np.float32)
     sizes = (n, *[c for c in chunk_sizes if c < n])
     cold: dict[str, float] = {}
-    for t in (n, 128):  # the first backlog a fresh pipeline (warmed up as the worker does it) ever sees
-        fresh = DecodePipeline(entry)
+    for t in (n, 128):  # the first backlog a fresh model (warmed up as the worker does it) ever sees
+        fresh = StepModel(entry.onnx_path, entry.card)
         fresh.warm_up()
+        state = fresh.new_state()
         t0 = time.perf_counter()
         for i in range(0, n, t):
-            fresh.run(x[i : i + t])
+            fresh.run(x[i : i + t], state)
         cold[str(t)] = n / (time.perf_counter() - t0)
-    pipe = DecodePipeline(entry)
-    pipe.warm_up()
+    step_model = StepModel(entry.onnx_path, entry.card)
+    step_model.warm_up()
     best = dict.fromkeys(sizes, np.inf)
     for _ in range(repeats):  # interleaved, so machine drift hits every chunk size alike
         for t in sizes:
-            pipe.reset()
+            state = step_model.new_state()
             t0 = time.perf_counter()
             for i in range(0, n, t):
-                pipe.run(x[i : i + t])
+                step_model.run(x[i : i + t], state)
             best[t] = min(best[t], time.perf_counter() - t0)
     by_chunk = {str(t): n / best[t] for t in sizes}
     whole = by_chunk[str(n)]
     return {"backlog_samples": n, "seconds": n / whole, "samples_per_s": whole, "samples_per_s_by_chunk": by_chunk,
-            "cold_samples_per_s_by_chunk": cold, "repeats": repeats, "fused": pipe.fused is not None,
-            "what": "DecodePipeline.run over the backlog in one call (as the worker does) and in sub-chunks, "
-                    "state carried, best of repeats, in the benchmark's process"}
+            "cold_samples_per_s_by_chunk": cold, "repeats": repeats, "max_block": entry.card.step.max_block,
+            "what": "StepModel.run (step graph: preprocessing + network) over the backlog in one call (as the "
+                    "worker does) and in sub-chunks, state carried, best of repeats, in the benchmark's process"}

@@ -1,6 +1,6 @@
 """Models and input data for the end-to-end benchmarks.
 
-* :func:`export_bench_gru`: a random-weight (fixed seed) :class:`~bci_stream.nets.rnn.CausalRNN` exported with
+* :func:`export_bench_gru`: a random-weight (fixed seed) :class:`~bci_stream.train.nets.rnn.CausalRNN` exported with
   the real exporter into the benchmark's own models folder, plus its torch state dict so the torch peer runs
   *the same model*.
 * :func:`real_eeg_model`: the model trained on real EEG (``models/eegmmidb-*``, newest first) or, when it is
@@ -53,7 +53,7 @@ def export_bench_gru(models_dir: Path, n_chans: int, hidden_size: int, n_layers:
     import torch
 
     from bci_stream.export.onnx_export import export_model
-    from bci_stream.nets.rnn import CausalRNN
+    from bci_stream.train.nets.rnn import CausalRNN
     from bci_stream.signal.preprocess import PreprocessingConfig
 
     name = f"bench-{cell}-{n_chans}ch-h{hidden_size}-l{n_layers}-{sfreq:g}hz"
@@ -77,10 +77,15 @@ def _torch_config(model: Any) -> dict[str, Any]:
 
 
 def find_real_eeg_model(repo_models: Path = REPO_ROOT / "models") -> Path:
-    """The folder of the newest ``eegmmidb-*`` model in the repository's registry, else ``sim-mi-gru``'s."""
+    """The folder of the newest recurrent ``eegmmidb-*`` model in the repository's registry, else ``sim-mi-gru``'s.
+
+    Only recurrent models qualify: the torch peer runs the same architecture (a classical CSP+LDA or
+    Riemannian model of the same data gets its row in the inference section instead).
+    """
     from bci_stream.inference.registry import ModelRegistry
 
-    entries = [e for e in ModelRegistry(repo_models).list() if e.card.name.startswith("eegmmidb")]
+    entries = [e for e in ModelRegistry(repo_models).list() if e.card.name.startswith("eegmmidb")
+               and getattr(e.card.architecture, "family", "recurrent") == "recurrent"]
     if entries:
         return max(entries, key=lambda e: e.card.created).directory
     return repo_models / FALLBACK_MODEL

@@ -138,7 +138,7 @@ def _catchup_md(cu: dict[str, Any]) -> list[str]:
                       f"{c['repeats']}: " + ", ".join(f"T={t}: {_f(v, 0)}/s" for t, v in by.items()) + "."]
         cold = c.get("cold_samples_per_s_by_chunk") or {}
         if cold:
-            lines += ["First backlog of a freshly warmed-up pipeline (as in a worker): "
+            lines += ["First backlog of a freshly loaded and warmed-up model (as in a worker): "
                       + ", ".join(f"T={t}: {_f(v, 0)}/s" for t, v in cold.items()) + "."]
     return lines + [""]
 
@@ -204,11 +204,20 @@ def _lookahead_md(la: dict[str, Any]) -> list[str]:
 
 def _inference_md(inf: dict[str, Any]) -> list[str]:
     lines = ["## Per-step compute (`inference.md` has the full report)", "",
-             "| cell | size | variant | p50 µs | p99 µs | samples/s |", "|---|---|---|---:|---:|---:|"]
+             "| cell / family | size / model | variant | p50 µs | p99 µs | samples/s |",
+             "|---|---|---|---:|---:|---:|"]
     for r in inf.get("results", []):
         for v, st in r.get("variants", {}).items():
             lines.append(f"| {r['cell']} | {r['size']} | {v} | {_f(st.get('p50_us'), 1)} | {_f(st.get('p99_us'), 1)} | "
                          f"{_f(st.get('samples_per_s'), 0)} |")
+    # the classical families (random parameters) and the registry's step graphs, any family
+    for r in [*(inf.get("families") or {}).get("rows", []), *(inf.get("models") or {}).get("rows", [])]:
+        for v, st in (r.get("variants") or {}).items():
+            lines.append(f"| {r['family']} | {r['ref']} ({r['describe']}) | {v} | {_f(st.get('p50_us'), 1)} | "
+                         f"{_f(st.get('p99_us'), 1)} | {_f(st.get('samples_per_s'), 0)} |")
+        if not r.get("variants"):
+            why = r.get("error") or r.get("skipped")
+            lines.append(f"| {r['family']} | {r['ref']} | not measured: {why} | – | – | – |")
     return lines + [""]
 
 

@@ -12,8 +12,8 @@ its own GIL and its CPU time can be read from ``/proc``. The protocol is line-ba
 Recorded timestamps are ``pylsl.local_clock()`` values: every process on the host reads the same clock,
 so a consumer's receive time minus the player's push time is the end-to-end latency.
 
-The relay and the consumer pull and push with the worker's own calls (:class:`~bci_stream.ingest.puller.
-ChunkPuller`, :class:`~bci_stream.publish.pusher.ChunkPusher`), so the relay is the service minus its
+The relay and the consumer pull and push with the worker's own calls (:class:`~bci_stream.lsl.liblsl.
+ChunkPuller`, :class:`~bci_stream.lsl.liblsl.ChunkPusher`), so the relay is the service minus its
 compute and bookkeeping.
 """
 
@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 import pylsl
 
-from bci_stream.ingest.puller import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.publish.pusher import ChunkPusher
+from bci_stream.lsl.liblsl import ChunkPuller, ChunkPusher, PULL_MAX_SAMPLES
 
 PULL_TIMEOUT_S = 0.05
-"""The worker's ``pull_chunk`` timeout (``bci_stream.runtime.worker``); the relay and consumer use it too."""
+"""The worker's ``pull_chunk`` timeout (``bci_stream.service.worker``); the relay and consumer use it too."""
 MAX_BUFLEN_S = 30
 
 
@@ -118,7 +117,7 @@ def _resolve(name: str, timeout: float) -> pylsl.StreamInfo:
 
 def _stream_info(name: str, source_id: str, ch_names: list[str], sfreq: float, channel_format: str,
                  stype: str = "EEG", unit: str = "microvolts") -> pylsl.StreamInfo:
-    from bci_stream.ingest.lsl_info import make_stream_info
+    from bci_stream.lsl.info import make_stream_info
 
     return make_stream_info(name, stype, ch_names, sfreq, source_id, unit=unit,
                             ch_type="EEG" if stype == "EEG" else "misc", channel_format=channel_format)
@@ -420,7 +419,7 @@ def run_mnelsl(config: dict[str, Any]) -> None:
     import torch
     from mne_lsl.stream import StreamLSL
 
-    from bci_stream.nets.rnn import CausalRNN
+    from bci_stream.train.nets.rnn import CausalRNN
 
     torch.set_num_threads(1)
     cmds = Commands()

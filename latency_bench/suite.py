@@ -171,12 +171,15 @@ def _timed(result: dict[str, Any], section: str) -> Iterator[None]:
 
 
 def _inference(profile: Profile, out_dir: Path, echo: Callable[[str], Any]) -> dict[str, Any]:
+    from bci_stream.settings import default_models_dir
     from latency_bench.inference import run_inference_bench
     from latency_bench.inference import write_report as write_inference
 
+    # Beside the random-weight networks: every step graph of the service's registry (any family) gets a row.
     res = run_inference_bench(quick=not profile.inference_full, out_dir=None,
                               sizes=list(profile.inference_sizes) if profile.inference_sizes else None,
-                              echo=echo, steps=profile.inference_steps, cells=list(profile.inference_cells))
+                              echo=echo, steps=profile.inference_steps, cells=list(profile.inference_cells),
+                              models_dir=default_models_dir())
     write_inference(res, out_dir)
     return res
 

@@ -1,4 +1,5 @@
-"""Introspection: Jacobian time constants through onnxruntime, LSTM forget gates, report and files."""
+"""Introspection of step-graph models: Jacobian time constants through onnxruntime, LSTM forget gates,
+report and files."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 
 from bci_stream.errors import ModelError
-from bci_stream.inference import introspect
-from bci_stream.inference.introspect import (
+from bci_stream.analysis import jacobian, lstm_gates, onnx_lstm
+from bci_stream.analysis.introspect import (
     format_table,
     inspect_model,
     jacobian_time_constants,
@@ -25,14 +26,14 @@ SFREQ = 500.0
 DT_MS = 1000.0 / SFREQ
 
 
-def _export(model, out_dir: Path, name: str) -> None:
+def _export(model, out_dir: Path, name: str, preprocessing=None) -> None:
     from bci_stream.export.onnx_export import export_model
     from bci_stream.signal.preprocess import PreprocessingConfig
 
     labels = [f"y{i}" for i in range(model.n_outputs)]
     ch_names = [f"E{i}" for i in range(model.n_chans)]
     export_model(model, out_dir / name, name=name, version="1.0.0", ch_names=ch_names, sfreq=SFREQ,
-                 output_labels=labels, preprocessing=PreprocessingConfig(), parity_samples=200)
+                 output_labels=labels, preprocessing=preprocessing or PreprocessingConfig(), parity_samples=200)
 
 
 def _strict_json(text: str) -> object:
@@ -64,7 +65,7 @@ def hand_gru(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     import torch
 
-    from bci_stream.nets.rnn import CausalRNN
+    from bci_stream.train.nets.rnn import CausalRNN
 
     h = 6
     model = CausalRNN(n_chans=2, n_outputs=1, hidden_size=h, cell="gru", head="gaussian")
@@ -127,9 +128,9 @@ def test_known_answer_eigenvalues_and_time_constants(hand_gru: Path) -> None:
 
 
 def test_unit_modulus_eigenvalue_has_infinite_tau_as_string() -> None:
-    mode = introspect._mode(complex(1.0, 0.0), DT_MS)
+    mode = jacobian._mode(complex(1.0, 0.0), DT_MS)
     assert mode["tau_ms"] == "inf" and mode["stable"] is False and mode["period_ms"] is None
-    assert introspect._mode(complex(0.0, 0.0), DT_MS)["tau_ms"] == 0.0
+    assert jacobian._mode(complex(0.0, 0.0), DT_MS)["tau_ms"] == 0.0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -137,9 +138,12 @@ def test_unit_modulus_eigenvalue_has_infinite_tau_as_string() -> None:
 # ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell,n_layers", [("gru", 1), ("lstm", 2)])
 def test_jacobian_matches_torch_autograd(tmp_path: Path, cell: str, n_layers: int) -> None:
+    """The step graph under a zero raw input feeds the network the preprocessed zero sample (the
+    standardisation offset), so torch gets that constant input, not zeros."""
     import torch
 
-    from bci_stream.nets.rnn import CausalRNN
+    from bci_stream.train.nets.rnn import CausalRNN
+    from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
 
     torch.manual_seed(3)
     h = 8
@@ -150,14 +154,22 @@ def test_jacobian_matches_torch_autograd(tmp_path: Path, cell: str, n_layers: in
                 p.mul_(4.0)
             if name.startswith("bias"):
                 p.mul_(3.0)
-    _export(model, tmp_path, "ad")
+    pre = PreprocessingConfig(bandpass=(1.0, 40.0), notch=50.0, car=True, mean=[0.5, -1.0], std=[0.4, 0.8])
+    _export(model, tmp_path, "ad", preprocessing=pre)
     res = jacobian_time_constants(ModelRegistry(tmp_path).get("ad"))
     assert res["fixed_point"]["converged"]
+
+    # a zero first sample starts the band-pass at rest (zero state), so the network sees CAR(0) = 0
+    # standardised: the constant -mean / std
+    silent = Preprocessor(pre, 2, SFREQ).process(np.zeros((1, 2)))
+    np.testing.assert_allclose(silent[0], [-0.5 / 0.4, 1.0 / 0.8], rtol=1e-6)
+    assert res["input"]["raw"] == 0.0
+    np.testing.assert_allclose(res["input"]["preprocessed"], silent[0], rtol=1e-6)
 
     names = ["h0", "c0"] if cell == "lstm" else ["h0"]
     assert [(b["array"], b["layer"]) for b in res["state_layout"]] == [(n, k) for n in names for k in range(n_layers)]
     m64 = model.double().eval()
-    x0 = torch.zeros(1, 1, 2, dtype=torch.float64)
+    x0 = torch.from_numpy(silent.astype(np.float64))[None]  # [1, 1, 2]: the preprocessed zero raw sample
 
     def step(s: torch.Tensor) -> torch.Tensor:
         arrays = [a.reshape(n_layers, 1, h) for a in s.reshape(len(names), n_layers * h)]
@@ -196,10 +208,20 @@ def test_n_iter_is_validated(models_dir: Path, bad: object) -> None:
 # LSTM forget gates
 # ---------------------------------------------------------------------------------------------------
 def test_lstm_forget_gates_reproduce_onnxruntime(models_dir: Path) -> None:
+    from bci_stream.signal.preprocess import Preprocessor
+
     entry = ModelRegistry(models_dir).get("tiny-lstm")
-    x = np.random.default_rng(0).standard_normal((700, 8)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    x = (20 * rng.standard_normal((700, 8)) + rng.uniform(-100, 100, 8)).astype(np.float32)  # raw, µV
     res = lstm_forget_time_constants(entry, x)
     assert res["check_max_abs_diff"] <= 1e-4
+    # the gates are those of the raw data through the card's preprocessing (the graph's front end):
+    # the float64 offline preprocessor and the numpy LSTM over the whole sequence give the same means
+    card = entry.card
+    z = Preprocessor(card.preprocessing, card.n_chans, card.sfreq).process(x.astype(np.float64))
+    zeros = np.zeros((2, 16))
+    _, _, f_ref = onnx_lstm.lstm_chunk(onnx_lstm.lstm_layers(entry), z.astype(np.float64), zeros, zeros)
+    np.testing.assert_allclose([ly["forget_mean"] for ly in res["layers"]], f_ref.mean(axis=1), atol=1e-4)
     assert res["n_samples"] == 700 and res["dt_ms"] == pytest.approx(2.0)
     assert len(res["layers"]) == 2
     for layer in res["layers"]:
@@ -213,7 +235,7 @@ def test_lstm_forget_gates_reproduce_onnxruntime(models_dir: Path) -> None:
 
 def test_lstm_wrong_gate_layout_is_caught(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = ModelRegistry(models_dir).get("tiny-lstm")
-    parse = introspect._lstm_layers
+    parse = onnx_lstm.lstm_layers
 
     def swapped(e):  # read the gates in PyTorch order (i, f, g, o) instead of ONNX order (i, o, f, c)
         layers = parse(e)
@@ -221,7 +243,7 @@ def test_lstm_wrong_gate_layout_is_caught(models_dir: Path, monkeypatch: pytest.
         perm = np.r_[0:h, 2 * h : 3 * h, h : 2 * h, 3 * h : 4 * h]
         return [{"W": ly["W"][perm], "R": ly["R"][perm], "b": ly["b"][perm]} for ly in layers]
 
-    monkeypatch.setattr(introspect, "_lstm_layers", swapped)
+    monkeypatch.setattr(lstm_gates, "lstm_layers", swapped)
     x = np.random.default_rng(1).standard_normal((100, 8)).astype(np.float32)
     with pytest.raises(ModelError, match="the numpy LSTM does not reproduce onnxruntime"):
         lstm_forget_time_constants(entry, x)
@@ -277,6 +299,26 @@ def test_run_inspect_gru(models_dir: Path, tmp_path: Path) -> None:
     taus = [m["tau_ms"] for m in report["jacobian"]["modes"]]
     assert all(isinstance(t, float) for t in taus) and taus == sorted(taus, reverse=True)
     assert (tmp_path / "time_constants.png").is_file()
+
+
+def test_non_recurrent_model_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "tiny-gru")
+    card_path = tmp_path / "tiny-gru" / "model.json"
+    card = json.loads(card_path.read_text())
+    card["architecture"] = {"family": "csp_lda"}
+    card_path.write_text(json.dumps(card))
+    entry = ModelRegistry(tmp_path).get("tiny-gru")
+    msg = ("model 'tiny-gru@1.0.0': introspection needs a recurrent network (architecture.family 'recurrent'), "
+           "got family 'csp_lda'")
+    for call in (jacobian_time_constants, inspect_model,
+                 lambda e: lstm_forget_time_constants(e, np.zeros((10, 8), dtype=np.float32))):
+        with pytest.raises(ModelError, match=f"^{re.escape(msg)}$"):
+            call(entry)
+    lines: list[str] = []
+    assert run_inspect("tiny-gru", tmp_path, None, echo=lines.append) == 1
+    assert lines == [f"error: {msg}"]
 
 
 def test_run_inspect_unknown_model(models_dir: Path) -> None:

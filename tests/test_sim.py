@@ -280,7 +280,7 @@ def test_run_simulator_validation() -> None:
 
 def test_run_simulator_over_lsl() -> None:
     pylsl = pytest.importorskip("pylsl")
-    from bci_stream.ingest.lsl_info import read_ch_names
+    from bci_stream.lsl.info import read_ch_names
     from bci_stream.sim.player import run_simulator
 
     name = f"test-sim-{uuid.uuid4().hex[:12]}"

@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from bci_stream import __version__
+from bci_stream.api import errors
 from bci_stream.api.guards import BodyLimit, validation_error
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
 from bci_stream.inference.registry import ModelRegistry
-from bci_stream.runtime.supervisor import Supervisor
+from bci_stream.service.supervisor import Supervisor
 from bci_stream.settings import Settings
 
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
+    errors.install(app)
 
     app.include_router(health.router)
     app.include_router(models.router)

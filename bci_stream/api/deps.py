@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bci_stream.inference.registry import ModelRegistry
-from bci_stream.runtime.supervisor import Supervisor
+from bci_stream.service.supervisor import Supervisor
 from bci_stream.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
@@ -32,19 +32,31 @@ SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 
+TOKEN_QUERY = "token"
+TOKEN_HELP = "missing or wrong bearer token (set the Authorization: Bearer header, or ?token= for browsers)"
+
+
+def token_ok(settings: Settings, header: str | None, query: str | None) -> bool:
+    """True when no token is configured, or the bearer header or the ``token`` query parameter holds it."""
+    if settings.token is None:
+        return True
+    expected = settings.token.encode()
+    scheme, _, value = (header or "").partition(" ")
+    given = value if scheme.lower() == "bearer" and value else query
+    return given is not None and secrets.compare_digest(given.encode(), expected)
+
+
 def require_token(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Mutating endpoints: when ``BCI_STREAM_TOKEN`` is set, require ``Authorization: Bearer <token>``."""
-    if settings.token is None:
-        return
-    if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), settings.token.encode()):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong bearer token (set the Authorization: Bearer header)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    """Every route but ``/health``, ``/ready`` and ``/metrics``: when ``BCI_STREAM_TOKEN`` is set, require
+    ``Authorization: Bearer <token>`` (or ``?token=<token>``, for browsers); else 401."""
+    header = f"Bearer {credentials.credentials}" if credentials is not None else None
+    if not token_ok(settings, header, request.query_params.get(TOKEN_QUERY)):
+        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail=TOKEN_HELP,
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
 Authorised = Depends(require_token)

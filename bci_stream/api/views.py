@@ -1,40 +1,41 @@
-"""Turn the supervisor's raw worker snapshots into API responses."""
+"""Turn the supervisor's typed worker snapshots into API responses."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from bci_stream.api.schemas import DecoderStatus, LatencySummary
-from bci_stream.runtime.metrics import summarise
-from bci_stream.runtime.supervisor import DecoderHandle
+from bci_stream.core.status import LIVE_STATES
+from bci_stream.service.metrics import summarise
+from bci_stream.service.supervisor import DecoderHandle
 
 
 def decoder_status(handle: DecoderHandle) -> DecoderStatus:
     s = handle.status
-    labels = (s.get("model") or {}).get("labels")
-    last = s.get("last_output")
+    labels, last = s.labels, s.last_output
     last_label = None
     if labels and last and len(labels) == len(last):
         last_label = labels[max(range(len(last)), key=last.__getitem__)]
-    state = s.get("state", "starting")
     return DecoderStatus(
         id=handle.id,
-        state=state,
-        pid=s.get("pid"),
+        state=s.state,
+        pid=s.pid,
         created=handle.created,
         restarts=handle.restarts,
         exit_code=handle.exit_code,
         last_error=handle.last_error,
         request=handle.spec.model_dump(),
-        model=s.get("model"),
-        stream=s.get("stream"),
-        output_stream=s.get("output_stream"),
-        connected=state in ("running", "stalled"),
-        counters=s.get("counters", {}),
-        latency_ms={k: LatencySummary(**summarise(h)) for k, h in (s.get("hist") or {}).items()},
+        model=s.model,
+        stream=s.stream,
+        output_stream=s.output_stream,
+        connected=s.state in LIVE_STATES,
+        counters=dataclasses.asdict(s.counters),
+        latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},
         last_output=last,
         last_label=last_label,
-        clock_offset=s.get("clock_offset"),
-        clock_uncertainty=s.get("clock_uncertainty"),
-        record=s.get("record"),
-        state_norms=s.get("state_norms"),
-        gc=s.get("gc"),
+        clock_offset=s.clock_offset,
+        clock_uncertainty=s.clock_uncertainty,
+        record=s.record,
+        state_norms=s.state_norms,
+        gc=s.gc,
     )

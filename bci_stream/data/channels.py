@@ -1,6 +1,6 @@
 """Channel names: one normaliser for the whole project, and picking channels by (normalised) name.
 
-Only :mod:`re` and numpy here: the online path (``bci_stream.ingest.source``) imports this module.
+Only :mod:`re` and numpy here: the online path (``bci_stream.lsl.source``) imports this module.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Read back a session recorded by :class:`bci_stream.publish.recorder.Recorder` (an XDF file).
+"""Read back a session recorded by :class:`bci_stream.service.recorder.Recorder` (an XDF file).
 
 A file cut short by a crash loads up to its last complete chunk.
 """

@@ -1,6 +1,6 @@
 """Write a :class:`Recording` as an XDF file (pyxdf only reads), with the recorder's XDF writer.
 
-The chunk-level writer is :class:`bci_stream.publish.xdf_writer.XdfWriter` (one XDF implementation in
+The chunk-level writer is :class:`bci_stream.data.xdf_chunks.XdfWriter` (one XDF implementation in
 the project); this module only lays a recording out as LabRecorder would: a signal stream and a
 marker stream, with clock offsets of 0.
 """
@@ -20,7 +20,7 @@ def save_xdf(recording: Recording, path: str | Path, *, name: str = "eeg", t0: f
     timestamp per sample from ``t0``) and, when it has events, a ``Markers`` string stream named
     ``<name>-markers`` with one marker per event onset (durations are not stored: XDF markers are
     instants; read back with ``until_next=True`` or a ``label_window``)."""
-    from bci_stream.publish.xdf_writer import XdfWriter, stream_header_xml
+    from bci_stream.data.xdf_chunks import XdfWriter, stream_header_xml
 
     path = Path(path)
     stamps = t0 + np.arange(recording.n_times) / recording.sfreq

@@ -1,14 +1,13 @@
-"""Export a :class:`~bci_stream.nets.rnn.CausalRNN` to ONNX with its model card. Needs ``train``.
+"""Export a :class:`~bci_stream.train.nets.rnn.CausalRNN` as a step graph with its model card. Needs ``train``.
 
-Export refuses to write unless parity holds: torch over the full sequence vs onnxruntime stepping one
-sample at a time with carried state.
+torch exports the network (the recurrent core); :mod:`bci_stream.export.step_graph` puts the card's
+preprocessing in front and writes the folder. Export refuses to write unless parity holds: the written
+graph stepping one raw sample at a time vs the float64 preprocessor and torch over the full sequence.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -19,10 +18,10 @@ import onnx
 import torch
 
 from bci_stream.errors import ModelError
-from bci_stream.inference.card import CARD_FILE, ONNX_FILE, Architecture, ModelCard, OutputSpec, Parity, sha256_file
-from bci_stream.inference.decoder import Decoder
-from bci_stream.nets.rnn import CausalRNN
-from bci_stream.signal.preprocess import PreprocessingConfig
+from bci_stream.export.step_graph import recurrent_step_graph, write_model
+from bci_stream.inference.card import Architecture, ModelCard, OutputSpec
+from bci_stream.train.nets.rnn import CausalRNN
+from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
 
 OPSET = 17
 
@@ -47,17 +46,6 @@ def _export_graph(model: CausalRNN, path: Path) -> None:
         )
 
 
-def check_parity(model: CausalRNN, decoder: Decoder, n_samples: int = 1000, seed: int = 0) -> float:
-    """Max abs difference between torch (full sequence) and ONNX (one sample at a time)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n_samples, model.n_chans)).astype(np.float32)
-    with torch.no_grad():
-        y_ref = model(torch.from_numpy(x)[None])[0][0].numpy()
-    state = decoder.new_state()
-    y_step = np.concatenate([decoder.run(x[t : t + 1], state) for t in range(n_samples)])
-    return float(np.abs(y_step - y_ref).max())
-
-
 def export_model(
     model: CausalRNN,
     out_dir: Path | str,
@@ -74,12 +62,14 @@ def export_model(
     parity_samples: int = 1000,
     parity_tolerance: float = 1e-4,
 ) -> ModelCard:
-    """Write ``out_dir/model.onnx`` and ``out_dir/model.json``; return the card.
+    """Write the step graph ``out_dir/model.onnx`` (preprocessing + the network) and ``model.json``.
 
     Raises
     ------
     ModelError
-        If the ONNX graph does not reproduce torch within ``parity_tolerance`` (nothing is written).
+        If the written step graph, run one sample at a time, does not reproduce the float64
+        :class:`Preprocessor` followed by torch over the whole sequence within ``parity_tolerance``
+        (nothing is written), or the model cannot be streamed.
     """
     if len(ch_names) != model.n_chans:
         raise ValueError(f"ch_names must have n_chans={model.n_chans} entries, got {len(ch_names)}")
@@ -91,51 +81,36 @@ def export_model(
             f"or reads the future, which the service's streaming contract cannot run; it is offline-only"
         )
     model = model.eval()
-    out_dir = Path(out_dir)
+    arch = Architecture(**(model.architecture() if hasattr(model, "architecture") else
+                           dict(cell=model.cell, n_layers=model.n_layers, hidden_size=model.hidden_size)))
     card_fields = dict(
         name=name,
         version=version,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        architecture=Architecture(**(model.architecture() if hasattr(model, "architecture") else
-                                     dict(cell=model.cell, n_layers=model.n_layers, hidden_size=model.hidden_size))),
+        architecture=arch,
         n_chans=model.n_chans,
         ch_names=list(ch_names),
         sfreq=float(sfreq),
         unit=unit,
         preprocessing=preprocessing,
         output=OutputSpec(kind=model.head, labels=list(output_labels)),
-        inputs=["x", "h0", "c0"] if model.cell == "lstm" else ["x", "h0"],
-        outputs=["y", "hn", "cn"] if model.cell == "lstm" else ["y", "hn"],
         training=training or {},
         metrics=metrics or {},
     )
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_tmp = Path(tmp) / ONNX_FILE
-        _export_graph(model, onnx_tmp)
-        proto = onnx.load(str(onnx_tmp))
-        meta = {
-            "name": name,
-            "version": version,
-            "n_chans": str(model.n_chans),
-            "sfreq": repr(float(sfreq)),
-            "ch_names": json.dumps(list(ch_names)),
-            "output_kind": model.head,
-            "output_labels": json.dumps(list(output_labels)),
-        }
-        onnx.helper.set_model_props(proto, meta)
-        proto.doc_string = f"bci-stream causal {model.cell.upper()} decoder {name}@{version}"
-        onnx.save(proto, str(onnx_tmp))
-        draft = ModelCard(sha256=sha256_file(onnx_tmp), **card_fields)
-        diff = check_parity(model, Decoder(onnx_tmp, draft), n_samples=parity_samples)
-        if not diff <= parity_tolerance:
-            raise ModelError(
-                f"export of {name}@{version} refused: ONNX step-by-step output differs from torch by "
-                f"{diff:.3g} (tolerance {parity_tolerance:g}) over {parity_samples} samples"
-            )
-        card = draft.model_copy(
-            update={"parity": Parity(n_samples=parity_samples, max_abs_diff=diff, tolerance=parity_tolerance)}
-        )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_tmp, out_dir / ONNX_FILE)
-    (out_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return card
+        core_path = Path(tmp) / "core.onnx"
+        _export_graph(model, core_path)
+        core = onnx.load(str(core_path))
+    proto, spec = recurrent_step_graph(core, preprocessing, model.n_chans, float(sfreq), model.n_outputs,
+                                       arch.cell, arch.n_layers, arch.hidden_size)
+
+    def reference(x: np.ndarray) -> np.ndarray:
+        z = Preprocessor(preprocessing, model.n_chans, float(sfreq)).process(x.astype(np.float64))
+        with torch.no_grad():
+            return model(torch.from_numpy(z)[None])[0][0].numpy()
+
+    rng = np.random.default_rng(0)
+    x = (10.0 * rng.standard_normal((parity_samples, model.n_chans))
+         + rng.uniform(-50, 50, model.n_chans)).astype(np.float32)
+    return write_model(proto, spec, out_dir, card_fields, reference, parity_input=x,
+                       parity_tolerance=parity_tolerance)

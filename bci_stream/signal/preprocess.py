@@ -121,7 +121,7 @@ class Preprocessor:
         """Forget the filter state; the next sample re-initialises it."""
         self._zi = None
 
-    # Read access to the pieces, for graphs that fuse preprocessing with the decoder (inference/fused.py).
+    # Read access to the pieces, for the step graph written at export (export/step_graph.py).
 
     @property
     def sos(self) -> np.ndarray | None:

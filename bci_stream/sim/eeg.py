@@ -24,84 +24,35 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import signal
 
+from bci_stream.sim.filters import NoiseFilterBank
 from bci_stream.sim.montage import ten_ten_names, ten_ten_position
+from bci_stream.sim.schedule import CueSchedule
+from bci_stream.sim.sources import (
+    ALPHA_POS,
+    ALPHA_RMS,
+    ALPHA_SIGMA,
+    BETA_RMS,
+    CLASS_SOURCES,
+    ERD_DEPTH,
+    LINE_AMP_RANGE,
+    MU_RMS,
+    SHARED_WEIGHT_RANGE,
+    SMR_POS,
+    SMR_SIGMA,
+    scalp_weights,
+)
 
 __all__ = ["SyntheticEEG", "CLASS_SOURCES"]
 
-# --- amplitude model (microvolts) -------------------------------------------------
-#: One-sided PSD of each channel's independent pink background at 10 Hz (uV^2/Hz).
-PINK_PSD_AT_10HZ = 1.5
-#: Range of per-channel weights of the shared (volume-conducted) pink component.
-SHARED_WEIGHT_RANGE = (0.4, 0.7)
-#: RMS of each posterior alpha source at its own location (uV).
-ALPHA_RMS = 10.0
-#: RMS of the mu (10-12 Hz) and beta (20-24 Hz) sources at C3/C4/Cz (uV).
-MU_RMS = 8.0
-BETA_RMS = 4.0
-#: Per-channel line-noise amplitude range (uV, peak) for the fundamental.
-LINE_AMP_RANGE = (1.0, 3.0)
-#: Source amplitude during a cue, relative to rest, and the ramp duration (s).
-ERD_DEPTH = 0.25
-ERD_RAMP_S = 0.3
-
-# Source positions on the ten_ten_position grid.
-_SMR_POS = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 0.0]])  # C3, C4, Cz
-_SMR_SIGMA = 1.0
-_ALPHA_POS = np.array([[-1.0, -4.0], [1.0, -4.0]])  # O1, O2
-_ALPHA_SIGMA = 1.3
-
-#: Which sensorimotor source(s) (0 = C3, 1 = C4, 2 = Cz) desynchronise for each class.
-CLASS_SOURCES: dict[str, tuple[int, ...]] = {
-    "left_hand": (1,),
-    "right_hand": (0,),
-    "feet": (2,),
-    "both_hands": (0, 1),
-}
-
+#: Seconds of white noise run through the filters before the first sample (steady state).
 _WARMUP_S = 5.0
+#: Lowest sampling rate that keeps the beta band (20-24 Hz) below Nyquist, with margin.
 _MIN_SFREQ = 60.0
 
 
-def _unit_variance_sos(sos: np.ndarray, sfreq: float, seconds: float = 40.0) -> np.ndarray:
-    """Scale ``sos`` so that unit-variance white noise in gives unit variance out."""
-    n = max(int(math.ceil(seconds * sfreq)), 64)
-    impulse = np.zeros(n)
-    impulse[0] = 1.0
-    energy = float(np.sum(signal.sosfilt(sos, impulse) ** 2))
-    out = np.array(sos, dtype=float, copy=True)
-    out[0, :3] /= math.sqrt(energy)
-    return out
-
-
-def _pink_sos(sfreq: float) -> np.ndarray:
-    """Pinking filter: alternating real poles/zeros, log-spaced from 0.2 Hz to 0.45*sfreq.
-
-    Average slope is -10 dB/decade (power ~ 1/f). Corner frequencies are pre-warped
-    for the bilinear transform so the shape is right up to near Nyquist. The gain is
-    normalised so that unit-variance white input gives a one-sided PSD of
-    ``PINK_PSD_AT_10HZ`` uV^2/Hz at 10 Hz.
-    """
-    f_lo, f_top = 0.2, 0.45 * sfreq
-    n_pairs = max(1, math.ceil(math.log(f_top / f_lo) / math.log(4.0) + 0.5))
-    ratio = (f_top / f_lo) ** (1.0 / (n_pairs - 0.5))
-    poles_hz = f_lo * ratio ** np.arange(n_pairs)
-    zeros_hz = poles_hz * math.sqrt(ratio)
-
-    def warp(f: np.ndarray) -> np.ndarray:  # analog rad/s that map to f after bilinear
-        return 2.0 * sfreq * np.tan(np.pi * f / sfreq)
-
-    z, p, k = signal.bilinear_zpk(-warp(zeros_hz), -warp(poles_hz), 1.0, sfreq)
-    sos = signal.zpk2sos(z, p, k)
-    _, h = signal.sosfreqz(sos, worN=[10.0], fs=sfreq)
-    # white noise with unit variance has one-sided PSD 2/sfreq
-    gain = math.sqrt(PINK_PSD_AT_10HZ / (abs(h[0]) ** 2 * 2.0 / sfreq))
-    sos[0, :3] *= gain
-    return sos
-
-
 def _check_real(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number (not a bool); ValueError naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
@@ -253,46 +204,19 @@ class SyntheticEEG:
         ss_setup, ss_warm, ss_signal, ss_sched = np.random.SeedSequence(self._seed).spawn(4)
         setup_rng = np.random.default_rng(ss_setup)
         self._rng = np.random.default_rng(ss_signal)
-        self._sched_rng = np.random.default_rng(ss_sched)
 
         # ---- spatial model ----
         C = self._n_chans
         pos = np.array([ten_ten_position(nm) for nm in names], dtype=float)
-
-        def spread(src: np.ndarray, sigma: float) -> np.ndarray:
-            d2 = ((pos[None, :, :] - src[:, None, :]) ** 2).sum(axis=-1)
-            return np.exp(-d2 / (2.0 * sigma**2))  # [n_src, C]
-
-        self._w_smr = spread(_SMR_POS, _SMR_SIGMA)
-        self._w_alpha = spread(_ALPHA_POS, _ALPHA_SIGMA)
+        self._w_smr = scalp_weights(pos, SMR_POS, SMR_SIGMA)
+        self._w_alpha = scalp_weights(pos, ALPHA_POS, ALPHA_SIGMA)
         self._w_shared = setup_rng.uniform(*SHARED_WEIGHT_RANGE, size=C)
 
         # ---- filters (unit-variance outputs except pink, which is in uV) ----
-        self._sos_pink = _pink_sos(sfreq)
-        self._sos_alpha = _unit_variance_sos(
-            signal.butter(2, [9.0, 11.0], btype="bandpass", fs=sfreq, output="sos"), sfreq
-        )
-        self._sos_env = _unit_variance_sos(
-            signal.butter(1, 0.1, btype="lowpass", fs=sfreq, output="sos"), sfreq
-        )
-        self._sos_mu = _unit_variance_sos(
-            signal.butter(2, [10.0, 12.0], btype="bandpass", fs=sfreq, output="sos"), sfreq
-        )
-        self._sos_beta = _unit_variance_sos(
-            signal.butter(2, [20.0, 24.0], btype="bandpass", fs=sfreq, output="sos"), sfreq
-        )
-        # white-noise columns per sample: C independent + 1 shared + 2 alpha + 1 env + 3 mu + 3 beta
-        self._n_noise = C + 1 + 2 + 1 + 3 + 3
-        self._zi = {
-            "pink": np.zeros((self._sos_pink.shape[0], 2, C + 1)),
-            "alpha": np.zeros((self._sos_alpha.shape[0], 2, 2)),
-            "env": np.zeros((self._sos_env.shape[0], 2, 1)),
-            "mu": np.zeros((self._sos_mu.shape[0], 2, 3)),
-            "beta": np.zeros((self._sos_beta.shape[0], 2, 3)),
-        }
+        self._noise = NoiseFilterBank(C, sfreq)
         # warm the filters up on a separate stream so the output starts in steady state
         warm_rng = np.random.default_rng(ss_warm)
-        self._filter_noise(warm_rng.standard_normal((int(_WARMUP_S * sfreq), self._n_noise)))
+        self._noise.filter(warm_rng.standard_normal((int(_WARMUP_S * sfreq), self._noise.n_noise)))
 
         # ---- line noise ----
         self._line_terms: list[tuple[float, np.ndarray, np.ndarray]] = []
@@ -303,21 +227,9 @@ class SyntheticEEG:
             if 3 * line_freq < sfreq / 2:
                 self._line_terms.append((3 * line_freq / sfreq, 0.2 * amp, 3 * phase))
 
-        # ---- ERD ramp tables (exact lookups keep chunk invariance) ----
-        self._ramp = max(1, int(round(ERD_RAMP_S * sfreq)))
-        t = np.arange(self._ramp + 1) / self._ramp
-        self._rise = 0.5 - 0.5 * np.cos(np.pi * t)  # 0 -> 1, rise[R] = 1
-        self._fall = 0.5 + 0.5 * np.cos(np.pi * t)  # 1 -> 0, fall[R] = 0
-        self._rise[-1], self._fall[-1] = 1.0, 0.0
-        self._trial_len = int(round(trial_s * sfreq))
-
-        # ---- schedule state ----
+        # ---- cue schedule ----
         self._n_generated = 0
-        self._sched_cursor = 0  # sample where the next rest period begins
-        self._class_queue: list[int] = []
-        self._trials: list[tuple[int, int, int]] = []  # (onset, end, class index)
-        self._event_idx = 0  # first trial in self._trials whose onset is not yet recorded
-        self._pending_events: list[tuple[int, str]] = []
+        self._schedule = CueSchedule(sfreq, trial_s, self._rest_s, classes, np.random.default_rng(ss_sched))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -350,76 +262,6 @@ class SyntheticEEG:
         """Number of samples generated so far (absolute index of the next sample)."""
         return self._n_generated
 
-    # ------------------------------------------------------------------ internals
-    def _filter_noise(self, w: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Run the stateful filters over one block of white noise (columns as in ``_n_noise``)."""
-        C = self._n_chans
-        zi = self._zi
-        pink, zi["pink"] = signal.sosfilt(self._sos_pink, w[:, : C + 1], axis=0, zi=zi["pink"])
-        i = C + 1
-        alpha, zi["alpha"] = signal.sosfilt(self._sos_alpha, w[:, i : i + 2], axis=0, zi=zi["alpha"])
-        i += 2
-        env, zi["env"] = signal.sosfilt(self._sos_env, w[:, i : i + 1], axis=0, zi=zi["env"])
-        i += 1
-        mu, zi["mu"] = signal.sosfilt(self._sos_mu, w[:, i : i + 3], axis=0, zi=zi["mu"])
-        i += 3
-        beta, zi["beta"] = signal.sosfilt(self._sos_beta, w[:, i : i + 3], axis=0, zi=zi["beta"])
-        return pink, alpha, env, mu, beta
-
-    def _extend_schedule(self, stop: int) -> None:
-        """Draw trials until one starts at or after ``stop`` (one trial per draw, fixed order)."""
-        while not self._trials or self._trials[-1][0] < stop:
-            rest = self._sched_rng.uniform(self._rest_s[0], self._rest_s[1])
-            if not self._class_queue:
-                self._class_queue = [int(c) for c in self._sched_rng.permutation(len(self._classes))]
-            cls = self._class_queue.pop(0)
-            onset = self._sched_cursor + int(round(rest * self._sfreq))
-            end = onset + self._trial_len
-            self._trials.append((onset, end, cls))
-            self._sched_cursor = end
-
-    def _erd_and_labels(self, s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
-        """ERD activation ``r`` in [0, 1] per sensorimotor source and labels for [s0, s1)."""
-        n = s1 - s0
-        R = self._ramp
-        act = np.zeros((n, 3))
-        labels = np.zeros(n, dtype=np.int64)
-        for onset, end, cls in self._trials:
-            if onset >= s1:
-                break
-            if end + R <= s0:
-                continue
-            a, b = max(s0, onset), min(s1, end + R)
-            k = np.arange(a, b)
-            val_end = self._rise[min(end - onset, R)]
-            in_cue = k < end
-            r = np.where(
-                in_cue,
-                self._rise[np.minimum(k - onset, R)],
-                val_end * self._fall[np.minimum(np.maximum(k - end, 0), R)],
-            )
-            for src in CLASS_SOURCES[self._classes[cls]]:
-                np.maximum(act[a - s0 : b - s0, src], r, out=act[a - s0 : b - s0, src])
-            la, lb = max(s0, onset), min(s1, end)
-            if lb > la:
-                labels[la - s0 : lb - s0] = cls + 1
-        return act, labels
-
-    def _record_events_and_prune(self, s1: int) -> None:
-        trials = self._trials
-        while self._event_idx < len(trials) and trials[self._event_idx][0] < s1:
-            onset, _, cls = trials[self._event_idx]
-            self._pending_events.append((onset, self._classes[cls]))
-            self._event_idx += 1
-        n_drop = 0
-        while (
-            n_drop < self._event_idx
-            and trials[n_drop][1] + self._ramp <= s1
-        ):
-            n_drop += 1
-        if n_drop:
-            del trials[:n_drop]
-            self._event_idx -= n_drop
 
     # ------------------------------------------------------------------ public API
     def generate(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -456,8 +298,8 @@ class SyntheticEEG:
             return np.zeros((0, C), dtype=np.float32), np.zeros(0, dtype=np.int64)
         s0, s1 = self._n_generated, self._n_generated + n
 
-        w = self._rng.standard_normal((n, self._n_noise))
-        pink, alpha, env, mu, beta = self._filter_noise(w)
+        w = self._rng.standard_normal((n, self._noise.n_noise))
+        pink, alpha, env, mu, beta = self._noise.filter(w)
 
         # background: independent pink + shared volume-conducted pink
         x = pink[:, :C]
@@ -469,8 +311,8 @@ class SyntheticEEG:
             x += alpha[:, j : j + 1] * self._w_alpha[j][None, :]
 
         # sensorimotor mu/beta with ERD
-        self._extend_schedule(s1)
-        act, labels = self._erd_and_labels(s0, s1)
+        self._schedule.extend(s1)
+        act, labels = self._schedule.erd_and_labels(s0, s1)
         gain = 1.0 - (1.0 - ERD_DEPTH) * act
         smr = (MU_RMS * mu + BETA_RMS * beta) * gain
         for j in range(3):
@@ -484,7 +326,7 @@ class SyntheticEEG:
                 x += amp[None, :] * np.sin(2 * np.pi * frac[:, None] + phase[None, :])
 
         self._n_generated = s1
-        self._record_events_and_prune(s1)
+        self._schedule.record_events_and_prune(s1)
         return x.astype(np.float32), labels
 
     def pop_events(self) -> list[tuple[int, str]]:
@@ -498,8 +340,7 @@ class SyntheticEEG:
             ``sample_index`` is absolute (0 = first sample ever generated), so the
             onset time is ``t0 + sample_index / sfreq``.
         """
-        events, self._pending_events = self._pending_events, []
-        return events
+        return self._schedule.pop_events()
 
     def __repr__(self) -> str:
         return (

@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 import pylsl
 
-from bci_stream.ingest.lsl_info import make_stream_info
+from bci_stream.lsl.info import make_stream_info
 from bci_stream.sim.eeg import SyntheticEEG
 
 __all__ = ["run_simulator"]

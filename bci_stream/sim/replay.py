@@ -18,7 +18,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.data import Recording, load_recording
-from bci_stream.ingest.lsl_info import make_stream_info
+from bci_stream.lsl.info import make_stream_info
 
 
 #: Seconds the outlets stay up after the last push: destroying an outlet right after a push can drop

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from bci_stream.errors import ModelError
-from bci_stream.nets.birnn import BiRNN
-from bci_stream.nets.rnn import CausalRNN
+from bci_stream.train.nets.birnn import BiRNN
+from bci_stream.train.nets.rnn import CausalRNN
 from bci_stream.signal.preprocess import PreprocessingConfig
 
 FORMAT = 1

@@ -84,7 +84,7 @@ def evaluate_cmd(model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  out: Path | None, models_dir: Path | None) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings."""
     from bci_stream.errors import BciStreamError
-    from bci_stream.evaluate.offline import evaluate_target, write_evaluation
+    from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation
 
     if models_dir is None and not Path(model).exists():
         from bci_stream.settings import Settings

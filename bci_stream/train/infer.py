@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bci_stream.nets.birnn import BiRNN
-from bci_stream.nets.rnn import CausalRNN
+from bci_stream.train.nets.birnn import BiRNN
+from bci_stream.train.nets.rnn import CausalRNN
 
 Net = CausalRNN | BiRNN
 

@@ -5,7 +5,7 @@ Each training sequence (one recording, or its training part) is cut into *segmen
 the batch (each rank of a distributed run takes its share). A segment is processed window by window
 (``window_s``): the recurrent state is carried from one window to the next and detached (truncated
 BPTT), the variational dropout masks are drawn once per segment and held for all its windows. A model
-that reads the future (:class:`~bci_stream.nets.birnn.BiRNN`) also gets the samples after each window
+that reads the future (:class:`~bci_stream.train.nets.birnn.BiRNN`) also gets the samples after each window
 up to its lookahead (unbounded: ``bidirectional_future_s``); those last samples of a recording only
 ever serve as future context. AdamW, gradient-norm clipping, early stopping on the validation loss
 (or accuracy) with the best epoch's weights restored.
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bci_stream.nets.birnn import BiRNN
-from bci_stream.nets.heads import nll, soft_target_kl
+from bci_stream.train.nets.birnn import BiRNN
+from bci_stream.train.nets.heads import nll, soft_target_kl
 from bci_stream.train.config import ConfigError, DistillationConfig, TrainingConfig
 from bci_stream.train.dataset import Sequence as Seq
 from bci_stream.train.distributed import DistContext, broadcast_floats, gather_objects, param_digest

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bci_stream.evaluate.metrics import evaluate_probs
-from bci_stream.nets.birnn import BiRNN
-from bci_stream.nets.presets import preset_args
-from bci_stream.nets.rnn import CausalRNN
+from bci_stream.train.evaluate.metrics import evaluate_probs
+from bci_stream.train.nets.birnn import BiRNN
+from bci_stream.train.nets.presets import preset_args
+from bci_stream.train.nets.rnn import CausalRNN
 from bci_stream.train.checkpoint import save_checkpoint
 from bci_stream.train.config import RunConfig, load_config
 from bci_stream.train.dataset import Dataset, prepare_dataset
@@ -131,7 +131,7 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, export: b
     }
     stages = plan_stages(config, ds.n_chans, len(ds.label_names))
     if config.model.power_filters and config.model.spatial_init == "csp":
-        from bci_stream.evaluate.baseline import csp_filters
+        from bci_stream.train.evaluate.baseline import csp_filters
 
         filters = csp_filters([(s.x.T, s.labels) for s in ds.train], ds.sfreq, ds.trial_class_ids,
                               config.model.power_filters, window_s=config.evaluation.csp_window_s)
@@ -185,7 +185,7 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, export: b
                             "ref": card.ref, "sha256": card.sha256, "parity_max_abs_diff": card.parity.max_abs_diff}
         say(f"exported {card.ref} to {report['export']['dir']} (parity {card.parity.max_abs_diff:.2g})")
     report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
-    from bci_stream.evaluate.report import write_report
+    from bci_stream.train.evaluate.report import write_report
 
     write_report(report, out)
     say(f"report: {out / 'report.md'}  (wall time {report['seconds']['total']:.1f} s)")
@@ -217,7 +217,7 @@ def _headline(test: dict[str, Any] | None) -> str:
 
 
 def _csp(config: RunConfig, ds: Dataset) -> dict[str, Any]:
-    from bci_stream.evaluate.baseline import csp_lda
+    from bci_stream.train.evaluate.baseline import csp_lda
 
     ev = config.evaluation
     return csp_lda([(s.raw, s.labels) for s in ds.train + ds.validation], [(s.raw, s.labels) for s in ds.test],

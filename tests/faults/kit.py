@@ -16,7 +16,7 @@ import pylsl
 from websockets.sync.client import connect as ws_connect
 
 from bci_stream.settings import Settings
-from conftest import TINY_CH_NAMES, TINY_SFREQ
+from support.common import TINY_CH_NAMES, TINY_SFREQ
 
 TOKEN = "fault-suite-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,7 +41,7 @@ def export_model_for(root: Path, name: str, *, ch_names: list[str] = TINY_CH_NAM
     import torch
 
     from bci_stream.export.onnx_export import export_model
-    from bci_stream.nets.rnn import CausalRNN
+    from bci_stream.train.nets.rnn import CausalRNN
     from bci_stream.signal.preprocess import PreprocessingConfig
 
     torch.manual_seed(seed)
@@ -66,7 +66,7 @@ def post_decoder(client: httpx.Client, stream: str | dict, model: str = "tiny-gr
 def start_running(client: httpx.Client, stream: str | dict, model: str = "tiny-gru", timeout: float = 90.0,
                   **options: Any) -> str:
     """POST /decoders and wait (generously: workers start slowly on a loaded machine) until it runs."""
-    from test_api import wait_status
+    from support.http import wait_status
 
     decoder_id = post_decoder(client, stream, model, **options)
     wait_status(client, decoder_id, lambda s: s["state"] == "running", timeout, f"decoder {decoder_id} to run")
@@ -193,4 +193,6 @@ def stalled_ws(url: str) -> Any:
 
 
 def ws_url(server_url: str, decoder_id: str, query: str = "") -> str:
-    return server_url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs" + query
+    """The outputs WebSocket of a decoder, with the token as a browser sends it (``?token=``)."""
+    extra = "&" + query.lstrip("?") if query else ""
+    return server_url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?token={TOKEN}{extra}"

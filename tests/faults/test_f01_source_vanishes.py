@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pylsl
 
-from conftest import TINY_SFREQ, test_signal, unique
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, start_running, status
-from pacing import push_paced
-from test_api import wait_status
-from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet, open_output
+from support.pacing import push_paced
+from support.http import wait_status
+from support.lsl import pull_all
+from support.lsl import new_outlet, open_output
 
 VANISH_S = 5.0
 

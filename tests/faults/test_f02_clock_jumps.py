@@ -6,12 +6,12 @@ import numpy as np
 import pylsl
 
 from bci_stream.inference.registry import ModelRegistry
-from bci_stream.runtime.offline import decode_offline
-from conftest import TINY_SFREQ, test_signal, unique
+from bci_stream.engine.offline import decode_offline
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, push_indexed, start_running
-from test_api import wait_status
-from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet, open_output
+from support.http import wait_status
+from support.lsl import pull_all
+from support.lsl import new_outlet, open_output
 
 JUMP_S = 10.0
 

@@ -6,12 +6,12 @@ import threading
 
 import numpy as np
 
-from conftest import TINY_SFREQ, test_signal, unique
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import WsReader, assert_service_up, start_running, ws_url
-from pacing import push_paced
-from test_api import wait_status
+from support.pacing import push_paced
+from support.http import wait_status
 
-from test_streaming_runtime import new_outlet
+from support.lsl import new_outlet
 
 POLICIES = ("hold", "zero", "reject")
 

@@ -6,11 +6,11 @@ import numpy as np
 import pylsl
 
 from bci_stream.inference.registry import ModelRegistry
-from bci_stream.ingest.lsl_info import make_stream_info
-from bci_stream.runtime.offline import decode_offline
-from conftest import unique
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.engine.offline import decode_offline
+from support.common import unique
 from faults.kit import HD_CH_NAMES, HD_SFREQ, WsReader, assert_service_up, push_indexed, start_running, ws_url
-from test_api import wait_status
+from support.http import wait_status
 
 
 PREFIX, BACKLOG, LIVE = 500, 10_000, 1000  # samples: 0.5 s, 10 s, 1 s at 1 kHz

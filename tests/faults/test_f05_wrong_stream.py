@@ -7,15 +7,15 @@ import pylsl
 from prometheus_client.parser import text_string_to_metric_families
 
 from bci_stream.inference.registry import ModelRegistry
-from bci_stream.ingest.lsl_info import make_stream_info
-from bci_stream.runtime.offline import decode_offline
-from bci_stream.runtime.worker import EXIT_REFUSED
-from conftest import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.engine.offline import decode_offline
+from bci_stream.service.worker import EXIT_REFUSED
+from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, pid_gone, post_decoder, start_running, status
-from pacing import push_paced
-from test_api import wait_status
-from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet, open_output
+from support.pacing import push_paced
+from support.http import wait_status
+from support.lsl import pull_all
+from support.lsl import new_outlet, open_output
 
 
 def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:

@@ -15,13 +15,13 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.inference.registry import ModelRegistry
-from bci_stream.runtime.offline import decode_offline
-from conftest import TINY_SFREQ, test_signal, unique
+from bci_stream.engine.offline import decode_offline
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import AUTH, assert_service_up, make_settings, start_running
-from pacing import push_paced
-from test_api import wait_status
-from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet, open_output
+from support.pacing import push_paced
+from support.http import wait_status
+from support.lsl import pull_all
+from support.lsl import new_outlet, open_output
 
 
 def bad_copy(root: Path, src: Path, name: str, *, onnx: bytes | None = None, card_edit=None,
@@ -65,7 +65,11 @@ def bad_models(models_dir: Path, tmp_path_factory) -> Path:
     onnx = (gru / "model.onnx").read_bytes()
     bad_copy(root, gru, "truncated-gru", onnx=onnx[: len(onnx) // 2], rehash=False)
     bad_copy(root, gru, "garbage-gru", onnx=np.random.default_rng(0).bytes(4096))
-    bad_copy(root, gru, "shape-gru", card_edit=lambda c: c["architecture"].update(hidden_size=32))
+    def wider(card: dict) -> None:  # a card that is consistent in itself but not with its graph
+        card["architecture"].update(hidden_size=32)
+        next(s for s in card["step"]["states"] if s["name"] == "h0").update(shape=[2, 1, 32])
+
+    bad_copy(root, gru, "shape-gru", card_edit=wider)
     bad_copy(root, gru, "lstm-as-gru", onnx=(lstm / "model.onnx").read_bytes())
     broken = bad_copy(root, gru, "broken-card")
     (broken / "model.json").write_text((broken / "model.json").read_text()[:200])

@@ -13,10 +13,10 @@ import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from conftest import TINY_SFREQ, test_signal, unique
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import WsReader, assert_service_up, make_settings, pid_gone, start_running, status, ws_url
-from test_api import wait_status
-from test_streaming_runtime import new_outlet
+from support.http import wait_status
+from support.lsl import new_outlet
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import httpx
 import numpy as np
 import pylsl
 
-from conftest import TINY_SFREQ, test_signal, unique
-from faults.kit import WsReader, assert_service_up, stalled_ws, start_running, ws_url
-from pacing import push_paced
-from test_api import wait_status
-from test_pipeline_lsl import pull_all
-from test_streaming_runtime import new_outlet, open_output
+from support.common import TINY_SFREQ, test_signal, unique
+from faults.kit import AUTH, WsReader, assert_service_up, stalled_ws, start_running, ws_url
+from support.pacing import push_paced
+from support.http import wait_status
+from support.lsl import pull_all
+from support.lsl import new_outlet, open_output
 
 N = 20_000
 SPEED = 10.0  # 5000 samples/s of 64 outputs each: big rows, so a stalled socket fills up quickly
@@ -51,7 +51,7 @@ def test_stalled_lsl_inlet_and_stalled_websocket_client(client, server, wide_mod
         puller.start()
         pusher.start()
         answers = []
-        with httpx.Client(base_url=server.url, timeout=30.0) as probe:
+        with httpx.Client(base_url=server.url, timeout=30.0, headers=AUTH) as probe:
             while pusher.is_alive():
                 for path in ("/health", f"/decoders/{decoder_id}", "/metrics"):
                     answers.append(probe.get(path).status_code)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from conftest import TINY_SFREQ, test_signal, unique
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import AUTH, CLIENT_ERRORS, assert_service_up, start_running, status, worker_pids
-from pacing import push_paced
-from test_api import wait_status
-from test_streaming_runtime import new_outlet
+from support.pacing import push_paced
+from support.http import wait_status
+from support.lsl import new_outlet
 
 OK = {200, 201}
 VALID = {"stream": {"name": "x"}, "model": "tiny-gru"}

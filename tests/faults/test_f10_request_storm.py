@@ -13,10 +13,10 @@ import numpy as np
 import pylsl
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import TINY_SFREQ, test_signal, unique
+from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import AUTH, alive, assert_service_up, pid_gone, start_running, worker_pids
-from test_api import wait_status
-from test_streaming_runtime import new_outlet
+from support.http import wait_status
+from support.lsl import new_outlet
 
 N_CLIENTS = 4
 OPS_PER_CLIENT = 10

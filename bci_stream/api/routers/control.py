@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus
 from bci_stream.api.views import decoder_status
-from bci_stream.runtime.supervisor import CommandError
+from bci_stream.core.messages import GetState, SetState, SwapModel
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
@@ -39,29 +39,23 @@ class StateModel(BaseModel):
     state_epoch: int | None = None
 
 
-def _call(supervisor: SupervisorDep, decoder_id: str, *command: Any, timeout: float = 10.0) -> Any:
-    try:
-        return supervisor.request(decoder_id, *command, timeout=timeout)
-    except CommandError as exc:
-        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
-
-
 @router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=[Authorised])
 def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, registry: RegistryDep) -> DecoderStatus:
     """Hot swap: the worker loads and warms the new model beside the running one, then switches between
     two chunks; no sample is lost. The new model starts from its zero state (the filter state is kept
     when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase."""
     check_model(registry, body.model)
-    result = _call(supervisor, handle.id, "swap", body.model, timeout=SWAP_TIMEOUT_S)
+    result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
     status = decoder_status(handle)
-    status.model = result["model"]
+    status.model = result.model
     return status
 
 
-@router.get("/{decoder_id}/state", response_model=StateModel)
+@router.get("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
 def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     """A snapshot of the decoder's state, taken between two chunks."""
-    return StateModel(**_call(supervisor, handle.id, "get_state"))
+    snap = supervisor.request(handle.id, GetState())
+    return StateModel(arrays=snap.arrays, model=snap.model, seq=snap.seq, state_epoch=snap.state_epoch)
 
 
 @router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
@@ -69,5 +63,5 @@ def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) ->
     """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names and shapes are checked;
     409 with the reason otherwise). ``counters.state_epoch`` increases."""
     sha = (body.model or {}).get("sha256")
-    result = _call(supervisor, handle.id, "set_state", body.arrays, sha)
-    return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result["state_epoch"])
+    result = supervisor.request(handle.id, SetState(arrays=body.arrays, sha256=sha))
+    return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result.state_epoch)

@@ -12,10 +12,11 @@ from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.schemas import Created, DecoderStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.errors import ModelError
-from bci_stream.runtime.spec import DecoderSpec
+from bci_stream.core.spec import DecoderSpec
 from bci_stream.inference.card import ModelCard
-from bci_stream.inference.decoder import Decoder
-from bci_stream.runtime.supervisor import CommandError, DecoderHandle
+from bci_stream.engine.step_model import StepModel
+from bci_stream.core.messages import Reset
+from bci_stream.service.supervisor import DecoderHandle
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/decoders", tags=["decoders"])
 def _check_graph(onnx_path: str, card_json: str) -> None:
     """Load the ONNX graph once and check its inputs and outputs against the card (ModelError if not);
     a model that passed is remembered by path and card (whose sha256 pins the file)."""
-    Decoder(Path(onnx_path), ModelCard.model_validate_json(card_json))
+    StepModel(Path(onnx_path), ModelCard.model_validate_json(card_json))
 
 
 def check_model(registry: RegistryDep, ref: str) -> ModelCard:
@@ -63,15 +64,15 @@ def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: Regis
     handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
     url = f"/decoders/{handle.id}"
     response.headers["Location"] = url
-    return Created(id=handle.id, state=handle.status["state"], url=url)
+    return Created(id=handle.id, state=handle.status.state, url=url)
 
 
-@router.get("", response_model=list[DecoderStatus])
+@router.get("", response_model=list[DecoderStatus], dependencies=[Authorised])
 def list_decoders(supervisor: SupervisorDep) -> list[DecoderStatus]:
     return [decoder_status(h) for h in supervisor.list()]
 
 
-@router.get("/{decoder_id}", response_model=DecoderStatus)
+@router.get("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised])
 def get_decoder(handle: HandleDep) -> DecoderStatus:
     """State, stream, model, counters, per-stage latency percentiles (ms), last output and error."""
     return decoder_status(handle)
@@ -81,10 +82,7 @@ def get_decoder(handle: HandleDep) -> DecoderStatus:
 def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
     ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase)."""
-    try:
-        supervisor.request(handle.id, "reset")
-    except CommandError as exc:
-        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+    supervisor.request(handle.id, Reset())
     return decoder_status(handle)
 
 

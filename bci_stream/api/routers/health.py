@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.deps import RegistryDep, SupervisorDep
+from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.schemas import ServiceStatus
 from bci_stream.api.views import decoder_status
 
@@ -34,13 +34,13 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
         reasons.append(f"no valid model in models_dir {str(registry.root)!r}")
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
-    failing = [h.id for h in supervisor.list() if h.status.get("state") == "error"]
+    failing = [h.id for h in supervisor.list() if h.status.state == "error"]
     body = {"ready": not reasons, "reasons": reasons, "models": len(entries), "model_problems": problems,
             "decoders": len(supervisor.list()), "decoders_in_error": failing}
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 
-@router.get("/status", response_model=ServiceStatus)
+@router.get("/status", response_model=ServiceStatus, dependencies=[Authorised])
 def service_status(request: Request, supervisor: SupervisorDep) -> ServiceStatus:
     """Every decoder: state, stream connected, samples in/out, model name and sha, latency percentiles."""
     decoders = [decoder_status(h) for h in supervisor.list()]

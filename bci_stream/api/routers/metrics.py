@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import get_args
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from bci_stream.runtime.metrics import EDGES
-from bci_stream.runtime.supervisor import Supervisor
+from bci_stream.core.status import DecoderState
+from bci_stream.service.metrics import EDGES
+from bci_stream.service.supervisor import Supervisor
 
 router = APIRouter(tags=["metrics"])
 
-STATES = ("starting", "connecting", "running", "stalled", "error", "stopped")
+STATES = get_args(DecoderState)
 #: Counters of the worker that only grow (within one worker process) -> Prometheus counters.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
@@ -35,13 +37,13 @@ class SupervisorCollector:
         hists: dict[str, HistogramMetricFamily] = {}
         for h in handles:
             s = h.status
-            lv = [h.id, (s.get("model") or {}).get("name") or h.spec.model]
+            lv = [h.id, (s.model or {}).get("name") or h.spec.model]
             for st in STATES:
-                state.add_metric([*lv, st], 1.0 if s.get("state") == st else 0.0)
+                state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
             restarts.add_metric(lv, h.restarts)
             for k, fam in counters.items():
-                fam.add_metric(lv, float((s.get("counters") or {}).get(k, 0)))
-            for stage, hist in (s.get("hist") or {}).items():
+                fam.add_metric(lv, float(getattr(s.counters, k)))
+            for stage, hist in s.hist.items():
                 fam = hists.setdefault(stage, HistogramMetricFamily(
                     f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds)", labels=labels))
                 cum, buckets = 0, []

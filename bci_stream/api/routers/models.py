@@ -6,20 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from bci_stream.api.deps import RegistryDep
+from bci_stream.api.deps import Authorised, RegistryDep
 from bci_stream.errors import ModelNotFoundError
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("")
+@router.get("", dependencies=[Authorised])
 def list_models(registry: RegistryDep) -> dict[str, Any]:
     """The model cards in the registry, and the folders whose card could not be read."""
     entries, problems = registry.scan()
     return {"models": [e.card.model_dump() for e in entries], "problems": problems}
 
 
-@router.get("/{ref}")
+@router.get("/{ref}", dependencies=[Authorised])
 def get_model(ref: str, registry: RegistryDep) -> dict[str, Any]:
     """One model card, by ``name`` (highest version) or ``name@version``."""
     try:

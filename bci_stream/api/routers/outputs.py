@@ -6,15 +6,17 @@ import asyncio
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from bci_stream.api.deps import SupervisorDep
+from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, SupervisorDep, token_ok
 from bci_stream.api.routers.decoders import HandleDep
-from bci_stream.publish.fanout import N_META
-from bci_stream.runtime.metrics import EDGES, summarise
+from bci_stream.errors import DecoderNotReadyError
+from bci_stream.service.ring import N_META
+from bci_stream.service.metrics import EDGES, summarise
 
 router = APIRouter(prefix="/decoders", tags=["outputs"])
 
+WS_POLICY_VIOLATION = 1008
 POLL_S = 0.05  # how often a WebSocket session looks for new outputs
 MAX_ROWS_PER_MESSAGE = 2000
 
@@ -31,6 +33,10 @@ async def stream_outputs(
     Each client reads from its own cursor in the decoder's output ring: a client that reads too slowly
     loses the oldest rows (counted in ``dropped``), never slowing the decoder or other clients.
     """
+    if not token_ok(websocket.app.state.settings, websocket.headers.get("authorization"),
+                    websocket.query_params.get(TOKEN_QUERY)):
+        await websocket.close(code=WS_POLICY_VIOLATION, reason=TOKEN_HELP)  # before accept: no data is sent
+        return
     supervisor = websocket.app.state.supervisor
     handle = supervisor.get(decoder_id)
     reader = supervisor.reader(decoder_id)
@@ -44,7 +50,7 @@ async def stream_outputs(
             if decimate > 1 and len(rows):
                 rows = rows[rows[:, 0].astype(np.int64) % decimate == 0]
             if len(rows):
-                labels = (handle.status.get("model") or {}).get("labels")
+                labels = handle.status.labels
                 await websocket.send_json({
                     "decoder_id": decoder_id,
                     "labels": labels,
@@ -61,7 +67,7 @@ async def stream_outputs(
         pass
 
 
-@router.get("/{decoder_id}/latency")
+@router.get("/{decoder_id}/latency", dependencies=[Authorised])
 def latency(handle: HandleDep) -> dict[str, Any]:
     """Per-stage latency histograms of the current worker: bucket upper edges (seconds), counts per
     bucket (the last one counts values above the last edge), and percentiles in milliseconds.
@@ -71,10 +77,9 @@ def latency(handle: HandleDep) -> dict[str, Any]:
     chunk) and ``e2e`` (output push time minus the input sample's timestamp on this host's clock, per
     sample).
     """
-    hists = handle.status.get("hist") or {}
+    hists = handle.status.hist
     if not hists:
-        raise HTTPException(status_code=409, detail=f"decoder {handle.id!r} has no latency data yet "
-                                                    f"(state {handle.status.get('state')!r})")
+        raise DecoderNotReadyError(f"decoder {handle.id!r} has no latency data yet (state {handle.status.state!r})")
     return {
         "decoder_id": handle.id,
         "unit": "seconds",

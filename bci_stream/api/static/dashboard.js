@@ -16,6 +16,10 @@
   const ui = { windowS: 10, stage: "e2e", paused: false };
   const panels = new Map();  // decoder id -> Panel
   const $ = (sel, root = document) => root.querySelector(sel);
+  // When the service has a token, open the dashboard as /?token=...: it is sent as a bearer header on
+  // every request, and as ?token= on the WebSocket (browsers cannot set its headers).
+  const TOKEN = new URLSearchParams(location.search).get("token");
+  const authFetch = (url) => fetch(url, { cache: "no-store", headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {} });
 
   // ---------- formatting ----------
   const fmtInt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
@@ -138,6 +142,7 @@
       const decimate = sfreq > 0 ? Math.max(1, Math.ceil(sfreq / MAX_POINTS_PER_S)) : 10;
       const url = new URL(`decoders/${encodeURIComponent(this.id)}/outputs?decimate=${decimate}`, location.href);
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      if (TOKEN) url.searchParams.set("token", TOKEN);
       const ws = new WebSocket(url);
       this.ws = ws;
       this.wsState.textContent = "connecting";
@@ -296,7 +301,7 @@
 
     async fetchLatency() {
       try {
-        const r = await fetch(`decoders/${encodeURIComponent(this.id)}/latency`, { cache: "no-store" });
+        const r = await authFetch(`decoders/${encodeURIComponent(this.id)}/latency`);
         if (r.status === 409) { this.latency = null; this.drawLatency(); return; }  // no data yet
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
         this.latency = await r.json();
@@ -441,7 +446,7 @@
 
   async function poll() {
     try {
-      const r = await fetch("status", { cache: "no-store" });
+      const r = await authFetch("status");
       if (!r.ok) throw new Error(`GET /status answered HTTP ${r.status}`);
       render(await r.json());
       setConnection("online", "online");

@@ -1,0 +1,1 @@
+"""Offline analysis of exported models: memory time constants (introspection). Needs the train extra."""

@@ -1,0 +1,84 @@
+"""Typed commands and replies between the supervisor (API process) and a worker process.
+
+A command that expects an answer carries a ``request_id``; the worker answers with a :class:`Reply` that
+carries the same id, so an answer can never be matched to another request. Messages are plain frozen
+dataclasses: they cross the process boundary by pickling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: (worker generation, request number): unique for the life of a decoder, across restarts.
+RequestId = tuple[int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """Base of every command. ``request_id`` is None for fire-and-forget commands."""
+
+    request_id: RequestId | None = None
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stop(Command):
+    """Stop decoding and end the worker process (exit code 0)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reset(Command):
+    """Reset every state (recurrent, estimators, filters) between two chunks; counted."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwapModel(Command):
+    """Load ``model`` beside the running one and switch to it between two chunks."""
+
+    model: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetState(Command):
+    """A snapshot of the decoding state (:class:`StateSnapshot` in the reply)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetState(Command):
+    """Restore a snapshot; ``sha256``, when given, must be the running model's."""
+
+    arrays: dict[str, Any]
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The worker's answer to the command with ``request_id``: ``payload`` when ``ok``, else ``error``."""
+
+    request_id: RequestId
+    ok: bool
+    payload: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """Payload of :class:`GetState`: the arrays by name (nested lists) and where the stream was."""
+
+    model: dict[str, Any] | None
+    seq: int
+    state_epoch: int
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    """Payload of :class:`Reset`, :class:`SetState`, :class:`SwapModel`: the new state epoch (and model)."""
+
+    state_epoch: int
+    seq: int | None = None
+    model: dict[str, Any] | None = None

@@ -1,0 +1,86 @@
+"""What a worker reports about one decoded stream: typed, shared by the worker and the API.
+
+The worker sends a :class:`WorkerStatus` snapshot (a copy) over its status pipe every
+``status_interval`` seconds and on every state change; the API reads its fields.
+
+Sample accounting: every pulled sample is decoded and published (``samples_out``) or, with
+``nan_policy="reject"``, rejected (``samples_rejected``); ``samples_in == samples_out + samples_rejected``
+after every chunk. Samples that never reached the worker show as timestamp gaps and are estimated in
+``samples_lost``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DecoderState = Literal["starting", "connecting", "running", "stalled", "error", "stopped"]
+LIVE_STATES = ("running", "stalled")
+
+
+@dataclass
+class Counters:
+    """Sample and event accounting (see the module docstring for the invariant)."""
+
+    samples_in: int = 0
+    samples_out: int = 0
+    samples_rejected: int = 0
+    samples_lost: int = 0
+    chunks: int = 0
+    max_chunk: int = 0
+    gaps: int = 0
+    gap_policy_applied: int = 0
+    nonfinite_values: int = 0
+    nonfinite_chunks: int = 0
+    resets: int = 0
+    swaps: int = 0
+    state_epoch: int = 0
+    deadline_misses: int = 0
+    stalls: int = 0
+    resumes: int = 0
+    reconnects: int = 0
+    backward_steps: int = 0  # timestamp steps < 0 (the sender's clock went back); those samples are decoded
+
+
+@dataclass
+class WorkerStatus:
+    """The state of one decoder as its worker sees it.
+
+    Attributes
+    ----------
+    stream, output_stream, model, record
+        Descriptions of the input stream, the decoded outlets, the running model and the recording.
+    hist
+        Per-stage latency histograms (``LatencyHistogram.to_dict()``), by stage name.
+    state_norms
+        Per-layer norms of the recurrent state (a cheap look at what the network carries).
+    t
+        ``local_clock()`` when the snapshot was taken.
+    """
+
+    state: DecoderState = "starting"
+    error: str | None = None
+    pid: int | None = None
+    counters: Counters = field(default_factory=Counters)
+    stream: dict[str, Any] | None = None
+    output_stream: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    last_output: list[float] | None = None
+    last_timestamp: float | None = None
+    clock_offset: float = 0.0
+    clock_estimate: float = 0.0
+    clock_uncertainty: float | None = None
+    record: dict[str, Any] | None = None
+    state_norms: dict[str, list[float]] | None = None
+    hist: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gc: dict[str, Any] | None = None
+    t: float = 0.0
+
+    def snapshot(self) -> WorkerStatus:
+        """A deep copy, safe to hand to another thread or process."""
+        return copy.deepcopy(self)
+
+    @property
+    def labels(self) -> list[str] | None:
+        return None if self.model is None else self.model.get("labels")

@@ -1,0 +1,217 @@
+"""One step graph in one onnxruntime session, shared by every stream that runs the model.
+
+:class:`StepModel` is stateless: each stream passes its own
+:class:`~bci_stream.engine.stream_state.StreamState`. ``run(x[T, C], state)`` decodes one stream;
+``step(x[B, T, C], states)`` decodes B streams in one call (their states stacked on each state's batch
+axis). The graph advances the state sample by sample inside, so any T gives the result of T single steps.
+
+Two sessions of the same file: a general one (B and T free) for backlogs and batches, and one with
+B = T = 1 fixed through onnxruntime's free-dimension overrides, so its optimiser folds the block
+arithmetic of the filters into constants; with IOBindings over the state's ping-pong buffers a single
+sample of a single stream is one call that allocates nothing but the returned row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from bci_stream.engine.contract import SCALE, X, Y, StepSpec
+from bci_stream.engine.stream_state import StreamState
+from bci_stream.errors import ModelError
+from bci_stream.inference.card import ModelCard
+
+_ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
+
+
+def make_session(onnx_path: Path | bytes, fixed_dims: dict[str, int] | None = None) -> ort.InferenceSession:
+    """An onnxruntime CPU session tuned for latency: 1 intra-op and 1 inter-op thread, sequential.
+
+    ``fixed_dims`` fixes named free dimensions (e.g. ``{"B": 1, "T": 1}``) so the optimiser can fold
+    shape arithmetic. ``onnx_path`` may be a serialised model (``bytes``).
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    for dim, value in (fixed_dims or {}).items():
+        opts.add_free_dimension_override_by_name(dim, value)
+    in_memory = isinstance(onnx_path, bytes)
+    try:
+        return ort.InferenceSession(onnx_path if in_memory else str(onnx_path), sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several types for a corrupt file
+        what = "an in-memory model" if in_memory else onnx_path
+        raise ModelError(f"onnxruntime cannot load {what}: {exc}") from None
+
+
+def _fast_runner(sess: ort.InferenceSession, bindings: list) -> tuple[Any, list]:
+    """``(run, bindings)`` such that ``run(bindings[k])`` runs binding k.
+
+    The public ``run_with_iobinding`` checks for graph capture on every call (1-2 µs, several percent
+    of a step); the C-level method of the same session does the run alone. Used when present.
+    """
+    c_sess = getattr(sess, "_sess", None)
+    if c_sess is not None and hasattr(c_sess, "run_with_iobinding") and all(hasattr(b, "_iobinding") for b in bindings):
+        c_run = c_sess.run_with_iobinding
+        return (lambda b: c_run(b, None)), [b._iobinding for b in bindings]
+    return sess.run_with_iobinding, bindings
+
+
+class StepModel:
+    """A step graph checked against its card (see the module docstring).
+
+    Parameters
+    ----------
+    onnx_path
+        The model's ONNX file (a step graph, card ``format_version`` 2).
+    card
+        Its model card.
+
+    Raises
+    ------
+    ModelError
+        When the card has no step graph (format 1), onnxruntime cannot load the file, or the graph's
+        inputs/outputs differ from the card's description.
+    """
+
+    def __init__(self, onnx_path: Path | str, card: ModelCard) -> None:
+        if card.step is None:
+            raise ModelError(
+                f"model '{card.ref}' is card format {card.format_version} without a step graph; upgrade its folder "
+                f"with `bci-stream upgrade-model {Path(onnx_path).parent}` (needs the train extra)")
+        self.card = card
+        self.spec: StepSpec = card.step
+        self.session = make_session(Path(onnx_path))
+        self._check_graph(Path(onnx_path))
+        self._one = make_session(Path(onnx_path), {"B": 1, "T": 1})
+        self._state_in = [s.input for s in self.spec.states]
+        self._out_names = self.spec.output_names
+
+    def _check_graph(self, onnx_path: Path) -> None:
+        spec, ref = self.spec, self.card.ref
+        have_in = {i.name: i for i in self.session.get_inputs()}
+        have_out = {o.name: o for o in self.session.get_outputs()}
+        for kind, have, want in (("input", have_in, spec.input_names), ("output", have_out, spec.output_names)):
+            if set(have) != set(want):
+                raise ModelError(f"model '{ref}': ONNX {kind}s of {onnx_path} are {sorted(have)}, "
+                                 f"the card says {sorted(want)}")
+        expect = {X: ("float32", spec.n_chans), SCALE: ("float64", spec.n_chans), Y: ("float32", spec.n_outputs)}
+        for s in spec.states:
+            expect[s.input] = expect[s.output] = (s.dtype, s.shape[-1])
+        for name, (dtype, last) in expect.items():
+            arg = have_in.get(name) or have_out[name]
+            if arg.type != _ORT_TYPES[dtype]:
+                raise ModelError(f"model '{ref}': ONNX {name!r} is {arg.type}, the card says {_ORT_TYPES[dtype]}")
+            dim = arg.shape[-1] if arg.shape else None
+            if isinstance(dim, int) and dim != last:
+                raise ModelError(f"model '{ref}': ONNX {name!r} has last dimension {dim}, the card says {last}")
+
+    @property
+    def n_chans(self) -> int:
+        return self.spec.n_chans
+
+    @property
+    def n_outputs(self) -> int:
+        return self.spec.n_outputs
+
+    def new_state(self) -> StreamState:
+        """The initial state of a new stream."""
+        return StreamState(self.spec)
+
+    def warm_up(self) -> None:
+        """Run both sessions once (first calls allocate)."""
+        state = self.new_state()
+        for t in (1, 1, 3):
+            self.run(np.zeros((t, self.n_chans), dtype=np.float32), state)
+
+    # -- one stream ------------------------------------------------------------------------------------
+
+    def run(self, x: np.ndarray, state: StreamState) -> np.ndarray:
+        """Decode raw ``x[T, C]`` of one stream; return float32 ``y[T, K]`` and advance ``state``.
+
+        T = 1 is one call of the fixed-shape session through prebuilt IOBindings; longer chunks run the
+        general session in blocks of at most ``max_block`` samples; T = 0 returns ``[0, K]``.
+        """
+        if x.ndim != 2 or x.shape[1] != self.spec.n_chans:
+            raise ValueError(f"x must have shape (T, n_chans={self.spec.n_chans}), got {x.shape}")
+        if len(x) == 0:
+            return np.empty((0, self.spec.n_outputs), dtype=np.float32)
+        if state._pending:
+            state.init_first(x[0])
+        if len(x) == 1:
+            return self._run_one(x, state)
+        block = self.spec.max_block
+        if len(x) <= block:
+            return self._run_block(x, state)
+        return np.concatenate([self._run_block(x[i:i + block], state) for i in range(0, len(x), block)])
+
+    def _run_one(self, x: np.ndarray, state: StreamState) -> np.ndarray:
+        bound = state._bindings
+        if bound is None or bound[0] is not self:
+            bound = state._bindings = self._bind(state)
+        _, run, bindings, x_buf, y_buf = bound[:5]
+        x_buf[...] = x
+        cur = state._cur
+        run(bindings[cur])
+        state._cur = cur ^ 1
+        return y_buf.copy()
+
+    def _run_block(self, x: np.ndarray, state: StreamState) -> np.ndarray:
+        feed = {X: np.ascontiguousarray(x, dtype=np.float32)[None], SCALE: state.scale}
+        arrays = state.arrays
+        feed.update({s.input: arrays[s.name] for s in self.spec.states})
+        y, *new = self.session.run(self._out_names, feed)
+        state.set_arrays({s.name: v for s, v in zip(self.spec.states, new)})
+        return y[0]
+
+    def _bind(self, state: StreamState) -> tuple:
+        """Two IOBindings over the state's buffers: binding k reads buffer k and writes buffer 1 - k."""
+        x_buf = np.zeros((1, 1, self.spec.n_chans), dtype=np.float32)
+        y_buf = np.zeros((1, 1, self.spec.n_outputs), dtype=np.float32)
+        keep = [ort.OrtValue.ortvalue_from_numpy(a) for a in (x_buf, y_buf, state.scale)]
+        bindings = []
+        for k in (0, 1):
+            b = self._one.io_binding()
+            b.bind_ortvalue_input(X, keep[0])
+            b.bind_ortvalue_output(Y, keep[1])
+            b.bind_ortvalue_input(SCALE, keep[2])
+            for s in self.spec.states:
+                bufs = state._bufs[s.name]
+                src, dst = ort.OrtValue.ortvalue_from_numpy(bufs[k]), ort.OrtValue.ortvalue_from_numpy(bufs[1 - k])
+                keep += [src, dst]
+                b.bind_ortvalue_input(s.input, src)
+                b.bind_ortvalue_output(s.output, dst)
+            bindings.append(b)
+        run, runnable = _fast_runner(self._one, bindings)
+        # the OrtValues in keep (and through them the buffers) and the bindings live as long as the tuple
+        return (self, run, runnable, x_buf[0], y_buf[0], keep, bindings)
+
+    # -- many streams ----------------------------------------------------------------------------------
+
+    def step(self, x: np.ndarray, states: list[StreamState]) -> np.ndarray:
+        """Decode B streams at once: ``x[B, T, C]`` (T <= ``max_block``), one state each; ``y[B, T, K]``.
+
+        Row b of ``y`` and of every new state depends only on ``x[b]`` and ``states[b]``.
+        """
+        if x.ndim != 3 or x.shape[0] != len(states) or x.shape[2] != self.spec.n_chans:
+            raise ValueError(f"x must have shape (B={len(states)}, T, n_chans={self.spec.n_chans}), got {x.shape}")
+        if not 1 <= x.shape[1] <= self.spec.max_block:
+            raise ValueError(f"x must have 1 <= T <= max_block={self.spec.max_block} samples, got {x.shape[1]}")
+        for b, st in enumerate(states):
+            if st._pending:
+                st.init_first(x[b, 0])
+        feed = {X: np.ascontiguousarray(x, dtype=np.float32),
+                SCALE: np.concatenate([st.scale for st in states], axis=0)}
+        for s in self.spec.states:
+            feed[s.input] = np.concatenate([st.arrays[s.name] for st in states], axis=s.batch_axis)
+        y, *new = self.session.run(self._out_names, feed)
+        for s, value in zip(self.spec.states, new):
+            for b, st in enumerate(states):
+                st.set_arrays({s.name: np.take(value, [b], axis=s.batch_axis)})
+        return y

@@ -1,0 +1,145 @@
+"""The state of one decoded stream: every state tensor its step graph carries, owned by the caller.
+
+A :class:`StreamState` belongs to one stream and one :class:`~bci_stream.engine.contract.StepSpec`; the
+shared :class:`~bci_stream.engine.step_model.StepModel` reads and advances it. Each tensor lives in two
+preallocated buffers that single steps alternate between (ping-pong), so onnxruntime's bound inputs and
+outputs never move and nothing is allocated per sample; :attr:`StreamState.arrays` is the current one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bci_stream.engine.contract import StateSpec, StepSpec
+
+
+class StreamState:
+    """State tensors of one stream (see the module docstring).
+
+    Parameters
+    ----------
+    spec
+        The step graph's I/O description (from the model card).
+
+    Attributes
+    ----------
+    scale
+        ``[1, 1, C]`` float64, the per-channel factor from the stream's unit to the card's unit (the
+        graph input ``scale``); change it with :meth:`set_scale`.
+    """
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.spec = spec
+        self.specs: dict[str, StateSpec] = {s.name: s for s in spec.states}
+        self._bufs = {s.name: (np.zeros(s.shape, s.dtype), np.zeros(s.shape, s.dtype)) for s in spec.states}
+        self._cur = 0
+        self.scale = np.ones((1, 1, spec.n_chans), dtype=np.float64)
+        self._pending: set[str] = set()  # first_sample states waiting for the stream's first sample
+        self._bindings: tuple | None = None  # built and owned by the StepModel that last ran this state
+        self.reset()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.specs)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The current state arrays by name (views, not copies)."""
+        return {n: bufs[self._cur] for n, bufs in self._bufs.items()}
+
+    @property
+    def pending(self) -> bool:
+        """True while a state waits for the stream's first sample to be initialised."""
+        return bool(self._pending)
+
+    def set_scale(self, scale: np.ndarray | float) -> None:
+        """Set the unit factor, one value or one per channel (finite, non-zero)."""
+        value = np.broadcast_to(np.asarray(scale, dtype=np.float64), (self.spec.n_chans,))
+        if not (np.isfinite(value).all() and (value != 0).all()):
+            raise ValueError(f"scale must be finite and non-zero for every channel, got {value.tolist()}")
+        self.scale[0, 0, :] = value
+
+    def _initial(self, s: StateSpec) -> np.ndarray:
+        if s.init == "constant":
+            return np.asarray(s.init_value, dtype=s.dtype).reshape(s.shape)
+        return np.zeros(s.shape, s.dtype)
+
+    def reset(self, roles: tuple[str, ...] | None = None) -> None:
+        """Back to the initial state (only the states of ``roles``, e.g. ``("recurrent",)``, if given).
+
+        ``first_sample`` states are initialised again by the next sample.
+        """
+        for s in self.specs.values():
+            if roles is not None and s.role not in roles:
+                continue
+            init = self._initial(s)
+            for buf in self._bufs[s.name]:
+                np.copyto(buf, init)
+            if s.init == "first_sample":
+                self._pending.add(s.name)
+
+    def init_first(self, x0: np.ndarray) -> None:
+        """Initialise the pending ``first_sample`` states from the stream's first raw sample ``x0 [C]``."""
+        scaled = np.asarray(x0, dtype=np.float64).reshape(-1) * self.scale[0, 0]
+        for name in self._pending:
+            s = self.specs[name]
+            value = np.outer(np.asarray(s.init_value, dtype=np.float64), scaled)[None]
+            np.copyto(self._bufs[name][self._cur], value, casting="unsafe")
+        self._pending.clear()
+
+    def set_arrays(self, values: dict[str, np.ndarray]) -> None:
+        """Write new values into the current buffers (no checks; the engine's own outputs)."""
+        cur = self._cur
+        for n, v in values.items():
+            np.copyto(self._bufs[n][cur], v, casting="unsafe")
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copies of the state arrays; a ``first_sample`` state not yet initialised is left out."""
+        return {n: a.copy() for n, a in self.arrays.items() if n not in self._pending}
+
+    def restore(self, snapshot: dict[str, np.ndarray]) -> None:
+        """Set the state from a :meth:`snapshot`. Nothing changes if it is refused.
+
+        Every state must be present except ``first_sample`` ones (left out: initialised by the next
+        sample); shapes must match and values be finite.
+        """
+        required = {n for n, s in self.specs.items() if s.init != "first_sample"}
+        unknown = set(snapshot) - set(self.specs)
+        if unknown or not required <= set(snapshot):
+            raise ValueError(f"state snapshot must have arrays {sorted(required)} (optional: "
+                             f"{sorted(set(self.specs) - required)}), got {sorted(snapshot)}")
+        checked = {}
+        for n, a in snapshot.items():
+            s = self.specs[n]
+            arr = np.asarray(a, dtype=s.dtype)
+            if arr.shape != tuple(s.shape):
+                raise ValueError(f"state array {n!r} must have shape {tuple(s.shape)}, got {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"state array {n!r} must be finite, got NaN or inf")
+            checked[n] = arr
+        self.set_arrays(checked)
+        self._pending = {n for n, s in self.specs.items() if s.init == "first_sample" and n not in checked}
+
+    def adopt(self, other: StreamState, roles: tuple[str, ...] = ("filter",)) -> None:
+        """Take ``other``'s states of ``roles`` that this state has with the same spec (e.g. the filter
+        state at a hot swap between models with the same preprocessing), and its unit scale."""
+        for name, s in self.specs.items():
+            theirs = other.specs.get(name)
+            if s.role in roles and theirs == s and name not in other._pending:
+                self.set_arrays({name: other.arrays[name]})
+                self._pending.discard(name)
+        self.scale[...] = other.scale
+
+    def decay(self, factor: float) -> None:
+        """Scale the recurrent states towards zero by ``factor`` in [0, 1]; other states are untouched."""
+        if not 0.0 <= factor <= 1.0:
+            raise ValueError(f"decay factor must be in [0, 1], got {factor}")
+        for n, s in self.specs.items():
+            if s.role == "recurrent":
+                buf = self._bufs[n][self._cur]
+                buf *= factor
+
+    def norms(self) -> dict[str, list[float]]:
+        """L2 norm of each recurrent state per layer (leading axis): a cheap look at what a network carries."""
+        return {n: np.linalg.norm(a.reshape(a.shape[0], -1), axis=1).tolist()
+                for n, a in self.arrays.items() if self.specs[n].role == "recurrent"}

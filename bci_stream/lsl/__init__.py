@@ -1,0 +1,1 @@
+"""Every liblsl call of the service: stream info, resolve and checks, inlet pulls, outlets, clock offset."""

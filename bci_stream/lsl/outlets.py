@@ -1,0 +1,111 @@
+"""The decoded LSL stream: one output sample per input sample, carrying the input's timestamp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+
+from bci_stream import __version__
+from bci_stream.inference.card import ModelCard
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.lsl.liblsl import ChunkPusher
+
+OUTPUT_UNITS = {"categorical": "probability", "gaussian": "", "poisson": "rate"}
+
+
+def decoded_source_id(input_info: pylsl.StreamInfo, card: ModelCard) -> str:
+    """Stable per (input stream, model): a consumer can re-resolve it after a restart."""
+    base = input_info.source_id() or f"{input_info.name()}@{input_info.hostname()}"
+    return f"{base}/decoded/{card.sha256[:12]}"
+
+
+class DecodedOutlet:
+    """LSL outlet ``<input name>-decoded`` of type ``Decoded``, one channel per model output.
+
+    Its ``desc`` carries the model (name, version, sha256), the input stream and the output labels,
+    so any LSL tool can tell what produced the values.
+    """
+
+    def __init__(self, input_info: pylsl.StreamInfo, card: ModelCard, max_buffered: int = 360) -> None:
+        self.name = f"{input_info.name()}-decoded"
+        self.source_id = decoded_source_id(input_info, card)
+        info = make_stream_info(
+            self.name,
+            "Decoded",
+            card.output.labels,
+            input_info.nominal_srate(),
+            self.source_id,
+            unit=card.output.unit or OUTPUT_UNITS[card.output.kind],
+            ch_type=card.output.kind,
+        )
+        desc = info.desc()
+        model = desc.append_child("model")
+        for key, value in (("name", card.name), ("version", card.version), ("sha256", card.sha256),
+                           ("output_kind", card.output.kind)):
+            model.append_child_value(key, value)
+        source = desc.append_child("input")
+        for key, value in (("name", input_info.name()), ("source_id", input_info.source_id()),
+                           ("hostname", input_info.hostname())):
+            source.append_child_value(key, value)
+        desc.append_child_value("producer", f"bci-stream {__version__}")
+        self.outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=max_buffered)
+        self._push = ChunkPusher(self.outlet)
+
+    def push(self, y: np.ndarray, timestamps: np.ndarray) -> None:
+        """Push ``y[T, K]`` with one timestamp per sample."""
+        self._push(y, timestamps)
+
+    def close(self) -> None:
+        del self.outlet
+
+
+class ProvenanceOutlet:
+    """LSL outlet ``<input name>-decoded-provenance`` (type ``Provenance``, double64): per decoded sample,
+    ``seq`` (the input sample's sequence number since the decoder started) and ``state_epoch`` (how many
+    times the state was changed by something other than data: reset, gap policy, model swap, restore).
+
+    One row per decoded row, with the same timestamps and in the same order, so a consumer pairs rows
+    by order or by timestamp. A gap in ``seq`` means rejected input samples. Rows are sent in batches
+    every ``flush_interval`` seconds (default 50 ms) rather than per sample: provenance is for audit,
+    and batching keeps its cost off the decoded stream's latency.
+    """
+
+    def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360,
+                 flush_interval: float = 0.05) -> None:
+        self.name = f"{decoded.name}-provenance"
+        self.source_id = f"{decoded.source_id}/provenance"
+        info = make_stream_info(self.name, "Provenance", ["seq", "state_epoch"], sfreq, self.source_id,
+                                unit="count", ch_type="provenance", channel_format="double64")
+        self.outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=max_buffered)
+        self._push = ChunkPusher(self.outlet)
+        self.flush_interval = flush_interval
+        self._rows = np.empty((1024, 2))
+        self._ts = np.empty(1024)
+        self._n = 0
+        self._next_flush = 0.0
+
+    def push(self, seq: np.ndarray, state_epoch: int, timestamps: np.ndarray) -> None:
+        """Queue rows; they are sent when the batch is due (or on :meth:`flush`)."""
+        n, k = len(seq), self._n
+        if k + n > len(self._rows):
+            size = max(2 * len(self._rows), k + n)
+            self._rows = np.resize(self._rows, (size, 2))
+            self._ts = np.resize(self._ts, size)
+        self._rows[k:k + n, 0] = seq
+        self._rows[k:k + n, 1] = state_epoch
+        self._ts[k:k + n] = timestamps
+        self._n = k + n
+        now = pylsl.local_clock()
+        if now >= self._next_flush:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        """Send every queued row."""
+        if self._n:
+            self._push(self._rows[:self._n], self._ts[:self._n])
+            self._n = 0
+        self._next_flush = (pylsl.local_clock() if now is None else now) + self.flush_interval
+
+    def close(self) -> None:
+        self.flush()
+        del self.outlet

@@ -1,0 +1,152 @@
+"""Find an LSL stream, check it against a model card, and open an inlet on it."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pylsl
+from pylsl.util import LostError, TimeoutError as LslTimeoutError
+
+from bci_stream.data.channels import match_channels
+from bci_stream.errors import StreamMismatchError, StreamNotFoundError
+from bci_stream.inference.card import ModelCard
+from bci_stream.lsl.info import read_ch_names
+from bci_stream.lsl.liblsl import time_correction_ex
+
+NUMERIC_FORMATS = {
+    pylsl.cf_float32: "float32",
+    pylsl.cf_double64: "double64",
+    pylsl.cf_int32: "int32",
+    pylsl.cf_int16: "int16",
+    pylsl.cf_int8: "int8",
+}
+
+
+def _xpath_literal(value: str) -> str:
+    """Quote a value for an XPath 1.0 predicate (no escape syntax: pick the other quote, or concat)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    parts = value.split("'")
+    return "concat(" + ", \"'\", ".join(f"'{p}'" for p in parts) + ")"
+
+
+def build_predicate(name: str | None = None, stype: str | None = None, source_id: str | None = None,
+                    hostname: str | None = None) -> str:
+    """An LSL resolve predicate matching every field given (at least one)."""
+    fields = {"name": name, "type": stype, "source_id": source_id, "hostname": hostname}
+    terms = [f"{key}={_xpath_literal(val)}" for key, val in fields.items() if val]
+    if not terms:
+        raise ValueError("stream selector must give at least one of name, type, source_id, hostname; got none")
+    return " and ".join(terms)
+
+
+def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
+    """The first stream matching ``predicate`` within ``timeout`` seconds.
+
+    Raises
+    ------
+    StreamNotFoundError
+        If nothing matched in time.
+    """
+    found = pylsl.resolve_bypred(predicate, 1, timeout)
+    if not found:
+        raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s")
+    return found[0]
+
+
+def channel_indices(stream_labels: list[str] | None, n_stream_chans: int, card: ModelCard) -> np.ndarray | None:
+    """Stream column for each model channel, or None when the stream's order already is the model's.
+
+    When the stream carries labels, every model channel is looked up by label (exact, then ignoring
+    case, dots and an ``EEG`` prefix: :func:`bci_stream.data.channels.ch_name_key`), so the stream
+    may order channels differently or carry extra ones. Without labels the channel count must equal the card's ``n_chans``.
+
+    Raises
+    ------
+    StreamMismatchError
+        On a channel count mismatch, or a model channel absent from (or ambiguous in) the stream.
+    """
+    if stream_labels is None:
+        if n_stream_chans != card.n_chans:
+            raise StreamMismatchError(
+                f"stream has {n_stream_chans} channels and no channel labels; model '{card.ref}' needs "
+                f"n_chans={card.n_chans}"
+            )
+        return None
+    idx, missing, ambiguous = match_channels(stream_labels, card.ch_names)
+    if ambiguous:
+        name, hits = next(iter(ambiguous.items()))
+        raise StreamMismatchError(f"model channel {name!r} matches several stream channels {hits}")
+    if missing:
+        raise StreamMismatchError(
+            f"stream lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} "
+            f"(stream has {n_stream_chans} channels: {', '.join(stream_labels[:10])}"
+            f"{' ...' if n_stream_chans > 10 else ''})"
+        )
+    arr = np.asarray(idx, dtype=np.intp)
+    if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):
+        return None
+    return arr
+
+
+def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
+    """Validate rate and format against the card; return the channel map of :func:`channel_indices`."""
+    sfreq = info.nominal_srate()
+    if sfreq == pylsl.IRREGULAR_RATE:
+        raise StreamMismatchError(
+            f"stream {info.name()!r} has an irregular rate; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
+        )
+    if abs(sfreq - card.sfreq) > 1e-6 * card.sfreq:
+        raise StreamMismatchError(
+            f"stream {info.name()!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
+        )
+    if info.channel_format() not in NUMERIC_FORMATS:
+        raise StreamMismatchError(
+            f"stream {info.name()!r} has a non-numeric channel format; model '{card.ref}' needs numeric samples"
+        )
+    return channel_indices(read_ch_names(info), info.channel_count(), card)
+
+
+TimeCorrection = Literal["auto", "lsl", "none"]
+
+
+@dataclass
+class ClockOffset:
+    """Offset added to the source's timestamps to bring them into this host's ``local_clock`` domain.
+
+    ``auto``: LSL's estimate, except for a stream from this very host whose estimate is below 1 ms,
+    where the offset is exactly 0 (both ends read the same monotonic clock and the estimate is only
+    round-trip noise, about 40 µs on loopback). ``lsl``: always LSL's estimate. ``none``: 0.
+    """
+
+    mode: TimeCorrection
+    same_host: bool
+    offset: float = 0.0
+    estimate: float = 0.0
+    uncertainty: float = float("nan")  # round-trip time of the latest estimate, seconds
+
+    SAME_HOST_MAX = 1e-3
+
+    @classmethod
+    def for_stream(cls, info: pylsl.StreamInfo, mode: TimeCorrection) -> ClockOffset:
+        return cls(mode=mode, same_host=info.hostname() == socket.gethostname())
+
+    def update(self, inlet: pylsl.StreamInlet, timeout: float) -> float:
+        """Refresh from the inlet (blocks up to ``timeout`` only until the first estimate exists)."""
+        if self.mode == "none":
+            return self.offset
+        try:
+            self.estimate, self.uncertainty = time_correction_ex(inlet, timeout)
+        except (LslTimeoutError, LostError):
+            return self.offset
+        if self.mode == "auto" and self.same_host and abs(self.estimate) < self.SAME_HOST_MAX:
+            self.offset = 0.0
+        else:
+            self.offset = self.estimate
+        return self.offset

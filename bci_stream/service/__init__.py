@@ -1,0 +1,1 @@
+"""The decoding service: worker processes (pull → step → publish), their supervisor, recorder and output ring."""

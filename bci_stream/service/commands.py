@@ -1,0 +1,169 @@
+"""Commands from the supervisor, handled by a worker between two chunks; each answered with a typed Reply."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import numpy as np
+import pylsl
+
+from bci_stream.core.messages import (Command, GetState, Reply, Reset, SetState, StateChanged, StateSnapshot,
+                                      Stop, SwapModel)
+from bci_stream.engine.step_model import StepModel
+from bci_stream.errors import BciStreamError, ModelError
+from bci_stream.inference.registry import ModelRegistry
+from bci_stream.lsl.source import check_stream
+from bci_stream.service.decoding import StreamDecoder, model_info
+from bci_stream.service.reporter import StatusReporter
+
+log = logging.getLogger("bci_stream.worker")
+
+
+@dataclass
+class _LoadedModel:
+    """What the swap thread hands to the hot loop: a warmed model, or why it could not be loaded."""
+
+    command: SwapModel
+    model: StepModel | None = None
+    chan_idx: np.ndarray | None = None
+    error: str | None = None
+
+
+class CommandHandler:
+    """Reads the command pipe and applies commands to the stream's decoder.
+
+    Parameters
+    ----------
+    conn
+        The worker's end of the command pipe.
+    reporter
+        The worker's status (counters, model description).
+    models_dir
+        The registry that hot swaps load from.
+    on_event
+        ``on_event(kind, **fields)``: service events (the recorder).
+    """
+
+    def __init__(self, conn: Connection, reporter: StatusReporter, models_dir: str,
+                 on_event: Callable[..., None]) -> None:
+        self.conn = conn
+        self.reporter = reporter
+        self.models_dir = models_dir
+        self.on_event = on_event
+        self.decoder: StreamDecoder | None = None  # set once the stream is connected
+        self.source: pylsl.StreamInfo | None = None
+        self.stop_requested = False
+        self._loaded: _LoadedModel | None = None
+        self._swap_thread: threading.Thread | None = None
+
+    def reply(self, command: Command, ok: bool, payload: object = None, error: str | None = None) -> None:
+        if command.request_id is None:
+            return
+        try:
+            self.conn.send(Reply(command.request_id, ok, payload, error))
+        except (OSError, BrokenPipeError):
+            self.stop_requested = True
+
+    def poll(self) -> None:
+        """Handle every command waiting in the pipe."""
+        while self.conn.poll():
+            try:
+                command = self.conn.recv()
+            except (EOFError, OSError):
+                self.stop_requested = True
+                return
+            self.handle(command)
+
+    def handle(self, command: Command) -> None:
+        if isinstance(command, Stop):
+            self.stop_requested = True
+            self.reply(command, True)
+            return
+        if not isinstance(command, Command):
+            log.warning("decoder %s: unknown command %r ignored", self.reporter.decoder_id, command)
+            return
+        decoder = self.decoder
+        if decoder is None:
+            self.reply(command, False, error="the decoder has no state yet (it is not running)")
+            return
+        seq = decoder.seq
+        if isinstance(command, Reset):
+            epoch = decoder.reset()
+            self.on_event("reset", seq=seq)
+            self.reply(command, True, StateChanged(epoch, seq))
+        elif isinstance(command, GetState):
+            self.reply(command, True, StateSnapshot(self.reporter.status.model, seq,
+                                                    self.reporter.counters.state_epoch, decoder.snapshot()))
+        elif isinstance(command, SetState):
+            try:
+                epoch = decoder.restore(command.arrays, command.sha256)
+            except (ValueError, TypeError) as exc:
+                self.reply(command, False, error=str(exc))
+                return
+            self.on_event("restore", seq=seq)
+            self.reply(command, True, StateChanged(epoch, seq))
+        elif isinstance(command, SwapModel):
+            self.start_swap(command)
+        else:
+            self.reply(command, False, error=f"unknown command {command.kind!r}")
+
+    # -- hot swap ------------------------------------------------------------------------------------
+
+    def start_swap(self, command: SwapModel) -> None:
+        """Load and warm the new model in a thread; :meth:`finish_swap` switches between two chunks."""
+        if self._swap_thread is not None and self._swap_thread.is_alive():
+            self.reply(command, False, error="a model swap is already in progress")
+            return
+        decoder, source = self.decoder, self.source
+        if decoder is None or source is None:
+            self.reply(command, False, error="the decoder is not connected to its stream yet; retry when running")
+            return
+
+        def load() -> None:
+            loaded = _LoadedModel(command)
+            try:
+                entry = ModelRegistry(self.models_dir).get(command.model)
+                card, old = entry.card, decoder.card
+                loaded.chan_idx = check_stream(source, card)
+                if card.output.labels != old.output.labels or card.output.kind != old.output.kind:
+                    raise ModelError(
+                        f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running "
+                        f"decoder publishes {old.output.kind} {old.output.labels}. A hot swap keeps the output "
+                        "stream, so outputs must match; start a new decoder instead")
+                model = StepModel(entry.onnx_path, card)
+                model.warm_up()
+                loaded.model = model
+            except BciStreamError as exc:
+                loaded.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - report anything, never kill the decoder
+                loaded.error = f"cannot load model {command.model!r}: {exc}"
+            self._loaded = loaded
+
+        self._swap_thread = threading.Thread(target=load, name="bci-stream-swap", daemon=True)
+        self._swap_thread.start()
+
+    @property
+    def swap_ready(self) -> bool:
+        return self._loaded is not None
+
+    def finish_swap(self) -> None:
+        """Between two chunks: switch to the loaded model (or report why it was refused)."""
+        loaded, self._loaded = self._loaded, None
+        if loaded is None or self.decoder is None:
+            return
+        if loaded.error is not None or loaded.model is None:
+            self.on_event("swap_refused", error=loaded.error)
+            self.reply(loaded.command, False, error=loaded.error)
+            return
+        status = self.reporter.status
+        epoch = self.decoder.swap(loaded.model, loaded.chan_idx)
+        before, status.model = status.model, model_info(loaded.model)
+        if status.stream is not None:
+            status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
+        self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
+        self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model))
+        self.reporter.report()

@@ -1,0 +1,155 @@
+"""The decoding of one stream: channel map, non-finite policy, gaps, and the step graph with its state.
+
+:class:`StreamDecoder` turns a pulled chunk into one output row per kept sample. It owns what changes
+the decoding state (gap policy, reset, restore, hot swap) so every such change is counted in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pylsl
+
+from bci_stream.core.status import Counters
+from bci_stream.engine.step_model import StepModel
+from bci_stream.engine.stream_state import StreamState
+from bci_stream.core.spec import DecoderOptions
+from bci_stream.service.gaps import GapTracker
+from bci_stream.signal.preprocess import NonFiniteGuard
+
+
+def model_info(model: StepModel) -> dict[str, Any]:
+    card = model.card
+    return {"name": card.name, "version": card.version, "sha256": card.sha256, "labels": card.output.labels,
+            "kind": card.output.kind, "family": card.architecture.family}
+
+
+class StreamDecoder:
+    """Decode one stream with one model (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        The step graph (shareable between streams).
+    chan_idx
+        Stream channel index of each model channel, or None when the stream is in the model's order.
+    sfreq
+        The stream's nominal rate.
+    options
+        The decoder's options (``nan_policy``, ``gap_policy``, ``gap_threshold_s``, ``decay_tau_s``).
+    counters
+        Where every sample and state change is counted.
+    on_event
+        ``on_event(kind, **fields)`` for gap-policy events (the recorder).
+    """
+
+    def __init__(self, model: StepModel, chan_idx: np.ndarray | None, sfreq: float, options: DecoderOptions,
+                 counters: Counters, on_event: Callable[..., None]) -> None:
+        self.model = model
+        self.state: StreamState = model.new_state()
+        self.chan_idx = chan_idx
+        self.options = options
+        self.counters = counters
+        self.on_event = on_event
+        self.gaps = GapTracker(sfreq, options.gap_threshold_s)
+        self.reject = options.nan_policy == "reject"
+        self.guard = NonFiniteGuard(model.n_chans, "zero" if self.reject else options.nan_policy)
+        self.seq = 0  # number of the next input sample since the decoder started
+
+    @property
+    def card(self):
+        return self.model.card
+
+    def decode(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+        """Decode a pulled chunk (``x`` in stream channel order, any numeric dtype; ``ts`` its timestamps).
+
+        Returns ``(y, ts, seq, t_decode)`` for the samples kept (all but rejected ones), or None when every
+        sample was rejected.
+        """
+        c = self.counters
+        n = len(ts)
+        if self.chan_idx is not None:
+            x = x[:, self.chan_idx]
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        seq = np.arange(self.seq, self.seq + n)
+        self.seq += n
+        c.samples_in += n
+        segments = self.gaps.split(ts, c)  # on every pulled sample: rejected samples arrived, they are not lost
+        if self.reject:
+            ok = np.isfinite(x).all(axis=1)
+            if not ok.all():
+                c.samples_rejected += int(n - ok.sum())
+                c.nonfinite_values += int((~np.isfinite(x)).sum())
+                c.nonfinite_chunks += 1
+                kept = np.r_[0, np.cumsum(ok)]  # segment bounds among the kept samples
+                segments = [(int(kept[lo]), int(kept[hi]), gap) for lo, hi, gap in segments]
+                x, ts, seq = x[ok], ts[ok], seq[ok]
+        t_dec = 0.0
+        ys = []
+        for lo, hi, gap in segments:
+            if gap is not None:
+                self.apply_gap_policy(gap)
+            if hi == lo:  # every sample after this gap was rejected
+                continue
+            seg = self.guard.apply(x[lo:hi])
+            ta = pylsl.local_clock()
+            ys.append(self.model.run(seg, self.state))
+            t_dec += pylsl.local_clock() - ta
+        if not self.reject:
+            c.nonfinite_values = self.guard.n_replaced
+            c.nonfinite_chunks = self.guard.n_chunks_affected
+        if not ys:
+            return None
+        return (ys[0] if len(ys) == 1 else np.concatenate(ys)), ts, seq, t_dec
+
+    def apply_gap_policy(self, gap_s: float) -> None:
+        policy = self.options.gap_policy
+        self.on_event("gap", seconds=gap_s, policy=policy, seq=self.seq)
+        if policy == "keep":
+            return
+        if policy == "reset":
+            self.state.reset()
+        else:
+            self.state.decay(math.exp(-gap_s / self.options.decay_tau_s))
+        self.counters.gap_policy_applied += 1
+        self.counters.state_epoch += 1
+
+    # -- state changes from commands -------------------------------------------------------------------
+
+    def reset(self) -> int:
+        """Every state back to its start (filters re-initialise on the next sample); the new state epoch."""
+        self.state.reset()
+        self.counters.resets += 1
+        self.counters.state_epoch += 1
+        return self.counters.state_epoch
+
+    def snapshot(self) -> dict[str, list]:
+        return {k: v.tolist() for k, v in self.state.snapshot().items()}
+
+    def restore(self, arrays: dict[str, Any], sha256: str | None) -> int:
+        """Restore a snapshot of this model's state (ValueError naming what is wrong); the new state epoch."""
+        if sha256 is not None and sha256 != self.card.sha256:
+            raise ValueError(f"model.sha256 must be that of the running model ({self.card.sha256}), got {sha256}")
+        self.state.restore({k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        self.counters.state_epoch += 1
+        return self.counters.state_epoch
+
+    def swap(self, model: StepModel, chan_idx: np.ndarray | None) -> int:
+        """Switch to ``model`` (already loaded and warmed) between two chunks; the new state epoch.
+
+        The new model starts from its initial state; the filter state is carried over when both models
+        have the same preprocessing and read the same channels (no filter transient at the switch).
+        """
+        state = model.new_state()
+        same_input = (chan_idx is None and self.chan_idx is None) or (
+            chan_idx is not None and self.chan_idx is not None and np.array_equal(chan_idx, self.chan_idx))
+        if model.card.preprocessing == self.card.preprocessing and same_input:
+            state.adopt(self.state, roles=("filter",))
+        self.model, self.state, self.chan_idx = model, state, chan_idx
+        self.counters.swaps += 1
+        self.counters.state_epoch += 1
+        return self.counters.state_epoch

@@ -1,0 +1,150 @@
+"""Session recorder: inputs, decoded outputs, provenance and events into one append-only XDF file.
+
+The hot loop only appends references to a deque (no I/O, no serialisation); a writer thread drains
+it, writes XDF chunks and flushes every ``flush_interval`` seconds (default 0.5 s), so a crash of
+the decoder loses at most that much. The file is readable while it is being written and after a
+crash (every chunk is self-contained); :func:`bci_stream.data.session.read_session` loads it back.
+
+Streams in the file (XDF stream ids):
+
+1. ``input``: the input stream as received (all its channels, its own format), its own timestamps;
+   the clock offsets applied online are written as XDF clock-offset chunks.
+2. ``decoded``: one float32 row per input sample, the output labels as channel labels, timestamps in
+   this host's clock (as published on LSL).
+3. ``provenance``: ``seq`` and ``state_epoch`` per output sample (double64).
+4. ``events``: service events as JSON strings (start, stall, resume, gap, reset, swap, …).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.data.xdf_chunks import XdfWriter, stream_header_xml
+
+INPUT, DECODED, PROVENANCE, EVENTS = 1, 2, 3, 4
+
+
+class Recorder:
+    """Record one decoder's session to ``path`` (XDF). Thread-safe producer side, one writer thread.
+
+    Parameters
+    ----------
+    path
+        File to create; an existing file is refused (a recording is never overwritten).
+    input_header
+        ``dict`` with ``name, type, ch_names, sfreq, channel_format, source_id`` of the input stream.
+    output_header
+        ``dict`` with ``name, labels, sfreq, source_id, model`` of the decoded stream.
+    flush_interval
+        Seconds between flushes to the operating system (the most a crash can lose).
+    """
+
+    def __init__(self, path: str | Path, input_header: dict[str, Any], output_header: dict[str, Any],
+                 flush_interval: float = 0.5) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"record_path must not exist (recordings are never overwritten), got {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.flush_interval = flush_interval
+        self._f = open(self.path, "xb")
+        self._xdf = XdfWriter(self._f)
+        ih, oh = input_header, output_header
+        self._xdf.add_stream(INPUT, stream_header_xml(ih["name"], ih["type"], ih["ch_names"], ih["sfreq"],
+                                                      ih["channel_format"], ih["source_id"], unit=ih.get("unit", "")),
+                             ih["channel_format"], len(ih["ch_names"]))
+        model = oh.get("model", {})
+        model_xml = "<model>" + "".join(f"<{k}>{v}</{k}>" for k, v in model.items() if k in ("name", "version", "sha256")) + "</model>"
+        self._xdf.add_stream(DECODED, stream_header_xml(oh["name"], "Decoded", oh["labels"], oh["sfreq"], "float32",
+                                                        oh["source_id"], extra_desc=model_xml),
+                             "float32", len(oh["labels"]))
+        self._xdf.add_stream(PROVENANCE, stream_header_xml(oh["name"] + "-provenance", "Provenance",
+                                                           ["seq", "state_epoch"], oh["sfreq"], "double64",
+                                                           oh["source_id"] + "/provenance"), "double64", 2)
+        self._xdf.add_stream(EVENTS, stream_header_xml(oh["name"] + "-events", "Markers", ["event"], 0.0, "string",
+                                                       oh["source_id"] + "/events"), "string", 1)
+        self._f.flush()
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self.bytes_written = 0
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="bci-stream-recorder", daemon=True)
+        self._thread.start()
+
+    # -- producer side (hot loop) -----------------------------------------------------------------
+
+    def inputs(self, x: np.ndarray, ts_in: np.ndarray) -> None:
+        """Queue input samples as received (copied: the caller reuses its buffer)."""
+        self._queue.append(("input", x.copy(), ts_in.copy()))
+
+    def outputs(self, y: np.ndarray, ts_out: np.ndarray, seq: np.ndarray, state_epoch: int) -> None:
+        """Queue decoded samples with their provenance."""
+        self._queue.append(("output", y, ts_out.copy(), seq.copy(), state_epoch))
+
+    def event(self, timestamp: float, kind: str, **fields: Any) -> None:
+        """Queue a service event."""
+        self._queue.append(("event", timestamp, json.dumps({"event": kind, **fields}, default=str)))
+
+    def clock_offset(self, collection_time: float, offset: float) -> None:
+        self._queue.append(("offset", collection_time, offset))
+
+    # -- writer thread ----------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        xdf, q = self._xdf, self._queue
+        ev_t, ev_v = [], []
+        while q:
+            item = q.popleft()
+            if item[0] == "input":
+                xdf.write_numeric(INPUT, item[2], item[1])
+            elif item[0] == "output":
+                _, y, ts_out, seq, epoch = item
+                xdf.write_numeric(DECODED, ts_out, y.astype(np.float32, copy=False))
+                prov = np.empty((len(y), 2))
+                prov[:, 0] = seq
+                prov[:, 1] = epoch
+                xdf.write_numeric(PROVENANCE, ts_out, prov)
+            elif item[0] == "event":
+                ev_t.append(item[1])
+                ev_v.append(item[2])
+            else:
+                xdf.write_clock_offset(INPUT, item[1], item[2])
+        if ev_t:
+            xdf.write_strings(EVENTS, ev_t, ev_v)
+
+    def _run(self) -> None:
+        while True:
+            closing = self._wake.wait(self.flush_interval)
+            try:
+                self._drain()
+                self._f.flush()
+                self.bytes_written = self._f.tell()
+            except OSError as exc:  # disk full, file removed: report, keep the decoder running
+                self.error = f"recorder cannot write {self.path}: {exc}"
+                self._queue.clear()
+            if closing:
+                return
+
+    def close(self) -> None:
+        """Write what is queued, the stream footers, and close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        self._thread.join()
+        try:
+            for sid in (INPUT, DECODED, PROVENANCE, EVENTS):
+                self._xdf.close_stream(sid)
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as exc:
+            self.error = f"recorder cannot finish {self.path}: {exc}"
+        finally:
+            self._f.close()

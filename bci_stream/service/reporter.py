@@ -1,0 +1,73 @@
+"""A worker's status: counters, histograms and state, sent to the supervisor without blocking."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pylsl
+
+from bci_stream.core.status import DecoderState, WorkerStatus
+from bci_stream.service.metrics import LatencyHistogram
+from bci_stream.service.status_channel import StatusSender
+
+log = logging.getLogger("bci_stream.worker")
+
+#: Latency stages: ``pull`` (time in the pull call), ``decode`` (the step graph: preprocessing + decoder),
+#: ``publish`` (LSL pushes), ``service`` (from the end of the pull to the end of the publish, per chunk),
+#: ``e2e`` (push time minus the input timestamp, per sample).
+STAGES = ("pull", "decode", "publish", "service", "e2e")
+
+
+class StatusReporter:
+    """Owns a worker's :class:`WorkerStatus` and latency histograms; sends snapshots on change and on a timer.
+
+    Parameters
+    ----------
+    decoder_id, generation
+        Who is reporting (the supervisor drops snapshots of an older generation).
+    sender
+        The worker's status pipe (a latest-wins mailbox: :meth:`report` never blocks).
+    interval
+        Seconds between periodic snapshots.
+    on_event
+        Called as ``on_event(kind, **fields)`` on every state change (the recorder's service events).
+    """
+
+    def __init__(self, decoder_id: str, generation: int, sender: StatusSender, interval: float,
+                 on_event: Callable[..., None]) -> None:
+        self.decoder_id = decoder_id
+        self.generation = generation
+        self.sender = sender
+        self.interval = interval
+        self.on_event = on_event
+        self.status = WorkerStatus(pid=os.getpid())
+        self.counters = self.status.counters
+        self.hists = {stage: LatencyHistogram() for stage in STAGES}
+        self.next_report = 0.0
+        self.state_norms: Callable[[], Any] = lambda: None
+        self.recording: Callable[[], dict[str, Any] | None] = lambda: None
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_report
+
+    def report(self) -> None:
+        s = self.status
+        s.state_norms = self.state_norms()
+        s.record = self.recording()
+        s.hist = {k: h.to_dict() for k, h in self.hists.items()}
+        s.gc = {"collections": [g["collections"] for g in gc.get_stats()]}
+        s.t = pylsl.local_clock()
+        self.sender.put((self.decoder_id, self.generation, s.snapshot()))
+        self.next_report = s.t + self.interval
+
+    def set_state(self, state: DecoderState, error: str | None = None) -> None:
+        self.status.state = state
+        if error is not None:
+            self.status.error = error
+            log.error("decoder %s: %s", self.decoder_id, error)
+        self.on_event(state, **({"error": error} if error else {}))
+        self.report()

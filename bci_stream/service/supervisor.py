@@ -1,0 +1,335 @@
+"""The supervisor: starts, watches, restarts and stops decoder worker processes.
+
+It lives in the API process. One monitor thread reads every worker's own status pipe and checks
+every worker's liveness several times a second: a worker that dies is noticed within
+``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
+up to ``max_restarts`` times, unless it exited because its model or stream was refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import multiprocessing.connection as mp_connection
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bci_stream.core.messages import Command, Reply, Stop
+from bci_stream.core.status import WorkerStatus
+from bci_stream.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
+from bci_stream.service.ring import OutputRing
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.worker import EXIT_REFUSED, worker_main
+
+log = logging.getLogger("bci_stream.supervisor")
+
+
+@dataclass
+class DecoderHandle:
+    """The supervisor's view of one decoder: its spec, current process and latest status."""
+
+    id: str
+    spec: DecoderSpec
+    created: float = field(default_factory=time.time)
+    generation: int = 0
+    process: Any = None
+    cmd_conn: Any = None
+    status: WorkerStatus = field(default_factory=WorkerStatus)
+    restarts: int = 0
+    exit_code: int | None = None
+    restart_at: float | None = None
+    stopping: bool = False
+    last_error: str | None = None
+    ring: OutputRing | None = None
+    status_conn: Any = None
+    request_lock: threading.Lock = field(default_factory=threading.Lock)
+    next_request: int = 0
+
+
+class Supervisor:
+    """Owns the decoder processes of one service.
+
+    Parameters
+    ----------
+    models_dir
+        Model registry folder handed to the workers.
+    status_interval
+        Seconds between status snapshots of a running worker.
+    max_restarts
+        Restarts of a crashed worker before it is left in ``error``.
+    restart_backoff
+        First restart delay in seconds, doubled on each further restart (capped at 30 s).
+    poll_interval
+        Liveness check period of the monitor thread.
+    recordings_dir
+        Folder under which decoders write their ``record_path`` files (None: recording refused).
+    """
+
+    def __init__(
+        self,
+        models_dir: str,
+        status_interval: float = 0.25,
+        max_restarts: int = 3,
+        restart_backoff: float = 0.5,
+        poll_interval: float = 0.1,
+        recordings_dir: str | None = None,
+    ) -> None:
+        self.models_dir = str(models_dir)
+        self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
+        self.status_interval = status_interval
+        self.max_restarts = max_restarts
+        self.restart_backoff = restart_backoff
+        self.poll_interval = poll_interval
+        self._ctx = mp.get_context("spawn")
+        self._handles: dict[str, DecoderHandle] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._monitor = threading.Thread(target=self._monitor_loop, name="bci-stream-supervisor", daemon=True)
+        self._monitor.start()
+
+    # -- public API ----------------------------------------------------------------------------------
+
+    def start(self, spec: DecoderSpec, n_outputs: int | None = None, sfreq: float | None = None) -> DecoderHandle:
+        """Start a decoder process for ``spec``; returns at once (state ``starting``).
+
+        With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP
+        readers through a ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`).
+        """
+        handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec)
+        if n_outputs is not None and sfreq is not None:
+            capacity = max(64, math.ceil(spec.options.outputs_buffer_s * sfreq))
+            handle.ring = OutputRing.create(self._ctx, capacity, n_outputs)
+        self._spawn(handle)  # outside the lock: starting a process takes tens of ms
+        with self._lock:
+            self._handles[handle.id] = handle
+        return handle
+
+    @property
+    def alive(self) -> bool:
+        """The monitor thread runs (workers are watched and restarted)."""
+        return self._monitor.is_alive() and not self._closing.is_set()
+
+    def get(self, decoder_id: str) -> DecoderHandle | None:
+        with self._lock:
+            return self._handles.get(decoder_id)
+
+    def list(self) -> list[DecoderHandle]:
+        with self._lock:
+            return list(self._handles.values())
+
+    def send(self, decoder_id: str, command: Command) -> bool:
+        """Send a command to a running worker; False when it has no live process."""
+        with self._lock:
+            handle = self._handles.get(decoder_id)
+            if handle is None or handle.process is None or not handle.process.is_alive():
+                return False
+            try:
+                handle.cmd_conn.send(command)
+            except (OSError, BrokenPipeError):
+                return False
+            return True
+
+    def request(self, decoder_id: str, command: Command, timeout: float = 10.0) -> Any:
+        """Send a command that expects an answer; return the worker's payload.
+
+        Raises
+        ------
+        DecoderNotFoundError
+            No decoder with that id.
+        DecoderNotReadyError
+            It has no running worker, or its worker is still starting.
+        CommandRefusedError
+            The worker refused (its reason is the message), or went away meanwhile.
+        CommandTimeoutError
+            No answer within ``timeout``.
+        """
+        with self._lock:
+            handle = self._handles.get(decoder_id)
+        if handle is None:
+            raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
+        with handle.request_lock:  # one request at a time per worker, so answers cannot be mixed up
+            handle.next_request += 1
+            command = replace(command, request_id=(handle.generation, handle.next_request))
+            process, conn = handle.process, handle.cmd_conn
+            if process is None or not process.is_alive():
+                raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
+                                           f"{handle.status.state!r})")
+            if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
+                raise DecoderNotReadyError(f"decoder {decoder_id} is starting; its worker takes commands once it "
+                                           "is connecting or running: retry then")
+            try:
+                conn.send(command)
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not conn.poll(left):
+                        raise CommandTimeoutError(f"decoder {decoder_id} did not answer {command.kind!r} within "
+                                                  f"{timeout:g} s")
+                    reply = conn.recv()
+                    if isinstance(reply, Reply) and reply.request_id == command.request_id:
+                        break
+            except (OSError, EOFError) as exc:
+                raise CommandRefusedError(f"decoder {decoder_id} worker went away during {command.kind!r}: "
+                                          f"{exc}") from None
+        if not reply.ok:
+            raise CommandRefusedError(str(reply.error))
+        return reply.payload
+
+    def reader(self, decoder_id: str) -> Any:
+        """A new reader of the decoder's outputs from now on, or None if it has no output ring."""
+        handle = self.get(decoder_id)
+        return None if handle is None or handle.ring is None else handle.ring.reader()
+
+    def stop(self, decoder_id: str, timeout: float = 5.0) -> DecoderHandle | None:
+        """Stop a decoder and wait for its process to end; it is removed from the list. None if there is
+        no such decoder, or another caller is stopping it already (only one of them gets the handle)."""
+        with self._lock:
+            handle = self._handles.get(decoder_id)
+            if handle is None or handle.stopping:
+                return None
+            handle.stopping = True
+        self._terminate(handle, timeout)
+        with self._lock:
+            self._handles.pop(decoder_id, None)
+            conn, handle.status_conn = handle.status_conn, None
+        if conn is not None:
+            conn.close()
+        handle.status = replace(handle.status, state="stopped")
+        return handle
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every decoder and the monitor thread."""
+        for handle in self.list():
+            self.stop(handle.id, timeout)
+        self._closing.set()
+        self._monitor.join(timeout=2.0)
+        for handle in self.list():
+            if handle.status_conn is not None:
+                handle.status_conn.close()
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _spawn(self, handle: DecoderHandle) -> None:
+        handle.generation += 1
+        parent_conn, child_conn = self._ctx.Pipe()
+        status_r, status_w = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
+                  status_w, self.status_interval, None if handle.ring is None else handle.ring.handles,
+                  self.recordings_dir),
+            name=f"bci-stream-decoder-{handle.id}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        status_w.close()
+        old_status = handle.status_conn
+        handle.process, handle.cmd_conn, handle.status_conn = process, parent_conn, status_r
+        if old_status is not None:
+            old_status.close()
+        handle.exit_code, handle.restart_at = None, None
+        # counters and histograms belong to a worker process: a new generation starts from zero
+        handle.status = WorkerStatus(pid=process.pid, error=handle.status.error, model=handle.status.model)
+
+    def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
+        process = handle.process
+        if process is None:
+            return
+        if process.is_alive():
+            try:
+                handle.cmd_conn.send(Stop())
+            except (OSError, BrokenPipeError):
+                pass
+            process.join(timeout)
+        if process.is_alive():
+            log.warning("decoder %s did not stop in %.1f s; terminating", handle.id, timeout)
+            process.terminate()
+            process.join(2.0)
+        if process.is_alive():
+            process.kill()
+            process.join(2.0)
+        handle.exit_code = process.exitcode
+        handle.cmd_conn.close()
+
+    def _monitor_loop(self) -> None:
+        next_check = 0.0
+        while not self._closing.is_set():
+            with self._lock:
+                conns = {h.status_conn: h for h in self._handles.values() if h.status_conn is not None}
+            try:
+                ready = mp_connection.wait(list(conns), timeout=self.poll_interval) if conns else []
+            except (OSError, ValueError):  # a pipe was closed under us (stop, restart, shutdown)
+                ready = []
+            if not conns:
+                self._closing.wait(self.poll_interval)
+            for conn in ready:
+                self._receive(conn, conns[conn])
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + self.poll_interval
+                for handle in self._check_processes(now):
+                    self._restart(handle)
+
+    def _receive(self, conn: Any, handle: DecoderHandle) -> None:
+        """Read one status snapshot from a worker's pipe (a broken pipe just ends that channel)."""
+        try:
+            decoder_id, generation, snapshot = conn.recv()
+        except (EOFError, OSError, ValueError):
+            with self._lock:
+                if handle.status_conn is conn:
+                    handle.status_conn = None
+            conn.close()
+            return
+        with self._lock:
+            if generation == handle.generation and not handle.stopping:
+                handle.status = snapshot
+                if snapshot.error:
+                    handle.last_error = snapshot.error
+
+    def _restart(self, handle: DecoderHandle) -> None:
+        """Start a new process for a crashed decoder, unless it is being stopped meanwhile."""
+        log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
+        self._spawn(handle)
+        with self._lock:
+            stopped_meanwhile = handle.stopping
+        if stopped_meanwhile:  # stop() raced with the restart: make sure the new process ends too
+            self._terminate(handle, 5.0)
+
+    def _check_processes(self, now: float) -> list[DecoderHandle]:
+        """Notice dead workers; return those whose restart is due (started outside the lock)."""
+        due = []
+        with self._lock:
+            for handle in self._handles.values():
+                process = handle.process
+                if handle.stopping or process is None:
+                    continue
+                if handle.restart_at is not None:
+                    if now >= handle.restart_at:
+                        handle.restart_at = None
+                        due.append(handle)
+                    continue
+                if process.is_alive() or handle.exit_code is not None:
+                    continue
+                process.join(0)
+                handle.exit_code = process.exitcode
+                refused = handle.exit_code == EXIT_REFUSED
+                if handle.exit_code == 0 and handle.status.state == "stopped":
+                    continue
+                if not refused:
+                    handle.last_error = (
+                        f"worker process {process.pid} exited with code {handle.exit_code}"
+                        + (f" (signal {-handle.exit_code})" if handle.exit_code and handle.exit_code < 0 else "")
+                    )
+                handle.status = replace(handle.status, state="error", error=handle.last_error)
+                if not refused and handle.restarts < self.max_restarts:
+                    delay = min(30.0, self.restart_backoff * 2 ** handle.restarts)
+                    handle.restarts += 1
+                    handle.restart_at = now + delay
+                    log.error("%s; restart %d/%d in %.1f s", handle.last_error, handle.restarts,
+                              self.max_restarts, delay)
+        return due

@@ -1,0 +1,1 @@
+"""Streaming classical decoders (CSP+LDA, Riemannian tangent space + LR): fitting, references, export."""

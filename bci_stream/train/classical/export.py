@@ -1,0 +1,150 @@
+"""Export fitted classical decoders (CSP+LDA, tangent space + LR) as step-graph model folders (needs ``onnx``).
+
+Each export builds the family's step graph (:mod:`bci_stream.train.classical.graphs`) and writes it with
+:func:`~bci_stream.export.step_graph.write_model`: the written graph, run one raw sample at a time by the
+runtime's own :class:`~bci_stream.engine.step_model.StepModel`, must match the offline float64 reference
+(:mod:`bci_stream.train.classical.reference`) within ``parity_tolerance`` on the class probabilities, or
+nothing is written.
+
+The parity input is, unless given, synthetic: Gaussian components with the parameters' own initial
+covariance (or power) and slow amplitude modulations, mapped back to the channels through the
+pseudo-inverse of the preprocessing's spatial map and the decoder's projection, plus per-channel DC
+offsets. It drives the estimators through the range they see on real data, so the check is meaningful
+without shipping training data. Pass real samples (``parity_input``) to check on those instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import signal as sps
+
+from bci_stream.export.step_graph import DEFAULT_MAX_BLOCK, write_model
+from bci_stream.inference.card import Architecture, ModelCard, OutputSpec
+from bci_stream.signal.preprocess import Preprocessor
+from bci_stream.train.classical.graphs import (
+    LOGM_MAX_CONDITION,
+    LOGM_TOL,
+    csp_lda_step_graph,
+    logm_plan,
+    riemann_step_graph,
+)
+from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from bci_stream.train.classical.reference import (
+    check_csp_lda,
+    check_riemann,
+    csp_lda_reference,
+    riemann_reference,
+)
+
+UNIT = "microvolts"
+PARITY_SAMPLES = 2000
+PARITY_TOLERANCE = 1e-4
+
+
+def synthetic_parity_input(params: CspLdaParams | RiemannParams, n_samples: int = PARITY_SAMPLES,
+                           seed: int = 0) -> np.ndarray:
+    """Raw samples ``[n_samples, C]`` (float32, the card's unit) that exercise the decoder (module docstring)."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    n_chans = len(params.ch_names)
+    pre = Preprocessor(params.preprocessing, n_chans, params.sfreq)
+    spatial = pre.affine[0] if pre.affine is not None else np.eye(n_chans)
+    if isinstance(params, CspLdaParams):
+        proj = np.asarray(params.filters, dtype=np.float64)
+        target = np.diag(np.asarray(params.power_init, dtype=np.float64))
+    else:
+        n = np.asarray(params.cov_init).shape[0]
+        proj = np.eye(n_chans) if params.projection is None else np.asarray(params.projection, dtype=np.float64)
+        cov = np.asarray(params.cov_init, dtype=np.float64)
+        target = (1.0 - params.shrinkage) * cov + params.shrinkage * np.trace(cov) / n * np.eye(n)
+    total = spatial @ proj  # [C, k]: raw (after the band-pass) -> components
+    gain = 1.0
+    if pre.sos is not None:  # power gain of the band-pass for white noise
+        impulse = np.zeros(int(20 * params.sfreq) + 1)
+        impulse[0] = 1.0
+        gain = float(np.sum(sps.sosfilt(pre.sos, impulse) ** 2))
+    rng = np.random.default_rng(seed)
+    k = total.shape[1]
+    t = np.arange(n_samples) / params.sfreq
+    envelope = np.exp(0.6 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4, k) * t[:, None] + rng.uniform(0, 2 * np.pi, k)))
+    w, v = np.linalg.eigh(target)
+    root = v * np.sqrt(np.clip(w, 0.0, None))
+    comp = (rng.standard_normal((n_samples, k)) * envelope) @ root.T / np.sqrt(gain)
+    x = comp @ np.linalg.pinv(total)
+    if pre.sos is not None:
+        x += rng.uniform(-200.0, 200.0, n_chans)  # amplifier DC offsets, removed by the band-pass
+    return x.astype(np.float32)
+
+
+def _card_fields(params: CspLdaParams | RiemannParams, name: str, version: str, architecture: Architecture,
+                 training: dict[str, Any] | None, metrics: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(
+        name=name,
+        version=version,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        architecture=architecture,
+        n_chans=len(params.ch_names),
+        ch_names=list(params.ch_names),
+        sfreq=float(params.sfreq),
+        unit=UNIT,
+        preprocessing=params.preprocessing,
+        output=OutputSpec(kind="categorical", labels=list(params.labels)),
+        training=training or {},
+        metrics=metrics or {},
+    )
+
+
+def export_csp_lda(params: CspLdaParams, out_dir: Path | str, *, name: str, version: str,
+                   training: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+                   parity_input: np.ndarray | None = None, parity_tolerance: float = PARITY_TOLERANCE,
+                   max_block: int = DEFAULT_MAX_BLOCK) -> ModelCard:
+    """Write the CSP+LDA decoder ``params`` to ``out_dir/model.{onnx,json}``; return its card.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent parameters (named).
+    ModelError
+        The step graph run one sample at a time differs from :func:`csp_lda_reference` by more than
+        ``parity_tolerance`` on ``parity_input`` (default: :func:`synthetic_parity_input`); nothing is written.
+    """
+    check_csp_lda(params)
+    proto, spec = csp_lda_step_graph(params, max_block)
+    arch = Architecture(family="csp_lda", n_components=int(np.asarray(params.filters).shape[1]),
+                        tau_s=float(params.tau_s))
+    x = synthetic_parity_input(params) if parity_input is None else parity_input
+    return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics),
+                       lambda raw: csp_lda_reference(params, raw), parity_input=x, parity_tolerance=parity_tolerance)
+
+
+def export_riemann(params: RiemannParams, out_dir: Path | str, *, name: str, version: str,
+                   training: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+                   parity_input: np.ndarray | None = None, parity_tolerance: float = PARITY_TOLERANCE,
+                   max_block: int = DEFAULT_MAX_BLOCK, logm_max_condition: float = LOGM_MAX_CONDITION) -> ModelCard:
+    """Write the tangent-space + LR decoder ``params`` to ``out_dir/model.{onnx,json}``; return its card.
+
+    ``logm_max_condition``: see :func:`~bci_stream.train.classical.graphs.riemann_step_graph`.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent parameters (named).
+    ModelError
+        The step graph run one sample at a time differs from :func:`riemann_reference` by more than
+        ``parity_tolerance`` on ``parity_input`` (default: :func:`synthetic_parity_input`); nothing is written.
+    """
+    check_riemann(params)
+    proto, spec = riemann_step_graph(params, max_block, logm_max_condition=logm_max_condition)
+    n = int(np.asarray(params.cov_init).shape[0])
+    plan = logm_plan(n, logm_max_condition)
+    arch = Architecture(family="riemann", n_dims=n, projection=params.projection is not None,
+                        tau_s=float(params.tau_s), shrinkage=float(params.shrinkage),
+                        logm={"method": "chebyshev", "degree": plan.degree, "max_condition": plan.max_condition,
+                              "tol": LOGM_TOL, "matmuls": plan.n_matmuls})
+    x = synthetic_parity_input(params) if parity_input is None else parity_input
+    return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics),
+                       lambda raw: riemann_reference(params, raw), parity_input=x, parity_tolerance=parity_tolerance)

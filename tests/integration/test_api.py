@@ -1,0 +1,176 @@
+"""The HTTP control plane through a real uvicorn server on 127.0.0.1, real workers, real LSL."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.settings import Settings
+from support.common import TINY_SFREQ, test_signal
+from support.pacing import push_paced
+from support.http import wait_status
+
+TOKEN = "s3cret-token-for-tests"
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path):
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=10.0) as c:
+        yield c
+
+
+def test_health(client):
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_models_lists_the_cards(client):
+    body = client.get("/models").json()
+    names = {m["name"] for m in body["models"]}
+    assert names == {"tiny-gru", "tiny-lstm"}
+    assert body["problems"] == []
+    card = client.get("/models/tiny-gru").json()
+    assert card["n_chans"] == 8 and card["sfreq"] == 500.0 and len(card["sha256"]) == 64
+    assert client.get("/models/tiny-gru@1.0.0").json()["version"] == "1.0.0"
+    r = client.get("/models/nope")
+    assert r.status_code == 404 and "model 'nope' not found" in r.json()["detail"]
+
+
+def test_decoder_lifecycle_over_http(client, eeg_outlet):
+    """POST starts decoding; GET reflects the counts within 1 s; DELETE leaves no process."""
+    outlet, info = eeg_outlet
+    r = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-gru"})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    assert r.headers["location"] == f"/decoders/{decoder_id}"
+    st = wait_status(client, decoder_id, lambda s: s["state"] == "running", 30, "running")
+    assert st["connected"] is True
+    assert st["model"]["name"] == "tiny-gru" and len(st["model"]["sha256"]) == 64
+    assert st["stream"]["n_chans"] == 8 and st["stream"]["sfreq"] == TINY_SFREQ
+    assert st["output_stream"]["name"] == f"{info.name()}-decoded"
+
+    push_paced(outlet, test_signal(750), TINY_SFREQ, chunk=25)
+    t_pushed = time.monotonic()
+    st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 750, 5, "750 samples")
+    assert time.monotonic() - t_pushed < 1.0, "counts took more than 1 s to show"
+    assert st["counters"]["samples_in"] == 750
+    assert st["latency_ms"]["decode"]["count"] >= 1 and st["latency_ms"]["e2e"]["count"] == 750
+    assert st["latency_ms"]["service"]["p50"] > 0
+    assert st["last_label"] in ("rest", "left", "right") and len(st["last_output"]) == 3
+    assert len(st["gc"]["collections"]) == 3 and st["gc"]["collections"][0] > 0  # the worker's GC, per generation
+
+    status = client.get("/status").json()
+    mine = [d for d in status["decoders"] if d["id"] == decoder_id]
+    assert mine and mine[0]["counters"]["samples_out"] == 750 and mine[0]["connected"]
+    assert any(d["id"] == decoder_id for d in client.get("/decoders").json())
+
+    pid = st["pid"]
+    r = client.delete(f"/decoders/{decoder_id}")
+    assert r.status_code == 200 and r.json()["state"] == "stopped"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert client.get(f"/decoders/{decoder_id}").status_code == 404
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 404
+
+
+def test_reset_is_counted(client, eeg_outlet):
+    _, info = eeg_outlet
+    decoder_id = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-lstm"}).json()["id"]
+    wait_status(client, decoder_id, lambda s: s["state"] == "running", 30, "running")
+    assert client.post(f"/decoders/{decoder_id}/reset").status_code == 200
+    wait_status(client, decoder_id, lambda s: s["counters"].get("resets") == 1, 5, "the reset count")
+    client.delete(f"/decoders/{decoder_id}")
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "msg"),
+    [
+        ({"stream": {"name": "x"}}, ["body", "model"], "Field required"),
+        ({"model": "tiny-gru"}, ["body", "stream"], "Field required"),
+        ({"stream": {}, "model": "tiny-gru"}, ["body", "stream"],
+         "Value error, give at least one of name, type, source_id, hostname"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "colour": 1}, ["body", "colour"], "Extra inputs are not permitted"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"nan_policy": "ignore"}},
+         ["body", "options", "nan_policy"], "Input should be 'hold', 'zero' or 'reject'"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"max_buffer_s": -1}},
+         ["body", "options", "max_buffer_s"], "Input should be greater than 0"),
+        ({"stream": {"name": "x"}, "model": "../etc/passwd"}, ["body", "model"], "String should match pattern"),
+    ],
+)
+def test_malformed_bodies_get_422_naming_the_field(client, body, loc, msg):
+    r = client.post("/decoders", json=body)
+    assert r.status_code == 422
+    errors = r.json()["detail"]
+    assert any(e["loc"] == loc and e["msg"].startswith(msg) for e in errors), errors
+
+
+def test_unknown_model_is_422_on_the_model_field(client):
+    r = client.post("/decoders", json={"stream": {"name": "x"}, "model": "nope"})
+    assert r.status_code == 422
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "model"]
+    assert err["msg"].startswith("model 'nope' not found in ")
+
+
+def test_not_json_is_422(client):
+    r = client.post("/decoders", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_oversized_body_is_413(client):
+    r = client.post("/decoders", content=b"x" * 2_000_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "max_request_bytes" in r.json()["detail"]
+
+
+def test_token_guards_every_route_but_health_ready_and_metrics(models_dir, eeg_outlet):
+    """With a token: no decoder data or state without it (401, or a WebSocket closed before any data);
+    with it (header, or ?token= as browsers send it) every route serves; /health, /ready, /metrics stay open."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, token=TOKEN)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=10.0) as c:
+        body = {"stream": {"name": eeg_outlet[1].name()}, "model": "tiny-gru"}
+        r = c.post("/decoders", json=body)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert c.post("/decoders", json=body, headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+        for path in ("/health", "/ready", "/metrics"):
+            assert c.get(path).status_code in (200, 503), path
+        r = c.post("/decoders", json=body, headers=auth)
+        assert r.status_code == 201
+        decoder_id = r.json()["id"]
+        wait_status(c, decoder_id, lambda s: s["state"] == "running", 90, "running", headers=auth)
+        reads = ["/status", "/decoders", f"/decoders/{decoder_id}", f"/decoders/{decoder_id}/state",
+                 f"/decoders/{decoder_id}/latency", "/models", "/models/tiny-gru"]
+        for path in reads:
+            assert c.get(path).status_code == 401, path
+            assert c.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401, path
+            assert c.get(path, params={"token": "nope"}).status_code == 401, path
+            assert c.get(path, headers=auth).status_code in (200, 409), path  # 409: latency before data
+            assert c.get(path, params={"token": TOKEN}).status_code in (200, 409), path
+        ws = srv.url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs"
+        for url, headers in ((ws, None), (ws + "?token=nope", None), (ws, {"Authorization": "Bearer nope"})):
+            with pytest.raises((InvalidStatus, ConnectionClosed)):
+                with ws_connect(url, additional_headers=headers, open_timeout=10) as sock:
+                    sock.recv(timeout=5)  # closed before any data
+        for url, headers in ((ws + f"?token={TOKEN}", None), (ws, auth)):
+            with ws_connect(url, additional_headers=headers, open_timeout=10) as sock:
+                assert sock.protocol.state.name == "OPEN"
+        assert c.delete(f"/decoders/{decoder_id}").status_code == 401
+        assert c.delete(f"/decoders/{decoder_id}", headers=auth).status_code == 200

@@ -1,0 +1,117 @@
+"""The service as the container installs it: ``pip install .`` without extras, then serve and decode.
+
+A fresh venv gets the package alone; torch, onnx, mne, matplotlib and scikit-learn must be absent; the
+installed ``bci-stream serve`` decodes a live LSL stream with every model in ``models/`` (in == out,
+finite outputs). A runtime module that imports a training-only library fails this test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.inference.registry import ModelRegistry
+from support.common import REPO, unique
+
+EXTRAS = ("torch", "onnx", "mne", "matplotlib", "sklearn", "pyxdf")
+N_SAMPLES = 800
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory) -> Path:
+    venv = tmp_path_factory.mktemp("runtime") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    proc = subprocess.run([*pip, str(REPO)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"pip install . failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return venv
+
+
+def test_no_training_library_is_installed(runtime_venv):
+    probe = ("import importlib.util, json; "
+             f"print(json.dumps([m for m in {list(EXTRAS)!r} if importlib.util.find_spec(m) is not None]))")
+    out = subprocess.run([str(runtime_venv / "bin" / "python"), "-c", probe], capture_output=True, text=True,
+                         check=True, cwd="/")
+    assert json.loads(out.stdout) == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_installed_service_decodes_every_bundled_model(runtime_venv, tmp_path):
+    models = ModelRegistry(REPO / "models").list()
+    assert {e.card.name for e in models} >= {"sim-mi-gru"}, "the bundled models are missing"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")}
+    proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",
+                             str(port), "--models-dir", str(REPO / "models")], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1.0)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=30.0) as client:
+            for entry in models:
+                _decode_live(client, entry.card)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err[-3000:]
+
+
+def _decode_live(client: httpx.Client, card) -> None:
+    name = unique(f"rt-{card.name}")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", card.ch_names, card.sfreq, f"{name}-src"))
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": card.ref})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    _wait(client, decoder_id, lambda s: s["state"] == "running", 90, "running")
+    inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", f"{name}-decoded", 1, 30.0)[0], max_buflen=60)
+    inlet.open_stream(timeout=10.0)
+    x = np.random.default_rng(0).normal(0, 10, (N_SAMPLES, card.n_chans)).astype(np.float32)
+    for i in range(0, N_SAMPLES, 10):
+        outlet.push_chunk(x[i:i + 10])
+        time.sleep(10 / card.sfreq)
+    got = []
+    deadline = time.monotonic() + 60
+    while len(got) < N_SAMPLES and time.monotonic() < deadline:
+        chunk, _ = inlet.pull_chunk(timeout=0.5)
+        got.extend(chunk)
+    status = _wait(client, decoder_id, lambda s: s["counters"]["samples_in"] == N_SAMPLES, 60, "all samples in")
+    assert status["counters"]["samples_out"] == N_SAMPLES and status["last_error"] is None
+    y = np.asarray(got)
+    assert y.shape == (N_SAMPLES, card.n_outputs) and np.isfinite(y).all()
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    del outlet
+
+
+def _wait(client: httpx.Client, decoder_id: str, cond, timeout: float, what: str) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        s = client.get(f"/decoders/{decoder_id}").json()
+        if cond(s):
+            return s
+        assert s["state"] != "error", s.get("error")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {s}"
+        time.sleep(0.2)

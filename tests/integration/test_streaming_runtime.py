@@ -1,0 +1,308 @@
+"""The streaming runtime under trouble, over real LSL on loopback with real worker processes.
+
+Stalls, a sender that dies and comes back, NaN bursts, wrong streams, gap policies, provenance,
+the recorder, and a replay of real EEG (PhysioNet EEGMMIDB S001R06) equal to the offline pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.data.session import read_session
+from bci_stream.inference.registry import ModelRegistry
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.engine.offline import decode_offline
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.messages import Reset
+from bci_stream.service.supervisor import Supervisor
+from bci_stream.service.worker import EXIT_REFUSED
+from support.common import REPO, SHARED_DATA, TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.pacing import push_paced
+from support.lsl import pull_all, wait_for
+from support.lsl import new_outlet, open_output
+
+
+
+@pytest.fixture()
+def supervisor(models_dir, tmp_path):
+    sup = Supervisor(str(models_dir), status_interval=0.1, recordings_dir=str(tmp_path / "rec"), max_restarts=0)
+    yield sup
+    sup.shutdown()
+
+
+def start(sup: Supervisor, name: str, model: str = "tiny-gru", **options) -> object:
+    spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": model, "options": options})
+    card = ModelRegistry(sup.models_dir).get(model).card
+    handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
+    wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+    return handle
+
+
+def counters(handle) -> dict:
+    return dataclasses.asdict(handle.status.counters)
+
+
+def test_stall_of_the_sender_loses_nothing(supervisor):
+    """20,000 samples with a 2 s stall of the sender in the middle (it then delivers its backlog, with
+    its original timestamps, as an amplifier driver does after a USB hiccup): the decoder reports
+    ``stalled`` then resumes; exactly 20,000 outputs, in order, no gap, no loss."""
+    name = unique("stall")
+    outlet, info = new_outlet(name, f"{name}-src")
+    handle = start(supervisor, name)
+    out = open_output(f"{name}-decoded")
+    n, speed = 20_000, 5.0  # pushed 5x faster than real time to keep the test short
+    x = test_signal(n, seed=11)
+    rate = TINY_SFREQ * speed
+    t0 = pylsl.local_clock()
+    push_paced(outlet, x[:8000], rate, chunk=20, t_start=t0)
+    time.sleep(2.0)
+    wait_for(lambda: handle.status.state == "stalled", 10, "the stall to be reported")
+    assert "no data for" in handle.status.error
+    push_paced(outlet, x[8000:], rate, chunk=20, t_start=t0 + 8000 / rate)
+    y, ts = pull_all(out, n, timeout=60)
+    wait_for(lambda: counters(handle).get("samples_out") == n, 10, "the counters to catch up")
+    c = counters(handle)
+    assert len(ts) == n and c["samples_in"] == n and c["samples_out"] == n
+    assert np.all(np.diff(ts) > 0)
+    assert c["stalls"] == 1 and c["resumes"] == 1 and handle.status.state == "running"
+    assert c["gaps"] == 0 and c["samples_lost"] == 0
+
+
+def test_sender_dies_and_comes_back_with_the_same_source_id(supervisor):
+    """The sender dies; 2 s later a new outlet with the same source_id appears and streams on. The
+    decoder resumes by itself with its state (liblsl re-subscribes within about a second; the sender
+    waits for a consumer first, as samples pushed while nobody listens reach nobody), counts the gap,
+    the samples its timestamps say were missed, and the reconnection. Nothing is dropped silently:
+    every sample pulled is decoded, and any sample sent but not received lies inside a counted gap."""
+    name = unique("die")
+    sid = f"{name}-src"
+    outlet, info = new_outlet(name, sid)
+    handle = start(supervisor, name)
+    out = open_output(f"{name}-decoded")
+    x = test_signal(3000, seed=12)
+    push_paced(outlet, x[:1500], TINY_SFREQ, chunk=10)
+    del outlet
+    time.sleep(2.0)
+    wait_for(lambda: handle.status.state == "stalled", 10, "the stall to be reported")
+    outlet, info = new_outlet(name, sid)
+    assert outlet.wait_for_consumers(30), "the decoder did not reconnect to the new outlet"
+    push_paced(outlet, x[1500:], TINY_SFREQ, chunk=10)
+    wait_for(lambda: counters(handle).get("samples_in", 0) > 1500 and handle.status.state == "stalled", 30,
+             "the second part to be decoded")
+    c = counters(handle)
+    y, ts = pull_all(out, c["samples_out"], timeout=30)
+    assert len(ts) == c["samples_in"] == c["samples_out"]
+    missed = 3000 - c["samples_in"]
+    assert 0 <= missed <= 200, f"{missed} samples of the new outlet never arrived: {c}"
+    assert c["resumes"] == 1 and c["gaps"] == 1
+    assert c["samples_lost"] >= 2.0 * TINY_SFREQ * 0.9 + missed  # the dead time and anything missed
+    wait_for(lambda: counters(handle).get("reconnects") == 1, 10, "the reconnection to be counted")
+    assert np.isfinite(y).all() and np.all(np.diff(ts) > 0)
+
+
+def test_source_back_with_another_channel_count_is_an_error(supervisor):
+    """The same source_id comes back with 4 channels instead of 8: the decoder goes to ``error`` with
+    a message saying what changed, its process ends with the 'refused' code, it is not restarted,
+    and the service keeps running other decoders."""
+    name = unique("shape")
+    sid = f"{name}-src"
+    outlet, _ = new_outlet(name, sid)
+    handle = start(supervisor, name)
+    push_paced(outlet, test_signal(500, seed=1), TINY_SFREQ, chunk=10)
+    del outlet
+    outlet4, _ = new_outlet(name, sid, n_chans=4)
+    wait_for(lambda: handle.status.state == "error", 30, "the error state")
+    assert "came back with n_chans=4" in handle.status.error and "it was n_chans=8" in handle.status.error
+    wait_for(lambda: handle.exit_code is not None, 10, "the worker to exit")
+    assert handle.exit_code == EXIT_REFUSED and handle.restarts == 0
+    # the service is fine: another decoder starts and runs
+    other = unique("ok")
+    outlet_ok, _ = new_outlet(other, f"{other}-src")
+    assert start(supervisor, other).status.state == "running"
+
+
+def test_wrong_channel_count_at_start_is_a_clear_error(supervisor):
+    name = unique("five")
+    outlet, _ = new_outlet(name, f"{name}-src", n_chans=5, labels=False)
+    spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru"})
+    handle = supervisor.start(spec)
+    wait_for(lambda: handle.status.state == "error", 30, "the error state")
+    assert "stream has 5 channels and no channel labels" in handle.status.error
+    assert "n_chans=8" in handle.status.error
+
+
+@pytest.mark.parametrize("policy", ["hold", "zero", "reject"])
+def test_nan_bursts_are_counted_and_outputs_stay_finite(supervisor, policy):
+    """NaN and inf values in bursts: counted; with hold/zero every sample still gets an output; with
+    reject the bad samples get none and are counted (in = out + rejected); outputs stay finite."""
+    name = unique(f"nan-{policy}")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    handle = start(supervisor, name, nan_policy=policy)
+    out = open_output(f"{name}-decoded")
+    prov = open_output(f"{name}-decoded-provenance")
+    n = 2000
+    x = test_signal(n, seed=5)
+    x[300:310, 2] = np.nan
+    x[800, :] = np.inf
+    x[1200:1205, [0, 5]] = -np.inf
+    bad_values = 10 + 8 + 10
+    bad_rows = 10 + 1 + 5
+    push_paced(outlet, x, TINY_SFREQ * 4, chunk=16)
+    n_out = n - bad_rows if policy == "reject" else n
+    y, ts = pull_all(out, n_out, timeout=30)
+    p, pts = pull_all(prov, n_out, timeout=30)
+    wait_for(lambda: counters(handle).get("samples_in") == n, 10, "the counters")
+    c = counters(handle)
+    assert len(y) == n_out and np.isfinite(y).all()
+    assert c["nonfinite_values"] == bad_values and c["samples_out"] == n_out
+    assert c["samples_in"] == c["samples_out"] + c["samples_rejected"]
+    assert c["samples_rejected"] == (bad_rows if policy == "reject" else 0)
+    ok = np.isfinite(x).all(axis=1)
+    expected_seq = np.flatnonzero(ok) if policy == "reject" else np.arange(n)
+    np.testing.assert_array_equal(p[:, 0], expected_seq)
+    np.testing.assert_array_equal(pts, ts)
+
+
+def test_gap_policy_reset_starts_from_a_fresh_state(supervisor, models_dir):
+    """A 1 s hole in the timestamps (> gap_threshold_s) with gap_policy=reset: counted; the outputs after
+    the hole equal the offline pipeline run on the post-gap samples alone (fresh filter and RNN state);
+    the provenance state_epoch increases at the hole."""
+    name = unique("gap")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    handle = start(supervisor, name, gap_policy="reset", gap_threshold_s=0.5)
+    out = open_output(f"{name}-decoded")
+    prov = open_output(f"{name}-decoded-provenance")
+    x = test_signal(2000, seed=6)
+    t0 = pylsl.local_clock()
+    push_paced(outlet, x[:1000], TINY_SFREQ * 4, chunk=10, t_start=t0)
+    push_paced(outlet, x[1000:], TINY_SFREQ * 4, chunk=10, t_start=pylsl.local_clock() + 1.0)
+    y, ts = pull_all(out, 2000, timeout=30)
+    p, _ = pull_all(prov, 2000, timeout=30)
+    wait_for(lambda: counters(handle).get("samples_out") == 2000, 10, "the counters")
+    c = counters(handle)
+    assert c["gaps"] == 1 and c["gap_policy_applied"] == 1 and c["state_epoch"] == 1
+    entry = ModelRegistry(models_dir).get("tiny-gru")
+    np.testing.assert_allclose(y[:1000], decode_offline(entry, x[:1000]), atol=1e-5)
+    np.testing.assert_allclose(y[1000:], decode_offline(entry, x[1000:]), atol=1e-5)
+    np.testing.assert_array_equal(p[:, 1], np.r_[np.zeros(1000), np.ones(1000)])
+
+
+def test_recorded_session_equals_what_was_sent_and_decoded(supervisor, tmp_path):
+    """record_path: the XDF file read back holds exactly the samples sent (values and timestamps),
+    exactly the decoded outputs published, provenance, and the service events."""
+    name = unique("rec")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    handle = start(supervisor, name, record_path=f"sessions/{name}.xdf")
+    out = open_output(f"{name}-decoded")
+    n = 3000
+    x = test_signal(n, seed=8)
+    x[100, 3] = np.nan  # recorded as received
+    ts_sent = push_paced(outlet, x, TINY_SFREQ * 4, chunk=7)
+    y, ts = pull_all(out, n, timeout=30)
+    wait_for(lambda: counters(handle).get("samples_out") == n, 10, "the counters")
+    path = Path(handle.status.record["path"])
+    assert path == tmp_path / "rec" / "sessions" / f"{name}.xdf"
+    # readable while the decoder still runs (flushed at least every second)
+    time.sleep(1.0)
+    live = read_session(path)
+    assert len(live.outputs) == n
+    supervisor.stop(handle.id)
+    s = read_session(path)
+    np.testing.assert_array_equal(s.inputs.data.T.astype(np.float32), x)
+    np.testing.assert_allclose(s.input_timestamps, ts_sent, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(s.outputs, y)
+    np.testing.assert_array_equal(s.output_timestamps, ts)
+    np.testing.assert_array_equal(s.seq, np.arange(n))
+    assert s.inputs.ch_names == TINY_CH_NAMES and s.inputs.sfreq == TINY_SFREQ
+    assert s.output_labels == ["rest", "left", "right"]
+    assert s.model["sha256"] == handle.status.model["sha256"]
+    kinds = [e["event"] for _, e in s.events]
+    assert kinds[0] == "start" and kinds[-1] == "stopped"
+
+
+def test_reset_command_is_counted_in_the_provenance(supervisor):
+    name = unique("reset")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    handle = start(supervisor, name)
+    prov = open_output(f"{name}-decoded-provenance")
+    x = test_signal(1000, seed=9)
+    push_paced(outlet, x[:500], TINY_SFREQ * 4, chunk=10)
+    wait_for(lambda: counters(handle).get("samples_out") == 500, 10, "the first half")
+    assert supervisor.request(handle.id, Reset()).state_epoch == 1
+    push_paced(outlet, x[500:], TINY_SFREQ * 4, chunk=10)
+    p, _ = pull_all(prov, 1000, timeout=30)
+    np.testing.assert_array_equal(p[:, 0], np.arange(1000))
+    np.testing.assert_array_equal(p[:, 1], np.r_[np.zeros(500), np.ones(500)])
+    assert counters(handle)["resets"] == 1
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "eegmmidb" / "S001" / "S001R06.edf").exists(),
+                    reason="real EEG not found: ../shared/data/eegmmidb/S001/S001R06.edf is missing")
+def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
+    """`bci-stream replay S001R06.edf` (PhysioNet EEGMMIDB, 64 ch, 160 Hz, 125 s; at 8x speed) through a
+    decoder with the bundled 64-channel model: the decoded stream equals the offline pipeline applied
+    to the same file, sample for sample (max abs diff <= 1e-4). The file's channel names (``C3..``) are
+    mapped to the model's (``C3``) by label."""
+    from bci_stream.data import load_recording
+
+    edf = SHARED_DATA / "eegmmidb" / "S001" / "S001R06.edf"
+    models = REPO / "models"
+    entry = ModelRegistry(models).get("sim-mi-gru")
+    sup = Supervisor(str(models), status_interval=0.1, recordings_dir=str(tmp_path))
+    name = unique("replay")
+    try:
+        spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "sim-mi-gru",
+                                           "options": {"record_path": "replay.xdf"}})
+        handle = sup.start(spec)
+        player = subprocess.Popen(
+            [sys.executable, "-m", "bci_stream", "replay", str(edf), "--name", name, "--speed", "8",
+             "--wait-for-consumer", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            wait_for(lambda: handle.status.state == "running", 60, "the decoder to connect to the replay")
+            out = open_output(f"{name}-decoded")
+            assert player.wait(timeout=120) == 0
+        finally:
+            player.kill()
+        wait_for(lambda: handle.status.counters.samples_out == 20_000, 10,
+                 f"the counters: {handle.status.counters}")
+        y, ts = pull_all(out, 20_000, timeout=3)
+        c = dataclasses.asdict(handle.status.counters)
+        assert c["samples_in"] == c["samples_out"] == 20_000 and c["samples_lost"] == 0
+    finally:
+        sup.shutdown()
+    rec = load_recording(edf, ch_names=entry.card.ch_names)
+    expected = decode_offline(entry, rec.data.T.astype(np.float32))
+    # every output the decoder published (its recording) equals the offline pipeline ...
+    published = read_session(tmp_path / "replay.xdf").outputs
+    assert published.shape == (20_000, 4)
+    assert np.abs(published - expected).max() <= 1e-4
+    # ... and what a consumer of the decoded LSL stream got (from when it subscribed) is the same
+    assert len(y) > 19_000
+    np.testing.assert_array_equal(y, published[-len(y):])
+
+
+def test_another_stream_taking_the_place_of_the_source_is_an_error(supervisor):
+    """The source dies and a different stream (another source_id) appears under the same name: the
+    decoder refuses to switch sources silently; ``error`` names both source_ids."""
+    name = unique("usurp")
+    outlet, _ = new_outlet(name, f"{name}-src-A")
+    handle = start(supervisor, name)
+    push_paced(outlet, test_signal(300, seed=1), TINY_SFREQ * 2, chunk=10)
+    wait_for(lambda: counters(handle).get("samples_in") == 300, 10, "the samples to arrive")
+    del outlet
+    other, _ = new_outlet(name, f"{name}-src-B")
+    wait_for(lambda: handle.status.state == "error", 30, "the error state")
+    err = handle.status.error
+    assert f"source_id '{name}-src-A'" in err and f"source_id '{name}-src-B'" in err and "is gone" in err
+    assert counters(handle)["samples_in"] == counters(handle)["samples_out"] == 300

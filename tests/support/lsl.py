@@ -1,0 +1,55 @@
+"""LSL outlets and inlets for tests (real streams on loopback)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pylsl
+
+from bci_stream.lsl.info import make_stream_info
+from support.common import TINY_CH_NAMES, TINY_SFREQ
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float) -> tuple[np.ndarray, np.ndarray]:
+    chunks, stamps = [], []
+    got, deadline = 0, time.monotonic() + timeout
+    while got < n and time.monotonic() < deadline:
+        y, ts = inlet.pull_chunk(timeout=0.2, max_samples=4096, as_numpy=True)
+        if len(ts):
+            chunks.append(np.array(y))
+            stamps.append(np.array(ts))
+            got += len(ts)
+    # anything beyond n would be a duplicate: give it a moment to show up
+    y, ts = inlet.pull_chunk(timeout=0.5, max_samples=4096, as_numpy=True)
+    if len(ts):
+        chunks.append(np.array(y))
+        stamps.append(np.array(ts))
+    return np.concatenate(chunks), np.concatenate(stamps)
+
+
+def open_output(name: str) -> pylsl.StreamInlet:
+    found = pylsl.resolve_bypred(f"name='{name}'", 1, 10.0)
+    assert found, f"stream {name} not found"
+    inlet = pylsl.StreamInlet(found[0], max_buflen=120, processing_flags=0)
+    inlet.open_stream(timeout=10.0)
+    return inlet
+
+
+def new_outlet(name: str, source_id: str, n_chans: int = len(TINY_CH_NAMES), labels: bool = True):
+    names = TINY_CH_NAMES if n_chans == len(TINY_CH_NAMES) else [f"X{i}" for i in range(n_chans)]
+    if labels:
+        info = make_stream_info(name, "EEG", names, TINY_SFREQ, source_id)
+    else:
+        info = pylsl.StreamInfo(name, "EEG", n_chans, TINY_SFREQ, "float32", source_id)
+    return pylsl.StreamOutlet(info), info

@@ -1,0 +1,174 @@
+"""Settings: precedence of arguments, environment, .env and the TOML config file; errors that name the setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bci_stream.settings import ConfigFileError, Settings, env_var, main, read_config_file
+from support.common import REPO
+
+
+@pytest.fixture()
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No BCI_STREAM_* variables, and a working directory without a .env: only what the test sets counts."""
+    for name in list(os.environ):
+        if name.startswith("BCI_STREAM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults(clean: Path) -> None:
+    s = Settings()
+    assert (s.host, s.port, s.token, s.config) == ("127.0.0.1", 8000, None, None)
+    assert (s.status_interval, s.max_restarts, s.restart_backoff) == (0.25, 3, 0.5)
+    assert (s.max_request_bytes, s.log_level) == (1_000_000, "info")
+    assert s.client_url == "http://127.0.0.1:8000"
+    assert s.recordings_dir == Path.cwd() / "recordings"
+
+
+def test_precedence_init_env_dotenv_config_default(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each layer sets one setting fewer than the layer below it, so each setting shows which layer won.
+    config = write(clean / "bci.toml", 'port = 1001\nstatus_interval = 1.0\nmax_restarts = 11\nlog_level = "debug"\n')
+    write(clean / ".env", "BCI_STREAM_PORT=1002\nBCI_STREAM_STATUS_INTERVAL=2.0\nBCI_STREAM_MAX_RESTARTS=12\n"
+                          f"BCI_STREAM_CONFIG={config}\n")
+    monkeypatch.setenv("BCI_STREAM_PORT", "1003")
+    monkeypatch.setenv("BCI_STREAM_STATUS_INTERVAL", "3.0")
+
+    s = Settings(port=1004)
+    assert s.port == 1004                  # argument
+    assert s.status_interval == 3.0        # environment
+    assert s.max_restarts == 12            # .env
+    assert s.log_level == "debug"          # config file (selected in .env)
+    assert s.restart_backoff == 0.5        # default
+    assert s.config == config
+
+    assert Settings().port == 1003
+    monkeypatch.delenv("BCI_STREAM_PORT")
+    assert Settings().port == 1002
+    (clean / ".env").unlink()
+    assert Settings().port == 8000         # the config file was selected in the .env that is gone
+    assert Settings(config=config).port == 1001
+
+
+def test_config_file_from_environment_and_argument(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = write(clean / "a.toml", "port = 2001\n")
+    b = write(clean / "b.toml", "port = 2002\n")
+    monkeypatch.setenv("BCI_STREAM_CONFIG", str(a))
+    assert Settings().port == 2001
+    assert Settings(config=b).port == 2002          # the argument selects the file over the environment
+    assert Settings(_env_file=None).port == 2001    # the environment alone is enough
+
+
+def test_env_file_path_can_be_chosen(clean: Path) -> None:
+    env = write(clean / "elsewhere.env", "BCI_STREAM_HOST=0.0.0.0\nUNRELATED=1\n")
+    s = Settings(_env_file=env)
+    assert s.host == "0.0.0.0"
+    assert s.client_url == "http://127.0.0.1:8000"   # a wildcard bind is reached on loopback
+    assert Settings(host="::", port=9).client_url == "http://[::1]:9"
+
+
+def test_config_relative_models_dir_is_relative_to_the_file(clean: Path) -> None:
+    folder = clean / "etc"
+    folder.mkdir()
+    config = write(folder / "bci.toml", 'models_dir = "models"\n')
+    assert Settings(config=config).models_dir == folder.resolve() / "models"
+    write(config, 'models_dir = "/srv/models"\n')
+    assert Settings(config=config).models_dir == Path("/srv/models")
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    ("prot = 9000\n", ["unknown key 'prot'", "port", "models_dir"]),
+    ('config = "other.toml"\n', ["key 'config' is not allowed", "BCI_STREAM_CONFIG"]),
+    ("port = \n", ["not valid TOML", "line 1"]),
+])
+def test_config_file_errors_name_the_file_and_the_key(clean: Path, text: str, needles: list[str]) -> None:
+    config = write(clean / "bad.toml", text)
+    with pytest.raises(ConfigFileError) as info:
+        Settings(config=config)
+    message = str(info.value)
+    assert str(config) in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_missing_config_file_is_an_error(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCI_STREAM_CONFIG", str(clean / "nope.toml"))
+    with pytest.raises(ConfigFileError, match=r"nope\.toml.*BCI_STREAM_CONFIG.*does not exist"):
+        Settings()
+
+
+@pytest.mark.parametrize(("source", "name", "value", "rule"), [
+    ("env", "port", "70000", "less than or equal to 65535"),
+    ("env", "status_interval", "0", "greater than 0"),
+    ("env", "log_level", "loud", "'critical', 'error', 'warning', 'info', 'debug' or 'trace'"),
+    ("env", "token", "short", "at least 8 characters"),
+    ("config", "max_restarts", "-1", "greater than or equal to 0"),
+    ("config", "max_request_bytes", '"lots"', "valid integer"),
+])
+def test_bad_value_names_the_setting(clean: Path, monkeypatch: pytest.MonkeyPatch, source: str, name: str,
+                                     value: str, rule: str) -> None:
+    if source == "env":
+        monkeypatch.setenv(env_var(name), value)
+        kwargs = {}
+    else:
+        kwargs = {"config": write(clean / "c.toml", f"{name} = {value}\n")}
+    with pytest.raises(ValidationError) as info:
+        Settings(**kwargs)
+    errors = info.value.errors()
+    assert [e["loc"] for e in errors] == [(name,)]
+    assert rule in errors[0]["msg"]
+    assert f"\n{name}\n" in f"\n{info.value}"        # the message a user sees starts the error with the name
+    assert value.strip('"') in str(info.value)
+
+
+def test_log_level_is_case_insensitive(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCI_STREAM_LOG_LEVEL", "WARNING")
+    assert Settings().log_level == "warning"
+
+
+def test_every_setting_is_documented() -> None:
+    undocumented = [n for n, f in Settings.model_fields.items() if not (f.description or "").strip()]
+    assert undocumented == [], f"settings without Field(description=...): {undocumented}"
+
+
+def test_token_is_kept_out_of_repr_and_show(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCI_STREAM_TOKEN", "s3cret-token-value")
+    s = Settings()
+    assert s.token == "s3cret-token-value"
+    assert "s3cret" not in repr(s)
+    lines: list[str] = []
+    assert main(["--show"], echo=lines.append) == 0
+    shown = "\n".join(lines)
+    assert "s3cret" not in shown
+    assert 'token = "********"  # BCI_STREAM_TOKEN' in shown
+    assert "port = 8000  # BCI_STREAM_PORT" in shown
+
+
+def test_example_config_file_loads(clean: Path) -> None:
+    example = REPO / "deploy" / "bci-stream.toml"
+    data = read_config_file(example)
+    s = Settings(config=example)
+    assert s.models_dir == Path("/opt/bci-stream/models")
+    assert s.host == "127.0.0.1"
+    assert "token" not in data, "the token belongs in the environment file, not the config file"
+
+
+def test_serve_rejects_a_bad_config_file_naming_the_key(clean: Path) -> None:
+    config = write(clean / "bad.toml", "prot = 9000\n")
+    proc = subprocess.run([sys.executable, "-m", "bci_stream.cli", "serve", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, cwd=clean)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown key 'prot'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,86 @@
+"""The preprocessor is causal and stateful: chunked processing equals one-shot processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from bci_stream.signal.preprocess import NonFiniteGuard, PreprocessingConfig, Preprocessor
+from support.common import test_signal
+
+FULL = PreprocessingConfig(bandpass=(1.0, 40.0), notch=50.0, car=True, mean=[0.5] * 8, std=[10.0] * 8)
+
+
+@pytest.mark.parametrize("chunks", [[1] * 300, [7] * 43 + [299], [1, 2, 3, 500, 1, 1, 1492], [2000]])
+def test_chunked_equals_one_shot(chunks):
+    x = test_signal(2000)
+    one = Preprocessor(FULL, 8, 500.0).process(x)
+    pre = Preprocessor(FULL, 8, 500.0)
+    parts, i = [], 0
+    for n in chunks:
+        parts.append(pre.process(x[i : i + n]))
+        i += n
+    parts.append(pre.process(x[i:]))
+    np.testing.assert_allclose(np.concatenate(parts), one, rtol=0, atol=1e-5)
+
+
+def test_band_pass_removes_offset_and_line_noise_without_start_up_ringing():
+    x = test_signal(5000)  # offsets up to ±500 µV, 50 Hz line noise, 10 Hz
+    y = Preprocessor(PreprocessingConfig(bandpass=(1.0, 40.0), notch=50.0), 8, 500.0).process(x)
+    assert np.abs(y[:50]).max() < 200, "the DC offset rang through the filter at start-up"
+    spec = np.abs(np.fft.rfft(y[1000:], axis=0)).mean(1)
+    freqs = np.fft.rfftfreq(len(y) - 1000, 1 / 500.0)
+    at = lambda f: spec[np.argmin(np.abs(freqs - f))]  # noqa: E731
+    assert at(50.0) < 0.02 * at(10.0)
+    assert abs(y[1000:].mean()) < 1.0
+
+
+def test_car_and_standardisation():
+    x = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    cfg = PreprocessingConfig(car=True, mean=[0, 0, 0, 0], std=[2, 2, 2, 2])
+    y = Preprocessor(cfg, 4, 100.0).process(x)
+    np.testing.assert_allclose(y, (x - x.mean(1, keepdims=True)) / 2, atol=1e-6)
+
+
+def test_reset_restarts_from_the_next_sample():
+    x = test_signal(600)
+    pre = Preprocessor(FULL, 8, 500.0)
+    pre.process(x[:300])
+    pre.reset()
+    np.testing.assert_allclose(pre.process(x[300:]), Preprocessor(FULL, 8, 500.0).process(x[300:]), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bandpass": (40.0, 1.0)}, "bandpass must satisfy 0 < low < high, got (40.0, 1.0)"),
+        ({"mean": [0.0]}, "mean and std must be given together (standardisation), got only one"),
+        ({"mean": [0.0], "std": [0.0]}, "std must be > 0 for every channel"),
+    ],
+)
+def test_config_errors(kwargs, message):
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        PreprocessingConfig(**kwargs)
+
+
+def test_design_errors_name_the_rule():
+    with pytest.raises(ValueError, match=r"bandpass high cut-off must be below Nyquist \(50.0 Hz at sfreq 100.0\), got 60.0"):
+        Preprocessor(PreprocessingConfig(bandpass=(1.0, 60.0)), 4, 100.0)
+    with pytest.raises(ValueError, match=r"preprocessing mean must have n_chans=4 values, got 2"):
+        Preprocessor(PreprocessingConfig(mean=[0, 0], std=[1, 1]), 4, 100.0)
+    with pytest.raises(ValueError, match=r"x must have shape \(T, n_chans=4\), got \(3, 5\)"):
+        Preprocessor(PreprocessingConfig(), 4, 100.0).process(np.zeros((3, 5)))
+
+
+def test_nonfinite_guard_hold_and_zero():
+    x = np.array([[1, 2], [np.nan, 3], [np.inf, -np.inf], [4, 5]], dtype=np.float32)
+    g = NonFiniteGuard(2, "hold")
+    np.testing.assert_array_equal(g.apply(x.copy()), [[1, 2], [1, 3], [1, 3], [4, 5]])
+    assert g.n_replaced == 3 and g.n_chunks_affected == 1
+    y = g.apply(np.array([[np.nan, np.nan]], dtype=np.float32))  # holds across chunks
+    np.testing.assert_array_equal(y, [[4, 5]])
+    z = NonFiniteGuard(2, "zero").apply(x.copy())
+    np.testing.assert_array_equal(z, [[1, 2], [0, 3], [0, 0], [4, 5]])
+    with pytest.raises(ValueError, match=r"nan_policy must be one of \('hold', 'zero'\), got 'drop'"):
+        NonFiniteGuard(2, "drop")

@@ -1,0 +1,219 @@
+"""Step-graph runtime (StepModel + StreamState), model registry and export: real ONNX files, real onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bci_stream.errors import ModelError, ModelNotFoundError
+from bci_stream.engine.step_model import StepModel
+from bci_stream.inference.registry import ModelRegistry
+from support.common import export_tiny
+
+
+@pytest.fixture(scope="module")
+def heads_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("heads")
+    for cell in ("gru", "lstm"):
+        for head in ("categorical", "gaussian", "poisson"):
+            export_tiny(root, f"{cell}-{head}", cell, head=head, n_layers=1 if head == "gaussian" else 2)
+    return root
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("head", ["categorical", "gaussian", "poisson"])
+@pytest.mark.parametrize("t", [1, 7, 256])
+def test_chunk_of_t_equals_t_single_steps(heads_dir, cell, head, t):
+    entry = ModelRegistry(heads_dir).get(f"{cell}-{head}")
+    dec = StepModel(entry.onnx_path, entry.card)
+    x = np.random.default_rng(t).standard_normal((t * 3, 8)).astype(np.float32)
+    s_chunk, s_step = dec.new_state(), dec.new_state()
+    y_chunk = np.concatenate([dec.run(x[i : i + t], s_chunk) for i in range(0, len(x), t)])
+    y_step = np.concatenate([dec.run(x[i : i + 1], s_step) for i in range(len(x))])
+    np.testing.assert_allclose(y_chunk, y_step, rtol=0, atol=1e-6)
+    for name in s_chunk.names:
+        np.testing.assert_allclose(s_chunk.arrays[name], s_step.arrays[name], atol=1e-6)
+    if head == "categorical":
+        np.testing.assert_allclose(y_chunk.sum(1), 1.0, atol=1e-5)
+    if head == "poisson":
+        assert (y_chunk > 0).all()
+
+
+def test_export_parity_is_recorded(heads_dir):
+    for entry in ModelRegistry(heads_dir).list():
+        assert entry.card.parity.n_samples == 1000 and entry.card.parity.max_abs_diff <= 1e-4
+        state = ["state/zf", "state/h0", "state/c0"] if entry.card.architecture.cell == "lstm" else ["state/zf", "state/h0"]
+        assert entry.card.format_version == 2 and entry.card.inputs == ["x", "scale", *state]
+        assert [s.name for s in entry.card.step.states] == [n.split("/")[1] for n in state]
+
+
+def test_onnx_metadata_props_describe_the_model(heads_dir):
+    import onnx
+
+    entry = ModelRegistry(heads_dir).get("lstm-poisson")
+    props = {p.key: p.value for p in onnx.load(str(entry.onnx_path)).metadata_props}
+    assert props["name"] == "lstm-poisson" and props["output_kind"] == "poisson"
+    assert json.loads(props["ch_names"]) == entry.card.ch_names
+
+
+def test_snapshot_restore_gives_an_identical_continuation(models_dir):
+    entry = ModelRegistry(models_dir).get("tiny-lstm")
+    dec = StepModel(entry.onnx_path, entry.card)
+    x = np.random.default_rng(1).standard_normal((300, 8)).astype(np.float32)
+    state = dec.new_state()
+    dec.run(x[:100], state)
+    snap = state.snapshot()
+    y1 = dec.run(x[100:], state)
+    other = dec.new_state()
+    other.restore(snap)
+    np.testing.assert_array_equal(dec.run(x[100:], other), y1)
+    norms = other.norms()
+    assert set(norms) == {"h0", "c0"} and len(norms["h0"]) == 2 and all(v > 0 for v in norms["h0"])
+    other.reset()
+    assert all(v == 0 for v in other.norms()["h0"])
+    with pytest.raises(ValueError, match=r"state array 'h0' must have shape \(2, 1, 16\), got \(1, 1, 16\)"):
+        other.restore({"h0": np.zeros((1, 1, 16)), "c0": np.zeros((2, 1, 16))})
+    with pytest.raises(ValueError, match=r"state snapshot must have arrays \['c0', 'h0'\] \(optional: \['zf'\]\), got \['h0'\]"):
+        other.restore({"h0": np.zeros((2, 1, 16))})
+
+
+@pytest.fixture()
+def model_copy(models_dir, tmp_path) -> Path:
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "tiny-gru")
+    return tmp_path
+
+
+def test_registry_refuses_a_changed_file(model_copy):
+    onnx_path = model_copy / "tiny-gru" / "model.onnx"
+    data = bytearray(onnx_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx_path.write_bytes(bytes(data))
+    card = json.loads((model_copy / "tiny-gru" / "model.json").read_text())
+    with pytest.raises(ModelError) as err:
+        ModelRegistry(model_copy).get("tiny-gru")
+    import hashlib
+
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    assert str(err.value) == (
+        f"model 'tiny-gru@1.0.0': sha256 of {onnx_path} is {actual}, but its card "
+        f"{model_copy / 'tiny-gru' / 'model.json'} says {card['sha256']}; the file was changed or corrupted "
+        "after export"
+    )
+
+
+def test_corrupt_onnx_with_matching_card_is_refused_by_onnxruntime(model_copy):
+    from bci_stream.inference.card import sha256_file
+
+    onnx_path = model_copy / "tiny-gru" / "model.onnx"
+    onnx_path.write_bytes(b"this is not an onnx model")
+    card_path = model_copy / "tiny-gru" / "model.json"
+    card = json.loads(card_path.read_text())
+    card["sha256"] = sha256_file(onnx_path)
+    card_path.write_text(json.dumps(card))
+    entry = ModelRegistry(model_copy).get("tiny-gru")
+    with pytest.raises(ModelError, match=rf"^onnxruntime cannot load {onnx_path}: "):
+        StepModel(entry.onnx_path, entry.card)
+
+
+def test_card_that_disagrees_with_the_graph_is_refused(model_copy):
+    from bci_stream.inference.card import ModelCard
+
+    card_path = model_copy / "tiny-gru" / "model.json"
+    raw = json.loads(card_path.read_text())
+    h0 = next(st for st in raw["step"]["states"] if st["name"] == "h0")
+    h0["shape"] = [2, 1, 32]  # a card consistent in itself (architecture and step agree), not with its graph
+    raw["architecture"]["hidden_size"] = 32
+    card = ModelCard.model_validate(raw)
+    with pytest.raises(ModelError, match=r"ONNX 'state/h0' has last dimension 16, the card says 32"):
+        StepModel(model_copy / "tiny-gru" / "model.onnx", card)
+
+
+def test_invalid_card_is_reported_with_the_field(model_copy):
+    card_path = model_copy / "tiny-gru" / "model.json"
+    raw = json.loads(card_path.read_text())
+    raw["sfreq"] = -5
+    card_path.write_text(json.dumps(raw))
+    entries, problems = ModelRegistry(model_copy).scan()
+    assert entries == []
+    assert problems == [f"model card {card_path} is invalid: sfreq: Input should be greater than 0"]
+    card_path.write_text("{")
+    with pytest.raises(ModelNotFoundError):
+        ModelRegistry(model_copy).get("tiny-gru")
+    assert ModelRegistry(model_copy).scan()[1][0].startswith(f"model card {card_path} is not readable JSON")
+
+
+def test_versions_and_missing_models(models_dir, tmp_path):
+    reg = ModelRegistry(models_dir)
+    assert reg.resolve("tiny-gru").card.version == "1.0.0"
+    with pytest.raises(ModelNotFoundError) as err:
+        reg.resolve("tiny-gru@9")
+    assert str(err.value) == (
+        f"model 'tiny-gru@9' not found in {models_dir} (available: tiny-gru@1.0.0, tiny-lstm@1.0.0)"
+    )
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "a")
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "b")
+    raw = json.loads((tmp_path / "b" / "model.json").read_text())
+    raw["version"] = "1.10.0"
+    (tmp_path / "b" / "model.json").write_text(json.dumps(raw))
+    assert ModelRegistry(tmp_path).get("tiny-gru").card.version == "1.10.0"  # 1.10 > 1.0, not string order
+
+
+def test_export_refuses_when_parity_fails(tmp_path, monkeypatch):
+    import torch
+
+    from bci_stream.export import onnx_export
+    from bci_stream.train.nets.rnn import CausalRNN
+    from bci_stream.signal.preprocess import PreprocessingConfig
+
+    class Broken(onnx_export.Preprocessor):  # a reference that disagrees with the graph, as a broken graph would
+        def process(self, x):
+            return super().process(x) + 0.5
+
+    monkeypatch.setattr(onnx_export, "Preprocessor", Broken)
+    with pytest.raises(ModelError, match=r"export of m@1 refused: the step graph run one sample at a time differs "
+                                         r"from the offline reference by [0-9.e-]+ \(tolerance 0.0001\) over 1000 samples"):
+        onnx_export.export_model(CausalRNN(2, 2, 4), tmp_path / "m", name="m", version="1", ch_names=["a", "b"],
+                                 sfreq=100, output_labels=["p", "q"], preprocessing=PreprocessingConfig())
+    assert not (tmp_path / "m").exists()
+    del torch
+
+
+@pytest.mark.parametrize("model", ["tiny-gru", "tiny-lstm"])
+def test_steps_and_chunks_interleaved_with_restore_and_reset(models_dir, model):
+    """The single-step IOBinding path and the chunk path share one state, whatever the order."""
+    entry = ModelRegistry(models_dir).get(model)
+    dec = StepModel(entry.onnx_path, entry.card)
+    x = np.random.default_rng(2).standard_normal((400, 8)).astype(np.float32)
+    ref_state = dec.new_state()
+    ref = dec.run(x, ref_state)
+    state = dec.new_state()
+    out, i = [], 0
+    for n in [1, 1, 5, 1, 0, 33, 1, 1, 1, 100, 1, 56, 1, 1]:
+        out.append(dec.run(x[i : i + n], state))
+        i += n
+    snap = state.snapshot()
+    state.reset()
+    dec.run(x[:3], state)  # scribble, then go back
+    state.restore(snap)
+    while i < len(x):
+        out.append(dec.run(x[i : i + 1], state))
+        i += 1
+    np.testing.assert_allclose(np.concatenate(out), ref, rtol=0, atol=1e-6)
+    for name in state.names:
+        np.testing.assert_allclose(state.arrays[name], ref_state.arrays[name], atol=1e-6)
+    assert dec.run(x[:0], state).shape == (0, 3)
+
+
+def test_a_card_without_a_step_graph_is_refused_with_the_upgrade_command(model_copy):
+    from bci_stream.inference.card import ModelCard
+
+    raw = json.loads((model_copy / "tiny-gru" / "model.json").read_text())
+    raw.update(format_version=1, step=None, inputs=["x", "h0"], outputs=["y", "hn"])
+    card = ModelCard.model_validate(raw)
+    with pytest.raises(ModelError, match=r"model 'tiny-gru@1.0.0' is card format 1 without a step graph; upgrade "
+                                         r"its folder with `bci-stream upgrade-model .*tiny-gru`"):
+        StepModel(model_copy / "tiny-gru" / "model.onnx", card)

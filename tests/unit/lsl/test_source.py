@@ -1,0 +1,79 @@
+"""Stream selection and validation against a model card (real StreamInfo objects)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.errors import StreamMismatchError
+from bci_stream.inference.registry import ModelRegistry
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.lsl.source import build_predicate, channel_indices, check_stream
+from support.common import TINY_CH_NAMES
+
+
+@pytest.fixture(scope="module")
+def card(models_dir):
+    return ModelRegistry(models_dir).get("tiny-gru").card
+
+
+def test_predicate_quotes_any_name():
+    assert build_predicate(name="eeg") == "name='eeg'"
+    assert build_predicate(name="it's", stype="EEG") == "name=\"it's\" and type='EEG'"
+    assert build_predicate(source_id="a'b\"c") == "source_id=concat('a', \"'\", 'b\"c')"
+    with pytest.raises(ValueError, match="stream selector must give at least one of name, type, source_id, hostname"):
+        build_predicate()
+
+
+def test_same_order_needs_no_map(card):
+    assert channel_indices(TINY_CH_NAMES, 8, card) is None
+    assert channel_indices(None, 8, card) is None
+
+
+def test_reordered_extra_and_differently_written_labels_are_mapped(card):
+    stream = ["AUX1", "eeg pz", "CP4", "cp3.", "C4", "Cz", "C3", "FC4", "FC3", "Trigger"]
+    idx = channel_indices(stream, len(stream), card)
+    assert [stream[i] for i in idx] == ["FC3", "FC4", "C3", "Cz", "C4", "cp3.", "CP4", "eeg pz"]
+
+
+def test_missing_channels_are_named(card):
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(["FC3", "FC4", "C3", "Cz", "C4", "CP3", "O1", "O2"], 8, card)
+    assert str(err.value) == (
+        "stream lacks 2 of the 8 channels model 'tiny-gru@1.0.0' needs: CP4, Pz "
+        "(stream has 8 channels: FC3, FC4, C3, Cz, C4, CP3, O1, O2)"
+    )
+
+
+def test_ambiguous_label_is_refused(card):
+    with pytest.raises(StreamMismatchError, match=r"model channel 'FC3' matches several stream channels"):
+        channel_indices(["fc3", "FC3.", *TINY_CH_NAMES[1:]], 9, card)
+
+
+def test_check_stream_rate_and_format(card):
+    ok = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid")
+    assert check_stream(ok, card) is None
+    irregular = make_stream_info("s", "EEG", TINY_CH_NAMES, pylsl.IRREGULAR_RATE, "sid")
+    with pytest.raises(StreamMismatchError, match="stream 's' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"):
+        check_stream(irregular, card)
+    strings = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid", channel_format="string")
+    with pytest.raises(StreamMismatchError, match="non-numeric channel format"):
+        check_stream(strings, card)
+    int16 = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid", channel_format="int16")
+    assert check_stream(int16, card) is None
+
+
+def test_metrics_percentiles():
+    from bci_stream.service.metrics import LatencyHistogram, summarise
+
+    h = LatencyHistogram()
+    values = np.random.default_rng(0).lognormal(np.log(1e-3), 0.5, 20000)
+    h.observe_many(values)
+    h.observe(0.5)
+    s = summarise(h.to_dict())
+    assert s["count"] == 20001 and s["max"] == pytest.approx(500.0)
+    for q in (50, 90, 99):
+        exact = np.percentile(values, q) * 1e3
+        assert abs(s[f"p{q}"] - exact) / exact < 0.15  # within the bucket resolution (8 per decade)
+    assert summarise(LatencyHistogram().to_dict())["p50"] is None

@@ -1,0 +1,79 @@
+"""The shape of the code: what the runtime may import, where liblsl internals live, module sizes.
+
+The service installs without extras (``pip install .``): its packages never import a training library
+(``tests/integration/test_runtime_only_install.py`` proves it by decoding in such a venv). Layers import
+downwards only: api -> service -> engine -> core (lsl and dsp beside them).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[2] / "bci_stream"
+RUNTIME = ("core", "lsl", "dsp", "engine", "service", "api")
+EXTRAS = ("onnx", "torch", "mne", "sklearn", "matplotlib", "pyxdf", "pyriemann", "scipy.io")
+#: bci_stream packages each runtime package may import (itself included).
+ALLOWED = {
+    "core": {"core"},
+    "dsp": {"core", "dsp"},
+    "lsl": {"core", "lsl"},
+    "engine": {"core", "dsp", "engine"},
+    "service": {"core", "dsp", "lsl", "engine", "service"},
+    "api": {"core", "engine", "service", "api"},
+}
+LSL_PRIVATE = re.compile(r"do_pull_chunk|do_push_chunk|\.obj\b|pylsl\.lib\b|from pylsl\.lib|pylsl\.util\.handle_error")
+LSL_ONE_PLACE = PKG / "lsl" / "liblsl.py"
+MAX_LINES = 400
+
+
+def modules(packages: tuple[str, ...] | None = None) -> list[Path]:
+    roots = [PKG / p for p in packages] if packages else [PKG]
+    return sorted(p for r in roots for p in r.rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_the_runtime_packages_exist():
+    assert all((PKG / p / "__init__.py").is_file() for p in RUNTIME)
+
+
+@pytest.mark.parametrize("package", RUNTIME)
+def test_runtime_never_imports_a_training_library(package):
+    bad = {str(p.relative_to(PKG)): sorted(n for n in imported(p) if n.split(".")[0] in {e.split(".")[0] for e in EXTRAS}
+                                              and any(n == e or n.startswith(e + ".") for e in EXTRAS))
+           for p in modules((package,))}
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+@pytest.mark.parametrize("package", RUNTIME)
+def test_layers_import_downwards_only(package):
+    bad = {}
+    for p in modules((package,)):
+        used = {n.split(".")[1] for n in imported(p) if n.startswith("bci_stream.") and n.count(".") >= 1}
+        used -= {"errors"} if package != "core" else set()
+        if not used <= ALLOWED[package]:
+            bad[str(p.relative_to(PKG))] = sorted(used - ALLOWED[package])
+    assert bad == {}
+
+
+def test_liblsl_internals_are_used_in_one_module_only():
+    users = [str(p.relative_to(PKG)) for p in modules() if p != LSL_ONE_PLACE and LSL_PRIVATE.search(p.read_text())]
+    assert users == []
+    assert LSL_PRIVATE.search(LSL_ONE_PLACE.read_text())
+
+
+def test_no_module_is_over_400_lines():
+    long = {str(p.relative_to(PKG)): n for p in modules() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
