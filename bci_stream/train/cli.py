@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -57,42 +58,99 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _label_map(items: tuple[str, ...]) -> dict[str, str | None] | None:
+    """``EVENT=CLASS`` items (each may hold several, comma-separated) as a label map; None when none."""
     if not items:
         return None
     out: dict[str, str | None] = {}
-    for item in items:
+    for item in (part.strip() for group in items for part in group.split(",")):
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"must be EVENT=CLASS (or EVENT= to ignore), got {item!r}",
-                                     param_hint="--label-map")
+            raise click.BadParameter(f"must be EVENT=CLASS (or EVENT= to ignore), comma-separated or repeated; "
+                                     f"got {item!r}", param_hint="--label-map/--labels")
         out[key] = value or None
     return out
+
+
+def _seconds(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"must be comma-separated seconds such as 0.5,1,2,3; got {text!r}",
+                                 param_hint="--decision-times") from None
+    if not values or any(not (v >= 0 and v != float("inf")) for v in values):
+        raise click.BadParameter(f"must be finite seconds >= 0 (at least one); got {text!r}",
+                                 param_hint="--decision-times")
+    return values
 
 
 @click.command("evaluate")
 @click.argument("model")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="A recording (repeat for several; trials are pooled).")
-@click.option("--label-map", "label_map", multiple=True, metavar="EVENT=CLASS",
-              help="Event → class (repeat); default: the model's own.")
+@click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
+              help="Event → class, comma-separated or repeated (e.g. T1=fists,T2=feet); default: the model's own.")
 @click.option("--trial-classes", default=None, help="Comma-separated classes scored per trial (default: the model's).")
+@click.option("--decision-times", default=None, metavar="S[,S...]",
+              help="Seconds after cue at which trials are decided (default: 0.5,1,2,3 live; 0.5,1,2,2.5,3 offline).")
+@click.option("--live", is_flag=True,
+              help="Replay each recording on LSL through a real in-process service and score its decoded stream "
+                   "(also checks decoded == sent and live == offline).")
+@click.option("--speed", type=float, default=None,
+              help="With --live: replay pace in times real time (0 < speed <= 32; default 4).")
+@click.option("--reference-train", "reference_train", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA reference on, "
+                   "scored on the same files at the same cues.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for evaluation.json / .md and plots.")
+              help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt).")
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Registry to look MODEL up in when it is a name.")
-def evaluate_cmd(model: str, data: tuple[Path, ...], label_map: tuple[str, ...], trial_classes: str | None,
-                 out: Path | None, models_dir: Path | None) -> None:
-    """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings."""
-    from bci_stream.errors import BciStreamError
-    from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation
+@click.pass_context
+def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
+                 trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
+                 reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None) -> None:
+    """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
+    With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
+    """
+    from bci_stream.errors import BciStreamError
+
+    times = _seconds(decision_times)
+    if not live and (speed is not None or reference_train):
+        raise click.UsageError("--speed and --reference-train need --live")
     if models_dir is None and not Path(model).exists():
         from bci_stream.settings import Settings
 
         models_dir = Settings().models_dir
+    classes = trial_classes.split(",") if trial_classes else None
+    if live:
+        from bci_stream.train.evaluate.live import evaluate_live
+
+        try:
+            res = evaluate_live(model, list(data), _label_map(label_map), models_dir=models_dir,
+                                speed=4.0 if speed is None else speed,
+                                **({"decision_times": times} if times else {}), trial_classes=classes,
+                                reference_train=list(reference_train) or None, echo=click.echo)
+        except BciStreamError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo("")
+        click.echo(_live_table(res))
+        if out is not None:
+            for path in _write_live(res, out):
+                click.echo(f"wrote {path}")
+        if not res["checks"]["passed"]:
+            click.echo("error: the live decoding does not match what was sent / the offline decoding (see checks)",
+                       err=True)
+            ctx.exit(1)
+        return
+
+    from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation
+
     try:
         res = evaluate_target(model, list(data), label_map=_label_map(label_map), models_dir=models_dir,
-                              trial_classes=trial_classes.split(",") if trial_classes else None)
+                              trial_classes=classes, **({"times_s": times} if times else {}))
     except BciStreamError as exc:
         raise click.ClickException(str(exc)) from None
     m = res["metrics"]
@@ -105,3 +163,57 @@ def evaluate_cmd(model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
     if out is not None:
         write_evaluation(res, out)
         click.echo(f"wrote {out / 'evaluation.md'}")
+
+
+def _live_cell(row: dict[str, Any] | None) -> str:
+    if not row or row.get("accuracy") is None:
+        return "–"
+    return f"{row['accuracy']:.2f} [{row['ci95'][0]:.2f},{row['ci95'][1]:.2f}] {row['correct']}/{row['n_trials']}"
+
+
+def _live_table(result: dict[str, Any]) -> str:
+    """Plain-text tables of an ``evaluate_live`` result: integrity per file, then accuracy with CIs."""
+    s, ref, w = result["settings"], result.get("reference"), 24
+    times = [f"{t:g}s" for t in s["decision_times_s"]]
+    rows = [(Path(r["file"]).name, r) for r in result["files"]] + [("overall", result["overall"])]
+    nw = max(18, *(len(name) for name, _ in rows))
+    head = f"{'file':<{nw}} {'sent':>7} {'decoded':>7} {'missing':>7} {'max|live-off|':>13} {'same decisions':>14}"
+    lines = [f"live evaluation of {result['model']} through the service, replay at {s['speed']:g}x; trial classes "
+             f"{', '.join(s['trial_classes'])}; decision: {s['decision_rule']}", "", head, "-" * len(head)]
+    lines += [f"{name:<{nw}} {r['sent']:>7} {r['decoded']:>7} {r['missing']:>7} {r['max_abs_diff']:>13.2g} "
+              f"{'yes' if r['decisions_identical'] else 'NO':>14}" for name, r in rows]
+    head = f"{'file':<{nw}} {'trials':>6} {'chance':>6}  " + "  ".join(f"{'@' + t:<{w}}" for t in times)
+    head += f"  {'CSP+LDA @' + format(ref['decision_time_s'], 'g') + 's':<{w}}" if ref else ""
+    lines += ["", "trial accuracy [Wilson 95% CI] correct/n", head, "-" * len(head)]
+    for i, (name, r) in enumerate(rows):
+        chance = "–" if r["chance"] is None else f"{r['chance']:.2f}"
+        line = f"{name:<{nw}} {r['n_trials']:>6} {chance:>6}  " + "  ".join(f"{_live_cell(r['accuracy'][t]):<{w}}"
+                                                                          for t in times)
+        if ref:
+            line += f"  {_live_cell(ref['per_file'][i] if i < len(result['files']) else ref['overall']):<{w}}"
+        lines.append(line)
+    lines += ["", f"chance = share of the most frequent trial class; uniform chance {s['uniform_chance']:.2f}."]
+    if ref:
+        cv = f" (5-fold CV there {ref['train_cv_accuracy']:.2f})" if ref.get("train_cv_accuracy") is not None else ""
+        lines.append(f"CSP+LDA: {ref['band_hz'][0]:g}-{ref['band_hz'][1]:g} Hz, epoch {ref['window_s'][0]:g}-"
+                     f"{ref['window_s'][1]:g} s after cue, {ref['n_components']} components, fitted on "
+                     f"{ref['n_train_trials']} trials of {', '.join(Path(f).name for f in ref['train_files'])}{cv}.")
+    c = result["checks"]
+    lines.append(f"checks: no loss {'yes' if c['no_loss'] else 'NO'}; max |live - offline| {c['max_abs_diff']:.2g} "
+                 f"(tolerance {c['tolerance']:g}); per-trial decisions identical to offline "
+                 f"{'yes' if c['decisions_identical'] else 'NO'} -> {'PASSED' if c['passed'] else 'FAILED'}")
+    return "\n".join(lines)
+
+
+def _write_live(result: dict[str, Any], out_dir: Path | str) -> list[Path]:
+    """``evaluation_live.json`` (everything) and ``evaluation_live.txt`` (the tables) in ``out_dir``."""
+    import json
+
+    from bci_stream.train.evaluate.report import _json_default
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js, txt = out_dir / "evaluation_live.json", out_dir / "evaluation_live.txt"
+    js.write_text(json.dumps(result, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    txt.write_text(_live_table(result) + "\n", encoding="utf-8")
+    return [js, txt]

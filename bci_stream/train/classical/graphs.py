@@ -58,7 +58,7 @@ from numpy.polynomial import chebyshev as cheb
 from onnx import TensorProto
 
 from bci_stream.engine.contract import Y, StateSpec, StepSpec
-from bci_stream.export.graph import GraphBuilder, add_linear_filter
+from bci_stream.export.graph import BlockLength, GraphBuilder, add_linear_filter
 from bci_stream.export.step_graph import DEFAULT_MAX_BLOCK, add_preprocessing, state_io
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
@@ -277,8 +277,8 @@ def add_logm(g: GraphBuilder, m: str, plan: LogmPlan, hint: str = "logm") -> str
                       g.const(TINY, f"{hint}/tiny", np.float64)], f"{hint}/c4_floor")
     h_c = g.op("Mul", [g.op("Pow", [c4, g.const(-0.25, f"{hint}/m_quarter", np.float64)], f"{hint}/inv_c"),
                        g.const(h, f"{hint}/h", np.float64)], f"{hint}/h_c")
-    giant = g.op("Sub", [g.op("Mul", [m, h_c], f"{hint}/m_scaled"), g.const(beta2 * eye, f"{hint}/beta_eye", np.float64)],
-                 f"{hint}/H1")
+    beta_eye = g.const(beta2 * eye, f"{hint}/beta_eye", np.float64)
+    giant = g.op("Sub", [g.op("Mul", [m, h_c], f"{hint}/m_scaled"), beta_eye], f"{hint}/H1")
     two_eye = g.const(2.0 * eye, f"{hint}/two_eye", np.float64)
     p0 = g.op("Expand", [g.const(eye, f"{hint}/eye", np.float64), g.op("Shape", [m], f"{hint}/shape")], f"{hint}/P0")
     stacks = {1: p0, 2: g.op("Concat", [p0, giant], f"{hint}/stack2", axis=-2)}
@@ -318,7 +318,8 @@ def _estimator_state(g: GraphBuilder, name: str, width: int, init: np.ndarray) -
                      role="estimator", init="constant", init_value=np.asarray(init, dtype=np.float64).ravel().tolist())
 
 
-def _running_mean(g: GraphBuilder, u: str, state: StateSpec, alpha: float, max_block: int, length, hint: str) -> str:
+def _running_mean(g: GraphBuilder, u: str, state: StateSpec, alpha: float, max_block: int, length: BlockLength,
+                  hint: str) -> str:
     """``y_t = alpha y_{t-1} + (1 - alpha) u_t`` over ``u [B, T, M]`` with state ``y_{-1}`` ``[B, 1, M]``."""
     one = np.array([[1.0]])
     return add_linear_filter(g, u, state.input, state.output, alpha * one, (1.0 - alpha) * one, alpha * one,

@@ -147,13 +147,11 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
         row["onnx"] = {"error": f"not checked: {exc}"}
     # the other family, refitted with its CV-selected config (information only, not used for any choice)
     other = "riemann" if chosen == "csp_lda" else "csp_lda"
-    prep = stream["_prep"]  # unused for fitting; calibration data are re-read below
     from bci_stream.train.classical.calibrate import load_calibration
 
     cal = load_calibration(calib, split["labels"])
     other_params = fit(cal, all_trials(cal, range(len(cal.runs))), res.configs[other])
     row["other_family"] = {"family": other, "test_acc": streaming_test_acc(other_params, test, split["labels"])["acc"]}
-    del prep
     row.update(epoch_baselines(calib, test, split["labels"]))
     return row
 

@@ -29,8 +29,8 @@ from bci_stream.signal.preprocess import PreprocessingConfig
 from bci_stream.train.classical import reference as ref
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 
-onnx = pytest.importorskip("onnx", reason="the classical exporters need the train extra (onnx)")
-sklearn = pytest.importorskip("sklearn", reason="the parameters are fitted with scikit-learn (train extra)")
+pytest.importorskip("onnx", reason="the classical exporters need the train extra (onnx)")
+pytest.importorskip("sklearn", reason="the parameters are fitted with scikit-learn (train extra)")
 
 from bci_stream.train.classical.export import export_csp_lda, export_riemann  # noqa: E402
 from bci_stream.train.classical.graphs import (  # noqa: E402

@@ -1,0 +1,399 @@
+"""Score a decoder the way it runs: held-out recordings replayed on LSL through a real service.
+
+Per recording: :func:`bci_stream.sim.replay.run_replay` streams it (all channels: the service picks the
+model's by label), ``POST /decoders`` of an in-process :class:`~bci_stream.api.server.BackgroundServer`
+decodes it, and a pylsl inlet reads every sample of ``<name>-decoded``. Each keeps its input's timestamp,
+so it goes back to its sample index (the replay's cue markers anchor the grid) and is scored by the
+offline code (:func:`~bci_stream.train.evaluate.metrics.evaluate_probs`, *instant* rule: argmax over the
+trial classes at cue + t) with a Wilson 95 % interval. Checked: decoded == sent, max |live - offline|
+(:func:`bci_stream.engine.offline.decode_offline`), same per-trial decisions. The epoch CSP+LDA baseline
+(:func:`~bci_stream.train.evaluate.baseline.csp_lda`) fitted on ``reference_train`` is scored on the same cues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+
+from bci_stream.errors import BciStreamError
+
+DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
+MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
+TOLERANCE = 1e-4  #: largest accepted max |live - offline| (float32 rounding through the service)
+
+
+class LiveEvaluationError(BciStreamError):
+    """A live evaluation cannot run as asked, or the service did not decode the replayed stream."""
+
+
+class _ReplayThread(threading.Thread):
+    """``run_replay`` on a thread: outlets up → :attr:`ready`; first push once :attr:`started_pushing` is set."""
+
+    def __init__(self, rec: Any, name: str, speed: float, wait_s: float) -> None:
+        super().__init__(name=f"replay-{name}", daemon=True)
+        self.rec, self.stream_name, self.source_id, self.speed, self.wait_s = rec, name, f"{name}-src", speed, wait_s
+        self.ready, self.stop_event, self.started_pushing = threading.Event(), threading.Event(), threading.Event()
+        self.aborted, self.pushed, self.error = False, None, None
+
+    def _on_ready(self, _rec: Any) -> None:
+        self.ready.set()
+        self.started_pushing.wait()
+        if self.aborted:
+            raise LiveEvaluationError("the evaluation stopped before the first push")
+
+    def abort(self) -> None:
+        """Never start, or stop pushing (a replay that has finished is left as it is)."""
+        self.aborted = True
+        self.stop_event.set()
+        self.started_pushing.set()
+
+    def run(self) -> None:
+        from bci_stream.sim.replay import run_replay
+
+        try:
+            self.pushed = run_replay(self.rec.source, self.stream_name, recording=self.rec, speed=self.speed,
+                                     source_id=self.source_id, stop_event=self.stop_event,
+                                     on_ready=self._on_ready, wait_for_consumer=self.wait_s)
+        except BaseException as exc:  # reported by the evaluating thread (unless it gave up first)
+            self.error = exc
+        finally:
+            self.ready.set()
+
+
+def _resolve_model(model_ref: str, models_dir: Path | str | None) -> tuple[Any, Path, str]:
+    """Verified registry entry of ``model_ref`` (registry name, or model folder in a registry), its registry, ref."""
+    from bci_stream.inference.registry import ModelRegistry, read_card
+
+    if Path(model_ref).suffix == ".pt":
+        raise LiveEvaluationError(f"model_ref must be an exported model (registry name or model folder) for a live "
+                                  f"evaluation: the service runs ONNX step graphs; got checkpoint {model_ref!r}")
+    if (Path(model_ref) / "model.json").is_file():  # a model folder: served from the registry it sits in
+        models_dir, model_ref = Path(model_ref).resolve().parent, read_card(Path(model_ref) / "model.json").ref
+    if models_dir is None:
+        raise LiveEvaluationError(f"models_dir must be given to look up model_ref {model_ref!r} (a registry name)")
+    return ModelRegistry(models_dir).get(model_ref), Path(models_dir), model_ref
+
+
+def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | None) -> list[str]:
+    """Trial classes: given, else the card's (those in the label map), else every class of the label map."""
+    outputs = list(card.output.labels)
+    if missing := [n for n in label_names if n not in outputs]:
+        raise LiveEvaluationError(f"label_map must map events to classes the model outputs ({outputs}); got {missing}")
+    from_card = [c for c in (card.training.get("trial_classes") or []) if c in label_names]
+    classes = list(trial_classes or (from_card if len(from_card) >= 2 else label_names))
+    if bad := [c for c in classes if c not in label_names]:
+        raise LiveEvaluationError(f"trial_classes must be classes of the label map ({label_names}); got {bad}")
+    if len(classes) < 2:
+        raise LiveEvaluationError(f"trial_classes must hold at least 2 classes, got {classes}")
+    return classes
+
+
+def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any) -> dict[str, Any]:
+    """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order."""
+    from bci_stream.data import load_recording, pick_channels
+
+    rec = load_recording(path, label_map=label_map)
+    if rec.sfreq != card.sfreq:
+        raise LiveEvaluationError(f"{rec.source} has sfreq {rec.sfreq:g} Hz; model {card.ref} needs "
+                                  f"{card.sfreq:g} Hz (recordings are never resampled)")
+    data, _ = pick_channels(rec.data, rec.ch_names, list(card.ch_names), source=rec.source)
+    lut = np.array([list(card.output.labels).index(n) for n in rec.label_names] + [-1], dtype=np.int64)
+    return {"rec": rec, "raw": data, "x": np.ascontiguousarray(data.T, dtype=np.float32), "labels": lut[rec.labels]}
+
+
+def _status(client: Any, decoder_id: str) -> dict[str, Any]:
+    return client.get(f"/decoders/{decoder_id}").raise_for_status().json()
+
+
+def _open_inlet(name: str, max_buflen: int, timeout: float = 10.0) -> Any:
+    import pylsl
+
+    found = pylsl.resolve_bypred(f"name='{name}'", 1, timeout)
+    if not found:
+        raise LiveEvaluationError(f"LSL stream {name!r} was not found within {timeout:g} s")
+    inlet = pylsl.StreamInlet(found[0], max_buflen=max_buflen, processing_flags=0)
+    inlet.open_stream(timeout=timeout)
+    return inlet
+
+
+def _start_decoder(client: Any, replay: _ReplayThread, model_ref: str, timeout: float) -> tuple[str, str]:
+    """``POST /decoders`` on the replay's stream; waits until it runs. Returns its id and decoded stream name."""
+    spec = {"stream": {"name": replay.stream_name, "source_id": replay.source_id}, "model": model_ref,
+            "options": {"resolve_timeout": timeout, "max_buffer_s": 60.0}}
+    r = client.post("/decoders", json=spec)
+    if r.status_code != 201:
+        raise LiveEvaluationError(f"POST /decoders answered {r.status_code}: {r.text}")
+    decoder_id, deadline = r.json()["id"], time.monotonic() + timeout
+    while (st := _status(client, decoder_id))["state"] != "running" or not st.get("output_stream"):
+        if st["state"] in ("error", "stopped") or time.monotonic() > deadline:
+            client.delete(f"/decoders/{decoder_id}")
+            raise LiveEvaluationError(f"decoder {decoder_id} was not running within {timeout:g} s: state "
+                                      f"{st['state']!r}, {st.get('last_error')}")
+        time.sleep(0.05)
+    return decoder_id, st["output_stream"]["name"]
+
+
+def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, card: Any,
+                            timeout: float) -> dict[str, Any]:
+    """Replay one recording, decode it in the service; every decoded sample, the markers and the counters."""
+    import pylsl
+
+    from bci_stream.lsl.info import read_ch_names
+
+    replay = _ReplayThread(rec, f"bci-eval-{os.getpid()}-{uuid.uuid4().hex[:8]}", speed, wait_s=timeout)
+    replay.start()
+    decoder_id = None
+    try:
+        if not replay.ready.wait(timeout) or replay.error is not None:
+            raise LiveEvaluationError(f"the replay of {rec.source} did not start: {replay.error!r}")
+        decoder_id, out_name = _start_decoder(client, replay, model_ref, timeout)
+        inlet = _open_inlet(out_name, int(math.ceil(rec.duration)) + 30)  # room for the whole file
+        if (labels := read_ch_names(inlet.info(timeout=10.0))) != list(card.output.labels):
+            raise LiveEvaluationError(f"{out_name!r} has channels {labels}, model outputs {card.output.labels}")
+        markers = _open_inlet(f"{replay.stream_name}-markers", 60)
+        replay.started_pushing.set()
+        ys, tss, marks, max_lag, drain_until = [], [], [], 0.0, None
+        now = last_data = time.monotonic()
+        t_end, next_check = now + rec.duration / speed + timeout, now + 1.0
+        while drain_until is None or now < drain_until:  # after the last sample, 0.5 s more: duplicates?
+            y, ts = inlet.pull_chunk(timeout=0.1, max_samples=4096, as_numpy=True)
+            m, mts = markers.pull_chunk(timeout=0.0)
+            marks += [(s[0], t) for s, t in zip(m, mts)]
+            if len(ts):
+                ys.append(np.array(y, dtype=np.float64))
+                tss.append(np.array(ts, dtype=np.float64))
+                last_data, max_lag = time.monotonic(), max(max_lag, pylsl.local_clock() - float(ts[-1]))
+            if (now := time.monotonic()) > next_check:
+                next_check = now + 1.0
+                if (st := _status(client, decoder_id))["state"] == "error":
+                    raise LiveEvaluationError(f"decoder {decoder_id} failed while decoding: {st['last_error']}")
+            if replay.error is not None:
+                raise LiveEvaluationError(f"the replay of {rec.source} failed: {replay.error!r}")
+            if drain_until is None and (sum(map(len, tss)) >= rec.n_times or now > t_end
+                                        or (not replay.is_alive() and now - last_data > 5.0)):
+                drain_until = now + 0.5
+        replay.join(timeout=10.0)
+        received, deadline = sum(map(len, tss)), time.monotonic() + 5.0
+        while _status(client, decoder_id)["counters"]["samples_out"] < received and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker's counters arrive every status_interval
+        final, decoder_id = client.delete(f"/decoders/{decoder_id}").json(), None
+        return {"y": np.concatenate(ys) if ys else np.zeros((0, card.n_outputs)),
+                "ts": np.concatenate(tss) if tss else np.zeros(0), "markers": marks, "received": received,
+                "sent": -1 if replay.pushed is None else replay.pushed, "max_lag_s": max_lag,
+                "stream": replay.stream_name,
+                "service": {k: final.get(k) for k in ("state", "counters", "latency_ms")}}
+    finally:
+        replay.abort()
+        if decoder_id is not None:
+            with contextlib.suppress(Exception):  # the server goes down next; the first error is reported
+                client.delete(f"/decoders/{decoder_id}")
+        replay.join(timeout=10.0)
+
+
+def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
+                  period: float) -> tuple[np.ndarray, str, float]:
+    """Sample index of each decoded timestamp, the anchor used, the largest distance off the sample grid.
+
+    The replay stamps sample ``k`` ``t0 + k * period`` and the cue at sample ``onset`` ``t0 + onset * period``:
+    each cue marker gives ``t0``. Without markers, the first decoded sample is taken as sample 0.
+    """
+    events = [e for e in sorted(rec.events, key=lambda e: e.onset) if e.onset < rec.n_times]
+    pairs = [(ev, t) for ev, (desc, t) in zip(events, markers) if ev.description == desc]
+    if pairs and len(pairs) == min(len(events), len(markers)):
+        t0, anchor = float(np.median([t - ev.onset * period for ev, t in pairs])), f"{len(pairs)} cue markers"
+    elif len(ts):
+        t0, anchor = float(ts[0]), "first decoded sample"
+    else:
+        return np.zeros(0, dtype=np.int64), "none", 0.0
+    pos = (ts - t0) / period
+    idx = np.rint(pos).astype(np.int64)
+    return idx, anchor, float(np.abs(pos - idx).max()) if len(idx) else 0.0
+
+
+def _place(y: np.ndarray, idx: np.ndarray, n_times: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Outputs on the sample grid; a sample never received holds the last output before it (what a consumer
+    of the stream sees). Missing samples, duplicates and stray indices are counted."""
+    inside = (idx >= 0) & (idx < n_times)
+    uniq, first = np.unique(idx[inside], return_index=True)
+    grid = np.full((n_times, y.shape[1]), np.nan)
+    grid[uniq] = y[inside][first]
+    have = np.isin(np.arange(n_times), uniq)
+    if have.any() and not have.all():
+        fill = np.maximum.accumulate(np.where(have, np.arange(n_times), -1))
+        fill[fill < 0] = np.flatnonzero(have)[0]
+        grid = grid[fill]
+    return grid, {"missing": int(n_times - len(uniq)), "duplicates": int(inside.sum() - len(uniq)),
+                  "outside": int((~inside).sum())}
+
+
+def wilson_ci(k: int, n: int, confidence: float = 0.95) -> list[float] | None:
+    """Wilson score interval of ``k`` successes in ``n`` trials (scipy's), or None when ``n == 0``."""
+    if n == 0:
+        return None
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
+    """Trials, chance, and the *instant* rule of :func:`evaluate_probs` at each time with its Wilson 95 % CI."""
+    rows = {f"{t:g}s": metrics["trial_accuracy"][f"{t:g}s"] for t in times}
+    acc = {key: {"accuracy": r["instant"], "correct": int(r.get("instant_correct", 0)), "n_trials": r["n_trials"],
+                 "ci95": wilson_ci(r.get("instant_correct", 0), r["n_trials"]),
+                 "p_vs_uniform_chance": r.get("instant_p_vs_chance")} for key, r in rows.items()}
+    return {"chance": metrics["chance_trial_accuracy"], "n_trials": metrics["n_trials"],
+            "trials_per_class": metrics["trials_per_class"], "accuracy": acc, "metrics": metrics}
+
+
+def _decisions(probs: np.ndarray, labels: np.ndarray, class_ids: list[int], names: list[str], sfreq: float,
+               times: Sequence[float]) -> list[dict[str, Any]]:
+    """Per-trial decisions (a class name, None past the end of the data) by the offline scoring code."""
+    from bci_stream.train.evaluate.metrics import find_trials, trial_decisions
+
+    rows = []
+    for tr in find_trials(labels, class_ids):
+        dec = {f"{t:g}s": trial_decisions(probs, [tr], class_ids, int(round(t * sfreq)), "instant")[0] for t in times}
+        rows.append({"onset": tr.onset, "onset_s": round(tr.onset / sfreq, 4), "label": names[tr.label],
+                     "decisions": {k: names[int(p[0])] if len(p) else None for k, p in dec.items()}})
+    return rows
+
+
+def _reference(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float, class_ids: list[int],
+               **opts: Any) -> dict[str, Any]:
+    """The epoch CSP+LDA baseline fitted on ``train``, scored per test file and pooled."""
+    from bci_stream.train.evaluate.baseline import csp_lda
+
+    per_file, res = [], {}
+    for d in tests:
+        res = csp_lda([(t["raw"], t["labels"]) for t in train], [(d["raw"], d["labels"])], sfreq, class_ids, **opts)
+        n = res["n_test_trials"]
+        k = int(round(res["test_accuracy"] * n)) if n else 0
+        per_file.append({"accuracy": res["test_accuracy"], "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)})
+    k, n = sum(r["correct"] for r in per_file), sum(r["n_trials"] for r in per_file)
+    keep = ("band_hz", "window_s", "n_components", "decision_time_s", "n_train_trials", "train_cv_accuracy")
+    return {**{key: res[key] for key in keep if key in res}, "train_files": [str(t["rec"].source) for t in train],
+            "per_file": per_file,
+            "overall": {"accuracy": k / n if n else None, "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)}}
+
+
+def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mapping[str, str | None] | None = None,
+                  *, models_dir: Path | str | None, speed: float = 4.0,
+                  decision_times: Sequence[float] = DECISION_TIMES, trial_classes: Sequence[str] | None = None,
+                  reference_train: Sequence[str | Path] | None = None,
+                  reference_window_s: tuple[float, float] = (0.5, 2.5), tolerance: float = TOLERANCE,
+                  timeout: float = 60.0, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Replay ``files`` through a real service decoding with ``model_ref`` and score its decoded stream.
+
+    Parameters
+    ----------
+    model_ref, models_dir
+        Registry name (``name`` or ``name@version``) in the registry ``models_dir`` (which the in-process
+        service serves), or a model folder in a registry.
+    files
+        Held-out recordings (any format ``load_recording`` reads), replayed with all their channels.
+    label_map
+        Event → class name (``None`` ignores it); classes must be model outputs. Default: the card's.
+    speed
+        Replay pace, times real time (``0 < speed <= 32``; 4–8 at 160 Hz). Outputs do not depend on it.
+    decision_times, trial_classes
+        Seconds after cue onset at which each trial is decided; the classes scored per trial (default
+        the card's that the label map has, else the label map's).
+    reference_train, reference_window_s
+        Calibration recordings to fit the epoch CSP+LDA baseline on, and its epoch after cue (s); it
+        decides at ``reference_window_s[1]``.
+    tolerance, timeout, echo
+        Largest ``max |live - offline|`` accepted by ``checks["passed"]``; seconds to wait for the decoder
+        and for its output beyond the replay's duration; called with one progress line per step (or None).
+
+    Returns
+    -------
+    dict
+        ``model``, ``settings``, ``files`` (per recording: ``sent``, ``decoded``, ``missing``,
+        ``max_abs_diff``, ``decisions_identical``, ``accuracy`` per decision time with Wilson ``ci95``,
+        ``chance``, per-trial ``trials`` live and offline, the service's final counters, ``metrics``),
+        ``overall`` (pooled), ``reference`` (CSP+LDA or None) and ``checks``.
+
+    Raises
+    ------
+    LiveEvaluationError
+        Bad arguments (naming the parameter and the value), or a service or replay that failed.
+    """
+    import httpx
+
+    from bci_stream.api.server import BackgroundServer
+    from bci_stream.data.labels import label_names_of
+    from bci_stream.engine.offline import decode_offline
+    from bci_stream.settings import Settings
+    from bci_stream.train.evaluate.metrics import evaluate_probs
+
+    say = echo or (lambda _line: None)
+    if not files:
+        raise LiveEvaluationError("files must name at least one recording; got none")
+    if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise LiveEvaluationError(f"speed must be > 0 and <= {MAX_SPEED:g} (times real time), got {speed!r}")
+    times = [float(t) for t in decision_times]
+    if not times or not all(math.isfinite(t) and t >= 0 for t in times):
+        raise LiveEvaluationError(f"decision_times must be finite seconds >= 0 (at least one), got {times}")
+    entry, registry_dir, ref = _resolve_model(model_ref, models_dir)
+    card, outputs, sfreq = entry.card, list(entry.card.output.labels), float(entry.card.sfreq)
+    label_map = dict(label_map or card.training.get("label_map") or {})
+    if not label_map:
+        raise LiveEvaluationError(f"label_map must be given: model {card.ref} has no training.label_map")
+    classes = _classes(card, label_names_of(label_map), trial_classes)
+    class_ids = [outputs.index(c) for c in classes]
+    tests = [_load(f, label_map, card) for f in files]
+    train = [_load(f, label_map, card) for f in (reference_train or [])]
+
+    settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
+    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+    per_file, live_all = [], []
+    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
+        for d in tests:
+            rec, t_start = d["rec"], time.monotonic()
+            run = _stream_through_service(client, ref, rec, speed, card, timeout)
+            idx, anchor, off_grid = _sample_index(run["ts"], run["markers"], rec, 1.0 / (sfreq * speed))
+            live, counts = _place(run["y"], idx, rec.n_times)
+            offline = decode_offline(entry, d["x"]).astype(np.float64)
+            got = np.unique(idx[(idx >= 0) & (idx < rec.n_times)])
+            max_diff = float(np.abs(live[got] - offline[got]).max()) if len(got) else float("nan")
+            m_live = evaluate_probs([live], [d["labels"]], outputs, classes, sfreq, times)
+            trials = [{**a, "offline_decisions": b["decisions"]} for a, b in zip(
+                *(_decisions(p, d["labels"], class_ids, outputs, sfreq, times) for p in (live, offline)))]
+            c = run["service"]["counters"]
+            no_loss = (run["sent"] == run["received"] == rec.n_times and not any(counts.values())
+                       and c.get("samples_in") == c.get("samples_out") == rec.n_times
+                       and not c.get("samples_lost") and not c.get("gaps"))
+            live_all.append(live)
+            per_file.append({
+                "file": str(rec.source), "n_times": rec.n_times, "seconds": rec.duration, "sent": run["sent"],
+                "decoded": run["received"], **counts, "no_loss": no_loss, "max_abs_diff": max_diff,
+                "decisions_identical": all(t["decisions"] == t["offline_decisions"] for t in trials),
+                "index_anchor": anchor, "max_off_grid": off_grid, "max_lag_s": run["max_lag_s"],
+                "wall_s": time.monotonic() - t_start, "stream": run["stream"], "service": run["service"],
+                **_summary(m_live, times), "trials": trials})
+            say(f"{Path(rec.source).name}: sent {run['sent']}, decoded {run['received']}, missing {counts['missing']}, "
+                f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}")
+    m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times)
+    overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
+               "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
+               "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}
+    reference = _reference(train, tests, sfreq, class_ids, window_s=tuple(reference_window_s)) if train else None
+    checks = {"no_loss": all(r["no_loss"] for r in per_file), "max_abs_diff": overall["max_abs_diff"],
+              "tolerance": tolerance, "decisions_identical": overall["decisions_identical"]}
+    checks["passed"] = bool(checks["no_loss"] and checks["max_abs_diff"] <= tolerance)
+    rule = "instant: argmax over the trial classes of the output at cue + t"
+    return {"model": card.ref, "sha256": card.sha256, "kind": "live",
+            "settings": {"speed": speed, "decision_times_s": times, "decision_rule": rule, "label_map": label_map,
+                         "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
+                         "models_dir": str(registry_dir)},
+            "files": per_file, "overall": overall, "reference": reference, "checks": checks}
