@@ -52,7 +52,7 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
            wait_for_consumer: float | None) -> None:
     """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace, µV."""
-    from bci_stream.errors import BciStreamError
+    from bci_stream.core.errors import BciStreamError
     from bci_stream.sim.replay import run_replay
 
     def ready(rec) -> None:
@@ -71,7 +71,7 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
 def _settings(**overrides: object):
     from pydantic import ValidationError
 
-    from bci_stream.settings import ConfigFileError, Settings
+    from bci_stream.core.settings import ConfigFileError, Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -146,7 +146,7 @@ def bench(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: 
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
 def list_models(models_dir: Path | None) -> None:
     """List the models in the registry (name@version, channels, rate, outputs)."""
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
     entries, problems = registry.scan()
@@ -167,10 +167,10 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
     The card's preprocessing is written in front of the network; nothing is written unless the new graph,
     run one sample at a time, reproduces the old preprocessing + network."""
     try:
-        from bci_stream.export.upgrade import upgrade_model_dir
+        from bci_stream.train.export.upgrade import upgrade_model_dir
     except ImportError as exc:
         raise click.ClickException(f"upgrade-model needs the train extra (pip install 'bci-stream[train]'): {exc}")
-    from bci_stream.errors import ModelError
+    from bci_stream.core.errors import ModelError
 
     failed = 0
     for d in model_dirs:

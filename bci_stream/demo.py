@@ -11,9 +11,9 @@ import httpx
 import pylsl
 
 from bci_stream.api.server import BackgroundServer
-from bci_stream.errors import BciStreamError
-from bci_stream.inference.registry import ModelRegistry
-from bci_stream.settings import Settings
+from bci_stream.core.errors import BciStreamError
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.settings import Settings
 from bci_stream.sim.player import run_simulator
 
 DEFAULT_MODEL = "sim-mi-gru"

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     if args.bench == "inference":
-        from bci_stream.settings import default_models_dir
+        from bci_stream.core.settings import default_models_dir
         from latency_bench.inference import format_markdown, run_inference_bench
 
         out = _out_dir(args.out)

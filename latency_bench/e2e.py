@@ -354,7 +354,7 @@ def compute_catchup(model: BenchModel, models_dir: Path, backlog_s: float, repea
     worker that just started.
     """
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     entry = ModelRegistry(models_dir).get(model.ref)
     n = int(round(backlog_s * model.sfreq))

@@ -58,7 +58,7 @@ def _net_stepper(bench: Any, models_dir: Path) -> Callable[[np.ndarray], Any]:
     import torch
 
     from bci_stream.engine.step_model import make_session
-    from bci_stream.export.onnx_export import _export_graph
+    from bci_stream.train.export.onnx_export import _export_graph
     from bci_stream.train.nets.rnn import CausalRNN
     from latency_bench.inference import iobinding_stepper
 
@@ -76,7 +76,7 @@ def run_grid(chans: Sequence[int], hiddens: Sequence[int], steps: int, echo: Cal
              seed: int = 0) -> dict[str, Any]:
     """Measure every (n_chans, hidden_size) point; returns the section."""
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     points = []
     warmup = max(20, steps // 10)

@@ -433,10 +433,10 @@ def _bench_one(cell: str, size: Size, profile: _Profile, seed: int, work_dir: Pa
     import torch
 
     from bci_stream.engine.step_model import StepModel, make_session
-    from bci_stream.export.onnx_export import _export_graph, export_model
-    from bci_stream.inference.card import ONNX_FILE
+    from bci_stream.train.export.onnx_export import _export_graph, export_model
+    from bci_stream.core.card import ONNX_FILE
     from bci_stream.train.nets.rnn import CausalRNN
-    from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+    from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 
     name, n_chans, hidden, layers = size
     n_outputs = len(OUTPUT_LABELS)
@@ -568,7 +568,7 @@ def bench_registry(models_dir: Path | str, profile: _Profile, seed: int,
     ``error`` instead of numbers.
     """
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.registry import ModelRegistry, verify_files
+    from bci_stream.core.registry import ModelRegistry, verify_files
 
     entries, problems = ModelRegistry(models_dir).scan()
     entries.sort(key=lambda e: (e.card.step.family if e.card.step else "", e.card.name, e.card.version))
@@ -604,7 +604,7 @@ def bench_registry(models_dir: Path | str, profile: _Profile, seed: int,
 
 def _classical_params(family: str, n_chans: int, width: int, seed: int) -> Any:
     """Random but valid parameters of a classical decoder (8-30 Hz band-pass, no CAR, 2 classes)."""
-    from bci_stream.signal.preprocess import PreprocessingConfig
+    from bci_stream.dsp.preprocess import PreprocessingConfig
     from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 
     rng = np.random.default_rng(seed)
@@ -644,7 +644,7 @@ def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable
         return {"available": False, "reason": f"bci_stream.train.classical.export cannot be imported: {exc}",
                 "rows": []}
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.card import ONNX_FILE
+    from bci_stream.core.card import ONNX_FILE
 
     rows = []
     for i, (family, n_chans, width) in enumerate(shapes):

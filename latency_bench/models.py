@@ -52,9 +52,9 @@ def export_bench_gru(models_dir: Path, n_chans: int, hidden_size: int, n_layers:
     """Export a random-weight causal RNN (8-30 Hz band-pass, CAR, unit standardisation) into ``models_dir``."""
     import torch
 
-    from bci_stream.export.onnx_export import export_model
+    from bci_stream.train.export.onnx_export import export_model
     from bci_stream.train.nets.rnn import CausalRNN
-    from bci_stream.signal.preprocess import PreprocessingConfig
+    from bci_stream.dsp.preprocess import PreprocessingConfig
 
     name = f"bench-{cell}-{n_chans}ch-h{hidden_size}-l{n_layers}-{sfreq:g}hz"
     torch.manual_seed(seed)
@@ -82,7 +82,7 @@ def find_real_eeg_model(repo_models: Path = REPO_ROOT / "models") -> Path:
     Only recurrent models qualify: the torch peer runs the same architecture (a classical CSP+LDA or
     Riemannian model of the same data gets its row in the inference section instead).
     """
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     entries = [e for e in ModelRegistry(repo_models).list() if e.card.name.startswith("eegmmidb")
                and getattr(e.card.architecture, "family", "recurrent") == "recurrent"]
@@ -93,7 +93,7 @@ def find_real_eeg_model(repo_models: Path = REPO_ROOT / "models") -> Path:
 
 def real_eeg_model(models_dir: Path, source_dir: Path | None = None) -> BenchModel:
     """Copy the real-EEG model (see :func:`find_real_eeg_model`) into ``models_dir``; describe it."""
-    from bci_stream.inference.registry import read_card
+    from bci_stream.core.registry import read_card
 
     src = source_dir or find_real_eeg_model()
     dst = models_dir / src.name
@@ -124,7 +124,7 @@ def real_eeg_samples(model: BenchModel, out_path: Path, seconds: float = 60.0) -
     """
     n = int(seconds * model.sfreq)
     if REAL_EEG_FILE.exists():
-        from bci_stream.data.load import load_recording
+        from bci_stream.io.load import load_recording
 
         rec = load_recording(REAL_EEG_FILE, ch_names=model.ch_names)
         if rec.sfreq == model.sfreq:

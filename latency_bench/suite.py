@@ -171,7 +171,7 @@ def _timed(result: dict[str, Any], section: str) -> Iterator[None]:
 
 
 def _inference(profile: Profile, out_dir: Path, echo: Callable[[str], Any]) -> dict[str, Any]:
-    from bci_stream.settings import default_models_dir
+    from bci_stream.core.settings import default_models_dir
     from latency_bench.inference import run_inference_bench
     from latency_bench.inference import write_report as write_inference
 

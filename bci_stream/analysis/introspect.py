@@ -2,7 +2,7 @@
 
 Two views, both computed from the deployed artefact (the step graph ``model.onnx`` and its card, format
 2: raw input ``x``, the causal preprocessing, then the recurrent network; see
-:mod:`bci_stream.engine.contract`), run through :class:`~bci_stream.engine.step_model.StepModel`, not
+:mod:`bci_stream.core.contract`), run through :class:`~bci_stream.engine.step_model.StepModel`, not
 from torch:
 
 * :func:`~bci_stream.analysis.jacobian.jacobian_time_constants` (any cell): the eigenvalues of the
@@ -35,8 +35,8 @@ from bci_stream.analysis.jacobian import jacobian_time_constants
 from bci_stream.analysis.lstm_gates import lstm_forget_time_constants
 from bci_stream.analysis.recurrent import check_entry, check_recurrent
 from bci_stream.analysis.report import format_table, plot_time_constants
-from bci_stream.errors import BciStreamError
-from bci_stream.inference.registry import ModelEntry, ModelRegistry
+from bci_stream.core.errors import BciStreamError
+from bci_stream.core.registry import ModelEntry, ModelRegistry
 
 __all__ = [
     "jacobian_time_constants",

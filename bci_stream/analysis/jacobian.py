@@ -26,8 +26,8 @@ from bci_stream.analysis.recurrent import check_entry, recurrent_step_model
 from bci_stream.analysis.timeconst import decay_tau_ms, from_json_float, json_float
 from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
-from bci_stream.errors import ModelError
-from bci_stream.inference.registry import ModelEntry
+from bci_stream.core.errors import ModelError
+from bci_stream.core.registry import ModelEntry
 
 __all__ = ["jacobian_time_constants"]
 
@@ -132,7 +132,7 @@ def _find_fixed_point(model: StepModel, names: list[str], n_iter: int) -> tuple[
 
 def _silent_input(entry: ModelEntry) -> list[float]:
     """What the network sees for a zero raw sample: the card's preprocessing of one zero sample."""
-    from bci_stream.signal.preprocess import Preprocessor
+    from bci_stream.dsp.preprocess import Preprocessor
 
     card = entry.card
     pre = Preprocessor(card.preprocessing, card.n_chans, card.sfreq)

@@ -17,9 +17,9 @@ import numpy as np
 from bci_stream.analysis.onnx_lstm import lstm_chunk, lstm_input_session, lstm_layers
 from bci_stream.analysis.recurrent import check_entry, check_recurrent, recurrent_step_model
 from bci_stream.analysis.timeconst import json_float
-from bci_stream.engine.contract import SCALE, X
-from bci_stream.errors import ModelError
-from bci_stream.inference.registry import ModelEntry
+from bci_stream.core.contract import SCALE, X
+from bci_stream.core.errors import ModelError
+from bci_stream.core.registry import ModelEntry
 
 __all__ = ["lstm_forget_time_constants"]
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from bci_stream.engine.step_model import make_session
-from bci_stream.errors import ModelError
-from bci_stream.inference.registry import ModelEntry
+from bci_stream.core.errors import ModelError
+from bci_stream.core.registry import ModelEntry
 
 __all__ = ["lstm_layers", "lstm_chunk", "lstm_input_session"]
 

@@ -2,17 +2,17 @@
 
 Both analyses of :mod:`bci_stream.analysis.introspect` take a registry entry whose card describes a
 recurrent network (``architecture.family == "recurrent"``) and run its step graph ``model.onnx``
-(card format 2, see :mod:`bci_stream.engine.contract`) through
+(card format 2, see :mod:`bci_stream.core.contract`) through
 :class:`~bci_stream.engine.step_model.StepModel`. This module checks the entry and the recurrent
 states the card declares.
 """
 
 from __future__ import annotations
 
-from bci_stream.engine.contract import StateSpec
+from bci_stream.core.contract import StateSpec
 from bci_stream.engine.step_model import StepModel
-from bci_stream.errors import ModelError
-from bci_stream.inference.registry import ModelEntry
+from bci_stream.core.errors import ModelError
+from bci_stream.core.registry import ModelEntry
 
 __all__ = ["check_entry", "check_recurrent", "recurrent_step_model"]
 

@@ -13,9 +13,9 @@ from bci_stream import __version__
 from bci_stream.api import errors
 from bci_stream.api.guards import BodyLimit, validation_error
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.supervisor import Supervisor
-from bci_stream.settings import Settings
+from bci_stream.core.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.supervisor import Supervisor
-from bci_stream.settings import Settings
+from bci_stream.core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bci_stream.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderNotFoundError,
+from bci_stream.core.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderNotFoundError,
                                DecoderNotReadyError, ModelError, ModelNotFoundError)
 
 #: Most specific first: the first class an error is an instance of gives its status code.

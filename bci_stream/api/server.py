@@ -8,7 +8,7 @@ import time
 import uvicorn
 
 from bci_stream.api.app import create_app
-from bci_stream.settings import Settings
+from bci_stream.core.settings import Settings
 
 
 def serve(settings: Settings) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bci_stream.inference.registry import ModelEntry
+from bci_stream.core.registry import ModelEntry
 from bci_stream.engine.step_model import StepModel
-from bci_stream.signal.preprocess import NonFiniteGuard
+from bci_stream.dsp.preprocess import NonFiniteGuard
 
 
 def decode_offline(entry: ModelEntry, x: np.ndarray, nan_policy: str = "hold") -> np.ndarray:

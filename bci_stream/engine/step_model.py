@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from bci_stream.engine.contract import SCALE, X, Y, StepSpec
+from bci_stream.core.contract import SCALE, X, Y, StepSpec
 from bci_stream.engine.stream_state import StreamState
-from bci_stream.errors import ModelError
-from bci_stream.inference.card import ModelCard
+from bci_stream.core.errors import ModelError
+from bci_stream.core.card import ModelCard
 
 _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
 

@@ -1,6 +1,6 @@
 """The state of one decoded stream: every state tensor its step graph carries, owned by the caller.
 
-A :class:`StreamState` belongs to one stream and one :class:`~bci_stream.engine.contract.StepSpec`; the
+A :class:`StreamState` belongs to one stream and one :class:`~bci_stream.core.contract.StepSpec`; the
 shared :class:`~bci_stream.engine.step_model.StepModel` reads and advances it. Each tensor lives in two
 preallocated buffers that single steps alternate between (ping-pong), so onnxruntime's bound inputs and
 outputs never move and nothing is allocated per sample; :attr:`StreamState.arrays` is the current one.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bci_stream.engine.contract import StateSpec, StepSpec
+from bci_stream.core.contract import StateSpec, StepSpec
 
 
 class StreamState:

@@ -6,7 +6,7 @@ import numpy as np
 import pylsl
 
 from bci_stream import __version__
-from bci_stream.inference.card import ModelCard
+from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.lsl.liblsl import ChunkPusher
 

@@ -10,9 +10,9 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.data.channels import match_channels
-from bci_stream.errors import StreamMismatchError, StreamNotFoundError
-from bci_stream.inference.card import ModelCard
+from bci_stream.core.channels import match_channels
+from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
+from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.liblsl import time_correction_ex
 
@@ -63,7 +63,7 @@ def channel_indices(stream_labels: list[str] | None, n_stream_chans: int, card: 
     """Stream column for each model channel, or None when the stream's order already is the model's.
 
     When the stream carries labels, every model channel is looked up by label (exact, then ignoring
-    case, dots and an ``EEG`` prefix: :func:`bci_stream.data.channels.ch_name_key`), so the stream
+    case, dots and an ``EEG`` prefix: :func:`bci_stream.core.channels.ch_name_key`), so the stream
     may order channels differently or carry extra ones. Without labels the channel count must equal the card's ``n_chans``.
 
     Raises

@@ -14,8 +14,8 @@ import pylsl
 from bci_stream.core.messages import (Command, GetState, Reply, Reset, SetState, StateChanged, StateSnapshot,
                                       Stop, SwapModel)
 from bci_stream.engine.step_model import StepModel
-from bci_stream.errors import BciStreamError, ModelError
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.errors import BciStreamError, ModelError
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.source import check_stream
 from bci_stream.service.decoding import StreamDecoder, model_info
 from bci_stream.service.reporter import StatusReporter

@@ -18,7 +18,7 @@ from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.spec import DecoderOptions
 from bci_stream.service.gaps import GapTracker
-from bci_stream.signal.preprocess import NonFiniteGuard
+from bci_stream.dsp.preprocess import NonFiniteGuard
 
 
 def model_info(model: StepModel) -> dict[str, Any]:

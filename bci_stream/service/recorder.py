@@ -3,7 +3,7 @@
 The hot loop only appends references to a deque (no I/O, no serialisation); a writer thread drains
 it, writes XDF chunks and flushes every ``flush_interval`` seconds (default 0.5 s), so a crash of
 the decoder loses at most that much. The file is readable while it is being written and after a
-crash (every chunk is self-contained); :func:`bci_stream.data.session.read_session` loads it back.
+crash (every chunk is self-contained); :func:`bci_stream.io.session.read_session` loads it back.
 
 Streams in the file (XDF stream ids):
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.data.xdf_chunks import XdfWriter, stream_header_xml
+from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
 INPUT, DECODED, PROVENANCE, EVENTS = 1, 2, 3, 4
 

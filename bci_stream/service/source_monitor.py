@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pylsl
 
-from bci_stream.errors import StreamMismatchError
+from bci_stream.core.errors import StreamMismatchError
 from bci_stream.lsl.source import NUMERIC_FORMATS
 
 RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source checks while stalled, s

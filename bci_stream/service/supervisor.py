@@ -20,7 +20,7 @@ from typing import Any
 
 from bci_stream.core.messages import Command, Reply, Stop
 from bci_stream.core.status import WorkerStatus
-from bci_stream.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
+from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.worker import EXIT_REFUSED, worker_main

@@ -28,8 +28,8 @@ import pylsl
 from pylsl.util import LostError
 
 from bci_stream.engine.step_model import StepModel
-from bci_stream.errors import BciStreamError, StreamMismatchError, StreamNotFoundError
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.errors import BciStreamError, StreamMismatchError, StreamNotFoundError
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, resolve_one

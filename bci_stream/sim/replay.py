@@ -1,6 +1,6 @@
 """Replay a recorded file over LSL at real-time pace, with a marker stream of its events.
 
-Any file :func:`bci_stream.data.load_recording` reads (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) is
+Any file :func:`bci_stream.io.load_recording` reads (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) is
 streamed as float32 microvolts with the file's channel names, sample ``k`` stamped
 ``t_start + k / (sfreq * speed)`` on ``pylsl.local_clock()``. Chunks are released on that absolute
 schedule, so the stream never drifts against the LSL clock however long it runs (``--loop``), and a
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pylsl
 
-from bci_stream.data import Recording, load_recording
+from bci_stream.io import Recording, load_recording
 from bci_stream.lsl.info import make_stream_info
 
 
@@ -69,7 +69,7 @@ def run_replay(
         Seconds to wait for a consumer (e.g. a decoder) to connect before the first sample, so that
         it receives the whole file; None starts at once.
     **load_opts
-        Passed to :func:`bci_stream.data.load_recording` (e.g. ``label_map``, ``ch_names``).
+        Passed to :func:`bci_stream.io.load_recording` (e.g. ``label_map``, ``ch_names``).
     """
     if not speed > 0:
         raise ValueError(f"speed must be > 0, got {speed}")

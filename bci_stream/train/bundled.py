@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bci_stream.export.onnx_export import export_model
+from bci_stream.train.export.onnx_export import export_model
 from bci_stream.train.nets.rnn import CausalRNN
-from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 from bci_stream.sim.eeg import SyntheticEEG
 
 SFREQ = 160.0

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from bci_stream.errors import ModelError
+from bci_stream.core.errors import ModelError
 from bci_stream.train.nets.birnn import BiRNN
 from bci_stream.train.nets.rnn import CausalRNN
-from bci_stream.signal.preprocess import PreprocessingConfig
+from bci_stream.dsp.preprocess import PreprocessingConfig
 
 FORMAT = 1
 KINDS = {"CausalRNN": CausalRNN, "BiRNN": BiRNN}

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bci_stream.train`` (what torchrun starts in every process)."""
     import argparse
 
-    from bci_stream.errors import BciStreamError
+    from bci_stream.core.errors import BciStreamError
 
     p = argparse.ArgumentParser(prog="python -m bci_stream.train", description="Train from a TOML config.")
     p.add_argument("config", type=Path)
@@ -115,13 +115,13 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
 
     With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
     """
-    from bci_stream.errors import BciStreamError
+    from bci_stream.core.errors import BciStreamError
 
     times = _seconds(decision_times)
     if not live and (speed is not None or reference_train):
         raise click.UsageError("--speed and --reference-train need --live")
     if models_dir is None and not Path(model).exists():
-        from bci_stream.settings import Settings
+        from bci_stream.core.settings import Settings
 
         models_dir = Settings().models_dir
     classes = trial_classes.split(",") if trial_classes else None

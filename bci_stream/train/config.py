@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bci_stream.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError
 
 
 class ConfigError(BciStreamError, ValueError):
@@ -68,7 +68,7 @@ class DataConfig(_Section):
 
 
 class PreprocessConfig(_Section):
-    """The online :class:`~bci_stream.signal.preprocess.Preprocessor`'s settings (statistics are fitted)."""
+    """The online :class:`~bci_stream.dsp.preprocess.Preprocessor`'s settings (statistics are fitted)."""
 
     bandpass: tuple[float, float] | None = (8.0, 30.0)
     filter_order: int = Field(default=4, ge=1, le=10)

@@ -3,7 +3,7 @@
 The split never mixes samples: each recording goes whole to train, validation or test, except with
 ``validation_tail_s``, where the last seconds of each training recording (cut at the onset of a
 labelled segment, so no cue is split) become a validation sequence. Preprocessing is the online
-:class:`~bci_stream.signal.preprocess.Preprocessor`, run over each whole recording as it would run
+:class:`~bci_stream.dsp.preprocess.Preprocessor`, run over each whole recording as it would run
 live; its standardisation statistics come from the training parts only (after filtering and CAR,
 skipping the filters' warm-up).
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.data import Event, Recording, load_recordings
-from bci_stream.data.recording import UNLABELLED
-from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+from bci_stream.io import Event, Recording, load_recordings
+from bci_stream.io.recording import UNLABELLED
+from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 from bci_stream.train.config import ConfigError, RunConfig
 
 

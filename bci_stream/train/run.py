@@ -272,7 +272,7 @@ def _chosen(config: RunConfig, stages: list[Stage]) -> Stage:
 
 def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str, Any]):
     """Export ``stage``'s causal net to ONNX with a card that says what it was trained on and how good it is."""
-    from bci_stream.export.onnx_export import export_model
+    from bci_stream.train.export.onnx_export import export_model
 
     e = config.export
     name = e.name or config.name

@@ -15,7 +15,7 @@ import numpy as np
 import pylsl
 from websockets.sync.client import connect as ws_connect
 
-from bci_stream.settings import Settings
+from bci_stream.core.settings import Settings
 from support.common import TINY_CH_NAMES, TINY_SFREQ
 
 TOKEN = "fault-suite-token"
@@ -40,9 +40,9 @@ def export_model_for(root: Path, name: str, *, ch_names: list[str] = TINY_CH_NAM
     ``conftest.export_tiny`` but with any channel set, rate and output count."""
     import torch
 
-    from bci_stream.export.onnx_export import export_model
+    from bci_stream.train.export.onnx_export import export_model
     from bci_stream.train.nets.rnn import CausalRNN
-    from bci_stream.signal.preprocess import PreprocessingConfig
+    from bci_stream.dsp.preprocess import PreprocessingConfig
 
     torch.manual_seed(seed)
     model = CausalRNN(len(ch_names), n_outputs, hidden_size=hidden_size, n_layers=n_layers, cell=cell, head=head)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pylsl
 
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.engine.offline import decode_offline
 from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, push_indexed, start_running

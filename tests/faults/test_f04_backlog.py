@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pylsl
 
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.engine.offline import decode_offline
 from support.common import unique

@@ -6,7 +6,7 @@ import numpy as np
 import pylsl
 from prometheus_client.parser import text_string_to_metric_families
 
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.engine.offline import decode_offline
 from bci_stream.service.worker import EXIT_REFUSED

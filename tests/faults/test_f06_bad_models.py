@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.engine.offline import decode_offline
 from support.common import TINY_SFREQ, test_signal, unique
 from faults.kit import AUTH, assert_service_up, make_settings, start_running

@@ -19,7 +19,7 @@ from websockets.sync.client import connect as ws_connect
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.lsl.info import make_stream_info
-from bci_stream.settings import Settings
+from bci_stream.core.settings import Settings
 from support.common import TINY_CH_NAMES, TINY_SFREQ, export_tiny, test_signal, unique
 from support.pacing import push_paced
 from support.http import wait_status

@@ -19,7 +19,7 @@ import pytest
 
 from bci_stream.api.routers.dashboard import ASSETS
 from bci_stream.api.server import BackgroundServer
-from bci_stream.settings import Settings
+from bci_stream.core.settings import Settings
 from support.common import REPO, TINY_SFREQ, test_signal
 from support.pacing import push_paced
 from support.http import wait_status

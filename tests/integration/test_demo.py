@@ -13,7 +13,7 @@ from support.common import REPO
 
 
 def test_bundled_model_is_valid_and_verifies():
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     entry = ModelRegistry(REPO / "models").get("sim-mi-gru")
     card = entry.card

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bci_stream.settings import REFERENCE_BEGIN, REFERENCE_END, Settings, env_var, settings_markdown
+from bci_stream.core.settings import REFERENCE_BEGIN, REFERENCE_END, Settings, env_var, settings_markdown
 from support.common import REPO
 
 ROOT = REPO
 DEPLOY = ROOT / "deploy"
-REGENERATE = "run `python -m bci_stream.settings --write deploy/README.md`"
+REGENERATE = "run `python -m bci_stream.core.settings --write deploy/README.md`"
 
 
 def clean_env(**extra: str) -> dict[str, str]:

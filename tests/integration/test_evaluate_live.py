@@ -38,7 +38,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first CROP_S seconds of S001R06 (every channel, its events), as an NPZ file."""
-    from bci_stream.data import Recording, load_recording, save_npz
+    from bci_stream.io import Recording, load_recording, save_npz
 
     rec = load_recording(EDF)
     n = int(round(CROP_S * rec.sfreq))
@@ -86,9 +86,9 @@ def test_live_accuracy_equals_the_offline_evaluate_of_the_same_file(live: dict[s
 
 def test_every_trial_decision_is_the_offline_one(live: dict[str, Any], recording: Path) -> None:
     """Per trial and decision time: the live decision is argmax over fists/feet of decode_offline at cue + t."""
-    from bci_stream.data import load_recording
+    from bci_stream.io import load_recording
     from bci_stream.engine.offline import decode_offline
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     entry = ModelRegistry(MODELS).get(MODEL)
     card = entry.card

@@ -12,7 +12,7 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.engine.offline import decode_offline
 from bci_stream.core.spec import DecoderSpec

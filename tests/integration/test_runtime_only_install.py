@@ -1,8 +1,10 @@
 """The service as the container installs it: ``pip install .`` without extras, then serve and decode.
 
 A fresh venv gets the package alone; torch, onnx, mne, matplotlib and scikit-learn must be absent; the
-installed ``bci-stream serve`` decodes a live LSL stream with every model in ``models/`` (in == out,
-finite outputs). A runtime module that imports a training-only library fails this test.
+installed ``bci-stream serve`` decodes a live LSL stream with every model in ``models/`` and a Riemannian
+model exported here (every decoder family: recurrent, CSP+LDA, tangent space): in == out, finite outputs,
+and the state snapshot round-trips through ``GET``/``PUT /decoders/{id}/state``. A runtime module that
+imports a training-only library fails this test.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pylsl
 import pytest
 
 from bci_stream.lsl.info import make_stream_info
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from support.common import REPO, unique
 
 EXTRAS = ("torch", "onnx", "mne", "matplotlib", "sklearn", "pyxdf")
@@ -53,13 +55,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_installed_service_decodes_every_bundled_model(runtime_venv, tmp_path):
-    models = ModelRegistry(REPO / "models").list()
-    assert {e.card.name for e in models} >= {"sim-mi-gru"}, "the bundled models are missing"
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """The bundled models, and a tangent-space model (random but valid parameters) exported here."""
+    from bci_stream.core.preprocessing import PreprocessingConfig
+    from bci_stream.train.classical.export import export_riemann
+    from bci_stream.train.classical.params import RiemannParams
+
+    root = tmp_path_factory.mktemp("models")
+    for d in (REPO / "models").iterdir():
+        if (d / "model.json").is_file():
+            (root / d.name).symlink_to(d, target_is_directory=True)
+    rng = np.random.default_rng(0)
+    n = 6
+    a = rng.normal(size=(n, n))
+    cov = a @ a.T + n * np.eye(n)
+    w, v = np.linalg.eigh(cov)
+    params = RiemannParams(
+        ch_names=["FC3", "FC4", "C3", "Cz", "C4", "CP3"], sfreq=250.0,
+        preprocessing=PreprocessingConfig(bandpass=(8.0, 30.0)), projection=None, tau_s=0.5, shrinkage=0.05,
+        cov_init=cov, ref_isqrt=(v / np.sqrt(w)) @ v.T, coef=rng.normal(size=(2, n * (n + 1) // 2)),
+        intercept=np.zeros(2), labels=["left", "right"])
+    export_riemann(params, root / "rt-riemann", name="rt-riemann", version="1.0.0",
+                   training={"data": "random parameters, test fixture"})
+    return root
+
+
+def test_installed_service_decodes_every_bundled_model(runtime_venv, models_dir, tmp_path):
+    models = ModelRegistry(models_dir).list()
+    families = {e.card.architecture.family for e in models}
+    assert {e.card.name for e in models} >= {"sim-mi-gru", "eegmmidb-s001"}, "the bundled models are missing"
+    assert families == {"recurrent", "csp_lda", "riemann"}
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")}
     proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--models-dir", str(REPO / "models")], cwd=str(tmp_path), env=env,
+                             str(port), "--models-dir", str(models_dir)], cwd=str(tmp_path), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -102,6 +132,13 @@ def _decode_live(client: httpx.Client, card) -> None:
     assert status["counters"]["samples_out"] == N_SAMPLES and status["last_error"] is None
     y = np.asarray(got)
     assert y.shape == (N_SAMPLES, card.n_outputs) and np.isfinite(y).all()
+    snap = client.get(f"/decoders/{decoder_id}/state").json()
+    assert set(snap["arrays"]) == {s.name for s in card.step.states} and snap["seq"] == N_SAMPLES
+    r = client.put(f"/decoders/{decoder_id}/state", json=snap)
+    assert r.status_code == 200, r.text
+    again = client.get(f"/decoders/{decoder_id}/state").json()
+    for name, arr in snap["arrays"].items():
+        np.testing.assert_array_equal(np.asarray(again["arrays"][name]), np.asarray(arr))
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
     del outlet
 

@@ -17,8 +17,8 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.data.session import read_session
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.io.session import read_session
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.engine.offline import decode_offline
 from bci_stream.core.spec import DecoderSpec
@@ -252,7 +252,7 @@ def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
     decoder with the bundled 64-channel model: the decoded stream equals the offline pipeline applied
     to the same file, sample for sample (max abs diff <= 1e-4). The file's channel names (``C3..``) are
     mapped to the model's (``C3``) by label."""
-    from bci_stream.data import load_recording
+    from bci_stream.io import load_recording
 
     edf = SHARED_DATA / "eegmmidb" / "S001" / "S001R06.edf"
     models = REPO / "models"

@@ -26,9 +26,9 @@ def export_tiny(out_dir: Path, name: str, cell: str = "gru", seed: int = 0, head
     """A small random-weight model for 8 channels at 500 Hz, with every preprocessing stage on."""
     import torch
 
-    from bci_stream.export.onnx_export import export_model
+    from bci_stream.train.export.onnx_export import export_model
     from bci_stream.train.nets.rnn import CausalRNN
-    from bci_stream.signal.preprocess import PreprocessingConfig
+    from bci_stream.dsp.preprocess import PreprocessingConfig
 
     torch.manual_seed(seed)
     n_out = 3

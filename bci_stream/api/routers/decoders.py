@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.schemas import Created, DecoderStatus
 from bci_stream.api.views import decoder_status
-from bci_stream.errors import ModelError
+from bci_stream.core.errors import ModelError
 from bci_stream.core.spec import DecoderSpec
-from bci_stream.inference.card import ModelCard
+from bci_stream.core.card import ModelCard
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
 from bci_stream.service.supervisor import DecoderHandle

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from bci_stream.api.deps import Authorised, RegistryDep
-from bci_stream.errors import ModelNotFoundError
+from bci_stream.core.errors import ModelNotFoundError
 
 router = APIRouter(prefix="/models", tags=["models"])
 

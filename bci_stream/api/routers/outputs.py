@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, SupervisorDep, token_ok
 from bci_stream.api.routers.decoders import HandleDep
-from bci_stream.errors import DecoderNotReadyError
+from bci_stream.core.errors import DecoderNotReadyError
 from bci_stream.service.ring import N_META
 from bci_stream.service.metrics import EDGES, summarise
 

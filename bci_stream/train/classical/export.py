@@ -1,7 +1,7 @@
 """Export fitted classical decoders (CSP+LDA, tangent space + LR) as step-graph model folders (needs ``onnx``).
 
 Each export builds the family's step graph (:mod:`bci_stream.train.classical.graphs`) and writes it with
-:func:`~bci_stream.export.step_graph.write_model`: the written graph, run one raw sample at a time by the
+:func:`~bci_stream.train.export.step_graph.write_model`: the written graph, run one raw sample at a time by the
 runtime's own :class:`~bci_stream.engine.step_model.StepModel`, must match the offline float64 reference
 (:mod:`bci_stream.train.classical.reference`) within ``parity_tolerance`` on the class probabilities, or
 nothing is written.
@@ -22,22 +22,18 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
-from bci_stream.export.step_graph import DEFAULT_MAX_BLOCK, write_model
-from bci_stream.inference.card import Architecture, ModelCard, OutputSpec
-from bci_stream.signal.preprocess import Preprocessor
-from bci_stream.train.classical.graphs import (
-    LOGM_MAX_CONDITION,
-    LOGM_TOL,
-    csp_lda_step_graph,
-    logm_plan,
-    riemann_step_graph,
-)
+from bci_stream.train.export.step_graph import DEFAULT_MAX_BLOCK, write_model
+from bci_stream.core.card import Architecture, ModelCard, OutputSpec
+from bci_stream.dsp.preprocess import Preprocessor
+from bci_stream.train.classical.graphs import csp_lda_step_graph, riemann_step_graph
+from bci_stream.train.classical.logm_graph import LOGM_MAX_CONDITION, LOGM_TOL, logm_plan
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
     check_csp_lda,
     check_riemann,
     csp_lda_reference,
     riemann_reference,
+    shrink,
 )
 
 UNIT = "microvolts"
@@ -57,10 +53,8 @@ def synthetic_parity_input(params: CspLdaParams | RiemannParams, n_samples: int 
         proj = np.asarray(params.filters, dtype=np.float64)
         target = np.diag(np.asarray(params.power_init, dtype=np.float64))
     else:
-        n = np.asarray(params.cov_init).shape[0]
         proj = np.eye(n_chans) if params.projection is None else np.asarray(params.projection, dtype=np.float64)
-        cov = np.asarray(params.cov_init, dtype=np.float64)
-        target = (1.0 - params.shrinkage) * cov + params.shrinkage * np.trace(cov) / n * np.eye(n)
+        target = shrink(np.asarray(params.cov_init, dtype=np.float64), params.shrinkage)
     total = spatial @ proj  # [C, k]: raw (after the band-pass) -> components
     gain = 1.0
     if pre.sos is not None:  # power gain of the band-pass for white noise

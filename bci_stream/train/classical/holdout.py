@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.train.classical.fit import DECISION_TIME, EVAL_TIMES
+from bci_stream.train.classical.configs import DECISION_TIME, EVAL_TIMES
 
 SPLITS: dict[str, dict] = {
     "S002": {"calib": (5, 6, 9, 10), "test": (13, 14), "labels": {"T1": "fists", "T2": "feet"}},
@@ -39,14 +39,14 @@ SPLITS: dict[str, dict] = {
 
 
 def _paths(subject: str, runs) -> list[Path]:
-    from bci_stream.train.classical.features import data_root
+    from bci_stream.train.classical.data import data_root
 
     return [data_root() / "eegmmidb" / subject / f"{subject}R{r:02d}.edf" for r in runs]
 
 
 def streaming_test_acc(params, test_paths: list[Path], label_map: dict) -> dict:
     """Trial accuracy of ``params`` on the test files with the numpy reference, at each of EVAL_TIMES."""
-    from bci_stream.train.classical.calibrate import load_calibration
+    from bci_stream.train.classical.calibration_inputs import load_calibration
     from bci_stream.train.classical.params import CspLdaParams
     from bci_stream.train.classical.reference import csp_lda_reference, riemann_reference
 
@@ -69,7 +69,7 @@ def streaming_test_acc(params, test_paths: list[Path], label_map: dict) -> dict:
 def onnx_check(model_dir: Path, name: str, prep, ref_outputs: list[np.ndarray]) -> dict:
     """Run the exported step graph on the test runs: accuracy at 2 s and max |y_onnx - y_reference|."""
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     entry = ModelRegistry(model_dir.parent).get(name)
     model = StepModel(entry.onnx_path, entry.card)
@@ -127,8 +127,9 @@ def epoch_baselines(calib: list[Path], test: list[Path], label_map: dict) -> dic
 
 
 def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
-    from bci_stream.train.classical.calibrate import calibrate
-    from bci_stream.train.classical.fit import all_trials, fit
+    from bci_stream.train.classical.calibration import calibrate
+    from bci_stream.train.classical.fit import fit
+    from bci_stream.train.classical.prepared import all_trials
 
     split = SPLITS[subject]
     calib, test = _paths(subject, split["calib"]), _paths(subject, split["test"])
@@ -147,7 +148,7 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
         row["onnx"] = {"error": f"not checked: {exc}"}
     # the other family, refitted with its CV-selected config (information only, not used for any choice)
     other = "riemann" if chosen == "csp_lda" else "csp_lda"
-    from bci_stream.train.classical.calibrate import load_calibration
+    from bci_stream.train.classical.calibration_inputs import load_calibration
 
     cal = load_calibration(calib, split["labels"])
     other_params = fit(cal, all_trials(cal, range(len(cal.runs))), res.configs[other])
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subjects", default=",".join(SPLITS))
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    from bci_stream.errors import BciStreamError
+    from bci_stream.core.errors import BciStreamError
 
     rows = []
     t0 = time.time()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bci_stream.signal.preprocess import PreprocessingConfig
+from bci_stream.dsp.preprocess import PreprocessingConfig
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Offline (numpy/scipy, float64) reference of the streaming classical decoders over a whole recording.
 
 The math is the one of :mod:`bci_stream.train.classical.params`, computed for every sample of ``x [T, C]``
-at once: the causal preprocessing with :class:`~bci_stream.signal.preprocess.Preprocessor`'s filter (state
+at once: the causal preprocessing with :class:`~bci_stream.dsp.preprocess.Preprocessor`'s filter (state
 initialised at the first sample, as the service does), the exponential running power / covariance with
 :func:`scipy.signal.lfilter`, the matrix logarithm with :func:`numpy.linalg.eigh`. Export checks the step
-graphs (:mod:`bci_stream.train.classical.graphs`) against these functions; the fitting code may use
-the feature functions (:func:`csp_log_power`, :func:`tangent_features`) to get the exact features the
-streaming decoder sees.
+graphs (:mod:`bci_stream.train.classical.graphs`) against these functions. Each step is implemented here
+once: the fitting code (:mod:`.features`, :mod:`.fit`) builds on the same pieces (:func:`preprocess`,
+:func:`running_log_power`, :func:`running_covariance_entries`, :func:`tangent_vectors`, :func:`readout`),
+so it trains on exactly the features the streaming decoder sees.
 
 Long recordings are processed in chunks of :data:`CHUNK` samples (the running estimators carry their
 state across chunks), so memory stays bounded (``CHUNK * n * n`` floats for the covariance).
@@ -15,18 +16,19 @@ state across chunks), so memory stays bounded (``CHUNK * n * n`` floats for the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from scipy import signal as sps
 
-from bci_stream.signal.preprocess import Preprocessor
+from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 
 #: Samples per chunk of the vectorised estimators (memory bound, not a result-changing choice).
 CHUNK = 8192
-#: Floor of the running power before its log (and of the matrix log's scale): keeps a flat-lined input
-#: (the power decaying to 0) finite. Real powers are many orders of magnitude above it.
+#: Floor of the running power before its log, of the eigenvalues in :func:`logm_spd` (and of the graph's
+#: matrix-log scale): keeps a flat-lined input (the power decaying to 0) finite. Real values are many
+#: orders of magnitude above it.
 TINY = 1e-300
 
 
@@ -105,9 +107,7 @@ def check_riemann(p: RiemannParams) -> None:
     ref_min = np.linalg.eigvalsh(np.asarray(p.ref_isqrt, dtype=np.float64)).min()
     if not ref_min > 0:
         raise ValueError(f"ref_isqrt must be positive definite, got smallest eigenvalue {ref_min:.3g}")
-    cov = np.asarray(p.cov_init, dtype=np.float64)
-    shrunk = (1.0 - p.shrinkage) * cov + p.shrinkage * np.trace(cov) / n * np.eye(n)
-    shrunk_min = np.linalg.eigvalsh(shrunk).min()
+    shrunk_min = np.linalg.eigvalsh(shrink(np.asarray(p.cov_init, dtype=np.float64), p.shrinkage)).min()
     if not shrunk_min > 0:
         raise ValueError(f"cov_init after shrinkage must be positive definite (its log is taken at the first "
                          f"sample), got smallest eigenvalue {shrunk_min:.3g} with shrinkage {p.shrinkage:g}")
@@ -118,21 +118,28 @@ def check_riemann(p: RiemannParams) -> None:
 
 
 def smoothing_factor(tau_s: float, sfreq: float) -> float:
-    """``a = exp(-1 / (tau_s * sfreq))`` of the running estimators."""
+    """``a = exp(-1 / (tau_s * sfreq))`` of the running estimators.
+
+    Raises
+    ------
+    ValueError
+        ``tau_s`` is not > 0.
+    """
+    if not tau_s > 0:
+        raise ValueError(f"tau_s must be > 0 seconds, got {tau_s}")
     return math.exp(-1.0 / (tau_s * sfreq))
 
 
-def preprocess64(params: CspLdaParams | RiemannParams, x: np.ndarray) -> np.ndarray:
-    """The card's causal preprocessing of raw ``x [T, C]`` in float64 (filter state from the first sample).
+def preprocess(x: np.ndarray, sfreq: float, config: PreprocessingConfig) -> np.ndarray:
+    """Causal preprocessing of a whole run ``x [T, C]`` (raw) in float64 (filter state from the first sample).
 
     :meth:`Preprocessor.process` returns float32; this keeps float64 throughout, with the same filter
     (its SOS cascade, ``sosfilt_zi * x[0]`` initial state) and the same affine CAR/standardisation.
     """
-    n_chans = len(params.ch_names)
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != n_chans:
-        raise ValueError(f"x must have shape (T, n_chans={n_chans}), got {x.shape}")
-    pre = Preprocessor(params.preprocessing, n_chans, params.sfreq)
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D [T, n_chans], got shape {x.shape}")
+    pre = Preprocessor(config, x.shape[1], sfreq)
     u = x
     if pre.sos is not None and len(x):
         zi = sps.sosfilt_zi(pre.sos)[:, :, None] * x[0]
@@ -143,32 +150,135 @@ def preprocess64(params: CspLdaParams | RiemannParams, x: np.ndarray) -> np.ndar
     return u
 
 
-def _running_mean(a: float, values: np.ndarray, init: np.ndarray) -> np.ndarray:
-    """``out_t = a * out_{t-1} + (1 - a) * values_t`` along axis 0, ``out_{-1} = init``, in chunks."""
-    out = np.empty_like(values)
+def preprocess64(params: CspLdaParams | RiemannParams, x: np.ndarray) -> np.ndarray:
+    """:func:`preprocess` of raw ``x [T, C]`` with the card's preprocessing of ``params`` (C = its channels)."""
+    n_chans = len(params.ch_names)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != n_chans:
+        raise ValueError(f"x must have shape (T, n_chans={n_chans}), got {x.shape}")
+    return preprocess(x, params.sfreq, params.preprocessing)
+
+
+def running_mean_blocks(a: float, blocks: Iterable[np.ndarray], init: np.ndarray) -> Iterator[np.ndarray]:
+    """``out_t = a * out_{t-1} + (1 - a) * values_t`` over consecutive blocks of ``values`` (axis 0).
+
+    The state carries across blocks, starting from ``out_{-1} = init`` (the shape of one sample).
+    """
     zi = a * np.asarray(init, dtype=np.float64)[None]
-    for i in range(0, len(values), CHUNK):
-        out[i:i + CHUNK], zi = sps.lfilter([1.0 - a], [1.0, -a], values[i:i + CHUNK], axis=0, zi=zi)
+    for block in blocks:
+        out, zi = sps.lfilter([1.0 - a], [1.0, -a], block, axis=0, zi=zi)
+        yield out
+
+
+def running_mean(a: float, values: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """:func:`running_mean_blocks` of the whole ``values [T, ...]``, in chunks of :data:`CHUNK` samples."""
+    out = np.empty_like(values)
+    starts = range(0, len(values), CHUNK)
+    for i, block in zip(starts, running_mean_blocks(a, (values[i:i + CHUNK] for i in starts), init)):
+        out[i:i + len(block)] = block
     return out
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def running_log_power(s: np.ndarray, a: float, power_init: np.ndarray) -> np.ndarray:
+    """``log(p_t)`` ``[T, m]`` of the running power of components ``s [T, m]`` (floored at :data:`TINY`)."""
+    return np.log(np.maximum(running_mean(a, s * s, power_init), TINY))
+
+
+def _covariance_layout(init: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(rows, cols, symmetric)``: the entries of ``S`` that are filtered.
+
+    Every entry is filtered on its own, so with an exactly symmetric ``init`` (``S`` then stays symmetric)
+    the upper triangle suffices, mirrored: the same numbers at about half the cost.
+    """
+    n = init.shape[0]
+    symmetric = bool(np.array_equal(init, init.T))
+    rows, cols = np.triu_indices(n) if symmetric else np.divmod(np.arange(n * n), n)
+    return rows, cols, symmetric
+
+
+def running_covariance_entries(v: np.ndarray, a: float, init: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, E [t, k])`` for consecutive chunks of ``v [T, n]``: the running covariance of params.py.
+
+    ``S_t = a S_{t-1} + (1 - a) v_t v_t^T`` with ``S_{-1} = init``, as the ``k`` filtered entries of
+    :func:`covariance_from_entries` (which makes the matrices); chunks hold at most :data:`CHUNK` samples.
+    """
+    init = np.asarray(init, dtype=np.float64)
+    rows, cols, _ = _covariance_layout(init)
+    starts = range(0, len(v), CHUNK)
+    products = (v[i:i + CHUNK, rows] * v[i:i + CHUNK, cols] for i in starts)
+    yield from zip(starts, running_mean_blocks(a, products, init[rows, cols]))
+
+
+def covariance_from_entries(entries: np.ndarray, init: np.ndarray) -> np.ndarray:
+    """The matrices ``S [t, n, n]`` of entries ``[t, k]`` of :func:`running_covariance_entries` (same ``init``)."""
+    init = np.asarray(init, dtype=np.float64)
+    rows, cols, symmetric = _covariance_layout(init)
+    n = init.shape[0]
+    cov = np.empty((len(entries), n, n))
+    cov[:, rows, cols] = entries
+    if symmetric:
+        cov[:, cols, rows] = entries
+    return cov
+
+
+def running_covariance_chunks(v: np.ndarray, a: float, init: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, S [t, n, n])`` for consecutive chunks of ``v [T, n]`` (:func:`running_covariance_entries`)."""
+    for i, entries in running_covariance_entries(v, a, init):
+        yield i, covariance_from_entries(entries, init)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis."""
     z = logits - logits.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
     return z
 
 
-def logm_spd(mats: np.ndarray) -> np.ndarray:
-    """Matrix logarithm of symmetric positive definite matrices ``[..., n, n]`` by ``eigh``."""
+def readout(params: CspLdaParams | RiemannParams, feats: np.ndarray) -> np.ndarray:
+    """Class probabilities ``softmax(feats @ coef.T + intercept)`` of features ``[..., F]``."""
+    return softmax(feats @ np.asarray(params.coef, dtype=np.float64).T + np.asarray(params.intercept))
+
+
+def eigh_function(mats: np.ndarray, fun: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``V fun(w) V^T`` of symmetric matrices ``[..., n, n] = V w V^T`` (by ``eigh``)."""
     w, v = np.linalg.eigh(mats)
-    return (v * np.log(w)[..., None, :]) @ np.swapaxes(v, -1, -2)
+    return (v * fun(w)[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def logm_spd(mats: np.ndarray) -> np.ndarray:
+    """Matrix logarithm of symmetric positive definite matrices ``[..., n, n]`` (eigenvalues floored at TINY)."""
+    return eigh_function(mats, lambda w: np.log(np.maximum(w, TINY)))
+
+
+def shrink(s: np.ndarray, shrinkage: float) -> np.ndarray:
+    """``R = (1 - shrinkage) S + shrinkage trace(S) / n I`` for ``S [..., n, n]``."""
+    n = s.shape[-1]
+    trace = np.trace(s, axis1=-2, axis2=-1)[..., None, None]
+    return (1.0 - shrinkage) * s + shrinkage * trace / n * np.eye(n)
+
+
+def whiten(s: np.ndarray, shrinkage: float, ref_isqrt: np.ndarray) -> np.ndarray:
+    """``M = W R W`` (``W = ref_isqrt``, ``R`` = :func:`shrink` of ``S [..., n, n]``)."""
+    w = np.asarray(ref_isqrt, dtype=np.float64)
+    return w @ shrink(s, shrinkage) @ w
 
 
 def upper_coefficients(n: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """``(triu_indices(n), weights)``: pyriemann's tangent vector order, off-diagonal weight sqrt(2)."""
     rows, cols = np.triu_indices(n)
     return (rows, cols), np.where(rows == cols, 1.0, math.sqrt(2.0))
+
+
+def upper_vector(m: np.ndarray) -> np.ndarray:
+    """pyriemann's tangent vector ``[..., n (n + 1) / 2]`` of symmetric ``m [..., n, n]``."""
+    (rows, cols), weights = upper_coefficients(m.shape[-1])
+    return m[..., rows, cols] * weights
+
+
+def tangent_vectors(s: np.ndarray, shrinkage: float, ref_isqrt: np.ndarray) -> np.ndarray:
+    """``f`` of running covariances ``S [..., n, n]``: shrink, whiten, ``logm``, upper triangle."""
+    return upper_vector(logm_spd(whiten(s, shrinkage, ref_isqrt)))
 
 
 # -- CSP + LDA ------------------------------------------------------------------------------------------
@@ -178,17 +288,24 @@ def csp_log_power(params: CspLdaParams, x: np.ndarray) -> np.ndarray:
     """``log(p_t)`` ``[T, m]``: the CSP+LDA features of every sample of raw ``x [T, C]``."""
     check_csp_lda(params)
     s = preprocess64(params, x) @ np.asarray(params.filters, dtype=np.float64)
-    a = smoothing_factor(params.tau_s, params.sfreq)
-    return np.log(np.maximum(_running_mean(a, s * s, params.power_init), TINY))
+    return running_log_power(s, smoothing_factor(params.tau_s, params.sfreq), params.power_init)
 
 
 def csp_lda_reference(params: CspLdaParams, x: np.ndarray) -> np.ndarray:
     """Class probabilities ``y [T, K]`` (float64) of the CSP+LDA decoder for every sample of raw ``x [T, C]``."""
-    feats = csp_log_power(params, x)
-    return _softmax(feats @ np.asarray(params.coef, dtype=np.float64).T + np.asarray(params.intercept))
+    return readout(params, csp_log_power(params, x))
 
 
 # -- tangent space + LR ---------------------------------------------------------------------------------
+
+
+def _covariance_chunks(params: RiemannParams, x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`running_covariance_chunks` of the projected, preprocessed raw ``x [T, C]``."""
+    check_riemann(params)
+    v = preprocess64(params, x)
+    if params.projection is not None:
+        v = v @ np.asarray(params.projection, dtype=np.float64)
+    return running_covariance_chunks(v, smoothing_factor(params.tau_s, params.sfreq), params.cov_init)
 
 
 def whitened_covariance_chunks(params: RiemannParams, x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -196,40 +313,19 @@ def whitened_covariance_chunks(params: RiemannParams, x: np.ndarray) -> Iterator
 
     ``R_t`` is the shrunk running covariance of params.py; chunks hold at most :data:`CHUNK` samples.
     """
-    check_riemann(params)
-    v = preprocess64(params, x)
-    if params.projection is not None:
-        v = v @ np.asarray(params.projection, dtype=np.float64)
-    n = v.shape[1]
-    a = smoothing_factor(params.tau_s, params.sfreq)
-    w = np.asarray(params.ref_isqrt, dtype=np.float64)
-    shrink = float(params.shrinkage)
-    diag = np.arange(n)
-    zi = a * np.asarray(params.cov_init, dtype=np.float64).reshape(1, n * n)
-    for i in range(0, len(v), CHUNK):
-        blk = v[i:i + CHUNK]
-        outer = (blk[:, :, None] * blk[:, None, :]).reshape(len(blk), n * n)
-        cov, zi = sps.lfilter([1.0 - a], [1.0, -a], outer, axis=0, zi=zi)
-        cov = cov.reshape(-1, n, n)
-        if shrink:
-            trace = np.trace(cov, axis1=1, axis2=2)
-            cov *= 1.0 - shrink
-            cov[:, diag, diag] += (shrink / n) * trace[:, None]
-        yield i, w @ cov @ w
+    for i, cov in _covariance_chunks(params, x):
+        yield i, whiten(cov, params.shrinkage, params.ref_isqrt)
 
 
 def tangent_features(params: RiemannParams, x: np.ndarray) -> np.ndarray:
     """``f_t`` ``[T, n (n + 1) / 2]``: the tangent vectors of every sample of raw ``x [T, C]``."""
-    check_riemann(params)
     n = np.asarray(params.cov_init).shape[0]
-    (rows, cols), weights = upper_coefficients(n)
-    feats = np.empty((len(x), len(rows)))
-    for i, mats in whitened_covariance_chunks(params, x):
-        feats[i:i + len(mats)] = logm_spd(mats)[:, rows, cols] * weights
+    feats = np.empty((len(x), n * (n + 1) // 2))
+    for i, cov in _covariance_chunks(params, x):
+        feats[i:i + len(cov)] = tangent_vectors(cov, params.shrinkage, params.ref_isqrt)
     return feats
 
 
 def riemann_reference(params: RiemannParams, x: np.ndarray) -> np.ndarray:
     """Class probabilities ``y [T, K]`` (float64) of the tangent-space decoder for every sample of raw ``x [T, C]``."""
-    feats = tangent_features(params, x)
-    return _softmax(feats @ np.asarray(params.coef, dtype=np.float64).T + np.asarray(params.intercept))
+    return readout(params, tangent_features(params, x))

@@ -22,7 +22,7 @@ Design (two stages, per family):
 Leave-one-subject-out: for each subject, the two-stage selection is redone on the other three subjects and
 the selected config is scored on the held-out one; this estimates how well "the defaults" transfer to
 an unseen subject. The defaults themselves are the selection on all four subjects; they are copied into
-``DEFAULT_CSP`` / ``DEFAULT_RIEMANN`` / ``CALIBRATE_ALTERNATIVES`` of :mod:`.fit` by hand (with a comment).
+``DEFAULT_CSP`` / ``DEFAULT_RIEMANN`` / ``CALIBRATE_ALTERNATIVES`` of :mod:`.configs` by hand (with a comment).
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.train.classical.fit import (
-    DECISION_TIME, EVAL_TIMES, CspConfig, RiemannConfig, config_dict, config_label, cross_validate, make_folds,
-    with_,
+from bci_stream.train.classical.configs import (
+    DECISION_TIME, EVAL_TIMES, CspConfig, RiemannConfig, config_dict, config_label, with_,
 )
+from bci_stream.train.classical.cv import cross_validate, make_folds
 
 # subject -> (calibration runs, label map). Test runs are deliberately absent.
 CALIBRATION: dict[str, tuple[tuple[int, ...], dict[str, str]]] = {
@@ -59,7 +59,7 @@ SCHEMES = ("at2", "1-3s", "0.5-4s")
 
 
 def calibration_paths(subject: str, root: Path | None = None) -> list[Path]:
-    from bci_stream.train.classical.features import data_root
+    from bci_stream.train.classical.data import data_root
 
     root = root or data_root()
     runs, _ = CALIBRATION[subject]
@@ -86,7 +86,7 @@ _PREP: dict = {}
 
 def _prep(subject: str):
     if subject not in _PREP:
-        from bci_stream.train.classical.calibrate import load_calibration
+        from bci_stream.train.classical.calibration_inputs import load_calibration
 
         _PREP[subject] = load_calibration(calibration_paths(subject), CALIBRATION[subject][1])
     return _PREP[subject]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from bci_stream.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
 MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
@@ -72,7 +72,7 @@ class _ReplayThread(threading.Thread):
 
 def _resolve_model(model_ref: str, models_dir: Path | str | None) -> tuple[Any, Path, str]:
     """Verified registry entry of ``model_ref`` (registry name, or model folder in a registry), its registry, ref."""
-    from bci_stream.inference.registry import ModelRegistry, read_card
+    from bci_stream.core.registry import ModelRegistry, read_card
 
     if Path(model_ref).suffix == ".pt":
         raise LiveEvaluationError(f"model_ref must be an exported model (registry name or model folder) for a live "
@@ -100,7 +100,7 @@ def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | N
 
 def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any) -> dict[str, Any]:
     """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order."""
-    from bci_stream.data import load_recording, pick_channels
+    from bci_stream.io import load_recording, pick_channels
 
     rec = load_recording(path, label_map=label_map)
     if rec.sfreq != card.sfreq:
@@ -330,9 +330,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     import httpx
 
     from bci_stream.api.server import BackgroundServer
-    from bci_stream.data.labels import label_names_of
+    from bci_stream.io.labels import label_names_of
     from bci_stream.engine.offline import decode_offline
-    from bci_stream.settings import Settings
+    from bci_stream.core.settings import Settings
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     say = echo or (lambda _line: None)

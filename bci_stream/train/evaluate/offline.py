@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.errors import ModelError
+from bci_stream.core.errors import ModelError
 
 
 def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
         return {"kind": "checkpoint", "name": path.stem, "net": net, "ch_names": meta["ch_names"],
                 "sfreq": meta["sfreq"], "label_names": meta["label_names"], "preprocessing": meta["preprocessing"],
                 "label_map": meta.get("label_map"), "trial_classes": meta.get("trial_classes")}
-    from bci_stream.inference.registry import ModelEntry, ModelRegistry, read_card, verify_files
+    from bci_stream.core.registry import ModelEntry, ModelRegistry, read_card, verify_files
 
     if path.is_dir() or path.name == "model.json":
         card_path = path if path.name == "model.json" else path / "model.json"
@@ -48,7 +48,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
                     trial_classes: list[str] | None = None, models_dir: Path | None = None,
                     times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0)) -> dict[str, Any]:
     """Metrics (:func:`bci_stream.train.evaluate.metrics.evaluate_probs`) of ``target`` over the files ``data``."""
-    from bci_stream.data import load_recordings
+    from bci_stream.io import load_recordings
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
@@ -71,7 +71,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
 
             probs.append(decode_offline(t["entry"], x))
         else:
-            from bci_stream.signal.preprocess import Preprocessor
+            from bci_stream.dsp.preprocess import Preprocessor
             from bci_stream.train.infer import predict_probs
 
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)

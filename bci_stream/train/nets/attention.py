@@ -8,7 +8,7 @@ The window of past states is carried as an extra state tensor ``mem [B, W-1, H]`
 start of a recording), so the module is *steppable in torch*: windows with carried state equal one
 pass over the whole sequence, and truncated BPTT works. It is **offline-only for deployment**: the
 service's ONNX state contract is ``h0 [L, B, H]`` (+ ``c0``), which cannot carry ``mem``, so
-:func:`bci_stream.export.onnx_export.export_model` refuses a model with this readout.
+:func:`bci_stream.train.export.onnx_export.export_model` refuses a model with this readout.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class CausalRNN(nn.Module):
         return self.attention is None
 
     def architecture(self) -> dict[str, Any]:
-        """Card fields of :class:`bci_stream.inference.card.Architecture` (extras only when used)."""
+        """Card fields of :class:`bci_stream.core.card.Architecture` (extras only when used)."""
         arch: dict[str, Any] = {"cell": self.cell, "n_layers": self.n_layers, "hidden_size": self.hidden_size}
         if len(set(self.hidden_sizes)) > 1:
             arch["hidden_sizes"] = list(self.hidden_sizes)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.errors import ModelError
+from bci_stream.core.errors import ModelError
 from bci_stream.analysis import jacobian, lstm_gates, onnx_lstm
 from bci_stream.analysis.introspect import (
     format_table,
@@ -20,15 +20,15 @@ from bci_stream.analysis.introspect import (
     lstm_forget_time_constants,
     run_inspect,
 )
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 
 SFREQ = 500.0
 DT_MS = 1000.0 / SFREQ
 
 
 def _export(model, out_dir: Path, name: str, preprocessing=None) -> None:
-    from bci_stream.export.onnx_export import export_model
-    from bci_stream.signal.preprocess import PreprocessingConfig
+    from bci_stream.train.export.onnx_export import export_model
+    from bci_stream.dsp.preprocess import PreprocessingConfig
 
     labels = [f"y{i}" for i in range(model.n_outputs)]
     ch_names = [f"E{i}" for i in range(model.n_chans)]
@@ -143,7 +143,7 @@ def test_jacobian_matches_torch_autograd(tmp_path: Path, cell: str, n_layers: in
     import torch
 
     from bci_stream.train.nets.rnn import CausalRNN
-    from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+    from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 
     torch.manual_seed(3)
     h = 8
@@ -208,7 +208,7 @@ def test_n_iter_is_validated(models_dir: Path, bad: object) -> None:
 # LSTM forget gates
 # ---------------------------------------------------------------------------------------------------
 def test_lstm_forget_gates_reproduce_onnxruntime(models_dir: Path) -> None:
-    from bci_stream.signal.preprocess import Preprocessor
+    from bci_stream.dsp.preprocess import Preprocessor
 
     entry = ModelRegistry(models_dir).get("tiny-lstm")
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bci_stream.settings import ConfigFileError, Settings, env_var, main, read_config_file
+from bci_stream.core.settings import ConfigFileError, Settings, env_var, main, read_config_file
 from support.common import REPO
 
 

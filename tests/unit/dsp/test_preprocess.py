@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from bci_stream.signal.preprocess import NonFiniteGuard, PreprocessingConfig, Preprocessor
+from bci_stream.dsp.preprocess import NonFiniteGuard, PreprocessingConfig, Preprocessor
 from support.common import test_signal
 
 FULL = PreprocessingConfig(bandpass=(1.0, 40.0), notch=50.0, car=True, mean=[0.5] * 8, std=[10.0] * 8)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.errors import ModelError, ModelNotFoundError
+from bci_stream.core.errors import ModelError, ModelNotFoundError
 from bci_stream.engine.step_model import StepModel
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.registry import ModelRegistry
 from support.common import export_tiny
 
 
@@ -106,7 +106,7 @@ def test_registry_refuses_a_changed_file(model_copy):
 
 
 def test_corrupt_onnx_with_matching_card_is_refused_by_onnxruntime(model_copy):
-    from bci_stream.inference.card import sha256_file
+    from bci_stream.core.card import sha256_file
 
     onnx_path = model_copy / "tiny-gru" / "model.onnx"
     onnx_path.write_bytes(b"this is not an onnx model")
@@ -120,7 +120,7 @@ def test_corrupt_onnx_with_matching_card_is_refused_by_onnxruntime(model_copy):
 
 
 def test_card_that_disagrees_with_the_graph_is_refused(model_copy):
-    from bci_stream.inference.card import ModelCard
+    from bci_stream.core.card import ModelCard
 
     card_path = model_copy / "tiny-gru" / "model.json"
     raw = json.loads(card_path.read_text())
@@ -165,9 +165,9 @@ def test_versions_and_missing_models(models_dir, tmp_path):
 def test_export_refuses_when_parity_fails(tmp_path, monkeypatch):
     import torch
 
-    from bci_stream.export import onnx_export
+    from bci_stream.train.export import onnx_export
     from bci_stream.train.nets.rnn import CausalRNN
-    from bci_stream.signal.preprocess import PreprocessingConfig
+    from bci_stream.dsp.preprocess import PreprocessingConfig
 
     class Broken(onnx_export.Preprocessor):  # a reference that disagrees with the graph, as a broken graph would
         def process(self, x):
@@ -209,7 +209,7 @@ def test_steps_and_chunks_interleaved_with_restore_and_reset(models_dir, model):
 
 
 def test_a_card_without_a_step_graph_is_refused_with_the_upgrade_command(model_copy):
-    from bci_stream.inference.card import ModelCard
+    from bci_stream.core.card import ModelCard
 
     raw = json.loads((model_copy / "tiny-gru" / "model.json").read_text())
     raw.update(format_version=1, step=None, inputs=["x", "h0"], outputs=["y", "hn"])

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from bci_stream.engine.step_model import StepModel
-from bci_stream.export.onnx_export import export_model
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.train.export.onnx_export import export_model
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.train.nets.rnn import CausalRNN
-from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 
 N_CHANS, SFREQ = 16, 1000.0
 
@@ -177,7 +177,7 @@ def test_input_checks(bundle):
 def test_graph_metadata_carries_the_step_description(bundle):
     import onnx
 
-    from bci_stream.engine.contract import METADATA_KEY, StepSpec
+    from bci_stream.core.contract import METADATA_KEY, StepSpec
 
     model, _, _ = bundle
     path = Path(model.session._model_path) if hasattr(model.session, "_model_path") else None

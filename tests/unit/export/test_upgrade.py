@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from bci_stream.engine.step_model import StepModel
-from bci_stream.export.onnx_export import _export_graph
-from bci_stream.inference.card import sha256_file
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.train.export.onnx_export import _export_graph
+from bci_stream.core.card import sha256_file
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.train.nets.rnn import CausalRNN
-from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 
 
 def format1_folder(root: Path, cell: str) -> tuple[Path, CausalRNN, PreprocessingConfig]:

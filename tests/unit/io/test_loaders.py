@@ -1,4 +1,4 @@
-"""Loaders of bci_stream.data on the real recordings in ../shared/data, round trips and exact errors."""
+"""Loaders of bci_stream.io on the real recordings in ../shared/data, round trips and exact errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.data import (
+from bci_stream.io import (
     ChannelError,
     DataError,
     Event,
@@ -25,9 +25,9 @@ from bci_stream.data import (
     normalise_ch_name,
     save_npz,
 )
-from bci_stream.data.bci2000 import read_bci2000_raw
-from bci_stream.data.mne_formats import save_fif
-from bci_stream.data.xdf_writer import save_xdf
+from bci_stream.io.bci2000 import read_bci2000_raw
+from bci_stream.io.mne_formats import save_fif
+from bci_stream.io.xdf_writer import save_xdf
 from support.common import SHARED_DATA
 
 MMI = SHARED_DATA / "eegmmidb" / "S001"
@@ -269,7 +269,7 @@ def test_xdf_round_trip(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
 
 
 def test_xdf_units_and_stream_choice(tmp_path: Path) -> None:
-    from bci_stream.data.xdf_chunks import XdfWriter, stream_header_xml
+    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
     rng = np.random.default_rng(0)
     x_uv = rng.normal(0, 20, (500, 3))

@@ -6,8 +6,8 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.errors import StreamMismatchError
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.lsl.source import build_predicate, channel_indices, check_stream
 from support.common import TINY_CH_NAMES

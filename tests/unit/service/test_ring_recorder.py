@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.data.session import read_session
-from bci_stream.inference.registry import ModelRegistry
+from bci_stream.io.session import read_session
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.recorder import Recorder
 from bci_stream.engine.offline import decode_offline

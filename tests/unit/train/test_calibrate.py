@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from bci_stream.cli import main
-from bci_stream.train.classical.features import data_root
+from bci_stream.train.classical.data import data_root
 
 S001 = data_root() / "eegmmidb" / "S001"
 R05, R06 = S001 / "S001R05.edf", S001 / "S001R06.edf"
@@ -29,9 +29,9 @@ def _run(args: list[str]):
 def _npz_variant(tmp_path: Path, name: str, *, keep_events=None, drop_channels: int = 0,
                  sfreq: float | None = None) -> Path:
     """A real run (S001R05) rewritten as NPZ with some events, channels or the rate changed."""
-    from bci_stream.data import load_recording
-    from bci_stream.data.npz import save_npz
-    from bci_stream.data.recording import Recording
+    from bci_stream.io import load_recording
+    from bci_stream.io.npz import save_npz
+    from bci_stream.io.recording import Recording
 
     rec = load_recording(R05)
     events = [e for e in rec.events if keep_events is None or keep_events(e)]
@@ -43,7 +43,7 @@ def _npz_variant(tmp_path: Path, name: str, *, keep_events=None, drop_channels: 
 
 def test_calibrate_end_to_end_loads_in_registry_and_step_model(tmp_path: Path) -> None:
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     res = _run([str(R05), str(R06), "--labels", LABELS, "--name", "s001-test", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
@@ -55,7 +55,7 @@ def test_calibrate_end_to_end_loads_in_registry_and_step_model(tmp_path: Path) -
     model = StepModel(entry.onnx_path, entry.card)
 
     # stream a real run through the exported graph: probabilities, and above chance at cue + 2 s
-    from bci_stream.data import load_recording
+    from bci_stream.io import load_recording
 
     rec = load_recording(R06, ch_names=entry.card.ch_names)
     y = model.run(rec.data.T.astype(np.float32), model.new_state())

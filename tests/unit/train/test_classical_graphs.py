@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from bci_stream.engine.step_model import StepModel
-from bci_stream.errors import ModelError
-from bci_stream.inference.registry import ModelRegistry
-from bci_stream.signal.preprocess import PreprocessingConfig
+from bci_stream.core.errors import ModelError
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.dsp.preprocess import PreprocessingConfig
 from bci_stream.train.classical import reference as ref
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 
@@ -33,7 +33,7 @@ pytest.importorskip("onnx", reason="the classical exporters need the train extra
 pytest.importorskip("sklearn", reason="the parameters are fitted with scikit-learn (train extra)")
 
 from bci_stream.train.classical.export import export_csp_lda, export_riemann  # noqa: E402
-from bci_stream.train.classical.graphs import (  # noqa: E402
+from bci_stream.train.classical.logm_graph import (  # noqa: E402
     LOGM_MAX_CONDITION,
     LOGM_TOL,
     add_logm,
@@ -113,8 +113,8 @@ def recording():
     if not EDF.is_file():
         pytest.skip(f"real EEG not found: {EDF} is missing (set BCI_STREAM_DATA to the shared data folder, "
                     f"which holds eegmmidb/S001/S001R06.edf)")
-    from bci_stream.data import load_recording
-    from bci_stream.data.labels import eegmmidb_label_map
+    from bci_stream.io import load_recording
+    from bci_stream.io.labels import eegmmidb_label_map
 
     return load_recording(EDF, label_map=eegmmidb_label_map(6), ch_names=CHANNELS)
 
@@ -259,7 +259,7 @@ def test_snapshot_restore_continues_identically(models, x, name):
 
 def _logm_graph(n: int):
     from bci_stream.engine.step_model import make_session
-    from bci_stream.export.graph import GraphBuilder
+    from bci_stream.train.export.graph import GraphBuilder
 
     g = GraphBuilder()
     g.add_input("m", np.float64, ["B", "T", n, n])

@@ -63,8 +63,8 @@ def test_config_file_missing(tmp_path):
 # -- data split --------------------------------------------------------------------------------------
 
 def test_split_is_by_recording_and_trial_aligned_tail_without_leakage(tmp_path, data_present):
-    from bci_stream.data import load_recording
-    from bci_stream.signal.preprocess import PreprocessingConfig, Preprocessor
+    from bci_stream.io import load_recording
+    from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
     from bci_stream.train.dataset import prepare_dataset
 
     cfg = load_config(_write(tmp_path, tiny_config_text(tmp_path / "out")))
@@ -162,10 +162,10 @@ def test_end_to_end_report_has_every_row(tiny_run):
 
 
 def test_exported_model_loads_in_the_registry_and_matches_the_checkpoint(tiny_run):
-    from bci_stream.data import load_recording
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.io import load_recording
+    from bci_stream.core.registry import ModelRegistry
     from bci_stream.engine.offline import decode_offline
-    from bci_stream.signal.preprocess import Preprocessor
+    from bci_stream.dsp.preprocess import Preprocessor
     from bci_stream.train.checkpoint import load_checkpoint
     from bci_stream.train.infer import predict_probs
 

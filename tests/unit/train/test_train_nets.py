@@ -7,13 +7,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bci_stream.errors import ModelError  # noqa: E402
+from bci_stream.core.errors import ModelError  # noqa: E402
 from bci_stream.train.nets.birnn import BiRNN  # noqa: E402
 from bci_stream.train.nets.dropout import locked_mask  # noqa: E402
 from bci_stream.train.nets.heads import inverse_link, nll, soft_target_kl  # noqa: E402
 from bci_stream.train.nets.presets import stacked_lstm_classifier  # noqa: E402
 from bci_stream.train.nets.rnn import CausalRNN  # noqa: E402
-from bci_stream.signal.preprocess import PreprocessingConfig  # noqa: E402
+from bci_stream.dsp.preprocess import PreprocessingConfig  # noqa: E402
 from bci_stream.train.infer import predict_eta  # noqa: E402
 
 
@@ -209,7 +209,7 @@ def test_a_gaussian_and_a_poisson_head_learn_their_targets():
 
 
 def _export(model, tmp_path, name):
-    from bci_stream.export.onnx_export import export_model
+    from bci_stream.train.export.onnx_export import export_model
 
     return export_model(model, tmp_path / name, name=name, version="1.0.0",
                         ch_names=[f"ch{i}" for i in range(model.n_chans)], sfreq=160.0,
@@ -219,7 +219,7 @@ def _export(model, tmp_path, name):
 
 def test_stacked_lstm_preset_exports_and_steps(tmp_path):
     from bci_stream.engine.step_model import StepModel
-    from bci_stream.inference.registry import ModelRegistry
+    from bci_stream.core.registry import ModelRegistry
 
     torch.manual_seed(0)
     m = stacked_lstm_classifier(6, 3)

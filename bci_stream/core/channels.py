@@ -1,0 +1,102 @@
+"""Channel names: one normaliser for the whole project, and picking channels by (normalised) name.
+
+Only :mod:`re` and numpy here: the online path (``bci_stream.lsl.source``) imports this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_EEG_PREFIX = re.compile(r"^eeg[\s_-]+", re.IGNORECASE)
+_TEN_TEN = re.compile(r"^([A-Za-z]{1,3}?)(\d{1,2}|[zZ])$")
+
+
+def normalise_ch_name(name: str) -> str:
+    """A channel name in 10-10 spelling: ``"Fc5."`` → ``"FC5"``, ``"EEG Cz"`` → ``"Cz"``, ``"fpz"`` → ``"Fpz"``.
+
+    Strips whitespace and leading/trailing dots, drops an ``EEG`` prefix (``"EEG "``, ``"EEG-"``,
+    ``"EEG_"``), then, when the rest looks like a 10-10 position (letters + number or ``z``), writes
+    the letters upper case (``Fp`` stays ``Fp``) and ``z`` lower case. Other names (``"EOG1"``,
+    ``"STI 014"``) are only stripped.
+    """
+    out = _EEG_PREFIX.sub("", name.strip()).strip(". \t")
+    m = _TEN_TEN.match(out)
+    if m is None:
+        return out
+    letters, pos = m.groups()
+    letters = "Fp" if letters.upper() == "FP" else letters.upper()
+    return letters + pos.lower()
+
+
+def ch_name_key(name: str) -> str:
+    """The key names are compared by: :func:`normalise_ch_name`, case-folded (``"C3.."`` ≡ ``"c3"``)."""
+    return normalise_ch_name(name).casefold()
+
+
+def match_channels(available: Sequence[str], wanted: Sequence[str]
+                   ) -> tuple[list[int], list[str], dict[str, list[str]]]:
+    """Index into ``available`` of each name in ``wanted``: exact match first, then by :func:`ch_name_key`.
+
+    Returns
+    -------
+    idx
+        One index per found name, in the order of ``wanted``.
+    missing
+        Names of ``wanted`` found nowhere.
+    ambiguous
+        Names of ``wanted`` whose key matches several ``available`` names (name → those names).
+    """
+    exact = {name: i for i, name in enumerate(available)}
+    loose: dict[str, list[int]] = {}
+    for i, name in enumerate(available):
+        loose.setdefault(ch_name_key(name), []).append(i)
+    idx: list[int] = []
+    missing: list[str] = []
+    ambiguous: dict[str, list[str]] = {}
+    for name in wanted:
+        if name in exact:
+            idx.append(exact[name])
+            continue
+        hits = loose.get(ch_name_key(name), [])
+        if len(hits) == 1:
+            idx.append(hits[0])
+        elif hits:
+            ambiguous[name] = [available[h] for h in hits]
+        else:
+            missing.append(name)
+    return idx, missing, ambiguous
+
+
+def _shortlist(names: Sequence[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
+
+
+def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[str], *,
+                  source: str = "recording") -> tuple[np.ndarray, list[str]]:
+    """Rows of ``data`` for ``wanted`` channels, in that order, and their names as the file gives them.
+
+    Raises
+    ------
+    ChannelError
+        If a wanted name is missing, ambiguous, or asked twice.
+    """
+    from bci_stream.core.errors import ChannelError
+
+    dupes = sorted({n for n in wanted if list(wanted).count(n) > 1})
+    if dupes:
+        raise ChannelError(f"ch_names must not repeat a channel; got {_shortlist(dupes)} more than once")
+    idx, missing, ambiguous = match_channels(ch_names, wanted)
+    if ambiguous:
+        name, hits = next(iter(ambiguous.items()))
+        raise ChannelError(f"ch_names entry {name!r} matches several channels of {source}: {hits}")
+    if missing:
+        raise ChannelError(
+            f"ch_names has {len(missing)} channel(s) not in {source}: {_shortlist(missing)} "
+            f"({source} has {len(ch_names)} channels: {_shortlist(list(ch_names))})"
+        )
+    if len(set(idx)) != len(idx):
+        raise ChannelError(f"ch_names must not name the same channel twice (after normalising); got {list(wanted)}")
+    return data[idx], [ch_names[i] for i in idx]

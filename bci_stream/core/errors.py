@@ -1,0 +1,55 @@
+"""Exceptions of bci-stream. Each names the parameter, the rule and the bad value."""
+
+from __future__ import annotations
+
+
+class BciStreamError(Exception):
+    """Base class for every error bci-stream raises on purpose."""
+
+
+class ModelError(BciStreamError):
+    """A model file or model card is missing, corrupt or inconsistent."""
+
+
+class ModelNotFoundError(ModelError):
+    """No model of that name (or version) in the registry."""
+
+
+class StreamError(BciStreamError):
+    """An LSL stream could not be found, or does not match what the model expects."""
+
+
+class StreamNotFoundError(StreamError):
+    """No stream matched the selector within the timeout."""
+
+
+class StreamMismatchError(StreamError):
+    """The stream's channel count, rate, format or labels do not match the model card."""
+
+
+class CommandError(BciStreamError):
+    """A command to a decoder could not be carried out; the message says why."""
+
+
+class DecoderNotFoundError(CommandError):
+    """No decoder with that id."""
+
+
+class DecoderNotReadyError(CommandError):
+    """The decoder has no worker that takes commands now (starting, or not running)."""
+
+
+class CommandRefusedError(CommandError):
+    """The worker refused the command (its reason is the message), or went away while handling it."""
+
+
+class CommandTimeoutError(CommandError):
+    """The worker did not answer in time."""
+
+
+class DataError(BciStreamError, ValueError):
+    """A recording cannot be loaded as asked (unknown format, corrupt file, inconsistent options)."""
+
+
+class ChannelError(DataError):
+    """Asked-for channels are missing from (or ambiguous in) a recording, or recordings' channels differ."""

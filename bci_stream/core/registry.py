@@ -1,0 +1,112 @@
+"""The model registry: self-describing models in a folder, verified before use.
+
+Layout: ``<root>/<dir>/model.json`` + ``<root>/<dir>/model.onnx``, one model version per folder
+(for example ``models/mi-gru/`` or ``models/mi-gru/1.2.0/``). A model is referred to as ``name`` (its
+highest version) or ``name@version``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bci_stream.core.errors import ModelError, ModelNotFoundError
+from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, sha256_file
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model found in the registry: its card and where its files are."""
+
+    card: ModelCard
+    directory: Path
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.directory / ONNX_FILE
+
+    @property
+    def card_path(self) -> Path:
+        return self.directory / CARD_FILE
+
+
+def read_card(card_path: Path) -> ModelCard:
+    """Parse and validate a model card, with an error that names the file and the field."""
+    try:
+        raw = json.loads(card_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"model card {card_path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model card {card_path} is not readable JSON: {exc}") from None
+    try:
+        return ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ModelError(f"model card {card_path} is invalid: {problems}") from None
+
+
+def verify_files(entry: ModelEntry) -> None:
+    """Refuse a model whose ONNX file is missing or differs from what its card describes."""
+    if not entry.onnx_path.is_file():
+        raise ModelError(f"model '{entry.card.ref}': ONNX file {entry.onnx_path} does not exist")
+    actual = sha256_file(entry.onnx_path)
+    if actual != entry.card.sha256:
+        raise ModelError(
+            f"model '{entry.card.ref}': sha256 of {entry.onnx_path} is {actual}, but its card "
+            f"{entry.card_path} says {entry.card.sha256}; the file was changed or corrupted after export"
+        )
+
+
+def _version_key(version: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.+-]", version))
+
+
+class ModelRegistry:
+    """Lists and loads the models under ``root``. Cheap to construct; reads the folder on each call."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def scan(self) -> tuple[list[ModelEntry], list[str]]:
+        """All valid model entries, and one message per folder whose card could not be read."""
+        entries: list[ModelEntry] = []
+        problems: list[str] = []
+        if not self.root.is_dir():
+            return entries, [f"models directory {self.root} does not exist"]
+        for card_path in sorted(self.root.glob(f"*/{CARD_FILE}")) + sorted(self.root.glob(f"*/*/{CARD_FILE}")):
+            try:
+                entries.append(ModelEntry(read_card(card_path), card_path.parent))
+            except ModelError as exc:
+                problems.append(str(exc))
+        return entries, problems
+
+    def list(self) -> list[ModelEntry]:
+        """Valid model entries, sorted by name then version."""
+        entries, _ = self.scan()
+        return sorted(entries, key=lambda e: (e.card.name, _version_key(e.card.version)))
+
+    def resolve(self, ref: str) -> ModelEntry:
+        """Find ``name`` (highest version) or ``name@version``; files are not verified here."""
+        name, _, version = ref.partition("@")
+        matches = [e for e in self.list() if e.card.name == name and (not version or e.card.version == version)]
+        if not matches:
+            known = sorted({e.card.ref for e in self.list()})
+            # a folder named like the model whose card is unreadable: say so, not just "not found"
+            broken = [p for p in self.scan()[1] if f"/{name}/" in p.replace("\\", "/")]
+            raise ModelNotFoundError(
+                f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'})"
+                + "".join(f"; {p}" for p in broken)
+            )
+        return matches[-1]
+
+    def get(self, ref: str) -> ModelEntry:
+        """Resolve ``ref`` and verify its ONNX file against the card's sha256."""
+        entry = self.resolve(ref)
+        verify_files(entry)
+        return entry

@@ -1,0 +1,1 @@
+"""Causal digital signal processing, the reference the step graphs are checked against."""

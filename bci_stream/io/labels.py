@@ -1,0 +1,144 @@
+"""Per-sample labels from events by an explicit mapping, and the EEGMMIDB run table.
+
+A *label map* sends an event description (an annotation's text, an XDF marker string, a BCI2000 state
+value written as text, e.g. ``"2"``) to a class name, or to ``None`` to ignore it. Each matching event
+labels the samples it covers: ``[onset, onset + duration)``, or ``[onset + start, onset + stop)`` with
+``label_window=(start_s, stop_s)``. Samples no event labels are ``-1``.
+
+``label_names`` are the distinct class names in the order they first appear among the map's values
+(``{"T0": "rest", "T1": "fists", "T2": "feet"}`` → ``["rest", "fists", "feet"]``), so the class
+indices depend only on the map, never on which events a particular file holds. Where labelled spans
+overlap, the later event (by onset) wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.io.errors import LabelMapError
+from bci_stream.io.recording import UNLABELLED, Event
+
+LabelMap = Mapping[str | int, str | None]
+
+
+def label_names_of(label_map: LabelMap) -> list[str]:
+    """Distinct class names of ``label_map`` in order of first appearance (``None`` values skipped)."""
+    names: list[str] = []
+    for key, value in label_map.items():
+        if value is not None and not isinstance(value, str):
+            raise LabelMapError(f"label_map values must be class names (str) or None; got {value!r} for key {key!r}")
+        if value is not None and value not in names:
+            names.append(value)
+    return names
+
+
+def _check_window(label_window: tuple[float, float] | None) -> None:
+    if label_window is None:
+        return
+    try:
+        start, stop = (float(v) for v in label_window)
+    except (TypeError, ValueError):
+        raise LabelMapError(f"label_window must be (start_s, stop_s); got {label_window!r}") from None
+    if not (np.isfinite(start) and np.isfinite(stop) and stop > start):
+        raise LabelMapError(f"label_window must be finite with stop_s > start_s; got {label_window!r}")
+
+
+def labels_from_events(events: Sequence[Event], n_times: int, sfreq: float, label_map: LabelMap, *,
+                       label_window: tuple[float, float] | None = None,
+                       source: str = "recording") -> tuple[np.ndarray, list[str]]:
+    """Per-sample labels ``[n_times]`` (``-1`` = none) and the label names, from ``events`` by ``label_map``.
+
+    Raises
+    ------
+    LabelMapError
+        If no key of ``label_map`` matches an event description (the message lists the descriptions
+        the recording has), if every matched event has zero duration and no ``label_window`` is given,
+        or if a value or ``label_window`` is malformed.
+    """
+    names = label_names_of(label_map)
+    _check_window(label_window)
+    lookup = {str(k): v for k, v in label_map.items()}
+    labels = np.full(n_times, UNLABELLED, dtype=np.int64)
+    matched = [ev for ev in sorted(events, key=lambda e: e.onset) if ev.description in lookup]
+    if not matched:
+        have = Counter(ev.description for ev in events)
+        listing = ", ".join(f"{d!r} ×{n}" for d, n in sorted(have.items())) or "none"
+        raise LabelMapError(
+            f"label_map matches no event of {source}: keys {sorted(lookup)}; its event descriptions are {listing}"
+        )
+    labelled_any = False
+    for ev in matched:
+        name = lookup[ev.description]
+        if name is None:
+            continue
+        if label_window is None:
+            start, stop = ev.onset, ev.onset + ev.duration
+        else:
+            start = ev.onset + int(round(label_window[0] * sfreq))
+            stop = ev.onset + int(round(label_window[1] * sfreq))
+        start, stop = max(start, 0), min(stop, n_times)
+        if stop > start:
+            labels[start:stop] = names.index(name)
+            labelled_any = True
+    to_label = [ev for ev in matched if lookup[ev.description] is not None]
+    if to_label and not labelled_any and label_window is None and all(ev.duration == 0 for ev in to_label):
+        raise LabelMapError(
+            f"label_map matches {len(to_label)} events of {source}, but all have zero duration; "
+            f"give label_window=(start_s, stop_s) to label a span after each onset"
+        )
+    return labels, names
+
+
+# EEGMMIDB (PhysioNet eegmmidb v1.0.0): what T1/T2 mean in each run. T0 is rest in every run.
+_EEGMMIDB_TASKS = {
+    **dict.fromkeys((1, 2), ("baseline", None, None)),
+    **dict.fromkeys((3, 7, 11), ("executed", "left_fist", "right_fist")),
+    **dict.fromkeys((4, 8, 12), ("imagined", "left_fist", "right_fist")),
+    **dict.fromkeys((5, 9, 13), ("executed", "fists", "feet")),
+    **dict.fromkeys((6, 10, 14), ("imagined", "fists", "feet")),
+}
+
+
+def eegmmidb_task(run: int) -> str:
+    """``"baseline"`` (R01 eyes open, R02 eyes closed), ``"executed"`` or ``"imagined"`` for an EEGMMIDB run."""
+    if run not in _EEGMMIDB_TASKS:
+        raise LabelMapError(f"run must be an EEGMMIDB run number 1..14; got {run!r}")
+    return _EEGMMIDB_TASKS[run][0]
+
+
+def eegmmidb_label_map(run: int, *, rest: str | None = "rest") -> dict[str, str | None]:
+    """The label map of EEGMMIDB run ``run`` (1..14).
+
+    ===============  ==========  ===========  ============
+    runs             task        T1           T2
+    ===============  ==========  ===========  ============
+    1, 2             baseline    –            –
+    3, 7, 11         executed    left_fist    right_fist
+    4, 8, 12         imagined    left_fist    right_fist
+    5, 9, 13         executed    fists        feet
+    6, 10, 14        imagined    fists        feet
+    ===============  ==========  ===========  ============
+
+    ``T0`` maps to ``rest`` (pass ``rest=None`` to leave rest unlabelled). Executed and imagined runs
+    share class names; :func:`eegmmidb_task` tells them apart. Baseline runs (R01 eyes open, R02 eyes
+    closed) hold one ``T0`` over the whole run.
+    """
+    eegmmidb_task(run)  # validates run
+    _task, t1, t2 = _EEGMMIDB_TASKS[run]
+    out: dict[str, str | None] = {"T0": rest}
+    if t1 is not None:
+        out.update({"T1": t1, "T2": t2})
+    return out
+
+
+def eegmmidb_run(path: str) -> int:
+    """The run number of an EEGMMIDB file name such as ``S001R06.edf`` (→ 6)."""
+    m = re.fullmatch(r"S\d{3}R(\d{2})", Path(path).name.split(".")[0])
+    if m is None:
+        raise LabelMapError(f"path must be an EEGMMIDB file named like S001R06.edf; got {Path(path).name!r}")
+    return int(m.group(1))

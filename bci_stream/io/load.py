@@ -1,0 +1,160 @@
+"""``load_recording``: one entry point for every format, dispatched on the file extension."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bci_stream.core.channels import ch_name_key, pick_channels
+from bci_stream.io.errors import ChannelError, DataError, LabelMapError, SfreqMismatchError
+from bci_stream.io.labels import LabelMap, labels_from_events
+from bci_stream.io.recording import Event, Recording
+
+FORMATS = {
+    ".edf": "mne", ".bdf": "mne", ".gdf": "mne", ".fif": "mne", ".fif.gz": "mne", ".set": "mne",
+    ".dat": "bci2000", ".xdf": "xdf", ".xdfz": "xdf", ".npz": "npz",
+}
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".fif.gz" if name.endswith(".fif.gz") else path.suffix.lower()
+
+
+def _reader(kind: str) -> Callable[..., Any]:
+    if kind == "mne":
+        from bci_stream.io.mne_formats import read_mne
+        return read_mne
+    if kind == "bci2000":
+        from bci_stream.io.bci2000 import read_bci2000
+        return read_bci2000
+    if kind == "xdf":
+        from bci_stream.io.xdf import read_xdf
+        return read_xdf
+    from bci_stream.io.npz import read_npz
+    return read_npz
+
+
+def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_names: Sequence[str] | None = None,
+                   label_window: tuple[float, float] | None = None, **opts: Any) -> Recording:
+    """Load one recording as a :class:`Recording` in microvolts.
+
+    Formats by extension: ``.edf``/``.bdf``/``.gdf``/``.fif``/``.fif.gz`` (mne), ``.set`` (EEGLAB, mne +
+    pymatreader), ``.dat`` (BCI2000), ``.xdf`` (pyxdf), ``.npz`` (:func:`bci_stream.io.npz.save_npz`).
+
+    Parameters
+    ----------
+    path
+        The file.
+    label_map
+        Event description → class name (``None`` = ignore), see :mod:`bci_stream.io.labels`. Without
+        it, labels are all ``-1`` (an NPZ file keeps the labels it stores).
+    ch_names
+        Channels to keep, in this order, matched exactly or by :func:`normalise_ch_name` (``"C3"``
+        finds ``"C3.."``). The recording keeps the file's spelling.
+    label_window
+        ``(start_s, stop_s)`` after each event onset to label, instead of the event's duration.
+    **opts
+        Format options. BCI2000 (:func:`bci_stream.io.bci2000.read_bci2000`): ``state`` (default
+        ``"StimulusCode"``), ``type_state``, ``include_zero``, ``loc_file``. XDF
+        (:func:`bci_stream.io.xdf.read_xdf`): ``stream``, ``marker_stream``, ``until_next``.
+
+    Raises
+    ------
+    DataError
+        Unknown extension or option, unreadable file; :class:`ChannelError` for missing or ambiguous
+        channels; :class:`LabelMapError` for a mapping that matches no event.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in FORMATS:
+        raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}")
+    if not path.is_file():
+        raise DataError(f"path does not exist or is not a file: {path}")
+    reader = _reader(FORMATS[suffix])
+    allowed = [p for p in inspect.signature(reader).parameters if p != "path"]
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise DataError(
+            f"unknown option(s) {unknown} for {suffix} files; allowed: {allowed or 'none'}"
+        )
+    parts = reader(path, **opts)
+    data, sfreq, names, events = parts[:4]
+    labels, label_names = (parts[4], parts[5]) if len(parts) > 4 else (None, [])
+    if ch_names is not None:
+        data, names = pick_channels(data, names, list(ch_names), source=str(path))
+    if label_map is not None:
+        labels, label_names = labels_from_events(events, data.shape[1], sfreq, label_map,
+                                                 label_window=label_window, source=str(path))
+    elif label_window is not None:
+        raise DataError("label_window needs a label_map; got label_window without label_map")
+    return Recording(data=data, sfreq=sfreq, ch_names=list(names), labels=labels, label_names=list(label_names),
+                     events=list(events), source=str(path))
+
+
+def load_recordings(paths: Sequence[str | Path], *,
+                    label_map: LabelMap | Callable[[str], LabelMap] | None = None,
+                    ch_names: Sequence[str] | None = None, **kwargs: Any) -> list[Recording]:
+    """Load several recordings as a list (nothing is concatenated), checked to be compatible.
+
+    Every recording must have the same sfreq: we **refuse** a file whose rate differs, we never
+    resample. Every recording must have the same channels (compared by normalised name); later files
+    are reordered to the first file's order (or to ``ch_names`` when given). All must end with the
+    same ``label_names``, so class indices mean the same in every file.
+
+    ``label_map`` may be a mapping, or a callable ``path -> mapping`` (e.g.
+    ``lambda p: eegmmidb_label_map(eegmmidb_run(p))``). Other keywords go to :func:`load_recording`.
+
+    Raises
+    ------
+    SfreqMismatchError, ChannelError, LabelMapError
+        Naming the first file that differs from the first one, and how.
+    """
+    if not paths:
+        raise DataError("paths must name at least one recording; got none")
+    recs: list[Recording] = []
+    for p in paths:
+        lm = label_map(str(p)) if callable(label_map) else label_map
+        rec = load_recording(p, label_map=lm, ch_names=ch_names, **kwargs)
+        if recs:
+            first = recs[0]
+            if rec.sfreq != first.sfreq:
+                raise SfreqMismatchError(
+                    f"sfreq must be the same in every recording (we refuse, not resample): {rec.source} has "
+                    f"sfreq={rec.sfreq:g} Hz, {first.source} has {first.sfreq:g} Hz"
+                )
+            if ch_names is None:
+                _check_same_channels(first, rec)
+                rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
+            if rec.label_names != first.label_names:
+                raise LabelMapError(
+                    f"label_names must be the same in every recording: {rec.source} has {rec.label_names}, "
+                    f"{first.source} has {first.label_names}"
+                )
+        recs.append(rec)
+    return recs
+
+
+def _check_same_channels(first: Recording, rec: Recording) -> None:
+    a = {ch_name_key(n): n for n in first.ch_names}
+    b = {ch_name_key(n): n for n in rec.ch_names}
+    if a.keys() != b.keys():
+        missing = [a[k] for k in a if k not in b]
+        extra = [b[k] for k in b if k not in a]
+        raise ChannelError(
+            f"channels must be the same in every recording: {rec.source} lacks {missing or 'none'} and has "
+            f"extra {extra or 'none'} compared with {first.source} (pass ch_names=[...] to pick a common set)"
+        )
+
+
+def events_summary(events: Sequence[Event]) -> dict[str, int]:
+    """Number of events per description."""
+    out: dict[str, int] = {}
+    for ev in events:
+        out[ev.description] = out.get(ev.description, 0) + 1
+    return dict(sorted(out.items()))
+
+
+__all__ = ["FORMATS", "events_summary", "load_recording", "load_recordings"]

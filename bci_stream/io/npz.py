@@ -1,0 +1,58 @@
+"""Our own simple NPZ format, read and written without pickling.
+
+Keys: ``data`` ``[n_chans, n_times]`` float (µV), ``sfreq`` (scalar), ``ch_names`` (str array),
+``unit`` (``"microvolts"``); optional ``labels`` ``[n_times]`` int with ``label_names`` (str array);
+optional events as ``event_onset``, ``event_duration`` (samples, int) and ``event_description`` (str).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.io.errors import DataError
+from bci_stream.io.recording import UNIT, Event, Recording
+
+
+def save_npz(recording: Recording, path: str | Path) -> Path:
+    """Write ``recording`` to ``path`` (``.npz`` is appended by numpy if missing); returns the path written."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        path = path.with_name(path.name + ".npz")
+    ev = recording.events
+    np.savez_compressed(
+        path,
+        data=recording.data,
+        sfreq=np.float64(recording.sfreq),
+        ch_names=np.array(recording.ch_names, dtype=str),
+        unit=np.array(UNIT),
+        labels=recording.labels,
+        label_names=np.array(recording.label_names, dtype=str),
+        event_onset=np.array([e.onset for e in ev], dtype=np.int64),
+        event_duration=np.array([e.duration for e in ev], dtype=np.int64),
+        event_description=np.array([e.description for e in ev], dtype=str),
+    )
+    return path
+
+
+def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.ndarray | None, list[str]]:
+    """Data (µV), sfreq, channel names, events, labels (or None) and label names from an NPZ file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            f = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as an NPZ recording: {exc}") from exc
+    missing = [k for k in ("data", "sfreq", "ch_names") if k not in f]
+    if missing:
+        raise DataError(f"{path} must hold keys data, sfreq, ch_names; missing {missing}")
+    unit = str(f["unit"]) if "unit" in f else UNIT
+    if unit != UNIT:
+        raise DataError(f"{path}: unit must be {UNIT!r}; got {unit!r}")
+    events = []
+    if "event_onset" in f:
+        events = [Event(int(o), int(d), str(s)) for o, d, s in
+                  zip(f["event_onset"], f["event_duration"], f["event_description"])]
+    labels = f.get("labels")
+    label_names = [str(n) for n in f.get("label_names", [])]
+    return f["data"], float(f["sfreq"]), [str(n) for n in f["ch_names"]], events, labels, label_names

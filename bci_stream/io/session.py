@@ -1,0 +1,113 @@
+"""Read back a session recorded by :class:`bci_stream.service.recorder.Recorder` (an XDF file).
+
+A file cut short by a crash loads up to its last complete chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.io.recording import Recording
+
+
+@dataclass
+class Session:
+    """Everything one decoder saw and produced.
+
+    Attributes
+    ----------
+    inputs
+        The input stream as received (all channels, stream units), as a :class:`Recording`.
+    input_timestamps
+        ``[n]`` source timestamps of the inputs (the source's clock).
+    clock_offsets
+        ``[(collection_time, offset)]`` applied online (``local = source + offset``).
+    outputs
+        ``[n, n_outputs]`` decoded values; ``output_labels`` name the columns.
+    output_timestamps
+        ``[n]`` timestamps of the outputs (this host's clock, as published).
+    seq, state_epoch
+        Provenance per output: sequence number and state epoch (resets, swaps, gap policy).
+    events
+        ``[(timestamp, {"event": kind, ...})]`` service events.
+    model
+        Name, version and sha256 of the model, from the decoded stream's header.
+    """
+
+    inputs: Recording
+    input_timestamps: np.ndarray
+    clock_offsets: list[tuple[float, float]]
+    outputs: np.ndarray
+    output_labels: list[str]
+    output_timestamps: np.ndarray
+    seq: np.ndarray
+    state_epoch: np.ndarray
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    model: dict[str, str] = field(default_factory=dict)
+
+
+def _labels(stream: dict) -> list[str]:
+    try:
+        chans = stream["info"]["desc"][0]["channels"][0]["channel"]
+        return [c["label"][0] for c in chans]
+    except (KeyError, IndexError, TypeError):
+        return [f"ch{i}" for i in range(int(stream["info"]["channel_count"][0]))]
+
+
+def read_session(path: str | Path) -> Session:
+    """Load a recorded session.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a bci-stream session (its streams are not input/decoded/provenance/events).
+    """
+    import pyxdf
+
+    path = Path(path)
+    logging.getLogger("pyxdf").setLevel(logging.CRITICAL)  # a crash-truncated tail is expected
+    streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False,
+                                handle_clock_resets=False)
+    by_id = {int(s["info"]["stream_id"]): s for s in streams}
+    if set(by_id) != {1, 2, 3, 4}:
+        raise ValueError(f"path must be a bci-stream session file with streams 1-4, got streams {sorted(by_id)} in {path}")
+    s_in, s_out, s_prov, s_ev = (by_id[i] for i in (1, 2, 3, 4))
+
+    def arr(s: dict, n_chans: int) -> np.ndarray:
+        data = np.asarray(s["time_series"])
+        return data.reshape(-1, n_chans) if data.size else np.empty((0, n_chans))
+
+    in_names = _labels(s_in)
+    x = arr(s_in, len(in_names))
+    info = s_in["info"]
+    inputs = Recording(data=x.T.astype(np.float64), sfreq=float(info["nominal_srate"][0]), ch_names=in_names,
+                       source=str(path))
+    offsets = [(float(t), float(v)) for t, v in zip(s_in.get("clock_times", []), s_in.get("clock_values", []))]
+    labels = _labels(s_out)
+    prov = arr(s_prov, 2)
+    model: dict[str, str] = {}
+    try:
+        for key, value in s_out["info"]["desc"][0]["model"][0].items():
+            model[key] = value[0]
+    except (KeyError, IndexError, TypeError):
+        pass
+    events = [(float(t), json.loads(v[0])) for t, v in zip(s_ev["time_stamps"], s_ev["time_series"])]
+    n_out = min(len(s_out["time_stamps"]), len(prov))
+    return Session(
+        inputs=inputs,
+        input_timestamps=np.asarray(s_in["time_stamps"], dtype=np.float64),
+        clock_offsets=offsets,
+        outputs=arr(s_out, len(labels)).astype(np.float32)[:n_out],
+        output_labels=labels,
+        output_timestamps=np.asarray(s_out["time_stamps"], dtype=np.float64)[:n_out],
+        seq=prov[:n_out, 0].astype(np.int64),
+        state_epoch=prov[:n_out, 1].astype(np.int64),
+        events=events,
+        model=model,
+    )

@@ -1,0 +1,117 @@
+"""XDF through pyxdf: one signal stream becomes the data, one marker stream becomes the events.
+
+* Signal stream: ``stream`` (a name, else a type); by default the only numeric stream with a nominal
+  rate. Its sfreq is the nominal rate; its samples are taken as they are (no resampling).
+* Units: each channel's ``desc/channels/channel/unit`` (``microvolts``/``uV``, ``millivolts``/``mV``,
+  ``volts``/``V``, ``nanovolts``/``nV``) is converted to µV; a channel **without a unit is taken to be
+  in µV** (the XDF/LSL convention for EEG).
+* Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream
+  (none → no events). Each marker becomes an event at the signal sample nearest its timestamp,
+  description = its first value; markers outside the signal's time span are dropped. Durations are 0
+  unless ``until_next=True``, which gives each marker the span until the next marker (the last one:
+  until the end), for cue streams that mark only onsets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.io.errors import DataError
+from bci_stream.io.recording import Event
+
+_TO_UV = {
+    "microvolts": 1.0, "microvolt": 1.0, "uv": 1.0, "µv": 1.0, "μv": 1.0, "muv": 1.0,
+    "millivolts": 1e3, "millivolt": 1e3, "mv": 1e3,
+    "volts": 1e6, "volt": 1e6, "v": 1e6,
+    "nanovolts": 1e-3, "nanovolt": 1e-3, "nv": 1e-3,
+}
+
+
+def _info(stream: dict[str, Any], key: str) -> str:
+    value = stream["info"].get(key, [""])
+    return str(value[0]) if value and value[0] is not None else ""
+
+
+def _describe(streams: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{_info(s, 'name')!r} (type {_info(s, 'type')!r}, {_info(s, 'channel_format')}, "
+                     f"{float(_info(s, 'nominal_srate') or 0):g} Hz)" for s in streams) or "none"
+
+
+def _select(streams: list[dict[str, Any]], wanted: str | None, default: list[dict[str, Any]], what: str,
+            path: Path, *, required: bool) -> dict[str, Any] | None:
+    if wanted is not None:
+        hits = [s for s in streams if _info(s, "name") == wanted] or [s for s in streams if _info(s, "type") == wanted]
+        if len(hits) != 1:
+            raise DataError(f"{what} must name exactly one stream of {path.name} by name or type; "
+                            f"{wanted!r} matches {len(hits)}; streams are {_describe(streams)}")
+        return hits[0]
+    if len(default) == 1:
+        return default[0]
+    if not default and not required:
+        return None
+    raise DataError(f"{path.name} has {len(default)} candidate {what}s; pass {what}=<name> to choose one; "
+                    f"streams are {_describe(streams)}")
+
+
+def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str]]:
+    desc = stream["info"].get("desc", [None])
+    try:
+        chans = desc[0]["channels"][0]["channel"]
+    except (TypeError, KeyError, IndexError):
+        return [str(i + 1) for i in range(n_chans)], [""] * n_chans
+    names = [str((c.get("label") or [str(i + 1)])[0] or str(i + 1)) for i, c in enumerate(chans)]
+    units = [str((c.get("unit") or [""])[0] or "") for c in chans]
+    if len(names) != n_chans:
+        return [str(i + 1) for i in range(n_chans)], [""] * n_chans
+    return names, units
+
+
+def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
+             until_next: bool = False) -> tuple[np.ndarray, float, list[str], list[Event]]:
+    """Data (µV), sfreq, channel names and events from an XDF file."""
+    import pyxdf
+
+    try:
+        streams, _header = pyxdf.load_xdf(str(path))
+    except Exception as exc:  # pyxdf raises bare Exception/IOError on bad files
+        raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
+    signals = [s for s in streams
+               if _info(s, "channel_format") != "string" and float(_info(s, "nominal_srate") or 0) > 0]
+    markers = [s for s in streams if _info(s, "channel_format") == "string"]
+    sig = _select(streams, stream, signals, "stream", path, required=True)
+    assert sig is not None
+    sfreq = float(_info(sig, "nominal_srate") or 0)
+    if sfreq <= 0 or _info(sig, "channel_format") == "string":
+        raise DataError(f"stream must be numeric with a nominal rate; {_info(sig, 'name')!r} is "
+                        f"{_info(sig, 'channel_format')} at {sfreq:g} Hz")
+    values = np.asarray(sig["time_series"], dtype=np.float64)
+    stamps = np.asarray(sig["time_stamps"], dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise DataError(f"stream {_info(sig, 'name')!r} of {path.name} holds no samples")
+    names, units = _channels(sig, values.shape[1])
+    bad = sorted({u for u in units if u and u.casefold() not in _TO_UV})
+    if bad:
+        raise DataError(f"channel units must be volts, millivolts, microvolts or nanovolts; "
+                        f"stream {_info(sig, 'name')!r} has {bad}")
+    scale = np.array([_TO_UV[u.casefold()] if u else 1.0 for u in units])
+    data = values.T * scale[:, None]
+
+    mk = _select(streams, marker_stream, markers, "marker_stream", path, required=False)
+    events: list[Event] = []
+    if mk is not None and len(mk["time_stamps"]):
+        half = 0.5 / sfreq
+        m_stamps = np.asarray(mk["time_stamps"], dtype=np.float64)
+        keep = (m_stamps >= stamps[0] - half) & (m_stamps <= stamps[-1] + half)
+        idx = np.clip(np.searchsorted(stamps, m_stamps), 1, len(stamps) - 1)
+        nearest = np.where(np.abs(stamps[idx - 1] - m_stamps) <= np.abs(stamps[idx] - m_stamps), idx - 1, idx)
+        if len(stamps) == 1:
+            nearest[:] = 0
+        onsets = [(int(nearest[k]), str(mk["time_series"][k][0])) for k in np.flatnonzero(keep)]
+        onsets.sort(key=lambda o: o[0])
+        for k, (onset, desc) in enumerate(onsets):
+            end = onsets[k + 1][0] if k + 1 < len(onsets) else data.shape[1]
+            events.append(Event(onset, end - onset if until_next else 0, desc))
+    return data, sfreq, names, events

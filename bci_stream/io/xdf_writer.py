@@ -1,0 +1,43 @@
+"""Write a :class:`Recording` as an XDF file (pyxdf only reads), with the recorder's XDF writer.
+
+The chunk-level writer is :class:`bci_stream.io.xdf_chunks.XdfWriter` (one XDF implementation in
+the project); this module only lays a recording out as LabRecorder would: a signal stream and a
+marker stream, with clock offsets of 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.io.recording import UNIT, Recording
+
+
+def save_xdf(recording: Recording, path: str | Path, *, name: str = "eeg", t0: float = 1000.0,
+             channel_format: str = "double64") -> Path:
+    """Write ``recording`` to ``path``: an ``EEG`` stream named ``name`` (µV, channel labels, one
+    timestamp per sample from ``t0``) and, when it has events, a ``Markers`` string stream named
+    ``<name>-markers`` with one marker per event onset (durations are not stored: XDF markers are
+    instants; read back with ``until_next=True`` or a ``label_window``)."""
+    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+
+    path = Path(path)
+    stamps = t0 + np.arange(recording.n_times) / recording.sfreq
+    with path.open("wb") as f:
+        w = XdfWriter(f)
+        w.add_stream(1, stream_header_xml(name, "EEG", recording.ch_names, recording.sfreq, channel_format,
+                                          f"{name}-source", unit=UNIT), channel_format, recording.n_chans)
+        w.write_numeric(1, stamps, recording.data.T)
+        streams = [1]
+        if recording.events:
+            w.add_stream(2, stream_header_xml(f"{name}-markers", "Markers", ["marker"], 0.0, "string"), "string", 1)
+            last = recording.n_times - 1
+            w.write_strings(2, [float(stamps[min(e.onset, last)]) for e in recording.events],
+                            [e.description for e in recording.events])
+            streams.append(2)
+        for sid in streams:
+            for t in (float(stamps[0]), float(stamps[-1])):  # LabRecorder writes offsets; pyxdf expects some
+                w.write_clock_offset(sid, t, 0.0)
+            w.close_stream(sid)
+    return path

@@ -1,0 +1,241 @@
+"""The ``bci-stream calibrate`` pipeline: fit, cross-validate, pick and export a streaming classical decoder.
+
+Pipeline (:func:`calibrate`):
+
+1. load the files (any format :func:`bci_stream.io.load_recording` reads) and check them
+   (:func:`~.calibration_inputs.load_calibration`): the ``--labels`` event names occur in the files, at
+   least two classes, at least ``MIN_TRIALS`` cues per class, same channels and sfreq in every run;
+2. for each family (CSP+LDA, tangent space + LR), a small candidate set around the cross-subject
+   defaults of :mod:`.study` (channels × band × time constant, :func:`candidates`), scored by
+   leave-one-run-out CV (trial-wise stratified k-fold when a single run is given) on the calibration
+   data only; the decision for a trial is the argmax of the streaming output at cue + 2 s;
+3. the family with the best CV accuracy at 2 s wins (ties: the mean over 0.5/1/2/3 s, then CSP+LDA,
+   the cheaper graph); it is refitted on all calibration runs and exported with
+   :func:`bci_stream.train.classical.export.export_csp_lda` / ``export_riemann`` into ``OUT/NAME/``;
+4. a report (``report/report.json``, ``report/report.md``, :mod:`.calibration_report`) is written
+   into the model folder and a summary is printed.
+
+The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is imported on use.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scipy.stats import binom
+
+from bci_stream.core.card import ModelCard
+from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
+from bci_stream.train.classical.calibration_report import summary_lines, write_report
+from bci_stream.train.classical.configs import (
+    CALIBRATE_ALTERNATIVES,
+    DECISION_TIME,
+    DEFAULT_CSP,
+    DEFAULT_RIEMANN,
+    EVAL_TIMES,
+    Config,
+    config_dict,
+    config_label,
+    with_,
+)
+from bci_stream.train.classical.cv import CvResult, Fold, cross_validate, make_folds
+from bci_stream.train.classical.data import display_names, sensorimotor_channels
+from bci_stream.train.classical.fit import fit
+from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from bci_stream.train.classical.prepared import Prepared, all_trials
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
+def candidates(prep: Prepared, family: str, channels_fixed: bool) -> list[Config]:
+    """The per-subject candidate configs of ``family`` around the study's defaults (defaults first).
+
+    Channels ``{sensorimotor, all}`` (only when a 10-10 sensorimotor subset exists and ``--channels`` is
+    not given) × band ``{default, alternative}`` × ``tau_s`` ``{default, alternative}``.
+    """
+    base = DEFAULT_CSP if family == "csp_lda" else DEFAULT_RIEMANN
+    alt = CALIBRATE_ALTERNATIVES[family]
+    if channels_fixed:
+        chans = [tuple(prep.ch_names)]
+    elif sensorimotor_channels(prep.ch_names) is None:
+        chans = ["all"]
+    else:
+        chans = list(dict.fromkeys([base.channels, alt["channels"]]))
+    out = []
+    for ch in chans:
+        for band in dict.fromkeys([tuple(base.band), tuple(alt["band"])]):
+            for tau in dict.fromkeys([base.tau_s, alt["tau_s"]]):
+                out.append(with_(base, channels=ch, band=band, tau_s=tau))
+    return out
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (95 % by default)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def chance_threshold(n: int, p0: float, alpha: float = 0.05) -> float:
+    """Smallest accuracy ``k / n`` with ``P(X >= k) < alpha`` for ``X ~ Binomial(n, p0)``."""
+    for k in range(n + 1):
+        if binom.sf(k - 1, n, p0) < alpha:
+            return k / n
+    return 1.0
+
+
+# --- the pipeline -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` returns: the report (as written), the exported parameters and each family's
+    selected config (for offline evaluation)."""
+
+    report: dict
+    params: CspLdaParams | RiemannParams
+    configs: dict[str, Config]
+    model_dir: Path
+
+
+@dataclass
+class FamilyResult:
+    """A family's selected config, its CV result, and one row per candidate (for the report)."""
+
+    family: str
+    config: Config
+    cv: CvResult
+    candidates: list[dict] = field(default_factory=list)
+
+
+def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: bool, progress: bool) -> FamilyResult:
+    """Cross-validate the candidates of ``family``; the best at the decision time (then over all times) wins."""
+    cands = candidates(prep, family, channels_fixed)
+    rows, best = [], None
+    it = cands
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(cands, desc=f"CV {family}", unit="config", leave=False)
+    for cfg in it:
+        cv = cross_validate(prep, cfg, folds)
+        score = (cv.acc[DECISION_TIME], sum(cv.acc.values()) / len(cv.acc))
+        rows.append({"config": config_label(cfg), "params": config_dict(cfg),
+                     "acc": {f"{t:g}": a for t, a in cv.acc.items()}})
+        if best is None or score > best[0]:  # strict: the earlier (closer to the defaults) wins ties
+            best = (score, cfg, cv)
+    return FamilyResult(family, best[1], best[2], rows)
+
+
+def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: str, out_dir: str | Path, *,
+              channels: Sequence[str] | None = None, progress: bool = True,
+              echo: Callable[[str], None] = print) -> CalibrationResult:
+    """Calibrate, export and report a streaming decoder (see the module docstring).
+
+    Returns
+    -------
+    CalibrationResult
+        The report (also written to ``OUT/NAME/report/``), the exported parameters, the configs.
+
+    Raises
+    ------
+    CalibrationError
+        Bad inputs (see :func:`~.calibration_inputs.load_calibration`) or a bad ``name``.
+    """
+    if not re.fullmatch(NAME_PATTERN, name or ""):
+        raise CalibrationError(f"--name must match {NAME_PATTERN} (letters, digits, _ . -); got {name!r}")
+    t_start = time.time()
+    prep = load_calibration(paths, label_map, channels=channels, progress=progress)
+    folds, scheme = make_folds(prep)
+    k = len(prep.labels)
+    counts = {lab: int(sum((r.trials.classes == i).sum() for r in prep.runs)) for i, lab in enumerate(prep.labels)}
+    n_total = sum(counts.values())
+    echo(f"calibrating {name!r}: {len(prep.runs)} run(s), {len(prep.ch_names)} channels at {prep.sfreq:g} Hz, "
+         f"cues per class {counts}; CV: {scheme}")
+
+    results = {fam: _select(prep, fam, folds, channels is not None, progress) for fam in ("csp_lda", "riemann")}
+
+    def score(r: FamilyResult) -> tuple[float, float]:
+        return r.cv.acc[DECISION_TIME], sum(r.cv.acc.values()) / len(r.cv.acc)
+
+    order = sorted(results.values(), key=score, reverse=True)  # stable: csp_lda first on ties
+    chosen = order[0]
+    other = order[1]
+    if score(chosen) == score(other):
+        why = (f"{chosen.family} and {other.family} tie in CV accuracy at {DECISION_TIME:g} s "
+               f"({chosen.cv.acc[DECISION_TIME]:.3f}) and over 0.5-3 s; {chosen.family} is the cheaper graph")
+    elif chosen.cv.acc[DECISION_TIME] == other.cv.acc[DECISION_TIME]:
+        why = (f"tie at {DECISION_TIME:g} s ({chosen.cv.acc[DECISION_TIME]:.3f}); {chosen.family} has the higher "
+               f"mean CV accuracy over {', '.join(f'{t:g}' for t in EVAL_TIMES)} s")
+    else:
+        why = (f"higher CV accuracy at {DECISION_TIME:g} s after cue: {chosen.cv.acc[DECISION_TIME]:.3f} vs "
+               f"{other.cv.acc[DECISION_TIME]:.3f} ({other.family})")
+
+    params = fit(prep, all_trials(prep, range(len(prep.runs))), chosen.config)
+    majority = max(counts.values()) / n_total
+    fam_reports = {}
+    for fam, r in results.items():
+        n = r.cv.n_trials
+        kc = r.cv.n_correct[DECISION_TIME]
+        lo, hi = wilson(kc, n)
+        fam_reports[fam] = {
+            "config": config_label(r.config), "params": config_dict(r.config),
+            "cv_acc": {f"{t:g}": r.cv.acc[t] for t in EVAL_TIMES}, "cv_n_trials": n,
+            "cv_acc_2s_ci95": [lo, hi], "cv_per_fold_2s": [f[DECISION_TIME] for f in r.cv.per_fold],
+            "candidates": r.candidates,
+        }
+    training = {  # file names only: a card travels with its model, not with this machine's paths
+        "files": [Path(p).name for p in paths], "label_map": dict(label_map), "labels": prep.labels,
+        "ch_names": list(params.ch_names), "family_config": config_dict(chosen.config), "cv_scheme": scheme,
+        "tool": "bci-stream calibrate",
+    }
+    metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
+               "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
+               "cv_acc_2s_ci95": fam_reports[chosen.family]["cv_acc_2s_ci95"], "cv_scheme": scheme}
+    model_dir = Path(out_dir) / name
+    card = _export(params, chosen.family, model_dir, name, training, metrics)
+
+    report = {
+        "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
+        "files": [str(p) for p in paths], "label_map": dict(label_map), "labels": prep.labels,
+        "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names), "trials_per_class": counts,
+        "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
+        "chance": {"uniform": 1.0 / k, "majority_class": majority,
+                   "binomial_95_threshold": chance_threshold(n_total, majority)},
+        "families": fam_reports, "chosen_family": chosen.family, "why": why,
+        "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
+        "notes": [
+            "CV accuracy is that of the best of a small candidate set per family (channels x band x tau_s around "
+            "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",
+            "Decision for a trial at t s: argmax of the streaming output at sample cue_onset + round(t * sfreq); "
+            "the running estimators run over each whole run, as online.",
+        ] + (["Only one run was given: CV is a trial-wise stratified k-fold within that run, not "
+              "leave-one-run-out, and may overestimate accuracy on a new session."] if len(prep.runs) == 1 else []),
+        "seconds": round(time.time() - t_start, 1),
+    }
+    write_report(report, model_dir / "report")
+    for line in summary_lines(report):
+        echo(line)
+    return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir)
+
+
+def _export(params: CspLdaParams | RiemannParams, family: str, model_dir: Path, name: str, training: dict,
+            metrics: dict) -> ModelCard:
+    try:
+        from bci_stream.train.classical.export import export_csp_lda, export_riemann
+    except ImportError as exc:
+        raise CalibrationError(f"cannot export: bci_stream.train.classical.export is not available ({exc})") from None
+    fn = export_csp_lda if family == "csp_lda" else export_riemann
+    return fn(params, model_dir, name=name, version="1.0.0", training=training, metrics=metrics)
+
+
+__all__ = ["NAME_PATTERN", "CalibrationResult", "FamilyResult", "calibrate", "candidates", "chance_threshold",
+           "wilson"]

@@ -1,0 +1,57 @@
+"""The report of ``bci-stream calibrate``: the printed summary and ``report/report.{json,md}``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The printed summary of a calibration report."""
+    times = [f"{t:g}" for t in report["eval_times_s"]]
+    ch = report["chance"]
+    lines = [f"CV: {report['cv_scheme']}; chance {ch['uniform']:.2f} (majority class {ch['majority_class']:.2f}, "
+             f"binomial 95% threshold {ch['binomial_95_threshold']:.2f})",
+             "family    " + "".join(f"{'acc@' + t + 's':>10}" for t in times) + "   95% CI @2s      config"]
+    for fam, r in report["families"].items():
+        lo, hi = r["cv_acc_2s_ci95"]
+        lines.append(f"{fam:<10}" + "".join(f"{r['cv_acc'][t]:>10.3f}" for t in times)
+                     + f"   [{lo:.2f}, {hi:.2f}]   {r['config']}")
+    lines.append(f"chosen: {report['chosen_family']} ({report['why']})")
+    lines.append(f"exported to {report['model_dir']} (report in {report['model_dir']}/report/)")
+    return lines
+
+
+def write_report(report: dict, out: Path) -> None:
+    """Write ``report.json`` (the report as is) and ``report.md`` (tables of the CV results) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    times = [f"{t:g}" for t in report["eval_times_s"]]
+    md = [f"# Calibration report: {report['name']}", "",
+          f"* files: {', '.join(Path(f).name for f in report['files'])}",
+          f"* labels: {report['label_map']} → classes {report['labels']}; cues per class {report['trials_per_class']}",
+          f"* sfreq {report['sfreq']:g} Hz, {report['n_chans_available']} channels available; "
+          f"model uses {len(report['ch_names'])}: {', '.join(report['ch_names'])}",
+          f"* CV scheme: {report['cv_scheme']}",
+          f"* chance: uniform {report['chance']['uniform']:.3f}, majority class "
+          f"{report['chance']['majority_class']:.3f}, binomial 95% threshold "
+          f"{report['chance']['binomial_95_threshold']:.3f}", "",
+          "## CV accuracy (trial decision = argmax of the streaming output at t s after cue)", "",
+          "| family | " + " | ".join(f"acc @ {t} s" for t in times) + " | 95% CI @ 2 s (Wilson) | config |",
+          "|---|" + "---|" * len(times) + "---|---|"]
+    for fam, r in report["families"].items():
+        lo, hi = r["cv_acc_2s_ci95"]
+        md.append(f"| {fam} | " + " | ".join(f"{r['cv_acc'][t]:.3f}" for t in times)
+                  + f" | [{lo:.2f}, {hi:.2f}] | `{r['config']}` |")
+    md += ["", f"**Chosen: {report['chosen_family']}** — {report['why']}.", "", "## Candidates", ""]
+    for fam, r in report["families"].items():
+        md += [f"### {fam}", "", "| config | " + " | ".join(f"@{t} s" for t in times) + " |",
+               "|---|" + "---|" * len(times)]
+        for c in r["candidates"]:
+            md.append(f"| `{c['config']}` | " + " | ".join(f"{c['acc'][t]:.3f}" for t in times) + " |")
+        md.append("")
+    md += ["## Notes", ""] + [f"* {n}" for n in report["notes"]]
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+
+__all__ = ["summary_lines", "write_report"]

@@ -1,0 +1,118 @@
+"""Score the streaming classical decoders by cross-validated trial decisions.
+
+Scoring is trial accuracy: the decision for a trial at ``t`` s after its cue is the argmax of the
+streaming output at sample ``onset + round(t sfreq)`` (each run streamed from its first sample).
+
+* :func:`make_folds`: leave-one-run-out, or a stratified trial-wise k-fold (single run, or a class
+  missing when a run is left out);
+* :func:`cross_validate` → :class:`CvResult`; :func:`predict_prepared`: the outputs on cached data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bci_stream.train.classical.configs import DECISION_TIME, EVAL_TIMES, Config
+from bci_stream.train.classical.features import outputs_from_preprocessed
+from bci_stream.train.classical.fit import fit
+from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from bci_stream.train.classical.prepared import Prepared, Selection, all_trials
+
+
+def predict_prepared(prep: Prepared, params: CspLdaParams | RiemannParams, cfg: Config, run_idx: int,
+                     at: np.ndarray) -> np.ndarray:
+    """Class probabilities ``[len(at), K]`` of ``params`` on run ``run_idx`` (from its first sample) at ``at``.
+
+    Uses the cached preprocessed data of ``cfg`` (same channels/band/CAR as ``params``); equals
+    :func:`.features.outputs_at` on the raw run.
+    """
+    _, _, u_runs = prep.filtered(cfg)
+    return outputs_from_preprocessed(params, u_runs[run_idx], at)
+
+
+@dataclass
+class Fold:
+    """One split: the trials a fit uses, and the trials it is tested on."""
+
+    train: Selection
+    test: Selection
+
+
+def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[Fold], str]:
+    """Leave-one-run-out folds (two runs or more), else a stratified trial-wise k-fold within the single run.
+
+    Returns the folds and a description of the scheme, for reports.
+    """
+    n_runs = len(prep.runs)
+    n_classes = len(prep.labels)
+    if n_runs >= 2:
+        folds = [Fold(all_trials(prep, [i for i in range(n_runs) if i != j]), all_trials(prep, [j]))
+                 for j in range(n_runs)]
+        complete = all(len(np.unique(np.concatenate([prep.runs[ri].trials.classes[tr] for ri, tr in f.train])))
+                       == n_classes for f in folds)
+        if complete:
+            return folds, f"leave-one-run-out over {n_runs} runs"
+    from sklearn.model_selection import StratifiedKFold
+
+    # trial-wise over all runs: (run, trial) pairs
+    pairs = [(ri, ti) for ri, r in enumerate(prep.runs) for ti in range(len(r.trials))]
+    y = np.array([prep.runs[ri].trials.classes[ti] for ri, ti in pairs])
+    k = max(int(min(k_within, np.bincount(y, minlength=n_classes).min())), 2)
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+
+    def selection(rows: np.ndarray) -> Selection:
+        return [(ri, np.array([pairs[j][1] for j in rows if pairs[j][0] == ri], dtype=np.int64))
+                for ri in range(n_runs) if any(pairs[j][0] == ri for j in rows)]
+
+    folds = [Fold(selection(tr), selection(te)) for tr, te in skf.split(np.zeros(len(y)), y)]
+    what = "single run" if n_runs == 1 else f"{n_runs} runs, but leaving a run out would drop a class"
+    return folds, (f"{what}: stratified {k}-fold over trials (the running estimators still run over "
+                   f"each whole run; filters and classifier are fitted on the training trials only)")
+
+
+@dataclass
+class CvResult:
+    """Cross-validated trial decisions: ``acc[t]`` per time after cue, and per-trial records."""
+
+    acc: dict[float, float]
+    n_trials: int
+    n_correct: dict[float, int]
+    per_fold: list[dict[float, float]] = field(default_factory=list)
+
+    def at(self, t: float = DECISION_TIME) -> float:
+        return self.acc[t]
+
+
+def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
+                   eval_times: Sequence[float] = EVAL_TIMES) -> CvResult:
+    """Fit on each fold's training trials, decide each test trial at ``eval_times`` after its cue."""
+    correct = {t: 0 for t in eval_times}
+    total = 0
+    per_fold = []
+    for fold in folds:
+        params = fit(prep, fold.train, cfg)
+        f_correct = {t: 0 for t in eval_times}
+        f_total = 0
+        for ri, tr in fold.test:
+            run = prep.runs[ri]
+            onsets, classes = run.trials.onsets[tr], run.trials.classes[tr]
+            keep = onsets + int(round(max(eval_times) * prep.sfreq)) < run.n_times
+            onsets, classes = onsets[keep], classes[keep]
+            at = (onsets[:, None] + np.round(np.asarray(eval_times) * prep.sfreq).astype(np.int64)[None, :])
+            probs = predict_prepared(prep, params, cfg, ri, at.ravel()).reshape(len(onsets), len(eval_times), -1)
+            pred = probs.argmax(axis=-1)
+            for j, t in enumerate(eval_times):
+                f_correct[t] += int((pred[:, j] == classes).sum())
+            f_total += len(onsets)
+        per_fold.append({t: f_correct[t] / max(f_total, 1) for t in eval_times})
+        for t in eval_times:
+            correct[t] += f_correct[t]
+        total += f_total
+    return CvResult(acc={t: correct[t] / max(total, 1) for t in eval_times}, n_trials=total, n_correct=correct,
+                    per_fold=per_fold)
+
+
+__all__ = ["CvResult", "Fold", "cross_validate", "make_folds", "predict_prepared"]

@@ -1,0 +1,99 @@
+"""Where the classical tools find data, and what they take from a recording besides its samples.
+
+* :func:`data_root` — the shared real-EEG folder (env ``BCI_STREAM_DATA``);
+* :func:`sensorimotor_channels` / :func:`display_names` — the 10-10 sensorimotor subset for any channel
+  naming, and normalised spellings for reports;
+* :class:`Trials` / :func:`trials_of` — the cue trials of a recording.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.core.channels import ch_name_key, normalise_ch_name
+
+DATA_ENV = "BCI_STREAM_DATA"
+
+# The FC, C and CP rows of the 10-10 system (odd = left, z = midline, even = right), and the temporal
+# neighbours of C5/C6 rows. Present in any cap that follows 10-10 naming, whatever its spelling.
+SENSORIMOTOR_10_10: tuple[str, ...] = (
+    "FC5", "FC3", "FC1", "FCz", "FC2", "FC4", "FC6",
+    "C5", "C3", "C1", "Cz", "C2", "C4", "C6",
+    "CP5", "CP3", "CP1", "CPz", "CP2", "CP4", "CP6",
+)
+# Fewer than this many of the names above present: the cap is not 10-10 (or too sparse); use all channels.
+MIN_SENSORIMOTOR = 6
+
+
+def data_root() -> Path:
+    """The shared real-EEG folder: env ``BCI_STREAM_DATA``, else ``../shared/data`` beside the checkout."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[4] / "shared" / "data"
+
+
+def sensorimotor_channels(ch_names: Sequence[str]) -> list[str] | None:
+    """The channels of ``ch_names`` (file spelling, file order) on the 10-10 FC/C/CP rows, or None.
+
+    Names are compared after normalising (``"Fc5."`` ≡ ``"FC5"`` ≡ ``"fc5"``, ``"EEG C3"`` ≡ ``"C3"``).
+    None when fewer than :data:`MIN_SENSORIMOTOR` of them are present (not a 10-10 montage): callers
+    then use all channels.
+    """
+    wanted = {ch_name_key(n) for n in SENSORIMOTOR_10_10}
+    picked = [n for n in ch_names if ch_name_key(n) in wanted]
+    return picked if len(picked) >= MIN_SENSORIMOTOR else None
+
+
+def display_names(ch_names: Sequence[str]) -> list[str]:
+    """Normalised spellings (``"Fc5."`` → ``"FC5"``), for reports."""
+    return [normalise_ch_name(n) for n in ch_names]
+
+
+# --- trials ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trials:
+    """Cue onsets of one recording and their classes.
+
+    Attributes
+    ----------
+    onsets
+        ``[n_trials]`` int, onset samples of the cues.
+    classes
+        ``[n_trials]`` int, index into the class names.
+    """
+
+    onsets: np.ndarray
+    classes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.onsets.size)
+
+
+def trials_of(events: Sequence, label_map: Mapping[str, str | None], labels: Sequence[str], n_times: int,
+              sfreq: float, min_after_s: float = 0.0) -> Trials:
+    """The cues of ``events`` that ``label_map`` maps to a class of ``labels``.
+
+    Cues whose onset + ``min_after_s`` lies beyond the recording are dropped (the decision sample must
+    exist).
+    """
+    onsets, classes = [], []
+    limit = n_times - int(round(min_after_s * sfreq))
+    for ev in sorted(events, key=lambda e: e.onset):
+        name = label_map.get(str(ev.description))
+        if name is None or ev.onset >= limit or ev.onset < 0:
+            continue
+        onsets.append(int(ev.onset))
+        classes.append(labels.index(name))
+    return Trials(np.asarray(onsets, dtype=np.int64), np.asarray(classes, dtype=np.int64))
+
+
+__all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "data_root", "display_names",
+           "sensorimotor_channels", "trials_of"]

@@ -1,0 +1,169 @@
+"""Write the step graph the service runs: preprocessing in front of a family's core, state as I/O.
+
+Needs the ``train`` extra (``onnx``). The graph follows :mod:`bci_stream.core.contract`:
+
+``x [B, T, C]`` → ·``scale`` (to the card's unit, float64) → causal band-pass/notch (state ``zf``,
+float64) → CAR + standardisation (float32) → the family's core (a recurrent network, CSP+LDA, tangent
+space + LR) → ``y [B, T, K]``.
+
+:func:`write_model` is the one way a model folder is written: it stamps the I/O description into the
+graph's ``metadata_props``, checks parity by running the *written* file with the runtime's own
+:class:`~bci_stream.engine.step_model.StepModel` one sample at a time against the family's offline
+reference, and only then writes ``model.onnx`` and ``model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+from scipy import signal as sps
+
+from bci_stream.core.contract import METADATA_KEY, SCALE, X, Y, StateSpec, StepSpec
+from bci_stream.core.errors import ModelError
+from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
+from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, Parity, sha256_file
+from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
+
+DEFAULT_MAX_BLOCK = 128
+FILTER_STATE = "zf"
+
+
+def state_io(name: str) -> tuple[str, str]:
+    """Graph input and output names of state ``name``."""
+    return f"state/{name}", f"state_out/{name}"
+
+
+def add_preprocessing(g: GraphBuilder, config: PreprocessingConfig, n_chans: int, sfreq: float,
+                      max_block: int, dtype: str = "float32") -> tuple[str, BlockLength, list[StateSpec]]:
+    """Inputs ``x``, ``scale`` and the preprocessing; returns ``(out, length, states)``.
+
+    ``out`` is the preprocessed ``[B, T, C]`` in ``dtype`` (``float32`` or ``float64``): scaling and
+    the filter always run in float64; CAR and standardisation run in ``dtype``.
+    """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    pre = Preprocessor(config, n_chans, sfreq)
+    g.add_input(X, np.float32, ["B", "T", n_chans])
+    g.add_input(SCALE, np.float64, ["B", 1, n_chans])
+    length = BlockLength(g, X)
+    x64 = g.op("Cast", [X], "pre/x64", to=TensorProto.DOUBLE)
+    cur = g.op("Mul", [x64, SCALE], "pre/scaled")
+    states = []
+    if pre.sos is not None:
+        a, b, c, d = pre.state_space
+        n_states = len(a)
+        z_in, z_out = state_io(FILTER_STATE)
+        g.add_input(z_in, np.float64, ["B", n_states, n_chans])
+        g.add_output(z_out, np.float64, ["B", n_states, n_chans])
+        cur = add_linear_filter(g, cur, z_in, z_out, a, b, c, d, max_block, length, "pre/filter")
+        states.append(StateSpec(name=FILTER_STATE, input=z_in, output=z_out, shape=[1, n_states, n_chans],
+                                batch_axis=0, dtype="float64", role="filter", init="first_sample",
+                                init_value=sps.sosfilt_zi(pre.sos).reshape(-1).tolist()))
+    if dtype == "float32":
+        cur = g.op("Cast", [cur], "pre/y32", to=TensorProto.FLOAT)
+    if pre.affine is not None:
+        spatial, offset = pre.affine
+        cur = g.op("Add", [g.op("MatMul", [cur, g.const(spatial, "pre/spatial", dtype)]),
+                           g.const(offset, "pre/offset", dtype)], "pre/out")
+    return cur, length, states
+
+
+def recurrent_step_graph(core: onnx.ModelProto, config: PreprocessingConfig, n_chans: int, sfreq: float,
+                         n_outputs: int, cell: str, n_layers: int, hidden_size: int,
+                         max_block: int = DEFAULT_MAX_BLOCK) -> tuple[onnx.ModelProto, StepSpec]:
+    """Preprocessing in front of an exported recurrent core.
+
+    ``core`` has inputs ``x [B, T, C]`` (preprocessed), ``h0`` (+ ``c0``) ``[L, B, H]`` and outputs
+    ``y [B, T, K]``, ``hn`` (+ ``cn``): what ``torch.onnx.export`` of a ``CausalRNN`` gives.
+    """
+    g = GraphBuilder()
+    pre32, _, states = add_preprocessing(g, config, n_chans, sfreq, max_block)
+    pairs = [("h0", "hn")] + ([("c0", "cn")] if cell == "lstm" else [])
+    rename = {"x": pre32, "y": Y}
+    for s_in, s_out in pairs:
+        name_in, name_out = state_io(s_in)
+        rename[s_in], rename[s_out] = name_in, name_out
+        g.add_input(name_in, np.float32, [n_layers, "B", hidden_size])
+        states.append(StateSpec(name=s_in, input=name_in, output=name_out, shape=[n_layers, 1, hidden_size],
+                                batch_axis=1, dtype="float32", role="recurrent", init="zeros"))
+    core_inputs = {i.name for i in core.graph.input}
+    if core_inputs != {"x", *(p[0] for p in pairs)}:
+        raise ModelError(f"recurrent core must have inputs x, {', '.join(p[0] for p in pairs)}; got {sorted(core_inputs)}")
+    for node in core.graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        node.output[:] = [rename.get(o, o) for o in node.output]
+        g.nodes.append(node)
+    g.initializers.extend(core.graph.initializer)
+    g.add_output(Y, np.float32, ["B", "T", n_outputs])
+    for s_in, s_out in pairs:
+        g.add_output(state_io(s_in)[1], np.float32, [n_layers, "B", hidden_size])
+    spec = StepSpec(family="recurrent", n_chans=n_chans, n_outputs=n_outputs, max_block=max_block,
+                    states=_ordered(states))
+    return g.model("recurrent_step", f"bci-stream recurrent step graph ({cell})"), spec
+
+
+def _ordered(states: list[StateSpec]) -> list[StateSpec]:
+    return sorted(states, key=lambda s: {"filter": 0, "estimator": 1, "recurrent": 2}[s.role])
+
+
+def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, card_fields: dict[str, Any],
+                reference: Callable[[np.ndarray], np.ndarray], *, parity_input: np.ndarray,
+                parity_tolerance: float = 1e-4) -> ModelCard:
+    """Stamp metadata, check parity of the written graph, then write ``out_dir/model.{onnx,json}``.
+
+    Parameters
+    ----------
+    proto, spec
+        The step graph and its I/O description.
+    card_fields
+        Every card field but ``sha256``, ``step``, ``inputs``, ``outputs``, ``parity``, ``format_version``.
+    reference
+        The family's offline computation: raw ``x [T, C]`` (card unit) -> ``y [T, K]``.
+    parity_input
+        Raw samples ``[T, C]`` for the check; the written graph runs them one sample at a time.
+
+    Raises
+    ------
+    ModelError
+        When the step-by-step output differs from ``reference`` by more than ``parity_tolerance``
+        (nothing is written).
+    """
+    from bci_stream.engine.step_model import StepModel
+
+    meta = {METADATA_KEY: spec.model_dump_json(), "name": card_fields["name"], "version": card_fields["version"],
+            "n_chans": str(spec.n_chans), "sfreq": repr(float(card_fields["sfreq"])),
+            "ch_names": json.dumps(list(card_fields["ch_names"])),
+            "output_kind": card_fields["output"].kind if hasattr(card_fields["output"], "kind")
+            else card_fields["output"]["kind"],
+            "output_labels": json.dumps(list(card_fields["output"].labels if hasattr(card_fields["output"], "labels")
+                                             else card_fields["output"]["labels"]))}
+    onnx.helper.set_model_props(proto, meta)
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_tmp = Path(tmp) / ONNX_FILE
+        onnx.save(proto, str(onnx_tmp))
+        draft = ModelCard(format_version=2, sha256=sha256_file(onnx_tmp), step=spec, inputs=spec.input_names,
+                          outputs=spec.output_names, **card_fields)
+        model = StepModel(onnx_tmp, draft)
+        x = np.ascontiguousarray(parity_input, dtype=np.float32)
+        state = model.new_state()
+        y_step = np.concatenate([model.run(x[t:t + 1], state) for t in range(len(x))])
+        y_ref = np.asarray(reference(x), dtype=np.float64)
+        diff = float(np.abs(y_step - y_ref).max())
+        if not diff <= parity_tolerance:
+            raise ModelError(f"export of {draft.ref} refused: the step graph run one sample at a time differs from "
+                             f"the offline reference by {diff:.3g} (tolerance {parity_tolerance:g}) over {len(x)} samples")
+        card = draft.model_copy(update={"parity": Parity(n_samples=len(x), max_abs_diff=diff,
+                                                         tolerance=parity_tolerance)})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(onnx_tmp, out_dir / ONNX_FILE)
+    (out_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return card

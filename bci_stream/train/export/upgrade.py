@@ -1,0 +1,56 @@
+"""Upgrade a model folder of card format 1 (a bare recurrent graph) to a step graph (format 2).
+
+Offline, with the ``train`` extra. The format-1 graph becomes the recurrent core; the card's
+preprocessing is written in front of it (:func:`~bci_stream.train.export.step_graph.recurrent_step_graph`).
+Parity: the written step graph, one sample at a time, against the float64
+:class:`~bci_stream.dsp.preprocess.Preprocessor` followed by the old graph over the whole sequence.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from bci_stream.core.errors import ModelError
+from bci_stream.train.export.step_graph import recurrent_step_graph, write_model
+from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard
+from bci_stream.dsp.preprocess import Preprocessor
+
+CARD_ONLY_FIELDS = ("sha256", "step", "inputs", "outputs", "parity", "format_version")
+
+
+def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int = 0) -> ModelCard:
+    """Rewrite ``model_dir`` in place as a step-graph model; returns the new card.
+
+    Raises
+    ------
+    ModelError
+        When the folder is already format 2, its files disagree, or parity fails (nothing is written).
+    """
+    model_dir = Path(model_dir)
+    raw = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
+    if raw.get("format_version", 1) >= 2:
+        raise ModelError(f"model folder {model_dir} is already card format {raw['format_version']} (a step graph)")
+    card = ModelCard.model_validate(raw)
+    core = onnx.load(str(model_dir / ONNX_FILE))
+    arch = card.architecture
+    proto, spec = recurrent_step_graph(core, card.preprocessing, card.n_chans, card.sfreq, card.n_outputs,
+                                       arch.cell, arch.n_layers, arch.hidden_size)
+    old = ort.InferenceSession(str(model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])
+    state_names = card.inputs[1:]
+
+    def reference(x: np.ndarray) -> np.ndarray:
+        z = Preprocessor(card.preprocessing, card.n_chans, card.sfreq).process(x.astype(np.float64))
+        feed = {"x": z[None].astype(np.float32)}
+        feed.update({n: np.zeros((arch.n_layers, 1, arch.hidden_size), np.float32) for n in state_names})
+        return old.run(["y"], feed)[0][0]
+
+    rng = np.random.default_rng(seed)
+    x = (10.0 * rng.standard_normal((n_parity, card.n_chans)) + rng.uniform(-50, 50, card.n_chans)).astype(np.float32)
+    fields = card.model_dump(exclude=set(CARD_ONLY_FIELDS))
+    fields["training"] = {**fields.get("training", {}), "upgraded_from_format": 1}
+    return write_model(proto, spec, model_dir, fields, reference, parity_input=x)
