@@ -41,6 +41,12 @@ class CueTracker:
                 self.cue, self.until = sample[0], ts + self.inlet.time_correction(1.0) + self.trial_s
         return self.cue if pylsl.local_clock() < self.until else "rest"
 
+    def close(self) -> None:
+        """Close the inlet before the simulator's outlet goes (else liblsl logs a broken transmission)."""
+        if self.inlet is not None:
+            self.inlet.close_stream()
+            self.inlet = None
+
 
 def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAULT_MODEL,
              echo: Callable[[str], None] = print) -> int:
@@ -97,6 +103,8 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                         return 1
             except KeyboardInterrupt:
                 echo("interrupted")
+            finally:
+                cues.close()
             final = client.delete(f"/decoders/{decoder_id}").json()
             samples_out = final["counters"].get("samples_out", samples_out)
             echo(f"stopped: {final['counters'].get('samples_in', 0)} samples in, {samples_out} decoded samples out")

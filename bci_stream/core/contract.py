@@ -98,6 +98,25 @@ class StateSpec(BaseModel):
         return self
 
 
+class SingleStep(BaseModel):
+    """The single-sample specialisation written beside the step graph (B = T = 1, same computation).
+
+    Attributes
+    ----------
+    file, sha256
+        Its file in the model folder and that file's sha256.
+    split
+        Recurrent state input → number of per-layer inputs ``<input>/<l>`` (outputs ``<output>/<l>``,
+        shape ``[1, 1, H]``) that replace it in this graph.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    split: dict[str, int] = {}
+
+
 class StepSpec(BaseModel):
     """The I/O of a step graph (see the module docstring)."""
 
@@ -109,6 +128,7 @@ class StepSpec(BaseModel):
     n_outputs: int = Field(ge=1)
     max_block: int = Field(ge=1)
     states: list[StateSpec]
+    single_step: SingleStep | None = None
 
     @model_validator(mode="after")
     def _check(self) -> StepSpec:

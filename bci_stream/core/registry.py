@@ -55,12 +55,19 @@ def verify_files(entry: ModelEntry) -> None:
     """Refuse a model whose ONNX file is missing or differs from what its card describes."""
     if not entry.onnx_path.is_file():
         raise ModelError(f"model '{entry.card.ref}': ONNX file {entry.onnx_path} does not exist")
-    actual = sha256_file(entry.onnx_path)
-    if actual != entry.card.sha256:
-        raise ModelError(
-            f"model '{entry.card.ref}': sha256 of {entry.onnx_path} is {actual}, but its card "
-            f"{entry.card_path} says {entry.card.sha256}; the file was changed or corrupted after export"
-        )
+    files = [(entry.onnx_path, entry.card.sha256)]
+    single = entry.card.step.single_step if entry.card.step is not None else None
+    if single is not None:
+        files.append((entry.directory / single.file, single.sha256))
+    for path, expected in files:
+        if not path.is_file():
+            raise ModelError(f"model '{entry.card.ref}': ONNX file {path} does not exist")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ModelError(
+                f"model '{entry.card.ref}': sha256 of {path} is {actual}, but its card "
+                f"{entry.card_path} says {expected}; the file was changed or corrupted after export"
+            )
 
 
 def _version_key(version: str) -> tuple:

@@ -5,16 +5,19 @@
 ``step(x[B, T, C], states)`` decodes B streams in one call (their states stacked on each state's batch
 axis). The graph advances the state sample by sample inside, so any T gives the result of T single steps.
 
-Two sessions of the same file: a general one (B and T free) for backlogs and batches, and one with
-B = T = 1 fixed through onnxruntime's free-dimension overrides, so its optimiser folds the block
-arithmetic of the filters into constants; with IOBindings over the state's ping-pong buffers a single
-sample of a single stream is one call that allocates nothing but the returned row.
+Two sessions: a general one (B and T free) for backlogs and batches, and one for a single sample of a
+single stream: the single-sample graph written beside the step graph at export when there is one
+(``card.step.single_step``: no data-movement nodes, per-layer recurrent state bound to the rows of the
+state buffers), else the step graph itself; both with B = T = 1 fixed through onnxruntime's
+free-dimension overrides, so its optimiser folds the block arithmetic of the filters into constants.
+With IOBindings over the state's ping-pong buffers a single sample is one call that allocates nothing
+but the returned row.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -63,6 +66,17 @@ def _fast_runner(sess: ort.InferenceSession, bindings: list) -> tuple[Any, list]
     return sess.run_with_iobinding, bindings
 
 
+class _Bound(NamedTuple):
+    """A stream's single-sample path through one model: two IOBindings over its state buffers."""
+
+    model: StepModel
+    run: Any  # run(bindings[k]) runs binding k
+    bindings: list
+    x: np.ndarray  # the bound input row [1, C]
+    y: np.ndarray  # the bound output row [1, K]
+    keep: tuple  # the OrtValues (and through them the buffers) and bindings, alive as long as this
+
+
 class StepModel:
     """A step graph checked against its card (see the module docstring).
 
@@ -89,7 +103,10 @@ class StepModel:
         self.spec: StepSpec = card.step
         self.session = make_session(Path(onnx_path))
         self._check_graph(Path(onnx_path))
-        self._one = make_session(Path(onnx_path), {"B": 1, "T": 1})
+        single = self.spec.single_step
+        one_path = Path(onnx_path) if single is None else Path(onnx_path).parent / single.file
+        self._split = {} if single is None else dict(single.split)
+        self._one = make_session(one_path, {"B": 1, "T": 1})
         self._state_in = [s.input for s in self.spec.states]
         self._out_names = self.spec.output_names
 
@@ -153,14 +170,13 @@ class StepModel:
 
     def _run_one(self, x: np.ndarray, state: StreamState) -> np.ndarray:
         bound = state._bindings
-        if bound is None or bound[0] is not self:
+        if bound is None or bound.model is not self:
             bound = state._bindings = self._bind(state)
-        _, run, bindings, x_buf, y_buf = bound[:5]
-        x_buf[...] = x
+        bound.x[...] = x
         cur = state._cur
-        run(bindings[cur])
+        bound.run(bound.bindings[cur])
         state._cur = cur ^ 1
-        return y_buf.copy()
+        return bound.y.copy()
 
     def _run_block(self, x: np.ndarray, state: StreamState) -> np.ndarray:
         feed = {X: np.ascontiguousarray(x, dtype=np.float32)[None], SCALE: state.scale}
@@ -170,7 +186,7 @@ class StepModel:
         state.set_arrays({s.name: v for s, v in zip(self.spec.states, new)})
         return y[0]
 
-    def _bind(self, state: StreamState) -> tuple:
+    def _bind(self, state: StreamState) -> _Bound:
         """Two IOBindings over the state's buffers: binding k reads buffer k and writes buffer 1 - k."""
         x_buf = np.zeros((1, 1, self.spec.n_chans), dtype=np.float32)
         y_buf = np.zeros((1, 1, self.spec.n_outputs), dtype=np.float32)
@@ -183,14 +199,20 @@ class StepModel:
             b.bind_ortvalue_input(SCALE, keep[2])
             for s in self.spec.states:
                 bufs = state._bufs[s.name]
-                src, dst = ort.OrtValue.ortvalue_from_numpy(bufs[k]), ort.OrtValue.ortvalue_from_numpy(bufs[1 - k])
-                keep += [src, dst]
-                b.bind_ortvalue_input(s.input, src)
-                b.bind_ortvalue_output(s.output, dst)
+                n_rows = self._split.get(s.input)
+                if n_rows is None:
+                    pieces = [(s.input, s.output, bufs[k], bufs[1 - k])]
+                else:  # per-layer I/O of the single-sample graph: row l of the [L, 1, H] buffers
+                    pieces = [(f"{s.input}/{l}", f"{s.output}/{l}", bufs[k][l:l + 1], bufs[1 - k][l:l + 1])
+                              for l in range(n_rows)]
+                for name_in, name_out, src_buf, dst_buf in pieces:
+                    src, dst = ort.OrtValue.ortvalue_from_numpy(src_buf), ort.OrtValue.ortvalue_from_numpy(dst_buf)
+                    keep += [src, dst]
+                    b.bind_ortvalue_input(name_in, src)
+                    b.bind_ortvalue_output(name_out, dst)
             bindings.append(b)
         run, runnable = _fast_runner(self._one, bindings)
-        # the OrtValues in keep (and through them the buffers) and the bindings live as long as the tuple
-        return (self, run, runnable, x_buf[0], y_buf[0], keep, bindings)
+        return _Bound(self, run, runnable, x_buf[0], y_buf[0], (keep, bindings))
 
     # -- many streams ----------------------------------------------------------------------------------
 

@@ -113,4 +113,4 @@ def export_model(
     x = (10.0 * rng.standard_normal((parity_samples, model.n_chans))
          + rng.uniform(-50, 50, model.n_chans)).astype(np.float32)
     return write_model(proto, spec, out_dir, card_fields, reference, parity_input=x,
-                       parity_tolerance=parity_tolerance)
+                       parity_tolerance=parity_tolerance, single_step=True)

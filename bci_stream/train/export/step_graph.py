@@ -26,13 +26,15 @@ import onnx
 from onnx import TensorProto
 from scipy import signal as sps
 
-from bci_stream.core.contract import METADATA_KEY, SCALE, X, Y, StateSpec, StepSpec
+from bci_stream.core.contract import METADATA_KEY, SCALE, X, Y, SingleStep, StateSpec, StepSpec
 from bci_stream.core.errors import ModelError
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
+from bci_stream.train.export.single_step import single_step_graph
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, Parity, sha256_file
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 
 DEFAULT_MAX_BLOCK = 128
+SINGLE_STEP_FILE = "model.step1.onnx"
 FILTER_STATE = "zf"
 
 
@@ -116,7 +118,7 @@ def _ordered(states: list[StateSpec]) -> list[StateSpec]:
 
 def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, card_fields: dict[str, Any],
                 reference: Callable[[np.ndarray], np.ndarray], *, parity_input: np.ndarray,
-                parity_tolerance: float = 1e-4) -> ModelCard:
+                parity_tolerance: float = 1e-4, single_step: bool = False) -> ModelCard:
     """Stamp metadata, check parity of the written graph, then write ``out_dir/model.{onnx,json}``.
 
     Parameters
@@ -127,6 +129,9 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         Every card field but ``sha256``, ``step``, ``inputs``, ``outputs``, ``parity``, ``format_version``.
     reference
         The family's offline computation: raw ``x [T, C]`` (card unit) -> ``y [T, K]``.
+    single_step
+        Also write the single-sample specialisation (:mod:`~bci_stream.train.export.single_step`) that the
+        runtime uses for one sample of one stream; the parity check then covers both graphs.
     parity_input
         Raw samples ``[T, C]`` for the check; the written graph runs them one sample at a time.
 
@@ -145,9 +150,16 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
             else card_fields["output"]["kind"],
             "output_labels": json.dumps(list(card_fields["output"].labels if hasattr(card_fields["output"], "labels")
                                              else card_fields["output"]["labels"]))}
-    onnx.helper.set_model_props(proto, meta)
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
+        single = single_step_graph(proto, spec) if single_step else None
+        if single is not None:
+            single_tmp = Path(tmp) / SINGLE_STEP_FILE
+            onnx.save(single[0], str(single_tmp))
+            spec = spec.model_copy(update={"single_step": SingleStep(
+                file=SINGLE_STEP_FILE, sha256=sha256_file(single_tmp), split=single[1])})
+            meta[METADATA_KEY] = spec.model_dump_json()
+        onnx.helper.set_model_props(proto, meta)
         onnx_tmp = Path(tmp) / ONNX_FILE
         onnx.save(proto, str(onnx_tmp))
         draft = ModelCard(format_version=2, sha256=sha256_file(onnx_tmp), step=spec, inputs=spec.input_names,
@@ -156,8 +168,9 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         x = np.ascontiguousarray(parity_input, dtype=np.float32)
         state = model.new_state()
         y_step = np.concatenate([model.run(x[t:t + 1], state) for t in range(len(x))])
+        y_chunks = model.run(x, model.new_state())  # the general graph, in blocks of max_block
         y_ref = np.asarray(reference(x), dtype=np.float64)
-        diff = float(np.abs(y_step - y_ref).max())
+        diff = float(max(np.abs(y_step - y_ref).max(), np.abs(y_chunks - y_ref).max()))
         if not diff <= parity_tolerance:
             raise ModelError(f"export of {draft.ref} refused: the step graph run one sample at a time differs from "
                              f"the offline reference by {diff:.3g} (tolerance {parity_tolerance:g}) over {len(x)} samples")
@@ -165,5 +178,9 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                                                          tolerance=parity_tolerance)})
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(onnx_tmp, out_dir / ONNX_FILE)
+        if single is not None:
+            shutil.copyfile(single_tmp, out_dir / SINGLE_STEP_FILE)
+        elif (out_dir / SINGLE_STEP_FILE).exists():
+            (out_dir / SINGLE_STEP_FILE).unlink()
     (out_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return card

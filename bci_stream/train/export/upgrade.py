@@ -53,4 +53,4 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     x = (10.0 * rng.standard_normal((n_parity, card.n_chans)) + rng.uniform(-50, 50, card.n_chans)).astype(np.float32)
     fields = card.model_dump(exclude=set(CARD_ONLY_FIELDS))
     fields["training"] = {**fields.get("training", {}), "upgraded_from_format": 1}
-    return write_model(proto, spec, model_dir, fields, reference, parity_input=x)
+    return write_model(proto, spec, model_dir, fields, reference, parity_input=x, single_step=True)

@@ -185,3 +185,43 @@ def test_graph_metadata_carries_the_step_description(bundle):
         pytest.fail("the session does not expose its model path")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert StepSpec.model_validate_json(props[METADATA_KEY]) == model.spec
+
+
+def test_the_single_sample_graph_equals_the_step_graph_and_has_no_data_movement_nodes(bundle):
+    """Export writes model.step1.onnx (B = T = 1, per-layer state); one sample through it equals one sample
+    through the general step graph, whatever the state."""
+    import onnx
+
+    model, _, _ = bundle
+    single = model.spec.single_step
+    assert single is not None and single.split == {"state/h0": 2}
+    folder = Path(model.session._model_path).parent
+    graph = onnx.load(str(folder / single.file)).graph
+    assert not {n.op_type for n in graph.node} & {"Transpose", "Squeeze", "Shape", "Slice", "Split"}
+    assert {i.name for i in graph.input} == {"x", "scale", "state/zf", "state/h0/0", "state/h0/1"}
+    x = eeg(400, 12)
+    one, general = model.new_state(), model.new_state()
+    y_one = np.concatenate([model.run(x[i:i + 1], one) for i in range(len(x))])  # the single-sample graph
+    y_gen = np.concatenate([model.step(x[None, i:i + 1], [general])[0] for i in range(len(x))])  # general graph
+    np.testing.assert_allclose(y_one, y_gen, rtol=0, atol=1e-6)
+    for name in one.names:
+        np.testing.assert_allclose(one.arrays[name], general.arrays[name], rtol=0, atol=1e-6)
+
+
+def test_the_registry_refuses_a_changed_single_sample_graph(bundle, tmp_path):
+    import shutil
+
+    from bci_stream.core.errors import ModelError
+
+    model, _, _ = bundle
+    folder = Path(model.session._model_path).parent
+    shutil.copytree(folder, tmp_path / "g")
+    path = tmp_path / "g" / model.spec.single_step.file
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"sha256 of .*model.step1.onnx is [0-9a-f]{64}, but its card .* says"):
+        ModelRegistry(tmp_path).get("g")
+    path.unlink()
+    with pytest.raises(ModelError, match=r"ONNX file .*model.step1.onnx does not exist"):
+        ModelRegistry(tmp_path).get("g")

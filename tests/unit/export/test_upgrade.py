@@ -44,6 +44,7 @@ def test_upgrade_model_writes_a_step_graph_equal_to_the_old_pipeline(tmp_path):
         assert f"old-{cell}@0.9 is now a step graph" in proc.stdout
         entry = ModelRegistry(tmp_path).get(f"old-{cell}")
         assert entry.card.format_version == 2 and entry.card.parity.max_abs_diff <= 1e-4
+        assert (d / entry.card.step.single_step.file).is_file()  # the single-sample specialisation
         model = StepModel(entry.onnx_path, entry.card)
         x = np.random.default_rng(0).normal(0, 10, (300, 4)).astype(np.float32)
         y = np.concatenate([model.run(x[i:i + 1], st) for st in [model.new_state()] for i in range(300)])
