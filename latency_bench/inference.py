@@ -546,6 +546,12 @@ def _describe(card: Any) -> str:
     return f"{card.step.family if card.step else arch.family} {card.n_chans}ch"
 
 
+def _p50_p99(v: dict[str, Any]) -> str:
+    """``ours`` and ``ours_batched`` p50/p99 of a step-graph row, for the progress line."""
+    return (f"p50/p99 µs: ours {v['ours']['p50_us']:.1f}/{v['ours']['p99_us']:.1f}, "
+            f"ours_batched {v['ours_batched']['p50_us']:.1f}/{v['ours_batched']['p99_us']:.1f}")
+
+
 def bench_step_graph(step_model: Any, steps: int, warmup: int, block: int, seed: int = 0,
                      amplitude: float = 10.0) -> dict[str, Any]:
     """``ours`` and ``ours_batched`` per-sample cost of one step graph on random raw samples (``amplitude``
@@ -591,10 +597,8 @@ def bench_registry(models_dir: Path | str, profile: _Profile, seed: int,
             t0 = time.perf_counter()
             row["variants"] = bench_step_graph(StepModel(e.onnx_path, card), n_steps, profile.warmup, profile.block,
                                                seed)
-            v = row["variants"]
-            echo(f"[registry {card.ref} ({row['describe']})] p50/p99 µs: ours {v['ours']['p50_us']:.1f}/"
-                 f"{v['ours']['p99_us']:.1f}, ours_batched {v['ours_batched']['p50_us']:.1f}/"
-                 f"{v['ours_batched']['p99_us']:.1f} ({time.perf_counter() - t0:.1f} s)")
+            echo(f"[registry {card.ref} ({row['describe']})] {_p50_p99(row['variants'])} "
+                 f"({time.perf_counter() - t0:.1f} s)")
         except Exception as exc:  # noqa: BLE001 - a benchmark reports a model it cannot run and goes on
             row["error"] = f"{type(exc).__name__}: {exc}"
             echo(f"[registry {card.ref}] not measured: {row['error']}")
@@ -668,10 +672,8 @@ def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable
             row["export_s"] = round(t_export, 2)
             row["variants"] = bench_step_graph(StepModel(work_dir / name / ONNX_FILE, card),
                                                profile.steps_for(n_chans, 0), profile.warmup, profile.block, seed)
-            v = row["variants"]
-            echo(f"[{row['describe']}] exported in {t_export:.1f} s; p50/p99 µs: ours {v['ours']['p50_us']:.1f}/"
-                 f"{v['ours']['p99_us']:.1f}, ours_batched {v['ours_batched']['p50_us']:.1f}/"
-                 f"{v['ours_batched']['p99_us']:.1f} ({time.perf_counter() - t0:.1f} s)")
+            echo(f"[{row['describe']}] exported in {t_export:.1f} s; {_p50_p99(row['variants'])} "
+                 f"({time.perf_counter() - t0:.1f} s)")
         except Exception as exc:  # noqa: BLE001 - a benchmark reports a family it cannot run and goes on
             row["error"] = f"{type(exc).__name__}: {exc}"
             echo(f"[{row['describe']}] not measured: {row['error']}")
