@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.io.errors import DataError
+from bci_stream.io.extras import require
 from bci_stream.io.events import events_from_codes
 from bci_stream.io.recording import Event, Recording
 
@@ -20,7 +21,7 @@ MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set")
 
 
 def _read_raw(path: Path):
-    import mne
+    mne = require("mne", f"reading {path.suffix} files")
 
     suffix = "".join(path.suffixes[-2:]).lower() if path.name.lower().endswith(".fif.gz") else path.suffix.lower()
     readers = {
@@ -39,7 +40,7 @@ def _read_raw(path: Path):
 
 def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event]]:
     """Data ``[n_chans, n_times]`` in µV, sfreq, channel names as the file gives them, events."""
-    from mne.io.constants import FIFF
+    FIFF = require("mne.io.constants", f"reading {path.suffix} files").FIFF
 
     raw = _read_raw(path)
     sfreq = float(raw.info["sfreq"])
@@ -67,7 +68,7 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event]]:
 
 def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
     """An ``mne.io.RawArray`` of ``recording`` (volts, as mne wants) with its events as annotations."""
-    import mne
+    mne = require("mne", "writing FIF files")
 
     info = mne.create_info(list(recording.ch_names), recording.sfreq, ch_types=ch_type, verbose="error")
     raw = mne.io.RawArray(recording.data * 1e-6, info, verbose="error")

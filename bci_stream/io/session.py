@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bci_stream.io.recording import Recording
+from bci_stream.io.extras import require
 
 
 @dataclass
@@ -68,7 +69,7 @@ def read_session(path: str | Path) -> Session:
     ValueError
         If the file is not a bci-stream session (its streams are not input/decoded/provenance/events).
     """
-    import pyxdf
+    pyxdf = require("pyxdf", "reading a recorded session (XDF)")
 
     path = Path(path)
     logging.getLogger("pyxdf").setLevel(logging.CRITICAL)  # a crash-truncated tail is expected

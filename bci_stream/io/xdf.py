@@ -21,6 +21,7 @@ import numpy as np
 
 from bci_stream.io.errors import DataError
 from bci_stream.io.recording import Event
+from bci_stream.io.extras import require
 
 _TO_UV = {
     "microvolts": 1.0, "microvolt": 1.0, "uv": 1.0, "µv": 1.0, "μv": 1.0, "muv": 1.0,
@@ -72,7 +73,7 @@ def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
              until_next: bool = False) -> tuple[np.ndarray, float, list[str], list[Event]]:
     """Data (µV), sfreq, channel names and events from an XDF file."""
-    import pyxdf
+    pyxdf = require("pyxdf", "reading XDF files")
 
     try:
         streams, _header = pyxdf.load_xdf(str(path))
