@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 METADATA_KEY = "bci_stream.step"
 X, SCALE, Y = "x", "scale", "y"
+#: The single-sample graph's input that packs the sample (row 0) with a filter state (rows 1..).
+SAMPLE_AND_FILTER = "xz"
 
 StateRole = Literal["filter", "recurrent", "estimator"]
 StateInit = Literal["zeros", "first_sample", "constant"]
@@ -108,6 +110,10 @@ class SingleStep(BaseModel):
     split
         Recurrent state input → number of per-layer inputs ``<input>/<l>`` (outputs ``<output>/<l>``,
         shape ``[1, 1, H]``) that replace it in this graph.
+    sample_and_filter
+        When set, the name of the filter state that this graph takes together with the sample as one
+        float64 input ``xz [1 + S, C]``: row 0 the sample times ``scale`` (written by the runtime), rows
+        1.. the state; its new value ``[S, C]`` is the state's output.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -115,6 +121,7 @@ class SingleStep(BaseModel):
     file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     split: dict[str, int] = {}
+    sample_and_filter: str | None = None
 
 
 class StepSpec(BaseModel):

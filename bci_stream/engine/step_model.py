@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import onnxruntime as ort
 
-from bci_stream.core.contract import SCALE, X, Y, StepSpec
+from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
 from bci_stream.core.card import ModelCard
@@ -72,7 +72,8 @@ class _Bound(NamedTuple):
     model: StepModel
     run: Any  # run(bindings[k]) runs binding k
     bindings: list
-    x: np.ndarray  # the bound input row [1, C]
+    x: tuple  # where binding k reads the sample: a row [1, C] (the same for both, or row 0 of buffer k)
+    scale: np.ndarray | None  # [1, C] when the runtime writes sample x scale into a packed buffer
     y: np.ndarray  # the bound output row [1, K]
     keep: tuple  # the OrtValues (and through them the buffers) and bindings, alive as long as this
 
@@ -172,8 +173,11 @@ class StepModel:
         bound = state._bindings
         if bound is None or bound.model is not self:
             bound = state._bindings = self._bind(state)
-        bound.x[...] = x
         cur = state._cur
+        if bound.scale is None:
+            bound.x[cur][...] = x
+        else:  # the graph reads the sample in the card's unit from the filter-state buffer
+            np.multiply(x, bound.scale, out=bound.x[cur], casting="unsafe")
         bound.run(bound.bindings[cur])
         state._cur = cur ^ 1
         return bound.y.copy()
@@ -188,19 +192,30 @@ class StepModel:
 
     def _bind(self, state: StreamState) -> _Bound:
         """Two IOBindings over the state's buffers: binding k reads buffer k and writes buffer 1 - k."""
-        x_buf = np.zeros((1, 1, self.spec.n_chans), dtype=np.float32)
+        single = self.spec.single_step
+        packed = single.sample_and_filter if single is not None else None
         y_buf = np.zeros((1, 1, self.spec.n_outputs), dtype=np.float32)
-        keep = [ort.OrtValue.ortvalue_from_numpy(a) for a in (x_buf, y_buf, state.scale)]
+        keep = [ort.OrtValue.ortvalue_from_numpy(y_buf)]
+        if packed is None:
+            x_buf = np.zeros((1, 1, self.spec.n_chans), dtype=np.float32)
+            keep += [ort.OrtValue.ortvalue_from_numpy(x_buf), ort.OrtValue.ortvalue_from_numpy(state.scale)]
+            x_rows = (x_buf[0], x_buf[0])
+        else:  # the sample goes, scaled, into row 0 of the buffer that holds the filter state
+            lead = state._packed[packed]
+            x_rows = (lead[0][:1], lead[1][:1])
         bindings = []
         for k in (0, 1):
             b = self._one.io_binding()
-            b.bind_ortvalue_input(X, keep[0])
-            b.bind_ortvalue_output(Y, keep[1])
-            b.bind_ortvalue_input(SCALE, keep[2])
+            b.bind_ortvalue_output(Y, keep[0])
+            if packed is None:
+                b.bind_ortvalue_input(X, keep[1])
+                b.bind_ortvalue_input(SCALE, keep[2])
             for s in self.spec.states:
                 bufs = state._bufs[s.name]
                 n_rows = self._split.get(s.input)
-                if n_rows is None:
+                if s.name == packed:
+                    pieces = [(SAMPLE_AND_FILTER, s.output, state._packed[s.name][k], state._packed[s.name][1 - k][1:])]
+                elif n_rows is None:
                     pieces = [(s.input, s.output, bufs[k], bufs[1 - k])]
                 else:  # per-layer I/O of the single-sample graph: row l of the [L, 1, H] buffers
                     pieces = [(f"{s.input}/{l}", f"{s.output}/{l}", bufs[k][l:l + 1], bufs[1 - k][l:l + 1])
@@ -212,7 +227,8 @@ class StepModel:
                     b.bind_ortvalue_output(name_out, dst)
             bindings.append(b)
         run, runnable = _fast_runner(self._one, bindings)
-        return _Bound(self, run, runnable, x_buf[0], y_buf[0], (keep, bindings))
+        scale = None if packed is None else state.scale[0]
+        return _Bound(self, run, runnable, x_rows, scale, y_buf[0], (keep, bindings))
 
     # -- many streams ----------------------------------------------------------------------------------
 

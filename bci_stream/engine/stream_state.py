@@ -31,7 +31,19 @@ class StreamState:
     def __init__(self, spec: StepSpec) -> None:
         self.spec = spec
         self.specs: dict[str, StateSpec] = {s.name: s for s in spec.states}
-        self._bufs = {s.name: (np.zeros(s.shape, s.dtype), np.zeros(s.shape, s.dtype)) for s in spec.states}
+        single = spec.single_step
+        packed = single.sample_and_filter if single is not None else None
+        #: name -> two [1 + S, C] buffers whose rows 1.. are the filter state and row 0 the sample, for a
+        #: single-sample graph that takes both as one input (``SingleStep.sample_and_filter``)
+        self._packed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._bufs = {}
+        for s in spec.states:
+            if s.name == packed:
+                lead = tuple(np.zeros((1 + s.shape[1], s.shape[2]), s.dtype) for _ in range(2))
+                self._packed[s.name] = lead
+                self._bufs[s.name] = (lead[0][1:][None], lead[1][1:][None])
+            else:
+                self._bufs[s.name] = (np.zeros(s.shape, s.dtype), np.zeros(s.shape, s.dtype))
         self._cur = 0
         self.scale = np.ones((1, 1, spec.n_chans), dtype=np.float64)
         self._pending: set[str] = set()  # first_sample states waiting for the stream's first sample

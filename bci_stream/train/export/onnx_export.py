@@ -18,7 +18,7 @@ import onnx
 import torch
 
 from bci_stream.core.errors import ModelError
-from bci_stream.train.export.step_graph import recurrent_step_graph, write_model
+from bci_stream.train.export.step_graph import recurrent_graphs, write_model
 from bci_stream.core.card import Architecture, ModelCard, OutputSpec
 from bci_stream.train.nets.rnn import CausalRNN
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
@@ -101,8 +101,8 @@ def export_model(
         core_path = Path(tmp) / "core.onnx"
         _export_graph(model, core_path)
         core = onnx.load(str(core_path))
-    proto, spec = recurrent_step_graph(core, preprocessing, model.n_chans, float(sfreq), model.n_outputs,
-                                       arch.cell, arch.n_layers, arch.hidden_size)
+    proto, spec, single = recurrent_graphs(core, preprocessing, model.n_chans, float(sfreq), model.n_outputs,
+                                           arch.cell, arch.n_layers, arch.hidden_size)
 
     def reference(x: np.ndarray) -> np.ndarray:
         z = Preprocessor(preprocessing, model.n_chans, float(sfreq)).process(x.astype(np.float64))
@@ -113,4 +113,4 @@ def export_model(
     x = (10.0 * rng.standard_normal((parity_samples, model.n_chans))
          + rng.uniform(-50, 50, model.n_chans)).astype(np.float32)
     return write_model(proto, spec, out_dir, card_fields, reference, parity_input=x,
-                       parity_tolerance=parity_tolerance, single_step=True)
+                       parity_tolerance=parity_tolerance, single=single)

@@ -26,7 +26,7 @@ import onnx
 from onnx import TensorProto
 from scipy import signal as sps
 
-from bci_stream.core.contract import METADATA_KEY, SCALE, X, Y, SingleStep, StateSpec, StepSpec
+from bci_stream.core.contract import METADATA_KEY, SAMPLE_AND_FILTER, SCALE, X, Y, SingleStep, StateSpec, StepSpec
 from bci_stream.core.errors import ModelError
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
 from bci_stream.train.export.single_step import single_step_graph
@@ -78,22 +78,53 @@ def add_preprocessing(g: GraphBuilder, config: PreprocessingConfig, n_chans: int
     return cur, length, states
 
 
+def add_single_sample_preprocessing(g: GraphBuilder, config: PreprocessingConfig, n_chans: int,
+                                    sfreq: float) -> str:
+    """Preprocessing of the single-sample graph: input ``xz [1 + S, C]`` float64, the sample (already in the
+    card's unit: the runtime multiplies it by ``scale`` as it writes it) in row 0 and the filter state in
+    rows 1.., so the filter is two MatMuls and no Concat; output ``state_out/zf [S, C]``. Returns the
+    preprocessed ``[1, 1, C]`` float32. Needs a filter (see :func:`single_sample_packing`)."""
+    pre = Preprocessor(config, n_chans, sfreq)
+    a, b, c, d = pre.state_space
+    n_states = len(a)
+    g.add_input(SAMPLE_AND_FILTER, np.float64, [1 + n_states, n_chans])
+    z_out = state_io(FILTER_STATE)[1]
+    g.add_output(z_out, np.float64, [n_states, n_chans])
+    out_row = np.concatenate([[[d]], c], axis=1)  # y_f = D x + C z
+    next_rows = np.concatenate([b, a], axis=1)  # z' = B x + A z
+    y = g.op("MatMul", [g.const(out_row, "pre/out_row", np.float64), SAMPLE_AND_FILTER], "pre/y")
+    g.op("MatMul", [g.const(next_rows, "pre/next_rows", np.float64), SAMPLE_AND_FILTER], outputs=[z_out])
+    cur = g.op("Cast", [y], "pre/y32", to=TensorProto.FLOAT)
+    if pre.affine is not None:
+        spatial, offset = pre.affine
+        cur = g.op("Gemm", [cur, g.const(spatial, "pre/spatial", np.float32), g.const(offset, "pre/offset", np.float32)],
+                   "pre/affine")
+    return g.op("Reshape", [cur, g.const([1, 1, n_chans], "pre/shape", np.int64)], "pre/out")
+
+
 def recurrent_step_graph(core: onnx.ModelProto, config: PreprocessingConfig, n_chans: int, sfreq: float,
                          n_outputs: int, cell: str, n_layers: int, hidden_size: int,
-                         max_block: int = DEFAULT_MAX_BLOCK) -> tuple[onnx.ModelProto, StepSpec]:
+                         max_block: int = DEFAULT_MAX_BLOCK, *, single: bool = False
+                         ) -> tuple[onnx.ModelProto, StepSpec]:
     """Preprocessing in front of an exported recurrent core.
 
     ``core`` has inputs ``x [B, T, C]`` (preprocessed), ``h0`` (+ ``c0``) ``[L, B, H]`` and outputs
-    ``y [B, T, K]``, ``hn`` (+ ``cn``): what ``torch.onnx.export`` of a ``CausalRNN`` gives.
+    ``y [B, T, K]``, ``hn`` (+ ``cn``): what ``torch.onnx.export`` of a ``CausalRNN`` gives (not modified).
+    With ``single``, the graph for one sample of one stream (B = T = 1, :func:`add_single_sample_preprocessing`);
+    the returned spec is the step graph's either way.
     """
+    core = onnx.ModelProto.FromString(core.SerializeToString())  # its nodes are renamed below
     g = GraphBuilder()
-    pre32, _, states = add_preprocessing(g, config, n_chans, sfreq, max_block)
+    pre32, _, states = add_preprocessing(GraphBuilder() if single else g, config, n_chans, sfreq, max_block)
+    if single:
+        pre32 = add_single_sample_preprocessing(g, config, n_chans, sfreq)
+    batch = 1 if single else "B"
     pairs = [("h0", "hn")] + ([("c0", "cn")] if cell == "lstm" else [])
     rename = {"x": pre32, "y": Y}
     for s_in, s_out in pairs:
         name_in, name_out = state_io(s_in)
         rename[s_in], rename[s_out] = name_in, name_out
-        g.add_input(name_in, np.float32, [n_layers, "B", hidden_size])
+        g.add_input(name_in, np.float32, [n_layers, batch, hidden_size])
         states.append(StateSpec(name=s_in, input=name_in, output=name_out, shape=[n_layers, 1, hidden_size],
                                 batch_axis=1, dtype="float32", role="recurrent", init="zeros"))
     core_inputs = {i.name for i in core.graph.input}
@@ -104,12 +135,24 @@ def recurrent_step_graph(core: onnx.ModelProto, config: PreprocessingConfig, n_c
         node.output[:] = [rename.get(o, o) for o in node.output]
         g.nodes.append(node)
     g.initializers.extend(core.graph.initializer)
-    g.add_output(Y, np.float32, ["B", "T", n_outputs])
+    g.add_output(Y, np.float32, [batch, 1 if single else "T", n_outputs])
     for s_in, s_out in pairs:
-        g.add_output(state_io(s_in)[1], np.float32, [n_layers, "B", hidden_size])
+        g.add_output(state_io(s_in)[1], np.float32, [n_layers, batch, hidden_size])
     spec = StepSpec(family="recurrent", n_chans=n_chans, n_outputs=n_outputs, max_block=max_block,
                     states=_ordered(states))
     return g.model("recurrent_step", f"bci-stream recurrent step graph ({cell})"), spec
+
+
+def recurrent_graphs(core: onnx.ModelProto, config: PreprocessingConfig, n_chans: int, sfreq: float,
+                     n_outputs: int, cell: str, n_layers: int, hidden_size: int
+                     ) -> tuple[onnx.ModelProto, StepSpec, onnx.ModelProto | None]:
+    """The step graph, its spec, and the single-sample graph (None without a filter: nothing to pack)."""
+    proto, spec = recurrent_step_graph(core, config, n_chans, sfreq, n_outputs, cell, n_layers, hidden_size)
+    single = None
+    if Preprocessor(config, n_chans, sfreq).sos is not None:
+        single = recurrent_step_graph(core, config, n_chans, sfreq, n_outputs, cell, n_layers, hidden_size,
+                                      single=True)[0]
+    return proto, spec, single
 
 
 def _ordered(states: list[StateSpec]) -> list[StateSpec]:
@@ -118,7 +161,7 @@ def _ordered(states: list[StateSpec]) -> list[StateSpec]:
 
 def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, card_fields: dict[str, Any],
                 reference: Callable[[np.ndarray], np.ndarray], *, parity_input: np.ndarray,
-                parity_tolerance: float = 1e-4, single_step: bool = False) -> ModelCard:
+                parity_tolerance: float = 1e-4, single: onnx.ModelProto | None = None) -> ModelCard:
     """Stamp metadata, check parity of the written graph, then write ``out_dir/model.{onnx,json}``.
 
     Parameters
@@ -129,9 +172,10 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         Every card field but ``sha256``, ``step``, ``inputs``, ``outputs``, ``parity``, ``format_version``.
     reference
         The family's offline computation: raw ``x [T, C]`` (card unit) -> ``y [T, K]``.
-    single_step
-        Also write the single-sample specialisation (:mod:`~bci_stream.train.export.single_step`) that the
-        runtime uses for one sample of one stream; the parity check then covers both graphs.
+    single
+        The same computation for one sample of one stream (e.g. ``recurrent_step_graph(..., single=True)``),
+        simplified (:mod:`~bci_stream.train.export.single_step`) and written beside the step graph; the
+        runtime uses it per sample, and the parity check covers both graphs.
     parity_input
         Raw samples ``[T, C]`` for the check; the written graph runs them one sample at a time.
 
@@ -152,12 +196,14 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                                              else card_fields["output"]["labels"]))}
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        single = single_step_graph(proto, spec) if single_step else None
-        if single is not None:
+        simplified = single_step_graph(single, spec) if single is not None else None
+        if simplified is not None:
             single_tmp = Path(tmp) / SINGLE_STEP_FILE
-            onnx.save(single[0], str(single_tmp))
+            onnx.save(simplified[0], str(single_tmp))
+            packed = FILTER_STATE if SAMPLE_AND_FILTER in {i.name for i in simplified[0].graph.input} else None
             spec = spec.model_copy(update={"single_step": SingleStep(
-                file=SINGLE_STEP_FILE, sha256=sha256_file(single_tmp), split=single[1])})
+                file=SINGLE_STEP_FILE, sha256=sha256_file(single_tmp), split=simplified[1],
+                sample_and_filter=packed)})
             meta[METADATA_KEY] = spec.model_dump_json()
         onnx.helper.set_model_props(proto, meta)
         onnx_tmp = Path(tmp) / ONNX_FILE
@@ -178,7 +224,7 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                                                          tolerance=parity_tolerance)})
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(onnx_tmp, out_dir / ONNX_FILE)
-        if single is not None:
+        if simplified is not None:
             shutil.copyfile(single_tmp, out_dir / SINGLE_STEP_FILE)
         elif (out_dir / SINGLE_STEP_FILE).exists():
             (out_dir / SINGLE_STEP_FILE).unlink()

@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 
 from bci_stream.core.errors import ModelError
-from bci_stream.train.export.step_graph import recurrent_step_graph, write_model
+from bci_stream.train.export.step_graph import recurrent_graphs, write_model
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard
 from bci_stream.dsp.preprocess import Preprocessor
 
@@ -38,7 +38,7 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     card = ModelCard.model_validate(raw)
     core = onnx.load(str(model_dir / ONNX_FILE))
     arch = card.architecture
-    proto, spec = recurrent_step_graph(core, card.preprocessing, card.n_chans, card.sfreq, card.n_outputs,
+    proto, spec, single = recurrent_graphs(core, card.preprocessing, card.n_chans, card.sfreq, card.n_outputs,
                                        arch.cell, arch.n_layers, arch.hidden_size)
     old = ort.InferenceSession(str(model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])
     state_names = card.inputs[1:]
@@ -53,4 +53,4 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     x = (10.0 * rng.standard_normal((n_parity, card.n_chans)) + rng.uniform(-50, 50, card.n_chans)).astype(np.float32)
     fields = card.model_dump(exclude=set(CARD_ONLY_FIELDS))
     fields["training"] = {**fields.get("training", {}), "upgraded_from_format": 1}
-    return write_model(proto, spec, model_dir, fields, reference, parity_input=x, single_step=True)
+    return write_model(proto, spec, model_dir, fields, reference, parity_input=x, single=single)

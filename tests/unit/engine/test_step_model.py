@@ -198,7 +198,8 @@ def test_the_single_sample_graph_equals_the_step_graph_and_has_no_data_movement_
     folder = Path(model.session._model_path).parent
     graph = onnx.load(str(folder / single.file)).graph
     assert not {n.op_type for n in graph.node} & {"Transpose", "Squeeze", "Shape", "Slice", "Split"}
-    assert {i.name for i in graph.input} == {"x", "scale", "state/zf", "state/h0/0", "state/h0/1"}
+    assert {i.name for i in graph.input} == {"xz", "state/h0/0", "state/h0/1"}  # sample and filter state packed
+    assert single.sample_and_filter == "zf"
     x = eeg(400, 12)
     one, general = model.new_state(), model.new_state()
     y_one = np.concatenate([model.run(x[i:i + 1], one) for i in range(len(x))])  # the single-sample graph
