@@ -110,6 +110,7 @@ class StepModel:
         self._one = make_session(one_path, {"B": 1, "T": 1})
         self._state_in = [s.input for s in self.spec.states]
         self._out_names = self.spec.output_names
+        self._one_shape = (1, self.spec.n_chans)
 
     def _check_graph(self, onnx_path: Path) -> None:
         spec, ref = self.spec, self.card.ref
@@ -153,9 +154,21 @@ class StepModel:
     def run(self, x: np.ndarray, state: StreamState) -> np.ndarray:
         """Decode raw ``x[T, C]`` of one stream; return float32 ``y[T, K]`` and advance ``state``.
 
-        T = 1 is one call of the fixed-shape session through prebuilt IOBindings; longer chunks run the
+        T = 1 is one call of the single-sample session through prebuilt IOBindings; longer chunks run the
         general session in blocks of at most ``max_block`` samples; T = 0 returns ``[0, K]``.
         """
+        if x.shape == self._one_shape and not state._pending:  # the per-sample hot path
+            bound = state._bindings
+            if bound is None or bound.model is not self:
+                bound = state._bindings = self._bind(state)
+            cur = state._cur
+            if bound.scale is None or state._unit_scale:  # the graph scales it, or nothing to scale
+                bound.x[cur][...] = x
+            else:  # the single-sample graph reads the sample in the card's unit
+                np.multiply(x, bound.scale, out=bound.x[cur], casting="unsafe")
+            bound.run(bound.bindings[cur])
+            state._cur = cur ^ 1
+            return bound.y.copy()
         if x.ndim != 2 or x.shape[1] != self.spec.n_chans:
             raise ValueError(f"x must have shape (T, n_chans={self.spec.n_chans}), got {x.shape}")
         if len(x) == 0:
@@ -163,24 +176,11 @@ class StepModel:
         if state._pending:
             state.init_first(x[0])
         if len(x) == 1:
-            return self._run_one(x, state)
+            return self.run(x, state)
         block = self.spec.max_block
         if len(x) <= block:
             return self._run_block(x, state)
         return np.concatenate([self._run_block(x[i:i + block], state) for i in range(0, len(x), block)])
-
-    def _run_one(self, x: np.ndarray, state: StreamState) -> np.ndarray:
-        bound = state._bindings
-        if bound is None or bound.model is not self:
-            bound = state._bindings = self._bind(state)
-        cur = state._cur
-        if bound.scale is None:
-            bound.x[cur][...] = x
-        else:  # the graph reads the sample in the card's unit from the filter-state buffer
-            np.multiply(x, bound.scale, out=bound.x[cur], casting="unsafe")
-        bound.run(bound.bindings[cur])
-        state._cur = cur ^ 1
-        return bound.y.copy()
 
     def _run_block(self, x: np.ndarray, state: StreamState) -> np.ndarray:
         feed = {X: np.ascontiguousarray(x, dtype=np.float32)[None], SCALE: state.scale}
@@ -227,7 +227,7 @@ class StepModel:
                     b.bind_ortvalue_output(name_out, dst)
             bindings.append(b)
         run, runnable = _fast_runner(self._one, bindings)
-        scale = None if packed is None else state.scale[0]
+        scale = state.scale[0] if packed is not None else None
         return _Bound(self, run, runnable, x_rows, scale, y_buf[0], (keep, bindings))
 
     # -- many streams ----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class StreamState:
                 self._bufs[s.name] = (np.zeros(s.shape, s.dtype), np.zeros(s.shape, s.dtype))
         self._cur = 0
         self.scale = np.ones((1, 1, spec.n_chans), dtype=np.float64)
+        self._unit_scale = True  # scale is all ones: a single-sample graph's input is the sample as it is
         self._pending: set[str] = set()  # first_sample states waiting for the stream's first sample
         self._bindings: tuple | None = None  # built and owned by the StepModel that last ran this state
         self.reset()
@@ -70,6 +71,7 @@ class StreamState:
         if not (np.isfinite(value).all() and (value != 0).all()):
             raise ValueError(f"scale must be finite and non-zero for every channel, got {value.tolist()}")
         self.scale[0, 0, :] = value
+        self._unit_scale = bool((value == 1.0).all())
 
     def _initial(self, s: StateSpec) -> np.ndarray:
         if s.init == "constant":
@@ -141,6 +143,7 @@ class StreamState:
                 self.set_arrays({name: other.arrays[name]})
                 self._pending.discard(name)
         self.scale[...] = other.scale
+        self._unit_scale = other._unit_scale
 
     def decay(self, factor: float) -> None:
         """Scale the recurrent states towards zero by ``factor`` in [0, 1]; other states are untouched."""
