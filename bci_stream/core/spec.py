@@ -61,6 +61,11 @@ class DecoderOptions(BaseModel):
     provenance: bool = Field(
         default=True, description="Publish '<name>-decoded-provenance' (seq, state_epoch per output sample)."
     )
+    input_unit: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Unit of the stream's samples when its desc gives none (V, mV, uV, µV, nV, or their names); "
+        "default: the model card's unit. A unit in the desc always wins.",
+    )
     record_path: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
         description="Record inputs, outputs and events to this XDF file, relative to the service's "

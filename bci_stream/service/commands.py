@@ -17,6 +17,7 @@ from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import BciStreamError, ModelError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.source import check_stream
+from bci_stream.lsl.units import unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
 from bci_stream.service.reporter import StatusReporter
 
@@ -30,6 +31,7 @@ class _LoadedModel:
     command: SwapModel
     model: StepModel | None = None
     chan_idx: np.ndarray | None = None
+    scale: np.ndarray | None = None
     error: str | None = None
 
 
@@ -129,6 +131,8 @@ class CommandHandler:
                 entry = ModelRegistry(self.models_dir).get(command.model)
                 card, old = entry.card, decoder.card
                 loaded.chan_idx = check_stream(source, card)
+                loaded.scale = unit_scale(source, loaded.chan_idx, card.ch_names, card.unit,
+                                          decoder.options.input_unit).scale
                 if card.output.labels != old.output.labels or card.output.kind != old.output.kind:
                     raise ModelError(
                         f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running "
@@ -160,7 +164,7 @@ class CommandHandler:
             self.reply(loaded.command, False, error=loaded.error)
             return
         status = self.reporter.status
-        epoch = self.decoder.swap(loaded.model, loaded.chan_idx)
+        epoch = self.decoder.swap(loaded.model, loaded.chan_idx, loaded.scale)
         before, status.model = status.model, model_info(loaded.model)
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()

@@ -138,7 +138,7 @@ class StreamDecoder:
         self.counters.state_epoch += 1
         return self.counters.state_epoch
 
-    def swap(self, model: StepModel, chan_idx: np.ndarray | None) -> int:
+    def swap(self, model: StepModel, chan_idx: np.ndarray | None, scale: np.ndarray | None = None) -> int:
         """Switch to ``model`` (already loaded and warmed) between two chunks; the new state epoch.
 
         The new model starts from its initial state; the filter state is carried over when both models
@@ -149,6 +149,8 @@ class StreamDecoder:
             chan_idx is not None and self.chan_idx is not None and np.array_equal(chan_idx, self.chan_idx))
         if model.card.preprocessing == self.card.preprocessing and same_input:
             state.adopt(self.state, roles=("filter",))
+        if scale is not None:  # the stream's unit to the new card's unit
+            state.set_scale(scale)
         self.model, self.state, self.chan_idx = model, state, chan_idx
         self.counters.swaps += 1
         self.counters.state_epoch += 1

@@ -32,6 +32,7 @@ from bci_stream.core.errors import BciStreamError, StreamMismatchError, StreamNo
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.units import unit_scale
 from bci_stream.lsl.source import NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, resolve_one
 from bci_stream.service.ring import OutputRing, RingHandles
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
@@ -167,8 +168,10 @@ class DecoderWorker:
         full = self.open_inlet(info)
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         chan_idx = check_stream(full, card)
+        units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.decoder = StreamDecoder(model, chan_idx, self.sfreq, opts, self.status.counters, self.event)
+        self.decoder.state.set_scale(units.scale)
         self.reporter.state_norms = lambda: self.decoder.state.norms()
         self.commands.decoder, self.commands.source = self.decoder, full
         self.monitor = SourceMonitor(full, self.predicate())
@@ -189,6 +192,7 @@ class DecoderWorker:
             "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
             "channel_format": fmt, "ch_names": ch_names,
             "channel_map": None if chan_idx is None else chan_idx.tolist(),
+            "units": units.describe(),
         }
         self.status.output_stream = {
             "name": self.outlet.name, "type": "Decoded", "source_id": self.outlet.source_id,

@@ -1,0 +1,82 @@
+"""Channel units of an LSL stream (``desc/channels/channel/unit``) and the factor to a model card's unit.
+
+mne-lsl, LabRecorder and most amplifier apps write the unit per channel (``V``, ``volts``, ``uV``, ``µV``,
+``microvolts``, ``mV``, ...). The step graph multiplies each channel by ``scale`` before anything else, so
+a stream in volts decodes like the same stream in microvolts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pylsl
+
+from bci_stream.core.errors import StreamMismatchError
+
+#: Unit name (lower case, spaces removed) → its size in volts.
+VOLTS = {
+    "v": 1.0, "volt": 1.0, "volts": 1.0,
+    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
+    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
+    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
+}
+
+
+def volts_per_unit(unit: str) -> float | None:
+    """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows."""
+    return VOLTS.get(unit.strip().replace(" ", "").lower())
+
+
+def read_units(info: pylsl.StreamInfo) -> list[str | None]:
+    """Each channel's unit from the stream's ``desc`` (None where a channel has none)."""
+    units: list[str | None] = []
+    ch = info.desc().child("channels").child("channel")
+    while not ch.empty():
+        units.append(ch.child_value("unit") or None)
+        ch = ch.next_sibling("channel")
+    return units if len(units) == info.channel_count() else [None] * info.channel_count()
+
+
+@dataclass(frozen=True)
+class UnitScale:
+    """Per model channel: the factor from the stream's unit to the card's, and where the unit came from."""
+
+    scale: np.ndarray  # [n_chans] float64
+    input_units: list[str]
+    assumed: bool  # no unit in the stream's desc: ``input_unit`` (default: the card's unit) was used
+
+    def describe(self) -> dict:
+        units = sorted(set(self.input_units))
+        return {"input": units[0] if len(units) == 1 else units, "assumed": self.assumed,
+                "scale": float(self.scale[0]) if np.all(self.scale == self.scale[0]) else self.scale.tolist()}
+
+
+def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: list[str], card_unit: str,
+               input_unit: str | None) -> UnitScale:
+    """The factor of every model channel (``chan_idx`` maps model channels to stream channels).
+
+    Raises
+    ------
+    StreamMismatchError
+        When a channel's unit (or ``input_unit``, or the card's unit) is not a voltage unit: the error names
+        the channel and the unit.
+    """
+    target = volts_per_unit(card_unit)
+    if target is None:
+        raise StreamMismatchError(f"the model card's unit {card_unit!r} is not a voltage unit this service converts")
+    stream_units = read_units(info)
+    idx = chan_idx if chan_idx is not None else np.arange(len(ch_names))
+    declared = [stream_units[i] for i in idx]
+    assumed = any(u is None for u in declared)
+    fallback = input_unit or card_unit
+    units = [u if u is not None else fallback for u in declared]
+    scale = np.empty(len(units))
+    for k, (name, unit) in enumerate(zip(ch_names, units)):
+        size = volts_per_unit(unit)
+        if size is None:
+            what = "input_unit" if declared[k] is None and input_unit else f"channel {name!r} of stream {info.name()!r}"
+            raise StreamMismatchError(f"{what} has unit {unit!r}, which cannot be converted to the model's "
+                                      f"{card_unit!r} (known: V, mV, uV/µV, nV and their names)")
+        scale[k] = size / target
+    return UnitScale(scale, units, assumed)

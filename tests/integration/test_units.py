@@ -1,0 +1,72 @@
+"""Channel units from the stream's desc: a stream in volts (as mne-lsl sends it) decodes like the same stream
+in microvolts; a stream without units uses ``input_unit``; a unit that is not a voltage is a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.engine.offline import decode_offline
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.service.supervisor import Supervisor
+from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.lsl import open_output, pull_all, wait_for
+from support.pacing import push_paced
+
+
+@pytest.fixture()
+def supervisor(models_dir):
+    return Supervisor(str(models_dir), status_interval=0.1)
+
+
+def _start(sup: Supervisor, info: pylsl.StreamInfo, **options):
+    card = ModelRegistry(sup.models_dir).get("tiny-gru").card
+    spec = DecoderSpec.model_validate({"stream": {"name": info.name()}, "model": "tiny-gru", "options": options})
+    return sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
+
+
+@pytest.mark.parametrize(("unit", "factor", "option"), [("V", 1e-6, None), ("millivolts", 1e-3, None),
+                                                       (None, 1e-3, "mV")])
+def test_a_stream_in_other_units_decodes_like_microvolts(supervisor, models_dir, unit, factor, option):
+    name = unique("units")
+    if unit is None:  # no unit in the desc: the input_unit option says what the samples are
+        info = pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), TINY_SFREQ, "double64", f"{name}-src")
+        labels = info.desc().append_child("channels")
+        for label in TINY_CH_NAMES:
+            labels.append_child("channel").append_child_value("label", label)
+    else:
+        info = make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src", unit=unit,
+                                channel_format="double64")
+    outlet = pylsl.StreamOutlet(info)
+    handle = _start(supervisor, info, **({"input_unit": option} if option else {}))
+    try:
+        wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+        assert handle.status.stream["units"] == {"input": option or unit, "assumed": unit is None,
+                                                 "scale": pytest.approx(1.0 / factor)}
+        out = open_output(f"{name}-decoded")
+        x_uv = test_signal(1500, seed=21).astype(np.float64)
+        push_paced(outlet, x_uv * factor, TINY_SFREQ * 4, chunk=10)
+        y, _ = pull_all(out, len(x_uv), timeout=30)
+        entry = ModelRegistry(models_dir).get("tiny-gru")
+        assert y.shape == (1500, 3)
+        np.testing.assert_allclose(y, decode_offline(entry, x_uv.astype(np.float32)), rtol=0, atol=1e-4)
+    finally:
+        supervisor.stop(handle.id)
+
+
+def test_a_unit_that_is_not_a_voltage_is_an_error_naming_the_channel(supervisor):
+    name = unique("kelvin")
+    info = make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src", unit="K")
+    outlet = pylsl.StreamOutlet(info)
+    handle = _start(supervisor, info)
+    try:
+        wait_for(lambda: handle.status.state == "error", 30, "the error state")
+        assert handle.status.error == (
+            f"channel 'FC3' of stream '{name}' has unit 'K', which cannot be converted to the model's "
+            "'microvolts' (known: V, mV, uV/µV, nV and their names)")
+    finally:
+        supervisor.stop(handle.id)
+        del outlet
