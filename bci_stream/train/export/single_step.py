@@ -40,7 +40,6 @@ def single_step_graph(model: onnx.ModelProto, spec: StepSpec) -> tuple[onnx.Mode
             if not dim.HasField("dim_value"):
                 dim.dim_value = 1
     del g.value_info[:]
-    _fold_constants(m)
     try:
         m = onnx.shape_inference.infer_shapes(m, strict_mode=True)
     except Exception:  # an op shape inference does not know: keep the graph as exported
@@ -128,39 +127,6 @@ def single_step_graph(model: onnx.ModelProto, spec: StepSpec) -> tuple[onnx.Mode
 
 
 _RNN_OPS = ("GRU", "LSTM", "RNN")
-_FOLDABLE = ("Shape", "Slice", "Concat", "Squeeze", "Unsqueeze", "Gather", "Sub", "Add", "Cast", "Reshape")
-
-
-def _fold_constants(m: onnx.ModelProto) -> None:
-    """Evaluate, in place, the nodes whose inputs are all known once B = T = 1 (the block-length arithmetic
-    of the filters: ``Shape(x)``, Slices of the block matrices, ...); their outputs become initializers."""
-    from onnx.reference import ReferenceEvaluator
-
-    g = m.graph
-    known = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
-    static = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in g.input
-              if all(d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)}
-    kept = []
-    for node in g.node:
-        value = None
-        if node.op_type == "Shape" and node.input[0] in static and not node.attribute:
-            value = [np.array(static[node.input[0]], dtype=np.int64)]
-        elif node.op_type in _FOLDABLE and all(i in known for i in node.input if i):
-            value = ReferenceEvaluator(node).run(None, {i: known[i] for i in node.input if i})
-        if value is None:
-            kept.append(node)
-            continue
-        for name, v in zip(node.output, value):
-            known[name] = np.asarray(v)
-            g.initializer.append(onnx.numpy_helper.from_array(np.asarray(v), name))
-    del g.node[:]
-    g.node.extend(kept)
-    used = {i for n in kept for i in n.input} | {o.name for o in g.output}
-    live = [t for t in g.initializer if t.name in used]
-    del g.initializer[:]
-    g.initializer.extend(live)
-
-
 def _same_data(node: onnx.NodeProto, shapes: dict[str, list[int]],
                producer: dict[str, onnx.NodeProto]) -> str | None:
     """The tensor that holds the same data, in the same shape, as ``node``'s output, or None.

@@ -43,6 +43,14 @@ def state_io(name: str) -> tuple[str, str]:
     return f"state/{name}", f"state_out/{name}"
 
 
+def filter_state_spec(pre: Preprocessor) -> StateSpec:
+    """The filter state ``zf [1, S, C]`` of a preprocessor with a filter: float64, set from the first sample."""
+    z_in, z_out = state_io(FILTER_STATE)
+    return StateSpec(name=FILTER_STATE, input=z_in, output=z_out, shape=[1, 2 * len(pre.sos), pre.n_chans],
+                     batch_axis=0, dtype="float64", role="filter", init="first_sample",
+                     init_value=sps.sosfilt_zi(pre.sos).reshape(-1).tolist())
+
+
 def add_preprocessing(g: GraphBuilder, config: PreprocessingConfig, n_chans: int, sfreq: float,
                       max_block: int, dtype: str = "float32") -> tuple[str, BlockLength, list[StateSpec]]:
     """Inputs ``x``, ``scale`` and the preprocessing; returns ``(out, length, states)``.
@@ -66,9 +74,7 @@ def add_preprocessing(g: GraphBuilder, config: PreprocessingConfig, n_chans: int
         g.add_input(z_in, np.float64, ["B", n_states, n_chans])
         g.add_output(z_out, np.float64, ["B", n_states, n_chans])
         cur = add_linear_filter(g, cur, z_in, z_out, a, b, c, d, max_block, length, "pre/filter")
-        states.append(StateSpec(name=FILTER_STATE, input=z_in, output=z_out, shape=[1, n_states, n_chans],
-                                batch_axis=0, dtype="float64", role="filter", init="first_sample",
-                                init_value=sps.sosfilt_zi(pre.sos).reshape(-1).tolist()))
+        states.append(filter_state_spec(pre))
     if dtype == "float32":
         cur = g.op("Cast", [cur], "pre/y32", to=TensorProto.FLOAT)
     if pre.affine is not None:
@@ -115,9 +121,11 @@ def recurrent_step_graph(core: onnx.ModelProto, config: PreprocessingConfig, n_c
     """
     core = onnx.ModelProto.FromString(core.SerializeToString())  # its nodes are renamed below
     g = GraphBuilder()
-    pre32, _, states = add_preprocessing(GraphBuilder() if single else g, config, n_chans, sfreq, max_block)
     if single:
         pre32 = add_single_sample_preprocessing(g, config, n_chans, sfreq)
+        states = [filter_state_spec(Preprocessor(config, n_chans, sfreq))]
+    else:
+        pre32, _, states = add_preprocessing(g, config, n_chans, sfreq, max_block)
     batch = 1 if single else "B"
     pairs = [("h0", "hn")] + ([("c0", "cn")] if cell == "lstm" else [])
     rename = {"x": pre32, "y": Y}
