@@ -9,7 +9,25 @@ import pylsl
 import pytest
 
 from bci_stream.lsl.info import make_stream_info
-from support.common import TINY_CH_NAMES, TINY_SFREQ, export_tiny, unique
+from support.common import (
+    REQUIRE_DATA_ENV,
+    SHARED_DATA,
+    TEST_DATA,
+    TINY_CH_NAMES,
+    TINY_SFREQ,
+    data_required,
+    export_tiny,
+    unique,
+)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which real EEG this run reads: the subset in tests/data, and whether the full set is there."""
+    full = "present" if SHARED_DATA.is_dir() else "absent: tests that need it skip"
+    if data_required():
+        full = "present" if SHARED_DATA.is_dir() else "absent: tests that need it FAIL"
+        full += f" ({REQUIRE_DATA_ENV}=1)"
+    return [f"real EEG: subset {TEST_DATA}; full set {SHARED_DATA} {full}"]
 
 
 @pytest.fixture(scope="session")

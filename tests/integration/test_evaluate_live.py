@@ -1,11 +1,13 @@
 """`bci-stream evaluate --live`: real EEG replayed on LSL through a real in-process service, scored.
 
-Data: the first 40 s of ``$BCI_STREAM_DATA/eegmmidb/S001/S001R06.edf`` (PhysioNet EEGMMIDB, imagined
-fists / feet, 64 channels at 160 Hz; ``BCI_STREAM_DATA`` defaults to ``../shared/data`` beside the
-checkout), written to an NPZ file so that the live run and the offline ``evaluate`` read the very same
-samples. Model: the bundled ``eegmmidb-s001-gru`` (GRU, 21 sensorimotor channels, outputs rest / fists /
-feet). The live decoding must equal the offline one: every sample decoded once, max abs difference
-<= 1e-4, and the same decision for every trial at every decision time.
+Data: the first 40 s of ``tests/data/eegmmidb/S001/S001R06.edf`` (PhysioNet EEGMMIDB, imagined
+fists / feet, 64 channels at 160 Hz; the original file, shipped with the repository), written to an NPZ
+file so that the live run and the offline ``evaluate`` read the very same samples. The CSP+LDA reference
+trains on R05 of ``tests/data/eegmmidb/S001-21ch`` (the 21 sensorimotor channels the model uses, samples
+and events as in the original; ``tests/support/common.py`` says where each file comes from).
+Model: the bundled ``eegmmidb-s001-gru`` (GRU, 21 sensorimotor channels, outputs rest / fists / feet).
+The live decoding must equal the offline one: every sample decoded once, max abs difference <= 1e-4,
+and the same decision for every trial at every decision time.
 """
 
 from __future__ import annotations
@@ -18,21 +20,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from support.common import REPO, SHARED_DATA
+from support.common import REPO, SUBSET_R06, SUBSET_S001_21CH, subset_file
 
-S001 = SHARED_DATA / "eegmmidb" / "S001"
-EDF = S001 / "S001R06.edf"
-CALIBRATION = S001 / "S001R05.edf"
+EDF = SUBSET_R06
+CALIBRATION = SUBSET_S001_21CH / "S001R05.edf"
 MODEL = "eegmmidb-s001-gru"
 MODELS = REPO / "models"
 CROP_S = 40.0
 TIMES = (0.5, 1.0, 2.0, 3.0)
 
-pytestmark = [
-    pytest.mark.skipif(not EDF.is_file(), reason=f"real EEG not found: {EDF} is missing (set BCI_STREAM_DATA to "
-                                                 "the shared data folder that holds eegmmidb/S001/S001R06.edf)"),
-    pytest.mark.timeout(240),
-]
+pytestmark = [pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +37,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first CROP_S seconds of S001R06 (every channel, its events), as an NPZ file."""
     from bci_stream.io import Recording, load_recording, save_npz
 
-    rec = load_recording(EDF)
+    rec = load_recording(subset_file(EDF))
     n = int(round(CROP_S * rec.sfreq))
     crop = Recording(data=rec.data[:, :n], sfreq=rec.sfreq, ch_names=rec.ch_names,
                      events=[e for e in rec.events if e.onset < n], source=f"{EDF.name}[0:{n}]")
@@ -106,10 +103,11 @@ def test_every_trial_decision_is_the_offline_one(live: dict[str, Any], recording
             assert tr["decisions"][f"{t:g}s"] == want, (tr["onset_s"], t)
 
 
-@pytest.mark.skipif(not CALIBRATION.is_file(), reason=f"calibration EEG not found: {CALIBRATION} is missing")
 def test_cli_live_with_the_csp_lda_reference(recording: Path, tmp_path: Path) -> None:
     """`bci-stream evaluate MODEL --live --labels T1=fists,T2=feet --reference-train R05`: table and JSON."""
     from bci_stream.cli import main
+
+    subset_file(CALIBRATION)
 
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [

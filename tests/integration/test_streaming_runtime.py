@@ -25,7 +25,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.messages import Reset
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker import EXIT_REFUSED
-from support.common import REPO, SHARED_DATA, TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.common import REPO, SUBSET_R06, TINY_CH_NAMES, TINY_SFREQ, subset_file, test_signal, unique
 from support.pacing import push_paced
 from support.lsl import pull_all, wait_for
 from support.lsl import new_outlet, open_output
@@ -245,16 +245,14 @@ def test_reset_command_is_counted_in_the_provenance(supervisor):
     assert counters(handle)["resets"] == 1
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "eegmmidb" / "S001" / "S001R06.edf").exists(),
-                    reason="real EEG not found: ../shared/data/eegmmidb/S001/S001R06.edf is missing")
 def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
     """`bci-stream replay S001R06.edf` (PhysioNet EEGMMIDB, 64 ch, 160 Hz, 125 s; at 8x speed) through a
     decoder with the bundled 64-channel model: the decoded stream equals the offline pipeline applied
     to the same file, sample for sample (max abs diff <= 1e-4). The file's channel names (``C3..``) are
-    mapped to the model's (``C3``) by label."""
+    mapped to the model's (``C3``) by label. The file is the original in tests/data (``SUBSET_R06``)."""
     from bci_stream.io import load_recording
 
-    edf = SHARED_DATA / "eegmmidb" / "S001" / "S001R06.edf"
+    edf = subset_file(SUBSET_R06)
     models = REPO / "models"
     entry = ModelRegistry(models).get("sim-mi-gru")
     sup = Supervisor(str(models), status_interval=0.1, recordings_dir=str(tmp_path))

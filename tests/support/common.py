@@ -10,8 +10,61 @@ import numpy as np
 
 #: The repository's root.
 REPO = Path(__file__).resolve().parents[2]
-#: The real recordings (``../shared/data`` beside the repository); ``BCI_STREAM_DATA`` overrides it.
+
+# --- real EEG: where each file comes from ---------------------------------------------------------------
+# Two sources. Tests use the small subset in the repository whenever it is enough, so `make test` passes on
+# a fresh clone; tests that need more call `require_full_data(path)`, which skips (naming the missing
+# path) when the full set is absent, and fails instead when BCI_STREAM_REQUIRE_DATA=1 (what `.ci/run` sets).
+
+#: The small real subset shipped with the repository (tests/data/README.md: licence, citation, derivation).
+TEST_DATA = REPO / "tests" / "data"
+#: PhysioNet EEGMMIDB S001R06 (imagined fists/feet), the original EDF, byte-identical (64 ch, 160 Hz, 125 s).
+SUBSET_S001 = TEST_DATA / "eegmmidb" / "S001"
+SUBSET_R06 = SUBSET_S001 / "S001R06.edf"
+#: EEGMMIDB S001 R05/R06/R09/R10 (executed/imagined fists vs feet), full length, only the 21 sensorimotor
+#: channels FC5..CP6 (EDF+, the original digital samples and scaling, annotations T0/T1/T2 unchanged).
+SUBSET_S001_21CH = TEST_DATA / "eegmmidb" / "S001-21ch"
+#: The full real data set (``../shared/data`` beside the repository); ``BCI_STREAM_DATA`` overrides it.
 SHARED_DATA = Path(os.environ.get("BCI_STREAM_DATA") or REPO.parent / "shared" / "data")
+#: Set to 1 (CI does) to turn every "full data set absent" skip into a failure.
+REQUIRE_DATA_ENV = "BCI_STREAM_REQUIRE_DATA"
+
+
+def data_required() -> bool:
+    """True when ``BCI_STREAM_REQUIRE_DATA`` is set to 1/true/yes: a missing full data set is a failure."""
+    return os.environ.get(REQUIRE_DATA_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def require_full_data(*paths: Path | str) -> Path:
+    """Skip the calling test (or module) unless every path of the full data set exists; return the first.
+
+    With ``BCI_STREAM_REQUIRE_DATA=1`` a missing path fails the test instead, with the same message, so a
+    CI run that has the data can never pass by skipping. Call it in a test, a fixture or at module level.
+    """
+    import pytest
+
+    if not paths:
+        raise ValueError("paths must name at least one file or folder of the full data set; got none")
+    missing = [Path(p) for p in paths if not Path(p).exists()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        msg = (f"full real data set needed: {missing[0]} is missing{more}; provide ../shared/data beside the "
+               f"repository or set BCI_STREAM_DATA (the subset in tests/data is not enough for this test)")
+        if data_required():
+            pytest.fail(f"{msg}; {REQUIRE_DATA_ENV}=1 forbids skipping", pytrace=False)
+        pytest.skip(msg, allow_module_level=True)
+    return Path(paths[0])
+
+
+def subset_file(path: Path | str) -> Path:
+    """A file of the repository's subset (tests/data); fails, naming it, when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        import pytest
+
+        pytest.fail(f"test data missing from the repository: {path} (regenerate with "
+                    f"python tests/data/make_subset.py, see tests/data/README.md)", pytrace=False)
+    return path
 TINY_CH_NAMES = ["FC3", "FC4", "C3", "Cz", "C4", "CP3", "CP4", "Pz"]
 TINY_SFREQ = 500.0
 

@@ -1,4 +1,8 @@
-"""A small slice of real EEG for trainer tests (S001, 8 motor channels, 40 s per run)."""
+"""A small slice of real EEG for trainer tests (S001, 8 motor channels, 40 s per run).
+
+The runs come from the repository's subset (tests/data/eegmmidb/S001-21ch: R05, R06, R09, R10 with the 21
+sensorimotor channels, samples and events as in the originals), so these tests run on a fresh clone.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from support.common import SHARED_DATA
+from support.common import SUBSET_S001_21CH, subset_file
 
-S001 = SHARED_DATA / "eegmmidb" / "S001"
+S001 = SUBSET_S001_21CH
 
 
 CHANNELS = ["C3", "C1", "Cz", "C2", "C4", "Fc3", "Fcz", "Fc4"]
@@ -69,6 +73,6 @@ licence = {{ dataset = "PhysioNet EEGMMIDB", licence = "ODC-By 1.0" }}
 
 @pytest.fixture(scope="module")
 def data_present() -> Path:
-    if not (S001 / "S001R06.edf").is_file():
-        pytest.fail(f"shared test data missing: {S001}/S001R06.edf (see ../shared/data/README.md)")
+    for run in ("S001R05.edf", "S001R06.edf", "S001R10.edf"):
+        subset_file(S001 / run)
     return S001

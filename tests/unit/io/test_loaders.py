@@ -1,4 +1,10 @@
-"""Loaders of bci_stream.io on the real recordings in ../shared/data, round trips and exact errors."""
+"""Loaders of bci_stream.io on real recordings, round trips and exact errors.
+
+Data (``tests/support/common.py`` says where each file comes from): S001R06, the PhysioNet original shipped in
+tests/data (``SUBSET_R06``), for every test that needs one real EDF; the other EEGMMIDB runs, the BCI2000 and
+the EEGLAB samples from the full set (``../shared/data`` or ``$BCI_STREAM_DATA``): those tests call
+``require_full_data`` (skip when it is absent; fail with ``BCI_STREAM_REQUIRE_DATA=1``, as in CI).
+"""
 
 from __future__ import annotations
 
@@ -28,24 +34,17 @@ from bci_stream.io import (
 from bci_stream.io.bci2000 import read_bci2000_raw
 from bci_stream.io.mne_formats import save_fif
 from bci_stream.io.xdf_writer import save_xdf
-from support.common import SHARED_DATA
+from support.common import SHARED_DATA, SUBSET_R06, require_full_data, subset_file
 
-MMI = SHARED_DATA / "eegmmidb" / "S001"
-BCI = SHARED_DATA / "bci2000"
-R06 = MMI / "S001R06.edf"
+MMI = SHARED_DATA / "eegmmidb" / "S001"  # full set
+BCI = SHARED_DATA / "bci2000"  # full set
+R06 = SUBSET_R06  # the original S001R06.edf, in the repository
 EEG3_NAMES = ["Fz", "Cz", "P3", "Pz", "P4", "PO7", "Oz", "PO8"]
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    if not (SHARED_DATA / "README.md").is_file():
-        pytest.skip(f"real EEG not found: {SHARED_DATA} is missing (CI provides ../shared/data beside the repo)")
-    return SHARED_DATA
-
-
-@pytest.fixture(scope="module")
-def r06(data_dir: Path) -> Recording:
-    return load_recording(R06, label_map=eegmmidb_label_map(6))
+def r06() -> Recording:
+    return load_recording(subset_file(R06), label_map=eegmmidb_label_map(6))
 
 
 def median_std(rec: Recording) -> float:
@@ -66,8 +65,8 @@ def test_normalise_ch_name(raw: str, expected: str) -> None:
 # --- every real file, against the figures of shared/data/README.md ------------------------------------
 
 @pytest.mark.parametrize("run", range(3, 13))
-def test_eegmmidb_task_runs(data_dir: Path, run: int) -> None:
-    path = MMI / f"S001R{run:02d}.edf"
+def test_eegmmidb_task_runs(run: int) -> None:
+    path = subset_file(R06) if run == 6 else require_full_data(MMI / f"S001R{run:02d}.edf")
     rec = load_recording(path, label_map=eegmmidb_label_map(eegmmidb_run(str(path))))
     assert (rec.n_chans, rec.sfreq, rec.n_times, rec.duration) == (64, 160.0, 20000, 125.0)
     assert rec.ch_names[:3] == ["Fc5.", "Fc3.", "Fc1."]  # as the file gives them
@@ -84,15 +83,15 @@ def test_eegmmidb_task_runs(data_dir: Path, run: int) -> None:
 
 
 @pytest.mark.parametrize("run", [1, 2])
-def test_eegmmidb_baselines(data_dir: Path, run: int) -> None:
-    rec = load_recording(MMI / f"S001R{run:02d}.edf", label_map=eegmmidb_label_map(run))
+def test_eegmmidb_baselines(run: int) -> None:
+    rec = load_recording(require_full_data(MMI / f"S001R{run:02d}.edf"), label_map=eegmmidb_label_map(run))
     assert (rec.n_chans, rec.sfreq, rec.duration) == (64, 160.0, 60.0)
     assert set(events_summary(rec.events)) == {"T0"}  # no task events
     assert rec.label_names == ["rest"] and (rec.labels == 0).all()
     assert eegmmidb_task(run) == "baseline"
 
 
-def test_edf_is_microvolts_of_the_file(data_dir: Path, r06: Recording) -> None:
+def test_edf_is_microvolts_of_the_file(r06: Recording) -> None:
     import mne
 
     raw = mne.io.read_raw_edf(R06, preload=True, verbose="error")
@@ -101,8 +100,8 @@ def test_edf_is_microvolts_of_the_file(data_dir: Path, r06: Recording) -> None:
 
 
 @pytest.mark.parametrize("name", ["eeg1_1", "eeg1_2"])
-def test_bci2000_motor(data_dir: Path, r06: Recording, name: str) -> None:
-    rec = load_recording(BCI / f"{name}.dat", label_map={0: "rest", 1: "hands", 2: "feet"})
+def test_bci2000_motor(r06: Recording, name: str) -> None:
+    rec = load_recording(require_full_data(BCI / f"{name}.dat"), label_map={0: "rest", 1: "hands", 2: "feet"})
     assert (rec.n_chans, rec.sfreq) == (64, 160.0)
     assert rec.duration == pytest.approx(123, abs=0.5)
     assert rec.ch_names == r06.ch_names  # eeg64.loc: same cap and order as EEGMMIDB
@@ -112,8 +111,9 @@ def test_bci2000_motor(data_dir: Path, r06: Recording, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["eeg2_1", "eeg2_2"])
-def test_bci2000_oddball(data_dir: Path, name: str) -> None:
-    rec = load_recording(BCI / f"{name}.dat", type_state="StimulusType", label_map={"1": "target", "0": "nontarget"})
+def test_bci2000_oddball(name: str) -> None:
+    path = require_full_data(BCI / f"{name}.dat")
+    rec = load_recording(path, type_state="StimulusType", label_map={"1": "target", "0": "nontarget"})
     assert (rec.n_chans, rec.sfreq) == (64, 160.0)
     assert rec.duration == pytest.approx(158, abs=0.5)
     assert rec.label_counts() == {"target": 20, "nontarget": 80}
@@ -121,8 +121,9 @@ def test_bci2000_oddball(data_dir: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["eeg3_1", "eeg3_2"])
-def test_bci2000_speller(data_dir: Path, name: str) -> None:
-    rec = load_recording(BCI / f"{name}.dat", type_state="StimulusType", label_map={"1": "target", "0": "nontarget"})
+def test_bci2000_speller(name: str) -> None:
+    path = require_full_data(BCI / f"{name}.dat")
+    rec = load_recording(path, type_state="StimulusType", label_map={"1": "target", "0": "nontarget"})
     assert (rec.n_chans, rec.sfreq, rec.ch_names) == (8, 256.0, EEG3_NAMES)
     assert rec.duration == pytest.approx(222, abs=0.5)
     assert events_summary(rec.events) == {"0": 600, "1": 120}  # 720 flashes, 120 targets
@@ -133,9 +134,9 @@ def test_bci2000_speller(data_dir: Path, name: str) -> None:
     assert codes == {str(c): 60 for c in range(1, 13)}
 
 
-def test_bci2000_scaling_and_states_by_hand(data_dir: Path) -> None:
+def test_bci2000_scaling_and_states_by_hand() -> None:
     """µV = (raw − SourceChOffset) × SourceChGain, and bit-packed states, checked against the bytes."""
-    path = BCI / "eeg1_1.dat"
+    path = require_full_data(BCI / "eeg1_1.dat", BCI / "eeg3_1.dat")
     data, sfreq, _names, states, header = read_bci2000_raw(path)
     blob = path.read_bytes()
     k, ch = 1234, 10
@@ -151,8 +152,8 @@ def test_bci2000_scaling_and_states_by_hand(data_dir: Path) -> None:
     assert states3["Running"].mean() > 0.99 and set(np.unique(states3["StimulusType"])) == {0, 1}
 
 
-def test_eeglab(data_dir: Path) -> None:
-    path = data_dir / "eeglab" / "eeglab_data.set"
+def test_eeglab() -> None:
+    path = require_full_data(SHARED_DATA / "eeglab" / "eeglab_data.set", SHARED_DATA / "eeglab" / "eeglab_data.fdt")
     rec = load_recording(path)
     assert (rec.n_chans, rec.sfreq) == (32, 128.0)
     assert rec.duration == pytest.approx(238, abs=0.5)
@@ -167,7 +168,7 @@ def test_eeglab(data_dir: Path) -> None:
 
 # --- labels ------------------------------------------------------------------------------------------
 
-def test_label_map_order_ignore_and_window(data_dir: Path, r06: Recording) -> None:
+def test_label_map_order_ignore_and_window(r06: Recording) -> None:
     rec = load_recording(R06, label_map={"T2": "feet", "T0": None, "T1": "fists"})
     assert rec.label_names == ["feet", "fists"]  # order of first appearance among the values
     assert rec.label_counts() == {"feet": 8, "fists": 7}
@@ -190,14 +191,14 @@ def test_eegmmidb_label_maps() -> None:
 
 # --- channel selection -------------------------------------------------------------------------------
 
-def test_ch_names_pick_and_reorder(data_dir: Path, r06: Recording) -> None:
+def test_ch_names_pick_and_reorder(r06: Recording) -> None:
     rec = load_recording(R06, ch_names=["Cz", "C3", "fc5", "C4.."])
     assert rec.ch_names == ["Cz..", "C3..", "Fc5.", "C4.."]
     rows = [r06.ch_names.index(n) for n in rec.ch_names]
     np.testing.assert_array_equal(rec.data, r06.data[rows])
 
 
-def test_missing_channels_are_named(data_dir: Path) -> None:
+def test_missing_channels_are_named(r06: Recording) -> None:
     msg = (f"ch_names has 2 channel(s) not in {R06}: XX1, Cz2 ({R06} has 64 channels: Fc5., Fc3., Fc1., Fcz., "
            "Fc2., Fc4., Fc6., C5.., C3.., C1.. ...)")
     with pytest.raises(ChannelError, match=re.escape(msg)):
@@ -218,7 +219,7 @@ def test_ambiguous_channel(tmp_path: Path) -> None:
 
 # --- round trips -------------------------------------------------------------------------------------
 
-def test_npz_round_trip(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
+def test_npz_round_trip(r06: Recording, tmp_path: Path) -> None:
     path = save_npz(r06, tmp_path / "r06")
     assert path.name == "r06.npz"
     back = load_recording(path)  # keeps the stored labels
@@ -230,14 +231,14 @@ def test_npz_round_trip(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
     assert relabelled.label_counts() == {"fists": 7, "feet": 8}
 
 
-def test_fif_round_trip(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
+def test_fif_round_trip(r06: Recording, tmp_path: Path) -> None:
     back = load_recording(save_fif(r06, tmp_path / "r06_raw.fif"), label_map=eegmmidb_label_map(6))
     np.testing.assert_allclose(back.data, r06.data, rtol=0, atol=1e-9)
     assert (back.sfreq, back.ch_names, back.events) == (r06.sfreq, r06.ch_names, r06.events)
     np.testing.assert_array_equal(back.labels, r06.labels)
 
 
-def test_fif_cropped_by_mne_keeps_event_samples(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
+def test_fif_cropped_by_mne_keeps_event_samples(r06: Recording, tmp_path: Path) -> None:
     """A FIF whose first sample is not 0 (cropped): onsets are counted from the file's first sample."""
     import mne
 
@@ -253,7 +254,7 @@ def test_fif_cropped_by_mne_keeps_event_samples(data_dir: Path, r06: Recording, 
     assert rec.events[-1] == Event(inside[-1].onset, 8001 - inside[-1].onset, inside[-1].description)  # cut too
 
 
-def test_xdf_round_trip(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
+def test_xdf_round_trip(r06: Recording, tmp_path: Path) -> None:
     path = save_xdf(r06, tmp_path / "r06.xdf")
     back = load_recording(path, label_map=eegmmidb_label_map(6), until_next=True)
     np.testing.assert_array_equal(back.data, r06.data)
@@ -299,7 +300,7 @@ def test_xdf_units_and_stream_choice(tmp_path: Path) -> None:
         load_recording(path, stream="nope")
 
 
-def test_bdf_with_status_channel(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
+def test_bdf_with_status_channel(r06: Recording, tmp_path: Path) -> None:
     """mne has no BDF writer here (mne.export needs edfio, not installed): a minimal 24-bit writer."""
     status = np.zeros(1600)
     status[160:320], status[800:960] = 1, 2
@@ -321,8 +322,9 @@ def test_gdf_reader_is_wired(tmp_path: Path) -> None:
 
 # --- load_recordings ---------------------------------------------------------------------------------
 
-def test_load_recordings_same_rate_channels_and_labels(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
-    recs = load_recordings([R06, MMI / "S001R10.edf"], label_map=lambda p: eegmmidb_label_map(eegmmidb_run(p)))
+def test_load_recordings_same_rate_channels_and_labels(r06: Recording, tmp_path: Path) -> None:
+    r10 = require_full_data(MMI / "S001R10.edf")
+    recs = load_recordings([R06, r10], label_map=lambda p: eegmmidb_label_map(eegmmidb_run(p)))
     assert [r.label_counts()["rest"] for r in recs] == [15, 15]
     # a file whose channels come in another order is reordered to the first file's order
     rev = Recording(r06.data[::-1].copy(), 160.0, [normalise_ch_name(n) for n in r06.ch_names[::-1]])
@@ -331,8 +333,8 @@ def test_load_recordings_same_rate_channels_and_labels(data_dir: Path, r06: Reco
     assert recs[1].ch_names[:2] == ["FC5", "FC3"]
 
 
-def test_load_recordings_refuses_mismatches(data_dir: Path, r06: Recording, tmp_path: Path) -> None:
-    eeg3 = BCI / "eeg3_1.dat"
+def test_load_recordings_refuses_mismatches(r06: Recording, tmp_path: Path) -> None:
+    eeg3 = require_full_data(BCI / "eeg3_1.dat", MMI / "S001R04.edf")
     with pytest.raises(SfreqMismatchError, match=re.escape(
             f"sfreq must be the same in every recording (we refuse, not resample): {eeg3} has sfreq=256 Hz, "
             f"{R06} has 160 Hz")):
@@ -354,7 +356,9 @@ def test_load_recordings_refuses_mismatches(data_dir: Path, r06: Recording, tmp_
 
 # --- other errors ------------------------------------------------------------------------------------
 
-def test_label_map_matching_nothing_lists_descriptions(data_dir: Path) -> None:
+def test_label_map_matching_nothing_lists_descriptions() -> None:
+    require_full_data(MMI / "S001R01.edf")
+    subset_file(R06)
     with pytest.raises(LabelMapError, match=re.escape(
             f"label_map matches no event of {R06}: keys ['T4', 'T5']; its event descriptions are "
             "'T0' ×15, 'T1' ×7, 'T2' ×8")):
@@ -365,7 +369,9 @@ def test_label_map_matching_nothing_lists_descriptions(data_dir: Path) -> None:
         load_recording(r01, label_map={"T1": "fists", "T2": "feet"})
 
 
-def test_bad_arguments(data_dir: Path, tmp_path: Path) -> None:
+def test_bad_arguments(tmp_path: Path) -> None:
+    require_full_data(BCI / "eeg1_1.dat")
+    subset_file(R06)
     with pytest.raises(DataError, match=re.escape("path must end in one of .bdf, .dat, .edf, .fif, .fif.gz, .gdf, "
                                                   ".npz, .set, .xdf, .xdfz; got 'x.csv'")):
         load_recording(tmp_path / "x.csv")

@@ -8,13 +8,12 @@ snapshot/restore. The reference everywhere is :mod:`bci_stream.train.classical.r
 numpy/scipy, eigh for the matrix log). The only tolerance is float32 output rounding plus the matrix log's
 interpolation error (<= 1e-8 on features): ``ATOL`` on probabilities.
 
-Data: ``$BCI_STREAM_DATA/eegmmidb/S001/S001R06.edf``, by default ``../shared/data`` beside the checkout
-(``SHARED_DATA`` of ``tests/conftest.py``); the tests skip when it is absent.
+Data: ``tests/data/eegmmidb/S001/S001R06.edf``, the PhysioNet original shipped with the repository
+(``SUBSET_R06`` of ``tests/support/common.py``), so these tests run on a fresh clone.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from bci_stream.core.registry import ModelRegistry
 from bci_stream.dsp.preprocess import PreprocessingConfig
 from bci_stream.train.classical import reference as ref
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from support.common import SUBSET_R06, subset_file
 
 pytest.importorskip("onnx", reason="the classical exporters need the train extra (onnx)")
 pytest.importorskip("sklearn", reason="the parameters are fitted with scikit-learn (train extra)")
@@ -41,8 +41,7 @@ from bci_stream.train.classical.logm_graph import (  # noqa: E402
     logm_products,
 )
 
-DATA = Path(os.environ.get("BCI_STREAM_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
-EDF = DATA / "eegmmidb" / "S001" / "S001R06.edf"
+EDF = SUBSET_R06
 # 16 sensorimotor channels of the 10-10 system (matched to the file's "C3.." spelling by the loader)
 CHANNELS = ["FC3", "FC1", "FCz", "FC2", "FC4", "C5", "C3", "C1", "Cz", "C2", "C4", "C6", "CP3", "CP1", "CPz", "CP2"]
 ATOL = 1e-5  # on class probabilities (float32 output)
@@ -110,9 +109,7 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="module")
 def recording():
-    if not EDF.is_file():
-        pytest.skip(f"real EEG not found: {EDF} is missing (set BCI_STREAM_DATA to the shared data folder, "
-                    f"which holds eegmmidb/S001/S001R06.edf)")
+    subset_file(EDF)
     from bci_stream.io import load_recording
     from bci_stream.io.labels import eegmmidb_label_map
 

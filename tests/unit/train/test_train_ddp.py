@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("torch")
 
+from support.common import subset_file  # noqa: E402
 from support.train_data import S001, tiny_config_text  # noqa: E402
 
 
 def test_two_processes_under_torchrun_end_with_identical_parameters(tmp_path):
-    if not (S001 / "S001R06.edf").is_file():
-        pytest.fail(f"shared test data missing: {S001}")
+    subset_file(S001 / "S001R06.edf")  # the repository's subset (tests/data): always there
     cfg = tmp_path / "ddp.toml"
     cfg.write_text(tiny_config_text(tmp_path / "run", bidirectional=False, lookaheads="[4]",
                                     extra="csp_lda = false\n[evaluation.distillation]\nenabled = false"))
