@@ -11,6 +11,10 @@ from bci_stream.lsl.info import make_stream_info
 from bci_stream.lsl.liblsl import ChunkPusher
 
 OUTPUT_UNITS = {"categorical": "probability", "gaussian": "", "poisson": "rate"}
+#: ``desc/channels/channel/type`` of every output: an MNE channel type, so mne-lsl's ``StreamLSL`` reads the
+#: outputs as ``misc`` channels (no physical unit; a unit string it does not know, e.g. ``probability``,
+#: becomes MNE's unitless ``misc`` with multiplier 1). The output kind is in ``desc/model/output_kind``.
+OUTPUT_CH_TYPE = "misc"
 
 
 def decoded_source_id(input_info: pylsl.StreamInfo, card: ModelCard) -> str:
@@ -22,8 +26,10 @@ def decoded_source_id(input_info: pylsl.StreamInfo, card: ModelCard) -> str:
 class DecodedOutlet:
     """LSL outlet ``<input name>-decoded`` of type ``Decoded``, one channel per model output.
 
-    Its ``desc`` carries the model (name, version, sha256), the input stream and the output labels,
-    so any LSL tool can tell what produced the values.
+    Its ``desc`` carries ``channels/channel`` (``label`` = output label, ``unit`` from the card or
+    :data:`OUTPUT_UNITS`, ``type`` = :data:`OUTPUT_CH_TYPE`), the model (name, version, sha256, output kind),
+    the input stream and the producer, so any LSL tool (mne-lsl's ``StreamLSL``, LabRecorder) can tell what
+    the values are and what produced them.
     """
 
     def __init__(self, input_info: pylsl.StreamInfo, card: ModelCard, max_buffered: int = 360) -> None:
@@ -36,7 +42,7 @@ class DecodedOutlet:
             input_info.nominal_srate(),
             self.source_id,
             unit=card.output.unit or OUTPUT_UNITS[card.output.kind],
-            ch_type=card.output.kind,
+            ch_type=OUTPUT_CH_TYPE,
         )
         desc = info.desc()
         model = desc.append_child("model")

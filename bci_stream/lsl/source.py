@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 import socket
+import struct
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,7 +24,10 @@ NUMERIC_FORMATS = {
     pylsl.cf_int32: "int32",
     pylsl.cf_int16: "int16",
     pylsl.cf_int8: "int8",
+    pylsl.cf_int64: "int64",
 }
+#: pylsl pushes and pulls int64 samples only on 64-bit platforms other than Windows (its own rule).
+INT64_SUPPORTED = struct.calcsize("P") != 4 and platform.system() != "Windows"
 
 
 def _xpath_literal(value: str) -> str:
@@ -110,6 +115,9 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
         raise StreamMismatchError(
             f"stream {info.name()!r} has a non-numeric channel format; model '{card.ref}' needs numeric samples"
         )
+    if info.channel_format() == pylsl.cf_int64 and not INT64_SUPPORTED:
+        raise StreamMismatchError(f"stream {info.name()!r} has channel format int64, which pylsl cannot pull on "
+                                  f"{platform.system()} {struct.calcsize('P') * 8}-bit; send int32 or float samples")
     return channel_indices(read_ch_names(info), info.channel_count(), card)
 
 

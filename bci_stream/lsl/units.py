@@ -1,8 +1,10 @@
 """Channel units of an LSL stream (``desc/channels/channel/unit``) and the factor to a model card's unit.
 
 mne-lsl, LabRecorder and most amplifier apps write the unit per channel (``V``, ``volts``, ``uV``, ``µV``,
-``microvolts``, ``mV``, ...). The step graph multiplies each channel by ``scale`` before anything else, so
-a stream in volts decodes like the same stream in microvolts.
+``microvolts``, ``mV``, ...). mne-lsl's ``PlayerLSL``/``StreamInfo.set_channel_info`` write MNE's ``unit_mul``
+instead, a power of ten of the channel type's SI unit (``0`` = V, ``-6`` = µV): on a voltage channel type
+(``eeg``, ``eog``, ...) it is read as that voltage unit. The step graph multiplies each channel by ``scale``
+before anything else, so a stream in volts decodes like the same stream in microvolts.
 """
 
 from __future__ import annotations
@@ -28,12 +30,28 @@ def volts_per_unit(unit: str) -> float | None:
     return VOLTS.get(unit.strip().replace(" ", "").lower())
 
 
+#: MNE channel types whose unit is the volt (mne-lsl writes their unit as a power of ten of it).
+MNE_VOLTAGE_TYPES = frozenset({"eeg", "eog", "emg", "ecg", "seeg", "ecog", "dbs", "bio"})
+#: MNE ``unit_mul`` exponent → unit name.
+_POWERS = {0: "V", -3: "mV", -6: "uV", -9: "nV"}
+
+
+def mne_lsl_unit(unit: str, ch_type: str) -> str:
+    """``unit`` as a name when it is mne-lsl's power of ten (``"0"``, ``"-6"``) on a voltage channel type,
+    else ``unit`` unchanged (so a bare number on another type stays an error that shows it)."""
+    text = unit.strip()
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    if ch_type.strip().lower() not in MNE_VOLTAGE_TYPES or not (digits.isascii() and digits.isdigit()):
+        return unit
+    return _POWERS.get(int(text), unit)
+
+
 def read_units(info: pylsl.StreamInfo) -> list[str | None]:
     """Each channel's unit from the stream's ``desc`` (None where a channel has none)."""
     units: list[str | None] = []
     ch = info.desc().child("channels").child("channel")
     while not ch.empty():
-        units.append(ch.child_value("unit") or None)
+        units.append(mne_lsl_unit(ch.child_value("unit"), ch.child_value("type")) or None)
         ch = ch.next_sibling("channel")
     return units if len(units) == info.channel_count() else [None] * info.channel_count()
 
