@@ -1,0 +1,233 @@
+"""Timestamp repair of chunk-stamped senders: synthetic stamp sequences (rate drift, noise, gaps, clock steps,
+pulls of 1..64 samples), and what a real pylsl inlet receives from each way of stamping a chunk."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.core.status import Counters
+from bci_stream.lsl.dejitter import TimestampRepair
+from bci_stream.service.gaps import GapTracker
+from support.common import unique
+
+SFREQ = 500.0
+T = 1.0 / SFREQ
+
+
+def sender(n: int, chunk: int | tuple[int, int], rng: np.random.Generator, drift: float = 0.0, noise: float = 0.0,
+           gaps: tuple[tuple[int, float], ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """True sample times and the stamps a chunked sender gives them: every sample of a chunk gets the time of
+    its last sample (plus ``noise``). The rate is ``SFREQ * (1 - drift)``; each gap starts at the chunk boundary
+    at or after its sample index."""
+    true = 1000.0 + np.arange(n) * T * (1.0 + drift)
+    bounds = [0]
+    while bounds[-1] < n:
+        size = chunk if isinstance(chunk, int) else int(rng.integers(chunk[0], chunk[1] + 1))
+        bounds.append(min(n, bounds[-1] + size))
+    starts = np.array(bounds)
+    for at, seconds in gaps:
+        true[starts[np.searchsorted(starts, at)]:] += seconds
+    stamps = np.empty(n)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        stamps[lo:hi] = true[hi - 1] + (rng.normal(0.0, noise) if noise else 0.0)
+    return true, stamps
+
+
+def pulled(repair: TimestampRepair, stamps: np.ndarray, rng: np.random.Generator,
+           sizes: tuple[int, int] = (1, 64)) -> np.ndarray:
+    """The stamps through ``repair`` in pulls of random sizes (a pull often splits a sender's chunk)."""
+    out, i = [], 0
+    while i < len(stamps):
+        n = int(rng.integers(sizes[0], sizes[1] + 1))
+        out.append(np.array(repair.apply(stamps[i:i + n].copy())))
+        i += n
+    return np.concatenate(out)
+
+
+def first_step_end(stamps: np.ndarray) -> int:
+    """Index after the sender's first chunk (stamps before it are provisional)."""
+    return int(np.flatnonzero(np.diff(stamps) > 0)[0]) + 1
+
+
+@pytest.mark.parametrize("chunk", [2, 5, 10, 32, 64, (8, 12)])
+@pytest.mark.parametrize(("drift", "noise"), [(0.0, 0.0), (1e-3, 0.0), (-1e-3, 2e-4)])
+def test_a_stair_case_gets_one_time_per_sample(chunk, drift, noise):
+    rng = np.random.default_rng(abs(hash((chunk, drift))) % 2**32)
+    true, stamps = sender(8000, chunk, rng, drift, noise)
+    repair = TimestampRepair(SFREQ, "auto")
+    out = pulled(repair, stamps, rng)
+    settled = 2 * first_step_end(stamps) + 64  # past the first chunks (provisional) and the first pull
+    err = np.abs(out - true)[settled:]
+    assert err.max() < 1e-3 + 4 * noise, f"worst error {err.max() * 1e3:.3f} ms at {err.argmax() + settled}"
+    steps = np.diff(out[settled:])
+    assert steps.min() > 0.5 * T and steps.max() < 1.5 * T  # per-sample, increasing, no step looks like a gap
+    status = repair.describe()
+    assert status["active"] and status["detected"] and status["activations"] == 1 and status["restarts"] == 0
+    assert status["samples_repaired"] >= len(stamps) - 64
+    assert status["jitter_before_ms"] > 1.0 > 0.1 > status["jitter_after_ms"]
+    assert status["rate_hz"] == pytest.approx(SFREQ / (1 + drift), rel=3e-4)
+
+
+@pytest.mark.parametrize("sizes", [(1, 1), (1, 3), (64, 64), (512, 512)])
+def test_any_pull_size_carries_the_state(sizes):
+    rng = np.random.default_rng(7)
+    true, stamps = sender(6000, 10, rng, drift=1e-3, noise=1e-4)
+    out = pulled(TimestampRepair(SFREQ), stamps, rng, sizes)
+    assert np.abs(out - true)[600:].max() < 1e-3
+    assert np.diff(out[600:]).min() > 0
+
+
+def test_regular_stamps_are_left_alone_in_auto_and_off_and_dejittered_when_on():
+    rng = np.random.default_rng(3)
+    true = 1000.0 + np.arange(6000) * T * 1.001
+    raw = true + rng.normal(0.0, 3e-4, len(true))
+    for mode in ("auto", "off"):
+        repair = TimestampRepair(SFREQ, mode)
+        chunks = [raw[i:i + n] for i, n in zip(range(0, 6000, 12), rng.integers(1, 13, 500))]
+        assert all(repair.apply(c) is c for c in chunks)  # the same array, untouched
+        status = repair.describe()
+        assert not status["active"] and not status["detected"] and status["samples_repaired"] == 0
+        assert status["jitter_before_ms"] == status["jitter_after_ms"] == pytest.approx(0.3 * 2**0.5, rel=0.15)
+    repair = TimestampRepair(SFREQ, "on")
+    out = pulled(repair, raw, rng, (1, 16))
+    assert np.sqrt(np.mean((out - true)[1000:] ** 2)) < 0.1 * np.sqrt(np.mean((raw - true)[1000:] ** 2))
+    assert repair.describe()["jitter_after_ms"] < 0.05
+
+
+@pytest.mark.parametrize("speed", [4.0, 32.0, 0.25])
+def test_a_stream_sent_faster_or_slower_than_its_nominal_rate_is_no_stair_case(speed):
+    """A replay at speed 4 has steps of a quarter period, all alike: short steps, but nothing to repair."""
+    rng = np.random.default_rng(4)
+    raw = 50.0 + np.arange(8000) * T / speed
+    repair = TimestampRepair(SFREQ, "auto")
+    sizes = rng.integers(1, 65, 400)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    chunks = [raw[a:b] for a, b in zip(starts[:-1], starts[1:]) if a < len(raw)]
+    assert all(repair.apply(c) is c for c in chunks)
+    status = repair.describe()
+    assert not status["active"] and not status["detected"] and status["samples_repaired"] == 0
+
+
+def test_off_keeps_the_stair_case():
+    rng = np.random.default_rng(4)
+    _, stamps = sender(3000, 10, rng)
+    repair = TimestampRepair(SFREQ, "off")
+    assert np.array_equal(pulled(repair, stamps, rng), stamps)
+    status = repair.describe()
+    assert status["mode"] == "off" and status["detected"] and not status["active"]
+    assert status["jitter_before_ms"] == status["jitter_after_ms"] == pytest.approx(6.0, rel=0.05)  # 0 or 20 ms
+
+
+@pytest.mark.parametrize("chunk", [10, 32, (8, 12)])
+def test_a_real_gap_stays_a_gap(chunk):
+    rng = np.random.default_rng(5)
+    true, stamps = sender(12000, chunk, rng, drift=1e-3, noise=1e-4, gaps=((4000, 0.2), (9000, 0.05)))
+    repair = TimestampRepair(SFREQ)
+    out = pulled(repair, stamps, rng)
+    counters = Counters()
+    tracker = GapTracker(SFREQ, 0.5)
+    for i in range(0, len(out), 37):
+        tracker.split(out[i:i + 37], counters)
+    gap_at = np.flatnonzero(np.diff(out) > 1.5 * T) + 1
+    assert counters.gaps == 2 == len(gap_at)
+    assert counters.samples_lost == pytest.approx(125, abs=4)  # 0.2 s + 0.05 s at 500 Hz
+    assert np.abs(gap_at - np.flatnonzero(np.diff(true) > 1.5 * T) - 1).max() <= (12 if chunk != 10 else 0)
+    assert repair.describe()["restarts"] == 2
+    settled = np.ones(len(out), bool)
+    for at in gap_at:  # a step's samples just after a gap may be placed on the old line until the step completes
+        settled[at:at + 13] = False
+    assert np.abs(out - true)[200:][settled[200:]].max() < 1e-3
+
+
+def test_a_clock_step_back_is_kept_and_followed():
+    rng = np.random.default_rng(6)
+    true, stamps = sender(6000, 10, rng)
+    true[3000:] -= 5.0
+    stamps[3000:] -= 5.0
+    out = pulled(TimestampRepair(SFREQ), stamps, rng)
+    counters = Counters()
+    GapTracker(SFREQ, 0.5).split(out, counters)
+    assert counters.backward_steps == 1 and counters.gaps == 0
+    assert np.abs(out - true)[100:].max() < 1e-6
+
+
+def test_a_long_stream_stays_exact():
+    """Hours of index: the fit's origin moves on (numerics) without a trace."""
+    rng = np.random.default_rng(8)
+    true, stamps = sender(400_000, 16, rng, drift=5e-4)
+    repair = TimestampRepair(SFREQ)
+    out = np.concatenate([repair.apply(stamps[i:i + 256]) for i in range(0, len(stamps), 256)])
+    assert np.abs(out - true)[:20_000].max() < 2e-4  # the slope learns the drift within seconds
+    assert np.abs(out - true)[20_000:].max() < 1e-6
+
+
+def test_irregular_streams_are_never_repaired_and_bad_arguments_are_named():
+    repair = TimestampRepair(0.0, "on")
+    ts = np.full(10, 5.0)
+    assert repair.apply(ts) is ts
+    assert repair.describe()["jitter_before_ms"] is None and not repair.describe()["active"]
+    with pytest.raises(ValueError, match=r"timestamp_repair must be one of auto, on, off, got 'yes'"):
+        TimestampRepair(SFREQ, "yes")
+    with pytest.raises(ValueError, match=r"sfreq must be finite and >= 0 \(0: irregular\), got -1.0"):
+        TimestampRepair(-1.0)
+
+
+def _received(style: str, k: int = 10, n_chunks: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Stamps a real inlet receives from a real outlet that stamps chunks of ``k`` one of four ways, and the
+    true time of each sample (its chunk's time minus the samples after it)."""
+    name = unique(f"stamp-{style}")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 2, SFREQ, "float32", name))
+    found = pylsl.resolve_bypred(f"name='{name}'", 1, 10.0)
+    assert found, f"stream {name} not found"
+    inlet = pylsl.StreamInlet(found[0], processing_flags=0)
+    inlet.open_stream(timeout=10.0)
+    time.sleep(0.3)
+    x = np.zeros((k, 2), np.float32)
+    t0 = pylsl.local_clock()
+    true = t0 + np.arange(k * n_chunks) * T
+    for c in range(n_chunks):
+        t = float(true[(c + 1) * k - 1])
+        if style == "chunk_one_stamp":
+            outlet.push_chunk(x, timestamp=t)
+        elif style == "sample_each_same":
+            for row in x:
+                outlet.push_sample(row, timestamp=t)
+        elif style == "chunk_equal_list":
+            outlet.push_chunk(x, [t] * k)
+        else:  # only the last sample stamped, the others deduced (liblsl's DEDUCED_TIMESTAMP is -1)
+            for i, row in enumerate(x):
+                outlet.push_sample(row, timestamp=t if i == k - 1 else -1.0)
+    got: list[float] = []
+    deadline = time.monotonic() + 10.0
+    while len(got) < k * n_chunks and time.monotonic() < deadline:
+        _, ts = inlet.pull_chunk(timeout=0.2, max_samples=1024)
+        got.extend(ts)
+    inlet.close_stream()
+    del outlet
+    return np.array(got), true
+
+
+@pytest.mark.parametrize(("style", "stair"), [("chunk_one_stamp", False), ("sample_each_same", True),
+                                              ("chunk_equal_list", True), ("last_only", False)])
+def test_what_a_real_inlet_receives_and_what_auto_does_with_it(style, stair):
+    ts, true = _received(style)
+    assert len(ts) == len(true)
+    k = 10
+    if stair:  # k equal stamps (the chunk's last sample's time), then a step of k periods
+        np.testing.assert_allclose(ts, np.repeat(true[k - 1::k], k), rtol=0, atol=1e-9)
+    elif style == "chunk_one_stamp":  # liblsl stamps the first sample t - (k-1)/sfreq, the inlet deduces the rest
+        np.testing.assert_allclose(ts, true, rtol=0, atol=1e-6)
+    else:  # the same, except the stream's first deduced samples, which count from 0
+        np.testing.assert_allclose(ts[k - 1:], true[k - 1:], rtol=0, atol=1e-6)
+        assert ts[0] < true[0] - 1.0
+    repair = TimestampRepair(SFREQ, "auto")
+    out = np.concatenate([repair.apply(ts[i:i + n]) for i, n in zip((0, 1, 13, 27, 40), (1, 12, 14, 13, 20))])
+    assert repair.describe()["active"] is stair
+    if stair:
+        np.testing.assert_allclose(out[k:], true[k:], rtol=0, atol=1e-6)
+    else:
+        assert np.array_equal(out, ts)
