@@ -21,8 +21,9 @@ ONNX_FILE = "model.onnx"
 class Architecture(BaseModel):
     """What computes the outputs: a recurrent network, or a classical decoder family.
 
-    ``family`` is ``recurrent`` (``cell``, ``n_layers``, ``hidden_size`` required), ``csp_lda`` or
-    ``riemann``; family-specific fields are kept as extras.
+    ``family`` is ``recurrent`` (``cell``, ``n_layers``, ``hidden_size`` required), ``csp_lda``,
+    ``riemann`` or ``csp_gru`` (CSP+LDA plus a residual GRU on its logit: ``cell``, ``n_layers``,
+    ``hidden_size`` of the GRU); family-specific fields are kept as extras.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -49,6 +50,17 @@ class OutputSpec(BaseModel):
     kind: Literal["categorical", "gaussian", "poisson"]
     labels: list[str] = Field(min_length=1)
     unit: str = ""
+
+
+class ScoringSpec(BaseModel):
+    """How the service scores live trials for this model: which marker value cues which output label, and
+    when after the cue a trial is decided (argmax of the output at the first sample at or after
+    ``cue + decision_time_s``). Optional: older cards fall back to ``training.label_map``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    marker_map: dict[str, str | None] = Field(min_length=1)
+    decision_time_s: float = Field(default=2.0, gt=0, le=60, allow_inf_nan=False)
 
 
 class Parity(BaseModel):
@@ -82,6 +94,7 @@ class ModelCard(BaseModel):
     metrics: dict[str, Any] = {}
     parity: Parity | None = None
     step: StepSpec | None = None
+    scoring: ScoringSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelCard:
@@ -89,6 +102,9 @@ class ModelCard(BaseModel):
             raise ValueError(f"ch_names must have n_chans={self.n_chans} entries, got {len(self.ch_names)}")
         if len(set(self.ch_names)) != len(self.ch_names):
             raise ValueError("ch_names must be unique")
+        if self.scoring is not None and (bad := sorted({c for c in self.scoring.marker_map.values() if c is not None}
+                                                       - set(self.output.labels))):
+            raise ValueError(f"scoring.marker_map must map markers to output labels {self.output.labels}, got {bad}")
         if self.format_version >= 2:
             if self.step is None:
                 raise ValueError(f"step must describe the step graph for format_version {self.format_version}")

@@ -39,6 +39,11 @@ class Session:
         ``[(timestamp, {"event": kind, ...})]`` service events.
     model
         Name, version and sha256 of the model, from the decoded stream's header.
+    markers
+        ``[(timestamp, value)]`` markers of the followed marker stream, with *its* timestamps (its clock);
+        :meth:`marker_times` maps them to this host's clock with ``marker_clock_offsets``.
+    marker_stream
+        Name, type, source_id and hostname of the LSL marker stream (empty when none was followed).
     """
 
     inputs: Recording
@@ -51,6 +56,20 @@ class Session:
     state_epoch: np.ndarray
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     model: dict[str, str] = field(default_factory=dict)
+    markers: list[tuple[float, str]] = field(default_factory=list)
+    marker_clock_offsets: list[tuple[float, float]] = field(default_factory=list)
+    marker_stream: dict[str, str] = field(default_factory=dict)
+
+    def marker_times(self) -> np.ndarray:
+        """The markers' timestamps on this host's clock: each plus the last clock offset recorded before it
+        (the one the decoder applied), or the first offset for markers before any."""
+        ts = np.array([t for t, _ in self.markers], dtype=np.float64)
+        if not self.marker_clock_offsets or not len(ts):
+            return ts
+        c = np.array([o[0] for o in self.marker_clock_offsets])
+        v = np.array([o[1] for o in self.marker_clock_offsets])
+        i = np.clip(np.searchsorted(c, ts + v[0], side="right") - 1, 0, len(v) - 1)
+        return ts + v[i]
 
 
 def _labels(stream: dict) -> list[str]:
@@ -76,8 +95,9 @@ def read_session(path: str | Path) -> Session:
     streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False,
                                 handle_clock_resets=False)
     by_id = {int(s["info"]["stream_id"]): s for s in streams}
-    if set(by_id) != {1, 2, 3, 4}:
-        raise ValueError(f"path must be a bci-stream session file with streams 1-4, got streams {sorted(by_id)} in {path}")
+    if not {1, 2, 3, 4} <= set(by_id) <= {1, 2, 3, 4, 5}:
+        raise ValueError(f"path must be a bci-stream session file with streams 1-4 (and 5, markers), got streams "
+                         f"{sorted(by_id)} in {path}")
     s_in, s_out, s_prov, s_ev = (by_id[i] for i in (1, 2, 3, 4))
 
     def arr(s: dict, n_chans: int) -> np.ndarray:
@@ -100,6 +120,13 @@ def read_session(path: str | Path) -> Session:
         pass
     events = [(float(t), json.loads(v[0])) for t, v in zip(s_ev["time_stamps"], s_ev["time_series"])]
     n_out = min(len(s_out["time_stamps"]), len(prov))
+    s_mk = by_id.get(5)
+    marker_stream: dict[str, str] = {}
+    if s_mk is not None:
+        try:
+            marker_stream = {k: v[0] if v else "" for k, v in s_mk["info"]["desc"][0]["marker_stream"][0].items()}
+        except (KeyError, IndexError, TypeError):
+            pass
     return Session(
         inputs=inputs,
         input_timestamps=np.asarray(s_in["time_stamps"], dtype=np.float64),
@@ -111,4 +138,8 @@ def read_session(path: str | Path) -> Session:
         state_epoch=prov[:n_out, 1].astype(np.int64),
         events=events,
         model=model,
+        markers=[] if s_mk is None else [(float(t), str(v[0])) for t, v in zip(s_mk["time_stamps"], s_mk["time_series"])],
+        marker_clock_offsets=[] if s_mk is None else [
+            (float(t), float(v)) for t, v in zip(s_mk.get("clock_times", []), s_mk.get("clock_values", []))],
+        marker_stream=marker_stream,
     )

@@ -13,6 +13,9 @@ Streams in the file (XDF stream ids):
    this host's clock (as published on LSL).
 3. ``provenance``: ``seq`` and ``state_epoch`` per output sample (double64).
 4. ``events``: service events as JSON strings (start, stall, resume, gap, reset, swap, …).
+5. ``markers`` (only once a marker stream was followed): its marker values as strings with the marker
+   stream's own timestamps; its clock offsets (``local = source + offset``) as XDF clock-offset chunks, as
+   for the input. The header's ``desc/marker_stream`` names the LSL stream they came from.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from xml.sax.saxutils import escape
+
+from bci_stream.core.errors import StreamMismatchError
 from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
-INPUT, DECODED, PROVENANCE, EVENTS = 1, 2, 3, 4
+INPUT, DECODED, PROVENANCE, EVENTS, MARKERS = 1, 2, 3, 4, 5
 
 
 class Recorder:
@@ -70,6 +76,8 @@ class Recorder:
         self._xdf.add_stream(EVENTS, stream_header_xml(oh["name"] + "-events", "Markers", ["event"], 0.0, "string",
                                                        oh["source_id"] + "/events"), "string", 1)
         self._f.flush()
+        self._source_id = oh["source_id"]
+        self._markers_added = False
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
         self._closed = False
@@ -95,11 +103,22 @@ class Recorder:
     def clock_offset(self, collection_time: float, offset: float) -> None:
         self._queue.append(("offset", collection_time, offset))
 
+    def marker_stream(self, stream: dict[str, Any]) -> None:
+        """Declare the markers stream (once; ``stream``: name, type, source_id, hostname of the LSL marker stream)."""
+        self._queue.append(("mheader", dict(stream)))
+
+    def marker(self, timestamp: float, value: str) -> None:
+        """Queue one marker with the marker stream's own timestamp (after :meth:`marker_stream`)."""
+        self._queue.append(("marker", timestamp, value))
+
+    def marker_clock_offset(self, collection_time: float, offset: float) -> None:
+        self._queue.append(("moffset", collection_time, offset))
+
     # -- writer thread ----------------------------------------------------------------------------
 
     def _drain(self) -> None:
         xdf, q = self._xdf, self._queue
-        ev_t, ev_v = [], []
+        ev_t, ev_v, mk_t, mk_v = [], [], [], []
         while q:
             item = q.popleft()
             if item[0] == "input":
@@ -114,10 +133,29 @@ class Recorder:
             elif item[0] == "event":
                 ev_t.append(item[1])
                 ev_v.append(item[2])
-            else:
+            elif item[0] == "offset":
                 xdf.write_clock_offset(INPUT, item[1], item[2])
+            else:
+                self._drain_marker(item, mk_t, mk_v)
         if ev_t:
             xdf.write_strings(EVENTS, ev_t, ev_v)
+        if mk_t:
+            xdf.write_strings(MARKERS, mk_t, mk_v)
+
+    def _drain_marker(self, item: tuple, mk_t: list[float], mk_v: list[str]) -> None:
+        if not self._markers_added:  # declared once: a stream that reconnects (or is replaced) goes on in it
+            src = item[1] if item[0] == "mheader" else {}
+            desc = "<marker_stream>" + "".join(f"<{k}>{escape(str(src.get(k, '')))}</{k}>" for k in
+                                               ("name", "type", "source_id", "hostname")) + "</marker_stream>"
+            self._xdf.add_stream(MARKERS, stream_header_xml(str(src.get("name") or "markers"), "Markers", ["marker"],
+                                                            0.0, "string", self._source_id + "/markers",
+                                                            extra_desc=desc), "string", 1)
+            self._markers_added = True
+        if item[0] == "marker":
+            mk_t.append(item[1])
+            mk_v.append(item[2])
+        elif item[0] == "moffset":
+            self._xdf.write_clock_offset(MARKERS, item[1], item[2])
 
     def _run(self) -> None:
         while True:
@@ -140,7 +178,7 @@ class Recorder:
         self._wake.set()
         self._thread.join()
         try:
-            for sid in (INPUT, DECODED, PROVENANCE, EVENTS):
+            for sid in (INPUT, DECODED, PROVENANCE, EVENTS) + ((MARKERS,) if self._markers_added else ()):
                 self._xdf.close_stream(sid)
             self._f.flush()
             os.fsync(self._f.fileno())
@@ -148,3 +186,25 @@ class Recorder:
             self.error = f"recorder cannot finish {self.path}: {exc}"
         finally:
             self._f.close()
+
+
+def open_recording(recordings_dir: str | None, record_path: str, generation: int, input_header: dict[str, Any],
+                   output_header: dict[str, Any]) -> Recorder:
+    """A decoder's :class:`Recorder` at ``recordings_dir/record_path`` (worker generation ``n > 1`` writes
+    ``<stem>.<n><suffix>``: a restarted worker never overwrites the first file).
+
+    Raises
+    ------
+    StreamMismatchError
+        No ``recordings_dir``, or the file cannot be created (exists, not writable); the message names
+        ``record_path``.
+    """
+    if recordings_dir is None:
+        raise StreamMismatchError("record_path was given but the service has no recordings_dir")
+    path = Path(recordings_dir) / record_path
+    if generation > 1:
+        path = path.with_name(f"{path.stem}.{generation}{path.suffix}")
+    try:
+        return Recorder(path, input_header, output_header)
+    except OSError as exc:
+        raise StreamMismatchError(f"record_path {record_path!r}: {exc}") from None

@@ -16,6 +16,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.card import ModelCard
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
+from bci_stream.service.scoring import ScoringError, scoring_config
 from bci_stream.service.supervisor import DecoderHandle
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
@@ -61,6 +62,12 @@ HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, response: Response) -> Created:
     """Start decoding a stream with a model. The model is checked now; the stream is awaited by the worker."""
     card = check_model(registry, spec.model)
+    if spec.options.markers.enabled:
+        try:
+            scoring_config(card, spec.options.markers)
+        except ScoringError as exc:
+            raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "markers", "marker_map"],
+                                                          "msg": str(exc), "type": "value_error"}]) from None
     handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
     url = f"/decoders/{handle.id}"
     response.headers["Location"] = url

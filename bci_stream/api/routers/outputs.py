@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, SupervisorDep, token_ok
 from bci_stream.api.routers.decoders import HandleDep
 from bci_stream.core.errors import DecoderNotReadyError
-from bci_stream.service.ring import N_META
+from bci_stream.service.ring import N_META, MarkerFeed
 from bci_stream.service.metrics import EDGES, summarise
 
 router = APIRouter(prefix="/decoders", tags=["outputs"])
@@ -26,9 +26,15 @@ async def stream_outputs(
     websocket: WebSocket,
     decoder_id: str,
     decimate: int = Query(default=1, ge=1, le=10000, description="Send every n-th output sample (by seq)."),
+    markers: bool = Query(default=False, description="Also send the followed marker stream's markers, as "
+                          "separate messages with \"type\": \"marker\"."),
 ) -> None:
     """Decoded outputs as JSON messages, about 20 per second:
     ``{"seq": [...], "t": [...], "state_epoch": [...], "y": [[...]], "labels": [...], "dropped": n}``.
+
+    With ``?markers=true``, each marker of the decoder's marker stream also comes, once and in order, as
+    ``{"type": "marker", "index": i, "value": "T1", "timestamp": t, "class": "fists" | null, "dropped": n}``
+    (``timestamp`` on this host's clock like ``t``; ``class`` the output label it cues, when scored).
 
     Each client reads from its own cursor in the decoder's output ring: a client that reads too slowly
     loses the oldest rows (counted in ``dropped``), never slowing the decoder or other clients.
@@ -44,8 +50,14 @@ async def stream_outputs(
         await websocket.close(code=4404, reason=f"decoder {decoder_id!r} not found")
         return
     await websocket.accept()
+    feed = MarkerFeed(handle.status.markers) if markers else None
     try:
         while supervisor.get(decoder_id) is not None:
+            if feed is not None:
+                for index, value, t, cls in feed.read(handle.status.markers):
+                    await websocket.send_json({"type": "marker", "decoder_id": decoder_id, "index": index,
+                                               "value": value, "timestamp": t, "class": cls,
+                                               "dropped": feed.dropped})
             rows = reader.read(MAX_ROWS_PER_MESSAGE)
             if decimate > 1 and len(rows):
                 rows = rows[rows[:, 0].astype(np.int64) % decimate == 0]

@@ -1,5 +1,6 @@
 // bci-stream dashboard: plain JavaScript, no library. Reads GET status (every second), GET
-// decoders/{id}/latency (every 2 s) and WS decoders/{id}/outputs (live), and draws on <canvas>.
+// decoders/{id}/latency (every 2 s) and WS decoders/{id}/outputs?markers=true (live outputs and the markers
+// of the decoder's marker stream), and draws on <canvas>. The running trial accuracy comes from status.
 // Every URL is relative to the page, so the dashboard also works behind a reverse-proxy prefix.
 "use strict";
 
@@ -8,6 +9,7 @@
   const LATENCY_MS = 2000;          // histogram refresh
   const MAX_POINTS_PER_S = 100;     // display rate per decoder: the WebSocket is decimated to stay below it
   const RING = 4096;                // points kept per decoder (>= 30 s at 100 points/s)
+  const MAX_MARKERS = 64;           // markers kept per decoder for the chart
   const LIVE_STATES = new Set(["running", "stalled"]);
   const STAGES = ["pull", "decode", "publish", "service", "e2e"];
   // Okabe-Ito colours (distinguishable with colour-vision deficiencies), then a few more.
@@ -74,7 +76,8 @@
       this.el.dataset.decoderId = id;
       this.el.setAttribute("aria-label", `decoder ${id}`);
       for (const name of ["decoder-id", "state", "model", "live-info", "legend", "now-label", "now-value",
-                          "rate", "received", "dropped", "ws-state", "stage-name", "hist-info", "error"]) {
+                          "rate", "received", "dropped", "ws-state", "stage-name", "hist-info", "error",
+                          "marker-info", "accuracy"]) {
         this[name.replace(/-(.)/g, (_, c) => c.toUpperCase())] = $(`.${name}`, this.el);
       }
       this.outputs = $("canvas.outputs", this.el);
@@ -93,6 +96,7 @@
       this.latencyAt = 0;
       this.drawPending = false;
       this.kind = null;
+      this.markers = [];               // {t, value, cls}: recent markers, drawn on the chart
       $("#panels").appendChild(this.el);
     }
 
@@ -107,6 +111,7 @@
       this.error.hidden = !st.last_error;
       this.error.textContent = st.last_error ? `last error: ${st.last_error}` : "";
       this.renderPercentiles(st.latency_ms || {});
+      this.renderScoring(st.markers, st.scoring);
       const now = performance.now();
       const rate = (this.points - this.lastRate.points) / ((now - this.lastRate.t) / 1000);
       this.lastRate = { t: now, points: this.points };
@@ -118,6 +123,23 @@
         this.fetchLatency();
       }
       this.outputs.setAttribute("aria-label", this.outputsSummary());
+    }
+
+    // The marker stream and the running trial accuracy (status.markers, status.scoring).
+    renderScoring(mk, sc) {
+      let info = "off";
+      if (mk) info = mk.state === "connected" && mk.stream ? `${mk.stream.name}: ${fmtInt(mk.received)} received`
+        : `${mk.state}${mk.received ? `, ${fmtInt(mk.received)} received` : ""}`;
+      this.markerInfo.textContent = info;
+      let acc = "–";
+      if (sc && sc.off) acc = `not scored: ${sc.off}`;
+      else if (sc && sc.trials) {
+        const ci = sc.ci95 ? ` (95 % CI ${(100 * sc.ci95[0]).toFixed(0)}–${(100 * sc.ci95[1]).toFixed(0)} %)` : "";
+        acc = `${sc.correct}/${sc.trials} = ${(100 * sc.accuracy).toFixed(0)} %${ci} at ${sc.decision_time_s} s`;
+      } else if (sc) acc = `no trial yet (decided ${sc.decision_time_s} s after each cue)`;
+      this.accuracy.textContent = acc;
+      this.accuracy.dataset.trials = sc && sc.trials != null ? String(sc.trials) : "0";
+      this.accuracy.dataset.correct = sc && sc.correct != null ? String(sc.correct) : "0";
     }
 
     renderPercentiles(lat) {
@@ -140,7 +162,8 @@
     connect() {
       const sfreq = this.status && this.status.stream ? this.status.stream.sfreq : 0;
       const decimate = sfreq > 0 ? Math.max(1, Math.ceil(sfreq / MAX_POINTS_PER_S)) : 10;
-      const url = new URL(`decoders/${encodeURIComponent(this.id)}/outputs?decimate=${decimate}`, location.href);
+      const url = new URL(`decoders/${encodeURIComponent(this.id)}/outputs?decimate=${decimate}&markers=true`,
+                          location.href);
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       if (TOKEN) url.searchParams.set("token", TOKEN);
       const ws = new WebSocket(url);
@@ -179,6 +202,12 @@
     }
 
     onData(msg) {
+      if (msg.type === "marker") {
+        this.markers.push({ t: msg.timestamp, value: msg.value, cls: msg.class });
+        if (this.markers.length > MAX_MARKERS) this.markers.shift();
+        this.scheduleDraw();
+        return;
+      }
       const rows = msg.y || [];
       if (!rows.length) return;
       this.ensureBuffers(msg.labels, rows[0].length);
@@ -280,6 +309,18 @@
           const x = Math.round(X(this.t[i])) + 0.5;
           g.beginPath(); g.moveTo(x, T); g.lineTo(x, T + ph); g.stroke();
         }
+      }
+      g.restore();
+      // markers: solid vertical lines labelled with their value (cues that are scored in bold)
+      g.save();
+      g.strokeStyle = c.fg; g.fillStyle = c.fg; g.textAlign = "left"; g.textBaseline = "top";
+      for (const m of this.markers) {
+        if (m.t < tStart || m.t > tEnd) continue;
+        const x = Math.round(X(m.t)) + 0.5;
+        g.globalAlpha = m.cls ? 0.9 : 0.4;
+        g.beginPath(); g.moveTo(x, T); g.lineTo(x, T + ph); g.stroke();
+        g.font = m.cls ? "bold 11px system-ui, sans-serif" : "11px system-ui, sans-serif";
+        g.fillText(m.value, x + 3, T + 2);
       }
       g.restore();
       // one line per output

@@ -1,0 +1,228 @@
+"""Following a marker stream beside the decoded one: cues into the recording, to WebSocket clients, and scored.
+
+A :class:`MarkerFollower` thread resolves the marker stream (``options.markers.stream``, or by default
+``<input name>-markers`` / ``<input name>-annotations`` on the input's host), opens an inlet, pulls markers
+and keeps their clock offset; everything it finds goes into a deque. The worker's hot loop never waits for
+it: :class:`MarkerHub` drains the deque in the worker's periodic tick (records the markers, feeds the
+:class:`~bci_stream.service.scoring.LiveScorer`, updates status) and only hands each decoded chunk to the
+scorer. A marker stream that never appears, vanishes or breaks is reported in status (``markers.state``),
+never fatal: the thread looks for it again with a bounded backoff.
+
+Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
+(mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
+gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+from typing import Any
+
+import pylsl
+from pylsl.util import LostError
+
+from bci_stream.core.card import ModelCard
+from bci_stream.core.spec import MarkerOptions
+from bci_stream.lsl.info import read_ch_names
+from bci_stream.lsl.source import ClockOffset, TimeCorrection, build_predicate
+from bci_stream.service.scoring import LiveScorer, scoring_config
+
+log = logging.getLogger("bci_stream.markers")
+
+RECENT = 64  #: markers kept in status for WebSocket clients
+CLOCK_UPDATE_S = 5.0
+BACKOFF_S = (1.0, 5.0)  #: first and longest wait between two looks for an absent marker stream
+
+
+def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None) -> list[str]:
+    """The marker value(s) of one sample of a marker stream (see the module docstring)."""
+    if is_string:
+        return [str(sample[0])] if sample else []
+    if len(sample) == 1:
+        v = float(sample[0])
+        return [str(int(v)) if v.is_integer() else repr(v)] if math.isfinite(v) else []
+    names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
+    return [names[i] for i, v in enumerate(sample) if v != 0 and math.isfinite(float(v))]
+
+
+def marker_predicate(options: MarkerOptions, input_name: str, hostname: str) -> str:
+    """The LSL predicate of the marker stream: the selector given, or the streams named after the input."""
+    sel = options.stream
+    if sel is not None:
+        return build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+    beside = [build_predicate(f"{input_name}{suffix}", hostname=hostname) for suffix in ("-markers", "-annotations")]
+    return " or ".join(f"({p})" for p in beside)
+
+
+class MarkerFollower(threading.Thread):
+    """Resolve, open and pull a marker stream on its own thread; items go to :attr:`queue`.
+
+    Items: ``("connect", stream_dict, offset)``, ``("marker", value, source_timestamp, offset)``,
+    ``("offset", collection_time, offset)``, ``("lost", message)``.
+    """
+
+    def __init__(self, predicate: str, time_correction: TimeCorrection) -> None:
+        super().__init__(name="bci-stream-markers", daemon=True)
+        self.predicate = predicate
+        self.time_correction = time_correction
+        self.queue: collections.deque = collections.deque()
+        self.state = "searching"
+        self.error: str | None = None
+        self._stop_flag = threading.Event()
+        self._inlet: pylsl.StreamInlet | None = None
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop_flag.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        backoff = BACKOFF_S[0]
+        while not self._stop_flag.is_set():
+            try:
+                if self._inlet is None:
+                    found = pylsl.resolve_bypred(self.predicate, 1, 1.0)
+                    if not found:
+                        self._stop_flag.wait(backoff)
+                        backoff = min(backoff * 2, BACKOFF_S[1])
+                        continue
+                    backoff = BACKOFF_S[0]
+                    self._follow(found[0])
+            except LostError:
+                self._drop("lost", f"marker stream lost; looking for {self.predicate} again")
+            except Exception as exc:  # noqa: BLE001 - reported in status; the thread carries on
+                log.warning("marker stream: %s", exc)
+                self._drop("error", f"marker stream failed: {type(exc).__name__}: {exc}")
+                self._stop_flag.wait(BACKOFF_S[1])
+        if self._inlet is not None:
+            self._inlet.close_stream()
+
+    def _drop(self, state: str, message: str) -> None:
+        if self._inlet is not None:
+            self._inlet.close_stream()
+            self._inlet = None
+        self.state, self.error = state, message
+        self.queue.append(("lost", message))
+
+    def _follow(self, info: pylsl.StreamInfo) -> None:
+        """Open an inlet on ``info`` and pull from it until stopped (LostError when the stream goes)."""
+        inlet = pylsl.StreamInlet(info, max_buflen=30, recover=False)
+        self._inlet = inlet
+        full = inlet.info(timeout=5.0)
+        is_string = full.channel_format() == pylsl.cf_string
+        labels = read_ch_names(full)
+        clock = ClockOffset.for_stream(full, self.time_correction)
+        inlet.open_stream(timeout=5.0)
+        clock.update(inlet, 2.0)
+        stream = {"name": full.name(), "type": full.type(), "source_id": full.source_id(),
+                  "hostname": full.hostname(), "uid": full.uid(), "n_chans": full.channel_count(),
+                  "channel_format": "string" if is_string else "numeric", "ch_names": labels}
+        self.queue.append(("connect", stream, clock.offset))
+        self.state, self.error = "connected", None
+        next_clock = pylsl.local_clock() + CLOCK_UPDATE_S
+        while not self._stop_flag.is_set():
+            samples, stamps = inlet.pull_chunk(timeout=0.2, max_samples=1024)
+            for sample, ts in zip(samples, stamps):
+                for value in marker_values(sample, is_string, labels):
+                    self.queue.append(("marker", value, float(ts), clock.offset))
+            if (now := pylsl.local_clock()) >= next_clock:
+                next_clock = now + CLOCK_UPDATE_S
+                before = clock.offset
+                if clock.update(inlet, 0.0) != before:
+                    self.queue.append(("offset", now, clock.offset))
+
+
+class MarkerHub:
+    """The worker's side of marker following: drains the follower, records, scores, reports.
+
+    Parameters
+    ----------
+    follower
+        The (started) follower thread.
+    scorer
+        The live scorer, or None when scoring is off (``why_off`` says why).
+    recorder
+        The session recorder, or None.
+    """
+
+    def __init__(self, follower: MarkerFollower, scorer: LiveScorer | None, why_off: str | None,
+                 recorder: Any = None) -> None:
+        self.follower = follower
+        self.scorer = scorer
+        self.why_off = why_off
+        self.recorder = recorder
+        self.live = False  # outputs go to the scorer once a marker stream was connected (else nothing changes)
+        self.stream: dict[str, Any] | None = None
+        self.received = self.connects = 0
+        self.offset = 0.0
+        self.last: dict[str, Any] | None = None
+        self.recent: collections.deque[list[Any]] = collections.deque(maxlen=RECENT)
+
+    @classmethod
+    def start(cls, options: MarkerOptions, card: ModelCard, input_name: str, hostname: str, sfreq: float,
+              time_correction: TimeCorrection, recorder: Any = None, max_lag_s: float = 0.5) -> MarkerHub | None:
+        """A hub following the marker stream of ``options`` (None when ``options.enabled`` is false).
+
+        Raises
+        ------
+        ScoringError
+            ``options.marker_map`` does not fit the model (see :func:`scoring_config`).
+        """
+        if not options.enabled:
+            return None
+        config, why_off = scoring_config(card, options)
+        scorer = None if config is None else LiveScorer(config, list(card.output.labels), sfreq,
+                                                        keep_trials=options.keep_trials, max_lag_s=max_lag_s)
+        follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction)
+        follower.start()
+        return cls(follower, scorer, why_off, recorder)
+
+    def outputs(self, ts_out: Any, y: Any) -> None:
+        """A decoded chunk (this host's clock): to the scorer, once a marker stream was found."""
+        if self.live and self.scorer is not None:
+            self.scorer.outputs(ts_out, y)
+
+    def tick(self) -> None:
+        """Take what the follower found: record it, score it, keep it for status."""
+        q, rec = self.follower.queue, self.recorder
+        while q:
+            item = q.popleft()
+            kind = item[0]
+            if kind == "marker":
+                _, value, ts, offset = item
+                self.received += 1
+                t = ts + offset
+                cls = self.scorer.marker(value, t) if self.scorer is not None else None
+                self.last = {"value": value, "timestamp": t, "class": cls}
+                self.recent.append([self.received - 1, value, t, cls])
+                if rec is not None:
+                    rec.marker(ts, value)
+            elif kind == "connect":
+                _, self.stream, self.offset = item
+                self.connects += 1
+                self.live = True
+                if rec is not None:
+                    rec.marker_stream(self.stream)
+                    rec.marker_clock_offset(pylsl.local_clock(), self.offset)
+            elif kind == "offset":
+                self.offset = item[2]
+                if rec is not None:
+                    rec.marker_clock_offset(item[1], item[2])
+
+    def describe(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """``(markers, scoring)`` for the worker's status."""
+        f = self.follower
+        markers = {"state": f.state, "error": f.error, "predicate": f.predicate, "stream": self.stream,
+                   "received": self.received, "connects": self.connects, "clock_offset": self.offset,
+                   "last": self.last, "recent": list(self.recent)}
+        if self.scorer is not None:
+            scoring = self.scorer.describe()
+        else:
+            scoring = {"off": self.why_off}
+        return markers, scoring
+
+    def close(self) -> None:
+        self.follower.stop()
+        self.tick()  # what was pulled before the stop still goes into the recording

@@ -1,0 +1,231 @@
+"""Live trial scoring (cues against the decoded outputs at the decision time), marker values of every kind
+of marker stream, the scoring configuration from options and cards, markers in the XDF recording, and the
+WebSocket marker cursor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.core.card import ModelCard, ScoringSpec
+from bci_stream.core.spec import DecoderOptions, DecoderSpec, MarkerOptions
+from bci_stream.io.session import read_session
+from bci_stream.service.markers import marker_predicate, marker_values
+from bci_stream.service.recorder import Recorder
+from bci_stream.service.ring import MarkerFeed
+from bci_stream.service.scoring import LiveScorer, ScoringConfig, ScoringError, scoring_config, wilson
+
+LABELS = ["rest", "left", "right"]
+SFREQ = 100.0
+
+
+def outputs_for(classes: np.ndarray) -> np.ndarray:
+    """One-hot-ish probabilities whose argmax is ``classes``."""
+    y = np.full((len(classes), len(LABELS)), 0.1, dtype=np.float32)
+    y[np.arange(len(classes)), classes] = 0.8
+    return y
+
+
+def offline_score(cues: list[tuple[float, str]], ts: np.ndarray, y: np.ndarray, marker_map: dict, t_dec: float):
+    """The definition: first output at or after cue + t_dec, argmax == the cue's class."""
+    trials = correct = 0
+    for t, value in cues:
+        cls = marker_map.get(value)
+        if cls is None:
+            continue
+        i = np.flatnonzero(ts >= t + t_dec)[0]
+        trials += 1
+        correct += LABELS[int(np.argmax(y[i]))] == cls
+    return trials, correct
+
+
+def session_data(seed: int = 0, seconds: float = 60.0):
+    """Outputs at SFREQ whose class follows cues every 4 s (right 2/3 of the time), and the cues."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SFREQ)
+    ts = 1000.0 + np.arange(n) / SFREQ
+    classes = np.zeros(n, dtype=int)
+    cues = []
+    for k, t0 in enumerate(np.arange(1.0, seconds - 4.0, 4.0)):
+        value = ["L", "R"][k % 2]
+        truth = 1 if value == "L" else 2
+        shown = truth if rng.random() < 0.67 else 3 - truth
+        lo = int(round(t0 * SFREQ))
+        classes[lo:lo + int(3 * SFREQ)] = shown
+        cues.append((1000.0 + t0, value))
+        if k % 3 == 0:
+            cues.append((1000.0 + t0 + 0.5, "start"))  # not a trial
+    return ts, outputs_for(classes), cues
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1000])
+@pytest.mark.parametrize("marker_lag_s", [-3.0, 0.0, 2.5, 10.0])
+def test_live_score_equals_the_offline_definition_for_any_chunking_and_marker_arrival(chunk, marker_lag_s):
+    """Markers delivered ahead of their samples (-3 s), with them, or after their decision sample (2.5 s, 10 s
+    late): the same trials, the same score as the offline computation."""
+    ts, y, cues = session_data()
+    marker_map = {"L": "left", "R": "right", "start": None}
+    scorer = LiveScorer(ScoringConfig(marker_map, 1.5, "test"), LABELS, SFREQ, keep_trials=5)
+    pending = sorted(cues)
+    for i in range(0, len(ts), chunk):
+        now = ts[min(i + chunk, len(ts)) - 1]
+        while pending and pending[0][0] + marker_lag_s <= now:  # the marker's arrival time
+            t, value = pending.pop(0)
+            scorer.marker(value, t)
+        scorer.outputs(ts[i:i + chunk], y[i:i + chunk])
+    for t, value in pending:
+        scorer.marker(value, t)
+    trials, correct = offline_score(cues, ts, y, marker_map, 1.5)
+    d = scorer.describe()
+    assert (d["trials"], d["correct"], d["missed"], d["pending"]) == (trials, correct, 0, 0)
+    assert trials == 14 and 0 < correct < trials
+    assert d["accuracy"] == pytest.approx(correct / trials)
+    assert d["ci95"] == pytest.approx(list(wilson(correct, trials)))
+    assert d["markers_unmapped"] == 5 and d["unmapped_values"] == {"start": 5} and d["markers_mapped"] == 14
+    assert sum(c["trials"] for c in d["per_class"].values()) == trials and set(d["per_class"]) == {"left", "right"}
+    assert len(d["last"]) == 5 and d["last"][-1]["value"] in ("L", "R")
+
+
+def test_a_cue_without_output_at_its_decision_time_is_missed_not_scored():
+    """A gap in the data at the decision time (the first output after it is 3 s late), and a cue so late that its
+    decision sample left the history: both counted as missed."""
+    scorer = LiveScorer(ScoringConfig({"L": "left"}, 1.0, "test"), LABELS, SFREQ, history_s=5.0)
+    ts = 10.0 + np.arange(500) / SFREQ  # 10 .. 15 s
+    scorer.outputs(ts, outputs_for(np.ones(500, dtype=int)))
+    scorer.marker("L", 14.5)  # decision at 15.5: not decoded yet
+    assert scorer.describe()["pending"] == 1
+    scorer.outputs(np.array([18.5]), outputs_for(np.array([1])))  # the stream was silent from 15 to 18.5 s
+    assert scorer.describe()["missed"] == 1 and scorer.describe()["trials"] == 0
+    scorer.outputs(18.5 + np.arange(1, 801) / SFREQ, outputs_for(np.ones(800, dtype=int)))
+    scorer.marker("L", 10.0)  # its decision sample (11 s) is out of the 6 s history
+    scorer.marker("L", 22.0)  # decided from the history: 23 s was decoded
+    d = scorer.describe()
+    assert (d["missed"], d["trials"], d["correct"]) == (2, 1, 1)
+
+
+def test_wilson_interval():
+    assert wilson(0, 0) is None
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(10, 10)[1] == 1.0
+
+
+def test_marker_values_of_string_numeric_and_mne_lsl_annotation_streams():
+    assert marker_values(["T1"], True, None) == ["T1"]
+    assert marker_values(["left_hand", "x"], True, ["a", "b"]) == ["left_hand"]
+    assert marker_values([3.0], False, None) == ["3"] and marker_values([2.5], False, None) == ["2.5"]
+    assert marker_values([float("nan")], False, None) == []
+    # mne-lsl PlayerLSL: one channel per description, the duration one-hot (-1 when it is 0 s)
+    assert marker_values([0.0, 4.1, 0.0], False, ["T0", "T1", "T2"]) == ["T1"]
+    assert marker_values([-1.0, 0.0, 0.0], False, ["T0", "T1", "T2"]) == ["T0"]
+    assert marker_values([0.0, 0.0], False, None) == []
+
+
+def test_the_marker_stream_is_the_selector_or_the_streams_beside_the_input():
+    assert marker_predicate(MarkerOptions(stream={"type": "Markers", "source_id": "cues-1"}), "eeg", "h") == (
+        "type='Markers' and source_id='cues-1'")
+    assert marker_predicate(MarkerOptions(), "eeg", "host1") == (
+        "(name='eeg-markers' and hostname='host1') or (name='eeg-annotations' and hostname='host1')")
+
+
+def card(**changes) -> ModelCard:
+    from bci_stream.core.registry import ModelRegistry
+    from support.common import REPO
+
+    # fists / feet, training.label_map T1/T2; its own `scoring` (written by calibrate) is taken off unless given
+    base = ModelRegistry(REPO / "models").get("eegmmidb-s001").card
+    return base.model_copy(update={"scoring": None} | changes)
+
+
+def test_the_bundled_calibrated_model_scores_its_own_cues():
+    from bci_stream.core.registry import ModelRegistry
+    from support.common import REPO
+
+    bundled = ModelRegistry(REPO / "models").get("eegmmidb-s001").card
+    cfg, why = scoring_config(bundled, MarkerOptions())
+    assert why is None and (cfg.marker_map, cfg.decision_time_s, cfg.source) == (
+        {"T1": "fists", "T2": "feet"}, 2.0, "card.scoring")
+
+
+def test_scoring_config_comes_from_options_then_card_scoring_then_label_map_then_labels():
+    c = card()
+    assert c.scoring is None and c.training["label_map"] == {"T1": "fists", "T2": "feet"}
+    cfg, why = scoring_config(c, MarkerOptions())
+    assert why is None and (cfg.marker_map, cfg.decision_time_s, cfg.source) == (
+        {"T1": "fists", "T2": "feet"}, 2.0, "card.training.label_map")
+    scored = card(scoring=ScoringSpec(marker_map={"a": "feet", "b": None}, decision_time_s=1.5))
+    cfg, _ = scoring_config(scored, MarkerOptions())
+    assert (cfg.marker_map, cfg.decision_time_s, cfg.source) == ({"a": "feet", "b": None}, 1.5, "card.scoring")
+    cfg, _ = scoring_config(scored, MarkerOptions(marker_map={"x": "fists"}, decision_time_s=0.5))
+    assert (cfg.marker_map, cfg.decision_time_s, cfg.source) == ({"x": "fists"}, 0.5, "options")
+    cfg, _ = scoring_config(card(training={}), MarkerOptions())
+    assert (cfg.marker_map, cfg.source) == ({"fists": "fists", "feet": "feet"}, "output labels")
+    with pytest.raises(ScoringError, match=r"options.markers.marker_map must map markers to output labels of model "
+                                           r"eegmmidb-s001@.* \['fists', 'feet'\], got \['hands'\]"):
+        scoring_config(c, MarkerOptions(marker_map={"T1": "hands"}))
+    cfg, why = scoring_config(card(training={"label_map": {"T1": "hands"}}), MarkerOptions())
+    assert cfg is None and "training.label_map names classes ['hands']" in why
+
+
+def test_a_card_without_scoring_still_loads_and_a_bad_scoring_map_is_refused():
+    c = card()
+    data = c.model_dump(exclude={"scoring"})
+    assert ModelCard.model_validate(data).scoring is None  # format 2 cards written before the field
+    data["scoring"] = {"marker_map": {"T1": "hands"}}
+    with pytest.raises(ValueError, match=r"scoring.marker_map must map markers to output labels \['fists', 'feet'\], "
+                                         r"got \['hands'\]"):
+        ModelCard.model_validate(data)
+
+
+def test_marker_options_in_the_decoder_spec():
+    spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "m",
+                                       "options": {"markers": {"stream": {"name": "cues"}, "decision_time_s": 1}}})
+    assert spec.options.markers.stream.name == "cues" and spec.options.markers.enabled
+    assert DecoderOptions().markers == MarkerOptions()
+    with pytest.raises(ValueError, match="marker_map must map at least one marker value"):
+        MarkerOptions(marker_map={})
+    with pytest.raises(ValueError, match="decision_time_s"):
+        MarkerOptions(decision_time_s=0)
+
+
+def test_markers_are_recorded_with_their_own_timestamps_and_clock_offsets(tmp_path):
+    path = tmp_path / "s.xdf"
+    rec = Recorder(path, {"name": "in", "type": "EEG", "ch_names": ["a"], "sfreq": 100.0,
+                          "channel_format": "float32", "source_id": "src"},
+                   {"name": "in-decoded", "labels": LABELS, "sfreq": 100.0, "source_id": "src/decoded",
+                    "model": {"name": "m", "version": "1", "sha256": "0" * 64}}, flush_interval=0.05)
+    rec.inputs(np.zeros((3, 1), np.float32), np.array([1.0, 1.01, 1.02]))
+    rec.outputs(outputs_for(np.array([0, 1, 2])), np.array([1.0, 1.01, 1.02]), np.arange(3), 0)
+    rec.marker_stream({"name": "in-markers", "type": "Markers", "source_id": "cues<1>", "hostname": "h"})
+    rec.marker_clock_offset(2.0, 0.25)
+    rec.marker(1.005, "T1")
+    rec.marker(1.5, "T2")
+    rec.close()
+    s = read_session(path)
+    assert s.markers == [(1.005, "T1"), (1.5, "T2")] and s.marker_clock_offsets == [(2.0, 0.25)]
+    assert s.marker_stream == {"name": "in-markers", "type": "Markers", "source_id": "cues<1>", "hostname": "h"}
+    np.testing.assert_allclose(s.marker_times(), [1.255, 1.75])
+    assert len(s.outputs) == 3
+
+
+def test_a_session_without_markers_reads_as_before(tmp_path):
+    path = tmp_path / "s.xdf"
+    rec = Recorder(path, {"name": "in", "type": "EEG", "ch_names": ["a"], "sfreq": 100.0,
+                          "channel_format": "float32", "source_id": "src"},
+                   {"name": "in-decoded", "labels": LABELS, "sfreq": 100.0, "source_id": "src/decoded",
+                    "model": {"name": "m", "version": "1", "sha256": "0" * 64}})
+    rec.close()
+    s = read_session(path)
+    assert s.markers == [] and s.marker_stream == {} and len(s.marker_times()) == 0
+
+
+def test_marker_feed_gives_each_marker_once_and_counts_those_it_missed():
+    def status(first: int, last: int) -> dict:
+        return {"recent": [[i, f"m{i}", float(i), None] for i in range(first, last + 1)]}
+
+    feed = MarkerFeed(status(0, 2))  # starts after what was there
+    assert feed.read(status(0, 2)) == []
+    assert [m[0] for m in feed.read(status(0, 4))] == [3, 4]
+    assert [m[0] for m in feed.read(status(10, 12))] == [10, 11, 12] and feed.dropped == 5
+    assert [m[0] for m in feed.read(status(0, 1))] == [0, 1]  # a restarted worker
+    assert MarkerFeed(None).read({"recent": [[0, "a", 1.0, "left"]]}) == [[0, "a", 1.0, "left"]]
