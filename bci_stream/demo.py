@@ -14,6 +14,7 @@ from bci_stream.api.server import BackgroundServer
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.settings import Settings
+from bci_stream.service.supervisor import start_without_sigint
 from bci_stream.sim.player import run_simulator
 
 DEFAULT_MODEL = "sim-mi-gru"
@@ -21,6 +22,13 @@ DEFAULT_MODEL = "sim-mi-gru"
 
 def _fmt_ms(value: float | None) -> str:
     return "   -  " if value is None else f"{value:6.2f}"
+
+
+def _fmt_trials(scoring: dict | None) -> str:
+    """The service's live trial score (cues scored at the decision time), e.g. `` | trials 7/8 at 2 s``."""
+    if not scoring or not scoring.get("trials"):
+        return ""
+    return f" | trials {scoring['correct']}/{scoring['trials']} at {scoring['decision_time_s']:g} s"
 
 
 class CueTracker:
@@ -68,7 +76,7 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
     )
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     samples_out = 0
-    sim.start()
+    start_without_sigint(sim)  # Ctrl-C stops the demo, which stops the simulator last, in order
     try:
         with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers,
                                                                 timeout=10.0) as client:
@@ -97,7 +105,8 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                          f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | in-service p50/p99 "
                          f"{_fmt_ms(svc.get('p50'))}/{_fmt_ms(svc.get('p99'))} ms, end-to-end p50/p99 "
                          f"{_fmt_ms(e2e.get('p50'))}/{_fmt_ms(e2e.get('p99'))} ms | decoded "
-                         f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}")
+                         f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}"
+                         f"{_fmt_trials(st.get('scoring'))}")
                     if st["state"] == "error":
                         echo(f"error: {st['last_error']}")
                         return 1

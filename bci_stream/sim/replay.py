@@ -5,6 +5,11 @@ streamed as float32 microvolts with the file's channel names, sample ``k`` stamp
 ``t_start + k / (sfreq * speed)`` on ``pylsl.local_clock()``. Chunks are released on that absolute
 schedule, so the stream never drifts against the LSL clock however long it runs (``--loop``), and a
 late push is caught up by pushing back to back.
+
+At the end the outlets are destroyed only once their consumers have let go (or after ``linger`` seconds):
+a consumer whose outlet vanishes under it sees a broken transmission (liblsl logs
+``Stream transmission broke off`` in the consumer's process), and samples not yet sent are lost. A
+consumer that knows the file's length closes its inlet after the last sample, and the replay ends then.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from bci_stream.io import Recording, load_recording
 from bci_stream.lsl.info import make_stream_info
 
 
-#: Seconds the outlets stay up after the last push: destroying an outlet right after a push can drop
-#: the samples liblsl has not sent yet (seen: the last 5 of 20,000).
-LINGER_S = 1.0
+#: Default longest wait, seconds, after the last push for the consumers to close their inlets before the
+#: outlets are destroyed: destroying an outlet right after a push can drop the samples liblsl has not sent
+#: yet (seen: the last 5 of 20,000), and a consumer still connected logs a broken transmission.
+LINGER_S = 2.0
 
 
 def run_replay(
@@ -39,6 +45,7 @@ def run_replay(
     on_ready: Callable[[Recording], object] | None = None,
     recording: Recording | None = None,
     wait_for_consumer: float | None = None,
+    linger: float = LINGER_S,
     **load_opts: Any,
 ) -> int:
     """Stream ``path`` on LSL outlet ``name`` (and its events on ``name-markers``); return samples pushed.
@@ -60,7 +67,8 @@ def run_replay(
         LSL source_id; default ``replay:<file name>:<name>`` (stable, so a decoder resumes after a
         restart of the replay).
     stop_event
-        An ``Event``; streaming stops within one chunk period after it is set.
+        An ``Event``; streaming stops within one chunk period after it is set (and the wait of ``linger``
+        ends).
     on_ready
         Called with the loaded recording once the outlets exist, before the first push.
     recording
@@ -68,6 +76,9 @@ def run_replay(
     wait_for_consumer
         Seconds to wait for a consumer (e.g. a decoder) to connect before the first sample, so that
         it receives the whole file; None starts at once.
+    linger
+        After the last push (not after a stop), wait until no consumer is connected to either outlet, at
+        most this many seconds, before destroying the outlets (0: at once).
     **load_opts
         Passed to :func:`bci_stream.io.load_recording` (e.g. ``label_map``, ``ch_names``).
     """
@@ -75,6 +86,8 @@ def run_replay(
         raise ValueError(f"speed must be > 0, got {speed}")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not linger >= 0:
+        raise ValueError(f"linger must be >= 0 seconds, got {linger}")
     rec = recording if recording is not None else load_recording(path, **load_opts)
     sfreq = rec.sfreq
     chunk = chunk_size or max(1, round(sfreq / 32))
@@ -92,7 +105,9 @@ def run_replay(
     try:
         if on_ready is not None:
             on_ready(rec)
-        if wait_for_consumer is not None and not outlet.wait_for_consumers(wait_for_consumer):
+        if wait_for_consumer is not None and not _wait_for_a_consumer(outlet, wait_for_consumer, stop_event):
+            if stop_event is not None and stop_event.is_set():
+                return pushed
             raise TimeoutError(f"no consumer connected to '{name}' within wait_for_consumer={wait_for_consumer:g} s")
         t_start = pylsl.local_clock()
         while True:
@@ -117,10 +132,35 @@ def run_replay(
                     ev_i += 1
                 pushed += hi - lo
             if not loop:
-                if outlet.have_consumers():
-                    time.sleep(LINGER_S)
+                _wait_for_consumers_to_leave((outlet, marker_outlet), linger, stop_event)
                 return pushed
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C (and SIGTERM in the CLI): stop now, outlets go at once
         return pushed
     finally:
         del outlet, marker_outlet
+
+
+def _wait_for_a_consumer(outlet: pylsl.StreamOutlet, timeout: float, stop_event: Any) -> bool:
+    """``outlet.wait_for_consumers(timeout)`` in slices of 0.1 s: liblsl's wait does not return for a signal,
+    so Ctrl-C (or ``stop_event``) would otherwise go unnoticed until it ends."""
+    deadline = time.monotonic() + timeout
+    while not outlet.wait_for_consumers(min(0.1, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline or (stop_event is not None and stop_event.is_set()):
+            return False
+    return True
+
+
+def _wait_for_consumers_to_leave(outlets: tuple[pylsl.StreamOutlet, ...], timeout: float, stop_event: Any) -> bool:
+    """Wait until no outlet of ``outlets`` has a consumer, at most ``timeout`` s or until ``stop_event`` is
+    set; True when they all left. (liblsl sees an inlet go at once: ``close_stream`` closes its socket.)"""
+    deadline = time.monotonic() + timeout
+    while any(o.have_consumers() for o in outlets):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if stop_event is not None:
+            if stop_event.wait(min(0.02, left)):
+                return False
+        else:
+            time.sleep(min(0.02, left))
+    return True

@@ -63,7 +63,7 @@ class _ReplayThread(threading.Thread):
         try:
             self.pushed = run_replay(self.rec.source, self.stream_name, recording=self.rec, speed=self.speed,
                                      source_id=self.source_id, stop_event=self.stop_event,
-                                     on_ready=self._on_ready, wait_for_consumer=self.wait_s)
+                                     on_ready=self._on_ready, wait_for_consumer=self.wait_s, linger=self.wait_s)
         except BaseException as exc:  # reported by the evaluating thread (unless it gave up first)
             self.error = exc
         finally:
@@ -115,13 +115,13 @@ def _status(client: Any, decoder_id: str) -> dict[str, Any]:
     return client.get(f"/decoders/{decoder_id}").raise_for_status().json()
 
 
-def _open_inlet(name: str, max_buflen: int, timeout: float = 10.0) -> Any:
+def _open_inlet(name: str, max_buflen: int, closers: contextlib.ExitStack, timeout: float = 10.0) -> Any:
     import pylsl
-
     found = pylsl.resolve_bypred(f"name='{name}'", 1, timeout)
     if not found:
         raise LiveEvaluationError(f"LSL stream {name!r} was not found within {timeout:g} s")
     inlet = pylsl.StreamInlet(found[0], max_buflen=max_buflen, processing_flags=0)
+    closers.callback(inlet.close_stream)
     inlet.open_stream(timeout=timeout)
     return inlet
 
@@ -152,15 +152,15 @@ def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float,
 
     replay = _ReplayThread(rec, f"bci-eval-{os.getpid()}-{uuid.uuid4().hex[:8]}", speed, wait_s=timeout)
     replay.start()
-    decoder_id = None
+    decoder_id, inlets = None, contextlib.ExitStack()
     try:
         if not replay.ready.wait(timeout) or replay.error is not None:
             raise LiveEvaluationError(f"the replay of {rec.source} did not start: {replay.error!r}")
         decoder_id, out_name = _start_decoder(client, replay, model_ref, timeout)
-        inlet = _open_inlet(out_name, int(math.ceil(rec.duration)) + 30)  # room for the whole file
+        inlet = _open_inlet(out_name, int(math.ceil(rec.duration)) + 30, inlets)  # room for the whole file
         if (labels := read_ch_names(inlet.info(timeout=10.0))) != list(card.output.labels):
             raise LiveEvaluationError(f"{out_name!r} has channels {labels}, model outputs {card.output.labels}")
-        markers = _open_inlet(f"{replay.stream_name}-markers", 60)
+        markers = _open_inlet(f"{replay.stream_name}-markers", 60, inlets)
         replay.started_pushing.set()
         ys, tss, marks, max_lag, drain_until = [], [], [], 0.0, None
         now = last_data = time.monotonic()
@@ -182,21 +182,22 @@ def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float,
             if drain_until is None and (sum(map(len, tss)) >= rec.n_times or now > t_end
                                         or (not replay.is_alive() and now - last_data > 5.0)):
                 drain_until = now + 0.5
-        replay.join(timeout=10.0)
+        inlets.close()  # consumers go first (else liblsl logs a broken transmission): ours, the decoder's, the replay
         received, deadline = sum(map(len, tss)), time.monotonic() + 5.0
         while _status(client, decoder_id)["counters"]["samples_out"] < received and time.monotonic() < deadline:
             time.sleep(0.05)  # the worker's counters arrive every status_interval
         final, decoder_id = client.delete(f"/decoders/{decoder_id}").json(), None
+        replay.join(timeout=10.0)
         return {"y": np.concatenate(ys) if ys else np.zeros((0, card.n_outputs)),
                 "ts": np.concatenate(tss) if tss else np.zeros(0), "markers": marks, "received": received,
                 "sent": -1 if replay.pushed is None else replay.pushed, "max_lag_s": max_lag,
-                "stream": replay.stream_name,
-                "service": {k: final.get(k) for k in ("state", "counters", "latency_ms")}}
-    finally:
-        replay.abort()
+                "stream": replay.stream_name, "service": {k: final.get(k) for k in ("state", "counters", "latency_ms")}}
+    finally:  # on error too: consumers first, the replay last (its outlets go once it has no consumer left)
+        inlets.close()
         if decoder_id is not None:
             with contextlib.suppress(Exception):  # the server goes down next; the first error is reported
                 client.delete(f"/decoders/{decoder_id}")
+        replay.abort()
         replay.join(timeout=10.0)
 
 

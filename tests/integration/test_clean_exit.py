@@ -1,0 +1,219 @@
+"""Clean output at exit: `bci-stream replay`, `serve` and `demo` end without an error line.
+
+Real subprocesses on loopback LSL, their stdout and stderr read together. liblsl logs ``ERR| Stream
+transmission broke off`` in a *consumer's* process when the outlet it reads vanishes under it, so every
+program here closes its inlets before their producers go: the replay waits (``--linger``) for its consumers
+to let go, the decoder worker closes its inlet first, the demo closes its marker inlet, stops the decoder,
+then the simulator. Ctrl-C (SIGINT to the whole process group, as a terminal sends it) and SIGTERM stop
+them without a traceback; workers and the demo's simulator ignore Ctrl-C and are stopped by their parent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pylsl
+import pytest
+
+from support.common import REPO, SUBSET_R06, subset_file, unique
+
+pytestmark = pytest.mark.timeout(300)
+
+#: What must not appear at exit: liblsl's ERR/WARN lines, Python tracebacks, exceptions and warnings.
+BAD = re.compile(r"\bERR\b|ERROR|\bWARN|[Ww]arning|Traceback|KeyboardInterrupt|Exception|Error\b|did not stop")
+
+
+def _cli() -> str:
+    return str(Path(sys.executable).with_name("bci-stream"))
+
+
+def _bad_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if BAD.search(line)]
+
+
+class _Proc:
+    """A subprocess whose stdout+stderr lines are collected by a thread (so it never blocks on a full pipe)."""
+
+    def __init__(self, args: list[str], **kw: object) -> None:
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                                  start_new_session=True, **kw)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.p.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(re.search(pattern, line) for line in self.lines):
+            assert self.p.poll() is None, f"exited ({self.p.returncode}) before {pattern!r}:\n{self.text}"
+            assert time.monotonic() < deadline, f"no line {pattern!r} within {timeout:g} s:\n{self.text}"
+            time.sleep(0.1)
+
+    def finish(self, timeout: float = 90.0) -> tuple[int, str]:
+        try:
+            rc = self.p.wait(timeout=timeout)
+        finally:
+            if self.p.poll() is None:
+                os.killpg(self.p.pid, signal.SIGKILL)
+        self._reader.join(timeout=10.0)
+        return rc, self.text
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def short_npz(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The first 20 s of real EEG (EEGMMIDB S001R06, 64 ch, 160 Hz) as an NPZ file, and its sample count."""
+    from bci_stream.io import Recording, load_recording, save_npz
+
+    rec = load_recording(subset_file(SUBSET_R06))
+    n = int(round(20 * rec.sfreq))
+    crop = Recording(data=rec.data[:, :n], sfreq=rec.sfreq, ch_names=rec.ch_names,
+                     events=[e for e in rec.events if e.onset < n], source=f"{SUBSET_R06.name}[0:{n}]")
+    return save_npz(crop, tmp_path_factory.mktemp("exit") / "S001R06_20s.npz"), n
+
+
+CONSUMER = """
+import sys, time, pylsl
+name, expected = sys.argv[1], int(sys.argv[2])
+inlet = pylsl.StreamInlet(pylsl.resolve_bypred(f"name='{name}'", 1, 60.0)[0], max_buflen=120)
+inlet.open_stream(timeout=30.0)
+n, deadline = 0, time.monotonic() + 120.0
+while n < expected and time.monotonic() < deadline:
+    n += len(inlet.pull_chunk(timeout=0.2, max_samples=4096)[1])
+time.sleep(2.0)  # slow to let go: the replay must wait for it, not vanish under its inlet
+inlet.close_stream()
+print(f"consumer received {n} samples", flush=True)
+"""
+
+
+def test_replay_waits_for_its_consumer_and_both_end_cleanly(short_npz):
+    """`bci-stream replay FILE --name N` with a consumer that reads every sample and lets go 2 s later: the
+    replay outlives that consumer's inlet, so neither process prints an error line; no sample is lost."""
+    path, n = short_npz
+    name = unique("exit-replay")
+    consumer = _Proc([sys.executable, "-c", CONSUMER, name, str(n)])
+    replay = _Proc([_cli(), "replay", str(path), "--name", name, "--speed", "8", "--wait-for-consumer", "60",
+                    "--linger", "60"])
+    try:
+        rc_replay, out_replay = replay.finish(timeout=180)
+        rc_consumer, out_consumer = consumer.finish(timeout=60)
+    finally:
+        replay.kill()
+        consumer.kill()
+    assert rc_consumer == 0 and f"consumer received {n} samples" in out_consumer, out_consumer
+    assert rc_replay == 0 and f"pushed {n} samples" in out_replay, out_replay
+    assert _bad_lines(out_consumer) == [], out_consumer
+    assert _bad_lines(out_replay) == [], out_replay
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("phase", ["streaming", "waiting-for-consumer"])
+def test_replay_stops_cleanly_on_a_signal(short_npz, sig, phase):
+    """A looping replay stopped by Ctrl-C or SIGTERM, while it streams or while it waits for a consumer
+    (``--wait-for-consumer 600``: the wait is cut short): exit code 0, its count, no traceback."""
+    path, _ = short_npz
+    name = unique("exit-replay-sig")
+    wait = ["--wait-for-consumer", "600"] if phase == "waiting-for-consumer" else []
+    replay = _Proc([_cli(), "replay", str(path), "--name", name, "--loop", "--speed", "2", *wait])
+    try:
+        assert pylsl.resolve_bypred(f"name='{name}'", 1, 60.0), replay.text
+        replay.wait_for_line(r"^replaying ", 30)
+        time.sleep(0.5)
+        os.killpg(replay.p.pid, sig)
+        rc, out = replay.finish(timeout=60)
+    finally:
+        replay.kill()
+    assert rc == 0, out
+    m = re.search(r"^pushed (\d+) samples$", out, re.M)
+    assert m and (int(m.group(1)) == 0) == (phase == "waiting-for-consumer"), out
+    assert _bad_lines(out) == [], out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM"])
+def test_serve_with_a_running_decoder_stops_cleanly(how):
+    """`bci-stream serve` decoding a live simulated stream, then Ctrl-C (SIGINT to its process group: the API
+    process and its decoder workers) or SIGTERM to the API process: the decoders are stopped in order (the
+    worker closes its inlet, then its outlets) and nothing but INFO lines is printed. Exit code 0 after
+    SIGINT; after SIGTERM uvicorn ends the process by that signal once shut down (status -15, 143 in a shell)."""
+    name = unique("exit-serve")
+    port = _free_port()
+    sim = _Proc([_cli(), "simulate", "--name", name, "--n-chans", "64", "--sfreq", "160"])
+    serve = _Proc([_cli(), "serve", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        serve.wait_for_line(r"Application startup complete", 120)
+        r = httpx.post(f"{url}/decoders", json={"stream": {"name": name}, "model": "sim-mi-gru"}, timeout=30)
+        assert r.status_code == 201, r.text
+        decoder_id, deadline = r.json()["id"], time.monotonic() + 120
+        while (st := httpx.get(f"{url}/decoders/{decoder_id}", timeout=10).json())["counters"].get(
+                "samples_out", 0) < 100:
+            assert st["state"] in ("starting", "connecting", "running") and time.monotonic() < deadline, st
+            time.sleep(0.25)
+        if how == "ctrl-c":
+            os.killpg(serve.p.pid, signal.SIGINT)
+        else:
+            serve.p.send_signal(signal.SIGTERM)
+        rc, out = serve.finish(timeout=90)
+        os.killpg(sim.p.pid, signal.SIGINT)  # the stream's producer goes last (its consumer left first)
+        rc_sim, out_sim = sim.finish(timeout=60)
+    finally:
+        serve.kill()
+        sim.kill()
+    assert "Application shutdown complete" in out, out
+    assert rc == (0 if how == "ctrl-c" else -signal.SIGTERM), out
+    assert _bad_lines(out) == [], out
+    assert rc_sim == 0 and _bad_lines(out_sim) == [], out_sim
+
+
+def test_demo_prints_no_error_line():
+    """`bci-stream demo --duration 4 --port 0` (what `make demo` runs): decodes, then ends without an error line."""
+    demo = _Proc([_cli(), "demo", "--duration", "4", "--port", "0"])
+    try:
+        rc, out = demo.finish(timeout=180)
+    finally:
+        demo.kill()
+    assert rc == 0, out
+    m = re.search(r"stopped: (\d+) samples in, (\d+) decoded samples out", out)
+    assert m and int(m.group(2)) > 0, out
+    assert _bad_lines(out) == [], out
+
+
+def test_demo_stopped_by_ctrl_c_prints_no_error_line():
+    """Ctrl-C in the demo's terminal (SIGINT to its process group: the demo, its simulator, the decoder
+    worker): the demo stops the decoder, then the simulator; exit code 0, no traceback, no liblsl error."""
+    demo = _Proc([_cli(), "demo", "--port", "0"])
+    try:
+        demo.wait_for_line(r"\] running .* out +[1-9]", 180)
+        os.killpg(demo.p.pid, signal.SIGINT)
+        rc, out = demo.finish(timeout=90)
+    finally:
+        demo.kill()
+    assert rc == 0, out
+    assert "interrupted" in out and re.search(r"stopped: \d+ samples in, [1-9]\d* decoded samples out", out), out
+    assert _bad_lines(out) == [], out
