@@ -12,14 +12,32 @@ def summary_lines(report: dict) -> list[str]:
     ch = report["chance"]
     lines = [f"CV: {report['cv_scheme']}; chance {ch['uniform']:.2f} (majority class {ch['majority_class']:.2f}, "
              f"binomial 95% threshold {ch['binomial_95_threshold']:.2f})",
-             "family    " + "".join(f"{'acc@' + t + 's':>10}" for t in times) + "   95% CI @2s      config"]
+             "family    " + "".join(f"{'acc@' + t + 's':>10}" for t in times) + "  mean1.5-2.5s"
+             + "   95% CI @2s      config"]
     for fam, r in report["families"].items():
         lo, hi = r["cv_acc_2s_ci95"]
         lines.append(f"{fam:<10}" + "".join(f"{r['cv_acc'][t]:>10.3f}" for t in times)
-                     + f"   [{lo:.2f}, {hi:.2f}]   {r['config']}")
+                     + f"{r.get('cv_acc_window_mean', float('nan')):>14.3f}   [{lo:.2f}, {hi:.2f}]   {r['config']}")
     lines.append(f"chosen: {report['chosen_family']} ({report['why']})")
+    rec = report.get("recurrent")
+    if rec is not None:
+        accs = ("".join(f"{rec['cv_acc'][t]:>10.3f}" for t in times) + "   ") if rec.get("tried") else ""
+        lines.append(f"{'csp_gru':<10}{accs}recurrent residual on CSP+LDA: {rec['why']}")
     lines.append(f"exported to {report['model_dir']} (report in {report['model_dir']}/report/)")
     return lines
+
+
+def _recurrent_md(rec: dict | None, times: list[str]) -> list[str]:
+    """The report.md section of the residual GRU stage (:mod:`.residual_calibrate`)."""
+    if rec is None:
+        return []
+    md = ["## Recurrent: residual GRU on CSP+LDA", "", f"* rule: {rec['rule']}", f"* **{rec['why']}**"]
+    if rec.get("tried"):
+        md += [f"* config: `{rec['config']['label']}`", "",
+               "| model | " + " | ".join(f"acc @ {t} s" for t in times) + " |", "|---|" + "---|" * len(times),
+               "| CSP+LDA | " + " | ".join(f"{rec['classical_cv_acc'][t]:.3f}" for t in times) + " |",
+               "| residual GRU | " + " | ".join(f"{rec['cv_acc'][t]:.3f}" for t in times) + " |"]
+    return md + [""]
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -37,12 +55,13 @@ def write_report(report: dict, out: Path) -> None:
           f"{report['chance']['majority_class']:.3f}, binomial 95% threshold "
           f"{report['chance']['binomial_95_threshold']:.3f}", "",
           "## CV accuracy (trial decision = argmax of the streaming output at t s after cue)", "",
-          "| family | " + " | ".join(f"acc @ {t} s" for t in times) + " | 95% CI @ 2 s (Wilson) | config |",
-          "|---|" + "---|" * len(times) + "---|---|"]
+          "| family | " + " | ".join(f"acc @ {t} s" for t in times)
+          + " | mean 1.5-2.5 s (family choice) | 95% CI @ 2 s (Wilson) | config |",
+          "|---|" + "---|" * len(times) + "---|---|---|"]
     for fam, r in report["families"].items():
         lo, hi = r["cv_acc_2s_ci95"]
         md.append(f"| {fam} | " + " | ".join(f"{r['cv_acc'][t]:.3f}" for t in times)
-                  + f" | [{lo:.2f}, {hi:.2f}] | `{r['config']}` |")
+                  + f" | {r.get('cv_acc_window_mean', float('nan')):.3f} | [{lo:.2f}, {hi:.2f}] | `{r['config']}` |")
     md += ["", f"**Chosen: {report['chosen_family']}** — {report['why']}.", "", "## Candidates", ""]
     for fam, r in report["families"].items():
         md += [f"### {fam}", "", "| config | " + " | ".join(f"@{t} s" for t in times) + " |",
@@ -50,6 +69,7 @@ def write_report(report: dict, out: Path) -> None:
         for c in r["candidates"]:
             md.append(f"| `{c['config']}` | " + " | ".join(f"{c['acc'][t]:.3f}" for t in times) + " |")
         md.append("")
+    md += _recurrent_md(report.get("recurrent"), times)
     md += ["## Notes", ""] + [f"* {n}" for n in report["notes"]]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 

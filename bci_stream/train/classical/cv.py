@@ -75,12 +75,19 @@ def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[F
 
 @dataclass
 class CvResult:
-    """Cross-validated trial decisions: ``acc[t]`` per time after cue, and per-trial records."""
+    """Cross-validated trial decisions: ``acc[t]`` per time after cue, and per-trial records.
+
+    ``probs[i, j, k]`` is the held-out probability of class ``k`` for test trial ``i`` at ``eval_times[j]``
+    (trials in fold order), ``classes[i]`` its true class.
+    """
 
     acc: dict[float, float]
     n_trials: int
     n_correct: dict[float, int]
     per_fold: list[dict[float, float]] = field(default_factory=list)
+    eval_times: tuple[float, ...] = EVAL_TIMES
+    probs: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
     def at(self, t: float = DECISION_TIME) -> float:
         return self.acc[t]
@@ -92,6 +99,7 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
     correct = {t: 0 for t in eval_times}
     total = 0
     per_fold = []
+    all_probs, all_classes = [], []
     for fold in folds:
         params = fit(prep, fold.train, cfg)
         f_correct = {t: 0 for t in eval_times}
@@ -104,6 +112,8 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
             at = (onsets[:, None] + np.round(np.asarray(eval_times) * prep.sfreq).astype(np.int64)[None, :])
             probs = predict_prepared(prep, params, cfg, ri, at.ravel()).reshape(len(onsets), len(eval_times), -1)
             pred = probs.argmax(axis=-1)
+            all_probs.append(probs)
+            all_classes.append(classes)
             for j, t in enumerate(eval_times):
                 f_correct[t] += int((pred[:, j] == classes).sum())
             f_total += len(onsets)
@@ -111,8 +121,11 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
         for t in eval_times:
             correct[t] += f_correct[t]
         total += f_total
+    k = len(prep.labels)
     return CvResult(acc={t: correct[t] / max(total, 1) for t in eval_times}, n_trials=total, n_correct=correct,
-                    per_fold=per_fold)
+                    per_fold=per_fold, eval_times=tuple(eval_times),
+                    probs=np.concatenate(all_probs) if all_probs else np.zeros((0, len(eval_times), k)),
+                    classes=np.concatenate(all_classes) if all_classes else np.zeros(0, dtype=np.int64))
 
 
 __all__ = ["CvResult", "Fold", "cross_validate", "make_folds", "predict_prepared"]

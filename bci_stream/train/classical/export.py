@@ -23,7 +23,7 @@ import numpy as np
 from scipy import signal as sps
 
 from bci_stream.train.export.step_graph import DEFAULT_MAX_BLOCK, write_model
-from bci_stream.core.card import Architecture, ModelCard, OutputSpec
+from bci_stream.core.card import Architecture, ModelCard, OutputSpec, ScoringSpec
 from bci_stream.dsp.preprocess import Preprocessor
 from bci_stream.train.classical.graphs import csp_lda_step_graph, riemann_step_graph
 from bci_stream.train.classical.logm_graph import LOGM_MAX_CONDITION, LOGM_TOL, logm_plan
@@ -75,8 +75,10 @@ def synthetic_parity_input(params: CspLdaParams | RiemannParams, n_samples: int 
 
 
 def _card_fields(params: CspLdaParams | RiemannParams, name: str, version: str, architecture: Architecture,
-                 training: dict[str, Any] | None, metrics: dict[str, Any] | None) -> dict[str, Any]:
+                 training: dict[str, Any] | None, metrics: dict[str, Any] | None,
+                 scoring: dict[str, Any] | None = None) -> dict[str, Any]:
     return dict(
+        scoring=None if scoring is None else ScoringSpec.model_validate(scoring),
         name=name,
         version=version,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -95,8 +97,11 @@ def _card_fields(params: CspLdaParams | RiemannParams, name: str, version: str, 
 def export_csp_lda(params: CspLdaParams, out_dir: Path | str, *, name: str, version: str,
                    training: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                    parity_input: np.ndarray | None = None, parity_tolerance: float = PARITY_TOLERANCE,
-                   max_block: int = DEFAULT_MAX_BLOCK) -> ModelCard:
+                   max_block: int = DEFAULT_MAX_BLOCK, scoring: dict[str, Any] | None = None) -> ModelCard:
     """Write the CSP+LDA decoder ``params`` to ``out_dir/model.{onnx,json}``; return its card.
+
+    ``scoring`` (``{"marker_map": {event: label}, "decision_time_s": s}``) goes into the card: how the service
+    scores live trials against a marker stream.
 
     Raises
     ------
@@ -111,17 +116,19 @@ def export_csp_lda(params: CspLdaParams, out_dir: Path | str, *, name: str, vers
     arch = Architecture(family="csp_lda", n_components=int(np.asarray(params.filters).shape[1]),
                         tau_s=float(params.tau_s))
     x = synthetic_parity_input(params) if parity_input is None else parity_input
-    return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics),
+    return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics, scoring),
                        lambda raw: csp_lda_reference(params, raw), parity_input=x, parity_tolerance=parity_tolerance)
 
 
 def export_riemann(params: RiemannParams, out_dir: Path | str, *, name: str, version: str,
                    training: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
                    parity_input: np.ndarray | None = None, parity_tolerance: float = PARITY_TOLERANCE,
-                   max_block: int = DEFAULT_MAX_BLOCK, logm_max_condition: float = LOGM_MAX_CONDITION) -> ModelCard:
+                   max_block: int = DEFAULT_MAX_BLOCK, logm_max_condition: float = LOGM_MAX_CONDITION,
+                   scoring: dict[str, Any] | None = None) -> ModelCard:
     """Write the tangent-space + LR decoder ``params`` to ``out_dir/model.{onnx,json}``; return its card.
 
-    ``logm_max_condition``: see :func:`~bci_stream.train.classical.graphs.riemann_step_graph`.
+    ``logm_max_condition``: see :func:`~bci_stream.train.classical.graphs.riemann_step_graph`; ``scoring``: as
+    for :func:`export_csp_lda`.
 
     Raises
     ------
@@ -140,5 +147,5 @@ def export_riemann(params: RiemannParams, out_dir: Path | str, *, name: str, ver
                         logm={"method": "chebyshev", "degree": plan.degree, "max_condition": plan.max_condition,
                               "tol": LOGM_TOL, "matmuls": plan.n_matmuls})
     x = synthetic_parity_input(params) if parity_input is None else parity_input
-    return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics),
+    return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics, scoring),
                        lambda raw: riemann_reference(params, raw), parity_input=x, parity_tolerance=parity_tolerance)

@@ -1,0 +1,78 @@
+"""The rules calibrate picks candidates and families by (bci_stream.train.classical.selection)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.train.classical.cv import CvResult
+from bci_stream.train.classical.selection import RULE_TIMES, RULES, WINDOW_TIMES, accuracy, best_index, log_likelihood
+
+
+def _cv(probs_true: np.ndarray, classes: np.ndarray) -> CvResult:
+    """A CvResult whose probability of the true class at each time is ``probs_true [N, T]`` (two classes)."""
+    n, t = probs_true.shape
+    probs = np.empty((n, t, 2))
+    probs[np.arange(n), :, classes] = probs_true
+    probs[np.arange(n), :, 1 - classes] = 1 - probs_true
+    acc = accuracy(probs, classes)
+    times = RULE_TIMES
+    return CvResult(acc={tm: float(acc[j]) for j, tm in enumerate(times)}, n_trials=n,
+                    n_correct={tm: int(round(acc[j] * n)) for j, tm in enumerate(times)},
+                    eval_times=times, probs=probs, classes=classes)
+
+
+def test_accuracy_and_log_likelihood_per_time_column():
+    classes = np.array([0, 1, 1, 0])
+    p = np.full((4, len(RULE_TIMES)), 0.8)
+    p[0] = 0.3  # trial 0 wrong at every time
+    cv = _cv(p, classes)
+    np.testing.assert_allclose(accuracy(cv.probs, classes), 0.75)
+    np.testing.assert_allclose(log_likelihood(cv.probs, classes), (3 * np.log(0.8) + np.log(0.3)) / 4)
+
+
+def test_window_rule_separates_what_accuracy_at_2s_ties():
+    classes = np.array([0, 1] * 5)
+    j2 = RULE_TIMES.index(2.0)
+    a = np.full((10, len(RULE_TIMES)), 0.9)
+    b = a.copy()
+    for tm in WINDOW_TIMES:
+        if tm != 2.0:
+            b[:3, RULE_TIMES.index(tm)] = 0.2  # b is wrong on 3 trials around 2 s, right at 2 s
+    assert a[:, j2].tolist() == b[:, j2].tolist()
+    ca, cb = _cv(a, classes), _cv(b, classes)
+    assert RULES["acc2"](ca)[0] == RULES["acc2"](cb)[0]
+    assert best_index([cb, ca], "accwin") == 1
+    assert best_index([cb, ca], "nllwin") == 1
+    assert best_index([cb, ca], "nll2") == 0  # equal at 2 s: the earlier wins
+
+
+def test_ties_keep_the_earlier_candidate_and_bad_rules_are_named():
+    classes = np.array([0, 1])
+    cv = _cv(np.full((2, len(RULE_TIMES)), 0.7), classes)
+    assert all(best_index([cv, cv, cv], r) == 0 for r in RULES)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        best_index([cv], "auc")
+    short = CvResult(acc={2.0: 1.0}, n_trials=2, n_correct={2.0: 2}, eval_times=(2.0,),
+                     probs=np.full((2, 1, 2), 0.5), classes=classes)
+    with pytest.raises(ValueError, match="eval_times must contain"):
+        RULES["accwin"](short)
+
+
+def test_the_nested_study_scores_every_rule_pair_on_the_held_out_run():
+    """selection_study.score: each rule picks on the inner CV; the pick's held-out run decides the score."""
+    from bci_stream.train.classical.selection_study import score
+
+    classes = np.array([0, 1, 0, 1])
+    good, bad = np.full((4, len(RULE_TIMES)), 0.9), np.full((4, len(RULE_TIMES)), 0.1)
+    # csp: candidate 0 looks best inside and is right outside; riemann: looks worse inside, wrong outside
+    fams = {"csp_lda": [{"inner": _cv(good, classes), "outer": _cv(good, classes)},
+                        {"inner": _cv(bad, classes), "outer": _cv(bad, classes)}],
+            "riemann": [{"inner": _cv(np.full((4, len(RULE_TIMES)), 0.6), classes), "outer": _cv(bad, classes)}]}
+    table = score([{"subject": "S", "outer": [{"held_out_run": 0, "families": fams}]}])
+    assert table["cand=acc2 fam=accwin"]["S"] == [4, 4]
+    assert table["cand=nll2 fam=only-riemann"]["S"] == [0, 4]
+    assert table["cand=acc2 fam=only-csp_lda"]["S"] == [4, 4]
+    ens = table["cand=acc2 fam=ensemble"]["S"]  # mean of 0.9 and 0.1 for the true class: a tie, argmax -> class 0
+    assert ens == [2, 4]
+    assert len(table) == len(RULES) * (len(RULES) + 3)
