@@ -43,6 +43,20 @@ class DecoderStatus(BaseModel):
     gc: dict[str, Any] | None = None
     """The worker's Python garbage collector: ``collections`` per generation (0, 1, 2). A full (generation 2)
     collection scans every object of the worker (~90k) and can stall the hot loop for tens of ms."""
+    markers: dict[str, Any] | None = None
+    """The marker stream followed (``options.markers``): ``state`` (``searching``, ``connected``, ``lost``,
+    ``error``), the LSL stream, markers received, the last one and the ``recent`` ones (this host's clock)."""
+    scoring: dict[str, Any] | None = None
+    """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
+    after each cue, ``per_class``, the ``last`` trials, ``pending`` and ``missed`` cues, unmapped markers;
+    ``{"off": reason}`` when the model's outputs cannot be scored."""
+    worker: dict[str, Any] | None = None
+    """Which worker process serves this decoder: ``kind`` (``dedicated``: a process of its own; ``shared``: one of
+    the service's shared workers, ``index`` in the pool), its ``pid``, and after a shared worker's restart
+    ``restored_seq`` (the input sample its restored state snapshot was taken at)."""
+    timestamps: dict[str, Any] | None = None
+    """Repair of chunk-stamped senders' timestamps (``options.timestamp_repair``): ``mode``, ``active``,
+    ``detected``, ``jitter_before_ms``/``jitter_after_ms`` (std of the sample steps), ``rate_hz``, counts."""
 
 
 class ServiceStatus(BaseModel):

@@ -38,4 +38,8 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         record=s.record,
         state_norms=s.state_norms,
         gc=s.gc,
+        markers=s.markers,
+        scoring=s.scoring,
+        timestamps=s.timestamps,
+        worker=s.worker or handle.worker,
     )

@@ -27,6 +27,38 @@ class StreamSelector(BaseModel):
         return self
 
 
+class MarkerOptions(BaseModel):
+    """Which marker stream a decoder follows, and how its cues are scored live.
+
+    Markers go into the recording, to WebSocket clients (``?markers=true``) and, when a ``marker_map`` is
+    known (here, else the card's ``scoring.marker_map``, else its ``training.label_map``, else marker values
+    equal to output labels), into live trial scoring.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Follow a marker stream (false: no marker inlet at all).")
+    stream: StreamSelector | None = Field(
+        default=None, description="The marker stream; default: '<input name>-markers' or '<input name>-annotations' "
+        "(mne-lsl's player) on the input's host, when present.",
+    )
+    marker_map: dict[str, str | None] | None = Field(
+        default=None, description="Marker value -> output label it cues (null: not a trial); overrides the card's.",
+    )
+    decision_time_s: float | None = Field(
+        default=None, gt=0, le=60, allow_inf_nan=False,
+        description="Seconds after a cue at which its trial is decided (argmax of the output); default: the "
+        "card's scoring.decision_time_s, else 2 s.",
+    )
+    keep_trials: int = Field(default=20, ge=1, le=1000, description="Most recent scored trials shown in status.")
+
+    @model_validator(mode="after")
+    def _check_map(self) -> MarkerOptions:
+        if self.marker_map is not None and not self.marker_map:
+            raise ValueError("marker_map must map at least one marker value, got {}")
+        return self
+
+
 class DecoderOptions(BaseModel):
     """Per-decoder options; every one has a safe default."""
 
@@ -46,6 +78,12 @@ class DecoderOptions(BaseModel):
     max_buffer_s: float = Field(default=30.0, gt=0, le=600, description="LSL inlet buffer in seconds.")
     time_correction: Literal["auto", "lsl", "none"] = Field(
         default="auto", description="How source timestamps are mapped to this host's clock."
+    )
+    timestamp_repair: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Senders that give a whole chunk one timestamp (a stair-case of repeated stamps): give each "
+        "sample its own time from a line fitted to the chunks' stamps (auto: when detected; on: always; off: "
+        "never). Irregular-rate streams are never repaired. Jitter before/after in status 'timestamps'.",
     )
     stall_timeout_s: float | None = Field(
         default=None, ge=0.1, le=3600,
@@ -73,6 +111,20 @@ class DecoderOptions(BaseModel):
     )
     outputs_buffer_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds of outputs kept for HTTP/WebSocket readers (drop-oldest)."
+    )
+    markers: MarkerOptions = Field(
+        default_factory=MarkerOptions, description="Marker stream to follow, record and score live trials against."
+    )
+    worker: Literal["dedicated", "shared"] = Field(
+        default="dedicated",
+        description="dedicated: a worker process of its own (lowest latency for one stream); shared: a stream in "
+        "one of the service's shared workers, where streams of the same model share one session and are stepped "
+        "together (much less CPU and memory per stream). Status 'worker' shows which worker serves it.",
+    )
+    snapshot_interval_s: float = Field(
+        default=1.0, ge=0.05, le=3600, allow_inf_nan=False,
+        description="Shared workers: seconds between state snapshots sent to the supervisor; a crashed worker's "
+        "streams restart from their last snapshot (the gap since their last output is counted).",
     )
 
     @model_validator(mode="after")

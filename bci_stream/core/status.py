@@ -53,8 +53,22 @@ class WorkerStatus:
         Descriptions of the input stream, the decoded outlets, the running model and the recording.
     hist
         Per-stage latency histograms (``LatencyHistogram.to_dict()``), by stage name.
+    markers
+        The marker stream followed (``state``: ``off``/``searching``/``connected``/``lost``/``error``, the stream,
+        counts, clock offset) and its ``recent`` markers ``[index, value, timestamp]`` (this host's clock).
+    scoring
+        Live trial scoring against the markers: marker map, decision time, correct/trials, accuracy with its
+        Wilson 95 % interval, per class, the last trials, pending cues, unmapped markers.
+    timestamps
+        Timestamp repair of chunk-stamped (stair-case) senders (``bci_stream.lsl.dejitter``): ``mode``,
+        ``active``, ``detected``, ``short_step_fraction``, ``samples_per_stamp``, ``jitter_before_ms`` and
+        ``jitter_after_ms`` (std of the sample steps), ``rate_hz`` (fitted), ``samples_repaired``,
+        ``chunks_repaired``, ``restarts`` (at gaps and clock steps), ``activations``.
     state_norms
         Per-layer norms of the recurrent state (a cheap look at what the network carries).
+    worker
+        Which worker process serves the stream: ``kind`` (``dedicated`` | ``shared``), ``index`` (shared pool),
+        ``pid``, and after a worker restart ``restored_seq`` (the input sample its restored state was saved at).
     t
         ``local_clock()`` when the snapshot was taken.
     """
@@ -75,6 +89,10 @@ class WorkerStatus:
     state_norms: dict[str, list[float]] | None = None
     hist: dict[str, dict[str, Any]] = field(default_factory=dict)
     gc: dict[str, Any] | None = None
+    markers: dict[str, Any] | None = None
+    scoring: dict[str, Any] | None = None
+    timestamps: dict[str, Any] | None = None
+    worker: dict[str, Any] | None = None
     t: float = 0.0
 
     def snapshot(self) -> WorkerStatus:

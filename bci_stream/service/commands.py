@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -48,11 +49,14 @@ class CommandHandler:
         The registry that hot swaps load from.
     on_event
         ``on_event(kind, **fields)``: service events (the recorder).
+    load_model
+        ``load_model(entry) -> StepModel`` for hot swaps (default: a new session; a shared worker's cache).
     """
 
     def __init__(self, conn: Connection, reporter: StatusReporter, models_dir: str,
-                 on_event: Callable[..., None]) -> None:
+                 on_event: Callable[..., None], load_model: Callable[[Any], StepModel] | None = None) -> None:
         self.conn = conn
+        self.load_model = load_model or (lambda entry: StepModel(entry.onnx_path, entry.card))
         self.reporter = reporter
         self.models_dir = models_dir
         self.on_event = on_event
@@ -138,7 +142,7 @@ class CommandHandler:
                         f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running "
                         f"decoder publishes {old.output.kind} {old.output.labels}. A hot swap keeps the output "
                         "stream, so outputs must match; start a new decoder instead")
-                model = StepModel(entry.onnx_path, card)
+                model = self.load_model(entry)
                 model.warm_up()
                 loaded.model = model
             except BciStreamError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pylsl
@@ -18,6 +18,7 @@ from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.spec import DecoderOptions
 from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.dsp.preprocess import NonFiniteGuard
 
 
@@ -25,6 +26,19 @@ def model_info(model: StepModel) -> dict[str, Any]:
     card = model.card
     return {"name": card.name, "version": card.version, "sha256": card.sha256, "labels": card.output.labels,
             "kind": card.output.kind, "family": card.architecture.family}
+
+
+class StateHost(Protocol):
+    """Where the states of a worker's streams live (the shared worker's tables; see ``service.slot_pool``)."""
+
+    def acquire(self, model: StepModel) -> tuple[StepModel, StreamState]:
+        """A fresh state for a stream of ``model``, and the model instance that runs it."""
+
+    def run(self, decoder: StreamDecoder, x: np.ndarray) -> np.ndarray:
+        """Decode ``x[T, C]`` of ``decoder``'s stream alone, advancing its state."""
+
+    def release(self, decoder: StreamDecoder) -> None:
+        """The stream leaves its model's table (its state keeps a copy of its last values)."""
 
 
 class StreamDecoder:
@@ -44,17 +58,24 @@ class StreamDecoder:
         Where every sample and state change is counted.
     on_event
         ``on_event(kind, **fields)`` for gap-policy events (the recorder).
+    host
+        Where the state lives when streams share a worker (:class:`StateHost`: a slot of a shared
+        :class:`~bci_stream.engine.slots.SlotTable`); None: a state of its own, run by ``model.run``.
     """
 
     def __init__(self, model: StepModel, chan_idx: np.ndarray | None, sfreq: float, options: DecoderOptions,
-                 counters: Counters, on_event: Callable[..., None]) -> None:
-        self.model = model
-        self.state: StreamState = model.new_state()
+                 counters: Counters, on_event: Callable[..., None], host: StateHost | None = None) -> None:
+        self.host = host
+        if host is None:
+            self.model, self.state = model, model.new_state()
+        else:  # the state lives in a slot of the host's table for this model (shared with other streams)
+            self.model, self.state = host.acquire(model)
         self.chan_idx = chan_idx
         self.options = options
         self.counters = counters
         self.on_event = on_event
         self.gaps = GapTracker(sfreq, options.gap_threshold_s)
+        self.stamps = TimestampRepair(sfreq, options.timestamp_repair)  # chunk-stamped senders: per-sample times
         self.reject = options.nan_policy == "reject"
         self.guard = NonFiniteGuard(model.n_chans, "zero" if self.reject else options.nan_policy)
         self.seq = 0  # number of the next input sample since the decoder started
@@ -69,8 +90,41 @@ class StreamDecoder:
         Returns ``(y, ts, seq, t_decode)`` for the samples kept (all but rejected ones), or None when every
         sample was rejected.
         """
+        staged = self.stage(x, ts)
+        if staged is None:
+            return None
+        x, ts, seq, segments = staged
+        y, t_dec = self.run_segments(x, segments)
+        return None if y is None else (y, ts, seq, t_dec)
+
+    def run_segments(self, x: np.ndarray, segments: list) -> tuple[np.ndarray | None, float]:
+        """Decode staged ``x`` segment by segment (the gap policy before each gap); ``(y or None, t_decode)``."""
+        t_dec = 0.0
+        ys = []
+        for lo, hi, gap in segments:
+            if gap is not None:
+                self.apply_gap_policy(gap)
+            if hi == lo:  # every sample after this gap was rejected
+                continue
+            seg = self.guard.apply(x[lo:hi])
+            ta = pylsl.local_clock()
+            ys.append(self.model.run(seg, self.state) if self.host is None else self.host.run(self, seg))
+            t_dec += pylsl.local_clock() - ta
+        self.count_nonfinite()
+        if not ys:
+            return None, t_dec
+        return (ys[0] if len(ys) == 1 else np.concatenate(ys)), t_dec
+
+    def stage(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list] | None:
+        """Channel map, timestamp repair, gap split and the reject policy of a pulled chunk, before decoding.
+
+        Returns ``(x, ts, seq, segments)`` of the kept samples (``segments``: ``(lo, hi, gap_s | None)``
+        bounds into them), or None when the chunk is empty.
+        """
         c = self.counters
         n = len(ts)
+        if n == 0:
+            return None
         if self.chan_idx is not None:
             x = x[:, self.chan_idx]
         if x.dtype != np.float32:
@@ -78,6 +132,7 @@ class StreamDecoder:
         seq = np.arange(self.seq, self.seq + n)
         self.seq += n
         c.samples_in += n
+        ts = self.stamps.apply(ts)  # the returned ts are these (repaired) ones
         segments = self.gaps.split(ts, c)  # on every pulled sample: rejected samples arrived, they are not lost
         if self.reject:
             ok = np.isfinite(x).all(axis=1)
@@ -88,23 +143,13 @@ class StreamDecoder:
                 kept = np.r_[0, np.cumsum(ok)]  # segment bounds among the kept samples
                 segments = [(int(kept[lo]), int(kept[hi]), gap) for lo, hi, gap in segments]
                 x, ts, seq = x[ok], ts[ok], seq[ok]
-        t_dec = 0.0
-        ys = []
-        for lo, hi, gap in segments:
-            if gap is not None:
-                self.apply_gap_policy(gap)
-            if hi == lo:  # every sample after this gap was rejected
-                continue
-            seg = self.guard.apply(x[lo:hi])
-            ta = pylsl.local_clock()
-            ys.append(self.model.run(seg, self.state))
-            t_dec += pylsl.local_clock() - ta
+        return x, ts, seq, segments
+
+    def count_nonfinite(self) -> None:
+        """The guard's counts into the counters (hold/zero policies), after a chunk went through it."""
         if not self.reject:
-            c.nonfinite_values = self.guard.n_replaced
-            c.nonfinite_chunks = self.guard.n_chunks_affected
-        if not ys:
-            return None
-        return (ys[0] if len(ys) == 1 else np.concatenate(ys)), ts, seq, t_dec
+            self.counters.nonfinite_values = self.guard.n_replaced
+            self.counters.nonfinite_chunks = self.guard.n_chunks_affected
 
     def apply_gap_policy(self, gap_s: float) -> None:
         policy = self.options.gap_policy
@@ -144,11 +189,16 @@ class StreamDecoder:
         The new model starts from its initial state; the filter state is carried over when both models
         have the same preprocessing and read the same channels (no filter transient at the switch).
         """
-        state = model.new_state()
+        old = self.state
+        if self.host is None:
+            state = model.new_state()
+        else:  # leave this model's slot (its state keeps its values for adopt) for one in the new model's table
+            self.host.release(self)
+            model, state = self.host.acquire(model)
         same_input = (chan_idx is None and self.chan_idx is None) or (
             chan_idx is not None and self.chan_idx is not None and np.array_equal(chan_idx, self.chan_idx))
         if model.card.preprocessing == self.card.preprocessing and same_input:
-            state.adopt(self.state, roles=("filter",))
+            state.adopt(old, roles=("filter",))
         if scale is not None:  # the stream's unit to the new card's unit
             state.set_scale(scale)
         self.model, self.state, self.chan_idx = model, state, chan_idx

@@ -7,6 +7,9 @@ queue, no system call, so a slow or stalled reader cannot slow the hot loop down
 more than ``capacity`` rows behind loses the oldest rows (drop-oldest); they are counted.
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``.
+
+Markers (cues) are few and arrive with the status snapshots instead: :class:`MarkerFeed` gives each
+WebSocket client the markers it has not seen yet.
 """
 
 from __future__ import annotations
@@ -29,20 +32,59 @@ class RingHandles:
     width: int
 
 
+@dataclass
+class NamedRingHandles:
+    """A ring in a named shared-memory block (picklable at any time: sent to a running shared worker)."""
+
+    name: str
+    capacity: int
+    width: int
+
+
 class OutputRing:
     """Single-writer, many-reader ring of output rows over shared memory.
 
     Parameters
     ----------
     handles
-        The shared arrays, from :meth:`create`.
+        The shared arrays, from :meth:`create` (inherited at spawn), or a named block from
+        :meth:`create_named` (attached by name: for a worker that is already running).
     """
 
-    def __init__(self, handles: RingHandles) -> None:
+    def __init__(self, handles: RingHandles | NamedRingHandles) -> None:
         self.handles = handles
         self.capacity, self.width = handles.capacity, handles.width
-        self._rows = np.frombuffer(handles.data, dtype=np.float64).reshape(self.capacity, self.width)
-        self._head = np.frombuffer(handles.head, dtype=np.int64)
+        self._shm = None
+        if isinstance(handles, NamedRingHandles):
+            from multiprocessing.shared_memory import SharedMemory
+
+            self._shm = shm = SharedMemory(name=handles.name)
+            self._head = np.ndarray((1,), dtype=np.int64, buffer=shm.buf)
+            self._rows = np.ndarray((self.capacity, self.width), dtype=np.float64, buffer=shm.buf, offset=8)
+        else:
+            self._rows = np.frombuffer(handles.data, dtype=np.float64).reshape(self.capacity, self.width)
+            self._head = np.frombuffer(handles.head, dtype=np.int64)
+
+    @classmethod
+    def create_named(cls, capacity: int, n_outputs: int) -> OutputRing:
+        """A new ring in a named shared-memory block (:meth:`unlink` it when done)."""
+        from multiprocessing.shared_memory import SharedMemory
+
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1 row, got {capacity}")
+        if n_outputs < 1:
+            raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
+        width = N_META + n_outputs
+        shm = SharedMemory(create=True, size=8 * (1 + capacity * width))
+        shm.buf[:8] = bytes(8)
+        ring = cls(NamedRingHandles(shm.name, capacity, width))
+        shm.close()  # the ring attached its own handle
+        return ring
+
+    def unlink(self) -> None:
+        """Free a named block (the creator, once no worker writes to it); nothing for an inherited ring."""
+        if self._shm is not None:
+            self._shm.unlink()
 
     @classmethod
     def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:
@@ -137,3 +179,32 @@ class RingReader:
             self.cursor += lapped
         self.cursor += len(rows)
         return rows
+
+
+class MarkerFeed:
+    """One WebSocket client's cursor over the markers a worker reports in its status (``markers.recent``:
+    ``[index, value, timestamp, class]``, the newest :data:`~bci_stream.service.markers.RECENT`).
+
+    Markers are few (cues), so they travel in the status snapshots rather than in shared memory; a client
+    gets each marker once, in order, from the snapshot after it arrived. Markers that left ``recent``
+    before the client saw them are counted in :attr:`dropped`. Starts after the newest marker reported
+    when created (only new markers), and starts afresh when a restarted worker numbers them from 0 again.
+    """
+
+    def __init__(self, markers: dict[str, Any] | None) -> None:
+        recent = (markers or {}).get("recent") or []
+        self.cursor = int(recent[-1][0]) if recent else -1
+        self.dropped = 0
+
+    def read(self, markers: dict[str, Any] | None) -> list[list[Any]]:
+        """The markers reported since the last call, oldest first."""
+        recent = (markers or {}).get("recent") or []
+        if not recent:
+            return []
+        if int(recent[-1][0]) < self.cursor:  # a new worker generation numbers its markers from 0
+            self.cursor = -1
+        new = [m for m in recent if int(m[0]) > self.cursor]
+        if new:
+            self.dropped += max(0, int(new[0][0]) - self.cursor - 1)
+            self.cursor = int(new[-1][0])
+        return new

@@ -12,6 +12,7 @@ import logging
 import math
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
+import os
 import threading
 import time
 import uuid
@@ -23,6 +24,9 @@ from bci_stream.core.status import WorkerStatus
 from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.pool_messages import SavedState, StreamEnded
+from bci_stream.service.shared_pool import SharedPool
+from bci_stream.service.spawn import start_without_sigint
 from bci_stream.service.worker import EXIT_REFUSED, worker_main
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -48,6 +52,13 @@ class DecoderHandle:
     status_conn: Any = None
     request_lock: threading.Lock = field(default_factory=threading.Lock)
     next_request: int = 0
+    worker: dict[str, Any] | None = None  # which worker process serves it (kind, index, pid)
+    slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
+    saved: SavedState | None = None  # shared: its last state snapshot (restored after a worker crash)
+
+    @property
+    def shared(self) -> bool:
+        return self.spec.options.worker == "shared"
 
 
 class Supervisor:
@@ -67,6 +78,11 @@ class Supervisor:
         Liveness check period of the monitor thread.
     recordings_dir
         Folder under which decoders write their ``record_path`` files (None: recording refused).
+    shared_workers
+        Size of the pool of shared workers for decoders with ``options.worker="shared"`` (None: the
+        number of cores); placement is least loaded first (:mod:`bci_stream.service.shared_pool`).
+    default_worker
+        The worker kind of decoders whose options do not say (None: ``$BCI_STREAM_WORKER``, else dedicated).
     """
 
     def __init__(
@@ -77,7 +93,13 @@ class Supervisor:
         restart_backoff: float = 0.5,
         poll_interval: float = 0.1,
         recordings_dir: str | None = None,
+        shared_workers: int | None = None,
+        default_worker: str | None = None,
     ) -> None:
+        default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or "dedicated"
+        if default_worker not in ("dedicated", "shared"):
+            raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
+        self.default_worker = default_worker
         self.models_dir = str(models_dir)
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
         self.status_interval = status_interval
@@ -85,6 +107,8 @@ class Supervisor:
         self.restart_backoff = restart_backoff
         self.poll_interval = poll_interval
         self._ctx = mp.get_context("spawn")
+        self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
+                               start_without_sigint)
         self._handles: dict[str, DecoderHandle] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -99,10 +123,13 @@ class Supervisor:
         With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP
         readers through a ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`).
         """
+        if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
+            spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec)
         if n_outputs is not None and sfreq is not None:
             capacity = max(64, math.ceil(spec.options.outputs_buffer_s * sfreq))
-            handle.ring = OutputRing.create(self._ctx, capacity, n_outputs)
+            handle.ring = (OutputRing.create_named(capacity, n_outputs) if spec.options.worker == "shared"
+                           else OutputRing.create(self._ctx, capacity, n_outputs))
         self._spawn(handle)  # outside the lock: starting a process takes tens of ms
         with self._lock:
             self._handles[handle.id] = handle
@@ -199,6 +226,8 @@ class Supervisor:
         if conn is not None:
             conn.close()
         handle.status = replace(handle.status, state="stopped")
+        if handle.shared and handle.ring is not None:
+            handle.ring.unlink()  # readers still attached keep their mapping
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -207,6 +236,7 @@ class Supervisor:
             self.stop(handle.id, timeout)
         self._closing.set()
         self._monitor.join(timeout=2.0)
+        self.pool.shutdown(timeout)
         for handle in self.list():
             if handle.status_conn is not None:
                 handle.status_conn.close()
@@ -214,6 +244,9 @@ class Supervisor:
     # -- internals -----------------------------------------------------------------------------------
 
     def _spawn(self, handle: DecoderHandle) -> None:
+        if handle.shared:
+            self.pool.place(handle)
+            return
         handle.generation += 1
         parent_conn, child_conn = self._ctx.Pipe()
         status_r, status_w = self._ctx.Pipe(duplex=False)
@@ -225,7 +258,7 @@ class Supervisor:
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,
         )
-        process.start()
+        start_without_sigint(process)
         child_conn.close()
         status_w.close()
         old_status = handle.status_conn
@@ -234,11 +267,16 @@ class Supervisor:
             old_status.close()
         handle.exit_code, handle.restart_at = None, None
         # counters and histograms belong to a worker process: a new generation starts from zero
-        handle.status = WorkerStatus(pid=process.pid, error=handle.status.error, model=handle.status.model)
+        handle.worker = {"kind": "dedicated", "index": None, "pid": process.pid}
+        handle.status = WorkerStatus(pid=process.pid, error=handle.status.error, model=handle.status.model,
+                                     worker=handle.worker)
 
     def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
         process = handle.process
         if process is None:
+            return
+        if handle.shared:
+            self.pool.leave(handle, timeout)
             return
         if process.is_alive():
             try:
@@ -261,6 +299,7 @@ class Supervisor:
         while not self._closing.is_set():
             with self._lock:
                 conns = {h.status_conn: h for h in self._handles.values() if h.status_conn is not None}
+            conns.update(self.pool.controls())
             try:
                 ready = mp_connection.wait(list(conns), timeout=self.poll_interval) if conns else []
             except (OSError, ValueError):  # a pipe was closed under us (stop, restart, shutdown)
@@ -268,28 +307,49 @@ class Supervisor:
             if not conns:
                 self._closing.wait(self.poll_interval)
             for conn in ready:
-                self._receive(conn, conns[conn])
+                if isinstance(conns[conn], DecoderHandle):
+                    self._receive(conn, conns[conn])
+                else:
+                    self._on_control(self.pool.receive(conn))
             now = time.monotonic()
             if now >= next_check:
                 next_check = now + self.poll_interval
+                self.pool.reap()
                 for handle in self._check_processes(now):
                     self._restart(handle)
 
     def _receive(self, conn: Any, handle: DecoderHandle) -> None:
-        """Read one status snapshot from a worker's pipe (a broken pipe just ends that channel)."""
+        """One status snapshot from a worker's pipe (a broken pipe ends that channel; one closed meanwhile: skip)."""
+        with self._lock:
+            if handle.status_conn is not conn or conn.closed:
+                return
         try:
             decoder_id, generation, snapshot = conn.recv()
         except (EOFError, OSError, ValueError):
             with self._lock:
                 if handle.status_conn is conn:
                     handle.status_conn = None
-            conn.close()
+            try:
+                conn.close()
+            except OSError:  # closed under us by stop()
+                pass
             return
         with self._lock:
             if generation == handle.generation and not handle.stopping:
                 handle.status = snapshot
                 if snapshot.error:
                     handle.last_error = snapshot.error
+
+    def _on_control(self, message: Any) -> None:
+        """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot."""
+        with self._lock:
+            handle = self._handles.get(getattr(message, "decoder_id", None))
+            if handle is None or message.generation != handle.generation:
+                return
+            if isinstance(message, StreamEnded):
+                handle.slot_exit = message.code
+            elif isinstance(message, SavedState):
+                handle.saved = message
 
     def _restart(self, handle: DecoderHandle) -> None:
         """Start a new process for a crashed decoder, unless it is being stopped meanwhile."""
@@ -313,14 +373,19 @@ class Supervisor:
                         handle.restart_at = None
                         due.append(handle)
                     continue
-                if process.is_alive() or handle.exit_code is not None:
+                if handle.exit_code is not None or (process.is_alive() and handle.slot_exit is None):
                     continue
                 process.join(0)
-                handle.exit_code = process.exitcode
+                handle.exit_code = process.exitcode if handle.slot_exit is None else handle.slot_exit
+                if handle.slot_exit is not None:  # a shared worker's stream ended; the worker lives on
+                    self.pool.remove(handle.id)
                 refused = handle.exit_code == EXIT_REFUSED
                 if handle.exit_code == 0 and handle.status.state == "stopped":
                     continue
-                if not refused:
+                if not refused and handle.slot_exit is not None:
+                    handle.last_error = (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker "
+                                         f"pid {process.pid}: {handle.status.error}")
+                elif not refused:
                     handle.last_error = (
                         f"worker process {process.pid} exited with code {handle.exit_code}"
                         + (f" (signal {-handle.exit_code})" if handle.exit_code and handle.exit_code < 0 else "")

@@ -1,12 +1,10 @@
-"""The decoder worker: one OS process per decoded stream, running ``pull → step → publish``.
+"""The dedicated decoder worker: one OS process for one decoded stream, running ``pull → step → publish``.
 
-The parts, one concern each: :class:`~bci_stream.service.decoding.StreamDecoder` (channel map, NaN policy,
-gaps, the step graph and its state), :class:`~bci_stream.service.source_monitor.SourceMonitor` (a silent
-stream: back, changed or replaced?), :class:`~bci_stream.service.commands.CommandHandler` (typed commands
-from the supervisor, polled every few milliseconds between chunks) and
-:class:`~bci_stream.service.reporter.StatusReporter` (typed status snapshots on a latest-wins pipe). This
-module holds the lifecycle (load, resolve, connect, close) and the hot loop. Decoded outputs also go into a
-shared-memory ring (:mod:`bci_stream.service.ring`) for HTTP clients. Nothing it sends can block the loop.
+The stream's parts (inlet, decoder, outlets, ring, recorder, markers, commands, status) are one
+:class:`~bci_stream.service.stream_slot.StreamSlot`; this module holds the process's lifecycle and the hot
+loop that drives it: a blocking pull with a timeout (the lowest latency for one stream: the process wakes up
+when a sample arrives), the per-sample single-session path of ``StepModel.run``, commands looked for every
+few milliseconds. The shared worker (:mod:`bci_stream.service.shared_worker`) drives many slots instead.
 
 Exit codes: 0 stopped on request; :data:`EXIT_REFUSED` the model or stream was refused, or the stream was
 replaced by an incompatible one (the supervisor does not restart it); anything else is a crash (the
@@ -16,33 +14,18 @@ supervisor may restart it).
 from __future__ import annotations
 
 import logging
-import math
-import os
+import signal
 import traceback
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pylsl
 from pylsl.util import LostError
 
-from bci_stream.engine.step_model import StepModel
-from bci_stream.core.errors import BciStreamError, StreamMismatchError, StreamNotFoundError
-from bci_stream.core.registry import ModelRegistry
-from bci_stream.lsl.info import read_ch_names
-from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.units import unit_scale
-from bci_stream.lsl.source import NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, resolve_one
-from bci_stream.service.ring import OutputRing, RingHandles
-from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.service.recorder import Recorder
+from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
-from bci_stream.service.commands import CommandHandler
-from bci_stream.service.decoding import StreamDecoder, model_info
-from bci_stream.service.reporter import StatusReporter
-from bci_stream.service.source_monitor import SourceMonitor
+from bci_stream.service.stream_slot import StreamSlot
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -50,61 +33,20 @@ EXIT_REFUSED = 3
 CMD_CHECK_INTERVAL_S = 0.005
 
 
-class DecoderWorker:
-    """Runs one decoder until told to stop (see the module docstring)."""
-
-    def __init__(self, decoder_id: str, generation: int, spec: DecoderSpec, models_dir: str, cmd_conn: Connection,
-                 status: StatusSender, status_interval: float = 0.25, ring: RingHandles | None = None,
-                 recordings_dir: str | None = None) -> None:
-        self.decoder_id = decoder_id
-        self.generation = generation
-        self.spec = spec
-        self.models_dir = models_dir
-        self.ring = OutputRing(ring) if ring is not None else None
-        self.recordings_dir = recordings_dir
-        self.recorder: Recorder | None = None
-        self.reporter = StatusReporter(decoder_id, generation, status, status_interval, self.event)
-        self.status = self.reporter.status
-        self.commands = CommandHandler(cmd_conn, self.reporter, models_dir, self.event)
-        self.model: StepModel | None = None
-        self.decoder: StreamDecoder | None = None
-        self.monitor: SourceMonitor | None = None
-        self.inlet: pylsl.StreamInlet | None = None
-        self.puller: ChunkPuller | None = None
-        self.outlet: DecodedOutlet | None = None
-        self.prov_outlet: ProvenanceOutlet | None = None
-        self.clock: ClockOffset | None = None
-        self.sfreq = 0.0
-        self.budget = 0.0
-        self.stall_after = 1.0
-        self._parent_pid = os.getppid()
-
-    def event(self, kind: str, **fields: Any) -> None:
-        """A service event, into the recording (if any)."""
-        if self.recorder is not None:
-            self.recorder.event(pylsl.local_clock(), kind, **fields)
-
-    @property
-    def stopping(self) -> bool:
-        return self.commands.stop_requested
-
-    def _orphaned(self) -> bool:
-        return os.getppid() != self._parent_pid
-
-    # -- lifecycle -----------------------------------------------------------------------------------
+class DecoderWorker(StreamSlot):
+    """Runs one decoder until told to stop (see the module docstring); its slot is itself."""
 
     def run(self) -> int:
         """Load, connect, decode until stopped. Returns the process exit code."""
+        self.status.worker = {"kind": "dedicated", "index": None, "pid": self.status.pid}
         self.reporter.report()
         try:
-            entry = ModelRegistry(self.models_dir).get(self.spec.model)
-            self.model = StepModel(entry.onnx_path, entry.card)
-            self.status.model = model_info(self.model)
-            self.reporter.set_state("connecting")
+            self.load()
             info = self.resolve()
             if info is None:
                 return self.stopped()
             self.connect(info)
+            self.attach()
             self.loop()
         except BciStreamError as exc:
             self.reporter.set_state("error", str(exc))
@@ -116,134 +58,13 @@ class DecoderWorker:
             self.close()
         return self.stopped()
 
-    def close(self) -> None:
-        """Outlets first (consumers see the end of the stream), then the inlet, then the recording."""
-        for obj in (self.prov_outlet, self.outlet):
-            if obj is not None:
-                obj.close()
-        self.outlet = self.prov_outlet = None
-        if self.inlet is not None:
-            self.inlet.close_stream()
-        if self.recorder is not None:
-            c = self.status.counters
-            self.event("stopped", samples_in=c.samples_in, samples_out=c.samples_out)
-            self.recorder.close()
-
     def stopped(self) -> int:
         self.reporter.set_state("stopped")
         return 0
 
-    def predicate(self) -> str:
-        sel = self.spec.stream
-        return build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
-
-    def resolve(self) -> pylsl.StreamInfo | None:
-        """Wait for the stream (up to ``resolve_timeout``, or until stopped)."""
-        predicate = self.predicate()
-        timeout = self.spec.options.resolve_timeout
-        deadline = None if timeout is None else pylsl.local_clock() + timeout
-        while not self.stopping and not self._orphaned():
-            try:
-                return resolve_one(predicate, 0.5)
-            except StreamNotFoundError:
-                if deadline is not None and pylsl.local_clock() > deadline:
-                    raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s") from None
-            self.commands.poll()
-            if self.reporter.due(pylsl.local_clock()):
-                self.reporter.report()
-        return None
-
-    def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
-        """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
-        opts = self.spec.options
-        self.inlet = pylsl.StreamInlet(info, max_buflen=max(1, math.ceil(opts.max_buffer_s)), recover=True)
-        return self.inlet.info(timeout=10.0)
-
-    def connect(self, info: pylsl.StreamInfo) -> None:
-        """Validate the stream against the card, open the inlet, the outlets and the recorder."""
-        model = self.model
-        card = model.card
-        opts = self.spec.options
-        self.sfreq = info.nominal_srate()
-        full = self.open_inlet(info)
-        # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
-        chan_idx = check_stream(full, card)
-        units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
-        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
-        self.decoder = StreamDecoder(model, chan_idx, self.sfreq, opts, self.status.counters, self.event)
-        self.decoder.state.set_scale(units.scale)
-        self.reporter.state_norms = lambda: self.decoder.state.norms()
-        self.commands.decoder, self.commands.source = self.decoder, full
-        self.monitor = SourceMonitor(full, self.predicate())
-        # Everything slow happens before the data stream opens, so no sample waits for it:
-        # the first clock-offset estimate (~0.5 s), the outlets, and a warm-up of the ONNX sessions.
-        self.clock = ClockOffset.for_stream(full, opts.time_correction)
-        self.update_clock(2.0)
-        self.outlet = DecodedOutlet(full, card)
-        self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq) if opts.provenance else None
-        model.warm_up()
-        n_stream = full.channel_count()
-        fmt = NUMERIC_FORMATS[full.channel_format()]
-        self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 1.0 / self.sfreq
-        self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
-        ch_names = read_ch_names(full)
-        self.status.stream = {
-            "name": full.name(), "type": full.type(), "source_id": full.source_id(),
-            "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
-            "channel_format": fmt, "ch_names": ch_names,
-            "channel_map": None if chan_idx is None else chan_idx.tolist(),
-            "units": units.describe(),
-        }
-        self.status.output_stream = {
-            "name": self.outlet.name, "type": "Decoded", "source_id": self.outlet.source_id,
-            "provenance": None if self.prov_outlet is None else self.prov_outlet.name,
-        }
-        if opts.record_path is not None:
-            self.start_recorder(full, ch_names or [f"ch{i + 1}" for i in range(n_stream)], fmt)
-        last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
-        if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
-            self.decoder.gaps.last_ts = last - self.clock.offset
-            self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample
-        self.inlet.open_stream(timeout=10.0)
-        self.reporter.set_state("running")
-
-    def start_recorder(self, full: pylsl.StreamInfo, ch_names: list[str], fmt: str) -> None:
-        if self.recordings_dir is None:
-            raise StreamMismatchError("record_path was given but the service has no recordings_dir")
-        path = Path(self.recordings_dir) / self.spec.options.record_path
-        if self.generation > 1:  # a restarted worker never overwrites the first generation's file
-            path = path.with_name(f"{path.stem}.{self.generation}{path.suffix}")
-        try:
-            self.recorder = Recorder(
-                path,
-                {"name": full.name(), "type": full.type(), "ch_names": ch_names, "sfreq": self.sfreq,
-                 "channel_format": fmt, "source_id": full.source_id()},
-                {"name": self.outlet.name, "labels": self.model.card.output.labels, "sfreq": self.sfreq,
-                 "source_id": self.outlet.source_id, "model": self.status.model},
-            )
-        except OSError as exc:
-            raise StreamMismatchError(f"record_path {self.spec.options.record_path!r}: {exc}") from None
-        self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
-        rec = self.recorder
-        self.reporter.recording = lambda: {"path": str(rec.path), "bytes": rec.bytes_written, "error": rec.error}
-        self.event("start", decoder_id=self.decoder_id, generation=self.generation, model=self.status.model)
-
-    def update_clock(self, timeout: float) -> None:
-        if self.inlet is None or self.clock is None:
-            return
-        before = self.clock.offset
-        self.status.clock_offset = self.clock.update(self.inlet, timeout)
-        self.status.clock_estimate = self.clock.estimate
-        self.status.clock_uncertainty = None if math.isnan(self.clock.uncertainty) else self.clock.uncertainty
-        if self.recorder is not None and self.clock.offset != before:
-            self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
-
-    # -- the hot loop --------------------------------------------------------------------------------
-
     def loop(self) -> None:
         """Every sample available at each wake-up goes through one decode call."""
         commands, reporter = self.commands, self.reporter
-        last_data = pylsl.local_clock()
         next_cmd_check = 0.0
         while not commands.stop_requested:
             now = pylsl.local_clock()
@@ -271,116 +92,21 @@ class DecoderWorker:
                 continue
             t0 = pylsl.local_clock()
             if len(ts) == 0:
-                if self.status.state == "running" and t0 - last_data > self.stall_after:
-                    self.on_stall(t0 - last_data)
-                if self.status.state == "stalled":
-                    self.check_source(t0)
+                self.idle(t0)
                 if reporter.due(t0):
                     self.tick()
                 continue
-            last_data = t0
-            if self.status.state == "stalled":
-                self.on_resume(float(ts[0]))
+            self.got_data(float(ts[0]), t0)
             self.process(x, ts, t_call, t0)
             if reporter.due(pylsl.local_clock()):
                 self.tick()
-
-    def process(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> None:
-        """Decode and publish one pulled chunk (``x`` is a view of the reused pull buffer)."""
-        if self.recorder is not None:
-            self.recorder.inputs(x, ts)
-        out = self.decoder.decode(x, ts)
-        if out is None:  # every sample of the chunk was rejected
-            return
-        y, ts_kept, seq, t_dec = out
-        ts_out = ts_kept + self.clock.offset
-        t2 = pylsl.local_clock()
-        self.outlet.push(y, ts_out)
-        c = self.status.counters
-        epoch = c.state_epoch
-        t3 = pylsl.local_clock()
-        # provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency
-        if self.prov_outlet is not None:
-            self.prov_outlet.push(seq, epoch, ts_out)
-        if self.ring is not None:
-            self.ring.write(seq, ts_out, epoch, y)
-        if self.recorder is not None:
-            self.recorder.outputs(y, ts_out, seq, epoch)
-        m = len(ts_out)
-        c.samples_out += m
-        c.chunks += 1
-        c.max_chunk = max(c.max_chunk, len(ts))
-        if t3 - t0 > self.budget:
-            c.deadline_misses += m
-        hists = self.reporter.hists
-        hists["pull"].observe(t0 - t_call)
-        hists["decode"].observe(t_dec)
-        hists["publish"].observe(t3 - t2)
-        hists["service"].observe(t3 - t0)
-        hists["e2e"].observe_many(t3 - ts_out)
-        self.status.last_output = y[-1].tolist()
-        self.status.last_timestamp = float(ts_out[-1])
-
-    # -- stalls, loss, reconnection ------------------------------------------------------------------
-
-    def on_stall(self, silent_s: float) -> None:
-        self.status.counters.stalls += 1
-        self.status.state = "stalled"
-        self.status.error = f"no data for {silent_s:.2f} s (stall_timeout_s={self.stall_after:g})"
-        self.event("stall", seconds=silent_s)
-        self.monitor.start()
-        self.reporter.report()
-
-    def on_resume(self, first_ts: float) -> None:
-        self.status.counters.resumes += 1
-        self.note_reconnect(self.monitor.stop())
-        self.status.state = "running"
-        self.status.error = None
-        self.event("resume", first_timestamp=first_ts)
-        self.update_clock(0.0)
-        self.reporter.report()
-
-    def on_lost(self) -> None:
-        """The source is gone and liblsl cannot recover it (no source_id): re-resolve it ourselves."""
-        log.warning("decoder %s: stream lost; waiting for it to come back", self.decoder_id)
-        self.inlet.close_stream()
-        self.inlet = None
-        if self.status.state != "stalled":
-            self.on_stall(0.0)
-        self.status.error = "stream lost; waiting for the same source to come back"
-
-    def check_source(self, now: float) -> None:
-        """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
-        anything else → StreamMismatchError (the worker ends; the service stays up)."""
-        info, uid = self.monitor.check(now)
-        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
-            self.open_inlet(info)
-            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
-            self.inlet.open_stream(timeout=10.0)
-        self.note_reconnect(uid)
-
-    def note_reconnect(self, uid: str | None) -> None:
-        """Count a reconnection when the source came back as a new outlet instance (a new LSL uid)."""
-        if uid is not None:
-            self.status.stream["uid"] = uid
-            self.status.counters.reconnects += 1
-            self.event("reconnect", uid=uid)
-
-    def tick(self) -> None:
-        """Periodic housekeeping outside the per-chunk path: provenance flush, clock offset, orphan check, status."""
-        if self.prov_outlet is not None:
-            self.prov_outlet.flush()
-        self.update_clock(0.0)
-        if self._orphaned():
-            log.error("decoder %s: the supervisor process is gone; stopping", self.decoder_id)
-            self.commands.stop_requested = True
-        self.reporter.report()
 
 
 def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
                 status_conn: Connection, status_interval: float, ring: RingHandles | None = None,
                 recordings_dir: str | None = None) -> None:
     """Process entry point (``multiprocessing`` spawn target)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s decoder[{decoder_id}] %(levelname)s %(message)s")
     spec = DecoderSpec.model_validate_json(spec_json)
     sender = StatusSender(status_conn)

@@ -1,0 +1,204 @@
+"""The supervisor's pool of shared workers: placement of shared decoders, least loaded first.
+
+A decoder with ``options.worker = "shared"`` goes to one of ``size`` shared worker processes (default: the
+number of cores): the one hosting the fewest decoders, a new process when the least loaded place is empty.
+Each decoder keeps its own command and status pipes (sent to the worker in :class:`AddStream`), so
+commands and status work as for a dedicated decoder; the worker's control pipe carries only
+:class:`StreamEnded` and :class:`SavedState` back. A worker left with no decoder is stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bci_stream.core.status import WorkerStatus
+from bci_stream.service.pool_messages import AddStream, StopWorker
+from bci_stream.service.shared_worker import shared_worker_main
+
+log = logging.getLogger("bci_stream.supervisor")
+
+
+@dataclass
+class SharedWorkerHandle:
+    """One shared worker process: its control pipe and the decoders it hosts."""
+
+    index: int
+    process: Any
+    control: Any
+    decoders: set[str] = field(default_factory=set)
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "shared", "index": self.index, "pid": self.process.pid, "streams": len(self.decoders)}
+
+
+class SharedPool:
+    """Shared worker processes of one supervisor (see the module docstring).
+
+    Parameters
+    ----------
+    ctx
+        The multiprocessing context.
+    size
+        Most shared worker processes (None: ``os.cpu_count()``).
+    models_dir, status_interval, recordings_dir
+        Handed to each worker.
+    start_process
+        ``start_process(process)`` (the supervisor's start without SIGINT).
+    """
+
+    def __init__(self, ctx: Any, size: int | None, models_dir: str, status_interval: float,
+                 recordings_dir: str | None, start_process: Any) -> None:
+        size = (os.cpu_count() or 1) if size is None else size
+        if size < 1:
+            raise ValueError(f"shared_workers must be >= 1, got {size}")
+        self.ctx = ctx
+        self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
+        self.start_process = start_process
+        self.workers: list[SharedWorkerHandle | None] = [None] * size
+        self.retired: list[SharedWorkerHandle] = []  # stopped, not yet reaped
+        self._lock = threading.Lock()
+
+    def _spawn(self, index: int) -> SharedWorkerHandle:
+        control, child = self.ctx.Pipe()
+        process = self.ctx.Process(target=shared_worker_main,
+                                   args=(index, child, self.models_dir, self.status_interval, self.recordings_dir),
+                                   name=f"bci-stream-shared-{index}", daemon=True)
+        self.start_process(process)
+        child.close()
+        log.info("shared worker %d started (pid %d)", index, process.pid)
+        return SharedWorkerHandle(index, process, control)
+
+    def add(self, handle: Any, restore: Any = None) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """Place decoder ``handle`` (its ``id``, ``generation``, ``spec``, ``ring``) on the least loaded worker.
+
+        Returns ``(worker process, command pipe, status pipe, worker description)``.
+        """
+        cmd, cmd_child = self.ctx.Pipe()
+        status_r, status_w = self.ctx.Pipe(duplex=False)
+        with self._lock:
+            for w in self.workers:
+                w and w.decoders.discard(handle.id)
+            loads = [len(w.decoders) if w is not None and w.process.is_alive() else 0 for w in self.workers]
+            index = loads.index(min(loads))
+            worker = self.workers[index]
+            if worker is None or not worker.process.is_alive():
+                if worker is not None:  # died: its decoders are being re-added, here or elsewhere
+                    worker.process.join(0)
+                    worker.control.close()
+                worker = self.workers[index] = self._spawn(index)
+            worker.decoders.add(handle.id)
+            ring = None if handle.ring is None else handle.ring.handles
+            message = AddStream(handle.id, handle.generation, handle.spec.model_dump_json(), cmd_child, status_w,
+                                ring, restore)
+            try:
+                with worker.send_lock:
+                    worker.control.send(message)
+            except (OSError, BrokenPipeError, ValueError):  # it died just now: a new one in its place
+                worker.control.close()
+                worker = self.workers[index] = self._spawn(index)
+                worker.decoders.add(handle.id)
+                with worker.send_lock:
+                    worker.control.send(message)
+            described = worker.describe()
+        cmd_child.close()
+        status_w.close()
+        return worker.process, cmd, status_r, described
+
+    def place(self, handle: Any) -> None:
+        """(Re)start shared decoder ``handle`` on the least loaded worker, with its last state after a crash;
+        its process, pipes and a fresh status (a new generation's counters start from zero)."""
+        handle.generation += 1
+        restore = handle.saved if handle.generation > 1 else None
+        process, cmd, status_r, described = self.add(handle, restore)
+        old_status = handle.status_conn
+        handle.process, handle.cmd_conn, handle.status_conn = process, cmd, status_r
+        if old_status is not None:
+            old_status.close()
+        handle.exit_code, handle.restart_at, handle.slot_exit = None, None, None
+        handle.worker = described
+        handle.status = WorkerStatus(pid=process.pid, error=handle.status.error, model=handle.status.model,
+                                     worker=described)
+
+    def remove(self, decoder_id: str) -> None:
+        """Decoder ``decoder_id`` left its worker; a worker left with none is stopped."""
+        with self._lock:
+            for i, w in enumerate(self.workers):
+                if w is None or decoder_id not in w.decoders:
+                    continue
+                w.decoders.discard(decoder_id)
+                if not w.decoders:
+                    self._stop(w)
+                    self.workers[i] = None
+                    self.retired.append(w)
+
+    def reap(self) -> None:
+        """Join the stopped workers that have ended (no zombies)."""
+        with self._lock:
+            for w in list(self.retired):
+                w.process.join(0)
+                if not w.process.is_alive():
+                    w.control.close()
+                    self.retired.remove(w)
+
+    def _stop(self, w: SharedWorkerHandle, timeout: float = 0.0) -> None:
+        try:
+            with w.send_lock:
+                w.control.send(StopWorker())
+        except (OSError, BrokenPipeError, ValueError):
+            pass
+        if timeout:
+            w.process.join(timeout)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(2.0)
+
+    def controls(self) -> dict[Any, SharedWorkerHandle]:
+        """Control pipe -> worker, of every live worker (the supervisor's monitor waits on them)."""
+        with self._lock:
+            return {w.control: w for w in self.workers if w is not None and not w.control.closed}
+
+    def worker_of(self, decoder_id: str) -> SharedWorkerHandle | None:
+        with self._lock:
+            return next((w for w in self.workers if w is not None and decoder_id in w.decoders), None)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            workers = [w for w in self.workers if w is not None] + self.retired
+            self.workers, self.retired = [None] * len(self.workers), []
+        for w in workers:
+            self._stop(w, timeout)
+            w.control.close()
+
+    def leave(self, handle: Any, timeout: float) -> None:
+        """Stop shared decoder ``handle``: Stop on its command pipe, then wait until the worker closes that pipe
+        (its stream closed and its final status sent), at most ``timeout``; the other streams go on."""
+        from bci_stream.core.messages import Stop
+
+        conn = handle.cmd_conn
+        with handle.request_lock:
+            try:
+                conn.send(Stop())
+                deadline = time.monotonic() + timeout
+                while (left := deadline - time.monotonic()) > 0 and conn.poll(left):
+                    conn.recv()  # a late reply; EOFError once the worker closed the pipe
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+            else:
+                log.warning("decoder %s did not leave its shared worker in %.1f s", handle.id, timeout)
+            conn.close()
+        handle.exit_code = 0 if handle.slot_exit is None else handle.slot_exit
+        self.remove(handle.id)
+
+    def receive(self, conn: Any) -> Any:
+        """One message from a worker's control pipe, or None (a dead worker's pipe is closed)."""
+        try:
+            return conn.recv()
+        except (EOFError, OSError, ValueError):
+            conn.close()
+            return None

@@ -1,0 +1,331 @@
+"""The shared worker: one OS process hosting many decoded streams, one batched step per model per wake-up.
+
+Each hosted decoder is a :class:`~bci_stream.service.stream_slot.StreamSlot` with its own command and status
+pipes (so the API sees it exactly as a dedicated decoder); streams of the same model share one session and
+one slot table (:class:`~bci_stream.service.slot_pool.SlotPool`). A wake-up pulls every inlet without
+waiting, stages each chunk (channel map, timestamps, gaps, NaN policy: per stream), steps the ready streams
+of each model in one ``step_ready`` call and publishes each stream's outputs with its own timestamps. When
+no inlet had data the loop sleeps :data:`IDLE_SLEEP_S`. A stream starts (model load, resolve, connect: the
+slow parts) in a thread of its own, so the others never wait for it.
+
+Isolation: everything a stream does at a wake-up runs under its own ``try``: its error (refused stream,
+wrong channel count, a crash in its code) ends that stream alone (``error``, then :class:`StreamEnded`
+with the code a dedicated worker would exit with); the others keep decoding. Every
+``snapshot_interval_s`` each stream's state goes to the supervisor (:class:`SavedState`), which re-adds the
+streams of a crashed worker to a new one with their last state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+import pylsl
+from pylsl.util import LostError
+
+from bci_stream.core.errors import BciStreamError
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
+from bci_stream.service.slot_pool import SlotPool
+from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.stream_slot import StreamSlot
+from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, EXIT_REFUSED
+
+log = logging.getLogger("bci_stream.worker")
+
+IDLE_SLEEP_S = 0.0005  # no inlet had data: sleep this long before the next round of non-blocking pulls
+
+
+class ControlSender:
+    """Messages to the supervisor on the worker's control pipe, sent by a thread (the loop never blocks)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.broken = False
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="bci-stream-control", daemon=True)
+        self._thread.start()
+
+    def put(self, message: Any) -> None:
+        self._queue.put(message)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            try:
+                self.conn.send(message)
+            except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
+                self.broken = True
+                return
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
+class Member:
+    """A hosted stream: its slot, its start-up thread and outcome, its snapshot timer."""
+
+    def __init__(self, slot: StreamSlot, restore: SavedState | None) -> None:
+        self.slot = slot
+        self.restore = restore
+        self.starter: threading.Thread | None = None
+        self.outcome: tuple[int, str | None] | None = None  # start-up failed or stopped: (code, error)
+        self.running = False
+        self.ended = False
+        self.next_snapshot = 0.0
+
+
+class SharedWorker:
+    """Hosts many decoders in one process (see the module docstring).
+
+    Parameters
+    ----------
+    index
+        The worker's index in the supervisor's pool (shown in each stream's status).
+    control
+        The worker's control pipe (:mod:`bci_stream.service.pool_messages`).
+    models_dir, status_interval, recordings_dir
+        As for a dedicated worker.
+    """
+
+    def __init__(self, index: int, control: Connection, models_dir: str, status_interval: float = 0.25,
+                 recordings_dir: str | None = None) -> None:
+        self.index = index
+        self.control = control
+        self.out = ControlSender(control)
+        self.models_dir = models_dir
+        self.status_interval = status_interval
+        self.recordings_dir = recordings_dir
+        self.pool = SlotPool()
+        self.members: dict[str, Member] = {}
+        self.stop_requested = False
+        self._parent_pid = os.getppid()
+
+    def run(self) -> int:
+        try:
+            self.loop()
+        finally:
+            for member in list(self.members.values()):
+                member.slot.commands.stop_requested = True
+            for member in list(self.members.values()):
+                if member.starter is not None:
+                    member.starter.join(5.0)
+                self.end(member, 0)
+            self.out.close()
+        return 0
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        next_check = 0.0
+        while not self.stop_requested:
+            now = pylsl.local_clock()
+            if now >= next_check:  # system calls (pipe polls): every few ms, not at every wake-up
+                next_check = now + CMD_CHECK_INTERVAL_S
+                self.housekeeping(now)
+            if not self.members:  # nothing hosted: wait for the supervisor
+                self.control.poll(CMD_CHECK_INTERVAL_S)
+            elif not self.wake():
+                time.sleep(IDLE_SLEEP_S)
+
+    def wake(self) -> bool:
+        """Pull every running stream, step the ready ones per model, publish; True if any had data."""
+        ready: list[tuple[Member, Any, Any, Any, int, float, float]] = []
+        for member in [m for m in self.members.values() if m.running]:
+            slot = member.slot
+            if slot.inlet is None:  # lost: housekeeping looks for the source
+                continue
+            try:
+                t_call = pylsl.local_clock()
+                try:
+                    x, ts = slot.puller.pull(0.0)
+                except LostError:
+                    slot.on_lost()
+                    continue
+                t0 = pylsl.local_clock()
+                if len(ts) == 0:
+                    slot.idle(t0)
+                    continue
+                slot.got_data(float(ts[0]), t0)
+                if slot.recorder is not None:
+                    slot.recorder.inputs(x, ts)
+                decoder = slot.decoder
+                xk, tsk, seq, segments = decoder.stage(x, ts)
+                if len(segments) == 1 and segments[0][1] > segments[0][0]:  # the usual chunk: batched below
+                    lo, hi, gap = segments[0]
+                    if gap is not None:
+                        decoder.apply_gap_policy(gap)
+                    seg = decoder.guard.apply(xk[lo:hi])
+                    decoder.count_nonfinite()
+                    ready.append((member, seg, tsk, seq, len(ts), t_call, t0))
+                else:  # gaps inside the chunk, or nothing kept: this stream alone, segment by segment
+                    y, t_dec = decoder.run_segments(xk, segments)
+                    if y is not None:
+                        slot.publish(y, tsk, seq, t_dec, len(ts), t_call, t0)
+            except Exception as exc:  # noqa: BLE001 - this stream's failure ends this stream only
+                self.fail(member, exc)
+        if not ready:
+            return False
+        results = self.pool.step([(m.slot.decoder, seg) for m, seg, *_ in ready])
+        for (member, _, tsk, seq, n, t_call, t0), result in zip(ready, results):
+            try:
+                if isinstance(result, Exception):
+                    raise result
+                y, t_dec = result
+                member.slot.publish(y, tsk, seq, t_dec, n, t_call, t0)
+            except Exception as exc:  # noqa: BLE001
+                self.fail(member, exc)
+        return True
+
+    def housekeeping(self, now: float) -> None:
+        """Control messages, each stream's commands, start-ups that finished, swaps, lost sources, status."""
+        try:
+            while self.control.poll():
+                self.on_control(self.control.recv())
+        except (EOFError, OSError):
+            self.stop_requested = True
+        if os.getppid() != self._parent_pid or self.out.broken:
+            log.error("shared worker %d: the supervisor process is gone; stopping", self.index)
+            self.stop_requested = True
+        for member in list(self.members.values()):
+            slot = member.slot
+            try:
+                if slot.commands.conn.poll():
+                    slot.commands.poll()
+                if member.starter is not None and not member.starter.is_alive():
+                    member.starter = None
+                    self.started(member)
+                if member.starter is not None:
+                    continue
+                if slot.stopping or member.outcome is not None:
+                    code, error = member.outcome or (0, None)
+                    self.end(member, code)
+                    continue
+                if slot.commands.swap_ready:
+                    slot.commands.finish_swap()
+                if slot.inlet is None:
+                    slot.check_source(pylsl.local_clock())
+                if slot.reporter.due(now):
+                    slot.tick()
+                if now >= member.next_snapshot and slot.decoder is not None:
+                    member.next_snapshot = now + slot.spec.options.snapshot_interval_s
+                    self.save_state(member)
+            except Exception as exc:  # noqa: BLE001
+                self.fail(member, exc)
+
+    # -- streams in and out -------------------------------------------------------------------------------
+
+    def on_control(self, message: Any) -> None:
+        if isinstance(message, StopWorker):
+            self.stop_requested = True
+        elif isinstance(message, AddStream):
+            self.add(message)
+        else:
+            log.warning("shared worker %d: unknown control message %r ignored", self.index, message)
+
+    def add(self, msg: AddStream) -> None:
+        """Host a decoder: its slot starts (load, resolve, connect) in a thread; :meth:`started` attaches it."""
+        spec = DecoderSpec.model_validate_json(msg.spec_json)
+        sender = StatusSender(msg.status_conn)
+        slot = StreamSlot(msg.decoder_id, msg.generation, spec, self.models_dir, msg.cmd_conn, sender,
+                          self.status_interval, msg.ring, self.recordings_dir, host=self.pool,
+                          load_model=self.pool.load)
+        slot.status.worker = {"kind": "shared", "index": self.index, "pid": os.getpid()}
+        member = Member(slot, msg.restore)
+        old = self.members.pop(msg.decoder_id, None)
+        if old is not None:  # the same decoder again (a newer generation): the old one goes first
+            old.slot.commands.stop_requested = True
+            self.end(old, 0)
+        self.members[msg.decoder_id] = member
+        slot.reporter.report()
+
+        def start() -> None:
+            try:
+                slot.load()
+                info = slot.resolve(poll_commands=False)
+                if info is None:
+                    member.outcome = (0, None)
+                else:
+                    slot.connect(info)
+            except Exception as exc:  # noqa: BLE001 - reported by started() in the loop's thread
+                member.outcome = self.describe_failure(exc)
+
+        member.starter = threading.Thread(target=start, name=f"bci-stream-start-{msg.decoder_id}", daemon=True)
+        member.starter.start()
+
+    def started(self, member: Member) -> None:
+        """In the loop's thread, after the start-up thread: attach the state (restored), or end the stream."""
+        slot = member.slot
+        if member.outcome is not None:
+            code, error = member.outcome
+            if error is not None:
+                slot.reporter.set_state("error", error)
+            return  # ended by housekeeping
+        if slot.stopping:
+            return
+        slot.attach()
+        saved = member.restore
+        if saved is not None and saved.sha256 == slot.model.card.sha256:
+            try:
+                slot.decoder.restore(saved.arrays, saved.sha256)
+                slot.status.worker["restored_seq"] = saved.seq
+                slot.event("restore", seq=saved.seq, reason="worker restart")
+            except (ValueError, TypeError) as exc:  # a snapshot that does not fit: start fresh, say so
+                log.warning("decoder %s: state snapshot not restored: %s", slot.decoder_id, exc)
+        member.running = True
+        member.next_snapshot = pylsl.local_clock() + slot.spec.options.snapshot_interval_s
+        slot.reporter.report()
+
+    @staticmethod
+    def describe_failure(exc: BaseException) -> tuple[int, str]:
+        if isinstance(exc, BciStreamError):
+            return EXIT_REFUSED, str(exc)
+        return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))
+
+    def fail(self, member: Member, exc: BaseException) -> None:
+        """A stream's error: reported on its status, then the stream leaves the worker (the others stay)."""
+        code, error = self.describe_failure(exc)
+        member.slot.reporter.set_state("error", error)
+        if member.starter is not None:  # still starting: ended once its thread is done
+            member.outcome = (code, None)
+            member.slot.commands.stop_requested = True
+            return
+        self.end(member, code)
+
+    def end(self, member: Member, code: int) -> None:
+        """Close a stream, send its final status, close its pipes and tell the supervisor."""
+        slot = member.slot
+        if member.ended:
+            return
+        member.ended, member.running = True, False
+        if self.members.get(slot.decoder_id) is member:
+            del self.members[slot.decoder_id]
+        try:
+            slot.close()
+        except Exception:  # noqa: BLE001 - closing must not take the worker down
+            log.exception("decoder %s: error while closing", slot.decoder_id)
+        if code == 0:
+            slot.reporter.set_state("stopped")
+        slot.sender.close()
+        slot.commands.conn.close()
+        self.out.put(StreamEnded(slot.decoder_id, slot.generation, code))
+
+    def save_state(self, member: Member) -> None:
+        decoder = member.slot.decoder
+        self.out.put(SavedState(member.slot.decoder_id, member.slot.generation, decoder.card.sha256, decoder.seq,
+                                decoder.state.snapshot()))
+
+
+def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,
+                       recordings_dir: str | None = None) -> None:
+    """Process entry point (``multiprocessing`` spawn target)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s shared-worker[{index}] %(levelname)s %(message)s")
+    raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir).run())

@@ -1,0 +1,113 @@
+"""The states of a shared worker's streams: one session and one slot table per model, one batched step per model.
+
+Streams of the same model file (same sha256, hence the same name@version) share one
+:class:`~bci_stream.engine.step_model.StepModel` (one onnxruntime session pair) and one
+:class:`~bci_stream.engine.slots.SlotTable`; each stream's :class:`~bci_stream.service.decoding.StreamDecoder`
+holds a :class:`~bci_stream.engine.slots.SlotState` view of its own slot. :meth:`SlotPool.step` decodes the
+ready streams of each model in one ``step_ready`` call. A stream that leaves (stop, error, hot swap to
+another model) frees its slot only; the others keep theirs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import numpy as np
+import pylsl
+
+from bci_stream.engine.slots import SlotTable
+from bci_stream.engine.step_model import StepModel
+from bci_stream.engine.stream_state import StreamState
+from bci_stream.service.decoding import StreamDecoder
+
+
+class SlotPool:
+    """A shared worker's models and slot tables (a :class:`~bci_stream.service.decoding.StateHost`).
+
+    Parameters
+    ----------
+    capacity
+        Slots each new table starts with (it doubles when full).
+    """
+
+    def __init__(self, capacity: int = 4) -> None:
+        self.capacity = capacity
+        self.tables: dict[str, SlotTable] = {}  # model sha256 -> its table
+        self._models: dict[str, StepModel] = {}
+        self._lock = threading.Lock()  # the model cache only: models load in start-up and swap threads
+        self._keys = itertools.count()
+
+    def load(self, entry: Any) -> StepModel:
+        """The model of registry ``entry``: the one already loaded for its sha256, else a new session."""
+        sha = entry.card.sha256
+        with self._lock:
+            model = self._models.get(sha)
+        if model is not None:
+            return model
+        model = StepModel(entry.onnx_path, entry.card)  # outside the lock: loading takes a while
+        with self._lock:
+            return self._models.setdefault(sha, model)
+
+    def acquire(self, model: StepModel) -> tuple[StepModel, StreamState]:
+        """A fresh slot in the table of ``model``'s sha256 (created on first use); the table's model and slot state."""
+        sha = model.card.sha256
+        table = self.tables.get(sha)
+        if table is None:
+            with self._lock:
+                model = self._models.setdefault(sha, model)
+            table = self.tables[sha] = SlotTable(model, capacity=self.capacity)
+        slot = table.add(next(self._keys))
+        return table.model, table.state(slot)
+
+    def run(self, decoder: StreamDecoder, x: np.ndarray) -> np.ndarray:
+        """One stream's chunk alone (a chunk with gaps inside, decoded segment by segment)."""
+        slot = decoder.state.slot
+        return self.tables[decoder.model.card.sha256].step_ready({slot: x})[slot]
+
+    def release(self, decoder: StreamDecoder) -> None:
+        """Free the stream's slot (its state keeps a copy of its values); an empty table goes."""
+        sha = decoder.model.card.sha256
+        table = self.tables.get(sha)
+        slot = getattr(decoder.state, "slot", None)
+        if table is None or slot is None:
+            return
+        table.remove(slot)
+        if len(table) == 0:
+            del self.tables[sha]
+
+    def step(self, ready: list[tuple[StreamDecoder, np.ndarray]]) -> list[tuple[np.ndarray, float] | Exception]:
+        """Decode every ready ``(decoder, x[T_i, C])``: one ``step_ready`` per model; ``(y_i, t_decode)`` each.
+
+        If a model's batched call raises, its streams are decoded one by one, so only the stream whose
+        input caused it gets an error: its exception in place of its result.
+        """
+        by_table: dict[str, dict[int, np.ndarray]] = {}
+        for decoder, x in ready:
+            by_table.setdefault(decoder.model.card.sha256, {})[decoder.state.slot] = x
+        results: dict[tuple[str, int], Any] = {}
+        for sha, pending in by_table.items():
+            t = pylsl.local_clock()
+            try:
+                ys = self.tables[sha].step_ready(pending)
+            except Exception:  # noqa: BLE001 - find the culprit below, each stream on its own
+                continue
+            t = pylsl.local_clock() - t
+            results.update({(sha, slot): (y, t) for slot, y in ys.items()})
+        out = []
+        for decoder, x in ready:
+            key = (decoder.model.card.sha256, decoder.state.slot)
+            if key not in results:
+                t = pylsl.local_clock()
+                try:
+                    results[key] = (self.run(decoder, x), pylsl.local_clock() - t)
+                except Exception as exc:  # noqa: BLE001 - this stream's error, handed to its own handler
+                    results[key] = exc
+            out.append(results[key])
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Per model: its slots in use and the table's capacity (the worker's status)."""
+        return {sha[:12]: {"model": t.model.card.ref, "slots": len(t), "capacity": t.capacity}
+                for sha, t in self.tables.items()}

@@ -1,0 +1,372 @@
+"""One decoded stream inside a worker process: its inlet, decoder, outlets, ring, recorder, markers, status.
+
+A :class:`StreamSlot` is everything a worker holds for one decoder, whatever process hosts it: the
+dedicated worker drives one (:class:`~bci_stream.service.worker.DecoderWorker`), the shared worker many
+(:class:`~bci_stream.service.shared_worker.SharedWorker`). The parts, one concern each:
+:class:`~bci_stream.service.decoding.StreamDecoder` (channel map, NaN policy, gaps, the step graph and its
+state), :class:`~bci_stream.service.source_monitor.SourceMonitor` (a silent stream: back, changed or
+replaced?), :class:`~bci_stream.service.commands.CommandHandler` (typed commands from the supervisor on
+this decoder's own pipe) and :class:`~bci_stream.service.reporter.StatusReporter` (typed status
+snapshots on this decoder's own latest-wins pipe). Nothing it sends can block the loop.
+
+Lifecycle: :meth:`load` (the model), :meth:`resolve` (wait for the stream), :meth:`connect` (validate it,
+open the inlet, outlets, recorder, markers: the slow part), :meth:`attach` (the decoding state, then
+``running``), then per wake-up :meth:`process` (or :meth:`publish` after a batched step), :meth:`idle`,
+:meth:`tick`, and finally :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import pylsl
+
+from bci_stream.core.errors import StreamNotFoundError
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.engine.step_model import StepModel
+from bci_stream.lsl.info import read_ch_names
+from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
+from bci_stream.lsl.source import NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, resolve_one
+from bci_stream.lsl.units import unit_scale
+from bci_stream.service.commands import CommandHandler
+from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
+from bci_stream.service.markers import MarkerHub
+from bci_stream.service.recorder import Recorder, open_recording
+from bci_stream.service.reporter import StatusReporter
+from bci_stream.service.ring import OutputRing, RingHandles
+from bci_stream.service.source_monitor import SourceMonitor
+from bci_stream.service.status_channel import StatusSender
+
+log = logging.getLogger("bci_stream.worker")
+
+
+class StreamSlot:
+    """One decoder's stream in a worker (see the module docstring).
+
+    Parameters
+    ----------
+    decoder_id, generation, spec
+        Who it is (the supervisor's id and restart generation) and what it decodes.
+    models_dir
+        The model registry.
+    cmd_conn, status
+        Its command pipe and its status sender.
+    status_interval
+        Seconds between periodic status snapshots.
+    ring
+        Its shared-memory output ring (HTTP readers), if any.
+    recordings_dir
+        Where ``record_path`` files go (None: recording refused).
+    host
+        The shared worker's state tables (None: the dedicated worker, a state of its own).
+    load_model
+        ``load_model(entry) -> StepModel`` (the shared worker's cache: one session per model file).
+    """
+
+    def __init__(self, decoder_id: str, generation: int, spec: DecoderSpec, models_dir: str, cmd_conn: Connection,
+                 status: StatusSender, status_interval: float = 0.25, ring: RingHandles | None = None,
+                 recordings_dir: str | None = None, host: StateHost | None = None,
+                 load_model: Callable[[Any], StepModel] | None = None) -> None:
+        self.decoder_id = decoder_id
+        self.generation = generation
+        self.spec = spec
+        self.models_dir = models_dir
+        self.host = host
+        self.load_model = load_model or (lambda entry: StepModel(entry.onnx_path, entry.card))
+        self.ring = OutputRing(ring) if ring is not None else None
+        self.recordings_dir = recordings_dir
+        self.recorder: Recorder | None = None
+        self.markers: MarkerHub | None = None
+        self.sender = status
+        self.reporter = StatusReporter(decoder_id, generation, status, status_interval, self.event)
+        self.status = self.reporter.status
+        self.commands = CommandHandler(cmd_conn, self.reporter, models_dir, self.event, load_model=self.load_model)
+        self.model: StepModel | None = None
+        self.decoder: StreamDecoder | None = None
+        self.monitor: SourceMonitor | None = None
+        self.inlet: pylsl.StreamInlet | None = None
+        self.puller: ChunkPuller | None = None
+        self.outlet: DecodedOutlet | None = None
+        self.prov_outlet: ProvenanceOutlet | None = None
+        self.clock: ClockOffset | None = None
+        self.full: pylsl.StreamInfo | None = None
+        self.chan_idx: np.ndarray | None = None
+        self.units_scale: np.ndarray | None = None
+        self.sfreq = 0.0
+        self.budget = 0.0
+        self.stall_after = 1.0
+        self.last_data = 0.0
+        self._parent_pid = os.getppid()
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """A service event, into the recording (if any)."""
+        if self.recorder is not None:
+            self.recorder.event(pylsl.local_clock(), kind, **fields)
+
+    @property
+    def stopping(self) -> bool:
+        return self.commands.stop_requested
+
+    def orphaned(self) -> bool:
+        return os.getppid() != self._parent_pid
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the model (ModelError / ModelNotFoundError when refused)."""
+        entry = ModelRegistry(self.models_dir).get(self.spec.model)
+        self.model = self.load_model(entry)
+        self.status.model = model_info(self.model)
+        self.reporter.set_state("connecting")
+
+    def predicate(self) -> str:
+        sel = self.spec.stream
+        return build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+
+    def resolve(self, poll_commands: bool = True) -> pylsl.StreamInfo | None:
+        """Wait for the stream (up to ``resolve_timeout``, or until stopped); None when stopped first."""
+        predicate = self.predicate()
+        timeout = self.spec.options.resolve_timeout
+        deadline = None if timeout is None else pylsl.local_clock() + timeout
+        while not self.stopping and not self.orphaned():
+            try:
+                return resolve_one(predicate, 0.5)
+            except StreamNotFoundError:
+                if deadline is not None and pylsl.local_clock() > deadline:
+                    raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s") from None
+            if poll_commands:
+                self.commands.poll()
+            if self.reporter.due(pylsl.local_clock()):
+                self.reporter.report()
+        return None
+
+    def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
+        """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
+        opts = self.spec.options
+        self.inlet = pylsl.StreamInlet(info, max_buflen=max(1, math.ceil(opts.max_buffer_s)), recover=True)
+        return self.inlet.info(timeout=10.0)
+
+    def connect(self, info: pylsl.StreamInfo) -> None:
+        """Validate the stream against the card; open the inlet (its data flowing), the outlets, the recorder.
+
+        Everything slow happens here, before :meth:`attach`, so no sample waits for it: the first
+        clock-offset estimate (~0.5 s), the outlets, and a warm-up of the ONNX sessions.
+        """
+        model = self.model
+        card = model.card
+        opts = self.spec.options
+        self.sfreq = info.nominal_srate()
+        self.full = full = self.open_inlet(info)
+        # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
+        self.chan_idx = chan_idx = check_stream(full, card)
+        units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
+        self.units_scale = units.scale
+        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+        self.monitor = SourceMonitor(full, self.predicate())
+        self.clock = ClockOffset.for_stream(full, opts.time_correction)
+        self.update_clock(2.0)
+        self.outlet = DecodedOutlet(full, card)
+        self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq) if opts.provenance else None
+        model.warm_up()
+        n_stream = full.channel_count()
+        fmt = NUMERIC_FORMATS[full.channel_format()]
+        self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 1.0 / self.sfreq
+        self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
+        ch_names = read_ch_names(full)
+        self.status.stream = {
+            "name": full.name(), "type": full.type(), "source_id": full.source_id(),
+            "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
+            "channel_format": fmt, "ch_names": ch_names,
+            "channel_map": None if chan_idx is None else chan_idx.tolist(),
+            "units": units.describe(),
+        }
+        self.status.output_stream = {
+            "name": self.outlet.name, "type": "Decoded", "source_id": self.outlet.source_id,
+            "provenance": None if self.prov_outlet is None else self.prov_outlet.name,
+        }
+        if opts.record_path is not None:
+            self.start_recorder(full, ch_names or [f"ch{i + 1}" for i in range(n_stream)], fmt)
+        self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
+                                       opts.time_correction, self.recorder, opts.gap_threshold_s)
+        self.inlet.open_stream(timeout=10.0)
+
+    def attach(self) -> None:
+        """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
+        self.decoder = StreamDecoder(self.model, self.chan_idx, self.sfreq, self.spec.options, self.status.counters,
+                                     self.event, self.host)
+        self.decoder.state.set_scale(self.units_scale)
+        self.reporter.state_norms = lambda: self.decoder.state.norms()
+        self.commands.decoder, self.commands.source = self.decoder, self.full
+        last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
+        if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
+            self.decoder.gaps.last_ts = last - self.clock.offset
+            self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample
+        self.last_data = pylsl.local_clock()
+        self.reporter.set_state("running")
+
+    def close(self) -> None:
+        """The inlets first (no more input; they leave before their sources go), the outlets, the recording;
+        a shared state slot goes back to its table."""
+        if self.inlet is not None:
+            self.inlet.close_stream()
+        if self.markers is not None:
+            self.markers.close()
+        for obj in (self.outlet, self.prov_outlet):
+            if obj is not None:
+                obj.close()
+        self.outlet = self.prov_outlet = None
+        if self.decoder is not None and self.host is not None:
+            self.host.release(self.decoder)
+            self.host = self.decoder.host = None
+        if self.recorder is not None:
+            c = self.status.counters
+            self.event("stopped", samples_in=c.samples_in, samples_out=c.samples_out)
+            self.recorder.close()
+            self.recorder = None
+
+    def start_recorder(self, full: pylsl.StreamInfo, ch_names: list[str], fmt: str) -> None:
+        self.recorder = rec = open_recording(  # StreamMismatchError naming record_path if it cannot be written
+            self.recordings_dir, self.spec.options.record_path, self.generation,
+            {"name": full.name(), "type": full.type(), "ch_names": ch_names, "sfreq": self.sfreq,
+             "channel_format": fmt, "source_id": full.source_id()},
+            {"name": self.outlet.name, "labels": self.model.card.output.labels, "sfreq": self.sfreq,
+             "source_id": self.outlet.source_id, "model": self.status.model})
+        rec.clock_offset(pylsl.local_clock(), self.clock.offset)
+        self.reporter.recording = lambda: {"path": str(rec.path), "bytes": rec.bytes_written, "error": rec.error}
+        self.event("start", decoder_id=self.decoder_id, generation=self.generation, model=self.status.model)
+
+    def update_clock(self, timeout: float) -> None:
+        if self.inlet is None or self.clock is None:
+            return
+        before = self.clock.offset
+        self.status.clock_offset = self.clock.update(self.inlet, timeout)
+        self.status.clock_estimate = self.clock.estimate
+        self.status.clock_uncertainty = None if math.isnan(self.clock.uncertainty) else self.clock.uncertainty
+        if self.recorder is not None and self.clock.offset != before:
+            self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
+
+    # -- per wake-up -----------------------------------------------------------------------------------
+
+    def process(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> None:
+        """Decode and publish one pulled chunk alone (``x`` is a view of the reused pull buffer)."""
+        if self.recorder is not None:
+            self.recorder.inputs(x, ts)
+        out = self.decoder.decode(x, ts)
+        if out is None:  # every sample of the chunk was rejected
+            return
+        y, ts_kept, seq, t_dec = out
+        self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0)
+
+    def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
+                t_call: float, t0: float) -> None:
+        """Push decoded ``y`` (one row per kept input sample, stamped with its input timestamp), then account."""
+        ts_out = ts_kept + self.clock.offset
+        t2 = pylsl.local_clock()
+        self.outlet.push(y, ts_out)
+        c = self.status.counters
+        epoch = c.state_epoch
+        t3 = pylsl.local_clock()
+        # provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency
+        if self.prov_outlet is not None:
+            self.prov_outlet.push(seq, epoch, ts_out)
+        if self.ring is not None:
+            self.ring.write(seq, ts_out, epoch, y)
+        if self.recorder is not None:
+            self.recorder.outputs(y, ts_out, seq, epoch)
+        if self.markers is not None:
+            self.markers.outputs(ts_out, y)
+        m = len(ts_out)
+        c.samples_out += m
+        c.chunks += 1
+        c.max_chunk = max(c.max_chunk, n_pulled)
+        if t3 - t0 > self.budget:
+            c.deadline_misses += m
+        hists = self.reporter.hists
+        hists["pull"].observe(t0 - t_call)
+        hists["decode"].observe(t_dec)
+        hists["publish"].observe(t3 - t2)
+        hists["service"].observe(t3 - t0)
+        hists["e2e"].observe_many(t3 - ts_out)
+        self.status.last_output = y[-1].tolist()
+        self.status.last_timestamp = float(ts_out[-1])
+
+    def got_data(self, first_ts: float, now: float) -> None:
+        """Data arrived at ``now``: resume a stalled stream."""
+        self.last_data = now
+        if self.status.state == "stalled":
+            self.on_resume(first_ts)
+
+    def idle(self, now: float) -> None:
+        """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
+        if self.status.state == "running" and now - self.last_data > self.stall_after:
+            self.on_stall(now - self.last_data)
+        if self.status.state == "stalled":
+            self.check_source(now)
+
+    # -- stalls, loss, reconnection ------------------------------------------------------------------
+
+    def on_stall(self, silent_s: float) -> None:
+        self.status.counters.stalls += 1
+        self.status.state = "stalled"
+        self.status.error = f"no data for {silent_s:.2f} s (stall_timeout_s={self.stall_after:g})"
+        self.event("stall", seconds=silent_s)
+        self.monitor.start()
+        self.reporter.report()
+
+    def on_resume(self, first_ts: float) -> None:
+        self.status.counters.resumes += 1
+        self.note_reconnect(self.monitor.stop())
+        self.status.state = "running"
+        self.status.error = None
+        self.event("resume", first_timestamp=first_ts)
+        self.update_clock(0.0)
+        self.reporter.report()
+
+    def on_lost(self) -> None:
+        """The source is gone and liblsl cannot recover it (no source_id): re-resolve it ourselves."""
+        log.warning("decoder %s: stream lost; waiting for it to come back", self.decoder_id)
+        self.inlet.close_stream()
+        self.inlet = None
+        if self.status.state != "stalled":
+            self.on_stall(0.0)
+        self.status.error = "stream lost; waiting for the same source to come back"
+
+    def check_source(self, now: float) -> None:
+        """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
+        anything else → StreamMismatchError (the stream ends; the service stays up)."""
+        info, uid = self.monitor.check(now)
+        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
+            self.open_inlet(info)
+            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+            self.inlet.open_stream(timeout=10.0)
+        self.note_reconnect(uid)
+
+    def note_reconnect(self, uid: str | None) -> None:
+        """Count a reconnection when the source came back as a new outlet instance (a new LSL uid)."""
+        if uid is not None:
+            self.status.stream["uid"] = uid
+            self.status.counters.reconnects += 1
+            self.event("reconnect", uid=uid)
+
+    def tick(self) -> None:
+        """Periodic housekeeping outside the per-chunk path: provenance flush, clock offset, orphan check, status."""
+        if self.prov_outlet is not None:
+            self.prov_outlet.flush()
+        self.update_clock(0.0)
+        if self.decoder is not None:
+            self.status.timestamps = self.decoder.stamps.describe()
+        if self.markers is not None:
+            self.markers.tick()
+            self.status.markers, self.status.scoring = self.markers.describe()
+        if self.orphaned():
+            log.error("decoder %s: the supervisor process is gone; stopping", self.decoder_id)
+            self.commands.stop_requested = True
+        self.reporter.report()

@@ -1,0 +1,69 @@
+"""SlotPool: streams of one model share one session and one table; a swap moves a stream to its new model's
+table; a stream's failing input fails that stream alone. Real onnxruntime, real exported models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.spec import DecoderOptions
+from bci_stream.core.status import Counters
+from bci_stream.engine.offline import decode_offline
+from bci_stream.service.decoding import StreamDecoder
+from bci_stream.service.slot_pool import SlotPool
+from support.common import TINY_SFREQ, test_signal
+
+
+def decoder(pool: SlotPool, entry) -> StreamDecoder:
+    return StreamDecoder(pool.load(entry), None, TINY_SFREQ, DecoderOptions(), Counters(), lambda *a, **k: None, pool)
+
+
+def test_streams_share_a_table_per_model_and_equal_offline(models_dir):
+    reg = ModelRegistry(models_dir)
+    gru, lstm = reg.get("tiny-gru"), reg.get("tiny-lstm")
+    pool = SlotPool(capacity=2)
+    decs = [decoder(pool, gru), decoder(pool, gru), decoder(pool, gru), decoder(pool, lstm)]
+    assert decs[0].model is decs[1].model is decs[2].model  # one session for the model
+    assert {k: v["slots"] for k, v in pool.describe().items()} == {gru.card.sha256[:12]: 3, lstm.card.sha256[:12]: 1}
+    xs = [test_signal(300, seed=i) for i in range(4)]
+    ys: list[list] = [[] for _ in decs]
+    bounds = [0, 1, 11, 40, 41, 300]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # chunks of 1, 10, 29, 1, 259 samples, every stream at once
+        results = pool.step([(d, x[lo:hi]) for d, x in zip(decs, xs)])
+        for acc, (y, t_dec) in zip(ys, results):
+            acc.append(y)
+    for acc, x, entry in zip(ys, xs, [gru, gru, gru, lstm]):
+        np.testing.assert_allclose(np.concatenate(acc), decode_offline(entry, x), atol=1e-5)
+
+
+def test_a_bad_input_fails_its_stream_only_and_release_frees_the_slot(models_dir):
+    reg = ModelRegistry(models_dir)
+    gru = reg.get("tiny-gru")
+    pool = SlotPool()
+    good, bad = decoder(pool, gru), decoder(pool, gru)
+    x = test_signal(50, seed=3)
+    results = pool.step([(good, x), (bad, np.zeros((50, 5), dtype=np.float32))])
+    np.testing.assert_allclose(results[0][0], decode_offline(gru, x), atol=1e-5)
+    assert isinstance(results[1], ValueError) and "n_chans=8" in str(results[1])
+    pool.release(bad)
+    assert pool.describe()[gru.card.sha256[:12]]["slots"] == 1
+    pool.release(good)
+    assert pool.describe() == {}
+
+
+def test_swap_moves_the_stream_to_the_new_models_table(models_dir):
+    reg = ModelRegistry(models_dir)
+    gru, lstm = reg.get("tiny-gru"), reg.get("tiny-lstm")
+    pool = SlotPool()
+    a, b = decoder(pool, gru), decoder(pool, gru)
+    x = test_signal(100, seed=9)
+    pool.step([(a, x[:50]), (b, x[:50])])
+    a.swap(pool.load(lstm), None)
+    assert a.model.card.name == "tiny-lstm" and b.model.card.name == "tiny-gru"
+    assert {v["model"]: v["slots"] for v in pool.describe().values()} == {gru.card.ref: 1, lstm.card.ref: 1}
+    (y_a, _), (y_b, _) = pool.step([(a, x[50:]), (b, x[50:])])
+    np.testing.assert_allclose(y_b, decode_offline(gru, x)[50:], atol=1e-5)
+    assert y_a.shape == (50, 3) and np.isfinite(y_a).all()
+    with pytest.raises(KeyError):
+        pool.tables[gru.card.sha256].state(5)
