@@ -49,22 +49,34 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
 @click.option("--source-id", default=None, help="LSL source_id (default replay:FILE:NAME).")
 @click.option("--wait-for-consumer", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Start only once a consumer (e.g. a decoder) is connected, so it gets the whole file.")
+@click.option("--linger", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="After the last sample, wait at most this long for consumers to disconnect before the "
+                   "stream goes [default 2].")
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
-           wait_for_consumer: float | None) -> None:
-    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace, µV."""
+           wait_for_consumer: float | None, linger: float | None) -> None:
+    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace, µV.
+
+    Ctrl-C or SIGTERM stops it cleanly (exit code 0)."""
+    import signal
+
     from bci_stream.core.errors import BciStreamError
-    from bci_stream.sim.replay import run_replay
+    from bci_stream.sim.replay import LINGER_S, run_replay
 
     def ready(rec) -> None:
         click.echo(f"replaying {path.name} as '{name}': {rec.n_chans} ch, {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
                    f"{len(rec.events)} events on '{name}-markers'" + (" (looping)" if loop else "")
                    + ("" if speed == 1 else f" at {speed:g}x"))
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C: no traceback
     try:
         n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,
-                       on_ready=ready, wait_for_consumer=wait_for_consumer)
+                       on_ready=ready, wait_for_consumer=wait_for_consumer,
+                       linger=LINGER_S if linger is None else linger)
     except (BciStreamError, ValueError, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # before the stream was up (while the file was read)
+        click.echo("interrupted")
+        return
     click.echo(f"pushed {n} samples")
 
 
@@ -87,10 +99,17 @@ def _settings(**overrides: object):
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file; environment and .env override it [env BCI_STREAM_CONFIG].")
 def serve(host: str | None, port: int | None, models_dir: Path | None, config: Path | None) -> None:
-    """Run the HTTP control plane (FastAPI on uvicorn). Set BCI_STREAM_TOKEN to require a bearer token."""
-    from bci_stream.api.server import serve as run
+    """Run the HTTP control plane (FastAPI on uvicorn). Set BCI_STREAM_TOKEN to require a bearer token.
 
-    run(_settings(host=host, port=port, models_dir=models_dir, config=config))
+    Ctrl-C or SIGTERM stops the decoders, then the server. Exit code 0 after Ctrl-C; after SIGTERM the
+    process ends by that signal once shut down (status 143 in a shell), as uvicorn does."""
+    settings = _settings(host=host, port=port, models_dir=models_dir, config=config)
+    try:
+        from bci_stream.api.server import serve as run
+
+        run(settings)
+    except KeyboardInterrupt:  # Ctrl-C while starting, before uvicorn handles the signals itself
+        pass
 
 
 @main.command()
@@ -121,7 +140,7 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("what", type=click.Choice(["e2e", "inference", "scale", "soak", "grid", "all"]))
+@click.argument("what", type=click.Choice(["e2e", "inference", "scale", "soak", "grid", "all", "slots"]))
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--quick", "quick_flag", is_flag=True, help="Same as --profile quick.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -134,7 +153,8 @@ def bench(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: 
           extra: tuple[str, ...]) -> None:
     """Benchmarks (needs the `bench` or `train` extra). They measure and report; they assert nothing.
 
-    Other options go to `python -m latency_bench WHAT` (see its --help), e.g. --seconds, --scale-levels."""
+    Other options go to `python -m latency_bench WHAT` (see its --help), e.g. --seconds, --scale-levels; for
+    `scale`: --scale-levels 1,4,16,32,64 --chunk-sizes 1,10 (relay vs slots vs process side by side)."""
     from latency_bench.__main__ import main as bench_main
 
     argv = [what, "--profile", "quick" if quick_flag else profile] + (["--out", str(out)] if out else [])

@@ -1,7 +1,10 @@
 """``python -m latency_bench {e2e,inference,scale,soak,grid,all} [--profile quick|full] [--out DIR] ...``.
 
 Also: ``compare NEW.json OLD.json`` (ratios of the headline figures), ``readme RESULT.json`` (the table of
-``latency_bench/README.md``), ``setup-timeflux`` (the timeflux peer's own virtualenv).
+``latency_bench/README.md``), ``setup-timeflux`` (the timeflux peer's own virtualenv), ``slots`` (N streams of one
+model: N ``StepModel.run`` calls vs one ``SlotTable.step_ready`` call, ``latency_bench/slots.py``).
+``scale`` is its own report (``latency_bench/scale_bench.py``): ``--scale-levels 1,4,16,32,64 --chunk-sizes 1,10``,
+relay vs slots vs process side by side.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parent / "README.md"
@@ -25,6 +30,17 @@ def _levels(text: str) -> list[int]:
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError(f"--scale-levels must be stream counts >= 1, got {text!r}")
     return levels
+
+
+def _chunks(text: str) -> list[int]:
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--chunk-sizes must be comma-separated samples per push, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--chunk-sizes must be samples per push >= 1, got {text!r}")
+    return sizes
 
 
 def _positive(text: str) -> float:
@@ -49,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                           "models folder)")
     inf.add_argument("--no-models", action="store_true", help="no registry rows")
     helps = {"e2e": "end to end at 1 kHz and 160 Hz beside the relay floor and the peers; catch-up",
-             "scale": "1, 2, 4, 8, 16 concurrent 1 kHz × 64-ch streams: loss, p99, CPU%",
+             "scale": "1, 4, 16, 32, 64 concurrent 1 kHz × 64-ch streams pushed in chunks of 1 and 10 samples: "
+                      "bare relay vs the service in shared workers (slots) vs one process per stream; loss, "
+                      "p50/p99/max, CPU%, RSS",
              "soak": "N minutes of decoding: RSS and latency percentiles over time",
              "grid": "step cost over channels × hidden size",
              "all": "every section but soak (quick: < 3 minutes on 2 cores)"}
@@ -62,7 +80,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--minutes", type=_positive, default=None, help="soak duration (default 1)")
         p.add_argument("--seconds", type=_positive, default=None, help="measured seconds per phase / level")
         p.add_argument("--rounds", type=int, default=None, help="e2e rounds (rotating path order)")
-        p.add_argument("--scale-levels", type=_levels, default=None, metavar="1,2,4", help="stream counts")
+        p.add_argument("--scale-levels", type=_levels, default=None, metavar="1,2,4",
+                       help="stream counts (scale: default 1,4,16,32,64)")
+        p.add_argument("--chunk-sizes", type=_chunks, default=None, metavar="1,10",
+                       help="scale: samples per push of the senders (default 1,10)")
+        p.add_argument("--kinds", default=None, metavar="relay,slots,process",
+                       help="scale: which paths (default relay,slots,process)")
+        p.add_argument("--streams-per-sender", type=int, default=None, metavar="N",
+                       help="scale: streams per player process and per consumer process (default 16)")
         p.add_argument("--backlog-s", type=_positive, default=None, help="catch-up backlog, seconds (default 10)")
         p.add_argument("--grid-steps", type=int, default=None, help="timed steps per grid point")
         p.add_argument("--inference-steps", type=int, default=None, help="timed steps per inference variant")
@@ -81,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     cpu.add_argument("--no-perf", action="store_true", help="skip the perf breakdown")
     cpu.add_argument("--out", type=Path, default=None, help="output folder (default latency_bench/results/<time>/)")
     sub.add_parser("setup-timeflux", help="create .venv-timeflux (timeflux 0.17.2 + pylsl 1.16.2) for the peer")
+    slots = sub.add_parser("slots", help="N streams per wake-up: N StepModel.run calls vs one SlotTable call",
+                           description="Per stream-sample cost of N = 1, 4, 16, 64 streams of one model, chunk 1 "
+                                       "and 10: N separate StepModel.run calls vs one SlotTable.step_ready call.")
+    slots.add_argument("--profile", choices=["quick", "full"], default="quick", help="default quick")
+    slots.add_argument("--out", type=Path, default=None, help="output folder (default latency_bench/results/<time>/)")
     return parser
 
 
@@ -139,6 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         print(cpu_markdown(res), end="")
         echo(f"wrote {out}/cpu_profile.json and cpu_profile.md")
         return 0
+    if args.bench == "slots":
+        from latency_bench.slots import format_markdown as slots_markdown, run_slots_bench
+
+        out = _out_dir(args.out)
+        print(slots_markdown(run_slots_bench(quick=args.profile == "quick", out_dir=out, echo=echo)), end="")
+        echo(f"wrote {out}/slots.json and slots.md")
+        return 0
+    if args.bench == "scale":
+        return _scale(args, argv, echo)
     if args.bench == "setup-timeflux":
         from latency_bench.peers import setup_timeflux
 
@@ -156,6 +195,30 @@ def main(argv: list[str] | None = None) -> int:
     echo(f"wrote {out}/bench.json, bench.md and plots")
     if args.compare is not None:
         _print_compare(result, args.compare)
+    return 0
+
+
+def _scale(args: argparse.Namespace, argv: list[str] | None, echo: Callable[[str], Any]) -> int:
+    from latency_bench.scale import DEFAULT_CHUNK_SIZES, DEFAULT_LEVELS, KINDS
+    from latency_bench.scale_bench import format_markdown as scale_markdown, run_scale_bench
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else list(KINDS)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        print(f"--kinds must be among {','.join(KINDS)}, got {args.kinds!r}", file=sys.stderr)
+        return 2
+    if args.streams_per_sender is not None and args.streams_per_sender < 1:
+        print(f"--streams-per-sender must be >= 1, got {args.streams_per_sender}", file=sys.stderr)
+        return 2
+    full = args.profile == "full"
+    seconds = args.seconds or (20.0 if full else 5.0)
+    out = _out_dir(args.out)
+    command = ["python -m latency_bench", *(argv if argv is not None else sys.argv[1:])]
+    res = run_scale_bench(args.scale_levels or DEFAULT_LEVELS, args.chunk_sizes or DEFAULT_CHUNK_SIZES, seconds,
+                          3.0 if full else 2.0, out, echo=echo, kinds=kinds, argv=command, keep_work=args.keep_work,
+                          streams_per_sender=args.streams_per_sender)
+    print(scale_markdown(res), end="")
+    echo(f"wrote {out}/bench.json, bench.md and scale.png")
     return 0
 
 

@@ -11,7 +11,9 @@ Where each peer comes from:
   ``.venv-timeflux`` at the repository root (``python -m latency_bench setup-timeflux`` creates it:
   timeflux 0.17.2, pylsl 1.16.2), with ``PYLSL_LIB`` pointing at the liblsl this environment's pylsl
   ships, so it uses the same transport library as bci-stream and the relay. Another interpreter can be
-  given with ``--timeflux-python`` or ``BCI_STREAM_BENCH_TIMEFLUX_PYTHON``.
+  given with ``--timeflux-python`` or ``BCI_STREAM_BENCH_TIMEFLUX_PYTHON``. When none exists, the benchmark
+  creates ``.venv-timeflux`` itself the first time a section needs timeflux (:func:`ensure_timeflux`; needs
+  the network once); if that fails, the report says why and the other paths are measured.
 
 timeflux's ``lsl.Receive`` always turns on liblsl's clock synchronisation and *dejittering* (it overwrites
 its own ``dejitter=False``), so the timestamps it forwards are smoothed, not the pushed ones. Its latency is
@@ -26,9 +28,11 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from latency_bench.procs import REPO_ROOT, RoleProcess, child_env
 
@@ -36,6 +40,9 @@ TIMEFLUX_VERSION = "0.17.2"
 TIMEFLUX_PYLSL = "pylsl==1.16.2"
 TIMEFLUX_VENV = REPO_ROOT / ".venv-timeflux"
 TIMEFLUX_ENV_VAR = "BCI_STREAM_BENCH_TIMEFLUX_PYTHON"
+NO_SETUP_ENV_VAR = "BCI_STREAM_BENCH_NO_SETUP"
+"""Set (to anything) to skip setting up a missing peer (the peer is then reported as not run, with why)."""
+SETUP_TIMEOUT_S = 900.0
 TIMEFLUX_RATE_HZ = 1000.0
 """timeflux graph rate (scheduler cycles per second). 1 kHz: the lowest latency without a busy loop
 (``rate: 0`` spins a core at 100 %); timeflux's examples use 10 to 100 Hz."""
@@ -119,18 +126,60 @@ def timeflux_env() -> dict[str, str]:
     return env
 
 
-def setup_timeflux(venv: Path = TIMEFLUX_VENV, base_python: str = "python3.11") -> int:
-    """Create ``venv`` with timeflux and the pylsl it supports; return the exit code of the last step."""
+def setup_timeflux(venv: Path = TIMEFLUX_VENV, base_python: str = "python3.11", log: IO[str] | None = None,
+                   timeout_s: float = SETUP_TIMEOUT_S) -> int:
+    """Create ``venv`` with timeflux and the pylsl it supports; return the exit code of the last step.
+
+    Progress and the tools' output go to ``log`` (default stderr); a step that takes longer than ``timeout_s``
+    is stopped (exit code 124). pip gives up quickly without a network (``--timeout 20 --retries 1``).
+    """
+    out = log or sys.stderr
     steps = [[base_python, "-m", "venv", str(venv)],
-             [str(venv / "bin" / "pip"), "install", "--quiet", f"timeflux=={TIMEFLUX_VERSION}", TIMEFLUX_PYLSL]]
+             [str(venv / "bin" / "pip"), "install", "--quiet", "--timeout", "20", "--retries", "1",
+              f"timeflux=={TIMEFLUX_VERSION}", TIMEFLUX_PYLSL]]
     for cmd in steps:
-        print("+ " + " ".join(cmd), file=sys.stderr)
-        code = subprocess.call(cmd)
+        print("+ " + " ".join(cmd), file=out, flush=True)
+        try:
+            code = subprocess.call(cmd, stdout=out if log else None, stderr=out if log else None, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            print(f"stopped after {timeout_s:g} s", file=out, flush=True)
+            return 124
+        except OSError as exc:  # base_python missing
+            print(f"cannot run {cmd[0]}: {exc}", file=out, flush=True)
+            return 127
         if code:
             return code
     status = timeflux_status(str(venv / "bin" / "python"))
-    print(f"timeflux: {'ok, ' + str(status.version) if status.available else status.reason}", file=sys.stderr)
+    print(f"timeflux: {'ok, ' + str(status.version) if status.available else status.reason}", file=out, flush=True)
     return 0 if status.available else 1
+
+
+def ensure_timeflux(explicit: str | None = None, echo: Callable[[str], Any] = print,
+                    log_path: Path | None = None, base_python: str = "python3.11") -> PeerStatus:
+    """The timeflux peer, set up on demand: when no interpreter is found, create :data:`TIMEFLUX_VENV`.
+
+    Skipped (with the reason) when ``explicit`` or :data:`TIMEFLUX_ENV_VAR` names an interpreter (the user
+    chose it) or :data:`NO_SETUP_ENV_VAR` is set. A failed setup (e.g. no network) gives an unavailable peer
+    whose reason says what failed and where its log is; it never raises.
+    """
+    status = timeflux_status(explicit)
+    if status.available or explicit or os.environ.get(TIMEFLUX_ENV_VAR):
+        return status
+    if os.environ.get(NO_SETUP_ENV_VAR):
+        return PeerStatus("timeflux", False, reason=f"{status.reason}; not set up because {NO_SETUP_ENV_VAR} is set")
+    log_path = log_path or Path(tempfile.gettempdir()) / "bci-bench-setup-timeflux.log"
+    echo(f"timeflux peer missing: setting it up in {TIMEFLUX_VENV} (timeflux {TIMEFLUX_VERSION}, {TIMEFLUX_PYLSL}; "
+         f"the same as `python -m latency_bench setup-timeflux`), log {log_path}")
+    with open(log_path, "w", encoding="utf-8") as log:
+        code = setup_timeflux(TIMEFLUX_VENV, base_python, log=log)
+    if code == 0:
+        echo("timeflux peer ready")
+        return timeflux_status()
+    tail = " | ".join(log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:])
+    reason = (f"setting up {TIMEFLUX_VENV} failed (exit code {code}; no network?): {tail} (log {log_path}); "
+              "retry with `python -m latency_bench setup-timeflux`")
+    echo(f"timeflux peer not available: {reason}")
+    return PeerStatus("timeflux", False, reason=reason)
 
 
 def timeflux_graph(in_name: str, out_name: str, sfreq: float, rate: float = TIMEFLUX_RATE_HZ) -> str:

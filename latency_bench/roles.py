@@ -155,9 +155,18 @@ class _PlayerStream:
     t0: float = 0.0
     n: int = 0  # samples pushed so far (the next sample's seq)
     row: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    chunk: int = 0
+    """0: each sample pushed alone, stamped with its push time; k >= 1: chunks of k samples pushed when the last
+    is due, each sample stamped with its scheduled time ``t0 + seq / sfreq`` (an amplifier's clock)."""
 
     def next_due(self) -> float:
-        return self.t0 + self.n / self.sfreq
+        return self.t0 + (self.n + max(self.chunk, 1) - 1) / self.sfreq
+
+    def push(self) -> None:
+        if self.chunk:
+            self.push_chunk()
+        else:
+            self.push_one()
 
     def push_one(self) -> None:
         row = self.row
@@ -167,9 +176,30 @@ class _PlayerStream:
         t = pylsl.local_clock()
         self.outlet.push_sample(row, t)
         with self.pushed.lock:
-            self.pushed.room(1)[0, 0] = t
+            self.pushed.room(1)[0] = t
             self.pushed.commit(1)
         self.n += 1
+
+    def push_chunk(self) -> None:
+        """Push the next ``chunk`` samples at once, stamped per sample on the schedule; record stamp and push time."""
+        k, start = self.chunk, self.n % len(self.data)
+        x = self.data[start : start + k] if start + k <= len(self.data) else self.data[
+            (start + np.arange(k)) % len(self.data)]
+        if self.seq_channel is not None:
+            x = x.copy()
+            x[:, self.seq_channel] = self.n + np.arange(k)
+        stamps = [self.t0 + (self.n + i) / self.sfreq for i in range(k)]
+        t = pylsl.local_clock()
+        if k == 1:
+            self.outlet.push_sample(x[0], stamps[0])
+        else:
+            self.outlet.push_chunk(x, stamps)
+        with self.pushed.lock:
+            rows = self.pushed.room(k)
+            rows[:, 0] = stamps
+            rows[:, 1] = t
+            self.pushed.commit(k)
+        self.n += k
 
     def push_backlog(self, n_samples: int) -> float:
         """Push ``n_samples`` at once, stamped as if recorded during the last ``n_samples / sfreq`` seconds.
@@ -184,7 +214,9 @@ class _PlayerStream:
         ts = t - (n_samples - 1 - np.arange(n_samples)) / self.sfreq
         self.outlet.push_chunk(x, ts.tolist())
         with self.pushed.lock:
-            self.pushed.room(n_samples)[:, 0] = ts
+            rows = self.pushed.room(n_samples)
+            rows[:, 0] = ts
+            rows[:, 1] = t
             self.pushed.commit(n_samples)
         self.n += n_samples
         self.t0 = t - self.n / self.sfreq + 1.0 / self.sfreq  # the next live sample is due one period later
@@ -211,7 +243,7 @@ def _add_player_stream(spec: dict[str, Any]) -> _PlayerStream:
     outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=360)
     capacity = int(spec.get("capacity_s", 120) * sfreq)
     s = _PlayerStream(spec["name"], outlet, _player_data(spec), sfreq, spec.get("seq_channel"),
-                      _Growing(capacity, 1), hold=bool(spec.get("hold", False)))
+                      _Growing(capacity, 2), hold=bool(spec.get("hold", False)), chunk=int(spec.get("chunk_size") or 0))
     s.row = np.empty(n_chans, dtype=np.float32)
     s.t0 = pylsl.local_clock()
     return s
@@ -221,10 +253,11 @@ def run_player(config: dict[str, Any]) -> None:
     """Push samples on schedule to every active stream until stdin closes.
 
     Commands: ``add`` (``stream``: name, n_chans, sfreq, ch_names, seq_channel, data_path | seed,
-    capacity_s, hold), ``release`` (``name``, ``backlog``: samples pushed at once before live pushing
+    capacity_s, hold, chunk_size: see :attr:`_PlayerStream.chunk`), ``release`` (``name``, ``backlog``: samples pushed at once before live pushing
     starts; replies with the push time), ``hold`` (``name``: stop pushing), ``remove`` (``name``), ``dump``
     (``name``, ``path``, ``clear``:
-    writes the push time of every sample recorded, index = seq when nothing was cleared; replies with
+    writes the push time of every sample recorded, index = seq when nothing was cleared (``push_times``:
+    ``[n, 2]`` rows of timestamp and push time instead); replies with
     ``n`` and ``total`` pushed).
     """
     streams: dict[str, _PlayerStream] = {}
@@ -253,7 +286,7 @@ def run_player(config: dict[str, Any]) -> None:
         now = clock()
         for s in live:
             while s.next_due() <= now:
-                s.push_one()
+                s.push()
 
 
 def _player_command(cmd: dict[str, Any], streams: dict[str, _PlayerStream]) -> None:
@@ -280,7 +313,7 @@ def _player_command(cmd: dict[str, Any], streams: dict[str, _PlayerStream]) -> N
     elif kind == "dump":
         s = streams[cmd["name"]]
         rows = s.pushed.take(bool(cmd.get("clear", False)))
-        np.save(cmd["path"], rows[:, 0])
+        np.save(cmd["path"], rows if cmd.get("push_times") else rows[:, 0])
         emit("dumped", name=s.name, path=cmd["path"], n=len(rows), total=s.pushed.total)
     else:
         raise ValueError(f"cmd must be add, release, hold, remove or dump, got {kind!r}")

@@ -1,16 +1,24 @@
-"""Scaling: N concurrent streams through one service (one worker process each), N = 1, 2, 4, 8, 16.
+"""Scaling: N concurrent 1 kHz streams through one service, beside the bare relay of the same load.
 
-Streams are added level by level (the streams of a level keep running into the next one). Per level,
-after a warm-up, a window of ``seconds`` is measured: loss and latency per stream (consumer-side, from
-push to arrival), the CPU% of every worker, of the API process, of the player and of the consumer, and
-how busy the whole machine was. One player process feeds every stream and one consumer process (one
-reader thread per stream) reads every decoded stream; their CPU is reported apart from the service's.
+Two entry points:
+
+* :func:`run_scale_matrix` (``bci-stream bench scale``, issue 16): for every chunk size (samples per push of
+  the senders) and every kind, the levels one after the other (the streams of a level keep running into the
+  next): ``relay`` (one bare relay process per stream: the transport floor), ``slots`` (the service, decoder
+  option ``worker="shared"``: streams stepped together in shared workers) and ``process`` (the service,
+  ``worker="dedicated"``: one worker process per stream, the original design). One row per (chunk size, level,
+  kind): loss and latency from push to arrival, CPU% and RSS of every process of the path, the load
+  generator's own CPU and lag. Senders and readers are spread over several player and consumer processes
+  (:data:`STREAMS_PER_SENDER` streams each) so that the load generator is not the bottleneck; when it falls
+  behind anyway, the row says so (``load_generator``).
+* :func:`run_scale` (the ``scale`` section of ``python -m latency_bench all``): one kind, one sample per push.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +27,8 @@ import pylsl
 from latency_bench import stats
 from latency_bench.e2e import CONNECT_TIMEOUT_S, Harness, StartedPath, _service_view, start_path
 from latency_bench.models import BenchModel
-from latency_bench.procs import CpuMeter
+from latency_bench.procs import BenchError, CpuMeter, RoleProcess, rss_bytes, tree_pids
+from latency_bench.scale_rows import matrix_row
 
 GOAL_STREAMS = 16
 GOAL_P99_MS = 5.0
@@ -123,3 +132,197 @@ def _goal(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"criterion": f">= {GOAL_STREAMS} concurrent streams with 0 loss and p99 <= {GOAL_P99_MS:g} ms",
             "max_streams_ok": best, "max_measured": max(r["n_streams"] for r in rows) if rows else 0,
             "met": best >= GOAL_STREAMS}
+
+
+# --------------------------------------------------------------------------------------------------
+# The matrix of issue 16: chunk sizes × kinds × levels
+
+KINDS = ("relay", "slots", "process")
+DEFAULT_LEVELS = (1, 4, 16, 32, 64)
+DEFAULT_CHUNK_SIZES = (1, 10)
+STREAMS_PER_SENDER = 16
+"""Streams per player process and per consumer process (more streams: more of them)."""
+
+
+def slots_unavailable() -> str | None:
+    """Why the service cannot host ``worker="shared"`` decoders in this tree (None: it can)."""
+    from bci_stream.core.spec import DecoderOptions
+
+    if "worker" not in DecoderOptions.model_fields:
+        return "DecoderOptions has no 'worker' option: the service has no shared workers in this tree"
+    try:
+        DecoderOptions(worker="shared")
+    except ValueError as exc:
+        return f"DecoderOptions(worker='shared') is rejected: {exc}"
+    return None
+
+
+class LoadGenerator:
+    """Player and consumer processes, :data:`STREAMS_PER_SENDER` streams each (the harness's pair first)."""
+
+    def __init__(self, h: Harness, per_process: int = STREAMS_PER_SENDER) -> None:
+        if per_process < 1:
+            raise ValueError(f"streams_per_sender must be >= 1, got {per_process}")
+        self.h = h
+        self.per_process = per_process
+        self.players: list[RoleProcess] = [h.player]
+        self.consumers: list[RoleProcess] = [h.consumer]
+
+    def pair(self, index: int) -> tuple[RoleProcess, RoleProcess]:
+        """The player and the consumer of the ``index``-th stream of a run (started when first needed)."""
+        k = index // self.per_process
+        while len(self.players) <= k:
+            j = len(self.players)
+            self.players.append(RoleProcess("player", {}, log_path=self.h.log_dir / f"player{j}.log"))
+            self.consumers.append(RoleProcess("consumer", {}, log_path=self.h.log_dir / f"consumer{j}.log"))
+            self.players[-1].wait_event("ready", 60.0)
+            self.consumers[-1].wait_event("ready", 60.0)
+        return self.players[k], self.consumers[k]
+
+    def pids(self, n_streams: int) -> dict[str, int]:
+        k = (n_streams + self.per_process - 1) // self.per_process
+        return {**{f"player{j}": p.pid for j, p in enumerate(self.players[:k])},
+                **{f"consumer{j}": c.pid for j, c in enumerate(self.consumers[:k])}}
+
+    def close(self) -> None:
+        for proc in (*self.players[1:], *self.consumers[1:]):
+            proc.close()
+
+
+@dataclass
+class _Stream:
+    name: str
+    player: RoleProcess
+    consumer: RoleProcess
+    path: StartedPath | None = None
+
+
+def run_scale_matrix(h: Harness, model: BenchModel, levels: Sequence[int], chunk_sizes: Sequence[int],
+                     seconds: float, warmup: float, kinds: Sequence[str] = KINDS,
+                     streams_per_sender: int = STREAMS_PER_SENDER) -> dict[str, Any]:
+    """Every chunk size × kind × level on ``model``; one row each (see the module docstring).
+
+    ``streams_per_sender``: streams per player process and per consumer process.
+    """
+    levels = sorted(set(int(n) for n in levels))
+    if not levels or levels[0] < 1:
+        raise ValueError(f"levels must be stream counts >= 1, got {levels}")
+    if not chunk_sizes or min(chunk_sizes) < 1:
+        raise ValueError(f"chunk_sizes must be samples per push >= 1, got {list(chunk_sizes)}")
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise ValueError(f"kinds must be among {', '.join(KINDS)}, got {bad}")
+    no_slots = slots_unavailable()
+    skipped = {"slots": no_slots} if no_slots and "slots" in kinds else {}
+    rows: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    load = LoadGenerator(h, streams_per_sender)
+    try:
+        for chunk in chunk_sizes:
+            for kind in kinds:
+                if kind in skipped:
+                    h.echo(f"scale: {kind} skipped: {skipped[kind]}")
+                    continue
+                try:
+                    rows += _run_kind(h, load, model, kind, int(chunk), levels, seconds, warmup, no_slots is None)
+                except Exception as exc:  # noqa: BLE001 - a benchmark reports a failed kind and measures the others
+                    errors.append({"kind": kind, "chunk_size": int(chunk), "error": f"{type(exc).__name__}: {exc}"})
+                    h.echo(f"scale: {kind}, chunks of {chunk} failed: {exc}")
+    finally:
+        load.close()
+    return {"model": model.ref, "architecture": model.architecture, "n_chans": model.n_chans, "sfreq": model.sfreq,
+            "levels": levels, "chunk_sizes": [int(c) for c in chunk_sizes], "kinds": list(kinds),
+            "seconds_per_level": seconds, "warmup_s": warmup, "streams_per_sender": streams_per_sender,
+            "rows": rows, "skipped": skipped, "errors": errors}
+
+
+def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chunk: int, levels: list[int],
+              seconds: float, warmup: float, has_worker_option: bool) -> list[dict[str, Any]]:
+    streams: list[_Stream] = []
+    windows: list[dict[str, Any]] = []
+    capacity = len(levels) * (warmup + seconds + 30) + 60
+    options = ({"worker": "shared" if kind == "slots" else "dedicated"} if has_worker_option else {})
+    try:
+        for n in levels:
+            h.echo(f"scale: {kind}, chunks of {chunk}, {n} stream(s), {seconds:g} s")
+            t_setup = time.monotonic()
+            while len(streams) < n:
+                player, consumer = load.pair(len(streams))
+                st = _Stream(h.unique(f"scale-{kind}-c{chunk}"), player, consumer)
+                spec = {"name": st.name, "n_chans": model.n_chans, "sfreq": model.sfreq, "ch_names": model.ch_names,
+                        "seed": 1, "capacity_s": capacity, "chunk_size": chunk}
+                player.request({"cmd": "add", "stream": spec}, "added")
+                streams.append(st)
+                st.path = start_path(h, "relay" if kind == "relay" else "service", st.name, model,
+                                     None if kind == "relay" else options)
+                consumer.request({"cmd": "add", "name": st.path.out_name, "capacity_s": capacity,
+                                  "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
+            setup_s = time.monotonic() - t_setup
+            time.sleep(warmup)
+            before = {s.name: s.path.status() for s in streams if s.path}
+            procs = _path_processes(h, kind, streams, before)
+            meter = CpuMeter({**procs, **load.pids(n)}).start()
+            ta = pylsl.local_clock()
+            time.sleep(seconds)
+            tb = pylsl.local_clock()
+            cpu = meter.stop()
+            rss = {k: rss_bytes(pid) for k, pid in procs.items()}
+            tree = [rss_bytes(p) for p in tree_pids(h.service.pid)] if kind != "relay" else None
+            after = {s.name: s.path.status() for s in streams if s.path}
+            windows.append({"n": n, "window": (ta, tb), "streams": [s.name for s in streams], "cpu": cpu,
+                            "service_keys": list(procs), "rss": rss, "setup_s": setup_s,
+                            "tree_rss": None if tree is None else sum(v for v in tree if v),
+                            "counters": _counter_deltas(before, after) if kind != "relay" else None})
+        drained = _drain(streams, windows[-1]["window"][1])
+        pushed, received = {}, {}
+        for s in streams:
+            path = h.rec_dir / f"{s.name}.pushed.npy"
+            s.player.request({"cmd": "dump", "name": s.name, "path": str(path), "push_times": True}, "dumped")
+            pushed[s.name] = np.load(path)
+            assert s.path is not None
+            received[s.name] = _dump_received(h, s.consumer, s.path.out_name)
+    finally:
+        for s in streams:
+            try:
+                if s.path is not None:
+                    s.path.stop()
+            finally:
+                s.player.request({"cmd": "remove", "name": s.name}, "removed")
+    return [matrix_row(kind, chunk, model.sfreq, w, pushed, received, drained) for w in windows]
+
+
+def _path_processes(h: Harness, kind: str, streams: list[_Stream], status: dict[str, Any]) -> dict[str, int]:
+    """The processes of the path under test: the relays, or the API and every worker serving a stream."""
+    if kind == "relay":
+        return {f"relay{i}": s.path.pids["relay"] for i, s in enumerate(streams) if s.path}
+    pids = {"api": h.service.pid}
+    for s in streams:
+        st = status.get(s.name) or {}
+        pid = (st.get("worker") or {}).get("pid") or st.get("pid") or (s.path.pids.get("worker") if s.path else None)
+        if pid:
+            pids[f"worker{pid}"] = int(pid)
+    return pids
+
+
+def _drain(streams: list[_Stream], t_end: float, timeout: float = 20.0) -> bool:
+    """Wait until every stream delivered an output stamped after ``t_end``; False on timeout."""
+    time.sleep(0.3)
+    deadline = time.monotonic() + timeout
+    pending = [s for s in streams if s.path]
+    while pending and time.monotonic() < deadline:
+        s = pending[0]
+        assert s.path is not None
+        ev = s.consumer.request({"cmd": "stat", "name": s.path.out_name}, "stat")
+        if ev.get("last") and ev["last"][0] >= t_end + 0.05:
+            pending.pop(0)
+        else:
+            time.sleep(0.05)
+    return not pending
+
+
+def _dump_received(h: Harness, consumer: RoleProcess, out_name: str) -> np.ndarray:
+    path = h.rec_dir / f"{out_name}.rec.npy"
+    ev = consumer.request({"cmd": "dump", "name": out_name, "path": str(path)}, "dumped")
+    if ev.get("error"):
+        raise BenchError(f"consumer of {out_name}: {ev['error']}")
+    return np.load(path)

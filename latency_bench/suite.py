@@ -191,6 +191,10 @@ def _with_processes(result: dict[str, Any], sections: Sequence[str], profile: Pr
 
     h = Harness(work, echo=echo, timeflux_python=timeflux_python)
     try:
+        if "e2e" in sections and "timeflux" in (*profile.paths_1k, *profile.paths_160):
+            from latency_bench.peers import ensure_timeflux
+
+            h.peer_status["timeflux"] = ensure_timeflux(timeflux_python, echo)  # sets it up when missing
         result["peers"] = {k: v.as_dict() for k, v in h.peer_status.items()}
         echo("exporting the 64ch/H128/L2 GRU (1 kHz) and copying the real-EEG model")
         gru = export_bench_gru(h.models_dir, 64, 128, 2, 1000.0)

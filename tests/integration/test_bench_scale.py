@@ -1,0 +1,159 @@
+"""``bci-stream bench scale`` runs its matrix with tiny levels and writes a well-formed report.
+
+Real processes throughout: player and consumer processes on loopback LSL pushing chunks of 1 and 10 samples
+at 1 kHz × 64 ch, bare relay processes, ``bci-stream serve`` with dedicated worker processes and (when this
+tree has them) shared workers. Structure and zero loss are asserted, never speed: the machine is slow and shared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from latency_bench.scale import KINDS, slots_unavailable
+from latency_bench.scale_rows import match_pushes
+from latency_bench.scale_bench import SCHEMA, run_scale_bench
+
+pytestmark = pytest.mark.timeout(420)
+
+LEVELS = (1, 2)
+CHUNKS = (1, 10)
+SLOTS_MISSING = slots_unavailable()
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("scale")
+    kinds = [k for k in KINDS if k != "slots" or SLOTS_MISSING is None]
+    lines: list[str] = []
+    res = run_scale_bench(LEVELS, CHUNKS, 1.5, 1.0, out, echo=lines.append, kinds=kinds, argv=["test"])
+    assert any("chunks of 10" in line for line in lines), "the benchmark reports progress through echo"
+    return res, out
+
+
+def _rows(res: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r for r in res["rows"] if r["kind"] == kind]
+
+
+def _check_row(r: dict[str, Any]) -> None:
+    where = f"{r['kind']} n={r['n_streams']} chunk={r['chunk_size']}"
+    assert r["n_pushed"] >= r["n_streams"] * 1000, where  # >= 1 s of 1 kHz per stream inside the window
+    assert r["lost"] == 0 and r["drained"], f"{where}: lost {r['lost']} of {r['n_pushed']}"
+    lat = r["latency_ms"]
+    assert lat["n"] == r["n_pushed"], where
+    for q in ("p50", "p99", "max"):
+        assert isinstance(lat[q], float) and math.isfinite(lat[q]) and lat[q] > 0, f"{where}: {q} = {lat[q]!r}"
+    assert lat["p50"] <= lat["p99"] <= lat["max"], where
+    cpu, rss = r["cpu_percent"], r["rss_mb"]
+    assert cpu["service_total"] > 0 and rss["service_total"] > 10, where
+    own = {k: v for k, v in cpu["per_process"].items() if not k.startswith(("player", "consumer"))}
+    assert len(own) == r["n_service_processes"] and set(own) == set(rss["per_process"]), where
+    assert cpu["service_total"] == pytest.approx(sum(v for v in own.values() if v is not None)), where
+    assert {"player0", "consumer0"} <= set(cpu["per_process"]), where
+    lg = r["load_generator"]
+    assert lg["sender_lag_ms"]["p50"] is not None and isinstance(lg["keeps_up"], bool), where
+    assert set(lg["cpu_percent"]) >= {"player0", "consumer0"}, where
+
+
+def test_rows_cover_every_chunk_level_and_kind(result: tuple[dict[str, Any], Path]) -> None:
+    res, out = result
+    on_disk = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert on_disk["schema"] == SCHEMA == res["schema"]
+    assert on_disk["n_chans"] == 64 and on_disk["sfreq"] == 1000.0
+    assert on_disk["architecture"] == {"family": "recurrent", "cell": "gru", "n_layers": 2, "hidden_size": 128}
+    kinds = ["relay", "process"] + ([] if SLOTS_MISSING else ["slots"])
+    assert not res["errors"], res["errors"]
+    got = sorted((r["chunk_size"], r["n_streams"], r["kind"]) for r in on_disk["rows"])
+    assert got == sorted((c, n, k) for c in CHUNKS for n in LEVELS for k in kinds)
+    for r in on_disk["rows"]:
+        _check_row(r)
+    for r in _rows(res, "relay"):
+        assert r["n_service_processes"] == r["n_streams"] and r["rss_mb"]["service_tree_total"] is None
+    for r in _rows(res, "process"):  # the API process and one worker per stream
+        assert r["n_service_processes"] == r["n_streams"] + 1 and "api" in r["cpu_percent"]["per_process"]
+        assert r["service_counters"]["samples_in"] == r["service_counters"]["samples_out"] > 0
+
+
+def test_report_table_targets_and_plot(result: tuple[dict[str, Any], Path]) -> None:
+    res, out = result
+    md = (out / "bench.md").read_text(encoding="utf-8")
+    assert "| chunk | streams | kind | lost |" in md and "### Targets" in md
+    assert md.count("\n| 10 | 2 | relay |") == 1 and md.count("\n| 1 | 1 | process |") == 1
+    assert (out / "scale.png").stat().st_size > 5000
+    by = {(t["kind"], t["criterion"][:12]): t for t in res["targets"]}
+    for kind in ("slots", "process"):
+        sixteen = by[(kind, "16 streams x")]
+        assert sixteen["met"] is None and sixteen["measured"] is None  # level 16 was not run
+    one = [t for t in res["targets"] if t["kind"] == "process" and t["criterion"].startswith("1 stream")]
+    assert len(one) == len(CHUNKS) and all(isinstance(t["met"], bool) and t["measured"]["ratio"] > 0 for t in one)
+    assert "not measured" in md and ("| met |" in md or "**missed**" in md)
+
+
+def test_slots_rows(result: tuple[dict[str, Any], Path]) -> None:
+    if SLOTS_MISSING:
+        pytest.skip(f"no shared workers in this tree: {SLOTS_MISSING}")
+    res, _ = result
+    rows = _rows(res, "slots")
+    assert len(rows) == len(CHUNKS) * len(LEVELS)
+    for r in rows:  # the API process and the shared workers hosting the streams (at most one per stream)
+        assert 2 <= r["n_service_processes"] <= r["n_streams"] + 1
+        assert r["service_counters"]["samples_in"] == r["service_counters"]["samples_out"] > 0
+    assert all(isinstance(t["met"], bool) for t in res["targets"]
+               if t["kind"] == "slots" and t["criterion"].startswith("1 stream"))
+
+
+def test_match_pushes_counts_loss_latency_from_push_and_sender_lag() -> None:
+    """Chunks of 10 at 1 kHz: samples are stamped on the schedule, pushed when the chunk's last sample is due."""
+    sfreq, chunk = 1000.0, 10
+    stamps = 100.0 + np.arange(40) / sfreq
+    push = np.repeat(stamps[chunk - 1 :: chunk], chunk)  # on time: when the last sample of each chunk is due
+    push[20:30] += 0.003  # the third chunk left 3 ms late
+    arrival = push + 0.0005
+    keep = np.setdiff1d(np.arange(40), [5, 33])
+    rec = np.column_stack([stamps[keep], arrival[keep], np.full(len(keep), -1.0)])
+    m = match_pushes(np.column_stack([stamps, push]), rec, (stamps[0], stamps[-1]), chunk, sfreq)
+    assert (m["n_pushed"], m["lost"]) == (40, 2)
+    assert np.allclose(m["latency_ms"], 0.5)  # from the push, not from the (earlier) stamp
+    assert np.allclose(m["lag_ms"][:20], 0.0, atol=1e-9) and np.allclose(m["lag_ms"][20:30], 3.0)
+    inner = match_pushes(np.column_stack([stamps, push]), rec, (stamps[10], stamps[19]), chunk, sfreq)
+    assert (inner["n_pushed"], inner["lost"]) == (10, 0)
+
+
+def test_cli_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main as cli_main
+    from latency_bench.__main__ import _parser
+
+    args = _parser().parse_args(["scale", "--scale-levels", "1,4,16", "--chunk-sizes", "1,10", "--kinds", "relay"])
+    assert (args.scale_levels, args.chunk_sizes, args.kinds) == ([1, 4, 16], [1, 10], "relay")
+    for bad in (["--chunk-sizes", "0,10"], ["--chunk-sizes", "ten"], ["--scale-levels", "0"]):
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["scale", *bad])
+    err = capsys.readouterr().err
+    assert "--chunk-sizes must be samples per push >= 1, got '0,10'" in err
+    assert "--chunk-sizes must be comma-separated samples per push, got 'ten'" in err
+    res = CliRunner().invoke(cli_main, ["bench", "scale", "--chunk-sizes", "0"])
+    assert res.exit_code == 2, res.output
+
+
+def test_missing_timeflux_setup_failure_is_reported_not_raised(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No interpreter for timeflux and a setup that cannot run: an unavailable peer saying why, no exception."""
+    from latency_bench import peers
+
+    monkeypatch.setattr(peers, "TIMEFLUX_VENV", tmp_path / "venv-timeflux")
+    monkeypatch.delenv(peers.TIMEFLUX_ENV_VAR, raising=False)
+    monkeypatch.delenv(peers.NO_SETUP_ENV_VAR, raising=False)
+    said: list[str] = []
+    st = peers.ensure_timeflux(None, said.append, tmp_path / "setup.log", base_python=str(tmp_path / "no-python"))
+    assert not st.available and "failed (exit code 127" in st.reason and str(tmp_path / "setup.log") in st.reason
+    assert said[0].startswith("timeflux peer missing: setting it up in") and "not available" in said[-1]
+    monkeypatch.setenv(peers.NO_SETUP_ENV_VAR, "1")
+    st = peers.ensure_timeflux(None, said.append)
+    assert not st.available and f"not set up because {peers.NO_SETUP_ENV_VAR} is set" in st.reason
