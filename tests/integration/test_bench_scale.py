@@ -31,7 +31,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
     out = tmp_path_factory.mktemp("scale")
     kinds = [k for k in KINDS if k != "slots" or SLOTS_MISSING is None]
     lines: list[str] = []
-    res = run_scale_bench(LEVELS, CHUNKS, 1.5, 1.0, out, echo=lines.append, kinds=kinds, argv=["test"])
+    res = run_scale_bench(LEVELS, CHUNKS, 1.0, 0.5, out, echo=lines.append, kinds=kinds, argv=["test"])
     assert any("chunks of 10" in line for line in lines), "the benchmark reports progress through echo"
     return res, out
 

@@ -1,7 +1,7 @@
 """mne-lsl interop (issue 15, items 1 and 3), with real mne-lsl, real pylsl and a real decoder worker on loopback.
 
-One real EDF (EEGMMIDB S001R06, imagined fists vs feet, 64 channels, 160 Hz, 125 s) is streamed twice at
-once, in real time, in chunks of 10 samples:
+One real EDF (EEGMMIDB S001R06, imagined fists vs feet, 64 channels, 160 Hz; its first ``PLAY_S`` seconds, to
+keep the suite short) is streamed twice at once, in real time, in chunks of 10 samples:
 
 * **µV**: by bci-stream's replay (a pylsl outlet, float32 microvolts, unit ``microvolts``);
 * **volts**: by mne-lsl's ``PlayerLSL`` (double64 volts, unit written as MNE's ``unit_mul`` ``"0"``, and its
@@ -18,6 +18,7 @@ consumer, they are not a held-out score. Run with ``-s`` to see the table.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -44,6 +45,9 @@ MODEL = "eegmmidb-s001"
 TIMES = (0.5, 1.0, 2.0, 3.0)
 CHUNK = 10
 TIMEOUT = 120.0
+# seconds of the file played (real time, both ways at once): 45 s = 11 cues, 5 of them trials; the env variable
+# BCI_STREAM_TEST_PLAY_S=0 plays the whole file (125 s, 15 trials)
+PLAY_S = float(os.environ.get("BCI_STREAM_TEST_PLAY_S", "45"))
 
 
 def _edf() -> Path:
@@ -103,11 +107,19 @@ def interop() -> dict[str, Any]:
     entry = ModelRegistry(REPO / "models").get(MODEL)
     card = entry.card
     outputs = list(card.output.labels)
-    rec = load_recording(edf, label_map=card.training["label_map"])
+    import mne
+
+    from bci_stream.io import Recording
+
+    full = load_recording(edf, label_map=card.training["label_map"])
+    n = full.n_times if PLAY_S <= 0 else min(full.n_times, int(round(PLAY_S * full.sfreq)))
+    rec = Recording(full.data[:, :n], full.sfreq, full.ch_names, full.labels[:n], full.label_names,
+                    [e for e in full.events if e.onset < n], full.source)
+    raw = mne.io.read_raw_edf(edf, preload=True, verbose="error").crop(tmax=(n - 1) / full.sfreq)  # the same n
+    assert raw.n_times == n and len(raw.annotations) == len(rec.events)
     x_model, _ = pick_channels(rec.data, rec.ch_names, list(card.ch_names), source=str(edf))
     lut = np.array([outputs.index(n) for n in rec.label_names] + [-1], dtype=np.int64)
     labels = lut[rec.labels]
-    n = rec.n_times
 
     sup = Supervisor(str(REPO / "models"), status_interval=0.1)
     name_uv, name_v = unique("mnelsl-uv"), unique("mnelsl-volts")
@@ -129,7 +141,7 @@ def interop() -> dict[str, Any]:
             handles.append(sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq))
         thread = threading.Thread(target=replay, name="replay-uv", daemon=True)
         thread.start()
-        player = _HeldPlayer(edf, chunk_size=CHUNK, n_repeat=1, name=name_v, source_id=f"{name_v}-src",
+        player = _HeldPlayer(raw, chunk_size=CHUNK, n_repeat=1, name=name_v, source_id=f"{name_v}-src",
                              annotations=True, release=release).start()
         for h, name in zip(handles, (name_uv, name_v)):
             wait_for(lambda h=h: h.status.state in ("running", "error"), TIMEOUT, f"the decoder of {name}")
