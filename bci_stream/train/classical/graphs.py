@@ -72,18 +72,16 @@ def _softmax_out(g: GraphBuilder, logits: str, n_out: int) -> None:
     g.add_output(Y, np.float32, ["B", "T", n_out])
 
 
-def csp_lda_step_graph(params: CspLdaParams, max_block: int = DEFAULT_MAX_BLOCK) -> tuple[onnx.ModelProto, StepSpec]:
-    """The CSP+LDA step graph of ``params`` and its I/O description (states ``zf`` if filtered, ``power``)."""
-    check_csp_lda(params)
+def add_csp_lda(g: GraphBuilder, params: CspLdaParams, max_block: int) -> tuple[str, str, list[StateSpec]]:
+    """Preprocessing, CSP, running log power and LDA of ``params`` into ``g``: returns the log power
+    ``[B, T, m]`` and the LDA logits ``[B, T, K]`` (float64) and the states (``zf`` if filtered, ``power``)."""
     if max_block < 1:
         raise ValueError(f"max_block must be >= 1, got {max_block}")
     n_chans = len(params.ch_names)
     filters = np.asarray(params.filters, dtype=np.float64)
     coef = np.asarray(params.coef, dtype=np.float64)
-    m, n_out = filters.shape[1], coef.shape[0]
-    g = GraphBuilder()
     u, length, states = add_preprocessing(g, params.preprocessing, n_chans, params.sfreq, max_block, dtype="float64")
-    power = _estimator_state(g, POWER_STATE, m, params.power_init)
+    power = _estimator_state(g, POWER_STATE, filters.shape[1], params.power_init)
     s = g.op("MatMul", [u, g.const(filters, "csp/filters", np.float64)], "csp/s")
     p = _running_mean(g, g.op("Mul", [s, s], "csp/s2"), power, smoothing_factor(params.tau_s, params.sfreq),
                       max_block, length, "csp/power")
@@ -91,9 +89,18 @@ def csp_lda_step_graph(params: CspLdaParams, max_block: int = DEFAULT_MAX_BLOCK)
     logits = g.op("Add", [g.op("MatMul", [logp, g.const(coef.T, "lda/coef_t", np.float64)], "lda/z"),
                           g.const(np.asarray(params.intercept, dtype=np.float64), "lda/intercept", np.float64)],
                   "lda/logits")
+    return logp, logits, [*states, power]
+
+
+def csp_lda_step_graph(params: CspLdaParams, max_block: int = DEFAULT_MAX_BLOCK) -> tuple[onnx.ModelProto, StepSpec]:
+    """The CSP+LDA step graph of ``params`` and its I/O description (states ``zf`` if filtered, ``power``)."""
+    check_csp_lda(params)
+    n_chans = len(params.ch_names)
+    m, n_out = np.asarray(params.filters).shape[1], np.asarray(params.coef).shape[0]
+    g = GraphBuilder()
+    _, logits, states = add_csp_lda(g, params, max_block)
     _softmax_out(g, logits, n_out)
-    spec = StepSpec(family="csp_lda", n_chans=n_chans, n_outputs=n_out, max_block=max_block,
-                    states=[*states, power])
+    spec = StepSpec(family="csp_lda", n_chans=n_chans, n_outputs=n_out, max_block=max_block, states=states)
     doc = f"bci-stream CSP+LDA step graph: {m} components, tau {params.tau_s:g} s, {n_out} classes"
     return g.model("csp_lda_step", doc), spec
 

@@ -24,11 +24,10 @@ import onnx
 from bci_stream.core.card import Architecture, ModelCard
 from bci_stream.core.contract import StateSpec, StepSpec
 from bci_stream.train.classical.export import PARITY_TOLERANCE, _card_fields, synthetic_parity_input
-from bci_stream.train.classical.graphs import POWER_STATE, _estimator_state, _running_mean, _softmax_out
-from bci_stream.train.classical.reference import TINY, smoothing_factor
+from bci_stream.train.classical.graphs import _softmax_out, add_csp_lda
 from bci_stream.train.classical.residual_ref import FAMILY, ResidualParams, check_residual, residual_reference
 from bci_stream.train.export.graph import GraphBuilder
-from bci_stream.train.export.step_graph import DEFAULT_MAX_BLOCK, add_preprocessing, state_io, write_model
+from bci_stream.train.export.step_graph import DEFAULT_MAX_BLOCK, state_io, write_model
 
 HIDDEN_STATE = "h0"
 #: torch stacks the GRU gates (r, z, n); ONNX (z, r, h).
@@ -55,19 +54,9 @@ def csp_gru_step_graph(p: ResidualParams, max_block: int = DEFAULT_MAX_BLOCK) ->
         raise ValueError(f"max_block must be >= 1, got {max_block}")
     csp = p.csp
     n_chans = len(csp.ch_names)
-    filters = np.asarray(csp.filters, dtype=np.float64)
-    coef = np.asarray(csp.coef, dtype=np.float64)
-    m, n_out, h = filters.shape[1], coef.shape[0], p.hidden_size
+    m, n_out, h = np.asarray(csp.filters).shape[1], np.asarray(csp.coef).shape[0], p.hidden_size
     g = GraphBuilder()
-    u, length, states = add_preprocessing(g, csp.preprocessing, n_chans, csp.sfreq, max_block, dtype="float64")
-    power = _estimator_state(g, POWER_STATE, m, csp.power_init)
-    s = g.op("MatMul", [u, g.const(filters, "csp/filters", np.float64)], "csp/s")
-    pw = _running_mean(g, g.op("Mul", [s, s], "csp/s2"), power, smoothing_factor(csp.tau_s, csp.sfreq),
-                       max_block, length, "csp/power")
-    logp = g.op("Log", [g.op("Max", [pw, g.const(TINY, "csp/tiny", np.float64)], "csp/p_floor")], "csp/logp")
-    classical = g.op("Add", [g.op("MatMul", [logp, g.const(coef.T, "lda/coef_t", np.float64)], "lda/z"),
-                             g.const(np.asarray(csp.intercept, dtype=np.float64), "lda/intercept", np.float64)],
-                     "lda/logits")
+    logp, classical, states = add_csp_lda(g, csp, max_block)  # exactly the CSP+LDA graph's nodes and states
     # the residual: GRU over the standardised log power (or logits), time-major for the ONNX GRU op
     v = logp if p.inputs == "log_power" else classical
     zs = g.op("Div", [g.op("Sub", [v, g.const(p.in_mean, "gru/in_mean", np.float64)], "gru/vc"),
@@ -90,7 +79,7 @@ def csp_gru_step_graph(p: ResidualParams, max_block: int = DEFAULT_MAX_BLOCK) ->
     hidden = StateSpec(name=HIDDEN_STATE, input=h_in, output=h_out, shape=[1, 1, h], batch_axis=1, dtype="float32",
                        role="recurrent", init="zeros")
     spec = StepSpec(family=FAMILY, n_chans=n_chans, n_outputs=n_out, max_block=max_block,
-                    states=[*states, power, hidden])
+                    states=[*states, hidden])
     doc = (f"bci-stream CSP+LDA + residual GRU step graph: {m} components, tau {csp.tau_s:g} s, GRU {h} units, "
            f"{n_out} classes")
     return g.model("csp_gru_step", doc), spec
