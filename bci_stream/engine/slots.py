@@ -62,12 +62,7 @@ class SlotState(StreamState):
     """
 
     def __init__(self, table: SlotTable, slot: int, key: Hashable) -> None:  # no buffers of its own
-        self.spec = table.spec
-        self.specs = {s.name: s for s in self.spec.states}
-        self._packed = {}  # the single-sample graph's packed buffers: never used by a slot
-        self._cur = 0
-        self._unit_scale = True
-        self._pending = set()
+        self._init_bookkeeping(table.spec)  # no packed single-sample buffers: a slot never uses them
         self.slot: int | None = slot
         self.key = key
         self._attach(table)

@@ -29,13 +29,9 @@ class StreamState:
     """
 
     def __init__(self, spec: StepSpec) -> None:
-        self.spec = spec
-        self.specs: dict[str, StateSpec] = {s.name: s for s in spec.states}
+        self._init_bookkeeping(spec)
         single = spec.single_step
         packed = single.sample_and_filter if single is not None else None
-        #: name -> two [1 + S, C] buffers whose rows 1.. are the filter state and row 0 the sample, for a
-        #: single-sample graph that takes both as one input (``SingleStep.sample_and_filter``)
-        self._packed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._bufs = {}
         for s in spec.states:
             if s.name == packed:
@@ -44,12 +40,20 @@ class StreamState:
                 self._bufs[s.name] = (lead[0][1:][None], lead[1][1:][None])
             else:
                 self._bufs[s.name] = (np.zeros(s.shape, s.dtype), np.zeros(s.shape, s.dtype))
-        self._cur = 0
         self.scale = np.ones((1, 1, spec.n_chans), dtype=np.float64)
-        self._unit_scale = True  # scale is all ones: a single-sample graph's input is the sample as it is
-        self._pending: set[str] = set()  # first_sample states waiting for the stream's first sample
         self._bindings: tuple | None = None  # built and owned by the StepModel that last ran this state
         self.reset()
+
+    def _init_bookkeeping(self, spec: StepSpec) -> None:
+        """What every state has besides its buffers (also a slot's view: :class:`~.slots.SlotState`)."""
+        self.spec = spec
+        self.specs: dict[str, StateSpec] = {s.name: s for s in spec.states}
+        #: name -> two [1 + S, C] buffers whose rows 1.. are the filter state and row 0 the sample, for a
+        #: single-sample graph that takes both as one input (``SingleStep.sample_and_filter``)
+        self._packed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cur = 0
+        self._unit_scale = True  # scale is all ones: a single-sample graph's input is the sample as it is
+        self._pending: set[str] = set()  # first_sample states waiting for the stream's first sample
 
     @property
     def names(self) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 from bci_stream.core.card import ModelCard
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import MarkerOptions
+from bci_stream.core.stats import wilson
 
 DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
@@ -78,17 +79,6 @@ def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConf
             return None, f"the card's training.label_map names classes {bad} that are not output labels {labels}"
         return ScoringConfig({str(k): v for k, v in label_map.items()}, t_dec, "card.training.label_map"), None
     return ScoringConfig({lab: lab for lab in labels}, t_dec, "output labels"), None
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson score interval of ``k`` successes in ``n`` trials (95 % by default), or None when ``n == 0``."""
-    if n == 0:
-        return None
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 class LiveScorer:

@@ -24,7 +24,6 @@ The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is im
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from pathlib import Path
 from scipy.stats import binom
 
 from bci_stream.core.card import ModelCard
+from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
 from bci_stream.train.classical.calibration_report import summary_lines, write_report
 from bci_stream.train.classical.configs import (
@@ -87,14 +87,8 @@ def candidates(prep: Prepared, family: str, channels_fixed: bool) -> list[Config
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (95 % by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Wilson score interval of a proportion ``k / n`` (95 % by default); ``(0, 1)`` when ``n == 0``."""
+    return _wilson(k, n, z) or (0.0, 1.0)
 
 
 def chance_threshold(n: int, p0: float, alpha: float = 0.05) -> float:
