@@ -143,7 +143,8 @@ def test_state_snapshot_and_restore(client):
     r = client.put(f"/decoders/{decoder_id}/state", json=other)
     assert r.status_code == 409 and "sha256 must be that of the running model" in r.json()["detail"]
     assert client.put(f"/decoders/{decoder_id}/state", json={"arrays": "x"}).status_code == 422
-    assert client.get(f"/decoders/{decoder_id}").json()["counters"]["state_epoch"] == 1
+    # status snapshots arrive every status interval: the restore shows in the next one
+    wait_status(client, decoder_id, lambda st: st["counters"]["state_epoch"] == 1, 10, "state_epoch 1 in status")
     client.delete(f"/decoders/{decoder_id}")
 
 
