@@ -96,11 +96,16 @@ class Harness:
         """Wait until every stream in ``out_names`` delivered a sample stamped after ``t_end`` (at least
         :data:`DRAIN_S`, at most ``timeout``); False on timeout (late samples then count as lost)."""
         time.sleep(DRAIN_S)
+        return self.wait_delivered(out_names, t_end + DRAIN_MARGIN_S, timeout)
+
+    def wait_delivered(self, out_names: Sequence[str], t: float, timeout: float = DRAIN_TIMEOUT_S) -> bool:
+        """Wait (at most ``timeout`` seconds) until every stream in ``out_names`` delivered a sample stamped at
+        or after ``t``; False on timeout."""
         deadline = time.monotonic() + timeout
         pending = list(out_names)
         while pending and time.monotonic() < deadline:
             ev = self.consumer.request({"cmd": "stat", "name": pending[0]}, "stat")
-            if ev.get("last") and ev["last"][0] >= t_end + DRAIN_MARGIN_S:
+            if ev.get("last") and ev["last"][0] >= t:
                 pending.pop(0)
             else:
                 time.sleep(0.05)

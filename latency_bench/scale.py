@@ -62,6 +62,10 @@ def run_scale(h: Harness, model: BenchModel, levels: Sequence[int], seconds: flo
                 h.consumer.request({"cmd": "add", "name": path.out_name, "capacity_s": capacity,
                                     "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
             setup_s = time.monotonic() - t_setup
+            # The window opens only once every path of the level delivers samples pushed after its set-up: a
+            # path still connecting under load would otherwise count its first samples as lost.
+            flowing = h.wait_delivered([path.out_name for _, path in streams], pylsl.local_clock(),
+                                       CONNECT_TIMEOUT_S)
             time.sleep(warmup)
             before = {name: path.status() for name, path in streams}
             pids = {f"worker{i}": next(iter(path.pids.values())) for i, (_, path) in enumerate(streams)}
@@ -72,9 +76,9 @@ def run_scale(h: Harness, model: BenchModel, levels: Sequence[int], seconds: flo
             cpu = meter.stop()
             after = {name: path.status() for name, path in streams}
             windows.append({"n": n, "window": (ta, tb), "streams": [(nm, p.out_name) for nm, p in streams],
-                            "cpu": cpu, "setup_s": setup_s, "counters": _counter_deltas(before, after),
+                            "cpu": cpu, "setup_s": setup_s, "flowing": flowing, "counters": _counter_deltas(before, after),
                             "service": [_service_view(st) for st in after.values()] if kind == "service" else None})
-        h.drain([path.out_name for _, path in streams], windows[-1]["window"][1])
+        drained = h.drain([path.out_name for _, path in streams], windows[-1]["window"][1])
         pushed = {name: h.dump_pushed(name) for name, _ in streams}
         received = {name: h.dump_received(path.out_name) for name, path in streams}
     finally:
@@ -85,7 +89,7 @@ def run_scale(h: Harness, model: BenchModel, levels: Sequence[int], seconds: flo
                 h.player.request({"cmd": "remove", "name": name}, "removed")
     rows = [_level(w, pushed, received) for w in windows]
     return {"kind": kind, "model": model.ref, "architecture": model.architecture, "n_chans": model.n_chans,
-            "sfreq": model.sfreq, "seconds_per_level": seconds, "warmup_s": warmup, "levels": rows,
+            "sfreq": model.sfreq, "seconds_per_level": seconds, "warmup_s": warmup, "drained": drained, "levels": rows,
             "goal": _goal(rows)}
 
 
@@ -115,7 +119,7 @@ def _level(w: dict[str, Any], pushed: dict[str, np.ndarray], received: dict[str,
     workers_sys = [v for k, v in w["cpu"]["system_percent"].items() if k.startswith("worker") and v is not None]
     p99s = [s["p99_ms"] for s in per_stream if s["p99_ms"] is not None]
     return {
-        "n_streams": w["n"], "setup_s": round(w["setup_s"], 2), "window_s": w["window"][1] - w["window"][0],
+        "n_streams": w["n"], "setup_s": round(w["setup_s"], 2), "flowing": w["flowing"], "window_s": w["window"][1] - w["window"][0],
         "n_pushed": n_pushed, "lost": lost, "loss_fraction": lost / n_pushed if n_pushed else None,
         "latency_ms": stats.summarise(lat), "worst_stream_p99_ms": max(p99s) if p99s else None,
         "cpu_percent": {"workers_total": float(sum(workers)), "workers_system": float(sum(workers_sys)),
@@ -258,6 +262,10 @@ def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chu
                 consumer.request({"cmd": "add", "name": st.path.out_name, "capacity_s": capacity,
                                   "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
             setup_s = time.monotonic() - t_setup
+            # The window opens only once every path of the level delivers samples pushed after its set-up: a
+            # path still connecting under load would otherwise count its first samples as lost.
+            flowing = h.wait_delivered([path.out_name for _, path in streams], pylsl.local_clock(),
+                                       CONNECT_TIMEOUT_S)
             time.sleep(warmup)
             before = {s.name: s.path.status() for s in streams if s.path}
             procs = _path_processes(h, kind, streams, before)

@@ -126,7 +126,8 @@ def test_catchup_scale_grid_lookahead_inference(result: tuple[dict[str, Any], Pa
     levels = s["scale"]["levels"]
     assert [lv["n_streams"] for lv in levels] == [1, 2]
     for lv in levels:
-        assert lv["lost"] == 0 and lv["n_pushed"] > 0, lv["n_streams"]
+        assert lv["flowing"], f"scale level {lv['n_streams']}: a path delivered nothing after its set-up"
+        assert lv["lost"] == 0 and lv["n_pushed"] > 0, (lv["n_streams"], lv["service_counters"], s["scale"]["drained"])
         _finite_latency(lv["latency_ms"], f"scale {lv['n_streams']}")
         assert lv["cpu_percent"]["workers_total"] > 0 and len(lv["per_stream"]) == lv["n_streams"]
     assert s["scale"]["goal"]["max_measured"] == 2
