@@ -44,7 +44,8 @@ Chunked throughput follows: ``StepModel.run`` on chunks of T = 16 and T = 256 sa
 blocks of at most ``max_block``), and torch's pre+step on the same chunks, interleaved, median
 samples/s over the repeats.
 
-Other families: CSP+LDA and Riemannian (tangent space + LR) decoders with random parameters, exported
+Other families: CSP+LDA, Riemannian (tangent space + LR) and the two combined (``csp_riemann``) decoders with
+random parameters, exported
 with their real exporter (``bci_stream.train.classical.export``, parity checked; shapes
 :data:`CLASSICAL_SHAPES`), get a row each: ``ours`` and ``ours_batched`` per-sample cost on random raw
 samples. With ``models_dir`` (``python -m latency_bench inference --models-dir DIR``, by default the
@@ -112,9 +113,14 @@ CLASSICAL_SHAPES: tuple[tuple[str, int, int], ...] = (
     ("csp_lda", 64, 6),
     ("riemann", 21, 16),
     ("riemann", 64, 16),
+    ("csp_riemann", 64, 16),
 )
 """``(family, n_chans, width)`` of the classical rows: CSP components, or the Riemannian decoder's projected
-dimension (the calibration defaults; 21 = the 10-10 sensorimotor rows, 64 = a full cap)."""
+dimension (the calibration defaults; 21 = the 10-10 sensorimotor rows, 64 = a full cap). ``csp_riemann``, the
+combined decoder as calibrate's defaults build it: CSP+LDA (8 components, 8-30 Hz) on all channels and the
+tangent space (``width`` dims, its own 5-35 Hz filter) on the first 21."""
+COMBINED_CSP_COMPONENTS = 8
+COMBINED_TS_CHANS = 21
 CLASSICAL_SFREQ = 160.0
 CLASSICAL_LABELS = ["left_hand", "right_hand"]
 CLASSICAL_PARITY_SAMPLES = 500
@@ -632,7 +638,14 @@ def _classical_params(family: str, n_chans: int, width: int, seed: int) -> Any:
         return RiemannParams(projection=proj, shrinkage=0.05, cov_init=cov, ref_isqrt=(ref_isqrt + ref_isqrt.T) / 2,
                              coef=0.2 * rng.standard_normal((k, n_feat)), intercept=0.1 * rng.standard_normal(k),
                              **common)
-    raise ValueError(f"family must be 'csp_lda' or 'riemann', got {family!r}")
+    if family == "csp_riemann":
+        from bci_stream.train.classical.combined import CombinedParams
+
+        csp = _classical_params("csp_lda", n_chans, COMBINED_CSP_COMPONENTS, seed)
+        ts = _classical_params("riemann", min(COMBINED_TS_CHANS, n_chans), width, seed + 1)
+        ts.preprocessing = PreprocessingConfig(bandpass=(5.0, 35.0), car=False)
+        return CombinedParams(csp=csp, riemann=ts, ch_names=list(csp.ch_names))
+    raise ValueError(f"family must be 'csp_lda', 'riemann' or 'csp_riemann', got {family!r}")
 
 
 def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable[[str], Any],
@@ -656,14 +669,23 @@ def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable
         row: dict[str, Any] = {"ref": f"{name}@1.0.0", "family": family, "n_chans": n_chans,
                                "sfreq": CLASSICAL_SFREQ, "n_outputs": len(CLASSICAL_LABELS),
                                "describe": (f"{family} {n_chans}ch, {width} CSP components" if family == "csp_lda" else
+                                            f"{family} {n_chans}ch ({COMBINED_CSP_COMPONENTS} CSP components) + "
+                                            f"{min(COMBINED_TS_CHANS, n_chans)}ch → {width} dims (own 5-35 Hz filter)"
+                                            if family == "csp_riemann" else
                                             f"{family} {n_chans}ch" + (f" → {width} dims" if n_chans > width else ""))}
         try:
             t0 = time.perf_counter()
             params = _classical_params(family, n_chans, width, seed + i)
             export = export_csp_lda if family == "csp_lda" else export_riemann
+            if family == "csp_riemann":
+                from bci_stream.train.classical.combined_graph import combined_parity_input, export_csp_riemann
+
+                export, parity = export_csp_riemann, combined_parity_input(params, CLASSICAL_PARITY_SAMPLES, seed)
+            else:
+                parity = synthetic_parity_input(params, CLASSICAL_PARITY_SAMPLES, seed=seed)
             card = export(params, work_dir / name, name=name, version="1.0.0",
                           training={"data": f"random parameters (seed {seed + i}), latency benchmark"},
-                          parity_input=synthetic_parity_input(params, CLASSICAL_PARITY_SAMPLES, seed=seed))
+                          parity_input=parity)
             t_export = time.perf_counter() - t0
             row["states"] = [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype, "role": s.role}
                              for s in card.step.states]
@@ -887,7 +909,7 @@ def families_markdown(families: dict[str, Any] | None) -> list[str]:
     """The classical families' rows (random parameters through their exporter)."""
     if not families:
         return []
-    lines = ["## Classical step graphs (CSP+LDA, Riemannian), T = 1, µs per sample", ""]
+    lines = ["## Classical step graphs (CSP+LDA, Riemannian, the two combined), T = 1, µs per sample", ""]
     if not families.get("available"):
         return lines + [f"Not run: {families.get('reason')}."]
     lines += [f"{families['source']}; {families['sfreq']:g} Hz, 8-30 Hz band-pass, {len(families['labels'])} "

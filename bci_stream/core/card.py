@@ -22,8 +22,9 @@ class Architecture(BaseModel):
     """What computes the outputs: a recurrent network, or a classical decoder family.
 
     ``family`` is ``recurrent`` (``cell``, ``n_layers``, ``hidden_size`` required), ``csp_lda``,
-    ``riemann`` or ``csp_gru`` (CSP+LDA plus a residual GRU on its logit: ``cell``, ``n_layers``,
-    ``hidden_size`` of the GRU); family-specific fields are kept as extras.
+    ``riemann``, ``csp_gru`` (CSP+LDA plus a residual GRU on its logit: ``cell``, ``n_layers``,
+    ``hidden_size`` of the GRU) or ``csp_riemann`` (CSP+LDA and tangent space + LR in one graph, outputs
+    combined: ``combine``, ``front_ends``); family-specific fields are kept as extras.
     """
 
     model_config = ConfigDict(extra="allow")

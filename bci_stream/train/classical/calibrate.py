@@ -27,11 +27,14 @@ from bci_stream.core.errors import BciStreamError
               help="Use exactly these channels (names matched after normalising, e.g. C3 finds 'C3..').")
 @click.option("--recurrent/--no-recurrent", default=True, show_default=True,
               help="Also cross-validate a residual GRU on the CSP+LDA decoder; ship it only where CV says it wins.")
+@click.option("--combined/--no-combined", default=None,
+              help="Also consider the combined CSP+LDA + tangent-space decoder (one graph, outputs combined) under "
+                   "the same CV rule [default: off, chosen by the nested selection study].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
-                  recurrent: bool, no_progress: bool) -> None:
+                  recurrent: bool, combined: bool | None, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
-    from bci_stream.train.classical.calibration import calibrate
+    from bci_stream.train.classical.calibration import CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import parse_channels, parse_labels
 
     try:
@@ -39,7 +42,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | N
             from bci_stream.core.settings import Settings
             out = Settings().models_dir
         calibrate(list(files), parse_labels(labels), name, out, channels=parse_channels(channels),
-                  progress=not no_progress, echo=click.echo, recurrent=recurrent)
+                  progress=not no_progress, echo=click.echo, recurrent=recurrent,
+                  combined=CONSIDER_COMBINED if combined is None else combined)
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

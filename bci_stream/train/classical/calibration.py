@@ -12,7 +12,8 @@ Pipeline (:func:`calibrate`):
 3. within a family, the candidate with the best CV accuracy at 2 s wins (ties: the mean over 0.5/1/2/3 s);
    between families, the best mean CV accuracy over 1.5-2.5 s after cue (ties: at 2 s, then CSP+LDA, the
    cheaper graph) — the rules ``CANDIDATE_RULE`` / ``FAMILY_RULE`` of :mod:`.selection`, chosen by the nested
-   study :mod:`.selection_study`; the winner is refitted on all calibration runs and exported with
+   study :mod:`.selection_study`; with ``combined=True`` (off by default, ``CONSIDER_COMBINED``) the combined
+   decoder of both picks (:mod:`.combined`, family ``csp_riemann``) is a third option under the same rule; the winner is refitted on all calibration runs and exported with
    :func:`bci_stream.train.classical.export.export_csp_lda` / ``export_riemann`` into ``OUT/NAME/``;
    when CSP+LDA wins, a residual GRU on its logit is cross-validated on the same folds and shipped instead
    only where CV says it beats it (:func:`~.residual_calibrate.recurrent_stage`; ``recurrent=False`` skips it);
@@ -36,6 +37,8 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
 from bci_stream.train.classical.calibration_report import summary_lines, write_report
+from bci_stream.train.classical.combined import DEFAULT_COMBINE, CombinedConfig, CombinedParams, combined_cv
+from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import (
     CALIBRATE_ALTERNATIVES,
     DECISION_TIME,
@@ -62,6 +65,11 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 # a few trials, within noise).
 CANDIDATE_RULE = "acc2"
 FAMILY_RULE = "accwin"
+# Whether calibrate also considers the combined decoder (.combined, CSP+LDA and tangent space in one graph) under
+# FAMILY_RULE, ties to the cheaper graph. The same nested study with it among the options: 179 of 225 with it
+# (either tie order, either combination) = 179 without; it wins 2 of 15 outer folds, where the single family
+# scores the same; always combined 169-175. No gain across subjects, so it is off by default (--combined).
+CONSIDER_COMBINED = False
 
 
 def candidates(prep: Prepared, family: str, channels_fixed: bool) -> list[Config]:
@@ -108,9 +116,10 @@ class CalibrationResult:
     selected config (for offline evaluation)."""
 
     report: dict
-    params: CspLdaParams | RiemannParams
+    params: CspLdaParams | RiemannParams | CombinedParams
     configs: dict[str, Config]
     model_dir: Path
+    cv: dict[str, CvResult] = field(default_factory=dict)  # each family's CV of its selected config
 
 
 @dataclass
@@ -143,7 +152,8 @@ def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: 
 
 def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: str, out_dir: str | Path, *,
               channels: Sequence[str] | None = None, progress: bool = True,
-              echo: Callable[[str], None] = print, recurrent: bool = True) -> CalibrationResult:
+              echo: Callable[[str], None] = print, recurrent: bool = True,
+              combined: bool = CONSIDER_COMBINED) -> CalibrationResult:
     """Calibrate, export and report a streaming decoder (see the module docstring).
 
     Returns
@@ -168,6 +178,10 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
          f"cues per class {counts}; CV: {scheme}")
 
     results = {fam: _select(prep, fam, folds, channels is not None, progress) for fam in ("csp_lda", "riemann")}
+    if combined:  # both picks on the same folds: their CV probabilities combined, no refit (.combined)
+        cfg = CombinedConfig(results["csp_lda"].config, results["riemann"].config, DEFAULT_COMBINE)
+        results[COMBINED] = FamilyResult(COMBINED, cfg, combined_cv(results["csp_lda"].cv, results["riemann"].cv,
+                                                                    DEFAULT_COMBINE))
 
     def score(r: FamilyResult) -> tuple[float, ...]:
         return RULES[FAMILY_RULE](r.cv)
@@ -230,7 +244,9 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
             "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",
             "Decision for a trial at t s: argmax of the streaming output at sample cue_onset + round(t * sfreq); "
             "the running estimators run over each whole run, as online.",
-        ] + (["Only one run was given: CV is a trial-wise stratified k-fold within that run, not "
+        ] + ([f"{COMBINED}: both families' picks in one graph, outputs combined by {DEFAULT_COMBINE}; its CV is "
+              f"their CV probabilities combined on the same folds (no candidates of its own)."] if combined else [])
+          + (["Only one run was given: CV is a trial-wise stratified k-fold within that run, not "
               "leave-one-run-out, and may overestimate accuracy on a new session."] if len(prep.runs) == 1 else []),
         "recurrent": rec.report,
         "seconds": round(time.time() - t_start, 1),
@@ -238,16 +254,19 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     write_report(report, model_dir / "report")
     for line in summary_lines(report):
         echo(line)
-    return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir)
+    return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir,
+                             {f: r.cv for f, r in results.items()})
 
 
-def _export(params: CspLdaParams | RiemannParams, family: str, model_dir: Path, name: str, training: dict,
+def _export(params: CspLdaParams | RiemannParams | CombinedParams, family: str, model_dir: Path, name: str, training: dict,
             metrics: dict) -> ModelCard:
     try:
         from bci_stream.train.classical.export import export_csp_lda, export_riemann
     except ImportError as exc:
         raise CalibrationError(f"cannot export: bci_stream.train.classical.export is not available ({exc})") from None
     fn = export_csp_lda if family == "csp_lda" else export_riemann
+    if family == COMBINED:
+        from bci_stream.train.classical.combined_graph import export_csp_riemann as fn
     scoring = {"marker_map": dict(training["label_map"]), "decision_time_s": DECISION_TIME}  # live scoring
     return fn(params, model_dir, name=name, version="1.0.0", training=training, metrics=metrics, scoring=scoring)
 

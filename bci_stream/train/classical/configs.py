@@ -125,6 +125,8 @@ CALIBRATE_ALTERNATIVES: dict[str, dict] = {
 
 def config_dict(cfg: Config) -> dict:
     """A JSON-friendly dict of a config, with its family."""
+    if hasattr(cfg, "as_dict"):  # a combined config (.combined) describes its front-ends itself
+        return cfg.as_dict()
     d = asdict(cfg)
     d["family"] = cfg.family
     d["channels"] = cfg.channels if isinstance(cfg.channels, str) else list(cfg.channels)
@@ -133,6 +135,8 @@ def config_dict(cfg: Config) -> dict:
 
 def config_label(cfg: Config) -> str:
     """A short one-line description, e.g. ``csp_lda band=8-30 car=0 ch=sensorimotor tau=1 m=6 ...``."""
+    if hasattr(cfg, "label"):  # a combined config (.combined)
+        return cfg.label()
     ch = cfg.channels if isinstance(cfg.channels, str) else f"{len(cfg.channels)}named"
     base = f"{cfg.family} band={cfg.band[0]:g}-{cfg.band[1]:g} car={int(cfg.car)} ch={ch} tau={cfg.tau_s:g}"
     if isinstance(cfg, CspConfig):

@@ -88,6 +88,7 @@ class CvResult:
     eval_times: tuple[float, ...] = EVAL_TIMES
     probs: np.ndarray | None = None
     classes: np.ndarray | None = None
+    fold_sizes: list[int] = field(default_factory=list)  # test trials per fold (rows of probs, in order)
 
     def at(self, t: float = DECISION_TIME) -> float:
         return self.acc[t]
@@ -98,7 +99,7 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
     """Fit on each fold's training trials, decide each test trial at ``eval_times`` after its cue."""
     correct = {t: 0 for t in eval_times}
     total = 0
-    per_fold = []
+    per_fold, fold_sizes = [], []
     all_probs, all_classes = [], []
     for fold in folds:
         params = fit(prep, fold.train, cfg)
@@ -118,6 +119,7 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
                 f_correct[t] += int((pred[:, j] == classes).sum())
             f_total += len(onsets)
         per_fold.append({t: f_correct[t] / max(f_total, 1) for t in eval_times})
+        fold_sizes.append(f_total)
         for t in eval_times:
             correct[t] += f_correct[t]
         total += f_total
@@ -125,7 +127,8 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
     return CvResult(acc={t: correct[t] / max(total, 1) for t in eval_times}, n_trials=total, n_correct=correct,
                     per_fold=per_fold, eval_times=tuple(eval_times),
                     probs=np.concatenate(all_probs) if all_probs else np.zeros((0, len(eval_times), k)),
-                    classes=np.concatenate(all_classes) if all_classes else np.zeros(0, dtype=np.int64))
+                    classes=np.concatenate(all_classes) if all_classes else np.zeros(0, dtype=np.int64),
+                    fold_sizes=fold_sizes)
 
 
 __all__ = ["CvResult", "Fold", "cross_validate", "make_folds", "predict_prepared"]

@@ -188,6 +188,10 @@ def fit_riemann(prep: Prepared, sel: Selection, cfg: RiemannConfig) -> RiemannPa
 
 def fit(prep: Prepared, sel: Selection, cfg: Config) -> CspLdaParams | RiemannParams:
     """Fit the family of ``cfg``."""
+    if getattr(cfg, "family", None) == "csp_riemann":  # both front-ends of the combined decoder (.combined)
+        from bci_stream.train.classical.combined import fit_combined
+
+        return fit_combined(prep, sel, cfg)
     return fit_csp_lda(prep, sel, cfg) if isinstance(cfg, CspConfig) else fit_riemann(prep, sel, cfg)
 
 

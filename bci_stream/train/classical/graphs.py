@@ -78,10 +78,18 @@ def add_csp_lda(g: GraphBuilder, params: CspLdaParams, max_block: int) -> tuple[
     if max_block < 1:
         raise ValueError(f"max_block must be >= 1, got {max_block}")
     n_chans = len(params.ch_names)
+    u, length, states = add_preprocessing(g, params.preprocessing, n_chans, params.sfreq, max_block, dtype="float64")
+    logp, logits, power = add_csp_lda_core(g, params, u, length, max_block)
+    return logp, logits, [*states, power]
+
+
+def add_csp_lda_core(g: GraphBuilder, params: CspLdaParams, u: str, length: BlockLength, max_block: int,
+                     state: str = POWER_STATE) -> tuple[str, str, StateSpec]:
+    """CSP, running log power and LDA of ``params`` on the preprocessed ``u [B, T, C]`` (float64): returns the
+    log power ``[B, T, m]``, the LDA logits ``[B, T, K]`` and the running power's state (named ``state``)."""
     filters = np.asarray(params.filters, dtype=np.float64)
     coef = np.asarray(params.coef, dtype=np.float64)
-    u, length, states = add_preprocessing(g, params.preprocessing, n_chans, params.sfreq, max_block, dtype="float64")
-    power = _estimator_state(g, POWER_STATE, filters.shape[1], params.power_init)
+    power = _estimator_state(g, state, filters.shape[1], params.power_init)
     s = g.op("MatMul", [u, g.const(filters, "csp/filters", np.float64)], "csp/s")
     p = _running_mean(g, g.op("Mul", [s, s], "csp/s2"), power, smoothing_factor(params.tau_s, params.sfreq),
                       max_block, length, "csp/power")
@@ -89,7 +97,7 @@ def add_csp_lda(g: GraphBuilder, params: CspLdaParams, max_block: int) -> tuple[
     logits = g.op("Add", [g.op("MatMul", [logp, g.const(coef.T, "lda/coef_t", np.float64)], "lda/z"),
                           g.const(np.asarray(params.intercept, dtype=np.float64), "lda/intercept", np.float64)],
                   "lda/logits")
-    return logp, logits, [*states, power]
+    return logp, logits, power
 
 
 def csp_lda_step_graph(params: CspLdaParams, max_block: int = DEFAULT_MAX_BLOCK) -> tuple[onnx.ModelProto, StepSpec]:
@@ -121,14 +129,31 @@ def riemann_step_graph(params: RiemannParams, max_block: int = DEFAULT_MAX_BLOCK
     if max_block < 1:
         raise ValueError(f"max_block must be >= 1, got {max_block}")
     n_chans = len(params.ch_names)
+    n = np.asarray(params.cov_init).shape[0]
+    n_out = np.asarray(params.coef).shape[0]
+    plan = logm_plan(n, logm_max_condition)
+    g = GraphBuilder()
+    u, length, states = add_preprocessing(g, params.preprocessing, n_chans, params.sfreq, max_block, dtype="float64")
+    logits, cov = add_riemann_core(g, params, u, length, max_block, plan)
+    _softmax_out(g, logits, n_out)
+    spec = StepSpec(family="riemann", n_chans=n_chans, n_outputs=n_out, max_block=max_block, states=[*states, cov])
+    doc = (f"bci-stream tangent-space + LR step graph: n {n}, tau {params.tau_s:g} s, shrinkage {params.shrinkage:g}, "
+           f"{n_out} classes; logm by a degree-{plan.degree} Chebyshev interpolant on [{plan.lower:.3g}, 1] "
+           f"(exact to {LOGM_TOL:g} up to condition {plan.max_condition:g})")
+    return g.model("riemann_step", doc), spec
+
+
+def add_riemann_core(g: GraphBuilder, params: RiemannParams, u: str, length: BlockLength, max_block: int,
+                     plan, state: str = COV_STATE) -> tuple[str, StateSpec]:
+    """Running covariance, whitening, matrix log (``plan`` of :func:`~.logm_graph.logm_plan`) and the logistic
+    regression of ``params`` on the preprocessed ``u [B, T, C]`` (float64): returns the logits ``[B, T, K]``
+    and the running covariance's state (named ``state``)."""
+    n_chans = len(params.ch_names)
     cov_init = np.asarray(params.cov_init, dtype=np.float64)
     n = cov_init.shape[0]
     coef = np.asarray(params.coef, dtype=np.float64)
     n_out = coef.shape[0]
-    plan = logm_plan(n, logm_max_condition)
-    g = GraphBuilder()
-    u, length, states = add_preprocessing(g, params.preprocessing, n_chans, params.sfreq, max_block, dtype="float64")
-    cov = _estimator_state(g, COV_STATE, n * n, cov_init)
+    cov = _estimator_state(g, state, n * n, cov_init)
     # outer products v v^T, flattened row-major, as (u @ P E_row) * (u @ P E_col)
     proj = np.eye(n_chans) if params.projection is None else np.asarray(params.projection, dtype=np.float64)
     rows, cols = np.divmod(np.arange(n * n), n)
@@ -162,12 +187,8 @@ def riemann_step_graph(params: RiemannParams, max_block: int = DEFAULT_MAX_BLOCK
     logits = g.op("Add", [g.op("MatMul", [log_flat, g.const(readout, "lr/readout", np.float64)], "lr/z"),
                           g.const(np.asarray(params.intercept, dtype=np.float64), "lr/intercept", np.float64)],
                   "lr/logits")
-    _softmax_out(g, logits, n_out)
-    spec = StepSpec(family="riemann", n_chans=n_chans, n_outputs=n_out, max_block=max_block, states=[*states, cov])
-    doc = (f"bci-stream tangent-space + LR step graph: n {n}, tau {params.tau_s:g} s, shrinkage {shrink:g}, "
-           f"{n_out} classes; logm by a degree-{plan.degree} Chebyshev interpolant on [{plan.lower:.3g}, 1] "
-           f"(exact to {LOGM_TOL:g} up to condition {plan.max_condition:g})")
-    return g.model("riemann_step", doc), spec
+    return logits, cov
 
 
-__all__ = ["COV_STATE", "POWER_STATE", "WHITEN_FLAT_MAX_N", "csp_lda_step_graph", "riemann_step_graph"]
+__all__ = ["COV_STATE", "POWER_STATE", "WHITEN_FLAT_MAX_N", "add_csp_lda", "add_csp_lda_core", "add_riemann_core",
+           "csp_lda_step_graph", "riemann_step_graph"]

@@ -10,7 +10,8 @@ score OFFLINE on the held-out test runs (never used for any choice):
   1, 2 and 3 s after cue (argmax of the streaming output; each test run streamed from its first sample);
 * the exported ONNX step graph through :class:`~bci_stream.engine.step_model.StepModel` on the same runs
   (decisions at 2 s and the largest |difference| to the reference), when the export module exists;
-* the other family (its CV-selected config refitted on all calibration runs), for information only;
+* every family (CSP+LDA, tangent space, and the combined decoder of both, :mod:`.combined`; each with its
+  CV-selected config refitted on all calibration runs), for information only;
 * epoch CSP+LDA (MNE ``CSP(4)`` + LDA, 8–30 Hz zero-phase FIR, epochs 0.5–2.5 s after cue, all channels)
   and epoch TS+LR (pyriemann OAS covariances, tangent space at the Riemannian mean, logistic regression)
   fitted on the same calibration runs.
@@ -47,11 +48,13 @@ def _paths(subject: str, runs) -> list[Path]:
 def streaming_test_acc(params, test_paths: list[Path], label_map: dict) -> dict:
     """Trial accuracy of ``params`` on the test files with the numpy reference, at each of EVAL_TIMES."""
     from bci_stream.train.classical.calibration_inputs import load_calibration
+    from bci_stream.train.classical.combined import CombinedParams, combined_reference
     from bci_stream.train.classical.params import CspLdaParams
     from bci_stream.train.classical.reference import csp_lda_reference, riemann_reference
 
     prep = load_calibration(test_paths, label_map, channels=params.ch_names, min_trials=1)
-    ref = csp_lda_reference if isinstance(params, CspLdaParams) else riemann_reference
+    ref = (combined_reference if isinstance(params, CombinedParams)
+           else csp_lda_reference if isinstance(params, CspLdaParams) else riemann_reference)
     correct = {t: 0 for t in EVAL_TIMES}
     n = 0
     outputs = []
@@ -130,6 +133,7 @@ def epoch_baselines(calib: list[Path], test: list[Path], label_map: dict) -> dic
 
 def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
     from bci_stream.train.classical.calibration import calibrate
+    from bci_stream.train.classical.combined import DEFAULT_COMBINE, FAMILY, CombinedConfig, combined_cv
     from bci_stream.train.classical.fit import fit
     from bci_stream.train.classical.prepared import all_trials
 
@@ -142,7 +146,8 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
     stream = streaming_test_acc(res.params, test, split["labels"])
     row = {"subject": subject, "calib_runs": list(split["calib"]), "test_runs": list(split["test"]), "model": name,
            "chosen_family": chosen, "chosen_config": rep["chosen_config"],
-           "cv_acc": {f: r["cv_acc"][f"{DECISION_TIME:g}"] for f, r in rep["families"].items()},
+           "cv_acc": {f: r["cv_acc"][f"{DECISION_TIME:g}"] for f, r in rep["families"].items()}
+           | {FAMILY: combined_cv(res.cv["csp_lda"], res.cv["riemann"], DEFAULT_COMBINE).acc[DECISION_TIME]},
            "test_acc": stream["acc"], "n_test_trials": stream["n_trials"]}
     try:
         row["onnx"] = onnx_check(res.model_dir, name, stream["_prep"], stream["_outputs"])
@@ -150,13 +155,15 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
         row["onnx"] = {"error": f"not checked: {exc}"}
     if row["onnx"].get("family") == "csp_gru":  # the shipped residual GRU: its own outputs are the test figures
         row["chosen_family"], row["test_acc"] = "csp_gru", row["onnx"]["acc"]
-    # the other family, refitted with its CV-selected config (information only, not used for any choice)
-    other = "riemann" if chosen == "csp_lda" else "csp_lda"
+    # every family (the combined one too), refitted with its CV-selected config: information only, never a choice
     from bci_stream.train.classical.calibration_inputs import load_calibration
 
     cal = load_calibration(calib, split["labels"])
-    other_params = fit(cal, all_trials(cal, range(len(cal.runs))), res.configs[other])
-    row["other_family"] = {"family": other, "test_acc": streaming_test_acc(other_params, test, split["labels"])["acc"]}
+    configs = res.configs | {FAMILY: CombinedConfig(res.configs["csp_lda"], res.configs["riemann"], DEFAULT_COMBINE)}
+    row["families_test"] = {}
+    for fam, cfg in configs.items():
+        fam_params = fit(cal, all_trials(cal, range(len(cal.runs))), cfg)
+        row["families_test"][fam] = streaming_test_acc(fam_params, test, split["labels"])["acc"]
     row.update(epoch_baselines(calib, test, split["labels"]))
     return row
 
@@ -166,8 +173,9 @@ def markdown(rows: list[dict]) -> str:
           "Streaming decoders scored offline with the numpy reference on the held-out test runs (never used for "
           "any choice); decision = argmax of the streaming output at t s after cue. Epoch baselines fitted on "
           "the same calibration runs (8-30 Hz zero-phase, epochs 0.5-2.5 s, all 64 channels).", "",
-          "| subject (calib → test) | streaming family | CV acc @2 s (csp / riem) | test @0.5 s | @1 s | @2 s | @3 s "
-          "| other family @2 s | ONNX @2 s (max diff) | epoch CSP+LDA | epoch TS+LR | bar met |",
+          "| subject (calib → test) | streaming family | CV acc @2 s (csp / riem / comb) | test @0.5 s | @1 s | @2 s "
+          "| @3 s | every family @2 s (csp / riem / comb) | ONNX @2 s (max diff) | epoch CSP+LDA | epoch TS+LR "
+          "| bar met |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r["test_acc"]
@@ -176,11 +184,14 @@ def markdown(rows: list[dict]) -> str:
                   else onnx.get("error", "-"))
         best = max(r["epoch_csp_lda"], r["epoch_ts_lr"])
         bar = "yes" if t["2"] >= best - 1e-12 else "no"
+        fams = ("csp_lda", "riemann", "csp_riemann")
+        cv = " / ".join(f"{r['cv_acc'][f]:.3f}" if f in r["cv_acc"] else "-" for f in fams)
+        every = " / ".join(f"{r['families_test'][f]['2']:.3f}" if f in r.get("families_test", {}) else "-"
+                           for f in fams)
         md.append(
             f"| {r['subject']} R{','.join(f'{x:02d}' for x in r['calib_runs'])} → "
             f"R{','.join(f'{x:02d}' for x in r['test_runs'])} ({r['n_test_trials']} trials) | {r['chosen_family']} "
-            f"| {r['cv_acc']['csp_lda']:.3f} / {r['cv_acc']['riemann']:.3f} | {t['0.5']:.3f} | {t['1']:.3f} "
-            f"| **{t['2']:.3f}** | {t['3']:.3f} | {r['other_family']['family']} {r['other_family']['test_acc']['2']:.3f} "
+            f"| {cv} | {t['0.5']:.3f} | {t['1']:.3f} | **{t['2']:.3f}** | {t['3']:.3f} | {every} "
             f"| {onnx_s} | {r['epoch_csp_lda']:.3f} | {r['epoch_ts_lr']:.3f} | {bar} |")
     md += ["", "Chosen configs:", ""] + [f"* {r['subject']}: `{r['chosen_config']}`" for r in rows]
     return "\n".join(md) + "\n"

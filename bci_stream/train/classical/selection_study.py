@@ -7,10 +7,13 @@ For every subject and every calibration run ``j`` (outer fold), calibrate's sele
 runs (inner leave-one-run-out over calibrate's candidates of both families) and the pick of each rule of
 :mod:`.selection` is fitted on all inner runs and scored on run ``j`` at 2 s after cue. So each rule is judged
 the way a user meets it: on a run it did not see. Every pair (candidate rule, family rule) is scored; family
-rules also include each family alone and the two-family ensemble (mean of both picks' probabilities).
+rules also include each family alone and the two-family ensemble (mean of both picks' probabilities). The
+combined decoder (:mod:`.combined`, family ``csp_riemann``) is scored as a third option of every family rule
+(both combinations, both tie orders) and alone (:func:`score_combined`); and the choice of the rule itself is
+checked leave-one-subject-out (:func:`loso_choice`: picked on three subjects, scored on the fourth).
 
-Writes ``DIR/selection_study.json`` (per pair and subject: held-out correct / trials at 2 s) and
-``DIR/selection_study.md``; the raw per-candidate results go to ``DIR/raw.pkl`` so other rules can be
+Writes ``DIR/selection_study.json`` (per pair and subject: held-out correct / trials at 2 s),
+``DIR/selection_loso.json`` and ``DIR/selection_study.md``; the raw per-candidate results go to ``DIR/raw.pkl`` so other rules can be
 scored without refitting.
 """
 
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.train.classical.combined import COMBINES, combined_cv
+from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import DECISION_TIME, config_label
 from bci_stream.train.classical.cv import CvResult, Fold, cross_validate
 from bci_stream.train.classical.prepared import all_trials
@@ -32,6 +37,7 @@ from bci_stream.train.classical.selection import RULE_TIMES, RULES, accuracy, be
 from bci_stream.train.classical.study import CALIBRATION, calibration_paths
 
 FAMILIES = ("csp_lda", "riemann")
+TIE_ORDERS: dict[str, tuple[str, ...]] = {"cheap": (*FAMILIES, COMBINED), "combined": (COMBINED, *FAMILIES)}
 
 
 def _inner_folds(prep, inner: list[int]) -> list[Fold]:
@@ -94,7 +100,61 @@ def score(raw: list[dict]) -> dict:
                     tot[0] += c
                     tot[1] += n
                 table.setdefault(key, {})[subj["subject"]] = tot
+    return table | score_combined(raw)
+
+
+def _fold_picks(fold: dict, cand_rule: str, combine: str) -> tuple[dict, dict]:
+    """Inner and outer CV results of each family's pick, plus the combined family's (:func:`.combined_cv`)."""
+    fams = fold["families"]
+    picks = {f: fams[f][best_index([r["inner"] for r in rows], cand_rule)] for f, rows in fams.items()}
+    inner = {f: picks[f]["inner"] for f in FAMILIES}
+    outer = {f: picks[f]["outer"] for f in FAMILIES}
+    inner[COMBINED] = combined_cv(inner["csp_lda"], inner["riemann"], combine)
+    outer[COMBINED] = combined_cv(outer["csp_lda"], outer["riemann"], combine)
+    return inner, outer
+
+
+def score_combined(raw: list[dict]) -> dict:
+    """Held-out (correct, n) at 2 s with the combined family (:mod:`.combined`) among the options.
+
+    Keys ``"cand=R fam=only-csp_riemann/C"`` (always the combined decoder, combination C) and
+    ``"cand=R fam=F+csp_riemann/C ties=T"``: the family rule F over the three families, ties broken in the
+    order T (``cheap``: csp_lda, riemann, csp_riemann; ``combined``: csp_riemann, csp_lda, riemann).
+    """
+    table: dict = {}
+    for cand_rule in RULES:
+        for combine in COMBINES:
+            keys = {f"cand={cand_rule} fam=only-{COMBINED}/{combine}": None}
+            keys |= {f"cand={cand_rule} fam={fr}+{COMBINED}/{combine} ties={t}": (fr, order)
+                     for fr in RULES for t, order in TIE_ORDERS.items()}
+            for key, how in keys.items():
+                for subj in raw:
+                    tot = [0, 0]
+                    for fold in subj["outer"]:
+                        inner, outer = _fold_picks(fold, cand_rule, combine)
+                        fam = COMBINED if how is None else max(
+                            how[1], key=lambda f: (RULES[how[0]](inner[f]), -how[1].index(f)))
+                        c, n = _acc_at(outer[fam])
+                        tot[0] += c
+                        tot[1] += n
+                    table.setdefault(key, {})[subj["subject"]] = tot
     return table
+
+
+def loso_choice(table: dict, keys: list[str] | None = None) -> dict:
+    """Leave-one-subject-out choice of a rule: for each subject, the key with the most held-out correct on the
+    other subjects (ties: the earlier key), scored on that subject. Returns per subject the key and its
+    (correct, n), and the total."""
+    keys = list(table) if keys is None else keys
+    subjects = sorted(next(iter(table.values())))
+    out: dict = {"per_subject": {}, "correct": 0, "n": 0}
+    for s in subjects:
+        others = [o for o in subjects if o != s]
+        best = max(keys, key=lambda k: (sum(table[k][o][0] for o in others), -keys.index(k)))
+        out["per_subject"][s] = {"key": best, "correct": table[best][s][0], "n": table[best][s][1]}
+        out["correct"] += table[best][s][0]
+        out["n"] += table[best][s][1]
+    return out
 
 
 def markdown(table: dict) -> str:
@@ -110,6 +170,17 @@ def markdown(table: dict) -> str:
     for key, row in sorted(table.items(), key=lambda kv: -mean(kv[1])):
         cells = [f"{row[s][0]}/{row[s][1]}" for s in subjects]
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {mean(row):.3f} | {sum(row[s][0] for s in subjects)} |")
+    return "\n".join(lines) + "\n"
+
+
+def loso_markdown(loso: dict) -> str:
+    """The leave-one-subject-out choices of :func:`loso_choice` as a table."""
+    lines = ["", "## Choosing the rule itself by leave-one-subject-out (rule picked on 3 subjects, scored on the 4th)",
+             "", "| options | " + " | ".join(next(iter(loso.values()))["per_subject"]) + " | correct |",
+             "|---|" + "---|" * (len(next(iter(loso.values()))["per_subject"]) + 1)]
+    for what, r in loso.items():
+        cells = [f"{v['correct']}/{v['n']} (`{v['key']}`)" for v in r["per_subject"].values()]
+        lines.append(f"| {what} | " + " | ".join(cells) + f" | {r['correct']}/{r['n']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +207,12 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "raw.pkl").write_bytes(pickle.dumps(raw))
     table = score(raw)
     (args.out / "selection_study.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
-    md = markdown(table) + f"\n{time.time() - t0:.0f} s\n"
+    loso = {"all rules": loso_choice(table),
+            "rules without the combined family": loso_choice(table, [k for k in table if COMBINED not in k]),
+            "combination of the combined family (always combined)": loso_choice(
+                table, [k for k in table if f"only-{COMBINED}/" in k])}
+    (args.out / "selection_loso.json").write_text(json.dumps(loso, indent=2), encoding="utf-8")
+    md = markdown(table) + loso_markdown(loso) + f"\n{time.time() - t0:.0f} s\n"
     (args.out / "selection_study.md").write_text(md, encoding="utf-8")
     print(md)
 

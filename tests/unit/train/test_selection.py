@@ -75,4 +75,36 @@ def test_the_nested_study_scores_every_rule_pair_on_the_held_out_run():
     assert table["cand=acc2 fam=only-csp_lda"]["S"] == [4, 4]
     ens = table["cand=acc2 fam=ensemble"]["S"]  # mean of 0.9 and 0.1 for the true class: a tie, argmax -> class 0
     assert ens == [2, 4]
-    assert len(table) == len(RULES) * (len(RULES) + 3)
+    assert table["cand=acc2 fam=only-csp_riemann/probmean"]["S"] == ens  # the combined family, probmean
+    n_combined = len(RULES) * 2 * (1 + 2 * len(RULES))  # 2 combinations, 2 tie orders
+    assert len(table) == len(RULES) * (len(RULES) + 3) + n_combined
+
+
+def test_the_combined_family_among_the_options_and_its_tie_order():
+    """score_combined: inside, all three families are right on every trial (a tie the order breaks); outside,
+    CSP+LDA is right (0.9) and the tangent space badly wrong (0.01), so the combination is wrong."""
+    from bci_stream.train.classical.selection_study import score_combined
+
+    classes = np.array([0, 1, 0, 1])
+    full = lambda v: _cv(np.full((4, len(RULE_TIMES)), v), classes)  # noqa: E731
+    fams = {"csp_lda": [{"inner": full(0.9), "outer": full(0.9)}],
+            "riemann": [{"inner": full(0.6), "outer": full(0.01)}]}
+    table = score_combined([{"subject": "S", "outer": [{"held_out_run": 0, "families": fams}]}])
+    for how in ("logmean", "probmean"):
+        assert table[f"cand=acc2 fam=only-csp_riemann/{how}"]["S"] == [0, 4]
+        assert table[f"cand=acc2 fam=accwin+csp_riemann/{how} ties=cheap"]["S"] == [4, 4]  # csp_lda first
+        assert table[f"cand=acc2 fam=accwin+csp_riemann/{how} ties=combined"]["S"] == [0, 4]  # combined first
+        # by the log-likelihood inside, the combination (0.5 * (log .9 + log .6)) is below CSP+LDA's log .9
+        assert table[f"cand=acc2 fam=nll2+csp_riemann/{how} ties=combined"]["S"] == [4, 4]
+
+
+def test_rule_chosen_leave_one_subject_out():
+    """selection_study.loso_choice: the rule is picked on the other subjects, scored on the held-out one."""
+    from bci_stream.train.classical.selection_study import loso_choice
+
+    table = {"a": {"S1": [9, 10], "S2": [9, 10], "S3": [1, 10]},
+             "b": {"S1": [5, 10], "S2": [5, 10], "S3": [10, 10]}}
+    res = loso_choice(table)
+    # S1 held out: a 10 vs b 15 on S2+S3 -> b; S2 likewise -> b; S3 held out: a 18 vs b 10 -> a
+    assert {s: r["key"] for s, r in res["per_subject"].items()} == {"S1": "b", "S2": "b", "S3": "a"}
+    assert (res["correct"], res["n"]) == (5 + 5 + 1, 30)
