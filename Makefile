@@ -16,7 +16,7 @@ $(BIN)/python:
 # torch==2.13.0 first: it is a local CPU build; an unpinned torch would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[train,dev]"
+	$(BIN)/pip install --quiet -e ".[train,dev,cluster]"
 	touch $(STAMP)
 
 venv: $(STAMP)

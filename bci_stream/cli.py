@@ -98,12 +98,25 @@ def _settings(**overrides: object):
               help="Model registry folder [env BCI_STREAM_MODELS_DIR].")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="TOML config file; environment and .env override it [env BCI_STREAM_CONFIG].")
-def serve(host: str | None, port: int | None, models_dir: Path | None, config: Path | None) -> None:
+@click.option("--backend", type=click.Choice(["local", "ray"]), default=None,
+              help="Where workers run: local processes, or Ray actors [default local, env BCI_STREAM_BACKEND].")
+@click.option("--ray-address", default=None,
+              help="Ray cluster address host:port (backend ray) [default RAY_ADDRESS or a cluster on this host, "
+                   "env BCI_STREAM_RAY_ADDRESS].")
+def serve(host: str | None, port: int | None, models_dir: Path | None, config: Path | None, backend: str | None,
+          ray_address: str | None) -> None:
     """Run the HTTP control plane (FastAPI on uvicorn). Set BCI_STREAM_TOKEN to require a bearer token.
 
     Ctrl-C or SIGTERM stops the decoders, then the server. Exit code 0 after Ctrl-C; after SIGTERM the
-    process ends by that signal once shut down (status 143 in a shell), as uvicorn does."""
-    settings = _settings(host=host, port=port, models_dir=models_dir, config=config)
+    process ends by that signal once shut down (status 143 in a shell), as uvicorn does. With ``--backend ray``
+    each decoder's worker is a Ray actor (``pip install bci-stream[cluster]``; see deploy/RAY.md)."""
+    settings = _settings(host=host, port=port, models_dir=models_dir, config=config, backend=backend,
+                         ray_address=ray_address)
+    if settings.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise click.UsageError("--backend ray needs Ray: pip install 'bci-stream[cluster]'")
     try:
         from bci_stream.api.server import serve as run
 
@@ -114,7 +127,7 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 
 @main.command()
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds to run (default: until Ctrl-C).")
+              help="Seconds to decode, counted from the first decoded sample (default: until Ctrl-C).")
 @click.option("--model", "model_ref", default="sim-mi-gru", show_default=True, help="Model name[@version].")
 @click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="API port (0: any free port) [default 8000].")

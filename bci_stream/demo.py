@@ -18,6 +18,8 @@ from bci_stream.service.supervisor import start_without_sigint
 from bci_stream.sim.player import run_simulator
 
 DEFAULT_MODEL = "sim-mi-gru"
+#: Seconds the demo waits for the decoder's first output before it gives up with an error.
+START_TIMEOUT_S = 120.0
 
 
 def _fmt_ms(value: float | None) -> str:
@@ -91,9 +93,10 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                  "Ctrl-C to stop.")
             cues = CueTracker(f"{name}-markers")
             t0 = time.monotonic()
+            t_decoding: float | None = None  # --duration counts from the first decoded sample, not the POST
             tick = 1
             try:
-                while duration is None or time.monotonic() - t0 < duration:
+                while duration is None or t_decoding is None or time.monotonic() - t_decoding < duration:
                     time.sleep(max(0.0, t0 + tick - time.monotonic()))
                     tick += 1
                     st = client.get(f"/decoders/{decoder_id}").json()
@@ -109,6 +112,12 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                          f"{_fmt_trials(st.get('scoring'))}")
                     if st["state"] == "error":
                         echo(f"error: {st['last_error']}")
+                        return 1
+                    if t_decoding is None and samples_out > 0:
+                        t_decoding = time.monotonic()
+                    elif t_decoding is None and time.monotonic() - t0 > START_TIMEOUT_S:
+                        echo(f"error: no decoded sample within {START_TIMEOUT_S:g} s of starting the decoder "
+                             f"(state {st['state']}): {st.get('last_error') or 'no error reported'}")
                         return 1
             except KeyboardInterrupt:
                 echo("interrupted")

@@ -4,7 +4,8 @@ Also: ``compare NEW.json OLD.json`` (ratios of the headline figures), ``readme R
 ``latency_bench/README.md``), ``setup-timeflux`` (the timeflux peer's own virtualenv), ``slots`` (N streams of one
 model: N ``StepModel.run`` calls vs one ``SlotTable.step_ready`` call, ``latency_bench/slots.py``).
 ``scale`` is its own report (``latency_bench/scale_bench.py``): ``--scale-levels 1,4,16,32,64 --chunk-sizes 1,10``,
-relay vs slots vs process side by side.
+relay vs slots vs process side by side, then the catch-up of a backlog per stream pushed at once
+(``--backlog-s 30 --catchup-streams 1,4``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ def _chunks(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--chunk-sizes must be samples per push >= 1, got {text!r}")
     return sizes
+
+
+def _catchup_streams(text: str) -> list[int]:
+    """``--catchup-streams``: stream counts >= 1, or 0 for no catch-up rows."""
+    try:
+        counts = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--catchup-streams must be comma-separated stream counts, got {text!r}") from None
+    if counts == [0]:
+        return []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--catchup-streams must be stream counts >= 1 (or 0: none), got {text!r}")
+    return counts
 
 
 def _positive(text: str) -> float:
@@ -80,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--minutes", type=_positive, default=None, help="soak duration (default 1)")
         p.add_argument("--seconds", type=_positive, default=None, help="measured seconds per phase / level")
         p.add_argument("--rounds", type=int, default=None, help="e2e rounds (rotating path order)")
+        p.add_argument("--paths", default=None, metavar="service,service_ray,relay",
+                       help="e2e: which paths (default: the profile's; service_ray = the service with --backend ray)")
         p.add_argument("--scale-levels", type=_levels, default=None, metavar="1,2,4",
                        help="stream counts (scale: default 1,4,16,32,64)")
         p.add_argument("--chunk-sizes", type=_chunks, default=None, metavar="1,10",
@@ -87,8 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--kinds", default=None, metavar="relay,slots,process",
                        help="scale: which paths (default relay,slots,process)")
         p.add_argument("--streams-per-sender", type=int, default=None, metavar="N",
-                       help="scale: streams per player process and per consumer process (default 16)")
-        p.add_argument("--backlog-s", type=_positive, default=None, help="catch-up backlog, seconds (default 10)")
+                       help="scale: streams per player process and per consumer process (default: 8 for 1-sample chunks, 16 for 2 or more)")
+        p.add_argument("--backlog-s", type=_positive, default=None,
+                       help="catch-up backlog, seconds (default 10; scale: 30 per stream)")
+        p.add_argument("--catchup-streams", type=_catchup_streams, default=None, metavar="1,4",
+                       help="scale: streams whose backlogs are pushed at once, per catch-up row (default 1,4; 0: none)")
         p.add_argument("--grid-steps", type=int, default=None, help="timed steps per grid point")
         p.add_argument("--inference-steps", type=int, default=None, help="timed steps per inference variant")
         p.add_argument("--timeflux-python", default=None, help="interpreter with timeflux (default .venv-timeflux)")
@@ -186,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     from latency_bench.suite import make_profile, run_bench
 
     profile = make_profile(args.profile, seconds=args.seconds, rounds=args.rounds, scale_levels=args.scale_levels,
-                           backlog_s=args.backlog_s, grid_steps=args.grid_steps, inference_steps=args.inference_steps)
+                           backlog_s=args.backlog_s, grid_steps=args.grid_steps, inference_steps=args.inference_steps,
+                           paths=args.paths.split(",") if args.paths else None)
     out = _out_dir(args.out)
     command = ["python -m latency_bench", *(argv if argv is not None else sys.argv[1:])]
     result = run_bench(args.bench, profile, out, echo=echo, minutes=args.minutes, timeflux_python=args.timeflux_python,
@@ -200,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scale(args: argparse.Namespace, argv: list[str] | None, echo: Callable[[str], Any]) -> int:
     from latency_bench.scale import DEFAULT_CHUNK_SIZES, DEFAULT_LEVELS, KINDS
-    from latency_bench.scale_bench import format_markdown as scale_markdown, run_scale_bench
+    from latency_bench.scale_bench import (DEFAULT_CATCHUP_S, DEFAULT_CATCHUP_STREAMS,
+                                           format_markdown as scale_markdown, run_scale_bench)
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else list(KINDS)
     bad = [k for k in kinds if k not in KINDS]
@@ -216,7 +238,9 @@ def _scale(args: argparse.Namespace, argv: list[str] | None, echo: Callable[[str
     command = ["python -m latency_bench", *(argv if argv is not None else sys.argv[1:])]
     res = run_scale_bench(args.scale_levels or DEFAULT_LEVELS, args.chunk_sizes or DEFAULT_CHUNK_SIZES, seconds,
                           3.0 if full else 2.0, out, echo=echo, kinds=kinds, argv=command, keep_work=args.keep_work,
-                          streams_per_sender=args.streams_per_sender)
+                          streams_per_sender=args.streams_per_sender, catchup_s=args.backlog_s or DEFAULT_CATCHUP_S,
+                          catchup_streams=DEFAULT_CATCHUP_STREAMS if args.catchup_streams is None
+                          else args.catchup_streams)
     print(scale_markdown(res), end="")
     echo(f"wrote {out}/bench.json, bench.md and scale.png")
     return 0

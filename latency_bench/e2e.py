@@ -50,6 +50,8 @@ class Harness:
     player: RoleProcess = field(init=False)
     consumer: RoleProcess = field(init=False)
     _service: Service | None = field(default=None, init=False)
+    _ray_service: Service | None = field(default=None, init=False)
+    _ray_cluster: Any = field(default=None, init=False)
     _count: itertools.count = field(default_factory=itertools.count, init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,33 @@ class Harness:
             self._service = Service(self.models_dir, self.log_dir / "service.log")
             self._service.wait_ready()
         return self._service
+
+    @property
+    def ray_service(self) -> Service:
+        """The same service with ``--backend ray`` on a one-node Ray cluster on loopback (started on first use)."""
+        if self._ray_service is None:
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at import)
+            try:
+                from ray.cluster_utils import Cluster
+            except ImportError:
+                raise BenchError("path service_ray needs Ray: pip install 'bci-stream[cluster]'") from None
+            self.echo("starting a one-node Ray cluster and the service (bci-stream serve --backend ray)")
+            for attempt in (1, 2):  # Ray gives a node a fixed 30 s to register: once more on a loaded machine
+                self._ray_cluster = Cluster()
+                try:
+                    self._ray_cluster.add_node(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+                                               node_ip_address="127.0.0.1")
+                    break
+                except Exception as exc:  # noqa: BLE001
+                    self._ray_cluster.shutdown()
+                    self._ray_cluster = None
+                    if attempt == 2:
+                        raise BenchError(f"the Ray head did not start: {exc}") from None
+            self._ray_service = Service(self.models_dir, self.log_dir / "service-ray.log", settings={
+                "BCI_STREAM_BACKEND": "ray", "BCI_STREAM_RAY_ADDRESS": self._ray_cluster.address,
+                "BCI_STREAM_RAY_LISTEN_HOST": "127.0.0.1"})
+            self._ray_service.wait_ready()
+        return self._ray_service
 
     def add_stream(self, name: str, model: BenchModel, data_path: Path | None, *, seq_channel: int | None = None,
                    hold: bool = False, capacity_s: float = 120.0) -> None:
@@ -121,6 +150,10 @@ class Harness:
     def close(self) -> None:
         if self._service is not None:
             self._service.close()
+        if self._ray_service is not None:
+            self._ray_service.close()
+        if self._ray_cluster is not None:
+            self._ray_cluster.shutdown()
         self.consumer.close()
         self.player.close()
 
@@ -144,8 +177,8 @@ class StartedPath:
 def start_path(h: Harness, kind: str, in_name: str, model: BenchModel,
                decoder_options: dict[str, Any] | None = None) -> StartedPath:
     """Start ``kind`` (one of :data:`latency_bench.peers.PATH_DESCRIPTIONS`) on ``in_name``."""
-    if kind in ("service", "service_noprov"):
-        svc = h.service
+    if kind in ("service", "service_noprov", "service_ray"):
+        svc = h.ray_service if kind == "service_ray" else h.service
         options = {**(decoder_options or {}), **({"provenance": False} if kind == "service_noprov" else {})}
         dec_id = svc.start_decoder(in_name, model.ref, options)
         st = svc.wait_running(dec_id, CONNECT_TIMEOUT_S)
@@ -305,7 +338,7 @@ def path_ratios(results: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for q in ("p50", "p99"):
         out[f"service_over_relay_{q}"] = stats.ratio(lat("service", q), lat("relay", q))
-        for peer in ("timeflux", "mnelsl"):
+        for peer in ("timeflux", "mnelsl", "service_ray"):
             out[f"{peer}_over_service_{q}"] = stats.ratio(lat(peer, q), lat("service", q))
     return out
 

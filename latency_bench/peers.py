@@ -51,6 +51,8 @@ MNELSL_POLL_S = 0.001
 PATH_DESCRIPTIONS = {
     "service": "bci-stream service: worker process pull -> preprocess + ONNX step -> LSL push (default options)",
     "service_noprov": "the same, with option provenance=false (no '<name>-decoded-provenance' outlet)",
+    "service_ray": "the same service with --backend ray: the worker is a Ray actor on a one-node Ray cluster on "
+                   "loopback (samples stay on LSL; needs the cluster extra)",
     "direct": "the consumer reads the player's stream itself: one LSL hop, no process in between",
     "relay": "bare pylsl relay process: the worker's pull_chunk settings -> push_chunk, no compute (transport floor)",
     "timeflux": f"timeflux {TIMEFLUX_VERSION} graph lsl.Receive -> lsl.Send at rate {TIMEFLUX_RATE_HZ:g} Hz, "

@@ -218,11 +218,12 @@ def free_port() -> int:
 class Service:
     """``python -m bci_stream serve`` on a free loopback port with ``models_dir``; an HTTP client to it."""
 
-    def __init__(self, models_dir: Path, log_path: Path, python: str | None = None) -> None:
+    def __init__(self, models_dir: Path, log_path: Path, python: str | None = None,
+                 settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = child_env({"BCI_STREAM_LOG_LEVEL": "warning", "BCI_STREAM_STATUS_INTERVAL": "0.25",
-                         "BCI_STREAM_RECORDINGS_DIR": str(log_path.parent / "recordings")})
+                         "BCI_STREAM_RECORDINGS_DIR": str(log_path.parent / "recordings"), **(settings or {})})
         self.proc = RoleProcess("service", argv=[python or sys.executable, "-m", "bci_stream", "serve", "--host",
                                                  "127.0.0.1", "--port", str(self.port), "--models-dir",
                                                  str(models_dir)],

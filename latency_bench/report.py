@@ -96,7 +96,10 @@ def _e2e_md(sec: dict[str, Any]) -> list[str]:
               + _x(rt.get("service_over_relay_p99")) + "; timeflux/service p50 "
               + _x(rt.get("timeflux_over_service_p50"))
               + ", p99 " + _x(rt.get("timeflux_over_service_p99")) + "; mne-lsl/service p50 "
-              + _x(rt.get("mnelsl_over_service_p50")) + ", p99 " + _x(rt.get("mnelsl_over_service_p99")) + "."]
+              + _x(rt.get("mnelsl_over_service_p50")) + ", p99 " + _x(rt.get("mnelsl_over_service_p99"))
+              + ("" if rt.get("service_ray_over_service_p50") is None else "; service --backend ray/local p50 "
+                 + _x(rt.get("service_ray_over_service_p50")) + ", p99 " + _x(rt.get("service_ray_over_service_p99")))
+              + "."]
     svc = paths.get("service") or {}
     if svc.get("available") and svc["phases"] and svc["phases"][-1].get("service"):
         st = svc["phases"][-1]["service"]

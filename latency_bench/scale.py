@@ -9,8 +9,9 @@ Two entry points:
   ``worker="dedicated"``: one worker process per stream, the original design). One row per (chunk size, level,
   kind): loss and latency from push to arrival, CPU% and RSS of every process of the path, the load
   generator's own CPU and lag. Senders and readers are spread over several player and consumer processes
-  (:data:`STREAMS_PER_SENDER` streams each) so that the load generator is not the bottleneck; when it falls
-  behind anyway, the row says so (``load_generator``).
+  (:mod:`latency_bench.scale_load`) so that the load generator is not the bottleneck; when it falls behind
+  anyway, the row says so (``load_generator``). A level that cannot be set up is reported
+  (``levels_not_run``), not crashed; then the catch-up rows (:mod:`latency_bench.scale_catchup`).
 * :func:`run_scale` (the ``scale`` section of ``python -m latency_bench all``): one kind, one sample per push.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,9 @@ import pylsl
 from latency_bench import stats
 from latency_bench.e2e import CONNECT_TIMEOUT_S, Harness, StartedPath, _service_view, start_path
 from latency_bench.models import BenchModel
-from latency_bench.procs import BenchError, CpuMeter, RoleProcess, rss_bytes, tree_pids
+from latency_bench.procs import CpuMeter, rss_bytes, tree_pids
+from latency_bench.scale_load import (LoadGenerator, Stream as _Stream, check_memory, dump_received as _dump_received,
+                                      stop_stray_decoder, wait_delivered, worker_options)
 from latency_bench.scale_rows import matrix_row
 
 GOAL_STREAMS = 16
@@ -144,8 +146,6 @@ def _goal(rows: list[dict[str, Any]]) -> dict[str, Any]:
 KINDS = ("relay", "slots", "process")
 DEFAULT_LEVELS = (1, 4, 16, 32, 64)
 DEFAULT_CHUNK_SIZES = (1, 10)
-STREAMS_PER_SENDER = 16
-"""Streams per player process and per consumer process (more streams: more of them)."""
 
 
 def slots_unavailable() -> str | None:
@@ -161,52 +161,18 @@ def slots_unavailable() -> str | None:
     return None
 
 
-class LoadGenerator:
-    """Player and consumer processes, :data:`STREAMS_PER_SENDER` streams each (the harness's pair first)."""
-
-    def __init__(self, h: Harness, per_process: int = STREAMS_PER_SENDER) -> None:
-        if per_process < 1:
-            raise ValueError(f"streams_per_sender must be >= 1, got {per_process}")
-        self.h = h
-        self.per_process = per_process
-        self.players: list[RoleProcess] = [h.player]
-        self.consumers: list[RoleProcess] = [h.consumer]
-
-    def pair(self, index: int) -> tuple[RoleProcess, RoleProcess]:
-        """The player and the consumer of the ``index``-th stream of a run (started when first needed)."""
-        k = index // self.per_process
-        while len(self.players) <= k:
-            j = len(self.players)
-            self.players.append(RoleProcess("player", {}, log_path=self.h.log_dir / f"player{j}.log"))
-            self.consumers.append(RoleProcess("consumer", {}, log_path=self.h.log_dir / f"consumer{j}.log"))
-            self.players[-1].wait_event("ready", 60.0)
-            self.consumers[-1].wait_event("ready", 60.0)
-        return self.players[k], self.consumers[k]
-
-    def pids(self, n_streams: int) -> dict[str, int]:
-        k = (n_streams + self.per_process - 1) // self.per_process
-        return {**{f"player{j}": p.pid for j, p in enumerate(self.players[:k])},
-                **{f"consumer{j}": c.pid for j, c in enumerate(self.consumers[:k])}}
-
-    def close(self) -> None:
-        for proc in (*self.players[1:], *self.consumers[1:]):
-            proc.close()
-
-
-@dataclass
-class _Stream:
-    name: str
-    player: RoleProcess
-    consumer: RoleProcess
-    path: StartedPath | None = None
-
-
 def run_scale_matrix(h: Harness, model: BenchModel, levels: Sequence[int], chunk_sizes: Sequence[int],
                      seconds: float, warmup: float, kinds: Sequence[str] = KINDS,
-                     streams_per_sender: int = STREAMS_PER_SENDER) -> dict[str, Any]:
+                     streams_per_sender: int | None = None, catchup_s: float = 0.0,
+                     catchup_streams: Sequence[int] = ()) -> dict[str, Any]:
     """Every chunk size × kind × level on ``model``; one row each (see the module docstring).
 
-    ``streams_per_sender``: streams per player process and per consumer process.
+    ``streams_per_sender``: streams per player process and per consumer process (None: by chunk size, see
+    :func:`latency_bench.scale_load.streams_per_process`). A level whose streams cannot
+    be set up (a decoder that does not start, too little memory for more worker processes) is listed in
+    ``levels_not_run`` with the reason, and the kind's higher levels are not tried: the rows measured so far are
+    kept. ``catchup_s`` > 0: after the matrix, for every service kind and every count in ``catchup_streams``, a
+    backlog of ``catchup_s`` seconds per stream pushed at once (:mod:`latency_bench.scale_catchup`).
     """
     levels = sorted(set(int(n) for n in levels))
     if not levels or levels[0] < 1:
@@ -220,6 +186,8 @@ def run_scale_matrix(h: Harness, model: BenchModel, levels: Sequence[int], chunk
     skipped = {"slots": no_slots} if no_slots and "slots" in kinds else {}
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    not_run: list[dict[str, Any]] = []
+    catchup: list[dict[str, Any]] = []
     load = LoadGenerator(h, streams_per_sender)
     try:
         for chunk in chunk_sizes:
@@ -228,48 +196,77 @@ def run_scale_matrix(h: Harness, model: BenchModel, levels: Sequence[int], chunk
                     h.echo(f"scale: {kind} skipped: {skipped[kind]}")
                     continue
                 try:
-                    rows += _run_kind(h, load, model, kind, int(chunk), levels, seconds, warmup, no_slots is None)
+                    kind_rows, kind_not_run = _run_kind(h, load, model, kind, int(chunk), levels, seconds, warmup,
+                                                        no_slots is None)
+                    rows += kind_rows
+                    not_run += kind_not_run
                 except Exception as exc:  # noqa: BLE001 - a benchmark reports a failed kind and measures the others
                     errors.append({"kind": kind, "chunk_size": int(chunk), "error": f"{type(exc).__name__}: {exc}"})
                     h.echo(f"scale: {kind}, chunks of {chunk} failed: {exc}")
+        if catchup_s > 0 and catchup_streams:
+            from latency_bench.scale_catchup import run_catchup_rows
+
+            for kind in (k for k in kinds if k != "relay" and k not in skipped):
+                try:
+                    catchup += run_catchup_rows(h, load, model, kind, catchup_s, catchup_streams,
+                                                no_slots is None)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append({"kind": kind, "chunk_size": None, "what": "catch-up",
+                                   "error": f"{type(exc).__name__}: {exc}"})
+                    h.echo(f"scale: catch-up of {kind} failed: {exc}")
     finally:
         load.close()
     return {"model": model.ref, "architecture": model.architecture, "n_chans": model.n_chans, "sfreq": model.sfreq,
             "levels": levels, "chunk_sizes": [int(c) for c in chunk_sizes], "kinds": list(kinds),
-            "seconds_per_level": seconds, "warmup_s": warmup, "streams_per_sender": streams_per_sender,
-            "rows": rows, "skipped": skipped, "errors": errors}
+            "seconds_per_level": seconds, "warmup_s": warmup,
+            "streams_per_sender": {str(int(c)): load.per_process(int(c), model.sfreq) for c in chunk_sizes},
+            "rows": rows, "levels_not_run": not_run, "catchup_s": catchup_s,
+            "catchup_streams": list(catchup_streams), "catchup": catchup, "skipped": skipped, "errors": errors}
 
 
 def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chunk: int, levels: list[int],
-              seconds: float, warmup: float, has_worker_option: bool) -> list[dict[str, Any]]:
+              seconds: float, warmup: float, has_worker_option: bool) -> tuple[list[dict[str, Any]],
+                                                                                list[dict[str, Any]]]:
+    """The rows of one kind and chunk size, level after level; and the levels that could not be set up."""
     streams: list[_Stream] = []
     windows: list[dict[str, Any]] = []
+    not_run: list[dict[str, Any]] = []
     capacity = len(levels) * (warmup + seconds + 30) + 60
-    options = ({"worker": "shared" if kind == "slots" else "dedicated"} if has_worker_option else {})
+    options = worker_options(kind, has_worker_option)
+    per = load.per_process(chunk, model.sfreq)
     try:
         for n in levels:
             h.echo(f"scale: {kind}, chunks of {chunk}, {n} stream(s), {seconds:g} s")
             t_setup = time.monotonic()
-            while len(streams) < n:
-                player, consumer = load.pair(len(streams))
-                st = _Stream(h.unique(f"scale-{kind}-c{chunk}"), player, consumer)
-                spec = {"name": st.name, "n_chans": model.n_chans, "sfreq": model.sfreq, "ch_names": model.ch_names,
-                        "seed": 1, "capacity_s": capacity, "chunk_size": chunk}
-                player.request({"cmd": "add", "stream": spec}, "added")
-                streams.append(st)
-                st.path = start_path(h, "relay" if kind == "relay" else "service", st.name, model,
-                                     None if kind == "relay" else options)
-                consumer.request({"cmd": "add", "name": st.path.out_name, "capacity_s": capacity,
-                                  "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
+            try:
+                while len(streams) < n:
+                    check_memory(kind)
+                    player, consumer = load.pair(len(streams), per)
+                    st = _Stream(h.unique(f"scale-{kind}-c{chunk}"), player, consumer)
+                    spec = {"name": st.name, "n_chans": model.n_chans, "sfreq": model.sfreq,
+                            "ch_names": model.ch_names, "seed": 1, "capacity_s": capacity, "chunk_size": chunk}
+                    player.request({"cmd": "add", "stream": spec}, "added")
+                    streams.append(st)
+                    st.path = start_path(h, "relay" if kind == "relay" else "service", st.name, model,
+                                         None if kind == "relay" else options)
+                    consumer.request({"cmd": "add", "name": st.path.out_name, "capacity_s": capacity,
+                                      "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
+            except Exception as exc:  # noqa: BLE001 - reported; the levels measured so far are kept
+                reason = f"{type(exc).__name__}: {exc}"
+                if streams and kind != "relay":
+                    stop_stray_decoder(h, streams[-1])
+                not_run.append({"n_streams": n, "chunk_size": chunk, "kind": kind,
+                                "streams_started": sum(s.path is not None for s in streams), "reason": reason})
+                h.echo(f"scale: {kind}, chunks of {chunk}: level {n} not run ({reason}); higher levels skipped")
+                break
             setup_s = time.monotonic() - t_setup
             # The window opens only once every path of the level delivers samples pushed after its set-up: a
             # path still connecting under load would otherwise count its first samples as lost.
-            flowing = h.wait_delivered([path.out_name for _, path in streams], pylsl.local_clock(),
-                                       CONNECT_TIMEOUT_S)
+            flowing = wait_delivered(streams, pylsl.local_clock(), CONNECT_TIMEOUT_S)
             time.sleep(warmup)
             before = {s.name: s.path.status() for s in streams if s.path}
             procs = _path_processes(h, kind, streams, before)
-            meter = CpuMeter({**procs, **load.pids(n)}).start()
+            meter = CpuMeter({**procs, **load.pids(n, per)}).start()
             ta = pylsl.local_clock()
             time.sleep(seconds)
             tb = pylsl.local_clock()
@@ -278,12 +275,15 @@ def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chu
             tree = [rss_bytes(p) for p in tree_pids(h.service.pid)] if kind != "relay" else None
             after = {s.name: s.path.status() for s in streams if s.path}
             windows.append({"n": n, "window": (ta, tb), "streams": [s.name for s in streams], "cpu": cpu,
-                            "service_keys": list(procs), "rss": rss, "setup_s": setup_s,
+                            "service_keys": list(procs), "rss": rss, "setup_s": setup_s, "flowing": flowing,
                             "tree_rss": None if tree is None else sum(v for v in tree if v),
                             "counters": _counter_deltas(before, after) if kind != "relay" else None})
-        drained = _drain(streams, windows[-1]["window"][1])
+        if not windows:
+            return [], not_run
+        measured = [s for s in streams if s.name in set(windows[-1]["streams"])]
+        drained = _drain(measured, windows[-1]["window"][1])
         pushed, received = {}, {}
-        for s in streams:
+        for s in measured:
             path = h.rec_dir / f"{s.name}.pushed.npy"
             s.player.request({"cmd": "dump", "name": s.name, "path": str(path), "push_times": True}, "dumped")
             pushed[s.name] = np.load(path)
@@ -296,7 +296,7 @@ def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chu
                     s.path.stop()
             finally:
                 s.player.request({"cmd": "remove", "name": s.name}, "removed")
-    return [matrix_row(kind, chunk, model.sfreq, w, pushed, received, drained) for w in windows]
+    return [matrix_row(kind, chunk, model.sfreq, w, pushed, received, drained) for w in windows], not_run
 
 
 def _path_processes(h: Harness, kind: str, streams: list[_Stream], status: dict[str, Any]) -> dict[str, int]:
@@ -315,22 +315,4 @@ def _path_processes(h: Harness, kind: str, streams: list[_Stream], status: dict[
 def _drain(streams: list[_Stream], t_end: float, timeout: float = 20.0) -> bool:
     """Wait until every stream delivered an output stamped after ``t_end``; False on timeout."""
     time.sleep(0.3)
-    deadline = time.monotonic() + timeout
-    pending = [s for s in streams if s.path]
-    while pending and time.monotonic() < deadline:
-        s = pending[0]
-        assert s.path is not None
-        ev = s.consumer.request({"cmd": "stat", "name": s.path.out_name}, "stat")
-        if ev.get("last") and ev["last"][0] >= t_end + 0.05:
-            pending.pop(0)
-        else:
-            time.sleep(0.05)
-    return not pending
-
-
-def _dump_received(h: Harness, consumer: RoleProcess, out_name: str) -> np.ndarray:
-    path = h.rec_dir / f"{out_name}.rec.npy"
-    ev = consumer.request({"cmd": "dump", "name": out_name, "path": str(path)}, "dumped")
-    if ev.get("error"):
-        raise BenchError(f"consumer of {out_name}: {ev['error']}")
-    return np.load(path)
+    return wait_delivered(streams, t_end + 0.05, timeout)

@@ -2,8 +2,10 @@
 
 :func:`run_scale_bench` starts the load generator and the service, exports the 64ch/H128/L2 GRU (1 kHz),
 runs :func:`latency_bench.scale.run_scale_matrix` and writes ``bench.json`` (one row per chunk size × level ×
-kind), ``bench.md`` (the table and the issue's targets, met or missed: measured, never asserted) and
-``scale.png`` (p99 and the service's CPU against streams, one line per kind and chunk size).
+kind; ``levels_not_run`` with the reason where a level could not be set up; ``catchup``: one row per service kind
+and stream count, a backlog per stream pushed at once), ``bench.md`` (the tables and the issue's targets, met or
+missed: measured, never asserted) and ``scale.png`` (p99 and the service's CPU against streams, one line per kind
+and chunk size).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ TARGET_CPU_PERCENT = 100.0
 TARGET_RSS_MB = 400.0
 TARGET_P99_OVER_RELAY = 1.5
 TARGET_P50_OVER_RELAY = 1.3
+DEFAULT_CATCHUP_S = 30.0
+DEFAULT_CATCHUP_STREAMS = (1, 4)
 KIND_COLORS = {"relay": "gray", "slots": "tab:blue", "process": "tab:red"}
 CHUNK_STYLES = ("o-", "s--", "^:", "d-.")
 
@@ -34,11 +38,16 @@ CHUNK_STYLES = ("o-", "s--", "^:", "d-.")
 def run_scale_bench(levels: Sequence[int], chunk_sizes: Sequence[int], seconds: float, warmup: float,
                     out_dir: Path, *, echo: Callable[[str], Any] = print, kinds: Sequence[str] | None = None,
                     argv: Sequence[str] | None = None, keep_work: bool = False,
-                    streams_per_sender: int | None = None) -> dict[str, Any]:
-    """Run the matrix, write ``bench.json``, ``bench.md`` and ``scale.png`` into ``out_dir``; return the result."""
+                    streams_per_sender: int | None = None, catchup_s: float = DEFAULT_CATCHUP_S,
+                    catchup_streams: Sequence[int] = DEFAULT_CATCHUP_STREAMS) -> dict[str, Any]:
+    """Run the matrix, write ``bench.json``, ``bench.md`` and ``scale.png`` into ``out_dir``; return the result.
+
+    ``catchup_s`` seconds of backlog per stream for ``catchup_streams`` streams at once (0 or no counts: no
+    catch-up rows)."""
     from latency_bench.e2e import Harness
     from latency_bench.models import export_bench_gru
-    from latency_bench.scale import KINDS, STREAMS_PER_SENDER, run_scale_matrix
+    from latency_bench.scale import KINDS, run_scale_matrix
+    from latency_bench.scale_catchup import catchup_targets
 
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -54,7 +63,7 @@ def run_scale_bench(levels: Sequence[int], chunk_sizes: Sequence[int], seconds: 
             echo("exporting the 64ch/H128/L2 GRU (1 kHz)")
             gru = export_bench_gru(h.models_dir, 64, 128, 2, 1000.0)
             result.update(run_scale_matrix(h, gru, levels, chunk_sizes, seconds, warmup, tuple(kinds or KINDS),
-                                           streams_per_sender or STREAMS_PER_SENDER))
+                                           streams_per_sender, catchup_s, catchup_streams))
         finally:
             h.close()
     finally:
@@ -64,7 +73,7 @@ def run_scale_bench(levels: Sequence[int], chunk_sizes: Sequence[int], seconds: 
             shutil.rmtree(work, ignore_errors=True)
     result["machine"]["loadavg_end"] = machine.loadavg()
     result["wall_s"] = round(time.monotonic() - t0, 1)
-    result["targets"] = targets(result["rows"])
+    result["targets"] = targets(result["rows"]) + catchup_targets(result.get("catchup") or [], catchup_s)
     write_scale_report(result, out_dir)
     return result
 
@@ -139,7 +148,7 @@ def format_markdown(res: dict[str, Any]) -> str:
              f"{res['created']} · `{res['command']}` · {res['machine'].get('cpu_count')} CPUs · load "
              f"{res['machine'].get('loadavg_start')} → {res['machine'].get('loadavg_end')} · "
              f"{_f(res.get('seconds_per_level'), 1)} s per level after {_f(res.get('warmup_s'), 1)} s warm-up · "
-             f"wall {res.get('wall_s')} s · {res.get('streams_per_sender')} streams per player / consumer process", "",
+             f"wall {res.get('wall_s')} s · streams per player / consumer process: {_per_sender(res)}", "",
              "Latency from the sender's push to the consumer's arrival; CPU in % of one core; service = the API "
              "process and every worker serving a stream (relay: the relay processes); RSS summed over them. "
              "Sender lag = how late a chunk left against its 1 kHz schedule.", "",
@@ -168,19 +177,37 @@ def format_markdown(res: dict[str, Any]) -> str:
     notes = [f"- {r['kind']}, {r['n_streams']} streams, chunks of {r['chunk_size']}: " + "; ".join(
         r["load_generator"]["notes"]) for r in res["rows"] if r["load_generator"]["notes"]]
     notes += [f"- {r['kind']}, {r['n_streams']} streams, chunks of {r['chunk_size']}: outputs not drained within "
-              "the timeout (late samples count as lost)" for r in res["rows"] if not r["drained"]]
+              "the timeout (late samples count as lost)" for r in res["rows"] if not r["drained"] and r["lost"]]
     if notes:
         lines += ["", "### Load generator and machine", "",
                   "Where the senders or readers fell behind, or the machine had no idle core, the row measures the "
                   "machine and the load generator as much as the path: read it as a bound, not as the service's "
                   "speed.", "", *notes]
+    not_run = res.get("levels_not_run") or []
+    if not_run:
+        lines += ["", "### Levels not run", "",
+                  "A level whose streams could not be set up is reported here; that kind's higher levels were not "
+                  "tried, its lower levels' rows stand.", ""]
+        lines += [f"- {r['kind']}, chunks of {r['chunk_size']}, {r['n_streams']} streams ({r['streams_started']} "
+                  f"started): {r['reason']}" for r in not_run]
+    from latency_bench.scale_catchup import format_catchup
+
+    lines += format_catchup(res.get("catchup") or [])
     for kind, reason in (res.get("skipped") or {}).items():
         lines += ["", f"**{kind} not run**: {reason}"]
     for e in res.get("errors") or []:
-        lines += ["", f"**{e['kind']} (chunks of {e['chunk_size']}) failed**: {e['error']}"]
+        what = e.get("what") or f"chunks of {e['chunk_size']}"
+        lines += ["", f"**{e['kind']} ({what}) failed**: {e['error']}"]
     for n in res.get("notes") or []:
         lines += ["", n]
     return "\n".join(lines) + "\n"
+
+
+def _per_sender(res: dict[str, Any]) -> str:
+    per = res.get("streams_per_sender")
+    if isinstance(per, dict):
+        return ", ".join(f"{n} (chunks of {c})" for c, n in per.items())
+    return str(per)
 
 
 def plot_scale(res: dict[str, Any], path: Path) -> None:

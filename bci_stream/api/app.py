@@ -32,6 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_restarts=settings.max_restarts,
             restart_backoff=settings.restart_backoff,
             recordings_dir=str(settings.recordings_dir),
+            shared_workers=settings.shared_workers,
+            default_worker=settings.worker,
+            backend=settings.backend,
+            backend_options=None if settings.backend == "local" else {
+                "address": settings.ray_address, "listen_host": settings.ray_listen_host,
+                "start_timeout": settings.ray_start_timeout},
         )
         app.state.started = time.monotonic()
         try:

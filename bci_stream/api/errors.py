@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream.core.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderNotFoundError,
-                               DecoderNotReadyError, ModelError, ModelNotFoundError)
+                               DecoderNotReadyError, ModelError, ModelNotFoundError, PlacementError)
 
 #: Most specific first: the first class an error is an instance of gives its status code.
 STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
@@ -16,6 +16,7 @@ STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
     (CommandRefusedError, 409),
     (CommandTimeoutError, 504),
     (ModelError, 422),
+    (PlacementError, 422),
 )
 
 

@@ -54,6 +54,9 @@ class DecoderStatus(BaseModel):
     """Which worker process serves this decoder: ``kind`` (``dedicated``: a process of its own; ``shared``: one of
     the service's shared workers, ``index`` in the pool), its ``pid``, and after a shared worker's restart
     ``restored_seq`` (the input sample its restored state snapshot was taken at)."""
+    placement: dict[str, Any] | None = None
+    """Where its worker runs: ``backend`` (``local`` | ``ray``), ``node_id`` (Ray) and ``hostname`` of the node,
+    ``worker`` (its kind and pid), and ``requested`` (``options.placement``, or null)."""
     timestamps: dict[str, Any] | None = None
     """Repair of chunk-stamped senders' timestamps (``options.timestamp_repair``): ``mode``, ``active``,
     ``detected``, ``jitter_before_ms``/``jitter_after_ms`` (std of the sample steps), ``rate_hz``, counts."""

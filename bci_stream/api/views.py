@@ -42,4 +42,5 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         scoring=s.scoring,
         timestamps=s.timestamps,
         worker=s.worker or handle.worker,
+        placement=handle.placement,
     )

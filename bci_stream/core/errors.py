@@ -15,6 +15,11 @@ class ModelNotFoundError(ModelError):
     """No model of that name (or version) in the registry."""
 
 
+class PlacementError(BciStreamError):
+    """A decoder's placement cannot be met: no node has its resources, its node is gone, or the backend does not
+    place (the request is refused; after a node loss the decoder goes to ``error`` with this message)."""
+
+
 class StreamError(BciStreamError):
     """An LSL stream could not be found, or does not match what the model expects."""
 

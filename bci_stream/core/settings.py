@@ -31,6 +31,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bci_stream.core.errors import BciStreamError
+from bci_stream.core.spec import DEFAULT_WORKER, WorkerKind
 
 ENV_PREFIX = "BCI_STREAM_"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -88,6 +89,35 @@ class Settings(BaseSettings):
     restart_backoff: float = Field(
         default=0.5, gt=0, le=60, description="Delay in seconds before the first restart of a crashed worker; doubles "
                                               "on each further restart."
+    )
+    worker: WorkerKind = Field(
+        default=DEFAULT_WORKER,
+        description="Worker kind of decoders whose options do not name one: `dedicated` (a process per decoder) or "
+                    "`shared` (streams placed on the pool of shared workers, least loaded first).",
+    )
+    shared_workers: int | None = Field(
+        default=None, ge=1, le=256,
+        description="Most shared worker processes (decoders with `worker: shared` go to the least loaded).",
+        json_schema_extra={"default_doc": "the number of cores"},
+    )
+    backend: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where decoder workers run: `local` (processes on this host) or `ray` (Ray actors on the nodes of "
+                    "a Ray cluster, placed by each decoder's `placement` option; needs the `cluster` extra).",
+    )
+    ray_address: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="Backend `ray`: address of the Ray cluster (`host:port` that `ray start --head` prints).",
+        json_schema_extra={"default_doc": "`RAY_ADDRESS`, else a cluster started on this host"},
+    )
+    ray_listen_host: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="Backend `ray`: the address of this host that workers on other nodes connect back to.",
+        json_schema_extra={"default_doc": "this node's Ray IP address"},
+    )
+    ray_start_timeout: float = Field(
+        default=60.0, gt=0, le=600,
+        description="Backend `ray`: seconds a worker actor may take to start before its decoder is refused.",
     )
     max_request_bytes: int = Field(
         default=1_000_000, ge=1024, description="Largest accepted HTTP request body in bytes; larger bodies get 413."

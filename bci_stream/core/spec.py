@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
 
+WorkerKind = Literal["dedicated", "shared"]
+DEFAULT_WORKER: WorkerKind = "shared"
+"""The worker kind of a decoder whose options do not name one: the one constant to change to make ``shared`` the
+default. A service overrides it with its ``worker`` setting (``BCI_STREAM_WORKER``)."""
+
 
 class StreamSelector(BaseModel):
     """Which LSL stream to decode; every field given must match."""
@@ -56,6 +61,42 @@ class MarkerOptions(BaseModel):
     def _check_map(self) -> MarkerOptions:
         if self.marker_map is not None and not self.marker_map:
             raise ValueError("marker_map must map at least one marker value, got {}")
+        return self
+
+
+class Placement(BaseModel):
+    """Where a decoder's worker runs (the ``ray`` backend; see ``deploy/RAY.md``): Ray custom resources, or one
+    node by id or hostname. The ``local`` backend accepts only ``hostname`` naming its own host."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resources: dict[str, float] | None = Field(
+        default=None, min_length=1,
+        description="Ray resources the worker needs on its node, e.g. {\"room_b\": 1} (custom resources a node was "
+        "started with: `ray start --resources`); 'CPU' is the number of cores it holds (default 0).",
+    )
+    node_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[0-9a-fA-F]+$",
+                                description="Run on the Ray node with this id (hex, as `ray.nodes()` lists it).")
+    hostname: str | None = Field(default=None, min_length=1, max_length=255, pattern=PRINTABLE,
+                                 description="Run on the node of this host name.")
+    soft: bool = Field(
+        default=False,
+        description="node_id/hostname is a preference: while that node is gone, run on any node that has the "
+        "resources (default: only there, else the decoder is refused or goes to 'error').",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Placement:
+        if self.resources is None and self.node_id is None and self.hostname is None:
+            raise ValueError("placement must name resources, node_id or hostname, got none of them")
+        if self.node_id is not None and self.hostname is not None:
+            raise ValueError(f"placement takes node_id or hostname, not both; got node_id={self.node_id!r} "
+                             f"and hostname={self.hostname!r}")
+        if self.soft and self.node_id is None and self.hostname is None:
+            raise ValueError("placement.soft needs node_id or hostname (resources are always required)")
+        for name, amount in (self.resources or {}).items():
+            if not name or not amount > 0 or amount != amount or amount == float("inf"):
+                raise ValueError(f"placement.resources must map names to amounts > 0, got {name!r}: {amount!r}")
         return self
 
 
@@ -115,16 +156,23 @@ class DecoderOptions(BaseModel):
     markers: MarkerOptions = Field(
         default_factory=MarkerOptions, description="Marker stream to follow, record and score live trials against."
     )
-    worker: Literal["dedicated", "shared"] = Field(
-        default="dedicated",
+    worker: WorkerKind = Field(
+        default=DEFAULT_WORKER,
         description="dedicated: a worker process of its own (lowest latency for one stream); shared: a stream in "
         "one of the service's shared workers, where streams of the same model share one session and are stepped "
-        "together (much less CPU and memory per stream). Status 'worker' shows which worker serves it.",
+        "together (much less CPU and memory per stream). Status 'worker' shows which worker serves it. Not given: "
+        "the service's 'worker' setting (BCI_STREAM_WORKER).",
     )
     snapshot_interval_s: float = Field(
         default=1.0, ge=0.05, le=3600, allow_inf_nan=False,
         description="Shared workers: seconds between state snapshots sent to the supervisor; a crashed worker's "
         "streams restart from their last snapshot (the gap since their last output is counted).",
+    )
+
+    placement: Placement | None = Field(
+        default=None,
+        description="Which node runs the worker (backend 'ray'): Ray resources, node_id or hostname. Status "
+        "'placement' shows where it runs. A placement no node can satisfy is refused (422).",
     )
 
     @model_validator(mode="after")

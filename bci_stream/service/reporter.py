@@ -61,7 +61,7 @@ class StatusReporter:
         s.hist = {k: h.to_dict() for k, h in self.hists.items()}
         s.gc = {"collections": [g["collections"] for g in gc.get_stats()]}
         s.t = pylsl.local_clock()
-        self.sender.put((self.decoder_id, self.generation, s.snapshot()))
+        self.sender.put((self.decoder_id, self.generation, s))  # pickled at once: the snapshot
         self.next_report = s.t + self.interval
 
     def set_state(self, state: DecoderState, error: str | None = None) -> None:

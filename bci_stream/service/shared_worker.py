@@ -5,8 +5,10 @@ pipes (so the API sees it exactly as a dedicated decoder); streams of the same m
 one slot table (:class:`~bci_stream.service.slot_pool.SlotPool`). A wake-up pulls every inlet without
 waiting, stages each chunk (channel map, timestamps, gaps, NaN policy: per stream), steps the ready streams
 of each model in one ``step_ready`` call and publishes each stream's outputs with its own timestamps. When
-no inlet had data the loop sleeps :data:`IDLE_SLEEP_S`. A stream starts (model load, resolve, connect: the
-slow parts) in a thread of its own, so the others never wait for it.
+no inlet had data the loop waits in the pull of the stream due next (:mod:`bci_stream.service.arrivals`:
+with one stream, a blocking pull as in the dedicated worker; with several, until the next one is due), so
+it neither spins nor sleeps past an arrival. A stream starts (model load, resolve, connect: the slow
+parts) in a thread of its own, so the others never wait for it.
 
 Isolation: everything a stream does at a wake-up runs under its own ``try``: its error (refused stream,
 wrong channel count, a crash in its code) ends that stream alone (``error``, then :class:`StreamEnded`
@@ -20,9 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import signal
 import threading
-import time
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -32,6 +34,7 @@ from pylsl.util import LostError
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.arrivals import BURST_S, Arrivals, plan
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
 from bci_stream.service.slot_pool import SlotPool
 from bci_stream.service.status_channel import StatusSender
@@ -39,8 +42,6 @@ from bci_stream.service.stream_slot import StreamSlot
 from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.worker")
-
-IDLE_SLEEP_S = 0.0005  # no inlet had data: sleep this long before the next round of non-blocking pulls
 
 
 class ControlSender:
@@ -70,10 +71,12 @@ class ControlSender:
 
 
 class Member:
-    """A hosted stream: its slot, its start-up thread and outcome, its snapshot timer."""
+    """A hosted stream: its slot, its start-up thread and outcome, its snapshot timer, its arrival rhythm."""
 
     def __init__(self, slot: StreamSlot, restore: SavedState | None) -> None:
         self.slot = slot
+        self.arrivals = Arrivals(0.0)
+        self.cmd_fd: int | None = None  # its command pipe's descriptor, in the worker's poll set
         self.restore = restore
         self.starter: threading.Thread | None = None
         self.outcome: tuple[int, str | None] | None = None  # start-up failed or stopped: (code, error)
@@ -105,8 +108,11 @@ class SharedWorker:
         self.recordings_dir = recordings_dir
         self.pool = SlotPool()
         self.members: dict[str, Member] = {}
+        self.active: list[Member] = []  # the running members with an open inlet (rebuilt by housekeeping)
         self.stop_requested = False
         self._parent_pid = os.getppid()
+        self._pipes = select.poll()  # the control pipe and every stream's command pipe: one system call for all
+        self._pipes.register(control.fileno(), select.POLLIN)
 
     def run(self) -> int:
         try:
@@ -125,54 +131,36 @@ class SharedWorker:
 
     def loop(self) -> None:
         next_check = 0.0
+        data = False
         while not self.stop_requested:
             now = pylsl.local_clock()
             if now >= next_check:  # system calls (pipe polls): every few ms, not at every wake-up
                 next_check = now + CMD_CHECK_INTERVAL_S
                 self.housekeeping(now)
-            if not self.members:  # nothing hosted: wait for the supervisor
-                self.control.poll(CMD_CHECK_INTERVAL_S)
-            elif not self.wake():
-                time.sleep(IDLE_SLEEP_S)
+            active = self.active
+            if not active:  # nothing to pull: wait for the supervisor, or for the next housekeeping
+                if self.control.poll(max(0.0, next_check - pylsl.local_clock())):
+                    next_check = 0.0
+                data = False
+            elif data and len(active) > 1:  # more may have come while the last round decoded: pull those due again
+                data = self.wake(active, None, 0.0, due_by=pylsl.local_clock())
+            else:  # wait in the pull of the stream due next, then pull every stream
+                target, timeout = plan(active, pylsl.local_clock(), next_check)
+                data = self.wake(active, target, timeout)
 
-    def wake(self) -> bool:
-        """Pull every running stream, step the ready ones per model, publish; True if any had data."""
+    def wake(self, active: list[Member], target: Member | None, timeout: float, due_by: float | None = None) -> bool:
+        """Pull ``target`` (waiting up to ``timeout``), then every other running stream without waiting (only those
+        due by ``due_by`` if given); step the ready ones per model, publish; True if any had data."""
         ready: list[tuple[Member, Any, Any, Any, int, float, float]] = []
-        for member in [m for m in self.members.values() if m.running]:
-            slot = member.slot
-            if slot.inlet is None:  # lost: housekeeping looks for the source
-                continue
-            try:
-                t_call = pylsl.local_clock()
-                try:
-                    x, ts = slot.puller.pull(0.0)
-                except LostError:
-                    slot.on_lost()
-                    continue
-                t0 = pylsl.local_clock()
-                if len(ts) == 0:
-                    slot.idle(t0)
-                    continue
-                slot.got_data(float(ts[0]), t0)
-                if slot.recorder is not None:
-                    slot.recorder.inputs(x, ts)
-                decoder = slot.decoder
-                xk, tsk, seq, segments = decoder.stage(x, ts)
-                if len(segments) == 1 and segments[0][1] > segments[0][0]:  # the usual chunk: batched below
-                    lo, hi, gap = segments[0]
-                    if gap is not None:
-                        decoder.apply_gap_policy(gap)
-                    seg = decoder.guard.apply(xk[lo:hi])
-                    decoder.count_nonfinite()
-                    ready.append((member, seg, tsk, seq, len(ts), t_call, t0))
-                else:  # gaps inside the chunk, or nothing kept: this stream alone, segment by segment
-                    y, t_dec = decoder.run_segments(xk, segments)
-                    if y is not None:
-                        slot.publish(y, tsk, seq, t_dec, len(ts), t_call, t0)
-            except Exception as exc:  # noqa: BLE001 - this stream's failure ends this stream only
-                self.fail(member, exc)
+        if target is not None:
+            self.collect(target, timeout, ready)
+        for member in active:
+            if member is not target and (due_by is None or member.arrivals.due <= due_by):
+                self.collect(member, 0.0, ready)
         if not ready:
             return False
+        if len(ready) < len(active):
+            self.gather(active, ready)
         results = self.pool.step([(m.slot.decoder, seg) for m, seg, *_ in ready])
         for (member, _, tsk, seq, n, t_call, t0), result in zip(ready, results):
             try:
@@ -184,10 +172,59 @@ class SharedWorker:
                 self.fail(member, exc)
         return True
 
+    def gather(self, active: list[Member], ready: list) -> None:
+        """Wait (until :data:`BURST_S` from now, at most) for the streams whose chunk is due with the ones in
+        ``ready``, so that a burst is stepped in one call; a stream that does not keep its rhythm is not waited for."""
+        now = pylsl.local_clock()
+        have = {id(r[0]) for r in ready}
+        soon = [m for m in active if id(m) not in have and m.arrivals.expected(now, BURST_S)]
+        deadline = now + BURST_S
+        for member in sorted(soon, key=lambda m: m.arrivals.due):
+            self.collect(member, max(0.0, deadline - pylsl.local_clock()), ready)
+
+    def collect(self, member: Member, timeout: float, ready: list) -> None:
+        """Pull one stream (up to ``timeout``) and stage its chunk: into ``ready`` for the batched step, or, with
+        gaps inside the chunk, decoded and published here, segment by segment."""
+        slot = member.slot
+        if not member.running or slot.inlet is None:  # ended, or lost: housekeeping looks for the source
+            return
+        try:
+            t_call = pylsl.local_clock()
+            try:
+                x, ts = slot.puller.pull(timeout)
+            except LostError:
+                slot.on_lost()
+                return
+            t0 = pylsl.local_clock()
+            if len(ts) == 0:
+                member.arrivals.missed(t0)
+                slot.idle(t0)
+                return
+            member.arrivals.arrived(t0)
+            slot.got_data(float(ts[0]), t0)
+            if slot.recorder is not None:
+                slot.recorder.inputs(x, ts)
+            decoder = slot.decoder
+            xk, tsk, seq, segments = decoder.stage(x, ts)
+            if len(segments) == 1 and segments[0][1] > segments[0][0]:  # the usual chunk: batched
+                lo, hi, gap = segments[0]
+                if gap is not None:
+                    decoder.apply_gap_policy(gap)
+                seg = decoder.guard.apply(xk[lo:hi])
+                decoder.count_nonfinite()
+                ready.append((member, seg, tsk, seq, len(ts), t_call, t0))
+            else:  # gaps inside the chunk, or nothing kept: this stream alone, segment by segment
+                y, t_dec = decoder.run_segments(xk, segments)
+                if y is not None:
+                    slot.publish(y, tsk, seq, t_dec, len(ts), t_call, t0)
+        except Exception as exc:  # noqa: BLE001 - this stream's failure ends this stream only
+            self.fail(member, exc)
+
     def housekeeping(self, now: float) -> None:
         """Control messages, each stream's commands, start-ups that finished, swaps, lost sources, status."""
+        readable = {fd for fd, _ in self._pipes.poll(0)}
         try:
-            while self.control.poll():
+            while readable and self.control.poll():
                 self.on_control(self.control.recv())
         except (EOFError, OSError):
             self.stop_requested = True
@@ -197,7 +234,7 @@ class SharedWorker:
         for member in list(self.members.values()):
             slot = member.slot
             try:
-                if slot.commands.conn.poll():
+                if member.cmd_fd in readable:
                     slot.commands.poll()
                 if member.starter is not None and not member.starter.is_alive():
                     member.starter = None
@@ -219,6 +256,7 @@ class SharedWorker:
                     self.save_state(member)
             except Exception as exc:  # noqa: BLE001
                 self.fail(member, exc)
+        self.active = [m for m in self.members.values() if m.running and m.slot.inlet is not None]
 
     # -- streams in and out -------------------------------------------------------------------------------
 
@@ -244,6 +282,8 @@ class SharedWorker:
             old.slot.commands.stop_requested = True
             self.end(old, 0)
         self.members[msg.decoder_id] = member
+        member.cmd_fd = msg.cmd_conn.fileno()
+        self._pipes.register(member.cmd_fd, select.POLLIN)
         slot.reporter.report()
 
         def start() -> None:
@@ -307,6 +347,7 @@ class SharedWorker:
         member.ended, member.running = True, False
         if self.members.get(slot.decoder_id) is member:
             del self.members[slot.decoder_id]
+        self.active = [m for m in self.active if m is not member]  # a new list: a round may be iterating the old one
         try:
             slot.close()
         except Exception:  # noqa: BLE001 - closing must not take the worker down
@@ -314,6 +355,9 @@ class SharedWorker:
         if code == 0:
             slot.reporter.set_state("stopped")
         slot.sender.close()
+        if member.cmd_fd is not None:
+            self._pipes.unregister(member.cmd_fd)
+            member.cmd_fd = None
         slot.commands.conn.close()
         self.out.put(StreamEnded(slot.decoder_id, slot.generation, code))
 

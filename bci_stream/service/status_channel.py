@@ -3,14 +3,16 @@
 Each worker has its own one-way pipe, so a worker killed while writing (``kill -9``) can break only its
 own channel, never another decoder's (a shared ``multiprocessing.Queue`` has a cross-process lock that
 a killed writer can leave held, freezing every other worker's status). The hot loop never writes to
-the pipe itself: :meth:`StatusSender.put` stores the snapshot in a one-slot mailbox (an older unsent
-snapshot is replaced: only the newest state matters) and a sender thread does the blocking write.
+the pipe itself: :meth:`StatusSender.put` pickles the message (that is the snapshot: a copy taken at once,
+several times cheaper than a deep copy) into a one-slot mailbox (an older unsent snapshot is replaced: only
+the newest state matters) and a sender thread does the blocking write.
 """
 
 from __future__ import annotations
 
 import threading
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 
@@ -28,8 +30,10 @@ class StatusSender:
         self._thread.start()
 
     def put(self, message: Any) -> None:
+        """Send ``message`` (pickled now, as ``Connection.send`` would: later changes to it are not sent)."""
+        payload = ForkingPickler.dumps(message)
         with self._lock:
-            self._slot = message
+            self._slot = payload
         self._wake.set()
 
     def _run(self) -> None:
@@ -40,7 +44,7 @@ class StatusSender:
                 message, self._slot = self._slot, None
             if message is not None:
                 try:
-                    self.conn.send(message)
+                    self.conn.send_bytes(message)
                 except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
                     self.broken = True
                     return

@@ -3,7 +3,9 @@
 It lives in the API process. One monitor thread reads every worker's own status pipe and checks
 every worker's liveness several times a second: a worker that dies is noticed within
 ``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
-up to ``max_restarts`` times, unless it exited because its model or stream was refused.
+up to ``max_restarts`` times, unless it exited because its model or stream was refused. Where a worker
+runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors
+on a cluster's nodes); a restart that no node can take leaves the decoder in ``error`` saying why.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bci_stream.core.messages import Command, Reply, Stop
+from bci_stream.core.messages import Command, Reply
 from bci_stream.core.status import WorkerStatus
-from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
+from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError,
+                                   PlacementError)
 from bci_stream.service.ring import OutputRing
-from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint
-from bci_stream.service.worker import EXIT_REFUSED, worker_main
+from bci_stream.service.backends import make_backend
+from bci_stream.service.backends.local import local_placement
+from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -54,11 +59,13 @@ class DecoderHandle:
     next_request: int = 0
     worker: dict[str, Any] | None = None  # which worker process serves it (kind, index, pid)
     slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
-    saved: SavedState | None = None  # shared: its last state snapshot (restored after a worker crash)
+    saved: SavedState | None = None  # shared or ray: its last state snapshot (restored after a worker crash)
+    backend: str = "local"
+    placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
 
     @property
-    def shared(self) -> bool:
-        return self.spec.options.worker == "shared"
+    def shared(self) -> bool:  # in the local shared pool (a ray decoder has an actor of its own)
+        return self.spec.options.worker == "shared" and self.backend == "local"
 
 
 class Supervisor:
@@ -83,6 +90,9 @@ class Supervisor:
         number of cores); placement is least loaded first (:mod:`bci_stream.service.shared_pool`).
     default_worker
         The worker kind of decoders whose options do not say (None: ``$BCI_STREAM_WORKER``, else dedicated).
+    backend, backend_options
+        Where workers run: ``local`` (processes here) or ``ray`` (actors; options ``address``, ``listen_host``,
+        ``start_timeout`` of :class:`~bci_stream.service.backends.ray_backend.RayBackend`).
     """
 
     def __init__(
@@ -95,8 +105,10 @@ class Supervisor:
         recordings_dir: str | None = None,
         shared_workers: int | None = None,
         default_worker: str | None = None,
+        backend: str = "local",
+        backend_options: dict[str, Any] | None = None,
     ) -> None:
-        default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or "dedicated"
+        default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or DEFAULT_WORKER
         if default_worker not in ("dedicated", "shared"):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
         self.default_worker = default_worker
@@ -109,6 +121,9 @@ class Supervisor:
         self._ctx = mp.get_context("spawn")
         self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
                                start_without_sigint)
+        extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}
+        self.backend = make_backend(backend, models_dir=self.models_dir, status_interval=status_interval,
+                                    recordings_dir=self.recordings_dir, **extra, **(backend_options or {}))
         self._handles: dict[str, DecoderHandle] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -118,17 +133,20 @@ class Supervisor:
     # -- public API ----------------------------------------------------------------------------------
 
     def start(self, spec: DecoderSpec, n_outputs: int | None = None, sfreq: float | None = None) -> DecoderHandle:
-        """Start a decoder process for ``spec``; returns at once (state ``starting``).
+        """Start a decoder's worker for ``spec`` (state ``starting``; a Ray actor first connects back to us).
 
         With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP
         readers through a ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`).
+        Raises :class:`PlacementError` when ``options.placement`` cannot be met (checked before anything starts;
+        for ``ray``, also an actor that does not start within its timeout).
         """
         if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
-        handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec)
+        self.backend.check_placement(spec.options.placement)
+        handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec, backend=self.backend.name)
         if n_outputs is not None and sfreq is not None:
             capacity = max(64, math.ceil(spec.options.outputs_buffer_s * sfreq))
-            handle.ring = (OutputRing.create_named(capacity, n_outputs) if spec.options.worker == "shared"
+            handle.ring = (OutputRing.create_named(capacity, n_outputs) if handle.shared
                            else OutputRing.create(self._ctx, capacity, n_outputs))
         self._spawn(handle)  # outside the lock: starting a process takes tens of ms
         with self._lock:
@@ -237,6 +255,7 @@ class Supervisor:
         self._closing.set()
         self._monitor.join(timeout=2.0)
         self.pool.shutdown(timeout)
+        self.backend.shutdown(timeout)
         for handle in self.list():
             if handle.status_conn is not None:
                 handle.status_conn.close()
@@ -244,55 +263,30 @@ class Supervisor:
     # -- internals -----------------------------------------------------------------------------------
 
     def _spawn(self, handle: DecoderHandle) -> None:
+        """Start a worker for ``handle`` (a new generation): the shared pool, or the backend (PlacementError)."""
         if handle.shared:
             self.pool.place(handle)
+            handle.placement = local_placement(handle, handle.worker)
             return
         handle.generation += 1
-        parent_conn, child_conn = self._ctx.Pipe()
-        status_r, status_w = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
-                  status_w, self.status_interval, None if handle.ring is None else handle.ring.handles,
-                  self.recordings_dir),
-            name=f"bci-stream-decoder-{handle.id}",
-            daemon=True,
-        )
-        start_without_sigint(process)
-        child_conn.close()
-        status_w.close()
+        link = self.backend.start(handle)
         old_status = handle.status_conn
-        handle.process, handle.cmd_conn, handle.status_conn = process, parent_conn, status_r
+        handle.process, handle.cmd_conn, handle.status_conn = link.process, link.cmd_conn, link.status_conn
         if old_status is not None:
             old_status.close()
         handle.exit_code, handle.restart_at = None, None
         # counters and histograms belong to a worker process: a new generation starts from zero
-        handle.worker = {"kind": "dedicated", "index": None, "pid": process.pid}
-        handle.status = WorkerStatus(pid=process.pid, error=handle.status.error, model=handle.status.model,
+        handle.worker, handle.placement = link.worker, link.placement
+        handle.status = WorkerStatus(pid=link.process.pid, error=handle.status.error, model=handle.status.model,
                                      worker=handle.worker)
 
     def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
-        process = handle.process
-        if process is None:
+        if handle.process is None:
             return
         if handle.shared:
             self.pool.leave(handle, timeout)
-            return
-        if process.is_alive():
-            try:
-                handle.cmd_conn.send(Stop())
-            except (OSError, BrokenPipeError):
-                pass
-            process.join(timeout)
-        if process.is_alive():
-            log.warning("decoder %s did not stop in %.1f s; terminating", handle.id, timeout)
-            process.terminate()
-            process.join(2.0)
-        if process.is_alive():
-            process.kill()
-            process.join(2.0)
-        handle.exit_code = process.exitcode
-        handle.cmd_conn.close()
+        else:
+            self.backend.terminate(handle, timeout)
 
     def _monitor_loop(self) -> None:
         next_check = 0.0
@@ -352,9 +346,18 @@ class Supervisor:
                 handle.saved = message
 
     def _restart(self, handle: DecoderHandle) -> None:
-        """Start a new process for a crashed decoder, unless it is being stopped meanwhile."""
+        """Start a new process for a crashed decoder, unless it is being stopped meanwhile; a decoder that cannot be
+        placed (its node gone, no other allowed) stays in ``error`` with the reason."""
         log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
-        self._spawn(handle)
+        try:
+            self._spawn(handle)
+        except Exception as exc:  # noqa: BLE001 - PlacementError, or a backend failure: reported, never fatal here
+            reason = str(exc) if isinstance(exc, PlacementError) else f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                handle.last_error = f"decoder {handle.id} could not be restarted after {handle.last_error}: {reason}"
+                handle.status = replace(handle.status, state="error", error=handle.last_error)
+            log.error("%s", handle.last_error)
+            return
         with self._lock:
             stopped_meanwhile = handle.stopping
         if stopped_meanwhile:  # stop() raced with the restart: make sure the new process ends too
@@ -386,10 +389,7 @@ class Supervisor:
                     handle.last_error = (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker "
                                          f"pid {process.pid}: {handle.status.error}")
                 elif not refused:
-                    handle.last_error = (
-                        f"worker process {process.pid} exited with code {handle.exit_code}"
-                        + (f" (signal {-handle.exit_code})" if handle.exit_code and handle.exit_code < 0 else "")
-                    )
+                    handle.last_error = self.backend.exit_message(process, handle.exit_code)
                 handle.status = replace(handle.status, state="error", error=handle.last_error)
                 if not refused and handle.restarts < self.max_restarts:
                     delay = min(30.0, self.restart_backoff * 2 ** handle.restarts)

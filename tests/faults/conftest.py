@@ -1,4 +1,11 @@
-"""Fixtures of the fault suite: a model folder with a few extra models, and a real server per module."""
+"""Fixtures of the fault suite: a model folder with a few extra models, a real server per module, and the worker
+kind of the faults that test isolation.
+
+The suite's decoders run in the service's default worker kind (``BCI_STREAM_WORKER``, else
+:data:`bci_stream.core.spec.DEFAULT_WORKER`); the faults that test isolation (a vanished source, non-finite
+bursts, a wrong or changed stream, bad models at a hot swap, ``kill -9`` of a worker) take :func:`worker_kind`
+and run once per kind, so ``make test`` covers both dedicated and shared workers.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import httpx
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from faults.kit import AUTH, HD_CH_NAMES, HD_SFREQ, export_model_for, make_settings
+from faults.kit import AUTH, HD_CH_NAMES, HD_SFREQ, WORKER_KINDS, export_model_for, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +54,9 @@ def server(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def client(server: BackgroundServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30.0, headers=AUTH) as c:
         yield c
+
+
+@pytest.fixture(params=WORKER_KINDS)
+def worker_kind(request: pytest.FixtureRequest) -> str:
+    """The worker kind the test's decoders ask for (``options.worker``), one run per kind."""
+    return request.param

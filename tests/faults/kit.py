@@ -26,9 +26,17 @@ HD_SFREQ = 1000.0
 CLIENT_ERRORS = {400, 401, 404, 405, 409, 413, 415, 422}
 
 
+#: the worker kinds a decoder may ask for (``options.worker``); the faults that test isolation run with each
+WORKER_KINDS = ("dedicated", "shared")
+#: shared workers of a fault-suite server: fewer than its decoders, so that a faulty stream shares its worker
+#: with others on any machine (the default, one per core, would differ from machine to machine)
+SHARED_WORKERS = 2
+
+
 def make_settings(models_dir: Path, recordings_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1,
-                                  token=TOKEN, recordings_dir=recordings_dir, restart_backoff=0.2)
+                                  token=TOKEN, recordings_dir=recordings_dir, restart_backoff=0.2,
+                                  shared_workers=SHARED_WORKERS)
     values.update(overrides)
     return Settings(**values)
 
@@ -105,6 +113,38 @@ def pid_gone(pid: int, timeout: float = 10.0) -> bool:
     """The process ended and was reaped (no zombie left) within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while proc_state(pid) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def supervisor_of(server: Any) -> Any:
+    """The :class:`~bci_stream.service.supervisor.Supervisor` of a :class:`BackgroundServer` (it runs in this
+    process): where a test reads which worker hosts which decoder."""
+    return server.server.config.app.state.supervisor
+
+
+def left_its_worker(server: Any, decoder_id: str, st: dict, timeout: float = 10.0) -> bool:
+    """The decoder no longer holds a place in any worker, whatever its kind: a dedicated decoder's process ended
+    and was reaped; a shared decoder's slot left its worker (the worker said so, and the supervisor's pool no
+    longer places it there), while that worker may go on serving other streams."""
+    worker = st.get("worker") or {}
+    if worker.get("kind", "dedicated") == "dedicated":
+        return pid_gone(st["pid"], timeout)
+    pool = supervisor_of(server).pool
+    deadline = time.monotonic() + timeout
+    while pool.worker_of(decoder_id) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def released(outlet: pylsl.StreamOutlet, timeout: float = 10.0) -> bool:
+    """No inlet reads ``outlet`` any more (a decoder that ended closed its inlet), within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while outlet.have_consumers():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)

@@ -17,7 +17,7 @@ from support.lsl import new_outlet, open_output
 VANISH_S = 5.0
 
 
-def test_source_vanishes_for_5_s_and_comes_back_with_the_same_source_id(client):
+def test_source_vanishes_for_5_s_and_comes_back_with_the_same_source_id(client, worker_kind):
     """Expected: while the sender is gone the decoder reports ``stalled`` (with the silence in
     ``last_error``) and keeps its process, state and output stream; when an outlet with the same
     source_id appears, liblsl re-subscribes, the decoder is ``running`` again and counts one stall, one
@@ -27,7 +27,7 @@ def test_source_vanishes_for_5_s_and_comes_back_with_the_same_source_id(client):
     name = unique("vanish")
     sid = f"{name}-src"
     outlet, _ = new_outlet(name, sid)
-    decoder_id = start_running(client, name, gap_policy="reset")
+    decoder_id = start_running(client, name, gap_policy="reset", worker=worker_kind)
     pid = status(client, decoder_id)["pid"]
     out = open_output(f"{name}-decoded")
     prov = open_output(f"{name}-decoded-provenance")

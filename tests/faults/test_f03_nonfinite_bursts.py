@@ -28,7 +28,7 @@ def bursty_signal(n: int) -> np.ndarray:
     return x
 
 
-def test_nonfinite_bursts_are_counted_and_outputs_stay_finite(client, server):
+def test_nonfinite_bursts_are_counted_and_outputs_stay_finite(client, server, worker_kind):
     """The same bursty signal goes to three decoders at once, one per ``nan_policy``. Expected: every
     non-finite value is counted (``nonfinite_values``, ``nonfinite_chunks``); with ``hold`` and ``zero``
     every sample still gets an output (in = out); with ``reject`` the rows holding a non-finite value
@@ -37,7 +37,7 @@ def test_nonfinite_bursts_are_counted_and_outputs_stay_finite(client, server):
     x = bursty_signal(5000)
     names = {p: unique(f"nan-{p}") for p in POLICIES}
     outlets = {p: new_outlet(names[p], f"{names[p]}-src")[0] for p in POLICIES}
-    ids = {p: start_running(client, names[p], nan_policy=p) for p in POLICIES}
+    ids = {p: start_running(client, names[p], nan_policy=p, worker=worker_kind) for p in POLICIES}
     readers = {p: WsReader(ws_url(server.url, ids[p])) for p in POLICIES}
     try:
         check(client, readers, outlets, ids, x)

@@ -11,7 +11,8 @@ from bci_stream.lsl.info import make_stream_info
 from bci_stream.engine.offline import decode_offline
 from bci_stream.service.worker import EXIT_REFUSED
 from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
-from faults.kit import assert_service_up, pid_gone, post_decoder, start_running, status
+from faults.kit import (alive, assert_service_up, left_its_worker, post_decoder, released, start_running,
+                        status)
 from support.pacing import push_paced
 from support.http import wait_status
 from support.lsl import pull_all
@@ -37,28 +38,42 @@ def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:
     }
 
 
-def test_wrong_channel_count_rate_format_or_labels(client):
+def test_wrong_channel_count_rate_format_or_labels(client, server, worker_kind):
     """Five decoders at once on streams tiny-gru cannot decode (16 unlabelled channels, 1000 Hz, an
-    irregular rate, strings, other channel labels) and one on a good stream. Expected: each bad one
-    goes to ``error`` with a message naming the parameter, the stream's value and the model's; its
-    process ends with the 'refused' exit code and is not restarted; /decoders, /ready and /metrics
-    show it; the good decoder decodes every sample meanwhile (in = out, no loss); the service stays up."""
+    irregular rate, strings, other channel labels) and one on a good stream, all of one worker kind.
+    Expected: each bad one goes to ``error`` with a message naming the parameter, the stream's value and
+    the model's; it leaves its worker with the 'refused' exit code (dedicated: its process ends; shared:
+    its slot leaves the shared worker, which goes on serving its other streams) and is not restarted; it
+    reads its stream no more; /decoders, /ready and /metrics show it; the good decoder decodes every
+    sample meanwhile (in = out, no loss), also where it shares a worker with refused ones; the service
+    stays up."""
     streams = bad_streams()
-    outlets = {k: pylsl.StreamOutlet(info) for k, (info, _) in streams.items()}  # noqa: F841 - keep them alive
-    ids = {k: post_decoder(client, info.name()) for k, (info, _) in streams.items()}
+    outlets = {k: pylsl.StreamOutlet(info) for k, (info, _) in streams.items()}
+    ids = {k: post_decoder(client, info.name(), worker=worker_kind) for k, (info, _) in streams.items()}
     good = unique("good")
     good_outlet, _ = new_outlet(good, f"{good}-src")
-    good_id = start_running(client, good)
+    good_id = start_running(client, good, worker=worker_kind)
+    good_worker = status(client, good_id)["worker"]
+    assert good_worker["kind"] == worker_kind
     push_paced(good_outlet, test_signal(1000, seed=105), TINY_SFREQ * 4, chunk=10)
 
+    shared_with_good = 0
     for kind, decoder_id in ids.items():
         st = wait_status(client, decoder_id, lambda s: s["exit_code"] is not None, 60, f"{kind}: the worker to exit")
         expected = streams[kind][1]
         assert st["state"] == "error" and st["exit_code"] == EXIT_REFUSED, (kind, st)
         assert st["last_error"].startswith(expected), (kind, st["last_error"])
-        assert st["connected"] is False and pid_gone(st["pid"]), kind
+        assert st["connected"] is False and st["worker"]["kind"] == worker_kind, (kind, st)
+        assert left_its_worker(server, decoder_id, st), f"{kind}: still placed in its worker {st['worker']}"
+        assert released(outlets[kind]), f"{kind}: the refused decoder still reads its stream"
+        if worker_kind == "shared" and st["worker"]["pid"] == good_worker["pid"]:
+            shared_with_good += 1
+            assert alive(good_worker["pid"]), f"{kind}: the shared worker went down with the refused stream"
+    if worker_kind == "shared":  # 6 decoders on SHARED_WORKERS (2) workers: refused ones beside the good one
+        assert shared_with_good >= 1, (good_worker, [status(client, d)["worker"] for d in ids.values()])
     st = wait_status(client, good_id, lambda s: s["counters"].get("samples_out") == 1000, 30, "the good decoder")
     assert st["counters"]["samples_in"] == 1000 and st["counters"]["samples_lost"] == 0 and st["restarts"] == 0
+    assert st["worker"]["pid"] == good_worker["pid"] and st["state"] in ("running", "stalled")
 
     ready = client.get("/ready").json()
     assert ready["ready"] is True and set(ids.values()) <= set(ready["decoders_in_error"])
@@ -74,7 +89,7 @@ def test_wrong_channel_count_rate_format_or_labels(client):
     assert client.delete(f"/decoders/{good_id}").status_code == 200
 
 
-def test_source_comes_back_at_another_rate(client):
+def test_source_comes_back_at_another_rate(client, worker_kind):
     """The stream decodes; its sender dies and an outlet with the same source_id comes back at 1000 Hz.
     Expected: the decoder does not decode it with the old state and filters: ``error`` with a message
     saying what changed (sfreq 1000 vs 500), exit 'refused', no restart; every sample of the first
@@ -82,7 +97,7 @@ def test_source_comes_back_at_another_rate(client):
     name = unique("rate-change")
     sid = f"{name}-src"
     outlet, _ = new_outlet(name, sid)
-    decoder_id = start_running(client, name)
+    decoder_id = start_running(client, name, worker=worker_kind)
     push_paced(outlet, test_signal(1000, seed=106), TINY_SFREQ * 4, chunk=10)
     wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 1000, 30, "the first sender's data")
     del outlet

@@ -108,7 +108,7 @@ def test_bad_model_is_refused_at_start(client, model):
     assert_service_up(client)
 
 
-def test_bad_models_are_refused_at_hot_swap_and_the_decoder_is_unaffected(client, bad_models):
+def test_bad_models_are_refused_at_hot_swap_and_the_decoder_is_unaffected(client, bad_models, worker_kind):
     """PUT /decoders/{id}/model with each bad model while the decoder streams. Expected: each swap is
     refused (422 on ``body.model``, the message naming the problem); the running decoder is unaffected:
     still ``running`` on its model (same sha256), no swap and no state change counted (``state_epoch``
@@ -116,7 +116,7 @@ def test_bad_models_are_refused_at_hot_swap_and_the_decoder_is_unaffected(client
     (no sample lost, state untouched)."""
     name = unique("swap-bad")
     outlet, _ = new_outlet(name, f"{name}-src")
-    decoder_id = start_running(client, name)
+    decoder_id = start_running(client, name, worker=worker_kind)
     sha = client.get(f"/decoders/{decoder_id}").json()["model"]["sha256"]
     out = open_output(f"{name}-decoded")
     prov = open_output(f"{name}-decoded-provenance")

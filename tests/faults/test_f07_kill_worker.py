@@ -48,7 +48,7 @@ class LivePusher(threading.Thread):
             i += 10
 
 
-def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, server):
+def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, server, worker_kind):
     """``kill -9`` of the worker while the stream flows in real time. Expected: the supervisor notices
     the death, reports it (``last_error`` names the pid and signal 9), and starts a new worker process
     (``restarts`` = 1) that reconnects and decodes on, into the same output ring. The samples that went
@@ -56,10 +56,11 @@ def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, se
     and ``samples_lost`` = the samples between the last output of the killed worker and its own first
     input. So every sample sent is either an output (over WS, in order, once) or counted lost. The
     killed process is reaped. A second ``kill -9`` after ``max_restarts`` (1 here) leaves the decoder
-    in ``error`` with no further restart; the service stays up throughout."""
+    in ``error`` with no further restart; the service stays up throughout. The same for both worker kinds: a
+    killed shared worker's decoder is placed on a new shared worker, from its last state snapshot."""
     name = unique("kill")
     outlet, _ = new_outlet(name, f"{name}-src")
-    decoder_id = start_running(client, name, outputs_buffer_s=60)
+    decoder_id = start_running(client, name, outputs_buffer_s=60, worker=worker_kind)
     ws = WsReader(ws_url(server.url, decoder_id))
     pusher = LivePusher(outlet)
     try:

@@ -51,9 +51,11 @@ def test_models_lists_the_cards(client):
 
 
 def test_decoder_lifecycle_over_http(client, eeg_outlet):
-    """POST starts decoding; GET reflects the counts within 1 s; DELETE leaves no process."""
+    """POST starts decoding; GET reflects the counts within 1 s; DELETE leaves no process (a dedicated worker:
+    its process is what DELETE must end)."""
     outlet, info = eeg_outlet
-    r = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-gru"})
+    r = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-gru",
+                                       "options": {"worker": "dedicated"}})
     assert r.status_code == 201, r.text
     decoder_id = r.json()["id"]
     assert r.headers["location"] == f"/decoders/{decoder_id}"

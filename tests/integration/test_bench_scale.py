@@ -2,7 +2,8 @@
 
 Real processes throughout: player and consumer processes on loopback LSL pushing chunks of 1 and 10 samples
 at 1 kHz × 64 ch, bare relay processes, ``bci-stream serve`` with dedicated worker processes and (when this
-tree has them) shared workers. Structure and zero loss are asserted, never speed: the machine is slow and shared.
+tree has them) shared workers; then the catch-up of a short backlog per stream pushed at once. Structure and zero
+loss are asserted, never speed: the machine is slow and shared.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from latency_bench import scale
+from latency_bench.procs import BenchError
 from latency_bench.scale import KINDS, slots_unavailable
+from latency_bench.scale_catchup import TARGET_SAMPLES_PER_S, stream_catchup
 from latency_bench.scale_rows import match_pushes
 from latency_bench.scale_bench import SCHEMA, run_scale_bench
 
@@ -23,7 +27,11 @@ pytestmark = pytest.mark.timeout(420)
 
 LEVELS = (1, 2)
 CHUNKS = (1, 10)
+CATCHUP_S = 2.0
+CATCHUP_STREAMS = (1, 2)
 SLOTS_MISSING = slots_unavailable()
+REFUSED = ("process", 10, 2)
+"""(kind, chunk size, level) that the fixture makes impossible to set up, as if memory ran out: reported, not run."""
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +39,19 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
     out = tmp_path_factory.mktemp("scale")
     kinds = [k for k in KINDS if k != "slots" or SLOTS_MISSING is None]
     lines: list[str] = []
-    res = run_scale_bench(LEVELS, CHUNKS, 1.0, 0.5, out, echo=lines.append, kinds=kinds, argv=["test"])
+    real_check, calls = scale.check_memory, {"process": 0}
+
+    def check_memory(kind: str) -> None:  # the process kind's 4th stream (chunks of 10, level 2): no memory left
+        real_check(kind)
+        if kind == "process" and not any("catch-up" in line for line in lines):
+            calls["process"] += 1
+            if calls["process"] == 4:
+                raise BenchError("too little memory for another process stream (test)")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scale, "check_memory", check_memory)
+        res = run_scale_bench(LEVELS, CHUNKS, 1.0, 0.5, out, echo=lines.append, kinds=kinds, argv=["test"],
+                              catchup_s=CATCHUP_S, catchup_streams=CATCHUP_STREAMS)
     assert any("chunks of 10" in line for line in lines), "the benchmark reports progress through echo"
     return res, out
 
@@ -69,9 +89,13 @@ def test_rows_cover_every_chunk_level_and_kind(result: tuple[dict[str, Any], Pat
     kinds = ["relay", "process"] + ([] if SLOTS_MISSING else ["slots"])
     assert not res["errors"], res["errors"]
     got = sorted((r["chunk_size"], r["n_streams"], r["kind"]) for r in on_disk["rows"])
-    assert got == sorted((c, n, k) for c in CHUNKS for n in LEVELS for k in kinds)
+    assert got == sorted((c, n, k) for c in CHUNKS for n in LEVELS for k in kinds if (k, c, n) != REFUSED)
+    (not_run,) = on_disk["levels_not_run"]  # reported, not crashed: the kind's lower level's row stands
+    assert (not_run["kind"], not_run["chunk_size"], not_run["n_streams"]) == REFUSED and not_run["streams_started"] == 1
+    assert "too little memory for another process stream" in not_run["reason"]
     for r in on_disk["rows"]:
         _check_row(r)
+        assert r["flowing"] is True, r["kind"]
     for r in _rows(res, "relay"):
         assert r["n_service_processes"] == r["n_streams"] and r["rss_mb"]["service_tree_total"] is None
     for r in _rows(res, "process"):  # the API process and one worker per stream
@@ -84,6 +108,7 @@ def test_report_table_targets_and_plot(result: tuple[dict[str, Any], Path]) -> N
     md = (out / "bench.md").read_text(encoding="utf-8")
     assert "| chunk | streams | kind | lost |" in md and "### Targets" in md
     assert md.count("\n| 10 | 2 | relay |") == 1 and md.count("\n| 1 | 1 | process |") == 1
+    assert "### Levels not run" in md and "- process, chunks of 10, 2 streams (1 started): " in md
     assert (out / "scale.png").stat().st_size > 5000
     by = {(t["kind"], t["criterion"][:12]): t for t in res["targets"]}
     for kind in ("slots", "process"):
@@ -105,6 +130,45 @@ def test_slots_rows(result: tuple[dict[str, Any], Path]) -> None:
         assert r["service_counters"]["samples_in"] == r["service_counters"]["samples_out"] > 0
     assert all(isinstance(t["met"], bool) for t in res["targets"]
                if t["kind"] == "slots" and t["criterion"].startswith("1 stream"))
+
+
+def test_catchup_rows(result: tuple[dict[str, Any], Path]) -> None:
+    """Every service kind × stream count: each stream's whole backlog came out (in == out), a finite rate."""
+    res, out = result
+    kinds = ["process"] + ([] if SLOTS_MISSING else ["slots"])
+    rows = res["catchup"]
+    assert res["catchup_s"] == CATCHUP_S and res["catchup_streams"] == list(CATCHUP_STREAMS)
+    assert sorted((r["kind"], r["n_streams"]) for r in rows) == sorted((k, n) for k in kinds for n in CATCHUP_STREAMS)
+    for r in rows:
+        where = f"catch-up {r['kind']} x {r['n_streams']}"
+        assert r["backlog_samples_per_stream"] == int(CATCHUP_S * 1000), where
+        assert r["n_pushed"] == r["received"] == r["n_streams"] * r["backlog_samples_per_stream"], where
+        assert r["lost"] == 0 and r["complete"] is True, where
+        assert len(r["per_stream"]) == r["n_streams"] and all(p["lost"] == 0 for p in r["per_stream"]), where
+        assert math.isfinite(r["samples_per_s"]) and r["samples_per_s"] > 0 and r["catchup_s"] > 0, where
+        assert 0 < r["per_stream_samples_per_s_min"], where
+        c = r["service_counters"]  # the backlog and the live samples after it: each decoded once
+        assert c["samples_in"] == c["samples_out"] >= r["n_pushed"] and c["samples_lost"] == 0, (where, c)
+        assert r["cpu_percent"]["service_total"] > 0 and r["rss_mb"]["service_total"] > 10, where
+        assert r["target"]["samples_per_s"] == TARGET_SAMPLES_PER_S and isinstance(r["target"]["met"], bool), where
+    targets = [t for t in res["targets"] if t["criterion"].startswith("catch-up")]
+    assert sorted(t["kind"] for t in targets) == ["process", "slots"]
+    assert all(isinstance(t["met"], bool) for t in targets if t["kind"] in kinds)
+    md = (out / "bench.md").read_text(encoding="utf-8")
+    assert f"### Catch-up: {CATCHUP_S:g} s backlog per stream pushed at once" in md
+    assert md.count("\n| process | 2 | 4,000 | 4,000 | 0 |") == 1
+
+
+def test_stream_catchup_counts_the_backlog_only() -> None:
+    """Backlog rows pushed at t=10 s; outputs arrive until 10.5 s; a live sample after it does not count."""
+    stamps = 10.0 - (999 - np.arange(1000)) / 1000.0
+    pushed = np.column_stack([stamps, np.full(1000, 10.0)])
+    keep = np.setdiff1d(np.arange(1000), [3])
+    rec = np.column_stack([stamps[keep], np.linspace(10.1, 10.5, len(keep))])
+    rec = np.vstack([rec, [[10.001, 10.6]]])  # live, after the backlog
+    r = stream_catchup("s", pushed, rec)
+    assert (r["received"], r["lost"]) == (999, 1)
+    assert r["catchup_s"] == pytest.approx(0.5) and r["samples_per_s"] == pytest.approx(999 / 0.5)
 
 
 def test_match_pushes_counts_loss_latency_from_push_and_sender_lag() -> None:
@@ -132,7 +196,10 @@ def test_cli_flags(capsys: pytest.CaptureFixture[str]) -> None:
 
     args = _parser().parse_args(["scale", "--scale-levels", "1,4,16", "--chunk-sizes", "1,10", "--kinds", "relay"])
     assert (args.scale_levels, args.chunk_sizes, args.kinds) == ([1, 4, 16], [1, 10], "relay")
-    for bad in (["--chunk-sizes", "0,10"], ["--chunk-sizes", "ten"], ["--scale-levels", "0"]):
+    assert _parser().parse_args(["scale", "--catchup-streams", "1,4", "--backlog-s", "30"]).catchup_streams == [1, 4]
+    assert _parser().parse_args(["scale", "--catchup-streams", "0"]).catchup_streams == []  # no catch-up rows
+    for bad in (["--chunk-sizes", "0,10"], ["--chunk-sizes", "ten"], ["--scale-levels", "0"],
+                ["--catchup-streams", "0,2"]):
         with pytest.raises(SystemExit):
             _parser().parse_args(["scale", *bad])
     err = capsys.readouterr().err

@@ -138,8 +138,9 @@ def test_stream_that_never_appears_times_out_with_a_clear_error(supervisor):
 
 
 def test_stop_leaves_no_process(supervisor, eeg_outlet):
-    _, info = eeg_outlet
-    handle = supervisor.start(DecoderSpec.model_validate({"stream": {"name": info.name()}, "model": "tiny-gru"}))
+    _, info = eeg_outlet  # a dedicated worker: its process is what stop() must end
+    handle = supervisor.start(DecoderSpec.model_validate({"stream": {"name": info.name()}, "model": "tiny-gru",
+                                                          "options": {"worker": "dedicated"}}))
     wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
     pid = handle.process.pid
     supervisor.stop(handle.id)

@@ -27,7 +27,7 @@ from bci_stream.lsl.info import make_stream_info
 from bci_stream.core.registry import ModelRegistry
 from support.common import REPO, unique
 
-EXTRAS = ("torch", "onnx", "mne", "matplotlib", "sklearn", "pyxdf")
+EXTRAS = ("torch", "onnx", "mne", "matplotlib", "sklearn", "pyxdf", "ray")
 N_SAMPLES = 800
 
 

@@ -37,7 +37,8 @@ def running(handles) -> None:
 def test_eight_shared_decoders_in_one_worker_through_the_supervisor(models_dir):
     """shared_workers=1: 8 decoders (two models) all run in one process (status 'worker' says which), each
     decodes in == out equal to offline; per-decoder commands (GetState, Reset) answer for that decoder alone;
-    stopping one leaves the others running; the dedicated default still gets a process of its own."""
+    stopping one leaves the others running; a decoder that asks for a dedicated worker still gets a process of
+    its own, whatever the default kind."""
     sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=0, shared_workers=1)
     try:
         reg = ModelRegistry(models_dir)
@@ -74,7 +75,8 @@ def test_eight_shared_decoders_in_one_worker_through_the_supervisor(models_dir):
         time.sleep(0.5)
         assert all(h.status.state in ("running", "stalled") and h.exit_code is None for h in handles[:2] + handles[3:])
         assert sup.pool.workers[0].process.pid in pids
-        dedicated = sup.start(DecoderSpec.model_validate({"stream": {"name": names[0]}, "model": "tiny-gru"}))
+        dedicated = sup.start(DecoderSpec.model_validate({"stream": {"name": names[0]}, "model": "tiny-gru",
+                                                          "options": {"worker": "dedicated"}}))
         wait_for(lambda: dedicated.status.state == "running", 60, "the dedicated decoder")
         assert dedicated.status.worker["kind"] == "dedicated" and dedicated.status.pid not in pids
     finally:

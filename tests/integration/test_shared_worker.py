@@ -222,3 +222,79 @@ def test_hot_swap_of_one_stream_leaves_the_others_on_their_model(host, models_di
         assert hosted[0].status.counters.swaps == 1 and hosted[1].status.counters.swaps == 0
     finally:
         h.close()
+
+
+def push_irregular(outlet, x: np.ndarray, rate: float, seed: int) -> np.ndarray:
+    """Push ``x`` at ``rate`` in chunks of random sizes (1..37 samples) with random pauses between some of
+    them (as a jittery network delivers); every sample keeps its own timestamp. Returns the timestamps."""
+    import time
+
+    import pylsl
+
+    rng = np.random.default_rng(seed)
+    t_start = pylsl.local_clock()
+    ts = t_start + np.arange(len(x)) / rate
+    i = 0
+    while i < len(x):
+        k = int(rng.integers(1, 38))
+        wait = ts[min(i + k, len(x)) - 1] - pylsl.local_clock() + (0.03 if rng.random() < 0.1 else 0.0)
+        if wait > 0:
+            time.sleep(wait)
+        outlet.push_chunk(x[i:i + k], ts[i:i + k].tolist())
+        i += k
+    return ts
+
+
+def test_one_stream_alone_in_a_worker_decodes_every_sample_as_offline(host, models_dir):
+    """One stream alone in a shared worker (the worker then waits in its pull): pushed sample by sample, then
+    in chunks of 10, in == out, equal to the same samples decoded offline, each output stamped with its
+    input's timestamp."""
+    reg = ModelRegistry(models_dir)
+    name = unique("alone")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    hosted = host.add(name, "tiny-gru")
+    running([hosted])
+    out = open_output(f"{name}-decoded")
+    n = 1200
+    x = test_signal(n, seed=90)
+    ts_in = np.concatenate([push_paced(outlet, x[:600], TINY_SFREQ, 1), push_paced(outlet, x[600:], TINY_SFREQ, 10)])
+    y, ts_out = pull_all(out, n, timeout=60)
+    assert len(y) == n, f"{len(y)} outputs for {n} inputs"
+    np.testing.assert_allclose(y, decode_offline(reg.get("tiny-gru"), x), atol=1e-5)
+    np.testing.assert_allclose(ts_out, ts_in, atol=1e-9)
+    wait_for(lambda: hosted.status.counters.samples_out == n, 10, "the counters")
+    assert hosted.status.counters.samples_lost == 0 and hosted.status.worker["kind"] == "shared"
+
+
+def test_many_streams_with_irregular_chunks_keep_every_sample_in_order(host, models_dir):
+    """Six streams of one model in one worker, each pushed in chunks of random sizes with random pauses (so
+    their arrivals keep no rhythm the worker could learn): every stream's outputs come out complete, in
+    order (their timestamps are the inputs' own, strictly increasing) and equal to its offline decoding."""
+    reg = ModelRegistry(models_dir)
+    entry = reg.get("tiny-gru")
+    n = 1500
+    streams = []
+    for i in range(6):
+        name = unique(f"irregular{i}")
+        outlet, _ = new_outlet(name, f"{name}-src")
+        streams.append((name, outlet, host.add(name, "tiny-gru"), test_signal(n, seed=100 + i)))
+    running([s[2] for s in streams])
+    outs = [open_output(f"{name}-decoded") for name, *_ in streams]
+    results: dict[int, np.ndarray] = {}
+
+    def push(i: int) -> None:
+        results[i] = push_irregular(streams[i][1], streams[i][3], TINY_SFREQ * 2, seed=200 + i)
+
+    threads = [threading.Thread(target=push, args=(i,), daemon=True) for i in range(len(streams))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for i, ((name, _, hosted, x), out) in enumerate(zip(streams, outs)):
+        y, ts_out = pull_all(out, n, timeout=60)
+        assert len(y) == n, f"{name}: {len(y)} outputs for {n} inputs"
+        assert (np.diff(ts_out) > 0).all(), f"{name}: outputs out of order"
+        np.testing.assert_allclose(ts_out, results[i], atol=1e-9)
+        np.testing.assert_allclose(y, decode_offline(entry, x), atol=1e-5)
+        wait_for(lambda: hosted.status.counters.samples_out == n, 10, f"{name}'s counters")
+        assert hosted.status.counters.samples_in == n

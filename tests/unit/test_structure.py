@@ -76,3 +76,21 @@ def test_liblsl_internals_are_used_in_one_module_only():
 def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(PKG)): n for p in modules() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_ray_is_imported_only_inside_the_ray_backend_functions():
+    """The runtime install has no Ray (the ``cluster`` extra): one module imports it, and only inside functions."""
+    def is_ray(node: ast.AST) -> bool:
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+        return any(n == "ray" or n.startswith("ray.") for n in names)
+
+    users, top_level = set(), set()
+    for p in modules():
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        name = str(p.relative_to(PKG))
+        if any(is_ray(n) for n in ast.walk(tree)):
+            users.add(name)
+        if any(is_ray(n) for n in tree.body):
+            top_level.add(name)
+    assert users == {"service/backends/ray_backend.py"} and top_level == set()

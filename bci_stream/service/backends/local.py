@@ -1,0 +1,111 @@
+"""The local backend: a dedicated decoder's worker is a ``multiprocessing`` spawn on this host (the default).
+
+Placement: this backend runs everything here, so a ``placement`` is refused (:class:`PlacementError`)
+unless it names this host (``hostname`` equal to this machine's name, or a ``soft`` preference, which is
+met as well as it can be); ``resources`` and ``node_id`` are Ray's and need ``--backend ray``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from bci_stream.core.errors import PlacementError
+from bci_stream.core.messages import Stop
+from bci_stream.service.backends import WorkerLink, requested
+from bci_stream.service.spawn import start_without_sigint
+from bci_stream.service.worker import worker_main
+
+log = logging.getLogger("bci_stream.supervisor")
+
+
+def this_host() -> set[str]:
+    """The names of this host a placement may use."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    return {n for n in names if n}
+
+
+def stop_process(handle: Any, timeout: float) -> None:
+    """Stop on the command Connection, wait ``timeout``, then terminate, then kill (any process-like object)."""
+    process = handle.process
+    if process.is_alive():
+        try:
+            handle.cmd_conn.send(Stop())
+        except (OSError, BrokenPipeError, ValueError):
+            pass
+        process.join(timeout)
+    if process.is_alive():
+        log.warning("decoder %s did not stop in %.1f s; terminating", handle.id, timeout)
+        process.terminate()
+        process.join(2.0)
+    if process.is_alive():
+        process.kill()
+        process.join(2.0)
+    handle.exit_code = process.exitcode
+    handle.cmd_conn.close()
+
+
+class LocalBackend:
+    """Worker processes on this host (see the module docstring).
+
+    Parameters
+    ----------
+    ctx
+        The multiprocessing context (spawn).
+    models_dir, status_interval, recordings_dir
+        Handed to each worker.
+    """
+
+    name = "local"
+
+    def __init__(self, ctx: Any, models_dir: str, status_interval: float, recordings_dir: str | None) -> None:
+        self.ctx = ctx
+        self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
+        self.hostname = socket.gethostname()
+
+    def check_placement(self, placement: Any) -> None:
+        if placement is None:
+            return
+        if placement.resources is not None or placement.node_id is not None:
+            asked = "resources" if placement.resources is not None else "node_id"
+            raise PlacementError(f"placement.{asked} needs the ray backend (bci-stream serve --backend ray); this "
+                                 f"service runs workers on this host only (backend 'local'), got {requested(placement)}")
+        if placement.hostname is not None and not placement.soft and placement.hostname not in this_host():
+            raise PlacementError(f"placement.hostname {placement.hostname!r} is not this host ({self.hostname!r}); "
+                                 "the local backend runs workers here only: use the ray backend to place them elsewhere")
+
+    def start(self, handle: Any) -> WorkerLink:
+        """Spawn the dedicated worker process of ``handle`` (its generation already counted)."""
+        self.check_placement(handle.spec.options.placement)
+        parent_conn, child_conn = self.ctx.Pipe()
+        status_r, status_w = self.ctx.Pipe(duplex=False)
+        process = self.ctx.Process(
+            target=worker_main,
+            args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
+                  status_w, self.status_interval, None if handle.ring is None else handle.ring.handles,
+                  self.recordings_dir),
+            name=f"bci-stream-decoder-{handle.id}",
+            daemon=True,
+        )
+        start_without_sigint(process)
+        child_conn.close()
+        status_w.close()
+        worker = {"kind": "dedicated", "index": None, "pid": process.pid}
+        return WorkerLink(process, parent_conn, status_r, worker, local_placement(handle, worker))
+
+    def terminate(self, handle: Any, timeout: float) -> None:
+        stop_process(handle, timeout)
+
+    def exit_message(self, process: Any, code: int | None) -> str:
+        return (f"worker process {process.pid} exited with code {code}"
+                + (f" (signal {-code})" if code and code < 0 else ""))
+
+    def shutdown(self, timeout: float) -> None:
+        """Nothing held beyond the worker processes (stopped by the supervisor)."""
+
+
+def local_placement(handle: Any, worker: dict[str, Any] | None) -> dict[str, Any]:
+    """Status ``placement`` of a worker on this host."""
+    return {"backend": "local", "node_id": None, "hostname": socket.gethostname(), "worker": worker,
+            "requested": requested(handle.spec.options.placement)}

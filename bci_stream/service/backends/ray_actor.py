@@ -1,0 +1,163 @@
+"""The worker inside a Ray actor: one decoder, on the node Ray placed it on, wired back to the supervisor.
+
+:class:`WorkerHost` is the body of the actor class that :mod:`~bci_stream.service.backends.ray_backend` makes at
+run time (nothing here imports Ray). Its :meth:`WorkerHost.start` opens four ``multiprocessing.connection``
+Clients to the supervisor's Listener (TCP, authenticated with the supervisor's key; each says which decoder
+and role it is): ``control`` (state snapshots), ``cmd`` (commands and replies), ``status`` (status
+snapshots) and ``outputs`` (decoded rows for the API's output ring). The decoder runs in a thread of the actor
+process as a one-stream :class:`~bci_stream.service.shared_worker.SharedWorker`: the same slot code as a local
+worker, with its periodic state snapshots, so after a node loss the supervisor restarts it elsewhere from its
+last state. Samples stay on LSL on this node: LSL in, decode, LSL out. Only the API's copy of the outputs
+travels to the supervisor, from a relay thread every :data:`RELAY_INTERVAL_S`, never from the decoding loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import threading
+import traceback
+from multiprocessing.connection import Client, Connection
+from typing import Any
+
+import numpy as np
+
+from bci_stream.service.pool_messages import AddStream, SavedState
+from bci_stream.service.ring import OutputRing
+from bci_stream.service.shared_worker import SharedWorker
+
+log = logging.getLogger("bci_stream.worker")
+
+ROLES = ("control", "cmd", "status", "outputs")
+RELAY_INTERVAL_S = 0.02
+
+
+class OneStreamWorker(SharedWorker):
+    """A shared worker that hosts one decoder and ends with it; :attr:`code` is that stream's exit code."""
+
+    code: int | None = None
+    where: dict[str, Any] | None = None
+
+    def add(self, msg: AddStream) -> None:
+        super().add(msg)
+        member = self.members[msg.decoder_id]
+        member.slot.status.worker = dict(self.where or {})  # status 'worker': this actor, its node
+        member.slot.reporter.report()
+
+    def end(self, member: Any, code: int) -> None:
+        super().end(member, code)
+        if self.code is None:
+            self.code = code
+        self.stop_requested = True
+
+
+class OutputRelay(threading.Thread):
+    """Sends the rows the decoder writes into the actor's own ring to the supervisor (batched, off the hot loop)."""
+
+    def __init__(self, ring: OutputRing, conn: Connection) -> None:
+        super().__init__(name="bci-stream-output-relay", daemon=True)
+        self.reader = ring.reader()
+        self.conn = conn
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.halt.wait(RELAY_INTERVAL_S):
+                self.flush()
+            self.flush()
+        except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone: decoding goes on without the copy
+            pass
+        finally:
+            self.conn.close()
+
+    def flush(self) -> None:
+        rows = self.reader.read()
+        if len(rows):
+            self.conn.send_bytes(np.ascontiguousarray(rows).tobytes())
+
+
+class WorkerHost:
+    """Body of the Ray actor of one decoder (see the module docstring).
+
+    Parameters
+    ----------
+    address, authkey, token
+        The supervisor's Listener, its key, and this worker's token (sent first on each connection).
+    decoder_id, generation, spec_json, models_dir, status_interval, recordings_dir
+        As for a local worker (the models and recordings folders must exist on this node).
+    restore
+        The state snapshot to resume from (after a restart), or None.
+    ring_shape
+        ``(capacity, n_outputs)`` of the API's output ring, or None (no output copy).
+    seed
+        ``(seq, timestamp)`` of the last output the API received (a restart counts its gap from there), or None.
+    """
+
+    def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
+                 spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
+                 restore: SavedState | None = None, ring_shape: tuple[int, int] | None = None,
+                 seed: tuple[int, float] | None = None) -> None:
+        self.address, self.authkey, self.token = tuple(address), authkey, token
+        self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
+        self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
+        self.restore, self.ring_shape, self.seed = restore, ring_shape, seed
+        self.worker: OneStreamWorker | None = None
+        self.relay: OutputRelay | None = None
+        self.thread: threading.Thread | None = None
+        self.code: int | None = None
+
+    def node_id(self) -> str | None:
+        """This node's id (the Ray actor class overrides it)."""
+        return None
+
+    def connect(self, role: str) -> Connection:
+        conn = Client(self.address, authkey=self.authkey)
+        conn.send((self.token, role))
+        return conn
+
+    def start(self) -> dict[str, Any]:
+        """Connect back to the supervisor and start decoding in a thread; returns where this worker runs."""
+        logging.basicConfig(level=logging.INFO,
+                            format=f"%(asctime)s ray-decoder[{self.decoder_id}] %(levelname)s %(message)s")
+        conns = {role: self.connect(role) for role in ROLES}
+        where = {"kind": "ray", "pid": os.getpid(), "node_id": self.node_id(), "hostname": socket.gethostname()}
+        ring = None
+        if self.ring_shape is not None:
+            capacity, n_outputs = self.ring_shape
+            ring = OutputRing.create(mp.get_context("spawn"), capacity, n_outputs)
+            if self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
+                seq, ts = self.seed
+                ring.write(np.array([seq], dtype=np.float64), np.array([ts]), 0, np.full((1, n_outputs), np.nan))
+            self.relay = OutputRelay(ring, conns["outputs"])
+            self.relay.start()
+        else:
+            conns["outputs"].close()
+        worker = OneStreamWorker(0, conns["control"], self.models_dir, self.status_interval, self.recordings_dir)
+        worker.where = where
+        self.worker = worker
+        worker.add(AddStream(self.decoder_id, self.generation, self.spec_json, conns["cmd"], conns["status"],
+                             None if ring is None else ring.handles, self.restore))
+        self.thread = threading.Thread(target=self.run, name=f"bci-stream-ray-worker-{self.decoder_id}", daemon=True)
+        self.thread.start()
+        return where
+
+    def run(self) -> None:
+        try:
+            self.worker.run()
+            self.code = self.worker.code if self.worker.code is not None else 0
+        except Exception:  # noqa: BLE001 - the worker's own crash: its exit code, like a local process's
+            log.error("decoder %s: worker crashed:\n%s", self.decoder_id, traceback.format_exc(limit=8))
+            self.code = 1
+        finally:
+            if self.relay is not None:
+                self.relay.halt.set()
+                self.relay.join(2.0)
+            self.worker.control.close()
+
+    def wait(self) -> int:
+        """Block until the decoder ends; its exit code (0 stopped, 3 refused, 1 crashed)."""
+        if self.thread is not None:
+            self.thread.join()
+        return 1 if self.code is None else self.code

@@ -1,0 +1,220 @@
+"""The ray backend on a real 2-node Ray cluster on this machine (``ray.cluster_utils.Cluster``): node A (the head)
+with the custom resource ``room_a``, node B with ``room_b``; ``bci-stream serve --backend ray --ray-address ADDR``
+(a real server process), real actors, real LSL on loopback, real onnxruntime.
+
+Placement on node B, decoding in == out, status ``placement``; an infeasible placement refused at once; node B
+removed: the decoder that only prefers B moves to A with its state restored and the gap counted, the one pinned to
+B's resource goes to ``error`` saying why. Skips only when Ray (the ``cluster`` extra) is not installed. Every Ray
+address is loopback: this machine's own interface address is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at its import)
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.core.errors import PlacementError
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.engine.offline import decode_offline
+from bci_stream.service.supervisor import Supervisor
+from support.common import TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet, open_output, pull_all
+from support.pacing import push_paced
+
+try:
+    import ray
+    from ray.cluster_utils import Cluster
+except ImportError:  # the cluster extra is not installed
+    ray = None
+
+needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip install 'bci-stream[cluster]')")
+NODE_ARGS = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
+
+
+def start_cluster():
+    """Head (room_a) and node B (room_b). Ray gives a node 30 s to register, fixed: on a machine loaded by other
+    work that can run out, so a start that timed out is shut down and tried once more."""
+    for attempt in (1, 2):
+        c = Cluster()
+        try:
+            c.add_node(**NODE_ARGS, resources={"room_a": 1}, include_dashboard=False)
+            return c, c.add_node(**NODE_ARGS, resources={"room_b": 1})
+        except Exception:
+            c.shutdown()
+            if attempt == 2:
+                raise
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c, node_b = start_cluster()
+    try:
+        yield c, c.head_node.node_id, node_b
+    finally:
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(cluster, models_dir, tmp_path_factory):
+    """``bci-stream serve --backend ray --ray-address ADDR``: a real server process, a Ray driver of its own."""
+    c, _, _ = cluster
+    port, work = free_port(), tmp_path_factory.mktemp("serve-ray")
+    env = {**os.environ, "BCI_STREAM_STATUS_INTERVAL": "0.1", "BCI_STREAM_RESTART_BACKOFF": "0.2",
+           "BCI_STREAM_RECORDINGS_DIR": str(work / "recordings"), "BCI_STREAM_RAY_LISTEN_HOST": "127.0.0.1",
+           "BCI_STREAM_RAY_START_TIMEOUT": "90"}
+    log = open(work / "serve.log", "w")
+    cli = str(Path(sys.executable).parent / "bci-stream")
+    proc = subprocess.Popen([cli, "serve", "--backend", "ray", "--ray-address", c.address, "--host", "127.0.0.1",
+                             "--port", str(port), "--models-dir", str(models_dir)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120.0) as http:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, f"serve exited: {(work / 'serve.log').read_text()[-3000:]}"
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, f"serve did not come up: {(work / 'serve.log').read_text()[-3000:]}"
+                time.sleep(0.2)
+            yield http
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(client: httpx.Client, name: str, **options) -> httpx.Response:
+    return client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru", "options": options})
+
+
+class Pusher(threading.Thread):
+    """Real-time pushing in 10-sample chunks until halted."""
+
+    def __init__(self, outlet, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.outlet, self.x, self.halt = outlet, test_signal(120 * int(TINY_SFREQ), seed=seed), threading.Event()
+
+    def run(self) -> None:
+        t0, i = pylsl.local_clock(), 0
+        while not self.halt.is_set() and i < len(self.x):
+            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
+            if (wait := ts[-1] - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
+            i += 10
+
+
+def test_local_backend_refuses_cluster_placement(models_dir):
+    """Without Ray: resources and node ids need the ray backend; a hostname must be this host's (422 texts)."""
+    sup = Supervisor(str(models_dir), max_restarts=0)
+    try:
+        for placement, words in (({"resources": {"room_b": 1}}, "placement.resources needs the ray backend"),
+                                 ({"node_id": "ab12"}, "placement.node_id needs the ray backend"),
+                                 ({"hostname": "no-such-host.example"}, "is not this host")):
+            spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "tiny-gru",
+                                               "options": {"placement": placement}})
+            with pytest.raises(PlacementError, match=words):
+                sup.start(spec)
+        assert sup.list() == []
+    finally:
+        sup.shutdown()
+
+
+@needs_ray
+def test_infeasible_placement_is_refused_at_once(client, cluster):
+    """No node has the resource, or no node has that id: 422 naming the request, nothing left pending."""
+    r = post(client, unique("nowhere"), placement={"resources": {"room_z": 1}})
+    assert r.status_code == 422, r.text
+    assert "no alive node of the Ray cluster has these resources" in r.json()["detail"]
+    assert "room_z" in r.json()["detail"]
+    r = post(client, unique("nowhere"), placement={"node_id": "ab" * 28})
+    assert r.status_code == 422 and "no alive node of the Ray cluster has NodeID" in r.json()["detail"], r.text
+    assert client.get("/decoders").json() == []
+    assert post(client, "x", placement={"resources": {"room_b": -1}}).status_code == 422  # validation
+
+
+@needs_ray
+def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models_dir):
+    """Two decoders placed on node B (one prefers B, soft; one needs B's resource room_b) decode a live stream
+    in == out (equal to offline) and report node B. Node B is removed: the soft one restarts on node A from its
+    last state snapshot (worker.restored_seq) with the gap counted and decodes on; the pinned one goes to error
+    saying no node has room_b."""
+    c, node_a, node_b = cluster
+    name, name2 = unique("ray"), unique("ray-pinned")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    outlet2, _ = new_outlet(name2, f"{name2}-src")
+    r1 = post(client, name, placement={"node_id": node_b.node_id, "soft": True}, snapshot_interval_s=0.2,
+              outputs_buffer_s=60)
+    r2 = post(client, name2, placement={"resources": {"room_b": 1}}, snapshot_interval_s=0.2)
+    assert r1.status_code == 201 and r2.status_code == 201, (r1.text, r2.text)
+    soft_id, pinned_id = r1.json()["id"], r2.json()["id"]
+    for decoder_id in (soft_id, pinned_id):
+        st = wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 120, "running on node B")
+        assert st["placement"]["backend"] == "ray" and st["placement"]["node_id"] == node_b.node_id
+        assert st["worker"]["kind"] == "ray" and st["worker"]["node_id"] == node_b.node_id
+    assert client.get(f"/decoders/{pinned_id}").json()["placement"]["requested"] == {"resources": {"room_b": 1.0},
+                                                                                    "soft": False}
+    out = open_output(f"{name}-decoded")
+    n = 1000
+    x, x2 = test_signal(n, seed=3), test_signal(n, seed=5)
+    pushers = [threading.Thread(target=push_paced, args=(o, xi, TINY_SFREQ * 2, 10), daemon=True)
+               for o, xi in ((outlet, x), (outlet2, x2))]
+    for t in pushers:
+        t.start()
+    y, _ = pull_all(out, n, timeout=60)
+    for t in pushers:
+        t.join(60)
+    assert len(y) == n
+    np.testing.assert_allclose(y, decode_offline(ModelRegistry(models_dir).get("tiny-gru"), x), atol=1e-5)
+    for decoder_id in (soft_id, pinned_id):
+        st = wait_status(client, decoder_id, lambda s: s["counters"]["samples_out"] == n, 30, "every output")
+        assert st["counters"]["samples_in"] == n and st["counters"]["samples_lost"] == 0
+
+    pusher = Pusher(outlet, seed=4)
+    pusher.start()
+    try:
+        wait_status(client, soft_id, lambda s: s["counters"]["samples_out"] > n + 500, 60, "live decoding")
+        time.sleep(0.5)  # a state snapshot (every 0.2 s) after the last sample of the first part
+        c.remove_node(node_b)
+        st = wait_status(client, soft_id, lambda s: s["restarts"] == 1 and s["state"] == "running"
+                         and s["placement"]["node_id"] == node_a, 120, "the move to node A")
+        assert st["worker"]["restored_seq"] > n  # restored from a snapshot taken on node B
+        st = wait_status(client, soft_id, lambda s: s["counters"]["samples_out"] > 200, 60, "decoding on node A")
+        assert st["counters"]["gaps"] >= 1 and st["counters"]["samples_lost"] > 0  # the outage, counted
+        assert "died" in (st["last_error"] or "")
+        pinned = wait_status(client, pinned_id, lambda s: "could not be restarted" in (s["last_error"] or ""), 120,
+                             "the pinned decoder's error")
+        assert pinned["state"] == "error" and "room_b" in pinned["last_error"]
+    finally:
+        pusher.halt.set()
+        pusher.join(5)
+    for decoder_id in (soft_id, pinned_id):
+        assert client.delete(f"/decoders/{decoder_id}").status_code == 200
