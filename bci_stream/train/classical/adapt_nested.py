@@ -33,7 +33,7 @@ from bci_stream.train.classical.cv import Fold
 from bci_stream.train.classical.prepared import all_trials
 from bci_stream.train.classical.selection import RULE_TIMES
 from bci_stream.train.classical.selection_study import FAMILIES, _inner_folds, loso_choice, score
-from bci_stream.train.classical.study import CALIBRATION, calibration_paths
+from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, raw_results
 
 RULE_KEY = "cand=acc2 fam=accwin"  # calibrate's rules today (calibration.CANDIDATE_RULE / FAMILY_RULE)
 
@@ -138,17 +138,9 @@ def main(argv: list[str] | None = None) -> None:
              for s in subjects}
     picks = {s: {f: (m, float(t)) for f, (m, t) in p.items()} for s, p in picks.items()}
     t0 = time.time()
-    if args.from_raw:
-        raw = pickle.loads((args.out / "raw.pkl").read_bytes())
-    else:
-        todo = [(s, picks[s], args.baseline is None) for s in subjects]
-        if args.jobs <= 1:
-            raw = [run_subject(t) for t in todo]
-        else:
-            from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                raw = list(pool.map(run_subject, todo))
+    def compute() -> list[dict]:
+        raw = map_jobs(run_subject, [(s, picks[s], args.baseline is None) for s in subjects], args.jobs)
         if args.baseline is not None:  # the unadapted rows of an earlier selection_study run (same candidates)
             base = {r["subject"]: r for r in pickle.loads(args.baseline.read_bytes())}
             for subj in raw:
@@ -159,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
                             raise ValueError(f"--baseline must hold the same candidates; {subj['subject']} {f}: "
                                              f"{[r['config'] for r in bfold['families'][f]]} vs {names}")
                         fold["families"][f]["none"] = bfold["families"][f]
-        (args.out / "raw.pkl").write_bytes(pickle.dumps(raw))
+        return raw
+
+    raw = raw_results(args.out, args.from_raw, compute)
     tables = {name: score(rows) for name, rows in candidate_sets(raw).items()}
     loso = loso_sets(tables)
     md = markdown(tables, picks) + loso_text(loso) + f"\n{time.time() - t0:.0f} s\n"

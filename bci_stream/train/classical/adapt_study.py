@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from bci_stream.train.classical.configs import DECISION_TIME, DEFAULT_CSP, DEFAU
 from bci_stream.train.classical.cv import CvResult, Fold, cross_validate
 from bci_stream.train.classical.prepared import Prepared
 from bci_stream.train.classical.selection import RULE_TIMES
-from bci_stream.train.classical.study import CALIBRATION, calibration_paths
+from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, raw_results
 
 TAUS: tuple[float, ...] = (10.0, 30.0, 90.0)
 
@@ -40,33 +39,11 @@ def adapt_cross_validate(prep: Prepared, cfg: Config | AdaptConfig, folds: Seque
     if not isinstance(cfg, AdaptConfig):
         return cross_validate(prep, cfg, folds, eval_times)
     _, _, u_runs = prep.filtered(cfg.base)
-    correct = {t: 0 for t in eval_times}
-    per_fold, sizes, all_probs, all_classes = [], [], [], []
-    offsets = np.round(np.asarray(eval_times) * prep.sfreq).astype(np.int64)
-    for fold in folds:
-        params: AdaptParams = fit_adapt(prep, fold.train, cfg)
-        f_correct, f_total = {t: 0 for t in eval_times}, 0
-        for ri, tr in fold.test:
-            run = prep.runs[ri]
-            onsets, classes = run.trials.onsets[tr], run.trials.classes[tr]
-            keep = onsets + int(offsets.max()) < run.n_times
-            onsets, classes = onsets[keep], classes[keep]
-            at = (onsets[:, None] + offsets[None, :]).ravel()
-            probs = adapt_outputs_at(params, u_runs[ri], at).reshape(len(onsets), len(eval_times), -1)
-            pred = probs.argmax(axis=-1)
-            all_probs.append(probs)
-            all_classes.append(classes)
-            for j, t in enumerate(eval_times):
-                f_correct[t] += int((pred[:, j] == classes).sum())
-            f_total += len(onsets)
-        per_fold.append({t: f_correct[t] / max(f_total, 1) for t in eval_times})
-        sizes.append(f_total)
-        for t in eval_times:
-            correct[t] += f_correct[t]
-    total = sum(sizes)
-    return CvResult(acc={t: correct[t] / max(total, 1) for t in eval_times}, n_trials=total, n_correct=correct,
-                    per_fold=per_fold, eval_times=tuple(eval_times), probs=np.concatenate(all_probs),
-                    classes=np.concatenate(all_classes), fold_sizes=sizes)
+
+    def predict(_prep: Prepared, params: AdaptParams, _cfg: AdaptConfig, run_idx: int, at: np.ndarray) -> np.ndarray:
+        return adapt_outputs_at(params, u_runs[run_idx], at)
+
+    return cross_validate(prep, cfg, folds, eval_times, fit_fn=fit_adapt, predict_fn=predict)
 
 
 def variants(base: Config) -> list[Config | AdaptConfig]:
@@ -165,17 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     subjects = [s for s in args.subjects.split(",") if s]
     t0 = time.time()
-    if args.from_raw:
-        raw = pickle.loads((args.out / "raw.pkl").read_bytes())
-    elif args.jobs <= 1:
-        raw = [run_subject(s) for s in subjects]
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            raw = list(pool.map(run_subject, subjects))
-    if not args.from_raw:
-        (args.out / "raw.pkl").write_bytes(pickle.dumps(raw))
+    raw = raw_results(args.out, args.from_raw, lambda: map_jobs(run_subject, subjects, args.jobs))
     res = tables(raw)
     (args.out / "adapt_study.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
     md = markdown(res) + f"\n{time.time() - t0:.0f} s\n"

@@ -10,8 +10,9 @@ streaming output at sample ``onset + round(t sfreq)`` (each run streamed from it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -94,15 +95,22 @@ class CvResult:
         return self.acc[t]
 
 
-def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
-                   eval_times: Sequence[float] = EVAL_TIMES) -> CvResult:
-    """Fit on each fold's training trials, decide each test trial at ``eval_times`` after its cue."""
+def cross_validate(prep: Prepared, cfg: Any, folds: Sequence[Fold], eval_times: Sequence[float] = EVAL_TIMES, *,
+                   fit_fn: Callable[[Prepared, Selection, Any], Any] = fit,
+                   predict_fn: Callable[[Prepared, Any, Any, int, np.ndarray], np.ndarray] = predict_prepared,
+                   ) -> CvResult:
+    """Fit on each fold's training trials, decide each test trial at ``eval_times`` after its cue.
+
+    ``fit_fn(prep, selection, cfg)`` and ``predict_fn(prep, params, cfg, run_idx, at)`` (default: the classical
+    families' :func:`.fit.fit` and :func:`predict_prepared`) let other decoders of the same data be scored the
+    same way (e.g. :mod:`.adapt`).
+    """
     correct = {t: 0 for t in eval_times}
     total = 0
     per_fold, fold_sizes = [], []
     all_probs, all_classes = [], []
     for fold in folds:
-        params = fit(prep, fold.train, cfg)
+        params = fit_fn(prep, fold.train, cfg)
         f_correct = {t: 0 for t in eval_times}
         f_total = 0
         for ri, tr in fold.test:
@@ -111,7 +119,7 @@ def cross_validate(prep: Prepared, cfg: Config, folds: Sequence[Fold],
             keep = onsets + int(round(max(eval_times) * prep.sfreq)) < run.n_times
             onsets, classes = onsets[keep], classes[keep]
             at = (onsets[:, None] + np.round(np.asarray(eval_times) * prep.sfreq).astype(np.int64)[None, :])
-            probs = predict_prepared(prep, params, cfg, ri, at.ravel()).reshape(len(onsets), len(eval_times), -1)
+            probs = predict_fn(prep, params, cfg, ri, at.ravel()).reshape(len(onsets), len(eval_times), -1)
             pred = probs.argmax(axis=-1)
             all_probs.append(probs)
             all_classes.append(classes)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from bci_stream.train.classical.configs import DECISION_TIME, config_label
 from bci_stream.train.classical.cv import CvResult, Fold, cross_validate
 from bci_stream.train.classical.prepared import all_trials
 from bci_stream.train.classical.selection import RULE_TIMES, RULES, accuracy, best_index
-from bci_stream.train.classical.study import CALIBRATION, calibration_paths
+from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, raw_results
 
 FAMILIES = ("csp_lda", "riemann")
 TIE_ORDERS: dict[str, tuple[str, ...]] = {"cheap": (*FAMILIES, COMBINED), "combined": (COMBINED, *FAMILIES)}
@@ -194,17 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     subjects = [s for s in args.subjects.split(",") if s]
     t0 = time.time()
-    if args.from_raw:
-        raw = pickle.loads((args.out / "raw.pkl").read_bytes())
-    elif args.jobs <= 1:
-        raw = [run_subject(s) for s in subjects]
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            raw = list(pool.map(run_subject, subjects))
-    if not args.from_raw:
-        (args.out / "raw.pkl").write_bytes(pickle.dumps(raw))
+    raw = raw_results(args.out, args.from_raw, lambda: map_jobs(run_subject, subjects, args.jobs))
     table = score(raw)
     (args.out / "selection_study.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
     loso = {"all rules": loso_choice(table),

@@ -33,8 +33,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +91,29 @@ def _prep(subject: str):
 
         _PREP[subject] = load_calibration(calibration_paths(subject), CALIBRATION[subject][1])
     return _PREP[subject]
+
+
+def map_jobs(fn: Callable[[Any], Any], items: Sequence[Any], jobs: int) -> list[Any]:
+    """``[fn(item) for item in items]``, in ``jobs`` processes when ``jobs > 1`` (results in order)."""
+    if jobs <= 1:
+        return [fn(item) for item in items]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(fn, items))
+
+
+def raw_results(out: Path, from_raw: bool, compute: Callable[[], list[Any]]) -> list[Any]:
+    """A study's raw per-subject results: ``out/raw.pkl`` of an earlier run when ``from_raw`` (rescoring without
+    refitting), else ``compute()``, saved there."""
+    import pickle
+
+    path = out / "raw.pkl"
+    if from_raw:
+        return pickle.loads(path.read_bytes())
+    raw = compute()
+    path.write_bytes(pickle.dumps(raw))
+    return raw
 
 
 def _evaluate_chunk(subject: str, configs: list) -> list[dict[float, float]]:
