@@ -29,7 +29,7 @@ from latency_bench.e2e import CONNECT_TIMEOUT_S, Harness, StartedPath, _service_
 from latency_bench.models import BenchModel
 from latency_bench.procs import CpuMeter, rss_bytes, tree_pids
 from latency_bench.scale_load import (LoadGenerator, Stream as _Stream, check_memory, dump_received as _dump_received,
-                                      stop_stray_decoder, wait_delivered, worker_options)
+                                      stop_stray_decoder, stop_streams, wait_delivered, worker_options)
 from latency_bench.scale_rows import matrix_row
 
 GOAL_STREAMS = 16
@@ -290,12 +290,7 @@ def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chu
             assert s.path is not None
             received[s.name] = _dump_received(h, s.consumer, s.path.out_name)
     finally:
-        for s in streams:
-            try:
-                if s.path is not None:
-                    s.path.stop()
-            finally:
-                s.player.request({"cmd": "remove", "name": s.name}, "removed")
+        stop_streams(streams)
     return [matrix_row(kind, chunk, model.sfreq, w, pushed, received, drained) for w in windows], not_run
 
 

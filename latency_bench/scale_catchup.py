@@ -20,7 +20,7 @@ from latency_bench.models import BenchModel
 from latency_bench.procs import CpuMeter, rss_bytes
 from latency_bench.scale import _path_processes
 from latency_bench.scale_load import (LoadGenerator, Stream, check_memory, dump_received, stop_stray_decoder,
-                                      wait_delivered, worker_options)
+                                      stop_streams, wait_delivered, worker_options)
 
 TARGET_SAMPLES_PER_S = 100_000.0
 MIN_RATE_FOR_TIMEOUT = 5_000.0
@@ -87,12 +87,7 @@ def catchup_row(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, b
             received = dump_received(h, s.consumer, s.path.out_name)
             per_stream.append(stream_catchup(s.name, np.load(path)[:backlog], received))
     finally:
-        for s in streams:
-            try:
-                if s.path is not None:
-                    s.path.stop()
-            finally:
-                s.player.request({"cmd": "remove", "name": s.name}, "removed")
+        stop_streams(streams)
     return summarise_catchup(kind, n, backlog_s, backlog, per_stream, cpu, rss, complete, after)
 
 

@@ -136,3 +136,13 @@ def dump_received(h: Harness, consumer: RoleProcess, out_name: str) -> np.ndarra
     if ev.get("error"):
         raise BenchError(f"consumer of {out_name}: {ev['error']}")
     return np.load(path)
+
+
+def stop_streams(streams: Sequence[Stream]) -> None:
+    """Stop every stream's path (decoder or relay), then remove its sender, even when one of them fails."""
+    for s in streams:
+        try:
+            if s.path is not None:
+                s.path.stop()
+        finally:
+            s.player.request({"cmd": "remove", "name": s.name}, "removed")

@@ -58,6 +58,7 @@ class LocalBackend:
     """
 
     name = "local"
+    slow_start = False  # a spawn takes tens of ms: restarts run on the monitor thread
 
     def __init__(self, ctx: Any, models_dir: str, status_interval: float, recordings_dir: str | None) -> None:
         self.ctx = ctx

@@ -32,6 +32,7 @@ import numpy as np
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
+from bci_stream.service.backends.starts import WorkerStartFailed
 from bci_stream.service.pool_messages import SavedState
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -128,6 +129,7 @@ class RayBackend:
     """
 
     name = "ray"
+    slow_start = True  # an actor may take up to start_timeout: the supervisor starts it off its monitor thread
 
     def __init__(self, models_dir: str, status_interval: float, recordings_dir: str | None,
                  address: str | None = None, listen_host: str | None = None, start_timeout: float = 60.0,
@@ -208,8 +210,8 @@ class RayBackend:
     # -- workers ---------------------------------------------------------------------------------------
 
     def start(self, handle: Any) -> WorkerLink:
-        """Place ``handle``'s worker (an actor), wait for its four connections; PlacementError within
-        ``start_timeout`` when it cannot start."""
+        """Place ``handle``'s worker (an actor), wait for its four connections. Raises PlacementError at once when
+        no node meets the placement, :class:`WorkerStartFailed` within ``start_timeout`` when it does not start."""
         import ray
 
         placement = handle.spec.options.placement
@@ -235,11 +237,11 @@ class RayBackend:
                 pass
             self._drop(token)
             if isinstance(exc, ray.exceptions.GetTimeoutError | TimeoutError):
-                raise PlacementError(f"decoder {handle.id}: its Ray actor did not start within {self.start_timeout:g} s "
+                raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor did not start within {self.start_timeout:g} s "
                                      f"(placement {requested(placement)}; are the nodes that meet it busy? see "
                                      "`ray status`)") from None
             cause = getattr(exc, "cause", None) or exc  # a RayTaskError carries the worker's own exception
-            raise PlacementError(f"decoder {handle.id}: its Ray actor failed to start (placement "
+            raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor failed to start (placement "
                                  f"{requested(placement)}): {type(cause).__name__}: {cause}") from None
         process = ActorProcess(actor, actor.wait.remote(), where.get("pid"), where)
         with self._cond:
