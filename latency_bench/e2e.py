@@ -179,7 +179,11 @@ def start_path(h: Harness, kind: str, in_name: str, model: BenchModel,
     """Start ``kind`` (one of :data:`latency_bench.peers.PATH_DESCRIPTIONS`) on ``in_name``."""
     if kind in ("service", "service_noprov", "service_ray"):
         svc = h.ray_service if kind == "service_ray" else h.service
-        options = {**(decoder_options or {}), **({"provenance": False} if kind == "service_noprov" else {})}
+        # The players stamp each sample with its push time and the consumer pairs outputs with pushes by stamp:
+        # the service must keep them. A player that falls behind pushes a burst of nearly equal stamps, which the
+        # service's timestamp repair (``auto``) would take for a chunk-stamped sender and rewrite.
+        options = {"timestamp_repair": "off", **(decoder_options or {}),
+                   **({"provenance": False} if kind == "service_noprov" else {})}
         dec_id = svc.start_decoder(in_name, model.ref, options)
         st = svc.wait_running(dec_id, CONNECT_TIMEOUT_S)
         return StartedPath(kind, f"{in_name}-decoded", {"worker": int(st["pid"]), "api": svc.pid},

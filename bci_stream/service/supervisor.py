@@ -5,7 +5,9 @@ every worker's liveness several times a second: a worker that dies is noticed wi
 ``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
 up to ``max_restarts`` times, unless it exited because its model or stream was refused. Where a worker
 runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors
-on a cluster's nodes); a restart that no node can take leaves the decoder in ``error`` saying why.
+on a cluster's nodes); a restart that no node can take leaves the decoder in ``error`` saying why. A Ray
+actor's restart runs off the monitor thread (:mod:`~bci_stream.service.backends.starts`: the decoder is
+``starting`` meanwhile), and one that fails for a transient reason is retried under the same policy.
 """
 
 from __future__ import annotations
@@ -18,54 +20,24 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from bci_stream.core.messages import Command, Reply
-from bci_stream.core.status import WorkerStatus
-from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError,
-                                   PlacementError)
+from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
+from bci_stream.core.status import WorkerStatus
 from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint
-from bci_stream.service.backends import make_backend
+from bci_stream.service.backends import WorkerLink, make_backend
+from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
+from bci_stream.service.backends.starts import Starts, restart_delay, start_failure
 from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
-
-
-@dataclass
-class DecoderHandle:
-    """The supervisor's view of one decoder: its spec, current process and latest status."""
-
-    id: str
-    spec: DecoderSpec
-    created: float = field(default_factory=time.time)
-    generation: int = 0
-    process: Any = None
-    cmd_conn: Any = None
-    status: WorkerStatus = field(default_factory=WorkerStatus)
-    restarts: int = 0
-    exit_code: int | None = None
-    restart_at: float | None = None
-    stopping: bool = False
-    last_error: str | None = None
-    ring: OutputRing | None = None
-    status_conn: Any = None
-    request_lock: threading.Lock = field(default_factory=threading.Lock)
-    next_request: int = 0
-    worker: dict[str, Any] | None = None  # which worker process serves it (kind, index, pid)
-    slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
-    saved: SavedState | None = None  # shared or ray: its last state snapshot (restored after a worker crash)
-    backend: str = "local"
-    placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
-
-    @property
-    def shared(self) -> bool:  # in the local shared pool (a ray decoder has an actor of its own)
-        return self.spec.options.worker == "shared" and self.backend == "local"
 
 
 class Supervisor:
@@ -95,19 +67,10 @@ class Supervisor:
         ``start_timeout`` of :class:`~bci_stream.service.backends.ray_backend.RayBackend`).
     """
 
-    def __init__(
-        self,
-        models_dir: str,
-        status_interval: float = 0.25,
-        max_restarts: int = 3,
-        restart_backoff: float = 0.5,
-        poll_interval: float = 0.1,
-        recordings_dir: str | None = None,
-        shared_workers: int | None = None,
-        default_worker: str | None = None,
-        backend: str = "local",
-        backend_options: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, models_dir: str, status_interval: float = 0.25, max_restarts: int = 3,
+                 restart_backoff: float = 0.5, poll_interval: float = 0.1, recordings_dir: str | None = None,
+                 shared_workers: int | None = None, default_worker: str | None = None, backend: str = "local",
+                 backend_options: dict[str, Any] | None = None) -> None:
         default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or DEFAULT_WORKER
         if default_worker not in ("dedicated", "shared"):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
@@ -124,6 +87,7 @@ class Supervisor:
         extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}
         self.backend = make_backend(backend, models_dir=self.models_dir, status_interval=status_interval,
                                     recordings_dir=self.recordings_dir, **extra, **(backend_options or {}))
+        self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
         self._handles: dict[str, DecoderHandle] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -200,12 +164,12 @@ class Supervisor:
             handle.next_request += 1
             command = replace(command, request_id=(handle.generation, handle.next_request))
             process, conn = handle.process, handle.cmd_conn
-            if process is None or not process.is_alive():
-                raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
-                                           f"{handle.status.state!r})")
             if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
                 raise DecoderNotReadyError(f"decoder {decoder_id} is starting; its worker takes commands once it "
                                            "is connecting or running: retry then")
+            if process is None or not process.is_alive():
+                raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
+                                           f"{handle.status.state!r})")
             try:
                 conn.send(command)
                 deadline = time.monotonic() + timeout
@@ -254,6 +218,7 @@ class Supervisor:
             self.stop(handle.id, timeout)
         self._closing.set()
         self._monitor.join(timeout=2.0)
+        self.starts.shutdown()
         self.pool.shutdown(timeout)
         self.backend.shutdown(timeout)
         for handle in self.list():
@@ -269,7 +234,10 @@ class Supervisor:
             handle.placement = local_placement(handle, handle.worker)
             return
         handle.generation += 1
-        link = self.backend.start(handle)
+        self._attach(handle, self.backend.start(handle))
+
+    def _attach(self, handle: DecoderHandle, link: WorkerLink) -> None:
+        """Take up a started worker (its generation already counted): its process, connections and placement."""
         old_status = handle.status_conn
         handle.process, handle.cmd_conn, handle.status_conn = link.process, link.cmd_conn, link.status_conn
         if old_status is not None:
@@ -309,6 +277,8 @@ class Supervisor:
             if now >= next_check:
                 next_check = now + self.poll_interval
                 self.pool.reap()
+                for handle, future in self.starts.done():
+                    self._started(handle, future)
                 for handle in self._check_processes(now):
                     self._restart(handle)
 
@@ -346,22 +316,48 @@ class Supervisor:
                 handle.saved = message
 
     def _restart(self, handle: DecoderHandle) -> None:
-        """Start a new process for a crashed decoder, unless it is being stopped meanwhile; a decoder that cannot be
-        placed (its node gone, no other allowed) stays in ``error`` with the reason."""
+        """Start a new worker for a crashed decoder: here, or for a ``slow_start`` backend (Ray) on :attr:`starts`, the
+        decoder ``starting`` meanwhile and its result taken up by :meth:`_started` in the monitor loop."""
         log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
-        try:
-            self._spawn(handle)
-        except Exception as exc:  # noqa: BLE001 - PlacementError, or a backend failure: reported, never fatal here
-            reason = str(exc) if isinstance(exc, PlacementError) else f"{type(exc).__name__}: {exc}"
-            with self._lock:
-                handle.last_error = f"decoder {handle.id} could not be restarted after {handle.last_error}: {reason}"
-                handle.status = replace(handle.status, state="error", error=handle.last_error)
-            log.error("%s", handle.last_error)
+        if handle.shared or not getattr(self.backend, "slow_start", False):
+            try:
+                self._spawn(handle)
+            except Exception as exc:  # noqa: BLE001 - PlacementError, or a backend failure: reported, never fatal here
+                self._start_failed(handle, exc)
+                return
+            self._end_if_stopped(handle)
             return
+        handle.generation += 1
         with self._lock:
-            stopped_meanwhile = handle.stopping
-        if stopped_meanwhile:  # stop() raced with the restart: make sure the new process ends too
+            handle.status = replace(handle.status, state="starting")
+        self.starts.submit(handle)
+
+    def _started(self, handle: DecoderHandle, future: Any) -> None:
+        """A start of :attr:`starts` ended: attach its worker, or judge its failure (:func:`start_failure`)."""
+        if (exc := future.exception()) is not None:
+            self._start_failed(handle, exc)
+            return
+        self._attach(handle, future.result())
+        self._end_if_stopped(handle)
+
+    def _start_failed(self, handle: DecoderHandle, exc: BaseException) -> None:
+        """A restart failed: no node can take it (``error``, final), or a transient failure retried under the crash
+        policy (``max_restarts``, ``restart_backoff``); ``last_error`` says which."""
+        with self._lock:
+            delay = start_failure(handle, exc, self.max_restarts, self.restart_backoff)
+            handle.status = replace(handle.status, state="error", error=handle.last_error)
+            if delay is not None and not handle.stopping:
+                handle.restart_at = time.monotonic() + delay
+        log.error("%s", handle.last_error)
+
+    def _end_if_stopped(self, handle: DecoderHandle) -> None:
+        """stop() raced with the restart: make sure the new worker ends too."""
+        with self._lock:
+            stopped_meanwhile, gone = handle.stopping, handle.id not in self._handles
+        if stopped_meanwhile:
             self._terminate(handle, 5.0)
+            if gone and handle.status_conn is not None:  # stop() has closed the old one; this is the new one
+                handle.status_conn.close()
 
     def _check_processes(self, now: float) -> list[DecoderHandle]:
         """Notice dead workers; return those whose restart is due (started outside the lock)."""
@@ -391,8 +387,8 @@ class Supervisor:
                 elif not refused:
                     handle.last_error = self.backend.exit_message(process, handle.exit_code)
                 handle.status = replace(handle.status, state="error", error=handle.last_error)
-                if not refused and handle.restarts < self.max_restarts:
-                    delay = min(30.0, self.restart_backoff * 2 ** handle.restarts)
+                delay = None if refused else restart_delay(handle.restarts, self.max_restarts, self.restart_backoff)
+                if delay is not None:
                     handle.restarts += 1
                     handle.restart_at = now + delay
                     log.error("%s; restart %d/%d in %.1f s", handle.last_error, handle.restarts,

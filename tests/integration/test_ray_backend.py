@@ -4,8 +4,10 @@ with the custom resource ``room_a``, node B with ``room_b``; ``bci-stream serve 
 
 Placement on node B, decoding in == out, status ``placement``; an infeasible placement refused at once; node B
 removed: the decoder that only prefers B moves to A with its state restored and the gap counted, the one pinned to
-B's resource goes to ``error`` saying why. Skips only when Ray (the ``cluster`` extra) is not installed. Every Ray
-address is loopback: this machine's own interface address is never used.
+B's resource goes to ``error`` saying why. A start that waits for its node (the node's only ``room_a`` is held by
+another decoder) stalls neither the POST's neighbours nor, for a restart, the monitor loop: other decoders' status
+goes on updating. Skips only when Ray (the ``cluster`` extra) is not installed. Every Ray address is loopback: this
+machine's own interface address is never used.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import pylsl
 import pytest
 
 from bci_stream.core.errors import PlacementError
+from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.backends.starts import WorkerStartFailed, start_failure
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.offline import decode_offline
@@ -218,3 +222,141 @@ def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models
         pusher.join(5)
     for decoder_id in (soft_id, pinned_id):
         assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_failed_restart_policy():
+    """A restart that no node can take is final at once; a transient one (timeout) is retried with the crash
+    policy's backoff until ``max_restarts`` are used, and ``last_error`` keeps the first cause and says each try."""
+    spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "tiny-gru"})
+    h = DecoderHandle(id="d1", spec=spec, restarts=1, last_error="ray actor of pid 7 died: node gone")
+    assert start_failure(h, PlacementError("no alive node has room_b"), max_restarts=3, backoff=0.5) is None
+    assert h.restarts == 1 and h.last_error == ("decoder d1 could not be restarted after ray actor of pid 7 died: "
+                                                "node gone: no alive node has room_b")
+    h = DecoderHandle(id="d2", spec=spec, restarts=1, last_error="ray actor of pid 7 died: node gone")
+    assert start_failure(h, WorkerStartFailed("did not start within 60 s"), max_restarts=3, backoff=0.5) == 1.0
+    assert h.restarts == 2
+    assert h.last_error == ("ray actor of pid 7 died: node gone | restart 1 failed: did not start within 60 s; "
+                            "restart 2/3 in 1.0 s")
+    assert start_failure(h, TimeoutError("connect"), max_restarts=3, backoff=0.5) == 2.0  # any backend failure
+    assert h.restarts == 3 and h.last_error.endswith("restart 2 failed: TimeoutError: connect; restart 3/3 in 2.0 s")
+    assert start_failure(h, WorkerStartFailed("did not start within 60 s"), max_restarts=3, backoff=0.5) is None
+    assert h.restarts == 3 and h.last_error == ("decoder d2 could not be restarted after ray actor of pid 7 died: "
+                                                "node gone (3/3 restarts used): did not start within 60 s")
+
+
+def samples_out(client: httpx.Client, decoder_id: str) -> int:
+    r = client.get(f"/decoders/{decoder_id}", timeout=10.0)  # answers at once: a bound, not a speed check
+    assert r.status_code == 200, r.text
+    return r.json()["counters"]["samples_out"]
+
+
+def assert_keeps_decoding(client: httpx.Client, decoder_id: str, what: str) -> None:
+    """``decoder_id``'s status keeps updating: its samples_out grows, twice (the monitor loop reads its snapshots)."""
+    for _ in range(2):
+        before = samples_out(client, decoder_id)
+        wait_status(client, decoder_id, lambda s: s["counters"]["samples_out"] > before + 20, 30,
+                    f"samples_out of {decoder_id} to grow while {what}")
+
+
+@needs_ray
+def test_slow_start_stalls_no_other_decoder(client, cluster):
+    """Node A has one ``room_a``. H holds it; Q asks for it too: Q's POST waits for its placement while decoder O's
+    status, the list and a command to O are served. H's actor is killed: Q gets ``room_a``, and H's restart waits
+    (state ``starting``, restarts 1, its commands refused with 409) while O's status keeps updating. Q stopped: H
+    runs again on node A."""
+    _, node_a, _ = cluster
+    names = {k: unique(f"ray-{k}") for k in ("o", "h", "q")}
+    outlets = {k: new_outlet(n, f"{n}-src")[0] for k, n in names.items()}
+    r = post(client, names["o"], snapshot_interval_s=0.5)
+    assert r.status_code == 201, r.text
+    o_id = r.json()["id"]
+    pusher = Pusher(outlets["o"], seed=6)
+    pusher.start()
+    ids: list[str] = [o_id]
+    try:
+        wait_status(client, o_id, lambda s: s["counters"]["samples_out"] > 0, 120, "O decoding")
+        r = post(client, names["h"], placement={"resources": {"room_a": 1}})
+        assert r.status_code == 201, r.text
+        h_id = r.json()["id"]
+        ids.append(h_id)
+        h = wait_status(client, h_id, lambda s: s["state"] != "starting", 120, "H's worker")
+        assert h["placement"]["node_id"] == node_a
+        h_pid = h["worker"]["pid"]
+
+        answers: dict[str, httpx.Response] = {}
+        poster = threading.Thread(target=lambda: answers.update(q=post(client, names["q"],
+                                                                       placement={"resources": {"room_a": 1}})))
+        poster.start()
+        time.sleep(1.0)
+        assert poster.is_alive(), f"Q started although H holds room_a: {answers}"
+        assert_keeps_decoding(client, o_id, "Q's POST waits for room_a")
+        assert client.post(f"/decoders/{o_id}/reset", timeout=30.0).status_code == 200
+        assert len(client.get("/decoders", timeout=10.0).json()) == 2  # O and H; Q is not placed yet
+        assert poster.is_alive()
+
+        os.kill(h_pid, signal.SIGKILL)  # H's actor dies: room_a goes to Q (asked first), H's restart waits
+        poster.join(120)
+        assert not poster.is_alive() and answers["q"].status_code == 201, answers.get("q") and answers["q"].text
+        ids.append(q_id := answers["q"].json()["id"])
+        h = wait_status(client, h_id, lambda s: s["restarts"] == 1, 60, "H's crash noticed")
+        assert "died" in h["last_error"]
+        assert_keeps_decoding(client, o_id, "H's restart waits for room_a")
+        wait_status(client, h_id, lambda s: s["state"] == "starting", 30, "H starting")
+        r = client.post(f"/decoders/{h_id}/reset", timeout=30.0)
+        assert r.status_code == 409 and "is starting" in r.json()["detail"], r.text
+        assert client.get(f"/decoders/{h_id}").json()["state"] == "starting"  # still waiting: Q holds room_a
+
+        assert client.delete(f"/decoders/{q_id}").status_code == 200
+        ids.remove(q_id)
+        h = wait_status(client, h_id, lambda s: s["state"] not in ("starting", "error"), 120, "H's new worker")
+        assert h["restarts"] == 1 and h["worker"]["pid"] != h_pid and h["placement"]["node_id"] == node_a
+    finally:
+        pusher.halt.set()
+        pusher.join(5)
+        for decoder_id in ids:
+            client.delete(f"/decoders/{decoder_id}")
+
+
+def until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.05)
+    return result
+
+
+@needs_ray
+def test_restart_that_times_out_is_retried_then_final(cluster, models_dir):
+    """A supervisor in this process (a second Ray driver on the same cluster): X holds node A's one ``room_a``, Y asks
+    for it too and waits. X's actor is killed: Y gets ``room_a``, so X's restart cannot start within the (now short)
+    ``start_timeout`` (5 s): it is retried after the backoff (restarts 2/2, ``last_error`` says why, ``starting`` again),
+    then, with no restart left, X stays in ``error`` saying so. Y runs on."""
+    c, node_a, _ = cluster
+    sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=2, restart_backoff=0.2, backend="ray",
+                     backend_options={"address": c.address, "listen_host": "127.0.0.1", "start_timeout": 90})
+    try:
+        spec = DecoderSpec.model_validate({"stream": {"name": unique("ray-x")}, "model": "tiny-gru",
+                                           "options": {"placement": {"resources": {"room_a": 1}}}})
+        x = sup.start(spec)
+        assert x.placement["node_id"] == node_a
+        pid = x.worker["pid"]
+        started: dict = {}
+        waiter = threading.Thread(target=lambda: started.update(y=sup.start(spec.model_copy())), daemon=True)
+        waiter.start()  # Y's start reads the 90 s timeout now: it waits for room_a
+        time.sleep(1.0)
+        assert waiter.is_alive()
+        sup.backend.start_timeout = 5.0  # X's restarts will wait at most 5 s each
+        os.kill(pid, signal.SIGKILL)
+        waiter.join(120)
+        assert "y" in started and started["y"].placement["node_id"] == node_a
+        until(lambda: x.restarts == 1 and x.status.state == "starting", 30, "X's first restart under way")
+        until(lambda: x.restarts == 2 and "restart 1 failed" in (x.last_error or ""), 60, "the first restart's timeout")
+        assert "did not start within 5 s" in x.last_error and "died" in x.last_error
+        assert x.last_error.endswith("restart 2/2 in 0.4 s")
+        until(lambda: x.status.state == "starting", 30, "the second try")
+        until(lambda: "could not be restarted" in (x.last_error or ""), 60, "the final error")
+        assert x.status.state == "error" and x.restarts == 2 and x.restart_at is None
+        assert "(2/2 restarts used)" in x.last_error and "did not start within 5 s" in x.last_error
+        assert sup.get(started["y"].id).status.state != "error"
+    finally:
+        sup.shutdown()

@@ -9,6 +9,8 @@ where it runs. The supervisor's monitor loop, commands, status and restarts are 
   go to the supervisor's shared pool); the embedded default, nothing else to install.
 * :mod:`~bci_stream.service.backends.ray_backend`: each decoder's worker is a Ray actor placed on a node that
   meets the decoder's ``placement``; ``import ray`` happens only there, when that backend is chosen.
+* :mod:`~bci_stream.service.backends.starts`: slow starts off the monitor thread, and the restart policy;
+  :mod:`~bci_stream.service.backends.handle`: the :class:`DecoderHandle` a backend starts.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class WorkerBackend(Protocol):
     """Starts and stops decoder workers somewhere (see the module docstring)."""
 
     name: str
+    slow_start: bool  # a start may take long (Ray: up to its start timeout): restarts run off the monitor thread
 
     def check_placement(self, placement: Any) -> None:
         """Raise :class:`~bci_stream.core.errors.PlacementError` when ``placement`` (``options.placement``, may be
@@ -55,7 +58,9 @@ class WorkerBackend(Protocol):
 
     def start(self, handle: Any) -> WorkerLink:
         """Start the worker of ``handle`` (its ``id``, ``generation``, ``spec``, ``ring``, ``saved`` state) and
-        return its link; raises PlacementError when it cannot be placed (within a bounded time)."""
+        return its link; raises PlacementError when no node can take it (final), or
+        :class:`~bci_stream.service.backends.starts.WorkerStartFailed` when it did not start in a bounded time
+        (transient: a restart is tried again)."""
 
     def terminate(self, handle: Any, timeout: float) -> None:
         """Stop ``handle``'s worker: Stop on its command Connection, then wait, terminate, kill; sets
