@@ -1,0 +1,44 @@
+"""The supervisor's view of one decoder (:class:`DecoderHandle`): what a backend starts and the API reports."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.status import WorkerStatus
+from bci_stream.service.pool_messages import SavedState
+from bci_stream.service.ring import OutputRing
+
+
+@dataclass
+class DecoderHandle:
+    """The supervisor's view of one decoder: its spec, current process and latest status."""
+
+    id: str
+    spec: DecoderSpec
+    created: float = field(default_factory=time.time)
+    generation: int = 0
+    process: Any = None
+    cmd_conn: Any = None
+    status: WorkerStatus = field(default_factory=WorkerStatus)
+    restarts: int = 0
+    exit_code: int | None = None
+    restart_at: float | None = None
+    stopping: bool = False
+    last_error: str | None = None
+    ring: OutputRing | None = None
+    status_conn: Any = None
+    request_lock: threading.Lock = field(default_factory=threading.Lock)
+    next_request: int = 0
+    worker: dict[str, Any] | None = None  # which worker process serves it (kind, index, pid)
+    slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
+    saved: SavedState | None = None  # shared or ray: its last state snapshot (restored after a worker crash)
+    backend: str = "local"
+    placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
+
+    @property
+    def shared(self) -> bool:  # in the local shared pool (a ray decoder has an actor of its own)
+        return self.spec.options.worker == "shared" and self.backend == "local"
