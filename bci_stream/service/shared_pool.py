@@ -199,6 +199,6 @@ class SharedPool:
         """One message from a worker's control pipe, or None (a dead worker's pipe is closed)."""
         try:
             return conn.recv()
-        except (EOFError, OSError, ValueError):
+        except (EOFError, OSError, ValueError, TypeError):  # TypeError: closed by a stop while it was read
             conn.close()
             return None

@@ -1,12 +1,11 @@
 """The supervisor: starts, watches, restarts and stops decoder worker processes.
 
-It lives in the API process. One monitor thread reads every worker's own status pipe and checks
-every worker's liveness several times a second: a worker that dies is noticed within
-``poll_interval`` seconds, reported with its exit code, and restarted with exponential backoff
-up to ``max_restarts`` times, unless it exited because its model or stream was refused. Where a worker
-runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors
-on a cluster's nodes); a restart that no node can take leaves the decoder in ``error`` saying why. A Ray
-actor's restart runs off the monitor thread (:mod:`~bci_stream.service.backends.starts`: the decoder is
+It lives in the API process. One monitor thread reads every worker's status pipe and checks every worker's
+liveness several times a second: a worker that dies is noticed within ``poll_interval`` seconds, reported with
+its exit code, and restarted with exponential backoff up to ``max_restarts`` times, unless its model or stream
+was refused. Where a worker runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local``
+processes, or ``ray`` actors); a restart that no node can take leaves the decoder in ``error`` saying why. A Ray
+actor's restart runs off the monitor thread (:mod:`~bci_stream.service.backends.starts`; the decoder is
 ``starting`` meanwhile), and one that fails for a transient reason is retried under the same policy.
 """
 
@@ -61,7 +60,7 @@ class Supervisor:
         Size of the pool of shared workers for decoders with ``options.worker="shared"`` (None: the
         number of cores); placement is least loaded first (:mod:`bci_stream.service.shared_pool`).
     default_worker
-        The worker kind of decoders whose options do not say (None: ``$BCI_STREAM_WORKER``, else dedicated).
+        Worker kind of decoders whose options do not say (None: ``$BCI_STREAM_WORKER``, else ``DEFAULT_WORKER``).
     backend, backend_options
         Where workers run: ``local`` (processes here) or ``ray`` (actors; options ``address``, ``listen_host``,
         ``start_timeout`` of :class:`~bci_stream.service.backends.ray_backend.RayBackend`).
@@ -99,10 +98,9 @@ class Supervisor:
     def start(self, spec: DecoderSpec, n_outputs: int | None = None, sfreq: float | None = None) -> DecoderHandle:
         """Start a decoder's worker for ``spec`` (state ``starting``; a Ray actor first connects back to us).
 
-        With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP
-        readers through a ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`).
-        Raises :class:`PlacementError` when ``options.placement`` cannot be met (checked before anything starts;
-        for ``ray``, also an actor that does not start within its timeout).
+        With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP readers through a
+        ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`). Raises :class:`PlacementError` when
+        ``options.placement`` cannot be met (checked first; for ``ray``, also an actor that does not start in time).
         """
         if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
@@ -145,16 +143,9 @@ class Supervisor:
     def request(self, decoder_id: str, command: Command, timeout: float = 10.0) -> Any:
         """Send a command that expects an answer; return the worker's payload.
 
-        Raises
-        ------
-        DecoderNotFoundError
-            No decoder with that id.
-        DecoderNotReadyError
-            It has no running worker, or its worker is still starting.
-        CommandRefusedError
-            The worker refused (its reason is the message), or went away meanwhile.
-        CommandTimeoutError
-            No answer within ``timeout``.
+        Raises :class:`DecoderNotFoundError` (no decoder with that id), :class:`DecoderNotReadyError` (no running
+        worker, or it is still starting), :class:`CommandRefusedError` (the worker refused: its reason is the
+        message; or it went away meanwhile) or :class:`CommandTimeoutError` (no answer within ``timeout``).
         """
         with self._lock:
             handle = self._handles.get(decoder_id)
@@ -259,28 +250,36 @@ class Supervisor:
     def _monitor_loop(self) -> None:
         next_check = 0.0
         while not self._closing.is_set():
-            with self._lock:
-                conns = {h.status_conn: h for h in self._handles.values() if h.status_conn is not None}
-            conns.update(self.pool.controls())
             try:
-                ready = mp_connection.wait(list(conns), timeout=self.poll_interval) if conns else []
-            except (OSError, ValueError):  # a pipe was closed under us (stop, restart, shutdown)
-                ready = []
-            if not conns:
+                next_check = self._monitor_once(next_check)
+            except Exception:  # one bad message or race must never end the supervision of every decoder
+                log.exception("supervisor: unexpected error in the monitor loop (it goes on)")
                 self._closing.wait(self.poll_interval)
-            for conn in ready:
-                if isinstance(conns[conn], DecoderHandle):
-                    self._receive(conn, conns[conn])
-                else:
-                    self._on_control(self.pool.receive(conn))
-            now = time.monotonic()
-            if now >= next_check:
-                next_check = now + self.poll_interval
-                self.pool.reap()
-                for handle, future in self.starts.done():
-                    self._started(handle, future)
-                for handle in self._check_processes(now):
-                    self._restart(handle)
+
+    def _monitor_once(self, next_check: float) -> float:
+        with self._lock:
+            conns = {h.status_conn: h for h in self._handles.values() if h.status_conn is not None}
+        conns.update(self.pool.controls())
+        try:
+            ready = mp_connection.wait(list(conns), timeout=self.poll_interval) if conns else []
+        except (OSError, ValueError):  # a pipe was closed under us (stop, restart, shutdown)
+            ready = []
+        if not conns:
+            self._closing.wait(self.poll_interval)
+        for conn in ready:
+            if isinstance(conns[conn], DecoderHandle):
+                self._receive(conn, conns[conn])
+            else:
+                self._on_control(self.pool.receive(conn))
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + self.poll_interval
+            self.pool.reap()
+            for handle, future in self.starts.done():
+                self._started(handle, future)
+            for handle in self._check_processes(now):
+                self._restart(handle)
+        return next_check
 
     def _receive(self, conn: Any, handle: DecoderHandle) -> None:
         """One status snapshot from a worker's pipe (a broken pipe ends that channel; one closed meanwhile: skip)."""
@@ -289,7 +288,7 @@ class Supervisor:
                 return
         try:
             decoder_id, generation, snapshot = conn.recv()
-        except (EOFError, OSError, ValueError):
+        except (EOFError, OSError, ValueError, TypeError):  # TypeError: closed by stop() while we read it
             with self._lock:
                 if handle.status_conn is conn:
                     handle.status_conn = None

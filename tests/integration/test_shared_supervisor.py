@@ -142,3 +142,31 @@ def test_kill_9_of_a_shared_worker_resumes_its_streams_with_their_state(models_d
         for p in pushers:
             p.halt.set()
         sup.shutdown()
+
+
+def test_supervision_survives_decoders_stopped_while_their_status_flows(models_dir):
+    """Stopping many shared decoders at once, from several threads, while their workers keep sending status and
+    snapshots (and workers left empty stop), closes pipes the monitor thread may be reading: the supervisor
+    must go on supervising (a bench run once lost its monitor thread this way, and every later decoder stayed
+    'starting')."""
+    sup = Supervisor(str(models_dir), status_interval=0.02, max_restarts=0, shared_workers=2)
+    try:
+        for _round in range(3):
+            names = [unique(f"churn{i}") for i in range(8)]
+            outlets = [new_outlet(nm, f"{nm}-src")[0] for nm in names]
+            handles = [start(sup, nm, snapshot_interval_s=0.05) for nm in names]
+            running(handles)
+            threads = [threading.Thread(target=sup.stop, args=(h.id,), daemon=True) for h in handles]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sup.alive and sup.list() == []
+            del outlets
+        name = unique("after-churn")
+        outlet, _ = new_outlet(name, f"{name}-src")
+        handle = start(sup, name)
+        running([handle])
+        assert sup.alive
+    finally:
+        sup.shutdown()
