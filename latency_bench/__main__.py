@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     helps = {"e2e": "end to end at 1 kHz and 160 Hz beside the relay floor and the peers; catch-up",
              "scale": "1, 4, 16, 32, 64 concurrent 1 kHz × 64-ch streams pushed in chunks of 1 and 10 samples: "
                       "bare relay vs the service in shared workers (slots) vs one process per stream; loss, "
-                      "p50/p99/max, CPU%, RSS",
+                      "p50/p99/max, CPU %%, RSS",
              "soak": "N minutes of decoding: RSS and latency percentiles over time",
              "grid": "step cost over channels × hidden size",
              "all": "every section but soak (quick: < 3 minutes on 2 cores)"}

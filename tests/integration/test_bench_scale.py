@@ -224,3 +224,16 @@ def test_missing_timeflux_setup_failure_is_reported_not_raised(tmp_path: Path,
     monkeypatch.setenv(peers.NO_SETUP_ENV_VAR, "1")
     st = peers.ensure_timeflux(None, said.append)
     assert not st.available and f"not set up because {peers.NO_SETUP_ENV_VAR} is set" in st.reason
+
+
+def test_every_help_page_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m latency_bench --help` and each sub-command's --help print (a bare '%' in a help text made
+    argparse raise instead)."""
+    from latency_bench.__main__ import _parser
+
+    parser = _parser()
+    for argv in (["--help"], *([cmd, "--help"] for cmd in ("e2e", "scale", "soak", "grid", "all", "inference"))):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(argv)
+        assert exc.value.code == 0, argv
+    assert "usage" in capsys.readouterr().out
