@@ -87,6 +87,7 @@ def run_soak(h: Harness, streams: list[tuple[str, BenchModel, Path | None]], min
         for r in running:  # stop pushing, let the last samples through, then count
             h.player.request({"cmd": "hold", "name": r["name"]}, "held")
         time.sleep(max(1.0, DRAIN_S))
+        _settle(h, running)
         final = {r["label"]: svc.status(r["id"]) for r in running}
         for r in running:  # the last samples in flight
             _take(h, r, totals, t_start, final=True)
@@ -98,6 +99,18 @@ def run_soak(h: Harness, streams: list[tuple[str, BenchModel, Path | None]], min
                 h.player.request({"cmd": "remove", "name": r["name"]}, "removed")
     pooled = {label: (_p99(first_lat[label]), _p99(list(last_lat[label]))) for label in first_lat}
     return _summary(running, series, totals, final, minutes, interval, pooled, skip, window)
+
+
+def _settle(h: Harness, running: list[dict[str, Any]], quiet_s: float = 0.5, timeout: float = 15.0) -> None:
+    """Wait until no decoded stream received anything for ``quiet_s`` (at most ``timeout``): on a loaded machine
+    the last samples pushed before the hold can still be on their way after a fixed drain."""
+    deadline, previous = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        now = [h.consumer.request({"cmd": "stat", "name": f"{r['name']}-decoded"}, "stat")["total"] for r in running]
+        if now == previous:
+            return
+        previous = now
+        time.sleep(quiet_s)
 
 
 def _fmt(v: float | None) -> str:
