@@ -50,7 +50,8 @@ def run_soak(h: Harness, streams: list[tuple[str, BenchModel, Path | None]], min
         for label, model, data_path in streams:
             name = h.unique(f"bench-soak-{label}")
             h.add_stream(name, model, data_path, capacity_s=interval * 3)
-            dec_id = svc.start_decoder(name, model.ref)
+            # push-time stamps, counted by stamp: the service must keep them (see e2e.start_path)
+            dec_id = svc.start_decoder(name, model.ref, {"timestamp_repair": "off"})
             st = svc.wait_running(dec_id, CONNECT_TIMEOUT_S)
             h.consumer.request({"cmd": "add", "name": f"{name}-decoded", "capacity_s": interval * 3,
                                 "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
