@@ -25,7 +25,6 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 
 import httpx
 import numpy as np
-import pylsl
 import pytest
 
 from bci_stream.core.errors import PlacementError
@@ -38,7 +37,7 @@ from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, test_signal, unique
 from support.http import wait_status
 from support.lsl import new_outlet, open_output, pull_all
-from support.pacing import push_paced
+from support.pacing import PacedPusher, push_paced
 
 try:
     import ray
@@ -119,21 +118,9 @@ def post(client: httpx.Client, name: str, **options) -> httpx.Response:
     return client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru", "options": options})
 
 
-class Pusher(threading.Thread):
-    """Real-time pushing in 10-sample chunks until halted."""
-
-    def __init__(self, outlet, seed: int) -> None:
-        super().__init__(daemon=True)
-        self.outlet, self.x, self.halt = outlet, test_signal(120 * int(TINY_SFREQ), seed=seed), threading.Event()
-
-    def run(self) -> None:
-        t0, i = pylsl.local_clock(), 0
-        while not self.halt.is_set() and i < len(self.x):
-            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
-            if (wait := ts[-1] - pylsl.local_clock()) > 0:
-                time.sleep(wait)
-            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
-            i += 10
+def Pusher(outlet, seed: int) -> PacedPusher:  # noqa: N802 - reads as the thread it returns
+    """Real-time pushing of a 120 s test signal in 10-sample chunks until halted."""
+    return PacedPusher(outlet, test_signal(120 * int(TINY_SFREQ), seed=seed), TINY_SFREQ)
 
 
 def test_local_backend_refuses_cluster_placement(models_dir):

@@ -11,7 +11,6 @@ import threading
 import time
 
 import numpy as np
-import pylsl
 
 from bci_stream.core.messages import GetState, Reset
 from bci_stream.core.registry import ModelRegistry
@@ -20,7 +19,7 @@ from bci_stream.engine.offline import decode_offline
 from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, test_signal, unique
 from support.lsl import new_outlet, open_output, pull_all, wait_for
-from support.pacing import push_paced
+from support.pacing import PacedPusher, push_paced
 
 
 def start(sup: Supervisor, name: str, model: str = "tiny-gru", **options):
@@ -83,22 +82,9 @@ def test_eight_shared_decoders_in_one_worker_through_the_supervisor(models_dir):
         sup.shutdown()
 
 
-class Pusher(threading.Thread):
-    """Real-time pushing (10-sample chunks) until halted; keeps the timestamps sent."""
-
-    def __init__(self, outlet, seed: int) -> None:
-        super().__init__(daemon=True)
-        self.outlet, self.x, self.sent, self.halt = outlet, test_signal(60 * int(TINY_SFREQ), seed=seed), 0, threading.Event()
-
-    def run(self) -> None:
-        t0, i = pylsl.local_clock(), 0
-        while not self.halt.is_set() and i < len(self.x):
-            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
-            if (wait := ts[-1] - pylsl.local_clock()) > 0:
-                time.sleep(wait)
-            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
-            i += 10
-            self.sent = i
+def Pusher(outlet, seed: int) -> PacedPusher:  # noqa: N802 - reads as the thread it returns
+    """Real-time pushing of a 60 s test signal in 10-sample chunks until halted."""
+    return PacedPusher(outlet, test_signal(60 * int(TINY_SFREQ), seed=seed), TINY_SFREQ)
 
 
 def test_kill_9_of_a_shared_worker_resumes_its_streams_with_their_state(models_dir):

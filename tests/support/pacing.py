@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -20,3 +21,23 @@ def push_paced(outlet: pylsl.StreamOutlet, x: np.ndarray, sfreq: float, chunk: i
             time.sleep(wait)
         outlet.push_chunk(x[i : i + chunk], ts[i : i + chunk].tolist())
     return ts
+
+
+class PacedPusher(threading.Thread):
+    """Push ``x[T, C]`` in real time in chunks of ``chunk`` samples (each stamped on the ``sfreq`` schedule) on a
+    thread, until ``x`` ends or :attr:`halt` is set; :attr:`sent` counts the samples pushed so far."""
+
+    def __init__(self, outlet: pylsl.StreamOutlet, x: np.ndarray, sfreq: float, chunk: int = 10) -> None:
+        super().__init__(daemon=True)
+        self.outlet, self.x, self.sfreq, self.chunk = outlet, x, sfreq, chunk
+        self.sent, self.halt = 0, threading.Event()
+
+    def run(self) -> None:
+        t0, i, k = pylsl.local_clock(), 0, self.chunk
+        while not self.halt.is_set() and i < len(self.x):
+            ts = t0 + np.arange(i, i + k) / self.sfreq
+            if (wait := ts[-1] - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            self.outlet.push_chunk(self.x[i:i + k], ts.tolist())
+            i += k
+            self.sent = i

@@ -76,3 +76,23 @@ def data_present() -> Path:
     for run in ("S001R05.edf", "S001R06.edf", "S001R10.edf"):
         subset_file(S001 / run)
     return S001
+
+
+FISTS_FEET = {"T1": "fists", "T2": "feet"}
+
+
+def s001_calibration():
+    """S001's R05 and R06 (21 channels, fists vs feet) loaded as ``bci-stream calibrate`` loads them."""
+    from bci_stream.train.classical.calibration_inputs import load_calibration
+
+    files = [subset_file(S001 / f"S001R{r:02d}.edf") for r in (5, 6)]
+    return load_calibration(files, FISTS_FEET, progress=False)
+
+
+def s001_r09(prep, n_samples: int):
+    """The first ``n_samples`` of S001's R09 (a later run), on the same channels as ``prep``."""
+    from bci_stream.train.classical.calibration_inputs import load_calibration
+
+    test = load_calibration([subset_file(S001 / "S001R09.edf")], FISTS_FEET, progress=False)
+    assert test.ch_names == prep.ch_names
+    return test.runs[0].data[:n_samples]

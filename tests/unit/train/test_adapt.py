@@ -21,17 +21,15 @@ from bci_stream.train.classical.adapt import (
 )
 from bci_stream.train.classical.configs import DEFAULT_CSP, DEFAULT_RIEMANN, with_
 from bci_stream.train.classical.cv import CvResult
-from support.common import SUBSET_S001_21CH, subset_file
+from support.train_data import s001_calibration, s001_r09
 
 pytest.importorskip("sklearn", reason="the read-outs are fitted with scikit-learn (train extra)")
 
 from bci_stream.train.classical.adapt_study import adapt_cross_validate, loso  # noqa: E402
-from bci_stream.train.classical.calibration_inputs import load_calibration  # noqa: E402
 from bci_stream.train.classical.cv import make_folds  # noqa: E402
 from bci_stream.train.classical.prepared import all_trials  # noqa: E402
 from bci_stream.train.classical.reference import preprocess64  # noqa: E402
 
-LABELS = {"T1": "fists", "T2": "feet"}
 CSP = with_(DEFAULT_CSP, channels="all")
 RIEMANN = with_(DEFAULT_RIEMANN, channels="all", n_dims=8)
 CASES = {"csp-feature": AdaptConfig(CSP, "feature", 10.0), "csp-power": AdaptConfig(CSP, "power", 10.0),
@@ -42,15 +40,12 @@ N_SAMPLES = 9600  # 60 s of R09: six adaptation time constants
 
 @pytest.fixture(scope="module")
 def prep():
-    files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
-    return load_calibration(files, LABELS, progress=False)
+    return s001_calibration()
 
 
 @pytest.fixture(scope="module")
 def x(prep) -> np.ndarray:
-    test = load_calibration([subset_file(SUBSET_S001_21CH / "S001R09.edf")], LABELS, progress=False)
-    assert test.ch_names == prep.ch_names
-    return test.runs[0].data[:N_SAMPLES]
+    return s001_r09(prep, N_SAMPLES)
 
 
 @pytest.fixture(scope="module")

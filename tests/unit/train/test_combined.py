@@ -31,17 +31,16 @@ from bci_stream.train.classical.combined import (
 )
 from bci_stream.train.classical.configs import DEFAULT_CSP, DEFAULT_RIEMANN, with_
 from support.common import SUBSET_S001_21CH, subset_file
+from support.train_data import FISTS_FEET as LABELS, s001_calibration, s001_r09
 
 pytest.importorskip("onnx", reason="the exporter needs the train extra (onnx)")
 pytest.importorskip("sklearn", reason="the front-ends are fitted with scikit-learn (train extra)")
 
-from bci_stream.train.classical.calibration_inputs import load_calibration  # noqa: E402
 from bci_stream.train.classical.combined_graph import export_csp_riemann  # noqa: E402
 from bci_stream.train.classical.cv import cross_validate, make_folds  # noqa: E402
 from bci_stream.train.classical.fit import fit  # noqa: E402
 from bci_stream.train.classical.prepared import all_trials  # noqa: E402
 
-LABELS = {"T1": "fists", "T2": "feet"}
 ATOL = 1e-5  # on class probabilities (float32 output, matrix log within 1e-8)
 N_SAMPLES = 4000  # 25 s of R09
 # variants: the tangent-space front-end on 12 of the 21 channels with its own band (two filter states) and CAR,
@@ -52,15 +51,12 @@ VARIANTS = {"own-band-logmean": ((5.0, 35.0), "logmean"), "own-band-probmean": (
 
 @pytest.fixture(scope="module")
 def prep():
-    files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
-    return load_calibration(files, LABELS, progress=False)
+    return s001_calibration()
 
 
 @pytest.fixture(scope="module")
 def x(prep) -> np.ndarray:
-    test = load_calibration([subset_file(SUBSET_S001_21CH / "S001R09.edf")], LABELS, progress=False)
-    assert test.ch_names == prep.ch_names
-    return test.runs[0].data[:N_SAMPLES].astype(np.float32)
+    return s001_r09(prep, N_SAMPLES).astype(np.float32)
 
 
 def _config(prep, band, combine) -> CombinedConfig:
