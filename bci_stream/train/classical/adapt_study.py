@@ -28,7 +28,7 @@ from bci_stream.train.classical.configs import DECISION_TIME, DEFAULT_CSP, DEFAU
 from bci_stream.train.classical.cv import CvResult, Fold, cross_validate
 from bci_stream.train.classical.prepared import Prepared
 from bci_stream.train.classical.selection import RULE_TIMES
-from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, raw_results
+from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, other_subjects, raw_results
 
 TAUS: tuple[float, ...] = (10.0, 30.0, 90.0)
 
@@ -83,7 +83,7 @@ def loso(raw: list[dict], fam: str, keys: list[str]) -> dict:
     subjects = [r["subject"] for r in raw]
     out = {}
     for s in subjects:
-        others = [o for o in subjects if o != s]
+        others = other_subjects(subjects, s)
         best = max(keys, key=lambda k: (_score(raw, fam, k, others), _tau(k)))
         cv = next(r for r in raw if r["subject"] == s)["cv"][(fam, best)]
         out[s] = {"key": best, "correct": cv.n_correct[DECISION_TIME], "n": cv.n_trials,

@@ -29,7 +29,7 @@ from bci_stream.core.errors import BciStreamError
               help="Also cross-validate a residual GRU on the CSP+LDA decoder; ship it only where CV says it wins.")
 @click.option("--combined/--no-combined", default=None,
               help="Also consider the combined CSP+LDA + tangent-space decoder (one graph, outputs combined) under "
-                   "the same CV rule [default: off, chosen by the nested selection study].")
+                   "the same CV rule [default: on, chosen by the nested selection study].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
                   recurrent: bool, combined: bool | None, no_progress: bool) -> None:

@@ -9,11 +9,12 @@ Pipeline (:func:`calibrate`):
    defaults of :mod:`.study` (channels × band × time constant, :func:`candidates`), scored by
    leave-one-run-out CV (trial-wise stratified k-fold when a single run is given) on the calibration
    data only; the decision for a trial is the argmax of the streaming output at cue + 2 s;
-3. within a family, the candidate with the best CV accuracy at 2 s wins (ties: the mean over 0.5/1/2/3 s);
-   between families, the best mean CV accuracy over 1.5-2.5 s after cue (ties: at 2 s, then CSP+LDA, the
-   cheaper graph) — the rules ``CANDIDATE_RULE`` / ``FAMILY_RULE`` of :mod:`.selection`, chosen by the nested
-   study :mod:`.selection_study`; with ``combined=True`` (off by default, ``CONSIDER_COMBINED``) the combined
-   decoder of both picks (:mod:`.combined`, family ``csp_riemann``) is a third option under the same rule; the winner is refitted on all calibration runs and exported with
+3. within a family, the candidate with the best mean CV log-likelihood of the true class over 1.5-2.5 s after
+   cue wins (ties: the earlier candidate, closer to the defaults); between the families' picks and the
+   combined decoder of both (:mod:`.combined`, family ``csp_riemann``; ``combined=False`` leaves it out),
+   the best CV accuracy at 2 s (ties: the mean over 0.5/1/2/3 s, then the cheaper graph: CSP+LDA, tangent
+   space, combined) — the rules ``CANDIDATE_RULE`` / ``FAMILY_RULE`` / ``CONSIDER_COMBINED``, chosen by the
+   nested study :mod:`.selection_study`; the winner is refitted on all calibration runs and exported with
    :func:`bci_stream.train.classical.export.export_csp_lda` / ``export_riemann`` into ``OUT/NAME/``;
    when CSP+LDA wins, a residual GRU on its logit is cross-validated on the same folds and shipped instead
    only where CV says it beats it (:func:`~.residual_calibrate.recurrent_stage`; ``recurrent=False`` skips it);
@@ -55,21 +56,22 @@ from bci_stream.train.classical.data import display_names, sensorimotor_channels
 from bci_stream.train.classical.fit import fit
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
-from bci_stream.train.classical.selection import RULE_TIMES, RULES, WINDOW_TIMES
+from bci_stream.train.classical.selection import RULE_TERMS, RULE_TIMES, RULES, WINDOW_TIMES
 from bci_stream.train.classical.residual_calibrate import recurrent_stage
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 # How calibrate picks (rules of .selection), chosen by the nested-CV study of .selection_study on the calibration
-# runs of S001/S002/S004/S005 (held-out-run accuracy at 2 s, 225 trials: candidate by acc2 and family by accwin 179
-# correct; the former rule acc2/acc2 174; always tangent space 178; the 28 pairs tried span 164-179, so the gain is
-# a few trials, within noise).
-CANDIDATE_RULE = "acc2"
-FAMILY_RULE = "accwin"
+# runs of six subject-task units (S001 and S002 fists/feet and left/right, S004 and S005 left/right; held-out-run
+# accuracy at 2 s, 345 trials, with the defaults of .configs): candidate by nllwin, family by acc2 with the
+# combined decoder as a third option 273 correct (the best of the 100 rule pairs tried, 254-273); always tangent
+# space 272; the former rule acc2/accwin without the combined decoder 265. Choosing the rule itself
+# leave-one-subject-out gives 261-268, so the gain is a few trials, within the noise of six units.
+CANDIDATE_RULE = "nllwin"
+FAMILY_RULE = "acc2"
 # Whether calibrate also considers the combined decoder (.combined, CSP+LDA and tangent space in one graph) under
-# FAMILY_RULE, ties to the cheaper graph. The same nested study with it among the options: 179 of 225 with it
-# (either tie order, either combination) = 179 without; it wins 2 of 15 outer folds, where the single family
-# scores the same; always combined 169-175. No gain across subjects, so it is off by default (--combined).
-CONSIDER_COMBINED = False
+# FAMILY_RULE, ties to the cheaper graph (csp_lda, riemann, csp_riemann): part of the study's best rule above
+# (--no-combined leaves it out).
+CONSIDER_COMBINED = True
 
 
 def candidates(prep: Prepared, family: str, channels_fixed: bool) -> list[Config]:
@@ -133,7 +135,7 @@ class FamilyResult:
 
 
 def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: bool, progress: bool) -> FamilyResult:
-    """Cross-validate the candidates of ``family``; the best at the decision time (then over all times) wins."""
+    """Cross-validate the candidates of ``family``; the best under ``CANDIDATE_RULE`` wins (ties: the earlier)."""
     cands = candidates(prep, family, channels_fixed)
     rows, best = [], None
     it = cands
@@ -144,10 +146,26 @@ def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: 
         cv = cross_validate(prep, cfg, folds, RULE_TIMES)
         score = RULES[CANDIDATE_RULE](cv)
         rows.append({"config": config_label(cfg), "params": config_dict(cfg),
-                     "acc": {f"{t:g}": cv.acc[t] for t in EVAL_TIMES}})
+                     "acc": {f"{t:g}": cv.acc[t] for t in EVAL_TIMES}, "rule": CANDIDATE_RULE,
+                     "score": list(score)})
         if best is None or score > best[0]:  # strict: the earlier (closer to the defaults) wins ties
             best = (score, cfg, cv)
     return FamilyResult(family, best[1], best[2], rows)
+
+
+def family_why(chosen: FamilyResult, other: FamilyResult,
+               score: Callable[[FamilyResult], tuple[float, ...]]) -> str:
+    """Why ``chosen`` beat the runner-up ``other`` under ``FAMILY_RULE`` (``score``), in words for the report."""
+    first, then = RULE_TERMS[FAMILY_RULE]
+    a, b = score(chosen), score(other)
+    if a == b:
+        return (f"{chosen.family} and {other.family} tie in {first} ({a[0]:.3f})"
+                + (f" and in {then}" if len(a) > 1 else "") + f"; {chosen.family} comes first in the tie order "
+                "(cheaper graph first)")
+    if a[0] == b[0]:
+        return (f"tie in {first} ({a[0]:.3f}); {chosen.family} has the higher {then} ({a[1]:.3f} vs {b[1]:.3f}, "
+                f"{other.family})")
+    return f"higher {first}: {a[0]:.4f} vs {b[0]:.4f} ({other.family})"
 
 
 def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: str, out_dir: str | Path, *,
@@ -189,18 +207,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     order = sorted(results.values(), key=score, reverse=True)  # stable: csp_lda first on ties
     chosen = order[0]
     other = order[1]
-    window = f"{WINDOW_TIMES[0]:g}-{WINDOW_TIMES[-1]:g} s"
-    if score(chosen) == score(other):
-        why = (f"{chosen.family} and {other.family} tie in mean CV accuracy over {window} after cue "
-               f"({score(chosen)[0]:.3f}) and at {DECISION_TIME:g} s; {chosen.family} is the cheaper graph")
-    elif score(chosen)[0] == score(other)[0]:
-        why = (f"tie in mean CV accuracy over {window} ({score(chosen)[0]:.3f}); {chosen.family} has the higher "
-               f"CV accuracy at {DECISION_TIME:g} s ({chosen.cv.acc[DECISION_TIME]:.3f} vs "
-               f"{other.cv.acc[DECISION_TIME]:.3f})")
-    else:
-        why = (f"higher mean CV accuracy over {window} after cue: {score(chosen)[0]:.4f} vs "
-               f"{score(other)[0]:.4f} ({other.family}); at {DECISION_TIME:g} s {chosen.cv.acc[DECISION_TIME]:.3f} "
-               f"vs {other.cv.acc[DECISION_TIME]:.3f}")
+    why = family_why(chosen, other, score)
 
     params = fit(prep, all_trials(prep, range(len(prep.runs))), chosen.config)
     majority = max(counts.values()) / n_total
@@ -212,7 +219,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         fam_reports[fam] = {
             "config": config_label(r.config), "params": config_dict(r.config),
             "cv_acc": {f"{t:g}": r.cv.acc[t] for t in EVAL_TIMES}, "cv_n_trials": n,
-            "cv_acc_window_mean": score(r)[0], "cv_window_s": list(WINDOW_TIMES),
+            "cv_acc_window_mean": RULES["accwin"](r.cv)[0], "cv_window_s": list(WINDOW_TIMES),
             "cv_acc_2s_ci95": [lo, hi], "cv_per_fold_2s": [f[DECISION_TIME] for f in r.cv.per_fold],
             "candidates": r.candidates,
         }
@@ -239,6 +246,10 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                    "binomial_95_threshold": chance_threshold(n_total, majority)},
         "families": fam_reports, "chosen_family": chosen.family, "why": why,
         "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
+        "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the earlier "
+                               "candidate, closer to the defaults)",
+                  "family": f"{FAMILY_RULE}: the best {RULE_TERMS[FAMILY_RULE][0]} (ties: the "
+                            f"{RULE_TERMS[FAMILY_RULE][1]}, then the cheaper graph)"},
         "notes": [
             "CV accuracy is that of the best of a small candidate set per family (channels x band x tau_s around "
             "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",

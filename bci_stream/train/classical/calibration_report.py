@@ -56,18 +56,24 @@ def write_report(report: dict, out: Path) -> None:
           f"{report['chance']['binomial_95_threshold']:.3f}", "",
           "## CV accuracy (trial decision = argmax of the streaming output at t s after cue)", "",
           "| family | " + " | ".join(f"acc @ {t} s" for t in times)
-          + " | mean 1.5-2.5 s (family choice) | 95% CI @ 2 s (Wilson) | config |",
+          + " | mean 1.5-2.5 s | 95% CI @ 2 s (Wilson) | config |",
           "|---|" + "---|" * len(times) + "---|---|---|"]
     for fam, r in report["families"].items():
         lo, hi = r["cv_acc_2s_ci95"]
         md.append(f"| {fam} | " + " | ".join(f"{r['cv_acc'][t]:.3f}" for t in times)
                   + f" | {r.get('cv_acc_window_mean', float('nan')):.3f} | [{lo:.2f}, {hi:.2f}] | `{r['config']}` |")
-    md += ["", f"**Chosen: {report['chosen_family']}** — {report['why']}.", "", "## Candidates", ""]
+    rules = report.get("rules", {})
+    md += ["", f"**Chosen: {report['chosen_family']}** — {report['why']}."]
+    md += [""] + [f"* {what} rule: {rule}" for what, rule in rules.items()] + ["", "## Candidates", ""]
     for fam, r in report["families"].items():
-        md += [f"### {fam}", "", "| config | " + " | ".join(f"@{t} s" for t in times) + " |",
-               "|---|" + "---|" * len(times)]
+        if not r["candidates"]:  # the combined decoder: the two picks above, no candidates of its own
+            continue
+        md += [f"### {fam}", "", "| config | " + " | ".join(f"@{t} s" for t in times) + " | rule score | picked |",
+               "|---|" + "---|" * (len(times) + 2)]
         for c in r["candidates"]:
-            md.append(f"| `{c['config']}` | " + " | ".join(f"{c['acc'][t]:.3f}" for t in times) + " |")
+            score = ", ".join(f"{x:.4f}" for x in c.get("score", []))
+            md.append(f"| `{c['config']}` | " + " | ".join(f"{c['acc'][t]:.3f}" for t in times)
+                      + f" | {score} | {'yes' if c['config'] == r['config'] else ''} |")
         md.append("")
     md += _recurrent_md(report.get("recurrent"), times)
     md += ["## Notes", ""] + [f"* {n}" for n in report["notes"]]

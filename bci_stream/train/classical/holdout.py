@@ -36,13 +36,17 @@ SPLITS: dict[str, dict] = {
     "S001": {"calib": (5, 6, 9), "test": (10,), "labels": {"T1": "fists", "T2": "feet"}},
     "S004": {"calib": (3, 4, 7, 8), "test": (11, 12), "labels": {"T1": "left_fist", "T2": "right_fist"}},
     "S005": {"calib": (3, 4, 7, 8), "test": (11, 12), "labels": {"T1": "left_fist", "T2": "right_fist"}},
+    "S001-LR": {"calib": (3, 4, 7, 8), "test": (11, 12), "labels": {"T1": "left_fist", "T2": "right_fist"}},
+    "S002-LR": {"calib": (3, 4, 7, 8), "test": (11, 12), "labels": {"T1": "left_fist", "T2": "right_fist"}},
 }
 
 
 def _paths(subject: str, runs) -> list[Path]:
     from bci_stream.train.classical.data import data_root
+    from bci_stream.train.classical.study import subject_of
 
-    return [data_root() / "eegmmidb" / subject / f"{subject}R{r:02d}.edf" for r in runs]
+    name = subject_of(subject)
+    return [data_root() / "eegmmidb" / name / f"{name}R{r:02d}.edf" for r in runs]
 
 
 def streaming_test_acc(params, test_paths: list[Path], label_map: dict) -> dict:

@@ -28,7 +28,7 @@ import numpy as np
 
 from bci_stream.train.classical.configs import DECISION_TIME, DEFAULT_CSP, EVAL_TIMES, config_label
 from bci_stream.train.classical.residual import ResidualConfig
-from bci_stream.train.classical.study import CALIBRATION, calibration_paths
+from bci_stream.train.classical.study import CALIBRATION, calibration_paths, other_subjects
 
 
 def grid() -> list[ResidualConfig]:
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 "residual_mean": float(np.mean([np.mean(list(rows[s][i]["residual"].values())) for s in subs])),
                 "classical_mean": float(np.mean([np.mean(list(rows[s][i]["classical"].values())) for s in subs]))}
 
-    loso = {s: summary(select(rows, len(cfgs), [o for o in subjects if o != s]), [s]) for s in subjects}
+    loso = {s: summary(select(rows, len(cfgs), other_subjects(subjects, s)), [s]) for s in subjects}
     res = {"subjects": subjects, "calibration_runs": {s: list(CALIBRATION[s][0]) for s in subjects},
            "csp_config": config_label(DEFAULT_CSP), "configs": [c.label() for c in cfgs], "rows": rows,
            "selected_all": summary(select(rows, len(cfgs), subjects), subjects), "loso": loso,

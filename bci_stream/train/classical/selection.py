@@ -76,6 +76,16 @@ def _nllwin(cv: CvResult) -> tuple[float, ...]:
 
 
 RULES: dict[str, Rule] = {"acc2": _acc2, "accwin": _accwin, "nll2": _nll2, "nllwin": _nllwin}
+#: Each rule's score tuple in words (what its first element is, and what breaks its ties), for reports.
+RULE_TERMS: dict[str, tuple[str, str]] = {
+    "acc2": (f"CV accuracy at {DECISION_TIME:g} s",
+             "mean CV accuracy over " + "/".join(f"{t:g}" for t in EVAL_TIMES) + " s"),
+    "accwin": (f"mean CV accuracy over {WINDOW_TIMES[0]:g}-{WINDOW_TIMES[-1]:g} s",
+               f"CV accuracy at {DECISION_TIME:g} s"),
+    "nll2": (f"CV log-likelihood of the true class at {DECISION_TIME:g} s", "candidate order"),
+    "nllwin": (f"mean CV log-likelihood of the true class over {WINDOW_TIMES[0]:g}-{WINDOW_TIMES[-1]:g} s",
+               "candidate order"),
+}
 
 
 def best_index(results: list[CvResult], rule: str) -> int:
@@ -86,4 +96,4 @@ def best_index(results: list[CvResult], rule: str) -> int:
     return max(range(len(results)), key=lambda i: (score(results[i]), -i))
 
 
-__all__ = ["PROB_FLOOR", "RULES", "RULE_TIMES", "WINDOW_TIMES", "accuracy", "best_index", "log_likelihood"]
+__all__ = ["PROB_FLOOR", "RULES", "RULE_TERMS", "RULE_TIMES", "WINDOW_TIMES", "accuracy", "best_index", "log_likelihood"]

@@ -10,7 +10,8 @@ the way a user meets it: on a run it did not see. Every pair (candidate rule, fa
 rules also include each family alone and the two-family ensemble (mean of both picks' probabilities). The
 combined decoder (:mod:`.combined`, family ``csp_riemann``) is scored as a third option of every family rule
 (both combinations, both tie orders) and alone (:func:`score_combined`); and the choice of the rule itself is
-checked leave-one-subject-out (:func:`loso_choice`: picked on three subjects, scored on the fourth).
+checked leave-one-subject-out (:func:`loso_choice`: picked on the other subjects' units, scored on the held-out
+unit).
 
 Writes ``DIR/selection_study.json`` (per pair and subject: held-out correct / trials at 2 s),
 ``DIR/selection_loso.json`` and ``DIR/selection_study.md``; the raw per-candidate results go to ``DIR/raw.pkl`` so other rules can be
@@ -33,7 +34,7 @@ from bci_stream.train.classical.configs import DECISION_TIME, config_label
 from bci_stream.train.classical.cv import CvResult, Fold, cross_validate
 from bci_stream.train.classical.prepared import all_trials
 from bci_stream.train.classical.selection import RULE_TIMES, RULES, accuracy, best_index
-from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, raw_results
+from bci_stream.train.classical.study import CALIBRATION, calibration_paths, map_jobs, other_subjects, raw_results
 
 FAMILIES = ("csp_lda", "riemann")
 TIE_ORDERS: dict[str, tuple[str, ...]] = {"cheap": (*FAMILIES, COMBINED), "combined": (COMBINED, *FAMILIES)}
@@ -148,7 +149,7 @@ def loso_choice(table: dict, keys: list[str] | None = None) -> dict:
     subjects = sorted(next(iter(table.values())))
     out: dict = {"per_subject": {}, "correct": 0, "n": 0}
     for s in subjects:
-        others = [o for o in subjects if o != s]
+        others = other_subjects(subjects, s)
         best = max(keys, key=lambda k: (sum(table[k][o][0] for o in others), -keys.index(k)))
         out["per_subject"][s] = {"key": best, "correct": table[best][s][0], "n": table[best][s][1]}
         out["correct"] += table[best][s][0]
@@ -174,7 +175,8 @@ def markdown(table: dict) -> str:
 
 def loso_markdown(loso: dict) -> str:
     """The leave-one-subject-out choices of :func:`loso_choice` as a table."""
-    lines = ["", "## Choosing the rule itself by leave-one-subject-out (rule picked on 3 subjects, scored on the 4th)",
+    lines = ["", "## Choosing the rule itself by leave-one-subject-out "
+             "(rule picked on the other subjects' units, scored on the held-out unit)",
              "", "| options | " + " | ".join(next(iter(loso.values()))["per_subject"]) + " | correct |",
              "|---|" + "---|" * (len(next(iter(loso.values()))["per_subject"]) + 1)]
     for what, r in loso.items():

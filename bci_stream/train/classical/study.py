@@ -2,15 +2,15 @@
 
 ``python -m bci_stream.train.classical.study --out DIR [--jobs 2]``
 
-Data: the CALIBRATION runs of the four EEGMMIDB subjects in ``$BCI_STREAM_DATA/eegmmidb`` (the held-out
-test runs — S001 R10, S002 R13/R14, S004/S005 R11/R12 — are never read here):
+Data: the CALIBRATION runs of six subject-task units of EEGMMIDB in ``$BCI_STREAM_DATA/eegmmidb`` (the
+held-out test runs — S001 R10 and R11/R12, S002 R13/R14 and R11/R12, S004/S005 R11/R12 — are never read here):
 
 * S001 R05 R06 R09 and S002 R05 R06 R09 R10 (T1 both fists vs T2 both feet);
-* S004 and S005 R03 R04 R07 R08 (T1 left fist vs T2 right fist).
+* S004, S005, S001-LR and S002-LR: R03 R04 R07 R08 (T1 left fist vs T2 right fist).
 
-Score of a config on a subject: leave-one-run-out trial accuracy at 2 s after cue (decision = argmax of
+Score of a config on a unit: leave-one-run-out trial accuracy at 2 s after cue (decision = argmax of
 the streaming output at cue + 2 s), features computed causally over each whole run. A config's score is
-the mean over subjects (each subject weighs the same).
+the mean over units (each unit weighs the same).
 
 Design (two stages, per family):
 
@@ -19,9 +19,10 @@ Design (two stages, per family):
 2. a grid over the family-specific choices (CSP: components × covariance shrinkage; Riemann:
    shrinkage × projection size × projection kind × LR C) around the stage-1 winner.
 
-Leave-one-subject-out: for each subject, the two-stage selection is redone on the other three subjects and
-the selected config is scored on the held-out one; this estimates how well "the defaults" transfer to
-an unseen subject. The defaults themselves are the selection on all four subjects; they are copied into
+Leave-one-subject-out: for each unit, the two-stage selection is redone on the units of the other subjects
+(both tasks of S001 or S002 are left out together) and the selected config is scored on the held-out unit;
+this estimates how well "the defaults" transfer to an unseen subject. The defaults themselves are the
+selection on all six units; they are copied into
 ``DEFAULT_CSP`` / ``DEFAULT_RIEMANN`` / ``CALIBRATE_ALTERNATIVES`` of :mod:`.configs` by hand (with a comment).
 """
 
@@ -44,13 +45,27 @@ from bci_stream.train.classical.configs import (
 )
 from bci_stream.train.classical.cv import cross_validate, make_folds
 
-# subject -> (calibration runs, label map). Test runs are deliberately absent.
+# study unit (subject, or subject-task) -> (calibration runs, label map). Test runs are deliberately absent:
+# S001 R10 and R11/R12, S002 R13/R14 and R11/R12, S004/S005 R11/R12. Each unit weighs the same in a mean.
 CALIBRATION: dict[str, tuple[tuple[int, ...], dict[str, str]]] = {
     "S001": ((5, 6, 9), {"T1": "fists", "T2": "feet"}),
     "S002": ((5, 6, 9, 10), {"T1": "fists", "T2": "feet"}),
     "S004": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
     "S005": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
+    "S001-LR": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
+    "S002-LR": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
 }
+
+
+def subject_of(unit: str) -> str:
+    """The EEGMMIDB subject of a study unit (``"S001-LR"`` -> ``"S001"``)."""
+    return unit.split("-")[0]
+
+
+def other_subjects(units: Sequence[str], held_out: str) -> list[str]:
+    """The units of ``units`` from another subject than ``held_out``'s: leave-one-subject-out leaves out every
+    task of the held-out subject, not just the held-out unit."""
+    return [u for u in units if subject_of(u) != subject_of(held_out)]
 
 BANDS = ((8.0, 30.0), (5.0, 35.0), (8.0, 20.0))
 TAUS = (0.5, 1.0, 1.5)
@@ -64,7 +79,8 @@ def calibration_paths(subject: str, root: Path | None = None) -> list[Path]:
 
     root = root or data_root()
     runs, _ = CALIBRATION[subject]
-    return [root / "eegmmidb" / subject / f"{subject}R{r:02d}.edf" for r in runs]
+    name = subject_of(subject)
+    return [root / "eegmmidb" / name / f"{name}R{r:02d}.edf" for r in runs]
 
 
 def stage1_grid(family: str) -> list:
@@ -198,7 +214,7 @@ def select(accs: dict[str, list], subjects: Sequence[str]) -> int:
 def run_family(family: str, subjects: Sequence[str], jobs: int) -> dict:
     grid1 = stage1_grid(family)
     acc1 = evaluate(grid1, subjects, jobs, f"{family} stage 1")
-    selections = {"ALL": list(subjects)} | {f"LOSO-{s}": [o for o in subjects if o != s] for s in subjects}
+    selections = {"ALL": list(subjects)} | {f"LOSO-{s}": other_subjects(subjects, s) for s in subjects}
     win1 = {k: select(acc1, subs) for k, subs in selections.items()}
     stage2: dict[int, dict] = {}
     for w in sorted(set(win1.values())):
@@ -258,17 +274,18 @@ def alternatives(grid1: list, acc1: dict, w: int, subjects: Sequence[str]) -> di
 
 def markdown(result: dict, subjects: Sequence[str], top: int = 15) -> str:
     md = ["# Cross-subject study of the streaming classical decoders", "",
-          "Calibration runs only (S001 R05 R06 R09; S002 R05 R06 R09 R10; S004/S005 R03 R04 R07 R08). Score: "
-          "leave-one-run-out trial accuracy at 2 s after cue (argmax of the streaming output), mean over subjects.",
+          "Calibration runs only (S001 R05 R06 R09; S002 R05 R06 R09 R10; S004, S005, S001-LR, S002-LR R03 R04 R07 "
+          "R08). Score: leave-one-run-out trial accuracy at 2 s after cue (argmax of the streaming output), mean "
+          "over units.",
           ""]
     for fam, r in result["families"].items():
-        md += [f"## {fam}", "", "### Leave-one-subject-out (selection on the other three, score on the held-out)",
+        md += [f"## {fam}", "", "### Leave-one-subject-out (selection on the other subjects' units, score on the held-out)",
                "", "| held-out | selected config | acc @ 2 s |", "|---|---|---|"]
         for s in subjects:
             c = r["chosen"][f"LOSO-{s}"]
             md.append(f"| {s} | `{c['config']}` | {r['loso_acc_2s'][s]:.3f} |")
         md += [f"| **mean** | | **{r['loso_mean_2s']:.3f}** |", "",
-               f"**Defaults (selected on all four):** `{r['chosen']['ALL']['config']}` — per subject "
+               f"**Defaults (selected on all units):** `{r['chosen']['ALL']['config']}` — per subject "
                + ", ".join(f"{s} {a:.3f}" for s, a in r["chosen"]["ALL"]["acc_per_subject"].items()), "",
                f"Per-subject alternatives tried by `calibrate`: {r['alternatives']}", ""]
         for title, rows in [("Stage 1 (top %d of %d)" % (top, len(r["stage1"])), r["stage1"])] + [

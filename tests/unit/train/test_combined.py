@@ -196,15 +196,18 @@ def test_bad_parameters_are_named(exported):
         combined_reference(params, np.zeros((10, 3)))
 
 
-def test_calibrate_considers_the_combined_family_when_asked(prep, tmp_path):
-    """calibrate(combined=True): the combined family is CV-scored from the two picks' CV (same folds) and the
-    family rule picks among three; the export path of the combined family writes a model the registry loads."""
+def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path):
+    """calibrate (combined by default, as the nested study chose): the combined family is CV-scored from the two
+    picks' CV (same folds) and the family rule picks among three; the export path of the combined family writes
+    a model the registry loads; combined=False leaves it out."""
     from bci_stream.train.classical.calibration import CONSIDER_COMBINED, _export, calibrate
 
-    assert CONSIDER_COMBINED is False  # the default follows the nested study (no gain across subjects)
+    assert CONSIDER_COMBINED is True  # the default follows the nested study (six subject-task units)
     files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
-    res = calibrate(files, LABELS, "comb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
-                    combined=True)
+    without = calibrate(files, LABELS, "nocomb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
+                        combined=False)
+    assert list(without.report["families"]) == ["csp_lda", "riemann"]
+    res = calibrate(files, LABELS, "comb", tmp_path, progress=False, echo=lambda s: None, recurrent=False)
     fams = res.report["families"]
     assert list(fams) == ["csp_lda", "riemann", "csp_riemann"]
     want = combined_cv(res.cv["csp_lda"], res.cv["riemann"], "logmean")
@@ -216,5 +219,3 @@ def test_calibrate_considers_the_combined_family_when_asked(prep, tmp_path):
     card = _export(params, "csp_riemann", tmp_path / "forced", "forced", training, {})
     assert card.architecture.family == "csp_riemann" and card.scoring.decision_time_s == 2.0
     assert ModelRegistry(tmp_path).get("forced").card.step.family == "csp_riemann"
-    default = calibrate(files, LABELS, "plain", tmp_path, progress=False, echo=lambda s: None, recurrent=False)
-    assert list(default.report["families"]) == ["csp_lda", "riemann"]
