@@ -12,8 +12,8 @@ Many amplifier apps give a chunk one timestamp. What a pylsl inlet receives then
 * A timestamp on the last sample of each chunk only (the others deduced): regular again (the first deduced
   samples of the stream count from 0, which liblsl does and nothing here can undo).
 
-Method. By LSL's convention a chunk's stamp is the time of its *last* sample. Runs of stamps less than half
-a period apart are *steps*; the last sample of each step is an *anchor* whose stamp is its own time. An
+Method. By LSL's convention a chunk's stamp is the time of its *last* sample. Runs of stamps less than 0.45
+of a period apart are *steps*; the last sample of each step is an *anchor* whose stamp is its own time. An
 exponentially forgetting least-squares line ``t = a + b·i`` over the anchors (stamp against sample index;
 half-life ``halftime_s``; a ridge prior on the slope at the nominal period, so one anchor already gives a
 line) gives every sample its time: liblsl's ``postproc_dejitter`` model (a recursive least-squares fit with
@@ -31,9 +31,10 @@ smooths every stream, regular ones included, it never restarts at a gap (a gap i
 half-life, 90 s by default, so it is no longer a gap), and the raw stamps, hence the jitter before repair,
 are lost.
 
-Modes: ``auto`` repairs once at least a quarter of the sample steps are shorter than half a period (off
-again under 5 %) while the mean step is within a factor of 2 of the period (a stream sent faster than its
-nominal rate, e.g. a replay at speed 4, has short steps but no stair-case; one sent over 100 times faster
+Modes: ``auto`` repairs once at least a quarter of the sample steps are shorter than 0.45 of a period (off
+again under 5 %) while the mean step is 0.55 to 2 periods (a stream sent faster than its nominal rate, e.g. a
+replay at speed 4, has short steps but no stair-case; at exactly speed 2 its steps of half a period round to
+either side of half and are no stair-case either; one sent over 100 times faster
 is not told from repeated stamps); ``on`` always; ``off`` never. An irregular stream (sfreq 0) is never repaired. Until a
 stream's first step is complete its stamps are provisional (``auto`` passes the first pull as it came).
 The jitter in :meth:`TimestampRepair.describe` is the std of the sample steps (diff of the stamps) before
@@ -59,7 +60,15 @@ RESIDUAL_MEMORY = 0.98  # per anchor, for the residual RMS behind the gap tolera
 MIN_ANCHORS = 32  # steps seen before a new step's stamp alone can tell a gap
 STAIR_STEP_S = 0.25  # unrepaired stair-case steps up to this long count in the jitter (longer: gaps)
 STEP_MEMORY = 0.3  # weight of the latest step in the running mean of samples per step
-RATE_RANGE, SAME_STAMPS = (0.5, 2.0), 0.01  # mean step / period: a stair-case's (or its first step's: repeats)
+# Mean step / period of a stair-case (or of its first step: repeats). The lower end is above 1/2 and a short step
+# is under 0.45 periods, so a stream sent at exactly twice its rate (steps of half a period that round to either
+# side of it, jittered or not) is never taken for one; stair-case steps over STAIR_STEP_S are clipped, so chunks of
+# up to 0.45 s still count.
+RATE_RANGE, SAME_STAMPS = (0.55, 2.0), 0.01
+# Once detected, the repair stays on while the ratio is within this wider range: before a stair-case's next
+# step its mean step dips (64 equal stamps, then one step of 64 periods: about 0.5 just before the second).
+KEEP_RANGE = (0.4, 2.5)
+SHORT_STEP = 0.45  # periods: a shorter step is inside a stair (a stair's own steps are ~0)
 
 
 class TimestampRepair:
@@ -84,7 +93,7 @@ class TimestampRepair:
             raise ValueError(f"halftime_s must be finite and > 0, got {halftime_s}")
         self.sfreq, self.mode = float(sfreq), mode
         self.period = 1.0 / sfreq if sfreq > 0 else 0.0
-        self.same, self.gap_step = 0.5 * self.period, 1.5 * self.period
+        self.same, self.gap_step = SHORT_STEP * self.period, 1.5 * self.period
         self.halftime_samples = halftime_s * sfreq
         self.fit = LineFit(self.period, self.halftime_samples) if sfreq > 0 else None
         self.saved: LineFit | None = None  # the line before a restart that a step's first stamp alone decided
@@ -94,7 +103,7 @@ class TimestampRepair:
         self.n = 0  # samples seen
         self.last_raw = self.last_out = math.nan
         self.open_first = 0  # index of the first sample of the latest step
-        self.n_steps = self.n_short = 0.0  # sample steps, and those shorter than half a period
+        self.n_steps = self.n_short = 0.0  # sample steps, and those shorter than SHORT_STEP periods
         self.t_steps = 0.0  # their summed length (each clipped to [0, STAIR_STEP_S]): the sender's mean rate
         self.detected = False
         self.active = mode == "on" and sfreq > 0
@@ -329,7 +338,8 @@ class TimestampRepair:
         # A stair-case sender runs at its nominal rate on average; a stream sent faster or slower than its
         # nominal rate (a replay at speed 4) has short steps too, but no stamps to repair.
         ratio = self.t_steps / (self.n_steps * self.period)
-        nominal = RATE_RANGE[0] <= ratio <= RATE_RANGE[1] or ratio < SAME_STAMPS
+        lo, hi = KEEP_RANGE if self.detected else RATE_RANGE
+        nominal = lo <= ratio <= hi or ratio < SAME_STAMPS
         if not self.detected and frac >= ON_FRACTION and nominal:
             self.detected = True
             if self.mode == "auto":

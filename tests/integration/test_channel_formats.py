@@ -1,6 +1,6 @@
 """Every numeric pylsl channel format decodes with the right scaling (issue 15, item 3).
 
-Real EEG (EEGMMIDB S001R06, the 21 channels of the bundled ``eegmmidb-s001`` CSP+LDA model, its first 10 s)
+Real EEG (EEGMMIDB S001R06, the channels of the bundled ``eegmmidb-s001`` model in its order, its first 10 s)
 is sent by a real pylsl outlet in each format, through a real decoder worker, and read back with a pylsl
 inlet. LSL has no per-channel scale factor besides the unit string, so the integer formats carry whole
 counts of the unit their ``desc`` declares:
@@ -59,7 +59,7 @@ def entry():
 
 @pytest.fixture(scope="module")
 def eeg_uv(entry) -> np.ndarray:
-    """``[N_SAMPLES, 21]`` float64 µV of real EEG, in the model's channel order."""
+    """``[N_SAMPLES, n_chans]`` float64 µV of real EEG, in the model's channel order."""
     from bci_stream.io import load_recording
 
     rec = load_recording(_edf(), ch_names=list(entry.card.ch_names))

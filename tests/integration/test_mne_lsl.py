@@ -7,7 +7,7 @@ keep the suite short) is streamed twice at once, in real time, in chunks of 10 s
 * **volts**: by mne-lsl's ``PlayerLSL`` (double64 volts, unit written as MNE's ``unit_mul`` ``"0"``, and its
   annotations on ``<name>-annotations``).
 
-Each is decoded by the bundled ``eegmmidb-s001`` model (CSP+LDA, 21 sensorimotor channels picked by label) in
+Each is decoded by the bundled ``eegmmidb-s001`` model (calibrate's pick for S001, channels picked by label) in
 its own worker. The decoded streams are read by pylsl inlets, and the volts one also by mne-lsl's
 ``StreamLSL``. Both sources must decode to the same outputs (per sample) and the same trial accuracy at
 0.5/1/2/3 s after the cue (within 0.05); ``StreamLSL`` must read the labels, types, units and exactly the data

@@ -2,7 +2,8 @@
 
 A fresh venv gets the package alone; torch, onnx, mne, matplotlib and scikit-learn must be absent; the
 installed ``bci-stream serve`` decodes a live LSL stream with every model in ``models/`` and a Riemannian
-model exported here (every decoder family: recurrent, CSP+LDA, tangent space, residual GRU on CSP+LDA): in == out, finite outputs,
+model exported here (every decoder family: recurrent, CSP+LDA, tangent space, both combined, residual GRU on
+CSP+LDA): in == out, finite outputs,
 and the state snapshot round-trips through ``GET``/``PUT /decoders/{id}/state``. A runtime module that
 imports a training-only library fails this test.
 """
@@ -78,23 +79,33 @@ def models_dir(tmp_path_factory) -> Path:
         intercept=np.zeros(2), labels=["left", "right"])
     export_riemann(params, root / "rt-riemann", name="rt-riemann", version="1.0.0",
                    training={"data": "random parameters, test fixture"})
+    from bci_stream.train.classical.export import export_csp_lda
+
+    export_csp_lda(_random_csp(rng), root / "rt-csp-lda", name="rt-csp-lda", version="1.0.0",
+                   training={"data": "random parameters, test fixture"})
     _export_random_csp_gru(root / "rt-csp-gru", rng)
     return root
+
+
+def _random_csp(rng: np.random.Generator, m: int = 4, k: int = 2):
+    """CSP+LDA parameters, random but valid."""
+    from bci_stream.core.preprocessing import PreprocessingConfig
+    from bci_stream.train.classical.params import CspLdaParams
+
+    return CspLdaParams(ch_names=["FC3", "FC4", "C3", "Cz", "C4", "CP3"], sfreq=250.0,
+                        preprocessing=PreprocessingConfig(bandpass=(8.0, 30.0)), filters=rng.normal(size=(6, m)),
+                        tau_s=0.5, power_init=np.full(m, 10.0), coef=rng.normal(size=(k, m)), intercept=np.zeros(k),
+                        labels=["left", "right"])
 
 
 def _export_random_csp_gru(out: Path, rng: np.random.Generator) -> None:
     """A residual GRU on CSP+LDA (family ``csp_gru``, what calibrate ships where CV says it wins), random
     but valid parameters, with a non-zero read-out so the GRU path is used."""
-    from bci_stream.core.preprocessing import PreprocessingConfig
-    from bci_stream.train.classical.params import CspLdaParams
     from bci_stream.train.classical.residual_graph import export_csp_gru
     from bci_stream.train.classical.residual_ref import ResidualParams
 
     m, h, k = 4, 8, 2
-    csp = CspLdaParams(ch_names=["FC3", "FC4", "C3", "Cz", "C4", "CP3"], sfreq=250.0,
-                       preprocessing=PreprocessingConfig(bandpass=(8.0, 30.0)), filters=rng.normal(size=(6, m)),
-                       tau_s=0.5, power_init=np.full(m, 10.0), coef=rng.normal(size=(k, m)), intercept=np.zeros(k),
-                       labels=["left", "right"])
+    csp = _random_csp(rng, m, k)
     res = ResidualParams(csp=csp, in_mean=np.zeros(m), in_std=np.ones(m), w_ih=rng.normal(0, 0.3, (3 * h, m)),
                          w_hh=rng.normal(0, 0.3, (3 * h, h)), b_ih=np.zeros(3 * h), b_hh=np.zeros(3 * h),
                          out_weight=rng.normal(0, 0.5, (k, h)), out_bias=np.zeros(k))
@@ -105,7 +116,7 @@ def test_installed_service_decodes_every_bundled_model(runtime_venv, models_dir,
     models = ModelRegistry(models_dir).list()
     families = {e.card.architecture.family for e in models}
     assert {e.card.name for e in models} >= {"sim-mi-gru", "eegmmidb-s001"}, "the bundled models are missing"
-    assert families == {"recurrent", "csp_lda", "riemann", "csp_gru"}
+    assert families == {"recurrent", "csp_lda", "riemann", "csp_riemann", "csp_gru"}
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")}
     proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",
