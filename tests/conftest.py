@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,15 @@ from support.common import (
     export_tiny,
     unique,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make Ctrl-C deliverable to the commands the tests start. A test run started in the background of a
+    non-interactive shell (``make test &``) inherits SIGINT ignored, and so would every ``bci-stream`` process it
+    starts (an ignored signal stays ignored across exec; Python then installs no KeyboardInterrupt handler):
+    the tests that stop a command with Ctrl-C (``test_clean_exit``) would wait for it in vain."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

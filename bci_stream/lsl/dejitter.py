@@ -12,33 +12,31 @@ Many amplifier apps give a chunk one timestamp. What a pylsl inlet receives then
 * A timestamp on the last sample of each chunk only (the others deduced): regular again (the first deduced
   samples of the stream count from 0, which liblsl does and nothing here can undo).
 
-Method. By LSL's convention a chunk's stamp is the time of its *last* sample. Runs of stamps less than 0.45
-of a period apart are *steps*; the last sample of each step is an *anchor* whose stamp is its own time. An
-exponentially forgetting least-squares line ``t = a + b·i`` over the anchors (stamp against sample index;
-half-life ``halftime_s``; a ridge prior on the slope at the nominal period, so one anchor already gives a
-line) gives every sample its time: liblsl's ``postproc_dejitter`` model (a recursive least-squares fit with
-forgetting), fitted on anchors only (a fit through every stair sample would be late by (k-1)/2 periods),
-and vectorised over the anchors of a chunk. The state carries across chunks of any size, including chunks
-that split a sender's chunk (a pull often takes the first sample of a chunk alone): a step is an anchor
-once the next step starts. An anchor further than a tolerance from the line (max(1.5 periods, 2 ms, 5 times
-the anchors' residual RMS)) is a gap or a clock step: the fit restarts there with the last slope, so the gap
-stays in the repaired stamps and :class:`~bci_stream.service.gaps.GapTracker` counts it. A new step whose
-stamp is already too far from the line is treated the same at once (its end assumed one usual step on).
-Raw stamps are the sender's clock: the clock offset added later changes nothing here.
+Method. By LSL's convention a chunk's stamp is the time of its *last* sample. Runs of stamps less than 0.45 of a
+period apart are *steps*; the last sample of each step is an *anchor* whose stamp is its own time. An exponentially
+forgetting least-squares line ``t = a + b·i`` over the anchors (stamp against sample index; half-life
+``halftime_s``; a ridge prior on the slope at the nominal period, so one anchor already gives a line) gives every
+sample its time: liblsl's ``postproc_dejitter`` model (a recursive least-squares fit with forgetting), fitted on
+anchors only (a fit through every stair sample would be late by (k-1)/2 periods), and vectorised over the anchors of
+a chunk. The state carries across chunks of any size, including chunks that split a sender's chunk (a pull often
+takes the first sample of a chunk alone): a step is an anchor once the next step starts. An anchor further than a
+tolerance from the line (max(1.5 periods, 2 ms, 5 times the anchors' residual RMS)) is a gap or a clock step: the
+fit restarts there with the last slope, so the gap stays in the repaired stamps and
+:class:`~bci_stream.service.gaps.GapTracker` counts it. A new step whose stamp is already too far from the line is
+treated the same at once (its end assumed one usual step on). Raw stamps are the sender's clock: the clock offset
+added later changes nothing here.
 
-Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 periods on a stair-case), it
-smooths every stream, regular ones included, it never restarts at a gap (a gap is spread over the
-half-life, 90 s by default, so it is no longer a gap), and the raw stamps, hence the jitter before repair,
-are lost.
+Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 periods on a stair-case), it smooths
+every stream, regular ones included, it never restarts at a gap (a gap is spread over the half-life, 90 s by
+default, so it is no longer a gap), and the raw stamps, hence the jitter before repair, are lost.
 
-Modes: ``auto`` repairs once at least a quarter of the sample steps are shorter than 0.45 of a period (off
-again under 5 %) while the mean step is 0.55 to 2 periods (a stream sent faster than its nominal rate, e.g. a
-replay at speed 4, has short steps but no stair-case; at exactly speed 2 its steps of half a period round to
-either side of half and are no stair-case either; one sent over 100 times faster
-is not told from repeated stamps); ``on`` always; ``off`` never. An irregular stream (sfreq 0) is never repaired. Until a
-stream's first step is complete its stamps are provisional (``auto`` passes the first pull as it came).
-The jitter in :meth:`TimestampRepair.describe` is the std of the sample steps (diff of the stamps) before
-and after, over ~10 s, gaps left out (unrepaired stair-case steps up to 0.25 s count).
+Modes: ``auto`` repairs once a quarter of the sample steps are under 0.45 periods (off again under 5 %) while
+the mean step is 0.55-2 periods (a replay at speed 4 has short steps, all alike, but no stair-case; at speed 2
+exactly, steps of half a period are none either; one sent 100 times faster is not told from repeated stamps);
+``on`` always; ``off`` never; never for an irregular stream (sfreq 0). Until a stream's first step is complete
+its stamps are provisional (``auto`` passes the first pull as it came). The jitter in
+:meth:`TimestampRepair.describe` is the std of the sample steps before and after, over ~10 s, gaps left out
+(unrepaired stair-case steps up to 0.25 s count).
 """
 
 from __future__ import annotations
@@ -52,23 +50,15 @@ import numpy as np
 from bci_stream.lsl.jitter import StepJitter
 from bci_stream.lsl.linefit import Line, LineFit, line_at
 
-MODES = ("auto", "on", "off")
-HALFTIME_S = 10.0
+MODES, HALFTIME_S, MIN_TOLERANCE_S = ("auto", "on", "off"), 10.0, 0.002
 ON_FRACTION, OFF_FRACTION, MIN_STEPS = 0.25, 0.05, 8
-MIN_TOLERANCE_S = 0.002
 RESIDUAL_MEMORY = 0.98  # per anchor, for the residual RMS behind the gap tolerance
 MIN_ANCHORS = 32  # steps seen before a new step's stamp alone can tell a gap
 STAIR_STEP_S = 0.25  # unrepaired stair-case steps up to this long count in the jitter (longer: gaps)
 STEP_MEMORY = 0.3  # weight of the latest step in the running mean of samples per step
-# Mean step / period of a stair-case (or of its first step: repeats). The lower end is above 1/2 and a short step
-# is under 0.45 periods, so a stream sent at exactly twice its rate (steps of half a period that round to either
-# side of it, jittered or not) is never taken for one; stair-case steps over STAIR_STEP_S are clipped, so chunks of
-# up to 0.45 s still count.
-RATE_RANGE, SAME_STAMPS = (0.55, 2.0), 0.01
-# Once detected, the repair stays on while the ratio is within this wider range: before a stair-case's next
-# step its mean step dips (64 equal stamps, then one step of 64 periods: about 0.5 just before the second).
-KEEP_RANGE = (0.4, 2.5)
-SHORT_STEP = 0.45  # periods: a shorter step is inside a stair (a stair's own steps are ~0)
+# Mean step / period of a stair-case (or its first step: repeats): > 1/2 and short steps < 0.45 periods, so a stream
+# at exactly twice its rate is none; KEEP_RANGE once detected (a big stair's mean dips to ~0.5 before its 2nd step).
+RATE_RANGE, KEEP_RANGE, SAME_STAMPS, SHORT_STEP = (0.55, 2.0), (0.4, 2.5), 0.01, 0.45
 
 
 class TimestampRepair:
