@@ -197,8 +197,20 @@ def markdown(rows: list[dict]) -> str:
             f"R{','.join(f'{x:02d}' for x in r['test_runs'])} ({r['n_test_trials']} trials) | {r['chosen_family']} "
             f"| {cv} | {t['0.5']:.3f} | {t['1']:.3f} | **{t['2']:.3f}** | {t['3']:.3f} | {every} "
             f"| {onnx_s} | {r['epoch_csp_lda']:.3f} | {r['epoch_ts_lr']:.3f} | {bar} |")
-    md += ["", "Chosen configs:", ""] + [f"* {r['subject']}: `{r['chosen_config']}`" for r in rows]
+    md += ["", totals_line(rows), "", "Chosen configs:", ""]
+    md += [f"* {r['subject']}: `{r['chosen_config']}`" for r in rows]
     return "\n".join(md) + "\n"
+
+
+def totals_line(rows: list[dict]) -> str:
+    """Correct test trials at 2 s summed over the splits: the calibrated decoders and both epoch baselines."""
+    def total(acc) -> int:
+        return sum(int(round(acc(r) * r["n_test_trials"])) for r in rows)
+
+    n = sum(r["n_test_trials"] for r in rows)
+    return (f"Total correct at 2 s over {len(rows)} split(s), {n} test trials: calibrated "
+            f"**{total(lambda r: r['test_acc']['2'])}**, epoch CSP+LDA {total(lambda r: r['epoch_csp_lda'])}, "
+            f"epoch TS+LR {total(lambda r: r['epoch_ts_lr'])}.")
 
 
 def main(argv: list[str] | None = None) -> int:
