@@ -101,7 +101,7 @@ def _seconds(text: str | None) -> list[float] | None:
               help="With --live: replay pace in times real time (0 < speed <= 32; default 4).")
 @click.option("--reference-train", "reference_train", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False),
-              help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA reference on, "
+              help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA and TS+LR references on, "
                    "scored on the same files at the same cues.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt).")
@@ -173,7 +173,8 @@ def _live_cell(row: dict[str, Any] | None) -> str:
 
 def _live_table(result: dict[str, Any]) -> str:
     """Plain-text tables of an ``evaluate_live`` result: integrity per file, then accuracy with CIs."""
-    s, ref, w = result["settings"], result.get("reference"), 24
+    s, w = result["settings"], 24
+    refs = [r for r in (result.get("reference"), result.get("reference_ts_lr")) if r]
     times = [f"{t:g}s" for t in s["decision_times_s"]]
     rows = [(Path(r["file"]).name, r) for r in result["files"]] + [("overall", result["overall"])]
     nw = max(18, *(len(name) for name, _ in rows))
@@ -183,20 +184,23 @@ def _live_table(result: dict[str, Any]) -> str:
     lines += [f"{name:<{nw}} {r['sent']:>7} {r['decoded']:>7} {r['missing']:>7} {r['max_abs_diff']:>13.2g} "
               f"{'yes' if r['decisions_identical'] else 'NO':>14}" for name, r in rows]
     head = f"{'file':<{nw}} {'trials':>6} {'chance':>6}  " + "  ".join(f"{'@' + t:<{w}}" for t in times)
-    head += f"  {'CSP+LDA @' + format(ref['decision_time_s'], 'g') + 's':<{w}}" if ref else ""
+    head += "".join(f"  {ref.get('method', 'CSP+LDA') + ' @' + format(ref['decision_time_s'], 'g') + 's':<{w}}"
+                    for ref in refs)
     lines += ["", "trial accuracy [Wilson 95% CI] correct/n", head, "-" * len(head)]
     for i, (name, r) in enumerate(rows):
         chance = "–" if r["chance"] is None else f"{r['chance']:.2f}"
         line = f"{name:<{nw}} {r['n_trials']:>6} {chance:>6}  " + "  ".join(f"{_live_cell(r['accuracy'][t]):<{w}}"
                                                                           for t in times)
-        if ref:
+        for ref in refs:
             line += f"  {_live_cell(ref['per_file'][i] if i < len(result['files']) else ref['overall']):<{w}}"
         lines.append(line)
     lines += ["", f"chance = share of the most frequent trial class; uniform chance {s['uniform_chance']:.2f}."]
-    if ref:
+    for ref in refs:
         cv = f" (5-fold CV there {ref['train_cv_accuracy']:.2f})" if ref.get("train_cv_accuracy") is not None else ""
-        lines.append(f"CSP+LDA: {ref['band_hz'][0]:g}-{ref['band_hz'][1]:g} Hz, epoch {ref['window_s'][0]:g}-"
-                     f"{ref['window_s'][1]:g} s after cue, {ref['n_components']} components, fitted on "
+        what = (f"{ref['n_components']} components" if "n_components" in ref
+                else "OAS covariances, tangent space at their Riemannian mean, logistic regression")
+        lines.append(f"{ref.get('method', 'CSP+LDA')}: {ref['band_hz'][0]:g}-{ref['band_hz'][1]:g} Hz, epoch "
+                     f"{ref['window_s'][0]:g}-{ref['window_s'][1]:g} s after cue, {what}, fitted on "
                      f"{ref['n_train_trials']} trials of {', '.join(Path(f).name for f in ref['train_files'])}{cv}.")
     c = result["checks"]
     lines.append(f"checks: no loss {'yes' if c['no_loss'] else 'NO'}; max |live - offline| {c['max_abs_diff']:.2g} "

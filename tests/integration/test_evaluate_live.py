@@ -2,8 +2,8 @@
 
 Data: the first 40 s of ``tests/data/eegmmidb/S001/S001R06.edf`` (PhysioNet EEGMMIDB, imagined
 fists / feet, 64 channels at 160 Hz; the original file, shipped with the repository), written to an NPZ
-file so that the live run and the offline ``evaluate`` read the very same samples. The CSP+LDA reference
-trains on R05 of ``tests/data/eegmmidb/S001-21ch`` (the 21 sensorimotor channels the model uses, samples
+file so that the live run and the offline ``evaluate`` read the very same samples. The epoch references
+train on R05 of ``tests/data/eegmmidb/S001-21ch`` (the 21 sensorimotor channels the model uses, samples
 and events as in the original; ``tests/support/common.py`` says where each file comes from).
 Model: the bundled ``eegmmidb-s001-gru`` (GRU, 21 sensorimotor channels, outputs rest / fists / feet).
 The live decoding must equal the offline one: every sample decoded once, max abs difference <= 1e-4,
@@ -103,8 +103,9 @@ def test_every_trial_decision_is_the_offline_one(live: dict[str, Any], recording
             assert tr["decisions"][f"{t:g}s"] == want, (tr["onset_s"], t)
 
 
-def test_cli_live_with_the_csp_lda_reference(recording: Path, tmp_path: Path) -> None:
-    """`bci-stream evaluate MODEL --live --labels T1=fists,T2=feet --reference-train R05`: table and JSON."""
+def test_cli_live_with_the_epoch_references(recording: Path, tmp_path: Path) -> None:
+    """`bci-stream evaluate MODEL --live --labels T1=fists,T2=feet --reference-train R05`: table and JSON, with both
+    epoch baselines (CSP+LDA and TS+LR) beside the live figures."""
     from bci_stream.cli import main
 
     subset_file(CALIBRATION)
@@ -115,6 +116,7 @@ def test_cli_live_with_the_csp_lda_reference(recording: Path, tmp_path: Path) ->
         "--reference-train", str(CALIBRATION), "--models-dir", str(MODELS), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "trial accuracy [Wilson 95% CI]" in result.output and "CSP+LDA @2.5s" in result.output
+    assert "TS+LR @2.5s" in result.output and "TS+LR: 8-30 Hz, epoch 0.5-2.5 s after cue, OAS" in result.output
     assert "PASSED" in result.output
     res = json.loads((out / "evaluation_live.json").read_text(encoding="utf-8"))
     assert res["settings"]["label_map"] == {"T1": "fists", "T2": "feet"}
@@ -122,6 +124,9 @@ def test_cli_live_with_the_csp_lda_reference(recording: Path, tmp_path: Path) ->
     ref = res["reference"]
     assert ref["decision_time_s"] == 2.5 and ref["n_train_trials"] >= 10
     assert ref["overall"]["n_trials"] >= 4 and 0.0 <= ref["overall"]["accuracy"] <= 1.0
+    ts = res["reference_ts_lr"]  # the other epoch baseline, on the same trials
+    assert ts["method"] == "TS+LR" and ts["decision_time_s"] == 2.5 and ts["n_train_trials"] == ref["n_train_trials"]
+    assert ts["overall"]["n_trials"] == ref["overall"]["n_trials"] and 0.0 <= ts["overall"]["accuracy"] <= 1.0
 
 
 def test_bad_arguments_are_named_before_anything_starts(recording: Path) -> None:

@@ -1,8 +1,10 @@
-"""The classic trial-based baseline: CSP + LDA on band-passed epochs after the cue.
+"""The classic trial-based baselines: CSP + LDA and tangent space + LR on band-passed epochs after the cue.
 
 Band-pass (mne's zero-phase FIR, an offline filter: the baseline sees the epoch as a whole), epochs
-``[onset + t0, onset + t1)`` of every trial, :class:`mne.decoding.CSP` (log-variance features) and
-scikit-learn's linear discriminant analysis. Its decision is taken at ``onset + t1`` (e.g. 2.5 s).
+``[onset + t0, onset + t1)`` of every trial, then either :class:`mne.decoding.CSP` (log-variance features) and
+scikit-learn's linear discriminant analysis (:func:`csp_lda`), or pyriemann's OAS covariances, tangent space at
+their Riemannian mean and a logistic regression (:func:`ts_lr`). The decision is taken at ``onset + t1``
+(e.g. 2.5 s). :func:`reference` scores either per test file and pooled.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, cl
     return full
 
 
+def _stack(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, class_ids: Sequence[int],
+           band: tuple[float, float], window_s: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    got = [epochs(r, y, class_ids, sfreq, band, window_s) for r, y in parts]
+    return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
+
+
 def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[np.ndarray, np.ndarray]],
             sfreq: float, class_ids: Sequence[int], *, band: tuple[float, float] = (8.0, 30.0),
             window_s: tuple[float, float] = (0.5, 2.5), n_components: int = 4, seed: int = 0) -> dict[str, Any]:
@@ -82,15 +90,10 @@ def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple
     """
     from mne.decoding import CSP
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import Pipeline
 
-    def stack(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        got = [epochs(r, y, class_ids, sfreq, band, window_s) for r, y in parts]
-        return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
-
-    x_tr, y_tr = stack(train)
-    x_te, y_te = stack(test)
+    x_tr, y_tr = _stack(train, sfreq, class_ids, band, window_s)
+    x_te, y_te = _stack(test, sfreq, class_ids, band, window_s)
     if len(np.unique(y_tr)) < 2:
         raise ValueError(f"CSP+LDA needs training trials of at least 2 classes, got classes {np.unique(y_tr).tolist()}")
 
@@ -101,16 +104,58 @@ def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple
     import mne
 
     with mne.utils.use_log_level("error"):
-        return _fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, n_components, seed)
+        out = _fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed)
+    return {"method": "CSP+LDA", "n_components": n_components, **out}
 
 
-def _fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, n_components, seed) -> dict[str, Any]:
+def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[np.ndarray, np.ndarray]],
+          sfreq: float, class_ids: Sequence[int], *, band: tuple[float, float] = (8.0, 30.0),
+          window_s: tuple[float, float] = (0.5, 2.5), seed: int = 0) -> dict[str, Any]:
+    """As :func:`csp_lda`, with the pyriemann recipe: OAS covariances, tangent space at the Riemannian mean of
+    the training covariances, logistic regression."""
+    from pyriemann.estimation import Covariances
+    from pyriemann.tangentspace import TangentSpace
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    x_tr, y_tr = _stack(train, sfreq, class_ids, band, window_s)
+    x_te, y_te = _stack(test, sfreq, class_ids, band, window_s)
+    if len(np.unique(y_tr)) < 2:
+        raise ValueError(f"TS+LR needs training trials of at least 2 classes, got classes {np.unique(y_tr).tolist()}")
+
+    def make() -> Pipeline:
+        return Pipeline([("cov", Covariances("oas")), ("ts", TangentSpace(metric="riemann")),
+                         ("lr", LogisticRegression(max_iter=1000))])
+
+    return {"method": "TS+LR", **_fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed)}
+
+
+def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float,
+              class_ids: list[int], **opts: Any) -> dict[str, Any]:
+    """An epoch baseline (``fit``: :func:`csp_lda` or :func:`ts_lr`) fitted on ``train``, scored per test file
+    and pooled (each item a loaded recording: ``raw``, ``labels``, ``rec``), with Wilson 95 % intervals."""
+    from bci_stream.train.evaluate.live import wilson_ci
+
+    per_file, res = [], {}
+    for d in tests:
+        res = fit([(t["raw"], t["labels"]) for t in train], [(d["raw"], d["labels"])], sfreq, class_ids, **opts)
+        n = res["n_test_trials"]
+        k = int(round(res["test_accuracy"] * n)) if n else 0
+        per_file.append({"accuracy": res["test_accuracy"], "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)})
+    k, n = sum(r["correct"] for r in per_file), sum(r["n_trials"] for r in per_file)
+    keep = ("method", "band_hz", "window_s", "n_components", "decision_time_s", "n_train_trials", "train_cv_accuracy")
+    return {**{key: res[key] for key in keep if key in res}, "train_files": [str(t["rec"].source) for t in train],
+            "per_file": per_file,
+            "overall": {"accuracy": k / n if n else None, "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)}}
+
+
+def _fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed) -> dict[str, Any]:
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     clf = make().fit(x_tr, y_tr)
     out: dict[str, Any] = {
-        "band_hz": list(band), "window_s": list(window_s), "n_components": n_components,
-        "decision_time_s": window_s[1], "n_train_trials": int(len(y_tr)), "n_test_trials": int(len(y_te)),
+        "band_hz": list(band), "window_s": list(window_s), "decision_time_s": window_s[1],
+        "n_train_trials": int(len(y_tr)), "n_test_trials": int(len(y_te)),
         "test_accuracy": float((clf.predict(x_te) == y_te).mean()) if len(y_te) else None,
     }
     n_splits = min(5, int(np.bincount(y_tr).max(initial=0)), int(min(np.bincount(y_tr)[np.unique(y_tr)])))

@@ -7,7 +7,8 @@ so it goes back to its sample index (the replay's cue markers anchor the grid) a
 offline code (:func:`~bci_stream.train.evaluate.metrics.evaluate_probs`, *instant* rule: argmax over the
 trial classes at cue + t) with a Wilson 95 % interval. Checked: decoded == sent, max |live - offline|
 (:func:`bci_stream.engine.offline.decode_offline`), same per-trial decisions. The epoch CSP+LDA baseline
-(:func:`~bci_stream.train.evaluate.baseline.csp_lda`) fitted on ``reference_train`` is scored on the same cues.
+(:func:`~bci_stream.train.evaluate.baseline.csp_lda`) and the epoch TS+LR baseline (:func:`~.baseline.ts_lr`)
+fitted on ``reference_train`` are scored on the same cues.
 """
 
 from __future__ import annotations
@@ -268,24 +269,6 @@ def _decisions(probs: np.ndarray, labels: np.ndarray, class_ids: list[int], name
     return rows
 
 
-def _reference(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float, class_ids: list[int],
-               **opts: Any) -> dict[str, Any]:
-    """The epoch CSP+LDA baseline fitted on ``train``, scored per test file and pooled."""
-    from bci_stream.train.evaluate.baseline import csp_lda
-
-    per_file, res = [], {}
-    for d in tests:
-        res = csp_lda([(t["raw"], t["labels"]) for t in train], [(d["raw"], d["labels"])], sfreq, class_ids, **opts)
-        n = res["n_test_trials"]
-        k = int(round(res["test_accuracy"] * n)) if n else 0
-        per_file.append({"accuracy": res["test_accuracy"], "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)})
-    k, n = sum(r["correct"] for r in per_file), sum(r["n_trials"] for r in per_file)
-    keep = ("band_hz", "window_s", "n_components", "decision_time_s", "n_train_trials", "train_cv_accuracy")
-    return {**{key: res[key] for key in keep if key in res}, "train_files": [str(t["rec"].source) for t in train],
-            "per_file": per_file,
-            "overall": {"accuracy": k / n if n else None, "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)}}
-
-
 def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mapping[str, str | None] | None = None,
                   *, models_dir: Path | str | None, speed: float = 4.0,
                   decision_times: Sequence[float] = DECISION_TIMES, trial_classes: Sequence[str] | None = None,
@@ -321,7 +304,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         ``model``, ``settings``, ``files`` (per recording: ``sent``, ``decoded``, ``missing``,
         ``max_abs_diff``, ``decisions_identical``, ``accuracy`` per decision time with Wilson ``ci95``,
         ``chance``, per-trial ``trials`` live and offline, the service's final counters, ``metrics``),
-        ``overall`` (pooled), ``reference`` (CSP+LDA or None) and ``checks``.
+        ``overall`` (pooled), ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None), ``checks``.
 
     Raises
     ------
@@ -388,7 +371,10 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
                "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}
-    reference = _reference(train, tests, sfreq, class_ids, window_s=tuple(reference_window_s)) if train else None
+    from bci_stream.train.evaluate.baseline import csp_lda, reference as score_ref, ts_lr
+
+    refs = {key: score_ref(fn, train, tests, sfreq, class_ids, window_s=tuple(reference_window_s)) if train else None
+            for key, fn in (("reference", csp_lda), ("reference_ts_lr", ts_lr))}
     checks = {"no_loss": all(r["no_loss"] for r in per_file), "max_abs_diff": overall["max_abs_diff"],
               "tolerance": tolerance, "decisions_identical": overall["decisions_identical"]}
     checks["passed"] = bool(checks["no_loss"] and checks["max_abs_diff"] <= tolerance)
@@ -397,4 +383,4 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             "settings": {"speed": speed, "decision_times_s": times, "decision_rule": rule, "label_map": label_map,
                          "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
                          "models_dir": str(registry_dir)},
-            "files": per_file, "overall": overall, "reference": reference, "checks": checks}
+            "files": per_file, "overall": overall, **refs, "checks": checks}
