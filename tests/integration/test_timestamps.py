@@ -80,7 +80,10 @@ def test_a_chunk_stamped_sender_decodes_with_per_sample_times(supervisor, chunk)
     assert status["mode"] == "auto" and status["active"] and status["detected"] and status["activations"] == 1
     assert status["samples_repaired"] >= N - chunk and status["restarts"] == 0
     assert status["samples_per_stamp"] == pytest.approx(chunk, abs=0.5)
-    assert status["jitter_before_ms"] > 5.0 and status["jitter_after_ms"] < 0.05
+    # after: bounded by the per-sample error asserted above (each stamp within 0.1 ms of its true time, so each
+    # step within 0.2 ms of the period); how the pulls split the sender's chunks (machine load) moves it within
+    # that bound (0.087 ms seen once on a loaded CI run), so the bound, not a tighter figure, is what is checked
+    assert status["jitter_before_ms"] > 5.0 and status["jitter_after_ms"] < 0.2
     assert status["rate_hz"] == pytest.approx(TINY_SFREQ, rel=1e-3)
 
 
