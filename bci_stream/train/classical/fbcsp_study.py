@@ -16,12 +16,8 @@ FBCSP beats both by at least ``GATE_TRIALS`` correct trials in total and no subj
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -122,19 +118,11 @@ def run_unit(unit: str) -> dict:
 
 def gate(rows: list[dict]) -> dict:
     """Totals at 2 s, per subject (every unit of a subject together), and whether the gate passes."""
-    from bci_stream.train.classical.study import subject_of
+    from bci_stream.train.classical.study import gate_against
 
-    key = f"{DECISION_TIME:g}"
-    total = {m: sum(r["correct"][m][key] for r in rows) for m in ("fbcsp", "csp_lda", "riemann")}
-    per_subject: dict[str, dict[str, int]] = {}
-    for r in rows:
-        s = per_subject.setdefault(subject_of(r["unit"]), {m: 0 for m in total})
-        for m in total:
-            s[m] += r["correct"][m][key]
-    margin = total["fbcsp"] - max(total["csp_lda"], total["riemann"])
-    reversed_by = [s for s, c in per_subject.items() if c["fbcsp"] < max(c["csp_lda"], c["riemann"])]
-    return {"total": total, "n": sum(r["n_trials"] for r in rows), "per_subject": per_subject, "margin": margin,
-            "subjects_where_fbcsp_loses": reversed_by, "passes": margin >= GATE_TRIALS and not reversed_by}
+    g = gate_against(rows, "fbcsp", ("csp_lda", "riemann"), GATE_TRIALS)
+    g["subjects_where_fbcsp_loses"] = g.pop("losing")
+    return g
 
 
 def markdown(rows: list[dict], g: dict) -> str:
@@ -155,25 +143,10 @@ def markdown(rows: list[dict], g: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bci_stream.train.classical.study import CALIBRATION, map_jobs
+    from bci_stream.train.classical.study import unit_study_main
 
-    ap = argparse.ArgumentParser(prog="python -m bci_stream.train.classical.fbcsp_study",
-                                 description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--subjects", default=",".join(CALIBRATION), help="Study units (default: all).")
-    args = ap.parse_args(argv)
-    t0 = time.time()
-    rows = map_jobs(run_unit, [u.strip() for u in args.subjects.split(",") if u.strip()], args.jobs)
-    g = gate(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = {"rows": rows, "gate": g, "seconds": round(time.time() - t0, 1)}
-    (args.out / "fbcsp_study.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    md = markdown(rows, g)
-    (args.out / "fbcsp_study.md").write_text(md, encoding="utf-8")
-    print(md)
-    print(f"{time.time() - t0:.0f} s")
-    return 0
+    return unit_study_main(argv, prog="python -m bci_stream.train.classical.fbcsp_study", doc=__doc__,
+                           stem="fbcsp_study", run=run_unit, items=list, gate=gate, markdown=markdown)
 
 
 if __name__ == "__main__":

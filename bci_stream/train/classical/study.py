@@ -96,6 +96,52 @@ def stage2_grid(base) -> list:
             for s, n, p, c in itertools.product((0.01, 0.05, 0.2), (8, 16), ("csp", "pca"), (0.1, 1.0, 10.0))]
 
 
+# --- two-method studies on the units (fbcsp_study, transfer_study) ------------------------------------------
+
+
+def gate_against(rows: Sequence[dict], candidate: str, baselines: Sequence[str], gate_trials: int) -> dict:
+    """Correct trials at 2 s of ``candidate`` and ``baselines`` summed over study ``rows`` (each ``{"unit",
+    "n_trials", "correct": {method: {time: n}}}``) and per subject (a subject's units together); ``margin`` =
+    candidate − best baseline in total, ``losing`` = subjects where the candidate is behind its best baseline, and
+    whether the gate (margin >= ``gate_trials``, no subject losing) passes."""
+    key = f"{DECISION_TIME:g}"
+    methods = (candidate, *baselines)
+    total = {m: sum(r["correct"][m][key] for r in rows) for m in methods}
+    per_subject: dict[str, dict[str, int]] = {}
+    for r in rows:
+        s = per_subject.setdefault(subject_of(r["unit"]), {m: 0 for m in methods})
+        for m in methods:
+            s[m] += r["correct"][m][key]
+    margin = total[candidate] - max(total[b] for b in baselines)
+    losing = [s for s, c in per_subject.items() if c[candidate] < max(c[b] for b in baselines)]
+    return {"total": total, "n": sum(r["n_trials"] for r in rows), "per_subject": per_subject, "margin": margin,
+            "losing": losing, "passes": margin >= gate_trials and not losing}
+
+
+def unit_study_main(argv: list[str] | None, *, prog: str, doc: str, stem: str,
+                    run: Callable[[Any], dict], items: Callable[[tuple[str, ...]], list[Any]],
+                    gate: Callable[[list[dict]], dict], markdown: Callable[[list[dict], dict], str]) -> int:
+    """The command of a study run unit by unit: ``--out DIR [--jobs N] [--subjects U,...]``; ``run`` over
+    ``items(units)`` in ``jobs`` processes, then ``DIR/<stem>.json`` (rows, gate, seconds) and ``DIR/<stem>.md``."""
+    ap = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--subjects", default=",".join(CALIBRATION), help="Study units (default: all).")
+    args = ap.parse_args(argv)
+    units = tuple(u.strip() for u in args.subjects.split(",") if u.strip())
+    t0 = time.time()
+    rows = map_jobs(run, items(units), args.jobs)
+    g = gate(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = {"rows": rows, "gate": g, "seconds": round(time.time() - t0, 1)}
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    md = markdown(rows, g)
+    (args.out / f"{stem}.md").write_text(md, encoding="utf-8")
+    print(md)
+    print(f"{time.time() - t0:.0f} s")
+    return 0
+
+
 # --- evaluation (worker processes keep each subject's prepared data) -----------------------------------------
 
 _PREP: dict = {}

@@ -20,12 +20,8 @@ subject. Writes ``DIR/transfer_study.json`` and ``DIR/transfer_study.md``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -139,19 +135,11 @@ def run_unit(args: tuple[str, tuple[str, ...]]) -> dict:
 
 def gate(rows: list[dict]) -> dict:
     """Totals at 2 s, per subject (a subject's units together), and whether the gate passes."""
-    from bci_stream.train.classical.study import subject_of
+    from bci_stream.train.classical.study import gate_against
 
-    key = f"{DECISION_TIME:g}"
-    total = {m: sum(r["correct"][m][key] for r in rows) for m in ("alone", "transfer")}
-    per_subject: dict[str, dict[str, int]] = {}
-    for r in rows:
-        s = per_subject.setdefault(subject_of(r["unit"]), {m: 0 for m in total})
-        for m in total:
-            s[m] += r["correct"][m][key]
-    worse = [s for s, c in per_subject.items() if c["transfer"] < c["alone"]]
-    margin = total["transfer"] - total["alone"]
-    return {"total": total, "n": sum(r["n_trials"] for r in rows), "per_subject": per_subject, "margin": margin,
-            "subjects_worse": worse, "passes": margin >= GATE_TRIALS and not worse}
+    g = gate_against(rows, "transfer", ("alone",), GATE_TRIALS)
+    g["subjects_worse"] = g.pop("losing")
+    return g
 
 
 def markdown(rows: list[dict], g: dict) -> str:
@@ -169,26 +157,11 @@ def markdown(rows: list[dict], g: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bci_stream.train.classical.study import CALIBRATION, map_jobs
+    from bci_stream.train.classical.study import unit_study_main
 
-    ap = argparse.ArgumentParser(prog="python -m bci_stream.train.classical.transfer_study",
-                                 description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--subjects", default=",".join(CALIBRATION), help="Study units (default: all).")
-    args = ap.parse_args(argv)
-    units = tuple(u.strip() for u in args.subjects.split(",") if u.strip())
-    t0 = time.time()
-    rows = map_jobs(run_unit, [(u, units) for u in units], args.jobs)
-    g = gate(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = {"rows": rows, "gate": g, "seconds": round(time.time() - t0, 1)}
-    (args.out / "transfer_study.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    md = markdown(rows, g)
-    (args.out / "transfer_study.md").write_text(md, encoding="utf-8")
-    print(md)
-    print(f"{time.time() - t0:.0f} s")
-    return 0
+    return unit_study_main(argv, prog="python -m bci_stream.train.classical.transfer_study", doc=__doc__,
+                           stem="transfer_study", run=run_unit, items=lambda units: [(u, units) for u in units],
+                           gate=gate, markdown=markdown)
 
 
 if __name__ == "__main__":
