@@ -61,13 +61,14 @@ from bci_stream.train.classical.residual_calibrate import recurrent_stage
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 # How calibrate picks (rules of .selection), chosen by the nested-CV study of .selection_study on the calibration
-# runs of six subject-task units (S001 and S002 fists/feet and left/right, S004 and S005 left/right; held-out-run
-# accuracy at 2 s, 345 trials, with the defaults of .configs): candidate by nllwin, family by acc2 with the
-# combined decoder as a third option 273 correct (the best of the 100 rule pairs tried, 254-273); always tangent
-# space 272; the former rule acc2/accwin without the combined decoder 265. Choosing the rule itself
-# leave-one-subject-out gives 261-268, so the gain is a few trials, within the noise of six units.
-CANDIDATE_RULE = "nllwin"
-FAMILY_RULE = "acc2"
+# runs of seven subject-task units (S001 and S002 fists/feet and left/right, S004 and S005 left/right, BCI2000's
+# B2K-1 hands/feet; held-out-run accuracy at 2 s, 375 trials, with the defaults of .configs): candidate by acc2,
+# family by nll2 with the combined decoder (probability mean) as a third option, 294 correct — tied with "always
+# tangent space" (294), ahead by the mean over units (0.800 vs 0.798); the 100 rule pairs tried score 282-294, the
+# former rule (nllwin / acc2, combined by log-mean) 288. Choosing the rule itself leave-one-subject-out gives 285:
+# the differences are a few trials, within the noise of seven units.
+CANDIDATE_RULE = "acc2"
+FAMILY_RULE = "nll2"
 # Whether calibrate also considers the combined decoder (.combined, CSP+LDA and tangent space in one graph) under
 # FAMILY_RULE, ties to the cheaper graph (csp_lda, riemann, csp_riemann): part of the study's best rule above
 # (--no-combined leaves it out).

@@ -42,8 +42,8 @@ FAMILY = "csp_riemann"
 COMBINES: tuple[str, ...] = ("logmean", "probmean")
 Combine = Literal["logmean", "probmean"]
 #: How calibrate combines the two families: chosen by the nested study (:mod:`.selection_study`, see
-#: calibration.COMBINED_FAMILY for the figures).
-DEFAULT_COMBINE: Combine = "logmean"
+#: calibration.CANDIDATE_RULE for the figures).
+DEFAULT_COMBINE: Combine = "probmean"
 
 
 @dataclass(frozen=True)

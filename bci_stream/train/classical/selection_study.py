@@ -41,7 +41,16 @@ TIE_ORDERS: dict[str, tuple[str, ...]] = {"cheap": (*FAMILIES, COMBINED), "combi
 
 
 def _inner_folds(prep, inner: list[int]) -> list[Fold]:
-    return [Fold(all_trials(prep, [r for r in inner if r != k]), all_trials(prep, [k])) for k in inner]
+    """The folds ``calibrate`` would make on the runs ``inner`` (:func:`.cv.make_folds`: leave-one-run-out, or
+    trial-wise within a single run), as selections of ``prep``'s runs."""
+    from bci_stream.train.classical.cv import make_folds
+    from bci_stream.train.classical.prepared import Prepared
+
+    folds, _ = make_folds(Prepared([prep.runs[r] for r in inner], prep.labels))
+
+    def remap(sel):
+        return [(inner[ri], tr) for ri, tr in sel]
+    return [Fold(remap(f.train), remap(f.test)) for f in folds]
 
 
 def run_subject(subject: str) -> dict:

@@ -2,11 +2,14 @@
 
 ``python -m bci_stream.train.classical.study --out DIR [--jobs 2]``
 
-Data: the CALIBRATION runs of six subject-task units of EEGMMIDB in ``$BCI_STREAM_DATA/eegmmidb`` (the
-held-out test runs — S001 R10 and R11/R12, S002 R13/R14 and R11/R12, S004/S005 R11/R12 — are never read here):
+Data: the CALIBRATION runs of seven subject-task units, six of EEGMMIDB in ``$BCI_STREAM_DATA/eegmmidb`` and one
+of BCI2000's samples (the held-out test runs — S001 R10 and R11/R12, S002 R13/R14 and R11/R12, S004/S005 R11/R12 —
+are never read here):
 
 * S001 R05 R06 R09 and S002 R05 R06 R09 R10 (T1 both fists vs T2 both feet);
-* S004, S005, S001-LR and S002-LR: R03 R04 R07 R08 (T1 left fist vs T2 right fist).
+* S004, S005, S001-LR and S002-LR: R03 R04 R07 R08 (T1 left fist vs T2 right fist);
+* B2K-1: BCI2000's sample motor recording of another subject (``$BCI_STREAM_DATA/bci2000/eeg1_1.dat`` and
+  ``eeg1_2.dat``; executed both hands vs both feet, StimulusCode 1/2; same cap and channel order, 160 Hz).
 
 Score of a config on a unit: leave-one-run-out trial accuracy at 2 s after cue (decision = argmax of
 the streaming output at cue + 2 s), features computed causally over each whole run. A config's score is
@@ -22,7 +25,7 @@ Design (two stages, per family):
 Leave-one-subject-out: for each unit, the two-stage selection is redone on the units of the other subjects
 (both tasks of S001 or S002 are left out together) and the selected config is scored on the held-out unit;
 this estimates how well "the defaults" transfer to an unseen subject. The defaults themselves are the
-selection on all six units; they are copied into
+selection on all seven units; they are copied into
 ``DEFAULT_CSP`` / ``DEFAULT_RIEMANN`` / ``CALIBRATE_ALTERNATIVES`` of :mod:`.configs` by hand (with a comment).
 """
 
@@ -54,7 +57,11 @@ CALIBRATION: dict[str, tuple[tuple[int, ...], dict[str, str]]] = {
     "S005": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
     "S001-LR": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
     "S002-LR": ((3, 4, 7, 8), {"T1": "left_fist", "T2": "right_fist"}),
+    "B2K-1": ((1, 2), {"1": "hands", "2": "feet"}),
 }
+# units that are not EEGMMIDB runs: their files under the data root (BCI2000's sample motor recording of another
+# subject, same cap and channel order: both runs are calibration data, it has no test runs)
+UNIT_FILES: dict[str, tuple[str, ...]] = {"B2K-1": ("bci2000/eeg1_1.dat", "bci2000/eeg1_2.dat")}
 
 
 def subject_of(unit: str) -> str:
@@ -78,6 +85,8 @@ def calibration_paths(subject: str, root: Path | None = None) -> list[Path]:
     from bci_stream.train.classical.data import data_root
 
     root = root or data_root()
+    if subject in UNIT_FILES:
+        return [root / f for f in UNIT_FILES[subject]]
     runs, _ = CALIBRATION[subject]
     name = subject_of(subject)
     return [root / "eegmmidb" / name / f"{name}R{r:02d}.edf" for r in runs]
@@ -321,8 +330,8 @@ def alternatives(grid1: list, acc1: dict, w: int, subjects: Sequence[str]) -> di
 def markdown(result: dict, subjects: Sequence[str], top: int = 15) -> str:
     md = ["# Cross-subject study of the streaming classical decoders", "",
           "Calibration runs only (S001 R05 R06 R09; S002 R05 R06 R09 R10; S004, S005, S001-LR, S002-LR R03 R04 R07 "
-          "R08). Score: leave-one-run-out trial accuracy at 2 s after cue (argmax of the streaming output), mean "
-          "over units.",
+          "R08; B2K-1 eeg1_1 eeg1_2 of BCI2000). Score: leave-one-run-out trial accuracy at 2 s after cue (argmax of "
+          "the streaming output), mean over units.",
           ""]
     for fam, r in result["families"].items():
         md += [f"## {fam}", "", "### Leave-one-subject-out (selection on the other subjects' units, score on the held-out)",

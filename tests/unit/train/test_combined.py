@@ -201,8 +201,9 @@ def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path):
     picks' CV (same folds) and the family rule picks among three; the export path of the combined family writes
     a model the registry loads; combined=False leaves it out."""
     from bci_stream.train.classical.calibration import CONSIDER_COMBINED, _export, calibrate
+    from bci_stream.train.classical.combined import DEFAULT_COMBINE
 
-    assert CONSIDER_COMBINED is True  # the default follows the nested study (six subject-task units)
+    assert CONSIDER_COMBINED is True  # the default follows the nested study (seven subject-task units)
     files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
     without = calibrate(files, LABELS, "nocomb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
                         combined=False)
@@ -210,9 +211,9 @@ def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path):
     res = calibrate(files, LABELS, "comb", tmp_path, progress=False, echo=lambda s: None, recurrent=False)
     fams = res.report["families"]
     assert list(fams) == ["csp_lda", "riemann", "csp_riemann"]
-    want = combined_cv(res.cv["csp_lda"], res.cv["riemann"], "logmean")
+    want = combined_cv(res.cv["csp_lda"], res.cv["riemann"], DEFAULT_COMBINE)
     assert fams["csp_riemann"]["cv_acc"]["2"] == want.acc[2.0]
-    assert fams["csp_riemann"]["config"].startswith("csp_riemann logmean")
+    assert fams["csp_riemann"]["config"].startswith(f"csp_riemann {DEFAULT_COMBINE}")
     assert res.report["chosen_family"] in fams
     params = fit(prep, all_trials(prep, [0, 1]), res.configs["csp_riemann"])
     training = {"label_map": LABELS}

@@ -108,3 +108,25 @@ def test_rule_chosen_leave_one_subject_out():
     # S1 held out: a 10 vs b 15 on S2+S3 -> b; S2 likewise -> b; S3 held out: a 18 vs b 10 -> a
     assert {s: r["key"] for s, r in res["per_subject"].items()} == {"S1": "b", "S2": "b", "S3": "a"}
     assert (res["correct"], res["n"]) == (5 + 5 + 1, 30)
+
+
+def test_the_nested_inner_folds_are_calibrates_own(tmp_path):
+    """selection_study._inner_folds: leave-one-run-out over several inner runs (as before), and calibrate's
+    trial-wise folds when one run is left (a unit of two runs, e.g. B2K-1), as selections of the full data."""
+    pytest.importorskip("sklearn", reason="trial-wise folds use scikit-learn (train extra)")
+    from bci_stream.train.classical.selection_study import _inner_folds
+    from bci_stream.train.classical.study import UNIT_FILES, calibration_paths, subject_of
+    from support.train_data import s001_calibration
+
+    prep = s001_calibration()  # two runs (R05, R06) of the repository's subset
+    lor = _inner_folds(prep, [0, 1])
+    assert [[ri for ri, _ in f.test] for f in lor] == [[0], [1]]
+    single = _inner_folds(prep, [1])
+    assert len(single) >= 2 and all(ri == 1 for f in single for ri, _ in f.train + f.test)
+    tested = np.sort(np.concatenate([tr for f in single for _, tr in f.test]))
+    np.testing.assert_array_equal(tested, np.arange(len(prep.runs[1].trials)))  # every trial tested once
+    for f in single:
+        assert not set(f.train[0][1]) & set(f.test[0][1])
+    # the BCI2000 unit: its own subject, its files under the data root
+    assert subject_of("B2K-1") == "B2K"
+    assert calibration_paths("B2K-1", tmp_path) == [tmp_path / f for f in UNIT_FILES["B2K-1"]]
