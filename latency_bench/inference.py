@@ -114,13 +114,17 @@ CLASSICAL_SHAPES: tuple[tuple[str, int, int], ...] = (
     ("riemann", 21, 16),
     ("riemann", 64, 16),
     ("csp_riemann", 64, 16),
+    ("ensemble", 64, 16),
 )
 """``(family, n_chans, width)`` of the classical rows: CSP components, or the Riemannian decoder's projected
 dimension (the calibration defaults; 21 = the 10-10 sensorimotor rows, 64 = a full cap). ``csp_riemann``, the
 combined decoder as calibrate's defaults build it: CSP+LDA (8 components, 8-30 Hz) on all channels and the
-tangent space (``width`` dims, its own 5-35 Hz filter) on the first 21."""
+tangent space (``width`` dims, its own 5-35 Hz filter) on the first 21. ``ensemble``, the averaged decoder as
+calibrate's defaults build it: 16 members, CSP+LDA (4 components) and tangent space (``width`` dims) each on the
+first 21 and on all channels, each at two bands and two time constants."""
 COMBINED_CSP_COMPONENTS = 8
 COMBINED_TS_CHANS = 21
+ENSEMBLE_CSP_COMPONENTS = 4
 CLASSICAL_SFREQ = 160.0
 CLASSICAL_LABELS = ["left_hand", "right_hand"]
 CLASSICAL_PARITY_SAMPLES = 500
@@ -645,7 +649,31 @@ def _classical_params(family: str, n_chans: int, width: int, seed: int) -> Any:
         ts = _classical_params("riemann", min(COMBINED_TS_CHANS, n_chans), width, seed + 1)
         ts.preprocessing = PreprocessingConfig(bandpass=(5.0, 35.0), car=False)
         return CombinedParams(csp=csp, riemann=ts, ch_names=list(csp.ch_names))
-    raise ValueError(f"family must be 'csp_lda', 'riemann' or 'csp_riemann', got {family!r}")
+    if family == "ensemble":
+        from bci_stream.train.classical.ensemble import EnsembleParams
+
+        members = []
+        for j in range(8):
+            for fam, w in (("csp_lda", ENSEMBLE_CSP_COMPONENTS), ("riemann", width)):
+                m = _classical_params(fam, COMBINED_TS_CHANS if j < 4 else n_chans, w, seed + 2 * j + len(members))
+                m.preprocessing = PreprocessingConfig(bandpass=BANDPASS if j % 2 == 0 else (5.0, 35.0), car=False)
+                m.tau_s = 0.5 if (j // 2) % 2 == 0 else 1.0
+                members.append(m)
+        return EnsembleParams(members=members, ch_names=[f"E{i + 1}" for i in range(n_chans)])
+    raise ValueError(f"family must be 'csp_lda', 'riemann', 'csp_riemann' or 'ensemble', got {family!r}")
+
+
+def _describe_shape(family: str, n_chans: int, width: int) -> str:
+    """What a classical row measures, in words."""
+    if family == "csp_lda":
+        return f"{family} {n_chans}ch, {width} CSP components"
+    if family == "csp_riemann":
+        return (f"{family} {n_chans}ch ({COMBINED_CSP_COMPONENTS} CSP components) + {min(COMBINED_TS_CHANS, n_chans)}"
+                f"ch → {width} dims (own 5-35 Hz filter)")
+    if family == "ensemble":
+        return (f"{family} of 16: 8 CSP+LDA ({ENSEMBLE_CSP_COMPONENTS} components) and 8 tangent space ({width} "
+                f"dims), half on {COMBINED_TS_CHANS}ch, half on {n_chans}ch")
+    return f"{family} {n_chans}ch" + (f" → {width} dims" if n_chans > width else "")
 
 
 def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable[[str], Any],
@@ -668,11 +696,7 @@ def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable
         name = f"bench-{family.replace('_', '-')}-{n_chans}ch-w{width}"
         row: dict[str, Any] = {"ref": f"{name}@1.0.0", "family": family, "n_chans": n_chans,
                                "sfreq": CLASSICAL_SFREQ, "n_outputs": len(CLASSICAL_LABELS),
-                               "describe": (f"{family} {n_chans}ch, {width} CSP components" if family == "csp_lda" else
-                                            f"{family} {n_chans}ch ({COMBINED_CSP_COMPONENTS} CSP components) + "
-                                            f"{min(COMBINED_TS_CHANS, n_chans)}ch → {width} dims (own 5-35 Hz filter)"
-                                            if family == "csp_riemann" else
-                                            f"{family} {n_chans}ch" + (f" → {width} dims" if n_chans > width else ""))}
+                               "describe": _describe_shape(family, n_chans, width)}
         try:
             t0 = time.perf_counter()
             params = _classical_params(family, n_chans, width, seed + i)
@@ -681,6 +705,10 @@ def bench_classical(profile: _Profile, seed: int, work_dir: Path, echo: Callable
                 from bci_stream.train.classical.combined_graph import combined_parity_input, export_csp_riemann
 
                 export, parity = export_csp_riemann, combined_parity_input(params, CLASSICAL_PARITY_SAMPLES, seed)
+            elif family == "ensemble":
+                from bci_stream.train.classical.ensemble_graph import ensemble_parity_input, export_ensemble
+
+                export, parity = export_ensemble, ensemble_parity_input(params, CLASSICAL_PARITY_SAMPLES, seed)
             else:
                 parity = synthetic_parity_input(params, CLASSICAL_PARITY_SAMPLES, seed=seed)
             card = export(params, work_dir / name, name=name, version="1.0.0",

@@ -23,8 +23,9 @@ class Architecture(BaseModel):
 
     ``family`` is ``recurrent`` (``cell``, ``n_layers``, ``hidden_size`` required), ``csp_lda``,
     ``riemann``, ``csp_gru`` (CSP+LDA plus a residual GRU on its logit: ``cell``, ``n_layers``,
-    ``hidden_size`` of the GRU) or ``csp_riemann`` (CSP+LDA and tangent space + LR in one graph, outputs
-    combined: ``combine``, ``front_ends``); family-specific fields are kept as extras.
+    ``hidden_size`` of the GRU), ``csp_riemann`` (CSP+LDA and tangent space + LR in one graph, outputs
+    combined: ``combine``, ``front_ends``) or ``ensemble`` (several of those decoders in one graph, the mean of
+    their probabilities: ``members``); family-specific fields are kept as extras.
     """
 
     model_config = ConfigDict(extra="allow")

@@ -58,7 +58,7 @@ def test_tiny_profile_writes_a_complete_report(tmp_path):
     # The classical families, random parameters through their real exporter: a row per shape.
     families = result["families"]
     assert families["available"], families.get("reason")
-    assert {r["family"] for r in families["rows"]} == {"csp_lda", "riemann", "csp_riemann"}
+    assert {r["family"] for r in families["rows"]} == {"csp_lda", "riemann", "csp_riemann", "ensemble"}
     for r in families["rows"]:
         assert "error" not in r, r.get("error")
         assert set(r["variants"]) == {"ours", "ours_batched"} and r["export_parity_max_abs_diff"] < 1e-4

@@ -2,8 +2,8 @@
 
 A fresh venv gets the package alone; torch, onnx, mne, matplotlib and scikit-learn must be absent; the
 installed ``bci-stream serve`` decodes a live LSL stream with every model in ``models/`` and a Riemannian
-model exported here (every decoder family: recurrent, CSP+LDA, tangent space, both combined, residual GRU on
-CSP+LDA): in == out, finite outputs,
+model exported here (every decoder family: recurrent, CSP+LDA, tangent space, both combined, the average of
+several, residual GRU on CSP+LDA): in == out, finite outputs,
 and the state snapshot round-trips through ``GET``/``PUT /decoders/{id}/state``. A runtime module that
 imports a training-only library fails this test.
 """
@@ -84,6 +84,12 @@ def models_dir(tmp_path_factory) -> Path:
     export_csp_lda(_random_csp(rng), root / "rt-csp-lda", name="rt-csp-lda", version="1.0.0",
                    training={"data": "random parameters, test fixture"})
     _export_random_csp_gru(root / "rt-csp-gru", rng)
+    from bci_stream.train.classical.combined import CombinedParams
+    from bci_stream.train.classical.combined_graph import export_csp_riemann
+
+    export_csp_riemann(CombinedParams(csp=_random_csp(rng), riemann=params, ch_names=list(params.ch_names)),
+                       root / "rt-csp-riemann", name="rt-csp-riemann", version="1.0.0",
+                       training={"data": "random parameters, test fixture"})
     return root
 
 
@@ -116,7 +122,7 @@ def test_installed_service_decodes_every_bundled_model(runtime_venv, models_dir,
     models = ModelRegistry(models_dir).list()
     families = {e.card.architecture.family for e in models}
     assert {e.card.name for e in models} >= {"sim-mi-gru", "eegmmidb-s001"}, "the bundled models are missing"
-    assert families == {"recurrent", "csp_lda", "riemann", "csp_riemann", "csp_gru"}
+    assert families == {"recurrent", "csp_lda", "riemann", "csp_riemann", "csp_gru", "ensemble"}
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")}
     proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",

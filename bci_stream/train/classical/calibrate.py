@@ -30,11 +30,15 @@ from bci_stream.core.errors import BciStreamError
 @click.option("--combined/--no-combined", default=None,
               help="Also consider the combined CSP+LDA + tangent-space decoder (one graph, outputs combined) under "
                    "the same CV rule [default: on, chosen by the nested selection study].")
+@click.option("--average/--no-average", default=None,
+              help="Ship the average of every candidate of both families (one graph, the mean of their "
+                   "probabilities) instead of picking one by the rules [default: on, chosen by the nested "
+                   "selection study].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
-                  recurrent: bool, combined: bool | None, no_progress: bool) -> None:
+                  recurrent: bool, combined: bool | None, average: bool | None, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
-    from bci_stream.train.classical.calibration import CONSIDER_COMBINED, calibrate
+    from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import parse_channels, parse_labels
 
     try:
@@ -43,7 +47,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | N
             out = Settings().models_dir
         calibrate(list(files), parse_labels(labels), name, out, channels=parse_channels(channels),
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
-                  combined=CONSIDER_COMBINED if combined is None else combined)
+                  combined=CONSIDER_COMBINED if combined is None else combined,
+                  average=AVERAGE_CANDIDATES if average is None else average)
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

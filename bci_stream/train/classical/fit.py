@@ -192,6 +192,10 @@ def fit(prep: Prepared, sel: Selection, cfg: Config) -> CspLdaParams | RiemannPa
         from bci_stream.train.classical.combined import fit_combined
 
         return fit_combined(prep, sel, cfg)
+    if getattr(cfg, "family", None) == "ensemble":  # every member of the averaged decoder (.ensemble)
+        from bci_stream.train.classical.ensemble import fit_ensemble
+
+        return fit_ensemble(prep, sel, cfg)
     return fit_csp_lda(prep, sel, cfg) if isinstance(cfg, CspConfig) else fit_riemann(prep, sel, cfg)
 
 

@@ -53,11 +53,13 @@ def streaming_test_acc(params, test_paths: list[Path], label_map: dict) -> dict:
     """Trial accuracy of ``params`` on the test files with the numpy reference, at each of EVAL_TIMES."""
     from bci_stream.train.classical.calibration_inputs import load_calibration
     from bci_stream.train.classical.combined import CombinedParams, combined_reference
+    from bci_stream.train.classical.ensemble import EnsembleParams, ensemble_reference
     from bci_stream.train.classical.params import CspLdaParams
     from bci_stream.train.classical.reference import csp_lda_reference, riemann_reference
 
     prep = load_calibration(test_paths, label_map, channels=params.ch_names, min_trials=1)
     ref = (combined_reference if isinstance(params, CombinedParams)
+           else ensemble_reference if isinstance(params, EnsembleParams)
            else csp_lda_reference if isinstance(params, CspLdaParams) else riemann_reference)
     correct = {t: 0 for t in EVAL_TIMES}
     n = 0
@@ -150,8 +152,8 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
     stream = streaming_test_acc(res.params, test, split["labels"])
     row = {"subject": subject, "calib_runs": list(split["calib"]), "test_runs": list(split["test"]), "model": name,
            "chosen_family": chosen, "chosen_config": rep["chosen_config"],
-           "cv_acc": {f: r["cv_acc"][f"{DECISION_TIME:g}"] for f, r in rep["families"].items()}
-           | {FAMILY: combined_cv(res.cv["csp_lda"], res.cv["riemann"], DEFAULT_COMBINE).acc[DECISION_TIME]},
+           "cv_acc": {FAMILY: combined_cv(res.cv["csp_lda"], res.cv["riemann"], DEFAULT_COMBINE).acc[DECISION_TIME]}
+           | {f: r["cv_acc"][f"{DECISION_TIME:g}"] for f, r in rep["families"].items()},
            "test_acc": stream["acc"], "n_test_trials": stream["n_trials"]}
     try:
         row["onnx"] = onnx_check(res.model_dir, name, stream["_prep"], stream["_outputs"])
@@ -159,7 +161,7 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
         row["onnx"] = {"error": f"not checked: {exc}"}
     if row["onnx"].get("family") == "csp_gru":  # the shipped residual GRU: its own outputs are the test figures
         row["chosen_family"], row["test_acc"] = "csp_gru", row["onnx"]["acc"]
-    # every family (the combined one too), refitted with its CV-selected config: information only, never a choice
+    # every family (the combined and averaged ones too), refitted with its CV-selected config: information only
     from bci_stream.train.classical.calibration_inputs import load_calibration
 
     cal = load_calibration(calib, split["labels"])
@@ -177,8 +179,9 @@ def markdown(rows: list[dict]) -> str:
           "Streaming decoders scored offline with the numpy reference on the held-out test runs (never used for "
           "any choice); decision = argmax of the streaming output at t s after cue. Epoch baselines fitted on "
           "the same calibration runs (8-30 Hz zero-phase, epochs 0.5-2.5 s, all 64 channels).", "",
-          "| subject (calib → test) | streaming family | CV acc @2 s (csp / riem / comb) | test @0.5 s | @1 s | @2 s "
-          "| @3 s | every family @2 s (csp / riem / comb) | ONNX @2 s (max diff) | epoch CSP+LDA | epoch TS+LR "
+          "| subject (calib → test) | streaming family | CV acc @2 s (csp / riem / comb / avg) | test @0.5 s | @1 s "
+          "| @2 s | @3 s | every family @2 s (csp / riem / comb / avg) | ONNX @2 s (max diff) | epoch CSP+LDA "
+          "| epoch TS+LR "
           "| bar met |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -188,7 +191,7 @@ def markdown(rows: list[dict]) -> str:
                   else onnx.get("error", "-"))
         best = max(r["epoch_csp_lda"], r["epoch_ts_lr"])
         bar = "yes" if t["2"] >= best - 1e-12 else "no"
-        fams = ("csp_lda", "riemann", "csp_riemann")
+        fams = ("csp_lda", "riemann", "csp_riemann", "ensemble")
         cv = " / ".join(f"{r['cv_acc'][f]:.3f}" if f in r["cv_acc"] else "-" for f in fams)
         every = " / ".join(f"{r['families_test'][f]['2']:.3f}" if f in r.get("families_test", {}) else "-"
                            for f in fams)

@@ -109,7 +109,7 @@ def score(raw: list[dict]) -> dict:
                     tot[0] += c
                     tot[1] += n
                 table.setdefault(key, {})[subj["subject"]] = tot
-    return table | score_combined(raw)
+    return table | score_combined(raw) | score_average(raw)
 
 
 def _fold_picks(fold: dict, cand_rule: str, combine: str) -> tuple[dict, dict]:
@@ -147,6 +147,36 @@ def score_combined(raw: list[dict]) -> dict:
                         tot[0] += c
                         tot[1] += n
                     table.setdefault(key, {})[subj["subject"]] = tot
+    return table
+
+
+def score_average(raw: list[dict], family_rule: str = "nll2") -> dict:
+    """Held-out (correct, n) at 2 s of averaging candidates instead of picking one (:mod:`.ensemble`).
+
+    ``"avg-all"``: the mean of the class probabilities of every candidate of both families (what calibrate ships by
+    default); ``"avg-family"``: the mean over each family's candidates, then ``family_rule`` on the inner CV among
+    the two family averages and their mean (ties: csp_lda, riemann, both).
+    """
+    from bci_stream.train.classical.ensemble import ensemble_cv
+
+    table: dict = {"avg-all": {}, "avg-family": {}}
+    for subj in raw:
+        tot = {k: [0, 0] for k in table}
+        for fold in subj["outer"]:
+            fams = fold["families"]
+            c, n = _acc_at(ensemble_cv([r["outer"] for f in FAMILIES for r in fams[f]]))
+            tot["avg-all"][0] += c
+            tot["avg-all"][1] += n
+            inner = {f: ensemble_cv([r["inner"] for r in fams[f]]) for f in FAMILIES}
+            outer = {f: ensemble_cv([r["outer"] for r in fams[f]]) for f in FAMILIES}
+            inner["both"], outer["both"] = (ensemble_cv([d[f] for f in FAMILIES]) for d in (inner, outer))
+            order = [*FAMILIES, "both"]
+            pick = max(order, key=lambda f: (RULES[family_rule](inner[f]), -order.index(f)))
+            c, n = _acc_at(outer[pick])
+            tot["avg-family"][0] += c
+            tot["avg-family"][1] += n
+        for k in table:
+            table[k][subj["subject"]] = tot[k]
     return table
 
 

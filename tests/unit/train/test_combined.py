@@ -206,9 +206,10 @@ def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path):
     assert CONSIDER_COMBINED is True  # the default follows the nested study (seven subject-task units)
     files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
     without = calibrate(files, LABELS, "nocomb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
-                        combined=False)
+                        combined=False, average=False)
     assert list(without.report["families"]) == ["csp_lda", "riemann"]
-    res = calibrate(files, LABELS, "comb", tmp_path, progress=False, echo=lambda s: None, recurrent=False)
+    res = calibrate(files, LABELS, "comb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
+                    average=False)
     fams = res.report["families"]
     assert list(fams) == ["csp_lda", "riemann", "csp_riemann"]
     want = combined_cv(res.cv["csp_lda"], res.cv["riemann"], DEFAULT_COMBINE)

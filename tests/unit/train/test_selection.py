@@ -77,7 +77,9 @@ def test_the_nested_study_scores_every_rule_pair_on_the_held_out_run():
     assert ens == [2, 4]
     assert table["cand=acc2 fam=only-csp_riemann/probmean"]["S"] == ens  # the combined family, probmean
     n_combined = len(RULES) * 2 * (1 + 2 * len(RULES))  # 2 combinations, 2 tie orders
-    assert len(table) == len(RULES) * (len(RULES) + 3) + n_combined
+    # averaging every candidate: the true class gets (0.9 + 0.1 + 0.1) / 3 < 0.5 on every trial
+    assert table["avg-all"]["S"] == [0, 4] and "avg-family" in table
+    assert len(table) == len(RULES) * (len(RULES) + 3) + n_combined + 2
 
 
 def test_the_combined_family_among_the_options_and_its_tie_order():
