@@ -27,7 +27,7 @@ import numpy as np
 
 from bci_stream.dsp.preprocess import PreprocessingConfig
 from bci_stream.train.classical.configs import CspConfig, RiemannConfig, config_dict, config_label
-from bci_stream.train.classical.cv import CvResult
+from bci_stream.train.classical.cv import CvResult, cv_with_probs
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
     TINY,
@@ -149,19 +149,7 @@ def combined_cv(cv_csp: CvResult, cv_ts: CvResult, how: str) -> CvResult:
         raise ValueError(f"eval_times must agree, got {cv_csp.eval_times} and {cv_ts.eval_times}")
     if not np.array_equal(cv_csp.classes, cv_ts.classes) or len(cv_csp.per_fold) != len(cv_ts.per_fold):
         raise ValueError("both CV results must be of the same trials in the same folds (classes or folds differ)")
-    probs = combine_probs(cv_csp.probs, cv_ts.probs, how)
-    hit = probs.argmax(axis=-1) == cv_csp.classes[:, None]  # [N, T]
-    n = len(cv_csp.classes)
-    correct = {t: int(hit[:, j].sum()) for j, t in enumerate(cv_csp.eval_times)}
-    sizes = getattr(cv_csp, "fold_sizes", None) or []
-    per_fold, start = [], 0
-    for size in sizes:
-        per_fold.append({t: float(hit[start:start + size, j].mean()) if size else 0.0
-                         for j, t in enumerate(cv_csp.eval_times)})
-        start += size
-    return CvResult(acc={t: c / max(n, 1) for t, c in correct.items()}, n_trials=n, n_correct=correct,
-                    per_fold=per_fold, eval_times=cv_csp.eval_times, probs=probs, classes=cv_csp.classes,
-                    fold_sizes=list(sizes))
+    return cv_with_probs(cv_csp, combine_probs(cv_csp.probs, cv_ts.probs, how))
 
 
 # -- fitting and the reference ---------------------------------------------------------------------------

@@ -95,6 +95,22 @@ class CvResult:
         return self.acc[t]
 
 
+def cv_with_probs(base: CvResult, probs: np.ndarray) -> CvResult:
+    """``base`` (its trials, folds and decision times) with other held-out probabilities ``[N, T, K]``: the
+    accuracies recounted, overall and per fold (how combined and averaged decoders are scored without a refit)."""
+    hit = probs.argmax(axis=-1) == base.classes[:, None]  # [N, T]
+    n = len(base.classes)
+    correct = {t: int(hit[:, j].sum()) for j, t in enumerate(base.eval_times)}
+    per_fold, start = [], 0
+    for size in base.fold_sizes:
+        per_fold.append({t: float(hit[start:start + size, j].mean()) if size else 0.0
+                         for j, t in enumerate(base.eval_times)})
+        start += size
+    return CvResult(acc={t: c / max(n, 1) for t, c in correct.items()}, n_trials=n, n_correct=correct,
+                    per_fold=per_fold, eval_times=base.eval_times, probs=probs, classes=base.classes,
+                    fold_sizes=list(base.fold_sizes))
+
+
 def cross_validate(prep: Prepared, cfg: Any, folds: Sequence[Fold], eval_times: Sequence[float] = EVAL_TIMES, *,
                    fit_fn: Callable[[Prepared, Selection, Any], Any] = fit,
                    predict_fn: Callable[[Prepared, Any, Any, int, np.ndarray], np.ndarray] = predict_prepared,
@@ -139,4 +155,4 @@ def cross_validate(prep: Prepared, cfg: Any, folds: Sequence[Fold], eval_times: 
                     fold_sizes=fold_sizes)
 
 
-__all__ = ["CvResult", "Fold", "cross_validate", "make_folds", "predict_prepared"]
+__all__ = ["CvResult", "Fold", "cross_validate", "cv_with_probs", "make_folds", "predict_prepared"]

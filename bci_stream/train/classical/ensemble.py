@@ -17,13 +17,13 @@ Parameters, config, fitting, cross-validation (no fit of its own: the members' C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from bci_stream.dsp.preprocess import PreprocessingConfig
 from bci_stream.train.classical.configs import Config, CspConfig, config_dict, config_label
-from bci_stream.train.classical.cv import CvResult
+from bci_stream.train.classical.cv import CvResult, cv_with_probs
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
     check_csp_lda,
@@ -125,17 +125,7 @@ def ensemble_cv(results: list[CvResult]) -> CvResult:
             raise ValueError(f"eval_times must agree, got {base.eval_times} and {r.eval_times}")
         if not np.array_equal(r.classes, base.classes) or list(r.fold_sizes) != list(base.fold_sizes):
             raise ValueError("every CV result must be of the same trials in the same folds (classes or folds differ)")
-    probs = np.mean([np.asarray(r.probs, dtype=np.float64) for r in results], axis=0)
-    hit = probs.argmax(axis=-1) == base.classes[:, None]  # [N, T]
-    n = len(base.classes)
-    correct = {t: int(hit[:, j].sum()) for j, t in enumerate(base.eval_times)}
-    per_fold, start = [], 0
-    for size in base.fold_sizes:
-        per_fold.append({t: float(hit[start:start + size, j].mean()) if size else 0.0
-                         for j, t in enumerate(base.eval_times)})
-        start += size
-    return replace(base, acc={t: c / max(n, 1) for t, c in correct.items()}, n_correct=correct, per_fold=per_fold,
-                   probs=probs)
+    return cv_with_probs(base, np.mean([np.asarray(r.probs, dtype=np.float64) for r in results], axis=0))
 
 
 # -- fitting and the reference ---------------------------------------------------------------------------
