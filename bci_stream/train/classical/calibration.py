@@ -255,6 +255,9 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                           progress=progress, echo=echo)  # the residual GRU, shipped only where CV says it wins
     card = (rec.export(model_dir, name, training, metrics) if rec.shipped
             else _export(params, chosen.family, model_dir, name, training, metrics))
+    from bci_stream.train.classical.step_cost import step_cost
+
+    cost = step_cost(model_dir)  # measured, reported, never a choice
 
     report = {
         "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
@@ -284,6 +287,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
           + (["Only one run was given: CV is a trial-wise stratified k-fold within that run, not "
               "leave-one-run-out, and may overestimate accuracy on a new session."] if len(prep.runs) == 1 else []),
         "recurrent": rec.report,
+        "step_cost": cost,
         "seconds": round(time.time() - t_start, 1),
     }
     write_report(report, model_dir / "report")

@@ -23,6 +23,12 @@ def summary_lines(report: dict) -> list[str]:
     if rec is not None:
         accs = ("".join(f"{rec['cv_acc'][t]:>10.3f}" for t in times) + "   ") if rec.get("tried") else ""
         lines.append(f"{'csp_gru':<10}{accs}recurrent residual on CSP+LDA: {rec['why']}")
+    cost = report.get("step_cost")
+    if cost:
+        lines.append(f"step cost, one sample per call: p50 {cost['p50_us']:.0f} µs, p99 {cost['p99_us']:.0f} µs "
+                     f"(sample period {cost['sample_period_us']:.0f} µs)")
+        if cost.get("warning"):
+            lines.append(f"warning: {cost['warning']}")
     lines.append(f"exported to {report['model_dir']} (report in {report['model_dir']}/report/)")
     return lines
 
@@ -76,6 +82,12 @@ def write_report(report: dict, out: Path) -> None:
                       + f" | {score} | {'yes' if c['config'] == r['config'] else ''} |")
         md.append("")
     md += _recurrent_md(report.get("recurrent"), times)
+    cost = report.get("step_cost")
+    if cost:
+        md += ["## Step cost", "", f"One sample per call ({cost['n_steps']} calls, {cost['machine']}): p50 "
+               f"{cost['p50_us']:.0f} µs, p99 {cost['p99_us']:.0f} µs; sample period "
+               f"{cost['sample_period_us']:.0f} µs."]
+        md += ([f"* **warning**: {cost['warning']}"] if cost.get("warning") else []) + [""]
     md += ["## Notes", ""] + [f"* {n}" for n in report["notes"]]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 

@@ -209,3 +209,21 @@ def test_calibrate_ships_the_average_by_default_and_one_pick_without_it(tmp_path
                        average=False)
     assert single.report["chosen_family"] in ("csp_lda", "riemann", "csp_riemann")
     assert "ensemble" not in single.report["families"] and "average" not in single.report["rules"]
+
+
+def test_step_cost_is_measured_and_reported_never_asserted(exported, tmp_path):
+    """calibrate's report carries the exported model's single-sample step cost against the sample period; the
+    warning follows the rule (a share of the period), and the numbers are only checked for sense, not speed."""
+    from bci_stream.train.classical.calibration_report import summary_lines
+    from bci_stream.train.classical.step_cost import WARN_SHARE, step_cost
+
+    _, model, out_dir = exported
+    cost = step_cost(out_dir / "avg", n_steps=30)
+    assert 0 < cost["p50_us"] <= cost["p99_us"] and cost["sample_period_us"] == pytest.approx(1e6 / model.card.sfreq)
+    assert (cost["warning"] is not None) == (cost["p50_us"] > WARN_SHARE * cost["sample_period_us"])
+    report = {"eval_times_s": [2.0], "cv_scheme": "x", "families": {}, "chosen_family": "ensemble", "why": "y",
+              "chance": {"uniform": 0.5, "majority_class": 0.5, "binomial_95_threshold": 0.6}, "model_dir": "m",
+              "step_cost": dict(cost, warning="too slow here")}
+    lines = summary_lines(report)
+    assert any(line.startswith("step cost, one sample per call: p50") for line in lines)
+    assert "warning: too slow here" in lines
