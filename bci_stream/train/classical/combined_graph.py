@@ -54,9 +54,10 @@ def _filter_config(cfg: PreprocessingConfig) -> PreprocessingConfig:
                                notch_q=cfg.notch_q)
 
 
-def _front_end(g: GraphBuilder, scaled: str, length: BlockLength, cfg: PreprocessingConfig, idx: list[int],
-               n_all: int, sfreq: float, max_block: int, tag: str, filtered: dict, states: list[StateSpec]) -> str:
-    """The preprocessed ``[B, T, len(idx)]`` float64 of one front-end (filters shared through ``filtered``)."""
+def add_front_end(g: GraphBuilder, scaled: str, length: BlockLength, cfg: PreprocessingConfig, idx: list[int],
+                  n_all: int, sfreq: float, max_block: int, tag: str, filtered: dict, states: list[StateSpec]) -> str:
+    """The preprocessed ``[B, T, len(idx)]`` float64 of one front-end (filters shared through ``filtered``, keyed by
+    the filter's settings; a new filter's state is appended to ``states``: the first ``zf``, then ``zf_<tag>``)."""
     key = _filter_config(cfg).model_dump_json()
     if key not in filtered:
         flt = Preprocessor(_filter_config(cfg), n_all, sfreq)
@@ -99,9 +100,9 @@ def combined_step_graph(p: CombinedParams, max_block: int = DEFAULT_MAX_BLOCK, *
     i_csp, i_ts = p.indices()
     filtered: dict[str, str] = {}
     states: list[StateSpec] = []
-    u_csp = _front_end(g, scaled, length, p.csp.preprocessing, i_csp, n_all, p.sfreq, max_block, "csp", filtered,
+    u_csp = add_front_end(g, scaled, length, p.csp.preprocessing, i_csp, n_all, p.sfreq, max_block, "csp", filtered,
                        states)
-    u_ts = _front_end(g, scaled, length, p.riemann.preprocessing, i_ts, n_all, p.sfreq, max_block, "ts", filtered,
+    u_ts = add_front_end(g, scaled, length, p.riemann.preprocessing, i_ts, n_all, p.sfreq, max_block, "ts", filtered,
                       states)
     _, l_csp, power = add_csp_lda_core(g, p.csp, u_csp, length, max_block)
     l_ts, cov = add_riemann_core(g, p.riemann, u_ts, length, max_block, plan)
@@ -160,4 +161,4 @@ def export_csp_riemann(p: CombinedParams, out_dir: Path | str, *, name: str, ver
                        lambda raw: combined_reference(p, raw), parity_input=x, parity_tolerance=parity_tolerance)
 
 
-__all__ = ["combined_parity_input", "combined_step_graph", "export_csp_riemann"]
+__all__ = ["add_front_end", "combined_parity_input", "combined_step_graph", "export_csp_riemann"]

@@ -23,7 +23,7 @@ from onnx import TensorProto
 
 from bci_stream.core.card import Architecture, ModelCard
 from bci_stream.core.contract import SCALE, X, Y, StateSpec, StepSpec
-from bci_stream.train.classical.combined_graph import _front_end
+from bci_stream.train.classical.combined_graph import add_front_end
 from bci_stream.train.classical.ensemble import FAMILY, EnsembleParams, check_ensemble, ensemble_reference, params_dict
 from bci_stream.train.classical.export import PARITY_SAMPLES, PARITY_TOLERANCE, _card_fields, synthetic_parity_input
 from bci_stream.train.classical.graphs import add_csp_lda_core, add_riemann_core
@@ -58,7 +58,7 @@ def ensemble_step_graph(p: EnsembleParams, max_block: int = DEFAULT_MAX_BLOCK, *
     probs = []
     for i, (m, idx) in enumerate(zip(p.members, p.indices())):
         tag = f"m{i}"
-        u = _front_end(g, scaled, length, m.preprocessing, idx, n_all, p.sfreq, max_block, tag, filtered, filters)
+        u = add_front_end(g, scaled, length, m.preprocessing, idx, n_all, p.sfreq, max_block, tag, filtered, filters)
         if isinstance(m, CspLdaParams):  # node names are made unique by the builder
             _, logits, state = add_csp_lda_core(g, m, u, length, max_block, state=f"power_{i}")
         else:
