@@ -9,17 +9,20 @@ Pipeline (:func:`calibrate`):
    defaults of :mod:`.study` (channels × band × time constant, :func:`candidates`), scored by
    leave-one-run-out CV (trial-wise stratified k-fold when a single run is given) on the calibration
    data only; the decision for a trial is the argmax of the streaming output at cue + 2 s;
-3. within a family, the candidate with the best mean CV log-likelihood of the true class over 1.5-2.5 s after
-   cue wins (ties: the earlier candidate, closer to the defaults); between the families' picks and the
-   combined decoder of both (:mod:`.combined`, family ``csp_riemann``; ``combined=False`` leaves it out),
-   the best CV accuracy at 2 s (ties: the mean over 0.5/1/2/3 s, then the cheaper graph: CSP+LDA, tangent
-   space, combined) — the rules ``CANDIDATE_RULE`` / ``FAMILY_RULE`` / ``CONSIDER_COMBINED``, chosen by the
-   nested study :mod:`.selection_study`; the winner is refitted on all calibration runs and exported with
-   :func:`bci_stream.train.classical.export.export_csp_lda` / ``export_riemann`` into ``OUT/NAME/``;
-   when CSP+LDA wins, a residual GRU on its logit is cross-validated on the same folds and shipped instead
-   only where CV says it beats it (:func:`~.residual_calibrate.recurrent_stage`; ``recurrent=False`` skips it);
-4. a report (``report/report.json``, ``report/report.md``, :mod:`.calibration_report`) is written
-   into the model folder and a summary is printed.
+3. by default (``AVERAGE_CANDIDATES``, ``average=False`` turns it off) the shipped decoder is the average of
+   every candidate of both families (:mod:`.ensemble`, family ``ensemble``: one step graph, the mean of their
+   class probabilities; its CV is their CV averaged on the same folds), exported with
+   :func:`~.ensemble_graph.export_ensemble`. Otherwise one is picked: within a family the candidate with the
+   best ``CANDIDATE_RULE`` score (ties: the earlier candidate, closer to the defaults); between the families'
+   picks and the combined decoder of both (:mod:`.combined`, family ``csp_riemann``; ``combined=False`` leaves
+   it out) the best ``FAMILY_RULE`` score (ties: the rule's own, then the cheaper graph: CSP+LDA, tangent space,
+   combined) — all chosen by the nested study :mod:`.selection_study`; the winner is refitted on all
+   calibration runs and exported (:func:`bci_stream.train.classical.export.export_csp_lda` /
+   ``export_riemann``, :func:`~.combined_graph.export_csp_riemann`) into ``OUT/NAME/``; when CSP+LDA wins, a
+   residual GRU on its logit is cross-validated on the same folds and shipped instead only where CV says it
+   beats it (:func:`~.residual_calibrate.recurrent_stage`; ``recurrent=False`` skips it);
+4. the exported graph's cost per sample is measured (:mod:`.step_cost`) and a report (``report/report.json``,
+   ``report/report.md``, :mod:`.calibration_report`) is written into the model folder and a summary printed.
 
 The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is imported on use.
 """
@@ -39,8 +42,6 @@ from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
 from bci_stream.train.classical.calibration_report import summary_lines, write_report
 from bci_stream.train.classical.combined import DEFAULT_COMBINE, CombinedConfig, CombinedParams, combined_cv
-from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
-from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import (
     CALIBRATE_ALTERNATIVES,
@@ -55,6 +56,8 @@ from bci_stream.train.classical.configs import (
 )
 from bci_stream.train.classical.cv import CvResult, Fold, cross_validate, make_folds
 from bci_stream.train.classical.data import display_names, sensorimotor_channels
+from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
+from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.fit import fit
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
