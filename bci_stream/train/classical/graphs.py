@@ -9,9 +9,9 @@ probabilities. The math is :mod:`bci_stream.train.classical.params`; the offline
 CSP + LDA: ``s = u @ filters``; the running power is a first-order linear filter of ``s ** 2`` with state
 ``power [1, 1, m]`` (:func:`~bci_stream.train.export.graph.add_linear_filter`); ``softmax(log p @ coef.T + b)``.
 
-Tangent space + LR: the outer products ``v v^T`` (flattened, ``[B, T, n * n]``, as
-``(u @ P_rows) * (u @ P_cols)``) go through the same filter with state ``cov [1, 1, n * n]`` (the running
-covariance ``S`` of params.py, row-major); then shrinkage and whitening ``M = W R W`` (``W = ref_isqrt``;
+Tangent space + LR: the outer products ``v v^T`` (flattened, ``[B, T, n * n]``, as ``v[..., rows] * v[..., cols]``
+of ``v = u @ P``) go through the same filter with state ``cov [1, 1, n * n]`` (the running covariance ``S`` of
+params.py, row-major); then shrinkage and whitening ``M = W R W`` (``W = ref_isqrt``;
 one ``[n^2, n^2]`` MatMul for n <= 8, else two n x n products and the trace), the matrix logarithm, and the
 logistic regression as one ``[n^2, K]`` MatMul on the flattened log (upper triangle, off-diagonal
 weight sqrt(2), pyriemann's order, folded into the matrix).
@@ -148,17 +148,17 @@ def add_riemann_core(g: GraphBuilder, params: RiemannParams, u: str, length: Blo
     """Running covariance, whitening, matrix log (``plan`` of :func:`~.logm_graph.logm_plan`) and the logistic
     regression of ``params`` on the preprocessed ``u [B, T, C]`` (float64): returns the logits ``[B, T, K]``
     and the running covariance's state (named ``state``)."""
-    n_chans = len(params.ch_names)
     cov_init = np.asarray(params.cov_init, dtype=np.float64)
     n = cov_init.shape[0]
     coef = np.asarray(params.coef, dtype=np.float64)
     n_out = coef.shape[0]
     cov = _estimator_state(g, state, n * n, cov_init)
-    # outer products v v^T, flattened row-major, as (u @ P E_row) * (u @ P E_col)
-    proj = np.eye(n_chans) if params.projection is None else np.asarray(params.projection, dtype=np.float64)
+    # outer products v v^T, flattened row-major, as v[..., rows] * v[..., cols] with v = u @ P
+    v = u if params.projection is None else g.op(
+        "MatMul", [u, g.const(np.asarray(params.projection, dtype=np.float64), "ts/proj", np.float64)], "ts/v")
     rows, cols = np.divmod(np.arange(n * n), n)
-    left = g.op("MatMul", [u, g.const(proj[:, rows], "ts/proj_rows", np.float64)], "ts/v_rows")
-    right = g.op("MatMul", [u, g.const(proj[:, cols], "ts/proj_cols", np.float64)], "ts/v_cols")
+    left = g.op("Gather", [v, g.const(rows, "ts/rows", np.int64)], "ts/v_rows", axis=2)
+    right = g.op("Gather", [v, g.const(cols, "ts/cols", np.int64)], "ts/v_cols", axis=2)
     outer = g.op("Mul", [left, right], "ts/outer")
     s_flat = _running_mean(g, outer, cov, smoothing_factor(params.tau_s, params.sfreq), max_block, length, "ts/cov")
     # M = W R W = (1 - shrinkage) W S W + shrinkage trace(S) / n W^2

@@ -38,6 +38,7 @@ class GraphBuilder:
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
         self._count = 0
+        self._consts: dict[tuple[str, tuple[int, ...], bytes], str] = {}
 
     def fresh(self, hint: str) -> str:
         """A new tensor name."""
@@ -45,10 +46,14 @@ class GraphBuilder:
         return f"{hint}#{self._count}"
 
     def const(self, value: np.ndarray | float | int | Sequence, hint: str, dtype: np.dtype | type | None = None) -> str:
+        """A constant tensor; an identical one (dtype, shape and values) already in the graph is reused, so graphs
+        that repeat a block (several decoders with the same time constant) store its matrices once."""
         arr = np.asarray(value, dtype=dtype)
-        name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(arr, name))
-        return name
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.fresh(hint)
+            self.initializers.append(numpy_helper.from_array(arr, self._consts[key]))
+        return self._consts[key]
 
     def op(self, op_type: str, inputs: Sequence[str], hint: str | None = None, *, n_out: int = 1,
            outputs: Sequence[str] | None = None, **attrs) -> str | list[str]:
