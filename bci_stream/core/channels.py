@@ -12,23 +12,45 @@ import numpy as np
 
 _EEG_PREFIX = re.compile(r"^eeg[\s_-]+", re.IGNORECASE)
 _TEN_TEN = re.compile(r"^([A-Za-z]{1,3}?)(\d{1,2}|[zZ])$")
+# a reference written after the position, as clinical amplifiers and EDF exports name channels ("C3-REF",
+# "EEG C3-A2", "Cz-M1", "C3-LE", "C3-AVG"): dropped when what precedes it is a 10-10 position
+_REF_SUFFIX = re.compile(r"^(.+?)\s*-\s*(?:ref|le|ar|avg|car|a1|a2|m1|m2|a12|m12|lm|rm)$", re.IGNORECASE)
 
 
 def normalise_ch_name(name: str) -> str:
     """A channel name in 10-10 spelling: ``"Fc5."`` → ``"FC5"``, ``"EEG Cz"`` → ``"Cz"``, ``"fpz"`` → ``"Fpz"``.
 
     Strips whitespace and leading/trailing dots, drops an ``EEG`` prefix (``"EEG "``, ``"EEG-"``,
-    ``"EEG_"``), then, when the rest looks like a 10-10 position (letters + number or ``z``), writes
-    the letters upper case (``Fp`` stays ``Fp``) and ``z`` lower case. Other names (``"EOG1"``,
-    ``"STI 014"``) are only stripped.
+    ``"EEG_"``) and a reference suffix after a 10-10 position (``"C3-REF"``, ``"C3-A2"``, ``"Cz-M1"``,
+    ``"C3-LE"``, ``"C3-AVG"`` → ``"C3"``; a bipolar ``"C3-C4"`` is kept), then, when the rest looks like a
+    10-10 position (letters + number or ``z``), writes the letters upper case (``Fp`` stays ``Fp``) and ``z``
+    lower case. Other names (``"EOG1"``, ``"STI 014"``) are only stripped.
     """
     out = _EEG_PREFIX.sub("", name.strip()).strip(". \t")
+    ref = _REF_SUFFIX.match(out)
+    if ref is not None and _TEN_TEN.match(ref.group(1).strip(". ")):
+        out = ref.group(1).strip(". ")
     m = _TEN_TEN.match(out)
     if m is None:
         return out
     letters, pos = m.groups()
     letters = "Fp" if letters.upper() == "FP" else letters.upper()
     return letters + pos.lower()
+
+
+# names of channels that are not EEG (electro-oculogram, -cardiogram, -myogram, triggers, auxiliary sensors)
+_NON_EEG_NAME = re.compile(r"^(?:[vhlr]?eog|ecg|ekg|emg|sti(?![a-z])|stim|status|trig|resp|gsr|eda|ppg|spo2|pulse|"
+                           r"photo|acc|aux|marker|event|temp(?![a-z])|temperature)", re.IGNORECASE)
+EEG_TYPES = ("eeg",)
+
+
+def non_eeg_reason(name: str, ch_type: str | None = None) -> str | None:
+    """Why a channel is not EEG, or None when it may be: a declared type other than ``eeg`` (``"type eog"``), or
+    a name of a non-EEG sensor (``"EOG1"``, ``"ECG"``, ``"EMG-L"``, ``"STI 014"``, ``"Status"``, ``"AUX1"``:
+    ``"name"``)."""
+    if ch_type is not None and ch_type.lower() not in EEG_TYPES:
+        return f"type {ch_type}"
+    return "name" if _NON_EEG_NAME.match(normalise_ch_name(name)) else None
 
 
 def ch_name_key(name: str) -> str:
@@ -49,7 +71,9 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     ambiguous
         Names of ``wanted`` whose key matches several ``available`` names (name → those names).
     """
-    exact = {name: i for i, name in enumerate(available)}
+    exact: dict[str, list[int]] = {}
+    for i, name in enumerate(available):
+        exact.setdefault(name, []).append(i)
     loose: dict[str, list[int]] = {}
     for i, name in enumerate(available):
         loose.setdefault(ch_name_key(name), []).append(i)
@@ -57,10 +81,7 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     missing: list[str] = []
     ambiguous: dict[str, list[str]] = {}
     for name in wanted:
-        if name in exact:
-            idx.append(exact[name])
-            continue
-        hits = loose.get(ch_name_key(name), [])
+        hits = exact.get(name) or loose.get(ch_name_key(name), [])
         if len(hits) == 1:
             idx.append(hits[0])
         elif hits:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from bci_stream.io.labels import LabelMap, labels_from_events
 from bci_stream.io.recording import Event, Recording
 
 FORMATS = {
-    ".edf": "mne", ".bdf": "mne", ".gdf": "mne", ".fif": "mne", ".fif.gz": "mne", ".set": "mne",
+    ".edf": "mne", ".bdf": "mne", ".gdf": "mne", ".fif": "mne", ".fif.gz": "mne", ".set": "mne", ".vhdr": "mne",
     ".dat": "bci2000", ".xdf": "xdf", ".xdfz": "xdf", ".npz": "npz",
 }
 
@@ -42,7 +42,8 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     """Load one recording as a :class:`Recording` in microvolts.
 
     Formats by extension: ``.edf``/``.bdf``/``.gdf``/``.fif``/``.fif.gz`` (mne), ``.set`` (EEGLAB, mne +
-    pymatreader), ``.dat`` (BCI2000), ``.xdf`` (pyxdf), ``.npz`` (:func:`bci_stream.io.npz.save_npz`).
+    pymatreader), ``.vhdr`` (BrainVision, mne), ``.dat`` (BCI2000), ``.xdf`` (pyxdf), ``.npz``
+    (:func:`bci_stream.io.npz.save_npz`).
 
     Parameters
     ----------
@@ -80,18 +81,23 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         raise DataError(
             f"unknown option(s) {unknown} for {suffix} files; allowed: {allowed or 'none'}"
         )
-    parts = reader(path, **opts)
+    parts = tuple(reader(path, **opts))
+    extras: dict[str, Any] = parts[-1] if isinstance(parts[-1], dict) else {}  # e.g. {"ch_types": [...]}
+    parts = parts[:-1] if isinstance(parts[-1], dict) else parts
     data, sfreq, names, events = parts[:4]
     labels, label_names = (parts[4], parts[5]) if len(parts) > 4 else (None, [])
+    types = extras.get("ch_types")
     if ch_names is not None:
+        type_of = dict(zip(names, types)) if types is not None else None
         data, names = pick_channels(data, names, list(ch_names), source=str(path))
+        types = [type_of[n] for n in names] if type_of is not None else None
     if label_map is not None:
         labels, label_names = labels_from_events(events, data.shape[1], sfreq, label_map,
                                                  label_window=label_window, source=str(path))
     elif label_window is not None:
         raise DataError("label_window needs a label_map; got label_window without label_map")
     return Recording(data=data, sfreq=sfreq, ch_names=list(names), labels=labels, label_names=list(label_names),
-                     events=list(events), source=str(path))
+                     events=list(events), source=str(path), ch_types=types)
 
 
 def load_recordings(paths: Sequence[str | Path], *,
@@ -127,7 +133,9 @@ def load_recordings(paths: Sequence[str | Path], *,
                 )
             if ch_names is None:
                 _check_same_channels(first, rec)
+                type_of = dict(zip(rec.ch_names, rec.ch_types)) if rec.ch_types is not None else None
                 rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
+                rec.ch_types = [type_of[n] for n in rec.ch_names] if type_of is not None else None
             if rec.label_names != first.label_names:
                 raise LabelMapError(
                     f"label_names must be the same in every recording: {rec.source} has {rec.label_names}, "

@@ -1,4 +1,4 @@
-"""EDF/BDF, GDF, FIF and EEGLAB ``.set`` through mne, in microvolts, with events from annotations.
+"""EDF/BDF, GDF, FIF, EEGLAB ``.set``, BrainVision ``.vhdr`` through mne, in µV, with events from annotations.
 
 mne returns volts for voltage channels; we multiply those by 1e6 and leave channels of other units
 (e.g. ``misc`` without a unit) as they are. Stim/trigger channels (BDF ``Status``, EDF ``TRIGGER``) are
@@ -8,6 +8,7 @@ not data: they are dropped, and when a file has no annotations its trigger codes
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,11 @@ from bci_stream.io.extras import require
 from bci_stream.io.events import events_from_codes
 from bci_stream.io.recording import Event, Recording
 
-MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set")
+MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
+
+
+class RecordingWarning(UserWarning):
+    """Something the reader noticed in a file that still loads (e.g. fewer samples than its header says)."""
 
 
 def _read_raw(path: Path):
@@ -31,15 +36,23 @@ def _read_raw(path: Path):
         ".fif": mne.io.read_raw_fif,
         ".fif.gz": mne.io.read_raw_fif,
         ".set": mne.io.read_raw_eeglab,
+        ".vhdr": mne.io.read_raw_brainvision,
     }
-    try:
-        return readers[suffix](path, preload=True, verbose="error")
-    except (ValueError, RuntimeError, OSError, KeyError, IndexError) as exc:
-        raise DataError(f"cannot read {path} as a {suffix} file: {exc}") from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            raw = readers[suffix](path, preload=True, verbose="warning")
+        except Exception as exc:  # noqa: BLE001 - a corrupt file can make mne fail in any way
+            raise DataError(f"cannot read {path} as a {suffix} file: {type(exc).__name__}: {exc}") from exc
+    for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
+        if issubclass(w.category, (RuntimeWarning, UserWarning)):
+            warnings.warn(f"{path.name}: {w.message}", RecordingWarning, stacklevel=3)
+    return raw
 
 
-def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event]]:
-    """Data ``[n_chans, n_times]`` in µV, sfreq, channel names as the file gives them, events."""
+def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
+    """Data ``[n_chans, n_times]`` in µV, sfreq, channel names as the file gives them, events, and
+    ``{"ch_types": [...]}`` (mne's type of each channel)."""
     FIFF = require("mne.io.constants", f"reading {path.suffix} files").FIFF
 
     raw = _read_raw(path)
@@ -63,7 +76,7 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event]]:
     elif stim:
         codes = raw.get_data(picks=[stim[0]])[0]
         events = events_from_codes(np.rint(codes).astype(np.int64))
-    return data, sfreq, ch_names, events
+    return data, sfreq, ch_names, events, {"ch_types": [types[i] for i in keep]}
 
 
 def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):

@@ -48,6 +48,9 @@ class Recording:
         Annotated events (cues, markers) in samples.
     source
         Where it came from (a file path, or a description), for reports and model cards.
+    ch_types
+        One type per channel as the file declares it (mne's names: ``"eeg"``, ``"eog"``, ``"ecg"``, ``"misc"``,
+        ...), or None when the format does not say.
     """
 
     data: np.ndarray
@@ -57,6 +60,7 @@ class Recording:
     label_names: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     source: str = ""
+    ch_types: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float64)
@@ -66,6 +70,9 @@ class Recording:
             raise ValueError(
                 f"ch_names must have one name per channel (n_chans={self.data.shape[0]}), got {len(self.ch_names)}"
             )
+        if self.ch_types is not None and len(self.ch_types) != self.data.shape[0]:
+            raise ValueError(f"ch_types must have one type per channel (n_chans={self.data.shape[0]}), "
+                             f"got {len(self.ch_types)}")
         if not self.sfreq > 0:
             raise ValueError(f"sfreq must be > 0, got {self.sfreq}")
         if self.labels is None:

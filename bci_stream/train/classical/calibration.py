@@ -208,6 +208,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     n_total = sum(counts.values())
     echo(f"calibrating {name!r}: {len(prep.runs)} run(s), {len(prep.ch_names)} channels at {prep.sfreq:g} Hz, "
          f"cues per class {counts}; CV: {scheme}")
+    for note in prep.notes:
+        echo(note if note.startswith("warning") else f"note: {note}")
 
     results = {fam: _select(prep, fam, folds, channels is not None, progress) for fam in ("csp_lda", "riemann")}
     if combined:  # both picks on the same folds: their CV probabilities combined, no refit (.combined)
@@ -278,7 +280,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                  | ({"average": "on: the shipped decoder is the mean of every candidate's probabilities; the two "
                                 "rules above say what a single pick would be (--no-average ships it)"}
                     if average else {}),
-        "notes": [
+        "notes": list(prep.notes) + [
             "CV accuracy is that of the best of a small candidate set per family (channels x band x tau_s around "
             "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",
             "Decision for a trial at t s: argmax of the streaming output at sample cue_onset + round(t * sfreq); "

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.core.channels import match_channels
+from bci_stream.core.channels import match_channels, non_eeg_reason
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io import load_recording
 from bci_stream.io.errors import DataError
 from bci_stream.io.labels import label_names_of
 from bci_stream.train.classical.configs import EVAL_TIMES
-from bci_stream.train.classical.data import trials_of
+from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
@@ -32,7 +32,11 @@ class CalibrationError(BciStreamError, ValueError):
 def parse_labels(text: str) -> dict[str, str]:
     """``"T1=fists,T2=feet"`` → ``{"T1": "fists", "T2": "feet"}`` (event/marker name → class name)."""
     out: dict[str, str] = {}
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
+    parts = [p.strip() for p in text.split(",")]
+    if any(not p for p in parts[:-1]):  # a trailing comma is harmless, an empty pair inside is a typo
+        raise CalibrationError(f"--labels must be EVENT=CLASS pairs separated by single commas (e.g. "
+                               f"T1=fists,T2=feet), with no empty pair; got {text!r}")
+    for part in [p for p in parts if p]:
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
@@ -42,7 +46,8 @@ def parse_labels(text: str) -> dict[str, str]:
             raise CalibrationError(f"--labels names event {key!r} twice; got {text!r}")
         out[key] = value
     if not out:
-        raise CalibrationError(f"--labels must map at least two events to classes (e.g. T1=fists,T2=feet); got {text!r}")
+        raise CalibrationError(
+            f"--labels must map at least two events to classes (e.g. T1=fists,T2=feet); got {text!r}")
     return out
 
 
@@ -65,8 +70,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     label_map
         Event (annotation / marker / state value) name → class name.
     channels
-        Channels to use (matched after normalising names); default: the first file's channels, which
-        every other file must have.
+        Channels to use (matched after normalising names); default: the first file's EEG channels
+        (:func:`eeg_channels`), which every other file must have.
     min_trials
         Fewest cues per class over all files.
 
@@ -100,7 +105,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             raise CalibrationError(
                 f"sfreq mismatch between runs: {rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has "
                 f"{first.sfreq:g} Hz (every run must have the same rate; we never resample)")
-    wanted = list(channels) if channels else list(first.ch_names)
+    notes: list[str] = []
+    wanted = list(channels) if channels else eeg_channels(first, notes)
     runs = []
     for rec in recs:
         idx, missing, ambiguous = match_channels(rec.ch_names, wanted)
@@ -148,7 +154,48 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     if few:
         raise CalibrationError(
             f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}); record more runs")
-    return Prepared(out_runs, labels)
+    if not channels and sensorimotor_channels(wanted) is None:
+        notes.append(f"no 10-10 sensorimotor channels (FC/C/CP rows) recognised among the {len(wanted)} channel "
+                     f"names ({', '.join(wanted[:6])}{' ...' if len(wanted) > 6 else ''}): every candidate uses all "
+                     "of them; pass --channels to choose")
+    notes += amplitude_notes(out_runs)
+    return Prepared(out_runs, labels, notes=notes)
 
 
-__all__ = ["MIN_TRIALS", "CalibrationError", "load_calibration", "parse_channels", "parse_labels"]
+def eeg_channels(rec, notes: list[str]) -> list[str]:
+    """The channels of ``rec`` that may be EEG (:func:`~bci_stream.core.channels.non_eeg_reason`: not declared of
+    another type, not named like an EOG/ECG/EMG/trigger/auxiliary channel); the others are left out and said so in
+    ``notes``. All channels when none looks like EEG."""
+    types = rec.ch_types or [None] * len(rec.ch_names)
+    why = {n: non_eeg_reason(n, t) for n, t in zip(rec.ch_names, types)}
+    kept = [n for n in rec.ch_names if why[n] is None]
+    left = [f"{n} ({why[n]})" for n in rec.ch_names if why[n] is not None]
+    if not kept:
+        notes.append(f"no channel of {rec.source} looks like EEG ({', '.join(left[:6])}): all are used")
+        return list(rec.ch_names)
+    if left:
+        notes.append(f"left out {len(left)} channel(s) that are not EEG: {', '.join(left[:10])}"
+                     f"{' ...' if len(left) > 10 else ''}; pass --channels to choose the channels yourself")
+    return kept
+
+
+# plausible spread of scalp EEG in µV (median over channels of each run's standard deviation); outside it the file's
+# unit is most likely wrong (volts read as µV, or µV stored as volts)
+PLAUSIBLE_SD_UV = (0.5, 5000.0)
+
+
+def amplitude_notes(runs: Sequence[Run]) -> list[str]:
+    """A warning per run whose median channel standard deviation is outside :data:`PLAUSIBLE_SD_UV`."""
+    out = []
+    lo, hi = PLAUSIBLE_SD_UV
+    for r in runs:
+        sd = float(np.median(np.std(r.data, axis=0)))
+        if not lo <= sd <= hi:
+            out.append(f"warning: {r.source}: the median channel standard deviation is {sd:.3g} µV, outside the "
+                       f"{lo:g}-{hi:g} µV of scalp EEG: check the file's units (a model calibrated on it expects "
+                       "the same scale from the stream)")
+    return out
+
+
+__all__ = ["MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes", "eeg_channels", "load_calibration",
+           "parse_channels", "parse_labels"]

@@ -38,9 +38,10 @@ class Run:
 class Prepared:
     """Runs of one subject (same channels, same sfreq, same classes) and a cache of their preprocessed data."""
 
-    def __init__(self, runs: Sequence[Run], labels: Sequence[str]) -> None:
+    def __init__(self, runs: Sequence[Run], labels: Sequence[str], *, notes: Sequence[str] = ()) -> None:
         if not runs:
             raise ValueError("runs must hold at least one Run, got none")
+        self.notes = list(notes)  # what loading noticed (channels left out, implausible amplitudes), for reports
         self.runs = list(runs)
         self.labels = list(labels)
         self.sfreq = runs[0].sfreq

@@ -28,6 +28,7 @@ from bci_stream.io import (
     events_summary,
     load_recording,
     load_recordings,
+    non_eeg_reason,
     normalise_ch_name,
     save_npz,
 )
@@ -57,9 +58,23 @@ def median_std(rec: Recording) -> float:
     ("Fc5.", "FC5"), ("C3..", "C3"), ("Cz..", "Cz"), ("Fpz.", "Fpz"), ("Afz.", "AFz"), ("Poz.", "POz"),
     ("T10.", "T10"), ("EEG Cz", "Cz"), ("EEG-fc3", "FC3"), (" eeg_C4 ", "C4"), ("FP1", "Fp1"), ("Iz..", "Iz"),
     ("EOG1", "EOG1"), ("STI 014", "STI 014"), ("Status", "Status"),
+    # a reference after the position, as clinical amplifiers and EDF exports write it; a bipolar pair is kept
+    ("EEG C3-REF", "C3"), ("C3-A2", "C3"), ("Cz-Ref", "Cz"), ("C4 - M1", "C4"), ("Fc5.-LE", "FC5"),
+    ("EEG Fp1-AVG", "Fp1"), ("C3-C4", "C3-C4"), ("A1", "A1"), ("EOG-REF", "EOG-REF"),
 ])
 def test_normalise_ch_name(raw: str, expected: str) -> None:
     assert normalise_ch_name(raw) == expected
+
+
+@pytest.mark.parametrize("name, ch_type, reason", [
+    ("EOG1", None, "name"), ("VEOG", None, "name"), ("ECG", "eeg", "name"), ("EKG", None, "name"),
+    ("EMG-L", None, "name"), ("STI 014", None, "name"), ("STI014", None, "name"), ("Status", None, "name"),
+    ("TRIGGER", None, "name"), ("AUX1", None, "name"), ("Resp", None, "name"), ("Fp1", "eog", "type eog"),
+    ("C3", None, None), ("Fp1", "eeg", None), ("EEG C3-REF", None, None), ("TP9", None, None), ("A1", None, None),
+    ("T7", None, None), ("Iz", None, None),
+])
+def test_non_eeg_channels_by_type_or_name(name: str, ch_type: str | None, reason: str | None) -> None:
+    assert non_eeg_reason(name, ch_type) == reason
 
 
 # --- every real file, against the figures of shared/data/README.md ------------------------------------
@@ -215,6 +230,9 @@ def test_ambiguous_channel(tmp_path: Path) -> None:
     with pytest.raises(ChannelError, match=re.escape(f"ch_names entry 'C3..' matches several channels of {path}: "
                                                      "['C3', 'c3.']")):
         load_recording(path, ch_names=["C3.."])
+    twice = save_npz(Recording(np.zeros((3, 10)), 100.0, ["C3", "Cz", "C3"]), tmp_path / "twice.npz")
+    with pytest.raises(ChannelError, match=re.escape("ch_names entry 'C3' matches several channels")):
+        load_recording(twice, ch_names=["C3"])  # the same exact name twice: not silently the last one
 
 
 # --- round trips -------------------------------------------------------------------------------------
@@ -373,7 +391,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
     require_full_data(BCI / "eeg1_1.dat")
     subset_file(R06)
     with pytest.raises(DataError, match=re.escape("path must end in one of .bdf, .dat, .edf, .fif, .fif.gz, .gdf, "
-                                                  ".npz, .set, .xdf, .xdfz; got 'x.csv'")):
+                                                  ".npz, .set, .vhdr, .xdf, .xdfz; got 'x.csv'")):
         load_recording(tmp_path / "x.csv")
     with pytest.raises(DataError, match=re.escape(f"path does not exist or is not a file: {tmp_path / 'no.edf'}")):
         load_recording(tmp_path / "no.edf")

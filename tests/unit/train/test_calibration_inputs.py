@@ -1,0 +1,111 @@
+"""What calibrate makes of recordings as other labs write them (real EEG: tests/data, S001 R05/R06, 21 channels).
+
+Channels named with a reference suffix (``EEG C3-REF``) are still the sensorimotor 10-10 channels; EOG/ECG channels
+(by declared type or by name) are left out and said so; a file in the wrong unit is flagged; a corrupt or truncated
+file is reported naming the file; BrainVision files load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bci_stream.io import load_recording
+from bci_stream.io.errors import DataError
+from bci_stream.io.mne_formats import RecordingWarning
+from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration, parse_labels
+from bci_stream.train.classical.data import sensorimotor_channels
+from support.common import SUBSET_S001_21CH, subset_file
+
+mne = pytest.importorskip("mne")
+
+R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
+LABELS = {"T1": "fists", "T2": "feet"}
+
+
+def _as_clinical_fif(src: Path, out: Path, *, scale: float = 1e-6) -> Path:
+    """``src`` as a FIF file named the clinical way (``EEG C3-REF``), plus an EOG channel (declared ``eog``) and an
+    ECG channel declared ``eeg`` (only its name tells); data in volts times ``scale / 1e-6``."""
+    rec = load_recording(subset_file(src))
+    names = [f"EEG {n.strip('.').upper()}-REF" for n in rec.ch_names] + ["EOG1", "ECG"]
+    data = np.vstack([rec.data, rec.data[:1], rec.data[1:2]]) * scale
+    info = mne.create_info(names, rec.sfreq, ch_types=["eeg"] * rec.n_chans + ["eog", "eeg"], verbose="error")
+    raw = mne.io.RawArray(data, info, verbose="error")
+    raw.set_annotations(mne.Annotations([e.onset / rec.sfreq for e in rec.events],
+                                        [e.duration / rec.sfreq for e in rec.events],
+                                        [e.description for e in rec.events]))
+    raw.save(out, overwrite=True, verbose="error")
+    return out
+
+
+def test_reference_suffixed_names_are_sensorimotor_and_eog_ecg_are_left_out(tmp_path: Path) -> None:
+    paths = [_as_clinical_fif(r, tmp_path / f"{r.stem}_raw.fif") for r in (R05, R06)]
+    assert load_recording(paths[0]).ch_types[-2:] == ["eog", "eeg"]
+    prep = load_calibration(paths, LABELS)
+    assert len(prep.ch_names) == 21 and not {"EOG1", "ECG"} & set(prep.ch_names)
+    assert sensorimotor_channels(prep.ch_names) is not None and "EEG C3-REF" in prep.ch_names
+    assert any("left out 2 channel(s) that are not EEG: EOG1 (type eog), ECG (name)" in n for n in prep.notes)
+    assert not any(n.startswith("warning") for n in prep.notes)
+    # asked for by name, an EOG channel is used
+    assert load_calibration(paths, LABELS, channels=["C3", "EOG1"]).ch_names == ["EEG C3-REF", "EOG1"]
+
+
+def test_a_file_in_the_wrong_unit_is_flagged(tmp_path: Path) -> None:
+    paths = [_as_clinical_fif(r, tmp_path / f"{r.stem}_raw.fif", scale=1.0) for r in (R05, R06)]  # µV written as V
+    notes = load_calibration(paths, LABELS).notes
+    flagged = [n for n in notes if n.startswith("warning") and "check the file's units" in n]
+    assert len(flagged) == 2 and "median channel standard deviation is" in flagged[0]
+
+
+def test_names_that_are_not_10_10_say_all_channels_are_used(tmp_path: Path) -> None:
+    rec = load_recording(subset_file(R05))
+    info = mne.create_info([f"ch{i}" for i in range(rec.n_chans)], rec.sfreq, ch_types="eeg", verbose="error")
+    raw = mne.io.RawArray(rec.data * 1e-6, info, verbose="error")
+    raw.set_annotations(mne.Annotations([e.onset / rec.sfreq for e in rec.events], [0.0] * len(rec.events),
+                                        [e.description for e in rec.events]))
+    raw.save(tmp_path / "plain_raw.fif", verbose="error")
+    notes = load_calibration([tmp_path / "plain_raw.fif"], LABELS).notes
+    assert any("no 10-10 sensorimotor channels" in n and "all of them" in n for n in notes)
+
+
+def test_corrupt_and_truncated_files_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage_raw.fif"
+    bad.write_bytes(b"\x00\x01not a fif file" * 100)
+    with pytest.raises(DataError, match=r"cannot read .*garbage_raw.fif as a \.fif file: \w+"):
+        load_recording(bad)
+    with pytest.raises(CalibrationError, match="cannot load .*garbage_raw.fif"):
+        load_calibration([bad], LABELS)
+    src = subset_file(R05).read_bytes()
+    cut = tmp_path / "cut.edf"
+    cut.write_bytes(src[:int(len(src) * 0.6)])
+    with pytest.warns(RecordingWarning, match="cut.edf: Number of records from the header does not match"):
+        rec = load_recording(cut)
+    assert 0 < rec.duration < load_recording(subset_file(R05)).duration
+
+
+def test_brainvision_files_load(tmp_path: Path) -> None:
+    rec = load_recording(subset_file(R05))
+    stem = tmp_path / "run"
+    x = (rec.data[:, :1600] / 0.1).round().astype("<i2")  # int16 at 0.1 µV resolution
+    stem.with_suffix(".eeg").write_bytes(x.T.tobytes())
+    chans = "\n".join(f"Ch{i + 1}={n.strip('.')},,0.1,µV" for i, n in enumerate(rec.ch_names))
+    stem.with_suffix(".vhdr").write_text(
+        "Brain Vision Data Exchange Header File Version 1.0\n[Common Infos]\nCodepage=UTF-8\nDataFile=run.eeg\n"
+        f"MarkerFile=run.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels={rec.n_chans}\n"
+        f"SamplingInterval={1e6 / rec.sfreq:g}\n[Binary Infos]\nBinaryFormat=INT_16\n[Channel Infos]\n{chans}\n",
+        encoding="utf-8")
+    stem.with_suffix(".vmrk").write_text(
+        "Brain Vision Data Exchange Marker File, Version 1.0\n[Common Infos]\nCodepage=UTF-8\nDataFile=run.eeg\n"
+        "[Marker Infos]\nMk1=Stimulus,T1,673,1,0\n", encoding="utf-8")
+    got = load_recording(stem.with_suffix(".vhdr"))
+    assert got.sfreq == rec.sfreq and got.n_chans == rec.n_chans and got.ch_types == ["eeg"] * rec.n_chans
+    np.testing.assert_allclose(got.data, x * 0.1, atol=1e-9)
+    assert [e.onset for e in got.events if "T1" in e.description] == [672]
+
+
+def test_an_empty_pair_in_labels_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="no empty pair; got 'T1=a,,T2=b'"):
+        parse_labels("T1=a,,T2=b")
+    assert parse_labels("T1=a,T2=b,") == {"T1": "a", "T2": "b"}
