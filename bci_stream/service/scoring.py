@@ -1,13 +1,16 @@
 """Live trial scoring: each cue marker against the decoder's output at the card's decision time.
 
 A cue whose marker value maps to an output label (``marker_map``) is a trial of that class. It is decided
-at the first output sample whose timestamp is at or after ``cue time + decision_time_s`` (both on this
-host's clock): the trial is correct when the argmax of that output is the cue's class. Markers and
-samples arrive on separate LSL inlets, in any order and chunking: a cue whose decision sample has not
-been decoded yet waits in a bounded pending list; a cue that arrives after its decision sample is decided
-from a bounded history of recent outputs (timestamp and argmax per sample, preallocated). A cue whose
-decision sample is out of that history, or lies more than ``max_lag_s`` after the decision time (a gap in
-the data), is counted as ``missed``, never scored.
+at the output ``round(decision_time_s * sfreq)`` samples after the first output whose timestamp is at or after
+the cue's (both on this host's clock): the trial is correct when the argmax of that output is the cue's class.
+Counting samples at the stream's nominal rate, not seconds of timestamps, keeps the decision where the model
+was calibrated when a recording is replayed faster than real time (``replay --speed 3``), and is the same
+sample in real time. Markers and samples arrive on separate LSL inlets, in any order and chunking: a cue whose
+decision sample has not been decoded yet waits in a bounded pending list; a cue that arrives after its decision
+sample is decided from a bounded history of recent outputs (timestamp and argmax per sample, preallocated). A cue
+whose first output is out of that history or more than ``max_lag_s`` after it, or whose outputs up to the
+decision sample span more than ``decision_time_s + max_lag_s`` (a gap in the data), is counted as ``missed``,
+never scored.
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
 ``scoring`` field, else its ``training.label_map``, else marker values equal to output labels.
@@ -91,14 +94,14 @@ class LiveScorer:
     labels
         The model's output labels (column ``k`` of ``y`` is ``labels[k]``).
     sfreq
-        The output rate, to size the history.
+        The stream's nominal rate: the decision is ``round(decision_time_s * sfreq)`` samples after the cue.
     history_s
         Seconds of outputs kept to decide cues that arrive after their decision sample.
     keep_trials
         Most recent trials listed by :meth:`describe`.
     max_lag_s
-        A decision sample later than ``cue + decision_time_s + max_lag_s`` means no output at the decision
-        time (a gap): the cue is missed.
+        The first output at or after the cue later than ``max_lag_s`` after it, or the outputs from there to the
+        decision sample spanning more than ``decision_time_s + max_lag_s``: a gap in the data, the cue is missed.
     """
 
     def __init__(self, config: ScoringConfig, labels: list[str], sfreq: float, *, history_s: float = 30.0,
@@ -109,11 +112,14 @@ class LiveScorer:
         self.labels = list(labels)
         self.class_of = {v: self.labels.index(c) for v, c in config.marker_map.items() if c is not None}
         self.max_lag_s = max_lag_s
-        self.capacity = max(64, math.ceil((history_s + config.decision_time_s) * sfreq))
+        self.n_after = int(round(config.decision_time_s * sfreq))  # samples from the cue to its decision
+        self.span_s = config.decision_time_s + max_lag_s  # longest time those samples may take (else: a gap)
+        self.capacity = max(64, math.ceil(history_s * sfreq) + self.n_after + 1)
         self._ts = np.zeros(self.capacity)
         self._cls = np.zeros(self.capacity, dtype=np.int32)
         self._written = 0
-        self.pending: list[tuple[float, float, str, int]] = []  # (decision time, cue time, value, class), sorted
+        # cues not decided yet: [cue time, value, class, index of the first output at or after the cue or -1]
+        self.pending: list[list[Any]] = []
         self.trials = self.correct = self.missed = 0
         self.received = self.mapped = self.unmapped = 0
         self.unmapped_values: dict[str, int] = {}
@@ -140,37 +146,64 @@ class LiveScorer:
             self._ts[:n - first] = ts[first:]
             self._cls[:n - first] = cls[first:]
         self._written += n
-        if self.pending and self.pending[0][0] <= float(ts[-1]):
-            self._decide_due(float(ts[-1]))
+        if self.pending:
+            self._update()
 
-    def _decide_due(self, newest: float) -> None:
-        while self.pending and self.pending[0][0] <= newest:
-            t_dec, t_cue, value, k = self.pending.pop(0)
-            self._decide(t_dec, t_cue, value, k)
+    def _at(self, i: int) -> tuple[float, int]:
+        """Timestamp and argmax class of output number ``i`` (must still be kept)."""
+        return float(self._ts[i % self.capacity]), int(self._cls[i % self.capacity])
 
-    def _history(self) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Kept outputs oldest first: timestamps, argmax classes, and whether older ones were overwritten."""
-        n = min(self._written, self.capacity)
-        if self._written <= self.capacity:
-            return self._ts[:n], self._cls[:n], False
-        idx = (np.arange(self._written - self.capacity, self._written)) % self.capacity
-        return self._ts[idx], self._cls[idx], True
+    def _anchor(self, t_cue: float) -> int | None:
+        """Number of the first output at or after ``t_cue``: ``-2`` when it is no longer kept, None when not decoded
+        yet."""
+        oldest = max(0, self._written - self.capacity)
+        if self._written == 0 or self._at(self._written - 1)[0] < t_cue:
+            return None
+        idx = np.arange(oldest, self._written)
+        hits = np.flatnonzero(self._ts[idx % self.capacity] >= t_cue)
+        i = int(idx[hits[0]])
+        return -2 if i == oldest and oldest > 0 else i
 
-    def _decide(self, t_dec: float, t_cue: float, value: str, k: int) -> None:
-        ts, cls, wrapped = self._history()
-        hits = np.flatnonzero(ts >= t_dec)
-        if not len(hits) or (wrapped and hits[0] == 0) or ts[hits[0]] - t_dec > self.max_lag_s:
+    def _update(self) -> None:
+        """Anchor and decide what the outputs so far allow, in cue order."""
+        newest = self._at(self._written - 1)[0]
+        keep = []
+        for cue in self.pending:
+            t_cue, value, k, anchor = cue
+            if anchor == -1:
+                anchor = self._anchor(t_cue)
+                if anchor is None:
+                    keep.append(cue)
+                    continue
+                if anchor == -2 or self._at(anchor)[0] - t_cue > self.max_lag_s:
+                    self.missed += 1  # no output at the cue (out of the history, or a gap in the data)
+                    continue
+                cue[3] = anchor
+            decision = anchor + self.n_after
+            if decision < self._written:
+                self._decide(anchor, decision, t_cue, value, k)
+            elif newest - self._at(anchor)[0] > self.span_s:
+                self.missed += 1  # the data had a gap between the cue and its decision sample
+            else:
+                keep.append(cue)
+        self.pending = keep
+
+    def _decide(self, anchor: int, decision: int, t_cue: float, value: str, k: int) -> None:
+        if decision < self._written - self.capacity:
             self.missed += 1
             return
-        i = int(hits[0])
-        predicted = int(cls[i])
+        t_a, _ = self._at(anchor)
+        t_dec, predicted = self._at(decision)
+        if t_dec - t_a > self.span_s:
+            self.missed += 1
+            return
         ok = predicted == k
         self.trials += 1
         self.correct += ok
         row = self.per_class[self.labels[k]]
         row[0] += 1
         row[1] += ok
-        self.last.append({"value": value, "class": self.labels[k], "cue_t": t_cue, "decision_t": float(ts[i]),
+        self.last.append({"value": value, "class": self.labels[k], "cue_t": t_cue, "decision_t": t_dec,
                           "predicted": self.labels[predicted], "correct": bool(ok)})
 
     # -- markers -----------------------------------------------------------------------------------------
@@ -185,14 +218,12 @@ class LiveScorer:
                 self.unmapped_values[value] = self.unmapped_values.get(value, 0) + 1
             return None
         self.mapped += 1
-        t_dec = t + self.config.decision_time_s
-        if self._written and float(self._ts[(self._written - 1) % self.capacity]) >= t_dec:
-            self._decide(t_dec, t, value, k)  # arrived after its decision sample: decided from the history
-        else:
-            bisect.insort(self.pending, (t_dec, t, value, k))
-            if len(self.pending) > MAX_PENDING:
-                self.pending.pop(0)
-                self.missed += 1
+        bisect.insort(self.pending, [t, value, k, -1], key=lambda c: c[0])
+        if len(self.pending) > MAX_PENDING:
+            self.pending.pop(0)
+            self.missed += 1
+        if self._written:
+            self._update()  # it may have arrived after its samples: decided from the history
         return self.labels[k]
 
     def describe(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ SFREQ = 100.0
 SPEED = 8.0  # samples are stamped and pushed 8x faster than real time (timestamps stay on local_clock)
 RATE = SFREQ * SPEED
 TRIAL, CUE_EVERY = 600, 700  # samples: the class shows for 600 samples after each cue, then 100 of rest
-DECISION_S = 0.5  # 400 samples after the cue, in timestamp seconds
+DECISION_S = 4.0  # 400 samples after the cue: recording time (0.5 s of timestamps at 8x)
 MARKER_MAP = {"cue-left": "left", "cue-right": "right", "trial-start": None}
 
 
@@ -99,7 +99,7 @@ def offline_score(session, marker_map: dict, decision_s: float) -> list[dict]:
         cls = marker_map.get(value)
         if cls is None:
             continue
-        i = int(np.flatnonzero(ts >= t + decision_s)[0])
+        i = int(np.flatnonzero(ts >= t)[0]) + int(round(decision_s * SFREQ))  # counted in samples
         trials.append({"value": value, "class": cls, "cue_t": float(t), "decision_t": float(ts[i]),
                        "predicted": labels[int(np.argmax(y[i]))], "correct": labels[int(np.argmax(y[i]))] == cls})
     return trials
@@ -306,11 +306,11 @@ def test_the_dashboard_shows_the_markers_and_the_running_trial_accuracy(oracle_m
             page.goto(f"{srv.url}/")
             panel = f'section[data-decoder-id="{decoder_id}"]'
             page.wait_for_selector(f"{panel} .marker-info:has-text('{name}-markers')", timeout=60_000)
-            assert page.text_content(f"{panel} .accuracy") == "no trial yet (decided 0.5 s after each cue)"
+            assert page.text_content(f"{panel} .accuracy") == "no trial yet (decided 4 s after each cue)"
             page.wait_for_selector(f"{panel} .ws-state:has-text('open')", timeout=60_000)
             push_session(outlet, marker_outlet, x, markers)
             page.wait_for_selector(f'{panel} .accuracy[data-trials="3"]', timeout=60_000)
-            assert page.text_content(f"{panel} .accuracy") == "3/3 = 100 % (95 % CI 44–100 %) at 0.5 s"
+            assert page.text_content(f"{panel} .accuracy") == "3/3 = 100 % (95 % CI 44–100 %) at 4 s"
             assert page.text_content(f"{panel} .marker-info") == f"{name}-markers: 6 received"
             page.screenshot(path=str(tmp_path / "dashboard-markers.png"), full_page=True)
             client.delete(f"/decoders/{decoder_id}")

@@ -27,13 +27,13 @@ def outputs_for(classes: np.ndarray) -> np.ndarray:
 
 
 def offline_score(cues: list[tuple[float, str]], ts: np.ndarray, y: np.ndarray, marker_map: dict, t_dec: float):
-    """The definition: first output at or after cue + t_dec, argmax == the cue's class."""
+    """The definition: round(t_dec * SFREQ) outputs after the first at or after the cue, argmax == the cue's class."""
     trials = correct = 0
     for t, value in cues:
         cls = marker_map.get(value)
         if cls is None:
             continue
-        i = np.flatnonzero(ts >= t + t_dec)[0]
+        i = np.flatnonzero(ts >= t)[0] + int(round(t_dec * SFREQ))
         trials += 1
         correct += LABELS[int(np.argmax(y[i]))] == cls
     return trials, correct
@@ -84,6 +84,25 @@ def test_live_score_equals_the_offline_definition_for_any_chunking_and_marker_ar
     assert d["markers_unmapped"] == 5 and d["unmapped_values"] == {"start": 5} and d["markers_mapped"] == 14
     assert sum(c["trials"] for c in d["per_class"].values()) == trials and set(d["per_class"]) == {"left", "right"}
     assert len(d["last"]) == 5 and d["last"][-1]["value"] in ("L", "R")
+
+
+@pytest.mark.parametrize("speed", [1.0, 3.0])
+def test_a_replay_faster_than_real_time_is_decided_in_recording_time(speed):
+    """A recording replayed at 3x: samples and cues stamped 3x closer, the decision still 1.5 s of recording
+    (150 samples) after the cue, so the score is the recording's."""
+    ts, y, cues = session_data()
+    fast = 1000.0 + (ts - 1000.0) / speed
+    cues_fast = [(1000.0 + (t - 1000.0) / speed, v) for t, v in cues]
+    marker_map = {"L": "left", "R": "right", "start": None}
+    scorer = LiveScorer(ScoringConfig(marker_map, 1.5, "test"), LABELS, SFREQ)
+    pending = sorted(cues_fast)
+    for i in range(0, len(ts), 10):
+        while pending and pending[0][0] <= fast[min(i + 10, len(ts)) - 1]:
+            scorer.marker(pending[0][1], pending.pop(0)[0])
+        scorer.outputs(fast[i:i + 10], y[i:i + 10])
+    d = scorer.describe()
+    assert (d["trials"], d["correct"], d["missed"]) == (*offline_score(cues, ts, y, marker_map, 1.5), 0)
+    assert d["last"][-1]["decision_t"] - d["last"][-1]["cue_t"] == pytest.approx(1.5 / speed, abs=1e-6)
 
 
 def test_a_cue_without_output_at_its_decision_time_is_missed_not_scored():
