@@ -37,6 +37,13 @@ def label_names_of(label_map: LabelMap) -> list[str]:
     return names
 
 
+def absent_events(label_map: LabelMap, events: Sequence[Event]) -> list[str]:
+    """The events ``label_map`` maps to a class (not ignored) that occur nowhere in ``events`` (e.g. of all the
+    files of an evaluation): a typo in a label map would otherwise score one class only."""
+    present = {str(e.description) for e in events}
+    return [str(k) for k, v in label_map.items() if v is not None and str(k) not in present]
+
+
 def _check_window(label_window: tuple[float, float] | None) -> None:
     if label_window is None:
         return

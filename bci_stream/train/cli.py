@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class InputError(click.ClickException):
+    """Files, model or options that cannot be evaluated: exit code 2, as ``calibrate``'s refusals."""
+
+    exit_code = 2
+
+
 def _label_map(items: tuple[str, ...]) -> dict[str, str | None] | None:
     """``EVENT=CLASS`` items (each may hold several, comma-separated) as a label map; None when none."""
     if not items:
@@ -134,7 +140,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
                                 reference_train=list(reference_train) or None, echo=click.echo)
         except BciStreamError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise InputError(str(exc)) from None
         click.echo("")
         click.echo(_live_table(res))
         if out is not None:
@@ -152,7 +158,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         res = evaluate_target(model, list(data), label_map=_label_map(label_map), models_dir=models_dir,
                               trial_classes=classes, **({"times_s": times} if times else {}))
     except BciStreamError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise InputError(str(exc)) from None
     m = res["metrics"]
     click.echo(f"{res['model']} ({res['kind']}) on {len(res['files'])} file(s): {m['n_trials']} trials "
                f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")

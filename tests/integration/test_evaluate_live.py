@@ -138,3 +138,6 @@ def test_bad_arguments_are_named_before_anything_starts(recording: Path) -> None
         evaluate_live(MODEL, [recording], None, models_dir=MODELS, trial_classes=["fists", "left"])
     with pytest.raises(LiveEvaluationError, match=r"label_map must map events to classes the model outputs.*'hands'"):
         evaluate_live(MODEL, [recording], {"T1": "hands", "T2": "feet"}, models_dir=MODELS)
+    with pytest.raises(LiveEvaluationError, match=r"label_map names event\(s\) \['T9'\] that occur in none of the "
+                                                  r"test files"):
+        evaluate_live(MODEL, [recording], {"T1": "fists", "T9": "feet"}, models_dir=MODELS)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from bci_stream.core.errors import BciStreamError
+from bci_stream.io.labels import absent_events
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
 MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
@@ -336,6 +337,12 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     class_ids = [outputs.index(c) for c in classes]
     tests = [_load(f, label_map, card) for f in files]
     train = [_load(f, label_map, card) for f in (reference_train or [])]
+    for what, loaded in (("test files", tests), ("--reference-train files", train)):
+        events = [e for d in loaded for e in d["rec"].events]
+        absent = absent_events(label_map, events) if loaded else []
+        if absent:
+            raise LiveEvaluationError(f"label_map names event(s) {absent} that occur in none of the {what} "
+                                      f"(their events: {sorted({e.description for e in events})})")
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}

@@ -49,6 +49,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
                     times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0)) -> dict[str, Any]:
     """Metrics (:func:`bci_stream.train.evaluate.metrics.evaluate_probs`) of ``target`` over the files ``data``."""
     from bci_stream.io import load_recordings
+    from bci_stream.io.labels import absent_events
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
@@ -56,6 +57,10 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     if not label_map:
         raise ModelError(f"{target}: no label map in its card/checkpoint; give --label-map EVENT=CLASS")
     recs = load_recordings(list(data), label_map=label_map, ch_names=t["ch_names"])
+    absent = absent_events(label_map, [e for r in recs for e in r.events])
+    if absent:
+        raise ModelError(f"label_map names event(s) {absent} that occur in none of the files "
+                         f"(their events: {sorted({e.description for r in recs for e in r.events})})")
     for rec in recs:
         if rec.sfreq != t["sfreq"]:
             raise ModelError(f"{rec.source} has sfreq {rec.sfreq:g} Hz, the model needs {t['sfreq']:g} Hz")

@@ -208,6 +208,9 @@ def test_evaluate_cli_on_checkpoint_and_model(tiny_run):
     res = runner.invoke(main, ["evaluate", str(root / "run" / "checkpoint.pt"), "--data", str(S001 / "S001R10.edf"),
                                "--label-map", "T9=fists"])
     assert res.exit_code != 0 and "label_map matches no event" in res.output
+    res = runner.invoke(main, ["evaluate", str(root / "run" / "checkpoint.pt"), "--data", str(S001 / "S001R10.edf"),
+                               "--label-map", "T1=fists,T9=feet"])  # a typo: feet would never be scored
+    assert res.exit_code == 2 and "label_map names event(s) ['T9'] that occur in none of the files" in res.output
 
 
 def test_csp_filters_live_in_the_signal_space_after_car():
