@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import pylsl
 
+from bci_stream.core.errors import StreamMismatchError
+
 
 def make_stream_info(
     name: str,
@@ -33,13 +35,57 @@ def make_stream_info(
     return info
 
 
-def read_ch_names(info: pylsl.StreamInfo) -> list[str] | None:
-    """Channel labels from ``desc/channels``, or None when the stream does not carry all of them."""
-    labels: list[str] = []
+def desc_channel_values(info: pylsl.StreamInfo, key: str) -> list[str]:
+    """The ``key`` value (``""`` where absent) of every ``desc/channels/channel`` entry, in order.
+
+    The list has one item per entry the ``desc`` lists, which may be fewer or more than the stream's channels.
+    """
+    values: list[str] = []
     ch = info.desc().child("channels").child("channel")
     while not ch.empty():
-        labels.append(ch.child_value("label"))
+        values.append(ch.child_value(key))
         ch = ch.next_sibling("channel")
+    return values
+
+
+def per_channel(info: pylsl.StreamInfo, values: list[str | None], what: str) -> list[str | None]:
+    """``values`` (one per ``desc`` channel entry) as one per stream channel: None for the channels past the
+    entries the ``desc`` lists.
+
+    Raises
+    ------
+    StreamMismatchError
+        When the ``desc`` lists more channel entries than the stream has channels: which entry describes
+        which channel cannot be told.
+    """
+    n = info.channel_count()
+    if len(values) > n:
+        raise StreamMismatchError(
+            f"stream {info.name()!r} desc/channels lists {len(values)} channel entries (their {what}) for its "
+            f"{n} channels: each channel needs at most one entry, in channel order; cannot tell which entry "
+            "describes which channel")
+    return values + [None] * (n - len(values))
+
+
+def read_labels(info: pylsl.StreamInfo) -> list[str | None]:
+    """Each stream channel's label from ``desc/channels``, by position: None where the entry has a blank or no
+    label, or where the ``desc`` lists fewer entries than the stream has channels.
+
+    Raises
+    ------
+    StreamMismatchError
+        When the ``desc`` lists more channel entries than the stream has channels (:func:`per_channel`).
+    """
+    labels = [label if label.strip() else None for label in desc_channel_values(info, "label")]
+    return per_channel(info, labels, "labels")
+
+
+def read_ch_names(info: pylsl.StreamInfo) -> list[str] | None:
+    """Channel labels from ``desc/channels``, or None when the stream does not carry all of them.
+
+    For the labels of a stream whose ``desc`` labels only some channels, see :func:`read_labels`.
+    """
+    labels = desc_channel_values(info, "label")
     if len(labels) != info.channel_count() or not all(labels):
         return None
     return labels

@@ -5,8 +5,9 @@ from __future__ import annotations
 import platform
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pylsl
@@ -15,7 +16,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.channels import match_channels
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
-from bci_stream.lsl.info import read_ch_names
+from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import time_correction_ex
 
 NUMERIC_FORMATS = {
@@ -64,40 +65,72 @@ def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     return found[0]
 
 
-def channel_indices(stream_labels: list[str] | None, n_stream_chans: int, card: ModelCard) -> np.ndarray | None:
+def _shortlist(names: Sequence[object], limit: int = 10) -> str:
+    return ", ".join(map(str, names[:limit])) + (" ..." if len(names) > limit else "")
+
+
+def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: int, card: ModelCard,
+                    stream_name: str | None = None) -> np.ndarray | None:
     """Stream column for each model channel, or None when the stream's order already is the model's.
 
-    When the stream carries labels, every model channel is looked up by label (exact, then ignoring
-    case, dots and an ``EEG`` prefix: :func:`bci_stream.core.channels.ch_name_key`), so the stream
-    may order channels differently or carry extra ones. Without labels the channel count must equal the card's ``n_chans``.
+    ``stream_labels`` holds each stream channel's label by position, None where the stream's ``desc`` gives
+    none (:func:`bci_stream.lsl.info.read_labels`). When the stream labels any channel, every model channel is
+    looked up among the labelled ones (exact, then ignoring case, dots and an ``EEG`` prefix:
+    :func:`bci_stream.core.channels.ch_name_key`), so the stream may order channels differently, carry extra
+    ones, or leave channels the model does not use unlabelled. Only without any label is the stream taken to
+    be in the model's order, and then its channel count must equal the card's ``n_chans``.
 
     Raises
     ------
     StreamMismatchError
-        On a channel count mismatch, or a model channel absent from (or ambiguous in) the stream.
+        On a channel count mismatch, more labels than channels, or a model channel absent from (or ambiguous
+        in) the labelled channels; for a ``desc`` that labels only some channels, the error says how many and
+        lists the model channels not found.
     """
-    if stream_labels is None:
+    stream = f"stream {stream_name!r}" if stream_name else "stream"
+    labels = list(stream_labels or [])
+    if not any(labels):
         if n_stream_chans != card.n_chans:
             raise StreamMismatchError(
                 f"stream has {n_stream_chans} channels and no channel labels; model '{card.ref}' needs "
                 f"n_chans={card.n_chans}"
             )
         return None
-    idx, missing, ambiguous = match_channels(stream_labels, card.ch_names)
+    if len(labels) > n_stream_chans:
+        raise StreamMismatchError(f"{stream} has {n_stream_chans} channels but {len(labels)} channel labels: "
+                                  "cannot tell which label names which channel")
+    labels += [None] * (n_stream_chans - len(labels))
+    where = [i for i, label in enumerate(labels) if label]
+    found, missing, ambiguous = match_channels([labels[i] for i in where], card.ch_names)
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
         raise StreamMismatchError(f"model channel {name!r} matches several stream channels {hits}")
+    if missing and len(where) < n_stream_chans:
+        unlabelled = [i for i, label in enumerate(labels) if not label]
+        raise StreamMismatchError(
+            f"{stream} desc labels only {len(where)} of its {n_stream_chans} channels (unlabelled: channel "
+            f"{_shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} channels model "
+            f"'{card.ref}' needs are not among the labelled ones: {_shortlist(missing)}. Label every channel "
+            "in desc/channels/channel/label (the service does not guess which unlabelled channel is which)"
+        )
     if missing:
         raise StreamMismatchError(
             f"stream lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
-            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} "
-            f"(stream has {n_stream_chans} channels: {', '.join(stream_labels[:10])}"
-            f"{' ...' if n_stream_chans > 10 else ''})"
+            f"{_shortlist(missing)} (stream has {n_stream_chans} channels: {_shortlist(labels)})"
         )
-    arr = np.asarray(idx, dtype=np.intp)
+    arr = np.asarray([where[i] for i in found], dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):
         return None
     return arr
+
+
+def label_report(labels: Sequence[str | None]) -> dict[str, Any]:
+    """What a decoder's status says of its stream's channel labels (:func:`bci_stream.lsl.info.read_labels`):
+    how many channels the ``desc`` labels, which ones (by position, from 0) it leaves unlabelled, and whether
+    the stream was taken to be in the model's channel order (no label at all)."""
+    unlabelled = [i for i, label in enumerate(labels) if not label]
+    return {"labelled": len(labels) - len(unlabelled), "unlabelled": unlabelled,
+            "order_assumed": len(unlabelled) == len(labels)}
 
 
 def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
@@ -118,7 +151,7 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
     if info.channel_format() == pylsl.cf_int64 and not INT64_SUPPORTED:
         raise StreamMismatchError(f"stream {info.name()!r} has channel format int64, which pylsl cannot pull on "
                                   f"{platform.system()} {struct.calcsize('P') * 8}-bit; send int32 or float samples")
-    return channel_indices(read_ch_names(info), info.channel_count(), card)
+    return channel_indices(read_labels(info), info.channel_count(), card, info.name())
 
 
 TimeCorrection = Literal["auto", "lsl", "none"]

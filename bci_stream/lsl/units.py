@@ -15,6 +15,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
+from bci_stream.lsl.info import desc_channel_values, per_channel
 
 #: Unit name (lower case, spaces removed) → its size in volts.
 VOLTS = {
@@ -47,13 +48,18 @@ def mne_lsl_unit(unit: str, ch_type: str) -> str:
 
 
 def read_units(info: pylsl.StreamInfo) -> list[str | None]:
-    """Each channel's unit from the stream's ``desc`` (None where a channel has none)."""
-    units: list[str | None] = []
-    ch = info.desc().child("channels").child("channel")
-    while not ch.empty():
-        units.append(mne_lsl_unit(ch.child_value("unit"), ch.child_value("type")) or None)
-        ch = ch.next_sibling("channel")
-    return units if len(units) == info.channel_count() else [None] * info.channel_count()
+    """Each stream channel's unit from the ``desc``, by position: None where a channel has none (a blank or
+    absent ``unit``, or no entry: the ``desc`` lists fewer entries than the stream has channels).
+
+    Raises
+    ------
+    StreamMismatchError
+        When the ``desc`` lists more channel entries than the stream has channels.
+    """
+    types = desc_channel_values(info, "type")
+    units = [mne_lsl_unit(unit, ch_type) if unit.strip() else None
+             for unit, ch_type in zip(desc_channel_values(info, "unit"), types)]
+    return per_channel(info, units, "units")
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,16 @@ def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: li
                input_unit: str | None) -> UnitScale:
     """The factor of every model channel (``chan_idx`` maps model channels to stream channels).
 
+    A stream whose ``desc`` gives no unit at all is taken to be in ``input_unit`` (default: the card's unit),
+    reported as assumed. Once the ``desc`` gives a unit to some channel, every channel the model uses must
+    have one: the others' unit is not guessed.
+
     Raises
     ------
     StreamMismatchError
         When a channel's unit (or ``input_unit``, or the card's unit) is not a voltage unit: the error names
-        the channel and the unit.
+        the channel and the unit. When the ``desc`` gives units to some channels but not to every channel the
+        model uses: the error names those channels.
     """
     target = volts_per_unit(card_unit)
     if target is None:
@@ -86,7 +97,9 @@ def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: li
     stream_units = read_units(info)
     idx = chan_idx if chan_idx is not None else np.arange(len(ch_names))
     declared = [stream_units[i] for i in idx]
-    assumed = any(u is None for u in declared)
+    assumed = all(u is None for u in stream_units)
+    if not assumed and any(u is None for u in declared):
+        _refuse_partial_units(info, stream_units, idx, ch_names)
     fallback = input_unit or card_unit
     units = [u if u is not None else fallback for u in declared]
     scale = np.empty(len(units))
@@ -98,3 +111,17 @@ def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: li
                                       f"{card_unit!r} (known: V, mV, uV/µV, nV and their names)")
         scale[k] = size / target
     return UnitScale(scale, units, assumed)
+
+
+def _refuse_partial_units(info: pylsl.StreamInfo, stream_units: list[str | None], idx: np.ndarray,
+                          ch_names: list[str]) -> None:
+    """Raise the error of a ``desc`` that gives units to some channels but not to some the model uses."""
+    given = sum(u is not None for u in stream_units)
+    lacking = [f"{name!r} (stream channel {int(i)})" for name, i in zip(ch_names, idx) if stream_units[i] is None]
+    units = sorted({u for u in stream_units if u is not None})
+    raise StreamMismatchError(
+        f"stream {info.name()!r} desc gives a unit for only {given} of its {len(stream_units)} channels "
+        f"({', '.join(map(repr, units[:5]))}{' ...' if len(units) > 5 else ''}), and none for {len(lacking)} "
+        f"channel(s) the model uses: {', '.join(lacking[:10])}{' ...' if len(lacking) > 10 else ''}. Partial units "
+        "are not guessed (nor is input_unit applied to them): give every channel its unit in desc/channels/channel"
+        "/unit, or none at all")

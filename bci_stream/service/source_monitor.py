@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pylsl
+from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.core.errors import StreamMismatchError
-from bci_stream.lsl.source import NUMERIC_FORMATS
+from bci_stream.lsl.liblsl import time_correction_ex
+from bci_stream.lsl.source import NUMERIC_FORMATS, build_predicate
 
 RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source checks while stalled, s
+#: how long :meth:`SourceMonitor.verify` looks for the outlet instance liblsl re-subscribed to, s (found in ~1 ms
+#: on a working network: it is the instance whose samples just arrived)
+VERIFY_TIMEOUT_S = 3.0
 
 
 class SourceMonitor:
@@ -28,6 +35,36 @@ class SourceMonitor:
         self.seen_uids = {source.uid()}
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = 0.0
+        self._inlet: pylsl.StreamInlet | None = None
+        self._was_reset: Callable[[], bool] = lambda: False
+
+    def follow(self, inlet: pylsl.StreamInlet, timeout: float = 2.0) -> None:
+        """Watch ``inlet`` for liblsl's own re-subscriptions (a source with a source_id, recovered by liblsl).
+
+        liblsl switches a recovering inlet to a new outlet instance of the source (same name, type, source_id,
+        channel count and format, *any rate*) and only then reads its samples; on that switch it raises the
+        inlet's clock-reset flag, provided a clock offset had been measured. So the offset is measured here
+        (waiting up to ``timeout`` s: at once when the decoder already measured it), and :meth:`resubscribed`
+        reads the flag at every chunk, before any sample of that chunk is decoded.
+        """
+        self._inlet = inlet
+        self._was_reset = inlet.was_clock_reset if self.source.source_id() else (lambda: False)
+        self._measure_clock(timeout)
+
+    def resubscribed(self) -> bool:
+        """liblsl re-subscribed the followed inlet to another outlet instance since the last call (the next step
+        is :meth:`verify`); the clock offset is measured again, so that the next switch raises the flag too."""
+        if not self._was_reset():
+            return False
+        self._measure_clock(0.0)  # starts a measurement; liblsl's clock thread finishes it within ~2.6 s
+        return True
+
+    def _measure_clock(self, timeout: float) -> None:
+        if self._inlet is not None and self.source.source_id():
+            try:
+                time_correction_ex(self._inlet, timeout)
+            except (LslTimeoutError, LostError):
+                pass
 
     def same_source(self, info: pylsl.StreamInfo) -> bool:
         src = self.source
@@ -42,12 +79,62 @@ class SourceMonitor:
         self._next_check = pylsl.local_clock() + self._backoff
 
     def stop(self) -> str | None:
-        """Data again: stop watching; the new outlet instance's uid if the source came back as one."""
+        """Data again: stop watching; the new outlet instance's uid if the source came back as one.
+
+        Raises
+        ------
+        StreamMismatchError
+            An instance of the same source seen meanwhile has another channel count, rate or format.
+        """
         uid = None
         if self.watch is not None:
-            uid = self.new_instance([i for i in self.watch.results() if self.same_source(i)])
+            mine = [i for i in self.watch.results() if self.same_source(i)]
+            self.check_shapes(mine)
+            uid = self.new_instance(mine)
         self.watch = None
         return uid
+
+    def verify(self, timeout: float = VERIFY_TIMEOUT_S) -> str | None:
+        """liblsl re-subscribed the inlet to another outlet instance of the source: find the instances of the
+        source that are up now (a one-shot resolve, repeated until one answers or ``timeout`` s went by) and
+        check each against the stream the decoder started on; the new instance's uid if not seen before.
+
+        Raises
+        ------
+        StreamMismatchError
+            An instance of the source has another channel count, rate or format, or none could be found to
+            be checked (the samples of an unchecked instance are not decoded).
+        """
+        src = self.source
+        predicate = build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
+        deadline = pylsl.local_clock() + timeout
+        while True:
+            mine = [i for i in pylsl.resolve_bypred(predicate, 1, 0.5) if self.same_source(i)]
+            if mine:
+                break
+            if pylsl.local_clock() >= deadline:
+                raise StreamMismatchError(
+                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance "
+                    f"that no resolve of {predicate} found within {timeout:g} s, so its channel count, rate and "
+                    "format could not be checked; refusing to decode it with the same state; start a new decoder"
+                )
+        self.check_shapes(mine)
+        return self.new_instance(mine)
+
+    def check_shapes(self, mine: list[pylsl.StreamInfo]) -> None:
+        """StreamMismatchError when an instance of the source in ``mine`` differs in channel count, rate or
+        format from the stream the decoder started on, naming what it was and what it is now."""
+        src = self.source
+        shape = (src.channel_count(), src.nominal_srate(), src.channel_format())
+        for info in mine:
+            got = (info.channel_count(), info.nominal_srate(), info.channel_format())
+            if got != shape:
+                raise StreamMismatchError(
+                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back with n_chans={got[0]}, "
+                    f"sfreq={got[1]:g}, format={NUMERIC_FORMATS.get(got[2], got[2])}; it was n_chans={shape[0]}, "
+                    f"sfreq={shape[1]:g}, format={NUMERIC_FORMATS[shape[2]]}. Refusing to decode it with the same "
+                    "state; start a new decoder"
+                )
 
     def check(self, now: float) -> tuple[pylsl.StreamInfo | None, str | None]:
         """While silent, at most once per backoff interval: ``(info to reopen or None, new uid or None)``.
@@ -65,16 +152,7 @@ class SourceMonitor:
         found = self.watch.results()
         mine = [i for i in found if self.same_source(i)]
         src = self.source
-        shape = (src.channel_count(), src.nominal_srate(), src.channel_format())
-        for info in mine:
-            got = (info.channel_count(), info.nominal_srate(), info.channel_format())
-            if got != shape:
-                raise StreamMismatchError(
-                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back with n_chans={got[0]}, "
-                    f"sfreq={got[1]:g}, format={NUMERIC_FORMATS.get(got[2], got[2])}; it was n_chans={shape[0]}, "
-                    f"sfreq={shape[1]:g}, format={NUMERIC_FORMATS[shape[2]]}. Refusing to decode it with the same "
-                    "state; start a new decoder"
-                )
+        self.check_shapes(mine)
         if not mine and found:
             other = found[0]
             raise StreamMismatchError(

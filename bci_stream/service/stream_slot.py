@@ -31,10 +31,11 @@ from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.step_model import StepModel
-from bci_stream.lsl.info import read_ch_names
+from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.lsl.source import NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, resolve_one
+from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet, SourceIdProbe, decoded_source_id
+from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
+                                  resolve_one)
 from bci_stream.lsl.units import unit_scale
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
@@ -167,33 +168,36 @@ class StreamSlot:
         self.full = full = self.open_inlet(info)
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         self.chan_idx = chan_idx = check_stream(full, card)
+        probe = SourceIdProbe(decoded_source_id(full, card))  # another decoder's outlet under that source_id?
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
         self.units_scale = units.scale
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.monitor = SourceMonitor(full, self.predicate())
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
         self.update_clock(2.0)
-        self.outlet = DecodedOutlet(full, card)
+        self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
+        self.outlet = DecodedOutlet(full, card, instance=self.decoder_id if probe.taken() else None)
         self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq) if opts.provenance else None
         model.warm_up()
         n_stream = full.channel_count()
         fmt = NUMERIC_FORMATS[full.channel_format()]
         self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 1.0 / self.sfreq
         self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
-        ch_names = read_ch_names(full)
+        labels = read_labels(full)  # per channel, None where the desc gives no label
+        ch_names = labels if any(labels) else None
         self.status.stream = {
             "name": full.name(), "type": full.type(), "source_id": full.source_id(),
             "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
             "channel_format": fmt, "ch_names": ch_names,
             "channel_map": None if chan_idx is None else chan_idx.tolist(),
-            "units": units.describe(),
+            "units": units.describe(), "labels": label_report(labels),
         }
         self.status.output_stream = {
             "name": self.outlet.name, "type": "Decoded", "source_id": self.outlet.source_id,
             "provenance": None if self.prov_outlet is None else self.prov_outlet.name,
         }
         if opts.record_path is not None:
-            self.start_recorder(full, ch_names or [f"ch{i + 1}" for i in range(n_stream)], fmt)
+            self.start_recorder(full, [label or f"ch{i + 1}" for i, label in enumerate(labels)], fmt)
         self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
                                        opts.time_correction, self.recorder, opts.gap_threshold_s)
         self.inlet.open_stream(timeout=10.0)
@@ -299,8 +303,12 @@ class StreamSlot:
         self.status.last_timestamp = float(ts_out[-1])
 
     def got_data(self, first_ts: float, now: float) -> None:
-        """Data arrived at ``now``: resume a stalled stream."""
+        """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
+        or not), check that instance against the stream decoding started on (StreamMismatchError: nothing of
+        this chunk is decoded); then resume a stalled stream."""
         self.last_data = now
+        if self.monitor.resubscribed():
+            self.note_reconnect(self.monitor.verify())
         if self.status.state == "stalled":
             self.on_resume(first_ts)
 
@@ -345,6 +353,7 @@ class StreamSlot:
         info, uid = self.monitor.check(now)
         if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
             self.open_inlet(info)
+            self.monitor.follow(self.inlet, 0.0)
             self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
             self.inlet.open_stream(timeout=10.0)
         self.note_reconnect(uid)

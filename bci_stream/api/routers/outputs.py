@@ -6,29 +6,23 @@ import asyncio
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, SupervisorDep, token_ok
+from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, token_ok
 from bci_stream.api.routers.decoders import HandleDep
+from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, query_bool, query_int, reason
 from bci_stream.core.errors import DecoderNotReadyError
 from bci_stream.service.ring import N_META, MarkerFeed
 from bci_stream.service.metrics import EDGES, summarise
 
 router = APIRouter(prefix="/decoders", tags=["outputs"])
 
-WS_POLICY_VIOLATION = 1008
 POLL_S = 0.05  # how often a WebSocket session looks for new outputs
 MAX_ROWS_PER_MESSAGE = 2000
 
 
 @router.websocket("/{decoder_id}/outputs")
-async def stream_outputs(
-    websocket: WebSocket,
-    decoder_id: str,
-    decimate: int = Query(default=1, ge=1, le=10000, description="Send every n-th output sample (by seq)."),
-    markers: bool = Query(default=False, description="Also send the followed marker stream's markers, as "
-                          "separate messages with \"type\": \"marker\"."),
-) -> None:
+async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     """Decoded outputs as JSON messages, about 20 per second:
     ``{"seq": [...], "t": [...], "state_epoch": [...], "y": [[...]], "labels": [...], "dropped": n}``.
 
@@ -38,10 +32,21 @@ async def stream_outputs(
 
     Each client reads from its own cursor in the decoder's output ring: a client that reads too slowly
     loses the oldest rows (counted in ``dropped``), never slowing the decoder or other clients.
+
+    Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1) and
+    ``markers`` (true/false, default false). A bad value is accepted and then closed with code 1008 and a
+    reason naming the parameter, the rule and the value (:mod:`bci_stream.api.ws_query`).
     """
     if not token_ok(websocket.app.state.settings, websocket.headers.get("authorization"),
                     websocket.query_params.get(TOKEN_QUERY)):
         await websocket.close(code=WS_POLICY_VIOLATION, reason=TOKEN_HELP)  # before accept: no data is sent
+        return
+    try:
+        decimate = query_int(websocket.query_params, "decimate", 1, 1, 10000)
+        markers = query_bool(websocket.query_params, "markers", False)
+    except QueryError as exc:  # accepted, then closed: the client can read the reason (a refused handshake: no)
+        await websocket.accept()
+        await websocket.close(code=WS_POLICY_VIOLATION, reason=reason(str(exc)))
         return
     supervisor = websocket.app.state.supervisor
     handle = supervisor.get(decoder_id)

@@ -1,0 +1,135 @@
+"""Over a real uvicorn server and real LSL streams: two decoders of one stream with one model publish outlets
+with distinct source_ids (the first keeps the documented one), and a WebSocket with a bad query is closed
+with a reason that names the parameter, the rule and the value."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.settings import Settings
+from support.common import TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet, pull_all, wait_for
+from support.pacing import PacedPusher
+
+TOKEN = "ids-ws-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path) -> Iterator[BackgroundServer]:
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1, token=TOKEN)
+    with BackgroundServer(settings) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server: BackgroundServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30.0, headers=AUTH) as c:
+        yield c
+
+
+def start(client: httpx.Client, name: str, **options) -> str:
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru", "options": options})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    wait_status(client, decoder_id, lambda s: s["state"] == "running", 90, f"decoder {decoder_id} to run")
+    return decoder_id
+
+
+def decoded_outlets(name: str, n: int) -> list[pylsl.StreamInfo]:
+    return wait_for(lambda: (found := pylsl.resolve_bypred(f"name='{name}-decoded'", n, 1.0)) and
+                    len(found) >= n and found, 30, f"{n} outlets named {name}-decoded")
+
+
+def test_second_decoder_of_a_stream_and_model_gets_its_own_source_id(client, models_dir):
+    """POST the same stream and model twice (other options): both 201 and decode. Expected: the first outlet keeps
+    ``<input source_id>/decoded/<sha[:12]>``, the second gets that plus ``/<its decoder id>`` (its provenance
+    outlet too); each status says which; after the first decoder stops, a consumer of the first source_id is
+    not moved to the second decoder's outlet (it receives nothing more), while the second decodes on."""
+    name = unique("dup")
+    sid = f"{name}-src"
+    outlet, _ = new_outlet(name, sid)
+    pusher = PacedPusher(outlet, test_signal(60_000, seed=121), TINY_SFREQ, chunk=10)
+    pusher.start()
+    try:
+        first = start(client, name)
+        second = start(client, name, gap_policy="reset", nan_policy="zero")
+        sha = ModelRegistry(models_dir).get("tiny-gru").card.sha256[:12]
+        base = f"{sid}/decoded/{sha}"
+        st1, st2 = (client.get(f"/decoders/{d}").json() for d in (first, second))
+        assert st1["output_stream"]["source_id"] == base
+        assert st2["output_stream"]["source_id"] == f"{base}/{second}"
+        assert {i.source_id() for i in decoded_outlets(name, 2)} == {base, f"{base}/{second}"}
+        prov = pylsl.resolve_bypred(f"name='{name}-decoded-provenance'", 2, 10.0)
+        assert {i.source_id() for i in prov} == {f"{base}/provenance", f"{base}/{second}/provenance"}
+
+        info = next(i for i in decoded_outlets(name, 2) if i.source_id() == base)
+        consumer = pylsl.StreamInlet(info, max_buflen=60, processing_flags=0, recover=True)
+        consumer.open_stream(timeout=10.0)
+        y, _ = pull_all(consumer, 50, timeout=30)
+        assert len(y) >= 50
+        assert client.delete(f"/decoders/{first}").status_code == 200
+        consumer.pull_chunk(timeout=1.0, max_samples=100_000)  # what the first decoder sent before it stopped
+        out_before = client.get(f"/decoders/{second}").json()["counters"]["samples_out"]
+        got, deadline = 0, time.monotonic() + 8.0  # liblsl would recover it to an outlet with the same source_id
+        while time.monotonic() < deadline:
+            got += len(consumer.pull_chunk(timeout=0.2, max_samples=4096)[1])
+        assert got == 0, f"the consumer of {base!r} got {got} samples from another decoder"
+        st2 = wait_status(client, second, lambda s: s["counters"]["samples_out"] > out_before + 500, 30,
+                          "the second decoder to decode on")
+        assert st2["state"] == "running"
+        assert client.delete(f"/decoders/{second}").status_code == 200
+    finally:
+        pusher.halt.set()
+        pusher.join(10)
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("decimate=0", "decimate must be an integer from 1 to 10000, got '0'"),
+    ("decimate=abc", "decimate must be an integer from 1 to 10000, got 'abc'"),
+    ("decimate=10001", "decimate must be an integer from 1 to 10000, got '10001'"),
+    ("decimate=" + "9" * 300, "decimate must be an integer from 1 to 10000, got '999999999999999999999999...'"),
+    ("markers=maybe", "markers must be true or false (or 1/0, on/off, yes/no), got 'maybe'"),
+])
+def test_websocket_bad_query_is_closed_with_a_reason(client, server, query, reason):
+    """A bad ``decimate`` or ``markers``: the handshake completes, then the server closes with 1008 (policy
+    violation) and a reason naming the parameter, the rule and the bad value; no data is sent."""
+    name = unique("wsq")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream up
+    decoder_id = start(client, name)
+    url = server.url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?{query}"
+    with ws_connect(url, additional_headers=AUTH) as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=10)
+    close = info.value.rcvd
+    assert close is not None and close.code == 1008 and close.reason == reason, close
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_websocket_good_query_still_streams(client, server):
+    """The control: ``?decimate=5&markers=false`` streams outputs, every 5th by seq."""
+    name = unique("wsok")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start(client, name)
+    url = server.url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?decimate=5&markers=false"
+    pusher = PacedPusher(outlet, test_signal(5_000, seed=122), TINY_SFREQ * 4, chunk=10)
+    with ws_connect(url, additional_headers=AUTH) as ws:
+        pusher.start()
+        seq = json.loads(ws.recv(timeout=20))["seq"]
+    pusher.halt.set()
+    pusher.join(10)
+    assert seq and np.all(np.asarray(seq) % 5 == 0)
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
