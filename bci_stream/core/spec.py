@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
@@ -145,6 +145,16 @@ class DecoderOptions(BaseModel):
         description="Unit of the stream's samples when its desc gives none (V, mV, uV, µV, nV, or their names); "
         "default: the model card's unit. A unit in the desc always wins.",
     )
+
+    @field_validator("input_unit")
+    @classmethod
+    def _voltage_unit(cls, value: str | None) -> str | None:
+        from bci_stream.core.units import VOLTS, volts_per_unit
+
+        if value is not None and volts_per_unit(value) is None:
+            raise ValueError(f"input_unit must be a voltage unit ({', '.join(sorted(VOLTS))}), got {value!r}")
+        return value
+
     record_path: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
         description="Record inputs, outputs and events to this XDF file, relative to the service's "

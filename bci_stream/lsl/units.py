@@ -15,21 +15,8 @@ import numpy as np
 import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.units import VOLTS, volts_per_unit  # noqa: F401 - re-exported: the stream reader's names
 from bci_stream.lsl.info import desc_channel_values, per_channel
-
-#: Unit name (lower case, spaces removed) → its size in volts.
-VOLTS = {
-    "v": 1.0, "volt": 1.0, "volts": 1.0,
-    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
-    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
-    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
-}
-
-
-def volts_per_unit(unit: str) -> float | None:
-    """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows."""
-    return VOLTS.get(unit.strip().replace(" ", "").lower())
-
 
 #: MNE channel types whose unit is the volt (mne-lsl writes their unit as a power of ten of it).
 MNE_VOLTAGE_TYPES = frozenset({"eeg", "eog", "emg", "ecg", "seeg", "ecog", "dbs", "bio"})

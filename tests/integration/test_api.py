@@ -111,6 +111,8 @@ def test_reset_is_counted(client, eeg_outlet):
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"max_buffer_s": -1}},
          ["body", "options", "max_buffer_s"], "Input should be greater than 0"),
         ({"stream": {"name": "x"}, "model": "../etc/passwd"}, ["body", "model"], "String should match pattern"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"input_unit": "K"}},
+         ["body", "options", "input_unit"], "Value error, input_unit must be a voltage unit (microvolt"),
     ],
 )
 def test_malformed_bodies_get_422_naming_the_field(client, body, loc, msg):
