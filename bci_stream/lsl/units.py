@@ -15,7 +15,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
-from bci_stream.core.units import VOLTS, volts_per_unit  # noqa: F401 - re-exported: the stream reader's names
+from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.info import desc_channel_values, per_channel
 
 #: MNE channel types whose unit is the volt (mne-lsl writes their unit as a power of ten of it).
