@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     )
     token: str | None = Field(
         default=None, min_length=8, repr=False,
-        description="Bearer token that every mutating endpoint requires when set (`Authorization: Bearer ...`). "
+        description="Bearer token that every route reading or changing decoders, models or status requires when "
+                    "set (`Authorization: Bearer ...` or `?token=`; open: /health, /ready, /metrics, the dashboard "
+                    "page, /docs). "
                     "Keep it in the environment or an env file readable only by the service, not in the config file.",
     )
     status_interval: float = Field(
