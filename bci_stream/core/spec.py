@@ -155,6 +155,13 @@ class DecoderOptions(BaseModel):
             raise ValueError(f"input_unit must be a voltage unit ({', '.join(sorted(VOLTS))}), got {value!r}")
         return value
 
+    output_instance: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Appended to the decoded stream's source_id (<input source_id>/decoded/<model sha[:12]>/<this>) "
+        "so that two decoders of one stream and model never share one (liblsl would move a consumer from one to "
+        "the other). Not given: none, unless another decoder of the same stream selector and model already runs "
+        "in this service; then the new decoder's id.",
+    )
     record_path: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
         description="Record inputs, outputs and events to this XDF file, relative to the service's "

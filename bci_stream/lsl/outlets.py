@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pylsl
 
@@ -11,7 +9,6 @@ from bci_stream import __version__
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.lsl.liblsl import ChunkPusher
-from bci_stream.lsl.source import build_predicate
 
 OUTPUT_UNITS = {"categorical": "probability", "gaussian": "", "poisson": "rate"}
 #: ``desc/channels/channel/type`` of every output: an MNE channel type, so mne-lsl's ``StreamLSL`` reads the
@@ -20,45 +17,17 @@ OUTPUT_UNITS = {"categorical": "probability", "gaussian": "", "poisson": "rate"}
 OUTPUT_CH_TYPE = "misc"
 
 
-#: how long :class:`SourceIdProbe` looks for an outlet already published under a decoded source_id, s
-PROBE_TIMEOUT_S = 0.5
-
-
 def decoded_source_id(input_info: pylsl.StreamInfo, card: ModelCard, instance: str | None = None) -> str:
     """Stable per (input stream, model): a consumer can re-resolve it after a restart.
 
-    ``instance`` (a decoder id) is appended, ``.../decoded/<sha>/<instance>``, for a decoder of a stream and
-    model that another decoder already publishes (:class:`SourceIdProbe`): two outlets must never share a
-    source_id, or liblsl would move a consumer from one to the other when the first one stops.
+    ``instance`` (``options.output_instance``) is appended, ``.../decoded/<sha>/<instance>``: the supervisor
+    sets it to the decoder's id for a decoder of a stream and model that another decoder already publishes, as
+    two outlets must never share a source_id (liblsl would move a consumer from one to the other when the
+    first one stops).
     """
     base = input_info.source_id() or f"{input_info.name()}@{input_info.hostname()}"
     sid = f"{base}/decoded/{card.sha256[:12]}"
     return sid if instance is None else f"{sid}/{instance}"
-
-
-class SourceIdProbe:
-    """Looks, in a thread, for an LSL outlet already published under ``source_id`` (another decoder of the same
-    stream with the same model, here or on another host); :meth:`taken` waits for the answer.
-
-    Started early in a decoder's connect, so that the look (up to ``timeout`` s when nothing answers; about
-    1 ms when an outlet does) overlaps the slow parts (the clock offset, the model warm-up).
-    """
-
-    def __init__(self, source_id: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-        self.source_id = source_id
-        self._predicate = build_predicate(source_id=source_id)
-        self._found: list[pylsl.StreamInfo] = []
-        self._thread = threading.Thread(target=self._look, args=(timeout,), name="bci-stream-sid-probe",
-                                        daemon=True)
-        self._thread.start()
-
-    def _look(self, timeout: float) -> None:
-        self._found = pylsl.resolve_bypred(self._predicate, 1, timeout)
-
-    def taken(self) -> bool:
-        """An outlet with the source_id answered (waits for the look to end)."""
-        self._thread.join()
-        return bool(self._found)
 
 
 class DecodedOutlet:

@@ -33,7 +33,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.step_model import StepModel
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet, SourceIdProbe, decoded_source_id
+from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
                                   resolve_one)
 from bci_stream.lsl.units import unit_scale
@@ -168,7 +168,6 @@ class StreamSlot:
         self.full = full = self.open_inlet(info)
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         self.chan_idx = chan_idx = check_stream(full, card)
-        probe = SourceIdProbe(decoded_source_id(full, card))  # another decoder's outlet under that source_id?
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
         self.units_scale = units.scale
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
@@ -176,7 +175,7 @@ class StreamSlot:
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
         self.update_clock(2.0)
         self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
-        self.outlet = DecodedOutlet(full, card, instance=self.decoder_id if probe.taken() else None)
+        self.outlet = DecodedOutlet(full, card, instance=opts.output_instance)
         self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq) if opts.provenance else None
         model.warm_up()
         n_stream = full.channel_count()

@@ -98,14 +98,19 @@ class Supervisor:
     def start(self, spec: DecoderSpec, n_outputs: int | None = None, sfreq: float | None = None) -> DecoderHandle:
         """Start a decoder's worker for ``spec`` (state ``starting``; a Ray actor first connects back to us).
 
-        With ``n_outputs`` and ``sfreq`` (from the model card), outputs are also shared with HTTP readers through a
-        ring of ``options.outputs_buffer_s`` seconds (:meth:`reader`). Raises :class:`PlacementError` when
-        ``options.placement`` cannot be met (checked first; for ``ray``, also an actor that does not start in time).
-        """
+        With ``n_outputs`` and ``sfreq`` (from the card), outputs also go to HTTP readers through a ring of
+        ``options.outputs_buffer_s`` s (:meth:`reader`). :class:`PlacementError` when ``options.placement`` cannot be
+        met. A second decoder of one stream selector and model gets its id as ``options.output_instance``."""
         if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         self.backend.check_placement(spec.options.placement)
-        handle = DecoderHandle(id=uuid.uuid4().hex[:12], spec=spec, backend=self.backend.name)
+        decoder_id = uuid.uuid4().hex[:12]
+        with self._lock:  # another decoder of this stream and model publishes the plain decoded source_id
+            twin = any(h.spec.stream == spec.stream and h.spec.model == spec.model
+                       and h.spec.options.output_instance is None for h in self._handles.values())
+        if twin and spec.options.output_instance is None:
+            spec = spec.model_copy(update={"options": spec.options.model_copy(update={"output_instance": decoder_id})})
+        handle = DecoderHandle(id=decoder_id, spec=spec, backend=self.backend.name)
         if n_outputs is not None and sfreq is not None:
             capacity = max(64, math.ceil(spec.options.outputs_buffer_s * sfreq))
             handle.ring = (OutputRing.create_named(capacity, n_outputs) if handle.shared
