@@ -241,6 +241,8 @@ def run_phase(h: Harness, kind: str, model: BenchModel, data_path: Path | None, 
     seq_channel = 0 if kind == "timeflux" else None
     h.add_stream(name, model, data_path, seq_channel=seq_channel, capacity_s=warmup + seconds + 60)
     path: StartedPath | None = None
+    pushed: np.ndarray | None = None
+    stop_error: str | None = None
     try:
         t_setup = time.monotonic()
         path = start_path(h, kind, name, model, decoder_options)
@@ -263,13 +265,19 @@ def run_phase(h: Harness, kind: str, model: BenchModel, data_path: Path | None, 
         service = _service_view(path.status())
         pushed = h.dump_pushed(name)
     finally:
-        _end_phase(h, path, name)
+        try:
+            _end_phase(h, path, name)
+        except BenchError as exc:  # after the measurement: the path did not stop cleanly; its figures stand
+            if pushed is None:
+                raise
+            stop_error = str(exc)[:300]
+            h.echo(f"{kind}: measured, then did not stop cleanly: {stop_error}")
     m = match_phase(pushed, rec, (ta, tb), path.by_seq)
     path_cpu = sum(v for k, v in cpu["percent"].items() if k not in ("player", "consumer", "api") and v is not None)
     return {"kind": kind, "stream": name, "setup_s": round(setup_s, 2), "window_s": tb - ta, "drained": drained, **m,
             "cpu_percent": {**cpu["percent"], "path": path_cpu}, "cpu_system_percent": cpu["system_percent"],
             "machine_busy_percent": cpu.get("machine_busy_percent"),
-            "service": service}
+            "service": service, **({"stop_error": stop_error} if stop_error else {})}
 
 
 def match_phase(pushed: np.ndarray, rec: np.ndarray, window: tuple[float, float], by_seq: bool) -> dict[str, Any]:

@@ -8,6 +8,7 @@ orchestrator but the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -197,7 +198,10 @@ class RoleProcess:
             self.proc.send_signal(sig)
         try:
             code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:  # kill its children too (timeflux runs its graph in one): none lingers
+            for pid in reversed(tree_pids(self.proc.pid)[1:]):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.kill()
             code = self.proc.wait(5.0)
         if not isinstance(self._log, int):
