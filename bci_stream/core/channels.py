@@ -91,8 +91,9 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     return idx, missing, ambiguous
 
 
-def _shortlist(names: Sequence[str], limit: int = 10) -> str:
-    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
+def shortlist(names: Sequence[object], limit: int = 10) -> str:
+    """The first ``limit`` of ``names`` for a message, comma-separated, ``" ..."`` when there are more."""
+    return ", ".join(map(str, names[:limit])) + (" ..." if len(names) > limit else "")
 
 
 def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[str], *,
@@ -108,15 +109,15 @@ def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[st
 
     dupes = sorted({n for n in wanted if list(wanted).count(n) > 1})
     if dupes:
-        raise ChannelError(f"ch_names must not repeat a channel; got {_shortlist(dupes)} more than once")
+        raise ChannelError(f"ch_names must not repeat a channel; got {shortlist(dupes)} more than once")
     idx, missing, ambiguous = match_channels(ch_names, wanted)
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
         raise ChannelError(f"ch_names entry {name!r} matches several channels of {source}: {hits}")
     if missing:
         raise ChannelError(
-            f"ch_names has {len(missing)} channel(s) not in {source}: {_shortlist(missing)} "
-            f"({source} has {len(ch_names)} channels: {_shortlist(list(ch_names))})"
+            f"ch_names has {len(missing)} channel(s) not in {source}: {shortlist(missing)} "
+            f"({source} has {len(ch_names)} channels: {shortlist(list(ch_names))})"
         )
     if len(set(idx)) != len(idx):
         raise ChannelError(f"ch_names must not name the same channel twice (after normalising); got {list(wanted)}")

@@ -88,9 +88,9 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     labels, label_names = (parts[4], parts[5]) if len(parts) > 4 else (None, [])
     types = extras.get("ch_types")
     if ch_names is not None:
-        type_of = dict(zip(names, types)) if types is not None else None
+        before = names
         data, names = pick_channels(data, names, list(ch_names), source=str(path))
-        types = [type_of[n] for n in names] if type_of is not None else None
+        types = _types_of(types, before, names)
     if label_map is not None:
         labels, label_names = labels_from_events(events, data.shape[1], sfreq, label_map,
                                                  label_window=label_window, source=str(path))
@@ -133,9 +133,9 @@ def load_recordings(paths: Sequence[str | Path], *,
                 )
             if ch_names is None:
                 _check_same_channels(first, rec)
-                type_of = dict(zip(rec.ch_names, rec.ch_types)) if rec.ch_types is not None else None
+                before = rec.ch_names
                 rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
-                rec.ch_types = [type_of[n] for n in rec.ch_names] if type_of is not None else None
+                rec.ch_types = _types_of(rec.ch_types, before, rec.ch_names)
             if rec.label_names != first.label_names:
                 raise LabelMapError(
                     f"label_names must be the same in every recording: {rec.source} has {rec.label_names}, "
@@ -143,6 +143,14 @@ def load_recordings(paths: Sequence[str | Path], *,
                 )
         recs.append(rec)
     return recs
+
+
+def _types_of(types: Sequence[str] | None, before: Sequence[str], after: Sequence[str]) -> list[str] | None:
+    """The channel types of ``after`` (a pick of ``before``, whose types are ``types``); None when unknown."""
+    if types is None:
+        return None
+    type_of = dict(zip(before, types))
+    return [type_of[n] for n in after]
 
 
 def _check_same_channels(first: Recording, rec: Recording) -> None:

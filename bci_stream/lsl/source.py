@@ -13,7 +13,7 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import match_channels
+from bci_stream.core.channels import match_channels, shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import read_labels
@@ -65,10 +65,6 @@ def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     return found[0]
 
 
-def _shortlist(names: Sequence[object], limit: int = 10) -> str:
-    return ", ".join(map(str, names[:limit])) + (" ..." if len(names) > limit else "")
-
-
 def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: int, card: ModelCard,
                     stream_name: str | None = None) -> np.ndarray | None:
     """Stream column for each model channel, or None when the stream's order already is the model's.
@@ -109,14 +105,14 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
         unlabelled = [i for i, label in enumerate(labels) if not label]
         raise StreamMismatchError(
             f"{stream} desc labels only {len(where)} of its {n_stream_chans} channels (unlabelled: channel "
-            f"{_shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} channels model "
-            f"'{card.ref}' needs are not among the labelled ones: {_shortlist(missing)}. Label every channel "
+            f"{shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} channels model "
+            f"'{card.ref}' needs are not among the labelled ones: {shortlist(missing)}. Label every channel "
             "in desc/channels/channel/label (the service does not guess which unlabelled channel is which)"
         )
     if missing:
         raise StreamMismatchError(
             f"stream lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
-            f"{_shortlist(missing)} (stream has {n_stream_chans} channels: {_shortlist(labels)})"
+            f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
         )
     arr = np.asarray([where[i] for i in found], dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):

@@ -15,6 +15,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.channels import shortlist
 from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.info import desc_channel_values, per_channel
 
@@ -108,7 +109,7 @@ def _refuse_partial_units(info: pylsl.StreamInfo, stream_units: list[str | None]
     units = sorted({u for u in stream_units if u is not None})
     raise StreamMismatchError(
         f"stream {info.name()!r} desc gives a unit for only {given} of its {len(stream_units)} channels "
-        f"({', '.join(map(repr, units[:5]))}{' ...' if len(units) > 5 else ''}), and none for {len(lacking)} "
-        f"channel(s) the model uses: {', '.join(lacking[:10])}{' ...' if len(lacking) > 10 else ''}. Partial units "
+        f"({shortlist([repr(u) for u in units], 5)}), and none for {len(lacking)} "
+        f"channel(s) the model uses: {shortlist(lacking)}. Partial units "
         "are not guessed (nor is input_unit applied to them): give every channel its unit in desc/channels/channel"
         "/unit, or none at all")

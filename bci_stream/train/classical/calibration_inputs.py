@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.core.channels import match_channels, non_eeg_reason
+from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io import load_recording
 from bci_stream.io.errors import DataError
-from bci_stream.io.labels import label_names_of
+from bci_stream.io.labels import absent_events, label_names_of
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
@@ -122,8 +122,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         if len(set(idx)) != len(idx):
             raise CalibrationError(f"--channels names a channel twice (after normalising names): {wanted}")
         runs.append((rec, idx))
-    present = {str(ev.description) for rec in recs for ev in rec.events}
-    absent = [k for k in label_map if str(k) not in present]
+    absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
     counts_ev: dict[str, int] = {}
     for rec in recs:
         for ev in rec.events:
@@ -156,7 +155,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}); record more runs")
     if not channels and sensorimotor_channels(wanted) is None:
         notes.append(f"no 10-10 sensorimotor channels (FC/C/CP rows) recognised among the {len(wanted)} channel "
-                     f"names ({', '.join(wanted[:6])}{' ...' if len(wanted) > 6 else ''}): every candidate uses all "
+                     f"names ({shortlist(wanted, 6)}): every candidate uses all "
                      "of them; pass --channels to choose")
     notes += amplitude_notes(out_runs)
     return Prepared(out_runs, labels, notes=notes)
@@ -174,8 +173,8 @@ def eeg_channels(rec, notes: list[str]) -> list[str]:
         notes.append(f"no channel of {rec.source} looks like EEG ({', '.join(left[:6])}): all are used")
         return list(rec.ch_names)
     if left:
-        notes.append(f"left out {len(left)} channel(s) that are not EEG: {', '.join(left[:10])}"
-                     f"{' ...' if len(left) > 10 else ''}; pass --channels to choose the channels yourself")
+        notes.append(f"left out {len(left)} channel(s) that are not EEG: {shortlist(left)}; pass --channels to "
+                     "choose the channels yourself")
     return kept
 
 

@@ -130,6 +130,8 @@ def gate(rows: list[dict]) -> dict:
 
 
 def markdown(rows: list[dict], g: dict) -> str:
+    from bci_stream.train.classical.study import gate_verdict
+
     key = f"{DECISION_TIME:g}"
     loso = with_loso(rows)
     md = ["# Leaky integration of the averaged decoder's output (LORO on calibration runs, correct at 2 s)", "",
@@ -143,9 +145,8 @@ def markdown(rows: list[dict], g: dict) -> str:
            "Correct at every evaluation time, summed over units: "
            + "; ".join(f"{method(t)}: " + ", ".join(f"{e:g} s {sum(r['correct'][method(t)][f'{e:g}'] for r in rows)}"
                                                      for e in EVAL_TIMES) for t in TAUS), "",
-           f"Gate (the LOSO tau_o ahead of tau_o = 0 by >= {GATE_TRIALS} and behind on no subject): margin "
-           f"{g['margin']}, subjects where it is behind: {g['losing'] or 'none'} -> "
-           f"**{'passes' if g['passes'] else 'does not pass'}**.", ""]
+           f"Gate (the LOSO tau_o ahead of tau_o = 0 by >= {GATE_TRIALS} and behind on no subject): "
+           + gate_verdict(g), ""]
     return "\n".join(md)
 
 

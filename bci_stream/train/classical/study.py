@@ -127,6 +127,12 @@ def gate_against(rows: Sequence[dict], candidate: str, baselines: Sequence[str],
             "losing": losing, "passes": margin >= gate_trials and not losing}
 
 
+def gate_verdict(g: dict) -> str:
+    """The end of a study's gate sentence from :func:`gate_against`'s result: margin, losing subjects, verdict."""
+    return (f"margin {g['margin']}, subjects where it is behind: {g['losing'] or 'none'} -> "
+            f"**{'passes' if g['passes'] else 'does not pass'}**.")
+
+
 def unit_study_main(argv: list[str] | None, *, prog: str, doc: str, stem: str,
                     run: Callable[[Any], dict], items: Callable[[tuple[str, ...]], list[Any]],
                     gate: Callable[[list[dict]], dict], markdown: Callable[[list[dict], dict], str]) -> int:

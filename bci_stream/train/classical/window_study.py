@@ -192,6 +192,8 @@ def gate(rows: list[dict]) -> dict:
 
 
 def markdown(rows: list[dict], g: dict) -> str:
+    from bci_stream.train.classical.study import gate_verdict
+
     key = f"{DECISION_TIME:g}"
     loso = with_loso(rows)
     md = ["# Boxcar vs exponential running estimators (LORO on calibration runs, correct at 2 s)", ""]
@@ -206,9 +208,8 @@ def markdown(rows: list[dict], g: dict) -> str:
         fg = g[family]
         md += [f"| **total** | {fg['n']} | {fg['total'][family]} | "
                + " | ".join(str(fg["fixed"][f"{w:g}"]) for w in WINDOWS) + f" | **{fg['total'][cols[-1]]}** |", "",
-               f"Gate (boxcar with the LOSO window ahead by >= {GATE_TRIALS} and behind on no subject): margin "
-               f"{fg['margin']}, subjects where it is behind: {fg['losing'] or 'none'} -> "
-               f"**{'passes' if fg['passes'] else 'does not pass'}**.", ""]
+               f"Gate (boxcar with the LOSO window ahead by >= {GATE_TRIALS} and behind on no subject): "
+               + gate_verdict(fg), ""]
     return "\n".join(md)
 
 
