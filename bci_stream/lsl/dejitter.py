@@ -21,10 +21,10 @@ anchors only (a fit through every stair sample would be late by (k-1)/2 periods)
 a chunk. The state carries across chunks of any size, including chunks that split a sender's chunk (a pull often
 takes the first sample of a chunk alone): a step is an anchor once the next step starts. An anchor further than a
 tolerance from the line (max(1.5 periods, 2 ms, 5 times the anchors' residual RMS)) is a gap or a clock step: the
-fit restarts there with the last slope, so the gap stays in the repaired stamps and
-:class:`~bci_stream.service.gaps.GapTracker` counts it. A new step whose stamp is already too far from the line is
-treated the same at once (its end assumed one usual step on). Raw stamps are the sender's clock: the clock offset
-added later changes nothing here.
+fit restarts there with the last slope, so the gap stays in the repaired stamps and GapTracker counts it (a restart
+onto an earlier line holds the last stamp: time never steps back). A new step whose stamp is already too far from the
+line is treated the same at once (its end assumed one usual step on). Raw stamps are the sender's clock: the clock
+offset added later changes nothing here.
 
 Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 periods on a stair-case), it smooths
 every stream, regular ones included, it never restarts at a gap (a gap is spread over the half-life, 90 s by
@@ -90,13 +90,11 @@ class TimestampRepair:
         self.ramp = np.arange(64, dtype=np.float64)
         self.window = max(64.0, 2.0 * sfreq)  # steps in the detection's memory (then halved)
         self.jitter = StepJitter(max(64.0, 10.0 * sfreq))
-        self.n = 0  # samples seen
-        self.last_raw = self.last_out = math.nan
+        self.n, self.last_raw, self.last_out = 0, math.nan, math.nan  # samples seen; the last stamp in and out
         self.open_first = 0  # index of the first sample of the latest step
         self.n_steps = self.n_short = 0.0  # sample steps, and those shorter than SHORT_STEP periods
         self.t_steps = 0.0  # their summed length (each clipped to [0, STAIR_STEP_S]): the sender's mean rate
-        self.detected = False
-        self.active = mode == "on" and sfreq > 0
+        self.detected, self.active = False, mode == "on" and sfreq > 0
         self._new_steps()
         self.samples_repaired = self.chunks_repaired = self.restarts = self.activations = 0
 
@@ -145,6 +143,8 @@ class TimestampRepair:
             out = ts
         else:
             out, cut = self._repair(ts, bpos, idx0, first_ever)
+            if not first_ever and lo >= 0.0 and (out[0] < self.last_out or cut):  # restarts never take time back
+                out = np.maximum.accumulate(np.maximum(out, self.last_out))
             d0 = out[0] - self.last_out
             if cut or not (0.0 <= d0 <= self.gap_step and lo >= 0.0):
                 d_out = np.empty(n)
@@ -175,7 +175,7 @@ class TimestampRepair:
             if boundary:
                 self.open_first = idx
             self._open_step(t if boundary else math.nan, t, self.open_first, idx, [])
-            out = float(self.fit.at(idx))
+            out = float(self.fit.at(idx)) if not idx or d < 0.0 else max(float(self.fit.at(idx)), self.last_out)
             self.samples_repaired += 1
             self.chunks_repaired += 1
         elif boundary:

@@ -210,14 +210,16 @@ class StreamSlot:
         self.commands.decoder, self.commands.source = self.decoder, self.full
         last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
-            self.decoder.gaps.last_ts = last - self.clock.offset
+            self.decoder.gaps.resume_after(last - self.clock.offset)
             self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample
         self.last_data = pylsl.local_clock()
         self.reporter.set_state("running")
 
     def close(self) -> None:
         """The inlets first (no more input; they leave before their sources go), the outlets, the recording;
-        a shared state slot goes back to its table."""
+        a shared state slot goes back to its table; a loss still settling is counted."""
+        if self.decoder is not None:
+            self.decoder.gaps.settle(self.status.counters)
         if self.inlet is not None:
             self.inlet.close_stream()
         if self.markers is not None:
@@ -322,6 +324,8 @@ class StreamSlot:
 
     def on_stall(self, silent_s: float) -> None:
         self.status.counters.stalls += 1
+        if self.decoder is not None:  # a loss just before the silence
+            self.decoder.gaps.settle(self.status.counters)
         self.status.state = "stalled"
         self.status.error = f"no data for {silent_s:.2f} s (stall_timeout_s={self.stall_after:g})"
         self.event("stall", seconds=silent_s)

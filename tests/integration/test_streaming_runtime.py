@@ -77,6 +77,38 @@ def test_stall_of_the_sender_loses_nothing(supervisor):
     assert c["gaps"] == 0 and c["samples_lost"] == 0
 
 
+def test_a_sender_whose_stamps_jitter_loses_nothing_and_its_losses_count(supervisor):
+    """A sender that stamps each sample when it sends it (late by an exponential delay of mean 1 ms at 500 Hz,
+    steps of up to ~5 periods, as a homemade driver does) and skips two runs of 25 samples: every received
+    sample is decoded, in order, with its own stamp, and exactly the 50 skipped count as lost, in 2 gaps (a
+    stamp step over 1.5 periods, which this sender makes hundreds of times, is not a loss by itself)."""
+    name = unique("jitter")
+    outlet, info = new_outlet(name, f"{name}-src")
+    handle = start(supervisor, name)
+    out = open_output(f"{name}-decoded")
+    rng = np.random.default_rng(21)
+    n = 3000
+    x = test_signal(n, seed=21)
+    t0 = pylsl.local_clock() + 0.2
+    ts = np.maximum.accumulate(t0 + np.arange(n) / TINY_SFREQ + rng.exponential(1e-3, n))
+    assert (np.diff(ts) > 1.5 / TINY_SFREQ).sum() > 100
+    keep = np.ones(n, bool)
+    keep[1000:1025] = keep[2000:2025] = False
+    for i in range(0, n, 10):
+        if (wait := ts[min(i + 10, n) - 1] - pylsl.local_clock()) > 0:
+            time.sleep(wait)
+        k = np.flatnonzero(keep[i:i + 10]) + i
+        if len(k):
+            outlet.push_chunk(x[k], ts[k].tolist())
+    sent = int(keep.sum())
+    y, got = pull_all(out, sent, timeout=30)
+    assert len(got) == sent and np.all(np.diff(got) >= 0)
+    assert np.abs(got - ts[keep]).max() < 0.01  # its stamp, or the repaired one (the jitter taken out)
+    wait_for(lambda: counters(handle).get("samples_lost") == 50, 10, "the 50 skipped samples to be counted")
+    c = counters(handle)
+    assert c["samples_in"] == c["samples_out"] == sent and c["gaps"] == 2
+
+
 def test_sender_dies_and_comes_back_with_the_same_source_id(supervisor):
     """The sender dies; 2 s later a new outlet with the same source_id appears and streams on. The
     decoder resumes by itself with its state (liblsl re-subscribes within about a second; the sender

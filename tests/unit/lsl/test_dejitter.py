@@ -236,3 +236,18 @@ def test_what_a_real_inlet_receives_and_what_auto_does_with_it(style, stair):
         np.testing.assert_allclose(out[k:], true[k:], rtol=0, atol=1e-6)
     else:
         assert np.array_equal(out, ts)
+
+
+@pytest.mark.parametrize(("sfreq", "jitter_s"), [(500.0, 1e-3), (1000.0, 1e-3), (1000.0, 3e-3)])
+def test_per_sample_jitter_never_steps_back(sfreq, jitter_s):
+    """A sender stamping each sample when it sends it (late by an exponential delay; often detected as a
+    stair-case, repaired, and the line restarted at long delays): the repaired stamps never go back."""
+    rng = np.random.default_rng(int(sfreq * jitter_s * 1e4))
+    true = 1000.0 + np.arange(int(30 * sfreq)) / sfreq
+    stamps = np.maximum.accumulate(true + rng.exponential(jitter_s, len(true)))
+    repair = TimestampRepair(sfreq)
+    out = np.concatenate([np.atleast_1d(repair.apply(stamps[i:i + 5].copy())) if i % 2 else
+                          np.concatenate([np.atleast_1d(repair.apply(stamps[j:j + 1].copy())) for j in range(i, i + 5)])
+                          for i in range(0, len(stamps), 5)])
+    assert len(out) == len(stamps) and np.diff(out).min() >= 0.0
+    assert np.abs(out - true).max() < 10 * jitter_s

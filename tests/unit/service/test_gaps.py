@@ -1,0 +1,131 @@
+"""Lost samples estimated from timestamps (:class:`GapTracker`): exact on regular streams, nothing lost to a
+sender's jitter or rate error, losses amid jitter counted, the gap policy's cuts where they were."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.core.status import Counters
+from bci_stream.service.gaps import GapTracker
+
+
+def stamps(n: int, sfreq: float, rng: np.random.Generator, jitter_s: float = 0.0, rate_error: float = 0.0,
+           drops: int = 0) -> tuple[np.ndarray, int]:
+    """Per-sample stamps of a sender at ``sfreq * (1 - rate_error)``, each late by an exponential delay of mean
+    ``jitter_s`` (never earlier than the one before), with ``drops`` runs of 1-59 samples removed. Returns the
+    stamps received and the number of samples removed."""
+    t = 1000.0 + np.arange(n) / (sfreq * (1.0 - rate_error))
+    if jitter_s:
+        t = np.maximum.accumulate(t + rng.exponential(jitter_s, n))
+    keep = np.ones(n, bool)
+    spacing = (n - 400) // max(drops, 1)  # losses more than a settling window (0.5 s) apart: one gap each
+    for at in 200 + spacing * np.arange(drops) + rng.integers(0, spacing // 2, drops):
+        keep[at:at + int(rng.integers(1, 60))] = False
+    return t[keep], int((~keep).sum())
+
+
+def track(ts: np.ndarray, sfreq: float, rng: np.random.Generator, max_pull: int = 12,
+          threshold_s: float = 0.5) -> tuple[Counters, list]:
+    """``ts`` through a tracker in pulls of 1..max_pull samples, settled at the end (as at a stop)."""
+    tracker, c, segments, i = GapTracker(sfreq, threshold_s), Counters(), [], 0
+    while i < len(ts):
+        k = int(rng.integers(1, max_pull + 1))
+        segments += [(i + lo, i + hi, gap) for lo, hi, gap in tracker.split(ts[i:i + k], c)]
+        i += k
+    tracker.settle(c)
+    return c, segments
+
+
+@pytest.mark.parametrize("sfreq", [160.0, 1000.0])
+@pytest.mark.parametrize("max_pull", [1, 12, 256])
+def test_a_regular_stream_counts_every_loss_exactly(sfreq, max_pull):
+    rng = np.random.default_rng(int(sfreq) + max_pull)
+    ts, removed = stamps(30_000, sfreq, rng, drops=12)
+    c, _ = track(ts, sfreq, rng, max_pull)
+    assert c.samples_lost == removed and c.gaps == 12 and c.backward_steps == 0
+
+
+@pytest.mark.parametrize(("sfreq", "jitter_s"), [(250.0, 1e-3), (250.0, 3e-3), (1000.0, 2e-4), (1000.0, 3e-3)])
+def test_jittered_stamps_lose_nothing(sfreq, jitter_s):
+    """Stamps late by up to several periods (the step-based estimate it replaces counted 1,044 to 43,074 lost in
+    such a minute: every step over 1.5 periods)."""
+    rng = np.random.default_rng(3)
+    ts, _ = stamps(int(60 * sfreq), sfreq, rng, jitter_s)
+    assert np.diff(ts).max() > 2 / sfreq  # steps over 1.5 periods: each one looked like a gap
+    c, _ = track(ts, sfreq, rng)
+    assert c.samples_lost == 0 and c.gaps == 0
+
+
+@pytest.mark.parametrize(("sfreq", "jitter_s"), [(250.0, 1e-3), (1000.0, 1e-3)])
+def test_losses_amid_jitter_are_counted(sfreq, jitter_s):
+    rng = np.random.default_rng(4)
+    ts, removed = stamps(int(60 * sfreq), sfreq, rng, jitter_s, drops=10)
+    c, _ = track(ts, sfreq, rng)
+    assert c.gaps == 10
+    assert removed - 10 * 3 <= c.samples_lost <= removed  # short by at most the stamp's delay, in samples
+
+
+@pytest.mark.parametrize("rate_error", [-5e-3, 5e-3])
+def test_a_sender_off_its_nominal_rate_loses_nothing(rate_error):
+    rng = np.random.default_rng(5)
+    ts, _ = stamps(60_000, 500.0, rng, rate_error=rate_error)
+    c, _ = track(ts, 500.0, rng)
+    assert c.samples_lost == 0 and c.gaps == 0
+
+
+def test_a_fast_replay_counts_its_gap_at_the_nominal_rate():
+    """Stamps 4 times closer than the nominal period (a replay at speed 4), then a 2 s pause: what the stamps
+    skipped at the nominal rate, as for a regular stream."""
+    sfreq = 500.0
+    ts = np.r_[np.arange(1000), 4000 + np.arange(1000)] / (4 * sfreq)
+    c, _ = track(ts, sfreq, np.random.default_rng(8))
+    assert c.samples_lost == int(np.rint((ts[1000] - ts[999]) * sfreq)) - 1 and c.gaps == 1
+
+
+@pytest.mark.parametrize("lost_chunks", [0, 2])
+def test_a_stair_case_left_unrepaired_counts_only_what_is_missing(lost_chunks):
+    """Chunks of 10 samples sharing their last sample's stamp (timestamp_repair off): steps of 10 periods are not
+    losses; two chunks missing are 20 samples."""
+    ts = np.repeat(np.arange(9, 3000, 10), 10) / 250.0
+    if lost_chunks:
+        ts = np.r_[ts[:1500], ts[1500 + 10 * lost_chunks:]]
+    c, _ = track(ts, 250.0, np.random.default_rng(9))
+    assert c.samples_lost == 10 * lost_chunks and c.gaps == (lost_chunks > 0)
+
+
+def test_losses_close_together_are_each_counted():
+    ts = np.r_[np.arange(100), np.arange(110, 150), np.arange(155, 400)] / 100.0
+    c, _ = track(ts, 100.0, np.random.default_rng(7))
+    assert c.samples_lost == 15 and c.gaps == 2
+
+
+def test_a_loss_just_before_the_stream_goes_silent_counts_at_settle():
+    ts = 10.0 + np.r_[np.arange(100), np.arange(150, 160)] / 100.0
+    tracker, c = GapTracker(100.0, 1.0), Counters()
+    tracker.split(ts, c)
+    assert c.samples_lost == 0  # still settling: the stamps after the step might take it back
+    tracker.settle(c)  # a stall or a stop
+    assert c.samples_lost == 50 and c.gaps == 1
+    tracker.settle(c)
+    assert c.samples_lost == 50 and c.gaps == 1
+
+
+def test_a_restarted_worker_counts_what_went_by():
+    tracker, c = GapTracker(100.0, 1.0), Counters()
+    tracker.resume_after(20.0)  # the last sample published by the process before
+    tracker.split(20.0 + np.arange(31, 200) / 100.0, c)
+    assert c.samples_lost == 30 and c.gaps == 1
+
+
+def test_steps_back_are_counted_and_a_later_loss_still_is():
+    ts = np.r_[100.0 + np.arange(500) / 100.0, 50.0 + np.arange(500) / 100.0]
+    ts = np.r_[ts, ts[-1] + np.arange(11, 300) / 100.0]  # then 10 samples lost
+    c, _ = track(ts, 100.0, np.random.default_rng(6))
+    assert c.backward_steps == 1 and c.samples_lost == 10 and c.gaps == 1
+
+
+def test_the_gap_policy_cuts_before_every_long_step():
+    ts = np.r_[np.arange(100), np.arange(300, 400), np.arange(460, 500)] / 100.0  # steps of 2.01 and 0.61 s
+    segments = GapTracker(100.0, 0.5).split(ts, Counters())
+    assert segments == [(0, 100, None), (100, 200, pytest.approx(2.01)), (200, 240, pytest.approx(0.61))]
