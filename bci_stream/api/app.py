@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bci_stream import __version__
 from bci_stream.api import errors
-from bci_stream.api.guards import BodyLimit, validation_error
+from bci_stream.api.guards import BodyLimit, http_error, validation_error
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.supervisor import Supervisor
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     errors.install(app)
 
     app.include_router(health.router)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,3 +64,17 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     """FastAPI's 422 body (``detail``: the errors, each naming its field), valid JSON even when the
     echoed input is not (the default handler fails with a 500 on NaN, inf or a lone surrogate)."""
     return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
+
+
+UNPARSED = "There was an error parsing the body"  # FastAPI's 400 when decoding the JSON raised something else
+
+
+async def http_error(request: Request, exc: HTTPException) -> Any:
+    """FastAPI's answer, except for a body its JSON decoder could not read (nested deeper than Python allows, an
+    integer of over 4,300 digits): a 422 that says so, as for any other malformed body."""
+    if exc.status_code == 400 and exc.detail == UNPARSED:
+        return JSONResponse(status_code=422, content={"detail": [{
+            "type": "json_invalid", "loc": ["body"],
+            "msg": "the body is not JSON this service reads: nested too deep or a number too long (over 4,300 "
+                   "digits)"}]})
+    return await http_exception_handler(request, exc)

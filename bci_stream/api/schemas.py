@@ -32,6 +32,9 @@ class DecoderStatus(BaseModel):
     stream: dict[str, Any] | None
     output_stream: dict[str, Any] | None
     connected: bool
+    status_age_s: float | None = None
+    """Seconds since the worker's latest status snapshot. A running worker sends one every ``status_interval``;
+    one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung."""
     counters: dict[str, int]
     latency_ms: dict[str, LatencySummary]
     last_output: list[float] | None

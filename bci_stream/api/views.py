@@ -29,6 +29,7 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         stream=s.stream,
         output_stream=s.output_stream,
         connected=s.state in LIVE_STATES,
+        status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
         counters=dataclasses.asdict(s.counters),
         latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},
         last_output=last,

@@ -82,3 +82,4 @@ class StateChanged:
     state_epoch: int
     seq: int | None = None
     model: dict[str, Any] | None = None
+    counters: dict[str, int] | None = None  # the decoder's counters just after the change

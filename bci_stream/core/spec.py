@@ -31,6 +31,12 @@ class StreamSelector(BaseModel):
             raise ValueError("give at least one of name, type, source_id, hostname")
         return self
 
+    def may_select_same(self, other: StreamSelector) -> bool:
+        """Whether one stream could match both selectors: no field given in both differs."""
+        pairs = ((self.name, other.name), (self.type, other.type), (self.source_id, other.source_id),
+                 (self.hostname, other.hostname))
+        return all(a is None or b is None or a == b for a, b in pairs)
+
 
 class MarkerOptions(BaseModel):
     """Which marker stream a decoder follows, and how its cues are scored live.
@@ -159,8 +165,14 @@ class DecoderOptions(BaseModel):
         default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$",
         description="Appended to the decoded stream's source_id (<input source_id>/decoded/<model sha[:12]>/<this>) "
         "so that two decoders of one stream and model never share one (liblsl would move a consumer from one to "
-        "the other). Not given: none, unless another decoder of the same stream selector and model already runs "
-        "in this service; then the new decoder's id.",
+        "the other). Not given: none, unless another decoder of the same model (name) whose stream selector may "
+        "match the same stream already runs in this service; then the new decoder's id.",
+    )
+    output_source_id: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:/@-]+$",
+        description="The decoded stream's whole source_id, instead of the one derived from the input and the model "
+        "(output_instance is then not used). The supervisor sets it after a hot swap, so a restarted worker opens "
+        "the same decoded stream its consumers follow.",
     )
     record_path: str | None = Field(
         default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",

@@ -205,6 +205,12 @@ class NonFiniteGuard:
         self.n_replaced = 0
         self.n_chunks_affected = 0
 
+    def resized(self, n_chans: int) -> NonFiniteGuard:
+        """The same policy and counts for ``n_chans`` channels (a hot swap to a model reading other channels)."""
+        guard = NonFiniteGuard(n_chans, self.policy)
+        guard.n_replaced, guard.n_chunks_affected = self.n_replaced, self.n_chunks_affected
+        return guard
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
         bad = ~np.isfinite(x)

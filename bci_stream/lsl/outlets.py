@@ -40,9 +40,9 @@ class DecodedOutlet:
     """
 
     def __init__(self, input_info: pylsl.StreamInfo, card: ModelCard, max_buffered: int = 360,
-                 instance: str | None = None) -> None:
+                 instance: str | None = None, source_id: str | None = None) -> None:
         self.name = f"{input_info.name()}-decoded"
-        self.source_id = decoded_source_id(input_info, card, instance)
+        self.source_id = source_id or decoded_source_id(input_info, card, instance)
         info = make_stream_info(
             self.name,
             "Decoded",

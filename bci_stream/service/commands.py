@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -100,7 +101,7 @@ class CommandHandler:
         if isinstance(command, Reset):
             epoch = decoder.reset()
             self.on_event("reset", seq=seq)
-            self.reply(command, True, StateChanged(epoch, seq))
+            self.reply(command, True, StateChanged(epoch, seq, counters=self.counters()))
         elif isinstance(command, GetState):
             self.reply(command, True, StateSnapshot(self.reporter.status.model, seq,
                                                     self.reporter.counters.state_epoch, decoder.snapshot()))
@@ -111,11 +112,15 @@ class CommandHandler:
                 self.reply(command, False, error=str(exc))
                 return
             self.on_event("restore", seq=seq)
-            self.reply(command, True, StateChanged(epoch, seq))
+            self.reply(command, True, StateChanged(epoch, seq, counters=self.counters()))
         elif isinstance(command, SwapModel):
             self.start_swap(command)
         else:
             self.reply(command, False, error=f"unknown command {command.kind!r}")
+
+    def counters(self) -> dict[str, int]:
+        """The counters as the status reports them (for a command's answer, newer than the last snapshot)."""
+        return dataclasses.asdict(self.reporter.counters)
 
     # -- hot swap ------------------------------------------------------------------------------------
 
@@ -173,5 +178,5 @@ class CommandHandler:
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
-        self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model))
+        self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters()))
         self.reporter.report()

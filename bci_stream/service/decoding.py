@@ -179,7 +179,13 @@ class StreamDecoder:
         """Restore a snapshot of this model's state (ValueError naming what is wrong); the new state epoch."""
         if sha256 is not None and sha256 != self.card.sha256:
             raise ValueError(f"model.sha256 must be that of the running model ({self.card.sha256}), got {sha256}")
-        self.state.restore({k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        converted = {}
+        for name, value in arrays.items():
+            try:
+                converted[name] = np.asarray(value, dtype=np.float64)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"state array {name!r} must be a nested list of numbers of one shape: {exc}") from None
+        self.state.restore(converted)
         self.counters.state_epoch += 1
         return self.counters.state_epoch
 
@@ -201,6 +207,8 @@ class StreamDecoder:
             state.adopt(old, roles=("filter",))
         if scale is not None:  # the stream's unit to the new card's unit
             state.set_scale(scale)
+        if model.n_chans != self.model.n_chans:  # the guard holds one value per model channel
+            self.guard = self.guard.resized(model.n_chans)
         self.model, self.state, self.chan_idx = model, state, chan_idx
         self.counters.swaps += 1
         self.counters.state_epoch += 1

@@ -10,7 +10,8 @@ raises it) and rate error (a steady slope). A lost sample raises every later off
 * an offset ``TRIGGER`` (0.75) or more above the base opens a *settling window* of ``max(32 samples, 0.25 s)``
   with the base frozen; the least excess of the window's offsets over it, the rate error taken out, is what was
   lost there when it is at least ``COUNT_FROM`` (0.95), rounded (one gap). A late stamp is followed by timely ones,
-  so jitter loses nothing; a regular stream's loss is counted exactly (a stair-case of repeated stamps too: its
+  so jitter loses nothing (stamps late by three periods on average: a few samples a minute, when no window
+  happens to hold a timely one); a regular stream's loss is counted exactly (a stair-case of repeated stamps too: its
   envelope is its chunks' last samples); a loss amid jitter is counted, short by at most the delay of the stamp
   before it (in samples).
 
@@ -36,8 +37,6 @@ RISE = 0.01
 """Largest rise of the base per sample: a sender up to 1 % slower than nominal is drift, not loss."""
 TRIGGER = 0.75
 """An offset this far (samples) above the base opens a settling window."""
-WINDOW_RISE = 0.002
-"""Rise of the envelope over a window's samples beyond the measured slope (a loss inside it is left to the next)."""
 COUNT_FROM = 0.95
 """A window whose least excess is under this (samples) lost nothing: a loss is a whole sample, jitter a fraction."""
 SETTLE_SAMPLES, SETTLE_S = 32, 0.25
@@ -110,9 +109,10 @@ class GapTracker:
         if self.base is None:
             self.base = float(offsets[0])
         if self.held is None:  # the usual chunk: no offset far above the base (then no envelope needed in full)
-            j = int(offsets.argmin())
-            if float(offsets.max()) - min(self.base, float(offsets[j])) < TRIGGER:
-                self.base = min(self.base + RISE * n, float(offsets[j]) + RISE * (n - 1 - j))
+            lowest = float(offsets.min())
+            if float(offsets.max()) - min(self.base, lowest) < TRIGGER:
+                end = float((offsets - RISE * np.arange(n)).min()) + RISE * (n - 1)  # the envelope at the last
+                self.base = min(self.base + RISE * n, end)
                 if self.count >= self.next_mark:
                     self._measure_slope(self.count)
                 return
@@ -161,6 +161,8 @@ class GapTracker:
             c.gaps += 1
             c.samples_lost += lost
             self.lost += lost
-        rise = max(self.slope, 0.0) + WINDOW_RISE  # the envelope over the window, from its frozen base
+        # the base after the window: the loss added (and a slow sender's rise), or lower where the window's offsets
+        # were (a faster sender); a further loss inside the window is then left to the next window
+        rise = max(self.slope, 0.0)
         env = float((held + rise * np.arange(len(held) - 1, -1, -1)).min())
         self.base = min(self.base + lost + rise * len(held), env)

@@ -2,7 +2,9 @@
 
 A cue whose marker value maps to an output label (``marker_map``) is a trial of that class. It is decided
 at the output ``round(decision_time_s * sfreq)`` samples after the first output whose timestamp is at or after
-the cue's (both on this host's clock): the trial is correct when the argmax of that output is the cue's class.
+the cue's (both on this host's clock): the trial is correct when the argmax of that output is the cue's class,
+the argmax taken over the classes the marker map scores (a 3-class net's "rest" output does not decide a fists
+vs feet trial, as in the card's metrics and ``evaluate``; all outputs when the map scores fewer than two).
 Counting samples at the stream's nominal rate, not seconds of timestamps, keeps the decision where the model
 was calibrated when a recording is replayed faster than real time (``replay --speed 3``), and is the same
 sample in real time. Markers and samples arrive on separate LSL inlets, in any order and chunking: a cue whose
@@ -111,6 +113,8 @@ class LiveScorer:
         self.config = config
         self.labels = list(labels)
         self.class_of = {v: self.labels.index(c) for v, c in config.marker_map.items() if c is not None}
+        scored = sorted(set(self.class_of.values()))  # the argmax is taken among these outputs
+        self.scored = np.array(scored) if 2 <= len(scored) < len(self.labels) else None
         self.max_lag_s = max_lag_s
         self.n_after = int(round(config.decision_time_s * sfreq))  # samples from the cue to its decision
         self.span_s = config.decision_time_s + max_lag_s  # longest time those samples may take (else: a gap)
@@ -139,7 +143,7 @@ class LiveScorer:
             n = self.capacity
         start = self._written % self.capacity
         first = min(n, self.capacity - start)
-        cls = np.argmax(y, axis=1)
+        cls = np.argmax(y, axis=1) if self.scored is None else self.scored[np.argmax(y[:, self.scored], axis=1)]
         self._ts[start:start + first] = ts[:first]
         self._cls[start:start + first] = cls[:first]
         if first < n:

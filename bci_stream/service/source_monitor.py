@@ -33,6 +33,7 @@ class SourceMonitor:
         self.predicate = predicate
         self.watch: pylsl.ContinuousResolver | None = None
         self.seen_uids = {source.uid()}
+        self.present: set[str] = set()  # uids of the source's instances at the latest check
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = 0.0
         self._inlet: pylsl.StreamInlet | None = None
@@ -90,7 +91,8 @@ class SourceMonitor:
         if self.watch is not None:
             mine = [i for i in self.watch.results() if self.same_source(i)]
             self.check_shapes(mine)
-            uid = self.new_instance(mine)
+            fresh = self.new_instance(mine)
+            uid = None if fresh is None else fresh.uid()
         self.watch = None
         return uid
 
@@ -119,7 +121,8 @@ class SourceMonitor:
                     "format could not be checked; refusing to decode it with the same state; start a new decoder"
                 )
         self.check_shapes(mine)
-        return self.new_instance(mine)
+        fresh = self.new_instance(mine)
+        return None if fresh is None else fresh.uid()
 
     def check_shapes(self, mine: list[pylsl.StreamInfo]) -> None:
         """StreamMismatchError when an instance of the source in ``mine`` differs in channel count, rate or
@@ -160,10 +163,12 @@ class SourceMonitor:
                 f"selector: {other.name()!r} (source_id {other.source_id()!r}, host {other.hostname()!r}). "
                 "Refusing to switch sources silently; start a new decoder for it"
             )
-        return (mine[0] if mine else None), self.new_instance(mine)
+        self.present = {i.uid() for i in mine}
+        fresh = self.new_instance(mine)
+        return (fresh or (mine[0] if mine else None)), (fresh.uid() if fresh else None)
 
-    def new_instance(self, mine: list[pylsl.StreamInfo]) -> str | None:
-        """The uid of a new outlet instance of the source among ``mine`` (a reconnection), else None."""
+    def new_instance(self, mine: list[pylsl.StreamInfo]) -> pylsl.StreamInfo | None:
+        """A new outlet instance of the source among ``mine`` (a reconnection), else None."""
         new = [i for i in mine if i.uid() not in self.seen_uids]
         self.seen_uids.update(i.uid() for i in new)
-        return new[0].uid() if new else None
+        return new[0] if new else None

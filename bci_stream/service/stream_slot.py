@@ -1,13 +1,11 @@
 """One decoded stream inside a worker process: its inlet, decoder, outlets, ring, recorder, markers, status.
 
-A :class:`StreamSlot` is everything a worker holds for one decoder, whatever process hosts it: the
-dedicated worker drives one (:class:`~bci_stream.service.worker.DecoderWorker`), the shared worker many
-(:class:`~bci_stream.service.shared_worker.SharedWorker`). The parts, one concern each:
-:class:`~bci_stream.service.decoding.StreamDecoder` (channel map, NaN policy, gaps, the step graph and its
-state), :class:`~bci_stream.service.source_monitor.SourceMonitor` (a silent stream: back, changed or
-replaced?), :class:`~bci_stream.service.commands.CommandHandler` (typed commands from the supervisor on
-this decoder's own pipe) and :class:`~bci_stream.service.reporter.StatusReporter` (typed status
-snapshots on this decoder's own latest-wins pipe). Nothing it sends can block the loop.
+A :class:`StreamSlot` is everything a worker holds for one decoder, whatever process hosts it: the dedicated
+worker drives one (:class:`~bci_stream.service.worker.DecoderWorker`), the shared worker many (``SharedWorker``).
+The parts, one concern each: :class:`~bci_stream.service.decoding.StreamDecoder` (channel map, NaN policy, gaps,
+the step graph and its state), ``SourceMonitor`` (a silent stream: back, changed or replaced?), ``CommandHandler``
+(typed commands from the supervisor on this decoder's own pipe) and ``StatusReporter`` (typed status snapshots on
+this decoder's own latest-wins pipe). Nothing it sends can block the loop.
 
 Lifecycle: :meth:`load` (the model), :meth:`resolve` (wait for the stream), :meth:`connect` (validate it,
 open the inlet, outlets, recorder, markers: the slow part), :meth:`attach` (the decoding state, then
@@ -20,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -45,6 +44,8 @@ from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.status_channel import StatusSender
+
+RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (await_consumers), s
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -175,7 +176,7 @@ class StreamSlot:
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
         self.update_clock(2.0)
         self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
-        self.outlet = DecodedOutlet(full, card, instance=opts.output_instance)
+        self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id)
         self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq) if opts.provenance else None
         model.warm_up()
         n_stream = full.channel_count()
@@ -200,6 +201,18 @@ class StreamSlot:
         self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
                                        opts.time_correction, self.recorder, opts.gap_threshold_s)
         self.inlet.open_stream(timeout=10.0)
+        if self.generation > 1:
+            self.await_consumers()
+
+    def await_consumers(self) -> None:
+        """A restarted worker, before its first output: wait (at most RESUBSCRIBE_S) for a consumer of its decoded
+        stream, as they re-subscribe within ~1.5 s (liblsl's recovery) and miss what is pushed before; the input
+        buffers meanwhile. A shared worker's starter thread leaves commands to its loop."""
+        deadline = pylsl.local_clock() + RESUBSCRIBE_S
+        while not self.outlet.outlet.have_consumers() and pylsl.local_clock() < deadline and not self.stopping:
+            time.sleep(0.02)
+            if self.host is None:
+                self.commands.poll()
 
     def attach(self) -> None:
         """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
@@ -354,6 +367,9 @@ class StreamSlot:
         """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
         anything else → StreamMismatchError (the stream ends; the service stays up)."""
         info, uid = self.monitor.check(now)
+        if uid is not None and self.inlet is not None and self.status.stream["uid"] in self.monitor.present:
+            self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
+            self.inlet = None
         if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
             self.open_inlet(info)
             self.monitor.follow(self.inlet, 0.0)

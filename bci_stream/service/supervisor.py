@@ -22,12 +22,13 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from bci_stream.core.messages import Command, Reply
-from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotFoundError, DecoderNotReadyError
+from bci_stream.core.messages import Command
+from bci_stream.core.errors import DecoderNotFoundError
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.pool_messages import SavedState, StreamEnded
+from bci_stream.service.requests import send_command
 from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint
 from bci_stream.service.backends import WorkerLink, make_backend
@@ -100,13 +101,15 @@ class Supervisor:
 
         With ``n_outputs`` and ``sfreq`` (from the card), outputs also go to HTTP readers through a ring of
         ``options.outputs_buffer_s`` s (:meth:`reader`). :class:`PlacementError` when ``options.placement`` cannot be
-        met. A second decoder of one stream selector and model gets its id as ``options.output_instance``."""
+        met. A second decoder of one model whose stream selector may match the same stream (no field of both differs)
+        gets its id as ``options.output_instance``."""
         if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         self.backend.check_placement(spec.options.placement)
         decoder_id = uuid.uuid4().hex[:12]
-        with self._lock:  # another decoder of this stream and model publishes the plain decoded source_id
-            twin = any(h.spec.stream == spec.stream and h.spec.model == spec.model
+        name = spec.model.split("@")[0]
+        with self._lock:  # another decoder of this model, maybe of this stream, publishes the plain decoded source_id
+            twin = any(h.spec.stream.may_select_same(spec.stream) and h.spec.model.split("@")[0] == name
                        and h.spec.options.output_instance is None for h in self._handles.values())
         if twin and spec.options.output_instance is None:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"output_instance": decoder_id})})
@@ -156,33 +159,7 @@ class Supervisor:
             handle = self._handles.get(decoder_id)
         if handle is None:
             raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
-        with handle.request_lock:  # one request at a time per worker, so answers cannot be mixed up
-            handle.next_request += 1
-            command = replace(command, request_id=(handle.generation, handle.next_request))
-            process, conn = handle.process, handle.cmd_conn
-            if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
-                raise DecoderNotReadyError(f"decoder {decoder_id} is starting; its worker takes commands once it "
-                                           "is connecting or running: retry then")
-            if process is None or not process.is_alive():
-                raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
-                                           f"{handle.status.state!r})")
-            try:
-                conn.send(command)
-                deadline = time.monotonic() + timeout
-                while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not conn.poll(left):
-                        raise CommandTimeoutError(f"decoder {decoder_id} did not answer {command.kind!r} within "
-                                                  f"{timeout:g} s")
-                    reply = conn.recv()
-                    if isinstance(reply, Reply) and reply.request_id == command.request_id:
-                        break
-            except (OSError, EOFError) as exc:
-                raise CommandRefusedError(f"decoder {decoder_id} worker went away during {command.kind!r}: "
-                                          f"{exc}") from None
-        if not reply.ok:
-            raise CommandRefusedError(str(reply.error))
-        return reply.payload
+        return send_command(handle, command, timeout)
 
     def reader(self, decoder_id: str) -> Any:
         """A new reader of the decoder's outputs from now on, or None if it has no output ring."""
@@ -198,6 +175,7 @@ class Supervisor:
                 return None
             handle.stopping = True
         self._terminate(handle, timeout)
+        self._drain(handle.status_conn)  # the worker's last snapshot (its final counters), read by the monitor
         with self._lock:
             self._handles.pop(decoder_id, None)
             conn, handle.status_conn = handle.status_conn, None
@@ -207,6 +185,18 @@ class Supervisor:
         if handle.shared and handle.ring is not None:
             handle.ring.unlink()  # readers still attached keep their mapping
         return handle
+
+    @staticmethod
+    def _drain(conn: Any, timeout: float = 1.0) -> None:
+        """Wait (at most ``timeout``) until the monitor thread has read everything pending on a status pipe."""
+        deadline = time.monotonic() + timeout
+        while conn is not None and time.monotonic() < deadline:
+            try:
+                if conn.closed or not conn.poll(0):
+                    return
+            except (OSError, ValueError, EOFError):
+                return
+            time.sleep(0.005)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every decoder and the monitor thread."""
@@ -302,9 +292,9 @@ class Supervisor:
             except OSError:  # closed under us by stop()
                 pass
             return
-        with self._lock:
-            if generation == handle.generation and not handle.stopping:
-                handle.status = snapshot
+        with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe
+            if generation == handle.generation and handle.status_conn is conn:
+                handle.status, handle.status_received = snapshot, time.monotonic()
                 if snapshot.error:
                     handle.last_error = snapshot.error
 
@@ -388,8 +378,10 @@ class Supervisor:
                 if not refused and handle.slot_exit is not None:
                     handle.last_error = (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker "
                                          f"pid {process.pid}: {handle.status.error}")
-                elif not refused:
-                    handle.last_error = self.backend.exit_message(process, handle.exit_code)
+                elif not refused:  # the exit, and what the worker said before it (a crash's traceback)
+                    said = handle.status.error
+                    handle.last_error = self.backend.exit_message(process, handle.exit_code) + (
+                        f"; its last error: {said}" if said and said.startswith("worker crashed") else "")
                 handle.status = replace(handle.status, state="error", error=handle.last_error)
                 delay = None if refused else restart_delay(handle.restarts, self.max_restarts, self.restart_backoff)
                 if delay is not None:

@@ -48,6 +48,7 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
     status = decoder_status(handle)
     status.model = result.model
+    status.counters = result.counters or status.counters  # the swap's own figures, newer than the last snapshot
     return status
 
 

@@ -89,8 +89,10 @@ def get_decoder(handle: HandleDep) -> DecoderStatus:
 def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
     ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase)."""
-    supervisor.request(handle.id, Reset())
-    return decoder_status(handle)
+    result = supervisor.request(handle.id, Reset())
+    status = decoder_status(handle)
+    status.counters = result.counters or status.counters  # the reset's own figures, newer than the last snapshot
+    return status
 
 
 @router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised])

@@ -25,8 +25,8 @@ def health() -> dict[str, str]:
 def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
     """Ready to take work: the supervisor runs and the registry holds at least one valid model.
 
-    503 with the reasons otherwise. Decoders in ``error`` are listed but do not make the service
-    unready (the service itself still works).
+    503 with the reasons otherwise. Decoders in ``error``, and running ones whose worker has sent no status for
+    max(5 s, 10 status intervals) (hung), are listed but do not make the service unready (it still works).
     """
     reasons = []
     entries, problems = registry.scan()
@@ -35,8 +35,10 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
     failing = [h.id for h in supervisor.list() if h.status.state == "error"]
+    silent_after = max(5.0, 10 * supervisor.status_interval)  # a running worker reports every status_interval
+    hung = [h.id for h in supervisor.list() if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
     body = {"ready": not reasons, "reasons": reasons, "models": len(entries), "model_problems": problems,
-            "decoders": len(supervisor.list()), "decoders_in_error": failing}
+            "decoders": len(supervisor.list()), "decoders_in_error": failing, "decoders_unresponsive": hung}
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 

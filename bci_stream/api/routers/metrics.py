@@ -33,6 +33,8 @@ class SupervisorCollector:
         labels = ["decoder_id", "model"]
         state = GaugeMetricFamily("bci_stream_decoder_state", "1 for the decoder's current state", labels=[*labels, "state"])
         restarts = CounterMetricFamily("bci_stream_decoder_restarts", "Worker restarts after a crash", labels=labels)
+        age = GaugeMetricFamily("bci_stream_status_age_seconds", "Seconds since the worker's latest status",
+                                labels=labels)
         counters = {k: CounterMetricFamily(f"bci_stream_{k}", f"Decoder counter {k}", labels=labels) for k in COUNTERS}
         hists: dict[str, HistogramMetricFamily] = {}
         for h in handles:
@@ -41,6 +43,8 @@ class SupervisorCollector:
             for st in STATES:
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
             restarts.add_metric(lv, h.restarts)
+            if (seconds := h.status_age()) is not None:
+                age.add_metric(lv, seconds)
             for k, fam in counters.items():
                 fam.add_metric(lv, float(getattr(s.counters, k)))
             for stage, hist in s.hist.items():
@@ -54,6 +58,7 @@ class SupervisorCollector:
                 fam.add_metric(lv, buckets, sum_value=hist["sum"])
         yield state
         yield restarts
+        yield age
         yield from counters.values()
         yield from hists.values()
 

@@ -38,6 +38,11 @@ class DecoderHandle:
     saved: SavedState | None = None  # shared or ray: its last state snapshot (restored after a worker crash)
     backend: str = "local"
     placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
+    status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot
+
+    def status_age(self) -> float | None:
+        """Seconds since its worker's latest status snapshot (a worker sends one every status interval)."""
+        return None if self.status_received is None else time.monotonic() - self.status_received
 
     @property
     def shared(self) -> bool:  # in the local shared pool (a ray decoder has an actor of its own)

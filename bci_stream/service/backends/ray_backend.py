@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -110,6 +111,21 @@ class ActorProcess:
     kill = terminate
 
 
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """PlacementError at once when ``address`` (``host:port`` or ``ray://host:port``) takes no TCP connection: Ray's
+    own client retries such an address for many minutes."""
+    if not address or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise PlacementError(f"backend 'ray': nothing answers at ray_address={address!r} ({exc}); give the address of "
+                             "a running Ray head (`ray start --head` prints it)") from None
+
+
 class RayBackend:
     """Decoder workers as Ray actors (see the module docstring).
 
@@ -143,11 +159,14 @@ class RayBackend:
         self.on_control = on_control or (lambda message: None)
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            check_reachable(address)
             try:
                 ray.init(address=address or "auto", namespace="bci-stream", logging_level=logging.WARNING)
             except ConnectionError as exc:
                 raise PlacementError(f"backend 'ray': no Ray cluster at ray_address={address!r} (None: RAY_ADDRESS, "
-                                     f"else one started on this host); start one with `ray start --head`: {exc}") from None
+                                     "else one started on this host), or it refused us (a cluster with token "
+                                     "authentication: see deploy/RAY.md); start one with `ray start --head`: "
+                                     f"{exc}") from None
         host = listen_host or ray.util.get_node_ip_address()
         self.authkey = os.urandom(32)
         self.listener = Listener((host, 0), authkey=self.authkey)

@@ -248,3 +248,16 @@ def test_marker_feed_gives_each_marker_once_and_counts_those_it_missed():
     assert [m[0] for m in feed.read(status(10, 12))] == [10, 11, 12] and feed.dropped == 5
     assert [m[0] for m in feed.read(status(0, 1))] == [0, 1]  # a restarted worker
     assert MarkerFeed(None).read({"recent": [[0, "a", 1.0, "left"]]}) == [[0, "a", 1.0, "left"]]
+
+
+def test_the_argmax_is_taken_among_the_scored_classes():
+    """A 3-output net whose "rest" output is the largest at the decision time: the L/R trial is decided between left
+    and right (as the card's metrics and evaluate score it); with one scored class, over every output."""
+    y = np.tile(np.array([[0.6, 0.3, 0.1]], dtype=np.float32), (300, 1))  # rest > left > right
+    ts = 10.0 + np.arange(300) / SFREQ
+    for marker_map, expected in (({"L": "left", "R": "right"}, (1, 1)), ({"L": "left"}, (1, 0))):
+        scorer = LiveScorer(ScoringConfig(marker_map, 1.0, "test"), LABELS, SFREQ)
+        scorer.marker("L", 10.0)
+        scorer.outputs(ts, y)
+        d = scorer.describe()
+        assert (d["trials"], d["correct"]) == expected

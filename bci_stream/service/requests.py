@@ -1,0 +1,57 @@
+"""A command to one worker and its answer (:meth:`~bci_stream.service.supervisor.Supervisor.request`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotReadyError
+from bci_stream.core.messages import Command, Reply, SwapModel
+from bci_stream.service.backends.handle import DecoderHandle
+
+
+def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any:
+    """Send ``command`` to ``handle``'s worker and wait for its reply; return the payload (errors: see
+    :meth:`~bci_stream.service.supervisor.Supervisor.request`)."""
+    decoder_id = handle.id
+    with handle.request_lock:  # one request at a time per worker, so answers cannot be mixed up
+        handle.next_request += 1
+        command = replace(command, request_id=(handle.generation, handle.next_request))
+        process, conn = handle.process, handle.cmd_conn
+        if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
+            raise DecoderNotReadyError(f"decoder {decoder_id} is starting; its worker takes commands once it "
+                                       "is connecting or running: retry then")
+        if process is None or not process.is_alive():
+            raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
+                                       f"{handle.status.state!r})")
+        try:
+            conn.send(command)
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not conn.poll(left):
+                    raise CommandTimeoutError(f"decoder {decoder_id} did not answer {command.kind!r} within "
+                                              f"{timeout:g} s")
+                reply = conn.recv()
+                if isinstance(reply, Reply) and reply.request_id == command.request_id:
+                    break
+        except (OSError, EOFError) as exc:
+            raise CommandRefusedError(f"decoder {decoder_id} worker went away during {command.kind!r}: "
+                                      f"{exc}") from None
+    if not reply.ok:
+        raise CommandRefusedError(str(reply.error))
+    if isinstance(command, SwapModel):
+        follow_swap(handle, reply.payload.model)
+    return reply.payload
+
+
+def follow_swap(handle: DecoderHandle, model: dict[str, Any]) -> None:
+    """After a hot swap, a restarted worker runs the model now running (``name@version``), into the same decoded
+    outlet (its source_id kept: consumers re-subscribe to it as after any restart)."""
+    opts = handle.spec.options
+    source_id = opts.output_source_id or (handle.status.output_stream or {}).get("source_id")
+    handle.spec = handle.spec.model_copy(update={
+        "model": f"{model['name']}@{model['version']}",
+        "options": opts.model_copy(update={"output_source_id": source_id}),
+    })

@@ -1,0 +1,184 @@
+"""Fault 12: a hot swap to a model that reads other channels, then ``kill -9`` of the worker; the answers of state
+commands, the final status of DELETE, a sender that hangs while a new instance starts, a worker that hangs.
+
+Expected: the swap runs (no crash of the worker on its next chunk), its answer shows the new counters; the restarted
+worker runs the swapped-in model into the same decoded stream (same source_id), and an LSL consumer of that stream
+receives every sample the service says it published (the restarted worker waits for it to re-subscribe): every
+sample sent is received or counted lost. DELETE answers with the counters of everything the worker decoded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.io.session import read_session
+from faults.kit import export_model_for, make_settings, pid_gone, start_running, status
+from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet, open_output, pull_all
+from support.pacing import push_paced
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("recordings")
+
+
+@pytest.fixture(scope="module")
+def server(fault_models, recordings) -> Iterator[BackgroundServer]:
+    export_model_for(fault_models, "half-gru", ch_names=TINY_CH_NAMES[::2], seed=11, n_layers=1)  # 4 of the 8
+    with BackgroundServer(make_settings(fault_models, recordings, max_restarts=1)) as srv:
+        yield srv
+
+
+class Pusher(threading.Thread):
+    """The test signal in real time (10-sample chunks) until halted; keeps the timestamps it sent."""
+
+    def __init__(self, outlet: pylsl.StreamOutlet) -> None:
+        super().__init__(daemon=True)
+        self.outlet, self.x = outlet, test_signal(60 * int(TINY_SFREQ), seed=121)
+        self.sent: list[float] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        t0, i = pylsl.local_clock(), 0
+        while not self.halt.is_set() and i < len(self.x):
+            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
+            if (wait := ts[-1] - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
+            self.sent.extend(ts.tolist())
+            i += 10
+
+
+def test_swap_to_other_channels_then_kill_9_keeps_the_model_and_the_consumer(client, worker_kind):
+    name = unique("swap-kill")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start_running(client, name, worker=worker_kind)
+    consumer = open_output(f"{name}-decoded")
+    pusher = Pusher(outlet)
+    pusher.start()
+    try:
+        wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 300, 60, "decoding under way")
+        r = client.put(f"/decoders/{decoder_id}/model", json={"model": "half-gru"})
+        assert r.status_code == 200, r.text
+        swapped = r.json()
+        assert swapped["model"]["name"] == "half-gru"
+        assert swapped["counters"]["swaps"] == 1 and swapped["counters"]["state_epoch"] == 1  # the answer's own
+        source_id = swapped["output_stream"]["source_id"]
+        st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 800, 60, "decoding on")
+        assert st["state"] == "running" and st["restarts"] == 0 and st["stream"]["channel_map"] == [0, 2, 4, 6]
+
+        pid = st["pid"]
+        os.kill(pid, signal.SIGKILL)
+        st = wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["state"] == "running"
+                         and s["counters"].get("samples_out", 0) > 300, 90, "the restarted worker to decode")
+        assert pid_gone(pid)
+        assert st["model"]["name"] == "half-gru" and st["request"]["model"].startswith("half-gru@")
+        assert st["output_stream"]["source_id"] == source_id
+    finally:
+        pusher.halt.set()
+        pusher.join()
+    n_sent = len(pusher.sent)
+    st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == s["counters"].get("samples_in")
+                     and s["state"] == "stalled", 30, "the rest decoded, then the stall")
+    lost = st["counters"]["samples_lost"]
+    y, ts = pull_all(consumer, n_sent - lost, timeout=30)
+    assert np.all(np.diff(ts) > 0) and np.isin(ts, pusher.sent).all()
+    assert len(ts) + lost == n_sent, (len(ts), lost, n_sent)  # received, or counted lost: nothing in between
+    client.delete(f"/decoders/{decoder_id}")
+
+
+def test_command_answers_show_their_own_counters(client):
+    name = unique("answers")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream alive
+    decoder_id = start_running(client, name)
+    for k in (1, 2):
+        r = client.post(f"/decoders/{decoder_id}/reset")
+        assert r.status_code == 200 and r.json()["counters"]["resets"] == k and r.json()["counters"]["state_epoch"] == k
+    snap = client.get(f"/decoders/{decoder_id}/state").json()
+    name0 = next(iter(snap["arrays"]))
+    for bad in (["a", "b"], [[1.0, 2.0], [3.0]], [{"x": 1}]):
+        r = client.put(f"/decoders/{decoder_id}/state", json={"arrays": {**snap["arrays"], name0: bad}})
+        assert r.status_code == 409 and f"state array {name0!r}" in r.json()["detail"], r.text
+    assert status(client, decoder_id)["state"] == "running"
+    client.delete(f"/decoders/{decoder_id}")
+
+
+def test_delete_answers_with_the_final_counters(client, recordings, worker_kind):
+    """DELETE 50 ms after the last push: its counters are those of everything the worker decoded and recorded,
+    not a snapshot up to one status interval old."""
+    name = unique("final")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    path = f"{name}.xdf"
+    decoder_id = start_running(client, name, worker=worker_kind, record_path=path)
+    x = test_signal(2000, seed=122)
+    t0 = pylsl.local_clock()
+    for i in range(0, len(x), 20):
+        if (wait := t0 + (i + 20) / (4 * TINY_SFREQ) - pylsl.local_clock()) > 0:
+            time.sleep(wait)
+        outlet.push_chunk(x[i:i + 20], (t0 + np.arange(i, i + 20) / TINY_SFREQ).tolist())
+    time.sleep(0.05)
+    r = client.delete(f"/decoders/{decoder_id}")
+    assert r.status_code == 200, r.text
+    c = r.json()["counters"]
+    session = read_session(recordings / path)
+    assert c["samples_in"] == c["samples_out"] == len(session.output_timestamps) > 0
+
+
+def test_a_second_decoder_of_one_stream_selected_otherwise_gets_its_own_source_id(client):
+    name = unique("twin")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream alive
+    a = start_running(client, name)
+    b = start_running(client, {"source_id": f"{name}-src"}, model="tiny-gru@1.0.0")
+    sids = [status(client, d)["output_stream"]["source_id"] for d in (a, b)]
+    assert sids[0] != sids[1] and sids[1] == f"{sids[0]}/{b}"
+    for d in (a, b):
+        client.delete(f"/decoders/{d}")
+
+
+def test_a_silent_sender_replaced_by_a_new_instance_is_followed(client, worker_kind):
+    """The sender hangs (its outlet stays up, silent) and a new instance of the same source starts: the decoder,
+    stalled, follows the new instance instead of waiting on the silent one for ever."""
+    name = unique("hung-sender")
+    old, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start_running(client, name, worker=worker_kind)
+    push_paced(old, test_signal(500, seed=123), TINY_SFREQ * 2, chunk=10)
+    wait_status(client, decoder_id, lambda s: s["state"] == "stalled", 30, "the stall")
+    new, _ = new_outlet(name, f"{name}-src")
+    assert new.wait_for_consumers(30), "the decoder did not subscribe to the new instance"
+    push_paced(new, test_signal(1000, seed=124), TINY_SFREQ * 2, chunk=10)
+    st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_in") == 1500, 30, "the new instance")
+    assert st["counters"]["reconnects"] == 1 and st["counters"]["resumes"] == 1
+    assert st["stream"]["uid"] == new.get_info().uid()
+    del old
+    client.delete(f"/decoders/{decoder_id}")
+
+
+def test_a_hung_worker_is_listed_unresponsive(client):
+    name = unique("frozen")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream alive
+    decoder_id = start_running(client, name, worker="dedicated")
+    pid = status(client, decoder_id)["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 30
+        while decoder_id not in client.get("/ready").json()["decoders_unresponsive"]:
+            assert time.monotonic() < deadline, "the frozen worker was never listed unresponsive"
+            time.sleep(0.2)
+        assert status(client, decoder_id)["status_age_s"] > 5.0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_status(client, decoder_id, lambda s: s["status_age_s"] < 1.0, 30, "fresh status after SIGCONT")
+    assert decoder_id not in client.get("/ready").json()["decoders_unresponsive"]
+    client.delete(f"/decoders/{decoder_id}")

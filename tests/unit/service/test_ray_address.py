@@ -1,0 +1,35 @@
+"""The Ray backend refuses an address nothing answers at, at once (Ray's own client retries it for minutes)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from bci_stream.core.errors import PlacementError
+from bci_stream.service.backends.ray_backend import RayBackend, check_reachable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_nothing_answers_at_is_refused_at_once(tmp_path, scheme):
+    address = f"{scheme}127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(PlacementError, match="nothing answers at ray_address"):
+        RayBackend(str(tmp_path), 0.1, None, address=address)
+    assert time.monotonic() - t0 < 10.0
+
+
+def test_a_listening_address_and_auto_pass_the_check():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        check_reachable(f"127.0.0.1:{s.getsockname()[1]}")
+    check_reachable(None)
+    check_reachable("auto")
