@@ -22,9 +22,14 @@ import click
 @click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
               help="Data-parallel processes (torchrun, gloo on CPU).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_node: int, no_progress: bool) -> None:
+@click.option("--overwrite", is_flag=True,
+              help="Replace a previous run in the run folder and an exported model in the export folder "
+                   "(without it, both are refused before training).")
+def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_node: int, no_progress: bool,
+              overwrite: bool) -> None:
     """Train from a TOML CONFIG: models, CSP+LDA baseline, report (JSON, markdown, plots), export."""
     argv = [str(config)] + (["--out", str(out)] if out else []) + (["--no-progress"] if no_progress else [])
+    argv += ["--overwrite"] if overwrite else []
     if export is not None:
         argv.append("--export" if export else "--no-export")
     if nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
@@ -46,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", dest="export", action="store_true", default=None)
     p.add_argument("--no-export", dest="export", action="store_false")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     from bci_stream.train.run import run_file
 
     try:
-        run_file(args.config, out_dir=args.out, export=args.export, progress=not args.no_progress)
+        run_file(args.config, out_dir=args.out, export=args.export, progress=not args.no_progress,
+                 overwrite=args.overwrite)
     except BciStreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -159,6 +166,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                               trial_classes=classes, **({"times_s": times} if times else {}))
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
+    for warning in res["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     m = res["metrics"]
     click.echo(f"{res['model']} ({res['kind']}) on {len(res['files'])} file(s): {m['n_trials']} trials "
                f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")

@@ -7,6 +7,8 @@ silently falls back to a default). See ``configs/eegmmidb-s001.toml`` for a comp
 
 from __future__ import annotations
 
+import math
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -24,12 +26,37 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: ``load_recording`` arguments that have their own ``[data]`` key, so ``[data.reader]`` may not set them.
+_NOT_READER_OPTIONS = {"label_map": "data.label_map", "ch_names": "data.channels", "label_window": "data.label_window"}
+
+
+def _band(v: tuple[float, float] | None) -> tuple[float, float] | None:
+    """A ``(low_hz, high_hz)`` band with ``0 < low < high``, both finite (the Nyquist limit needs the data)."""
+    if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and 0 < v[0] < v[1]):
+        raise ValueError("must be [low_hz, high_hz] with 0 < low_hz < high_hz (finite)")
+    return v
+
+
 class DataConfig(_Section):
     """Which recordings, how they are labelled and split. Splits are by whole recording (file).
 
     ``validation_tail_s`` instead holds out the last seconds of the *training* recordings named in
     ``tail_files`` (default: all of them) as validation: a contiguous block in time, cut at a cue onset,
-    never interleaved samples.
+    never interleaved samples. A file may be in one split only, however it is spelled (compared as files
+    on disk: ``./a.edf``, an absolute path or a symlink to ``a.edf`` are ``a.edf``).
+
+    ``label_map`` sends an event description to a class name; the value ``""`` means "ignore this event"
+    (TOML has no null), e.g. ``label_map = { T0 = "", T1 = "fists", T2 = "feet" }``. Every event it maps
+    to a class must occur in some file, and at least two trial classes are needed (``trial_classes``,
+    default every class); once the files are read, the training part must hold every class and the test
+    files trials of every trial class (:mod:`bci_stream.train.data_checks`).
+
+    ``label_window = [start_s, stop_s]`` labels that span after each event onset instead of the event's
+    duration (for formats whose events have no duration: EEGLAB, XDF markers). The table ``[data.reader]``
+    holds reader options, passed to :func:`bci_stream.io.load_recording` for each file whose format takes
+    them (a run may mix formats; an option no file's reader takes is refused): for XDF ``stream``,
+    ``marker_stream`` and ``until_next``; for BCI2000 ``.dat`` ``state``, ``type_state``, ``include_zero``
+    and ``loc_file``.
     """
 
     root: str = "."
@@ -42,6 +69,28 @@ class DataConfig(_Section):
     trial_classes: list[str] = []
     channels: list[str] | None = None
     crop_s: tuple[float, float] | None = None
+    label_window: tuple[float, float] | None = None
+    reader: dict[str, Any] = {}
+
+    @field_validator("label_map")
+    @classmethod
+    def _empty_is_ignore(cls, v: dict[str, str | None]) -> dict[str, str | None]:
+        return {k: (None if c is not None and not c.strip() else c) for k, c in v.items()}
+
+    @field_validator("label_window")
+    @classmethod
+    def _window(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+            raise ValueError("must be [start_s, stop_s] after each event onset, finite, with start_s < stop_s")
+        return v
+
+    @field_validator("reader")
+    @classmethod
+    def _reader(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key, where in _NOT_READER_OPTIONS.items():
+            if key in v:
+                raise ValueError(f"{key!r} is not a reader option: set {where} instead")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -55,13 +104,15 @@ class DataConfig(_Section):
         if not self.validation and self.validation_tail_s == 0:
             raise ValueError(
                 "data: give validation files or validation_tail_s > 0 (early stopping needs validation data)")
-        stray = [f for f in self.tail_files if f not in self.train]
-        if stray:
-            raise ValueError(f"data.tail_files {stray} are not in data.train")
         names = [v for v in self.label_map.values() if v]
         unknown = [c for c in self.trial_classes if c not in names]
         if unknown:
             raise ValueError(f"data.trial_classes {unknown} are not class names of data.label_map {sorted(set(names))}")
+        classes = sorted(set(self.trial_classes or names))
+        if len(classes) < 2:
+            key = "data.trial_classes" if self.trial_classes else "data.label_map"
+            raise ValueError(f"{key} must give at least 2 trial classes (a trial accuracy needs a choice), got "
+                             f"{classes}")
         if self.crop_s is not None and not 0 <= self.crop_s[0] < self.crop_s[1]:
             raise ValueError(f"data.crop_s must be (start_s, stop_s) with 0 <= start_s < stop_s, got {self.crop_s}")
         return self
@@ -76,6 +127,8 @@ class PreprocessConfig(_Section):
     car: bool = True
     standardise: bool = True
     warmup_s: float = Field(default=2.0, ge=0)
+
+    _bandpass = field_validator("bandpass")(_band)
 
 
 class ModelConfig(_Section):
@@ -126,6 +179,8 @@ class EvaluationConfig(_Section):
     csp_components: int = Field(default=4, ge=1)
     distillation: DistillationConfig = DistillationConfig()
 
+    _csp_band = field_validator("csp_band")(_band)
+
     @field_validator("lookaheads")
     @classmethod
     def _non_negative(cls, v: list[int]) -> list[int]:
@@ -139,10 +194,13 @@ class OutputConfig(_Section):
 
 
 class ExportConfig(_Section):
+    """The exported model folder. ``name`` (default: the run's name) and ``version`` follow the model card's
+    rules, checked here so a bad value is refused before training rather than after it."""
+
     enabled: bool = True
     dir: str = ""
-    name: str = ""
-    version: str = "1.0.0"
+    name: str = Field(default="", pattern=r"^([A-Za-z0-9_.-]+)?$")
+    version: str = Field(default="1.0.0", pattern=r"^[A-Za-z0-9_.+-]+$")
     model: Literal["causal", "student"] = "causal"
     data_description: str = ""
     licence: dict[str, Any] = {}
@@ -162,17 +220,57 @@ class RunConfig(_Section):
     export: ExportConfig = ExportConfig()
     base_dir: str = "."
 
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        ev = self.evaluation
+        if self.export.model == "student" and not (ev.distillation.enabled and ev.bidirectional):
+            raise ValueError(
+                "export.model = 'student' needs a student: set evaluation.distillation.enabled = true and "
+                f"evaluation.bidirectional = true (its teacher), got distillation.enabled = "
+                f"{str(ev.distillation.enabled).lower()}, bidirectional = {str(ev.bidirectional).lower()}")
+        self._check_files()
+        return self
+
+    def _check_files(self) -> None:
+        """No file in two splits (or twice in one), and ``tail_files`` in ``train``, compared as files on disk."""
+        seen: dict[Any, tuple[str, str]] = {}
+        for split in ("train", "validation", "test"):
+            for f, p in zip(getattr(self.data, split), self.data_files(split)):
+                key = file_identity(p)
+                if key in seen:
+                    other, name = seen[key]
+                    raise ValueError(f"data.{split}: file {f!r} is the same file as {name!r} in data.{other} "
+                                     f"(splits must not share a file)")
+                seen[key] = (split, f)
+        train = {file_identity(p) for p in self.data_files("train")}
+        stray = [f for f in self.data.tail_files if file_identity(self._data_path(f)) not in train]
+        if stray:
+            raise ValueError(f"data.tail_files {stray} are not in data.train")
+
+    def _data_path(self, f: str) -> Path:
+        return self.path(str(Path(self.data.root) / f))
+
     def path(self, p: str) -> Path:
         """``p`` resolved against the config file's folder (absolute paths are kept)."""
         q = Path(p).expanduser()
         return q if q.is_absolute() else (Path(self.base_dir) / q).resolve()
 
     def data_files(self, split: str) -> list[Path]:
-        return [self.path(str(Path(self.data.root) / f)) for f in getattr(self.data, split)]
+        return [self._data_path(f) for f in getattr(self.data, split)]
 
     @property
     def out_dir(self) -> Path:
         return self.path(self.output.dir)
+
+
+def file_identity(path: Path) -> Any:
+    """The file on disk (device and inode, so symlinks and other spellings match), or the resolved path when it
+    does not exist (loading reports a missing file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return str(path.resolve())
+    return (st.st_dev, st.st_ino)
 
 
 def parse_config(raw: dict[str, Any], base_dir: Path | str = ".", source: str = "config") -> RunConfig:
@@ -184,7 +282,10 @@ def parse_config(raw: dict[str, Any], base_dir: Path | str = ".", source: str = 
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+            loc = ".".join(str(p) for p in err["loc"])
+            if not loc:  # a check across sections: its message names the keys
+                problems.append(err["msg"].removeprefix("Value error, "))
+                continue
             bad = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
             problems.append(f"{loc}: {err['msg']}{bad}")
         raise ConfigError(f"{source} is invalid: " + "; ".join(problems)) from None

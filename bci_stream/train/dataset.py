@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.io import Event, Recording, load_recordings
+from bci_stream.io import Event, Recording
 from bci_stream.io.recording import UNLABELLED
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
-from bci_stream.train.config import ConfigError, RunConfig
+from bci_stream.train.config import ConfigError, RunConfig, file_identity
+from bci_stream.train.data_checks import check_events, check_filters, check_split_classes, load_run_recordings
 
 
 @dataclass
@@ -91,11 +92,21 @@ def segment_starts(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
 
 
-def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float) -> int:
+def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float, source: str = "a recording") -> int:
     """Where a tail of about ``tail_s`` seconds starts: the first labelled-segment onset at or after
-    ``n_times - tail_s * sfreq`` (so no cue is split between train and validation)."""
+    ``n_times - tail_s * sfreq`` (so no cue is split between train and validation).
+
+    Raises
+    ------
+    ConfigError
+        If the tail is not shorter than the recording (nothing would be left to train on), or no labelled
+        segment starts within it.
+    """
     n = len(labels)
     target = n - int(round(tail_s * sfreq))
+    if target < 1:
+        raise ConfigError(f"data.validation_tail_s must be shorter than each recording it cuts (data.tail_files, "
+                          f"default data.train): got {tail_s:g} s, but {source} is {n / sfreq:g} s long")
     onsets = [s for s in segment_starts(labels) if labels[s] != UNLABELLED and s >= max(target, 1)]
     if not onsets:
         raise ConfigError(
@@ -130,19 +141,25 @@ def prepare_dataset(config: RunConfig) -> Dataset:
     d = config.data
     files = {s: config.data_files(s) for s in ("train", "validation", "test")}
     order = [(s, f) for s in ("train", "validation", "test") for f in files[s]]
-    recs = load_recordings([f for _, f in order], label_map=d.label_map, ch_names=d.channels)
+    recs = load_run_recordings(config, [f for _, f in order])
+    check_events(config, recs)
     recs = [crop(r, d.crop_s) for r in recs]
     by_split: dict[str, list[Recording]] = {"train": [], "validation": [], "test": []}
     for (split, _), rec in zip(order, recs):
         by_split[split].append(rec)
     first = recs[0]
     sfreq, ch_names, label_names = first.sfreq, list(first.ch_names), list(first.label_names)
+    check_filters(config, sfreq)
+    trial_classes = list(d.trial_classes) or label_names
 
     train_stop = {}
-    tails = {str(config.path(str(Path(d.root) / f))) for f in (d.tail_files or d.train)}
+    tails = {file_identity(config.path(str(Path(d.root) / f))) for f in (d.tail_files or d.train)}
     for rec in by_split["train"]:
-        cut = d.validation_tail_s and str(Path(rec.source).resolve()) in tails
-        train_stop[rec.source] = tail_cut(rec.labels, sfreq, d.validation_tail_s) if cut else rec.n_times
+        cut = d.validation_tail_s and file_identity(Path(rec.source)) in tails
+        train_stop[rec.source] = (tail_cut(rec.labels, sfreq, d.validation_tail_s, Path(rec.source).name) if cut
+                                  else rec.n_times)
+    check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
+                        [r.labels for r in by_split["test"]], label_names, trial_classes)
 
     def as_input(rec: Recording) -> np.ndarray:
         return np.ascontiguousarray(rec.data.T, dtype=np.float32)  # what an LSL float32 stream carries
@@ -165,7 +182,6 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         for rec in by_split[split]:
             out[split].append(Sequence(rec.name, rec.source, process(rec), rec.labels, rec.data))
 
-    trial_classes = list(d.trial_classes) or label_names
     info = {
         "sfreq": sfreq,
         "n_chans": len(ch_names),

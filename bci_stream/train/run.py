@@ -3,7 +3,9 @@ nets → CSP+LDA baseline → report → export. Every process of a distributed 
 
 The run folder (``output.dir``) receives ``config.toml`` (the file as given) and ``config.json``
 (resolved, with defaults), ``checkpoint.pt`` (the model chosen for export) and
-``checkpoints/<stage>.pt`` (every model), ``report.json``, ``report.md`` and the plots.
+``checkpoints/<stage>.pt`` (every model), ``report.json``, ``report.md`` and the plots. A run folder that
+already holds files, or an export folder that holds a model, is refused before training unless
+``overwrite`` (``--overwrite``) is given (:mod:`bci_stream.train.run_outputs`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from bci_stream.train.evaluate.metrics import evaluate_probs
+from bci_stream.train.evaluate.metrics import evaluate_probs, nearest_time, time_key
 from bci_stream.train.nets.birnn import BiRNN
 from bci_stream.train.nets.presets import preset_args
 from bci_stream.train.nets.rnn import CausalRNN
 from bci_stream.train.checkpoint import save_checkpoint
-from bci_stream.train.config import RunConfig, load_config
+from bci_stream.train.config import ConfigError, RunConfig, load_config
 from bci_stream.train.dataset import Dataset, prepare_dataset
 from bci_stream.train.distributed import DistContext, barrier, init_distributed, shutdown
 from bci_stream.train.infer import Net, predict_probs
 from bci_stream.train.loop import fit
+from bci_stream.train.run_outputs import add_scoring, card_scoring, check_outputs, clear_previous_run, export_dir
 
 def build_causal(config: RunConfig, n_chans: int, n_outputs: int) -> CausalRNN:
     m = config.model
@@ -43,10 +46,10 @@ def build_causal(config: RunConfig, n_chans: int, n_outputs: int) -> CausalRNN:
 
 
 def build_bidirectional(config: RunConfig, n_chans: int, n_outputs: int, lookahead: int | None) -> BiRNN:
-    """The same cell and widths as the causal net, in both directions."""
+    """The same cell, per-layer widths and front-end as the causal net, in both directions."""
     ref = build_causal(config, n_chans, n_outputs)
-    return BiRNN(n_chans, n_outputs, hidden_size=ref.hidden_size, n_layers=ref.n_layers, cell=ref.cell,
-                 lookahead=lookahead, dropout=config.model.dropout, input_dropout=config.model.input_dropout,
+    return BiRNN(n_chans, n_outputs, hidden_sizes=ref.hidden_sizes, cell=ref.cell, lookahead=lookahead,
+                 dropout=config.model.dropout, input_dropout=config.model.input_dropout,
                  power_filters=config.model.power_filters)
 
 
@@ -95,32 +98,41 @@ def _threads(config: RunConfig, ctx: DistContext) -> int:
     return config.training.threads or max(1, (os.cpu_count() or 1) // ctx.world_size)
 
 
-def run(config: RunConfig, *, config_text: str | None = None, export: bool | None = None,
-        progress: bool = True, log=print, command: str | None = None) -> dict[str, Any] | None:
-    """Run everything; rank 0 returns the report (other ranks return None)."""
+def run(config: RunConfig, *, config_text: str | None = None, export: bool | None = None, progress: bool = True,
+        log=print, command: str | None = None, overwrite: bool = False) -> dict[str, Any] | None:
+    """Run everything; rank 0 returns the report (other ranks return None).
+
+    ``export`` overrides ``export.enabled``; ``overwrite`` lets the run replace a previous run in its run folder
+    and an exported model in its export folder (else both are refused before training, see
+    :func:`~bci_stream.train.run_outputs.check_outputs`).
+    """
     t_start = time.monotonic()
+    do_export = config.export.enabled if export is None else export
+    check_outputs(config, do_export, overwrite)  # every process, before any writes (init_distributed syncs them)
     ctx = init_distributed()
     try:
-        return _run(config, ctx, config_text, export, progress, log, t_start, command)
+        return _run(config, ctx, config_text, do_export, progress, log, t_start, command, overwrite)
     finally:
         shutdown(ctx)
 
 
-def _run(config: RunConfig, ctx: DistContext, config_text: str | None, export: bool | None, progress: bool,
-         log, t_start: float, command: str | None) -> dict[str, Any] | None:
+def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export: bool, progress: bool,
+         log, t_start: float, command: str | None, overwrite: bool = False) -> dict[str, Any] | None:
     torch.set_num_threads(_threads(config, ctx))
     torch.manual_seed(config.seed)
     out = config.out_dir
     main = ctx.is_main
     say = log if main else (lambda *_a, **_k: None)
+    t0 = time.monotonic()
+    ds = prepare_dataset(config)  # data refusals come before anything is written
+    t_data = time.monotonic() - t0
     if main:
+        if overwrite and (gone := clear_previous_run(out)):
+            say(f"--overwrite: deleted the previous run's {len(gone)} file(s) in {out}")
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
         if config_text is not None:
             (out / "config.toml").write_text(config_text, encoding="utf-8")
-    t0 = time.monotonic()
-    ds = prepare_dataset(config)
-    t_data = time.monotonic() - t0
     say(f"data: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test sequences, "
         f"{ds.n_chans} ch @ {ds.sfreq:g} Hz, classes {ds.label_names} (trials: {ds.trial_classes}) [{t_data:.1f} s]")
     report: dict[str, Any] = {
@@ -170,23 +182,27 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, export: b
     if not main:
         return None
     if config.evaluation.csp_lda and ds.test:
-        report["csp_lda"] = _csp(config, ds)
-        say(f"csp_lda: test accuracy {report['csp_lda']['test_accuracy']:.3f} "
-            f"({report['csp_lda']['n_test_trials']} trials, decision at {report['csp_lda']['decision_time_s']:g} s)")
+        report["csp_lda"] = csp = _csp(config, ds)
+        acc = "–" if csp["test_accuracy"] is None else f"{csp['test_accuracy']:.3f}"
+        say(f"csp_lda: test accuracy {acc} ({csp['n_test_trials']} trials, decision at {csp['decision_time_s']:g} s)")
     report["distillation"] = _distillation_verdict(report["models"])
     chosen = _chosen(config, stages)
     save_checkpoint(out / "checkpoint.pt", chosen.net, _meta(config, ds, chosen))
     report["checkpoint"] = {"path": "checkpoint.pt", "stage": chosen.name}
     report["seconds"] = {"data": round(t_data, 2), **{n: m["fit"]["seconds"] for n, m in report["models"].items()}}
-    do_export = config.export.enabled if export is None else export
+    from bci_stream.train.evaluate.report import write_report
+
     if do_export:
-        card = export_chosen(config, ds, chosen, report)
-        report["export"] = {"dir": str(config.path(config.export.dir or f"models/{config.name}")),
+        try:
+            card = export_chosen(config, ds, chosen, report)
+        except Exception:  # a refused export (e.g. parity) keeps the run's results
+            report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
+            write_report(report, out)
+            raise
+        report["export"] = {"dir": str(export_dir(config)),
                             "ref": card.ref, "sha256": card.sha256, "parity_max_abs_diff": card.parity.max_abs_diff}
         say(f"exported {card.ref} to {report['export']['dir']} (parity {card.parity.max_abs_diff:.2g})")
     report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
-    from bci_stream.train.evaluate.report import write_report
-
     write_report(report, out)
     say(f"report: {out / 'report.md'}  (wall time {report['seconds']['total']:.1f} s)")
     return report
@@ -201,6 +217,12 @@ _DEFINITIONS = {
                         "for t (None = whole recording, offline only)",
     "csp_lda": "trial-based: band-pass (zero-phase FIR), epoch [t0, t1) after cue, CSP log-variance + LDA; trained "
                "on every trial of the training and validation data, decision at t1",
+    "chance_trial_accuracy": "share of the most frequent trial class among the trials (always answering it "
+                             "scores this)",
+    "p_vs_chance": "<mode>_p_vs_chance: one-sided binomial test of the correct trials against uniform_chance = "
+                   "1/k for k trial classes (the probability of at least as many correct by uniform guessing)",
+    "lookahead_trial_accuracy": "trial accuracy of each net at lookahead_decision_time_s: 2 s after cue, or the "
+                                "time of evaluation.trial_times_s nearest 2 s when 2 s is not one of them",
 }
 
 
@@ -267,7 +289,8 @@ def _chosen(config: RunConfig, stages: list[Stage]) -> Stage:
     for s in stages:
         if s.name == want:
             return s
-    return stages[0]
+    raise ConfigError(f"export.model = {config.export.model!r} needs the {want!r} stage, which this run does not "
+                      f"train (stages: {[s.name for s in stages]})")
 
 
 def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str, Any]):
@@ -276,7 +299,7 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
 
     e = config.export
     name = e.name or config.name
-    out_dir = config.path(e.dir or f"models/{name}")
+    out_dir = export_dir(config)
     m = report["models"][stage.name]
     test = _strip_curve(m["test"]) if m["test"] else None
     files = {s: [Path(f).name for f in config.data_files(s)] for s in ("train", "validation", "test")}
@@ -306,27 +329,35 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
     if "csp_lda" in report:
         metrics["csp_lda_test_accuracy"] = report["csp_lda"]["test_accuracy"]
         metrics["csp_lda_decision_time_s"] = report["csp_lda"]["decision_time_s"]
-    metrics["lookahead_trial_accuracy_2s"] = {
-        n: {"added_latency_ms": v["added_latency_ms"],
-            "instant": v["test"]["trial_accuracy"].get("2s", {}).get("instant") if v["test"] else None,
-            "mean": v["test"]["trial_accuracy"].get("2s", {}).get("mean") if v["test"] else None}
-        for n, v in report["models"].items()
-    }
-    return export_model(stage.net, out_dir, name=name, version=e.version, ch_names=ds.ch_names, sfreq=ds.sfreq,
+    t_la = nearest_time(config.evaluation.trial_times_s)
+    if t_la is not None:  # at 2 s after cue; else (no 2 s in trial_times_s) at the time nearest 2 s, and says so
+        key = time_key(t_la)
+        metrics["lookahead_decision_time_s"] = t_la
+        metrics["lookahead_trial_accuracy_2s" if key == "2s" else "lookahead_trial_accuracy_nearest_2s"] = {
+            n: {"added_latency_ms": v["added_latency_ms"],
+                "instant": v["test"]["trial_accuracy"].get(key, {}).get("instant") if v["test"] else None,
+                "mean": v["test"]["trial_accuracy"].get(key, {}).get("mean") if v["test"] else None}
+            for n, v in report["models"].items()
+        }
+    card = export_model(stage.net, out_dir, name=name, version=e.version, ch_names=ds.ch_names, sfreq=ds.sfreq,
                         output_labels=ds.label_names, preprocessing=ds.preprocessing, training=training,
                         metrics=json.loads(json.dumps(metrics)))
+    # Live scoring as the card's metrics score: trials of the trial classes only (as calibrate writes it).
+    return add_scoring(card, out_dir, card_scoring(dict(config.data.label_map), ds.trial_classes,
+                                                   config.evaluation.trial_times_s))
 
 
 def run_file(path: Path | str, *, out_dir: Path | str | None = None, export: bool | None = None,
-             progress: bool = True, log=print) -> dict[str, Any] | None:
+             progress: bool = True, log=print, overwrite: bool = False) -> dict[str, Any] | None:
     """Load the TOML at ``path`` (optionally overriding ``output.dir``) and :func:`run` it."""
     path = Path(path)
     config = load_config(path)
     if out_dir is not None:
         output = config.output.model_copy(update={"dir": str(Path(out_dir).resolve())})
         config = config.model_copy(update={"output": output})
-    command = f"bci-stream train {path}" + (f" --out {out_dir}" if out_dir is not None else "")
+    command = (f"bci-stream train {path}" + (f" --out {out_dir}" if out_dir is not None else "")
+               + (" --overwrite" if overwrite else ""))
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         command = command.replace("bci-stream train", f"bci-stream train --nproc-per-node {os.environ['WORLD_SIZE']}")
     return run(config, config_text=path.read_text(encoding="utf-8"), export=export, progress=progress, log=log,
-               command=command)
+               command=command, overwrite=overwrite)

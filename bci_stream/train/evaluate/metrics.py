@@ -12,6 +12,12 @@ Both are restricted to the *trial classes* (e.g. fists vs feet): the argmax is o
 so a 3-class decoder (rest / fists / feet) is judged on telling the cued classes apart, not on
 whether it has noticed the cue yet. A trial is a contiguous run of one trial-class label; trials
 whose ``onset + n`` falls past the end of the data are left out (their count is reported).
+
+Two "chance" levels are reported: ``chance_trial_accuracy``, the share of the most frequent trial class
+among the trials (what always answering that class scores), and ``uniform_chance`` = 1/k for k trial
+classes. ``<mode>_p_vs_chance`` is the one-sided binomial test of the number of correct trials against
+``uniform_chance`` (the probability of at least that many correct by guessing uniformly); with unbalanced
+classes it is lenient next to the majority share.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
     out["n_trials"] = len(all_labels)
     out["trials_per_class"] = {label_names[c]: all_labels.count(c) for c in class_ids}
     out["chance_trial_accuracy"] = max(out["trials_per_class"].values()) / len(all_labels) if all_labels else None
+    out["uniform_chance"] = 1.0 / len(class_ids)  # the null of the *_p_vs_chance binomial tests
 
     def acc_at(after: int, mode: str) -> tuple[float | None, int, int]:
         preds = [trial_decisions(p, ts, class_ids, after, mode) for p, ts in trials]
@@ -102,11 +109,21 @@ def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
             row["n_trials"] = n
             if n:
                 row[f"{mode}_p_vs_chance"] = float(binomtest(k, n, 1.0 / len(class_ids), alternative="greater").pvalue)
-        out["trial_accuracy"][f"{t:g}s"] = row
+        out["trial_accuracy"][time_key(t)] = row
     grid = np.arange(0.0, curve_max_s + 1e-9, curve_step_s)
     out["curve"] = {"t_s": grid.round(6).tolist(),
                     **{mode: [acc_at(int(round(t * sfreq)), mode)[0] for t in grid] for mode in MODES}}
     return out
+
+
+def nearest_time(times_s: Sequence[float], target_s: float = 2.0) -> float | None:
+    """The time of ``times_s`` nearest ``target_s`` (the earlier one on a tie); None when there is none."""
+    return min(times_s, key=lambda t: (abs(t - target_s), t)) if len(times_s) else None
+
+
+def time_key(t: float) -> str:
+    """The key of time ``t`` in ``trial_accuracy`` (``2.0`` -> ``"2s"``)."""
+    return f"{t:g}s"
 
 
 def _mean(a: np.ndarray) -> float | None:

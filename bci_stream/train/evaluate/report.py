@@ -1,8 +1,9 @@
 """The run report: ``report.json`` (everything), ``report.md`` (the tables) and PNG plots.
 
 Plots: ``accuracy_vs_time.png`` (trial accuracy against time after cue, every model, both decision
-rules, with CSP+LDA at its decision time), ``lookahead.png`` (trial accuracy at 2 s against the added
-latency K/sfreq) and ``training.png`` (training and validation loss per epoch).
+rules, with CSP+LDA at its decision time), ``lookahead.png`` (trial accuracy at 2 s, or at the evaluated
+time nearest 2 s, against the added latency K/sfreq) and ``training.png`` (training and validation loss per
+epoch).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from bci_stream.train.evaluate.metrics import nearest_time
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -29,6 +32,40 @@ def _latency(m: dict[str, Any]) -> str:
     return f"{m['added_latency_ms']:g} ms (K={m['lookahead']})"
 
 
+def _seconds(key: str) -> float:
+    return float(key.removesuffix("s"))
+
+
+def decision_key(times: list[str], target_s: float = 2.0) -> str | None:
+    """The ``trial_accuracy`` key (``"2s"``) nearest ``target_s`` seconds; None when there is none."""
+    t = nearest_time([_seconds(k) for k in times], target_s)
+    return None if t is None else times[[_seconds(k) for k in times].index(t)]
+
+
+def _csp_cells(csp: dict[str, Any], times: list[str]) -> list[str]:
+    """CSP+LDA's one decision in the table: in its time's column, else in the nearest column, marked with its time."""
+    at = f"{csp['decision_time_s']:g}s"
+    if at in times:
+        cells = [_fmt(csp["test_accuracy"], 2) if k == at else "–" for k in times]
+    else:
+        near = decision_key(times, csp["decision_time_s"])
+        cell = f"{_fmt(csp['test_accuracy'], 2)} (at {csp['decision_time_s']:g} s)"
+        cells = [cell if k == near else "–" for k in times]
+    return cells * 2
+
+
+def _test_header(first: dict[str, Any]) -> list[str]:
+    """The test section's title and the sentence that says what the figures mean."""
+    classes = list(first.get("trials_per_class") or {})
+    k = len(classes) or 1
+    uniform = first.get("uniform_chance", 1.0 / k)
+    return [f"## Held-out test ({first['n_trials']} trials, chance {_fmt(first['chance_trial_accuracy'], 2)})", "",
+            f"Trial accuracy at t after cue onset, {' vs '.join(classes)} only. *instant*: argmax of the output at "
+            "onset + t; *mean*: argmax of the output averaged over [onset, onset + t]. *chance*: the share of the "
+            f"most frequent of these classes among the trials; the p-values in report.json (`*_p_vs_chance`) are "
+            f"one-sided binomial tests of the correct trials against uniform chance 1/{k} = {_fmt(uniform, 2)}.", ""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     models = report.get("models", {})
     lines = [f"# Training report: {report['run']}", ""]
@@ -42,6 +79,7 @@ def markdown(report: dict[str, Any]) -> str:
             for q in seqs:
                 lines.append(f"| {split} | {q['name']} | {q['seconds']:g} | {q['segments_per_class']} |")
         lines.append("")
+    lines += [f"Note: {n}." for n in report.get("notes", [])] + ([""] if report.get("notes") else [])
     ev = report.get("evaluation")
     if ev:
         lines += [f"Model `{ev['model']}` ({ev['kind']}) on {', '.join(Path(f).name for f in ev['files'])}; "
@@ -50,10 +88,7 @@ def markdown(report: dict[str, Any]) -> str:
     if test_models:
         first = next(iter(test_models.values()))["test"]
         times = list(first["trial_accuracy"])
-        n_trials = first["n_trials"]
-        lines += [f"## Held-out test ({n_trials} trials, chance {_fmt(first['chance_trial_accuracy'], 2)})", "",
-                  "Trial accuracy at t after cue onset, fists vs feet only. *instant*: argmax of the output at "
-                  "onset + t; *mean*: argmax of the output averaged over [onset, onset + t].", ""]
+        lines += _test_header(first)
         head = ["model", "added latency", "sample acc", "trial-class sample acc"]
         head += [f"@{t} instant" for t in times] + [f"@{t} mean" for t in times]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -65,14 +100,16 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(row) + " |")
         csp = report.get("csp_lda")
         if csp:
-            row = ["CSP+LDA", f"decision at {csp['decision_time_s']:g} s", "–", "–"]
-            at = f"{csp['decision_time_s']:g}s"  # its one decision goes in the column of its decision time
-            row += [_fmt(csp["test_accuracy"], 2) if k == at else "–" for k in times] * 2
+            row = ["CSP+LDA", f"decision at {csp['decision_time_s']:g} s", "–", "–"] + _csp_cells(csp, times)
             lines.append("| " + " | ".join(row) + " |")
             lines += ["", f"CSP+LDA ({csp['band_hz'][0]:g}–{csp['band_hz'][1]:g} Hz, epoch {csp['window_s'][0]:g}–"
                           f"{csp['window_s'][1]:g} s, {csp['n_components']} components): test accuracy "
                           f"**{_fmt(csp['test_accuracy'])}** on {csp['n_test_trials']} trials, trained on "
                           f"{csp['n_train_trials']} trials (5-fold CV on those: {_fmt(csp.get('train_cv_accuracy'))})."]
+        key = decision_key(times)
+        if key not in (None, "2s") and any(m.get("kind") == "BiRNN" for m in test_models.values()):
+            lines += ["", f"lookahead.png shows trial accuracy at {_seconds(key):g} s after cue, the evaluated time "
+                          f"nearest 2 s (evaluation.trial_times_s has no 2 s)."]
         lines.append("")
     dist = report.get("distillation")
     if dist:
@@ -130,27 +167,30 @@ def plot(report: dict[str, Any], out_dir: Path) -> list[str]:
         files.append("accuracy_vs_time.png")
 
         la = [(m["added_latency_ms"], n, m) for n, m in models.items() if m["added_latency_ms"] is not None]
-        if any(m.get("kind") == "BiRNN" for _, _, m in la):
+        key = decision_key(list(next(iter(models.values()))["test"]["trial_accuracy"]))
+        if key is not None and any(m.get("kind") == "BiRNN" for _, _, m in la):
             fig, ax = plt.subplots(figsize=(6.5, 4.5))
             for mode, marker in (("instant", "o"), ("mean", "s")):
-                pts = sorted((lat, m["test"]["trial_accuracy"].get("2s", {}).get(mode)) for lat, n, m in la
+                pts = sorted((lat, m["test"]["trial_accuracy"].get(key, {}).get(mode)) for lat, n, m in la
                              if m.get("kind") == "BiRNN")
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker + "-", label=f"BiRNN lookahead K ({mode})")
                 c = models.get("causal")
                 if c:
-                    ax.plot([0], [c["test"]["trial_accuracy"].get("2s", {}).get(mode)], marker, color="k",
+                    ax.plot([0], [c["test"]["trial_accuracy"].get(key, {}).get(mode)], marker, color="k",
                             mfc="none", ms=10, label=f"causal ({mode})")
                 b = models.get("bidirectional")
                 if b:
-                    ax.axhline(b["test"]["trial_accuracy"].get("2s", {}).get(mode) or float("nan"),
+                    ax.axhline(b["test"]["trial_accuracy"].get(key, {}).get(mode) or float("nan"),
                                ls=":" if mode == "instant" else "--", color="grey", label=f"bidirectional ({mode})")
             ax.set_xlabel("added latency K / sfreq (ms)")
-            ax.set_ylabel("trial accuracy at 2 s after cue")
+            at = f"{_seconds(key):g} s"
+            ax.set_ylabel(f"trial accuracy at {at} after cue")
             ax.set_ylim(0, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-            ax.set_title("what causality costs")
+            note = "" if key == "2s" else f" (at {at}: the evaluated time nearest 2 s)"
+            ax.set_title("what causality costs" + note, fontsize=10)
             fig.tight_layout()
             fig.savefig(out_dir / "lookahead.png", dpi=110)
             plt.close(fig)

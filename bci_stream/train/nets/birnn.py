@@ -17,9 +17,11 @@ compute it on a subset of positions (``positions``) to keep it cheap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bci_stream.train.nets.dropout import Masks, apply_mask, sample_masks
@@ -32,9 +34,11 @@ class BiRNN(nn.Module):
 
     Parameters
     ----------
-    n_chans, n_outputs, hidden_size, n_layers, cell, head
+    n_chans, n_outputs, hidden_size, n_layers, cell, head, hidden_sizes
         As for :class:`~bci_stream.train.nets.rnn.CausalRNN`; each direction has ``n_layers`` of
-        ``hidden_size`` units and the readout sees both (``2 * hidden_size``).
+        ``hidden_size`` units, or one layer per entry of ``hidden_sizes``, and the readout sees the top
+        layer of both (``2 * hidden_sizes[-1]``). The forward state is ``[L, B, max(hidden_sizes)]``, narrower
+        layers zero-padded, as for the causal net.
     lookahead
         None for an unbounded future, else K >= 0 samples.
     dropout, input_dropout
@@ -45,8 +49,9 @@ class BiRNN(nn.Module):
     """
 
     def __init__(self, n_chans: int, n_outputs: int, hidden_size: int = 64, n_layers: int = 1, cell: Cell = "gru",
-                 head: Head = "categorical", *, lookahead: int | None = None, dropout: float = 0.0,
-                 input_dropout: float = 0.0, power_filters: int = 0) -> None:
+                 head: Head = "categorical", *, hidden_sizes: Sequence[int] | None = None,
+                 lookahead: int | None = None, dropout: float = 0.0, input_dropout: float = 0.0,
+                 power_filters: int = 0) -> None:
         super().__init__()
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
@@ -56,25 +61,34 @@ class BiRNN(nn.Module):
         for pname, p in (("dropout", dropout), ("input_dropout", input_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{pname} must be in [0, 1), got {p}")
+        sizes = [int(s) for s in hidden_sizes] if hidden_sizes is not None else [hidden_size] * n_layers
+        if not sizes or any(s < 1 for s in sizes):
+            raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {sizes}")
         rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
         self.cell, self.head = cell, head
         self.n_chans, self.n_outputs = n_chans, n_outputs
-        self.hidden_size, self.n_layers = hidden_size, n_layers
+        self.hidden_sizes = sizes
+        self.hidden_size, self.n_layers = max(sizes), len(sizes)
         self.lookahead = lookahead
         self.dropout, self.input_dropout = float(dropout), float(input_dropout)
         self.power_filters = int(power_filters)
         self.spatial = nn.Linear(n_chans, power_filters, bias=False) if power_filters else None
         n_in = power_filters or n_chans
-        self.fwd = rnn_cls(n_in, hidden_size, num_layers=n_layers, batch_first=True)
-        self.bwd = rnn_cls(n_in, hidden_size, num_layers=n_layers, batch_first=True)
-        self.readout = nn.Linear(2 * hidden_size, n_outputs)
+        if len(set(sizes)) == 1:  # one multi-layer module per direction (the original layout)
+            self.fwd = rnn_cls(n_in, sizes[0], num_layers=len(sizes), batch_first=True)
+            self.bwd = rnn_cls(n_in, sizes[0], num_layers=len(sizes), batch_first=True)
+        else:
+            ins = [n_in, *sizes[:-1]]
+            self.fwd = nn.ModuleList(rnn_cls(i, o, batch_first=True) for i, o in zip(ins, sizes))
+            self.bwd = nn.ModuleList(rnn_cls(i, o, batch_first=True) for i, o in zip(ins, sizes))
+        self.readout = nn.Linear(2 * sizes[-1], n_outputs)
 
     exportable = False
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this module (for checkpoints)."""
-        return {"n_chans": self.n_chans, "n_outputs": self.n_outputs, "hidden_size": self.hidden_size,
-                "n_layers": self.n_layers, "cell": self.cell, "head": self.head, "lookahead": self.lookahead,
+        return {"n_chans": self.n_chans, "n_outputs": self.n_outputs, "hidden_sizes": list(self.hidden_sizes),
+                "cell": self.cell, "head": self.head, "lookahead": self.lookahead,
                 "dropout": self.dropout, "input_dropout": self.input_dropout, "power_filters": self.power_filters}
 
     @property
@@ -88,15 +102,32 @@ class BiRNN(nn.Module):
         return tuple(torch.zeros(shape) for _ in range(2 if self.cell == "lstm" else 1))
 
     def new_masks(self, batch_size: int, generator: torch.Generator | None = None) -> Masks:
-        sites = {"input": (self.n_chans, self.input_dropout), "readout": (2 * self.hidden_size, self.dropout)}
+        sites = {"input": (self.n_chans, self.input_dropout), "readout": (2 * self.hidden_sizes[-1], self.dropout)}
         return sample_masks(sites, batch_size, generator=generator)
 
     def _run(self, rnn: nn.Module, x: torch.Tensor, state: tuple[torch.Tensor, ...] | None):
+        if isinstance(rnn, nn.ModuleList):
+            return self._run_layers(rnn, x, state)
         if self.cell == "lstm":
             z, (h, c) = rnn(x, (state[0], state[1])) if state else rnn(x)
             return z, (h, c)
         z, h = rnn(x, state[0]) if state else rnn(x)
         return z, (h,)
+
+    def _run_layers(self, layers: nn.ModuleList, x: torch.Tensor, state: tuple[torch.Tensor, ...] | None):
+        """Layer by layer (per-layer widths); the state rows ``[L, B, H]`` zero-padded to the widest layer."""
+        outs: list[list[torch.Tensor]] = [[], []] if self.cell == "lstm" else [[]]
+        z = x
+        for k, (layer, size) in enumerate(zip(layers, self.hidden_sizes)):
+            h0 = tuple(s[k:k + 1, :, :size].contiguous() for s in state) if state else None
+            if self.cell == "lstm":
+                z, new = layer(z, h0) if h0 else layer(z)
+            else:
+                z, hn = layer(z, h0[0]) if h0 else layer(z)
+                new = (hn,)
+            for i, s in enumerate(new):
+                outs[i].append(F.pad(s, (0, self.hidden_size - size)) if size < self.hidden_size else s)
+        return z, tuple(torch.cat(o, dim=0) for o in outs)
 
     def _backward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Backward-stack output ``[B, P, H]`` at ``positions`` (sorted, within ``x``'s length)."""

@@ -1,0 +1,184 @@
+"""What the trainer checks about its recordings before it trains: each refusal names the config key.
+
+* :func:`load_run_recordings`: the files, read with ``data.label_window`` and the ``[data.reader]`` options
+  (each file gets those its format's reader takes; an option no reader takes is refused); a loader error that
+  asks for such an option says which key.
+* :func:`check_events`: every event ``data.label_map`` maps to a class occurs in some file (as ``evaluate``
+  and ``calibrate`` require): a typo would otherwise train a class without a sample.
+* :func:`check_filters`: the band-pass, notch and CSP band lie below the data's Nyquist frequency.
+* :func:`check_split_classes`: the training part holds every class, and the test files hold trials of every
+  trial class (a test accuracy over one class, or none, is no test).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.core.errors import DataError
+from bci_stream.io import Recording, load_recordings
+from bci_stream.io.recording import UNLABELLED
+from bci_stream.train.config import ConfigError, RunConfig
+
+
+def reader_options(paths: Sequence[Path], reader: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``[data.reader]`` options each file's reader takes (a run may mix formats, e.g. XDF and EDF).
+
+    Raises
+    ------
+    ConfigError
+        An option that no file's reader takes (a typo, or an option of another format).
+    """
+    if not reader:
+        return [{} for _ in paths]
+    from bci_stream.io.load import FORMATS, _reader, _suffix
+
+    takes: list[dict[str, Any]] = []
+    allowed_by: dict[str, list[str]] = {}
+    for path in paths:
+        suffix = _suffix(Path(path))
+        if suffix in FORMATS and suffix not in allowed_by:
+            allowed_by[suffix] = [p for p in inspect.signature(_reader(FORMATS[suffix])).parameters if p != "path"]
+        allowed = allowed_by.get(suffix, [])
+        takes.append({k: v for k, v in reader.items() if k in allowed})
+    unknown = sorted(set(reader) - {k for t in takes for k in t})
+    if unknown:
+        listing = "; ".join(f"{s}: {', '.join(a) or 'none'}" for s, a in allowed_by.items())
+        raise ConfigError(f"data.reader: option(s) {unknown} are taken by no reader of these files (options per "
+                          f"format: {listing})")
+    return takes
+
+
+def _compatible(recs: list[Recording], ch_names: Sequence[str] | None) -> list[Recording]:
+    """The checks of :func:`bci_stream.io.load_recordings` across files loaded one by one: the same rate, channels
+    (later files reordered to the first's) and classes."""
+    from bci_stream.core.channels import ch_name_key, pick_channels
+    from bci_stream.io.errors import ChannelError, LabelMapError, SfreqMismatchError
+
+    first = recs[0]
+    for rec in recs[1:]:
+        if rec.sfreq != first.sfreq:
+            raise SfreqMismatchError(f"sfreq must be the same in every recording (we refuse, not resample): "
+                                     f"{rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has {first.sfreq:g} Hz")
+        if ch_names is None:
+            if {ch_name_key(n) for n in rec.ch_names} != {ch_name_key(n) for n in first.ch_names}:
+                raise ChannelError(f"channels must be the same in every recording: {rec.source} has {rec.ch_names}, "
+                                   f"{first.source} has {first.ch_names} (set data.channels to pick a common set)")
+            types = dict(zip(rec.ch_names, rec.ch_types)) if rec.ch_types is not None else None
+            rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
+            rec.ch_types = [types[n] for n in rec.ch_names] if types is not None else None
+        if rec.label_names != first.label_names:
+            raise LabelMapError(f"label_names must be the same in every recording: {rec.source} has "
+                                f"{rec.label_names}, {first.source} has {first.label_names}")
+    return recs
+
+
+def _hint(message: str, paths: Sequence[Path]) -> str:
+    """The config key for a loader error that asks for a keyword argument, or ``""``."""
+    xdf = any(Path(p).suffix.lower() in (".xdf", ".xdfz") for p in paths)
+    if "label_window=" in message:
+        return (" (in the run config: data.label_window = [start_s, stop_s]"
+                + (", or data.reader.until_next = true for XDF cue markers" if xdf else "") + ")")
+    for option in ("marker_stream", "stream"):
+        if f"pass {option}=" in message:
+            return f" (in the run config: [data.reader] {option} = \"<name>\")"
+    return ""
+
+
+def load_run_recordings(config: RunConfig, paths: Sequence[Path]) -> list[Recording]:
+    """``paths`` read as the config says: ``data.label_map``, ``data.channels``, ``data.label_window`` and the
+    ``[data.reader]`` options.
+
+    Raises
+    ------
+    ConfigError
+        A reader option that no file's format takes.
+    DataError
+        A file the loader refuses; when the loader asks for an option, the message names the config key.
+    """
+    d = config.data
+    takes = reader_options(paths, d.reader)
+    kwargs: dict[str, Any] = {"label_map": d.label_map, "ch_names": d.channels, "label_window": d.label_window}
+    try:
+        if all(t == d.reader for t in takes):  # one format (the usual case): the loader's own checks
+            return load_recordings(list(paths), **kwargs, **d.reader)
+        return _compatible([load_recordings([p], **kwargs, **t)[0] for p, t in zip(paths, takes)], d.channels)
+    except DataError as exc:
+        hint = _hint(str(exc), paths)
+        if not hint:
+            raise
+        raise type(exc)(f"{exc}{hint}") from None
+
+
+def check_events(config: RunConfig, recs: Sequence[Recording]) -> None:
+    """Refuse a ``data.label_map`` that maps to a class an event no file has."""
+    from bci_stream.io.labels import absent_events
+
+    events = [e for r in recs for e in r.events]
+    absent = absent_events(config.data.label_map, events)
+    if absent:
+        raise ConfigError(f"data.label_map names event(s) {absent} that occur in none of the files "
+                          f"(their events: {sorted({str(e.description) for e in events})})")
+
+
+def check_filters(config: RunConfig, sfreq: float) -> None:
+    """Refuse a filter frequency at or above the data's Nyquist frequency (``sfreq / 2``)."""
+    nyquist = sfreq / 2
+    p, ev = config.preprocessing, config.evaluation
+    bands = [("preprocessing.bandpass", p.bandpass and p.bandpass[1], p.bandpass and list(p.bandpass)),
+             ("preprocessing.notch", p.notch, p.notch)]
+    if ev.csp_lda:
+        bands.append(("evaluation.csp_band", ev.csp_band[1], list(ev.csp_band)))
+    for key, high, value in bands:
+        if high is not None and high >= nyquist:
+            raise ConfigError(f"{key} must lie below Nyquist ({nyquist:g} Hz for the data's {sfreq:g} Hz), "
+                              f"got {value}")
+
+
+def segments_per_class(labels: np.ndarray, label_names: list[str]) -> dict[str, int]:
+    """Labelled segments (contiguous runs of one label) per class name."""
+    counts = {n: 0 for n in label_names}
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if len(labels) else []
+    for s in starts:
+        if labels[s] != UNLABELLED:
+            counts[label_names[labels[s]]] += 1
+    return counts
+
+
+def check_split_classes(config: RunConfig, train_parts: Sequence[np.ndarray], test: Sequence[np.ndarray],
+                        label_names: list[str], trial_classes: list[str]) -> None:
+    """Refuse a training part without every class, or test files without trials of every trial class.
+
+    Parameters
+    ----------
+    train_parts
+        Labels of the training part of each training recording (before any validation tail).
+    test
+        Labels of each test recording.
+    """
+    d = config.data
+    counts = {n: 0 for n in label_names}
+    for labels in train_parts:
+        for n, k in segments_per_class(labels, label_names).items():
+            counts[n] += k
+    missing = [n for n, k in counts.items() if k == 0]
+    if missing:
+        tail = (f"; data.validation_tail_s = {d.validation_tail_s:g} s holds out the end of "
+                f"{', '.join(d.tail_files or d.train)}" if d.validation_tail_s else "")
+        raise ConfigError(f"data.train: the training part has no segment of class(es) {missing} "
+                          f"(segments per class: {counts}){tail}; a class needs training data")
+    if not test:
+        return
+    counts = {n: 0 for n in trial_classes}
+    for labels in test:
+        for n, k in segments_per_class(labels, label_names).items():
+            if n in counts:
+                counts[n] += k
+    missing = [n for n, k in counts.items() if k == 0]
+    if missing:
+        raise ConfigError(f"data.test: the test files hold no trial of class(es) {missing} of data.trial_classes "
+                          f"(trials per class: {counts}); a test accuracy needs trials of every trial class")

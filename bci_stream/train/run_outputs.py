@@ -1,0 +1,97 @@
+"""Where a training run writes, checked before it trains; and the live-scoring field of its exported card.
+
+A run refuses (before any training) a run folder that already holds files, an export folder that already
+holds a model, and an export of a net the service cannot run, unless told otherwise: ``--overwrite``
+replaces the previous run's files (and only those) and the exported model. So a folder never mixes two runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from bci_stream.train.config import ConfigError, RunConfig
+
+#: Everything a run writes into its run folder (``checkpoints/`` holds one ``<stage>.pt`` per stage).
+RUN_FILES = ("config.toml", "config.json", "checkpoint.pt", "report.json", "report.md", "accuracy_vs_time.png",
+             "lookahead.png", "training.png")
+
+
+def export_dir(config: RunConfig) -> Path:
+    """The folder the model is exported to: ``export.dir``, default ``models/<export.name or name>``."""
+    return config.path(config.export.dir or f"models/{config.export.name or config.name}")
+
+
+def check_outputs(config: RunConfig, export: bool, overwrite: bool) -> None:
+    """Refuse, before training, what would fail or mix runs afterwards.
+
+    Parameters
+    ----------
+    export
+        Whether this run exports (``export.enabled`` unless ``--export/--no-export`` says otherwise).
+    overwrite
+        ``--overwrite``: a previous run's folder and an existing exported model may be replaced.
+
+    Raises
+    ------
+    ConfigError
+        The run folder is not empty, or the export folder holds a model (without ``overwrite``); or the
+        export is on for a net the service cannot stream (``model.attention_window``).
+    """
+    if export and config.model.attention_window:
+        raise ConfigError(f"model.attention_window = {config.model.attention_window} makes the net offline-only "
+                          f"(its state is more than h0/c0), so it cannot be exported: set export.enabled = false "
+                          f"or pass --no-export")
+    out = config.out_dir
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        held = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+        listing = ", ".join(held[:6]) + (", …" if len(held) > 6 else "")
+        raise ConfigError(f"run folder {out} (--out, else output.dir) already holds files ({listing}): a previous "
+                          f"run's results would mix with this one's; give another folder with --out, or pass "
+                          f"--overwrite to replace that run")
+    target = export_dir(config)
+    if export and not overwrite and (target / "model.json").exists():
+        raise ConfigError(f"export folder {target} (export.dir) already holds a model; pass --overwrite to replace "
+                          f"it, set export.dir to another folder, or pass --no-export")
+
+
+def clear_previous_run(out: Path) -> list[str]:
+    """Delete the files a previous run wrote in ``out`` (:data:`RUN_FILES`, ``checkpoints/*.pt``), nothing else.
+
+    Returns the names deleted.
+    """
+    gone = []
+    for name in RUN_FILES:
+        if (out / name).is_file():
+            (out / name).unlink()
+            gone.append(name)
+    ckpt = out / "checkpoints"
+    if ckpt.is_dir():
+        for p in sorted(ckpt.glob("*.pt")):
+            p.unlink()
+            gone.append(f"checkpoints/{p.name}")
+        if not any(ckpt.iterdir()):
+            shutil.rmtree(ckpt)
+    return gone
+
+
+def card_scoring(label_map: dict[str, str | None], trial_classes: list[str],
+                 times_s: list[float]) -> dict[str, Any]:
+    """The card's ``scoring`` field, as ``bci-stream calibrate`` writes one: the events of the trial classes
+    (others ignored), decided at the trial time nearest 2 s, so the service's live score counts the trials
+    the card's test metrics count."""
+    from bci_stream.train.evaluate.metrics import nearest_time
+
+    t = nearest_time([t for t in times_s if 0 < t <= 60])
+    return {"marker_map": {str(k): (v if v in trial_classes else None) for k, v in label_map.items()},
+            "decision_time_s": 2.0 if t is None else float(t)}
+
+
+def add_scoring(card: Any, out_dir: Path, scoring: dict[str, Any]) -> Any:
+    """Rewrite the exported card in ``out_dir`` with ``scoring`` (validated as a card); returns the new card."""
+    from bci_stream.core.card import CARD_FILE, ModelCard
+
+    new = ModelCard.model_validate({**card.model_dump(mode="json"), "scoring": scoring})
+    (out_dir / CARD_FILE).write_text(new.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return new

@@ -1,0 +1,207 @@
+"""What a training run writes: a run folder never mixes two runs (--overwrite), refusals come before training,
+the exported card scores live trials as its metrics do, and the report names the real classes and times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("mne")
+
+from bci_stream.train.config import ConfigError, load_config  # noqa: E402
+from support.common import subset_file  # noqa: E402
+from support.train_data import S001, tiny_config_text  # noqa: E402
+
+#: One causal net and one lookahead net, 2 epochs; decisions at 0.5, 1.5 and 3 s (no 2 s).
+QUICK = "csp_lda = true\n[evaluation.distillation]\nenabled = false"
+
+
+@pytest.fixture(scope="module")
+def s001() -> Path:
+    """The repository's S001 subset (tests/data), which the tiny configs read."""
+    for run in ("S001R05.edf", "S001R06.edf", "S001R10.edf"):
+        subset_file(S001 / run)
+    return S001
+
+
+def _text(root: Path, *, export: bool = True, edit=lambda t: t) -> str:
+    text = tiny_config_text(root / "run", export_dir=root / "models" / "tiny" if export else None,
+                            bidirectional=False, lookaheads="[4]", extra=QUICK)
+    return edit(text.replace("trial_times_s = [0.5, 1.0, 2.0, 3.0]", "trial_times_s = [0.5, 1.5, 3.0]"))
+
+
+def _train(args: list[str]):
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    torch.set_num_threads(1)
+    return CliRunner().invoke(main, ["train", "--no-progress", *args])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, s001):
+    root = tmp_path_factory.mktemp("outputs")
+    cfg = root / "run.toml"
+    cfg.write_text(_text(root), encoding="utf-8")
+    res = _train([str(cfg)])
+    assert res.exit_code == 0, res.output
+    return root, cfg
+
+
+# -- finding 10: a run folder (and export folder) holding a previous run --------------------------------------
+
+def test_a_second_run_into_the_same_folders_is_refused_unless_overwrite(tiny):
+    root, cfg = tiny
+    before = {p: p.stat().st_mtime_ns for p in (root / "run").rglob("*") if p.is_file()}
+    res = _train([str(cfg)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert f"error: run folder {root / 'run'} (--out, else output.dir) already holds files (" in res.output
+    assert "give another folder with --out, or pass --overwrite to replace that run" in res.output
+    assert {p: p.stat().st_mtime_ns for p in (root / "run").rglob("*") if p.is_file()} == before  # untouched
+    res = _train([str(cfg), "--out", str(root / "run2")])  # a fresh run folder; the export folder holds a model
+    assert res.exit_code == 2
+    assert f"error: export folder {root / 'models' / 'tiny'} (export.dir) already holds a model; pass --overwrite" \
+           in res.output and not (root / "run2").exists()
+
+
+def test_overwrite_replaces_the_previous_run_and_only_its_files(tmp_path, s001):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(_text(tmp_path, export=False, edit=lambda t: t.replace("lookaheads = [4]", "lookaheads = [4, 2]")))
+    assert _train([str(cfg)]).exit_code == 0
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    cfg.write_text(_text(tmp_path, export=False))  # the next run has no lookahead_2 stage
+    res = _train([str(cfg), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert "--overwrite: deleted the previous run's" in res.output
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["causal.pt", "lookahead_4.pt"]  # no stale one
+    assert (run / "notes.txt").read_text() == "mine"  # not a file of a run: kept
+    assert json.loads((run / "report.json").read_text())["command"].endswith("--overwrite")
+    assert "lookaheads = [4]" in (run / "config.toml").read_text()
+
+
+def test_check_outputs_with_overwrite_and_export_settings(tmp_path):
+    from bci_stream.train.run_outputs import check_outputs
+
+    cfg_path = tmp_path / "run.toml"
+    cfg_path.write_text(_text(tmp_path, edit=lambda t: t.replace("power_filters = 4", "attention_window = 8")))
+    cfg = load_config(cfg_path)
+    # finding 14: an export that will be refused is refused before training (and --no-export lets it train)
+    with pytest.raises(ConfigError, match=r"model.attention_window = 8 makes the net offline-only .* cannot be "
+                                          r"exported: set export.enabled = false or pass --no-export"):
+        check_outputs(cfg, export=True, overwrite=False)
+    check_outputs(cfg, export=False, overwrite=False)
+    (tmp_path / "run").mkdir()
+    check_outputs(cfg, export=False, overwrite=False)  # an empty folder is fine
+    (tmp_path / "run" / "report.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"already holds files \(report.json\)"):
+        check_outputs(cfg, export=False, overwrite=False)
+    check_outputs(cfg, export=False, overwrite=True)
+
+
+def test_an_unexportable_model_is_refused_by_the_cli_before_training(tmp_path, s001):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(_text(tmp_path, edit=lambda t: t.replace("power_filters = 4", "attention_window = 8")))
+    res = _train([str(cfg)])
+    assert res.exit_code == 2 and "error: model.attention_window = 8 makes the net offline-only" in res.output
+    assert not (tmp_path / "run").exists() and "Traceback" not in res.output
+
+
+# -- finding 6: the card's scoring field -------------------------------------------------------------------------
+
+def test_the_exported_card_scores_live_trials_of_the_trial_classes_only(tiny):
+    from bci_stream.core.registry import ModelRegistry
+    from bci_stream.core.spec import MarkerOptions
+    from bci_stream.service.scoring import LiveScorer, scoring_config
+
+    root, _ = tiny
+    card = ModelRegistry(root / "models").get("tiny-s001-gru").card
+    assert card.scoring is not None
+    assert card.scoring.marker_map == {"T0": None, "T1": "fists", "T2": "feet"}
+    assert card.scoring.decision_time_s == 1.5  # the trial time nearest 2 s (there is no 2 s)
+    config, why = scoring_config(card, MarkerOptions())
+    assert why is None and config.source == "card.scoring"
+    scorer = LiveScorer(config, card.output.labels, card.sfreq)
+    assert scorer.marker("T0", 1.0) is None and scorer.marker("T1", 5.0) == "fists"  # a rest cue is no trial
+    assert set(scorer.describe()["per_class"]) == {"fists", "feet"}
+
+
+# -- finding 9: report text and figures ------------------------------------------------------------------------
+
+def test_the_report_names_the_classes_times_chance_and_the_csp_row(tiny):
+    root, _ = tiny
+    md = (root / "run" / "report.md").read_text()
+    assert "Trial accuracy at t after cue onset, fists vs feet only." in md
+    assert ("*chance*: the share of the most frequent of these classes among the trials; the p-values in report.json "
+            "(`*_p_vs_chance`) are one-sided binomial tests of the correct trials against uniform chance 1/2 = 0.50."
+            in md)
+    csp_row = next(line for line in md.splitlines() if line.startswith("| CSP+LDA |"))
+    cells = [c.strip() for c in csp_row.strip("|").split("|")]
+    assert cells[1] == "decision at 2.5 s" and cells[4:] == ["–", "–", cells[6], "–", "–", cells[6]]
+    assert cells[6].endswith("(at 2.5 s)") and cells[6] != "–"  # in the 3 s columns, with its own time
+    assert ("lookahead.png shows trial accuracy at 1.5 s after cue, the evaluated time nearest 2 s "
+            "(evaluation.trial_times_s has no 2 s).") in md
+    assert (root / "run" / "lookahead.png").is_file()
+    report = json.loads((root / "run" / "report.json").read_text())
+    test = report["models"]["causal"]["test"]
+    assert test["uniform_chance"] == 0.5 and "p_vs_chance" in report["definitions"]
+
+
+def test_the_card_gives_lookahead_accuracy_at_the_time_nearest_2s(tiny):
+    root, _ = tiny
+    metrics = json.loads((root / "models" / "tiny" / "model.json").read_text())["metrics"]
+    report = json.loads((root / "run" / "report.json").read_text())
+    assert metrics["lookahead_decision_time_s"] == 1.5 and "lookahead_trial_accuracy_2s" not in metrics
+    table = metrics["lookahead_trial_accuracy_nearest_2s"]
+    assert set(table) == {"causal", "lookahead_4"}
+    for name, row in table.items():
+        assert row["mean"] == report["models"][name]["test"]["trial_accuracy"]["1.5s"]["mean"] is not None
+
+
+def test_the_report_names_other_trial_classes():
+    from bci_stream.train.evaluate.report import markdown
+
+    test = {"n_trials": 30, "trials_per_class": {"left": 14, "right": 16}, "chance_trial_accuracy": 16 / 30,
+            "uniform_chance": 0.5, "sample_accuracy": 0.5, "trial_class_sample_accuracy": 0.5,
+            "trial_accuracy": {"1s": {"instant": 0.5, "mean": 0.6}, "3s": {"instant": 0.7, "mean": 0.8}}}
+    md = markdown({"run": "lr", "models": {"causal": {"causal": True, "lookahead": 0, "test": test}},
+                   "csp_lda": {"decision_time_s": 2.5, "test_accuracy": 0.6, "band_hz": [8, 30], "window_s": [0.5, 2.5],
+                               "n_components": 4, "n_test_trials": 30, "n_train_trials": 45}})
+    assert "Trial accuracy at t after cue onset, left vs right only." in md and "fists" not in md
+    assert "| CSP+LDA | decision at 2.5 s | – | – | – | 0.60 (at 2.5 s) | – | 0.60 (at 2.5 s) |" in md
+
+
+# -- finding 7: the chosen stage (finding 11, the bidirectional nets' widths: test_birnn_widths.py) ----------------
+
+def test_export_of_a_stage_the_run_does_not_train_is_an_error(tmp_path):
+    from bci_stream.train.run import _chosen, plan_stages
+
+    cfg_path = tmp_path / "run.toml"
+    cfg_path.write_text(_text(tmp_path))
+    cfg = load_config(cfg_path)
+    cfg = cfg.model_copy(update={"export": cfg.export.model_copy(update={"model": "student"})})  # bypasses load
+    with pytest.raises(ConfigError, match=r"export.model = 'student' needs the 'distilled' stage, which this run does "
+                                          r"not train \(stages: \['causal', 'lookahead_4'\]\)"):
+        _chosen(cfg, plan_stages(cfg, 8, 3))
+
+
+def test_a_refused_export_keeps_the_runs_report(tmp_path, s001, monkeypatch):
+    import bci_stream.train.run as run_module
+    from bci_stream.core.errors import ModelError
+
+    def refuse(*_args, **_kwargs):
+        raise ModelError("export of tiny-s001-gru@1.0.0 refused: parity")
+
+    monkeypatch.setattr(run_module, "export_chosen", refuse)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(_text(tmp_path))
+    torch.set_num_threads(1)
+    with pytest.raises(ModelError, match="refused: parity"):
+        run_module.run_file(cfg, progress=False, log=lambda *a: None)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert set(report["models"]) == {"causal", "lookahead_4"} and "export" not in report
+    assert (tmp_path / "run" / "report.md").is_file()
