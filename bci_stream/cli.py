@@ -146,7 +146,8 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for report.json and time_constants.png.")
 def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
-    """Memory time constants of MODEL: recurrent-Jacobian eigenmodes, and LSTM forget gates on data."""
+    """Memory time constants of MODEL (registry name[@version], or a model folder): recurrent-Jacobian
+    eigenmodes, and LSTM forget gates on data."""
     from bci_stream.analysis.introspect import run_inspect
 
     sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
@@ -182,6 +183,9 @@ def list_models(models_dir: Path | None) -> None:
     from bci_stream.core.registry import ModelRegistry
 
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
+    if not registry.root.is_dir():
+        raise click.ClickException(f"--models-dir: models directory {registry.root} does not exist "
+                                   f"(give --models-dir or set BCI_STREAM_MODELS_DIR)")
     entries, problems = registry.scan()
     for e in entries:
         c, a = e.card, e.card.architecture
@@ -211,7 +215,7 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
             card = upgrade_model_dir(d)
             click.echo(f"{d}: {card.ref} is now a step graph (parity {card.parity.max_abs_diff:.2g}, "
                        f"sha256 {card.sha256[:12]})")
-        except ModelError as exc:
+        except (ModelError, OSError) as exc:  # one line per folder, no traceback
             failed += 1
             click.echo(f"{d}: {exc}", err=True)
     sys.exit(1 if failed else 0)

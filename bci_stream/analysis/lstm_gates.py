@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.analysis.onnx_lstm import lstm_chunk, lstm_input_session, lstm_layers
+from bci_stream.analysis.onnx_lstm import input_width, lstm_chunk, lstm_input_session, lstm_layers
 from bci_stream.analysis.recurrent import check_entry, check_recurrent, recurrent_step_model
 from bci_stream.analysis.timeconst import json_float
 from bci_stream.core.contract import SCALE, X
@@ -30,6 +30,20 @@ LSTM_CHECK_TOL = 1e-4
 LSTM_CHECK_CHUNK = 64
 #: Percentiles of the per-unit forget-gate time constants reported per layer.
 PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def _percentiles(values: np.ndarray, qs: tuple[int, ...]) -> np.ndarray:
+    """Percentiles (linear interpolation) of time constants that may be +inf.
+
+    ``np.percentile`` interpolates as ``a + t * (b - a)``, which is NaN (or garbage) next to an infinite value;
+    here a percentile that interpolates towards an infinite value is infinite, as the limit is.
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return np.percentile(values, qs)
+    top = float(values[finite].max()) if finite.any() else 0.0
+    out = np.percentile(np.where(finite, values, np.finfo(np.float64).max / 4), qs)
+    return np.where(out > top, np.inf, out)
 
 
 def _check_data(x: object, n_chans: int, name: str) -> np.ndarray:
@@ -92,6 +106,8 @@ def lstm_forget_time_constants(entry: ModelEntry, x: np.ndarray) -> dict[str, An
     layers = lstm_layers(entry)
     model, _ = recurrent_step_model(entry)
     tap, tap_name = lstm_input_session(entry)
+    width = input_width(entry)
+    what = "n_chans" if width == card.n_chans else "architecture.power_filters"
     state = model.new_state()
     n_layers, hsz = card.architecture.n_layers, card.architecture.hidden_size
     forget = np.empty((n_layers, xs.shape[0], hsz))
@@ -103,10 +119,10 @@ def lstm_forget_time_constants(entry: ModelEntry, x: np.ndarray) -> dict[str, An
             state.init_first(chunk[0])
         feed = {X: chunk[None], SCALE: state.scale, **{s.input: state.arrays[s.name] for s in model.spec.states}}
         (net_in,) = tap.run([tap_name], feed)
-        if net_in.shape != (len(chunk), 1, card.n_chans):
+        if net_in.shape != (len(chunk), 1, width):
             raise ModelError(
-                f"model '{card.ref}': the first LSTM node's input {tap_name!r} must have shape (T, 1, "
-                f"n_chans={card.n_chans}) (ONNX layout 0), got {net_in.shape}"
+                f"model '{card.ref}': the first LSTM node's input {tap_name!r} must have shape (T, 1, {width}) "
+                f"(ONNX layout 0; {width} = {what}), got {net_in.shape}"
             )
         h0 = state.arrays["h0"][:, 0, :].astype(np.float64)
         c0 = state.arrays["c0"][:, 0, :].astype(np.float64)
@@ -129,7 +145,7 @@ def lstm_forget_time_constants(entry: ModelEntry, x: np.ndarray) -> dict[str, An
     out_layers = []
     for k in range(n_layers):
         per_unit = np.median(tau[k], axis=0)
-        pct = np.percentile(per_unit, PERCENTILES)
+        pct = _percentiles(per_unit, PERCENTILES)
         out_layers.append({
             "layer": k,
             "tau_ms": [json_float(v) for v in per_unit],

@@ -21,7 +21,7 @@ from bci_stream.engine.step_model import make_session
 from bci_stream.core.errors import ModelError
 from bci_stream.core.registry import ModelEntry
 
-__all__ = ["lstm_layers", "lstm_chunk", "lstm_input_session"]
+__all__ = ["input_width", "lstm_layers", "lstm_chunk", "lstm_input_session"]
 
 #: Shape-only ops followed back when tracing which tensor an ``LSTM`` node reads.
 _PASS_THROUGH = {"Squeeze", "Unsqueeze", "Transpose", "Identity", "Reshape", "Cast"}
@@ -103,6 +103,13 @@ def _lstm_graph(entry: ModelEntry) -> tuple[Any, list[Any], dict[str, np.ndarray
     return proto, ordered, _graph_tensors(graph)
 
 
+def input_width(entry: ModelEntry) -> int:
+    """What layer 0 reads per sample: ``architecture.power_filters`` squared spatial filters when the card
+    has that front-end (:class:`~bci_stream.train.nets.rnn.CausalRNN`), else the card's channels."""
+    filters = (entry.card.architecture.model_extra or {}).get("power_filters")
+    return int(filters) if filters else entry.card.n_chans
+
+
 def lstm_layers(entry: ModelEntry) -> list[dict[str, np.ndarray]]:
     """Parse the ONNX ``LSTM`` nodes into per-layer numpy weights, in layer order.
 
@@ -150,7 +157,7 @@ def lstm_layers(entry: ModelEntry) -> list[dict[str, np.ndarray]]:
             )
         w = tensors[node.input[1]].astype(np.float64)
         r = tensors[node.input[2]].astype(np.float64)
-        n_in = arch.hidden_size if k else entry.card.n_chans
+        n_in = arch.hidden_size if k else input_width(entry)
         if w.shape != (1, 4 * h, n_in) or r.shape != (1, 4 * h, h):
             raise ModelError(
                 f"model '{ref}': LSTM layer {k} weights must have shapes W (1, {4 * h}, {n_in}) and "

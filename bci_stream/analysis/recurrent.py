@@ -25,12 +25,20 @@ def check_entry(entry: object) -> ModelEntry:
 
 
 def check_recurrent(entry: ModelEntry) -> None:
-    """Raise :class:`ModelError` unless the card's ``architecture.family`` is ``"recurrent"``."""
+    """Raise :class:`ModelError` unless the card's ``architecture.family`` is ``"recurrent"`` with one width
+    for all layers (the analyses read every layer's state as ``hidden_size`` units)."""
     arch = entry.card.architecture
     if arch.family != "recurrent":
         raise ModelError(
             f"model '{entry.card.ref}': introspection needs a recurrent network (architecture.family "
             f"'recurrent'), got family {arch.family!r}"
+        )
+    sizes = (arch.model_extra or {}).get("hidden_sizes")
+    if sizes is not None and len(set(sizes)) > 1:
+        raise ModelError(
+            f"model '{entry.card.ref}': inspect does not support layers of different widths "
+            f"(architecture.hidden_sizes={sizes}); it needs one hidden size for every layer. The model itself "
+            f"is fine and runs in the service"
         )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bci_stream.core.contract import StepSpec
+from bci_stream.core.contract import METADATA_KEY, StepSpec
 from bci_stream.core.preprocessing import PreprocessingConfig
 
 #: The card format the service runs: the ONNX file is a step graph (:mod:`bci_stream.core.contract`).
@@ -139,3 +142,98 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _short(value: Any, limit: int = 8) -> str:
+    """``value`` as text; a long list shows its first ``limit`` items and its length."""
+    if isinstance(value, list) and len(value) > limit:
+        return "[" + ", ".join(repr(v) for v in value[:limit]) + f", ... ({len(value)} in all)]"
+    return repr(value)
+
+
+def _list_difference(card_v: list, graph_v: list) -> str:
+    """Where two lists differ: the same items in another order, or the first differing position."""
+    if len(card_v) != len(graph_v):
+        return f"{len(card_v)} entries on the card, {len(graph_v)} in the graph"
+    i = next(k for k, (a, b) in enumerate(zip(card_v, graph_v)) if a != b)
+    order = "the same entries in another order; " if sorted(map(str, card_v)) == sorted(map(str, graph_v)) else ""
+    return f"{order}first difference at position {i}: card {card_v[i]!r}, graph {graph_v[i]!r}"
+
+
+def _first_difference(a: Any, b: Any, path: str) -> str:
+    """The path of the first place where two JSON-like values differ, e.g. ``step.states[0].shape``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for k, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{k}]")
+    return f"{path} is {_short(a)} on the card but {_short(b)} in the graph"
+
+
+def graph_metadata_disagreements(card: ModelCard, meta: Mapping[str, str]) -> list[str]:
+    """Where ``card`` disagrees with the ``metadata_props`` that export wrote into its ONNX graph.
+
+    Export (``bci_stream.train.export.step_graph.write_model``) records ``ch_names``, ``n_chans``,
+    ``sfreq``, ``output_kind``, ``output_labels`` and the step-graph I/O (key
+    :data:`~bci_stream.core.contract.METADATA_KEY`) in the graph, which the card's sha256 pins; a card
+    edited afterwards (channels renamed or reordered, labels swapped) would make the service read the
+    stream's channels into the wrong inputs or publish an output under the wrong name. Keys the graph
+    does not hold (older exports, e.g. without ``preprocessing``) are not checked; ``name`` and ``version`` are
+    identity, not behaviour, and are not checked either (a copied model may be renamed).
+
+    Parameters
+    ----------
+    card
+        The model card.
+    meta
+        The graph's metadata, e.g. ``session.get_modelmeta().custom_metadata_map`` of onnxruntime.
+
+    Returns
+    -------
+    list of str
+        One sentence per disagreeing field, naming it with the card's and the graph's value; empty when
+        they agree.
+    """
+    out: list[str] = []
+
+    def parse(key: str, convert: Any) -> Any:
+        try:
+            return convert(meta[key])
+        except (TypeError, ValueError) as exc:
+            out.append(f"the graph's metadata_props {key!r} is unreadable ({exc}): {meta[key][:80]!r}")
+            return None
+
+    for key, card_v, convert in (("ch_names", card.ch_names, json.loads),
+                                 ("output_labels", card.output.labels, json.loads)):
+        if key not in meta:
+            continue
+        graph_v = parse(key, convert)
+        if graph_v is None:
+            continue
+        if not isinstance(graph_v, list):
+            out.append(f"the graph's metadata_props {key!r} must be a JSON list, got {_short(graph_v)}")
+        elif list(graph_v) != list(card_v):
+            field = "output.labels" if key == "output_labels" else key
+            out.append(f"{field} is {_short(card_v)} on the card but {_short(graph_v)} in the graph "
+                       f"({_list_difference(list(card_v), list(graph_v))})")
+    if "n_chans" in meta and (graph_n := parse("n_chans", int)) is not None and graph_n != card.n_chans:
+        out.append(f"n_chans is {card.n_chans} on the card but {graph_n} in the graph")
+    if "sfreq" in meta and (graph_f := parse("sfreq", float)) is not None and not math.isclose(
+            graph_f, card.sfreq, rel_tol=1e-9):
+        out.append(f"sfreq is {card.sfreq:g} Hz on the card but {graph_f:g} Hz in the graph")
+    if "output_kind" in meta and meta["output_kind"] != card.output.kind:
+        out.append(f"output.kind is {card.output.kind!r} on the card but {meta['output_kind']!r} in the graph")
+    if "preprocessing" in meta:  # written by export since 2026-11-30
+        graph_pre = parse("preprocessing", PreprocessingConfig.model_validate_json)
+        if graph_pre is not None and graph_pre != card.preprocessing:
+            out.append(_first_difference(card.preprocessing.model_dump(mode="json"),
+                                         graph_pre.model_dump(mode="json"), "preprocessing"))
+    if METADATA_KEY in meta and card.step is not None:
+        graph_step = parse(METADATA_KEY, StepSpec.model_validate_json)
+        if graph_step is not None and graph_step != card.step:
+            out.append(_first_difference(card.step.model_dump(mode="json"), graph_step.model_dump(mode="json"),
+                                         "step"))
+    return out

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -34,14 +35,23 @@ class ModelEntry:
         return self.directory / CARD_FILE
 
 
-def read_card(card_path: Path) -> ModelCard:
-    """Parse and validate a model card, with an error that names the file and the field."""
+def read_card_json(card_path: Path) -> Any:
+    """The parsed JSON of a model card file, not validated; ModelError naming the file when unreadable."""
     try:
-        raw = json.loads(card_path.read_text(encoding="utf-8"))
+        return json.loads(card_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"model card {card_path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"model card {card_path} is not readable JSON: {exc}") from None
+
+
+def read_card(card_path: Path) -> ModelCard:
+    """Parse and validate a model card, with an error that names the file and the field."""
+    return validate_card(read_card_json(card_path), card_path)
+
+
+def validate_card(raw: Any, card_path: Path) -> ModelCard:
+    """Validate parsed card JSON (from :func:`read_card_json`), with an error that names the file and the field."""
     try:
         return ModelCard.model_validate(raw)
     except ValidationError as exc:
@@ -68,6 +78,25 @@ def verify_files(entry: ModelEntry) -> None:
                 f"model '{entry.card.ref}': sha256 of {path} is {actual}, but its card "
                 f"{entry.card_path} says {expected}; the file was changed or corrupted after export"
             )
+
+
+def open_model_folder(path: Path | str) -> ModelEntry:
+    """The model in folder ``path`` (or ``path`` is its ``model.json``), its files verified as :meth:`ModelRegistry.get`
+    does; for commands that take a model folder where a registry name would also do.
+
+    Raises
+    ------
+    ModelError
+        When ``path`` holds no ``model.json``, the card is unreadable or invalid, or a file disagrees with it.
+    """
+    path = Path(path)
+    card_path = path if path.name == CARD_FILE else path / CARD_FILE
+    if not card_path.is_file():
+        raise ModelError(f"model card {card_path} does not exist" if card_path == path
+                         else f"{path} is not a model folder: it has no {CARD_FILE}")
+    entry = ModelEntry(read_card(card_path), card_path.parent)
+    verify_files(entry)
+    return entry
 
 
 def _version_key(version: str) -> tuple:

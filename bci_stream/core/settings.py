@@ -44,9 +44,14 @@ class ConfigFileError(BciStreamError):
 
 
 def default_models_dir() -> Path:
-    """``models/`` of the source tree when bci-stream runs from a checkout, else ``./models``."""
-    checkout = Path(__file__).resolve().parent.parent / "models"
-    return checkout if checkout.is_dir() else Path.cwd() / "models"
+    """``models/`` of the source tree when bci-stream runs from a checkout, else ``./models``.
+
+    A checkout is the folder above the ``bci_stream`` package when it holds ``pyproject.toml`` and
+    ``models/`` (an installed package sits in ``site-packages``, which holds neither).
+    """
+    root = Path(__file__).resolve().parents[2]  # bci_stream/core/settings.py -> the repository's root
+    checkout = root / "models"
+    return checkout if (root / "pyproject.toml").is_file() and checkout.is_dir() else Path.cwd() / "models"
 
 
 class Settings(BaseSettings):

@@ -25,7 +25,7 @@ import onnxruntime as ort
 from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
-from bci_stream.core.card import ModelCard
+from bci_stream.core.card import ModelCard, graph_metadata_disagreements
 
 _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
 
@@ -92,7 +92,8 @@ class StepModel:
     ------
     ModelError
         When the card has no step graph (format 1), onnxruntime cannot load the file, or the graph's
-        inputs/outputs differ from the card's description.
+        inputs/outputs differ from the card's description, or the card disagrees with the graph's export
+        metadata (channels, rate, output kind and labels, step I/O: :func:`graph_metadata_disagreements`).
     """
 
     def __init__(self, onnx_path: Path | str, card: ModelCard) -> None:
@@ -130,6 +131,11 @@ class StepModel:
             dim = arg.shape[-1] if arg.shape else None
             if isinstance(dim, int) and dim != last:
                 raise ModelError(f"model '{ref}': ONNX {name!r} has last dimension {dim}, the card says {last}")
+        differ = graph_metadata_disagreements(self.card, self.session.get_modelmeta().custom_metadata_map)
+        if differ:
+            raise ModelError(f"model '{ref}': its card disagrees with the graph {onnx_path} (the metadata_props "
+                             f"written at export): {'; '.join(differ)}. The card was edited after export: restore "
+                             f"it, or export the model again")
 
     @property
     def n_chans(self) -> int:

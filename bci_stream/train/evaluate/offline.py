@@ -22,34 +22,90 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
     path = Path(target)
     if path.suffix == ".pt" or (path.is_file() and path.name != "model.json"):
         from bci_stream.train.checkpoint import load_checkpoint
+        from bci_stream.train.evaluate.in_sample import checkpoint_training_files
+        from bci_stream.train.nets.birnn import BiRNN
 
         net, meta = load_checkpoint(path)
+        lookahead = net.lookahead if isinstance(net, BiRNN) else 0
         return {"kind": "checkpoint", "name": path.stem, "net": net, "ch_names": meta["ch_names"],
                 "sfreq": meta["sfreq"], "label_names": meta["label_names"], "preprocessing": meta["preprocessing"],
-                "label_map": meta.get("label_map"), "trial_classes": meta.get("trial_classes")}
-    from bci_stream.core.registry import ModelEntry, ModelRegistry, read_card, verify_files
+                "label_map": meta.get("label_map"), "trial_classes": meta.get("trial_classes"),
+                "causal": not isinstance(net, BiRNN), "lookahead": lookahead,
+                "added_latency_ms": None if lookahead is None else 1000.0 * lookahead / meta["sfreq"],
+                "training_files": checkpoint_training_files(path, meta.get("run"))}
+    from bci_stream.core.registry import ModelRegistry, open_model_folder
+    from bci_stream.engine.step_model import StepModel
+    from bci_stream.train.evaluate.in_sample import card_training_files
 
     if path.is_dir() or path.name == "model.json":
-        card_path = path if path.name == "model.json" else path / "model.json"
-        entry = ModelEntry(read_card(card_path), card_path.parent)
-        verify_files(entry)
+        entry = open_model_folder(path)
     elif models_dir is not None:
         entry = ModelRegistry(models_dir).get(target)
     else:
         raise ModelError(f"model {target!r} is neither a checkpoint (.pt), a model folder nor a registry name "
                          f"(give --models-dir to look it up)")
+    StepModel(entry.onnx_path, entry.card)  # refuses a card that disagrees with its graph, before any data is read
     card = entry.card
     return {"kind": "onnx", "name": card.ref, "entry": entry, "ch_names": card.ch_names, "sfreq": card.sfreq,
             "label_names": card.output.labels, "preprocessing": card.preprocessing,
-            "label_map": card.training.get("label_map"), "trial_classes": card.training.get("trial_classes")}
+            "label_map": card.training.get("label_map"), "trial_classes": card.training.get("trial_classes"),
+            "causal": True, "lookahead": 0, "added_latency_ms": 0.0,
+            "training_files": card_training_files(card.training)}
+
+
+def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_classes: Sequence[str] | None,
+                  default_trial_classes: Sequence[str] | None) -> list[str]:
+    """The trial classes to score, checked against the model's outputs and the label map; ModelError otherwise.
+
+    The label map may name the model's classes in any order and leave out any of them (its events are then
+    unlabelled), but it must not name a class the model does not output, and every trial class must be an
+    output of the model that some event of the map cues.
+
+    Parameters
+    ----------
+    outputs
+        The model's output classes, in output order.
+    label_map
+        Event -> class (or None: ignored), from ``--labels`` or the model's own.
+    trial_classes
+        ``--trial-classes``, or None for ``default_trial_classes`` (the model's), else every class of the map.
+    """
+    from bci_stream.io.labels import label_names_of
+
+    mapped = label_names_of(label_map)
+    if extra := [c for c in mapped if c not in outputs]:
+        raise ModelError(f"label_map (--labels): class(es) {extra} are not outputs of the model {outputs}; map "
+                         f"events to those classes (by name, any order, any subset) or to nothing (EVENT=)")
+    if trial_classes is not None:
+        source = "--trial-classes"
+        if bad := [c for c in trial_classes if c not in outputs]:
+            raise ModelError(f"--trial-classes: {bad[0]!r} is not an output of the model ({', '.join(outputs)})")
+        classes = list(trial_classes)
+    elif default_trial_classes:
+        source, classes = "the model's training.trial_classes", list(default_trial_classes)
+    else:
+        source, classes = "the label map's classes", [c for c in outputs if c in mapped]
+    if len(set(classes)) != len(classes) or len(classes) < 2:
+        raise ModelError(f"trial classes ({source}) must be at least 2 distinct classes, got {classes}")
+    if unmapped := [c for c in classes if c not in mapped]:
+        raise ModelError(f"trial class(es) {unmapped} ({source}) are cued by no event of the label map "
+                         f"{dict(label_map)}; add EVENT={unmapped[0]} to --labels, or "
+                         + ("leave the class out of --trial-classes" if trial_classes is not None
+                            else "give --trial-classes with classes the label map cues"))
+    return classes
 
 
 def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[str, str | None] | None = None,
                     trial_classes: list[str] | None = None, models_dir: Path | None = None,
                     times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0)) -> dict[str, Any]:
-    """Metrics (:func:`bci_stream.train.evaluate.metrics.evaluate_probs`) of ``target`` over the files ``data``."""
+    """Metrics (:func:`bci_stream.train.evaluate.metrics.evaluate_probs`) of ``target`` over the files ``data``.
+
+    The result also says whether the net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for
+    a bidirectional net) and holds ``warnings``: one sentence per file the model was trained on.
+    """
     from bci_stream.io import load_recordings
     from bci_stream.io.labels import absent_events
+    from bci_stream.train.evaluate.in_sample import in_sample_warnings
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
@@ -64,10 +120,11 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     for rec in recs:
         if rec.sfreq != t["sfreq"]:
             raise ModelError(f"{rec.source} has sfreq {rec.sfreq:g} Hz, the model needs {t['sfreq']:g} Hz")
-    names = recs[0].label_names
-    if names != t["label_names"]:
-        raise ModelError(f"the label map gives classes {names}, the model outputs {t['label_names']}")
-    classes = trial_classes or t["trial_classes"] or names
+    outputs = list(t["label_names"])
+    classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"])
+    # each file's class indices (label map order) -> the model's output indices; -1 (unlabelled) stays -1
+    labels = [np.array([outputs.index(n) for n in rec.label_names] + [-1], dtype=np.int64)[rec.labels]
+              for rec in recs]
     probs = []
     for rec in recs:
         x = np.ascontiguousarray(rec.data.T, dtype=np.float32)
@@ -81,16 +138,18 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
 
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)
             probs.append(predict_probs(t["net"], z))
-    metrics = evaluate_probs(probs, [r.labels for r in recs], names, list(classes), t["sfreq"], times_s)
+    metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s)
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
-            "label_map": dict(label_map), "trial_classes": list(classes), "metrics": metrics}
+            "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
+            "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],
+            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"]), "metrics": metrics}
 
 
 def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:
     """``evaluation.json``, ``evaluation.md`` and ``accuracy_vs_time.png`` in ``out_dir``."""
     from bci_stream.train.evaluate.report import write_report
 
-    m = result["metrics"]
-    report = {"run": f"evaluation of {result['model']}", "evaluation": result,
-              "models": {result["model"]: {"causal": True, "lookahead": 0, "added_latency_ms": 0.0, "test": m}}}
+    row = {"causal": result.get("causal", True), "lookahead": result.get("lookahead", 0),
+           "added_latency_ms": result.get("added_latency_ms", 0.0), "test": result["metrics"]}
+    report = {"run": f"evaluation of {result['model']}", "evaluation": result, "models": {result["model"]: row}}
     write_report(report, out_dir, stem="evaluation")

@@ -202,6 +202,8 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
             else card_fields["output"]["kind"],
             "output_labels": json.dumps(list(card_fields["output"].labels if hasattr(card_fields["output"], "labels")
                                              else card_fields["output"]["labels"]))}
+    if (pre := card_fields.get("preprocessing")) is not None:  # what the graph's front end does, for the card check
+        meta["preprocessing"] = PreprocessingConfig.model_validate(pre).model_dump_json()
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         simplified = single_step_graph(single, spec) if single is not None else None

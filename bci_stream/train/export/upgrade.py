@@ -8,7 +8,6 @@ Parity: the written step graph, one sample at a time, against the float64
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import onnxruntime as ort
 
 from bci_stream.core.errors import ModelError
 from bci_stream.train.export.step_graph import recurrent_graphs, write_model
-from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard
+from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, sha256_file
+from bci_stream.core.registry import read_card_json, validate_card
 from bci_stream.dsp.preprocess import Preprocessor
 
 CARD_ONLY_FIELDS = ("sha256", "step", "inputs", "outputs", "parity", "format_version")
@@ -29,15 +29,34 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     Raises
     ------
     ModelError
-        When the folder is already format 2, its files disagree, or parity fails (nothing is written).
+        When the folder has no readable, valid ``model.json``, is already format 2, is not a recurrent
+        network, its ``model.onnx`` is missing or its sha256 differs from the card's, or parity fails
+        (nothing is written in any of these cases).
     """
     model_dir = Path(model_dir)
-    raw = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
-    if raw.get("format_version", 1) >= 2:
-        raise ModelError(f"model folder {model_dir} is already card format {raw['format_version']} (a step graph)")
-    card = ModelCard.model_validate(raw)
-    core = onnx.load(str(model_dir / ONNX_FILE))
+    card_path = model_dir / CARD_FILE
+    if not card_path.is_file():
+        raise ModelError(f"{model_dir} is not a model folder: it has no {CARD_FILE}")
+    raw = read_card_json(card_path)
+    version = raw.get("format_version", 1) if isinstance(raw, dict) else None
+    if isinstance(version, int) and version >= 2:
+        raise ModelError(f"model folder {model_dir} is already card format {version} (a step graph)")
+    card = validate_card(raw, card_path)
     arch = card.architecture
+    if arch.family != "recurrent":
+        raise ModelError(f"model card {card_path}: architecture.family must be 'recurrent' for a card format 1 "
+                         f"(a bare recurrent graph), got {arch.family!r}")
+    onnx_path = model_dir / ONNX_FILE
+    if not onnx_path.is_file():
+        raise ModelError(f"model '{card.ref}': ONNX file {onnx_path} does not exist")
+    actual = sha256_file(onnx_path)
+    if actual != card.sha256:  # a foreign or corrupted graph: parity cannot tell, its reference is that graph
+        raise ModelError(f"model '{card.ref}': sha256 of {onnx_path} is {actual}, but its card {card_path} says "
+                         f"{card.sha256}; the file was changed or corrupted after export, nothing was upgraded")
+    try:
+        core = onnx.load(str(onnx_path))
+    except Exception as exc:  # onnx raises several types for a corrupt file
+        raise ModelError(f"model '{card.ref}': onnx cannot load {onnx_path}: {exc}") from None
     proto, spec, single = recurrent_graphs(core, card.preprocessing, card.n_chans, card.sfreq, card.n_outputs,
                                        arch.cell, arch.n_layers, arch.hidden_size)
     old = ort.InferenceSession(str(model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])

@@ -1,0 +1,107 @@
+"""Which evaluation files the model was trained on: ``evaluate`` warns, so in-sample figures are not read as test
+figures.
+
+What a model says about its training data: a trainer card holds ``training.files`` = ``{"train": [...],
+"validation": [...], "test": [...]}`` (file names) and ``training.config.data.root``; a calibration card holds
+``training.files`` = ``[...]`` (every file it was fitted on, names). A checkpoint holds neither, but its run folder
+(``<run>/checkpoint.pt``, ``<run>/checkpoints/<stage>.pt``) holds ``config.json`` with ``data.root``, the splits and
+``base_dir``. The validation split counts as training data: it chose the epoch (early stopping).
+
+A file is flagged when its resolved path is a training file's; or when the training file's own path is not known
+or no longer exists and only the names can be compared (the warning then says "same name"); a training file that
+exists under another path with the same name is compared by size as well (a copy has the same size).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+#: The splits whose files the model learnt from (validation chose the epoch).
+TRAINING_SPLITS = ("train", "validation")
+
+
+class TrainingFile(NamedTuple):
+    """One file the model was trained on: its name, where the model says it was, and the split."""
+
+    name: str
+    path: Path | None
+    where: str  # e.g. "card training.files.train"
+
+
+def _entries(files: Any, root: Path | None, what: str) -> list[TrainingFile]:
+    """``files`` (a list of names, or a dict split -> names) as :class:`TrainingFile` rows."""
+    groups = ({s: files.get(s) or [] for s in TRAINING_SPLITS} if isinstance(files, Mapping)
+              else {"": files} if isinstance(files, list) else {})
+    out = []
+    for split, names in groups.items():
+        for f in names if isinstance(names, list) else []:
+            if not isinstance(f, str) or not f:
+                continue
+            p = Path(f).expanduser()
+            path = p if p.is_absolute() else (root / p if root is not None else None)
+            out.append(TrainingFile(p.name, path, what + (f".{split}" if split else "")))
+    return out
+
+
+def card_training_files(training: Mapping[str, Any]) -> list[TrainingFile]:
+    """The training files a model card's ``training`` block names (see the module docstring)."""
+    data = (training.get("config") or {}).get("data") if isinstance(training.get("config"), Mapping) else None
+    root = data.get("root") if isinstance(data, Mapping) else None
+    root_path = Path(root).expanduser() if isinstance(root, str) and Path(root).expanduser().is_absolute() else None
+    return _entries(training.get("files"), root_path, "card training.files")
+
+
+def checkpoint_training_files(checkpoint: Path, run_name: str | None) -> list[TrainingFile]:
+    """The training files of the run a checkpoint belongs to, from that run's ``config.json``; [] when not found."""
+    checkpoint = Path(checkpoint)
+    folders = [checkpoint.parent] + ([checkpoint.parent.parent] if checkpoint.parent.name == "checkpoints" else [])
+    for folder in folders:
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(config, Mapping) or (run_name is not None and config.get("name") != run_name):
+            continue
+        data = config.get("data")
+        if not isinstance(data, Mapping) or not isinstance(data.get("root"), str):
+            continue
+        root = Path(data["root"]).expanduser()
+        if not root.is_absolute():
+            root = Path(str(config.get("base_dir") or folder)) / root
+        return _entries({s: data.get(s) for s in TRAINING_SPLITS}, root, f"run config {folder / 'config.json'} data")
+    return []
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFile]) -> list[str]:
+    """One sentence per file of ``data`` that is among ``training`` (see the module docstring)."""
+    out = []
+    for f in data:
+        p = Path(f)
+        for t in training:
+            if t.path is not None and _same_file(p, t.path):
+                out.append(f"{p.name} is a training file of the model ({t.where}: {t.path}): its figures are "
+                           f"in-sample, not a test")
+                break
+            if t.name != p.name:
+                continue
+            if t.path is not None and t.path.is_file():
+                if t.path.stat().st_size == p.stat().st_size:
+                    out.append(f"{p.name} has the name and size of a training file of the model ({t.where}: "
+                               f"{t.path}): if it is a copy, its figures are in-sample, not a test")
+                    break
+                continue  # another recording of that name
+            out.append(f"{p.name} has the name of a training file of the model ({t.where}: {t.name}): if it is the "
+                       f"same recording, its figures are in-sample, not a test")
+            break
+    return out
