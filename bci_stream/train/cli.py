@@ -33,6 +33,14 @@ def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_nod
     if export is not None:
         argv.append("--export" if export else "--no-export")
     if nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
+        from bci_stream.core.errors import BciStreamError
+        from bci_stream.train.run import preflight
+
+        try:
+            preflight(config, out, export, overwrite)
+        except BciStreamError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc_per_node}",
                "-m", "bci_stream.train", *argv]
         sys.exit(subprocess.call(cmd))

@@ -351,13 +351,26 @@ def run_file(path: Path | str, *, out_dir: Path | str | None = None, export: boo
              progress: bool = True, log=print, overwrite: bool = False) -> dict[str, Any] | None:
     """Load the TOML at ``path`` (optionally overriding ``output.dir``) and :func:`run` it."""
     path = Path(path)
-    config = load_config(path)
-    if out_dir is not None:
-        output = config.output.model_copy(update={"dir": str(Path(out_dir).resolve())})
-        config = config.model_copy(update={"output": output})
+    config = load_run_config(path, out_dir)
     command = (f"bci-stream train {path}" + (f" --out {out_dir}" if out_dir is not None else "")
                + (" --overwrite" if overwrite else ""))
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         command = command.replace("bci-stream train", f"bci-stream train --nproc-per-node {os.environ['WORLD_SIZE']}")
     return run(config, config_text=path.read_text(encoding="utf-8"), export=export, progress=progress, log=log,
                command=command, overwrite=overwrite)
+
+
+def load_run_config(path: Path | str, out_dir: Path | str | None = None) -> RunConfig:
+    """The config at ``path``, its ``output.dir`` replaced by ``out_dir`` when given (ConfigError when refused)."""
+    config = load_config(Path(path))
+    if out_dir is not None:
+        output = config.output.model_copy(update={"dir": str(Path(out_dir).resolve())})
+        config = config.model_copy(update={"output": output})
+    return config
+
+
+def preflight(path: Path | str, out_dir: Path | str | None, export: bool | None, overwrite: bool) -> None:
+    """The checks of the config and its output folders, before data-parallel processes start (one error line
+    instead of one per process and torchrun's report)."""
+    config = load_run_config(path, out_dir)
+    check_outputs(config, config.export.enabled if export is None else export, overwrite)

@@ -66,6 +66,8 @@ def test_a_second_run_into_the_same_folders_is_refused_unless_overwrite(tiny):
     assert res.exit_code == 2
     assert f"error: export folder {root / 'models' / 'tiny'} (export.dir) already holds a model; pass --overwrite" \
            in res.output and not (root / "run2").exists()
+    res = _train([str(cfg), "--nproc-per-node", "2"])  # refused before torchrun: one line, not one per process
+    assert res.exit_code == 2 and "Traceback" not in res.output and res.output.count("error: run folder") == 1
 
 
 def test_overwrite_replaces_the_previous_run_and_only_its_files(tmp_path, s001):
