@@ -25,13 +25,13 @@ from bci_stream.io.recording import UNLABELLED
 from bci_stream.train.config import ConfigError, RunConfig
 
 
-def reader_options(paths: Sequence[Path], reader: dict[str, Any]) -> list[dict[str, Any]]:
+def reader_options(paths: Sequence[Path], reader: dict[str, Any], strict: bool = True) -> list[dict[str, Any]]:
     """The ``[data.reader]`` options each file's reader takes (a run may mix formats, e.g. XDF and EDF).
 
     Raises
     ------
     ConfigError
-        An option that no file's reader takes (a typo, or an option of another format).
+        With ``strict``, an option that no file's reader takes (a typo, or an option of another format).
     """
     if not reader:
         return [{} for _ in paths]
@@ -46,7 +46,7 @@ def reader_options(paths: Sequence[Path], reader: dict[str, Any]) -> list[dict[s
         allowed = allowed_by.get(suffix, [])
         takes.append({k: v for k, v in reader.items() if k in allowed})
     unknown = sorted(set(reader) - {k for t in takes for k in t})
-    if unknown:
+    if unknown and strict:
         listing = "; ".join(f"{s}: {', '.join(a) or 'none'}" for s, a in allowed_by.items())
         raise ConfigError(f"data.reader: option(s) {unknown} are taken by no reader of these files (options per "
                           f"format: {listing})")
@@ -101,12 +101,22 @@ def load_run_recordings(config: RunConfig, paths: Sequence[Path]) -> list[Record
         A file the loader refuses; when the loader asks for an option, the message names the config key.
     """
     d = config.data
-    takes = reader_options(paths, d.reader)
-    kwargs: dict[str, Any] = {"label_map": d.label_map, "ch_names": d.channels, "label_window": d.label_window}
+    return load_with_options(paths, d.label_map, d.channels, d.label_window, d.reader)
+
+
+def load_with_options(paths: Sequence[Path], label_map: Any, ch_names: Sequence[str] | None,
+                      label_window: Sequence[float] | None, reader: dict[str, Any], strict: bool = True
+                      ) -> list[Recording]:
+    """``paths`` read with a label map, channels, a label window and reader options, each file with the options its
+    format takes (``strict``: an option no file takes is a ConfigError; else it is left out, as when ``evaluate``
+    reads other formats than the model was trained on)."""
+    takes = reader_options(paths, reader, strict)
+    kwargs: dict[str, Any] = {"label_map": label_map, "ch_names": ch_names,
+                              "label_window": None if label_window is None else tuple(label_window)}
     try:
-        if all(t == d.reader for t in takes):  # one format (the usual case): the loader's own checks
-            return load_recordings(list(paths), **kwargs, **d.reader)
-        return _compatible([load_recordings([p], **kwargs, **t)[0] for p, t in zip(paths, takes)], d.channels)
+        if all(t == takes[0] for t in takes):  # one format (the usual case): the loader's own checks
+            return load_recordings(list(paths), **kwargs, **takes[0])
+        return _compatible([load_recordings([p], **kwargs, **t)[0] for p, t in zip(paths, takes)], ch_names)
     except DataError as exc:
         hint = _hint(str(exc), paths)
         if not hint:

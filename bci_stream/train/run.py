@@ -80,7 +80,7 @@ def _meta(config: RunConfig, ds: Dataset, stage: Stage) -> dict[str, Any]:
     return {"ch_names": ds.ch_names, "sfreq": ds.sfreq, "label_names": ds.label_names,
             "trial_classes": ds.trial_classes, "label_map": dict(config.data.label_map),
             "preprocessing": ds.preprocessing.model_dump(), "stage": stage.name, "run": config.name,
-            "channels": config.data.channels}
+            "channels": config.data.channels, "label_window": config.data.label_window, "reader": config.data.reader}
 
 
 def evaluate_net(net: Net, seqs: list, ds: Dataset, config: RunConfig) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pylsl
 from websockets.sync.client import connect as ws_connect
 
 from bci_stream.core.settings import Settings
-from support.common import TINY_CH_NAMES, TINY_SFREQ
+from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal
 
 TOKEN = "fault-suite-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -236,3 +236,24 @@ def ws_url(server_url: str, decoder_id: str, query: str = "") -> str:
     """The outputs WebSocket of a decoder, with the token as a browser sends it (``?token=``)."""
     extra = "&" + query.lstrip("?") if query else ""
     return server_url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?token={TOKEN}{extra}"
+
+
+class LivePusher(threading.Thread):
+    """Sends the test signal in real time (500 Hz, 10-sample chunks) until halted; keeps the timestamps it sent."""
+
+    def __init__(self, outlet: pylsl.StreamOutlet, seed: int = 0) -> None:
+        super().__init__(daemon=True)
+        self.outlet = outlet
+        self.x = test_signal(60 * int(TINY_SFREQ), seed=seed)
+        self.sent: list[float] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        t0, i = pylsl.local_clock(), 0
+        while not self.halt.is_set() and i < len(self.x):
+            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
+            if (wait := ts[-1] - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
+            self.sent.extend(ts.tolist())
+            i += 10

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 
 import numpy as np
-import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from support.common import TINY_SFREQ, test_signal, unique
-from faults.kit import WsReader, assert_service_up, make_settings, pid_gone, start_running, status, ws_url
+from support.common import unique
+from faults.kit import LivePusher, WsReader, assert_service_up, make_settings, pid_gone, start_running, status, ws_url
 from support.http import wait_status
 from support.lsl import new_outlet
 
@@ -24,28 +22,6 @@ def server(fault_models, tmp_path_factory) -> Iterator[BackgroundServer]:
     settings = make_settings(fault_models, tmp_path_factory.mktemp("recordings"), max_restarts=1)
     with BackgroundServer(settings) as srv:
         yield srv
-
-
-class LivePusher(threading.Thread):
-    """Sends the test signal in real time (500 Hz, 10-sample chunks) until stopped; keeps what it sent."""
-
-    def __init__(self, outlet: pylsl.StreamOutlet) -> None:
-        super().__init__(daemon=True)
-        self.outlet = outlet
-        self.x = test_signal(60 * int(TINY_SFREQ), seed=107)
-        self.sent: list[float] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        t0, i = pylsl.local_clock(), 0
-        while not self.halt.is_set() and i < len(self.x):
-            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
-            wait = ts[-1] - pylsl.local_clock()
-            if wait > 0:
-                time.sleep(wait)
-            self.outlet.push_chunk(self.x[i : i + 10], ts.tolist())
-            self.sent.extend(ts.tolist())
-            i += 10
 
 
 def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, server, worker_kind):
@@ -62,7 +38,7 @@ def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, se
     outlet, _ = new_outlet(name, f"{name}-src")
     decoder_id = start_running(client, name, outputs_buffer_s=60, worker=worker_kind)
     ws = WsReader(ws_url(server.url, decoder_id))
-    pusher = LivePusher(outlet)
+    pusher = LivePusher(outlet, seed=107)
     try:
         ws.start()
         pusher.start()

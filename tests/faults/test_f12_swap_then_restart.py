@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.io.session import read_session
-from faults.kit import export_model_for, make_settings, pid_gone, start_running, status
+from faults.kit import LivePusher, export_model_for, make_settings, pid_gone, start_running, status
 from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
 from support.http import wait_status
 from support.lsl import new_outlet, open_output, pull_all
@@ -41,32 +40,12 @@ def server(fault_models, recordings) -> Iterator[BackgroundServer]:
         yield srv
 
 
-class Pusher(threading.Thread):
-    """The test signal in real time (10-sample chunks) until halted; keeps the timestamps it sent."""
-
-    def __init__(self, outlet: pylsl.StreamOutlet) -> None:
-        super().__init__(daemon=True)
-        self.outlet, self.x = outlet, test_signal(60 * int(TINY_SFREQ), seed=121)
-        self.sent: list[float] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        t0, i = pylsl.local_clock(), 0
-        while not self.halt.is_set() and i < len(self.x):
-            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
-            if (wait := ts[-1] - pylsl.local_clock()) > 0:
-                time.sleep(wait)
-            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
-            self.sent.extend(ts.tolist())
-            i += 10
-
-
 def test_swap_to_other_channels_then_kill_9_keeps_the_model_and_the_consumer(client, worker_kind):
     name = unique("swap-kill")
     outlet, _ = new_outlet(name, f"{name}-src")
     decoder_id = start_running(client, name, worker=worker_kind)
     consumer = open_output(f"{name}-decoded")
-    pusher = Pusher(outlet)
+    pusher = LivePusher(outlet, seed=121)
     pusher.start()
     try:
         wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 300, 60, "decoding under way")

@@ -32,7 +32,8 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
                 "label_map": meta.get("label_map"), "trial_classes": meta.get("trial_classes"),
                 "causal": not isinstance(net, BiRNN), "lookahead": lookahead,
                 "added_latency_ms": None if lookahead is None else 1000.0 * lookahead / meta["sfreq"],
-                "training_files": checkpoint_training_files(path, meta.get("run"))}
+                "training_files": checkpoint_training_files(path, meta.get("run")),
+                "label_window": meta.get("label_window"), "reader": meta.get("reader") or {}}
     from bci_stream.core.registry import ModelRegistry, open_model_folder
     from bci_stream.engine.step_model import StepModel
     from bci_stream.train.evaluate.in_sample import card_training_files
@@ -46,11 +47,14 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
                          f"(give --models-dir to look it up)")
     StepModel(entry.onnx_path, entry.card)  # refuses a card that disagrees with its graph, before any data is read
     card = entry.card
+    data = (card.training.get("config") or {}).get("data") or {}
     return {"kind": "onnx", "name": card.ref, "entry": entry, "ch_names": card.ch_names, "sfreq": card.sfreq,
             "label_names": card.output.labels, "preprocessing": card.preprocessing,
             "label_map": card.training.get("label_map"), "trial_classes": card.training.get("trial_classes"),
             "causal": True, "lookahead": 0, "added_latency_ms": 0.0,
-            "training_files": card_training_files(card.training)}
+            "training_files": card_training_files(card.training),
+            # how the trainer read its files (EEGLAB/XDF: a label window, reader options), to read these the same way
+            "label_window": data.get("label_window"), "reader": data.get("reader") or {}}
 
 
 def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_classes: Sequence[str] | None,
@@ -103,8 +107,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     The result also says whether the net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for
     a bidirectional net) and holds ``warnings``: one sentence per file the model was trained on.
     """
-    from bci_stream.io import load_recordings
     from bci_stream.io.labels import absent_events
+    from bci_stream.train.data_checks import load_with_options
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
@@ -112,7 +116,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     label_map = label_map or t["label_map"]
     if not label_map:
         raise ModelError(f"{target}: no label map in its card/checkpoint; give --label-map EVENT=CLASS")
-    recs = load_recordings(list(data), label_map=label_map, ch_names=t["ch_names"])
+    recs = load_with_options([Path(p) for p in data], label_map, t["ch_names"], t["label_window"], t["reader"],
+                             strict=False)
     absent = absent_events(label_map, [e for r in recs for e in r.events])
     if absent:
         raise ModelError(f"label_map names event(s) {absent} that occur in none of the files "

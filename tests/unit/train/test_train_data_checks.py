@@ -171,6 +171,10 @@ def test_eeglab_trains_with_a_label_window(tmp_path):
     report = run_file(path, progress=False, log=lambda *a: None)
     assert set(report["models"]) == {"causal"}
     assert report["models"]["causal"]["validation"]["n_trials"] > 0  # trials of both classes in the held-out tail
+    from bci_stream.train.evaluate.offline import evaluate_target
+
+    res = evaluate_target(str(tmp_path / "run" / "checkpoint.pt"), [EEGLAB])  # read as trained: the label window
+    assert res["metrics"]["n_trials"] > 50 and res["warnings"]  # (and it says the file is a training file)
 
 
 def _xdf_from(rec, path: Path, markers: str) -> Path:
