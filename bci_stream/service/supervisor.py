@@ -109,8 +109,9 @@ class Supervisor:
         decoder_id = uuid.uuid4().hex[:12]
         name = spec.model.split("@")[0]
         with self._lock:  # another decoder of this model, maybe of this stream, publishes the plain decoded source_id
-            twin = any(h.spec.stream.may_select_same(spec.stream) and h.spec.model.split("@")[0] == name
-                       and h.spec.options.output_instance is None for h in self._handles.values())
+            twin = any(h.spec.stream.may_select_same(spec.stream) and h.spec.options.output_instance is None
+                       and (h.spec.model.split("@")[0] == name or h.spec.options.output_source_id is not None)
+                       for h in self._handles.values())  # (a swapped decoder keeps its first model's source_id)
         if twin and spec.options.output_instance is None:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"output_instance": decoder_id})})
         handle = DecoderHandle(id=decoder_id, spec=spec, backend=self.backend.name)

@@ -161,3 +161,17 @@ def test_a_hung_worker_is_listed_unresponsive(client):
     wait_status(client, decoder_id, lambda s: s["status_age_s"] < 1.0, 30, "fresh status after SIGCONT")
     assert decoder_id not in client.get("/ready").json()["decoders_unresponsive"]
     client.delete(f"/decoders/{decoder_id}")
+
+
+def test_a_new_decoder_of_a_swapped_decoders_first_model_gets_its_own_source_id(client):
+    """A swapped decoder keeps its outlet (the first model's source_id); a new decoder of that first model on the
+    same stream must not publish under the same source_id."""
+    name = unique("swapped-twin")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream alive
+    a = start_running(client, name)
+    assert client.put(f"/decoders/{a}/model", json={"model": "half-gru"}).status_code == 200
+    b = start_running(client, name)  # tiny-gru, as a was created with
+    sids = [status(client, d)["output_stream"]["source_id"] for d in (a, b)]
+    assert sids[0] != sids[1] and sids[1] == f"{sids[0]}/{b}"
+    for d in (a, b):
+        client.delete(f"/decoders/{d}")
