@@ -113,8 +113,8 @@ def _e2e_md(sec: dict[str, Any]) -> list[str]:
                          f"{_f(v.get('p99_9'), 3)} | {_f(v.get('max'), 3)} |")
         c = st.get("counters") or {}
         lines += ["", "Counters: " + ", ".join(f"{k} {_f(v)}" for k, v in c.items()) + ". (`samples_lost`/`gaps` are "
-                  "the worker's estimate from timestamp jumps > 1.5 periods: here they come from the player's own "
-                  "scheduling jitter, since each sample is stamped at its push; the consumer-side `lost` is exact.)"]
+                  "the worker's estimate from the timestamps, net of the player's scheduling jitter (each sample is "
+                  "stamped at its push; bci_stream/service/gaps.py); the consumer-side `lost` is exact.)"]
     for note in sec.get("model_notes") or []:
         lines.append(f"- {note}")
     return lines + [""]

@@ -32,6 +32,8 @@ class DecoderStatus(BaseModel):
     stream: dict[str, Any] | None
     output_stream: dict[str, Any] | None
     connected: bool
+    """The decoder's inlet is bound to a live source: ``running``, or ``stalled`` while the outlet instance it decodes
+    is still up (silent; after the first source check of the stall)."""
     status_age_s: float | None = None
     """Seconds since the worker's latest status snapshot. A running worker sends one every ``status_interval``;
     one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung."""

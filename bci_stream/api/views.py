@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 from bci_stream.api.schemas import DecoderStatus, LatencySummary
-from bci_stream.core.status import LIVE_STATES
 from bci_stream.service.metrics import summarise
 from bci_stream.service.supervisor import DecoderHandle
 
@@ -28,7 +27,7 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         model=s.model,
         stream=s.stream,
         output_stream=s.output_stream,
-        connected=s.state in LIVE_STATES,
+        connected=s.state == "running" or (s.state == "stalled" and s.source_present is True),
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
         counters=dataclasses.asdict(s.counters),
         latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},

@@ -69,6 +69,10 @@ class WorkerStatus:
     worker
         Which worker process serves the stream: ``kind`` (``dedicated`` | ``shared``), ``index`` (shared pool),
         ``pid``, and after a worker restart ``restored_seq`` (the input sample its restored state was saved at).
+    source_present
+        While stalled: whether the outlet instance being decoded is still up, silent (the source check's last
+        look; None before the first, False once the stream is lost). The API's ``connected`` is ``running``, or
+        ``stalled`` with this True.
     t
         ``local_clock()`` when the snapshot was taken.
     """
@@ -93,6 +97,7 @@ class WorkerStatus:
     scoring: dict[str, Any] | None = None
     timestamps: dict[str, Any] | None = None
     worker: dict[str, Any] | None = None
+    source_present: bool | None = None
     t: float = 0.0
 
     def snapshot(self) -> WorkerStatus:

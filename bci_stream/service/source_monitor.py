@@ -34,6 +34,7 @@ class SourceMonitor:
         self.watch: pylsl.ContinuousResolver | None = None
         self.seen_uids = {source.uid()}
         self.present: set[str] = set()  # uids of the source's instances at the latest check
+        self.checked = False  # whether a check ran since the stall began
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = 0.0
         self._inlet: pylsl.StreamInlet | None = None
@@ -76,6 +77,7 @@ class SourceMonitor:
     def start(self) -> None:
         """The stream went silent: start watching."""
         self.watch = pylsl.ContinuousResolver(pred=self.predicate, forget_after=2.0)
+        self.present, self.checked = set(), False
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = pylsl.local_clock() + self._backoff
 
@@ -163,7 +165,7 @@ class SourceMonitor:
                 f"selector: {other.name()!r} (source_id {other.source_id()!r}, host {other.hostname()!r}). "
                 "Refusing to switch sources silently; start a new decoder for it"
             )
-        self.present = {i.uid() for i in mine}
+        self.present, self.checked = {i.uid() for i in mine}, True
         fresh = self.new_instance(mine)
         return (fresh or (mine[0] if mine else None)), (fresh.uid() if fresh else None)
 

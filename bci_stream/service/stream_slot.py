@@ -77,10 +77,7 @@ class StreamSlot:
                  status: StatusSender, status_interval: float = 0.25, ring: RingHandles | None = None,
                  recordings_dir: str | None = None, host: StateHost | None = None,
                  load_model: Callable[[Any], StepModel] | None = None) -> None:
-        self.decoder_id = decoder_id
-        self.generation = generation
-        self.spec = spec
-        self.models_dir = models_dir
+        self.decoder_id, self.generation, self.spec, self.models_dir = decoder_id, generation, spec, models_dir
         self.host = host
         self.load_model = load_model or (lambda entry: StepModel(entry.onnx_path, entry.card))
         self.ring = OutputRing(ring) if ring is not None else None
@@ -102,10 +99,7 @@ class StreamSlot:
         self.full: pylsl.StreamInfo | None = None
         self.chan_idx: np.ndarray | None = None
         self.units_scale: np.ndarray | None = None
-        self.sfreq = 0.0
-        self.budget = 0.0
-        self.stall_after = 1.0
-        self.last_data = 0.0
+        self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
         self._parent_pid = os.getppid()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -339,7 +333,7 @@ class StreamSlot:
         self.status.counters.stalls += 1
         if self.decoder is not None:  # a loss just before the silence
             self.decoder.gaps.settle(self.status.counters)
-        self.status.state = "stalled"
+        self.status.state, self.status.source_present = "stalled", None  # None: not looked for yet
         self.status.error = f"no data for {silent_s:.2f} s (stall_timeout_s={self.stall_after:g})"
         self.event("stall", seconds=silent_s)
         self.monitor.start()
@@ -361,13 +355,15 @@ class StreamSlot:
         self.inlet = None
         if self.status.state != "stalled":
             self.on_stall(0.0)
-        self.status.error = "stream lost; waiting for the same source to come back"
+        self.status.error, self.status.source_present = "stream lost; waiting for the same source to come back", False
 
     def check_source(self, now: float) -> None:
         """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
         anything else → StreamMismatchError (the stream ends; the service stays up)."""
         info, uid = self.monitor.check(now)
-        if uid is not None and self.inlet is not None and self.status.stream["uid"] in self.monitor.present:
+        here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
+        self.status.source_present = here if self.monitor.checked else None
+        if uid is not None and self.inlet is not None and here:
             self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
             self.inlet = None
         if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)

@@ -133,7 +133,8 @@ def test_a_silent_sender_replaced_by_a_new_instance_is_followed(client, worker_k
     old, _ = new_outlet(name, f"{name}-src")
     decoder_id = start_running(client, name, worker=worker_kind)
     push_paced(old, test_signal(500, seed=123), TINY_SFREQ * 2, chunk=10)
-    wait_status(client, decoder_id, lambda s: s["state"] == "stalled", 30, "the stall")
+    wait_status(client, decoder_id, lambda s: s["state"] == "stalled" and s["connected"], 30,
+                "stalled, connected to the silent sender")
     new, _ = new_outlet(name, f"{name}-src")
     assert new.wait_for_consumers(30), "the decoder did not subscribe to the new instance"
     push_paced(new, test_signal(1000, seed=124), TINY_SFREQ * 2, chunk=10)
@@ -175,3 +176,16 @@ def test_a_new_decoder_of_a_swapped_decoders_first_model_gets_its_own_source_id(
     assert sids[0] != sids[1] and sids[1] == f"{sids[0]}/{b}"
     for d in (a, b):
         client.delete(f"/decoders/{d}")
+
+
+def test_a_stalled_decoder_whose_sender_is_gone_is_not_connected(client):
+    name = unique("gone")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start_running(client, name)
+    push_paced(outlet, test_signal(300, seed=125), TINY_SFREQ * 2, chunk=10)
+    del outlet
+    wait_status(client, decoder_id, lambda s: s["state"] == "stalled", 30, "the stall")
+    time.sleep(1.5)  # several source checks
+    st = status(client, decoder_id)
+    assert st["state"] == "stalled" and st["connected"] is False
+    client.delete(f"/decoders/{decoder_id}")
