@@ -116,6 +116,11 @@ class OutputRing:
         head = self.head
         return None if head == 0 else int(self._rows[(head - 1) % self.capacity, 0])
 
+    def last_state_epoch(self) -> int | None:
+        """State epoch of the newest row, or None before the first row."""
+        head = self.head
+        return None if head == 0 else int(self._rows[(head - 1) % self.capacity, 2])
+
     # -- writer (worker process) -----------------------------------------------------------------
 
     def write(self, seq: np.ndarray, timestamps: np.ndarray, state_epoch: int, y: np.ndarray) -> None:

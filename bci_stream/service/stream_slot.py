@@ -218,7 +218,8 @@ class StreamSlot:
         last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self.decoder.gaps.resume_after(last - self.clock.offset)
-            self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample
+            self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample,
+            self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
         self.last_data = pylsl.local_clock()
         self.reporter.set_state("running")
 

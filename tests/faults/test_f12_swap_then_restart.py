@@ -65,6 +65,7 @@ def test_swap_to_other_channels_then_kill_9_keeps_the_model_and_the_consumer(cli
         assert pid_gone(pid)
         assert st["model"]["name"] == "half-gru" and st["request"]["model"].startswith("half-gru@")
         assert st["output_stream"]["source_id"] == source_id
+        assert st["counters"]["state_epoch"] >= 2  # the swap's, then a new state: the epoch never goes back
     finally:
         pusher.halt.set()
         pusher.join()
