@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 DecoderState = Literal["starting", "connecting", "running", "stalled", "error", "stopped"]
-LIVE_STATES = ("running", "stalled")
 
 
 @dataclass

@@ -8,6 +8,9 @@ outputs never move and nothing is allocated per sample; :attr:`StreamState.array
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from bci_stream.core.contract import StateSpec, StepSpec
@@ -115,7 +118,7 @@ class StreamState:
         """Copies of the state arrays; a ``first_sample`` state not yet initialised is left out."""
         return {n: a.copy() for n, a in self.arrays.items() if n not in self._pending}
 
-    def restore(self, snapshot: dict[str, np.ndarray]) -> None:
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Set the state from a :meth:`snapshot`. Nothing changes if it is refused.
 
         Every state must be present except ``first_sample`` ones (left out: initialised by the next
@@ -129,7 +132,10 @@ class StreamState:
         checked = {}
         for n, a in snapshot.items():
             s = self.specs[n]
-            arr = np.asarray(a, dtype=s.dtype)
+            try:
+                arr = np.asarray(a, dtype=s.dtype)
+            except (ValueError, TypeError) as exc:  # strings, ragged or nested lists (a restore over HTTP)
+                raise ValueError(f"state array {n!r} must be a nested list of numbers of one shape: {exc}") from None
             if arr.shape != tuple(s.shape):
                 raise ValueError(f"state array {n!r} must have shape {tuple(s.shape)}, got {arr.shape}")
             if not np.isfinite(arr).all():

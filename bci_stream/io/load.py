@@ -75,7 +75,7 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     if not path.is_file():
         raise DataError(f"path does not exist or is not a file: {path}")
     reader = _reader(FORMATS[suffix])
-    allowed = [p for p in inspect.signature(reader).parameters if p != "path"]
+    allowed = format_options(path)
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise DataError(
@@ -100,9 +100,18 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
                      events=list(events), source=str(path), ch_types=types)
 
 
+def format_options(path: str | Path) -> list[str]:
+    """The format options :func:`load_recording` takes for ``path`` (by its extension; none for an unknown one)."""
+    suffix = _suffix(Path(path))
+    if suffix not in FORMATS:
+        return []
+    return [p for p in inspect.signature(_reader(FORMATS[suffix])).parameters if p != "path"]
+
+
 def load_recordings(paths: Sequence[str | Path], *,
                     label_map: LabelMap | Callable[[str], LabelMap] | None = None,
-                    ch_names: Sequence[str] | None = None, **kwargs: Any) -> list[Recording]:
+                    ch_names: Sequence[str] | None = None, file_options: Sequence[dict[str, Any]] | None = None,
+                    **kwargs: Any) -> list[Recording]:
     """Load several recordings as a list (nothing is concatenated), checked to be compatible.
 
     Every recording must have the same sfreq: we **refuse** a file whose rate differs, we never
@@ -111,7 +120,8 @@ def load_recordings(paths: Sequence[str | Path], *,
     same ``label_names``, so class indices mean the same in every file.
 
     ``label_map`` may be a mapping, or a callable ``path -> mapping`` (e.g.
-    ``lambda p: eegmmidb_label_map(eegmmidb_run(p))``). Other keywords go to :func:`load_recording`.
+    ``lambda p: eegmmidb_label_map(eegmmidb_run(p))``). Other keywords go to :func:`load_recording`, and
+    ``file_options[i]`` (format options, e.g. XDF ``stream``) to file ``i`` only, for runs that mix formats.
 
     Raises
     ------
@@ -121,9 +131,9 @@ def load_recordings(paths: Sequence[str | Path], *,
     if not paths:
         raise DataError("paths must name at least one recording; got none")
     recs: list[Recording] = []
-    for p in paths:
+    for i, p in enumerate(paths):
         lm = label_map(str(p)) if callable(label_map) else label_map
-        rec = load_recording(p, label_map=lm, ch_names=ch_names, **kwargs)
+        rec = load_recording(p, label_map=lm, ch_names=ch_names, **kwargs, **(file_options[i] if file_options else {}))
         if recs:
             first = recs[0]
             if rec.sfreq != first.sfreq:

@@ -179,13 +179,7 @@ class StreamDecoder:
         """Restore a snapshot of this model's state (ValueError naming what is wrong); the new state epoch."""
         if sha256 is not None and sha256 != self.card.sha256:
             raise ValueError(f"model.sha256 must be that of the running model ({self.card.sha256}), got {sha256}")
-        converted = {}
-        for name, value in arrays.items():
-            try:
-                converted[name] = np.asarray(value, dtype=np.float64)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"state array {name!r} must be a nested list of numbers of one shape: {exc}") from None
-        self.state.restore(converted)
+        self.state.restore(arrays)
         self.counters.state_epoch += 1
         return self.counters.state_epoch
 

@@ -64,7 +64,7 @@ class GapTracker:
         self.last_ts: float | None = None
         self.count = 0  # samples received (the index of the next one)
         self.base: float | None = None  # the offsets' lower envelope; frozen while a window is open
-        self.slope = 0.0  # the base's change per sample (losses left out), measured over the last slope_span samples
+        self.slope = 0.0  # the base's change per sample (losses left out), measured over the marks
         self.marks: deque[tuple[int, float]] = deque(maxlen=SLOPE_MARKS)  # (count, base - lost), SLOPE_SAMPLES apart
         self.lost = 0  # samples counted lost by this tracker
         self.next_mark = SLOPE_SAMPLES  # the first span (its first stamps' delays) is left out of the slope

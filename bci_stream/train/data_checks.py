@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,15 +34,12 @@ def reader_options(paths: Sequence[Path], reader: dict[str, Any], strict: bool =
     """
     if not reader:
         return [{} for _ in paths]
-    from bci_stream.io.load import FORMATS, _reader, _suffix
+    from bci_stream.io.load import _suffix, format_options
 
     takes: list[dict[str, Any]] = []
     allowed_by: dict[str, list[str]] = {}
     for path in paths:
-        suffix = _suffix(Path(path))
-        if suffix in FORMATS and suffix not in allowed_by:
-            allowed_by[suffix] = [p for p in inspect.signature(_reader(FORMATS[suffix])).parameters if p != "path"]
-        allowed = allowed_by.get(suffix, [])
+        allowed = allowed_by.setdefault(_suffix(Path(path)), format_options(path))
         takes.append({k: v for k, v in reader.items() if k in allowed})
     unknown = sorted(set(reader) - {k for t in takes for k in t})
     if unknown and strict:
@@ -51,30 +47,6 @@ def reader_options(paths: Sequence[Path], reader: dict[str, Any], strict: bool =
         raise ConfigError(f"data.reader: option(s) {unknown} are taken by no reader of these files (options per "
                           f"format: {listing})")
     return takes
-
-
-def _compatible(recs: list[Recording], ch_names: Sequence[str] | None) -> list[Recording]:
-    """The checks of :func:`bci_stream.io.load_recordings` across files loaded one by one: the same rate, channels
-    (later files reordered to the first's) and classes."""
-    from bci_stream.core.channels import ch_name_key, pick_channels
-    from bci_stream.io.errors import ChannelError, LabelMapError, SfreqMismatchError
-
-    first = recs[0]
-    for rec in recs[1:]:
-        if rec.sfreq != first.sfreq:
-            raise SfreqMismatchError(f"sfreq must be the same in every recording (we refuse, not resample): "
-                                     f"{rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has {first.sfreq:g} Hz")
-        if ch_names is None:
-            if {ch_name_key(n) for n in rec.ch_names} != {ch_name_key(n) for n in first.ch_names}:
-                raise ChannelError(f"channels must be the same in every recording: {rec.source} has {rec.ch_names}, "
-                                   f"{first.source} has {first.ch_names} (set data.channels to pick a common set)")
-            types = dict(zip(rec.ch_names, rec.ch_types)) if rec.ch_types is not None else None
-            rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
-            rec.ch_types = [types[n] for n in rec.ch_names] if types is not None else None
-        if rec.label_names != first.label_names:
-            raise LabelMapError(f"label_names must be the same in every recording: {rec.source} has "
-                                f"{rec.label_names}, {first.source} has {first.label_names}")
-    return recs
 
 
 def _hint(message: str, paths: Sequence[Path]) -> str:
@@ -114,9 +86,7 @@ def load_with_options(paths: Sequence[Path], label_map: Any, ch_names: Sequence[
     kwargs: dict[str, Any] = {"label_map": label_map, "ch_names": ch_names,
                               "label_window": None if label_window is None else tuple(label_window)}
     try:
-        if all(t == takes[0] for t in takes):  # one format (the usual case): the loader's own checks
-            return load_recordings(list(paths), **kwargs, **takes[0])
-        return _compatible([load_recordings([p], **kwargs, **t)[0] for p, t in zip(paths, takes)], ch_names)
+        return load_recordings(list(paths), **kwargs, file_options=takes)
     except DataError as exc:
         hint = _hint(str(exc), paths)
         if not hint:

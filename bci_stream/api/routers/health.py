@@ -34,11 +34,12 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
         reasons.append(f"no valid model in models_dir {str(registry.root)!r}")
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
-    failing = [h.id for h in supervisor.list() if h.status.state == "error"]
+    handles = supervisor.list()
+    failing = [h.id for h in handles if h.status.state == "error"]
     silent_after = max(5.0, 10 * supervisor.status_interval)  # a running worker reports every status_interval
-    hung = [h.id for h in supervisor.list() if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
+    hung = [h.id for h in handles if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
     body = {"ready": not reasons, "reasons": reasons, "models": len(entries), "model_problems": problems,
-            "decoders": len(supervisor.list()), "decoders_in_error": failing, "decoders_unresponsive": hung}
+            "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung}
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 

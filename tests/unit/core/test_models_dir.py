@@ -3,10 +3,8 @@ directory fails with its message."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from bci_stream.cli import main
@@ -14,17 +12,7 @@ from bci_stream.core.settings import Settings, default_models_dir
 from support.common import REPO
 
 
-@pytest.fixture()
-def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A working directory outside the checkout, without BCI_STREAM_* variables or a .env."""
-    for name in list(os.environ):
-        if name.startswith("BCI_STREAM_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def test_the_default_models_dir_is_the_checkouts_from_any_directory(elsewhere: Path) -> None:
+def test_the_default_models_dir_is_the_checkouts_from_any_directory(clean: Path) -> None:
     assert (REPO / "pyproject.toml").is_file() and (REPO / "models").is_dir()  # this runs from a checkout
     assert default_models_dir() == REPO / "models"
     assert Settings().models_dir == REPO / "models"
@@ -33,8 +21,8 @@ def test_the_default_models_dir_is_the_checkouts_from_any_directory(elsewhere: P
     assert "eegmmidb-s001-gru@1.0.0" in res.output
 
 
-def test_models_on_a_missing_directory_exits_non_zero_with_its_message(elsewhere: Path) -> None:
-    missing = elsewhere / "no-such-models"
+def test_models_on_a_missing_directory_exits_non_zero_with_its_message(clean: Path) -> None:
+    missing = clean / "no-such-models"
     res = CliRunner().invoke(main, ["models", "--models-dir", str(missing)])
     assert res.exit_code == 1
     assert f"--models-dir: models directory {missing} does not exist" in res.output

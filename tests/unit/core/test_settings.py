@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,6 @@ from pydantic import ValidationError
 
 from bci_stream.core.settings import ConfigFileError, Settings, env_var, main, read_config_file
 from support.common import REPO
-
-
-@pytest.fixture()
-def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No BCI_STREAM_* variables, and a working directory without a .env: only what the test sets counts."""
-    for name in list(os.environ):
-        if name.startswith("BCI_STREAM_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def write(path: Path, text: str) -> Path:
