@@ -14,9 +14,25 @@ VOLTS = {
 }
 
 
+#: MNE channel types whose unit is the volt (mne-lsl writes their unit as a power of ten of it).
+MNE_VOLTAGE_TYPES = frozenset({"eeg", "eog", "emg", "ecg", "seeg", "ecog", "dbs", "bio"})
+#: MNE ``unit_mul`` exponent → unit name.
+_POWERS = {0: "V", -3: "mV", -6: "uV", -9: "nV"}
+
+
+def mne_lsl_unit(unit: str, ch_type: str) -> str:
+    """``unit`` as a name when it is mne-lsl's power of ten (``"0"``, ``"-6"``) on a voltage channel type,
+    else ``unit`` unchanged (so a bare number on another type stays an error that shows it)."""
+    text = unit.strip()
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    if ch_type.strip().lower() not in MNE_VOLTAGE_TYPES or not (digits.isascii() and digits.isdigit()):
+        return unit
+    return _POWERS.get(int(text), unit)
+
+
 def volts_per_unit(unit: str) -> float | None:
     """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows."""
     return VOLTS.get(unit.strip().replace(" ", "").lower())
 
 
-__all__ = ["VOLTS", "volts_per_unit"]
+__all__ = ["MNE_VOLTAGE_TYPES", "VOLTS", "mne_lsl_unit", "volts_per_unit"]

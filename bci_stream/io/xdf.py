@@ -2,9 +2,16 @@
 
 * Signal stream: ``stream`` (a name, else a type); by default the only numeric stream with a nominal
   rate. Its sfreq is the nominal rate; its samples are taken as they are (no resampling).
+* A bci-stream session (``record_path``, or LabRecorder beside a running decoder) also holds the service's
+  own streams: the decoded outputs (type ``Decoded``, source_id ``S``), their provenance (``S/provenance``)
+  and the service events (``S/events``). They are never default candidates, so such a file gives its
+  input stream and its followed marker stream without options.
 * Units: each channel's ``desc/channels/channel/unit`` (``microvolts``/``uV``, ``millivolts``/``mV``,
-  ``volts``/``V``, ``nanovolts``/``nV``) is converted to µV; a channel **without a unit is taken to be
-  in µV** (the XDF/LSL convention for EEG).
+  ``volts``/``V``, ``nanovolts``/``nV``, or mne-lsl's power of ten on a voltage channel type: ``0`` = V,
+  ``-6`` = µV) is converted to µV; a channel **without a unit is taken to be in µV** (the XDF/LSL convention
+  for EEG). A channel in another unit (an accelerometer's ``g``, mne-lsl's ``none`` on a stim channel) is
+  kept as it is and typed ``misc``, so calibration leaves it out; a stream with no voltage channel at all is
+  refused. Channel types (``ch_types``): the ``desc``'s ``type`` lower-cased, else ``eeg``.
 * Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream
   (none → no events). Each marker becomes an event at the signal sample nearest its timestamp,
   description = its first value; markers outside the signal's time span are dropped. Durations are 0
@@ -19,16 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.units import mne_lsl_unit, volts_per_unit
 from bci_stream.io.errors import DataError
 from bci_stream.io.recording import Event
 from bci_stream.io.extras import require
-
-_TO_UV = {
-    "microvolts": 1.0, "microvolt": 1.0, "uv": 1.0, "µv": 1.0, "μv": 1.0, "muv": 1.0,
-    "millivolts": 1e3, "millivolt": 1e3, "mv": 1e3,
-    "volts": 1e6, "volt": 1e6, "v": 1e6,
-    "nanovolts": 1e-3, "nanovolt": 1e-3, "nv": 1e-3,
-}
 
 
 def _info(stream: dict[str, Any], key: str) -> str:
@@ -57,31 +58,60 @@ def _select(streams: list[dict[str, Any]], wanted: str | None, default: list[dic
                     f"streams are {_describe(streams)}")
 
 
-def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str]]:
+def _service_streams(streams: list[dict[str, Any]]) -> set[int]:
+    """``id()`` of the streams bci-stream itself adds to a session: every ``Decoded`` stream and the streams
+    whose source_id is one's plus ``/provenance`` or ``/events`` (its markers' ``/markers`` are the cues)."""
+    decoded = [s for s in streams if _info(s, "type") == "Decoded"]
+    ids = {_info(s, "source_id") + suffix for s in decoded for suffix in ("/provenance", "/events")
+           if _info(s, "source_id")}
+    return {id(s) for s in decoded} | {id(s) for s in streams if _info(s, "source_id") in ids}
+
+
+def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str], list[str]]:
+    """Labels, units and types from the stream's ``desc`` (numbered names and blanks when it has none)."""
     desc = stream["info"].get("desc", [None])
+    blank = [str(i + 1) for i in range(n_chans)], [""] * n_chans, [""] * n_chans
     try:
         chans = desc[0]["channels"][0]["channel"]
     except (TypeError, KeyError, IndexError):
-        return [str(i + 1) for i in range(n_chans)], [""] * n_chans
-    names = [str((c.get("label") or [str(i + 1)])[0] or str(i + 1)) for i, c in enumerate(chans)]
-    units = [str((c.get("unit") or [""])[0] or "") for c in chans]
-    if len(names) != n_chans:
-        return [str(i + 1) for i in range(n_chans)], [""] * n_chans
-    return names, units
+        return blank
+    if len(chans) != n_chans:
+        return blank
+
+    def value(c: dict, key: str) -> str:
+        return str((c.get(key) or [""])[0] or "").strip()
+
+    names = [value(c, "label") or str(i + 1) for i, c in enumerate(chans)]
+    return names, [value(c, "unit") for c in chans], [value(c, "type").lower() for c in chans]
+
+
+def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, list[str]]:
+    """Per channel: the factor to µV (1 for a channel without a unit, or not in a voltage) and the channel type
+    (``misc`` for one not in a voltage)."""
+    scale, ch_types = [], []
+    for unit, ch_type in zip(units, types):
+        volts = volts_per_unit(mne_lsl_unit(unit, ch_type)) if unit else 1e-6
+        scale.append(1.0 if volts is None else volts * 1e6)
+        ch_types.append("misc" if volts is None else ch_type or "eeg")
+    if all(t == "misc" for t in ch_types):
+        raise DataError(f"channel units must be volts, millivolts, microvolts or nanovolts for at least one channel; "
+                        f"stream {name!r} has {sorted(set(units))}")
+    return np.array(scale), ch_types
 
 
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
-             until_next: bool = False) -> tuple[np.ndarray, float, list[str], list[Event]]:
-    """Data (µV), sfreq, channel names and events from an XDF file."""
+             until_next: bool = False) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
+    """Data (µV), sfreq, channel names, events and ``{"ch_types": [...]}`` from an XDF file."""
     pyxdf = require("pyxdf", "reading XDF files")
 
     try:
         streams, _header = pyxdf.load_xdf(str(path))
     except Exception as exc:  # pyxdf raises bare Exception/IOError on bad files
         raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
-    signals = [s for s in streams
-               if _info(s, "channel_format") != "string" and float(_info(s, "nominal_srate") or 0) > 0]
-    markers = [s for s in streams if _info(s, "channel_format") == "string"]
+    own = _service_streams(streams)
+    signals = [s for s in streams if id(s) not in own
+               and _info(s, "channel_format") != "string" and float(_info(s, "nominal_srate") or 0) > 0]
+    markers = [s for s in streams if id(s) not in own and _info(s, "channel_format") == "string"]
     sig = _select(streams, stream, signals, "stream", path, required=True)
     assert sig is not None
     sfreq = float(_info(sig, "nominal_srate") or 0)
@@ -92,12 +122,8 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     stamps = np.asarray(sig["time_stamps"], dtype=np.float64)
     if values.ndim != 2 or values.shape[0] == 0:
         raise DataError(f"stream {_info(sig, 'name')!r} of {path.name} holds no samples")
-    names, units = _channels(sig, values.shape[1])
-    bad = sorted({u for u in units if u and u.casefold() not in _TO_UV})
-    if bad:
-        raise DataError(f"channel units must be volts, millivolts, microvolts or nanovolts; "
-                        f"stream {_info(sig, 'name')!r} has {bad}")
-    scale = np.array([_TO_UV[u.casefold()] if u else 1.0 for u in units])
+    names, units, types = _channels(sig, values.shape[1])
+    scale, ch_types = _scales(units, types, _info(sig, "name"))
     data = values.T * scale[:, None]
 
     mk = _select(streams, marker_stream, markers, "marker_stream", path, required=False)
@@ -115,4 +141,4 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
         for k, (onset, desc) in enumerate(onsets):
             end = onsets[k + 1][0] if k + 1 < len(onsets) else data.shape[1]
             events.append(Event(onset, end - onset if until_next else 0, desc))
-    return data, sfreq, names, events
+    return data, sfreq, names, events, {"ch_types": ch_types}

@@ -39,12 +39,21 @@ def stream_header_xml(
     channel_format: str,
     source_id: str = "",
     *,
-    unit: str = "",
+    unit: str | Sequence[str] = "",
+    ch_types: Sequence[str] | None = None,
     extra_desc: str = "",
 ) -> str:
-    """The ``<info>`` XML of a stream header, with ``desc/channels`` labels."""
+    """The ``<info>`` XML of a stream header, with ``desc/channels`` labels, units (``unit``: one for every
+    channel, or one per channel) and, when given, channel types."""
+    units = [unit] * len(ch_names) if isinstance(unit, str) else list(unit)
+    if len(units) != len(ch_names):
+        raise ValueError(f"unit must be one string or one per channel ({len(ch_names)}); got {len(units)}")
+    if ch_types is not None and len(ch_types) != len(ch_names):
+        raise ValueError(f"ch_types must give one type per channel ({len(ch_names)}); got {len(ch_types)}")
+    types = [f"<type>{escape(t)}</type>" for t in ch_types] if ch_types is not None else [""] * len(ch_names)
     channels = "".join(
-        f"<channel><label>{escape(c)}</label><unit>{escape(unit)}</unit></channel>" for c in ch_names
+        f"<channel><label>{escape(c)}</label><unit>{escape(u)}</unit>{t}</channel>"
+        for c, u, t in zip(ch_names, units, types)
     )
     return (
         '<?xml version="1.0"?><info>'

@@ -16,24 +16,8 @@ import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
 from bci_stream.core.channels import shortlist
-from bci_stream.core.units import volts_per_unit
+from bci_stream.core.units import mne_lsl_unit, volts_per_unit
 from bci_stream.lsl.info import desc_channel_values, per_channel
-
-#: MNE channel types whose unit is the volt (mne-lsl writes their unit as a power of ten of it).
-MNE_VOLTAGE_TYPES = frozenset({"eeg", "eog", "emg", "ecg", "seeg", "ecog", "dbs", "bio"})
-#: MNE ``unit_mul`` exponent → unit name.
-_POWERS = {0: "V", -3: "mV", -6: "uV", -9: "nV"}
-
-
-def mne_lsl_unit(unit: str, ch_type: str) -> str:
-    """``unit`` as a name when it is mne-lsl's power of ten (``"0"``, ``"-6"``) on a voltage channel type,
-    else ``unit`` unchanged (so a bare number on another type stays an error that shows it)."""
-    text = unit.strip()
-    digits = text[1:] if text[:1] in ("-", "+") else text
-    if ch_type.strip().lower() not in MNE_VOLTAGE_TYPES or not (digits.isascii() and digits.isdigit()):
-        return unit
-    return _POWERS.get(int(text), unit)
-
 
 def read_units(info: pylsl.StreamInfo) -> list[str | None]:
     """Each stream channel's unit from the ``desc``, by position: None where a channel has none (a blank or
@@ -48,6 +32,16 @@ def read_units(info: pylsl.StreamInfo) -> list[str | None]:
     units = [mne_lsl_unit(unit, ch_type) if unit.strip() else None
              for unit, ch_type in zip(desc_channel_values(info, "unit"), types)]
     return per_channel(info, units, "units")
+
+
+def recorded_units(info: pylsl.StreamInfo, fallback: str) -> list[str]:
+    """Each stream channel's unit for a recording's header: the ``desc``'s (mne-lsl's powers of ten as names),
+    or, for a stream whose ``desc`` gives none, ``fallback`` (the unit the service took it to be in: the
+    decoder's ``input_unit``, else the card's); ``""`` for a channel without one in a ``desc`` that gives some."""
+    given = read_units(info)
+    if all(u is None for u in given):
+        return [fallback] * len(given)
+    return [u or "" for u in given]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ from bci_stream.lsl.info import make_stream_info
 #: outlets are destroyed: destroying an outlet right after a push can drop the samples liblsl has not sent
 #: yet (seen: the last 5 of 20,000), and a consumer still connected logs a broken transmission.
 LINGER_S = 2.0
+#: With ``wait_for_consumer``: the longest wait for a consumer of the markers once the data has one (seconds).
+MARKER_WAIT_S = 3.0
 
 
 def run_replay(
@@ -75,7 +77,9 @@ def run_replay(
         Already loaded data to stream instead of reading ``path`` again.
     wait_for_consumer
         Seconds to wait for a consumer (e.g. a decoder) to connect before the first sample, so that
-        it receives the whole file; None starts at once.
+        it receives the whole file; None starts at once. When the file has events, then also up to
+        :data:`MARKER_WAIT_S` (at most ``wait_for_consumer``) for a consumer of the markers (a decoder's marker
+        follower), so that a cue at the first sample is not lost; without one, it starts after that wait.
     linger
         After the last push (not after a stop), wait until no consumer is connected to either outlet, at
         most this many seconds, before destroying the outlets (0: at once).
@@ -109,6 +113,9 @@ def run_replay(
             if stop_event is not None and stop_event.is_set():
                 return pushed
             raise TimeoutError(f"no consumer connected to '{name}' within wait_for_consumer={wait_for_consumer:g} s")
+        if wait_for_consumer is not None and events:  # a follower of the markers connects a moment later (it
+            # resolves them once the data inlet is up): give it that moment, so the first cue is not pushed unseen
+            _wait_for_a_consumer(marker_outlet, min(MARKER_WAIT_S, wait_for_consumer), stop_event)
         t_start = pylsl.local_clock()
         while True:
             ev_i = 0

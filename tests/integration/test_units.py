@@ -28,18 +28,23 @@ def _start(sup: Supervisor, info: pylsl.StreamInfo, **options):
     return sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
 
 
+def _stream_info(name: str, unit: str | None) -> pylsl.StreamInfo:
+    """The test stream's info with ``unit`` on every channel, or labels only (no unit) when None."""
+    if unit is not None:
+        return make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src", unit=unit,
+                                channel_format="double64")
+    info = pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), TINY_SFREQ, "double64", f"{name}-src")
+    labels = info.desc().append_child("channels")
+    for label in TINY_CH_NAMES:
+        labels.append_child("channel").append_child_value("label", label)
+    return info
+
+
 @pytest.mark.parametrize(("unit", "factor", "option"), [("V", 1e-6, None), ("millivolts", 1e-3, None),
                                                        (None, 1e-3, "mV")])
 def test_a_stream_in_other_units_decodes_like_microvolts(supervisor, models_dir, unit, factor, option):
     name = unique("units")
-    if unit is None:  # no unit in the desc: the input_unit option says what the samples are
-        info = pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), TINY_SFREQ, "double64", f"{name}-src")
-        labels = info.desc().append_child("channels")
-        for label in TINY_CH_NAMES:
-            labels.append_child("channel").append_child_value("label", label)
-    else:
-        info = make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src", unit=unit,
-                                channel_format="double64")
+    info = _stream_info(name, unit)  # no unit: the input_unit option says what the samples are
     outlet = pylsl.StreamOutlet(info)
     handle = _start(supervisor, info, **({"input_unit": option} if option else {}))
     try:
@@ -70,3 +75,29 @@ def test_a_unit_that_is_not_a_voltage_is_an_error_naming_the_channel(supervisor)
     finally:
         supervisor.stop(handle.id)
         del outlet
+
+
+@pytest.mark.parametrize(("unit", "factor", "option"), [("V", 1e-6, None), (None, 1e-3, "mV")])
+def test_the_recording_keeps_the_input_unit_so_it_loads_back_in_microvolts(models_dir, tmp_path, unit, factor,
+                                                                           option):
+    """A stream in volts (mne-lsl's PlayerLSL) recorded with ``record_path`` loads back (as ``calibrate`` reads
+    it) in µV: the XDF header carries the unit the service decoded with, not a blank that readers take as µV."""
+    from bci_stream.io import load_recording
+
+    sup = Supervisor(str(models_dir), status_interval=0.1, recordings_dir=str(tmp_path))
+    name = unique("recunits")
+    info = _stream_info(name, unit)  # no unit: input_unit says what they are, and the recording says so too
+    outlet = pylsl.StreamOutlet(info)
+    handle = _start(sup, info, record_path="s.xdf", **({"input_unit": option} if option else {}))
+    x_uv = test_signal(600, seed=5).astype(np.float64)
+    try:
+        wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+        out = open_output(f"{name}-decoded")
+        push_paced(outlet, x_uv * factor, TINY_SFREQ * 4, chunk=10)
+        pull_all(out, len(x_uv), timeout=30)
+    finally:
+        sup.stop(handle.id)
+        del outlet
+    rec = load_recording(tmp_path / "s.xdf", stream=name)
+    assert rec.ch_names == list(TINY_CH_NAMES)
+    np.testing.assert_allclose(rec.data, x_uv.T, rtol=1e-9, atol=1e-9)

@@ -34,9 +34,16 @@ from bci_stream.core.errors import BciStreamError
               help="Ship the average of every candidate of both families (one graph, the mean of their "
                    "probabilities) instead of picking one by the rules [default: on, chosen by the nested "
                    "selection study].")
+@click.option("--stream", default=None, metavar="NAME",
+              help="XDF files: the signal stream (a name, else a type) [default: the only numeric stream with a rate "
+                   "that bci-stream did not add itself].")
+@click.option("--marker-stream", default=None, metavar="NAME",
+              help="XDF files: the marker stream (a name, else a type) [default: the only string stream that "
+                   "bci-stream did not add itself].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
-                  recurrent: bool, combined: bool | None, average: bool | None, no_progress: bool) -> None:
+                  recurrent: bool, combined: bool | None, average: bool | None, stream: str | None,
+                  marker_stream: str | None, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import parse_channels, parse_labels
@@ -48,7 +55,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | N
         calibrate(list(files), parse_labels(labels), name, out, channels=parse_channels(channels),
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
                   combined=CONSIDER_COMBINED if combined is None else combined,
-                  average=AVERAGE_CANDIDATES if average is None else average)
+                  average=AVERAGE_CANDIDATES if average is None else average,
+                  reader_options={k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v})
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scipy.stats import binom
 
@@ -185,7 +186,8 @@ def family_why(chosen: FamilyResult, other: FamilyResult,
 def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: str, out_dir: str | Path, *,
               channels: Sequence[str] | None = None, progress: bool = True,
               echo: Callable[[str], None] = print, recurrent: bool = True,
-              combined: bool = CONSIDER_COMBINED, average: bool = AVERAGE_CANDIDATES) -> CalibrationResult:
+              combined: bool = CONSIDER_COMBINED, average: bool = AVERAGE_CANDIDATES,
+              reader_options: Mapping[str, Any] | None = None) -> CalibrationResult:
     """Calibrate, export and report a streaming decoder (see the module docstring).
 
     Returns
@@ -201,7 +203,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     if not re.fullmatch(NAME_PATTERN, name or ""):
         raise CalibrationError(f"--name must match {NAME_PATTERN} (letters, digits, _ . -); got {name!r}")
     t_start = time.time()
-    prep = load_calibration(paths, label_map, channels=channels, progress=progress)
+    prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options)
     folds, scheme = make_folds(prep)
     k = len(prep.labels)
     counts = {lab: int(sum((r.trials.classes == i).sum() for r in prep.runs)) for i, lab in enumerate(prep.labels)}

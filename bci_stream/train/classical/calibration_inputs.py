@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io import load_recording
+from bci_stream.io.load import format_options
 from bci_stream.io.errors import DataError
 from bci_stream.io.labels import absent_events, label_names_of
 from bci_stream.train.classical.configs import EVAL_TIMES
@@ -60,7 +62,7 @@ def parse_channels(text: str | None) -> list[str] | None:
 
 def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], *,
                      channels: Sequence[str] | None = None, min_trials: int = MIN_TRIALS,
-                     progress: bool = False) -> Prepared:
+                     progress: bool = False, reader_options: Mapping[str, Any] | None = None) -> Prepared:
     """Load and check calibration files; return a :class:`~.prepared.Prepared` of their runs.
 
     Parameters
@@ -74,17 +76,20 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         (:func:`eeg_channels`), which every other file must have.
     min_trials
         Fewest cues per class over all files.
+    reader_options
+        Format options (e.g. XDF ``stream``, ``marker_stream``), each given to the files whose format takes it.
 
     Raises
     ------
     CalibrationError
         With a message naming the file, the rule and the value: ``sfreq mismatch between runs``,
         ``channels missing in``, ``not in the files``, ``only one class present``,
-        ``fewer than N trials``, ``has no cue of``; loader errors are re-raised as
-        ``cannot load FILE: ...``.
+        ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes; loader errors are
+        re-raised as ``cannot load FILE: ...``.
     """
     if not paths:
         raise CalibrationError("FILE... must name at least one recording; got none")
+    per_file = _per_file_options(paths, reader_options or {})
     labels = label_names_of(label_map)
     if len(labels) < 2:
         raise CalibrationError(
@@ -96,9 +101,11 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         it = tqdm(paths, desc="loading", unit="file", leave=False)
     for p in it:
         try:
-            recs.append(load_recording(p))
+            recs.append(load_recording(p, **per_file[str(p)]))
         except DataError as exc:
-            raise CalibrationError(f"cannot load {p}: {exc}") from None
+            hint = next((f" (calibrate: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
+                         if f"pass {o}=" in str(exc)), "")
+            raise CalibrationError(f"cannot load {p}: {exc}{hint}") from None
     first = recs[0]
     for rec in recs[1:]:
         if rec.sfreq != first.sfreq:
@@ -159,6 +166,17 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                      "of them; pass --channels to choose")
     notes += amplitude_notes(out_runs)
     return Prepared(out_runs, labels, notes=notes)
+
+
+def _per_file_options(paths: Sequence[str | Path], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each file's share of ``options``: those its format takes (:func:`~bci_stream.io.load.format_options`)."""
+    per_file = {str(p): {k: v for k, v in options.items() if k in format_options(p)} for p in paths}
+    unused = [k for k in options if not any(k in o for o in per_file.values())]
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise CalibrationError(f"{flags} applies to no file given: only XDF recordings take it (files: "
+                               f"{', '.join(Path(p).name for p in paths[:4])}{' ...' if len(paths) > 4 else ''})")
+    return per_file
 
 
 def eeg_channels(rec, notes: list[str]) -> list[str]:

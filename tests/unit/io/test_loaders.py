@@ -318,6 +318,65 @@ def test_xdf_units_and_stream_choice(tmp_path: Path) -> None:
         load_recording(path, stream="nope")
 
 
+def test_xdf_channels_in_other_units_are_kept_as_misc_and_mne_lsl_powers_of_ten_are_voltages(tmp_path: Path) -> None:
+    """A LabRecorder file of an mne-lsl stream (units as powers of ten: ``0`` = V on an ``eeg`` channel) with a
+    stim channel (``none``) and an accelerometer (``g``): the EEG loads in µV, the others stay as they are, typed
+    ``misc`` (calibrate leaves them out); a stream with no voltage channel at all is refused."""
+    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+    from bci_stream.train.classical.calibration_inputs import eeg_channels
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 20, (300, 4))
+    stamps = 5.0 + np.arange(300) / 100.0
+    names, units, types = ["C3", "C4", "STI", "accX"], ["0", "-6", "none", "g"], ["eeg", "EEG", "stim", "misc"]
+    path = tmp_path / "mixed.xdf"
+    with path.open("wb") as f:
+        w = XdfWriter(f)
+        w.add_stream(1, stream_header_xml("amp", "EEG", names, 100.0, "double64", unit=units, ch_types=types),
+                     "double64", 4)
+        w.write_numeric(1, stamps, x * np.array([1e-6, 1.0, 1.0, 1.0]))
+        w.add_stream(2, stream_header_xml("acc", "ACC", ["x"], 100.0, "double64", unit="g"), "double64", 1)
+        w.write_numeric(2, stamps, x[:, :1])
+        for sid in (1, 2):
+            w.write_clock_offset(sid, 5.0, 0.0)
+            w.close_stream(sid)
+    rec = load_recording(path, stream="amp")
+    np.testing.assert_allclose(rec.data, x.T, rtol=1e-12)
+    assert rec.ch_types == ["eeg", "eeg", "misc", "misc"]
+    assert eeg_channels(rec, notes := []) == ["C3", "C4"] and "left out 2 channel(s)" in notes[0]
+    with pytest.raises(DataError, match=r"at least one channel; stream 'acc' has \['g'\]"):
+        load_recording(path, stream="acc")
+
+
+def test_a_service_recording_gives_its_input_and_markers_without_options(tmp_path: Path) -> None:
+    """A decoder's ``record_path`` session (the service's own Recorder) holds its input, the decoded outputs and
+    provenance (numeric, at the input's rate), the service events and the followed markers (strings):
+    ``calibrate`` (no stream options) must get the input and the markers, not refuse the file as ambiguous."""
+    from bci_stream.service.recorder import Recorder
+
+    rng = np.random.default_rng(1)
+    x_uv = rng.normal(0, 20, (400, 3)).astype(np.float32)
+    stamps = 10.0 + np.arange(400) / 160.0
+    rec = Recorder(tmp_path / "session.xdf",
+                   {"name": "eeg", "type": "EEG", "ch_names": ["C3", "Cz", "C4"], "sfreq": 160.0,
+                    "channel_format": "float32", "source_id": "amp-1", "unit": "microvolts"},
+                   {"name": "eeg-decoded", "labels": ["fists", "feet"], "sfreq": 160.0,
+                    "source_id": "amp-1/decoded/0123456789ab", "model": {"name": "m", "version": "1", "sha256": "0"}})
+    rec.event(10.0, "start", decoder_id="d")
+    rec.marker_stream({"name": "eeg-markers", "type": "Markers", "source_id": "amp-1-markers", "hostname": "h"})
+    for lo in range(0, 400, 5):
+        rec.inputs(x_uv[lo:lo + 5], stamps[lo:lo + 5])
+        rec.outputs(np.full((5, 2), 0.5, np.float32), stamps[lo:lo + 5], np.arange(lo, lo + 5), 0)
+    for k, value in ((32, "T1"), (160, "T0"), (288, "T2")):
+        rec.marker(stamps[k], value)
+    rec.event(12.5, "stopped", samples_in=400)
+    rec.close()
+    loaded = load_recording(tmp_path / "session.xdf")
+    assert (loaded.ch_names, loaded.sfreq, loaded.n_times) == (["C3", "Cz", "C4"], 160.0, 400)
+    np.testing.assert_array_equal(loaded.data, x_uv.T.astype(np.float64))
+    assert loaded.events == [Event(32, 0, "T1"), Event(160, 0, "T0"), Event(288, 0, "T2")]
+
+
 def test_bdf_with_status_channel(r06: Recording, tmp_path: Path) -> None:
     """mne has no BDF writer here (mne.export needs edfio, not installed): a minimal 24-bit writer."""
     status = np.zeros(1600)

@@ -109,3 +109,54 @@ def test_an_empty_pair_in_labels_is_refused() -> None:
     with pytest.raises(CalibrationError, match="no empty pair; got 'T1=a,,T2=b'"):
         parse_labels("T1=a,,T2=b")
     assert parse_labels("T1=a,T2=b,") == {"T1": "a", "T2": "b"}
+
+
+def _lab_xdf(src: Path, out: Path) -> Path:
+    """``src`` as a LabRecorder file of two amplifiers and two marker streams (the cues, and another paradigm's):
+    nothing in it says which to calibrate on, so the streams must be named."""
+    from bci_stream.io.recording import UNIT
+    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+
+    rec = load_recording(subset_file(src))
+    stamps = 100.0 + np.arange(rec.n_times) / rec.sfreq
+    with out.open("wb") as f:
+        w = XdfWriter(f)
+        for sid, name, data in ((1, "amp-a", rec.data), (2, "amp-b", rec.data[::-1] * 3.0)):
+            w.add_stream(sid, stream_header_xml(name, "EEG", rec.ch_names, rec.sfreq, "double64", unit=UNIT),
+                         "double64", rec.n_chans)
+            w.write_numeric(sid, stamps, data.T)
+        w.add_stream(3, stream_header_xml("cues", "Markers", ["m"], 0.0, "string"), "string", 1)
+        w.write_strings(3, [float(stamps[e.onset]) for e in rec.events], [e.description for e in rec.events])
+        w.add_stream(4, stream_header_xml("other", "Markers", ["m"], 0.0, "string"), "string", 1)
+        w.write_strings(4, [float(stamps[10])], ["T1"])
+        for sid in (1, 2, 3, 4):
+            w.write_clock_offset(sid, float(stamps[0]), 0.0)
+            w.write_clock_offset(sid, float(stamps[-1]), 0.0)
+            w.close_stream(sid)
+    return out
+
+
+def test_xdf_streams_are_named_by_reader_options_and_the_error_names_the_flag(tmp_path: Path) -> None:
+    pytest.importorskip("pyxdf")
+    from click.testing import CliRunner
+
+    from bci_stream.train.classical.calibrate import calibrate_cmd
+
+    xdfs = [_lab_xdf(R05, tmp_path / "r05.xdf"), _lab_xdf(R06, tmp_path / "r06.xdf")]
+    with pytest.raises(CalibrationError, match=r"r05.xdf has 2 candidate streams; .*\(calibrate: --stream NAME\)"):
+        load_calibration(xdfs, LABELS)
+    with pytest.raises(CalibrationError, match=r"2 candidate marker_streams; .*\(calibrate: --marker-stream NAME\)"):
+        load_calibration(xdfs, LABELS, reader_options={"stream": "amp-a"})
+    prep = load_calibration(xdfs, LABELS, reader_options={"stream": "amp-a", "marker_stream": "cues"})
+    ref = load_calibration([subset_file(R05), subset_file(R06)], LABELS)
+    assert prep.ch_names == ref.ch_names
+    for got, want in zip(prep.runs, ref.runs):
+        np.testing.assert_allclose(got.data, want.data, atol=1e-9)
+        np.testing.assert_array_equal(got.trials.onsets, want.trials.onsets)
+        np.testing.assert_array_equal(got.trials.classes, want.trials.classes)
+    # an option no file's format takes is refused, naming the flag (EDF files have one stream)
+    with pytest.raises(CalibrationError, match=r"--stream applies to no file given: only XDF recordings take it"):
+        load_calibration([subset_file(R05)], LABELS, reader_options={"stream": "amp-a"})
+    res = CliRunner().invoke(calibrate_cmd, [str(xdfs[0]), "--labels", "T1=fists,T2=feet", "--name", "x",
+                                             "--out", str(tmp_path / "models"), "--stream", "amp-a"])
+    assert res.exit_code == 2 and "calibrate: --marker-stream NAME" in res.output, res.output

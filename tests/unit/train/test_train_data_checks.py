@@ -189,7 +189,7 @@ def _xdf_from(rec, path: Path, markers: str) -> Path:
         w.add_stream(1, stream_header_xml("eeg", "EEG", rec.ch_names, rec.sfreq, "double64", unit=UNIT), "double64",
                      rec.n_chans)
         w.write_numeric(1, stamps, rec.data.T)
-        w.add_stream(2, stream_header_xml("eeg-decoded", "Decoded", ["a", "b"], rec.sfreq, "float32"), "float32", 2)
+        w.add_stream(2, stream_header_xml("eeg-aux", "AUX", ["a", "b"], rec.sfreq, "float32"), "float32", 2)
         w.write_numeric(2, stamps, np.zeros((rec.n_times, 2)))
         w.add_stream(3, stream_header_xml(markers, "Markers", ["m"], 0.0, "string"), "string", 1)
         w.write_strings(3, [float(stamps[e.onset]) for e in rec.events], [e.description for e in rec.events])
