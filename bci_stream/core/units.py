@@ -9,7 +9,7 @@ from __future__ import annotations
 VOLTS = {
     "v": 1.0, "volt": 1.0, "volts": 1.0,
     "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
-    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
+    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "muv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
     "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
 }
 

@@ -68,15 +68,17 @@ def _service_streams(streams: list[dict[str, Any]]) -> set[int]:
 
 
 def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str], list[str]]:
-    """Labels, units and types from the stream's ``desc`` (numbered names and blanks when it has none)."""
+    """Labels, units and types from the stream's ``desc``, by position (numbered names and blanks for channels it
+    does not list)."""
     desc = stream["info"].get("desc", [None])
-    blank = [str(i + 1) for i in range(n_chans)], [""] * n_chans, [""] * n_chans
     try:
-        chans = desc[0]["channels"][0]["channel"]
+        chans = desc[0]["channels"][0]["channel"] or []
     except (TypeError, KeyError, IndexError):
-        return blank
-    if len(chans) != n_chans:
-        return blank
+        chans = []
+    if len(chans) > n_chans:
+        raise DataError(f"stream {_info(stream, 'name')!r}: its desc lists {len(chans)} channels, more than the "
+                        f"{n_chans} its samples have; which entry is which channel cannot be told")
+    chans = list(chans) + [{}] * (n_chans - len(chans))  # by position, as LSL readers do: missing entries blank
 
     def value(c: dict, key: str) -> str:
         return str((c.get(key) or [""])[0] or "").strip()
@@ -88,12 +90,13 @@ def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str
 def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, list[str]]:
     """Per channel: the factor to µV (1 for a channel without a unit, or not in a voltage) and the channel type
     (``misc`` for one not in a voltage)."""
-    scale, ch_types = [], []
+    scale, ch_types, voltage = [], [], False
     for unit, ch_type in zip(units, types):
         volts = volts_per_unit(mne_lsl_unit(unit, ch_type)) if unit else 1e-6
+        voltage = voltage or volts is not None
         scale.append(1.0 if volts is None else volts * 1e6)
         ch_types.append("misc" if volts is None else ch_type or "eeg")
-    if all(t == "misc" for t in ch_types):
+    if not voltage:
         raise DataError(f"channel units must be volts, millivolts, microvolts or nanovolts for at least one channel; "
                         f"stream {name!r} has {sorted(set(units))}")
     return np.array(scale), ch_types

@@ -34,14 +34,18 @@ def read_units(info: pylsl.StreamInfo) -> list[str | None]:
     return per_channel(info, units, "units")
 
 
-def recorded_units(info: pylsl.StreamInfo, fallback: str) -> list[str]:
-    """Each stream channel's unit for a recording's header: the ``desc``'s (mne-lsl's powers of ten as names),
-    or, for a stream whose ``desc`` gives none, ``fallback`` (the unit the service took it to be in: the
-    decoder's ``input_unit``, else the card's); ``""`` for a channel without one in a ``desc`` that gives some."""
+def recorded_channels(info: pylsl.StreamInfo, fallback: str) -> dict[str, list[str]]:
+    """Each stream channel's ``unit`` and type (``ch_types``) for a recording's header, by position.
+
+    Units: the ``desc``'s (mne-lsl's powers of ten as names), or, for a stream whose ``desc`` gives none,
+    ``fallback`` (the unit the service took it to be in: the decoder's ``input_unit``, else the card's); ``""``
+    for a channel without one in a ``desc`` that gives some. Types: the ``desc``'s ``type`` (``""`` where it
+    gives none), so a reader of the recording can leave EOG or stim channels out as it would the stream's.
+    """
     given = read_units(info)
-    if all(u is None for u in given):
-        return [fallback] * len(given)
-    return [u or "" for u in given]
+    units = [fallback] * len(given) if all(u is None for u in given) else [u or "" for u in given]
+    types = [t or "" for t in per_channel(info, desc_channel_values(info, "type"), "types")]
+    return {"unit": units, "ch_types": types}
 
 
 @dataclass(frozen=True)

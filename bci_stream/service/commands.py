@@ -18,6 +18,7 @@ from bci_stream.core.messages import (Command, GetState, Reply, Reset, SetState,
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import BciStreamError, ModelError
 from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.source import check_stream
 from bci_stream.lsl.units import unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
@@ -140,8 +141,14 @@ class CommandHandler:
                 entry = ModelRegistry(self.models_dir).get(command.model)
                 card, old = entry.card, decoder.card
                 loaded.chan_idx = check_stream(source, card)
-                loaded.scale = unit_scale(source, loaded.chan_idx, card.ch_names, card.unit,
-                                          decoder.options.input_unit).scale
+                units = unit_scale(source, loaded.chan_idx, card.ch_names, card.unit, decoder.options.input_unit)
+                if units.assumed and not decoder.options.input_unit and volts_per_unit(card.unit) != volts_per_unit(
+                        old.unit):
+                    raise ModelError(
+                        f"model '{card.ref}' is in {card.unit!r}; the running decoder reads its stream, whose channels "
+                        f"carry no unit, in its card's {old.unit!r}. A swap would read the same samples in another "
+                        "unit; start a new decoder with options.input_unit set to the stream's unit")
+                loaded.scale = units.scale
                 if card.output.labels != old.output.labels or card.output.kind != old.output.kind:
                     raise ModelError(
                         f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running "

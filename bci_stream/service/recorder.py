@@ -63,7 +63,8 @@ class Recorder:
         self._xdf = XdfWriter(self._f)
         ih, oh = input_header, output_header
         self._xdf.add_stream(INPUT, stream_header_xml(ih["name"], ih["type"], ih["ch_names"], ih["sfreq"],
-                                                      ih["channel_format"], ih["source_id"], unit=ih.get("unit", "")),
+                                                      ih["channel_format"], ih["source_id"], unit=ih.get("unit", ""),
+                                                      ch_types=ih.get("ch_types")),
                              ih["channel_format"], len(ih["ch_names"]))
         model = oh.get("model", {})
         model_xml = "<model>" + "".join(f"<{k}>{v}</{k}>" for k, v in model.items() if k in ("name", "version", "sha256")) + "</model>"

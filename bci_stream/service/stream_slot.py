@@ -35,7 +35,7 @@ from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
                                   resolve_one)
-from bci_stream.lsl.units import recorded_units, unit_scale
+from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.markers import MarkerHub
@@ -250,7 +250,7 @@ class StreamSlot:
             self.recordings_dir, self.spec.options.record_path, self.generation,
             {"name": full.name(), "type": full.type(), "ch_names": ch_names, "sfreq": self.sfreq,
              "channel_format": fmt, "source_id": full.source_id(),
-             "unit": recorded_units(full, self.spec.options.input_unit or self.model.card.unit)},
+             **recorded_channels(full, self.spec.options.input_unit or self.model.card.unit)},
             {"name": self.outlet.name, "labels": self.model.card.output.labels, "sfreq": self.sfreq,
              "source_id": self.outlet.source_id, "model": self.status.model})
         rec.clock_offset(pylsl.local_clock(), self.clock.offset)

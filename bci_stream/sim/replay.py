@@ -30,7 +30,7 @@ from bci_stream.lsl.info import make_stream_info
 #: outlets are destroyed: destroying an outlet right after a push can drop the samples liblsl has not sent
 #: yet (seen: the last 5 of 20,000), and a consumer still connected logs a broken transmission.
 LINGER_S = 2.0
-#: With ``wait_for_consumer``: the longest wait for a consumer of the markers once the data has one (seconds).
+#: With ``wait_for_consumer``: how long after the first sample markers wait for a consumer of their own (seconds).
 MARKER_WAIT_S = 3.0
 
 
@@ -77,9 +77,10 @@ def run_replay(
         Already loaded data to stream instead of reading ``path`` again.
     wait_for_consumer
         Seconds to wait for a consumer (e.g. a decoder) to connect before the first sample, so that
-        it receives the whole file; None starts at once. When the file has events, then also up to
-        :data:`MARKER_WAIT_S` (at most ``wait_for_consumer``) for a consumer of the markers (a decoder's marker
-        follower), so that a cue at the first sample is not lost; without one, it starts after that wait.
+        it receives the whole file; None starts at once. Markers are then held back until the markers have a
+        consumer too (a decoder's marker follower connects a moment after its data inlet), at most
+        :data:`MARKER_WAIT_S` after the first sample, and pushed with their own timestamps: a cue at the first
+        sample is not lost, and the data are not delayed.
     linger
         After the last push (not after a stop), wait until no consumer is connected to either outlet, at
         most this many seconds, before destroying the outlets (0: at once).
@@ -113,10 +114,10 @@ def run_replay(
             if stop_event is not None and stop_event.is_set():
                 return pushed
             raise TimeoutError(f"no consumer connected to '{name}' within wait_for_consumer={wait_for_consumer:g} s")
-        if wait_for_consumer is not None and events:  # a follower of the markers connects a moment later (it
-            # resolves them once the data inlet is up): give it that moment, so the first cue is not pushed unseen
-            _wait_for_a_consumer(marker_outlet, min(MARKER_WAIT_S, wait_for_consumer), stop_event)
         t_start = pylsl.local_clock()
+        # a follower of the markers connects a moment after the data (it resolves them once its data inlet is up):
+        # until it does (at most MARKER_WAIT_S), markers wait here and then go out with their own timestamps
+        held: list[tuple[str, float]] | None = [] if wait_for_consumer is not None and events else None
         while True:
             ev_i = 0
             for lo in range(0, rec.n_times, chunk):
@@ -135,10 +136,25 @@ def run_replay(
                 outlet.push_chunk(x[lo:hi], stamps.tolist())
                 while ev_i < len(events) and events[ev_i].onset < hi:
                     ev = events[ev_i]
-                    marker_outlet.push_sample([ev.description], t_start + (pushed + ev.onset - lo) * period)
+                    stamp = t_start + (pushed + ev.onset - lo) * period
+                    if held is None:
+                        marker_outlet.push_sample([ev.description], stamp)
+                    else:
+                        held.append((ev.description, stamp))
                     ev_i += 1
+                if held is not None and (marker_outlet.have_consumers()
+                                         or pylsl.local_clock() - t_start >= MARKER_WAIT_S):
+                    for value, stamp in held:
+                        marker_outlet.push_sample([value], stamp)
+                    held = None
                 pushed += hi - lo
             if not loop:
+                if held is not None:  # a file shorter than the wait: its markers go out now, seen or not
+                    _wait_for_a_consumer(marker_outlet, max(0.0, MARKER_WAIT_S - (pylsl.local_clock() - t_start)),
+                                         stop_event)
+                    for value, stamp in held:
+                        marker_outlet.push_sample([value], stamp)
+                    held = None
                 _wait_for_consumers_to_leave((outlet, marker_outlet), linger, stop_event)
                 return pushed
     except KeyboardInterrupt:  # Ctrl-C (and SIGTERM in the CLI): stop now, outlets go at once

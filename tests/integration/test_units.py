@@ -101,3 +101,40 @@ def test_the_recording_keeps_the_input_unit_so_it_loads_back_in_microvolts(model
     rec = load_recording(tmp_path / "s.xdf", stream=name)
     assert rec.ch_names == list(TINY_CH_NAMES)
     np.testing.assert_allclose(rec.data, x_uv.T, rtol=1e-9, atol=1e-9)
+    assert rec.ch_types == ["eeg"] * len(TINY_CH_NAMES)  # the desc's types ("EEG") are recorded too
+
+
+def test_a_swap_to_a_model_in_another_unit_is_refused_while_the_streams_unit_is_assumed(tmp_path):
+    """A stream whose channels carry no unit is read in the running card's unit; a swap to a card in another unit
+    would read the same samples 10^6 times larger or smaller, silently: refused, naming both units. With
+    ``input_unit`` set, the unit is the stream's, and the swap goes through."""
+    from bci_stream.core.errors import CommandRefusedError
+    from bci_stream.core.messages import SwapModel
+    from support.common import export_tiny
+
+    export_tiny(tmp_path, "tiny-uv", "gru")
+    export_tiny(tmp_path, "tiny-v", "gru")
+    card_path = tmp_path / "tiny-v" / "model.json"
+    card_path.write_text(card_path.read_text(encoding="utf-8").replace('"unit": "microvolts"', '"unit": "V"'),
+                         encoding="utf-8")
+    assert ModelRegistry(str(tmp_path)).get("tiny-v").card.unit == "V"
+    sup = Supervisor(str(tmp_path), status_interval=0.1)
+    for option, refused in ((None, True), ("uV", False)):
+        name = unique("swapunit")
+        outlet = pylsl.StreamOutlet(_stream_info(name, None))
+        spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-uv",
+                                           "options": {"input_unit": option} if option else {}})
+        handle = sup.start(spec, n_outputs=2, sfreq=TINY_SFREQ)
+        try:
+            wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+            if refused:
+                with pytest.raises(CommandRefusedError, match=r"model 'tiny-v@.*' is in 'V'; the running decoder "
+                                                              r"reads its stream, whose channels carry no unit, in "
+                                                              r"its card's 'microvolts'"):
+                    sup.request(handle.id, SwapModel(model="tiny-v"), timeout=60)
+            else:
+                sup.request(handle.id, SwapModel(model="tiny-v"), timeout=60)
+                wait_for(lambda: handle.status.model["name"] == "tiny-v", 30, "the swap")
+        finally:
+            sup.stop(handle.id)
+            del outlet

@@ -104,7 +104,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             recs.append(load_recording(p, **per_file[str(p)]))
         except DataError as exc:
             hint = next((f" (calibrate: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
-                         if f"pass {o}=" in str(exc)), "")
+                         if f"pass {o}=" in str(exc) or str(exc).startswith(f"{o} must name")), "")
             raise CalibrationError(f"cannot load {p}: {exc}{hint}") from None
     first = recs[0]
     for rec in recs[1:]:
@@ -174,7 +174,8 @@ def _per_file_options(paths: Sequence[str | Path], options: Mapping[str, Any]) -
     unused = [k for k in options if not any(k in o for o in per_file.values())]
     if unused:
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
-        raise CalibrationError(f"{flags} applies to no file given: only XDF recordings take it (files: "
+        raise CalibrationError(f"{flags} applies to no file given: no file's format takes it (XDF files take "
+                               f"--stream and --marker-stream; files: "
                                f"{', '.join(Path(p).name for p in paths[:4])}{' ...' if len(paths) > 4 else ''})")
     return per_file
 

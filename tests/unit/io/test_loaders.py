@@ -348,6 +348,43 @@ def test_xdf_channels_in_other_units_are_kept_as_misc_and_mne_lsl_powers_of_ten_
         load_recording(path, stream="acc")
 
 
+def test_xdf_desc_entries_are_read_by_position(tmp_path: Path) -> None:
+    """A desc listing fewer channels than the samples have: the listed ones keep their labels and units (before,
+    every label and unit was dropped, and a stream in volts read as µV); more entries than channels is an error;
+    ``muV`` is a voltage; a channel typed ``MISC`` in volts is still in volts."""
+    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+
+    x = np.random.default_rng(4).normal(0, 20, (200, 4))
+    stamps = 1.0 + np.arange(200) / 100.0
+
+    def write(path: Path, header: str) -> Path:
+        with path.open("wb") as f:
+            w = XdfWriter(f)
+            w.add_stream(1, header, "double64", 4)
+            w.write_numeric(1, stamps, x * 1e-6)
+            w.write_clock_offset(1, 1.0, 0.0)
+            w.close_stream(1)
+        return path
+
+    few = stream_header_xml("amp", "EEG", ["C3", "Cz", "C4", "Pz"], 100.0, "double64", unit="V").replace(
+        "<channel><label>Pz</label><unit>V</unit></channel>", "")
+    rec = load_recording(write(tmp_path / "few.xdf", few))
+    assert rec.ch_names == ["C3", "Cz", "C4", "4"]
+    np.testing.assert_allclose(rec.data[:3], x.T[:3], rtol=1e-12)  # in volts, read as µV
+    np.testing.assert_allclose(rec.data[3], x.T[3] * 1e-6, rtol=1e-12)  # no entry: µV, the XDF convention
+    many = stream_header_xml("amp", "EEG", ["C3", "Cz", "C4", "Pz", "Oz"], 100.0, "double64", unit="V").replace(
+        "<channel_count>5</channel_count>", "<channel_count>4</channel_count>")
+    with pytest.raises(DataError, match=r"stream 'amp': its desc lists 5 channels, more than the 4 its samples have"):
+        load_recording(write(tmp_path / "many.xdf", many))
+    mu = stream_header_xml("amp", "EEG", ["C3", "Cz", "C4", "Pz"], 100.0, "double64", unit="muV")
+    np.testing.assert_allclose(load_recording(write(tmp_path / "mu.xdf", mu)).data, x.T * 1e-6, rtol=1e-12)
+    typed = stream_header_xml("amp", "EEG", ["C3", "Cz", "C4", "Pz"], 100.0, "double64", unit="V",
+                              ch_types=["MISC"] * 4)
+    rec = load_recording(write(tmp_path / "typed.xdf", typed))
+    np.testing.assert_allclose(rec.data, x.T, rtol=1e-12)
+    assert rec.ch_types == ["misc"] * 4
+
+
 def test_a_service_recording_gives_its_input_and_markers_without_options(tmp_path: Path) -> None:
     """A decoder's ``record_path`` session (the service's own Recorder) holds its input, the decoded outputs and
     provenance (numeric, at the input's rate), the service events and the followed markers (strings):

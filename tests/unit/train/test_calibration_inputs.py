@@ -147,6 +147,8 @@ def test_xdf_streams_are_named_by_reader_options_and_the_error_names_the_flag(tm
         load_calibration(xdfs, LABELS)
     with pytest.raises(CalibrationError, match=r"2 candidate marker_streams; .*\(calibrate: --marker-stream NAME\)"):
         load_calibration(xdfs, LABELS, reader_options={"stream": "amp-a"})
+    with pytest.raises(CalibrationError, match=r"stream must name exactly one stream .* \(calibrate: --stream NAME\)"):
+        load_calibration(xdfs, LABELS, reader_options={"stream": "amp-c"})
     prep = load_calibration(xdfs, LABELS, reader_options={"stream": "amp-a", "marker_stream": "cues"})
     ref = load_calibration([subset_file(R05), subset_file(R06)], LABELS)
     assert prep.ch_names == ref.ch_names
@@ -155,7 +157,7 @@ def test_xdf_streams_are_named_by_reader_options_and_the_error_names_the_flag(tm
         np.testing.assert_array_equal(got.trials.onsets, want.trials.onsets)
         np.testing.assert_array_equal(got.trials.classes, want.trials.classes)
     # an option no file's format takes is refused, naming the flag (EDF files have one stream)
-    with pytest.raises(CalibrationError, match=r"--stream applies to no file given: only XDF recordings take it"):
+    with pytest.raises(CalibrationError, match=r"--stream applies to no file given: no file's format takes it"):
         load_calibration([subset_file(R05)], LABELS, reader_options={"stream": "amp-a"})
     res = CliRunner().invoke(calibrate_cmd, [str(xdfs[0]), "--labels", "T1=fists,T2=feet", "--name", "x",
                                              "--out", str(tmp_path / "models"), "--stream", "amp-a"])
