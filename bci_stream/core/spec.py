@@ -120,7 +120,9 @@ class DecoderOptions(BaseModel):
         "reject the sample (no output; counted in samples_rejected). Always counted.",
     )
     latency_budget_ms: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="In-service deadline per chunk; default one sample period (1/sfreq)."
+        default=None, gt=0, allow_inf_nan=False,
+        description="In-service deadline per chunk; default the chunk's span (its samples / sfreq): one sample "
+        "period for single samples.",
     )
     max_buffer_s: float = Field(default=30.0, gt=0, le=600, description="LSL inlet buffer in seconds.")
     time_correction: Literal["auto", "lsl", "none"] = Field(
