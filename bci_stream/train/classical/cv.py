@@ -94,6 +94,10 @@ class CvResult:
     def at(self, t: float = DECISION_TIME) -> float:
         return self.acc[t]
 
+    def counts(self) -> dict[str, int]:
+        """Correct trials per decision time, keyed as the studies' JSON rows are (``"2"``, ``"0.5"``)."""
+        return {f"{t:g}": self.n_correct[t] for t in self.eval_times}
+
 
 def cv_with_probs(base: CvResult, probs: np.ndarray) -> CvResult:
     """``base`` (its trials, folds and decision times) with other held-out probabilities ``[N, T, K]``: the

@@ -111,10 +111,6 @@ def method(family: str, emb: tuple[int, float] | None) -> str:
     return family if emb is None else f"{family}@m{emb[0]}d{emb[1]:g}"
 
 
-def _counts(res) -> dict[str, int]:
-    return {f"{t:g}": res.n_correct[t] for t in res.eval_times}
-
-
 def run_unit(unit: str) -> dict:
     """LORO correct on ``unit``: each family's default, embedded or not, and the averaged decoder with each
     family's members embedded at each embedding."""
@@ -136,14 +132,14 @@ def run_unit(unit: str) -> dict:
     members: dict[str, dict] = {}
     for family, base in zip(FAMILIES, (DEFAULT_CSP, DEFAULT_RIEMANN)):
         for emb in (None, *EMBEDDINGS):
-            correct[method(family, emb)] = _counts(cv(base, emb))
+            correct[method(family, emb)] = cv(base, emb).counts()
         cands = candidates(prep, family, channels_fixed=False)
         members[family] = {emb: [cv(c, emb) for c in cands] for emb in (None, *EMBEDDINGS)}
-    correct["ensemble"] = _counts(ensemble_cv(members["csp_lda"][None] + members["riemann"][None]))
+    correct["ensemble"] = ensemble_cv(members["csp_lda"][None] + members["riemann"][None]).counts()
     for family, other in zip(FAMILIES, reversed(FAMILIES)):
         for emb in EMBEDDINGS:
-            correct[f"ensemble[{method(family, emb)}]"] = _counts(
-                ensemble_cv(members[family][emb] + members[other][None]))
+            correct[f"ensemble[{method(family, emb)}]"] = ensemble_cv(
+                members[family][emb] + members[other][None]).counts()
     n = ensemble_cv(members["csp_lda"][None]).n_trials
     print(f"{unit}: " + ", ".join(f"{k} {v[f'{DECISION_TIME:g}']}" for k, v in correct.items()),
           file=sys.stderr, flush=True)

@@ -81,10 +81,6 @@ def fit_rejecting(prep, sel, cfg: Config):
     return fit(prep, rejecting(prep, sel, cfg), cfg)
 
 
-def _counts(res) -> dict[str, int]:
-    return {f"{t:g}": res.n_correct[t] for t in res.eval_times}
-
-
 def run_unit(unit: str) -> dict:
     """LORO correct on ``unit``: each family's default and calibrate's average of 16, with and without
     rejection, and how many training trials the rejection dropped per fold."""
@@ -100,16 +96,16 @@ def run_unit(unit: str) -> dict:
     members: dict[str, dict[bool, list]] = {}
     dropped: dict[str, list[int]] = {}
     for family, base in zip(FAMILIES, (DEFAULT_CSP, DEFAULT_RIEMANN)):
-        correct[family] = _counts(cross_validate(prep, base, folds))
-        correct[f"{family}+reject"] = _counts(cross_validate(prep, base, folds, fit_fn=fit_rejecting))
+        correct[family] = cross_validate(prep, base, folds).counts()
+        correct[f"{family}+reject"] = cross_validate(prep, base, folds, fit_fn=fit_rejecting).counts()
         dropped[family] = [sum(len(t) for _, t in f.train) - sum(len(t) for _, t in rejecting(prep, f.train, base))
                            for f in folds]
         cands = candidates(prep, family, channels_fixed=False)
         members[family] = {False: [cross_validate(prep, c, folds) for c in cands],
                            True: [cross_validate(prep, c, folds, fit_fn=fit_rejecting) for c in cands]}
-    correct["ensemble"] = _counts(ensemble_cv(members["csp_lda"][False] + members["riemann"][False]))
+    correct["ensemble"] = ensemble_cv(members["csp_lda"][False] + members["riemann"][False]).counts()
     for family, other in zip(FAMILIES, reversed(FAMILIES)):
-        correct[f"ensemble[{family}+reject]"] = _counts(ensemble_cv(members[family][True] + members[other][False]))
+        correct[f"ensemble[{family}+reject]"] = ensemble_cv(members[family][True] + members[other][False]).counts()
     n = ensemble_cv(members["csp_lda"][False]).n_trials
     print(f"{unit}: " + ", ".join(f"{k} {v[f'{DECISION_TIME:g}']}" for k, v in correct.items())
           + f"; dropped per fold {dropped}", file=sys.stderr, flush=True)

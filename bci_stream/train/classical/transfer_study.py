@@ -130,7 +130,7 @@ def run_unit(args: tuple[str, tuple[str, ...]]) -> dict:
     print(f"{unit} (+{', '.join(others)}): " + ", ".join(f"{k} {v.n_correct[DECISION_TIME]}/{v.n_trials}"
                                                         for k, v in res.items()), file=sys.stderr, flush=True)
     return {"unit": unit, "others": list(others), "n_trials": res["alone"].n_trials,
-            "correct": {k: {f"{t:g}": v.n_correct[t] for t in v.eval_times} for k, v in res.items()}}
+            "correct": {k: v.counts() for k, v in res.items()}}
 
 
 def gate(rows: list[dict]) -> dict:

@@ -150,7 +150,7 @@ def run_unit(unit: str) -> dict:
     print(f"{unit}: " + ", ".join(f"{k} {v.n_correct[DECISION_TIME]}" for k, v in res.items()),
           file=sys.stderr, flush=True)
     return {"unit": unit, "n_trials": res["csp_lda"].n_trials,
-            "correct": {k: {f"{t:g}": v.n_correct[t] for t in v.eval_times} for k, v in res.items()}}
+            "correct": {k: v.counts() for k, v in res.items()}}
 
 
 def loso_choice(rows: list[dict], family: str) -> dict[str, float]:

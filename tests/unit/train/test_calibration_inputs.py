@@ -18,6 +18,7 @@ from bci_stream.io.mne_formats import RecordingWarning
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration, parse_labels
 from bci_stream.train.classical.data import sensorimotor_channels
 from support.common import SUBSET_S001_21CH, subset_file
+from support.xdf import write_xdf
 
 mne = pytest.importorskip("mne")
 
@@ -115,25 +116,14 @@ def _lab_xdf(src: Path, out: Path) -> Path:
     """``src`` as a LabRecorder file of two amplifiers and two marker streams (the cues, and another paradigm's):
     nothing in it says which to calibrate on, so the streams must be named."""
     from bci_stream.io.recording import UNIT
-    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
     rec = load_recording(subset_file(src))
     stamps = 100.0 + np.arange(rec.n_times) / rec.sfreq
-    with out.open("wb") as f:
-        w = XdfWriter(f)
-        for sid, name, data in ((1, "amp-a", rec.data), (2, "amp-b", rec.data[::-1] * 3.0)):
-            w.add_stream(sid, stream_header_xml(name, "EEG", rec.ch_names, rec.sfreq, "double64", unit=UNIT),
-                         "double64", rec.n_chans)
-            w.write_numeric(sid, stamps, data.T)
-        w.add_stream(3, stream_header_xml("cues", "Markers", ["m"], 0.0, "string"), "string", 1)
-        w.write_strings(3, [float(stamps[e.onset]) for e in rec.events], [e.description for e in rec.events])
-        w.add_stream(4, stream_header_xml("other", "Markers", ["m"], 0.0, "string"), "string", 1)
-        w.write_strings(4, [float(stamps[10])], ["T1"])
-        for sid in (1, 2, 3, 4):
-            w.write_clock_offset(sid, float(stamps[0]), 0.0)
-            w.write_clock_offset(sid, float(stamps[-1]), 0.0)
-            w.close_stream(sid)
-    return out
+    return write_xdf(out, stamps,
+                     [("amp-a", "EEG", rec.ch_names, rec.sfreq, rec.data.T, UNIT),
+                      ("amp-b", "EEG", rec.ch_names, rec.sfreq, rec.data[::-1].T * 3.0, UNIT)],
+                     [("cues", stamps[[e.onset for e in rec.events]], [e.description for e in rec.events]),
+                      ("other", stamps[[10]], ["T1"])])
 
 
 def test_xdf_streams_are_named_by_reader_options_and_the_error_names_the_flag(tmp_path: Path) -> None:

@@ -181,25 +181,14 @@ def _xdf_from(rec, path: Path, markers: str) -> Path:
     """``rec`` as an XDF file as the service records one: an EEG stream, a second numeric stream and two marker
     streams (the cues, and another), so the reader needs ``stream`` and ``marker_stream``."""
     from bci_stream.io.recording import UNIT
-    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+    from support.xdf import write_xdf
 
     stamps = 100.0 + np.arange(rec.n_times) / rec.sfreq
-    with path.open("wb") as f:
-        w = XdfWriter(f)
-        w.add_stream(1, stream_header_xml("eeg", "EEG", rec.ch_names, rec.sfreq, "double64", unit=UNIT), "double64",
-                     rec.n_chans)
-        w.write_numeric(1, stamps, rec.data.T)
-        w.add_stream(2, stream_header_xml("eeg-aux", "AUX", ["a", "b"], rec.sfreq, "float32"), "float32", 2)
-        w.write_numeric(2, stamps, np.zeros((rec.n_times, 2)))
-        w.add_stream(3, stream_header_xml(markers, "Markers", ["m"], 0.0, "string"), "string", 1)
-        w.write_strings(3, [float(stamps[e.onset]) for e in rec.events], [e.description for e in rec.events])
-        w.add_stream(4, stream_header_xml("other-events", "Markers", ["m"], 0.0, "string"), "string", 1)
-        w.write_strings(4, [float(stamps[10])], ["noise"])
-        for sid in (1, 2, 3, 4):
-            w.write_clock_offset(sid, float(stamps[0]), 0.0)
-            w.write_clock_offset(sid, float(stamps[-1]), 0.0)
-            w.close_stream(sid)
-    return path
+    return write_xdf(path, stamps,
+                     [("eeg", "EEG", rec.ch_names, rec.sfreq, rec.data.T, UNIT),
+                      ("eeg-aux", "AUX", ["a", "b"], rec.sfreq, np.zeros((rec.n_times, 2)), "")],
+                     [(markers, stamps[[e.onset for e in rec.events]], [e.description for e in rec.events]),
+                      ("other-events", stamps[[10]], ["noise"])])
 
 
 def test_xdf_recordings_train_with_reader_options_beside_edf(tmp_path, s001):
