@@ -54,7 +54,8 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
                    "stream goes [default 2].")
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
            wait_for_consumer: float | None, linger: float | None) -> None:
-    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace, µV.
+    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in µV; each
+    channel's type and unit in the stream's desc).
 
     Ctrl-C or SIGTERM stops it cleanly (exit code 0)."""
     import signal

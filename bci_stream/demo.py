@@ -33,6 +33,22 @@ def _fmt_trials(scoring: dict | None) -> str:
     return f" | trials {scoring['correct']}/{scoring['trials']} at {scoring['decision_time_s']:g} s"
 
 
+def _fmt_load(st: dict) -> str:
+    """End-to-end then in-service latency over the status's recent window (``load``; cumulative before the first
+    one), the worker's busy fraction and the backlog left in the inlet; a stall's reason."""
+    load = st.get("load")
+    lat = load["latency_ms"] if load else st["latency_ms"]
+    e2e, svc = lat.get("e2e", {}), lat.get("service", {})
+    text = (f"end-to-end p50/p99 {_fmt_ms(e2e.get('p50'))}/{_fmt_ms(e2e.get('p99'))} ms, in-service "
+            f"{_fmt_ms(svc.get('p50'))}/{_fmt_ms(svc.get('p99'))} ms")
+    if load:
+        busy = "  -" if load["busy"] is None else f"{100 * load['busy']:3.0f}"
+        text = f"last {load['window_s']:4.1f} s: {text}, busy {busy} %, backlog {load['backlog_samples']}"
+    if st.get("stall"):
+        text += f" | stalled {st['stall']['seconds']:.1f} s: {st['stall']['reason']}"
+    return text
+
+
 class CueTracker:
     """Follows the simulator's marker stream to show which cue is on (ground truth beside the decoding)."""
 
@@ -100,14 +116,11 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                     time.sleep(max(0.0, t0 + tick - time.monotonic()))
                     tick += 1
                     st = client.get(f"/decoders/{decoder_id}").json()
-                    c, lat = st["counters"], st["latency_ms"]
-                    e2e, svc = lat.get("e2e", {}), lat.get("service", {})
+                    c = st["counters"]
                     samples_out = c.get("samples_out", 0)
                     p = max(st["last_output"]) if st.get("last_output") else 0.0
                     echo(f"[{time.monotonic() - t0:5.1f} s] {st['state']:<10} in {c.get('samples_in', 0):>7} "
-                         f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | in-service p50/p99 "
-                         f"{_fmt_ms(svc.get('p50'))}/{_fmt_ms(svc.get('p99'))} ms, end-to-end p50/p99 "
-                         f"{_fmt_ms(e2e.get('p50'))}/{_fmt_ms(e2e.get('p99'))} ms | decoded "
+                         f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | {_fmt_load(st)} | decoded "
                          f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}"
                          f"{_fmt_trials(st.get('scoring'))}")
                     if st["state"] == "error":
@@ -116,8 +129,9 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                     if t_decoding is None and samples_out > 0:
                         t_decoding = time.monotonic()
                     elif t_decoding is None and time.monotonic() - t0 > START_TIMEOUT_S:
+                        why = st.get("last_error") or (st.get("stall") or {}).get("reason") or "no error reported"
                         echo(f"error: no decoded sample within {START_TIMEOUT_S:g} s of starting the decoder "
-                             f"(state {st['state']}): {st.get('last_error') or 'no error reported'}")
+                             f"(state {st['state']}): {why}")
                         return 1
             except KeyboardInterrupt:
                 echo("interrupted")

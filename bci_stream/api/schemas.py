@@ -17,6 +17,48 @@ class LatencySummary(BaseModel):
     max: float | None
 
 
+class LoadStatus(BaseModel):
+    """Is the decoder keeping up, now: figures over the last ``window_s`` (a window of ~10 s sliding in 1 s steps;
+    shorter in the first seconds), beside the cumulative ``counters`` and ``latency_ms``."""
+
+    window_s: float
+    """The span the recent figures cover, seconds."""
+    input_rate_hz: float | None
+    """Samples pulled per second over the window: the stream's rate (``stream.sfreq`` × the sender's speed) while the
+    decoder keeps pace; 0 when the source is silent."""
+    chunk_rate_hz: float | None
+    """Chunks pulled (and decoded, each in one call) per second over the window."""
+    busy: float | None
+    """Fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull to the
+    end of its publishing (waiting for data not counted). Near 1: saturated. In a shared worker the streams stepped in
+    one call each count that call's whole time."""
+    backlog_samples: int
+    """Samples left waiting in the LSL inlet right after the last chunk was published (what arrived while the worker
+    worked on it). 0 while the decoder keeps up, whatever the sender's chunk size; above 0 chunk after chunk when
+    it falls behind."""
+    backlog_s: float | None
+    """``backlog_samples`` / ``stream.sfreq``: how far behind the decoder is, seconds."""
+    backlog_max: int
+    """The largest backlog after a chunk over the window."""
+    backlog_mean: float | None
+    """The mean backlog after a chunk over the window (None: no chunk)."""
+    latency_ms: dict[str, LatencySummary]
+    """``e2e`` and ``service`` latency percentiles over the window, ms (``max`` is not tracked per window: null)."""
+
+
+class StallStatus(BaseModel):
+    """Why a decoder is ``stalled`` (not an error: ``last_error`` stays null)."""
+
+    kind: str
+    """``silent``: no data for ``stall_timeout_s`` (a replay that ended, a paused sender); ``lost``: liblsl lost the
+    stream (a sender without source_id) and the decoder looks for it again."""
+    reason: str
+    since: float
+    """``local_clock()`` (the worker host's LSL clock) when the last data arrived."""
+    seconds: float
+    """Seconds without data, as of the worker's latest status."""
+
+
 class DecoderStatus(BaseModel):
     """A decoder as the service sees it. Latencies are in milliseconds."""
 
@@ -27,6 +69,8 @@ class DecoderStatus(BaseModel):
     restarts: int
     exit_code: int | None
     last_error: str | None
+    """Why the decoder failed or its worker crashed (a refused or changed stream, a model failure, an exit code and
+    traceback); it stays after a restart. A stall is not an error: see ``stall``."""
     request: dict[str, Any]
     model: dict[str, Any] | None
     stream: dict[str, Any] | None
@@ -37,8 +81,14 @@ class DecoderStatus(BaseModel):
     status_age_s: float | None = None
     """Seconds since the worker's latest status snapshot. A running worker sends one every ``status_interval``;
     one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung."""
+    stall: StallStatus | None = None
+    """While ``stalled``: why and for how long (None while data flow; kept in the final status of a decoder stopped
+    while stalled)."""
     counters: dict[str, int]
     latency_ms: dict[str, LatencySummary]
+    """Per-stage latency percentiles, cumulative since the worker started (see ``load`` for the recent ones)."""
+    load: LoadStatus | None = None
+    """The recent load: input rate, busy fraction, backlog and recent latency percentiles (None before decoding)."""
     last_output: list[float] | None
     last_label: str | None
     clock_offset: float | None
@@ -50,7 +100,8 @@ class DecoderStatus(BaseModel):
     collection scans every object of the worker (~90k) and can stall the hot loop for tens of ms."""
     markers: dict[str, Any] | None = None
     """The marker stream followed (``options.markers``): ``state`` (``searching``, ``connected``, ``lost``,
-    ``error``), the LSL stream, markers received, the last one and the ``recent`` ones (this host's clock)."""
+    ``error``), ``reason`` (why ``lost``: not an error, as at the end of a replay) or ``error`` (state ``error``), the
+    LSL stream, markers received, the last one and the ``recent`` ones (this host's clock)."""
     scoring: dict[str, Any] | None = None
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
     after each cue, ``per_class``, the ``last`` trials, ``pending`` and ``missed`` cues, unmapped markers;

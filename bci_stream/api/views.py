@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from bci_stream.api.schemas import DecoderStatus, LatencySummary
+from bci_stream.api.schemas import DecoderStatus, LatencySummary, LoadStatus, StallStatus
 from bci_stream.service.metrics import summarise
 from bci_stream.service.supervisor import DecoderHandle
+
+
+def load_status(load: dict[str, Any] | None) -> LoadStatus | None:
+    """The worker's recent-window figures (``bci_stream.service.liveness``), percentiles from its histograms."""
+    if load is None:
+        return None
+    figures = {k: v for k, v in load.items() if k != "hist"}
+    return LoadStatus(**figures, latency_ms={k: LatencySummary(**summarise(h)) for k, h in load["hist"].items()})
 
 
 def decoder_status(handle: DecoderHandle) -> DecoderStatus:
@@ -29,8 +38,10 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         output_stream=s.output_stream,
         connected=s.state == "running" or (s.state == "stalled" and s.source_present is True),
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
+        stall=None if s.stall is None else StallStatus(**s.stall),
         counters=dataclasses.asdict(s.counters),
         latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},
+        load=load_status(s.load),
         last_output=last,
         last_label=last_label,
         clock_offset=s.clock_offset,

@@ -181,6 +181,12 @@ class DecoderOptions(BaseModel):
         description="Record inputs, outputs and events to this XDF file, relative to the service's "
         "recordings_dir (must not exist yet).",
     )
+    wait_for_consumer_s: float = Field(
+        default=0.0, ge=0, le=60, allow_inf_nan=False,
+        description="Before the first output, wait up to this many seconds for a consumer of the decoded LSL stream "
+        "(e.g. the lab's stimulus program), so it receives every output from the first: LSL delivers only what is "
+        "pushed after a consumer subscribes. The input buffers meanwhile (must be < max_buffer_s); 0: no wait.",
+    )
     outputs_buffer_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds of outputs kept for HTTP/WebSocket readers (drop-oldest)."
     )
@@ -210,6 +216,9 @@ class DecoderOptions(BaseModel):
     def _check_paths(self) -> DecoderOptions:
         if self.record_path is not None and any(p in (".", "..") for p in self.record_path.split("/")):
             raise ValueError(f"record_path must stay inside recordings_dir (no '.' or '..'), got {self.record_path!r}")
+        if self.wait_for_consumer_s >= self.max_buffer_s:
+            raise ValueError(f"wait_for_consumer_s must be below max_buffer_s ({self.max_buffer_s:g} s: the input "
+                             f"buffers while the decoder waits), got {self.wait_for_consumer_s:g}")
         return self
 
 

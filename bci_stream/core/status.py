@@ -68,6 +68,16 @@ class WorkerStatus:
     worker
         Which worker process serves the stream: ``kind`` (``dedicated`` | ``shared``), ``index`` (shared pool),
         ``pid``, and after a worker restart ``restored_seq`` (the input sample its restored state was saved at).
+    load
+        The recent load (``bci_stream.service.liveness``): over the last ``window_s`` (~10 s, sliding in 1 s
+        steps) ``input_rate_hz``, ``chunk_rate_hz``, ``busy`` (fraction of wall time spent on this stream's
+        chunks), ``backlog_samples``/``backlog_s`` (samples left waiting in the inlet after the last chunk),
+        ``backlog_max``, ``backlog_mean``, and the ``hist`` of ``e2e`` and ``service`` latencies; None before
+        decoding starts.
+    stall
+        Why the stream is ``stalled`` (``bci_stream.service.stalls``): ``kind`` (``silent`` | ``lost``),
+        ``reason``, ``since`` (``local_clock()`` of the last data) and ``seconds`` silent; None while data flow.
+        Kept in the final status of a decoder stopped while stalled. A stall is not an error: ``error`` stays None.
     source_present
         While stalled: whether the outlet instance being decoded is still up, silent (the source check's last
         look; None before the first, False once the stream is lost). The API's ``connected`` is ``running``, or
@@ -78,6 +88,7 @@ class WorkerStatus:
 
     state: DecoderState = "starting"
     error: str | None = None
+    """Why the decoder failed (refused stream or model, crash); None otherwise (a stall is no error)."""
     pid: int | None = None
     counters: Counters = field(default_factory=Counters)
     stream: dict[str, Any] | None = None
@@ -97,6 +108,8 @@ class WorkerStatus:
     timestamps: dict[str, Any] | None = None
     worker: dict[str, Any] | None = None
     source_present: bool | None = None
+    load: dict[str, Any] | None = None
+    stall: dict[str, Any] | None = None
     t: float = 0.0
 
     def snapshot(self) -> WorkerStatus:

@@ -130,7 +130,8 @@ def _per_channel(header: Bci2000Header, name: str, path: Path) -> np.ndarray:
     return np.array([_to_uv(v, name, path) for v in values[:header.source_ch]])
 
 
-def _loc_names(loc: Path) -> list[str]:
+def loc_names(loc: Path) -> list[str]:
+    """The channel labels of an EEGLAB ``.loc`` / ``.locs`` file (lines ``index theta radius label``), in order."""
     names = []
     for line in loc.read_text(errors="replace").splitlines():
         parts = line.split()
@@ -142,16 +143,16 @@ def _loc_names(loc: Path) -> list[str]:
 def _channel_names(header: Bci2000Header, path: Path, loc_file: str | Path | None) -> list[str]:
     n = header.source_ch
     if loc_file is not None:
-        names = _loc_names(Path(loc_file))
+        names = loc_names(Path(loc_file))
         if len(names) != n:
             raise DataError(f"loc_file must list SourceCh={n} channels for {path.name}; {loc_file} lists {len(names)}")
         return names
     names = header.params.get("ChannelNames", [])
     if len(names) == n:
         return names
-    candidates = [c for c in sorted(path.parent.glob("*.loc")) if len(_loc_names(c)) == n]
+    candidates = [c for c in sorted(path.parent.glob("*.loc")) if len(loc_names(c)) == n]
     if len(candidates) == 1:
-        return _loc_names(candidates[0])
+        return loc_names(candidates[0])
     return [str(i + 1) for i in range(n)]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bci_stream.core.channels import ch_name_key, pick_channels
+from bci_stream.core.channels import ch_name_key, pick_channels, shortlist
 from bci_stream.io.errors import ChannelError, DataError, LabelMapError, SfreqMismatchError
 from bci_stream.io.labels import LabelMap, labels_from_events
 from bci_stream.io.recording import Event, Recording
@@ -38,7 +38,8 @@ def _reader(kind: str) -> Callable[..., Any]:
 
 
 def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_names: Sequence[str] | None = None,
-                   label_window: tuple[float, float] | None = None, **opts: Any) -> Recording:
+                   label_window: tuple[float, float] | None = None, rename_channels: Sequence[str] | None = None,
+                   **opts: Any) -> Recording:
     """Load one recording as a :class:`Recording` in microvolts.
 
     Formats by extension: ``.edf``/``.bdf``/``.gdf``/``.fif``/``.fif.gz`` (mne), ``.set`` (EEGLAB, mne +
@@ -57,6 +58,10 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         finds ``"C3.."``). The recording keeps the file's spelling.
     label_window
         ``(start_s, stop_s)`` after each event onset to label, instead of the event's duration.
+    rename_channels
+        New names for the file's channels, one per channel in the file's order (for files whose channels are only
+        numbered, e.g. a BCI2000 ``.dat`` without its ``.loc``); applied before ``ch_names`` picks
+        (checked by :func:`check_names`).
     **opts
         Format options. BCI2000 (:func:`bci_stream.io.bci2000.read_bci2000`): ``state`` (default
         ``"StimulusCode"``), ``type_state``, ``include_zero``, ``loc_file``. XDF
@@ -86,18 +91,20 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     parts = parts[:-1] if isinstance(parts[-1], dict) else parts
     data, sfreq, names, events = parts[:4]
     labels, label_names = (parts[4], parts[5]) if len(parts) > 4 else (None, [])
-    types = extras.get("ch_types")
+    types, units = extras.get("ch_types"), extras.get("ch_units")
+    if rename_channels is not None:
+        names = check_names(rename_channels, len(names), str(path), "rename_channels")
     if ch_names is not None:
         before = names
         data, names = pick_channels(data, names, list(ch_names), source=str(path))
-        types = _types_of(types, before, names)
+        types, units = _types_of(types, before, names), _types_of(units, before, names)
     if label_map is not None:
         labels, label_names = labels_from_events(events, data.shape[1], sfreq, label_map,
                                                  label_window=label_window, source=str(path))
     elif label_window is not None:
         raise DataError("label_window needs a label_map; got label_window without label_map")
     return Recording(data=data, sfreq=sfreq, ch_names=list(names), labels=labels, label_names=list(label_names),
-                     events=list(events), source=str(path), ch_types=types)
+                     events=list(events), source=str(path), ch_types=types, ch_units=units)
 
 
 def format_options(path: str | Path) -> list[str]:
@@ -146,6 +153,7 @@ def load_recordings(paths: Sequence[str | Path], *,
                 before = rec.ch_names
                 rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
                 rec.ch_types = _types_of(rec.ch_types, before, rec.ch_names)
+                rec.ch_units = _types_of(rec.ch_units, before, rec.ch_names)
             if rec.label_names != first.label_names:
                 raise LabelMapError(
                     f"label_names must be the same in every recording: {rec.source} has {rec.label_names}, "
@@ -155,8 +163,36 @@ def load_recordings(paths: Sequence[str | Path], *,
     return recs
 
 
+def check_names(names: Sequence[str], n_chans: int, source: str, what: str) -> list[str]:
+    """``names`` as new channel names for the ``n_chans`` channels of ``source``, checked: one per channel, none
+    blank, no two the same (after :func:`~bci_stream.core.channels.ch_name_key`). ``what`` names the parameter (or
+    option) in the error.
+
+    Raises
+    ------
+    ChannelError
+        Naming ``what``, ``source``, the rule and the bad value.
+    """
+    names = [str(n).strip() for n in names]
+    if len(names) != n_chans:
+        raise ChannelError(f"{what} must give one name per channel of {source} ({n_chans} channels, in the file's "
+                           f"order); got {len(names)} name(s): {shortlist(names, 6) or 'none'}")
+    blank = [i for i, n in enumerate(names) if not n]
+    if blank:
+        raise ChannelError(f"{what} must not give a blank name; got one for channel(s) {shortlist(blank)} "
+                           "(counting from 0)")
+    seen: dict[str, str] = {}
+    for n in names:
+        if ch_name_key(n) in seen:
+            raise ChannelError(f"{what} must name every channel differently (compared after normalising); got "
+                               f"{seen[ch_name_key(n)]!r} and {n!r}")
+        seen[ch_name_key(n)] = n
+    return names
+
+
 def _types_of(types: Sequence[str] | None, before: Sequence[str], after: Sequence[str]) -> list[str] | None:
-    """The channel types of ``after`` (a pick of ``before``, whose types are ``types``); None when unknown."""
+    """The channel types (or units) of ``after`` (a pick of ``before``, whose types are ``types``); None when
+    unknown."""
     if types is None:
         return None
     type_of = dict(zip(before, types))
@@ -183,4 +219,4 @@ def events_summary(events: Sequence[Event]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-__all__ = ["FORMATS", "events_summary", "load_recording", "load_recordings"]
+__all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings"]

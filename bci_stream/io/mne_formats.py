@@ -1,7 +1,10 @@
 """EDF/BDF, GDF, FIF, EEGLAB ``.set``, BrainVision ``.vhdr`` through mne, in µV, with events from annotations.
 
 mne returns volts for voltage channels; we multiply those by 1e6 and leave channels of other units
-(e.g. ``misc`` without a unit) as they are. Stim/trigger channels (BDF ``Status``, EDF ``TRIGGER``) are
+(e.g. ``misc`` without a unit, a BrainVision ``%`` channel) as they are, with their unit in ``ch_units``.
+mne reads every EDF/BDF channel as volts, whatever its physical dimension: a channel whose dimension is not a
+voltage (``degC``, ``%``, ``Ohm``) keeps the file's values and that unit, typed ``misc`` (mne's default type,
+``eeg``, would make it look like EEG). Stim/trigger channels (BDF ``Status``, EDF ``TRIGGER``) are
 not data: they are dropped, and when a file has no annotations its trigger codes become events
 (one per run of a non-zero code, description = the code as text).
 """
@@ -13,16 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.errors import DataError
+from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
+from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.extras import require
 from bci_stream.io.events import events_from_codes
-from bci_stream.io.recording import Event, Recording
+from bci_stream.io.recording import NO_UNIT, UNIT, Event, Recording
 
 MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
 
 
-class RecordingWarning(UserWarning):
-    """Something the reader noticed in a file that still loads (e.g. fewer samples than its header says)."""
+#: What mne writes in ``raw._orig_units`` for a unit it does not know (BIDS' "not available").
+_MNE_UNKNOWN_UNIT = "n/a"
 
 
 def _read_raw(path: Path):
@@ -51,8 +55,9 @@ def _read_raw(path: Path):
 
 
 def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
-    """Data ``[n_chans, n_times]`` in µV, sfreq, channel names as the file gives them, events, and
-    ``{"ch_types": [...]}`` (mne's type of each channel)."""
+    """Data ``[n_chans, n_times]`` in µV (voltage channels; others in their own unit), sfreq, channel names as the
+    file gives them, events, and ``{"ch_types": [...], "ch_units": [...]}`` (mne's type of each channel, the unit
+    of each row of the data)."""
     FIFF = require("mne.io.constants", f"reading {path.suffix} files").FIFF
 
     raw = _read_raw(path)
@@ -62,8 +67,23 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     keep = [i for i, t in enumerate(types) if t != "stim"]
     if not keep:
         raise DataError(f"{path} has no data channels (only stim channels {raw.ch_names})")
-    scale = np.array([1e6 if raw.info["chs"][i]["unit"] == FIFF.FIFF_UNIT_V else 1.0 for i in keep])
-    data = raw.get_data(picks=keep) * scale[:, None]
+    orig = dict(getattr(raw, "_orig_units", None) or {})  # the file's own unit names (EDF/BDF, BrainVision)
+    if _MNE_UNKNOWN_UNIT in orig.values() and path.suffix.lower() in (".edf", ".bdf"):
+        header = _edf_dimensions(path)  # mne keeps only the units BIDS knows: "degC" becomes "n/a"
+        orig = {k: header.get(k, v) if v == _MNE_UNKNOWN_UNIT else v for k, v in orig.items()}
+    scale, units, ch_types = [], [], []
+    for i in keep:
+        name, unit = raw.ch_names[i], raw.info["chs"][i]["unit"]
+        own = str(orig.get(name) or "").strip()
+        if unit == FIFF.FIFF_UNIT_V and not (own and volts_per_unit(own) is None):
+            scale.append(1e6)
+            units.append(UNIT)
+            ch_types.append(types[i])
+        else:  # not a voltage: as the file gives it (mne takes an EDF/BDF dimension it does not know as volts, x1)
+            scale.append(1.0)
+            units.append(own or _fiff_unit_name(FIFF, unit))
+            ch_types.append("misc" if types[i] in MNE_VOLTAGE_TYPES else types[i])
+    data = raw.get_data(picks=keep) * np.array(scale)[:, None]
     ch_names = [raw.ch_names[i] for i in keep]
 
     ann = raw.annotations
@@ -76,7 +96,34 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     elif stim:
         codes = raw.get_data(picks=[stim[0]])[0]
         events = events_from_codes(np.rint(codes).astype(np.int64))
-    return data, sfreq, ch_names, events, {"ch_types": [types[i] for i in keep]}
+    return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units}
+
+
+def _edf_dimensions(path: Path) -> dict[str, str]:
+    """Each signal's physical dimension from an EDF/BDF header, by its label (stripped, as mne names channels)."""
+    with path.open("rb") as f:
+        head = f.read(256)
+        try:
+            ns = int(head[252:256].decode("latin-1").strip())
+        except ValueError:
+            return {}
+        block = f.read(ns * (16 + 80 + 8))
+    labels = [block[16 * k:16 * (k + 1)].decode("latin-1").strip() for k in range(ns)]
+    at = ns * (16 + 80)
+    dims = [block[at + 8 * k:at + 8 * (k + 1)].decode("latin-1").strip() for k in range(ns)]
+    return dict(zip(labels, dims))
+
+
+def _fiff_unit_name(FIFF, code: int) -> str:
+    """A FIFF unit code as a unit name (``FIFF_UNIT_CEL`` → ``"°C"``); :data:`NO_UNIT` for none or unitless."""
+    names = {FIFF.FIFF_UNIT_NONE: NO_UNIT, FIFF.FIFF_UNIT_UNITLESS: NO_UNIT, FIFF.FIFF_UNIT_CEL: "°C",
+             FIFF.FIFF_UNIT_T: "T", FIFF.FIFF_UNIT_T_M: "T/m", FIFF.FIFF_UNIT_MOL: "mol", FIFF.FIFF_UNIT_S: "S",
+             FIFF.FIFF_UNIT_PX: "px", FIFF.FIFF_UNIT_RAD: "rad", FIFF.FIFF_UNIT_SEC: "s", FIFF.FIFF_UNIT_A: "A",
+             FIFF.FIFF_UNIT_OHM: "Ohm", FIFF.FIFF_UNIT_HZ: "Hz"}
+    if code in names:
+        return names[code]
+    text = str(getattr(code, "_name", "") or "")  # mne's named int: "FIFF_UNIT_V_M2"
+    return text.removeprefix("FIFF_UNIT_").lower() or NO_UNIT
 
 
 def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):

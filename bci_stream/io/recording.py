@@ -2,7 +2,9 @@
 
 Conventions (held everywhere in bci-stream):
 
-* ``data`` is ``[n_chans, n_times]`` float64 in **microvolts** (the model card's ``unit``);
+* ``data`` is ``[n_chans, n_times]`` float64 in **microvolts** (the model card's ``unit``) for every voltage
+  channel; a channel the file gives in another unit (a temperature, an accelerometer) keeps its values and that
+  unit (``ch_units``);
 * ``labels`` is ``[n_times]`` int, ``-1`` where no class applies (unlabelled or ignored), otherwise an
   index into ``label_names``;
 * ``events`` are ``(onset_sample, duration_samples, description)`` in the recording's own samples.
@@ -16,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 UNIT = "microvolts"
+#: The unit of a channel that has none (mne-lsl's convention; every reader in bci-stream takes it as not a voltage).
+NO_UNIT = "none"
 UNLABELLED = -1
 
 
@@ -51,6 +55,10 @@ class Recording:
     ch_types
         One type per channel as the file declares it (mne's names: ``"eeg"``, ``"eog"``, ``"ecg"``, ``"misc"``,
         ...), or None when the format does not say.
+    ch_units
+        The unit of each row of ``data``: :data:`UNIT` for a voltage channel (every loader converts those to
+        microvolts), else the file's own unit (``"degC"``, ``"g"``; ``"none"`` where the file says the channel has
+        none; an empty entry is read as that), values as the file gives them. None: every channel is in microvolts.
     """
 
     data: np.ndarray
@@ -61,6 +69,7 @@ class Recording:
     events: list[Event] = field(default_factory=list)
     source: str = ""
     ch_types: list[str] | None = None
+    ch_units: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float64)
@@ -73,6 +82,11 @@ class Recording:
         if self.ch_types is not None and len(self.ch_types) != self.data.shape[0]:
             raise ValueError(f"ch_types must have one type per channel (n_chans={self.data.shape[0]}), "
                              f"got {len(self.ch_types)}")
+        if self.ch_units is not None:
+            self.ch_units = [str(u).strip() or NO_UNIT for u in self.ch_units]
+            if len(self.ch_units) != self.data.shape[0]:
+                raise ValueError(f"ch_units must have one unit per channel (n_chans={self.data.shape[0]}), "
+                                 f"got {len(self.ch_units)}")
         if not self.sfreq > 0:
             raise ValueError(f"sfreq must be > 0, got {self.sfreq}")
         if self.labels is None:
@@ -101,6 +115,10 @@ class Recording:
     @property
     def name(self) -> str:
         return Path(self.source).stem if self.source else "recording"
+
+    def units(self) -> list[str]:
+        """The unit of every channel (:data:`UNIT` for all when ``ch_units`` is None)."""
+        return list(self.ch_units) if self.ch_units is not None else [UNIT] * self.n_chans
 
     def label_counts(self) -> dict[str, int]:
         """Number of *cues* (labelled segments, not samples) per label name."""

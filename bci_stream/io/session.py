@@ -28,7 +28,8 @@ class Session:
     input_timestamps
         ``[n]`` source timestamps of the inputs (the source's clock).
     clock_offsets
-        ``[(collection_time, offset)]`` applied online (``local = source + offset``).
+        ``[(collection_time, offset)]`` applied online (``local = source + offset``); the collection time is
+        on the source's clock (``local - offset``), as LabRecorder writes it and pyxdf reads it.
     outputs
         ``[n, n_outputs]`` decoded values; ``output_labels`` name the columns.
     output_timestamps
@@ -68,7 +69,7 @@ class Session:
             return ts
         c = np.array([o[0] for o in self.marker_clock_offsets])
         v = np.array([o[1] for o in self.marker_clock_offsets])
-        i = np.clip(np.searchsorted(c, ts + v[0], side="right") - 1, 0, len(v) - 1)
+        i = np.clip(np.searchsorted(c, ts, side="right") - 1, 0, len(v) - 1)  # both on the source's clock
         return ts + v[i]
 
 

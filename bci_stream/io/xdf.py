@@ -10,11 +10,14 @@
   ``volts``/``V``, ``nanovolts``/``nV``, or mne-lsl's power of ten on a voltage channel type: ``0`` = V,
   ``-6`` = µV) is converted to µV; a channel **without a unit is taken to be in µV** (the XDF/LSL convention
   for EEG). A channel in another unit (an accelerometer's ``g``, mne-lsl's ``none`` on a stim channel) is
-  kept as it is and typed ``misc``, so calibration leaves it out; a stream with no voltage channel at all is
+  kept as it is, with its unit (``ch_units``), and typed ``misc`` unless the ``desc`` gives it a type that is not a
+  voltage type (``stim``, ``temperature``), so calibration leaves it out; a stream with no voltage channel at all is
   refused. Channel types (``ch_types``): the ``desc``'s ``type`` lower-cased, else ``eeg``.
 * Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream
   (none → no events). Each marker becomes an event at the signal sample nearest its timestamp,
-  description = its first value; markers outside the signal's time span are dropped. Durations are 0
+  description = its first value; markers outside the signal's time span are dropped. Timestamps that go back (a
+  clock reset the file's clock offsets do not resolve): see :mod:`bci_stream.io.xdf_clock` (markers placed per
+  part of the recording, or the file refused when that is ambiguous). Durations are 0
   unless ``until_next=True``, which gives each marker the span until the next marker (the last one:
   until the end), for cue streams that mark only onsets.
 """
@@ -26,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.units import mne_lsl_unit, volts_per_unit
+from bci_stream.core.units import MNE_VOLTAGE_TYPES, mne_lsl_unit, volts_per_unit
 from bci_stream.io.errors import DataError
-from bci_stream.io.recording import Event
+from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
+from bci_stream.io.xdf_clock import place_markers
 
 
 def _info(stream: dict[str, Any], key: str) -> str:
@@ -87,19 +91,25 @@ def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str
     return names, [value(c, "unit") for c in chans], [value(c, "type").lower() for c in chans]
 
 
-def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, list[str]]:
-    """Per channel: the factor to µV (1 for a channel without a unit, or not in a voltage) and the channel type
-    (``misc`` for one not in a voltage)."""
-    scale, ch_types, voltage = [], [], False
+def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """Per channel: the factor to µV (1 for a channel without a unit, or not in a voltage), the channel type and the
+    unit of the data as loaded (:data:`UNIT` for a voltage; the file's unit for another). A channel not in a voltage
+    keeps a declared type that is not a voltage type (``stim``, ``temperature``), else it is typed ``misc``."""
+    scale, ch_types, ch_units, voltage = [], [], [], False
     for unit, ch_type in zip(units, types):
         volts = volts_per_unit(mne_lsl_unit(unit, ch_type)) if unit else 1e-6
         voltage = voltage or volts is not None
         scale.append(1.0 if volts is None else volts * 1e6)
-        ch_types.append("misc" if volts is None else ch_type or "eeg")
+        if volts is None:
+            ch_types.append(ch_type if ch_type and ch_type not in MNE_VOLTAGE_TYPES else "misc")
+            ch_units.append(unit)
+        else:
+            ch_types.append(ch_type or "eeg")
+            ch_units.append(UNIT)
     if not voltage:
         raise DataError(f"channel units must be volts, millivolts, microvolts or nanovolts for at least one channel; "
                         f"stream {name!r} has {sorted(set(units))}")
-    return np.array(scale), ch_types
+    return np.array(scale), ch_types, ch_units
 
 
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
@@ -126,22 +136,17 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     if values.ndim != 2 or values.shape[0] == 0:
         raise DataError(f"stream {_info(sig, 'name')!r} of {path.name} holds no samples")
     names, units, types = _channels(sig, values.shape[1])
-    scale, ch_types = _scales(units, types, _info(sig, "name"))
+    scale, ch_types, ch_units = _scales(units, types, _info(sig, "name"))
     data = values.T * scale[:, None]
 
     mk = _select(streams, marker_stream, markers, "marker_stream", path, required=False)
     events: list[Event] = []
     if mk is not None and len(mk["time_stamps"]):
-        half = 0.5 / sfreq
-        m_stamps = np.asarray(mk["time_stamps"], dtype=np.float64)
-        keep = (m_stamps >= stamps[0] - half) & (m_stamps <= stamps[-1] + half)
-        idx = np.clip(np.searchsorted(stamps, m_stamps), 1, len(stamps) - 1)
-        nearest = np.where(np.abs(stamps[idx - 1] - m_stamps) <= np.abs(stamps[idx] - m_stamps), idx - 1, idx)
-        if len(stamps) == 1:
-            nearest[:] = 0
-        onsets = [(int(nearest[k]), str(mk["time_series"][k][0])) for k in np.flatnonzero(keep)]
-        onsets.sort(key=lambda o: o[0])
+        texts = [str(v[0]) for v in mk["time_series"]]
+        placed = place_markers(stamps, mk["time_stamps"], sfreq, file=path.name, signal=_info(sig, "name"),
+                               markers=_info(mk, "name"), values=texts)
+        onsets = sorted(((int(o), texts[k]) for k, o in enumerate(placed) if o >= 0), key=lambda o: o[0])
         for k, (onset, desc) in enumerate(onsets):
             end = onsets[k + 1][0] if k + 1 < len(onsets) else data.shape[1]
             events.append(Event(onset, end - onset if until_next else 0, desc))
-    return data, sfreq, names, events, {"ch_types": ch_types}
+    return data, sfreq, names, events, {"ch_types": ch_types, "ch_units": ch_units}

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.recording import UNIT, Recording
+from bci_stream.io.recording import Recording
 
 
 def save_xdf(recording: Recording, path: str | Path, *, name: str = "eeg", t0: float = 1000.0,
              channel_format: str = "double64") -> Path:
-    """Write ``recording`` to ``path``: an ``EEG`` stream named ``name`` (µV, channel labels, one
-    timestamp per sample from ``t0``) and, when it has events, a ``Markers`` string stream named
-    ``<name>-markers`` with one marker per event onset (durations are not stored: XDF markers are
+    """Write ``recording`` to ``path``: an ``EEG`` stream named ``name`` (each channel's label, unit and, when the
+    recording has them, type; one timestamp per sample from ``t0``) and, when it has events, a ``Markers`` string
+    stream named ``<name>-markers`` with one marker per event onset (durations are not stored: XDF markers are
     instants; read back with ``until_next=True`` or a ``label_window``)."""
     from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
@@ -27,7 +27,8 @@ def save_xdf(recording: Recording, path: str | Path, *, name: str = "eeg", t0: f
     with path.open("wb") as f:
         w = XdfWriter(f)
         w.add_stream(1, stream_header_xml(name, "EEG", recording.ch_names, recording.sfreq, channel_format,
-                                          f"{name}-source", unit=UNIT), channel_format, recording.n_chans)
+                                          f"{name}-source", unit=recording.units(), ch_types=recording.ch_types),
+                     channel_format, recording.n_chans)
         w.write_numeric(1, stamps, recording.data.T)
         streams = [1]
         if recording.events:

@@ -20,19 +20,33 @@ def make_stream_info(
     sfreq: float,
     source_id: str,
     *,
-    unit: str = "microvolts",
-    ch_type: str = "EEG",
+    unit: str | Sequence[str] = "microvolts",
+    ch_type: str | Sequence[str] = "EEG",
     channel_format: str = "float32",
 ) -> pylsl.StreamInfo:
-    """Create a ``StreamInfo`` whose ``desc`` lists every channel with label, unit and type."""
+    """Create a ``StreamInfo`` whose ``desc`` lists every channel with label, unit and type.
+
+    ``unit`` and ``ch_type`` are one value for every channel, or one per channel (in ``ch_names`` order).
+    """
+    units = _per_name(unit, ch_names, "unit")
+    types = _per_name(ch_type, ch_names, "ch_type")
     info = pylsl.StreamInfo(name, stype, len(ch_names), sfreq, channel_format, source_id)
     channels = info.desc().append_child("channels")
-    for label in ch_names:
+    for label, ch_unit, kind in zip(ch_names, units, types):
         ch = channels.append_child("channel")
         ch.append_child_value("label", label)
-        ch.append_child_value("unit", unit)
-        ch.append_child_value("type", ch_type)
+        ch.append_child_value("unit", ch_unit)
+        ch.append_child_value("type", kind)
     return info
+
+
+def _per_name(value: str | Sequence[str], ch_names: Sequence[str], what: str) -> list[str]:
+    if isinstance(value, str):
+        return [value] * len(ch_names)
+    values = list(value)
+    if len(values) != len(ch_names):
+        raise ValueError(f"{what} must be one string or one per channel ({len(ch_names)}); got {len(values)}")
+    return values
 
 
 def desc_channel_values(info: pylsl.StreamInfo, key: str) -> list[str]:

@@ -6,7 +6,9 @@ and keeps their clock offset; everything it finds goes into a deque. The worker'
 it: :class:`MarkerHub` drains the deque in the worker's periodic tick (records the markers, feeds the
 :class:`~bci_stream.service.scoring.LiveScorer`, updates status) and only hands each decoded chunk to the
 scorer. A marker stream that never appears, vanishes or breaks is reported in status (``markers.state``),
-never fatal: the thread looks for it again with a bounded backoff.
+never fatal: the thread looks for it again with a bounded backoff. A marker stream that goes away (``lost``, as at
+the end of every replay) is no error: ``reason`` says so and ``error`` stays None; ``error`` is for a stream that
+broke the follower (state ``error``).
 
 Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
@@ -71,6 +73,7 @@ class MarkerFollower(threading.Thread):
         self.queue: collections.deque = collections.deque()
         self.state = "searching"
         self.error: str | None = None
+        self.reason: str | None = None  # why it is lost (no error)
         self._stop_flag = threading.Event()
         self._inlet: pylsl.StreamInlet | None = None
 
@@ -100,10 +103,12 @@ class MarkerFollower(threading.Thread):
             self._inlet.close_stream()
 
     def _drop(self, state: str, message: str) -> None:
+        """The inlet goes; ``state`` ``lost`` (``reason``: message) or ``error`` (``error``: message)."""
         if self._inlet is not None:
             self._inlet.close_stream()
             self._inlet = None
-        self.state, self.error = state, message
+        self.state = state
+        self.error, self.reason = (message, None) if state == "error" else (None, message)
         self.queue.append(("lost", message))
 
     def _follow(self, info: pylsl.StreamInfo) -> None:
@@ -120,7 +125,7 @@ class MarkerFollower(threading.Thread):
                   "hostname": full.hostname(), "uid": full.uid(), "n_chans": full.channel_count(),
                   "channel_format": "string" if is_string else "numeric", "ch_names": labels}
         self.queue.append(("connect", stream, clock.offset))
-        self.state, self.error = "connected", None
+        self.state, self.error, self.reason = "connected", None, None
         next_clock = pylsl.local_clock() + CLOCK_UPDATE_S
         while not self._stop_flag.is_set():
             samples, stamps = inlet.pull_chunk(timeout=0.2, max_samples=1024)
@@ -214,9 +219,9 @@ class MarkerHub:
     def describe(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """``(markers, scoring)`` for the worker's status."""
         f = self.follower
-        markers = {"state": f.state, "error": f.error, "predicate": f.predicate, "stream": self.stream,
-                   "received": self.received, "connects": self.connects, "clock_offset": self.offset,
-                   "last": self.last, "recent": list(self.recent)}
+        markers = {"state": f.state, "error": f.error, "reason": f.reason, "predicate": f.predicate,
+                   "stream": self.stream, "received": self.received, "connects": self.connects,
+                   "clock_offset": self.offset, "last": self.last, "recent": list(self.recent)}
         if self.scorer is not None:
             scoring = self.scorer.describe()
         else:

@@ -69,13 +69,15 @@ def percentile(counts: list[int] | np.ndarray, q: float) -> float | None:
 
 
 def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> dict:
-    """Percentiles in milliseconds (keys ``p50`` ...), count, mean and max of a histogram dict."""
+    """Percentiles in milliseconds (keys ``p50`` ...), count, mean and max of a histogram dict (``max`` None: not
+    known, as in a recent window's histogram, the difference of two cumulative ones; the max is then None)."""
     out: dict = {"count": hist["n"]}
+    top = hist["max"]
     for q in quantiles:
         v = percentile(hist["counts"], q)
-        if v is not None:
-            v = min(v, hist["max"])  # interpolation inside the top bucket must not pass the observed max
+        if v is not None and top is not None:
+            v = min(v, top)  # interpolation inside the top bucket must not pass the observed max
         out[f"p{q:g}".replace(".", "_")] = None if v is None else v * 1e3
     out["mean"] = hist["sum"] / hist["n"] * 1e3 if hist["n"] else None
-    out["max"] = hist["max"] * 1e3 if hist["n"] else None
+    out["max"] = top * 1e3 if hist["n"] and top is not None else None
     return out

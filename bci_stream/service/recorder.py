@@ -8,7 +8,8 @@ crash (every chunk is self-contained); :func:`bci_stream.io.session.read_session
 Streams in the file (XDF stream ids):
 
 1. ``input``: the input stream as received (all its channels, its own format), its own timestamps;
-   the clock offsets applied online are written as XDF clock-offset chunks.
+   the clock offsets applied online are written as XDF clock-offset chunks (collection time on the
+   source's clock, ``local - offset``, LabRecorder's convention, which pyxdf's synchronisation expects).
 2. ``decoded``: one float32 row per input sample, the output labels as channel labels, timestamps in
    this host's clock (as published on LSL).
 3. ``provenance``: ``seq`` and ``state_epoch`` per output sample (double64).
@@ -102,6 +103,7 @@ class Recorder:
         self._queue.append(("event", timestamp, json.dumps({"event": kind, **fields}, default=str)))
 
     def clock_offset(self, collection_time: float, offset: float) -> None:
+        """Queue a clock offset (``local = source + offset``) measured at ``collection_time`` (this host's clock)."""
         self._queue.append(("offset", collection_time, offset))
 
     def marker_stream(self, stream: dict[str, Any]) -> None:
@@ -134,8 +136,8 @@ class Recorder:
             elif item[0] == "event":
                 ev_t.append(item[1])
                 ev_v.append(item[2])
-            elif item[0] == "offset":
-                xdf.write_clock_offset(INPUT, item[1], item[2])
+            elif item[0] == "offset":  # collection time on the source's clock, as LabRecorder writes it
+                xdf.write_clock_offset(INPUT, item[1] - item[2], item[2])
             else:
                 self._drain_marker(item, mk_t, mk_v)
         if ev_t:
@@ -156,7 +158,7 @@ class Recorder:
             mk_t.append(item[1])
             mk_v.append(item[2])
         elif item[0] == "moffset":
-            self._xdf.write_clock_offset(MARKERS, item[1], item[2])
+            self._xdf.write_clock_offset(MARKERS, item[1] - item[2], item[2])
 
     def _run(self) -> None:
         while True:

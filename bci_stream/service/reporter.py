@@ -50,15 +50,20 @@ class StatusReporter:
         self.next_report = 0.0
         self.state_norms: Callable[[], Any] = lambda: None
         self.recording: Callable[[], dict[str, Any] | None] = lambda: None
+        self.load: Callable[[float], dict[str, Any] | None] = lambda now: None  # LoadWindow.describe once decoding
 
     def due(self, now: float) -> bool:
         return now >= self.next_report
 
     def report(self) -> None:
         s = self.status
+        now = pylsl.local_clock()
         s.state_norms = self.state_norms()
         s.record = self.recording()
         s.hist = {k: h.to_dict() for k, h in self.hists.items()}
+        s.load = self.load(now)
+        if s.stall is not None and s.state == "stalled":
+            s.stall["seconds"] = now - s.stall["since"]
         s.gc = {"collections": [g["collections"] for g in gc.get_stats()]}
         s.t = pylsl.local_clock()
         self.sender.put((self.decoder_id, self.generation, s))  # pickled at once: the snapshot

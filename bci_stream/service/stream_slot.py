@@ -4,8 +4,9 @@ A :class:`StreamSlot` is everything a worker holds for one decoder, whatever pro
 worker drives one (:class:`~bci_stream.service.worker.DecoderWorker`), the shared worker many (``SharedWorker``).
 The parts, one concern each: :class:`~bci_stream.service.decoding.StreamDecoder` (channel map, NaN policy, gaps,
 the step graph and its state), ``SourceMonitor`` (a silent stream: back, changed or replaced?), ``CommandHandler``
-(typed commands from the supervisor on this decoder's own pipe) and ``StatusReporter`` (typed status snapshots on
-this decoder's own latest-wins pipe). Nothing it sends can block the loop.
+(typed commands from the supervisor on this decoder's own pipe), ``StatusReporter`` (typed status snapshots on
+this decoder's own latest-wins pipe), ``LoadWindow`` (the recent load: rates, busy fraction, backlog) and
+``StallHandling`` (stalls, losses, reconnections). Nothing it sends can block the loop.
 
 Lifecycle: :meth:`load` (the model), :meth:`resolve` (wait for the stream), :meth:`connect` (validate it,
 open the inlet, outlets, recorder, markers: the slow part), :meth:`attach` (the decoding state, then
@@ -38,11 +39,13 @@ from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
+from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.recorder import Recorder, open_recording
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
 from bci_stream.service.source_monitor import SourceMonitor
+from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
 
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (await_consumers), s
@@ -50,7 +53,7 @@ RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream'
 log = logging.getLogger("bci_stream.worker")
 
 
-class StreamSlot:
+class StreamSlot(StallHandling):
     """One decoder's stream in a worker (see the module docstring).
 
     Parameters
@@ -99,6 +102,7 @@ class StreamSlot:
         self.full: pylsl.StreamInfo | None = None
         self.chan_idx: np.ndarray | None = None
         self.units_scale: np.ndarray | None = None
+        self.load_window: LoadWindow | None = None
         self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
         self._parent_pid = os.getppid()
 
@@ -195,18 +199,25 @@ class StreamSlot:
         self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
                                        opts.time_correction, self.recorder, opts.gap_threshold_s)
         self.inlet.open_stream(timeout=10.0)
-        if self.generation > 1:
-            self.await_consumers()
+        wait = RESUBSCRIBE_S if self.generation > 1 else opts.wait_for_consumer_s
+        if wait > 0:
+            self.status.output_stream["consumer_waited_s"] = self.await_consumers(wait)
 
-    def await_consumers(self) -> None:
-        """A restarted worker, before its first output: wait (at most RESUBSCRIBE_S) for a consumer of its decoded
-        stream, as they re-subscribe within ~1.5 s (liblsl's recovery) and miss what is pushed before; the input
-        buffers meanwhile. A shared worker's starter thread leaves commands to its loop."""
-        deadline = pylsl.local_clock() + RESUBSCRIBE_S
-        while not self.outlet.outlet.have_consumers() and pylsl.local_clock() < deadline and not self.stopping:
+    def await_consumers(self, wait_s: float) -> float:
+        """Before the first output, wait (at most ``wait_s``) for a consumer of the decoded stream: LSL consumers
+        miss what is pushed before they subscribe (a restarted worker: they re-subscribe within ~1.5 s, liblsl's
+        recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile. A shared worker's starter
+        thread leaves commands to its loop. Returns the seconds waited (``wait_s``: no consumer came)."""
+        t0 = pylsl.local_clock()
+        while not self.outlet.outlet.have_consumers() and pylsl.local_clock() < t0 + wait_s and not self.stopping:
             time.sleep(0.02)
             if self.host is None:
                 self.commands.poll()
+        waited = round(pylsl.local_clock() - t0, 3)
+        if not self.outlet.outlet.have_consumers():
+            log.warning("decoder %s: no consumer of %s after %.1f s; decoding anyway", self.decoder_id,
+                        self.outlet.name, waited)
+        return waited
 
     def attach(self) -> None:
         """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
@@ -221,6 +232,8 @@ class StreamSlot:
             self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample,
             self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
         self.last_data = pylsl.local_clock()
+        self.load_window = window = LoadWindow(self.status.counters, self.reporter.hists, self.sfreq, self.last_data)
+        self.reporter.load = window.describe
         self.reporter.set_state("running")
 
     def close(self) -> None:
@@ -311,76 +324,8 @@ class StreamSlot:
         hists["e2e"].observe_many(t3 - ts_out)
         self.status.last_output = y[-1].tolist()
         self.status.last_timestamp = float(ts_out[-1])
-
-    def got_data(self, first_ts: float, now: float) -> None:
-        """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
-        or not), check that instance against the stream decoding started on (StreamMismatchError: nothing of
-        this chunk is decoded); then resume a stalled stream."""
-        self.last_data = now
-        if self.monitor.resubscribed():
-            self.note_reconnect(self.monitor.verify())
-        if self.status.state == "stalled":
-            self.on_resume(first_ts)
-
-    def idle(self, now: float) -> None:
-        """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
-        if self.status.state == "running" and now - self.last_data > self.stall_after:
-            self.on_stall(now - self.last_data)
-        if self.status.state == "stalled":
-            self.check_source(now)
-
-    # -- stalls, loss, reconnection ------------------------------------------------------------------
-
-    def on_stall(self, silent_s: float) -> None:
-        self.status.counters.stalls += 1
-        if self.decoder is not None:  # a loss just before the silence
-            self.decoder.gaps.settle(self.status.counters)
-        self.status.state, self.status.source_present = "stalled", None  # None: not looked for yet
-        self.status.error = f"no data for {silent_s:.2f} s (stall_timeout_s={self.stall_after:g})"
-        self.event("stall", seconds=silent_s)
-        self.monitor.start()
-        self.reporter.report()
-
-    def on_resume(self, first_ts: float) -> None:
-        self.status.counters.resumes += 1
-        self.note_reconnect(self.monitor.stop())
-        self.status.state = "running"
-        self.status.error = None
-        self.event("resume", first_timestamp=first_ts)
-        self.update_clock(0.0)
-        self.reporter.report()
-
-    def on_lost(self) -> None:
-        """The source is gone and liblsl cannot recover it (no source_id): re-resolve it ourselves."""
-        log.warning("decoder %s: stream lost; waiting for it to come back", self.decoder_id)
-        self.inlet.close_stream()
-        self.inlet = None
-        if self.status.state != "stalled":
-            self.on_stall(0.0)
-        self.status.error, self.status.source_present = "stream lost; waiting for the same source to come back", False
-
-    def check_source(self, now: float) -> None:
-        """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
-        anything else → StreamMismatchError (the stream ends; the service stays up)."""
-        info, uid = self.monitor.check(now)
-        here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
-        self.status.source_present = here if self.monitor.checked else None
-        if uid is not None and self.inlet is not None and here:
-            self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
-            self.inlet = None
-        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
-            self.open_inlet(info)
-            self.monitor.follow(self.inlet, 0.0)
-            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
-            self.inlet.open_stream(timeout=10.0)
-        self.note_reconnect(uid)
-
-    def note_reconnect(self, uid: str | None) -> None:
-        """Count a reconnection when the source came back as a new outlet instance (a new LSL uid)."""
-        if uid is not None:
-            self.status.stream["uid"] = uid
-            self.status.counters.reconnects += 1
-            self.event("reconnect", uid=uid)
+        # the recent load: this chunk's work since its pull, and what arrived meanwhile (O(1), see liveness)
+        self.load_window.chunk(pylsl.local_clock() - t0, self.inlet.samples_available() if self.inlet else 0)
 
     def tick(self) -> None:
         """Periodic housekeeping outside the per-chunk path: provenance flush, clock offset, orphan check, status."""

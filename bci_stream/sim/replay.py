@@ -1,7 +1,8 @@
 """Replay a recorded file over LSL at real-time pace, with a marker stream of its events.
 
 Any file :func:`bci_stream.io.load_recording` reads (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) is
-streamed as float32 microvolts with the file's channel names, sample ``k`` stamped
+streamed as float32 with the file's channel names, and each channel's type and unit in the ``desc``
+(:func:`stream_channels`): voltage channels in microvolts, others in the file's own unit, sample ``k`` stamped
 ``t_start + k / (sfreq * speed)`` on ``pylsl.local_clock()``. Chunks are released on that absolute
 schedule, so the stream never drifts against the LSL clock however long it runs (``--loop``), and a
 late push is caught up by pushing back to back.
@@ -99,7 +100,8 @@ def run_replay(
     source_id = source_id or f"replay:{Path(path).name}:{name}"
     x = np.ascontiguousarray(rec.data.T, dtype=np.float32)
     events = sorted(rec.events, key=lambda e: e.onset)
-    info = make_stream_info(name, stype, rec.ch_names, sfreq, source_id, unit="microvolts")
+    units, types = stream_channels(rec)
+    info = make_stream_info(name, stype, rec.ch_names, sfreq, source_id, unit=units, ch_type=types)
     desc = info.desc().append_child("acquisition")
     desc.append_child_value("replay_of", str(path))
     outlet = pylsl.StreamOutlet(info, chunk)
@@ -161,6 +163,19 @@ def run_replay(
         return pushed
     finally:
         del outlet, marker_outlet
+
+
+def stream_channels(rec: Recording) -> tuple[list[str], list[str]]:
+    """The unit and the type the replay writes in the ``desc`` for each channel of ``rec``.
+
+    Units: what the values streamed are in (``rec.data`` as loaded): ``microvolts`` for every voltage channel, the
+    file's own unit for another (``degC``, ``g``), and ``none`` for one the file gives no unit: never blank, because
+    one blank unit makes mne-lsl drop every channel's unit (its EEG then reads as volts, not µV), and bci-stream's
+    own XDF reader takes a blank unit as µV. Types: the recording's (mne's names, upper-cased: ``EEG``, ``EOG``,
+    ``EMG``, ``MISC``); ``EEG`` for every channel of a format that gives none (BCI2000, NPZ without types).
+    """
+    types = [t.strip().upper() or "MISC" for t in rec.ch_types] if rec.ch_types is not None else ["EEG"] * rec.n_chans
+    return rec.units(), types
 
 
 def _wait_for_a_consumer(outlet: pylsl.StreamOutlet, timeout: float, stop_event: Any) -> bool:

@@ -19,7 +19,6 @@ import pytest
 
 from bci_stream.io.session import read_session
 from bci_stream.core.registry import ModelRegistry
-from bci_stream.lsl.info import make_stream_info
 from bci_stream.engine.offline import decode_offline
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.messages import Reset
@@ -66,7 +65,7 @@ def test_stall_of_the_sender_loses_nothing(supervisor):
     push_paced(outlet, x[:8000], rate, chunk=20, t_start=t0)
     time.sleep(2.0)
     wait_for(lambda: handle.status.state == "stalled", 10, "the stall to be reported")
-    assert "no data for" in handle.status.error
+    assert "no data for" in handle.status.stall["reason"] and handle.status.error is None
     push_paced(outlet, x[8000:], rate, chunk=20, t_start=t0 + 8000 / rate)
     y, ts = pull_all(out, n, timeout=60)
     wait_for(lambda: counters(handle).get("samples_out") == n, 10, "the counters to catch up")
@@ -336,3 +335,35 @@ def test_another_stream_taking_the_place_of_the_source_is_an_error(supervisor):
     err = handle.status.error
     assert f"source_id '{name}-src-A'" in err and f"source_id '{name}-src-B'" in err and "is gone" in err
     assert counters(handle)["samples_in"] == counters(handle)["samples_out"] == 300
+
+
+def test_wait_for_consumer_holds_the_first_output_for_the_lab_s_consumer(supervisor):
+    """``wait_for_consumer_s``: the decoder holds its first output until a consumer of the decoded stream
+    subscribes (LSL delivers only what is pushed after), the input buffering meanwhile; that consumer then
+    receives every output from the first input sample's, none lost."""
+    name = unique("waitcons")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
+                                       "options": {"wait_for_consumer_s": 25}})
+    card = ModelRegistry(supervisor.models_dir).get("tiny-gru").card
+    handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
+    assert outlet.wait_for_consumers(30), "the decoder's inlet did not subscribe"
+    n = 1200
+    x = test_signal(n, seed=5)
+    t0 = pylsl.local_clock()
+    push_paced(outlet, x[:400], TINY_SFREQ * 4, chunk=20, t_start=t0)  # before any consumer of the output
+    assert handle.status.state != "running" and counters(handle).get("samples_out", 0) == 0
+    out = open_output(f"{name}-decoded")  # the lab's consumer arrives late
+    push_paced(outlet, x[400:], TINY_SFREQ * 4, chunk=20, t_start=t0 + 400 / (TINY_SFREQ * 4))
+    y, ts = pull_all(out, n, timeout=60)
+    assert len(ts) == n, f"the consumer received {len(ts)} of {n} outputs"
+    np.testing.assert_allclose(ts[0], t0, atol=1e-6)  # the first input sample's timestamp, kept
+    wait_for(lambda: handle.status.state == "running", 10, "running")
+    waited = handle.status.output_stream["consumer_waited_s"]
+    assert 0 < waited < 25 and counters(handle)["samples_lost"] == 0
+
+
+def test_wait_for_consumer_must_be_shorter_than_the_input_buffer():
+    with pytest.raises(ValueError, match=r"wait_for_consumer_s must be below max_buffer_s \(10 s.*got 10"):
+        DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "m",
+                                    "options": {"wait_for_consumer_s": 10, "max_buffer_s": 10}})

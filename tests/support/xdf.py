@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 
-def write_xdf(path: Path, stamps: np.ndarray, signals: Sequence[tuple], markers: Sequence[tuple]) -> Path:
+def write_xdf(path: Path, stamps: np.ndarray, signals: Sequence[tuple], markers: Sequence[tuple], *,
+              clock_offsets: bool = True) -> Path:
     """Write ``path``: each of ``signals`` is ``(name, type, ch_names, sfreq, data [T, C], unit)`` sampled at
-    ``stamps``, each of ``markers`` ``(name, marker stamps, values)``; stream ids in that order from 1."""
+    ``stamps``, each of ``markers`` ``(name, marker stamps, values)``; stream ids in that order from 1.
+    ``clock_offsets=False``: no clock-offset chunk at all (a recorder that writes none)."""
     from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
     with Path(path).open("wb") as f:
@@ -25,7 +27,8 @@ def write_xdf(path: Path, stamps: np.ndarray, signals: Sequence[tuple], markers:
             w.add_stream(sid, stream_header_xml(name, "Markers", ["m"], 0.0, "string"), "string", 1)
             w.write_strings(sid, [float(t) for t in m_stamps], list(values))
         for k in range(1, sid + 1):
-            w.write_clock_offset(k, float(stamps[0]), 0.0)
-            w.write_clock_offset(k, float(stamps[-1]), 0.0)
+            if clock_offsets:
+                w.write_clock_offset(k, float(stamps[0]), 0.0)
+                w.write_clock_offset(k, float(stamps[-1]), 0.0)
             w.close_stream(k)
     return Path(path)

@@ -1,4 +1,4 @@
-"""Prometheus exposition of every decoder's counters, state and latency histograms."""
+"""Prometheus exposition of every decoder's counters, state, latency histograms, recent load and stall."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from bci_stream.core.status import DecoderState
-from bci_stream.service.metrics import EDGES
+from bci_stream.service.metrics import EDGES, percentile
 from bci_stream.service.supervisor import Supervisor
 
 router = APIRouter(tags=["metrics"])
@@ -20,6 +20,15 @@ STATES = get_args(DecoderState)
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
             "backward_steps")
+#: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
+LOAD_GAUGES = (
+    ("busy", "busy_ratio", "Fraction of the recent window's wall time spent on the decoder's chunks (pull to publish)"),
+    ("input_rate_hz", "input_rate_hz", "Samples pulled per second over the recent window"),
+    ("backlog_samples", "backlog_samples", "Samples left waiting in the LSL inlet after the last chunk was published"),
+    ("backlog_max", "backlog_max_samples", "The largest backlog after a chunk over the recent window"),
+    ("window_s", "load_window_seconds", "The span the recent load figures cover"),
+)
+RECENT_QUANTILES = (0.5, 0.99)
 
 
 class SupervisorCollector:
@@ -37,6 +46,11 @@ class SupervisorCollector:
                                 labels=labels)
         counters = {k: CounterMetricFamily(f"bci_stream_{k}", f"Decoder counter {k}", labels=labels) for k in COUNTERS}
         hists: dict[str, HistogramMetricFamily] = {}
+        load = {k: GaugeMetricFamily(f"bci_stream_{name}", text, labels=labels) for k, name, text in LOAD_GAUGES}
+        recent = GaugeMetricFamily("bci_stream_recent_latency_seconds", "Latency quantile over the recent window "
+                                   "(stages e2e and service)", labels=[*labels, "stage", "quantile"])
+        stalled = GaugeMetricFamily("bci_stream_stall_seconds", "Seconds without data while stalled (0 otherwise)",
+                                    labels=labels)
         for h in handles:
             s = h.status
             lv = [h.id, (s.model or {}).get("name") or h.spec.model]
@@ -47,6 +61,15 @@ class SupervisorCollector:
                 age.add_metric(lv, seconds)
             for k, fam in counters.items():
                 fam.add_metric(lv, float(getattr(s.counters, k)))
+            stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)
+            if s.load is not None:
+                for k, fam in load.items():
+                    if s.load[k] is not None:
+                        fam.add_metric(lv, float(s.load[k]))
+                for stage, hist in s.load["hist"].items():
+                    for q in RECENT_QUANTILES:
+                        if (v := percentile(hist["counts"], q * 100)) is not None:
+                            recent.add_metric([*lv, stage, f"{q:g}"], v)
             for stage, hist in s.hist.items():
                 fam = hists.setdefault(stage, HistogramMetricFamily(
                     f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds)", labels=labels))
@@ -61,6 +84,9 @@ class SupervisorCollector:
         yield age
         yield from counters.values()
         yield from hists.values()
+        yield from load.values()
+        yield recent
+        yield stalled
 
 
 @router.get("/metrics")

@@ -108,8 +108,10 @@
       this.model.textContent = m ? `${m.name} ${m.version} · ${(m.sha256 || "").slice(0, 12)}` +
         (st.stream ? ` · ${st.stream.name} (${st.stream.n_chans} ch, ${st.stream.sfreq} Hz)` : "") : "";
       this.kind = m ? m.kind : null;
-      this.error.hidden = !st.last_error;
-      this.error.textContent = st.last_error ? `last error: ${st.last_error}` : "";
+      const stall = st.state === "stalled" && st.stall
+        ? `stalled ${st.stall.seconds.toFixed(1)} s: ${st.stall.reason}` : "";
+      this.error.hidden = !st.last_error && !stall;
+      this.error.textContent = st.last_error ? `last error: ${st.last_error}` : stall;
       this.renderPercentiles(st.latency_ms || {});
       this.renderScoring(st.markers, st.scoring);
       const now = performance.now();

@@ -25,6 +25,10 @@ from bci_stream.core.errors import BciStreamError
               help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR].")
 @click.option("--channels", default=None, metavar="CH,...",
               help="Use exactly these channels (names matched after normalising, e.g. C3 finds 'C3..').")
+@click.option("--channel-names", default=None, metavar="NAMES|FILE",
+              help="Rename the channels of every file before anything is picked, in the file's order: a comma list "
+                   "(Fp1,Fp2,...), an EEGLAB .loc/.locs montage, or a file with one name per line. For files whose "
+                   "channels are only numbered (a BCI2000 .dat without its .loc); the count must match every file.")
 @click.option("--recurrent/--no-recurrent", default=True, show_default=True,
               help="Also cross-validate a residual GRU on the CSP+LDA decoder; ship it only where CV says it wins.")
 @click.option("--combined/--no-combined", default=None,
@@ -42,11 +46,11 @@ from bci_stream.core.errors import BciStreamError
                    "bci-stream did not add itself].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
-                  recurrent: bool, combined: bool | None, average: bool | None, stream: str | None,
-                  marker_stream: str | None, no_progress: bool) -> None:
+                  channel_names: str | None, recurrent: bool, combined: bool | None, average: bool | None,
+                  stream: str | None, marker_stream: str | None, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
-    from bci_stream.train.classical.calibration_inputs import parse_channels, parse_labels
+    from bci_stream.train.classical.calibration_inputs import parse_channel_names, parse_channels, parse_labels
 
     try:
         if out is None:
@@ -56,7 +60,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | N
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
                   combined=CONSIDER_COMBINED if combined is None else combined,
                   average=AVERAGE_CANDIDATES if average is None else average,
-                  reader_options={k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v})
+                  reader_options={k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
+                  channel_names=parse_channel_names(channel_names))
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

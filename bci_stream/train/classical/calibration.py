@@ -187,7 +187,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
               channels: Sequence[str] | None = None, progress: bool = True,
               echo: Callable[[str], None] = print, recurrent: bool = True,
               combined: bool = CONSIDER_COMBINED, average: bool = AVERAGE_CANDIDATES,
-              reader_options: Mapping[str, Any] | None = None) -> CalibrationResult:
+              reader_options: Mapping[str, Any] | None = None,
+              channel_names: Sequence[str] | None = None) -> CalibrationResult:
     """Calibrate, export and report a streaming decoder (see the module docstring).
 
     Returns
@@ -203,7 +204,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     if not re.fullmatch(NAME_PATTERN, name or ""):
         raise CalibrationError(f"--name must match {NAME_PATTERN} (letters, digits, _ . -); got {name!r}")
     t_start = time.time()
-    prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options)
+    prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options,
+                            channel_names=channel_names)
     folds, scheme = make_folds(prep)
     k = len(prep.labels)
     counts = {lab: int(sum((r.trials.classes == i).sum() for r in prep.runs)) for i, lab in enumerate(prep.labels)}

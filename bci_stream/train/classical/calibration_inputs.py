@@ -17,7 +17,7 @@ import numpy as np
 from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io import load_recording
-from bci_stream.io.load import format_options
+from bci_stream.io.load import check_names, format_options
 from bci_stream.io.errors import DataError
 from bci_stream.io.labels import absent_events, label_names_of
 from bci_stream.train.classical.configs import EVAL_TIMES
@@ -60,9 +60,47 @@ def parse_channels(text: str | None) -> list[str] | None:
     names = [c.strip() for c in text.split(",") if c.strip()]
     return names or None
 
+
+#: ``--channel-names`` files read as EEGLAB channel locations (``index theta radius label`` per line).
+LOC_SUFFIXES = (".loc", ".locs")
+
+
+def parse_channel_names(text: str | None) -> list[str] | None:
+    """``--channel-names``: the files' channel names in file order, from a comma list (``"Fp1,Fp2,..."``), or from
+    a file: an EEGLAB ``.loc``/``.locs`` montage (the 4th column; what the BCI2000 reader takes beside a ``.dat``),
+    or any other file with one name per line (blank lines and lines starting with ``#`` skipped). None or empty →
+    None.
+
+    Raises
+    ------
+    CalibrationError
+        A file that lists no name, or a value that looks like a file (ends in ``.loc``, ``.locs`` or ``.txt``, or
+        has a path separator and no comma) but is not one.
+    """
+    if not text or not text.strip():
+        return None
+    path = Path(text.strip())
+    if path.is_file():
+        if path.suffix.lower() in LOC_SUFFIXES:
+            from bci_stream.io.bci2000 import loc_names
+
+            names = loc_names(path)
+        else:
+            lines = (line.strip() for line in path.read_text(errors="replace").splitlines())
+            names = [line for line in lines if line and not line.startswith("#")]
+        if not names:
+            raise CalibrationError(f"--channel-names file {path} lists no channel name (one per line, or an EEGLAB "
+                                   f".loc/.locs montage)")
+        return names
+    if path.suffix.lower() in (*LOC_SUFFIXES, ".txt") or ("," not in text and ("/" in text or "\\" in text)):
+        raise CalibrationError(f"--channel-names must be a comma list of names or an existing file; {text!r} looks "
+                               "like a file but there is none")
+    return parse_channels(text)
+
 def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], *,
                      channels: Sequence[str] | None = None, min_trials: int = MIN_TRIALS,
-                     progress: bool = False, reader_options: Mapping[str, Any] | None = None) -> Prepared:
+                     progress: bool = False, reader_options: Mapping[str, Any] | None = None,
+                     channel_names: Sequence[str] | None = None) -> Prepared:
     """Load and check calibration files; return a :class:`~.prepared.Prepared` of their runs.
 
     Parameters
@@ -78,14 +116,17 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         Fewest cues per class over all files.
     reader_options
         Format options (e.g. XDF ``stream``, ``marker_stream``), each given to the files whose format takes it.
+    channel_names
+        New names for the channels of every file, one per channel in the file's order (``--channel-names``), given
+        before anything is picked (``channels``, or the default EEG channels and the sensorimotor rows).
 
     Raises
     ------
     CalibrationError
         With a message naming the file, the rule and the value: ``sfreq mismatch between runs``,
         ``channels missing in``, ``not in the files``, ``only one class present``,
-        ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes; loader errors are
-        re-raised as ``cannot load FILE: ...``.
+        ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes, ``--channel-names``
+        with a count other than a file's channels; loader errors are re-raised as ``cannot load FILE: ...``.
     """
     if not paths:
         raise CalibrationError("FILE... must name at least one recording; got none")
@@ -106,13 +147,22 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             hint = next((f" (calibrate: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
                          if f"pass {o}=" in str(exc) or str(exc).startswith(f"{o} must name")), "")
             raise CalibrationError(f"cannot load {p}: {exc}{hint}") from None
+    notes: list[str] = []
+    if channel_names is not None:
+        was = list(recs[0].ch_names)
+        for rec in recs:
+            try:
+                rec.ch_names = check_names(channel_names, rec.n_chans, rec.source, "--channel-names")
+            except DataError as exc:
+                raise CalibrationError(str(exc)) from None
+        notes.append(f"renamed the {len(was)} channels of every file by --channel-names: "
+                     f"{shortlist([f'{a} -> {b}' for a, b in zip(was, recs[0].ch_names)], 4)}")
     first = recs[0]
     for rec in recs[1:]:
         if rec.sfreq != first.sfreq:
             raise CalibrationError(
                 f"sfreq mismatch between runs: {rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has "
                 f"{first.sfreq:g} Hz (every run must have the same rate; we never resample)")
-    notes: list[str] = []
     wanted = list(channels) if channels else eeg_channels(first, notes)
     runs = []
     for rec in recs:
@@ -216,4 +266,4 @@ def amplitude_notes(runs: Sequence[Run]) -> list[str]:
 
 
 __all__ = ["MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes", "eeg_channels", "load_calibration",
-           "parse_channels", "parse_labels"]
+           "parse_channel_names", "parse_channels", "parse_labels"]

@@ -35,6 +35,7 @@ from bci_stream.io import (
 from bci_stream.io.bci2000 import read_bci2000_raw
 from bci_stream.io.mne_formats import save_fif
 from bci_stream.io.xdf_writer import save_xdf
+from support.bdf import write_bdf
 from support.common import SHARED_DATA, SUBSET_R06, require_full_data, subset_file
 
 MMI = SHARED_DATA / "eegmmidb" / "S001"  # full set
@@ -320,8 +321,9 @@ def test_xdf_units_and_stream_choice(tmp_path: Path) -> None:
 
 def test_xdf_channels_in_other_units_are_kept_as_misc_and_mne_lsl_powers_of_ten_are_voltages(tmp_path: Path) -> None:
     """A LabRecorder file of an mne-lsl stream (units as powers of ten: ``0`` = V on an ``eeg`` channel) with a
-    stim channel (``none``) and an accelerometer (``g``): the EEG loads in µV, the others stay as they are, typed
-    ``misc`` (calibrate leaves them out); a stream with no voltage channel at all is refused."""
+    stim channel (``none``) and an accelerometer (``g``): the EEG loads in µV, the others stay as they are, with
+    their units, the stim channel typed as declared and the accelerometer (declared ``misc``) ``misc``: calibrate
+    leaves them out; a stream with no voltage channel at all is refused."""
     from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
     from bci_stream.train.classical.calibration_inputs import eeg_channels
 
@@ -342,7 +344,8 @@ def test_xdf_channels_in_other_units_are_kept_as_misc_and_mne_lsl_powers_of_ten_
             w.close_stream(sid)
     rec = load_recording(path, stream="amp")
     np.testing.assert_allclose(rec.data, x.T, rtol=1e-12)
-    assert rec.ch_types == ["eeg", "eeg", "misc", "misc"]
+    assert rec.ch_types == ["eeg", "eeg", "stim", "misc"]
+    assert rec.ch_units == ["microvolts", "microvolts", "none", "g"]
     assert eeg_channels(rec, notes := []) == ["C3", "C4"] and "left out 2 channel(s)" in notes[0]
     with pytest.raises(DataError, match=r"at least one channel; stream 'acc' has \['g'\]"):
         load_recording(path, stream="acc")
@@ -415,10 +418,11 @@ def test_a_service_recording_gives_its_input_and_markers_without_options(tmp_pat
 
 
 def test_bdf_with_status_channel(r06: Recording, tmp_path: Path) -> None:
-    """mne has no BDF writer here (mne.export needs edfio, not installed): a minimal 24-bit writer."""
+    """mne has no BDF writer here (mne.export needs edfio, not installed): a minimal 24-bit writer
+    (tests/support/bdf.py)."""
     status = np.zeros(1600)
     status[160:320], status[800:960] = 1, 2
-    path = _write_bdf(tmp_path / "x.bdf", r06.data[:8, :1600], 160, r06.ch_names[:8], status)
+    path = write_bdf(tmp_path / "x.bdf", r06.data[:8, :1600], 160, r06.ch_names[:8], status)
     rec = load_recording(path, label_map={"1": "a", "2": "b"})
     assert (rec.ch_names, rec.sfreq, rec.n_times) == (r06.ch_names[:8], 160.0, 1600)  # Status is not data
     np.testing.assert_allclose(rec.data, r06.data[:8, :1600], atol=0.016)  # 24-bit step 1/32 µV
@@ -508,39 +512,3 @@ def test_bad_arguments(tmp_path: Path) -> None:
     not_bci.write_bytes(b"hello\nworld")
     with pytest.raises(DataError, match=re.escape(f"{not_bci} is not a BCI2000 file: its first line has no HeaderLen")):
         load_recording(not_bci)
-
-
-# --- a minimal BDF writer (test fixture only) ----------------------------------------------------------
-
-def _write_bdf(path: Path, data_uv: np.ndarray, sfreq: int, ch_names: list[str], status: np.ndarray) -> Path:
-    """24-bit BDF, 1-s records: µV channels over ±262144 µV (step 1/32 µV) and a ``Status`` trigger channel."""
-    n_rec = data_uv.shape[1] // sfreq
-    sigs = [(n, "uV", -262144.0, 262143.96875, data_uv[i]) for i, n in enumerate(ch_names)]
-    sigs.append(("Status", "Boolean", -8388608.0, 8388607.0, status))
-
-    def field(value: object, width: int) -> bytes:
-        return str(value)[:width].ljust(width).encode("ascii")
-
-    ns = len(sigs)
-    head = b"\xffBIOSEMI" + field("X", 80) + field("X", 80) + field("01.01.20", 8) + field("00.00.00", 8)
-    head += field(256 * (ns + 1), 8) + field("24BIT", 44) + field(n_rec, 8) + field(1, 8) + field(ns, 4)
-    columns = {
-        16: [s[0] for s in sigs], 80: ["" for _ in sigs],
-    }
-    head += b"".join(field(v, 16) for v in columns[16]) + b"".join(field(v, 80) for v in columns[80])
-    head += b"".join(field(s[1], 8) for s in sigs)
-    head += b"".join(field(f"{s[2]:.0f}", 8) for s in sigs) + b"".join(field(f"{s[3]:.8g}"[:8], 8) for s in sigs)
-    head += b"".join(field(-8388608, 8) for _ in sigs) + b"".join(field(8388607, 8) for _ in sigs)
-    head += b"".join(field("", 80) for _ in sigs) + b"".join(field(sfreq, 8) for _ in sigs)
-    head += b"".join(field("", 32) for _ in sigs)
-    digital = []
-    for _name, _dim, pmin, pmax, x in sigs:
-        gain = (float(f"{pmax:.8g}"[:8]) - pmin) / (2**24 - 1)
-        digital.append(np.clip(np.rint((x - pmin) / gain - 2**23), -(2**23), 2**23 - 1).astype(np.int64))
-    body = bytearray()
-    for r in range(n_rec):
-        for d in digital:
-            seg = (d[r * sfreq:(r + 1) * sfreq] & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
-            body += seg.tobytes()
-    path.write_bytes(head + bytes(body))
-    return path

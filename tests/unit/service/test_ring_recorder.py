@@ -110,7 +110,7 @@ def test_recorder_round_trip_and_a_crash_loses_at_most_the_unflushed_tail(tmp_pa
         np.testing.assert_array_equal(s.state_epoch, np.repeat([0, 1], 70))
         assert s.inputs.ch_names == ["C3", "Cz", "C4"] and s.output_labels == ["left", "right"]
         assert s.events == [(101.0, {"event": "reset", "seq": 70})]
-        assert s.clock_offsets == [(100.0, 0.5)] and s.model["name"] == "m"
+        assert s.clock_offsets == [(99.5, 0.5)] and s.model["name"] == "m"
 
 
 def test_recorded_file_is_standard_xdf(tmp_path):
@@ -126,6 +126,26 @@ def test_recorded_file_is_standard_xdf(tmp_path):
     assert header["info"]["version"] == ["1.0"]
     names = sorted(s["info"]["name"][0] for s in streams)
     assert names == ["in", "in-decoded", "in-decoded-events", "in-decoded-provenance"]
+
+
+def test_pyxdf_synchronises_a_remote_senders_recording_onto_this_hosts_clock(tmp_path):
+    """A sender whose clock is 50,000 s away and drifts 10 ppm: the offsets are written as LabRecorder writes them
+    (collection time on the sender's clock), so pyxdf's clock synchronisation maps the input onto this host's clock
+    exactly as the decoder did online (written on this host's clock, it came out 0.5 s off)."""
+    import pyxdf
+
+    path = tmp_path / "s.xdf"
+    rec = make_recorder(path)
+    local = 1000.0 + np.arange(0, 60.0, 0.01)  # 100 Hz, this host's clock
+    offset = -50_000.0 + 1e-5 * (local - local[0])  # local = source + offset, drifting
+    source = local - offset
+    for t in np.arange(1000.0, 1060.0, 5.0):  # an offset measured every 5 s, as the worker does
+        rec.clock_offset(t, -50_000.0 + 1e-5 * (t - 1000.0))
+    rec.inputs(np.zeros((len(source), 3), np.float32), source)
+    rec.close()
+    streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True, dejitter_timestamps=False)
+    s_in = next(s for s in streams if s["info"]["name"][0] == "in")
+    np.testing.assert_allclose(s_in["time_stamps"], local, atol=1e-3)
 
 
 @pytest.mark.parametrize("model", ["tiny-gru", "tiny-lstm"])

@@ -2,11 +2,12 @@
 
 Channels named with a reference suffix (``EEG C3-REF``) are still the sensorimotor 10-10 channels; EOG/ECG channels
 (by declared type or by name) are left out and said so; a file in the wrong unit is flagged; a corrupt or truncated
-file is reported naming the file; BrainVision files load.
+file is reported naming the file; BrainVision files load; ``--channel-names`` names numbered channels before picking.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,94 @@ def test_xdf_streams_are_named_by_reader_options_and_the_error_names_the_flag(tm
     res = CliRunner().invoke(calibrate_cmd, [str(xdfs[0]), "--labels", "T1=fists,T2=feet", "--name", "x",
                                              "--out", str(tmp_path / "models"), "--stream", "amp-a"])
     assert res.exit_code == 2 and "calibrate: --marker-stream NAME" in res.output, res.output
+
+
+# --- --channel-names: numbered channels named before picking -------------------------------------------------
+
+def _numbered(tmp_path: Path) -> tuple[list[Path], list[str]]:
+    """S001 R05/R06 (21 sensorimotor channels) as NPZ files whose channels are only numbered "1".."21" (what a
+    BCI2000 .dat without its .loc gives), and the real names."""
+    from bci_stream.io import Recording, save_npz
+
+    paths, names = [], []
+    for src in (R05, R06):
+        rec = load_recording(subset_file(src))
+        names = rec.ch_names
+        numbered = Recording(rec.data, rec.sfreq, [str(i + 1) for i in range(rec.n_chans)], events=rec.events)
+        paths.append(save_npz(numbered, tmp_path / f"{src.stem}_numbered.npz"))
+    return paths, names
+
+
+def test_channel_names_name_numbered_channels_before_the_sensorimotor_pick(tmp_path: Path) -> None:
+    from bci_stream.train.classical.calibration_inputs import parse_channel_names
+
+    paths, names = _numbered(tmp_path)
+    before = load_calibration(paths, LABELS)
+    assert before.ch_names == [str(i + 1) for i in range(21)] and sensorimotor_channels(before.ch_names) is None
+    assert any("no 10-10 sensorimotor channels" in n for n in before.notes)
+    listing = tmp_path / "names.txt"
+    listing.write_text("# S001 cap, file order\n" + "\n".join(names) + "\n\n")
+    loc = tmp_path / "cap.loc"
+    loc.write_text("".join(f"{i + 1}\t{-60 + i}\t0.3\t{n}\r\n" for i, n in enumerate(names)))
+    for text in (",".join(names), str(listing), str(loc)):
+        assert parse_channel_names(text) == names, text
+        prep = load_calibration(paths, LABELS, channel_names=parse_channel_names(text))
+        assert prep.ch_names == names and sensorimotor_channels(prep.ch_names) is not None
+        assert not any("no 10-10 sensorimotor channels" in n for n in prep.notes)
+        assert any(n.startswith("renamed the 21 channels of every file by --channel-names: 1 -> Fc5., 2 -> Fc3.")
+                   for n in prep.notes)
+    np.testing.assert_array_equal(prep.runs[0].data, before.runs[0].data)  # the same samples, named
+
+
+def test_channel_names_errors_name_the_option_the_file_and_the_counts(tmp_path: Path) -> None:
+    from bci_stream.train.classical.calibration_inputs import parse_channel_names
+
+    paths, names = _numbered(tmp_path)
+    with pytest.raises(CalibrationError, match=re.escape(
+            f"--channel-names must give one name per channel of {paths[0]} (21 channels, in the file's order); got "
+            "20 name(s): Fc5., Fc3., Fc1., Fcz., Fc2., Fc4. ...")):
+        load_calibration(paths, LABELS, channel_names=names[:20])
+    with pytest.raises(CalibrationError, match=re.escape(
+            "--channel-names must name every channel differently (compared after normalising); got 'C3..' and 'C3'")):
+        load_calibration(paths, LABELS, channel_names=names[:-1] + ["C3"])
+    with pytest.raises(CalibrationError, match=re.escape(
+            "--channel-names must be a comma list of names or an existing file; 'missing.loc' looks like a file but "
+            "there is none")):
+        parse_channel_names("missing.loc")
+    (tmp_path / "empty.txt").write_text("# nothing\n\n")
+    with pytest.raises(CalibrationError, match="--channel-names file .*empty.txt lists no channel name"):
+        parse_channel_names(str(tmp_path / "empty.txt"))
+    assert parse_channel_names(None) is None and parse_channel_names(" ") is None
+
+
+def test_the_calibrate_command_takes_channel_names(tmp_path: Path) -> None:
+    """The option reaches the loader (a count that does not match exits 2 with the message, before any fitting)."""
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    paths, names = _numbered(tmp_path)
+    res = CliRunner().invoke(main, ["calibrate", "--no-progress", *map(str, paths), "--labels", "T1=fists,T2=feet",
+                                    "--name", "x", "--out", str(tmp_path), "--channel-names", ",".join(names[:3])],
+                             catch_exceptions=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "error: --channel-names must give one name per channel of" in res.output and "got 3 name(s)" in res.output
+
+
+def test_a_bci2000_file_without_its_loc_is_named_by_the_loc(tmp_path: Path) -> None:
+    """The real BCI2000 motor runs (full data set), copied away from their eeg64.loc: channels "1".."64", no
+    sensorimotor rows; named by ``--channel-names eeg64.loc``, as the loader names them beside it."""
+    import shutil
+
+    from bci_stream.train.classical.calibration_inputs import parse_channel_names
+    from support.common import SHARED_DATA, require_full_data
+
+    bci = SHARED_DATA / "bci2000"
+    require_full_data(bci / "eeg1_1.dat", bci / "eeg1_2.dat", bci / "eeg64.loc")
+    paths = [Path(shutil.copy(bci / f"eeg1_{k}.dat", tmp_path)) for k in (1, 2)]
+    labels = {"1": "hands", "2": "feet"}
+    bare = load_calibration(paths, labels)
+    assert bare.ch_names[:3] == ["1", "2", "3"] and sensorimotor_channels(bare.ch_names) is None
+    named = load_calibration(paths, labels, channel_names=parse_channel_names(str(bci / "eeg64.loc")))
+    assert named.ch_names == load_recording(bci / "eeg1_1.dat").ch_names  # beside its .loc
+    assert sensorimotor_channels(named.ch_names) is not None and named.ch_names[:2] == ["Fc5.", "Fc3."]

@@ -1,0 +1,113 @@
+"""A stream slot's stalls, losses and reconnections (a part of :class:`~bci_stream.service.stream_slot.StreamSlot`).
+
+A stall is not an error: a source that goes silent (a replay that ended, a sender that paused or died) puts the
+decoder in state ``stalled`` with a ``stall`` description in its status (``kind``: ``silent`` or ``lost``, the
+``reason``, ``since``: the ``local_clock()`` of the last data, ``seconds`` silent so far, updated at each report),
+counted in ``stalls``; data again clears it (``resumes``). ``error`` (the API's ``last_error``) is left to errors: a
+stream that comes back changed, a refused model, a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+
+if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
+    import pylsl
+
+    from bci_stream.core.status import WorkerStatus
+    from bci_stream.service.decoding import StreamDecoder
+    from bci_stream.service.reporter import StatusReporter
+    from bci_stream.service.source_monitor import SourceMonitor
+
+log = logging.getLogger("bci_stream.worker")
+
+LOST_REASON = "stream lost; waiting for the same source to come back"
+
+
+class StallHandling:
+    """Stall, resume, loss and reconnection of a :class:`~bci_stream.service.stream_slot.StreamSlot` (a mixin)."""
+
+    # StreamSlot's attributes used here (and its methods event, open_inlet, update_clock)
+    decoder_id: str
+    status: WorkerStatus
+    reporter: StatusReporter
+    decoder: StreamDecoder | None
+    monitor: SourceMonitor | None
+    inlet: pylsl.StreamInlet | None
+    puller: ChunkPuller | None
+    stall_after: float
+    last_data: float
+
+    def got_data(self, first_ts: float, now: float) -> None:
+        """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
+        or not), check that instance against the stream decoding started on (StreamMismatchError: nothing of
+        this chunk is decoded); then resume a stalled stream."""
+        self.last_data = now
+        if self.monitor.resubscribed():
+            self.note_reconnect(self.monitor.verify())
+        if self.status.state == "stalled":
+            self.on_resume(first_ts)
+
+    def idle(self, now: float) -> None:
+        """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
+        if self.status.state == "running" and now - self.last_data > self.stall_after:
+            self.on_stall(now - self.last_data)
+        if self.status.state == "stalled":
+            self.check_source(now)
+
+    def on_stall(self, silent_s: float, lost: bool = False) -> None:
+        self.status.counters.stalls += 1
+        if self.decoder is not None:  # a loss just before the silence
+            self.decoder.gaps.settle(self.status.counters)
+        self.status.state, self.status.source_present = "stalled", None  # None: not looked for yet
+        reason = LOST_REASON if lost else f"no data for longer than stall_timeout_s={self.stall_after:g}"
+        self.status.stall = {"kind": "lost" if lost else "silent", "reason": reason, "since": self.last_data,
+                             "seconds": silent_s}
+        self.event("stall", seconds=silent_s)
+        self.monitor.start()
+        self.reporter.report()
+
+    def on_resume(self, first_ts: float) -> None:
+        self.status.counters.resumes += 1
+        self.note_reconnect(self.monitor.stop())
+        self.status.state, self.status.stall = "running", None
+        self.event("resume", first_timestamp=first_ts)
+        self.update_clock(0.0)
+        self.reporter.report()
+
+    def on_lost(self) -> None:
+        """The source is gone and liblsl cannot recover it (no source_id): re-resolve it ourselves."""
+        log.warning("decoder %s: stream lost; waiting for it to come back", self.decoder_id)
+        self.inlet.close_stream()
+        self.inlet = None
+        if self.status.state != "stalled":
+            self.on_stall(0.0, lost=True)
+        else:
+            self.status.stall.update(kind="lost", reason=LOST_REASON)
+        self.status.source_present = False
+
+    def check_source(self, now: float) -> None:
+        """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
+        anything else → StreamMismatchError (the stream ends; the service stays up)."""
+        info, uid = self.monitor.check(now)
+        here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
+        self.status.source_present = here if self.monitor.checked else None
+        if uid is not None and self.inlet is not None and here:
+            self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
+            self.inlet = None
+        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
+            self.open_inlet(info)
+            self.monitor.follow(self.inlet, 0.0)
+            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+            self.inlet.open_stream(timeout=10.0)
+        self.note_reconnect(uid)
+
+    def note_reconnect(self, uid: str | None) -> None:
+        """Count a reconnection when the source came back as a new outlet instance (a new LSL uid)."""
+        if uid is not None:
+            self.status.stream["uid"] = uid
+            self.status.counters.reconnects += 1
+            self.event("reconnect", uid=uid)
