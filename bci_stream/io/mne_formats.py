@@ -27,6 +27,8 @@ MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
 
 #: What mne writes in ``raw._orig_units`` for a unit it does not know (BIDS' "not available").
 _MNE_UNKNOWN_UNIT = "n/a"
+#: The labels of the EDF+/BDF+ annotation signals (mne reads them as annotations, not as channels).
+_EDF_ANNOTATIONS = ("EDF Annotations", "BDF Annotations")
 
 
 def _read_raw(path: Path):
@@ -69,7 +71,7 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         raise DataError(f"{path} has no data channels (only stim channels {raw.ch_names})")
     orig = dict(getattr(raw, "_orig_units", None) or {})  # the file's own unit names (EDF/BDF, BrainVision)
     if _MNE_UNKNOWN_UNIT in orig.values() and path.suffix.lower() in (".edf", ".bdf"):
-        header = _edf_dimensions(path)  # mne keeps only the units BIDS knows: "degC" becomes "n/a"
+        header = _edf_dimensions(path, raw.ch_names)  # mne keeps only the units BIDS knows: "degC" becomes "n/a"
         orig = {k: header.get(k, v) if v == _MNE_UNKNOWN_UNIT else v for k, v in orig.items()}
     scale, units, ch_types = [], [], []
     for i in keep:
@@ -99,8 +101,10 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units}
 
 
-def _edf_dimensions(path: Path) -> dict[str, str]:
-    """Each signal's physical dimension from an EDF/BDF header, by its label (stripped, as mne names channels)."""
+def _edf_dimensions(path: Path, ch_names: list[str]) -> dict[str, str]:
+    """Each signal's physical dimension from an EDF/BDF header, by mne's channel name: by position when the header
+    lists mne's channels (its ``EDF/BDF Annotations`` signals aside: mne renames duplicate or blank labels, e.g.
+    ``C3`` twice → ``C3-0``, ``C3-1``), else by label (stripped, as mne names channels)."""
     with path.open("rb") as f:
         head = f.read(256)
         try:
@@ -111,6 +115,9 @@ def _edf_dimensions(path: Path) -> dict[str, str]:
     labels = [block[16 * k:16 * (k + 1)].decode("latin-1").strip() for k in range(ns)]
     at = ns * (16 + 80)
     dims = [block[at + 8 * k:at + 8 * (k + 1)].decode("latin-1").strip() for k in range(ns)]
+    signals = [(label, dim) for label, dim in zip(labels, dims) if label not in _EDF_ANNOTATIONS]
+    if len(signals) == len(ch_names):
+        return {name: dim for name, (_, dim) in zip(ch_names, signals)}
     return dict(zip(labels, dims))
 
 

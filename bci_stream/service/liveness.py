@@ -19,7 +19,9 @@ Figures (:meth:`LoadWindow.describe`):
 ``busy``
     The fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull
     (data in hand) to the end of its publishing and accounting; waiting for data is not counted. Near 1: saturated.
-    In a shared worker, the streams stepped in one call share that call's time, each counting all of it.
+    In a shared worker a stream counts its whole wake-up from the end of its own pull: the other streams' pulls and
+    steps, the publishing of those before it, and the wait (at most ``arrivals.BURST_S``) for streams due in the
+    same burst.
 ``backlog_samples``, ``backlog_s``
     Samples waiting in the LSL inlet (``StreamInlet.samples_available()``, exact in liblsl 1.16+) right after the
     last chunk was published: what arrived while the worker worked and the next pull takes at once. 0 while the

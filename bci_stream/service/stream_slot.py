@@ -206,15 +206,20 @@ class StreamSlot(StallHandling):
     def await_consumers(self, wait_s: float) -> float:
         """Before the first output, wait (at most ``wait_s``) for a consumer of the decoded stream: LSL consumers
         miss what is pushed before they subscribe (a restarted worker: they re-subscribe within ~1.5 s, liblsl's
-        recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile. A shared worker's starter
-        thread leaves commands to its loop. Returns the seconds waited (``wait_s``: no consumer came)."""
+        recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile, and the status goes on
+        being reported (``connecting``, with ``output_stream``): a wait of up to a minute is not a silent worker. A
+        shared worker's starter thread leaves commands to its loop. Returns the seconds waited (``wait_s``: no
+        consumer came)."""
         t0 = pylsl.local_clock()
+        self.reporter.report()
         while not self.outlet.outlet.have_consumers() and pylsl.local_clock() < t0 + wait_s and not self.stopping:
             time.sleep(0.02)
             if self.host is None:
                 self.commands.poll()
+            if self.reporter.due(pylsl.local_clock()):
+                self.reporter.report()
         waited = round(pylsl.local_clock() - t0, 3)
-        if not self.outlet.outlet.have_consumers():
+        if not self.outlet.outlet.have_consumers() and not self.stopping:
             log.warning("decoder %s: no consumer of %s after %.1f s; decoding anyway", self.decoder_id,
                         self.outlet.name, waited)
         return waited

@@ -21,6 +21,7 @@ from bci_stream.io.session import read_session
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.engine.offline import decode_offline
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.errors import CommandRefusedError
 from bci_stream.core.messages import Reset
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker import EXIT_REFUSED
@@ -361,6 +362,28 @@ def test_wait_for_consumer_holds_the_first_output_for_the_lab_s_consumer(supervi
     wait_for(lambda: handle.status.state == "running", 10, "running")
     waited = handle.status.output_stream["consumer_waited_s"]
     assert 0 < waited < 25 and counters(handle)["samples_lost"] == 0
+
+
+@pytest.mark.parametrize("worker", ["dedicated", "shared"])
+def test_a_decoder_waiting_for_its_consumer_keeps_reporting_refuses_commands_and_stops_at_once(supervisor, worker):
+    """While ``wait_for_consumer_s`` holds the first output (up to a minute) the worker keeps reporting: state
+    ``connecting`` with the decoded stream a consumer should subscribe to (before, nothing was reported until the
+    wait ended); a command during the wait is refused with its reason; a stop ends the wait, not its deadline."""
+    name = unique("waitstop")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
+                                       "options": {"wait_for_consumer_s": 25, "worker": worker}})
+    card = ModelRegistry(supervisor.models_dir).get("tiny-gru").card
+    handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
+    assert outlet.wait_for_consumers(30), "the decoder's inlet did not subscribe"
+    wait_for(lambda: handle.status.state == "connecting" and handle.status.output_stream is not None, 20,
+             "a status report during the wait")
+    assert handle.status.output_stream["name"] == f"{name}-decoded"
+    with pytest.raises(CommandRefusedError, match="not running"):
+        supervisor.request(handle.id, Reset())
+    final = supervisor.stop(handle.id)
+    assert final.status.state == "stopped" and final.last_error is None
+    assert final.status.output_stream["consumer_waited_s"] < 25  # the stop ended the wait
 
 
 def test_wait_for_consumer_must_be_shorter_than_the_input_buffer():

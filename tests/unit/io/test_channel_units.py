@@ -41,6 +41,21 @@ def test_a_bdf_channel_whose_dimension_is_not_a_voltage_keeps_its_values_and_uni
     assert eeg_channels(rec, notes := []) == ["C3", "C4"] and "Thermo (type misc), Imp (type misc)" in notes[0]
 
 
+def test_a_channel_whose_label_mne_renames_keeps_its_unit(tmp_path: Path) -> None:
+    """Two channels labelled alike (mne renames them ``Thermo-0``, ``Thermo-1``) keep their ``degC`` as the same
+    channels labelled apart do (the header's dimensions were looked up by label: they came out unit ``n/a``)."""
+    x = _signals()
+    dims = ["uV", "uV", "degC", "degC"]
+    apart = load_recording(write_bdf(tmp_path / "apart.bdf", x, SFREQ, ["C3", "C4", "Thermo", "Skin"],
+                                     np.zeros(x.shape[1]), dims=dims))
+    alike = load_recording(write_bdf(tmp_path / "alike.bdf", x, SFREQ, ["C3", "C4", "Thermo", "Thermo"],
+                                     np.zeros(x.shape[1]), dims=dims))
+    assert alike.ch_names == ["C3", "C4", "Thermo-0", "Thermo-1"]
+    assert alike.ch_units == apart.ch_units == ["microvolts", "microvolts", "degC", "degC"]
+    assert alike.ch_types == apart.ch_types == ["eeg", "eeg", "misc", "misc"]
+    np.testing.assert_array_equal(alike.data, apart.data)
+
+
 def _fif(path: Path) -> tuple[Path, np.ndarray]:
     """A FIF file with EEG, EOG, EMG, a misc channel without a unit and a temperature (°C)."""
     x = _signals()
