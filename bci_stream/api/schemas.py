@@ -30,9 +30,8 @@ class LoadStatus(BaseModel):
     """Chunks pulled (and decoded, each in one call) per second over the window."""
     busy: float | None
     """Fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull to the
-    end of its publishing (waiting for data not counted). Near 1: saturated. In a shared worker a stream counts its
-    whole wake-up from the end of its own pull: the other streams' pulls and steps, the publishing of those before it
-    and the wait (at most 0.5 ms) for streams due in the same burst."""
+    end of its publishing (waiting for data not counted). Near 1: saturated. In a shared worker, where streams due
+    together are stepped in one call, a stream counts its staging, its share of that call and its publishing."""
     backlog_samples: int
     """Samples left waiting in the LSL inlet right after the last chunk was published (what arrived while the worker
     worked on it). 0 while the decoder keeps up, whatever the sender's chunk size; above 0 chunk after chunk when

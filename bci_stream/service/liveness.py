@@ -19,9 +19,8 @@ Figures (:meth:`LoadWindow.describe`):
 ``busy``
     The fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull
     (data in hand) to the end of its publishing and accounting; waiting for data is not counted. Near 1: saturated.
-    In a shared worker a stream counts its whole wake-up from the end of its own pull: the other streams' pulls and
-    steps, the publishing of those before it, and the wait (at most ``arrivals.BURST_S``) for streams due in the
-    same burst.
+    In a shared worker, where the streams due together are stepped in one call, a stream counts its staging, its
+    share of that call and its publishing, not the wait for the other streams (``worked_s`` of ``publish``).
 ``backlog_samples``, ``backlog_s``
     Samples waiting in the LSL inlet (``StreamInlet.samples_available()``, exact in liblsl 1.16+) right after the
     last chunk was published: what arrived while the worker worked and the next pull takes at once. 0 while the

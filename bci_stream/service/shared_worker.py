@@ -151,7 +151,7 @@ class SharedWorker:
     def wake(self, active: list[Member], target: Member | None, timeout: float, due_by: float | None = None) -> bool:
         """Pull ``target`` (waiting up to ``timeout``), then every other running stream without waiting (only those
         due by ``due_by`` if given); step the ready ones per model, publish; True if any had data."""
-        ready: list[tuple[Member, Any, Any, Any, int, float, float]] = []
+        ready: list[tuple[Member, Any, Any, Any, int, float, float, float]] = []
         if target is not None:
             self.collect(target, timeout, ready)
         for member in active:
@@ -161,13 +161,15 @@ class SharedWorker:
             return False
         if len(ready) < len(active):
             self.gather(active, ready)
+        t_step = pylsl.local_clock()
         results = self.pool.step([(m.slot.decoder, seg) for m, seg, *_ in ready])
-        for (member, _, tsk, seq, n, t_call, t0), result in zip(ready, results):
+        share = (pylsl.local_clock() - t_step) / len(ready)  # each stream's part of the batched step, for `busy`
+        for (member, _, tsk, seq, n, t_call, t0, staged_s), result in zip(ready, results):
             try:
                 if isinstance(result, Exception):
                     raise result
                 y, t_dec = result
-                member.slot.publish(y, tsk, seq, t_dec, n, t_call, t0)
+                member.slot.publish(y, tsk, seq, t_dec, n, t_call, t0, worked_s=staged_s + share)
             except Exception as exc:  # noqa: BLE001
                 self.fail(member, exc)
         return True
@@ -212,7 +214,7 @@ class SharedWorker:
                     decoder.apply_gap_policy(gap)
                 seg = decoder.guard.apply(xk[lo:hi])
                 decoder.count_nonfinite()
-                ready.append((member, seg, tsk, seq, len(ts), t_call, t0))
+                ready.append((member, seg, tsk, seq, len(ts), t_call, t0, pylsl.local_clock() - t0))
             else:  # gaps inside the chunk, or nothing kept: this stream alone, segment by segment
                 y, t_dec = decoder.run_segments(xk, segments)
                 if y is not None:

@@ -298,8 +298,10 @@ class StreamSlot(StallHandling):
         self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0)
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
-                t_call: float, t0: float) -> None:
-        """Push decoded ``y`` (one row per kept input sample, stamped with its input timestamp), then account."""
+                t_call: float, t0: float, worked_s: float | None = None) -> None:
+        """Push decoded ``y`` (one row per kept input sample, stamped with its input timestamp), then account.
+        ``worked_s``: the time this stream's chunk took to stage and step when it was stepped in a batch with other
+        streams (a shared worker), so its ``busy`` leaves out the wait for them; None: all of ``t0`` → now."""
         ts_out = ts_kept + self.clock.offset
         t2 = pylsl.local_clock()
         self.outlet.push(y, ts_out)
@@ -330,7 +332,9 @@ class StreamSlot(StallHandling):
         self.status.last_output = y[-1].tolist()
         self.status.last_timestamp = float(ts_out[-1])
         # the recent load: this chunk's work since its pull, and what arrived meanwhile (O(1), see liveness)
-        self.load_window.chunk(pylsl.local_clock() - t0, self.inlet.samples_available() if self.inlet else 0)
+        done = pylsl.local_clock()
+        worked = done - t0 if worked_s is None else worked_s + done - t2
+        self.load_window.chunk(worked, self.inlet.samples_available() if self.inlet else 0)
 
     def tick(self) -> None:
         """Periodic housekeeping outside the per-chunk path: provenance flush, clock offset, orphan check, status."""
