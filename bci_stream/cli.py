@@ -52,8 +52,11 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
 @click.option("--linger", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="After the last sample, wait at most this long for consumers to disconnect before the "
                    "stream goes [default 2].")
+@click.option("--channel-names", default=None, metavar="NAMES|FILE",
+              help="Stream the channels under these names, in file order (a comma list, an EEGLAB .loc/.locs "
+                   "montage, or a file with one name per line): as calibrate --channel-names named them.")
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
-           wait_for_consumer: float | None, linger: float | None) -> None:
+           wait_for_consumer: float | None, linger: float | None, channel_names: str | None) -> None:
     """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in µV; each
     channel's type and unit in the stream's desc).
 
@@ -61,6 +64,7 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     import signal
 
     from bci_stream.core.errors import BciStreamError
+    from bci_stream.io.channel_names import read_channel_names
     from bci_stream.sim.replay import LINGER_S, run_replay
 
     def ready(rec) -> None:
@@ -70,9 +74,11 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C: no traceback
     try:
+        names = read_channel_names(channel_names)
         n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,
                        on_ready=ready, wait_for_consumer=wait_for_consumer,
-                       linger=LINGER_S if linger is None else linger)
+                       linger=LINGER_S if linger is None else linger,
+                       **({} if names is None else {"rename_channels": names}))
     except (BciStreamError, ValueError, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # before the stream was up (while the file was read)

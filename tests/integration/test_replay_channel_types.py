@@ -137,3 +137,36 @@ def test_a_decoder_on_the_replayed_mixed_stream_decodes_its_eeg_channels(mixed_f
     assert y.shape == (N, entry.card.n_outputs)
     eeg = np.ascontiguousarray(rec.data[:8].T, dtype=np.float32)
     np.testing.assert_allclose(y, decode_offline(entry, eeg), rtol=0, atol=1e-4)
+
+
+def test_replay_channel_names_streams_numbered_channels_under_the_names_calibrate_gave(tmp_path: Path) -> None:
+    """``replay --channel-names``: a file whose channels are numbers ("1".."8") streams under the names a model
+    calibrated with ``calibrate --channel-names`` expects; a wrong count is refused before anything is streamed."""
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    x = test_signal(400, seed=3).astype(np.float64).T * 1e-6
+    info = mne.create_info([str(i + 1) for i in range(len(TINY_CH_NAMES))], TINY_SFREQ, ch_types="eeg", verbose="error")
+    path = tmp_path / "numbered_raw.fif"
+    mne.io.RawArray(x, info, verbose="error").save(path, verbose="error")
+    bad = CliRunner().invoke(main, ["replay", str(path), "--name", unique("bad"), "--channel-names", "C3,Cz"])
+    assert bad.exit_code == 1 and "rename_channels" in bad.output and "2" in bad.output and "8" in bad.output
+    name = unique("named")
+    got: dict = {}
+
+    def consume() -> None:  # the CLI runs in this (main) thread: it installs a SIGTERM handler
+        found = pylsl.resolve_bypred(f"name='{name}'", 1, 20.0)
+        if found:
+            inlet = pylsl.StreamInlet(found[0])
+            got["labels"] = read_labels(inlet.info(5.0))
+            got["ts"] = pull_all(inlet, 400, timeout=30)[1]
+            inlet.close_stream()
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    res = CliRunner().invoke(main, ["replay", str(path), "--name", name, "--speed", "8", "--wait-for-consumer", "30",
+                                    "--channel-names", ",".join(TINY_CH_NAMES)])
+    consumer.join(60)
+    assert res.exit_code == 0, res.output
+    assert got.get("labels") == TINY_CH_NAMES and len(got["ts"]) == 400

@@ -18,6 +18,7 @@ from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io import load_recording
 from bci_stream.io.load import check_names, format_options
+from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError
 from bci_stream.io.labels import absent_events, label_names_of
 from bci_stream.train.classical.configs import EVAL_TIMES
@@ -61,41 +62,14 @@ def parse_channels(text: str | None) -> list[str] | None:
     return names or None
 
 
-#: ``--channel-names`` files read as EEGLAB channel locations (``index theta radius label`` per line).
-LOC_SUFFIXES = (".loc", ".locs")
-
-
 def parse_channel_names(text: str | None) -> list[str] | None:
-    """``--channel-names``: the files' channel names in file order, from a comma list (``"Fp1,Fp2,..."``), or from
-    a file: an EEGLAB ``.loc``/``.locs`` montage (the 4th column; what the BCI2000 reader takes beside a ``.dat``),
-    or any other file with one name per line (blank lines and lines starting with ``#`` skipped). None or empty →
-    None.
+    """``--channel-names``: the files' channel names in file order (see :mod:`bci_stream.io.channel_names`); None or
+    empty → None. A bad value raises :class:`CalibrationError`."""
+    try:
+        return read_channel_names(text)
+    except DataError as exc:
+        raise CalibrationError(str(exc)) from None
 
-    Raises
-    ------
-    CalibrationError
-        A file that lists no name, or a value that looks like a file (ends in ``.loc``, ``.locs`` or ``.txt``, or
-        has a path separator and no comma) but is not one.
-    """
-    if not text or not text.strip():
-        return None
-    path = Path(text.strip())
-    if path.is_file():
-        if path.suffix.lower() in LOC_SUFFIXES:
-            from bci_stream.io.bci2000 import loc_names
-
-            names = loc_names(path)
-        else:
-            lines = (line.strip() for line in path.read_text(errors="replace").splitlines())
-            names = [line for line in lines if line and not line.startswith("#")]
-        if not names:
-            raise CalibrationError(f"--channel-names file {path} lists no channel name (one per line, or an EEGLAB "
-                                   f".loc/.locs montage)")
-        return names
-    if path.suffix.lower() in (*LOC_SUFFIXES, ".txt") or ("," not in text and ("/" in text or "\\" in text)):
-        raise CalibrationError(f"--channel-names must be a comma list of names or an existing file; {text!r} looks "
-                               "like a file but there is none")
-    return parse_channels(text)
 
 def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], *,
                      channels: Sequence[str] | None = None, min_trials: int = MIN_TRIALS,
