@@ -121,24 +121,59 @@ def _edf_dimensions(path: Path, ch_names: list[str]) -> dict[str, str]:
     return dict(zip(labels, dims))
 
 
+def _fiff_units(FIFF) -> dict[int, str]:
+    """FIFF unit codes and the unit names bci-stream gives them."""
+    return {FIFF.FIFF_UNIT_NONE: NO_UNIT, FIFF.FIFF_UNIT_UNITLESS: NO_UNIT, FIFF.FIFF_UNIT_CEL: "°C",
+            FIFF.FIFF_UNIT_T: "T", FIFF.FIFF_UNIT_T_M: "T/m", FIFF.FIFF_UNIT_MOL: "mol", FIFF.FIFF_UNIT_S: "S",
+            FIFF.FIFF_UNIT_PX: "px", FIFF.FIFF_UNIT_RAD: "rad", FIFF.FIFF_UNIT_SEC: "s", FIFF.FIFF_UNIT_A: "A",
+            FIFF.FIFF_UNIT_OHM: "Ohm", FIFF.FIFF_UNIT_HZ: "Hz"}
+
+
 def _fiff_unit_name(FIFF, code: int) -> str:
     """A FIFF unit code as a unit name (``FIFF_UNIT_CEL`` → ``"°C"``); :data:`NO_UNIT` for none or unitless."""
-    names = {FIFF.FIFF_UNIT_NONE: NO_UNIT, FIFF.FIFF_UNIT_UNITLESS: NO_UNIT, FIFF.FIFF_UNIT_CEL: "°C",
-             FIFF.FIFF_UNIT_T: "T", FIFF.FIFF_UNIT_T_M: "T/m", FIFF.FIFF_UNIT_MOL: "mol", FIFF.FIFF_UNIT_S: "S",
-             FIFF.FIFF_UNIT_PX: "px", FIFF.FIFF_UNIT_RAD: "rad", FIFF.FIFF_UNIT_SEC: "s", FIFF.FIFF_UNIT_A: "A",
-             FIFF.FIFF_UNIT_OHM: "Ohm", FIFF.FIFF_UNIT_HZ: "Hz"}
+    names = _fiff_units(FIFF)
     if code in names:
         return names[code]
     text = str(getattr(code, "_name", "") or "")  # mne's named int: "FIFF_UNIT_V_M2"
     return text.removeprefix("FIFF_UNIT_").lower() or NO_UNIT
 
 
-def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
-    """An ``mne.io.RawArray`` of ``recording`` (volts, as mne wants) with its events as annotations."""
-    mne = require("mne", "writing FIF files")
+def _fiff_unit_code(FIFF, unit: str) -> int | None:
+    """The FIFF code of a non-voltage unit name (``"degC"``, ``"°C"``, ``"Ohm"``), or None when FIFF has none."""
+    key = unit.strip().lower()
+    aliases = {"degc": "°c", "celsius": "°c", "ohms": "ohm", "sec": "s", "seconds": "s", "": NO_UNIT}
+    key = aliases.get(key, key)
+    codes = {name.lower(): code for code, name in reversed(_fiff_units(FIFF).items())}
+    return codes.get(key)
 
-    info = mne.create_info(list(recording.ch_names), recording.sfreq, ch_types=ch_type, verbose="error")
-    raw = mne.io.RawArray(recording.data * 1e-6, info, verbose="error")
+
+def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
+    """An ``mne.io.RawArray`` of ``recording`` with its channel types and units, and its events as annotations.
+
+    Voltage channels (unit :data:`UNIT`) go to volts, as mne wants; a channel in another unit keeps its values,
+    typed ``misc`` where its type is a voltage type, with the FIFF code of its unit (a unit FIFF has no code for,
+    e.g. ``"g"``, is written unitless, with a warning naming the channel). ``ch_type`` is the type of every channel
+    when the recording declares none; a declared type mne does not know becomes ``misc``.
+    """
+    mne = require("mne", "writing FIF files")
+    FIFF = require("mne.io.constants", "writing FIF files").FIFF
+
+    n_chans = len(recording.ch_names)
+    known = mne.io.get_channel_type_constants()
+    types = [t.strip().lower() for t in recording.ch_types] if recording.ch_types else [ch_type] * n_chans
+    types = [t if t in known and t != "stim" else "misc" for t in types]
+    units = list(recording.ch_units) if recording.ch_units else [UNIT] * n_chans
+    voltage = np.array([u == UNIT for u in units])
+    types = [t if v or t not in MNE_VOLTAGE_TYPES else "misc" for t, v in zip(types, voltage)]
+    info = mne.create_info(list(recording.ch_names), recording.sfreq, ch_types=types, verbose="error")
+    for i in np.flatnonzero(~voltage):
+        code = _fiff_unit_code(FIFF, units[i])
+        if code is None:
+            warnings.warn(f"channel {recording.ch_names[i]!r}: unit {units[i]!r} has no FIFF code; written unitless",
+                          RecordingWarning, stacklevel=2)
+            code = FIFF.FIFF_UNIT_NONE
+        info["chs"][i]["unit"] = code
+    raw = mne.io.RawArray(recording.data * np.where(voltage, 1e-6, 1.0)[:, None], info, verbose="error")
     if recording.events:
         ev = recording.events
         raw.set_annotations(mne.Annotations(
@@ -148,7 +183,8 @@ def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
 
 
 def save_fif(recording: Recording, path: str | Path) -> Path:
-    """Write ``recording`` as a FIF raw file (double precision, so it round-trips exactly)."""
+    """Write ``recording`` as a FIF raw file (double precision, so it round-trips exactly, channel types and units
+    included: see :func:`to_mne_raw`)."""
     path = Path(path)
     to_mne_raw(recording).save(path, fmt="double", overwrite=True, verbose="error")
     return path

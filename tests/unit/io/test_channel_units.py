@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.io import ChannelError, Recording, load_recording, save_npz, save_xdf
+from bci_stream.io import ChannelError, Recording, load_recording, save_fif, save_npz, save_xdf
+from bci_stream.io.errors import RecordingWarning
 from bci_stream.sim.replay import stream_channels
 from bci_stream.train.classical.calibration_inputs import eeg_channels
 from support.bdf import write_bdf
@@ -79,14 +80,34 @@ def test_fif_types_and_units_and_the_replay_desc_made_of_them(tmp_path: Path) ->
     assert stream_channels(plain) == (["microvolts"] * 2, ["EEG"] * 2)
 
 
-def test_npz_and_xdf_keep_types_and_units(tmp_path: Path) -> None:
+def test_npz_xdf_and_fif_keep_types_and_units(tmp_path: Path) -> None:
     rec = load_recording(_fif(tmp_path / "mixed_raw.fif")[0])
-    for saved in (save_npz(rec, tmp_path / "mixed.npz"), save_xdf(rec, tmp_path / "mixed.xdf")):
+    for saved in (save_npz(rec, tmp_path / "mixed.npz"), save_xdf(rec, tmp_path / "mixed.xdf"),
+                  save_fif(rec, tmp_path / "again_raw.fif")):
         back = load_recording(saved)
         assert (back.ch_types, back.ch_units) == (rec.ch_types, rec.ch_units)
         np.testing.assert_allclose(back.data, rec.data, rtol=1e-12)
     old = save_npz(Recording(rec.data[:2], rec.sfreq, rec.ch_names[:2]), tmp_path / "old.npz")  # no types/units
     assert (load_recording(old).ch_types, load_recording(old).ch_units) == (None, None)
+
+
+def test_save_fif_writes_each_channels_unit_not_every_channel_as_eeg_in_volts(tmp_path: Path) -> None:
+    """save_fif wrote every channel as EEG in volts: a °C channel came back as 36,500,000 µV of EEG."""
+    x = _signals()
+    bdf = load_recording(write_bdf(tmp_path / "aux.bdf", x, SFREQ, ["C3", "C4", "Thermo", "Imp"],
+                                   np.zeros(x.shape[1]), dims=["uV", "uV", "degC", "Ohm"]))
+    back = load_recording(save_fif(bdf, tmp_path / "aux_raw.fif"))
+    assert back.ch_types == ["eeg", "eeg", "misc", "misc"]
+    assert back.ch_units == ["microvolts", "microvolts", "°C", "Ohm"]  # FIFF's name of degC
+    np.testing.assert_allclose(back.data, bdf.data, rtol=1e-12)
+    odd = Recording(x, SFREQ, ["C3", "C4", "Acc", "Imp"], ch_types=["eeg", "EEG", "eeg", "bogus"],
+                    ch_units=["microvolts", "microvolts", "g", "Ohm"])
+    with pytest.warns(RecordingWarning, match="channel 'Acc': unit 'g' has no FIFF code; written unitless"):
+        path = save_fif(odd, tmp_path / "odd_raw.fif")
+    back = load_recording(path)
+    assert back.ch_types == ["eeg", "eeg", "misc", "misc"]  # a non-voltage eeg channel, an unknown type: misc
+    assert back.ch_units == ["microvolts", "microvolts", "none", "Ohm"]
+    np.testing.assert_allclose(back.data, x, rtol=1e-12)
 
 
 def test_rename_channels_before_picking_and_its_errors(tmp_path: Path) -> None:
