@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bci_stream.core.card import sha256_file
 from bci_stream.train.evaluate.metrics import evaluate_probs, nearest_time, time_key
 from bci_stream.train.nets.birnn import BiRNN
 from bci_stream.train.nets.presets import preset_args
@@ -308,6 +309,7 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
         "licence": e.licence or {},
         "splits": ds.info["splits"],
         "files": files,
+        "files_sha256": {s: [sha256_file(p) for p in config.data_files(s)] for s in ("train", "validation", "test")},
         "label_map": dict(config.data.label_map),
         "trial_classes": ds.trial_classes,
         "validation_tail_s": config.data.validation_tail_s,

@@ -38,7 +38,7 @@ from typing import Any
 
 from scipy.stats import binom
 
-from bci_stream.core.card import ModelCard
+from bci_stream.core.card import ModelCard, sha256_file
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
 from bci_stream.train.classical.calibration_report import summary_lines, write_report
@@ -252,8 +252,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
             "candidates": r.candidates,
         }
     training = {  # file names only: a card travels with its model, not with this machine's paths
-        "files": [Path(p).name for p in paths], "label_map": dict(label_map), "labels": prep.labels,
-        "ch_names": list(params.ch_names), "family_config": config_dict(chosen.config), "cv_scheme": scheme,
+        "files": [Path(p).name for p in paths], "files_sha256": [sha256_file(Path(p)) for p in paths],
+        "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names), "family_config": config_dict(chosen.config), "cv_scheme": scheme,
         "tool": "bci-stream calibrate",
     }
     metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],

@@ -7,9 +7,12 @@ What a model says about its training data: a trainer card holds ``training.files
 (``<run>/checkpoint.pt``, ``<run>/checkpoints/<stage>.pt``) holds ``config.json`` with ``data.root``, the splits and
 ``base_dir``. The validation split counts as training data: it chose the epoch (early stopping).
 
-A file is flagged when its resolved path is a training file's; or when the training file's own path is not known
-or no longer exists and only the names can be compared (the warning then says "same name"); a training file that
-exists under another path with the same name is compared by size as well (a copy has the same size).
+Cards also hold ``training.files_sha256`` (the content digest of each file, in the order of ``files``; cards made
+before it lack it). A file is flagged when its resolved path is a training file's; else, where the card gives the
+training file's digest, when the contents are the same (a renamed copy included; a file of the same name and other
+content is another recording); else when the training file's own path is not known or no longer exists and only
+the names can be compared (the warning then says "same name"); a training file that exists under another path with
+the same name is compared by size as well (a copy has the same size).
 """
 
 from __future__ import annotations
@@ -30,20 +33,30 @@ class TrainingFile(NamedTuple):
     name: str
     path: Path | None
     where: str  # e.g. "card training.files.train"
+    sha256: str | None = None  # the file's content digest, where the card gives it
 
 
-def _entries(files: Any, root: Path | None, what: str) -> list[TrainingFile]:
-    """``files`` (a list of names, or a dict split -> names) as :class:`TrainingFile` rows."""
-    groups = ({s: files.get(s) or [] for s in TRAINING_SPLITS} if isinstance(files, Mapping)
-              else {"": files} if isinstance(files, list) else {})
+def _groups(files: Any) -> dict[str, list]:
+    """``files`` (a list, or a dict split -> list) as split -> list (``""``: a list without splits)."""
+    if isinstance(files, Mapping):
+        return {s: files.get(s) if isinstance(files.get(s), list) else [] for s in TRAINING_SPLITS}
+    return {"": files} if isinstance(files, list) else {}
+
+
+def _entries(files: Any, root: Path | None, what: str, digests: Any = None) -> list[TrainingFile]:
+    """``files`` (a list of names, or a dict split -> names) as :class:`TrainingFile` rows; ``digests`` the same
+    shape of sha256 digests (ignored for a split where its length differs)."""
+    sums = _groups(digests)
     out = []
-    for split, names in groups.items():
-        for f in names if isinstance(names, list) else []:
+    for split, names in _groups(files).items():
+        split_sums = sums.get(split) or []
+        for k, f in enumerate(names):
             if not isinstance(f, str) or not f:
                 continue
             p = Path(f).expanduser()
             path = p if p.is_absolute() else (root / p if root is not None else None)
-            out.append(TrainingFile(p.name, path, what + (f".{split}" if split else "")))
+            digest = split_sums[k] if len(split_sums) == len(names) and isinstance(split_sums[k], str) else None
+            out.append(TrainingFile(p.name, path, what + (f".{split}" if split else ""), digest))
     return out
 
 
@@ -52,7 +65,7 @@ def card_training_files(training: Mapping[str, Any]) -> list[TrainingFile]:
     data = (training.get("config") or {}).get("data") if isinstance(training.get("config"), Mapping) else None
     root = data.get("root") if isinstance(data, Mapping) else None
     root_path = Path(root).expanduser() if isinstance(root, str) and Path(root).expanduser().is_absolute() else None
-    return _entries(training.get("files"), root_path, "card training.files")
+    return _entries(training.get("files"), root_path, "card training.files", training.get("files_sha256"))
 
 
 def checkpoint_training_files(checkpoint: Path, run_name: str | None) -> list[TrainingFile]:
@@ -85,14 +98,24 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFile]) -> list[str]:
     """One sentence per file of ``data`` that is among ``training`` (see the module docstring)."""
+    from bci_stream.core.card import sha256_file
+
     out = []
     for f in data:
         p = Path(f)
+        digest: str | None = None
         for t in training:
             if t.path is not None and _same_file(p, t.path):
                 out.append(f"{p.name} is a training file of the model ({t.where}: {t.path}): its figures are "
                            f"in-sample, not a test")
                 break
+            if t.sha256 is not None and p.is_file():
+                digest = digest or sha256_file(p)
+                if digest == t.sha256:
+                    out.append(f"{p.name} has the content of a training file of the model ({t.where}: {t.name}, "
+                               f"sha256 {digest[:12]}): its figures are in-sample, not a test")
+                    break
+                continue  # other content: another recording, whatever its name
             if t.name != p.name:
                 continue
             if t.path is not None and t.path.is_file():

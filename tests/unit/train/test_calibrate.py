@@ -81,6 +81,10 @@ def test_calibrate_end_to_end_loads_in_registry_and_step_model(calibrated: tuple
     assert entry.card.architecture.family == "ensemble"  # the default: every candidate averaged
     assert entry.card.scoring.marker_map == {"T1": "fists", "T2": "feet"}  # live scoring by the service
     assert entry.card.scoring.decision_time_s == 2.0
+    from bci_stream.core.card import sha256_file
+
+    assert entry.card.training["files"] == [R05.name, R06.name]  # names, and the contents' digests
+    assert entry.card.training["files_sha256"] == [sha256_file(subset_file(R05)), sha256_file(subset_file(R06))]
     model = StepModel(entry.onnx_path, entry.card)
 
     # stream a real run through the exported graph: probabilities, and above chance at cue + 2 s

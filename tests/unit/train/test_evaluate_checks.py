@@ -153,6 +153,24 @@ def test_training_files_are_compared_by_path_then_by_name_and_size(tmp_path):
     assert [w.split(" ")[0] for w in in_sample_warnings([R05, R10], calibration)] == ["S001R05.edf", "S001R10.edf"]
 
 
+def test_a_card_with_digests_compares_contents_not_names(tmp_path):
+    """A calibration card's ``files_sha256``: a renamed copy of a training file is flagged, a file of a training
+    file's name but other content (S001R06 of 21 channels) is not, and a card without digests falls back to names."""
+    from bci_stream.core.card import sha256_file
+
+    r06_64 = subset_file(SUBSET_S001 / "S001R06.edf")
+    renamed = tmp_path / "subject1-run6.edf"
+    shutil.copyfile(r06_64, renamed)
+    card = {"files": ["S001R06.edf", "S001R05.edf"], "files_sha256": [sha256_file(r06_64), "0" * 64]}
+    got = in_sample_warnings([renamed, SUBSET_S001_21CH / "S001R06.edf", R10], card_training_files(card))
+    assert got == [f"subject1-run6.edf has the content of a training file of the model (card training.files: "
+                   f"S001R06.edf, sha256 {sha256_file(r06_64)[:12]}): its figures are in-sample, not a test"]
+    uneven = card_training_files({"files": ["S001R06.edf", "S001R05.edf"], "files_sha256": ["0" * 64]})
+    assert [t.sha256 for t in uneven] == [None, None]  # digests that do not match the files are not used
+    assert in_sample_warnings([SUBSET_S001_21CH / "S001R06.edf"], uneven)[0].startswith(
+        "S001R06.edf has the name of a training file")
+
+
 def test_a_checkpoint_is_checked_against_its_runs_config(tmp_path):
     from bci_stream.train.config import load_config
     from support.train_data import tiny_config_text

@@ -176,6 +176,7 @@ def test_exported_model_loads_in_the_registry_and_matches_the_checkpoint(tiny_ru
     assert card.sfreq == 160.0 and card.output.labels == ["rest", "fists", "feet"]
     assert card.training["licence"]["licence"] == "ODC-By 1.0"
     assert card.training["files"]["test"] == ["S001R10.edf"]
+    assert [len(d) for d in card.training["files_sha256"]["test"]] == [64]
     assert card.metrics["test"]["trial_accuracy"]["2s"] == report["models"]["causal"]["test"]["trial_accuracy"]["2s"]
     assert card.preprocessing.mean is not None and card.parity.max_abs_diff <= 1e-4
     # The service's offline path (card preprocessing + onnxruntime) == the torch checkpoint.
