@@ -12,6 +12,9 @@ import click
 @click.version_option(package_name="bci-stream")
 def main() -> None:
     """bci-stream: real-time streaming decoder service for brain-computer interfaces."""
+    from bci_stream.lsl.log_config import quiet_liblsl_log
+
+    quiet_liblsl_log()  # liblsl's INFO lines off unless the user configured liblsl (before any liblsl call)
 
 
 @main.command()
