@@ -145,6 +145,10 @@ def test_installed_service_decodes_every_bundled_model(runtime_venv, models_dir,
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err[-3000:]
+    from bci_stream.lsl.log_config import user_config
+
+    if user_config(env, tmp_path) is None:  # `pip install .` ships the quiet liblsl config (package data)
+        assert "INFO|" not in err, err[-3000:]
 
 
 def _decode_live(client: httpx.Client, card) -> None:
