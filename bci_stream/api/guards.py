@@ -70,11 +70,16 @@ UNPARSED = "There was an error parsing the body"  # FastAPI's 400 when decoding 
 
 
 async def http_error(request: Request, exc: HTTPException) -> Any:
-    """FastAPI's answer, except for a body its JSON decoder could not read (nested deeper than Python allows, an
-    integer of over 4,300 digits): a 422 that says so, as for any other malformed body."""
+    """FastAPI's answer, except for a body its JSON decoder could not read (bytes that are not UTF-8, nested deeper
+    than Python allows, an integer of over 4,300 digits): a 422 that says which, as for any other malformed body."""
     if exc.status_code == 400 and exc.detail == UNPARSED:
-        return JSONResponse(status_code=422, content={"detail": [{
-            "type": "json_invalid", "loc": ["body"],
-            "msg": "the body is not JSON this service reads: nested too deep or a number too long (over 4,300 "
-                   "digits)"}]})
+        msg = "the body is not JSON this service reads: nested too deep or a number too long (over 4,300 digits)"
+        try:
+            (await request.body()).decode("utf-8")  # the body FastAPI read, kept by the request
+        except UnicodeDecodeError as err:
+            msg = (f"the body is not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}): a JSON body "
+                   "must be UTF-8 (RFC 8259)")
+        except Exception:  # noqa: BLE001 - the body cannot be read again: the general message
+            pass
+        return JSONResponse(status_code=422, content={"detail": [{"type": "json_invalid", "loc": ["body"], "msg": msg}]})
     return await http_exception_handler(request, exc)

@@ -18,7 +18,7 @@ default. A service overrides it with its ``worker`` setting (``BCI_STREAM_WORKER
 class StreamSelector(BaseModel):
     """Which LSL stream to decode; every field given must match."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
 
     name: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
     type: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
@@ -46,7 +46,7 @@ class MarkerOptions(BaseModel):
     equal to output labels), into live trial scoring.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
 
     enabled: bool = Field(default=True, description="Follow a marker stream (false: no marker inlet at all).")
     stream: StreamSelector | None = Field(
@@ -74,7 +74,7 @@ class Placement(BaseModel):
     """Where a decoder's worker runs (the ``ray`` backend; see ``deploy/RAY.md``): Ray custom resources, or one
     node by id or hostname. The ``local`` backend accepts only ``hostname`` naming its own host."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
 
     resources: dict[str, float] | None = Field(
         default=None, min_length=1,
@@ -109,7 +109,7 @@ class Placement(BaseModel):
 class DecoderOptions(BaseModel):
     """Per-decoder options; every one has a safe default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
 
     resolve_timeout: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="Seconds to wait for the stream to appear; None waits until stopped."
@@ -225,7 +225,7 @@ class DecoderOptions(BaseModel):
 class DecoderSpec(BaseModel):
     """A decoder: a stream selector, a model reference (``name`` or ``name@version``), options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
 
     stream: StreamSelector
     model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")

@@ -96,7 +96,8 @@ class CommandHandler:
             return
         decoder = self.decoder
         if decoder is None:
-            self.reply(command, False, error="the decoder has no state yet (it is not running)")
+            self.reply(command, False, error="the decoder has no state yet (it is not running: its stream is not "
+                                             "connected yet); retry once it is running")
             return
         seq = decoder.seq
         if isinstance(command, Reset):

@@ -29,8 +29,8 @@ Figures (:meth:`LoadWindow.describe`):
 ``backlog_max``, ``backlog_mean``
     The largest and the mean backlog after a chunk over the window.
 ``hist``
-    ``e2e`` and ``service`` latency histograms of the window (the reporter's histogram dict without ``max``,
-    which a difference of cumulative histograms cannot give); the API turns them into percentiles.
+    ``e2e`` and ``service`` latency histograms of the window (the reporter's histogram dict; its ``max`` is the
+    window's, from each histogram's ``peak`` taken at every mark, and caps the percentiles the API gives).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ STEP_S = 1.0  #: how far it slides at a time, seconds
 
 @dataclass(slots=True)
 class Mark:
-    """The cumulative figures at one moment (``peak``: the largest backlog in the step that ended here)."""
+    """The cumulative figures at one moment (``peak``, ``hist_peaks``: the largest backlog and latencies in the step
+    that ended here)."""
 
     t: float
     samples: int
@@ -56,6 +57,7 @@ class Mark:
     backlog_sum: int
     peak: int
     hists: dict[str, tuple[list[int], float, int]]
+    hist_peaks: dict[str, float]
 
 
 class LoadWindow:
@@ -100,7 +102,9 @@ class LoadWindow:
 
     def _mark(self, now: float) -> Mark:
         hists = {k: (list(self.hists[k].counts), self.hists[k].total, self.hists[k].n) for k in RECENT_STAGES}
-        mark = Mark(now, self.counters.samples_in, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists)
+        peaks = {k: self.hists[k].take_peak() for k in RECENT_STAGES}
+        mark = Mark(now, self.counters.samples_in, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists,
+                    peaks)
         self.peak = 0
         return mark
 
@@ -126,8 +130,10 @@ class LoadWindow:
         for k in RECENT_STAGES:
             counts0, total0, n0 = ref.hists[k]
             h = self.hists[k]
+            n = h.n - n0
+            top = max([m.hist_peaks[k] for m in self.marks[1:]] + [h.peak])
             hist[k] = {"counts": [a - b for a, b in zip(h.counts, counts0)], "sum": h.total - total0,
-                       "n": h.n - n0, "max": None}
+                       "n": n, "max": top if n else None}
         return {
             "window_s": span,
             "input_rate_hz": per_s(self.counters.samples_in - ref.samples),

@@ -16,7 +16,8 @@ class LatencyHistogram:
     """Counts of latencies (seconds) per fixed bucket, plus count, sum and max.
 
     A scalar update is a ``bisect`` on a Python list (well under a µs: the hot loop updates five of these
-    per chunk); arrays go through numpy.
+    per chunk); arrays go through numpy. ``peak`` is the largest value since the last :meth:`take_peak` (a recent
+    window's max, which a difference of cumulative histograms cannot give).
     """
 
     def __init__(self) -> None:
@@ -24,13 +25,21 @@ class LatencyHistogram:
         self.total = 0.0
         self.n = 0
         self.max = 0.0
+        self.peak = 0.0
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(_EDGES, value)] += 1
         self.total += value
         self.n += 1
-        if value > self.max:
-            self.max = value
+        if value > self.peak:
+            self.peak = value
+            if value > self.max:
+                self.max = value
+
+    def take_peak(self) -> float:
+        """The largest value since the last call (0.0: none), and start anew."""
+        peak, self.peak = self.peak, 0.0
+        return peak
 
     def observe_many(self, values: np.ndarray) -> None:
         if len(values) <= 16:  # a chunk's few values: one bisect each is cheaper than numpy's per-call cost
@@ -43,7 +52,8 @@ class LatencyHistogram:
         self.counts = [a + int(b) for a, b in zip(self.counts, add)]
         self.total += float(values.sum())
         self.n += len(values)
-        self.max = max(self.max, float(values.max()))
+        top = float(values.max())
+        self.max, self.peak = max(self.max, top), max(self.peak, top)
 
     def to_dict(self) -> dict:
         return {"counts": list(self.counts), "sum": self.total, "n": self.n, "max": self.max}
@@ -68,15 +78,21 @@ def percentile(counts: list[int] | np.ndarray, q: float) -> float | None:
     return float(lo * (hi / lo) ** min(max(frac, 0.0), 1.0))
 
 
+def quantile(hist: dict, q: float) -> float | None:
+    """The q-th percentile (0-100, seconds) of a histogram dict, never above its observed ``max`` (interpolation
+    inside the top bucket would reach up to the bucket's edge, a third above what was measured)."""
+    v = percentile(hist["counts"], q)
+    top = hist.get("max")
+    return v if v is None or top is None else min(v, top)
+
+
 def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> dict:
     """Percentiles in milliseconds (keys ``p50`` ...), count, mean and max of a histogram dict (``max`` None: not
-    known, as in a recent window's histogram, the difference of two cumulative ones; the max is then None)."""
+    known; the percentiles are then not capped)."""
     out: dict = {"count": hist["n"]}
     top = hist["max"]
     for q in quantiles:
-        v = percentile(hist["counts"], q)
-        if v is not None and top is not None:
-            v = min(v, top)  # interpolation inside the top bucket must not pass the observed max
+        v = quantile(hist, q)
         out[f"p{q:g}".replace(".", "_")] = None if v is None else v * 1e3
     out["mean"] = hist["sum"] / hist["n"] * 1e3 if hist["n"] else None
     out["max"] = top * 1e3 if hist["n"] and top is not None else None

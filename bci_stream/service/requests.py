@@ -20,8 +20,8 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any
         command = replace(command, request_id=(handle.generation, handle.next_request))
         process, conn = handle.process, handle.cmd_conn
         if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
-            raise DecoderNotReadyError(f"decoder {decoder_id} is starting; its worker takes commands once it "
-                                       "is connecting or running: retry then")
+            raise DecoderNotReadyError(f"decoder {decoder_id} is starting: reset, state and model commands are "
+                                       "taken once it is running (its stream connected): retry then")
         if process is None or not process.is_alive():
             raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
                                        f"{handle.status.state!r})")

@@ -68,6 +68,8 @@ def cases(victim_id: str) -> list[tuple[str, str, bytes | None, str | None, set[
          "application/json", {201, 422}, ""),  # duplicate key: the last one wins (Python's json)
         # non-finite and huge numbers
         ("POST", "/decoders", options(max_buffer_s=float("nan")), "application/json", {422}, "max_buffer_s"),
+        ("POST", "/decoders", options(gap_threshold_s=float("nan")), "application/json", {422},
+         '"gap_threshold_s"],"msg":"Input should be a finite number'),  # not "less than or equal to 3600"
         ("POST", "/decoders", options(stall_timeout_s=float("inf")), "application/json", {422}, "stall_timeout_s"),
         ("POST", "/decoders", options(outputs_buffer_s=-float("inf")), "application/json", {422},
          "outputs_buffer_s"),
@@ -84,7 +86,8 @@ def cases(victim_id: str) -> list[tuple[str, str, bytes | None, str | None, set[
         ("POST", "/decoders", b'{"stream": {"name": "\\ud800"}, "model": "tiny-gru"}', "application/json", {422},
          "name"),
         ("POST", "/decoders", b'{"stream": {"name": "x"}, "model": "tiny\\udfff"}', "application/json", {422}, "model"),
-        ("POST", "/decoders", b'{"stream": {"name": "x"}, "model": "\xff\xfe"}', "application/json", {400, 422}, ""),
+        ("POST", "/decoders", b'{"stream": {"name": "x"}, "model": "\xff\xfe"}', "application/json", {422},
+         "the body is not UTF-8 (byte 0xff at offset 36)"),
         ("POST", "/decoders", b"\xff\xfe\x00{", "application/json", {400, 422}, ""),
         ("POST", "/decoders", json.dumps({**VALID, "stream": {"name": "x" * 257}}).encode(), "application/json",
          {422}, "name"),

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from bci_stream.core.status import DecoderState
-from bci_stream.service.metrics import EDGES, percentile
+from bci_stream.service.metrics import EDGES, quantile
 from bci_stream.service.supervisor import Supervisor
 
 router = APIRouter(tags=["metrics"])
@@ -68,7 +68,7 @@ class SupervisorCollector:
                         fam.add_metric(lv, float(s.load[k]))
                 for stage, hist in s.load["hist"].items():
                     for q in RECENT_QUANTILES:
-                        if (v := percentile(hist["counts"], q * 100)) is not None:
+                        if (v := quantile(hist, q * 100)) is not None:
                             recent.add_metric([*lv, stage, f"{q:g}"], v)
             for stage, hist in s.hist.items():
                 fam = hists.setdefault(stage, HistogramMetricFamily(

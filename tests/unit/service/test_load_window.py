@@ -78,7 +78,7 @@ def test_a_steady_stream_gives_its_rate_busy_fraction_and_latency_over_the_last_
     assert fig["busy"] == pytest.approx(0.4, rel=0.01)
     assert fig["hist"]["e2e"]["n"] == pytest.approx(1000 * fig["window_s"], rel=0.01)
     assert near(s.ms("e2e"), 2.0) and near(s.ms("service", "p99"), 0.4)
-    assert fig["hist"]["e2e"]["max"] is None and summarise(fig["hist"]["e2e"])["max"] is None  # not per window
+    assert fig["hist"]["e2e"]["max"] == 0.002 and summarise(fig["hist"]["e2e"])["max"] == pytest.approx(2.0)
     assert fig["backlog_samples"] == 0 and fig["backlog_max"] == 0 and fig["backlog_mean"] == 0
 
 
@@ -151,3 +151,19 @@ def test_a_window_shorter_than_its_step_is_refused():
     with pytest.raises(ValueError, match=r"step_s must be > 0 and <= window_s=1.0, got 2.0"):
         LoadWindow(Counters(), {stage: LatencyHistogram() for stage in STAGES}, 1000.0, 0.0, window_s=1.0,
                    step_s=2.0)
+
+
+def test_the_window_has_its_own_max_and_no_percentile_passes_it():
+    """A window's percentiles were interpolated up to their bucket's edge with no max to cap them: the demo showed
+    p99 41.57 ms for a window whose every latency was at most 34 ms. The window's max is the largest latency of the
+    steps it spans; a spike that has left the window no longer counts."""
+    s = Stream()
+    s.run(3.0, chunk=1, e2e_s=0.5)  # a spike, then a steady 34 ms (bucket 31.6-42.2 ms)
+    s.run(15.0, chunk=1, e2e_s=0.034)
+    fig = s.last
+    assert fig["hist"]["e2e"]["max"] == 0.034  # the spike is older than the window
+    got = summarise(fig["hist"]["e2e"])
+    assert got["p99"] == got["p99_9"] == pytest.approx(34.0) and got["max"] == pytest.approx(34.0)
+    s.run(0.5, chunk=1, e2e_s=0.036)
+    assert s.last["hist"]["e2e"]["max"] == 0.036  # the current step's peak counts before its mark
+    assert s.hists["e2e"].max == 0.5  # the cumulative max is kept
