@@ -1,23 +1,54 @@
 """Timestamp gaps of one stream: lost samples estimated net of jitter, chunks cut where a gap policy applies.
 
 Every received sample ``i`` has an *offset* ``o_i = ts_i * sfreq - i``: the stamps' count of periods minus the
-samples received. Without loss it moves only with the sender's jitter (a stamp is late, never early: jitter only
-raises it) and rate error (a steady slope). A lost sample raises every later offset by one for good. So:
+samples received. Without loss it moves only with the sender's jitter and rate error (a steady slope). Jitter only
+raises it: a stamp is never earlier than its sample, whether the sender stamps each sample late or stamps a chunk
+with its push time (``push_chunk(x, timestamp=local_clock())``: liblsl back-computes the chunk's other stamps, so the
+whole chunk is as late as its push, and two chunks' stamps overlap when the first was pushed later than the
+second). A lost sample raises every later offset by one for good. So:
 
 * the *base* is the offsets' lower envelope, ``base = min(base + RISE, o_i)`` per sample (it follows a sender up to
-  ``RISE`` = 1 % slower than its nominal rate, and any faster one, a fast replay included); its running slope per
-  sample is the sender's rate error;
-* an offset ``TRIGGER`` (0.75) or more above the base opens a *settling window* of ``max(32 samples, 0.25 s)``
-  with the base frozen; the least excess of the window's offsets over it, the rate error taken out, is what was
-  lost there when it is at least ``COUNT_FROM`` (0.95), rounded (one gap). A late stamp is followed by timely ones,
-  so jitter loses nothing (stamps late by three periods on average: a few samples a minute, when no window
-  happens to hold a timely one); a regular stream's loss is counted exactly (a stair-case of repeated stamps too: its
-  envelope is its chunks' last samples); a loss amid jitter is counted, short by at most the delay of the stamp
-  before it (in samples).
+  ``RISE`` = 1 % slower than its nominal rate, and any faster one, a fast replay included); its slope per sample is
+  the sender's rate error (see SLOPE_SAMPLES: measured on the base itself, spans with a loss left out as outliers);
+* an offset ``TRIGGER`` (0.75) or more above the base opens a *settling window* with the base frozen. Its offsets'
+  *excess* over the base, the rate error taken out, decides: the first excess under ``COUNT_FROM`` (0.95) is a
+  timely stamp, so nothing was lost, and the window closes at once (the base carried through it as the envelope).
+  A window without one closes full and counts its least excess, rounded (a loss is whole samples). A window opened
+  by a late stamp just before a loss counts that stamp's excess, and the next window, opening at once, the rest,
+  measured from the same base and rounded once for the whole gap (rounded once a window, such a loss read one
+  over): one gap. Before the rate error is measured (the first 3 x 256 samples), a full window counts only when
+  its excess is more than the largest drift (``RISE`` a sample) explains: a 0.5 % slow sender then had its first
+  windows' drift counted;
+* a full window holds ``max(32 samples, 0.25 s)``, and, when the stamps jitter, enough of the sender's *delay
+  draws* that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step
+  that is not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay)
+  or a new late sample, and the fraction of timely draws is counted. A window of 0.25 s holds only 8 pushes of 32
+  samples at 1 kHz: under 0-5 ms of push jitter all 8 were late by a period or more 48 times a minute (live). Regular
+  stamps (steps of whole periods: a stair-case of repeated stamps, a gap) have no draws: the short window.
+
+Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its
+nominal rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error
+adds up (the tracker before froze the base for the whole window and took its losses out of the rate it measured, so
+a sender 0.5 % slow with push jitter had its drift counted as 1-2 lost samples a window, for good: 105 to 326 a
+minute at 1 kHz, measured on live loopback recordings). A regular stream's loss is counted exactly (a stair-case of
+repeated stamps too: its envelope is its chunks' last samples); a loss amid jitter is counted to within a sample
+(short when the base rode above the stamps' floor, see ROUND_UP; over by 1-2 in 2 of 354 synthetic runs: a push
+late by tens of ms just at the loss, its window then chained with the rate error's noise), and a single lost sample
+amid jitter of a period or more is mostly not seen at all: it is no larger than the jitter.
 
 A stall, a stop or a restart closes a window at once (:meth:`GapTracker.settle`), so a loss just before a stream
-went silent is counted too. The gap policy is separate: a chunk is cut before every step longer than
-``threshold_s``, and steps back are counted (``backward_steps``; decoded in arrival order, never a gap).
+went silent is counted too (not a window of jittered stamps: its stamps, all late so far, are no evidence; it
+stays open for the stamps after a stall). The gap policy is separate: a chunk is cut before every
+step longer than ``threshold_s``.
+
+A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went
+back: when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)``
+periods (3 and 2). Jitter makes stamps late, never early, so a timely stamp after late ones steps back (overlapping
+push-time chunks: by a few periods, after a push late by tens of ms by as many periods) yet lands on the envelope: it
+falls below the base only by what the base rose while the stamps before were late (its *fall*: live, up to 2.6
+periods under 0-5 ms of push jitter at 1 kHz, 0.2 on average, where the steps back were up to tens of periods). A
+clock stepping back puts the stamp below the envelope by the step: counted once, the base follows it down, and the
+rate error is measured afresh after it. A clock stepping back by less than that tolerance is not told from jitter.
 """
 
 from __future__ import annotations
@@ -37,13 +68,30 @@ RISE = 0.01
 """Largest rise of the base per sample: a sender up to 1 % slower than nominal is drift, not loss."""
 TRIGGER = 0.75
 """An offset this far (samples) above the base opens a settling window."""
-COUNT_FROM = 0.95
-"""A window whose least excess is under this (samples) lost nothing: a loss is a whole sample, jitter a fraction."""
+COUNT_FROM, ROUND_UP = 0.95, 0.5
+"""An excess under COUNT_FROM (samples) is a timely stamp: nothing lost. A full window counts ``floor(least excess +
+ROUND_UP)``: a loss is whole samples; on top of it, its most timely stamp's delay (up) and what the base rose above
+the stamps' floor since the last timely stamp and the error of the rate taken out (down). 0.25 read one short in
+6 of 40 runs of two 25-sample losses amid 1 ms of jitter at 500 Hz, on repaired stamps (0.5: 1 of 40)."""
 SETTLE_SAMPLES, SETTLE_S = 32, 0.25
-"""A settling window holds this many samples, and at least this long at the nominal rate."""
-SLOPE_SAMPLES, SLOPE_MARKS = 256, 9
+"""A full settling window holds at least this many samples, and at least this long at the nominal rate."""
+SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
+"""When the stamps jitter, a full window also holds at least this many delay draws on average, and as many as make
+the chance that none is timely (under COUNT_FROM; the fraction of timely draws is counted) under SETTLE_MISS: a
+stream that lost nothing opens windows hundreds of times a minute; up to SETTLE_MAX_S."""
+DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
+"""A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
+counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""
+SLOPE_SAMPLES, SLOPE_MARKS, SLOPE_KNOWN = 256, 9, 3
 """The base's slope (the sender's rate error) is measured between marks this many samples apart, over the last
-SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays)."""
+SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known from SLOPE_KNOWN marks on:
+the mean of the middle half of the spans' rises of the base, losses counted in a span taken out only when they exceed
+what a rate error could rise (``RISE`` a sample). The base follows the offsets whatever was counted, so a span with a
+small loss is an outlier left out, and a rate error once mistaken for losses does not stay mistaken (taking every
+counted loss out, the tracker before kept counting a 0.5 % slow sender's drift as losses)."""
+BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
+"""A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
+recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
 
 
 class GapTracker:
@@ -61,19 +109,33 @@ class GapTracker:
         self.sfreq = sfreq
         self.threshold_s = threshold_s
         self.window = max(SETTLE_SAMPLES, math.ceil(SETTLE_S * sfreq))
+        self.window_max = max(self.window, math.ceil(SETTLE_MAX_S * sfreq))
         self.last_ts: float | None = None
         self.count = 0  # samples received (the index of the next one)
         self.base: float | None = None  # the offsets' lower envelope; frozen while a window is open
-        self.slope = 0.0  # the base's change per sample (losses left out), measured over the marks
-        self.marks: deque[tuple[int, float]] = deque(maxlen=SLOPE_MARKS)  # (count, base - lost), SLOPE_SAMPLES apart
+        self.slope = 0.0  # the base's change per sample, measured over the marks
+        self.marks: deque[tuple[int, float, int]] = deque(maxlen=SLOPE_MARKS)  # (count, base, lost)
         self.lost = 0  # samples counted lost by this tracker
         self.next_mark = SLOPE_SAMPLES  # the first span (its first stamps' delays) is left out of the slope
-        self.held: list[np.ndarray] | None = None  # the open settling window's offsets; None: none open
-        self.n_held = 0
+        self.fall = 0.0  # the largest recent fall of a stamp below the base (decaying)
+        self.n_steps = self.n_draws = self.n_timely = 0.0  # steps, delay draws, timely ones; over ~DRAW_MEMORY steps
+        # the open settling window (see the module docstring); w_n = -1: none open
+        self.w_n, self.w_len, self.w_start = -1, 0, 0
+        self.full_end = -1  # the sample after the last full window: a window opening there continues its gap
+        self.chain_base, self.chain_start, self.chain_lost = 0.0, 0, 0  # that gap's base, first sample, count so far
+        self.w_chained = False
+        self.w_base = self.w_slope = self.w_rise = 0.0
+        self.w_low = self.w_low_r = self.w_env = self.w_env2 = math.inf
+
+    @property
+    def held(self) -> bool:
+        """Whether a settling window is open."""
+        return self.w_n >= 0
 
     def resume_after(self, last_ts: float) -> None:
         """Continue a stream whose last sample (published by an earlier process) had stamp ``last_ts``."""
         self.last_ts, self.count, self.base = last_ts, 0, last_ts * self.sfreq + 1.0
+        self.w_n = -1
         self.marks.clear()
         self.next_mark = SLOPE_SAMPLES
 
@@ -81,88 +143,183 @@ class GapTracker:
         """Count lost samples (and steps back) in ``c``; return the chunk's segments."""
         prev, n = self.last_ts, len(ts)
         self.last_ts = float(ts[-1])
-        if n == 1 and self.held is None and self.base is not None:  # per sample, in plain floats
-            o = self.last_ts * self.sfreq - self.count
-            step = self.last_ts - prev if prev is not None else 0.0
-            if o - self.base - RISE < TRIGGER and 0.0 <= step <= self.threshold_s:
-                self.base, self.count = min(self.base + RISE, o), self.count + 1
+        if n == 1:  # per sample, in plain floats
+            t = self.last_ts
+            step = 0.0 if prev is None else t - prev
+            o = t * self.sfreq - self.count
+            base = self.base
+            if base is None:
+                self.base = o
+            elif self.w_n < 0 and 0.0 <= step and o - base - RISE < TRIGGER:  # the usual sample
+                self.n_steps += 1.0
+                p = step * self.sfreq - 1.0
+                if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
+                    self.n_draws += 1.0  # a timely one (under TRIGGER)
+                    self.n_timely += 1.0
+                    if self.n_steps > DRAW_MEMORY:
+                        self._forget_draws()
+                if o < base:
+                    self.fall = max(base - o, self.fall * FALL_DECAY)
+                self.base, self.count = min(base + RISE, o), self.count + 1
                 if self.count >= self.next_mark:
                     self._measure_slope(self.count)
-                return [(0, 1, None)]
+                return [(0, 1, None)] if step <= self.threshold_s else [(0, 1, step)]
+            self._one(o, step, c)
+            return [(0, 1, None)] if step <= self.threshold_s else [(0, 1, step)]
         steps = np.empty(n)  # np.diff(ts, prepend=...) without its concatenation (several µs per chunk)
         steps[0] = 0.0 if prev is None else ts[0] - prev
         np.subtract(ts[1:], ts[:-1], out=steps[1:])
-        if steps.min() < 0:  # timestamps went back: decoded in arrival order as usual, counted, never a gap
-            c.backward_steps += int((steps < 0).sum())
-        self._track(ts, c)
+        self._track(ts, steps, c)
         cuts = [int(i) for i in np.flatnonzero(steps > self.threshold_s)]
         if not cuts:
             return [(0, n, None)]
         bounds = ([0] if cuts[0] != 0 else []) + cuts + [n]
         return [(lo, hi, float(steps[lo]) if lo in cuts else None) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
-    def _track(self, ts: np.ndarray, c: Counters) -> None:
-        """The envelope and settling windows over a chunk (see the module docstring)."""
+    def _track(self, ts: np.ndarray, steps: np.ndarray, c: Counters) -> None:
+        """The envelope, settling windows and steps back over a chunk (see the module docstring)."""
         n = len(ts)
         offsets = ts * self.sfreq - np.arange(self.count, self.count + n)
-        self.count += n
         if self.base is None:
             self.base = float(offsets[0])
-        if self.held is None:  # the usual chunk: no offset far above the base (then no envelope needed in full)
-            lowest = float(offsets.min())
-            if float(offsets.max()) - min(self.base, lowest) < TRIGGER:
-                end = float((offsets - RISE * np.arange(n)).min()) + RISE * (n - 1)  # the envelope at the last
-                self.base = min(self.base + RISE * n, end)
+        base = self.base
+        lowest = float(offsets.min())
+        if self.w_n < 0 and float(steps.min()) >= 0.0 and float(offsets.max()) - min(base, lowest) < TRIGGER:
+            # the usual chunk: no offset far above the envelope, no step back (then no need of the envelope in full)
+            self._count_draws(steps)
+            if lowest < base:
+                self.fall = max(base - lowest, self.fall * FALL_DECAY)
+            end = float((offsets - RISE * np.arange(n)).min()) + RISE * (n - 1)  # the envelope at the last
+            self.base = min(base + RISE * n, end)
+            self.count += n
+            if self.count >= self.next_mark:
+                self._measure_slope(self.count)
+            return
+        steps_f = steps.tolist()
+        for i, o in enumerate(offsets.tolist()):
+            self._one(o, steps_f[i], c)
+
+    def _count_draws(self, steps: np.ndarray) -> None:
+        """The draws of a chunk whose offsets are all under TRIGGER (so timely)."""
+        p = steps * self.sfreq
+        self.n_steps += len(p)
+        draws = int((np.abs(p - np.rint(p)) > DRAW_TOLERANCE).sum())
+        self.n_draws += draws
+        self.n_timely += draws
+        if self.n_steps > DRAW_MEMORY:
+            self._forget_draws()
+
+    def _forget_draws(self) -> None:
+        self.n_steps *= 0.5
+        self.n_draws *= 0.5
+        self.n_timely *= 0.5
+
+    def _one(self, o: float, step: float, c: Counters) -> None:
+        """One sample of offset ``o`` after a step of ``step`` seconds: steps back, the envelope, the window."""
+        self.n_steps += 1.0
+        p = step * self.sfreq - 1.0
+        base = self.base
+        if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
+            self.n_draws += 1.0
+            if o - base < COUNT_FROM:
+                self.n_timely += 1.0
+        if self.n_steps > DRAW_MEMORY:
+            self._forget_draws()
+        if o < base:
+            fall = base - o
+            if step < 0.0 and fall > max(BACK_MIN, BACK_FALLS * self.fall):  # the clock went back
+                c.backward_steps += 1
+                self.marks.clear()  # the step is no rate error: the slope is measured afresh after it
+                self.next_mark = self.count + 1 + SLOPE_SAMPLES
+            else:
+                self.fall = max(fall, self.fall * FALL_DECAY)
+        self.count += 1
+        if self.w_n < 0:
+            if o - base - RISE < TRIGGER:
+                self.base = min(base + RISE, o)
                 if self.count >= self.next_mark:
                     self._measure_slope(self.count)
                 return
-        i = 0
-        while i < n:
-            if self.held is None:  # the envelope until an offset rises TRIGGER above it
-                o = offsets[i:]
-                rise = RISE * np.arange(len(o))
-                env = rise + np.minimum(self.base + RISE, np.minimum.accumulate(o - rise))
-                up = np.flatnonzero(o - np.r_[self.base, env[:-1]] - RISE >= TRIGGER)
-                g = len(o) if len(up) == 0 else int(up[0])
-                if g:
-                    self.base = float(env[g - 1])
-                if self.count - (n - i - g) >= self.next_mark:
-                    self._measure_slope(self.count - (n - i - g))
-                if g == len(o):
-                    return
-                self.held, self.n_held = [], 0  # a window opens at i + g, the base frozen
-                i += g
-            take = min(n - i, self.window - self.n_held)
-            self.held.append(offsets[i:i + take])
-            self.n_held += take
-            i += take
-            if self.n_held == self.window:
-                self.settle(c)
+            self._open()
+        x = o - self.w_slope * self.w_n  # the rate error taken out
+        self.w_low = min(self.w_low, x)
+        self.w_low_r = min(self.w_low_r, o - RISE * self.w_n)
+        self.w_env = min(self.w_env + RISE, o)
+        self.w_env2 = min(self.w_env2 + self.w_rise, o)
+        self.w_n += 1
+        if x - self.w_base < COUNT_FROM:  # a timely stamp: nothing lost, the envelope carried through the window
+            self.base, self.w_n = self.w_env, -1
+        elif self.w_n >= self.w_len:
+            self._close(c)
+        if self.w_n < 0 and self.count >= self.next_mark:
+            self._measure_slope(self.count)
+
+    def _open(self) -> None:
+        """A settling window opens at the next sample (the base frozen); its full length from the draws seen."""
+        self.w_n, self.w_base, self.w_slope, self.w_rise = 0, self.base, self.slope, max(self.slope, 0.0)
+        self.w_start = self.count - 1
+        self.w_chained = self.w_start == self.full_end
+        if self.w_chained:  # the gap measured from its own base: its count rounded once, not once a window
+            self.w_base = self.chain_base + self.w_slope * (self.w_start - self.chain_start)
+        self.w_low = self.w_low_r = self.w_env2 = math.inf
+        self.w_env = self.base
+        length = self.window
+        if self.n_draws >= MIN_DRAWS:  # jittered stamps: enough draws that one is timely (see SETTLE_DRAWS)
+            untimely = 1.0 - self.n_timely / self.n_draws
+            need = SETTLE_DRAWS if untimely <= 0.0 else math.log(SETTLE_MISS) / math.log(min(untimely, 0.999))
+            length = max(length, min(self.window_max, math.ceil(max(need, SETTLE_DRAWS) * self.n_steps / self.n_draws)))
+        self.w_len = length
 
     def _measure_slope(self, count: int) -> None:
-        """A mark at sample ``count`` (the base, losses left out), and the slope over the marks."""
-        self.marks.append((count, self.base - self.lost))
+        """A mark at sample ``count`` (the base), and the slope over the marks (see SLOPE_SAMPLES)."""
+        self.marks.append((count, self.base, self.lost))
         self.next_mark = count + SLOPE_SAMPLES
-        (n0, b0), (n1, b1) = self.marks[0], self.marks[-1]
-        if n1 > n0:
-            self.slope = (b1 - b0) / (n1 - n0)
+        m = len(self.marks)
+        if m < 2:
+            return
+        marks = list(self.marks)
+        rises = sorted((b1 - b0 - (l1 - l0 if l1 - l0 > RISE * (n1 - n0) else 0)) / (n1 - n0)
+                       for (n0, b0, l0), (n1, b1, l1) in zip(marks[:-1], marks[1:]))
+        q = (m - 1) // 4
+        middle = rises[q:m - 1 - q]
+        self.slope = sum(middle) / len(middle)
 
     def settle(self, c: Counters) -> None:
-        """Close the open settling window now; what it shows lost goes into ``c`` (also at a stall, stop, restart)."""
-        if self.held is None or self.base is None:
+        """Close the open settling window now (at a stall, stop, restart); what it shows lost goes into ``c``.
+
+        A window of jittered stamps stays open until it is full: its stamps, all late so far, are no evidence yet
+        (the stream's next stamps decide, if any come; a loss in the last seconds before a stop is not counted)."""
+        if self.w_n < 0 or self.base is None:
             return
-        held = np.concatenate(self.held)
-        self.held, self.n_held = None, 0
-        if len(held) == 0:
+        if self.n_draws >= MIN_DRAWS:
             return
-        low = float((held - self.slope * np.arange(len(held))).min()) - self.base
-        lost = int(round(low)) if low >= COUNT_FROM else 0
+        self._close(c)
+
+    def _close(self, c: Counters) -> None:
+        """Close the open window (no stamp in it was timely): its least excess is the loss (see the docstring)."""
+        n, self.w_n = self.w_n, -1
+        if n <= 0:
+            return
+        low = self.w_low - self.w_base  # every excess is COUNT_FROM or more (else the window had closed)
+        if len(self.marks) < SLOPE_KNOWN and self.w_low_r - self.w_base < COUNT_FROM:
+            # the rate error not measured yet, and the most a slow sender could drift explains the window: no loss
+            self.base = self.w_env
+            return
+        total = int(math.floor(low + ROUND_UP)) if low >= COUNT_FROM else 0
+        prior = self.chain_lost if self.w_chained else 0
+        lost = max(total - prior, 0)
         if lost:
-            c.gaps += 1
+            if not self.w_chained:  # chained: a late stamp opened the window before, the same gap
+                c.gaps += 1
             c.samples_lost += lost
             self.lost += lost
+            if not self.w_chained:
+                self.chain_base, self.chain_start, self.chain_lost = self.w_base, self.w_start, 0
+            self.chain_lost += lost
+            self.full_end = self.w_start + n
+        total = prior + lost
         # the base after the window: the loss added (and a slow sender's rise), or lower where the window's offsets
-        # were (a faster sender); a further loss inside the window is then left to the next window
-        rise = max(self.slope, 0.0)
-        env = float((held + rise * np.arange(len(held) - 1, -1, -1)).min())
-        self.base = min(self.base + lost + rise * len(held), env)
+        # were (a faster sender), never lower than the loss counted (a late stamp then a loss: the next window counts
+        # the rest of it, as if this one's count were exact); a further loss inside the window: the next window's
+        self.base = max(min(self.w_base + total + self.w_rise * n, self.w_env2),
+                        self.w_base + total + min(self.w_slope, 0.0) * n)

@@ -47,7 +47,7 @@ def test_a_regular_stream_counts_every_loss_exactly(sfreq, max_pull):
 
 
 @pytest.mark.parametrize(("sfreq", "jitter_s", "at_most"), [(250.0, 1e-3, 0), (250.0, 3e-3, 0), (1000.0, 2e-4, 0),
-                                                          (1000.0, 1e-3, 0), (1000.0, 3e-3, 5)])
+                                                          (1000.0, 1e-3, 0), (1000.0, 3e-3, 1)])
 def test_jittered_stamps_lose_nothing(sfreq, jitter_s, at_most):
     """Stamps late by up to several periods (the step-based estimate it replaces counted 1,044 to 43,074 lost in
     such a minute: every step over 1.5 periods)."""
@@ -55,7 +55,7 @@ def test_jittered_stamps_lose_nothing(sfreq, jitter_s, at_most):
     ts, _ = stamps(int(60 * sfreq), sfreq, rng, jitter_s)
     assert np.diff(ts).max() > 2 / sfreq  # steps over 1.5 periods: each one looked like a gap
     c, _ = track(ts, sfreq, rng)
-    assert c.samples_lost <= at_most and c.gaps <= at_most  # stamps 3 periods late on average: a few a minute
+    assert c.samples_lost <= at_most and c.gaps <= at_most  # stamps 3 periods late on average: one a minute
 
 
 @pytest.mark.parametrize(("sfreq", "jitter_s"), [(250.0, 1e-3), (1000.0, 1e-3)])
