@@ -67,7 +67,10 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     import signal
 
     from bci_stream.core.errors import BciStreamError
+    from bci_stream.io import load_recording
     from bci_stream.io.channel_names import read_channel_names
+    from bci_stream.io.errors import ChannelError, DataError
+    from bci_stream.io.load import check_names
     from bci_stream.sim.replay import LINGER_S, run_replay
 
     def ready(rec) -> None:
@@ -77,11 +80,21 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C: no traceback
     try:
-        names = read_channel_names(channel_names)
+        # a wrong --channel-names (no such file, or a count other than the file's) is a usage error (exit 2)
+        # naming the option, as in calibrate; a file that cannot be read is not (exit 1)
+        try:
+            names = read_channel_names(channel_names)
+        except DataError as exc:
+            raise click.UsageError(str(exc)) from None
+        rec = None if names is None else load_recording(path)
+        if rec is not None:
+            try:
+                rec.ch_names = check_names(names, rec.n_chans, rec.source, "--channel-names")
+            except ChannelError as exc:
+                raise click.UsageError(str(exc)) from None
         n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,
                        on_ready=ready, wait_for_consumer=wait_for_consumer,
-                       linger=LINGER_S if linger is None else linger,
-                       **({} if names is None else {"rename_channels": names}))
+                       linger=LINGER_S if linger is None else linger, recording=rec)
     except (BciStreamError, ValueError, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # before the stream was up (while the file was read)
@@ -90,14 +103,15 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     click.echo(f"pushed {n} samples")
 
 
-def _settings(**overrides: object):
-    from pydantic import ValidationError
-
-    from bci_stream.core.settings import ConfigFileError, Settings
+def _settings(**flags: object):
+    """The settings, ``flags`` (this command's options; None: not given) over the environment, .env and config file;
+    a bad value is a usage error (exit 2) naming its flag, variable or config key, the rule and the value."""
+    from bci_stream.core.settings import ConfigFileError
+    from bci_stream.core.settings_errors import SettingsError, load_settings
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except (ValidationError, ConfigFileError) as exc:
+        return load_settings(**flags)
+    except (SettingsError, ConfigFileError) as exc:
         raise click.UsageError(str(exc)) from None
 
 

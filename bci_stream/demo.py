@@ -15,6 +15,8 @@ from bci_stream.core.errors import BciStreamError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.settings import Settings
 from bci_stream.service.supervisor import start_without_sigint
+from bci_stream.sim.eeg import SyntheticEEG
+from bci_stream.sim.montage import unplaced
 from bci_stream.sim.player import run_simulator
 
 DEFAULT_MODEL = "sim-mi-gru"
@@ -47,6 +49,24 @@ def _fmt_load(st: dict) -> str:
     if st.get("stall"):
         text += f" | stalled {st['stall']['seconds']:.1f} s: {st['stall']['reason']}"
     return text
+
+
+class DurationStop:
+    """When ``demo --duration`` ends: ``duration`` seconds of signal decoded, counted from the first decoded sample.
+
+    The status's ``samples_out`` lags the worker by at most one status interval, so the demo stops once it reports
+    ``round(duration * sfreq)`` samples, or (a decoder that falls behind or stalls) at ``deadline``: ``duration``
+    after the first decoded sample, dated from the first status that showed samples (``seen`` of them at ``now``,
+    decoded at the stream's pace). Either way the decoder is stopped about one status interval after the end.
+    """
+
+    def __init__(self, duration: float, sfreq: float, seen: int, now: float) -> None:
+        self.target = max(1, round(duration * sfreq))
+        self.deadline = now - seen / sfreq + duration
+
+    def reached(self, samples_out: int, now: float) -> bool:
+        """True once ``samples_out`` decoded samples make up the duration, or its deadline has passed."""
+        return samples_out >= self.target or now >= self.deadline
 
 
 class CueTracker:
@@ -82,6 +102,11 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
     except BciStreamError as exc:
         echo(f"error: {exc}")
         return 2
+    try:  # the simulator streams the model's own channel names, whatever their spelling ('C3', 'C3..', 'EEG-C3')
+        SyntheticEEG(n_chans=card.n_chans, sfreq=card.sfreq, ch_names=card.ch_names)
+    except ValueError as exc:
+        echo(f"error: the simulator cannot stream the input of model {card.ref}: {exc}")
+        return 2
     name = f"bci-stream-demo-{os.getpid()}"
     source_id = f"{name}-src"
     ctx = mp.get_context("spawn")
@@ -89,7 +114,7 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
     sim = ctx.Process(
         target=run_simulator, name="bci-stream-simulator",
         kwargs=dict(name=name, n_chans=card.n_chans, sfreq=card.sfreq, source_id=source_id, stop_event=stop,
-                    seed=int(time.time()) % 100_000),
+                    seed=int(time.time()) % 100_000, ch_names=list(card.ch_names)),
         daemon=True,
     )
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
@@ -100,6 +125,10 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                                                                 timeout=10.0) as client:
             echo(f"bci-stream demo: API on {server.url}, simulated EEG '{name}' "
                  f"({card.n_chans} ch, {card.sfreq:g} Hz), model {card.ref} ({', '.join(card.output.labels)})")
+            off = unplaced(card.ch_names)
+            if off:
+                echo(f"note: {len(off)} of the model's channels are not 10-10 names the simulator can place "
+                     f"({', '.join(off[:6])}{' ...' if len(off) > 6 else ''}): they carry background EEG only")
             r = client.post("/decoders", json={"stream": {"name": name, "source_id": source_id}, "model": model_ref})
             if r.status_code != 201:
                 echo(f"error: POST /decoders answered {r.status_code}: {r.text}")
@@ -109,26 +138,30 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                  "Ctrl-C to stop.")
             cues = CueTracker(f"{name}-markers")
             t0 = time.monotonic()
-            t_decoding: float | None = None  # --duration counts from the first decoded sample, not the POST
+            stop_at: DurationStop | None = None  # --duration counts from the first decoded sample, not the POST
             tick = 1
             try:
-                while duration is None or t_decoding is None or time.monotonic() - t_decoding < duration:
-                    time.sleep(max(0.0, t0 + tick - time.monotonic()))
-                    tick += 1
+                while True:
+                    due = t0 + tick  # the next status line; the end of --duration may come first
+                    time.sleep(max(0.0, min(due, stop_at.deadline if stop_at else due) - time.monotonic()))
                     st = client.get(f"/decoders/{decoder_id}").json()
                     c = st["counters"]
                     samples_out = c.get("samples_out", 0)
-                    p = max(st["last_output"]) if st.get("last_output") else 0.0
-                    echo(f"[{time.monotonic() - t0:5.1f} s] {st['state']:<10} in {c.get('samples_in', 0):>7} "
-                         f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | {_fmt_load(st)} | decoded "
-                         f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}"
-                         f"{_fmt_trials(st.get('scoring'))}")
+                    if time.monotonic() >= due:
+                        tick += 1
+                        p = max(st["last_output"]) if st.get("last_output") else 0.0
+                        echo(f"[{time.monotonic() - t0:5.1f} s] {st['state']:<10} in {c.get('samples_in', 0):>7} "
+                             f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | {_fmt_load(st)} | decoded "
+                             f"{(st.get('last_label') or '-'):<10} p={p:.2f} | cue {cues.current()}"
+                             f"{_fmt_trials(st.get('scoring'))}")
                     if st["state"] == "error":
                         echo(f"error: {st['last_error']}")
                         return 1
-                    if t_decoding is None and samples_out > 0:
-                        t_decoding = time.monotonic()
-                    elif t_decoding is None and time.monotonic() - t0 > START_TIMEOUT_S:
+                    if samples_out > 0 and stop_at is None and duration is not None:
+                        stop_at = DurationStop(duration, card.sfreq, samples_out, time.monotonic())
+                    if stop_at is not None and stop_at.reached(samples_out, time.monotonic()):
+                        break
+                    if samples_out == 0 and time.monotonic() - t0 > START_TIMEOUT_S:
                         why = st.get("last_error") or (st.get("stall") or {}).get("reason") or "no error reported"
                         echo(f"error: no decoded sample within {START_TIMEOUT_S:g} s of starting the decoder "
                              f"(state {st['state']}): {why}")

@@ -339,8 +339,13 @@ def main(argv: Sequence[str] | None = None, echo: Callable[[str], None] = print)
             args.write.write_text(new, encoding="utf-8")
         echo(f"{args.write}: settings reference {'updated' if new != text else 'already up to date'}")
     else:
-        kwargs = {"config": args.config} if args.config is not None else {}
-        for name, value in effective_settings(Settings(**kwargs)).items():
+        from bci_stream.core.settings_errors import SettingsError, load_settings
+
+        try:
+            settings = load_settings(config=args.config)
+        except (SettingsError, ConfigFileError) as exc:  # one line per bad value, never the token's (exit 2)
+            parser.error(str(exc))
+        for name, value in effective_settings(settings).items():
             echo(f"{name} = {json.dumps(value)}  # {env_var(name)}")
     return 0
 

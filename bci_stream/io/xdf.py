@@ -20,10 +20,17 @@
   part of the recording, or the file refused when that is ambiguous). Durations are 0
   unless ``until_next=True``, which gives each marker the span until the next marker (the last one:
   until the end), for cue streams that mark only onsets.
+* pyxdf's warning ``Stream N: Segments and clock-segments differ`` is dropped for a stream that has no clock offset
+  at all (:func:`load_xdf`): it compares the stream's segments with clock segments that only exist where there are
+  offsets, so it fires for every such stream (the service's decoded, provenance and events streams, written on the
+  recording host's clock, which need none: XDF spec, ClockOffset chunk). For a stream with clock offsets it is kept.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +119,51 @@ def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, 
     return np.array(scale), ch_types, ch_units
 
 
+#: pyxdf's warning (``load_xdf`` with clock synchronisation) when a stream's jitter segments and clock segments differ.
+SEGMENTS_DIFFER = re.compile(r"Stream (\d+): Segments and clock-segments differ")
+
+
+def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``pyxdf.load_xdf(path, **options)``, without the :data:`SEGMENTS_DIFFER` warning of streams that hold no
+    clock offset.
+
+    pyxdf builds a stream's clock segments from its ClockOffset chunks, and warns when they differ from its jitter
+    segments; a stream with no offset has no clock segment, so it is warned about whenever it has samples, and the
+    warning says nothing about the data (no offset was applied to it; the XDF spec needs none for a stream on the
+    recorder's clock). The same warning for a stream with offsets (a clock reset, a break in the samples) is
+    passed on to pyxdf's logger as it was; every other message of pyxdf is untouched.
+    """
+    pyxdf = require("pyxdf", "reading XDF files")
+    logger = logging.getLogger(pyxdf.load_xdf.__module__)
+    held: list[logging.LogRecord] = []
+    me = threading.get_ident()
+
+    def hold(record: logging.LogRecord) -> bool:
+        if record.thread == me and SEGMENTS_DIFFER.fullmatch(record.getMessage()):
+            held.append(record)
+            return False
+        return True
+
+    logger.addFilter(hold)
+    try:
+        streams, header = pyxdf.load_xdf(str(path), **options)
+    finally:
+        logger.removeFilter(hold)
+    no_offsets = {s["info"].get("stream_id") for s in streams
+                  if s.get("clock_times") is not None and len(s["clock_times"]) == 0}
+    for record in held:
+        match = SEGMENTS_DIFFER.fullmatch(record.getMessage())
+        if match is None or int(match.group(1)) not in no_offsets:
+            logger.handle(record)
+    return streams, header
+
+
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
              until_next: bool = False) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
     """Data (µV), sfreq, channel names, events and ``{"ch_types": [...]}`` from an XDF file."""
-    pyxdf = require("pyxdf", "reading XDF files")
-
+    require("pyxdf", "reading XDF files")  # a missing pyxdf says how to install it, not that the file is bad
     try:
-        streams, _header = pyxdf.load_xdf(str(path))
+        streams, _header = load_xdf(path)
     except Exception as exc:  # pyxdf raises bare Exception/IOError on bad files
         raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
     own = _service_streams(streams)

@@ -13,9 +13,10 @@ distance-based spatial spreading of simulated sources, not for source imaging.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from numbers import Integral
 
-__all__ = ["TEN_TEN_64", "UNKNOWN_POSITION", "ten_ten_names", "ten_ten_position"]
+__all__ = ["TEN_TEN_64", "UNKNOWN_POSITION", "ten_ten_names", "ten_ten_position", "unplaced"]
 
 TEN_TEN_64: tuple[str, ...] = (
     "FC5", "FC3", "FC1", "FCz", "FC2", "FC4", "FC6",
@@ -104,10 +105,12 @@ def ten_ten_names(n_chans: int) -> list[str]:
 
 
 def _normalise(name: str) -> str:
-    """Lower-case a label and strip common decorations (``EEG C3-REF``, ``Fc5.``)."""
+    """Lower-case a label and strip common decorations (``EEG C3-REF``, ``EEG-C3``, ``Fc5.``)."""
     s = name.strip().lower()
-    if s.startswith("eeg "):
-        s = s[4:].strip()
+    for prefix in ("eeg ", "eeg-", "eeg_", "eeg:"):  # "EEG C3-REF" (EDF), "EEG-C3" (BCI Competition IV 2a)
+        if s.startswith(prefix):
+            s = s[len(prefix):].strip()
+            break
     for suffix in ("-ref", "-le", "-ar", "-avg"):
         if s.endswith(suffix):
             s = s[: -len(suffix)]
@@ -120,7 +123,7 @@ def ten_ten_position(name: str) -> tuple[float, float]:
     Parameters
     ----------
     name : str
-        Electrode label, case-insensitive (``"C3"``, ``"fcz"``, ``"Fc5."`` and
+        Electrode label, case-insensitive (``"C3"``, ``"fcz"``, ``"Fc5."``, ``"EEG-C3"`` and
         old names ``T3``/``T4``/``T5``/``T6`` are understood).
 
     Returns
@@ -152,3 +155,9 @@ def ten_ten_position(name: str) -> tuple[float, float]:
         k = int(num)
         x = -(k + 1) / 2.0 if k % 2 else k / 2.0
     return (float(x), float(y))
+
+
+def unplaced(names: Sequence[str]) -> list[str]:
+    """The names of ``names`` that :func:`ten_ten_position` cannot place on the 10-10 montage (they get
+    :data:`UNKNOWN_POSITION`: background EEG, hardly any of the simulated rhythms)."""
+    return [n for n in names if _NAME_RE.match(_ALIASES.get(_normalise(n), _normalise(n))) is None]

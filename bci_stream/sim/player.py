@@ -51,6 +51,7 @@ def run_simulator(
     trial_s: float = 4.0,
     rest_s: tuple[float, float] = (2.0, 3.0),
     classes: Sequence[str] = ("left_hand", "right_hand", "feet"),
+    ch_names: Sequence[str] | None = None,
 ) -> int:
     """Stream synthetic EEG and cue markers over LSL at real-time pace.
 
@@ -59,7 +60,7 @@ def run_simulator(
     name : str
         LSL stream name of the EEG outlet; the marker outlet is ``f"{name}-markers"``.
     n_chans : int
-        Number of channels (names from :func:`~bci_stream.sim.montage.ten_ten_names`).
+        Number of channels (names from :func:`~bci_stream.sim.montage.ten_ten_names` unless ``ch_names``).
     sfreq : float
         Nominal sampling rate in Hz (see :class:`~bci_stream.sim.eeg.SyntheticEEG`).
     duration : float or None
@@ -80,6 +81,10 @@ def run_simulator(
         Called with no arguments once both outlets exist, before the first push.
     trial_s, rest_s, classes
         Cue schedule, passed to :class:`~bci_stream.sim.eeg.SyntheticEEG`.
+    ch_names : sequence of str, optional
+        The channel labels to stream (``n_chans`` of them; e.g. a model card's, whatever their spelling), placed on
+        the scalp by :func:`~bci_stream.sim.montage.ten_ten_position`; default
+        :func:`~bci_stream.sim.montage.ten_ten_names`.
 
     Returns
     -------
@@ -118,6 +123,7 @@ def run_simulator(
         trial_s=trial_s,
         rest_s=rest_s,
         classes=classes,
+        ch_names=ch_names,
     )
     sfreq = sim.sfreq
     if chunk_size is None:

@@ -21,16 +21,41 @@ def test_bundled_model_is_valid_and_verifies():
     assert card.parity is not None and card.parity.max_abs_diff <= 1e-4 and card.parity.n_samples >= 1000
 
 
-def test_demo_runs_and_decodes():
+SFREQ = 160.0  # both demo models'
+SIM_CHUNK = 5  # samples per push of the simulator at 160 Hz (run_simulator: round(sfreq / 32))
+STATUS_LINE_S = 1.0  # the demo prints (and polls) a status line every second
+
+
+def _demo(*args: str) -> tuple[str, int]:
+    """Run ``bci-stream demo ARGS --port 0``; its output and the decoded samples its last line reports."""
     bci_stream = Path(sys.executable).with_name("bci-stream")
-    proc = subprocess.run([str(bci_stream), "demo", "--duration", "10", "--port", "0"], capture_output=True,
-                          text=True, timeout=180, cwd=REPO)
+    proc = subprocess.run([str(bci_stream), "demo", *args, "--port", "0"], capture_output=True, text=True,
+                          timeout=180, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     m = re.search(r"stopped: (\d+) samples in, (\d+) decoded samples out", proc.stdout)
     assert m, proc.stdout
     n_in, n_out = int(m.group(1)), int(m.group(2))
-    assert n_out > 0 and n_in == n_out
-    assert proc.stdout.count("running") >= 5
+    assert n_out > 0 and n_in == n_out, proc.stdout
+    return proc.stdout, n_out
+
+
+def test_demo_runs_and_decodes():
+    """--duration counts decoded signal from the first decoded sample, and the demo stops within about one status
+    line of it (before the fix `--duration 20` decoded 3420 samples, 21.4 s, and `--duration 12` 13.7 s)."""
+    duration = 10
+    out, n_out = _demo("--duration", str(duration))
+    assert out.count("running") >= 5
+    assert n_out <= (duration + STATUS_LINE_S) * SFREQ + SIM_CHUNK, (n_out, out)
+
+
+def test_demo_streams_the_model_channel_names():
+    """`demo --model eegmmidb-s001-gru`: a 21-channel model with EEGMMIDB names ('Fc5.', 'C3..'); the simulator
+    streams the card's names, so the decoder finds every channel (before the fix it streamed its own first 21
+    names and the decoder refused 5 of them)."""
+    duration = 3
+    out, n_out = _demo("--duration", str(duration), "--model", "eegmmidb-s001-gru")
+    assert "(21 ch, 160 Hz), model eegmmidb-s001-gru@" in out and "note:" not in out
+    assert n_out <= (duration + STATUS_LINE_S) * SFREQ + SIM_CHUNK, (n_out, out)
 
 
 def _cli() -> str:
@@ -94,3 +119,14 @@ def test_serve_command_answers_and_shuts_down_on_sigterm():
     # uvicorn shuts down gracefully (lifespan: decoders stopped), then re-raises the signal it caught
     assert "Application shutdown complete" in err
     assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_duration_stop_counts_decoded_samples_from_the_first():
+    """The rule the demo stops by: enough decoded samples, or the deadline dated from the first decoded sample
+    (``seen`` samples already decoded at the first status that showed any)."""
+    from bci_stream.demo import DurationStop
+
+    stop = DurationStop(duration=20, sfreq=SFREQ, seen=80, now=100.0)  # first sample 0.5 s before t=100
+    assert stop.target == 3200 and stop.deadline == 119.5
+    assert not stop.reached(3199, 110.0) and stop.reached(3200, 110.0)  # by samples
+    assert not stop.reached(100, 119.4) and stop.reached(100, 119.5)    # by the clock (a stalled decoder)

@@ -98,7 +98,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     ------
     CalibrationError
         With a message naming the file, the rule and the value: ``sfreq mismatch between runs``,
-        ``channels missing in``, ``not in the files``, ``only one class present``,
+        ``channels missing in``, ``not in the files``, ``only one class present`` / ``no class present``,
         ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes, ``--channel-names``
         with a count other than a file's channels; loader errors are re-raised as ``cannot load FILE: ...``.
     """
@@ -169,12 +169,14 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                             ch_names=[rec.ch_names[i] for i in idx], trials=trials, source=rec.source))
     counts = {name: int(sum((r.trials.classes == k).sum() for r in out_runs)) for k, name in enumerate(labels)}
     have = [n for n, c in counts.items() if c > 0]
+    if absent:  # the cause first: events --labels names that no file has
+        raise CalibrationError(not_in_files + ("" if len(have) >= 2 else
+                                               f"; cues per class {counts}: fewer than two classes occur"))
     if len(have) < 2:
         raise CalibrationError(
-            f"only one class present in the files: cues per class {counts}; --labels must map events of at least "
-            f"two classes that occur" + (f"; {not_in_files}" if absent else ""))
-    if absent:
-        raise CalibrationError(not_in_files)
+            f"{'only one class' if have else 'no class'} present in the files: cues per class {counts} (cues "
+            f"at least {max(EVAL_TIMES):g} s before a file's end); --labels must map events of at least two "
+            "classes that occur")
     empty = [r.source for r in out_runs if len(r.trials) == 0]
     if empty:
         raise CalibrationError(

@@ -178,9 +178,30 @@ def _assert_error(res, substring: str) -> None:
 
 
 def test_only_one_class_present(tmp_path: Path) -> None:
+    """Both events are in the file, but its only T2 cue lies too near its end to be a trial: one class, said so."""
+    from bci_stream.io import load_recording
+    from bci_stream.io.npz import save_npz
+    from bci_stream.io.recording import Event
+
+    rec = load_recording(_npz_variant(tmp_path, "only_t1", keep_events=lambda e: e.description != "T2"))
+    rec.events = [*rec.events, Event(rec.n_times - 20, 0, "T2")]  # 0.125 s before the end
+    one = save_npz(rec, tmp_path / "late_t2.npz")
+    res = _run([str(one), "--labels", LABELS, "--name", "x", "--out", str(tmp_path)])
+    _assert_error(res, "only one class present in the files: cues per class {'fists': 8, 'feet': 0}")
+    assert "not in the files" not in res.output
+
+
+def test_events_in_no_file_are_said_first(tmp_path: Path) -> None:
+    """The audit's `--labels T3=fists,T4=feet` (events no file has): that cause first, and zero classes are not
+    called "one class"."""
+    res = _run([str(R05), "--labels", "T3=fists,T4=feet", "--name", "x", "--out", str(tmp_path)])
+    _assert_error(res, "error: --labels names event(s) ['T3', 'T4'] not in the files (their events are: 'T0' ×15")
+    assert "cues per class {'fists': 0, 'feet': 0}: fewer than two classes occur" in res.output
+    assert "only one class" not in res.output
     one = _npz_variant(tmp_path, "only_t1", keep_events=lambda e: e.description != "T2")
-    _assert_error(_run([str(one), "--labels", LABELS, "--name", "x", "--out", str(tmp_path)]),
-                  "only one class present")
+    res = _run([str(one), "--labels", LABELS, "--name", "x", "--out", str(tmp_path)])
+    _assert_error(res, "error: --labels names event(s) ['T2'] not in the files")
+    assert "cues per class {'fists': 8, 'feet': 0}" in res.output and "only one class" not in res.output
 
 
 def test_fewer_than_4_trials_per_class(tmp_path: Path) -> None:

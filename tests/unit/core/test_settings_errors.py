@@ -1,0 +1,92 @@
+"""Bad settings are reported as the user set them: the flag, the environment variable, the .env file or the config
+file's key, the rule and the value, one line each; never the token's value. ``bci-stream serve`` exits 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bci_stream.core.settings import ConfigFileError
+from bci_stream.core.settings_errors import SettingsError, load_settings
+
+TOKEN = "s3cr3t"  # 6 characters: too short, and must never be printed
+
+
+def _error(**flags) -> str:
+    with pytest.raises(SettingsError) as info:
+        load_settings(**flags)
+    return str(info.value)
+
+
+def test_environment_variable_is_named_with_rule_and_value(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCI_STREAM_WORKER", "dedicatd")
+    assert _error() == ("environment variable BCI_STREAM_WORKER: Input should be 'dedicated' or 'shared'; "
+                        "got 'dedicatd'")
+
+
+def test_token_value_is_never_shown(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCI_STREAM_TOKEN", TOKEN)
+    message = _error()
+    assert message.startswith("environment variable BCI_STREAM_TOKEN: String should have at least 8 characters")
+    assert "6 characters (not shown)" in message and TOKEN not in message
+
+
+def test_one_line_per_bad_value_each_from_its_source(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = clean / "bci.toml"
+    config.write_text(f'max_restarts = -1\ntoken = "{TOKEN}"\nport = 8100\n', encoding="utf-8")
+    (clean / ".env").write_text("BCI_STREAM_STATUS_INTERVAL=9\n", encoding="utf-8")
+    monkeypatch.setenv("bci_stream_log_level", "loud")  # the variables are case-insensitive: named as set
+    lines = _error(config=config, host=None).splitlines()
+    assert len(lines) == 4, lines
+    by_origin = {line.split(": ", 1)[0]: line for line in lines}
+    assert set(by_origin) == {"environment variable bci_stream_log_level", "BCI_STREAM_STATUS_INTERVAL in the env "
+                              "file '.env'", f"config file '{config}'"}, lines
+    assert any("key 'max_restarts'" in line and line.endswith("; got -1") for line in lines)
+    assert any("key 'token'" in line and "(not shown)" in line for line in lines)
+    assert by_origin["BCI_STREAM_STATUS_INTERVAL in the env file '.env'"].endswith("less than or equal to 5; got '9'")
+    assert TOKEN not in "\n".join(lines)
+
+
+def test_a_flag_wins_and_is_named(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BCI_STREAM_PORT", "70000")
+    assert load_settings(port=8100).port == 8100          # the flag overrides the bad variable
+    assert _error(status_interval=0, port=8100) == "--status-interval: Input should be greater than 0; got 0"
+
+
+def test_config_file_errors_pass_through(clean: Path) -> None:
+    (clean / "bad.toml").write_text("prot = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError, match="unknown key 'prot'"):
+        load_settings(config=clean / "bad.toml")
+
+
+def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    cli = str(Path(sys.executable).with_name("bci-stream"))
+    base = {k: v for k, v in os.environ.items() if not k.upper().startswith("BCI_STREAM_")}
+    return subprocess.run([cli, "serve", "--port", "0", *args], env={**base, **env}, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_serve_reports_environment_errors_and_exits_2(tmp_path: Path) -> None:
+    """The audit's commands: BCI_STREAM_TOKEN=short, BCI_STREAM_WORKER=dedicatd (both at once here)."""
+    proc = _serve({"BCI_STREAM_TOKEN": TOKEN, "BCI_STREAM_WORKER": "dedicatd"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr
+    assert "Error: environment variable BCI_STREAM_TOKEN: String should have at least 8 characters" in err
+    assert "\nenvironment variable BCI_STREAM_WORKER: Input should be 'dedicated' or 'shared'; got 'dedicatd'" in err
+    assert TOKEN not in proc.stdout + err
+    assert "validation error" not in err and "pydantic" not in err and "Traceback" not in err
+
+
+def test_show_reports_a_bad_token_without_its_value(clean: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from bci_stream.core.settings import main
+
+    monkeypatch.setenv("BCI_STREAM_TOKEN", TOKEN)
+    with pytest.raises(SystemExit) as info:
+        main(["--show"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "environment variable BCI_STREAM_TOKEN" in err and TOKEN not in err
