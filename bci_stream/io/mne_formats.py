@@ -166,6 +166,8 @@ def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
     voltage = np.array([u == UNIT for u in units])
     types = [t if v or t not in MNE_VOLTAGE_TYPES else "misc" for t, v in zip(types, voltage)]
     info = mne.create_info(list(recording.ch_names), recording.sfreq, ch_types=types, verbose="error")
+    for i in np.flatnonzero(voltage):  # in volts whatever the type (mne gives a misc channel no unit)
+        info["chs"][i]["unit"], info["chs"][i]["unit_mul"] = FIFF.FIFF_UNIT_V, FIFF.FIFF_UNITM_NONE
     for i in np.flatnonzero(~voltage):
         code = _fiff_unit_code(FIFF, units[i])
         if code is None:

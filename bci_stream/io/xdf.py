@@ -147,8 +147,12 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
     logger.addFilter(hold)
     try:
         streams, header = pyxdf.load_xdf(str(path), **options)
-    finally:
+    except BaseException:
         logger.removeFilter(hold)
+        for record in held:  # the file failed: every warning it gave is passed on
+            logger.handle(record)
+        raise
+    logger.removeFilter(hold)
     no_offsets = {s["info"].get("stream_id") for s in streams
                   if s.get("clock_times") is not None and len(s["clock_times"]) == 0}
     for record in held:

@@ -100,6 +100,11 @@ def test_save_fif_writes_each_channels_unit_not_every_channel_as_eeg_in_volts(tm
     assert back.ch_types == ["eeg", "eeg", "misc", "misc"]
     assert back.ch_units == ["microvolts", "microvolts", "°C", "Ohm"]  # FIFF's name of degC
     np.testing.assert_allclose(back.data, bdf.data, rtol=1e-12)
+    aux = Recording(x, SFREQ, ["C3", "AUX1", "MISC1", "EOG1"], ch_types=["eeg", "aux", "misc", "eog"],
+                    ch_units=["microvolts"] * 4)  # µV channels of types mne gives no unit (an XDF's AUX)
+    back = load_recording(save_fif(aux, tmp_path / "aux_uv_raw.fif"))
+    assert back.ch_types == ["eeg", "misc", "misc", "eog"] and back.ch_units == ["microvolts"] * 4
+    np.testing.assert_allclose(back.data, x, rtol=1e-12)  # not read back 1e6 times too small, unitless
     odd = Recording(x, SFREQ, ["C3", "C4", "Acc", "Imp"], ch_types=["eeg", "EEG", "eeg", "bogus"],
                     ch_units=["microvolts", "microvolts", "g", "Ohm"])
     with pytest.warns(RecordingWarning, match="channel 'Acc': unit 'g' has no FIFF code; written unitless"):
