@@ -92,9 +92,14 @@ def read_session(path: str | Path) -> Session:
     pyxdf = require("pyxdf", "reading a recorded session (XDF)")
 
     path = Path(path)
-    logging.getLogger("pyxdf").setLevel(logging.CRITICAL)  # a crash-truncated tail is expected
-    streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False,
-                                handle_clock_resets=False)
+    logger = logging.getLogger("pyxdf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # a crash-truncated tail is expected; only for this file (it was process-wide)
+    try:
+        streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False,
+                                    handle_clock_resets=False)
+    finally:
+        logger.setLevel(level)
     by_id = {int(s["info"]["stream_id"]): s for s in streams}
     if not {1, 2, 3, 4} <= set(by_id) <= {1, 2, 3, 4, 5}:
         raise ValueError(f"path must be a bci-stream session file with streams 1-4 (and 5, markers), got streams "
