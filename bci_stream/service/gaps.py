@@ -9,16 +9,16 @@ second). A lost sample raises every later offset by one for good. So:
 
 * the *base* is the offsets' lower envelope, ``base = min(base + RISE, o_i)`` per sample (it follows a sender up to
   ``RISE`` = 1 % slower than its nominal rate, and any faster one, a fast replay included); its slope per sample is
-  the sender's rate error (see SLOPE_SAMPLES: measured on the base itself, spans with a loss left out as outliers);
+  the sender's rate error (see SLOPE_S: measured on the base itself, spans with a loss left out as outliers);
 * an offset ``TRIGGER`` (0.75) or more above the base opens a *settling window* with the base frozen. Its offsets'
   *excess* over the base, the rate error taken out, decides: the first excess under ``COUNT_FROM`` (0.95) is a
   timely stamp, so nothing was lost, and the window closes at once (the base carried through it as the envelope).
   A window without one closes full and counts its least excess, rounded (a loss is whole samples). A window opened
   by a late stamp just before a loss counts that stamp's excess, and the next window, opening at once, the rest,
   measured from the same base and rounded once for the whole gap (rounded once a window, such a loss read one
-  over): one gap. Before the rate error is measured (the first 3 x 256 samples), a full window counts only when
-  its excess is more than the largest drift (``RISE`` a sample) explains: a 0.5 % slow sender then had its first
-  windows' drift counted;
+  over): one gap. Before the rate error is measured (the first 3 spans, ~3 s), a full window of jittered stamps
+  counts only when its excess is more than the largest drift (``RISE`` a sample) explains: a 0.5 % slow sender
+  then had its first windows' drift counted;
 * a full window holds ``max(32 samples, 0.25 s)``, and, when the stamps jitter, enough of the sender's *delay
   draws* that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step
   that is not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay)
@@ -82,13 +82,17 @@ stream that lost nothing opens windows hundreds of times a minute; up to SETTLE_
 DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
 """A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
 counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""
-SLOPE_SAMPLES, SLOPE_MARKS, SLOPE_KNOWN = 256, 9, 3
-"""The base's slope (the sender's rate error) is measured between marks this many samples apart, over the last
-SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known from SLOPE_KNOWN marks on:
-the mean of the middle half of the spans' rises of the base, losses counted in a span taken out only when they exceed
-what a rate error could rise (``RISE`` a sample). The base follows the offsets whatever was counted, so a span with a
-small loss is an outlier left out, and a rate error once mistaken for losses does not stay mistaken (taking every
-counted loss out, the tracker before kept counting a 0.5 % slow sender's drift as losses)."""
+SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN = 256, 1.0, 9, 3
+"""The base's slope (the sender's rate error) is measured between marks ``max(SLOPE_SAMPLES, SLOPE_S x sfreq)``
+samples apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known
+from SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken
+out when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could
+rise (``RISE`` a sample). Spans of a second, not 256 samples: the envelope of stamps with 0-20 ms of push jitter is
+uncertain by a few ms, a slope error of percents over 0.125 s at 2048 Hz, which a 4 s window multiplied into tens of
+false losses a minute (a reviewer's synthetic runs: 8-26 a minute at 2048 Hz, chunks of 64; 0-7 with spans of
+1 s). The base follows the offsets whatever was counted, so a span with a small loss is an outlier left out, and
+a rate error once mistaken for losses does not stay mistaken (taking every counted loss out, the tracker before
+kept counting a 0.5 % slow sender's drift as losses)."""
 BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
 """A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
 recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
@@ -116,7 +120,8 @@ class GapTracker:
         self.slope = 0.0  # the base's change per sample, measured over the marks
         self.marks: deque[tuple[int, float, int]] = deque(maxlen=SLOPE_MARKS)  # (count, base, lost)
         self.lost = 0  # samples counted lost by this tracker
-        self.next_mark = SLOPE_SAMPLES  # the first span (its first stamps' delays) is left out of the slope
+        self.span = max(SLOPE_SAMPLES, math.ceil(SLOPE_S * sfreq))  # samples between rate marks
+        self.next_mark = self.span  # the first span (its first stamps' delays) is left out of the slope
         self.fall = 0.0  # the largest recent fall of a stamp below the base (decaying)
         self.n_steps = self.n_draws = self.n_timely = 0.0  # steps, delay draws, timely ones; over ~DRAW_MEMORY steps
         # the open settling window (see the module docstring); w_n = -1: none open
@@ -137,7 +142,7 @@ class GapTracker:
         self.last_ts, self.count, self.base = last_ts, 0, last_ts * self.sfreq + 1.0
         self.w_n = -1
         self.marks.clear()
-        self.next_mark = SLOPE_SAMPLES
+        self.next_mark = self.span
 
     def split(self, ts: np.ndarray, c: Counters) -> list[Segment]:
         """Count lost samples (and steps back) in ``c``; return the chunk's segments."""
@@ -230,7 +235,7 @@ class GapTracker:
             if step < 0.0 and fall > max(BACK_MIN, BACK_FALLS * self.fall):  # the clock went back
                 c.backward_steps += 1
                 self.marks.clear()  # the step is no rate error: the slope is measured afresh after it
-                self.next_mark = self.count + 1 + SLOPE_SAMPLES
+                self.next_mark = self.count + 1 + self.span
             else:
                 self.fall = max(fall, self.fall * FALL_DECAY)
         self.count += 1
@@ -271,14 +276,15 @@ class GapTracker:
         self.w_len = length
 
     def _measure_slope(self, count: int) -> None:
-        """A mark at sample ``count`` (the base), and the slope over the marks (see SLOPE_SAMPLES)."""
+        """A mark at sample ``count`` (the base), and the slope over the marks (see SLOPE_S)."""
         self.marks.append((count, self.base, self.lost))
-        self.next_mark = count + SLOPE_SAMPLES
+        self.next_mark = count + self.span
         m = len(self.marks)
         if m < 2:
             return
         marks = list(self.marks)
-        rises = sorted((b1 - b0 - (l1 - l0 if l1 - l0 > RISE * (n1 - n0) else 0)) / (n1 - n0)
+        regular = self.n_draws < MIN_DRAWS  # no jitter: a counted loss is no drift mistaken for one
+        rises = sorted((b1 - b0 - (l1 - l0 if regular or l1 - l0 > RISE * (n1 - n0) else 0)) / (n1 - n0)
                        for (n0, b0, l0), (n1, b1, l1) in zip(marks[:-1], marks[1:]))
         q = (m - 1) // 4
         middle = rises[q:m - 1 - q]
@@ -301,7 +307,7 @@ class GapTracker:
         if n <= 0:
             return
         low = self.w_low - self.w_base  # every excess is COUNT_FROM or more (else the window had closed)
-        if len(self.marks) < SLOPE_KNOWN and self.w_low_r - self.w_base < COUNT_FROM:
+        if len(self.marks) < SLOPE_KNOWN and self.n_draws >= MIN_DRAWS and self.w_low_r - self.w_base < COUNT_FROM:
             # the rate error not measured yet, and the most a slow sender could drift explains the window: no loss
             self.base = self.w_env
             return
