@@ -81,5 +81,6 @@ async def http_error(request: Request, exc: HTTPException) -> Any:
                    "must be UTF-8 (RFC 8259)")
         except Exception:  # noqa: BLE001 - the body cannot be read again: the general message
             pass
-        return JSONResponse(status_code=422, content={"detail": [{"type": "json_invalid", "loc": ["body"], "msg": msg}]})
+        detail = [{"type": "json_invalid", "loc": ["body"], "msg": msg}]
+        return JSONResponse(status_code=422, content={"detail": detail})
     return await http_exception_handler(request, exc)

@@ -160,4 +160,4 @@ def ten_ten_position(name: str) -> tuple[float, float]:
 def unplaced(names: Sequence[str]) -> list[str]:
     """The names of ``names`` that :func:`ten_ten_position` cannot place on the 10-10 montage (they get
     :data:`UNKNOWN_POSITION`: background EEG, hardly any of the simulated rhythms)."""
-    return [n for n in names if _NAME_RE.match(_ALIASES.get(_normalise(n), _normalise(n))) is None]
+    return [n for n in names if ten_ten_position(n) == UNKNOWN_POSITION]
