@@ -24,7 +24,9 @@ second). A lost sample raises every later offset by one for good. So:
   that is not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay)
   or a new late sample, and the fraction of timely draws is counted. A window of 0.25 s holds only 8 pushes of 32
   samples at 1 kHz: under 0-5 ms of push jitter all 8 were late by a period or more 48 times a minute (live). Regular
-  stamps (steps of whole periods: a stair-case of repeated stamps, a gap) have no draws: the short window.
+  stamps (steps of whole periods: a stair-case of repeated stamps, a gap) have no draws: the short window, which a
+  repeated stamp extends by one sample (up to 4 s), since only a run's last sample is timely: a stair-case of runs
+  longer than 0.25 s (a chunk of 100 stamped once at 250 Hz) loses nothing.
 
 Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its
 nominal rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error
@@ -252,6 +254,8 @@ class GapTracker:
         self.w_env = min(self.w_env + RISE, o)
         self.w_env2 = min(self.w_env2 + self.w_rise, o)
         self.w_n += 1
+        if step == 0.0 and self.w_len < self.window_max:  # a repeated stamp (a stair-case's run): only its run's
+            self.w_len += 1  # last sample is timely, so the window waits for the run to end
         if x - self.w_base < COUNT_FROM:  # a timely stamp: nothing lost, the envelope carried through the window
             self.base, self.w_n = self.w_env, -1
         elif self.w_n >= self.w_len:

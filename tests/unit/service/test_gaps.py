@@ -85,14 +85,17 @@ def test_a_fast_replay_counts_its_gap_at_the_nominal_rate():
 
 
 @pytest.mark.parametrize("lost_chunks", [0, 2])
-def test_a_stair_case_left_unrepaired_counts_only_what_is_missing(lost_chunks):
-    """Chunks of 10 samples sharing their last sample's stamp (timestamp_repair off): steps of 10 periods are not
-    losses; two chunks missing are 20 samples."""
-    ts = np.repeat(np.arange(9, 3000, 10), 10) / 250.0
+@pytest.mark.parametrize(("sfreq", "chunk"), [(250.0, 10), (250.0, 100), (2048.0, 600)])
+def test_a_stair_case_left_unrepaired_counts_only_what_is_missing(lost_chunks, sfreq, chunk):
+    """Chunks sharing their last sample's stamp (timestamp_repair off): steps of a chunk are not losses; two
+    chunks missing are two chunks' samples. Runs longer than the short window (0.4 s at 250 Hz, 0.29 s at 2048 Hz)
+    hold it open until they end: counted as losses before, 245 for chunks of 100 at 250 Hz."""
+    ts = np.repeat(np.arange(chunk - 1, 60 * chunk, chunk), chunk) / sfreq
     if lost_chunks:
-        ts = np.r_[ts[:1500], ts[1500 + 10 * lost_chunks:]]
-    c, _ = track(ts, 250.0, np.random.default_rng(9))
-    assert c.samples_lost == 10 * lost_chunks and c.gaps == (lost_chunks > 0)
+        at = 30 * chunk
+        ts = np.r_[ts[:at], ts[at + chunk * lost_chunks:]]
+    c, _ = track(ts, sfreq, np.random.default_rng(9))
+    assert c.samples_lost == chunk * lost_chunks and c.gaps == (lost_chunks > 0) and c.backward_steps == 0
 
 
 def test_a_second_loss_soon_after_a_long_one_is_counted_exactly():
