@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_EEG_PREFIX = re.compile(r"^eeg[\s_-]+", re.IGNORECASE)
+_EEG_PREFIX = re.compile(r"^eeg[\s_:-]+", re.IGNORECASE)
 _TEN_TEN = re.compile(r"^([A-Za-z]{1,3}?)(\d{1,2}|[zZ])$")
 # a reference written after the position, as clinical amplifiers and EDF exports name channels ("C3-REF",
 # "EEG C3-A2", "Cz-M1", "C3-LE", "C3-AVG"): dropped when what precedes it is a 10-10 position
@@ -21,7 +21,7 @@ def normalise_ch_name(name: str) -> str:
     """A channel name in 10-10 spelling: ``"Fc5."`` → ``"FC5"``, ``"EEG Cz"`` → ``"Cz"``, ``"fpz"`` → ``"Fpz"``.
 
     Strips whitespace and leading/trailing dots, drops an ``EEG`` prefix (``"EEG "``, ``"EEG-"``,
-    ``"EEG_"``) and a reference suffix after a 10-10 position (``"C3-REF"``, ``"C3-A2"``, ``"Cz-M1"``,
+    ``"EEG_"``, ``"EEG:"``) and a reference suffix after a 10-10 position (``"C3-REF"``, ``"C3-A2"``, ``"Cz-M1"``,
     ``"C3-LE"``, ``"C3-AVG"`` → ``"C3"``; a bipolar ``"C3-C4"`` is kept), then, when the rest looks like a
     10-10 position (letters + number or ``z``), writes the letters upper case (``Fp`` stays ``Fp``) and ``z``
     lower case. Other names (``"EOG1"``, ``"STI 014"``) are only stripped.

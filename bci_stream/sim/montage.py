@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from numbers import Integral
 
+from bci_stream.core.channels import ch_name_key
+
 __all__ = ["TEN_TEN_64", "UNKNOWN_POSITION", "ten_ten_names", "ten_ten_position", "unplaced"]
 
 TEN_TEN_64: tuple[str, ...] = (
@@ -104,19 +106,6 @@ def ten_ten_names(n_chans: int) -> list[str]:
     return [ch for ch in TEN_TEN_64 if ch in chosen]
 
 
-def _normalise(name: str) -> str:
-    """Lower-case a label and strip common decorations (``EEG C3-REF``, ``EEG-C3``, ``Fc5.``)."""
-    s = name.strip().lower()
-    for prefix in ("eeg ", "eeg-", "eeg_", "eeg:"):  # "EEG C3-REF" (EDF), "EEG-C3" (BCI Competition IV 2a)
-        if s.startswith(prefix):
-            s = s[len(prefix):].strip()
-            break
-    for suffix in ("-ref", "-le", "-ar", "-avg"):
-        if s.endswith(suffix):
-            s = s[: -len(suffix)]
-    return s.rstrip(". ")
-
-
 def ten_ten_position(name: str) -> tuple[float, float]:
     """Approximate 2-D scalp position of a 10-10 electrode, parsed from its name.
 
@@ -142,7 +131,7 @@ def ten_ten_position(name: str) -> tuple[float, float]:
     """
     if not isinstance(name, str):
         raise ValueError(f"name must be a str, got {type(name).__name__} {name!r}")
-    s = _normalise(name)
+    s = ch_name_key(name)
     s = _ALIASES.get(s, s)
     m = _NAME_RE.match(s)
     if m is None:

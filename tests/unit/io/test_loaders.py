@@ -57,7 +57,8 @@ def median_std(rec: Recording) -> float:
 
 @pytest.mark.parametrize("raw, expected", [
     ("Fc5.", "FC5"), ("C3..", "C3"), ("Cz..", "Cz"), ("Fpz.", "Fpz"), ("Afz.", "AFz"), ("Poz.", "POz"),
-    ("T10.", "T10"), ("EEG Cz", "Cz"), ("EEG-fc3", "FC3"), (" eeg_C4 ", "C4"), ("FP1", "Fp1"), ("Iz..", "Iz"),
+    ("T10.", "T10"), ("EEG Cz", "Cz"), ("EEG-fc3", "FC3"), (" eeg_C4 ", "C4"), ("EEG:C1", "C1"), ("FP1", "Fp1"),
+    ("Iz..", "Iz"),
     ("EOG1", "EOG1"), ("STI 014", "STI 014"), ("Status", "Status"),
     # a reference after the position, as clinical amplifiers and EDF exports write it; a bipolar pair is kept
     ("EEG C3-REF", "C3"), ("C3-A2", "C3"), ("Cz-Ref", "Cz"), ("C4 - M1", "C4"), ("Fc5.-LE", "FC5"),

@@ -62,6 +62,9 @@ def test_ten_ten_position() -> None:
     assert ten_ten_position("AF8") == (4.0, 3.0)
     assert ten_ten_position("FC5") == (-3.0, 1.0)
     assert ten_ten_position("Fc5.") == (-3.0, 1.0)  # EEGMMIDB EDF spelling
+    # the project's one normaliser (bci_stream.core.channels): clinical and EDF decorations are placed alike
+    for name in ("EEG C3-REF", "C3-A2", "EEG-C3", "EEG:C3", "c3-le", "C3.."):
+        assert ten_ten_position(name) == (-2.0, 0.0), name
     assert ten_ten_position("FT7") == (-4.0, 1.0)
     assert ten_ten_position("T8") == (4.0, 0.0)
     assert ten_ten_position("T9") == (-5.0, 0.0)
