@@ -19,6 +19,9 @@ FORMAT_VERSION = 2
 
 CARD_FILE = "model.json"
 ONNX_FILE = "model.onnx"
+#: A model name: a folder name of the registry. Letters, digits, ``_ . -``, starting with a letter or digit, so
+#: that ``.``, ``..`` and hidden names can never name a folder outside (or the root of) the registry.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class Architecture(BaseModel):
@@ -82,7 +85,7 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     format_version: int = FORMAT_VERSION
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, pattern=MODEL_NAME_PATTERN)
     version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created: str

@@ -106,6 +106,16 @@ def _seconds(text: str | None) -> list[float] | None:
     return values
 
 
+def _calibrate_option(name: str) -> Any:
+    """``calibrate``'s option ``name`` (flags, metavar, help): one wording for both commands."""
+    from bci_stream.train.classical.calibrate import calibrate_cmd
+
+    opt = next((p for p in calibrate_cmd.params if p.name == name), None)
+    if opt is None:
+        raise RuntimeError(f"evaluate borrows calibrate's option {name!r}, which calibrate no longer has")
+    return click.option(*opt.opts, name, default=None, metavar=opt.metavar, help=opt.help)
+
+
 @click.command("evaluate")
 @click.argument("model")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path, dir_okay=False),
@@ -128,19 +138,40 @@ def _seconds(text: str | None) -> list[float] | None:
               help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt).")
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Registry to look MODEL up in when it is a name.")
+@_calibrate_option("stream")
+@_calibrate_option("marker_stream")
+@_calibrate_option("channel_names")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
-                 reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None) -> None:
+                 reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None, stream: str | None,
+                 marker_stream: str | None, channel_names: str | None) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
     With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
+    --stream, --marker-stream and --channel-names read every --data and --reference-train file as calibrate reads
+    its FILEs; cue markers without a duration (the service's own recordings) are scored from their onsets.
     """
+    import math
+
     from bci_stream.core.errors import BciStreamError
+    from bci_stream.io.channel_names import read_channel_names
 
     times = _seconds(decision_times)
     if not live and (speed is not None or reference_train):
         raise click.UsageError("--speed and --reference-train need --live")
+    if speed is not None:
+        from bci_stream.train.evaluate.live import MAX_SPEED
+
+        if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+            raise click.BadParameter(f"must be > 0 and <= {MAX_SPEED:g} (times real time); got {speed!r}",
+                                     param_hint="--speed")
+    try:
+        names = read_channel_names(channel_names)
+    except BciStreamError as exc:
+        raise InputError(str(exc)) from None
+    files = {"reader_options": {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
+             "channel_names": names}
     if models_dir is None and not Path(model).exists():
         from bci_stream.core.settings import Settings
 
@@ -153,7 +184,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
             res = evaluate_live(model, list(data), _label_map(label_map), models_dir=models_dir,
                                 speed=4.0 if speed is None else speed,
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
-                                reference_train=list(reference_train) or None, echo=click.echo)
+                                reference_train=list(reference_train) or None, echo=click.echo, **files)
         except BciStreamError as exc:
             raise InputError(str(exc)) from None
         click.echo("")
@@ -171,11 +202,13 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
 
     try:
         res = evaluate_target(model, list(data), label_map=_label_map(label_map), models_dir=models_dir,
-                              trial_classes=classes, **({"times_s": times} if times else {}))
+                              trial_classes=classes, **({"times_s": times} if times else {}), **files)
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
     for warning in res["warnings"]:
         click.echo(f"warning: {warning}", err=True)
+    for note in res["notes"]:
+        click.echo(f"note: {note}")
     m = res["metrics"]
     click.echo(f"{res['model']} ({res['kind']}) on {len(res['files'])} file(s): {m['n_trials']} trials "
                f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")
@@ -218,6 +251,10 @@ def _live_table(result: dict[str, Any]) -> str:
             line += f"  {_live_cell(ref['per_file'][i] if i < len(result['files']) else ref['overall']):<{w}}"
         lines.append(line)
     lines += ["", f"chance = share of the most frequent trial class; uniform chance {s['uniform_chance']:.2f}."]
+    lines += [f"note: {note}" for note in result.get("notes", [])]
+    lines += [f"note: {Path(r['file']).name}: the service replaced {r['nonfinite_values']} non-finite value(s) "
+              "(NaN/inf) in the model's channels by the channel's last finite value (nan_policy hold)"
+              for r in result["files"] if r.get("nonfinite_values")]
     for ref in refs:
         cv = f" (5-fold CV there {ref['train_cv_accuracy']:.2f})" if ref.get("train_cv_accuracy") is not None else ""
         what = (f"{ref['n_components']} components" if "n_components" in ref

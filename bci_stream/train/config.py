@@ -199,7 +199,7 @@ class ExportConfig(_Section):
 
     enabled: bool = True
     dir: str = ""
-    name: str = Field(default="", pattern=r"^([A-Za-z0-9_.-]+)?$")
+    name: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]*)?$")  # core.card.MODEL_NAME_PATTERN or empty
     version: str = Field(default="1.0.0", pattern=r"^[A-Za-z0-9_.+-]+$")
     model: Literal["causal", "student"] = "causal"
     data_description: str = ""

@@ -116,7 +116,21 @@ def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float, source: str = "a r
     return int(onsets[0])
 
 
-def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int]], n_chans: int,
+def check_finite(rec: Recording, offset_s: float = 0.0) -> None:
+    """Refuse NaN or infinite samples in ``rec``, naming the file, the channels, the count and the first time
+    (``offset_s``: where ``rec`` starts in its file, e.g. after ``data.crop_s``)."""
+    bad = ~np.isfinite(rec.data)
+    if not bad.any():
+        return
+    chans = [rec.ch_names[i] for i in np.flatnonzero(bad.any(axis=1))]
+    first_t = offset_s + int(np.flatnonzero(bad.any(axis=0))[0]) / rec.sfreq
+    listing = ", ".join(chans[:8]) + (f", ... ({len(chans)} channels)" if len(chans) > 8 else "")
+    raise ConfigError(f"data: {rec.source}: channel(s) {listing} hold {int(bad.sum())} non-finite value(s) (NaN or "
+                      f"inf; first at t={first_t:.3f} s from the file's start); training data must be finite: cut "
+                      "that part out (data.crop_s) or leave the file out")
+
+
+def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int]], ch_names: list[str],
                        sfreq: float) -> PreprocessingConfig:
     """Filter + CAR each training recording as online, then mean/std over its training part."""
     p = config.preprocessing
@@ -126,12 +140,16 @@ def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int]], 
     warm = int(round(p.warmup_s * sfreq))
     parts = []
     for x, stop in pieces:
-        z = Preprocessor(base, n_chans, sfreq).process(x)[:stop]
+        z = Preprocessor(base, len(ch_names), sfreq).process(x)[:stop]
         parts.append(z[min(warm, max(len(z) - 1, 0)):].astype(np.float64))
     z = np.concatenate(parts)
     std = z.std(0)
+    if not np.isfinite(std).all():  # not "flat" (check_finite refuses raw NaN first; this is what a filter made)
+        bad = [ch_names[i] for i in np.flatnonzero(~np.isfinite(std))]
+        raise ConfigError(f"data: channels {bad} hold non-finite values in the training data after filtering and "
+                          "CAR (NaN or inf)")
     if not (std > 0).all():
-        bad = [i for i, s in enumerate(std) if not s > 0]
+        bad = [ch_names[i] for i in np.flatnonzero(~(std > 0))]
         raise ConfigError(f"data: channels {bad} are flat in the training data after filtering and CAR (std 0)")
     return base.model_copy(update={"mean": z.mean(0).tolist(), "std": std.tolist()})
 
@@ -144,6 +162,8 @@ def prepare_dataset(config: RunConfig) -> Dataset:
     recs = load_run_recordings(config, [f for _, f in order])
     check_events(config, recs)
     recs = [crop(r, d.crop_s) for r in recs]
+    for rec in recs:
+        check_finite(rec, d.crop_s[0] if d.crop_s else 0.0)
     by_split: dict[str, list[Recording]] = {"train": [], "validation": [], "test": []}
     for (split, _), rec in zip(order, recs):
         by_split[split].append(rec)
@@ -165,7 +185,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         return np.ascontiguousarray(rec.data.T, dtype=np.float32)  # what an LSL float32 stream carries
 
     pre_cfg = _fit_preprocessing(config, [(as_input(r), train_stop[r.source]) for r in by_split["train"]],
-                                 len(ch_names), sfreq)
+                                 ch_names, sfreq)
 
     def process(rec: Recording) -> np.ndarray:
         return Preprocessor(pre_cfg, len(ch_names), sfreq).process(as_input(rec))

@@ -44,10 +44,13 @@ from bci_stream.core.errors import BciStreamError
 @click.option("--marker-stream", default=None, metavar="NAME",
               help="XDF files: the marker stream (a name, else a type) [default: the only string stream that "
                    "bci-stream did not add itself].")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the model in the folder OUT/NAME (without it, a folder that already holds a model or "
+                   "other files is refused before anything is loaded).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
                   channel_names: str | None, recurrent: bool, combined: bool | None, average: bool | None,
-                  stream: str | None, marker_stream: str | None, no_progress: bool) -> None:
+                  stream: str | None, marker_stream: str | None, overwrite: bool, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import parse_channel_names, parse_channels, parse_labels
@@ -61,7 +64,7 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | N
                   combined=CONSIDER_COMBINED if combined is None else combined,
                   average=AVERAGE_CANDIDATES if average is None else average,
                   reader_options={k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
-                  channel_names=parse_channel_names(channel_names))
+                  channel_names=parse_channel_names(channel_names), overwrite=overwrite)
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

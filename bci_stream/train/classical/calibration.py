@@ -29,6 +29,7 @@ The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is im
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,10 +39,10 @@ from typing import Any
 
 from scipy.stats import binom
 
-from bci_stream.core.card import ModelCard, sha256_file
+from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ModelCard, sha256_file
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
-from bci_stream.train.classical.calibration_report import summary_lines, write_report
+from bci_stream.train.classical.calibration_report import chance_check, cue_gaps, summary_lines, write_report
 from bci_stream.train.classical.combined import DEFAULT_COMBINE, CombinedConfig, CombinedParams, combined_cv
 from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import (
@@ -65,7 +66,7 @@ from bci_stream.train.classical.prepared import Prepared, all_trials
 from bci_stream.train.classical.selection import RULE_TERMS, RULE_TIMES, RULES, WINDOW_TIMES
 from bci_stream.train.classical.residual_calibrate import recurrent_stage
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+NAME_PATTERN = MODEL_NAME_PATTERN  # the card's: letters, digits, _ . -, starting with a letter or digit
 # How calibrate picks (rules of .selection), chosen by the nested-CV study of .selection_study on the calibration
 # runs of seven subject-task units (S001 and S002 fists/feet and left/right, S004 and S005 left/right, BCI2000's
 # B2K-1 hands/feet; held-out-run accuracy at 2 s, 375 trials, with the defaults of .configs): candidate by acc2,
@@ -188,8 +189,11 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
               echo: Callable[[str], None] = print, recurrent: bool = True,
               combined: bool = CONSIDER_COMBINED, average: bool = AVERAGE_CANDIDATES,
               reader_options: Mapping[str, Any] | None = None,
-              channel_names: Sequence[str] | None = None) -> CalibrationResult:
+              channel_names: Sequence[str] | None = None, overwrite: bool = False) -> CalibrationResult:
     """Calibrate, export and report a streaming decoder (see the module docstring).
+
+    ``overwrite`` (``--overwrite``): an ``OUT/NAME`` folder that already holds a model (or other files) is
+    replaced; without it such a folder is refused before anything is loaded.
 
     Returns
     -------
@@ -199,10 +203,20 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     Raises
     ------
     CalibrationError
-        Bad inputs (see :func:`~.calibration_inputs.load_calibration`) or a bad ``name``.
+        Bad inputs (see :func:`~.calibration_inputs.load_calibration`), a bad ``name``, or an ``OUT/NAME`` that
+        already holds files (without ``overwrite``).
     """
     if not re.fullmatch(NAME_PATTERN, name or ""):
-        raise CalibrationError(f"--name must match {NAME_PATTERN} (letters, digits, _ . -); got {name!r}")
+        raise CalibrationError(f"--name must start with a letter or digit and hold only letters, digits, _ . - "
+                               f"(it names the folder OUT/NAME; pattern {NAME_PATTERN}); got {name!r}")
+    model_dir = Path(out_dir) / name
+    held = existing_model(model_dir)
+    if held and not model_dir.is_dir():
+        raise CalibrationError(f"--name {name}: {model_dir} is a file, not a model folder; give another --name (or "
+                               "--out)")
+    if held and not overwrite:
+        raise CalibrationError(f"--name {name}: {model_dir} already holds {held}; pass --overwrite to replace it, "
+                               "or give another --name (or --out)")
     t_start = time.time()
     prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options,
                             channel_names=channel_names)
@@ -212,6 +226,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     n_total = sum(counts.values())
     echo(f"calibrating {name!r}: {len(prep.runs)} run(s), {len(prep.ch_names)} channels at {prep.sfreq:g} Hz, "
          f"cues per class {counts}; CV: {scheme}")
+    if held:
+        echo(f"--overwrite: replacing {held} in {model_dir}")
     for note in prep.notes:
         echo(note if note.startswith("warning") else f"note: {note}")
 
@@ -239,6 +255,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
 
     params = fit(prep, all_trials(prep, range(len(prep.runs))), chosen.config)
     majority = max(counts.values()) / n_total
+    chance = {"uniform": 1.0 / k, "majority_class": majority,
+              "binomial_95_threshold": chance_threshold(n_total, majority)}
     fam_reports = {}
     for fam, r in results.items():
         n = r.cv.n_trials
@@ -260,9 +278,14 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
                "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
                "cv_acc_2s_ci95": fam_reports[chosen.family]["cv_acc_2s_ci95"], "cv_scheme": scheme}
-    model_dir = Path(out_dir) / name
     rec = recurrent_stage(prep, folds, chosen.family, chosen.config, chosen.cv, params, enabled=recurrent,
                           progress=progress, echo=echo)  # the residual GRU, shipped only where CV says it wins
+    shipped = (("csp_gru", rec.extra_metrics["cv_acc_2s"], rec.extra_metrics["cv_acc_2s_ci95"]) if rec.shipped
+               else (chosen.family, chosen.cv.acc[DECISION_TIME], fam_reports[chosen.family]["cv_acc_2s_ci95"]))
+    check = chance_check(shipped[1], shipped[2], chance, shipped[0], DECISION_TIME)  # reported, never a choice
+    gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
+    warnings = [w for w in (check["warning"], gaps["warning"]) if w]
+    metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
     card = (rec.export(model_dir, name, training, metrics) if rec.shipped
             else _export(params, chosen.family, model_dir, name, training, metrics))
     from bci_stream.train.classical.step_cost import step_cost
@@ -274,8 +297,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "files": [str(p) for p in paths], "label_map": dict(label_map), "labels": prep.labels,
         "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names), "trials_per_class": counts,
         "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
-        "chance": {"uniform": 1.0 / k, "majority_class": majority,
-                   "binomial_95_threshold": chance_threshold(n_total, majority)},
+        "chance": chance, "chance_check": check, "cue_gaps": gaps, "warnings": warnings,
         "families": fam_reports, "chosen_family": chosen.family, "why": why,
         "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
         "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the earlier "
@@ -294,8 +316,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
               f"their CV probabilities combined on the same folds (no candidates of its own)."] if combined else [])
           + ([f"{ENSEMBLE}: every candidate of both families in one graph, the mean of their class probabilities; "
               "its CV is their CV probabilities averaged on the same folds (no fit of its own)."] if average else [])
-          + (["Only one run was given: CV is a trial-wise stratified k-fold within that run, not "
-              "leave-one-run-out, and may overestimate accuracy on a new session."] if len(prep.runs) == 1 else []),
+          + ([f"CV is a trial-wise stratified k-fold ({scheme.partition(':')[0]}), not leave-one-run-out, and may "
+              "overestimate accuracy on a new session."] if not scheme.startswith("leave-one-run-out") else []),
         "recurrent": rec.report,
         "step_cost": cost,
         "seconds": round(time.time() - t_start, 1),
@@ -305,6 +327,21 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         echo(line)
     return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir,
                              {f: r.cv for f, r in results.items()})
+
+
+def existing_model(model_dir: Path) -> str | None:
+    """What the folder ``model_dir`` (``OUT/NAME``) already holds, in words (``model NAME@VERSION (sha256 ...)``,
+    or its files), or None when it is absent or empty."""
+    if model_dir.exists() and not model_dir.is_dir():
+        return "a file (not a model folder)"
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        return None
+    try:
+        card = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
+        return f"model {card['name']}@{card['version']} (sha256 {str(card['sha256'])[:12]})"
+    except (OSError, ValueError, KeyError, TypeError):
+        files = sorted(p.name + ("/" if p.is_dir() else "") for p in model_dir.iterdir())
+        return f"files ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})"
 
 
 def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsembleParams, family: str, model_dir: Path,
@@ -323,4 +360,4 @@ def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsemblePara
 
 
 __all__ = ["NAME_PATTERN", "CalibrationResult", "FamilyResult", "calibrate", "candidates", "chance_threshold",
-           "wilson"]
+           "existing_model", "wilson"]

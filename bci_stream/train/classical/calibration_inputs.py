@@ -84,8 +84,9 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     label_map
         Event (annotation / marker / state value) name → class name.
     channels
-        Channels to use (matched after normalising names); default: the first file's EEG channels
-        (:func:`eeg_channels`), which every other file must have.
+        Channels to use (matched after normalising names), at least 2; default: the first file's EEG channels
+        (:func:`eeg_channels`). Without it every file must have the EEG channels of every other file (whatever
+        their order); the refusal names, for each file, the channels it lacks.
     min_trials
         Fewest cues per class over all files.
     reader_options
@@ -98,9 +99,11 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     ------
     CalibrationError
         With a message naming the file, the rule and the value: ``sfreq mismatch between runs``,
-        ``channels missing in``, ``not in the files``, ``only one class present`` / ``no class present``,
-        ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes, ``--channel-names``
-        with a count other than a file's channels; loader errors are re-raised as ``cannot load FILE: ...``.
+        ``channels missing in`` / ``channels differ between the files``, ``at least 2 channels``, ``non-finite
+        value(s)`` (NaN/inf samples on a used channel), ``not in the files``, ``only one class present`` / ``no
+        class present``, ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes,
+        ``--channel-names`` with a count other than a file's channels; loader errors are re-raised as
+        ``cannot load FILE: ...``.
     """
     if not paths:
         raise CalibrationError("FILE... must name at least one recording; got none")
@@ -138,20 +141,26 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                 f"sfreq mismatch between runs: {rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has "
                 f"{first.sfreq:g} Hz (every run must have the same rate; we never resample)")
     wanted = list(channels) if channels else eeg_channels(first, notes)
+    if len(wanted) < 2:
+        what = "--channels" if channels else f"the EEG channels of {first.source}"
+        raise CalibrationError(f"{what} must name at least 2 channels (CSP and covariances need >= 2, and a common "
+                               f"average reference of one channel is zero); got {list(wanted)}")
+    if not channels:
+        _check_same_channels(recs, wanted)
     runs = []
     for rec in recs:
         idx, missing, ambiguous = match_channels(rec.ch_names, wanted)
         if missing:
-            where = "--channels" if channels else f"the first file {first.source}"
             raise CalibrationError(
                 f"channels missing in {rec.source}: {missing[:10]}{' ...' if len(missing) > 10 else ''} "
-                f"({len(missing)} of the {len(wanted)} channels of {where}; pass --channels with a set every "
-                f"file has)")
+                f"({len(missing)} of the {len(wanted)} channels of --channels; pass --channels with a set every "
+                f"file has){_numbered_hint(rec)}")
         if ambiguous:
             name, hits = next(iter(ambiguous.items()))
             raise CalibrationError(f"channel {name!r} matches several channels of {rec.source}: {hits}")
         if len(set(idx)) != len(idx):
             raise CalibrationError(f"--channels names a channel twice (after normalising names): {wanted}")
+        check_finite(rec, idx)
         runs.append((rec, idx))
     absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
     counts_ev: dict[str, int] = {}
@@ -190,8 +199,48 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         notes.append(f"no 10-10 sensorimotor channels (FC/C/CP rows) recognised among the {len(wanted)} channel "
                      f"names ({shortlist(wanted, 6)}): every candidate uses all "
                      "of them; pass --channels to choose")
-    notes += amplitude_notes(out_runs)
+    notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
     return Prepared(out_runs, labels, notes=notes)
+
+
+def _numbered_hint(rec) -> str:
+    """A hint for a file whose channels are only numbered (a BCI2000 .dat without its .loc)."""
+    if rec.ch_names and all(str(n).strip().isdigit() for n in rec.ch_names):
+        return (f" ({rec.source}'s channels are only numbered ({shortlist(rec.ch_names, 3)}): name them with "
+                "--channel-names)")
+    return ""
+
+
+def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
+    """Refuse files whose EEG channels differ (names matched after normalising), whatever their order.
+
+    The EEG channels of every file (:func:`eeg_channels`) are pooled; each file must have all of them. The error
+    names, for each file, what it lacks, so that swapping the files gives the same refusal.
+    """
+    pooled = list(wanted)
+    for rec in recs[1:]:
+        own = eeg_channels(rec, [])
+        pooled += match_channels(pooled, own)[1]  # this file's EEG channels the pool does not have yet
+    lacks = [(rec, missing) for rec in recs if (missing := match_channels(rec.ch_names, pooled)[1])]
+    if lacks:
+        each = "; ".join(f"channels missing in {rec.source}: {m[:10]}{' ...' if len(m) > 10 else ''} "
+                         f"({len(m)} of {len(pooled)}){_numbered_hint(rec)}" for rec, m in lacks)
+        raise CalibrationError(f"channels differ between the files ({len(pooled)} EEG channels over all files): "
+                               f"{each}; pass --channels with a set every file has")
+
+
+def check_finite(rec: Any, idx: Sequence[int]) -> None:
+    """Refuse NaN or infinite samples on the channels ``idx`` of ``rec``, naming file, channels, count, first time."""
+    bad = ~np.isfinite(rec.data[idx])
+    if not bad.any():
+        return
+    chans = [rec.ch_names[idx[i]] for i in np.flatnonzero(bad.any(axis=1))]
+    first_t = int(np.flatnonzero(bad.any(axis=0))[0]) / rec.sfreq
+    raise CalibrationError(
+        f"{rec.source}: {len(chans)} channel(s) ({shortlist(chans, 8)}) hold {int(bad.sum())} non-finite value(s) "
+        f"(NaN or inf; "
+        f"first at t={first_t:.3f} s from the file's start); calibration data must be finite: cut that part out "
+        f"of the recording, or leave those channels out with --channels")
 
 
 def _per_file_options(paths: Sequence[str | Path], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -228,12 +277,34 @@ def eeg_channels(rec, notes: list[str]) -> list[str]:
 PLAUSIBLE_SD_UV = (0.5, 5000.0)
 
 
+def _finite_sd(data: np.ndarray, width: int = 0) -> np.ndarray:
+    """Per-channel standard deviation of ``data`` ``[T, C]`` over its finite samples (NaN where a channel has
+    none), one channel at a time (a long recording is not copied whole). ``width > 1``: of the data minus its
+    centred moving mean over ``width`` samples (a crude high-pass near ``sfreq / width``; slow drift removed)."""
+    out = np.full(data.shape[1], np.nan)
+    for c in range(data.shape[1]):
+        x = np.asarray(data[:, c], dtype=np.float64)
+        x = x[np.isfinite(x)]
+        if 1 < width < x.size:
+            cs = np.concatenate([[0.0], np.cumsum(x)])
+            mean = (cs[width:] - cs[:-width]) / width  # mean over x[i:i + width]
+            x = x[width // 2: width // 2 + mean.size] - mean
+        if x.size:
+            out[c] = float(x.std())
+    return out
+
+
 def amplitude_notes(runs: Sequence[Run]) -> list[str]:
-    """A warning per run whose median channel standard deviation is outside :data:`PLAUSIBLE_SD_UV`."""
+    """A warning per run whose median channel standard deviation is outside :data:`PLAUSIBLE_SD_UV` (non-finite
+    samples and channels without a finite sample are ignored)."""
     out = []
     lo, hi = PLAUSIBLE_SD_UV
     for r in runs:
-        sd = float(np.median(np.std(r.data, axis=0)))
+        sds = _finite_sd(r.data)
+        sds = sds[np.isfinite(sds)]
+        if sds.size == 0:
+            continue
+        sd = float(np.median(sds))
         if not lo <= sd <= hi:
             out.append(f"warning: {r.source}: the median channel standard deviation is {sd:.3g} µV, outside the "
                        f"{lo:g}-{hi:g} µV of scalp EEG: check the file's units (a model calibrated on it expects "
@@ -241,5 +312,37 @@ def amplitude_notes(runs: Sequence[Run]) -> list[str]:
     return out
 
 
-__all__ = ["MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes", "eeg_channels", "load_calibration",
-           "parse_channel_names", "parse_channels", "parse_labels"]
+# a channel whose standard deviation is more than this factor above or below its run's median is flagged
+CHANNEL_SD_FACTOR = 10.0
+
+
+def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> list[str]:
+    """A warning per run naming the channels whose standard deviation is 0 (flat) or more than ``factor`` times
+    above or below the run's median channel standard deviation (a bad electrode, a wrong gain): one such channel
+    can ruin the spatial filters and covariances of every candidate. SDs are taken after removing a 1 s moving
+    mean (slow drift, e.g. a DC-coupled amplifier's, is not a bad channel)."""
+    out = []
+    for r in runs:
+        sds = _finite_sd(r.data, max(int(round(r.sfreq)), 1))
+        ok = np.isfinite(sds)
+        if ok.sum() < 2:
+            continue
+        med = float(np.median(sds[ok]))
+        bad = []
+        for name, sd in zip(r.ch_names, sds):
+            if not np.isfinite(sd):
+                continue
+            if sd == 0:
+                bad.append(f"{name} (flat: SD 0)")
+            elif med > 0 and not med / factor <= sd <= med * factor:
+                bad.append(f"{name} (SD {sd:.3g} µV, {sd / med:.3g}x the median)")
+        if bad:
+            out.append(f"warning: {r.source}: channel(s) {shortlist(bad, 6)} far from the run's median channel SD "
+                       f"{med:.3g} µV (flat, or more than {factor:g}x above or below it): a bad electrode or gain "
+                       "can ruin every candidate; check it, or leave it out with --channels")
+    return out
+
+
+__all__ = ["CHANNEL_SD_FACTOR", "MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes",
+           "channel_sd_notes", "check_finite", "eeg_channels", "load_calibration", "parse_channel_names",
+           "parse_channels", "parse_labels"]

@@ -3,15 +3,77 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+
+
+def chance_headline(chance: dict) -> tuple[str, float]:
+    """The "chance" level a reader compares accuracies with: the majority class's share when the classes are
+    unbalanced (always answering it scores that much), else the uniform ``1 / n_classes``; and its name."""
+    if chance["majority_class"] > chance["uniform"] + 1e-9:
+        return "majority class", float(chance["majority_class"])
+    return "uniform", float(chance["uniform"])
+
+
+def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, decision_time: float) -> dict:
+    """Whether the shipped decoder's CV accuracy at the decision time beats chance.
+
+    Returns ``{"acc", "ci95", "chance", "chance_kind", "threshold", "above_threshold", "below_chance", "warning"}``:
+    ``above_threshold`` when ``acc`` is above the binomial 95 % threshold (``chance["binomial_95_threshold"]``,
+    computed against the majority class), ``below_chance`` when the whole 95 % CI lies below the headline chance
+    (:func:`chance_headline`); ``warning`` says so in words (None when above the threshold).
+    """
+    kind, level = chance_headline(chance)
+    thr = float(chance["binomial_95_threshold"])
+    lo, hi = (float(v) for v in ci95)
+    above = acc > thr
+    below = hi < level
+    warning = None
+    if below:
+        warning = (f"the shipped decoder ({family}) is WORSE than chance: its CV accuracy at {decision_time:g} s is "
+                   f"{acc:.3f}, 95% CI [{lo:.2f}, {hi:.2f}] wholly below chance {level:.2f} ({kind}); it is "
+                   "systematically wrong: check --labels (events swapped?) and whether cues overlap (cues closer "
+                   f"than {decision_time:g} s); do not use it")
+    elif not above:
+        warning = (f"the shipped decoder ({family}) is not shown to beat chance: its CV accuracy at "
+                   f"{decision_time:g} s is {acc:.3f} (95% CI [{lo:.2f}, {hi:.2f}]), not above the binomial 95% "
+                   f"threshold {thr:.2f} (chance {level:.2f}, {kind}); record more or cleaner runs before relying "
+                   "on it")
+    return {"acc": float(acc), "ci95": [lo, hi], "chance": level, "chance_kind": kind, "threshold": thr,
+            "above_threshold": bool(above), "below_chance": bool(below), "warning": warning}
+
+
+def cue_gaps(onsets_s: Sequence[np.ndarray], decision_time: float) -> dict:
+    """The gaps between consecutive labelled cues of each run (``onsets_s``: one array of onsets in s per run).
+
+    Returns ``{"n_gaps", "n_short", "share_short", "median_s", "warning"}``: ``n_short`` gaps are shorter than
+    ``decision_time``, so the decision for such a cue is taken after the next cue (its response in the window);
+    ``warning`` is None when there is none.
+    """
+    gaps = np.concatenate([np.diff(np.sort(np.asarray(o, dtype=float))) for o in onsets_s] or [np.zeros(0)])
+    n_short = int((gaps < decision_time).sum())
+    med = float(np.median(gaps)) if gaps.size else float("nan")
+    share = n_short / gaps.size if gaps.size else 0.0
+    warning = None
+    if n_short:
+        warning = (f"{n_short} of the {gaps.size} gaps between consecutive cues ({share:.0%}; median gap {med:.2f} s) "
+                   f"are shorter than the decision time {decision_time:g} s: the decision for such a cue is taken "
+                   "after the next cue, with its response in the window, so the CV accuracy does not measure "
+                   "single-trial decoding (map only events spaced at least that far apart in --labels)")
+    return {"n_gaps": int(gaps.size), "n_short": n_short, "share_short": share, "median_s": med,
+            "warning": warning}
 
 
 def summary_lines(report: dict) -> list[str]:
     """The printed summary of a calibration report."""
     times = [f"{t:g}" for t in report["eval_times_s"]]
     ch = report["chance"]
-    lines = [f"CV: {report['cv_scheme']}; chance {ch['uniform']:.2f} (majority class {ch['majority_class']:.2f}, "
-             f"binomial 95% threshold {ch['binomial_95_threshold']:.2f})",
+    kind, level = chance_headline(ch)
+    head = (f"chance {level:.2f} (majority class; uniform {ch['uniform']:.2f}" if kind == "majority class" else
+            f"chance {ch['uniform']:.2f} (majority class {ch['majority_class']:.2f}")
+    lines = [f"CV: {report['cv_scheme']}; {head}, binomial 95% threshold {ch['binomial_95_threshold']:.2f})",
              "family    " + "".join(f"{'acc@' + t + 's':>10}" for t in times) + "  mean1.5-2.5s"
              + "   95% CI @2s      config"]
     for fam, r in report["families"].items():
@@ -29,6 +91,7 @@ def summary_lines(report: dict) -> list[str]:
                      f"(sample period {cost['sample_period_us']:.0f} µs)")
         if cost.get("warning"):
             lines.append(f"warning: {cost['warning']}")
+    lines += [f"warning: {w}" for w in report.get("warnings", [])]
     lines.append(f"exported to {report['model_dir']} (report in {report['model_dir']}/report/)")
     return lines
 
@@ -53,17 +116,21 @@ def write_report(report: dict, out: Path) -> None:
     times = [f"{t:g}" for t in report["eval_times_s"]]
     md = [f"# Calibration report: {report['name']}", "",
           f"* files: {', '.join(Path(f).name for f in report['files'])}",
-          f"* labels: {report['label_map']} → classes {report['labels']}; cues per class {report['trials_per_class']}",
+          f"* labels: {report['label_map']} → classes {report['labels']}; "
+          f"cues per class {report['trials_per_class']}",
           f"* sfreq {report['sfreq']:g} Hz, {report['n_chans_available']} channels available; "
           f"model uses {len(report['ch_names'])}: {', '.join(report['ch_names'])}",
           f"* CV scheme: {report['cv_scheme']}",
-          f"* chance: uniform {report['chance']['uniform']:.3f}, majority class "
+          f"* chance: {chance_headline(report['chance'])[1]:.3f} ({chance_headline(report['chance'])[0]}); "
+          f"uniform {report['chance']['uniform']:.3f}, majority class "
           f"{report['chance']['majority_class']:.3f}, binomial 95% threshold "
-          f"{report['chance']['binomial_95_threshold']:.3f}", "",
-          "## CV accuracy (trial decision = argmax of the streaming output at t s after cue)", "",
-          "| family | " + " | ".join(f"acc @ {t} s" for t in times)
-          + " | mean 1.5-2.5 s | 95% CI @ 2 s (Wilson) | config |",
-          "|---|" + "---|" * len(times) + "---|---|---|"]
+          f"{report['chance']['binomial_95_threshold']:.3f}", ""]
+    if report.get("warnings"):
+        md += ["## Warnings", ""] + [f"* **warning**: {w}" for w in report["warnings"]] + [""]
+    md += ["## CV accuracy (trial decision = argmax of the streaming output at t s after cue)", "",
+           "| family | " + " | ".join(f"acc @ {t} s" for t in times)
+           + " | mean 1.5-2.5 s | 95% CI @ 2 s (Wilson) | config |",
+           "|---|" + "---|" * len(times) + "---|---|---|"]
     for fam, r in report["families"].items():
         lo, hi = r["cv_acc_2s_ci95"]
         md.append(f"| {fam} | " + " | ".join(f"{r['cv_acc'][t]:.3f}" for t in times)
@@ -92,4 +159,4 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
-__all__ = ["summary_lines", "write_report"]
+__all__ = ["chance_check", "chance_headline", "cue_gaps", "summary_lines", "write_report"]

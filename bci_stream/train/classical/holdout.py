@@ -146,7 +146,8 @@ def evaluate_subject(subject: str, models: Path, progress: bool = True) -> dict:
     split = SPLITS[subject]
     calib, test = _paths(subject, split["calib"]), _paths(subject, split["test"])
     name = f"{subject.lower()}-{'-'.join(sorted(set(split['labels'].values())))}"
-    res = calibrate(calib, split["labels"], name, models, progress=progress, echo=lambda s: print("  " + s))
+    res = calibrate(calib, split["labels"], name, models, progress=progress, echo=lambda s: print("  " + s),
+                    overwrite=True)  # the study rebuilds its models on purpose
     rep = res.report
     chosen = rep["chosen_family"]
     stream = streaming_test_acc(res.params, test, split["labels"])

@@ -28,6 +28,7 @@ from scipy.stats import binomtest
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io.labels import absent_events
+from bci_stream.train.evaluate.inputs import REFERENCE, file_options, load_for_model
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
 MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
@@ -100,17 +101,13 @@ def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | N
     return classes
 
 
-def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any) -> dict[str, Any]:
+def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any, options: Mapping[str, Any],
+          channel_names: Sequence[str] | None, role: str) -> dict[str, Any]:
     """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order."""
-    from bci_stream.io import load_recording, pick_channels
-
-    rec = load_recording(path, label_map=label_map)
-    if rec.sfreq != card.sfreq:
-        raise LiveEvaluationError(f"{rec.source} has sfreq {rec.sfreq:g} Hz; model {card.ref} needs "
-                                  f"{card.sfreq:g} Hz (recordings are never resampled)")
-    data, _ = pick_channels(rec.data, rec.ch_names, list(card.ch_names), source=rec.source)
-    lut = np.array([list(card.output.labels).index(n) for n in rec.label_names] + [-1], dtype=np.int64)
-    return {"rec": rec, "raw": data, "x": np.ascontiguousarray(data.T, dtype=np.float32), "labels": lut[rec.labels]}
+    d = load_for_model(path, label_map, list(card.ch_names), options=options, channel_names=channel_names,
+                       sfreq=float(card.sfreq), role=role)
+    lut = np.array([list(card.output.labels).index(n) for n in d.rec.label_names] + [-1], dtype=np.int64)
+    return {"rec": d.rec, "raw": d.raw, "x": d.x, "labels": lut[d.labels], "notes": d.notes}
 
 
 def _status(client: Any, decoder_id: str) -> dict[str, Any]:
@@ -275,7 +272,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                   decision_times: Sequence[float] = DECISION_TIMES, trial_classes: Sequence[str] | None = None,
                   reference_train: Sequence[str | Path] | None = None,
                   reference_window_s: tuple[float, float] = (0.5, 2.5), tolerance: float = TOLERANCE,
-                  timeout: float = 60.0, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+                  timeout: float = 60.0, echo: Callable[[str], None] | None = None,
+                  reader_options: Mapping[str, Any] | None = None,
+                  channel_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Replay ``files`` through a real service decoding with ``model_ref`` and score its decoded stream.
 
     Parameters
@@ -295,6 +294,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     reference_train, reference_window_s
         Calibration recordings to fit the epoch CSP+LDA baseline on, and its epoch after cue (s); it
         decides at ``reference_window_s[1]``.
+    reader_options, channel_names
+        ``--stream`` / ``--marker-stream`` (format options, each given to the files whose format takes it) and
+        ``--channel-names``, for ``files`` and ``reference_train`` alike (:mod:`bci_stream.train.evaluate.inputs`).
     tolerance, timeout, echo
         Largest ``max |live - offline|`` accepted by ``checks["passed"]``; seconds to wait for the decoder
         and for its output beyond the replay's duration; called with one progress line per step (or None).
@@ -335,9 +337,11 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         raise LiveEvaluationError(f"label_map must be given: model {card.ref} has no training.label_map")
     classes = _classes(card, label_names_of(label_map), trial_classes)
     class_ids = [outputs.index(c) for c in classes]
-    tests = [_load(f, label_map, card) for f in files]
-    train = [_load(f, label_map, card) for f in (reference_train or [])]
-    for what, loaded in (("test files", tests), ("--reference-train files", train)):
+    paths, ref_paths = [Path(f) for f in files], [Path(f) for f in (reference_train or [])]
+    options = file_options(paths + ref_paths, reader_options or {})
+    tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
+    train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
+    for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)):
         events = [e for d in loaded for e in d["rec"].events]
         absent = absent_events(label_map, events) if loaded else []
         if absent:
@@ -371,7 +375,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                 "decisions_identical": all(t["decisions"] == t["offline_decisions"] for t in trials),
                 "index_anchor": anchor, "max_off_grid": off_grid, "max_lag_s": run["max_lag_s"],
                 "wall_s": time.monotonic() - t_start, "stream": run["stream"], "service": run["service"],
-                **_summary(m_live, times), "trials": trials})
+                "nonfinite_values": int(c.get("nonfinite_values") or 0), **_summary(m_live, times), "trials": trials})
             say(f"{Path(rec.source).name}: sent {run['sent']}, decoded {run['received']}, missing {counts['missing']}, "
                 f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}")
     m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times)
@@ -390,4 +394,5 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             "settings": {"speed": speed, "decision_times_s": times, "decision_rule": rule, "label_map": label_map,
                          "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
                          "models_dir": str(registry_dir)},
-            "files": per_file, "overall": overall, **refs, "checks": checks}
+            "files": per_file, "overall": overall, **refs, "checks": checks,
+            "notes": [n for d in tests + train for n in d["notes"]]}

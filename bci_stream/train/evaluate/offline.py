@@ -9,7 +9,7 @@ and trial classes too, unless given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,53 +101,61 @@ def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_cl
 
 def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[str, str | None] | None = None,
                     trial_classes: list[str] | None = None, models_dir: Path | None = None,
-                    times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0)) -> dict[str, Any]:
+                    times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0),
+                    reader_options: Mapping[str, Any] | None = None,
+                    channel_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Metrics (:func:`bci_stream.train.evaluate.metrics.evaluate_probs`) of ``target`` over the files ``data``.
 
-    The result also says whether the net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for
-    a bidirectional net) and holds ``warnings``: one sentence per file the model was trained on.
+    ``reader_options`` (``--stream``, ``--marker-stream``) and ``channel_names`` (``--channel-names``) read the
+    files as ``calibrate`` reads its own (:mod:`bci_stream.train.evaluate.inputs`). The result also says whether the
+    net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net) and holds
+    ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
+    replaced) and ``nonfinite_values`` (per file).
     """
     from bci_stream.io.labels import absent_events
-    from bci_stream.train.data_checks import load_with_options
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
+    from bci_stream.train.evaluate.inputs import file_options, load_for_model, nonfinite_note
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
     label_map = label_map or t["label_map"]
     if not label_map:
         raise ModelError(f"{target}: no label map in its card/checkpoint; give --label-map EVENT=CLASS")
-    recs = load_with_options([Path(p) for p in data], label_map, t["ch_names"], t["label_window"], t["reader"],
-                             strict=False)
+    paths = [Path(p) for p in data]
+    options = file_options(paths, reader_options or {}, t["reader"])
+    loaded = [load_for_model(p, label_map, t["ch_names"], options=o, channel_names=channel_names,
+                             label_window=t["label_window"], sfreq=t["sfreq"]) for p, o in zip(paths, options)]
+    recs = [d.rec for d in loaded]
     absent = absent_events(label_map, [e for r in recs for e in r.events])
     if absent:
         raise ModelError(f"label_map names event(s) {absent} that occur in none of the files "
                          f"(their events: {sorted({e.description for r in recs for e in r.events})})")
-    for rec in recs:
-        if rec.sfreq != t["sfreq"]:
-            raise ModelError(f"{rec.source} has sfreq {rec.sfreq:g} Hz, the model needs {t['sfreq']:g} Hz")
     outputs = list(t["label_names"])
     classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"])
     # each file's class indices (label map order) -> the model's output indices; -1 (unlabelled) stays -1
     labels = [np.array([outputs.index(n) for n in rec.label_names] + [-1], dtype=np.int64)[rec.labels]
               for rec in recs]
     probs = []
-    for rec in recs:
-        x = np.ascontiguousarray(rec.data.T, dtype=np.float32)
+    for d in loaded:
         if t["kind"] == "onnx":
             from bci_stream.engine.offline import decode_offline
 
-            probs.append(decode_offline(t["entry"], x))
+            probs.append(decode_offline(t["entry"], d.x))
         else:
-            from bci_stream.dsp.preprocess import Preprocessor
+            from bci_stream.dsp.preprocess import NonFiniteGuard, Preprocessor
             from bci_stream.train.infer import predict_probs
 
+            x = NonFiniteGuard(len(t["ch_names"])).apply(d.x.copy())  # as the service and decode_offline do
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)
             probs.append(predict_probs(t["net"], z))
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s)
+    notes = [n for d in loaded for n in d.notes] + [nonfinite_note(d.rec.source, d.nonfinite) for d in loaded
+                                                    if d.nonfinite]
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],
-            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"]), "metrics": metrics}
+            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"]), "notes": notes,
+            "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "metrics": metrics}
 
 
 def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:
@@ -156,5 +164,6 @@ def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:
 
     row = {"causal": result.get("causal", True), "lookahead": result.get("lookahead", 0),
            "added_latency_ms": result.get("added_latency_ms", 0.0), "test": result["metrics"]}
-    report = {"run": f"evaluation of {result['model']}", "evaluation": result, "models": {result["model"]: row}}
+    report = {"run": f"evaluation of {result['model']}", "evaluation": result, "models": {result["model"]: row},
+              "notes": list(result.get("notes", []))}
     write_report(report, out_dir, stem="evaluation")

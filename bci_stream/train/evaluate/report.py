@@ -54,7 +54,7 @@ def _csp_cells(csp: dict[str, Any], times: list[str]) -> list[str]:
     return cells * 2
 
 
-def _test_header(first: dict[str, Any]) -> list[str]:
+def _test_header(first: dict[str, Any], json_name: str = "report.json") -> list[str]:
     """The test section's title and the sentence that says what the figures mean."""
     classes = list(first.get("trials_per_class") or {})
     k = len(classes) or 1
@@ -62,13 +62,18 @@ def _test_header(first: dict[str, Any]) -> list[str]:
     return [f"## Held-out test ({first['n_trials']} trials, chance {_fmt(first['chance_trial_accuracy'], 2)})", "",
             f"Trial accuracy at t after cue onset, {' vs '.join(classes)} only. *instant*: argmax of the output at "
             "onset + t; *mean*: argmax of the output averaged over [onset, onset + t]. *chance*: the share of the "
-            f"most frequent of these classes among the trials; the p-values in report.json (`*_p_vs_chance`) are "
+            f"most frequent of these classes among the trials; the p-values in {json_name} (`*_p_vs_chance`) are "
             f"one-sided binomial tests of the correct trials against uniform chance 1/{k} = {_fmt(uniform, 2)}.", ""]
 
 
-def markdown(report: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any], stem: str = "report") -> str:
+    """The tables of ``report`` as markdown; ``stem`` names the JSON file beside it (``<stem>.json``).
+
+    A report with an ``evaluation`` (``bci-stream evaluate``) is titled an evaluation report; the Definitions
+    section is left out when there is none."""
     models = report.get("models", {})
-    lines = [f"# Training report: {report['run']}", ""]
+    ev = report.get("evaluation")
+    lines = [f"# Evaluation report: {ev['model']}" if ev else f"# Training report: {report['run']}", ""]
     data = report.get("data")
     if data:
         lines += [f"{data['n_chans']} channels at {data['sfreq']:g} Hz; classes {data['label_names']}; "
@@ -80,7 +85,6 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {split} | {q['name']} | {q['seconds']:g} | {q['segments_per_class']} |")
         lines.append("")
     lines += [f"Note: {n}." for n in report.get("notes", [])] + ([""] if report.get("notes") else [])
-    ev = report.get("evaluation")
     if ev:
         lines += [f"Model `{ev['model']}` ({ev['kind']}) on {', '.join(Path(f).name for f in ev['files'])}; "
                   f"label map {ev['label_map']}, trial classes {ev['trial_classes']}.", ""]
@@ -88,7 +92,7 @@ def markdown(report: dict[str, Any]) -> str:
     if test_models:
         first = next(iter(test_models.values()))["test"]
         times = list(first["trial_accuracy"])
-        lines += _test_header(first)
+        lines += _test_header(first, f"{stem}.json")
         head = ["model", "added latency", "sample acc", "trial-class sample acc"]
         head += [f"@{t} instant" for t in times] + [f"@{t} mean" for t in times]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -130,7 +134,8 @@ def markdown(report: dict[str, Any]) -> str:
         e = report["export"]
         lines += [f"Exported `{e['ref']}` (sha256 {e['sha256'][:12]}) to `{e['dir']}`; ONNX parity "
                   f"{e['parity_max_abs_diff']:.2g}.", ""]
-    lines += ["## Definitions", ""] + [f"* `{k}`: {v}" for k, v in report.get("definitions", {}).items()] + [""]
+    if report.get("definitions"):
+        lines += ["## Definitions", ""] + [f"* `{k}`: {v}" for k, v in report["definitions"].items()] + [""]
     return "\n".join(lines)
 
 
@@ -219,7 +224,7 @@ def write_report(report: dict[str, Any], out_dir: Path | str, stem: str = "repor
     out_dir.mkdir(parents=True, exist_ok=True)
     report["plots"] = plot(report, out_dir)
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    md = markdown(report) + "\n" + "\n".join(f"![{p}]({p})" for p in report["plots"]) + "\n"
+    md = markdown(report, stem) + "\n" + "\n".join(f"![{p}]({p})" for p in report["plots"]) + "\n"
     (out_dir / f"{stem}.md").write_text(md, encoding="utf-8")
 
 

@@ -92,6 +92,8 @@ def test_export_of_the_student_needs_distillation_and_its_teacher(tmp_path, extr
      r"export.version: String should match pattern .* \(got 'not a version!'\)"),
     (lambda t: t.replace('name = "tiny-s001-gru"', 'name = "tiny s001"'),
      r"export.name: String should match pattern .* \(got 'tiny s001'\)"),
+    (lambda t: t.replace('name = "tiny-s001-gru"', 'name = ".."'),  # a folder outside the export dir
+     r"export.name: String should match pattern .* \(got '\.\.'\)"),
 ])
 def test_bad_filter_bands_and_export_identity_are_config_errors(tmp_path, edit, message):
     with pytest.raises(ConfigError, match=message):

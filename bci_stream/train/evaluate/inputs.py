@@ -1,0 +1,181 @@
+"""How ``bci-stream evaluate`` reads its recordings: every file ``calibrate`` accepts, with the same options.
+
+* ``--stream`` / ``--marker-stream`` (format options, :func:`file_options`): given to every file whose format takes
+  them (XDF), as ``calibrate`` does; an option no file takes is refused. A model trained by ``train`` on XDF files
+  also brings its run config's ``[data.reader]`` options (those a file's format takes; the command line wins).
+* ``--channel-names``: the channels of every file renamed, in the file's order, before the model's are picked.
+* Cue events of zero duration (marker streams: the service's own XDF recordings, LabRecorder files, stim codes):
+  ``calibrate`` uses only their onsets. Here each such cue labels the span until the next event of any kind (the
+  last one: until the end of the file), as an XDF ``until_next`` reader gives it; a cue followed at once by a cue of
+  the same class ends one sample early, so that every cue stays its own trial. Trial scoring uses the onsets only.
+
+Errors name the file and, for a ``--reference-train`` file, say that it is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.core.errors import BciStreamError
+from bci_stream.io.recording import Event, Recording
+
+#: the format options of ``evaluate`` (as ``calibrate``'s): option -> its flag
+FLAGS = {"stream": "--stream", "marker_stream": "--marker-stream"}
+REFERENCE = "--reference-train"
+
+
+class EvaluationInputError(BciStreamError):
+    """A recording ``evaluate`` cannot read as asked (the message names the file, the rule and the value)."""
+
+
+@dataclass
+class Loaded:
+    """One recording as ``evaluate`` scores it."""
+
+    rec: Recording  #: every channel (renamed by ``--channel-names``), its events; ``labels`` as below
+    raw: np.ndarray  #: ``[n_chans, T]``, the model's channels in the model's order, as read (float64)
+    x: np.ndarray  #: ``raw.T`` as contiguous float32 (what a decoder gets)
+    labels: np.ndarray  #: ``[T]`` index into the label map's classes (``label_names_of``), -1 unlabelled
+    notes: list[str] = field(default_factory=list)  #: how the file was read, one sentence each
+    nonfinite: int = 0  #: NaN/inf values in ``x`` (the decoder replaces them: nan_policy ``hold``)
+
+
+def file_options(paths: Sequence[str | Path], options: Mapping[str, Any], card_reader: Mapping[str, Any] | None = None
+                 ) -> list[dict[str, Any]]:
+    """Each file's format options: the model's own reader options, then ``options`` (``--stream``,
+    ``--marker-stream``), each where the file's format takes it.
+
+    Raises
+    ------
+    EvaluationInputError
+        An option of ``options`` that no file's format takes.
+    """
+    from bci_stream.io.load import format_options
+
+    takes = [format_options(p) for p in paths]
+    unused = [k for k in options if not any(k in t for t in takes)]
+    if unused:
+        flags = ", ".join(FLAGS.get(k, k) for k in unused)
+        names = ", ".join(Path(p).name for p in paths[:4]) + (" ..." if len(paths) > 4 else "")
+        raise EvaluationInputError(f"{flags} applies to no file given: no file's format takes it (XDF files take "
+                                   f"--stream and --marker-stream; files: {names})")
+    merged = {**dict(card_reader or {}), **dict(options)}
+    return [{k: v for k, v in merged.items() if k in t} for t in takes]
+
+
+def _what(path: str | Path, role: str) -> str:
+    return f"{REFERENCE} file {path}" if role == REFERENCE else str(path)
+
+
+def _hint(message: str) -> str:
+    """The ``evaluate`` flag for a loader error that asks for a format option (``pass stream=<name>``)."""
+    for option, flag in (("marker_stream", "--marker-stream"), ("stream", "--stream")):
+        if f"pass {option}=" in message or message.startswith(f"{option} must name"):
+            return f" (evaluate: {flag} NAME)"
+    return ""
+
+
+def cue_spans(events: Sequence[Event], n_times: int, lookup: Mapping[str, str | None]) -> list[Event]:
+    """``events`` with each zero-duration cue of ``lookup`` lasting until the next event's onset (the last one: until
+    ``n_times``), one sample less when that event is a cue of the same class (a trial per cue)."""
+    ordered = sorted(events, key=lambda e: e.onset)
+    onsets = [e.onset for e in ordered]
+    out = []
+    for k, ev in enumerate(ordered):
+        cls = lookup.get(str(ev.description))
+        if cls is None or ev.duration != 0:
+            out.append(ev)
+            continue
+        nxt = next((j for j in range(k + 1, len(ordered)) if onsets[j] > ev.onset), None)
+        end = n_times if nxt is None else onsets[nxt]
+        same = nxt is not None and any(lookup.get(str(e.description)) == cls for e in ordered[nxt:]
+                                       if e.onset == onsets[nxt])
+        out.append(Event(ev.onset, max(end - ev.onset - int(same), 0), ev.description))
+    return out
+
+
+def _labels(rec: Recording, label_map: Mapping[str, str | None], label_window: Sequence[float] | None
+            ) -> tuple[np.ndarray, list[str], list[str]]:
+    from bci_stream.io.labels import labels_from_events
+
+    lookup = {str(k): v for k, v in label_map.items()}
+    cues = [e for e in rec.events if lookup.get(str(e.description)) is not None]
+    events, notes = rec.events, []
+    if label_window is None and cues and all(e.duration == 0 for e in cues):
+        events = cue_spans(rec.events, rec.n_times, lookup)
+        notes.append(f"{Path(rec.source).name}: its {len(cues)} cue(s) have no duration (markers); each labels the "
+                     "span until the next event, trials start at the cues")
+    window = None if label_window is None else (float(label_window[0]), float(label_window[1]))
+    labels, names = labels_from_events(events, rec.n_times, rec.sfreq, label_map, label_window=window,
+                                       source=str(rec.source))
+    return labels, names, notes
+
+
+def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_names: Sequence[str], *,
+                   options: Mapping[str, Any] | None = None, channel_names: Sequence[str] | None = None,
+                   label_window: Sequence[float] | None = None, sfreq: float | None = None,
+                   role: str = "--data") -> Loaded:
+    """Read ``path`` for a model of channels ``ch_names``: all its channels (renamed by ``channel_names``), the
+    model's picked, per-sample labels by ``label_map`` (zero-duration cues: :func:`cue_spans`).
+
+    Parameters
+    ----------
+    options
+        Format options this file takes (:func:`file_options`).
+    channel_names
+        ``--channel-names``: new names for the file's channels, in the file's order.
+    label_window
+        ``(start_s, stop_s)`` after each cue to label (a train-made model's ``data.label_window``), else durations.
+    sfreq
+        The model's rate: a file at another rate is refused (recordings are never resampled).
+    role
+        ``"--data"`` or ``"--reference-train"`` (then errors say the file is a reference file).
+
+    Raises
+    ------
+    EvaluationInputError
+        The file cannot be read, has another sfreq, lacks a channel of the model, or its events match no key of
+        ``label_map``.
+    """
+    from bci_stream.core.channels import pick_channels
+    from bci_stream.core.errors import ChannelError, DataError
+    from bci_stream.io import load_recording
+    from bci_stream.io.load import check_names
+
+    ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
+    try:
+        rec = load_recording(path, **dict(options or {}))
+    except DataError as exc:
+        raise EvaluationInputError(f"cannot load {_what(path, role)}: {exc}{_hint(str(exc))}") from None
+    if sfreq is not None and rec.sfreq != sfreq:
+        raise EvaluationInputError(f"{_what(path, role)} has sfreq {rec.sfreq:g} Hz; the model needs {sfreq:g} Hz "
+                                   "(recordings are never resampled)")
+    try:
+        if channel_names is not None:
+            rec.ch_names = check_names(channel_names, rec.n_chans, str(rec.source), "--channel-names")
+        try:
+            data, _ = pick_channels(rec.data, rec.ch_names, list(ch_names), source=str(rec.source))
+        except ChannelError as exc:
+            raise ChannelError(f"{exc} (ch_names: the model's channels; --channel-names renames a file's "
+                               "channels)") from None
+        labels, names, notes = _labels(rec, label_map, label_window)
+    except DataError as exc:
+        raise EvaluationInputError(f"{ref}{exc}") from None
+    rec.labels, rec.label_names = labels, names
+    x = np.ascontiguousarray(data.T, dtype=np.float32)
+    return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))
+
+
+def nonfinite_note(source: str | Path, n: int) -> str:
+    """The sentence that says ``n`` NaN/inf values of ``source`` were replaced (nan_policy ``hold``)."""
+    return (f"{Path(source).name}: {n} non-finite value(s) (NaN/inf) in the model's channels were replaced by the "
+            "channel's last finite value (nan_policy hold, as the service does)")
+
+
+__all__ = ["FLAGS", "REFERENCE", "EvaluationInputError", "Loaded", "cue_spans", "file_options", "load_for_model",
+           "nonfinite_note"]

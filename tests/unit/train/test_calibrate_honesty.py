@@ -1,0 +1,160 @@
+"""calibrate keeps the registry's models and says plainly when its decoder is no better than chance.
+
+Real EEG (tests/data: S001 R05/R06, 21 channels), the command as a user types it (click's runner): an existing
+``OUT/NAME`` is refused without ``--overwrite`` (naming the model there); names that would leave the registry are
+refused; a run whose labels are swapped (a decoder systematically wrong) is shipped with a ``warning:`` line and a
+report/card field, under a "chance" headline that is the majority class when the classes are unbalanced, and cues
+closer together than the decision time are said; a CV that falls back to trial-wise folds says it may overestimate.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bci_stream.cli import main
+from bci_stream.core.card import MODEL_NAME_PATTERN, ModelCard
+from bci_stream.io import load_recording
+from bci_stream.io.npz import save_npz
+from bci_stream.io.recording import Event
+from bci_stream.train.classical.calibration import NAME_PATTERN
+from bci_stream.train.classical.calibration_report import chance_check, cue_gaps
+from support.common import REPO, SUBSET_S001_21CH, subset_file
+
+R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
+LABELS = "T1=fists,T2=feet"
+FAKE_SHA = "ab" * 32
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(main, ["calibrate", "--no-progress", "--no-recurrent", *args], catch_exceptions=False)
+
+
+def _files() -> list[str]:
+    return [str(subset_file(R05)), str(subset_file(R06))]
+
+
+def _fake_model(folder: Path, name: str) -> None:
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"name": name, "version": "1.0.0", "sha256": FAKE_SHA}))
+
+
+def test_an_existing_model_is_refused_without_overwrite_and_replaced_with_it(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    _fake_model(models / "s1", "s1")
+    res = _cli(*_files(), "--labels", LABELS, "--name", "s1", "--out", str(models))
+    assert res.exit_code == 2, res.output
+    assert (f"error: --name s1: {models / 's1'} already holds model s1@1.0.0 (sha256 abababababab); pass "
+            "--overwrite to replace it, or give another --name (or --out)") in res.output
+    assert json.loads((models / "s1" / "model.json").read_text())["sha256"] == FAKE_SHA  # untouched
+    (models / "other").mkdir()
+    (models / "other" / "notes.txt").write_text("mine")
+    res = _cli(*_files(), "--labels", LABELS, "--name", "other", "--out", str(models))
+    assert res.exit_code == 2 and "already holds files (notes.txt); pass --overwrite" in res.output, res.output
+
+    res = _cli(*_files(), "--labels", LABELS, "--name", "s1", "--out", str(models), "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert f"--overwrite: replacing model s1@1.0.0 (sha256 abababababab) in {models / 's1'}" in res.output
+    card = json.loads((models / "s1" / "model.json").read_text())
+    assert card["sha256"] != FAKE_SHA and card["name"] == "s1"
+    # a decoder far above chance on well-spaced cues: no warning, and the report and card say it passed
+    assert "warning:" not in res.output, res.output
+    report = json.loads((models / "s1" / "report" / "report.json").read_text())
+    assert report["warnings"] == [] and report["chance_check"]["above_threshold"] is True
+    assert report["chance_check"]["below_chance"] is False and report["cue_gaps"]["n_short"] == 0
+    assert card["metrics"]["chance_check"]["above_threshold"] is True and card["metrics"]["warnings"] == []
+    assert "chance 0.50 (majority class 0.50, binomial 95% threshold" in res.output  # balanced: uniform headline
+
+
+@pytest.mark.parametrize("name", [".", "..", "_x", "-x", ".hidden", "a/b", ""])
+def test_names_that_leave_the_registry_or_hide_are_refused(tmp_path: Path, name: str) -> None:
+    res = _cli(str(subset_file(R05)), "--labels", LABELS, "--name", name, "--out", str(tmp_path / "models"))
+    assert res.exit_code == 2, res.output
+    assert "--name must start with a letter or digit" in res.output
+    assert not (tmp_path / "model.json").exists() and not (tmp_path / "models").exists()
+
+
+def test_the_card_and_calibrate_share_one_name_rule() -> None:
+    assert NAME_PATTERN == MODEL_NAME_PATTERN
+    for ok in ("s01", "eegmmidb-s001", "a.b_c-1", "9x"):
+        assert re.fullmatch(MODEL_NAME_PATTERN, ok)
+    card = json.loads((REPO / "models" / "eegmmidb-s001" / "model.json").read_text())
+    ModelCard.model_validate(card)
+    for bad in (".", "..", "_x"):
+        with pytest.raises(ValueError, match="name"):
+            ModelCard.model_validate(card | {"name": bad})
+
+
+def test_chance_check_and_cue_gaps() -> None:
+    chance = {"uniform": 0.5, "majority_class": 0.8, "binomial_95_threshold": 0.85}
+    ok = chance_check(0.9, [0.85, 0.95], chance, "riemann", 2.0)
+    assert ok["above_threshold"] and ok["warning"] is None and ok["chance_kind"] == "majority class"
+    flat = chance_check(0.8, [0.74, 0.85], chance, "ensemble", 2.0)
+    assert not flat["above_threshold"] and not flat["below_chance"]
+    assert "not shown to beat chance" in flat["warning"] and "threshold 0.85 (chance 0.80, majority class)" in \
+        flat["warning"]
+    worse = chance_check(0.125, [0.08, 0.19], {**chance, "majority_class": 0.5, "binomial_95_threshold": 0.57},
+                         "ensemble", 2.0)
+    assert worse["below_chance"] and "WORSE than chance" in worse["warning"] and "(uniform)" in worse["warning"]
+    gaps = cue_gaps([np.array([0.0, 1.5, 5.0, 6.0]), np.array([10.0, 20.0])], 2.0)
+    assert gaps["n_gaps"] == 4 and gaps["n_short"] == 2 and gaps["share_short"] == 0.5
+    assert gaps["warning"].startswith("2 of the 4 gaps between consecutive cues (50%; median gap")
+    assert cue_gaps([np.array([0.0, 4.0])], 2.0)["warning"] is None
+
+
+def _swapped_r06(tmp_path: Path) -> Path:
+    """R06 with T1 and T2 swapped (a label map the wrong way round), 3 of its (new) T2 cues dropped (unbalanced
+    classes) and one extra T1 cue 1 s after the first (cues closer than the decision time)."""
+    rec = load_recording(subset_file(R06))
+    swap = {"T1": "T2", "T2": "T1"}
+    events, dropped = [], 0
+    for e in rec.events:
+        d = swap.get(e.description, e.description)
+        if d == "T2" and dropped < 3:
+            dropped += 1
+            continue
+        events.append(Event(e.onset, e.duration, d))
+    first_t1 = next(e for e in events if e.description == "T1")
+    rec.events = sorted([*events, Event(first_t1.onset + int(rec.sfreq), 0, "T1")], key=lambda e: e.onset)
+    return save_npz(rec, tmp_path / "r06_swapped.npz")
+
+
+def test_a_decoder_worse_than_chance_is_shipped_with_a_warning(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    res = _cli(str(subset_file(R05)), str(_swapped_r06(tmp_path)), "--labels", LABELS, "--name", "swapped",
+               "--out", str(models))
+    assert res.exit_code == 0, res.output  # still exported: the warnings inform, they do not change the model
+    report = json.loads((models / "swapped" / "report" / "report.json").read_text())
+    counts = report["trials_per_class"]
+    assert counts["fists"] != counts["feet"]
+    majority = max(counts.values()) / sum(counts.values())
+    assert f"chance {majority:.2f} (majority class; uniform 0.50, binomial 95% threshold" in res.output
+    check = report["chance_check"]
+    assert check["below_chance"] and not check["above_threshold"] and check["chance_kind"] == "majority class"
+    assert check["acc"] == report["families"][report["chosen_family"]]["cv_acc"]["2"]
+    assert f"warning: the shipped decoder ({report['chosen_family']}) is WORSE than chance" in res.output
+    assert re.search(r"warning: 1 of the \d+ gaps between consecutive cues \(\d+%; median gap [\d.]+ s\) are shorter "
+                     r"than the decision time 2 s", res.output), res.output
+    card = json.loads((models / "swapped" / "model.json").read_text())
+    assert card["metrics"]["chance_check"]["below_chance"] is True and len(card["metrics"]["warnings"]) == 2
+    md = (models / "swapped" / "report" / "report.md").read_text()
+    assert "## Warnings" in md and "WORSE than chance" in md
+
+
+def test_a_trial_wise_fallback_over_several_runs_says_it_may_overestimate(tmp_path: Path) -> None:
+    rec = load_recording(subset_file(R06))
+    rec.events = [e for e in rec.events if e.description != "T2"]  # leaving R05 out would drop 'feet'
+    no_t2 = save_npz(rec, tmp_path / "r06_no_t2.npz")
+    models = tmp_path / "models"
+    res = _cli(str(subset_file(R05)), str(no_t2), "--labels", LABELS, "--name", "fallback", "--out", str(models),
+               "--channels", "C3,Cz,C4,Cp3,Cp4", "--no-average")  # a few candidates: the scheme is what counts
+    assert res.exit_code == 0, res.output
+    report = json.loads((models / "fallback" / "report" / "report.json").read_text())
+    assert report["cv_scheme"].startswith("2 runs, but leaving a run out would drop a class: stratified")
+    assert any("CV is a trial-wise stratified k-fold (2 runs, but leaving a run out would drop a class), not "
+               "leave-one-run-out, and may overestimate accuracy on a new session." in n for n in report["notes"])

@@ -1,0 +1,154 @@
+"""`bci-stream evaluate` reads every recording `calibrate` accepts (audits s14: calibrate #4/#8, interop #4).
+
+Real EEG: S001R06 of the repository's subset (64 channels, 160 Hz, imagined fists/feet) and the bundled
+calibrate-made model `eegmmidb-s001` (64 channels, T1=fists, T2=feet). The files below hold the same samples as the
+EDF in other layouts: a session written by the service's own Recorder (cue markers of zero duration, the service's
+decoded/provenance/events streams beside them), a LabRecorder-like XDF with two signal and two marker streams, and
+an NPZ whose channels are only numbered. Each must score exactly as the EDF does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("pyxdf")
+
+from bci_stream.cli import main  # noqa: E402
+from support.common import REPO, SUBSET_R06, subset_file  # noqa: E402
+from support.session_xdf import crop as _crop, service_session  # noqa: E402
+
+MODELS = REPO / "models"
+MODEL = "eegmmidb-s001"  # made by calibrate: its card has no label window and no reader options
+CROP_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def edf_rec():
+    from bci_stream.io import load_recording
+
+    return load_recording(subset_file(SUBSET_R06))
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, edf_rec) -> Path:
+    return service_session(tmp_path_factory.mktemp("session") / "session.xdf", _crop(edf_rec, CROP_S))
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, ["evaluate", *args], catch_exceptions=False)
+
+
+def test_a_service_recording_scores_as_the_edf_it_was_streamed_from(session, edf_rec, tmp_path):
+    """Its cues have zero duration: evaluate labels each until the next event and scores trials at the cues,
+    as calibrate does (before: 'all have zero duration; give label_window=...' with a run-config hint)."""
+    from bci_stream.train.evaluate.offline import evaluate_target
+
+    crop = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
+    from_edf = evaluate_target(MODEL, [crop], models_dir=MODELS)["metrics"]
+    got = evaluate_target(MODEL, [session], models_dir=MODELS)
+    assert got["metrics"]["trials_per_class"] == from_edf["trials_per_class"] == {"fists": 3, "feet": 4}
+    assert got["metrics"]["trial_accuracy"] == from_edf["trial_accuracy"]
+    assert got["notes"] == ["session.xdf: its 7 cue(s) have no duration (markers); each labels the span until the "
+                            "next event, trials start at the cues"]
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(session))
+    assert res.exit_code == 0, res.output
+    assert "7 trials {'fists': 3, 'feet': 4}" in res.output and "note: session.xdf: its 7 cue(s)" in res.output
+
+
+def test_consecutive_cues_of_one_class_stay_separate_trials():
+    from bci_stream.io.recording import Event
+    from bci_stream.train.evaluate.inputs import cue_spans
+    from bci_stream.train.evaluate.metrics import find_trials
+
+    events = [Event(10, 0, "T1"), Event(30, 0, "T1"), Event(50, 0, "T0"), Event(60, 0, "T2"), Event(80, 0, "T2")]
+    lookup = {"T1": "a", "T2": "b"}
+    spans = cue_spans(events, 100, lookup)
+    assert [(e.onset, e.duration) for e in spans] == [(10, 19), (30, 20), (50, 0), (60, 19), (80, 20)]
+    labels = np.full(100, -1)
+    for e in spans:
+        if e.description in lookup:
+            labels[e.onset:e.onset + e.duration] = 0 if lookup[e.description] == "a" else 1
+    assert [(t.onset, t.label) for t in find_trials(labels, [0, 1])] == [(10, 0), (30, 0), (60, 1), (80, 1)]
+
+
+def test_stream_and_marker_stream_choose_in_a_labrecorder_file(tmp_path, edf_rec):
+    from support.xdf import write_xdf
+
+    rec = _crop(edf_rec, CROP_S)
+    stamps = 100.0 + np.arange(rec.n_times) / rec.sfreq
+    cues = [e for e in rec.events]
+    path = write_xdf(tmp_path / "lab.xdf", stamps, [
+        ("actiCHamp", "EEG", rec.ch_names, rec.sfreq, rec.data.T, "microvolts"),
+        ("gaze", "Gaze", ["x", "y"], rec.sfreq, np.zeros((rec.n_times, 2)), "px")],
+        [("PsychoPy", [stamps[e.onset] for e in cues], [e.description for e in cues]),
+         ("notes", [stamps[5]], ["started"])])
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path))
+    assert res.exit_code == 2 and "lab.xdf has 2 candidate streams" in res.output, res.output
+    assert "(evaluate: --stream NAME)" in res.output and "run config" not in res.output
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--stream", "actiCHamp")
+    assert res.exit_code == 2 and "(evaluate: --marker-stream NAME)" in res.output, res.output
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--stream", "actiCHamp",
+               "--marker-stream", "PsychoPy")
+    assert res.exit_code == 0, res.output
+    npz = _npz(tmp_path / "crop.npz", rec)
+    same = _run(MODEL, "--models-dir", str(MODELS), "--data", str(npz))
+    assert [ln for ln in res.output.splitlines() if "trial accuracy" in ln] == \
+        [ln for ln in same.output.splitlines() if "trial accuracy" in ln]
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(npz), "--stream", "actiCHamp")
+    assert res.exit_code == 2 and "--stream applies to no file given" in res.output, res.output
+
+
+def _npz(path: Path, rec, ch_names: list[str] | None = None) -> Path:
+    from bci_stream.io import Recording, save_npz
+
+    return save_npz(Recording(data=rec.data, sfreq=rec.sfreq, ch_names=ch_names or list(rec.ch_names),
+                              events=list(rec.events), source=str(path)), path)
+
+
+def test_channel_names_renames_numbered_channels(tmp_path, edf_rec):
+    rec = _crop(edf_rec, CROP_S)
+    numbered = _npz(tmp_path / "numbered.npz", rec, [str(i + 1) for i in range(rec.n_chans)])
+    named = _npz(tmp_path / "named.npz", rec)
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered))
+    assert res.exit_code == 2 and "--channel-names renames a file's channels" in res.output, res.output
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(rec.ch_names) + "\n")
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered), "--channel-names", str(names))
+    want = _run(MODEL, "--models-dir", str(MODELS), "--data", str(named))
+    assert res.exit_code == 0 == want.exit_code, res.output
+    assert res.output.splitlines()[-6:] == want.output.splitlines()[-6:]
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered), "--channel-names", "C3,C4")
+    assert res.exit_code == 2 and "--channel-names must give one name per channel" in res.output, res.output
+
+
+def test_errors_on_a_reference_file_say_so_and_speed_names_its_flag(tmp_path, edf_rec):
+    rec = _crop(edf_rec, 20.0)
+    good = _npz(tmp_path / "good.npz", rec)
+    bad = _npz(tmp_path / "bad.npz", rec, [str(i + 1) for i in range(rec.n_chans)])
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(good), "--live", "--reference-train", str(bad))
+    assert res.exit_code == 2, res.output
+    assert f"--reference-train file {bad}: ch_names has 64 channel(s) not in {bad}" in res.output
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(good), "--live", "--speed", "0")
+    assert res.exit_code == 2 and "Invalid value for --speed: must be > 0 and <= 32" in res.output, res.output
+
+
+def test_the_offline_report_is_an_evaluation_report_and_says_what_was_replaced(tmp_path, edf_rec):
+    rec = _crop(edf_rec, CROP_S)
+    rec.data[3, 1600:1760] = np.nan  # 1 s of one channel
+    path = _npz(tmp_path / "nan.npz", rec)
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--out", str(tmp_path / "ev"))
+    assert res.exit_code == 0, res.output
+    note = ("nan.npz: 160 non-finite value(s) (NaN/inf) in the model's channels were replaced by the channel's last "
+            "finite value (nan_policy hold, as the service does)")
+    assert f"note: {note}" in res.output
+    md = (tmp_path / "ev" / "evaluation.md").read_text()
+    assert md.startswith(f"# Evaluation report: {MODEL}@1.0.0\n") and "Training report" not in md
+    assert "## Definitions" not in md and "report.json" not in md and "p-values in evaluation.json" in md
+    assert f"Note: {note}." in md
+    js = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert js["evaluation"]["nonfinite_values"] == {str(path): 160}
