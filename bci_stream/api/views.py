@@ -38,7 +38,7 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         output_stream=s.output_stream,
         connected=s.state == "running" or (s.state == "stalled" and s.source_present is True),
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
-        stall=None if s.stall is None else StallStatus(**s.stall),
+        stall=None if s.stall is None or s.state == "error" else StallStatus(**s.stall),  # an error is no stall
         counters=dataclasses.asdict(s.counters),
         latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},
         load=load_status(s.load),

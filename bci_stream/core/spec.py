@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from bci_stream.core.card import ModelCard
 
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
@@ -141,7 +144,8 @@ class DecoderOptions(BaseModel):
     gap_policy: Literal["keep", "reset", "decay"] = Field(
         default="keep",
         description="After a gap longer than gap_threshold_s: keep the state, reset it (recurrent and "
-        "filter state, as at start), or decay the recurrent state towards zero by exp(-gap/decay_tau_s).",
+        "filter state, as at start), or decay the recurrent state towards zero by exp(-gap/decay_tau_s) (a model "
+        "without a recurrent state, e.g. a classical family, refuses 'decay': 422 at start and at a hot swap).",
     )
     gap_threshold_s: float = Field(default=0.5, gt=0, le=3600, description="Gap length that triggers gap_policy.")
     decay_tau_s: float = Field(default=1.0, gt=0, le=3600, description="Time constant of the 'decay' gap policy.")
@@ -230,3 +234,21 @@ class DecoderSpec(BaseModel):
     stream: StreamSelector
     model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")
     options: DecoderOptions = DecoderOptions()
+
+
+def gap_policy_refusal(options: DecoderOptions, card: ModelCard) -> str | None:
+    """Why ``options.gap_policy`` cannot run ``card``'s model, or None when it can.
+
+    ``decay`` scales the states of role ``recurrent`` (:meth:`~bci_stream.engine.stream_state.StreamState.decay`);
+    a model without one (the classical families: filter and estimator states only) would be left unchanged, so
+    the policy is refused rather than counted as applied.
+    """
+    if options.gap_policy != "decay":
+        return None
+    states = [] if card.step is None else card.step.states
+    if any(s.role == "recurrent" for s in states):
+        return None
+    roles = sorted({s.role for s in states})
+    return (f"options.gap_policy 'decay' needs a recurrent state (it scales the recurrent state by "
+            f"exp(-gap/decay_tau_s)); model '{card.ref}' (family {card.architecture.family!r}) has none (its states: "
+            f"{', '.join(roles) or 'none'}). Use gap_policy 'reset' or 'keep' with this model")

@@ -77,7 +77,9 @@ class WorkerStatus:
     stall
         Why the stream is ``stalled`` (``bci_stream.service.stalls``): ``kind`` (``silent`` | ``lost``),
         ``reason``, ``since`` (``local_clock()`` of the last data) and ``seconds`` silent; None while data flow.
-        Kept in the final status of a decoder stopped while stalled. A stall is not an error: ``error`` stays None.
+        Kept in the final status of a decoder stopped while stalled; None in state ``error`` (the error says what
+        happened; ``/metrics`` ``bci_stream_stall_seconds`` is 0 then too). A stall is not an error: ``error``
+        stays None.
     source_present
         While stalled: whether the outlet instance being decoded is still up, silent (the source check's last
         look; None before the first, False once the stream is lost). The API's ``connected`` is ``running``, or

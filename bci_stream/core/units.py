@@ -5,11 +5,14 @@ Only the standard library here: the request schema (:mod:`bci_stream.core.spec`)
 
 from __future__ import annotations
 
-#: Unit name (lower case, spaces removed) → its size in volts.
+#: Unit name (lower case, spaces removed) → its size in volts. ``µ`` is U+00B5 (micro sign), ``μ`` U+03BC (Greek
+#: mu): amplifier software writes both. Names are case-folded (:func:`volts_per_unit`), so ``MV`` is millivolts, not
+#: the SI megavolt (a decision: a stream in megavolts is not EEG, and all-capital headers such as ``UV`` occur).
 VOLTS = {
     "v": 1.0, "volt": 1.0, "volts": 1.0,
     "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
     "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "muv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
+    "uvolt": 1e-6, "uvolts": 1e-6, "µvolt": 1e-6, "µvolts": 1e-6, "μvolt": 1e-6, "μvolts": 1e-6,
     "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
 }
 
@@ -31,7 +34,10 @@ def mne_lsl_unit(unit: str, ch_type: str) -> str:
 
 
 def volts_per_unit(unit: str) -> float | None:
-    """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows."""
+    """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows.
+
+    The lookup ignores case and spaces (``"Micro Volts"``, ``"UV"``); so ``"MV"`` is a millivolt (see :data:`VOLTS`).
+    """
     return VOLTS.get(unit.strip().replace(" ", "").lower())
 
 

@@ -1,6 +1,7 @@
 """Read back a session recorded by :class:`bci_stream.service.recorder.Recorder` (an XDF file).
 
-A file cut short by a crash loads up to its last complete chunk.
+A file cut short by a crash loads up to its last complete chunk. The inputs are converted to microvolts from the
+input stream header's units, as :func:`bci_stream.io.load_recording` converts them (the XDF loader's own rule).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from bci_stream.io.recording import Recording
 from bci_stream.io.extras import require
+from bci_stream.io.xdf import _channels, _scales  # the XDF loader's unit conversion, shared rather than copied
 
 
 @dataclass
@@ -24,7 +26,9 @@ class Session:
     Attributes
     ----------
     inputs
-        The input stream as received (all channels, stream units), as a :class:`Recording`.
+        The input stream as received (all channels), as a :class:`Recording`: voltage channels in microvolts
+        (converted from the recorded header's units, as :func:`bci_stream.io.load_recording` does; a channel
+        without a unit is taken to be in microvolts), other channels as recorded, with their unit in ``ch_units``.
     input_timestamps
         ``[n]`` source timestamps of the inputs (the source's clock).
     clock_offsets
@@ -87,7 +91,8 @@ def read_session(path: str | Path) -> Session:
     Raises
     ------
     ValueError
-        If the file is not a bci-stream session (its streams are not input/decoded/provenance/events).
+        If the file is not a bci-stream session (its streams are not input/decoded/provenance/events), or
+        (:class:`bci_stream.io.errors.DataError`) its input stream has no voltage channel.
     """
     pyxdf = require("pyxdf", "reading a recorded session (XDF)")
 
@@ -113,8 +118,10 @@ def read_session(path: str | Path) -> Session:
     in_names = _labels(s_in)
     x = arr(s_in, len(in_names))
     info = s_in["info"]
-    inputs = Recording(data=x.T.astype(np.float64), sfreq=float(info["nominal_srate"][0]), ch_names=in_names,
-                       source=str(path))
+    _names, units, types = _channels(s_in, len(in_names))
+    scale, ch_types, ch_units = _scales(units, types, str(info["name"][0]))
+    inputs = Recording(data=x.T.astype(np.float64) * scale[:, None], sfreq=float(info["nominal_srate"][0]),
+                       ch_names=in_names, source=str(path), ch_types=ch_types, ch_units=ch_units)
     offsets = [(float(t), float(v)) for t, v in zip(s_in.get("clock_times", []), s_in.get("clock_values", []))]
     labels = _labels(s_out)
     prov = arr(s_prov, 2)
@@ -144,7 +151,8 @@ def read_session(path: str | Path) -> Session:
         state_epoch=prov[:n_out, 1].astype(np.int64),
         events=events,
         model=model,
-        markers=[] if s_mk is None else [(float(t), str(v[0])) for t, v in zip(s_mk["time_stamps"], s_mk["time_series"])],
+        markers=[] if s_mk is None else [(float(t), str(v[0]))
+                                         for t, v in zip(s_mk["time_stamps"], s_mk["time_series"])],
         marker_clock_offsets=[] if s_mk is None else [
             (float(t), float(v)) for t, v in zip(s_mk.get("clock_times", []), s_mk.get("clock_values", []))],
         marker_stream=marker_stream,

@@ -23,7 +23,8 @@ def decoded_source_id(input_info: pylsl.StreamInfo, card: ModelCard, instance: s
     ``instance`` (``options.output_instance``) is appended, ``.../decoded/<sha>/<instance>``: the supervisor
     sets it to the decoder's id for a decoder of a stream and model that another decoder already publishes, as
     two outlets must never share a source_id (liblsl would move a consumer from one to the other when the
-    first one stops).
+    first one stops); and, once it is published, for a decoder whose id equals another's because their inputs
+    share a source_id (:mod:`bci_stream.service.output_ids`).
     """
     base = input_info.source_id() or f"{input_info.name()}@{input_info.hostname()}"
     sid = f"{base}/decoded/{card.sha256[:12]}"
@@ -98,8 +99,9 @@ class ProvenanceOutlet:
         self._n = 0
         self._next_flush = 0.0
 
-    def push(self, seq: np.ndarray, state_epoch: int, timestamps: np.ndarray) -> None:
-        """Queue rows; they are sent when the batch is due (or on :meth:`flush`)."""
+    def push(self, seq: np.ndarray, state_epoch: int | np.ndarray, timestamps: np.ndarray) -> None:
+        """Queue rows (``state_epoch``: one for all, or one per row); sent when the batch is due (or on
+        :meth:`flush`)."""
         n, k = len(seq), self._n
         if k + n > len(self._rows):
             size = max(2 * len(self._rows), k + n)

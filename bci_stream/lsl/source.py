@@ -27,6 +27,8 @@ NUMERIC_FORMATS = {
     pylsl.cf_int8: "int8",
     pylsl.cf_int64: "int64",
 }
+#: LSL's names of the formats a decoder refuses (an error names the stream's).
+OTHER_FORMATS = {pylsl.cf_string: "string", pylsl.cf_undefined: "undefined"}
 #: pylsl pushes and pulls int64 samples only on 64-bit platforms other than Windows (its own rule).
 INT64_SUPPORTED = struct.calcsize("P") != 4 and platform.system() != "Windows"
 
@@ -100,7 +102,8 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
     found, missing, ambiguous = match_channels([labels[i] for i in where], card.ch_names)
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
-        raise StreamMismatchError(f"model channel {name!r} matches several stream channels {hits}")
+        raise StreamMismatchError(f"model channel {name!r} of model '{card.ref}' matches several channels of "
+                                  f"{stream}: {hits}; label each channel once")
     if missing and len(where) < n_stream_chans:
         unlabelled = [i for i, label in enumerate(labels) if not label]
         raise StreamMismatchError(
@@ -111,7 +114,7 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
         )
     if missing:
         raise StreamMismatchError(
-            f"stream lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
+            f"{stream} lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
             f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
         )
     arr = np.asarray([where[i] for i in found], dtype=np.intp)
@@ -140,9 +143,10 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
         raise StreamMismatchError(
             f"stream {info.name()!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
         )
-    if info.channel_format() not in NUMERIC_FORMATS:
+    if (fmt := info.channel_format()) not in NUMERIC_FORMATS:
         raise StreamMismatchError(
-            f"stream {info.name()!r} has a non-numeric channel format; model '{card.ref}' needs numeric samples"
+            f"stream {info.name()!r} has channel format {OTHER_FORMATS.get(fmt, fmt)}; model '{card.ref}' needs a "
+            "numeric format (float32, double64, int8, int16, int32 or int64)"
         )
     if info.channel_format() == pylsl.cf_int64 and not INT64_SUPPORTED:
         raise StreamMismatchError(f"stream {info.name()!r} has channel format int64, which pylsl cannot pull on "

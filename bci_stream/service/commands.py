@@ -18,6 +18,7 @@ from bci_stream.core.messages import (Command, GetState, Reply, Reset, SetState,
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import BciStreamError, ModelError
 from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.source import check_stream
 from bci_stream.lsl.units import unit_scale
@@ -150,6 +151,8 @@ class CommandHandler:
                         f"carry no unit, in its card's {old.unit!r}. A swap would read the same samples in another "
                         "unit; start a new decoder with options.input_unit set to the stream's unit")
                 loaded.scale = units.scale
+                if (why := gap_policy_refusal(decoder.options, card)) is not None:  # the API refuses it first (422)
+                    raise ModelError(why)
                 if card.output.labels != old.output.labels or card.output.kind != old.output.kind:
                     raise ModelError(
                         f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running "

@@ -84,36 +84,43 @@ class StreamDecoder:
     def card(self):
         return self.model.card
 
-    def decode(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    def decode(self, x: np.ndarray, ts: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray] | None:
         """Decode a pulled chunk (``x`` in stream channel order, any numeric dtype; ``ts`` its timestamps).
 
-        Returns ``(y, ts, seq, t_decode)`` for the samples kept (all but rejected ones), or None when every
-        sample was rejected.
+        Returns ``(y, ts, seq, t_decode, epochs)`` for the samples kept (all but rejected ones; ``epochs``: the
+        state epoch each row was decoded in), or None when every sample was rejected.
         """
         staged = self.stage(x, ts)
         if staged is None:
             return None
         x, ts, seq, segments = staged
-        y, t_dec = self.run_segments(x, segments)
-        return None if y is None else (y, ts, seq, t_dec)
+        y, t_dec, epochs = self.run_segments(x, segments)
+        return None if y is None else (y, ts, seq, t_dec, epochs)
 
-    def run_segments(self, x: np.ndarray, segments: list) -> tuple[np.ndarray | None, float]:
-        """Decode staged ``x`` segment by segment (the gap policy before each gap); ``(y or None, t_decode)``."""
+    def run_segments(self, x: np.ndarray, segments: list) -> tuple[np.ndarray | None, float, np.ndarray]:
+        """Decode staged ``x`` segment by segment (the gap policy before each gap).
+
+        Returns ``(y or None, t_decode, epochs)``: ``epochs`` holds, per row of ``y``, the state epoch it was
+        decoded in (a gap policy inside the chunk changes it for the rows after the gap only).
+        """
         t_dec = 0.0
         ys = []
+        epochs = np.empty(len(x), dtype=np.int64)
         for lo, hi, gap in segments:
             if gap is not None:
                 self.apply_gap_policy(gap)
             if hi == lo:  # every sample after this gap was rejected
                 continue
+            epochs[lo:hi] = self.counters.state_epoch
             seg = self.guard.apply(x[lo:hi])
             ta = pylsl.local_clock()
             ys.append(self.model.run(seg, self.state) if self.host is None else self.host.run(self, seg))
             t_dec += pylsl.local_clock() - ta
         self.count_nonfinite()
         if not ys:
-            return None, t_dec
-        return (ys[0] if len(ys) == 1 else np.concatenate(ys)), t_dec
+            return None, t_dec, epochs[:0]
+        return (ys[0] if len(ys) == 1 else np.concatenate(ys)), t_dec, epochs
 
     def stage(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list] | None:
         """Channel map, timestamp repair, gap split and the reject policy of a pulled chunk, before decoding.
@@ -175,12 +182,16 @@ class StreamDecoder:
     def snapshot(self) -> dict[str, list]:
         return {k: v.tolist() for k, v in self.state.snapshot().items()}
 
-    def restore(self, arrays: dict[str, Any], sha256: str | None) -> int:
-        """Restore a snapshot of this model's state (ValueError naming what is wrong); the new state epoch."""
+    def restore(self, arrays: dict[str, Any], sha256: str | None, count: bool = True) -> int:
+        """Restore a snapshot of this model's state (ValueError naming what is wrong); the new state epoch.
+
+        ``count=False``: the epoch was already advanced for this change (a restarted worker: last published + 1).
+        """
         if sha256 is not None and sha256 != self.card.sha256:
             raise ValueError(f"model.sha256 must be that of the running model ({self.card.sha256}), got {sha256}")
         self.state.restore(arrays)
-        self.counters.state_epoch += 1
+        if count:
+            self.counters.state_epoch += 1
         return self.counters.state_epoch
 
     def swap(self, model: StepModel, chan_idx: np.ndarray | None, scale: np.ndarray | None = None) -> int:

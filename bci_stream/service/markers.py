@@ -12,7 +12,10 @@ broke the follower (state ``error``).
 
 Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
-gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``).
+gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``), 0 being
+"no event" there too. A one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a
+code held for some samples): it gives a marker only where its value changes to a non-zero one (``0 0 3 3 0 3 5``
+gives ``3``, ``3``, ``5``, at the samples where each starts); an irregular one gives every non-zero sample.
 """
 
 from __future__ import annotations
@@ -45,9 +48,24 @@ def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None) 
         return [str(sample[0])] if sample else []
     if len(sample) == 1:
         v = float(sample[0])
-        return [str(int(v)) if v.is_integer() else repr(v)] if math.isfinite(v) else []
+        return [str(int(v)) if v.is_integer() else repr(v)] if math.isfinite(v) and v != 0 else []
     names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
     return [names[i] for i, v in enumerate(sample) if v != 0 and math.isfinite(float(v))]
+
+
+class TriggerEdges:
+    """The markers of a regular-rate one-channel numeric stream (a trigger channel): a value where it changes to a
+    non-zero one. A non-finite sample is skipped (the value before it holds)."""
+
+    def __init__(self) -> None:
+        self.previous = 0.0
+
+    def values(self, sample: list[Any]) -> list[str]:
+        v = float(sample[0]) if sample else math.nan
+        if not math.isfinite(v):
+            return []
+        changed, self.previous = v != self.previous, v
+        return marker_values(sample, False, None) if changed else []
 
 
 def marker_predicate(options: MarkerOptions, input_name: str, hostname: str) -> str:
@@ -118,6 +136,7 @@ class MarkerFollower(threading.Thread):
         full = inlet.info(timeout=5.0)
         is_string = full.channel_format() == pylsl.cf_string
         labels = read_ch_names(full)
+        edges = TriggerEdges() if not is_string and full.channel_count() == 1 and full.nominal_srate() > 0 else None
         clock = ClockOffset.for_stream(full, self.time_correction)
         inlet.open_stream(timeout=5.0)
         clock.update(inlet, 2.0)
@@ -130,7 +149,8 @@ class MarkerFollower(threading.Thread):
         while not self._stop_flag.is_set():
             samples, stamps = inlet.pull_chunk(timeout=0.2, max_samples=1024)
             for sample, ts in zip(samples, stamps):
-                for value in marker_values(sample, is_string, labels):
+                values = edges.values(sample) if edges is not None else marker_values(sample, is_string, labels)
+                for value in values:
                     self.queue.append(("marker", value, float(ts), clock.offset))
             if (now := pylsl.local_clock()) >= next_clock:
                 next_clock = now + CLOCK_UPDATE_S

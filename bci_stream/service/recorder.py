@@ -94,9 +94,9 @@ class Recorder:
         """Queue input samples as received (copied: the caller reuses its buffer)."""
         self._queue.append(("input", x.copy(), ts_in.copy()))
 
-    def outputs(self, y: np.ndarray, ts_out: np.ndarray, seq: np.ndarray, state_epoch: int) -> None:
-        """Queue decoded samples with their provenance."""
-        self._queue.append(("output", y, ts_out.copy(), seq.copy(), state_epoch))
+    def outputs(self, y: np.ndarray, ts_out: np.ndarray, seq: np.ndarray, state_epoch: int | np.ndarray) -> None:
+        """Queue decoded samples with their provenance (``state_epoch``: one, or one per sample)."""
+        self._queue.append(("output", y, ts_out.copy(), seq.copy(), np.array(state_epoch, copy=True)))
 
     def event(self, timestamp: float, kind: str, **fields: Any) -> None:
         """Queue a service event."""

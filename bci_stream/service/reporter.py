@@ -71,6 +71,8 @@ class StatusReporter:
 
     def set_state(self, state: DecoderState, error: str | None = None) -> None:
         self.status.state = state
+        if state == "error":  # no longer stalled (the error says what happened): as /metrics' stall_seconds, 0
+            self.status.stall = None
         if error is not None:
             self.status.error = error
             log.error("decoder %s: %s", self.decoder_id, error)

@@ -123,14 +123,16 @@ class OutputRing:
 
     # -- writer (worker process) -----------------------------------------------------------------
 
-    def write(self, seq: np.ndarray, timestamps: np.ndarray, state_epoch: int, y: np.ndarray) -> None:
-        """Append ``len(y)`` rows: input sequence numbers, timestamps, the state epoch, outputs."""
+    def write(self, seq: np.ndarray, timestamps: np.ndarray, state_epoch: int | np.ndarray, y: np.ndarray) -> None:
+        """Append ``len(y)`` rows: input sequence numbers, timestamps, the state epoch (one, or one per row),
+        outputs."""
         n = len(y)
         if n == 0:
             return
+        epochs = np.broadcast_to(np.asarray(state_epoch, dtype=np.float64), (n,))
         if n > self.capacity:  # only the newest rows can be kept anyway
             skip = n - self.capacity
-            seq, timestamps, y = seq[skip:], timestamps[skip:], y[skip:]
+            seq, timestamps, y, epochs = seq[skip:], timestamps[skip:], y[skip:], epochs[skip:]
             self._head[0] += skip
             n = self.capacity
         head = int(self._head[0])
@@ -141,7 +143,7 @@ class OutputRing:
                 rows = self._rows[dst]
                 rows[:, 0] = seq[lo:hi]
                 rows[:, 1] = timestamps[lo:hi]
-                rows[:, 2] = state_epoch
+                rows[:, 2] = epochs[lo:hi]
                 rows[:, N_META:] = y[lo:hi]
         self._head[0] = head + n  # publish after the rows are in place
 

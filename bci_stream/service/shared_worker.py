@@ -216,9 +216,9 @@ class SharedWorker:
                 decoder.count_nonfinite()
                 ready.append((member, seg, tsk, seq, len(ts), t_call, t0, pylsl.local_clock() - t0))
             else:  # gaps inside the chunk, or nothing kept: this stream alone, segment by segment
-                y, t_dec = decoder.run_segments(xk, segments)
+                y, t_dec, epochs = decoder.run_segments(xk, segments)
                 if y is not None:
-                    slot.publish(y, tsk, seq, t_dec, len(ts), t_call, t0)
+                    slot.publish(y, tsk, seq, t_dec, len(ts), t_call, t0, epochs=epochs)
         except Exception as exc:  # noqa: BLE001 - this stream's failure ends this stream only
             self.fail(member, exc)
 
@@ -316,7 +316,8 @@ class SharedWorker:
         saved = member.restore
         if saved is not None and saved.sha256 == slot.model.card.sha256:
             try:
-                slot.decoder.restore(saved.arrays, saved.sha256)
+                # the restart already made the new epoch (the last published one + 1, in attach): not one more
+                slot.decoder.restore(saved.arrays, saved.sha256, count=not slot.resumed)
                 slot.status.worker["restored_seq"] = saved.seq
                 slot.event("restore", seq=saved.seq, reason="worker restart")
             except (ValueError, TypeError) as exc:  # a snapshot that does not fit: start fresh, say so

@@ -104,6 +104,7 @@ class StreamSlot(StallHandling):
         self.units_scale: np.ndarray | None = None
         self.load_window: LoadWindow | None = None
         self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
+        self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
         self._parent_pid = os.getppid()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -232,6 +233,7 @@ class StreamSlot(StallHandling):
         self.reporter.state_norms = lambda: self.decoder.state.norms()
         self.commands.decoder, self.commands.source = self.decoder, self.full
         last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
+        self.resumed = last is not None
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self.decoder.gaps.resume_after(last - self.clock.offset)
             self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample,
@@ -294,19 +296,20 @@ class StreamSlot(StallHandling):
         out = self.decoder.decode(x, ts)
         if out is None:  # every sample of the chunk was rejected
             return
-        y, ts_kept, seq, t_dec = out
-        self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0)
+        y, ts_kept, seq, t_dec, epochs = out
+        self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0, epochs=epochs)
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
-                t_call: float, t0: float, worked_s: float | None = None) -> None:
+                t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:
         """Push decoded ``y`` (one row per kept input sample, stamped with its input timestamp), then account.
         ``worked_s``: the time this stream's chunk took to stage and step when it was stepped in a batch with other
-        streams (a shared worker), so its ``busy`` leaves out the wait for them; None: all of ``t0`` → now."""
+        streams (a shared worker), so its ``busy`` leaves out the wait for them; None: all of ``t0`` → now.
+        ``epochs``: the state epoch of each row (a gap policy inside the chunk splits it); None: the current one."""
         ts_out = ts_kept + self.clock.offset
         t2 = pylsl.local_clock()
         self.outlet.push(y, ts_out)
         c = self.status.counters
-        epoch = c.state_epoch
+        epoch = c.state_epoch if epochs is None else epochs
         t3 = pylsl.local_clock()
         # provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency
         if self.prov_outlet is not None:

@@ -1,13 +1,12 @@
 """The supervisor: starts, watches, restarts and stops decoder worker processes.
 
-It lives in the API process. One monitor thread reads every worker's status pipe and checks every worker's
-liveness several times a second: a worker that dies is noticed within ``poll_interval`` seconds, reported with
-its exit code, and restarted with exponential backoff up to ``max_restarts`` times, unless its model or stream
-was refused. Where a worker runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local``
-processes, or ``ray`` actors); a restart that no node can take leaves the decoder in ``error`` saying why. A Ray
-actor's restart runs off the monitor thread (:mod:`~bci_stream.service.backends.starts`; the decoder is
-``starting`` meanwhile), and one that fails for a transient reason is retried under the same policy.
-"""
+It lives in the API process. One monitor thread reads every worker's status pipe and checks every worker's liveness
+several times a second: a worker that dies is noticed within ``poll_interval`` seconds, reported with its exit code,
+and restarted with exponential backoff up to ``max_restarts`` times, unless its model or stream was refused. Where a
+worker runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors); a
+restart that no node can take leaves the decoder in ``error`` saying why. A Ray actor's restart runs off the monitor
+thread (:mod:`~bci_stream.service.backends.starts`; the decoder is ``starting`` meanwhile), and one that fails for a
+transient reason is retried under the same policy."""
 
 from __future__ import annotations
 
@@ -35,6 +34,7 @@ from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts, restart_delay, start_failure
+from bci_stream.service.output_ids import clash_to_reopen, set_apart
 from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -58,8 +58,8 @@ class Supervisor:
     recordings_dir
         Folder under which decoders write their ``record_path`` files (None: recording refused).
     shared_workers
-        Size of the pool of shared workers for decoders with ``options.worker="shared"`` (None: the
-        number of cores); placement is least loaded first (:mod:`bci_stream.service.shared_pool`).
+        Size of the pool of shared workers for decoders with ``options.worker="shared"`` (None: the number of cores);
+        placement is least loaded first (:mod:`bci_stream.service.shared_pool`).
     default_worker
         Worker kind of decoders whose options do not say (None: ``$BCI_STREAM_WORKER``, else ``DEFAULT_WORKER``).
     backend, backend_options
@@ -89,6 +89,7 @@ class Supervisor:
                                     recordings_dir=self.recordings_dir, **extra, **(backend_options or {}))
         self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
         self._handles: dict[str, DecoderHandle] = {}
+        self._clashes: set[str] = set()  # ids of decoders publishing another's decoded source_id (output_ids)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._monitor = threading.Thread(target=self._monitor_loop, name="bci-stream-supervisor", daemon=True)
@@ -102,7 +103,7 @@ class Supervisor:
         With ``n_outputs`` and ``sfreq`` (from the card), outputs also go to HTTP readers through a ring of
         ``options.outputs_buffer_s`` s (:meth:`reader`). :class:`PlacementError` when ``options.placement`` cannot be
         met. A second decoder of one model whose stream selector may match the same stream (no field of both differs)
-        gets its id as ``options.output_instance``."""
+        gets its id as ``options.output_instance`` (so does, later, one publishing another's: :mod:`.output_ids`)."""
         if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         self.backend.check_placement(spec.options.placement)
@@ -154,8 +155,7 @@ class Supervisor:
 
         Raises :class:`DecoderNotFoundError` (no decoder with that id), :class:`DecoderNotReadyError` (no running
         worker, or it is still starting), :class:`CommandRefusedError` (the worker refused: its reason is the
-        message; or it went away meanwhile) or :class:`CommandTimeoutError` (no answer within ``timeout``).
-        """
+        message; or it went away meanwhile) or :class:`CommandTimeoutError` (no answer within ``timeout``)."""
         with self._lock:
             handle = self._handles.get(decoder_id)
         if handle is None:
@@ -267,6 +267,11 @@ class Supervisor:
                 self._receive(conn, conns[conn])
             else:
                 self._on_control(self.pool.receive(conn))
+        with self._lock:
+            clashing = set_apart(self._clashes, self._handles)
+        for handle in clashing:  # it publishes another decoder's source_id: restarted as .../<its id> (output_ids)
+            self._terminate(handle, 5.0)
+            self._restart(handle)
         now = time.monotonic()
         if now >= next_check:
             next_check = now + self.poll_interval
@@ -298,6 +303,8 @@ class Supervisor:
                 handle.status, handle.status_received = snapshot, time.monotonic()
                 if snapshot.error:
                     handle.last_error = snapshot.error
+                if (clash := clash_to_reopen(handle, self._handles.values())) is not None:
+                    self._clashes.add(clash.id)
 
     def _on_control(self, message: Any) -> None:
         """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot."""

@@ -30,10 +30,11 @@ def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:
         "irregular": (make_stream_info(s["irregular"], "EEG", TINY_CH_NAMES, 0.0, f"{s['irregular']}-src"),
                       f"stream '{s['irregular']}' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
         "format": (pylsl.StreamInfo(s["format"], "EEG", 8, TINY_SFREQ, "string", f"{s['format']}-src"),
-                   f"stream '{s['format']}' has a non-numeric channel format; model 'tiny-gru@1.0.0' needs "
-                   "numeric samples"),
+                   f"stream '{s['format']}' has channel format string; model 'tiny-gru@1.0.0' needs a numeric "
+                   "format (float32, double64, int8, int16, int32 or int64)"),
         "labels": (make_stream_info(s["labels"], "EEG", [f"X{i}" for i in range(8)], TINY_SFREQ, f"{s['labels']}-src"),
-                   "stream lacks 8 of the 8 channels model 'tiny-gru@1.0.0' needs: FC3, FC4, C3, Cz, C4, CP3, CP4, Pz "
+                   f"stream '{s['labels']}' lacks 8 of the 8 channels model 'tiny-gru@1.0.0' needs: FC3, FC4, C3, Cz, "
+                   "C4, CP3, CP4, Pz "
                    "(stream has 8 channels: X0, X1"),
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
@@ -12,6 +12,7 @@ from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.core.messages import GetState, SetState, SwapModel
+from bci_stream.core.spec import gap_policy_refusal
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
@@ -43,8 +44,11 @@ class StateModel(BaseModel):
 def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, registry: RegistryDep) -> DecoderStatus:
     """Hot swap: the worker loads and warms the new model beside the running one, then switches between
     two chunks; no sample is lost. The new model starts from its zero state (the filter state is kept
-    when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase."""
-    check_model(registry, body.model)
+    when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase. A model the
+    decoder's options cannot run (``gap_policy`` ``decay`` without a recurrent state) is refused (422)."""
+    card = check_model(registry, body.model)
+    if (why := gap_policy_refusal(handle.spec.options, card)) is not None:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body", "model"], "msg": why, "type": "value_error"}])
     result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
     status = decoder_status(handle)
     status.model = result.model

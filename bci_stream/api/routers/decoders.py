@@ -12,7 +12,7 @@ from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.schemas import Created, DecoderStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.core.errors import ModelError
-from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.spec import DecoderSpec, gap_policy_refusal
 from bci_stream.core.card import ModelCard
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
@@ -62,6 +62,9 @@ HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, response: Response) -> Created:
     """Start decoding a stream with a model. The model is checked now; the stream is awaited by the worker."""
     card = check_model(registry, spec.model)
+    if (why := gap_policy_refusal(spec.options, card)) is not None:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "gap_policy"], "msg": why,
+                                                      "type": "value_error"}])
     if spec.options.markers.enabled:
         try:
             scoring_config(card, spec.options.markers)

@@ -39,27 +39,32 @@ def test_reordered_extra_and_differently_written_labels_are_mapped(card):
 
 def test_missing_channels_are_named(card):
     with pytest.raises(StreamMismatchError) as err:
-        channel_indices(["FC3", "FC4", "C3", "Cz", "C4", "CP3", "O1", "O2"], 8, card)
+        channel_indices(["FC3", "FC4", "C3", "Cz", "C4", "CP3", "O1", "O2"], 8, card, "amp")
     assert str(err.value) == (
-        "stream lacks 2 of the 8 channels model 'tiny-gru@1.0.0' needs: CP4, Pz "
+        "stream 'amp' lacks 2 of the 8 channels model 'tiny-gru@1.0.0' needs: CP4, Pz "
         "(stream has 8 channels: FC3, FC4, C3, Cz, C4, CP3, O1, O2)"
     )
 
 
 def test_ambiguous_label_is_refused(card):
-    with pytest.raises(StreamMismatchError, match=r"model channel 'FC3' matches several stream channels"):
-        channel_indices(["fc3", "FC3.", *TINY_CH_NAMES[1:]], 9, card)
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(["fc3", "FC3.", *TINY_CH_NAMES[1:]], 9, card, "amp")
+    assert str(err.value) == ("model channel 'FC3' of model 'tiny-gru@1.0.0' matches several channels of stream "
+                              "'amp': ['fc3', 'FC3.']; label each channel once")
 
 
 def test_check_stream_rate_and_format(card):
     ok = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid")
     assert check_stream(ok, card) is None
     irregular = make_stream_info("s", "EEG", TINY_CH_NAMES, pylsl.IRREGULAR_RATE, "sid")
-    with pytest.raises(StreamMismatchError, match="stream 's' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"):
+    with pytest.raises(StreamMismatchError,
+                       match="stream 's' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"):
         check_stream(irregular, card)
     strings = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid", channel_format="string")
-    with pytest.raises(StreamMismatchError, match="non-numeric channel format"):
+    with pytest.raises(StreamMismatchError) as err:
         check_stream(strings, card)
+    assert str(err.value) == ("stream 's' has channel format string; model 'tiny-gru@1.0.0' needs a numeric format "
+                              "(float32, double64, int8, int16, int32 or int64)")
     int16 = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid", channel_format="int16")
     assert check_stream(int16, card) is None
 

@@ -134,6 +134,7 @@ def test_marker_values_of_string_numeric_and_mne_lsl_annotation_streams():
     assert marker_values(["left_hand", "x"], True, ["a", "b"]) == ["left_hand"]
     assert marker_values([3.0], False, None) == ["3"] and marker_values([2.5], False, None) == ["2.5"]
     assert marker_values([float("nan")], False, None) == []
+    assert marker_values([0.0], False, None) == [] and marker_values([0], False, None) == []  # 0: no event
     # mne-lsl PlayerLSL: one channel per description, the duration one-hot (-1 when it is 0 s)
     assert marker_values([0.0, 4.1, 0.0], False, ["T0", "T1", "T2"]) == ["T1"]
     assert marker_values([-1.0, 0.0, 0.0], False, ["T0", "T1", "T2"]) == ["T0"]

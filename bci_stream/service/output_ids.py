@@ -1,0 +1,70 @@
+"""Two decoded outlets of one service never share a source_id, even when their inputs share one.
+
+The supervisor gives a decoder its id as ``options.output_instance`` at start when its stream selector may match a
+running decoder's stream (:meth:`bci_stream.service.supervisor.Supervisor.start`). Inputs that are different
+streams but share a source_id (two mne-lsl ``PlayerLSL`` with their default ``source_id="MNE-LSL"``, two copies of
+one amplifier app) are only known once the workers have resolved them: each derives
+``<input source_id>/decoded/<sha[:12]>`` (:func:`bci_stream.lsl.outlets.decoded_source_id`), and they are equal.
+The supervisor reads the source_id each worker publishes (``output_stream.source_id`` in its status) and reopens the
+later decoder under ``.../<its decoder id>``, as for a second decoder of one stream; the first keeps the
+documented id. Until it is reopened (a worker restart, about a second), both outlets carry the id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.backends.handle import DecoderHandle
+
+log = logging.getLogger("bci_stream.supervisor")
+
+#: States in which a worker has its decoded outlet open (``starting``: not yet; ``error``/``stopped``: gone).
+OPEN_STATES = frozenset({"connecting", "running", "stalled"})
+
+
+def published_id(handle: DecoderHandle) -> str | None:
+    """The decoded source_id ``handle``'s worker publishes now, or None (no outlet open, or stopping)."""
+    status = handle.status
+    if handle.stopping or handle.exit_code is not None or status.state not in OPEN_STATES or not status.output_stream:
+        return None
+    return status.output_stream.get("source_id") or None
+
+
+def clash_to_reopen(handle: DecoderHandle, handles: Iterable[DecoderHandle]) -> DecoderHandle | None:
+    """The decoder to reopen under its own id when ``handle`` (whose status just came) publishes the source_id
+    another decoder publishes, else None.
+
+    It is ``handle`` (the later one to open its outlet), unless its id was kept on purpose (``output_source_id``:
+    a hot-swapped decoder's restart reopens its first outlet) and the other's was not; None when both were kept
+    (two explicit ids: nothing here may change them).
+    """
+    sid = published_id(handle)
+    if sid is None:
+        return None
+    other = next((h for h in handles if h is not handle and published_id(h) == sid), None)
+    if other is None:
+        return None
+    if handle.spec.options.output_source_id is None:
+        return handle
+    return other if other.spec.options.output_source_id is None else None
+
+
+def apart(spec: DecoderSpec, decoder_id: str) -> DecoderSpec:
+    """``spec`` publishing under ``<input source_id>/decoded/<sha[:12]>/<decoder_id>`` (``output_instance``)."""
+    return spec.model_copy(update={"options": spec.options.model_copy(
+        update={"output_instance": decoder_id, "output_source_id": None})})
+
+
+def set_apart(clashes: set[str], handles: dict[str, DecoderHandle]) -> list[DecoderHandle]:
+    """Give every decoder of ``clashes`` (ids; emptied) that is not stopping its :func:`apart` spec; those decoders,
+    for the supervisor to restart (called under its lock)."""
+    chosen = [handles[i] for i in sorted(clashes) if i in handles and not handles[i].stopping]
+    clashes.clear()
+    for handle in chosen:
+        log.warning("decoder %s publishes source_id %r as another decoder does (their inputs share a source_id); "
+                    "reopening it as .../%s", handle.id, (handle.status.output_stream or {}).get("source_id"),
+                    handle.id)
+        handle.spec = apart(handle.spec, handle.id)
+    return chosen

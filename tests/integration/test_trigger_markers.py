@@ -1,0 +1,54 @@
+"""One-channel numeric marker streams over real LSL: 0 is "no event" (as for one-hot streams), and a regular-rate
+one (a trigger channel: 0 between codes, each code held for some samples) gives a marker only where its value
+changes to a non-zero one, at the sample where the code starts; an irregular one gives every non-zero sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.service.markers import MarkerFollower
+from support.common import unique
+from support.lsl import wait_for
+
+
+def follow(name: str, srate: float, fmt: int, samples: list[float], stamps: np.ndarray,
+           until: float) -> list[tuple[str, float]]:
+    """Push ``samples`` (one channel) with ``stamps`` once a follower is connected; the markers it found up to
+    the one stamped ``until`` (the last expected)."""
+    info = pylsl.StreamInfo(name, "Markers", 1, srate, fmt, f"{name}-src")
+    outlet = pylsl.StreamOutlet(info)
+    follower = MarkerFollower(f"name='{name}'", "none")
+    follower.start()
+
+    def markers() -> list[tuple[str, float]]:
+        return [(item[1], item[2]) for item in list(follower.queue) if item[0] == "marker"]
+
+    try:
+        wait_for(lambda: follower.state == "connected", 30, f"the follower to connect to {name}")
+        for v, t in zip(samples, stamps):
+            outlet.push_sample([v], float(t))
+        wait_for(lambda: any(t >= until for _, t in markers()), 30, "the last marker")
+        return markers()
+    finally:
+        follower.stop()
+
+
+@pytest.mark.parametrize("fmt", [pylsl.cf_int32, pylsl.cf_float32])
+def test_a_regular_trigger_channel_gives_one_marker_per_code_onset(fmt):
+    codes = [0] * 10 + [3] * 5 + [0] * 10 + [3] * 5 + [5] * 5 + [0] * 5 + [2] * 3
+    t0 = pylsl.local_clock()
+    stamps = t0 + np.arange(len(codes)) / 100.0
+    got = follow(unique("trig"), 100.0, fmt, codes, stamps, stamps[40])
+    assert [v for v, _ in got] == ["3", "3", "5", "2"]
+    np.testing.assert_allclose([t for _, t in got], stamps[[10, 25, 30, 40]], atol=1e-9)
+
+
+def test_an_irregular_numeric_stream_gives_every_non_zero_sample():
+    codes = [1, 0, 2, 0, 2, 2]
+    t0 = pylsl.local_clock()
+    stamps = t0 + np.arange(len(codes)) * 0.1
+    got = follow(unique("mkint"), 0.0, pylsl.cf_int32, codes, stamps, stamps[5])
+    assert [v for v, _ in got] == ["1", "2", "2", "2"]
+    np.testing.assert_allclose([t for _, t in got], stamps[[0, 2, 4, 5]], atol=1e-9)

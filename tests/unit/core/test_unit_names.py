@@ -1,0 +1,29 @@
+"""Voltage unit spellings: the micro sign and the Greek mu with the word, ``uVolt(s)``; case-folding (``MV`` is a
+millivolt, a documented decision)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.core.units import volts_per_unit
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.lsl.units import unit_scale
+
+
+@pytest.mark.parametrize("unit", ["µvolts", "μvolts", "µVolt", "μ Volt", "uVolt", "uVolts", "uvolts", "UVOLT"])
+def test_micro_spellings_with_the_word_are_microvolts(unit):
+    assert volts_per_unit(unit) == 1e-6
+
+
+def test_case_is_folded_so_MV_is_millivolts():
+    assert volts_per_unit("MV") == volts_per_unit("mV") == 1e-3
+    assert volts_per_unit("UV") == 1e-6 and volts_per_unit("mkV") is None
+
+
+def test_a_stream_in_micro_volts_spelled_with_the_word_is_scaled_by_one():
+    names = ["C3", "Cz", "C4"]
+    info = make_stream_info("amp", "EEG", names, 250.0, "amp-src", unit=["μvolts", "µvolts", "uVolt"])
+    scale = unit_scale(info, None, names, "microvolts", None)
+    np.testing.assert_array_equal(scale.scale, [1.0, 1.0, 1.0])
+    assert not scale.assumed

@@ -1,0 +1,42 @@
+"""Which decoder the supervisor reopens under its own id when two publish one decoded source_id."""
+
+from __future__ import annotations
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.status import WorkerStatus
+from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.output_ids import clash_to_reopen, set_apart
+
+SID = "MNE-LSL/decoded/0123456789ab"
+
+
+def handle(decoder_id: str, name: str, state: str = "running", sid: str = SID, **options) -> DecoderHandle:
+    spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "m", "options": options})
+    h = DecoderHandle(id=decoder_id, spec=spec)
+    h.status = WorkerStatus(state=state, output_stream={"name": f"{name}-decoded", "source_id": sid})
+    return h
+
+
+def test_the_later_one_is_reopened_and_only_on_a_real_clash():
+    a, b = handle("a", "plA"), handle("b", "plB")
+    assert clash_to_reopen(b, [a, b]) is b
+    assert clash_to_reopen(b, [b]) is None
+    assert clash_to_reopen(b, [handle("a", "plA", sid=SID + "/a"), b]) is None
+    for gone in ("starting", "error", "stopped"):  # no outlet open: nothing shared
+        assert clash_to_reopen(b, [handle("a", "plA", state=gone), b]) is None
+    a.stopping = True
+    assert clash_to_reopen(b, [a, b]) is None
+
+
+def test_a_kept_source_id_stays_and_the_other_moves():
+    kept = handle("a", "plA", output_source_id=SID)  # a hot-swapped decoder's restart reopens its first outlet
+    b = handle("b", "plB")
+    assert clash_to_reopen(kept, [kept, b]) is b
+    assert clash_to_reopen(kept, [kept, handle("b", "plB", output_source_id=SID)]) is None
+
+
+def test_set_apart_gives_the_decoder_its_id_as_output_instance():
+    b = handle("b", "plB", output_source_id=SID)
+    clashes = {"b", "gone"}
+    assert set_apart(clashes, {"b": b}) == [b] and clashes == set()
+    assert b.spec.options.output_instance == "b" and b.spec.options.output_source_id is None
