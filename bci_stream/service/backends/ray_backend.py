@@ -240,7 +240,7 @@ class RayBackend:
         restore = handle.saved if handle.generation > 1 else None
         seed = None
         if ring is not None and handle.generation > 1 and ring.last_seq() is not None:
-            seed = (ring.last_seq(), ring.last_timestamp())
+            seed = (ring.last_seq(), ring.last_timestamp(), ring.last_state_epoch())
         actor = actor_class().options(**options).remote(
             self.address, self.authkey, token, handle.id, handle.generation, handle.spec.model_dump_json(),
             self.models_dir, self.status_interval, self.recordings_dir, restore,
