@@ -177,27 +177,46 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
     sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
 
 
+BENCH_WHATS = ("e2e", "inference", "scale", "soak", "grid", "all", "slots")
+BENCH_MINUTES = ("soak",)
+"""WHATs that take `bench --minutes`."""
+BENCH_COMPARE = ("e2e", "soak", "grid", "all")
+"""WHATs that take `bench --compare` (their bench.json is what `compare` reads)."""
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.argument("what", type=click.Choice(["e2e", "inference", "scale", "soak", "grid", "all", "slots"]))
+@click.argument("what", type=click.Choice(list(BENCH_WHATS)))
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--quick", "quick_flag", is_flag=True, help="Same as --profile quick.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for the JSON, markdown and plots (default latency_bench/results/<time>/).")
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="Soak duration.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Soak duration (soak only).")
 @click.option("--compare", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              metavar="OLD.json", help="Print this run's figures as ratios to those of OLD.json.")
+              metavar="OLD.json",
+              help="Print this run's figures as ratios to those of OLD.json (e2e, soak, grid, all).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def bench(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: float | None, compare: Path | None,
           extra: tuple[str, ...]) -> None:
     """Benchmarks (needs the `bench` or `train` extra). They measure and report; they assert nothing.
 
-    Other options go to `python -m latency_bench WHAT` (see its --help), e.g. --seconds, --scale-levels; for
-    `scale`: --scale-levels 1,4,16,32,64 --chunk-sizes 1,10 (relay vs slots vs process side by side)."""
+    Other options go to `python -m latency_bench WHAT` (see its --help; each WHAT takes only the options it uses),
+    e.g. --seconds, --scale-levels; for `scale`: --scale-levels 1,4,16,32,64 --chunk-sizes 1,10 (relay vs slots
+    vs process side by side)."""
     from latency_bench.__main__ import main as bench_main
 
+    sys.exit(bench_main(bench_argv(what, profile, quick_flag, out, minutes, compare, extra)))
+
+
+def bench_argv(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: float | None,
+               compare: Path | None, extra: tuple[str, ...] | list[str]) -> list[str]:
+    """The `python -m latency_bench` command line of `bci-stream bench`; `--minutes`/`--compare` only where taken."""
+    for flag, value, takers in (("--minutes", minutes, BENCH_MINUTES), ("--compare", compare, BENCH_COMPARE)):
+        if value is not None and what not in takers:
+            raise click.UsageError(f"{flag} is not an option of `bench {what}` (only of: {', '.join(takers)})")
     argv = [what, "--profile", "quick" if quick_flag else profile] + (["--out", str(out)] if out else [])
     argv += (["--minutes", str(minutes)] if minutes else []) + (["--compare", str(compare)] if compare else [])
-    sys.exit(bench_main(argv + list(extra)))
+    return argv + list(extra)
 
 
 @main.command("models")

@@ -62,9 +62,23 @@ def compare(new: dict[str, Any], old: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not str(data.get("schema", "")).startswith("bci-stream/bench/"):
-        raise ValueError(f"{path} is not a bci-stream benchmark result (schema {data.get('schema')!r})")
+    """A benchmark result (``bench.json`` of ``e2e``, ``soak``, ``grid`` or ``all``).
+
+    Raises
+    ------
+    ValueError
+        The file is not JSON, or not such a result; the message names the file and what was expected.
+    OSError
+        The file cannot be read.
+    """
+    expected = "a bench.json written by `e2e`, `soak`, `grid` or `all` (schema 'bci-stream/bench/...')"
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON ({exc}); expected {expected}") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if not str(schema or "").startswith("bci-stream/bench/"):
+        raise ValueError(f"{path} is not a bci-stream benchmark result (schema {schema!r}); expected {expected}")
     return data
 
 

@@ -46,7 +46,8 @@ def header(result: dict[str, Any]) -> list[str]:
         f"torch {v.get('torch')}"
         f" · pylsl {v.get('pylsl')} (liblsl {v.get('liblsl')}) · mne-lsl {v.get('mne-lsl')} · timeflux "
         f"{((result.get('peers') or {}).get('timeflux') or {}).get('version')} · source "
-        f"{(m.get('source') or {}).get('commit', '')[:12]}{' (dirty)' if (m.get('source') or {}).get('dirty') else ''}",
+        f"{((m.get('source') or {}).get('commit') or 'unknown')[:12]}"
+        f"{' (dirty)' if (m.get('source') or {}).get('dirty') else ''}",
         f"profile `{result['profile']['name']}` · `{result['command']}` · {result.get('wall_s')} s · load average "
         f"{load0} → {load1}",
     ]

@@ -90,6 +90,9 @@ def make_profile(name: str, *, seconds: float | None = None, rounds: int | None 
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
         changes.update(seconds=seconds, scale_seconds=seconds, warmup=min(p.warmup, max(0.5, seconds)))
+    for key, count in (("rounds", rounds), ("grid_steps", grid_steps), ("inference_steps", inference_steps)):
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise ValueError(f"{key} must be an integer >= 1, got {count!r}")
     if rounds is not None:
         changes["rounds"] = rounds
     if scale_levels is not None:
