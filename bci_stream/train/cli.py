@@ -41,9 +41,8 @@ def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_nod
         except BciStreamError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc_per_node}",
-               "-m", "bci_stream.train", *argv]
-        sys.exit(subprocess.call(cmd))
+        # Refusals found only in the processes: one error line, exit 2 (bci_stream.train.launch).
+        sys.exit(subprocess.call([sys.executable, "-m", "bci_stream.train.launch", str(nproc_per_node), *argv]))
     sys.exit(main(argv))
 
 
@@ -67,8 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         run_file(args.config, out_dir=args.out, export=args.export, progress=not args.no_progress,
                  overwrite=args.overwrite)
     except BciStreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from bci_stream.train.launch import report_error
+
+        if not report_error(str(exc)):  # under bci-stream train --nproc-per-node, the launcher prints it once
+            print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        from bci_stream.train.launch import ERRORS_ENV
+
+        if os.environ.get(ERRORS_ENV) is None:  # not under bci-stream train's launcher
+            raise
+        return 130  # Ctrl-C reaches every process: no traceback from each (the launcher exits 130 quietly)
     return 0
 
 

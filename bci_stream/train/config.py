@@ -160,6 +160,13 @@ class TrainingConfig(_Section):
     bidirectional_future_s: float = Field(default=4.0, gt=0)
     threads: int | None = Field(default=None, ge=1)
 
+    @model_validator(mode="after")
+    def _window_in_segment(self) -> TrainingConfig:
+        if self.window_s > self.segment_s:
+            raise ValueError(f"training.window_s must be <= training.segment_s (a segment is trained window by "
+                             f"window), got window_s = {self.window_s:g} s > segment_s = {self.segment_s:g} s")
+        return self
+
 
 class DistillationConfig(_Section):
     enabled: bool = True
@@ -181,12 +188,33 @@ class EvaluationConfig(_Section):
 
     _csp_band = field_validator("csp_band")(_band)
 
+    @field_validator("trial_times_s")
+    @classmethod
+    def _times(cls, v: list[float]) -> list[float]:
+        """At least one time, each finite and > 0 s, none twice (the headline, report and card score at them)."""
+        if not v:
+            raise ValueError("must give at least one time after cue (seconds > 0), e.g. [0.5, 1.0, 2.0, 3.0]: the "
+                             "trial accuracy of the report and the model card is scored at these times")
+        bad = [t for t in v if not (math.isfinite(t) and t > 0)]
+        if bad:
+            raise ValueError(f"must be finite seconds > 0 after cue; {bad} are not")
+        _no_repeats(v, "time", "it would be scored twice")
+        return v
+
     @field_validator("lookaheads")
     @classmethod
     def _non_negative(cls, v: list[int]) -> list[int]:
         if any(k < 0 for k in v):
-            raise ValueError(f"lookaheads must be >= 0 samples, got {v}")
+            raise ValueError(f"must be >= 0 samples; {[k for k in v if k < 0]} are not")
+        _no_repeats(v, "lookahead", "each trains the same lookahead_K net again, the second replacing the first")
         return v
+
+
+def _no_repeats(values: list[Any], what: str, why: str) -> None:
+    twice = sorted({x for x in values if values.count(x) > 1})
+    if twice:
+        raise ValueError(f"must not repeat a {what}: {', '.join(f'{x:g}' for x in twice)} "
+                         f"{'is' if len(twice) == 1 else 'are'} given more than once ({why})")
 
 
 class OutputConfig(_Section):

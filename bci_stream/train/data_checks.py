@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.errors import DataError
+from bci_stream.core.errors import ChannelError, DataError
 from bci_stream.io import Recording, load_recordings
 from bci_stream.io.recording import UNLABELLED
 from bci_stream.train.config import ConfigError, RunConfig
@@ -73,7 +73,24 @@ def load_run_recordings(config: RunConfig, paths: Sequence[Path]) -> list[Record
         A file the loader refuses; when the loader asks for an option, the message names the config key.
     """
     d = config.data
-    return load_with_options(paths, d.label_map, d.channels, d.label_window, d.reader)
+    check_files(config)
+    try:
+        return load_with_options(paths, d.label_map, d.channels, d.label_window, d.reader)
+    except ChannelError as exc:  # the loader names its own parameter (ch_names): say which key that is
+        text = str(exc)
+        if d.channels is None or not text.startswith("ch_names "):
+            raise
+        raise ChannelError("data.channels " + text.removeprefix("ch_names ")) from None
+
+
+def check_files(config: RunConfig) -> None:
+    """Refuse a file of ``data.train``, ``data.validation`` or ``data.test`` that is not on disk, naming the key, the
+    entry and where it was looked for (``data.root`` + the entry, relative to the config file)."""
+    for split in ("train", "validation", "test"):
+        for i, (f, path) in enumerate(zip(getattr(config.data, split), config.data_files(split))):
+            if not path.is_file():
+                raise ConfigError(f"data.{split}[{i}] = {f!r} is not a file: {path} (data.root "
+                                  f"{config.data.root!r} + the entry, relative to the config file's folder)")
 
 
 def load_with_options(paths: Sequence[Path], label_map: Any, ch_names: Sequence[str] | None,

@@ -154,8 +154,20 @@ def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int]], 
     return base.model_copy(update={"mean": z.mean(0).tolist(), "std": std.tolist()})
 
 
-def prepare_dataset(config: RunConfig) -> Dataset:
-    """Load, crop, split, fit preprocessing on the training part, and preprocess every sequence."""
+@dataclass
+class _Splits:
+    """The recordings of each split after every data check, and where each training part stops."""
+
+    by_split: dict[str, list[Recording]]
+    train_stop: dict[str, int]
+    sfreq: float
+    ch_names: list[str]
+    label_names: list[str]
+    trial_classes: list[str]
+
+
+def _load_splits(config: RunConfig) -> _Splits:
+    """Load and crop every file, and make every refusal that needs the data but not the preprocessing."""
     d = config.data
     files = {s: config.data_files(s) for s in ("train", "validation", "test")}
     order = [(s, f) for s in ("train", "validation", "test") for f in files[s]]
@@ -180,6 +192,27 @@ def prepare_dataset(config: RunConfig) -> Dataset:
                                   else rec.n_times)
     check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
                         [r.labels for r in by_split["test"]], label_names, trial_classes)
+    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes)
+
+
+def check_data(config: RunConfig) -> None:
+    """Every refusal of :func:`prepare_dataset` that the recordings alone decide (files, channels, events, Nyquist,
+    validation tail, classes per split), without preprocessing: what ``bci-stream train --nproc-per-node N`` checks
+    once before it starts its processes.
+
+    Raises
+    ------
+    ConfigError, DataError
+        As :func:`prepare_dataset`.
+    """
+    _load_splits(config)
+
+
+def prepare_dataset(config: RunConfig) -> Dataset:
+    """Load, crop, split, fit preprocessing on the training part, and preprocess every sequence."""
+    sp = _load_splits(config)
+    by_split, train_stop, sfreq, ch_names = sp.by_split, sp.train_stop, sp.sfreq, sp.ch_names
+    label_names, trial_classes = sp.label_names, sp.trial_classes
 
     def as_input(rec: Recording) -> np.ndarray:
         return np.ascontiguousarray(rec.data.T, dtype=np.float32)  # what an LSL float32 stream carries

@@ -32,7 +32,8 @@ from bci_stream.train.dataset import Dataset, prepare_dataset
 from bci_stream.train.distributed import DistContext, barrier, init_distributed, shutdown
 from bci_stream.train.infer import Net, predict_probs
 from bci_stream.train.loop import fit
-from bci_stream.train.run_outputs import add_scoring, card_scoring, check_outputs, clear_previous_run, export_dir
+from bci_stream.train.run_outputs import (add_scoring, card_scoring, chance_check, check_outputs, clear_previous_run,
+                                          export_dir, exported_model, train_command)
 
 def build_causal(config: RunConfig, n_chans: int, n_outputs: int) -> CausalRNN:
     m = config.model
@@ -143,6 +144,12 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         "preprocessing": ds.preprocessing.model_dump(), "definitions": _DEFINITIONS, "models": {},
     }
     stages = plan_stages(config, ds.n_chans, len(ds.label_names))
+    ev = config.evaluation
+    if ev.distillation.enabled and not ev.bidirectional:
+        note = ("evaluation.distillation.enabled = true but evaluation.bidirectional = false: no teacher, so no "
+                "distilled student is trained")
+        report["notes"] = [note]
+        say(f"note: {note}")
     if config.model.power_filters and config.model.spatial_init == "csp":
         from bci_stream.train.evaluate.baseline import csp_filters
 
@@ -188,12 +195,18 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         say(f"csp_lda: test accuracy {acc} ({csp['n_test_trials']} trials, decision at {csp['decision_time_s']:g} s)")
     report["distillation"] = _distillation_verdict(report["models"])
     chosen = _chosen(config, stages)
+    if check := chance_check(report["models"][chosen.name]["test"], chosen.name, config.evaluation.trial_times_s):
+        report["chance_check"] = check  # of the net the checkpoint (and export) holds
+        if check["warning"]:
+            report.setdefault("notes", []).append(check["warning"])
+            say(f"warning: {check['warning']}")
     save_checkpoint(out / "checkpoint.pt", chosen.net, _meta(config, ds, chosen))
     report["checkpoint"] = {"path": "checkpoint.pt", "stage": chosen.name}
     report["seconds"] = {"data": round(t_data, 2), **{n: m["fit"]["seconds"] for n, m in report["models"].items()}}
     from bci_stream.train.evaluate.report import write_report
 
     if do_export:
+        replaced = exported_model(export_dir(config))  # only with --overwrite (check_outputs refuses it otherwise)
         try:
             card = export_chosen(config, ds, chosen, report)
         except Exception:  # a refused export (e.g. parity) keeps the run's results
@@ -202,7 +215,11 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
             raise
         report["export"] = {"dir": str(export_dir(config)),
                             "ref": card.ref, "sha256": card.sha256, "parity_max_abs_diff": card.parity.max_abs_diff}
-        say(f"exported {card.ref} to {report['export']['dir']} (parity {card.parity.max_abs_diff:.2g})")
+        if replaced:
+            report["export"]["replaced"] = replaced
+            say(f"--overwrite: replaced the model in {report['export']['dir']}: {replaced}")
+        say(f"exported {card.ref} to {report['export']['dir']} (sha256 {card.sha256[:12]}…, parity "
+            f"{card.parity.max_abs_diff:.2g})")
     report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
     write_report(report, out)
     say(f"report: {out / 'report.md'}  (wall time {report['seconds']['total']:.1f} s)")
@@ -328,6 +345,9 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
         "config": config.model_dump(mode="json", exclude={"base_dir"}),
     }
     metrics: dict[str, Any] = {"test": test, "definitions": _DEFINITIONS}
+    if "chance_check" in report:  # as calibrate's cards: the check, and its warning in words
+        metrics["chance_check"] = {k: v for k, v in report["chance_check"].items() if k != "warning"}
+        metrics["warnings"] = [w for w in (report["chance_check"]["warning"],) if w]
     if "csp_lda" in report:
         metrics["csp_lda_test_accuracy"] = report["csp_lda"]["test_accuracy"]
         metrics["csp_lda_decision_time_s"] = report["csp_lda"]["decision_time_s"]
@@ -354,8 +374,7 @@ def run_file(path: Path | str, *, out_dir: Path | str | None = None, export: boo
     """Load the TOML at ``path`` (optionally overriding ``output.dir``) and :func:`run` it."""
     path = Path(path)
     config = load_run_config(path, out_dir)
-    command = (f"bci-stream train {path}" + (f" --out {out_dir}" if out_dir is not None else "")
-               + (" --overwrite" if overwrite else ""))
+    command = train_command(path, out_dir, export, overwrite)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         command = command.replace("bci-stream train", f"bci-stream train --nproc-per-node {os.environ['WORLD_SIZE']}")
     return run(config, config_text=path.read_text(encoding="utf-8"), export=export, progress=progress, log=log,
@@ -372,7 +391,10 @@ def load_run_config(path: Path | str, out_dir: Path | str | None = None) -> RunC
 
 
 def preflight(path: Path | str, out_dir: Path | str | None, export: bool | None, overwrite: bool) -> None:
-    """The checks of the config and its output folders, before data-parallel processes start (one error line
-    instead of one per process and torchrun's report)."""
+    """The checks of the config, its output folders and its data (:func:`~bci_stream.train.dataset.check_data`),
+    before data-parallel processes start (one error line instead of one per process and torchrun's report)."""
+    from bci_stream.train.dataset import check_data
+
     config = load_run_config(path, out_dir)
     check_outputs(config, config.export.enabled if export is None else export, overwrite)
+    check_data(config)

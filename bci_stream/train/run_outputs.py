@@ -52,8 +52,23 @@ def check_outputs(config: RunConfig, export: bool, overwrite: bool) -> None:
                           f"--overwrite to replace that run")
     target = export_dir(config)
     if export and not overwrite and (target / "model.json").exists():
-        raise ConfigError(f"export folder {target} (export.dir) already holds a model; pass --overwrite to replace "
-                          f"it, set export.dir to another folder, or pass --no-export")
+        raise ConfigError(f"export folder {target} (export.dir) already holds a model ({exported_model(target)}); "
+                          f"pass --overwrite to replace it, set export.dir to another folder, or pass --no-export")
+
+
+def exported_model(folder: Path) -> str | None:
+    """``NAME@VERSION (sha256 <first 12>…)`` of the card in ``folder``; None without one, the file's own words
+    when it is not a readable card (it is only named here, not loaded)."""
+    import json
+
+    path = folder / "model.json"
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+        return f"{card['name']}@{card['version']} (sha256 {str(card['sha256'])[:12]}…)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{path.name} unreadable as a model card"
 
 
 def clear_previous_run(out: Path) -> list[str]:
@@ -95,3 +110,36 @@ def add_scoring(card: Any, out_dir: Path, scoring: dict[str, Any]) -> Any:
     new = ModelCard.model_validate({**card.model_dump(mode="json"), "scoring": scoring})
     (out_dir / CARD_FILE).write_text(new.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return new
+
+
+def train_command(path: Path | str, out_dir: Path | str | None, export: bool | None, overwrite: bool) -> str:
+    """The ``bci-stream train`` command line of a run, with every option that changes what it builds (the card's and
+    report's ``command``): ``--out``, ``--export``/``--no-export`` (they override ``export.enabled``) and
+    ``--overwrite``; ``--nproc-per-node`` is added by :func:`~bci_stream.train.run.run_file` under torchrun."""
+    flags = [f"--out {out_dir}"] if out_dir is not None else []
+    flags += [] if export is None else ["--export" if export else "--no-export"]
+    flags += ["--overwrite"] if overwrite else []
+    return " ".join([f"bci-stream train {path}", *flags])
+
+
+def chance_check(test: dict[str, Any] | None, stage: str, times_s: list[float]) -> dict[str, Any] | None:
+    """Whether ``stage``'s held-out test trial accuracy (instant, at the time of ``times_s`` nearest 2 s) beats
+    chance: one-sided binomial p < 0.05 against uniform chance, and above the majority class's share. Reported,
+    never a choice; ``warning`` says so in words when it does not (None when it does). None without test trials.
+    """
+    from bci_stream.train.evaluate.metrics import nearest_time, time_key
+
+    t = nearest_time(times_s)
+    row = test["trial_accuracy"].get(time_key(t), {}) if test and t is not None else {}
+    acc, p = row.get("instant"), row.get("instant_p_vs_chance")
+    if acc is None or p is None:
+        return None
+    major, uniform = test.get("chance_trial_accuracy"), test.get("uniform_chance")
+    above = p < 0.05 and (major is None or acc > major)
+    k, n = row.get("instant_correct"), row.get("n_trials")
+    warning = None if above else (
+        f"the {stage} net is not shown to beat chance on the test files: its trial accuracy at {t:g} s (instant) is "
+        f"{acc:.3f} ({k}/{n} trials), one-sided binomial p = {p:.2f} against uniform chance {uniform:.2f} "
+        f"(majority class {major:.2f}); record more or cleaner data before relying on it")
+    return {"stage": stage, "decision_time_s": t, "instant": acc, "correct": k, "n_trials": n, "p_vs_chance": p,
+            "uniform_chance": uniform, "chance_trial_accuracy": major, "above_chance": bool(above), "warning": warning}

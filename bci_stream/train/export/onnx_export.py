@@ -76,10 +76,9 @@ def export_model(
     if len(output_labels) != model.n_outputs:
         raise ValueError(f"output_labels must have n_outputs={model.n_outputs} entries, got {len(output_labels)}")
     if not getattr(model, "exportable", True):
-        raise ModelError(
-            f"export of {name}@{version} refused: {type(model).__name__} carries state beyond h0/c0 (attention window) "
-            f"or reads the future, which the service's streaming contract cannot run; it is offline-only"
-        )
+        raise ModelError(f"export of {name}@{version} refused: {_offline_only_reason(model)}, which the service's "
+                         "streaming contract cannot run; it is offline-only: only causal nets deploy (export the "
+                         "run's 'causal' or 'distilled' checkpoint)")
     model = model.eval()
     arch = Architecture(**(model.architecture() if hasattr(model, "architecture") else
                            dict(cell=model.cell, n_layers=model.n_layers, hidden_size=model.hidden_size)))
@@ -114,3 +113,14 @@ def export_model(
          + rng.uniform(-50, 50, model.n_chans)).astype(np.float32)
     return write_model(proto, spec, out_dir, card_fields, reference, parity_input=x,
                        parity_tolerance=parity_tolerance, single=single)
+
+
+def _offline_only_reason(model: Any) -> str:
+    """Why ``model`` cannot stream: it reads the future (a BiRNN), or its state is more than h0/c0."""
+    if hasattr(model, "lookahead"):  # a BiRNN
+        k = model.lookahead
+        return (f"{type(model).__name__} reads the future (" + ("bidirectional over the whole recording" if k is None
+                                                              else f"lookahead K={k} samples") + ")")
+    window = getattr(model, "attention_window", 0)
+    return (f"{type(model).__name__} carries state beyond h0/c0 (attention window {window})" if window
+            else f"{type(model).__name__} is not exportable")

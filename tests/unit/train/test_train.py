@@ -45,7 +45,20 @@ def test_config_parses_with_defaults_and_relative_paths(tmp_path):
     (lambda t: t.replace('cell = "gru"', "") + '\n[model2]\nx = 1\n', r"model2: Extra inputs are not permitted"),
     (lambda t: t.replace("hidden_size = 8", 'cell = "rnn"'),
      r"model.cell: Input should be 'gru' or 'lstm' \(got 'rnn'\)"),
-    (lambda t: t.replace("[0, 8]", "[0, -8]"), r"evaluation.lookaheads: Value error, lookaheads must be >= 0 samples"),
+    (lambda t: t.replace("[0, 8]", "[0, -8]"),
+     r"evaluation.lookaheads: Value error, must be >= 0 samples; \[-8\] are not \(got \[0, -8\]\)$"),
+    (lambda t: t.replace("[0, 8]", "[8, 0, 8]"),
+     r"evaluation.lookaheads: Value error, must not repeat a lookahead: 8 is given more than once \(each trains "
+     r"the same lookahead_K net again, the second replacing the first\) \(got \[8, 0, 8\]\)"),
+    (lambda t: t.replace("trial_times_s = [0.5, 1.0, 2.0, 3.0]", "trial_times_s = []"),
+     r"evaluation.trial_times_s: Value error, must give at least one time after cue \(seconds > 0\).* \(got \[\]\)"),
+    (lambda t: t.replace("trial_times_s = [0.5, 1.0, 2.0, 3.0]", "trial_times_s = [0.0, 2.0, inf]"),
+     r"evaluation.trial_times_s: Value error, must be finite seconds > 0 after cue; \[0.0, inf\] are not"),
+    (lambda t: t.replace("trial_times_s = [0.5, 1.0, 2.0, 3.0]", "trial_times_s = [2.0, 1.0, 2]"),
+     r"evaluation.trial_times_s: Value error, must not repeat a time: 2 is given more than once"),
+    (lambda t: t.replace("window_s = 1.0", "window_s = 7.0"),
+     r"training: Value error, training.window_s must be <= training.segment_s \(a segment is trained window by "
+     r"window\), got window_s = 7 s > segment_s = 6 s"),
     (lambda t: t.replace("[data]", "[data\n"), r"is not valid TOML"),
 ])
 def test_config_errors_name_the_key_the_rule_and_the_value(tmp_path, edit, message):

@@ -216,3 +216,21 @@ def test_xdf_recordings_train_with_reader_options_beside_edf(tmp_path, s001):
     for a, b in zip(ds.train + ds.validation + ds.test, ref.train + ref.validation + ref.test):
         np.testing.assert_array_equal(a.labels, b.labels)
         np.testing.assert_allclose(a.x, b.x, rtol=1e-5, atol=1e-5)
+
+
+# -- audit s14 D8: a missing file and a channel not in the file name their config key -----------------------------
+
+def test_a_missing_data_file_names_its_split_key_and_entry(tmp_path, s001):
+    cfg = _config(tmp_path, lambda t: t.replace('test = ["S001R10.edf"]', 'test = ["S001R10.edf", "S001R99.edf"]'))
+    with pytest.raises(ConfigError, match=re.escape(
+            f"data.test[1] = 'S001R99.edf' is not a file: {s001 / 'S001R99.edf'} (data.root '{s001}' + the entry, "
+            "relative to the config file's folder)")):
+        _prepare(cfg)
+
+
+def test_a_channel_not_in_the_file_is_named_as_data_channels(tmp_path, s001):
+    from bci_stream.core.errors import ChannelError
+
+    cfg = _config(tmp_path, lambda t: t.replace('"Fc4"]', '"Fc4", "Xx9"]'))
+    with pytest.raises(ChannelError, match=r"^data.channels has 1 channel\(s\) not in .*S001R06.edf: Xx9 "):
+        _prepare(cfg)

@@ -51,3 +51,37 @@ def test_the_digest_tells_different_parameters_apart():
     with torch.no_grad():
         b.readout.bias[0] += 1e-7
     assert param_digest(a) != param_digest(b)
+
+
+def _nyquist_config(tmp_path: Path) -> Path:
+    """A config refused once the data is read: a band-pass above the recordings' Nyquist (80 Hz at 160 Hz)."""
+    subset_file(S001 / "S001R06.edf")
+    cfg = tmp_path / "nyq.toml"
+    cfg.write_text(tiny_config_text(tmp_path / "run", bidirectional=False, lookaheads="[]").replace(
+        "[model]", "[preprocessing]\nbandpass = [8.0, 90.0]\n\n[model]"))
+    return cfg
+
+
+NYQUIST = "error: preprocessing.bandpass must lie below Nyquist (80 Hz for the data's 160 Hz), got [8.0, 90.0]\n"
+
+
+def test_a_data_refusal_under_nproc_per_node_is_one_line_and_exit_2(tmp_path):
+    from bci_stream.train.run import preflight
+
+    cfg = _nyquist_config(tmp_path)
+    with pytest.raises(Exception, match="preprocessing.bandpass must lie below Nyquist"):
+        preflight(cfg, None, None, False)  # refused by the launcher, before torchrun starts any process
+    cmd = [sys.executable, "-m", "bci_stream.cli", "train", str(cfg), "--nproc-per-node", "2", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, NYQUIST, "")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_refusal_found_in_the_processes_is_reported_once_with_exit_2(tmp_path):
+    # The launcher alone (no preflight): each process refuses; one line, exit 2, no torchrun failure report.
+    cfg = _nyquist_config(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "bci_stream.train.launch", "2", str(cfg), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, NYQUIST, "")
+    assert not (tmp_path / "run").exists()

@@ -244,9 +244,15 @@ def test_power_front_end_exports(tmp_path):
     assert card.architecture.model_extra["power_filters"] == 4
 
 
-@pytest.mark.parametrize("model", [lambda: CausalRNN(4, 2, hidden_size=8, attention_window=5),
-                                   lambda: BiRNN(4, 2, hidden_size=8, lookahead=4)], ids=["attention", "birnn"])
-def test_offline_only_models_are_refused_by_export(tmp_path, model):
-    with pytest.raises(ModelError, match=r"refused: .* offline-only"):
+@pytest.mark.parametrize(("model", "why"), [
+    (lambda: CausalRNN(4, 2, hidden_size=8, attention_window=5), r"CausalRNN carries state beyond h0/c0 "
+                                                                 r"\(attention window 5\)"),
+    (lambda: BiRNN(4, 2, hidden_size=8, lookahead=4), r"BiRNN reads the future \(lookahead K=4 samples\)"),
+    (lambda: BiRNN(4, 2, hidden_size=8), r"BiRNN reads the future \(bidirectional over the whole recording\)"),
+], ids=["attention", "lookahead", "birnn"])
+def test_offline_only_models_are_refused_by_export(tmp_path, model, why):
+    with pytest.raises(ModelError, match=r"refused: " + why + r", which the service's streaming contract cannot "
+                                         r"run; it is offline-only: only causal nets deploy \(export the run's "
+                                         r"'causal' or 'distilled' checkpoint\)"):
         _export(model(), tmp_path, "offline")
     assert not (tmp_path / "offline").exists()

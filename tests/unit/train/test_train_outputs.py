@@ -47,9 +47,57 @@ def tiny(tmp_path_factory, s001):
     root = tmp_path_factory.mktemp("outputs")
     cfg = root / "run.toml"
     cfg.write_text(_text(root), encoding="utf-8")
-    res = _train([str(cfg)])
+    res = _train([str(cfg), "--export"])  # as the config says; the card's command must still say it
     assert res.exit_code == 0, res.output
     return root, cfg
+
+
+def test_the_cards_command_keeps_the_options_that_change_the_model(tiny):
+    root, cfg = tiny
+    card = json.loads((root / "models" / "tiny" / "model.json").read_text())
+    assert card["training"]["command"] == f"bci-stream train {cfg} --export"
+    assert json.loads((root / "run" / "report.json").read_text())["command"] == f"bci-stream train {cfg} --export"
+
+
+def test_the_card_and_report_say_whether_the_model_beats_chance(tiny):
+    root, _ = tiny
+    report = json.loads((root / "run" / "report.json").read_text())
+    card = json.loads((root / "models" / "tiny" / "model.json").read_text())
+    check = report["chance_check"]
+    row = report["models"]["causal"]["test"]["trial_accuracy"]["1.5s"]  # trial_times_s [0.5, 1.5, 3]: nearest 2 s
+    assert (check["stage"], check["decision_time_s"], check["instant"], check["p_vs_chance"]) == \
+           ("causal", 1.5, row["instant"], row["instant_p_vs_chance"])
+    assert card["metrics"]["chance_check"] == {k: v for k, v in check.items() if k != "warning"}
+    assert card["metrics"]["warnings"] == ([check["warning"]] if check["warning"] else [])
+    assert (check["warning"] in report.get("notes", [])) == (check["warning"] is not None)
+
+
+def test_chance_check_warns_unless_the_test_trials_beat_chance():
+    from bci_stream.train.run_outputs import chance_check
+
+    def test(acc, k, n, p, major=0.5):
+        return {"trial_accuracy": {"2s": {"instant": acc, "instant_correct": k, "n_trials": n,
+                                          "instant_p_vs_chance": p}},
+                "chance_trial_accuracy": major, "uniform_chance": 0.5}
+
+    good = chance_check(test(0.9, 27, 30, 1e-6), "causal", [1.0, 2.0])
+    assert good["above_chance"] and good["warning"] is None
+    bad = chance_check(test(8 / 15, 8, 15, 0.5), "distilled", [1.0, 2.0])
+    assert not bad["above_chance"]
+    assert bad["warning"] == ("the distilled net is not shown to beat chance on the test files: its trial accuracy at "
+                              "2 s (instant) is 0.533 (8/15 trials), one-sided binomial p = 0.50 against uniform "
+                              "chance 0.50 (majority class 0.50); record more or cleaner data before relying on it")
+    assert not chance_check(test(0.6, 18, 30, 0.01, major=0.7), "causal", [2.0])["above_chance"]  # majority 0.7
+    assert chance_check(None, "causal", [2.0]) is None
+
+
+def test_the_train_command_line_has_every_option_that_changes_what_is_built():
+    from bci_stream.train.run import train_command
+
+    assert train_command("a.toml", None, None, False) == "bci-stream train a.toml"
+    assert train_command("a.toml", "runs/x", False, True) == "bci-stream train a.toml --out runs/x --no-export " \
+                                                            "--overwrite"
+    assert train_command("a.toml", None, True, False) == "bci-stream train a.toml --export"
 
 
 # -- finding 10: a run folder (and export folder) holding a previous run --------------------------------------
@@ -64,8 +112,9 @@ def test_a_second_run_into_the_same_folders_is_refused_unless_overwrite(tiny):
     assert {p: p.stat().st_mtime_ns for p in (root / "run").rglob("*") if p.is_file()} == before  # untouched
     res = _train([str(cfg), "--out", str(root / "run2")])  # a fresh run folder; the export folder holds a model
     assert res.exit_code == 2
-    assert f"error: export folder {root / 'models' / 'tiny'} (export.dir) already holds a model; pass --overwrite" \
-           in res.output and not (root / "run2").exists()
+    card = json.loads((root / "models" / "tiny" / "model.json").read_text())
+    assert f"error: export folder {root / 'models' / 'tiny'} (export.dir) already holds a model (tiny-s001-gru@1.0.0 " \
+           f"(sha256 {card['sha256'][:12]}…)); pass --overwrite" in res.output and not (root / "run2").exists()
     res = _train([str(cfg), "--nproc-per-node", "2"])  # refused before torchrun: one line, not one per process
     assert res.exit_code == 2 and "Traceback" not in res.output and res.output.count("error: run folder") == 1
 
@@ -76,14 +125,46 @@ def test_overwrite_replaces_the_previous_run_and_only_its_files(tmp_path, s001):
     assert _train([str(cfg)]).exit_code == 0
     (tmp_path / "run" / "notes.txt").write_text("mine")
     cfg.write_text(_text(tmp_path, export=False))  # the next run has no lookahead_2 stage
-    res = _train([str(cfg), "--overwrite"])
+    res = _train([str(cfg), "--overwrite", "--no-export"])
     assert res.exit_code == 0, res.output
     assert "--overwrite: deleted the previous run's" in res.output
     run = tmp_path / "run"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["causal.pt", "lookahead_4.pt"]  # no stale one
     assert (run / "notes.txt").read_text() == "mine"  # not a file of a run: kept
-    assert json.loads((run / "report.json").read_text())["command"].endswith("--overwrite")
+    assert json.loads((run / "report.json").read_text())["command"].endswith("--no-export --overwrite")
     assert "lookaheads = [4]" in (run / "config.toml").read_text()
+
+
+def test_overwrite_of_an_exported_model_names_the_model_it_replaced(tiny, tmp_path):
+    import shutil
+
+    root, _ = tiny
+    shutil.copytree(root / "models" / "tiny", tmp_path / "models" / "tiny")
+    old = json.loads((tmp_path / "models" / "tiny" / "model.json").read_text())
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(_text(tmp_path, edit=lambda t: t.replace("seed = 3", "seed = 4")), encoding="utf-8")
+    res = _train([str(cfg), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    new = json.loads((tmp_path / "models" / "tiny" / "model.json").read_text())
+    assert new["sha256"] != old["sha256"]  # same name and version, other weights: the log says which it replaced
+    assert (f"--overwrite: replaced the model in {tmp_path / 'models' / 'tiny'}: tiny-s001-gru@1.0.0 "
+            f"(sha256 {old['sha256'][:12]}…)") in res.output
+    exported = f"exported tiny-s001-gru@1.0.0 to {tmp_path / 'models' / 'tiny'} (sha256 {new['sha256'][:12]}…"
+    assert exported in res.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["export"]["replaced"] == f"tiny-s001-gru@1.0.0 (sha256 {old['sha256'][:12]}…)"
+
+
+def test_distillation_without_a_teacher_is_noted(tmp_path, s001):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(tiny_config_text(tmp_path / "run", bidirectional=False, lookaheads="[]", extra="csp_lda = false"))
+    res = _train([str(cfg)])
+    assert res.exit_code == 0, res.output
+    note = ("evaluation.distillation.enabled = true but evaluation.bidirectional = false: no teacher, so no distilled "
+            "student is trained")
+    assert f"note: {note}" in res.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["notes"][0] == note and list(report["models"]) == ["causal"]
 
 
 def test_check_outputs_with_overwrite_and_export_settings(tmp_path):
