@@ -13,7 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bci_stream import __version__
 from bci_stream.api import errors
 from bci_stream.api.guards import BodyLimit, http_error, validation_error
+from bci_stream.api.log_redact import redact_request_logs
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
+from bci_stream.api.ws_flow import TransportScope
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.core.settings import Settings
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_request_logs()  # the token of ``?token=`` never reaches the log
         app.state.settings = settings
         app.state.registry = ModelRegistry(settings.models_dir)
         app.state.supervisor = Supervisor(
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(TransportScope)  # the WebSocket outputs' flow control needs the connection's transport
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     errors.install(app)

@@ -99,7 +99,8 @@ class StreamDecoder:
         return None if y is None else (y, ts, seq, t_dec, epochs)
 
     def run_segments(self, x: np.ndarray, segments: list) -> tuple[np.ndarray | None, float, np.ndarray]:
-        """Decode staged ``x`` segment by segment (the gap policy before each gap).
+        """Decode staged ``x`` segment by segment (the gap policy before each gap, its event naming the
+        segment's first sample: ``first_seq`` of :meth:`stage`).
 
         Returns ``(y or None, t_decode, epochs)``: ``epochs`` holds, per row of ``y``, the state epoch it was
         decoded in (a gap policy inside the chunk changes it for the rows after the gap only).
@@ -107,9 +108,9 @@ class StreamDecoder:
         t_dec = 0.0
         ys = []
         epochs = np.empty(len(x), dtype=np.int64)
-        for lo, hi, gap in segments:
+        for lo, hi, gap, first_seq in segments:
             if gap is not None:
-                self.apply_gap_policy(gap)
+                self.apply_gap_policy(gap, first_seq)
             if hi == lo:  # every sample after this gap was rejected
                 continue
             epochs[lo:hi] = self.counters.state_epoch
@@ -125,8 +126,9 @@ class StreamDecoder:
     def stage(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list] | None:
         """Channel map, timestamp repair, gap split and the reject policy of a pulled chunk, before decoding.
 
-        Returns ``(x, ts, seq, segments)`` of the kept samples (``segments``: ``(lo, hi, gap_s | None)``
-        bounds into them), or None when the chunk is empty.
+        Returns ``(x, ts, seq, segments)`` of the kept samples, or None when the chunk is empty.
+        ``segments``: ``(lo, hi, gap_s | None, first_seq)``, ``lo:hi`` bounds into the kept samples and
+        ``first_seq`` the seq of the segment's first pulled sample (the first sample after its gap, kept or not).
         """
         c = self.counters
         n = len(ts)
@@ -140,7 +142,8 @@ class StreamDecoder:
         self.seq += n
         c.samples_in += n
         ts = self.stamps.apply(ts)  # the returned ts are these (repaired) ones
-        segments = self.gaps.split(ts, c)  # on every pulled sample: rejected samples arrived, they are not lost
+        split = self.gaps.split(ts, c)  # on every pulled sample: rejected samples arrived, they are not lost
+        segments = [(lo, hi, gap, int(seq[lo]) if lo < n else int(seq[0]) + n) for lo, hi, gap in split]
         if self.reject:
             ok = np.isfinite(x).all(axis=1)
             if not ok.all():
@@ -148,7 +151,7 @@ class StreamDecoder:
                 c.nonfinite_values += int((~np.isfinite(x)).sum())
                 c.nonfinite_chunks += 1
                 kept = np.r_[0, np.cumsum(ok)]  # segment bounds among the kept samples
-                segments = [(int(kept[lo]), int(kept[hi]), gap) for lo, hi, gap in segments]
+                segments = [(int(kept[lo]), int(kept[hi]), gap, first) for lo, hi, gap, first in segments]
                 x, ts, seq = x[ok], ts[ok], seq[ok]
         return x, ts, seq, segments
 
@@ -158,9 +161,10 @@ class StreamDecoder:
             self.counters.nonfinite_values = self.guard.n_replaced
             self.counters.nonfinite_chunks = self.guard.n_chunks_affected
 
-    def apply_gap_policy(self, gap_s: float) -> None:
+    def apply_gap_policy(self, gap_s: float, first_seq: int) -> None:
+        """The gap policy for a gap of ``gap_s`` before sample ``first_seq`` (the seq its event names)."""
         policy = self.options.gap_policy
-        self.on_event("gap", seconds=gap_s, policy=policy, seq=self.seq)
+        self.on_event("gap", seconds=gap_s, policy=policy, seq=first_seq)
         if policy == "keep":
             return
         if policy == "reset":

@@ -139,11 +139,12 @@ class MarkerFollower(threading.Thread):
         edges = TriggerEdges() if not is_string and full.channel_count() == 1 and full.nominal_srate() > 0 else None
         clock = ClockOffset.for_stream(full, self.time_correction)
         inlet.open_stream(timeout=5.0)
+        opened = pylsl.local_clock()  # markers pushed from now on are received
         clock.update(inlet, 2.0)
         stream = {"name": full.name(), "type": full.type(), "source_id": full.source_id(),
                   "hostname": full.hostname(), "uid": full.uid(), "n_chans": full.channel_count(),
                   "channel_format": "string" if is_string else "numeric", "ch_names": labels}
-        self.queue.append(("connect", stream, clock.offset))
+        self.queue.append(("connect", stream, clock.offset, opened))
         self.state, self.error, self.reason = "connected", None, None
         next_clock = pylsl.local_clock() + CLOCK_UPDATE_S
         while not self._stop_flag.is_set():
@@ -170,10 +171,14 @@ class MarkerHub:
         The live scorer, or None when scoring is off (``why_off`` says why).
     recorder
         The session recorder, or None.
+    unfollowed_since
+        A restarted worker: the last published output's time (this host's clock); markers pushed from then until
+        this generation's marker inlet opens may be missing (the follower lives in the worker). Recorded as a
+        ``markers_unfollowed`` event ``{from, to, seconds}`` and shown in the status (``unfollowed``).
     """
 
     def __init__(self, follower: MarkerFollower, scorer: LiveScorer | None, why_off: str | None,
-                 recorder: Any = None) -> None:
+                 recorder: Any = None, unfollowed_since: float | None = None) -> None:
         self.follower = follower
         self.scorer = scorer
         self.why_off = why_off
@@ -184,10 +189,13 @@ class MarkerHub:
         self.offset = 0.0
         self.last: dict[str, Any] | None = None
         self.recent: collections.deque[list[Any]] = collections.deque(maxlen=RECENT)
+        self.unfollowed_since = unfollowed_since
+        self.unfollowed: dict[str, float] | None = None  # the window with no follower, once this one connected
 
     @classmethod
     def start(cls, options: MarkerOptions, card: ModelCard, input_name: str, hostname: str, sfreq: float,
-              time_correction: TimeCorrection, recorder: Any = None, max_lag_s: float = 0.5) -> MarkerHub | None:
+              time_correction: TimeCorrection, recorder: Any = None, max_lag_s: float = 0.5,
+              unfollowed_since: float | None = None) -> MarkerHub | None:
         """A hub following the marker stream of ``options`` (None when ``options.enabled`` is false).
 
         Raises
@@ -202,7 +210,7 @@ class MarkerHub:
                                                         keep_trials=options.keep_trials, max_lag_s=max_lag_s)
         follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction)
         follower.start()
-        return cls(follower, scorer, why_off, recorder)
+        return cls(follower, scorer, why_off, recorder, unfollowed_since)
 
     def outputs(self, ts_out: Any, y: Any) -> None:
         """A decoded chunk (this host's clock): to the scorer, once a marker stream was found."""
@@ -225,23 +233,36 @@ class MarkerHub:
                 if rec is not None:
                     rec.marker(ts, value)
             elif kind == "connect":
-                _, self.stream, self.offset = item
+                _, self.stream, self.offset, opened = item
                 self.connects += 1
                 self.live = True
                 if rec is not None:
                     rec.marker_stream(self.stream)
                     rec.marker_clock_offset(pylsl.local_clock(), self.offset)
+                self.note_unfollowed(opened)
             elif kind == "offset":
                 self.offset = item[2]
                 if rec is not None:
                     rec.marker_clock_offset(item[1], item[2])
+
+    def note_unfollowed(self, opened: float) -> None:
+        """A restarted worker's first marker connection: the window no follower covered, in status and recording."""
+        if self.unfollowed_since is None or self.unfollowed is not None:
+            return
+        since = self.unfollowed_since
+        self.unfollowed = {"from": since, "to": opened, "seconds": round(max(0.0, opened - since), 3)}
+        log.warning("markers pushed in the %.1f s before this worker followed the marker stream may be missing",
+                    self.unfollowed["seconds"])
+        if self.recorder is not None:
+            self.recorder.event(opened, "markers_unfollowed", **self.unfollowed)
 
     def describe(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """``(markers, scoring)`` for the worker's status."""
         f = self.follower
         markers = {"state": f.state, "error": f.error, "reason": f.reason, "predicate": f.predicate,
                    "stream": self.stream, "received": self.received, "connects": self.connects,
-                   "clock_offset": self.offset, "last": self.last, "recent": list(self.recent)}
+                   "clock_offset": self.offset, "last": self.last, "recent": list(self.recent),
+                   "unfollowed": self.unfollowed}
         if self.scorer is not None:
             scoring = self.scorer.describe()
         else:

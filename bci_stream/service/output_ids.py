@@ -1,7 +1,8 @@
 """Two decoded outlets of one service never share a source_id, even when their inputs share one.
 
 The supervisor gives a decoder its id as ``options.output_instance`` at start when its stream selector may match a
-running decoder's stream (:meth:`bci_stream.service.supervisor.Supervisor.start`). Inputs that are different
+running or starting decoder's stream (:func:`reserve`, under the lock of
+:meth:`bci_stream.service.supervisor.Supervisor.start`, before the worker is spawned). Inputs that are different
 streams but share a source_id (two mne-lsl ``PlayerLSL`` with their default ``source_id="MNE-LSL"``, two copies of
 one amplifier app) are only known once the workers have resolved them: each derives
 ``<input source_id>/decoded/<sha[:12]>`` (:func:`bci_stream.lsl.outlets.decoded_source_id`), and they are equal.
@@ -51,6 +52,26 @@ def clash_to_reopen(handle: DecoderHandle, handles: Iterable[DecoderHandle]) -> 
     return other if other.spec.options.output_source_id is None else None
 
 
+def twin_of(spec: DecoderSpec, handles: Iterable[DecoderHandle]) -> bool:
+    """Whether a decoder of ``handles`` may publish the plain decoded source_id ``spec`` would: its stream selector may
+    match the same stream (no field of both differs), it has no ``output_instance``, and it runs the same model (or
+    keeps an explicit ``output_source_id``: a swapped decoder keeps its first model's source_id)."""
+    name = spec.model.split("@")[0]
+    return any(h.spec.stream.may_select_same(spec.stream) and h.spec.options.output_instance is None
+               and (h.spec.model.split("@")[0] == name or h.spec.options.output_source_id is not None)
+               for h in handles)
+
+
+def reserve(handles: dict[str, DecoderHandle], decoder_id: str, spec: DecoderSpec, backend: str) -> DecoderHandle:
+    """A new decoder's handle, entered in ``handles`` before its worker is spawned (called under the supervisor's
+    lock, with the twin check: of concurrent starts of one stream and model, all but the first get their id as
+    ``output_instance``, none publishes another's source_id)."""
+    if spec.options.output_instance is None and twin_of(spec, handles.values()):
+        spec = spec.model_copy(update={"options": spec.options.model_copy(update={"output_instance": decoder_id})})
+    handles[decoder_id] = handle = DecoderHandle(id=decoder_id, spec=spec, backend=backend)
+    return handle
+
+
 def apart(spec: DecoderSpec, decoder_id: str) -> DecoderSpec:
     """``spec`` publishing under ``<input source_id>/decoded/<sha[:12]>/<decoder_id>`` (``output_instance``)."""
     return spec.model_copy(update={"options": spec.options.model_copy(
@@ -63,8 +84,8 @@ def set_apart(clashes: set[str], handles: dict[str, DecoderHandle]) -> list[Deco
     chosen = [handles[i] for i in sorted(clashes) if i in handles and not handles[i].stopping]
     clashes.clear()
     for handle in chosen:
-        log.warning("decoder %s publishes source_id %r as another decoder does (their inputs share a source_id); "
-                    "reopening it as .../%s", handle.id, (handle.status.output_stream or {}).get("source_id"),
-                    handle.id)
+        log.warning("decoder %s publishes source_id %r as another decoder does (their inputs share a source_id, "
+                    "or they were started at once for one stream and model); reopening it as .../%s", handle.id,
+                    (handle.status.output_stream or {}).get("source_id"), handle.id)
         handle.spec = apart(handle.spec, handle.id)
     return chosen

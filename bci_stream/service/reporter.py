@@ -51,6 +51,7 @@ class StatusReporter:
         self.state_norms: Callable[[], Any] = lambda: None
         self.recording: Callable[[], dict[str, Any] | None] = lambda: None
         self.load: Callable[[float], dict[str, Any] | None] = lambda now: None  # LoadWindow.describe once decoding
+        self.consumers: Callable[[], bool | None] = lambda: None  # LSL consumers of the decoded outlet?
 
     def due(self, now: float) -> bool:
         return now >= self.next_report
@@ -62,6 +63,8 @@ class StatusReporter:
         s.record = self.recording()
         s.hist = {k: h.to_dict() for k, h in self.hists.items()}
         s.load = self.load(now)
+        if s.output_stream is not None and (have := self.consumers()) is not None:
+            s.output_stream["consumers"] = have
         if s.stall is not None and s.state == "stalled":
             s.stall["seconds"] = now - s.stall["since"]
         s.gc = {"collections": [g["collections"] for g in gc.get_stats()]}

@@ -11,6 +11,11 @@ from bci_stream.core.messages import Command, Reply, SwapModel
 from bci_stream.service.backends.handle import DecoderHandle
 
 
+class CommandRejectedError(CommandRefusedError):
+    """The worker read the command and refused it (``Reply.ok`` false): its reason is about the command itself
+    (e.g. a state snapshot of the wrong shape or model), so retrying the same command cannot succeed."""
+
+
 def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any:
     """Send ``command`` to ``handle``'s worker and wait for its reply; return the payload (errors: see
     :meth:`~bci_stream.service.supervisor.Supervisor.request`)."""
@@ -36,11 +41,12 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any
                 reply = conn.recv()
                 if isinstance(reply, Reply) and reply.request_id == command.request_id:
                     break
-        except (OSError, EOFError) as exc:
-            raise CommandRefusedError(f"decoder {decoder_id} worker went away during {command.kind!r}: "
-                                      f"{exc}") from None
+        except (OSError, EOFError) as exc:  # EOFError has no text: say what happened
+            why = "it was stopped (DELETE)" if handle.stopping else "its worker ended (see the decoder's status)"
+            raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: {why} before it "
+                                      f"answered" + (f" ({exc})" if str(exc) else "")) from None
     if not reply.ok:
-        raise CommandRefusedError(str(reply.error))
+        raise CommandRejectedError(str(reply.error))
     if isinstance(command, SwapModel):
         follow_swap(handle, reply.payload.model)
     return reply.payload

@@ -2,9 +2,14 @@
 
 The worker writes every output row into a ring buffer in shared memory (a ``multiprocessing``
 ``RawArray``, created by the supervisor and handed to each worker generation); readers in the API
-process each keep their own cursor. Writing is a ``memcpy`` and one integer store: no lock, no
+process each keep their own cursor. Writing is a ``memcpy`` and two integer stores: no lock, no
 queue, no system call, so a slow or stalled reader cannot slow the hot loop down. A reader that falls
 more than ``capacity`` rows behind loses the oldest rows (drop-oldest); they are counted.
+
+A seqlock-style pair of counters keeps a reader from returning a row mixed from two writes: the writer
+stores ``pending`` (the head after this write) *before* it overwrites any slot, and ``head`` after the rows
+are in place. A reader copies rows below ``head``, then reads ``pending``: a row at position ``q`` may have
+been overwritten during the copy only if ``pending > q + capacity``; such rows are dropped (counted).
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``.
 
@@ -20,6 +25,10 @@ from typing import Any
 import numpy as np
 
 N_META = 3  # seq, timestamp, state_epoch
+HEADER = 3  # int64s before the rows: head, pending, CONSUMERS_*
+HEADER_BYTES = 8 * HEADER
+#: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
+CONSUMERS_UNKNOWN, CONSUMERS_NONE, CONSUMERS_SOME = 0, 1, 2
 
 
 @dataclass
@@ -27,7 +36,7 @@ class RingHandles:
     """The picklable shared objects of a ring (passed to a worker process at spawn)."""
 
     data: Any  # RawArray('d', capacity * width)
-    head: Any  # RawArray('q', 1): number of rows ever written
+    head: Any  # RawArray('q', HEADER): [rows written (published), rows being written (pending), CONSUMERS_*]
     capacity: int
     width: int
 
@@ -59,8 +68,9 @@ class OutputRing:
             from multiprocessing.shared_memory import SharedMemory
 
             self._shm = shm = SharedMemory(name=handles.name)
-            self._head = np.ndarray((1,), dtype=np.int64, buffer=shm.buf)
-            self._rows = np.ndarray((self.capacity, self.width), dtype=np.float64, buffer=shm.buf, offset=8)
+            self._head = np.ndarray((HEADER,), dtype=np.int64, buffer=shm.buf)
+            self._rows = np.ndarray((self.capacity, self.width), dtype=np.float64, buffer=shm.buf,
+                                    offset=HEADER_BYTES)
         else:
             self._rows = np.frombuffer(handles.data, dtype=np.float64).reshape(self.capacity, self.width)
             self._head = np.frombuffer(handles.head, dtype=np.int64)
@@ -75,8 +85,8 @@ class OutputRing:
         if n_outputs < 1:
             raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
         width = N_META + n_outputs
-        shm = SharedMemory(create=True, size=8 * (1 + capacity * width))
-        shm.buf[:8] = bytes(8)
+        shm = SharedMemory(create=True, size=HEADER_BYTES + 8 * capacity * width)
+        shm.buf[:HEADER_BYTES] = bytes(HEADER_BYTES)
         ring = cls(NamedRingHandles(shm.name, capacity, width))
         shm.close()  # the ring attached its own handle
         return ring
@@ -94,7 +104,7 @@ class OutputRing:
         if n_outputs < 1:
             raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
         width = N_META + n_outputs
-        handles = RingHandles(ctx.RawArray("d", capacity * width), ctx.RawArray("q", 1), capacity, width)
+        handles = RingHandles(ctx.RawArray("d", capacity * width), ctx.RawArray("q", HEADER), capacity, width)
         return cls(handles)
 
     @property
@@ -105,6 +115,20 @@ class OutputRing:
     def head(self) -> int:
         """Rows written since the ring was created."""
         return int(self._head[0])
+
+    @property
+    def pending(self) -> int:
+        """Rows written or being written (>= :attr:`head`; stored before the writer touches a slot)."""
+        return int(self._head[1])
+
+    def note_consumers(self, have: bool) -> None:
+        """The writer's decoded outlet has LSL consumers now (``have``), for its next generation to read."""
+        self._head[2] = CONSUMERS_SOME if have else CONSUMERS_NONE
+
+    def had_consumers(self) -> bool | None:
+        """Whether the last writer's decoded outlet had LSL consumers when it last noted it; None: never noted."""
+        flag = int(self._head[2])
+        return None if flag == CONSUMERS_UNKNOWN else flag == CONSUMERS_SOME
 
     def last_timestamp(self) -> float | None:
         """Timestamp of the newest row (for any worker generation), or None before the first row."""
@@ -130,12 +154,14 @@ class OutputRing:
         if n == 0:
             return
         epochs = np.broadcast_to(np.asarray(state_epoch, dtype=np.float64), (n,))
+        head = int(self._head[0])
+        total = head + n
+        self._head[1] = total  # pending: before any slot is overwritten (readers drop what it may touch)
         if n > self.capacity:  # only the newest rows can be kept anyway
             skip = n - self.capacity
             seq, timestamps, y, epochs = seq[skip:], timestamps[skip:], y[skip:], epochs[skip:]
-            self._head[0] += skip
+            head += skip
             n = self.capacity
-        head = int(self._head[0])
         start = head % self.capacity
         first = min(n, self.capacity - start)
         for dst, lo, hi in ((slice(start, start + first), 0, first), (slice(0, n - first), first, n)):
@@ -145,7 +171,7 @@ class OutputRing:
                 rows[:, 1] = timestamps[lo:hi]
                 rows[:, 2] = epochs[lo:hi]
                 rows[:, N_META:] = y[lo:hi]
-        self._head[0] = head + n  # publish after the rows are in place
+        self._head[0] = total  # publish after the rows are in place
 
     # -- readers (API process) -------------------------------------------------------------------
 
@@ -169,7 +195,7 @@ class RingReader:
         """
         ring = self.ring
         head = ring.head
-        if head < self.cursor:  # the ring was replaced by a newer one (cannot happen for one ring)
+        if ring.pending < self.cursor:  # the ring was replaced by a newer one (cannot happen for one ring)
             self.cursor = head
         oldest = head - ring.capacity
         if self.cursor < oldest:
@@ -178,8 +204,9 @@ class RingReader:
         end = head if max_rows is None else min(head, self.cursor + max_rows)
         idx = np.arange(self.cursor, end) % ring.capacity
         rows = ring._rows[idx]  # fancy indexing copies
-        # the writer may have lapped us while we copied: drop rows that were overwritten meanwhile
-        lapped = ring.head - ring.capacity - self.cursor
+        # the writer may have lapped us while we copied: drop the rows whose slots it wrote or is writing
+        # (``pending`` is stored before a slot is touched, so a row it does not cover was copied whole)
+        lapped = ring.pending - ring.capacity - self.cursor
         if lapped > 0:
             rows = rows[lapped:]
             self.dropped += lapped

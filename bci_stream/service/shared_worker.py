@@ -209,9 +209,9 @@ class SharedWorker:
             decoder = slot.decoder
             xk, tsk, seq, segments = decoder.stage(x, ts)
             if len(segments) == 1 and segments[0][1] > segments[0][0]:  # the usual chunk: batched
-                lo, hi, gap = segments[0]
+                lo, hi, gap, first_seq = segments[0]
                 if gap is not None:
-                    decoder.apply_gap_policy(gap)
+                    decoder.apply_gap_policy(gap, first_seq)
                 seg = decoder.guard.apply(xk[lo:hi])
                 decoder.count_nonfinite()
                 ready.append((member, seg, tsk, seq, len(ts), t_call, t0, pylsl.local_clock() - t0))

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pylsl
+from pylsl.util import TimeoutError as LslTimeoutError
 
 from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.core.registry import ModelRegistry
@@ -105,6 +106,7 @@ class StreamSlot(StallHandling):
         self.load_window: LoadWindow | None = None
         self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
+        self.lost_at_open = False  # the source went away between resolve and open_stream (stalled at attach)
         self._parent_pid = os.getppid()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -197,12 +199,31 @@ class StreamSlot(StallHandling):
         }
         if opts.record_path is not None:
             self.start_recorder(full, [label or f"ch{i + 1}" for i, label in enumerate(labels)], fmt)
+        since = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
         self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
-                                       opts.time_correction, self.recorder, opts.gap_threshold_s)
-        self.inlet.open_stream(timeout=10.0)
-        wait = RESUBSCRIBE_S if self.generation > 1 else opts.wait_for_consumer_s
+                                       opts.time_correction, self.recorder, opts.gap_threshold_s, since)
+        self.reporter.consumers = self.consumers
+        try:
+            self.inlet.open_stream(timeout=10.0)
+        except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time
+            log.warning("decoder %s: %s went away before its inlet opened", self.decoder_id, full.name())
+            self.lost_at_open = True
+            return
+        wait = opts.wait_for_consumer_s
+        if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
+            wait = 0.0 if self.ring is not None and self.ring.had_consumers() is False else RESUBSCRIBE_S
         if wait > 0:
             self.status.output_stream["consumer_waited_s"] = self.await_consumers(wait)
+
+    def consumers(self) -> bool | None:
+        """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).
+        Once decoding, noted in the output ring too: the next worker generation waits for them only if there were."""
+        if self.outlet is None:
+            return None
+        have = self.outlet.outlet.have_consumers()
+        if self.ring is not None and self.decoder is not None:
+            self.ring.note_consumers(have)
+        return have
 
     def await_consumers(self, wait_s: float) -> float:
         """Before the first output, wait (at most ``wait_s``) for a consumer of the decoded stream: LSL consumers
@@ -242,6 +263,8 @@ class StreamSlot(StallHandling):
         self.load_window = window = LoadWindow(self.status.counters, self.reporter.hists, self.sfreq, self.last_data)
         self.reporter.load = window.describe
         self.reporter.set_state("running")
+        if self.lost_at_open:
+            self.on_lost()  # stalled (lost): the source is looked for; decoding starts when it comes back
 
     def close(self) -> None:
         """The inlets first (no more input; they leave before their sources go), the outlets, the recording;

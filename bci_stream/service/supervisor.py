@@ -34,7 +34,7 @@ from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts, restart_delay, start_failure
-from bci_stream.service.output_ids import clash_to_reopen, set_apart
+from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
 from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -108,21 +108,21 @@ class Supervisor:
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         self.backend.check_placement(spec.options.placement)
         decoder_id = uuid.uuid4().hex[:12]
-        name = spec.model.split("@")[0]
-        with self._lock:  # another decoder of this model, maybe of this stream, publishes the plain decoded source_id
-            twin = any(h.spec.stream.may_select_same(spec.stream) and h.spec.options.output_instance is None
-                       and (h.spec.model.split("@")[0] == name or h.spec.options.output_source_id is not None)
-                       for h in self._handles.values())  # (a swapped decoder keeps its first model's source_id)
-        if twin and spec.options.output_instance is None:
-            spec = spec.model_copy(update={"options": spec.options.model_copy(update={"output_instance": decoder_id})})
-        handle = DecoderHandle(id=decoder_id, spec=spec, backend=self.backend.name)
-        if n_outputs is not None and sfreq is not None:
-            capacity = max(64, math.ceil(spec.options.outputs_buffer_s * sfreq))
-            handle.ring = (OutputRing.create_named(capacity, n_outputs) if handle.shared
-                           else OutputRing.create(self._ctx, capacity, n_outputs))
-        self._spawn(handle)  # outside the lock: starting a process takes tens of ms
-        with self._lock:
-            self._handles[handle.id] = handle
+        with self._lock:  # reserved under the twin check's lock: a concurrent start of this stream and model sees it
+            handle = reserve(self._handles, decoder_id, spec, self.backend.name)
+        try:
+            if n_outputs is not None and sfreq is not None:
+                capacity = max(64, math.ceil(handle.spec.options.outputs_buffer_s * sfreq))
+                handle.ring = (OutputRing.create_named(capacity, n_outputs) if handle.shared
+                               else OutputRing.create(self._ctx, capacity, n_outputs))
+            self._spawn(handle)  # outside the lock: starting a process takes tens of ms
+        except BaseException:
+            with self._lock:
+                self._handles.pop(handle.id, None)
+            if handle.shared and handle.ring is not None:
+                handle.ring.unlink()
+            raise
+        self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
         return handle
 
     @property

@@ -15,6 +15,7 @@ import numpy as np
 import pylsl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from bci_stream.api.server import BackgroundServer
@@ -137,11 +138,11 @@ def test_state_snapshot_and_restore(client):
     bad = json.loads(json.dumps(snap))
     bad["arrays"]["h0"] = [[[0.0] * 5]]
     r = client.put(f"/decoders/{decoder_id}/state", json=bad)
-    assert r.status_code == 409 and "must have shape (2, 1, 16)" in r.json()["detail"]
+    assert r.status_code == 422 and "must have shape (2, 1, 16)" in r.json()["detail"][0]["msg"]  # not a retry
     other = json.loads(json.dumps(snap))
     other["model"]["sha256"] = "0" * 64
     r = client.put(f"/decoders/{decoder_id}/state", json=other)
-    assert r.status_code == 409 and "sha256 must be that of the running model" in r.json()["detail"]
+    assert r.status_code == 422 and "sha256 must be that of the running model" in r.json()["detail"][0]["msg"]
     assert client.put(f"/decoders/{decoder_id}/state", json={"arrays": "x"}).status_code == 422
     # status snapshots arrive every status interval: the restore shows in the next one
     wait_status(client, decoder_id, lambda st: st["counters"]["state_epoch"] == 1, 10, "state_epoch 1 in status")
@@ -193,10 +194,11 @@ def test_websocket_streams_live_outputs(client, server):
     assert first["labels"] == ["rest", "left", "right"] and len(first["y"][0]) == 3 and first["dropped"] == 0
     assert np.allclose(np.sum(np.concatenate([m["y"] for m in got["full"]]), axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(np.concatenate([m["seq"] for m in got["dec"]]), np.arange(0, n, 10))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ConnectionClosed) as info:  # accepted, then closed: the client can read why
         with ws_connect(server.url.replace("http://", "ws://") + "/decoders/nope/outputs", additional_headers=AUTH) as ws:
             ws.recv(timeout=5)
-    assert "403" in str(info.value)  # closed before the handshake completes: refused
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4404
+    assert info.value.rcvd.reason == "decoder 'nope' not found"
     client.delete(f"/decoders/{decoder_id}")
 
 

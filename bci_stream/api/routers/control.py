@@ -13,6 +13,7 @@ from bci_stream.api.schemas import DecoderStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.core.messages import GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
+from bci_stream.service.requests import CommandRejectedError
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
@@ -65,8 +66,15 @@ def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
 
 @router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
 def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
-    """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names and shapes are checked;
-    409 with the reason otherwise). ``counters.state_epoch`` increases."""
+    """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names, shapes and ``model.sha256`` are
+    checked: 422 naming what is wrong otherwise, as for any malformed body). ``counters.state_epoch`` increases.
+    409 only for what a retry can cure (the decoder is not running yet)."""
     sha = (body.model or {}).get("sha256")
-    result = supervisor.request(handle.id, SetState(arrays=body.arrays, sha256=sha))
+    try:
+        result = supervisor.request(handle.id, SetState(arrays=body.arrays, sha256=sha))
+    except CommandRejectedError as exc:
+        if handle.status.state != "running":  # "no state yet": it was not running after all (retry once it is)
+            raise
+        loc = ["body", "model", "sha256"] if "sha256" in str(exc) else ["body", "arrays"]
+        raise HTTPException(status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]) from None
     return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result.state_epoch)

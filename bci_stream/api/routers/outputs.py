@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -10,15 +11,35 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, token_ok
 from bci_stream.api.routers.decoders import HandleDep
+from bci_stream.api.ws_flow import TRANSPORT_KEY, backlogged, limit_send_buffer
 from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, query_bool, query_int, reason
 from bci_stream.core.errors import DecoderNotReadyError
 from bci_stream.service.ring import N_META, MarkerFeed
 from bci_stream.service.metrics import EDGES, summarise
+from bci_stream.service.worker import EXIT_REFUSED
 
 router = APIRouter(prefix="/decoders", tags=["outputs"])
 
 POLL_S = 0.05  # how often a WebSocket session looks for new outputs
+BACKLOG_POLL_S = 0.01  # how often it looks whether a backlogged client's earlier message has left
 MAX_ROWS_PER_MESSAGE = 2000
+WS_NOT_FOUND = 4404
+WS_INTERNAL_ERROR = 1011
+#: an ``error`` with no restart scheduled for this long is final (a due restart leaves it within milliseconds)
+ERROR_FINAL_S = 3.0
+
+
+def failed_since(handle: Any, since: float | None, now: float) -> float | None:
+    """When the decoder entered an ``error`` no restart is scheduled for (``since``, kept while it lasts), else None."""
+    if handle.status.state != "error" or handle.restart_at is not None:
+        return None
+    return now if since is None else since
+
+
+def failed_for_good(handle: Any, since: float | None, now: float) -> bool:
+    """True for a decoder that will not decode again: its start was refused (wrong stream or model), or it has been
+    in ``error`` with no restart scheduled for :data:`ERROR_FINAL_S`."""
+    return since is not None and (handle.exit_code == EXIT_REFUSED or now - since >= ERROR_FINAL_S)
 
 
 @router.websocket("/{decoder_id}/outputs")
@@ -31,7 +52,12 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     (``timestamp`` on this host's clock like ``t``; ``class`` the output label it cues, when scored).
 
     Each client reads from its own cursor in the decoder's output ring: a client that reads too slowly
-    loses the oldest rows (counted in ``dropped``), never slowing the decoder or other clients.
+    loses the oldest rows (counted in ``dropped``), never slowing the decoder or other clients. What waits
+    for a client on the server's side is bounded (:mod:`bci_stream.api.ws_flow`): once it is full, new rows
+    stay in the ring, which drops the oldest when it laps the client's cursor.
+
+    Closes: 1000 ``decoder stopped`` (deleted), 4404 (no such decoder), 1011 with the decoder's last error when it
+    failed for good (its start refused, or restarts exhausted), 1008 (bad token or query).
 
     Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1) and
     ``markers`` (true/false, default false). A bad value is accepted and then closed with code 1008 and a
@@ -51,11 +77,14 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     supervisor = websocket.app.state.supervisor
     handle = supervisor.get(decoder_id)
     reader = supervisor.reader(decoder_id)
+    await websocket.accept()  # before any close: a close before accept reaches the client as a bare HTTP 403
     if handle is None or reader is None:
-        await websocket.close(code=4404, reason=f"decoder {decoder_id!r} not found")
+        await websocket.close(code=WS_NOT_FOUND, reason=reason(f"decoder {decoder_id!r} not found"))
         return
-    await websocket.accept()
+    transport = websocket.scope.get(TRANSPORT_KEY)
+    limit_send_buffer(transport)
     feed = MarkerFeed(handle.status.markers) if markers else None
+    error_since: float | None = None
     try:
         while supervisor.get(decoder_id) is not None:
             if feed is not None:
@@ -63,6 +92,9 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
                     await websocket.send_json({"type": "marker", "decoder_id": decoder_id, "index": index,
                                                "value": value, "timestamp": t, "class": cls,
                                                "dropped": feed.dropped})
+            if backlogged(transport):  # the client reads slower than we send: its rows wait in the ring, which
+                await asyncio.sleep(BACKLOG_POLL_S)  # drops (and counts) the oldest once it laps this reader
+                continue
             rows = reader.read(MAX_ROWS_PER_MESSAGE)
             if decimate > 1 and len(rows):
                 rows = rows[rows[:, 0].astype(np.int64) % decimate == 0]
@@ -77,8 +109,14 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
                     "y": rows[:, N_META:].tolist(),
                     "dropped": reader.dropped,
                 })
-            else:
-                await asyncio.sleep(POLL_S)
+                continue
+            now = time.monotonic()
+            error_since = failed_since(handle, error_since, now)
+            if failed_for_good(handle, error_since, now):
+                why = handle.last_error or handle.status.error or "failed"
+                await websocket.close(code=WS_INTERNAL_ERROR, reason=reason(f"decoder {decoder_id} failed: {why}"))
+                return
+            await asyncio.sleep(POLL_S)
         await websocket.close(code=1000, reason="decoder stopped")
     except WebSocketDisconnect:
         pass

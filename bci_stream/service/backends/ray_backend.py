@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -126,6 +127,22 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
                              "a running Ray head (`ray start --head` prints it)") from None
 
 
+class kept_signal_handlers:
+    """Restore the SIGTERM and SIGINT handlers on exit (``ray.init`` replaces SIGTERM's with a ``sys.exit``, which
+    skipped uvicorn's shutdown: decoders stopped, then the server). Only in the main thread (signals live there)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __enter__(self) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        self.saved = {sig: signal.getsignal(sig) for sig in self.SIGNALS} if main else {}
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                signal.signal(sig, handler)
+
+
 class RayBackend:
     """Decoder workers as Ray actors (see the module docstring).
 
@@ -161,7 +178,8 @@ class RayBackend:
         if self._owns_ray:
             check_reachable(address)
             try:
-                ray.init(address=address or "auto", namespace="bci-stream", logging_level=logging.WARNING)
+                with kept_signal_handlers():  # Ray's SIGTERM handler would exit before the server shut down
+                    ray.init(address=address or "auto", namespace="bci-stream", logging_level=logging.WARNING)
             except ConnectionError as exc:
                 raise PlacementError(f"backend 'ray': no Ray cluster at ray_address={address!r} (None: RAY_ADDRESS, "
                                      "else one started on this host), or it refused us (a cluster with token "

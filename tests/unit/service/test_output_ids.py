@@ -5,7 +5,7 @@ from __future__ import annotations
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
-from bci_stream.service.output_ids import clash_to_reopen, set_apart
+from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
 
 SID = "MNE-LSL/decoded/0123456789ab"
 
@@ -40,3 +40,14 @@ def test_set_apart_gives_the_decoder_its_id_as_output_instance():
     clashes = {"b", "gone"}
     assert set_apart(clashes, {"b": b}) == [b] and clashes == set()
     assert b.spec.options.output_instance == "b" and b.spec.options.output_source_id is None
+
+
+def test_reserve_enters_the_handle_so_the_next_start_of_one_stream_and_model_is_a_twin():
+    handles: dict[str, DecoderHandle] = {}
+    spec = DecoderSpec.model_validate({"stream": {"name": "amp"}, "model": "m@1.0.0"})
+    first = reserve(handles, "a", spec, "local")
+    second = reserve(handles, "b", spec, "local")  # before a worker of "a" exists
+    other = reserve(handles, "c", DecoderSpec.model_validate({"stream": {"name": "other"}, "model": "m"}), "local")
+    assert list(handles) == ["a", "b", "c"] and handles["a"] is first
+    assert (first.spec.options.output_instance, second.spec.options.output_instance) == (None, "b")
+    assert other.spec.options.output_instance is None

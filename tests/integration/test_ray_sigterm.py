@@ -1,0 +1,73 @@
+"""``bci-stream serve --backend ray`` stops cleanly on SIGTERM (Kubernetes stops pods with it): ``ray.init`` installs
+a SIGTERM handler of its own (``sys.exit``), which cut uvicorn's shutdown short (a C stack dump, tracebacks, no
+``Application shutdown complete``). A one-node Ray cluster on loopback and a real server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import httpx
+import pytest
+
+try:
+    from ray.cluster_utils import Cluster
+except ImportError:  # the cluster extra is not installed
+    Cluster = None
+
+pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (pip install 'bci-stream[cluster]')"),
+              pytest.mark.timeout(300)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_with_ray_backend_shuts_down_on_sigterm(models_dir, tmp_path):
+    """SIGTERM to ``serve --backend ray``: uvicorn's own shutdown runs (lifespan: the supervisor stops the
+    decoders), the process ends with status -15 as uvicorn re-raises the signal, and no Ray SIGTERM handler fires."""
+    cluster = Cluster()
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20, node_ip_address="127.0.0.1",
+                         include_dashboard=False)
+        port = _free_port()
+        env = {**os.environ, "BCI_STREAM_RECORDINGS_DIR": str(tmp_path / "rec"), "BCI_STREAM_RAY_LISTEN_HOST":
+               "127.0.0.1"}
+        log_path = tmp_path / "serve.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([str(Path(sys.executable).parent / "bci-stream"), "serve", "--backend", "ray",
+                                     "--ray-address", cluster.address, "--host", "127.0.0.1", "--port", str(port),
+                                     "--models-dir", str(models_dir)],
+                                    stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
+            try:
+                deadline = time.monotonic() + 120
+                while True:
+                    assert proc.poll() is None, log_path.read_text()[-3000:]
+                    try:
+                        if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+                    time.sleep(0.2)
+                proc.send_signal(signal.SIGTERM)
+                rc = proc.wait(60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+        out = log_path.read_text()
+    finally:
+        cluster.shutdown()
+    assert "Application shutdown complete" in out and "Finished server process" in out, out
+    assert "SIGTERM received" not in out and "Traceback" not in out and "SystemExit" not in out, out
+    assert rc == -signal.SIGTERM, (rc, out)

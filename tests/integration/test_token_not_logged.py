@@ -1,0 +1,74 @@
+"""The API token never reaches the service log, though uvicorn logs every request's path with its query string.
+
+A real ``bci-stream serve`` (its own logging set up by uvicorn, INFO level), its stdout and stderr read together.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from support.common import REPO
+
+pytestmark = pytest.mark.timeout(180)
+
+SECRET = "fixG-secret-token-4711"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
+    """HTTP requests and a WebSocket with ``?token=`` (as the dashboard sends it), one with a wrong token: the log
+    has their lines, with ``token=***``, and never the token's value."""
+    port = _free_port()
+    env = dict(os.environ, BCI_STREAM_TOKEN=SECRET, BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env,
+                            start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "\n".join(lines)
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/status?token={SECRET}", timeout=10).status_code == 200
+        assert httpx.get(f"{url}/decoders?token={SECRET}&x=1", timeout=10).status_code == 200
+        assert httpx.get(f"{url}/status?token={SECRET}-wrong", timeout=10).status_code == 401
+        with ws_connect(f"ws://127.0.0.1:{port}/decoders/nope/outputs?token={SECRET}") as ws:
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    reader.join(timeout=10)
+    text = "\n".join(lines)
+    assert SECRET not in text, text
+    assert text.count("token=***") >= 4, text  # the four requests are logged, redacted
+    assert '"GET /status?token=*** HTTP/1.1" 200' in text and "/decoders?token=***&x=1" in text, text
+    assert "WebSocket /decoders/nope/outputs?token=***" in text, text
