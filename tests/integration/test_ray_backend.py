@@ -195,12 +195,15 @@ def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models
         wait_status(client, soft_id, lambda s: s["counters"]["samples_out"] > n + 500, 60, "live decoding")
         assert client.post(f"/decoders/{soft_id}/reset").status_code == 200  # epoch 1, published before the loss
         wait_status(client, soft_id, lambda s: s["counters"]["state_epoch"] == 1, 30, "the reset's epoch")
+        out.close_stream()  # no LSL consumer left: the restarted actor decodes at once (it waited 3 s for one)
+        wait_status(client, soft_id, lambda s: s["output_stream"].get("consumers") is False, 30, "no consumer")
         time.sleep(0.5)  # a state snapshot (every 0.2 s) after the last sample of the first part
         c.remove_node(node_b)
         st = wait_status(client, soft_id, lambda s: s["restarts"] == 1 and s["state"] == "running"
                          and s["placement"]["node_id"] == node_a, 120, "the move to node A")
         assert st["worker"]["restored_seq"] > n  # restored from a snapshot taken on node B
         assert st["counters"]["state_epoch"] == 2  # the last published epoch + 1 (the seed carried it; was 1)
+        assert "consumer_waited_s" not in st["output_stream"], st["output_stream"]
         st = wait_status(client, soft_id, lambda s: s["counters"]["samples_out"] > 200, 60, "decoding on node A")
         assert st["counters"]["gaps"] >= 1 and st["counters"]["samples_lost"] > 0  # the outage, counted
         assert "died" in (st["last_error"] or "")

@@ -92,14 +92,15 @@ class WorkerHost:
     ring_shape
         ``(capacity, n_outputs)`` of the API's output ring, or None (no output copy).
     seed
-        ``(seq, timestamp, state_epoch)`` of the last output the API received (a restart counts its gap from there
-        and its epoch goes on from it), or None.
+        ``(seq, timestamp, state_epoch, consumers)`` of the last output the API received (a restart counts its gap
+        from there and its epoch goes on from it; it waits for LSL consumers only if ``consumers``, the last status's
+        ``output_stream.consumers``, is not False), or None.
     """
 
     def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
                  spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
                  restore: SavedState | None = None, ring_shape: tuple[int, int] | None = None,
-                 seed: tuple[int, float, int] | None = None) -> None:
+                 seed: tuple[int, float, int, bool | None] | None = None) -> None:
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
@@ -129,8 +130,10 @@ class WorkerHost:
             capacity, n_outputs = self.ring_shape
             ring = OutputRing.create(mp.get_context("spawn"), capacity, n_outputs)
             if self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
-                seq, ts, epoch = self.seed  # and its epoch: the restarted slot's is the last published + 1
+                seq, ts, epoch, consumers = self.seed  # its epoch: the restarted slot's is the last published + 1
                 ring.write(np.array([seq], dtype=np.float64), np.array([ts]), epoch, np.full((1, n_outputs), np.nan))
+                if isinstance(consumers, bool):  # what the last actor saw of its outlet's LSL consumers
+                    ring.note_consumers(consumers)
             self.relay = OutputRelay(ring, conns["outputs"])
             self.relay.start()
         else:

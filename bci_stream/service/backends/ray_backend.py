@@ -258,7 +258,8 @@ class RayBackend:
         restore = handle.saved if handle.generation > 1 else None
         seed = None
         if ring is not None and handle.generation > 1 and ring.last_seq() is not None:
-            seed = (ring.last_seq(), ring.last_timestamp(), ring.last_state_epoch())
+            seed = (ring.last_seq(), ring.last_timestamp(), ring.last_state_epoch(),
+                    (handle.status.output_stream or {}).get("consumers"))  # a restart waits for them only if any
         actor = actor_class().options(**options).remote(
             self.address, self.authkey, token, handle.id, handle.generation, handle.spec.model_dump_json(),
             self.models_dir, self.status_interval, self.recordings_dir, restore,
