@@ -87,6 +87,11 @@ class DecoderStatus(BaseModel):
     """While ``stalled``: why and for how long (None while data flow; kept in the final status of a decoder stopped
     while stalled)."""
     counters: dict[str, int]
+    """The running worker generation's counters (they start from zero after a restart; see ``totals``)."""
+    totals: dict[str, int] = {}
+    """The same counters summed over every worker generation of the decoder (ended ones as of their last status
+    snapshot): what was decoded, rejected and lost across restarts. ``state_epoch`` is the current one,
+    ``max_chunk`` the largest; samples missed while no worker ran are in ``samples_lost`` once."""
     latency_ms: dict[str, LatencySummary]
     """Per-stage latency percentiles, cumulative since the worker started (see ``load`` for the recent ones)."""
     load: LoadStatus | None = None

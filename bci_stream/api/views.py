@@ -40,6 +40,7 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
         stall=None if s.stall is None or s.state == "error" else StallStatus(**s.stall),  # an error is no stall
         counters=dataclasses.asdict(s.counters),
+        totals=dataclasses.asdict(handle.totals()),
         latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},
         load=load_status(s.load),
         last_output=last,

@@ -300,7 +300,7 @@ class Supervisor:
             return
         with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe
             if generation == handle.generation and handle.status_conn is conn:
-                handle.status, handle.status_received = snapshot, time.monotonic()
+                handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 if snapshot.error:
                     handle.last_error = snapshot.error
                 if (clash := clash_to_reopen(handle, self._handles.values())) is not None:

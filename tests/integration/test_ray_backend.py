@@ -206,6 +206,9 @@ def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models
         assert "consumer_waited_s" not in st["output_stream"], st["output_stream"]
         st = wait_status(client, soft_id, lambda s: s["counters"]["samples_out"] > 200, 60, "decoding on node A")
         assert st["counters"]["gaps"] >= 1 and st["counters"]["samples_lost"] > 0  # the outage, counted
+        t = st["totals"]  # node B's generation is still counted (its last snapshot), the epoch not summed
+        assert t["samples_in"] > st["counters"]["samples_in"] + n + 500 and t["state_epoch"] == 2
+        assert t["samples_in"] == t["samples_out"] + t["samples_rejected"] and t["gaps"] >= st["counters"]["gaps"]
         assert "died" in (st["last_error"] or "")
         pinned = wait_status(client, pinned_id, lambda s: "could not be restarted" in (s["last_error"] or ""), 120,
                              "the pinned decoder's error")
@@ -284,13 +287,16 @@ def test_slow_start_stalls_no_other_decoder(client, cluster):
         assert poster.is_alive(), f"Q started although H holds room_a: {answers}"
         assert_keeps_decoding(client, o_id, "Q's POST waits for room_a")
         assert client.post(f"/decoders/{o_id}/reset", timeout=30.0).status_code == 200
-        assert len(client.get("/decoders", timeout=10.0).json()) == 2  # O and H; Q is not placed yet
+        listed = {d["id"]: d["state"] for d in client.get("/decoders", timeout=10.0).json()}
+        pending = [i for i in listed if i not in ids]  # Q is listed from its POST on, starting until it is placed
+        assert len(listed) == 3 and len(pending) == 1 and listed[pending[0]] == "starting", listed
+        ids.append(q_id := pending[0])  # deleted at the end whatever happens
         assert poster.is_alive()
 
         os.kill(h_pid, signal.SIGKILL)  # H's actor dies: room_a goes to Q (asked first), H's restart waits
         poster.join(120)
         assert not poster.is_alive() and answers["q"].status_code == 201, answers.get("q") and answers["q"].text
-        ids.append(q_id := answers["q"].json()["id"])
+        assert answers["q"].json()["id"] == q_id
         h = wait_status(client, h_id, lambda s: s["restarts"] == 1, 60, "H's crash noticed")
         assert "died" in h["last_error"]
         assert_keeps_decoding(client, o_id, "H's restart waits for room_a")

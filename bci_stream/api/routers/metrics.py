@@ -16,7 +16,8 @@ from bci_stream.service.supervisor import Supervisor
 router = APIRouter(tags=["metrics"])
 
 STATES = get_args(DecoderState)
-#: Counters of the worker that only grow (within one worker process) -> Prometheus counters.
+#: Counters that only grow -> Prometheus counters, exported summed over worker generations (``totals``): they
+#: never go back at a worker restart.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
             "backward_steps")
@@ -44,7 +45,8 @@ class SupervisorCollector:
         restarts = CounterMetricFamily("bci_stream_decoder_restarts", "Worker restarts after a crash", labels=labels)
         age = GaugeMetricFamily("bci_stream_status_age_seconds", "Seconds since the worker's latest status",
                                 labels=labels)
-        counters = {k: CounterMetricFamily(f"bci_stream_{k}", f"Decoder counter {k}", labels=labels) for k in COUNTERS}
+        counters = {k: CounterMetricFamily(f"bci_stream_{k}", f"Decoder counter {k}, summed over worker generations",
+                                           labels=labels) for k in COUNTERS}
         hists: dict[str, HistogramMetricFamily] = {}
         load = {k: GaugeMetricFamily(f"bci_stream_{name}", text, labels=labels) for k, name, text in LOAD_GAUGES}
         recent = GaugeMetricFamily("bci_stream_recent_latency_seconds", "Latency quantile over the recent window "
@@ -59,8 +61,9 @@ class SupervisorCollector:
             restarts.add_metric(lv, h.restarts)
             if (seconds := h.status_age()) is not None:
                 age.add_metric(lv, seconds)
+            totals = h.totals()
             for k, fam in counters.items():
-                fam.add_metric(lv, float(getattr(s.counters, k)))
+                fam.add_metric(lv, float(getattr(totals, k)))
             stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)
             if s.load is not None:
                 for k, fam in load.items():

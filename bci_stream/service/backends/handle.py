@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bci_stream.core.spec import DecoderSpec
-from bci_stream.core.status import WorkerStatus
+from bci_stream.core.status import Counters, WorkerStatus
 from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.ring import OutputRing
+from bci_stream.service.totals import GenerationTotals
 
 
 @dataclass
@@ -39,6 +40,18 @@ class DecoderHandle:
     backend: str = "local"
     placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
     status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot
+    counted: GenerationTotals = field(default_factory=GenerationTotals)  # counters summed over generations
+
+    def take_status(self, generation: int, snapshot: WorkerStatus) -> None:
+        """A status snapshot from worker ``generation`` (the current one): the latest status, its counters summed
+        with those of the ended generations (:meth:`totals`)."""
+        self.status, self.status_received = snapshot, time.monotonic()
+        self.counted.take(generation, snapshot.counters)
+
+    def totals(self) -> Counters:
+        """Its counters summed over every worker generation (the running one's as of its latest snapshot);
+        ``state_epoch`` is the latest, ``max_chunk`` the largest."""
+        return self.counted.totals()
 
     def status_age(self) -> float | None:
         """Seconds since its worker's latest status snapshot (a worker sends one every status interval)."""
