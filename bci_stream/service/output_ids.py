@@ -14,7 +14,7 @@ documented id. Until it is reopened (a worker restart, about a second), both out
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
@@ -33,19 +33,21 @@ def published_id(handle: DecoderHandle) -> str | None:
     return status.output_stream.get("source_id") or None
 
 
-def clash_to_reopen(handle: DecoderHandle, handles: Iterable[DecoderHandle]) -> DecoderHandle | None:
+def clash_to_reopen(handle: DecoderHandle, handles: Iterable[DecoderHandle],
+                    chosen: Collection[str] = ()) -> DecoderHandle | None:
     """The decoder to reopen under its own id when ``handle`` (whose status just came) publishes the source_id
     another decoder publishes, else None.
 
     It is ``handle`` (the later one to open its outlet), unless its id was kept on purpose (``output_source_id``:
     a hot-swapped decoder's restart reopens its first outlet) and the other's was not; None when both were kept
-    (two explicit ids: nothing here may change them).
+    (two explicit ids: nothing here may change them), and None when ``handle`` or the other is among ``chosen`` (the
+    ids already set to be reopened: when both statuses come in one pass, only one of the two moves).
     """
     sid = published_id(handle)
-    if sid is None:
+    if sid is None or handle.id in chosen:
         return None
     other = next((h for h in handles if h is not handle and published_id(h) == sid), None)
-    if other is None:
+    if other is None or other.id in chosen:  # the other one is reopened already (both reported in one pass)
         return None
     if handle.spec.options.output_source_id is None:
         return handle

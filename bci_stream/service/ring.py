@@ -92,9 +92,13 @@ class OutputRing:
         return ring
 
     def unlink(self) -> None:
-        """Free a named block (the creator, once no worker writes to it); nothing for an inherited ring."""
+        """Free a named block (the creator, once no worker writes to it); nothing for an inherited ring, or one
+        already freed (a decoder stopped while its start failed frees it twice)."""
         if self._shm is not None:
-            self._shm.unlink()
+            try:
+                self._shm.unlink()
+            except FileNotFoundError:
+                pass
 
     @classmethod
     def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:
@@ -153,13 +157,15 @@ class OutputRing:
         n = len(y)
         if n == 0:
             return
-        epochs = np.broadcast_to(np.asarray(state_epoch, dtype=np.float64), (n,))
+        scalar = np.ndim(state_epoch) == 0  # one epoch for every row: stored without building an array
+        epochs = None if scalar else np.asarray(state_epoch, dtype=np.float64)
         head = int(self._head[0])
         total = head + n
         self._head[1] = total  # pending: before any slot is overwritten (readers drop what it may touch)
         if n > self.capacity:  # only the newest rows can be kept anyway
             skip = n - self.capacity
-            seq, timestamps, y, epochs = seq[skip:], timestamps[skip:], y[skip:], epochs[skip:]
+            seq, timestamps, y = seq[skip:], timestamps[skip:], y[skip:]
+            epochs = None if epochs is None else epochs[skip:]
             head += skip
             n = self.capacity
         start = head % self.capacity
@@ -169,7 +175,7 @@ class OutputRing:
                 rows = self._rows[dst]
                 rows[:, 0] = seq[lo:hi]
                 rows[:, 1] = timestamps[lo:hi]
-                rows[:, 2] = epochs[lo:hi]
+                rows[:, 2] = state_epoch if epochs is None else epochs[lo:hi]
                 rows[:, N_META:] = y[lo:hi]
         self._head[0] = total  # publish after the rows are in place
 

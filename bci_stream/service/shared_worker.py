@@ -274,9 +274,16 @@ class SharedWorker:
         """Host a decoder: its slot starts (load, resolve, connect) in a thread; :meth:`started` attaches it."""
         spec = DecoderSpec.model_validate_json(msg.spec_json)
         sender = StatusSender(msg.status_conn)
-        slot = StreamSlot(msg.decoder_id, msg.generation, spec, self.models_dir, msg.cmd_conn, sender,
-                          self.status_interval, msg.ring, self.recordings_dir, host=self.pool,
-                          load_model=self.pool.load)
+        try:
+            slot = StreamSlot(msg.decoder_id, msg.generation, spec, self.models_dir, msg.cmd_conn, sender,
+                              self.status_interval, msg.ring, self.recordings_dir, host=self.pool,
+                              load_model=self.pool.load)
+        except OSError as exc:  # its output ring is gone (deleted while it was being placed): this stream only
+            log.warning("decoder %s: cannot open its output ring (%s); not started", msg.decoder_id, exc)
+            sender.close()
+            msg.cmd_conn.close()
+            self.out.put(StreamEnded(msg.decoder_id, msg.generation, 1))
+            return
         slot.status.worker = {"kind": "shared", "index": self.index, "pid": os.getpid()}
         member = Member(slot, msg.restore)
         old = self.members.pop(msg.decoder_id, None)

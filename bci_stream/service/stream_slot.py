@@ -332,7 +332,8 @@ class StreamSlot(StallHandling):
         t2 = pylsl.local_clock()
         self.outlet.push(y, ts_out)
         c = self.status.counters
-        epoch = c.state_epoch if epochs is None else epochs
+        # one epoch for the chunk (the common case: no gap policy inside it; epochs never decrease) as a scalar
+        epoch = c.state_epoch if epochs is None else int(epochs[0]) if epochs[0] == epochs[-1] else epochs
         t3 = pylsl.local_clock()
         # provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency
         if self.prov_outlet is not None:

@@ -303,7 +303,7 @@ class Supervisor:
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 if snapshot.error:
                     handle.last_error = snapshot.error
-                if (clash := clash_to_reopen(handle, self._handles.values())) is not None:
+                if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
 
     def _on_control(self, message: Any) -> None:

@@ -28,6 +28,18 @@ def test_the_later_one_is_reopened_and_only_on_a_real_clash():
     assert clash_to_reopen(b, [a, b]) is None
 
 
+def test_when_both_report_in_one_pass_only_one_is_reopened():
+    """The monitor reads both decoders' statuses in one pass: the first names one of them, the second then
+    names none (both were reopened before, and neither kept the documented id)."""
+    a, b = handle("a", "plA"), handle("b", "plB")
+    chosen: set[str] = set()
+    for h in (a, b):
+        if (clash := clash_to_reopen(h, [a, b], chosen)) is not None:
+            chosen.add(clash.id)
+    assert len(chosen) == 1
+    assert [h.id for h in set_apart(chosen, {"a": a, "b": b})] in (["a"], ["b"])
+
+
 def test_a_kept_source_id_stays_and_the_other_moves():
     kept = handle("a", "plA", output_source_id=SID)  # a hot-swapped decoder's restart reopens its first outlet
     b = handle("b", "plB")
