@@ -12,6 +12,9 @@ from typing import Any
 
 #: (worker generation, request number): unique for the life of a decoder, across restarts.
 RequestId = tuple[int, int]
+#: The one command refusal a retry can cure (the API answers 409 for it, 422 for a malformed command).
+NO_STATE_YET = ("the decoder has no state yet (it is not running: its stream is not connected yet); retry once it is "
+                "running")
 
 
 @dataclass(frozen=True, kw_only=True)

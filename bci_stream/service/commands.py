@@ -13,8 +13,8 @@ from multiprocessing.connection import Connection
 import numpy as np
 import pylsl
 
-from bci_stream.core.messages import (Command, GetState, Reply, Reset, SetState, StateChanged, StateSnapshot,
-                                      Stop, SwapModel)
+from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, Reply, Reset, SetState, StateChanged,
+                                      StateSnapshot, Stop, SwapModel)
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import BciStreamError, ModelError
 from bci_stream.core.registry import ModelRegistry
@@ -97,8 +97,7 @@ class CommandHandler:
             return
         decoder = self.decoder
         if decoder is None:
-            self.reply(command, False, error="the decoder has no state yet (it is not running: its stream is not "
-                                             "connected yet); retry once it is running")
+            self.reply(command, False, error=NO_STATE_YET)
             return
         seq = decoder.seq
         if isinstance(command, Reset):

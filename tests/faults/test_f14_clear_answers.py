@@ -79,6 +79,10 @@ def test_malformed_state_snapshot_is_422(client):
             assert words in r.json()["detail"][0]["msg"], r.text
         r = client.put(f"/decoders/{decoder_id}/state", json=good)
         assert r.status_code == 200, r.text
+        pusher.halt.set()  # a stalled decoder has its state too: still 422, not "retry" (409)
+        wait_status(client, decoder_id, lambda s: s["state"] == "stalled", 30, "the decoder to stall")
+        r = client.put(f"/decoders/{decoder_id}/state", json=bad_shape)
+        assert r.status_code == 422 and f"state array '{first}' must have shape" in r.text, r.text
     finally:
         pusher.halt.set()
         pusher.join(10)

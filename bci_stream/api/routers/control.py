@@ -11,7 +11,7 @@ from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus
 from bci_stream.api.views import decoder_status
-from bci_stream.core.messages import GetState, SetState, SwapModel
+from bci_stream.core.messages import NO_STATE_YET, GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.service.requests import CommandRejectedError
 
@@ -73,7 +73,7 @@ def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) ->
     try:
         result = supervisor.request(handle.id, SetState(arrays=body.arrays, sha256=sha))
     except CommandRejectedError as exc:
-        if handle.status.state != "running":  # "no state yet": it was not running after all (retry once it is)
+        if NO_STATE_YET in str(exc):  # not running yet, whatever the status said: a retry can cure it
             raise
         loc = ["body", "model", "sha256"] if "sha256" in str(exc) else ["body", "arrays"]
         raise HTTPException(status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]) from None
