@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,19 @@ def format_options(path: str | Path) -> list[str]:
     if suffix not in FORMATS:
         return []
     return [p for p in inspect.signature(_reader(FORMATS[suffix])).parameters if p != "path"]
+
+
+def options_by_file(paths: Sequence[str | Path], options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each file's share of ``options`` (reader options given on a command line: ``stream``, ``marker_stream``):
+    those its format takes (:func:`format_options`). ValueError naming the flag when no file's format takes one."""
+    per_file = [{k: v for k, v in options.items() if k in format_options(p)} for p in paths]
+    unused = [k for k in options if not any(k in o for o in per_file)]
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        names = ", ".join(Path(p).name for p in paths[:4]) + (" ..." if len(paths) > 4 else "")
+        raise ValueError(f"{flags} applies to no file given: no file's format takes it (XDF files take --stream and "
+                         f"--marker-stream; files: {names})")
+    return per_file
 
 
 def load_recordings(paths: Sequence[str | Path], *,

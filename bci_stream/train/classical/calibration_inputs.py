@@ -17,7 +17,7 @@ import numpy as np
 from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io import load_recording
-from bci_stream.io.load import check_names, format_options
+from bci_stream.io.load import check_names, options_by_file
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError
 from bci_stream.io.labels import absent_events, label_names_of
@@ -244,15 +244,11 @@ def check_finite(rec: Any, idx: Sequence[int]) -> None:
 
 
 def _per_file_options(paths: Sequence[str | Path], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each file's share of ``options``: those its format takes (:func:`~bci_stream.io.load.format_options`)."""
-    per_file = {str(p): {k: v for k, v in options.items() if k in format_options(p)} for p in paths}
-    unused = [k for k in options if not any(k in o for o in per_file.values())]
-    if unused:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
-        raise CalibrationError(f"{flags} applies to no file given: no file's format takes it (XDF files take "
-                               f"--stream and --marker-stream; files: "
-                               f"{', '.join(Path(p).name for p in paths[:4])}{' ...' if len(paths) > 4 else ''})")
-    return per_file
+    """Each file's share of ``options``: those its format takes (:func:`~bci_stream.io.load.options_by_file`)."""
+    try:
+        return {str(p): o for p, o in zip(paths, options_by_file(paths, options))}
+    except ValueError as exc:
+        raise CalibrationError(str(exc)) from None
 
 
 def eeg_channels(rec, notes: list[str]) -> list[str]:

@@ -25,7 +25,6 @@ from bci_stream.core.errors import BciStreamError
 from bci_stream.io.recording import Event, Recording
 
 #: the format options of ``evaluate`` (as ``calibrate``'s): option -> its flag
-FLAGS = {"stream": "--stream", "marker_stream": "--marker-stream"}
 REFERENCE = "--reference-train"
 
 
@@ -55,17 +54,14 @@ def file_options(paths: Sequence[str | Path], options: Mapping[str, Any], card_r
     EvaluationInputError
         An option of ``options`` that no file's format takes.
     """
-    from bci_stream.io.load import format_options
+    from bci_stream.io.load import format_options, options_by_file
 
-    takes = [format_options(p) for p in paths]
-    unused = [k for k in options if not any(k in t for t in takes)]
-    if unused:
-        flags = ", ".join(FLAGS.get(k, k) for k in unused)
-        names = ", ".join(Path(p).name for p in paths[:4]) + (" ..." if len(paths) > 4 else "")
-        raise EvaluationInputError(f"{flags} applies to no file given: no file's format takes it (XDF files take "
-                                   f"--stream and --marker-stream; files: {names})")
-    merged = {**dict(card_reader or {}), **dict(options)}
-    return [{k: v for k, v in merged.items() if k in t} for t in takes]
+    try:
+        given = options_by_file(paths, options)
+    except ValueError as exc:
+        raise EvaluationInputError(str(exc)) from None
+    card = dict(card_reader or {})
+    return [{**{k: v for k, v in card.items() if k in format_options(p)}, **o} for p, o in zip(paths, given)]
 
 
 def _what(path: str | Path, role: str) -> str:
@@ -177,5 +173,5 @@ def nonfinite_note(source: str | Path, n: int) -> str:
             "channel's last finite value (nan_policy hold, as the service does)")
 
 
-__all__ = ["FLAGS", "REFERENCE", "EvaluationInputError", "Loaded", "cue_spans", "file_options", "load_for_model",
+__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "cue_spans", "file_options", "load_for_model",
            "nonfinite_note"]
