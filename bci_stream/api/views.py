@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from bci_stream.api.schemas import DecoderStatus, LatencySummary, LoadStatus, StallStatus
+from bci_stream.core.status import Counters
 from bci_stream.service.metrics import summarise
 from bci_stream.service.supervisor import DecoderHandle
 
@@ -18,8 +19,11 @@ def load_status(load: dict[str, Any] | None) -> LoadStatus | None:
     return LoadStatus(**figures, latency_ms={k: LatencySummary(**summarise(h)) for k, h in load["hist"].items()})
 
 
-def decoder_status(handle: DecoderHandle) -> DecoderStatus:
+def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None) -> DecoderStatus:
+    """The decoder's status; ``counters``: a command's answer (swap, reset), newer than the last snapshot, then
+    in ``counters`` and in ``totals``."""
     s = handle.status
+    latest = s.counters if counters is None else Counters(**counters)
     labels, last = s.labels, s.last_output
     last_label = None
     if labels and last and len(labels) == len(last):
@@ -39,8 +43,8 @@ def decoder_status(handle: DecoderHandle) -> DecoderStatus:
         connected=s.state == "running" or (s.state == "stalled" and s.source_present is True),
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
         stall=None if s.stall is None or s.state == "error" else StallStatus(**s.stall),  # an error is no stall
-        counters=dataclasses.asdict(s.counters),
-        totals=dataclasses.asdict(handle.totals()),
+        counters=dataclasses.asdict(latest),
+        totals=dataclasses.asdict(handle.totals(None if counters is None else latest)),
         latency_ms={k: LatencySummary(**summarise(h)) for k, h in s.hist.items()},
         load=load_status(s.load),
         last_output=last,

@@ -59,7 +59,8 @@ class GenerationTotals:
             ended = add_counters(ended, latest)
         self._state = (generation, ended, counters)
 
-    def totals(self) -> Counters:
-        """Every generation's counters summed (the running one's as of its latest snapshot)."""
-        _, ended, latest = self._state
-        return add_counters(ended, latest)
+    def totals(self, latest: Counters | None = None) -> Counters:
+        """Every generation's counters summed: the running one's as of its latest snapshot, or ``latest`` (its
+        counters in a command's answer, newer than that snapshot)."""
+        _, ended, last = self._state
+        return add_counters(ended, last if latest is None else latest)

@@ -85,6 +85,7 @@ def test_two_decoders_and_a_hot_swap_lose_no_sample(client):
     r = client.put(f"/decoders/{ids[0]}/model", json={"model": "tiny-gru-b"})
     assert r.status_code == 200, r.text
     assert r.json()["model"]["name"] == "tiny-gru-b"
+    assert r.json()["counters"]["swaps"] == r.json()["totals"]["swaps"] == 1  # the answer's totals include the swap
     for t in threads:
         t.join()
     for decoder_id in ids:

@@ -51,9 +51,8 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     if (why := gap_policy_refusal(handle.spec.options, card)) is not None:
         raise HTTPException(status_code=422, detail=[{"loc": ["body", "model"], "msg": why, "type": "value_error"}])
     result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
-    status = decoder_status(handle)
+    status = decoder_status(handle, result.counters)  # the swap's own figures, newer than the last snapshot
     status.model = result.model
-    status.counters = result.counters or status.counters  # the swap's own figures, newer than the last snapshot
     return status
 
 

@@ -93,9 +93,7 @@ def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
     ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase)."""
     result = supervisor.request(handle.id, Reset())
-    status = decoder_status(handle)
-    status.counters = result.counters or status.counters  # the reset's own figures, newer than the last snapshot
-    return status
+    return decoder_status(handle, result.counters)  # the reset's own figures, newer than the last snapshot
 
 
 @router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised])

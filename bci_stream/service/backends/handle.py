@@ -48,10 +48,10 @@ class DecoderHandle:
         self.status, self.status_received = snapshot, time.monotonic()
         self.counted.take(generation, snapshot.counters)
 
-    def totals(self) -> Counters:
-        """Its counters summed over every worker generation (the running one's as of its latest snapshot);
-        ``state_epoch`` is the latest, ``max_chunk`` the largest."""
-        return self.counted.totals()
+    def totals(self, latest: Counters | None = None) -> Counters:
+        """Its counters summed over every worker generation (the running one's as of its latest snapshot, or
+        ``latest``: its counters in a command's answer); ``state_epoch`` is the latest, ``max_chunk`` the largest."""
+        return self.counted.totals(latest)
 
     def status_age(self) -> float | None:
         """Seconds since its worker's latest status snapshot (a worker sends one every status interval)."""

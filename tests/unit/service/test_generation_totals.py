@@ -38,3 +38,21 @@ def test_add_counters_covers_every_field():
     two = add_counters(one, one)
     fields = Counters.__dataclass_fields__
     assert all(getattr(two, k) == (1 if k in ("state_epoch", "max_chunk") else 2) for k in fields)
+
+
+def test_a_commands_answer_counts_its_own_counters_in_the_totals_too():
+    """A swap or reset answers with the worker's counters just after the change, newer than the last snapshot: the
+    answer's ``totals`` add them to the ended generations (they were one swap behind ``counters``)."""
+    from bci_stream.api.views import decoder_status
+    from bci_stream.core.spec import DecoderSpec
+
+    spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "tiny-gru"})
+    h = DecoderHandle(id="d1", spec=spec)
+    h.take_status(1, WorkerStatus(counters=Counters(samples_in=40, swaps=1, state_epoch=1)))
+    h.take_status(2, WorkerStatus(counters=Counters(samples_in=10, state_epoch=2)))  # after a restart
+    answer = dict(vars(Counters(samples_in=12, swaps=1, state_epoch=3)))  # the swap's own figures
+    st = decoder_status(h, answer)
+    assert st.counters["swaps"] == 1 and st.counters["samples_in"] == 12
+    assert st.totals["swaps"] == 2 and st.totals["samples_in"] == 52 and st.totals["state_epoch"] == 3
+    plain = decoder_status(h)  # without an answer: the snapshots, as before
+    assert plain.totals["swaps"] == 1 and plain.counters["samples_in"] == 10
