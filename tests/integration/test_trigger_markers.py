@@ -52,3 +52,38 @@ def test_an_irregular_numeric_stream_gives_every_non_zero_sample():
     got = follow(unique("mkint"), 0.0, pylsl.cf_int32, codes, stamps, stamps[5])
     assert [v for v, _ in got] == ["1", "2", "2", "2"]
     np.testing.assert_allclose([t for _, t in got], stamps[[0, 2, 4, 5]], atol=1e-9)
+
+
+def test_a_code_already_on_when_the_follower_connects_or_reconnects_is_no_new_cue():
+    """A held code seen first at a (re)connection started before the follower saw it: no marker at that sample's
+    time (a reconnection used to report the held code again, a duplicate cue seconds after its onset)."""
+    name = unique("trigheld")
+    info = pylsl.StreamInfo(name, "Markers", 1, 100.0, pylsl.cf_int32, f"{name}-src")
+    outlet = pylsl.StreamOutlet(info)
+    follower = MarkerFollower(f"name='{name}'", "none")
+    follower.start()
+
+    def markers() -> list[tuple[str, float]]:
+        return [(item[1], item[2]) for item in list(follower.queue) if item[0] == "marker"]
+
+    def push(codes: list[int]) -> np.ndarray:
+        stamps = pylsl.local_clock() + np.arange(len(codes)) / 100.0
+        for v, t in zip(codes, stamps):
+            outlet.push_sample([v], float(t))
+        return stamps
+
+    try:
+        wait_for(lambda: follower.state == "connected", 30, f"the follower to connect to {name}")
+        first = push([4] * 5 + [0] * 5 + [3] * 5)  # 4 was on before the first sample: not an onset seen
+        wait_for(lambda: len(markers()) >= 1, 30, "the onset of 3")
+        del outlet  # the source goes while 3 is held, and comes back (same source_id) still holding it
+        wait_for(lambda: follower.state == "lost", 30, "the follower to see the stream go")
+        outlet = pylsl.StreamOutlet(info)
+        wait_for(lambda: follower.state == "connected", 30, "the follower to reconnect")
+        again = push([3] * 5 + [0] * 5 + [2] * 3)
+        wait_for(lambda: len(markers()) >= 2, 30, "the onset of 2")
+        got = markers()
+        assert [v for v, _ in got] == ["3", "2"]
+        np.testing.assert_allclose([t for _, t in got], [first[10], again[10]], atol=1e-9)
+    finally:
+        follower.stop()
