@@ -58,8 +58,15 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
 @click.option("--channel-names", default=None, metavar="NAMES|FILE",
               help="Stream the channels under these names, in file order (a comma list, an EEGLAB .loc/.locs "
                    "montage, or a file with one name per line): as calibrate --channel-names named them.")
+@click.option("--stream", default=None, metavar="NAME",
+              help="XDF files: the signal stream to replay (a name, else a type) [default: the only numeric stream "
+                   "with a rate that bci-stream did not add itself], as calibrate --stream picks it.")
+@click.option("--marker-stream", default=None, metavar="NAME",
+              help="XDF files: the marker stream replayed on NAME-markers (a name, else a type) [default: the only "
+                   "string stream that bci-stream did not add itself], as calibrate --marker-stream picks it.")
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
-           wait_for_consumer: float | None, linger: float | None, channel_names: str | None) -> None:
+           wait_for_consumer: float | None, linger: float | None, channel_names: str | None, stream: str | None,
+           marker_stream: str | None) -> None:
     """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in µV; each
     channel's type and unit in the stream's desc).
 
@@ -70,7 +77,7 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     from bci_stream.io import load_recording
     from bci_stream.io.channel_names import read_channel_names
     from bci_stream.io.errors import ChannelError, DataError
-    from bci_stream.io.load import check_names
+    from bci_stream.io.load import check_names, options_by_file
     from bci_stream.sim.replay import LINGER_S, run_replay
 
     def ready(rec) -> None:
@@ -82,12 +89,21 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     try:
         # a wrong --channel-names (no such file, or a count other than the file's) is a usage error (exit 2)
         # naming the option, as in calibrate; a file that cannot be read is not (exit 1)
+        # so is --stream/--marker-stream on a file whose format takes none, or one that names no stream of the file
         try:
             names = read_channel_names(channel_names)
-        except DataError as exc:
+            options = options_by_file([path], {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream))
+                                               if v})[0]
+        except (DataError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
-        rec = None if names is None else load_recording(path)
-        if rec is not None:
+        try:
+            rec = load_recording(path, **options)
+        except DataError as exc:  # e.g. an XDF of several amplifiers: name the option that picks one
+            hint = _stream_hint(str(exc))
+            if hint or options:
+                raise click.UsageError(f"cannot load {path}: {exc}{hint}") from None
+            raise
+        if names is not None:
             try:
                 rec.ch_names = check_names(names, rec.n_chans, rec.source, "--channel-names")
             except ChannelError as exc:
@@ -101,6 +117,12 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
         click.echo("interrupted")
         return
     click.echo(f"pushed {n} samples")
+
+
+def _stream_hint(message: str) -> str:
+    """`` (replay: --stream NAME)`` when the reader's ``message`` asks for a stream (an XDF of several), else ``""``."""
+    return next((f" (replay: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
+                 if f"pass {o}=" in message or message.startswith(f"{o} must name")), "")
 
 
 def _settings(**flags: object):

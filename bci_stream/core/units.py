@@ -5,6 +5,8 @@ Only the standard library here: the request schema (:mod:`bci_stream.core.spec`)
 
 from __future__ import annotations
 
+import math
+
 #: Unit name (lower case, spaces removed) → its size in volts. ``µ`` is U+00B5 (micro sign), ``μ`` U+03BC (Greek
 #: mu): amplifier software writes both. Names are case-folded (:func:`volts_per_unit`), so ``MV`` is millivolts, not
 #: the SI megavolt (a decision: a stream in megavolts is not EEG, and all-capital headers such as ``UV`` occur).
@@ -41,4 +43,33 @@ def volts_per_unit(unit: str) -> float | None:
     return VOLTS.get(unit.strip().replace(" ", "").lower())
 
 
-__all__ = ["MNE_VOLTAGE_TYPES", "VOLTS", "mne_lsl_unit", "volts_per_unit"]
+#: Median channel standard deviation of scalp EEG, µV (low, high). Outside it the values are almost surely in
+#: another unit than the one they are read in: volts read as µV give ~1e-5, µV read as volts ~1e7 µV. calibrate
+#: warns on a file outside it; :func:`implausible_amplitude` says why a stream or file is.
+PLAUSIBLE_SD_UV = (0.5, 5000.0)
+_NAMED = (("V", 1.0), ("mV", 1e-3), ("µV", 1e-6), ("nV", 1e-9))
+
+
+def implausible_amplitude(sd: float, unit: str) -> str | None:
+    """Why a median channel standard deviation ``sd``, in ``unit``, is not scalp EEG (and which unit would make it
+    so), or None: plausible (:data:`PLAUSIBLE_SD_UV`), ``sd`` zero or not finite (flat or no data: not a unit
+    question), or ``unit`` not a voltage unit.
+
+    >>> implausible_amplitude(2e-5, "uV")
+    'median channel SD 2e-05 uV, outside the 0.5-5000 µV of scalp EEG (plausible if the values are in V)'
+    """
+    size = volts_per_unit(unit)
+    if size is None or not (math.isfinite(sd) and sd > 0):
+        return None
+    uv = sd * size * 1e6
+    lo, hi = PLAUSIBLE_SD_UV
+    if lo <= uv <= hi:
+        return None
+    fits = [name for name, s in _NAMED if lo <= sd * s * 1e6 <= hi]
+    in_uv = "" if size == 1e-6 else f" = {uv:.3g} µV"
+    return (f"median channel SD {sd:.3g} {unit}{in_uv}, outside the {lo:g}-{hi:g} µV of scalp EEG"
+            + (f" (plausible if the values are in {' or '.join(fits)})" if fits else ""))
+
+
+__all__ = ["MNE_VOLTAGE_TYPES", "PLAUSIBLE_SD_UV", "VOLTS", "implausible_amplitude", "mne_lsl_unit",
+           "volts_per_unit"]

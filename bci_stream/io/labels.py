@@ -44,6 +44,78 @@ def absent_events(label_map: LabelMap, events: Sequence[Event]) -> list[str]:
     return [str(k) for k, v in label_map.items() if v is not None and str(k) not in present]
 
 
+def parse_label_pair(item: str, *, flag: str = "--label", allow_ignore: bool = False) -> tuple[str, str | None]:
+    """One ``--label EVENT=CLASS`` value → ``(EVENT, CLASS)``, split at the **last** ``=``.
+
+    The event name may hold ``,`` and ``=`` (BrainVision ``Stimulus/S  1``, ``cond=1``, ``left,hand``); the class
+    name may not hold ``=``. Both are stripped of surrounding blanks. ``EVENT=`` (empty class) gives ``None``
+    (ignore the event) when ``allow_ignore``, else it is refused.
+
+    Raises
+    ------
+    LabelMapError
+        Naming ``flag``, the rule and the value: no ``=``, an empty event, or an empty class (unless ``allow_ignore``).
+    """
+    key, sep, value = item.rpartition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key or (not value and not allow_ignore):
+        form = "EVENT=CLASS" + (" (or EVENT= to ignore it)" if allow_ignore else "")
+        raise LabelMapError(f"{flag} must be {form}, split at the last '=' (EVENT may hold ',' and '='); "
+                            f"got {item!r}")
+    return key, value or None
+
+
+def parse_label_list(text: str, *, flag: str = "--labels", allow_ignore: bool = False) -> dict[str, str | None]:
+    """``"T1=fists,T2=feet"`` → ``{"T1": "fists", "T2": "feet"}``: ``EVENT=CLASS`` pairs split at ``,``.
+
+    A pair with more than one ``=`` is refused (``"cond=1=left"`` was read as event ``cond``, class ``1=left``);
+    event names holding ``,`` or ``=`` go in ``--label`` (:func:`parse_label_pair`). A trailing comma is harmless.
+
+    Raises
+    ------
+    LabelMapError
+        Naming ``flag``, the rule and the bad pair and value: a pair without ``=``, with an empty event or class (an
+        empty class is ``None``, ignore, when ``allow_ignore``), with two ``=``, or an empty pair inside.
+    """
+    out: dict[str, str | None] = {}
+    parts = [p.strip() for p in text.split(",")]
+    form = "EVENT=CLASS" + (" (or EVENT= to ignore)" if allow_ignore else "")
+    hint = "; an event name holding ',' or '=' goes in --label EVENT=CLASS (repeat it), split at the last '='"
+    if any(not p for p in parts[:-1]):  # a trailing comma is harmless, an empty pair inside is a typo
+        raise LabelMapError(f"{flag} must be {form} pairs separated by single commas (e.g. T1=fists,T2=feet), with "
+                            f"no empty pair; got {text!r}")
+    for part in [p for p in parts if p]:
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if "=" in value:
+            raise LabelMapError(f"{flag} pair {part!r} holds two '='; {flag} splits at ',' and at the one '=' of "
+                                f"each pair{hint}; got {text!r}")
+        if not sep or not key or (not value and not allow_ignore):
+            raise LabelMapError(f"{flag} must be {form} pairs separated by commas (e.g. T1=fists,T2=feet); pair "
+                                f"{part!r} is not{hint}; got {text!r}")
+        if key in out:
+            raise LabelMapError(f"{flag} names event {key!r} twice; got {text!r}")
+        out[key] = value or None
+    return out
+
+
+def merge_label_maps(lists: Sequence[str], pairs: Sequence[str], *, list_flag: str = "--labels",
+                     pair_flag: str = "--label", allow_ignore: bool = False) -> dict[str, str | None]:
+    """One label map from ``--labels`` values (``lists``, comma lists) and ``--label`` values (``pairs``), in that
+    order; an event named twice (in either) is refused, naming both flags' values."""
+    out: dict[str, str | None] = {}
+    items = [(list_flag, t, parse_label_list(t, flag=list_flag, allow_ignore=allow_ignore).items()) for t in lists]
+    items += [(pair_flag, t, [parse_label_pair(t, flag=pair_flag, allow_ignore=allow_ignore)]) for t in pairs]
+    seen: dict[str, str] = {}
+    for flag, text, got in items:
+        for key, value in got:
+            if key in out:
+                raise LabelMapError(f"event {key!r} is mapped twice: by {seen[key]} and by {flag} {text!r}; name "
+                                    "each event once")
+            out[key], seen[key] = value, f"{flag} {text!r}"
+    return out
+
+
 def _check_window(label_window: tuple[float, float] | None) -> None:
     if label_window is None:
         return

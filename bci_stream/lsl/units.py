@@ -16,7 +16,7 @@ import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
 from bci_stream.core.channels import shortlist
-from bci_stream.core.units import mne_lsl_unit, volts_per_unit
+from bci_stream.core.units import implausible_amplitude, mne_lsl_unit, volts_per_unit
 from bci_stream.lsl.info import desc_channel_values, per_channel
 
 def read_units(info: pylsl.StreamInfo) -> list[str | None]:
@@ -97,6 +97,55 @@ def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: li
                                       f"{card_unit!r} (known: V, mV, uV/µV, nV and their names)")
         scale[k] = size / target
     return UnitScale(scale, units, assumed)
+
+
+def median_channel_sd(x: np.ndarray) -> float:
+    """The median over channels of each channel's standard deviation over its finite samples (``x`` ``[T, C]``);
+    NaN when no channel has two finite samples."""
+    sds = []
+    for c in range(x.shape[1]):
+        col = np.asarray(x[:, c], dtype=np.float64)
+        col = col[np.isfinite(col)]
+        if col.size > 1:
+            sds.append(float(col.std()))
+    return float(np.median(sds)) if sds else float("nan")
+
+
+class AmplitudeCheck:
+    """Whether a stream whose unit was assumed (no unit in its ``desc``) has EEG's amplitude in that unit.
+
+    Fed the stream's chunks as pulled (values in the stream's own unit, before ``scale``), it keeps the model's
+    channels of the first ``seconds`` of samples; then :meth:`feed` returns a warning once (or None) and
+    :attr:`done` is set. Volts read as µV (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
+    """
+
+    def __init__(self, units: UnitScale, chan_idx: np.ndarray | None, sfreq: float, stream: str,
+                 seconds: float = 2.0) -> None:
+        self.unit, self.stream = units.input_units[0], stream
+        self.idx = chan_idx
+        self.need = max(int(round(seconds * sfreq)), 2) if sfreq > 0 else 256
+        self.parts: list[np.ndarray] = []
+        self.have, self.done, self.warning = 0, not units.assumed or len(set(units.input_units)) != 1, None
+
+    def feed(self, x: np.ndarray) -> str | None:
+        """Take a chunk ``x`` ``[n, n_stream_chans]``; the warning when this chunk completes an implausible first
+        ``seconds`` (once), else None."""
+        if self.done or len(x) == 0:
+            return None
+        part = x if self.idx is None else x[:, self.idx]
+        self.parts.append(np.array(part[: self.need - self.have], dtype=np.float64))
+        self.have += len(self.parts[-1])
+        if self.have < self.need:
+            return None
+        self.done = True
+        sd = median_channel_sd(np.concatenate(self.parts))
+        self.parts = []
+        why = implausible_amplitude(sd, self.unit)
+        if why is not None:
+            self.warning = (f"stream {self.stream!r} declares no unit and is read as {self.unit!r}, but over its first "
+                            f"{self.have} samples the {why}: declare the unit in the stream's desc/channels/channel/"
+                            "unit, or give (or correct) options.input_unit when starting the decoder")
+        return self.warning
 
 
 def _refuse_partial_units(info: pylsl.StreamInfo, stream_units: list[str | None], idx: np.ndarray,

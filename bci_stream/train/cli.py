@@ -86,18 +86,18 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
-def _label_map(items: tuple[str, ...]) -> dict[str, str | None] | None:
-    """``EVENT=CLASS`` items (each may hold several, comma-separated) as a label map; None when none."""
-    if not items:
+def _label_map(items: tuple[str, ...], pairs: tuple[str, ...] = ()) -> dict[str, str | None] | None:
+    """``--labels EVENT=CLASS[,...]`` items (comma lists) and ``--label EVENT=CLASS`` items (one pair each, split at
+    the last '=') as one label map (``EVENT=``: ignore the event); None when none is given."""
+    from bci_stream.io.errors import LabelMapError
+    from bci_stream.io.labels import merge_label_maps
+
+    if not items and not pairs:
         return None
-    out: dict[str, str | None] = {}
-    for item in (part.strip() for group in items for part in group.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"must be EVENT=CLASS (or EVENT= to ignore), comma-separated or repeated; "
-                                     f"got {item!r}", param_hint="--label-map/--labels")
-        out[key] = value or None
-    return out
+    try:
+        return merge_label_maps(items, pairs, list_flag="--labels", allow_ignore=True)
+    except LabelMapError as exc:
+        raise click.BadParameter(str(exc), param_hint="--label-map/--labels/--label") from None
 
 
 def _seconds(text: str | None) -> list[float] | None:
@@ -130,6 +130,9 @@ def _calibrate_option(name: str) -> Any:
               help="A recording (repeat for several; trials are pooled).")
 @click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
               help="Event → class, comma-separated or repeated (e.g. T1=fists,T2=feet); default: the model's own.")
+@click.option("--label", "label_pairs", multiple=True, metavar="EVENT=CLASS",
+              help="One event → class, split at the LAST '=', so EVENT may hold ',' and '=' (e.g. --label "
+                   "'cond=1=left'); EVENT= ignores it; repeat it; may add to --labels.")
 @click.option("--trial-classes", default=None, help="Comma-separated classes scored per trial (default: the model's).")
 @click.option("--decision-times", default=None, metavar="S[,S...]",
               help="Seconds after cue at which trials are decided (default: 0.5,1,2,3 live; 0.5,1,2,2.5,3 offline).")
@@ -151,6 +154,7 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("channel_names")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
+                 label_pairs: tuple[str, ...],
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
                  reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None, stream: str | None,
                  marker_stream: str | None, channel_names: str | None) -> None:
@@ -189,7 +193,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         from bci_stream.train.evaluate.live import evaluate_live
 
         try:
-            res = evaluate_live(model, list(data), _label_map(label_map), models_dir=models_dir,
+            res = evaluate_live(model, list(data), _label_map(label_map, label_pairs), models_dir=models_dir,
                                 speed=4.0 if speed is None else speed,
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
                                 reference_train=list(reference_train) or None, echo=click.echo, **files)
@@ -209,14 +213,14 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation
 
     try:
-        res = evaluate_target(model, list(data), label_map=_label_map(label_map), models_dir=models_dir,
+        res = evaluate_target(model, list(data), label_map=_label_map(label_map, label_pairs), models_dir=models_dir,
                               trial_classes=classes, **({"times_s": times} if times else {}), **files)
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
     for warning in res["warnings"]:
         click.echo(f"warning: {warning}", err=True)
-    for note in res["notes"]:
-        click.echo(f"note: {note}")
+    for note in res["notes"]:  # a note that is a warning (e.g. a file's implausible amplitude) says so
+        click.echo(note if note.startswith("warning:") else f"note: {note}", err=note.startswith("warning:"))
     m = res["metrics"]
     click.echo(f"{res['model']} ({res['kind']}) on {len(res['files'])} file(s): {m['n_trials']} trials "
                f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")
@@ -259,7 +263,7 @@ def _live_table(result: dict[str, Any]) -> str:
             line += f"  {_live_cell(ref['per_file'][i] if i < len(result['files']) else ref['overall']):<{w}}"
         lines.append(line)
     lines += ["", f"chance = share of the most frequent trial class; uniform chance {s['uniform_chance']:.2f}."]
-    lines += [f"note: {note}" for note in result.get("notes", [])]
+    lines += [note if note.startswith("warning:") else f"note: {note}" for note in result.get("notes", [])]
     lines += [f"note: {Path(r['file']).name}: the service replaced {r['nonfinite_values']} non-finite value(s) "
               "(NaN/inf) in the model's channels by the channel's last finite value (nan_policy hold)"
               for r in result["files"] if r.get("nonfinite_values")]

@@ -18,8 +18,12 @@ from bci_stream.core.errors import BciStreamError
 
 @click.command("calibrate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--labels", "labels", required=True, metavar="EV=CLASS,...",
-              help="Event/marker names of the files → class names, e.g. T1=fists,T2=feet.")
+@click.option("--labels", "labels", default=None, metavar="EV=CLASS,...",
+              help="Event/marker names of the files → class names, e.g. T1=fists,T2=feet (pairs split at ',', each "
+                   "at its one '=').")
+@click.option("--label", "label", multiple=True, metavar="EVENT=CLASS",
+              help="One event → class, split at the LAST '=', so EVENT may hold ',' and '=' (e.g. --label "
+                   "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")
 @click.option("--name", required=True, help="Model name (folder OUT/NAME).")
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR].")
@@ -45,12 +49,14 @@ from bci_stream.core.errors import BciStreamError
               help="XDF files: the marker stream (a name, else a type) [default: the only string stream that "
                    "bci-stream did not add itself].")
 @click.option("--overwrite", is_flag=True,
-              help="Replace the model in the folder OUT/NAME (without it, a folder that already holds a model or "
-                   "other files is refused before anything is loaded).")
+              help="Replace the model in the folder OUT/NAME, as a new version (the replaced one's last number + 1, "
+                   "e.g. 1.0.0 -> 1.0.1). Without it, a folder that already holds a model or other files is refused "
+                   "before anything is loaded.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | None, channels: str | None,
-                  channel_names: str | None, recurrent: bool, combined: bool | None, average: bool | None,
-                  stream: str | None, marker_stream: str | None, overwrite: bool, no_progress: bool) -> None:
+def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str, ...], name: str, out: Path | None,
+                  channels: str | None, channel_names: str | None, recurrent: bool, combined: bool | None,
+                  average: bool | None, stream: str | None, marker_stream: str | None, overwrite: bool,
+                  no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import parse_channel_names, parse_channels, parse_labels
@@ -59,7 +65,7 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str, name: str, out: Path | N
         if out is None:
             from bci_stream.core.settings import Settings
             out = Settings().models_dir
-        calibrate(list(files), parse_labels(labels), name, out, channels=parse_channels(channels),
+        calibrate(list(files), parse_labels(labels, label), name, out, channels=parse_channels(channels),
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
                   combined=CONSIDER_COMBINED if combined is None else combined,
                   average=AVERAGE_CANDIDATES if average is None else average,

@@ -61,6 +61,7 @@ from bci_stream.train.classical.data import display_names, sensorimotor_channels
 from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
 from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.fit import fit
+from bci_stream.train.classical.model_version import next_version
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
 from bci_stream.train.classical.selection import RULE_TERMS, RULE_TIMES, RULES, WINDOW_TIMES
@@ -193,7 +194,9 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     """Calibrate, export and report a streaming decoder (see the module docstring).
 
     ``overwrite`` (``--overwrite``): an ``OUT/NAME`` folder that already holds a model (or other files) is
-    replaced; without it such a folder is refused before anything is loaded.
+    replaced; without it such a folder is refused before anything is loaded. The card's version is 1.0.0, or the
+    next after the highest version of ``name`` in ``out_dir`` (the replaced one, or a kept copy's):
+    :func:`~.model_version.next_version`.
 
     Returns
     -------
@@ -217,6 +220,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     if held and not overwrite:
         raise CalibrationError(f"--name {name}: {model_dir} already holds {held}; pass --overwrite to replace it, "
                                "or give another --name (or --out)")
+    version, previous = next_version(out_dir, name)  # never a name@version the registry already holds
     t_start = time.time()
     prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options,
                             channel_names=channel_names)
@@ -228,6 +232,9 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
          f"cues per class {counts}; CV: {scheme}")
     if held:
         echo(f"--overwrite: replacing {held} in {model_dir}")
+    if previous is not None:
+        echo(f"version: {name}@{version}, after {name}@{previous} in {out_dir} (a new version, so that the registry, "
+             "a decoder's status, its decoded stream and recordings tell the two models apart)")
     for note in prep.notes:
         echo(note if note.startswith("warning") else f"note: {note}")
 
@@ -286,8 +293,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
     warnings = [w for w in (check["warning"], gaps["warning"]) if w]
     metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
-    card = (rec.export(model_dir, name, training, metrics) if rec.shipped
-            else _export(params, chosen.family, model_dir, name, training, metrics))
+    card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
+            else _export(params, chosen.family, model_dir, name, version, training, metrics))
     from bci_stream.train.classical.step_cost import step_cost
 
     cost = step_cost(model_dir)  # measured, reported, never a choice
@@ -345,7 +352,7 @@ def existing_model(model_dir: Path) -> str | None:
 
 
 def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsembleParams, family: str, model_dir: Path,
-            name: str, training: dict, metrics: dict) -> ModelCard:
+            name: str, version: str, training: dict, metrics: dict) -> ModelCard:
     try:
         from bci_stream.train.classical.export import export_csp_lda, export_riemann
     except ImportError as exc:
@@ -356,7 +363,7 @@ def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsemblePara
     elif family == ENSEMBLE:
         from bci_stream.train.classical.ensemble_graph import export_ensemble as fn
     scoring = {"marker_map": dict(training["label_map"]), "decision_time_s": DECISION_TIME}  # live scoring
-    return fn(params, model_dir, name=name, version="1.0.0", training=training, metrics=metrics, scoring=scoring)
+    return fn(params, model_dir, name=name, version=version, training=training, metrics=metrics, scoring=scoring)
 
 
 __all__ = ["NAME_PATTERN", "CalibrationResult", "FamilyResult", "calibrate", "candidates", "chance_threshold",

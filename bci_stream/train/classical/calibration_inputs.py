@@ -16,11 +16,12 @@ import numpy as np
 
 from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
+from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
 from bci_stream.io.load import check_names, options_by_file
 from bci_stream.io.channel_names import read_channel_names
-from bci_stream.io.errors import DataError
-from bci_stream.io.labels import absent_events, label_names_of
+from bci_stream.io.errors import DataError, LabelMapError
+from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
@@ -32,26 +33,19 @@ class CalibrationError(BciStreamError, ValueError):
     """The calibration files or options cannot give a decoder (the message says which rule and value)."""
 
 
-def parse_labels(text: str) -> dict[str, str]:
-    """``"T1=fists,T2=feet"`` → ``{"T1": "fists", "T2": "feet"}`` (event/marker name → class name)."""
-    out: dict[str, str] = {}
-    parts = [p.strip() for p in text.split(",")]
-    if any(not p for p in parts[:-1]):  # a trailing comma is harmless, an empty pair inside is a typo
-        raise CalibrationError(f"--labels must be EVENT=CLASS pairs separated by single commas (e.g. "
-                               f"T1=fists,T2=feet), with no empty pair; got {text!r}")
-    for part in [p for p in parts if p]:
-        key, sep, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise CalibrationError(
-                f"--labels must be EVENT=CLASS pairs separated by commas (e.g. T1=fists,T2=feet); got {text!r}")
-        if key in out:
-            raise CalibrationError(f"--labels names event {key!r} twice; got {text!r}")
-        out[key] = value
+def parse_labels(text: str | None, pairs: Sequence[str] = ()) -> dict[str, str]:
+    """``--labels "T1=fists,T2=feet"`` and ``--label EVENT=CLASS`` values (each one pair, split at its last ``=``, so
+    the event may hold ``,`` and ``=``) → ``{"T1": "fists", "T2": "feet", ...}`` (event/marker name → class name).
+    A bad value raises :class:`CalibrationError` naming the flag, the rule and the value."""
+    try:
+        out = merge_label_maps([text] if text else [], pairs)
+    except LabelMapError as exc:
+        raise CalibrationError(str(exc)) from None
     if not out:
-        raise CalibrationError(
-            f"--labels must map at least two events to classes (e.g. T1=fists,T2=feet); got {text!r}")
-    return out
+        raise CalibrationError("--labels or --label must map at least two events to classes (e.g. --labels "
+                               "T1=fists,T2=feet, or --label 'cond=1=left' --label 'cond=2=right'); "
+                               + (f"got {text!r}" if text else "got neither"))
+    return out  # type: ignore[return-value]  # no None values: allow_ignore is off
 
 
 def parse_channels(text: str | None) -> list[str] | None:
@@ -270,7 +264,7 @@ def eeg_channels(rec, notes: list[str]) -> list[str]:
 
 # plausible spread of scalp EEG in µV (median over channels of each run's standard deviation); outside it the file's
 # unit is most likely wrong (volts read as µV, or µV stored as volts)
-PLAUSIBLE_SD_UV = (0.5, 5000.0)
+# PLAUSIBLE_SD_UV: scalp EEG's median channel SD (µV), one range for calibrate, evaluate and the service's check
 
 
 def _finite_sd(data: np.ndarray, width: int = 0) -> np.ndarray:
@@ -302,9 +296,12 @@ def amplitude_notes(runs: Sequence[Run]) -> list[str]:
             continue
         sd = float(np.median(sds))
         if not lo <= sd <= hi:
+            why = implausible_amplitude(sd, "µV") or ""  # its hint: the unit that would make it plausible
+            hint = why[why.index(" (plausible"):] if " (plausible" in why else ""
             out.append(f"warning: {r.source}: the median channel standard deviation is {sd:.3g} µV, outside the "
-                       f"{lo:g}-{hi:g} µV of scalp EEG: check the file's units (a model calibrated on it expects "
-                       "the same scale from the stream)")
+                       f"{lo:g}-{hi:g} µV of scalp EEG{hint}: check the file's units (a file that gives none, e.g. "
+                       "an XDF stream without desc/channels/channel/unit, is read as µV; a model calibrated on it "
+                       "expects the same scale from the stream)")
     return out
 
 

@@ -78,10 +78,32 @@ class EnsembleParams:
         in the card's ``architecture``."""
         return self.members[0].preprocessing
 
+    def preprocessing_note(self) -> str:
+        """What the card's top-level ``preprocessing`` (member 0's) is, and every member's in words: a lab reading
+        ``model.json`` is not to take member 0's band-pass and CAR for the whole decoder's."""
+        groups: dict[str, list[int]] = {}
+        for i, m in enumerate(self.members):
+            groups.setdefault(describe_preprocessing(m.preprocessing), []).append(i)
+        if len(groups) == 1:
+            return f"ensemble: all {len(self.members)} members use this preprocessing ({next(iter(groups))})"
+        each = "; ".join(f"{what} (members {', '.join(map(str, idx))})" for what, idx in groups.items())
+        return (f"ensemble: `preprocessing` is member 0's only (its filter is the graph's state zf); the "
+                f"{len(self.members)} members use {len(groups)} preprocessings: {each}; each member's is in "
+                "architecture.members[i].preprocessing")
+
     def indices(self) -> list[list[int]]:
         """Positions of each member's channels in ``ch_names``."""
         pos = {n: i for i, n in enumerate(self.ch_names)}
         return [[pos[n] for n in m.ch_names] for m in self.members]
+
+
+def describe_preprocessing(pre: PreprocessingConfig) -> str:
+    """``8-30 Hz band-pass, CAR`` and the like: a preprocessing in words."""
+    parts = [f"{pre.bandpass[0]:g}-{pre.bandpass[1]:g} Hz band-pass (order {pre.filter_order})" if pre.bandpass
+             else "no band-pass"]
+    parts += [f"{pre.notch:g} Hz notch"] if pre.notch else []
+    parts += ["CAR" if pre.car else "no CAR"] + (["standardised"] if pre.std is not None else [])
+    return ", ".join(parts)
 
 
 def check_ensemble(p: EnsembleParams) -> None:

@@ -95,7 +95,10 @@ def export_ensemble(p: EnsembleParams, out_dir: Path | str, *, name: str, versio
     """Write the averaged decoder ``p`` to ``out_dir/model.{onnx,json}``; return its card.
 
     ``scoring``: as for :func:`~.export.export_csp_lda`. The card's ``preprocessing`` is the first member's
-    (filter state ``zf``); ``architecture.members`` gives each member's family, channels and preprocessing.
+    (filter state ``zf``; a hot swap compares it, and carries a filter state over only where its spec, the filter's
+    response included, is the same); ``architecture.members`` gives each member's family, channels and
+    preprocessing, and the card's ``preprocessing_note`` says so in words
+    (:meth:`~.ensemble.EnsembleParams.preprocessing_note`).
 
     Raises
     ------
@@ -112,8 +115,10 @@ def export_ensemble(p: EnsembleParams, out_dir: Path | str, *, name: str, versio
              "tol": LOGM_TOL, "matmuls": plan.n_matmuls} for n, plan in _plans(p, logm_max_condition).items()]
     arch = Architecture(family=FAMILY, combine="probmean", members=params_dict(p), logm=logm)
     x = ensemble_parity_input(p) if parity_input is None else parity_input
-    return write_model(proto, spec, out_dir, _card_fields(p, name, version, arch, training, metrics, scoring),
-                       lambda raw: ensemble_reference(p, raw), parity_input=x, parity_tolerance=parity_tolerance)
+    fields = _card_fields(p, name, version, arch, training, metrics, scoring) | {"preprocessing_note":
+                                                                                p.preprocessing_note()}
+    return write_model(proto, spec, out_dir, fields, lambda raw: ensemble_reference(p, raw), parity_input=x,
+                       parity_tolerance=parity_tolerance)
 
 
 __all__ = ["ensemble_parity_input", "ensemble_step_graph", "export_ensemble"]

@@ -36,14 +36,14 @@ class RecurrentOutcome:
     def shipped(self) -> bool:
         return self.params is not None
 
-    def export(self, model_dir: Path, name: str, training: dict, metrics: dict) -> ModelCard:
+    def export(self, model_dir: Path, name: str, training: dict, metrics: dict, version: str = "1.0.0") -> ModelCard:
         """Export the shipped residual model (its CV figures replace the classical ones in the card's metrics)."""
         from bci_stream.train.classical.residual_graph import export_csp_gru
 
         if self.params is None:
             raise ValueError("export needs a shipped residual model; recurrent_stage shipped none")
         scoring = {"marker_map": dict(training["label_map"]), "decision_time_s": DECISION_TIME}  # live scoring
-        return export_csp_gru(self.params, model_dir, name=name, version="1.0.0",
+        return export_csp_gru(self.params, model_dir, name=name, version=version,
                               training=training | {"recurrent": self.report["config"]},
                               metrics=metrics | self.extra_metrics, scoring=scoring)
 

@@ -163,8 +163,22 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     except DataError as exc:
         raise EvaluationInputError(f"{ref}{exc}") from None
     rec.labels, rec.label_names = labels, names
+    notes += amplitude_note(rec.source, data)
     x = np.ascontiguousarray(data.T, dtype=np.float32)
     return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))
+
+
+def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
+    """A warning sentence (in a list) when the model's channels ``data`` ``[n_chans, T]`` (µV, as every reader gives
+    voltages) do not have scalp EEG's amplitude (:func:`bci_stream.core.units.implausible_amplitude`): a file read
+    in the wrong unit (e.g. an XDF stream in volts without a unit in its desc, read as µV) scores as noise."""
+    from bci_stream.core.units import implausible_amplitude
+    from bci_stream.lsl.units import median_channel_sd
+
+    why = implausible_amplitude(median_channel_sd(data.T), "µV")
+    return [] if why is None else [f"warning: {Path(source).name}: over the model's channels, the {why}; check the "
+                                   "file's units (a file that gives none, e.g. an XDF stream without "
+                                   "desc/channels/channel/unit, is read as µV)"]
 
 
 def nonfinite_note(source: str | Path, n: int) -> str:
@@ -173,5 +187,5 @@ def nonfinite_note(source: str | Path, n: int) -> str:
             "channel's last finite value (nan_policy hold, as the service does)")
 
 
-__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "cue_spans", "file_options", "load_for_model",
-           "nonfinite_note"]
+__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "file_options",
+           "load_for_model", "nonfinite_note"]

@@ -377,7 +377,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                 "wall_s": time.monotonic() - t_start, "stream": run["stream"], "service": run["service"],
                 "nonfinite_values": int(c.get("nonfinite_values") or 0), **_summary(m_live, times), "trials": trials})
             say(f"{Path(rec.source).name}: sent {run['sent']}, decoded {run['received']}, missing {counts['missing']}, "
-                f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}")
+                f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}; "
+                f"stream '{run['stream']}'")
     m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times)
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),

@@ -1,0 +1,60 @@
+"""The version ``bci-stream calibrate`` writes on a model's card.
+
+A registry (and a hot swap, the provenance stream, a lab's records) tells models apart by ``name@version``. So a
+calibration never writes a ``name@version`` that the registry folder already holds: the first model named NAME
+is ``1.0.0``; a model that replaces one (``--overwrite`` of ``OUT/NAME``), or a NAME that another folder of
+``OUT`` already carries (a kept copy), gets the highest version of NAME there with its last number + 1
+(``1.0.0`` → ``1.0.1``, ``2.3`` → ``2.4``; a version without a number gets ``.1``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bci_stream.core.card import CARD_FILE
+from bci_stream.core.registry import ModelRegistry, _version_key
+
+FIRST_VERSION = "1.0.0"
+
+
+def bump(version: str) -> str:
+    """``version`` with its last number + 1 (``1.0.9`` → ``1.0.10``, ``1.2.0-rc1`` → ``1.2.0-rc2``), or with
+    ``.1`` appended when it holds no number."""
+    m = re.search(r"(\d+)(?!.*\d)", version)
+    if m is None:
+        return f"{version}.1"
+    return f"{version[:m.start()]}{int(m.group(1)) + 1}{version[m.end():]}"
+
+
+def versions_held(out_dir: Path | str, name: str) -> list[tuple[str, Path]]:
+    """Every version of model ``name`` in the registry folder ``out_dir``: the cards the registry reads, and the
+    card of ``OUT/NAME`` even if the registry cannot validate it (it is what ``--overwrite`` replaces)."""
+    out_dir = Path(out_dir)
+    found = [(e.card.version, e.directory) for e in ModelRegistry(out_dir).scan()[0] if e.card.name == name]
+    try:
+        raw = json.loads((out_dir / name / CARD_FILE).read_text(encoding="utf-8"))
+        if raw.get("name") == name and isinstance(raw.get("version"), str) and raw["version"]:
+            found.append((raw["version"], out_dir / name))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return found
+
+
+def next_version(out_dir: Path | str, name: str) -> tuple[str, str | None]:
+    """The version to write for ``name`` in ``out_dir``, and the highest one already there (None: none).
+
+    ``1.0.0`` when no model named ``name`` is in ``out_dir``; else :func:`bump` of the highest (by the registry's
+    order, the one ``name`` without ``@version`` resolves to)."""
+    held = versions_held(out_dir, name)
+    if not held:
+        return FIRST_VERSION, None
+    top = max((v for v, _ in held), key=_version_key)
+    new = bump(top)
+    while new in {v for v, _ in held}:  # only where the number is not the version's last field ordered as a number
+        new = bump(new)
+    return new, top
+
+
+__all__ = ["FIRST_VERSION", "bump", "next_version", "versions_held"]

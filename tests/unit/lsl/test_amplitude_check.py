@@ -1,0 +1,94 @@
+"""A stream or file whose unit is assumed (none declared) and whose amplitude is not EEG's in that unit is said:
+volts read as µV (SD ~1e-5) and µV read as volts (SD ~20 V) decoded as noise with no word before. The pure check
+(core.units.implausible_amplitude), the service-side accumulator over a stream's first seconds (lsl.units.
+AmplitudeCheck, on a real pylsl StreamInfo without units), and evaluate's warning on a real EEG file in volts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pylsl
+from click.testing import CliRunner
+
+from bci_stream.cli import main
+from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
+from bci_stream.lsl.units import AmplitudeCheck, median_channel_sd, unit_scale
+from support.common import REPO, SUBSET_R06, subset_file
+
+NAMES = ["C3", "Cz", "C4"]
+
+
+def test_implausible_amplitude_names_the_unit_that_fits() -> None:
+    assert PLAUSIBLE_SD_UV == (0.5, 5000.0)
+    assert implausible_amplitude(20.0, "uV") is None and implausible_amplitude(2e-5, "V") is None
+    volts_as_uv = implausible_amplitude(2e-5, "microvolts")
+    assert volts_as_uv.startswith("median channel SD 2e-05 microvolts, outside the 0.5-5000 µV")
+    assert volts_as_uv.endswith("(plausible if the values are in V)")
+    assert implausible_amplitude(20.0, "V") == ("median channel SD 20 V = 2e+07 µV, outside the 0.5-5000 µV of scalp "
+                                                "EEG (plausible if the values are in µV)")
+    assert implausible_amplitude(0.0, "uV") is None  # flat: not a unit question
+    assert implausible_amplitude(float("nan"), "uV") is None and implausible_amplitude(1e-5, "g") is None
+
+
+def _info(unit: str | None) -> pylsl.StreamInfo:
+    info = pylsl.StreamInfo("amp-check", "EEG", len(NAMES), 160.0, "float32", "amp-check-src")
+    chans = info.desc().append_child("channels")
+    for name in NAMES:
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", name)
+        if unit is not None:
+            ch.append_child_value("unit", unit)
+    return info
+
+
+def _feed(check: AmplitudeCheck, x: np.ndarray) -> list[str]:
+    return [w for start in range(0, len(x), 16) if (w := check.feed(x[start:start + 16])) is not None]
+
+
+def test_a_stream_in_volts_without_a_unit_is_warned_once_after_two_seconds() -> None:
+    rng = np.random.default_rng(0)
+    uv = rng.normal(0.0, 20.0, (800, len(NAMES)))  # 5 s at 160 Hz, SD 20 µV
+    assumed = unit_scale(_info(None), None, NAMES, "microvolts", None)
+    assert assumed.assumed
+    check = AmplitudeCheck(assumed, None, 160.0, "amp-check")
+    assert _feed(check, uv[:100] * 1e-6) == [] and not check.done  # 100 of the 320 samples of 2 s
+    warnings = _feed(check, uv[100:] * 1e-6)
+    assert len(warnings) == 1 and check.done, warnings
+    assert warnings[0].startswith("stream 'amp-check' declares no unit and is read as 'microvolts', but over its "
+                                  "first 320 samples the median channel SD 1.95e-05 microvolts")
+    assert "(plausible if the values are in V): declare the unit in the stream's desc/channels/channel/unit, or " \
+           "give (or correct) options.input_unit" in warnings[0]
+    assert _feed(AmplitudeCheck(assumed, None, 160.0, "amp-check"), uv) == []  # µV read as µV: nothing
+    as_volts = unit_scale(_info(None), None, NAMES, "microvolts", "V")  # input_unit V, the values in µV
+    assert _feed(AmplitudeCheck(as_volts, None, 160.0, "amp-check"), uv)[0].endswith(
+        "(plausible if the values are in µV): declare the unit in the stream's desc/channels/channel/unit, or give "
+        "(or correct) options.input_unit when starting the decoder")
+    declared = unit_scale(_info("V"), None, NAMES, "microvolts", None)  # declared: the stream says, not checked
+    assert AmplitudeCheck(declared, None, 160.0, "amp-check").done
+    # the model's channels only (chan_idx), NaN ignored
+    wide = np.concatenate([uv * 1e-6, np.full((800, 1), 50.0)], axis=1)
+    wide[5, 0] = np.nan
+    assert len(_feed(AmplitudeCheck(assumed, np.array([0, 1, 2]), 160.0, "amp-check"), wide)) == 1
+    assert abs(median_channel_sd(uv) - 20.0) < 1.0
+
+
+def test_evaluate_warns_on_a_file_whose_eeg_is_in_volts(tmp_path: Path) -> None:
+    from bci_stream.io import Recording, load_recording
+    from bci_stream.io.npz import save_npz
+
+    rec = load_recording(subset_file(SUBSET_R06))  # the model's 64 channels
+    n = int(40 * rec.sfreq)
+    paths = {}
+    for name, factor in (("r06_uv", 1.0), ("r06_volts", 1e-6)):  # volts where µV are expected: an XDF in V, no unit
+        paths[name] = save_npz(Recording(data=rec.data[:, :n] * factor, sfreq=rec.sfreq, ch_names=rec.ch_names,
+                                         events=[e for e in rec.events if e.onset < n]), tmp_path / f"{name}.npz")
+    res = CliRunner().invoke(main, ["evaluate", str(REPO / "models" / "eegmmidb-s001"), "--data",
+                                    str(paths["r06_volts"])], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert ("warning: r06_volts.npz: over the model's channels, the median channel SD 5.97e-05 µV, outside"
+            in res.output
+            and "(plausible if the values are in V); check the file's units" in res.output), res.output
+    res = CliRunner().invoke(main, ["evaluate", str(REPO / "models" / "eegmmidb-s001"), "--data",
+                                    str(paths["r06_uv"])], catch_exceptions=False)
+    assert res.exit_code == 0 and "warning:" not in res.output, res.output
