@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pylsl
 
@@ -82,11 +84,13 @@ class ProvenanceOutlet:
     One row per decoded row, with the same timestamps and in the same order, so a consumer pairs rows
     by order or by timestamp. A gap in ``seq`` means rejected input samples. Rows are sent in batches
     every ``flush_interval`` seconds (default 50 ms) rather than per sample: provenance is for audit,
-    and batching keeps its cost off the decoded stream's latency.
+    and batching keeps its cost off the decoded stream's latency. ``on_flush`` is called after each batch was
+    sent: the worker notes it in its output ring, so a worker killed with rows still queued leaves the next
+    worker generation what to send (:mod:`bci_stream.service.provenance_replay`).
     """
 
     def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360,
-                 flush_interval: float = 0.05) -> None:
+                 flush_interval: float = 0.05, on_flush: Callable[[], None] | None = None) -> None:
         self.name = f"{decoded.name}-provenance"
         self.source_id = f"{decoded.source_id}/provenance"
         info = make_stream_info(self.name, "Provenance", ["seq", "state_epoch"], sfreq, self.source_id,
@@ -98,6 +102,7 @@ class ProvenanceOutlet:
         self._ts = np.empty(1024)
         self._n = 0
         self._next_flush = 0.0
+        self.on_flush = on_flush
 
     def push(self, seq: np.ndarray, state_epoch: int | np.ndarray, timestamps: np.ndarray) -> None:
         """Queue rows (``state_epoch``: one for all, or one per row); sent when the batch is due (or on
@@ -116,10 +121,12 @@ class ProvenanceOutlet:
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
-        """Send every queued row."""
+        """Send every queued row (then ``on_flush``)."""
         if self._n:
             self._push(self._rows[:self._n], self._ts[:self._n])
             self._n = 0
+            if self.on_flush is not None:
+                self.on_flush()
         self._next_flush = (pylsl.local_clock() if now is None else now) + self.flush_interval
 
     def close(self) -> None:

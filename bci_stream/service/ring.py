@@ -11,7 +11,12 @@ stores ``pending`` (the head after this write) *before* it overwrites any slot, 
 are in place. A reader copies rows below ``head``, then reads ``pending``: a row at position ``q`` may have
 been overwritten during the copy only if ``pending > q + capacity``; such rows are dropped (counted).
 
-Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``.
+Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`):
+``[head, pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance
+outlet]``: what a worker generation leaves for the next one (the ring outlives it). The provenance mark is the
+head up to which the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still
+queued leaves ``[mark, head)``, which the next generation sends before its first output
+(:mod:`~bci_stream.service.provenance_replay`).
 
 Markers (cues) are few and arrive with the status snapshots instead: :class:`MarkerFeed` gives each
 WebSocket client the markers it has not seen yet.
@@ -25,7 +30,7 @@ from typing import Any
 import numpy as np
 
 N_META = 3  # seq, timestamp, state_epoch
-HEADER = 3  # int64s before the rows: head, pending, CONSUMERS_*
+HEADER = 5  # int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (prov)
 HEADER_BYTES = 8 * HEADER
 #: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
 CONSUMERS_UNKNOWN, CONSUMERS_NONE, CONSUMERS_SOME = 0, 1, 2
@@ -36,7 +41,7 @@ class RingHandles:
     """The picklable shared objects of a ring (passed to a worker process at spawn)."""
 
     data: Any  # RawArray('d', capacity * width)
-    head: Any  # RawArray('q', HEADER): [rows written (published), rows being written (pending), CONSUMERS_*]
+    head: Any  # RawArray('q', HEADER): [published, pending, CONSUMERS_*, provenance flushed up to, CONSUMERS_*]
     capacity: int
     width: int
 
@@ -125,9 +130,37 @@ class OutputRing:
         """Rows written or being written (>= :attr:`head`; stored before the writer touches a slot)."""
         return int(self._head[1])
 
-    def note_consumers(self, have: bool) -> None:
-        """The writer's decoded outlet has LSL consumers now (``have``), for its next generation to read."""
+    def note_consumers(self, have: bool, provenance: bool | None = None) -> None:
+        """The writer's decoded outlet has LSL consumers now (``have``), and its provenance outlet (``provenance``;
+        None: no provenance outlet), for its next generation to read."""
         self._head[2] = CONSUMERS_SOME if have else CONSUMERS_NONE
+        if provenance is not None:
+            self._head[4] = CONSUMERS_SOME if provenance else CONSUMERS_NONE
+
+    def had_provenance_consumers(self) -> bool | None:
+        """Whether the last writer's provenance outlet had LSL consumers when it last noted it; None: never noted."""
+        flag = int(self._head[4])
+        return None if flag == CONSUMERS_UNKNOWN else flag == CONSUMERS_SOME
+
+    def note_provenance_sent(self, upto: int) -> None:
+        """The provenance of every row below ``upto`` (a :attr:`head`) was sent on LSL (the writer, after a flush)."""
+        self._head[3] = upto
+
+    @property
+    def provenance_sent(self) -> int:
+        """The head up to which the rows' provenance was sent (:meth:`note_provenance_sent`)."""
+        return int(self._head[3])
+
+    def unsent_provenance(self) -> tuple[np.ndarray, int]:
+        """The ``[seq, timestamp, state_epoch]`` of the rows whose provenance was not sent (from the provenance mark
+        to the head, oldest first; a copy), and how many more there were that the ring no longer holds (overwritten:
+        older than its capacity, or slots a write cut short was overwriting). For a writer's next generation, before
+        it writes: nothing writes meanwhile."""
+        head = self.head
+        oldest = max(self.provenance_sent, self.pending - self.capacity, 0)
+        start = min(oldest, head)
+        idx = np.arange(start, head) % self.capacity
+        return self._rows[idx, :N_META].copy(), start - min(self.provenance_sent, head)
 
     def had_consumers(self) -> bool | None:
         """Whether the last writer's decoded outlet had LSL consumers when it last noted it; None: never noted."""

@@ -8,8 +8,8 @@ the step graph and its state), ``SourceMonitor`` (a silent stream: back, changed
 this decoder's own latest-wins pipe), ``LoadWindow`` (the recent load: rates, busy fraction, backlog) and
 ``StallHandling`` (stalls, losses, reconnections). Nothing it sends can block the loop.
 
-Lifecycle: :meth:`load` (the model), :meth:`resolve` (wait for the stream), :meth:`connect` (validate it,
-open the inlet, outlets, recorder, markers: the slow part), :meth:`attach` (the decoding state, then
+Lifecycle: :meth:`load` (the model), :meth:`resolve` (wait for the stream, create its inlet), :meth:`connect`
+(validate it, open the inlet, outlets, recorder, markers: the slow part), :meth:`attach` (the decoding state, then
 ``running``), then per wake-up :meth:`process` (or :meth:`publish` after a batched step), :meth:`idle`,
 :meth:`tick`, and finally :meth:`close`.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pylsl
-from pylsl.util import TimeoutError as LslTimeoutError
+from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.core.registry import ModelRegistry
@@ -42,6 +42,7 @@ from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
+from bci_stream.service.provenance_replay import send_unsent_provenance
 from bci_stream.service.recorder import Recorder, open_recording
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
@@ -135,16 +136,26 @@ class StreamSlot(StallHandling):
         return build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
 
     def resolve(self, poll_commands: bool = True) -> pylsl.StreamInfo | None:
-        """Wait for the stream (up to ``resolve_timeout``, or until stopped); None when stopped first."""
+        """Wait for the stream (up to ``resolve_timeout``, or until stopped) and open an inlet on it (its full info in
+        :attr:`full`); None when stopped first. A stream that goes away before the inlet has its full info is looked
+        for again (state ``connecting``), as a stream lost later is: a vanished source is not an error."""
         predicate = self.predicate()
         timeout = self.spec.options.resolve_timeout
         deadline = None if timeout is None else pylsl.local_clock() + timeout
         while not self.stopping and not self.orphaned():
             try:
-                return resolve_one(predicate, 0.5)
+                info = resolve_one(predicate, 0.5)
             except StreamNotFoundError:
                 if deadline is not None and pylsl.local_clock() > deadline:
                     raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s") from None
+            else:
+                try:
+                    self.full = self.open_inlet(info)
+                    return info
+                except (LslTimeoutError, LostError):  # gone since it was resolved (or unreachable): look again
+                    log.warning("decoder %s: %s went away before its inlet had its info; looking for it again",
+                                self.decoder_id, info.name())
+                    self.inlet = self.full = None
             if poll_commands:
                 self.commands.poll()
             if self.reporter.due(pylsl.local_clock()):
@@ -167,7 +178,7 @@ class StreamSlot(StallHandling):
         card = model.card
         opts = self.spec.options
         self.sfreq = info.nominal_srate()
-        self.full = full = self.open_inlet(info)
+        self.full = full = self.full if self.inlet is not None else self.open_inlet(info)  # opened by resolve()
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         self.chan_idx = chan_idx = check_stream(full, card)
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
@@ -178,7 +189,9 @@ class StreamSlot(StallHandling):
         self.update_clock(2.0)
         self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
         self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id)
-        self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq) if opts.provenance else None
+        ring = self.ring  # the provenance sent is noted in it after each batch: a restart sends what was not
+        on_flush = None if ring is None else (lambda: ring.note_provenance_sent(ring.head))
+        self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq, on_flush=on_flush) if opts.provenance else None
         model.warm_up()
         n_stream = full.channel_count()
         fmt = NUMERIC_FORMATS[full.channel_format()]
@@ -208,12 +221,14 @@ class StreamSlot(StallHandling):
         except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time
             log.warning("decoder %s: %s went away before its inlet opened", self.decoder_id, full.name())
             self.lost_at_open = True
-            return
-        wait = opts.wait_for_consumer_s
+        t0, wait = pylsl.local_clock(), opts.wait_for_consumer_s
         if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
             wait = 0.0 if self.ring is not None and self.ring.had_consumers() is False else RESUBSCRIBE_S
-        if wait > 0:
+        if wait > 0 and not self.lost_at_open:
             self.status.output_stream["consumer_waited_s"] = self.await_consumers(wait)
+        if self.generation > 1 and ring is not None and self.prov_outlet is not None:  # before any row of its own
+            self.status.output_stream.update(send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
+                                                                    lambda: self.stopping))
 
     def consumers(self) -> bool | None:
         """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).
@@ -222,7 +237,8 @@ class StreamSlot(StallHandling):
             return None
         have = self.outlet.outlet.have_consumers()
         if self.ring is not None and self.decoder is not None:
-            self.ring.note_consumers(have)
+            prov = self.prov_outlet
+            self.ring.note_consumers(have, None if prov is None else prov.outlet.have_consumers())
         return have
 
     def await_consumers(self, wait_s: float) -> float:
@@ -335,11 +351,12 @@ class StreamSlot(StallHandling):
         # one epoch for the chunk (the common case: no gap policy inside it; epochs never decrease) as a scalar
         epoch = c.state_epoch if epochs is None else int(epochs[0]) if epochs[0] == epochs[-1] else epochs
         t3 = pylsl.local_clock()
-        # provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency
-        if self.prov_outlet is not None:
-            self.prov_outlet.push(seq, epoch, ts_out)
+        # ring, provenance, accounting and fan-out after publishing, so they add nothing to this chunk's latency; the
+        # ring first: a provenance batch sent marks the ring's head as sent (a restart sends what a kill left unsent)
         if self.ring is not None:
             self.ring.write(seq, ts_out, epoch, y)
+        if self.prov_outlet is not None:
+            self.prov_outlet.push(seq, epoch, ts_out)
         if self.recorder is not None:
             self.recorder.outputs(y, ts_out, seq, epoch)
         if self.markers is not None:

@@ -132,6 +132,7 @@ class WorkerHost:
             if self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
                 seq, ts, epoch, consumers = self.seed  # its epoch: the restarted slot's is the last published + 1
                 ring.write(np.array([seq], dtype=np.float64), np.array([ts]), epoch, np.full((1, n_outputs), np.nan))
+                ring.note_provenance_sent(ring.head)  # a seed, not a row of the last actor's: no provenance to send
                 if isinstance(consumers, bool):  # what the last actor saw of its outlet's LSL consumers
                     ring.note_consumers(consumers)
             self.relay = OutputRelay(ring, conns["outputs"])

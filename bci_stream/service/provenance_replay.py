@@ -1,0 +1,65 @@
+"""The provenance rows a killed worker had not sent yet, sent by its next generation before its first output.
+
+A decoded row goes out on LSL at once; its provenance row is batched (``ProvenanceOutlet``, every 50 ms), so a
+worker killed (``kill -9``, a crash the ``finally`` of which never runs) can leave decoded rows whose provenance
+was never sent. The output ring (shared memory owned by the supervisor: it outlives the worker) holds the ``seq``,
+timestamp and ``state_epoch`` of every published row, and the head up to which their provenance was sent (written
+after each batch, :meth:`~bci_stream.service.ring.OutputRing.note_provenance_sent`). The next generation sends the
+rows between that mark and the head, with their original timestamps, in order, before any row of its own: after
+its consumers re-subscribed (it waits for the provenance stream's, within what is left of the restart's wait, only
+if that stream had consumers), so every decoded row has exactly one provenance row. A graceful end (stop, an error,
+a swap) flushes at close and moves the mark to the head: nothing is sent twice. Rows the ring no longer holds
+(overwritten: more unsent rows than its capacity, ``outputs_buffer_s``) cannot be sent; they are counted in the
+status (``output_stream.provenance_unrecoverable``) and logged, never sent as made-up rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pylsl
+
+from bci_stream.lsl.outlets import ProvenanceOutlet
+from bci_stream.service.ring import OutputRing
+
+log = logging.getLogger("bci_stream.worker")
+
+
+def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: float,
+                           stopping: Callable[[], bool]) -> dict[str, Any]:
+    """Send the provenance rows ``ring``'s last writer left unsent (see the module docstring).
+
+    Parameters
+    ----------
+    ring, prov
+        The output ring (its last writer's rows) and this generation's provenance outlet (nothing queued yet).
+    until
+        ``pylsl.local_clock()`` time up to which to wait for the provenance stream's consumers to re-subscribe
+        (only if it had some and there is something to send).
+    stopping
+        True when the decoder is being stopped (the wait ends).
+
+    Returns
+    -------
+    dict
+        ``{"provenance_replayed": n, "provenance_unrecoverable": m}`` for the status's ``output_stream``, or ``{}``
+        when nothing was left unsent.
+    """
+    rows, lost = ring.unsent_provenance()
+    if not len(rows) and not lost:
+        return {}
+    if len(rows) and ring.had_provenance_consumers() is not False:
+        while not prov.outlet.have_consumers() and pylsl.local_clock() < until and not stopping():
+            time.sleep(0.02)
+    if lost:
+        log.warning("%s: the provenance of %d published rows is lost (older than the output ring holds)",
+                    prov.name, lost)
+    if len(rows):
+        prov.push(rows[:, 0], rows[:, 2], rows[:, 1])
+        prov.flush()
+    ring.note_provenance_sent(ring.head)
+    log.info("%s: sent the provenance of %d rows the last worker published but had not sent", prov.name, len(rows))
+    return {"provenance_replayed": len(rows), "provenance_unrecoverable": lost}
