@@ -204,8 +204,7 @@ class SharedWorker:
                 return
             member.arrivals.arrived(t0)
             slot.got_data(float(ts[0]), t0)
-            if slot.recorder is not None:
-                slot.recorder.inputs(x, ts)
+            slot.inputs(x, ts)  # the recording, the amplitude check of an assumed unit
             decoder = slot.decoder
             xk, tsk, seq, segments = decoder.stage(x, ts)
             if len(segments) == 1 and segments[0][1] > segments[0][0]:  # the usual chunk: batched

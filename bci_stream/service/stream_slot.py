@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -37,8 +36,9 @@ from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
                                   resolve_one)
-from bci_stream.lsl.units import recorded_channels, unit_scale
+from bci_stream.lsl.units import AmplitudeCheck, recorded_channels, unit_scale
 from bci_stream.service.commands import CommandHandler
+from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
@@ -50,7 +50,7 @@ from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
 
-RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (await_consumers), s
+RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -104,6 +104,7 @@ class StreamSlot(StallHandling):
         self.full: pylsl.StreamInfo | None = None
         self.chan_idx: np.ndarray | None = None
         self.units_scale: np.ndarray | None = None
+        self.amp_check: AmplitudeCheck | None = None  # an assumed unit's amplitude, on the first 2 s (then None)
         self.load_window: LoadWindow | None = None
         self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
@@ -182,7 +183,7 @@ class StreamSlot(StallHandling):
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         self.chan_idx = chan_idx = check_stream(full, card)
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
-        self.units_scale = units.scale
+        self.units_scale, self.amp_check = units.scale, AmplitudeCheck(units, chan_idx, self.sfreq, full.name())
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.monitor = SourceMonitor(full, self.predicate())
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
@@ -225,7 +226,7 @@ class StreamSlot(StallHandling):
         if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
             wait = 0.0 if self.ring is not None and self.ring.had_consumers() is False else RESUBSCRIBE_S
         if wait > 0 and not self.lost_at_open:
-            self.status.output_stream["consumer_waited_s"] = self.await_consumers(wait)
+            self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
         if self.generation > 1 and ring is not None and self.prov_outlet is not None:  # before any row of its own
             self.status.output_stream.update(send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
                                                                     lambda: self.stopping))
@@ -240,27 +241,6 @@ class StreamSlot(StallHandling):
             prov = self.prov_outlet
             self.ring.note_consumers(have, None if prov is None else prov.outlet.have_consumers())
         return have
-
-    def await_consumers(self, wait_s: float) -> float:
-        """Before the first output, wait (at most ``wait_s``) for a consumer of the decoded stream: LSL consumers
-        miss what is pushed before they subscribe (a restarted worker: they re-subscribe within ~1.5 s, liblsl's
-        recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile, and the status goes on
-        being reported (``connecting``, with ``output_stream``): a wait of up to a minute is not a silent worker. A
-        shared worker's starter thread leaves commands to its loop. Returns the seconds waited (``wait_s``: no
-        consumer came)."""
-        t0 = pylsl.local_clock()
-        self.reporter.report()
-        while not self.outlet.outlet.have_consumers() and pylsl.local_clock() < t0 + wait_s and not self.stopping:
-            time.sleep(0.02)
-            if self.host is None:
-                self.commands.poll()
-            if self.reporter.due(pylsl.local_clock()):
-                self.reporter.report()
-        waited = round(pylsl.local_clock() - t0, 3)
-        if not self.outlet.outlet.have_consumers() and not self.stopping:
-            log.warning("decoder %s: no consumer of %s after %.1f s; decoding anyway", self.decoder_id,
-                        self.outlet.name, waited)
-        return waited
 
     def attach(self) -> None:
         """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
@@ -330,13 +310,24 @@ class StreamSlot(StallHandling):
 
     def process(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> None:
         """Decode and publish one pulled chunk alone (``x`` is a view of the reused pull buffer)."""
-        if self.recorder is not None:
-            self.recorder.inputs(x, ts)
+        self.inputs(x, ts)
         out = self.decoder.decode(x, ts)
         if out is None:  # every sample of the chunk was rejected
             return
         y, ts_kept, seq, t_dec, epochs = out
         self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0, epochs=epochs)
+
+    def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
+        """A pulled chunk, before decoding: into the recording, and to the check of an assumed unit's amplitude (a
+        warning in ``stream.units.warning``, the log and the recording when implausible)."""
+        if self.recorder is not None:
+            self.recorder.inputs(x, ts)
+        if (check := self.amp_check) is not None:
+            if (why := check.feed(x)) is not None:
+                self.status.stream["units"]["warning"] = why
+                log.warning("decoder %s: %s", self.decoder_id, why)
+                self.event("units_warning", message=why)
+            self.amp_check = None if check.done else check
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
                 t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:

@@ -138,3 +138,28 @@ def test_a_swap_to_a_model_in_another_unit_is_refused_while_the_streams_unit_is_
         finally:
             sup.stop(handle.id)
             del outlet
+
+
+@pytest.mark.parametrize("worker", ["shared", "dedicated"])
+def test_an_assumed_unit_with_an_implausible_amplitude_is_warned_in_the_status(supervisor, worker):
+    """A stream without units is read as the model's microvolts; volts (SD ~1e-5) read so decode as noise: the
+    status says so once its first 2 s are in (``stream.units.warning``, naming the unit that would fit), and decoding
+    goes on. The same samples in microvolts give no warning."""
+    x_uv = test_signal(int(3 * TINY_SFREQ), seed=22).astype(np.float64) * 20.0
+    for factor, warned in ((1e-6, True), (1.0, False)):
+        name = unique("amp")
+        outlet = pylsl.StreamOutlet(_stream_info(name, None))
+        handle = _start(supervisor, outlet.get_info(), worker=worker)
+        try:
+            wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+            push_paced(outlet, x_uv * factor, TINY_SFREQ * 4, chunk=10)
+            wait_for(lambda: handle.status.counters.samples_out == len(x_uv), 30, "every sample decoded")
+            units = handle.status.stream["units"]
+            assert units["assumed"] is True and units["input"] == "microvolts", units
+            if warned:
+                assert "declares no unit" in units["warning"] and "plausible if the values are in V" in units["warning"]
+            else:
+                assert "warning" not in units, units
+        finally:
+            supervisor.stop(handle.id)
+            del outlet

@@ -1,0 +1,36 @@
+"""A new decoder's or a restarted worker's wait for the consumers of its decoded stream, before its first output."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import pylsl
+
+if TYPE_CHECKING:
+    from bci_stream.service.stream_slot import StreamSlot
+
+log = logging.getLogger("bci_stream.worker")
+
+
+def await_consumers(slot: StreamSlot, wait_s: float) -> float:
+    """Before the first output, wait (at most ``wait_s``) for a consumer of the decoded stream: LSL consumers
+    miss what is pushed before they subscribe (a restarted worker: they re-subscribe within ~1.5 s, liblsl's
+    recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile, and the status goes on
+    being reported (``connecting``, with ``output_stream``): a wait of up to a minute is not a silent worker. A
+    shared worker's starter thread leaves commands to its loop. Returns the seconds waited (``wait_s``: no
+    consumer came)."""
+    t0 = pylsl.local_clock()
+    slot.reporter.report()
+    while not slot.outlet.outlet.have_consumers() and pylsl.local_clock() < t0 + wait_s and not slot.stopping:
+        time.sleep(0.02)
+        if slot.host is None:
+            slot.commands.poll()
+        if slot.reporter.due(pylsl.local_clock()):
+            slot.reporter.report()
+    waited = round(pylsl.local_clock() - t0, 3)
+    if not slot.outlet.outlet.have_consumers() and not slot.stopping:
+        log.warning("decoder %s: no consumer of %s after %.1f s; decoding anyway", slot.decoder_id,
+                    slot.outlet.name, waited)
+    return waited
