@@ -24,6 +24,7 @@ from bci_stream.lsl.source import check_stream
 from bci_stream.lsl.units import unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
 from bci_stream.service.reporter import StatusReporter
+from bci_stream.service.swap_checks import NOT_CONNECTED_YET, SWAP_IN_PROGRESS, outputs_refusal
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -36,6 +37,7 @@ class _LoadedModel:
     model: StepModel | None = None
     chan_idx: np.ndarray | None = None
     scale: np.ndarray | None = None
+    units: dict[str, Any] | None = None  # the new model's channels' units, as ``status.stream["units"]`` shows them
     error: str | None = None
 
 
@@ -129,11 +131,11 @@ class CommandHandler:
     def start_swap(self, command: SwapModel) -> None:
         """Load and warm the new model in a thread; :meth:`finish_swap` switches between two chunks."""
         if self._swap_thread is not None and self._swap_thread.is_alive():
-            self.reply(command, False, error="a model swap is already in progress")
+            self.reply(command, False, error=SWAP_IN_PROGRESS)
             return
         decoder, source = self.decoder, self.source
         if decoder is None or source is None:
-            self.reply(command, False, error="the decoder is not connected to its stream yet; retry when running")
+            self.reply(command, False, error=NOT_CONNECTED_YET)
             return
 
         def load() -> None:
@@ -149,14 +151,11 @@ class CommandHandler:
                         f"model '{card.ref}' is in {card.unit!r}; the running decoder reads its stream, whose channels "
                         f"carry no unit, in its card's {old.unit!r}. A swap would read the same samples in another "
                         "unit; start a new decoder with options.input_unit set to the stream's unit")
-                loaded.scale = units.scale
+                loaded.scale, loaded.units = units.scale, units.describe()
                 if (why := gap_policy_refusal(decoder.options, card)) is not None:  # the API refuses it first (422)
                     raise ModelError(why)
-                if card.output.labels != old.output.labels or card.output.kind != old.output.kind:
-                    raise ModelError(
-                        f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running "
-                        f"decoder publishes {old.output.kind} {old.output.labels}. A hot swap keeps the output "
-                        "stream, so outputs must match; start a new decoder instead")
+                if (why := outputs_refusal(card, old.output.kind, old.output.labels)) is not None:
+                    raise ModelError(why)
                 model = self.load_model(entry)
                 model.warm_up()
                 loaded.model = model
@@ -187,6 +186,7 @@ class CommandHandler:
         before, status.model = status.model, model_info(loaded.model)
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
+            status.stream["units"] = loaded.units  # the units of the channels the new model reads
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
         self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters()))
         self.reporter.report()

@@ -25,21 +25,20 @@ import queue
 import select
 import signal
 import threading
-import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
 import pylsl
 from pylsl.util import LostError
 
-from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.arrivals import BURST_S, Arrivals, plan
+from bci_stream.service.code_stamp import CodeChangedError, code_changed
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
 from bci_stream.service.slot_pool import SlotPool
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
-from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, EXIT_REFUSED
+from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, describe_failure, report_failure
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -96,11 +95,14 @@ class SharedWorker:
         The worker's control pipe (:mod:`bci_stream.service.pool_messages`).
     models_dir, status_interval, recordings_dir
         As for a dedicated worker.
+    refusal
+        Why every stream is refused (:func:`~bci_stream.service.code_stamp.code_changed`), or None.
     """
 
     def __init__(self, index: int, control: Connection, models_dir: str, status_interval: float = 0.25,
-                 recordings_dir: str | None = None) -> None:
+                 recordings_dir: str | None = None, refusal: str | None = None) -> None:
         self.index = index
+        self.refusal = refusal
         self.control = control
         self.out = ControlSender(control)
         self.models_dir = models_dir
@@ -115,17 +117,25 @@ class SharedWorker:
         self._pipes.register(control.fileno(), select.POLLIN)
 
     def run(self) -> int:
+        """Host streams until told to stop (0); a crash of the worker itself ends every stream with its traceback as
+        their error and code 1 (they are restarted elsewhere with their last state), and the worker with 1."""
+        code, error = 0, None
         try:
             self.loop()
+        except Exception as exc:  # noqa: BLE001 - not one stream's: every stream is told, not silently "stopped"
+            log.exception("shared worker %d crashed", self.index)
+            code, error = describe_failure(exc)
         finally:
             for member in list(self.members.values()):
                 member.slot.commands.stop_requested = True
             for member in list(self.members.values()):
                 if member.starter is not None:
                     member.starter.join(5.0)
-                self.end(member, 0)
+                if error is not None:
+                    member.slot.reporter.set_state("error", error)
+                self.end(member, code)
             self.out.close()
-        return 0
+        return code
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -271,17 +281,21 @@ class SharedWorker:
 
     def add(self, msg: AddStream) -> None:
         """Host a decoder: its slot starts (load, resolve, connect) in a thread; :meth:`started` attaches it."""
-        spec = DecoderSpec.model_validate_json(msg.spec_json)
         sender = StatusSender(msg.status_conn)
         try:
+            if self.refusal is not None:  # this worker's code is not its service's (code_stamp)
+                raise CodeChangedError(self.refusal)
+            spec = DecoderSpec.model_validate_json(msg.spec_json)
             slot = StreamSlot(msg.decoder_id, msg.generation, spec, self.models_dir, msg.cmd_conn, sender,
                               self.status_interval, msg.ring, self.recordings_dir, host=self.pool,
                               load_model=self.pool.load)
-        except OSError as exc:  # its output ring is gone (deleted while it was being placed): this stream only
-            log.warning("decoder %s: cannot open its output ring (%s); not started", msg.decoder_id, exc)
+        except Exception as exc:  # noqa: BLE001 - e.g. its ring gone, or of another layout: this stream only
+            code, error = describe_failure(exc)
+            report_failure(msg.decoder_id, msg.generation, sender, self.status_interval, error,
+                           {"kind": "shared", "index": self.index, "pid": os.getpid()})
             sender.close()
             msg.cmd_conn.close()
-            self.out.put(StreamEnded(msg.decoder_id, msg.generation, 1))
+            self.out.put(StreamEnded(msg.decoder_id, msg.generation, code))
             return
         slot.status.worker = {"kind": "shared", "index": self.index, "pid": os.getpid()}
         member = Member(slot, msg.restore)
@@ -303,7 +317,7 @@ class SharedWorker:
                 else:
                     slot.connect(info)
             except Exception as exc:  # noqa: BLE001 - reported by started() in the loop's thread
-                member.outcome = self.describe_failure(exc)
+                member.outcome = describe_failure(exc)
 
         member.starter = threading.Thread(target=start, name=f"bci-stream-start-{msg.decoder_id}", daemon=True)
         member.starter.start()
@@ -332,15 +346,9 @@ class SharedWorker:
         member.next_snapshot = pylsl.local_clock() + slot.spec.options.snapshot_interval_s
         slot.reporter.report()
 
-    @staticmethod
-    def describe_failure(exc: BaseException) -> tuple[int, str]:
-        if isinstance(exc, BciStreamError):
-            return EXIT_REFUSED, str(exc)
-        return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))
-
     def fail(self, member: Member, exc: BaseException) -> None:
         """A stream's error: reported on its status, then the stream leaves the worker (the others stay)."""
-        code, error = self.describe_failure(exc)
+        code, error = describe_failure(exc)
         member.slot.reporter.set_state("error", error)
         if member.starter is not None:  # still starting: ended once its thread is done
             member.outcome = (code, None)
@@ -381,4 +389,5 @@ def shared_worker_main(index: int, control: Connection, models_dir: str, status_
     """Process entry point (``multiprocessing`` spawn target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s shared-worker[{index}] %(levelname)s %(message)s")
-    raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir).run())
+    refusal = code_changed()  # once: every stream it is given is refused with this
+    raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir, refusal).run())

@@ -14,6 +14,7 @@ supervisor may restart it).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import traceback
 from multiprocessing.connection import Connection
@@ -23,6 +24,8 @@ from pylsl.util import LostError
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.code_stamp import CodeChangedError, code_changed
+from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
@@ -51,9 +54,10 @@ class DecoderWorker(StreamSlot):
         except BciStreamError as exc:
             self.reporter.set_state("error", str(exc))
             return EXIT_REFUSED
-        except Exception:  # a crash: report it with its traceback, exit non-zero so it can be restarted
-            self.reporter.set_state("error", "worker crashed: " + traceback.format_exc(limit=8))
-            return 1
+        except Exception as exc:  # a crash: report it with its traceback, exit non-zero so it can be restarted
+            code, error = describe_failure(exc)
+            self.reporter.set_state("error", error)
+            return code
         finally:
             self.close()
         return self.stopped()
@@ -108,10 +112,35 @@ def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: st
     """Process entry point (``multiprocessing`` spawn target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s decoder[{decoder_id}] %(levelname)s %(message)s")
-    spec = DecoderSpec.model_validate_json(spec_json)
     sender = StatusSender(status_conn)
-    worker = DecoderWorker(decoder_id, generation, spec, models_dir, cmd_conn, sender, status_interval,
-                           ring, recordings_dir)
+    try:
+        if (why := code_changed()) is not None:
+            raise CodeChangedError(why)
+        spec = DecoderSpec.model_validate_json(spec_json)
+        worker = DecoderWorker(decoder_id, generation, spec, models_dir, cmd_conn, sender, status_interval,
+                               ring, recordings_dir)
+    except Exception as exc:  # noqa: BLE001 - before the worker could report anything (e.g. a ring it cannot map)
+        code, error = describe_failure(exc)
+        report_failure(decoder_id, generation, sender, status_interval, error,
+                       {"kind": "dedicated", "index": None, "pid": os.getpid()})
+        sender.close()
+        raise SystemExit(code) from None
     code = worker.run()
     sender.close()
     raise SystemExit(code)
+
+
+def describe_failure(exc: BaseException) -> tuple[int, str]:
+    """A worker's exit code and error for ``exc``: a refusal (:data:`EXIT_REFUSED`, its message), or a crash (1,
+    ``worker crashed:`` and its traceback, which the supervisor keeps in ``last_error`` after the exit code)."""
+    if isinstance(exc, BciStreamError):
+        return EXIT_REFUSED, str(exc)
+    return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))
+
+
+def report_failure(decoder_id: str, generation: int, sender: StatusSender, status_interval: float, error: str,
+                   worker: dict) -> None:
+    """Send state ``error`` with ``error`` for a decoder that failed before it had a status of its own."""
+    reporter = StatusReporter(decoder_id, generation, sender, status_interval, lambda kind, **fields: None)
+    reporter.status.worker = worker
+    reporter.set_state("error", error)

@@ -14,6 +14,7 @@ from bci_stream.api.views import decoder_status
 from bci_stream.core.messages import NO_STATE_YET, GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.service.requests import CommandRejectedError
+from bci_stream.service.swap_checks import retryable, swap_refusal
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
@@ -46,14 +47,27 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     """Hot swap: the worker loads and warms the new model beside the running one, then switches between
     two chunks; no sample is lost. The new model starts from its zero state (the filter state is kept
     when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase. A model the
-    decoder's options cannot run (``gap_policy`` ``decay`` without a recurrent state) is refused (422)."""
+    decoder's options cannot run (``gap_policy`` ``decay`` without a recurrent state), or that can never replace the
+    running one (other outputs, another rate, channels the stream lacks, another unit) is refused: 422 naming
+    ``body.model``. 409 only for what a retry can cure (the decoder is not running yet)."""
     card = check_model(registry, body.model)
-    if (why := gap_policy_refusal(handle.spec.options, card)) is not None:
-        raise HTTPException(status_code=422, detail=[{"loc": ["body", "model"], "msg": why, "type": "value_error"}])
-    result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
+    status = handle.status
+    why = gap_policy_refusal(handle.spec.options, card) or swap_refusal(card, status.model, status.stream)
+    if why is not None:  # known from the two cards: never sent to the worker
+        raise _model_refused(why)
+    try:
+        result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
+    except CommandRejectedError as exc:
+        if retryable(str(exc)):
+            raise
+        raise _model_refused(str(exc)) from None
     status = decoder_status(handle, result.counters)  # the swap's own figures, newer than the last snapshot
     status.model = result.model
     return status
+
+
+def _model_refused(why: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"loc": ["body", "model"], "msg": why, "type": "value_error"}])
 
 
 @router.get("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])

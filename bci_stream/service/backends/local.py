@@ -1,5 +1,8 @@
 """The local backend: a dedicated decoder's worker is a ``multiprocessing`` spawn on this host (the default).
 
+Each worker checks that it runs the code this service started with (:mod:`~bci_stream.service.code_stamp`: the
+stamp is taken when the backend is made, at serve start) and refuses to run otherwise.
+
 Placement: this backend runs everything here, so a ``placement`` is refused (:class:`PlacementError`)
 unless it names this host (``hostname`` equal to this machine's name, or a ``soft`` preference, which is
 met as well as it can be); ``resources`` and ``node_id`` are Ray's and need ``--backend ray``.
@@ -14,6 +17,7 @@ from typing import Any
 from bci_stream.core.errors import PlacementError
 from bci_stream.core.messages import Stop
 from bci_stream.service.backends import WorkerLink, requested
+from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.spawn import start_without_sigint
 from bci_stream.service.worker import worker_main
 
@@ -64,6 +68,8 @@ class LocalBackend:
         self.ctx = ctx
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
         self.hostname = socket.gethostname()
+        # the code this service runs: every worker spawned from here (dedicated or shared) refuses another
+        self.code_stamp = mark_serve_start()
 
     def check_placement(self, placement: Any) -> None:
         if placement is None:

@@ -1,0 +1,60 @@
+"""Is a worker about to run the code its service runs? A stamp of the package's source, taken at serve start.
+
+Workers are spawned: each imports bci_stream from disk when it starts, while the API process keeps the code it
+started with. A ``pip install -U`` or a ``git pull`` under a running ``serve`` makes the two disagree (a ring
+layout, a message's fields), and a worker would then fail in ways that say nothing of the cause. So the API
+process takes a stamp of the package's source files when the service starts (:func:`mark_serve_start`: a
+sha256 over every ``.py`` file of the package, a few ms) and hands it to every worker it spawns (in the
+environment, which a spawned process inherits); a worker compares it with the code it runs (:func:`code_changed`)
+before it touches anything, and refuses with :class:`CodeChangedError` on a difference. A worker given no stamp
+(started by other code than a service) does not check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from bci_stream.core.errors import BciStreamError
+
+#: The environment variable that carries the service's stamp to its worker processes.
+ENV = "BCI_STREAM_CODE_STAMP"
+
+
+class CodeChangedError(BciStreamError):
+    """The worker's code on disk is not the code its service started with: restart the service."""
+
+
+def source_stamp(root: Path | None = None) -> str:
+    """A short sha256 of every ``.py`` file under ``root`` (default: the installed bci_stream package), by
+    relative path and content."""
+    if root is None:
+        import bci_stream
+
+        root = Path(bci_stream.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def mark_serve_start() -> str:
+    """In the API process, when a service starts: take the stamp its workers must match (they inherit it)."""
+    stamp = os.environ[ENV] = source_stamp()
+    return stamp
+
+
+def code_changed() -> str | None:
+    """In a worker, first thing: why it must not run (the code on disk is not its service's), or None."""
+    expected = os.environ.get(ENV)
+    if not expected:
+        return None
+    actual = source_stamp()
+    if actual == expected:
+        return None
+    return (f"the bci-stream code on disk changed since serve started (serve runs the code stamped {expected}, "
+            f"this worker the code stamped {actual}, e.g. after a pip install -U or a git pull): restart serve")

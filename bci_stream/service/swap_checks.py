@@ -1,0 +1,49 @@
+"""What a hot swap needs of the new model, and which refusals a retry can cure.
+
+A swap keeps the decoder's stream and its output stream, so the new card must publish the same outputs and read
+the stream's rate: the API checks both from the two cards before it sends the command (a permanent refusal,
+422), and the worker checks them again with the channels and units of the stream (:mod:`.commands`). Only
+:data:`~bci_stream.core.messages.NO_STATE_YET`, :data:`SWAP_IN_PROGRESS` and :data:`NOT_CONNECTED_YET` can be
+cured by a retry (409).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bci_stream.core.messages import NO_STATE_YET
+
+SWAP_IN_PROGRESS = "a model swap is already in progress; retry once it is done"
+NOT_CONNECTED_YET = "the decoder is not connected to its stream yet; retry when running"
+
+
+def retryable(error: str) -> bool:
+    """A swap refusal that a retry can cure (the worker was busy or not running yet)."""
+    return any(why in error for why in (NO_STATE_YET, SWAP_IN_PROGRESS, NOT_CONNECTED_YET))
+
+
+def outputs_refusal(card: Any, kind: str, labels: list[str]) -> str | None:
+    """Why ``card`` cannot replace a model publishing ``kind`` ``labels`` (None: the same outputs)."""
+    if card.output.labels == list(labels) and card.output.kind == kind:
+        return None
+    return (f"model '{card.ref}' outputs {card.output.kind} {card.output.labels}; the running decoder publishes "
+            f"{kind} {list(labels)}. A hot swap keeps the output stream, so outputs must match; start a new decoder "
+            "instead")
+
+
+def rate_refusal(card: Any, stream_name: str, sfreq: float) -> str | None:
+    """Why ``card`` cannot decode stream ``stream_name`` at ``sfreq`` Hz (None: the same rate, as ``check_stream``)."""
+    if abs(sfreq - card.sfreq) <= 1e-6 * card.sfreq:
+        return None
+    return (f"stream {stream_name!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz. A hot "
+            "swap keeps the stream; start a new decoder on a stream at that rate instead")
+
+
+def swap_refusal(card: Any, model: dict[str, Any] | None, stream: dict[str, Any] | None) -> str | None:
+    """What the API can tell from the running decoder's status (``model``, ``stream``) before it sends a swap to
+    ``card``: other outputs or another rate (None: nothing known against it, or the decoder is not running yet)."""
+    if model is not None and (why := outputs_refusal(card, model["kind"], model["labels"])) is not None:
+        return why
+    if stream is not None and stream.get("sfreq"):
+        return rate_refusal(card, stream["name"], float(stream["sfreq"]))
+    return None
