@@ -204,7 +204,7 @@ def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models
         assert st["worker"]["restored_seq"] > n  # restored from a snapshot taken on node B
         assert st["counters"]["state_epoch"] == 2  # the last published epoch + 1 (the seed carried it; was 1)
         assert "consumer_waited_s" not in st["output_stream"], st["output_stream"]
-    assert "provenance_replayed" not in st["output_stream"], st["output_stream"]  # the seed row is not sent again
+        assert "provenance_replayed" not in st["output_stream"], st["output_stream"]  # the seed row is not sent again
         st = wait_status(client, soft_id, lambda s: s["counters"]["samples_out"] > 200, 60, "decoding on node A")
         assert st["counters"]["gaps"] >= 1 and st["counters"]["samples_lost"] > 0  # the outage, counted
         t = st["totals"]  # node B's generation is still counted (its last snapshot), the epoch not summed

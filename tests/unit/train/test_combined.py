@@ -218,6 +218,6 @@ def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path):
     assert res.report["chosen_family"] in fams
     params = fit(prep, all_trials(prep, [0, 1]), res.configs["csp_riemann"])
     training = {"label_map": LABELS}
-    card = _export(params, "csp_riemann", tmp_path / "forced", "forced", training, {})
+    card = _export(params, "csp_riemann", tmp_path / "forced", "forced", "1.0.0", training, {})
     assert card.architecture.family == "csp_riemann" and card.scoring.decision_time_s == 2.0
     assert ModelRegistry(tmp_path).get("forced").card.step.family == "csp_riemann"
