@@ -91,6 +91,28 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     return idx, missing, ambiguous
 
 
+#: The 10-20 names of four positions that 10-10 renamed (10-20 → 10-10). Older caps and clinical montages use the
+#: left side; MNE's and most newer montages the right. Names are not matched across them: a message only hints.
+TEN_TWENTY_RENAMED = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+
+
+def renamed_hint(missing: Sequence[str], available: Sequence[str | None], source: str = "stream") -> str:
+    """A hint for a message on ``missing`` channels when ``available`` has them under their other name (10-20
+    ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse): ``""`` when none is."""
+    have = {ch_name_key(a): a for a in available if a}
+    other = {**TEN_TWENTY_RENAMED, **{new: old for old, new in TEN_TWENTY_RENAMED.items()}}
+    pairs = []
+    for name in missing:
+        alt = other.get(normalise_ch_name(name))
+        if alt is not None and ch_name_key(alt) in have:
+            pairs.append((have[ch_name_key(alt)], name))
+    if not pairs:
+        return ""
+    theirs, wanted = ", ".join(a for a, _ in pairs), ", ".join(w for _, w in pairs)
+    return (f" ({source} has {theirs}: the other name of {wanted}; T3, T4, T5, T6 of 10-20 are T7, T8, P7, P8 of "
+            f"10-10. Names are not matched across the two systems: rename the channels to the model's names)")
+
+
 def shortlist(names: Sequence[object], limit: int = 10) -> str:
     """The first ``limit`` of ``names`` for a message, comma-separated, ``" ..."`` when there are more."""
     return ", ".join(map(str, names[:limit])) + (" ..." if len(names) > limit else "")
@@ -118,6 +140,7 @@ def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[st
         raise ChannelError(
             f"ch_names has {len(missing)} channel(s) not in {source}: {shortlist(missing)} "
             f"({source} has {len(ch_names)} channels: {shortlist(list(ch_names))})"
+            + renamed_hint(missing, ch_names, source)
         )
     if len(set(idx)) != len(idx):
         raise ChannelError(f"ch_names must not name the same channel twice (after normalising); got {list(wanted)}")

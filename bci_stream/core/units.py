@@ -35,6 +35,16 @@ def mne_lsl_unit(unit: str, ch_type: str) -> str:
     return _POWERS.get(int(text), unit)
 
 
+#: What a ``unit`` field says when a channel has no (known) unit: MNE writes ``n/a`` (and ``NA``), others ``none``,
+#: ``unknown``, ``-``. Read as no unit at all, so ``input_unit`` (or the card's unit) applies as to a blank field.
+NO_UNIT = frozenset({"", "none", "n/a", "na", "unknown", "-"})
+
+
+def is_no_unit(unit: str) -> bool:
+    """Whether a ``unit`` field says the channel has no unit (:data:`NO_UNIT`, ignoring case and spaces)."""
+    return unit.strip().replace(" ", "").lower() in NO_UNIT
+
+
 def volts_per_unit(unit: str) -> float | None:
     """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows.
 
@@ -71,5 +81,5 @@ def implausible_amplitude(sd: float, unit: str) -> str | None:
             + (f" (plausible if the values are in {' or '.join(fits)})" if fits else ""))
 
 
-__all__ = ["MNE_VOLTAGE_TYPES", "PLAUSIBLE_SD_UV", "VOLTS", "implausible_amplitude", "mne_lsl_unit",
-           "volts_per_unit"]
+__all__ = ["MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "implausible_amplitude", "is_no_unit",
+           "mne_lsl_unit", "volts_per_unit"]

@@ -13,7 +13,7 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import match_channels, shortlist
+from bci_stream.core.channels import match_channels, renamed_hint, shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import read_labels
@@ -111,11 +111,13 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
             f"{shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} channels model "
             f"'{card.ref}' needs are not among the labelled ones: {shortlist(missing)}. Label every channel "
             "in desc/channels/channel/label (the service does not guess which unlabelled channel is which)"
+            + renamed_hint(missing, labels)
         )
     if missing:
         raise StreamMismatchError(
             f"{stream} lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
             f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
+            + renamed_hint(missing, labels)
         )
     arr = np.asarray([where[i] for i in found], dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):

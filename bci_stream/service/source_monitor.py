@@ -38,6 +38,9 @@ class SourceMonitor:
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = 0.0
         self._inlet: pylsl.StreamInlet | None = None
+        #: the resolved info of the latest new outlet instance (:meth:`new_instance`): its full info is checked
+        #: against the model before any of its samples is decoded (``StallHandling.note_reconnect``)
+        self.fresh: pylsl.StreamInfo | None = None
         self._was_reset: Callable[[], bool] = lambda: False
 
     def follow(self, inlet: pylsl.StreamInlet, timeout: float = 2.0) -> None:
@@ -173,4 +176,6 @@ class SourceMonitor:
         """A new outlet instance of the source among ``mine`` (a reconnection), else None."""
         new = [i for i in mine if i.uid() not in self.seen_uids]
         self.seen_uids.update(i.uid() for i in new)
+        if new:
+            self.fresh = new[0]
         return new[0] if new else None

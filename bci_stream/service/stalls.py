@@ -4,7 +4,8 @@ A stall is not an error: a source that goes silent (a replay that ended, a sende
 decoder in state ``stalled`` with a ``stall`` description in its status (``kind``: ``silent`` or ``lost``, the
 ``reason``, ``since``: the ``local_clock()`` of the last data, ``seconds`` silent so far, updated at each report),
 counted in ``stalls``; data again clears it (``resumes``). ``error`` (the API's ``last_error``) is left to errors: a
-stream that comes back changed, a refused model, a crash.
+stream that comes back changed (another channel count, rate or format, or, read from the new instance's full info,
+another channel order, label or unit: :mod:`bci_stream.service.instance_check`), a refused model, a crash.
 """
 
 from __future__ import annotations
@@ -12,12 +13,21 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
+from pylsl.util import LostError, TimeoutError as LslTimeoutError
+
+from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.source import label_report
+from bci_stream.service.instance_check import check_instance, fetch_full_info
 
 if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     import pylsl
 
+    from bci_stream.core.spec import DecoderSpec
     from bci_stream.core.status import WorkerStatus
+    from bci_stream.engine.step_model import StepModel
+    from bci_stream.service.commands import CommandHandler
     from bci_stream.service.decoding import StreamDecoder
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.source_monitor import SourceMonitor
@@ -32,6 +42,12 @@ class StallHandling:
 
     # StreamSlot's attributes used here (and its methods event, open_inlet, update_clock)
     decoder_id: str
+    spec: DecoderSpec
+    model: StepModel | None
+    commands: CommandHandler
+    full: pylsl.StreamInfo | None
+    chan_idx: np.ndarray | None
+    units_scale: np.ndarray | None
     status: WorkerStatus
     reporter: StatusReporter
     decoder: StreamDecoder | None
@@ -95,19 +111,52 @@ class StallHandling:
         info, uid = self.monitor.check(now)
         here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
         self.status.source_present = here if self.monitor.checked else None
+        self.note_reconnect(uid)  # a new instance: checked (labels, units) before an inlet is opened on it
         if uid is not None and self.inlet is not None and here:
             self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
             self.inlet = None
         if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
-            self.open_inlet(info)
-            self.monitor.follow(self.inlet, 0.0)
-            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
-            self.inlet.open_stream(timeout=10.0)
-        self.note_reconnect(uid)
+            try:
+                self.open_inlet(info)
+                self.monitor.follow(self.inlet, 0.0)
+                self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+                self.inlet.open_stream(timeout=10.0)
+            except (LostError, LslTimeoutError):
+                # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still
+                # stalled and looked for, as at any other time; not a crash
+                log.warning("decoder %s: %s went away before its inlet opened; looking for it again",
+                            self.decoder_id, info.name())
+                if self.inlet is not None:
+                    self.inlet.close_stream()
+                self.inlet = None
 
     def note_reconnect(self, uid: str | None) -> None:
-        """Count a reconnection when the source came back as a new outlet instance (a new LSL uid)."""
+        """Count a reconnection when the source came back as a new outlet instance (a new LSL uid), once its full
+        info passed :meth:`check_new_instance` (StreamMismatchError otherwise: none of its samples is decoded)."""
         if uid is not None:
+            self.check_new_instance()
             self.status.stream["uid"] = uid
             self.status.counters.reconnects += 1
             self.event("reconnect", uid=uid)
+
+    def check_new_instance(self) -> None:
+        """Read the full info of the new outlet instance the monitor found and check it against the running model
+        and the instance decoded so far (:func:`~bci_stream.service.instance_check.check_instance`): the same channel
+        map, unit factors, labels and units, or StreamMismatchError naming what changed. Once per new instance.
+        Accepted, it becomes the stream the status describes and the next checks (and a hot swap) compare with."""
+        fresh, was = self.monitor.fresh, self.full or self.monitor.source
+        if fresh is None:
+            return
+        full = fetch_full_info(fresh, was)
+        dec = self.decoder
+        card = dec.card if dec is not None else self.model.card
+        chan_idx = dec.chan_idx if dec is not None else self.chan_idx
+        scale = np.asarray(dec.state.scale).reshape(-1) if dec is not None else self.units_scale
+        units = check_instance(full, was, card, chan_idx, scale, self.spec.options.input_unit)
+        labels = read_labels(full)
+        if self.status.stream is not None:
+            self.status.stream.update(ch_names=labels if any(labels) else None, labels=label_report(labels),
+                                      units=units.describe())
+        self.full = self.monitor.source = full
+        if self.commands.source is not None:
+            self.commands.source = full

@@ -105,7 +105,7 @@ def test_the_replayed_desc_says_each_channels_type_and_unit_to_pylsl_mne_lsl_and
     card = ModelRegistry(models_dir).get("tiny-gru").card
     idx = channel_indices(read_labels(info), info.channel_count(), card, name)
     assert idx is not None and idx.tolist() == list(range(8))
-    assert read_units(info)[-2:] == ["none", "°C"]
+    assert read_units(info)[-2:] == [None, "°C"]  # "none": no unit
     scale = unit_scale(info, idx, list(card.ch_names), card.unit, None)
     assert scale.describe() == {"input": "microvolts", "assumed": False, "scale": 1.0}
 
