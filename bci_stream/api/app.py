@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_interval=settings.status_interval,
             max_restarts=settings.max_restarts,
             restart_backoff=settings.restart_backoff,
+            restart_reset_s=settings.restart_reset_s,
             recordings_dir=str(settings.recordings_dir),
             shared_workers=settings.shared_workers,
             default_worker=settings.worker,

@@ -64,9 +64,16 @@ class DecoderStatus(BaseModel):
 
     id: str
     state: str
+    """``starting``, ``connecting``, ``running``, ``stalled``, ``error`` (final: start refused or restarts used up;
+    a crashed worker waiting for its restart is ``starting``, see ``restart_in_s``) or ``stopped``."""
     pid: int | None
     created: float
     restarts: int
+    """Worker restarts over the decoder's life (the ``max_restarts`` budget counts those since it last ran healthy
+    for ``restart_reset_s``)."""
+    restart_in_s: float | None = None
+    """Seconds until the pending restart of its crashed worker (state ``starting``, ``last_error`` says why); None
+    when no restart waits."""
     exit_code: int | None
     """How the decoder ended (None while it runs): a dedicated worker's process exit code; in a shared worker, its
     slot's (0: stopped cleanly) while the process goes on serving its other decoders (``pid`` and ``worker``)."""

@@ -34,6 +34,7 @@ def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None
         pid=s.pid,
         created=handle.created,
         restarts=handle.restarts,
+        restart_in_s=handle.restart_in(),
         exit_code=handle.exit_code,
         last_error=handle.last_error,
         request=handle.spec.model_dump(),

@@ -91,11 +91,18 @@ class Settings(BaseSettings):
     )
     max_restarts: int = Field(
         default=3, ge=0, le=100,
-        description="Restarts of a crashed worker process before its decoder is left in `error`.",
+        description="Restarts of a crashed worker process, since it last ran healthy (`restart_reset_s`), before its "
+                    "decoder is left in `error`.",
     )
     restart_backoff: float = Field(
         default=0.5, gt=0, le=60, description="Delay in seconds before the first restart of a crashed worker; doubles "
-                                              "on each further restart."
+                                              "on each further restart since it last ran healthy (at most 30 s)."
+    )
+    restart_reset_s: float = Field(
+        default=60.0, gt=0, le=86400,
+        description="Seconds a worker must have been `running` for its next crash to count as a first one: the "
+                    "`max_restarts` budget and the `restart_backoff` start anew (`restarts` in the status counts "
+                    "them all).",
     )
     worker: WorkerKind = Field(
         default=DEFAULT_WORKER,

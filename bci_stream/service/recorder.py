@@ -68,7 +68,8 @@ class Recorder:
                                                       ch_types=ih.get("ch_types")),
                              ih["channel_format"], len(ih["ch_names"]))
         model = oh.get("model", {})
-        model_xml = "<model>" + "".join(f"<{k}>{v}</{k}>" for k, v in model.items() if k in ("name", "version", "sha256")) + "</model>"
+        model_xml = "<model>" + "".join(f"<{k}>{v}</{k}>" for k, v in model.items()
+                                        if k in ("name", "version", "sha256")) + "</model>"
         self._xdf.add_stream(DECODED, stream_header_xml(oh["name"], "Decoded", oh["labels"], oh["sfreq"], "float32",
                                                         oh["source_id"], extra_desc=model_xml),
                              "float32", len(oh["labels"]))
@@ -211,3 +212,17 @@ def open_recording(recordings_dir: str | None, record_path: str, generation: int
         return Recorder(path, input_header, output_header)
     except OSError as exc:
         raise StreamMismatchError(f"record_path {record_path!r}: {exc}") from None
+
+
+def record_path_refusal(recordings_dir: str | None, record_path: str | None) -> str | None:
+    """Why ``record_path`` cannot be recorded to, known before a worker starts (no ``recordings_dir``, or the file
+    exists: a recording is never overwritten), or None. The API refuses such a request at once; the worker's own
+    check (:func:`open_recording`) stays for a file created meanwhile."""
+    if record_path is None:
+        return None
+    if recordings_dir is None:
+        return "record_path was given but the service has no recordings_dir"
+    path = Path(recordings_dir) / record_path
+    if path.exists():
+        return f"record_path must not exist (recordings are never overwritten), got {record_path!r}: {path} exists"
+    return None

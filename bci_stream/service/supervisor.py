@@ -2,7 +2,9 @@
 
 It lives in the API process. One monitor thread reads every worker's status pipe and checks every worker's liveness
 several times a second: a worker that dies is noticed within ``poll_interval`` seconds, reported with its exit code,
-and restarted with exponential backoff up to ``max_restarts`` times, unless its model or stream was refused. Where a
+and restarted with exponential backoff (:mod:`~bci_stream.service.restart_policy`: ``max_restarts`` and the backoff
+count the crashes since it last ran healthy for ``restart_reset_s``; ``starting`` while a restart waits, ``error``
+only when final), unless its model or stream was refused. Where a
 worker runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors); a
 restart that no node can take leaves the decoder in ``error`` saying why. A Ray actor's restart runs off the monitor
 thread (:mod:`~bci_stream.service.backends.starts`; the decoder is ``starting`` meanwhile), and one that fails for a
@@ -33,8 +35,9 @@ from bci_stream.service.spawn import start_without_sigint
 from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
-from bci_stream.service.backends.starts import Starts, restart_delay, start_failure
+from bci_stream.service.backends.starts import Starts
 from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
+from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
 from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -50,9 +53,11 @@ class Supervisor:
     status_interval
         Seconds between status snapshots of a running worker.
     max_restarts
-        Restarts of a crashed worker before it is left in ``error``.
+        Restarts of a crashed worker, since it last ran healthy, before it is left in ``error``.
     restart_backoff
-        First restart delay in seconds, doubled on each further restart (capped at 30 s).
+        First restart delay in seconds, doubled on each further restart since it last ran healthy (capped at 30 s).
+    restart_reset_s
+        Seconds a worker must have been ``running`` for its next crash to count as a first one (budget, backoff).
     poll_interval
         Liveness check period of the monitor thread.
     recordings_dir
@@ -70,7 +75,7 @@ class Supervisor:
     def __init__(self, models_dir: str, status_interval: float = 0.25, max_restarts: int = 3,
                  restart_backoff: float = 0.5, poll_interval: float = 0.1, recordings_dir: str | None = None,
                  shared_workers: int | None = None, default_worker: str | None = None, backend: str = "local",
-                 backend_options: dict[str, Any] | None = None) -> None:
+                 backend_options: dict[str, Any] | None = None, restart_reset_s: float = DEFAULT_HEALTHY_S) -> None:
         default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or DEFAULT_WORKER
         if default_worker not in ("dedicated", "shared"):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
@@ -80,6 +85,7 @@ class Supervisor:
         self.status_interval = status_interval
         self.max_restarts = max_restarts
         self.restart_backoff = restart_backoff
+        self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)
         self.poll_interval = poll_interval
         self._ctx = mp.get_context("spawn")
         self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
@@ -216,6 +222,7 @@ class Supervisor:
 
     def _spawn(self, handle: DecoderHandle) -> None:
         """Start a worker for ``handle`` (a new generation): the shared pool, or the backend (PlacementError)."""
+        handle.running_since, handle.ended_status = None, handle.status  # the status of the generation before
         if handle.shared:
             self.pool.place(handle)
             handle.placement = local_placement(handle, handle.worker)
@@ -301,6 +308,7 @@ class Supervisor:
         with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe
             if generation == handle.generation and handle.status_conn is conn:
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
+                self.policy.saw(handle, snapshot.state, handle.status_received)
                 if snapshot.error:
                     handle.last_error = snapshot.error
                 if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
@@ -331,6 +339,7 @@ class Supervisor:
             return
         handle.generation += 1
         with self._lock:
+            handle.ended_status, handle.running_since = handle.status, None
             handle.status = replace(handle.status, state="starting")
         self.starts.submit(handle)
 
@@ -344,12 +353,9 @@ class Supervisor:
 
     def _start_failed(self, handle: DecoderHandle, exc: BaseException) -> None:
         """A restart failed: no node can take it (``error``, final), or a transient failure retried under the crash
-        policy (``max_restarts``, ``restart_backoff``); ``last_error`` says which."""
+        policy (:attr:`policy`; ``starting`` meanwhile); ``last_error`` says which."""
         with self._lock:
-            delay = start_failure(handle, exc, self.max_restarts, self.restart_backoff)
-            handle.status = replace(handle.status, state="error", error=handle.last_error)
-            if delay is not None and not handle.stopping:
-                handle.restart_at = time.monotonic() + delay
+            self.policy.start_failed(handle, exc, time.monotonic())
         log.error("%s", handle.last_error)
 
     def _end_if_stopped(self, handle: DecoderHandle) -> None:
@@ -390,11 +396,5 @@ class Supervisor:
                     said = handle.status.error
                     handle.last_error = self.backend.exit_message(process, handle.exit_code) + (
                         f"; its last error: {said}" if said and said.startswith("worker crashed") else "")
-                handle.status = replace(handle.status, state="error", error=handle.last_error)
-                delay = None if refused else restart_delay(handle.restarts, self.max_restarts, self.restart_backoff)
-                if delay is not None:
-                    handle.restarts += 1
-                    handle.restart_at = now + delay
-                    log.error("%s; restart %d/%d in %.1f s", handle.last_error, handle.restarts,
-                              self.max_restarts, delay)
+                self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
         return due

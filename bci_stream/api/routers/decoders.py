@@ -16,6 +16,7 @@ from bci_stream.core.spec import DecoderSpec, gap_policy_refusal
 from bci_stream.core.card import ModelCard
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
+from bci_stream.service.recorder import record_path_refusal
 from bci_stream.service.scoring import ScoringError, scoring_config
 from bci_stream.service.supervisor import DecoderHandle
 
@@ -71,6 +72,9 @@ def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: Regis
         except ScoringError as exc:
             raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "markers", "marker_map"],
                                                           "msg": str(exc), "type": "value_error"}]) from None
+    if (why := record_path_refusal(supervisor.recordings_dir, spec.options.record_path)) is not None:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "record_path"], "msg": why,
+                                                      "type": "value_error"}])
     handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
     url = f"/decoders/{handle.id}"
     response.headers["Location"] = url

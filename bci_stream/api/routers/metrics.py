@@ -1,4 +1,10 @@
-"""Prometheus exposition of every decoder's counters, state, latency histograms, recent load and stall."""
+"""Prometheus exposition of every decoder's counters, state, latency histograms, recent load and stall.
+
+The counters are summed over worker generations (they never go back). The latency histograms and the load gauges
+belong to one worker generation. While a restarted worker has no histograms yet, the last generation's are exported
+(no series vanishes during a restart); once it reports its own they start from 0 (a counter reset, which
+Prometheus' ``rate`` handles). The load gauges (a window of recent decoding) keep the last generation's values while
+the decoder is ``starting``, and are absent while a worker connects to its stream, as before its first chunk."""
 
 from __future__ import annotations
 
@@ -41,7 +47,8 @@ class SupervisorCollector:
     def collect(self) -> Iterator[Metric]:
         handles = self.supervisor.list()
         labels = ["decoder_id", "model"]
-        state = GaugeMetricFamily("bci_stream_decoder_state", "1 for the decoder's current state", labels=[*labels, "state"])
+        state = GaugeMetricFamily("bci_stream_decoder_state", "1 for the decoder's current state",
+                                  labels=[*labels, "state"])
         restarts = CounterMetricFamily("bci_stream_decoder_restarts", "Worker restarts after a crash", labels=labels)
         age = GaugeMetricFamily("bci_stream_status_age_seconds", "Seconds since the worker's latest status",
                                 labels=labels)
@@ -55,6 +62,9 @@ class SupervisorCollector:
                                     labels=labels)
         for h in handles:
             s = h.status
+            ended = h.ended_status  # while a restarted worker has no figures yet: the last generation's (see module)
+            s_load = ended.load if s.load is None and ended is not None and s.state == "starting" else s.load
+            s_hist = s.hist if s.hist or ended is None else ended.hist
             lv = [h.id, (s.model or {}).get("name") or h.spec.model]
             for st in STATES:
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
@@ -65,15 +75,15 @@ class SupervisorCollector:
             for k, fam in counters.items():
                 fam.add_metric(lv, float(getattr(totals, k)))
             stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)
-            if s.load is not None:
+            if s_load is not None:
                 for k, fam in load.items():
-                    if s.load[k] is not None:
-                        fam.add_metric(lv, float(s.load[k]))
-                for stage, hist in s.load["hist"].items():
+                    if s_load[k] is not None:
+                        fam.add_metric(lv, float(s_load[k]))
+                for stage, hist in s_load["hist"].items():
                     for q in RECENT_QUANTILES:
                         if (v := quantile(hist, q * 100)) is not None:
                             recent.add_metric([*lv, stage, f"{q:g}"], v)
-            for stage, hist in s.hist.items():
+            for stage, hist in s_hist.items():
                 fam = hists.setdefault(stage, HistogramMetricFamily(
                     f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds)", labels=labels))
                 cum, buckets = 0, []

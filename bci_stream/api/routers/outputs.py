@@ -25,7 +25,9 @@ BACKLOG_POLL_S = 0.01  # how often it looks whether a backlogged client's earlie
 MAX_ROWS_PER_MESSAGE = 2000
 WS_NOT_FOUND = 4404
 WS_INTERNAL_ERROR = 1011
-#: an ``error`` with no restart scheduled for this long is final (a due restart leaves it within milliseconds)
+#: an ``error`` with no restart scheduled for this long is final. The supervisor shows a crashed decoder whose restart
+#: waits as ``starting`` (``restart_at`` set) and ``error`` only when final; but a worker reports ``error`` itself
+#: just before it exits, for up to a liveness check (``poll_interval``) before the supervisor judges the exit.
 ERROR_FINAL_S = 3.0
 
 

@@ -25,7 +25,10 @@ class DecoderHandle:
     process: Any = None
     cmd_conn: Any = None
     status: WorkerStatus = field(default_factory=WorkerStatus)
-    restarts: int = 0
+    restarts: int = 0  # over its lifetime (status, metrics)
+    recent_restarts: int = 0  # since a generation last ran healthy: the budget and backoff (restart_policy)
+    running_since: float | None = None  # time.monotonic() when the current generation first reported running
+    ended_status: WorkerStatus | None = None  # the previous generation's last status (/metrics while one starts)
     exit_code: int | None = None
     restart_at: float | None = None
     stopping: bool = False
@@ -52,6 +55,10 @@ class DecoderHandle:
         """Its counters summed over every worker generation (the running one's as of its latest snapshot, or
         ``latest``: its counters in a command's answer); ``state_epoch`` is the latest, ``max_chunk`` the largest."""
         return self.counted.totals(latest)
+
+    def restart_in(self) -> float | None:
+        """Seconds until its pending restart (a crashed worker waiting for its backoff), or None."""
+        return None if self.restart_at is None else max(0.0, round(self.restart_at - time.monotonic(), 3))
 
     def status_age(self) -> float | None:
         """Seconds since its worker's latest status snapshot (a worker sends one every status interval)."""

@@ -1,0 +1,100 @@
+"""When a crashed decoder is restarted, and what its status says while the restart waits.
+
+A decoder's ``restarts`` counts every restart of its life (status, ``/metrics``). The budget (``max_restarts``)
+and the backoff (``restart_backoff`` doubled per restart, at most 30 s: :func:`~.backends.starts.restart_delay`)
+count only the restarts since a worker generation last ran healthy: one that reported ``running`` and lived on for
+``healthy_s`` seconds (setting ``restart_reset_s``; stalls meanwhile count as healthy: the worker was fine, the
+source was not). So a crash after a long good run is treated as a first crash (restarted after the first backoff,
+with the whole budget), while crashes in quick succession (a worker that dies at start, or soon after it runs)
+still end in ``error`` after ``max_restarts``; as systemd's ``StartLimitIntervalSec`` and supervisord's
+``startsecs``.
+
+While a restart waits for its backoff the decoder is ``starting`` (``last_error`` says why, the handle's
+``restart_at`` when): ``error`` is final, a decoder that will not decode again unless it is started anew.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+from bci_stream.service.backends.starts import restart_delay, start_failure
+
+log = logging.getLogger("bci_stream.supervisor")
+
+#: Seconds a worker generation must have been running for its crash to count as a first crash (the default of the
+#: ``restart_reset_s`` setting).
+DEFAULT_HEALTHY_S = 60.0
+
+
+class RestartPolicy:
+    """The crash policy of one supervisor.
+
+    Parameters
+    ----------
+    max_restarts
+        Restarts allowed since the decoder last ran healthy; one more crash leaves it in ``error``.
+    backoff
+        Delay of the first restart in seconds (doubled on each further one since it last ran healthy; at most 30 s).
+    healthy_s
+        Seconds a generation must have run (from its first ``running`` status) to reset the budget and backoff.
+    """
+
+    def __init__(self, max_restarts: int, backoff: float, healthy_s: float = DEFAULT_HEALTHY_S) -> None:
+        if not healthy_s > 0:
+            raise ValueError(f"restart_reset_s must be > 0 seconds, got {healthy_s!r}")
+        self.max_restarts, self.backoff, self.healthy_s = max_restarts, backoff, healthy_s
+
+    def saw(self, handle: Any, state: str, now: float) -> None:
+        """A status of the current generation: note when it first ran."""
+        if state == "running" and handle.running_since is None:
+            handle.running_since = now
+
+    def _reset_if_healthy(self, handle: Any, now: float) -> None:
+        """The generation that just ended ran for ``healthy_s``: its crash is a first crash again."""
+        if handle.running_since is not None and now - handle.running_since >= self.healthy_s:
+            if handle.recent_restarts:
+                log.info("decoder %s ran %.0f s before this crash: its restart budget and backoff start anew",
+                         handle.id, now - handle.running_since)
+            handle.recent_restarts = 0
+        handle.running_since = None
+
+    def crashed(self, handle: Any, now: float, refused: bool) -> float | None:
+        """A worker of ``handle`` ended (``handle.last_error`` says how); schedule its restart, or leave it in
+        ``error`` (refused, or the budget is used up). Returns the delay, or None (final). Call under the
+        supervisor's lock."""
+        self._reset_if_healthy(handle, now)
+        delay = None if refused else restart_delay(handle.recent_restarts, self.max_restarts, self.backoff)
+        if delay is not None:
+            handle.restarts += 1
+            handle.recent_restarts += 1
+            handle.restart_at = now + delay
+            log.error("%s; restart %d/%d in %.1f s (%d in all)", handle.last_error, handle.recent_restarts,
+                      self.max_restarts, delay, handle.restarts)
+        self._show(handle, delay)
+        return delay
+
+    def start_failed(self, handle: Any, exc: BaseException, now: float) -> float | None:
+        """A restart failed (:func:`~.backends.starts.start_failure` judges it, on the restarts since the decoder
+        last ran healthy): schedule the next try, or leave it in ``error``. Call under the supervisor's lock."""
+        self._reset_if_healthy(handle, now)
+        view = SimpleNamespace(id=handle.id, last_error=handle.last_error, restarts=handle.recent_restarts)
+        delay = start_failure(view, exc, self.max_restarts, self.backoff)
+        handle.last_error = view.last_error
+        if delay is not None:
+            handle.restarts += view.restarts - handle.recent_restarts
+            handle.recent_restarts = view.restarts
+            if not handle.stopping:
+                handle.restart_at = now + delay
+        self._show(handle, delay)
+        return delay
+
+    @staticmethod
+    def _show(handle: Any, delay: float | None) -> None:
+        """``starting`` while a restart is pending (``error`` only when final); a crash ends any stall."""
+        if delay is None:
+            handle.restart_at = None
+        handle.status = replace(handle.status, state="error" if delay is None else "starting",
+                                error=handle.last_error, stall=None)

@@ -1,0 +1,45 @@
+"""POST /decoders with an ``options.record_path`` that already exists is refused at once with 422 naming the field,
+the rule and the path (it answered 201 and the decoder then went to ``error``, leaving a client that waits for
+``running`` waiting); the worker's own check stays for a file created between the POST and the worker's start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.settings import Settings
+from bci_stream.service.recorder import record_path_refusal
+from support.common import unique
+
+
+@pytest.fixture(scope="module")
+def rec_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    rec = tmp_path_factory.mktemp("recordings")
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1, recordings_dir=rec)
+    with BackgroundServer(settings) as srv:
+        yield srv, rec
+
+
+def test_an_existing_record_path_is_refused_at_post(rec_server):
+    srv, rec = rec_server
+    (rec / "day1").mkdir()
+    (rec / "day1" / "s01.xdf").write_bytes(b"an earlier session")
+    body = {"stream": {"name": unique("s15rf-rec")}, "model": "tiny-gru", "options": {"record_path": "day1/s01.xdf"}}
+    with httpx.Client(base_url=srv.url, timeout=30.0) as client:
+        r = client.post("/decoders", json=body)
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", "options", "record_path"]
+        assert "must not exist" in detail["msg"] and "never overwritten" in detail["msg"]
+        assert str(rec / "day1" / "s01.xdf") in detail["msg"] and "'day1/s01.xdf'" in detail["msg"]
+        assert client.get("/decoders").json() == []  # nothing was started
+        assert (rec / "day1" / "s01.xdf").read_bytes() == b"an earlier session"
+
+
+def test_record_path_refusal():
+    assert record_path_refusal("/nonexistent-recordings", None) is None
+    assert record_path_refusal("/nonexistent-recordings", "a.xdf") is None
+    assert record_path_refusal(None, "a.xdf") == "record_path was given but the service has no recordings_dir"
