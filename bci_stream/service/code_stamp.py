@@ -26,15 +26,22 @@ class CodeChangedError(BciStreamError):
     """The worker's code on disk is not the code its service started with: restart the service."""
 
 
+#: Parts of the package a worker never imports (the trainer, the simulator, offline analysis): editing a
+#: calibration script under a running serve must not make its later workers refuse.
+NOT_IN_WORKERS = ("train", "sim", "analysis")
+
+
 def source_stamp(root: Path | None = None) -> str:
-    """A short sha256 of every ``.py`` file under ``root`` (default: the installed bci_stream package), by
-    relative path and content."""
+    """A short sha256 of every ``.py`` file under ``root`` (default: the installed bci_stream package) but those of
+    :data:`NOT_IN_WORKERS`, by relative path and content."""
     if root is None:
         import bci_stream
 
         root = Path(bci_stream.__file__).parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] in NOT_IN_WORKERS:
+            continue
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())

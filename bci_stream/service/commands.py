@@ -186,7 +186,11 @@ class CommandHandler:
         before, status.model = status.model, model_info(loaded.model)
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
-            status.stream["units"] = loaded.units  # the units of the channels the new model reads
+            old = status.stream.get("units") or {}
+            units = dict(loaded.units)  # the units of the channels the new model reads
+            if "warning" in old and old.get("input") == units.get("input") and units.get("assumed"):
+                units["warning"] = old["warning"]  # the same assumed unit: its implausible amplitude still holds
+            status.stream["units"] = units
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
         self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters()))
         self.reporter.report()

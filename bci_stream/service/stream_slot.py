@@ -157,6 +157,10 @@ class StreamSlot(StallHandling):
                     log.warning("decoder %s: %s went away before its inlet had its info; looking for it again",
                                 self.decoder_id, info.name())
                     self.inlet = self.full = None
+                    if deadline is not None and pylsl.local_clock() > deadline:  # found, but never reachable
+                        raise StreamNotFoundError(f"{predicate} was found but its inlet could not read the stream's "
+                                                  f"info within {timeout:g} s (reachable for discovery, not for "
+                                                  "data: a firewall or network addresses?)") from None
             if poll_commands:
                 self.commands.poll()
             if self.reporter.due(pylsl.local_clock()):

@@ -20,6 +20,10 @@ def test_the_stamp_follows_every_source_file(tmp_path):
     assert changed != first
     (tmp_path / "pkg" / "sub" / "b.py").rename(tmp_path / "pkg" / "sub" / "c.py")
     assert source_stamp(tmp_path / "pkg") not in (first, changed)
+    now = source_stamp(tmp_path / "pkg")
+    (tmp_path / "pkg" / "train").mkdir()  # the trainer: workers never import it, editing it under serve is fine
+    (tmp_path / "pkg" / "train" / "calibrate.py").write_text("X = 1\n")
+    assert source_stamp(tmp_path / "pkg") == now
 
 
 def test_a_worker_checks_only_when_its_service_gave_a_stamp(monkeypatch):
