@@ -17,6 +17,7 @@ import pylsl
 from bci_stream.core.errors import StreamMismatchError
 from bci_stream.core.channels import shortlist
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, implausible_amplitude, is_no_unit, mne_lsl_unit, volts_per_unit
+from bci_stream.core.amplitude import median_channel_sd
 from bci_stream.lsl.info import desc_channel_values, per_channel
 
 
@@ -130,20 +131,6 @@ def _power_of_ten_hint(info: pylsl.StreamInfo, unit: str, channel: int | None) -
     return (f". A power of ten (mne-lsl's unit_mul) is read as a unit only on a voltage channel type "
             f"({', '.join(sorted(MNE_VOLTAGE_TYPES))}); "
             + (f"this channel's type is {kind!r}" if kind else "this channel's desc gives no type"))
-
-
-def median_channel_sd(x: np.ndarray) -> float:
-    """The median over channels of each channel's standard deviation over its finite samples (``x`` ``[T, C]``);
-    NaN when no channel has two finite samples."""
-    x = np.asarray(x, dtype=np.float64)
-    finite = np.isfinite(x)
-    if finite.all():  # the usual case, vectorised (a 64-channel, 2 s window at 1 kHz: ~0.3 ms)
-        return float(np.median(x.std(axis=0))) if len(x) > 1 else float("nan")
-    n = finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sds = np.nanstd(np.where(finite, x, np.nan), axis=0)
-    sds = sds[n > 1]
-    return float(np.median(sds)) if sds.size else float("nan")
 
 
 class AmplitudeCheck:

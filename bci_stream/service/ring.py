@@ -154,13 +154,14 @@ class OutputRing:
     def unsent_provenance(self) -> tuple[np.ndarray, int]:
         """The ``[seq, timestamp, state_epoch]`` of the rows whose provenance was not sent (from the provenance mark
         to the head, oldest first; a copy), and how many more there were that the ring no longer holds (overwritten:
-        older than its capacity, or slots a write cut short was overwriting). For a writer's next generation, before
+        older than its capacity, or slots a write cut short was overwriting, or the rows of that write). For a writer's next generation, before
         it writes: nothing writes meanwhile."""
         head = self.head
         oldest = max(self.provenance_sent, self.pending - self.capacity, 0)
         start = min(oldest, head)
         idx = np.arange(start, head) % self.capacity
-        return self._rows[idx, :N_META].copy(), start - min(self.provenance_sent, head)
+        cut_short = max(0, self.pending - head)  # a write cut short: its rows were pushed on LSL, not in the ring
+        return self._rows[idx, :N_META].copy(), start - min(self.provenance_sent, head) + cut_short
 
     def had_consumers(self) -> bool | None:
         """Whether the last writer's decoded outlet had LSL consumers when it last noted it; None: never noted."""

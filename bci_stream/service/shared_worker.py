@@ -124,7 +124,7 @@ class SharedWorker:
             self.loop()
         except Exception as exc:  # noqa: BLE001 - not one stream's: every stream is told, not silently "stopped"
             log.exception("shared worker %d crashed", self.index)
-            code, error = describe_failure(exc)
+            code, error = 1, describe_failure(exc)[1]  # the worker's failure, not a stream's refusal: restarted
         finally:
             for member in list(self.members.values()):
                 member.slot.commands.stop_requested = True

@@ -173,7 +173,7 @@ def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
     voltages) do not have scalp EEG's amplitude (:func:`bci_stream.core.units.implausible_amplitude`): a file read
     in the wrong unit (e.g. an XDF stream in volts without a unit in its desc, read as µV) scores as noise."""
     from bci_stream.core.units import implausible_amplitude
-    from bci_stream.lsl.units import median_channel_sd
+    from bci_stream.core.amplitude import median_channel_sd
 
     why = implausible_amplitude(median_channel_sd(data.T), "µV")
     return [] if why is None else [f"warning: {Path(source).name}: over the model's channels, the {why}; check the "

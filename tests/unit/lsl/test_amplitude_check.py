@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from bci_stream.cli import main
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
-from bci_stream.lsl.units import AmplitudeCheck, median_channel_sd, unit_scale
+from bci_stream.core.amplitude import median_channel_sd
+from bci_stream.lsl.units import AmplitudeCheck, unit_scale
 from support.common import REPO, SUBSET_R06, subset_file
 
 NAMES = ["C3", "Cz", "C4"]
