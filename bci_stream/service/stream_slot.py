@@ -232,8 +232,10 @@ class StreamSlot(StallHandling):
         if wait > 0 and not self.lost_at_open:
             self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
         if self.generation > 1 and ring is not None and self.prov_outlet is not None:  # before any row of its own
-            self.status.output_stream.update(send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
-                                                                    lambda: self.stopping))
+            sent = send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S, lambda: self.stopping)
+            self.status.output_stream.update(sent)
+            for key, n in sent.items():  # also counters, so ``totals`` keeps them over later restarts
+                setattr(self.status.counters, key, n)
 
     def consumers(self) -> bool | None:
         """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).

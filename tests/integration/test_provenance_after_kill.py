@@ -80,6 +80,8 @@ def test_every_decoded_row_has_one_provenance_row_across_a_kill_9(models_dir, wo
         wait_for(lambda: handle.generation == first + 1 and handle.status.state == "running"
                  and handle.status.counters.samples_out > 300, 60, "the restarted worker to decode")
         replayed = handle.status.output_stream.get("provenance_replayed")
+        assert handle.status.counters.provenance_replayed == replayed  # a counter: summed in totals over restarts
+        assert handle.totals().provenance_replayed == replayed
         pusher.halt.set()
         pusher.join()
         wait_for(lambda: handle.status.counters.samples_out == handle.status.counters.samples_in, 30,

@@ -26,7 +26,7 @@ STATES = get_args(DecoderState)
 #: never go back at a worker restart.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
-            "backward_steps")
+            "backward_steps", "provenance_replayed", "provenance_unrecoverable")
 #: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
 LOAD_GAUGES = (
     ("busy", "busy_ratio", "Fraction of the recent window's wall time spent on the decoder's chunks (pull to publish)"),
