@@ -86,3 +86,4 @@ class StateChanged:
     seq: int | None = None
     model: dict[str, Any] | None = None
     counters: dict[str, int] | None = None  # the decoder's counters just after the change
+    stream: dict[str, Any] | None = None  # a swap: the stream as the new model reads it (channel_map, units)

@@ -192,5 +192,6 @@ class CommandHandler:
                 units["warning"] = old["warning"]  # the same assumed unit: its implausible amplitude still holds
             status.stream["units"] = units
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
-        self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters()))
+        self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters(),
+                                                      status.stream))
         self.reporter.report()

@@ -34,7 +34,9 @@ def test_status_units_follow_a_swap_to_a_model_reading_other_channels(tmp_path):
         wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
         assert handle.status.stream["units"] == {"input": "uV", "assumed": False, "scale": 1.0}
         outlet.push_chunk(np.zeros((50, 2 * len(TINY_CH_NAMES)), dtype=np.float32).tolist())
-        sup.request(handle.id, SwapModel(model="tiny-x"), timeout=60)
+        answer = sup.request(handle.id, SwapModel(model="tiny-x"), timeout=60)
+        # the swap's own answer (PUT /model's) describes the stream as the new model reads it, before any snapshot
+        assert answer.stream["units"] == {"input": "V", "assumed": False, "scale": 1e6}
         wait_for(lambda: handle.status.model["name"] == "tiny-x", 30, "the swap in the status")
         assert handle.status.stream["channel_map"] == list(range(len(TINY_CH_NAMES), 2 * len(TINY_CH_NAMES)))
         assert handle.status.stream["units"] == {"input": "V", "assumed": False, "scale": 1e6}

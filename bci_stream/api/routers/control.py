@@ -63,6 +63,7 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
         raise _model_refused(str(exc)) from None
     status = decoder_status(handle, result.counters)  # the swap's own figures, newer than the last snapshot
     status.model = result.model
+    status.stream = result.stream or status.stream  # channel_map and units as the new model reads them
     return status
 
 
