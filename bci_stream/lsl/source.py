@@ -134,17 +134,20 @@ def label_report(labels: Sequence[str | None]) -> dict[str, Any]:
             "order_assumed": len(unlabelled) == len(labels)}
 
 
+def rate_mismatch(name: str, sfreq: float, card: ModelCard) -> str | None:
+    """Why stream ``name`` at ``sfreq`` Hz (0: irregular) cannot feed ``card``'s model (None: the same rate, to a
+    relative 1e-6); nothing is resampled."""
+    if sfreq == pylsl.IRREGULAR_RATE:
+        return f"stream {name!r} has an irregular rate; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
+    if abs(sfreq - card.sfreq) > 1e-6 * card.sfreq:
+        return f"stream {name!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
+    return None
+
+
 def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
     """Validate rate and format against the card; return the channel map of :func:`channel_indices`."""
-    sfreq = info.nominal_srate()
-    if sfreq == pylsl.IRREGULAR_RATE:
-        raise StreamMismatchError(
-            f"stream {info.name()!r} has an irregular rate; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
-        )
-    if abs(sfreq - card.sfreq) > 1e-6 * card.sfreq:
-        raise StreamMismatchError(
-            f"stream {info.name()!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
-        )
+    if (why := rate_mismatch(info.name(), info.nominal_srate(), card)) is not None:
+        raise StreamMismatchError(why)
     if (fmt := info.channel_format()) not in NUMERIC_FORMATS:
         raise StreamMismatchError(
             f"stream {info.name()!r} has channel format {OTHER_FORMATS.get(fmt, fmt)}; model '{card.ref}' needs a "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bci_stream.core.messages import NO_STATE_YET
+from bci_stream.lsl.source import rate_mismatch
 
 SWAP_IN_PROGRESS = "a model swap is already in progress; retry once it is done"
 NOT_CONNECTED_YET = "the decoder is not connected to its stream yet; retry when running"
@@ -33,10 +34,9 @@ def outputs_refusal(card: Any, kind: str, labels: list[str]) -> str | None:
 
 def rate_refusal(card: Any, stream_name: str, sfreq: float) -> str | None:
     """Why ``card`` cannot decode stream ``stream_name`` at ``sfreq`` Hz (None: the same rate, as ``check_stream``)."""
-    if abs(sfreq - card.sfreq) <= 1e-6 * card.sfreq:
-        return None
-    return (f"stream {stream_name!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz. A hot "
-            "swap keeps the stream; start a new decoder on a stream at that rate instead")
+    why = rate_mismatch(stream_name, sfreq, card)
+    return None if why is None else (f"{why}. A hot swap keeps the stream; start a new decoder on a stream at that "
+                                     "rate instead")
 
 
 def swap_refusal(card: Any, model: dict[str, Any] | None, stream: dict[str, Any] | None) -> str | None:
