@@ -154,8 +154,8 @@ class OutputRing:
     def unsent_provenance(self) -> tuple[np.ndarray, int]:
         """The ``[seq, timestamp, state_epoch]`` of the rows whose provenance was not sent (from the provenance mark
         to the head, oldest first; a copy), and how many more there were that the ring no longer holds (overwritten:
-        older than its capacity, or slots a write cut short was overwriting, or the rows of that write). For a writer's next generation, before
-        it writes: nothing writes meanwhile."""
+        older than its capacity, or slots a write cut short was overwriting, or the rows of that write). For a
+        writer's next generation, before it writes: nothing writes meanwhile."""
         head = self.head
         oldest = max(self.provenance_sent, self.pending - self.capacity, 0)
         start = min(oldest, head)
