@@ -6,7 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream.core.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderNotFoundError,
-                               DecoderNotReadyError, ModelError, ModelNotFoundError, PlacementError)
+                               DecoderNotReadyError, ModelError, ModelNotFoundError, ModelUnavailableError,
+                               PlacementError)
+
+#: What a 503 tells a client to wait before it retries (``Retry-After``, s): a model that could not be loaded now.
+RETRY_AFTER_S = 5
 
 #: Most specific first: the first class an error is an instance of gives its status code.
 STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
@@ -15,6 +19,7 @@ STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
     (DecoderNotReadyError, 409),
     (CommandRefusedError, 409),
     (CommandTimeoutError, 504),
+    (ModelUnavailableError, 503),
     (ModelError, 422),
     (PlacementError, 422),
 )
@@ -25,7 +30,13 @@ def status_code(exc: BciStreamError) -> int:
 
 
 async def bci_stream_error(request: Request, exc: BciStreamError) -> JSONResponse:
-    return JSONResponse(status_code=status_code(exc), content={"detail": str(exc)})
+    """``{"detail": message}`` with the error's status code; a 503 (a condition of the server a retry can cure) also
+    says ``"retryable": true`` and carries ``Retry-After``."""
+    code = status_code(exc)
+    if code == 503:
+        return JSONResponse(status_code=code, content={"detail": str(exc), "retryable": True},
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+    return JSONResponse(status_code=code, content={"detail": str(exc)})
 
 
 def install(app: FastAPI) -> None:

@@ -58,9 +58,48 @@ def ch_name_key(name: str) -> str:
     return normalise_ch_name(name).casefold()
 
 
+#: The 10-20 names of four positions that 10-10 renamed (10-20 → 10-10): the same scalp positions (MNE's
+#: ``standard_1005`` montage gives each pair the same coordinates). Older caps and clinical montages use the left
+#: side; MNE's and most newer montages the right. :func:`match_channels` takes one for the other when the wanted
+#: name itself is absent.
+TEN_TWENTY_RENAMED = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+_OTHER_NAME = {**TEN_TWENTY_RENAMED, **{new: old for old, new in TEN_TWENTY_RENAMED.items()}}
+_RENAMED_RULE = "T3, T4, T5, T6 of 10-20 are T7, T8, P7, P8 of 10-10"
+
+
+def other_name(name: str) -> str | None:
+    """The name of position ``name`` in the other system (``"T3"`` → ``"T7"``, ``"EEG P8"`` → ``"T6"``), or None."""
+    return _OTHER_NAME.get(normalise_ch_name(name))
+
+
+def _lookup(available: Sequence[str], wanted: Sequence[str]) -> list[tuple[str, list[int], str]]:
+    """Per name in ``wanted``: the indices into ``available`` it matches and how (``exact``, ``key``: by
+    :func:`ch_name_key`, ``renamed``: by its :func:`other_name`, when neither finds it and ``wanted`` does not
+    name that position itself)."""
+    exact: dict[str, list[int]] = {}
+    loose: dict[str, list[int]] = {}
+    for i, name in enumerate(available):
+        exact.setdefault(name, []).append(i)
+        loose.setdefault(ch_name_key(name), []).append(i)
+    keys = {ch_name_key(w) for w in wanted}
+    out = []
+    for name in wanted:
+        hits, how = exact.get(name, []), "exact"
+        if not hits:
+            hits, how = loose.get(ch_name_key(name), []), "key"
+        alt = other_name(name)
+        if not hits and alt is not None and alt.casefold() not in keys:
+            hits, how = loose.get(alt.casefold(), []), "renamed"
+        out.append((name, hits, how))
+    return out
+
+
 def match_channels(available: Sequence[str], wanted: Sequence[str]
                    ) -> tuple[list[int], list[str], dict[str, list[str]]]:
-    """Index into ``available`` of each name in ``wanted``: exact match first, then by :func:`ch_name_key`.
+    """Index into ``available`` of each name in ``wanted``: exact match first, then by :func:`ch_name_key`, then,
+    for a 10-20/10-10 renamed position (:data:`TEN_TWENTY_RENAMED`), by its other name: a wanted ``T7`` reads an
+    available ``T3`` when there is no ``T7`` (and ``wanted`` does not also name ``T3``). :func:`match_note` says
+    which channels were matched so, and which were passed over.
 
     Returns
     -------
@@ -71,17 +110,10 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     ambiguous
         Names of ``wanted`` whose key matches several ``available`` names (name → those names).
     """
-    exact: dict[str, list[int]] = {}
-    for i, name in enumerate(available):
-        exact.setdefault(name, []).append(i)
-    loose: dict[str, list[int]] = {}
-    for i, name in enumerate(available):
-        loose.setdefault(ch_name_key(name), []).append(i)
     idx: list[int] = []
     missing: list[str] = []
     ambiguous: dict[str, list[str]] = {}
-    for name in wanted:
-        hits = exact.get(name) or loose.get(ch_name_key(name), [])
+    for name, hits, _ in _lookup(available, wanted):
         if len(hits) == 1:
             idx.append(hits[0])
         elif hits:
@@ -91,26 +123,46 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     return idx, missing, ambiguous
 
 
-#: The 10-20 names of four positions that 10-10 renamed (10-20 → 10-10). Older caps and clinical montages use the
-#: left side; MNE's and most newer montages the right. Names are not matched across them: a message only hints.
-TEN_TWENTY_RENAMED = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+def match_note(available: Sequence[str], wanted: Sequence[str], source: str = "stream",
+               wanted_by: str = "model") -> str | None:
+    """What a lab should know of how :func:`match_channels` matched ``wanted`` (the channels of ``wanted_by``) in
+    ``available`` (those of ``source``), or None: nothing. The wanted channels read under their other 10-20/10-10
+    name, and the ``available`` channels passed over though named like a used one (``"EEG C3"`` beside the
+    ``"C3"`` a model channel reads, or ``T3`` beside ``T7``)."""
+    rows = [(name, hits[0], how) for name, hits, how in _lookup(available, wanted) if len(hits) == 1]
+    used = {i for _, i, _ in rows}
+    renamed = [f"{name} = {available[i]!r}" for name, i, how in rows if how == "renamed"]
+    passed: list[str] = []
+    for name, i, _ in rows:
+        alt = other_name(available[i])
+        alike = {ch_name_key(available[i])} | ({alt.casefold()} if alt else set())
+        for j, label in enumerate(available):
+            if j not in used and ch_name_key(label) in alike:
+                used.add(j)
+                passed.append(f"{label!r} ({wanted_by} channel {name!r} reads {available[i]!r})")
+    parts = []
+    if renamed:
+        parts.append(f"{wanted_by} channels read under their other name ({_RENAMED_RULE}): {shortlist(renamed)}")
+    if passed:
+        parts.append(f"{source} channels not used though named like a used one: {shortlist(passed)}")
+    return "; ".join(parts) or None
 
 
 def renamed_hint(missing: Sequence[str], available: Sequence[str | None], source: str = "stream") -> str:
     """A hint for a message on ``missing`` channels when ``available`` has them under their other name (10-20
-    ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse): ``""`` when none is."""
+    ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse), which
+    :func:`match_channels` did not take because the wanted names hold both: ``""`` when none is."""
     have = {ch_name_key(a): a for a in available if a}
-    other = {**TEN_TWENTY_RENAMED, **{new: old for old, new in TEN_TWENTY_RENAMED.items()}}
     pairs = []
     for name in missing:
-        alt = other.get(normalise_ch_name(name))
-        if alt is not None and ch_name_key(alt) in have:
-            pairs.append((have[ch_name_key(alt)], name))
+        alt = other_name(name)
+        if alt is not None and alt.casefold() in have:
+            pairs.append((have[alt.casefold()], name))
     if not pairs:
         return ""
     theirs, wanted = ", ".join(a for a, _ in pairs), ", ".join(w for _, w in pairs)
-    return (f" ({source} has {theirs}: the other name of {wanted}; T3, T4, T5, T6 of 10-20 are T7, T8, P7, P8 of "
-            f"10-10. Names are not matched across the two systems: rename the channels to the model's names)")
+    return (f" ({source} has {theirs}: the other name of {wanted}; {_RENAMED_RULE}. It is not read for {wanted} "
+            "because the model also names that position under its other name itself)")
 
 
 def shortlist(names: Sequence[object], limit: int = 10) -> str:

@@ -15,6 +15,12 @@ class ModelNotFoundError(ModelError):
     """No model of that name (or version) in the registry."""
 
 
+class ModelUnavailableError(BciStreamError):
+    """A model could not be loaded now for a reason of the server that a retry can cure (out of memory or file
+    descriptors, a busy file, an interrupted or failed read: :mod:`bci_stream.engine.load_errors`); the model itself
+    is not known to be at fault, so this is not a :class:`ModelError`."""
+
+
 class PlacementError(BciStreamError):
     """A decoder's placement cannot be met: no node has its resources, its node is gone, or the backend does not
     place (the request is refused; after a node loss the decoder goes to ``error`` with this message)."""
@@ -45,7 +51,12 @@ class DecoderNotReadyError(CommandError):
 
 
 class CommandRefusedError(CommandError):
-    """The worker refused the command (its reason is the message), or went away while handling it."""
+    """The worker refused the command (its reason is the message), or went away while handling it. ``retryable``:
+    the worker said the same command may succeed later (e.g. a swap's model could not be loaded for lack of memory)."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class CommandTimeoutError(CommandError):

@@ -60,12 +60,15 @@ class SetState(Command):
 
 @dataclass(frozen=True)
 class Reply:
-    """The worker's answer to the command with ``request_id``: ``payload`` when ``ok``, else ``error``."""
+    """The worker's answer to the command with ``request_id``: ``payload`` when ``ok``, else ``error``;
+    ``retryable``: the refusal is a passing condition of the worker's machine, not the command's fault (a swap's
+    model could not be loaded for lack of memory or file descriptors), so the same command may succeed later."""
 
     request_id: RequestId
     ok: bool
     payload: Any = None
     error: str | None = None
+    retryable: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,15 +63,14 @@ def validate_card(raw: Any, card_path: Path) -> ModelCard:
 
 def verify_files(entry: ModelEntry) -> None:
     """Refuse a model whose ONNX file is missing or differs from what its card describes."""
-    if not entry.onnx_path.is_file():
-        raise ModelError(f"model '{entry.card.ref}': ONNX file {entry.onnx_path} does not exist")
     files = [(entry.onnx_path, entry.card.sha256)]
     single = entry.card.step.single_step if entry.card.step is not None else None
     if single is not None:
         files.append((entry.directory / single.file, single.sha256))
     for path, expected in files:
         if not path.is_file():
-            raise ModelError(f"model '{entry.card.ref}': ONNX file {path} does not exist")
+            what = "is not a regular file" if path.exists() else "does not exist"
+            raise ModelError(f"model '{entry.card.ref}': ONNX file {path} {what}")
         actual = sha256_file(path)
         if actual != expected:
             raise ModelError(

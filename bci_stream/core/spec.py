@@ -115,7 +115,8 @@ class DecoderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
 
     resolve_timeout: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Seconds to wait for the stream to appear; None waits until stopped."
+        default=None, gt=0, allow_inf_nan=False,
+        description="Seconds to wait for the stream to appear; None waits until stopped."
     )
     nan_policy: Literal["hold", "zero", "reject"] = Field(
         default="hold",
@@ -154,17 +155,18 @@ class DecoderOptions(BaseModel):
     )
     input_unit: str | None = Field(
         default=None, min_length=1, max_length=32,
-        description="Unit of the stream's samples when its desc gives none (V, mV, uV, µV, nV, or their names); "
-        "default: the model card's unit. A unit in the desc always wins.",
+        description="Unit of the stream's samples when its desc gives none (V, mV, uV, µV, nV, or their names), or "
+        "a number and one for raw ADC counts ('0.02235 uV': one stream unit is 0.02235 µV); default: the model "
+        "card's unit. A unit in the desc always wins.",
     )
 
     @field_validator("input_unit")
     @classmethod
     def _voltage_unit(cls, value: str | None) -> str | None:
-        from bci_stream.core.units import VOLTS, volts_per_unit
+        from bci_stream.core.units import unit_problem
 
-        if value is not None and volts_per_unit(value) is None:
-            raise ValueError(f"input_unit must be a voltage unit ({', '.join(sorted(VOLTS))}), got {value!r}")
+        if value is not None and (why := unit_problem(value)) is not None:
+            raise ValueError(f"input_unit {why}; got {value!r}")
         return value
 
     output_instance: str | None = Field(

@@ -6,6 +6,7 @@ Only the standard library here: the request schema (:mod:`bci_stream.core.spec`)
 from __future__ import annotations
 
 import math
+import re
 
 #: Unit name (lower case, spaces removed) → its size in volts. ``µ`` is U+00B5 (micro sign), ``μ`` U+03BC (Greek
 #: mu): amplifier software writes both. Names are case-folded (:func:`volts_per_unit`), so ``MV`` is millivolts, not
@@ -45,12 +46,42 @@ def is_no_unit(unit: str) -> bool:
     return unit.strip().replace(" ", "").lower() in NO_UNIT
 
 
+#: A unit with a factor (``"0.02235 uV"``: one stream unit is 0.02235 µV), as amplifier apps that send raw ADC counts
+#: need: the number (decimal or exponent form), optional spaces, a unit name of :data:`VOLTS`.
+_SCALED = re.compile(r"^\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?(?=\s*[^\d\s.+-])|(?:inf|infinity|nan)(?=\s)))"
+                     r"\s*(.+)$", re.IGNORECASE)
+
+
+def _split(unit: str) -> tuple[float, str]:
+    """``unit`` as (factor, unit name): ``"0.02235 uV"`` → ``(0.02235, "uV")``, ``"uV"`` → ``(1.0, "uV")``."""
+    m = _SCALED.match(unit)
+    return (float(m.group(1)), m.group(2)) if m else (1.0, unit)
+
+
 def volts_per_unit(unit: str) -> float | None:
     """The size of ``unit`` in volts, or None when it is not a voltage unit this module knows.
 
-    The lookup ignores case and spaces (``"Micro Volts"``, ``"UV"``); so ``"MV"`` is a millivolt (see :data:`VOLTS`).
+    ``unit`` is a name of :data:`VOLTS` (the lookup ignores case and spaces: ``"Micro Volts"``, ``"UV"``; so ``"MV"``
+    is a millivolt), or a positive finite number and one (``"0.02235 uV"``: raw ADC counts of 0.02235 µV each,
+    ``"1e-3 mV"``): :func:`unit_problem` says why a text is neither.
     """
-    return VOLTS.get(unit.strip().replace(" ", "").lower())
+    factor, name = _split(unit)
+    size = VOLTS.get(name.strip().replace(" ", "").lower())
+    if size is None or not (math.isfinite(factor) and factor > 0):
+        return None
+    return size if factor == 1.0 else factor * size
+
+
+def unit_problem(unit: str) -> str | None:
+    """Why ``unit`` is not a voltage unit :func:`volts_per_unit` reads (None: it is), for an error that also names
+    the option and the value."""
+    if volts_per_unit(unit) is not None:
+        return None
+    factor, name = _split(unit)
+    if VOLTS.get(name.strip().replace(" ", "").lower()) is None:
+        return (f"must be a voltage unit ({', '.join(sorted(VOLTS))}), or a number and one (\"0.02235 uV\": one "
+                "stream unit is that many µV, for raw ADC counts)")
+    return f"must give a positive, finite number of {name.strip()} per stream unit (got {factor:g})"
 
 
 #: Median channel standard deviation of scalp EEG, µV (low, high). Outside it the values are almost surely in
@@ -61,7 +92,8 @@ _NAMED = (("V", 1.0), ("mV", 1e-3), ("µV", 1e-6), ("nV", 1e-9))
 
 
 def implausible_amplitude(sd: float, unit: str) -> str | None:
-    """Why a median channel standard deviation ``sd``, in ``unit``, is not scalp EEG (and which unit would make it
+    """Why a median channel standard deviation ``sd``, in ``unit`` (a scaled one too: counts of ``"0.02235 uV"`` are
+    judged as ``sd`` × 0.02235 µV), is not scalp EEG (and which unit would make it
     so), or None: plausible (:data:`PLAUSIBLE_SD_UV`), ``sd`` zero or not finite (flat or no data: not a unit
     question), or ``unit`` not a voltage unit.
 
@@ -77,9 +109,10 @@ def implausible_amplitude(sd: float, unit: str) -> str | None:
         return None
     fits = [name for name, s in _NAMED if lo <= sd * s * 1e6 <= hi]
     in_uv = "" if size == 1e-6 else f" = {uv:.3g} µV"
-    return (f"median channel SD {sd:.3g} {unit}{in_uv}, outside the {lo:g}-{hi:g} µV of scalp EEG"
+    times = " × " if _SCALED.match(unit) else " "  # "SD 4.5e+05 × 0.02235 uV": counts of a scaled unit
+    return (f"median channel SD {sd:.3g}{times}{unit}{in_uv}, outside the {lo:g}-{hi:g} µV of scalp EEG"
             + (f" (plausible if the values are in {' or '.join(fits)})" if fits else ""))
 
 
 __all__ = ["MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "implausible_amplitude", "is_no_unit",
-           "mne_lsl_unit", "volts_per_unit"]
+           "mne_lsl_unit", "unit_problem", "volts_per_unit"]

@@ -26,6 +26,7 @@ from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
 from bci_stream.core.card import ModelCard, graph_metadata_disagreements
+from bci_stream.engine.load_errors import load_error, transient_cause
 
 _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
 
@@ -34,7 +35,9 @@ def make_session(onnx_path: Path | bytes, fixed_dims: dict[str, int] | None = No
     """An onnxruntime CPU session tuned for latency: 1 intra-op and 1 inter-op thread, sequential.
 
     ``fixed_dims`` fixes named free dimensions (e.g. ``{"B": 1, "T": 1}``) so the optimiser can fold
-    shape arithmetic. ``onnx_path`` may be a serialised model (``bytes``).
+    shape arithmetic. ``onnx_path`` may be a serialised model (``bytes``). ModelError when onnxruntime cannot load
+    it; ModelUnavailableError when it failed for a reason a retry can cure (out of memory or file descriptors:
+    :mod:`~bci_stream.engine.load_errors`).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -48,9 +51,11 @@ def make_session(onnx_path: Path | bytes, fixed_dims: dict[str, int] | None = No
     try:
         return ort.InferenceSession(onnx_path if in_memory else str(onnx_path), sess_options=opts,
                                     providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises several types for a corrupt file
+    except Exception as exc:  # onnxruntime raises several types for a corrupt file (and Fail when short of memory)
         what = "an in-memory model" if in_memory else onnx_path
-        raise ModelError(f"onnxruntime cannot load {what}: {exc}") from None
+        if transient_cause(exc) is None:
+            raise ModelError(f"onnxruntime cannot load {what}: {exc}") from None
+        raise load_error(exc, f"{what} into onnxruntime") from None  # ModelUnavailableError: a retry may succeed
 
 
 def _fast_runner(sess: ort.InferenceSession, bindings: list) -> tuple[Any, list]:
@@ -94,6 +99,9 @@ class StepModel:
         When the card has no step graph (format 1), onnxruntime cannot load the file, or the graph's
         inputs/outputs differ from the card's description, or the card disagrees with the graph's export
         metadata (channels, rate, output kind and labels, step I/O: :func:`graph_metadata_disagreements`).
+    ModelUnavailableError
+        When onnxruntime failed for a reason of the server that a retry can cure (out of memory, out of file
+        descriptors: :func:`~bci_stream.engine.load_errors.transient_cause`).
     """
 
     def __init__(self, onnx_path: Path | str, card: ModelCard) -> None:

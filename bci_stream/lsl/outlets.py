@@ -86,7 +86,9 @@ class ProvenanceOutlet:
     every ``flush_interval`` seconds (default 50 ms) rather than per sample: provenance is for audit,
     and batching keeps its cost off the decoded stream's latency. ``on_flush`` is called after each batch was
     sent: the worker notes it in its output ring, so a worker killed with rows still queued leaves the next
-    worker generation what to send (:mod:`bci_stream.service.provenance_replay`).
+    worker generation what to send (:mod:`bci_stream.service.provenance_replay`). That is at least once: a worker
+    killed between a batch's push and ``on_flush`` has it sent again, as exact copies (same ``seq``, epoch and
+    timestamp); a consumer keeps the first row of each ``seq``.
     """
 
     def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360,

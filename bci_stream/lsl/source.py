@@ -13,7 +13,7 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import match_channels, renamed_hint, shortlist
+from bci_stream.core.channels import match_channels, match_note, renamed_hint, shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import read_labels
@@ -74,7 +74,8 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
     ``stream_labels`` holds each stream channel's label by position, None where the stream's ``desc`` gives
     none (:func:`bci_stream.lsl.info.read_labels`). When the stream labels any channel, every model channel is
     looked up among the labelled ones (exact, then ignoring case, dots and an ``EEG`` prefix:
-    :func:`bci_stream.core.channels.ch_name_key`), so the stream may order channels differently, carry extra
+    :func:`bci_stream.core.channels.ch_name_key`, then a 10-20/10-10 renamed position by its other name:
+    :func:`bci_stream.core.channels.match_channels`), so the stream may order channels differently, carry extra
     ones, or leave channels the model does not use unlabelled. Only without any label is the stream taken to
     be in the model's order, and then its channel count must equal the card's ``n_chans``.
 
@@ -125,13 +126,19 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
     return arr
 
 
-def label_report(labels: Sequence[str | None]) -> dict[str, Any]:
+def label_report(labels: Sequence[str | None], ch_names: Sequence[str] | None = None) -> dict[str, Any]:
     """What a decoder's status says of its stream's channel labels (:func:`bci_stream.lsl.info.read_labels`):
     how many channels the ``desc`` labels, which ones (by position, from 0) it leaves unlabelled, and whether
-    the stream was taken to be in the model's channel order (no label at all)."""
+    the stream was taken to be in the model's channel order (no label at all). Given the model's ``ch_names``,
+    also a ``note`` when a lab should know how they were matched (:func:`bci_stream.core.channels.match_note`:
+    a model channel read under its other 10-20/10-10 name, ``T7`` from the stream's ``T3``; a stream channel not
+    used though named like a used one, ``EEG C3`` beside ``C3``)."""
     unlabelled = [i for i, label in enumerate(labels) if not label]
-    return {"labelled": len(labels) - len(unlabelled), "unlabelled": unlabelled,
-            "order_assumed": len(unlabelled) == len(labels)}
+    out: dict[str, Any] = {"labelled": len(labels) - len(unlabelled), "unlabelled": unlabelled,
+                           "order_assumed": len(unlabelled) == len(labels)}
+    if ch_names is not None and (note := match_note([label for label in labels if label], ch_names)):
+        out["note"] = note
+    return out
 
 
 def rate_mismatch(name: str, sfreq: float, card: ModelCard) -> str | None:

@@ -41,7 +41,9 @@ def recorded_channels(info: pylsl.StreamInfo, fallback: str) -> dict[str, list[s
     """Each stream channel's ``unit`` and type (``ch_types``) for a recording's header, by position.
 
     Units: the ``desc``'s (mne-lsl's powers of ten as names), or, for a stream whose ``desc`` gives none,
-    ``fallback`` (the unit the service took it to be in: the decoder's ``input_unit``, else the card's); for a
+    ``fallback`` (the unit the service took it to be in: the decoder's ``input_unit``, else the card's; a scaled
+    ``input_unit`` such as ``"0.02235 uV"`` is written as it is: the recording holds the samples as pulled, raw
+    counts, and :mod:`bci_stream.io.xdf` reads that unit back to µV, count × 0.02235); for a
     channel without one in a ``desc`` that gives some, what its ``unit`` says (``"none"``, ``"n/a"``) or ``""``.
     Types: the ``desc``'s ``type`` (``""`` where it gives none), so a reader of the recording can leave EOG or stim
     channels out as it would the stream's.
@@ -81,9 +83,10 @@ def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: li
     """The factor of every model channel (``chan_idx`` maps model channels to stream channels).
 
     A stream whose ``desc`` gives no unit at all is taken to be in ``input_unit`` (default: the card's unit),
-    reported as assumed. Once the ``desc`` gives a unit to some channel, every channel the model uses must
-    have one: the others' unit is not guessed, and ``input_unit`` is not used (the result's ``note`` says so when
-    it names another unit than the stream's).
+    reported as assumed; ``input_unit`` may be a number and a unit (``"0.02235 uV"``: raw ADC counts of 0.02235 µV
+    each, :func:`bci_stream.core.units.volts_per_unit`), its factor then in the scale. Once the ``desc`` gives a
+    unit to some channel, every channel the model uses must have one: the others' unit is not guessed, and
+    ``input_unit`` is not used (the result's ``note`` says so when it names another unit than the stream's).
 
     Raises
     ------
@@ -136,8 +139,9 @@ def _power_of_ten_hint(info: pylsl.StreamInfo, unit: str, channel: int | None) -
 class AmplitudeCheck:
     """Whether a stream whose unit was assumed (no unit in its ``desc``) has EEG's amplitude in that unit.
 
-    Fed the stream's chunks as pulled (values in the stream's own unit, before ``scale``), it keeps the model's
-    channels of the first ``seconds`` of samples; then :meth:`feed` returns a warning once (or None) and
+    Fed the stream's chunks as pulled (values in the stream's own unit, before ``scale``: counts of a scaled unit
+    such as ``"0.02235 uV"`` are judged in µV, count × 0.02235), it keeps the model's channels of the first
+    ``seconds`` of samples; then :meth:`feed` returns a warning once (or None) and
     :attr:`done` is set. Volts read as µV (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
     """
 

@@ -5,9 +5,11 @@ started with. A ``pip install -U`` or a ``git pull`` under a running ``serve`` m
 layout, a message's fields), and a worker would then fail in ways that say nothing of the cause. So the API
 process takes a stamp of the package's source files when the service starts (:func:`mark_serve_start`: a
 sha256 over every ``.py`` file of the package, a few ms) and hands it to every worker it spawns (in the
-environment, which a spawned process inherits); a worker compares it with the code it runs (:func:`code_changed`)
-before it touches anything, and refuses with :class:`CodeChangedError` on a difference. A worker given no stamp
-(started by other code than a service) does not check.
+environment, which a spawned process inherits; a Ray actor as an argument); a worker compares it with the code it
+runs (:func:`code_changed`) before it imports any other module of bci-stream
+(:mod:`~bci_stream.service.worker_entry`), and refuses on a difference. A worker given no stamp (started by other
+code than a service) does not check. This module imports the standard library only: it must import whatever else
+changed.
 """
 
 from __future__ import annotations
@@ -16,15 +18,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from bci_stream.core.errors import BciStreamError
-
 #: The environment variable that carries the service's stamp to its worker processes.
 ENV = "BCI_STREAM_CODE_STAMP"
-
-
-class CodeChangedError(BciStreamError):
-    """The worker's code on disk is not the code its service started with: restart the service."""
-
 
 #: Parts of the package a worker never imports (the trainer, the simulator, offline analysis): editing a
 #: calibration script under a running serve must not make its later workers refuse.
@@ -55,9 +50,11 @@ def mark_serve_start() -> str:
     return stamp
 
 
-def code_changed() -> str | None:
-    """In a worker, first thing: why it must not run (the code on disk is not its service's), or None."""
-    expected = os.environ.get(ENV)
+def code_changed(expected: str | None = None) -> str | None:
+    """In a worker, first thing: why it must not run (the code on disk is not its service's), or None.
+
+    ``expected``: the service's stamp (None: the one in the environment, :data:`ENV`)."""
+    expected = expected or os.environ.get(ENV)
     if not expected:
         return None
     actual = source_stamp()

@@ -15,15 +15,18 @@ import pylsl
 
 from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, Reply, Reset, SetState, StateChanged,
                                       StateSnapshot, Stop, SwapModel)
+from bci_stream.engine.load_errors import load_error
 from bci_stream.engine.step_model import StepModel
-from bci_stream.core.errors import BciStreamError, ModelError
+from bci_stream.core.errors import ModelError, ModelUnavailableError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.core.units import volts_per_unit
-from bci_stream.lsl.source import check_stream
-from bci_stream.lsl.units import unit_scale
+from bci_stream.lsl.info import read_labels
+from bci_stream.lsl.source import check_stream, label_report
+from bci_stream.lsl.units import UnitScale, unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
 from bci_stream.service.reporter import StatusReporter
+from bci_stream.service.stream_units import StreamUnits
 from bci_stream.service.swap_checks import NOT_CONNECTED_YET, SWAP_IN_PROGRESS, outputs_refusal
 
 log = logging.getLogger("bci_stream.worker")
@@ -37,8 +40,9 @@ class _LoadedModel:
     model: StepModel | None = None
     chan_idx: np.ndarray | None = None
     scale: np.ndarray | None = None
-    units: dict[str, Any] | None = None  # the new model's channels' units, as ``status.stream["units"]`` shows them
+    units: UnitScale | None = None  # how the new model reads the stream's channels
     error: str | None = None
+    retryable: bool = False  # the error is a passing condition of the server (ModelUnavailableError)
 
 
 class CommandHandler:
@@ -67,15 +71,17 @@ class CommandHandler:
         self.on_event = on_event
         self.decoder: StreamDecoder | None = None  # set once the stream is connected
         self.source: pylsl.StreamInfo | None = None
+        self.units: StreamUnits | None = None  # the stream's units and amplitude warning (set with the decoder)
         self.stop_requested = False
         self._loaded: _LoadedModel | None = None
         self._swap_thread: threading.Thread | None = None
 
-    def reply(self, command: Command, ok: bool, payload: object = None, error: str | None = None) -> None:
+    def reply(self, command: Command, ok: bool, payload: object = None, error: str | None = None,
+              retryable: bool = False) -> None:
         if command.request_id is None:
             return
         try:
-            self.conn.send(Reply(command.request_id, ok, payload, error))
+            self.conn.send(Reply(command.request_id, ok, payload, error, retryable))
         except (OSError, BrokenPipeError):
             self.stop_requested = True
 
@@ -151,7 +157,7 @@ class CommandHandler:
                         f"model '{card.ref}' is in {card.unit!r}; the running decoder reads its stream, whose channels "
                         f"carry no unit, in its card's {old.unit!r}. A swap would read the same samples in another "
                         "unit; start a new decoder with options.input_unit set to the stream's unit")
-                loaded.scale, loaded.units = units.scale, units.describe()
+                loaded.scale, loaded.units = units.scale, units
                 if (why := gap_policy_refusal(decoder.options, card)) is not None:  # the API refuses it first (422)
                     raise ModelError(why)
                 if (why := outputs_refusal(card, old.output.kind, old.output.labels)) is not None:
@@ -159,10 +165,9 @@ class CommandHandler:
                 model = self.load_model(entry)
                 model.warm_up()
                 loaded.model = model
-            except BciStreamError as exc:
-                loaded.error = str(exc)
             except Exception as exc:  # noqa: BLE001 - report anything, never kill the decoder
-                loaded.error = f"cannot load model {command.model!r}: {exc}"
+                error = load_error(exc, f"model {command.model!r}")  # ours as is; OSError: transient or permanent
+                loaded.error, loaded.retryable = str(error), isinstance(error, ModelUnavailableError)
             self._loaded = loaded
 
         self._swap_thread = threading.Thread(target=load, name="bci-stream-swap", daemon=True)
@@ -178,19 +183,18 @@ class CommandHandler:
         if loaded is None or self.decoder is None:
             return
         if loaded.error is not None or loaded.model is None:
-            self.on_event("swap_refused", error=loaded.error)
-            self.reply(loaded.command, False, error=loaded.error)
+            self.on_event("swap_refused", error=loaded.error, retryable=loaded.retryable)
+            self.reply(loaded.command, False, error=loaded.error, retryable=loaded.retryable)
             return
         status = self.reporter.status
         epoch = self.decoder.swap(loaded.model, loaded.chan_idx, loaded.scale)
         before, status.model = status.model, model_info(loaded.model)
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
-            old = status.stream.get("units") or {}
-            units = dict(loaded.units)  # the units of the channels the new model reads
-            if "warning" in old and old.get("input") == units.get("input") and units.get("assumed"):
-                units["warning"] = old["warning"]  # the same assumed unit: its implausible amplitude still holds
-            status.stream["units"] = units
+            if self.source is not None:  # which channels the new model reads under another name, or passes over
+                status.stream["labels"] = label_report(read_labels(self.source), loaded.model.card.ch_names)
+            # the units of the channels the new model reads; the same assumed unit keeps its amplitude warning
+            status.stream["units"] = self.units.change(loaded.units, loaded.chan_idx, new_instance=False)
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
         self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters(),
                                                       status.stream))

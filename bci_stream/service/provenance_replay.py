@@ -7,10 +7,20 @@ timestamp and ``state_epoch`` of every published row, and the head up to which t
 after each batch, :meth:`~bci_stream.service.ring.OutputRing.note_provenance_sent`). The next generation sends the
 rows between that mark and the head, with their original timestamps, in order, before any row of its own: after
 its consumers re-subscribed (it waits for the provenance stream's, within what is left of the restart's wait, only
-if that stream had consumers), so every decoded row has exactly one provenance row. A graceful end (stop, an error,
-a swap) flushes at close and moves the mark to the head: nothing is sent twice. Rows the ring no longer holds
-(overwritten: more unsent rows than its capacity, ``outputs_buffer_s``) cannot be sent; they are counted in the
-status (``output_stream.provenance_unrecoverable``) and logged, never sent as made-up rows.
+if that stream had consumers). A graceful end (stop, an error, a swap) flushes at close and moves the mark to the
+head: nothing is sent twice. Rows the ring no longer holds (overwritten: more unsent rows than its capacity,
+``outputs_buffer_s``) cannot be sent; they are counted in the status (``output_stream.provenance_unrecoverable``)
+and logged, never sent as made-up rows.
+
+At least once, not exactly once: the mark moves after a batch was pushed, so a worker killed between the push and
+the mark leaves that batch (at most one, ~50 ms of rows) to be sent again by its next generation. The repeated rows
+are exact copies (the same ``seq``, ``state_epoch`` and timestamp, read back from the ring), and a ``seq`` names one
+decoded sample for the life of the decoder (a restart numbers after every seq its last generation reserved,
+:meth:`~bci_stream.service.ring.OutputRing.last_seq`): a consumer keeps the first provenance row of each ``seq``.
+That is what a lab pairing decoded rows with their provenance wants: a copy it can drop, rather than decoded rows
+without provenance (marking before the push would lose the batch instead, and a push is no delivery anyway: a
+killed outlet's last rows may never have left its buffer). ``provenance_replayed`` counts the rows sent late,
+repeats included.
 """
 
 from __future__ import annotations
@@ -61,5 +71,6 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
         prov.push(rows[:, 0], rows[:, 2], rows[:, 1])
         prov.flush()
     ring.note_provenance_sent(ring.head)
-    log.info("%s: sent the provenance of %d rows the last worker published but had not sent", prov.name, len(rows))
+    log.info("%s: sent the provenance of %d rows the last worker published but had not marked sent (the last batch "
+             "it pushed may come twice: the same seq)", prov.name, len(rows))
     return {"provenance_replayed": len(rows), "provenance_unrecoverable": lost}

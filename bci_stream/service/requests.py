@@ -13,7 +13,9 @@ from bci_stream.service.backends.handle import DecoderHandle
 
 class CommandRejectedError(CommandRefusedError):
     """The worker read the command and refused it (``Reply.ok`` false): its reason is about the command itself
-    (e.g. a state snapshot of the wrong shape or model), so retrying the same command cannot succeed."""
+    (e.g. a state snapshot of the wrong shape or model), so retrying the same command cannot succeed; unless the
+    worker marked it ``retryable`` (``Reply.retryable``: a model it cannot load *now*, out of memory or file
+    descriptors, :mod:`~bci_stream.engine.load_errors`), which the API answers 503 with ``Retry-After``."""
 
 
 def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any:
@@ -46,7 +48,7 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any
             raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: {why} before it "
                                       f"answered" + (f" ({exc})" if str(exc) else "")) from None
     if not reply.ok:
-        raise CommandRejectedError(str(reply.error))
+        raise CommandRejectedError(str(reply.error), retryable=reply.retryable)
     if isinstance(command, SwapModel):
         follow_swap(handle, reply.payload.model)
     return reply.payload

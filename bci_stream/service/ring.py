@@ -13,10 +13,12 @@ been overwritten during the copy only if ``pending > q + capacity``; such rows a
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`):
 ``[head, pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance
-outlet]``: what a worker generation leaves for the next one (the ring outlives it). The provenance mark is the
-head up to which the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still
-queued leaves ``[mark, head)``, which the next generation sends before its first output
-(:mod:`~bci_stream.service.provenance_replay`).
+outlet, highest seq reserved]``: what a worker generation leaves for the next one (the ring outlives it). The
+provenance mark is the head up to which the rows' provenance was sent on LSL (provenance is batched): a worker
+killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its first output
+(:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
+(``pending``) or overwrites anything, so the next generation numbers its rows after those of a write a kill cut
+short (they went out on LSL already: :meth:`OutputRing.last_seq`).
 
 Markers (cues) are few and arrive with the status snapshots instead: :class:`MarkerFeed` gives each
 WebSocket client the markers it has not seen yet.
@@ -30,7 +32,9 @@ from typing import Any
 import numpy as np
 
 N_META = 3  # seq, timestamp, state_epoch
-HEADER = 5  # int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (prov)
+#: int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (provenance),
+#: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else)
+HEADER = 6
 HEADER_BYTES = 8 * HEADER
 #: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
 CONSUMERS_UNKNOWN, CONSUMERS_NONE, CONSUMERS_SOME = 0, 1, 2
@@ -41,7 +45,7 @@ class RingHandles:
     """The picklable shared objects of a ring (passed to a worker process at spawn)."""
 
     data: Any  # RawArray('d', capacity * width)
-    head: Any  # RawArray('q', HEADER): [published, pending, CONSUMERS_*, provenance flushed up to, CONSUMERS_*]
+    head: Any  # RawArray('q', HEADER): [published, pending, CONSUMERS_*, provenance sent up to, CONSUMERS_*, seq]
     capacity: int
     width: int
 
@@ -174,9 +178,12 @@ class OutputRing:
         return None if head == 0 else float(self._rows[(head - 1) % self.capacity, 1])
 
     def last_seq(self) -> int | None:
-        """Sequence number of the newest row, or None before the first row."""
-        head = self.head
-        return None if head == 0 else int(self._rows[(head - 1) % self.capacity, 0])
+        """The highest sequence number any write reserved, or None before the first write: the newest row's, or the
+        last row's of a write a kill cut short (its rows went out on LSL before it began, so a restarted worker
+        numbering from here on never gives one seq to two samples; the cut-short rows' provenance is counted
+        unrecoverable, :meth:`unsent_provenance`)."""
+        reserved = int(self._head[5])
+        return None if reserved == 0 else reserved - 1
 
     def last_state_epoch(self) -> int | None:
         """State epoch of the newest row, or None before the first row."""
@@ -184,6 +191,12 @@ class OutputRing:
         return None if head == 0 else int(self._rows[(head - 1) % self.capacity, 2])
 
     # -- writer (worker process) -----------------------------------------------------------------
+
+    def reserve(self, seq: int) -> None:
+        """Note that rows up to sequence number ``seq`` go out (call it before they are pushed on LSL): a restarted
+        worker numbers after it (:meth:`last_seq`) even if the kill came before :meth:`write`. Stored as
+        ``seq + 1`` (0: nothing reserved yet, as a new ring's zeroed header says)."""
+        self._head[5] = max(int(self._head[5]), seq + 1)
 
     def write(self, seq: np.ndarray, timestamps: np.ndarray, state_epoch: int | np.ndarray, y: np.ndarray) -> None:
         """Append ``len(y)`` rows: input sequence numbers, timestamps, the state epoch (one, or one per row),
@@ -195,6 +208,7 @@ class OutputRing:
         epochs = None if scalar else np.asarray(state_epoch, dtype=np.float64)
         head = int(self._head[0])
         total = head + n
+        self.reserve(int(seq[-1]))  # first: a kill from here on leaves the next generation numbering after it
         self._head[1] = total  # pending: before any slot is overwritten (readers drop what it may touch)
         if n > self.capacity:  # only the newest rows can be kept anyway
             skip = n - self.capacity

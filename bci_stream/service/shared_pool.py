@@ -18,7 +18,7 @@ from typing import Any
 
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.pool_messages import AddStream, StopWorker
-from bci_stream.service.shared_worker import shared_worker_main
+from bci_stream.service.worker_entry import shared_worker_main
 
 log = logging.getLogger("bci_stream.supervisor")
 

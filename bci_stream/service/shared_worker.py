@@ -23,7 +23,6 @@ import logging
 import os
 import queue
 import select
-import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
@@ -33,7 +32,6 @@ from pylsl.util import LostError
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.arrivals import BURST_S, Arrivals, plan
-from bci_stream.service.code_stamp import CodeChangedError, code_changed
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
 from bci_stream.service.slot_pool import SlotPool
 from bci_stream.service.status_channel import StatusSender
@@ -95,14 +93,11 @@ class SharedWorker:
         The worker's control pipe (:mod:`bci_stream.service.pool_messages`).
     models_dir, status_interval, recordings_dir
         As for a dedicated worker.
-    refusal
-        Why every stream is refused (:func:`~bci_stream.service.code_stamp.code_changed`), or None.
     """
 
     def __init__(self, index: int, control: Connection, models_dir: str, status_interval: float = 0.25,
-                 recordings_dir: str | None = None, refusal: str | None = None) -> None:
+                 recordings_dir: str | None = None) -> None:
         self.index = index
-        self.refusal = refusal
         self.control = control
         self.out = ControlSender(control)
         self.models_dir = models_dir
@@ -283,8 +278,6 @@ class SharedWorker:
         """Host a decoder: its slot starts (load, resolve, connect) in a thread; :meth:`started` attaches it."""
         sender = StatusSender(msg.status_conn)
         try:
-            if self.refusal is not None:  # this worker's code is not its service's (code_stamp)
-                raise CodeChangedError(self.refusal)
             spec = DecoderSpec.model_validate_json(msg.spec_json)
             slot = StreamSlot(msg.decoder_id, msg.generation, spec, self.models_dir, msg.cmd_conn, sender,
                               self.status_interval, msg.ring, self.recordings_dir, host=self.pool,
@@ -384,10 +377,9 @@ class SharedWorker:
                                 decoder.state.snapshot()))
 
 
-def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,
-                       recordings_dir: str | None = None) -> None:
-    """Process entry point (``multiprocessing`` spawn target)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
+def run_shared(index: int, control: Connection, models_dir: str, status_interval: float,
+               recordings_dir: str | None = None) -> None:
+    """The shared worker process, once :func:`~bci_stream.service.worker_entry.shared_worker_main` (its spawn target)
+    found it runs its service's code; exits with the worker's exit code."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s shared-worker[{index}] %(levelname)s %(message)s")
-    refusal = code_changed()  # once: every stream it is given is refused with this
-    raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir, refusal).run())
+    raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir).run())

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.service.decoding import StreamDecoder
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.source_monitor import SourceMonitor
+    from bci_stream.service.stream_units import StreamUnits
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -47,7 +48,7 @@ class StallHandling:
     commands: CommandHandler
     full: pylsl.StreamInfo | None
     chan_idx: np.ndarray | None
-    units_scale: np.ndarray | None
+    units: StreamUnits | None
     status: WorkerStatus
     reporter: StatusReporter
     decoder: StreamDecoder | None
@@ -143,7 +144,9 @@ class StallHandling:
         """Read the full info of the new outlet instance the monitor found and check it against the running model
         and the instance decoded so far (:func:`~bci_stream.service.instance_check.check_instance`): the same channel
         map, unit factors, labels and units, or StreamMismatchError naming what changed. Once per new instance.
-        Accepted, it becomes the stream the status describes and the next checks (and a hot swap) compare with."""
+        Accepted, it becomes the stream the status describes and the next checks (and a hot swap) compare with; its
+        units go through :meth:`~bci_stream.service.stream_units.StreamUnits.change` (an amplitude warning of the same
+        assumed unit stays until the new instance's own first 2 s are checked)."""
         fresh, was = self.monitor.fresh, self.full or self.monitor.source
         if fresh is None:
             return
@@ -151,12 +154,13 @@ class StallHandling:
         dec = self.decoder
         card = dec.card if dec is not None else self.model.card
         chan_idx = dec.chan_idx if dec is not None else self.chan_idx
-        scale = np.asarray(dec.state.scale).reshape(-1) if dec is not None else self.units_scale
+        scale = np.asarray(dec.state.scale).reshape(-1) if dec is not None else self.units.scale
         units = check_instance(full, was, card, chan_idx, scale, self.spec.options.input_unit)
         labels = read_labels(full)
         if self.status.stream is not None:
-            self.status.stream.update(ch_names=labels if any(labels) else None, labels=label_report(labels),
-                                      units=units.describe())
+            self.status.stream.update(ch_names=labels if any(labels) else None,
+                                      labels=label_report(labels, card.ch_names),
+                                      units=self.units.change(units, chan_idx, new_instance=True))
         self.full = self.monitor.source = full
         if self.commands.source is not None:
             self.commands.source = full

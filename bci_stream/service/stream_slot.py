@@ -36,7 +36,7 @@ from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
                                   resolve_one)
-from bci_stream.lsl.units import AmplitudeCheck, recorded_channels, unit_scale
+from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
@@ -49,6 +49,7 @@ from bci_stream.service.ring import OutputRing, RingHandles
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.stream_units import StreamUnits
 
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
 
@@ -103,8 +104,7 @@ class StreamSlot(StallHandling):
         self.clock: ClockOffset | None = None
         self.full: pylsl.StreamInfo | None = None
         self.chan_idx: np.ndarray | None = None
-        self.units_scale: np.ndarray | None = None
-        self.amp_check: AmplitudeCheck | None = None  # an assumed unit's amplitude, on the first 2 s (then None)
+        self.units: StreamUnits | None = None  # the units read in, an assumed unit's amplitude check and warning
         self.load_window: LoadWindow | None = None
         self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
@@ -187,7 +187,7 @@ class StreamSlot(StallHandling):
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         self.chan_idx = chan_idx = check_stream(full, card)
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
-        self.units_scale, self.amp_check = units.scale, AmplitudeCheck(units, chan_idx, self.sfreq, full.name())
+        self.units = StreamUnits(units, chan_idx, self.sfreq, full.name())
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.monitor = SourceMonitor(full, self.predicate())
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
@@ -209,7 +209,7 @@ class StreamSlot(StallHandling):
             "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
             "channel_format": fmt, "ch_names": ch_names,
             "channel_map": None if chan_idx is None else chan_idx.tolist(),
-            "units": units.describe(), "labels": label_report(labels),
+            "units": self.units.describe(), "labels": label_report(labels, card.ch_names),
         }
         self.status.output_stream = {
             "name": self.outlet.name, "type": "Decoded", "source_id": self.outlet.source_id,
@@ -252,15 +252,16 @@ class StreamSlot(StallHandling):
         """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
         self.decoder = StreamDecoder(self.model, self.chan_idx, self.sfreq, self.spec.options, self.status.counters,
                                      self.event, self.host)
-        self.decoder.state.set_scale(self.units_scale)
+        self.decoder.state.set_scale(self.units.scale)
         self.reporter.state_norms = lambda: self.decoder.state.norms()
-        self.commands.decoder, self.commands.source = self.decoder, self.full
+        self.commands.decoder, self.commands.source, self.commands.units = self.decoder, self.full, self.units
         last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
         self.resumed = last is not None
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self.decoder.gaps.resume_after(last - self.clock.offset)
-            self.decoder.seq = self.ring.last_seq() + 1  # and seq carries on from the last published sample,
             self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
+        if self.ring is not None and self.generation > 1 and (reserved := self.ring.last_seq()) is not None:
+            self.decoder.seq = reserved + 1  # seq carries on after every seq the last generation pushed or reserved
         self.last_data = pylsl.local_clock()
         self.load_window = window = LoadWindow(self.status.counters, self.reporter.hists, self.sfreq, self.last_data)
         self.reporter.load = window.describe
@@ -328,12 +329,11 @@ class StreamSlot(StallHandling):
         warning in ``stream.units.warning``, the log and the recording when implausible)."""
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
-        if (check := self.amp_check) is not None:
-            if (why := check.feed(x)) is not None:
-                self.status.stream["units"]["warning"] = why
+        if (units := self.units) is not None and units.check is not None and units.feed(x):  # the check's verdict
+            self.status.stream["units"] = units.describe()
+            if (why := units.warning) is not None:
                 log.warning("decoder %s: %s", self.decoder_id, why)
                 self.event("units_warning", message=why)
-            self.amp_check = None if check.done else check
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
                 t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:
@@ -343,6 +343,8 @@ class StreamSlot(StallHandling):
         ``epochs``: the state epoch of each row (a gap policy inside the chunk splits it); None: the current one."""
         ts_out = ts_kept + self.clock.offset
         t2 = pylsl.local_clock()
+        if self.ring is not None:  # before the push: a kill after it must not give these seq to the next generation
+            self.ring.reserve(int(seq[-1]))
         self.outlet.push(y, ts_out)
         c = self.status.counters
         # one epoch for the chunk (the common case: no gap policy inside it; epochs never decrease) as a scalar

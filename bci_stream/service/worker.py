@@ -7,32 +7,31 @@ when a sample arrives), the per-sample single-session path of ``StepModel.run``,
 few milliseconds. The shared worker (:mod:`bci_stream.service.shared_worker`) drives many slots instead.
 
 Exit codes: 0 stopped on request; :data:`EXIT_REFUSED` the model or stream was refused, or the stream was
-replaced by an incompatible one (the supervisor does not restart it); anything else is a crash (the
-supervisor may restart it).
+replaced by an incompatible one, or the code on disk is not the service's (the supervisor does not restart it);
+anything else is a crash (the supervisor may restart it). The process starts in
+:func:`~bci_stream.service.worker_entry.worker_main`, which compares the code stamp before this module is imported.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import traceback
 from multiprocessing.connection import Connection
 
 import pylsl
 from pylsl.util import LostError
 
-from bci_stream.core.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError, ModelUnavailableError
 from bci_stream.core.spec import DecoderSpec
-from bci_stream.service.code_stamp import CodeChangedError, code_changed
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
+from bci_stream.service.worker_entry import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.worker")
 
-EXIT_REFUSED = 3
 CMD_CHECK_INTERVAL_S = 0.005
 
 
@@ -51,10 +50,7 @@ class DecoderWorker(StreamSlot):
             self.connect(info)
             self.attach()
             self.loop()
-        except BciStreamError as exc:
-            self.reporter.set_state("error", str(exc))
-            return EXIT_REFUSED
-        except Exception as exc:  # a crash: report it with its traceback, exit non-zero so it can be restarted
+        except Exception as exc:  # a refusal (not restarted); a crash or a condition of the server (restarted)
             code, error = describe_failure(exc)
             self.reporter.set_state("error", error)
             return code
@@ -106,16 +102,14 @@ class DecoderWorker(StreamSlot):
                 self.tick()
 
 
-def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
-                status_conn: Connection, status_interval: float, ring: RingHandles | None = None,
-                recordings_dir: str | None = None) -> None:
-    """Process entry point (``multiprocessing`` spawn target)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
+def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
+                  status_conn: Connection, status_interval: float, ring: RingHandles | None = None,
+                  recordings_dir: str | None = None) -> None:
+    """The dedicated worker process, once :func:`~bci_stream.service.worker_entry.worker_main` (its spawn target)
+    found it runs its service's code; exits with the worker's exit code."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s decoder[{decoder_id}] %(levelname)s %(message)s")
     sender = StatusSender(status_conn)
     try:
-        if (why := code_changed()) is not None:
-            raise CodeChangedError(why)
         spec = DecoderSpec.model_validate_json(spec_json)
         worker = DecoderWorker(decoder_id, generation, spec, models_dir, cmd_conn, sender, status_interval,
                                ring, recordings_dir)
@@ -131,8 +125,12 @@ def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: st
 
 
 def describe_failure(exc: BaseException) -> tuple[int, str]:
-    """A worker's exit code and error for ``exc``: a refusal (:data:`EXIT_REFUSED`, its message), or a crash (1,
-    ``worker crashed:`` and its traceback, which the supervisor keeps in ``last_error`` after the exit code)."""
+    """A worker's exit code and error for ``exc``: a refusal (:data:`EXIT_REFUSED`, its message); a model it cannot
+    load *now* for a reason of the server (:class:`~bci_stream.core.errors.ModelUnavailableError`: out of memory or
+    file descriptors; 1, its message: restarted, with the restart policy's backoff); or a crash (1, ``worker
+    crashed:`` and its traceback, which the supervisor keeps in ``last_error`` after the exit code)."""
+    if isinstance(exc, ModelUnavailableError):
+        return 1, str(exc)
     if isinstance(exc, BciStreamError):
         return EXIT_REFUSED, str(exc)
     return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))

@@ -19,7 +19,7 @@ from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.offline import decode_offline
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
-from bci_stream.service.shared_worker import shared_worker_main
+from bci_stream.service.worker_entry import shared_worker_main
 from support.common import TINY_SFREQ, test_signal, unique
 from support.lsl import new_outlet, open_output, pull_all, wait_for
 from support.pacing import push_paced
@@ -65,7 +65,8 @@ class SharedHost:
         self.ctx = mp.get_context("spawn")
         self.models_dir = str(models_dir)
         self.control, child = self.ctx.Pipe()
-        self.proc = self.ctx.Process(target=shared_worker_main, args=(0, child, self.models_dir, 0.1, None), daemon=True)
+        self.proc = self.ctx.Process(target=shared_worker_main, args=(0, child, self.models_dir, 0.1, None),
+                                     daemon=True)
         self.proc.start()
         child.close()
         self.messages: list = []
@@ -127,7 +128,8 @@ def test_eight_streams_in_one_worker_each_equal_to_offline(host, models_dir):
         name = unique(f"shared{i}")
         outlet, _ = new_outlet(name, f"{name}-src")
         model = "tiny-gru" if i % 2 == 0 else "tiny-lstm"
-        streams.append((name, outlet, model, host.add(name, model, snapshot_interval_s=0.2), test_signal(n, seed=40 + i)))
+        streams.append((name, outlet, model, host.add(name, model, snapshot_interval_s=0.2),
+                        test_signal(n, seed=40 + i)))
     running([s[3] for s in streams])
     outs = [open_output(f"{name}-decoded") for name, *_ in streams]
     push_all([(outlet, x, TINY_SFREQ * 2, (1, 4, 10, 16)[i % 4]) for i, (_, outlet, _, _, x) in enumerate(streams)])

@@ -11,6 +11,7 @@ from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus
 from bci_stream.api.views import decoder_status
+from bci_stream.core.errors import ModelUnavailableError
 from bci_stream.core.messages import NO_STATE_YET, GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.service.requests import CommandRejectedError
@@ -36,7 +37,8 @@ class StateModel(BaseModel):
 
     arrays: dict[str, list[Any]] = Field(description="Arrays by name, as nested lists of numbers.")
     model: dict[str, Any] | None = Field(
-        default=None, description="The model the snapshot belongs to; when it has sha256, it must be the running model's."
+        default=None,
+        description="The model the snapshot belongs to; when it has sha256, it must be the running model's.",
     )
     seq: int | None = Field(default=None, description="Input samples decoded when the snapshot was taken.")
     state_epoch: int | None = None
@@ -49,7 +51,9 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase. A model the
     decoder's options cannot run (``gap_policy`` ``decay`` without a recurrent state), or that can never replace the
     running one (other outputs, another rate, channels the stream lacks, another unit) is refused: 422 naming
-    ``body.model``. 409 only for what a retry can cure (the decoder is not running yet)."""
+    ``body.model``. 409 only for what a retry can cure (the decoder is not running yet). A model that could not be
+    loaded now for a reason of the server (out of memory or file descriptors, a busy file:
+    :mod:`~bci_stream.engine.load_errors`) is 503 with ``Retry-After``; the running model decodes on."""
     card = check_model(registry, body.model)
     status = handle.status
     why = gap_policy_refusal(handle.spec.options, card) or swap_refusal(card, status.model, status.stream)
@@ -58,6 +62,8 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     try:
         result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
     except CommandRejectedError as exc:
+        if exc.retryable:  # the worker said so: a passing condition of its machine (503, Retry-After)
+            raise ModelUnavailableError(str(exc)) from None
         if retryable(str(exc)):
             raise
         raise _model_refused(str(exc)) from None

@@ -14,6 +14,7 @@ from bci_stream.api.views import decoder_status
 from bci_stream.core.errors import ModelError
 from bci_stream.core.spec import DecoderSpec, gap_policy_refusal
 from bci_stream.core.card import ModelCard
+from bci_stream.engine.load_errors import load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
 from bci_stream.service.recorder import record_path_refusal
@@ -32,15 +33,19 @@ def _check_graph(onnx_path: str, card_json: str) -> None:
 
 def check_model(registry: RegistryDep, ref: str) -> ModelCard:
     """The card of model ``ref``, verified against its file (sha256, and a graph onnxruntime loads whose
-    inputs and outputs are the card's), or 422 naming ``body.model``."""
+    inputs and outputs are the card's), or 422 naming ``body.model``; ModelUnavailableError (503, Retry-After) when
+    it could not be read or loaded now for a reason a retry can cure (:mod:`~bci_stream.engine.load_errors`)."""
     try:
         entry = registry.get(ref)
         _check_graph(str(entry.onnx_path), entry.card.model_dump_json())
         return entry.card
-    except ModelError as exc:
+    except (ModelError, OSError) as exc:  # an OSError reading the registry or the file: transient, or the model's
+        error = load_error(exc, f"model {ref!r}")
+        if not isinstance(error, ModelError):
+            raise error from None
         raise HTTPException(
             status_code=422,
-            detail=[{"loc": ["body", "model"], "msg": str(exc), "type": "value_error.model"}],
+            detail=[{"loc": ["body", "model"], "msg": str(error), "type": "value_error.model"}],
         ) from None
 
 

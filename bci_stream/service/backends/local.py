@@ -1,7 +1,8 @@
 """The local backend: a dedicated decoder's worker is a ``multiprocessing`` spawn on this host (the default).
 
 Each worker checks that it runs the code this service started with (:mod:`~bci_stream.service.code_stamp`: the
-stamp is taken when the backend is made, at serve start) and refuses to run otherwise.
+stamp is taken when the backend is made, at serve start) and refuses to run otherwise; it starts in
+:mod:`~bci_stream.service.worker_entry`, which checks before it imports the worker (its arguments are plain data).
 
 Placement: this backend runs everything here, so a ``placement`` is refused (:class:`PlacementError`)
 unless it names this host (``hostname`` equal to this machine's name, or a ``soft`` preference, which is
@@ -19,7 +20,7 @@ from bci_stream.core.messages import Stop
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.spawn import start_without_sigint
-from bci_stream.service.worker import worker_main
+from bci_stream.service.worker_entry import worker_main
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -77,10 +78,12 @@ class LocalBackend:
         if placement.resources is not None or placement.node_id is not None:
             asked = "resources" if placement.resources is not None else "node_id"
             raise PlacementError(f"placement.{asked} needs the ray backend (bci-stream serve --backend ray); this "
-                                 f"service runs workers on this host only (backend 'local'), got {requested(placement)}")
+                                 "service runs workers on this host only (backend 'local'), got "
+                                 f"{requested(placement)}")
         if placement.hostname is not None and not placement.soft and placement.hostname not in this_host():
             raise PlacementError(f"placement.hostname {placement.hostname!r} is not this host ({self.hostname!r}); "
-                                 "the local backend runs workers here only: use the ray backend to place them elsewhere")
+                                 "the local backend runs workers here only: use the ray backend to place them "
+                                 "elsewhere")
 
     def start(self, handle: Any) -> WorkerLink:
         """Spawn the dedicated worker process of ``handle`` (its generation already counted)."""
@@ -90,7 +93,7 @@ class LocalBackend:
         process = self.ctx.Process(
             target=worker_main,
             args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
-                  status_w, self.status_interval, None if handle.ring is None else handle.ring.handles,
+                  status_w, self.status_interval, None if handle.ring is None else vars(handle.ring.handles),
                   self.recordings_dir),
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,

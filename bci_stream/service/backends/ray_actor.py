@@ -1,7 +1,8 @@
 """The worker inside a Ray actor: one decoder, on the node Ray placed it on, wired back to the supervisor.
 
-:class:`WorkerHost` is the body of the actor class that :mod:`~bci_stream.service.backends.ray_backend` makes at
-run time (nothing here imports Ray). Its :meth:`WorkerHost.start` opens four ``multiprocessing.connection``
+:class:`WorkerHost` runs in the actor that :mod:`~bci_stream.service.backends.ray_backend` makes at run time (nothing
+here imports Ray), once the actor's body (:class:`~bci_stream.service.worker_entry.StampedWorkerHost`) found that
+this node runs the service's code. Its :meth:`WorkerHost.start` opens four ``multiprocessing.connection``
 Clients to the supervisor's Listener (TCP, authenticated with the supervisor's key; each says which decoder
 and role it is): ``control`` (state snapshots), ``cmd`` (commands and replies), ``status`` (status
 snapshots) and ``outputs`` (decoded rows for the API's output ring). The decoder runs in a thread of the actor
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
-import socket
 import threading
 import traceback
-from multiprocessing.connection import Client, Connection
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,10 @@ import numpy as np
 from bci_stream.service.pool_messages import AddStream, SavedState
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.shared_worker import SharedWorker
+from bci_stream.service.worker_entry import ROLES, connect_back
 
 log = logging.getLogger("bci_stream.worker")
 
-ROLES = ("control", "cmd", "status", "outputs")
 RELAY_INTERVAL_S = 0.02
 
 
@@ -88,7 +87,7 @@ class WorkerHost:
     decoder_id, generation, spec_json, models_dir, status_interval, recordings_dir
         As for a local worker (the models and recordings folders must exist on this node).
     restore
-        The state snapshot to resume from (after a restart), or None.
+        The fields of the state snapshot to resume from (a :class:`SavedState`, after a restart), or None.
     ring_shape
         ``(capacity, n_outputs)`` of the API's output ring, or None (no output copy).
     seed
@@ -99,32 +98,24 @@ class WorkerHost:
 
     def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
                  spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
-                 restore: SavedState | None = None, ring_shape: tuple[int, int] | None = None,
+                 restore: dict[str, Any] | None = None, ring_shape: tuple[int, int] | None = None,
                  seed: tuple[int, float, int, bool | None] | None = None) -> None:
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
-        self.restore, self.ring_shape, self.seed = restore, ring_shape, seed
+        self.restore = None if restore is None else SavedState(**restore)
+        self.ring_shape, self.seed = ring_shape, seed
         self.worker: OneStreamWorker | None = None
         self.relay: OutputRelay | None = None
         self.thread: threading.Thread | None = None
         self.code: int | None = None
 
-    def node_id(self) -> str | None:
-        """This node's id (the Ray actor class overrides it)."""
-        return None
-
-    def connect(self, role: str) -> Connection:
-        conn = Client(self.address, authkey=self.authkey)
-        conn.send((self.token, role))
-        return conn
-
-    def start(self) -> dict[str, Any]:
-        """Connect back to the supervisor and start decoding in a thread; returns where this worker runs."""
+    def start(self, where: dict[str, Any]) -> dict[str, Any]:
+        """Connect back to the supervisor and start decoding in a thread; returns ``where`` this worker runs (the
+        status ``worker``: ``kind``, ``pid``, ``node_id``, ``hostname``)."""
         logging.basicConfig(level=logging.INFO,
                             format=f"%(asctime)s ray-decoder[{self.decoder_id}] %(levelname)s %(message)s")
-        conns = {role: self.connect(role) for role in ROLES}
-        where = {"kind": "ray", "pid": os.getpid(), "node_id": self.node_id(), "hostname": socket.gethostname()}
+        conns = {role: connect_back(self.address, self.authkey, self.token, role) for role in ROLES}
         ring = None
         if self.ring_shape is not None:
             capacity, n_outputs = self.ring_shape

@@ -15,6 +15,11 @@ Placement (``options.placement``): ``resources`` (Ray custom resources, e.g. one
 checked against ``ray.nodes()`` before an actor is created, and an actor that does not start within
 ``start_timeout`` is killed: a request is refused (:class:`PlacementError`) in a bounded time, never left
 pending. ``import ray`` happens only in this module's functions (the ``cluster`` extra).
+
+Code: each actor gets the service's code stamp (:mod:`~bci_stream.service.code_stamp`, taken when the backend is
+made) as an argument and compares it with the code of its node before it imports the worker
+(:class:`~bci_stream.service.worker_entry.StampedWorkerHost`; its arguments are plain data): a node with other code
+refuses the decoder as a local worker would (``error``, "restart serve"; not restarted).
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.starts import WorkerStartFailed
+from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.pool_messages import SavedState
+from bci_stream.service.worker_entry import ROLES, StampedWorkerHost
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -49,9 +56,7 @@ def actor_class() -> Any:
     if _ACTOR_CLASS is None:
         import ray
 
-        from bci_stream.service.backends.ray_actor import WorkerHost
-
-        class RayWorker(WorkerHost):
+        class RayWorker(StampedWorkerHost):
             def node_id(self) -> str | None:
                 return ray.get_runtime_context().get_node_id()
 
@@ -172,6 +177,7 @@ class RayBackend:
         if start_timeout <= 0:
             raise ValueError(f"start_timeout must be > 0 s, got {start_timeout}")
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
+        self.code_stamp = mark_serve_start()  # every actor compares its node's code with it
         self.start_timeout = start_timeout
         self.on_control = on_control or (lambda message: None)
         self._owns_ray = not ray.is_initialized()
@@ -228,7 +234,8 @@ class RayBackend:
             fit = [n for n in candidates if all(n.get("Resources", {}).get(k, 0) >= v for k, v in resources.items())]
             if not fit:
                 offer = {n["NodeID"][:12]: {k: v for k, v in n.get("Resources", {}).items()
-                                            if not k.startswith(("node:", "memory", "object_store"))} for n in candidates}
+                                            if not k.startswith(("node:", "memory", "object_store"))}
+                         for n in candidates}
                 raise PlacementError(f"placement {asked}: no alive node of the Ray cluster has these resources "
                                      f"(nodes offer {offer})")
             candidates = fit
@@ -260,9 +267,10 @@ class RayBackend:
         if ring is not None and handle.generation > 1 and ring.last_seq() is not None:
             seed = (ring.last_seq(), ring.last_timestamp(), ring.last_state_epoch(),
                     (handle.status.output_stream or {}).get("consumers"))  # a restart waits for them only if any
-        actor = actor_class().options(**options).remote(
-            self.address, self.authkey, token, handle.id, handle.generation, handle.spec.model_dump_json(),
-            self.models_dir, self.status_interval, self.recordings_dir, restore,
+        actor = actor_class().options(**options).remote(  # plain data only: read before the actor's code check
+            self.code_stamp, self.address, self.authkey, token, handle.id, handle.generation,
+            handle.spec.model_dump_json(), self.models_dir, self.status_interval, self.recordings_dir,
+            None if restore is None else vars(restore),
             None if ring is None else (ring.capacity, ring.n_outputs), seed)
         t0 = time.monotonic()
         try:
@@ -275,9 +283,9 @@ class RayBackend:
                 pass
             self._drop(token)
             if isinstance(exc, ray.exceptions.GetTimeoutError | TimeoutError):
-                raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor did not start within {self.start_timeout:g} s "
-                                     f"(placement {requested(placement)}; are the nodes that meet it busy? see "
-                                     "`ray status`)") from None
+                raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor did not start within "
+                                        f"{self.start_timeout:g} s (placement {requested(placement)}; are the "
+                                        "nodes that meet it busy? see `ray status`)") from None
             cause = getattr(exc, "cause", None) or exc  # a RayTaskError carries the worker's own exception
             raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor failed to start (placement "
                                  f"{requested(placement)}): {type(cause).__name__}: {cause}") from None
@@ -346,8 +354,6 @@ class RayBackend:
                 self._cond.notify_all()
 
     def _take(self, token: str, timeout: float) -> dict[str, Any]:
-        from bci_stream.service.backends.ray_actor import ROLES
-
         with self._cond:
             if not self._cond.wait_for(lambda: len(self._arrived.get(token, {})) == len(ROLES), timeout):
                 raise TimeoutError(f"worker {token} did not connect back within {timeout:g} s")

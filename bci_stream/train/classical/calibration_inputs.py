@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.channels import match_channels, non_eeg_reason, shortlist
+from bci_stream.core.channels import match_channels, match_note, non_eeg_reason, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
@@ -154,6 +154,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             raise CalibrationError(f"channel {name!r} matches several channels of {rec.source}: {hits}")
         if len(set(idx)) != len(idx):
             raise CalibrationError(f"--channels names a channel twice (after normalising names): {wanted}")
+        if (note := match_note(rec.ch_names, wanted, "file", "calibration")) is not None:  # T7 read as T3
+            notes.append(f"{rec.source}: {note}")
         check_finite(rec, idx)
         runs.append((rec, idx))
     absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
@@ -208,7 +210,8 @@ def _numbered_hint(rec) -> str:
 def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
     """Refuse files whose EEG channels differ (names matched after normalising), whatever their order.
 
-    The EEG channels of every file (:func:`eeg_channels`) are pooled; each file must have all of them. The error
+    The EEG channels of every file (:func:`eeg_channels`) are pooled (as :func:`match_channels` matches names: a
+    file's ``T7`` is another file's ``T3``); each file must have all of them. The error
     names, for each file, what it lacks, so that swapping the files gives the same refusal.
     """
     pooled = list(wanted)

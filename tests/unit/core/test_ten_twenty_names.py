@@ -1,5 +1,6 @@
-"""10-20's T3/T4/T5/T6 are 10-10's T7/T8/P7/P8: not matched across (a stream with both must not be mis-mapped), but a
-missing-channel error says which stream channel has the other name."""
+"""10-20's T3/T4/T5/T6 are 10-10's T7/T8/P7/P8 (the same scalp positions): a model channel is read from its renamed
+twin when its own name is absent and exactly one twin is there; with both names the exact one wins. How channels
+were matched, and a stream channel passed over though named like a used one (``EEG C3`` beside ``C3``), is noted."""
 
 from __future__ import annotations
 
@@ -8,33 +9,64 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bci_stream.core.channels import pick_channels, renamed_hint
+from bci_stream.core.channels import TEN_TWENTY_RENAMED, match_channels, match_note, pick_channels, renamed_hint
 from bci_stream.core.errors import ChannelError, StreamMismatchError
-from bci_stream.lsl.source import channel_indices
+from bci_stream.lsl.source import channel_indices, label_report
 
 TEN_TEN = ["C3", "Cz", "C4", "T7", "T8", "P7", "P8"]
 CARD = SimpleNamespace(ch_names=TEN_TEN, n_chans=len(TEN_TEN), ref="m@1")
 
 
-def test_missing_channel_error_names_the_10_20_names():
+@pytest.mark.filterwarnings("ignore:Montage name 'standard_1005' is deprecated:FutureWarning")
+def test_the_renamed_pairs_are_one_position_in_mne_standard_1005():
+    mne = pytest.importorskip("mne")
+    pos = mne.channels.make_standard_montage("standard_1005").get_positions()["ch_pos"]
+    for old, new in TEN_TWENTY_RENAMED.items():
+        np.testing.assert_array_equal(pos[old], pos[new])
+
+
+def test_a_stream_with_10_20_names_feeds_a_10_10_model_and_says_so():
     stream = ["C3", "Cz", "C4", "T3", "T4", "T5", "T6"]
-    with pytest.raises(StreamMismatchError) as exc:
-        channel_indices(stream, len(stream), CARD, "s")
-    assert str(exc.value).endswith(
-        "(stream has 7 channels: C3, Cz, C4, T3, T4, T5, T6) (stream has T3, T4, T5, T6: the other name of T7, T8, "
-        "P7, P8; T3, T4, T5, T6 of 10-20 are T7, T8, P7, P8 of 10-10. Names are not matched across the two systems: "
-        "rename the channels to the model's names)")
+    idx = channel_indices(stream, len(stream), CARD, "s")
+    assert idx is None  # the same order: T7 <- T3, T8 <- T4, P7 <- T5, P8 <- T6
+    assert label_report(stream, TEN_TEN)["note"] == (
+        "model channels read under their other name (T3, T4, T5, T6 of 10-20 are T7, T8, P7, P8 of 10-10): "
+        "T7 = 'T3', T8 = 'T4', P7 = 'T5', P8 = 'T6'")
+    assert "note" not in label_report(TEN_TEN, TEN_TEN) and "note" not in label_report(stream)
+    # the reverse: a 10-20 model on a 10-10 stream, prefixes and case as elsewhere
+    assert match_channels(["eeg t7", "Cz"], ["Cz", "T3"]) == ([1, 0], [], {})
 
 
-def test_both_names_in_the_stream_map_by_the_exact_one():
+def test_both_names_in_the_stream_map_by_the_exact_one_and_the_other_is_noted():
     stream = ["T3", "C3", "Cz", "C4", "T7", "T4", "T8", "P7", "P8", "T5", "T6"]
     idx = channel_indices(stream, len(stream), CARD, "s")
     assert [stream[i] for i in idx] == TEN_TEN  # T3..T6 are left alone
+    note = label_report(stream, TEN_TEN)["note"]
+    assert note.startswith("stream channels not used though named like a used one: 'T3' (model channel 'T7' reads "
+                           "'T7'), 'T4' (model channel 'T8' reads 'T8')")
 
 
-def test_hint_both_ways_and_only_when_the_other_name_is_there():
-    assert "stream has EEG T3: the other name of T7" in renamed_hint(["T7"], ["EEG T3", None])
-    assert "file has t7: the other name of T3" in renamed_hint(["T3"], ["t7"], "file")
-    assert renamed_hint(["T7", "Cz"], ["C3"]) == ""
-    with pytest.raises(ChannelError, match=r"recording has T5: the other name of P7"):
-        pick_channels(np.zeros((2, 4)), ["C3", "T5"], ["C3", "P7"])
+def test_two_twins_are_ambiguous():
+    with pytest.raises(StreamMismatchError, match=r"model channel 'T7' .* matches several channels .*'T3', 'EEG T3'"):
+        channel_indices(["T3", "EEG T3", "C3"], 3, SimpleNamespace(ch_names=["T7", "C3"], n_chans=2, ref="m@1"))
+
+
+def test_a_model_naming_both_does_not_read_one_for_the_other():
+    both = ["T3", "T7"]
+    assert match_channels(["T3", "Cz"], both) == ([0], ["T7"], {})
+    assert "stream has T3: the other name of T7" in renamed_hint(["T7"], ["T3", None])
+    with pytest.raises(ChannelError, match=r"recording has T5: the other name of P7; .* model also names"):
+        pick_channels(np.zeros((2, 4)), ["C3", "T5"], ["C3", "P7", "T5"])
+
+
+def test_a_typed_label_beside_the_raw_one_is_noted_as_not_used():
+    """Some apps send the raw label and a typed one (``C3`` and ``EEG C3``): the exact one is read, the other named."""
+    stream = ["EEG C3", "C3", "Cz", "EEG Cz"]
+    assert match_channels(stream, ["C3", "Cz"]) == ([1, 2], [], {})
+    assert match_note(stream, ["C3", "Cz"]) == (
+        "stream channels not used though named like a used one: 'EEG C3' (model channel 'C3' reads 'C3'), "
+        "'EEG Cz' (model channel 'Cz' reads 'Cz')")
+    assert match_channels(stream, ["EEG C3"]) == ([0], [], {})  # a model trained on the typed label reads it
+    assert match_note(stream, ["EEG C3"]).endswith("'C3' (model channel 'EEG C3' reads 'EEG C3')")
+    assert match_note(stream, ["C3", "EEG C3"]) is None  # both used
+    assert match_note(["c3", "C4"], ["C3", "C4"]) is None  # matched by key, nothing passed over

@@ -1,0 +1,60 @@
+"""Why loading a model failed: a fault of the model (permanent) or a condition of this machine now (transient).
+
+A model file that is missing, a directory, unreadable for its permissions, corrupt, or that disagrees with its card
+is the client's to fix: :class:`~bci_stream.core.errors.ModelError` (the API answers 422). The same file may also
+fail to load because the process is short of something a retry can bring back: memory, file descriptors, a busy
+file or an interrupted read: :class:`~bci_stream.core.errors.ModelUnavailableError` (the API answers 503 with
+``Retry-After``; a hot swap keeps the running model).
+
+The rule (:func:`transient_cause`): ``MemoryError``; an ``OSError`` whose errno is in :data:`TRANSIENT_ERRNOS`
+(``EAGAIN``, ``EBUSY``, ``EINTR``, ``EIO``, ``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ENOMEM``, ``ETIMEDOUT``,
+``ETXTBSY``); and onnxruntime's failures that carry one of those: onnxruntime raises its own exception types (``Fail``
+for all of these), so its out-of-memory (``std::bad_alloc``) and a system error number in its message are read
+from the message, here only. Every other errno (``ENOENT``, ``EISDIR``, ``EACCES``, ``EPERM``, ``ENOTDIR``...) and
+every other failure is permanent. ``EIO`` counts as transient: a read error of the server's storage is not the
+request's fault, though a retry cures it only if the storage does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+from bci_stream.core.errors import BciStreamError, ModelError, ModelUnavailableError
+
+#: errnos of a load failure that a retry can cure (see the module docstring).
+TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO, errno.EMFILE, errno.ENFILE,
+                              errno.ENOBUFS, errno.ENOMEM, errno.ETIMEDOUT, errno.ETXTBSY})
+_ORT_ERRNO = re.compile(r"system error number (\d+)")
+_ORT_NO_MEMORY = "std::bad_alloc"
+
+
+def transient_cause(exc: BaseException) -> str | None:
+    """What a retry could cure about ``exc``, raised while loading a model (e.g. ``"EMFILE: Too many open files"``),
+    or None when it is permanent (see the module docstring)."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code is None and type(exc).__module__.startswith("onnxruntime"):
+        text = str(exc)
+        if _ORT_NO_MEMORY in text:
+            return "out of memory (onnxruntime: std::bad_alloc)"
+        found = _ORT_ERRNO.search(text)
+        code = int(found.group(1)) if found else None
+    if code in TRANSIENT_ERRNOS:
+        return f"{errno.errorcode[code]}: {os.strerror(code)}"
+    return None
+
+
+def load_error(exc: BaseException, what: str) -> BciStreamError:
+    """The error to report for ``exc``, raised while loading ``what`` (``"model 'name'"``, a file): ``exc`` itself
+    when it is already one of bci-stream's, :class:`ModelUnavailableError` when a retry can cure it, else a
+    :class:`ModelError` (``cannot load {what}: {exc}``)."""
+    if isinstance(exc, BciStreamError):
+        return exc
+    why = transient_cause(exc)
+    if why is not None:
+        return ModelUnavailableError(f"cannot load {what} now: {why} ({exc}). This is a condition of the server, not "
+                                     "a fault of the model: retry later")
+    return ModelError(f"cannot load {what}: {exc}")

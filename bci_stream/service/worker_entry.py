@@ -1,0 +1,189 @@
+"""A worker's first code: it compares the code stamp before it imports any of the worker's own modules.
+
+A worker imports bci-stream from disk when it starts (:mod:`~bci_stream.service.code_stamp`). Code that changed under
+a running ``serve`` may not even import (a module renamed or removed, a syntax error), and a worker whose first act
+is that import would end as a crash (``exited with code 1`` and an ImportError, restarted again and again) rather
+than refuse with "restart serve". So every worker starts here: this module imports the standard library and
+:mod:`~bci_stream.service.code_stamp` only, and imports the worker after the stamp matched.
+
+* :func:`worker_main` and :func:`shared_worker_main` are the ``multiprocessing`` spawn targets (a dedicated worker,
+  a shared one). Spawn unpickles the target and its arguments in the child before the target runs, importing their
+  modules: hence the targets live here, and their arguments are plain data (the ring as a dict of its shared arrays).
+* :class:`StampedWorkerHost` is the body of a decoder's Ray actor; the service's stamp travels as its first argument
+  (a node has code of its own), and so do its other arguments, as plain data.
+
+A refused worker says why on its status connection, as a refused decoder does (state ``error``, exit code
+:data:`EXIT_REFUSED`: not restarted). The refusal cannot use the worker's code, so it sends what the supervisor makes
+of it with its own code (:class:`Made`): the status, and for a shared worker the end of each stream it is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import os
+import pickle
+import signal
+import socket
+from multiprocessing.connection import Client, Connection
+from typing import Any
+
+from bci_stream.service.code_stamp import code_changed
+
+log = logging.getLogger("bci_stream.worker")
+
+#: A worker's exit code when its model or stream was refused (the supervisor does not restart it).
+EXIT_REFUSED = 3
+#: The connections a Ray actor opens back to the supervisor, each introduced by ``(token, role)``.
+ROLES = ("control", "cmd", "status", "outputs")
+
+
+def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
+                status_conn: Connection, status_interval: float, ring: dict[str, Any] | None = None,
+                recordings_dir: str | None = None) -> None:
+    """Spawn target of a dedicated worker; ``ring``: the fields of its :class:`~bci_stream.service.ring.RingHandles`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
+    if (why := code_changed()) is not None:
+        started_logging(f"decoder[{decoder_id}]")
+        refuse(status_conn, decoder_id, generation, why, {"kind": "dedicated", "index": None, "pid": os.getpid()})
+        raise SystemExit(EXIT_REFUSED)
+    from bci_stream.service.ring import RingHandles
+    from bci_stream.service.worker import run_dedicated
+
+    run_dedicated(decoder_id, generation, spec_json, models_dir, cmd_conn, status_conn, status_interval,
+                  None if ring is None else RingHandles(**ring), recordings_dir)
+
+
+def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,
+                       recordings_dir: str | None = None) -> None:
+    """Spawn target of shared worker ``index``: with other code it refuses every stream it is given (exit 0 when
+    told to stop, as a shared worker does)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if (why := code_changed()) is not None:
+        started_logging(f"shared-worker[{index}]")
+        refuse_streams(control, index, why)
+        raise SystemExit(0)
+    from bci_stream.service.shared_worker import run_shared
+
+    run_shared(index, control, models_dir, status_interval, recordings_dir)
+
+
+class StampedWorkerHost:
+    """Body of a decoder's Ray actor: the stamp first, then :class:`~bci_stream.service.backends.ray_actor.WorkerHost`.
+
+    Parameters
+    ----------
+    stamp
+        The service's code stamp (:func:`~bci_stream.service.code_stamp.mark_serve_start`).
+    address, authkey, token, decoder_id, generation, *rest
+        The arguments of ``WorkerHost`` (plain data: its ``restore`` as the fields of a ``SavedState``).
+    """
+
+    def __init__(self, stamp: str, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str,
+                 generation: int, *rest: Any) -> None:
+        self.refusal = code_changed(stamp)
+        self.address, self.authkey, self.token = tuple(address), authkey, token
+        self.decoder_id, self.generation = decoder_id, generation
+        self.host: Any = None
+        if self.refusal is None:
+            from bci_stream.service.backends.ray_actor import WorkerHost
+
+            self.host = WorkerHost(self.address, authkey, token, decoder_id, generation, *rest)
+
+    def node_id(self) -> str | None:
+        """This node's id (the Ray actor class overrides it)."""
+        return None
+
+    def start(self) -> dict[str, Any]:
+        """Connect back and decode (see ``WorkerHost.start``), or, with other code than the service's, connect back
+        to say so on the status connection; returns where this worker runs."""
+        where = {"kind": "ray", "pid": os.getpid(), "node_id": self.node_id(), "hostname": socket.gethostname()}
+        if self.host is not None:
+            return self.host.start(where)
+        started_logging(f"ray-decoder[{self.decoder_id}]")
+        conns = [connect_back(self.address, self.authkey, self.token, role) for role in ROLES]
+        refuse(conns[ROLES.index("status")], self.decoder_id, self.generation, self.refusal, where)
+        for conn in conns:
+            conn.close()
+        return where
+
+    def wait(self) -> int:
+        """Block until the decoder ends; its exit code (0 stopped, 3 refused, 1 crashed)."""
+        return EXIT_REFUSED if self.host is None else self.host.wait()
+
+
+def connect_back(address: tuple[str, int], authkey: bytes, token: str, role: str) -> Connection:
+    """A Ray actor's connection ``role`` (one of :data:`ROLES`) to the supervisor's Listener."""
+    conn = Client(address, authkey=authkey)
+    conn.send((token, role))
+    return conn
+
+
+# -- refusing without the worker's code ---------------------------------------------------------------------------
+
+
+class Made:
+    """An object of the service's own code, made where it is unpickled (the supervisor, which imported that code
+    at start) from its module, name and arguments: a worker that must not import the code can still send it."""
+
+    def __init__(self, module: str, name: str, *args: Any, **fields: Any) -> None:
+        self.module, self.name, self.args, self.fields = module, name, args, fields
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return make, (self.module, self.name, self.args, self.fields)
+
+
+def make(module: str, name: str, args: tuple[Any, ...], fields: dict[str, Any]) -> Any:
+    """What a :class:`Made` is unpickled as: ``module.name(*args, **fields)`` (the module as already imported)."""
+    return getattr(importlib.import_module(module), name)(*args, **fields)
+
+
+def refuse(status_conn: Connection, decoder_id: str, generation: int, why: str, worker: dict[str, Any]) -> None:
+    """Send decoder ``decoder_id`` state ``error`` with ``why`` on its status connection, then close it."""
+    log.error("decoder %s: %s", decoder_id, why)
+    status = Made("bci_stream.core.status", "WorkerStatus", state="error", error=why, pid=os.getpid(), worker=worker)
+    try:
+        status_conn.send((decoder_id, generation, status))
+    except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
+        pass
+    status_conn.close()
+
+
+class Fields:
+    """A message of the service's own code, read without its class (which may not import): its fields only."""
+
+
+class FieldsUnpickler(pickle.Unpickler):
+    """Reads bci-stream objects as :class:`Fields` of their class name; everything else as usual."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "bci_stream" or module.startswith("bci_stream."):
+            return type(name, (Fields,), {})
+        return super().find_class(module, name)
+
+
+def refuse_streams(control: Connection, index: int, why: str) -> None:
+    """A shared worker with other code: refuse every stream added on ``control`` (its status says ``why``; the
+    supervisor is told it ended with :data:`EXIT_REFUSED`) until told to stop, or the supervisor is gone."""
+    parent, worker = os.getppid(), {"kind": "shared", "index": index, "pid": os.getpid()}
+    while os.getppid() == parent:
+        try:
+            if not control.poll(0.5):
+                continue
+            message = FieldsUnpickler(io.BytesIO(control.recv_bytes())).load()
+        except (EOFError, OSError):
+            return
+        if type(message).__name__ != "AddStream":  # StopWorker
+            return
+        refuse(message.status_conn, message.decoder_id, message.generation, why, worker)
+        message.cmd_conn.close()
+        try:
+            control.send(Made("bci_stream.service.pool_messages", "StreamEnded", message.decoder_id,
+                              message.generation, EXIT_REFUSED))
+        except (OSError, BrokenPipeError, ValueError):
+            return
+
+
+def started_logging(who: str) -> None:
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {who} %(levelname)s %(message)s")

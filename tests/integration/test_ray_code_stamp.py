@@ -1,0 +1,63 @@
+"""A Ray actor compares the service's code stamp with its node's code before it imports the worker: a node with other
+code refuses the decoder as a local worker does (``error``, "restart serve", exit code 3, not restarted) instead of
+failing in whatever way the two versions disagree; an actor with the service's code decodes as before. A one-node
+Ray cluster on loopback (``ray.cluster_utils.Cluster``), a supervisor in this process (a Ray driver), real actors.
+The node's code is this checkout; the service's stamp is made to differ, as after an upgrade of the node. Skips only
+when Ray (the ``cluster`` extra) is not installed."""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at its import)
+
+import pytest
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.supervisor import Supervisor
+from bci_stream.service.worker import EXIT_REFUSED
+from support.common import unique
+
+try:
+    from ray.cluster_utils import Cluster
+except ImportError:  # the cluster extra is not installed
+    Cluster = None
+
+pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (pip install 'bci-stream[cluster]')"),
+              pytest.mark.timeout(300)]
+
+
+def until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.05)
+    return result
+
+
+def test_an_actor_on_a_node_with_other_code_refuses_to_run(models_dir):
+    cluster = Cluster()
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20, node_ip_address="127.0.0.1",
+                         include_dashboard=False)
+        sup = Supervisor(str(models_dir), status_interval=0.1, restart_backoff=0.1, backend="ray",
+                         backend_options={"address": cluster.address, "listen_host": "127.0.0.1",
+                                          "start_timeout": 90})
+        try:
+            spec = {"stream": {"name": unique("s16fb-ray-never")}, "model": "tiny-gru"}
+            same = sup.start(DecoderSpec.model_validate(spec))  # the service's code: the worker runs (resolving)
+            until(lambda: same.status.state == "connecting", 60, "the actor with the service's code to resolve")
+            sup.backend.code_stamp = "0123456789abcdef"  # as if the node had been upgraded under the service
+            other = sup.start(DecoderSpec.model_validate(spec))
+            until(lambda: other.status.state == "error" and other.last_error, 60, "the refusal")
+            time.sleep(0.5)  # a restart, if any, would be counted by now (backoff 0.1 s)
+            assert other.restarts == 0 and other.exit_code == EXIT_REFUSED, (other.last_error, other.exit_code)
+            assert other.last_error.startswith("the bci-stream code on disk changed since serve started (serve runs "
+                                               "the code stamped 0123456789abcdef"), other.last_error
+            assert other.last_error.endswith("restart serve") and other.status.worker["kind"] == "ray"
+            assert same.status.state == "connecting" and same.restarts == 0
+        finally:
+            sup.shutdown()
+    finally:
+        cluster.shutdown()

@@ -1,0 +1,104 @@
+"""A hot swap whose model cannot be loaded now for a reason of the worker's machine (here: out of file descriptors,
+EMFILE, a real limit set on the real worker process) is refused as retryable: the worker's reply says so (data,
+not text), the API answers 503 with Retry-After and ``"retryable": true``, and the running model decodes on; the
+same swap succeeds once the condition is gone. It was 422, as for a corrupt model, so a client never retried. Both
+worker kinds (the swap runs in the worker's CommandHandler either way). Real uvicorn server, real worker processes,
+real LSL on loopback, real model files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+
+import httpx
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.messages import Reply, SwapModel
+from bci_stream.core.settings import Settings
+from support.common import TINY_CH_NAMES, export_tiny, unique
+from support.http import wait_status
+from support.tiny_variants import export_variant
+
+TOKEN = "swap-transient-token"
+WORKERS = pytest.mark.parametrize("worker", ["dedicated", "shared"])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("swap-transient-models")
+    export_tiny(root, "tiny-gru", "gru")
+    export_variant(root, "tiny-ok")  # same channels, rate and outputs: a swap that can succeed
+    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, token=TOKEN)
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0,
+                                                         headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield srv, c
+
+
+@contextlib.contextmanager
+def running_decoder(client: httpx.Client, worker: str):
+    """A decoder of tiny-gru on a fresh outlet, running; yields its status."""
+    name = unique(f"swap-503-{worker}")
+    info = pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), 500.0, "float32", f"{name}-src")
+    channels = info.desc().append_child("channels")
+    for label in TINY_CH_NAMES:
+        channels.append_child("channel").append_child_value("label", label).append_child_value("unit", "uV")
+    outlet = pylsl.StreamOutlet(info)
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru", "options": {"worker": worker}})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    try:
+        yield wait_status(client, decoder_id, lambda s: s["state"] == "running", 30, "running")
+    finally:
+        client.delete(f"/decoders/{decoder_id}")
+        del outlet  # kept alive until here
+
+
+@contextlib.contextmanager
+def no_new_descriptors(pid: int):
+    """Process ``pid`` cannot open anything (RLIMIT_NOFILE at its lowest free descriptor: open() is EMFILE) while
+    inside; its descriptors already open keep working."""
+    limit = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (min(set(range(len(used) + 1)) - used), limit[1]))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, limit)
+
+
+@WORKERS
+def test_the_workers_refusal_says_a_retry_can_succeed(server, worker):
+    srv, client = server
+    with running_decoder(client, worker) as st:
+        handle = srv.server.config.app.state.supervisor.get(st["id"])
+        with handle.request_lock, no_new_descriptors(st["worker"]["pid"]):  # the supervisor's requests wait
+            handle.next_request += 1
+            command = SwapModel(model="tiny-ok", request_id=(handle.generation, handle.next_request))
+            handle.cmd_conn.send(command)
+            assert handle.cmd_conn.poll(60), "no reply"
+            reply = handle.cmd_conn.recv()
+        assert isinstance(reply, Reply) and reply.request_id == command.request_id
+        assert not reply.ok and reply.retryable and "EMFILE" in reply.error, reply
+        r = client.put(f"/decoders/{st['id']}/model", json={"model": command.model})  # descriptors back
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["name"] == "tiny-ok" and r.json()["counters"]["swaps"] == 1
+
+
+@WORKERS
+def test_a_swap_the_worker_cannot_load_now_is_503_and_the_old_model_runs_on(server, worker):
+    srv, client = server
+    with running_decoder(client, worker) as st:
+        with no_new_descriptors(st["worker"]["pid"]):
+            r = client.put(f"/decoders/{st['id']}/model", json={"model": "tiny-ok"})
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"].isdigit() and int(r.headers["Retry-After"]) > 0, r.headers
+        body = r.json()
+        assert body["retryable"] is True and "EMFILE" in body["detail"] and "retry" in body["detail"], body
+        now = client.get(f"/decoders/{st['id']}").json()
+        assert now["state"] == "running" and now["model"]["name"] == "tiny-gru" and now["counters"]["swaps"] == 0
+        r = client.put(f"/decoders/{st['id']}/model", json={"model": "tiny-ok"})  # the retry, descriptors back
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["name"] == "tiny-ok" and r.json()["counters"]["swaps"] == 1
