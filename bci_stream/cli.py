@@ -125,6 +125,12 @@ def _stream_hint(message: str) -> str:
                  if f"pass {o}=" in message or message.startswith(f"{o} must name")), "")
 
 
+class _CantStart(click.ClickException):
+    """The server cannot start with these settings (busy port, unreachable Ray head): one ``Error:`` line, exit 2."""
+
+    exit_code = 2
+
+
 def _settings(**flags: object):
     """The settings, ``flags`` (this command's options; None: not given) over the environment, .env and config file;
     a bad value is a usage error (exit 2) naming its flag, variable or config key, the rule and the value."""
@@ -163,6 +169,20 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 
         if importlib.util.find_spec("ray") is None:
             raise click.UsageError("--backend ray needs Ray: pip install 'bci-stream[cluster]'")
+        import os
+
+        from bci_stream.core.errors import PlacementError
+        from bci_stream.service.backends.ray_backend import check_reachable
+
+        try:  # before uvicorn: a refusal in its startup would come with a traceback
+            check_reachable(settings.ray_address or os.environ.get("RAY_ADDRESS"))
+        except PlacementError as exc:
+            raise _CantStart(str(exc)) from None
+    from bci_stream.api.server import bind_problem
+
+    problem = bind_problem(settings.host, settings.port)
+    if problem:
+        raise _CantStart(f"{problem}: pass --port (0: any free port) or set BCI_STREAM_PORT")
     try:
         from bci_stream.api.server import serve as run
 
@@ -175,10 +195,11 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds to decode, counted from the first decoded sample (default: until Ctrl-C).")
 @click.option("--model", "model_ref", default="sim-mi-gru", show_default=True, help="Model name[@version].")
-@click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1].")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="API port (0: any free port) [default 8000].")
+@click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1, env BCI_STREAM_HOST].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="API port (0: any free port) [default 8000, env BCI_STREAM_PORT].")
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Model registry folder.")
+              help="Model registry folder [env BCI_STREAM_MODELS_DIR].")
 def demo(duration: float | None, model_ref: str, host: str | None, port: int | None, models_dir: Path | None) -> None:
     """Simulated EEG → service → decoder with the bundled model; prints a status line every second."""
     from bci_stream.demo import run_demo
@@ -267,9 +288,10 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
     """Rewrite model folders of card format 1 as step graphs (format 2), in place (needs the `train` extra).
 
     The card's preprocessing is written in front of the network; nothing is written unless the new graph,
-    run one sample at a time, reproduces the old preprocessing + network."""
+    run one sample at a time, reproduces the old preprocessing + network. A folder already in format 2 is left
+    as it is (said, not an error). Exit code 1 when a folder could not be upgraded, else 0."""
     try:
-        from bci_stream.train.export.upgrade import upgrade_model_dir
+        from bci_stream.train.export.upgrade import AlreadyUpgraded, upgrade_model_dir
     except ImportError as exc:
         raise click.ClickException(f"upgrade-model needs the train extra (pip install 'bci-stream[train]'): {exc}")
     from bci_stream.core.errors import ModelError
@@ -280,6 +302,8 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
             card = upgrade_model_dir(d)
             click.echo(f"{d}: {card.ref} is now a step graph (parity {card.parity.max_abs_diff:.2g}, "
                        f"sha256 {card.sha256[:12]})")
+        except AlreadyUpgraded as exc:  # a no-op, not a failure
+            click.echo(f"{d}: {exc}")
         except (ModelError, OSError) as exc:  # one line per folder, no traceback
             failed += 1
             click.echo(f"{d}: {exc}", err=True)

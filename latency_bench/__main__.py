@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             result = load(args.result)
         except (OSError, ValueError) as exc:
             return _refuse(exc)
+        problem = _readme_profile_problem(result)
+        if problem and not args.force:
+            return _refuse(f"{problem}; pass --force to write it anyway")
+        if problem:
+            echo(f"warning: {problem}; written because of --force")
         update_readme(result, README)
         echo(f"updated {README}")
         return 0
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return setup_timeflux()
     from latency_bench.compare import load as load_result
+    from latency_bench.models import real_eeg_file
     from latency_bench.report import format_markdown
     from latency_bench.suite import make_profile, run_bench
 
@@ -118,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             load_result(opt("compare"))
         except (OSError, ValueError) as exc:
             return _refuse(exc)
+    try:  # BCI_STREAM_DATA set but without the real EEG: refused before measuring, never simulated silently
+        real_eeg_file()
+    except ValueError as exc:
+        return _refuse(exc)
     paths = opt("paths")
     profile = make_profile(args.profile, seconds=opt("seconds"), rounds=opt("rounds"),
                            scale_levels=opt("scale_levels"), backlog_s=opt("backlog_s"), grid_steps=opt("grid_steps"),
@@ -134,7 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     return _exit_code(result, echo)
 
 
-def _refuse(exc: BaseException) -> int:
+def _readme_profile_problem(result: dict[str, Any]) -> str | None:
+    """Why ``result`` should not become the README table (documented as from a full run), or None when it is one."""
+    name = (result.get("profile") or {}).get("name")
+    if name == "full":
+        return None
+    return (f"the result's profile is {name!r}, not 'full': the table in latency_bench/README.md is documented as "
+            "coming from a full run (`bci-stream bench all`, about 30 min)")
+
+
+def _refuse(exc: BaseException | str) -> int:
     print(f"error: {exc}", file=sys.stderr)
     return 2
 

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("old", type=Path)
     rd = sub.add_parser("readme", help="write the result's table into latency_bench/README.md")
     rd.add_argument("result", type=Path)
+    rd.add_argument("--force", action="store_true", help="write the table from a result that is not of the full "
+                                                          "profile (refused without it; the table then names its "
+                                                          "profile)")
     cpu = sub.add_parser("cpu-profile", help="where the CPU of one 1 kHz stream goes (per thread; perf if present)",
                          description="Per-thread CPU of every process on one 1 kHz × 64-ch path, and a perf "
                                      "breakdown of the worker's main thread.")

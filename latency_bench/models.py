@@ -6,12 +6,15 @@
 * :func:`real_eeg_model`: the model trained on real EEG (``models/eegmmidb-*``, newest first) or, when it is
   not there, the bundled ``sim-mi-gru`` (same shape: 64 channels at 160 Hz); copied into the benchmark's
   models folder.
-* :func:`real_eeg_samples`: real EEG for the player (PhysioNet EEGMMIDB S001 from ``../shared/data``) in the
-  card's channel order, or simulated EEG when that folder is absent (the report says which).
+* :func:`real_eeg_samples`: real EEG for the player (PhysioNet EEGMMIDB S001R04 under ``$BCI_STREAM_DATA``, default
+  ``../shared/data``; :func:`real_eeg_file`) in the card's channel order, or simulated EEG when
+  ``BCI_STREAM_DATA`` is unset and the default folder has no such file (the report and the log say which,
+  and how to point at the data).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +26,8 @@ from latency_bench.procs import REPO_ROOT
 
 OUTPUT_LABELS = ["rest", "left_hand", "right_hand", "feet"]
 BANDPASS = (8.0, 30.0)
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-REAL_EEG_FILE = SHARED_DATA / "eegmmidb" / "S001" / "S001R04.edf"
+#: The real EEG the player streams, under the data folder (:func:`bci_stream.io.data_root.data_root`).
+REAL_EEG_PART = Path("eegmmidb") / "S001" / "S001R04.edf"
 FALLBACK_MODEL = "sim-mi-gru"
 
 
@@ -116,22 +119,49 @@ def real_eeg_model(models_dir: Path, source_dir: Path | None = None) -> BenchMod
                       preprocessing=card.preprocessing.model_dump(), source=str(src), notes=notes)
 
 
+def real_eeg_file() -> Path | None:
+    """The EEGMMIDB file the 160 Hz phase streams, or None when ``BCI_STREAM_DATA`` is unset and the default data
+    folder lacks it (the benchmark then streams simulated EEG and says so).
+
+    Raises
+    ------
+    ValueError
+        When ``BCI_STREAM_DATA`` is set (real EEG was asked for) but the file is not under it.
+    """
+    from bci_stream.io.data_root import DATA_ENV, data_root, missing_data_hint
+
+    path = data_root() / REAL_EEG_PART
+    if path.is_file():
+        return path
+    if os.environ.get(DATA_ENV, "").strip():
+        raise ValueError(f"{path} does not exist: {missing_data_hint()}; or unset {DATA_ENV} "
+                         "to stream simulated EEG in the 160 Hz phase")
+    return None
+
+
 def real_eeg_samples(model: BenchModel, out_path: Path, seconds: float = 60.0) -> tuple[Path, str]:
     """Write ``[n, n_chans]`` float32 µV samples in the model's channel order to ``out_path`` (``.npy``).
 
-    Real EEG (:data:`REAL_EEG_FILE`) when it is there and has the model's channels and rate, else the
-    built-in simulator. Returns the path and a description of the data.
+    Real EEG (:func:`real_eeg_file`) when it is there and has the model's rate, else the built-in simulator.
+    Returns the path and a description of the data (for a simulator, why, and how to point at the data).
     """
+    from bci_stream.io.data_root import DATA_ENV, data_root
+
     n = int(seconds * model.sfreq)
-    if REAL_EEG_FILE.exists():
+    path = real_eeg_file()
+    if path is None:
+        why = (f"{data_root() / REAL_EEG_PART} not found; set {DATA_ENV} to the folder that holds eegmmidb/ "
+               "for real EEG")
+    else:
         from bci_stream.io.load import load_recording
 
-        rec = load_recording(REAL_EEG_FILE, ch_names=model.ch_names)
+        rec = load_recording(path, ch_names=model.ch_names)
         if rec.sfreq == model.sfreq:
             np.save(out_path, np.ascontiguousarray(rec.data[:, :n].T, dtype=np.float32))
-            return out_path, f"PhysioNet EEGMMIDB {REAL_EEG_FILE.name} (real EEG, first {seconds:g} s)"
+            return out_path, f"PhysioNet EEGMMIDB {path.name} (real EEG, first {seconds:g} s)"
+        why = f"{path} is at {rec.sfreq:g} Hz, model {model.ref} at {model.sfreq:g} Hz"
     from bci_stream.sim.eeg import SyntheticEEG
 
     sim = SyntheticEEG(n_chans=model.n_chans, sfreq=model.sfreq, seed=0, ch_names=model.ch_names)
     np.save(out_path, np.ascontiguousarray(sim.generate(n)[0], dtype=np.float32))
-    return out_path, f"simulated EEG ({REAL_EEG_FILE} not found)"
+    return out_path, f"simulated EEG ({why})"

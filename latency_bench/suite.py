@@ -203,6 +203,7 @@ def _with_processes(result: dict[str, Any], sections: Sequence[str], profile: Pr
         gru = export_bench_gru(h.models_dir, 64, 128, 2, 1000.0)
         real = real_eeg_model(h.models_dir)
         real_data, real_desc = real_eeg_samples(real, work / "real_eeg.npy")
+        echo(f"{real.sfreq:g} Hz phase data: {real_desc}")
         if "e2e" in sections:
             with _timed(result, "e2e"):
                 result["sections"]["e2e"] = {

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bci_stream import __version__
@@ -55,7 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Real-time streaming decoder service for brain-computer interfaces.",
         lifespan=lifespan,
+        docs_url=None,  # served below, with a line for offline networks
     )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """FastAPI's Swagger page, which loads its JS and CSS from a CDN, headed by a line that names the offline
+        schema (no bundled assets: blank on a network without internet, apart from that line)."""
+        page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API docs").body.decode()
+        hint = (f'<p style="font:14px sans-serif;margin:8px">This page loads Swagger UI from cdn.jsdelivr.net '
+                f'(internet needed). Offline, the same schema is <a href="{app.openapi_url}">{app.openapi_url}</a>'
+                '.</p>')
+        return HTMLResponse(page.replace("<body>", "<body>" + hint, 1))
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(TransportScope)  # the WebSocket outputs' flow control needs the connection's transport

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 
@@ -9,6 +11,30 @@ import uvicorn
 
 from bci_stream.api.app import create_app
 from bci_stream.core.settings import Settings
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on ``host:port`` (e.g. the port is in use), or None when it can.
+
+    A trial bind with the options uvicorn uses (``SO_REUSEADDR``), closed at once, so a busy port gives one line
+    before the server starts instead of uvicorn's log and a traceback. Port 0 (any free port) is always fine.
+    """
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return f"cannot resolve host {host!r}: {exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use (another server is listening there)"
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def serve(settings: Settings) -> None:

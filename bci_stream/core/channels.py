@@ -72,10 +72,25 @@ def other_name(name: str) -> str | None:
     return _OTHER_NAME.get(normalise_ch_name(name))
 
 
-def _lookup(available: Sequence[str], wanted: Sequence[str]) -> list[tuple[str, list[int], str]]:
+#: The keys of each system's names of the renamed positions: a channel set that uses one of a system's names is
+#: not read under the other system's (a stream with ``T7`` and ``T5`` is not a 10-20 montage: its ``T5`` is not P7).
+_SYSTEMS = (frozenset(k.casefold() for k in TEN_TWENTY_RENAMED), frozenset(v.casefold() for v in
+                                                                          TEN_TWENTY_RENAMED.values()))
+
+
+def renamable_type(ch_type: str | None) -> bool:
+    """Whether a channel of type ``ch_type`` (a stream's ``desc`` type, a file's channel type) may be read under its
+    other 10-20/10-10 name: scalp EEG or no type given. sEEG/ECoG contacts are named by shaft and number (``T5`` is
+    contact 5 of shaft T, not P7)."""
+    return (ch_type or "").strip().casefold() in ("", *EEG_TYPES)
+
+
+def _lookup(available: Sequence[str], wanted: Sequence[str], renamable: Sequence[bool] | None = None
+            ) -> list[tuple[str, list[int], str]]:
     """Per name in ``wanted``: the indices into ``available`` it matches and how (``exact``, ``key``: by
-    :func:`ch_name_key`, ``renamed``: by its :func:`other_name`, when neither finds it and ``wanted`` does not
-    name that position itself)."""
+    :func:`ch_name_key`, ``renamed``: by its :func:`other_name`, when neither finds it, ``wanted`` does not name
+    that position itself, ``available`` uses none of the wanted name's own system's names for the renamed
+    positions, and the channel found is ``renamable``: one flag per ``available`` channel, None: all are)."""
     exact: dict[str, list[int]] = {}
     loose: dict[str, list[int]] = {}
     for i, name in enumerate(available):
@@ -89,17 +104,21 @@ def _lookup(available: Sequence[str], wanted: Sequence[str]) -> list[tuple[str, 
             hits, how = loose.get(ch_name_key(name), []), "key"
         alt = other_name(name)
         if not hits and alt is not None and alt.casefold() not in keys:
-            hits, how = loose.get(alt.casefold(), []), "renamed"
+            own = next(system for system in _SYSTEMS if normalise_ch_name(name).casefold() in system)
+            if own.isdisjoint(loose):
+                hits = [i for i in loose.get(alt.casefold(), []) if renamable is None or renamable[i]]
+                how = "renamed"
         out.append((name, hits, how))
     return out
 
 
-def match_channels(available: Sequence[str], wanted: Sequence[str]
+def match_channels(available: Sequence[str], wanted: Sequence[str], renamable: Sequence[bool] | None = None
                    ) -> tuple[list[int], list[str], dict[str, list[str]]]:
     """Index into ``available`` of each name in ``wanted``: exact match first, then by :func:`ch_name_key`, then,
     for a 10-20/10-10 renamed position (:data:`TEN_TWENTY_RENAMED`), by its other name: a wanted ``T7`` reads an
-    available ``T3`` when there is no ``T7`` (and ``wanted`` does not also name ``T3``). :func:`match_note` says
-    which channels were matched so, and which were passed over.
+    available ``T3`` when there is no ``T7`` (and ``wanted`` does not also name ``T3``, ``available`` names none of
+    T7, T8, P7, P8, and ``renamable``, one flag per ``available`` channel, allows it: see :func:`renamable_type`).
+    :func:`match_note` says which channels were matched so, and which were passed over.
 
     Returns
     -------
@@ -113,7 +132,7 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
     idx: list[int] = []
     missing: list[str] = []
     ambiguous: dict[str, list[str]] = {}
-    for name, hits, _ in _lookup(available, wanted):
+    for name, hits, _ in _lookup(available, wanted, renamable):
         if len(hits) == 1:
             idx.append(hits[0])
         elif hits:
@@ -124,12 +143,12 @@ def match_channels(available: Sequence[str], wanted: Sequence[str]
 
 
 def match_note(available: Sequence[str], wanted: Sequence[str], source: str = "stream",
-               wanted_by: str = "model") -> str | None:
+               wanted_by: str = "model", renamable: Sequence[bool] | None = None) -> str | None:
     """What a lab should know of how :func:`match_channels` matched ``wanted`` (the channels of ``wanted_by``) in
     ``available`` (those of ``source``), or None: nothing. The wanted channels read under their other 10-20/10-10
     name, and the ``available`` channels passed over though named like a used one (``"EEG C3"`` beside the
     ``"C3"`` a model channel reads, or ``T3`` beside ``T7``)."""
-    rows = [(name, hits[0], how) for name, hits, how in _lookup(available, wanted) if len(hits) == 1]
+    rows = [(name, hits[0], how) for name, hits, how in _lookup(available, wanted, renamable) if len(hits) == 1]
     used = {i for _, i, _ in rows}
     renamed = [f"{name} = {available[i]!r}" for name, i, how in rows if how == "renamed"]
     passed: list[str] = []

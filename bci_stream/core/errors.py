@@ -17,7 +17,7 @@ class ModelNotFoundError(ModelError):
 
 class ModelUnavailableError(BciStreamError):
     """A model could not be loaded now for a reason of the server that a retry can cure (out of memory or file
-    descriptors, a busy file, an interrupted or failed read: :mod:`bci_stream.engine.load_errors`); the model itself
+    descriptors, a busy file, an interrupted or failed read: :mod:`bci_stream.core.load_errors`); the model itself
     is not known to be at fault, so this is not a :class:`ModelError`."""
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bci_stream.core.errors import ModelError, ModelNotFoundError
+from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
+from bci_stream.core.load_errors import load_error
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, sha256_file
 
 
@@ -41,7 +42,9 @@ def read_card_json(card_path: Path) -> Any:
         return json.loads(card_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"model card {card_path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:  # out of file descriptors, an I/O error: a retry may read it (ModelUnavailableError)
+        raise load_error(exc, f"model card {card_path}", "is not readable JSON") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"model card {card_path} is not readable JSON: {exc}") from None
 
 
@@ -110,15 +113,19 @@ class ModelRegistry:
 
     def scan(self) -> tuple[list[ModelEntry], list[str]]:
         """All valid model entries, and one message per folder whose card could not be read."""
+        entries, problems = self._scan()
+        return entries, [str(exc) for exc in problems]
+
+    def _scan(self) -> tuple[list[ModelEntry], list[ModelError | ModelUnavailableError]]:
         entries: list[ModelEntry] = []
-        problems: list[str] = []
+        problems: list[ModelError | ModelUnavailableError] = []
         if not self.root.is_dir():
-            return entries, [f"models directory {self.root} does not exist"]
+            return entries, [ModelError(f"models directory {self.root} does not exist")]
         for card_path in sorted(self.root.glob(f"*/{CARD_FILE}")) + sorted(self.root.glob(f"*/*/{CARD_FILE}")):
             try:
                 entries.append(ModelEntry(read_card(card_path), card_path.parent))
-            except ModelError as exc:
-                problems.append(str(exc))
+            except (ModelError, ModelUnavailableError) as exc:
+                problems.append(exc)
         return entries, problems
 
     def list(self) -> list[ModelEntry]:
@@ -132,8 +139,11 @@ class ModelRegistry:
         matches = [e for e in self.list() if e.card.name == name and (not version or e.card.version == version)]
         if not matches:
             known = sorted({e.card.ref for e in self.list()})
-            # a folder named like the model whose card is unreadable: say so, not just "not found"
-            broken = [p for p in self.scan()[1] if f"/{name}/" in p.replace("\\", "/")]
+            # a folder named like the model whose card is unreadable: say so, not just "not found"; one that
+            # could not be read now (out of file descriptors, an I/O error) is not "not found": retry it
+            broken = [p for p in self._scan()[1] if f"/{name}/" in str(p).replace("\\", "/")]
+            if unavailable := [p for p in broken if isinstance(p, ModelUnavailableError)]:
+                raise unavailable[0]
             raise ModelNotFoundError(
                 f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'})"
                 + "".join(f"; {p}" for p in broken)

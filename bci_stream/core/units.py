@@ -66,10 +66,25 @@ def volts_per_unit(unit: str) -> float | None:
     ``"1e-3 mV"``): :func:`unit_problem` says why a text is neither.
     """
     factor, name = _split(unit)
-    size = VOLTS.get(name.strip().replace(" ", "").lower())
+    size = _named_size(name)
     if size is None or not (math.isfinite(factor) and factor > 0):
         return None
     return size if factor == 1.0 else factor * size
+
+
+def _named_size(name: str) -> float | None:
+    """The size in volts of a unit name of :data:`VOLTS` (ignoring case and spaces), or None."""
+    return VOLTS.get(name.strip().replace(" ", "").lower())
+
+
+def same_size(a: str, b: str) -> bool:
+    """Whether units ``a`` and ``b`` are the same voltage unit (``"uV"``, ``"µV"``, ``"microvolts"``, ``"1e3 nV"``:
+    sizes equal to 1e-9, so a number's rounding does not count), or, when either is not one, the same text
+    (ignoring case and surrounding spaces)."""
+    size_a, size_b = volts_per_unit(a), volts_per_unit(b)
+    if size_a is not None and size_b is not None:
+        return math.isclose(size_a, size_b, rel_tol=1e-9)
+    return a.strip().casefold() == b.strip().casefold()
 
 
 def unit_problem(unit: str) -> str | None:
@@ -78,9 +93,10 @@ def unit_problem(unit: str) -> str | None:
     if volts_per_unit(unit) is not None:
         return None
     factor, name = _split(unit)
-    if VOLTS.get(name.strip().replace(" ", "").lower()) is None:
+    if _named_size(name) is None:
+        comma = " (write a decimal point, not a comma)" if "," in unit else ""
         return (f"must be a voltage unit ({', '.join(sorted(VOLTS))}), or a number and one (\"0.02235 uV\": one "
-                "stream unit is that many µV, for raw ADC counts)")
+                f"stream unit is that many µV, for raw ADC counts){comma}")
     return f"must give a positive, finite number of {name.strip()} per stream unit (got {factor:g})"
 
 
@@ -107,12 +123,16 @@ def implausible_amplitude(sd: float, unit: str) -> str | None:
     lo, hi = PLAUSIBLE_SD_UV
     if lo <= uv <= hi:
         return None
-    fits = [name for name, s in _NAMED if lo <= sd * s * 1e6 <= hi]
     in_uv = "" if size == 1e-6 else f" = {uv:.3g} µV"
-    times = " × " if _SCALED.match(unit) else " "  # "SD 4.5e+05 × 0.02235 uV": counts of a scaled unit
-    return (f"median channel SD {sd:.3g}{times}{unit}{in_uv}, outside the {lo:g}-{hi:g} µV of scalp EEG"
+    if _SCALED.match(unit):  # counts of a scaled unit ("SD 4.5e+05 × 0.02235 uV"): the factor is what to check
+        plausible = (lo * 1e-6 / sd, hi * 1e-6 / sd)  # volts per count that would make the SD scalp EEG's
+        return (f"median channel SD {sd:.3g} × {unit}{in_uv}, outside the {lo:g}-{hi:g} µV of scalp EEG (check the "
+                f"amplifier's volts per count: {plausible[0] * 1e6:.3g}-{plausible[1] * 1e6:.3g} µV per count would "
+                "fit)")
+    fits = [name for name, s in _NAMED if lo <= sd * s * 1e6 <= hi]
+    return (f"median channel SD {sd:.3g} {unit}{in_uv}, outside the {lo:g}-{hi:g} µV of scalp EEG"
             + (f" (plausible if the values are in {' or '.join(fits)})" if fits else ""))
 
 
 __all__ = ["MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "implausible_amplitude", "is_no_unit",
-           "mne_lsl_unit", "unit_problem", "volts_per_unit"]
+           "mne_lsl_unit", "same_size", "unit_problem", "volts_per_unit"]

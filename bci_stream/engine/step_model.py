@@ -26,7 +26,7 @@ from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
 from bci_stream.core.card import ModelCard, graph_metadata_disagreements
-from bci_stream.engine.load_errors import load_error, transient_cause
+from bci_stream.core.load_errors import load_error, transient_cause
 
 _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
 
@@ -37,7 +37,7 @@ def make_session(onnx_path: Path | bytes, fixed_dims: dict[str, int] | None = No
     ``fixed_dims`` fixes named free dimensions (e.g. ``{"B": 1, "T": 1}``) so the optimiser can fold
     shape arithmetic. ``onnx_path`` may be a serialised model (``bytes``). ModelError when onnxruntime cannot load
     it; ModelUnavailableError when it failed for a reason a retry can cure (out of memory or file descriptors:
-    :mod:`~bci_stream.engine.load_errors`).
+    :mod:`~bci_stream.core.load_errors`).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -101,7 +101,7 @@ class StepModel:
         metadata (channels, rate, output kind and labels, step I/O: :func:`graph_metadata_disagreements`).
     ModelUnavailableError
         When onnxruntime failed for a reason of the server that a retry can cure (out of memory, out of file
-        descriptors: :func:`~bci_stream.engine.load_errors.transient_cause`).
+        descriptors: :func:`~bci_stream.core.load_errors.transient_cause`).
     """
 
     def __init__(self, onnx_path: Path | str, card: ModelCard) -> None:

@@ -94,6 +94,12 @@ def read_labels(info: pylsl.StreamInfo) -> list[str | None]:
     return per_channel(info, labels, "labels")
 
 
+def read_types(info: pylsl.StreamInfo) -> list[str | None]:
+    """Each stream channel's ``type`` from ``desc/channels`` (``eeg``, ``seeg``, ``EOG`` ...), by position: None
+    where the entry gives none or the ``desc`` lists fewer entries than the stream has channels."""
+    return per_channel(info, [t.strip() or None for t in desc_channel_values(info, "type")], "types")
+
+
 def read_ch_names(info: pylsl.StreamInfo) -> list[str] | None:
     """Channel labels from ``desc/channels``, or None when the stream does not carry all of them.
 

@@ -13,10 +13,10 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import match_channels, match_note, renamed_hint, shortlist
+from bci_stream.core.channels import match_channels, match_note, renamable_type, renamed_hint, shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
-from bci_stream.lsl.info import read_labels
+from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import time_correction_ex
 
 NUMERIC_FORMATS = {
@@ -68,7 +68,8 @@ def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
 
 
 def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: int, card: ModelCard,
-                    stream_name: str | None = None) -> np.ndarray | None:
+                    stream_name: str | None = None, stream_types: Sequence[str | None] | None = None
+                    ) -> np.ndarray | None:
     """Stream column for each model channel, or None when the stream's order already is the model's.
 
     ``stream_labels`` holds each stream channel's label by position, None where the stream's ``desc`` gives
@@ -100,7 +101,8 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
                                   "cannot tell which label names which channel")
     labels += [None] * (n_stream_chans - len(labels))
     where = [i for i, label in enumerate(labels) if label]
-    found, missing, ambiguous = match_channels([labels[i] for i in where], card.ch_names)
+    found, missing, ambiguous = match_channels([labels[i] for i in where], card.ch_names,
+                                               _renamable(stream_types, where))
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
         raise StreamMismatchError(f"model channel {name!r} of model '{card.ref}' matches several channels of "
@@ -126,17 +128,21 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
     return arr
 
 
-def label_report(labels: Sequence[str | None], ch_names: Sequence[str] | None = None) -> dict[str, Any]:
+def label_report(labels: Sequence[str | None], ch_names: Sequence[str] | None = None,
+                 types: Sequence[str | None] | None = None) -> dict[str, Any]:
     """What a decoder's status says of its stream's channel labels (:func:`bci_stream.lsl.info.read_labels`):
     how many channels the ``desc`` labels, which ones (by position, from 0) it leaves unlabelled, and whether
     the stream was taken to be in the model's channel order (no label at all). Given the model's ``ch_names``,
     also a ``note`` when a lab should know how they were matched (:func:`bci_stream.core.channels.match_note`:
     a model channel read under its other 10-20/10-10 name, ``T7`` from the stream's ``T3``; a stream channel not
-    used though named like a used one, ``EEG C3`` beside ``C3``)."""
+    used though named like a used one, ``EEG C3`` beside ``C3``), by the rule :func:`check_stream` matched them by
+    given each channel's desc ``types`` (:func:`bci_stream.lsl.info.read_types`)."""
     unlabelled = [i for i, label in enumerate(labels) if not label]
     out: dict[str, Any] = {"labelled": len(labels) - len(unlabelled), "unlabelled": unlabelled,
                            "order_assumed": len(unlabelled) == len(labels)}
-    if ch_names is not None and (note := match_note([label for label in labels if label], ch_names)):
+    where = [i for i, label in enumerate(labels) if label]
+    if ch_names is not None and (note := match_note([labels[i] for i in where], ch_names,
+                                                    renamable=_renamable(types, where))):
         out["note"] = note
     return out
 
@@ -163,7 +169,13 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
     if info.channel_format() == pylsl.cf_int64 and not INT64_SUPPORTED:
         raise StreamMismatchError(f"stream {info.name()!r} has channel format int64, which pylsl cannot pull on "
                                   f"{platform.system()} {struct.calcsize('P') * 8}-bit; send int32 or float samples")
-    return channel_indices(read_labels(info), info.channel_count(), card, info.name())
+    return channel_indices(read_labels(info), info.channel_count(), card, info.name(), read_types(info))
+
+
+def _renamable(types: Sequence[str | None] | None, where: Sequence[int]) -> list[bool] | None:
+    """Which of the channels at ``where`` may be read under their other 10-20/10-10 name, by their desc ``type``
+    (:func:`~bci_stream.core.channels.renamable_type`); None: no types given, all may."""
+    return None if types is None else [renamable_type(types[i] if i < len(types) else None) for i in where]
 
 
 TimeCorrection = Literal["auto", "lsl", "none"]

@@ -16,7 +16,8 @@ import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
 from bci_stream.core.channels import shortlist
-from bci_stream.core.units import MNE_VOLTAGE_TYPES, implausible_amplitude, is_no_unit, mne_lsl_unit, volts_per_unit
+from bci_stream.core.units import (MNE_VOLTAGE_TYPES, implausible_amplitude, is_no_unit, mne_lsl_unit, same_size,
+                                   volts_per_unit)
 from bci_stream.core.amplitude import median_channel_sd
 from bci_stream.lsl.info import desc_channel_values, per_channel
 
@@ -117,7 +118,7 @@ def unit_scale(info: pylsl.StreamInfo, chan_idx: np.ndarray | None, ch_names: li
                                       + _power_of_ten_hint(info, unit, int(idx[k]) if declared[k] else None))
         scale[k] = size / target
     note = None
-    if input_unit and not assumed and any(volts_per_unit(u) != volts_per_unit(input_unit) for u in units):
+    if input_unit and not assumed and not all(same_size(u, input_unit) for u in units):
         note = (f"options.input_unit {input_unit!r} is not used: the stream's desc declares its channels' units "
                 f"({shortlist(sorted(set(units)), 5)}); input_unit applies only to a stream that declares none")
     return UnitScale(scale, units, assumed, note)

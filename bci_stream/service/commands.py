@@ -15,13 +15,13 @@ import pylsl
 
 from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, Reply, Reset, SetState, StateChanged,
                                       StateSnapshot, Stop, SwapModel)
-from bci_stream.engine.load_errors import load_error
+from bci_stream.core.load_errors import load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import ModelError, ModelUnavailableError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import gap_policy_refusal
-from bci_stream.core.units import volts_per_unit
-from bci_stream.lsl.info import read_labels
+from bci_stream.core.units import same_size
+from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.source import check_stream, label_report
 from bci_stream.lsl.units import UnitScale, unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
@@ -151,8 +151,7 @@ class CommandHandler:
                 card, old = entry.card, decoder.card
                 loaded.chan_idx = check_stream(source, card)
                 units = unit_scale(source, loaded.chan_idx, card.ch_names, card.unit, decoder.options.input_unit)
-                if units.assumed and not decoder.options.input_unit and volts_per_unit(card.unit) != volts_per_unit(
-                        old.unit):
+                if units.assumed and not decoder.options.input_unit and not same_size(card.unit, old.unit):
                     raise ModelError(
                         f"model '{card.ref}' is in {card.unit!r}; the running decoder reads its stream, whose channels "
                         f"carry no unit, in its card's {old.unit!r}. A swap would read the same samples in another "
@@ -192,7 +191,8 @@ class CommandHandler:
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
             if self.source is not None:  # which channels the new model reads under another name, or passes over
-                status.stream["labels"] = label_report(read_labels(self.source), loaded.model.card.ch_names)
+                status.stream["labels"] = label_report(read_labels(self.source), loaded.model.card.ch_names,
+                                                       read_types(self.source))
             # the units of the channels the new model reads; the same assumed unit keeps its amplitude warning
             status.stream["units"] = self.units.change(loaded.units, loaded.chan_idx, new_instance=False)
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)

@@ -19,7 +19,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.card import ModelCard
 from bci_stream.core.channels import ch_name_key, shortlist
 from bci_stream.core.errors import StreamMismatchError
-from bci_stream.core.units import volts_per_unit
+from bci_stream.core.units import same_size
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.source import check_stream
 from bci_stream.lsl.units import UnitScale, read_units, unit_scale
@@ -139,9 +139,4 @@ def _effective_units(info: pylsl.StreamInfo, fallback: str) -> list[str | None]:
 
 
 def _same_unit(a: str | None, b: str | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    size_a, size_b = volts_per_unit(a), volts_per_unit(b)
-    if size_a is not None and size_b is not None:
-        return size_a == size_b
-    return a.strip().casefold() == b.strip().casefold()
+    return a is b if a is None or b is None else same_size(a, b)

@@ -15,7 +15,7 @@ class CommandRejectedError(CommandRefusedError):
     """The worker read the command and refused it (``Reply.ok`` false): its reason is about the command itself
     (e.g. a state snapshot of the wrong shape or model), so retrying the same command cannot succeed; unless the
     worker marked it ``retryable`` (``Reply.retryable``: a model it cannot load *now*, out of memory or file
-    descriptors, :mod:`~bci_stream.engine.load_errors`), which the API answers 503 with ``Retry-After``."""
+    descriptors, :mod:`~bci_stream.core.load_errors`), which the API answers 503 with ``Retry-After``."""
 
 
 def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any:

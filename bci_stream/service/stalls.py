@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.lsl.info import read_labels
+from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import label_report
 from bci_stream.service.instance_check import check_instance, fetch_full_info
@@ -159,7 +159,7 @@ class StallHandling:
         labels = read_labels(full)
         if self.status.stream is not None:
             self.status.stream.update(ch_names=labels if any(labels) else None,
-                                      labels=label_report(labels, card.ch_names),
+                                      labels=label_report(labels, card.ch_names, read_types(full)),
                                       units=self.units.change(units, chan_idx, new_instance=True))
         self.full = self.monitor.source = full
         if self.commands.source is not None:

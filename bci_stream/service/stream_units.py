@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.units import volts_per_unit
+from bci_stream.core.units import same_size
 from bci_stream.lsl.units import AmplitudeCheck, UnitScale
 
 
@@ -30,7 +30,7 @@ def same_assumed_unit(was: UnitScale, now: UnitScale) -> bool:
     ``desc`` for both; one unit, of the same size: ``uV`` and ``µV`` are the same)."""
     if not (was.assumed and now.assumed) or len(set(was.input_units)) != 1 or len(set(now.input_units)) != 1:
         return False
-    return volts_per_unit(was.input_units[0]) == volts_per_unit(now.input_units[0])
+    return same_size(was.input_units[0], now.input_units[0])
 
 
 class StreamUnits:

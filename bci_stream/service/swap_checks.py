@@ -5,7 +5,7 @@ the stream's rate: the API checks both from the two cards before it sends the co
 422), and the worker checks them again with the channels and units of the stream (:mod:`.commands`). Only
 :data:`~bci_stream.core.messages.NO_STATE_YET`, :data:`SWAP_IN_PROGRESS` and :data:`NOT_CONNECTED_YET` can be
 cured by a retry (409). A model the worker could not load now for a reason of its machine (out of memory or file
-descriptors: :mod:`bci_stream.engine.load_errors`) is another retryable refusal, carried as data
+descriptors: :mod:`bci_stream.core.load_errors`) is another retryable refusal, carried as data
 (``Reply.retryable``) and answered 503 with ``Retry-After``.
 """
 

@@ -1,7 +1,8 @@
 """The TOML run configuration: everything a training run needs, in one file saved with its results.
 
 Relative paths (``data.root``, ``output.dir``, ``export.dir``) are relative to the config file's own
-folder, so a run does not depend on the working directory. Unknown keys are errors (a typo never
+folder, so a run does not depend on the working directory; ``data.root`` may start with ``${BCI_STREAM_DATA}``
+(the real-EEG folder, :mod:`bci_stream.io.data_root`). Unknown keys are errors (a typo never
 silently falls back to a default). See ``configs/eegmmidb-s001.toml`` for a complete example.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bci_stream.core.errors import BciStreamError
+from bci_stream.io.data_root import expand_data_root
 
 
 class ConfigError(BciStreamError, ValueError):
@@ -57,6 +59,10 @@ class DataConfig(_Section):
     them (a run may mix formats; an option no file's reader takes is refused): for XDF ``stream``,
     ``marker_stream`` and ``until_next``; for BCI2000 ``.dat`` ``state``, ``type_state``, ``include_zero``
     and ``loc_file``.
+
+    ``root`` may start with ``${BCI_STREAM_DATA}``: the real-EEG folder (env ``BCI_STREAM_DATA``, else
+    ``../shared/data`` beside the checkout; :mod:`bci_stream.io.data_root`), replaced when the config is read,
+    so the same config works wherever the data is (the run's ``config.json`` holds the replaced path).
     """
 
     root: str = "."
@@ -71,6 +77,11 @@ class DataConfig(_Section):
     crop_s: tuple[float, float] | None = None
     label_window: tuple[float, float] | None = None
     reader: dict[str, Any] = {}
+
+    @field_validator("root")
+    @classmethod
+    def _data_folder(cls, v: str) -> str:
+        return expand_data_root(v)
 
     @field_validator("label_map")
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.io.data_root import data_root, missing_data_hint
 from bci_stream.core.errors import ChannelError, DataError
 from bci_stream.io import Recording, load_recordings
 from bci_stream.io.recording import UNLABELLED
@@ -89,8 +90,9 @@ def check_files(config: RunConfig) -> None:
     for split in ("train", "validation", "test"):
         for i, (f, path) in enumerate(zip(getattr(config.data, split), config.data_files(split))):
             if not path.is_file():
+                hint = f"; {missing_data_hint()}" if path.is_relative_to(data_root()) else ""
                 raise ConfigError(f"data.{split}[{i}] = {f!r} is not a file: {path} (data.root "
-                                  f"{config.data.root!r} + the entry, relative to the config file's folder)")
+                                  f"{config.data.root!r} + the entry, relative to the config file's folder){hint}")
 
 
 def load_with_options(paths: Sequence[Path], label_map: Any, ch_names: Sequence[str] | None,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.data_root import data_root
+
 #: The repository's root.
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +27,7 @@ SUBSET_R06 = SUBSET_S001 / "S001R06.edf"
 #: channels FC5..CP6 (EDF+, the original digital samples and scaling, annotations T0/T1/T2 unchanged).
 SUBSET_S001_21CH = TEST_DATA / "eegmmidb" / "S001-21ch"
 #: The full real data set (``../shared/data`` beside the repository); ``BCI_STREAM_DATA`` overrides it.
-SHARED_DATA = Path(os.environ.get("BCI_STREAM_DATA") or REPO.parent / "shared" / "data")
+SHARED_DATA = data_root()
 #: Set to 1 (CI does) to turn every "full data set absent" skip into a failure.
 REQUIRE_DATA_ENV = "BCI_STREAM_REQUIRE_DATA"
 

@@ -53,7 +53,7 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     running one (other outputs, another rate, channels the stream lacks, another unit) is refused: 422 naming
     ``body.model``. 409 only for what a retry can cure (the decoder is not running yet). A model that could not be
     loaded now for a reason of the server (out of memory or file descriptors, a busy file:
-    :mod:`~bci_stream.engine.load_errors`) is 503 with ``Retry-After``; the running model decodes on."""
+    :mod:`~bci_stream.core.load_errors`) is 503 with ``Retry-After``; the running model decodes on."""
     card = check_model(registry, body.model)
     status = handle.status
     why = gap_policy_refusal(handle.spec.options, card) or swap_refusal(card, status.model, status.stream)

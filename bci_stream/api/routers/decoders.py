@@ -14,7 +14,7 @@ from bci_stream.api.views import decoder_status
 from bci_stream.core.errors import ModelError
 from bci_stream.core.spec import DecoderSpec, gap_policy_refusal
 from bci_stream.core.card import ModelCard
-from bci_stream.engine.load_errors import load_error
+from bci_stream.core.load_errors import load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
 from bci_stream.service.recorder import record_path_refusal
@@ -34,7 +34,7 @@ def _check_graph(onnx_path: str, card_json: str) -> None:
 def check_model(registry: RegistryDep, ref: str) -> ModelCard:
     """The card of model ``ref``, verified against its file (sha256, and a graph onnxruntime loads whose
     inputs and outputs are the card's), or 422 naming ``body.model``; ModelUnavailableError (503, Retry-After) when
-    it could not be read or loaded now for a reason a retry can cure (:mod:`~bci_stream.engine.load_errors`)."""
+    it could not be read or loaded now for a reason a retry can cure (:mod:`~bci_stream.core.load_errors`)."""
     try:
         entry = registry.get(ref)
         _check_graph(str(entry.onnx_path), entry.card.model_dump_json())

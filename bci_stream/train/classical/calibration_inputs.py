@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.channels import match_channels, match_note, non_eeg_reason, shortlist
+from bci_stream.core.channels import match_channels, match_note, non_eeg_reason, renamable_type, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
@@ -143,7 +143,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         _check_same_channels(recs, wanted)
     runs = []
     for rec in recs:
-        idx, missing, ambiguous = match_channels(rec.ch_names, wanted)
+        renamable = [renamable_type(t) for t in rec.ch_types] if rec.ch_types else None  # sEEG contacts are not
+        idx, missing, ambiguous = match_channels(rec.ch_names, wanted, renamable)
         if missing:
             raise CalibrationError(
                 f"channels missing in {rec.source}: {missing[:10]}{' ...' if len(missing) > 10 else ''} "

@@ -1,6 +1,6 @@
 """Where the classical tools find data, and what they take from a recording besides its samples.
 
-* :func:`data_root` — the shared real-EEG folder (env ``BCI_STREAM_DATA``);
+* :func:`data_root` — the shared real-EEG folder (env ``BCI_STREAM_DATA``; from :mod:`bci_stream.io.data_root`);
 * :func:`sensorimotor_channels` / :func:`display_names` — the 10-10 sensorimotor subset for any channel
   naming, and normalised spellings for reports;
 * :class:`Trials` / :func:`trials_of` — the cue trials of a recording.
@@ -8,16 +8,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from bci_stream.core.channels import ch_name_key, normalise_ch_name
-
-DATA_ENV = "BCI_STREAM_DATA"
+from bci_stream.io.data_root import DATA_ENV, data_root
 
 # The FC, C and CP rows of the 10-10 system (odd = left, z = midline, even = right), and the temporal
 # neighbours of C5/C6 rows. Present in any cap that follows 10-10 naming, whatever its spelling.
@@ -28,14 +25,6 @@ SENSORIMOTOR_10_10: tuple[str, ...] = (
 )
 # Fewer than this many of the names above present: the cap is not 10-10 (or too sparse); use all channels.
 MIN_SENSORIMOTOR = 6
-
-
-def data_root() -> Path:
-    """The shared real-EEG folder: env ``BCI_STREAM_DATA``, else ``../shared/data`` beside the checkout."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[4] / "shared" / "data"
 
 
 def sensorimotor_channels(ch_names: Sequence[str]) -> list[str] | None:

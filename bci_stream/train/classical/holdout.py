@@ -227,9 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from bci_stream.core.errors import BciStreamError
 
+    from bci_stream.io.data_root import missing_data_hint
+
+    subjects = [x.strip() for x in args.subjects.split(",") if x.strip()]
+    missing = [p for s in subjects for p in _paths(s, SPLITS[s]["calib"] + SPLITS[s]["test"]) if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        print(f"error: {missing[0]} does not exist{more}: {missing_data_hint()}", file=sys.stderr)
+        return 2
     rows = []
     t0 = time.time()
-    for s in [x.strip() for x in args.subjects.split(",") if x.strip()]:
+    for s in subjects:
         print(f"{s}: calibrating on R{SPLITS[s]['calib']}, testing on R{SPLITS[s]['test']}")
         try:
             rows.append(evaluate_subject(s, args.models, progress=not args.no_progress))

@@ -23,13 +23,19 @@ from bci_stream.dsp.preprocess import Preprocessor
 CARD_ONLY_FIELDS = ("sha256", "step", "inputs", "outputs", "parity", "format_version")
 
 
+class AlreadyUpgraded(ModelError):
+    """The folder is already a step graph (card format 2 or later): nothing to do (``upgrade-model`` exits 0)."""
+
+
 def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int = 0) -> ModelCard:
     """Rewrite ``model_dir`` in place as a step-graph model; returns the new card.
 
     Raises
     ------
+    AlreadyUpgraded
+        When the folder is already format 2 (a :class:`ModelError`; nothing is written).
     ModelError
-        When the folder has no readable, valid ``model.json``, is already format 2, is not a recurrent
+        When the folder has no readable, valid ``model.json``, is not a recurrent
         network, its ``model.onnx`` is missing or its sha256 differs from the card's, or parity fails
         (nothing is written in any of these cases).
     """
@@ -40,7 +46,8 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     raw = read_card_json(card_path)
     version = raw.get("format_version", 1) if isinstance(raw, dict) else None
     if isinstance(version, int) and version >= 2:
-        raise ModelError(f"model folder {model_dir} is already card format {version} (a step graph)")
+        raise AlreadyUpgraded(f"model folder {model_dir} is already card format {version} (a step graph); "
+                              "nothing to do")
     card = validate_card(raw, card_path)
     arch = card.architecture
     if arch.family != "recurrent":

@@ -70,3 +70,26 @@ def test_a_typed_label_beside_the_raw_one_is_noted_as_not_used():
     assert match_note(stream, ["EEG C3"]).endswith("'C3' (model channel 'EEG C3' reads 'EEG C3')")
     assert match_note(stream, ["C3", "EEG C3"]) is None  # both used
     assert match_note(["c3", "C4"], ["C3", "C4"]) is None  # matched by key, nothing passed over
+
+
+def test_seeg_contacts_are_not_read_under_a_scalp_name():
+    """sEEG contacts are named by shaft and number: a model of shaft P lacking P7/P8 must not read contacts 5 and 6
+    of shaft T. A stream that uses a 10-10 name of the renamed positions (T7) is not a 10-20 montage; a channel
+    whose desc type is not EEG (seeg) is never renamed."""
+    stream = [f"T{i}" for i in range(1, 9)] + [f"P{i}" for i in range(1, 7)]  # P7, P8 not sent
+    model = [f"P{i}" for i in range(1, 9)]
+    assert match_channels(stream, model)[1] == ["P7", "P8"]
+    assert match_note(stream, model) is None
+    short = [f"T{i}" for i in range(1, 7)] + [f"P{i}" for i in range(1, 7)]  # a 6-contact shaft T: no T7 to tell
+    card = SimpleNamespace(ch_names=model, n_chans=len(model), ref="p@1")
+    with pytest.raises(StreamMismatchError, match="lacks 2 of the 8 channels"):
+        channel_indices(short, len(short), card, "s", ["seeg"] * len(short))
+    assert "note" not in label_report(short, model, ["SEEG"] * len(short))
+    idx = channel_indices(short, len(short), card, "s", ["eeg"] * len(short))  # typed scalp EEG: renamed
+    assert [short[i] for i in idx[-2:]] == ["T5", "T6"]
+
+
+def test_a_stream_mixing_both_systems_is_not_renamed():
+    stream = ["C3", "Cz", "C4", "T3", "T4", "P7", "T6"]  # T3/T4 of 10-20 beside P7 of 10-10: not one montage
+    idx, missing, _ = match_channels(stream, TEN_TEN)
+    assert missing == ["T7", "T8", "P8"] and [stream[i] for i in idx] == ["C3", "Cz", "C4", "P7"]

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from bci_stream.core.spec import DecoderSpec
-from bci_stream.core.units import implausible_amplitude, unit_problem, volts_per_unit
+from bci_stream.core.units import implausible_amplitude, same_size, unit_problem, volts_per_unit
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.lsl.units import AmplitudeCheck, recorded_channels, unit_scale
 
@@ -88,3 +88,14 @@ def test_the_amplitude_check_judges_counts_in_microvolts():
 def test_a_recording_header_says_the_scaled_unit():
     """The recorder stores the samples as pulled (counts); the header's unit makes the XDF reader give µV back."""
     assert recorded_channels(_no_units(), ADS1299)["unit"] == [ADS1299] * 3
+
+
+def test_one_rule_says_two_units_are_the_same_size_whatever_the_rounding():
+    assert volts_per_unit("1e3 nV") != volts_per_unit("uV")  # 1.0000000000000002e-06: exact == would differ
+    assert same_size("1e3 nV", "uV") and same_size("10uv", "10 µV") and same_size("microvolts", "µV")
+    assert not same_size("uV", "mV") and not same_size("uV", "0.02235 uV")
+    assert same_size(" Counts ", "counts") and not same_size("counts", "uV")  # not units: compared as text
+
+
+def test_a_decimal_comma_is_named_in_the_refusal():
+    assert "decimal point" in unit_problem("1,5 uV") and "decimal point" not in unit_problem("furlongs")

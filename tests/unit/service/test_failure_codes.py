@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 
 from bci_stream.core.errors import ModelError
-from bci_stream.engine.load_errors import load_error
+from bci_stream.core.load_errors import load_error
 from bci_stream.service.worker import EXIT_REFUSED, describe_failure
 
 

@@ -234,3 +234,11 @@ def test_a_channel_not_in_the_file_is_named_as_data_channels(tmp_path, s001):
     cfg = _config(tmp_path, lambda t: t.replace('"Fc4"]', '"Fc4", "Xx9"]'))
     with pytest.raises(ChannelError, match=r"^data.channels has 1 channel\(s\) not in .*S001R06.edf: Xx9 "):
         _prepare(cfg)
+
+
+def test_a_file_missing_under_the_data_folder_names_bci_stream_data(tmp_path, s001, monkeypatch):
+    monkeypatch.setenv("BCI_STREAM_DATA", str(tmp_path / "nowhere"))
+    cfg = _config(tmp_path, lambda t: re.sub(r'root = "[^"]*"', 'root = "${BCI_STREAM_DATA}/eegmmidb/S001"', t))
+    missing = r"is not a file: .*nowhere/eegmmidb/S001/S001R0\d\.edf .*set BCI_STREAM_DATA"
+    with pytest.raises(ConfigError, match=missing):
+        _prepare(cfg)

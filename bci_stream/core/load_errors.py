@@ -47,14 +47,15 @@ def transient_cause(exc: BaseException) -> str | None:
     return None
 
 
-def load_error(exc: BaseException, what: str) -> BciStreamError:
+def load_error(exc: BaseException, what: str, permanent: str | None = None) -> BciStreamError:
     """The error to report for ``exc``, raised while loading ``what`` (``"model 'name'"``, a file): ``exc`` itself
     when it is already one of bci-stream's, :class:`ModelUnavailableError` when a retry can cure it, else a
-    :class:`ModelError` (``cannot load {what}: {exc}``)."""
+    :class:`ModelError` (``cannot load {what}: {exc}``, or ``{what} {permanent}: {exc}`` when ``permanent`` says
+    what is wrong with it)."""
     if isinstance(exc, BciStreamError):
         return exc
     why = transient_cause(exc)
     if why is not None:
         return ModelUnavailableError(f"cannot load {what} now: {why} ({exc}). This is a condition of the server, not "
                                      "a fault of the model: retry later")
-    return ModelError(f"cannot load {what}: {exc}")
+    return ModelError(f"cannot load {what}: {exc}" if permanent is None else f"{what} {permanent}: {exc}")

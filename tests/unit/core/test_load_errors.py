@@ -1,9 +1,10 @@
-"""Which model load failures a retry can cure (:mod:`bci_stream.engine.load_errors`): real failures of real files,
+"""Which model load failures a retry can cure (:mod:`bci_stream.core.load_errors`): real failures of real files,
 in a child process where the failure needs a process limit (file descriptors, address space)."""
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from bci_stream.core.errors import ModelError, ModelUnavailableError
 from bci_stream.core.registry import ModelRegistry
-from bci_stream.engine.load_errors import TRANSIENT_ERRNOS, load_error, transient_cause
+from bci_stream.core.load_errors import TRANSIENT_ERRNOS, load_error, transient_cause
 from bci_stream.engine.step_model import make_session
 
 #: Runs in a child: ``limit`` (``nofile``: no descriptor left; ``as``: no address space left) then ``load`` (the
@@ -22,7 +23,7 @@ from bci_stream.engine.step_model import make_session
 CHILD = textwrap.dedent("""
     import os, resource, sys
     from bci_stream.core.card import ModelCard
-    from bci_stream.engine.load_errors import load_error
+    from bci_stream.core.load_errors import load_error
     from bci_stream.engine.step_model import StepModel
     folder, limit = sys.argv[1], sys.argv[2]
     card = ModelCard.model_validate_json(open(os.path.join(folder, "model.json")).read())
@@ -98,3 +99,24 @@ def test_the_registry_says_a_directory_in_place_of_the_model_file_is_not_a_file(
     (tmp_path / "tiny-gru" / "model.onnx").mkdir()
     with pytest.raises(ModelError, match=r"ONNX file .*model\.onnx is not a regular file$"):
         ModelRegistry(str(tmp_path)).get("tiny-gru")
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.EMFILE, errno.ENOMEM])
+def test_a_card_that_cannot_be_read_now_is_unavailable_not_missing(models_dir, tmp_path, monkeypatch, code):
+    """An errno a retry can cure while reading ``model.json`` (injected: a real EIO cannot be made on demand) is
+    ModelUnavailableError (503), not a model that is not there (404/422); the listing names it as a problem."""
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "tiny-gru")
+    real = Path.read_text
+
+    def flaky(self, *args, **kwargs):
+        if self.name == "model.json":
+            raise OSError(code, os.strerror(code), str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", flaky)
+    registry = ModelRegistry(str(tmp_path))
+    with pytest.raises(ModelUnavailableError, match=rf"model card .*model\.json now: {errno.errorcode[code]}"):
+        registry.get("tiny-gru")
+    assert registry.scan()[0] == [] and errno.errorcode[code] in registry.scan()[1][0]
+    monkeypatch.setattr(Path, "read_text", real)
+    assert registry.get("tiny-gru").card.name == "tiny-gru"  # the retry the 503 asks for

@@ -1,0 +1,77 @@
+"""What a new user sees when `serve` or `demo` cannot start: a busy port (a real socket bound on 127.0.0.1 first) or
+a Ray address nobody answers (a real closed port) gives one line naming the way out, and exit 2, from the real CLI in a
+subprocess; `make demo PORT=...` passes the port on."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.common import REPO
+
+BCI_STREAM = str(Path(sys.executable).parent / "bci-stream")
+
+
+@pytest.fixture()
+def busy_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that a listening socket holds for the test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def _free_port() -> int:
+    """A port nobody listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BCI_STREAM_", "RAY_ADDRESS"))}
+    return subprocess.run([BCI_STREAM, *args], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+
+
+def test_demo_on_a_busy_port_says_how_to_pick_another_and_exits_2(busy_port: int) -> None:
+    proc = _run("demo", "--port", str(busy_port), "--duration", "3")
+    out = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 2, out
+    assert out.splitlines() == [f"error: port {busy_port} on 127.0.0.1 is in use (another server is listening there): "
+                                "run `bci-stream demo --port 0` (any free port), or `--port 9000`, or "
+                                "`make demo PORT=9000`"]
+
+
+def test_serve_on_a_busy_port_is_one_error_line_exit_2(busy_port: int) -> None:
+    proc = _run("serve", "--port", str(busy_port))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [f"Error: port {busy_port} on 127.0.0.1 is in use (another server is listening "
+                                        "there): pass --port (0: any free port) or set BCI_STREAM_PORT"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the cluster extra (ray)")
+def test_serve_with_an_unreachable_ray_address_is_one_error_line_exit_2() -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    proc = _run("serve", "--port", "0", "--backend", "ray", "--ray-address", address)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: backend 'ray': nothing answers at ray_address={address!r}")
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_demo_help_names_the_port_variable() -> None:
+    assert "BCI_STREAM_PORT" in _run("demo", "--help").stdout
+
+
+def test_make_demo_passes_port_on() -> None:
+    dry = subprocess.run(["make", "-n", "demo", "PORT=9123"], capture_output=True, text=True, cwd=REPO, timeout=30)
+    assert "bci-stream demo --duration 30 --port 9123" in dry.stdout, dry.stdout + dry.stderr
+    dry = subprocess.run(["make", "-n", "demo"], capture_output=True, text=True, cwd=REPO, timeout=30)
+    assert "--port" not in dry.stdout  # unset: BCI_STREAM_PORT or 8000, as before
