@@ -1,14 +1,42 @@
-"""The ``bci-stream`` command line."""
+"""The ``bci-stream`` command line.
+
+Nothing of bci-stream is imported at this module's top level, and the trainer's commands (``train``, ``evaluate``,
+``calibrate``) are imported only when named (:class:`LazyGroup`): ``serve``'s worker processes are spawned, and
+spawn runs the main script again in each (``from bci_stream.cli import main``) before the worker's code-stamp
+check (:mod:`bci_stream.service.code_stamp`), so this import must not reach code an edit under a running ``serve``
+may have broken.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import click
 
+#: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
+LAZY_COMMANDS = {
+    "train": ("bci_stream.train.cli", "train_cmd"),
+    "evaluate": ("bci_stream.train.cli", "evaluate_cmd"),
+    "calibrate": ("bci_stream.train.classical.calibrate", "calibrate_cmd"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A click group whose :data:`LAZY_COMMANDS` are imported on use (click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[cmd_name]
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bci-stream")
 def main() -> None:
     """bci-stream: real-time streaming decoder service for brain-computer interfaces."""
@@ -309,14 +337,6 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
             click.echo(f"{d}: {exc}", err=True)
     sys.exit(1 if failed else 0)
 
-
-from bci_stream.train.cli import evaluate_cmd, train_cmd  # noqa: E402  (click only; the trainer loads on use)
-
-main.add_command(train_cmd)
-main.add_command(evaluate_cmd)
-from bci_stream.train.classical.calibrate import calibrate_cmd  # noqa: E402  (click only; the fit loads on use)
-
-main.add_command(calibrate_cmd)
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,8 @@ The rule (:func:`transient_cause`): ``MemoryError``; an ``OSError`` whose errno 
 for all of these), so its out-of-memory (``std::bad_alloc``) and a system error number in its message are read
 from the message, here only. Every other errno (``ENOENT``, ``EISDIR``, ``EACCES``, ``EPERM``, ``ENOTDIR``...) and
 every other failure is permanent. ``EIO`` counts as transient: a read error of the server's storage is not the
-request's fault, though a retry cures it only if the storage does.
+request's fault, though a retry cures it only if the storage does. So is running out of memory, though a model too
+big for this machine will fail on every retry: a client should give up after a few 503s and say so.
 """
 
 from __future__ import annotations

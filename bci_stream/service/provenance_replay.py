@@ -17,10 +17,20 @@ the mark leaves that batch (at most one, ~50 ms of rows) to be sent again by its
 are exact copies (the same ``seq``, ``state_epoch`` and timestamp, read back from the ring), and a ``seq`` names one
 decoded sample for the life of the decoder (a restart numbers after every seq its last generation reserved,
 :meth:`~bci_stream.service.ring.OutputRing.last_seq`): a consumer keeps the first provenance row of each ``seq``.
+Except after a Ray actor lost with its node: its last rows (up to the relay interval) may never reach the service's
+ring, so its successor may number from before them (its rows carry a higher ``state_epoch``).
 That is what a lab pairing decoded rows with their provenance wants: a copy it can drop, rather than decoded rows
 without provenance (marking before the push would lose the batch instead, and a push is no delivery anyway: a
 killed outlet's last rows may never have left its buffer). ``provenance_replayed`` counts the rows sent late,
 repeats included.
+
+One window is left, and told rather than counted: a worker killed after it reserved a chunk's ``seq`` (before the
+push) and before its ring write began leaves rows that may be on LSL (killed after the push) or not (before it),
+and that the ring never held: their provenance cannot be sent. The next generation reports that seq range
+(:meth:`~bci_stream.service.ring.OutputRing.unwritten_seq`) in ``output_stream.provenance_missing``
+(``first_seq``, ``last_seq``, ``at_most``: an upper bound, as rejected samples leave holes in seq), the log and a
+``provenance_missing`` event in the recording. It is not added to ``provenance_unrecoverable``, which counts rows
+known to have been published. The window is a few microseconds per chunk.
 """
 
 from __future__ import annotations
@@ -38,8 +48,8 @@ from bci_stream.service.ring import OutputRing
 log = logging.getLogger("bci_stream.worker")
 
 
-def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: float,
-                           stopping: Callable[[], bool]) -> dict[str, Any]:
+def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: float, stopping: Callable[[], bool],
+                           event: Callable[..., None] = lambda kind, **fields: None) -> dict[str, Any]:
     """Send the provenance rows ``ring``'s last writer left unsent (see the module docstring).
 
     Parameters
@@ -51,16 +61,27 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
         (only if it had some and there is something to send).
     stopping
         True when the decoder is being stopped (the wait ends).
+    event
+        ``event(kind, **fields)``: a service event for the recording (``provenance_missing``).
 
     Returns
     -------
     dict
-        ``{"provenance_replayed": n, "provenance_unrecoverable": m}`` for the status's ``output_stream``, or ``{}``
-        when nothing was left unsent.
+        ``{"provenance_replayed": n, "provenance_unrecoverable": m}`` for the status's ``output_stream`` (both also
+        counters), or ``{}`` when nothing was left unsent; and ``provenance_missing`` when a seq range was reserved
+        but never written (see the module docstring).
     """
+    missing: dict[str, Any] = {}
+    if (unwritten := ring.unwritten_seq()) is not None:
+        first, last = unwritten
+        missing = {"provenance_missing": {"first_seq": first, "last_seq": last, "at_most": last - first + 1}}
+        log.warning("%s: the provenance of up to %d decoded rows (seq %d..%d) may be missing: the last worker was "
+                    "killed after it numbered them, before they were in its output ring", prov.name, last - first + 1,
+                    first, last)
+        event("provenance_missing", **missing["provenance_missing"])
     rows, lost = ring.unsent_provenance()
     if not len(rows) and not lost:
-        return {}
+        return missing
     if len(rows) and ring.had_provenance_consumers() is not False:
         while not prov.outlet.have_consumers() and pylsl.local_clock() < until and not stopping():
             time.sleep(0.02)
@@ -73,4 +94,4 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
     ring.note_provenance_sent(ring.head)
     log.info("%s: sent the provenance of %d rows the last worker published but had not marked sent (the last batch "
              "it pushed may come twice: the same seq)", prov.name, len(rows))
-    return {"provenance_replayed": len(rows), "provenance_unrecoverable": lost}
+    return {"provenance_replayed": len(rows), "provenance_unrecoverable": lost, **missing}

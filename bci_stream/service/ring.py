@@ -185,6 +185,18 @@ class OutputRing:
         reserved = int(self._head[5])
         return None if reserved == 0 else reserved - 1
 
+    def unwritten_seq(self) -> tuple[int, int] | None:
+        """The seq range ``(first, last)`` the last writer reserved but never wrote, or None: a kill after
+        :meth:`reserve` and before :meth:`write` began (its rows may have gone out on LSL: after the push, or not:
+        before it; rejected samples leave holes, so ``last - first + 1`` is an upper bound on the rows). Their
+        provenance is nowhere. A write a kill cut short is not this (its rows are counted by
+        :meth:`unsent_provenance`)."""
+        reserved, head = self.last_seq(), self.head
+        if reserved is None or self.pending != head:
+            return None
+        newest = int(self._rows[(head - 1) % self.capacity, 0]) if head else -1
+        return (newest + 1, reserved) if reserved > newest else None
+
     def last_state_epoch(self) -> int | None:
         """State epoch of the newest row, or None before the first row."""
         head = self.head

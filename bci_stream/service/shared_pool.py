@@ -199,6 +199,6 @@ class SharedPool:
         """One message from a worker's control pipe, or None (a dead worker's pipe is closed)."""
         try:
             return conn.recv()
-        except (EOFError, OSError, ValueError, TypeError):  # TypeError: closed by a stop while it was read
+        except Exception:  # noqa: BLE001 - closed (also by a stop while it was read), or a message of other code
             conn.close()
             return None

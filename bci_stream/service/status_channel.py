@@ -6,14 +6,21 @@ a killed writer can leave held, freezing every other worker's status). The hot l
 the pipe itself: :meth:`StatusSender.put` pickles the message (that is the snapshot: a copy taken at once,
 several times cheaper than a deep copy) into a one-slot mailbox (an older unsent snapshot is replaced: only
 the newest state matters) and a sender thread does the blocking write.
+
+The supervisor's side: :func:`received_status` reads a message, also the refusal of a worker whose code is not the
+service's (:mod:`~bci_stream.service.worker_entry`), and :func:`drain` waits until a pipe was read to its end.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
+
+from bci_stream.core.status import WorkerStatus
+from bci_stream.service.worker_entry import EXIT_REFUSED, REFUSED
 
 
 class StatusSender:
@@ -57,3 +64,31 @@ class StatusSender:
         self._wake.set()
         self._thread.join(timeout)
         self.conn.close()
+
+
+def received_status(snapshot: Any) -> tuple[WorkerStatus, int | None]:
+    """What a worker sent as its status: the status, and the exit code it announced (a refusal) or None.
+
+    A worker with other code than the service's refuses with builtins only, ``(REFUSED, why, exit_code, worker)``
+    (:func:`~bci_stream.service.worker_entry.refuse`): its status (``error``, ``why``) is made here, with the
+    service's own :class:`WorkerStatus`, whatever that class is like in the worker's code."""
+    if isinstance(snapshot, tuple) and len(snapshot) >= 4 and snapshot[0] == REFUSED:
+        why, code, worker = snapshot[1:4]
+        worker = dict(worker) if isinstance(worker, dict) else {}
+        pid = worker.get("pid") if isinstance(worker.get("pid"), int) else None
+        code = code if isinstance(code, int) else EXIT_REFUSED
+        return WorkerStatus(state="error", error=str(why), pid=pid, worker=worker), code
+    return snapshot, None
+
+
+def drain(conn: Any, timeout: float = 1.0) -> None:
+    """Wait (at most ``timeout``) until the supervisor's monitor thread has read everything pending on a status
+    pipe."""
+    deadline = time.monotonic() + timeout
+    while conn is not None and time.monotonic() < deadline:
+        try:
+            if conn.closed or not conn.poll(0):
+                return
+        except (OSError, ValueError, EOFError):
+            return
+        time.sleep(0.005)

@@ -31,7 +31,7 @@ from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.step_model import StepModel
-from bci_stream.lsl.info import read_labels
+from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
@@ -105,6 +105,7 @@ class StreamSlot(StallHandling):
         self.full: pylsl.StreamInfo | None = None
         self.chan_idx: np.ndarray | None = None
         self.units: StreamUnits | None = None  # the units read in, an assumed unit's amplitude check and warning
+        self.units_warned = False  # the last units_warning event recorded a warning (its end is recorded too)
         self.load_window: LoadWindow | None = None
         self.sfreq, self.budget, self.stall_after, self.last_data = 0.0, 0.0, 1.0, 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
@@ -209,7 +210,7 @@ class StreamSlot(StallHandling):
             "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
             "channel_format": fmt, "ch_names": ch_names,
             "channel_map": None if chan_idx is None else chan_idx.tolist(),
-            "units": self.units.describe(), "labels": label_report(labels, card.ch_names),
+            "units": self.units.describe(), "labels": label_report(labels, card.ch_names, read_types(full)),
         }
         self.status.output_stream = {
             "name": self.outlet.name, "type": "Decoded", "source_id": self.outlet.source_id,
@@ -232,10 +233,10 @@ class StreamSlot(StallHandling):
         if wait > 0 and not self.lost_at_open:
             self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
         if self.generation > 1 and ring is not None and self.prov_outlet is not None:  # before any row of its own
-            sent = send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S, lambda: self.stopping)
+            sent = send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S, lambda: self.stopping, self.event)
             self.status.output_stream.update(sent)
-            for key, n in sent.items():  # also counters, so ``totals`` keeps them over later restarts
-                setattr(self.status.counters, key, n)
+            for key in sent.keys() & vars(self.status.counters).keys():  # also counters: ``totals`` keeps them
+                setattr(self.status.counters, key, sent[key])
 
     def consumers(self) -> bool | None:
         """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).
@@ -325,8 +326,8 @@ class StreamSlot(StallHandling):
         self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0, epochs=epochs)
 
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
-        """A pulled chunk, before decoding: into the recording, and to the check of an assumed unit's amplitude (a
-        warning in ``stream.units.warning``, the log and the recording when implausible)."""
+        """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
+        warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
         if (units := self.units) is not None and units.check is not None and units.feed(x):  # the check's verdict
@@ -334,6 +335,10 @@ class StreamSlot(StallHandling):
             if (why := units.warning) is not None:
                 log.warning("decoder %s: %s", self.decoder_id, why)
                 self.event("units_warning", message=why)
+        if self.units_warned and (units is None or units.warning is None):  # ended: a check's verdict, or a swap
+            log.info("decoder %s: the units warning ended", self.decoder_id)
+            self.event("units_warning", message=None)
+        self.units_warned = units is not None and units.warning is not None
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
                 t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:

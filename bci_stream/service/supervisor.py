@@ -32,6 +32,7 @@ from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.requests import send_command
 from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint
+from bci_stream.service.status_channel import drain, received_status
 from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
@@ -182,7 +183,7 @@ class Supervisor:
                 return None
             handle.stopping = True
         self._terminate(handle, timeout)
-        self._drain(handle.status_conn)  # the worker's last snapshot (its final counters), read by the monitor
+        drain(handle.status_conn)  # the worker's last snapshot (its final counters), read by the monitor
         with self._lock:
             self._handles.pop(decoder_id, None)
             conn, handle.status_conn = handle.status_conn, None
@@ -192,18 +193,6 @@ class Supervisor:
         if handle.shared and handle.ring is not None:
             handle.ring.unlink()  # readers still attached keep their mapping
         return handle
-
-    @staticmethod
-    def _drain(conn: Any, timeout: float = 1.0) -> None:
-        """Wait (at most ``timeout``) until the monitor thread has read everything pending on a status pipe."""
-        deadline = time.monotonic() + timeout
-        while conn is not None and time.monotonic() < deadline:
-            try:
-                if conn.closed or not conn.poll(0):
-                    return
-            except (OSError, ValueError, EOFError):
-                return
-            time.sleep(0.005)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every decoder and the monitor thread."""
@@ -296,7 +285,7 @@ class Supervisor:
                 return
         try:
             decoder_id, generation, snapshot = conn.recv()
-        except (EOFError, OSError, ValueError, TypeError):  # TypeError: closed by stop() while we read it
+        except Exception:  # noqa: BLE001 - closed (by stop() while read: TypeError), or unreadable (other code)
             with self._lock:
                 if handle.status_conn is conn:
                     handle.status_conn = None
@@ -305,8 +294,11 @@ class Supervisor:
             except OSError:  # closed under us by stop()
                 pass
             return
+        snapshot, announced = received_status(snapshot)  # announced: the exit code of a refusal
         with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe
             if generation == handle.generation and handle.status_conn is conn:
+                if announced is not None and handle.shared:  # a shared worker refusing with other code
+                    handle.slot_exit = announced
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 if snapshot.error:

@@ -13,13 +13,16 @@ than refuse with "restart serve". So every worker starts here: this module impor
   (a node has code of its own), and so do its other arguments, as plain data.
 
 A refused worker says why on its status connection, as a refused decoder does (state ``error``, exit code
-:data:`EXIT_REFUSED`: not restarted). The refusal cannot use the worker's code, so it sends what the supervisor makes
-of it with its own code (:class:`Made`): the status, and for a shared worker the end of each stream it is given.
+:data:`EXIT_REFUSED`: not restarted). Its code and the service's differ (a class renamed, a field added, a module
+moved), so the refusal is built of builtins only, a protocol both versions share and that must not change:
+``(decoder_id, generation, (REFUSED, why, exit_code, worker))`` on the status connection, ``worker`` a dict
+(:func:`refuse`); the supervisor makes the status of it with its own code
+(:func:`~bci_stream.service.status_channel.received_status`; items after ``worker`` are ignored). A refusing shared
+worker reads what it is given without the service's classes (:func:`read_stream`), only the fields it needs.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import os
@@ -37,6 +40,8 @@ log = logging.getLogger("bci_stream.worker")
 EXIT_REFUSED = 3
 #: The connections a Ray actor opens back to the supervisor, each introduced by ``(token, role)``.
 ROLES = ("control", "cmd", "status", "outputs")
+#: First item of a refusal on a status connection (see the module docstring); never change it.
+REFUSED = "bci-stream-refused"
 
 
 def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
@@ -58,12 +63,11 @@ def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: st
 def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,
                        recordings_dir: str | None = None) -> None:
     """Spawn target of shared worker ``index``: with other code it refuses every stream it is given (exit 0 when
-    told to stop, as a shared worker does)."""
+    told to stop, as a shared worker does; :data:`EXIT_REFUSED` when it cannot read what it is given)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if (why := code_changed()) is not None:
         started_logging(f"shared-worker[{index}]")
-        refuse_streams(control, index, why)
-        raise SystemExit(0)
+        raise SystemExit(refuse_streams(control, index, why))
     from bci_stream.service.shared_worker import run_shared
 
     run_shared(index, control, models_dir, status_interval, recordings_dir)
@@ -123,66 +127,90 @@ def connect_back(address: tuple[str, int], authkey: bytes, token: str, role: str
 # -- refusing without the worker's code ---------------------------------------------------------------------------
 
 
-class Made:
-    """An object of the service's own code, made where it is unpickled (the supervisor, which imported that code
-    at start) from its module, name and arguments: a worker that must not import the code can still send it."""
-
-    def __init__(self, module: str, name: str, *args: Any, **fields: Any) -> None:
-        self.module, self.name, self.args, self.fields = module, name, args, fields
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return make, (self.module, self.name, self.args, self.fields)
-
-
-def make(module: str, name: str, args: tuple[Any, ...], fields: dict[str, Any]) -> Any:
-    """What a :class:`Made` is unpickled as: ``module.name(*args, **fields)`` (the module as already imported)."""
-    return getattr(importlib.import_module(module), name)(*args, **fields)
-
-
-def refuse(status_conn: Connection, decoder_id: str, generation: int, why: str, worker: dict[str, Any]) -> None:
-    """Send decoder ``decoder_id`` state ``error`` with ``why`` on its status connection, then close it."""
+def refuse(status_conn: Any, decoder_id: str, generation: int, why: str, worker: dict[str, Any]) -> None:
+    """Send decoder ``decoder_id`` a refusal (``why``; exit code :data:`EXIT_REFUSED`) on its status connection,
+    then close it."""
     log.error("decoder %s: %s", decoder_id, why)
-    status = Made("bci_stream.core.status", "WorkerStatus", state="error", error=why, pid=os.getpid(), worker=worker)
     try:
-        status_conn.send((decoder_id, generation, status))
-    except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
+        status_conn.send((decoder_id, generation, (REFUSED, why, EXIT_REFUSED, worker)))
+    except (OSError, BrokenPipeError, ValueError, AttributeError, TypeError):  # the supervisor is gone; no connection
         pass
-    status_conn.close()
+    close(status_conn)
 
 
 class Fields:
-    """A message of the service's own code, read without its class (which may not import): its fields only."""
+    """A message of the service's own code read without its class (which may not import): what it was built of.
+
+    Any way a pickle builds an object works (a dataclass's state, ``cls(*args)`` of a NamedTuple or an Enum, a
+    ``__reduce__``): the positional arguments are kept in ``args``, the keyword and state fields as attributes."""
+
+    def __new__(cls, *args: Any, **fields: Any) -> Fields:
+        self = super().__new__(cls)
+        self.__dict__.update(fields, args=args)
+        return self
+
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        for part in state if isinstance(state, tuple) else (state,):  # (dict, slots) of a class with __slots__
+            if isinstance(part, dict):
+                self.__dict__.update({str(k): v for k, v in part.items()})
 
 
 class FieldsUnpickler(pickle.Unpickler):
-    """Reads bci-stream objects as :class:`Fields` of their class name; everything else as usual."""
+    """Reads bci-stream objects, and any class that does not import here, as :class:`Fields` of their class name."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "bci_stream" or module.startswith("bci_stream."):
-            return type(name, (Fields,), {})
-        return super().find_class(module, name)
+        if module != "bci_stream" and not module.startswith("bci_stream."):
+            try:
+                return super().find_class(module, name)
+            except Exception:  # noqa: BLE001 - a class of another version of a dependency: its fields only
+                pass
+        return type(name, (Fields,), {})
 
 
-def refuse_streams(control: Connection, index: int, why: str) -> None:
-    """A shared worker with other code: refuse every stream added on ``control`` (its status says ``why``; the
-    supervisor is told it ended with :data:`EXIT_REFUSED`) until told to stop, or the supervisor is gone."""
+def read_stream(payload: bytes) -> tuple[str, Any]:
+    """A message on a shared worker's control connection, read without the service's code: its class name and the
+    object (:class:`Fields` for bci-stream classes); ``("", None)`` when it cannot be read at all."""
+    try:
+        message = FieldsUnpickler(io.BytesIO(payload)).load()
+    except Exception:  # noqa: BLE001 - whatever another version sends, a refusing worker must not crash
+        log.exception("a message from the service could not be read")
+        return "", None
+    return type(message).__name__, message
+
+
+def refuse_streams(control: Connection, index: int, why: str) -> int:
+    """A shared worker with other code: refuse every stream added on ``control`` (its status says ``why`` and
+    :data:`EXIT_REFUSED`), until told to stop or the supervisor is gone (returns 0), or a message cannot be read
+    (returns :data:`EXIT_REFUSED`: the supervisor then refuses the streams of this worker without a reason)."""
     parent, worker = os.getppid(), {"kind": "shared", "index": index, "pid": os.getpid()}
     while os.getppid() == parent:
         try:
             if not control.poll(0.5):
                 continue
-            message = FieldsUnpickler(io.BytesIO(control.recv_bytes())).load()
+            payload = control.recv_bytes()
         except (EOFError, OSError):
-            return
-        if type(message).__name__ != "AddStream":  # StopWorker
-            return
-        refuse(message.status_conn, message.decoder_id, message.generation, why, worker)
-        message.cmd_conn.close()
-        try:
-            control.send(Made("bci_stream.service.pool_messages", "StreamEnded", message.decoder_id,
-                              message.generation, EXIT_REFUSED))
-        except (OSError, BrokenPipeError, ValueError):
-            return
+            return 0
+        name, message = read_stream(payload)
+        if name == "StopWorker":
+            return 0
+        decoder_id, status_conn = getattr(message, "decoder_id", None), getattr(message, "status_conn", None)
+        if name != "AddStream" or not isinstance(decoder_id, str) or status_conn is None:
+            log.error("shared worker %d: cannot refuse the message it was sent (%s): it ends", index, name or "?")
+            return EXIT_REFUSED
+        refuse(status_conn, decoder_id, getattr(message, "generation", 0), why, worker)
+        close(getattr(message, "cmd_conn", None))
+    return 0
+
+
+def close(conn: Any) -> None:
+    """Close a connection a message may or may not have carried."""
+    try:
+        conn.close()
+    except (AttributeError, OSError):
+        pass
 
 
 def started_logging(who: str) -> None:
