@@ -40,7 +40,7 @@ browser:
 	  $$S apt-get update -q && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
 	  || echo "warning: could not install chromium; the dashboard browser test will fail" >&2
 
-# Re-train the bundled demo model (about a minute) on simulator output.
+# Re-train the bundled demo model (2.5 to 5 minutes) on simulator output.
 bundled-model: $(STAMP)
 	$(BIN)/python -m bci_stream.train.bundled --out models/sim-mi-gru
 

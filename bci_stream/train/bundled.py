@@ -4,7 +4,10 @@ The simulator (:class:`bci_stream.sim.eeg.SyntheticEEG`) produces cued motor-ima
 class-dependent mu/beta desynchronisation; a small causal GRU learns to decode them sample by sample.
 Training and validation data come from *different* seeds (independent recordings), so nothing leaks.
 
-Run: ``python -m bci_stream.train.bundled --out models/sim-mi-gru`` (about a minute on 2 cores).
+Run: ``python -m bci_stream.train.bundled --out models/sim-mi-gru`` (``make bundled-model``; 3 to 5 minutes on a
+shared 2-core machine). With the default arguments it writes the bundled model byte for byte on the same machine
+and torch version (the same ONNX sha256 on every run: seeded data, seeded torch, 2 threads); the card's ``created``
+and ``training.seconds`` differ. Another CPU or torch may round differently: then it makes a comparable model.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from bci_stream.sim.eeg import SyntheticEEG
 SFREQ = 160.0
 N_CHANS = 64
 BANDPASS = (8.0, 30.0)
+#: The bundled model's version: bump it whenever a change here changes the model (its ONNX sha256), so two
+#: different models are never both ``sim-mi-gru@VERSION`` in a registry, a status or a recording.
+VERSION = "1.0.1"  # 1.0.0 came from an earlier trainer (card upgraded from format 1); 1.0.1 is this script's
 
 
 def make_recording(seed: int, minutes: float) -> tuple[np.ndarray, np.ndarray, list[str], list[str], SyntheticEEG]:
@@ -107,7 +113,7 @@ def train(out_dir: Path, minutes: float = 12.0, epochs: int = 25, hidden_size: i
     metrics = evaluate(model, z_va, y_va, onsets_va, 4.0)
     metrics["chance_sample_accuracy"] = float(np.bincount(y_va).max() / len(y_va))
     card = export_model(
-        model, out_dir, name=out_dir.name, version="1.0.0", ch_names=ch_names, sfreq=SFREQ, output_labels=labels,
+        model, out_dir, name=out_dir.name, version=VERSION, ch_names=ch_names, sfreq=SFREQ, output_labels=labels,
         preprocessing=pre_cfg,
         training={
             "data": "bci-stream simulator (SyntheticEEG), 64 ch, 160 Hz, cued left hand / right hand / feet "

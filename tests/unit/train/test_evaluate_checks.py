@@ -124,12 +124,16 @@ def test_evaluate_refuses_a_card_edited_after_export(tmp_path):
 # -- finding 23: files the model was trained on ---------------------------------------------------------------
 
 def test_evaluate_warns_once_per_training_file():
-    res = CliRunner().invoke(main, ["evaluate", str(GRU), "--data", str(subset_file(R05)), "--data", str(R10)])
+    """The bundled card holds ``training.files_sha256``: the subset's byte-identical R06 is caught by its content;
+    the subset's 21-channel R05 has a training file's name but other content (another recording): no warning."""
+    r06 = subset_file(SUBSET_S001 / "S001R06.edf")
+    res = CliRunner().invoke(main, ["evaluate", str(GRU), "--data", str(r06), "--data", str(subset_file(R05)),
+                                    "--data", str(R10)])
     assert res.exit_code == 0, res.output
     warnings = [line for line in res.output.splitlines() if line.startswith("warning:")]
-    assert warnings == ["warning: S001R05.edf has the name of a training file of the model (card "
-                        "training.files.train: S001R05.edf): if it is the same recording, its figures are in-sample, "
-                        "not a test"]  # R10 is the model's test file: no warning
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "warning: S001R06.edf has the content of a training file of the model (card training.files.train: "
+        "S001R06.edf, sha256 "), warnings  # R10 is the model's test file: no warning
 
 
 def test_training_files_are_compared_by_path_then_by_name_and_size(tmp_path):
