@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import threading
@@ -16,8 +17,9 @@ from bci_stream.core.settings import Settings
 def bind_problem(host: str, port: int) -> str | None:
     """Why uvicorn could not listen on ``host:port`` (e.g. the port is in use), or None when it can.
 
-    A trial bind with the options uvicorn uses (``SO_REUSEADDR``), closed at once, so a busy port gives one line
-    before the server starts instead of uvicorn's log and a traceback. Port 0 (any free port) is always fine.
+    A trial bind of every address ``host`` resolves to, as asyncio's ``create_server`` (uvicorn's) binds them
+    (``SO_REUSEADDR``; ``IPV6_V6ONLY`` on IPv6), closed at once, so a busy port gives one line before the server
+    starts instead of uvicorn's log and a traceback. Port 0 (any free port) is always fine.
     """
     if port == 0:
         return None
@@ -25,15 +27,18 @@ def bind_problem(host: str, port: int) -> str | None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         return f"cannot resolve host {host!r}: {exc}"
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return f"port {port} on {host} is in use (another server is listening there)"
-            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    with contextlib.ExitStack() as held:  # every address at once, as asyncio holds them
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = held.enter_context(socket.socket(family, kind, proto))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return f"port {port} on {host} is in use (another server is listening there)"
+                return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None
 
 

@@ -169,29 +169,43 @@ def match_note(available: Sequence[str], wanted: Sequence[str], source: str = "s
 
 def renamed_hint(missing: Sequence[str], available: Sequence[str | None], source: str = "stream") -> str:
     """A hint for a message on ``missing`` channels when ``available`` has them under their other name (10-20
-    ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse), which
-    :func:`match_channels` did not take because the wanted names hold both: ``""`` when none is."""
+    ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse), which :func:`match_channels`
+    did not take, and why: ``available`` also uses a name of the missing name's own system (a montage naming both
+    systems), or the wanted names hold both names of that position; ``""`` when none is. ``available``: None for a
+    channel that may not be renamed (its type: :func:`renamable_type`), which is then not offered."""
     have = {ch_name_key(a): a for a in available if a}
-    pairs = []
+    hints = []
     for name in missing:
         alt = other_name(name)
-        if alt is not None and alt.casefold() in have:
-            pairs.append((have[alt.casefold()], name))
-    if not pairs:
-        return ""
-    theirs, wanted = ", ".join(a for a, _ in pairs), ", ".join(w for _, w in pairs)
-    return (f" ({source} has {theirs}: the other name of {wanted}; {_RENAMED_RULE}. It is not read for {wanted} "
-            "because the model also names that position under its other name itself)")
-
+        if alt is None or alt.casefold() not in have:
+            continue
+        own = next(system for system in _SYSTEMS if normalise_ch_name(name).casefold() in system)
+        mixed = sorted(have[k] for k in own & have.keys())
+        why = (f"{source} also uses {shortlist(mixed)}, of the same system as {name}: names of both systems are "
+               "not one montage" if mixed else "the model also names that position under its other name itself")
+        hints.append(f"{have[alt.casefold()]} is the other name of {name} ({_RENAMED_RULE}), not read for it: {why}")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 def shortlist(names: Sequence[object], limit: int = 10) -> str:
     """The first ``limit`` of ``names`` for a message, comma-separated, ``" ..."`` when there are more."""
     return ", ".join(map(str, names[:limit])) + (" ..." if len(names) > limit else "")
 
 
+def renamable_flags(ch_types: Sequence[str | None] | None) -> list[bool] | None:
+    """:func:`renamable_type` of each of ``ch_types`` (a recording's channel types), None when it gives none (then
+    every channel may be read under its other name)."""
+    return None if ch_types is None else [renamable_type(t) for t in ch_types]
+
+
 def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[str], *,
-                  source: str = "recording") -> tuple[np.ndarray, list[str]]:
+                  source: str = "recording", ch_types: Sequence[str | None] | None = None
+                  ) -> tuple[np.ndarray, list[str]]:
     """Rows of ``data`` for ``wanted`` channels, in that order, and their names as the file gives them.
+
+    Matched by :func:`match_channels`, as the live service matches a stream: a wanted 10-10 ``T7`` reads a 10-20
+    ``T3`` of a channel whose type in ``ch_types`` (one per channel of ``ch_names``; None: no types) is scalp EEG
+    or none (an sEEG ``T3`` is not renamed). :func:`match_note` with :func:`renamable_flags` says what a lab should
+    know of the match.
 
     Raises
     ------
@@ -203,7 +217,8 @@ def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[st
     dupes = sorted({n for n in wanted if list(wanted).count(n) > 1})
     if dupes:
         raise ChannelError(f"ch_names must not repeat a channel; got {shortlist(dupes)} more than once")
-    idx, missing, ambiguous = match_channels(ch_names, wanted)
+    renamable = renamable_flags(ch_types)
+    idx, missing, ambiguous = match_channels(ch_names, wanted, renamable)
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
         raise ChannelError(f"ch_names entry {name!r} matches several channels of {source}: {hits}")
@@ -211,7 +226,8 @@ def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[st
         raise ChannelError(
             f"ch_names has {len(missing)} channel(s) not in {source}: {shortlist(missing)} "
             f"({source} has {len(ch_names)} channels: {shortlist(list(ch_names))})"
-            + renamed_hint(missing, ch_names, source)
+            + renamed_hint(missing, ch_names if renamable is None else [n if ok else None for n, ok in
+                                                                        zip(ch_names, renamable)], source)
         )
     if len(set(idx)) != len(idx):
         raise ChannelError(f"ch_names must not name the same channel twice (after normalising); got {list(wanted)}")

@@ -29,9 +29,10 @@ def default_data_root() -> Path:
 
 
 def data_root() -> Path:
-    """The real-EEG folder: env ``BCI_STREAM_DATA`` when set (and not empty), else :func:`default_data_root`."""
+    """The real-EEG folder: env ``BCI_STREAM_DATA`` when set (and not empty; a relative one is relative to the working
+    directory, not to a config file that names it), else :func:`default_data_root`."""
     env = os.environ.get(DATA_ENV, "").strip()
-    return Path(env).expanduser() if env else default_data_root()
+    return Path(env).expanduser().absolute() if env else default_data_root()
 
 
 def expand_data_root(root: str) -> str:

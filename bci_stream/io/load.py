@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bci_stream.core.channels import ch_name_key, pick_channels, shortlist
-from bci_stream.io.errors import ChannelError, DataError, LabelMapError, SfreqMismatchError
+import warnings
+
+from bci_stream.core.channels import ch_name_key, match_note, pick_channels, renamable_flags, shortlist
+from bci_stream.io.errors import ChannelError, DataError, LabelMapError, RecordingWarning, SfreqMismatchError
 from bci_stream.io.labels import LabelMap, labels_from_events
 from bci_stream.io.recording import Event, Recording
 
@@ -96,7 +98,7 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         names = check_names(rename_channels, len(names), str(path), "rename_channels")
     if ch_names is not None:
         before = names
-        data, names = pick_channels(data, names, list(ch_names), source=str(path))
+        data, names = _pick(data, names, list(ch_names), str(path), types, "wanted")
         types, units = _types_of(types, before, names), _types_of(units, before, names)
     if label_map is not None:
         labels, label_names = labels_from_events(events, data.shape[1], sfreq, label_map,
@@ -164,7 +166,8 @@ def load_recordings(paths: Sequence[str | Path], *,
             if ch_names is None:
                 _check_same_channels(first, rec)
                 before = rec.ch_names
-                rec.data, rec.ch_names = pick_channels(rec.data, rec.ch_names, first.ch_names, source=rec.source)
+                rec.data, rec.ch_names = _pick(rec.data, rec.ch_names, first.ch_names, rec.source, rec.ch_types,
+                                               "first file's")
                 rec.ch_types = _types_of(rec.ch_types, before, rec.ch_names)
                 rec.ch_units = _types_of(rec.ch_units, before, rec.ch_names)
             if rec.label_names != first.label_names:
@@ -201,6 +204,18 @@ def check_names(names: Sequence[str], n_chans: int, source: str, what: str) -> l
                                f"{seen[ch_name_key(n)]!r} and {n!r}")
         seen[ch_name_key(n)] = n
     return names
+
+
+def _pick(data: Any, names: Sequence[str], wanted: list[str], source: str, types: Sequence[str] | None,
+          wanted_by: str) -> tuple[Any, list[str]]:
+    """:func:`~bci_stream.core.channels.pick_channels` of ``wanted`` in ``source`` (its channel ``types`` decide
+    which channels may be read under their other 10-20/10-10 name, as in the live service), with a
+    :class:`RecordingWarning` (shown once per file on stderr) when a lab should know how they were matched
+    (:func:`~bci_stream.core.channels.match_note`: a wanted ``T7`` read from the file's ``T3``)."""
+    picked, kept = pick_channels(data, names, wanted, source=source, ch_types=types)
+    if (note := match_note(names, wanted, "file", wanted_by, renamable_flags(types))) is not None:
+        warnings.warn(f"{Path(source).name}: {note}", RecordingWarning, stacklevel=3)
+    return picked, kept
 
 
 def _types_of(types: Sequence[str] | None, before: Sequence[str], after: Sequence[str]) -> list[str] | None:

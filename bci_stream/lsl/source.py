@@ -114,13 +114,13 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
             f"{shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} channels model "
             f"'{card.ref}' needs are not among the labelled ones: {shortlist(missing)}. Label every channel "
             "in desc/channels/channel/label (the service does not guess which unlabelled channel is which)"
-            + renamed_hint(missing, labels)
+            + renamed_hint(missing, _renamable_labels(labels, stream_types))
         )
     if missing:
         raise StreamMismatchError(
             f"{stream} lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
             f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
-            + renamed_hint(missing, labels)
+            + renamed_hint(missing, _renamable_labels(labels, stream_types))
         )
     arr = np.asarray([where[i] for i in found], dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):
@@ -170,6 +170,12 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
         raise StreamMismatchError(f"stream {info.name()!r} has channel format int64, which pylsl cannot pull on "
                                   f"{platform.system()} {struct.calcsize('P') * 8}-bit; send int32 or float samples")
     return channel_indices(read_labels(info), info.channel_count(), card, info.name(), read_types(info))
+
+
+def _renamable_labels(labels: Sequence[str | None], types: Sequence[str | None] | None) -> list[str | None]:
+    """``labels`` with None for the channels that may not be renamed (their desc ``type``), for :func:`renamed_hint`."""
+    return [label if renamable_type(types[i] if types is not None and i < len(types) else None) else None
+            for i, label in enumerate(labels)]
 
 
 def _renamable(types: Sequence[str | None] | None, where: Sequence[int]) -> list[bool] | None:

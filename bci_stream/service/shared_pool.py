@@ -18,9 +18,21 @@ from typing import Any
 
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.pool_messages import AddStream, StopWorker
-from bci_stream.service.worker_entry import shared_worker_main
+from bci_stream.service.worker_entry import EXIT_REFUSED, shared_worker_main
 
 log = logging.getLogger("bci_stream.supervisor")
+
+
+def refused_without_reason(handle: Any) -> str | None:
+    """The error of shared decoder ``handle`` whose worker process ended with :data:`EXIT_REFUSED` without sending
+    it a refusal (a worker of other code that could not read a message of the service's:
+    :func:`~bci_stream.service.worker_entry.refuse_streams`), else None. Its status would otherwise say ``error``
+    with no reason; a refusal that reached the decoder set its ``slot_exit`` and says its own reason."""
+    if not handle.shared or handle.slot_exit is not None or handle.exit_code != EXIT_REFUSED:
+        return None
+    index = (handle.worker or {}).get("index")
+    return (f"its shared worker (index {index}) refused it (exit code {EXIT_REFUSED}) without a reason it could "
+            "send")
 
 
 @dataclass

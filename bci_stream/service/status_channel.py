@@ -78,6 +78,10 @@ def received_status(snapshot: Any) -> tuple[WorkerStatus, int | None]:
         pid = worker.get("pid") if isinstance(worker.get("pid"), int) else None
         code = code if isinstance(code, int) else EXIT_REFUSED
         return WorkerStatus(state="error", error=str(why), pid=pid, worker=worker), code
+    if not isinstance(snapshot, WorkerStatus):  # a worker of other code, older than the refusal above: say so
+        return WorkerStatus(state="error", error=f"worker sent a status this service cannot read "
+                            f"({type(snapshot).__name__}): the bci-stream code on disk changed since serve started? "
+                            "restart serve"), EXIT_REFUSED
     return snapshot, None
 
 

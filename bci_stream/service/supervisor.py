@@ -30,7 +30,7 @@ from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.requests import send_command
-from bci_stream.service.shared_pool import SharedPool
+from bci_stream.service.shared_pool import SharedPool, refused_without_reason
 from bci_stream.service.spawn import start_without_sigint
 from bci_stream.service.status_channel import drain, received_status
 from bci_stream.service.backends import WorkerLink, make_backend
@@ -388,5 +388,6 @@ class Supervisor:
                     said = handle.status.error
                     handle.last_error = self.backend.exit_message(process, handle.exit_code) + (
                         f"; its last error: {said}" if said and said.startswith("worker crashed") else "")
+                handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
         return due

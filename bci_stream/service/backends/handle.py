@@ -48,8 +48,8 @@ class DecoderHandle:
     def take_status(self, generation: int, snapshot: WorkerStatus) -> None:
         """A status snapshot from worker ``generation`` (the current one): the latest status, its counters summed
         with those of the ended generations (:meth:`totals`)."""
+        self.counted.take(generation, snapshot.counters)  # first: a snapshot without counters leaves the status be
         self.status, self.status_received = snapshot, time.monotonic()
-        self.counted.take(generation, snapshot.counters)
 
     def totals(self, latest: Counters | None = None) -> Counters:
         """Its counters summed over every worker generation (the running one's as of its latest snapshot, or

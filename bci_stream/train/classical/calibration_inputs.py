@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.channels import match_channels, match_note, non_eeg_reason, renamable_type, shortlist
+from bci_stream.core.channels import match_channels, match_note, non_eeg_reason, renamable_flags, shortlist
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
@@ -143,7 +143,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         _check_same_channels(recs, wanted)
     runs = []
     for rec in recs:
-        renamable = [renamable_type(t) for t in rec.ch_types] if rec.ch_types else None  # sEEG contacts are not
+        renamable = renamable_flags(rec.ch_types)  # an sEEG contact T3 is not read as T7
         idx, missing, ambiguous = match_channels(rec.ch_names, wanted, renamable)
         if missing:
             raise CalibrationError(
@@ -155,7 +155,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             raise CalibrationError(f"channel {name!r} matches several channels of {rec.source}: {hits}")
         if len(set(idx)) != len(idx):
             raise CalibrationError(f"--channels names a channel twice (after normalising names): {wanted}")
-        if (note := match_note(rec.ch_names, wanted, "file", "calibration")) is not None:  # T7 read as T3
+        if (note := match_note(rec.ch_names, wanted, "file", "calibration", renamable)) is not None:  # T7 from T3
             notes.append(f"{rec.source}: {note}")
         check_finite(rec, idx)
         runs.append((rec, idx))

@@ -138,7 +138,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
         The file cannot be read, has another sfreq, lacks a channel of the model, or its events match no key of
         ``label_map``.
     """
-    from bci_stream.core.channels import pick_channels
+    from bci_stream.core.channels import match_note, pick_channels, renamable_flags
     from bci_stream.core.errors import ChannelError, DataError
     from bci_stream.io import load_recording
     from bci_stream.io.load import check_names
@@ -155,7 +155,8 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
         if channel_names is not None:
             rec.ch_names = check_names(channel_names, rec.n_chans, str(rec.source), "--channel-names")
         try:
-            data, _ = pick_channels(rec.data, rec.ch_names, list(ch_names), source=str(rec.source))
+            data, _ = pick_channels(rec.data, rec.ch_names, list(ch_names), source=str(rec.source),
+                                    ch_types=rec.ch_types)
         except ChannelError as exc:
             raise ChannelError(f"{exc} (ch_names: the model's channels; --channel-names renames a file's "
                                "channels)") from None
@@ -163,6 +164,8 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     except DataError as exc:
         raise EvaluationInputError(f"{ref}{exc}") from None
     rec.labels, rec.label_names = labels, names
+    if (note := match_note(rec.ch_names, list(ch_names), "file", "model", renamable_flags(rec.ch_types))) is not None:
+        notes.append(f"{Path(rec.source).name}: {note}")  # e.g. the model's T7 read from the file's 10-20 T3
     notes += amplitude_note(rec.source, data)
     x = np.ascontiguousarray(data.T, dtype=np.float32)
     return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))

@@ -54,9 +54,21 @@ def test_two_twins_are_ambiguous():
 def test_a_model_naming_both_does_not_read_one_for_the_other():
     both = ["T3", "T7"]
     assert match_channels(["T3", "Cz"], both) == ([0], ["T7"], {})
-    assert "stream has T3: the other name of T7" in renamed_hint(["T7"], ["T3", None])
-    with pytest.raises(ChannelError, match=r"recording has T5: the other name of P7; .* model also names"):
+    assert "T3 is the other name of T7" in renamed_hint(["T7"], ["T3", None])
+    with pytest.raises(ChannelError, match=r"T5 is the other name of P7 .* model also names"):
         pick_channels(np.zeros((2, 4)), ["C3", "T5"], ["C3", "P7", "T5"])
+
+
+def test_the_hint_gives_the_true_reason_a_renamed_channel_was_not_read():
+    """Review 2, finding 1: a stream mixing both systems was told the model names both; an sEEG contact gets no
+    hint at all (it is not the other name of anything)."""
+    with pytest.raises(StreamMismatchError, match=r"T3 is the other name of T7 .*not read for it: stream also uses "
+                                                  r"T8, of the same system as T7"):
+        channel_indices(["T3", "C3", "T8"], 3, SimpleNamespace(ch_names=["T7", "C3", "T8"], n_chans=3, ref="m@1"))
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(["T3", "C3", "T4"], 3, SimpleNamespace(ch_names=["T7", "C3", "T8"], n_chans=3, ref="m@1"),
+                        "s", ["seeg"] * 3)
+    assert "other name" not in str(err.value)
 
 
 def test_a_typed_label_beside_the_raw_one_is_noted_as_not_used():

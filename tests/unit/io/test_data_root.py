@@ -110,3 +110,9 @@ def test_bench_falls_back_to_simulated_eeg_saying_how_to_point_at_the_data(tmp_p
     path, desc = real_eeg_samples(model, tmp_path / "x.npy", seconds=1.0)
     assert path.is_file() and desc.startswith("simulated EEG (")
     assert str(tmp_path / "none" / "eegmmidb" / "S001" / "S001R04.edf") in desc and "set BCI_STREAM_DATA" in desc
+
+
+def test_a_relative_data_folder_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BCI_STREAM_DATA", "mydata")
+    assert dr.data_root() == tmp_path / "mydata"  # not relative to a config file that names ${BCI_STREAM_DATA}

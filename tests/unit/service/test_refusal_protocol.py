@@ -79,6 +79,31 @@ def test_a_refusal_reaches_the_decoders_status_through_the_supervisors_receive()
         assert handle.slot_exit == (EXIT_REFUSED if worker == "shared" else None)  # a dedicated one exits with it
 
 
+def test_a_status_this_service_cannot_read_is_an_error_not_the_decoders_status():
+    """A worker of other code that sends neither a WorkerStatus nor today's refusal (an older refusal format, a
+    short tuple): the decoder goes to ``error`` saying so; before, the object became its status and the monitor
+    failed on it at every round (review 2, finding 2)."""
+    from bci_stream.service.backends.handle import DecoderHandle
+    from bci_stream.service.restart_policy import RestartPolicy
+    from bci_stream.service.supervisor import Supervisor
+    from bci_stream.core.spec import DecoderSpec
+
+    for sent in ((REFUSED, "why"), {"state": "running"}):
+        status, code = received_status(sent)
+        assert status.state == "error" and "restart serve" in status.error and code == EXIT_REFUSED
+        spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "m", "options": {"worker": "shared"}})
+        handle = DecoderHandle(id="d1", spec=spec)
+        handle.generation = 1
+        a, b = mp.Pipe()
+        handle.status_conn = b
+        a.send(("d1", 1, sent))
+        sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
+                                    _clashes=set())
+        Supervisor._receive(sup, b, handle)
+        assert isinstance(handle.status, WorkerStatus) and handle.status.state == "error"
+        assert "cannot read" in handle.last_error and handle.slot_exit == EXIT_REFUSED
+
+
 # -- a message whose classes the refusing worker's code would build differently ---------------------------------
 
 FUTURE = "bci_stream.future_messages_s16g"
