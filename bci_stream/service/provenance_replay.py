@@ -79,6 +79,7 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
                     "killed after it numbered them, before they were in its output ring", prov.name, last - first + 1,
                     first, last)
         event("provenance_missing", **missing["provenance_missing"])
+        ring.note_missing_reported(last)
     rows, lost = ring.unsent_provenance()
     if not len(rows) and not lost:
         return missing

@@ -11,14 +11,14 @@ stores ``pending`` (the head after this write) *before* it overwrites any slot, 
 are in place. A reader copies rows below ``head``, then reads ``pending``: a row at position ``q`` may have
 been overwritten during the copy only if ``pending > q + capacity``; such rows are dropped (counted).
 
-Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`):
-``[head, pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance
-outlet, highest seq reserved]``: what a worker generation leaves for the next one (the ring outlives it). The
-provenance mark is the head up to which the rows' provenance was sent on LSL (provenance is batched): a worker
-killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its first output
-(:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
-(``pending``) or overwrites anything, so the next generation numbers its rows after those of a write a kill cut
-short (they went out on LSL already: :meth:`OutputRing.last_seq`).
+Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`): ``[head,
+pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance outlet, highest seq
+reserved, seq up to which a missing provenance was reported]``: what a worker generation leaves for the next one (the
+ring outlives it). The provenance mark is the head up to which the rows' provenance was sent on LSL (provenance is
+batched): a worker killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its
+first output (:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
+(``pending``) or overwrites anything, so the next generation numbers its rows after those of a write a kill cut short
+(they went out on LSL already: :meth:`OutputRing.last_seq`).
 
 Markers (cues) are few and arrive with the status snapshots instead: :class:`MarkerFeed` gives each
 WebSocket client the markers it has not seen yet.
@@ -33,8 +33,9 @@ import numpy as np
 
 N_META = 3  # seq, timestamp, state_epoch
 #: int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (provenance),
-#: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else)
-HEADER = 6
+#: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else), seq up to
+#: which rows reserved but never written were reported (``provenance_missing``, so a later generation does not again)
+HEADER = 7
 HEADER_BYTES = 8 * HEADER
 #: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
 CONSUMERS_UNKNOWN, CONSUMERS_NONE, CONSUMERS_SOME = 0, 1, 2
@@ -195,7 +196,14 @@ class OutputRing:
         if reserved is None or self.pending != head:
             return None
         newest = int(self._rows[(head - 1) % self.capacity, 0]) if head else -1
-        return (newest + 1, reserved) if reserved > newest else None
+        first = max(newest + 1, int(self._head[6]))  # after what an earlier generation reported already
+        return (first, reserved) if reserved >= first else None
+
+    def note_missing_reported(self, last: int) -> None:
+        """The rows reserved but never written, up to seq ``last``, were reported (:meth:`unwritten_seq` leaves
+        them out from now on: a generation that dies before it writes a row does not make its successor report
+        them again)."""
+        self._head[6] = last + 1
 
     def last_state_epoch(self) -> int | None:
         """State epoch of the newest row, or None before the first row."""

@@ -70,6 +70,12 @@ def test_the_next_generation_reports_the_missing_range(models_dir, ring):
     missing = {"first_seq": 5, "last_seq": 9, "at_most": 5}
     assert sent == {"provenance_missing": missing}
     assert events == [("provenance_missing", missing)]
+    # generation 2 dies before it writes a row: generation 3 does not report the same range again (review 2, 6)
+    assert ring.unwritten_seq() is None
+    assert send_unsent_provenance(ring, prov, pylsl.local_clock() + 1.0, lambda: False,
+                                  lambda kind, **fields: events.append((kind, fields))) == {}
+    ring.reserve(12)  # generation 3 numbered 10..12 and was killed before writing them: only those are new
+    assert ring.unwritten_seq() == (10, 12) and len(events) == 1
     prov.close()
 
 
