@@ -29,6 +29,7 @@ import pytest
 
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.backends.ray_backend import kept_signal_handlers
 from bci_stream.service.backends.starts import WorkerStartFailed, start_failure
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
@@ -55,8 +56,9 @@ def start_cluster():
     for attempt in (1, 2):
         c = Cluster()
         try:
-            c.add_node(**NODE_ARGS, resources={"room_a": 1}, include_dashboard=False)
-            return c, c.add_node(**NODE_ARGS, resources={"room_b": 1})
+            with kept_signal_handlers():  # Ray's head leaves its SIGTERM handler (sys.exit) in this xdist worker
+                c.add_node(**NODE_ARGS, resources={"room_a": 1}, include_dashboard=False)
+                return c, c.add_node(**NODE_ARGS, resources={"room_b": 1})
         except Exception:
             c.shutdown()
             if attempt == 2:

@@ -15,6 +15,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 import pytest
 
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.backends.ray_backend import kept_signal_handlers
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker import EXIT_REFUSED
 from support.common import unique
@@ -39,8 +40,9 @@ def until(predicate, timeout: float, what: str):
 def test_an_actor_on_a_node_with_other_code_refuses_to_run(models_dir):
     cluster = Cluster()
     try:
-        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20, node_ip_address="127.0.0.1",
-                         include_dashboard=False)
+        with kept_signal_handlers():  # Ray's head leaves its SIGTERM handler (sys.exit) in this xdist worker
+            cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20, node_ip_address="127.0.0.1",
+                             include_dashboard=False)
         sup = Supervisor(str(models_dir), status_interval=0.1, restart_backoff=0.1, backend="ray",
                          backend_options={"address": cluster.address, "listen_host": "127.0.0.1",
                                           "start_timeout": 90})

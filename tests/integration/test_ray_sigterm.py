@@ -17,6 +17,8 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import httpx
 import pytest
 
+from bci_stream.service.backends.ray_backend import kept_signal_handlers
+
 try:
     from ray.cluster_utils import Cluster
 except ImportError:  # the cluster extra is not installed
@@ -36,9 +38,13 @@ def test_serve_with_ray_backend_shuts_down_on_sigterm(models_dir, tmp_path):
     """SIGTERM to ``serve --backend ray``: uvicorn's own shutdown runs (lifespan: the supervisor stops the
     decoders), the process ends with status -15 as uvicorn re-raises the signal, and no Ray SIGTERM handler fires."""
     cluster = Cluster()
+    before = signal.getsignal(signal.SIGTERM)
     try:
-        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20, node_ip_address="127.0.0.1",
-                         include_dashboard=False)
+        with kept_signal_handlers():  # Ray's head leaves its SIGTERM handler (sys.exit) in this xdist worker
+            cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20, node_ip_address="127.0.0.1",
+                             include_dashboard=False)
+        # a Ray handler left here would turn xdist's SIGTERM at teardown into a SystemExit (INTERNALERROR, hang)
+        assert signal.getsignal(signal.SIGTERM) is before
         port = _free_port()
         env = {**os.environ, "BCI_STREAM_RECORDINGS_DIR": str(tmp_path / "rec"), "BCI_STREAM_RAY_LISTEN_HOST":
                "127.0.0.1"}
