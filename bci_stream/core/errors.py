@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from bci_stream.core.messages import Retry
+
 
 class BciStreamError(Exception):
-    """Base class for every error bci-stream raises on purpose."""
+    """Base class for every error bci-stream raises on purpose. ``retry``: why the same request may succeed if sent
+    again (:class:`~bci_stream.core.messages.Retry`: the API answers 409 or 503 and says ``"retryable": true``), or
+    None (the default: a retry cannot cure it)."""
+
+    retry: Retry | None = None
 
 
 class ModelError(BciStreamError):
@@ -18,7 +24,14 @@ class ModelNotFoundError(ModelError):
 class ModelUnavailableError(BciStreamError):
     """A model could not be loaded now for a reason of the server that a retry can cure (out of memory or file
     descriptors, a busy file, an interrupted or failed read: :mod:`bci_stream.core.load_errors`); the model itself
-    is not known to be at fault, so this is not a :class:`ModelError`."""
+    is not known to be at fault, so this is not a :class:`ModelError`. ``cause``: what the server was short of and
+    the error that said so (e.g. ``EMFILE: Too many open files ([Errno 24] ...)``), without the advice to retry."""
+
+    retry = Retry.UNAVAILABLE
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = message if cause is None else cause
 
 
 class PlacementError(BciStreamError):
@@ -39,7 +52,13 @@ class StreamMismatchError(StreamError):
 
 
 class CommandError(BciStreamError):
-    """A command to a decoder could not be carried out; the message says why."""
+    """A command to a decoder could not be carried out; the message says why, ``retry`` whether sending it again
+    may succeed (e.g. ``Retry.BUSY``: the decoder is not running yet; the worker's own :attr:`Reply.retry
+    <bci_stream.core.messages.Reply.retry>` for a refusal it answered)."""
+
+    def __init__(self, message: str, retry: Retry | None = None) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 class DecoderNotFoundError(CommandError):
@@ -51,12 +70,8 @@ class DecoderNotReadyError(CommandError):
 
 
 class CommandRefusedError(CommandError):
-    """The worker refused the command (its reason is the message), or went away while handling it. ``retryable``:
-    the worker said the same command may succeed later (e.g. a swap's model could not be loaded for lack of memory)."""
-
-    def __init__(self, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+    """The worker refused the command (its reason is the message, its ``retry`` the worker's), or went away while
+    handling it."""
 
 
 class CommandTimeoutError(CommandError):

@@ -13,7 +13,9 @@ for all of these), so its out-of-memory (``std::bad_alloc``) and a system error 
 from the message, here only. Every other errno (``ENOENT``, ``EISDIR``, ``EACCES``, ``EPERM``, ``ENOTDIR``...) and
 every other failure is permanent. ``EIO`` counts as transient: a read error of the server's storage is not the
 request's fault, though a retry cures it only if the storage does. So is running out of memory, though a model too
-big for this machine will fail on every retry: a client should give up after a few 503s and say so.
+big for this machine will fail on every retry: a worker counts the transient failures to load the same model
+(:class:`TransientLoadFailures`) and, at the :data:`MAX_TRANSIENT_LOAD_FAILURES`-th in a row, reports a
+:class:`~bci_stream.core.errors.ModelError` (422) that says the model will not be retried automatically.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO,
                               errno.ENOBUFS, errno.ENOMEM, errno.ETIMEDOUT, errno.ETXTBSY})
 _ORT_ERRNO = re.compile(r"system error number (\d+)")
 _ORT_NO_MEMORY = "std::bad_alloc"
+#: Transient failures in a row to load the same model after which a worker stops answering "retry later" (503)
+#: and answers that the model failed that many times and will not be retried automatically (422): a model that
+#: never fits in this machine's memory (or file descriptor limit) would otherwise be retried forever. Three lets
+#: a passing shortage (another load or a burst of connections) clear between two tries.
+MAX_TRANSIENT_LOAD_FAILURES = 3
 
 
 def transient_cause(exc: BaseException) -> str | None:
@@ -58,5 +65,50 @@ def load_error(exc: BaseException, what: str, permanent: str | None = None) -> B
     why = transient_cause(exc)
     if why is not None:
         return ModelUnavailableError(f"cannot load {what} now: {why} ({exc}). This is a condition of the server, not "
-                                     "a fault of the model: retry later")
+                                     "a fault of the model: retry later", cause=f"{why} ({exc})")
     return ModelError(f"cannot load {what}: {exc}" if permanent is None else f"{what} {permanent}: {exc}")
+
+
+def given_up(what: str, count: int, last: str) -> str:
+    """Why ``what`` (``"model 'name'"``) is no longer retried: it failed to load ``count`` times in a row for lack of
+    memory or file descriptors, the last time with ``last``."""
+    times = f"{count} time{'' if count == 1 else 's'}{' in a row' if count > 1 else ''}"
+    return (f"{what} failed to load {times} for lack of memory or file descriptors (last: {last}); it will not be "
+            "retried automatically: it may never fit on this machine. Free memory or raise the file descriptor limit, "
+            "or use a smaller model, then ask again")
+
+
+class TransientLoadFailures:
+    """Consecutive transient failures to load one model, so that a model that can never be loaded on this machine
+    stops being reported as "retry later" (see the module docstring).
+
+    ``key`` names the model file: its card's sha256, or the name it was asked by when the card itself could not be
+    read. A failure of another key starts the count anew, as does anything else :meth:`clear` is called for (a model
+    loaded, or refused for a fault of its own).
+
+    Parameters
+    ----------
+    limit
+        The failure in a row that is reported as permanent (:data:`MAX_TRANSIENT_LOAD_FAILURES`).
+    """
+
+    def __init__(self, limit: int = MAX_TRANSIENT_LOAD_FAILURES) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1 transient load failure, got {limit!r}")
+        self.limit = limit
+        self.key: str | None = None
+        self.count = 0
+
+    def failed(self, key: str, model: str, error: ModelUnavailableError) -> BciStreamError:
+        """Count ``error``, a transient failure to load ``model`` (``"model 'name'"``) whose file is ``key``; return
+        ``error`` itself below :attr:`limit` failures in a row, else a :class:`ModelError` naming the model, the
+        count and the last error."""
+        self.count = self.count + 1 if key == self.key else 1
+        self.key = key
+        if self.count < self.limit:
+            return error
+        return ModelError(given_up(model, self.count, error.cause))
+
+    def clear(self) -> None:
+        """The model loaded, or failed for another reason: the next transient failure is a first one again."""
+        self.key, self.count = None, 0

@@ -8,13 +8,28 @@ dataclasses: they cross the process boundary by pickling.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 #: (worker generation, request number): unique for the life of a decoder, across restarts.
 RequestId = tuple[int, int]
-#: The one command refusal a retry can cure (the API answers 409 for it, 422 for a malformed command).
+#: A worker's refusal of any command before its stream is connected (sent with ``Retry.BUSY``).
 NO_STATE_YET = ("the decoder has no state yet (it is not running: its stream is not connected yet); retry once it is "
                 "running")
+
+
+class Retry(str, Enum):
+    """Why a refused command may succeed if sent again unchanged (:attr:`Reply.retry`); a refusal without one is
+    the command's fault and a retry cannot cure it (the API answers 422 for a malformed command or model).
+
+    The kind, not the refusal's text, decides the answer, so a reworded message cannot change it.
+    """
+
+    #: The decoder cannot take the command now: it is not running yet, or a swap is under way (409, retry soon).
+    BUSY = "busy"
+    #: A passing condition of the worker's machine: a model it could not load for lack of memory or file
+    #: descriptors (:mod:`~bci_stream.core.load_errors`; 503 with ``Retry-After``).
+    UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,15 +75,14 @@ class SetState(Command):
 
 @dataclass(frozen=True)
 class Reply:
-    """The worker's answer to the command with ``request_id``: ``payload`` when ``ok``, else ``error``;
-    ``retryable``: the refusal is a passing condition of the worker's machine, not the command's fault (a swap's
-    model could not be loaded for lack of memory or file descriptors), so the same command may succeed later."""
+    """The worker's answer to the command with ``request_id``: ``payload`` when ``ok``, else ``error`` and, when the
+    same command may succeed later, ``retry`` saying why (:class:`Retry`; None: the command's fault)."""
 
     request_id: RequestId
     ok: bool
     payload: Any = None
     error: str | None = None
-    retryable: bool = False
+    retry: Retry | None = None
 
 
 @dataclass(frozen=True)

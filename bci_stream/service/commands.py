@@ -13,9 +13,9 @@ from multiprocessing.connection import Connection
 import numpy as np
 import pylsl
 
-from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, Reply, Reset, SetState, StateChanged,
+from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, Reply, Reset, Retry, SetState, StateChanged,
                                       StateSnapshot, Stop, SwapModel)
-from bci_stream.core.load_errors import load_error
+from bci_stream.core.load_errors import TransientLoadFailures, load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import ModelError, ModelUnavailableError
 from bci_stream.core.registry import ModelRegistry
@@ -27,9 +27,13 @@ from bci_stream.lsl.units import UnitScale, unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.stream_units import StreamUnits
-from bci_stream.service.swap_checks import NOT_CONNECTED_YET, SWAP_IN_PROGRESS, outputs_refusal
+from bci_stream.service.swap_checks import outputs_refusal
 
 log = logging.getLogger("bci_stream.worker")
+
+#: The refusals of a swap that a retry can cure (sent with ``Retry.BUSY``, as :data:`NO_STATE_YET`).
+SWAP_IN_PROGRESS = "a model swap is already in progress; retry once it is done"
+NOT_CONNECTED_YET = "the decoder is not connected to its stream yet; retry when running"
 
 
 @dataclass
@@ -42,7 +46,7 @@ class _LoadedModel:
     scale: np.ndarray | None = None
     units: UnitScale | None = None  # how the new model reads the stream's channels
     error: str | None = None
-    retryable: bool = False  # the error is a passing condition of the server (ModelUnavailableError)
+    retry: Retry | None = None  # the error is a passing condition of the server (ModelUnavailableError)
 
 
 class CommandHandler:
@@ -75,13 +79,14 @@ class CommandHandler:
         self.stop_requested = False
         self._loaded: _LoadedModel | None = None
         self._swap_thread: threading.Thread | None = None
+        self.load_failures = TransientLoadFailures()  # a swap's model that never fits is refused, not retried forever
 
     def reply(self, command: Command, ok: bool, payload: object = None, error: str | None = None,
-              retryable: bool = False) -> None:
+              retry: Retry | None = None) -> None:
         if command.request_id is None:
             return
         try:
-            self.conn.send(Reply(command.request_id, ok, payload, error, retryable))
+            self.conn.send(Reply(command.request_id, ok, payload, error, retry))
         except (OSError, BrokenPipeError):
             self.stop_requested = True
 
@@ -105,7 +110,7 @@ class CommandHandler:
             return
         decoder = self.decoder
         if decoder is None:
-            self.reply(command, False, error=NO_STATE_YET)
+            self.reply(command, False, error=NO_STATE_YET, retry=Retry.BUSY)
             return
         seq = decoder.seq
         if isinstance(command, Reset):
@@ -137,17 +142,19 @@ class CommandHandler:
     def start_swap(self, command: SwapModel) -> None:
         """Load and warm the new model in a thread; :meth:`finish_swap` switches between two chunks."""
         if self._swap_thread is not None and self._swap_thread.is_alive():
-            self.reply(command, False, error=SWAP_IN_PROGRESS)
+            self.reply(command, False, error=SWAP_IN_PROGRESS, retry=Retry.BUSY)
             return
         decoder, source = self.decoder, self.source
         if decoder is None or source is None:
-            self.reply(command, False, error=NOT_CONNECTED_YET)
+            self.reply(command, False, error=NOT_CONNECTED_YET, retry=Retry.BUSY)
             return
 
         def load() -> None:
             loaded = _LoadedModel(command)
+            key = command.model  # the model file, once its card is read (TransientLoadFailures)
             try:
                 entry = ModelRegistry(self.models_dir).get(command.model)
+                key = entry.card.sha256
                 card, old = entry.card, decoder.card
                 loaded.chan_idx = check_stream(source, card)
                 units = unit_scale(source, loaded.chan_idx, card.ch_names, card.unit, decoder.options.input_unit)
@@ -164,9 +171,14 @@ class CommandHandler:
                 model = self.load_model(entry)
                 model.warm_up()
                 loaded.model = model
+                self.load_failures.clear()
             except Exception as exc:  # noqa: BLE001 - report anything, never kill the decoder
                 error = load_error(exc, f"model {command.model!r}")  # ours as is; OSError: transient or permanent
-                loaded.error, loaded.retryable = str(error), isinstance(error, ModelUnavailableError)
+                if isinstance(error, ModelUnavailableError):  # counted: the last one allowed in a row is a ModelError
+                    error = self.load_failures.failed(key, f"model {command.model!r}", error)
+                else:
+                    self.load_failures.clear()
+                loaded.error, loaded.retry = str(error), error.retry
             self._loaded = loaded
 
         self._swap_thread = threading.Thread(target=load, name="bci-stream-swap", daemon=True)
@@ -182,8 +194,8 @@ class CommandHandler:
         if loaded is None or self.decoder is None:
             return
         if loaded.error is not None or loaded.model is None:
-            self.on_event("swap_refused", error=loaded.error, retryable=loaded.retryable)
-            self.reply(loaded.command, False, error=loaded.error, retryable=loaded.retryable)
+            self.on_event("swap_refused", error=loaded.error, retry=loaded.retry)
+            self.reply(loaded.command, False, error=loaded.error, retry=loaded.retry)
             return
         status = self.reporter.status
         epoch = self.decoder.swap(loaded.model, loaded.chan_idx, loaded.scale)

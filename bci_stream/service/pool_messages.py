@@ -44,7 +44,8 @@ class StopWorker:
 
 @dataclass(frozen=True)
 class StreamEnded:
-    """Decoder ``decoder_id`` left the worker with ``code`` (0 stopped, 3 refused, 1 crashed)."""
+    """Decoder ``decoder_id`` left the worker with ``code`` (0 stopped, 3 refused, 4 model unavailable now,
+    1 crashed)."""
 
     decoder_id: str
     generation: int

@@ -7,15 +7,16 @@ from dataclasses import replace
 from typing import Any
 
 from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotReadyError
-from bci_stream.core.messages import Command, Reply, SwapModel
+from bci_stream.core.messages import Command, Reply, Retry, SwapModel
 from bci_stream.service.backends.handle import DecoderHandle
 
 
 class CommandRejectedError(CommandRefusedError):
-    """The worker read the command and refused it (``Reply.ok`` false): its reason is about the command itself
-    (e.g. a state snapshot of the wrong shape or model), so retrying the same command cannot succeed; unless the
-    worker marked it ``retryable`` (``Reply.retryable``: a model it cannot load *now*, out of memory or file
-    descriptors, :mod:`~bci_stream.core.load_errors`), which the API answers 503 with ``Retry-After``."""
+    """The worker read the command and refused it (``Reply.ok`` false). ``retry`` is the worker's ``Reply.retry``:
+    None when its reason is about the command itself (e.g. a state snapshot of the wrong shape or model), so
+    retrying the same command cannot succeed; ``Retry.BUSY`` (not running yet, another swap under way: 409) or
+    ``Retry.UNAVAILABLE`` (a model it cannot load *now*, out of memory or file descriptors,
+    :mod:`~bci_stream.core.load_errors`: 503 with ``Retry-After``) when it may."""
 
 
 def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any:
@@ -28,7 +29,7 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any
         process, conn = handle.process, handle.cmd_conn
         if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
             raise DecoderNotReadyError(f"decoder {decoder_id} is starting: reset, state and model commands are "
-                                       "taken once it is running (its stream connected): retry then")
+                                       "taken once it is running (its stream connected): retry then", Retry.BUSY)
         if process is None or not process.is_alive():
             raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
                                        f"{handle.status.state!r})")
@@ -48,7 +49,7 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any
             raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: {why} before it "
                                       f"answered" + (f" ({exc})" if str(exc) else "")) from None
     if not reply.ok:
-        raise CommandRejectedError(str(reply.error), retryable=reply.retryable)
+        raise CommandRejectedError(str(reply.error), reply.retry)
     if isinstance(command, SwapModel):
         follow_swap(handle, reply.payload.model)
     return reply.payload

@@ -7,7 +7,9 @@ count only the restarts since a worker generation last ran healthy: one that rep
 source was not). So a crash after a long good run is treated as a first crash (restarted after the first backoff,
 with the whole budget), while crashes in quick succession (a worker that dies at start, or soon after it runs)
 still end in ``error`` after ``max_restarts``; as systemd's ``StartLimitIntervalSec`` and supervisord's
-``startsecs``.
+``startsecs``. A decoder whose workers could not load its model (for lack of memory or file descriptors) every
+time until the budget is used up says so in its final ``last_error``: the model, how many times in a row, the last
+error, and that it will not be retried automatically (as a hot swap's refusal does).
 
 While a restart waits for its backoff the decoder is ``starting`` (``last_error`` says why, the handle's
 ``restart_at`` when): ``error`` is final, a decoder that will not decode again unless it is started anew.
@@ -20,7 +22,9 @@ from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
+from bci_stream.core.load_errors import given_up
 from bci_stream.service.backends.starts import restart_delay, start_failure
+from bci_stream.service.worker_entry import EXIT_UNAVAILABLE
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -67,6 +71,10 @@ class RestartPolicy:
         supervisor's lock."""
         self._reset_if_healthy(handle, now)
         delay = None if refused else restart_delay(handle.recent_restarts, self.max_restarts, self.backoff)
+        handle.load_failures = handle.load_failures + 1 if handle.exit_code == EXIT_UNAVAILABLE else 0
+        if delay is None and handle.load_failures:
+            handle.last_error = given_up(f"model {handle.spec.model!r}", handle.load_failures,
+                                         handle.status.error or str(handle.last_error))
         if delay is not None:
             handle.restarts += 1
             handle.recent_restarts += 1

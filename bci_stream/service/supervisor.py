@@ -39,7 +39,7 @@ from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
-from bci_stream.service.worker import EXIT_REFUSED
+from bci_stream.service.worker import EXIT_REFUSED, EXIT_UNAVAILABLE
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -387,7 +387,8 @@ class Supervisor:
                 elif not refused:  # the exit, and what the worker said before it (a crash's traceback)
                     said = handle.status.error
                     handle.last_error = self.backend.exit_message(process, handle.exit_code) + (
-                        f"; its last error: {said}" if said and said.startswith("worker crashed") else "")
+                        f"; its last error: {said}" if said and (said.startswith("worker crashed")
+                                                                 or handle.exit_code == EXIT_UNAVAILABLE) else "")
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
         return due

@@ -1,28 +1,19 @@
-"""What a hot swap needs of the new model, and which refusals a retry can cure.
+"""What a hot swap needs of the new model.
 
 A swap keeps the decoder's stream and its output stream, so the new card must publish the same outputs and read
 the stream's rate: the API checks both from the two cards before it sends the command (a permanent refusal,
-422), and the worker checks them again with the channels and units of the stream (:mod:`.commands`). Only
-:data:`~bci_stream.core.messages.NO_STATE_YET`, :data:`SWAP_IN_PROGRESS` and :data:`NOT_CONNECTED_YET` can be
-cured by a retry (409). A model the worker could not load now for a reason of its machine (out of memory or file
-descriptors: :mod:`bci_stream.core.load_errors`) is another retryable refusal, carried as data
-(``Reply.retryable``) and answered 503 with ``Retry-After``.
+422), and the worker checks them again with the channels and units of the stream (:mod:`.commands`). Which of the
+worker's refusals a retry can cure is said by the refusal itself, as data (``Reply.retry``,
+:class:`~bci_stream.core.messages.Retry`), never read from its text: ``busy`` (not connected yet, another swap under
+way: 409) or ``unavailable`` (a model it could not load now for lack of memory or file descriptors: 503 with
+``Retry-After``); anything else is 422.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bci_stream.core.messages import NO_STATE_YET
 from bci_stream.lsl.source import rate_mismatch
-
-SWAP_IN_PROGRESS = "a model swap is already in progress; retry once it is done"
-NOT_CONNECTED_YET = "the decoder is not connected to its stream yet; retry when running"
-
-
-def retryable(error: str) -> bool:
-    """A swap refusal that a retry can cure (the worker was busy or not running yet)."""
-    return any(why in error for why in (NO_STATE_YET, SWAP_IN_PROGRESS, NOT_CONNECTED_YET))
 
 
 def outputs_refusal(card: Any, kind: str, labels: list[str]) -> str | None:

@@ -8,7 +8,8 @@ few milliseconds. The shared worker (:mod:`bci_stream.service.shared_worker`) dr
 
 Exit codes: 0 stopped on request; :data:`EXIT_REFUSED` the model or stream was refused, or the stream was
 replaced by an incompatible one, or the code on disk is not the service's (the supervisor does not restart it);
-anything else is a crash (the supervisor may restart it). The process starts in
+:data:`EXIT_UNAVAILABLE` the model could not be loaded now for lack of memory or file descriptors; anything else is a
+crash (the supervisor may restart both). The process starts in
 :func:`~bci_stream.service.worker_entry.worker_main`, which compares the code stamp before this module is imported.
 """
 
@@ -28,7 +29,7 @@ from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
-from bci_stream.service.worker_entry import EXIT_REFUSED
+from bci_stream.service.worker_entry import EXIT_REFUSED, EXIT_UNAVAILABLE
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -127,10 +128,11 @@ def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: 
 def describe_failure(exc: BaseException) -> tuple[int, str]:
     """A worker's exit code and error for ``exc``: a refusal (:data:`EXIT_REFUSED`, its message); a model it cannot
     load *now* for a reason of the server (:class:`~bci_stream.core.errors.ModelUnavailableError`: out of memory or
-    file descriptors; 1, its message: restarted, with the restart policy's backoff); or a crash (1, ``worker
-    crashed:`` and its traceback, which the supervisor keeps in ``last_error`` after the exit code)."""
+    file descriptors; :data:`EXIT_UNAVAILABLE`, its message: restarted, with the restart policy's backoff); or a
+    crash (1, ``worker crashed:`` and its traceback); the supervisor keeps both messages in ``last_error`` after the
+    exit code."""
     if isinstance(exc, ModelUnavailableError):
-        return 1, str(exc)
+        return EXIT_UNAVAILABLE, str(exc)
     if isinstance(exc, BciStreamError):
         return EXIT_REFUSED, str(exc)
     return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))

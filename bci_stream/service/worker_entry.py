@@ -38,6 +38,9 @@ log = logging.getLogger("bci_stream.worker")
 
 #: A worker's exit code when its model or stream was refused (the supervisor does not restart it).
 EXIT_REFUSED = 3
+#: A worker's exit code when it could not load its model now for lack of memory or file descriptors
+#: (ModelUnavailableError): restarted as a crash is, and said so when the restarts are used up.
+EXIT_UNAVAILABLE = 4
 #: The connections a Ray actor opens back to the supervisor, each introduced by ``(token, role)``.
 ROLES = ("control", "cmd", "status", "outputs")
 #: First item of a refusal on a status connection (see the module docstring); never change it.
@@ -113,7 +116,7 @@ class StampedWorkerHost:
         return where
 
     def wait(self) -> int:
-        """Block until the decoder ends; its exit code (0 stopped, 3 refused, 1 crashed)."""
+        """Block until the decoder ends; its exit code (0 stopped, 3 refused, 4 model unavailable now, 1 crashed)."""
         return EXIT_REFUSED if self.host is None else self.host.wait()
 
 

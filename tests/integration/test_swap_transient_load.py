@@ -7,19 +7,14 @@ real LSL on loopback, real model files."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import resource
-
 import httpx
-import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from bci_stream.core.messages import Reply, SwapModel
+from bci_stream.core.messages import Reply, Retry, SwapModel
 from bci_stream.core.settings import Settings
-from support.common import TINY_CH_NAMES, export_tiny, unique
-from support.http import wait_status
+from support.common import export_tiny
+from support.swap_live import no_new_descriptors, running_decoder
 from support.tiny_variants import export_variant
 
 TOKEN = "swap-transient-token"
@@ -37,38 +32,6 @@ def server(tmp_path_factory):
         yield srv, c
 
 
-@contextlib.contextmanager
-def running_decoder(client: httpx.Client, worker: str):
-    """A decoder of tiny-gru on a fresh outlet, running; yields its status."""
-    name = unique(f"swap-503-{worker}")
-    info = pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), 500.0, "float32", f"{name}-src")
-    channels = info.desc().append_child("channels")
-    for label in TINY_CH_NAMES:
-        channels.append_child("channel").append_child_value("label", label).append_child_value("unit", "uV")
-    outlet = pylsl.StreamOutlet(info)
-    r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru", "options": {"worker": worker}})
-    assert r.status_code == 201, r.text
-    decoder_id = r.json()["id"]
-    try:
-        yield wait_status(client, decoder_id, lambda s: s["state"] == "running", 30, "running")
-    finally:
-        client.delete(f"/decoders/{decoder_id}")
-        del outlet  # kept alive until here
-
-
-@contextlib.contextmanager
-def no_new_descriptors(pid: int):
-    """Process ``pid`` cannot open anything (RLIMIT_NOFILE at its lowest free descriptor: open() is EMFILE) while
-    inside; its descriptors already open keep working."""
-    limit = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-    used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (min(set(range(len(used) + 1)) - used), limit[1]))
-    try:
-        yield
-    finally:
-        resource.prlimit(pid, resource.RLIMIT_NOFILE, limit)
-
-
 @WORKERS
 def test_the_workers_refusal_says_a_retry_can_succeed(server, worker):
     srv, client = server
@@ -81,7 +44,7 @@ def test_the_workers_refusal_says_a_retry_can_succeed(server, worker):
             assert handle.cmd_conn.poll(60), "no reply"
             reply = handle.cmd_conn.recv()
         assert isinstance(reply, Reply) and reply.request_id == command.request_id
-        assert not reply.ok and reply.retryable and "EMFILE" in reply.error, reply
+        assert not reply.ok and reply.retry is Retry.UNAVAILABLE and "EMFILE" in reply.error, reply
         r = client.put(f"/decoders/{st['id']}/model", json={"model": command.model})  # descriptors back
         assert r.status_code == 200, r.text
         assert r.json()["model"]["name"] == "tiny-ok" and r.json()["counters"]["swaps"] == 1

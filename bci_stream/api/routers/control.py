@@ -11,11 +11,10 @@ from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus
 from bci_stream.api.views import decoder_status
-from bci_stream.core.errors import ModelUnavailableError
-from bci_stream.core.messages import NO_STATE_YET, GetState, SetState, SwapModel
+from bci_stream.core.messages import GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.service.requests import CommandRejectedError
-from bci_stream.service.swap_checks import retryable, swap_refusal
+from bci_stream.service.swap_checks import swap_refusal
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
 
@@ -51,9 +50,11 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     when the preprocessing is the same); ``counters.swaps`` and ``counters.state_epoch`` increase. A model the
     decoder's options cannot run (``gap_policy`` ``decay`` without a recurrent state), or that can never replace the
     running one (other outputs, another rate, channels the stream lacks, another unit) is refused: 422 naming
-    ``body.model``. 409 only for what a retry can cure (the decoder is not running yet). A model that could not be
-    loaded now for a reason of the server (out of memory or file descriptors, a busy file:
-    :mod:`~bci_stream.core.load_errors`) is 503 with ``Retry-After``; the running model decodes on."""
+    ``body.model``. 409 only for what a retry can cure (the decoder is not running yet, or swapping). A model that
+    could not be loaded now for a reason of the server (out of memory or file descriptors, a busy file:
+    :mod:`~bci_stream.core.load_errors`) is 503 with ``Retry-After``; the running model decodes on. The worker says
+    which (``Reply.retry``). The same model failing so a few times in a row on that decoder
+    (:data:`~bci_stream.core.load_errors.MAX_TRANSIENT_LOAD_FAILURES`) is 422: it may never fit there."""
     card = check_model(registry, body.model)
     status = handle.status
     why = gap_policy_refusal(handle.spec.options, card) or swap_refusal(card, status.model, status.stream)
@@ -62,9 +63,7 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     try:
         result = supervisor.request(handle.id, SwapModel(model=body.model), timeout=SWAP_TIMEOUT_S)
     except CommandRejectedError as exc:
-        if exc.retryable:  # the worker said so: a passing condition of its machine (503, Retry-After)
-            raise ModelUnavailableError(str(exc)) from None
-        if retryable(str(exc)):
+        if exc.retry is not None:  # the worker said a retry may succeed: busy (409) or its machine short now (503)
             raise
         raise _model_refused(str(exc)) from None
     status = decoder_status(handle, result.counters)  # the swap's own figures, newer than the last snapshot
@@ -93,7 +92,7 @@ def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) ->
     try:
         result = supervisor.request(handle.id, SetState(arrays=body.arrays, sha256=sha))
     except CommandRejectedError as exc:
-        if NO_STATE_YET in str(exc):  # not running yet, whatever the status said: a retry can cure it
+        if exc.retry is not None:  # not running yet, whatever the status said: a retry can cure it (409)
             raise
         loc = ["body", "model", "sha256"] if "sha256" in str(exc) else ["body", "arrays"]
         raise HTTPException(status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]) from None

@@ -153,7 +153,7 @@ class WorkerHost:
             self.worker.control.close()
 
     def wait(self) -> int:
-        """Block until the decoder ends; its exit code (0 stopped, 3 refused, 1 crashed)."""
+        """Block until the decoder ends; its exit code (0 stopped, 3 refused, 4 model unavailable now, 1 crashed)."""
         if self.thread is not None:
             self.thread.join()
         return 1 if self.code is None else self.code

@@ -8,13 +8,13 @@ import errno
 
 from bci_stream.core.errors import ModelError
 from bci_stream.core.load_errors import load_error
-from bci_stream.service.worker import EXIT_REFUSED, describe_failure
+from bci_stream.service.worker import EXIT_REFUSED, EXIT_UNAVAILABLE, describe_failure
 
 
 def test_a_model_the_worker_cannot_load_now_is_restarted():
     exc = load_error(OSError(errno.EMFILE, "Too many open files"), "model 'm'")
     code, error = describe_failure(exc)
-    assert code == 1 and error == str(exc) and "EMFILE" in error and "crashed" not in error
+    assert code == EXIT_UNAVAILABLE and error == str(exc) and "EMFILE" in error and "crashed" not in error
 
 
 def test_a_refused_model_is_not_restarted_and_a_crash_is():

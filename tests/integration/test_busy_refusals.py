@@ -1,0 +1,68 @@
+"""A command the decoder cannot take *now* is refused as data (``Reply.retry`` is ``busy``), and the API answers 409
+with ``"retryable": true`` (no ``Retry-After``: it is the decoder's state, not the server's), whatever the refusal
+says: before its stream is connected (every command) and while another swap loads. The kind was read from the
+refusal's text. Real uvicorn server, real worker process, real LSL on loopback, real model files."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.messages import Reply, Retry, SwapModel
+from bci_stream.core.settings import Settings
+from support.common import export_tiny, unique
+from support.http import wait_status
+from support.swap_live import running_decoder
+from support.tiny_variants import export_variant
+
+TOKEN = "busy-refusal-token"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("busy-refusal-models")
+    export_tiny(root, "tiny-gru", "gru")
+    export_variant(root, "tiny-ok")
+    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, token=TOKEN)
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0,
+                                                         headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield srv, c
+
+
+def test_every_command_before_the_stream_is_connected_is_409_retryable(server):
+    _, client = server
+    r = client.post("/decoders", json={"stream": {"name": unique("busy-absent")}, "model": "tiny-gru",
+                                       "options": {"resolve_timeout": 60}})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    try:
+        wait_status(client, decoder_id, lambda s: s["state"] == "connecting", 30, "connecting")
+        for method, path, body in [("PUT", "model", {"model": "tiny-ok"}), ("GET", "state", None),
+                                   ("PUT", "state", {"arrays": {"h0": [[[0.0]]]}}), ("POST", "reset", None)]:
+            r = client.request(method, f"/decoders/{decoder_id}/{path}", json=body)
+            assert r.status_code == 409 and r.json()["retryable"] is True, (method, path, r.text)
+            assert "retry-after" not in r.headers, (method, path, r.headers)
+    finally:
+        client.delete(f"/decoders/{decoder_id}")
+
+
+def test_a_swap_while_another_loads_is_refused_as_busy(server):
+    srv, client = server
+    with running_decoder(client, "dedicated") as st:
+        handle = srv.server.config.app.state.supervisor.get(st["id"])
+        with handle.request_lock:  # the supervisor's own requests wait
+            commands = []
+            for _ in range(2):  # back to back: the second arrives while the first one's model loads
+                handle.next_request += 1
+                commands.append(SwapModel(model="tiny-ok", request_id=(handle.generation, handle.next_request)))
+                handle.cmd_conn.send(commands[-1])
+            replies = {}
+            while len(replies) < 2:
+                assert handle.cmd_conn.poll(60), f"no reply (got {replies})"
+                reply = handle.cmd_conn.recv()
+                assert isinstance(reply, Reply), reply
+                replies[reply.request_id] = reply
+        first, second = (replies[c.request_id] for c in commands)
+        assert first.ok and first.retry is None, first
+        assert not second.ok and second.retry is Retry.BUSY, second

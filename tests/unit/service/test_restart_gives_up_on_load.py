@@ -1,0 +1,45 @@
+"""A decoder whose workers cannot load its model (for lack of memory or file descriptors: exit code
+EXIT_UNAVAILABLE) at each start ends, once the restart budget is used up, with a ``last_error`` that says so as a hot
+swap's refusal does: the model, how many times in a row, the last error, not retried automatically. Its worker's own
+error is kept in ``last_error`` meanwhile (it was only 'worker process N exited with code 1')."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.restart_policy import RestartPolicy
+from bci_stream.service.worker_entry import EXIT_UNAVAILABLE
+
+SAID = "cannot load model 'big' into onnxruntime now: out of memory (onnxruntime: std::bad_alloc) (...)"
+
+
+def exit_(policy: RestartPolicy, h: DecoderHandle, code: int, now: float) -> float | None:
+    h.exit_code, h.running_since = code, None
+    h.status = replace(h.status, state="error", error=SAID if code == EXIT_UNAVAILABLE else "worker crashed: x")
+    h.last_error = f"worker process 7 exited with code {code}; its last error: {h.status.error}"
+    return policy.crashed(h, now, refused=False)
+
+
+def test_a_model_that_never_loads_at_start_says_so_when_the_restarts_are_used_up():
+    policy = RestartPolicy(max_restarts=3, backoff=0.5, healthy_s=60.0)
+    h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+    assert [exit_(policy, h, EXIT_UNAVAILABLE, float(t)) for t in range(4)] == [0.5, 1.0, 2.0, None]
+    assert h.status.state == "error" and h.status.error == h.last_error
+    assert h.last_error.startswith("model 'big' failed to load 4 times in a row for lack of memory or file "
+                                   f"descriptors (last: {SAID}); it will not be retried automatically"), h.last_error
+
+
+def test_a_crash_between_starts_the_count_anew():
+    policy = RestartPolicy(max_restarts=3, backoff=0.5, healthy_s=60.0)
+    h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+    codes = [EXIT_UNAVAILABLE, EXIT_UNAVAILABLE, 1, EXIT_UNAVAILABLE]
+    assert [exit_(policy, h, c, float(t)) for t, c in enumerate(codes)][-1] is None
+    assert "failed to load 1 time for" in h.last_error and h.load_failures == 1
+
+
+def test_a_crash_is_final_with_its_own_message():
+    policy = RestartPolicy(max_restarts=0, backoff=0.5, healthy_s=60.0)
+    h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+    assert exit_(policy, h, 1, 0.0) is None and h.last_error.startswith("worker process 7 exited with code 1")
