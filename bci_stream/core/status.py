@@ -42,6 +42,9 @@ class Counters:
     backward_steps: int = 0  # timestamp steps < 0 (the sender's clock went back); those samples are decoded
     provenance_replayed: int = 0  # provenance rows a restarted worker sent late (its last generation's unsent)
     provenance_unrecoverable: int = 0  # provenance rows of published outputs that could not be sent (ring lapped)
+    #: decoded rows whose provenance may be missing, an upper bound: numbered by a killed worker, never in its output
+    #: ring (``output_stream.provenance_missing``, counted by the generation that reported the range, once)
+    provenance_missing_rows: int = 0
 
 
 @dataclass

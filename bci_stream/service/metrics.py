@@ -59,6 +59,21 @@ class LatencyHistogram:
         return {"counts": list(self.counts), "sum": self.total, "n": self.n, "max": self.max}
 
 
+def add_histograms(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
+    """Histogram dicts (:meth:`LatencyHistogram.to_dict`) by stage, ``a + b``: counts, ``sum`` and ``n`` added, ``max``
+    the larger (None: not known); a stage in one of them only is taken as it is. The cumulative histograms of two
+    worker generations summed are what one process would have counted (a Prometheus histogram never goes back)."""
+    out = {k: dict(h) for k, h in a.items()}
+    for stage, h in b.items():
+        if (g := out.get(stage)) is None:
+            out[stage] = dict(h)
+            continue
+        tops = [v for v in (g.get("max"), h.get("max")) if v is not None]
+        out[stage] = {"counts": [x + y for x, y in zip(g["counts"], h["counts"], strict=True)],
+                      "sum": g["sum"] + h["sum"], "n": g["n"] + h["n"], "max": max(tops) if tops else None}
+    return out
+
+
 def percentile(counts: list[int] | np.ndarray, q: float) -> float | None:
     """The q-th percentile (0-100) from bucket counts, interpolated geometrically inside a bucket."""
     counts = np.asarray(counts, dtype=np.float64)

@@ -29,8 +29,10 @@ push) and before its ring write began leaves rows that may be on LSL (killed aft
 and that the ring never held: their provenance cannot be sent. The next generation reports that seq range
 (:meth:`~bci_stream.service.ring.OutputRing.unwritten_seq`) in ``output_stream.provenance_missing``
 (``first_seq``, ``last_seq``, ``at_most``: an upper bound, as rejected samples leave holes in seq), the log and a
-``provenance_missing`` event in the recording. It is not added to ``provenance_unrecoverable``, which counts rows
-known to have been published. The window is a few microseconds per chunk.
+``provenance_missing`` event in the recording, and counts ``at_most`` in the counter ``provenance_missing_rows``
+(summed over generations in ``totals`` and on ``/metrics``; the ring notes the range reported, so no later generation
+reports or counts it again). It is not added to ``provenance_unrecoverable``, which counts rows known to have been
+published. The window is a few microseconds per chunk.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
     dict
         ``{"provenance_replayed": n, "provenance_unrecoverable": m}`` for the status's ``output_stream`` (both also
         counters), or ``{}`` when nothing was left unsent; and ``provenance_missing`` when a seq range was reserved
-        but never written (see the module docstring).
+        but never written (see the module docstring), with its ``at_most`` as ``provenance_missing_rows`` (a
+        counter).
     """
     missing: dict[str, Any] = {}
     if (unwritten := ring.unwritten_seq()) is not None:
         first, last = unwritten
-        missing = {"provenance_missing": {"first_seq": first, "last_seq": last, "at_most": last - first + 1}}
+        missing = {"provenance_missing": {"first_seq": first, "last_seq": last, "at_most": last - first + 1},
+                   "provenance_missing_rows": last - first + 1}
         log.warning("%s: the provenance of up to %d decoded rows (seq %d..%d) may be missing: the last worker was "
                     "killed after it numbered them, before they were in its output ring", prov.name, last - first + 1,
                     first, last)

@@ -1,10 +1,12 @@
 """Prometheus exposition of every decoder's counters, state, latency histograms, recent load and stall.
 
-The counters are summed over worker generations (they never go back). The latency histograms and the load gauges
-belong to one worker generation. While a restarted worker has no histograms yet, the last generation's are exported
-(no series vanishes during a restart); once it reports its own they start from 0 (a counter reset, which
-Prometheus' ``rate`` handles). The load gauges (a window of recent decoding) keep the last generation's values while
-the decoder is ``starting``, and are absent while a worker connects to its stream, as before its first chunk."""
+The counters and the latency histograms (cumulative fixed buckets, their ``_sum`` and ``_count``) are summed over
+worker generations (``bci_stream.service.totals``): they never go back at a worker restart, so ``rate()`` and
+``histogram_quantile`` over a window that holds a restart stay right (each ended generation counted as of its last
+status; while a restarted worker has not reported yet, the last generation's figures stand). The load gauges (a
+window of recent decoding, ``bci_stream_recent_latency_seconds`` its quantiles) belong to one worker generation: they
+keep the last generation's values while the decoder is ``starting``, and are absent while a worker connects to its
+stream, as before its first chunk."""
 
 from __future__ import annotations
 
@@ -26,7 +28,14 @@ STATES = get_args(DecoderState)
 #: never go back at a worker restart.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
-            "backward_steps", "provenance_replayed", "provenance_unrecoverable")
+            "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows")
+#: The HELP of counters that need more than their name (the others: "Decoder counter <name>, summed over ...").
+COUNTER_HELP = {
+    "provenance_missing_rows": "Decoded rows that may be on the decoded stream without a provenance row, an upper "
+                               "bound (numbered by a worker killed before they were in its output ring; each seq range "
+                               "counted once, by the next worker: status output_stream.provenance_missing), summed "
+                               "over worker generations",
+}
 #: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
 LOAD_GAUGES = (
     ("busy", "busy_ratio", "Fraction of the recent window's wall time spent on the decoder's chunks (pull to publish)"),
@@ -52,8 +61,8 @@ class SupervisorCollector:
         restarts = CounterMetricFamily("bci_stream_decoder_restarts", "Worker restarts after a crash", labels=labels)
         age = GaugeMetricFamily("bci_stream_status_age_seconds", "Seconds since the worker's latest status",
                                 labels=labels)
-        counters = {k: CounterMetricFamily(f"bci_stream_{k}", f"Decoder counter {k}, summed over worker generations",
-                                           labels=labels) for k in COUNTERS}
+        counters = {k: CounterMetricFamily(f"bci_stream_{k}", COUNTER_HELP.get(
+            k, f"Decoder counter {k}, summed over worker generations"), labels=labels) for k in COUNTERS}
         hists: dict[str, HistogramMetricFamily] = {}
         load = {k: GaugeMetricFamily(f"bci_stream_{name}", text, labels=labels) for k, name, text in LOAD_GAUGES}
         recent = GaugeMetricFamily("bci_stream_recent_latency_seconds", "Latency quantile over the recent window "
@@ -64,7 +73,8 @@ class SupervisorCollector:
             s = h.status
             ended = h.ended_status  # while a restarted worker has no figures yet: the last generation's (see module)
             s_load = ended.load if s.load is None and ended is not None and s.state == "starting" else s.load
-            s_hist = s.hist if s.hist or ended is None else ended.hist
+            # summed over generations; else (no snapshot brought histograms to the totals) this generation's
+            s_hist = h.counted.latency() or (s.hist if s.hist or ended is None else ended.hist)
             lv = [h.id, (s.model or {}).get("name") or h.spec.model]
             for st in STATES:
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
@@ -85,7 +95,8 @@ class SupervisorCollector:
                             recent.add_metric([*lv, stage, f"{q:g}"], v)
             for stage, hist in s_hist.items():
                 fam = hists.setdefault(stage, HistogramMetricFamily(
-                    f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds)", labels=labels))
+                    f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds), summed over worker "
+                    "generations", labels=labels))
                 cum, buckets = 0, []
                 for edge, count in zip(EDGES, hist["counts"]):
                     cum += count

@@ -44,12 +44,12 @@ class DecoderHandle:
     backend: str = "local"
     placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
     status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot
-    counted: GenerationTotals = field(default_factory=GenerationTotals)  # counters summed over generations
+    counted: GenerationTotals = field(default_factory=GenerationTotals)  # counters, histograms over generations
 
     def take_status(self, generation: int, snapshot: WorkerStatus) -> None:
-        """A status snapshot from worker ``generation`` (the current one): the latest status, its counters summed
-        with those of the ended generations (:meth:`totals`)."""
-        self.counted.take(generation, snapshot.counters)  # first: a snapshot without counters leaves the status be
+        """A status snapshot from worker ``generation`` (the current one): the latest status, its counters and latency
+        histograms summed with those of the ended generations (:meth:`totals`, ``counted.latency()``)."""
+        self.counted.take(generation, snapshot.counters, snapshot.hist)  # first: one without them leaves the status be
         self.status, self.status_received = snapshot, time.monotonic()
 
     def totals(self, latest: Counters | None = None) -> Counters:

@@ -68,7 +68,7 @@ def test_the_next_generation_reports_the_missing_range(models_dir, ring):
     sent = send_unsent_provenance(ring, prov, pylsl.local_clock() + 1.0, lambda: False,
                                   lambda kind, **fields: events.append((kind, fields)))
     missing = {"first_seq": 5, "last_seq": 9, "at_most": 5}
-    assert sent == {"provenance_missing": missing}
+    assert sent == {"provenance_missing": missing, "provenance_missing_rows": 5}  # the rows also a counter
     assert events == [("provenance_missing", missing)]
     # generation 2 dies before it writes a row: generation 3 does not report the same range again (review 2, 6)
     assert ring.unwritten_seq() is None
