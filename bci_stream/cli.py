@@ -197,14 +197,12 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 
         if importlib.util.find_spec("ray") is None:
             raise click.UsageError("--backend ray needs Ray: pip install 'bci-stream[cluster]'")
-        import os
-
         from bci_stream.core.errors import PlacementError
-        from bci_stream.service.backends.ray_backend import check_reachable
+        from bci_stream.service.backends.ray_backend import connect_ray
 
-        try:  # before uvicorn: a refusal in its startup would come with a traceback
-            check_reachable(settings.ray_address or os.environ.get("RAY_ADDRESS"))
-        except PlacementError as exc:
+        try:  # before uvicorn: a refusal in its startup would come with a traceback; the backend uses this connection
+            connect_ray(settings.ray_address, settings.ray_start_timeout)
+        except PlacementError as exc:  # nothing answers, Ray's own error, or no Ray answer within ray_start_timeout
             raise _CantStart(str(exc)) from None
     from bci_stream.api.server import bind_problem
 

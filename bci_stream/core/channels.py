@@ -85,15 +85,18 @@ def renamable_type(ch_type: str | None) -> bool:
     return (ch_type or "").strip().casefold() in ("", *EEG_TYPES)
 
 
-def _lookup(available: Sequence[str], wanted: Sequence[str], renamable: Sequence[bool] | None = None
+def _lookup(available: Sequence[str | None], wanted: Sequence[str], renamable: Sequence[bool] | None = None
             ) -> list[tuple[str, list[int], str]]:
-    """Per name in ``wanted``: the indices into ``available`` it matches and how (``exact``, ``key``: by
-    :func:`ch_name_key`, ``renamed``: by its :func:`other_name`, when neither finds it, ``wanted`` does not name
-    that position itself, ``available`` uses none of the wanted name's own system's names for the renamed
-    positions, and the channel found is ``renamable``: one flag per ``available`` channel, None: all are)."""
+    """Per name in ``wanted``: the indices into ``available`` (None: an unlabelled channel, never matched) it
+    matches and how (``exact``, ``key``: by :func:`ch_name_key`, ``renamed``: by its :func:`other_name`, when
+    neither finds it, ``wanted`` does not name that position itself, ``available`` uses none of the wanted name's
+    own system's names for the renamed positions, and the channel found is ``renamable``: one flag per
+    ``available`` channel, None: all are)."""
     exact: dict[str, list[int]] = {}
     loose: dict[str, list[int]] = {}
     for i, name in enumerate(available):
+        if name is None:
+            continue
         exact.setdefault(name, []).append(i)
         loose.setdefault(ch_name_key(name), []).append(i)
     keys = {ch_name_key(w) for w in wanted}
@@ -112,12 +115,13 @@ def _lookup(available: Sequence[str], wanted: Sequence[str], renamable: Sequence
     return out
 
 
-def match_channels(available: Sequence[str], wanted: Sequence[str], renamable: Sequence[bool] | None = None
+def match_channels(available: Sequence[str | None], wanted: Sequence[str], renamable: Sequence[bool] | None = None
                    ) -> tuple[list[int], list[str], dict[str, list[str]]]:
-    """Index into ``available`` of each name in ``wanted``: exact match first, then by :func:`ch_name_key`, then,
-    for a 10-20/10-10 renamed position (:data:`TEN_TWENTY_RENAMED`), by its other name: a wanted ``T7`` reads an
-    available ``T3`` when there is no ``T7`` (and ``wanted`` does not also name ``T3``, ``available`` names none of
-    T7, T8, P7, P8, and ``renamable``, one flag per ``available`` channel, allows it: see :func:`renamable_type`).
+    """Index into ``available`` (None: an unlabelled channel) of each name in ``wanted``: exact match first, then by
+    :func:`ch_name_key`, then, for a 10-20/10-10 renamed position (:data:`TEN_TWENTY_RENAMED`), by its other name: a
+    wanted ``T7`` reads an available ``T3`` when there is no ``T7`` (and ``wanted`` does not also name ``T3``,
+    ``available`` names none of T7, T8, P7, P8, and ``renamable``, one flag per ``available`` channel, allows it:
+    see :func:`renamable_type`; :func:`renamed_hint` says why a twin was not read).
     :func:`match_note` says which channels were matched so, and which were passed over.
 
     Returns
@@ -142,7 +146,7 @@ def match_channels(available: Sequence[str], wanted: Sequence[str], renamable: S
     return idx, missing, ambiguous
 
 
-def match_note(available: Sequence[str], wanted: Sequence[str], source: str = "stream",
+def match_note(available: Sequence[str | None], wanted: Sequence[str], source: str = "stream",
                wanted_by: str = "model", renamable: Sequence[bool] | None = None) -> str | None:
     """What a lab should know of how :func:`match_channels` matched ``wanted`` (the channels of ``wanted_by``) in
     ``available`` (those of ``source``), or None: nothing. The wanted channels read under their other 10-20/10-10
@@ -156,7 +160,7 @@ def match_note(available: Sequence[str], wanted: Sequence[str], source: str = "s
         alt = other_name(available[i])
         alike = {ch_name_key(available[i])} | ({alt.casefold()} if alt else set())
         for j, label in enumerate(available):
-            if j not in used and ch_name_key(label) in alike:
+            if label is not None and j not in used and ch_name_key(label) in alike:
                 used.add(j)
                 passed.append(f"{label!r} ({wanted_by} channel {name!r} reads {available[i]!r})")
     parts = []
@@ -167,34 +171,57 @@ def match_note(available: Sequence[str], wanted: Sequence[str], source: str = "s
     return "; ".join(parts) or None
 
 
-def renamed_hint(missing: Sequence[str], available: Sequence[str | None], source: str = "stream") -> str:
-    """A hint for a message on ``missing`` channels when ``available`` has them under their other name (10-20
-    ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse), which :func:`match_channels`
-    did not take, and why: ``available`` also uses a name of the missing name's own system (a montage naming both
-    systems), or the wanted names hold both names of that position; ``""`` when none is. ``available``: None for a
-    channel that may not be renamed (its type: :func:`renamable_type`), which is then not offered."""
-    have = {ch_name_key(a): a for a in available if a}
-    hints = []
+def renamed_hint(missing: Sequence[str], available: Sequence[str | None], source: str = "stream",
+                 ch_types: Sequence[str | None] | None = None) -> str:
+    """A hint for a message on ``missing`` channels when ``available`` (None: an unlabelled channel) has them under
+    their other name (10-20 ``T3``/``T4``/``T5``/``T6`` for 10-10 ``T7``/``T8``/``P7``/``P8``, or the reverse),
+    which :func:`match_channels` did not take, and why: the channel's type in ``ch_types`` (one per ``available``
+    channel; None: no types) is not EEG (``"T3 is typed SEEG, not EEG: not read as T7"``: an sEEG contact is
+    named by shaft and number, :func:`renamable_type`), ``available`` also uses a name of the missing name's own
+    system (a montage naming both systems), or the wanted names hold both names of that position; ``""`` when
+    none is."""
+    renamable = renamable_flags(ch_types, len(available))
+    have: dict[str, list[int]] = {}
+    for i, label in enumerate(available):
+        if label:
+            have.setdefault(ch_name_key(label), []).append(i)
+    hints, typed = [], False
     for name in missing:
         alt = other_name(name)
         if alt is None or alt.casefold() not in have:
             continue
+        twins = have[alt.casefold()]
+        if renamable is not None and not any(renamable[i] for i in twins):
+            typed = True
+            hints += [f"{available[i]} is typed {_type_at(ch_types, i)}, not EEG: not read as {name}" for i in twins]
+            continue
         own = next(system for system in _SYSTEMS if normalise_ch_name(name).casefold() in system)
-        mixed = sorted(have[k] for k in own & have.keys())
+        mixed = sorted(available[have[k][0]] for k in own & have.keys())
         why = (f"{source} also uses {shortlist(mixed)}, of the same system as {name}: names of both systems are "
                "not one montage" if mixed else "the model also names that position under its other name itself")
-        hints.append(f"{have[alt.casefold()]} is the other name of {name} ({_RENAMED_RULE}), not read for it: {why}")
-    return f" ({'; '.join(hints)})" if hints else ""
+        hints.append(f"{available[twins[0]]} is the other name of {name} ({_RENAMED_RULE}), not read for it: {why}")
+    rule = ("; only channels typed EEG, or of no type, are read under their 10-20/10-10 twin name (sEEG and ECoG "
+            "contacts are named by shaft and number)") if typed else ""
+    return f" ({'; '.join(hints)}{rule})" if hints else ""
+
 
 def shortlist(names: Sequence[object], limit: int = 10) -> str:
     """The first ``limit`` of ``names`` for a message, comma-separated, ``" ..."`` when there are more."""
     return ", ".join(map(str, names[:limit])) + (" ..." if len(names) > limit else "")
 
 
-def renamable_flags(ch_types: Sequence[str | None] | None) -> list[bool] | None:
-    """:func:`renamable_type` of each of ``ch_types`` (a recording's channel types), None when it gives none (then
-    every channel may be read under its other name)."""
-    return None if ch_types is None else [renamable_type(t) for t in ch_types]
+def renamable_flags(ch_types: Sequence[str | None] | None, n_chans: int | None = None) -> list[bool] | None:
+    """:func:`renamable_type` of each channel, by ``ch_types`` (a recording's channel types, a stream's desc types),
+    None when it gives none (then every channel may be read under its other name). ``n_chans``: the number of
+    channels when ``ch_types`` may list fewer (a stream ``desc`` with fewer entries): those past it have no type."""
+    if ch_types is None:
+        return None
+    return [renamable_type(_type_at(ch_types, i)) for i in range(len(ch_types) if n_chans is None else n_chans)]
+
+
+def _type_at(ch_types: Sequence[str | None] | None, i: int) -> str | None:
+    """Channel ``i``'s type in ``ch_types`` (None: none given, or past its end)."""
+    return ch_types[i] if ch_types is not None and i < len(ch_types) else None
 
 
 def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[str], *,
@@ -217,8 +244,7 @@ def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[st
     dupes = sorted({n for n in wanted if list(wanted).count(n) > 1})
     if dupes:
         raise ChannelError(f"ch_names must not repeat a channel; got {shortlist(dupes)} more than once")
-    renamable = renamable_flags(ch_types)
-    idx, missing, ambiguous = match_channels(ch_names, wanted, renamable)
+    idx, missing, ambiguous = match_channels(ch_names, wanted, renamable_flags(ch_types))
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
         raise ChannelError(f"ch_names entry {name!r} matches several channels of {source}: {hits}")
@@ -226,8 +252,7 @@ def pick_channels(data: np.ndarray, ch_names: Sequence[str], wanted: Sequence[st
         raise ChannelError(
             f"ch_names has {len(missing)} channel(s) not in {source}: {shortlist(missing)} "
             f"({source} has {len(ch_names)} channels: {shortlist(list(ch_names))})"
-            + renamed_hint(missing, ch_names if renamable is None else [n if ok else None for n, ok in
-                                                                        zip(ch_names, renamable)], source)
+            + renamed_hint(missing, ch_names, source, ch_types)
         )
     if len(set(idx)) != len(idx):
         raise ChannelError(f"ch_names must not name the same channel twice (after normalising); got {list(wanted)}")

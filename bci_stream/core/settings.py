@@ -131,7 +131,8 @@ class Settings(BaseSettings):
     )
     ray_start_timeout: float = Field(
         default=60.0, gt=0, le=600,
-        description="Backend `ray`: seconds a worker actor may take to start before its decoder is refused.",
+        description="Backend `ray`: seconds a worker actor may take to start before its decoder is refused, and "
+                    "that connecting to the cluster (`ray.init`) may take at start before `serve` is refused.",
     )
     max_request_bytes: int = Field(
         default=1_000_000, ge=1024, description="Largest accepted HTTP request body in bytes; larger bodies get 413."

@@ -13,7 +13,7 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import match_channels, match_note, renamable_type, renamed_hint, shortlist
+from bci_stream.core.channels import match_channels, match_note, renamable_flags, renamed_hint, shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.info import read_labels, read_types
@@ -99,30 +99,28 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
     if len(labels) > n_stream_chans:
         raise StreamMismatchError(f"{stream} has {n_stream_chans} channels but {len(labels)} channel labels: "
                                   "cannot tell which label names which channel")
-    labels += [None] * (n_stream_chans - len(labels))
-    where = [i for i, label in enumerate(labels) if label]
-    found, missing, ambiguous = match_channels([labels[i] for i in where], card.ch_names,
-                                               _renamable(stream_types, where))
+    labels = [label or None for label in labels] + [None] * (n_stream_chans - len(labels))
+    found, missing, ambiguous = match_channels(labels, card.ch_names, renamable_flags(stream_types, n_stream_chans))
     if ambiguous:
         name, hits = next(iter(ambiguous.items()))
         raise StreamMismatchError(f"model channel {name!r} of model '{card.ref}' matches several channels of "
                                   f"{stream}: {hits}; label each channel once")
-    if missing and len(where) < n_stream_chans:
-        unlabelled = [i for i, label in enumerate(labels) if not label]
+    unlabelled = [i for i, label in enumerate(labels) if not label]
+    if missing and unlabelled:
         raise StreamMismatchError(
-            f"{stream} desc labels only {len(where)} of its {n_stream_chans} channels (unlabelled: channel "
-            f"{shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} channels model "
-            f"'{card.ref}' needs are not among the labelled ones: {shortlist(missing)}. Label every channel "
-            "in desc/channels/channel/label (the service does not guess which unlabelled channel is which)"
-            + renamed_hint(missing, _renamable_labels(labels, stream_types))
+            f"{stream} desc labels only {n_stream_chans - len(unlabelled)} of its {n_stream_chans} channels "
+            f"(unlabelled: channel {shortlist(unlabelled)}, counting from 0); {len(missing)} of the {card.n_chans} "
+            f"channels model '{card.ref}' needs are not among the labelled ones: {shortlist(missing)}. Label every "
+            "channel in desc/channels/channel/label (the service does not guess which unlabelled channel is which)"
+            + renamed_hint(missing, labels, "stream", stream_types)
         )
     if missing:
         raise StreamMismatchError(
             f"{stream} lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
             f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
-            + renamed_hint(missing, _renamable_labels(labels, stream_types))
+            + renamed_hint(missing, labels, "stream", stream_types)
         )
-    arr = np.asarray([where[i] for i in found], dtype=np.intp)
+    arr = np.asarray(found, dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):
         return None
     return arr
@@ -140,9 +138,8 @@ def label_report(labels: Sequence[str | None], ch_names: Sequence[str] | None = 
     unlabelled = [i for i, label in enumerate(labels) if not label]
     out: dict[str, Any] = {"labelled": len(labels) - len(unlabelled), "unlabelled": unlabelled,
                            "order_assumed": len(unlabelled) == len(labels)}
-    where = [i for i, label in enumerate(labels) if label]
-    if ch_names is not None and (note := match_note([labels[i] for i in where], ch_names,
-                                                    renamable=_renamable(types, where))):
+    if ch_names is not None and (note := match_note([label or None for label in labels], ch_names,
+                                                    renamable=renamable_flags(types, len(labels)))):
         out["note"] = note
     return out
 
@@ -170,18 +167,6 @@ def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:
         raise StreamMismatchError(f"stream {info.name()!r} has channel format int64, which pylsl cannot pull on "
                                   f"{platform.system()} {struct.calcsize('P') * 8}-bit; send int32 or float samples")
     return channel_indices(read_labels(info), info.channel_count(), card, info.name(), read_types(info))
-
-
-def _renamable_labels(labels: Sequence[str | None], types: Sequence[str | None] | None) -> list[str | None]:
-    """``labels`` with None for the channels that may not be renamed (their desc ``type``), for :func:`renamed_hint`."""
-    return [label if renamable_type(types[i] if types is not None and i < len(types) else None) else None
-            for i, label in enumerate(labels)]
-
-
-def _renamable(types: Sequence[str | None] | None, where: Sequence[int]) -> list[bool] | None:
-    """Which of the channels at ``where`` may be read under their other 10-20/10-10 name, by their desc ``type``
-    (:func:`~bci_stream.core.channels.renamable_type`); None: no types given, all may."""
-    return None if types is None else [renamable_type(types[i] if i < len(types) else None) for i in where]
 
 
 TimeCorrection = Literal["auto", "lsl", "none"]

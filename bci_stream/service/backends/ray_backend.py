@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import socket
 import threading
 import time
 import uuid
@@ -39,6 +37,7 @@ import numpy as np
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
+from bci_stream.service.backends.ray_connect import check_reachable, kept_signal_handlers, start_bounded
 from bci_stream.service.backends.starts import WorkerStartFailed
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.pool_messages import SavedState
@@ -48,6 +47,7 @@ log = logging.getLogger("bci_stream.supervisor")
 
 HELLO_TIMEOUT_S = 10.0
 _ACTOR_CLASS: Any = None
+_CONNECTED_HERE = False  # whether connect_ray made this process's Ray connection (disconnect_ray ends it)
 
 
 def actor_class() -> Any:
@@ -62,6 +62,31 @@ def actor_class() -> Any:
 
         _ACTOR_CLASS = ray.remote(RayWorker)
     return _ACTOR_CLASS
+
+
+def connect_ray(address: str | None, timeout: float) -> bool:
+    """Connect this process to the Ray cluster at ``address`` (None: ``RAY_ADDRESS``, else one on this host) unless
+    it is connected, ``ray.init`` bounded by ``timeout`` s (:func:`.ray_connect.start_bounded`: PlacementError naming
+    the address and why). True when the connection is ours (made now, or by an earlier call, e.g. ``serve``'s before
+    the server started): its owner ends it with :func:`disconnect_ray`; False when something else connected."""
+    global _CONNECTED_HERE
+    import ray
+
+    if ray.is_initialized():
+        return _CONNECTED_HERE
+    start_bounded(lambda: ray.init(address=address or "auto", namespace="bci-stream", logging_level=logging.WARNING),
+                  address, timeout)
+    _CONNECTED_HERE = True
+    return True
+
+
+def disconnect_ray() -> None:
+    """End the connection :func:`connect_ray` made."""
+    global _CONNECTED_HERE
+    import ray
+
+    ray.shutdown()
+    _CONNECTED_HERE = False
 
 
 class ActorProcess:
@@ -117,37 +142,6 @@ class ActorProcess:
     kill = terminate
 
 
-def check_reachable(address: str | None, timeout: float = 5.0) -> None:
-    """PlacementError at once when ``address`` (``host:port`` or ``ray://host:port``) takes no TCP connection: Ray's
-    own client retries such an address for many minutes."""
-    if not address or address == "auto":
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise PlacementError(f"backend 'ray': nothing answers at ray_address={address!r} ({exc}); give the address of "
-                             "a running Ray head (`ray start --head` prints it)") from None
-
-
-class kept_signal_handlers:
-    """Restore the SIGTERM and SIGINT handlers on exit (``ray.init`` replaces SIGTERM's with a ``sys.exit``, which
-    skipped uvicorn's shutdown: decoders stopped, then the server). Only in the main thread (signals live there)."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __enter__(self) -> None:
-        main = threading.current_thread() is threading.main_thread()
-        self.saved = {sig: signal.getsignal(sig) for sig in self.SIGNALS} if main else {}
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            if handler is not None and signal.getsignal(sig) is not handler:
-                signal.signal(sig, handler)
-
-
 class RayBackend:
     """Decoder workers as Ray actors (see the module docstring).
 
@@ -161,7 +155,8 @@ class RayBackend:
     listen_host
         Address the actors connect back to (None: this node's Ray IP address).
     start_timeout
-        Seconds an actor may take to start and connect back before its decoder is refused.
+        Seconds an actor may take to start and connect back before its decoder is refused; also the bound on
+        connecting to the cluster (:func:`~bci_stream.service.backends.ray_connect.connect_ray`).
     on_control
         ``on_control(SavedState)``: the supervisor's handler of state snapshots.
     """
@@ -180,17 +175,7 @@ class RayBackend:
         self.code_stamp = mark_serve_start()  # every actor compares its node's code with it
         self.start_timeout = start_timeout
         self.on_control = on_control or (lambda message: None)
-        self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            check_reachable(address)
-            try:
-                with kept_signal_handlers():  # Ray's SIGTERM handler would exit before the server shut down
-                    ray.init(address=address or "auto", namespace="bci-stream", logging_level=logging.WARNING)
-            except ConnectionError as exc:
-                raise PlacementError(f"backend 'ray': no Ray cluster at ray_address={address!r} (None: RAY_ADDRESS, "
-                                     "else one started on this host), or it refused us (a cluster with token "
-                                     "authentication: see deploy/RAY.md); start one with `ray start --head`: "
-                                     f"{exc}") from None
+        self._owns_ray = connect_ray(address, start_timeout)  # under serve: the connection its CLI made
         host = listen_host or ray.util.get_node_ip_address()
         self.authkey = os.urandom(32)
         self.listener = Listener((host, 0), authkey=self.authkey)
@@ -316,8 +301,6 @@ class RayBackend:
                           f"({process.where.get('hostname')}) ended with code {code}")
 
     def shutdown(self, timeout: float) -> None:
-        import ray
-
         self._closing.set()
         self.listener.close()
         self._reader.join(2.0)
@@ -330,7 +313,7 @@ class RayBackend:
                     conn.close()
             self._arrived.clear()
         if self._owns_ray:
-            ray.shutdown()
+            disconnect_ray()
 
     # -- connections ---------------------------------------------------------------------------------
 
@@ -398,3 +381,8 @@ class RayBackend:
         cuts = [0, *(np.flatnonzero(np.diff(epochs)) + 1).tolist(), len(rows)]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             ring.write(rows[lo:hi, 0], rows[lo:hi, 1], int(epochs[lo]), rows[lo:hi, 3:])
+
+
+# check_reachable and kept_signal_handlers live in ray_connect; tests and older code import them from here
+__all__ = ["ActorProcess", "RayBackend", "actor_class", "check_reachable", "connect_ray", "disconnect_ray",
+           "kept_signal_handlers"]

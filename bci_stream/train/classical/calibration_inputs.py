@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.channels import match_channels, match_note, non_eeg_reason, renamable_flags, shortlist
+from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason, renamable_flags, renamed_hint,
+                                      shortlist)
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
@@ -149,7 +150,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             raise CalibrationError(
                 f"channels missing in {rec.source}: {missing[:10]}{' ...' if len(missing) > 10 else ''} "
                 f"({len(missing)} of the {len(wanted)} channels of --channels; pass --channels with a set every "
-                f"file has){_numbered_hint(rec)}")
+                f"file has){_numbered_hint(rec)}" + renamed_hint(missing, rec.ch_names, "file", rec.ch_types))
         if ambiguous:
             name, hits = next(iter(ambiguous.items()))
             raise CalibrationError(f"channel {name!r} matches several channels of {rec.source}: {hits}")
