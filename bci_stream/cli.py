@@ -105,13 +105,17 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     from bci_stream.io import load_recording
     from bci_stream.io.channel_names import read_channel_names
     from bci_stream.io.errors import ChannelError, DataError
-    from bci_stream.io.load import check_names, options_by_file
+    from bci_stream.core.channels import shortlist
+    from bci_stream.io.load import check_names, options_by_file, renamed_bads
     from bci_stream.sim.replay import LINGER_S, run_replay
 
     def ready(rec) -> None:
         click.echo(f"replaying {path.name} as '{name}': {rec.n_chans} ch, {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
                    f"{len(rec.events)} events on '{name}-markers'" + (" (looping)" if loop else "")
                    + ("" if speed == 1 else f" at {speed:g}x"))
+        if rec.bad_channels:  # the stream cannot carry the mark: a model that needs such a channel reads it
+            click.echo(f"note: {path.name} marks {len(rec.bad_channels)} channel(s) bad: {shortlist(rec.bad_channels)}"
+                       "; streamed as any other channel")
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C: no traceback
     try:
@@ -133,7 +137,8 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
             raise
         if names is not None:
             try:
-                rec.ch_names = check_names(names, rec.n_chans, rec.source, "--channel-names")
+                new = check_names(names, rec.n_chans, rec.source, "--channel-names")
+                rec.bad_channels, rec.ch_names = renamed_bads(rec.bad_channels, rec.ch_names, new), new
             except ChannelError as exc:
                 raise click.UsageError(str(exc)) from None
         n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,

@@ -93,20 +93,22 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     parts = parts[:-1] if isinstance(parts[-1], dict) else parts
     data, sfreq, names, events = parts[:4]
     labels, label_names = (parts[4], parts[5]) if len(parts) > 4 else (None, [])
-    types, units = extras.get("ch_types"), extras.get("ch_units")
+    types, units, bads = extras.get("ch_types"), extras.get("ch_units"), extras.get("bad_channels") or []
     if rename_channels is not None:
-        names = check_names(rename_channels, len(names), str(path), "rename_channels")
+        before, names = names, check_names(rename_channels, len(names), str(path), "rename_channels")
+        bads = renamed_bads(bads, before, names)
     if ch_names is not None:
         before = names
         data, names = _pick(data, names, list(ch_names), str(path), types, "wanted")
         types, units = _types_of(types, before, names), _types_of(units, before, names)
+        bads = [n for n in names if n in bads]
     if label_map is not None:
         labels, label_names = labels_from_events(events, data.shape[1], sfreq, label_map,
                                                  label_window=label_window, source=str(path))
     elif label_window is not None:
         raise DataError("label_window needs a label_map; got label_window without label_map")
     return Recording(data=data, sfreq=sfreq, ch_names=list(names), labels=labels, label_names=list(label_names),
-                     events=list(events), source=str(path), ch_types=types, ch_units=units)
+                     events=list(events), source=str(path), ch_types=types, ch_units=units, bad_channels=bads)
 
 
 def format_options(path: str | Path) -> list[str]:
@@ -170,6 +172,7 @@ def load_recordings(paths: Sequence[str | Path], *,
                                                "first file's")
                 rec.ch_types = _types_of(rec.ch_types, before, rec.ch_names)
                 rec.ch_units = _types_of(rec.ch_units, before, rec.ch_names)
+                rec.bad_channels = [n for n in rec.ch_names if n in rec.bad_channels]
             if rec.label_names != first.label_names:
                 raise LabelMapError(
                     f"label_names must be the same in every recording: {rec.source} has {rec.label_names}, "
@@ -204,6 +207,11 @@ def check_names(names: Sequence[str], n_chans: int, source: str, what: str) -> l
                                f"{seen[ch_name_key(n)]!r} and {n!r}")
         seen[ch_name_key(n)] = n
     return names
+
+
+def renamed_bads(bads: Sequence[str], before: Sequence[str], after: Sequence[str]) -> list[str]:
+    """The bad channels ``bads`` (names of ``before``) under the new names ``after`` (one per channel, same order)."""
+    return [new for old, new in zip(before, after) if old in bads]
 
 
 def _pick(data: Any, names: Sequence[str], wanted: list[str], source: str, types: Sequence[str] | None,
@@ -247,4 +255,4 @@ def events_summary(events: Sequence[Event]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-__all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings"]
+__all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "renamed_bads"]

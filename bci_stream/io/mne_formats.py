@@ -58,8 +58,8 @@ def _read_raw(path: Path):
 
 def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
     """Data ``[n_chans, n_times]`` in µV (voltage channels; others in their own unit), sfreq, channel names as the
-    file gives them, events, and ``{"ch_types": [...], "ch_units": [...]}`` (mne's type of each channel, the unit
-    of each row of the data)."""
+    file gives them, events, and ``{"ch_types": [...], "ch_units": [...], "bad_channels": [...]}`` (mne's type of
+    each channel, the unit of each row of the data, the channels the file marks bad: ``info['bads']``)."""
     FIFF = require("mne.io.constants", f"reading {path.suffix} files").FIFF
 
     raw = _read_raw(path)
@@ -98,7 +98,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     elif stim:
         codes = raw.get_data(picks=[stim[0]])[0]
         events = events_from_codes(np.rint(codes).astype(np.int64))
-    return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units}
+    bads = [n for n in ch_names if n in set(raw.info["bads"])]  # a bad stim channel is dropped with it
+    return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units, "bad_channels": bads}
 
 
 def _edf_dimensions(path: Path, ch_names: list[str]) -> dict[str, str]:
@@ -148,7 +149,8 @@ def _fiff_unit_code(FIFF, unit: str) -> int | None:
 
 
 def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
-    """An ``mne.io.RawArray`` of ``recording`` with its channel types and units, and its events as annotations.
+    """An ``mne.io.RawArray`` of ``recording`` with its channel types, units and bad channels, and its events as
+    annotations.
 
     Voltage channels (unit :data:`UNIT`) go to volts, as mne wants; a channel in another unit keeps its values,
     typed ``misc`` where its type is a voltage type, with the FIFF code of its unit (a unit FIFF has no code for,
@@ -175,6 +177,7 @@ def to_mne_raw(recording: Recording, *, ch_type: str = "eeg"):
                           RecordingWarning, stacklevel=2)
             code = FIFF.FIFF_UNIT_NONE
         info["chs"][i]["unit"] = code
+    info["bads"] = [n for n in recording.bad_channels if n in recording.ch_names]
     raw = mne.io.RawArray(recording.data * np.where(voltage, 1e-6, 1.0)[:, None], info, verbose="error")
     if recording.events:
         ev = recording.events

@@ -59,6 +59,10 @@ class Recording:
         The unit of each row of ``data``: :data:`UNIT` for a voltage channel (every loader converts those to
         microvolts), else the file's own unit (``"degC"``, ``"g"``; ``"none"`` where the file says the channel has
         none; an empty entry is read as that), values as the file gives them. None: every channel is in microvolts.
+    bad_channels
+        The channels the file marks bad (mne's ``info['bads']``: FIF, EEGLAB, BrainVision), names as in
+        ``ch_names``; empty where the format has no such mark (EDF, XDF, BCI2000, NPZ). Loaders keep their rows:
+        calibrate leaves them out unless ``--channels`` names them; evaluate and replay read them and say so.
     """
 
     data: np.ndarray
@@ -70,6 +74,7 @@ class Recording:
     source: str = ""
     ch_types: list[str] | None = None
     ch_units: list[str] | None = None
+    bad_channels: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float64)
@@ -87,6 +92,9 @@ class Recording:
             if len(self.ch_units) != self.data.shape[0]:
                 raise ValueError(f"ch_units must have one unit per channel (n_chans={self.data.shape[0]}), "
                                  f"got {len(self.ch_units)}")
+        self.bad_channels = [str(n) for n in self.bad_channels]
+        if unknown := [n for n in self.bad_channels if n not in self.ch_names]:
+            raise ValueError(f"bad_channels must name channels of ch_names; got {unknown} that are not")
         if not self.sfreq > 0:
             raise ValueError(f"sfreq must be > 0, got {self.sfreq}")
         if self.labels is None:

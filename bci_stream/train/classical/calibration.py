@@ -281,6 +281,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
         "family_config": config_dict(chosen.config), "cv_scheme": scheme,
         "tool": "bci-stream calibrate",
+        "notes": list(prep.notes),  # what loading noticed: channels left out (not EEG, marked bad), renames, units
     }
     metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
                "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},

@@ -19,7 +19,7 @@ from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
-from bci_stream.io.load import check_names, options_by_file
+from bci_stream.io.load import check_names, options_by_file, renamed_bads
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
@@ -28,6 +28,7 @@ from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
+_BAD = "bad"  # default_channels' reason for a channel a file marks bad
 
 
 class CalibrationError(BciStreamError, ValueError):
@@ -79,9 +80,10 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     label_map
         Event (annotation / marker / state value) name → class name.
     channels
-        Channels to use (matched after normalising names), at least 2; default: the first file's EEG channels
-        (:func:`eeg_channels`). Without it every file must have the EEG channels of every other file (whatever
-        their order); the refusal names, for each file, the channels it lacks.
+        Channels to use (matched after normalising names), at least 2, even those a file marks bad (said in the
+        notes); default: the first file's EEG channels less those any file types as not EEG or marks bad
+        (:func:`default_channels`). Without it every file must have the EEG channels of every other file (whatever
+        their order; a file's bad channels aside); the refusal names, for each file, the channels it lacks.
     min_trials
         Fewest cues per class over all files.
     reader_options
@@ -124,9 +126,10 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         was = list(recs[0].ch_names)
         for rec in recs:
             try:
-                rec.ch_names = check_names(channel_names, rec.n_chans, rec.source, "--channel-names")
+                new = check_names(channel_names, rec.n_chans, rec.source, "--channel-names")
             except DataError as exc:
                 raise CalibrationError(str(exc)) from None
+            rec.bad_channels, rec.ch_names = renamed_bads(rec.bad_channels, rec.ch_names, new), new
         notes.append(f"renamed the {len(was)} channels of every file by --channel-names: "
                      f"{shortlist([f'{a} -> {b}' for a, b in zip(was, recs[0].ch_names)], 4)}")
     first = recs[0]
@@ -135,7 +138,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             raise CalibrationError(
                 f"sfreq mismatch between runs: {rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has "
                 f"{first.sfreq:g} Hz (every run must have the same rate; we never resample)")
-    wanted = list(channels) if channels else eeg_channels(first, notes)
+    wanted = list(channels) if channels else default_channels(recs, notes)
     if len(wanted) < 2:
         what = "--channels" if channels else f"the EEG channels of {first.source}"
         raise CalibrationError(f"{what} must name at least 2 channels (CSP and covariances need >= 2, and a common "
@@ -158,16 +161,14 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             raise CalibrationError(f"--channels names a channel twice (after normalising names): {wanted}")
         if (note := match_note(rec.ch_names, wanted, "file", "calibration", renamable)) is not None:  # T7 from T3
             notes.append(f"{rec.source}: {note}")
+        if channels and (bad := [rec.ch_names[i] for i in idx if rec.ch_names[i] in rec.bad_channels]):
+            notes.append(f"--channels uses {len(bad)} channel(s) marked bad in {Path(rec.source).name}: "
+                         f"{shortlist(bad)}")
         check_finite(rec, idx)
         runs.append((rec, idx))
     absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
-    counts_ev: dict[str, int] = {}
-    for rec in recs:
-        for ev in rec.events:
-            counts_ev[str(ev.description)] = counts_ev.get(str(ev.description), 0) + 1
-    listing = ", ".join(f"{d!r} ×{n}" for d, n in sorted(counts_ev.items())) or "none"
-    not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: {listing})"
-                    if absent else "")
+    not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: "
+                    f"{_event_listing([ev for rec in recs for ev in rec.events])})" if absent else "")
     out_runs = []
     for rec, idx in runs:
         trials = trials_of(rec.events, {str(k): v for k, v in label_map.items()}, labels, rec.n_times, rec.sfreq,
@@ -184,11 +185,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             f"{'only one class' if have else 'no class'} present in the files: cues per class {counts} (cues "
             f"at least {max(EVAL_TIMES):g} s before a file's end); --labels must map events of at least two "
             "classes that occur")
-    empty = [r.source for r in out_runs if len(r.trials) == 0]
-    if empty:
-        raise CalibrationError(
-            f"{empty[0]} has no cue of --labels {sorted(label_map)} at least {max(EVAL_TIMES):g} s before its end; "
-            f"leave the file out")
+    if empty := [rec for (rec, _), r in zip(runs, out_runs) if len(r.trials) == 0]:
+        raise CalibrationError(_no_cue_message(empty, label_map))
     few = {n: c for n, c in counts.items() if c < min_trials}
     if few:
         raise CalibrationError(
@@ -199,6 +197,27 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                      "of them; pass --channels to choose")
     notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
     return Prepared(out_runs, labels, notes=notes)
+
+
+def _event_listing(events: Sequence[Any]) -> str:
+    """``'T0' ×60, 'T1' ×30`` (each event description and its count, sorted), or ``none``."""
+    counts: dict[str, int] = {}
+    for ev in events:
+        counts[str(ev.description)] = counts.get(str(ev.description), 0) + 1
+    return ", ".join(f"{d!r} ×{n}" for d, n in sorted(counts.items())) or "none"
+
+
+def _no_cue_message(empty: Sequence[Any], label_map: Mapping[str, str]) -> str:
+    """The refusal of files with no cue of ``label_map`` (early enough to score): every such file with its own events,
+    and first the likely fix, their events added to ``--labels`` (a file of another convention: 'left' for 'T1')."""
+    one = len(empty) == 1
+    each = "; ".join(f"{rec.source} (its events: {_event_listing(rec.events)})" for rec in empty)
+    known = next((str(ev.description) for rec in empty for ev in sorted(rec.events, key=lambda e: e.description)),
+                 None)
+    fix = (f"add {'its' if one else 'their'} events to --labels (e.g. {known}=CLASS), or " if known else "")
+    return (f"{each} {'has' if one else 'have'} no cue of --labels {sorted(label_map)} at least "
+            f"{max(EVAL_TIMES):g} s before {'its' if one else 'their'} end: {fix}leave "
+            f"{'the file' if one else 'those files'} out")
 
 
 def _numbered_hint(rec) -> str:
@@ -218,7 +237,7 @@ def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
     """
     pooled = list(wanted)
     for rec in recs[1:]:
-        own = eeg_channels(rec, [])
+        own = [n for n in eeg_channels(rec, []) if n not in rec.bad_channels]
         pooled += match_channels(pooled, own)[1]  # this file's EEG channels the pool does not have yet
     lacks = [(rec, missing) for rec in recs if (missing := match_channels(rec.ch_names, pooled)[1])]
     if lacks:
@@ -254,17 +273,41 @@ def eeg_channels(rec, notes: list[str]) -> list[str]:
     """The channels of ``rec`` that may be EEG (:func:`~bci_stream.core.channels.non_eeg_reason`: not declared of
     another type, not named like an EOG/ECG/EMG/trigger/auxiliary channel); the others are left out and said so in
     ``notes``. All channels when none looks like EEG."""
-    types = rec.ch_types or [None] * len(rec.ch_names)
-    why = {n: non_eeg_reason(n, t) for n, t in zip(rec.ch_names, types)}
-    kept = [n for n in rec.ch_names if why[n] is None]
-    left = [f"{n} ({why[n]})" for n in rec.ch_names if why[n] is not None]
+    return default_channels([rec], notes, bads=False)
+
+
+def default_channels(recs: Sequence[Any], notes: list[str], *, bads: bool = True) -> list[str]:
+    """The channels calibrate uses without ``--channels``: those of the first file that no file declares or names as
+    not EEG (:func:`~bci_stream.core.channels.non_eeg_reason`) and, with ``bads``, that no file marks bad
+    (``Recording.bad_channels``: a lab's own mark of a broken electrode). Each left-out channel is said in ``notes``
+    with why, and the files that say so (always for a bad mark; for a type, when not every file says the same). All
+    channels of the first file when none looks like EEG."""
+    first = recs[0]
+    renamable = renamable_flags(first.ch_types)
+    why: dict[str, dict[str, list[str]]] = {}  # first file's channel -> reason -> names of the files that give it
+    for rec in recs:
+        types = rec.ch_types or [None] * rec.n_chans
+        marks = [(n, non_eeg_reason(n, t)) for n, t in zip(rec.ch_names, types)]
+        for name, reason in marks + [(n, _BAD) for n in (rec.bad_channels if bads else [])]:
+            idx = match_channels(first.ch_names, [name], renamable)[0] if reason else []
+            if idx:
+                why.setdefault(first.ch_names[idx[0]], {}).setdefault(reason, []).append(Path(rec.source).name)
+    kept = [n for n in first.ch_names if not set(why.get(n, ())) - {_BAD}]
+    said = {n: [r if len(f) == len(recs) else f"{r} in {shortlist(f, 3)}" for r, f in why[n].items() if r != _BAD]
+            for n in first.ch_names if n not in kept}  # a type only some files give: in which
+    left = [f"{n} ({'; '.join(reasons)})" for n, reasons in said.items()]
     if not kept:
-        notes.append(f"no channel of {rec.source} looks like EEG ({', '.join(left[:6])}): all are used")
-        return list(rec.ch_names)
-    if left:
+        notes.append(f"no channel of {first.source} looks like EEG ({', '.join(left[:6])}): all are used")
+        kept = list(first.ch_names)
+    elif left:
         notes.append(f"left out {len(left)} channel(s) that are not EEG: {shortlist(left)}; pass --channels to "
                      "choose the channels yourself")
-    return kept
+    if bad := [n for n in kept if _BAD in why.get(n, ())]:
+        each = [f"{n} ({'every file' if 1 < len(recs) == len(why[n][_BAD]) else shortlist(why[n][_BAD], 3)})"
+                for n in bad]
+        notes.append(f"left out {len(bad)} channel(s) marked bad in the files: {shortlist(each)}; pass --channels "
+                     "to choose the channels yourself (a bad channel it names is used)")
+    return [n for n in kept if n not in bad]
 
 
 # plausible spread of scalp EEG in µV (median over channels of each run's standard deviation); outside it the file's
@@ -342,5 +385,6 @@ def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> 
 
 
 __all__ = ["CHANNEL_SD_FACTOR", "MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes",
-           "channel_sd_notes", "check_finite", "eeg_channels", "load_calibration", "parse_channel_names",
+           "channel_sd_notes", "check_finite", "default_channels", "eeg_channels", "load_calibration",
+           "parse_channel_names",
            "parse_channels", "parse_labels"]

@@ -138,10 +138,10 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
         The file cannot be read, has another sfreq, lacks a channel of the model, or its events match no key of
         ``label_map``.
     """
-    from bci_stream.core.channels import match_note, pick_channels, renamable_flags
+    from bci_stream.core.channels import match_note, pick_channels, renamable_flags, shortlist
     from bci_stream.core.errors import ChannelError, DataError
     from bci_stream.io import load_recording
-    from bci_stream.io.load import check_names
+    from bci_stream.io.load import check_names, renamed_bads
 
     ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
     try:
@@ -153,10 +153,11 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
                                    "(recordings are never resampled)")
     try:
         if channel_names is not None:
-            rec.ch_names = check_names(channel_names, rec.n_chans, str(rec.source), "--channel-names")
+            new = check_names(channel_names, rec.n_chans, str(rec.source), "--channel-names")
+            rec.bad_channels, rec.ch_names = renamed_bads(rec.bad_channels, rec.ch_names, new), new
         try:
-            data, _ = pick_channels(rec.data, rec.ch_names, list(ch_names), source=str(rec.source),
-                                    ch_types=rec.ch_types)
+            data, kept = pick_channels(rec.data, rec.ch_names, list(ch_names), source=str(rec.source),
+                                       ch_types=rec.ch_types)
         except ChannelError as exc:
             raise ChannelError(f"{exc} (ch_names: the model's channels; --channel-names renames a file's "
                                "channels)") from None
@@ -166,9 +167,47 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     rec.labels, rec.label_names = labels, names
     if (note := match_note(rec.ch_names, list(ch_names), "file", "model", renamable_flags(rec.ch_types))) is not None:
         notes.append(f"{Path(rec.source).name}: {note}")  # e.g. the model's T7 read from the file's 10-20 T3
+    if bad := [n for n in kept if n in rec.bad_channels]:  # the model needs them: read, and said
+        notes.append(f"{Path(rec.source).name}: the model uses {len(bad)} channel(s) this file marks bad: "
+                     f"{shortlist(bad)} (read as any other channel)")
     notes += amplitude_note(rec.source, data)
     x = np.ascontiguousarray(data.T, dtype=np.float32)
     return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))
+
+
+def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event], *, given: bool, what: str,
+                   error: type[BciStreamError] = EvaluationInputError, classes: Sequence[str] = ()
+                   ) -> tuple[dict[str, str | None], list[str]]:
+    """The label map to score files of ``events`` (all the files ``what``, e.g. "test files") with, and a note.
+
+    A map the user gave (``--labels``, ``given``) that maps an event to a class none of the files hold is refused:
+    a typo would otherwise score one class only. The model's own map (its card's ``training.label_map``) may name
+    events of several conventions (``calibrate`` accepts files of two systems, e.g. ``Stimulus/S  1=fists`` and
+    ``T1=fists``), and a test session is recorded on one: its events the files do not hold are dropped, with a
+    note. A trial class (of ``classes``, or of the caller's own class check on the map returned) that no held event
+    cues is still refused.
+
+    Raises
+    ------
+    error
+        ``given`` and an event of ``label_map`` that none of ``events`` is (naming it and the files' events); a class
+        of ``classes`` that no event of the map the files hold cues.
+    """
+    from bci_stream.io.labels import absent_events, label_names_of
+
+    absent = absent_events(label_map, events)
+    if not absent:
+        return dict(label_map), []
+    if given:
+        raise error(f"label_map names event(s) {absent} that occur in none of the {what} "
+                    f"(their events: {sorted({str(e.description) for e in events})})")
+    kept = {k: v for k, v in label_map.items() if str(k) not in absent}
+    note = (f"the model's label map also names {', '.join(map(repr, absent))}, which the {what} do not hold: "
+            f"scored with {kept}")
+    if uncued := [c for c in classes if c not in label_names_of(kept)]:
+        raise error(f"trial class(es) {uncued} are cued by no event the {what} hold ({note}); give --labels with "
+                    "their events, or --trial-classes with classes they cue")
+    return kept, [note]
 
 
 def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
@@ -191,4 +230,4 @@ def nonfinite_note(source: str | Path, n: int) -> str:
 
 
 __all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "file_options",
-           "load_for_model", "nonfinite_note"]
+           "held_label_map", "load_for_model", "nonfinite_note"]

@@ -27,8 +27,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from bci_stream.core.errors import BciStreamError
-from bci_stream.io.labels import absent_events
-from bci_stream.train.evaluate.inputs import REFERENCE, file_options, load_for_model
+from bci_stream.train.evaluate.inputs import REFERENCE, file_options, held_label_map, load_for_model
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
 MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
@@ -285,7 +284,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     files
         Held-out recordings (any format ``load_recording`` reads), replayed with all their channels.
     label_map
-        Event → class name (``None`` ignores it); classes must be model outputs. Default: the card's.
+        Event → class name (``None`` ignores it); classes must be model outputs. Default: the card's, less its
+        events the test (or reference) files do not hold (:func:`~bci_stream.train.evaluate.inputs.held_label_map`).
     speed
         Replay pace, times real time (``0 < speed <= 32``; 4–8 at 160 Hz). Outputs do not depend on it.
     decision_times, trial_classes
@@ -332,6 +332,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         raise LiveEvaluationError(f"decision_times must be finite seconds >= 0 (at least one), got {times}")
     entry, registry_dir, ref = _resolve_model(model_ref, models_dir)
     card, outputs, sfreq = entry.card, list(entry.card.output.labels), float(entry.card.sfreq)
+    given = bool(label_map)  # else the card's: its events the files do not hold are dropped (held_label_map)
     label_map = dict(label_map or card.training.get("label_map") or {})
     if not label_map:
         raise LiveEvaluationError(f"label_map must be given: model {card.ref} has no training.label_map")
@@ -341,12 +342,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     options = file_options(paths + ref_paths, reader_options or {})
     tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
     train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
-    for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)):
-        events = [e for d in loaded for e in d["rec"].events]
-        absent = absent_events(label_map, events) if loaded else []
-        if absent:
-            raise LiveEvaluationError(f"label_map names event(s) {absent} that occur in none of the {what} "
-                                      f"(their events: {sorted({e.description for e in events})})")
+    map_notes = [n for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded
+                 for n in held_label_map(label_map, [e for d in loaded for e in d["rec"].events], given=given,
+                                         what=what, error=LiveEvaluationError, classes=classes)[1]]
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
@@ -396,4 +394,4 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                          "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
                          "models_dir": str(registry_dir)},
             "files": per_file, "overall": overall, **refs, "checks": checks,
-            "notes": [n for d in tests + train for n in d["notes"]]}
+            "notes": map_notes + [n for d in tests + train for n in d["notes"]]}

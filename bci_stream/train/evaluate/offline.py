@@ -110,14 +110,15 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     files as ``calibrate`` reads its own (:mod:`bci_stream.train.evaluate.inputs`). The result also says whether the
     net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net) and holds
     ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
-    replaced) and ``nonfinite_values`` (per file).
+    replaced) and ``nonfinite_values`` (per file). Without ``label_map`` the model's own map scores the files, less
+    its events none of them holds (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
-    from bci_stream.io.labels import absent_events
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
-    from bci_stream.train.evaluate.inputs import file_options, load_for_model, nonfinite_note
+    from bci_stream.train.evaluate.inputs import file_options, held_label_map, load_for_model, nonfinite_note
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
+    given = bool(label_map)  # else the card's: its events the files do not hold are dropped (held_label_map)
     label_map = label_map or t["label_map"]
     if not label_map:
         raise ModelError(f"{target}: no label map in its card/checkpoint; give --label-map EVENT=CLASS")
@@ -126,12 +127,13 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     loaded = [load_for_model(p, label_map, t["ch_names"], options=o, channel_names=channel_names,
                              label_window=t["label_window"], sfreq=t["sfreq"]) for p, o in zip(paths, options)]
     recs = [d.rec for d in loaded]
-    absent = absent_events(label_map, [e for r in recs for e in r.events])
-    if absent:
-        raise ModelError(f"label_map names event(s) {absent} that occur in none of the files "
-                         f"(their events: {sorted({e.description for r in recs for e in r.events})})")
+    label_map, map_notes = held_label_map(label_map, [e for r in recs for e in r.events], given=given,
+                                          what="files", error=ModelError)
     outputs = list(t["label_names"])
-    classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"])
+    try:
+        classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"])
+    except ModelError as exc:
+        raise ModelError(f"{exc} ({map_notes[0]})" if map_notes else str(exc)) from None
     # each file's class indices (label map order) -> the model's output indices; -1 (unlabelled) stays -1
     labels = [np.array([outputs.index(n) for n in rec.label_names] + [-1], dtype=np.int64)[rec.labels]
               for rec in recs]
@@ -149,8 +151,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)
             probs.append(predict_probs(t["net"], z))
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s)
-    notes = [n for d in loaded for n in d.notes] + [nonfinite_note(d.rec.source, d.nonfinite) for d in loaded
-                                                    if d.nonfinite]
+    notes = map_notes + [n for d in loaded for n in d.notes]
+    notes += [nonfinite_note(d.rec.source, d.nonfinite) for d in loaded if d.nonfinite]
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],
