@@ -45,9 +45,10 @@ MODEL = "eegmmidb-s001"
 TIMES = (0.5, 1.0, 2.0, 3.0)
 CHUNK = 10
 TIMEOUT = 120.0
-# seconds of the file played (real time, both ways at once): 45 s = 11 cues, 5 of them trials; the env variable
-# BCI_STREAM_TEST_PLAY_S=0 plays the whole file (125 s, 15 trials)
-PLAY_S = float(os.environ.get("BCI_STREAM_TEST_PLAY_S", "45"))
+# seconds of the file played (real time, both ways at once): 26 s = 7 cues, 3 of them trials of both classes (T2,
+# T1, T1: each with its 4.1 s of task inside the played part); the env variable BCI_STREAM_TEST_PLAY_S=0 plays the
+# whole file (125 s, 15 trials)
+PLAY_S = float(os.environ.get("BCI_STREAM_TEST_PLAY_S", "26"))
 
 
 def _edf() -> Path:
@@ -149,7 +150,8 @@ def interop() -> dict[str, Any]:
         out_uv, out_v = _inlet(f"{name_uv}-decoded"), _inlet(f"{name_v}-decoded")
         annotations = _inlet(f"{name_v}-annotations")
         ann_names = []
-        ch = annotations.info(timeout=10.0).desc().child("channels").child("channel")
+        full = annotations.info(timeout=10.0)  # kept: an XMLElement does not hold its StreamInfo alive
+        ch = full.desc().child("channels").child("channel")
         while not ch.empty():
             ann_names.append(ch.child_value("label"))
             ch = ch.next_sibling("channel")

@@ -29,13 +29,14 @@ import pytest
 
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends.handle import DecoderHandle
-from bci_stream.service.backends.ray_backend import kept_signal_handlers
+from bci_stream.service.backends.ray_connect import kept_signal_handlers
 from bci_stream.service.backends.starts import WorkerStartFailed, start_failure
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.offline import decode_offline
 from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, test_signal, unique
+from support.crash_handlers import kept_crash_report
 from support.http import wait_status
 from support.lsl import new_outlet, open_output, pull_all
 from support.pacing import PacedPusher, push_paced
@@ -66,12 +67,13 @@ def start_cluster():
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    c, node_b = start_cluster()
-    try:
-        yield c, c.head_node.node_id, node_b
-    finally:
-        c.shutdown()
+def cluster(request):
+    with kept_crash_report(request.config):  # the last test's Ray driver here turns faulthandler off
+        c, node_b = start_cluster()
+        try:
+            yield c, c.head_node.node_id, node_b
+        finally:
+            c.shutdown()
 
 
 @pytest.fixture(scope="module")

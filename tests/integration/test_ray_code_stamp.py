@@ -7,6 +7,7 @@ when Ray (the ``cluster`` extra) is not installed."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import time
 
@@ -15,10 +16,11 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 import pytest
 
 from bci_stream.core.spec import DecoderSpec
-from bci_stream.service.backends.ray_backend import kept_signal_handlers
+from bci_stream.service.backends.ray_connect import kept_signal_handlers
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker import EXIT_REFUSED
 from support.common import unique
+from support.crash_handlers import FATAL_SIGNALS, caught_signals, kept_crash_report
 
 try:
     from ray.cluster_utils import Cluster
@@ -37,7 +39,14 @@ def until(predicate, timeout: float, what: str):
     return result
 
 
-def test_an_actor_on_a_node_with_other_code_refuses_to_run(models_dir):
+def test_an_actor_on_a_node_with_other_code_refuses_to_run(models_dir, request):
+    with kept_crash_report(request.config):  # the supervisor's Ray driver here turns faulthandler off
+        _refused_on_a_node_with_other_code(models_dir)
+    if faulthandler.is_enabled():  # a native crash later in this pytest worker is still reported
+        assert set(FATAL_SIGNALS) <= caught_signals()
+
+
+def _refused_on_a_node_with_other_code(models_dir) -> None:
     cluster = Cluster()
     try:
         with kept_signal_handlers():  # Ray's head leaves its SIGTERM handler (sys.exit) in this xdist worker

@@ -17,7 +17,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import httpx
 import pytest
 
-from bci_stream.service.backends.ray_backend import kept_signal_handlers
+from bci_stream.service.backends.ray_connect import kept_signal_handlers
 
 try:
     from ray.cluster_utils import Cluster

@@ -278,7 +278,7 @@ def test_reset_command_is_counted_in_the_provenance(supervisor):
 
 
 def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
-    """`bci-stream replay S001R06.edf` (PhysioNet EEGMMIDB, 64 ch, 160 Hz, 125 s; at 8x speed) through a
+    """`bci-stream replay S001R06.edf` (PhysioNet EEGMMIDB, 64 ch, 160 Hz, 125 s; at 16x speed) through a
     decoder with the bundled 64-channel model: the decoded stream equals the offline pipeline applied
     to the same file, sample for sample (max abs diff <= 1e-4). The file's channel names (``C3..``) are
     mapped to the model's (``C3``) by label. The file is the original in tests/data (``SUBSET_R06``)."""
@@ -290,11 +290,12 @@ def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
     sup = Supervisor(str(models), status_interval=0.1, recordings_dir=str(tmp_path))
     name = unique("replay")
     try:
+        # an input buffer for the whole file: at 16x the default 30 s would be under 2 s of wall time
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "sim-mi-gru",
-                                           "options": {"record_path": "replay.xdf"}})
+                                           "options": {"record_path": "replay.xdf", "max_buffer_s": 300}})
         handle = sup.start(spec)
         player = subprocess.Popen(
-            [sys.executable, "-m", "bci_stream", "replay", str(edf), "--name", name, "--speed", "8",
+            [sys.executable, "-m", "bci_stream", "replay", str(edf), "--name", name, "--speed", "16",
              "--wait-for-consumer", "60"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

@@ -139,7 +139,11 @@ def test_calibrated_model_decodes_a_real_lsl_stream_in_the_service(calibrated: t
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=30.0) as client:
         listed = client.get("/models").raise_for_status().json()
         assert [m["name"] for m in listed["models"]] == [NAME] and listed["problems"] == [], listed
-        r = client.post("/decoders", json={"stream": {"name": name}, "model": NAME})
+        # an input buffer for the whole run: at 8x, the default 30 s (4,800 samples at the nominal 160 Hz) is
+        # 3.75 s of wall time, less than this ensemble's backlog on a loaded 2-core machine (liblsl then drops
+        # the oldest samples and the test waited out its timeouts)
+        r = client.post("/decoders", json={"stream": {"name": name}, "model": NAME,
+                                           "options": {"max_buffer_s": 300}})
         assert r.status_code == 201, r.text
         decoder_id = r.json()["id"]
         wait_status(client, decoder_id, lambda s: s["state"] == "running", 60, "the decoder to run")
@@ -148,7 +152,8 @@ def test_calibrated_model_decodes_a_real_lsl_stream_in_the_service(calibrated: t
         # a buffer for the whole run (max_buflen is in seconds at the nominal 160 Hz): pulled after the push
         out = pylsl.StreamInlet(found[0], max_buflen=2 * n // int(rec.sfreq), processing_flags=0)
         out.open_stream(timeout=30.0)
-        labels = out.info().desc().child("channels").child("channel")
+        full = out.info()  # kept: pylsl's XMLElement does not hold its StreamInfo (a temporary would be freed)
+        labels = full.desc().child("channels").child("channel")
         got_labels = []
         while not labels.empty():
             got_labels.append(labels.child_value("label"))
