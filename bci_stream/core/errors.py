@@ -25,13 +25,18 @@ class ModelUnavailableError(BciStreamError):
     """A model could not be loaded now for a reason of the server that a retry can cure (out of memory or file
     descriptors, a busy file, an interrupted or failed read: :mod:`bci_stream.core.load_errors`); the model itself
     is not known to be at fault, so this is not a :class:`ModelError`. ``cause``: what the server was short of and
-    the error that said so (e.g. ``EMFILE: Too many open files ([Errno 24] ...)``), without the advice to retry."""
+    the error that said so (e.g. ``EMFILE: Too many open files ([Errno 24] ...)``), without the advice to retry;
+    ``what``: what could not be loaded (``"model 'name'"``) or None; ``shortage``: the server was short of memory or
+    file descriptors (a model that may never fit: counted, :class:`~bci_stream.core.load_errors.TransientLoadFailures`),
+    not a storage error or a busy file (retried every time)."""
 
     retry = Retry.UNAVAILABLE
 
-    def __init__(self, message: str, cause: str | None = None) -> None:
+    def __init__(self, message: str, cause: str | None = None, what: str | None = None,
+                 shortage: bool = False) -> None:
         super().__init__(message)
         self.cause = message if cause is None else cause
+        self.what, self.shortage = what, shortage
 
 
 class PlacementError(BciStreamError):

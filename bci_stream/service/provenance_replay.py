@@ -30,9 +30,12 @@ and that the ring never held: their provenance cannot be sent. The next generati
 (:meth:`~bci_stream.service.ring.OutputRing.unwritten_seq`) in ``output_stream.provenance_missing``
 (``first_seq``, ``last_seq``, ``at_most``: an upper bound, as rejected samples leave holes in seq), the log and a
 ``provenance_missing`` event in the recording, and counts ``at_most`` in the counter ``provenance_missing_rows``
-(summed over generations in ``totals`` and on ``/metrics``; the ring notes the range reported, so no later generation
-reports or counts it again). It is not added to ``provenance_unrecoverable``, which counts rows known to have been
-published. The window is a few microseconds per chunk.
+(summed over generations in ``totals`` and on ``/metrics``). It does so first, before it waits for any consumer
+(:func:`report_missing_provenance`): the range in its status and counters, a snapshot sent, and only then the ring
+notes the range reported, so that no later generation reports or counts it again, and a generation killed meanwhile
+leaves it to be reported by the next (what is left: a kill between the snapshot's hand-off to the worker's status
+sender thread and its write on the pipe). It is not added to ``provenance_unrecoverable``, which counts rows known to
+have been published. The window is a few microseconds per chunk.
 """
 
 from __future__ import annotations
@@ -48,6 +51,36 @@ from bci_stream.lsl.outlets import ProvenanceOutlet
 from bci_stream.service.ring import OutputRing
 
 log = logging.getLogger("bci_stream.worker")
+
+
+def shown(reporter: Any, found: dict[str, Any], send: bool = False) -> None:
+    """Put ``found`` (what :func:`send_unsent_provenance` or :func:`report_missing_provenance` returned) in a worker's
+    status ``output_stream`` and, those of them that are counters, in its counters (``totals`` keeps them over
+    restarts); ``send``: send a snapshot now (``reporter``: the worker's StatusReporter)."""
+    reporter.status.output_stream.update(found)
+    for key in found.keys() & vars(reporter.status.counters).keys():
+        setattr(reporter.status.counters, key, found[key])
+    if send:
+        reporter.report()
+
+
+def report_missing_provenance(ring: OutputRing, prov: ProvenanceOutlet, event: Callable[..., None],
+                              publish: Callable[[dict[str, Any]], None] = lambda found: None) -> dict[str, Any]:
+    """The seq range ``ring``'s last writer reserved but never wrote (see the module docstring): logged, an
+    ``event("provenance_missing", ...)``, then ``publish(found)`` (the worker shows it and sends a snapshot:
+    :func:`shown`), and only then noted reported in the ring. Returns ``{"provenance_missing": {...},
+    "provenance_missing_rows": at_most}``, or ``{}`` when there is none (or it was reported already)."""
+    if (unwritten := ring.unwritten_seq()) is None:
+        return {}
+    first, last = unwritten
+    missing = {"provenance_missing": {"first_seq": first, "last_seq": last, "at_most": last - first + 1},
+               "provenance_missing_rows": last - first + 1}
+    log.warning("%s: the provenance of up to %d decoded rows (seq %d..%d) may be missing: the last worker was killed "
+                "after it numbered them, before they were in its output ring", prov.name, last - first + 1, first, last)
+    event("provenance_missing", **missing["provenance_missing"])
+    publish(missing)
+    ring.note_missing_reported(last)
+    return missing
 
 
 def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: float, stopping: Callable[[], bool],
@@ -72,18 +105,9 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
         ``{"provenance_replayed": n, "provenance_unrecoverable": m}`` for the status's ``output_stream`` (both also
         counters), or ``{}`` when nothing was left unsent; and ``provenance_missing`` when a seq range was reserved
         but never written (see the module docstring), with its ``at_most`` as ``provenance_missing_rows`` (a
-        counter).
+        counter: :func:`report_missing_provenance`, which a worker calls first, before any wait).
     """
-    missing: dict[str, Any] = {}
-    if (unwritten := ring.unwritten_seq()) is not None:
-        first, last = unwritten
-        missing = {"provenance_missing": {"first_seq": first, "last_seq": last, "at_most": last - first + 1},
-                   "provenance_missing_rows": last - first + 1}
-        log.warning("%s: the provenance of up to %d decoded rows (seq %d..%d) may be missing: the last worker was "
-                    "killed after it numbered them, before they were in its output ring", prov.name, last - first + 1,
-                    first, last)
-        event("provenance_missing", **missing["provenance_missing"])
-        ring.note_missing_reported(last)
+    missing = report_missing_provenance(ring, prov, event)
     rows, lost = ring.unsent_provenance()
     if not len(rows) and not lost:
         return missing

@@ -7,9 +7,11 @@ count only the restarts since a worker generation last ran healthy: one that rep
 source was not). So a crash after a long good run is treated as a first crash (restarted after the first backoff,
 with the whole budget), while crashes in quick succession (a worker that dies at start, or soon after it runs)
 still end in ``error`` after ``max_restarts``; as systemd's ``StartLimitIntervalSec`` and supervisord's
-``startsecs``. A decoder whose workers could not load its model (for lack of memory or file descriptors) every
-time until the budget is used up says so in its final ``last_error``: the model, how many times in a row, the last
-error, and that it will not be retried automatically (as a hot swap's refusal does).
+``startsecs``. A decoder whose workers could not load its model for a condition of the server (exit code
+``EXIT_UNAVAILABLE``: memory, file descriptors, storage) at least twice in a row until the budget is used up says so
+in its final ``last_error``: the model, how many times in a row, the last error, and that it will not be retried
+automatically (as a hot swap's refusal does; the exit code does not say whether it was a shortage, so not "may never
+fit"). After a single such failure ``last_error`` is the exit and the worker's error.
 
 While a restart waits for its backoff the decoder is ``starting`` (``last_error`` says why, the handle's
 ``restart_at`` when): ``error`` is final, a decoder that will not decode again unless it is started anew.
@@ -31,6 +33,18 @@ log = logging.getLogger("bci_stream.supervisor")
 #: Seconds a worker generation must have been running for its crash to count as a first crash (the default of the
 #: ``restart_reset_s`` setting).
 DEFAULT_HEALTHY_S = 60.0
+
+
+def exit_error(handle: Any, exit_message: str) -> str:
+    """``last_error`` of ``handle`` whose worker ended with ``handle.exit_code`` (not a refusal): ``exit_message``
+    (the backend's) and what the worker said before it (a crash's traceback, the model it could not load now); a
+    stream that left a shared worker: the code and the worker's pid."""
+    said = handle.status.error
+    if handle.slot_exit is not None:
+        return (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker pid {handle.process.pid}: "
+                f"{said}")
+    keep = said and (said.startswith("worker crashed") or handle.exit_code == EXIT_UNAVAILABLE)
+    return exit_message + (f"; its last error: {said}" if keep else "")
 
 
 class RestartPolicy:
@@ -72,9 +86,9 @@ class RestartPolicy:
         self._reset_if_healthy(handle, now)
         delay = None if refused else restart_delay(handle.recent_restarts, self.max_restarts, self.backoff)
         handle.load_failures = handle.load_failures + 1 if handle.exit_code == EXIT_UNAVAILABLE else 0
-        if delay is None and handle.load_failures:
+        if delay is None and handle.load_failures >= 2:  # one failure alone: its exit and its error, as they are
             handle.last_error = given_up(f"model {handle.spec.model!r}", handle.load_failures,
-                                         handle.status.error or str(handle.last_error))
+                                         handle.status.error or str(handle.last_error), shortage=False)
         if delay is not None:
             handle.restarts += 1
             handle.recent_restarts += 1

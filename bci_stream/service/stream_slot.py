@@ -42,7 +42,7 @@ from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
-from bci_stream.service.provenance_replay import send_unsent_provenance
+from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
 from bci_stream.service.recorder import Recorder, open_recording
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
@@ -199,8 +199,7 @@ class StreamSlot(StallHandling):
         on_flush = None if ring is None else (lambda: ring.note_provenance_sent(ring.head))
         self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq, on_flush=on_flush) if opts.provenance else None
         model.warm_up()
-        n_stream = full.channel_count()
-        fmt = NUMERIC_FORMATS[full.channel_format()]
+        n_stream, fmt = full.channel_count(), NUMERIC_FORMATS[full.channel_format()]
         self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 0.0  # 0: the chunk's span
         self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
         labels = read_labels(full)  # per channel, None where the desc gives no label
@@ -222,6 +221,9 @@ class StreamSlot(StallHandling):
         self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
                                        opts.time_correction, self.recorder, opts.gap_threshold_s, since)
         self.reporter.consumers = self.consumers
+        replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
+        if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
+            report_missing_provenance(ring, self.prov_outlet, self.event, lambda got: shown(self.reporter, got, True))
         try:
             self.inlet.open_stream(timeout=10.0)
         except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time
@@ -232,11 +234,9 @@ class StreamSlot(StallHandling):
             wait = 0.0 if self.ring is not None and self.ring.had_consumers() is False else RESUBSCRIBE_S
         if wait > 0 and not self.lost_at_open:
             self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
-        if self.generation > 1 and ring is not None and self.prov_outlet is not None:  # before any row of its own
-            sent = send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S, lambda: self.stopping, self.event)
-            self.status.output_stream.update(sent)
-            for key in sent.keys() & vars(self.status.counters).keys():  # also counters: ``totals`` keeps them
-                setattr(self.status.counters, key, sent[key])
+        if replay:  # before any row of its own
+            shown(self.reporter, send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
+                                                        lambda: self.stopping, self.event))
 
     def consumers(self) -> bool | None:
         """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).

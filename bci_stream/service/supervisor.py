@@ -4,14 +4,15 @@ It lives in the API process. One monitor thread reads every worker's status pipe
 several times a second: a worker that dies is noticed within ``poll_interval`` seconds, reported with its exit code,
 and restarted with exponential backoff (:mod:`~bci_stream.service.restart_policy`: ``max_restarts`` and the backoff
 count the crashes since it last ran healthy for ``restart_reset_s``; ``starting`` while a restart waits, ``error``
-only when final), unless its model or stream was refused. Where a
-worker runs is its backend's concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors); a
-restart that no node can take leaves the decoder in ``error`` saying why. A Ray actor's restart runs off the monitor
-thread (:mod:`~bci_stream.service.backends.starts`; the decoder is ``starting`` meanwhile), and one that fails for a
-transient reason is retried under the same policy."""
+only when final), unless its model or stream was refused. Where a worker runs is its backend's concern
+(:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors); a restart that no node can take leaves
+the decoder in ``error`` saying why. A Ray actor's restart runs off the monitor thread
+(:mod:`~bci_stream.service.backends.starts`; the decoder is ``starting`` meanwhile), and one that fails for a transient
+reason is retried under the same policy. A dead worker is judged after what it left on its status pipe was read."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing as mp
@@ -38,8 +39,8 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
-from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
-from bci_stream.service.worker import EXIT_REFUSED, EXIT_UNAVAILABLE
+from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy, exit_error
+from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -83,9 +84,7 @@ class Supervisor:
         self.default_worker = default_worker
         self.models_dir = str(models_dir)
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
-        self.status_interval = status_interval
-        self.max_restarts = max_restarts
-        self.restart_backoff = restart_backoff
+        self.status_interval, self.max_restarts, self.restart_backoff = status_interval, max_restarts, restart_backoff
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)
         self.poll_interval = poll_interval
         self._ctx = mp.get_context("spawn")
@@ -359,9 +358,22 @@ class Supervisor:
             if gone and handle.status_conn is not None:  # stop() has closed the old one; this is the new one
                 handle.status_conn.close()
 
+    def _ended(self) -> set[int]:
+        """The handles (``id()``) whose worker ended and is not judged yet, each after what it left on its status pipe
+        was read (its last error: sent just before it exited, it may still be pending). Outside the lock."""
+        with self._lock:
+            ended = [(h, h.status_conn) for h in self._handles.values() if not h.stopping and h.process is not None
+                     and h.restart_at is None and h.exit_code is None
+                     and (h.slot_exit is not None or not h.process.is_alive())]
+        for handle, conn in ended:
+            with contextlib.suppress(OSError, ValueError, EOFError):  # closed under us by stop()
+                while conn is not None and not conn.closed and conn.poll(0):
+                    self._receive(conn, handle)  # to its end: EOF closes it
+        return {id(handle) for handle, _ in ended}
+
     def _check_processes(self, now: float) -> list[DecoderHandle]:
-        """Notice dead workers; return those whose restart is due (started outside the lock)."""
-        due = []
+        """Notice dead workers (:meth:`_ended`); return those whose restart is due (started outside the lock)."""
+        ended, due = self._ended(), []
         with self._lock:
             for handle in self._handles.values():
                 process = handle.process
@@ -372,7 +384,7 @@ class Supervisor:
                         handle.restart_at = None
                         due.append(handle)
                     continue
-                if handle.exit_code is not None or (process.is_alive() and handle.slot_exit is None):
+                if handle.exit_code is not None or id(handle) not in ended:
                     continue
                 process.join(0)
                 handle.exit_code = process.exitcode if handle.slot_exit is None else handle.slot_exit
@@ -381,14 +393,8 @@ class Supervisor:
                 refused = handle.exit_code == EXIT_REFUSED
                 if handle.exit_code == 0 and handle.status.state == "stopped":
                     continue
-                if not refused and handle.slot_exit is not None:
-                    handle.last_error = (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker "
-                                         f"pid {process.pid}: {handle.status.error}")
-                elif not refused:  # the exit, and what the worker said before it (a crash's traceback)
-                    said = handle.status.error
-                    handle.last_error = self.backend.exit_message(process, handle.exit_code) + (
-                        f"; its last error: {said}" if said and (said.startswith("worker crashed")
-                                                                 or handle.exit_code == EXIT_UNAVAILABLE) else "")
+                if not refused:
+                    handle.last_error = exit_error(handle, self.backend.exit_message(process, handle.exit_code))
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
         return due

@@ -130,9 +130,10 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     load *now* for a reason of the server (:class:`~bci_stream.core.errors.ModelUnavailableError`: out of memory or
     file descriptors; :data:`EXIT_UNAVAILABLE`, its message: restarted, with the restart policy's backoff); or a
     crash (1, ``worker crashed:`` and its traceback); the supervisor keeps both messages in ``last_error`` after the
-    exit code."""
+    exit code. The unavailable model's error is said without its advice to the API's clients to retry later: here
+    the supervisor retries (or gives up) itself."""
     if isinstance(exc, ModelUnavailableError):
-        return EXIT_UNAVAILABLE, str(exc)
+        return EXIT_UNAVAILABLE, str(exc) if exc.what is None else f"cannot load {exc.what} now: {exc.cause}"
     if isinstance(exc, BciStreamError):
         return EXIT_REFUSED, str(exc)
     return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))

@@ -75,7 +75,8 @@ class SupervisorCollector:
             s_load = ended.load if s.load is None and ended is not None and s.state == "starting" else s.load
             # summed over generations; else (no snapshot brought histograms to the totals) this generation's
             s_hist = h.counted.latency() or (s.hist if s.hist or ended is None else ended.hist)
-            lv = [h.id, (s.model or {}).get("name") or h.spec.model]
+            # the model's name (never name@version: a swap's spec says B@1 while its status says B), one series
+            lv = [h.id, (s.model or {}).get("name") or h.spec.model.partition("@")[0]]
             for st in STATES:
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
             restarts.add_metric(lv, h.restarts)

@@ -37,7 +37,7 @@ import numpy as np
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
-from bci_stream.service.backends.ray_connect import check_reachable, kept_signal_handlers, start_bounded
+from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded
 from bci_stream.service.backends.starts import WorkerStartFailed
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.pool_messages import SavedState
@@ -318,23 +318,12 @@ class RayBackend:
     # -- connections ---------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn = self.listener.accept()
-            except OSError:  # the listener was closed (shutdown), or a peer failed authentication
-                if self._closing.is_set():
-                    return
-                continue
-            try:
-                if not conn.poll(HELLO_TIMEOUT_S):
-                    raise ValueError("no hello")
-                token, role = conn.recv()
-            except Exception:  # noqa: BLE001 - a stray or broken peer: drop it
-                conn.close()
-                continue
-            with self._cond:
-                self._arrived.setdefault(str(token), {})[str(role)] = conn
-                self._cond.notify_all()
+        accept_workers(self.listener, self._closing, self._arrive, HELLO_TIMEOUT_S)
+
+    def _arrive(self, token: str, role: str, conn: Any) -> None:
+        with self._cond:
+            self._arrived.setdefault(token, {})[role] = conn
+            self._cond.notify_all()
 
     def _take(self, token: str, timeout: float) -> dict[str, Any]:
         with self._cond:
@@ -383,6 +372,5 @@ class RayBackend:
             ring.write(rows[lo:hi, 0], rows[lo:hi, 1], int(epochs[lo]), rows[lo:hi, 3:])
 
 
-# check_reachable and kept_signal_handlers live in ray_connect; tests and older code import them from here
-__all__ = ["ActorProcess", "RayBackend", "actor_class", "check_reachable", "connect_ray", "disconnect_ray",
-           "kept_signal_handlers"]
+# check_reachable lives in ray_connect; older code imports it from here
+__all__ = ["ActorProcess", "RayBackend", "actor_class", "check_reachable", "connect_ray", "disconnect_ray"]

@@ -5,6 +5,8 @@ the last error, and says it will not be retried automatically. Another model or 
 from __future__ import annotations
 
 import errno
+import os
+import pickle
 
 import pytest
 
@@ -47,3 +49,22 @@ def test_the_unavailable_error_carries_its_cause_and_kind():
     assert isinstance(EMFILE, ModelUnavailableError) and EMFILE.retry is not None
     assert EMFILE.cause == "EMFILE: Too many open files ([Errno 24] Too many open files)"
     assert str(EMFILE).endswith("retry later") and EMFILE.cause in str(EMFILE)
+
+
+def test_storage_errors_and_busy_files_are_retry_later_every_time():
+    """Only a shortage of memory or file descriptors says the model may never fit: EIO, EBUSY... stay 503."""
+    failures = TransientLoadFailures()
+    for code in (errno.EIO, errno.EBUSY, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT, errno.ETXTBSY):
+        error = load_error(OSError(code, os.strerror(code)), "model 'm'")
+        assert isinstance(error, ModelUnavailableError) and not error.shortage and error.what == "model 'm'"
+        for _ in range(MAX_TRANSIENT_LOAD_FAILURES + 1):
+            assert failures.failed("sha-m", "model 'm'", error) is error
+    assert EMFILE.shortage and load_error(MemoryError(), "model 'm'").shortage
+    assert all(load_error(OSError(code, "x"), "m").shortage for code in (errno.ENOMEM, errno.ENFILE, errno.ENOBUFS))
+    assert isinstance(failures.failed("sha-m", "model 'm'", EMFILE), ModelUnavailableError)  # the EIOs did not count
+
+
+def test_the_shortage_survives_pickling():
+    """A worker's error crosses a pipe to the supervisor or the API."""
+    again = pickle.loads(pickle.dumps(EMFILE))
+    assert again.shortage and again.what == "model 'big'" and again.cause == EMFILE.cause

@@ -1,18 +1,22 @@
-"""A decoder whose workers cannot load its model (for lack of memory or file descriptors: exit code
-EXIT_UNAVAILABLE) at each start ends, once the restart budget is used up, with a ``last_error`` that says so as a hot
-swap's refusal does: the model, how many times in a row, the last error, not retried automatically. Its worker's own
-error is kept in ``last_error`` meanwhile (it was only 'worker process N exited with code 1')."""
+"""A decoder whose workers cannot load its model (a condition of the server: exit code EXIT_UNAVAILABLE) at each
+start ends, once the restart budget is used up, with a ``last_error`` that says so as a hot swap's refusal does: the
+model, how many times in a row, the last error, not retried automatically. After a single such failure, it is the
+exit and the worker's error, with no claim that the model may never fit. Its worker's own error is kept in
+``last_error`` meanwhile (it was only 'worker process N exited with code 1')."""
 
 from __future__ import annotations
 
+import errno
 from dataclasses import replace
 
+from bci_stream.core.load_errors import load_error
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.restart_policy import RestartPolicy
+from bci_stream.service.worker import describe_failure
 from bci_stream.service.worker_entry import EXIT_UNAVAILABLE
 
-SAID = "cannot load model 'big' into onnxruntime now: out of memory (onnxruntime: std::bad_alloc) (...)"
+CODE, SAID = describe_failure(load_error(OSError(errno.EMFILE, "Too many open files"), "model 'big' into onnxruntime"))
 
 
 def exit_(policy: RestartPolicy, h: DecoderHandle, code: int, now: float) -> float | None:
@@ -27,8 +31,11 @@ def test_a_model_that_never_loads_at_start_says_so_when_the_restarts_are_used_up
     h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
     assert [exit_(policy, h, EXIT_UNAVAILABLE, float(t)) for t in range(4)] == [0.5, 1.0, 2.0, None]
     assert h.status.state == "error" and h.status.error == h.last_error
-    assert h.last_error.startswith("model 'big' failed to load 4 times in a row for lack of memory or file "
-                                   f"descriptors (last: {SAID}); it will not be retried automatically"), h.last_error
+    assert CODE == EXIT_UNAVAILABLE and SAID.startswith("cannot load model 'big' into onnxruntime now: EMFILE: Too "
+                                                        "many open files ([Errno 24] Too many open files)")
+    assert h.last_error.startswith(f"model 'big' failed to load 4 times in a row for a condition of the server (last: "
+                                   f"{SAID}); it will not be retried automatically"), h.last_error
+    assert "may never fit" not in h.last_error and "retry later" not in h.last_error
 
 
 def test_a_crash_between_starts_the_count_anew():
@@ -36,7 +43,15 @@ def test_a_crash_between_starts_the_count_anew():
     h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
     codes = [EXIT_UNAVAILABLE, EXIT_UNAVAILABLE, 1, EXIT_UNAVAILABLE]
     assert [exit_(policy, h, c, float(t)) for t, c in enumerate(codes)][-1] is None
-    assert "failed to load 1 time for" in h.last_error and h.load_failures == 1
+    assert h.load_failures == 1 and h.last_error == f"worker process 7 exited with code 4; its last error: {SAID}"
+    assert h.status.state == "error" and "not be retried" not in h.last_error
+
+
+def test_a_single_failure_with_no_restarts_allowed_says_only_what_happened():
+    policy = RestartPolicy(max_restarts=0, backoff=0.5, healthy_s=60.0)
+    h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+    assert exit_(policy, h, EXIT_UNAVAILABLE, 0.0) is None
+    assert h.last_error == f"worker process 7 exited with code 4; its last error: {SAID}"
 
 
 def test_a_crash_is_final_with_its_own_message():

@@ -1,0 +1,79 @@
+"""A worker that fails fast at start writes its ``error`` snapshot and exits at once: the snapshot may still be
+pending on its status pipe when the supervisor notices the exit. The supervisor reads what the dead worker left before
+it judges the exit, so ``last_error`` keeps the worker's error (or the give-up text), and a snapshot read after the
+judgement cannot flip a decoder waiting for its restart to ``error``. Real worker processes, real pipes, the real
+Supervisor methods (its monitor thread stopped, so that the order is the test's)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import pytest
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.core.status import WorkerStatus
+from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.supervisor import Supervisor
+from bci_stream.service.worker_entry import EXIT_UNAVAILABLE
+
+SAID = "cannot load model 'big' into onnxruntime now: EMFILE: Too many open files ([Errno 24] Too many open files)"
+CTX = mp.get_context("fork")  # the target lives in this test module
+
+
+def fail_fast(conn) -> None:
+    """A worker that reports ``starting``, then its error, then exits with EXIT_UNAVAILABLE (nothing read meanwhile)."""
+    conn.send(("d1", 0, WorkerStatus(state="starting")))
+    conn.send(("d1", 0, WorkerStatus(state="error", error=SAID)))
+    conn.close()
+    raise SystemExit(EXIT_UNAVAILABLE)
+
+
+@pytest.fixture
+def supervisor(tmp_path):
+    sup = Supervisor(str(tmp_path), max_restarts=1, restart_backoff=5.0)
+    sup._closing.set()  # no monitor thread: this test reads the pipe and judges the exit itself
+    sup._monitor.join(5.0)
+    yield sup
+    with sup._lock:
+        sup._handles.clear()  # its worker is gone, and has no command pipe to be stopped by
+    sup.shutdown(2.0)
+
+
+def dead_worker(sup: Supervisor) -> tuple[DecoderHandle, object]:
+    handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+    reader, writer = CTX.Pipe(duplex=False)
+    handle.process = CTX.Process(target=fail_fast, args=(writer,), daemon=True)
+    handle.process.start()
+    writer.close()
+    handle.process.join(20.0)
+    assert handle.process.exitcode == EXIT_UNAVAILABLE
+    handle.status_conn = reader
+    with sup._lock:
+        sup._handles[handle.id] = handle
+    return handle, reader
+
+
+def next_monitor_reads(sup: Supervisor, handle: DecoderHandle, conn) -> None:
+    """What the monitor thread would read next from the pipe (a late snapshot, if the judgement left one)."""
+    while handle.status_conn is conn and not conn.closed and conn.poll(0):
+        sup._receive(conn, handle)
+
+
+def test_a_first_failure_keeps_its_error_and_stays_starting(supervisor):
+    handle, conn = dead_worker(supervisor)
+    assert supervisor._check_processes(time.monotonic()) == []
+    next_monitor_reads(supervisor, handle, conn)
+    assert handle.exit_code == EXIT_UNAVAILABLE and handle.restart_at is not None
+    assert handle.last_error == f"worker process {handle.process.pid} exited with code 4; its last error: {SAID}"
+    assert handle.status.state == "starting" and handle.status.error == handle.last_error
+
+
+def test_the_give_up_text_is_not_overwritten_by_a_late_snapshot(supervisor):
+    handle, conn = dead_worker(supervisor)
+    handle.load_failures = handle.recent_restarts = 1  # its previous worker failed the same way: budget used up
+    assert supervisor._check_processes(time.monotonic()) == []
+    next_monitor_reads(supervisor, handle, conn)
+    assert handle.restart_at is None and handle.status.state == "error"
+    assert handle.last_error.startswith(f"model 'big' failed to load 2 times in a row for a condition of the server "
+                                        f"(last: {SAID}); it will not be retried automatically"), handle.last_error
