@@ -127,11 +127,11 @@ def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: 
 
 def describe_failure(exc: BaseException) -> tuple[int, str]:
     """A worker's exit code and error for ``exc``: a refusal (:data:`EXIT_REFUSED`, its message); a model it cannot
-    load *now* for a reason of the server (:class:`~bci_stream.core.errors.ModelUnavailableError`: out of memory or
-    file descriptors; :data:`EXIT_UNAVAILABLE`, its message: restarted, with the restart policy's backoff); or a
-    crash (1, ``worker crashed:`` and its traceback); the supervisor keeps both messages in ``last_error`` after the
-    exit code. The unavailable model's error is said without its advice to the API's clients to retry later: here
-    the supervisor retries (or gives up) itself."""
+    load *now* for a reason of the server (:class:`~bci_stream.core.errors.ModelUnavailableError`: memory, file
+    descriptors, storage, a busy file; :data:`EXIT_UNAVAILABLE`, its message: restarted, with the restart policy's
+    backoff); or a crash (1, ``worker crashed:`` and its traceback); the supervisor keeps both messages in
+    ``last_error`` after the exit code. The unavailable model's error is said without its advice to the API's clients
+    to retry later: here the supervisor retries (or gives up) itself."""
     if isinstance(exc, ModelUnavailableError):
         return EXIT_UNAVAILABLE, str(exc) if exc.what is None else f"cannot load {exc.what} now: {exc.cause}"
     if isinstance(exc, BciStreamError):

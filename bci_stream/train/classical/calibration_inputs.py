@@ -141,8 +141,9 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     wanted = list(channels) if channels else default_channels(recs, notes)
     if len(wanted) < 2:
         what = "--channels" if channels else f"the EEG channels of {first.source}"
+        marked = "" if channels else "".join(f"; {n}" for n in notes if "marked bad in the files" in n)
         raise CalibrationError(f"{what} must name at least 2 channels (CSP and covariances need >= 2, and a common "
-                               f"average reference of one channel is zero); got {list(wanted)}")
+                               f"average reference of one channel is zero); got {list(wanted)}{marked}")
     if not channels:
         _check_same_channels(recs, wanted)
     runs = []
@@ -232,12 +233,14 @@ def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
     """Refuse files whose EEG channels differ (names matched after normalising), whatever their order.
 
     The EEG channels of every file (:func:`eeg_channels`) are pooled (as :func:`match_channels` matches names: a
-    file's ``T7`` is another file's ``T3``); each file must have all of them. The error
-    names, for each file, what it lacks, so that swapping the files gives the same refusal.
+    file's ``T7`` is another file's ``T3``), less those any file marks bad (as :func:`default_channels` leaves them
+    out); each file must have all of them. The error names, for each file, what it lacks, so that swapping the files
+    gives the same refusal.
     """
+    marked = [n for rec in recs for n in rec.bad_channels]
     pooled = list(wanted)
     for rec in recs[1:]:
-        own = [n for n in eeg_channels(rec, []) if n not in rec.bad_channels]
+        own = [n for n in eeg_channels(rec, []) if not match_channels(marked, [n])[0]]
         pooled += match_channels(pooled, own)[1]  # this file's EEG channels the pool does not have yet
     lacks = [(rec, missing) for rec in recs if (missing := match_channels(rec.ch_names, pooled)[1])]
     if lacks:

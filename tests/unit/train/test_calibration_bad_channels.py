@@ -102,3 +102,21 @@ def test_files_whose_events_use_other_names_are_all_named_with_their_events(tmp_
     with pytest.raises(CalibrationError, match=r"a_raw.fif \(its events: .*\) has no cue .*: add its events to "
                                                r"--labels \(e\.g\. left=CLASS\), or leave the file out"):
         load_calibration([subset_file(R05), a, subset_file(R06)], LABELS)
+
+
+def test_a_channel_bad_in_one_file_and_absent_from_another_is_left_out_in_any_order(tmp_path: Path) -> None:
+    """One file marks Cz bad, one has it, one lacks it: the default leaves it out whatever the files' order (it was
+    refused as "channels differ" in two of the three orders: review 2, F2)."""
+    a = _fif(R05, tmp_path / "a_raw.fif", bads=["Cz.."])
+    b = _fif(R06, tmp_path / "b_raw.fif")
+    c = _fif(R05, tmp_path / "c_raw.fif", drop=["Cz.."])
+    for order in ([a, b, c], [c, b, a], [b, a, c]):
+        prep = load_calibration(order, LABELS)
+        assert len(prep.ch_names) == 20 and "Cz.." not in prep.ch_names, [p.name for p in order]
+
+
+def test_every_channel_marked_bad_says_so(tmp_path: Path) -> None:
+    rec = load_recording(subset_file(R05))
+    d = _fif(R05, tmp_path / "d_raw.fif", bads=list(rec.ch_names))
+    with pytest.raises(CalibrationError, match="marked bad in the files"):
+        load_calibration([d], LABELS)
