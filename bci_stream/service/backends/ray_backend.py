@@ -37,7 +37,7 @@ import numpy as np
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
-from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded
+from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
 from bci_stream.service.backends.starts import WorkerStartFailed
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.pool_messages import SavedState
@@ -178,7 +178,7 @@ class RayBackend:
         self._owns_ray = connect_ray(address, start_timeout)  # under serve: the connection its CLI made
         host = listen_host or ray.util.get_node_ip_address()
         self.authkey = os.urandom(32)
-        self.listener = Listener((host, 0), authkey=self.authkey)
+        self.listener = Listener((host, 0))  # no authkey: accept_workers runs each peer's handshake off its loop
         self.address = self.listener.address
         self._cond = threading.Condition()
         self._arrived: dict[str, dict[str, Any]] = {}
@@ -301,8 +301,7 @@ class RayBackend:
                           f"({process.where.get('hostname')}) ended with code {code}")
 
     def shutdown(self, timeout: float) -> None:
-        self._closing.set()
-        self.listener.close()
+        stop_accepting(self.listener, self._closing, self._acceptor)
         self._reader.join(2.0)
         with self._cond:
             for conn in self._links:
@@ -318,7 +317,7 @@ class RayBackend:
     # -- connections ---------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
-        accept_workers(self.listener, self._closing, self._arrive, HELLO_TIMEOUT_S)
+        accept_workers(self.listener, self._closing, self._arrive, HELLO_TIMEOUT_S, self.authkey)
 
     def _arrive(self, token: str, role: str, conn: Any) -> None:
         with self._cond:

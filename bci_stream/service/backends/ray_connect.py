@@ -3,7 +3,8 @@
 :func:`~bci_stream.service.backends.ray_backend.connect_ray` connects; ``serve --backend ray`` calls it before the HTTP
 server starts (so a refusal is one ``Error:`` line, exit 2, not a traceback from the server's startup), and
 :class:`~bci_stream.service.backends.ray_backend.RayBackend` then uses that connection. This module holds the parts
-that need no Ray (``import ray`` stays in ``ray_backend``'s functions): the address checks and the bounded start.
+that need no Ray (``import ray`` stays in ``ray_backend``'s functions): the address checks, the bounded start, and
+the loop that accepts the workers' connections back (:func:`accept_workers`).
 
 Three ways an address fails, each a :class:`~bci_stream.core.errors.PlacementError` naming the address:
 
@@ -20,13 +21,13 @@ Three ways an address fails, each a :class:`~bci_stream.core.errors.PlacementErr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
-from multiprocessing import AuthenticationError
-from multiprocessing.connection import Listener
+from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from typing import Any, Callable
 
 from bci_stream.core.errors import PlacementError
@@ -124,24 +125,73 @@ def start_bounded(init: Callable[[], object], address: str | None, timeout: floa
 
 
 def accept_workers(listener: Listener, closing: threading.Event, arrive: Callable[[str, str, Any], None],
-                   hello_timeout: float) -> None:
-    """Accept the connections the workers open back to the service (each introduced by ``(token, role)``) until
-    ``closing`` is set, handing each to ``arrive(token, role, conn)``. A peer that is not one of ours (a port scan,
-    a health check, a stale worker of another serve: it fails the authentication, closes mid-handshake or says no
-    hello within ``hello_timeout`` s) is dropped, and the loop goes on: one stray peer must not stop every later
-    worker from connecting back."""
+                   hello_timeout: float, authkey: bytes) -> None:
+    """Accept the connections the workers open back to the service until ``closing`` is set, handing each to
+    ``arrive(token, role, conn)`` once it has proved ``authkey`` and said ``(token, role)``.
+
+    ``listener`` must have no authkey of its own: its ``accept()`` would run the handshake itself, with a read that
+    has no timeout, so one peer that connects and says nothing (a node that died mid-handshake, a probe, ``nc``)
+    would hold this loop and every later worker would fail to connect back. Here ``accept()`` only takes the TCP
+    connection, and each peer's handshake and hello run on a short thread of their own (:func:`_greet`): a peer that
+    is not one of ours (a port scan, garbage bytes, a stale worker of another serve with another key) or that has
+    not said its hello within ``hello_timeout`` s is hung up on, and holds nothing else meanwhile.
+    :func:`stop_accepting` ends the loop."""
     while not closing.is_set():
         try:
             conn = listener.accept()
-        except (OSError, EOFError, AuthenticationError):  # closed at shutdown, or a stray peer's handshake failed
-            if closing.is_set():
+        except OSError:  # closed at shutdown, or out of file descriptors: wait a little, not a busy loop
+            if closing.wait(0.1):
                 return
             continue
-        try:
-            if not conn.poll(hello_timeout):
-                raise ValueError("no hello")
-            token, role = conn.recv()
-        except Exception:  # noqa: BLE001 - a stray or broken peer: drop it
+        if closing.is_set():  # the wake-up connection of stop_accepting, or a peer just before it
             conn.close()
-            continue
-        arrive(str(token), str(role), conn)
+            return
+        threading.Thread(target=_greet, args=(conn, authkey, closing, arrive, hello_timeout),
+                         name="bci-stream-ray-hello", daemon=True).start()
+
+
+def _greet(conn: Connection, authkey: bytes, closing: threading.Event, arrive: Callable[[str, str, Any], None],
+           hello_timeout: float) -> None:
+    """Authenticate one peer (the handshake ``Listener.accept`` runs with an authkey, which the workers'
+    ``Client(address, authkey=...)`` answers) and read its ``(token, role)``; ``arrive`` it, or close it. A timer
+    shuts the socket down after ``hello_timeout`` s, which wakes a read blocked on a silent peer (EOF)."""
+    guard = threading.Lock()
+    state = {"open": True, "cut": False}
+
+    def cut() -> None:
+        with guard:  # never once the connection is closed or handed over: its fd number may be reused by then
+            if state["open"]:
+                state["cut"] = True
+                with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(hello_timeout, cut)
+    timer.daemon = True
+    timer.start()
+    hello: Any = None
+    try:
+        deliver_challenge(conn, authkey)
+        answer_challenge(conn, authkey)
+        hello = conn.recv()
+    except Exception:  # noqa: BLE001 - a stray or broken peer (wrong key, garbage, EOF, cut): dropped below
+        pass
+    with guard:
+        state["open"] = False
+    timer.cancel()
+    if state["cut"] or closing.is_set() or not (isinstance(hello, tuple) and len(hello) == 2):
+        conn.close()
+        return
+    token, role = hello
+    arrive(str(token), str(role), conn)
+
+
+def stop_accepting(listener: Listener, closing: threading.Event, acceptor: threading.Thread,
+                   timeout: float = 2.0) -> None:
+    """End :func:`accept_workers` running on ``acceptor``: set ``closing``, connect once to ``listener`` to wake its
+    blocked ``accept()`` (closing a listening socket does not), close it and wait up to ``timeout`` s for the
+    thread. Handshakes under way end within their ``hello_timeout``; a worker greeted after this is closed."""
+    closing.set()
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: the listener is closed already
+        socket.create_connection(listener.address, timeout=timeout).close()
+    listener.close()
+    acceptor.join(timeout)
