@@ -5,28 +5,19 @@ refusal's text. Real uvicorn server, real worker process, real LSL on loopback, 
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from bci_stream.api.server import BackgroundServer
 from bci_stream.core.messages import Reply, Retry, SwapModel
-from bci_stream.core.settings import Settings
-from support.common import export_tiny, unique
+from support.common import unique
 from support.http import wait_status
-from support.swap_live import running_decoder
-from support.tiny_variants import export_variant
+from support.swap_live import running_decoder, swap_server
 
 TOKEN = "busy-refusal-token"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("busy-refusal-models")
-    export_tiny(root, "tiny-gru", "gru")
-    export_variant(root, "tiny-ok")
-    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, token=TOKEN)
-    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0,
-                                                         headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with swap_server(tmp_path_factory.mktemp("busy-refusal-models"), TOKEN) as (srv, c):
         yield srv, c
 
 

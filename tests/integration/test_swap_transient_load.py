@@ -7,15 +7,10 @@ real LSL on loopback, real model files."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from bci_stream.api.server import BackgroundServer
 from bci_stream.core.messages import Reply, Retry, SwapModel
-from bci_stream.core.settings import Settings
-from support.common import export_tiny
-from support.swap_live import no_new_descriptors, running_decoder
-from support.tiny_variants import export_variant
+from support.swap_live import no_new_descriptors, running_decoder, swap_server
 
 TOKEN = "swap-transient-token"
 WORKERS = pytest.mark.parametrize("worker", ["dedicated", "shared"])
@@ -23,12 +18,7 @@ WORKERS = pytest.mark.parametrize("worker", ["dedicated", "shared"])
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("swap-transient-models")
-    export_tiny(root, "tiny-gru", "gru")
-    export_variant(root, "tiny-ok")  # same channels, rate and outputs: a swap that can succeed
-    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, token=TOKEN)
-    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0,
-                                                         headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+    with swap_server(tmp_path_factory.mktemp("swap-transient-models"), TOKEN) as (srv, c):
         yield srv, c
 
 

@@ -1,4 +1,5 @@
-"""A running decoder to hot-swap, and a real shortage on its worker's process (out of file descriptors)."""
+"""A server with two swappable models, a running decoder to hot-swap, and a real shortage on its worker's process
+(out of file descriptors)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,28 @@ import contextlib
 import os
 import resource
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pylsl
 
-from support.common import TINY_CH_NAMES, unique
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.settings import Settings
+from support.common import TINY_CH_NAMES, export_tiny, unique
 from support.http import wait_status
+from support.tiny_variants import export_variant
+
+
+@contextlib.contextmanager
+def swap_server(root: Path, token: str) -> Iterator[tuple[BackgroundServer, httpx.Client]]:
+    """A real server on ``root`` holding ``tiny-gru`` and ``tiny-ok`` (same channels, rate and outputs: a swap that
+    can succeed), and a client that sends ``token``."""
+    export_tiny(root, "tiny-gru", "gru")
+    export_variant(root, "tiny-ok")
+    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, token=token)
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0,
+                                                         headers={"Authorization": f"Bearer {token}"}) as c:
+        yield srv, c
 
 
 @contextlib.contextmanager
