@@ -8,6 +8,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 
+import pylsl
+
 from bci_stream.core.messages import Stop
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.status_channel import StatusSender
@@ -28,7 +30,12 @@ class GoneAtInfo(DecoderWorker):
     outcomes: list = []
 
     def open_inlet(self, info):
-        self.source.clear()  # the last reference: the outlet is gone
+        if self.source:
+            self.source.clear()  # the last reference: the outlet is destroyed
+            # liblsl winds an outlet down on its own threads: wait until it no longer answers a resolve, so that a
+            # loaded machine cannot let the inlet read its info in that window
+            wait_for(lambda: not pylsl.resolve_bypred(f"source_id='{info.source_id()}'", 0, 0.5), 10,
+                     "the destroyed outlet to stop answering")
         try:
             full = super().open_inlet(info)
         except Exception as exc:
