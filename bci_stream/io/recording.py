@@ -61,8 +61,9 @@ class Recording:
         none; an empty entry is read as that), values as the file gives them. None: every channel is in microvolts.
     bad_channels
         The channels the file marks bad (mne's ``info['bads']``: FIF files; mne's EEGLAB and BrainVision readers
-        set none), names as in ``ch_names``; empty where the format has no such mark (EDF, XDF, BCI2000, NPZ). Loaders keep their rows:
-        calibrate leaves them out unless ``--channels`` names them; evaluate and replay read them and say so.
+        set none), names as in ``ch_names``; empty where the format has no such mark (EDF, XDF, BCI2000, NPZ).
+        Loaders keep their rows: calibrate leaves them out unless ``--channels`` names them; evaluate and replay
+        read them and say so.
     """
 
     data: np.ndarray

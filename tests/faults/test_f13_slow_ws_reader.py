@@ -20,7 +20,11 @@ from support.lsl import new_outlet
 from support.pacing import push_paced
 
 N = 16_000
-SPEED = 4.0  # 2000 samples/s: ~0.2 MB/s of JSON rows; the 2 s output ring holds 0.5 s of them
+SPEED = 4.0  # 2000 samples/s: ~0.2 MB/s of JSON rows
+# the output ring (s of samples at 500 Hz): 2 s of wall time at 4x, slack for the fast client on a loaded machine
+# (a 2 s ring, 0.5 s of wall time, lost it 40-220 rows in two CI rehearsals), while the slow client still loses about
+# a quarter of the rows (about 4,000 of 16,000 measured; with a 16 s ring it lost none)
+RING_S = 8
 PAUSE_S = 0.2  # the slow client's pause after each message: it takes ~5 messages/s
 
 
@@ -51,13 +55,13 @@ class SlowReader(threading.Thread):
 
 
 def test_slow_websocket_reader_loses_its_oldest_rows_counted(client, server):
-    """A fast and a slow WebSocket client of one decoder (2 s output ring, 16,000 samples at 2 kHz, 3 outputs).
+    """A fast and a slow WebSocket client of one decoder (8 s output ring, 16,000 samples at 2 kHz, 3 outputs).
     Expected: the fast client gets every row (dropped 0). The slow client cannot take ~0.2 MB/s: it loses rows,
     and says so: ``dropped`` > 0 and rows received + dropped = rows published, seq increasing, the last row
     included (what waits for it on the server's side is bounded, so the ring laps its cursor and counts)."""
     name = unique("slowrd")
     outlet, _ = new_outlet(name, f"{name}-src")
-    decoder_id = start_running(client, name, outputs_buffer_s=2)
+    decoder_id = start_running(client, name, outputs_buffer_s=RING_S)
     url = ws_url(server.url, decoder_id)
     fast = WsReader(url)
     slow = SlowReader(url, N - 1)
