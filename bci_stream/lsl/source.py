@@ -67,6 +67,21 @@ def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     return found[0]
 
 
+def full_info(inlet: pylsl.StreamInlet, info: pylsl.StreamInfo, timeout: float = 10.0) -> pylsl.StreamInfo:
+    """The full info (with its ``desc``) of the stream ``inlet`` was opened on, ``info`` as resolved.
+
+    liblsl connects an inlet to the host and port the resolve gave: when that stream's outlet has gone and another
+    outlet has since taken its port (ports are reused at once, by this process or another), the inlet reads the
+    other stream's info. Its uid then differs from ``info``'s: raised as ``LostError`` (the source is gone: look for
+    it again), so another stream is never decoded as the one asked for.
+    """
+    full = inlet.info(timeout=timeout)
+    if info.uid() and full.uid() != info.uid():
+        raise LostError(f"stream '{info.name()}' (uid {info.uid()}) is gone: its address now serves stream "
+                        f"'{full.name()}' (uid {full.uid()})")
+    return full
+
+
 def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: int, card: ModelCard,
                     stream_name: str | None = None, stream_types: Sequence[str | None] | None = None
                     ) -> np.ndarray | None:

@@ -34,8 +34,8 @@ from bci_stream.engine.step_model import StepModel
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, label_report,
-                                  resolve_one)
+from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, full_info,
+                                  label_report, resolve_one)
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.consumer_wait import await_consumers
@@ -172,7 +172,7 @@ class StreamSlot(StallHandling):
         """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
         opts = self.spec.options
         self.inlet = pylsl.StreamInlet(info, max_buflen=max(1, math.ceil(opts.max_buffer_s)), recover=True)
-        return self.inlet.info(timeout=10.0)
+        return full_info(self.inlet, info)  # its uid checked: not another stream now at the resolved port
 
     def connect(self, info: pylsl.StreamInfo) -> None:
         """Validate the stream against the card; open the inlet (its data flowing), the outlets, the recorder.
