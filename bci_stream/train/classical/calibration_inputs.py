@@ -19,7 +19,7 @@ from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.io import load_recording
-from bci_stream.io.load import check_names, options_by_file, renamed_bads
+from bci_stream.io.load import check_names, events_summary, options_by_file, renamed_bads
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
@@ -201,11 +201,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
 
 
 def _event_listing(events: Sequence[Any]) -> str:
-    """``'T0' ×60, 'T1' ×30`` (each event description and its count, sorted), or ``none``."""
-    counts: dict[str, int] = {}
-    for ev in events:
-        counts[str(ev.description)] = counts.get(str(ev.description), 0) + 1
-    return ", ".join(f"{d!r} ×{n}" for d, n in sorted(counts.items())) or "none"
+    """``'T0' ×60, 'T1' ×30`` (each event description and its count, sorted: :func:`events_summary`), or ``none``."""
+    return ", ".join(f"{d!r} ×{n}" for d, n in events_summary(events).items()) or "none"
 
 
 def _no_cue_message(empty: Sequence[Any], label_map: Mapping[str, str]) -> str:
