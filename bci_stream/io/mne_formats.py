@@ -5,14 +5,15 @@ mne returns volts for voltage channels; we multiply those by 1e6 and leave chann
 mne reads every EDF/BDF channel as volts, whatever its physical dimension: a channel whose dimension is not a
 voltage (``degC``, ``%``, ``Ohm``) keeps the file's values and that unit, typed ``misc`` (mne's default type,
 ``eeg``, would make it look like EEG). Stim/trigger channels (BDF ``Status``, EDF ``TRIGGER``) are
-not data: they are dropped, and when a file has no annotations its trigger codes become events
-(one per run of a non-zero code, description = the code as text).
+not data: they are dropped, and when a file has no annotations its trigger codes become events: see
+:func:`trigger_codes` for which channel and which bits.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,20 @@ MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
 _MNE_UNKNOWN_UNIT = "n/a"
 #: The labels of the EDF+/BDF+ annotation signals (mne reads them as annotations, not as channels).
 _EDF_ANNOTATIONS = ("EDF Annotations", "BDF Annotations")
+#: EDF/BDF signal labels read as trigger (stim) channels, in any case: mne's own (``Status``, ``Trigger``) and the
+#: other usual spellings of a trigger channel (mne would read those as EEG).
+_TRIGGER_LABELS = ("status", "trigger", "trig", "stim", "sti 014", "sti014", "sti101", "sti 101")
+
+
+def _edf_stim_channels(path: Path) -> list[str] | str:
+    """The labels of ``path``'s trigger channels (:data:`_TRIGGER_LABELS`), for mne's ``stim_channel``; ``"auto"``
+    (mne's rule) when the header does not parse or has none."""
+    try:
+        header = _edf_header(path)
+    except OSError:
+        return "auto"
+    labels = [label for label in header.labels if label.lower() in _TRIGGER_LABELS] if header else []
+    return labels or "auto"
 
 
 def _read_raw(path: Path):
@@ -44,10 +59,11 @@ def _read_raw(path: Path):
         ".set": mne.io.read_raw_eeglab,
         ".vhdr": mne.io.read_raw_brainvision,
     }
+    options = {"stim_channel": _edf_stim_channels(path)} if suffix in (".edf", ".bdf") else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            raw = readers[suffix](path, preload=True, verbose="warning")
+            raw = readers[suffix](path, preload=True, verbose="warning", **options)
         except Exception as exc:  # noqa: BLE001 - a corrupt file can make mne fail in any way
             raise DataError(f"cannot read {path} as a {suffix} file: {type(exc).__name__}: {exc}") from exc
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
@@ -96,30 +112,137 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
             if 0 <= onset < raw.n_times:
                 events.append(Event(int(onset), int(round(float(dur) * sfreq)), str(desc)))
     elif stim:
-        codes = raw.get_data(picks=[stim[0]])[0]
-        events = events_from_codes(np.rint(codes).astype(np.int64))
+        events = events_from_codes(trigger_codes(raw, path))
     bads = [n for n in ch_names if n in set(raw.info["bads"])]  # a bad stim channel is dropped with it
     return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units, "bad_channels": bads}
+
+
+#: The composite trigger channels of Neuromag FIF files, in the order ``mne.find_events`` looks for them (``STI101``
+#: on newer systems, ``STI 014`` on older ones); ``STI 001`` ... are single trigger lines.
+_COMPOSITE_STIM = ("STI101", "STI 014")
+#: The trigger bits of a BioSemi ``Status`` channel (bits 16-23 are system flags).
+_BIOSEMI_TRIGGER_MASK = 0xFFFF
+#: How far from an integer a trigger channel's value may be before it is taken for an analog line.
+_CODE_TOLERANCE = 0.25
+
+
+def trigger_codes(raw, path: Path) -> np.ndarray:
+    """The integer code per sample of the trigger channel of an mne ``raw`` read from ``path`` (the events of a
+    file without annotations: one per run of a non-zero code, see :func:`~bci_stream.io.events.events_from_codes`).
+
+    Rules (``mne.find_events``'s choice of channel and BioSemi mask; unlike its defaults, every change to another
+    non-zero code is an event, as with ``consecutive=True``, and a one-sample trigger counts, ``shortest_event=1``):
+
+    * **Which channel.** Neuromag's composite ``STI101`` or ``STI 014`` when present, else the first stim channel
+      (FIF: as the file types it; EDF/BDF: a channel labelled ``Status``, ``Trigger``, ``TRIG``, ``STIM``,
+      ``STI 014`` or ``STI101``, any case, where mne alone reads only the first two). Other stim channels (e.g. the
+      single lines ``STI 001`` ... beside ``STI 014``) are not read.
+    * **BDF (BioSemi).** The ``Status`` channel holds 24 bits: the trigger code in bits 0-15, system flags in bits
+      16-23 (16 new epoch, 20 CMS in range, 22 battery low, 17-19/21 speed mode), set and toggling in real
+      recordings. mne keeps bits 0-16; we keep bits 0-15 (``mne.find_events(..., mask=2**16 - 1,
+      mask_type="and")``, as mne's ``read_raw_bdf`` documents), so a flag never makes an event and a trigger 1
+      reads 1. A device that writes its codes in bits 8-15 gives codes x256 (``--labels 256=left``).
+    * **Values.** EDF/BDF: the channel's physical values, computed from the file's digital samples and its
+      physical/digital range (mne truncates them to integers, so a code 2 stored as 1.99998, as mne's own EDF export
+      writes it, would read 1; a BioSemi ``Status`` has equal ranges: the value is the 24-bit word). Each sample
+      rounds to the nearest integer; a run of the same code is one event, however short
+      (one sample included). A channel with values further than 0.25 from an integer (an analog line, noise) is
+      read the same way, with a :class:`RecordingWarning`: its noise makes spurious events. A negative code (a
+      Neuromag ``STI101`` past 32767, read as int16) stays negative.
+    """
+    names = raw.ch_names
+    types = raw.get_channel_types()
+    composite = [n for n in _COMPOSITE_STIM if n in names and types[names.index(n)] == "stim"]
+    name = composite[0] if composite else names[types.index("stim")]
+    values = raw.get_data(picks=[name])[0]
+    if path.suffix.lower() in (".edf", ".bdf"):  # mne truncates an EDF code 1.99998 to 1: read the file's samples
+        own = _edf_signal(path, names.index(name), raw.n_times)
+        values = values if own is None else own
+    codes = np.rint(values)
+    off = np.abs(values - codes) > _CODE_TOLERANCE
+    if off.any():
+        example = values[np.flatnonzero(off)[0]]
+        warnings.warn(f"{path.name}: trigger channel {name!r} holds values that are not integer codes ({off.sum()} "
+                      f"samples more than {_CODE_TOLERANCE} from an integer, e.g. {example:.3g}): each is rounded, "
+                      f"so noise on an analog line makes spurious events", RecordingWarning, stacklevel=3)
+    codes = codes.astype(np.int64)
+    if path.suffix.lower() == ".bdf":
+        codes &= _BIOSEMI_TRIGGER_MASK
+    return codes
+
+
+class _EdfHeader(NamedTuple):
+    """What bci-stream reads of an EDF/BDF header: one entry per signal in each list (annotation signals too)."""
+
+    n_bytes: int  # header size: where the first data record starts
+    n_records: int  # -1 when the writer did not know it
+    labels: list[str]
+    dims: list[str]  # physical dimension (``uV``, ``degC``, blank)
+    physical: list[tuple[float, float]]  # (min, max)
+    digital: list[tuple[float, float]]
+    n_samps: list[int]  # samples per data record
+
+
+def _edf_header(path: Path) -> _EdfHeader | None:
+    """The EDF/BDF header of ``path``, or None when a number in it does not parse (mne read the file anyway)."""
+    with path.open("rb") as f:
+        head = f.read(256).decode("latin-1")
+        try:
+            ns = int(head[252:256])
+            fields = f.read(ns * 256).decode("latin-1")
+
+            def column(at: int, width: int = 8) -> list[str]:  # one field per signal, from character ``at`` on
+                return [fields[at + width * k:at + width * (k + 1)].strip() for k in range(ns)]
+
+            at = ns * (16 + 80)  # label, transducer; then dimension, 4 ranges, prefiltering (80), samples
+            pmin, pmax, dmin, dmax = ([float(v) for v in column(at + ns * 8 * j)] for j in range(1, 5))
+            return _EdfHeader(int(head[184:192]), int(head[236:244]), column(0, 16), column(at),
+                              list(zip(pmin, pmax)), list(zip(dmin, dmax)),
+                              [int(v) for v in column(at + ns * (5 * 8 + 80))])
+        except ValueError:
+            return None
+
+
+def _edf_signal(path: Path, index: int, n_times: int) -> np.ndarray | None:
+    """The physical values of the ``index``-th signal of an EDF/BDF file (``EDF/BDF Annotations`` signals not
+    counted, as mne counts channels), each sample held until the next at the file's fastest rate, as mne reads a
+    slower stim channel; None when the file's layout does not give ``n_times`` samples (mne's values are used)."""
+    header = _edf_header(path)
+    if header is None:
+        return None
+    signals = [k for k, label in enumerate(header.labels) if label not in _EDF_ANNOTATIONS]
+    if index >= len(signals) or not header.n_samps[signals[index]]:
+        return None
+    k, per_record, width = signals[index], header.n_samps, 3 if path.suffix.lower() == ".bdf" else 2
+    (pmin, pmax), (dmin, dmax) = header.physical[k], header.digital[k]
+    record = sum(per_record) * width
+    n_records = (path.stat().st_size - header.n_bytes) // record
+    n_records = n_records if header.n_records < 0 else min(n_records, header.n_records)
+    if n_records <= 0 or dmax == dmin:
+        return None
+    body = np.memmap(path, dtype=np.uint8, mode="r", offset=header.n_bytes, shape=(n_records, record))
+    start = sum(per_record[:k]) * width  # only these bytes of each record are read
+    raw = body[:, start:start + per_record[k] * width].reshape(n_records, per_record[k], width).astype(np.int64)
+    digital = raw[..., 0] | raw[..., 1] << 8 | (raw[..., 2] << 16 if width == 3 else 0)
+    digital -= np.where(digital >= 1 << (8 * width - 1), 1 << (8 * width), 0)  # little-endian two's complement
+    fastest = max(per_record)
+    digital = digital[:, (np.arange(fastest) * per_record[k]) // fastest].ravel()  # sample-and-hold
+    if digital.size != n_times:
+        return None
+    return (digital - dmin) * ((pmax - pmin) / (dmax - dmin)) + pmin
 
 
 def _edf_dimensions(path: Path, ch_names: list[str]) -> dict[str, str]:
     """Each signal's physical dimension from an EDF/BDF header, by mne's channel name: by position when the header
     lists mne's channels (its ``EDF/BDF Annotations`` signals aside: mne renames duplicate or blank labels, e.g.
     ``C3`` twice → ``C3-0``, ``C3-1``), else by label (stripped, as mne names channels)."""
-    with path.open("rb") as f:
-        head = f.read(256)
-        try:
-            ns = int(head[252:256].decode("latin-1").strip())
-        except ValueError:
-            return {}
-        block = f.read(ns * (16 + 80 + 8))
-    labels = [block[16 * k:16 * (k + 1)].decode("latin-1").strip() for k in range(ns)]
-    at = ns * (16 + 80)
-    dims = [block[at + 8 * k:at + 8 * (k + 1)].decode("latin-1").strip() for k in range(ns)]
-    signals = [(label, dim) for label, dim in zip(labels, dims) if label not in _EDF_ANNOTATIONS]
+    header = _edf_header(path)
+    if header is None:
+        return {}
+    signals = [(label, dim) for label, dim in zip(header.labels, header.dims) if label not in _EDF_ANNOTATIONS]
     if len(signals) == len(ch_names):
         return {name: dim for name, (_, dim) in zip(ch_names, signals)}
-    return dict(zip(labels, dims))
+    return dict(zip(header.labels, header.dims))
 
 
 def _fiff_units(FIFF) -> dict[int, str]:
