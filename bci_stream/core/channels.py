@@ -14,9 +14,12 @@ _EEG_PREFIX = re.compile(r"^eeg[\s_:-]+", re.IGNORECASE)
 _TEN_TEN = re.compile(r"^([A-Za-z]{1,3}?)(\d{1,2}|[zZ])$")
 # a reference written after the position, as clinical amplifiers and EDF exports name channels ("C3-REF",
 # "EEG C3-A2", "Cz-M1", "C3-LE", "C3-AVG", linked ears / mastoids "C3-A1A2", "C3-A1+A2", "C3-M1M2", numbered
-# "C3-REF1", or "C3 REF" after a blank): dropped when what precedes it is a 10-10 position
-_REF_SUFFIX = re.compile(r"^(.+?)(?:\s*-\s*(?:ref\d*|le|ar|avg|car|a1|a2|m1|m2|a12|m12|a1a2|m1m2|a1\s*\+\s*a2|"
-                         r"m1\s*\+\s*m2|lm|rm)|\s+ref\d*)$", re.IGNORECASE)
+# "C3-REF1", or "C3 REF" after a blank): dropped when what precedes it is a 10-10 position; the ear / mastoid
+# references (group "ear") are not dropped after an ear or mastoid electrode (_EAR_ELECTRODE): "A1-A2", "M1-M2",
+# "A2-A1" are derivations between two reference electrodes, not the channel A1 or M1
+_REF_SUFFIX = re.compile(r"^(.+?)(?:\s*-\s*(?:(?P<ear>a1|a2|m1|m2|a12|m12|a1a2|m1m2|a1\s*\+\s*a2|m1\s*\+\s*m2|le|lm|"
+                         r"rm)|ref\d*|ar|avg|car)|\s+ref\d*)$", re.IGNORECASE)
+_EAR_ELECTRODE = re.compile(r"^[am][12]$", re.IGNORECASE)
 
 
 def normalise_ch_name(name: str) -> str:
@@ -25,14 +28,16 @@ def normalise_ch_name(name: str) -> str:
     Strips whitespace and leading/trailing dots, drops an ``EEG`` prefix (``"EEG "``, ``"EEG-"``,
     ``"EEG_"``, ``"EEG:"``) and a reference suffix after a 10-10 position (``"C3-REF"``, ``"C3-A2"``, ``"Cz-M1"``,
     ``"C3-LE"``, ``"C3-AVG"``, linked ears ``"C3-A1A2"``/``"C3-A1+A2"``/``"C3-M1M2"``, ``"C3-REF1"``, ``"C3 REF"``
-    → ``"C3"``; a bipolar ``"C3-C4"``, ``"C3-Cz"``, ``"Fp1-F7"`` is kept), then, when the rest looks like a
-    10-10 position (letters + number or ``z``), writes the letters upper case (``Fp`` stays ``Fp``) and ``z``
-    lower case. Other names (``"EOG1"``, ``"STI 014"``) are only stripped.
+    → ``"C3"``; a bipolar ``"C3-C4"``, ``"C3-Cz"``, ``"Fp1-F7"`` is kept, and so is a derivation between two ear or
+    mastoid electrodes, ``"A1-A2"``, ``"A2-A1"``, ``"M1-M2"``: it is not the electrode A1 or M1, while ``"A1-REF"``
+    is ``"A1"``), then, when the rest looks like a 10-10 position (letters + number or ``z``), writes the letters
+    upper case (``Fp`` stays ``Fp``) and ``z`` lower case. Other names (``"EOG1"``, ``"STI 014"``) are only stripped.
     """
     out = _EEG_PREFIX.sub("", name.strip()).strip(". \t")
     ref = _REF_SUFFIX.match(out)
-    if ref is not None and _TEN_TEN.match(ref.group(1).strip(". ")):
-        out = ref.group(1).strip(". ")
+    head = ref.group(1).strip(". ") if ref is not None else ""
+    if ref is not None and _TEN_TEN.match(head) and not (ref.group("ear") and _EAR_ELECTRODE.match(head)):
+        out = head
     m = _TEN_TEN.match(out)
     if m is None:
         return out

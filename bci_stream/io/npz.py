@@ -4,7 +4,8 @@ Keys: ``data`` ``[n_chans, n_times]`` float (µV), ``sfreq`` (scalar), ``ch_name
 ``unit`` (``"microvolts"``); optional ``labels`` ``[n_times]`` int with ``label_names`` (str array);
 optional events as ``event_onset``, ``event_duration`` (samples, int) and ``event_description`` (str);
 optional ``ch_types`` and ``ch_units`` (str arrays, one per channel: ``unit`` is then the unit of the voltage
-channels, and ``ch_units`` says which channels are in another unit).
+channels, and ``ch_units`` says which channels are in another unit); optional ``bad_channels`` (str array: the
+channels marked bad, ``Recording.bad_channels``; written when there are any).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ def save_npz(recording: Recording, path: str | Path) -> Path:
         event_description=np.array([e.description for e in ev], dtype=str),
         **({"ch_types": np.array(recording.ch_types, dtype=str)} if recording.ch_types is not None else {}),
         **({"ch_units": np.array(recording.ch_units, dtype=str)} if recording.ch_units is not None else {}),
+        **({"bad_channels": np.array(recording.bad_channels, dtype=str)} if recording.bad_channels else {}),
     )
     return path
 
 
 def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.ndarray | None, list[str], dict]:
     """Data (µV), sfreq, channel names, events, labels (or None), label names and ``{"ch_types": ..., "ch_units":
-    ...}`` (each None when the file does not store it) from an NPZ file."""
+    ..., "bad_channels": ...}`` (each None when the file does not store it) from an NPZ file."""
     try:
         with np.load(path, allow_pickle=False) as z:
             f = {k: z[k] for k in z.files}
@@ -60,5 +62,5 @@ def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.
                   zip(f["event_onset"], f["event_duration"], f["event_description"])]
     labels = f.get("labels")
     label_names = [str(n) for n in f.get("label_names", [])]
-    extras = {k: [str(v) for v in f[k]] if k in f else None for k in ("ch_types", "ch_units")}
+    extras = {k: [str(v) for v in f[k]] if k in f else None for k in ("ch_types", "ch_units", "bad_channels")}
     return f["data"], float(f["sfreq"]), [str(n) for n in f["ch_names"]], events, labels, label_names, extras

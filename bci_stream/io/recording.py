@@ -12,7 +12,8 @@ Conventions (held everywhere in bci-stream):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,11 @@ class Recording:
         microvolts), else the file's own unit (``"degC"``, ``"g"``; ``"none"`` where the file says the channel has
         none; an empty entry is read as that), values as the file gives them. None: every channel is in microvolts.
     bad_channels
-        The channels the file marks bad (mne's ``info['bads']``: FIF files; mne's EEGLAB and BrainVision readers
-        set none), names as in ``ch_names``; empty where the format has no such mark (EDF, XDF, BCI2000, NPZ).
-        Loaders keep their rows: calibrate leaves them out unless ``--channels`` names them; evaluate and replay
-        read them and say so.
+        The channels the file marks bad (mne's ``info['bads']``: FIF files; NPZ files written by bci-stream; mne's
+        EEGLAB and BrainVision readers set none), names as in ``ch_names``; empty where the format has no such mark
+        (EDF, XDF, BCI2000: :func:`~bci_stream.io.save_xdf` cannot write it). Loaders keep their rows: calibrate
+        leaves them out unless ``--channels`` names them, and so does ``bci-stream train`` unless ``data.channels``
+        does (:func:`bci_stream.train.dataset.leave_out_bad_channels`); evaluate and replay read them and say so.
     """
 
     data: np.ndarray
@@ -124,6 +126,16 @@ class Recording:
     @property
     def name(self) -> str:
         return Path(self.source).stem if self.source else "recording"
+
+    def rows(self, idx: Sequence[int]) -> Recording:
+        """The channels ``idx`` (row indices, in that order) of this recording, with their types, units and bad marks;
+        labels and events as they are."""
+        idx = [int(i) for i in idx]
+        names = [self.ch_names[i] for i in idx]
+        types = None if self.ch_types is None else [self.ch_types[i] for i in idx]
+        units = None if self.ch_units is None else [self.ch_units[i] for i in idx]
+        return replace(self, data=self.data[idx], ch_names=names, ch_types=types, ch_units=units,
+                       bad_channels=[n for n in names if n in self.bad_channels])
 
     def units(self) -> list[str]:
         """The unit of every channel (:data:`UNIT` for all when ``ch_units`` is None)."""

@@ -19,7 +19,9 @@ def save_xdf(recording: Recording, path: str | Path, *, name: str = "eeg", t0: f
     """Write ``recording`` to ``path``: an ``EEG`` stream named ``name`` (each channel's label, unit and, when the
     recording has them, type; one timestamp per sample from ``t0``) and, when it has events, a ``Markers`` string
     stream named ``<name>-markers`` with one marker per event onset (durations are not stored: XDF markers are
-    instants; read back with ``until_next=True`` or a ``label_window``)."""
+    instants; read back with ``until_next=True`` or a ``label_window``). The recording's ``bad_channels`` are not
+    written: an XDF stream's channel metadata (LSL's ``desc/channels/channel``: label, unit, type) has no field for
+    a bad mark that pyxdf-based readers (ours included) take as one; FIF and NPZ files keep it."""
     from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
     path = Path(path)

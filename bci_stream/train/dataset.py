@@ -5,17 +5,19 @@ The split never mixes samples: each recording goes whole to train, validation or
 labelled segment, so no cue is split) become a validation sequence. Preprocessing is the online
 :class:`~bci_stream.dsp.preprocess.Preprocessor`, run over each whole recording as it would run
 live; its standardisation statistics come from the training parts only (after filtering and CAR,
-skipping the filters' warm-up).
+skipping the filters' warm-up). Channels a file marks bad (FIF ``info['bads']``) are left out unless
+``data.channels`` names them (:func:`leave_out_bad_channels`, as ``calibrate`` does).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bci_stream.core.channels import shortlist
 from bci_stream.io import Event, Recording
 from bci_stream.io.recording import UNLABELLED
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
@@ -76,7 +78,8 @@ class Dataset:
 
 
 def crop(rec: Recording, crop_s: tuple[float, float] | None) -> Recording:
-    """The part ``[start_s, stop_s)`` of a recording (events shifted, those outside dropped)."""
+    """The part ``[start_s, stop_s)`` of a recording (events shifted, those outside dropped; its channels, their
+    types, units and bad marks as they are)."""
     if crop_s is None:
         return rec
     a = int(round(crop_s[0] * rec.sfreq))
@@ -84,7 +87,41 @@ def crop(rec: Recording, crop_s: tuple[float, float] | None) -> Recording:
     if a >= b:
         raise ConfigError(f"data.crop_s {crop_s} leaves no sample of {rec.source} ({rec.duration:g} s long)")
     events = [Event(e.onset - a, e.duration, e.description) for e in rec.events if a <= e.onset < b]
-    return Recording(rec.data[:, a:b], rec.sfreq, rec.ch_names, rec.labels[a:b], rec.label_names, events, rec.source)
+    return replace(rec, data=rec.data[:, a:b], labels=rec.labels[a:b], events=events)
+
+
+def leave_out_bad_channels(recs: list[Recording], channels: list[str] | None) -> tuple[list[Recording], list[str]]:
+    """The recordings ``train`` uses, and a note on the channels the files mark bad (``Recording.bad_channels``: a
+    lab's own mark of a broken electrode, FIF ``info['bads']``).
+
+    Without ``data.channels`` (``channels`` None) a channel that any file (of any split) marks bad is left out of
+    every recording, as ``calibrate`` leaves it out of its default channels: the model neither reads it nor needs it
+    live. Channels named in ``data.channels`` are used even when marked bad (the recordings keep the mark), and the
+    note says which. ``recs`` have the first file's channel order (:func:`~bci_stream.io.load.load_recordings`).
+
+    Raises
+    ------
+    ConfigError
+        Every channel is marked bad in some file (and ``data.channels`` is not given).
+    """
+    marked: dict[int, list[str]] = {}  # channel position -> the files that mark it bad
+    for rec in recs:
+        for i, name in enumerate(rec.ch_names):
+            if name in rec.bad_channels:
+                marked.setdefault(i, []).append(Path(rec.source).name)
+    if not marked:
+        return recs, []
+    listing = ", ".join(f"{recs[0].ch_names[i]} ({shortlist(files, 3)})" for i, files in sorted(marked.items()))
+    if channels is not None:
+        return recs, [f"data.channels uses {len(marked)} channel(s) marked bad in the files: {listing} (read as any "
+                      "other channel)"]
+    keep = [i for i in range(recs[0].n_chans) if i not in marked]
+    if not keep:
+        raise ConfigError(f"data: every channel is marked bad in the files ({listing}); name the channels to train "
+                          "on in data.channels")
+    return [rec.rows(keep) for rec in recs], [
+        f"left out {len(marked)} channel(s) marked bad in the files: {listing}; the model does not use them "
+        "(data.channels names the channels to use, marked bad or not)"]
 
 
 def segment_starts(labels: np.ndarray) -> np.ndarray:
@@ -164,6 +201,7 @@ class _Splits:
     ch_names: list[str]
     label_names: list[str]
     trial_classes: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def _load_splits(config: RunConfig) -> _Splits:
@@ -173,6 +211,7 @@ def _load_splits(config: RunConfig) -> _Splits:
     order = [(s, f) for s in ("train", "validation", "test") for f in files[s]]
     recs = load_run_recordings(config, [f for _, f in order])
     check_events(config, recs)
+    recs, notes = leave_out_bad_channels(recs, d.channels)
     recs = [crop(r, d.crop_s) for r in recs]
     for rec in recs:
         check_finite(rec, d.crop_s[0] if d.crop_s else 0.0)
@@ -192,7 +231,7 @@ def _load_splits(config: RunConfig) -> _Splits:
                                   else rec.n_times)
     check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
                         [r.labels for r in by_split["test"]], label_names, trial_classes)
-    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes)
+    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes)
 
 
 def check_data(config: RunConfig) -> None:
@@ -241,6 +280,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         "label_names": label_names,
         "trial_classes": trial_classes,
         "splits": {s: [_describe(q, label_names, sfreq) for q in seqs] for s, seqs in out.items()},
+        **({"notes": sp.notes} if sp.notes else {}),
     }
     return Dataset(out["train"], out["validation"], out["test"], ch_names, sfreq, label_names, trial_classes,
                    pre_cfg, info)

@@ -137,19 +137,19 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
             (out / "config.toml").write_text(config_text, encoding="utf-8")
     say(f"data: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test sequences, "
         f"{ds.n_chans} ch @ {ds.sfreq:g} Hz, classes {ds.label_names} (trials: {ds.trial_classes}) [{t_data:.1f} s]")
+    notes = list(ds.info.get("notes", []))  # the data's (e.g. channels left out), then the run's
+    if config.evaluation.distillation.enabled and not config.evaluation.bidirectional:
+        notes.append("evaluation.distillation.enabled = true but evaluation.bidirectional = false: no teacher, so no "
+                     "distilled student is trained")
+    for note in notes:
+        say(f"note: {note}")
     report: dict[str, Any] = {
         "run": config.name, "command": command, "seed": config.seed, "world_size": ctx.world_size,
         "threads_per_process": _threads(config, ctx), "torch": torch.__version__,
         "python": platform.python_version(), "data": ds.info,
-        "preprocessing": ds.preprocessing.model_dump(), "definitions": _DEFINITIONS, "models": {},
+        "preprocessing": ds.preprocessing.model_dump(), "definitions": _DEFINITIONS, "models": {}, "notes": notes,
     }
     stages = plan_stages(config, ds.n_chans, len(ds.label_names))
-    ev = config.evaluation
-    if ev.distillation.enabled and not ev.bidirectional:
-        note = ("evaluation.distillation.enabled = true but evaluation.bidirectional = false: no teacher, so no "
-                "distilled student is trained")
-        report["notes"] = [note]
-        say(f"note: {note}")
     if config.model.power_filters and config.model.spatial_init == "csp":
         from bci_stream.train.evaluate.baseline import csp_filters
 

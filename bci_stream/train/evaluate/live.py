@@ -124,10 +124,11 @@ def _open_inlet(name: str, max_buflen: int, closers: contextlib.ExitStack, timeo
     return inlet
 
 
-def _start_decoder(client: Any, replay: _ReplayThread, model_ref: str, timeout: float) -> tuple[str, str]:
-    """``POST /decoders`` on the replay's stream; waits until it runs. Returns its id and decoded stream name."""
+def _start_decoder(client: Any, replay: _ReplayThread, model_ref: str, timeout: float,
+                   marker_map: Mapping[str, str | None]) -> tuple[str, str]:
+    """``POST /decoders`` on the replay's stream, live scoring by ``marker_map``; waits until it runs: id, output."""
     spec = {"stream": {"name": replay.stream_name, "source_id": replay.source_id}, "model": model_ref,
-            "options": {"resolve_timeout": timeout, "max_buffer_s": 60.0}}
+            "options": {"resolve_timeout": timeout, "max_buffer_s": 60.0, "markers": {"marker_map": dict(marker_map)}}}
     r = client.post("/decoders", json=spec)
     if r.status_code != 201:
         raise LiveEvaluationError(f"POST /decoders answered {r.status_code}: {r.text}")
@@ -142,8 +143,8 @@ def _start_decoder(client: Any, replay: _ReplayThread, model_ref: str, timeout: 
 
 
 def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, card: Any,
-                            timeout: float) -> dict[str, Any]:
-    """Replay one recording, decode it in the service; every decoded sample, the markers and the counters."""
+                            timeout: float, marker_map: Mapping[str, str | None]) -> dict[str, Any]:
+    """Replay one recording, decode it in the service; every decoded sample, the markers, the service's counters."""
     import pylsl
 
     from bci_stream.lsl.info import read_ch_names
@@ -154,7 +155,7 @@ def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float,
     try:
         if not replay.ready.wait(timeout) or replay.error is not None:
             raise LiveEvaluationError(f"the replay of {rec.source} did not start: {replay.error!r}")
-        decoder_id, out_name = _start_decoder(client, replay, model_ref, timeout)
+        decoder_id, out_name = _start_decoder(client, replay, model_ref, timeout, marker_map)
         inlet = _open_inlet(out_name, int(math.ceil(rec.duration)) + 30, inlets)  # room for the whole file
         if (labels := read_ch_names(inlet.info(timeout=10.0))) != list(card.output.labels):
             raise LiveEvaluationError(f"{out_name!r} has channels {labels}, model outputs {card.output.labels}")
@@ -186,10 +187,10 @@ def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float,
             time.sleep(0.05)  # the worker's counters arrive every status_interval
         final, decoder_id = client.delete(f"/decoders/{decoder_id}").json(), None
         replay.join(timeout=10.0)
-        return {"y": np.concatenate(ys) if ys else np.zeros((0, card.n_outputs)),
+        return {"y": np.concatenate(ys) if ys else np.zeros((0, card.n_outputs)), "stream": replay.stream_name,
                 "ts": np.concatenate(tss) if tss else np.zeros(0), "markers": marks, "received": received,
                 "sent": -1 if replay.pushed is None else replay.pushed, "max_lag_s": max_lag,
-                "stream": replay.stream_name, "service": {k: final.get(k) for k in ("state", "counters", "latency_ms")}}
+                "service": {k: final.get(k) for k in ("state", "counters", "latency_ms", "scoring")}}
     finally:  # on error too: consumers first, the replay last (its outlets go once it has no consumer left)
         inlets.close()
         if decoder_id is not None:
@@ -285,7 +286,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         Held-out recordings (any format ``load_recording`` reads), replayed with all their channels.
     label_map
         Event → class name (``None`` ignores it); classes must be model outputs. Default: the card's, less its
-        events the test (or reference) files do not hold (:func:`~bci_stream.train.evaluate.inputs.held_label_map`).
+        events the test (or reference) files do not hold (:func:`~bci_stream.train.evaluate.inputs.held_label_map`);
+        the test files' map is ``settings.label_map`` and the service's ``options.markers.marker_map``.
     speed
         Replay pace, times real time (``0 < speed <= 32``; 4–8 at 160 Hz). Outputs do not depend on it.
     decision_times, trial_classes
@@ -342,9 +344,10 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     options = file_options(paths + ref_paths, reader_options or {})
     tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
     train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
-    map_notes = [n for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded
-                 for n in held_label_map(label_map, [e for d in loaded for e in d["rec"].events], given=given,
-                                         what=what, error=LiveEvaluationError, classes=classes)[1]]
+    held = [held_label_map(label_map, [e for d in loaded for e in d["rec"].events], given=given, what=what,
+                           error=LiveEvaluationError, classes=classes)
+            for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded]
+    label_map, map_notes = held[0][0], [n for _, notes in held for n in notes]  # the test files': the service's too
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
@@ -353,7 +356,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
         for d in tests:
             rec, t_start = d["rec"], time.monotonic()
-            run = _stream_through_service(client, ref, rec, speed, card, timeout)
+            run = _stream_through_service(client, ref, rec, speed, card, timeout, label_map)
             idx, anchor, off_grid = _sample_index(run["ts"], run["markers"], rec, 1.0 / (sfreq * speed))
             live, counts = _place(run["y"], idx, rec.n_times)
             offline = decode_offline(entry, d["x"]).astype(np.float64)
