@@ -353,7 +353,10 @@ class _Transitions:
                 return i
         raise AssertionError(f"never saw {what}; states seen: {self.rows}")
 
-    def stop(self) -> None:
+    def __enter__(self) -> "_Transitions":
+        return self
+
+    def __exit__(self, *exc) -> None:  # stopped however the test ends
         self._done.set()
         self._thread.join(5)
 
@@ -379,21 +382,20 @@ def test_restart_that_times_out_is_retried_then_final(cluster, models_dir):
         time.sleep(1.0)
         assert waiter.is_alive()
         sup.backend.start_timeout = 5.0  # X's restarts will wait at most 5 s each
-        seen = _Transitions(lambda: (x.restarts, x.status.state, x.last_error or ""))
-        os.kill(pid, signal.SIGKILL)
-        waiter.join(120)
-        assert "y" in started and started["y"].placement["node_id"] == node_a
-        # X's restart windows last ~5 s each and Y's start may take longer on a loaded machine: the states are
-        # recorded as they change and checked in order afterwards, not polled after Y's start.
-        until(lambda: "could not be restarted" in (x.last_error or ""), 120, "the final error")
-        first = seen.index_of(lambda r, st, err: r == 1 and st == "starting", "X's first restart under way")
-        failed = seen.index_of(lambda r, st, err: r == 2 and "restart 1 failed" in err, "the first restart's timeout",
-                               after=first)
-        err = seen.rows[failed][2]
-        assert "did not start within 5 s" in err and "died" in err
-        assert err.endswith("restart 2/2 in 0.4 s")
-        seen.index_of(lambda r, st, err: r == 2 and st == "starting", "the second try", after=failed - 1)
-        seen.stop()
+        with _Transitions(lambda: (x.restarts, x.status.state, x.last_error or "")) as seen:
+            os.kill(pid, signal.SIGKILL)
+            waiter.join(120)
+            assert "y" in started and started["y"].placement["node_id"] == node_a
+            # X's restart windows last ~5 s each and Y's start may take longer on a loaded machine: the states are
+            # recorded as they change and checked in order afterwards, not polled after Y's start.
+            until(lambda: "could not be restarted" in (x.last_error or ""), 120, "the final error")
+            first = seen.index_of(lambda r, st, err: r == 1 and st == "starting", "X's first restart under way")
+            failed = seen.index_of(lambda r, st, err: r == 2 and "restart 1 failed" in err,
+                                   "the first restart's timeout", after=first)
+            err = seen.rows[failed][2]
+            assert "did not start within 5 s" in err and "died" in err
+            assert err.endswith("restart 2/2 in 0.4 s")
+            seen.index_of(lambda r, st, err: r == 2 and st == "starting", "the second try", after=failed - 1)
         assert x.status.state == "error" and x.restarts == 2 and x.restart_at is None
         assert "(2/2 restarts used)" in x.last_error and "did not start within 5 s" in x.last_error
         assert sup.get(started["y"].id).status.state != "error"

@@ -215,8 +215,7 @@ def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
         t0, anchor = float(ts[0]), "first decoded sample"
     else:
         return np.zeros(0, dtype=np.int64), "none", 0.0
-    pos = (ts - t0) / period
-    idx = np.rint(pos).astype(np.int64)
+    idx = np.rint(pos := (ts - t0) / period).astype(np.int64)
     return idx, anchor, float(np.abs(pos - idx).max()) if len(idx) else 0.0
 
 
@@ -287,7 +286,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     label_map
         Event → class name (``None`` ignores it); classes must be model outputs. Default: the card's, less its
         events the test (or reference) files do not hold (:func:`~bci_stream.train.evaluate.inputs.held_label_map`);
-        the test files' map is ``settings.label_map`` and the service's ``options.markers.marker_map``.
+        the test files' map is ``settings.label_map``; the service's ``marker_map`` maps non-trial classes to None.
     speed
         Replay pace, times real time (``0 < speed <= 32``; 4–8 at 160 Hz). Outputs do not depend on it.
     decision_times, trial_classes
@@ -347,7 +346,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     held = [held_label_map(label_map, [e for d in loaded for e in d["rec"].events], given=given, what=what,
                            error=LiveEvaluationError, classes=classes)
             for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded]
-    label_map, map_notes = held[0][0], [n for _, notes in held for n in notes]  # the test files': the service's too
+    label_map, map_notes = held[0][0], [n for _, notes in held for n in notes]  # the test files'
+    marker_map = {k: (v if v in classes else None) for k, v in label_map.items()}  # the service scores trial classes
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
@@ -356,7 +356,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
         for d in tests:
             rec, t_start = d["rec"], time.monotonic()
-            run = _stream_through_service(client, ref, rec, speed, card, timeout, label_map)
+            run = _stream_through_service(client, ref, rec, speed, card, timeout, marker_map)
             idx, anchor, off_grid = _sample_index(run["ts"], run["markers"], rec, 1.0 / (sfreq * speed))
             live, counts = _place(run["y"], idx, rec.n_times)
             offline = decode_offline(entry, d["x"]).astype(np.float64)
