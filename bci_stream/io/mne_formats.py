@@ -30,20 +30,34 @@ MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
 _MNE_UNKNOWN_UNIT = "n/a"
 #: The labels of the EDF+/BDF+ annotation signals (mne reads them as annotations, not as channels).
 _EDF_ANNOTATIONS = ("EDF Annotations", "BDF Annotations")
-#: EDF/BDF signal labels read as trigger (stim) channels, in any case: mne's own (``Status``, ``Trigger``) and the
-#: other usual spellings of a trigger channel (mne would read those as EEG).
-_TRIGGER_LABELS = ("status", "trigger", "trig", "stim", "sti 014", "sti014", "sti101", "sti 101")
+#: mne's own EDF/BDF trigger labels (its ``stim_channel="auto"``), any case: a stim channel whatever it holds.
+_MNE_TRIGGER_LABELS = ("status", "trigger")
+#: Other usual labels of an EDF/BDF trigger channel, any case (mne alone reads them as EEG): a stim channel only when
+#: the signal looks like one (see :func:`_edf_stim_channels`), else data.
+_OTHER_TRIGGER_LABELS = ("trig", "stim", "sti 014", "sti014", "sti101", "sti 101")
 
 
 def _edf_stim_channels(path: Path) -> list[str] | str:
-    """The labels of ``path``'s trigger channels (:data:`_TRIGGER_LABELS`), for mne's ``stim_channel``; ``"auto"``
-    (mne's rule) when the header does not parse or has none."""
+    """The labels of ``path``'s trigger channels, for mne's ``stim_channel``: mne's own (``Status``, ``Trigger``) and
+    each signal labelled as in :data:`_OTHER_TRIGGER_LABELS` whose physical dimension is not a voltage (blank,
+    ``Boolean``, ``-``: a voltage one is an EEG or analog channel) and that has no more samples per record than the
+    fastest data signal (mne takes its sfreq from the data signals but its length from the fastest). ``"auto"``
+    (mne's rule) when there is no such signal or the header's numbers do not parse."""
     try:
         header = _edf_header(path)
     except OSError:
         return "auto"
-    labels = [label for label in header.labels if label.lower() in _TRIGGER_LABELS] if header else []
-    return labels or "auto"
+    if header is None or header.layout is None:
+        return "auto"
+    lowered = [label.lower() for label in header.labels]
+    known = _MNE_TRIGGER_LABELS + _OTHER_TRIGGER_LABELS
+    fastest = max((n for n, label, low in zip(header.layout.n_samps, header.labels, lowered)
+                   if low not in known and label not in _EDF_ANNOTATIONS), default=0)
+    other = [label for label, low, dim, n in zip(header.labels, lowered, header.dims, header.layout.n_samps)
+             if low in _OTHER_TRIGGER_LABELS and volts_per_unit(dim) is None and n <= fastest]
+    if not other:
+        return "auto"
+    return [label for label, low in zip(header.labels, lowered) if low in _MNE_TRIGGER_LABELS] + other
 
 
 def _read_raw(path: Path):
@@ -134,21 +148,26 @@ def trigger_codes(raw, path: Path) -> np.ndarray:
     non-zero code is an event, as with ``consecutive=True``, and a one-sample trigger counts, ``shortest_event=1``):
 
     * **Which channel.** Neuromag's composite ``STI101`` or ``STI 014`` when present, else the first stim channel
-      (FIF: as the file types it; EDF/BDF: a channel labelled ``Status``, ``Trigger``, ``TRIG``, ``STIM``,
-      ``STI 014`` or ``STI101``, any case, where mne alone reads only the first two). Other stim channels (e.g. the
-      single lines ``STI 001`` ... beside ``STI 014``) are not read.
-    * **BDF (BioSemi).** The ``Status`` channel holds 24 bits: the trigger code in bits 0-15, system flags in bits
-      16-23 (16 new epoch, 20 CMS in range, 22 battery low, 17-19/21 speed mode), set and toggling in real
-      recordings. mne keeps bits 0-16; we keep bits 0-15 (``mne.find_events(..., mask=2**16 - 1,
-      mask_type="and")``, as mne's ``read_raw_bdf`` documents), so a flag never makes an event and a trigger 1
-      reads 1. A device that writes its codes in bits 8-15 gives codes x256 (``--labels 256=left``).
+      (FIF: as the file types it; EDF/BDF: a channel labelled ``Status`` or ``Trigger``, mne's own, or ``TRIG``,
+      ``STIM``, ``STI 014``, ``STI014``, ``STI101`` or ``STI 101`` when its physical dimension is not a voltage
+      (blank, ``Boolean``, ``-``) and it has no more samples per record than the fastest data channel; any case;
+      such a label on a voltage channel is data). Other stim channels (e.g. the single lines ``STI 001`` ...
+      beside ``STI 014``) are not read.
+    * **BDF.** Every BDF trigger channel keeps bits 0-15. A BioSemi ``Status`` holds 24 bits: the trigger code in
+      bits 0-15, system flags in bits 16-23 (16 new epoch, 20 CMS in range, 22 battery low, 17-19/21 speed mode),
+      set and toggling in real recordings. mne keeps bits 0-16; we keep bits 0-15 (``mne.find_events(...,
+      mask=2**16 - 1, mask_type="and")``, as mne's ``read_raw_bdf`` documents), so a flag never makes an event and a
+      trigger 1 reads 1. A BDF trigger channel with codes from 65536 up loses those bits; a device that writes its
+      codes in bits 8-15 gives codes x256 (``--labels 256=left``).
     * **Values.** EDF/BDF: the channel's physical values, computed from the file's digital samples and its
       physical/digital range (mne truncates them to integers, so a code 2 stored as 1.99998, as mne's own EDF export
-      writes it, would read 1; a BioSemi ``Status`` has equal ranges: the value is the 24-bit word). Each sample
-      rounds to the nearest integer; a run of the same code is one event, however short
-      (one sample included). A channel with values further than 0.25 from an integer (an analog line, noise) is
-      read the same way, with a :class:`RecordingWarning`: its noise makes spurious events. A negative code (a
-      Neuromag ``STI101`` past 32767, read as int16) stays negative.
+      writes it, would read 1; a BioSemi ``Status`` has equal ranges: the value is the 24-bit word). When the
+      file's header or layout is not one this reader follows, mne's values are used, with a
+      :class:`RecordingWarning` naming the file and channel (codes may be truncated). Each sample rounds to the
+      nearest integer; a run of the same code is one event, however short (one sample included). A channel with
+      values further than 0.25 from an integer (an analog line, noise) is read the same way, with a
+      :class:`RecordingWarning`: its noise makes spurious events. A negative code (a Neuromag ``STI101`` past
+      32767, read as int16) stays negative.
     """
     names = raw.ch_names
     types = raw.get_channel_types()
@@ -157,6 +176,10 @@ def trigger_codes(raw, path: Path) -> np.ndarray:
     values = raw.get_data(picks=[name])[0]
     if path.suffix.lower() in (".edf", ".bdf"):  # mne truncates an EDF code 1.99998 to 1: read the file's samples
         own = _edf_signal(path, names.index(name), raw.n_times)
+        if own is None:
+            warnings.warn(f"{path.name}: trigger channel {name!r} is read as mne reads it (this reader does not follow "
+                          f"the file's header or layout), so its codes may be truncated: a code stored as 1.9999 "
+                          f"reads 1", RecordingWarning, stacklevel=3)
         values = values if own is None else own
     codes = np.rint(values)
     off = np.abs(values - codes) > _CODE_TOLERANCE
@@ -171,36 +194,52 @@ def trigger_codes(raw, path: Path) -> np.ndarray:
     return codes
 
 
-class _EdfHeader(NamedTuple):
-    """What bci-stream reads of an EDF/BDF header: one entry per signal in each list (annotation signals too)."""
+class _EdfLayout(NamedTuple):
+    """The numbers of an EDF/BDF header: one entry per signal in each list (annotation signals too)."""
 
     n_bytes: int  # header size: where the first data record starts
-    n_records: int  # -1 when the writer did not know it
-    labels: list[str]
-    dims: list[str]  # physical dimension (``uV``, ``degC``, blank)
     physical: list[tuple[float, float]]  # (min, max)
     digital: list[tuple[float, float]]
     n_samps: list[int]  # samples per data record
 
 
+class _EdfHeader(NamedTuple):
+    """What bci-stream reads of an EDF/BDF header: one entry per signal in each list (annotation signals too)."""
+
+    labels: list[str]
+    dims: list[str]  # physical dimension (``uV``, ``degC``, blank)
+    layout: _EdfLayout | None  # None when a number does not parse as mne parses it
+
+
+def _edf_field(text: str) -> str:
+    """A numeric header field as mne reads it: up to the first NUL, a comma read as the decimal point."""
+    return text.split("\x00")[0].replace(",", ".").strip()
+
+
 def _edf_header(path: Path) -> _EdfHeader | None:
-    """The EDF/BDF header of ``path``, or None when a number in it does not parse (mne read the file anyway)."""
+    """The EDF/BDF header of ``path``, or None when its signal count does not parse or is not positive (then mne
+    refuses the file). Labels and dimensions are read even when another number does not parse."""
     with path.open("rb") as f:
         head = f.read(256).decode("latin-1")
         try:
-            ns = int(head[252:256])
-            fields = f.read(ns * 256).decode("latin-1")
-
-            def column(at: int, width: int = 8) -> list[str]:  # one field per signal, from character ``at`` on
-                return [fields[at + width * k:at + width * (k + 1)].strip() for k in range(ns)]
-
-            at = ns * (16 + 80)  # label, transducer; then dimension, 4 ranges, prefiltering (80), samples
-            pmin, pmax, dmin, dmax = ([float(v) for v in column(at + ns * 8 * j)] for j in range(1, 5))
-            return _EdfHeader(int(head[184:192]), int(head[236:244]), column(0, 16), column(at),
-                              list(zip(pmin, pmax)), list(zip(dmin, dmax)),
-                              [int(v) for v in column(at + ns * (5 * 8 + 80))])
+            ns = int(_edf_field(head[252:256]))
         except ValueError:
             return None
+        if ns <= 0:
+            return None
+        fields = f.read(ns * 256).decode("latin-1")
+
+    def column(at: int, width: int = 8) -> list[str]:  # one field per signal, from character ``at`` on
+        return [fields[at + width * k:at + width * (k + 1)].strip() for k in range(ns)]
+
+    at = ns * (16 + 80)  # label, transducer; then dimension, 4 ranges, prefiltering (80), samples
+    try:
+        pmin, pmax, dmin, dmax = ([float(_edf_field(v)) for v in column(at + ns * 8 * j)] for j in range(1, 5))
+        layout = _EdfLayout(int(_edf_field(head[184:192])), list(zip(pmin, pmax)), list(zip(dmin, dmax)),
+                            [int(_edf_field(v)) for v in column(at + ns * (5 * 8 + 80))])
+    except ValueError:
+        layout = None
+    return _EdfHeader(column(0, 16), column(at), layout)
 
 
 def _edf_signal(path: Path, index: int, n_times: int) -> np.ndarray | None:
@@ -208,24 +247,24 @@ def _edf_signal(path: Path, index: int, n_times: int) -> np.ndarray | None:
     counted, as mne counts channels), each sample held until the next at the file's fastest rate, as mne reads a
     slower stim channel; None when the file's layout does not give ``n_times`` samples (mne's values are used)."""
     header = _edf_header(path)
-    if header is None:
+    layout = header.layout if header else None
+    if layout is None:
         return None
     signals = [k for k, label in enumerate(header.labels) if label not in _EDF_ANNOTATIONS]
-    if index >= len(signals) or not header.n_samps[signals[index]]:
+    if index >= len(signals) or not layout.n_samps[signals[index]]:
         return None
-    k, per_record, width = signals[index], header.n_samps, 3 if path.suffix.lower() == ".bdf" else 2
-    (pmin, pmax), (dmin, dmax) = header.physical[k], header.digital[k]
+    k, per_record, width = signals[index], layout.n_samps, 3 if path.suffix.lower() == ".bdf" else 2
+    (pmin, pmax), (dmin, dmax) = layout.physical[k], layout.digital[k]
     record = sum(per_record) * width
-    n_records = (path.stat().st_size - header.n_bytes) // record
-    n_records = n_records if header.n_records < 0 else min(n_records, header.n_records)
+    n_records = (path.stat().st_size - layout.n_bytes) // record  # mne's count: the header's may be wrong or -1
     if n_records <= 0 or dmax == dmin:
         return None
-    body = np.memmap(path, dtype=np.uint8, mode="r", offset=header.n_bytes, shape=(n_records, record))
+    body = np.memmap(path, dtype=np.uint8, mode="r", offset=layout.n_bytes, shape=(n_records, record))
     start = sum(per_record[:k]) * width  # only these bytes of each record are read
     raw = body[:, start:start + per_record[k] * width].reshape(n_records, per_record[k], width).astype(np.int64)
     digital = raw[..., 0] | raw[..., 1] << 8 | (raw[..., 2] << 16 if width == 3 else 0)
     digital -= np.where(digital >= 1 << (8 * width - 1), 1 << (8 * width), 0)  # little-endian two's complement
-    fastest = max(per_record)
+    fastest = max(per_record[j] for j in signals)  # as mne's length: the annotation signals not counted
     digital = digital[:, (np.arange(fastest) * per_record[k]) // fastest].ravel()  # sample-and-hold
     if digital.size != n_times:
         return None
