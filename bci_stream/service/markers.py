@@ -10,6 +10,13 @@ never fatal: the thread looks for it again with a bounded backoff. A marker stre
 the end of every replay) is no error: ``reason`` says so and ``error`` stays None; ``error`` is for a stream that
 broke the follower (state ``error``).
 
+The scorer is given every decoded chunk from the decoder's first output on, the marker stream connected or not: a
+cue is decided at its own timestamp, and its marker often arrives after the samples it cues were decoded (the
+follower opens its inlet, reads the clock offset and is drained by the worker's next tick some 0.7 s after the data
+started; ``replay --wait-for-consumer`` holds its first markers until then; a sender may push late); the scorer's
+bounded history holds those outputs. A marker pushed before the follower's inlet opened is never received: not
+scored.
+
 Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
 gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``), 0 being
@@ -188,7 +195,6 @@ class MarkerHub:
         self.scorer = scorer
         self.why_off = why_off
         self.recorder = recorder
-        self.live = False  # outputs go to the scorer once a marker stream was connected (else nothing changes)
         self.stream: dict[str, Any] | None = None
         self.received = self.connects = 0
         self.offset = 0.0
@@ -218,8 +224,8 @@ class MarkerHub:
         return cls(follower, scorer, why_off, recorder, unfollowed_since)
 
     def outputs(self, ts_out: Any, y: Any) -> None:
-        """A decoded chunk (this host's clock): to the scorer, once a marker stream was found."""
-        if self.live and self.scorer is not None:
+        """A decoded chunk (this host's clock): to the scorer, connected or not (see the module docstring)."""
+        if self.scorer is not None:
             self.scorer.outputs(ts_out, y)
 
     def tick(self) -> None:
@@ -240,7 +246,6 @@ class MarkerHub:
             elif kind == "connect":
                 _, self.stream, self.offset, opened = item
                 self.connects += 1
-                self.live = True
                 if rec is not None:
                     rec.marker_stream(self.stream)
                     rec.marker_clock_offset(pylsl.local_clock(), self.offset)
