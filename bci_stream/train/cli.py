@@ -205,8 +205,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
             for path in _write_live(res, out):
                 click.echo(f"wrote {path}")
         if not res["checks"]["passed"]:
-            click.echo("error: the live decoding does not match what was sent / the offline decoding (see checks)",
-                       err=True)
+            click.echo("error: the live decoding does not match what was sent / the offline decoding, or the "
+                       "service's live score differs from the offline rule (see checks)", err=True)
             ctx.exit(1)
         return
 
@@ -251,6 +251,10 @@ def _live_table(result: dict[str, Any]) -> str:
              f"{', '.join(s['trial_classes'])}; decision: {s['decision_rule']}", "", head, "-" * len(head)]
     lines += [f"{name:<{nw}} {r['sent']:>7} {r['decoded']:>7} {r['missing']:>7} {r['max_abs_diff']:>13.2g} "
               f"{'yes' if r['decisions_identical'] else 'NO':>14}" for name, r in rows]
+    from bci_stream.train.evaluate.live_scoring import service_vs_offline_line
+
+    lines += [""] + [service_vs_offline_line(Path(r["file"]).name, r.get("service_vs_offline"))
+                     for r in result["files"]]
     head = f"{'file':<{nw}} {'trials':>6} {'chance':>6}  " + "  ".join(f"{'@' + t:<{w}}" for t in times)
     head += "".join(f"  {ref.get('method', 'CSP+LDA') + ' @' + format(ref['decision_time_s'], 'g') + 's':<{w}}"
                     for ref in refs)
@@ -277,7 +281,9 @@ def _live_table(result: dict[str, Any]) -> str:
     c = result["checks"]
     lines.append(f"checks: no loss {'yes' if c['no_loss'] else 'NO'}; max |live - offline| {c['max_abs_diff']:.2g} "
                  f"(tolerance {c['tolerance']:g}); per-trial decisions identical to offline "
-                 f"{'yes' if c['decisions_identical'] else 'NO'} -> {'PASSED' if c['passed'] else 'FAILED'}")
+                 f"{'yes' if c['decisions_identical'] else 'NO'}; the service's live score identical to the offline "
+                 f"rule {'yes' if c.get('service_scoring_identical', True) else 'NO'} -> "
+                 f"{'PASSED' if c['passed'] else 'FAILED'}")
     return "\n".join(lines)
 
 

@@ -8,17 +8,16 @@ offline code (:func:`~bci_stream.train.evaluate.metrics.evaluate_probs`, *instan
 trial classes at cue + t) with a Wilson 95 % interval. Checked: decoded == sent, max |live - offline|
 (:func:`bci_stream.engine.offline.decode_offline`), same per-trial decisions. The epoch CSP+LDA baseline
 (:func:`~bci_stream.train.evaluate.baseline.csp_lda`) and the epoch TS+LR baseline (:func:`~.baseline.ts_lr`)
-fitted on ``reference_train`` are scored on the same cues.
+fitted on ``reference_train`` are scored on the same cues. The service's own live trial score (its status
+``scoring``) is compared with that offline rule at the service's decision time, trial by trial
+(:mod:`~bci_stream.train.evaluate.live_scoring`). The replay and the service's side of each recording are in
+:mod:`~bci_stream.train.evaluate.live_service`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,50 +25,13 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
-from bci_stream.core.errors import BciStreamError
 from bci_stream.train.evaluate.inputs import REFERENCE, file_options, held_label_map, load_for_model
+from bci_stream.train.evaluate.live_scoring import keep_trials, service_vs_offline, service_vs_offline_line
+from bci_stream.train.evaluate.live_service import LiveEvaluationError, stream_through_service
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
 MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
 TOLERANCE = 1e-4  #: largest accepted max |live - offline| (float32 rounding through the service)
-
-
-class LiveEvaluationError(BciStreamError):
-    """A live evaluation cannot run as asked, or the service did not decode the replayed stream."""
-
-
-class _ReplayThread(threading.Thread):
-    """``run_replay`` on a thread: outlets up → :attr:`ready`; first push once :attr:`started_pushing` is set."""
-
-    def __init__(self, rec: Any, name: str, speed: float, wait_s: float) -> None:
-        super().__init__(name=f"replay-{name}", daemon=True)
-        self.rec, self.stream_name, self.source_id, self.speed, self.wait_s = rec, name, f"{name}-src", speed, wait_s
-        self.ready, self.stop_event, self.started_pushing = threading.Event(), threading.Event(), threading.Event()
-        self.aborted, self.pushed, self.error = False, None, None
-
-    def _on_ready(self, _rec: Any) -> None:
-        self.ready.set()
-        self.started_pushing.wait()
-        if self.aborted:
-            raise LiveEvaluationError("the evaluation stopped before the first push")
-
-    def abort(self) -> None:
-        """Never start, or stop pushing (a replay that has finished is left as it is)."""
-        self.aborted = True
-        self.stop_event.set()
-        self.started_pushing.set()
-
-    def run(self) -> None:
-        from bci_stream.sim.replay import run_replay
-
-        try:
-            self.pushed = run_replay(self.rec.source, self.stream_name, recording=self.rec, speed=self.speed,
-                                     source_id=self.source_id, stop_event=self.stop_event,
-                                     on_ready=self._on_ready, wait_for_consumer=self.wait_s, linger=self.wait_s)
-        except BaseException as exc:  # reported by the evaluating thread (unless it gave up first)
-            self.error = exc
-        finally:
-            self.ready.set()
 
 
 def _resolve_model(model_ref: str, models_dir: Path | str | None) -> tuple[Any, Path, str]:
@@ -109,100 +71,9 @@ def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any, opti
     return {"rec": d.rec, "raw": d.raw, "x": d.x, "labels": lut[d.labels], "notes": d.notes}
 
 
-def _status(client: Any, decoder_id: str) -> dict[str, Any]:
-    return client.get(f"/decoders/{decoder_id}").raise_for_status().json()
-
-
-def _open_inlet(name: str, max_buflen: int, closers: contextlib.ExitStack, timeout: float = 10.0) -> Any:
-    import pylsl
-    found = pylsl.resolve_bypred(f"name='{name}'", 1, timeout)
-    if not found:
-        raise LiveEvaluationError(f"LSL stream {name!r} was not found within {timeout:g} s")
-    inlet = pylsl.StreamInlet(found[0], max_buflen=max_buflen, processing_flags=0)
-    closers.callback(inlet.close_stream)
-    inlet.open_stream(timeout=timeout)
-    return inlet
-
-
-def _start_decoder(client: Any, replay: _ReplayThread, model_ref: str, timeout: float,
-                   marker_map: Mapping[str, str | None]) -> tuple[str, str]:
-    """``POST /decoders`` on the replay's stream, live scoring by ``marker_map``; waits until it runs: id, output."""
-    spec = {"stream": {"name": replay.stream_name, "source_id": replay.source_id}, "model": model_ref,
-            "options": {"resolve_timeout": timeout, "max_buffer_s": 60.0, "markers": {"marker_map": dict(marker_map)}}}
-    r = client.post("/decoders", json=spec)
-    if r.status_code != 201:
-        raise LiveEvaluationError(f"POST /decoders answered {r.status_code}: {r.text}")
-    decoder_id, deadline = r.json()["id"], time.monotonic() + timeout
-    while (st := _status(client, decoder_id))["state"] != "running" or not st.get("output_stream"):
-        if st["state"] in ("error", "stopped") or time.monotonic() > deadline:
-            client.delete(f"/decoders/{decoder_id}")
-            raise LiveEvaluationError(f"decoder {decoder_id} was not running within {timeout:g} s: state "
-                                      f"{st['state']!r}, {st.get('last_error')}")
-        time.sleep(0.05)
-    return decoder_id, st["output_stream"]["name"]
-
-
-def _stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, card: Any,
-                            timeout: float, marker_map: Mapping[str, str | None]) -> dict[str, Any]:
-    """Replay one recording, decode it in the service; every decoded sample, the markers, the service's counters."""
-    import pylsl
-
-    from bci_stream.lsl.info import read_ch_names
-
-    replay = _ReplayThread(rec, f"bci-eval-{os.getpid()}-{uuid.uuid4().hex[:8]}", speed, wait_s=timeout)
-    replay.start()
-    decoder_id, inlets = None, contextlib.ExitStack()
-    try:
-        if not replay.ready.wait(timeout) or replay.error is not None:
-            raise LiveEvaluationError(f"the replay of {rec.source} did not start: {replay.error!r}")
-        decoder_id, out_name = _start_decoder(client, replay, model_ref, timeout, marker_map)
-        inlet = _open_inlet(out_name, int(math.ceil(rec.duration)) + 30, inlets)  # room for the whole file
-        if (labels := read_ch_names(inlet.info(timeout=10.0))) != list(card.output.labels):
-            raise LiveEvaluationError(f"{out_name!r} has channels {labels}, model outputs {card.output.labels}")
-        markers = _open_inlet(f"{replay.stream_name}-markers", 60, inlets)
-        replay.started_pushing.set()
-        ys, tss, marks, max_lag, drain_until = [], [], [], 0.0, None
-        now = last_data = time.monotonic()
-        t_end, next_check = now + rec.duration / speed + timeout, now + 1.0
-        while drain_until is None or now < drain_until:  # after the last sample, 0.5 s more: duplicates?
-            y, ts = inlet.pull_chunk(timeout=0.1, max_samples=4096, as_numpy=True)
-            m, mts = markers.pull_chunk(timeout=0.0)
-            marks += [(s[0], t) for s, t in zip(m, mts)]
-            if len(ts):
-                ys.append(np.array(y, dtype=np.float64))
-                tss.append(np.array(ts, dtype=np.float64))
-                last_data, max_lag = time.monotonic(), max(max_lag, pylsl.local_clock() - float(ts[-1]))
-            if (now := time.monotonic()) > next_check:
-                next_check = now + 1.0
-                if (st := _status(client, decoder_id))["state"] == "error":
-                    raise LiveEvaluationError(f"decoder {decoder_id} failed while decoding: {st['last_error']}")
-            if replay.error is not None:
-                raise LiveEvaluationError(f"the replay of {rec.source} failed: {replay.error!r}")
-            if drain_until is None and (sum(map(len, tss)) >= rec.n_times or now > t_end
-                                        or (not replay.is_alive() and now - last_data > 5.0)):
-                drain_until = now + 0.5
-        inlets.close()  # consumers go first (else liblsl logs a broken transmission): ours, the decoder's, the replay
-        received, deadline = sum(map(len, tss)), time.monotonic() + 5.0
-        while _status(client, decoder_id)["counters"]["samples_out"] < received and time.monotonic() < deadline:
-            time.sleep(0.05)  # the worker's counters arrive every status_interval
-        final, decoder_id = client.delete(f"/decoders/{decoder_id}").json(), None
-        replay.join(timeout=10.0)
-        return {"y": np.concatenate(ys) if ys else np.zeros((0, card.n_outputs)), "stream": replay.stream_name,
-                "ts": np.concatenate(tss) if tss else np.zeros(0), "markers": marks, "received": received,
-                "sent": -1 if replay.pushed is None else replay.pushed, "max_lag_s": max_lag,
-                "service": {k: final.get(k) for k in ("state", "counters", "latency_ms", "scoring")}}
-    finally:  # on error too: consumers first, the replay last (its outlets go once it has no consumer left)
-        inlets.close()
-        if decoder_id is not None:
-            with contextlib.suppress(Exception):  # the server goes down next; the first error is reported
-                client.delete(f"/decoders/{decoder_id}")
-        replay.abort()
-        replay.join(timeout=10.0)
-
-
 def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
-                  period: float) -> tuple[np.ndarray, str, float]:
-    """Sample index of each decoded timestamp, the anchor used, the largest distance off the sample grid.
+                  period: float) -> tuple[np.ndarray, str, float, float | None]:
+    """Sample index of each decoded timestamp, the anchor used, the largest distance off the sample grid, ``t0``.
 
     The replay stamps sample ``k`` ``t0 + k * period`` and the cue at sample ``onset`` ``t0 + onset * period``:
     each cue marker gives ``t0``. Without markers, the first decoded sample is taken as sample 0.
@@ -214,9 +85,9 @@ def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
     elif len(ts):
         t0, anchor = float(ts[0]), "first decoded sample"
     else:
-        return np.zeros(0, dtype=np.int64), "none", 0.0
+        return np.zeros(0, dtype=np.int64), "none", 0.0, None
     idx = np.rint(pos := (ts - t0) / period).astype(np.int64)
-    return idx, anchor, float(np.abs(pos - idx).max()) if len(idx) else 0.0
+    return idx, anchor, float(np.abs(pos - idx).max()) if len(idx) else 0.0, t0
 
 
 def _place(y: np.ndarray, idx: np.ndarray, n_times: int) -> tuple[np.ndarray, dict[str, int]]:
@@ -299,16 +170,20 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         ``--stream`` / ``--marker-stream`` (format options, each given to the files whose format takes it) and
         ``--channel-names``, for ``files`` and ``reference_train`` alike (:mod:`bci_stream.train.evaluate.inputs`).
     tolerance, timeout, echo
-        Largest ``max |live - offline|`` accepted by ``checks["passed"]``; seconds to wait for the decoder
-        and for its output beyond the replay's duration; called with one progress line per step (or None).
+        Largest ``max |live - offline|`` accepted by ``checks["passed"]``; seconds to wait for the decoder (and its
+        marker follower) and for its output beyond the replay's duration; called with one progress line per step
+        (and per file the service's live score beside the offline one), or None.
 
     Returns
     -------
     dict
         ``model``, ``settings``, ``files`` (per recording: ``sent``, ``decoded``, ``missing``,
         ``max_abs_diff``, ``decisions_identical``, ``accuracy`` per decision time with Wilson ``ci95``,
-        ``chance``, per-trial ``trials`` live and offline, the service's final counters, ``metrics``),
-        ``overall`` (pooled), ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None), ``checks``.
+        ``chance``, per-trial ``trials`` live and offline, the service's final counters and live ``scoring``,
+        ``service_vs_offline``: that score beside the offline rule's at the service's decision time,
+        :func:`~bci_stream.train.evaluate.live_scoring.service_vs_offline`, ``metrics``), ``overall`` (pooled),
+        ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None), ``checks`` (``passed``: no loss,
+        ``max_abs_diff <= tolerance`` and ``service_scoring_identical`` in every file).
 
     Raises
     ------
@@ -355,9 +230,11 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
         for d in tests:
-            rec, t_start = d["rec"], time.monotonic()
-            run = _stream_through_service(client, ref, rec, speed, card, timeout, marker_map)
-            idx, anchor, off_grid = _sample_index(run["ts"], run["markers"], rec, 1.0 / (sfreq * speed))
+            rec, t_start, period = d["rec"], time.monotonic(), 1.0 / (sfreq * speed)
+            cues = [e.description for e in rec.events if e.onset < rec.n_times]  # the replay's markers
+            markers = {"marker_map": marker_map, "keep_trials": keep_trials(marker_map, cues)}
+            run = stream_through_service(client, ref, rec, speed, card, timeout, markers)
+            idx, anchor, off_grid, t0 = _sample_index(run["ts"], run["markers"], rec, period)
             live, counts = _place(run["y"], idx, rec.n_times)
             offline = decode_offline(entry, d["x"]).astype(np.float64)
             got = np.unique(idx[(idx >= 0) & (idx < rec.n_times)])
@@ -365,6 +242,10 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             m_live = evaluate_probs([live], [d["labels"]], outputs, classes, sfreq, times)
             trials = [{**a, "offline_decisions": b["decisions"]} for a, b in zip(
                 *(_decisions(p, d["labels"], class_ids, outputs, sfreq, times) for p in (live, offline)))]
+            scoring = run["service"]["scoring"] or {}  # beside the offline rule at its decision time
+            at = [scoring["decision_time_s"]] if "trials" in scoring else []
+            vs = service_vs_offline(scoring, _decisions(live, d["labels"], class_ids, outputs, sfreq, at), t0,
+                                    period, sfreq)
             c = run["service"]["counters"]
             no_loss = (run["sent"] == run["received"] == rec.n_times and not any(counts.values())
                        and c.get("samples_in") == c.get("samples_out") == rec.n_times
@@ -376,10 +257,12 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                 "decisions_identical": all(t["decisions"] == t["offline_decisions"] for t in trials),
                 "index_anchor": anchor, "max_off_grid": off_grid, "max_lag_s": run["max_lag_s"],
                 "wall_s": time.monotonic() - t_start, "stream": run["stream"], "service": run["service"],
-                "nonfinite_values": int(c.get("nonfinite_values") or 0), **_summary(m_live, times), "trials": trials})
+                "nonfinite_values": int(c.get("nonfinite_values") or 0), **_summary(m_live, times), "trials": trials,
+                "service_vs_offline": vs})
             say(f"{Path(rec.source).name}: sent {run['sent']}, decoded {run['received']}, missing {counts['missing']}, "
                 f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}; "
                 f"stream '{run['stream']}'")
+            say(service_vs_offline_line(Path(rec.source).name, vs))
     m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times)
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
@@ -389,8 +272,11 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     refs = {key: score_ref(fn, train, tests, sfreq, class_ids, window_s=tuple(reference_window_s)) if train else None
             for key, fn in (("reference", csp_lda), ("reference_ts_lr", ts_lr))}
     checks = {"no_loss": all(r["no_loss"] for r in per_file), "max_abs_diff": overall["max_abs_diff"],
-              "tolerance": tolerance, "decisions_identical": overall["decisions_identical"]}
-    checks["passed"] = bool(checks["no_loss"] and checks["max_abs_diff"] <= tolerance)
+              "tolerance": tolerance, "decisions_identical": overall["decisions_identical"],
+              "service_scoring_identical": all((r["service_vs_offline"] or {}).get("identical", True)
+                                               for r in per_file)}
+    checks["passed"] = bool(checks["no_loss"] and checks["max_abs_diff"] <= tolerance
+                            and checks["service_scoring_identical"])
     rule = "instant: argmax over the trial classes of the output at cue + t"
     return {"model": card.ref, "sha256": card.sha256, "kind": "live",
             "settings": {"speed": speed, "decision_times_s": times, "decision_rule": rule, "label_map": label_map,

@@ -1,0 +1,101 @@
+"""The service's own live trial score beside the offline rule that ``evaluate --live`` publishes.
+
+The service scores each cue marker at the output ``round(decision_time_s * sfreq)`` samples after it
+(:mod:`bci_stream.service.scoring`); ``evaluate --live`` scores each labelled trial of the file at its onset sample
+plus as many samples, on the same decoded stream. On a replay both count samples from the same cue, so they must
+give the same trials, decided at the same sample, with the same class: :func:`service_vs_offline` says whether they
+do, trial by trial. Apart by definition (not a difference): a cue whose decision sample lies past the end of the
+data is ``pending`` in the service and left out by the offline rule. The service counts as ``missed`` a cue with no
+output within ``max_lag_s`` of it, or with a gap in the data before its decision sample; that trial is a difference
+(the offline rule decides it from the outputs placed on the sample grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+MAX_KEEP_TRIALS = 1000  #: the bound of ``options.markers.keep_trials`` (bci_stream.core.spec.MarkerOptions)
+MIN_KEEP_TRIALS = 20  #: the service's default
+
+
+def keep_trials(marker_map: Mapping[str, str | None], cues: Iterable[str]) -> int:
+    """``options.markers.keep_trials`` that lists every trial cue of ``cues`` (marker values mapped to a class) in the
+    service's ``scoring.last``: at least the service's default, at most the spec's bound (beyond it, the last
+    :data:`MAX_KEEP_TRIALS` trials are compared one by one; the counts are compared in full)."""
+    n_cues = sum(marker_map.get(c) is not None for c in cues)
+    return min(MAX_KEEP_TRIALS, max(MIN_KEEP_TRIALS, n_cues))
+
+
+def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mapping[str, Any]], t0: float | None,
+                       period: float, sfreq: float) -> dict[str, Any] | None:
+    """The service's live score (its status ``scoring``) and the offline rule's at the service's decision time.
+
+    Parameters
+    ----------
+    scoring
+        The decoder's final status ``scoring`` (``trials``, ``correct``, ``missed``, ``pending``,
+        ``decision_time_s`` and the ``last`` trials with ``cue_t``, ``decision_t``, ``class``, ``predicted``).
+    trials
+        Evaluate's trials of the decoded stream in onset order: ``onset`` (sample), ``label`` and ``decisions``
+        with the class decided at the service's decision time (key ``f"{decision_time_s:g}s"``; None when the
+        decision sample lies past the end of the data).
+    t0, period
+        The replay's clock: sample ``k`` is stamped ``t0 + k * period`` (``period = 1 / (sfreq * speed)``); None
+        when nothing was decoded.
+    sfreq
+        The nominal rate: the decision is ``round(decision_time_s * sfreq)`` samples after the cue.
+
+    Returns
+    -------
+    dict or None
+        None when the service did not score (its ``scoring`` is off). Else ``decision_time_s``, ``compared``
+        (trials compared one by one), ``differ`` (each trial on which they differ: ``onset``, ``label``,
+        ``offline`` and ``service`` decisions, the service's ``decision_sample`` beside ``offline_decision_sample``;
+        a side that has no such trial gives None), ``service`` (``trials``, ``correct``, ``missed``, ``pending``),
+        ``offline`` (``trials``, ``correct``) and ``identical``: no trial differs and the counts are equal.
+    """
+    if not scoring or "trials" not in scoring:
+        return None
+    dt = float(scoring["decision_time_s"])
+    key, n_after = f"{dt:g}s", int(round(dt * sfreq))
+    decided = [t for t in trials if t["decisions"].get(key) is not None]
+    last = list(scoring.get("last") or [])
+    live = {} if t0 is None else {int(round((s["cue_t"] - t0) / period)): s for s in last}
+    # beyond keep_trials the service lists only its last trials: the offline ones before them are not compared
+    first = min(live, default=0) if scoring["trials"] > len(last) else None
+    offline = {int(t["onset"]): t for t in decided if first is None or t["onset"] >= first}
+    differ = []
+    for onset in sorted(set(live) | set(offline)):
+        s, o = live.get(onset), offline.get(onset)
+        got = None if s is None else (s["class"], s["predicted"], int(round((s["decision_t"] - t0) / period)))
+        want = None if o is None else (o["label"], o["decisions"][key], onset + n_after)
+        if got != want:
+            differ.append({"onset": onset, "label": s["class"] if o is None else o["label"],
+                           "offline": None if o is None else o["decisions"][key],
+                           "service": None if s is None else s["predicted"],
+                           "offline_decision_sample": None if o is None else onset + n_after,
+                           "decision_sample": None if got is None else got[2]})
+    service = {f: scoring.get(f) for f in ("trials", "correct", "missed", "pending")}
+    off = {"trials": len(decided), "correct": sum(t["decisions"][key] == t["label"] for t in decided)}
+    return {"decision_time_s": dt, "compared": len(set(live) & set(offline)), "differ": differ, "service": service,
+            "offline": off, "identical": not differ and (service["trials"], service["correct"]) == tuple(off.values())}
+
+
+def service_vs_offline_line(name: str, cmp: Mapping[str, Any] | None) -> str:
+    """One line for the printout: the service's live score beside the offline one, and where they differ."""
+    if cmp is None:
+        return f"{name}: the service did not score the trials live (its status scoring is off)"
+    s, o = cmp["service"], cmp["offline"]
+    line = (f"{name}: service live score {s['correct']}/{s['trials']} (missed {s['missed']}, pending {s['pending']}) "
+            f"vs offline {o['correct']}/{o['trials']} at {cmp['decision_time_s']:g} s")
+    if cmp["identical"]:
+        return f"{line}: same, trial by trial ({cmp['compared']} compared)"
+    if not cmp["differ"]:
+        return f"{line}: DIFFERENT counts"
+    d = cmp["differ"][0]
+    where = ("not scored by the service" if d["service"] is None else "not decided offline" if d["offline"] is None
+             else f"offline {d['offline']} at sample {d['offline_decision_sample']}, service {d['service']} at "
+             f"sample {d['decision_sample']}")
+    return (f"{line}: DIFFERENT on {len(cmp['differ'])} trial(s), first the {d['label']} cue at sample "
+            f"{d['onset']}: {where}")
