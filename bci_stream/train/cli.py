@@ -140,7 +140,7 @@ def _calibrate_option(name: str) -> Any:
               help="Replay each recording on LSL through a real in-process service and score its decoded stream "
                    "(also checks decoded == sent and live == offline).")
 @click.option("--speed", type=float, default=None,
-              help="With --live: replay pace in times real time (0 < speed <= 32; default 4).")
+              help="With --live: replay pace in times real time (1 <= speed <= 32; default 4).")
 @click.option("--reference-train", "reference_train", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False),
               help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA and TS+LR references on, "
@@ -175,8 +175,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     if speed is not None:
         from bci_stream.train.evaluate.live import MAX_SPEED
 
-        if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
-            raise click.BadParameter(f"must be > 0 and <= {MAX_SPEED:g} (times real time); got {speed!r}",
+        if not (math.isfinite(speed) and 1 <= speed <= MAX_SPEED):
+            raise click.BadParameter(f"must be >= 1 and <= {MAX_SPEED:g} (times real time); got {speed!r}",
                                      param_hint="--speed")
     try:
         names = read_channel_names(channel_names)

@@ -132,8 +132,10 @@ def test_cli_live_with_the_epoch_references(recording: Path, tmp_path: Path) -> 
 def test_bad_arguments_are_named_before_anything_starts(recording: Path) -> None:
     from bci_stream.train.evaluate.live import LiveEvaluationError, evaluate_live
 
-    with pytest.raises(LiveEvaluationError, match=r"speed must be > 0 and <= 32.*got 0"):
+    with pytest.raises(LiveEvaluationError, match=r"speed must be >= 1 and <= 32.*got 0"):
         evaluate_live(MODEL, [recording], None, models_dir=MODELS, speed=0)
+    with pytest.raises(LiveEvaluationError, match=r"speed must be >= 1 .*slower replays read as sample loss.*got 0.5"):
+        evaluate_live(MODEL, [recording], None, models_dir=MODELS, speed=0.5)
     with pytest.raises(LiveEvaluationError, match=r"trial_classes must be classes of the label map.*'left'"):
         evaluate_live(MODEL, [recording], None, models_dir=MODELS, trial_classes=["fists", "left"])
     with pytest.raises(LiveEvaluationError, match=r"label_map must map events to classes the model outputs.*'hands'"):

@@ -78,7 +78,7 @@ def test_a_marker_follower_that_never_connects_is_an_error_naming_the_marker_str
             markers = {"marker_map": {"T1": "fists", "T2": "feet"}, "stream": {"name": "s18-no-such-markers"}}
             with pytest.raises(LiveEvaluationError) as err:
                 start_decoder(c, replay, MODEL, 3.0, markers)
-            assert "marker follower connected to 's18-no-such-markers'" in str(err.value)
+            assert "but its marker follower did not connect to 's18-no-such-markers'" in str(err.value)
             assert "markers.state 'searching'" in str(err.value) and "within 3 s" in str(err.value)
             assert c.get("/decoders").json() == []  # it was stopped
         finally:

@@ -124,13 +124,23 @@ def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
             "trials_per_class": metrics["trials_per_class"], "accuracy": acc, "metrics": metrics}
 
 
-def _decisions(probs: np.ndarray, labels: np.ndarray, class_ids: list[int], names: list[str], sfreq: float,
+def _cue_trials(rec: Any, marker_map: Mapping[str, str | None], names: list[str]) -> list[Any]:
+    """One trial per cue the service scores (an event before the end whose description ``marker_map`` gives a
+    class), as the service counts them; the published table counts labelled segments
+    (:func:`~bci_stream.train.evaluate.metrics.find_trials`), which merge back-to-back cues of one class."""
+    from bci_stream.train.evaluate.metrics import Trial
+
+    return [Trial(e.onset, 0, names.index(marker_map[e.description])) for e in sorted(rec.events, key=lambda e: e.onset)
+            if e.onset < rec.n_times and marker_map.get(e.description) is not None]
+
+
+def _decisions(probs: np.ndarray, trials: Sequence[Any], class_ids: list[int], names: list[str], sfreq: float,
                times: Sequence[float]) -> list[dict[str, Any]]:
     """Per-trial decisions (a class name, None past the end of the data) by the offline scoring code."""
-    from bci_stream.train.evaluate.metrics import find_trials, trial_decisions
+    from bci_stream.train.evaluate.metrics import trial_decisions
 
     rows = []
-    for tr in find_trials(labels, class_ids):
+    for tr in trials:
         dec = {f"{t:g}s": trial_decisions(probs, [tr], class_ids, int(round(t * sfreq)), "instant")[0] for t in times}
         rows.append({"onset": tr.onset, "onset_s": round(tr.onset / sfreq, 4), "label": names[tr.label],
                      "decisions": {k: names[int(p[0])] if len(p) else None for k, p in dec.items()}})
@@ -159,7 +169,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         events the test (or reference) files do not hold (:func:`~bci_stream.train.evaluate.inputs.held_label_map`);
         the test files' map is ``settings.label_map``; the service's ``marker_map`` maps non-trial classes to None.
     speed
-        Replay pace, times real time (``0 < speed <= 32``; 4–8 at 160 Hz). Outputs do not depend on it.
+        Replay pace, times real time (``1 <= speed <= 32``; 4–8 at 160 Hz; slower than real time would read as
+        sample loss). Outputs do not depend on it.
     decision_times, trial_classes
         Seconds after cue onset at which each trial is decided; the classes scored per trial (default
         the card's that the label map has, else the label map's).
@@ -196,13 +207,14 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.io.labels import label_names_of
     from bci_stream.engine.offline import decode_offline
     from bci_stream.core.settings import Settings
-    from bci_stream.train.evaluate.metrics import evaluate_probs
+    from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials
 
     say = echo or (lambda _line: None)
     if not files:
         raise LiveEvaluationError("files must name at least one recording; got none")
-    if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 0 < speed <= MAX_SPEED):
-        raise LiveEvaluationError(f"speed must be > 0 and <= {MAX_SPEED:g} (times real time), got {speed!r}")
+    if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 1 <= speed <= MAX_SPEED):
+        raise LiveEvaluationError(f"speed must be >= 1 and <= {MAX_SPEED:g} (times real time; slower replays read as "
+                                  f"sample loss), got {speed!r}")
     times = [float(t) for t in decision_times]
     if not times or not all(math.isfinite(t) and t >= 0 for t in times):
         raise LiveEvaluationError(f"decision_times must be finite seconds >= 0 (at least one), got {times}")
@@ -240,11 +252,13 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             got = np.unique(idx[(idx >= 0) & (idx < rec.n_times)])
             max_diff = float(np.abs(live[got] - offline[got]).max()) if len(got) else float("nan")
             m_live = evaluate_probs([live], [d["labels"]], outputs, classes, sfreq, times)
+            segs = find_trials(d["labels"], class_ids)
             trials = [{**a, "offline_decisions": b["decisions"]} for a, b in zip(
-                *(_decisions(p, d["labels"], class_ids, outputs, sfreq, times) for p in (live, offline)))]
-            scoring = run["service"]["scoring"] or {}  # beside the offline rule at its decision time
+                *(_decisions(p, segs, class_ids, outputs, sfreq, times) for p in (live, offline)))]
+            scoring = run["service"]["scoring"] or {}  # beside the offline rule at its decision time, cue by cue
             at = [scoring["decision_time_s"]] if "trials" in scoring else []
-            vs = service_vs_offline(scoring, _decisions(live, d["labels"], class_ids, outputs, sfreq, at), t0,
+            cue_trials = _cue_trials(rec, marker_map, outputs)
+            vs = service_vs_offline(scoring, _decisions(live, cue_trials, class_ids, outputs, sfreq, at), t0,
                                     period, sfreq)
             c = run["service"]["counters"]
             no_loss = (run["sent"] == run["received"] == rec.n_times and not any(counts.values())

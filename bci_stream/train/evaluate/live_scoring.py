@@ -1,8 +1,8 @@
 """The service's own live trial score beside the offline rule that ``evaluate --live`` publishes.
 
 The service scores each cue marker at the output ``round(decision_time_s * sfreq)`` samples after it
-(:mod:`bci_stream.service.scoring`); ``evaluate --live`` scores each labelled trial of the file at its onset sample
-plus as many samples, on the same decoded stream. On a replay both count samples from the same cue, so they must
+(:mod:`bci_stream.service.scoring`); for this comparison ``evaluate --live`` scores each cue of the file (one
+trial per cue, as the service counts them) at its onset sample plus as many samples, on the same decoded stream. On a replay both count samples from the same cue, so they must
 give the same trials, decided at the same sample, with the same class: :func:`service_vs_offline` says whether they
 do, trial by trial. Apart by definition (not a difference): a cue whose decision sample lies past the end of the
 data is ``pending`` in the service and left out by the offline rule. The service counts as ``missed`` a cue with no
@@ -61,13 +61,14 @@ def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mappi
     key, n_after = f"{dt:g}s", int(round(dt * sfreq))
     decided = [t for t in trials if t["decisions"].get(key) is not None]
     last = list(scoring.get("last") or [])
-    live = {} if t0 is None else {int(round((s["cue_t"] - t0) / period)): s for s in last}
+    # trials by (cue sample, class): two cues of two classes at one sample are two trials
+    live = {} if t0 is None else {(int(round((s["cue_t"] - t0) / period)), s["class"]): s for s in last}
     # beyond keep_trials the service lists only its last trials: the offline ones before them are not compared
-    first = min(live, default=0) if scoring["trials"] > len(last) else None
-    offline = {int(t["onset"]): t for t in decided if first is None or t["onset"] >= first}
+    first = min((k[0] for k in live), default=0) if scoring["trials"] > len(last) else None
+    offline = {(int(t["onset"]), t["label"]): t for t in decided if first is None or t["onset"] >= first}
     differ = []
-    for onset in sorted(set(live) | set(offline)):
-        s, o = live.get(onset), offline.get(onset)
+    for onset, cls in sorted(set(live) | set(offline)):
+        s, o = live.get((onset, cls)), offline.get((onset, cls))
         got = None if s is None else (s["class"], s["predicted"], int(round((s["decision_t"] - t0) / period)))
         want = None if o is None else (o["label"], o["decisions"][key], onset + n_after)
         if got != want:

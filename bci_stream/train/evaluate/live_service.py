@@ -106,14 +106,18 @@ def start_decoder(client: Any, replay: ReplayThread, model_ref: str, timeout: fl
     follows = markers.get("enabled", True)
     followed = (markers.get("stream") or {}).get("name") or replay.marker_stream
     decoder_id, deadline = r.json()["id"], time.monotonic() + timeout
-    while ((st := _status(client, decoder_id))["state"] != "running" or not st.get("output_stream")
+    # 'stalled' is no failure here: the replay pushes once this returns (a follower slower than stall_timeout_s)
+    while ((st := _status(client, decoder_id))["state"] not in ("running", "stalled") or not st.get("output_stream")
            or (follows and (st.get("markers") or {}).get("state") != "connected")):
         if st["state"] in ("error", "stopped") or time.monotonic() > deadline:
             client.delete(f"/decoders/{decoder_id}")
-            following = (f" with its marker follower connected to {followed!r} (markers.state "
-                         f"{(st.get('markers') or {}).get('state')!r})" if follows else "")
-            raise LiveEvaluationError(f"decoder {decoder_id} was not running{following} within {timeout:g} s: state "
-                                      f"{st['state']!r}, {st.get('last_error')}")
+            if st["state"] in ("error", "stopped") or not st.get("output_stream") or not follows:
+                raise LiveEvaluationError(f"decoder {decoder_id} was not running within {timeout:g} s: state "
+                                          f"{st['state']!r}, {st.get('last_error')}")
+            raise LiveEvaluationError(f"decoder {decoder_id} runs (state {st['state']!r}), but its marker follower "
+                                      f"did not connect to {followed!r} within {timeout:g} s (markers.state "
+                                      f"{(st.get('markers') or {}).get('state')!r}): evaluate --live needs every cue "
+                                      "marker to reach the service")
         time.sleep(0.05)
     return decoder_id, st["output_stream"]["name"]
 

@@ -96,3 +96,35 @@ def test_no_scoring_gives_none_and_keep_trials_lists_every_cue_within_the_spec()
     from bci_stream.core.spec import MarkerOptions
 
     assert MarkerOptions.model_fields["keep_trials"].metadata[-1].le == 1000
+
+
+def test_the_comparison_counts_one_trial_per_cue_as_the_service_does():
+    """Back-to-back cues of one class with durations make one labelled segment (the published table's trial) but
+    two cues for the service: the comparison's offline side is one trial per cue, so a correct service is identical;
+    two cues of two classes at one sample are two trials."""
+    import numpy as np
+
+    from bci_stream.io import Event, Recording
+    from bci_stream.train.evaluate.live import _cue_trials, _decisions
+    from bci_stream.train.evaluate.metrics import find_trials
+
+    names, class_ids = ["rest", "fists", "feet"], [1, 2]
+    events = [Event(672, 1328, "T1"), Event(2000, 1328, "T1"), Event(3328, 656, "T2"), Event(3328, 0, "T1"),
+              Event(3984, 500, "T0")]
+    labels = np.zeros(8000, dtype=np.int64)
+    for e in events[:3]:
+        labels[e.onset:e.onset + e.duration] = names.index({"T1": "fists", "T2": "feet"}[e.description])
+    rec = Recording(np.zeros((2, 8000)), SFREQ, ["C3", "C4"], labels, names, events)
+    marker_map = {"T0": None, "T1": "fists", "T2": "feet"}
+    assert len(find_trials(labels, class_ids)) == 2  # the two T1 cues are one segment, the T2 hides the last T1
+    cues = _cue_trials(rec, marker_map, names)
+    assert [(t.onset, names[t.label]) for t in cues] == [(672, "fists"), (2000, "fists"), (3328, "feet"),
+                                                          (3328, "fists")]
+    probs = np.tile([0.0, 0.9, 0.1], (8000, 1))  # always fists
+    trials = _decisions(probs, cues, class_ids, names, SFREQ, [2.0])
+    last = [{"value": "T", "class": t["label"], "cue_t": T0 + t["onset"] * PERIOD,
+             "decision_t": T0 + (t["onset"] + N_AFTER) * PERIOD, "predicted": "fists",
+             "correct": t["label"] == "fists"} for t in trials]
+    scoring = {"decision_time_s": 2.0, "trials": 4, "correct": 3, "missed": 0, "pending": 0, "last": last}
+    cmp = service_vs_offline(scoring, trials, T0, PERIOD, SFREQ)
+    assert cmp["identical"] and cmp["compared"] == 4 and cmp["offline"] == {"trials": 4, "correct": 3}
