@@ -118,7 +118,8 @@ class DecoderStatus(BaseModel):
     LSL stream, markers received, the last one and the ``recent`` ones (this host's clock)."""
     scoring: dict[str, Any] | None = None
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
-    after each cue, ``per_class``, the ``last`` trials, ``pending`` and ``missed`` cues, unmapped markers;
+    after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,
+    reset or restore between cue and decision), unmapped markers;
     ``{"off": reason}`` when the model's outputs cannot be scored."""
     worker: dict[str, Any] | None = None
     """Which worker process serves this decoder: ``kind`` (``dedicated``: a process of its own; ``shared``: one of

@@ -12,7 +12,9 @@ decision sample has not been decoded yet waits in a bounded pending list; a cue 
 sample is decided from a bounded history of recent outputs (timestamp and argmax per sample, preallocated). A cue
 whose first output is out of that history or more than ``max_lag_s`` after it, or whose outputs up to the
 decision sample span more than ``decision_time_s + max_lag_s`` (a gap in the data), is counted as ``missed``,
-never scored.
+never scored. A cue whose decision output was decoded in another state epoch than its first output (a model swap,
+a reset, a state restore or a gap-policy reset between them) is counted as ``interrupted``, never scored: its
+decision would not be the model's that saw the cue.
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
 ``scoring`` field, else its ``training.label_map``, else marker values equal to output labels.
@@ -121,10 +123,11 @@ class LiveScorer:
         self.capacity = max(64, math.ceil(history_s * sfreq) + self.n_after + 1)
         self._ts = np.zeros(self.capacity)
         self._cls = np.zeros(self.capacity, dtype=np.int32)
+        self._epoch = np.zeros(self.capacity, dtype=np.int64)  # the state epoch each output was decoded in
         self._written = 0
         # cues not decided yet: [cue time, value, class, index of the first output at or after the cue or -1]
         self.pending: list[list[Any]] = []
-        self.trials = self.correct = self.missed = 0
+        self.trials = self.correct = self.missed = self.interrupted = 0
         self.received = self.mapped = self.unmapped = 0
         self.unmapped_values: dict[str, int] = {}
         self.per_class = {lab: [0, 0] for lab in self.labels if lab in set(config.marker_map.values())}
@@ -132,13 +135,16 @@ class LiveScorer:
 
     # -- the decoder's outputs (per chunk) ---------------------------------------------------------------
 
-    def outputs(self, ts: np.ndarray, y: np.ndarray) -> None:
-        """Note a chunk of outputs ``y [n, K]`` with their timestamps (this host's clock); decide due cues."""
+    def outputs(self, ts: np.ndarray, y: np.ndarray, epoch: Any = 0) -> None:
+        """Note a chunk of outputs ``y [n, K]`` with their timestamps (this host's clock) and state epochs (one int for
+        the chunk, or one per row: ``Counters.state_epoch``, which a swap, reset, restore or gap-policy reset
+        advances); decide due cues."""
         n = len(ts)
         if n == 0:
             return
+        epochs = np.broadcast_to(np.asarray(epoch, dtype=np.int64), (n,))
         if n > self.capacity:
-            ts, y = ts[n - self.capacity:], y[n - self.capacity:]
+            ts, y, epochs = ts[n - self.capacity:], y[n - self.capacity:], epochs[n - self.capacity:]
             self._written += n - self.capacity
             n = self.capacity
         start = self._written % self.capacity
@@ -146,9 +152,11 @@ class LiveScorer:
         cls = np.argmax(y, axis=1) if self.scored is None else self.scored[np.argmax(y[:, self.scored], axis=1)]
         self._ts[start:start + first] = ts[:first]
         self._cls[start:start + first] = cls[:first]
+        self._epoch[start:start + first] = epochs[:first]
         if first < n:
             self._ts[:n - first] = ts[first:]
             self._cls[:n - first] = cls[first:]
+            self._epoch[:n - first] = epochs[first:]
         self._written += n
         if self.pending:
             self._update()
@@ -201,6 +209,9 @@ class LiveScorer:
         if t_dec - t_a > self.span_s:
             self.missed += 1
             return
+        if self._epoch[anchor % self.capacity] != self._epoch[decision % self.capacity]:
+            self.interrupted += 1  # a swap, reset, restore or gap-policy reset between cue and decision: not scored
+            return
         ok = predicted == k
         self.trials += 1
         self.correct += ok
@@ -240,6 +251,7 @@ class LiveScorer:
             "ci95": None if ci is None else list(ci),
             "per_class": {lab: {"trials": t, "correct": c} for lab, (t, c) in self.per_class.items()},
             "last": list(self.last), "pending": len(self.pending), "missed": self.missed,
+            "interrupted": self.interrupted,
             "markers_received": self.received, "markers_mapped": self.mapped, "markers_unmapped": self.unmapped,
             "unmapped_values": dict(self.unmapped_values),
         }

@@ -364,7 +364,7 @@ class StreamSlot(StallHandling):
         if self.recorder is not None:
             self.recorder.outputs(y, ts_out, seq, epoch)
         if self.markers is not None:
-            self.markers.outputs(ts_out, y)
+            self.markers.outputs(ts_out, y, epoch)
         m = len(ts_out)
         c.samples_out += m
         c.chunks += 1
