@@ -30,14 +30,20 @@ def normalise_ch_name(name: str) -> str:
     ``"C3-LE"``, ``"C3-AVG"``, linked ears ``"C3-A1A2"``/``"C3-A1+A2"``/``"C3-M1M2"``, ``"C3-REF1"``, ``"C3 REF"``
     → ``"C3"``; a bipolar ``"C3-C4"``, ``"C3-Cz"``, ``"Fp1-F7"`` is kept, and so is a derivation between two ear or
     mastoid electrodes, ``"A1-A2"``, ``"A2-A1"``, ``"M1-M2"``: it is not the electrode A1 or M1, while ``"A1-REF"``
-    is ``"A1"``), then, when the rest looks like a 10-10 position (letters + number or ``z``), writes the letters
-    upper case (``Fp`` stays ``Fp``) and ``z`` lower case. Other names (``"EOG1"``, ``"STI 014"``) are only stripped.
+    is ``"A1"``; blanks around the dash of a derivation kept are dropped, ``"A1 - A2"`` is ``"A1-A2"``,
+    ``"C3 - C4"`` is ``"C3-C4"``), then, when the rest looks like a 10-10 position (letters + number or ``z``),
+    writes the letters upper case (``Fp`` stays ``Fp``) and ``z`` lower case. Other names (``"EOG1"``,
+    ``"STI 014"``) are only stripped.
     """
     out = _EEG_PREFIX.sub("", name.strip()).strip(". \t")
     ref = _REF_SUFFIX.match(out)
     head = ref.group(1).strip(". ") if ref is not None else ""
-    if ref is not None and _TEN_TEN.match(head) and not (ref.group("ear") and _EAR_ELECTRODE.match(head)):
-        out = head
+    if ref is not None and _TEN_TEN.match(head):
+        ear = ref.group("ear")
+        out = f"{head}-{''.join(ear.split())}" if ear and _EAR_ELECTRODE.match(head) else head
+    first, dash, second = out.partition("-")
+    if dash and _TEN_TEN.match(first.strip()) and _TEN_TEN.match(second.strip()):
+        out = f"{first.strip()}-{second.strip()}"  # a derivation "C3 - C4" is written "C3-C4"
     m = _TEN_TEN.match(out)
     if m is None:
         return out

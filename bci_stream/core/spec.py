@@ -65,6 +65,13 @@ class MarkerOptions(BaseModel):
         "card's scoring.decision_time_s, else 2 s.",
     )
     keep_trials: int = Field(default=20, ge=1, le=1000, description="Most recent scored trials shown in status.")
+    history_s: float = Field(
+        default=30.0, gt=0, le=1200, allow_inf_nan=False,
+        description="Seconds of decoded outputs (at the stream's nominal rate) kept to score a cue whose marker "
+        "arrives after its samples were decoded; a marker later than that is counted missed. 20 bytes per sample "
+        "(30 s at 250 Hz: 150 kB). A replay at speed S gives a late marker S times less wall time: evaluate --live "
+        "sets 30 s x S.",
+    )
 
     @model_validator(mode="after")
     def _check_map(self) -> MarkerOptions:

@@ -79,7 +79,9 @@ class CommandHandler:
         self.stop_requested = False
         self._loaded: _LoadedModel | None = None
         self._swap_thread: threading.Thread | None = None
-        self.load_failures = TransientLoadFailures()  # a swap's model that never fits is refused, not retried forever
+        # a swap's model that never fits is refused, not retried forever. Counted per worker process, not carried
+        # over a restart as totals are: the shortage it counts (memory, file descriptors) is the process's own
+        self.load_failures = TransientLoadFailures()
 
     def reply(self, command: Command, ok: bool, payload: object = None, error: str | None = None,
               retry: Retry | None = None) -> None:

@@ -218,7 +218,8 @@ class MarkerHub:
             return None
         config, why_off = scoring_config(card, options)
         scorer = None if config is None else LiveScorer(config, list(card.output.labels), sfreq,
-                                                        keep_trials=options.keep_trials, max_lag_s=max_lag_s)
+                                                        history_s=options.history_s, keep_trials=options.keep_trials,
+                                                        max_lag_s=max_lag_s)
         follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction)
         follower.start()
         return cls(follower, scorer, why_off, recorder, unfollowed_since)

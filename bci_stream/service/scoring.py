@@ -9,12 +9,13 @@ Counting samples at the stream's nominal rate, not seconds of timestamps, keeps 
 was calibrated when a recording is replayed faster than real time (``replay --speed 3``), and is the same
 sample in real time. Markers and samples arrive on separate LSL inlets, in any order and chunking: a cue whose
 decision sample has not been decoded yet waits in a bounded pending list; a cue that arrives after its decision
-sample is decided from a bounded history of recent outputs (timestamp and argmax per sample, preallocated). A cue
-whose first output is out of that history or more than ``max_lag_s`` after it, or whose outputs up to the
-decision sample span more than ``decision_time_s + max_lag_s`` (a gap in the data), is counted as ``missed``,
-never scored. A cue whose decision output was decoded in another state epoch than its first output (a model swap,
-a reset, a state restore or a gap-policy reset between them) is counted as ``interrupted``, never scored: its
-decision would not be the model's that saw the cue.
+sample is decided from a bounded history of recent outputs (timestamp and argmax per sample, preallocated:
+``options.markers.history_s`` of samples at the nominal rate, so a replay S times faster than real time needs S
+times as many seconds for the same wall-time margin). A cue whose first output is out of that history or more
+than ``max_lag_s`` after it, or whose outputs up to the decision sample span more than ``decision_time_s +
+max_lag_s`` (a gap in the data), is counted as ``missed``, never scored. A cue whose decision output was decoded
+in another state epoch than its first output (a model swap, a reset, a state restore or a gap-policy reset between
+them) is counted as ``interrupted``, never scored: its decision would not be the model's that saw the cue.
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
 ``scoring`` field, else its ``training.label_map``, else marker values equal to output labels.
@@ -100,7 +101,11 @@ class LiveScorer:
     sfreq
         The stream's nominal rate: the decision is ``round(decision_time_s * sfreq)`` samples after the cue.
     history_s
-        Seconds of outputs kept to decide cues that arrive after their decision sample.
+        Seconds of outputs kept to decide cues that arrive after their decision sample (``options.markers.history_s``),
+        counted in samples at ``sfreq`` (``ceil(history_s * sfreq)``, plus the decision's samples): a marker may
+        arrive that much recording time after its samples were decoded, which is ``history_s / S`` of wall time
+        when a recording is replayed S times faster than real time. Preallocated, 20 bytes per sample (timestamp,
+        argmax, state epoch): 30 s at 250 Hz take 150 kB.
     keep_trials
         Most recent trials listed by :meth:`describe`.
     max_lag_s

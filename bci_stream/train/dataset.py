@@ -5,8 +5,9 @@ The split never mixes samples: each recording goes whole to train, validation or
 labelled segment, so no cue is split) become a validation sequence. Preprocessing is the online
 :class:`~bci_stream.dsp.preprocess.Preprocessor`, run over each whole recording as it would run
 live; its standardisation statistics come from the training parts only (after filtering and CAR,
-skipping the filters' warm-up). Channels a file marks bad (FIF ``info['bads']``) are left out unless
-``data.channels`` names them (:func:`leave_out_bad_channels`, as ``calibrate`` does).
+skipping the filters' warm-up). Channels a training or validation file marks bad (FIF ``info['bads']``) are left
+out unless ``data.channels`` names them (:func:`leave_out_bad_channels`, as ``calibrate`` does); a test file's mark
+is a note.
 """
 
 from __future__ import annotations
@@ -90,38 +91,60 @@ def crop(rec: Recording, crop_s: tuple[float, float] | None) -> Recording:
     return replace(rec, data=rec.data[:, a:b], labels=rec.labels[a:b], events=events)
 
 
-def leave_out_bad_channels(recs: list[Recording], channels: list[str] | None) -> tuple[list[Recording], list[str]]:
-    """The recordings ``train`` uses, and a note on the channels the files mark bad (``Recording.bad_channels``: a
-    lab's own mark of a broken electrode, FIF ``info['bads']``).
+def leave_out_bad_channels(recs: list[Recording], channels: list[str] | None,
+                           judged: list[bool] | None = None) -> tuple[list[Recording], list[str], dict[str, list[str]]]:
+    """The recordings ``train`` uses, a note on the channels the files mark bad (``Recording.bad_channels``: a
+    lab's own mark of a broken electrode, FIF ``info['bads']``), and the channels left out (name -> the files that
+    mark it bad).
 
-    Without ``data.channels`` (``channels`` None) a channel that any file (of any split) marks bad is left out of
-    every recording, as ``calibrate`` leaves it out of its default channels: the model neither reads it nor needs it
-    live. Channels named in ``data.channels`` are used even when marked bad (the recordings keep the mark), and the
-    note says which. ``recs`` have the first file's channel order (:func:`~bci_stream.io.load.load_recordings`).
+    Without ``data.channels`` (``channels`` None) a channel that a training or validation file marks bad is left out
+    of every recording, as ``calibrate`` leaves it out of its default channels: the model neither reads it nor needs
+    it live. The files the model is fitted on decide its channels: the training files, and the validation files,
+    on which early stopping picks its weights and the CSP+LDA reference is fitted. A test file (``judged``) is only
+    scored: its mark leaves nothing out, and a note says the model reads that channel there as it is. Channels named
+    in ``data.channels`` are used even when marked bad (the recordings keep the mark), and the note says which.
+    ``recs`` have the first file's channel order (:func:`~bci_stream.io.load.load_recordings`).
+
+    Parameters
+    ----------
+    judged
+        Per recording, whether it is a test file (default: none is).
 
     Raises
     ------
     ConfigError
-        Every channel is marked bad in some file (and ``data.channels`` is not given).
+        Every channel is marked bad in a training or validation file (and ``data.channels`` is not given).
     """
-    marked: dict[int, list[str]] = {}  # channel position -> the files that mark it bad
-    for rec in recs:
+    judged = judged or [False] * len(recs)
+    marked: dict[int, list[str]] = {}  # channel position -> the training / validation files that mark it bad
+    noted: dict[int, list[str]] = {}  # channel position -> the test files that mark it bad
+    for rec, is_test in zip(recs, judged):
         for i, name in enumerate(rec.ch_names):
             if name in rec.bad_channels:
-                marked.setdefault(i, []).append(Path(rec.source).name)
-    if not marked:
-        return recs, []
-    listing = ", ".join(f"{recs[0].ch_names[i]} ({shortlist(files, 3)})" for i, files in sorted(marked.items()))
+                (noted if is_test else marked).setdefault(i, []).append(Path(rec.source).name)
+
+    def listing(marks: dict[int, list[str]]) -> str:
+        return ", ".join(f"{recs[0].ch_names[i]} ({shortlist(files, 3)})" for i, files in sorted(marks.items()))
+
     if channels is not None:
-        return recs, [f"data.channels uses {len(marked)} channel(s) marked bad in the files: {listing} (read as any "
-                      "other channel)"]
+        every = {i: marked.get(i, []) + noted.get(i, []) for i in sorted(set(marked) | set(noted))}
+        return recs, ([f"data.channels uses {len(every)} channel(s) marked bad in the files: {listing(every)} (read "
+                       "as any other channel)"] if every else []), {}
+    notes = []
+    if only_test := {i: files for i, files in noted.items() if i not in marked}:
+        notes.append(f"test file(s) mark {len(only_test)} channel(s) bad that no training or validation file marks: "
+                     f"{listing(only_test)}; the model uses them (the files it is fitted on decide its channels) and "
+                     "reads them in those test files as they are")
+    if not marked:
+        return recs, notes, {}
     keep = [i for i in range(recs[0].n_chans) if i not in marked]
     if not keep:
-        raise ConfigError(f"data: every channel is marked bad in the files ({listing}); name the channels to train "
-                          "on in data.channels")
+        raise ConfigError(f"data: every channel is marked bad in the files ({listing(marked)}); name the channels to "
+                          "train on in data.channels")
+    left_out = {recs[0].ch_names[i]: files for i, files in sorted(marked.items())}
     return [rec.rows(keep) for rec in recs], [
-        f"left out {len(marked)} channel(s) marked bad in the files: {listing}; the model does not use them "
-        "(data.channels names the channels to use, marked bad or not)"]
+        f"left out {len(marked)} channel(s) marked bad in the files: {listing(marked)}; the model does not use them "
+        "(data.channels names the channels to use, marked bad or not)"] + notes, left_out
 
 
 def segment_starts(labels: np.ndarray) -> np.ndarray:
@@ -202,6 +225,7 @@ class _Splits:
     label_names: list[str]
     trial_classes: list[str]
     notes: list[str] = field(default_factory=list)
+    channels_left_out: dict[str, list[str]] = field(default_factory=dict)  # name -> the files that mark it bad
 
 
 def _load_splits(config: RunConfig) -> _Splits:
@@ -211,7 +235,7 @@ def _load_splits(config: RunConfig) -> _Splits:
     order = [(s, f) for s in ("train", "validation", "test") for f in files[s]]
     recs = load_run_recordings(config, [f for _, f in order])
     check_events(config, recs)
-    recs, notes = leave_out_bad_channels(recs, d.channels)
+    recs, notes, left_out = leave_out_bad_channels(recs, d.channels, [s == "test" for s, _ in order])
     recs = [crop(r, d.crop_s) for r in recs]
     for rec in recs:
         check_finite(rec, d.crop_s[0] if d.crop_s else 0.0)
@@ -231,7 +255,7 @@ def _load_splits(config: RunConfig) -> _Splits:
                                   else rec.n_times)
     check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
                         [r.labels for r in by_split["test"]], label_names, trial_classes)
-    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes)
+    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes, left_out)
 
 
 def check_data(config: RunConfig) -> None:
@@ -281,6 +305,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         "trial_classes": trial_classes,
         "splits": {s: [_describe(q, label_names, sfreq) for q in seqs] for s, seqs in out.items()},
         **({"notes": sp.notes} if sp.notes else {}),
+        **({"channels_left_out": sp.channels_left_out} if sp.channels_left_out else {}),
     }
     return Dataset(out["train"], out["validation"], out["test"], ch_names, sfreq, label_names, trial_classes,
                    pre_cfg, info)

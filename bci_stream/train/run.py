@@ -32,8 +32,8 @@ from bci_stream.train.dataset import Dataset, prepare_dataset
 from bci_stream.train.distributed import DistContext, barrier, init_distributed, shutdown
 from bci_stream.train.infer import Net, predict_probs
 from bci_stream.train.loop import fit
-from bci_stream.train.run_outputs import (add_scoring, card_scoring, chance_check, check_outputs, clear_previous_run,
-                                          export_dir, exported_model, train_command)
+from bci_stream.train.run_outputs import (add_scoring, card_data_notes, card_scoring, chance_check, check_outputs,
+                                          clear_previous_run, export_dir, exported_model, train_command)
 
 def build_causal(config: RunConfig, n_chans: int, n_outputs: int) -> CausalRNN:
     m = config.model
@@ -331,7 +331,7 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
         "trial_classes": ds.trial_classes,
         "validation_tail_s": config.data.validation_tail_s,
         "crop_s": list(config.data.crop_s) if config.data.crop_s else None,
-        "stage": stage.name,
+        "stage": stage.name, **card_data_notes(ds.info),
         "model_config": stage.net.config(),
         "method": (f"truncated BPTT over {config.training.window_s:g} s windows of {config.training.segment_s:g} s "
                    f"segments, state carried, AdamW lr {config.training.lr:g} wd {config.training.weight_decay:g}, "

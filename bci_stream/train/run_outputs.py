@@ -103,6 +103,14 @@ def card_scoring(label_map: dict[str, str | None], trial_classes: list[str],
             "decision_time_s": 2.0 if t is None else float(t)}
 
 
+def card_data_notes(info: dict[str, Any]) -> dict[str, Any]:
+    """What the card's ``training`` says of the data, as ``calibrate``'s card does: ``notes`` (what loading noticed:
+    channels left out as marked bad in a training or validation file, a test file's bad mark, bad channels that
+    ``data.channels`` names) and ``channels_left_out`` (name -> the files that mark it bad), from the dataset's
+    ``info``."""
+    return {"notes": list(info.get("notes", [])), "channels_left_out": dict(info.get("channels_left_out", {}))}
+
+
 def add_scoring(card: Any, out_dir: Path, scoring: dict[str, Any]) -> Any:
     """Rewrite the exported card in ``out_dir`` with ``scoring`` (validated as a card); returns the new card."""
     from bci_stream.core.card import CARD_FILE, ModelCard

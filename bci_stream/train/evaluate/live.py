@@ -26,7 +26,8 @@ import numpy as np
 from scipy.stats import binomtest
 
 from bci_stream.train.evaluate.inputs import REFERENCE, file_options, held_label_map, load_for_model
-from bci_stream.train.evaluate.live_scoring import keep_trials, service_vs_offline, service_vs_offline_line
+from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
+                                                    service_vs_offline_line)
 from bci_stream.train.evaluate.live_service import LiveEvaluationError, stream_through_service
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
@@ -244,7 +245,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         for d in tests:
             rec, t_start, period = d["rec"], time.monotonic(), 1.0 / (sfreq * speed)
             cues = [e.description for e in rec.events if e.onset < rec.n_times]  # the replay's markers
-            markers = {"marker_map": marker_map, "keep_trials": keep_trials(marker_map, cues)}
+            markers = {"marker_map": marker_map, "keep_trials": keep_trials(marker_map, cues),
+                       "history_s": scorer_history_s(speed)}
             run = stream_through_service(client, ref, rec, speed, card, timeout, markers)
             idx, anchor, off_grid, t0 = _sample_index(run["ts"], run["markers"], rec, period)
             live, counts = _place(run["y"], idx, rec.n_times)

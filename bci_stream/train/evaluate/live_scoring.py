@@ -2,12 +2,14 @@
 
 The service scores each cue marker at the output ``round(decision_time_s * sfreq)`` samples after it
 (:mod:`bci_stream.service.scoring`); for this comparison ``evaluate --live`` scores each cue of the file (one
-trial per cue, as the service counts them) at its onset sample plus as many samples, on the same decoded stream. On a replay both count samples from the same cue, so they must
-give the same trials, decided at the same sample, with the same class: :func:`service_vs_offline` says whether they
-do, trial by trial. Apart by definition (not a difference): a cue whose decision sample lies past the end of the
-data is ``pending`` in the service and left out by the offline rule. The service counts as ``missed`` a cue with no
-output within ``max_lag_s`` of it, or with a gap in the data before its decision sample; that trial is a difference
-(the offline rule decides it from the outputs placed on the sample grid).
+trial per cue, as the service counts them) at its onset sample plus as many samples, on the same decoded stream.
+On a replay both count samples from the same cue, so they must give the same trials, decided at the same sample,
+with the same class: :func:`service_vs_offline` says whether they do, trial by trial. Apart by definition (not a
+difference): a cue whose decision sample lies past the end of the data is ``pending`` in the service and left out
+by the offline rule. The service counts as ``missed`` a cue with no output within ``max_lag_s`` of it, with a gap
+in the data before its decision sample, or whose marker reached its scorer more than ``options.markers.history_s``
+of recording after its samples were decoded (:func:`scorer_history_s` sets 30 s of wall time at any replay
+speed); that trial is a difference (the offline rule decides it from the outputs placed on the sample grid).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 MAX_KEEP_TRIALS = 1000  #: the bound of ``options.markers.keep_trials`` (bci_stream.core.spec.MarkerOptions)
 MIN_KEEP_TRIALS = 20  #: the service's default
+MAX_HISTORY_S = 1200.0  #: the bound of ``options.markers.history_s``
+MIN_HISTORY_S = 30.0  #: the service's default: 30 s of wall time for a late marker in real time
 
 
 def keep_trials(marker_map: Mapping[str, str | None], cues: Iterable[str]) -> int:
@@ -25,6 +29,14 @@ def keep_trials(marker_map: Mapping[str, str | None], cues: Iterable[str]) -> in
     :data:`MAX_KEEP_TRIALS` trials are compared one by one; the counts are compared in full)."""
     n_cues = sum(marker_map.get(c) is not None for c in cues)
     return min(MAX_KEEP_TRIALS, max(MIN_KEEP_TRIALS, n_cues))
+
+
+def scorer_history_s(speed: float) -> float:
+    """``options.markers.history_s`` for a replay ``speed`` times faster than real time: the service's default
+    times ``speed`` (at most the spec's bound), so a cue marker may reach the service's scorer as long after its
+    samples were decoded, in wall time, as in real time (30 s), however fast the replay: the scorer keeps its
+    history in samples at the nominal rate (3 MB at 160 Hz and 32x)."""
+    return min(MAX_HISTORY_S, MIN_HISTORY_S * max(1.0, float(speed)))
 
 
 def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mapping[str, Any]], t0: float | None,
