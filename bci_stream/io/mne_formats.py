@@ -6,11 +6,15 @@ mne reads every EDF/BDF channel as volts, whatever its physical dimension: a cha
 voltage (``degC``, ``%``, ``Ohm``) keeps the file's values and that unit, typed ``misc`` (mne's default type,
 ``eeg``, would make it look like EEG). Stim/trigger channels (BDF ``Status``, EDF ``TRIGGER``) are
 not data: they are dropped, and when a file has no annotations its trigger codes become events: see
-:func:`trigger_codes` for which channel and which bits.
+:func:`trigger_codes` for which channel and which bits. GDF files: each channel's dimension (mne scales only µV and
+mV), the EOG/ECG/EMG channels' types and the event table (durations as the file gives them) are read from the file
+itself, and a sample at its channel's digital minimum or maximum (GDF's mark of a saturated or missing sample) reads
+NaN: see :mod:`bci_stream.io.gdf`.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +25,7 @@ from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.extras import require
 from bci_stream.io.events import events_from_codes
+from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import NO_UNIT, UNIT, Event, Recording
 
 MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
@@ -35,6 +40,15 @@ _MNE_TRIGGER_LABELS = ("status", "trigger")
 #: Other usual labels of an EDF/BDF trigger channel, any case (mne alone reads them as EEG): a stim channel only when
 #: the signal looks like one (see :func:`_edf_stim_channels`), else data.
 _OTHER_TRIGGER_LABELS = ("trig", "stim", "sti 014", "sti014", "sti101", "sti 101")
+#: The channel-type prefix ``mne.export.export_raw(..., add_ch_type=True)`` writes before a stim channel's name
+#: (``"STIM STI 014"``; ``"EEG Fz"`` for EEG): such a label is a trigger label as those above.
+_MNE_STIM_PREFIX = re.compile(r"^stim\s+(?=\S)", re.IGNORECASE)
+
+
+def _other_trigger(label: str) -> bool:
+    """Whether ``label`` (lower case) is one of :data:`_OTHER_TRIGGER_LABELS` or carries mne.export's ``STIM``
+    prefix."""
+    return label in _OTHER_TRIGGER_LABELS or _MNE_STIM_PREFIX.match(label) is not None
 
 
 def _edf_stim_channels(path: Path) -> list[str] | str:
@@ -52,9 +66,9 @@ def _edf_stim_channels(path: Path) -> list[str] | str:
     lowered = [label.lower() for label in header.labels]
     known = _MNE_TRIGGER_LABELS + _OTHER_TRIGGER_LABELS
     fastest = max((n for n, label, low in zip(header.layout.n_samps, header.labels, lowered)
-                   if low not in known and label not in _EDF_ANNOTATIONS), default=0)
+                   if low not in known and not _other_trigger(low) and label not in _EDF_ANNOTATIONS), default=0)
     other = [label for label, low, dim, n in zip(header.labels, lowered, header.dims, header.layout.n_samps)
-             if low in _OTHER_TRIGGER_LABELS and volts_per_unit(dim) is None and n <= fastest]
+             if _other_trigger(low) and volts_per_unit(dim) is None and n <= fastest]
     if not other:
         return "auto"
     return [label for label, low in zip(header.labels, lowered) if low in _MNE_TRIGGER_LABELS] + other
@@ -81,6 +95,8 @@ def _read_raw(path: Path):
         except Exception as exc:  # noqa: BLE001 - a corrupt file can make mne fail in any way
             raise DataError(f"cannot read {path} as a {suffix} file: {type(exc).__name__}: {exc}") from exc
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
+        if suffix == ".gdf" and str(w.message).startswith("Unsupported physical dimension"):
+            continue  # read_mne reads the dimension itself (bci_stream.io.gdf)
         if issubclass(w.category, (RuntimeWarning, UserWarning)):
             warnings.warn(f"{path.name}: {w.message}", RecordingWarning, stacklevel=3)
     return raw
@@ -95,6 +111,12 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     raw = _read_raw(path)
     sfreq = float(raw.info["sfreq"])
     types = raw.get_channel_types()
+    gdf = read_gdf_header(path) if path.suffix.lower() == ".gdf" else None
+    if gdf is not None and len(gdf.labels) != len(raw.ch_names):
+        gdf = None  # not the channels mne read: mne's reading stands
+    gdf_dims = gdf_channels(gdf) if gdf is not None else None
+    if gdf is not None:
+        types = gdf_types(gdf.labels, types)
     stim = [i for i, t in enumerate(types) if t == "stim"]
     keep = [i for i, t in enumerate(types) if t != "stim"]
     if not keep:
@@ -107,20 +129,29 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     for i in keep:
         name, unit = raw.ch_names[i], raw.info["chs"][i]["unit"]
         own = str(orig.get(name) or "").strip()
-        if unit == FIFF.FIFF_UNIT_V and not (own and volts_per_unit(own) is None):
-            scale.append(1e6)
+        fix, voltage = 1.0, not (own and volts_per_unit(own) is None)
+        if gdf_dims is not None:  # mne scales only uV and mV GDF channels: the file's own dimension decides
+            own, fix, voltage = gdf_dims[i]
+        if unit == FIFF.FIFF_UNIT_V and voltage:
+            scale.append(1e6 * fix)
             units.append(UNIT)
             ch_types.append(types[i])
         else:  # not a voltage: as the file gives it (mne takes an EDF/BDF dimension it does not know as volts, x1)
-            scale.append(1.0)
+            scale.append(fix)
             units.append(own or _fiff_unit_name(FIFF, unit))
             ch_types.append("misc" if types[i] in MNE_VOLTAGE_TYPES else types[i])
-    data = raw.get_data(picks=keep) * np.array(scale)[:, None]
+    values = raw.get_data(picks=keep)
+    data = values * np.array(scale)[:, None]
+    if gdf is not None:
+        mark_overflow(gdf, keep, values, data, path.name)
     ch_names = [raw.ch_names[i] for i in keep]
 
     ann = raw.annotations
     events: list[Event] = []
-    if len(ann):
+    table = gdf_events(path, gdf, sfreq, raw.n_times) if gdf is not None else None
+    if table is not None:  # mne gives every GDF event >= 1 sample and drops the table's own rate
+        events = table
+    elif len(ann):
         onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time)
         for onset, dur, desc in zip(onsets, ann.duration, ann.description):
             if 0 <= onset < raw.n_times:
@@ -149,10 +180,10 @@ def trigger_codes(raw, path: Path) -> np.ndarray:
 
     * **Which channel.** Neuromag's composite ``STI101`` or ``STI 014`` when present, else the first stim channel
       (FIF: as the file types it; EDF/BDF: a channel labelled ``Status`` or ``Trigger``, mne's own, or ``TRIG``,
-      ``STIM``, ``STI 014``, ``STI014``, ``STI101`` or ``STI 101`` when its physical dimension is not a voltage
-      (blank, ``Boolean``, ``-``) and it has no more samples per record than the fastest data channel; any case;
-      such a label on a voltage channel is data). Other stim channels (e.g. the single lines ``STI 001`` ...
-      beside ``STI 014``) are not read.
+      ``STIM``, ``STI 014``, ``STI014``, ``STI101``, ``STI 101``, or any label with mne.export's type prefix
+      ``STIM `` (``STIM STI 014``), when its physical dimension is not a voltage (blank, ``Boolean``, ``-``) and it
+      has no more samples per record than the fastest data channel; any case; such a label on a voltage channel is
+      data). Other stim channels (e.g. the single lines ``STI 001`` ... beside ``STI 014``) are not read.
     * **BDF.** Every BDF trigger channel keeps bits 0-15. A BioSemi ``Status`` holds 24 bits: the trigger code in
       bits 0-15, system flags in bits 16-23 (16 new epoch, 20 CMS in range, 22 battery low, 17-19/21 speed mode),
       set and toggling in real recordings. mne keeps bits 0-16; we keep bits 0-15 (``mne.find_events(...,
@@ -171,7 +202,8 @@ def trigger_codes(raw, path: Path) -> np.ndarray:
     """
     names = raw.ch_names
     types = raw.get_channel_types()
-    composite = [n for n in _COMPOSITE_STIM if n in names and types[names.index(n)] == "stim"]
+    stims = {_MNE_STIM_PREFIX.sub("", n): n for n, t in zip(names, types) if t == "stim"}  # "STIM STI 014" too
+    composite = [stims[n] for n in _COMPOSITE_STIM if n in stims]
     name = composite[0] if composite else names[types.index("stim")]
     values = raw.get_data(picks=[name])[0]
     if path.suffix.lower() in (".edf", ".bdf"):  # mne truncates an EDF code 1.99998 to 1: read the file's samples
