@@ -42,6 +42,10 @@ from bci_stream.core.errors import BciStreamError
               help="Ship the average of every candidate of both families (one graph, the mean of their "
                    "probabilities) instead of picking one by the rules [default: on, chosen by the nested "
                    "selection study].")
+@click.option("--bad-events", default=None, metavar="NAME,...",
+              help="Events whose span marks bad data (e.g. 1023, BCI Competition IV 2a's rejected trial): the trials "
+                   "overlapping them are left out of fitting and CV, as are those overlapping BAD* annotations, an "
+                   "EEGLAB boundary or NaN/inf samples (and the settling after the last two); each said per file.")
 @click.option("--stream", default=None, metavar="NAME",
               help="XDF files: the signal stream (a name, else a type) [default: the only numeric stream with a rate "
                    "that bci-stream did not add itself].")
@@ -55,8 +59,8 @@ from bci_stream.core.errors import BciStreamError
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str, ...], name: str, out: Path | None,
                   channels: str | None, channel_names: str | None, recurrent: bool, combined: bool | None,
-                  average: bool | None, stream: str | None, marker_stream: str | None, overwrite: bool,
-                  no_progress: bool) -> None:
+                  average: bool | None, bad_events: str | None, stream: str | None, marker_stream: str | None,
+                  overwrite: bool, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import parse_channel_names, parse_channels, parse_labels
@@ -70,7 +74,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str,
                   combined=CONSIDER_COMBINED if combined is None else combined,
                   average=AVERAGE_CANDIDATES if average is None else average,
                   reader_options={k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
-                  channel_names=parse_channel_names(channel_names), overwrite=overwrite)
+                  channel_names=parse_channel_names(channel_names), overwrite=overwrite,
+                  bad_events=parse_channels(bad_events) or ())
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

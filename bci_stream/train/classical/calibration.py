@@ -52,6 +52,7 @@ from bci_stream.train.classical.configs import (
     DEFAULT_RIEMANN,
     EVAL_TIMES,
     Config,
+    band_tau_grid,
     config_dict,
     config_label,
     with_,
@@ -102,12 +103,7 @@ def candidates(prep: Prepared, family: str, channels_fixed: bool) -> list[Config
         chans = ["all"]
     else:
         chans = list(dict.fromkeys([base.channels, alt["channels"]]))
-    out = []
-    for ch in chans:
-        for band in dict.fromkeys([tuple(base.band), tuple(alt["band"])]):
-            for tau in dict.fromkeys([base.tau_s, alt["tau_s"]]):
-                out.append(with_(base, channels=ch, band=band, tau_s=tau))
-    return out
+    return [with_(base, channels=ch, band=band, tau_s=tau) for ch in chans for band, tau in band_tau_grid(family)]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -190,13 +186,16 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
               echo: Callable[[str], None] = print, recurrent: bool = True,
               combined: bool = CONSIDER_COMBINED, average: bool = AVERAGE_CANDIDATES,
               reader_options: Mapping[str, Any] | None = None,
-              channel_names: Sequence[str] | None = None, overwrite: bool = False) -> CalibrationResult:
+              channel_names: Sequence[str] | None = None, overwrite: bool = False,
+              bad_events: Sequence[str] = ()) -> CalibrationResult:
     """Calibrate, export and report a streaming decoder (see the module docstring).
 
     ``overwrite`` (``--overwrite``): an ``OUT/NAME`` folder that already holds a model (or other files) is
     replaced; without it such a folder is refused before anything is loaded. The card's version is 1.0.0, or the
     next after the highest version of ``name`` in ``out_dir`` (the replaced one, or a kept copy's):
-    :func:`~.model_version.next_version`.
+    :func:`~.model_version.next_version`. ``bad_events`` (``--bad-events``): event names whose span marks bad data;
+    the trials overlapping them (and ``BAD*`` annotations, EEGLAB ``boundary``, non-finite stretches) are left out of
+    fitting and CV, and said (:mod:`.bad_spans`; the report's ``trials_left_out``).
 
     Returns
     -------
@@ -223,7 +222,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     version, previous = next_version(out_dir, name)  # never a name@version the registry already holds
     t_start = time.time()
     prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options,
-                            channel_names=channel_names)
+                            channel_names=channel_names, bad_events=bad_events)
     folds, scheme = make_folds(prep)
     k = len(prep.labels)
     counts = {lab: int(sum((r.trials.classes == i).sum() for r in prep.runs)) for i, lab in enumerate(prep.labels)}
@@ -304,6 +303,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
         "files": [str(p) for p in paths], "label_map": dict(label_map), "labels": prep.labels,
         "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names), "trials_per_class": counts,
+        "trials_left_out": prep.left_out, "bad_events": [str(e) for e in bad_events],
         "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
         "chance": chance, "chance_check": check, "cue_gaps": gaps, "warnings": warnings,
         "families": fam_reports, "chosen_family": chosen.family, "why": why,

@@ -2,8 +2,10 @@
 
 :func:`load_calibration` loads the files (any format :func:`bci_stream.io.load_recording` reads) and
 checks them: the ``--labels`` event names occur in the files, at least two classes, at least
-:data:`MIN_TRIALS` cues per class, same channels and sfreq in every run. Every refusal is a
-:class:`CalibrationError` naming the file, the rule and the value.
+:data:`MIN_TRIALS` cues per class, same channels and sfreq in every run. Trials overlapping data a file marks bad
+(``BAD*`` annotations, EEGLAB ``boundary``, ``--bad-events``, non-finite samples, which are replaced as the service
+does) are left out and said (:mod:`.bad_spans`). Every refusal is a :class:`CalibrationError` naming the file, the
+rule and the value.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import numpy as np
 from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason, renamable_flags, renamed_hint,
                                       shortlist)
 from bci_stream.core.errors import BciStreamError
-from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
+from bci_stream.core.units import PLAUSIBLE_SD_UV
 from bci_stream.io import load_recording
 from bci_stream.io.load import check_names, events_summary, options_by_file, renamed_bads
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
+from bci_stream.train.classical.amplitude_notes import CHANNEL_SD_FACTOR, amplitude_notes, channel_sd_notes
+from bci_stream.train.classical.bad_spans import bad_spans, hold_nonfinite, leave_out, nonfinite_stretches
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
@@ -70,7 +74,7 @@ def parse_channel_names(text: str | None) -> list[str] | None:
 def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], *,
                      channels: Sequence[str] | None = None, min_trials: int = MIN_TRIALS,
                      progress: bool = False, reader_options: Mapping[str, Any] | None = None,
-                     channel_names: Sequence[str] | None = None) -> Prepared:
+                     channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = ()) -> Prepared:
     """Load and check calibration files; return a :class:`~.prepared.Prepared` of their runs.
 
     Parameters
@@ -91,19 +95,27 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     channel_names
         New names for the channels of every file, one per channel in the file's order (``--channel-names``), given
         before anything is picked (``channels``, or the default EEG channels and the sensorimotor rows).
+    bad_events
+        Event names whose span marks bad data (``--bad-events``, e.g. ``1023``): with ``BAD*`` annotations, EEGLAB
+        ``boundary`` and non-finite stretches, the trials overlapping them are left out (:mod:`.bad_spans`), and
+        said per file, reason and class in the notes (``Prepared.left_out`` holds the counts).
 
     Raises
     ------
     CalibrationError
         With a message naming the file, the rule and the value: ``sfreq mismatch between runs``,
-        ``channels missing in`` / ``channels differ between the files``, ``at least 2 channels``, ``non-finite
-        value(s)`` (NaN/inf samples on a used channel), ``not in the files``, ``only one class present`` / ``no
-        class present``, ``fewer than N trials``, ``has no cue of``, a reader option no file's format takes,
+        ``channels missing in`` / ``channels differ between the files``, ``at least 2 channels``, ``no finite
+        sample`` (a used channel only NaN/inf), ``not in the files``, ``only one class present`` / ``no class
+        present``, ``fewer than N trials`` (each saying what was left out why), ``has no cue of``, ``no usable
+        trial``, ``--bad-events`` naming a ``--labels`` event, a reader option no file's format takes,
         ``--channel-names`` with a count other than a file's channels; loader errors are re-raised as
         ``cannot load FILE: ...``.
     """
     if not paths:
         raise CalibrationError("FILE... must name at least one recording; got none")
+    if both := sorted({str(e) for e in bad_events} & {str(k) for k in label_map}):
+        raise CalibrationError(f"--bad-events names event(s) {both} that --labels maps to a class: an event is "
+                               "either a cue or a mark of bad data")
     per_file = _per_file_options(paths, reader_options or {})
     labels = label_names_of(label_map)
     if len(labels) < 2:
@@ -165,39 +177,78 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         if channels and (bad := [rec.ch_names[i] for i in idx if rec.ch_names[i] in rec.bad_channels]):
             notes.append(f"--channels uses {len(bad)} channel(s) marked bad in {Path(rec.source).name}: "
                          f"{shortlist(bad)}")
-        check_finite(rec, idx)
-        runs.append((rec, idx))
+        runs.append((rec, idx, _finite_data(rec, idx, notes)))
     absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
     not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: "
                     f"{_event_listing([ev for rec in recs for ev in rec.events])})" if absent else "")
-    out_runs = []
-    for rec, idx in runs:
+    out_runs, left_out, no_bad = [], [], [str(n) for n in bad_events]
+    for rec, idx, (data, stretches) in runs:
         trials = trials_of(rec.events, {str(k): v for k, v in label_map.items()}, labels, rec.n_times, rec.sfreq,
                            min_after_s=max(EVAL_TIMES))
-        out_runs.append(Run(data=np.ascontiguousarray(rec.data[idx].T), sfreq=rec.sfreq,
-                            ch_names=[rec.ch_names[i] for i in idx], trials=trials, source=rec.source))
+        trials, left = leave_out(trials, bad_spans(rec.events, stretches, rec.sfreq, bad_events), rec.sfreq, labels,
+                                 rec.source)
+        no_bad = [n for n in no_bad if not any(str(ev.description) == n for ev in rec.events)]
+        left_out.append(left)
+        out_runs.append(Run(data=data, sfreq=rec.sfreq, ch_names=[rec.ch_names[i] for i in idx], trials=trials,
+                            source=rec.source))
+    notes += [left.sentence() for left in left_out if left.n]
+    if no_bad:
+        notes.append(f"--bad-events names event(s) {no_bad} that no file has: no trial is left out for them")
+    if idle := [str(n) for n in bad_events if str(n) not in no_bad and not any(str(n) in left.counts
+                                                                               for left in left_out)]:
+        notes.append(f"--bad-events {idle}: no such event overlaps a trial's span (cue to cue + "
+                     f"{max(EVAL_TIMES):g} s), so none is left out for them (a mark placed before its trial's cue "
+                     "must last until the cue)")
+    why = "".join(f"; {left.sentence()}" for left in left_out if left.n)  # for the refusals below
     counts = {name: int(sum((r.trials.classes == k).sum() for r in out_runs)) for k, name in enumerate(labels)}
     have = [n for n, c in counts.items() if c > 0]
     if absent:  # the cause first: events --labels names that no file has
         raise CalibrationError(not_in_files + ("" if len(have) >= 2 else
-                                               f"; cues per class {counts}: fewer than two classes occur"))
+                                               f"; cues per class {counts}: fewer than two classes occur{why}"))
     if len(have) < 2:
         raise CalibrationError(
             f"{'only one class' if have else 'no class'} present in the files: cues per class {counts} (cues "
-            f"at least {max(EVAL_TIMES):g} s before a file's end); --labels must map events of at least two "
-            "classes that occur")
-    if empty := [rec for (rec, _), r in zip(runs, out_runs) if len(r.trials) == 0]:
+            f"at least {max(EVAL_TIMES):g} s before a file's end{', not left out' if why else ''}); --labels must "
+            f"map events of at least two classes that occur{why}")
+    if emptied := [left.source for left, r in zip(left_out, out_runs) if len(r.trials) == 0 and left.n]:
+        raise CalibrationError(f"no usable trial left in {', '.join(emptied)}: every cue's span overlaps data marked "
+                               f"bad{why}; leave the file out, or check its marks")
+    if empty := [rec for (rec, *_), r in zip(runs, out_runs) if len(r.trials) == 0]:
         raise CalibrationError(_no_cue_message(empty, label_map))
     few = {n: c for n, c in counts.items() if c < min_trials}
     if few:
         raise CalibrationError(
-            f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}); record more runs")
+            f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}"
+            f"{', after leaving out the bad ones' if why else ''}); record more runs{why}")
     if not channels and sensorimotor_channels(wanted) is None:
         notes.append(f"no 10-10 sensorimotor channels (FC/C/CP rows) recognised among the {len(wanted)} channel "
                      f"names ({shortlist(wanted, 6)}): every candidate uses all "
                      "of them; pass --channels to choose")
     notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
-    return Prepared(out_runs, labels, notes=notes)
+    return Prepared(out_runs, labels, notes=notes, left_out=[left.as_dict() for left in left_out if left.n])
+
+
+def _finite_data(rec: Any, idx: Sequence[int], notes: list[str]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The channels ``idx`` of ``rec`` as ``[T, C]`` with its NaN/inf replaced as the service does
+    (:func:`~.bad_spans.hold_nonfinite`, said in ``notes``), and the stretches where they were; a channel without
+    any finite sample is refused (naming the file and the channels)."""
+    data = np.ascontiguousarray(rec.data[idx].T)
+    stretches = nonfinite_stretches(data)
+    if not stretches:
+        return data, stretches
+    finite = np.isfinite(data)
+    if dead := [rec.ch_names[idx[c]] for c in np.flatnonzero(~finite.any(axis=0))]:
+        what = "all" if len(dead) == len(idx) else f"{len(dead)} of the {len(idx)}"
+        raise CalibrationError(
+            f"{rec.source}: {what} used channel(s) ({shortlist(dead, 8)}) hold no finite sample (only NaN or inf): "
+            "calibration needs data; leave those channels out with --channels, or leave the file out")
+    chans = [rec.ch_names[idx[c]] for c in np.flatnonzero(~finite.all(axis=0))]
+    n = hold_nonfinite(data)
+    notes.append(f"{Path(rec.source).name}: {n} non-finite value(s) (NaN/inf) on {len(chans)} channel(s) "
+                 f"({shortlist(chans, 8)}) in {len(stretches)} stretch(es), the first at t="
+                 f"{stretches[0][0] / rec.sfreq:.3f} s, were replaced by the channel's last finite value (nan_policy "
+                 "hold, as the service does); the trials overlapping them or the settling after them are left out")
+    return data, stretches
 
 
 def _event_listing(events: Sequence[Any]) -> str:
@@ -245,20 +296,6 @@ def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
                          f"({len(m)} of {len(pooled)}){_numbered_hint(rec)}" for rec, m in lacks)
         raise CalibrationError(f"channels differ between the files ({len(pooled)} EEG channels over all files): "
                                f"{each}; pass --channels with a set every file has")
-
-
-def check_finite(rec: Any, idx: Sequence[int]) -> None:
-    """Refuse NaN or infinite samples on the channels ``idx`` of ``rec``, naming file, channels, count, first time."""
-    bad = ~np.isfinite(rec.data[idx])
-    if not bad.any():
-        return
-    chans = [rec.ch_names[idx[i]] for i in np.flatnonzero(bad.any(axis=1))]
-    first_t = int(np.flatnonzero(bad.any(axis=0))[0]) / rec.sfreq
-    raise CalibrationError(
-        f"{rec.source}: {len(chans)} channel(s) ({shortlist(chans, 8)}) hold {int(bad.sum())} non-finite value(s) "
-        f"(NaN or inf; "
-        f"first at t={first_t:.3f} s from the file's start); calibration data must be finite: cut that part out "
-        f"of the recording, or leave those channels out with --channels")
 
 
 def _per_file_options(paths: Sequence[str | Path], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -310,81 +347,7 @@ def default_channels(recs: Sequence[Any], notes: list[str], *, bads: bool = True
     return [n for n in kept if n not in bad]
 
 
-# plausible spread of scalp EEG in µV (median over channels of each run's standard deviation); outside it the file's
-# unit is most likely wrong (volts read as µV, or µV stored as volts)
-# PLAUSIBLE_SD_UV: scalp EEG's median channel SD (µV), one range for calibrate, evaluate and the service's check
-
-
-def _finite_sd(data: np.ndarray, width: int = 0) -> np.ndarray:
-    """Per-channel standard deviation of ``data`` ``[T, C]`` over its finite samples (NaN where a channel has
-    none), one channel at a time (a long recording is not copied whole). ``width > 1``: of the data minus its
-    centred moving mean over ``width`` samples (a crude high-pass near ``sfreq / width``; slow drift removed)."""
-    out = np.full(data.shape[1], np.nan)
-    for c in range(data.shape[1]):
-        x = np.asarray(data[:, c], dtype=np.float64)
-        x = x[np.isfinite(x)]
-        if 1 < width < x.size:
-            cs = np.concatenate([[0.0], np.cumsum(x)])
-            mean = (cs[width:] - cs[:-width]) / width  # mean over x[i:i + width]
-            x = x[width // 2: width // 2 + mean.size] - mean
-        if x.size:
-            out[c] = float(x.std())
-    return out
-
-
-def amplitude_notes(runs: Sequence[Run]) -> list[str]:
-    """A warning per run whose median channel standard deviation is outside :data:`PLAUSIBLE_SD_UV` (non-finite
-    samples and channels without a finite sample are ignored)."""
-    out = []
-    lo, hi = PLAUSIBLE_SD_UV
-    for r in runs:
-        sds = _finite_sd(r.data)
-        sds = sds[np.isfinite(sds)]
-        if sds.size == 0:
-            continue
-        sd = float(np.median(sds))
-        if not lo <= sd <= hi:
-            why = implausible_amplitude(sd, "µV") or ""  # its hint: the unit that would make it plausible
-            hint = why[why.index(" (plausible"):] if " (plausible" in why else ""
-            out.append(f"warning: {r.source}: the median channel standard deviation is {sd:.3g} µV, outside the "
-                       f"{lo:g}-{hi:g} µV of scalp EEG{hint}: check the file's units (a file that gives none, e.g. "
-                       "an XDF stream without desc/channels/channel/unit, is read as µV; a model calibrated on it "
-                       "expects the same scale from the stream)")
-    return out
-
-
-# a channel whose standard deviation is more than this factor above or below its run's median is flagged
-CHANNEL_SD_FACTOR = 10.0
-
-
-def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> list[str]:
-    """A warning per run naming the channels whose standard deviation is 0 (flat) or more than ``factor`` times
-    above or below the run's median channel standard deviation (a bad electrode, a wrong gain): one such channel
-    can ruin the spatial filters and covariances of every candidate. SDs are taken after removing a 1 s moving
-    mean (slow drift, e.g. a DC-coupled amplifier's, is not a bad channel)."""
-    out = []
-    for r in runs:
-        sds = _finite_sd(r.data, max(int(round(r.sfreq)), 1))
-        ok = np.isfinite(sds)
-        if ok.sum() < 2:
-            continue
-        med = float(np.median(sds[ok]))
-        bad = []
-        for name, sd in zip(r.ch_names, sds):
-            if not np.isfinite(sd):
-                continue
-            if sd == 0:
-                bad.append(f"{name} (flat: SD 0)")
-            elif med > 0 and not med / factor <= sd <= med * factor:
-                bad.append(f"{name} (SD {sd:.3g} µV, {sd / med:.3g}x the median)")
-        if bad:
-            out.append(f"warning: {r.source}: channel(s) {shortlist(bad, 6)} far from the run's median channel SD "
-                       f"{med:.3g} µV (flat, or more than {factor:g}x above or below it): a bad electrode or gain "
-                       "can ruin every candidate; check it, or leave it out with --channels")
-    return out
-
-
 __all__ = ["CHANNEL_SD_FACTOR", "MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes",
-           "channel_sd_notes", "check_finite", "default_channels", "eeg_channels", "load_calibration",
+           "channel_sd_notes", "default_channels", "eeg_channels", "load_calibration",
            "parse_channel_names",
            "parse_channels", "parse_labels"]

@@ -109,6 +109,13 @@ def _recurrent_md(rec: dict | None, times: list[str]) -> list[str]:
     return md + [""]
 
 
+def _left_out_md(left_out: Sequence[dict]) -> str:
+    """`` (left out as bad, not fitted or scored: a.fif 3: BAD_blink 2, boundary ... 1)`` or ``""``."""
+    each = [f"{d['file']} {d['n']}: " + ", ".join(f"{why} {sum(c.values())}" for why, c in d["by_reason"].items())
+            for d in left_out]
+    return f" (left out as bad, neither fitted nor scored: {'; '.join(each)})" if each else ""
+
+
 def write_report(report: dict, out: Path) -> None:
     """Write ``report.json`` (the report as is) and ``report.md`` (tables of the CV results) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +124,7 @@ def write_report(report: dict, out: Path) -> None:
     md = [f"# Calibration report: {report['name']}", "",
           f"* files: {', '.join(Path(f).name for f in report['files'])}",
           f"* labels: {report['label_map']} → classes {report['labels']}; "
-          f"cues per class {report['trials_per_class']}",
+          f"cues per class {report['trials_per_class']}" + _left_out_md(report.get("trials_left_out") or []),
           f"* sfreq {report['sfreq']:g} Hz, {report['n_chans_available']} channels available; "
           f"model uses {len(report['ch_names'])}: {', '.join(report['ch_names'])}",
           f"* CV scheme: {report['cv_scheme']}",

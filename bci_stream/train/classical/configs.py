@@ -126,6 +126,15 @@ CALIBRATE_ALTERNATIVES: dict[str, dict] = {
 }
 
 
+def band_tau_grid(family: str) -> list[tuple[tuple[float, float], float]]:
+    """``[(band, tau_s), ...]``: the band-pass and time constants ``calibrate`` tries for ``family`` (its default
+    and :data:`CALIBRATE_ALTERNATIVES`' band × tau_s, defaults first, no repeats)."""
+    base = DEFAULT_CSP if family == "csp_lda" else DEFAULT_RIEMANN
+    alt = CALIBRATE_ALTERNATIVES[family]
+    return [(band, tau) for band in dict.fromkeys([tuple(base.band), tuple(alt["band"])])
+            for tau in dict.fromkeys([base.tau_s, alt["tau_s"]])]
+
+
 def config_dict(cfg: Config) -> dict:
     """A JSON-friendly dict of a config, with its family."""
     if hasattr(cfg, "as_dict"):  # a combined config (.combined) describes its front-ends itself
@@ -154,6 +163,6 @@ def with_(cfg: Config, **changes) -> Config:
 
 
 __all__ = [
-    "CALIBRATE_ALTERNATIVES", "ChannelSpec", "Config", "CspConfig", "DECISION_TIME", "DEFAULT_CSP",
+    "CALIBRATE_ALTERNATIVES", "ChannelSpec", "band_tau_grid", "Config", "CspConfig", "DECISION_TIME", "DEFAULT_CSP",
     "DEFAULT_RIEMANN", "EVAL_TIMES", "RiemannConfig", "TRAIN_TIMES", "config_dict", "config_label", "with_",
 ]

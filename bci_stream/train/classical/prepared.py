@@ -38,10 +38,13 @@ class Run:
 class Prepared:
     """Runs of one subject (same channels, same sfreq, same classes) and a cache of their preprocessed data."""
 
-    def __init__(self, runs: Sequence[Run], labels: Sequence[str], *, notes: Sequence[str] = ()) -> None:
+    def __init__(self, runs: Sequence[Run], labels: Sequence[str], *, notes: Sequence[str] = (),
+                 left_out: Sequence[dict] = ()) -> None:
         if not runs:
             raise ValueError("runs must hold at least one Run, got none")
         self.notes = list(notes)  # what loading noticed (channels left out, implausible amplitudes), for reports
+        # the trials loading left out as bad, per file: {"file", "n", "by_reason": {reason: {class: n}}} (.bad_spans)
+        self.left_out = list(left_out)
         self.runs = list(runs)
         self.labels = list(labels)
         self.sfreq = runs[0].sfreq

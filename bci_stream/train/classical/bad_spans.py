@@ -1,0 +1,179 @@
+"""The trials ``bci-stream calibrate`` leaves out: those whose span overlaps data a file marks bad.
+
+A trial's span is its cue to cue + ``max(EVAL_TIMES)`` (the latest decision sample, included): every feature a fit
+or a CV score takes from the trial lies in it. It is left out of fitting and scoring when it overlaps
+
+* an annotation whose description starts with ``bad`` (any case: ``BAD_blink``, ``bad muscle``; MNE's convention,
+  ``Epochs(reject_by_annotation=True)``): ``[onset, onset + duration)``;
+* an EEGLAB ``boundary`` (mne's ``read_raw_eeglab`` reads the events EEGLAB writes where it cut data out as
+  annotations described ``boundary``, whose duration is that of the data *removed*, not of data in the file): a
+  discontinuity at its onset, which the causal filters and running estimators run straight across, so
+  ``[onset, onset + settle)`` (:func:`settle_s`);
+* a stretch of non-finite samples (NaN/inf) on a used channel, which calibrate replaces as the service does
+  (:func:`hold_nonfinite`) and then the settling time after it: ``[first, last + 1 + settle)``;
+* an event named by ``--bad-events`` (e.g. BCI Competition IV 2a's ``1023``, "rejected trial"):
+  ``[onset, onset + duration)``, a zero-duration one marking the trial whose span holds its onset.
+
+What was left out is counted per file, reason and class (:class:`LeftOut`), for the notes and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bci_stream.train.classical.configs import (DEFAULT_CSP, DEFAULT_RIEMANN, EVAL_TIMES, Config, band_tau_grid,
+                                                with_)
+from bci_stream.train.classical.data import Trials
+
+BAD_PREFIX = "bad"  # MNE: an annotation whose description starts with it (any case) marks data to reject
+BOUNDARY = "boundary"  # EEGLAB (through mne): a discontinuity where data were cut out
+NON_FINITE = "non-finite samples"
+# the running power/covariance of a candidate weighs a transient by exp(-t / tau_s): after SETTLE_TAUS time
+# constants (plus the band-pass's own ringing) it weighs e^-3 = 5%; measured on S001R05 (21 channels, NaN stretches
+# of 0.05-5 s held, as the service does): the running log power of every channel is back within 0.1 of the
+# uninterrupted signal's 2.9 s after the stretch for tau_s 1 s, 1.6 s for 0.5 s
+SETTLE_TAUS = 3.0
+# the band-pass has settled when this share of its impulse response's energy has passed
+FILTER_ENERGY = 0.99
+
+
+@dataclass(frozen=True)
+class Span:
+    """Samples ``[start, stop)`` of one file that no trial may overlap, and why (``reason``: an annotation's or
+    event's description, :data:`BOUNDARY`, or :data:`NON_FINITE`; ``settle``: the seconds of settling included)."""
+
+    start: int
+    stop: int
+    reason: str
+    settle: float = 0.0
+
+
+@dataclass
+class LeftOut:
+    """The trials of one file left out: ``counts[reason][class] = n`` (each trial counted once, for the first span
+    by start that it overlaps)."""
+
+    source: str
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return sum(sum(c.values()) for c in self.counts.values())
+
+    def sentence(self) -> str:
+        """E.g. ``left out 4 trial(s) of a.fif: 3 overlap BAD_blink (fists 2, feet 1); 1 overlap boundary + 3.2 s
+        settling (feet 1)``."""
+        each = [f"{sum(c.values())} overlap {why} ({', '.join(f'{k} {v}' for k, v in c.items())})"
+                for why, c in self.counts.items()]
+        return f"left out {self.n} trial(s) of {Path(self.source).name}: {'; '.join(each)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": Path(self.source).name, "n": self.n, "by_reason": self.counts}
+
+
+def candidate_configs() -> list[Config]:
+    """The band-pass and time constants ``calibrate``'s candidates use (:func:`~.calibration.candidates`: the
+    defaults and :data:`~.configs.CALIBRATE_ALTERNATIVES` of both families)."""
+    return [with_(base, band=band, tau_s=tau) for base in (DEFAULT_CSP, DEFAULT_RIEMANN)
+            for band, tau in band_tau_grid(base.family)]
+
+
+def settle_s(sfreq: float, configs: Sequence[Config] | None = None) -> float:
+    """Seconds after a discontinuity or a replaced non-finite stretch before the candidates' features are trusted
+    again: the longest over ``configs`` (default :func:`candidate_configs`) of the causal band-pass's ringing (the
+    time by which :data:`FILTER_ENERGY` of its impulse response's energy has passed) plus :data:`SETTLE_TAUS` time
+    constants of the running power/covariance (``tau_s``). About 3.2 s at 160 Hz (tau_s 1 s, 5-35 Hz)."""
+    from scipy import signal as sps
+
+    out = 0.0
+    for cfg in configs if configs is not None else candidate_configs():
+        sos = sps.butter(cfg.filter_order, cfg.band, btype="bandpass", fs=sfreq, output="sos")
+        impulse = np.zeros(int(round(10 * sfreq)))
+        impulse[0] = 1.0
+        energy = np.cumsum(sps.sosfilt(sos, impulse) ** 2)
+        ring = int(np.searchsorted(energy, FILTER_ENERGY * energy[-1])) / sfreq
+        out = max(out, ring + SETTLE_TAUS * cfg.tau_s)
+    return out
+
+
+def is_bad_description(description: str) -> bool:
+    """MNE's rule: a description starting with ``bad`` (any case) marks data to reject."""
+    return str(description).strip().lower().startswith(BAD_PREFIX)
+
+
+def nonfinite_stretches(data: np.ndarray) -> list[tuple[int, int]]:
+    """``[(first, stop), ...]``: the runs of samples of ``data`` ``[T, C]`` with a NaN/inf on any channel."""
+    bad = ~np.isfinite(data).all(axis=1)
+    edges = np.flatnonzero(np.diff(np.r_[0, bad.astype(np.int8), 0]))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq: float,
+              bad_events: Sequence[str] = ()) -> list[Span]:
+    """The spans of one file no trial may overlap (see the module docstring), sorted by start.
+
+    Parameters
+    ----------
+    events
+        The file's events (``onset``, ``duration`` in samples, ``description``).
+    stretches
+        Its non-finite stretches on the used channels (:func:`nonfinite_stretches`).
+    bad_events
+        Descriptions of events that mark bad data (``--bad-events``), matched exactly.
+    """
+    seconds = settle_s(sfreq) if stretches or any(str(e.description).strip().lower() == BOUNDARY
+                                                  for e in events) else 0.0
+    settle = int(np.ceil(seconds * sfreq))
+    named = {str(n) for n in bad_events}
+    out = [Span(a, b + settle, NON_FINITE, seconds) for a, b in stretches]
+    for ev in events:
+        desc = str(ev.description)
+        if desc.strip().lower() == BOUNDARY:
+            out.append(Span(int(ev.onset), int(ev.onset) + settle, BOUNDARY, seconds))
+        elif is_bad_description(desc) or desc in named:
+            out.append(Span(int(ev.onset), int(ev.onset) + max(int(ev.duration), 1), desc))
+    return sorted(out, key=lambda s: (s.start, s.stop))
+
+
+def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Sequence[str], source: str
+              ) -> tuple[Trials, LeftOut]:
+    """``trials`` less those whose span (cue to cue + ``max(EVAL_TIMES)``, that sample included) overlaps one of
+    ``spans``, and what was left out why (each trial under the first span, by start, that it overlaps)."""
+    left = LeftOut(source)
+    if not spans or len(trials) == 0:
+        return trials, left
+    extra = int(round(max(EVAL_TIMES) * sfreq)) + 1
+    spans = sorted(spans, key=lambda s: (s.start, s.stop))
+    starts = np.array([s.start for s in spans])
+    reach = np.maximum.accumulate([s.stop for s in spans])  # the latest stop of the spans up to each
+    first = np.searchsorted(reach, trials.onsets, side="right")  # the first span (by start) ending after the cue
+    hits = (first < len(spans)) & (starts[np.minimum(first, len(spans) - 1)] < trials.onsets + extra)
+    for i in np.flatnonzero(hits):
+        hit = spans[first[i]]
+        why = hit.reason + (f" + {hit.settle:.1f} s settling" if hit.settle else "")
+        by_class = left.counts.setdefault(why, {})
+        name = labels[int(trials.classes[i])]
+        by_class[name] = by_class.get(name, 0) + 1
+    keep = ~hits
+    return Trials(trials.onsets[keep], trials.classes[keep]), left
+
+
+def hold_nonfinite(data: np.ndarray) -> int:
+    """Replace, in place, each NaN/inf of ``data`` ``[T, C]`` by its channel's last finite value (0 before any), as the
+    service's default ``nan_policy="hold"`` does (:class:`~bci_stream.dsp.preprocess.NonFiniteGuard`, the same
+    class), so that the features calibrate fits and scores are those the service computes; returns how many."""
+    from bci_stream.dsp.preprocess import NonFiniteGuard
+
+    guard = NonFiniteGuard(data.shape[1], "hold")
+    guard.apply(data)
+    return guard.n_replaced
+
+
+__all__ = ["BAD_PREFIX", "BOUNDARY", "FILTER_ENERGY", "NON_FINITE", "SETTLE_TAUS", "LeftOut", "Span", "bad_spans",
+           "candidate_configs", "hold_nonfinite", "is_bad_description", "leave_out", "nonfinite_stretches",
+           "settle_s"]
