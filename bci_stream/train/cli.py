@@ -152,12 +152,16 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("stream")
 @_calibrate_option("marker_stream")
 @_calibrate_option("channel_names")
+@click.option("--bad-events", default=None, metavar="NAME,...",
+              help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
+                   "those overlapping BAD* annotations, an EEGLAB boundary or NaN/inf samples (and the settling "
+                   "after the last two) are not; each said per file (calibrate's rule). Offline only.")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  label_pairs: tuple[str, ...],
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
                  reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None, stream: str | None,
-                 marker_stream: str | None, channel_names: str | None) -> None:
+                 marker_stream: str | None, channel_names: str | None, bad_events: str | None) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
     With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
@@ -172,6 +176,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     times = _seconds(decision_times)
     if not live and (speed is not None or reference_train):
         raise click.UsageError("--speed and --reference-train need --live")
+    if live and bad_events:
+        raise click.UsageError("--bad-events is for the offline evaluation: with --live the service scores every cue")
     if speed is not None:
         from bci_stream.train.evaluate.live import MAX_SPEED
 
@@ -214,7 +220,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
 
     try:
         res = evaluate_target(model, list(data), label_map=_label_map(label_map, label_pairs), models_dir=models_dir,
-                              trial_classes=classes, **({"times_s": times} if times else {}), **files)
+                              trial_classes=classes, **({"times_s": times} if times else {}), **files,
+                              bad_events=[e.strip() for e in (bad_events or "").split(",") if e.strip()])
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
     for warning in res["warnings"]:

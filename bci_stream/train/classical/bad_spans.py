@@ -140,14 +140,15 @@ def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq
     return sorted(out, key=lambda s: (s.start, s.stop))
 
 
-def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Sequence[str], source: str
-              ) -> tuple[Trials, LeftOut]:
-    """``trials`` less those whose span (cue to cue + ``max(EVAL_TIMES)``, that sample included) overlaps one of
-    ``spans``, and what was left out why (each trial under the first span, by start, that it overlaps)."""
+def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Sequence[str], source: str,
+              span_s: float = max(EVAL_TIMES)) -> tuple[Trials, LeftOut]:
+    """``trials`` less those whose span (cue to cue + ``span_s``, the latest decision time, that sample included)
+    overlaps one of ``spans``, and what was left out why (each trial under the first span, by start, that it
+    overlaps)."""
     left = LeftOut(source)
     if not spans or len(trials) == 0:
         return trials, left
-    extra = int(round(max(EVAL_TIMES) * sfreq)) + 1
+    extra = int(round(span_s * sfreq)) + 1
     spans = sorted(spans, key=lambda s: (s.start, s.stop))
     starts = np.array([s.start for s in spans])
     reach = np.maximum.accumulate([s.stop for s in spans])  # the latest stop of the spans up to each

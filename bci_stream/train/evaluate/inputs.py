@@ -175,6 +175,34 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))
 
 
+def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float) -> dict[str, Any] | None:
+    """Unlabel (``-1``), in ``d.labels`` and ``d.rec.labels``, the trials whose span (cue to cue + ``span_s``, the
+    latest decision time) overlaps data the file marks bad, by ``calibrate``'s rule
+    (:mod:`bci_stream.train.classical.bad_spans`: ``bad*`` annotations, EEGLAB ``boundary`` and NaN/inf stretches on
+    the model's channels plus the settling time after them, events named by ``bad_events``), so they are not
+    scored. Returns what was left out (file, count, by reason and class), or
+    None when nothing was."""
+    from bci_stream.train.classical.bad_spans import bad_spans, leave_out, nonfinite_stretches
+    from bci_stream.train.classical.data import Trials
+    from bci_stream.train.evaluate.metrics import find_trials
+
+    rec = d.rec
+    spans = bad_spans(rec.events, nonfinite_stretches(d.x), rec.sfreq, bad_events)
+    trials = find_trials(d.labels, range(len(rec.label_names)))
+    if not spans or not trials:
+        return None
+    onsets = np.array([t.onset for t in trials], dtype=np.int64)
+    kept, left = leave_out(Trials(onsets, np.array([t.label for t in trials], dtype=np.int64)), spans, rec.sfreq,
+                           rec.label_names, str(rec.source), span_s)
+    if not left.n:
+        return None
+    kept_onsets = set(kept.onsets.tolist())
+    for t in trials:
+        if t.onset not in kept_onsets:
+            d.labels[t.onset:t.onset + t.length] = -1  # rec.labels is the same array
+    return {**left.as_dict(), "sentence": left.sentence()}
+
+
 def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event], *, given: bool, what: str,
                    error: type[BciStreamError] = EvaluationInputError, classes: Sequence[str] = ()
                    ) -> tuple[dict[str, str | None], list[str]]:
@@ -230,4 +258,4 @@ def nonfinite_note(source: str | Path, n: int) -> str:
 
 
 __all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "file_options",
-           "held_label_map", "load_for_model", "nonfinite_note"]
+           "held_label_map", "leave_out_bad_trials", "load_for_model", "nonfinite_note"]

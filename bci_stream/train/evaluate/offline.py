@@ -103,18 +103,22 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
                     trial_classes: list[str] | None = None, models_dir: Path | None = None,
                     times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0),
                     reader_options: Mapping[str, Any] | None = None,
-                    channel_names: Sequence[str] | None = None) -> dict[str, Any]:
+                    channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = ()) -> dict[str, Any]:
     """Metrics (:func:`bci_stream.train.evaluate.metrics.evaluate_probs`) of ``target`` over the files ``data``.
 
     ``reader_options`` (``--stream``, ``--marker-stream``) and ``channel_names`` (``--channel-names``) read the
     files as ``calibrate`` reads its own (:mod:`bci_stream.train.evaluate.inputs`). The result also says whether the
     net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net) and holds
     ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
-    replaced) and ``nonfinite_values`` (per file). Without ``label_map`` the model's own map scores the files, less
+    replaced; trials left out) and ``nonfinite_values`` (per file). Trials whose span (cue to the latest of
+    ``times_s``) overlaps data a file marks bad are left out as ``calibrate`` leaves them out
+    (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`; ``bad_events``: ``--bad-events``), listed in
+    ``trials_left_out``. Without ``label_map`` the model's own map scores the files, less
     its events none of them holds (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
-    from bci_stream.train.evaluate.inputs import file_options, held_label_map, load_for_model, nonfinite_note
+    from bci_stream.train.evaluate.inputs import (file_options, held_label_map, leave_out_bad_trials, load_for_model,
+                                                  nonfinite_note)
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
@@ -126,6 +130,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     options = file_options(paths, reader_options or {}, t["reader"])
     loaded = [load_for_model(p, label_map, t["ch_names"], options=o, channel_names=channel_names,
                              label_window=t["label_window"], sfreq=t["sfreq"]) for p, o in zip(paths, options)]
+    left_out = [x for d in loaded if (x := leave_out_bad_trials(d, bad_events, max(times_s))) is not None]
     recs = [d.rec for d in loaded]
     label_map, map_notes = held_label_map(label_map, [e for r in recs for e in r.events], given=given,
                                           what="files", error=ModelError)
@@ -153,11 +158,13 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s)
     notes = map_notes + [n for d in loaded for n in d.notes]
     notes += [nonfinite_note(d.rec.source, d.nonfinite) for d in loaded if d.nonfinite]
+    notes += [x.pop("sentence") for x in left_out]
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],
             "warnings": in_sample_warnings([r.source for r in recs], t["training_files"]), "notes": notes,
-            "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "metrics": metrics}
+            "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "trials_left_out": left_out,
+            "bad_events": list(bad_events), "metrics": metrics}
 
 
 def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:

@@ -7,7 +7,6 @@ channels, 160 Hz, a cue every 8.3 s) rewritten by mne as FIF, or as an EEGLAB .s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,57 +16,13 @@ from bci_stream.dsp.preprocess import NonFiniteGuard
 from bci_stream.io import load_recording
 from bci_stream.train.classical.bad_spans import settle_s
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
-from support.common import SUBSET_S001_21CH, subset_file
+from support.common import subset_file
+from support.marked import LABELS, R06, SFREQ, eeglab_with_boundaries, marked_fif
+from support.marked import cues as cue_onsets
 
 mne = pytest.importorskip("mne")
-sio = pytest.importorskip("scipy.io")
 
-R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
-LABELS = {"T1": "fists", "T2": "feet"}
-SFREQ = 160.0
 SPAN = 3.0  # max(EVAL_TIMES): a trial's span is its cue to cue + 3 s
-
-
-def _cues(src: Path = R05) -> list[tuple[int, str]]:
-    """The (onset sample, class) of every cue of ``src``, in time order."""
-    rec = load_recording(subset_file(src))
-    return sorted((e.onset, LABELS[e.description]) for e in rec.events if e.description in LABELS)
-
-
-def _fif(out: Path, *, extra: Sequence[tuple[float, float, str]] = (),
-         nan: Sequence[tuple[Sequence[int], float, float, float]] = (), src: Path = R05) -> Path:
-    """``src`` written by mne as FIF, its events kept, ``extra`` annotations (onset s, duration s, description)
-    added, and ``nan`` stretches (channel rows, start s, stop s, value: NaN or inf) written into the samples."""
-    rec = load_recording(subset_file(src))
-    data = rec.data.copy()
-    for rows, start, stop, value in nan:
-        data[list(rows), int(round(start * SFREQ)):int(round(stop * SFREQ))] = value
-    info = mne.create_info(rec.ch_names, rec.sfreq, ch_types="eeg", verbose="error")
-    raw = mne.io.RawArray(data * 1e-6, info, verbose="error")
-    ev = [(e.onset / rec.sfreq, e.duration / rec.sfreq, e.description) for e in rec.events] + list(extra)
-    raw.set_annotations(mne.Annotations(*map(list, zip(*ev))))
-    raw.save(out, overwrite=True, verbose="error")
-    return out
-
-
-def _eeglab(out: Path, boundaries: Sequence[float], src: Path = R05) -> Path:
-    """``src`` as an EEGLAB .set (data in the .set, µV), its events kept and a ``boundary`` event at each of
-    ``boundaries`` (s) with the duration EEGLAB gives it: the samples it cut out there (here 3 s)."""
-    rec = load_recording(subset_file(src))
-    ev = sorted([(e.onset, e.duration, e.description) for e in rec.events]
-                + [(int(round(b * SFREQ)), 3 * SFREQ, "boundary") for b in boundaries])
-    event = np.zeros(len(ev), dtype=[("type", object), ("latency", float), ("duration", float)])
-    for i, (onset, dur, desc) in enumerate(ev):
-        event[i] = (desc, onset + 1.0, dur)  # EEGLAB latencies count from 1
-    chanlocs = np.zeros(rec.n_chans, dtype=[("labels", object)])
-    for i, name in enumerate(rec.ch_names):
-        chanlocs[i] = (name,)
-    n = rec.data.shape[1]
-    eeg = {"setname": "s001r05", "nbchan": float(rec.n_chans), "pnts": float(n), "trials": 1.0, "srate": rec.sfreq,
-           "xmin": 0.0, "xmax": (n - 1) / rec.sfreq, "data": rec.data.astype(np.float32), "chanlocs": chanlocs,
-           "event": event, "icawinv": np.array([]), "icasphere": np.array([]), "icaweights": np.array([])}
-    sio.savemat(out, {"EEG": eeg}, appendmat=False)
-    return out
 
 
 def _kept(prep, run: int = 0) -> list[int]:
@@ -75,9 +30,9 @@ def _kept(prep, run: int = 0) -> list[int]:
 
 
 def test_bad_annotations_and_bad_events_leave_out_the_trials_they_overlap(tmp_path: Path) -> None:
-    cues = _cues()
+    cues = cue_onsets()
     t = [o / SFREQ for o, _ in cues]
-    a = _fif(tmp_path / "a_raw.fif", extra=[
+    a = marked_fif(tmp_path / "a_raw.fif", extra=[
         (t[1] + 1.0, 0.2, "BAD_blink"),          # inside the span
         (t[3] + SPAN - 0.1, 0.5, "bad muscle"),  # MNE's rule is case-blind; overlaps the span's last 0.1 s
         (t[5] + SPAN + 0.1, 0.5, "BAD_late"),    # after the span: the trial stays
@@ -87,7 +42,7 @@ def test_bad_annotations_and_bad_events_leave_out_the_trials_they_overlap(tmp_pa
     prep = load_calibration([a, subset_file(R06)], LABELS, bad_events=["1023"])
     out = [1, 3, 7, 9]
     assert _kept(prep) == [o for i, (o, _) in enumerate(cues) if i not in out]
-    assert len(prep.runs[1].trials) == len(_cues(R06))  # the other file is untouched
+    assert len(prep.runs[1].trials) == len(cue_onsets(R06))  # the other file is untouched
     c = {i: cues[i][1] for i in out}
     by_reason = {"BAD_blink": {c[1]: 1}, "bad muscle": {c[3]: 1}, "1023": {}}
     for i in (7, 9):
@@ -106,11 +61,11 @@ def test_bad_annotations_and_bad_events_leave_out_the_trials_they_overlap(tmp_pa
 
 
 def test_non_finite_samples_are_held_as_the_service_does_and_their_trials_left_out(tmp_path: Path) -> None:
-    cues = _cues()
+    cues = cue_onsets()
     t = [o / SFREQ for o, _ in cues]
     settle = settle_s(SFREQ)
     assert 3.0 < settle < 3.5  # 3 time constants of the slowest candidate (tau_s 1 s) plus the band-pass's ringing
-    a = _fif(tmp_path / "nan_raw.fif", nan=[
+    a = marked_fif(tmp_path / "nan_raw.fif", nan=[
         ([2, 5], t[2] - 2.0, t[2] - 1.0, np.nan),         # ends 1 s before the cue: its settling reaches the span
         ([7], t[6] + 1.0, t[6] + 1.1, np.inf),             # inside the span
         ([0, 1], t[10] + SPAN + 0.2, t[10] + SPAN + 0.5, np.nan),  # after the span; settled before the next cue
@@ -136,9 +91,9 @@ def test_non_finite_samples_are_held_as_the_service_does_and_their_trials_left_o
 
 
 def test_an_eeglab_boundary_leaves_out_the_trial_it_cuts_or_that_settles_after_it(tmp_path: Path) -> None:
-    cues = _cues()
+    cues = cue_onsets()
     t = [o / SFREQ for o, _ in cues]
-    path = _eeglab(tmp_path / "cut.set", [t[4] - 1.0, t[8] + SPAN + 0.5])
+    path = eeglab_with_boundaries(tmp_path / "cut.set", [t[4] - 1.0, t[8] + SPAN + 0.5])
     rec = load_recording(path)
     assert [(e.onset, e.description) for e in rec.events if e.description == "boundary"] == [
         (int(round((t[4] - 1.0) * SFREQ)), "boundary"), (int(round((t[8] + SPAN + 0.5) * SFREQ)), "boundary")]
@@ -149,9 +104,9 @@ def test_an_eeglab_boundary_leaves_out_the_trial_it_cuts_or_that_settles_after_i
 
 
 def test_too_few_trials_after_leaving_out_says_what_was_left_out_why(tmp_path: Path) -> None:
-    cues = _cues()
+    cues = cue_onsets()
     fists = [o / SFREQ for o, c in cues if c == "fists"]
-    a = _fif(tmp_path / "blinky_raw.fif", extra=[(s + 0.5, 0.3, "BAD_blink") for s in fists[:-3]])
+    a = marked_fif(tmp_path / "blinky_raw.fif", extra=[(s + 0.5, 0.3, "BAD_blink") for s in fists[:-3]])
     with pytest.raises(CalibrationError) as err:
         load_calibration([a], LABELS)
     msg = str(err.value)
@@ -160,14 +115,14 @@ def test_too_few_trials_after_leaving_out_says_what_was_left_out_why(tmp_path: P
             f"after leaving out the bad ones); record more runs; left out {len(fists) - 3} trial(s) of "
             f"blinky_raw.fif: {len(fists) - 3} overlap BAD_blink (fists {len(fists) - 3})") in msg, msg
     # every cue of a file bad: said as such, not as a file without cues
-    whole = _fif(tmp_path / "whole_raw.fif", extra=[(0.0, 124.0, "BAD_electrode_off")])
+    whole = marked_fif(tmp_path / "whole_raw.fif", extra=[(0.0, 124.0, "BAD_electrode_off")])
     with pytest.raises(CalibrationError, match=r"no usable trial left in .*whole_raw.fif: every cue's span overlaps "
                                                r"data marked bad; left out 15 trial\(s\) of whole_raw.fif: 15 "
                                                r"overlap BAD_electrode_off"):
         load_calibration([whole, subset_file(R06)], LABELS)
     # one class left: the refusal says so, and why
     feet = [o / SFREQ for o, c in cues if c == "feet"]
-    onefam = _fif(tmp_path / "onefam_raw.fif", extra=[(s + 0.5, 0.3, "bad") for s in feet])
+    onefam = marked_fif(tmp_path / "onefam_raw.fif", extra=[(s + 0.5, 0.3, "bad") for s in feet])
     with pytest.raises(CalibrationError, match=r"only one class present in the files: cues per class \{'fists': "
                                                r"\d+, 'feet': 0\} .*, not left out\).*; left out \d+ trial\(s\) of "
                                                r"onefam_raw.fif: \d+ overlap bad \(feet \d+\)"):
@@ -175,14 +130,14 @@ def test_too_few_trials_after_leaving_out_says_what_was_left_out_why(tmp_path: P
 
 
 def test_a_channel_without_any_finite_sample_is_refused(tmp_path: Path) -> None:
-    a = _fif(tmp_path / "dead_raw.fif", nan=[([4], 0.0, 125.0, np.nan)])
+    a = marked_fif(tmp_path / "dead_raw.fif", nan=[([4], 0.0, 125.0, np.nan)])
     name = load_recording(a).ch_names[4]
     with pytest.raises(CalibrationError, match=rf"dead_raw.fif: 1 of the 21 used channel\(s\) \({name}\) hold no "
                                                r"finite sample \(only NaN or inf\)"):
         load_calibration([a, subset_file(R06)], LABELS)
     both = load_calibration([a, subset_file(R06)], LABELS, channels=["C3", "Cz", "C4"])  # left out: calibrates
     assert both.ch_names == ["C3..", "Cz..", "C4.."]
-    dead = _fif(tmp_path / "all_raw.fif", nan=[(range(21), 0.0, 125.0, np.nan)])
+    dead = marked_fif(tmp_path / "all_raw.fif", nan=[(range(21), 0.0, 125.0, np.nan)])
     with pytest.raises(CalibrationError, match=r"all_raw.fif: all used channel\(s\) .* hold no finite sample"):
         load_calibration([dead, subset_file(R06)], LABELS)
 
@@ -203,8 +158,8 @@ def test_a_span_overlaps_a_trial_from_its_cue_to_its_last_decision_sample() -> N
 
 
 def test_a_bad_event_that_marks_no_trial_is_said(tmp_path: Path) -> None:
-    t = [o / SFREQ for o, _ in _cues()]
-    a = _fif(tmp_path / "early_raw.fif", extra=[(t[2] - 2.0, 0.0, "1023")])  # at the trial's start, without duration
+    t = [o / SFREQ for o, _ in cue_onsets()]
+    a = marked_fif(tmp_path / "early_raw.fif", extra=[(t[2] - 2.0, 0.0, "1023")])  # at the trial's start, without duration
     prep = load_calibration([a, subset_file(R06)], LABELS, bad_events=["1023"])
     assert len(prep.runs[0].trials) == len(t) and prep.left_out == []
     assert ("--bad-events ['1023']: no such event overlaps a trial's span (cue to cue + 3 s), so none is left out "

@@ -22,35 +22,24 @@ from bci_stream.train.classical.bad_spans import settle_s
 from bci_stream.train.classical.calibration import calibrate
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.features import outputs_at
-from support.common import SUBSET_S001_21CH, subset_file
+from support.common import subset_file
+from support.marked import LABELS, R05, R06, SFREQ, cues, marked_fif
 
 mne = pytest.importorskip("mne")
 
-R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
-LABELS = {"T1": "fists", "T2": "feet"}
 CHANNELS = ["Fc3", "Fcz", "Fc4", "C3", "Cz", "C4", "Cp3", "Cp4"]  # few channels: few candidates, a fast fit
-SFREQ = 160.0
 
 
 def _marked(out: Path, extra: list[tuple[float, float, str]], nan_at: float | None = None) -> Path:
-    """R05 written by mne as FIF with ``extra`` annotations (onset s, duration s, description) and, at ``nan_at``
-    s, 1 s of NaN on channel C3 and Cz."""
-    rec = load_recording(subset_file(R05))
-    data = rec.data.copy()
-    if nan_at is not None:
-        rows = [rec.ch_names.index("C3.."), rec.ch_names.index("Cz..")]
-        data[rows, int(nan_at * SFREQ):int((nan_at + 1.0) * SFREQ)] = np.nan
-    raw = mne.io.RawArray(data * 1e-6, mne.create_info(rec.ch_names, rec.sfreq, "eeg", verbose="error"),
-                          verbose="error")
-    ev = [(e.onset / rec.sfreq, e.duration / rec.sfreq, e.description) for e in rec.events] + extra
-    raw.set_annotations(mne.Annotations(*map(list, zip(*ev))))
-    raw.save(out, overwrite=True, verbose="error")
-    return out
+    """R05 as FIF with ``extra`` annotations (onset s, duration s, description) and, at ``nan_at`` s, 1 s of NaN on
+    channel C3 and Cz."""
+    names = load_recording(subset_file(R05)).ch_names
+    rows = [names.index("C3.."), names.index("Cz..")]
+    return marked_fif(out, extra=extra, nan=[] if nan_at is None else [(rows, nan_at, nan_at + 1.0, np.nan)])
 
 
 def _cue_times(src: Path = R05) -> list[tuple[float, str]]:
-    rec = load_recording(subset_file(src))
-    return sorted((e.onset / rec.sfreq, LABELS[e.description]) for e in rec.events if e.description in LABELS)
+    return [(onset / SFREQ, name) for onset, name in cues(src)]
 
 
 def test_calibrate_fits_and_scores_only_the_clean_trials_and_matches_the_service_on_nan(tmp_path: Path) -> None:
