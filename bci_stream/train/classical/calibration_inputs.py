@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason, renamable_flags, renamed_hint,
-                                      shortlist)
+from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason, normalise_ch_name, renamable_flags,
+                                      renamed_hint, shortlist)
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV
 from bci_stream.io import load_recording
@@ -221,9 +221,13 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
             f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}"
             f"{', after leaving out the bad ones' if why else ''}); record more runs{why}")
     if not channels and sensorimotor_channels(wanted) is None:
+        numbered = [n for n in wanted if normalise_ch_name(n).isdigit()]
+        hint = (f"; {len(numbered)} of them are only numbered ({shortlist(numbered, 3)}, as BCI Competition IV 2a's "
+                "EEG-0 ... EEG-16): name every channel with --channel-names so the sensorimotor rows are found"
+                if channel_names is None and 2 * len(numbered) >= len(wanted) else "")
         notes.append(f"no 10-10 sensorimotor channels (FC/C/CP rows) recognised among the {len(wanted)} channel "
                      f"names ({shortlist(wanted, 6)}): every candidate uses all "
-                     "of them; pass --channels to choose")
+                     f"of them; pass --channels to choose{hint}")
     notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
     return Prepared(out_runs, labels, notes=notes, left_out=[left.as_dict() for left in left_out if left.n])
 
