@@ -73,6 +73,15 @@ class SetState(Command):
     sha256: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecoverMarkers(Command):
+    """Markers the supervisor's witness received while this decoder's worker was restarting, for the window of its
+    status ``markers.unfollowed``: ``(value, source timestamp)`` pairs, taken as markers received
+    (:meth:`~bci_stream.service.markers.MarkerHub.recover`). Fire-and-forget."""
+
+    markers: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass(frozen=True)
 class Reply:
     """The worker's answer to the command with ``request_id``: ``payload`` when ``ok``, else ``error`` and, when the

@@ -13,8 +13,8 @@ from multiprocessing.connection import Connection
 import numpy as np
 import pylsl
 
-from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, Reply, Reset, Retry, SetState, StateChanged,
-                                      StateSnapshot, Stop, SwapModel)
+from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, RecoverMarkers, Reply, Reset, Retry, SetState,
+                                      StateChanged, StateSnapshot, Stop, SwapModel)
 from bci_stream.core.load_errors import TransientLoadFailures, load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import ModelError, ModelUnavailableError
@@ -25,6 +25,7 @@ from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.source import check_stream, label_report
 from bci_stream.lsl.units import UnitScale, unit_scale
 from bci_stream.service.decoding import StreamDecoder, model_info
+from bci_stream.service.markers import MarkerHub
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.stream_units import StreamUnits
 from bci_stream.service.swap_checks import outputs_refusal
@@ -76,6 +77,7 @@ class CommandHandler:
         self.decoder: StreamDecoder | None = None  # set once the stream is connected
         self.source: pylsl.StreamInfo | None = None
         self.units: StreamUnits | None = None  # the stream's units and amplitude warning (set with the decoder)
+        self.markers: MarkerHub | None = None  # the marker following, set once connected (RecoverMarkers)
         self.stop_requested = False
         self._loaded: _LoadedModel | None = None
         self._swap_thread: threading.Thread | None = None
@@ -109,6 +111,10 @@ class CommandHandler:
             return
         if not isinstance(command, Command):
             log.warning("decoder %s: unknown command %r ignored", self.reporter.decoder_id, command)
+            return
+        if isinstance(command, RecoverMarkers):  # from the supervisor's witness (no answer): markers, not the state
+            if self.markers is not None:
+                self.markers.recover(command.markers)
             return
         decoder = self.decoder
         if decoder is None:

@@ -14,8 +14,9 @@ The scorer is given every decoded chunk from the decoder's first output on, the 
 cue is decided at its own timestamp, and its marker often arrives after the samples it cues were decoded (the
 follower opens its inlet, reads the clock offset and is drained by the worker's next tick some 0.7 s after the data
 started; ``replay --wait-for-consumer`` holds its first markers until then; a sender may push late); the scorer's
-bounded history holds those outputs. A marker pushed before the follower's inlet opened is never received: not
-scored.
+bounded history holds those outputs. A marker pushed before the follower's inlet opened is never received by it;
+after a restart, those of the window no follower covered come from the supervisor's witness
+(:mod:`~bci_stream.service.marker_witness`, :meth:`MarkerHub.recover`) when it received them.
 
 Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
@@ -31,6 +32,7 @@ import collections
 import logging
 import math
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import pylsl
@@ -186,7 +188,8 @@ class MarkerHub:
     unfollowed_since
         A restarted worker: the last published output's time (this host's clock); markers pushed from then until
         this generation's marker inlet opens may be missing (the follower lives in the worker). Recorded as a
-        ``markers_unfollowed`` event ``{from, to, seconds}`` and shown in the status (``unfollowed``).
+        ``markers_unfollowed`` event ``{from, to, seconds}`` and shown in the status (``unfollowed``); the markers of
+        that window the supervisor's witness received come with :meth:`recover` (``unfollowed.recovered``).
     """
 
     def __init__(self, follower: MarkerFollower, scorer: LiveScorer | None, why_off: str | None,
@@ -202,6 +205,8 @@ class MarkerHub:
         self.recent: collections.deque[list[Any]] = collections.deque(maxlen=RECENT)
         self.unfollowed_since = unfollowed_since
         self.unfollowed: dict[str, float] | None = None  # the window with no follower, once this one connected
+        self._in_window: set[tuple[str, float]] = set()  # (value, source ts) received in it (pushed late, re-sent)
+        self._recovered: set[tuple[str, float]] = set()  # those recover() took: the follower's copy is dropped
 
     @classmethod
     def start(cls, options: MarkerOptions, card: ModelCard, input_name: str, hostname: str, sfreq: float,
@@ -238,13 +243,11 @@ class MarkerHub:
             kind = item[0]
             if kind == "marker":
                 _, value, ts, offset = item
-                self.received += 1
-                t = ts + offset
-                cls = self.scorer.marker(value, t) if self.scorer is not None else None
-                self.last = {"value": value, "timestamp": t, "class": cls}
-                self.recent.append([self.received - 1, value, t, cls])
-                if rec is not None:
-                    rec.marker(ts, value)
+                if (value, ts) in self._recovered:
+                    continue  # recovered from the witness first
+                if (u := self.unfollowed) is not None and u["from"] - 1.0 <= ts + offset <= u["to"] + 1.0:
+                    self._in_window.add((value, ts))
+                self._take(value, ts, offset)
             elif kind == "connect":
                 _, self.stream, self.offset, opened = item
                 self.connects += 1
@@ -256,6 +259,39 @@ class MarkerHub:
                 self.offset = item[2]
                 if rec is not None:
                     rec.marker_clock_offset(item[1], item[2])
+
+    def _take(self, value: str, ts: float, offset: float) -> None:
+        """One marker received (source timestamp ``ts``): scored, kept for status, recorded."""
+        self.received += 1
+        t = ts + offset
+        cls = self.scorer.marker(value, t) if self.scorer is not None else None
+        self.last = {"value": value, "timestamp": t, "class": cls}
+        self.recent.append([self.received - 1, value, t, cls])
+        if self.recorder is not None:
+            self.recorder.marker(ts, value)
+
+    def recover(self, markers: Iterable[tuple[str, float]]) -> int:
+        """The markers of the unfollowed window the supervisor's witness received (``(value, source timestamp)``
+        pairs), taken as received now: scored at their own time (decided if the scorer's history still holds their
+        outputs, else ``missed`` as any late marker), recorded with their own timestamps. One this follower received
+        too (same value and timestamp) is dropped. Adds to ``unfollowed.recovered``; returns how many were taken."""
+        self.tick()  # the connect (the window) and what the follower holds first
+        if self.unfollowed is None:
+            return 0
+        n = 0
+        for value, ts in sorted(markers, key=lambda m: m[1]):
+            key = (str(value), float(ts))
+            if key in self._in_window or key in self._recovered:
+                continue
+            self._recovered.add(key)
+            self._take(*key, self.offset)
+            n += 1
+        self.unfollowed["recovered"] = self.unfollowed.get("recovered", 0) + n
+        log.info("%d marker(s) of the unfollowed window recovered from the supervisor's witness", n)
+        if self.recorder is not None:
+            self.recorder.event(pylsl.local_clock(), "markers_recovered", recovered=n,
+                                **{k: self.unfollowed[k] for k in ("from", "to")})
+        return n
 
     def note_unfollowed(self, opened: float) -> None:
         """A restarted worker's first marker connection: the window no follower covered, in status and recording."""

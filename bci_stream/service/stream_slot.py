@@ -203,11 +203,10 @@ class StreamSlot(StallHandling):
         self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 0.0  # 0: the chunk's span
         self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
         labels = read_labels(full)  # per channel, None where the desc gives no label
-        ch_names = labels if any(labels) else None
         self.status.stream = {
             "name": full.name(), "type": full.type(), "source_id": full.source_id(),
             "hostname": full.hostname(), "uid": full.uid(), "n_chans": n_stream, "sfreq": self.sfreq,
-            "channel_format": fmt, "ch_names": ch_names,
+            "channel_format": fmt, "ch_names": labels if any(labels) else None,
             "channel_map": None if chan_idx is None else chan_idx.tolist(),
             "units": self.units.describe(), "labels": label_report(labels, card.ch_names, read_types(full)),
         }
@@ -218,8 +217,9 @@ class StreamSlot(StallHandling):
         if opts.record_path is not None:
             self.start_recorder(full, [label or f"ch{i + 1}" for i, label in enumerate(labels)], fmt)
         since = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
-        self.markers = MarkerHub.start(opts.markers, card, full.name(), full.hostname(), self.sfreq,
-                                       opts.time_correction, self.recorder, opts.gap_threshold_s, since)
+        self.markers = self.commands.markers = MarkerHub.start(  # commands: a restart's recovered markers
+            opts.markers, card, full.name(), full.hostname(), self.sfreq, opts.time_correction, self.recorder,
+            opts.gap_threshold_s, since)
         self.reporter.consumers = self.consumers
         replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
         if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait

@@ -38,6 +38,7 @@ from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
+from bci_stream.service.marker_witness import MarkerWitness
 from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy, exit_error
 from bci_stream.service.worker import EXIT_REFUSED
@@ -81,8 +82,7 @@ class Supervisor:
         default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or DEFAULT_WORKER
         if default_worker not in ("dedicated", "shared"):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
-        self.default_worker = default_worker
-        self.models_dir = str(models_dir)
+        self.default_worker, self.models_dir = default_worker, str(models_dir)
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
         self.status_interval, self.max_restarts, self.restart_backoff = status_interval, max_restarts, restart_backoff
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)
@@ -96,8 +96,8 @@ class Supervisor:
         self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
         self._handles: dict[str, DecoderHandle] = {}
         self._clashes: set[str] = set()  # ids of decoders publishing another's decoded source_id (output_ids)
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
+        self._lock, self._closing = threading.Lock(), threading.Event()
+        self.witness = MarkerWitness(self.send)  # marker streams followed here: a restart's missed markers re-sent
         self._monitor = threading.Thread(target=self._monitor_loop, name="bci-stream-supervisor", daemon=True)
         self._monitor.start()
 
@@ -182,6 +182,7 @@ class Supervisor:
                 return None
             handle.stopping = True
         self._terminate(handle, timeout)
+        self.witness.forget(decoder_id)
         drain(handle.status_conn)  # the worker's last snapshot (its final counters), read by the monitor
         with self._lock:
             self._handles.pop(decoder_id, None)
@@ -260,6 +261,7 @@ class Supervisor:
         for conn in ready:
             if isinstance(conns[conn], DecoderHandle):
                 self._receive(conn, conns[conn])
+                self.witness.saw(conns[conn])  # outside the lock: it may send the worker markers it missed
             else:
                 self._on_control(self.pool.receive(conn))
         with self._lock:
@@ -288,10 +290,8 @@ class Supervisor:
             with self._lock:
                 if handle.status_conn is conn:
                     handle.status_conn = None
-            try:
+            with contextlib.suppress(OSError):  # closed under us by stop()
                 conn.close()
-            except OSError:  # closed under us by stop()
-                pass
             return
         snapshot, announced = received_status(snapshot)  # announced: the exit code of a refusal
         with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe

@@ -1,0 +1,56 @@
+"""A restarted worker's marker hub takes the markers the supervisor's witness received in its unfollowed window
+(``MarkerHub.recover``) as received: scored, recorded with their own timestamps, counted in
+``markers.unfollowed.recovered``; a marker its own follower also received (same value and source timestamp, e.g. one
+a sender pushed late with an earlier stamp) is taken once, whichever came first. A first generation has no window:
+nothing is recovered. (The recording: tests/integration/test_markers_recovered.py.)
+
+The follower is a real :class:`MarkerFollower`, not started: its queue is filled as its thread would fill it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bci_stream.service.markers import MarkerFollower, MarkerHub
+from bci_stream.service.scoring import LiveScorer, ScoringConfig
+
+LABELS = ["a", "b"]
+SFREQ = 100.0
+
+
+def restarted_hub() -> MarkerHub:
+    scorer = LiveScorer(ScoringConfig({"A": "a", "B": "b"}, 0.5, "test"), LABELS, SFREQ, max_lag_s=60.0)
+    hub = MarkerHub(MarkerFollower("name='x-markers'", "auto"), scorer, None, unfollowed_since=10.0)
+    hub.follower.queue.extend([("connect", {"name": "x-markers", "type": "Markers", "source_id": "x"}, 0.0, 20.0),
+                               ("marker", "B", 15.0, 0.0),  # in the window: pushed late, with its own stamp
+                               ("marker", "A", 25.0, 0.0)])
+    hub.tick()
+    return hub
+
+
+def test_recovered_markers_are_taken_once_and_counted():
+    hub = restarted_hub()
+    assert hub.unfollowed == {"from": 10.0, "to": 20.0, "seconds": 10.0}
+    taken = hub.recover([("A", 12.0), ("B", 15.0), ("A", 12.0), ("A", 11.0)])
+    assert taken == 2  # B: the follower's already; the second A at 12.0: the same marker
+    assert hub.unfollowed["recovered"] == 2
+    hub.follower.queue.extend([("marker", "A", 11.0, 0.0), ("marker", "B", 26.0, 0.0)])  # A 11.0: recovered first
+    hub.tick()
+    assert hub.received == 5
+    assert [(value, t) for _, value, t, _ in hub.recent] == [("B", 15.0), ("A", 25.0), ("A", 11.0), ("A", 12.0),
+                                                              ("B", 26.0)]
+    assert hub.scorer.describe()["markers_received"] == 5
+    # scored from outputs that cover the recovered cues (anchored at their own time)
+    ts = 10.0 + np.arange(2000) / SFREQ
+    y = np.tile(np.array([[0.9, 0.1]], dtype=np.float32), (len(ts), 1))
+    hub.outputs(ts, y)
+    sc = hub.scorer.describe()
+    assert (sc["trials"], sc["correct"]) == (5, 3)
+    markers, _ = hub.describe()
+    assert markers["unfollowed"]["recovered"] == 2
+
+
+def test_a_first_generation_recovers_nothing():
+    hub = MarkerHub(MarkerFollower("name='x-markers'", "auto"), None, None)
+    hub.follower.queue.append(("connect", {"name": "x-markers"}, 0.0, 20.0))
+    assert hub.recover([("A", 12.0)]) == 0
+    assert hub.received == 0 and hub.unfollowed is None
