@@ -69,7 +69,7 @@ class MarkerOptions(BaseModel):
         default=30.0, gt=0, le=1200, allow_inf_nan=False,
         description="Seconds of decoded outputs (at the stream's nominal rate) kept to score a cue whose marker "
         "arrives after its samples were decoded; a marker later than that is counted missed. 20 bytes per sample "
-        "(30 s at 250 Hz: 150 kB). A replay at speed S gives a late marker S times less wall time: evaluate --live "
+        "(30 s at 250 Hz: 160 kB). A replay at speed S gives a late marker S times less wall time: evaluate --live "
         "sets 30 s x S.",
     )
 

@@ -105,7 +105,7 @@ class LiveScorer:
         counted in samples at ``sfreq`` (``ceil(history_s * sfreq)``, plus the decision's samples): a marker may
         arrive that much recording time after its samples were decoded, which is ``history_s / S`` of wall time
         when a recording is replayed S times faster than real time. Preallocated, 20 bytes per sample (timestamp,
-        argmax, state epoch): 30 s at 250 Hz take 150 kB.
+        argmax, state epoch): 30 s at 250 Hz take 160 kB.
     keep_trials
         Most recent trials listed by :meth:`describe`.
     max_lag_s
@@ -172,13 +172,16 @@ class LiveScorer:
 
     def _anchor(self, t_cue: float) -> int | None:
         """Number of the first output at or after ``t_cue``: ``-2`` when it is no longer kept, None when not decoded
-        yet."""
+        yet. A binary search over the kept outputs (their timestamps rise): after a sender's clock went back, the
+        output where the cue's time falls after the reset; a scan in output order when the search lands where no
+        output is the first at or after the cue."""
         oldest = max(0, self._written - self.capacity)
         if self._written == 0 or self._at(self._written - 1)[0] < t_cue:
             return None
-        idx = np.arange(oldest, self._written)
-        hits = np.flatnonzero(self._ts[idx % self.capacity] >= t_cue)
-        i = int(idx[hits[0]])
+        i = bisect.bisect_left(range(oldest, self._written), t_cue, key=lambda j: self._ts[j % self.capacity]) + oldest
+        if self._ts[i % self.capacity] < t_cue or (i > oldest and self._ts[(i - 1) % self.capacity] >= t_cue):
+            idx = np.arange(oldest, self._written)  # not sorted here: the first at or after the cue, in output order
+            i = int(idx[np.flatnonzero(self._ts[idx % self.capacity] >= t_cue)[0]])
         return -2 if i == oldest and oldest > 0 else i
 
     def _update(self) -> None:
