@@ -52,19 +52,31 @@ def normalise_ch_name(name: str) -> str:
     return letters + pos.lower()
 
 
-# names of channels that are not EEG (electro-oculogram, -cardiogram, -myogram, triggers, auxiliary sensors)
-_NON_EEG_NAME = re.compile(r"^(?:[vhlr]?eog|ecg|ekg|emg|sti(?![a-z])|stim|status|trig|resp|gsr|eda|ppg|spo2|pulse|"
-                           r"photo|acc|aux|marker|event|temp(?![a-z])|temperature)", re.IGNORECASE)
+# names of channels that are not EEG (electro-oculogram, -cardiogram, -myogram, triggers, auxiliary sensors), each
+# group named by the mne channel type the name implies
+_NON_EEG_NAME = re.compile(r"^(?:(?P<eog>[vhlr]?eog)|(?P<ecg>ecg|ekg)|(?P<emg>emg)|(?P<stim>sti(?![a-z])|stim|status|"
+                           r"trig|marker|event)|(?P<resp>resp)|(?P<gsr>gsr|eda)|(?P<misc>ppg|spo2|pulse|photo|acc|aux)"
+                           r"|(?P<temperature>temp(?![a-z])|temperature))", re.IGNORECASE)
 EEG_TYPES = ("eeg",)
+
+
+def non_eeg_type(name: str) -> str | None:
+    """The mne channel type the name of a non-EEG sensor implies (``"VEOG"`` → ``"eog"``, ``"EKG"`` → ``"ecg"``,
+    ``"EMG-L"`` → ``"emg"``, ``"STI 014"``/``"Status"``/``"TRIG"`` → ``"stim"``, ``"RESP"`` → ``"resp"``,
+    ``"GSR"``/``"EDA"`` → ``"gsr"``, ``"Temp"`` → ``"temperature"``, ``"AUX1"``/``"PPG"``/``"ACC_X"`` →
+    ``"misc"``), or None when the name may be EEG's (read after :func:`normalise_ch_name`: ``"EEG-EOG"`` is
+    ``"eog"``)."""
+    m = _NON_EEG_NAME.match(normalise_ch_name(name))
+    return m.lastgroup if m else None
 
 
 def non_eeg_reason(name: str, ch_type: str | None = None) -> str | None:
     """Why a channel is not EEG, or None when it may be: a declared type other than ``eeg`` (``"type eog"``), or
     a name of a non-EEG sensor (``"EOG1"``, ``"ECG"``, ``"EMG-L"``, ``"STI 014"``, ``"Status"``, ``"AUX1"``:
-    ``"name"``)."""
+    ``"name"``, :func:`non_eeg_type`)."""
     if ch_type is not None and ch_type.lower() not in EEG_TYPES:
         return f"type {ch_type}"
-    return "name" if _NON_EEG_NAME.match(normalise_ch_name(name)) else None
+    return "name" if non_eeg_type(name) is not None else None
 
 
 def ch_name_key(name: str) -> str:

@@ -8,20 +8,27 @@ Competition IV 2a and 2b recordings. mne (1.13) reads its samples, but:
   warning per channel). So a GDF 1.x channel in ``mV`` or any channel in ``nV`` reads 1000x too large and a
   temperature or dimensionless channel reads as EEG volts. :func:`gdf_channels` gives each channel's own dimension
   and the factor that puts mne's values right;
-* **types**: mne types every GDF channel EEG (the format has no channel type): :func:`gdf_types` types the channels
-  whose label says EOG, ECG/EKG or EMG (``EOG-left``, ``EOG-central``, ``EOG-right`` of a 2a file);
+* **types**: mne types every GDF channel EEG (the format has no channel type): :func:`gdf_types` gives a channel the
+  type its label implies by the rule that also calls a channel non-EEG by name
+  (:func:`~bci_stream.core.channels.non_eeg_type`: ``EOG-left``, ``EOG-central``, ``EOG-right`` of a 2a file, ``VEOG``
+  → ``eog``; ``ECG``, ``EMG1``, ``RESP``, ``GSR``, ``Temp``; ``AUX1`` → ``misc``);
 * **events**: mne gives every event a duration of at least one sample (a mode-1 table has none, a mode-3 entry may
   say 0) and ignores the table's own event rate; :func:`gdf_events` reads the table as the file holds it: one
   :class:`~bci_stream.io.recording.Event` per entry, described by its type code in decimal (``"769"``), durations of
   0 where the file gives none, positions at the signal's rate;
-* **overflow**: a sample at its channel's digital minimum or maximum marks a saturated or missing sample (GDF spec;
-  biosig reads it as NaN); mne reads the physical extreme (-100 µV in a 2a file): :func:`mark_overflow` makes it
-  NaN, which calibrate and evaluate treat as any non-finite sample.
+* **overflow**: GDF reserves a channel's digital minimum and maximum for a saturated or missing sample. biosig reads
+  every sample at or beyond them as NaN (its default overflow detection, which the BCI Competition IV 2a/2b
+  descriptions rely on: the runs of those files are separated by missing samples, every channel at the digital
+  minimum); mne reads the physical extreme (-100 µV in a 2a file). But many exporters fit each channel's physical
+  range to its own data, so its peak samples sit at the extremes too, and a NaN makes calibrate leave out the
+  trials around it. :func:`overflow_mask` tells the cases apart on the file's own digital samples: NaN where every
+  channel sits at an extreme at once (missing) and in runs of :data:`SATURATION_S` or longer at one channel's
+  extreme (saturated); other samples at an extreme stay data, with a warning that the range looks fitted to the
+  data. :func:`mark_overflow` applies it; calibrate and evaluate treat the NaN as any non-finite sample.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 import warnings
 from pathlib import Path
@@ -29,6 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bci_stream.core.channels import non_eeg_type, shortlist
 from bci_stream.core.units import volts_per_unit
 from bci_stream.io.errors import RecordingWarning
 from bci_stream.io.recording import NO_UNIT, Event
@@ -44,9 +52,6 @@ _PREFIX = {0: 0, 1: 1, 2: 2, 3: 3, 4: 6, 5: 9, 6: 12, 7: 15, 8: 18, 9: 21, 10: 2
 _CODE_NAMES = {512: NO_UNIT, 544: "%", 6048: "degC"}
 #: mne's factor for a GDF 2.x dimension code (any other code: 1).
 _MNE_GAIN = {4275: 1e-6, 4274: 1e-3}
-#: Channel labels that say which non-EEG sensor a channel is, and its mne type.
-_TYPED_LABEL = re.compile(r"^(eog|ecg|ekg|emg)(?![a-z])", re.IGNORECASE)
-_LABEL_TYPES = {"eog": "eog", "ecg": "ecg", "ekg": "ecg", "emg": "emg"}
 
 
 class GdfHeader(NamedTuple):
@@ -58,8 +63,11 @@ class GdfHeader(NamedTuple):
     volts: list[float | None]  # the size of one unit of the channel in volts; None: not a voltage or not known
     mne_gain: list[float]  # the factor mne applied to the file's physical values
     events_at: int  # byte offset of the event table
-    physical: list[tuple[float, float]]  # physical (min, max): the values of the digital extremes
-    step: list[float]  # physical size of one digital step
+    digital: list[tuple[float, float]]  # digital (min, max): the values GDF reserves for overflow
+    data_at: int  # byte offset of the first data record
+    n_records: int
+    n_samps: list[int]  # samples per record of each channel
+    types: list[int]  # GDF data type code of each channel
 
 
 def read_gdf_header(path: Path) -> GdfHeader | None:
@@ -84,23 +92,21 @@ def read_gdf_header(path: Path) -> GdfHeader | None:
     if ns == 0 or len(var) < 256 * ns or n_records < 0:
         return None
     labels = [var[16 * k:16 * (k + 1)].split(b"\x00")[0].decode("latin-1").strip() for k in range(ns)]
-    n_samps = struct.unpack_from(f"<{ns}i", var, 216 * ns)
-    types = struct.unpack_from(f"<{ns}i", var, 220 * ns)
+    n_samps = list(struct.unpack_from(f"<{ns}i", var, 216 * ns))
+    types = list(struct.unpack_from(f"<{ns}i", var, 220 * ns))
     if any(t not in _TYPE_BYTES for t in types):
         return None
     events_at = n_bytes + n_records * sum(_TYPE_BYTES[t] * n for t, n in zip(types, n_samps))
     width = 6 if version >= 1.9 else 8
-    pmin, pmax = struct.unpack_from(f"<{ns}d", var, 104 * ns), struct.unpack_from(f"<{ns}d", var, 112 * ns)
     dmin, dmax = struct.unpack_from(f"<{ns}d" if version >= 1.9 else f"<{ns}q", var, 120 * ns), \
         struct.unpack_from(f"<{ns}d" if version >= 1.9 else f"<{ns}q", var, 128 * ns)
-    physical = list(zip(pmin, pmax))
-    step = [(b - a) / (d - c) if d != c else 0.0 for a, b, c, d in zip(pmin, pmax, dmin, dmax)]
+    layout = (events_at, [(float(a), float(b)) for a, b in zip(dmin, dmax)], n_bytes, n_records, n_samps, types)
     texts = [var[96 * ns + width * k:96 * ns + width * (k + 1)].split(b"\x00")[0].decode("latin-1").strip()
              for k in range(ns)]
     if version < 1.9:
         gains = [1e-6 if t[:2] == "uV" else 1.0 for t in texts]
         volts = [volts_per_unit(t) if t else None for t in texts]
-        return GdfHeader(version, labels, texts, volts, gains, events_at, physical, step)
+        return GdfHeader(version, labels, texts, volts, gains, *layout)
     codes = struct.unpack_from(f"<{ns}H", var, 102 * ns)
     dims, volts = [], []
     for code, text in zip(codes, texts):
@@ -109,7 +115,7 @@ def read_gdf_header(path: Path) -> GdfHeader | None:
             size = volts_per_unit(text) if text else None
         volts.append(size)
         dims.append(text or (_CODE_NAMES.get(code, f"GDF unit code {code}") if code else ""))
-    return GdfHeader(version, labels, dims, volts, [_MNE_GAIN.get(c, 1.0) for c in codes], events_at, physical, step)
+    return GdfHeader(version, labels, dims, volts, [_MNE_GAIN.get(c, 1.0) for c in codes], *layout)
 
 
 def _code_volts(code: int) -> float | None:
@@ -133,44 +139,120 @@ def gdf_channels(header: GdfHeader) -> list[tuple[str, float, bool]]:
     return out
 
 
-def overflow_mask(header: GdfHeader, index: int, values: np.ndarray) -> np.ndarray:
-    """Where ``values`` (channel ``index``'s samples, the file's physical values) sit at the channel's digital
-    minimum or maximum (within a quarter of a digital step): GDF's mark of a saturated or missing sample. biosig
-    reads them as NaN (its default overflow detection, which the BCI Competition IV 2a/2b descriptions rely on: the
-    runs of those files are separated by missing samples stored as the digital minimum); mne reads them as the
-    physical minimum/maximum (e.g. -100 µV)."""
-    (pmin, pmax), step = header.physical[index], header.step[index]
-    if not step or not (np.isfinite(pmin) and np.isfinite(pmax)):
-        return np.zeros(values.shape, dtype=bool)
-    tol = abs(step) / 4
-    return (np.abs(values - pmin) <= tol) | (np.abs(values - pmax) <= tol)
+#: numpy type of each GDF data type code (little-endian).
+_NP_TYPES = {1: "<i1", 2: "<u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<i8", 8: "<u8", 16: "<f4", 17: "<f8"}
+#: How long a run of samples at one channel's digital extreme must last to be read as saturation (NaN): at least
+#: :data:`SATURATION_MIN_SAMPLES` samples and this many seconds at the channel's own rate. A range fitted to the data
+#: puts a channel's peak at its extreme for a sample or a few: on 2736 channels of real EEG (EEGMMIDB, EEGLAB,
+#: BCI2000 files; 128-256 Hz) scaled to int16 over each channel's own min/max, the longest such run was 7 samples
+#: (44 ms at 160 Hz, a flat peak of data stored at 1 µV resolution); an amplifier that saturates stays there longer.
+SATURATION_S = 0.05
+SATURATION_MIN_SAMPLES = 3
 
 
-def mark_overflow(header: GdfHeader, rows: list[int], values: np.ndarray, data: np.ndarray, name: str) -> None:
-    """Set to NaN, in ``data`` (the channels ``rows`` of the file, in bci-stream's units), the samples that
-    :func:`overflow_mask` finds in ``values`` (mne's values of the same channels), with a
-    :class:`~bci_stream.io.errors.RecordingWarning` naming the file ``name`` and how many."""
-    n, chans = 0, []
+class Overflow(NamedTuple):
+    """What :func:`overflow_mask` finds, on mne's time base (``[n_rows, n_times]``)."""
+
+    nan: np.ndarray  # bool: samples read as NaN
+    missing: int  # time points where every channel sits at a digital extreme at once (GDF's missing sample)
+    saturated: int  # samples in runs at one channel's extreme (saturation), outside the missing time points
+    kept: np.ndarray  # bool: isolated samples at an extreme, kept as data
+
+
+def _records(path: Path, header: GdfHeader) -> np.ndarray | None:
+    """The data records of ``path`` as the file stores them (memory-mapped): field ``c{k}`` holds channel ``k``'s
+    digital samples of each record; None when the file is shorter than its header says."""
+    record = np.dtype([(f"c{k}", _NP_TYPES[t], (n,)) for k, (t, n) in enumerate(zip(header.types, header.n_samps))
+                       if n])
+    if not header.n_records or path.stat().st_size < header.data_at + header.n_records * record.itemsize:
+        return None
+    return np.memmap(path, dtype=record, mode="r", offset=header.data_at, shape=(header.n_records,))
+
+
+def _long_runs(mask: np.ndarray, n: int) -> np.ndarray:
+    """The samples of ``mask`` that are in runs of at least ``n`` consecutive True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    out = np.zeros(mask.shape, dtype=bool)
+    for start, stop in zip(edges[::2], edges[1::2]):
+        if stop - start >= n:
+            out[start:stop] = True
+    return out
+
+
+def overflow_mask(path: Path, header: GdfHeader, rows: list[int], n_times: int, sfreq: float) -> Overflow | None:
+    """Which samples of the file's channels ``rows`` (mne's data channels, ``n_times`` samples at ``sfreq``) read
+    as NaN, by the file's own digital samples (biosig's test: ``<=`` digital minimum or ``>=`` maximum):
+
+    * **missing**: every channel of ``rows`` (those with a digital range) at an extreme at once, GDF's mark of a
+      missing sample (the gaps between the runs of a BCI Competition IV 2a file); needs two channels or more;
+    * **saturated**: a run at one channel's minimum or its maximum lasting :data:`SATURATION_S` (at least
+      :data:`SATURATION_MIN_SAMPLES` samples), counted at the channel's own rate.
+
+    Any other sample at an extreme is ``kept`` as data: it is the channel's peak in a file whose physical range was
+    fitted to its data. A channel stored at a lower rate than ``sfreq`` is tested on its own samples, each covering
+    the samples mne interpolates after it. None when the file's layout does not give ``n_times`` samples."""
+    per = n_times // header.n_records if header.n_records else 0
+    records = _records(path, header) if per * header.n_records == n_times else None
+    if records is None or any(header.n_samps[i] > per for i in rows):
+        return None
+    t = np.arange(n_times)
+    where, at, sat = [], [], []  # per channel tested: its row, where it sits at an extreme, where in a long run
     for row, index in enumerate(rows):
-        mask = overflow_mask(header, index, values[row] / header.mne_gain[index])
-        if mask.any():
-            data[row, mask] = np.nan
-            n, chans = n + int(mask.sum()), chans + [header.labels[index]]
-    if n:
-        warnings.warn(f"{name}: {n} sample(s) on {len(chans)} channel(s) ({', '.join(chans[:6])}"
-                      f"{' ...' if len(chans) > 6 else ''}) sit at their channel's digital minimum or maximum, GDF's "
-                      "mark of a saturated or missing sample (the gaps between the runs of a BCI Competition IV "
-                      "file): read as NaN, as biosig reads them (mne reads the physical minimum/maximum)",
-                      RecordingWarning, stacklevel=3)
+        (lo, hi), n = sorted(header.digital[index]), header.n_samps[index]
+        if not lo < hi or not n:
+            continue
+        samples = np.asarray(records[f"c{index}"]).reshape(-1)
+        at_lo, at_hi = samples <= lo, samples >= hi
+        need = max(SATURATION_MIN_SAMPLES, int(np.ceil(SATURATION_S * sfreq * n / per)))
+        src = (t // per) * n + ((t % per) * n) // per if n < per else t  # the file sample of each of mne's samples
+        where.append(row)
+        at.append((at_lo | at_hi)[src])
+        sat.append((_long_runs(at_lo, need) | _long_runs(at_hi, need))[src])
+    nan = np.zeros((len(rows), n_times), dtype=bool)
+    kept = np.zeros_like(nan)
+    if not where:
+        return Overflow(nan, 0, 0, kept)
+    at_all = np.array(at)
+    missing = at_all.all(axis=0) if len(where) > 1 else np.zeros(n_times, dtype=bool)
+    nan[where] = np.array(sat) | missing
+    kept[where] = at_all & ~nan[where]
+    return Overflow(nan, int(missing.sum()), int(nan.sum()) - int(missing.sum()) * len(where), kept)
+
+
+def mark_overflow(path: Path, header: GdfHeader, rows: list[int], data: np.ndarray, sfreq: float) -> None:
+    """Set to NaN, in ``data`` (the channels ``rows`` of the file at ``sfreq``), the samples :func:`overflow_mask`
+    reads as NaN, with a :class:`~bci_stream.io.errors.RecordingWarning` naming the file and how many; another
+    warning names the isolated samples at an extreme that are kept."""
+    found = overflow_mask(path, header, rows, data.shape[1], sfreq)
+    if found is None:
+        return
+    data[found.nan] = np.nan
+    if found.nan.any():
+        chans = [header.labels[rows[r]] for r in np.flatnonzero(found.nan.any(axis=1))]
+        warnings.warn(f"{path.name}: {int(found.nan.sum())} sample(s) on {len(chans)} channel(s) ({shortlist(chans, 6)}"
+                      f") read as NaN, as biosig reads them (mne reads the physical minimum/maximum): "
+                      f"{found.missing} time point(s) with every channel at its digital minimum or maximum at once, "
+                      "GDF's mark of a missing sample (the gaps between the runs of a BCI Competition IV file), and "
+                      f"{found.saturated} sample(s) in runs of at least {SATURATION_S * 1000:g} ms at one channel's "
+                      "extreme (saturated)", RecordingWarning, stacklevel=3)
+    if found.kept.any():
+        chans = [header.labels[rows[r]] for r in np.flatnonzero(found.kept.any(axis=1))]
+        warnings.warn(f"{path.name}: {int(found.kept.sum())} isolated sample(s) on {len(chans)} channel(s) "
+                      f"({shortlist(chans, 6)}) reach their channel's digital minimum or maximum, neither on every "
+                      f"channel at once nor for {SATURATION_S * 1000:g} ms: the physical range looks fitted to the "
+                      "data; kept as data (biosig would read them as NaN)", RecordingWarning, stacklevel=3)
 
 
 def gdf_types(labels: list[str], types: list[str]) -> list[str]:
-    """mne's channel ``types`` of a GDF file's channels, with ``eog``/``ecg``/``emg`` where mne says ``eeg`` and
-    the label names that sensor (``EOG-left``, ``ECG``, ``EMG1``; any case)."""
+    """mne's channel ``types`` of a GDF file's channels, with the type a label implies where mne says ``eeg``
+    (:func:`~bci_stream.core.channels.non_eeg_type`: ``EOG-left``, ``VEOG`` → ``eog``, ``ECG`` → ``ecg``, ``EMG1``
+    → ``emg``, ``RESP`` → ``resp``, ``GSR`` → ``gsr``, ``AUX1`` → ``misc``). A label that names a trigger
+    (``TRIG``, ``Marker``) on a channel mne reads as a signal is typed ``misc``: mne decides which GDF channels
+    hold trigger codes (``STATUS``, ``TRIGGER``) and reads only those as codes."""
     out = []
     for label, kind in zip(labels, types):
-        m = _TYPED_LABEL.match(label.strip())
-        out.append(_LABEL_TYPES[m.group(1).lower()] if m and kind == "eeg" else kind)
+        implied = non_eeg_type(label)
+        out.append(kind if kind != "eeg" or implied is None else "misc" if implied == "stim" else implied)
     return out
 
 

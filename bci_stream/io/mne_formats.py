@@ -7,9 +7,9 @@ voltage (``degC``, ``%``, ``Ohm``) keeps the file's values and that unit, typed 
 ``eeg``, would make it look like EEG). Stim/trigger channels (BDF ``Status``, EDF ``TRIGGER``) are
 not data: they are dropped, and when a file has no annotations its trigger codes become events: see
 :func:`trigger_codes` for which channel and which bits. GDF files: each channel's dimension (mne scales only µV and
-mV), the EOG/ECG/EMG channels' types and the event table (durations as the file gives them) are read from the file
-itself, and a sample at its channel's digital minimum or maximum (GDF's mark of a saturated or missing sample) reads
-NaN: see :mod:`bci_stream.io.gdf`.
+mV), the non-EEG channels' types (by label) and the event table (durations as the file gives them; none: the trigger
+channel's codes) are read from the file itself, and a missing or saturated sample (at its channel's digital minimum
+or maximum on every channel at once, or for 50 ms) reads NaN: see :mod:`bci_stream.io.gdf`.
 """
 
 from __future__ import annotations
@@ -143,13 +143,13 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     values = raw.get_data(picks=keep)
     data = values * np.array(scale)[:, None]
     if gdf is not None:
-        mark_overflow(gdf, keep, values, data, path.name)
+        mark_overflow(path, gdf, keep, data, sfreq)
     ch_names = [raw.ch_names[i] for i in keep]
 
     ann = raw.annotations
     events: list[Event] = []
     table = gdf_events(path, gdf, sfreq, raw.n_times) if gdf is not None else None
-    if table is not None:  # mne gives every GDF event >= 1 sample and drops the table's own rate
+    if table:  # mne gives every GDF event >= 1 sample and drops the table's own rate; none: the trigger channel
         events = table
     elif len(ann):
         onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time)

@@ -67,14 +67,17 @@ def _text(value: str, width: int) -> bytes:
 
 def write_gdf(path: Path, data: np.ndarray, sfreq: float, labels: Sequence[str], *, dims: str | Sequence[str] = "uV",
               events: Sequence[GdfEvent] = (), event_mode: int = 3, dtype: str = "int16", version: str = "2.20",
-              physical: tuple[float, float] | None = None, record_samples: int | None = None,
-              event_rate: float | None = None) -> Path:
+              physical: tuple[float, float] | str | None = None, record_samples: int | None = None,
+              event_rate: float | None = None, n_samps: Sequence[int] | None = None) -> Path:
     """Write ``data`` ``[n_chans, n_times]`` (in ``dims``, one unit for all or one per channel) as a GDF file.
 
-    ``physical``: the physical range of every channel (default: each channel's own min/max, rounded outward);
+    ``physical``: the physical range of every channel (default: each channel's own min/max, rounded outward;
+    ``"fitted"``: each channel's own min/max exactly, as many exporters write it);
     ``record_samples``: samples per data record (default ``sfreq``: 1-s records; ``n_times`` must be a multiple);
     ``version``: ``"2.20"`` (any 2.x) or ``"1.25"`` (any 1.x); ``event_mode`` 1 (no channels, no durations) or 3;
-    ``event_rate``: the event table's own rate (default ``sfreq``), event onsets and durations given at that rate.
+    ``event_rate``: the event table's own rate (default ``sfreq``), event onsets and durations given at that rate;
+    ``n_samps``: samples per record of each channel (default ``record_samples`` for all): a channel with fewer
+    (a divisor) is stored at a lower rate, every ``record_samples // n``-th sample of its row of ``data``.
     """
     data = np.asarray(data, dtype=np.float64)
     n_chans, n_times = data.shape
@@ -92,25 +95,32 @@ def write_gdf(path: Path, data: np.ndarray, sfreq: float, labels: Sequence[str],
         dmin, dmax = np.full(n_chans, float(info.min)), np.full(n_chans, float(info.max))
         if physical is None:
             pmin, pmax = np.floor(np.nanmin(data, axis=1)) - 1, np.ceil(np.nanmax(data, axis=1)) + 1
+        elif physical == "fitted":
+            pmin, pmax = np.nanmin(data, axis=1), np.nanmax(data, axis=1)
         else:
             pmin, pmax = np.full(n_chans, physical[0]), np.full(n_chans, physical[1])
         scaled = dmin[:, None] + (data - pmin[:, None]) * ((dmax - dmin) / (pmax - pmin))[:, None]
         digital = np.clip(np.rint(np.nan_to_num(scaled)), dmin[:, None], dmax[:, None])
     n_records = n_times // per
+    n_samps = [per] * n_chans if n_samps is None else [int(n) for n in n_samps]
+    if any(n <= 0 or per % n for n in n_samps):
+        raise ValueError(f"n_samps={n_samps} must divide record_samples={per}")
     # record duration as the fraction per/sfreq s (exact for integer sfreq)
     num, den = (per, int(sfreq)) if float(sfreq).is_integer() else (per * 1000, int(round(sfreq * 1000)))
     major = int(version.split(".")[0])
     if major >= 2:
-        head = _header_v2(version, labels, dims, pmin, pmax, dmin, dmax, per, code, n_records, num, den)
+        head = _header_v2(version, labels, dims, pmin, pmax, dmin, dmax, n_samps, code, n_records, num, den)
     else:
-        head = _header_v1(version, labels, dims, pmin, pmax, dmin, dmax, per, code, n_records, num, den)
-    records = digital.astype(np_type).reshape(n_chans, n_records, per).transpose(1, 0, 2)
+        head = _header_v1(version, labels, dims, pmin, pmax, dmin, dmax, n_samps, code, n_records, num, den)
+    records = np.zeros(n_records, dtype=[(f"c{k}", np_type, (n,)) for k, n in enumerate(n_samps)])
+    for k, n in enumerate(n_samps):
+        records[f"c{k}"] = digital[k].reshape(n_records, per)[:, ::per // n]
     table = _event_table(events, event_mode, event_rate or sfreq, major)
     path.write_bytes(head + records.tobytes() + table)
     return path
 
 
-def _header_v2(version: str, labels: Sequence[str], dims: Sequence[str], pmin, pmax, dmin, dmax, per: int,
+def _header_v2(version: str, labels: Sequence[str], dims: Sequence[str], pmin, pmax, dmin, dmax, per: list[int],
                code: int, n_records: int, num: int, den: int) -> bytes:
     ns = len(labels)
     fixed = _text(f"GDF {version}", 8) + _text("X X", 66) + bytes(10) + bytes(4) + _text("bci-stream test", 64)
@@ -121,13 +131,13 @@ def _header_v2(version: str, labels: Sequence[str], dims: Sequence[str], pmin, p
     var = b"".join(_text(label, 16) for label in labels) + _text("", 80) * ns
     var += b"".join(_text(d, 6) for d in dims) + struct.pack(f"<{ns}H", *(DIM_CODES[d] for d in dims))
     var += struct.pack(f"<{4 * ns}d", *pmin, *pmax, *dmin, *dmax) + _text("", 68) * ns
-    var += struct.pack(f"<{3 * ns}f", *([0.0] * 3 * ns)) + struct.pack(f"<{2 * ns}i", *([per] * ns), *([code] * ns))
+    var += struct.pack(f"<{3 * ns}f", *([0.0] * 3 * ns)) + struct.pack(f"<{2 * ns}i", *per, *([code] * ns))
     var += bytes(12 * ns) + bytes(20 * ns)
     assert len(var) == 256 * ns
     return fixed + var
 
 
-def _header_v1(version: str, labels: Sequence[str], dims: Sequence[str], pmin, pmax, dmin, dmax, per: int,
+def _header_v1(version: str, labels: Sequence[str], dims: Sequence[str], pmin, pmax, dmin, dmax, per: list[int],
                code: int, n_records: int, num: int, den: int) -> bytes:
     ns = len(labels)
     fixed = _text(f"GDF {version}", 8) + _text("X X", 80) + _text("bci-stream test", 80)
@@ -136,7 +146,7 @@ def _header_v1(version: str, labels: Sequence[str], dims: Sequence[str], pmin, p
     assert len(fixed) == 256
     var = b"".join(_text(label, 16) for label in labels) + _text("", 80) * ns + b"".join(_text(d, 8) for d in dims)
     var += struct.pack(f"<{2 * ns}d", *pmin, *pmax) + struct.pack(f"<{2 * ns}q", *dmin.astype(int), *dmax.astype(int))
-    var += _text("", 80) * ns + struct.pack(f"<{2 * ns}i", *([per] * ns), *([code] * ns)) + bytes(32 * ns)
+    var += _text("", 80) * ns + struct.pack(f"<{2 * ns}i", *per, *([code] * ns)) + bytes(32 * ns)
     assert len(var) == 256 * ns
     return fixed + var
 

@@ -5,8 +5,9 @@ Before these rules (mne 1.13 alone): the EOG channels of a 2a file were typed EE
 GDF 1.x channel in mV read 1000x too large and a GDF 2.x one in V came with one "Unsupported physical dimension ...
 contact the MNE-Python developers" warning per channel; every event lasted at least one sample (a mode-1 table's
 cues labelled one sample each, silently, instead of asking for a label window), whatever the table's rate; and the
-samples GDF marks saturated or missing (at the digital minimum: the gaps between the runs of a 2a file) read as
-the physical minimum, -100 µV, instead of NaN.
+samples GDF marks missing (every channel at its digital minimum: the gaps between the runs of a 2a file) or
+saturated read as the physical minimum, -100 µV, instead of NaN. Isolated samples at a channel's digital extreme
+(its peak, in a file whose physical range is fitted to its data) stay data: tests/unit/io/test_gdf_overflow_rule.py.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def test_a_channel_that_is_not_a_voltage_keeps_its_values_and_unit(r06: Recordin
                      dims=["uV"] * 3 + ["degC"], dtype="float32", version="1.25")
     rec, _ = _load(path)
 
-    assert rec.ch_units == ["microvolts"] * 3 + ["degC"] and rec.ch_types == ["eeg"] * 3 + ["misc"]
+    assert rec.ch_units == ["microvolts"] * 3 + ["degC"] and rec.ch_types == ["eeg"] * 3 + ["temperature"]
     np.testing.assert_allclose(rec.data[3], 36.6, rtol=1e-6)  # mne alone: 36.6 "V" -> 3.66e7 µV
 
 
@@ -113,20 +114,25 @@ def test_event_positions_are_read_at_the_table_s_own_rate(r06: Recording, tmp_pa
     assert [(e.onset, e.duration, e.description) for e in rec.events] == [(500, 250, "769"), (1500, 250, "770")]
 
 
-def test_samples_at_the_digital_minimum_read_nan_with_a_warning(r06: Recording, tmp_path: Path) -> None:
+def test_a_gap_on_every_channel_and_a_saturated_run_read_nan_an_isolated_extreme_is_kept(r06: Recording,
+                                                                                           tmp_path: Path) -> None:
     rows = _rows(r06).copy()
     limit = float(np.ceil(np.abs(rows).max())) + 10  # the physical range holds every real sample
     rows[:, 1600:1700] = -2 * limit  # a 100-sample gap between runs, stored at the digital minimum as in a 2a file
-    rows[7, 5000] = 2 * limit  # one saturated sample on C3 (the digital maximum)
+    rows[7, 5000:5010] = 2 * limit  # C3 saturated for 10 samples (62 ms) at the digital maximum
+    rows[11, 6000] = 2 * limit  # C4 at the digital maximum for one sample: kept
     path = write_gdf(tmp_path / "gap.gdf", rows, 160.0, BCI2A_LABELS, physical=(-limit, limit),
                      events=[GdfEvent(1700, NEW_RUN)])
     rec, said = _load(path)
 
     nan = np.isnan(rec.data)
-    assert nan[:, 1600:1700].all() and nan[7, 5000] and nan.sum() == 25 * 100 + 1  # mne: -limit and +limit µV
-    assert any("2501 sample(s) on 25 channel(s)" in s and "read as NaN" in s for s in said)
+    assert nan[:, 1600:1700].all() and nan[7, 5000:5010].all() and nan.sum() == 25 * 100 + 10  # mne: +-limit µV
+    assert any("2510 sample(s) on 25 channel(s)" in s and "read as NaN" in s and "100 time point(s)" in s
+               and "10 sample(s) in runs" in s for s in said)
+    assert rec.data[11, 6000] == pytest.approx(limit, abs=2 * limit / 65535)
+    assert any("1 isolated sample(s) on 1 channel(s) (EEG-C4)" in s and "kept" in s for s in said)
     clean = ~nan
-    np.testing.assert_allclose(rec.data[clean], rows[clean], atol=2 * limit / 65535)
+    np.testing.assert_allclose(rec.data[clean], np.clip(rows, -limit, limit)[clean], atol=2 * limit / 65535)
 
 
 def test_a_rejected_trial_marker_is_an_event_like_any_other(r06: Recording, tmp_path: Path) -> None:
