@@ -229,11 +229,11 @@ class MarkerHub:
         follower.start()
         return cls(follower, scorer, why_off, recorder, unfollowed_since)
 
-    def outputs(self, ts_out: Any, y: Any, epoch: Any = 0) -> None:
-        """A decoded chunk (this host's clock) and its state epoch(s): to the scorer, connected or not (see the module
-        docstring)."""
+    def outputs(self, ts_out: Any, y: Any, epoch: Any = 0, seq: Any = None) -> None:
+        """A decoded chunk (this host's clock), its state epoch(s) and input sample numbers: to the scorer, connected
+        or not (see the module docstring)."""
         if self.scorer is not None:
-            self.scorer.outputs(ts_out, y, epoch)
+            self.scorer.outputs(ts_out, y, epoch, seq)
 
     def tick(self) -> None:
         """Take what the follower found: record it, score it, keep it for status."""

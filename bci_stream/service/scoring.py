@@ -13,7 +13,8 @@ sample is decided from a bounded history of recent outputs (timestamp and argmax
 ``options.markers.history_s`` of samples at the nominal rate, so a replay S times faster than real time needs S
 times as many seconds for the same wall-time margin). A cue whose first output is out of that history or more
 than ``max_lag_s`` after it, or whose outputs up to the decision sample span more than ``decision_time_s +
-max_lag_s`` (a gap in the data), is counted as ``missed``, never scored. A cue whose decision output was decoded
+max_lag_s`` (a gap in the data) or more input samples than as many seconds hold (samples ``nan_policy: reject``
+dropped: counted in samples, so at any replay speed), is counted as ``missed``, never scored. A cue whose decision output was decoded
 in another state epoch than its first output (a model swap, a reset, a state restore or a gap-policy reset between
 them) is counted as ``interrupted``, never scored: its decision would not be the model's that saw the cue.
 
@@ -104,13 +105,14 @@ class LiveScorer:
         Seconds of outputs kept to decide cues that arrive after their decision sample (``options.markers.history_s``),
         counted in samples at ``sfreq`` (``ceil(history_s * sfreq)``, plus the decision's samples): a marker may
         arrive that much recording time after its samples were decoded, which is ``history_s / S`` of wall time
-        when a recording is replayed S times faster than real time. Preallocated, 20 bytes per sample (timestamp,
-        argmax, state epoch): 30 s at 250 Hz take 160 kB.
+        when a recording is replayed S times faster than real time. Preallocated, 28 bytes per sample (timestamp,
+        argmax, state epoch, input sample number): 30 s at 250 Hz take 224 kB.
     keep_trials
         Most recent trials listed by :meth:`describe`.
     max_lag_s
         The first output at or after the cue later than ``max_lag_s`` after it, or the outputs from there to the
-        decision sample spanning more than ``decision_time_s + max_lag_s``: a gap in the data, the cue is missed.
+        decision sample spanning more than ``decision_time_s + max_lag_s`` (a gap in the data) or more input samples
+        than as many seconds at ``sfreq`` (rejected samples): the cue is missed.
     """
 
     def __init__(self, config: ScoringConfig, labels: list[str], sfreq: float, *, history_s: float = 30.0,
@@ -125,10 +127,12 @@ class LiveScorer:
         self.max_lag_s = max_lag_s
         self.n_after = int(round(config.decision_time_s * sfreq))  # samples from the cue to its decision
         self.span_s = config.decision_time_s + max_lag_s  # longest time those samples may take (else: a gap)
+        self.span_n = self.n_after + int(round(max_lag_s * sfreq))  # most input samples they may span (else: a hole)
         self.capacity = max(64, math.ceil(history_s * sfreq) + self.n_after + 1)
         self._ts = np.zeros(self.capacity)
         self._cls = np.zeros(self.capacity, dtype=np.int32)
         self._epoch = np.zeros(self.capacity, dtype=np.int64)  # the state epoch each output was decoded in
+        self._seq = np.zeros(self.capacity, dtype=np.int64)  # the input sample (seq) each output was decoded from
         self._written = 0
         # cues not decided yet: [cue time, value, class, index of the first output at or after the cue or -1]
         self.pending: list[list[Any]] = []
@@ -140,16 +144,21 @@ class LiveScorer:
 
     # -- the decoder's outputs (per chunk) ---------------------------------------------------------------
 
-    def outputs(self, ts: np.ndarray, y: np.ndarray, epoch: Any = 0) -> None:
-        """Note a chunk of outputs ``y [n, K]`` with their timestamps (this host's clock) and state epochs (one int for
+    def outputs(self, ts: np.ndarray, y: np.ndarray, epoch: Any = 0, seq: Any = None) -> None:
+        """Note a chunk of outputs ``y [n, K]`` with their timestamps (this host's clock), state epochs (one int for
         the chunk, or one per row: ``Counters.state_epoch``, which a swap, reset, restore or gap-policy reset
-        advances); decide due cues."""
+        advances) and input sample numbers ``seq`` (samples ``nan_policy: reject`` dropped leave holes; None: one
+        after the other); decide due cues."""
         n = len(ts)
         if n == 0:
             return
         epochs = np.broadcast_to(np.asarray(epoch, dtype=np.int64), (n,))
+        if seq is None:
+            last = int(self._seq[(self._written - 1) % self.capacity]) if self._written else -1
+            seq = np.arange(last + 1, last + 1 + n)
         if n > self.capacity:
             ts, y, epochs = ts[n - self.capacity:], y[n - self.capacity:], epochs[n - self.capacity:]
+            seq = seq[n - self.capacity:]
             self._written += n - self.capacity
             n = self.capacity
         start = self._written % self.capacity
@@ -158,10 +167,12 @@ class LiveScorer:
         self._ts[start:start + first] = ts[:first]
         self._cls[start:start + first] = cls[:first]
         self._epoch[start:start + first] = epochs[:first]
+        self._seq[start:start + first] = seq[:first]
         if first < n:
             self._ts[:n - first] = ts[first:]
             self._cls[:n - first] = cls[first:]
             self._epoch[:n - first] = epochs[first:]
+            self._seq[:n - first] = seq[first:]
         self._written += n
         if self.pending:
             self._update()
@@ -214,7 +225,8 @@ class LiveScorer:
             return
         t_a, _ = self._at(anchor)
         t_dec, predicted = self._at(decision)
-        if t_dec - t_a > self.span_s:
+        if t_dec - t_a > self.span_s or self._seq[decision % self.capacity] - self._seq[anchor % self.capacity] > \
+                self.span_n:  # a gap in time, or input samples rejected (nan_policy reject): counted, in any replay speed
             self.missed += 1
             return
         if self._epoch[anchor % self.capacity] != self._epoch[decision % self.capacity]:

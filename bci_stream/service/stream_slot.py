@@ -364,7 +364,7 @@ class StreamSlot(StallHandling):
         if self.recorder is not None:
             self.recorder.outputs(y, ts_out, seq, epoch)
         if self.markers is not None:
-            self.markers.outputs(ts_out, y, epoch)
+            self.markers.outputs(ts_out, y, epoch, seq)
         m = len(ts_out)
         c.samples_out += m
         c.chunks += 1
