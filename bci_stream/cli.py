@@ -43,6 +43,30 @@ def main() -> None:
     from bci_stream.lsl.log_config import quiet_liblsl_log
 
     quiet_liblsl_log()  # liblsl's INFO lines off unless the user configured liblsl (before any liblsl call)
+    show_recording_warnings()
+
+
+def show_recording_warnings() -> None:
+    """Print each :class:`~bci_stream.io.errors.RecordingWarning` (what a reader noticed in a file that still loads;
+    its message starts with the file's name) as one ``warning: FILE: ...`` line on stderr, as the commands print
+    their other warnings, without the path and source line of our code that raised it; every other warning is
+    shown as before. Installed by :func:`main` for the command's run (once: a second call keeps the first hook)."""
+    import warnings
+
+    previous = warnings.showwarning
+    if getattr(previous, "recording_warnings", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        from bci_stream.io.errors import RecordingWarning
+
+        if issubclass(category, RecordingWarning):
+            click.echo(f"warning: {' '.join(str(message).splitlines())}", err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    show.recording_warnings = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 @main.command()

@@ -221,26 +221,31 @@ def overflow_mask(path: Path, header: GdfHeader, rows: list[int], n_times: int, 
 
 def mark_overflow(path: Path, header: GdfHeader, rows: list[int], data: np.ndarray, sfreq: float) -> None:
     """Set to NaN, in ``data`` (the channels ``rows`` of the file at ``sfreq``), the samples :func:`overflow_mask`
-    reads as NaN, with a :class:`~bci_stream.io.errors.RecordingWarning` naming the file and how many; another
-    warning names the isolated samples at an extreme that are kept."""
+    reads as NaN, with a :class:`~bci_stream.io.errors.RecordingWarning` naming the file, how many samples (time
+    points) and values (a sample on a channel), on which channels, and when the first is; another warning names the
+    isolated samples at an extreme that are kept."""
     found = overflow_mask(path, header, rows, data.shape[1], sfreq)
     if found is None:
         return
     data[found.nan] = np.nan
     if found.nan.any():
         chans = [header.labels[rows[r]] for r in np.flatnonzero(found.nan.any(axis=1))]
-        warnings.warn(f"{path.name}: {int(found.nan.sum())} sample(s) on {len(chans)} channel(s) ({shortlist(chans, 6)}"
-                      f") read as NaN, as biosig reads them (mne reads the physical minimum/maximum): "
-                      f"{found.missing} time point(s) with every channel at its digital minimum or maximum at once, "
+        times = found.nan.any(axis=0)
+        warnings.warn(f"{path.name}: {int(times.sum())} sample(s) ({int(found.nan.sum())} value(s) on {len(chans)} "
+                      f"channel(s): {shortlist(chans, 6)}) read as NaN, the first at t={times.argmax() / sfreq:.3f} s, "
+                      "as biosig reads them (mne reads the physical minimum/maximum): "
+                      f"{found.missing} sample(s) with every channel at its digital minimum or maximum at once, "
                       "GDF's mark of a missing sample (the gaps between the runs of a BCI Competition IV file), and "
-                      f"{found.saturated} sample(s) in runs of at least {SATURATION_S * 1000:g} ms at one channel's "
+                      f"{found.saturated} value(s) in runs of at least {SATURATION_S * 1000:g} ms at one channel's "
                       "extreme (saturated)", RecordingWarning, stacklevel=3)
     if found.kept.any():
         chans = [header.labels[rows[r]] for r in np.flatnonzero(found.kept.any(axis=1))]
+        first = found.kept.any(axis=0).argmax() / sfreq
         warnings.warn(f"{path.name}: {int(found.kept.sum())} isolated sample(s) on {len(chans)} channel(s) "
-                      f"({shortlist(chans, 6)}) reach their channel's digital minimum or maximum, neither on every "
-                      f"channel at once nor for {SATURATION_S * 1000:g} ms: the physical range looks fitted to the "
-                      "data; kept as data (biosig would read them as NaN)", RecordingWarning, stacklevel=3)
+                      f"({shortlist(chans, 6)}), the first at t={first:.3f} s, reach their channel's digital minimum "
+                      f"or maximum, neither on every channel at once nor for {SATURATION_S * 1000:g} ms: the physical "
+                      "range looks fitted to the data; kept as data (biosig would read them as NaN)", RecordingWarning,
+                      stacklevel=3)
 
 
 def gdf_types(labels: list[str], types: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import socket
 import struct
 from collections.abc import Sequence
@@ -31,6 +32,9 @@ NUMERIC_FORMATS = {
 OTHER_FORMATS = {pylsl.cf_string: "string", pylsl.cf_undefined: "undefined"}
 #: pylsl pushes and pulls int64 samples only on 64-bit platforms other than Windows (its own rule).
 INT64_SUPPORTED = struct.calcsize("P") != 4 and platform.system() != "Windows"
+#: the note ``calibrate --channel-names`` writes in a card's ``training.notes`` (bci_stream.train.classical
+#: .calibration_inputs: "renamed the 25 channels of every file by --channel-names: EEG-Fz -> Fz, ...")
+RENAMED_NOTE = re.compile(r"renamed the \d+ channels of every file by --channel-names\b")
 
 
 def _xpath_literal(value: str) -> str:
@@ -133,12 +137,25 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
         raise StreamMismatchError(
             f"{stream} lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
             f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
-            + renamed_hint(missing, labels, "stream", stream_types)
+            + renamed_hint(missing, labels, "stream", stream_types) + renamed_cure(card)
         )
     arr = np.asarray(found, dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):
         return None
     return arr
+
+
+def renamed_cure(card: ModelCard) -> str:
+    """The cure for a stream that lacks the model's channels when the model was calibrated on renamed channels
+    (its card's ``training.notes`` hold :data:`RENAMED_NOTE`: a BCI IV 2a file's ``EEG-0``... named ``FC3``... by
+    ``calibrate --channel-names``): stream the channels under those names; ``""`` for any other card."""
+    notes = card.training.get("notes") or []
+    note = next((n for n in notes if isinstance(n, str) and RENAMED_NOTE.match(n)), None)
+    if note is None:
+        return ""
+    return (f"; model '{card.ref}' was calibrated on renamed channels (its card's training notes: {note!r}): stream "
+            "them under those names (bci-stream replay FILE --channel-names NAMES, the names calibrate was given; "
+            "from an amplifier, label its channels so in the stream's desc)")
 
 
 def label_report(labels: Sequence[str | None], ch_names: Sequence[str] | None = None,

@@ -154,8 +154,9 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("channel_names")
 @click.option("--bad-events", default=None, metavar="NAME,...",
               help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
-                   "those overlapping BAD* annotations, an EEGLAB boundary or NaN/inf samples (and the settling "
-                   "after the last two) are not; each said per file (calibrate's rule). Offline only.")
+                   "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation) or "
+                   "NaN/inf samples (and the settling after the last two) are not, nor the samples of those spans; "
+                   "each said per file (calibrate's rule and checks). Offline only.")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  label_pairs: tuple[str, ...],
@@ -216,12 +217,13 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
             ctx.exit(1)
         return
 
+    from bci_stream.train.classical.calibration_inputs import parse_channels
     from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation
 
     try:
         res = evaluate_target(model, list(data), label_map=_label_map(label_map, label_pairs), models_dir=models_dir,
                               trial_classes=classes, **({"times_s": times} if times else {}), **files,
-                              bad_events=[e.strip() for e in (bad_events or "").split(",") if e.strip()])
+                              bad_events=parse_channels(bad_events) or ())
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
     for warning in res["warnings"]:
@@ -249,7 +251,7 @@ def _live_cell(row: dict[str, Any] | None) -> str:
 def _live_table(result: dict[str, Any]) -> str:
     """Plain-text tables of an ``evaluate_live`` result: integrity per file, then accuracy with CIs."""
     s, w = result["settings"], 24
-    refs = [r for r in (result.get("reference"), result.get("reference_ts_lr")) if r]
+    refs = [r for r in (result.get("reference"), result.get("reference_ts_lr")) if r and "error" not in r]
     times = [f"{t:g}s" for t in s["decision_times_s"]]
     rows = [(Path(r["file"]).name, r) for r in result["files"]] + [("overall", result["overall"])]
     nw = max(18, *(len(name) for name, _ in rows))

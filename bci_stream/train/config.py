@@ -60,6 +60,11 @@ class DataConfig(_Section):
     ``marker_stream`` and ``until_next``; for BCI2000 ``.dat`` ``state``, ``type_state``, ``include_zero``
     and ``loc_file``.
 
+    ``bad_events`` names events that mark bad data (``calibrate``'s ``--bad-events``, e.g. BCI Competition IV 2a's
+    ``1023``, "rejected trial"), matched exactly; with ``bad*`` annotations, EEGLAB ``boundary`` events and NaN/inf
+    stretches (held as the service holds them), the samples they cover and the labelled segments reaching into them
+    are unlabelled (:mod:`bci_stream.train.bad_data`). An event may not be both a class and bad.
+
     ``root`` may start with ``${BCI_STREAM_DATA}``: the real-EEG folder (env ``BCI_STREAM_DATA``, else
     ``../shared/data`` beside the checkout; :mod:`bci_stream.io.data_root`), replaced when the config is read,
     so the same config works wherever the data is (the run's ``config.json`` holds the replaced path).
@@ -77,6 +82,7 @@ class DataConfig(_Section):
     crop_s: tuple[float, float] | None = None
     label_window: tuple[float, float] | None = None
     reader: dict[str, Any] = {}
+    bad_events: list[str] = []
 
     @field_validator("root")
     @classmethod
@@ -124,6 +130,9 @@ class DataConfig(_Section):
             key = "data.trial_classes" if self.trial_classes else "data.label_map"
             raise ValueError(f"{key} must give at least 2 trial classes (a trial accuracy needs a choice), got "
                              f"{classes}")
+        if both := sorted({str(e) for e in self.bad_events} & {str(k) for k, v in self.label_map.items() if v}):
+            raise ValueError(f"data.bad_events {both} are also mapped to a class by data.label_map: an event marks a "
+                             "trial of a class or bad data, not both")
         if self.crop_s is not None and not 0 <= self.crop_s[0] < self.crop_s[1]:
             raise ValueError(f"data.crop_s must be (start_s, stop_s) with 0 <= start_s < stop_s, got {self.crop_s}")
         return self

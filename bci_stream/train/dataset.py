@@ -7,7 +7,10 @@ labelled segment, so no cue is split) become a validation sequence. Preprocessin
 live; its standardisation statistics come from the training parts only (after filtering and CAR,
 skipping the filters' warm-up). Channels a training or validation file marks bad (FIF ``info['bads']``) are left
 out unless ``data.channels`` names them (:func:`leave_out_bad_channels`, as ``calibrate`` does); a test file's mark
-is a note.
+is a note. NaN/inf samples are held as the service holds them, and the samples of every bad span (a NaN stretch
+plus settling, ``bad*`` annotations, ``boundary``, ``data.bad_events``) and the labelled segments reaching into them
+are unlabelled and left out of the standardisation statistics (:mod:`bci_stream.train.bad_data`, as ``calibrate``
+leaves those trials out).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from bci_stream.core.channels import shortlist
 from bci_stream.io import Event, Recording
 from bci_stream.io.recording import UNLABELLED
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
+from bci_stream.train.bad_data import hold_and_unlabel
+from bci_stream.train.classical.bad_spans import check_bad_events
 from bci_stream.train.config import ConfigError, RunConfig, file_identity
 from bci_stream.train.data_checks import check_events, check_filters, check_split_classes, load_run_recordings
 
@@ -176,35 +181,27 @@ def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float, source: str = "a r
     return int(onsets[0])
 
 
-def check_finite(rec: Recording, offset_s: float = 0.0) -> None:
-    """Refuse NaN or infinite samples in ``rec``, naming the file, the channels, the count and the first time
-    (``offset_s``: where ``rec`` starts in its file, e.g. after ``data.crop_s``)."""
-    bad = ~np.isfinite(rec.data)
-    if not bad.any():
-        return
-    chans = [rec.ch_names[i] for i in np.flatnonzero(bad.any(axis=1))]
-    first_t = offset_s + int(np.flatnonzero(bad.any(axis=0))[0]) / rec.sfreq
-    listing = ", ".join(chans[:8]) + (f", ... ({len(chans)} channels)" if len(chans) > 8 else "")
-    raise ConfigError(f"data: {rec.source}: channel(s) {listing} hold {int(bad.sum())} non-finite value(s) (NaN or "
-                      f"inf; first at t={first_t:.3f} s from the file's start); training data must be finite: cut "
-                      "that part out (data.crop_s) or leave the file out")
-
-
-def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int]], ch_names: list[str],
+def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int, np.ndarray]], ch_names: list[str],
                        sfreq: float) -> PreprocessingConfig:
-    """Filter + CAR each training recording as online, then mean/std over its training part."""
+    """Filter + CAR each training recording as online, then mean/std over its training part (``pieces``: the
+    recording ``[T, C]``, where its training part stops, and its samples in bad spans, which are left out: held
+    values and the filters' settling after them are not the signal the statistics describe)."""
     p = config.preprocessing
     base = PreprocessingConfig(bandpass=p.bandpass, filter_order=p.filter_order, notch=p.notch, car=p.car)
     if not p.standardise:
         return base
     warm = int(round(p.warmup_s * sfreq))
     parts = []
-    for x, stop in pieces:
+    for x, stop, bad in pieces:
         z = Preprocessor(base, len(ch_names), sfreq).process(x)[:stop]
-        parts.append(z[min(warm, max(len(z) - 1, 0)):].astype(np.float64))
+        first = min(warm, max(len(z) - 1, 0))
+        parts.append(z[first:][~bad[first:stop]].astype(np.float64))
     z = np.concatenate(parts)
+    if len(z) < 2:
+        raise ConfigError("data: the training part has no sample outside its bad spans (data marked bad or NaN, "
+                          "and the settling after them) to fit the standardisation on; see the notes of each file")
     std = z.std(0)
-    if not np.isfinite(std).all():  # not "flat" (check_finite refuses raw NaN first; this is what a filter made)
+    if not np.isfinite(std).all():  # not "flat" (raw NaN/inf are held first; this is what a filter made)
         bad = [ch_names[i] for i in np.flatnonzero(~np.isfinite(std))]
         raise ConfigError(f"data: channels {bad} hold non-finite values in the training data after filtering and "
                           "CAR (NaN or inf)")
@@ -226,6 +223,8 @@ class _Splits:
     trial_classes: list[str]
     notes: list[str] = field(default_factory=list)
     channels_left_out: dict[str, list[str]] = field(default_factory=dict)  # name -> the files that mark it bad
+    bad: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] bool, samples in bad spans
+    unlabelled: list[dict[str, Any]] = field(default_factory=list)  # per file with bad spans (BadData.as_dict)
 
 
 def _load_splits(config: RunConfig) -> _Splits:
@@ -237,8 +236,7 @@ def _load_splits(config: RunConfig) -> _Splits:
     check_events(config, recs)
     recs, notes, left_out = leave_out_bad_channels(recs, d.channels, [s == "test" for s, _ in order])
     recs = [crop(r, d.crop_s) for r in recs]
-    for rec in recs:
-        check_finite(rec, d.crop_s[0] if d.crop_s else 0.0)
+    recs, bad, unlabelled = _hold_and_unlabel(config, recs, notes)
     by_split: dict[str, list[Recording]] = {"train": [], "validation": [], "test": []}
     for (split, _), rec in zip(order, recs):
         by_split[split].append(rec)
@@ -249,13 +247,42 @@ def _load_splits(config: RunConfig) -> _Splits:
 
     train_stop = {}
     tails = {file_identity(config.path(str(Path(d.root) / f))) for f in (d.tail_files or d.train)}
-    for rec in by_split["train"]:
-        cut = d.validation_tail_s and file_identity(Path(rec.source)) in tails
-        train_stop[rec.source] = (tail_cut(rec.labels, sfreq, d.validation_tail_s, Path(rec.source).name) if cut
-                                  else rec.n_times)
-    check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
-                        [r.labels for r in by_split["test"]], label_names, trial_classes)
-    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes, left_out)
+    try:
+        for rec in by_split["train"]:
+            cut = d.validation_tail_s and file_identity(Path(rec.source)) in tails
+            train_stop[rec.source] = (tail_cut(rec.labels, sfreq, d.validation_tail_s, Path(rec.source).name) if cut
+                                      else rec.n_times)
+        check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
+                            [r.labels for r in by_split["test"]], label_names, trial_classes)
+    except ConfigError as exc:
+        if not unlabelled:
+            raise
+        gone = ", ".join(f"{u['file']} {u['segments_unlabelled']}" for u in unlabelled)
+        raise ConfigError(f"{exc} (after unlabelling the labelled segments that reach into data marked bad: NaN "
+                          f"stretches, bad* marks, boundaries, data.bad_events; segments per file: {gone})") from None
+    return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes, left_out, bad,
+                   unlabelled)
+
+
+def _hold_and_unlabel(config: RunConfig, recs: list[Recording], notes: list[str]
+                      ) -> tuple[list[Recording], dict[str, np.ndarray], list[dict[str, Any]]]:
+    """Each recording with its NaN/inf held and its bad spans unlabelled (:func:`~.bad_data.hold_and_unlabel`), its
+    bad samples by source, and what was unlabelled per file; the notes say it per file."""
+    d, ev = config.data, config.evaluation
+    reach_s = max([*ev.trial_times_s, ev.curve_max_s] + ([ev.csp_window_s[1]] if ev.csp_lda else []))
+    cues = [str(k) for k, v in d.label_map.items() if v is not None]
+    out, bad, unlabelled = [], {}, []
+    for rec in recs:
+        rec, done = hold_and_unlabel(rec, d.bad_events, reach_s, cues)
+        out.append(rec)
+        bad[rec.source] = done.bad
+        if (note := done.note(d.crop_s[0] if d.crop_s else 0.0)) is not None:
+            notes.append(note)
+            unlabelled.append(done.as_dict())
+    notes += check_bad_events(d.bad_events, d.label_map, [e for r in recs for e in r.events],
+                              marked={why for u in unlabelled for why in u["by_reason"]}, span_s=reach_s,
+                              error=ConfigError, option="data.bad_events", map_option="data.label_map")
+    return out, bad, unlabelled
 
 
 def check_data(config: RunConfig) -> None:
@@ -280,8 +307,8 @@ def prepare_dataset(config: RunConfig) -> Dataset:
     def as_input(rec: Recording) -> np.ndarray:
         return np.ascontiguousarray(rec.data.T, dtype=np.float32)  # what an LSL float32 stream carries
 
-    pre_cfg = _fit_preprocessing(config, [(as_input(r), train_stop[r.source]) for r in by_split["train"]],
-                                 ch_names, sfreq)
+    pre_cfg = _fit_preprocessing(config, [(as_input(r), train_stop[r.source], sp.bad[r.source])
+                                          for r in by_split["train"]], ch_names, sfreq)
 
     def process(rec: Recording) -> np.ndarray:
         return Preprocessor(pre_cfg, len(ch_names), sfreq).process(as_input(rec))
@@ -306,6 +333,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         "splits": {s: [_describe(q, label_names, sfreq) for q in seqs] for s, seqs in out.items()},
         **({"notes": sp.notes} if sp.notes else {}),
         **({"channels_left_out": sp.channels_left_out} if sp.channels_left_out else {}),
+        **({"unlabelled": sp.unlabelled} if sp.unlabelled else {}),
     }
     return Dataset(out["train"], out["validation"], out["test"], ch_names, sfreq, label_names, trial_classes,
                    pre_cfg, info)

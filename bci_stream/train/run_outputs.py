@@ -106,9 +106,11 @@ def card_scoring(label_map: dict[str, str | None], trial_classes: list[str],
 def card_data_notes(info: dict[str, Any]) -> dict[str, Any]:
     """What the card's ``training`` says of the data, as ``calibrate``'s card does: ``notes`` (what loading noticed:
     channels left out as marked bad in a training or validation file, a test file's bad mark, bad channels that
-    ``data.channels`` names) and ``channels_left_out`` (name -> the files that mark it bad), from the dataset's
-    ``info``."""
-    return {"notes": list(info.get("notes", [])), "channels_left_out": dict(info.get("channels_left_out", {}))}
+    ``data.channels`` names, NaN/inf held and bad spans unlabelled per file), ``channels_left_out`` (name -> the files
+    that mark it bad) and, when a file has bad spans, ``unlabelled`` (per file: held values, spans, samples and
+    segments unlabelled by reason and class; :mod:`~bci_stream.train.bad_data`), from the dataset's ``info``."""
+    return {"notes": list(info.get("notes", [])), "channels_left_out": dict(info.get("channels_left_out", {})),
+            **({"unlabelled": list(info["unlabelled"])} if info.get("unlabelled") else {})}
 
 
 def add_scoring(card: Any, out_dir: Path, scoring: dict[str, Any]) -> Any:

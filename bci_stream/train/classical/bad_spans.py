@@ -4,22 +4,28 @@ A trial's span is its cue to cue + ``max(EVAL_TIMES)`` (the latest decision samp
 or a CV score takes from the trial lies in it. It is left out of fitting and scoring when it overlaps
 
 * an annotation whose description starts with ``bad`` (any case: ``BAD_blink``, ``bad muscle``; MNE's convention,
-  ``Epochs(reject_by_annotation=True)``): ``[onset, onset + duration)``;
-* an EEGLAB ``boundary`` (mne's ``read_raw_eeglab`` reads the events EEGLAB writes where it cut data out as
-  annotations described ``boundary``, whose duration is that of the data *removed*, not of data in the file): a
-  discontinuity at its onset, which the causal filters and running estimators run straight across, so
+  ``Epochs(reject_by_annotation=True)``): ``[onset, onset + duration)``, the mark as the lab drew it (no settling
+  after it: a lab that wants a margin for the artefact's trace in the running power/covariance widens its marks);
+* a discontinuity (:data:`BOUNDARIES`): an EEGLAB ``boundary`` (mne's ``read_raw_eeglab`` reads the events EEGLAB
+  writes where it cut data out as annotations described ``boundary``, whose duration is that of the data
+  *removed*, not of data in the file), or mne's ``concatenate_raws`` junction (``BAD boundary`` and ``EDGE
+  boundary``, duration 0), which the causal filters and running estimators run straight across, so
   ``[onset, onset + settle)`` (:func:`settle_s`);
 * a stretch of non-finite samples (NaN/inf) on a used channel, which calibrate replaces as the service does
   (:func:`hold_nonfinite`) and then the settling time after it: ``[first, last + 1 + settle)``;
 * an event named by ``--bad-events`` (e.g. BCI Competition IV 2a's ``1023``, "rejected trial"):
-  ``[onset, onset + duration)``, a zero-duration one marking the trial whose span holds its onset.
+  ``[onset, onset + duration)``. A zero-duration one marks the trial whose span holds it or, when it lies in no
+  cue's span and the next event after it (events at its own onset and bad marks aside) is a cue, that cue's
+  trial: ``[onset, cue + 1)`` (2a writes ``1023`` at the trial start ``768``, 2 s before the cue). Otherwise it
+  marks nothing (said by :func:`check_bad_events`).
 
 What was left out is counted per file, reason and class (:class:`LeftOut`), for the notes and the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,8 @@ from bci_stream.train.classical.data import Trials
 
 BAD_PREFIX = "bad"  # MNE: an annotation whose description starts with it (any case) marks data to reject
 BOUNDARY = "boundary"  # EEGLAB (through mne): a discontinuity where data were cut out
+#: descriptions (any case) of a discontinuity: EEGLAB's cut, mne.concatenate_raws' junction (both written there)
+BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary")
 NON_FINITE = "non-finite samples"
 # the running power/covariance of a candidate weighs a transient by exp(-t / tau_s): after SETTLE_TAUS time
 # constants (plus the band-pass's own ringing) it weighs e^-3 = 5%; measured on S001R05 (21 channels, NaN stretches
@@ -45,7 +53,8 @@ FILTER_ENERGY = 0.99
 @dataclass(frozen=True)
 class Span:
     """Samples ``[start, stop)`` of one file that no trial may overlap, and why (``reason``: an annotation's or
-    event's description, :data:`BOUNDARY`, or :data:`NON_FINITE`; ``settle``: the seconds of settling included)."""
+    event's description, a discontinuity's among :data:`BOUNDARIES`, or :data:`NON_FINITE`; ``settle``: the seconds
+    of settling included)."""
 
     start: int
     stop: int
@@ -106,6 +115,11 @@ def is_bad_description(description: str) -> bool:
     return str(description).strip().lower().startswith(BAD_PREFIX)
 
 
+def is_boundary(description: str) -> bool:
+    """A discontinuity's description (:data:`BOUNDARIES`, any case)."""
+    return str(description).strip().lower() in BOUNDARIES
+
+
 def nonfinite_stretches(data: np.ndarray) -> list[tuple[int, int]]:
     """``[(first, stop), ...]``: the runs of samples of ``data`` ``[T, C]`` with a NaN/inf on any channel."""
     bad = ~np.isfinite(data).all(axis=1)
@@ -114,7 +128,8 @@ def nonfinite_stretches(data: np.ndarray) -> list[tuple[int, int]]:
 
 
 def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq: float,
-              bad_events: Sequence[str] = ()) -> list[Span]:
+              bad_events: Sequence[str] = (), *, cues: Collection[str] = (),
+              span_s: float = max(EVAL_TIMES)) -> list[Span]:
     """The spans of one file no trial may overlap (see the module docstring), sorted by start.
 
     Parameters
@@ -125,19 +140,78 @@ def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq
         Its non-finite stretches on the used channels (:func:`nonfinite_stretches`).
     bad_events
         Descriptions of events that mark bad data (``--bad-events``), matched exactly.
+    cues
+        The descriptions of the cue events (the label map's events that map to a class): a zero-duration
+        ``bad_events`` mark outside every cue's span (cue to cue + ``span_s``) whose next event is a cue marks that
+        cue's trial. Without them such a mark spans one sample.
     """
-    seconds = settle_s(sfreq) if stretches or any(str(e.description).strip().lower() == BOUNDARY
-                                                  for e in events) else 0.0
+    seconds = settle_s(sfreq) if stretches or any(is_boundary(e.description) for e in events) else 0.0
     settle = int(np.ceil(seconds * sfreq))
     named = {str(n) for n in bad_events}
     out = [Span(a, b + settle, NON_FINITE, seconds) for a, b in stretches]
     for ev in events:
         desc = str(ev.description)
-        if desc.strip().lower() == BOUNDARY:
-            out.append(Span(int(ev.onset), int(ev.onset) + settle, BOUNDARY, seconds))
+        if is_boundary(desc):
+            out.append(Span(int(ev.onset), int(ev.onset) + settle, desc.strip(), seconds))
         elif is_bad_description(desc) or desc in named:
-            out.append(Span(int(ev.onset), int(ev.onset) + max(int(ev.duration), 1), desc))
+            stop = int(ev.onset) + max(int(ev.duration), 1)
+            if desc in named and int(ev.duration) == 0 and cues:
+                stop = _zero_mark_stop(int(ev.onset), events, cues, named, int(round(span_s * sfreq)))
+            out.append(Span(int(ev.onset), stop, desc))
     return sorted(out, key=lambda s: (s.start, s.stop))
+
+
+def _zero_mark_stop(onset: int, events: Sequence[Any], cues: Collection[str], named: Collection[str],
+                    reach: int) -> int:
+    """The stop of a zero-duration ``--bad-events`` mark at ``onset``: ``onset + 1`` when a cue at or before it
+    holds it in its span (``reach`` samples after the cue, that sample included) or when the next event after it
+    (events at ``onset`` and bad marks aside) is no cue; else that next cue's onset + 1."""
+    cue_at = sorted(int(e.onset) for e in events if str(e.description) in cues)
+    i = bisect.bisect_right(cue_at, onset) - 1
+    if i >= 0 and onset <= cue_at[i] + reach:
+        return onset + 1
+    after = [int(e.onset) for e in events if int(e.onset) > onset and str(e.description) not in named
+             and not is_bad_description(e.description) and not is_boundary(e.description)]
+    nxt = min(after, default=None)
+    if nxt is None or nxt not in cue_at:
+        return onset + 1
+    return nxt + 1
+
+
+def check_bad_events(bad_events: Sequence[str], label_map: Mapping[str, Any], events: Sequence[Any], *,
+                     marked: Collection[str] | None = None, span_s: float = max(EVAL_TIMES),
+                     error: type[Exception] = ValueError, option: str = "--bad-events",
+                     map_option: str = "--labels") -> list[str]:
+    """Check ``--bad-events`` names against the label map and the files' ``events`` (all files); return the notes.
+
+    A name that the label map maps to a class (a cue) is refused (``error``). A name no event has is said; so is,
+    given ``marked`` (the reasons some trial was left out for, :attr:`LeftOut.counts`' keys), a name that left no
+    trial out: no such event overlaps a trial's span or precedes its cue (see the module docstring). ``option`` and
+    ``map_option`` name the options in the messages (``train``: ``data.bad_events``, ``data.label_map``).
+    """
+    names = [str(n) for n in bad_events]
+    if both := sorted(set(names) & {str(k) for k, v in label_map.items() if v is not None}):
+        raise error(f"{option} names event(s) {both} that the label map ({map_option}) maps to a class: an event is "
+                    "either a cue or a mark of bad data")
+    have = {str(e.description) for e in events}
+    notes = []
+    if absent := [n for n in names if n not in have]:
+        notes.append(f"{option} names event(s) {absent} that no file has: no trial is left out for them")
+    if marked is not None and (idle := [n for n in names if n in have and n not in marked]):
+        notes.append(f"{option} {idle}: no such event overlaps a trial's span (cue to cue + {span_s:g} s) or, "
+                     "without a duration, comes just before a cue (its next event), so none is left out for them")
+    return notes
+
+
+def nonfinite_note(source: str | Path, n: int, where: str, *, stretches: Sequence[tuple[int, int]] = (),
+                   sfreq: float = 0.0, then: str = "") -> str:
+    """The note that ``n`` NaN/inf values of ``source`` ``where`` (e.g. ``on 2 channel(s) (C3, Cz)``) were replaced
+    as the service's ``nan_policy="hold"`` replaces them (:func:`hold_nonfinite`); with ``stretches`` (and
+    ``sfreq``) how many runs and when the first starts; ``then``: what follows for the trials (``; ...``)."""
+    runs = (f" in {len(stretches)} stretch(es), the first at t={stretches[0][0] / sfreq:.3f} s,"
+            if stretches and sfreq > 0 else "")
+    return (f"{Path(source).name}: {n} non-finite value(s) (NaN/inf) {where}{runs} were replaced by the channel's "
+            f"last finite value (nan_policy hold, as the service does){then}")
 
 
 def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Sequence[str], source: str,
@@ -175,6 +249,6 @@ def hold_nonfinite(data: np.ndarray) -> int:
     return guard.n_replaced
 
 
-__all__ = ["BAD_PREFIX", "BOUNDARY", "FILTER_ENERGY", "NON_FINITE", "SETTLE_TAUS", "LeftOut", "Span", "bad_spans",
-           "candidate_configs", "hold_nonfinite", "is_bad_description", "leave_out", "nonfinite_stretches",
-           "settle_s"]
+__all__ = ["BAD_PREFIX", "BOUNDARIES", "BOUNDARY", "FILTER_ENERGY", "NON_FINITE", "SETTLE_TAUS", "LeftOut", "Span",
+           "bad_spans", "candidate_configs", "check_bad_events", "hold_nonfinite", "is_bad_description",
+           "is_boundary", "leave_out", "nonfinite_note", "nonfinite_stretches", "settle_s"]

@@ -43,9 +43,11 @@ from bci_stream.core.errors import BciStreamError
                    "probabilities) instead of picking one by the rules [default: on, chosen by the nested "
                    "selection study].")
 @click.option("--bad-events", default=None, metavar="NAME,...",
-              help="Events whose span marks bad data (e.g. 1023, BCI Competition IV 2a's rejected trial): the trials "
-                   "overlapping them are left out of fitting and CV, as are those overlapping BAD* annotations, an "
-                   "EEGLAB boundary or NaN/inf samples (and the settling after the last two); each said per file.")
+              help="Events whose span marks bad data (e.g. 1023, BCI Competition IV 2a's rejected trial; one without "
+                   "a duration marks the trial it lies in, or the next cue's when that cue is its next event): the "
+                   "trials overlapping them are left out of fitting and CV, as are those overlapping BAD* "
+                   "annotations, a discontinuity (EEGLAB boundary, mne's concatenation) or NaN/inf samples (and the "
+                   "settling after the last two); each said per file.")
 @click.option("--stream", default=None, metavar="NAME",
               help="XDF files: the signal stream (a name, else a type) [default: the only numeric stream with a rate "
                    "that bci-stream did not add itself].")

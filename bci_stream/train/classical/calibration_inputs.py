@@ -3,7 +3,7 @@
 :func:`load_calibration` loads the files (any format :func:`bci_stream.io.load_recording` reads) and
 checks them: the ``--labels`` event names occur in the files, at least two classes, at least
 :data:`MIN_TRIALS` cues per class, same channels and sfreq in every run. Trials overlapping data a file marks bad
-(``BAD*`` annotations, EEGLAB ``boundary``, ``--bad-events``, non-finite samples, which are replaced as the service
+(``BAD*`` annotations, discontinuities, ``--bad-events``, non-finite samples, which are replaced as the service
 does) are left out and said (:mod:`.bad_spans`). Every refusal is a :class:`CalibrationError` naming the file, the
 rule and the value.
 """
@@ -26,7 +26,8 @@ from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
 from bci_stream.train.classical.amplitude_notes import CHANNEL_SD_FACTOR, amplitude_notes, channel_sd_notes
-from bci_stream.train.classical.bad_spans import bad_spans, hold_nonfinite, leave_out, nonfinite_stretches
+from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, hold_nonfinite, leave_out,
+                                                  nonfinite_note, nonfinite_stretches)
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
@@ -96,8 +97,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         New names for the channels of every file, one per channel in the file's order (``--channel-names``), given
         before anything is picked (``channels``, or the default EEG channels and the sensorimotor rows).
     bad_events
-        Event names whose span marks bad data (``--bad-events``, e.g. ``1023``): with ``BAD*`` annotations, EEGLAB
-        ``boundary`` and non-finite stretches, the trials overlapping them are left out (:mod:`.bad_spans`), and
+        Event names whose span marks bad data (``--bad-events``, e.g. ``1023``): with ``BAD*`` annotations,
+        discontinuities and non-finite stretches, the trials overlapping them are left out (:mod:`.bad_spans`), and
         said per file, reason and class in the notes (``Prepared.left_out`` holds the counts).
 
     Raises
@@ -113,9 +114,6 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     """
     if not paths:
         raise CalibrationError("FILE... must name at least one recording; got none")
-    if both := sorted({str(e) for e in bad_events} & {str(k) for k in label_map}):
-        raise CalibrationError(f"--bad-events names event(s) {both} that --labels maps to a class: an event is "
-                               "either a cue or a mark of bad data")
     per_file = _per_file_options(paths, reader_options or {})
     labels = label_names_of(label_map)
     if len(labels) < 2:
@@ -181,24 +179,18 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
     not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: "
                     f"{_event_listing([ev for rec in recs for ev in rec.events])})" if absent else "")
-    out_runs, left_out, no_bad = [], [], [str(n) for n in bad_events]
+    out_runs, left_out = [], []
     for rec, idx, (data, stretches) in runs:
         trials = trials_of(rec.events, {str(k): v for k, v in label_map.items()}, labels, rec.n_times, rec.sfreq,
                            min_after_s=max(EVAL_TIMES))
-        trials, left = leave_out(trials, bad_spans(rec.events, stretches, rec.sfreq, bad_events), rec.sfreq, labels,
-                                 rec.source)
-        no_bad = [n for n in no_bad if not any(str(ev.description) == n for ev in rec.events)]
+        spans = bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues={str(k) for k in label_map})
+        trials, left = leave_out(trials, spans, rec.sfreq, labels, rec.source)
         left_out.append(left)
         out_runs.append(Run(data=data, sfreq=rec.sfreq, ch_names=[rec.ch_names[i] for i in idx], trials=trials,
                             source=rec.source))
-    notes += [left.sentence() for left in left_out if left.n]
-    if no_bad:
-        notes.append(f"--bad-events names event(s) {no_bad} that no file has: no trial is left out for them")
-    if idle := [str(n) for n in bad_events if str(n) not in no_bad and not any(str(n) in left.counts
-                                                                               for left in left_out)]:
-        notes.append(f"--bad-events {idle}: no such event overlaps a trial's span (cue to cue + "
-                     f"{max(EVAL_TIMES):g} s), so none is left out for them (a mark placed before its trial's cue "
-                     "must last until the cue)")
+    bad_notes = check_bad_events(bad_events, label_map, [ev for rec in recs for ev in rec.events],
+                                 marked={why for left in left_out for why in left.counts}, error=CalibrationError)
+    notes += [left.sentence() for left in left_out if left.n] + bad_notes
     why = "".join(f"; {left.sentence()}" for left in left_out if left.n)  # for the refusals below
     counts = {name: int(sum((r.trials.classes == k).sum() for r in out_runs)) for k, name in enumerate(labels)}
     have = [n for n, c in counts.items() if c > 0]
@@ -248,10 +240,9 @@ def _finite_data(rec: Any, idx: Sequence[int], notes: list[str]) -> tuple[np.nda
             "calibration needs data; leave those channels out with --channels, or leave the file out")
     chans = [rec.ch_names[idx[c]] for c in np.flatnonzero(~finite.all(axis=0))]
     n = hold_nonfinite(data)
-    notes.append(f"{Path(rec.source).name}: {n} non-finite value(s) (NaN/inf) on {len(chans)} channel(s) "
-                 f"({shortlist(chans, 8)}) in {len(stretches)} stretch(es), the first at t="
-                 f"{stretches[0][0] / rec.sfreq:.3f} s, were replaced by the channel's last finite value (nan_policy "
-                 "hold, as the service does); the trials overlapping them or the settling after them are left out")
+    notes.append(nonfinite_note(rec.source, n, f"on {len(chans)} channel(s) ({shortlist(chans, 8)})",
+                                stretches=stretches, sfreq=rec.sfreq,
+                                then="; the trials overlapping them or the settling after them are left out"))
     return data, stretches
 
 

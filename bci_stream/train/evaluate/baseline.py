@@ -4,17 +4,21 @@ Band-pass (mne's zero-phase FIR, an offline filter: the baseline sees the epoch 
 ``[onset + t0, onset + t1)`` of every trial, then either :class:`mne.decoding.CSP` (log-variance features) and
 scikit-learn's linear discriminant analysis (:func:`csp_lda`), or pyriemann's OAS covariances, tangent space at
 their Riemannian mean and a logistic regression (:func:`ts_lr`). The decision is taken at ``onset + t1``
-(e.g. 2.5 s). :func:`reference` scores either per test file and pooled.
+(e.g. 2.5 s). :func:`reference` scores either per test file and pooled, on the recordings as
+:func:`reference_input` gives them: NaN/inf held as the service holds them (a zero-phase filter would spread one NaN
+over the whole channel) and the trials overlapping data the file marks bad left out, by calibrate's rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from bci_stream.train.evaluate.metrics import find_trials
+
+WINDOW_S = (0.5, 2.5)  #: default epoch after cue (s); the decision is taken at its end
 
 
 def epochs(raw: np.ndarray, labels: np.ndarray, class_ids: Sequence[int], sfreq: float, band: tuple[float, float],
@@ -82,7 +86,7 @@ def _stack(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, class_i
 
 def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[np.ndarray, np.ndarray]],
             sfreq: float, class_ids: Sequence[int], *, band: tuple[float, float] = (8.0, 30.0),
-            window_s: tuple[float, float] = (0.5, 2.5), n_components: int = 4, seed: int = 0) -> dict[str, Any]:
+            window_s: tuple[float, float] = WINDOW_S, n_components: int = 4, seed: int = 0) -> dict[str, Any]:
     """Fit CSP+LDA on the trials of ``train`` (``(raw [C, T] µV, labels [T])`` pairs), test on ``test``.
 
     Returns test accuracy, trial counts, and for reference the 5-fold cross-validated accuracy over the
@@ -110,7 +114,7 @@ def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple
 
 def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[np.ndarray, np.ndarray]],
           sfreq: float, class_ids: Sequence[int], *, band: tuple[float, float] = (8.0, 30.0),
-          window_s: tuple[float, float] = (0.5, 2.5), seed: int = 0) -> dict[str, Any]:
+          window_s: tuple[float, float] = WINDOW_S, seed: int = 0) -> dict[str, Any]:
     """As :func:`csp_lda`, with the pyriemann recipe: OAS covariances, tangent space at the Riemannian mean of
     the training covariances, logistic regression."""
     from pyriemann.estimation import Covariances
@@ -130,15 +134,50 @@ def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[n
     return {"method": "TS+LR", **_fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed)}
 
 
+def reference_input(d: Mapping[str, Any], span_s: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One loaded recording (``raw`` ``[C, T]``, ``x`` ``[T, C]``, ``labels`` ``[T]`` in the model's classes, ``rec``)
+    as the epoch references take it, the recording itself left untouched.
+
+    * NaN/inf samples are held as the service holds them (nan_policy ``hold``:
+      :func:`~bci_stream.train.classical.bad_spans.hold_nonfinite`), on a copy: the zero-phase band-pass of
+      :func:`epochs` would spread a single NaN over the whole channel.
+    * The trials whose span (cue to cue + ``span_s``, the epoch's end) overlaps data the file marks bad are
+      unlabelled, by calibrate's rule (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`: a NaN/inf
+      stretch plus the settling after it, ``bad*`` annotations, discontinuities), so no epoch holds held values.
+
+    Returns the held ``[C, T]`` data, the labels and the notes (values held, trials left out: how many, why).
+    """
+    from bci_stream.train.classical.bad_spans import hold_nonfinite, nonfinite_note, nonfinite_stretches
+    from bci_stream.train.evaluate.inputs import Loaded, leave_out_bad_trials
+
+    rec, labels = d["rec"], np.array(d["labels"], copy=True)
+    marks = Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=np.array(rec.labels, copy=True))
+    left = leave_out_bad_trials(marks, (), span_s)  # unlabels marks.labels (the label map's classes) only
+    labels[marks.labels < 0] = -1
+    held = np.array(np.asarray(d["raw"]).T, dtype=np.float64)  # [T, C], a copy
+    stretches = nonfinite_stretches(held)
+    notes = []
+    if n := hold_nonfinite(held):
+        where = "in the model's channels"
+        notes.append(f"epoch references: {nonfinite_note(rec.source, n, where, stretches=stretches, sfreq=rec.sfreq)}")
+    if left is not None:
+        notes.append(f"epoch references: {left['sentence']}")
+    return np.ascontiguousarray(held.T), labels, notes
+
+
 def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float,
               class_ids: list[int], **opts: Any) -> dict[str, Any]:
     """An epoch baseline (``fit``: :func:`csp_lda` or :func:`ts_lr`) fitted on ``train``, scored per test file
-    and pooled (each item a loaded recording: ``raw``, ``labels``, ``rec``), with Wilson 95 % intervals."""
+    and pooled (each item a loaded recording: ``raw``, ``x``, ``labels``, ``rec``, read by
+    :func:`reference_input`), with Wilson 95 % intervals; ``notes`` say which values were held and which trials
+    left out of the epochs."""
     from bci_stream.train.evaluate.live import wilson_ci
 
+    span_s = float(opts.get("window_s", WINDOW_S)[1])
+    ready = {id(d): reference_input(d, span_s) for d in [*train, *tests]}
     per_file, res = [], {}
     for d in tests:
-        res = fit([(t["raw"], t["labels"]) for t in train], [(d["raw"], d["labels"])], sfreq, class_ids, **opts)
+        res = fit([ready[id(t)][:2] for t in train], [ready[id(d)][:2]], sfreq, class_ids, **opts)
         n = res["n_test_trials"]
         k = int(round(res["test_accuracy"] * n)) if n else 0
         per_file.append({"accuracy": res["test_accuracy"], "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)})
@@ -146,7 +185,8 @@ def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]]
     keep = ("method", "band_hz", "window_s", "n_components", "decision_time_s", "n_train_trials", "train_cv_accuracy")
     return {**{key: res[key] for key in keep if key in res}, "train_files": [str(t["rec"].source) for t in train],
             "per_file": per_file,
-            "overall": {"accuracy": k / n if n else None, "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)}}
+            "overall": {"accuracy": k / n if n else None, "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)},
+            "notes": list(dict.fromkeys(note for r in ready.values() for note in r[2]))}
 
 
 def _fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed) -> dict[str, Any]:

@@ -14,7 +14,7 @@ Errors name the file and, for a ``--reference-train`` file, say that it is one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,32 +175,40 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))
 
 
-def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float) -> dict[str, Any] | None:
+def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *, cues: Collection[str] = ()
+                         ) -> dict[str, Any] | None:
     """Unlabel (``-1``), in ``d.labels`` and ``d.rec.labels``, the trials whose span (cue to cue + ``span_s``, the
     latest decision time) overlaps data the file marks bad, by ``calibrate``'s rule
-    (:mod:`bci_stream.train.classical.bad_spans`: ``bad*`` annotations, EEGLAB ``boundary`` and NaN/inf stretches on
-    the model's channels plus the settling time after them, events named by ``bad_events``), so they are not
-    scored. Returns what was left out (file, count, by reason and class), or
-    None when nothing was."""
+    (:mod:`bci_stream.train.classical.bad_spans`: ``bad*`` annotations, discontinuities and NaN/inf stretches on
+    the model's channels plus the settling time after them, events named by ``bad_events``; ``cues``: the label
+    map's cue events, for a zero-duration mark before its cue), so they are not scored; and the samples of those
+    spans in the trials kept (past their decision span, within the label), so per-sample accuracy does not score
+    marked data either (the rest of such a trial's label after a span is unlabelled with it, so it is not counted
+    as a trial of its own). Returns what was left out (file, count, by reason and class), or None when no trial
+    was."""
     from bci_stream.train.classical.bad_spans import bad_spans, leave_out, nonfinite_stretches
     from bci_stream.train.classical.data import Trials
     from bci_stream.train.evaluate.metrics import find_trials
 
     rec = d.rec
-    spans = bad_spans(rec.events, nonfinite_stretches(d.x), rec.sfreq, bad_events)
-    trials = find_trials(d.labels, range(len(rec.label_names)))
-    if not spans or not trials:
+    spans = bad_spans(rec.events, nonfinite_stretches(d.x), rec.sfreq, bad_events, cues=cues, span_s=span_s)
+    classes = range(len(rec.label_names))
+    trials = find_trials(d.labels, classes)
+    if not spans:
         return None
     onsets = np.array([t.onset for t in trials], dtype=np.int64)
     kept, left = leave_out(Trials(onsets, np.array([t.label for t in trials], dtype=np.int64)), spans, rec.sfreq,
                            rec.label_names, str(rec.source), span_s)
-    if not left.n:
-        return None
     kept_onsets = set(kept.onsets.tolist())
     for t in trials:
         if t.onset not in kept_onsets:
             d.labels[t.onset:t.onset + t.length] = -1  # rec.labels is the same array
-    return {**left.as_dict(), "sentence": left.sentence()}
+    for span in spans:
+        d.labels[span.start:span.stop] = -1
+    for t in find_trials(d.labels, classes):  # a kept trial's label resumed after a span: not a trial of its own
+        if t.onset not in kept_onsets:
+            d.labels[t.onset:t.onset + t.length] = -1
+    return {**left.as_dict(), "sentence": left.sentence()} if left.n else None
 
 
 def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event], *, given: bool, what: str,
@@ -251,11 +259,5 @@ def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
                                    "desc/channels/channel/unit, is read as µV)"]
 
 
-def nonfinite_note(source: str | Path, n: int) -> str:
-    """The sentence that says ``n`` NaN/inf values of ``source`` were replaced (nan_policy ``hold``)."""
-    return (f"{Path(source).name}: {n} non-finite value(s) (NaN/inf) in the model's channels were replaced by the "
-            "channel's last finite value (nan_policy hold, as the service does)")
-
-
 __all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "file_options",
-           "held_label_map", "leave_out_bad_trials", "load_for_model", "nonfinite_note"]
+           "held_label_map", "leave_out_bad_trials", "load_for_model"]

@@ -148,6 +148,33 @@ def _decisions(probs: np.ndarray, trials: Sequence[Any], class_ids: list[int], n
     return rows
 
 
+def references(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float, class_ids: list[int],
+               window_s: tuple[float, float]) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+    """The epoch references (``reference``: CSP+LDA, ``reference_ts_lr``: TS+LR) fitted on ``train`` and scored on
+    ``tests`` (:func:`~bci_stream.train.evaluate.baseline.reference`), None without ``train``, and their notes.
+
+    A reference that fails (e.g. no trial of a class left in ``train``) is ``{"method", "error"}`` with a warning
+    note: it is context for the live figures, and its failure must not lose a live run of many minutes.
+    """
+    from bci_stream.train.evaluate.baseline import csp_lda, reference, ts_lr
+
+    refs: dict[str, dict[str, Any] | None] = {}
+    notes: list[str] = []
+    for key, method, fit in (("reference", "CSP+LDA", csp_lda), ("reference_ts_lr", "TS+LR", ts_lr)):
+        if not train:
+            refs[key] = None
+            continue
+        try:
+            refs[key] = reference(fit, train, tests, sfreq, class_ids, window_s=window_s)
+        except Exception as exc:  # noqa: BLE001 - any failure of a baseline: said, and the live result kept
+            why = f"{type(exc).__name__}: {exc}"
+            refs[key] = {"method": method, "error": why}
+            notes.append(f"warning: the {method} epoch reference failed ({why}); the live results stand without it")
+        else:
+            notes += refs[key].pop("notes")
+    return refs, list(dict.fromkeys(notes))
+
+
 def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mapping[str, str | None] | None = None,
                   *, models_dir: Path | str | None, speed: float = 4.0,
                   decision_times: Sequence[float] = DECISION_TIMES, trial_classes: Sequence[str] | None = None,
@@ -176,8 +203,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         Seconds after cue onset at which each trial is decided; the classes scored per trial (default
         the card's that the label map has, else the label map's).
     reference_train, reference_window_s
-        Calibration recordings to fit the epoch CSP+LDA baseline on, and its epoch after cue (s); it
-        decides at ``reference_window_s[1]``.
+        Calibration recordings to fit the epoch CSP+LDA and TS+LR baselines on, and their epoch after cue (s);
+        they decide at ``reference_window_s[1]``. They read every file with NaN/inf held and the trials overlapping
+        data it marks bad left out (:func:`~bci_stream.train.evaluate.baseline.reference_input`, said in ``notes``).
     reader_options, channel_names
         ``--stream`` / ``--marker-stream`` (format options, each given to the files whose format takes it) and
         ``--channel-names``, for ``files`` and ``reference_train`` alike (:mod:`bci_stream.train.evaluate.inputs`).
@@ -194,8 +222,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         ``chance``, per-trial ``trials`` live and offline, the service's final counters and live ``scoring``,
         ``service_vs_offline``: that score beside the offline rule's at the service's decision time,
         :func:`~bci_stream.train.evaluate.live_scoring.service_vs_offline`, ``metrics``), ``overall`` (pooled),
-        ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None), ``checks`` (``passed``: no loss,
-        ``max_abs_diff <= tolerance`` and ``service_scoring_identical`` in every file).
+        ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None; either ``{"method", "error"}`` when
+        it failed: :func:`references`), ``checks`` (``passed``: no loss, ``max_abs_diff <= tolerance`` and
+        ``service_scoring_identical`` in every file), ``notes``.
 
     Raises
     ------
@@ -283,10 +312,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
                "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}
-    from bci_stream.train.evaluate.baseline import csp_lda, reference as score_ref, ts_lr
-
-    refs = {key: score_ref(fn, train, tests, sfreq, class_ids, window_s=tuple(reference_window_s)) if train else None
-            for key, fn in (("reference", csp_lda), ("reference_ts_lr", ts_lr))}
+    refs, ref_notes = references(train, tests, sfreq, class_ids, tuple(reference_window_s))
     checks = {"no_loss": all(r["no_loss"] for r in per_file), "max_abs_diff": overall["max_abs_diff"],
               "tolerance": tolerance, "decisions_identical": overall["decisions_identical"],
               "service_scoring_identical": all((r["service_vs_offline"] or {}).get("identical", True)
@@ -299,4 +325,4 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                          "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
                          "models_dir": str(registry_dir)},
             "files": per_file, "overall": overall, **refs, "checks": checks,
-            "notes": map_notes + [n for d in tests + train for n in d["notes"]]}
+            "notes": map_notes + [n for d in tests + train for n in d["notes"]] + ref_notes}

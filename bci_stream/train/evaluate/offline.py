@@ -112,13 +112,15 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
     replaced; trials left out) and ``nonfinite_values`` (per file). Trials whose span (cue to the latest of
     ``times_s``) overlaps data a file marks bad are left out as ``calibrate`` leaves them out
-    (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`; ``bad_events``: ``--bad-events``), listed in
-    ``trials_left_out``. Without ``label_map`` the model's own map scores the files, less
-    its events none of them holds (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
+    (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`; ``bad_events``: ``--bad-events``, checked as
+    ``calibrate`` checks them, :func:`~bci_stream.train.classical.bad_spans.check_bad_events`), listed in
+    ``trials_left_out``, and the samples of marked data are not scored either. Without ``label_map`` the model's
+    own map scores the files, less its events none of them holds
+    (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
-    from bci_stream.train.evaluate.inputs import (file_options, held_label_map, leave_out_bad_trials, load_for_model,
-                                                  nonfinite_note)
+    from bci_stream.train.classical.bad_spans import check_bad_events, nonfinite_note
+    from bci_stream.train.evaluate.inputs import file_options, held_label_map, leave_out_bad_trials, load_for_model
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
@@ -130,8 +132,11 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     options = file_options(paths, reader_options or {}, t["reader"])
     loaded = [load_for_model(p, label_map, t["ch_names"], options=o, channel_names=channel_names,
                              label_window=t["label_window"], sfreq=t["sfreq"]) for p, o in zip(paths, options)]
-    left_out = [x for d in loaded if (x := leave_out_bad_trials(d, bad_events, max(times_s))) is not None]
+    cues = {str(k) for k, v in label_map.items() if v is not None}
+    left_out = [x for d in loaded if (x := leave_out_bad_trials(d, bad_events, max(times_s), cues=cues)) is not None]
     recs = [d.rec for d in loaded]
+    bad_notes = check_bad_events(bad_events, label_map, [e for r in recs for e in r.events], span_s=max(times_s),
+                                 marked={why for x in left_out for why in x["by_reason"]}, error=ModelError)
     label_map, map_notes = held_label_map(label_map, [e for r in recs for e in r.events], given=given,
                                           what="files", error=ModelError)
     outputs = list(t["label_names"])
@@ -157,8 +162,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
             probs.append(predict_probs(t["net"], z))
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s)
     notes = map_notes + [n for d in loaded for n in d.notes]
-    notes += [nonfinite_note(d.rec.source, d.nonfinite) for d in loaded if d.nonfinite]
-    notes += [x.pop("sentence") for x in left_out]
+    notes += [nonfinite_note(d.rec.source, d.nonfinite, "in the model's channels") for d in loaded if d.nonfinite]
+    notes += [x.pop("sentence") for x in left_out] + bad_notes
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],

@@ -77,7 +77,8 @@ def test_a_run_at_one_channel_s_extreme_is_saturation_from_50_ms_on(r06: Recordi
     nan = np.isnan(rec.data)
     assert nan[0, 500:500 + need].all() and nan[2, 1200:1300].all() and nan.sum() == need + 100
     assert not nan[1].any() and np.allclose(rec.data[1, 900:900 + need - 1], -limit)
-    assert any(f"{need + 100} sample(s) on 2 channel(s) (C3, C4) read as NaN" in s for s in said)
+    assert any(f"{need + 100} sample(s) ({need + 100} value(s) on 2 channel(s): C3, C4) read as NaN, the first at "
+               "t=3.125 s" in s for s in said)
     assert any(f"{need - 1} isolated sample(s) on 1 channel(s) (Cz)" in s for s in said)
 
 
@@ -90,7 +91,8 @@ def test_one_time_point_with_every_channel_at_an_extreme_is_a_missing_sample(r06
     rec, said = _load(path)
 
     assert np.isnan(rec.data[:, 700]).all() and np.isnan(rec.data).sum() == 4
-    assert any("1 time point(s) with every channel at its digital minimum or maximum" in s for s in said)
+    assert any("1 sample(s) (4 value(s) on 4 channel(s)" in s and "the first at t=4.375 s" in s
+               and "1 sample(s) with every channel at its digital minimum or maximum" in s for s in said)
 
 
 def test_a_channel_stored_at_half_rate_is_tested_on_its_own_samples(r06: Recording, tmp_path: Path) -> None:

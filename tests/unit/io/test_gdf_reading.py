@@ -127,8 +127,8 @@ def test_a_gap_on_every_channel_and_a_saturated_run_read_nan_an_isolated_extreme
 
     nan = np.isnan(rec.data)
     assert nan[:, 1600:1700].all() and nan[7, 5000:5010].all() and nan.sum() == 25 * 100 + 10  # mne: +-limit µV
-    assert any("2510 sample(s) on 25 channel(s)" in s and "read as NaN" in s and "100 time point(s)" in s
-               and "10 sample(s) in runs" in s for s in said)
+    assert any("110 sample(s) (2510 value(s) on 25 channel(s): " in s and "read as NaN, the first at t=10.000 s" in s
+               and "100 sample(s) with every channel" in s and "10 value(s) in runs" in s for s in said)
     assert rec.data[11, 6000] == pytest.approx(limit, abs=2 * limit / 65535)
     assert any("1 isolated sample(s) on 1 channel(s) (EEG-C4)" in s and "kept" in s for s in said)
     clean = ~nan

@@ -55,8 +55,8 @@ def test_bad_annotations_and_bad_events_leave_out_the_trials_they_overlap(tmp_pa
     plain = load_calibration([a, subset_file(R06)], LABELS, bad_events=["1032"])
     assert _kept(plain) == [o for i, (o, _) in enumerate(cues) if i not in (1, 3)]
     assert "--bad-events names event(s) ['1032'] that no file has: no trial is left out for them" in plain.notes
-    with pytest.raises(CalibrationError, match=r"--bad-events names event\(s\) \['T1'\] that --labels maps to a "
-                                               "class"):
+    with pytest.raises(CalibrationError, match=r"--bad-events names event\(s\) \['T1'\] that the label map "
+                                               r"\(--labels\) maps to a class"):
         load_calibration([a], LABELS, bad_events=["T1"])
 
 
@@ -159,8 +159,9 @@ def test_a_span_overlaps_a_trial_from_its_cue_to_its_last_decision_sample() -> N
 
 def test_a_bad_event_that_marks_no_trial_is_said(tmp_path: Path) -> None:
     t = [o / SFREQ for o, _ in cue_onsets()]
-    a = marked_fif(tmp_path / "early_raw.fif", extra=[(t[2] - 2.0, 0.0, "1023")])  # at the trial's start, without duration
+    # without duration, after its trial's span and before the rest period's T0 (not a cue): it marks nothing
+    a = marked_fif(tmp_path / "late_raw.fif", extra=[(t[2] + 3.5, 0.0, "1023")])
     prep = load_calibration([a, subset_file(R06)], LABELS, bad_events=["1023"])
     assert len(prep.runs[0].trials) == len(t) and prep.left_out == []
-    assert ("--bad-events ['1023']: no such event overlaps a trial's span (cue to cue + 3 s), so none is left out "
-            "for them (a mark placed before its trial's cue must last until the cue)") in prep.notes, prep.notes
+    assert ("--bad-events ['1023']: no such event overlaps a trial's span (cue to cue + 3 s) or, without a duration, "
+            "comes just before a cue (its next event), so none is left out for them") in prep.notes, prep.notes
