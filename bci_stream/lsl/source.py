@@ -149,7 +149,7 @@ def renamed_cure(card: ModelCard) -> str:
     """The cure for a stream that lacks the model's channels when the model was calibrated on renamed channels
     (its card's ``training.notes`` hold :data:`RENAMED_NOTE`: a BCI IV 2a file's ``EEG-0``... named ``FC3``... by
     ``calibrate --channel-names``): stream the channels under those names; ``""`` for any other card."""
-    notes = card.training.get("notes") or []
+    notes = (getattr(card, "training", None) or {}).get("notes") or []
     note = next((n for n in notes if isinstance(n, str) and RENAMED_NOTE.match(n)), None)
     if note is None:
         return ""
