@@ -15,6 +15,7 @@ from support.common import SUBSET_S001_21CH, subset_file
 R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
 LABELS = {"T1": "fists", "T2": "feet"}
 SFREQ = 160.0
+FAST_CHANNELS = ["Fc3", "Fcz", "Fc4", "C3", "Cz", "C4", "Cp3", "Cp4"]  # few channels: few candidates, a fast fit
 
 
 def cues(src: Path = R05) -> list[tuple[int, str]]:
@@ -24,9 +25,11 @@ def cues(src: Path = R05) -> list[tuple[int, str]]:
 
 
 def marked_fif(out: Path, *, extra: Sequence[tuple[float, float, str]] = (),
-               nan: Sequence[tuple[Sequence[int], float, float, float]] = (), src: Path = R05) -> Path:
+               nan: Sequence[tuple[Sequence[int], float, float, float]] = (), src: Path = R05,
+               bads: Sequence[str] = ()) -> Path:
     """``src`` written by mne as FIF, its events kept, ``extra`` annotations (onset s, duration s, description)
-    added, and ``nan`` stretches (channel rows, start s, stop s, value: NaN or inf) written into the samples."""
+    added, ``nan`` stretches (channel rows, start s, stop s, value: NaN or inf) written into the samples, and
+    ``bads`` in ``info['bads']``."""
     import mne
 
     rec = load_recording(subset_file(src))
@@ -34,6 +37,7 @@ def marked_fif(out: Path, *, extra: Sequence[tuple[float, float, str]] = (),
     for rows, start, stop, value in nan:
         data[list(rows), int(round(start * SFREQ)):int(round(stop * SFREQ))] = value
     info = mne.create_info(rec.ch_names, rec.sfreq, ch_types="eeg", verbose="error")
+    info["bads"] = list(bads)
     raw = mne.io.RawArray(data * 1e-6, info, verbose="error")
     ev = [(e.onset / rec.sfreq, e.duration / rec.sfreq, e.description) for e in rec.events] + list(extra)
     raw.set_annotations(mne.Annotations(*map(list, zip(*ev))))
@@ -60,4 +64,14 @@ def eeglab_with_boundaries(out: Path, boundaries: Sequence[float], src: Path = R
            "xmin": 0.0, "xmax": (n - 1) / rec.sfreq, "data": rec.data.astype(np.float32), "chanlocs": chanlocs,
            "event": event, "icawinv": np.array([]), "icasphere": np.array([]), "icaweights": np.array([])}
     sio.savemat(out, {"EEG": eeg}, appendmat=False)
+    return out
+
+
+def calibrated(out: Path, name: str = "clean", src: Path = R06) -> Path:
+    """A registry ``out`` holding ``name``, calibrated by ``calibrate`` on the clean ``src`` alone (fists/feet,
+    :data:`FAST_CHANNELS`, the classical families only: a fast fit)."""
+    from bci_stream.train.classical.calibration import calibrate
+
+    calibrate([subset_file(src)], LABELS, name, out, channels=FAST_CHANNELS, progress=False, echo=lambda _: None,
+              recurrent=False, average=False, combined=False)
     return out

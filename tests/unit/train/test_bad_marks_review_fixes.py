@@ -20,11 +20,10 @@ from bci_stream.train.classical.bad_spans import bad_spans, leave_out, settle_s
 from bci_stream.train.classical.calibration_inputs import load_calibration
 from bci_stream.train.classical.data import Trials
 from support.common import subset_file
-from support.marked import LABELS, R05, R06, SFREQ, cues, marked_fif
+from support.marked import LABELS, R05, R06, SFREQ, calibrated, cues, marked_fif
 
 mne = pytest.importorskip("mne")
 
-CHANNELS = ["Fc3", "Fcz", "Fc4", "C3", "Cz", "C4", "Cp3", "Cp4"]  # few channels: few candidates, a fast fit
 CUES_2A = {"769", "770"}
 
 
@@ -98,12 +97,7 @@ def test_calibrate_on_runs_joined_by_mne_leaves_out_the_cue_settling_after_the_j
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from bci_stream.train.classical.calibration import calibrate
-
-    out = tmp_path_factory.mktemp("models")
-    calibrate([subset_file(R06)], LABELS, "clean", out, channels=CHANNELS, progress=False, echo=lambda _: None,
-              recurrent=False, average=False, combined=False)
-    return out
+    return calibrated(tmp_path_factory.mktemp("models"))
 
 
 def test_evaluate_checks_bad_events_as_calibrate_does(models: Path, tmp_path: Path) -> None:

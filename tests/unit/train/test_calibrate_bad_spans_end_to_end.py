@@ -23,11 +23,11 @@ from bci_stream.train.classical.calibration import calibrate
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.features import outputs_at
 from support.common import subset_file
-from support.marked import LABELS, R05, R06, SFREQ, cues, marked_fif
+from support.marked import FAST_CHANNELS, LABELS, R05, R06, SFREQ, cues, marked_fif
 
 mne = pytest.importorskip("mne")
 
-CHANNELS = ["Fc3", "Fcz", "Fc4", "C3", "Cz", "C4", "Cp3", "Cp4"]  # few channels: few candidates, a fast fit
+CHANNELS = FAST_CHANNELS
 
 
 def _marked(out: Path, extra: list[tuple[float, float, str]], nan_at: float | None = None) -> Path:

@@ -13,22 +13,15 @@ from click.testing import CliRunner
 from bci_stream.cli import main
 from bci_stream.io import load_recording
 from bci_stream.train.classical.bad_spans import settle_s
-from bci_stream.train.classical.calibration import calibrate
 from bci_stream.train.evaluate.offline import evaluate_target
 from support.common import subset_file
-from support.marked import LABELS, R05, R06, SFREQ, cues, marked_fif
+from support.marked import LABELS, R05, SFREQ, calibrated, cues, marked_fif
 
 pytest.importorskip("mne")
 
-CHANNELS = ["Fc3", "Fcz", "Fc4", "C3", "Cz", "C4", "Cp3", "Cp4"]  # few channels: few candidates, a fast fit
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("models")
-    calibrate([subset_file(R06)], LABELS, "clean", out, channels=CHANNELS, progress=False, echo=lambda _: None,
-              recurrent=False, average=False, combined=False)
-    return out
+    return calibrated(tmp_path_factory.mktemp("models"))
 
 
 def _marked(tmp_path: Path) -> tuple[Path, list[tuple[float, str]]]:

@@ -19,6 +19,7 @@ from bci_stream.io import load_recording, save_npz, save_xdf  # noqa: E402
 from bci_stream.train.config import ConfigError, load_config  # noqa: E402
 from bci_stream.train.dataset import crop, prepare_dataset  # noqa: E402
 from support.common import subset_file  # noqa: E402
+from support.marked import marked_fif  # noqa: E402
 from support.train_data import CHANNELS, S001, tiny_config_text  # noqa: E402
 
 BAD = "C4.."
@@ -26,16 +27,7 @@ BAD = "C4.."
 
 def _fif(run: str, out: Path, bads: list[str]) -> Path:
     """``run`` of the subset written by mne as a FIF file with ``bads`` in ``info['bads']`` (events as annotations)."""
-    rec = load_recording(subset_file(S001 / run))
-    info = mne.create_info(rec.ch_names, rec.sfreq, ch_types="eeg", verbose="error")
-    info["bads"] = list(bads)
-    raw = mne.io.RawArray(rec.data * 1e-6, info, verbose="error")
-    raw.set_annotations(mne.Annotations([e.onset / rec.sfreq for e in rec.events],
-                                        [e.duration / rec.sfreq for e in rec.events],
-                                        [e.description for e in rec.events]))
-    path = out / f"{Path(run).stem}_raw.fif"
-    raw.save(path, overwrite=True, verbose="error")
-    return path
+    return marked_fif(out / f"{Path(run).stem}_raw.fif", src=S001 / run, bads=bads)
 
 
 @pytest.fixture(scope="module")
