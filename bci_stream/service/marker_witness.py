@@ -14,7 +14,8 @@ are not sent again.
 
 A marker the witness did not receive either (pushed before it connected, while the stream itself was gone, or in a
 window longer than :data:`KEEP_S`) stays missing, counted in the window as before. The witness stops following a
-stream when the last decoder that follows it is stopped.
+stream when the last decoder that follows it is stopped; a decoder left in a final ``error`` state keeps it followed
+until it is deleted, its queue bounded (:data:`MAX_KEPT` items; the markers are taken from it on workers' statuses).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class MarkerWitness:
         self._release(decoder_id, before)  # its worker follows another stream now
         self._of[decoder_id] = predicate
         if predicate not in self._followed:
-            follower = MarkerFollower(predicate, time_correction)
+            follower = MarkerFollower(predicate, time_correction, max_queued=MAX_KEPT)  # drained on statuses only
             follower.name = "bci-stream-marker-witness"
             follower.start()
             self._followed[predicate] = _Followed(follower)

@@ -98,11 +98,11 @@ class MarkerFollower(threading.Thread):
     ``("offset", collection_time, offset)``, ``("lost", message)``.
     """
 
-    def __init__(self, predicate: str, time_correction: TimeCorrection) -> None:
+    def __init__(self, predicate: str, time_correction: TimeCorrection, max_queued: int | None = None) -> None:
         super().__init__(name="bci-stream-markers", daemon=True)
         self.predicate = predicate
         self.time_correction = time_correction
-        self.queue: collections.deque = collections.deque()
+        self.queue: collections.deque = collections.deque(maxlen=max_queued)  # bounded: the oldest items go first
         self.state = "searching"
         self.error: str | None = None
         self.reason: str | None = None  # why it is lost (no error)
@@ -274,14 +274,15 @@ class MarkerHub:
         """The markers of the unfollowed window the supervisor's witness received (``(value, source timestamp)``
         pairs), taken as received now: scored at their own time (decided if the scorer's history still holds their
         outputs, else ``missed`` as any late marker), recorded with their own timestamps. One this follower received
-        too (same value and timestamp) is dropped. Adds to ``unfollowed.recovered``; returns how many were taken."""
+        too (same value and timestamp) is dropped, and so is one outside this generation's window (by 1 s or more:
+        a witness's answer to an earlier generation). Adds to ``unfollowed.recovered``; returns how many were taken."""
         self.tick()  # the connect (the window) and what the follower holds first
         if self.unfollowed is None:
             return 0
-        n = 0
+        n, lo, hi = 0, self.unfollowed["from"] - 1.0, self.unfollowed["to"] + 1.0
         for value, ts in sorted(markers, key=lambda m: m[1]):
             key = (str(value), float(ts))
-            if key in self._in_window or key in self._recovered:
+            if key in self._in_window or key in self._recovered or not lo <= key[1] + self.offset <= hi:
                 continue
             self._recovered.add(key)
             self._take(*key, self.offset)

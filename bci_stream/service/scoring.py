@@ -13,10 +13,12 @@ sample is decided from a bounded history of recent outputs (timestamp and argmax
 ``options.markers.history_s`` of samples at the nominal rate, so a replay S times faster than real time needs S
 times as many seconds for the same wall-time margin). A cue whose first output is out of that history or more
 than ``max_lag_s`` after it, or whose outputs up to the decision sample span more than ``decision_time_s +
-max_lag_s`` (a gap in the data) or more input samples than as many seconds hold (samples ``nan_policy: reject``
-dropped: counted in samples, so at any replay speed), is counted as ``missed``, never scored. A cue whose decision output was decoded
-in another state epoch than its first output (a model swap, a reset, a state restore or a gap-policy reset between
-them) is counted as ``interrupted``, never scored: its decision would not be the model's that saw the cue.
+max_lag_s`` (a gap in the data), is counted as ``missed``, never scored. The decision sample is counted in input
+samples (seq): with ``nan_policy: reject`` the rejected samples have no output, and a cue is decided at the first
+kept output at or after its decision sample, or ``missed`` when more than ``max_lag_s`` of samples from there were
+rejected, at any replay speed. A cue whose decision output was decoded in another state epoch than its first output
+(a model swap, a reset, a state restore or a gap-policy reset between them) is counted as ``interrupted``, never
+scored: its decision would not be the model's that saw the cue.
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
 ``scoring`` field, else its ``training.label_map``, else marker values equal to output labels.
@@ -40,6 +42,20 @@ from bci_stream.core.stats import wilson
 DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
 MAX_UNMAPPED_VALUES = 20  #: distinct unmapped marker values listed in status (all are counted)
+
+
+#: Most outputs a live scorer keeps (``options.markers.history_s`` x the stream's rate): 70 MB at 28 bytes each.
+MAX_HISTORY_SAMPLES = 2_500_000
+
+
+def history_refusal(options: MarkerOptions, sfreq: float | None) -> str | None:
+    """Why ``options.markers.history_s`` cannot be kept at ``sfreq`` (the model's rate), or None: more than
+    :data:`MAX_HISTORY_SAMPLES` outputs."""
+    if sfreq is None or not options.enabled or options.history_s * sfreq <= MAX_HISTORY_SAMPLES:
+        return None
+    return (f"options.markers.history_s={options.history_s:g} s at the model's {sfreq:g} Hz keeps "
+            f"{options.history_s * sfreq:,.0f} outputs; at most {MAX_HISTORY_SAMPLES:,} (70 MB at 28 bytes each): "
+            f"give history_s <= {MAX_HISTORY_SAMPLES / sfreq:g}")
 
 
 class ScoringError(BciStreamError, ValueError):
@@ -111,8 +127,8 @@ class LiveScorer:
         Most recent trials listed by :meth:`describe`.
     max_lag_s
         The first output at or after the cue later than ``max_lag_s`` after it, or the outputs from there to the
-        decision sample spanning more than ``decision_time_s + max_lag_s`` (a gap in the data) or more input samples
-        than as many seconds at ``sfreq`` (rejected samples): the cue is missed.
+        decision sample spanning more than ``decision_time_s + max_lag_s`` (a gap in the data), or the decision sample
+        and ``max_lag_s`` of samples after it rejected: the cue is missed.
     """
 
     def __init__(self, config: ScoringConfig, labels: list[str], sfreq: float, *, history_s: float = 30.0,
@@ -127,7 +143,7 @@ class LiveScorer:
         self.max_lag_s = max_lag_s
         self.n_after = int(round(config.decision_time_s * sfreq))  # samples from the cue to its decision
         self.span_s = config.decision_time_s + max_lag_s  # longest time those samples may take (else: a gap)
-        self.span_n = self.n_after + int(round(max_lag_s * sfreq))  # most input samples they may span (else: a hole)
+        self.span_n = self.n_after + int(round(max_lag_s * sfreq))  # anchor to decision, in input samples, at most
         self.capacity = max(64, math.ceil(history_s * sfreq) + self.n_after + 1)
         self._ts = np.zeros(self.capacity)
         self._cls = np.zeros(self.capacity, dtype=np.int32)
@@ -183,17 +199,25 @@ class LiveScorer:
 
     def _anchor(self, t_cue: float) -> int | None:
         """Number of the first output at or after ``t_cue``: ``-2`` when it is no longer kept, None when not decoded
-        yet. A binary search over the kept outputs (their timestamps rise): after a sender's clock went back, the
-        output where the cue's time falls after the reset; a scan in output order when the search lands where no
-        output is the first at or after the cue."""
+        yet. A binary search over the kept outputs, whose timestamps rise. After a sender's clock went back it lands
+        on an output whose predecessor is before the cue: the cue's own time after the reset, or an output from before
+        the reset (when those fill most of the history), more than ``max_lag_s`` from the cue, which is then
+        ``missed``, never scored against another time's output."""
         oldest = max(0, self._written - self.capacity)
         if self._written == 0 or self._at(self._written - 1)[0] < t_cue:
             return None
         i = bisect.bisect_left(range(oldest, self._written), t_cue, key=lambda j: self._ts[j % self.capacity]) + oldest
-        if self._ts[i % self.capacity] < t_cue or (i > oldest and self._ts[(i - 1) % self.capacity] >= t_cue):
-            idx = np.arange(oldest, self._written)  # not sorted here: the first at or after the cue, in output order
-            i = int(idx[np.flatnonzero(self._ts[idx % self.capacity] >= t_cue)[0]])
         return -2 if i == oldest and oldest > 0 else i
+
+    def _decision(self, anchor: int) -> int | None:
+        """Number of the output that decides the cue anchored at ``anchor``: the first at or after input sample
+        ``seq[anchor] + n_after`` (samples ``nan_policy: reject`` dropped have no output, so it may come fewer outputs
+        after the anchor), None when not decoded yet."""
+        target = self._seq[anchor % self.capacity] + self.n_after
+        stop = min(self._written, anchor + self.n_after + 1)  # seq rises by at least one per output
+        if self._seq[(stop - 1) % self.capacity] < target:
+            return None
+        return bisect.bisect_left(range(anchor, stop), target, key=lambda j: self._seq[j % self.capacity]) + anchor
 
     def _update(self) -> None:
         """Anchor and decide what the outputs so far allow, in cue order."""
@@ -210,8 +234,8 @@ class LiveScorer:
                     self.missed += 1  # no output at the cue (out of the history, or a gap in the data)
                     continue
                 cue[3] = anchor
-            decision = anchor + self.n_after
-            if decision < self._written:
+            decision = self._decision(anchor)
+            if decision is not None:
                 self._decide(anchor, decision, t_cue, value, k)
             elif newest - self._at(anchor)[0] > self.span_s:
                 self.missed += 1  # the data had a gap between the cue and its decision sample
@@ -225,8 +249,8 @@ class LiveScorer:
             return
         t_a, _ = self._at(anchor)
         t_dec, predicted = self._at(decision)
-        if t_dec - t_a > self.span_s or self._seq[decision % self.capacity] - self._seq[anchor % self.capacity] > \
-                self.span_n:  # a gap in time, or input samples rejected (nan_policy reject): counted, in any replay speed
+        samples = self._seq[decision % self.capacity] - self._seq[anchor % self.capacity]  # input samples, any speed
+        if t_dec - t_a > self.span_s or samples > self.span_n:  # a gap in time, or a rejected decision sample
             self.missed += 1
             return
         if self._epoch[anchor % self.capacity] != self._epoch[decision % self.capacity]:

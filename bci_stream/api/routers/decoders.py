@@ -18,7 +18,7 @@ from bci_stream.core.load_errors import load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
 from bci_stream.service.recorder import record_path_refusal
-from bci_stream.service.scoring import ScoringError, scoring_config
+from bci_stream.service.scoring import ScoringError, history_refusal, scoring_config
 from bci_stream.service.supervisor import DecoderHandle
 
 router = APIRouter(prefix="/decoders", tags=["decoders"])
@@ -77,6 +77,9 @@ def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: Regis
         except ScoringError as exc:
             raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "markers", "marker_map"],
                                                           "msg": str(exc), "type": "value_error"}]) from None
+        if (why := history_refusal(spec.options.markers, card.sfreq)) is not None:
+            raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "markers", "history_s"],
+                                                          "msg": why, "type": "value_error"}])
     if (why := record_path_refusal(supervisor.recordings_dir, spec.options.record_path)) is not None:
         raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "record_path"], "msg": why,
                                                       "type": "value_error"}])

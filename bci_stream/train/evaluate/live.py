@@ -275,7 +275,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             rec, t_start, period = d["rec"], time.monotonic(), 1.0 / (sfreq * speed)
             cues = [e.description for e in rec.events if e.onset < rec.n_times]  # the replay's markers
             markers = {"marker_map": marker_map, "keep_trials": keep_trials(marker_map, cues),
-                       "history_s": scorer_history_s(speed)}
+                       "history_s": scorer_history_s(speed, sfreq)}
             run = stream_through_service(client, ref, rec, speed, card, timeout, markers)
             idx, anchor, off_grid, t0 = _sample_index(run["ts"], run["markers"], rec, period)
             live, counts = _place(run["y"], idx, rec.n_times)

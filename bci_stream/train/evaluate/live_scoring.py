@@ -31,12 +31,16 @@ def keep_trials(marker_map: Mapping[str, str | None], cues: Iterable[str]) -> in
     return min(MAX_KEEP_TRIALS, max(MIN_KEEP_TRIALS, n_cues))
 
 
-def scorer_history_s(speed: float) -> float:
+def scorer_history_s(speed: float, sfreq: float | None = None) -> float:
     """``options.markers.history_s`` for a replay ``speed`` times faster than real time: the service's default
-    times ``speed`` (at most the spec's bound), so a cue marker may reach the service's scorer as long after its
-    samples were decoded, in wall time, as in real time (30 s), however fast the replay: the scorer keeps its
+    times ``speed`` (at most the spec's bound, and at most what the service keeps at ``sfreq``:
+    :data:`~bci_stream.service.scoring.MAX_HISTORY_SAMPLES`), so a cue marker may reach the service's scorer as long
+    after its samples were decoded, in wall time, as in real time (30 s), however fast the replay: the scorer keeps its
     history in samples at the nominal rate (4.3 MB at 160 Hz and 32x)."""
-    return min(MAX_HISTORY_S, MIN_HISTORY_S * max(1.0, float(speed)))
+    from bci_stream.service.scoring import MAX_HISTORY_SAMPLES
+
+    most = MAX_HISTORY_S if not sfreq else min(MAX_HISTORY_S, MAX_HISTORY_SAMPLES / sfreq)
+    return min(most, MIN_HISTORY_S * max(1.0, float(speed)))
 
 
 def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mapping[str, Any]], t0: float | None,

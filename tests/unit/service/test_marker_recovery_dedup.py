@@ -2,7 +2,9 @@
 (``MarkerHub.recover``) as received: scored, recorded with their own timestamps, counted in
 ``markers.unfollowed.recovered``; a marker its own follower also received (same value and source timestamp, e.g. one
 a sender pushed late with an earlier stamp) is taken once, whichever came first. A first generation has no window:
-nothing is recovered. (The recording: tests/integration/test_markers_recovered.py.)
+nothing is recovered. Bounds (review 2): only markers of this generation's own window are taken (an answer meant for
+an earlier generation, sent just as the worker restarted again, is dropped), and the witness's follower queue is
+bounded for a decoder that sends no more statuses. (The recording: tests/integration/test_markers_recovered.py.)
 
 The follower is a real :class:`MarkerFollower`, not started: its queue is filled as its thread would fill it."""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bci_stream.service.marker_witness import MAX_KEPT
 from bci_stream.service.markers import MarkerFollower, MarkerHub
 from bci_stream.service.scoring import LiveScorer, ScoringConfig
 
@@ -54,3 +57,18 @@ def test_a_first_generation_recovers_nothing():
     hub.follower.queue.append(("connect", {"name": "x-markers"}, 0.0, 20.0))
     assert hub.recover([("A", 12.0)]) == 0
     assert hub.received == 0 and hub.unfollowed is None
+
+
+def test_markers_outside_this_generation_s_window_are_not_taken() -> None:
+    hub = restarted_hub()  # window 10..20 s
+    taken = hub.recover([("A", 3.0), ("B", 8.5), ("A", 12.0), ("B", 20.5), ("A", 40.0)])
+    assert taken == 2  # 12.0 inside, 20.5 within the 1 s margin; 3.0, 8.5 (1.5 s early) and 40.0 dropped
+    assert [(value, t) for _, value, t, _ in hub.recent][-2:] == [("A", 12.0), ("B", 20.5)]
+    assert hub.unfollowed["recovered"] == 2
+
+
+def test_the_witness_follower_queue_is_bounded() -> None:
+    follower = MarkerFollower("name='x-markers'", "auto", max_queued=MAX_KEPT)
+    follower.queue.extend(("marker", "A", float(i), 0.0) for i in range(MAX_KEPT + 500))
+    assert len(follower.queue) == MAX_KEPT and follower.queue[0][2] == 500.0  # the oldest went first
+    assert MarkerHub(MarkerFollower("name='y'", "auto"), None, None).follower.queue.maxlen is None  # a worker's

@@ -1,7 +1,8 @@
 """The live scorer finds a cue's first output by a binary search over its kept outputs (a late marker at a long
 history no longer scans it all), and gives the same output as a scan in output order: rising timestamps, ties,
 a wrapped ring, an output no longer kept; after timestamps went back (a sender's clock reset) the cue anchors at the
-output of its own time, where the scan took one from before the reset."""
+output of its own time, where the scan took one from before the reset, or, when outputs from before the reset fill
+most of the history, it lands before the reset and the cue is missed, never scored against another time."""
 
 from __future__ import annotations
 
@@ -49,3 +50,14 @@ def test_after_a_clock_reset_the_cue_anchors_where_its_time_falls_not_before_the
         i = scorer._anchor(t_cue)
         assert scorer._at(i)[0] >= t_cue and (i == 0 or scorer._at(i - 1)[0] < t_cue), t_cue
     assert scorer._anchor(499.0) is None  # the newest output is before it: not decoded yet
+
+
+def test_a_cue_after_a_clock_reset_that_anchors_before_the_reset_is_missed_not_scored() -> None:
+    ts = np.r_[np.arange(2000) * 0.01 + 500.0, np.arange(150) * 0.01 + 10.0]  # most of the history before the reset
+    scorer = LiveScorer(CONFIG, ["left", "right"], 100.0, history_s=30.0)
+    scorer.marker("left", 10.2)
+    y = np.tile([0.9, 0.1], (len(ts), 1))
+    for a in range(0, len(ts), 7):
+        scorer.outputs(ts[a:a + 7], y[a:a + 7])
+    assert scorer._at(scorer._anchor(10.2))[0] == 500.0  # the search lands before the reset (more than max_lag_s)
+    assert (scorer.trials, scorer.missed) == (0, 1)
