@@ -24,7 +24,20 @@ LAZY_COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A click group whose :data:`LAZY_COMMANDS` are imported on use (click's documented lazy-loading pattern)."""
+    """A click group whose :data:`LAZY_COMMANDS` are imported on use (click's documented lazy-loading pattern), and
+    whose commands end on a :class:`~bci_stream.io.errors.RecordingWarning` that escapes as an error (``python -W
+    error``) with one ``error: FILE: ...`` line and exit code 2, as on the other input errors, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UserWarning as exc:  # bci_stream.io is imported only then
+            from bci_stream.io.errors import RecordingWarning
+
+            if not isinstance(exc, RecordingWarning):
+                raise
+            click.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
+            ctx.exit(2)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
@@ -49,19 +62,26 @@ def main() -> None:
 def show_recording_warnings() -> None:
     """Print each :class:`~bci_stream.io.errors.RecordingWarning` (what a reader noticed in a file that still loads;
     its message starts with the file's name) as one ``warning: FILE: ...`` line on stderr, as the commands print
-    their other warnings, without the path and source line of our code that raised it; every other warning is
-    shown as before. Installed by :func:`main` for the command's run (once: a second call keeps the first hook)."""
+    their other warnings, without the path and source line of our code that raised it, and each distinct message
+    once per process: a command that reads a file twice (``evaluate --live`` with the same file as ``--data`` and
+    ``--reference-train``) says it once, though the readers' ``catch_warnings`` reset Python's once-per-location
+    rule. Every other warning is shown as before. Installed by :func:`main` for the command's run (once: a second
+    call keeps the first hook)."""
     import warnings
 
     previous = warnings.showwarning
     if getattr(previous, "recording_warnings", False):
         return
+    shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         from bci_stream.io.errors import RecordingWarning
 
         if issubclass(category, RecordingWarning):
-            click.echo(f"warning: {' '.join(str(message).splitlines())}", err=True)
+            text = " ".join(str(message).splitlines())
+            if text not in shown:
+                shown.add(text)
+                click.echo(f"warning: {text}", err=True)
         else:
             previous(message, category, filename, lineno, file, line)
 

@@ -170,8 +170,8 @@ def _records(path: Path, header: GdfHeader) -> np.ndarray | None:
 
 
 def _long_runs(mask: np.ndarray, n: int) -> np.ndarray:
-    """The samples of ``mask`` that are in runs of at least ``n`` consecutive True."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    """The samples of ``mask`` (1-D bool) that are in runs of at least ``n`` consecutive True."""
+    edges = np.flatnonzero(np.diff(mask, prepend=False, append=False))
     out = np.zeros(mask.shape, dtype=bool)
     for start, stop in zip(edges[::2], edges[1::2]):
         if stop - start >= n:
@@ -190,33 +190,45 @@ def overflow_mask(path: Path, header: GdfHeader, rows: list[int], n_times: int, 
 
     Any other sample at an extreme is ``kept`` as data: it is the channel's peak in a file whose physical range was
     fitted to its data. A channel stored at a lower rate than ``sfreq`` is tested on its own samples, each covering
-    the samples mne interpolates after it. None when the file's layout does not give ``n_times`` samples."""
+    the samples mne interpolates after it. None when the file's layout does not give ``n_times`` samples.
+
+    The channels are read from the memory-mapped file one at a time and the outputs filled in place: beside the two
+    bool outputs (together a quarter of the float64 data mne holds) the test needs one channel's temporaries."""
     per = n_times // header.n_records if header.n_records else 0
     records = _records(path, header) if per * header.n_records == n_times else None
     if records is None or any(header.n_samps[i] > per for i in rows):
         return None
-    t = np.arange(n_times)
-    where, at, sat = [], [], []  # per channel tested: its row, where it sits at an extreme, where in a long run
+    nan = np.zeros((len(rows), n_times), dtype=bool)
+    kept = np.zeros_like(nan)
+    every = np.ones(n_times, dtype=bool)  # every channel tested at an extreme at once
+    tested = []
     for row, index in enumerate(rows):
         (lo, hi), n = sorted(header.digital[index]), header.n_samps[index]
         if not lo < hi or not n:
             continue
-        samples = np.asarray(records[f"c{index}"]).reshape(-1)
-        at_lo, at_hi = samples <= lo, samples >= hi
+        samples = np.asarray(records[f"c{index}"])  # [n_records, n] digital samples, read from the file here
+        at_lo, at_hi = (samples <= lo).reshape(-1), (samples >= hi).reshape(-1)
         need = max(SATURATION_MIN_SAMPLES, int(np.ceil(SATURATION_S * sfreq * n / per)))
-        src = (t // per) * n + ((t % per) * n) // per if n < per else t  # the file sample of each of mne's samples
-        where.append(row)
-        at.append((at_lo | at_hi)[src])
-        sat.append((_long_runs(at_lo, need) | _long_runs(at_hi, need))[src])
-    nan = np.zeros((len(rows), n_times), dtype=bool)
-    kept = np.zeros_like(nan)
-    if not where:
-        return Overflow(nan, 0, 0, kept)
-    at_all = np.array(at)
-    missing = at_all.all(axis=0) if len(where) > 1 else np.zeros(n_times, dtype=bool)
-    nan[where] = np.array(sat) | missing
-    kept[where] = at_all & ~nan[where]
-    return Overflow(nan, int(missing.sum()), int(nan.sum()) - int(missing.sum()) * len(where), kept)
+        sat = _long_runs(at_lo, need)
+        sat |= _long_runs(at_hi, need)
+        at = np.logical_or(at_lo, at_hi, out=at_lo)
+        del at_lo, at_hi
+        if n < per:  # mne's sample j of a record is the file's sample j * n // per (it covers those mne interpolates)
+            repeats = np.bincount(np.arange(per) * n // per, minlength=n)
+            at, sat = (np.repeat(m.reshape(-1, n), repeats, axis=1).reshape(-1) for m in (at, sat))
+        nan[row] = sat
+        np.logical_and(at, ~sat, out=kept[row])
+        every &= at
+        tested.append(row)
+    if len(tested) < 2:  # one channel alone is never "missing"
+        every[:] = False
+    n_missing = int(np.count_nonzero(every))
+    if n_missing:
+        data_too = ~every
+        for row in tested:
+            nan[row] |= every
+            kept[row] &= data_too
+    return Overflow(nan, n_missing, int(np.count_nonzero(nan)) - n_missing * len(tested), kept)
 
 
 def mark_overflow(path: Path, header: GdfHeader, rows: list[int], data: np.ndarray, sfreq: float) -> None:
