@@ -9,10 +9,11 @@ as ``calibrate`` and ``evaluate`` do (:mod:`bci_stream.train.classical.bad_spans
   does (the same class, :func:`~bci_stream.train.classical.bad_spans.hold_nonfinite`), so the net is trained on the
   input it will see live;
 * the samples of every bad span (a non-finite stretch plus the settling time after it, a ``bad*`` annotation, a
-  ``boundary`` plus settling, an event named in ``data.bad_events``) get label -1, and so does every labelled
-  segment (trial) whose reach (its own samples, or up to the latest decision time after its onset when that is
-  later) overlaps a span: the loss, the validation and test scores and the CSP+LDA reference skip label -1, so no
-  trial is scored on held or marked data, and no trial is cut in two;
+  ``boundary`` or an mne ``BAD_ACQ_SKIP`` plus settling, an event named in ``data.bad_events``) get label -1, and
+  so does every labelled segment (trial) whose reach (its own samples, or up to the latest decision time after its
+  onset when that is later) overlaps a span (calibrate's rule,
+  :func:`~bci_stream.train.classical.bad_spans.span_hits`): the loss, the validation and test scores and the
+  CSP+LDA reference skip label -1, so no trial is scored on held or marked data, and no trial is cut in two;
 * the samples of the spans are left out of the standardisation statistics (:attr:`BadData.bad`);
 * a note per file says what was held and unlabelled, and why (the run report's ``notes``, the card's
   ``training.notes``).
@@ -32,6 +33,8 @@ import numpy as np
 from bci_stream.core.channels import shortlist
 from bci_stream.io import Recording
 from bci_stream.io.recording import UNLABELLED
+from bci_stream.train.classical.bad_spans import (LeftOut, bad_spans, hold_nonfinite, nonfinite_note,
+                                                  nonfinite_stretches, span_hits)
 from bci_stream.train.config import ConfigError
 from bci_stream.train.evaluate.metrics import find_trials
 
@@ -45,8 +48,9 @@ class BadData:
     bad
         ``[T]`` bool: the samples inside a bad span (not used for the standardisation statistics).
     segments
-        ``segments[reason][class] = n``: the labelled segments unlabelled, each under the first span (by start) its
-        reach overlaps (``reason``: the span's description, with its settling time when it has one).
+        The labelled segments unlabelled: ``segments.counts[reason][class] = n``, each under the first span (by
+        start) its reach overlaps (``reason``: the span's description, with its settling time when it has one), and
+        ``segments.overlapped``: the reason of every span a segment's reach overlaps.
     """
 
     source: str
@@ -56,27 +60,24 @@ class BadData:
     held_channels: list[str] = field(default_factory=list)
     stretches: list[tuple[int, int]] = field(default_factory=list)
     n_spans: int = 0
-    segments: dict[str, dict[str, int]] = field(default_factory=dict)
+    segments: LeftOut = field(default_factory=lambda: LeftOut(""))
 
     @property
     def n_segments(self) -> int:
-        return sum(sum(c.values()) for c in self.segments.values())
+        return self.segments.n
 
     def note(self, offset_s: float = 0.0) -> str | None:
         """One sentence for the run's notes, or None when the file has no bad span (``offset_s``: where the
         recording starts in its file, e.g. after ``data.crop_s``)."""
         if not self.n_spans:
             return None
-        from bci_stream.train.classical.bad_spans import nonfinite_note
-
         parts = []
         if self.n_held:
             shift = int(round(offset_s * self.sfreq))  # times from the file's start
             parts.append(nonfinite_note("", self.n_held, f"on {len(self.held_channels)} channel(s) "
                                         f"({shortlist(self.held_channels, 8)})", sfreq=self.sfreq,
                                         stretches=[(a + shift, b + shift) for a, b in self.stretches]).lstrip(": "))
-        each = "; ".join(f"{sum(c.values())} overlap {why} ({', '.join(f'{k} {v}' for k, v in c.items())})"
-                         for why, c in self.segments.items())
+        each = self.segments.reasons()
         n_bad = int(self.bad.sum())
         parts.append(f"unlabelled (label -1: no loss, no score, no CSP+LDA trial, not in the standardisation) the "
                      f"{n_bad} sample(s) ({n_bad / self.sfreq:.1f} s) of its {self.n_spans} bad span(s)"
@@ -87,7 +88,7 @@ class BadData:
         """For the report's ``data.unlabelled``."""
         return {"file": Path(self.source).name, "held_values": self.n_held, "stretches": len(self.stretches),
                 "bad_spans": self.n_spans, "bad_samples": int(self.bad.sum()), "segments_unlabelled": self.n_segments,
-                "by_reason": self.segments}
+                "by_reason": self.segments.counts}
 
 
 def hold_and_unlabel(rec: Recording, bad_events: Sequence[str], reach_s: float, cues: Sequence[str] = ()
@@ -104,8 +105,9 @@ def hold_and_unlabel(rec: Recording, bad_events: Sequence[str], reach_s: float, 
         whole when a bad span starts before the later of its end and ``onset + reach_s`` (that sample included)
         and stops after its onset.
     cues
-        The events that cue a class (``data.label_map``'s keys mapped to one): a zero-duration bad event just before
-        a cue (its next event, as BCI IV 2a's ``1023`` at the trial start) marks that cue's trial
+        The events that cue a class (``data.label_map``'s keys mapped to one): a zero-duration bad event in no
+        segment's reach whose next event is a cue at most ``reach_s`` later (as BCI IV 2a's ``1023`` at the trial
+        start, 2 s before the cue) marks that cue's trial; one farther from it, its one sample
         (:func:`~bci_stream.train.classical.bad_spans.bad_spans`).
 
     Raises
@@ -113,11 +115,10 @@ def hold_and_unlabel(rec: Recording, bad_events: Sequence[str], reach_s: float, 
     ConfigError
         A used channel of ``rec`` holds no finite sample (only NaN or inf).
     """
-    from bci_stream.train.classical.bad_spans import bad_spans, hold_nonfinite, nonfinite_stretches
-
     data = np.array(rec.data.T, dtype=np.float64, order="C")  # [T, C], a copy: the file's data stay as read
     stretches = nonfinite_stretches(data)
-    out = BadData(rec.source, rec.sfreq, np.zeros(rec.n_times, dtype=bool), stretches=stretches)
+    out = BadData(rec.source, rec.sfreq, np.zeros(rec.n_times, dtype=bool), stretches=stretches,
+                  segments=LeftOut(rec.source))
     if stretches:
         finite = np.isfinite(data)
         if dead := [rec.ch_names[c] for c in np.flatnonzero(~finite.any(axis=0))]:
@@ -128,28 +129,22 @@ def hold_and_unlabel(rec: Recording, bad_events: Sequence[str], reach_s: float, 
                                             "(data.channels)"))
         out.held_channels = [rec.ch_names[c] for c in np.flatnonzero(~finite.all(axis=0))]
         out.n_held = hold_nonfinite(data)
-    spans = [(max(s.start, 0), min(s.stop, rec.n_times), s) for s in
+    spans = [replace(s, start=max(s.start, 0), stop=min(s.stop, rec.n_times)) for s in
              bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues=cues, span_s=reach_s)]
-    spans = [(a, b, s) for a, b, s in spans if a < b]
+    spans = [s for s in spans if s.start < s.stop]
     if not spans:
         return (replace(rec, data=data.T) if stretches else rec), out
     out.n_spans = len(spans)
-    for a, b, _ in spans:
-        out.bad[a:b] = True
+    for s in spans:
+        out.bad[s.start:s.stop] = True
     labels = rec.labels.copy()
     reach = int(round(reach_s * rec.sfreq)) + 1
-    starts, stops = np.array([a for a, _, _ in spans]), np.array([b for _, b, _ in spans])
-    for seg in find_trials(labels, range(len(rec.label_names))):  # every labelled segment
-        onset, stop = seg.onset, seg.onset + seg.length
-        end = max(stop, onset + reach)
-        hit = np.flatnonzero((starts < end) & (stops > onset))
-        if not hit.size:
-            continue
-        span = spans[int(hit[0])][2]
-        why = span.reason + (f" + {span.settle:.1f} s settling" if span.settle else "")
-        by_class = out.segments.setdefault(why, {})
-        name = rec.label_names[int(labels[onset])]
-        by_class[name] = by_class.get(name, 0) + 1
-        labels[onset:stop] = UNLABELLED
+    segs = find_trials(labels, range(len(rec.label_names)))  # every labelled segment
+    onsets = [seg.onset for seg in segs]
+    for seg, hit in zip(segs, span_hits(spans, onsets, [max(seg.onset + seg.length, seg.onset + reach)
+                                                        for seg in segs])):
+        if hit:
+            out.segments.add(hit, rec.label_names[int(labels[seg.onset])])
+            labels[seg.onset:seg.onset + seg.length] = UNLABELLED
     labels[out.bad] = UNLABELLED
     return replace(rec, data=data.T, labels=labels), out

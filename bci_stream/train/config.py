@@ -63,7 +63,8 @@ class DataConfig(_Section):
     ``bad_events`` names events that mark bad data (``calibrate``'s ``--bad-events``, e.g. BCI Competition IV 2a's
     ``1023``, "rejected trial"), matched exactly; with ``bad*`` annotations, EEGLAB ``boundary`` events and NaN/inf
     stretches (held as the service holds them), the samples they cover and the labelled segments reaching into them
-    are unlabelled (:mod:`bci_stream.train.bad_data`). An event may not be both a class and bad.
+    are unlabelled (:mod:`bci_stream.train.bad_data`). An event may not be both a class and bad: refused here, before
+    any file is read (the only place train checks it).
 
     ``root`` may start with ``${BCI_STREAM_DATA}``: the real-EEG folder (env ``BCI_STREAM_DATA``, else
     ``../shared/data`` beside the checkout; :mod:`bci_stream.io.data_root`), replaced when the config is read,

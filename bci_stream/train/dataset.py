@@ -26,7 +26,7 @@ from bci_stream.io import Event, Recording
 from bci_stream.io.recording import UNLABELLED
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 from bci_stream.train.bad_data import hold_and_unlabel
-from bci_stream.train.classical.bad_spans import check_bad_events
+from bci_stream.train.classical.bad_spans import bad_event_notes
 from bci_stream.train.config import ConfigError, RunConfig, file_identity
 from bci_stream.train.data_checks import check_events, check_filters, check_split_classes, load_run_recordings
 
@@ -267,21 +267,22 @@ def _load_splits(config: RunConfig) -> _Splits:
 def _hold_and_unlabel(config: RunConfig, recs: list[Recording], notes: list[str]
                       ) -> tuple[list[Recording], dict[str, np.ndarray], list[dict[str, Any]]]:
     """Each recording with its NaN/inf held and its bad spans unlabelled (:func:`~.bad_data.hold_and_unlabel`), its
-    bad samples by source, and what was unlabelled per file; the notes say it per file."""
+    bad samples by source, and what was unlabelled per file; the notes say it per file, and which
+    ``data.bad_events`` unlabelled nothing (a bad event that is also a cue is refused by the config already)."""
     d, ev = config.data, config.evaluation
     reach_s = max([*ev.trial_times_s, ev.curve_max_s] + ([ev.csp_window_s[1]] if ev.csp_lda else []))
     cues = [str(k) for k, v in d.label_map.items() if v is not None]
-    out, bad, unlabelled = [], {}, []
+    out, bad, unlabelled, marked = [], {}, [], set()
     for rec in recs:
         rec, done = hold_and_unlabel(rec, d.bad_events, reach_s, cues)
         out.append(rec)
         bad[rec.source] = done.bad
+        marked |= done.segments.overlapped
         if (note := done.note(d.crop_s[0] if d.crop_s else 0.0)) is not None:
             notes.append(note)
             unlabelled.append(done.as_dict())
-    notes += check_bad_events(d.bad_events, d.label_map, [e for r in recs for e in r.events],
-                              marked={why for u in unlabelled for why in u["by_reason"]}, span_s=reach_s,
-                              error=ConfigError, option="data.bad_events", map_option="data.label_map")
+    notes += bad_event_notes(d.bad_events, [e for r in recs for e in r.events], marked=marked, span_s=reach_s,
+                             option="data.bad_events")
     return out, bad, unlabelled
 
 

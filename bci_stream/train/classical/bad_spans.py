@@ -11,15 +11,21 @@ or a CV score takes from the trial lies in it. It is left out of fitting and sco
   *removed*, not of data in the file), or mne's ``concatenate_raws`` junction (``BAD boundary`` and ``EDGE
   boundary``, duration 0), which the causal filters and running estimators run straight across, so
   ``[onset, onset + settle)`` (:func:`settle_s`);
+* mne's ``BAD_ACQ_SKIP`` (:data:`ACQ_SKIP`: a FIF acquisition skip, where the recorder stored no data and mne reads
+  zeros; data are missing at both of its ends, so it is a discontinuity too): ``[onset, onset + duration + settle)``;
 * a stretch of non-finite samples (NaN/inf) on a used channel, which calibrate replaces as the service does
   (:func:`hold_nonfinite`) and then the settling time after it: ``[first, last + 1 + settle)``;
 * an event named by ``--bad-events`` (e.g. BCI Competition IV 2a's ``1023``, "rejected trial"):
   ``[onset, onset + duration)``. A zero-duration one marks the trial whose span holds it or, when it lies in no
-  cue's span and the next event after it (events at its own onset and bad marks aside) is a cue, that cue's
-  trial: ``[onset, cue + 1)`` (2a writes ``1023`` at the trial start ``768``, 2 s before the cue). Otherwise it
-  marks nothing (said by :func:`check_bad_events`).
+  cue's span and the next event after it (events at its own onset and bad marks aside) is a cue at most a span's
+  length (cue to decision, ``span_s``: 3 s for calibrate) later, that cue's trial: ``[onset, cue + 1)`` (2a
+  writes ``1023`` at the trial start ``768``, 2 s before the cue). Otherwise it spans its one sample, which marks
+  no trial (said by :func:`check_bad_events`): a mark after a trial's span is that trial's artefact, not the next
+  one's, and a mark far before the first cue marks no trial a minute later.
 
-What was left out is counted per file, reason and class (:class:`LeftOut`), for the notes and the report.
+Calibrate, evaluate and train apply one overlap rule (:func:`span_hits`). What was left out is counted per file,
+reason and class under the first span (by start) a trial overlaps (:class:`LeftOut`), for the notes and the report;
+every reason whose span overlaps a trial left out is kept too, for :func:`check_bad_events`.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ BAD_PREFIX = "bad"  # MNE: an annotation whose description starts with it (any c
 BOUNDARY = "boundary"  # EEGLAB (through mne): a discontinuity where data were cut out
 #: descriptions (any case) of a discontinuity: EEGLAB's cut, mne.concatenate_raws' junction (both written there)
 BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary")
+#: mne's description (any case) of a FIF acquisition skip: no data stored there (read as zeros), a discontinuity
+ACQ_SKIP = "bad_acq_skip"
 NON_FINITE = "non-finite samples"
 # the running power/covariance of a candidate weighs a transient by exp(-t / tau_s): after SETTLE_TAUS time
 # constants (plus the band-pass's own ringing) it weighs e^-3 = 5%; measured on S001R05 (21 channels, NaN stretches
@@ -61,25 +69,41 @@ class Span:
     reason: str
     settle: float = 0.0
 
+    @property
+    def why(self) -> str:
+        """The reason as the notes say it, with the settling time when there is one."""
+        return self.reason + (f" + {self.settle:.1f} s settling" if self.settle else "")
+
 
 @dataclass
 class LeftOut:
     """The trials of one file left out: ``counts[reason][class] = n`` (each trial counted once, for the first span
-    by start that it overlaps)."""
+    by start that it overlaps), and ``overlapped``: the reason of every span that overlaps one of them (a trial's
+    later spans too), what :func:`check_bad_events` needs to say which ``--bad-events`` left none out."""
 
     source: str
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    overlapped: set[str] = field(default_factory=set)
 
     @property
     def n(self) -> int:
         return sum(sum(c.values()) for c in self.counts.values())
 
+    def add(self, hit: Sequence[Span], name: str) -> None:
+        """Count one trial of class ``name`` that overlaps the spans ``hit`` (by start, :func:`span_hits`)."""
+        by_class = self.counts.setdefault(hit[0].why, {})
+        by_class[name] = by_class.get(name, 0) + 1
+        self.overlapped.update(s.reason for s in hit)
+
+    def reasons(self) -> str:
+        """E.g. ``3 overlap BAD_blink (fists 2, feet 1); 1 overlap boundary + 3.2 s settling (feet 1)``."""
+        return "; ".join(f"{sum(c.values())} overlap {why} ({', '.join(f'{k} {v}' for k, v in c.items())})"
+                         for why, c in self.counts.items())
+
     def sentence(self) -> str:
         """E.g. ``left out 4 trial(s) of a.fif: 3 overlap BAD_blink (fists 2, feet 1); 1 overlap boundary + 3.2 s
         settling (feet 1)``."""
-        each = [f"{sum(c.values())} overlap {why} ({', '.join(f'{k} {v}' for k, v in c.items())})"
-                for why, c in self.counts.items()]
-        return f"left out {self.n} trial(s) of {Path(self.source).name}: {'; '.join(each)}"
+        return f"left out {self.n} trial(s) of {Path(self.source).name}: {self.reasons()}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": Path(self.source).name, "n": self.n, "by_reason": self.counts}
@@ -120,6 +144,11 @@ def is_boundary(description: str) -> bool:
     return str(description).strip().lower() in BOUNDARIES
 
 
+def is_acq_skip(description: str) -> bool:
+    """mne's FIF acquisition skip (:data:`ACQ_SKIP`, any case)."""
+    return str(description).strip().lower() == ACQ_SKIP
+
+
 def nonfinite_stretches(data: np.ndarray) -> list[tuple[int, int]]:
     """``[(first, stop), ...]``: the runs of samples of ``data`` ``[T, C]`` with a NaN/inf on any channel."""
     bad = ~np.isfinite(data).all(axis=1)
@@ -142,10 +171,11 @@ def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq
         Descriptions of events that mark bad data (``--bad-events``), matched exactly.
     cues
         The descriptions of the cue events (the label map's events that map to a class): a zero-duration
-        ``bad_events`` mark outside every cue's span (cue to cue + ``span_s``) whose next event is a cue marks that
-        cue's trial. Without them such a mark spans one sample.
+        ``bad_events`` mark outside every cue's span (cue to cue + ``span_s``) whose next event is a cue at most
+        ``span_s`` later marks that cue's trial. Without them such a mark spans one sample.
     """
-    seconds = settle_s(sfreq) if stretches or any(is_boundary(e.description) for e in events) else 0.0
+    settles = any(is_boundary(e.description) or is_acq_skip(e.description) for e in events)
+    seconds = settle_s(sfreq) if stretches or settles else 0.0
     settle = int(np.ceil(seconds * sfreq))
     named = {str(n) for n in bad_events}
     out = [Span(a, b + settle, NON_FINITE, seconds) for a, b in stretches]
@@ -153,6 +183,8 @@ def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq
         desc = str(ev.description)
         if is_boundary(desc):
             out.append(Span(int(ev.onset), int(ev.onset) + settle, desc.strip(), seconds))
+        elif is_acq_skip(desc):
+            out.append(Span(int(ev.onset), int(ev.onset) + int(ev.duration) + settle, desc.strip(), seconds))
         elif is_bad_description(desc) or desc in named:
             stop = int(ev.onset) + max(int(ev.duration), 1)
             if desc in named and int(ev.duration) == 0 and cues:
@@ -164,8 +196,9 @@ def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq
 def _zero_mark_stop(onset: int, events: Sequence[Any], cues: Collection[str], named: Collection[str],
                     reach: int) -> int:
     """The stop of a zero-duration ``--bad-events`` mark at ``onset``: ``onset + 1`` when a cue at or before it
-    holds it in its span (``reach`` samples after the cue, that sample included) or when the next event after it
-    (events at ``onset`` and bad marks aside) is no cue; else that next cue's onset + 1."""
+    holds it in its span (``reach`` samples after the cue, that sample included), or when the next event after it
+    (events at ``onset`` and bad marks aside) is no cue or a cue more than ``reach`` samples later; else that next
+    cue's onset + 1."""
     cue_at = sorted(int(e.onset) for e in events if str(e.description) in cues)
     i = bisect.bisect_right(cue_at, onset) - 1
     if i >= 0 and onset <= cue_at[i] + reach:
@@ -173,7 +206,7 @@ def _zero_mark_stop(onset: int, events: Sequence[Any], cues: Collection[str], na
     after = [int(e.onset) for e in events if int(e.onset) > onset and str(e.description) not in named
              and not is_bad_description(e.description) and not is_boundary(e.description)]
     nxt = min(after, default=None)
-    if nxt is None or nxt not in cue_at:
+    if nxt is None or nxt not in cue_at or nxt - onset > reach:
         return onset + 1
     return nxt + 1
 
@@ -184,22 +217,32 @@ def check_bad_events(bad_events: Sequence[str], label_map: Mapping[str, Any], ev
                      map_option: str = "--labels") -> list[str]:
     """Check ``--bad-events`` names against the label map and the files' ``events`` (all files); return the notes.
 
-    A name that the label map maps to a class (a cue) is refused (``error``). A name no event has is said; so is,
-    given ``marked`` (the reasons some trial was left out for, :attr:`LeftOut.counts`' keys), a name that left no
-    trial out: no such event overlaps a trial's span or precedes its cue (see the module docstring). ``option`` and
-    ``map_option`` name the options in the messages (``train``: ``data.bad_events``, ``data.label_map``).
+    A name that the label map maps to a class (a cue) is refused (``error``); then :func:`bad_event_notes`.
+    ``option`` and ``map_option`` name the options in the messages.
     """
     names = [str(n) for n in bad_events]
     if both := sorted(set(names) & {str(k) for k, v in label_map.items() if v is not None}):
         raise error(f"{option} names event(s) {both} that the label map ({map_option}) maps to a class: an event is "
                     "either a cue or a mark of bad data")
+    return bad_event_notes(names, events, marked=marked, span_s=span_s, option=option)
+
+
+def bad_event_notes(bad_events: Sequence[str], events: Sequence[Any], *, marked: Collection[str] | None = None,
+                    span_s: float = max(EVAL_TIMES), option: str = "--bad-events") -> list[str]:
+    """The notes on ``bad_events`` names (``option``: ``--bad-events``, ``train``'s ``data.bad_events``) given the
+    files' ``events`` (all files): a name no event has; given ``marked`` (every reason whose span overlaps a trial
+    left out, :attr:`LeftOut.overlapped`), a name that left no trial out: no such event overlaps a trial's span or,
+    without a duration, lies at most ``span_s`` before the cue after it (see the module docstring). ``train``
+    calls this alone: its config refuses a bad event that is also a cue before any file is read."""
+    names = [str(n) for n in bad_events]
     have = {str(e.description) for e in events}
     notes = []
     if absent := [n for n in names if n not in have]:
         notes.append(f"{option} names event(s) {absent} that no file has: no trial is left out for them")
     if marked is not None and (idle := [n for n in names if n in have and n not in marked]):
         notes.append(f"{option} {idle}: no such event overlaps a trial's span (cue to cue + {span_s:g} s) or, "
-                     "without a duration, comes just before a cue (its next event), so none is left out for them")
+                     f"without a duration, lies at most {span_s:g} s before a cue that is the next event after it, "
+                     "so none is left out for them (a mark farther from its next cue spans its one sample)")
     return notes
 
 
@@ -214,27 +257,34 @@ def nonfinite_note(source: str | Path, n: int, where: str, *, stretches: Sequenc
             f"last finite value (nan_policy hold, as the service does){then}")
 
 
+def span_hits(spans: Sequence[Span], onsets: Sequence[int], ends: Sequence[int]) -> list[list[Span]]:
+    """For each trial ``[onsets[i], ends[i])`` (its samples up to its latest decision, or a training segment's
+    reach), the spans that overlap it (start before its end, stop after its onset), sorted by start: the first is
+    the one the trial is counted under, all of them are said (:meth:`LeftOut.add`). The overlap rule of calibrate,
+    evaluate and train."""
+    spans = sorted(spans, key=lambda s: (s.start, s.stop))
+    starts = np.array([s.start for s in spans], dtype=np.int64)
+    stops = np.array([s.stop for s in spans], dtype=np.int64)
+    out = []
+    for onset, end in zip(onsets, ends):
+        before = int(np.searchsorted(starts, end, side="left"))  # the spans that start before the trial's end
+        out.append([spans[j] for j in np.flatnonzero(stops[:before] > onset)])
+    return out
+
+
 def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Sequence[str], source: str,
               span_s: float = max(EVAL_TIMES)) -> tuple[Trials, LeftOut]:
     """``trials`` less those whose span (cue to cue + ``span_s``, the latest decision time, that sample included)
-    overlaps one of ``spans``, and what was left out why (each trial under the first span, by start, that it
-    overlaps)."""
+    overlaps one of ``spans`` (:func:`span_hits`), and what was left out why (:class:`LeftOut`)."""
     left = LeftOut(source)
     if not spans or len(trials) == 0:
         return trials, left
     extra = int(round(span_s * sfreq)) + 1
-    spans = sorted(spans, key=lambda s: (s.start, s.stop))
-    starts = np.array([s.start for s in spans])
-    reach = np.maximum.accumulate([s.stop for s in spans])  # the latest stop of the spans up to each
-    first = np.searchsorted(reach, trials.onsets, side="right")  # the first span (by start) ending after the cue
-    hits = (first < len(spans)) & (starts[np.minimum(first, len(spans) - 1)] < trials.onsets + extra)
-    for i in np.flatnonzero(hits):
-        hit = spans[first[i]]
-        why = hit.reason + (f" + {hit.settle:.1f} s settling" if hit.settle else "")
-        by_class = left.counts.setdefault(why, {})
-        name = labels[int(trials.classes[i])]
-        by_class[name] = by_class.get(name, 0) + 1
-    keep = ~hits
+    hits = span_hits(spans, trials.onsets, trials.onsets + extra)
+    for i, hit in enumerate(hits):
+        if hit:
+            left.add(hit, labels[int(trials.classes[i])])
+    keep = np.array([not hit for hit in hits], dtype=bool)
     return Trials(trials.onsets[keep], trials.classes[keep]), left
 
 
@@ -249,6 +299,7 @@ def hold_nonfinite(data: np.ndarray) -> int:
     return guard.n_replaced
 
 
-__all__ = ["BAD_PREFIX", "BOUNDARIES", "BOUNDARY", "FILTER_ENERGY", "NON_FINITE", "SETTLE_TAUS", "LeftOut", "Span",
-           "bad_spans", "candidate_configs", "check_bad_events", "hold_nonfinite", "is_bad_description",
-           "is_boundary", "leave_out", "nonfinite_note", "nonfinite_stretches", "settle_s"]
+__all__ = ["ACQ_SKIP", "BAD_PREFIX", "BOUNDARIES", "BOUNDARY", "FILTER_ENERGY", "NON_FINITE", "SETTLE_TAUS", "LeftOut",
+           "Span", "bad_event_notes", "bad_spans", "candidate_configs", "check_bad_events", "hold_nonfinite",
+           "is_acq_skip", "is_bad_description", "is_boundary", "leave_out", "nonfinite_note", "nonfinite_stretches",
+           "settle_s", "span_hits"]

@@ -189,7 +189,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         out_runs.append(Run(data=data, sfreq=rec.sfreq, ch_names=[rec.ch_names[i] for i in idx], trials=trials,
                             source=rec.source))
     bad_notes = check_bad_events(bad_events, label_map, [ev for rec in recs for ev in rec.events],
-                                 marked={why for left in left_out for why in left.counts}, error=CalibrationError)
+                                 marked={why for left in left_out for why in left.overlapped}, error=CalibrationError)
     notes += [left.sentence() for left in left_out if left.n] + bad_notes
     why = "".join(f"; {left.sentence()}" for left in left_out if left.n)  # for the refusals below
     counts = {name: int(sum((r.trials.classes == k).sum() for r in out_runs)) for k, name in enumerate(labels)}

@@ -184,8 +184,10 @@ def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *,
     map's cue events, for a zero-duration mark before its cue), so they are not scored; and the samples of those
     spans in the trials kept (past their decision span, within the label), so per-sample accuracy does not score
     marked data either (the rest of such a trial's label after a span is unlabelled with it, so it is not counted
-    as a trial of its own). Returns what was left out (file, count, by reason and class), or None when no trial
-    was."""
+    as a trial of its own). Returns what was left out (file, count, by reason and class; ``sentence``, and
+    ``overlapped``: every reason whose span overlaps a trial left out, for
+    :func:`~bci_stream.train.classical.bad_spans.check_bad_events`; the caller takes both out of the report), or
+    None when no trial was."""
     from bci_stream.train.classical.bad_spans import bad_spans, leave_out, nonfinite_stretches
     from bci_stream.train.classical.data import Trials
     from bci_stream.train.evaluate.metrics import find_trials
@@ -208,7 +210,7 @@ def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *,
     for t in find_trials(d.labels, classes):  # a kept trial's label resumed after a span: not a trial of its own
         if t.onset not in kept_onsets:
             d.labels[t.onset:t.onset + t.length] = -1
-    return {**left.as_dict(), "sentence": left.sentence()} if left.n else None
+    return {**left.as_dict(), "sentence": left.sentence(), "overlapped": left.overlapped} if left.n else None
 
 
 def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event], *, given: bool, what: str,

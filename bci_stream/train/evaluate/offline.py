@@ -136,7 +136,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     left_out = [x for d in loaded if (x := leave_out_bad_trials(d, bad_events, max(times_s), cues=cues)) is not None]
     recs = [d.rec for d in loaded]
     bad_notes = check_bad_events(bad_events, label_map, [e for r in recs for e in r.events], span_s=max(times_s),
-                                 marked={why for x in left_out for why in x["by_reason"]}, error=ModelError)
+                                 marked={why for x in left_out for why in x.pop("overlapped")}, error=ModelError)
     label_map, map_notes = held_label_map(label_map, [e for r in recs for e in r.events], given=given,
                                           what="files", error=ModelError)
     outputs = list(t["label_names"])

@@ -63,7 +63,8 @@ def test_calibrate_leaves_out_the_trial_of_a_mark_at_its_start_and_says_an_idle_
     prep = load_calibration([idle, subset_file(R06)], LABELS, bad_events=["1023"])
     assert len(prep.runs[0].trials) == len(c) and prep.left_out == []
     assert ("--bad-events ['1023']: no such event overlaps a trial's span (cue to cue + 3 s) or, without a duration, "
-            "comes just before a cue (its next event), so none is left out for them") in prep.notes, prep.notes
+            "lies at most 3 s before a cue that is the next event after it, so none is left out for them (a mark "
+            "farther from its next cue spans its one sample)") in prep.notes, prep.notes
 
 
 def test_mne_concatenation_junctions_get_the_settling_time() -> None:

@@ -164,4 +164,5 @@ def test_a_bad_event_that_marks_no_trial_is_said(tmp_path: Path) -> None:
     prep = load_calibration([a, subset_file(R06)], LABELS, bad_events=["1023"])
     assert len(prep.runs[0].trials) == len(t) and prep.left_out == []
     assert ("--bad-events ['1023']: no such event overlaps a trial's span (cue to cue + 3 s) or, without a duration, "
-            "comes just before a cue (its next event), so none is left out for them") in prep.notes, prep.notes
+            "lies at most 3 s before a cue that is the next event after it, so none is left out for them (a mark "
+            "farther from its next cue spans its one sample)") in prep.notes, prep.notes
