@@ -31,6 +31,42 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` without pytest-xdist 3.8.0's deadlocks after a worker's native crash
+    (:mod:`support.xdist_crash`)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from support.xdist_crash import CrashSafeLoadFileScheduling
+
+    return CrashSafeLoadFileScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: object) -> None:
+    """A test whose worker crashed (a native crash, e.g. liblsl's in outlet destruction) runs once more: its first
+    crash is a ``rerun``, its second a failure (:func:`support.xdist_crash.rerun_once`)."""
+    from support.xdist_crash import rerun_once
+
+    rerun_once(crashitem, report, sched)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, tuple] | None:
+    """A ``rerun`` (:func:`pytest_handlecrashitem`) is counted and shown as such, not as a failure."""
+    if report.outcome == "rerun":
+        return "rerun", "R", ("RERUN", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """Name every test that ran again after its worker crashed, and why."""
+    reruns = terminalreporter.stats.get("rerun", [])  # type: ignore[attr-defined]
+    if reruns:
+        terminalreporter.section("tests run again after their worker crashed")  # type: ignore[attr-defined]
+        for rep in reruns:
+            terminalreporter.line(f"RERUN {rep.nodeid}: {rep.longrepr}")  # type: ignore[attr-defined]
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Which real EEG this run reads: the subset in tests/data, and whether the full set is there."""
     full = "present" if SHARED_DATA.is_dir() else "absent: tests that need it skip"

@@ -40,6 +40,9 @@ def test_a_new_instance_in_the_same_assumed_unit_keeps_then_rechecks_the_amplitu
         wait_for(lambda: handle.status.state == "running", 30, "running")
         push_paced(outlet, volts, TINY_SFREQ * 4, chunk=10)
         wait_for(lambda: "warning" in _units(handle), 30, "the warning")
+        # every sample read before the outlet goes: liblsl may crash destroying an outlet whose samples are still
+        # being sent (sccn/liblsl#218; tests/support/xdist_crash.py)
+        wait_for(lambda: handle.status.counters.samples_in >= len(volts), 30, "every sample read")
         uid = handle.status.stream["uid"]
         del outlet
         outlet = _outlet(name)  # the same source, same channels, same (no) unit, same volts

@@ -33,6 +33,8 @@ from bci_stream.train.classical.data import sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
+#: what the non-finite note adds for calibrate (a trial is said in its own note only when one is left out)
+LEFT_OUT_THEN = "; a trial overlapping them or the settling after them is left out (said below when one is)"
 _BAD = "bad"  # default_channels' reason for a channel a file marks bad
 
 
@@ -242,7 +244,7 @@ def _finite_data(rec: Any, idx: Sequence[int], notes: list[str]) -> tuple[np.nda
     n = hold_nonfinite(data)
     notes.append(nonfinite_note(rec.source, n, f"on {len(chans)} channel(s) ({shortlist(chans, 8)})",
                                 stretches=stretches, sfreq=rec.sfreq,
-                                then="; the trials overlapping them or the settling after them are left out"))
+                                then=LEFT_OUT_THEN))
     return data, stretches
 
 

@@ -17,7 +17,7 @@ from bci_stream.cli import main
 from bci_stream.io import load_recording
 from bci_stream.io.recording import Event
 from bci_stream.train.classical.bad_spans import bad_spans, leave_out, settle_s
-from bci_stream.train.classical.calibration_inputs import load_calibration
+from bci_stream.train.classical.calibration_inputs import LEFT_OUT_THEN, load_calibration
 from bci_stream.train.classical.data import Trials
 from support.common import subset_file
 from support.marked import LABELS, R05, R06, SFREQ, calibrated, cues, marked_fif
@@ -152,5 +152,5 @@ def test_one_sentence_says_that_nan_were_held(models: Path, tmp_path: Path) -> N
                            "the channel's last finite value (nan_policy hold, as the service does)")
     start = cues()[4][0] + int(round(3.3 * SFREQ))
     said = nonfinite_note(path, 160, "on 2 channel(s) (C3.., Cz..)", stretches=[(start, start + 80)], sfreq=SFREQ,
-                          then="; the trials overlapping them or the settling after them are left out")
+                          then=LEFT_OUT_THEN)
     assert said in load_calibration([path, subset_file(R06)], LABELS).notes
