@@ -74,9 +74,9 @@ class BadData:
         parts = []
         if self.n_held:
             shift = int(round(offset_s * self.sfreq))  # times from the file's start
-            parts.append(nonfinite_note("", self.n_held, f"on {len(self.held_channels)} channel(s) "
+            parts.append(nonfinite_note(None, self.n_held, f"on {len(self.held_channels)} channel(s) "
                                         f"({shortlist(self.held_channels, 8)})", sfreq=self.sfreq,
-                                        stretches=[(a + shift, b + shift) for a, b in self.stretches]).lstrip(": "))
+                                        stretches=[(a + shift, b + shift) for a, b in self.stretches]))
         each = self.segments.reasons()
         n_bad = int(self.bad.sum())
         parts.append(f"unlabelled (label -1: no loss, no score, no CSP+LDA trial, not in the standardisation) the "

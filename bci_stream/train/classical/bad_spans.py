@@ -246,14 +246,16 @@ def bad_event_notes(bad_events: Sequence[str], events: Sequence[Any], *, marked:
     return notes
 
 
-def nonfinite_note(source: str | Path, n: int, where: str, *, stretches: Sequence[tuple[int, int]] = (),
+def nonfinite_note(source: str | Path | None, n: int, where: str, *, stretches: Sequence[tuple[int, int]] = (),
                    sfreq: float = 0.0, then: str = "") -> str:
     """The note that ``n`` NaN/inf values of ``source`` ``where`` (e.g. ``on 2 channel(s) (C3, Cz)``) were replaced
     as the service's ``nan_policy="hold"`` replaces them (:func:`hold_nonfinite`); with ``stretches`` (and
-    ``sfreq``) how many runs and when the first starts; ``then``: what follows for the trials (``; ...``)."""
+    ``sfreq``) how many runs and when the first starts; ``then``: what follows for the trials (``; ...``).
+    ``source`` None: without the file's name in front (a caller that names it once for several sentences)."""
     runs = (f" in {len(stretches)} stretch(es), the first at t={stretches[0][0] / sfreq:.3f} s,"
             if stretches and sfreq > 0 else "")
-    return (f"{Path(source).name}: {n} non-finite value(s) (NaN/inf) {where}{runs} were replaced by the channel's "
+    name = "" if source is None else f"{Path(source).name}: "
+    return (f"{name}{n} non-finite value(s) (NaN/inf) {where}{runs} were replaced by the channel's "
             f"last finite value (nan_policy hold, as the service does){then}")
 
 

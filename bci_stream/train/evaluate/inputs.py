@@ -194,10 +194,10 @@ def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *,
 
     rec = d.rec
     spans = bad_spans(rec.events, nonfinite_stretches(d.x), rec.sfreq, bad_events, cues=cues, span_s=span_s)
-    classes = range(len(rec.label_names))
-    trials = find_trials(d.labels, classes)
     if not spans:
         return None
+    classes = range(len(rec.label_names))
+    trials = find_trials(d.labels, classes)
     onsets = np.array([t.onset for t in trials], dtype=np.int64)
     kept, left = leave_out(Trials(onsets, np.array([t.label for t in trials], dtype=np.int64)), spans, rec.sfreq,
                            rec.label_names, str(rec.source), span_s)
