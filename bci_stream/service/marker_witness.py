@@ -14,8 +14,11 @@ are not sent again.
 
 A marker the witness did not receive either (pushed before it connected, while the stream itself was gone, or in a
 window longer than :data:`KEEP_S`) stays missing, counted in the window as before. The witness stops following a
-stream when the last decoder that follows it is stopped; a decoder left in a final ``error`` state keeps it followed
-until it is deleted, its queue bounded (:data:`MAX_KEPT` items; the markers are taken from it on workers' statuses).
+stream (its inlet closes, its markers go) when no decoder that follows it may report again: each is stopped, or left
+in a final state (:func:`~bci_stream.service.restart_policy.final`: ``error`` with no restart coming, or its worker
+ended cleanly), noticed within a monitor pass (:meth:`MarkerWitness.tick`). A decoder that reports its stream
+connected again is followed again. Followers are drained on every pass, statuses or not, into at most
+:data:`MAX_KEPT` markers of the last :data:`KEEP_S` seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,7 @@ import pylsl
 from bci_stream.core.messages import Command, RecoverMarkers
 from bci_stream.lsl.source import TimeCorrection, build_predicate
 from bci_stream.service.markers import MarkerFollower
+from bci_stream.service.restart_policy import final
 
 log = logging.getLogger("bci_stream.markers")
 
@@ -114,9 +118,24 @@ class MarkerWitness:
     def forget(self, decoder_id: str) -> None:
         """A decoder stopped: its stream is no longer followed once no other decoder follows it."""
         with self._lock:
-            predicate = self._of.pop(decoder_id, None)
-            self._answered = {a for a in self._answered if a[0] != decoder_id}
-            self._release(decoder_id, predicate)
+            self._forget(decoder_id)
+
+    def tick(self, handles: Iterable[Any]) -> None:
+        """Once per supervisor monitor pass, statuses or not: forget the decoders of ``handles`` left in a final state
+        (no worker of theirs will report, nor need a window answered), then take what every follower pulled."""
+        done = [h.id for h in handles if final(h)]
+        with self._lock:
+            for decoder_id in done:
+                if decoder_id in self._of:
+                    log.info("decoder %s: no restart is coming; its marker stream is not witnessed for it", decoder_id)
+                    self._forget(decoder_id)
+            for followed in self._followed.values():
+                self._drain(followed)
+
+    def _forget(self, decoder_id: str) -> None:
+        predicate = self._of.pop(decoder_id, None)
+        self._answered = {a for a in self._answered if a[0] != decoder_id}
+        self._release(decoder_id, predicate)
 
     def _follow(self, decoder_id: str, predicate: str, time_correction: TimeCorrection) -> None:
         before = self._of.get(decoder_id)
@@ -125,7 +144,7 @@ class MarkerWitness:
         self._release(decoder_id, before)  # its worker follows another stream now
         self._of[decoder_id] = predicate
         if predicate not in self._followed:
-            follower = MarkerFollower(predicate, time_correction, max_queued=MAX_KEPT)  # drained on statuses only
+            follower = MarkerFollower(predicate, time_correction, max_queued=MAX_KEPT)  # drained every pass
             follower.name = "bci-stream-marker-witness"
             follower.start()
             self._followed[predicate] = _Followed(follower)

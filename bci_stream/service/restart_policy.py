@@ -47,6 +47,13 @@ def exit_error(handle: Any, exit_message: str) -> str:
     return exit_message + (f"; its last error: {said}" if keep else "")
 
 
+def final(handle: Any) -> bool:
+    """No restart of ``handle`` is coming: its worker ended and it was left in ``error`` (restarts used up, a
+    refusal, a placement nobody can meet) or ended cleanly (``stopped``, exit code 0). It stays so, with no worker,
+    until it is deleted. Read it on the supervisor's monitor thread (which alone judges ends and restarts)."""
+    return handle.exit_code is not None and handle.restart_at is None and handle.status.state in ("error", "stopped")
+
+
 class RestartPolicy:
     """The crash policy of one supervisor.
 

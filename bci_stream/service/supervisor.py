@@ -84,9 +84,8 @@ class Supervisor:
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
         self.default_worker, self.models_dir = default_worker, str(models_dir)
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
-        self.status_interval, self.max_restarts, self.restart_backoff = status_interval, max_restarts, restart_backoff
-        self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)
-        self.poll_interval = poll_interval
+        self.status_interval, self.poll_interval = status_interval, poll_interval
+        self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)  # its max_restarts, backoff
         self._ctx = mp.get_context("spawn")
         self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
                                start_without_sigint)
@@ -277,6 +276,7 @@ class Supervisor:
                 self._started(handle, future)
             for handle in self._check_processes(now):
                 self._restart(handle)
+            self.witness.tick(self.list())  # drained; a decoder left in a final state no longer witnessed
         return next_check
 
     def _receive(self, conn: Any, handle: DecoderHandle) -> None:

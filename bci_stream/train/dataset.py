@@ -10,7 +10,8 @@ out unless ``data.channels`` names them (:func:`leave_out_bad_channels`, as ``ca
 is a note. NaN/inf samples are held as the service holds them, and the samples of every bad span (a NaN stretch
 plus settling, ``bad*`` annotations, ``boundary``, ``data.bad_events``) and the labelled segments reaching into them
 are unlabelled and left out of the standardisation statistics (:mod:`bci_stream.train.bad_data`, as ``calibrate``
-leaves those trials out).
+leaves those trials out); each sequence carries its bad-span samples (``Sequence.bad``) for what learns from
+unlabelled samples too (distillation, the CSP initialisation's scaling).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class Sequence:
         ``[C, T]`` µV float64, the same samples before preprocessing (for the CSP+LDA baseline).
     start
         First sample of the piece in its recording.
+    soft
+        ``[T, K]`` float32, a teacher's probabilities (distillation targets), or None.
+    bad
+        ``[T]`` bool, the samples inside a bad span (a NaN/inf stretch, held, plus the settling after it; ``bad*``
+        marks; boundaries; ``data.bad_events``: :attr:`~bci_stream.train.bad_data.BadData.bad`). They are unlabelled,
+        and also left out of what learns from every sample: the distillation term and the scaling of the CSP spatial
+        initialisation. Unlabelled samples outside the spans (rest, a trial reaching into a span) are not bad.
+        Default: no sample is bad.
     """
 
     name: str
@@ -56,6 +65,14 @@ class Sequence:
     raw: np.ndarray
     start: int = 0
     soft: np.ndarray | None = None
+    bad: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.bad is None:
+            self.bad = np.zeros(self.n_times, dtype=bool)
+        elif self.bad.shape != (self.n_times,) or self.bad.dtype != bool:
+            raise ValueError(f"Sequence {self.name}: bad must be a [T] bool array with T = {self.n_times}, got "
+                             f"shape {self.bad.shape} dtype {self.bad.dtype}")
 
     @property
     def n_times(self) -> int:
@@ -316,15 +333,16 @@ def prepare_dataset(config: RunConfig) -> Dataset:
 
     out: dict[str, list[Sequence]] = {"train": [], "validation": [], "test": []}
     for rec in by_split["train"]:
-        z, stop = process(rec), train_stop[rec.source]
+        z, stop, bad = process(rec), train_stop[rec.source], sp.bad[rec.source]
         out["train"].append(Sequence(_piece_name(rec, 0, stop), rec.source, z[:stop], rec.labels[:stop],
-                                     rec.data[:, :stop]))
+                                     rec.data[:, :stop], bad=bad[:stop]))
         if stop < rec.n_times:
             out["validation"].append(Sequence(_piece_name(rec, stop, rec.n_times), rec.source, z[stop:],
-                                              rec.labels[stop:], rec.data[:, stop:], start=stop))
+                                              rec.labels[stop:], rec.data[:, stop:], start=stop, bad=bad[stop:]))
     for split in ("validation", "test"):
         for rec in by_split[split]:
-            out[split].append(Sequence(rec.name, rec.source, process(rec), rec.labels, rec.data))
+            out[split].append(Sequence(rec.name, rec.source, process(rec), rec.labels, rec.data,
+                                       bad=sp.bad[rec.source]))
 
     info = {
         "sfreq": sfreq,

@@ -9,6 +9,11 @@ that reads the future (:class:`~bci_stream.train.nets.birnn.BiRNN`) also gets th
 up to its lookahead (unbounded: ``bidirectional_future_s``); those last samples of a recording only
 ever serve as future context. AdamW, gradient-norm clipping, early stopping on the validation loss
 (or accuracy) with the best epoch's weights restored.
+
+The loss is the negative log-likelihood of the labelled samples (label -1 skipped). A distilled student adds the KL
+to its teacher's probabilities on every sample outside the bad spans (``Sequence.bad``): unlabelled samples (rest,
+trials reaching into a bad span) included, since distillation is what teaches the student there, but not the held
+values of a NaN stretch, the settling after it or data marked bad, where the teacher's output describes no EEG.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class _Batch:
     x: torch.Tensor  # [B, L + future, C]
     y: torch.Tensor  # [B, L]
     soft: torch.Tensor | None  # [B, L, K]
+    bad: torch.Tensor  # [B, L] bool: samples in bad spans (Seq.bad), left out of the distillation term
 
 
 def future_context(net: Net, cfg: TrainingConfig, sfreq: float) -> int:
@@ -87,7 +93,8 @@ def segment_length(seqs: Sequence[Seq], cfg: TrainingConfig, sfreq: float, futur
 
 def make_batch(seqs: Sequence[Seq], seg: int, future: int, offset: int, ctx: DistContext,
                rng: np.random.Generator) -> _Batch:
-    """This rank's segments of all sequences, from ``offset``; the segment count is split evenly."""
+    """This rank's segments of all sequences, from ``offset``; the segment count is split evenly (each with its
+    labels, soft targets if any, and bad-span mask)."""
     parts = []
     for s in seqs:
         start = offset
@@ -103,7 +110,9 @@ def make_batch(seqs: Sequence[Seq], seg: int, future: int, offset: int, ctx: Dis
     x = np.stack([s.x[a : a + seg + future] for s, a in mine])
     y = np.stack([s.labels[a : a + seg] for s, a in mine])
     soft = np.stack([s.soft[a : a + seg] for s, a in mine]) if mine[0][0].soft is not None else None
-    return _Batch(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(soft) if soft is not None else None)
+    bad = np.stack([s.bad[a : a + seg] for s, a in mine])
+    return _Batch(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(soft) if soft is not None else None,
+                  torch.from_numpy(bad))
 
 
 def validate(net: Net, seqs: Sequence[Seq]) -> dict[str, float]:
@@ -150,20 +159,21 @@ def fit(net: Net, train: Sequence[Seq], validation: Sequence[Seq], cfg: Training
         for a in range(0, seg, window):
             xw = batch.x[:, a : a + window + future]
             yw, sw = batch.y[:, a : a + window], (batch.soft[:, a : a + window] if batch.soft is not None else None)
+            bw = batch.bad[:, a : a + window]
             kwargs: dict[str, Any] = {"masks": masks}
             if is_bi:
                 kwargs["n_out"] = window
                 if net.lookahead is not None and cfg.lookahead_positions < window:
                     pos = torch.randperm(window, generator=gen)[: cfg.lookahead_positions].sort().values
                     kwargs["positions"] = pos
-                    yw = yw[:, pos]
+                    yw, bw = yw[:, pos], bw[:, pos]
                     sw = sw[:, pos] if sw is not None else None
             eta, state = model(xw, *state, **kwargs)
             state = tuple(s.detach() for s in state)  # truncated BPTT: carry the state, not the graph
             loss_sum, n = nll(net.head, eta, yw)
             loss = loss_sum / max(n, 1)
             if distill is not None and sw is not None:
-                kl_sum, m = soft_target_kl(eta, sw, distill.temperature)
+                kl_sum, m = soft_target_kl(eta, sw, distill.temperature, keep=~bw)  # not on held / marked data
                 loss = (1 - distill.alpha) * loss + distill.alpha * kl_sum / max(m, 1)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -153,7 +153,7 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
     if config.model.power_filters and config.model.spatial_init == "csp":
         from bci_stream.train.evaluate.baseline import csp_filters
 
-        filters = csp_filters([(s.x.T, s.labels) for s in ds.train], ds.sfreq, ds.trial_class_ids,
+        filters = csp_filters([(s.x.T, s.labels, s.bad) for s in ds.train], ds.sfreq, ds.trial_class_ids,
                               config.model.power_filters, window_s=config.evaluation.csp_window_s)
         for stage in stages:
             with torch.no_grad():

@@ -36,9 +36,10 @@ def epochs(raw: np.ndarray, labels: np.ndarray, class_ids: Sequence[int], sfreq:
     return np.asarray(xs).reshape(len(xs), filtered.shape[0], b - a), np.asarray(ys, dtype=np.int64)
 
 
-def csp_filters(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, class_ids: Sequence[int],
+def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids: Sequence[int],
                 n_filters: int, *, window_s: tuple[float, float] = (0.5, 2.5)) -> np.ndarray:
-    """``[n_filters, C]`` float32 CSP spatial filters of already band-passed ``(x [C, T], labels)`` parts.
+    """``[n_filters, C]`` float32 CSP spatial filters of already band-passed ``(x [C, T], labels [T])`` or
+    ``(x, labels, bad [T] bool)`` parts.
 
     Used to initialise a network's spatial front-end, so the data must be training data only. Classic
     two-class CSP (Ramoser et al. 2000) computed in the data's own rank: after a common average
@@ -46,15 +47,18 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, cl
     returns filters with a huge component along the null direction that only amplifies rounding. Here
     the composite covariance is whitened in its non-null subspace, so every filter lies in the signal
     space; filters are taken from both ends of the spectrum (most variance for one class, then the
-    other) and scaled to unit output variance on these data.
+    other) and scaled to unit output variance on these data. ``bad`` marks samples in bad spans (held NaN/inf and
+    the settling after them, data marked bad: ``Sequence.bad``): they are left out of that scaling, and a trial whose
+    window holds one is not used.
     """
     if len(class_ids) != 2:
         raise ValueError(f"CSP initialisation needs exactly 2 trial classes, got {len(class_ids)}")
     a, b = int(round(window_s[0] * sfreq)), int(round(window_s[1] * sfreq))
+    good = [(p[0], p[1], ~p[2] if len(p) > 2 else np.ones(p[0].shape[1], dtype=bool)) for p in parts]
     covs: dict[int, list[np.ndarray]] = {c: [] for c in class_ids}
-    for x, labels in parts:
+    for x, labels, ok in good:
         for tr in find_trials(labels, class_ids):
-            if tr.onset + b <= x.shape[1]:
+            if tr.onset + b <= x.shape[1] and ok[tr.onset + a : tr.onset + b].all():
                 e = np.asarray(x[:, tr.onset + a : tr.onset + b], dtype=np.float64)
                 e = e - e.mean(axis=1, keepdims=True)
                 c = e @ e.T
@@ -71,7 +75,7 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, cl
     w = v[:, order].T @ whiten  # [F, C]
     cov_all = np.mean([*covs[class_ids[0]], *covs[class_ids[1]]], axis=0)
     w /= np.sqrt(np.einsum("fc,cd,fd->f", w, cov_all, w))[:, None]
-    scale = np.sqrt(np.mean([np.mean((w @ x) ** 2, axis=1) for x, _ in parts], axis=0))
+    scale = np.sqrt(np.mean([np.mean((w @ x[:, ok]) ** 2, axis=1) for x, _, ok in good if ok.any()], axis=0))
     w /= scale[:, None]
     full = np.zeros((n_filters, w.shape[1]), dtype=np.float32)
     full[: len(w)] = w

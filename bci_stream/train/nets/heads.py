@@ -63,16 +63,23 @@ def nll(head: Head, eta: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tens
     return (per * valid).sum(), n
 
 
-def soft_target_kl(eta: torch.Tensor, teacher_probs: torch.Tensor,
-                   temperature: float = 1.0) -> tuple[torch.Tensor, int]:
+def soft_target_kl(eta: torch.Tensor, teacher_probs: torch.Tensor, temperature: float = 1.0,
+                   keep: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Summed ``T^2 KL(teacher_T || student_T)`` over samples (Hinton et al. 2015), and the sample count.
 
     ``teacher_probs`` are the teacher's probabilities at temperature 1; they are re-tempered here as
-    ``softmax(log p / T)``, which equals the teacher's softmax of ``eta / T``.
+    ``softmax(log p / T)``, which equals the teacher's softmax of ``eta / T``. ``keep`` (bool, ``eta``'s shape
+    without its last axis) selects the samples summed and counted, as ``nll`` skips label -1 (default: all); the
+    others add nothing, not even to the gradient.
     """
     if not temperature > 0:
         raise ValueError(f"distillation temperature must be > 0, got {temperature}")
     log_t = torch.log_softmax(torch.log(teacher_probs.clamp_min(1e-12)) / temperature, dim=-1)
     log_s = torch.log_softmax(eta / temperature, dim=-1)
     kl = (log_t.exp() * (log_t - log_s)).sum(-1)
+    if keep is not None:
+        if keep.shape != kl.shape:
+            raise ValueError(f"soft_target_kl: keep must have shape {tuple(kl.shape)} (eta without its last axis), "
+                             f"got {tuple(keep.shape)}")
+        kl = kl[keep]
     return kl.sum() * temperature**2, int(kl.numel())
