@@ -156,7 +156,8 @@ def _calibrate_option(name: str) -> Any:
               help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
                    "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation) or "
                    "NaN/inf samples (and the settling after the last two) are not, nor the samples of those spans; "
-                   "each said per file (calibrate's rule and checks). Offline only.")
+                   "each said per file (calibrate's rule and checks). With --live too: the live figures and the "
+                   "epoch references score the same trials (the service itself scores every cue).")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  label_pairs: tuple[str, ...],
@@ -173,12 +174,11 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
 
     from bci_stream.core.errors import BciStreamError
     from bci_stream.io.channel_names import read_channel_names
+    from bci_stream.train.classical.calibration_inputs import parse_channels
 
     times = _seconds(decision_times)
     if not live and (speed is not None or reference_train):
         raise click.UsageError("--speed and --reference-train need --live")
-    if live and bad_events:
-        raise click.UsageError("--bad-events is for the offline evaluation: with --live the service scores every cue")
     if speed is not None:
         from bci_stream.train.evaluate.live import MAX_SPEED
 
@@ -190,7 +190,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
     files = {"reader_options": {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
-             "channel_names": names}
+             "channel_names": names, "bad_events": parse_channels(bad_events) or ()}
     if models_dir is None and not Path(model).exists():
         from bci_stream.core.settings import Settings
 
@@ -217,13 +217,11 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
             ctx.exit(1)
         return
 
-    from bci_stream.train.classical.calibration_inputs import parse_channels
     from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation
 
     try:
         res = evaluate_target(model, list(data), label_map=_label_map(label_map, label_pairs), models_dir=models_dir,
-                              trial_classes=classes, **({"times_s": times} if times else {}), **files,
-                              bad_events=parse_channels(bad_events) or ())
+                              trial_classes=classes, **({"times_s": times} if times else {}), **files)
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
     for warning in res["warnings"]:

@@ -44,6 +44,14 @@ class Loaded:
     nonfinite: int = 0  #: NaN/inf values in ``x`` (the decoder replaces them: nan_policy ``hold``)
 
 
+def trainer_reading(card: Any) -> dict[str, Any]:
+    """How ``bci-stream train`` read a model's files (its card's ``training.config.data``): ``label_window`` (EEGLAB/XDF
+    events without durations) and ``reader`` options, so that evaluation reads and labels other files the same way.
+    Both None/empty for a card without a train config (``calibrate``'s)."""
+    data = (card.training.get("config") or {}).get("data") or {}
+    return {"label_window": data.get("label_window"), "reader": data.get("reader") or {}}
+
+
 def file_options(paths: Sequence[str | Path], options: Mapping[str, Any], card_reader: Mapping[str, Any] | None = None
                  ) -> list[dict[str, Any]]:
     """Each file's format options: the model's own reader options, then ``options`` (``--stream``,
@@ -262,4 +270,4 @@ def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
 
 
 __all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "file_options",
-           "held_label_map", "leave_out_bad_trials", "load_for_model"]
+           "held_label_map", "leave_out_bad_trials", "load_for_model", "trainer_reading"]

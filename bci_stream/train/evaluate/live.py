@@ -5,11 +5,15 @@ model's by label), ``POST /decoders`` of an in-process :class:`~bci_stream.api.s
 decodes it, and a pylsl inlet reads every sample of ``<name>-decoded``. Each keeps its input's timestamp,
 so it goes back to its sample index (the replay's cue markers anchor the grid) and is scored by the
 offline code (:func:`~bci_stream.train.evaluate.metrics.evaluate_probs`, *instant* rule: argmax over the
-trial classes at cue + t) with a Wilson 95 % interval. Checked: decoded == sent, max |live - offline|
-(:func:`bci_stream.engine.offline.decode_offline`), same per-trial decisions. The epoch CSP+LDA baseline
-(:func:`~bci_stream.train.evaluate.baseline.csp_lda`) and the epoch TS+LR baseline (:func:`~.baseline.ts_lr`)
-fitted on ``reference_train`` are scored on the same cues. The service's own live trial score (its status
-``scoring``) is compared with that offline rule at the service's decision time, trial by trial
+trial classes at cue + t) with a Wilson 95 % interval, on the trials offline ``evaluate`` scores: those
+touching data a file marks bad (``bad*`` annotations, discontinuities, NaN/inf stretches plus settling,
+``--bad-events``) are left out by its rule (:func:`_leave_out_marked`) and listed (``trials_left_out``, notes).
+Checked over every sample: decoded == sent, max |live - offline| (:func:`bci_stream.engine.offline.decode_offline`);
+per scored trial: the same decisions. The epoch CSP+LDA baseline (:func:`~bci_stream.train.evaluate.baseline.csp_lda`)
+and the epoch TS+LR baseline (:func:`~.baseline.ts_lr`) fitted on ``reference_train`` are scored on the same trials
+(less any whose epoch, when it ends after the latest decision time, reaches marked data: said in the notes). The
+service's own live trial score (its status ``scoring``) is compared with that offline rule at the service's decision
+time, trial by trial, on every cue: the service scores every cue, the left-out ones too
 (:mod:`~bci_stream.train.evaluate.live_scoring`). The replay and the service's side of each recording are in
 :mod:`~bci_stream.train.evaluate.live_service`.
 """
@@ -18,14 +22,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
 
-from bci_stream.train.evaluate.inputs import REFERENCE, file_options, held_label_map, load_for_model
+from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model,
+                                              trainer_reading)
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
                                                     service_vs_offline_line)
 from bci_stream.train.evaluate.live_service import LiveEvaluationError, stream_through_service
@@ -65,11 +70,33 @@ def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | N
 
 def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any, options: Mapping[str, Any],
           channel_names: Sequence[str] | None, role: str) -> dict[str, Any]:
-    """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order."""
+    """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order (cues
+    labelled as offline ``evaluate`` labels them: a train-made model's ``data.label_window``,
+    :func:`~bci_stream.train.evaluate.inputs.trainer_reading`)."""
     d = load_for_model(path, label_map, list(card.ch_names), options=options, channel_names=channel_names,
-                       sfreq=float(card.sfreq), role=role)
+                       label_window=trainer_reading(card)["label_window"], sfreq=float(card.sfreq), role=role)
     lut = np.array([list(card.output.labels).index(n) for n in d.rec.label_names] + [-1], dtype=np.int64)
     return {"rec": d.rec, "raw": d.raw, "x": d.x, "labels": lut[d.labels], "notes": d.notes}
+
+
+def _leave_out_marked(d: dict[str, Any], bad_events: Sequence[str], span_s: float, cues: Collection[str]
+                      ) -> tuple[dict[str, Any] | None, np.ndarray]:
+    """Leave out, in place, the trials of one loaded recording (:func:`_load`) that offline ``evaluate`` leaves out:
+    those whose span (cue to cue + ``span_s``) overlaps data the file marks bad
+    (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`, the same rule and call), and the marked
+    samples. Only the labels change: every sample is still streamed, decoded and checked.
+
+    Returns what was left out (as offline ``evaluate``'s ``trials_left_out`` entries, with ``sentence`` and
+    ``overlapped``; None when nothing was) and the ``[T]`` mask of the samples unlabelled here (at a cue's onset
+    sample: that cue's trial was left out)."""
+    from bci_stream.train.evaluate.inputs import Loaded, leave_out_bad_trials
+
+    rec = d["rec"]
+    was = rec.labels >= 0
+    left = leave_out_bad_trials(Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=rec.labels), bad_events, span_s,
+                                cues=cues)  # unlabels rec.labels (the label map's classes) in place
+    d["labels"][rec.labels < 0] = -1
+    return left, was & (rec.labels < 0)
 
 
 def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
@@ -182,7 +209,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                   reference_window_s: tuple[float, float] = (0.5, 2.5), tolerance: float = TOLERANCE,
                   timeout: float = 60.0, echo: Callable[[str], None] | None = None,
                   reader_options: Mapping[str, Any] | None = None,
-                  channel_names: Sequence[str] | None = None) -> dict[str, Any]:
+                  channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = ()) -> dict[str, Any]:
     """Replay ``files`` through a real service decoding with ``model_ref`` and score its decoded stream.
 
     Parameters
@@ -209,6 +236,14 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     reader_options, channel_names
         ``--stream`` / ``--marker-stream`` (format options, each given to the files whose format takes it) and
         ``--channel-names``, for ``files`` and ``reference_train`` alike (:mod:`bci_stream.train.evaluate.inputs`).
+    bad_events
+        ``--bad-events``: events that mark bad data. The trials of ``files`` whose span (cue to the latest decision
+        time) overlaps data a file marks bad (these events, ``bad*`` annotations, discontinuities, NaN/inf
+        stretches plus settling) are left out of the accuracy figures and the epoch references' test trials, as
+        offline ``evaluate`` leaves them out (:func:`_leave_out_marked`); those of ``reference_train`` (cue to
+        ``reference_window_s[1]``) out of the references' fit. Every sample is still replayed, decoded and checked
+        (``no_loss``, ``max_abs_diff``), and the service's own live score is compared on every cue
+        (:mod:`~bci_stream.train.evaluate.live_scoring`).
     tolerance, timeout, echo
         Largest ``max |live - offline|`` accepted by ``checks["passed"]``; seconds to wait for the decoder (and its
         marker follower) and for its output beyond the replay's duration; called with one progress line per step
@@ -222,6 +257,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         ``chance``, per-trial ``trials`` live and offline, the service's final counters and live ``scoring``,
         ``service_vs_offline``: that score beside the offline rule's at the service's decision time,
         :func:`~bci_stream.train.evaluate.live_scoring.service_vs_offline`, ``metrics``), ``overall`` (pooled),
+        ``trials_left_out`` (per test file with a trial left out: ``file``, ``n``, ``by_reason`` by class, as
+        offline ``evaluate`` gives it; each also said in ``notes``),
         ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None; either ``{"method", "error"}`` when
         it failed: :func:`references`), ``checks`` (``passed``: no loss, ``max_abs_diff <= tolerance`` and
         ``service_scoring_identical`` in every file), ``notes``.
@@ -237,6 +274,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.io.labels import label_names_of
     from bci_stream.engine.offline import decode_offline
     from bci_stream.core.settings import Settings
+    from bci_stream.train.classical.bad_spans import check_bad_events
     from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials
 
     say = echo or (lambda _line: None)
@@ -257,9 +295,17 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     classes = _classes(card, label_names_of(label_map), trial_classes)
     class_ids = [outputs.index(c) for c in classes]
     paths, ref_paths = [Path(f) for f in files], [Path(f) for f in (reference_train or [])]
-    options = file_options(paths + ref_paths, reader_options or {})
+    options = file_options(paths + ref_paths, reader_options or {}, trainer_reading(card)["reader"])
     tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
     train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
+    cue_events = {str(k) for k, v in label_map.items() if v is not None}
+    marked = [_leave_out_marked(d, bad_events, max(times), cue_events) for d in tests]  # as offline evaluate
+    fit_marked = [x for d in train if (x := _leave_out_marked(d, bad_events, reference_window_s[1], cue_events)[0])]
+    left_out = [x for x, _ in marked if x is not None]
+    overlapped = {why for x in left_out + fit_marked for why in x.pop("overlapped")}
+    left_notes = [x.pop("sentence") for x in left_out] + [f"epoch references: {x.pop('sentence')}" for x in fit_marked]
+    left_notes += check_bad_events(bad_events, label_map, [e for d in tests + train for e in d["rec"].events],
+                                   marked=overlapped, span_s=max(times), error=LiveEvaluationError)
     held = [held_label_map(label_map, [e for d in loaded for e in d["rec"].events], given=given, what=what,
                            error=LiveEvaluationError, classes=classes)
             for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded]
@@ -271,7 +317,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     per_file, live_all = [], []
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
-        for d in tests:
+        for d, (_, unscored) in zip(tests, marked):
             rec, t_start, period = d["rec"], time.monotonic(), 1.0 / (sfreq * speed)
             cues = [e.description for e in rec.events if e.onset < rec.n_times]  # the replay's markers
             markers = {"marker_map": marker_map, "keep_trials": keep_trials(marker_map, cues),
@@ -290,7 +336,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             at = [scoring["decision_time_s"]] if "trials" in scoring else []
             cue_trials = _cue_trials(rec, marker_map, outputs)
             vs = service_vs_offline(scoring, _decisions(live, cue_trials, class_ids, outputs, sfreq, at), t0,
-                                    period, sfreq)
+                                    period, sfreq, left_out=[tr.onset for tr in cue_trials if unscored[tr.onset]])
             c = run["service"]["counters"]
             no_loss = (run["sent"] == run["received"] == rec.n_times and not any(counts.values())
                        and c.get("samples_in") == c.get("samples_out") == rec.n_times
@@ -323,6 +369,6 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     return {"model": card.ref, "sha256": card.sha256, "kind": "live",
             "settings": {"speed": speed, "decision_times_s": times, "decision_rule": rule, "label_map": label_map,
                          "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
-                         "models_dir": str(registry_dir)},
-            "files": per_file, "overall": overall, **refs, "checks": checks,
-            "notes": map_notes + [n for d in tests + train for n in d["notes"]] + ref_notes}
+                         "models_dir": str(registry_dir), "bad_events": list(bad_events)},
+            "files": per_file, "overall": overall, "trials_left_out": left_out, **refs, "checks": checks,
+            "notes": map_notes + [n for d in tests + train for n in d["notes"]] + left_notes + ref_notes}

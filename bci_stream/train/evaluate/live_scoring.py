@@ -10,11 +10,18 @@ by the offline rule. The service counts as ``missed`` a cue with no output withi
 in the data before its decision sample, or whose marker reached its scorer more than ``options.markers.history_s``
 of recording after its samples were decoded (:func:`scorer_history_s` sets 30 s of wall time at any replay
 speed); that trial is a difference (the offline rule decides it from the outputs placed on the sample grid).
+
+Trials left out of the accuracy table (they touch data the file marks bad: offline ``evaluate``'s rule) are compared
+too, and counted (``left_out``): the service is not told a file's marks and scores every cue, so its live score,
+the one a lab watches during a session, counts them; and this is a check of the service's scorer against the
+offline rule, which a trial over held NaN samples tests as well as any (leaving them out would hide a difference
+exactly where the hold and the scorer meet). The printed line says how many of the compared cues the table leaves
+out, so its counts are not read as the table's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 MAX_KEEP_TRIALS = 1000  #: the bound of ``options.markers.keep_trials`` (bci_stream.core.spec.MarkerOptions)
@@ -44,7 +51,7 @@ def scorer_history_s(speed: float, sfreq: float | None = None) -> float:
 
 
 def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mapping[str, Any]], t0: float | None,
-                       period: float, sfreq: float) -> dict[str, Any] | None:
+                       period: float, sfreq: float, *, left_out: Collection[int] = ()) -> dict[str, Any] | None:
     """The service's live score (its status ``scoring``) and the offline rule's at the service's decision time.
 
     Parameters
@@ -61,6 +68,9 @@ def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mappi
         when nothing was decoded.
     sfreq
         The nominal rate: the decision is ``round(decision_time_s * sfreq)`` samples after the cue.
+    left_out
+        Onset samples of the cues whose trials the accuracy table leaves out (marked bad data); compared all the
+        same, and counted.
 
     Returns
     -------
@@ -69,7 +79,8 @@ def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mappi
         (trials compared one by one), ``differ`` (each trial on which they differ: ``onset``, ``label``,
         ``offline`` and ``service`` decisions, the service's ``decision_sample`` beside ``offline_decision_sample``;
         a side that has no such trial gives None), ``service`` (``trials``, ``correct``, ``missed``, ``pending``),
-        ``offline`` (``trials``, ``correct``) and ``identical``: no trial differs and the counts are equal.
+        ``offline`` (``trials``, ``correct``), ``left_out`` (how many of the trials of either side are at a cue of
+        ``left_out``) and ``identical``: no trial differs and the counts are equal.
     """
     if not scoring or "trials" not in scoring:
         return None
@@ -95,8 +106,10 @@ def service_vs_offline(scoring: Mapping[str, Any] | None, trials: Sequence[Mappi
                            "decision_sample": None if got is None else got[2]})
     service = {f: scoring.get(f) for f in ("trials", "correct", "missed", "pending")}
     off = {"trials": len(decided), "correct": sum(t["decisions"][key] == t["label"] for t in decided)}
+    marked = {int(o) for o in left_out}
     return {"decision_time_s": dt, "compared": len(set(live) & set(offline)), "differ": differ, "service": service,
-            "offline": off, "identical": not differ and (service["trials"], service["correct"]) == tuple(off.values())}
+            "offline": off, "left_out": sum(k[0] in marked for k in set(live) | set(offline)),
+            "identical": not differ and (service["trials"], service["correct"]) == tuple(off.values())}
 
 
 def service_vs_offline_line(name: str, cmp: Mapping[str, Any] | None) -> str:
@@ -106,6 +119,8 @@ def service_vs_offline_line(name: str, cmp: Mapping[str, Any] | None) -> str:
     s, o = cmp["service"], cmp["offline"]
     line = (f"{name}: service live score {s['correct']}/{s['trials']} (missed {s['missed']}, pending {s['pending']}) "
             f"vs offline {o['correct']}/{o['trials']} at {cmp['decision_time_s']:g} s")
+    if n := cmp.get("left_out"):  # the service scores every cue: say that these counts are not the table's
+        line += f" (every cue; {n} of them left out of the accuracy table: they touch data marked bad)"
     if cmp["identical"]:
         return f"{line}: same, trial by trial ({cmp['compared']} compared)"
     if not cmp["differ"]:

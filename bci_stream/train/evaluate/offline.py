@@ -36,6 +36,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
                 "label_window": meta.get("label_window"), "reader": meta.get("reader") or {}}
     from bci_stream.core.registry import ModelRegistry, open_model_folder
     from bci_stream.engine.step_model import StepModel
+    from bci_stream.train.evaluate.inputs import trainer_reading
     from bci_stream.train.evaluate.in_sample import card_training_files
 
     if path.is_dir() or path.name == "model.json":
@@ -47,14 +48,12 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
                          f"(give --models-dir to look it up)")
     StepModel(entry.onnx_path, entry.card)  # refuses a card that disagrees with its graph, before any data is read
     card = entry.card
-    data = (card.training.get("config") or {}).get("data") or {}
     return {"kind": "onnx", "name": card.ref, "entry": entry, "ch_names": card.ch_names, "sfreq": card.sfreq,
             "label_names": card.output.labels, "preprocessing": card.preprocessing,
             "label_map": card.training.get("label_map"), "trial_classes": card.training.get("trial_classes"),
             "causal": True, "lookahead": 0, "added_latency_ms": 0.0,
             "training_files": card_training_files(card.training),
-            # how the trainer read its files (EEGLAB/XDF: a label window, reader options), to read these the same way
-            "label_window": data.get("label_window"), "reader": data.get("reader") or {}}
+            **trainer_reading(card)}  # EEGLAB/XDF: a label window, reader options, to read these files the same way
 
 
 def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_classes: Sequence[str] | None,

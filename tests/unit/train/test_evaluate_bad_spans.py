@@ -53,12 +53,10 @@ def test_evaluate_scores_only_the_trials_calibrate_would_keep(models: Path, tmp_
         assert row["n_trials"] <= len(t) - 3
 
 
-def test_the_cli_takes_bad_events_offline_and_refuses_them_live(models: Path, tmp_path: Path) -> None:
+def test_the_cli_takes_bad_events(models: Path, tmp_path: Path) -> None:
+    """Offline here; with --live: tests/integration/test_evaluate_live_bad_trials.py."""
     path, _ = _marked(tmp_path)
     run = CliRunner().invoke(main, ["evaluate", "clean", "--models-dir", str(models), "--data", str(path),
                                     "--labels", "T1=fists,T2=feet", "--bad-events", "1023"], catch_exceptions=False)
     assert run.exit_code == 0, run.output
     assert "note: left out 3 trial(s) of marked_raw.fif: 1 overlap BAD_blink" in run.output, run.output
-    live = CliRunner().invoke(main, ["evaluate", "clean", "--models-dir", str(models), "--data", str(path),
-                                     "--live", "--bad-events", "1023"])
-    assert live.exit_code == 2 and "--bad-events is for the offline evaluation" in live.output, live.output

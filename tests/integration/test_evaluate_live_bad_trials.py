@@ -1,0 +1,119 @@
+"""`evaluate --live` scores the trials offline `evaluate` scores: on a file with a ``BAD_blink`` annotation, a NaN
+stretch and a zero-duration ``1023`` named by ``--bad-events``, the three trials touching them are left out of the
+live figures and of the epoch references beside them, by the same rule, listed in ``trials_left_out`` (offline
+evaluate's entries) and said in the printed table and ``evaluation_live.txt``. Every sample is still replayed,
+decoded and checked (decoded == sent, max |live - offline|), and the service's own live score, which counts every
+cue, is compared on every cue and says how many of them the table leaves out.
+
+Data: real EEG, the first 50 s of S001 R05 of ``tests/data/eegmmidb/S001-21ch`` written as FIF with the marks
+(``tests/support/marked.py``); reference training on the clean R06 EDF. Model: the bundled ``eegmmidb-s001-gru``
+(21 channels). Real in-process service, real LSL on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("mne")
+
+from bci_stream.cli import main  # noqa: E402
+from bci_stream.io import load_recording  # noqa: E402
+from support.common import REPO, subset_file  # noqa: E402
+from support.marked import LABELS, R05, R06, SFREQ, cues, marked_fif  # noqa: E402
+
+MODEL, MODELS = "eegmmidb-s001-gru", REPO / "models"
+TIMES = (0.5, 1.0, 2.0, 3.0)  # evaluate --live's default decision times
+CROP_S = 50.0
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int], int]:
+    """The first :data:`CROP_S` s of R05 (6 cues) with a blink 0.5 s after cue 1, a zero-duration ``1023`` 1 s after
+    cue 3 and 1 s of NaN on C3 and Cz 1 s after cue 4 (its settling ends before cue 5); the onsets of the three trials
+    they touch, and the number of cues."""
+    import mne
+
+    tmp_path = tmp_path_factory.mktemp("marked")
+    on = [onset for onset, _ in cues()]
+    t = [o / SFREQ for o in on]
+    names = load_recording(subset_file(R05)).ch_names
+    rows = [names.index("C3.."), names.index("Cz..")]
+    full = marked_fif(tmp_path / "full_raw.fif", extra=[(t[1] + 0.5, 0.3, "BAD_blink"), (t[3] + 1.0, 0.0, "1023")],
+                      nan=[(rows, t[4] + 1.0, t[4] + 2.0, np.nan)])
+    raw = mne.io.read_raw_fif(full, preload=True, verbose="error").crop(tmax=CROP_S - 1 / SFREQ)
+    raw.save(path := tmp_path / "marked_raw.fif", verbose="error")
+    n_cues = sum(o + 3 * SFREQ < CROP_S * SFREQ for o in on)
+    assert n_cues == 6 and on[5] + 3 * SFREQ < CROP_S * SFREQ < on[6]  # every trial's span inside the piece
+    return path, [on[1], on[3], on[4]], n_cues
+
+
+def test_live_scores_the_trials_offline_evaluate_scores_and_names_those_left_out(marked, tmp_path: Path) -> None:
+    from bci_stream.train.evaluate.offline import evaluate_target
+
+    path, left, n_cues = marked
+    out = tmp_path / "live"
+    run = CliRunner().invoke(main, ["evaluate", MODEL, "--models-dir", str(MODELS), "--data", str(path), "--live",
+                                    "--speed", "32", "--labels", "T1=fists,T2=feet", "--bad-events", "1023",
+                                    "--out", str(out)],
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    res = json.loads((out / "evaluation_live.json").read_text(encoding="utf-8"))
+    offline = evaluate_target(MODEL, [path], label_map=LABELS, models_dir=MODELS, times_s=TIMES, bad_events=["1023"])
+
+    # the same trials left out, for the same reasons, in the same words
+    assert res["trials_left_out"] == offline["trials_left_out"] and res["trials_left_out"][0]["n"] == 3
+    assert set(res["trials_left_out"][0]["by_reason"]) == {"BAD_blink", "1023", next(
+        r for r in offline["trials_left_out"][0]["by_reason"] if r.startswith("non-finite samples"))}
+    sentence = next(n for n in offline["notes"] if n.startswith("left out 3 trial(s) of marked_raw.fif: "))
+    assert sentence in res["notes"] and res["settings"]["bad_events"] == ["1023"]
+    assert f"note: {sentence}" in run.output and f"note: {sentence}" in (out / "evaluation_live.txt").read_text()
+
+    # scored live: the kept trials only, with the offline evaluate's figures
+    f = res["files"][0]
+    assert f["n_trials"] == offline["metrics"]["n_trials"] == n_cues - 3
+    assert not {tr["onset"] for tr in f["trials"]} & set(left) and len(f["trials"]) == n_cues - 3
+    for key, got in f["accuracy"].items():
+        want = offline["metrics"]["trial_accuracy"][key]
+        assert (got["accuracy"], got["correct"], got["n_trials"]) == \
+            (want["instant"], want["instant_correct"], want["n_trials"]), key
+    # every sample still checked; the service's own score on every cue, the left-out ones counted
+    assert f["sent"] == f["decoded"] == f["n_times"] and f["missing"] == 0 and res["checks"]["passed"], res["checks"]
+    assert f["max_abs_diff"] <= res["checks"]["tolerance"] and f["nonfinite_values"] == 2 * int(SFREQ)
+    vs = f["service_vs_offline"]
+    assert vs["identical"] and vs["service"]["trials"] == vs["offline"]["trials"] == n_cues and vs["left_out"] == 3
+    assert "(every cue; 3 of them left out of the accuracy table: they touch data marked bad): same" in run.output
+
+
+def test_the_epoch_references_score_the_same_trials_and_fit_without_the_marked_ones(marked, tmp_path: Path) -> None:
+    """What evaluate --live does before its references (:func:`_leave_out_marked` on the test files to the latest
+    decision time, on the --reference-train files to the epoch's end, --bad-events on both): the references score
+    the trials the live figures and offline evaluate score, and fit without a --reference-train trial that a
+    ``1023`` marks (their own rule, without --bad-events, would keep both)."""
+    from bci_stream.core.registry import read_card
+    from bci_stream.train.evaluate.live import _leave_out_marked, _load, references
+    from bci_stream.train.evaluate.offline import evaluate_target
+
+    card = read_card(MODELS / MODEL / "model.json")
+    path, left, n_cues = marked
+    k = cues(R06)[2][0] / SFREQ
+    train_path = marked_fif(tmp_path / "r06_1023_raw.fif", src=R06, extra=[(k + 1.0, 0.0, "1023")])
+    test, train = _load(path, LABELS, card, {}, None, "--data"), _load(train_path, LABELS, card, {}, None, "--data")
+    test_left, unscored = _leave_out_marked(test, ["1023"], max(TIMES), set(LABELS))
+    fit_left, _ = _leave_out_marked(train, ["1023"], 2.5, set(LABELS))
+    assert test_left["n"] == 3 and [o for o, _ in cues()[:n_cues] if unscored[o]] == left
+    assert fit_left["n"] == 1 and fit_left["by_reason"] == {"1023": {cues(R06)[2][1]: 1}}
+
+    class_ids = [list(card.output.labels).index(c) for c in ("fists", "feet")]
+    refs, notes = references([train], [test], SFREQ, class_ids, (0.5, 2.5))
+    offline = evaluate_target(MODEL, [path], label_map=LABELS, models_dir=MODELS, times_s=TIMES, bad_events=["1023"])
+    for key in ("reference", "reference_ts_lr"):
+        assert refs[key]["overall"]["n_trials"] == offline["metrics"]["n_trials"] == n_cues - 3, refs[key]
+        assert refs[key]["n_train_trials"] == len(cues(R06)) - 1
+    assert not any("left out" in n for n in notes)  # nothing beyond what the live run left out and says itself
