@@ -16,9 +16,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# torch==2.13.0 first: it is a local CPU build; an unpinned torch would pull a multi-GB CUDA build.
+# torch==2.13.0 first, from TORCH_INDEX when given (e.g. https://download.pytorch.org/whl/cpu): PyPI's Linux wheel
+# is the multi-GB CUDA build; a pip configured with a local CPU wheel (as this project's test machines) needs none.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e ".[train,dev,cluster]"
 	touch $(STAMP)
 

@@ -139,8 +139,8 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
            wait_for_consumer: float | None, linger: float | None, channel_names: str | None, stream: str | None,
            marker_stream: str | None) -> None:
-    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in µV; each
-    channel's type and unit in the stream's desc).
+    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BrainVision/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in
+    µV; each channel's type and unit in the stream's desc).
 
     Ctrl-C or SIGTERM stops it cleanly (exit code 0)."""
     import signal
@@ -238,14 +238,14 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 
     Ctrl-C or SIGTERM stops the decoders, then the server. Exit code 0 after Ctrl-C; after SIGTERM the
     process ends by that signal once shut down (status 143 in a shell), as uvicorn does. With ``--backend ray``
-    each decoder's worker is a Ray actor (``pip install bci-stream[cluster]``; see deploy/RAY.md)."""
+    each decoder's worker is a Ray actor (``pip install '.[cluster]'`` from the checkout; see deploy/RAY.md)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, config=config, backend=backend,
                          ray_address=ray_address)
     if settings.backend == "ray":
         import importlib.util
 
         if importlib.util.find_spec("ray") is None:
-            raise click.UsageError("--backend ray needs Ray: pip install 'bci-stream[cluster]'")
+            raise click.UsageError("--backend ray needs Ray: pip install '.[cluster]' (from the bci-stream checkout)")
         from bci_stream.core.errors import PlacementError
         from bci_stream.service.backends.ray_backend import connect_ray
 

@@ -1,4 +1,5 @@
-"""Recordings from files: one :class:`Recording` type (µV), loaders for EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ.
+"""Recordings from files: one :class:`Recording` type (µV), loaders for EDF/BDF/GDF/FIF/EEGLAB/BrainVision/BCI2000/
+XDF/NPZ.
 
 Nothing heavy is imported here: mne and pyxdf are imported by the loader that needs them.
 """

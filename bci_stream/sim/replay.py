@@ -1,6 +1,6 @@
 """Replay a recorded file over LSL at real-time pace, with a marker stream of its events.
 
-Any file :func:`bci_stream.io.load_recording` reads (EDF/BDF/GDF/FIF/EEGLAB/BCI2000/XDF/NPZ) is
+Any file :func:`bci_stream.io.load_recording` reads (EDF/BDF/GDF/FIF/EEGLAB/BrainVision/BCI2000/XDF/NPZ) is
 streamed as float32 with the file's channel names, and each channel's type and unit in the ``desc``
 (:func:`stream_channels`): voltage channels in microvolts, others in the file's own unit, sample ``k`` stamped
 ``t_start + k / (sfreq * speed)`` on ``pylsl.local_clock()``. Chunks are released on that absolute

@@ -47,7 +47,7 @@ try:
 except ImportError:  # the cluster extra is not installed
     ray = None
 
-needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip install 'bci-stream[cluster]')")
+needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip install '.[cluster]')")
 NODE_ARGS = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
 
 

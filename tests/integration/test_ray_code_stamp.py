@@ -27,7 +27,7 @@ try:
 except ImportError:  # the cluster extra is not installed
     Cluster = None
 
-pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (pip install 'bci-stream[cluster]')"),
+pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (pip install '.[cluster]')"),
               pytest.mark.timeout(300)]
 
 

@@ -25,7 +25,7 @@ BCI_STREAM = str(Path(sys.executable).parent / "bci-stream")
 RAY_LOG = re.compile(r"^(\[\d{4}-\d\d-\d\d |[EWI]\d{4} \d\d:|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s)")
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                reason="Ray is not installed (pip install 'bci-stream[cluster]')")
+                                reason="Ray is not installed (pip install '.[cluster]')")
 
 
 @pytest.fixture()
