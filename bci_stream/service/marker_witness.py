@@ -94,7 +94,7 @@ class MarkerWitness:
             return
         predicate = stream_predicate(stream)
         with self._lock:
-            if handle.stopping:  # forget() comes (or came) under this lock after stopping is set
+            if handle.stopping or final(handle):  # forget() comes (came) under this lock; tick() forgot it
                 return
             self._follow(handle.id, predicate, handle.spec.options.time_correction)
             for followed in self._followed.values():

@@ -222,6 +222,14 @@ class EvaluationConfig(_Section):
         _no_repeats(v, "time", "it would be scored twice")
         return v
 
+    @field_validator("csp_window_s")
+    @classmethod
+    def _csp_window(cls, v: tuple[float, float]) -> tuple[float, float]:
+        """Seconds after the cue, 0 <= start < stop: the CSP+LDA reference's epoch and the CSP initialisation's."""
+        if not (math.isfinite(v[0]) and math.isfinite(v[1]) and 0 <= v[0] < v[1]):
+            raise ValueError(f"must be (start, stop) seconds after the cue with 0 <= start < stop; got {tuple(v)}")
+        return v
+
     @field_validator("lookaheads")
     @classmethod
     def _non_negative(cls, v: list[int]) -> list[int]:

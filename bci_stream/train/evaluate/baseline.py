@@ -64,7 +64,11 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids
                 c = e @ e.T
                 covs[tr.label].append(c / np.trace(c))
     if any(not v for v in covs.values()):
-        raise ValueError(f"CSP initialisation needs trials of both classes, got {[len(v) for v in covs.values()]}")
+        from bci_stream.train.config import ConfigError
+
+        raise ConfigError(f"model.spatial_init = 'csp' needs training trials of both classes whose window "
+                          f"(evaluation.csp_window_s = {tuple(window_s)} s after the cue) lies inside the recording "
+                          f"and outside bad spans; got {[len(v) for v in covs.values()]} per class")
     c1, c2 = (np.mean(covs[c], axis=0) for c in class_ids)
     lam, u = np.linalg.eigh(c1 + c2)
     keep = lam > lam.max() * 1e-9
@@ -75,7 +79,7 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids
     w = v[:, order].T @ whiten  # [F, C]
     cov_all = np.mean([*covs[class_ids[0]], *covs[class_ids[1]]], axis=0)
     w /= np.sqrt(np.einsum("fc,cd,fd->f", w, cov_all, w))[:, None]
-    scale = np.sqrt(np.mean([np.mean((w @ x[:, ok]) ** 2, axis=1) for x, _, ok in good if ok.any()], axis=0))
+    scale = np.sqrt(np.mean([np.mean((w @ x)[:, ok] ** 2, axis=1) for x, _, ok in good if ok.any()], axis=0))
     w /= scale[:, None]
     full = np.zeros((n_filters, w.shape[1]), dtype=np.float32)
     full[: len(w)] = w

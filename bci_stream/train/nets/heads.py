@@ -74,12 +74,12 @@ def soft_target_kl(eta: torch.Tensor, teacher_probs: torch.Tensor, temperature: 
     """
     if not temperature > 0:
         raise ValueError(f"distillation temperature must be > 0, got {temperature}")
+    if keep is not None:  # selected first: what is left out reaches neither the sum nor the gradient, NaN or not
+        if keep.shape != eta.shape[:-1] or keep.dtype != torch.bool:
+            raise ValueError(f"soft_target_kl: keep must be a bool tensor of shape {tuple(eta.shape[:-1])} (eta "
+                             f"without its last axis), got {keep.dtype} {tuple(keep.shape)}")
+        eta, teacher_probs = eta[keep], teacher_probs[keep]
     log_t = torch.log_softmax(torch.log(teacher_probs.clamp_min(1e-12)) / temperature, dim=-1)
     log_s = torch.log_softmax(eta / temperature, dim=-1)
     kl = (log_t.exp() * (log_t - log_s)).sum(-1)
-    if keep is not None:
-        if keep.shape != kl.shape:
-            raise ValueError(f"soft_target_kl: keep must have shape {tuple(kl.shape)} (eta without its last axis), "
-                             f"got {tuple(keep.shape)}")
-        kl = kl[keep]
     return kl.sum() * temperature**2, int(kl.numel())

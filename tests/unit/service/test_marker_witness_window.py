@@ -24,7 +24,8 @@ STREAM = {"name": "nowhere-cues-s19w", "type": "Markers", "source_id": "nowhere-
 def handle(markers: dict, generation: int, ended: WorkerStatus | None = None):
     spec = types.SimpleNamespace(options=types.SimpleNamespace(time_correction="auto"))
     return types.SimpleNamespace(id="d1", generation=generation, stopping=False, spec=spec,
-                                 status=WorkerStatus(markers=markers), ended_status=ended)
+                                 status=WorkerStatus(markers=markers), ended_status=ended, exit_code=None,
+                                 restart_at=None)
 
 
 def test_the_window_is_answered_once_on_the_streams_own_clock():

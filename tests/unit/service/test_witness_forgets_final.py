@@ -54,10 +54,12 @@ def test_a_decoder_in_a_final_state_is_forgotten_one_that_will_restart_is_not():
     }
     assert [k for k, h in cases.items() if final(h)] == ["error", "clean"]
     try:
-        for h in cases.values():
-            witness.saw(h)
+        for h in cases.values():  # each reported its stream while it ran
+            witness.saw(handle(h.id))
         assert all(witness.following(k) is not None for k in cases)
         witness.tick(cases.values())
+        witness.saw(cases["error"])  # its last snapshot seen again (a pipe's EOF read after its exit was judged)
+        assert witness.following("error") is None
         assert [k for k in cases if witness.following(k) is None] == ["error", "clean"]
         assert set(witness._followed[stream_predicate(STREAM)].decoders) == {"waits", "ray", "running"}
         for k in ("waits", "ray", "running"):

@@ -56,6 +56,10 @@ def test_config_parses_with_defaults_and_relative_paths(tmp_path):
      r"evaluation.trial_times_s: Value error, must be finite seconds > 0 after cue; \[0.0, inf\] are not"),
     (lambda t: t.replace("trial_times_s = [0.5, 1.0, 2.0, 3.0]", "trial_times_s = [2.0, 1.0, 2]"),
      r"evaluation.trial_times_s: Value error, must not repeat a time: 2 is given more than once"),
+    (lambda t: t.replace("trial_times_s = [0.5, 1.0, 2.0, 3.0]", "trial_times_s = [0.5, 1.0, 2.0, 3.0]\n"
+                                                                 "csp_window_s = [-0.5, 2.5]"),
+     r"evaluation.csp_window_s: Value error, must be \(start, stop\) seconds after the cue with 0 <= start < stop; "
+     r"got \(-0.5, 2.5\)"),
     (lambda t: t.replace("window_s = 1.0", "window_s = 7.0"),
      r"training: Value error, training.window_s must be <= training.segment_s \(a segment is trained window by "
      r"window\), got window_s = 7 s > segment_s = 6 s"),

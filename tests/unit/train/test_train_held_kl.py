@@ -86,7 +86,11 @@ def test_soft_target_kl_keep_leaves_samples_out_of_the_sum_and_the_gradient() ->
     assert (m, n) == (7, 10) and 0 < float(kl.detach()) < float(full.detach())
     kl.backward()
     assert (eta.grad[~keep] == 0).all() and (eta.grad[keep] != 0).any()
-    with pytest.raises(ValueError, match=r"keep must have shape \(2, 5\)"):
+    eta.grad = None  # a non-finite target on a sample left out reaches neither the sum nor the gradient
+    kl, _ = soft_target_kl(eta, torch.where(keep[..., None], probs, float("nan")), 2.0, keep=keep)
+    kl.backward()
+    assert torch.isfinite(kl) and torch.isfinite(eta.grad).all() and (eta.grad[~keep] == 0).all()
+    with pytest.raises(ValueError, match=r"keep must be a bool tensor of shape \(2, 5\)"):
         soft_target_kl(eta, probs, keep=keep[0])
 
 
@@ -142,3 +146,15 @@ def test_csp_initialisation_ignores_the_values_of_held_and_marked_samples(held) 
         blind = csp_filters([p[:2] for p in changed], *args, window_s=window)
         assert not np.allclose(blind, w, rtol=1e-3), window
     assert np.isfinite(w).all() and np.abs(w).max() > 0
+
+
+def test_csp_initialisation_without_a_usable_trial_of_a_class_names_the_keys(held) -> None:
+    """Every trial's window in a bad span: a config error naming model.spatial_init and evaluation.csp_window_s,
+    which `bci-stream train` prints as one error line (review s20 F4), not a bare ValueError."""
+    from bci_stream.train.config import ConfigError
+
+    _, ds, _ = held
+    parts = [(s.x.T, s.labels, np.ones_like(s.bad)) for s in ds.train]
+    with pytest.raises(ConfigError, match=r"model.spatial_init = 'csp' needs .*evaluation.csp_window_s = \(0.5, 2.5\)"
+                       r".*got \[0, 0\] per class"):
+        csp_filters(parts, ds.sfreq, ds.trial_class_ids, 4, window_s=(0.5, 2.5))
