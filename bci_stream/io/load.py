@@ -78,7 +78,9 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     path = Path(path)
     suffix = _suffix(path)
     if suffix not in FORMATS:
-        raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}")
+        header = f" (a BrainVision recording is read from its header: give {path.stem}.vhdr)" if suffix in (
+            ".eeg", ".vmrk") else ""
+        raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}{header}")
     if not path.is_file():
         raise DataError(f"path does not exist or is not a file: {path}")
     reader = _reader(FORMATS[suffix])

@@ -9,7 +9,9 @@ not data: they are dropped, and when a file has no annotations its trigger codes
 :func:`trigger_codes` for which channel and which bits. GDF files: each channel's dimension (mne scales only µV and
 mV), the non-EEG channels' types (by label) and the event table (durations as the file gives them; none: the trigger
 channel's codes) are read from the file itself, and a missing or saturated sample (at its channel's digital minimum
-or maximum on every channel at once, or for 50 ms) reads NaN: see :mod:`bci_stream.io.gdf`.
+or maximum on every channel at once, or for 50 ms) reads NaN: see :mod:`bci_stream.io.gdf`. BrainVision files: each
+channel's unit (from the header) and type (by label), and markers of size 1 as points: see
+:mod:`bci_stream.io.brainvision`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
+from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.extras import require
 from bci_stream.io.events import events_from_codes
@@ -114,9 +117,13 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     gdf = read_gdf_header(path) if path.suffix.lower() == ".gdf" else None
     if gdf is not None and len(gdf.labels) != len(raw.ch_names):
         gdf = None  # not the channels mne read: mne's reading stands
-    gdf_dims = gdf_channels(gdf) if gdf is not None else None
+    dims = gdf_channels(gdf) if gdf is not None else None  # GDF, BrainVision: each channel's unit from the file
+    vhdr = path.suffix.lower() == ".vhdr"
     if gdf is not None:
         types = gdf_types(gdf.labels, types)
+    elif vhdr:
+        dims = brainvision_channels(path, raw)
+        types = brainvision_types(raw.ch_names, types, dims)
     stim = [i for i, t in enumerate(types) if t == "stim"]
     keep = [i for i, t in enumerate(types) if t != "stim"]
     if not keep:
@@ -130,9 +137,9 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         name, unit = raw.ch_names[i], raw.info["chs"][i]["unit"]
         own = str(orig.get(name) or "").strip()
         fix, voltage = 1.0, not (own and volts_per_unit(own) is None)
-        if gdf_dims is not None:  # mne scales only uV and mV GDF channels: the file's own dimension decides
-            own, fix, voltage = gdf_dims[i]
-        if unit == FIFF.FIFF_UNIT_V and voltage:
+        if dims is not None:  # mne scales only some units (GDF: uV, mV): the file's own unit decides
+            own, fix, voltage = dims[i]
+        if voltage and (unit == FIFF.FIFF_UNIT_V or dims is not None):
             scale.append(1e6 * fix)
             units.append(UNIT)
             ch_types.append(types[i])
@@ -158,6 +165,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
                 events.append(Event(int(onset), int(round(float(dur) * sfreq)), str(desc)))
     elif stim:
         events = events_from_codes(trigger_codes(raw, path))
+    if vhdr:  # a marker of size 1 is a point in time
+        events = point_markers(events)
     bads = [n for n in ch_names if n in set(raw.info["bads"])]  # a bad stim channel is dropped with it
     return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units, "bad_channels": bads}
 

@@ -154,10 +154,11 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("channel_names")
 @click.option("--bad-events", default=None, metavar="NAME,...",
               help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
-                   "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation) or "
-                   "NaN/inf samples (and the settling after the last two) are not, nor the samples of those spans; "
-                   "each said per file (calibrate's rule and checks). With --live too: the live figures and the "
-                   "epoch references score the same trials (the service itself scores every cue).")
+                   "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation, "
+                   "BrainVision New Segment) or NaN/inf samples (and the settling after the last two) are not, nor "
+                   "the samples of those spans; each said per file (calibrate's rule and checks). With --live too: "
+                   "the live figures and the epoch references score the same trials (the service itself scores every "
+                   "cue).")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  label_pairs: tuple[str, ...],

@@ -46,8 +46,8 @@ from bci_stream.core.errors import BciStreamError
               help="Events whose span marks bad data (e.g. 1023, BCI Competition IV 2a's rejected trial; one without "
                    "a duration marks the trial it lies in, or the next cue's when that cue is its next event): the "
                    "trials overlapping them are left out of fitting and CV, as are those overlapping BAD* "
-                   "annotations, a discontinuity (EEGLAB boundary, mne's concatenation) or NaN/inf samples (and the "
-                   "settling after the last two); each said per file.")
+                   "annotations, a discontinuity (EEGLAB boundary, mne's concatenation, BrainVision New Segment) or "
+                   "NaN/inf samples (and the settling after the last two); each said per file.")
 @click.option("--stream", default=None, metavar="NAME",
               help="XDF files: the signal stream (a name, else a type) [default: the only numeric stream with a rate "
                    "that bci-stream did not add itself].")
