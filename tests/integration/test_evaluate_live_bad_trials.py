@@ -117,3 +117,28 @@ def test_the_epoch_references_score_the_same_trials_and_fit_without_the_marked_o
         assert refs[key]["overall"]["n_trials"] == offline["metrics"]["n_trials"] == n_cues - 3, refs[key]
         assert refs[key]["n_train_trials"] == len(cues(R06)) - 1
     assert not any("left out" in n for n in notes)  # nothing beyond what the live run left out and says itself
+
+
+def test_a_train_made_models_label_window_still_finds_the_left_out_cues(marked, tmp_path: Path) -> None:
+    """A card whose ``data.label_window`` starts after the cue (0.5 s) labels each trial from cue + 0.5 s: the
+    service-vs-offline line still counts the 3 left-out cues (review s20 #2: it read each cue's own sample, never
+    labelled under such a window, and said none)."""
+    import shutil
+
+    path, _, n_cues = marked
+    models = tmp_path / "models"
+    shutil.copytree(MODELS / MODEL, models / MODEL)
+    card_path = models / MODEL / "model.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["training"]["config"]["data"]["label_window"] = [0.5, 4.0]
+    card_path.write_text(json.dumps(card, indent=1), encoding="utf-8")
+    out = tmp_path / "live"
+    run = CliRunner().invoke(main, ["evaluate", MODEL, "--models-dir", str(models), "--data", str(path), "--live",
+                                    "--speed", "32", "--labels", "T1=fists,T2=feet", "--bad-events", "1023",
+                                    "--out", str(out)], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    res = json.loads((out / "evaluation_live.json").read_text(encoding="utf-8"))
+    vs = res["files"][0]["service_vs_offline"]
+    assert res["trials_left_out"][0]["n"] == 3 and vs["left_out"] == 3 and vs["service"]["trials"] == n_cues, vs
+    assert res["bad_events"] == ["1023"]
+    assert "(every cue; 3 of them left out of the accuracy table" in run.output

@@ -185,7 +185,8 @@ def bad_spans(events: Sequence[Any], stretches: Sequence[tuple[int, int]], sfreq
     for ev in events:
         desc = str(ev.description)
         if is_boundary(desc):
-            out.append(Span(int(ev.onset), int(ev.onset) + settle, desc.strip(), seconds))
+            if int(ev.onset) > 0:  # at sample 0 it follows no data (a segmented export's first New Segment)
+                out.append(Span(int(ev.onset), int(ev.onset) + settle, desc.strip(), seconds))
         elif is_acq_skip(desc):
             out.append(Span(int(ev.onset), int(ev.onset) + int(ev.duration) + settle, desc.strip(), seconds))
         elif is_bad_description(desc) or desc in named:

@@ -11,7 +11,7 @@ over the whole channel) and the trials overlapping data the file marks bad left 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,7 +142,8 @@ def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[n
     return {"method": "TS+LR", **_fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed)}
 
 
-def reference_input(d: Mapping[str, Any], span_s: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[str] = (), cues: Collection[str] = ()
+                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One loaded recording (``raw`` ``[C, T]``, ``x`` ``[T, C]``, ``labels`` ``[T]`` in the model's classes, ``rec``)
     as the epoch references take it, the recording itself left untouched.
 
@@ -151,7 +152,8 @@ def reference_input(d: Mapping[str, Any], span_s: float) -> tuple[np.ndarray, np
       :func:`epochs` would spread a single NaN over the whole channel.
     * The trials whose span (cue to cue + ``span_s``, the epoch's end) overlaps data the file marks bad are
       unlabelled, by calibrate's rule (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`: a NaN/inf
-      stretch plus the settling after it, ``bad*`` annotations, discontinuities), so no epoch holds held values.
+      stretch plus the settling after it, ``bad*`` annotations, discontinuities, ``bad_events`` with the rule
+      for one without a duration before its cue of ``cues``), so no epoch holds held or marked values.
 
     Returns the held ``[C, T]`` data, the labels and the notes (values held, trials left out: how many, why).
     """
@@ -160,7 +162,7 @@ def reference_input(d: Mapping[str, Any], span_s: float) -> tuple[np.ndarray, np
 
     rec, labels = d["rec"], np.array(d["labels"], copy=True)
     marks = Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=np.array(rec.labels, copy=True))
-    left = leave_out_bad_trials(marks, (), span_s)  # unlabels marks.labels (the label map's classes) only
+    left = leave_out_bad_trials(marks, bad_events, span_s, cues=cues)  # unlabels marks.labels only
     labels[marks.labels < 0] = -1
     held = np.array(np.asarray(d["raw"]).T, dtype=np.float64)  # [T, C], a copy
     stretches = nonfinite_stretches(held)
@@ -174,15 +176,17 @@ def reference_input(d: Mapping[str, Any], span_s: float) -> tuple[np.ndarray, np
 
 
 def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float,
-              class_ids: list[int], **opts: Any) -> dict[str, Any]:
+              class_ids: list[int], *, bad_events: Sequence[str] = (), cues: Collection[str] = (),
+              **opts: Any) -> dict[str, Any]:
     """An epoch baseline (``fit``: :func:`csp_lda` or :func:`ts_lr`) fitted on ``train``, scored per test file
     and pooled (each item a loaded recording: ``raw``, ``x``, ``labels``, ``rec``, read by
-    :func:`reference_input`), with Wilson 95 % intervals; ``notes`` say which values were held and which trials
-    left out of the epochs."""
+    :func:`reference_input`, with ``bad_events`` and ``cues`` as ``evaluate --bad-events`` and the label map give
+    them), with Wilson 95 % intervals; ``notes`` say which values were held and which trials left out of the
+    epochs."""
     from bci_stream.train.evaluate.live import wilson_ci
 
     span_s = float(opts.get("window_s", WINDOW_S)[1])
-    ready = {id(d): reference_input(d, span_s) for d in [*train, *tests]}
+    ready = {id(d): reference_input(d, span_s, bad_events, cues) for d in [*train, *tests]}
     per_file, res = [], {}
     for d in tests:
         res = fit([ready[id(t)][:2] for t in train], [ready[id(d)][:2]], sfreq, class_ids, **opts)

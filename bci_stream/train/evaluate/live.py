@@ -99,6 +99,14 @@ def _leave_out_marked(d: dict[str, Any], bad_events: Sequence[str], span_s: floa
     return left, was & (rec.labels < 0)
 
 
+def left_out_cues(onsets: Sequence[int], unscored: np.ndarray, lead: int = 0) -> list[int]:
+    """The cue onsets of ``onsets`` whose trial :func:`_leave_out_marked` left out (``unscored``, its mask): a cue's
+    trial is labelled from cue + ``lead`` samples (a train-made model's ``data.label_window`` start), so it is read
+    there."""
+    last = len(unscored) - 1
+    return [int(o) for o in onsets if unscored[min(max(int(o) + lead, 0), last)]]
+
+
 def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
                   period: float) -> tuple[np.ndarray, str, float, float | None]:
     """Sample index of each decoded timestamp, the anchor used, the largest distance off the sample grid, ``t0``.
@@ -176,7 +184,8 @@ def _decisions(probs: np.ndarray, trials: Sequence[Any], class_ids: list[int], n
 
 
 def references(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float, class_ids: list[int],
-               window_s: tuple[float, float]) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+               window_s: tuple[float, float], *, bad_events: Sequence[str] = (), cues: Collection[str] = ()
+               ) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
     """The epoch references (``reference``: CSP+LDA, ``reference_ts_lr``: TS+LR) fitted on ``train`` and scored on
     ``tests`` (:func:`~bci_stream.train.evaluate.baseline.reference`), None without ``train``, and their notes.
 
@@ -192,7 +201,8 @@ def references(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: 
             refs[key] = None
             continue
         try:
-            refs[key] = reference(fit, train, tests, sfreq, class_ids, window_s=window_s)
+            refs[key] = reference(fit, train, tests, sfreq, class_ids, window_s=window_s, bad_events=bad_events,
+                                  cues=cues)
         except Exception as exc:  # noqa: BLE001 - any failure of a baseline: said, and the live result kept
             why = f"{type(exc).__name__}: {exc}"
             refs[key] = {"method": method, "error": why}
@@ -257,7 +267,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         ``chance``, per-trial ``trials`` live and offline, the service's final counters and live ``scoring``,
         ``service_vs_offline``: that score beside the offline rule's at the service's decision time,
         :func:`~bci_stream.train.evaluate.live_scoring.service_vs_offline`, ``metrics``), ``overall`` (pooled),
-        ``trials_left_out`` (per test file with a trial left out: ``file``, ``n``, ``by_reason`` by class, as
+        ``bad_events`` (as offline ``evaluate`` gives them; also in ``settings``), ``trials_left_out`` (per test file
+        with a trial left out: ``file``, ``n``, ``by_reason`` by class, as
         offline ``evaluate`` gives it; each also said in ``notes``),
         ``reference`` (CSP+LDA or None), ``reference_ts_lr`` (TS+LR or None; either ``{"method", "error"}`` when
         it failed: :func:`references`), ``checks`` (``passed``: no loss, ``max_abs_diff <= tolerance`` and
@@ -315,6 +326,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     per_file, live_all = [], []
+    window = trainer_reading(card)["label_window"]  # a cue's trial is labelled from cue + window[0]
+    lead = int(round(float(window[0]) * sfreq)) if window else 0
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
         for d, (_, unscored) in zip(tests, marked):
@@ -336,7 +349,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             at = [scoring["decision_time_s"]] if "trials" in scoring else []
             cue_trials = _cue_trials(rec, marker_map, outputs)
             vs = service_vs_offline(scoring, _decisions(live, cue_trials, class_ids, outputs, sfreq, at), t0,
-                                    period, sfreq, left_out=[tr.onset for tr in cue_trials if unscored[tr.onset]])
+                                    period, sfreq, left_out=left_out_cues([tr.onset for tr in cue_trials], unscored,
+                                                                          lead))
             c = run["service"]["counters"]
             no_loss = (run["sent"] == run["received"] == rec.n_times and not any(counts.values())
                        and c.get("samples_in") == c.get("samples_out") == rec.n_times
@@ -358,7 +372,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
                "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}
-    refs, ref_notes = references(train, tests, sfreq, class_ids, tuple(reference_window_s))
+    refs, ref_notes = references(train, tests, sfreq, class_ids, tuple(reference_window_s), bad_events=bad_events,
+                                 cues=cue_events)
     checks = {"no_loss": all(r["no_loss"] for r in per_file), "max_abs_diff": overall["max_abs_diff"],
               "tolerance": tolerance, "decisions_identical": overall["decisions_identical"],
               "service_scoring_identical": all((r["service_vs_offline"] or {}).get("identical", True)
@@ -370,5 +385,6 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             "settings": {"speed": speed, "decision_times_s": times, "decision_rule": rule, "label_map": label_map,
                          "trial_classes": classes, "uniform_chance": 1.0 / len(classes),
                          "models_dir": str(registry_dir), "bad_events": list(bad_events)},
-            "files": per_file, "overall": overall, "trials_left_out": left_out, **refs, "checks": checks,
+            "files": per_file, "overall": overall, "bad_events": list(bad_events), "trials_left_out": left_out, **refs,
+            "checks": checks,
             "notes": map_notes + [n for d in tests + train for n in d["notes"]] + left_notes + ref_notes}
