@@ -17,10 +17,9 @@ import pytest
 
 from bci_stream.io import load_recording
 from bci_stream.lsl.info import desc_channel_values
-from bci_stream.sim.replay import run_replay
 from support.brainvision import subset_brainvision, write_brainvision
 from support.common import unique
-from support.lsl import pull_all, wait_for
+from support.lsl import open_replayed, pull_all, replay_in_thread, wait_for
 
 pytest.importorskip("mne")
 
@@ -45,21 +44,9 @@ def test_replay_streams_a_brainvision_files_units_types_and_markers(lab_vhdr: Pa
     rec = load_recording(lab_vhdr)
     name, release, result = unique("bvreplay"), threading.Event(), {}
 
-    def run() -> None:
-        try:
-            result["pushed"] = run_replay(lab_vhdr, name, chunk_size=16, speed=4.0, wait_for_consumer=60.0,
-                                          on_ready=lambda _rec: release.wait(60.0), linger=5.0)
-        except BaseException as exc:  # reported by the test
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, name=f"replay-{name}", daemon=True)
-    thread.start()
+    thread = replay_in_thread(lab_vhdr, name, release, result, chunk_size=16, speed=4.0)
     try:
-        found = pylsl.resolve_bypred(f"name='{name}'", 1, 30.0)
-        assert found, "the replay's stream was not found"
-        inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
-        inlet.open_stream(timeout=10.0)
-        info = inlet.info(timeout=10.0)
+        inlet, info = open_replayed(name)
         marks = pylsl.StreamInlet(pylsl.resolve_bypred(f"name='{name}-markers'", 1, 30.0)[0])
         marks.open_stream(timeout=10.0)
         release.set()

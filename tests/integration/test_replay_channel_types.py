@@ -24,9 +24,8 @@ from bci_stream.lsl.info import desc_channel_values, read_labels
 from bci_stream.lsl.source import channel_indices
 from bci_stream.lsl.units import read_units, unit_scale
 from bci_stream.service.supervisor import Supervisor
-from bci_stream.sim.replay import run_replay
 from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
-from support.lsl import open_output, pull_all, wait_for
+from support.lsl import open_output, open_replayed, pull_all, replay_in_thread, wait_for
 
 mne = pytest.importorskip("mne")
 pytest.importorskip("mne_lsl")
@@ -50,33 +49,16 @@ def mixed_fif(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _replay(path: Path, name: str, release: threading.Event, result: dict, speed: float = 1.0) -> threading.Thread:
-    def run() -> None:
-        try:
-            result["pushed"] = run_replay(path, name, chunk_size=10, speed=speed, wait_for_consumer=60.0,
-                                          on_ready=lambda _rec: release.wait(60.0), linger=5.0)
-        except BaseException as exc:  # reported by the test
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, name=f"replay-{name}", daemon=True)
-    thread.start()
-    return thread
-
-
 def test_the_replayed_desc_says_each_channels_type_and_unit_to_pylsl_mne_lsl_and_the_service(mixed_fif, models_dir):
     from mne._fiff.constants import FIFF
     from mne_lsl.stream import StreamLSL
 
     rec = load_recording(mixed_fif)
     name, release, result = unique("mixed"), threading.Event(), {}
-    thread = _replay(mixed_fif, name, release, result)
+    thread = replay_in_thread(mixed_fif, name, release, result)
     sl = None
     try:
-        found = pylsl.resolve_bypred(f"name='{name}'", 1, 30.0)
-        assert found, "the replay's stream was not found"
-        inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
-        inlet.open_stream(timeout=10.0)
-        info = inlet.info(timeout=10.0)
+        inlet, info = open_replayed(name)
         sl = StreamLSL(bufsize=N / TINY_SFREQ + 10, name=name).connect(timeout=10)
         release.set()
         x, _ = pull_all(inlet, N, timeout=60)
@@ -117,7 +99,7 @@ def test_a_decoder_on_the_replayed_mixed_stream_decodes_its_eeg_channels(mixed_f
     entry = ModelRegistry(models_dir).get("tiny-gru")
     sup = Supervisor(str(models_dir), status_interval=0.1)
     name, release, result = unique("mixeddec"), threading.Event(), {}
-    thread = _replay(mixed_fif, name, release, result, speed=2.0)
+    thread = replay_in_thread(mixed_fif, name, release, result, speed=2.0)
     try:
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
                                            "options": {"resolve_timeout": 60}})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pylsl
@@ -53,3 +55,30 @@ def new_outlet(name: str, source_id: str, n_chans: int = len(TINY_CH_NAMES), lab
     else:
         info = pylsl.StreamInfo(name, "EEG", n_chans, TINY_SFREQ, "float32", source_id)
     return pylsl.StreamOutlet(info), info
+
+
+def replay_in_thread(path: Path, name: str, release: threading.Event, result: dict, *, chunk_size: int = 10,
+                     speed: float = 1.0) -> threading.Thread:
+    """``run_replay`` of ``path`` as stream ``name`` in a daemon thread: it waits for a consumer, then for ``release``
+    before its first sample; ``result`` gets ``pushed`` (its return) or ``error`` (what it raised)."""
+    from bci_stream.sim.replay import run_replay
+
+    def run() -> None:
+        try:
+            result["pushed"] = run_replay(path, name, chunk_size=chunk_size, speed=speed, wait_for_consumer=60.0,
+                                          on_ready=lambda _rec: release.wait(60.0), linger=5.0)
+        except BaseException as exc:  # reported by the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"replay-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def open_replayed(name: str) -> tuple[pylsl.StreamInlet, pylsl.StreamInfo]:
+    """An open inlet on the replay's stream ``name`` (buffering 60 s, no post-processing) and its full info."""
+    found = pylsl.resolve_bypred(f"name='{name}'", 1, 30.0)
+    assert found, "the replay's stream was not found"
+    inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
+    inlet.open_stream(timeout=10.0)
+    return inlet, inlet.info(timeout=10.0)
