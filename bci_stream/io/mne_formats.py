@@ -27,6 +27,7 @@ from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.extras import require
+from bci_stream.io.fif_kind import not_raw_hint
 from bci_stream.io.events import events_from_codes
 from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import NO_UNIT, UNIT, Event, Recording
@@ -96,7 +97,8 @@ def _read_raw(path: Path):
         try:
             raw = readers[suffix](path, preload=True, verbose="warning", **options)
         except Exception as exc:  # noqa: BLE001 - a corrupt file can make mne fail in any way
-            raise DataError(f"cannot read {path} as a {suffix} file: {type(exc).__name__}: {exc}") from exc
+            why = f"{type(exc).__name__}: {exc}{not_raw_hint(path, exc) if suffix.startswith('.fif') else ''}"
+            raise DataError(f"cannot read {path} as a {suffix} file: {why}") from exc
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
         if suffix == ".gdf" and str(w.message).startswith("Unsupported physical dimension"):
             continue  # read_mne reads the dimension itself (bci_stream.io.gdf)
