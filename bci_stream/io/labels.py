@@ -127,6 +127,14 @@ def _check_window(label_window: tuple[float, float] | None) -> None:
         raise LabelMapError(f"label_window must be finite with stop_s > start_s; got {label_window!r}")
 
 
+def window_lead(label_window: Sequence[float] | None, sfreq: float) -> int:
+    """Samples from a cue to the first sample it labels under ``label_window = (start_s, stop_s)``:
+    ``round(start_s * sfreq)`` (negative when the labels start before the cue), 0 without a window (labels from the
+    event's onset). Trial scoring subtracts it from a labelled segment's onset to find the cue
+    (:mod:`bci_stream.train.evaluate.metrics`)."""
+    return 0 if label_window is None else int(round(float(label_window[0]) * sfreq))
+
+
 def labels_from_events(events: Sequence[Event], n_times: int, sfreq: float, label_map: LabelMap, *,
                        label_window: tuple[float, float] | None = None,
                        source: str = "recording") -> tuple[np.ndarray, list[str]]:
@@ -158,7 +166,7 @@ def labels_from_events(events: Sequence[Event], n_times: int, sfreq: float, labe
         if label_window is None:
             start, stop = ev.onset, ev.onset + ev.duration
         else:
-            start = ev.onset + int(round(label_window[0] * sfreq))
+            start = ev.onset + window_lead(label_window, sfreq)
             stop = ev.onset + int(round(label_window[1] * sfreq))
         start, stop = max(start, 0), min(stop, n_times)
         if stop > start:

@@ -24,6 +24,7 @@ import numpy as np
 
 from bci_stream.core.channels import shortlist
 from bci_stream.io import Event, Recording
+from bci_stream.io.labels import window_lead
 from bci_stream.io.recording import UNLABELLED
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 from bci_stream.train.bad_data import hold_and_unlabel
@@ -90,6 +91,10 @@ class Dataset:
     trial_classes: list[str]
     preprocessing: PreprocessingConfig
     info: dict[str, Any] = field(default_factory=dict)
+    #: samples from each cue to its label's start (``data.label_window``'s start,
+    #: :func:`~bci_stream.io.labels.window_lead`; 0 without a window): trial times count from the cue
+    #: (:mod:`~bci_stream.train.evaluate.metrics`)
+    lead: int = 0
 
     @property
     def n_chans(self) -> int:
@@ -174,9 +179,11 @@ def segment_starts(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
 
 
-def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float, source: str = "a recording") -> int:
+def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float, source: str = "a recording", lead: int = 0) -> int:
     """Where a tail of about ``tail_s`` seconds starts: the first labelled-segment onset at or after
-    ``n_times - tail_s * sfreq`` (so no cue is split between train and validation).
+    ``n_times - tail_s * sfreq`` (so no cue is split between train and validation); under a label window that starts
+    ``lead > 0`` samples after each cue, that segment's cue (so the validation trial keeps the cue its times count
+    from).
 
     Raises
     ------
@@ -189,7 +196,8 @@ def tail_cut(labels: np.ndarray, sfreq: float, tail_s: float, source: str = "a r
     if target < 1:
         raise ConfigError(f"data.validation_tail_s must be shorter than each recording it cuts (data.tail_files, "
                           f"default data.train): got {tail_s:g} s, but {source} is {n / sfreq:g} s long")
-    onsets = [s for s in segment_starts(labels) if labels[s] != UNLABELLED and s >= max(target, 1)]
+    before = max(int(lead), 0)
+    onsets = [s - before for s in segment_starts(labels) if labels[s] != UNLABELLED and s - before >= max(target, 1)]
     if not onsets:
         raise ConfigError(
             f"data.validation_tail_s={tail_s:g} s leaves no labelled segment onset to cut at in a "
@@ -267,8 +275,8 @@ def _load_splits(config: RunConfig) -> _Splits:
     try:
         for rec in by_split["train"]:
             cut = d.validation_tail_s and file_identity(Path(rec.source)) in tails
-            train_stop[rec.source] = (tail_cut(rec.labels, sfreq, d.validation_tail_s, Path(rec.source).name) if cut
-                                      else rec.n_times)
+            train_stop[rec.source] = (tail_cut(rec.labels, sfreq, d.validation_tail_s, Path(rec.source).name,
+                                               window_lead(d.label_window, sfreq)) if cut else rec.n_times)
         check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
                             [r.labels for r in by_split["test"]], label_names, trial_classes)
     except ConfigError as exc:
@@ -355,7 +363,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         **({"unlabelled": sp.unlabelled} if sp.unlabelled else {}),
     }
     return Dataset(out["train"], out["validation"], out["test"], ch_names, sfreq, label_names, trial_classes,
-                   pre_cfg, info)
+                   pre_cfg, info, lead=window_lead(config.data.label_window, sfreq))
 
 
 def _piece_name(rec: Recording, a: int, b: int) -> str:

@@ -89,7 +89,7 @@ def evaluate_net(net: Net, seqs: list, ds: Dataset, config: RunConfig) -> dict[s
     ev = config.evaluation
     probs = [predict_probs(net, s.x) for s in seqs]
     return evaluate_probs(probs, [s.labels for s in seqs], ds.label_names, ds.trial_classes, ds.sfreq,
-                          ev.trial_times_s, ev.curve_step_s, ev.curve_max_s)
+                          ev.trial_times_s, ev.curve_step_s, ev.curve_max_s, lead=ds.lead)
 
 
 def _with_soft_targets(teacher: Net, seqs: list) -> list:
@@ -154,7 +154,7 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         from bci_stream.train.evaluate.baseline import csp_filters
 
         filters = csp_filters([(s.x.T, s.labels, s.bad) for s in ds.train], ds.sfreq, ds.trial_class_ids,
-                              config.model.power_filters, window_s=config.evaluation.csp_window_s)
+                              config.model.power_filters, window_s=config.evaluation.csp_window_s, lead=ds.lead)
         for stage in stages:
             with torch.no_grad():
                 stage.net.spatial.weight.copy_(torch.from_numpy(filters))
@@ -227,8 +227,8 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
 
 
 _DEFINITIONS = {
-    "trial_accuracy.instant": "argmax over the trial classes of the output at onset + t",
-    "trial_accuracy.mean": "argmax over the trial classes of the mean output over [onset, onset + t]",
+    "trial_accuracy.instant": "argmax over the trial classes of the output at cue + t (with data.label_window too)",
+    "trial_accuracy.mean": "argmax over the trial classes of the mean output over [cue, cue + t]",
     "sample_accuracy": "argmax over all classes == label, over every labelled sample",
     "trial_class_sample_accuracy": "argmax over the trial classes == label, over samples inside trials",
     "added_latency_ms": "lookahead K / sfreq: how long a deployed decoder would wait for x[t+K] before answering "
@@ -262,7 +262,7 @@ def _csp(config: RunConfig, ds: Dataset) -> dict[str, Any]:
     ev = config.evaluation
     return csp_lda([(s.raw, s.labels) for s in ds.train + ds.validation], [(s.raw, s.labels) for s in ds.test],
                    ds.sfreq, ds.trial_class_ids, band=ev.csp_band, window_s=ev.csp_window_s,
-                   n_components=ev.csp_components, seed=config.seed)
+                   n_components=ev.csp_components, seed=config.seed, lead=ds.lead)
 
 
 def _distillation_verdict(models: dict[str, Any]) -> dict[str, Any] | None:

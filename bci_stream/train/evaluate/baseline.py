@@ -1,9 +1,10 @@
 """The classic trial-based baselines: CSP + LDA and tangent space + LR on band-passed epochs after the cue.
 
 Band-pass (mne's zero-phase FIR, an offline filter: the baseline sees the epoch as a whole), epochs
-``[onset + t0, onset + t1)`` of every trial, then either :class:`mne.decoding.CSP` (log-variance features) and
+``[cue + t0, cue + t1)`` of every trial (the cue ``lead`` samples before its label under a label window:
+:mod:`~bci_stream.train.evaluate.metrics`), then either :class:`mne.decoding.CSP` (log-variance features) and
 scikit-learn's linear discriminant analysis (:func:`csp_lda`), or pyriemann's OAS covariances, tangent space at
-their Riemannian mean and a logistic regression (:func:`ts_lr`). The decision is taken at ``onset + t1``
+their Riemannian mean and a logistic regression (:func:`ts_lr`). The decision is taken at ``cue + t1``
 (e.g. 2.5 s). :func:`reference` scores either per test file and pooled, on the recordings as
 :func:`reference_input` gives them: NaN/inf held as the service holds them (a zero-phase filter would spread one NaN
 over the whole channel) and the trials overlapping data the file marks bad left out, by calibrate's rule.
@@ -22,22 +23,23 @@ WINDOW_S = (0.5, 2.5)  #: default epoch after cue (s); the decision is taken at 
 
 
 def epochs(raw: np.ndarray, labels: np.ndarray, class_ids: Sequence[int], sfreq: float, band: tuple[float, float],
-           window_s: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """``[n_trials, C, n_times]`` band-passed epochs and their class ids (trials that fit in the data)."""
+           window_s: tuple[float, float], lead: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``[n_trials, C, n_times]`` band-passed epochs ``window_s`` after each cue (``lead`` samples before its
+    label) and their class ids (trials whose epoch fits in the data)."""
     import mne
 
     filtered = mne.filter.filter_data(np.asarray(raw, dtype=np.float64), sfreq, band[0], band[1], verbose="error")
     a, b = int(round(window_s[0] * sfreq)), int(round(window_s[1] * sfreq))
     xs, ys = [], []
-    for tr in find_trials(labels, class_ids):
-        if tr.onset + b <= filtered.shape[1]:
-            xs.append(filtered[:, tr.onset + a : tr.onset + b])
+    for tr in find_trials(labels, class_ids, lead):
+        if 0 <= tr.cue + a and tr.cue + b <= filtered.shape[1]:
+            xs.append(filtered[:, tr.cue + a : tr.cue + b])
             ys.append(tr.label)
     return np.asarray(xs).reshape(len(xs), filtered.shape[0], b - a), np.asarray(ys, dtype=np.int64)
 
 
 def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids: Sequence[int],
-                n_filters: int, *, window_s: tuple[float, float] = (0.5, 2.5)) -> np.ndarray:
+                n_filters: int, *, window_s: tuple[float, float] = (0.5, 2.5), lead: int = 0) -> np.ndarray:
     """``[n_filters, C]`` float32 CSP spatial filters of already band-passed ``(x [C, T], labels [T])`` or
     ``(x, labels, bad [T] bool)`` parts.
 
@@ -49,7 +51,7 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids
     space; filters are taken from both ends of the spectrum (most variance for one class, then the
     other) and scaled to unit output variance on these data. ``bad`` marks samples in bad spans (held NaN/inf and
     the settling after them, data marked bad: ``Sequence.bad``): they are left out of that scaling, and a trial whose
-    window holds one is not used.
+    window holds one is not used. ``window_s`` counts from each cue, ``lead`` samples before its label.
     """
     if len(class_ids) != 2:
         raise ValueError(f"CSP initialisation needs exactly 2 trial classes, got {len(class_ids)}")
@@ -57,9 +59,9 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids
     good = [(p[0], p[1], ~p[2] if len(p) > 2 else np.ones(p[0].shape[1], dtype=bool)) for p in parts]
     covs: dict[int, list[np.ndarray]] = {c: [] for c in class_ids}
     for x, labels, ok in good:
-        for tr in find_trials(labels, class_ids):
-            if tr.onset + b <= x.shape[1] and ok[tr.onset + a : tr.onset + b].all():
-                e = np.asarray(x[:, tr.onset + a : tr.onset + b], dtype=np.float64)
+        for tr in find_trials(labels, class_ids, lead):
+            if 0 <= tr.cue + a and tr.cue + b <= x.shape[1] and ok[tr.cue + a : tr.cue + b].all():
+                e = np.asarray(x[:, tr.cue + a : tr.cue + b], dtype=np.float64)
                 e = e - e.mean(axis=1, keepdims=True)
                 c = e @ e.T
                 covs[tr.label].append(c / np.trace(c))
@@ -87,15 +89,17 @@ def csp_filters(parts: Sequence[tuple[np.ndarray, ...]], sfreq: float, class_ids
 
 
 def _stack(parts: Sequence[tuple[np.ndarray, np.ndarray]], sfreq: float, class_ids: Sequence[int],
-           band: tuple[float, float], window_s: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    got = [epochs(r, y, class_ids, sfreq, band, window_s) for r, y in parts]
+           band: tuple[float, float], window_s: tuple[float, float], lead: int) -> tuple[np.ndarray, np.ndarray]:
+    got = [epochs(r, y, class_ids, sfreq, band, window_s, lead) for r, y in parts]
     return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
 
 
 def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[np.ndarray, np.ndarray]],
             sfreq: float, class_ids: Sequence[int], *, band: tuple[float, float] = (8.0, 30.0),
-            window_s: tuple[float, float] = WINDOW_S, n_components: int = 4, seed: int = 0) -> dict[str, Any]:
-    """Fit CSP+LDA on the trials of ``train`` (``(raw [C, T] µV, labels [T])`` pairs), test on ``test``.
+            window_s: tuple[float, float] = WINDOW_S, n_components: int = 4, seed: int = 0, lead: int = 0
+            ) -> dict[str, Any]:
+    """Fit CSP+LDA on the trials of ``train`` (``(raw [C, T] µV, labels [T])`` pairs), test on ``test``; epochs
+    ``window_s`` after each cue, ``lead`` samples before its label (:func:`epochs`).
 
     Returns test accuracy, trial counts, and for reference the 5-fold cross-validated accuracy over the
     training trials (the figure usually quoted for this baseline).
@@ -104,8 +108,8 @@ def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.pipeline import Pipeline
 
-    x_tr, y_tr = _stack(train, sfreq, class_ids, band, window_s)
-    x_te, y_te = _stack(test, sfreq, class_ids, band, window_s)
+    x_tr, y_tr = _stack(train, sfreq, class_ids, band, window_s, lead)
+    x_te, y_te = _stack(test, sfreq, class_ids, band, window_s, lead)
     if len(np.unique(y_tr)) < 2:
         raise ValueError(f"CSP+LDA needs training trials of at least 2 classes, got classes {np.unique(y_tr).tolist()}")
 
@@ -122,7 +126,7 @@ def csp_lda(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple
 
 def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[np.ndarray, np.ndarray]],
           sfreq: float, class_ids: Sequence[int], *, band: tuple[float, float] = (8.0, 30.0),
-          window_s: tuple[float, float] = WINDOW_S, seed: int = 0) -> dict[str, Any]:
+          window_s: tuple[float, float] = WINDOW_S, seed: int = 0, lead: int = 0) -> dict[str, Any]:
     """As :func:`csp_lda`, with the pyriemann recipe: OAS covariances, tangent space at the Riemannian mean of
     the training covariances, logistic regression."""
     from pyriemann.estimation import Covariances
@@ -130,8 +134,8 @@ def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[n
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    x_tr, y_tr = _stack(train, sfreq, class_ids, band, window_s)
-    x_te, y_te = _stack(test, sfreq, class_ids, band, window_s)
+    x_tr, y_tr = _stack(train, sfreq, class_ids, band, window_s, lead)
+    x_te, y_te = _stack(test, sfreq, class_ids, band, window_s, lead)
     if len(np.unique(y_tr)) < 2:
         raise ValueError(f"TS+LR needs training trials of at least 2 classes, got classes {np.unique(y_tr).tolist()}")
 
@@ -144,8 +148,9 @@ def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[n
 
 def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[str] = (), cues: Collection[str] = ()
                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One loaded recording (``raw`` ``[C, T]``, ``x`` ``[T, C]``, ``labels`` ``[T]`` in the model's classes, ``rec``)
-    as the epoch references take it, the recording itself left untouched.
+    """One loaded recording (``raw`` ``[C, T]``, ``x`` ``[T, C]``, ``labels`` ``[T]`` in the model's classes, ``rec``;
+    ``lead``, samples from a cue to its label, default 0) as the epoch references take it, the recording itself left
+    untouched.
 
     * NaN/inf samples are held as the service holds them (nan_policy ``hold``:
       :func:`~bci_stream.train.classical.bad_spans.hold_nonfinite`), on a copy: the zero-phase band-pass of
@@ -161,7 +166,8 @@ def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[st
     from bci_stream.train.evaluate.inputs import Loaded, leave_out_bad_trials
 
     rec, labels = d["rec"], np.array(d["labels"], copy=True)
-    marks = Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=np.array(rec.labels, copy=True))
+    marks = Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=np.array(rec.labels, copy=True),
+                   lead=int(d.get("lead", 0)))
     left = leave_out_bad_trials(marks, bad_events, span_s, cues=cues)  # unlabels marks.labels only
     labels[marks.labels < 0] = -1
     held = np.array(np.asarray(d["raw"]).T, dtype=np.float64)  # [T, C], a copy
@@ -182,10 +188,14 @@ def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]]
     and pooled (each item a loaded recording: ``raw``, ``x``, ``labels``, ``rec``, read by
     :func:`reference_input`, with ``bad_events`` and ``cues`` as ``evaluate --bad-events`` and the label map give
     them), with Wilson 95 % intervals; ``notes`` say which values were held and which trials left out of the
-    epochs."""
+    epochs. Epochs count from each cue: ``lead`` (samples from a cue to its label) is the recordings' ``lead``."""
     from bci_stream.train.evaluate.live import wilson_ci
 
     span_s = float(opts.get("window_s", WINDOW_S)[1])
+    leads = {int(d.get("lead", 0)) for d in [*train, *tests]}
+    if len(leads) != 1:
+        raise ValueError(f"the recordings must share one label window start (lead, samples); got {sorted(leads)}")
+    opts = {**opts, "lead": leads.pop()}
     ready = {id(d): reference_input(d, span_s, bad_events, cues) for d in [*train, *tests]}
     per_file, res = [], {}
     for d in tests:

@@ -42,6 +42,9 @@ class Loaded:
     labels: np.ndarray  #: ``[T]`` index into the label map's classes (``label_names_of``), -1 unlabelled
     notes: list[str] = field(default_factory=list)  #: how the file was read, one sentence each
     nonfinite: int = 0  #: NaN/inf values in ``x`` (the decoder replaces them: nan_policy ``hold``)
+    #: samples from each cue to its label's start (a label window's start, :func:`~bci_stream.io.labels.window_lead`):
+    #: trial times count from ``onset - lead`` (:mod:`~bci_stream.train.evaluate.metrics`)
+    lead: int = 0
 
 
 def trainer_reading(card: Any) -> dict[str, Any]:
@@ -149,6 +152,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     from bci_stream.core.channels import match_note, pick_channels, renamable_flags, shortlist
     from bci_stream.core.errors import ChannelError, DataError
     from bci_stream.io import load_recording
+    from bci_stream.io.labels import window_lead
     from bci_stream.io.load import check_names, renamed_bads
 
     ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
@@ -180,20 +184,22 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
                      f"{shortlist(bad)} (read as any other channel)")
     notes += amplitude_note(rec.source, data)
     x = np.ascontiguousarray(data.T, dtype=np.float32)
-    return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()))
+    return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()),
+                  lead=window_lead(label_window, rec.sfreq))
 
 
 def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *, cues: Collection[str] = ()
                          ) -> dict[str, Any] | None:
     """Unlabel (``-1``), in ``d.labels`` and ``d.rec.labels``, the trials whose span (cue to cue + ``span_s``, the
-    latest decision time) overlaps data the file marks bad, by ``calibrate``'s rule
-    (:mod:`bci_stream.train.classical.bad_spans`: ``bad*`` annotations, discontinuities and NaN/inf stretches on
-    the model's channels plus the settling time after them, events named by ``bad_events``; ``cues``: the label
-    map's cue events, for a zero-duration mark before its cue), so they are not scored; and the samples of those
-    spans in the trials kept (past their decision span, within the label), so per-sample accuracy does not score
-    marked data either (the rest of such a trial's label after a span is unlabelled with it, so it is not counted
-    as a trial of its own). Returns what was left out (file, count, by reason and class; ``sentence``, and
-    ``overlapped``: every reason whose span overlaps a trial left out, for
+    latest decision time; the cue ``d.lead`` samples before its label; from the label's start when a label window
+    starts before the cue) overlaps data the file marks bad, by
+    ``calibrate``'s rule (:mod:`bci_stream.train.classical.bad_spans`: ``bad*`` annotations, discontinuities and
+    NaN/inf stretches on the model's channels plus the settling time after them, events named by ``bad_events``;
+    ``cues``: the label map's cue events, for a zero-duration mark before its cue), so they are not scored; and the
+    samples of those spans in the trials kept (past their decision span, within the label), so per-sample accuracy
+    does not score marked data either (the rest of such a trial's label after a span is unlabelled with it, so it
+    is not counted as a trial of its own). Returns what was left out (file, count, by reason and class;
+    ``sentence``, and ``overlapped``: every reason whose span overlaps a trial left out, for
     :func:`~bci_stream.train.classical.bad_spans.check_bad_events`; the caller takes both out of the report), or
     None when no trial was."""
     from bci_stream.train.classical.bad_spans import bad_spans, leave_out, nonfinite_stretches
@@ -205,18 +211,19 @@ def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *,
     if not spans:
         return None
     classes = range(len(rec.label_names))
-    trials = find_trials(d.labels, classes)
-    onsets = np.array([t.onset for t in trials], dtype=np.int64)
-    kept, left = leave_out(Trials(onsets, np.array([t.label for t in trials], dtype=np.int64)), spans, rec.sfreq,
-                           rec.label_names, str(rec.source), span_s)
-    kept_onsets = set(kept.onsets.tolist())
+    trials = find_trials(d.labels, classes, d.lead)
+    before = max(-d.lead, 0)  # a window starting before the cue: its labels there are checked too, so that the
+    first = np.array([t.cue - before for t in trials], dtype=np.int64)  # label of a trial kept keeps its start
+    kept, left = leave_out(Trials(first, np.array([t.label for t in trials], dtype=np.int64)), spans, rec.sfreq,
+                           rec.label_names, str(rec.source), span_s + before / rec.sfreq)
+    kept_first = set(kept.onsets.tolist())
     for t in trials:
-        if t.onset not in kept_onsets:
+        if t.cue - before not in kept_first:
             d.labels[t.onset:t.onset + t.length] = -1  # rec.labels is the same array
     for span in spans:
         d.labels[span.start:span.stop] = -1
-    for t in find_trials(d.labels, classes):  # a kept trial's label resumed after a span: not a trial of its own
-        if t.onset not in kept_onsets:
+    for t in find_trials(d.labels, classes, d.lead):  # a kept trial's label resumed after a span: not its own trial
+        if t.cue - before not in kept_first:
             d.labels[t.onset:t.onset + t.length] = -1
     return {**left.as_dict(), "sentence": left.sentence(), "overlapped": left.overlapped} if left.n else None
 

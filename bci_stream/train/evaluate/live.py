@@ -72,11 +72,11 @@ def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any, opti
           channel_names: Sequence[str] | None, role: str) -> dict[str, Any]:
     """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order (cues
     labelled as offline ``evaluate`` labels them: a train-made model's ``data.label_window``,
-    :func:`~bci_stream.train.evaluate.inputs.trainer_reading`)."""
+    :func:`~bci_stream.train.evaluate.inputs.trainer_reading`; ``lead``: samples from a cue to its label)."""
     d = load_for_model(path, label_map, list(card.ch_names), options=options, channel_names=channel_names,
                        label_window=trainer_reading(card)["label_window"], sfreq=float(card.sfreq), role=role)
     lut = np.array([list(card.output.labels).index(n) for n in d.rec.label_names] + [-1], dtype=np.int64)
-    return {"rec": d.rec, "raw": d.raw, "x": d.x, "labels": lut[d.labels], "notes": d.notes}
+    return {"rec": d.rec, "raw": d.raw, "x": d.x, "labels": lut[d.labels], "notes": d.notes, "lead": d.lead}
 
 
 def _leave_out_marked(d: dict[str, Any], bad_events: Sequence[str], span_s: float, cues: Collection[str]
@@ -93,8 +93,8 @@ def _leave_out_marked(d: dict[str, Any], bad_events: Sequence[str], span_s: floa
 
     rec = d["rec"]
     was = rec.labels >= 0
-    left = leave_out_bad_trials(Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=rec.labels), bad_events, span_s,
-                                cues=cues)  # unlabels rec.labels (the label map's classes) in place
+    left = leave_out_bad_trials(Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=rec.labels, lead=d["lead"]),
+                                bad_events, span_s, cues=cues)  # unlabels rec.labels (the label map's classes) in place
     d["labels"][rec.labels < 0] = -1
     return left, was & (rec.labels < 0)
 
@@ -172,13 +172,14 @@ def _cue_trials(rec: Any, marker_map: Mapping[str, str | None], names: list[str]
 
 def _decisions(probs: np.ndarray, trials: Sequence[Any], class_ids: list[int], names: list[str], sfreq: float,
                times: Sequence[float]) -> list[dict[str, Any]]:
-    """Per-trial decisions (a class name, None past the end of the data) by the offline scoring code."""
+    """Per-trial decisions (a class name, None past the end of the data) by the offline scoring code; ``onset``: the
+    trial's cue, from which its decision times count."""
     from bci_stream.train.evaluate.metrics import trial_decisions
 
     rows = []
     for tr in trials:
         dec = {f"{t:g}s": trial_decisions(probs, [tr], class_ids, int(round(t * sfreq)), "instant")[0] for t in times}
-        rows.append({"onset": tr.onset, "onset_s": round(tr.onset / sfreq, 4), "label": names[tr.label],
+        rows.append({"onset": tr.cue, "onset_s": round(tr.cue / sfreq, 4), "label": names[tr.label],
                      "decisions": {k: names[int(p[0])] if len(p) else None for k, p in dec.items()}})
     return rows
 
@@ -202,7 +203,7 @@ def references(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: 
             continue
         try:
             refs[key] = reference(fit, train, tests, sfreq, class_ids, window_s=window_s, bad_events=bad_events,
-                                  cues=cues)
+                                  cues=cues)  # epochs from each cue (the recordings' lead)
         except Exception as exc:  # noqa: BLE001 - any failure of a baseline: said, and the live result kept
             why = f"{type(exc).__name__}: {exc}"
             refs[key] = {"method": method, "error": why}
@@ -282,7 +283,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     import httpx
 
     from bci_stream.api.server import BackgroundServer
-    from bci_stream.io.labels import label_names_of
+    from bci_stream.io.labels import label_names_of, window_lead
     from bci_stream.engine.offline import decode_offline
     from bci_stream.core.settings import Settings
     from bci_stream.train.classical.bad_spans import check_bad_events
@@ -326,8 +327,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     per_file, live_all = [], []
-    window = trainer_reading(card)["label_window"]  # a cue's trial is labelled from cue + window[0]
-    lead = int(round(float(window[0]) * sfreq)) if window else 0
+    lead = window_lead(trainer_reading(card)["label_window"], sfreq)  # a cue's labels start lead samples after it
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
         for d, (_, unscored) in zip(tests, marked):
@@ -341,8 +341,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             offline = decode_offline(entry, d["x"]).astype(np.float64)
             got = np.unique(idx[(idx >= 0) & (idx < rec.n_times)])
             max_diff = float(np.abs(live[got] - offline[got]).max()) if len(got) else float("nan")
-            m_live = evaluate_probs([live], [d["labels"]], outputs, classes, sfreq, times)
-            segs = find_trials(d["labels"], class_ids)
+            m_live = evaluate_probs([live], [d["labels"]], outputs, classes, sfreq, times, lead=lead)
+            segs = find_trials(d["labels"], class_ids, lead)
             trials = [{**a, "offline_decisions": b["decisions"]} for a, b in zip(
                 *(_decisions(p, segs, class_ids, outputs, sfreq, times) for p in (live, offline)))]
             scoring = run["service"]["scoring"] or {}  # beside the offline rule at its decision time, cue by cue
@@ -368,7 +368,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                 f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}; "
                 f"stream '{run['stream']}'")
             say(service_vs_offline_line(Path(rec.source).name, vs))
-    m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times)
+    m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times, lead=lead)
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
                "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}

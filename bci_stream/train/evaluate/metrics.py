@@ -1,17 +1,23 @@
 """Accuracy of a per-sample decoder on cued trials.
 
 A per-sample decoder emits class probabilities ``p[t, K]`` at every sample, so "the decision for a
-trial" needs a definition. For a cue at sample ``onset`` and a time ``t`` after it, with
+trial" needs a definition. For a cue at sample ``cue`` and a time ``t`` after it, with
 ``n = round(t * sfreq)``:
 
-* **instant**: ``argmax p[onset + n]``: what the decoder says at that moment;
-* **mean**: ``argmax mean(p[onset .. onset + n])`` (inclusive): the evidence accumulated since the cue,
+* **instant**: ``argmax p[cue + n]``: what the decoder says at that moment;
+* **mean**: ``argmax mean(p[cue .. cue + n])`` (inclusive): the evidence accumulated since the cue,
   the decision a trial-based BCI would take at ``t``.
 
 Both are restricted to the *trial classes* (e.g. fists vs feet): the argmax is over those classes only,
 so a 3-class decoder (rest / fists / feet) is judged on telling the cued classes apart, not on
 whether it has noticed the cue yet. A trial is a contiguous run of one trial-class label; trials
-whose ``onset + n`` falls past the end of the data are left out (their count is reported).
+whose ``cue + n`` falls past the end of the data are left out (their count is reported).
+
+A trial's cue is its labels' first sample, except with a label window (``train``'s
+``data.label_window = [start_s, stop_s]``: each cue labels ``[cue + start_s, cue + stop_s)``): there the labels
+start ``lead = round(start_s * sfreq)`` samples after the cue (before it when ``start_s < 0``), and the functions
+below take that ``lead``, so that times still count from the cue, as the service's live scorer and ``calibrate``
+count them.
 
 Two "chance" levels are reported: ``chance_trial_accuracy``, the share of the most frequent trial class
 among the trials (what always answering that class scores), and ``uniform_chance`` = 1/k for k trial
@@ -33,33 +39,41 @@ MODES = ("instant", "mean")
 
 @dataclass(frozen=True)
 class Trial:
-    onset: int
-    length: int
+    onset: int  #: first labelled sample
+    length: int  #: labelled samples
     label: int
+    lead: int = 0  #: samples from the cue to ``onset`` (a label window's start; negative: labels before the cue)
+
+    @property
+    def cue(self) -> int:
+        """The cue's sample, from which decision times count."""
+        return self.onset - self.lead
 
 
-def find_trials(labels: np.ndarray, class_ids: Sequence[int]) -> list[Trial]:
-    """Contiguous runs of a label in ``class_ids``."""
+def find_trials(labels: np.ndarray, class_ids: Sequence[int], lead: int = 0) -> list[Trial]:
+    """Contiguous runs of a label in ``class_ids``; each run's cue is ``lead`` samples before its onset."""
     labels = np.asarray(labels)
     if labels.size == 0:
         return []
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
     ends = np.r_[starts[1:], labels.size]
-    return [Trial(int(s), int(e - s), int(labels[s])) for s, e in zip(starts, ends) if labels[s] in set(class_ids)]
+    return [Trial(int(s), int(e - s), int(labels[s]), int(lead)) for s, e in zip(starts, ends)
+            if labels[s] in set(class_ids)]
 
 
 def trial_decisions(probs: np.ndarray, trials: Sequence[Trial], class_ids: Sequence[int], after: int,
                     mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted and true class ids of the trials whose ``onset + after`` lies within ``probs``."""
+    """Predicted and true class ids of the trials whose cue and ``cue + after`` lie within ``probs`` (a cue before
+    the data, e.g. of a piece cut between a cue and its label, is not decided)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ids = np.asarray(class_ids)
     pred, true = [], []
     for tr in trials:
-        end = tr.onset + after
-        if end >= len(probs) or end < 0:
+        end = tr.cue + after
+        if end >= len(probs) or tr.cue < 0 or end < 0:
             continue
-        p = probs[end, ids] if mode == "instant" else probs[tr.onset : end + 1, ids].mean(0)
+        p = probs[end, ids] if mode == "instant" else probs[tr.cue : end + 1, ids].mean(0)
         pred.append(int(ids[int(np.argmax(p))]))
         true.append(tr.label)
     return np.asarray(pred, dtype=np.int64), np.asarray(true, dtype=np.int64)
@@ -67,11 +81,12 @@ def trial_decisions(probs: np.ndarray, trials: Sequence[Trial], class_ids: Seque
 
 def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.ndarray], label_names: list[str],
                    trial_classes: list[str], sfreq: float, times_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0),
-                   curve_step_s: float = 0.0625, curve_max_s: float = 4.0) -> dict[str, Any]:
+                   curve_step_s: float = 0.0625, curve_max_s: float = 4.0, lead: int = 0) -> dict[str, Any]:
     """Sample accuracies, trial accuracy at ``times_s`` (both modes) and the accuracy-versus-time curve.
 
     ``probs_list[i]`` is ``[T_i, K]`` for the recording whose labels are ``labels_list[i]``; trials of
-    all recordings are pooled.
+    all recordings are pooled. ``lead``: samples from each cue to its label's start (a label window's
+    ``round(start_s * sfreq)``); times count from the cue.
     """
     from scipy.stats import binomtest
 
@@ -86,7 +101,7 @@ def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
         "trial_class_sample_accuracy": _mean(restricted[in_trial] == labels_all[in_trial]),
         "n_samples_labelled": int(labelled.sum()),
     }
-    trials = [(p, find_trials(y, class_ids)) for p, y in zip(probs_list, labels_list)]
+    trials = [(p, find_trials(y, class_ids, lead)) for p, y in zip(probs_list, labels_list)]
     all_labels = [t.label for _, ts in trials for t in ts]
     out["n_trials"] = len(all_labels)
     out["trials_per_class"] = {label_names[c]: all_labels.count(c) for c in class_ids}

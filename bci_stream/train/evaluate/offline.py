@@ -109,8 +109,9 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     files as ``calibrate`` reads its own (:mod:`bci_stream.train.evaluate.inputs`). The result also says whether the
     net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net) and holds
     ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
-    replaced; trials left out) and ``nonfinite_values`` (per file). Trials whose span (cue to the latest of
-    ``times_s``) overlaps data a file marks bad are left out as ``calibrate`` leaves them out
+    replaced; trials left out) and ``nonfinite_values`` (per file). Decision times count from each cue, also for a
+    model trained with a label window (its card's ``data.label_window``: labels from cue + start_s). Trials whose
+    span (cue to the latest of ``times_s``) overlaps data a file marks bad are left out as ``calibrate`` leaves them out
     (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`; ``bad_events``: ``--bad-events``, checked as
     ``calibrate`` checks them, :func:`~bci_stream.train.classical.bad_spans.check_bad_events`), listed in
     ``trials_left_out``, and the samples of marked data are not scored either. Without ``label_map`` the model's
@@ -120,6 +121,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
     from bci_stream.train.classical.bad_spans import check_bad_events, nonfinite_note
     from bci_stream.train.evaluate.inputs import file_options, held_label_map, leave_out_bad_trials, load_for_model
+    from bci_stream.io.labels import window_lead
     from bci_stream.train.evaluate.metrics import evaluate_probs
 
     t = _load_target(target, models_dir)
@@ -159,7 +161,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
             x = NonFiniteGuard(len(t["ch_names"])).apply(d.x.copy())  # as the service and decode_offline do
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)
             probs.append(predict_probs(t["net"], z))
-    metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s)
+    lead = window_lead(t["label_window"], t["sfreq"])  # a label window's start: decisions at cue + t all the same
+    metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s, lead=lead)
     notes = map_notes + [n for d in loaded for n in d.notes]
     notes += [nonfinite_note(d.rec.source, d.nonfinite, "in the model's channels") for d in loaded if d.nonfinite]
     notes += [x.pop("sentence") for x in left_out] + bad_notes

@@ -61,7 +61,7 @@ def _test_header(first: dict[str, Any], json_name: str = "report.json") -> list[
     uniform = first.get("uniform_chance", 1.0 / k)
     return [f"## Held-out test ({first['n_trials']} trials, chance {_fmt(first['chance_trial_accuracy'], 2)})", "",
             f"Trial accuracy at t after cue onset, {' vs '.join(classes)} only. *instant*: argmax of the output at "
-            "onset + t; *mean*: argmax of the output averaged over [onset, onset + t]. *chance*: the share of the "
+            "cue + t; *mean*: argmax of the output averaged over [cue, cue + t]. *chance*: the share of the "
             f"most frequent of these classes among the trials; the p-values in {json_name} (`*_p_vs_chance`) are "
             f"one-sided binomial tests of the correct trials against uniform chance 1/{k} = {_fmt(uniform, 2)}.", ""]
 
