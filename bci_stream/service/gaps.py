@@ -43,8 +43,11 @@ one arriving together) leaves the envelope up to tens of samples off the stamps'
 often holds no timely stamp: the tracker before counted 95 false lost samples a minute there (synthetic, 250-2048 Hz,
 chunks of 1-64, rates ±0.5 %). A full window of jittered stamps counts only a least excess above what the jitter
 explains (JIT_FALLS): three times the largest recent fall plus the rate error's uncertainty over the gap, and nothing
-amid the stream's first, mostly late stamps until the rate error is measured: 1.8 a minute left. A loss smaller than
-that is not seen (0-100 ms: a loss of 100 ms mostly is, one of 200 ms or more is, counted 5-8 s later).
+amid the stream's first, mostly late stamps (the draws seen while no window was open) until the rate error is
+measured (3 spans; longer when windows stay open, up to 8-12 s after an early loss): 1.8 a minute left. A loss
+smaller than that is not seen (0-100 ms: a loss of 100 ms mostly is, one of 200 ms or more is, counted 5-8 s later;
+amid sub-period jitter a loss of 2 samples mostly is not), and an early loss may be counted short (14 of 288
+synthetic early losses under half, review s20 #3).
 
 A stall, a stop or a restart closes a window at once (:meth:`GapTracker.settle`), so a loss just before a stream
 went silent is counted too (not a window of jittered stamps: its stamps, all late so far, are no evidence; it
@@ -141,6 +144,7 @@ class GapTracker:
         self.stepped_back = False  # a clock step back cleared the marks: the slope before it stands until SLOPE_KNOWN
         self.fall = 0.0  # the largest recent fall of a stamp below the base (decaying)
         self.n_steps = self.n_draws = self.n_timely = 0.0  # steps, delay draws, timely ones; over ~DRAW_MEMORY steps
+        self.n_draws_out = self.n_timely_out = 0.0  # the same, of draws while no window is open
         # the open settling window (see the module docstring); w_n = -1: none open
         self.w_n, self.w_len, self.w_start = -1, 0, 0
         self.full_end = -1  # the sample after the last full window: a window opening there continues its gap
@@ -178,6 +182,8 @@ class GapTracker:
                 if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
                     self.n_draws += 1.0  # a timely one (under TRIGGER)
                     self.n_timely += 1.0
+                    self.n_draws_out += 1.0
+                    self.n_timely_out += 1.0
                     if self.n_steps > DRAW_MEMORY:
                         self._forget_draws()
                 if o < base:
@@ -228,6 +234,8 @@ class GapTracker:
         draws = int((np.abs(p - np.rint(p)) > DRAW_TOLERANCE).sum())
         self.n_draws += draws
         self.n_timely += draws
+        self.n_draws_out += draws
+        self.n_timely_out += draws
         if self.n_steps > DRAW_MEMORY:
             self._forget_draws()
 
@@ -235,6 +243,8 @@ class GapTracker:
         self.n_steps *= 0.5
         self.n_draws *= 0.5
         self.n_timely *= 0.5
+        self.n_draws_out *= 0.5
+        self.n_timely_out *= 0.5
 
     def _one(self, o: float, step: float, c: Counters) -> None:
         """One sample of offset ``o`` after a step of ``step`` seconds: steps back, the envelope, the window."""
@@ -243,8 +253,10 @@ class GapTracker:
         base = self.base
         if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
             self.n_draws += 1.0
+            self.n_draws_out += self.w_n < 0
             if o - base < COUNT_FROM:
                 self.n_timely += 1.0
+                self.n_timely_out += self.w_n < 0
         if self.n_steps > DRAW_MEMORY:
             self._forget_draws()
         if o < base:
@@ -304,7 +316,7 @@ class GapTracker:
         showed their jitter waits for the draws it needs, one amid the stream's first few draws up to SETTLE_MAX_S."""
         if self.n_draws >= MIN_DRAWS:
             return self.w_n >= self._length()
-        return self.n_draws < 2.0 or self.w_n >= self.window_max
+        return self.n_draws < 2.0 or self.w_n >= self.window_max or self.w_start >= self.window_max
 
     def _measure_slope(self, count: int) -> None:
         """A mark at sample ``count`` (the base), and the slope over the marks (see SLOPE_S)."""
@@ -343,7 +355,7 @@ class GapTracker:
         low = self.w_low - self.w_base  # every excess is COUNT_FROM or more (else the window had closed)
         if len(self.marks) < SLOPE_KNOWN and self.n_draws >= MIN_DRAWS and (
                 self.w_low_r - self.w_base < COUNT_FROM or (
-                    not self.stepped_back and self.n_timely < JIT_TIMELY * self.n_draws)):
+                    not self.stepped_back and self.n_timely_out < JIT_TIMELY * self.n_draws_out)):
             # the rate error not measured yet, and the most a slow sender could drift explains the window, or the
             # stream's first stamps are mostly late (their floor not known yet either): no loss
             self.base = self.w_env
