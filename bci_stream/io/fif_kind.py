@@ -12,7 +12,9 @@ def not_raw_hint(path: Path, exc: BaseException) -> str:
     mne Epochs or Evoked data; empty otherwise (mne's own message stands)."""
     if "No raw data" not in str(exc):
         return ""
-    import mne
+    from bci_stream.io.extras import require
+
+    mne = require("mne", "reading .fif files")
 
     for kind, read in (("epochs (mne Epochs: trials cut out)", lambda: mne.read_epochs(path, preload=False,
                                                                                          verbose="error")),

@@ -27,7 +27,7 @@ from bci_stream.lsl.info import make_stream_info
 from bci_stream.service.supervisor import Supervisor
 from support.common import unique
 from support.http import wait_status
-from support.lsl import wait_for
+from support.lsl import cue_outlet, wait_for
 
 CH = ["C3", "C4"]
 SFREQ = 100.0
@@ -235,8 +235,7 @@ def test_a_marker_stream_that_is_absent_appears_and_vanishes_is_reported_not_fat
     x, _ = session_signal(1, wrong=-1)
     outlet.push_chunk(x[:200])
     wait_for(lambda: handle.status.counters.samples_out == 200, 30, "decoding without markers")
-    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-cues", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
-                                               f"{name}-cues-src"))
+    cues = cue_outlet(name)
     wait_for(lambda: handle.status.markers["state"] == "connected", 30, "the marker stream found")
     time.sleep(0.3)
     cues.push_sample(["cue-right"])

@@ -19,9 +19,8 @@ from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.io.session import read_session
 from bci_stream.service.supervisor import Supervisor
-from support.common import TINY_SFREQ, test_signal, unique
-from support.lsl import new_outlet, wait_for
-from support.pacing import PacedPusher
+from support.common import unique
+from support.lsl import cue_outlet, decoding_with_markers, paced_source, wait_for
 
 
 @pytest.mark.parametrize("worker, gap_threshold_s", [("dedicated", 30.0), ("shared", 0.5)])
@@ -29,11 +28,8 @@ def test_markers_pushed_during_a_restart_reach_the_new_worker(models_dir, tmp_pa
     sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=2, restart_backoff=1.0,
                      recordings_dir=str(tmp_path), shared_workers=1)
     name = unique("recMk")
-    outlet = new_outlet(name, f"{name}-src")[0]
-    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-cues", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
-                                               f"{name}-cues-src"))
-    pusher = PacedPusher(outlet, test_signal(int(120 * TINY_SFREQ), seed=17), TINY_SFREQ)
-    pusher.start()
+    cues = cue_outlet(name)
+    _, pusher = paced_source(name, 120, 17)
     card = ModelRegistry(models_dir).get("tiny-gru").card
     spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru", "options": {
         "worker": worker, "record_path": "s.xdf", "gap_threshold_s": gap_threshold_s,
@@ -43,9 +39,7 @@ def test_markers_pushed_during_a_restart_reach_the_new_worker(models_dir, tmp_pa
         handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
 
         def connected() -> bool:
-            m = handle.status.markers or {}
-            return handle.status.state == "running" and handle.status.counters.samples_out > 0 and \
-                m.get("state") == "connected"
+            return decoding_with_markers(handle)
 
         wait_for(lambda: connected() and sup.witness.following(handle.id) == "connected", 60,
                  "decoding with the marker stream followed by the worker and the witness")

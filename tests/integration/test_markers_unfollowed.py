@@ -8,26 +8,20 @@ from __future__ import annotations
 import os
 import signal
 
-import pylsl
-
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.io.session import read_session
 from bci_stream.service.supervisor import Supervisor
-from support.common import TINY_SFREQ, test_signal, unique
-from support.lsl import new_outlet, wait_for
-from support.pacing import PacedPusher
+from support.common import unique
+from support.lsl import cue_outlet, decoding_with_markers, paced_source, wait_for
 
 
 def test_a_restart_records_and_reports_the_window_without_a_marker_follower(models_dir, tmp_path):
     sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=2, restart_backoff=0.1,
                      recordings_dir=str(tmp_path))
     name = unique("fixHmu")
-    outlet = new_outlet(name, f"{name}-src")[0]
-    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-cues", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
-                                               f"{name}-cues-src"))
-    pusher = PacedPusher(outlet, test_signal(int(120 * TINY_SFREQ), seed=11), TINY_SFREQ)
-    pusher.start()
+    cues = cue_outlet(name)
+    _, pusher = paced_source(name, 120, 11)
     card = ModelRegistry(models_dir).get("tiny-gru").card
     spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru", "options": {
         "record_path": "s.xdf", "markers": {"stream": {"name": f"{name}-cues", "type": "Markers"}}}})
@@ -35,9 +29,7 @@ def test_a_restart_records_and_reports_the_window_without_a_marker_follower(mode
         handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
 
         def connected() -> bool:
-            m = handle.status.markers or {}
-            return handle.status.state == "running" and handle.status.counters.samples_out > 0 and \
-                m.get("state") == "connected"
+            return decoding_with_markers(handle)
 
         wait_for(connected, 60, "decoding with the marker stream followed")
         assert handle.status.markers["unfollowed"] is None

@@ -16,20 +16,16 @@ import pytest
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.supervisor import Supervisor
-from support.common import TINY_SFREQ, test_signal, unique
-from support.lsl import new_outlet, wait_for
-from support.pacing import PacedPusher
+from support.common import unique
+from support.lsl import cue_outlet, paced_source, wait_for
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
 def test_a_decoder_in_its_final_error_is_no_longer_witnessed(models_dir, worker):
     sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=0, restart_backoff=0.2, shared_workers=1)
     name = unique("s20w")
-    outlet = new_outlet(name, f"{name}-src")[0]
-    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-cues", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
-                                               f"{name}-cues-src"))
-    pusher = PacedPusher(outlet, test_signal(int(60 * TINY_SFREQ), seed=20), TINY_SFREQ)
-    pusher.start()
+    cues = cue_outlet(name)
+    _, pusher = paced_source(name, 60, 20)
     card = ModelRegistry(models_dir).get("tiny-gru").card
     spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru", "options": {
         "worker": worker, "markers": {"stream": {"name": f"{name}-cues", "type": "Markers"}}}})

@@ -82,3 +82,27 @@ def open_replayed(name: str) -> tuple[pylsl.StreamInlet, pylsl.StreamInfo]:
     inlet = pylsl.StreamInlet(found[0], max_buflen=60, processing_flags=0)
     inlet.open_stream(timeout=10.0)
     return inlet, inlet.info(timeout=10.0)
+
+
+def cue_outlet(name: str) -> pylsl.StreamOutlet:
+    """A lab's cue sender: a string marker outlet ``<name>-cues`` (source_id ``<name>-cues-src``)."""
+    return pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-cues", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
+                                               f"{name}-cues-src"))
+
+
+def paced_source(name: str, seconds: float, seed: int):
+    """The tiny model's EEG stream ``name`` (source_id ``<name>-src``) pushed in real time for ``seconds`` by a started
+    :class:`~support.pacing.PacedPusher` (set its ``halt`` to stop); returns the outlet and the pusher."""
+    from support.common import test_signal
+    from support.pacing import PacedPusher
+
+    outlet = new_outlet(name, f"{name}-src")[0]
+    pusher = PacedPusher(outlet, test_signal(int(seconds * TINY_SFREQ), seed=seed), TINY_SFREQ)
+    pusher.start()
+    return outlet, pusher
+
+
+def decoding_with_markers(handle) -> bool:
+    """A supervisor handle's decoder runs, has published, and its worker follows its marker stream."""
+    m = handle.status.markers or {}
+    return handle.status.state == "running" and handle.status.counters.samples_out > 0 and m.get("state") == "connected"
