@@ -14,7 +14,10 @@ through mne, with what mne's reader leaves to us:
   ``New Segment/``, a recording pause, for every ``New Segment`` after the first). A marker of size 1 (what Recorder
   writes for a stimulus or response) is a point in time: its event has duration 0, like an EEGLAB or XDF marker, so
   a label map needs a label window (``train``'s ``data.label_window``) or takes the span to the next event
-  (``evaluate``), rather than labelling one sample.
+  (``evaluate``), rather than labelling one sample. A ``Response`` (a button of a response pad), a ``Comment`` (typed
+  by the experimenter during the recording) or a ``SyncStatus`` marker (:data:`NON_STIMULUS_TYPES`) falls inside a
+  trial: it neither starts nor ends one (:func:`non_stimulus`; ``evaluate``'s span runs on to the next stimulus,
+  unmapped marker or pause).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from bci_stream.io.recording import Event
 
 #: The unit the BrainVision format implies when a channel gives none.
 DEFAULT_UNIT = "µV"
+#: The marker types (mne's ``<type>/`` prefix, any case) of BrainVision Recorder that mark no stimulus: a subject's
+#: response, an experimenter's comment, the amplifier's sync status (``Sync On``/``Sync Off``).
+NON_STIMULUS_TYPES = ("Response", "Comment", "SyncStatus")
 _CHANNEL = re.compile(r"^\s*Ch(\d+)\s*=(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -92,4 +98,12 @@ def point_markers(events: Sequence[Event]) -> list[Event]:
     return [replace(e, duration=0) if e.duration == 1 else e for e in events]
 
 
-__all__ = ["DEFAULT_UNIT", "brainvision_channels", "brainvision_types", "point_markers", "vhdr_units"]
+def non_stimulus(description: str) -> bool:
+    """Whether ``description`` is mne's name of a BrainVision marker of a type of :data:`NON_STIMULUS_TYPES`
+    (``Response/R  1``, ``Comment/ball missed``, ``SyncStatus/Sync On``): it happens within a trial, not at a cue."""
+    kind, slash, _ = str(description).partition("/")
+    return bool(slash) and kind.strip().lower() in {t.lower() for t in NON_STIMULUS_TYPES}
+
+
+__all__ = ["DEFAULT_UNIT", "NON_STIMULUS_TYPES", "brainvision_channels", "brainvision_types", "non_stimulus",
+           "point_markers", "vhdr_units"]

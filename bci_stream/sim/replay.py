@@ -7,6 +7,12 @@ streamed as float32 with the file's channel names, and each channel's type and u
 schedule, so the stream never drifts against the LSL clock however long it runs (``--loop``), and a
 late push is caught up by pushing back to back.
 
+A recording that is not continuous (a BrainVision ``New Segment/`` after the start: Recorder paused and resumed; an
+EEGLAB ``boundary``: data cut out; mne's ``BAD boundary``/``EDGE boundary``: files joined) is streamed as if it
+were: the samples on both sides of each such point go out back to back on one unbroken timeline, and its event goes
+out as a marker. :func:`run_replay` says so at the start, in a :class:`~bci_stream.io.errors.RecordingWarning`
+naming the file, how many such points and at which times (:func:`discontinuity_warning`).
+
 At the end the outlets are destroyed only once their consumers have let go (or after ``linger`` seconds):
 a consumer whose outlet vanishes under it sees a broken transmission (liblsl logs
 ``Stream transmission broke off`` in the consumer's process), and samples not yet sent are lost. A
@@ -16,6 +22,7 @@ consumer that knows the file's length closes its inlet after the last sample, an
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +102,10 @@ def run_replay(
     if not linger >= 0:
         raise ValueError(f"linger must be >= 0 seconds, got {linger}")
     rec = recording if recording is not None else load_recording(path, **load_opts)
+    if (said := discontinuity_warning(rec, Path(path).name, f"{name}-markers")) is not None:
+        from bci_stream.io.errors import RecordingWarning
+
+        warnings.warn(said, RecordingWarning, stacklevel=2)
     sfreq = rec.sfreq
     chunk = chunk_size or max(1, round(sfreq / 32))
     source_id = source_id or f"replay:{Path(path).name}:{name}"
@@ -163,6 +174,37 @@ def run_replay(
         return pushed
     finally:
         del outlet, marker_outlet
+
+
+#: What each kind of discontinuity (:data:`~bci_stream.train.classical.bad_spans.BOUNDARIES`) is, for the warning
+_DISCONTINUITY = {"new segment/": "BrainVision Recorder paused and resumed", "boundary": "EEGLAB: data cut out",
+                  "bad boundary": "mne: files joined", "edge boundary": "mne: files joined"}
+
+
+def discontinuity_warning(rec: Recording, file: str, markers: str) -> str | None:
+    """The warning :func:`run_replay` gives for a recording whose events mark a discontinuity after its first sample
+    (:func:`~bci_stream.train.classical.bad_spans.is_boundary`, the rule ``calibrate`` leaves trials out by), e.g.
+    ``run.vhdr: the recording is not continuous at 2 point(s): New Segment/ (BrainVision Recorder paused and
+    resumed) at t=60.000 s, 125.500 s; the replay streams the samples on both sides of each back to back and the
+    stream's timestamps run on through them as if the recording were continuous (the time paused or cut out is not
+    in the stream; each point is the marker 'NAME-markers' sends)``; None when there is none. ``file`` names the
+    recording, ``markers`` the marker stream; times are in the file (seconds from its first sample)."""
+    from bci_stream.core.channels import shortlist
+    from bci_stream.train.classical.bad_spans import is_boundary
+
+    at: dict[str, list[int]] = {}
+    for ev in sorted(rec.events, key=lambda e: e.onset):
+        if is_boundary(ev.description) and ev.onset > 0:  # at sample 0 it follows no data
+            at.setdefault(str(ev.description).strip(), []).append(int(ev.onset))
+    if not at:
+        return None
+    points = len({onset for onsets in at.values() for onset in onsets})
+    kinds = "; ".join(f"{desc} ({_DISCONTINUITY.get(desc.lower(), 'a discontinuity')}) at t="
+                      + shortlist([f"{k / rec.sfreq:.3f}" for k in onsets], 6) + " s" for desc, onsets in at.items())
+    return (f"{file}: the recording is not continuous at {points} point(s): {kinds}; the replay streams the samples "
+            "on both sides of each back to back and the stream's timestamps run on through them as if the recording "
+            f"were continuous (the time paused or cut out is not in the stream; each point is the marker "
+            f"'{markers}' sends)")
 
 
 def stream_channels(rec: Recording) -> tuple[list[str], list[str]]:

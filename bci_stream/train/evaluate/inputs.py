@@ -4,10 +4,15 @@
   them (XDF), as ``calibrate`` does; an option no file takes is refused. A model trained by ``train`` on XDF files
   also brings its run config's ``[data.reader]`` options (those a file's format takes; the command line wins).
 * ``--channel-names``: the channels of every file renamed, in the file's order, before the model's are picked.
-* Cue events of zero duration (marker streams: the service's own XDF recordings, LabRecorder files, stim codes):
-  ``calibrate`` uses only their onsets. Here each such cue labels the span until the next event of any kind (the
-  last one: until the end of the file), as an XDF ``until_next`` reader gives it; a cue followed at once by a cue of
-  the same class ends one sample early, so that every cue stays its own trial. Trial scoring uses the onsets only.
+* Cue events of zero duration (marker streams: the service's own XDF recordings, LabRecorder files, stim codes,
+  BrainVision markers of size 1): ``calibrate`` uses only their onsets. Here each such cue labels the span until the
+  next event that ends a cue (:func:`ends_cue`; the last one: until the end of the file): a cue, any event the label
+  map does not map (a rest or trial-end marker), a discontinuity (EEGLAB ``boundary``, BrainVision ``New Segment/``,
+  mne's ``BAD boundary``/``EDGE boundary``, ``BAD_ACQ_SKIP``). A response, comment or sync marker (BrainVision
+  ``Response/``, ``Comment/``, ``SyncStatus/``: :func:`~bci_stream.io.brainvision.non_stimulus`) and a mark of bad
+  data (``bad*``: its samples are left out by the bad-span rule, :func:`leave_out_bad_trials`) happen within a trial
+  and do not end it; the note says how many such events the spans run past. A cue followed at once by a cue of the
+  same class ends one sample early, so that every cue stays its own trial. Trial scoring uses the onsets only.
 
 Errors name the file and, for a ``--reference-train`` file, say that it is one.
 """
@@ -87,18 +92,33 @@ def _hint(message: str) -> str:
     return ""
 
 
+def ends_cue(description: str, lookup: Mapping[str, str | None]) -> bool:
+    """Whether an event named ``description`` ends the span of a zero-duration cue before it (the module's rule): a cue
+    of ``lookup`` and a discontinuity do; a response, comment or sync marker and a bad-data mark do not; any other
+    event (a rest marker the map leaves out) does."""
+    from bci_stream.io.brainvision import non_stimulus
+    from bci_stream.train.classical.bad_spans import is_acq_skip, is_bad_description, is_boundary
+
+    desc = str(description)
+    if lookup.get(desc) is not None or is_boundary(desc) or is_acq_skip(desc):
+        return True
+    return not (non_stimulus(desc) or is_bad_description(desc))
+
+
 def cue_spans(events: Sequence[Event], n_times: int, lookup: Mapping[str, str | None]) -> list[Event]:
-    """``events`` with each zero-duration cue of ``lookup`` lasting until the next event's onset (the last one: until
-    ``n_times``), one sample less when that event is a cue of the same class (a trial per cue)."""
+    """``events`` with each zero-duration cue of ``lookup`` lasting until the onset of the next event that ends it
+    (:func:`ends_cue`; the last one: until ``n_times``), one sample less when that event is a cue of the same class
+    (a trial per cue)."""
     ordered = sorted(events, key=lambda e: e.onset)
     onsets = [e.onset for e in ordered]
+    ends = [ends_cue(e.description, lookup) for e in ordered]
     out = []
     for k, ev in enumerate(ordered):
         cls = lookup.get(str(ev.description))
         if cls is None or ev.duration != 0:
             out.append(ev)
             continue
-        nxt = next((j for j in range(k + 1, len(ordered)) if onsets[j] > ev.onset), None)
+        nxt = next((j for j in range(k + 1, len(ordered)) if onsets[j] > ev.onset and ends[j]), None)
         end = n_times if nxt is None else onsets[nxt]
         same = nxt is not None and any(lookup.get(str(e.description)) == cls for e in ordered[nxt:]
                                        if e.onset == onsets[nxt])
@@ -116,11 +136,31 @@ def _labels(rec: Recording, label_map: Mapping[str, str | None], label_window: S
     if label_window is None and cues and all(e.duration == 0 for e in cues):
         events = cue_spans(rec.events, rec.n_times, lookup)
         notes.append(f"{Path(rec.source).name}: its {len(cues)} cue(s) have no duration (markers); each labels the "
-                     "span until the next event, trials start at the cues")
+                     "span until the next event, trials start at the cues" + _run_past(rec.events, events, lookup))
     window = None if label_window is None else (float(label_window[0]), float(label_window[1]))
     labels, names = labels_from_events(events, rec.n_times, rec.sfreq, label_map, label_window=window,
                                        source=str(rec.source))
     return labels, names, notes
+
+
+def _run_past(events: Sequence[Event], spans: Sequence[Event], lookup: Mapping[str, str | None]) -> str:
+    """The note's clause on the events inside the cue ``spans`` (:func:`cue_spans`) that do not end a cue
+    (:func:`ends_cue`), e.g. ``; the spans run on past 12 response, comment or bad-data mark(s) (Response/R  1 12),
+    which end no cue: a span ends at the next cue, unmapped marker or discontinuity``; ``""`` when there are none."""
+    from bci_stream.core.channels import shortlist
+
+    cues = [e for e in spans if e.duration > 0 and lookup.get(str(e.description)) is not None]
+    starts = np.array([e.onset for e in cues], dtype=np.int64)
+    stops = starts + np.array([e.duration for e in cues], dtype=np.int64)
+    inside: dict[str, int] = {}
+    for e in events:
+        if not ends_cue(e.description, lookup) and ((starts < e.onset) & (e.onset < stops)).any():
+            inside[str(e.description)] = inside.get(str(e.description), 0) + 1
+    if not inside:
+        return ""
+    kinds = shortlist([f"{d} {n}" for d, n in sorted(inside.items(), key=lambda kv: -kv[1])], 4)
+    return (f"; the spans run on past {sum(inside.values())} response, comment or bad-data mark(s) ({kinds}), which "
+            "end no cue: a span ends at the next cue, unmapped marker or discontinuity")
 
 
 def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_names: Sequence[str], *,
@@ -276,5 +316,5 @@ def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
                                    "desc/channels/channel/unit, is read as µV)"]
 
 
-__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "file_options",
+__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "ends_cue", "file_options",
            "held_label_map", "leave_out_bad_trials", "load_for_model", "trainer_reading"]
