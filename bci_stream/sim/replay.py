@@ -178,6 +178,7 @@ def run_replay(
 
 #: What each kind of discontinuity (:data:`~bci_stream.train.classical.bad_spans.BOUNDARIES`) is, for the warning
 _DISCONTINUITY = {"new segment/": "BrainVision Recorder paused and resumed", "boundary": "EEGLAB: data cut out",
+                  "dc correction/": "BrainVision Recorder reset the amplifier's DC offsets: a step in the data",
                   "bad boundary": "mne: files joined", "edge boundary": "mne: files joined"}
 
 

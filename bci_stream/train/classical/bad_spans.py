@@ -9,8 +9,9 @@ or a CV score takes from the trial lies in it. It is left out of fitting and sco
 * a discontinuity (:data:`BOUNDARIES`): an EEGLAB ``boundary`` (mne's ``read_raw_eeglab`` reads the events EEGLAB
   writes where it cut data out as annotations described ``boundary``, whose duration is that of the data
   *removed*, not of data in the file), or mne's ``concatenate_raws`` junction (``BAD boundary`` and ``EDGE
-  boundary``, duration 0), or a BrainVision ``New Segment/`` (a recording paused and resumed), which the causal
-  filters and running estimators run straight across, so
+  boundary``, duration 0), or a BrainVision ``New Segment/`` (a recording paused and resumed) or ``DC Correction/``
+  (Recorder reset a DC-coupled amplifier's offsets: a step on every channel; EEGLAB's BrainVision importer makes
+  both a ``boundary``), which the causal filters and running estimators run straight across, so
   ``[onset, onset + settle)`` (:func:`settle_s`);
 * mne's ``BAD_ACQ_SKIP`` (:data:`ACQ_SKIP`: a FIF acquisition skip, where the recorder stored no data and mne reads
   zeros; data are missing at both of its ends, so it is a discontinuity too): ``[onset, onset + duration + settle)``;
@@ -47,8 +48,9 @@ BAD_PREFIX = "bad"  # MNE: an annotation whose description starts with it (any c
 BOUNDARY = "boundary"  # EEGLAB (through mne): a discontinuity where data were cut out
 #: descriptions (any case) of a discontinuity: EEGLAB's cut, mne.concatenate_raws' junction (both written there), and
 #: a BrainVision recording's pause: BrainVision Recorder writes a ``New Segment`` marker at every pause/resume (mne
-#: reads it ``New Segment/``, dropping the first, at the start)
-BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/")
+#: reads it ``New Segment/``, dropping the first, at the start), and its ``DC Correction`` (the amplifier's offsets
+#: reset: a step in the data; mne reads ``DC Correction/``)
+BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/", "dc correction/")
 #: mne's description (any case) of a FIF acquisition skip: no data stored there (read as zeros), a discontinuity
 ACQ_SKIP = "bad_acq_skip"
 NON_FINITE = "non-finite samples"
