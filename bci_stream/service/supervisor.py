@@ -1,25 +1,18 @@
 """The supervisor: starts, watches, restarts and stops decoder worker processes.
 
-It lives in the API process. One monitor thread reads every worker's status pipe and checks every worker's liveness
-several times a second: a worker that dies is noticed within ``poll_interval`` seconds, reported with its exit code,
-and restarted with exponential backoff (:mod:`~bci_stream.service.restart_policy`: ``max_restarts`` and the backoff
-count the crashes since it last ran healthy for ``restart_reset_s``; ``starting`` while a restart waits, ``error``
-only when final), unless its model or stream was refused. Where a worker runs is its backend's concern
-(:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors); a restart that no node can take leaves
-the decoder in ``error`` saying why. A Ray actor's restart runs off the monitor thread
-(:mod:`~bci_stream.service.backends.starts`; the decoder is ``starting`` meanwhile), and one that fails for a transient
-reason is retried under the same policy. A dead worker is judged after what it left on its status pipe was read."""
+It lives in the API process and owns the decoder table: :meth:`Supervisor.start` spawns a decoder's worker,
+:meth:`~Supervisor.send` and :meth:`~Supervisor.request` pass it commands, :meth:`~Supervisor.reader` reads its
+outputs, :meth:`~Supervisor.stop` and :meth:`~Supervisor.shutdown` end it. Where a worker runs is its backend's
+concern (:mod:`bci_stream.service.backends`: ``local`` processes, or ``ray`` actors). Its monitor thread, which reads
+every worker's status and restarts a crashed one with exponential backoff (``max_restarts``, ``restart_backoff``,
+``restart_reset_s``), is :class:`~bci_stream.service.supervisor_watch.WorkerWatch`, its base class."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import multiprocessing as mp
-import multiprocessing.connection as mp_connection
 import os
 import threading
-import time
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -29,24 +22,24 @@ from bci_stream.core.errors import DecoderNotFoundError
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.core.status import WorkerStatus
-from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.requests import send_command
-from bci_stream.service.shared_pool import SharedPool, refused_without_reason
+from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint
-from bci_stream.service.status_channel import drain, received_status
+from bci_stream.service.status_channel import drain
 from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
-from bci_stream.service.output_ids import clash_to_reopen, reserve, set_apart
-from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy, exit_error
-from bci_stream.service.worker import EXIT_REFUSED
+from bci_stream.service.output_ids import reserve
+from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
+from bci_stream.service.supervisor_watch import WorkerWatch
 
-log = logging.getLogger("bci_stream.supervisor")
+#: Names importable from here: the supervisor's, and those callers import from here (the handle, the spawn helper).
+__all__ = ["DecoderHandle", "Supervisor", "start_without_sigint"]
 
 
-class Supervisor:
+class Supervisor(WorkerWatch):
     """Owns the decoder processes of one service.
 
     Parameters
@@ -206,7 +199,7 @@ class Supervisor:
             if handle.status_conn is not None:
                 handle.status_conn.close()
 
-    # -- internals -----------------------------------------------------------------------------------
+    # -- one worker generation: started, taken up, ended (restarts: supervisor_watch) ------------------
 
     def _spawn(self, handle: DecoderHandle) -> None:
         """Start a worker for ``handle`` (a new generation): the shared pool, or the backend (PlacementError)."""
@@ -237,164 +230,3 @@ class Supervisor:
             self.pool.leave(handle, timeout)
         else:
             self.backend.terminate(handle, timeout)
-
-    def _monitor_loop(self) -> None:
-        next_check = 0.0
-        while not self._closing.is_set():
-            try:
-                next_check = self._monitor_once(next_check)
-            except Exception:  # one bad message or race must never end the supervision of every decoder
-                log.exception("supervisor: unexpected error in the monitor loop (it goes on)")
-                self._closing.wait(self.poll_interval)
-
-    def _monitor_once(self, next_check: float) -> float:
-        with self._lock:
-            conns = {h.status_conn: h for h in self._handles.values() if h.status_conn is not None}
-        conns.update(self.pool.controls())
-        try:
-            ready = mp_connection.wait(list(conns), timeout=self.poll_interval) if conns else []
-        except (OSError, ValueError):  # a pipe was closed under us (stop, restart, shutdown)
-            ready = []
-        if not conns:
-            self._closing.wait(self.poll_interval)
-        for conn in ready:
-            if isinstance(conns[conn], DecoderHandle):
-                self._receive(conn, conns[conn])
-                self.witness.saw(conns[conn])  # outside the lock: it may send the worker markers it missed
-            else:
-                self._on_control(self.pool.receive(conn))
-        with self._lock:
-            clashing = set_apart(self._clashes, self._handles)
-        for handle in clashing:  # it publishes another decoder's source_id: restarted as .../<its id> (output_ids)
-            self._terminate(handle, 5.0)
-            self._restart(handle)
-        now = time.monotonic()
-        if now >= next_check:
-            next_check = now + self.poll_interval
-            self.pool.reap()
-            for handle, future in self.starts.done():
-                self._started(handle, future)
-            for handle in self._check_processes(now):
-                self._restart(handle)
-            self.witness.tick(self.list())  # drained; a decoder left in a final state no longer witnessed
-        return next_check
-
-    def _receive(self, conn: Any, handle: DecoderHandle) -> None:
-        """One status snapshot from a worker's pipe (a broken pipe ends that channel; one closed meanwhile: skip)."""
-        with self._lock:
-            if handle.status_conn is not conn or conn.closed:
-                return
-        try:
-            decoder_id, generation, snapshot = conn.recv()
-        except Exception:  # noqa: BLE001 - closed (by stop() while read: TypeError), or unreadable (other code)
-            with self._lock:
-                if handle.status_conn is conn:
-                    handle.status_conn = None
-            with contextlib.suppress(OSError):  # closed under us by stop()
-                conn.close()
-            return
-        snapshot, announced = received_status(snapshot)  # announced: the exit code of a refusal
-        with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe
-            if generation == handle.generation and handle.status_conn is conn:
-                if announced is not None and handle.shared:  # a shared worker refusing with other code
-                    handle.slot_exit = announced
-                handle.take_status(generation, snapshot)  # and its counters, summed over generations
-                self.policy.saw(handle, snapshot.state, handle.status_received)
-                if snapshot.error:
-                    handle.last_error = snapshot.error
-                if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
-                    self._clashes.add(clash.id)
-
-    def _on_control(self, message: Any) -> None:
-        """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot."""
-        with self._lock:
-            handle = self._handles.get(getattr(message, "decoder_id", None))
-            if handle is None or message.generation != handle.generation:
-                return
-            if isinstance(message, StreamEnded):
-                handle.slot_exit = message.code
-            elif isinstance(message, SavedState):
-                handle.saved = message
-
-    def _restart(self, handle: DecoderHandle) -> None:
-        """Start a new worker for a crashed decoder: here, or for a ``slow_start`` backend (Ray) on :attr:`starts`, the
-        decoder ``starting`` meanwhile and its result taken up by :meth:`_started` in the monitor loop."""
-        log.warning("restarting decoder %s (restart %d)", handle.id, handle.restarts)
-        if handle.shared or not getattr(self.backend, "slow_start", False):
-            try:
-                self._spawn(handle)
-            except Exception as exc:  # noqa: BLE001 - PlacementError, or a backend failure: reported, never fatal here
-                self._start_failed(handle, exc)
-                return
-            self._end_if_stopped(handle)
-            return
-        handle.generation += 1
-        with self._lock:
-            handle.ended_status, handle.running_since = handle.status, None
-            handle.status = replace(handle.status, state="starting")
-        self.starts.submit(handle)
-
-    def _started(self, handle: DecoderHandle, future: Any) -> None:
-        """A start of :attr:`starts` ended: attach its worker, or judge its failure (:func:`start_failure`)."""
-        if (exc := future.exception()) is not None:
-            self._start_failed(handle, exc)
-            return
-        self._attach(handle, future.result())
-        self._end_if_stopped(handle)
-
-    def _start_failed(self, handle: DecoderHandle, exc: BaseException) -> None:
-        """A restart failed: no node can take it (``error``, final), or a transient failure retried under the crash
-        policy (:attr:`policy`; ``starting`` meanwhile); ``last_error`` says which."""
-        with self._lock:
-            self.policy.start_failed(handle, exc, time.monotonic())
-        log.error("%s", handle.last_error)
-
-    def _end_if_stopped(self, handle: DecoderHandle) -> None:
-        """stop() raced with the restart: make sure the new worker ends too."""
-        with self._lock:
-            stopped_meanwhile, gone = handle.stopping, handle.id not in self._handles
-        if stopped_meanwhile:
-            self._terminate(handle, 5.0)
-            if gone and handle.status_conn is not None:  # stop() has closed the old one; this is the new one
-                handle.status_conn.close()
-
-    def _ended(self) -> set[int]:
-        """The handles (``id()``) whose worker ended and is not judged yet, each after what it left on its status pipe
-        was read (its last error: sent just before it exited, it may still be pending). Outside the lock."""
-        with self._lock:
-            ended = [(h, h.status_conn) for h in self._handles.values() if not h.stopping and h.process is not None
-                     and h.restart_at is None and h.exit_code is None
-                     and (h.slot_exit is not None or not h.process.is_alive())]
-        for handle, conn in ended:
-            with contextlib.suppress(OSError, ValueError, EOFError):  # closed under us by stop()
-                while conn is not None and not conn.closed and conn.poll(0):
-                    self._receive(conn, handle)  # to its end: EOF closes it
-        return {id(handle) for handle, _ in ended}
-
-    def _check_processes(self, now: float) -> list[DecoderHandle]:
-        """Notice dead workers (:meth:`_ended`); return those whose restart is due (started outside the lock)."""
-        ended, due = self._ended(), []
-        with self._lock:
-            for handle in self._handles.values():
-                process = handle.process
-                if handle.stopping or process is None:
-                    continue
-                if handle.restart_at is not None:
-                    if now >= handle.restart_at:
-                        handle.restart_at = None
-                        due.append(handle)
-                    continue
-                if handle.exit_code is not None or id(handle) not in ended:
-                    continue
-                process.join(0)
-                handle.exit_code = process.exitcode if handle.slot_exit is None else handle.slot_exit
-                if handle.slot_exit is not None:  # a shared worker's stream ended; the worker lives on
-                    self.pool.remove(handle.id)
-                refused = handle.exit_code == EXIT_REFUSED
-                if handle.exit_code == 0 and handle.status.state == "stopped":
-                    continue
-                if not refused:
-                    handle.last_error = exit_error(handle, self.backend.exit_message(process, handle.exit_code))
-                handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
-                self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
-        return due

@@ -1,5 +1,5 @@
 """Which EDF channels are trigger channels, and EDF header layouts whose trigger codes are read from the file
-(``mne_formats._edf_stim_channels``, ``_edf_signal``, ``_edf_header``), on small hand-written EDFs.
+(``trigger_channels._edf_stim_channels``, ``edf_file._edf_signal``, ``_edf_header``), on small hand-written EDFs.
 
 Before these rules: a channel labelled ``STIM``/``TRIG`` was a stim channel whatever it held, so an EEG channel with
 that label left the data (a model trained on it no longer loaded the file) and a ``TRIG`` faster than the EEG put

@@ -1,0 +1,87 @@
+"""Exporting the net a training run chose: ONNX with a card that says what it was trained on and how good it is.
+
+The card's ``training`` block holds the data files (and their sha256), splits, label map, the net's config, the
+method in words, the command and the resolved config; its ``metrics`` the chosen net's test metrics, the chance
+check, the CSP+LDA baseline and every net's trial accuracy at 2 s after cue with its added latency. Its live scoring
+(``scoring``) scores trials of the trial classes only, as the metrics do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bci_stream.core.card import sha256_file
+from bci_stream.train.config import RunConfig
+from bci_stream.train.dataset import Dataset
+from bci_stream.train.evaluate.metrics import nearest_time, time_key
+from bci_stream.train.run_evaluation import _DEFINITIONS, _strip_curve
+from bci_stream.train.run_outputs import add_scoring, card_data_notes, card_scoring, export_dir
+from bci_stream.train.stages import Stage
+
+
+def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str, Any]):
+    """Export ``stage``'s causal net to ONNX with a card that says what it was trained on and how good it is."""
+    from bci_stream.train.export.onnx_export import export_model
+
+    e = config.export
+    name = e.name or config.name
+    out_dir = export_dir(config)
+    m = report["models"][stage.name]
+    test = _strip_curve(m["test"]) if m["test"] else None
+    files = {s: [Path(f).name for f in config.data_files(s)] for s in ("train", "validation", "test")}
+    training = {
+        "data": e.data_description or f"{', '.join(files['train'])} (see splits)",
+        "licence": e.licence or {},
+        "splits": ds.info["splits"],
+        "files": files,
+        "files_sha256": {s: [sha256_file(p) for p in config.data_files(s)] for s in ("train", "validation", "test")},
+        "label_map": dict(config.data.label_map),
+        "trial_classes": ds.trial_classes,
+        "validation_tail_s": config.data.validation_tail_s,
+        "crop_s": list(config.data.crop_s) if config.data.crop_s else None,
+        "stage": stage.name, **card_data_notes(ds.info),
+        "model_config": stage.net.config(),
+        "method": _method(config, stage, m["fit"]["best_epoch"]),
+        "world_size": report["world_size"],
+        "seconds": m["fit"]["seconds"],
+        "command": report.get("command"),
+        "config": config.model_dump(mode="json", exclude={"base_dir"}),
+    }
+    metrics: dict[str, Any] = {"test": test, "definitions": _DEFINITIONS}
+    if "chance_check" in report:  # as calibrate's cards: the check, and its warning in words
+        metrics["chance_check"] = {k: v for k, v in report["chance_check"].items() if k != "warning"}
+        metrics["warnings"] = [w for w in (report["chance_check"]["warning"],) if w]
+    if "csp_lda" in report:
+        metrics["csp_lda_test_accuracy"] = report["csp_lda"]["test_accuracy"]
+        metrics["csp_lda_decision_time_s"] = report["csp_lda"]["decision_time_s"]
+    t_la = nearest_time(config.evaluation.trial_times_s)
+    if t_la is not None:  # at 2 s after cue; else (no 2 s in trial_times_s) at the time nearest 2 s, and says so
+        key = time_key(t_la)
+        metrics["lookahead_decision_time_s"] = t_la
+        field = "lookahead_trial_accuracy_2s" if key == "2s" else "lookahead_trial_accuracy_nearest_2s"
+        metrics[field] = {
+            n: {"added_latency_ms": v["added_latency_ms"],
+                "instant": v["test"]["trial_accuracy"].get(key, {}).get("instant") if v["test"] else None,
+                "mean": v["test"]["trial_accuracy"].get(key, {}).get("mean") if v["test"] else None}
+            for n, v in report["models"].items()
+        }
+    card = export_model(stage.net, out_dir, name=name, version=e.version, ch_names=ds.ch_names, sfreq=ds.sfreq,
+                        output_labels=ds.label_names, preprocessing=ds.preprocessing, training=training,
+                        metrics=json.loads(json.dumps(metrics)))
+    # Live scoring as the card's metrics score: trials of the trial classes only (as calibrate writes it).
+    return add_scoring(card, out_dir, card_scoring(dict(config.data.label_map), ds.trial_classes,
+                                                   config.evaluation.trial_times_s))
+
+
+def _method(config: RunConfig, stage: Stage, best_epoch: int) -> str:
+    """How the net was trained, in words (the card's ``training.method``)."""
+    t = config.training
+    method = (f"truncated BPTT over {t.window_s:g} s windows of {t.segment_s:g} s segments, state carried, "
+              f"AdamW lr {t.lr:g} wd {t.weight_decay:g}, grad clip {t.grad_clip:g}, early stopping on validation "
+              f"{t.monitor} (patience {t.patience}), best epoch {best_epoch}, seed {config.seed}")
+    if stage.distilled:
+        d = config.evaluation.distillation
+        method += f", distilled from the bidirectional teacher (alpha {d.alpha:g}, T {d.temperature:g})"
+    return method
