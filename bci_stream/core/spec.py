@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,6 +12,14 @@ if TYPE_CHECKING:
 
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
+#: ``options.record_path``: folders and a file name of ASCII letters, digits, ``_``, ``.`` and ``-``, joined by ``/``
+#: (relative, so inside recordings_dir; a ``.`` or ``..`` part is refused too: DecoderOptions._record_path_chars)
+RECORD_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+RECORD_PATH_RULE = ("a relative path of ASCII letters, digits, '_', '.' and '-', folders separated by '/' (no spaces, "
+                    "accents or other characters; no '.' or '..' folder)")
+#: ``options.gap_threshold_s``'s default: a step of the input's timestamps longer than this is a gap (``gap`` event,
+#: gap policy); the XDF reader marks a forward jump of a recording's timestamps by it (:mod:`bci_stream.io.xdf_clock`)
+GAP_THRESHOLD_S = 0.5
 
 WorkerKind = Literal["dedicated", "shared"]
 DEFAULT_WORKER: WorkerKind = "shared"
@@ -155,7 +164,8 @@ class DecoderOptions(BaseModel):
         "filter state, as at start), or decay the recurrent state towards zero by exp(-gap/decay_tau_s) (a model "
         "without a recurrent state, e.g. a classical family, refuses 'decay': 422 at start and at a hot swap).",
     )
-    gap_threshold_s: float = Field(default=0.5, gt=0, le=3600, description="Gap length that triggers gap_policy.")
+    gap_threshold_s: float = Field(default=GAP_THRESHOLD_S, gt=0, le=3600,
+                                   description="Gap length that triggers gap_policy.")
     decay_tau_s: float = Field(default=1.0, gt=0, le=3600, description="Time constant of the 'decay' gap policy.")
     provenance: bool = Field(
         default=True, description="Publish '<name>-decoded-provenance' (seq, state_epoch per output sample)."
@@ -190,10 +200,21 @@ class DecoderOptions(BaseModel):
         "the same decoded stream its consumers follow.",
     )
     record_path: str | None = Field(
-        default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        default=None, min_length=1, max_length=255, json_schema_extra={"pattern": RECORD_PATH.pattern},
         description="Record inputs, outputs and events to this XDF file, relative to the service's "
-        "recordings_dir (must not exist yet).",
+        f"recordings_dir (must not exist yet): {RECORD_PATH_RULE}.",
     )
+
+    @field_validator("record_path")
+    @classmethod
+    def _record_path_chars(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not RECORD_PATH.fullmatch(value):
+            raise ValueError(f"record_path must be {RECORD_PATH_RULE}; got {value!r}")
+        if any(p in (".", "..") for p in value.split("/")):
+            raise ValueError(f"record_path must stay inside recordings_dir (no '.' or '..'), got {value!r}")
+        return value
     wait_for_consumer_s: float = Field(
         default=0.0, ge=0, le=60, allow_inf_nan=False,
         description="Before the first output, wait up to this many seconds for a consumer of the decoded LSL stream "
@@ -226,9 +247,7 @@ class DecoderOptions(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _check_paths(self) -> DecoderOptions:
-        if self.record_path is not None and any(p in (".", "..") for p in self.record_path.split("/")):
-            raise ValueError(f"record_path must stay inside recordings_dir (no '.' or '..'), got {self.record_path!r}")
+    def _check_wait(self) -> DecoderOptions:
         if self.wait_for_consumer_s >= self.max_buffer_s:
             raise ValueError(f"wait_for_consumer_s must be below max_buffer_s ({self.max_buffer_s:g} s: the input "
                              f"buffers while the decoder waits), got {self.wait_for_consumer_s:g}")

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.io.recording import Recording
+from bci_stream.io.recording import Event, Recording
 from bci_stream.io.extras import require
 from bci_stream.io.xdf import _channels, _scales  # the XDF loader's unit conversion, shared rather than copied
+from bci_stream.io.xdf_clock import JUMP, forward_jumps
 
 
 @dataclass
@@ -29,6 +30,10 @@ class Session:
         The input stream as received (all channels), as a :class:`Recording`: voltage channels in microvolts
         (converted from the recorded header's units, as :func:`bci_stream.io.load_recording` does; a channel
         without a unit is taken to be in microvolts), other channels as recorded, with their unit in ``ch_units``.
+        Its events: a ``timestamp jump`` (a discontinuity) at the first sample after each forward jump of the input
+        timestamps over :func:`~bci_stream.io.xdf_clock.jump_threshold` (0.5 s), as the XDF reader marks them: the
+        sample whose ``seq`` a ``gap`` event (with the default ``gap_threshold_s``) names, the samples lost before it
+        counted in ``samples_lost``. (Markers: :attr:`markers`.)
     input_timestamps
         ``[n]`` source timestamps of the inputs (the source's clock).
     clock_offsets
@@ -120,8 +125,11 @@ def read_session(path: str | Path) -> Session:
     info = s_in["info"]
     _names, units, types = _channels(s_in, len(in_names))
     scale, ch_types, ch_units = _scales(units, types, str(info["name"][0]))
-    inputs = Recording(data=x.T.astype(np.float64) * scale[:, None], sfreq=float(info["nominal_srate"][0]),
-                       ch_names=in_names, source=str(path), ch_types=ch_types, ch_units=ch_units)
+    sfreq = float(info["nominal_srate"][0])
+    in_stamps = np.asarray(s_in["time_stamps"], dtype=np.float64)
+    inputs = Recording(data=x.T.astype(np.float64) * scale[:, None], sfreq=sfreq, ch_names=in_names,
+                       source=str(path), ch_types=ch_types, ch_units=ch_units,
+                       events=[Event(int(k), 0, JUMP) for k in forward_jumps(in_stamps, sfreq)])
     offsets = [(float(t), float(v)) for t, v in zip(s_in.get("clock_times", []), s_in.get("clock_values", []))]
     labels = _labels(s_out)
     prov = arr(s_prov, 2)
@@ -142,7 +150,7 @@ def read_session(path: str | Path) -> Session:
             pass
     return Session(
         inputs=inputs,
-        input_timestamps=np.asarray(s_in["time_stamps"], dtype=np.float64),
+        input_timestamps=in_stamps,
         clock_offsets=offsets,
         outputs=arr(s_out, len(labels)).astype(np.float32)[:n_out],
         output_labels=labels,

@@ -19,7 +19,11 @@
   clock reset the file's clock offsets do not resolve): see :mod:`bci_stream.io.xdf_clock` (markers placed per
   part of the recording, or the file refused when that is ambiguous). Durations are 0
   unless ``until_next=True``, which gives each marker the span until the next marker (the last one:
-  until the end), for cue streams that mark only onsets.
+  until the end; any: at most until a jump, below), for cue streams that mark only onsets.
+* Timestamps of the signal stream that jump forward by more than max(0.5 s, 3 periods) (a recording that went on
+  across two runs, a pause, lost samples: :mod:`bci_stream.io.xdf_clock`) are a discontinuity: a
+  ``timestamp jump`` event at the first sample after each, and a RecordingWarning naming the file, the stream, the
+  sample, its time in the file and the jump's length. pyxdf de-jitters the parts on both sides of a jump separately.
 * pyxdf's warning ``Stream N: Segments and clock-segments differ`` is dropped for a stream that has no clock offset
   at all (:func:`load_xdf`): it compares the stream's segments with clock segments that only exist where there are
   offsets, so it fires for every such stream (the service's decoded, provenance and events streams, written on the
@@ -28,6 +32,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -36,11 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.spec import GAP_THRESHOLD_S
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, mne_lsl_unit, volts_per_unit
 from bci_stream.io.errors import DataError
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
-from bci_stream.io.xdf_clock import place_markers
+from bci_stream.io.xdf_clock import JUMP, JUMP_MIN_PERIODS, mark_jumps, place_markers
 
 
 def _info(stream: dict[str, Any], key: str) -> str:
@@ -167,7 +173,8 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     """Data (µV), sfreq, channel names, events and ``{"ch_types": [...]}`` from an XDF file."""
     require("pyxdf", "reading XDF files")  # a missing pyxdf says how to install it, not that the file is bad
     try:
-        streams, _header = load_xdf(path)
+        streams, _header = load_xdf(path, jitter_break_threshold_seconds=GAP_THRESHOLD_S,  # a jump stays one
+                                    jitter_break_threshold_samples=JUMP_MIN_PERIODS)  # (xdf_clock.jump_threshold)
     except Exception as exc:  # pyxdf raises bare Exception/IOError on bad files
         raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
     own = _service_streams(streams)
@@ -189,7 +196,8 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     data = values.T * scale[:, None]
 
     mk = _select(streams, marker_stream, markers, "marker_stream", path, required=False)
-    events: list[Event] = []
+    jumps = mark_jumps(stamps, sfreq, file=path.name, signal=_info(sig, "name"))
+    events = [Event(k, 0, JUMP) for k in jumps]
     if mk is not None and len(mk["time_stamps"]):
         texts = [str(v[0]) for v in mk["time_series"]]
         placed = place_markers(stamps, mk["time_stamps"], sfreq, file=path.name, signal=_info(sig, "name"),
@@ -197,5 +205,8 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
         onsets = sorted(((int(o), texts[k]) for k, o in enumerate(placed) if o >= 0), key=lambda o: o[0])
         for k, (onset, desc) in enumerate(onsets):
             end = onsets[k + 1][0] if k + 1 < len(onsets) else data.shape[1]
+            if (cut := bisect.bisect_right(jumps, onset)) < len(jumps):  # a marker's span ends at a jump too
+                end = min(end, jumps[cut])
             events.append(Event(onset, end - onset if until_next else 0, desc))
+    events.sort(key=lambda e: e.onset)
     return data, sfreq, names, events, {"ch_types": ch_types, "ch_units": ch_units}

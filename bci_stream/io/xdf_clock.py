@@ -1,4 +1,5 @@
-"""Markers on the samples of an XDF signal stream, across clock resets that the file's clock offsets do not resolve.
+"""Discontinuities of an XDF signal stream's timestamps: markers placed across clock resets that the file's clock
+offsets do not resolve (timestamps going back), and breaks in the recording marked (timestamps jumping forward).
 
 pyxdf puts every stream on the recorder's clock with the file's clock offsets, and with ``handle_clock_resets``
 it maps the parts before and after a reset of a sender's clock (a restarted or swapped computer) separately.
@@ -13,9 +14,22 @@ part by its timestamp, which can be ambiguous:
 
 A refusal names the file, the streams, where the signal's timestamps go back and the first marker that cannot
 be placed; a file that loads says (a :class:`~bci_stream.io.errors.RecordingWarning`) where its timestamps go back
-and how many markers were placed or dropped: nothing is lost silently. (A jump back of less than pyxdf's
-jitter-break threshold, max(1 s, 500 samples), is smoothed by pyxdf's de-jittering before it gets here and cannot
-be seen.)
+and how many markers were placed or dropped: nothing is lost silently.
+
+Timestamps that **jump forward** by more than :func:`jump_threshold` (max(0.5 s, 3 sample periods); 0.5 s is the
+service's default ``gap_threshold_s``, whose ``gap`` events mark the same steps in its own recordings) are a break
+in the recording: a recording decoder (or LabRecorder) that kept running while the lab restarted its amplifier or
+stimulus program, a pause, lost samples. The samples on both sides are back to back in the data, so
+:func:`mark_jumps` names each jump's first sample (the reader puts a :data:`JUMP` event there, a discontinuity that
+calibrate and evaluate leave out with its settling, :mod:`bci_stream.train.classical.bad_spans`) and says where in
+a RecordingWarning. Jitter steps far less: per-sample stamps a few periods late, chunks stamped on arrival over
+Bluetooth up to ~0.1 s late (README, samples_lost), a chunk stamped once (a stair-case) by its length.
+
+pyxdf's de-jittering fits a line to each *segment* of a stream, between steps (either way) longer than its
+jitter-break threshold (by default max(1 s, 500 samples): a jump shorter than that would be spread over the whole
+segment, moving every stamp, and could not be seen). :func:`bci_stream.io.xdf.read_xdf` gives it the same
+threshold as :func:`jump_threshold`, so every jump, forward or back, over it is kept and seen here, and the parts
+on both sides of one are de-jittered separately.
 """
 
 from __future__ import annotations
@@ -26,7 +40,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from bci_stream.core.channels import shortlist
+from bci_stream.core.spec import GAP_THRESHOLD_S
 from bci_stream.io.errors import DataError, RecordingWarning
+
+#: A forward step longer than this many sample periods (and than GAP_THRESHOLD_S) is a jump: at rates under 6 Hz
+#: a step of one or two periods is no break
+JUMP_MIN_PERIODS = 3
+#: The description of the event at the first sample after a jump: a discontinuity
+#: (:data:`bci_stream.train.classical.bad_spans.BOUNDARIES`)
+JUMP = "timestamp jump"
 
 
 def parts_of(stamps: np.ndarray) -> list[tuple[int, int]]:
@@ -120,4 +142,32 @@ def _part_of(parts: list[tuple[int, int]], k: int) -> int:
     return next(p for p, (a, b) in enumerate(parts) if a <= k < b)
 
 
-__all__ = ["parts_of", "place_markers"]
+def jump_threshold(sfreq: float) -> float:
+    """Seconds a forward step of a signal stream's timestamps at ``sfreq`` must exceed to be a break in the
+    recording, not jitter: max(:data:`~bci_stream.core.spec.GAP_THRESHOLD_S`, :data:`JUMP_MIN_PERIODS` periods)."""
+    return max(GAP_THRESHOLD_S, JUMP_MIN_PERIODS / sfreq)
+
+
+def forward_jumps(stamps: np.ndarray, sfreq: float) -> np.ndarray:
+    """The first sample after each forward step of ``stamps`` longer than :func:`jump_threshold`."""
+    return np.flatnonzero(np.diff(stamps) > jump_threshold(sfreq)) + 1
+
+
+def mark_jumps(stamps: np.ndarray, sfreq: float, *, file: str, signal: str) -> list[int]:
+    """:func:`forward_jumps` of the signal stream ``signal`` of ``file``, said in a RecordingWarning (each jump's
+    sample, time in the file and length) when there is one."""
+    jumps = forward_jumps(stamps, sfreq)
+    if not len(jumps):
+        return []
+    where = shortlist([f"sample {k} (t={k / sfreq:.3f} s in the file, {stamps[k] - stamps[k - 1]:.3f} s after the "
+                       "sample before)" for k in jumps], 4)
+    warnings.warn(f"{file}: the timestamps of stream {signal!r} jump forward {len(jumps)} time(s), by more than "
+                  f"{jump_threshold(sfreq):g} s (no jitter steps that far), at {where}: a break in the recording (a "
+                  "pause, a restarted sender or recording, lost samples), whose two sides are back to back in the "
+                  f"data; each is marked by a {JUMP!r} event, a discontinuity: calibrate and evaluate leave out the "
+                  "trials across it and the settling after it. Samples and markers sent during the break are not in "
+                  "the file (a cue at the very start of a resumed run may be missing)", RecordingWarning, stacklevel=3)
+    return [int(k) for k in jumps]
+
+
+__all__ = ["JUMP", "JUMP_MIN_PERIODS", "forward_jumps", "jump_threshold", "mark_jumps", "parts_of", "place_markers"]

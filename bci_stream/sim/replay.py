@@ -179,7 +179,8 @@ def run_replay(
 #: What each kind of discontinuity (:data:`~bci_stream.train.classical.bad_spans.BOUNDARIES`) is, for the warning
 _DISCONTINUITY = {"new segment/": "BrainVision Recorder paused and resumed", "boundary": "EEGLAB: data cut out",
                   "dc correction/": "BrainVision Recorder reset the amplifier's DC offsets: a step in the data",
-                  "bad boundary": "mne: files joined", "edge boundary": "mne: files joined"}
+                  "bad boundary": "mne: files joined", "edge boundary": "mne: files joined",
+                  "timestamp jump": "the XDF file's timestamps jump forward: a pause, a restarted sender or lost samples"}
 
 
 def discontinuity_warning(rec: Recording, file: str, markers: str) -> str | None:

@@ -49,8 +49,9 @@ BOUNDARY = "boundary"  # EEGLAB (through mne): a discontinuity where data were c
 #: descriptions (any case) of a discontinuity: EEGLAB's cut, mne.concatenate_raws' junction (both written there), and
 #: a BrainVision recording's pause: BrainVision Recorder writes a ``New Segment`` marker at every pause/resume (mne
 #: reads it ``New Segment/``, dropping the first, at the start), and its ``DC Correction`` (the amplifier's offsets
-#: reset: a step in the data; mne reads ``DC Correction/``)
-BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/", "dc correction/")
+#: reset: a step in the data; mne reads ``DC Correction/``), and an XDF file's signal timestamps jumping forward
+#: (a recording that went on across two runs, a pause: the reader's :data:`bci_stream.io.xdf_clock.JUMP` event)
+BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/", "dc correction/", "timestamp jump")
 #: mne's description (any case) of a FIF acquisition skip: no data stored there (read as zeros), a discontinuity
 ACQ_SKIP = "bad_acq_skip"
 NON_FINITE = "non-finite samples"

@@ -4,8 +4,9 @@
 checks them: the ``--labels`` event names occur in the files, at least two classes, at least
 :data:`MIN_TRIALS` cues per class, same channels and sfreq in every run. Trials overlapping data a file marks bad
 (``BAD*`` annotations, discontinuities, ``--bad-events``, non-finite samples, which are replaced as the service
-does) are left out and said (:mod:`.bad_spans`). Every refusal is a :class:`CalibrationError` naming the file, the
-rule and the value.
+does) are left out and said (:mod:`.bad_spans`). A file whose XDF timestamps jump forward (two runs recorded into one
+file) gives one run per part, said in a note (:func:`_split_at_jumps`). Every refusal is a :class:`CalibrationError`
+naming the file, the rule and the value.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from bci_stream.io import load_recording
 from bci_stream.io.load import check_names, events_summary, options_by_file, renamed_bads
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
+from bci_stream.io.xdf_clock import JUMP
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
 from bci_stream.train.classical.amplitude_notes import CHANNEL_SD_FACTOR, amplitude_notes, channel_sd_notes
 from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, hold_nonfinite, leave_out,
                                                   nonfinite_note, nonfinite_stretches)
 from bci_stream.train.classical.configs import EVAL_TIMES
-from bci_stream.train.classical.data import sensorimotor_channels, trials_of
+from bci_stream.train.classical.data import Trials, sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
@@ -83,7 +85,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     Parameters
     ----------
     paths
-        One file per run.
+        One file per run (an XDF file whose timestamps jump forward: one run per part with trials).
     label_map
         Event (annotation / marker / state value) name → class name.
     channels
@@ -223,7 +225,37 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                      f"names ({shortlist(wanted, 6)}): every candidate uses all "
                      f"of them; pass --channels to choose{hint}")
     notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
-    return Prepared(out_runs, labels, notes=notes, left_out=[left.as_dict() for left in left_out if left.n])
+    parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]
+    notes += [note for _, note in parts if note]
+    return Prepared([r for split, _ in parts for r in split], labels, notes=notes,
+                    left_out=[left.as_dict() for left in left_out if left.n])
+
+
+def _split_at_jumps(rec: Any, run: Run) -> tuple[list[Run], str | None]:
+    """``run`` (of the file ``rec``) cut at each forward jump of an XDF file's timestamps (the reader's
+    :data:`~bci_stream.io.xdf_clock.JUMP` events: a recording that went on across two runs), each part holding a
+    trial as a run of its own, so that leave-one-run-out CV holds each out as it holds out a file (its running
+    estimators start at its first sample; a trial across a jump or in its settling was already left out), and the
+    note that says so; ``([run], None)`` for a file without a jump. A part without a trial is dropped."""
+    cuts = sorted({int(e.onset) for e in rec.events if e.description == JUMP and 0 < e.onset < run.n_times})
+    if not cuts:
+        return [run], None
+    edges = [0, *cuts, run.n_times]
+    spans = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        inside = (run.trials.onsets >= a) & (run.trials.onsets < b)
+        if inside.any():
+            spans.append((a, b, Trials(run.trials.onsets[inside] - a, run.trials.classes[inside])))
+    n = len(spans)
+    out = [Run(data=np.ascontiguousarray(run.data[a:b]), sfreq=run.sfreq, ch_names=run.ch_names, trials=trials,
+               source=run.source if n == 1 else f"{run.source} (part {k + 1} of {n})")
+           for k, (a, b, trials) in enumerate(spans)]
+    each = shortlist([f"{b - a} samples from t={a / run.sfreq:.3f} s, {len(t)} trial(s)" for a, b, t in spans], 6)
+    dropped = len(edges) - 1 - n
+    return out, (f"{Path(run.source).name}: its timestamps jump forward {len(cuts)} time(s) (a break in the recording,"
+                 f" e.g. two runs in one file: {JUMP!r} at t=" + shortlist([f"{c / run.sfreq:.3f}" for c in cuts], 6)
+                 + f" s), so its {n} part(s) with trials are calibrated as {n} run(s): {each}"
+                 + (f"; {dropped} part(s) without a trial left out" if dropped else ""))
 
 
 def _finite_data(rec: Any, idx: Sequence[int], notes: list[str]) -> tuple[np.ndarray, list[tuple[int, int]]]:
