@@ -20,6 +20,7 @@ LAZY_COMMANDS = {
     "train": ("bci_stream.train.cli", "train_cmd"),
     "evaluate": ("bci_stream.train.cli", "evaluate_cmd"),
     "calibrate": ("bci_stream.train.classical.calibrate", "calibrate_cmd"),
+    "record": ("bci_stream.service.record_cli", "record_cmd"),
 }
 
 

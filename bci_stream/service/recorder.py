@@ -17,6 +17,10 @@ Streams in the file (XDF stream ids):
 5. ``markers`` (only once a marker stream was followed): its marker values as strings with the marker
    stream's own timestamps; its clock offsets (``local = source + offset``) as XDF clock-offset chunks, as
    for the input. The header's ``desc/marker_stream`` names the LSL stream they came from.
+
+A recording without a model (``output_header=None``: ``bci-stream record``, :mod:`bci_stream.service.record_only`)
+holds streams 1 and 5 only: no decoded outputs and no service events (:meth:`Recorder.event` drops them: with no
+``Decoded`` stream beside them, a reader could not tell the events stream from the cues).
 """
 
 from __future__ import annotations
@@ -48,12 +52,13 @@ class Recorder:
     input_header
         ``dict`` with ``name, type, ch_names, sfreq, channel_format, source_id`` of the input stream.
     output_header
-        ``dict`` with ``name, labels, sfreq, source_id, model`` of the decoded stream.
+        ``dict`` with ``name, labels, sfreq, source_id, model`` of the decoded stream; None: the input (and markers)
+        only, no decoded, provenance or events stream (a recording without a model).
     flush_interval
         Seconds between flushes to the operating system (the most a crash can lose).
     """
 
-    def __init__(self, path: str | Path, input_header: dict[str, Any], output_header: dict[str, Any],
+    def __init__(self, path: str | Path, input_header: dict[str, Any], output_header: dict[str, Any] | None,
                  flush_interval: float = 0.5) -> None:
         self.path = Path(path)
         if self.path.exists():
@@ -67,6 +72,22 @@ class Recorder:
                                                       ih["channel_format"], ih["source_id"], unit=ih.get("unit", ""),
                                                       ch_types=ih.get("ch_types")),
                              ih["channel_format"], len(ih["ch_names"]))
+        self._streams: tuple[int, ...] = (INPUT,) if oh is None else (INPUT, DECODED, PROVENANCE, EVENTS)
+        if oh is not None:
+            self._add_output_streams(oh)
+        self._f.flush()
+        self._source_id = (ih if oh is None else oh)["source_id"]
+        self._markers_added = False
+        self._queue: collections.deque = collections.deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self.bytes_written = 0
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="bci-stream-recorder", daemon=True)
+        self._thread.start()
+
+    def _add_output_streams(self, oh: dict[str, Any]) -> None:
+        """The decoded, provenance and events streams' headers (a decoder's recording)."""
         model = oh.get("model", {})
         model_xml = "<model>" + "".join(f"<{k}>{v}</{k}>" for k, v in model.items()
                                         if k in ("name", "version", "sha256")) + "</model>"
@@ -78,16 +99,6 @@ class Recorder:
                                                            oh["source_id"] + "/provenance"), "double64", 2)
         self._xdf.add_stream(EVENTS, stream_header_xml(oh["name"] + "-events", "Markers", ["event"], 0.0, "string",
                                                        oh["source_id"] + "/events"), "string", 1)
-        self._f.flush()
-        self._source_id = oh["source_id"]
-        self._markers_added = False
-        self._queue: collections.deque = collections.deque()
-        self._wake = threading.Event()
-        self._closed = False
-        self.bytes_written = 0
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="bci-stream-recorder", daemon=True)
-        self._thread.start()
 
     # -- producer side (hot loop) -----------------------------------------------------------------
 
@@ -100,8 +111,9 @@ class Recorder:
         self._queue.append(("output", y, ts_out.copy(), seq.copy(), np.array(state_epoch, copy=True)))
 
     def event(self, timestamp: float, kind: str, **fields: Any) -> None:
-        """Queue a service event."""
-        self._queue.append(("event", timestamp, json.dumps({"event": kind, **fields}, default=str)))
+        """Queue a service event (dropped by a recording without a model: it has no events stream)."""
+        if EVENTS in self._streams:
+            self._queue.append(("event", timestamp, json.dumps({"event": kind, **fields}, default=str)))
 
     def clock_offset(self, collection_time: float, offset: float) -> None:
         """Queue a clock offset (``local = source + offset``) measured at ``collection_time`` (this host's clock)."""
@@ -182,7 +194,7 @@ class Recorder:
         self._wake.set()
         self._thread.join()
         try:
-            for sid in (INPUT, DECODED, PROVENANCE, EVENTS) + ((MARKERS,) if self._markers_added else ()):
+            for sid in self._streams + ((MARKERS,) if self._markers_added else ()):
                 self._xdf.close_stream(sid)
             self._f.flush()
             os.fsync(self._f.fileno())

@@ -1,0 +1,74 @@
+"""``bci-stream record``: an LSL EEG stream and its markers into an XDF file, no model needed (registered in
+:mod:`bci_stream.cli`; the recording itself is :mod:`bci_stream.service.record_only`).
+
+Only click is imported here; pylsl and the recorder when the command runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+
+@click.command("record")
+@click.option("--stream", "name", required=True, metavar="NAME", help="The EEG stream's LSL name.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, metavar="FILE.xdf",
+              help="The XDF file to create (an existing file is refused: recordings are never overwritten).")
+@click.option("--marker-stream", default=None, metavar="NAME",
+              help="The cue stream's LSL name [default: NAME-markers or NAME-annotations on the EEG stream's host, "
+                   "as the decoders follow].")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop after this many seconds [default: at Ctrl-C or SIGTERM].")
+@click.option("--source-id", default=None, metavar="ID", help="The EEG stream's source_id, when several share NAME.")
+@click.option("--input-unit", default="uV", show_default=True, metavar="UNIT",
+              help="The unit written for a stream whose desc declares no channel unit (V, mV, uV, or a number and "
+                   "a unit for raw counts: '0.02235 uV'); a declared unit is always kept.")
+@click.option("--timeout", "resolve_timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, metavar="SECONDS", help="How long to look for the EEG stream.")
+def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float | None, source_id: str | None,
+               input_unit: str, resolve_timeout: float) -> None:
+    """Record the LSL stream NAME and its marker stream to FILE.xdf, with no model: a new subject's calibration
+    session for `bci-stream calibrate FILE.xdf --labels ...`, at any rate and channel count.
+
+    Every sample is written in order as received, with its timestamp, the channels' labels, units and types, and
+    the clock offsets (pyxdf and calibrate put the markers on the right samples); samples lost on the way are
+    counted from the timestamps, as a decoder counts them, and reported, never filled in. A line every 5 s,
+    a summary at the end; Ctrl-C or SIGTERM stops it and finishes the file (exit code 0)."""
+    from pylsl.util import LostError, TimeoutError as LslTimeoutError
+
+    from bci_stream.core.errors import StreamError
+    from bci_stream.service.record_only import RecordOnly, refuse_existing, summary
+
+    try:
+        refuse_existing(out)  # before waiting for any stream
+        rec = RecordOnly(out, name, source_id=source_id, marker_stream=marker_stream, input_unit=input_unit,
+                         resolve_timeout=resolve_timeout)
+    except (FileExistsError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            full = rec.open(stop)
+        except (StreamError, FileExistsError) as exc:  # not found, not recordable, the file made meanwhile
+            raise click.ClickException(str(exc)) from None
+        except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened
+            raise click.ClickException(f"stream {name!r} went away while connecting: {exc}") from None
+        if full is not None and not stop.is_set():  # not stopped while it was connecting
+            click.echo(f"recording {full.name()!r} ({full.channel_count()} ch, {rec.sfreq:g} Hz) to {out}; markers: "
+                       f"{rec.hub.follower.predicate}; " + ("Ctrl-C to stop" if duration is None
+                                                            else f"for {duration:g} s (Ctrl-C stops sooner)"))
+            rec.run(stop, duration, lambda line: click.echo(line, err=line.startswith("warning:")))
+    finally:
+        totals = rec.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if full is None:
+        raise click.ClickException(f"stopped while looking for stream {name!r}: nothing recorded")
+    for line in summary(rec, totals):
+        click.echo(line, err=line.startswith(("warning:", "error:")))
+    if rec.recorder is not None and rec.recorder.error is not None:
+        raise SystemExit(1)

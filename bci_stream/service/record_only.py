@@ -1,0 +1,312 @@
+"""Record an LSL EEG stream and its marker stream to XDF with no model: a new subject's calibration session.
+
+A decoder records its input (``options.record_path``) only while it decodes, so only with a model whose rate and
+channels fit the stream; before a lab's first subject is calibrated none may fit its amplifier (every bundled model
+is 160 Hz). :class:`RecordOnly` records the same file without a model, with the service's own parts: the inlet,
+:class:`~bci_stream.lsl.liblsl.ChunkPuller` and :class:`~bci_stream.lsl.source.ClockOffset` a decoder uses, its
+:class:`~bci_stream.service.recorder.Recorder` (``output_header=None``: the input and marker streams only) and its
+marker following (:class:`~bci_stream.service.markers.MarkerHub`, nothing scored). So the file is what a decoder's
+recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...`` reads it as it is:
+
+* the input stream, every sample pulled, in order, as received (the stream's own format and timestamps), each
+  channel's label, unit and type from the stream's ``desc`` (a stream that declares no unit is written in
+  ``input_unit``, µV by default, as a decoder writes its ``input_unit``); the clock offsets as XDF clock-offset
+  chunks, so pyxdf (and calibrate) synchronise the markers with the samples;
+* the marker stream (``marker_stream``, by default ``<name>-markers`` or ``<name>-annotations`` on the input's host,
+  as a decoder follows it): every marker received, with its own timestamp. A marker pushed before its inlet opened
+  is not received (start the recording before the stimulus program's first cue).
+
+Lost samples are counted as a decoder counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, then
+:class:`~bci_stream.service.gaps.GapTracker` on the stamps) and reported; nothing is filled in: the file keeps the
+stamps as they came, a gap included.
+"""
+
+from __future__ import annotations
+
+import collections
+import difflib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pylsl
+from pylsl.util import LostError
+
+from bci_stream.core.channels import shortlist
+from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
+from bci_stream.core.spec import MarkerOptions
+from bci_stream.core.status import Counters
+from bci_stream.core.units import volts_per_unit
+from bci_stream.lsl.dejitter import TimestampRepair
+from bci_stream.lsl.info import read_labels
+from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, full_info, resolve_one
+from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
+from bci_stream.service.gaps import GapTracker
+from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
+from bci_stream.service.recorder import Recorder
+
+BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
+GAP_THRESHOLD_S = 0.5  #: a step longer than this is a gap (the decoders' default ``gap_threshold_s``)
+
+
+@dataclass
+class RecordTotals:
+    """What a recording holds so far: samples, their span, markers, and what was lost on the way."""
+
+    samples: int
+    seconds: float  # samples / sfreq
+    markers: int
+    lost: int  # samples counted lost from the timestamps (GapTracker)
+    gaps: int  # steps longer than GAP_THRESHOLD_S
+    backward_steps: int
+    marker_state: str  # the follower's: searching, connected, lost, error
+    stalled_s: float  # seconds since the last sample (0 while samples come)
+
+
+class MarkerCount:
+    """The recorder as the marker hub sees it, each marker value counted on its way into the file (the summary lists
+    them: the event names ``calibrate --labels`` maps)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def marker(self, timestamp: float, value: str) -> None:
+        self.counts[value] += 1
+        self.recorder.marker(timestamp, value)
+
+    def __getattr__(self, name: str) -> Any:  # marker_stream, marker_clock_offset, event: the recorder's own
+        return getattr(self.recorder, name)
+
+
+def visible_streams(like: str, wait: float = 1.0) -> list[str]:
+    """``'name' (type, n ch, rate, host)`` of every LSL stream this host sees within ``wait`` seconds, the names most
+    like ``like`` first (a typo's stream leads the list)."""
+    found = pylsl.resolve_streams(wait)
+    found.sort(key=lambda i: (-difflib.SequenceMatcher(None, like.lower(), i.name().lower()).ratio(), i.name()))
+    return [f"{i.name()!r} ({i.type() or 'no type'}, {i.channel_count()} ch, {i.nominal_srate():g} Hz, "
+            f"{i.hostname()})" for i in found]
+
+
+def refuse_existing(out: Path) -> None:
+    """FileExistsError when ``out`` exists: a recording is never overwritten."""
+    if out.exists():
+        raise FileExistsError(f"--out must not exist (recordings are never overwritten), got {str(out)!r}: "
+                              "it exists; choose a new file name")
+
+
+class RecordOnly:
+    """One recording of stream ``name`` into ``out`` (see the module docstring): :meth:`open`, :meth:`run`,
+    :meth:`close` (always, also after an error in :meth:`run`).
+
+    Parameters
+    ----------
+    out
+        The XDF file to create (refused if it exists).
+    name, source_id
+        The stream's LSL name, and its source_id when several streams share the name.
+    marker_stream
+        The marker stream's name; None: ``<name>-markers`` / ``<name>-annotations`` on the input's host.
+    input_unit
+        The unit written for a stream whose ``desc`` declares none (``uV``, ``V``, ``"0.02235 uV"`` for counts).
+    resolve_timeout
+        Seconds to wait for the stream.
+    """
+
+    def __init__(self, out: Path, name: str, *, source_id: str | None = None, marker_stream: str | None = None,
+                 input_unit: str = "uV", resolve_timeout: float = 10.0) -> None:
+        if volts_per_unit(input_unit) is None:
+            raise ValueError(f"input_unit must be a voltage unit (V, mV, uV/µV, nV, or a number and one: "
+                             f"'0.02235 uV'), got {input_unit!r}")
+        self.out, self.name, self.source_id = Path(out), name, source_id
+        self.marker_stream, self.input_unit, self.resolve_timeout = marker_stream, input_unit, resolve_timeout
+        self.counters = Counters()
+        self.notes: list[str] = []  # what a lab should know (unit assumed, implausible amplitude)
+        self.inlet: pylsl.StreamInlet | None = None
+        self.recorder: Recorder | None = None
+        self.hub: MarkerHub | None = None
+        self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
+        self.sfreq = 0.0
+        self.last_data = self.started = 0.0
+        self.removed = False  # the file was removed: it got no sample
+
+    def open(self, stop: threading.Event | None = None) -> pylsl.StreamInfo | None:
+        """Find the stream, check it can be recorded, create the file, follow the markers, open the inlet; the
+        stream's full info (None: ``stop`` was set while it was being looked for).
+
+        Raises
+        ------
+        FileExistsError
+            ``out`` exists.
+        StreamNotFoundError
+            No stream matched within ``resolve_timeout``; the message lists the streams that are visible.
+        StreamMismatchError
+            The stream has no nominal rate or is not numeric (calibrate needs both).
+        """
+        refuse_existing(self.out)
+        info = self.resolve(stop)
+        if info is None:
+            return None
+        self.inlet = pylsl.StreamInlet(info, max_buflen=BUFFER_S, recover=True)  # the same source_id resumes
+        full = full_info(self.inlet, info)
+        self.sfreq = sfreq = full.nominal_srate()
+        if (fmt := full.channel_format()) not in NUMERIC_FORMATS:
+            raise StreamMismatchError(f"stream {self.name!r} has channel format {OTHER_FORMATS.get(fmt, fmt)}: not "
+                                      "EEG samples (a marker stream? its cues are recorded beside the EEG stream: "
+                                      "--stream names the EEG, --marker-stream the markers)")
+        if sfreq == pylsl.IRREGULAR_RATE:
+            raise StreamMismatchError(f"stream {self.name!r} has an irregular rate (nominal_srate 0); calibrate needs "
+                                      "a nominal sampling rate")
+        self.repair, self.gaps = TimestampRepair(sfreq, "auto"), GapTracker(sfreq, GAP_THRESHOLD_S)
+        labels = read_labels(full)
+        channels = recorded_channels(full, self.input_unit)
+        assumed = all(u is None for u in read_units(full))
+        if assumed:
+            self.notes.append(f"stream {self.name!r} declares no channel unit: recorded as {self.input_unit!r} "
+                              "(--input-unit); calibrate reads the file in that unit")
+        self.recorder = Recorder(self.out, {
+            "name": full.name(), "type": full.type(), "sfreq": sfreq, "channel_format": NUMERIC_FORMATS[fmt],
+            "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
+            "source_id": full.source_id() or full.name(), **channels}, None)
+        options = MarkerOptions() if self.marker_stream is None else MarkerOptions(stream={"name": self.marker_stream})
+        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname()), "auto")
+        follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
+        self.values = MarkerCount(self.recorder)
+        self.hub = MarkerHub(follower, None, "no model: markers are recorded, not scored", self.values)
+        self.clock = ClockOffset.for_stream(full, "auto")
+        self.clock.update(self.inlet, 2.0)
+        self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
+        n = full.channel_count()
+        self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name)
+        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+        self.inlet.open_stream(timeout=10.0)
+        self.started = self.last_data = pylsl.local_clock()
+        return full
+
+    def resolve(self, stop: threading.Event | None) -> pylsl.StreamInfo | None:
+        """The stream, looked for in slices of 0.5 s until ``resolve_timeout`` (StreamNotFoundError listing the
+        visible streams) or ``stop`` (None)."""
+        predicate = build_predicate(self.name, source_id=self.source_id)
+        deadline = pylsl.local_clock() + self.resolve_timeout
+        while stop is None or not stop.is_set():
+            try:
+                return resolve_one(predicate, max(0.05, min(0.5, deadline - pylsl.local_clock())))
+            except StreamNotFoundError:
+                if pylsl.local_clock() < deadline:
+                    continue
+            seen = visible_streams(self.name)
+            raise StreamNotFoundError(
+                f"no LSL stream named {self.name!r}" + (f" with source_id {self.source_id!r}" if self.source_id else "")
+                + f" within {self.resolve_timeout:g} s; visible streams ({len(seen)}): {shortlist(seen, 20) or 'none'}"
+                + (" (is the amplifier's LSL app streaming, on this network?)" if not seen else "")) from None
+        return None
+
+    def take(self, timeout: float) -> int:
+        """Pull what the inlet holds (waiting up to ``timeout`` for a first sample) into the file; samples taken."""
+        x, ts = self.puller.pull(timeout)
+        if not len(ts):
+            return 0
+        self.recorder.inputs(x, ts)
+        self.counters.samples_in += len(ts)
+        self.gaps.split(self.repair.apply(ts), self.counters)
+        if self.check.feed(x) is not None:
+            self.notes.append(self.check.warning)
+        self.last_data = pylsl.local_clock()
+        return len(ts)
+
+    def run(self, stop: threading.Event, duration: float | None = None, progress: Callable[[str], None] | None = None,
+            every: float = 5.0) -> RecordTotals:
+        """Record until ``stop`` is set or ``duration`` seconds (wall clock, from the inlet's opening) went by;
+        ``progress`` gets :meth:`line` every ``every`` seconds, and each new note (the unit assumed, an amplitude
+        implausible in it) as ``warning: ...`` at once. On a stop, the samples already in the inlet are taken
+        too. The stream lost for good (a source without a source_id gone) ends the recording as well."""
+        next_line, next_clock = self.started + every, self.started + CLOCK_UPDATE_S
+        told = 0
+        try:
+            while not stop.is_set():
+                self.take(0.2)
+                self.hub.tick()
+                if progress is not None and told < len(self.notes):
+                    for note in self.notes[told:]:
+                        progress(f"warning: {note}")
+                    told = len(self.notes)
+                now = pylsl.local_clock()
+                if now >= next_clock:
+                    next_clock = now + CLOCK_UPDATE_S
+                    self.update_clock()
+                if progress is not None and now >= next_line:
+                    next_line = now + every
+                    progress(self.line())
+                if duration is not None and now - self.started >= duration:
+                    break
+            while self.take(0.0):  # what had arrived when the stop came
+                pass
+        except LostError:
+            self.notes.append(f"stream {self.name!r} was lost and cannot be recovered (it has no source_id): "
+                              "the recording ends here")
+        return self.totals()
+
+    def update_clock(self) -> None:
+        """A fresh clock offset into the file when it changed (as a decoder's recording gets it)."""
+        before = self.clock.offset
+        if self.clock.update(self.inlet, 0.0) != before:
+            self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
+
+    def totals(self) -> RecordTotals:
+        c = self.counters
+        hub = self.hub
+        stalled = pylsl.local_clock() - self.last_data
+        return RecordTotals(c.samples_in, c.samples_in / self.sfreq if self.sfreq else 0.0,
+                            hub.received if hub else 0, c.samples_lost, c.gaps, c.backward_steps,
+                            hub.follower.state if hub else "off", stalled if stalled >= 2.0 else 0.0)
+
+    def line(self) -> str:
+        """The progress line: samples, seconds, markers (and the marker stream's state), lost, a stall."""
+        t = self.totals()
+        stalled = f"; no sample for {t.stalled_s:.0f} s" if t.stalled_s else ""
+        return (f"recording {self.name!r}: {t.samples} samples ({t.seconds:.1f} s), {t.markers} markers "
+                f"(marker stream {t.marker_state}), {t.lost} lost{stalled}")
+
+    def close(self) -> RecordTotals:
+        """Stop following, count a loss still settling, finish the file (its footers) and close it. A file that got
+        no sample (stopped or failed before the first) is removed: it holds nothing to calibrate, and would only
+        refuse the next attempt with the same ``out``."""
+        if self.inlet is not None:
+            self.inlet.close_stream()
+        if self.hub is not None:
+            self.hub.close()  # what the follower pulled before its stop goes into the file
+        if self.recorder is not None:
+            self.gaps.settle(self.counters)
+            self.recorder.close()
+            if self.counters.samples_in == 0:
+                self.recorder.path.unlink(missing_ok=True)
+                self.removed = True
+        return self.totals()
+
+
+def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
+    """The lines printed at the end: the file and what it holds, losses, notes, and the calibrate command."""
+    err = rec.recorder.error if rec.recorder is not None else None
+    if rec.removed:
+        return [f"warning: no sample of {rec.name!r} was received: nothing recorded ({rec.out} removed)"]
+    stream = rec.hub.stream if rec.hub is not None else None
+    lines = [f"recorded {rec.out}: {totals.samples} samples of {rec.name!r} ({totals.seconds:.1f} s at "
+             f"{rec.sfreq:g} Hz), {totals.markers} markers"
+             + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
+             + (f", {totals.gaps} gap(s) over {GAP_THRESHOLD_S:g} s" if totals.gaps else "")
+             + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
+    if totals.markers:
+        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items())))
+    lines += [f"note: {n}" for n in rec.notes]
+    if err is not None:
+        lines.append(f"error: {err}")
+    if totals.markers == 0:
+        lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
+                     f"stream {rec.marker_stream or rec.name + '-markers'!r}? name it with --marker-stream)")
+    if totals.samples:
+        lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
+    return lines

@@ -1,0 +1,194 @@
+"""`bci-stream record`: an LSL stream and its markers to XDF with no model, at a rate no bundled model has (250 Hz),
+read back sample for sample, losses counted, calibrated as it is; Ctrl-C/SIGTERM finish the file; refusals.
+
+Real LSL on loopback, real files: the repository's EEGMMIDB S001R05 (21 channels) replayed by ``run_replay`` as a
+250 Hz stream (its real samples, sent at 250 Hz as a lab's amplifier would), and pylsl outlets of the tests' own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+
+import numpy as np
+import pylsl
+import pytest
+from click.testing import CliRunner
+
+from bci_stream.cli import main
+from bci_stream.io import Recording, load_recording
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.service.record_only import RecordOnly, summary
+from support.common import REPO, TINY_CH_NAMES, subset_file, test_signal, unique
+from support.lsl import paced_source, wait_for
+from support.marked import FAST_CHANNELS, LABELS, R05
+from support.session_xdf import crop
+
+SFREQ = 250.0
+
+
+def record_in_thread(rec: RecordOnly, stop: threading.Event, out: dict) -> threading.Thread:
+    """``rec.run(stop)`` (opened already) on a thread; ``out["totals"]`` gets its result."""
+    thread = threading.Thread(target=lambda: out.update(totals=rec.run(stop)), daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="module")
+def replayed_250(tmp_path_factory):
+    """S001R05's first 90 s replayed at 250 Hz (speed 10) with its markers, recorded by RecordOnly with no model:
+    ``(stream name, sent Recording, xdf path, totals, summary lines)``."""
+    from bci_stream.sim.replay import run_replay
+
+    src = crop(load_recording(subset_file(R05)), 90.0)
+    sent = Recording(data=src.data, sfreq=SFREQ, ch_names=src.ch_names, events=src.events, source=src.source)
+    name, out = unique("rec250"), tmp_path_factory.mktemp("record") / "cal250.xdf"
+    result: dict = {}
+    replay = threading.Thread(target=lambda: result.update(pushed=run_replay(
+        R05, name, recording=sent, speed=10.0, wait_for_consumer=30.0, linger=3.0)), daemon=True)
+    replay.start()
+    rec, stop, got = RecordOnly(out, name), threading.Event(), {}
+    full = rec.open()
+    assert full.nominal_srate() == SFREQ
+    thread = record_in_thread(rec, stop, got)
+    try:
+        wait_for(lambda: rec.counters.samples_in >= sent.n_times and rec.hub.received >= len(sent.events), 60.0,
+                 "every sample and marker of the replay")
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+        replay.join(10.0)
+    assert result.get("pushed") == sent.n_times
+    return name, sent, out, totals, summary(rec, totals)
+
+
+def test_a_250_hz_run_is_recorded_sample_for_sample_with_its_markers(replayed_250):
+    name, sent, out, totals, said = replayed_250
+    assert (totals.samples, totals.markers, totals.lost, totals.gaps) == (sent.n_times, len(sent.events), 0, 0)
+    counts = Counter(e.description for e in sent.events)
+    assert said[0] == (f"recorded {out}: {sent.n_times} samples of '{name}' (57.6 s at 250 Hz), "
+                       f"{len(sent.events)} markers from '{name}-markers'; lost 0 samples in the timestamps")
+    assert said[1] == "markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(counts.items()))
+    got = load_recording(out)
+    assert got.sfreq == SFREQ and got.ch_names == sent.ch_names
+    assert got.units() == ["microvolts"] * sent.n_chans  # the replay's declared unit, kept (µV as read)
+    np.testing.assert_array_equal(got.data, sent.data.astype(np.float32).astype(np.float64))  # every sample, in order
+    assert [(e.onset, e.description) for e in got.events] == [(e.onset, e.description) for e in sent.events]
+
+
+def test_the_recording_calibrates_as_it_is(replayed_250, tmp_path):
+    out = replayed_250[2]
+    labels = ",".join(f"{k}={v}" for k, v in LABELS.items())
+    res = CliRunner().invoke(main, ["calibrate", str(out), "--labels", labels, "--name", "s250", "--out",
+                                    str(tmp_path), "--channels", ",".join(FAST_CHANNELS), "--no-recurrent",
+                                    "--no-average", "--no-combined", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "250 Hz" in res.output
+    assert (tmp_path / "s250").is_dir()
+
+
+def test_losses_are_counted_volts_kept_and_a_named_marker_stream_followed(tmp_path):
+    """A 250 Hz outlet in volts that skips 25 samples' timestamps; cues on a stream of another name."""
+    name, n, hole_at, hole = unique("amp"), 2500, 1000, 25
+    x = test_signal(n, seed=3) * 1e-6  # volts
+    info = make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src", unit="V")
+    outlet = pylsl.StreamOutlet(info, 10)
+    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-stim", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
+                                               f"{name}-stim-src"))
+    rec, stop, got = RecordOnly(tmp_path / "v.xdf", name, marker_stream=f"{name}-stim"), threading.Event(), {}
+    rec.open()
+    thread = record_in_thread(rec, stop, got)
+    try:
+        wait_for(lambda: outlet.have_consumers() and cues.have_consumers(), 10.0, "the recorder's inlets")
+        index = np.r_[0:hole_at, hole_at + hole:n + hole]  # sample numbers on the 250 Hz schedule: 25 never sent
+        ts = pylsl.local_clock() + index / SFREQ
+        marked = {200: "left", 1500: "right"}
+        for i in range(0, n, 50):
+            outlet.push_chunk(x[i:i + 50], ts[i:i + 50].tolist())
+            for k in [k for k in marked if i <= k < i + 50]:
+                cues.push_sample([marked[k]], float(ts[k]))
+        wait_for(lambda: rec.counters.samples_in >= n and rec.hub.received >= 2, 20.0, "every sample and marker")
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+    assert (totals.samples, totals.markers, totals.lost) == (n, 2, hole)
+    rec_read = load_recording(tmp_path / "v.xdf")
+    np.testing.assert_allclose(rec_read.data, x.T.astype(np.float32).astype(np.float64) * 1e6, rtol=1e-12)
+    assert rec_read.units() == ["microvolts"] * len(TINY_CH_NAMES)
+    # the file keeps the stamps as they came, the hole included, and each cue's own stamp (same host: offset 0)
+    import pyxdf
+
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(tmp_path / "v.xdf"), dejitter_timestamps=False)[0]}
+    np.testing.assert_array_equal(streams[name]["time_stamps"], ts)
+    assert list(streams[f"{name}-stim"]["time_stamps"]) == [ts[200], ts[1500]]
+    assert (200, "left") in [(e.onset, e.description) for e in rec_read.events]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_finishes_the_file_and_every_sample_is_in_order(tmp_path, sig):
+    name, out = unique("term"), tmp_path / "t.xdf"
+    outlet, pusher = paced_source(name, 60.0, seed=5)
+    proc = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "record", "--stream", name, "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        wait_for(lambda: out.exists() and out.stat().st_size > 20_000, 20.0, "samples in the file")
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=20.0)
+    finally:
+        pusher.halt.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "recorded " in stdout and "warning: no marker was recorded: calibrate needs the cues" in stderr
+    rec = load_recording(out)
+    assert f"{rec.n_times} samples" in stdout
+    sent = test_signal(60 * 500, seed=5)
+    first = int(np.flatnonzero(np.all(sent == rec.data[:, 0].astype(np.float32), axis=1))[0])
+    np.testing.assert_array_equal(rec.data, sent[first:first + rec.n_times].T.astype(np.float64))
+
+
+def test_duration_ends_it_and_a_stream_without_units_in_volts_is_warned_about(tmp_path):
+    """An outlet whose desc gives no unit (recorded as --input-unit, µV) sending volts: both said, at once."""
+    from support.pacing import PacedPusher
+
+    name, out = unique("dur"), tmp_path / "d.xdf"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 8, 500.0, "float32", f"{name}-src"))
+    pusher = PacedPusher(outlet, test_signal(15_000, seed=6) * 1e-6, 500.0)
+    pusher.start()
+    try:
+        res = CliRunner().invoke(main, ["record", "--stream", name, "--out", str(out), "--duration", "3"])
+    finally:
+        pusher.halt.set()
+    assert res.exit_code == 0, res.output
+    rec = load_recording(out)
+    assert rec.n_times > 0 and f"recorded {out}: {rec.n_times} samples of '{name}'" in res.output
+    assert f"warning: stream '{name}' declares no channel unit: recorded as 'uV'" in res.output
+    assert "plausible if the values are in V" in res.output  # the amplitude check of the first 2 s
+
+
+def test_an_existing_out_is_refused_and_left_as_it_was(tmp_path):
+    out = tmp_path / "old.xdf"
+    out.write_bytes(b"a recording")
+    res = CliRunner().invoke(main, ["record", "--stream", unique("none"), "--out", str(out)])
+    assert res.exit_code == 2 and "never overwritten" in res.output
+    assert out.read_bytes() == b"a recording"
+
+
+def test_a_stream_that_is_not_there_is_named_with_the_visible_ones_the_likeliest_first(tmp_path):
+    other = unique("other")
+    outlet = pylsl.StreamOutlet(make_stream_info(other, "EEG", TINY_CH_NAMES, SFREQ, f"{other}-src"))
+    missing = other.upper()  # a typo: the stream meant is listed first
+    res = CliRunner().invoke(main, ["record", "--stream", missing, "--out", str(tmp_path / "m.xdf"),
+                                    "--timeout", "1"])
+    assert res.exit_code == 1
+    assert f"no LSL stream named '{missing}' within 1 s; visible streams (" in res.output
+    assert res.output.split("): ", 1)[1].startswith(f"'{other}' (EEG, 8 ch, 250 Hz, ")
+    assert not (tmp_path / "m.xdf").exists()
+    del outlet
