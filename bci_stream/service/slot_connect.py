@@ -1,0 +1,245 @@
+"""Finding a stream slot's source and opening everything around it (a part of
+:class:`~bci_stream.service.stream_slot.StreamSlot`, its base class).
+
+:meth:`StreamConnection.resolve` waits for the stream (up to ``resolve_timeout``) and opens an inlet on it;
+:meth:`StreamConnection.connect` does everything slow before the first sample is decoded: it validates the stream
+against the model card (channels, units), takes the first clock-offset estimate, and opens the decoded and
+provenance outlets, the recording and the markers. A restarted worker generation also sends the provenance its last
+generation left unsent, and waits up to :data:`RESUBSCRIBE_S` for the decoded stream's consumers to come back when
+that generation had some.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import pylsl
+from pylsl.util import LostError, TimeoutError as LslTimeoutError
+
+from bci_stream.core.errors import StreamNotFoundError
+from bci_stream.lsl.info import read_labels, read_types
+from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
+from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, full_info,
+                                  label_report, resolve_one)
+from bci_stream.lsl.units import recorded_channels, unit_scale
+from bci_stream.service.consumer_wait import await_consumers
+from bci_stream.service.markers import MarkerHub
+from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
+from bci_stream.service.recorder import Recorder, open_recording
+from bci_stream.service.source_monitor import SourceMonitor
+from bci_stream.service.stream_units import StreamUnits
+
+if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
+    import numpy as np
+
+    from bci_stream.core.spec import DecoderSpec
+    from bci_stream.core.status import WorkerStatus
+    from bci_stream.engine.step_model import StepModel
+    from bci_stream.service.commands import CommandHandler
+    from bci_stream.service.decoding import StreamDecoder
+    from bci_stream.service.reporter import StatusReporter
+    from bci_stream.service.ring import OutputRing
+
+RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
+
+log = logging.getLogger("bci_stream.worker")
+
+
+class StreamConnection:
+    """Resolve, open and connect a :class:`~bci_stream.service.stream_slot.StreamSlot`'s stream (its base class)."""
+
+    # StreamSlot's attributes used here (and its methods event, orphaned and its property stopping)
+    decoder_id: str
+    generation: int
+    spec: DecoderSpec
+    model: StepModel | None
+    ring: OutputRing | None
+    recordings_dir: str | None
+    recorder: Recorder | None
+    markers: MarkerHub | None
+    reporter: StatusReporter
+    status: WorkerStatus
+    commands: CommandHandler
+    decoder: StreamDecoder | None
+    monitor: SourceMonitor | None
+    inlet: pylsl.StreamInlet | None
+    puller: ChunkPuller | None
+    outlet: DecodedOutlet | None
+    prov_outlet: ProvenanceOutlet | None
+    clock: ClockOffset | None
+    full: pylsl.StreamInfo | None
+    chan_idx: np.ndarray | None
+    units: StreamUnits | None
+    sfreq: float
+    budget: float
+    stall_after: float
+    lost_at_open: bool
+
+    def predicate(self) -> str:
+        """The LSL predicate of the decoder's stream selection."""
+        sel = self.spec.stream
+        return build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+
+    def resolve(self, poll_commands: bool = True) -> pylsl.StreamInfo | None:
+        """Wait for the stream (up to ``resolve_timeout``, or until stopped) and open an inlet on it (its full info in
+        :attr:`full`); None when stopped first. A stream that goes away before the inlet has its full info is looked
+        for again (state ``connecting``), as a stream lost later is: a vanished source is not an error."""
+        predicate = self.predicate()
+        timeout = self.spec.options.resolve_timeout
+        deadline = None if timeout is None else pylsl.local_clock() + timeout
+        while not self.stopping and not self.orphaned():
+            try:
+                info = resolve_one(predicate, 0.5)
+            except StreamNotFoundError:
+                if deadline is not None and pylsl.local_clock() > deadline:
+                    raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s") from None
+            else:
+                try:
+                    self.full = self.open_inlet(info)
+                    return info
+                except (LslTimeoutError, LostError):  # gone since it was resolved (or unreachable): look again
+                    log.warning("decoder %s: %s went away before its inlet had its info; looking for it again",
+                                self.decoder_id, info.name())
+                    self.inlet = self.full = None
+                    if deadline is not None and pylsl.local_clock() > deadline:  # found, but never reachable
+                        raise StreamNotFoundError(f"{predicate} was found but its inlet could not read the stream's "
+                                                  f"info within {timeout:g} s (reachable for discovery, not for "
+                                                  "data: a firewall or network addresses?)") from None
+            if poll_commands:
+                self.commands.poll()
+            if self.reporter.due(pylsl.local_clock()):
+                self.reporter.report()
+        return None
+
+    def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
+        """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
+        opts = self.spec.options
+        self.inlet = pylsl.StreamInlet(info, max_buflen=max(1, math.ceil(opts.max_buffer_s)), recover=True)
+        return full_info(self.inlet, info)  # its uid checked: not another stream now at the resolved port
+
+    def connect(self, info: pylsl.StreamInfo) -> None:
+        """Validate the stream against the card; open the inlet (its data flowing), the outlets, the recorder.
+
+        Everything slow happens here, before :meth:`attach`, so no sample waits for it: the first
+        clock-offset estimate (~0.5 s), the outlets, and a warm-up of the ONNX sessions.
+        """
+        model = self.model
+        card = model.card
+        opts = self.spec.options
+        self.sfreq = info.nominal_srate()
+        self.full = full = self.full if self.inlet is not None else self.open_inlet(info)  # opened by resolve()
+        # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
+        self.chan_idx = chan_idx = check_stream(full, card)
+        units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
+        self.units = StreamUnits(units, chan_idx, self.sfreq, full.name())
+        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+        self.monitor = SourceMonitor(full, self.predicate())
+        self.clock = ClockOffset.for_stream(full, opts.time_correction)
+        self.update_clock(2.0)
+        self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
+        self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id)
+        ring = self.ring  # the provenance sent is noted in it after each batch: a restart sends what was not
+        on_flush = None if ring is None else (lambda: ring.note_provenance_sent(ring.head))
+        self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq, on_flush=on_flush) if opts.provenance else None
+        model.warm_up()
+        n_stream = full.channel_count()
+        fmt = NUMERIC_FORMATS[full.channel_format()]
+        self.budget = (opts.latency_budget_ms / 1e3) if opts.latency_budget_ms else 0.0  # 0: the chunk's span
+        self.stall_after = opts.stall_timeout_s or max(1.0, 20.0 / self.sfreq)
+        labels = read_labels(full)  # per channel, None where the desc gives no label
+        self.status.stream = {
+            "name": full.name(),
+            "type": full.type(),
+            "source_id": full.source_id(),
+            "hostname": full.hostname(),
+            "uid": full.uid(),
+            "n_chans": n_stream,
+            "sfreq": self.sfreq,
+            "channel_format": fmt,
+            "ch_names": labels if any(labels) else None,
+            "channel_map": None if chan_idx is None else chan_idx.tolist(),
+            "units": self.units.describe(),
+            "labels": label_report(labels, card.ch_names, read_types(full)),
+        }
+        self.status.output_stream = {
+            "name": self.outlet.name,
+            "type": "Decoded",
+            "source_id": self.outlet.source_id,
+            "provenance": None if self.prov_outlet is None else self.prov_outlet.name,
+        }
+        if opts.record_path is not None:
+            self.start_recorder(full, [label or f"ch{i + 1}" for i, label in enumerate(labels)], fmt)
+        since = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
+        self.markers = self.commands.markers = MarkerHub.start(  # commands: a restart's recovered markers
+            opts.markers, card, full.name(), full.hostname(), self.sfreq, opts.time_correction, self.recorder,
+            opts.gap_threshold_s, since)
+        self.reporter.consumers = self.consumers
+        replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
+        if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
+            report_missing_provenance(ring, self.prov_outlet, self.event, lambda got: shown(self.reporter, got, True))
+        try:
+            self.inlet.open_stream(timeout=10.0)
+        except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time
+            log.warning("decoder %s: %s went away before its inlet opened", self.decoder_id, full.name())
+            self.lost_at_open = True
+        t0 = pylsl.local_clock()
+        wait = opts.wait_for_consumer_s
+        if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
+            wait = 0.0 if self.ring is not None and self.ring.had_consumers() is False else RESUBSCRIBE_S
+        if wait > 0 and not self.lost_at_open:
+            self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
+        if replay:  # before any row of its own
+            shown(self.reporter, send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
+                                                        lambda: self.stopping, self.event))
+
+    def consumers(self) -> bool | None:
+        """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).
+        Once decoding, noted in the output ring too: the next worker generation waits for them only if there were."""
+        if self.outlet is None:
+            return None
+        have = self.outlet.outlet.have_consumers()
+        if self.ring is not None and self.decoder is not None:
+            prov = self.prov_outlet
+            self.ring.note_consumers(have, None if prov is None else prov.outlet.have_consumers())
+        return have
+
+    def start_recorder(self, full: pylsl.StreamInfo, ch_names: list[str], fmt: str) -> None:
+        """Open the recording at ``record_path`` (its input stream ``full``, channels ``ch_names`` of format ``fmt``,
+        and the decoded stream), with the clock offset and a ``start`` event."""
+        stream = {
+            "name": full.name(),
+            "type": full.type(),
+            "ch_names": ch_names,
+            "sfreq": self.sfreq,
+            "channel_format": fmt,
+            "source_id": full.source_id(),
+            **recorded_channels(full, self.spec.options.input_unit or self.model.card.unit),
+        }
+        output = {
+            "name": self.outlet.name,
+            "labels": self.model.card.output.labels,
+            "sfreq": self.sfreq,
+            "source_id": self.outlet.source_id,
+            "model": self.status.model,
+        }
+        # StreamMismatchError naming record_path if it cannot be written
+        self.recorder = rec = open_recording(self.recordings_dir, self.spec.options.record_path, self.generation,
+                                             stream, output)
+        rec.clock_offset(pylsl.local_clock(), self.clock.offset)
+        self.reporter.recording = lambda: {"path": str(rec.path), "bytes": rec.bytes_written, "error": rec.error}
+        self.event("start", decoder_id=self.decoder_id, generation=self.generation, model=self.status.model)
+
+    def update_clock(self, timeout: float) -> None:
+        """A new clock-offset estimate (waiting up to ``timeout`` s), into the status and, when it changed, the
+        recording."""
+        if self.inlet is None or self.clock is None:
+            return
+        before = self.clock.offset
+        self.status.clock_offset = self.clock.update(self.inlet, timeout)
+        self.status.clock_estimate = self.clock.estimate
+        self.status.clock_uncertainty = None if math.isnan(self.clock.uncertainty) else self.clock.uncertainty
+        if self.recorder is not None and self.clock.offset != before:
+            self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
