@@ -78,7 +78,8 @@ def run_scale(h: Harness, model: BenchModel, levels: Sequence[int], seconds: flo
             cpu = meter.stop()
             after = {name: path.status() for name, path in streams}
             windows.append({"n": n, "window": (ta, tb), "streams": [(nm, p.out_name) for nm, p in streams],
-                            "cpu": cpu, "setup_s": setup_s, "flowing": flowing, "counters": _counter_deltas(before, after),
+                            "cpu": cpu, "setup_s": setup_s, "flowing": flowing,
+                            "counters": _counter_deltas(before, after),
                             "service": [_service_view(st) for st in after.values()] if kind == "service" else None})
         drained = h.drain([path.out_name for _, path in streams], windows[-1]["window"][1])
         pushed = {name: h.dump_pushed(name) for name, _ in streams}
@@ -121,7 +122,8 @@ def _level(w: dict[str, Any], pushed: dict[str, np.ndarray], received: dict[str,
     workers_sys = [v for k, v in w["cpu"]["system_percent"].items() if k.startswith("worker") and v is not None]
     p99s = [s["p99_ms"] for s in per_stream if s["p99_ms"] is not None]
     return {
-        "n_streams": w["n"], "setup_s": round(w["setup_s"], 2), "flowing": w["flowing"], "window_s": w["window"][1] - w["window"][0],
+        "n_streams": w["n"], "setup_s": round(w["setup_s"], 2), "flowing": w["flowing"],
+        "window_s": w["window"][1] - w["window"][0],
         "n_pushed": n_pushed, "lost": lost, "loss_fraction": lost / n_pushed if n_pushed else None,
         "latency_ms": stats.summarise(lat), "worst_stream_p99_ms": max(p99s) if p99s else None,
         "cpu_percent": {"workers_total": float(sum(workers)), "workers_system": float(sum(workers_sys)),

@@ -128,8 +128,8 @@ def _ratio_target(crit: str, kind: str, r: dict[str, Any] | None, relay: dict[st
         return _target(crit, kind, None, None)
     ratio = a / b
     met = ratio <= limit and (not check_loss or r["lost"] == 0)  # type: ignore[index]
-    return _target(crit, kind, {"ratio": ratio, f"{q}_ms": a, f"relay_{q}_ms": b, "lost": r["lost"]},  # type: ignore[index]
-                   met, r, relay, limit=limit)
+    measured = {"ratio": ratio, f"{q}_ms": a, f"relay_{q}_ms": b, "lost": r["lost"]}  # type: ignore[index]
+    return _target(crit, kind, measured, met, r, relay, limit=limit)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def matrix_row(kind: str, chunk: int, sfreq: float, w: dict[str, Any], pushed: d
                    "service_tree_total": None if w["tree_rss"] is None else w["tree_rss"] / 2**20},
         "n_service_processes": len(service), "machine_busy_percent": w["cpu"].get("machine_busy_percent"),
         "setup_s": round(w["setup_s"], 2), "flowing": w.get("flowing"), "window_s": w["window"][1] - w["window"][0],
-        "service_counters": w["counters"], "load_generator": _load_verdict(lag, senders, w["cpu"], max(SENDER_LAG_LIMIT_MS, 1e3 * chunk / sfreq)),
+        "service_counters": w["counters"],
+        "load_generator": _load_verdict(lag, senders, w["cpu"], max(SENDER_LAG_LIMIT_MS, 1e3 * chunk / sfreq)),
     }
 
 
