@@ -30,10 +30,20 @@ jitter-break threshold (by default max(1 s, 500 samples): a jump shorter than th
 segment, moving every stamp, and could not be seen). :func:`bci_stream.io.xdf.read_xdf` gives it the same
 threshold as :func:`jump_threshold`, so every jump, forward or back, over it is kept and seen here, and the parts
 on both sides of one are de-jittered separately.
+
+A shorter loss (a few samples to 0.5 s dropped by the sender or the network) would still be spread by that line
+over its segment, moving markers by up to half the loss. So the reader keeps the stamps of a **regular** stream
+as they are in the file (clock-synchronised, not de-jittered): :func:`step_irregularity` tells it from one that
+needs de-jittering. A regular stream's steps are a whole number of its usual step (1, or k + 1 after k lost
+samples): per-sample stamps at a constant rate, as the service's recordings and many amplifier apps write them.
+Chunks stamped on arrival (Bluetooth headsets: 0-100 ms late; liblsl back-computes the other stamps of a chunk)
+step by anything, and a stair-case (a chunk's samples with equal stamps) by 0: those are de-jittered by pyxdf's
+line as before, and a loss under 0.5 s in them is still spread (it cannot be told from the jitter step by step).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -153,6 +163,55 @@ def forward_jumps(stamps: np.ndarray, sfreq: float) -> np.ndarray:
     return np.flatnonzero(np.diff(stamps) > jump_threshold(sfreq)) + 1
 
 
+#: A regular stream's steps (:func:`step_irregularity`) are whole numbers of its usual step within this fraction of it
+GRID_TOLERANCE = 0.1
+
+
+def _in_steps(stamps: np.ndarray, sfreq: float) -> np.ndarray | None:
+    """Each step of ``stamps`` in median steps (the median over the steps not longer than :func:`jump_threshold`
+    either way, the ones pyxdf de-jitters across), NaN for a longer one; None when the median step is not positive."""
+    steps = np.diff(np.asarray(stamps, dtype=np.float64))
+    short = np.abs(steps) <= jump_threshold(sfreq)
+    unit = float(np.median(steps[short])) if short.any() else 1.0
+    return np.where(short, steps / unit, np.nan) if unit > 0 else None
+
+
+def step_irregularity(stamps: np.ndarray, sfreq: float) -> float:
+    """How far the timestamps of a stream at ``sfreq`` are from per-sample stamps at a constant rate: the largest
+    distance of a step from a whole number (at least 1) of the median step, in median steps, over the steps not longer
+    than :func:`jump_threshold` either way.
+
+    0 for a regular stream, lost samples included (a loss of k samples is a step of k + 1), also at a rate other
+    than ``sfreq`` (a replay recorded at speed 4); up to 0.5 for chunks stamped on arrival (the steps between
+    chunks are the jitter, any fraction); ``inf`` when the median step is not positive (a stair-case of equal
+    stamps per chunk). A stream at most :data:`GRID_TOLERANCE` keeps its own stamps
+    (:func:`bci_stream.io.xdf.read_xdf`)."""
+    ratio = _in_steps(stamps, sfreq)
+    if ratio is None:
+        return math.inf
+    ratio = ratio[~np.isnan(ratio)]
+    return float(np.max(np.abs(ratio - np.maximum(1.0, np.rint(ratio))), initial=0.0))
+
+
+def warn_losses(stamps: np.ndarray, sfreq: float, *, file: str, signal: str) -> list[tuple[int, int]]:
+    """``(first sample after, samples lost)`` of each loss of the regular signal stream ``signal`` of ``file`` (a
+    step of k + 1 median steps, k >= 1, not a jump), said in a RecordingWarning when there is one: the samples on both
+    sides are back to back in the data, with no event, as a decoder received them."""
+    ratio = _in_steps(stamps, sfreq)
+    if ratio is None:
+        return []
+    lost = np.rint(np.nan_to_num(ratio, nan=1.0)).astype(np.int64) - 1
+    losses = [(int(k) + 1, int(lost[k])) for k in np.flatnonzero(lost >= 1)]
+    if losses:
+        where = shortlist([f"sample {k} (t={k / sfreq:.3f} s in the file, {n} lost)" for k, n in losses], 4)
+        warnings.warn(f"{file}: stream {signal!r} lost {sum(n for _, n in losses)} sample(s) in {len(losses)} "
+                      f"place(s), each for {jump_threshold(sfreq):g} s or less (no jump), at {where}: its samples are "
+                      "back to back there, as a decoder received them, with no event (a trial across a loss holds "
+                      "that many samples fewer); its markers are placed by the samples' own timestamps",
+                      RecordingWarning, stacklevel=3)
+    return losses
+
+
 def mark_jumps(stamps: np.ndarray, sfreq: float, *, file: str, signal: str) -> list[int]:
     """:func:`forward_jumps` of the signal stream ``signal`` of ``file``, said in a RecordingWarning (each jump's
     sample, time in the file and length) when there is one."""
@@ -170,4 +229,5 @@ def mark_jumps(stamps: np.ndarray, sfreq: float, *, file: str, signal: str) -> l
     return [int(k) for k in jumps]
 
 
-__all__ = ["JUMP", "JUMP_MIN_PERIODS", "forward_jumps", "jump_threshold", "mark_jumps", "parts_of", "place_markers"]
+__all__ = ["GRID_TOLERANCE", "JUMP", "JUMP_MIN_PERIODS", "forward_jumps", "jump_threshold", "mark_jumps", "parts_of",
+           "place_markers", "step_irregularity", "warn_losses"]
