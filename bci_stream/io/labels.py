@@ -140,6 +140,11 @@ def labels_from_events(events: Sequence[Event], n_times: int, sfreq: float, labe
                        source: str = "recording") -> tuple[np.ndarray, list[str]]:
     """Per-sample labels ``[n_times]`` (``-1`` = none) and the label names, from ``events`` by ``label_map``.
 
+    With ``label_window = (start_s, stop_s)`` each cue labels ``[cue + start_s, cue + stop_s)``; a cue whose window
+    would start before the data (``start_s < 0``, a cue closer to the start than ``-start_s``) labels nothing: labels
+    cut at sample 0 would not show where its cue is (trial times count from the cue:
+    :func:`~bci_stream.train.evaluate.metrics.find_trials`), so it would be decided up to ``-start_s`` late.
+
     Raises
     ------
     LabelMapError
@@ -168,6 +173,8 @@ def labels_from_events(events: Sequence[Event], n_times: int, sfreq: float, labe
         else:
             start = ev.onset + window_lead(label_window, sfreq)
             stop = ev.onset + int(round(label_window[1] * sfreq))
+            if start < 0:  # a window from before the data: labels cut at sample 0 would hide where its cue is
+                continue
         start, stop = max(start, 0), min(stop, n_times)
         if stop > start:
             labels[start:stop] = names.index(name)

@@ -51,19 +51,14 @@ class Trial:
 
 
 def find_trials(labels: np.ndarray, class_ids: Sequence[int], lead: int = 0) -> list[Trial]:
-    """Contiguous runs of a label in ``class_ids``; each run's cue is ``lead`` samples before its onset.
-
-    With ``lead < 0`` (labels that start before the cue), a run that starts at the data's first sample is not a
-    trial: its labels may have been cut there (a cue closer to the file's or piece's start than ``-lead``), so its cue
-    lies anywhere in ``[0, -lead]`` and a decision "at cue + t" would be up to ``-lead`` samples late.
-    """
+    """Contiguous runs of a label in ``class_ids``; each run's cue is ``lead`` samples before its onset."""
     labels = np.asarray(labels)
     if labels.size == 0:
         return []
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
     ends = np.r_[starts[1:], labels.size]
     return [Trial(int(s), int(e - s), int(labels[s]), int(lead)) for s, e in zip(starts, ends)
-            if labels[s] in set(class_ids) and not (s == 0 and lead < 0)]
+            if labels[s] in set(class_ids)]
 
 
 def trial_decisions(probs: np.ndarray, trials: Sequence[Trial], class_ids: Sequence[int], after: int,
