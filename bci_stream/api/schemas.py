@@ -8,6 +8,9 @@ from pydantic import BaseModel
 
 
 class LatencySummary(BaseModel):
+    """A stage's ``count`` of values observed, and the percentiles, mean and max (ms) of those measured (all but the
+    ``n_negative`` below zero)."""
+
     count: int
     p50: float | None
     p90: float | None
@@ -15,6 +18,14 @@ class LatencySummary(BaseModel):
     p99_9: float | None
     mean: float | None
     max: float | None
+    n_negative: int = 0
+    """Values below zero, in ``count`` but left out of the figures above: ``e2e`` of samples stamped ahead of this
+    host's clock (a sender stamping in the future, e.g. mne-lsl PlayerLSL), whose end-to-end latency is not
+    measurable."""
+    ahead_ms: float | None = None
+    """How far ahead of this host's clock those input timestamps were, at most, ms (None: no value below zero)."""
+    note: str | None = None
+    """What ``n_negative`` means, in words (None when it is 0)."""
 
 
 class LoadStatus(BaseModel):
@@ -115,7 +126,9 @@ class DecoderStatus(BaseModel):
     markers: dict[str, Any] | None = None
     """The marker stream followed (``options.markers``): ``state`` (``searching``, ``connected``, ``lost``,
     ``error``), ``reason`` (why ``lost``: not an error, as at the end of a replay) or ``error`` (state ``error``), the
-    LSL stream, markers received, the last one and the ``recent`` ones (this host's clock)."""
+    LSL stream, ``connected_at`` (when the latest marker inlet opened, this host's clock: every marker pushed after it
+    is received, one pushed before it is not), markers received, the last one and the ``recent`` ones (this host's
+    clock)."""
     scoring: dict[str, Any] | None = None
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
     after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,

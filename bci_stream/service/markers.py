@@ -6,17 +6,23 @@ and keeps their clock offset; everything it finds goes into a deque. The worker'
 it: :class:`MarkerHub` drains the deque in the worker's periodic tick (records the markers, feeds the
 :class:`~bci_stream.service.scoring.LiveScorer`, updates status) and only hands each decoded chunk to the
 scorer. A marker stream that never appears, vanishes or breaks is reported in status (``markers.state``),
-never fatal: the thread looks for it again with a bounded backoff. A marker stream that goes away (``lost``, as at
+never fatal: the thread looks for it again. While it searches, a liblsl continuous resolver asks the network about
+once a second in the background, so a marker stream that appears later (a stimulus program started after the
+decoder) is followed within about a second of its appearance. A marker stream that goes away (``lost``, as at
 the end of every replay) is no error: ``reason`` says so and ``error`` stays None; ``error`` is for a stream that
-broke the follower (state ``error``).
+broke the follower (state ``error``; it looks again after :data:`ERROR_WAIT_S`).
 
 The scorer is given every decoded chunk from the decoder's first output on, the marker stream connected or not: a
 cue is decided at its own timestamp, and its marker often arrives after the samples it cues were decoded (the
 follower opens its inlet, reads the clock offset and is drained by the worker's next tick some 0.7 s after the data
 started; ``replay --wait-for-consumer`` holds its first markers until then; a sender may push late); the scorer's
-bounded history holds those outputs. A marker pushed before the follower's inlet opened is never received by it;
-after a restart, those of the window no follower covered come from the supervisor's witness
-(:mod:`~bci_stream.service.marker_witness`, :meth:`MarkerHub.recover`) when it received them.
+bounded history holds those outputs. A marker pushed before the follower's inlet opened (status
+``markers.connected_at``, this host's clock) is never received by it: an LSL inlet gets only the samples pushed after
+it subscribed, so a stimulus program that must not lose its first cue waits for a consumer of its marker outlet
+(pylsl ``StreamOutlet.wait_for_consumers``) before pushing it; what is pushed once the inlet opened, while the
+follower still reads the clock offset, waits in the inlet and is pulled. After a restart, those of the window no
+follower covered come from the supervisor's witness (:mod:`~bci_stream.service.marker_witness`,
+:meth:`MarkerHub.recover`) when it received them.
 
 Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
@@ -48,7 +54,9 @@ log = logging.getLogger("bci_stream.markers")
 
 RECENT = 64  #: markers kept in status for WebSocket clients
 CLOCK_UPDATE_S = 5.0
-BACKOFF_S = (1.0, 5.0)  #: first and longest wait between two looks for an absent marker stream
+SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
+FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
+ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
 
 
 def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None) -> list[str]:
@@ -114,25 +122,32 @@ class MarkerFollower(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        backoff = BACKOFF_S[0]
         while not self._stop_flag.is_set():
             try:
-                if self._inlet is None:
-                    found = pylsl.resolve_bypred(self.predicate, 1, 1.0)
-                    if not found:
-                        self._stop_flag.wait(backoff)
-                        backoff = min(backoff * 2, BACKOFF_S[1])
-                        continue
-                    backoff = BACKOFF_S[0]
-                    self._follow(found[0])
+                if self._inlet is None and (info := self._search()) is not None:
+                    self._follow(info)
             except LostError:
                 self._drop("lost", f"marker stream lost; looking for {self.predicate} again")
             except Exception as exc:  # noqa: BLE001 - reported in status; the thread carries on
                 log.warning("marker stream: %s", exc)
                 self._drop("error", f"marker stream failed: {type(exc).__name__}: {exc}")
-                self._stop_flag.wait(BACKOFF_S[1])
+                self._stop_flag.wait(ERROR_WAIT_S)
         if self._inlet is not None:
             self._inlet.close_stream()
+
+    def _search(self) -> pylsl.StreamInfo | None:
+        """The first stream matching the predicate, once one answers; None when stopped first.
+
+        A continuous resolver (new for each search, so that it knows no stream that went before it started) asks
+        the network in the background about once a second and answers at once for a stream already up; this thread
+        only reads its results every :data:`SEARCH_POLL_S`, so a stop is seen within that time.
+        """
+        resolver = pylsl.ContinuousResolver(pred=self.predicate, forget_after=FORGET_S)
+        while True:
+            if found := resolver.results():
+                return found[0]
+            if self._stop_flag.wait(SEARCH_POLL_S):
+                return None
 
     def _drop(self, state: str, message: str) -> None:
         """The inlet goes; ``state`` ``lost`` (``reason``: message) or ``error`` (``error``: message)."""
@@ -200,6 +215,7 @@ class MarkerHub:
         self.recorder = recorder
         self.stream: dict[str, Any] | None = None
         self.received = self.connects = 0
+        self.connected_at: float | None = None  # when the latest marker inlet opened (this host's clock)
         self.offset = 0.0
         self.last: dict[str, Any] | None = None
         self.recent: collections.deque[list[Any]] = collections.deque(maxlen=RECENT)
@@ -251,6 +267,7 @@ class MarkerHub:
             elif kind == "connect":
                 _, self.stream, self.offset, opened = item
                 self.connects += 1
+                self.connected_at = opened
                 if rec is not None:
                     rec.marker_stream(self.stream)
                     rec.marker_clock_offset(pylsl.local_clock(), self.offset)
@@ -306,12 +323,14 @@ class MarkerHub:
             self.recorder.event(opened, "markers_unfollowed", **self.unfollowed)
 
     def describe(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """``(markers, scoring)`` for the worker's status."""
+        """``(markers, scoring)`` for the worker's status; ``markers.connected_at``: when the latest marker inlet
+        opened (this host's clock; None before the first connection): every marker pushed after it is received, one
+        pushed before it is not (bar those pushed in the instant the inlet was opening)."""
         f = self.follower
         markers = {"state": f.state, "error": f.error, "reason": f.reason, "predicate": f.predicate,
                    "stream": self.stream, "received": self.received, "connects": self.connects,
-                   "clock_offset": self.offset, "last": self.last, "recent": list(self.recent),
-                   "unfollowed": self.unfollowed}
+                   "connected_at": self.connected_at, "clock_offset": self.offset, "last": self.last,
+                   "recent": list(self.recent), "unfollowed": self.unfollowed}
         if self.scorer is not None:
             scoring = self.scorer.describe()
         else:

@@ -18,6 +18,12 @@ class LatencyHistogram:
     A scalar update is a ``bisect`` on a Python list (well under a µs: the hot loop updates five of these
     per chunk); arrays go through numpy. ``peak`` is the largest value since the last :meth:`take_peak` (a recent
     window's max, which a difference of cumulative histograms cannot give).
+
+    A value below zero is no latency: an ``e2e`` value (publish time minus the input sample's timestamp) is negative
+    when the sender stamps its samples ahead of this host's clock (mne-lsl's ``PlayerLSL`` stamps a chunk up to its
+    length in the future). Such values are not measurable, so they stay out of the buckets, ``n`` and ``total``
+    (the percentiles, mean and Prometheus histogram describe the measured values only) and are counted apart:
+    ``n_negative``, and ``min`` the most negative one.
     """
 
     def __init__(self) -> None:
@@ -26,8 +32,14 @@ class LatencyHistogram:
         self.n = 0
         self.max = 0.0
         self.peak = 0.0
+        self.n_negative = 0
+        self.min = 0.0  # the most negative value (0.0: none below zero)
 
     def observe(self, value: float) -> None:
+        if value < 0.0:
+            self.n_negative += 1
+            self.min = min(self.min, value)
+            return
         self.counts[bisect_left(_EDGES, value)] += 1
         self.total += value
         self.n += 1
@@ -48,6 +60,13 @@ class LatencyHistogram:
             return
         if len(values) == 0:
             return
+        if (low := float(values.min())) < 0.0:
+            negative = values < 0.0
+            self.n_negative += int(negative.sum())
+            self.min = min(self.min, low)
+            values = values[~negative]
+            if len(values) == 0:
+                return
         add = np.bincount(np.searchsorted(EDGES, values), minlength=len(self.counts))
         self.counts = [a + int(b) for a, b in zip(self.counts, add)]
         self.total += float(values.sum())
@@ -56,13 +75,17 @@ class LatencyHistogram:
         self.max, self.peak = max(self.max, top), max(self.peak, top)
 
     def to_dict(self) -> dict:
-        return {"counts": list(self.counts), "sum": self.total, "n": self.n, "max": self.max}
+        """``counts``, ``sum``, ``n``, ``max`` of the measured values; ``n_negative`` and ``min`` of those below zero,
+        when there are any (readers take a missing ``n_negative`` for 0)."""
+        out = {"counts": list(self.counts), "sum": self.total, "n": self.n, "max": self.max}
+        return out if not self.n_negative else {**out, "n_negative": self.n_negative, "min": self.min}
 
 
 def add_histograms(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
-    """Histogram dicts (:meth:`LatencyHistogram.to_dict`) by stage, ``a + b``: counts, ``sum`` and ``n`` added, ``max``
-    the larger (None: not known); a stage in one of them only is taken as it is. The cumulative histograms of two
-    worker generations summed are what one process would have counted (a Prometheus histogram never goes back)."""
+    """Histogram dicts (:meth:`LatencyHistogram.to_dict`) by stage, ``a + b``: counts, ``sum``, ``n`` and
+    ``n_negative`` (when either has some) added, ``max`` the larger and ``min`` the smaller (None: not known); a stage
+    in one of them only is taken as it is. The cumulative histograms of two worker generations summed are what one
+    process would have counted (a Prometheus histogram never goes back)."""
     out = {k: dict(h) for k, h in a.items()}
     for stage, h in b.items():
         if (g := out.get(stage)) is None:
@@ -71,6 +94,9 @@ def add_histograms(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
         tops = [v for v in (g.get("max"), h.get("max")) if v is not None]
         out[stage] = {"counts": [x + y for x, y in zip(g["counts"], h["counts"], strict=True)],
                       "sum": g["sum"] + h["sum"], "n": g["n"] + h["n"], "max": max(tops) if tops else None}
+        if n_neg := g.get("n_negative", 0) + h.get("n_negative", 0):
+            lows = [v for v in (g.get("min"), h.get("min")) if v is not None]
+            out[stage].update(n_negative=n_neg, min=min(lows) if lows else None)
     return out
 
 
@@ -102,13 +128,30 @@ def quantile(hist: dict, q: float) -> float | None:
 
 
 def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> dict:
-    """Percentiles in milliseconds (keys ``p50`` ...), count, mean and max of a histogram dict (``max`` None: not
-    known; the percentiles are then not capped)."""
-    out: dict = {"count": hist["n"]}
+    """Of a histogram dict: ``count`` (every value observed), then percentiles in milliseconds (keys ``p50`` ...),
+    mean and max of the measured ones (``max`` None: not known; the percentiles are then not capped).
+
+    Values below zero (see :class:`LatencyHistogram`), in ``count`` but in none of the figures: ``n_negative``,
+    ``ahead_ms`` (minus the most negative, in ms; None: none below zero, or not known) and a ``note`` saying what
+    they mean (None when there are none)."""
+    n_neg, low = hist.get("n_negative", 0), hist.get("min")
+    out: dict = {"count": hist["n"] + n_neg}
     top = hist["max"]
     for q in quantiles:
         v = quantile(hist, q)
         out[f"p{q:g}".replace(".", "_")] = None if v is None else v * 1e3
     out["mean"] = hist["sum"] / hist["n"] * 1e3 if hist["n"] else None
     out["max"] = top * 1e3 if hist["n"] and top is not None else None
+    out["n_negative"] = n_neg
+    out["ahead_ms"] = -low * 1e3 if n_neg and low is not None else None
+    out["note"] = None if not n_neg else negative_note(n_neg, out["count"], out["ahead_ms"])
     return out
+
+
+def negative_note(n_negative: int, n_all: int, ahead_ms: float | None) -> str:
+    """What ``n_negative`` of ``n_all`` values below zero mean, in words for the status."""
+    by = "" if ahead_ms is None else f" by up to {ahead_ms:.1f} ms"
+    return (f"{n_negative} of {n_all} values below zero: input timestamps ahead of this host's clock{by} (a sender "
+            "stamping samples in the future, e.g. mne-lsl PlayerLSL, or an uncorrected clock offset); e2e is not "
+            "measurable for those samples (left out of the percentiles, mean and max) and may read low by as much "
+            "for the others")

@@ -6,7 +6,9 @@ worker generations (``bci_stream.service.totals``): they never go back at a work
 status; while a restarted worker has not reported yet, the last generation's figures stand). The load gauges (a
 window of recent decoding, ``bci_stream_recent_latency_seconds`` its quantiles) belong to one worker generation: they
 keep the last generation's values while the decoder is ``starting``, and are absent while a worker connects to its
-stream, as before its first chunk."""
+stream, as before its first chunk. A latency value below zero (``e2e`` of a sample stamped ahead of this host's clock,
+not measurable) is in no histogram bucket, ``_sum`` or ``_count`` (so ``_sum`` never goes back):
+``bci_stream_latency_negative_observations_total`` counts those by stage."""
 
 from __future__ import annotations
 
@@ -64,6 +66,10 @@ class SupervisorCollector:
         counters = {k: CounterMetricFamily(f"bci_stream_{k}", COUNTER_HELP.get(
             k, f"Decoder counter {k}, summed over worker generations"), labels=labels) for k in COUNTERS}
         hists: dict[str, HistogramMetricFamily] = {}
+        negative = CounterMetricFamily("bci_stream_latency_negative_observations", "Latency values below zero (e2e of "
+                                       "samples stamped ahead of this host's clock: not measurable), left out of the "
+                                       "latency histograms, summed over worker generations",
+                                       labels=[*labels, "stage"])
         load = {k: GaugeMetricFamily(f"bci_stream_{name}", text, labels=labels) for k, name, text in LOAD_GAUGES}
         recent = GaugeMetricFamily("bci_stream_recent_latency_seconds", "Latency quantile over the recent window "
                                    "(stages e2e and service)", labels=[*labels, "stage", "quantile"])
@@ -104,11 +110,13 @@ class SupervisorCollector:
                     buckets.append((repr(float(edge)), float(cum)))
                 buckets.append(("+Inf", float(hist["n"])))
                 fam.add_metric(lv, buckets, sum_value=hist["sum"])
+                negative.add_metric([*lv, stage], float(hist.get("n_negative", 0)))
         yield state
         yield restarts
         yield age
         yield from counters.values()
         yield from hists.values()
+        yield negative
         yield from load.values()
         yield recent
         yield stalled
