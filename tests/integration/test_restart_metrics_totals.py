@@ -22,16 +22,7 @@ from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, test_signal, unique
 from support.lsl import new_outlet, wait_for
 from support.pacing import PacedPusher
-
-class Listing:
-    """Lists one handle for the collector without the supervisor's lock (the test holds it: one consistent view)."""
-
-    def __init__(self, handle: DecoderHandle) -> None:
-        self.handle = handle
-
-    def list(self) -> list[DecoderHandle]:
-        return [self.handle]
-
+from support.listing import Listing
 
 def exported(handle: DecoderHandle) -> dict[str, float]:
     """/metrics' samples of ``handle``, by name and ``le`` (histogram buckets)."""

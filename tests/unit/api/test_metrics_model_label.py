@@ -9,20 +9,11 @@ from dataclasses import replace
 from bci_stream.api.routers.metrics import SupervisorCollector
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
-
-
-class Decoders:
-    """What the collector reads of a supervisor: its decoders."""
-
-    def __init__(self, *handles: DecoderHandle) -> None:
-        self.handles = list(handles)
-
-    def list(self) -> list[DecoderHandle]:
-        return self.handles
+from support.listing import Listing
 
 
 def model_labels(handle: DecoderHandle) -> set[str]:
-    return {sample.labels["model"] for family in SupervisorCollector(Decoders(handle)).collect()
+    return {sample.labels["model"] for family in SupervisorCollector(Listing(handle)).collect()
             for sample in family.samples}
 
 

@@ -12,14 +12,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.metrics import LatencyHistogram
-
-
-class Listing:
-    def __init__(self, *handles: DecoderHandle) -> None:
-        self.handles = handles
-
-    def list(self) -> list[DecoderHandle]:
-        return list(self.handles)
+from support.listing import Listing
 
 
 def samples(handle: DecoderHandle) -> dict[str, float]:

@@ -11,16 +11,9 @@ from bci_stream.core.status import Counters, WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.metrics import EDGES, LatencyHistogram, add_histograms
 from bci_stream.service.totals import GenerationTotals
+from support.listing import Listing
 
 LV = (("decoder_id", "d1"), ("model", "tiny-gru"))
-
-
-class Listing:
-    def __init__(self, *handles: DecoderHandle) -> None:
-        self.handles = handles
-
-    def list(self) -> list[DecoderHandle]:
-        return list(self.handles)
 
 
 def hist(*values: float) -> dict:
