@@ -137,6 +137,9 @@ def _power_of_ten_hint(info: pylsl.StreamInfo, unit: str, channel: int | None) -
             + (f"this channel's type is {kind!r}" if kind else "this channel's desc gives no type"))
 
 
+DECODER_REMEDY = "give (or correct) options.input_unit when starting the decoder"  #: AmplitudeCheck's advice
+
+
 class AmplitudeCheck:
     """Whether a stream whose unit was assumed (no unit in its ``desc``) has EEG's amplitude in that unit.
 
@@ -144,11 +147,12 @@ class AmplitudeCheck:
     such as ``"0.02235 uV"`` are judged in µV, count × 0.02235), it keeps the model's channels of the first
     ``seconds`` of samples; then :meth:`feed` returns a warning once (or None) and
     :attr:`done` is set. Volts read as µV (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
+    ``remedy`` ends the warning: how this caller's user gives the unit (a decoder's option by default).
     """
 
     def __init__(self, units: UnitScale, chan_idx: np.ndarray | None, sfreq: float, stream: str,
-                 seconds: float = 2.0) -> None:
-        self.unit, self.stream = units.input_units[0], stream
+                 seconds: float = 2.0, remedy: str = DECODER_REMEDY) -> None:
+        self.unit, self.stream, self.remedy = units.input_units[0], stream, remedy
         self.idx = chan_idx
         self.need = max(int(round(seconds * sfreq)), 2) if sfreq > 0 else 256
         self.buf: np.ndarray | None = None  # [need, n_chans] float64, filled as chunks come
@@ -173,7 +177,7 @@ class AmplitudeCheck:
         if why is not None:
             self.warning = (f"stream {self.stream!r} declares no unit and is read as {self.unit!r}, but over its first "
                             f"{self.have} samples the {why}: declare the unit in the stream's desc/channels/channel/"
-                            "unit, or give (or correct) options.input_unit when starting the decoder")
+                            f"unit, or {self.remedy}")
         return self.warning
 
 

@@ -30,6 +30,11 @@ gives the label of each non-zero channel; a one-channel numeric stream gives the
 "no event" there too. A one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a
 code held for some samples): it gives a marker only where its value changes to a non-zero one (``0 0 3 3 0 3 5``
 gives ``3``, ``3``, ``5``, at the samples where each starts); an irregular one gives every non-zero sample.
+A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker received)
+differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
+``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
+marker of its own, at the same timestamp. A multi-channel numeric stream (0: not this description) and a trigger
+channel (0: between codes) give what they give the decoders.
 """
 
 from __future__ import annotations
@@ -59,13 +64,18 @@ FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolv
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
 
 
-def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None) -> list[str]:
-    """The marker value(s) of one sample of a marker stream (see the module docstring)."""
+def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None, raw: bool = False) -> list[str]:
+    """The marker value(s) of one sample of a marker stream; ``raw``: every value as received, for a recording
+    (see the module docstring)."""
     if is_string:
-        return [str(sample[0])] if sample else []
+        if not sample:
+            return []
+        return [str(sample[0])] + ([str(v) for v in sample[1:] if str(v)] if raw else [])
     if len(sample) == 1:
         v = float(sample[0])
-        return [str(int(v)) if v.is_integer() else repr(v)] if math.isfinite(v) and v != 0 else []
+        if math.isfinite(v) and (v != 0 or raw):
+            return [str(int(v)) if v.is_integer() else repr(v)]
+        return [repr(v)] if raw else []  # raw: 'nan', 'inf'
     names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
     return [names[i] for i, v in enumerate(sample) if v != 0 and math.isfinite(float(v))]
 
@@ -106,9 +116,11 @@ class MarkerFollower(threading.Thread):
     ``("offset", collection_time, offset)``, ``("lost", message)``.
     """
 
-    def __init__(self, predicate: str, time_correction: TimeCorrection, max_queued: int | None = None) -> None:
+    def __init__(self, predicate: str, time_correction: TimeCorrection, max_queued: int | None = None,
+                 raw: bool = False) -> None:
         super().__init__(name="bci-stream-markers", daemon=True)
         self.predicate = predicate
+        self.raw = raw  # every marker as received (marker_values' raw): a recording's, never a decoder's
         self.time_correction = time_correction
         self.queue: collections.deque = collections.deque(maxlen=max_queued)  # bounded: the oldest items go first
         self.state = "searching"
@@ -179,7 +191,8 @@ class MarkerFollower(threading.Thread):
         while not self._stop_flag.is_set():
             samples, stamps = inlet.pull_chunk(timeout=0.2, max_samples=1024)
             for sample, ts in zip(samples, stamps):
-                values = edges.values(sample) if edges is not None else marker_values(sample, is_string, labels)
+                values = (edges.values(sample) if edges is not None
+                          else marker_values(sample, is_string, labels, self.raw))
                 for value in values:
                     self.queue.append(("marker", value, float(ts), clock.offset))
             if (now := pylsl.local_clock()) >= next_clock:

@@ -36,7 +36,10 @@ def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float 
     Every sample is written in order as received, with its timestamp, the channels' labels, units and types, and
     the clock offsets (pyxdf and calibrate put the markers on the right samples); samples lost on the way are
     counted from the timestamps, as a decoder counts them, and reported, never filled in. A line every 5 s,
-    a summary at the end; Ctrl-C or SIGTERM stops it and finishes the file (exit code 0)."""
+    a summary at the end; Ctrl-C or SIGTERM stops it and finishes the file (exit code 0).
+
+    Exit code 1 when no file is left: the stream not found, not recordable, or stopped (Ctrl-C, SIGTERM) before it
+    was found or before its first sample came (nothing to calibrate; `record ... && calibrate ...` stops there)."""
     from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
     from bci_stream.core.errors import StreamError
@@ -70,5 +73,5 @@ def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float 
         raise click.ClickException(f"stopped while looking for stream {name!r}: nothing recorded")
     for line in summary(rec, totals):
         click.echo(line, err=line.startswith(("warning:", "error:")))
-    if rec.recorder is not None and rec.recorder.error is not None:
+    if rec.removed or (rec.recorder is not None and rec.recorder.error is not None):
         raise SystemExit(1)

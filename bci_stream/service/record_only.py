@@ -13,8 +13,16 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
   ``input_unit``, µV by default, as a decoder writes its ``input_unit``); the clock offsets as XDF clock-offset
   chunks, so pyxdf (and calibrate) synchronise the markers with the samples;
 * the marker stream (``marker_stream``, by default ``<name>-markers`` or ``<name>-annotations`` on the input's host,
-  as a decoder follows it): every marker received, with its own timestamp. A marker pushed before its inlet opened
-  is not received (start the recording before the stimulus program's first cue).
+  as a decoder follows it): every marker received, with its own timestamp, each as one string value (what
+  calibrate reads as the event's description). The follower runs in raw mode
+  (:func:`~bci_stream.service.markers.marker_values`): a numeric code is written as its text, ``0`` and ``nan``
+  included (``3`` -> ``"3"``, ``0`` -> ``"0"``, so ``--labels 0=rest`` finds a class coded 0); a string stream's
+  first channel is the marker (the value a decoder scores and pyxdf readers take), and each other channel's
+  non-empty value is a marker of its own at the same timestamp. A multi-channel numeric stream (mne-lsl's
+  ``PlayerLSL`` annotations: one channel per description, 0 = not this one) gives the description of each non-zero
+  channel, and a one-channel numeric stream with a nominal rate (a trigger channel, 0 between codes) the code where
+  it changes to a non-zero one, as the decoders read them. A marker pushed before its inlet opened is not received
+  (start the recording before the stimulus program's first cue).
 
 Lost samples are counted as a decoder counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, then
 :class:`~bci_stream.service.gaps.GapTracker` on the stamps) and reported; nothing is filled in: the file keeps the
@@ -173,7 +181,7 @@ class RecordOnly:
             "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
             "source_id": full.source_id() or full.name(), **channels}, None)
         options = MarkerOptions() if self.marker_stream is None else MarkerOptions(stream={"name": self.marker_stream})
-        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname()), "auto")
+        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname()), "auto", raw=True)
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
         self.values = MarkerCount(self.recorder)
         self.hub = MarkerHub(follower, None, "no model: markers are recorded, not scored", self.values)
@@ -181,7 +189,8 @@ class RecordOnly:
         self.clock.update(self.inlet, 2.0)
         self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
         n = full.channel_count()
-        self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name)
+        self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
+                                    remedy="give (or correct) --input-unit")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.inlet.open_stream(timeout=10.0)
         self.started = self.last_data = pylsl.local_clock()
@@ -288,6 +297,19 @@ class RecordOnly:
         return self.totals()
 
 
+def marker_rule(stream: dict[str, Any] | None) -> str:
+    """How the marker stream's samples became the values listed (see the module docstring), for the summary."""
+    if stream is None:
+        return ""
+    n = stream.get("n_chans", 1)
+    if stream.get("channel_format") == "string":
+        return f" ({n} string channels: the first, then each other's non-empty value as a marker)" if n > 1 else ""
+    if n > 1:
+        return f" (numeric, {n} channels: the description of each non-zero channel)"
+    return (" (numeric codes as text, 0 and nan included; a trigger channel with a nominal rate: each change to a "
+            "non-zero code)")
+
+
 def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     """The lines printed at the end: the file and what it holds, losses, notes, and the calibrate command."""
     err = rec.recorder.error if rec.recorder is not None else None
@@ -300,7 +322,8 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
              + (f", {totals.gaps} gap(s) over {GAP_THRESHOLD_S:g} s" if totals.gaps else "")
              + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
     if totals.markers:
-        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items())))
+        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
+                     + marker_rule(stream))
     lines += [f"note: {n}" for n in rec.notes]
     if err is not None:
         lines.append(f"error: {err}")

@@ -171,6 +171,7 @@ def test_duration_ends_it_and_a_stream_without_units_in_volts_is_warned_about(tm
     assert rec.n_times > 0 and f"recorded {out}: {rec.n_times} samples of '{name}'" in res.output
     assert f"warning: stream '{name}' declares no channel unit: recorded as 'uV'" in res.output
     assert "plausible if the values are in V" in res.output  # the amplitude check of the first 2 s
+    assert "unit, or give (or correct) --input-unit" in res.output and "options.input_unit" not in res.output
 
 
 def test_an_existing_out_is_refused_and_left_as_it_was(tmp_path):
@@ -191,4 +192,108 @@ def test_a_stream_that_is_not_there_is_named_with_the_visible_ones_the_likeliest
     assert f"no LSL stream named '{missing}' within 1 s; visible streams (" in res.output
     assert res.output.split("): ", 1)[1].startswith(f"'{other}' (EEG, 8 ch, 250 Hz, ")
     assert not (tmp_path / "m.xdf").exists()
+    del outlet
+
+
+def record_pushed(tmp_path, name: str, eeg: pylsl.StreamOutlet, cues: pylsl.StreamOutlet, x: np.ndarray,
+                  sfreq: float, marked: dict[int, list]) -> tuple[Recording, list[str]]:
+    """``x`` ``[n, n_chans]`` pushed at once on ``eeg`` stamped on a ``sfreq`` schedule, each ``marked`` sample's
+    marker on ``cues`` with that sample's stamp, recorded by RecordOnly: the file read back and the summary."""
+    out, rec, stop, got = tmp_path / f"{name}.xdf", RecordOnly(tmp_path / f"{name}.xdf", name), threading.Event(), {}
+    rec.open()
+    thread = record_in_thread(rec, stop, got)
+    try:
+        wait_for(lambda: eeg.have_consumers() and cues.have_consumers(), 10.0, "the recorder's inlets")
+        ts = pylsl.local_clock() + np.arange(len(x)) / sfreq
+        for i in range(0, len(x), 320):
+            eeg.push_chunk(x[i:i + 320], ts[i:i + 320].tolist())
+            for k in [k for k in marked if i <= k < i + 320]:
+                cues.push_sample(marked[k], float(ts[k]))
+        wait_for(lambda: rec.counters.samples_in >= len(x) and rec.hub.received >= len(marked), 20.0,
+                 "every sample and marker")
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+    return load_recording(out), summary(rec, totals)
+
+
+def test_numeric_code_0_is_recorded_and_calibrates_as_a_class(tmp_path):
+    """Real EEG (S001R05, 160 Hz) with int32 cues coding T1 as 0, T2 as 1, T0 as 7: every code is in the file as its
+    text (0 is a cue here, not "no event"), and calibrate --labels 0=fists,1=feet finds both classes."""
+    src = crop(load_recording(subset_file(R05)), 90.0)
+    name, code = unique("zero"), {"T1": 0, "T2": 1, "T0": 7}
+    eeg = pylsl.StreamOutlet(make_stream_info(name, "EEG", src.ch_names, src.sfreq, f"{name}-src"))
+    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE, "int32",
+                                               f"{name}-markers-src"))
+    marked = {e.onset: [code[e.description]] for e in src.events}
+    got, said = record_pushed(tmp_path, name, eeg, cues, src.data.T.astype(np.float32), src.sfreq, marked)
+    assert [(e.onset, e.description) for e in got.events] == [(k, str(v[0])) for k, v in sorted(marked.items())]
+    assert "'0' x" in said[1] and said[1].endswith("(numeric codes as text, 0 and nan included; a trigger channel "
+                                                   "with a nominal rate: each change to a non-zero code)")
+    res = CliRunner().invoke(main, ["calibrate", str(tmp_path / f"{name}.xdf"), "--labels", "0=fists,1=feet",
+                                    "--name", "s0", "--out", str(tmp_path), "--channels", ",".join(FAST_CHANNELS),
+                                    "--no-recurrent", "--no-average", "--no-combined", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    n = Counter(e.description for e in src.events)
+    assert f"cues per class {{'fists': {n['T1']}, 'feet': " in res.output  # every cue coded 0 (the last T2 is cut)
+
+
+def test_every_channel_of_a_string_marker_stream_is_recorded(tmp_path):
+    """A 2-channel string marker stream: the first channel, then the second's non-empty value, at the same sample."""
+    name, n = unique("two"), 1000
+    eeg = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"))
+    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 2, pylsl.IRREGULAR_RATE, "string",
+                                               f"{name}-markers-src"))
+    marked = {100: ["cue", "left"], 400: ["cue", ""], 700: ["cue", "right"]}
+    got, said = record_pushed(tmp_path, name, eeg, cues, test_signal(n, seed=8).astype(np.float32), SFREQ, marked)
+    assert [(e.onset, e.description) for e in got.events] == [
+        (100, "cue"), (100, "left"), (400, "cue"), (700, "cue"), (700, "right")]
+    assert said[1] == ("markers: 'cue' x3, 'left' x1, 'right' x1 (2 string channels: the first, then each other's "
+                       "non-empty value as a marker)")
+
+
+def sigterm_caught(pid: int) -> bool:
+    """The process catches SIGTERM (``record`` installs its handler for SIGINT and SIGTERM together, before it looks
+    for the stream): /proc's SigCgt mask."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(mask >> (signal.SIGTERM - 1) & 1)
+
+
+def test_ctrl_c_while_looking_for_the_stream_exits_1_as_the_help_says_nothing_written(tmp_path):
+    out = tmp_path / "s.xdf"
+    proc = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "record", "--stream", unique("absent"),
+                             "--out", str(out), "--timeout", "120"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        wait_for(lambda: proc.poll() is not None or sigterm_caught(proc.pid), 30.0, "record's signal handlers")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1 and "stopped while looking for stream" in stderr and "Traceback" not in stderr
+    assert stdout == "" and not out.exists()
+    help_text = CliRunner().invoke(main, ["record", "--help"]).output
+    assert "Exit code 1 when no file is left" in help_text and "before it was found" in help_text
+
+
+def test_ctrl_c_before_the_first_sample_removes_the_file_and_exits_1(tmp_path):
+    """The stream is found but sends nothing: no file is left, so the exit code says so (was 0)."""
+    name, out = unique("mute"), tmp_path / "m.xdf"
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"))
+    proc = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "record", "--stream", name, "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline().startswith(f"recording '{name}'")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr
+    assert f"warning: no sample of '{name}' was received: nothing recorded ({out} removed)" in stderr
+    assert not out.exists()
     del outlet
