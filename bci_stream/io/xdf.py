@@ -23,19 +23,25 @@
 * Timestamps of the signal stream that jump forward by more than max(0.5 s, 3 periods) (a recording that went on
   across two runs, a pause, lost samples: :mod:`bci_stream.io.xdf_clock`) are a discontinuity: a
   ``timestamp jump`` event at the first sample after each, and a RecordingWarning naming the file, the stream, the
-  sample, its time in the file and the jump's length. pyxdf de-jitters the parts on both sides of a jump separately.
+  sample, its time in the file and the jump's length. Jumps are found on the stamps as written: a step between two
+  stairs of a stair-case (a chunk's samples stamped alike) counts only by what it exceeds the stair's length.
 * Sample times (where markers go): a regular signal stream (per-sample stamps at a constant rate: every step a whole
   number of its usual step, as the service's recordings and many amplifier apps write them) keeps its own stamps;
-  another (chunks stamped on arrival, as over Bluetooth; a stair-case of equal stamps per chunk) is de-jittered by
-  pyxdf, a least-squares line per part (:func:`bci_stream.io.xdf_clock.step_irregularity`). Samples lost in a regular
-  stream for 0.5 s or less (no jump) leave its other samples back to back in the data, with no event, as a decoder
-  receives them, and a RecordingWarning says where and how many; each marker still goes on its own sample, and one
-  stamped inside the loss on the nearest sample kept. In a de-jittered stream such a loss is spread by the line (it
-  cannot be told from the jitter).
+  another (chunks stamped on arrival, as over Bluetooth; a stair-case of equal stamps per chunk) is de-jittered: a
+  least-squares line of stamp against sample per part between jumps, as pyxdf's de-jittering fits
+  (:func:`bci_stream.io.xdf_clock.step_irregularity`, :func:`~bci_stream.io.xdf_clock.dejitter`). The file is read
+  once, with pyxdf's clock synchronisation and without its de-jittering; a rate more than 10% off the nominal one is
+  said in a RecordingWarning (pyxdf said it when it de-jittered). The marker stream's stamps are taken as they are.
+  Samples lost in a regular stream for 0.5 s or less (no jump) leave its other samples back to back in the data,
+  with no event, as a decoder receives them, and a RecordingWarning says where and how many; each marker still goes
+  on its own sample, and one stamped inside the loss on the nearest sample kept. In a de-jittered stream such a loss
+  is spread by the line (it cannot be told from the jitter).
 * pyxdf's warning ``Stream N: Segments and clock-segments differ`` is dropped for a stream that has no clock offset
   at all (:func:`load_xdf`): it compares the stream's segments with clock segments that only exist where there are
   offsets, so it fires for every such stream (the service's decoded, provenance and events streams, written on the
-  recording host's clock, which need none: XDF spec, ClockOffset chunk). For a stream with clock offsets it is kept.
+  recording host's clock, which need none: XDF spec, ClockOffset chunk). For a stream with clock offsets it is kept
+  (without de-jittering, pyxdf gives it only where its clock offsets show a clock reset; a jump is said by the
+  reader's own warning).
 """
 
 from __future__ import annotations
@@ -49,13 +55,12 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.spec import GAP_THRESHOLD_S
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, mne_lsl_unit, volts_per_unit
 from bci_stream.io.errors import DataError
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
-from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, JUMP_MIN_PERIODS, mark_jumps, place_markers,
-                                     step_irregularity, warn_losses)
+from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, dejitter, mark_jumps, place_markers, step_irregularity,
+                                     warn_losses, warn_rate)
 
 
 def _info(stream: dict[str, Any], key: str) -> str:
@@ -138,9 +143,9 @@ def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, 
 SEGMENTS_DIFFER = re.compile(r"Stream (\d+): Segments and clock-segments differ")
 
 
-def load_xdf(path: Path, *, quiet: bool = False, **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``pyxdf.load_xdf(path, **options)``, without the :data:`SEGMENTS_DIFFER` warning of streams that hold no
-    clock offset (``quiet``: without any of its messages, for a second load that would repeat them).
+    clock offset.
 
     pyxdf builds a stream's clock segments from its ClockOffset chunks, and warns when they differ from its jitter
     segments; a stream with no offset has no clock segment, so it is warned about whenever it has samples, and the
@@ -154,7 +159,7 @@ def load_xdf(path: Path, *, quiet: bool = False, **options: Any) -> tuple[list[d
     me = threading.get_ident()
 
     def hold(record: logging.LogRecord) -> bool:
-        if record.thread == me and (quiet or SEGMENTS_DIFFER.fullmatch(record.getMessage())):
+        if record.thread == me and SEGMENTS_DIFFER.fullmatch(record.getMessage()):
             held.append(record)
             return False
         return True
@@ -170,32 +175,22 @@ def load_xdf(path: Path, *, quiet: bool = False, **options: Any) -> tuple[list[d
     logger.removeFilter(hold)
     no_offsets = {s["info"].get("stream_id") for s in streams
                   if s.get("clock_times") is not None and len(s["clock_times"]) == 0}
-    for record in [] if quiet else held:
+    for record in held:
         match = SEGMENTS_DIFFER.fullmatch(record.getMessage())
         if match is None or int(match.group(1)) not in no_offsets:
             logger.handle(record)
     return streams, header
 
 
-def _sample_times(path: Path, sig: dict[str, Any], sfreq: float) -> tuple[np.ndarray, bool]:
-    """The signal stream's timestamps as the reader places markers by them: pyxdf's de-jittered ones (``sig``, loaded
-    with de-jittering) unless the file's own (clock-synchronised) stamps are regular
-    (:func:`~bci_stream.io.xdf_clock.step_irregularity` at most :data:`~bci_stream.io.xdf_clock.GRID_TOLERANCE`),
-    which are then kept: a loss shorter than a jump stays where it is instead of being spread by the line.
-    pyxdf de-jitters every stream or none, so the stream's raw stamps come from a second load of it alone.
-    Returns the stamps and whether they are the file's own."""
-    dejittered = np.asarray(sig["time_stamps"], dtype=np.float64)
-    try:
-        (own,), _ = load_xdf(path, quiet=True, select_streams=[int(sig["info"]["stream_id"])],
-                             dejitter_timestamps=False)
-    except Exception as exc:  # the file loaded a moment ago
-        raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
-    stamps = np.asarray(own["time_stamps"], dtype=np.float64)
-    if len(stamps) != len(dejittered):
-        raise DataError(f"{path}: stream {_info(sig, 'name')!r} has {len(dejittered)} samples, {len(stamps)} when read "
-                        "again; the file changed while it was read")
-    regular = step_irregularity(stamps, sfreq) <= GRID_TOLERANCE
-    return (stamps, True) if regular else (dejittered, False)
+def _sample_times(stamps: np.ndarray, sfreq: float, jumps: list[int]) -> tuple[np.ndarray, bool]:
+    """The signal stream's times by which markers are placed, from its stamps as written (clock-synchronised by pyxdf,
+    not de-jittered): the stamps themselves when they are regular
+    (:func:`~bci_stream.io.xdf_clock.step_irregularity` at most :data:`~bci_stream.io.xdf_clock.GRID_TOLERANCE`: a
+    loss shorter than a jump stays where it is), else a line per part between ``jumps``
+    (:func:`~bci_stream.io.xdf_clock.dejitter`). Returns the times and whether they are the file's own."""
+    if step_irregularity(stamps, sfreq) <= GRID_TOLERANCE:
+        return stamps, True
+    return dejitter(stamps, sfreq, jumps), False
 
 
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
@@ -203,8 +198,7 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     """Data (µV), sfreq, channel names, events and ``{"ch_types": [...]}`` from an XDF file."""
     require("pyxdf", "reading XDF files")  # a missing pyxdf says how to install it, not that the file is bad
     try:
-        streams, _header = load_xdf(path, jitter_break_threshold_seconds=GAP_THRESHOLD_S,  # a jump stays one
-                                    jitter_break_threshold_samples=JUMP_MIN_PERIODS)  # (xdf_clock.jump_threshold)
+        streams, _header = load_xdf(path, dejitter_timestamps=False)  # clock offsets applied; see _sample_times
     except Exception as exc:  # pyxdf raises bare Exception/IOError on bad files
         raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
     own = _service_streams(streams)
@@ -220,13 +214,15 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     values = np.asarray(sig["time_series"], dtype=np.float64)
     if values.ndim != 2 or values.shape[0] == 0:
         raise DataError(f"stream {_info(sig, 'name')!r} of {path.name} holds no samples")
-    stamps, regular = _sample_times(path, sig, sfreq)
+    written = np.asarray(sig["time_stamps"], dtype=np.float64)
+    jumps = mark_jumps(written, sfreq, file=path.name, signal=_info(sig, "name"))
+    stamps, regular = _sample_times(written, sfreq, jumps)
+    warn_rate(stamps, sfreq, jumps, file=path.name, signal=_info(sig, "name"))
     names, units, types = _channels(sig, values.shape[1])
     scale, ch_types, ch_units = _scales(units, types, _info(sig, "name"))
     data = values.T * scale[:, None]
 
     mk = _select(streams, marker_stream, markers, "marker_stream", path, required=False)
-    jumps = mark_jumps(stamps, sfreq, file=path.name, signal=_info(sig, "name"))
     if regular:
         warn_losses(stamps, sfreq, file=path.name, signal=_info(sig, "name"))
     events = [Event(k, 0, JUMP) for k in jumps]

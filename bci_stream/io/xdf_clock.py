@@ -23,22 +23,25 @@ stimulus program, a pause, lost samples. The samples on both sides are back to b
 :func:`mark_jumps` names each jump's first sample (the reader puts a :data:`JUMP` event there, a discontinuity that
 calibrate and evaluate leave out with its settling, :mod:`bci_stream.train.classical.bad_spans`) and says where in
 a RecordingWarning. Jitter steps far less: per-sample stamps a few periods late, chunks stamped on arrival over
-Bluetooth up to ~0.1 s late (README, samples_lost), a chunk stamped once (a stair-case) by its length.
+Bluetooth up to ~0.1 s late (README, samples_lost), a chunk stamped once (a stair-case) by its length: so jumps
+are found on the stamps as written, and a step between two stairs counts only by what it exceeds the stair's own
+length (:func:`forward_jumps`; a stair-case of 1 s blocks is no break).
 
-pyxdf's de-jittering fits a line to each *segment* of a stream, between steps (either way) longer than its
-jitter-break threshold (by default max(1 s, 500 samples): a jump shorter than that would be spread over the whole
-segment, moving every stamp, and could not be seen). :func:`bci_stream.io.xdf.read_xdf` gives it the same
-threshold as :func:`jump_threshold`, so every jump, forward or back, over it is kept and seen here, and the parts
-on both sides of one are de-jittered separately.
+The reader loads without pyxdf's de-jittering (:func:`bci_stream.io.xdf.read_xdf`; pyxdf still applies the clock
+offsets). pyxdf's fits a line to each *segment* of a stream, between steps either way longer than its
+jitter-break threshold: its default, max(1 s, 500 samples), spread a shorter jump over the whole segment, moving
+every stamp; a threshold of 0.5 s broke a stair-case of longer chunks at every stair. :func:`dejitter` fits the same
+line per part between the jumps found here and the steps back over :func:`jump_threshold`.
 
-A shorter loss (a few samples to 0.5 s dropped by the sender or the network) would still be spread by that line
-over its segment, moving markers by up to half the loss. So the reader keeps the stamps of a **regular** stream
-as they are in the file (clock-synchronised, not de-jittered): :func:`step_irregularity` tells it from one that
-needs de-jittering. A regular stream's steps are a whole number of its usual step (1, or k + 1 after k lost
+A loss shorter than a jump (a few samples to 0.5 s dropped by the sender or the network) would still be spread by
+that line over its part, moving markers by up to half the loss. So the reader keeps the stamps of a **regular**
+stream as they are in the file (clock-synchronised, not de-jittered): :func:`step_irregularity` tells it from one
+that needs de-jittering. A regular stream's steps are a whole number of its usual step (1, or k + 1 after k lost
 samples): per-sample stamps at a constant rate, as the service's recordings and many amplifier apps write them.
 Chunks stamped on arrival (Bluetooth headsets: 0-100 ms late; liblsl back-computes the other stamps of a chunk)
-step by anything, and a stair-case (a chunk's samples with equal stamps) by 0: those are de-jittered by pyxdf's
-line as before, and a loss under 0.5 s in them is still spread (it cannot be told from the jitter step by step).
+step by anything, and a stair-case (a chunk's samples with equal stamps) by 0: those are de-jittered by
+:func:`dejitter`'s line, and a loss under 0.5 s in them is still spread (it cannot be told from the jitter step by
+step).
 """
 
 from __future__ import annotations
@@ -159,8 +162,42 @@ def jump_threshold(sfreq: float) -> float:
 
 
 def forward_jumps(stamps: np.ndarray, sfreq: float) -> np.ndarray:
-    """The first sample after each forward step of ``stamps`` longer than :func:`jump_threshold`."""
-    return np.flatnonzero(np.diff(stamps) > jump_threshold(sfreq)) + 1
+    """The first sample after each forward step of ``stamps`` (as written, not de-jittered) longer than
+    :func:`jump_threshold` once the time its samples cover is taken off: a step between two runs of equal stamps (a
+    stair-case: a chunk's samples stamped alike, at its arrival or its start) covers the longer run but one sample, so
+    a stair's step is no jump whatever the chunk's length; per-sample stamps (runs of one) cover nothing."""
+    stamps = np.asarray(stamps, dtype=np.float64)
+    steps = np.diff(stamps)
+    at = np.flatnonzero(steps != 0)  # the last sample of each run of equal stamps but the last run
+    runs = np.diff(np.r_[0, at + 1, len(stamps)])
+    covered = (np.maximum(runs[:-1], runs[1:]) - 1) / sfreq
+    return at[steps[at] - covered > jump_threshold(sfreq)] + 1
+
+
+def _edges(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> list[int]:
+    """0, the ``jumps``, the first samples after steps back longer than :func:`jump_threshold`, and ``len(stamps)``."""
+    back = np.flatnonzero(np.diff(stamps) < -jump_threshold(sfreq)) + 1
+    return [0, *sorted({*map(int, jumps), *back.tolist()}), len(stamps)]
+
+
+def dejitter(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> np.ndarray:
+    """``stamps`` on a least-squares line of stamp against sample index per part of the recording, between the
+    ``jumps`` (:func:`forward_jumps`) and the steps back longer than :func:`jump_threshold` (a clock reset): what
+    pyxdf's de-jittering does (``_jitter_removal``, private), broken where this module finds a break (pyxdf breaks at
+    every step over its threshold, so at 0.5 s a stair-case of longer chunks became one part per stair, a line of
+    slope 0 each, whose stamps went back). A part whose line does not rise (a single stair) gets the nominal period
+    through its mean."""
+    stamps = np.asarray(stamps, dtype=np.float64)
+    edges = _edges(stamps, sfreq, jumps)
+    out = np.empty_like(stamps)
+    for a, b in zip(edges[:-1], edges[1:]):
+        idx = np.arange(b - a, dtype=np.float64)
+        y0 = stamps[a]  # centred: stamps are seconds since a host's boot, indices up to millions
+        slope, icpt = np.polyfit(idx, stamps[a:b] - y0, 1) if b - a > 1 else (0.0, 0.0)
+        if slope <= 0:
+            slope, icpt = 1 / sfreq, float(np.mean(stamps[a:b] - y0) - np.mean(idx) / sfreq)
+        out[a:b] = y0 + icpt + slope * idx
+    return out
 
 
 #: A regular stream's steps (:func:`step_irregularity`) are whole numbers of its usual step within this fraction of it
@@ -229,5 +266,26 @@ def mark_jumps(stamps: np.ndarray, sfreq: float, *, file: str, signal: str) -> l
     return [int(k) for k in jumps]
 
 
-__all__ = ["GRID_TOLERANCE", "JUMP", "JUMP_MIN_PERIODS", "forward_jumps", "jump_threshold", "mark_jumps", "parts_of",
-           "place_markers", "step_irregularity", "warn_losses"]
+#: A signal stream whose timestamps run more than this fraction off its nominal rate is warned about (pyxdf's rule)
+RATE_TOLERANCE = 0.1
+
+
+def warn_rate(stamps: np.ndarray, sfreq: float, jumps: Sequence[int], *, file: str, signal: str) -> float:
+    """The rate of the signal stream ``signal`` of ``file`` by its sample times ``stamps``: samples over seconds,
+    summed over the parts between ``jumps`` (and steps back); said in a RecordingWarning when it is more than
+    :data:`RATE_TOLERANCE` off ``sfreq`` (a wrong nominal rate, or a replay recorded faster than real time). pyxdf
+    gave this warning when it de-jittered; the reader loads without its de-jittering."""
+    edges = _edges(stamps, sfreq, jumps)
+    n = sum(b - a - 1 for a, b in zip(edges[:-1], edges[1:]))
+    seconds = sum(float(stamps[b - 1] - stamps[a]) for a, b in zip(edges[:-1], edges[1:]))
+    rate = n / seconds if seconds > 0 else sfreq
+    if abs(rate - sfreq) > RATE_TOLERANCE * sfreq:
+        warnings.warn(f"{file}: stream {signal!r} runs at {rate:.6g} Hz by its timestamps, not its nominal rate "
+                      f"{sfreq:g} Hz: its samples are taken at the nominal rate, its markers placed by the timestamps",
+                      RecordingWarning, stacklevel=3)
+    return rate
+
+
+__all__ = ["GRID_TOLERANCE", "JUMP", "JUMP_MIN_PERIODS", "RATE_TOLERANCE", "dejitter", "forward_jumps",
+           "jump_threshold", "mark_jumps", "parts_of", "place_markers", "step_irregularity", "warn_losses",
+           "warn_rate"]
