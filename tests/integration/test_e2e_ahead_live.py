@@ -54,13 +54,14 @@ def test_e2e_of_samples_stamped_ahead_of_the_clock_is_counted_apart_and_said(mod
                                        "options": {"markers": {"enabled": False}}})
     try:
         handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
-        wait_for(lambda: handle.status.state == "running" and handle.status.counters.samples_out >= 1000, 60,
-                 "1000 samples decoded")  # their histograms come in the same status snapshot
+        wait_for(lambda: handle.status.state == "running" and handle.status.counters.samples_out >= 1000
+                 and (handle.status.hist or {}).get("e2e", {}).get("n_negative", 0) >= 100, 60,
+                 "1000 samples decoded, 100 of them published before their stamps")  # the backlog at start is not
         st = decoder_status(handle)
         e2e, out = st.latency_ms["e2e"], st.counters["samples_out"]
         raw = handle.status.hist["e2e"]
         assert e2e.count == raw["n"] + raw["n_negative"] <= out  # every sample's value counted once
-        assert e2e.n_negative >= 500 and 0.0 < e2e.ahead_ms <= AHEAD_S * 1e3 + 1.0  # publish is after the push
+        assert e2e.n_negative >= 100 and 0.0 < e2e.ahead_ms <= AHEAD_S * 1e3 + 1.0  # publish is after the push
         assert e2e.note is not None and "ahead of this host's clock" in e2e.note and "not measurable" in e2e.note
         if raw["n"]:  # a sample published more than 50 ms after its push (a loaded machine): measured, > 0
             assert e2e.p50 > 0 and e2e.mean > 0
@@ -73,7 +74,7 @@ def test_e2e_of_samples_stamped_ahead_of_the_clock_is_counted_apart_and_said(mod
         assert e2e_hist["bci_stream_latency_e2e_seconds_sum"] >= 0.0
         negative = {s.labels["stage"]: s.value for s in families["bci_stream_latency_negative_observations"].samples
                     if s.labels["decoder_id"] == handle.id}
-        assert negative["e2e"] >= 500 and negative["decode"] == 0
+        assert negative["e2e"] >= 100 and negative["decode"] == 0
     finally:
         halt.set()
         sup.shutdown()

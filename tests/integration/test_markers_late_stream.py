@@ -24,8 +24,10 @@ from support.lsl import cue_outlet, paced_source, wait_for
 #: the outlet appears this long after the decoder's status first shows its follower searching: the old follower
 #: (looks at 0-1, 2-3, 5-6, 10-11 s after it started) was asleep then and found it at 10 s, >= 2.7 s late
 APPEAR_AFTER_S = 6.3
-CUE_EVERY_S, N_CUES = 0.25, 11  # cues from the appearance on, for 2.5 s
-RECEIVED_FROM_S = 2.0  #: every cue pushed this long after the appearance must be received (found in ~1 s: a margin)
+CUE_EVERY_S, N_CUES = 0.25, 15  # cues from the appearance on, for 3.5 s
+#: every cue pushed this long after the appearance must be received: found in ~1 s (at most 1.3 s measured), a wide
+#: margin for a loaded machine; the old follower, asleep until 3.7 s after the appearance, lost them
+RECEIVED_FROM_S = 3.0
 
 
 def test_a_marker_stream_appearing_after_the_decoder_started_is_followed_within_about_a_second(models_dir):

@@ -112,7 +112,7 @@ def test_losses_are_counted_volts_kept_and_a_named_marker_stream_followed(tmp_pa
             outlet.push_chunk(x[i:i + 50], ts[i:i + 50].tolist())
             for k in [k for k in marked if i <= k < i + 50]:
                 cues.push_sample([marked[k]], float(ts[k]))
-        wait_for(lambda: rec.counters.samples_in >= n and rec.hub.received >= 2, 20.0, "every sample and marker")
+        wait_for(lambda: rec.counters.samples_in >= n and rec.hub.received >= 2, 60.0, "every sample and marker")
     finally:
         stop.set()
         thread.join(10.0)
@@ -138,7 +138,7 @@ def test_sigterm_or_ctrl_c_finishes_the_file_and_every_sample_is_in_order(tmp_pa
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
-        wait_for(lambda: out.exists() and out.stat().st_size > 20_000, 20.0, "samples in the file")
+        wait_for(lambda: out.exists() and out.stat().st_size > 20_000, 60.0, "samples in the file")
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=20.0)
     finally:
@@ -209,7 +209,7 @@ def record_pushed(tmp_path, name: str, eeg: pylsl.StreamOutlet, cues: pylsl.Stre
             eeg.push_chunk(x[i:i + 320], ts[i:i + 320].tolist())
             for k in [k for k in marked if i <= k < i + 320]:
                 cues.push_sample(marked[k], float(ts[k]))
-        wait_for(lambda: rec.counters.samples_in >= len(x) and rec.hub.received >= len(marked), 20.0,
+        wait_for(lambda: rec.counters.samples_in >= len(x) and rec.hub.received >= len(marked), 60.0,
                  "every sample and marker")
     finally:
         stop.set()
