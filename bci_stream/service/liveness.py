@@ -56,7 +56,7 @@ class Mark:
     busy_s: float
     backlog_sum: int
     peak: int
-    hists: dict[str, tuple[list[int], float, int]]
+    hists: dict[str, tuple[list[int], float, int, int]]  # counts, sum, n, n_negative of each stage
     hist_peaks: dict[str, float]
 
 
@@ -101,7 +101,8 @@ class LoadWindow:
             self.peak = backlog
 
     def _mark(self, now: float) -> Mark:
-        hists = {k: (list(self.hists[k].counts), self.hists[k].total, self.hists[k].n) for k in RECENT_STAGES}
+        hists = {k: (list(self.hists[k].counts), self.hists[k].total, self.hists[k].n, self.hists[k].n_negative)
+                 for k in RECENT_STAGES}
         peaks = {k: self.hists[k].take_peak() for k in RECENT_STAGES}
         mark = Mark(now, self.counters.samples_in, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists,
                     peaks)
@@ -128,12 +129,12 @@ class LoadWindow:
         per_s = (lambda v: v / span) if span > 0 else (lambda v: None)
         hist = {}
         for k in RECENT_STAGES:
-            counts0, total0, n0 = ref.hists[k]
+            counts0, total0, n0, neg0 = ref.hists[k]
             h = self.hists[k]
             n = h.n - n0
             top = max([m.hist_peaks[k] for m in self.marks[1:]] + [h.peak])
             hist[k] = {"counts": [a - b for a, b in zip(h.counts, counts0)], "sum": h.total - total0,
-                       "n": n, "max": top if n else None}
+                       "n": n, "max": top if n else None, "n_negative": h.n_negative - neg0}
         return {
             "window_s": span,
             "input_rate_hz": per_s(self.counters.samples_in - ref.samples),

@@ -157,6 +157,7 @@
         tr.appendChild(th);
         cell(tr, fmtInt(s.count), "num");
         for (const k of ["p50", "p90", "p99", "p99_9", "max"]) cell(tr, fmtMs(s[k]), "num");
+        if (s.n_negative) { th.textContent = `${stage} ⚠`; tr.title = s.note; }  // stamps ahead of this host's clock
         this.pctBody.appendChild(tr);
       }
     }
@@ -423,7 +424,7 @@
       }
       g.restore();
       const info = `p50 ${fmtMs(s.p50)} ms, p99 ${fmtMs(s.p99)} ms, max ${fmtMs(s.max)} ms, ${fmtInt(stage.count)} values`;
-      this.histInfo.textContent = `(${info})`;
+      this.histInfo.textContent = `(${info})` + (s.note ? ` — ${s.note}` : "");
       this.latencyCanvas.setAttribute("aria-label", `Latency histogram of ${ui.stage}: ${info}`);
     }
 
