@@ -45,7 +45,7 @@ from pylsl.util import LostError
 
 from bci_stream.core.channels import shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
-from bci_stream.core.spec import MarkerOptions
+from bci_stream.core.spec import GAP_THRESHOLD_S, MarkerOptions  # a step longer than it is a gap, as for decoders
 from bci_stream.core.status import Counters
 from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.dejitter import TimestampRepair
@@ -58,7 +58,6 @@ from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub
 from bci_stream.service.recorder import Recorder
 
 BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
-GAP_THRESHOLD_S = 0.5  #: a step longer than this is a gap (the decoders' default ``gap_threshold_s``)
 
 
 @dataclass
