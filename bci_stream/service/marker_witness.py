@@ -157,7 +157,9 @@ class MarkerWitness:
             return
         followed.decoders.discard(decoder_id)
         if not followed.decoders:
-            followed.follower.stop(timeout=0.0)  # the thread ends (and closes its inlet) on its own
+            # its inlet closed before this returns (its pull ends within 0.2 s): a decoder stopped, then its sender (a
+            # replay, the demo's simulator) would otherwise break the witness's transmission (liblsl logs an ERR line)
+            followed.follower.stop(timeout=1.0)
             del self._followed[predicate]
 
     def _drain(self, followed: _Followed) -> None:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -206,7 +207,8 @@ def record_pushed(tmp_path, name: str, eeg: pylsl.StreamOutlet, cues: pylsl.Stre
         wait_for(lambda: eeg.have_consumers() and cues.have_consumers(), 10.0, "the recorder's inlets")
         ts = pylsl.local_clock() + np.arange(len(x)) / sfreq
         for i in range(0, len(x), 320):
-            eeg.push_chunk(x[i:i + 320], ts[i:i + 320].tolist())
+            time.sleep(320 / sfreq / 10)  # 10x real time: a burst of more than the inlet's 60 s buffer would lose the
+            eeg.push_chunk(x[i:i + 320], ts[i:i + 320].tolist())  # oldest samples while a loaded machine lags
             for k in [k for k in marked if i <= k < i + 320]:
                 cues.push_sample(marked[k], float(ts[k]))
         wait_for(lambda: rec.counters.samples_in >= len(x) and rec.hub.received >= len(marked), 60.0,
