@@ -30,14 +30,15 @@ import pylsl
 
 from latency_bench import peers, stats
 from latency_bench.e2e_catchup import compute_catchup, run_catchup
-from latency_bench.e2e_harness import CONNECT_TIMEOUT_S, DRAIN_MARGIN_S, DRAIN_S, DRAIN_TIMEOUT_S, Echo, Harness
-from latency_bench.e2e_paths import StartedPath, _close, _end_phase, _service_view, start_path
+from latency_bench.e2e_harness import CONNECT_TIMEOUT_S, DRAIN_S, Harness
+from latency_bench.e2e_paths import StartedPath, _end_phase, _service_view, start_path
 from latency_bench.models import BenchModel
 from latency_bench.procs import BenchError, CpuMeter, tree_pids
 
-__all__ = ["run_phase", "match_phase", "run_rate", "path_ratios", "Harness", "Echo", "CONNECT_TIMEOUT_S", "DRAIN_S",
-           "DRAIN_TIMEOUT_S", "DRAIN_MARGIN_S", "StartedPath", "start_path", "_end_phase", "_close", "_service_view",
-           "run_catchup", "compute_catchup"]
+__all__ = [
+    "run_phase", "match_phase", "run_rate", "path_ratios", "Harness", "CONNECT_TIMEOUT_S", "DRAIN_S",
+    "StartedPath", "start_path", "_end_phase", "_service_view", "run_catchup", "compute_catchup"
+]
 
 
 def run_phase(h: Harness, kind: str, model: BenchModel, data_path: Path | None, seconds: float, warmup: float,

@@ -76,27 +76,20 @@ from typing import Any
 
 import numpy as np
 
-from latency_bench.inference_classical import (CLASSICAL_LABELS, CLASSICAL_PARITY_SAMPLES, CLASSICAL_SFREQ,
-                                               CLASSICAL_SHAPES, COMBINED_CSP_COMPONENTS, COMBINED_TS_CHANS,
-                                               ENSEMBLE_CSP_COMPONENTS, _classical_params, bench_classical)
-from latency_bench.inference_profiles import (BANDPASS, BATCH, CELLS, CHUNK_SIZES, DEFAULT_SIZES, FULL, GRAPH_VARIANTS,
-                                              OTHERS_POOL, OUTPUT_LABELS, PARITY_SAMPLES, PRE_VARIANTS, QUICK, SFREQ,
+from latency_bench.inference_classical import (CLASSICAL_PARITY_SAMPLES, CLASSICAL_SHAPES, _classical_params,
+                                               bench_classical)
+from latency_bench.inference_profiles import (BANDPASS, BATCH, CELLS, CHUNK_SIZES, DEFAULT_SIZES, FULL, QUICK, SFREQ,
                                               VARIANT_DESCRIPTIONS, VARIANTS, Size, _custom_profile)
-from latency_bench.inference_registry import bench_registry, bench_step_graph
-from latency_bench.inference_report import (families_markdown, format_markdown, plot_results, registry_markdown,
-                                             write_report)
+from latency_bench.inference_registry import bench_registry
+from latency_bench.inference_report import format_markdown, write_report
 from latency_bench.inference_rnn import _bench_one
 from latency_bench.inference_variants import iobinding_stepper
 
 __all__ = [
-    "run_inference_bench", "SCHEMA", "TARGET_CELL", "TARGET_SIZE", "TARGET_P50_US", "TARGET_SPEEDUP",
-    # the parts' names, importable from here as before the split
-    "Size", "DEFAULT_SIZES", "CELLS", "VARIANTS", "GRAPH_VARIANTS", "PRE_VARIANTS", "VARIANT_DESCRIPTIONS", "BATCH",
-    "CHUNK_SIZES", "OUTPUT_LABELS", "SFREQ", "BANDPASS", "PARITY_SAMPLES", "OTHERS_POOL", "QUICK", "FULL",
-    "CLASSICAL_SHAPES", "COMBINED_CSP_COMPONENTS", "COMBINED_TS_CHANS", "ENSEMBLE_CSP_COMPONENTS", "CLASSICAL_SFREQ",
-    "CLASSICAL_LABELS", "CLASSICAL_PARITY_SAMPLES", "_classical_params", "bench_classical", "bench_registry",
-    "bench_step_graph", "iobinding_stepper", "families_markdown", "format_markdown", "plot_results",
-    "registry_markdown", "write_report",
+    "run_inference_bench", "SCHEMA", "TARGET_CELL", "TARGET_SIZE", "TARGET_P50_US", "TARGET_SPEEDUP", "Size",
+    "DEFAULT_SIZES", "CELLS", "VARIANTS", "VARIANT_DESCRIPTIONS", "BATCH", "CHUNK_SIZES", "SFREQ", "BANDPASS",
+    "QUICK", "FULL", "CLASSICAL_SHAPES", "CLASSICAL_PARITY_SAMPLES", "_classical_params", "bench_classical",
+    "bench_registry", "iobinding_stepper", "format_markdown", "write_report"
 ]
 
 SCHEMA = "bci-stream/bench-inference/2"

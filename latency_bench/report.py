@@ -15,15 +15,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from latency_bench.report_plots import PATH_COLORS, _plt, plot_e2e, plot_grid, plot_scaling, plot_soak
-from latency_bench.report_readme import README_BEGIN, README_END, readme_table, update_readme
-from latency_bench.report_sections import (PATH_ORDER, _catchup_md, _e2e_md, _f, _goals_md, _grid_md, _inference_md,
-                                           _lookahead_md, _scale_md, _soak_md, _x, header)
+from latency_bench.report_plots import plot_e2e, plot_grid, plot_scaling, plot_soak
+from latency_bench.report_readme import README_BEGIN, update_readme
+from latency_bench.report_sections import (_catchup_md, _e2e_md, _goals_md, _grid_md, _inference_md, _lookahead_md,
+                                           _scale_md, _soak_md, header)
 
-__all__ = ["format_markdown", "write_report", "PATH_ORDER", "PATH_COLORS", "README_BEGIN", "README_END", "header",
-           "readme_table", "update_readme", "plot_e2e", "plot_scaling", "plot_grid", "plot_soak", "_plt", "_f", "_x",
-           "_e2e_md", "_catchup_md", "_scale_md", "_grid_md", "_lookahead_md", "_inference_md", "_soak_md",
-           "_goals_md"]
+__all__ = [
+    "format_markdown", "write_report", "README_BEGIN", "header", "update_readme", "plot_e2e", "plot_scaling",
+    "plot_grid", "plot_soak", "_e2e_md", "_catchup_md", "_scale_md", "_grid_md", "_lookahead_md",
+    "_inference_md", "_soak_md", "_goals_md"
+]
 
 
 def format_markdown(result: dict[str, Any]) -> str:

@@ -27,15 +27,12 @@ from __future__ import annotations
 import json
 import sys
 
-from latency_bench.role_common import _copy_info, _Growing, _resolve, _stream_info
 from latency_bench.role_mnelsl import run_mnelsl
-from latency_bench.role_player import _add_player_stream, _player_command, _player_data, _PlayerStream, run_player
-from latency_bench.role_protocol import Commands, emit
-from latency_bench.role_pull import MAX_BUFLEN_S, PULL_TIMEOUT_S, _Reader, run_consumer, run_relay
+from latency_bench.role_player import run_player
+from latency_bench.role_protocol import emit
+from latency_bench.role_pull import run_consumer, run_relay
 
-__all__ = ["ROLES", "main", "emit", "Commands", "run_player", "run_consumer", "run_relay", "run_mnelsl",
-           "PULL_TIMEOUT_S", "MAX_BUFLEN_S", "_Growing", "_resolve", "_stream_info", "_copy_info", "_PlayerStream",
-           "_player_data", "_add_player_stream", "_player_command", "_Reader"]
+__all__ = ["ROLES", "main", "emit", "run_player", "run_consumer", "run_relay", "run_mnelsl"]
 
 
 ROLES = {"player": run_player, "consumer": run_consumer, "relay": run_relay, "mnelsl": run_mnelsl}

@@ -50,13 +50,12 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.lsl.dejitter_fit import MIN_ANCHORS, MIN_TOLERANCE_S, RESIDUAL_MEMORY, STEP_MEMORY, AnchorFit
+from bci_stream.lsl.dejitter_fit import AnchorFit
 from bci_stream.lsl.dejitter_jitter import STAIR_STEP_S, JitterAccounting
 from bci_stream.lsl.jitter import StepJitter
 from bci_stream.lsl.linefit import LineFit
 
-__all__ = ["TimestampRepair", "MODES", "HALFTIME_S", "STAIR_STEP_S",  # and the parts' constants, importable here too
-           "MIN_ANCHORS", "MIN_TOLERANCE_S", "RESIDUAL_MEMORY", "STEP_MEMORY"]
+__all__ = ["TimestampRepair", "MODES", "HALFTIME_S", "STAIR_STEP_S"]
 
 MODES = ("auto", "on", "off")
 HALFTIME_S = 10.0

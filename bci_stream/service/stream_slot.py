@@ -42,13 +42,13 @@ from bci_stream.service.markers import MarkerHub
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
-from bci_stream.service.slot_connect import RESUBSCRIBE_S, StreamConnection
+from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_units import StreamUnits
 
-__all__ = ["StreamSlot", "RESUBSCRIBE_S"]
+__all__ = ["StreamSlot"]
 
 log = logging.getLogger("bci_stream.worker")
 
