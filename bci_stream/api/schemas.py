@@ -128,7 +128,8 @@ class DecoderStatus(BaseModel):
     ``error``), ``reason`` (why ``lost``: not an error, as at the end of a replay) or ``error`` (state ``error``), the
     LSL stream, ``connected_at`` (when the latest marker inlet opened, this host's clock: every marker pushed after it
     is received, one pushed before it is not), markers received, the last one and the ``recent`` ones (this host's
-    clock)."""
+    clock), ``zero_is_event`` (a 0 on an irregular one-channel numeric stream is the marker ``"0"``: the scoring's
+    marker map names ``"0"``; else it is no event)."""
     scoring: dict[str, Any] | None = None
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
     after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,

@@ -18,7 +18,9 @@ stream (its inlet closes, its markers go) when no decoder that follows it may re
 in a final state (:func:`~bci_stream.service.restart_policy.final`: ``error`` with no restart coming, or its worker
 ended cleanly), noticed within a monitor pass (:meth:`MarkerWitness.tick`). A decoder that reports its stream
 connected again is followed again. Followers are drained on every pass, statuses or not, into at most
-:data:`MAX_KEPT` markers of the last :data:`KEEP_S` seconds.
+:data:`MAX_KEPT` markers of the last :data:`KEEP_S` seconds. The 0s of an irregular one-channel numeric stream are
+kept (``MarkerFollower(zero=True)``): a decoder whose scoring map names ``"0"`` takes them as cues, the others drop
+them (:meth:`~bci_stream.service.markers.MarkerHub.recover`).
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ class MarkerWitness:
         self._release(decoder_id, before)  # its worker follows another stream now
         self._of[decoder_id] = predicate
         if predicate not in self._followed:
-            follower = MarkerFollower(predicate, time_correction, max_queued=MAX_KEPT)  # drained every pass
+            # zero: a numeric 0 is kept for the decoders whose map names "0"; the others' hubs drop it (recover)
+            follower = MarkerFollower(predicate, time_correction, max_queued=MAX_KEPT, zero=True)  # drained every pass
             follower.name = "bci-stream-marker-witness"
             follower.start()
             self._followed[predicate] = _Followed(follower)

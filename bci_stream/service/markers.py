@@ -26,15 +26,23 @@ follower covered come from the supervisor's witness (:mod:`~bci_stream.service.m
 
 Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
-gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``), 0 being
-"no event" there too. A one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a
-code held for some samples): it gives a marker only where its value changes to a non-zero one (``0 0 3 3 0 3 5``
-gives ``3``, ``3``, ``5``, at the samples where each starts); an irregular one gives every non-zero sample.
+gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``). A
+one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a code held for some samples):
+it gives a marker only where its value changes to a non-zero one (``0 0 3 3 0 3 5`` gives ``3``, ``3``, ``5``, at
+the samples where each starts). An irregular one gives every non-zero sample, and its 0s too when the decoder's
+scoring map names ``"0"`` (:func:`zero_is_event`: ``options.markers.marker_map``, else the card's ``scoring`` or
+``training.label_map``, as :func:`~bci_stream.service.scoring.scoring_config` takes them; a stimulus program that
+codes a class as 0, ``--labels 0=rest,1=left``): otherwise a 0 is "no event" (many senders push 0 as "trigger off"),
+as it is when scoring is off. Status ``markers.zero_is_event`` says which rule the follower applies.
 A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker received)
 differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
 ``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
 marker of its own, at the same timestamp. A multi-channel numeric stream (0: not this description) and a trigger
 channel (0: between codes) give what they give the decoders.
+
+The supervisor's witness (:mod:`~bci_stream.service.marker_witness`: one follower per stream, whatever the maps of
+the decoders that follow it) keeps the 0s of an irregular one-channel numeric stream; :meth:`MarkerHub.recover`
+drops them for a decoder whose map does not name ``"0"``, so a recovered window holds what its own follower gives.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import collections
 import logging
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pylsl
@@ -62,18 +70,26 @@ CLOCK_UPDATE_S = 5.0
 SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
 FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
+ZERO = "0"  #: the marker of a one-channel numeric sample 0
 
 
-def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None, raw: bool = False) -> list[str]:
-    """The marker value(s) of one sample of a marker stream; ``raw``: every value as received, for a recording
-    (see the module docstring)."""
+def zero_is_event(marker_map: Mapping[str, Any] | None) -> bool:
+    """Whether a 0 on an irregular one-channel numeric marker stream is an event (the marker ``"0"``): when the
+    scoring's ``marker_map`` names ``"0"`` (mapped to a class, or to None: a marker known not to be a trial)."""
+    return marker_map is not None and ZERO in marker_map
+
+
+def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None, raw: bool = False,
+                  zero: bool = False) -> list[str]:
+    """The marker value(s) of one sample of a marker stream; ``raw``: every value as received, for a recording;
+    ``zero``: a one-channel numeric 0 is the marker ``"0"`` (:func:`zero_is_event`; see the module docstring)."""
     if is_string:
         if not sample:
             return []
         return [str(sample[0])] + ([str(v) for v in sample[1:] if str(v)] if raw else [])
     if len(sample) == 1:
         v = float(sample[0])
-        if math.isfinite(v) and (v != 0 or raw):
+        if math.isfinite(v) and (v != 0 or raw or zero):
             return [str(int(v)) if v.is_integer() else repr(v)]
         return [repr(v)] if raw else []  # raw: 'nan', 'inf'
     names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
@@ -117,10 +133,11 @@ class MarkerFollower(threading.Thread):
     """
 
     def __init__(self, predicate: str, time_correction: TimeCorrection, max_queued: int | None = None,
-                 raw: bool = False) -> None:
+                 raw: bool = False, zero: bool = False) -> None:
         super().__init__(name="bci-stream-markers", daemon=True)
         self.predicate = predicate
         self.raw = raw  # every marker as received (marker_values' raw): a recording's, never a decoder's
+        self.zero = zero  # an irregular one-channel numeric 0 is the marker "0" (zero_is_event; the witness's too)
         self.time_correction = time_correction
         self.queue: collections.deque = collections.deque(maxlen=max_queued)  # bounded: the oldest items go first
         self.state = "searching"
@@ -192,7 +209,7 @@ class MarkerFollower(threading.Thread):
             samples, stamps = inlet.pull_chunk(timeout=0.2, max_samples=1024)
             for sample, ts in zip(samples, stamps):
                 values = (edges.values(sample) if edges is not None
-                          else marker_values(sample, is_string, labels, self.raw))
+                          else marker_values(sample, is_string, labels, self.raw, self.zero))
                 for value in values:
                     self.queue.append(("marker", value, float(ts), clock.offset))
             if (now := pylsl.local_clock()) >= next_clock:
@@ -254,7 +271,8 @@ class MarkerHub:
         scorer = None if config is None else LiveScorer(config, list(card.output.labels), sfreq,
                                                         history_s=options.history_s, keep_trials=options.keep_trials,
                                                         max_lag_s=max_lag_s)
-        follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction)
+        zero = config is not None and zero_is_event(config.marker_map)  # a class coded 0: its 0s are cues
+        follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction, zero=zero)
         follower.start()
         return cls(follower, scorer, why_off, recorder, unfollowed_since)
 
@@ -305,14 +323,16 @@ class MarkerHub:
         pairs), taken as received now: scored at their own time (decided if the scorer's history still holds their
         outputs, else ``missed`` as any late marker), recorded with their own timestamps. One this follower received
         too (same value and timestamp) is dropped, and so is one outside this generation's window (by 1 s or more:
-        a witness's answer to an earlier generation). Adds to ``unfollowed.recovered``; returns how many were taken."""
+        a witness's answer to an earlier generation), and a ``"0"`` this hub's follower would not give
+        (:meth:`_not_given`). Adds to ``unfollowed.recovered``; returns how many were taken."""
         self.tick()  # the connect (the window) and what the follower holds first
         if self.unfollowed is None:
             return 0
         n, lo, hi = 0, self.unfollowed["from"] - 1.0, self.unfollowed["to"] + 1.0
         for value, ts in sorted(markers, key=lambda m: m[1]):
             key = (str(value), float(ts))
-            if key in self._in_window or key in self._recovered or not lo <= key[1] + self.offset <= hi:
+            if (self._not_given(key[0]) or key in self._in_window or key in self._recovered
+                    or not lo <= key[1] + self.offset <= hi):
                 continue
             self._recovered.add(key)
             self._take(*key, self.offset)
@@ -323,6 +343,14 @@ class MarkerHub:
             self.recorder.event(pylsl.local_clock(), "markers_recovered", recovered=n,
                                 **{k: self.unfollowed[k] for k in ("from", "to")})
         return n
+
+    def _not_given(self, value: str) -> bool:
+        """A witnessed marker this hub's follower does not give: a one-channel numeric stream's ``"0"`` when 0 is no
+        event here (the witness keeps them for the decoders whose map names ``"0"``; a trigger channel's never
+        give one)."""
+        s, f = self.stream or {}, self.follower
+        return (value == ZERO and not (f.zero or f.raw) and s.get("channel_format") == "numeric"
+                and s.get("n_chans") == 1)
 
     def note_unfollowed(self, opened: float) -> None:
         """A restarted worker's first marker connection: the window no follower covered, in status and recording."""
@@ -338,12 +366,13 @@ class MarkerHub:
     def describe(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """``(markers, scoring)`` for the worker's status; ``markers.connected_at``: when the latest marker inlet
         opened (this host's clock; None before the first connection): every marker pushed after it is received, one
-        pushed before it is not (bar those pushed in the instant the inlet was opening)."""
+        pushed before it is not (bar those pushed in the instant the inlet was opening); ``markers.zero_is_event``:
+        whether a 0 on an irregular one-channel numeric stream is the marker ``"0"`` (:func:`zero_is_event`)."""
         f = self.follower
         markers = {"state": f.state, "error": f.error, "reason": f.reason, "predicate": f.predicate,
                    "stream": self.stream, "received": self.received, "connects": self.connects,
                    "connected_at": self.connected_at, "clock_offset": self.offset, "last": self.last,
-                   "recent": list(self.recent), "unfollowed": self.unfollowed}
+                   "recent": list(self.recent), "unfollowed": self.unfollowed, "zero_is_event": f.zero or f.raw}
         if self.scorer is not None:
             scoring = self.scorer.describe()
         else:
