@@ -4,8 +4,9 @@
   rate. Its sfreq is the nominal rate; its samples are taken as they are (no resampling).
 * A bci-stream session (``record_path``, or LabRecorder beside a running decoder) also holds the service's
   own streams: the decoded outputs (type ``Decoded``, source_id ``S``), their provenance (``S/provenance``)
-  and the service events (``S/events``). They are never default candidates, so such a file gives its
-  input stream and its followed marker stream without options.
+  and the service events (``S/events``; type ``bci-stream-events``, as in a ``bci-stream record`` file, which has
+  no decoded stream). They are never default candidates, so such a file gives its input stream and its followed
+  marker stream without options.
 * Units: each channel's ``desc/channels/channel/unit`` (``microvolts``/``uV``, ``millivolts``/``mV``,
   ``volts``/``V``, ``nanovolts``/``nV``, or mne-lsl's power of ten on a voltage channel type: ``0`` = V,
   ``-6`` = µV) is converted to µV; a channel **without a unit is taken to be in µV** (the XDF/LSL convention
@@ -90,12 +91,15 @@ def _select(streams: list[dict[str, Any]], wanted: str | None, default: list[dic
 
 
 def _service_streams(streams: list[dict[str, Any]]) -> set[int]:
-    """``id()`` of the streams bci-stream itself adds to a session: every ``Decoded`` stream and the streams
-    whose source_id is one's plus ``/provenance`` or ``/events`` (its markers' ``/markers`` are the cues)."""
+    """``id()`` of the streams bci-stream itself adds to a session: every ``Decoded`` stream, the streams
+    whose source_id is one's plus ``/provenance`` or ``/events`` (its markers' ``/markers`` are the cues), and every
+    stream of type ``bci-stream-events`` (the service events: :data:`bci_stream.service.recorder.EVENTS_TYPE`; a
+    ``bci-stream record`` file's have no decoded stream beside them)."""
     decoded = [s for s in streams if _info(s, "type") == "Decoded"]
     ids = {_info(s, "source_id") + suffix for s in decoded for suffix in ("/provenance", "/events")
            if _info(s, "source_id")}
-    return {id(s) for s in decoded} | {id(s) for s in streams if _info(s, "source_id") in ids}
+    return {id(s) for s in decoded} | {id(s) for s in streams if _info(s, "source_id") in ids
+                                       or _info(s, "type") == "bci-stream-events"}
 
 
 def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str], list[str]]:

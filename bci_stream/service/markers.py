@@ -300,7 +300,7 @@ class MarkerHub:
                 self.connects += 1
                 self.connected_at = opened
                 if rec is not None:
-                    rec.marker_stream(self.stream)
+                    rec.marker_stream(self.stream, opened)  # when its inlet opened: a marker_connected event
                     rec.marker_clock_offset(pylsl.local_clock(), self.offset)
                 self.note_unfollowed(opened)
             elif kind == "offset":

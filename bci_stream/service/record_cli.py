@@ -9,34 +9,65 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from bci_stream.core.spec import StreamSelector
+
+
+def selector(options: str, **fields: str | None) -> StreamSelector | None:
+    """A decoder's stream selector (:class:`~bci_stream.core.spec.StreamSelector`: every field given must match) from
+    ``fields`` (name, type, source_id, hostname; None: not given), None when none is given; ValueError naming the
+    ``options`` for a value a decoder's selector refuses (empty, a control character, over 256 characters)."""
+    from bci_stream.core.spec import StreamSelector
+
+    given = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return StreamSelector(**given) if given else None
+    except ValueError as exc:  # pydantic's ValidationError
+        why = "; ".join(f"{e['loc'][0]} {e['msg'].lower()}" for e in exc.errors())  # type: ignore[attr-defined]
+        raise ValueError(f"{options} must be printable text of 1 to 256 characters, got {given}: {why}") from None
+
 
 @click.command("record")
-@click.option("--stream", "name", required=True, metavar="NAME", help="The EEG stream's LSL name.")
+@click.option("--stream", "name", default=None, metavar="NAME", help="The EEG stream's LSL name.")
+@click.option("--type", "stype", default=None, metavar="TYPE", help="The EEG stream's LSL type (e.g. EEG).")
+@click.option("--source-id", default=None, metavar="ID", help="The EEG stream's source_id.")
+@click.option("--hostname", default=None, metavar="HOST",
+              help="The host the EEG stream is on. --stream, --type, --source-id, --hostname: give at least one; "
+                   "every one given must match, as a decoder's stream selector; the first stream that matches is "
+                   "recorded (a note names the others).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, metavar="FILE.xdf",
               help="The XDF file to create (an existing file is refused: recordings are never overwritten).")
 @click.option("--marker-stream", default=None, metavar="NAME",
               help="The cue stream's LSL name [default: NAME-markers or NAME-annotations on the EEG stream's host, "
                    "as the decoders follow].")
+@click.option("--marker-type", default=None, metavar="TYPE", help="The cue stream's LSL type (e.g. Markers).")
+@click.option("--marker-source-id", default=None, metavar="ID", help="The cue stream's source_id.")
+@click.option("--marker-hostname", default=None, metavar="HOST",
+              help="The host the cue stream is on. Any --marker-* option replaces the default: every one given must "
+                   "match, as a decoder's options.markers.stream.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Stop after this many seconds [default: at Ctrl-C or SIGTERM].")
-@click.option("--source-id", default=None, metavar="ID", help="The EEG stream's source_id, when several share NAME.")
 @click.option("--input-unit", default="uV", show_default=True, metavar="UNIT",
               help="The unit written for a stream whose desc declares no channel unit (V, mV, uV, or a number and "
                    "a unit for raw counts: '0.02235 uV'); a declared unit is always kept.")
 @click.option("--timeout", "resolve_timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, metavar="SECONDS", help="How long to look for the EEG stream.")
-def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float | None, source_id: str | None,
-               input_unit: str, resolve_timeout: float) -> None:
-    """Record the LSL stream NAME and its marker stream to FILE.xdf, with no model: a new subject's calibration
+def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostname: str | None, out: Path,
+               marker_stream: str | None, marker_type: str | None, marker_source_id: str | None,
+               marker_hostname: str | None, duration: float | None, input_unit: str, resolve_timeout: float) -> None:
+    """Record an LSL EEG stream and its marker stream to FILE.xdf, with no model: a new subject's calibration
     session for `bci-stream calibrate FILE.xdf --labels ...`, at any rate and channel count.
 
     Every sample is written in order as received, with its timestamp, the channels' labels, units and types, and
     the clock offsets (pyxdf and calibrate put the markers on the right samples); samples lost on the way are
-    counted from the timestamps, as a decoder counts them, and reported, never filled in. A line every 5 s,
-    a summary at the end; Ctrl-C or SIGTERM stops it and finishes the file (exit code 0).
+    counted from the timestamps, as a decoder counts them, and reported, never filled in. What the recorder saw
+    (stalls, resumes, gaps, lost samples, steps back, reconnections, and when the marker inlet opened: a cue pushed
+    before it was not received) is in the file's events stream (type bci-stream-events: never read as cues). A
+    line every 5 s, a summary at the end; Ctrl-C or SIGTERM stops it and finishes the file (exit code 0).
 
     Exit code 1 when no file is left: the stream not found, not recordable, or stopped (Ctrl-C, SIGTERM) before it
     was found or before its first sample came (nothing to calibrate; `record ... && calibrate ...` stops there)."""
@@ -46,9 +77,14 @@ def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float 
     from bci_stream.service.record_only import RecordOnly, refuse_existing, summary
 
     try:
+        stream = selector("--stream, --type, --source-id, --hostname", name=name, type=stype, source_id=source_id,
+                          hostname=hostname)
+        if stream is None:
+            raise ValueError("give the EEG stream: at least one of --stream, --type, --source-id, --hostname; got none")
+        markers = selector("--marker-stream, --marker-type, --marker-source-id, --marker-hostname", name=marker_stream,
+                           type=marker_type, source_id=marker_source_id, hostname=marker_hostname)
         refuse_existing(out)  # before waiting for any stream
-        rec = RecordOnly(out, name, source_id=source_id, marker_stream=marker_stream, input_unit=input_unit,
-                         resolve_timeout=resolve_timeout)
+        rec = RecordOnly(out, stream, marker_stream=markers, input_unit=input_unit, resolve_timeout=resolve_timeout)
     except (FileExistsError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     stop = threading.Event()
@@ -59,7 +95,7 @@ def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float 
         except (StreamError, FileExistsError) as exc:  # not found, not recordable, the file made meanwhile
             raise click.ClickException(str(exc)) from None
         except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened
-            raise click.ClickException(f"stream {name!r} went away while connecting: {exc}") from None
+            raise click.ClickException(f"stream {rec.name!r} went away while connecting: {exc}") from None
         if full is not None and not stop.is_set():  # not stopped while it was connecting
             click.echo(f"recording {full.name()!r} ({full.channel_count()} ch, {rec.sfreq:g} Hz) to {out}; markers: "
                        f"{rec.hub.follower.predicate}; " + ("Ctrl-C to stop" if duration is None
@@ -70,7 +106,7 @@ def record_cmd(name: str, out: Path, marker_stream: str | None, duration: float 
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if full is None:
-        raise click.ClickException(f"stopped while looking for stream {name!r}: nothing recorded")
+        raise click.ClickException(f"stopped while looking for stream {rec.name!r}: nothing recorded")
     for line in summary(rec, totals):
         click.echo(line, err=line.startswith(("warning:", "error:")))
     if rec.removed or (rec.recorder is not None and rec.recorder.error is not None):

@@ -4,7 +4,7 @@ A decoder records its input (``options.record_path``) only while it decodes, so 
 channels fit the stream; before a lab's first subject is calibrated none may fit its amplifier (every bundled model
 is 160 Hz). :class:`RecordOnly` records the same file without a model, with the service's own parts: the inlet,
 :class:`~bci_stream.lsl.liblsl.ChunkPuller` and :class:`~bci_stream.lsl.source.ClockOffset` a decoder uses, its
-:class:`~bci_stream.service.recorder.Recorder` (``output_header=None``: the input and marker streams only) and its
+:class:`~bci_stream.service.recorder.Recorder` (``output_header=None``: no decoded stream) and its
 marker following (:class:`~bci_stream.service.markers.MarkerHub`, nothing scored). So the file is what a decoder's
 recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...`` reads it as it is:
 
@@ -24,9 +24,12 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
   it changes to a non-zero one, as the decoders read them. A marker pushed before its inlet opened is not received
   (start the recording before the stimulus program's first cue).
 
-Lost samples are counted as a decoder counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, then
-:class:`~bci_stream.service.gaps.GapTracker` on the stamps) and reported; nothing is filled in: the file keeps the
-stamps as they came, a gap included.
+The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
+names the others), the marker stream as its ``options.markers.stream``. Lost samples are counted as a decoder
+counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, :class:`~bci_stream.service.gaps.GapTracker`) and
+reported; nothing is filled in: the file keeps the stamps as they came, a gap included. What it saw (a stall, a
+resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream
+(:mod:`bci_stream.service.recorder` lists them), which no reader takes for the cues.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from pylsl.util import LostError
 
 from bci_stream.core.channels import shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
-from bci_stream.core.spec import GAP_THRESHOLD_S, MarkerOptions  # a step longer than it is a gap, as for decoders
+from bci_stream.core.spec import GAP_THRESHOLD_S, MarkerOptions, StreamSelector  # GAP_THRESHOLD_S: as for decoders
 from bci_stream.core.status import Counters
 from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.dejitter import TimestampRepair
@@ -56,6 +59,7 @@ from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded
 from bci_stream.service.gaps import GapTracker
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.recorder import Recorder
+from bci_stream.service.source_monitor import SourceMonitor
 
 BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
 
@@ -81,12 +85,17 @@ class MarkerCount:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.counts: collections.Counter[str] = collections.Counter()
+        self.hub: MarkerHub | None = None
+
+    def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
+        """A connection of the marker inlet, with when it opened (the hub's ``connected_at``, set just before)."""
+        self.recorder.marker_stream(stream, self.hub.connected_at if connected_at is None else connected_at)
 
     def marker(self, timestamp: float, value: str) -> None:
         self.counts[value] += 1
         self.recorder.marker(timestamp, value)
 
-    def __getattr__(self, name: str) -> Any:  # marker_stream, marker_clock_offset, event: the recorder's own
+    def __getattr__(self, name: str) -> Any:  # marker_clock_offset, event: the recorder's own
         return getattr(self.recorder, name)
 
 
@@ -95,8 +104,13 @@ def visible_streams(like: str, wait: float = 1.0) -> list[str]:
     like ``like`` first (a typo's stream leads the list)."""
     found = pylsl.resolve_streams(wait)
     found.sort(key=lambda i: (-difflib.SequenceMatcher(None, like.lower(), i.name().lower()).ratio(), i.name()))
-    return [f"{i.name()!r} ({i.type() or 'no type'}, {i.channel_count()} ch, {i.nominal_srate():g} Hz, "
-            f"{i.hostname()})" for i in found]
+    return [described(i) for i in found]
+
+
+def described(i: pylsl.StreamInfo) -> str:
+    """``'name' (type, n ch, rate, host)`` of a stream, and its source_id when it has one."""
+    return (f"{i.name()!r} ({i.type() or 'no type'}, {i.channel_count()} ch, {i.nominal_srate():g} Hz, {i.hostname()}"
+            + (f", source_id {i.source_id()!r})" if i.source_id() else ")"))
 
 
 def refuse_existing(out: Path) -> None:
@@ -114,32 +128,38 @@ class RecordOnly:
     ----------
     out
         The XDF file to create (refused if it exists).
-    name, source_id
-        The stream's LSL name, and its source_id when several streams share the name.
+    stream, source_id
+        The stream: its LSL name or a decoder's selector (name, type, source_id, hostname: every one given must
+        match; the first stream that matches is recorded); ``source_id`` is added to a name.
     marker_stream
-        The marker stream's name; None: ``<name>-markers`` / ``<name>-annotations`` on the input's host.
+        The marker stream: its name or a selector, as a decoder's ``options.markers.stream``; None: ``<name>-markers``
+        / ``<name>-annotations`` on the input's host.
     input_unit
         The unit written for a stream whose ``desc`` declares none (``uV``, ``V``, ``"0.02235 uV"`` for counts).
     resolve_timeout
         Seconds to wait for the stream.
     """
 
-    def __init__(self, out: Path, name: str, *, source_id: str | None = None, marker_stream: str | None = None,
-                 input_unit: str = "uV", resolve_timeout: float = 10.0) -> None:
+    def __init__(self, out: Path, stream: str | StreamSelector, *, source_id: str | None = None,
+                 marker_stream: str | StreamSelector | None = None, input_unit: str = "uV",
+                 resolve_timeout: float = 10.0) -> None:
         if volts_per_unit(input_unit) is None:
             raise ValueError(f"input_unit must be a voltage unit (V, mV, uV/µV, nV, or a number and one: "
                              f"'0.02235 uV'), got {input_unit!r}")
-        self.out, self.name, self.source_id = Path(out), name, source_id
-        self.marker_stream, self.input_unit, self.resolve_timeout = marker_stream, input_unit, resolve_timeout
+        self.selector = sel = StreamSelector(name=stream, source_id=source_id) if isinstance(stream, str) else stream
+        self.out, self.predicate = Path(out), build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+        self.name = sel.name or self.predicate  # the stream's name once found
+        self.marker_stream = StreamSelector(name=marker_stream) if isinstance(marker_stream, str) else marker_stream
+        self.input_unit, self.resolve_timeout = input_unit, resolve_timeout
         self.counters = Counters()
         self.notes: list[str] = []  # what a lab should know (unit assumed, implausible amplitude)
         self.inlet: pylsl.StreamInlet | None = None
         self.recorder: Recorder | None = None
         self.hub: MarkerHub | None = None
         self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
-        self.sfreq = 0.0
-        self.last_data = self.started = 0.0
+        self.sfreq = self.last_data = self.started = 0.0
         self.removed = False  # the file was removed: it got no sample
+        self.stall_after, self.stalled, self.long_gaps = 1.0, False, 0  # long_gaps: steps over GAP_THRESHOLD_S
 
     def open(self, stop: threading.Event | None = None) -> pylsl.StreamInfo | None:
         """Find the stream, check it can be recorded, create the file, follow the markers, open the inlet; the
@@ -160,7 +180,7 @@ class RecordOnly:
             return None
         self.inlet = pylsl.StreamInlet(info, max_buflen=BUFFER_S, recover=True)  # the same source_id resumes
         full = full_info(self.inlet, info)
-        self.sfreq = sfreq = full.nominal_srate()
+        self.name, self.sfreq = full.name(), (sfreq := full.nominal_srate())
         if (fmt := full.channel_format()) not in NUMERIC_FORMATS:
             raise StreamMismatchError(f"stream {self.name!r} has channel format {OTHER_FORMATS.get(fmt, fmt)}: not "
                                       "EEG samples (a marker stream? its cues are recorded beside the EEG stream: "
@@ -169,6 +189,7 @@ class RecordOnly:
             raise StreamMismatchError(f"stream {self.name!r} has an irregular rate (nominal_srate 0); calibrate needs "
                                       "a nominal sampling rate")
         self.repair, self.gaps = TimestampRepair(sfreq, "auto"), GapTracker(sfreq, GAP_THRESHOLD_S)
+        self.stall_after, self.last_ts = max(1.0, 20.0 / sfreq), None  # a decoder's default stall_timeout_s
         labels = read_labels(full)
         channels = recorded_channels(full, self.input_unit)
         assumed = all(u is None for u in read_units(full))
@@ -179,37 +200,46 @@ class RecordOnly:
             "name": full.name(), "type": full.type(), "sfreq": sfreq, "channel_format": NUMERIC_FORMATS[fmt],
             "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
             "source_id": full.source_id() or full.name(), **channels}, None)
-        options = MarkerOptions() if self.marker_stream is None else MarkerOptions(stream={"name": self.marker_stream})
+        options = MarkerOptions(stream=self.marker_stream)
         follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname()), "auto", raw=True)
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
         self.values = MarkerCount(self.recorder)
-        self.hub = MarkerHub(follower, None, "no model: markers are recorded, not scored", self.values)
+        self.hub = self.values.hub = MarkerHub(follower, None, "no model: nothing scored", self.values)
         self.clock = ClockOffset.for_stream(full, "auto")
         self.clock.update(self.inlet, 2.0)
         self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
+        self.monitor = SourceMonitor(full, self.predicate)  # a new outlet instance liblsl went on with: reconnect
+        self.monitor.follow(self.inlet, 2.0)
         n = full.channel_count()
         self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
                                     remedy="give (or correct) --input-unit")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.inlet.open_stream(timeout=10.0)
         self.started = self.last_data = pylsl.local_clock()
+        self.event("start", stream=full.name(), type=full.type(), source_id=full.source_id(),
+                   hostname=full.hostname(), uid=full.uid(), sfreq=sfreq, selector=self.predicate)
+        others = [i for i in pylsl.resolve_bypred(self.predicate, 2, 1.0) if i.uid() != full.uid()]
+        if others:
+            self.notes.append(f"{len(others) + 1} streams match {self.predicate}: recording the first found, "
+                              f"{described(full)}; not {', '.join(described(i) for i in others)} (choose with "
+                              "--source-id, --hostname or --type)")
         return full
 
     def resolve(self, stop: threading.Event | None) -> pylsl.StreamInfo | None:
         """The stream, looked for in slices of 0.5 s until ``resolve_timeout`` (StreamNotFoundError listing the
         visible streams) or ``stop`` (None)."""
-        predicate = build_predicate(self.name, source_id=self.source_id)
         deadline = pylsl.local_clock() + self.resolve_timeout
         while stop is None or not stop.is_set():
-            try:
-                return resolve_one(predicate, max(0.05, min(0.5, deadline - pylsl.local_clock())))
+            try:  # the decoder's resolve: the first stream that matches
+                return resolve_one(self.predicate, max(0.05, min(0.5, deadline - pylsl.local_clock())))
             except StreamNotFoundError:
                 if pylsl.local_clock() < deadline:
                     continue
-            seen = visible_streams(self.name)
-            raise StreamNotFoundError(
-                f"no LSL stream named {self.name!r}" + (f" with source_id {self.source_id!r}" if self.source_id else "")
-                + f" within {self.resolve_timeout:g} s; visible streams ({len(seen)}): {shortlist(seen, 20) or 'none'}"
+            sel = self.selector
+            seen = visible_streams(sel.name or sel.type or sel.source_id or sel.hostname or "")
+            raise StreamNotFoundError(  # the decoder's words, then what is visible
+                f"no LSL stream matched {self.predicate} within {self.resolve_timeout:g} s; visible streams "
+                f"({len(seen)}): {shortlist(seen, 20) or 'none'}"
                 + (" (is the amplifier's LSL app streaming, on this network?)" if not seen else "")) from None
         return None
 
@@ -218,13 +248,38 @@ class RecordOnly:
         x, ts = self.puller.pull(timeout)
         if not len(ts):
             return 0
+        c, now = self.counters, pylsl.local_clock()
+        if self.monitor.resubscribed() and (uid := self.monitor.verify()) is not None:  # StreamMismatchError: run's
+            self.event("reconnect", uid=uid, seq=c.samples_in)
+        if self.stalled:
+            self.stalled = False
+            self.event("resume", first_timestamp=float(ts[0]), seq=c.samples_in, silent_s=now - self.last_data)
         self.recorder.inputs(x, ts)
-        self.counters.samples_in += len(ts)
-        self.gaps.split(self.repair.apply(ts), self.counters)
+        first, lost, back = c.samples_in, c.samples_lost, c.backward_steps
+        c.samples_in += len(ts)
+        stamps = self.repair.apply(ts)
+        for lo, _, gap in self.gaps.split(stamps, c):
+            if gap is not None:
+                self.long_gaps += 1
+                self.event("gap", seconds=gap, seq=first + lo, first_timestamp=float(stamps[lo]))
+        self.losses(lost)
+        if c.backward_steps > back:  # where the stamps went back most
+            steps = np.diff(stamps, prepend=stamps[0] if self.last_ts is None else self.last_ts)
+            self.event("backward_step", seq=first + int(np.argmin(steps)), total=c.backward_steps)
+        self.last_ts = float(stamps[-1])
         if self.check.feed(x) is not None:
             self.notes.append(self.check.warning)
-        self.last_data = pylsl.local_clock()
+        self.last_data = now
         return len(ts)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """A service event into the file's events stream, now (this host's clock)."""
+        self.recorder.event(pylsl.local_clock(), kind, **fields)
+
+    def losses(self, before: int) -> None:
+        """A ``samples_lost`` event when the counter went up from ``before`` (``seq``: the first sample after)."""
+        if (c := self.counters).samples_lost > before:
+            self.event("samples_lost", lost=c.samples_lost - before, total=c.samples_lost, seq=self.gaps.chain_start)
 
     def run(self, stop: threading.Event, duration: float | None = None, progress: Callable[[str], None] | None = None,
             every: float = 5.0) -> RecordTotals:
@@ -236,7 +291,11 @@ class RecordOnly:
         told = 0
         try:
             while not stop.is_set():
-                self.take(0.2)
+                if not self.take(0.2) and not self.stalled and pylsl.local_clock() - self.last_data > self.stall_after:
+                    self.stalled, lost = True, self.counters.samples_lost
+                    self.gaps.settle(self.counters)  # a loss just before the silence
+                    self.losses(lost)
+                    self.event("stall", seconds=pylsl.local_clock() - self.last_data, seq=self.counters.samples_in)
                 self.hub.tick()
                 if progress is not None and told < len(self.notes):
                     for note in self.notes[told:]:
@@ -256,6 +315,10 @@ class RecordOnly:
         except LostError:
             self.notes.append(f"stream {self.name!r} was lost and cannot be recovered (it has no source_id): "
                               "the recording ends here")
+            self.event("lost", message=self.notes[-1], seq=self.counters.samples_in)
+        except StreamMismatchError as exc:  # a new outlet instance of another shape: not this recording's stream
+            self.notes.append(f"{exc}: the recording ends here")
+            self.event("reconnect", uid=None, seq=self.counters.samples_in, error=str(exc))
         return self.totals()
 
     def update_clock(self) -> None:
@@ -265,11 +328,10 @@ class RecordOnly:
             self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
 
     def totals(self) -> RecordTotals:
-        c = self.counters
-        hub = self.hub
+        c, hub = self.counters, self.hub
         stalled = pylsl.local_clock() - self.last_data
         return RecordTotals(c.samples_in, c.samples_in / self.sfreq if self.sfreq else 0.0,
-                            hub.received if hub else 0, c.samples_lost, c.gaps, c.backward_steps,
+                            hub.received if hub else 0, c.samples_lost, self.long_gaps, c.backward_steps,
                             hub.follower.state if hub else "off", stalled if stalled >= 2.0 else 0.0)
 
     def line(self) -> str:
@@ -288,7 +350,11 @@ class RecordOnly:
         if self.hub is not None:
             self.hub.close()  # what the follower pulled before its stop goes into the file
         if self.recorder is not None:
-            self.gaps.settle(self.counters)
+            c, lost = self.counters, self.counters.samples_lost
+            self.gaps.settle(c)
+            self.losses(lost)
+            self.event("stopped", samples_in=c.samples_in, samples_lost=c.samples_lost, gaps=self.long_gaps,
+                       backward_steps=c.backward_steps, markers=self.hub.received if self.hub else 0)
             self.recorder.close()
             if self.counters.samples_in == 0:
                 self.recorder.path.unlink(missing_ok=True)
@@ -311,7 +377,6 @@ def marker_rule(stream: dict[str, Any] | None) -> str:
 
 def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     """The lines printed at the end: the file and what it holds, losses, notes, and the calibrate command."""
-    err = rec.recorder.error if rec.recorder is not None else None
     if rec.removed:
         return [f"warning: no sample of {rec.name!r} was received: nothing recorded ({rec.out} removed)"]
     stream = rec.hub.stream if rec.hub is not None else None
@@ -324,11 +389,12 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
         lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
                      + marker_rule(stream))
     lines += [f"note: {n}" for n in rec.notes]
-    if err is not None:
+    if (err := rec.recorder.error if rec.recorder is not None else None) is not None:
         lines.append(f"error: {err}")
     if totals.markers == 0:
         lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
-                     f"stream {rec.marker_stream or rec.name + '-markers'!r}? name it with --marker-stream)")
+                     f"stream {rec.hub.follower.predicate if rec.hub else rec.name + '-markers'}? name it with "
+                     "--marker-stream)")
     if totals.samples:
         lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
     return lines

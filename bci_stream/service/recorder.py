@@ -13,14 +13,25 @@ Streams in the file (XDF stream ids):
 2. ``decoded``: one float32 row per input sample, the output labels as channel labels, timestamps in
    this host's clock (as published on LSL).
 3. ``provenance``: ``seq`` and ``state_epoch`` per output sample (double64).
-4. ``events``: service events as JSON strings (start, stall, resume, gap, reset, swap, …).
+4. ``events``: service events as JSON strings (start, stall, resume, gap, reset, swap, ``marker_connected``, …), on
+   this host's clock; type ``bci-stream-events`` (:data:`EVENTS_TYPE`), never ``Markers``: a reader that takes the
+   stream of type ``Markers`` (or, as :mod:`bci_stream.io.xdf`, the one string stream that is not the service's own)
+   gets the cues, never these. Each connection of the marker inlet is a ``marker_connected`` event stamped (and with
+   ``connected_at``) when that inlet opened: a marker pushed before it was not received.
 5. ``markers`` (only once a marker stream was followed): its marker values as strings with the marker
    stream's own timestamps; its clock offsets (``local = source + offset``) as XDF clock-offset chunks, as
-   for the input. The header's ``desc/marker_stream`` names the LSL stream they came from.
+   for the input. The header's ``desc/marker_stream`` names the LSL stream they came from, and its
+   ``connected_at`` when the first marker inlet opened (this host's clock).
 
 A recording without a model (``output_header=None``: ``bci-stream record``, :mod:`bci_stream.service.record_only`)
-holds streams 1 and 5 only: no decoded outputs and no service events (:meth:`Recorder.event` drops them: with no
-``Decoded`` stream beside them, a reader could not tell the events stream from the cues).
+holds streams 1, 4 and 5: no decoded outputs or provenance; its events stream is named ``<input name>-events``
+(source_id ``<input source_id>/events``), its events ``seq`` the index of an input sample in the file: ``start``,
+``marker_connected``, ``stall`` (no sample for ``max(1 s, 20 periods)``, a decoder's default ``stall_timeout_s``:
+``seconds``), ``resume`` (``first_timestamp``, ``silent_s``), ``gap`` (a step of the stamps over 0.5 s: ``seconds``,
+``seq`` and ``first_timestamp`` of the sample after it), ``samples_lost`` (counted from the stamps as a decoder counts
+them: ``lost``, ``total``, ``seq`` of the first sample after them), ``backward_step`` (the stamps went back),
+``reconnect`` (liblsl went on with a new outlet instance of the source: ``uid``; ``error`` when it differs in shape,
+which ends the recording), ``lost`` (the stream gone for good) and ``stopped`` (the totals).
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ from bci_stream.core.errors import StreamMismatchError
 from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
 
 INPUT, DECODED, PROVENANCE, EVENTS, MARKERS = 1, 2, 3, 4, 5
+#: the events stream's type: not ``Markers``, so that no reader takes the service's events for the cues
+EVENTS_TYPE = "bci-stream-events"
 
 
 class Recorder:
@@ -52,8 +65,8 @@ class Recorder:
     input_header
         ``dict`` with ``name, type, ch_names, sfreq, channel_format, source_id`` of the input stream.
     output_header
-        ``dict`` with ``name, labels, sfreq, source_id, model`` of the decoded stream; None: the input (and markers)
-        only, no decoded, provenance or events stream (a recording without a model).
+        ``dict`` with ``name, labels, sfreq, source_id, model`` of the decoded stream; None: the input, the events
+        (and the markers) only, no decoded or provenance stream (a recording without a model).
     flush_interval
         Seconds between flushes to the operating system (the most a crash can lose).
     """
@@ -72,9 +85,11 @@ class Recorder:
                                                       ih["channel_format"], ih["source_id"], unit=ih.get("unit", ""),
                                                       ch_types=ih.get("ch_types")),
                              ih["channel_format"], len(ih["ch_names"]))
-        self._streams: tuple[int, ...] = (INPUT,) if oh is None else (INPUT, DECODED, PROVENANCE, EVENTS)
+        self._streams: tuple[int, ...] = (INPUT, EVENTS) if oh is None else (INPUT, DECODED, PROVENANCE, EVENTS)
         if oh is not None:
             self._add_output_streams(oh)
+        else:
+            self._add_events_stream(ih["name"] + "-events", ih["source_id"] + "/events")
         self._f.flush()
         self._source_id = (ih if oh is None else oh)["source_id"]
         self._markers_added = False
@@ -97,8 +112,11 @@ class Recorder:
         self._xdf.add_stream(PROVENANCE, stream_header_xml(oh["name"] + "-provenance", "Provenance",
                                                            ["seq", "state_epoch"], oh["sfreq"], "double64",
                                                            oh["source_id"] + "/provenance"), "double64", 2)
-        self._xdf.add_stream(EVENTS, stream_header_xml(oh["name"] + "-events", "Markers", ["event"], 0.0, "string",
-                                                       oh["source_id"] + "/events"), "string", 1)
+        self._add_events_stream(oh["name"] + "-events", oh["source_id"] + "/events")
+
+    def _add_events_stream(self, name: str, source_id: str) -> None:
+        self._xdf.add_stream(EVENTS, stream_header_xml(name, EVENTS_TYPE, ["event"], 0.0, "string", source_id),
+                             "string", 1)
 
     # -- producer side (hot loop) -----------------------------------------------------------------
 
@@ -111,17 +129,22 @@ class Recorder:
         self._queue.append(("output", y, ts_out.copy(), seq.copy(), np.array(state_epoch, copy=True)))
 
     def event(self, timestamp: float, kind: str, **fields: Any) -> None:
-        """Queue a service event (dropped by a recording without a model: it has no events stream)."""
-        if EVENTS in self._streams:
-            self._queue.append(("event", timestamp, json.dumps({"event": kind, **fields}, default=str)))
+        """Queue a service event (``timestamp``: this host's clock)."""
+        self._queue.append(("event", timestamp, json.dumps({"event": kind, **fields}, default=str)))
 
     def clock_offset(self, collection_time: float, offset: float) -> None:
         """Queue a clock offset (``local = source + offset``) measured at ``collection_time`` (this host's clock)."""
         self._queue.append(("offset", collection_time, offset))
 
-    def marker_stream(self, stream: dict[str, Any]) -> None:
-        """Declare the markers stream (once; ``stream``: name, type, source_id, hostname of the LSL marker stream)."""
-        self._queue.append(("mheader", dict(stream)))
+    def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
+        """A connection of the marker inlet: the markers stream is declared at the first (``stream``: name, type,
+        source_id, hostname of the LSL marker stream); each with ``connected_at`` (when its inlet opened, this
+        host's clock: a marker pushed before it was not received) is a ``marker_connected`` event."""
+        header = dict(stream) if connected_at is None else {**stream, "connected_at": connected_at}
+        self._queue.append(("mheader", header))
+        if connected_at is not None:
+            self.event(connected_at, "marker_connected", connected_at=connected_at,
+                       **{k: stream.get(k) for k in ("name", "type", "source_id", "hostname", "uid")})
 
     def marker(self, timestamp: float, value: str) -> None:
         """Queue one marker with the marker stream's own timestamp (after :meth:`marker_stream`)."""
@@ -161,8 +184,9 @@ class Recorder:
     def _drain_marker(self, item: tuple, mk_t: list[float], mk_v: list[str]) -> None:
         if not self._markers_added:  # declared once: a stream that reconnects (or is replaced) goes on in it
             src = item[1] if item[0] == "mheader" else {}
-            desc = "<marker_stream>" + "".join(f"<{k}>{escape(str(src.get(k, '')))}</{k}>" for k in
-                                               ("name", "type", "source_id", "hostname")) + "</marker_stream>"
+            keys = ("name", "type", "source_id", "hostname") + (("connected_at",) if "connected_at" in src else ())
+            desc = "<marker_stream>" + "".join(f"<{k}>{escape(str(src.get(k, '')))}</{k}>" for k in keys)
+            desc += "</marker_stream>"
             self._xdf.add_stream(MARKERS, stream_header_xml(str(src.get("name") or "markers"), "Markers", ["marker"],
                                                             0.0, "string", self._source_id + "/markers",
                                                             extra_desc=desc), "string", 1)

@@ -190,7 +190,7 @@ def test_a_stream_that_is_not_there_is_named_with_the_visible_ones_the_likeliest
     res = CliRunner().invoke(main, ["record", "--stream", missing, "--out", str(tmp_path / "m.xdf"),
                                     "--timeout", "1"])
     assert res.exit_code == 1
-    assert f"no LSL stream named '{missing}' within 1 s; visible streams (" in res.output
+    assert f"no LSL stream matched name='{missing}' within 1 s; visible streams (" in res.output
     assert res.output.split("): ", 1)[1].startswith(f"'{other}' (EEG, 8 ch, 250 Hz, ")
     assert not (tmp_path / "m.xdf").exists()
     del outlet
