@@ -20,6 +20,9 @@ RECORD_PATH_RULE = ("a relative path of ASCII letters, digits, '_', '.' and '-',
 #: ``options.gap_threshold_s``'s default: a step of the input's timestamps longer than this is a gap (``gap`` event,
 #: gap policy); the XDF reader marks a forward jump of a recording's timestamps by it (:mod:`bci_stream.io.xdf_clock`)
 GAP_THRESHOLD_S = 0.5
+#: ``options.output_name``'s longest value: LSL takes names of any length, this leaves a provenance stream's
+#: ``-provenance`` suffix room within the 256 characters a stream selector's name may have
+OUTPUT_NAME_MAX = 200
 
 WorkerKind = Literal["dedicated", "shared"]
 DEFAULT_WORKER: WorkerKind = "shared"
@@ -168,7 +171,8 @@ class DecoderOptions(BaseModel):
                                    description="Gap length that triggers gap_policy.")
     decay_tau_s: float = Field(default=1.0, gt=0, le=3600, description="Time constant of the 'decay' gap policy.")
     provenance: bool = Field(
-        default=True, description="Publish '<name>-decoded-provenance' (seq, state_epoch per output sample)."
+        default=True, description="Publish '<decoded stream name>-provenance' (seq, state_epoch per output "
+        "sample): '<input name>-decoded-provenance', or '<output_name>-provenance'.",
     )
     input_unit: str | None = Field(
         default=None, min_length=1, max_length=32,
@@ -199,6 +203,23 @@ class DecoderOptions(BaseModel):
         "(output_instance is then not used). The supervisor sets it after a hot swap, so a restarted worker opens "
         "the same decoded stream its consumers follow.",
     )
+    output_name: str | None = Field(
+        default=None, min_length=1, max_length=OUTPUT_NAME_MAX, pattern=PRINTABLE,
+        description="Name of the decoded LSL stream (its provenance stream: '<output_name>-provenance'); default "
+        "'<input name>-decoded'. Give one to each decoder of one input stream, so that a consumer resolving by name "
+        "(pylsl resolve_byprop('name', ...), mne-lsl StreamLSL(name=...)) gets the decoder it means: two decoders "
+        "of one service publishing one name are told apart only by their source_id (status "
+        "output_stream.name_shared_with).",
+    )
+
+    @field_validator("output_name")
+    @classmethod
+    def _output_name_trimmed(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() != value:
+            raise ValueError(f"output_name must not start or end with white space (a consumer resolving by name "
+                             f"would have to repeat it exactly), got {value!r}")
+        return value
+
     record_path: str | None = Field(
         default=None, min_length=1, max_length=255, json_schema_extra={"pattern": RECORD_PATH.pattern},
         description="Record inputs, outputs and events to this XDF file, relative to the service's "
@@ -262,6 +283,14 @@ class DecoderSpec(BaseModel):
     stream: StreamSelector
     model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")
     options: DecoderOptions = DecoderOptions()
+
+    @model_validator(mode="after")
+    def _output_name_not_input(self) -> DecoderSpec:
+        name = self.options.output_name
+        if name is not None and name == self.stream.name:
+            raise ValueError(f"options.output_name must differ from stream.name (a decoder selecting the input by "
+                             f"name could select the decoded stream instead), got {name!r} for both")
+        return self
 
 
 def gap_policy_refusal(options: DecoderOptions, card: ModelCard) -> str | None:

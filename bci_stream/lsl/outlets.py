@@ -33,8 +33,14 @@ def decoded_source_id(input_info: pylsl.StreamInfo, card: ModelCard, instance: s
     return sid if instance is None else f"{sid}/{instance}"
 
 
+def decoded_name(input_info: pylsl.StreamInfo, output_name: str | None = None) -> str:
+    """The decoded stream's name: ``output_name`` (``options.output_name``), else ``<input name>-decoded``."""
+    return output_name or f"{input_info.name()}-decoded"
+
+
 class DecodedOutlet:
-    """LSL outlet ``<input name>-decoded`` of type ``Decoded``, one channel per model output.
+    """LSL outlet ``<input name>-decoded`` (or ``name``: ``options.output_name``) of type ``Decoded``, one channel
+    per model output.
 
     Its ``desc`` carries ``channels/channel`` (``label`` = output label, ``unit`` from the card or
     :data:`OUTPUT_UNITS`, ``type`` = :data:`OUTPUT_CH_TYPE`), the model (name, version, sha256, output kind),
@@ -43,8 +49,8 @@ class DecodedOutlet:
     """
 
     def __init__(self, input_info: pylsl.StreamInfo, card: ModelCard, max_buffered: int = 360,
-                 instance: str | None = None, source_id: str | None = None) -> None:
-        self.name = f"{input_info.name()}-decoded"
+                 instance: str | None = None, source_id: str | None = None, name: str | None = None) -> None:
+        self.name = decoded_name(input_info, name)
         self.source_id = source_id or decoded_source_id(input_info, card, instance)
         info = make_stream_info(
             self.name,
@@ -77,7 +83,7 @@ class DecodedOutlet:
 
 
 class ProvenanceOutlet:
-    """LSL outlet ``<input name>-decoded-provenance`` (type ``Provenance``, double64): per decoded sample,
+    """LSL outlet ``<decoded stream name>-provenance`` (type ``Provenance``, double64): per decoded sample,
     ``seq`` (the input sample's sequence number since the decoder started) and ``state_epoch`` (how many
     times the state was changed by something other than data: reset, gap policy, model swap, restore).
 

@@ -18,11 +18,9 @@ from collections.abc import Collection, Iterable
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.output_names import OPEN_STATES, note_shared_name
 
 log = logging.getLogger("bci_stream.supervisor")
-
-#: States in which a worker has its decoded outlet open (``starting``: not yet; ``error``/``stopped``: gone).
-OPEN_STATES = frozenset({"connecting", "running", "stalled"})
 
 
 def published_id(handle: DecoderHandle) -> str | None:
@@ -42,7 +40,13 @@ def clash_to_reopen(handle: DecoderHandle, handles: Iterable[DecoderHandle],
     a hot-swapped decoder's restart reopens its first outlet) and the other's was not; None when both were kept
     (two explicit ids: nothing here may change them), and None when ``handle`` or the other is among ``chosen`` (the
     ids already set to be reopened: when both statuses come in one pass, only one of the two moves).
+
+    Called at each status snapshot ``handle``'s worker sends, it also notes in that status a decoded stream name
+    other decoders publish too (:func:`bci_stream.service.output_names.note_shared_name`: not a source_id clash,
+    nothing is reopened, the status and the log say it).
     """
+    handles = list(handles)
+    note_shared_name(handle, handles)
     sid = published_id(handle)
     if sid is None or handle.id in chosen:
         return None

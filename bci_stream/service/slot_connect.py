@@ -140,7 +140,8 @@ class StreamConnection:
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
         self.update_clock(2.0)
         self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
-        self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id)
+        self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id,
+                                    name=opts.output_name)
         ring = self.ring  # the provenance sent is noted in it after each batch: a restart sends what was not
         on_flush = None if ring is None else (lambda: ring.note_provenance_sent(ring.head))
         self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq, on_flush=on_flush) if opts.provenance else None
