@@ -136,7 +136,8 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
                    "with a rate that bci-stream did not add itself], as calibrate --stream picks it.")
 @click.option("--marker-stream", default=None, metavar="NAME",
               help="XDF files: the marker stream replayed on NAME-markers (a name, else a type) [default: the only "
-                   "string stream that bci-stream did not add itself], as calibrate --marker-stream picks it.")
+                   "string stream that bci-stream did not add itself, else the only numeric stream without a rate], "
+                   "as calibrate --marker-stream picks it.")
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
            wait_for_consumer: float | None, linger: float | None, channel_names: str | None, stream: str | None,
            marker_stream: str | None) -> None:

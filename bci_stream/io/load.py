@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import warnings
 from bci_stream.core.channels import ch_name_key, match_note, pick_channels, renamable_flags, shortlist
 from bci_stream.io.errors import ChannelError, DataError, LabelMapError, RecordingWarning, SfreqMismatchError
 from bci_stream.io.labels import LabelMap, labels_from_events
+from bci_stream.io.marker_codes import zero_is_event
 from bci_stream.io.recording import Event, Recording
 
 FORMATS = {
@@ -41,7 +42,7 @@ def _reader(kind: str) -> Callable[..., Any]:
 
 def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_names: Sequence[str] | None = None,
                    label_window: tuple[float, float] | None = None, rename_channels: Sequence[str] | None = None,
-                   **opts: Any) -> Recording:
+                   cues: Collection[Any] | None = None, **opts: Any) -> Recording:
     """Load one recording as a :class:`Recording` in microvolts.
 
     Formats by extension: ``.edf``/``.bdf``/``.gdf``/``.fif``/``.fif.gz`` (mne), ``.set`` (EEGLAB, mne +
@@ -64,10 +65,14 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         New names for the file's channels, one per channel in the file's order (for files whose channels are only
         numbered, e.g. a BCI2000 ``.dat`` without its ``.loc``); applied before ``ch_names`` picks
         (checked by :func:`check_names`).
+    cues
+        The events a caller that labels the events itself looks for (``calibrate``, ``evaluate``: its label map's
+        keys). With ``label_map`` they decide the XDF option ``zero`` when it is not given: a 0 on a numeric marker
+        stream is an event only when they name ``"0"`` (:func:`~bci_stream.io.marker_codes.zero_is_event`).
     **opts
         Format options. BCI2000 (:func:`bci_stream.io.bci2000.read_bci2000`): ``state`` (default
         ``"StimulusCode"``), ``type_state``, ``include_zero``, ``loc_file``. XDF
-        (:func:`bci_stream.io.xdf.read_xdf`): ``stream``, ``marker_stream``, ``until_next``.
+        (:func:`bci_stream.io.xdf.read_xdf`): ``stream``, ``marker_stream``, ``until_next``, ``zero``.
 
     Raises
     ------
@@ -90,6 +95,8 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         raise DataError(
             f"unknown option(s) {unknown} for {suffix} files; allowed: {allowed or 'none'}"
         )
+    if "zero" in allowed and "zero" not in opts:  # a numeric marker stream's 0: an event when the map names "0"
+        opts["zero"] = zero_is_event([*(label_map or ()), *(cues or ())])
     parts = tuple(reader(path, **opts))
     extras: dict[str, Any] = parts[-1] if isinstance(parts[-1], dict) else {}  # e.g. {"ch_types": [...]}
     parts = parts[:-1] if isinstance(parts[-1], dict) else parts

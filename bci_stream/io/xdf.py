@@ -14,10 +14,17 @@
   kept as it is, with its unit (``ch_units``), and typed ``misc`` unless the ``desc`` gives it a type that is not a
   voltage type (``stim``, ``temperature``), so calibration leaves it out; a stream with no voltage channel at all is
   refused. Channel types (``ch_types``): the ``desc``'s ``type`` lower-cased, else ``eeg``.
-* Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream
-  (none → no events). Each marker becomes an event at the signal sample nearest its timestamp,
-  description = its first value; markers outside the signal's time span are dropped. Timestamps that go back (a
-  clock reset the file's clock offsets do not resolve): see :mod:`bci_stream.io.xdf_clock` (markers placed per
+* Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream, else (a file
+  with none) the only numeric stream without a nominal rate (a stimulus program's int or float codes, mne-lsl
+  ``PlayerLSL``'s annotations); none → no events. Its values are read as the service reads them live
+  (:mod:`bci_stream.io.marker_codes`): a string stream's first value; a one-channel numeric stream's code as text
+  (``"3"``), a 0 ("trigger off") being no event unless ``zero=True`` (:func:`bci_stream.io.load.load_recording` sets
+  it when the label map names ``"0"``: a class coded 0); a numeric stream of several channels: the label of each
+  non-zero channel; a one-channel numeric stream with a rate, when ``marker_stream`` names it (a trigger channel,
+  then no signal candidate; never a default marker candidate): a code where the value changes to a non-zero one, its
+  first sample only setting the level. Each marker becomes an event at the signal sample nearest its timestamp;
+  markers outside the signal's time span are dropped. Timestamps that go back (a clock reset the file's clock
+  offsets do not resolve): see :mod:`bci_stream.io.xdf_clock` (markers placed per
   part of the recording, or the file refused when that is ambiguous). Durations are 0
   unless ``until_next=True``, which gives each marker the span until the next marker (the last one:
   until the end; any: at most until a jump, below), for cue streams that mark only onsets.
@@ -60,6 +67,7 @@ from bci_stream.core.units import MNE_VOLTAGE_TYPES, mne_lsl_unit, volts_per_uni
 from bci_stream.io.errors import DataError
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
+from bci_stream.io.marker_codes import stream_markers
 from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, dejitter, mark_jumps, place_markers, step_irregularity,
                                      warn_losses, warn_rate)
 
@@ -197,9 +205,39 @@ def _sample_times(stamps: np.ndarray, sfreq: float, jumps: list[int]) -> tuple[n
     return dejitter(stamps, sfreq, jumps), False
 
 
+def _marker_candidates(streams: list[dict[str, Any]], own: set[int]) -> list[dict[str, Any]]:
+    """The default marker stream's candidates: the string streams bci-stream did not add (``own``), else its numeric
+    streams without a nominal rate. String streams come first so that a file holding one reads as it always did
+    beside an irregular numeric stream that is no marker stream (LSL's MousePosition)."""
+    mine = [s for s in streams if id(s) not in own]
+    strings = [s for s in mine if _info(s, "channel_format") == "string"]
+    return strings or [s for s in mine if float(_info(s, "nominal_srate") or 0) <= 0]
+
+
+def _marker_labels(stream: dict[str, Any], n_chans: int) -> list[str] | None:
+    """A marker stream's channel labels from its ``desc``, or None unless it labels every channel (as the live
+    follower reads them: :func:`bci_stream.lsl.info.read_ch_names`)."""
+    try:
+        chans = stream["info"]["desc"][0]["channels"][0]["channel"] or []
+    except (TypeError, KeyError, IndexError):
+        return None
+    labels = [str((c.get("label") or [""])[0] or "").strip() if isinstance(c, dict) else "" for c in chans]
+    return labels if len(labels) == n_chans and all(labels) else None
+
+
+def _markers(mk: dict[str, Any], zero: bool) -> tuple[np.ndarray, list[str]]:
+    """The marker stream's timestamps and values (:func:`bci_stream.io.marker_codes.stream_markers`)."""
+    is_string = _info(mk, "channel_format") == "string"
+    n_chans = 1 if is_string else int(np.asarray(mk["time_series"]).reshape(len(mk["time_stamps"]), -1).shape[1])
+    return stream_markers(mk["time_series"], mk["time_stamps"], is_string=is_string,
+                          srate=float(_info(mk, "nominal_srate") or 0), zero=zero,
+                          labels=None if is_string else _marker_labels(mk, n_chans))
+
+
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,
-             until_next: bool = False) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
-    """Data (µV), sfreq, channel names, events and ``{"ch_types": [...]}`` from an XDF file."""
+             until_next: bool = False, zero: bool = False) -> tuple[np.ndarray, float, list[str], list[Event], dict]:
+    """Data (µV), sfreq, channel names, events and ``{"ch_types": [...]}`` from an XDF file (see the module
+    docstring; ``zero``: a 0 on a one-channel numeric marker stream without a rate is the event ``"0"``)."""
     require("pyxdf", "reading XDF files")  # a missing pyxdf says how to install it, not that the file is bad
     try:
         streams, _header = load_xdf(path, dejitter_timestamps=False)  # clock offsets applied; see _sample_times
@@ -208,7 +246,10 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     own = _service_streams(streams)
     signals = [s for s in streams if id(s) not in own
                and _info(s, "channel_format") != "string" and float(_info(s, "nominal_srate") or 0) > 0]
-    markers = [s for s in streams if id(s) not in own and _info(s, "channel_format") == "string"]
+    markers = _marker_candidates(streams, own)
+    mk = None if marker_stream is None else _select(streams, marker_stream, markers, "marker_stream", path,
+                                                    required=False)
+    signals = [s for s in signals if s is not mk]  # a trigger channel named as the marker stream is no signal
     sig = _select(streams, stream, signals, "stream", path, required=True)
     assert sig is not None
     sfreq = float(_info(sig, "nominal_srate") or 0)
@@ -226,13 +267,14 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     scale, ch_types, ch_units = _scales(units, types, _info(sig, "name"))
     data = values.T * scale[:, None]
 
-    mk = _select(streams, marker_stream, markers, "marker_stream", path, required=False)
+    if marker_stream is None:
+        mk = _select(streams, None, markers, "marker_stream", path, required=False)
     if regular:
         warn_losses(stamps, sfreq, file=path.name, signal=_info(sig, "name"))
     events = [Event(k, 0, JUMP) for k in jumps]
-    if mk is not None and len(mk["time_stamps"]):
-        texts = [str(v[0]) for v in mk["time_series"]]
-        placed = place_markers(stamps, mk["time_stamps"], sfreq, file=path.name, signal=_info(sig, "name"),
+    m_stamps, texts = _markers(mk, zero) if mk is not None and len(mk["time_stamps"]) else (np.zeros(0), [])
+    if texts and mk is not None:
+        placed = place_markers(stamps, m_stamps, sfreq, file=path.name, signal=_info(sig, "name"),
                                markers=_info(mk, "name"), values=texts)
         onsets = sorted(((int(o), texts[k]) for k, o in enumerate(placed) if o >= 0), key=lambda o: o[0])
         for k, (onset, desc) in enumerate(onsets):

@@ -38,7 +38,9 @@ A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a f
 differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
 ``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
 marker of its own, at the same timestamp. A multi-channel numeric stream (0: not this description) and a trigger
-channel (0: between codes) give what they give the decoders.
+channel (0: between codes) give what they give the decoders. These rules are
+:mod:`bci_stream.io.marker_codes`'s (:func:`marker_values`, :func:`zero_is_event`): the XDF reader reads a file's
+marker stream by them.
 
 The supervisor's witness (:mod:`~bci_stream.service.marker_witness`: one follower per stream, whatever the maps of
 the decoders that follow it) keeps the 0s of an irregular one-channel numeric stream; :meth:`MarkerHub.recover`
@@ -51,7 +53,7 @@ import collections
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pylsl
@@ -59,6 +61,7 @@ from pylsl.util import LostError
 
 from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
+from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import ClockOffset, TimeCorrection, build_predicate
 from bci_stream.service.scoring import LiveScorer, scoring_config
@@ -70,30 +73,6 @@ CLOCK_UPDATE_S = 5.0
 SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
 FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
-ZERO = "0"  #: the marker of a one-channel numeric sample 0
-
-
-def zero_is_event(marker_map: Mapping[str, Any] | None) -> bool:
-    """Whether a 0 on an irregular one-channel numeric marker stream is an event (the marker ``"0"``): when the
-    scoring's ``marker_map`` names ``"0"`` (mapped to a class, or to None: a marker known not to be a trial)."""
-    return marker_map is not None and ZERO in marker_map
-
-
-def marker_values(sample: list[Any], is_string: bool, labels: list[str] | None, raw: bool = False,
-                  zero: bool = False) -> list[str]:
-    """The marker value(s) of one sample of a marker stream; ``raw``: every value as received, for a recording;
-    ``zero``: a one-channel numeric 0 is the marker ``"0"`` (:func:`zero_is_event`; see the module docstring)."""
-    if is_string:
-        if not sample:
-            return []
-        return [str(sample[0])] + ([str(v) for v in sample[1:] if str(v)] if raw else [])
-    if len(sample) == 1:
-        v = float(sample[0])
-        if math.isfinite(v) and (v != 0 or raw or zero):
-            return [str(int(v)) if v.is_integer() else repr(v)]
-        return [repr(v)] if raw else []  # raw: 'nan', 'inf'
-    names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
-    return [names[i] for i, v in enumerate(sample) if v != 0 and math.isfinite(float(v))]
 
 
 class TriggerEdges:

@@ -57,8 +57,8 @@ class DataConfig(_Section):
     duration (for formats whose events have no duration: EEGLAB, XDF markers). The table ``[data.reader]``
     holds reader options, passed to :func:`bci_stream.io.load_recording` for each file whose format takes
     them (a run may mix formats; an option no file's reader takes is refused): for XDF ``stream``,
-    ``marker_stream`` and ``until_next``; for BCI2000 ``.dat`` ``state``, ``type_state``, ``include_zero``
-    and ``loc_file``.
+    ``marker_stream``, ``until_next`` and ``zero`` (a numeric marker stream's 0 is an event; by default when
+    ``label_map`` names ``"0"``); for BCI2000 ``.dat`` ``state``, ``type_state``, ``include_zero`` and ``loc_file``.
 
     ``bad_events`` names events that mark bad data (``calibrate``'s ``--bad-events``, e.g. BCI Competition IV 2a's
     ``1023``, "rejected trial"), matched exactly; with ``bad*`` annotations, EEGLAB ``boundary`` events and NaN/inf

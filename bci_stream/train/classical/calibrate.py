@@ -52,8 +52,9 @@ from bci_stream.core.errors import BciStreamError
               help="XDF files: the signal stream (a name, else a type) [default: the only numeric stream with a rate "
                    "that bci-stream did not add itself].")
 @click.option("--marker-stream", default=None, metavar="NAME",
-              help="XDF files: the marker stream (a name, else a type) [default: the only string stream that "
-                   "bci-stream did not add itself].")
+              help="XDF files: the marker stream (a name, else a type; a trigger channel with a rate too) [default: "
+                   "the only string stream that bci-stream did not add itself, else the only numeric stream without "
+                   "a rate: int/float codes, mne-lsl annotations].")
 @click.option("--overwrite", is_flag=True,
               help="Replace the model in the folder OUT/NAME, as a new version (the replaced one's last number + 1, "
                    "e.g. 1.0.0 -> 1.0.1). Without it, a folder that already holds a model or other files is refused "

@@ -130,7 +130,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         it = tqdm(paths, desc="loading", unit="file", leave=False)
     for p in it:
         try:
-            recs.append(load_recording(p, **per_file[str(p)]))
+            recs.append(load_recording(p, cues=label_map, **per_file[str(p)]))  # cues: a code 0 is an event
         except DataError as exc:
             hint = next((f" (calibrate: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
                          if f"pass {o}=" in str(exc) or str(exc).startswith(f"{o} must name")), "")

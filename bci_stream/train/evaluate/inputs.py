@@ -197,7 +197,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
 
     ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
     try:
-        rec = load_recording(path, **dict(options or {}))
+        rec = load_recording(path, cues=label_map, **dict(options or {}))  # cues: a code 0 is an event
     except DataError as exc:
         raise EvaluationInputError(f"cannot load {_what(path, role)}: {exc}{_hint(str(exc))}") from None
     if sfreq is not None and rec.sfreq != sfreq:

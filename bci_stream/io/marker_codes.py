@@ -1,0 +1,103 @@
+"""Marker values from a marker stream's samples: one rule for the live service and the XDF reader.
+
+* A string stream gives its first channel.
+* A numeric stream with several channels (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the
+  duration one-hot, -1 for 0 s) gives the label of each non-zero channel (``desc/channels/channel/label`` when the
+  stream labels every channel, else the channel's index from 0).
+* A one-channel numeric stream gives the number as text (``"3"``; ``"2.5"`` for a value that is not whole). A 0 is
+  "no event" (many senders push 0 as "trigger off" after each code) unless ``zero`` (:func:`zero_is_event`: the
+  label or scoring map names ``"0"``, a class coded 0); a non-finite value is none.
+* A one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a code held for some
+  samples): a marker only where its value changes to a non-zero one (:func:`trigger_onsets`; ``0 0 3 3 0 3 5`` gives
+  ``3``, ``3``, ``5`` where each starts). Its first sample only sets the level: a code already on there started
+  before the stream was received (the live follower's inlet opened, the file's recording began), as mne's
+  ``find_events`` takes a stim channel by default.
+
+``raw`` (a recording of every marker received, ``bci-stream record``) differs in two rules only: a one-channel
+numeric sample always gives its number as text (``"0"`` and ``"nan"`` included), and a string sample gives its first
+channel and then each other channel's non-empty value.
+
+Pure (numbers and text only): the service's follower (:mod:`bci_stream.service.markers`) and the XDF reader
+(:mod:`bci_stream.io.xdf`) both use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+
+ZERO = "0"  #: the marker of a one-channel numeric sample 0
+
+
+def zero_is_event(names: Collection[Any] | None) -> bool:
+    """Whether a 0 on an irregular one-channel numeric marker stream is the marker ``"0"``: when ``names`` (a label
+    map's or scoring map's events; None: no map) name ``"0"`` (mapped to a class, or to None: a marker known not to
+    be a trial)."""
+    return names is not None and ZERO in {str(k) for k in names}
+
+
+def marker_values(sample: Sequence[Any], is_string: bool, labels: Sequence[str] | None, raw: bool = False,
+                  zero: bool = False) -> list[str]:
+    """The marker value(s) of one sample of a marker stream (see the module docstring).
+
+    Parameters
+    ----------
+    sample
+        One sample, one value per channel.
+    is_string
+        The stream's channel format is ``string``.
+    labels
+        The channel labels of a multi-channel numeric stream (used when there is one per channel).
+    raw
+        Every value as received, for a recording.
+    zero
+        A one-channel numeric 0 is the marker ``"0"`` (:func:`zero_is_event`).
+    """
+    if is_string:
+        if not len(sample):
+            return []
+        return [str(sample[0])] + ([str(v) for v in sample[1:] if str(v)] if raw else [])
+    if len(sample) == 1:
+        v = float(sample[0])
+        if math.isfinite(v) and (v != 0 or raw or zero):
+            return [str(int(v)) if v.is_integer() else repr(v)]
+        return [repr(v)] if raw else []  # raw: 'nan', 'inf'
+    names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
+    return [names[i] for i, v in enumerate(sample) if v != 0 and math.isfinite(float(v))]
+
+
+def trigger_onsets(values: np.ndarray) -> np.ndarray:
+    """The indices of a trigger channel's samples (``values[n]``, one channel) where its value changes to a non-zero
+    one; the first sample only sets the level, a non-finite sample is skipped (the value before it holds)."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    kept = np.flatnonzero(np.isfinite(v))
+    level = v[kept]
+    return kept[np.flatnonzero((level[1:] != level[:-1]) & (level[1:] != 0)) + 1]
+
+
+def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, srate: float,
+                   labels: Sequence[str] | None, zero: bool = False) -> tuple[np.ndarray, list[str]]:
+    """The markers of a whole stream as read from a file (pyxdf's ``time_series`` and ``time_stamps``): their
+    timestamps and values, by the rules of the module docstring (a one-channel numeric stream with ``srate`` > 0: a
+    trigger channel; a sample of several labelled non-zero channels: one marker per channel, at the same time)."""
+    stamps = np.asarray(stamps, dtype=np.float64)
+    if not is_string:
+        series = np.asarray(time_series, dtype=np.float64)
+        series = series.reshape(len(stamps), -1) if series.size else np.zeros((len(stamps), 1))
+        if series.shape[1] == 1 and srate > 0:
+            at = trigger_onsets(series[:, 0])
+            return stamps[at], [marker_values(series[k], False, None)[0] for k in at]
+        time_series = series.tolist()
+    times: list[float] = []
+    texts: list[str] = []
+    for sample, t in zip(time_series, stamps):
+        for value in marker_values(sample, is_string, labels, zero=zero):
+            times.append(float(t))
+            texts.append(value)
+    return np.asarray(times, dtype=np.float64), texts
+
+
+__all__ = ["ZERO", "marker_values", "stream_markers", "trigger_onsets", "zero_is_event"]
