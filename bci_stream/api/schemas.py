@@ -70,6 +70,18 @@ class StallStatus(BaseModel):
     """Seconds without data, as of the worker's latest status."""
 
 
+class StateChange(BaseModel):
+    """Where a state change asked through the API starts (in the answer to a reset or a hot swap)."""
+
+    kind: str
+    """``reset`` or ``swap``."""
+    state_epoch: int
+    """The new state epoch (``counters.state_epoch``; the WebSocket rows' and the provenance stream's)."""
+    first_seq: int
+    """The first input sample decoded in the new state: every output with ``seq >= first_seq`` has
+    ``state_epoch >= state_epoch``; the outputs before it were decoded in the state before the change."""
+
+
 class DecoderStatus(BaseModel):
     """A decoder as the service sees it. Latencies are in milliseconds."""
 
@@ -95,6 +107,10 @@ class DecoderStatus(BaseModel):
     model: dict[str, Any] | None
     stream: dict[str, Any] | None
     output_stream: dict[str, Any] | None
+    """The decoded LSL stream: ``name`` (``options.output_name``, else ``<input name>-decoded``), ``type``,
+    ``source_id``, ``provenance`` (its provenance stream's name, or None), ``consumers``; ``name_shared_with`` and
+    ``note`` when decoders created before this one publish a decoded stream of that name on the same host (a consumer
+    resolving by name gets either: set ``options.output_name`` or resolve by ``source_id``)."""
     connected: bool
     """The decoder's inlet is bound to a live source: ``running``, or ``stalled`` while the outlet instance it decodes
     is still up (silent; after the first source check of the stall)."""
@@ -133,8 +149,14 @@ class DecoderStatus(BaseModel):
     scoring: dict[str, Any] | None = None
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
     after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,
-    reset or restore between cue and decision), unmapped markers;
-    ``{"off": reason}`` when the model's outputs cannot be scored."""
+    reset, restore or gap-policy reset between cue and decision), unmapped markers;
+    ``{"off": reason}`` when the model's outputs cannot be scored. A reset or restore at most ``reset_grace_s`` after
+    a cue's first output starts the trial: scored, counted in ``reset_at_start`` (a trial's ``reset_after_s``).
+    ``model``: the card (name@version) whose map is used; after a hot swap the scoring follows the new model and
+    ``previous`` keeps the score under the model before it."""
+    state_change: StateChange | None = None
+    """In the answer to ``POST /decoders/{id}/reset`` and to a hot swap (``PUT /decoders/{id}/model``): the new
+    state epoch and the first input sample (seq) decoded in it; None in a status."""
     worker: dict[str, Any] | None = None
     """Which worker process serves this decoder: ``kind`` (``dedicated``: a process of its own; ``shared``: one of
     the service's shared workers, ``index`` in the pool), its ``pid``, and after a shared worker's restart

@@ -35,6 +35,9 @@ log = logging.getLogger("bci_stream.worker")
 #: The refusals of a swap that a retry can cure (sent with ``Retry.BUSY``, as :data:`NO_STATE_YET`).
 SWAP_IN_PROGRESS = "a model swap is already in progress; retry once it is done"
 NOT_CONNECTED_YET = "the decoder is not connected to its stream yet; retry when running"
+#: A swap sent before the decoder decodes (``{state}``: its status state, ``connecting`` while it looks for its stream).
+SWAP_NOT_RUNNING = ("the decoder is still {state} (status state {state!r}): a model swap is taken once it decodes its "
+                    "stream (status state 'running'); retry then")
 
 
 @dataclass
@@ -118,11 +121,14 @@ class CommandHandler:
             return
         decoder = self.decoder
         if decoder is None:
-            self.reply(command, False, error=NO_STATE_YET, retry=Retry.BUSY)
+            why = SWAP_NOT_RUNNING.format(state=self.reporter.status.state) if isinstance(command, SwapModel) else None
+            self.reply(command, False, error=why or NO_STATE_YET, retry=Retry.BUSY)
             return
-        seq = decoder.seq
+        seq = decoder.seq  # the first input sample a reset or restore applies to (the new state epoch's first seq)
         if isinstance(command, Reset):
             epoch = decoder.reset()
+            if self.markers is not None:  # a reset on a cue starts its trial (scoring.RESET_GRACE_S)
+                self.markers.state_started(epoch, seq)
             self.on_event("reset", seq=seq)
             self.reply(command, True, StateChanged(epoch, seq, counters=self.counters()))
         elif isinstance(command, GetState):
@@ -134,6 +140,8 @@ class CommandHandler:
             except (ValueError, TypeError) as exc:
                 self.reply(command, False, error=str(exc))
                 return
+            if self.markers is not None:
+                self.markers.state_started(epoch, seq)
             self.on_event("restore", seq=seq)
             self.reply(command, True, StateChanged(epoch, seq, counters=self.counters()))
         elif isinstance(command, SwapModel):
@@ -207,6 +215,8 @@ class CommandHandler:
             return
         status = self.reporter.status
         epoch = self.decoder.swap(loaded.model, loaded.chan_idx, loaded.scale)
+        if self.markers is not None:  # the scoring follows the running model's marker map (scoring_swap)
+            self.markers.swapped(loaded.model.card, epoch)
         before, status.model = status.model, model_info(loaded.model)
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()

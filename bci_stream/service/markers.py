@@ -64,7 +64,8 @@ from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import ClockOffset, TimeCorrection, build_predicate
-from bci_stream.service.scoring import LiveScorer, scoring_config
+from bci_stream.service.scoring import LiveScorer
+from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
 
 log = logging.getLogger("bci_stream.markers")
 
@@ -217,10 +218,11 @@ class MarkerHub:
     """
 
     def __init__(self, follower: MarkerFollower, scorer: LiveScorer | None, why_off: str | None,
-                 recorder: Any = None, unfollowed_since: float | None = None) -> None:
+                 recorder: Any = None, unfollowed_since: float | None = None, setup: ScorerSetup | None = None) -> None:
         self.follower = follower
         self.scorer = scorer
         self.why_off = why_off
+        self.setup = setup  # how the scorer is rebuilt for a swapped-in model (None: no model, nothing scored)
         self.recorder = recorder
         self.stream: dict[str, Any] | None = None
         self.received = self.connects = 0
@@ -246,14 +248,25 @@ class MarkerHub:
         """
         if not options.enabled:
             return None
-        config, why_off = scoring_config(card, options)
-        scorer = None if config is None else LiveScorer(config, list(card.output.labels), sfreq,
-                                                        history_s=options.history_s, keep_trials=options.keep_trials,
-                                                        max_lag_s=max_lag_s)
-        zero = config is not None and zero_is_event(config.marker_map)  # a class coded 0: its 0s are cues
+        setup = ScorerSetup(options, sfreq, max_lag_s)
+        scorer, why_off = make_scorer(setup, card)
+        zero = scorer is not None and zero_is_event(scorer.config.marker_map)  # a class coded 0: its 0s are cues
         follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction, zero=zero)
         follower.start()
-        return cls(follower, scorer, why_off, recorder, unfollowed_since)
+        return cls(follower, scorer, why_off, recorder, unfollowed_since, setup)
+
+    def swapped(self, card: ModelCard, epoch: int) -> None:
+        """A hot swap to ``card`` finished, its state epoch ``epoch`` starts now: the scoring and the follower's 0 rule
+        follow the new model's map (:func:`~bci_stream.service.scoring_swap.follow_swap`)."""
+        if self.setup is not None:
+            self.tick()  # the markers received so far are taken under the map they were sent for
+            self.scorer, self.why_off = follow_swap(self.scorer, self.setup, card, epoch)
+            self.follower.zero = self.scorer is not None and zero_is_event(self.scorer.config.marker_map)
+
+    def state_started(self, epoch: int, first_seq: int) -> None:
+        """A reset or state restore asked through the API started ``epoch`` at input sample ``first_seq``."""
+        if self.scorer is not None:
+            self.scorer.epoch_started(epoch, first_seq)
 
     def outputs(self, ts_out: Any, y: Any, epoch: Any = 0, seq: Any = None) -> None:
         """A decoded chunk (this host's clock), its state epoch(s) and input sample numbers: to the scorer, connected

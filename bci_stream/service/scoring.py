@@ -18,7 +18,12 @@ samples (seq): with ``nan_policy: reject`` the rejected samples have no output, 
 kept output at or after its decision sample, or ``missed`` when more than ``max_lag_s`` of samples from there were
 rejected, at any replay speed. A cue whose decision output was decoded in another state epoch than its first output
 (a model swap, a reset, a state restore or a gap-policy reset between them) is counted as ``interrupted``, never
-scored: its decision would not be the model's that saw the cue.
+scored: its decision would not be the model's that saw the cue. Except a reset at the trial's start: a reset or state
+restore (the API's, :meth:`LiveScorer.epoch_started`) whose first input sample is at most :data:`RESET_GRACE_S` of
+samples after the cue's first output, with no other change of state from there to the decision, starts the trial:
+it is scored (counted in ``reset_at_start``), as in a protocol that resets the decoder on each cue (the client's
+reset lands some samples after the cue: the marker reaches it late, the call takes time).
+After a hot swap the scoring follows the new model (:mod:`~bci_stream.service.scoring_swap`).
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
 ``scoring`` field, else its ``training.label_map``, else marker values equal to output labels.
@@ -42,6 +47,10 @@ from bci_stream.core.stats import wilson
 DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
 MAX_UNMAPPED_VALUES = 20  #: distinct unmapped marker values listed in status (all are counted)
+#: A reset or restore this soon after a cue's first output (in samples at the nominal rate) starts the trial, which is
+#: then scored, not ``interrupted``: a client that resets on each cue reacts to the marker tens of ms late.
+RESET_GRACE_S = 0.2
+MAX_STARTS = 256  #: resets and restores remembered (by state epoch) for the rule above
 
 
 #: Most outputs a live scorer keeps (``options.markers.history_s`` x the stream's rate): 70 MB at 28 bytes each.
@@ -64,11 +73,13 @@ class ScoringError(BciStreamError, ValueError):
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """What is scored: ``marker_map`` (value -> output label or None), ``decision_time_s``, and where they came from."""
+    """What is scored: ``marker_map`` (value -> output label or None), ``decision_time_s``, where they came from
+    (``source``: ``options``, ``card.scoring``, ...) and the card they were taken for (``model``: name@version)."""
 
     marker_map: dict[str, str | None]
     decision_time_s: float
     source: str
+    model: str | None = None
 
 
 def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConfig | None, str | None]:
@@ -92,18 +103,19 @@ def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConf
         if bad:
             raise ScoringError(f"options.markers.marker_map must map markers to output labels of model {card.ref} "
                                f"{labels}, got {bad}")
-        return ScoringConfig(dict(options.marker_map), t_dec, "options"), None
+        return ScoringConfig(dict(options.marker_map), t_dec, "options", card.ref), None
     if not categorical:
         return None, f"model {card.ref} outputs {card.output.kind!r} values, not class probabilities"
     if scoring is not None:
-        return ScoringConfig(dict(scoring.marker_map), t_dec, "card.scoring"), None
+        return ScoringConfig(dict(scoring.marker_map), t_dec, "card.scoring", card.ref), None
     label_map = card.training.get("label_map") if isinstance(card.training, dict) else None
     if isinstance(label_map, dict) and label_map:
         bad = sorted({str(c) for c in label_map.values() if c is not None} - set(labels))
         if bad:
             return None, f"the card's training.label_map names classes {bad} that are not output labels {labels}"
-        return ScoringConfig({str(k): v for k, v in label_map.items()}, t_dec, "card.training.label_map"), None
-    return ScoringConfig({lab: lab for lab in labels}, t_dec, "output labels"), None
+        return (ScoringConfig({str(k): v for k, v in label_map.items()}, t_dec, "card.training.label_map", card.ref),
+                None)
+    return ScoringConfig({lab: lab for lab in labels}, t_dec, "output labels", card.ref), None
 
 
 class LiveScorer:
@@ -129,10 +141,13 @@ class LiveScorer:
         The first output at or after the cue later than ``max_lag_s`` after it, or the outputs from there to the
         decision sample spanning more than ``decision_time_s + max_lag_s`` (a gap in the data), or the decision sample
         and ``max_lag_s`` of samples after it rejected: the cue is missed.
+    reset_grace_s
+        A reset or restore at most this long (in samples at ``sfreq``) after a cue's first output starts its trial
+        (scored, ``reset_at_start``), see the module docstring.
     """
 
     def __init__(self, config: ScoringConfig, labels: list[str], sfreq: float, *, history_s: float = 30.0,
-                 keep_trials: int = 20, max_lag_s: float = 0.5) -> None:
+                 keep_trials: int = 20, max_lag_s: float = 0.5, reset_grace_s: float = RESET_GRACE_S) -> None:
         if sfreq <= 0 or not math.isfinite(sfreq):
             raise ValueError(f"sfreq must be a finite rate > 0, got {sfreq}")
         self.config = config
@@ -144,6 +159,11 @@ class LiveScorer:
         self.n_after = int(round(config.decision_time_s * sfreq))  # samples from the cue to its decision
         self.span_s = config.decision_time_s + max_lag_s  # longest time those samples may take (else: a gap)
         self.span_n = self.n_after + int(round(max_lag_s * sfreq))  # anchor to decision, in input samples, at most
+        self.sfreq, self.reset_grace_s = sfreq, reset_grace_s
+        self.grace_n = int(round(reset_grace_s * sfreq))  # a reset this many samples after a cue's anchor starts it
+        self.starts: collections.OrderedDict[int, int] = collections.OrderedDict()  # reset/restore epoch -> first seq
+        self.since_epoch = 0  # the first state epoch scored under this config (a swap's: scoring_swap)
+        self.previous: dict[str, Any] | None = None  # the score under the model before the last swap
         self.capacity = max(64, math.ceil(history_s * sfreq) + self.n_after + 1)
         self._ts = np.zeros(self.capacity)
         self._cls = np.zeros(self.capacity, dtype=np.int32)
@@ -152,7 +172,7 @@ class LiveScorer:
         self._written = 0
         # cues not decided yet: [cue time, value, class, index of the first output at or after the cue or -1]
         self.pending: list[list[Any]] = []
-        self.trials = self.correct = self.missed = self.interrupted = 0
+        self.trials = self.correct = self.missed = self.interrupted = self.reset_at_start = 0
         self.received = self.mapped = self.unmapped = 0
         self.unmapped_values: dict[str, int] = {}
         self.per_class = {lab: [0, 0] for lab in self.labels if lab in set(config.marker_map.values())}
@@ -192,6 +212,23 @@ class LiveScorer:
         self._written += n
         if self.pending:
             self._update()
+
+    def epoch_started(self, epoch: int, first_seq: int) -> None:
+        """A reset or state restore (asked through the API) started state epoch ``epoch`` at input sample
+        ``first_seq``: a cue anchored at most ``reset_grace_s`` before it is scored from it (module docstring)."""
+        self.starts[int(epoch)] = int(first_seq)
+        while len(self.starts) > MAX_STARTS:
+            self.starts.popitem(last=False)
+
+    def _started_in_grace(self, anchor: int, decision: int) -> int | None:
+        """Samples from the cue's anchor to the reset or restore that started the decision's state epoch, when that is
+        at most ``grace_n`` (the trial starts there); None: the trial was interrupted."""
+        e_anchor, e_dec = int(self._epoch[anchor % self.capacity]), int(self._epoch[decision % self.capacity])
+        first = self.starts.get(e_dec)
+        if first is None or e_anchor < self.since_epoch:
+            return None
+        after = first - int(self._seq[anchor % self.capacity])
+        return after if 0 <= after <= self.grace_n else None
 
     def _at(self, i: int) -> tuple[float, int]:
         """Timestamp and argmax class of output number ``i`` (must still be kept)."""
@@ -253,17 +290,27 @@ class LiveScorer:
         if t_dec - t_a > self.span_s or samples > self.span_n:  # a gap in time, or a rejected decision sample
             self.missed += 1
             return
-        if self._epoch[anchor % self.capacity] != self._epoch[decision % self.capacity]:
-            self.interrupted += 1  # a swap, reset, restore or gap-policy reset between cue and decision: not scored
+        reset_after = None
+        if self._epoch[decision % self.capacity] < self.since_epoch:
+            self.interrupted += 1  # decided by the model before the last swap (a late marker): not this map's trial
             return
+        if self._epoch[anchor % self.capacity] != self._epoch[decision % self.capacity]:
+            reset_after = self._started_in_grace(anchor, decision)
+            if reset_after is None:
+                self.interrupted += 1  # a swap, reset, restore or gap-policy reset between cue and decision: not scored
+                return
+            self.reset_at_start += 1  # reset on the cue: the trial starts at the reset
         ok = predicted == k
         self.trials += 1
         self.correct += ok
         row = self.per_class[self.labels[k]]
         row[0] += 1
         row[1] += ok
-        self.last.append({"value": value, "class": self.labels[k], "cue_t": t_cue, "decision_t": t_dec,
-                          "predicted": self.labels[predicted], "correct": bool(ok)})
+        trial = {"value": value, "class": self.labels[k], "cue_t": t_cue, "decision_t": t_dec,
+                 "predicted": self.labels[predicted], "correct": bool(ok)}
+        if reset_after is not None:  # started at a reset this long after the cue's first output (samples / sfreq)
+            trial["reset_after_s"] = round(reset_after / self.sfreq, 4)
+        self.last.append(trial)
 
     # -- markers -----------------------------------------------------------------------------------------
 
@@ -291,11 +338,13 @@ class LiveScorer:
         ci = wilson(k, n)
         return {
             "marker_map": dict(self.config.marker_map), "decision_time_s": self.config.decision_time_s,
-            "source": self.config.source, "trials": n, "correct": k, "accuracy": k / n if n else None,
+            "source": self.config.source, "model": self.config.model, "trials": n, "correct": k,
+            "accuracy": k / n if n else None,
             "ci95": None if ci is None else list(ci),
             "per_class": {lab: {"trials": t, "correct": c} for lab, (t, c) in self.per_class.items()},
             "last": list(self.last), "pending": len(self.pending), "missed": self.missed,
-            "interrupted": self.interrupted,
+            "interrupted": self.interrupted, "reset_at_start": self.reset_at_start,
+            "reset_grace_s": self.reset_grace_s, "previous": self.previous,
             "markers_received": self.received, "markers_mapped": self.mapped, "markers_unmapped": self.unmapped,
             "unmapped_values": dict(self.unmapped_values),
         }

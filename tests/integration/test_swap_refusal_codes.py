@@ -10,7 +10,6 @@ import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from bci_stream.core.messages import NO_STATE_YET
 from bci_stream.core.settings import Settings
 from support.common import TINY_CH_NAMES, export_tiny, unique
 from support.http import wait_status
@@ -82,6 +81,7 @@ def test_a_swap_before_the_stream_is_connected_stays_409(client):
         wait_status(client, decoder_id, lambda s: s["state"] == "connecting", 30, "connecting")
         r = client.put(f"/decoders/{decoder_id}/model", json={"model": "tiny-ok"})
         assert r.status_code == 409, r.text
-        assert NO_STATE_YET in r.json()["detail"]
+        assert r.json()["detail"] == ("the decoder is still connecting (status state 'connecting'): a model swap is "
+                                      "taken once it decodes its stream (status state 'running'); retry then")
     finally:
         client.delete(f"/decoders/{decoder_id}")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
 from bci_stream.api.routers.decoders import HandleDep, check_model
-from bci_stream.api.schemas import DecoderStatus
+from bci_stream.api.schemas import DecoderStatus, StateChange
 from bci_stream.api.views import decoder_status
 from bci_stream.core.messages import GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
@@ -41,6 +41,8 @@ class StateModel(BaseModel):
     )
     seq: int | None = Field(default=None, description="Input samples decoded when the snapshot was taken.")
     state_epoch: int | None = None
+    first_seq: int | None = Field(default=None, description="In the answer to a restore: the first input sample "
+                                  "decoded from the restored state (state_epoch is its epoch).")
 
 
 @router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=[Authorised])
@@ -69,6 +71,7 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     status = decoder_status(handle, result.counters)  # the swap's own figures, newer than the last snapshot
     status.model = result.model
     status.stream = result.stream or status.stream  # channel_map and units as the new model reads them
+    status.state_change = StateChange(kind="swap", state_epoch=result.state_epoch, first_seq=result.seq)
     return status
 
 
@@ -96,4 +99,5 @@ def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) ->
             raise
         loc = ["body", "model", "sha256"] if "sha256" in str(exc) else ["body", "arrays"]
         raise HTTPException(status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]) from None
-    return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result.state_epoch)
+    return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result.state_epoch,
+                      first_seq=result.seq)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
-from bci_stream.api.schemas import Created, DecoderStatus
+from bci_stream.api.schemas import Created, DecoderStatus, StateChange
 from bci_stream.api.views import decoder_status
 from bci_stream.core.errors import ModelError
 from bci_stream.core.spec import DecoderSpec, gap_policy_refusal
@@ -103,9 +103,13 @@ def get_decoder(handle: HandleDep) -> DecoderStatus:
 @router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised])
 def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
-    ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase)."""
+    ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase). ``state_change`` says where the
+    new state starts: its ``state_epoch`` and ``first_seq``, the first input sample decoded from the reset state. A
+    reset at most ``scoring.reset_grace_s`` after a cue's first output starts that cue's trial (live scoring)."""
     result = supervisor.request(handle.id, Reset())
-    return decoder_status(handle, result.counters)  # the reset's own figures, newer than the last snapshot
+    status = decoder_status(handle, result.counters)  # the reset's own figures, newer than the last snapshot
+    status.state_change = StateChange(kind="reset", state_epoch=result.state_epoch, first_seq=result.seq)
+    return status
 
 
 @router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised])

@@ -77,7 +77,7 @@
       this.el.setAttribute("aria-label", `decoder ${id}`);
       for (const name of ["decoder-id", "state", "model", "live-info", "legend", "now-label", "now-value",
                           "rate", "received", "dropped", "ws-state", "stage-name", "hist-info", "error",
-                          "marker-info", "accuracy"]) {
+                          "marker-info", "accuracy", "unscored", "scoring-hint"]) {
         this[name.replace(/-(.)/g, (_, c) => c.toUpperCase())] = $(`.${name}`, this.el);
       }
       this.outputs = $("canvas.outputs", this.el);
@@ -127,7 +127,9 @@
       this.outputs.setAttribute("aria-label", this.outputsSummary());
     }
 
-    // The marker stream and the running trial accuracy (status.markers, status.scoring).
+    // The marker stream, the running trial accuracy and the cues it leaves out (status.markers, status.scoring):
+    // pending (decision sample not decoded yet), missed (no output at the cue or a gap) and interrupted (the state
+    // changed between cue and decision). Interrupted cues get a hint: a client that resets on each cue resets first.
     renderScoring(mk, sc) {
       let info = "off";
       if (mk) info = mk.state === "connected" && mk.stream ? `${mk.stream.name}: ${fmtInt(mk.received)} received`
@@ -138,10 +140,33 @@
       else if (sc && sc.trials) {
         const ci = sc.ci95 ? ` (95 % CI ${(100 * sc.ci95[0]).toFixed(0)}–${(100 * sc.ci95[1]).toFixed(0)} %)` : "";
         acc = `${sc.correct}/${sc.trials} = ${(100 * sc.accuracy).toFixed(0)} %${ci} at ${sc.decision_time_s} s`;
+        if (sc.reset_at_start) acc += `, ${fmtInt(sc.reset_at_start)} from a reset on the cue`;
       } else if (sc) acc = `no trial yet (decided ${sc.decision_time_s} s after each cue)`;
       this.accuracy.textContent = acc;
+      this.accuracy.title = sc && !sc.off && sc.model ? `marker map of ${sc.model} (${sc.source})` : "";
       this.accuracy.dataset.trials = sc && sc.trials != null ? String(sc.trials) : "0";
       this.accuracy.dataset.correct = sc && sc.correct != null ? String(sc.correct) : "0";
+      const counts = { pending: 0, missed: 0, interrupted: 0 };
+      for (const k of Object.keys(counts)) {
+        counts[k] = sc && Number.isFinite(sc[k]) ? sc[k] : 0;
+        this.unscored.dataset[k] = String(counts[k]);
+      }
+      const { pending, missed, interrupted } = counts;
+      this.unscored.textContent = !sc || sc.off ? "–"
+        : `${fmtInt(pending)} pending · ${fmtInt(missed)} missed · ${fmtInt(interrupted)} interrupted`;
+      let hint = "";
+      if (sc && !sc.off && counts.interrupted > 0) {
+        const grace = sc.reset_grace_s != null ? ` (or within ${1000 * sc.reset_grace_s} ms after it)` : "";
+        hint = `${fmtInt(counts.interrupted)} cue(s) interrupted: the decoder was reset, restored or swapped between ` +
+          `a cue and its decision, so they are not scored. Reset before pushing the cue${grace}.`;
+      }
+      if (sc && sc.previous) {
+        const p = sc.previous;
+        const before = p.trials ? `${p.correct}/${p.trials} = ${(100 * p.accuracy).toFixed(0)} %` : "no trial";
+        hint += `${hint ? " " : ""}Before the last model swap (${p.model}): ${before}.`;
+      }
+      this.scoringHint.textContent = hint;
+      this.scoringHint.hidden = !hint;
     }
 
     renderPercentiles(lat) {

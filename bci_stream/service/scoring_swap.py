@@ -1,0 +1,92 @@
+"""Which model's marker map live scoring uses: the running model's, from the start, after a hot swap and after a
+worker restart alike.
+
+A worker builds its scorer from the card of the model it runs (:func:`make_scorer`): ``options.markers.marker_map``
+when given (the same for every model: a swap keeps the output labels), else the card's ``scoring`` or
+``training.label_map`` (:func:`~bci_stream.service.scoring.scoring_config`). A hot swap changes the running model
+without a restart, so the scoring follows it at the swap's finish (:func:`follow_swap`), as a restarted worker
+takes the swapped-in model's card: a model calibrated with other marker codes (``calibrate --labels``) is scored by
+its own codes, and the follower's ``zero`` rule (a numeric 0 is the marker ``"0"`` when the map names it) follows
+the same map. The score starts anew under the new model (status ``scoring.previous`` keeps the last model's):
+one accuracy never mixes two models. The cues whose first output came before the swap are counted ``interrupted``
+in ``previous`` (a swap between cue and decision interrupts a trial in any case); a cue whose samples were not
+decoded yet is scored by the new model, with the new map; a marker received after the swap for a cue decided
+before it is ``interrupted`` (the model that decided it is gone). The outputs kept for late markers are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+
+from bci_stream.core.card import ModelCard
+from bci_stream.core.spec import MarkerOptions
+from bci_stream.service.scoring import LiveScorer, ScoringError, scoring_config
+
+#: What ``scoring.previous`` keeps of the score under the model before the last swap.
+PREVIOUS_KEYS = ("model", "source", "marker_map", "decision_time_s", "trials", "correct", "accuracy", "ci95",
+                 "per_class", "missed", "interrupted", "reset_at_start", "markers_received", "markers_mapped",
+                 "markers_unmapped")
+
+
+@dataclass(frozen=True)
+class ScorerSetup:
+    """What a scorer is built with besides the card: the decoder's marker options, the stream's nominal rate
+    and the largest lag of a cue's first output (``gap_threshold_s``)."""
+
+    options: MarkerOptions
+    sfreq: float
+    max_lag_s: float
+
+
+def make_scorer(setup: ScorerSetup, card: ModelCard) -> tuple[LiveScorer | None, str | None]:
+    """The scorer of ``card``'s outputs, or ``(None, why scoring is off)``.
+
+    Raises
+    ------
+    ScoringError
+        ``options.marker_map`` does not fit the model (see :func:`~bci_stream.service.scoring.scoring_config`).
+    """
+    config, why_off = scoring_config(card, setup.options)
+    if config is None:
+        return None, why_off
+    opts = setup.options
+    return LiveScorer(config, list(card.output.labels), setup.sfreq, history_s=opts.history_s,
+                      keep_trials=opts.keep_trials, max_lag_s=setup.max_lag_s), None
+
+
+def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard,
+                epoch: int) -> tuple[LiveScorer | None, str | None]:
+    """The scorer after a hot swap to ``card`` whose state epoch ``epoch`` starts now (module docstring); ``old``
+    is the scorer before it (None: scoring was off)."""
+    try:
+        new, why_off = make_scorer(setup, card)
+    except ScoringError as exc:  # the API checked options.marker_map against the labels, which a swap keeps
+        return None, str(exc)
+    if new is None or old is None:
+        return new, why_off
+    new.since_epoch = epoch
+    _adopt_history(new, old)
+    anchored = 0
+    for cue in old.pending:
+        t_cue, value, _, anchor = cue
+        if anchor != -1:  # its first output came from the model before the swap
+            anchored += 1
+        elif (k := new.class_of.get(value)) is not None:
+            new.pending.append([t_cue, value, k, -1])
+    old.interrupted += anchored
+    old.pending = []
+    summary = old.describe()
+    new.previous = {k: summary[k] for k in PREVIOUS_KEYS}
+    return new, None
+
+
+def _adopt_history(new: LiveScorer, old: LiveScorer) -> None:
+    """Copy the outputs ``old`` keeps (timestamp, argmax, state epoch, seq) into ``new``, oldest first, as many as
+    ``new`` keeps: a late marker's cue is found in them (and is then ``interrupted``: decided before the swap)."""
+    n = min(old._written, old.capacity, new.capacity)
+    idx = np.arange(old._written - n, old._written) % old.capacity
+    for dst, src in ((new._ts, old._ts), (new._cls, old._cls), (new._epoch, old._epoch), (new._seq, old._seq)):
+        dst[:n] = src[idx]
+    new._written = n
+
