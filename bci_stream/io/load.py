@@ -144,7 +144,7 @@ def options_by_file(paths: Sequence[str | Path], options: Mapping[str, Any]) -> 
 def load_recordings(paths: Sequence[str | Path], *,
                     label_map: LabelMap | Callable[[str], LabelMap] | None = None,
                     ch_names: Sequence[str] | None = None, file_options: Sequence[dict[str, Any]] | None = None,
-                    **kwargs: Any) -> list[Recording]:
+                    keys: Sequence[str] | None = None, **kwargs: Any) -> list[Recording]:
     """Load several recordings as a list (nothing is concatenated), checked to be compatible.
 
     Every recording must have the same sfreq: we **refuse** a file whose rate differs, we never
@@ -155,6 +155,8 @@ def load_recordings(paths: Sequence[str | Path], *,
     ``label_map`` may be a mapping, or a callable ``path -> mapping`` (e.g.
     ``lambda p: eegmmidb_label_map(eegmmidb_run(p))``). Other keywords go to :func:`load_recording`, and
     ``file_options[i]`` (format options, e.g. XDF ``stream``) to file ``i`` only, for runs that mix formats.
+    ``keys[i]``: where file ``i`` was given (``train``: its config key, ``data.train[1]``), named in the sfreq
+    refusal.
 
     Raises
     ------
@@ -170,9 +172,10 @@ def load_recordings(paths: Sequence[str | Path], *,
         if recs:
             first = recs[0]
             if rec.sfreq != first.sfreq:
+                key, first_key = (f"{keys[i]}: ", f" ({keys[0]})") if keys else ("", "")
                 raise SfreqMismatchError(
-                    f"sfreq must be the same in every recording (we refuse, not resample): {rec.source} has "
-                    f"sfreq={rec.sfreq:g} Hz, {first.source} has {first.sfreq:g} Hz"
+                    f"{key}sfreq must be the same in every recording (we refuse, not resample): {rec.source} has "
+                    f"sfreq={rec.sfreq:g} Hz, {first.source}{first_key} has {first.sfreq:g} Hz"
                 )
             if ch_names is None:
                 _check_same_channels(first, rec)

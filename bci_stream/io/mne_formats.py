@@ -11,7 +11,7 @@ mV), the non-EEG channels' types (by label) and the event table (durations as th
 channel's codes) are read from the file itself, and a missing or saturated sample (at its channel's digital minimum
 or maximum on every channel at once, or for 50 ms) reads NaN: see :mod:`bci_stream.io.gdf`. BrainVision files: each
 channel's unit (from the header) and type (by label), and markers of size 1 as points: see
-:mod:`bci_stream.io.brainvision`.
+:mod:`bci_stream.io.brainvision`. A file cut short (GDF, FIF, BrainVision): see :mod:`bci_stream.io.truncated`.
 
 Reading is here (:func:`read_mne`); beside it: :mod:`bci_stream.io.trigger_channels` (which channel holds the
 triggers, its codes), :mod:`bci_stream.io.edf_file` (what is read of an EDF/BDF file itself),
@@ -21,6 +21,8 @@ triggers, its codes), :mod:`bci_stream.io.edf_file` (what is read of an EDF/BDF 
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -38,6 +40,8 @@ from bci_stream.io.fiff_units import _fiff_unit_name
 from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
+from bci_stream.io.truncated import (GdfLayout, brainvision_partial_sample, fif_hint, gdf_layout, gdf_truncation_error,
+                                     gdf_truncation_note, gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
 __all__ = ["MNE_SUFFIXES", "RecordingWarning", "read_mne", "save_fif", "to_mne_raw", "trigger_codes",
@@ -48,6 +52,14 @@ MNE_SUFFIXES = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr")
 
 #: What mne writes in ``raw._orig_units`` for a unit it does not know (BIDS' "not available").
 _MNE_UNKNOWN_UNIT = "n/a"
+
+
+def _gdf_layout(path: Path) -> GdfLayout | None:
+    """The layout of the GDF file ``path`` when it holds fewer records than its header says or ends within its event
+    table (:mod:`bci_stream.io.truncated`); else None."""
+    header = read_gdf_header(path)
+    layout = gdf_layout(path, header) if header is not None else None
+    return layout if layout is not None and layout.truncated else None
 
 
 def _read_raw(path: Path):
@@ -64,13 +76,24 @@ def _read_raw(path: Path):
         ".vhdr": mne.io.read_raw_brainvision,
     }
     options = {"stim_channel": _edf_stim_channels(path)} if suffix in (".edf", ".bdf") else {}
-    with warnings.catch_warnings(record=True) as caught:
+    layout = _gdf_layout(path) if suffix == ".gdf" else None
+    if layout is not None and layout.whole == 0:
+        raise DataError(gdf_truncation_error(path, layout))
+    scratch = tempfile.TemporaryDirectory(prefix="bci-gdf-") if layout is not None else contextlib.nullcontext("")
+    with warnings.catch_warnings(record=True) as caught, scratch as tmp:
         warnings.simplefilter("always")
+        # a truncated GDF file: mne reads a copy of its header and whole records (mne fails on the file itself)
+        source = gdf_whole_copy(path, layout, Path(tmp)) if layout is not None else path
         try:
-            raw = readers[suffix](path, preload=True, verbose="warning", **options)
+            raw = readers[suffix](source, preload=True, verbose="warning", **options)
         except Exception as exc:  # noqa: BLE001 - a corrupt file can make mne fail in any way
-            why = f"{type(exc).__name__}: {exc}{not_raw_hint(path, exc) if suffix.startswith('.fif') else ''}"
+            why = f"{type(exc).__name__}: {exc}"
+            if suffix.startswith(".fif"):  # mne's error of a cut file names no cause (a split part missing does)
+                why += not_raw_hint(path, exc) or ("" if isinstance(exc, FileNotFoundError) else fif_hint(path))
             raise DataError(f"cannot read {path} as a {suffix} file: {why}") from exc
+    if layout is not None:
+        warnings.warn(gdf_truncation_note(path, layout, raw.n_times / float(raw.info["sfreq"])), RecordingWarning,
+                      stacklevel=3)
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
         if suffix == ".gdf" and str(w.message).startswith("Unsupported physical dimension"):
             continue  # read_mne reads the dimension itself (bci_stream.io.gdf)
@@ -91,11 +114,15 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
     gdf = read_gdf_header(path) if path.suffix.lower() == ".gdf" else None
     if gdf is not None and len(gdf.labels) != len(raw.ch_names):
         gdf = None  # not the channels mne read: mne's reading stands
+    if gdf is not None and (layout := gdf_layout(path, gdf)) is not None and layout.truncated:
+        gdf = gdf._replace(n_records=layout.whole)  # the records read (the event table, after them all, is lost)
     dims = gdf_channels(gdf) if gdf is not None else None  # GDF, BrainVision: each channel's unit from the file
     vhdr = path.suffix.lower() == ".vhdr"
     if gdf is not None:
         types = gdf_types(gdf.labels, types)
     elif vhdr:
+        if (cut := brainvision_partial_sample(path)) is not None:
+            warnings.warn(cut, RecordingWarning, stacklevel=2)
         dims = brainvision_channels(path, raw)
         types = brainvision_types(raw.ch_names, types, dims)
     stim = [i for i, t in enumerate(types) if t == "stim"]

@@ -75,8 +75,10 @@ def load_run_recordings(config: RunConfig, paths: Sequence[Path]) -> list[Record
     """
     d = config.data
     check_files(config)
+    keys = [f"data.{split}[{i}]" for split in ("train", "validation", "test") for i in range(len(getattr(d, split)))]
     try:
-        return load_with_options(paths, d.label_map, d.channels, d.label_window, d.reader)
+        return load_with_options(paths, d.label_map, d.channels, d.label_window, d.reader,
+                                 keys=keys if len(keys) == len(paths) else None)
     except ChannelError as exc:  # the loader names its own parameter (ch_names): say which key that is
         text = str(exc)
         if d.channels is None or not text.startswith("ch_names "):
@@ -96,16 +98,17 @@ def check_files(config: RunConfig) -> None:
 
 
 def load_with_options(paths: Sequence[Path], label_map: Any, ch_names: Sequence[str] | None,
-                      label_window: Sequence[float] | None, reader: dict[str, Any], strict: bool = True
-                      ) -> list[Recording]:
+                      label_window: Sequence[float] | None, reader: dict[str, Any], strict: bool = True,
+                      keys: Sequence[str] | None = None) -> list[Recording]:
     """``paths`` read with a label map, channels, a label window and reader options, each file with the options its
     format takes (``strict``: an option no file takes is a ConfigError; else it is left out, as when ``evaluate``
-    reads other formats than the model was trained on)."""
+    reads other formats than the model was trained on). ``keys``: each file's config key (``data.train[1]``), named
+    when the files' rates differ."""
     takes = reader_options(paths, reader, strict)
     kwargs: dict[str, Any] = {"label_map": label_map, "ch_names": ch_names,
                               "label_window": None if label_window is None else tuple(label_window)}
     try:
-        return load_recordings(list(paths), **kwargs, file_options=takes)
+        return load_recordings(list(paths), **kwargs, file_options=takes, keys=keys)
     except DataError as exc:
         hint = _hint(str(exc), paths)
         if not hint:

@@ -291,7 +291,10 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                else (chosen.family, chosen.cv.acc[DECISION_TIME], fam_reports[chosen.family]["cv_acc_2s_ci95"]))
     check = chance_check(shipped[1], shipped[2], chance, shipped[0], DECISION_TIME)  # reported, never a choice
     gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
-    warnings = [w for w in (check["warning"], gaps["warning"]) if w]
+    # what loading warned of (a run's amplitude not scalp EEG's in µV: a wrong unit; channels far off) goes to the
+    # card and the summary beside the chance check, not only to the notes
+    loaded = [n.removeprefix("warning: ") for n in prep.notes if n.startswith("warning: ")]
+    warnings = [w for w in (check["warning"], gaps["warning"]) if w] + loaded
     metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
     card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
             else _export(params, chosen.family, model_dir, name, version, training, metrics))

@@ -31,7 +31,7 @@ from bci_stream.train.classical.amplitude_notes import CHANNEL_SD_FACTOR, amplit
 from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, hold_nonfinite, leave_out,
                                                   nonfinite_note, nonfinite_stretches)
 from bci_stream.train.classical.configs import EVAL_TIMES
-from bci_stream.train.classical.data import Trials, sensorimotor_channels, trials_of
+from bci_stream.train.classical.data import Trials, no_sensorimotor_note, sensorimotor_channels, trials_of
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
@@ -221,9 +221,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         hint = (f"; {len(numbered)} of them are only numbered ({shortlist(numbered, 3)}, as BCI Competition IV 2a's "
                 "EEG-0 ... EEG-16): name every channel with --channel-names so the sensorimotor rows are found"
                 if channel_names is None and 2 * len(numbered) >= len(wanted) else "")
-        notes.append(f"no 10-10 sensorimotor channels (FC/C/CP rows) recognised among the {len(wanted)} channel "
-                     f"names ({shortlist(wanted, 6)}): every candidate uses all "
-                     f"of them; pass --channels to choose{hint}")
+        notes.append(no_sensorimotor_note(wanted, hint))
     notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
     parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]
     notes += [note for _, note in parts if note]

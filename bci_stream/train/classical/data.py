@@ -2,7 +2,7 @@
 
 * :func:`data_root` — the shared real-EEG folder (env ``BCI_STREAM_DATA``; from :mod:`bci_stream.io.data_root`);
 * :func:`sensorimotor_channels` / :func:`display_names` — the 10-10 sensorimotor subset for any channel
-  naming, and normalised spellings for reports;
+  naming (:func:`no_sensorimotor_note`: calibrate's note when there is none), and normalised spellings for reports;
 * :class:`Trials` / :func:`trials_of` — the cue trials of a recording.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bci_stream.core.channels import ch_name_key, normalise_ch_name
+from bci_stream.core.channels import ch_name_key, normalise_ch_name, shortlist
 from bci_stream.io.data_root import DATA_ENV, data_root
 
 # The FC, C and CP rows of the 10-10 system (odd = left, z = midline, even = right), and the temporal
@@ -27,16 +27,35 @@ SENSORIMOTOR_10_10: tuple[str, ...] = (
 MIN_SENSORIMOTOR = 6
 
 
+def sensorimotor_found(ch_names: Sequence[str]) -> list[str]:
+    """Every channel of ``ch_names`` (file spelling, file order) on the 10-10 FC/C/CP rows, however few.
+
+    Names are compared after normalising (``"Fc5."`` ≡ ``"FC5"`` ≡ ``"fc5"``, ``"EEG C3"`` ≡ ``"C3"``)."""
+    wanted = {ch_name_key(n) for n in SENSORIMOTOR_10_10}
+    return [n for n in ch_names if ch_name_key(n) in wanted]
+
+
 def sensorimotor_channels(ch_names: Sequence[str]) -> list[str] | None:
     """The channels of ``ch_names`` (file spelling, file order) on the 10-10 FC/C/CP rows, or None.
 
-    Names are compared after normalising (``"Fc5."`` ≡ ``"FC5"`` ≡ ``"fc5"``, ``"EEG C3"`` ≡ ``"C3"``).
-    None when fewer than :data:`MIN_SENSORIMOTOR` of them are present (not a 10-10 montage): callers
-    then use all channels.
+    Names are compared as by :func:`sensorimotor_found`. None when fewer than :data:`MIN_SENSORIMOTOR` of them are
+    present (not a 10-10 montage, or too sparse a cap, e.g. a 10-20 cap's C3, Cz, C4): callers then use all channels.
     """
-    wanted = {ch_name_key(n) for n in SENSORIMOTOR_10_10}
-    picked = [n for n in ch_names if ch_name_key(n) in wanted]
+    picked = sensorimotor_found(ch_names)
     return picked if len(picked) >= MIN_SENSORIMOTOR else None
+
+
+def no_sensorimotor_note(ch_names: Sequence[str], hint: str = "") -> str:
+    """calibrate's note when :func:`sensorimotor_channels` of ``ch_names`` is None: how many of the FC/C/CP rows'
+    positions were recognised and which, and that fewer than :data:`MIN_SENSORIMOTOR` means every candidate uses
+    all the channels. ``hint``: what to do besides ``--channels`` (``"; ..."``)."""
+    found = sensorimotor_found(ch_names)
+    rows = f"FC/C/CP rows' {len(SENSORIMOTOR_10_10)} positions"
+    which = (f"only {len(found)} of the {rows} recognised ({', '.join(found)})" if found else
+             f"none of the {rows} ({SENSORIMOTOR_10_10[0]} ... {SENSORIMOTOR_10_10[-1]}) recognised")
+    return (f"no 10-10 sensorimotor channels picked: {which} among the {len(ch_names)} channel names "
+            f"({shortlist(list(ch_names), 6)}); with fewer than {MIN_SENSORIMOTOR} every candidate uses all of them "
+            f"({len(ch_names)} channels); pass --channels to choose{hint}")
 
 
 def display_names(ch_names: Sequence[str]) -> list[str]:
@@ -85,4 +104,4 @@ def trials_of(events: Sequence, label_map: Mapping[str, str | None], labels: Seq
 
 
 __all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "data_root", "display_names",
-           "sensorimotor_channels", "trials_of"]
+           "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found", "trials_of"]

@@ -208,7 +208,7 @@ def test_xdf_recordings_train_with_reader_options_beside_edf(tmp_path, s001):
         _prepare(_config(tmp_path, edit("")))
     with pytest.raises(ConfigError, match=re.escape("data.reader: option(s) ['until_nxt'] are taken by no reader of "
                                                     "these files (options per format: .xdf: stream, marker_stream, "
-                                                    "until_next; .edf: none)")):
+                                                    "until_next, zero; .edf: none)")):
         _prepare(_config(tmp_path, edit('[data.reader]\nstream = "eeg"\nmarker_stream = "cues"\nuntil_nxt = true')))
     ds = _prepare(_config(tmp_path, edit('[data.reader]\nstream = "eeg"\nmarker_stream = "cues"\nuntil_next = true')))
     ref = _prepare(_config(tmp_path))  # the same recordings, R06 as EDF

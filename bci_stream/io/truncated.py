@@ -1,0 +1,159 @@
+"""Files cut short (a copy or download interrupted, a recorder killed): what the readers say of them.
+
+mne reads a truncated EDF/BDF file's whole records, with a warning that the header's record count does not match
+the file size; of the other formats it reads through, it fails with an error of its internals or says nothing:
+
+* **GDF**: mne reshapes the data into the header's number of records and fails (``cannot reshape array of size ...
+  into shape (125,newaxis)``). :func:`gdf_layout` compares the file size with the header (data offset, record size,
+  record count); when it holds fewer whole records, :func:`gdf_whole_copy` writes a copy of the header (its record
+  count set to the whole records) and of those records for mne to read, and :func:`gdf_truncation_note` is the
+  warning: the whole records are read, as of an EDF file, and the event table (stored after the data) is lost.
+  A file without one whole record is refused (:func:`gdf_truncation_error`), naming the header's values and the size.
+  A file that holds every record but ends within its event table (mne fails, or reads every duration as 1 sample)
+  is read the same way: its data whole, its events lost, with a warning naming the table's size and the file's.
+* **FIF**: mne fails in ways that do not say why (``buffer size must be a multiple of element size``):
+  :func:`fif_hint` adds that the file may be truncated or corrupt, with its size.
+* **BrainVision**: mne reads the whole samples of a ``.eeg`` cut mid-sample and says nothing:
+  :func:`brainvision_partial_sample` compares the ``.eeg`` size with the channels x the sample size.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from bci_stream.io.brainvision import _header_text
+from bci_stream.io.gdf import _TYPE_BYTES, GdfHeader
+
+#: Bytes per value of each BrainVision ``BinaryFormat``.
+_BV_BYTES = {"INT_16": 2, "UINT_16": 2, "INT_32": 4, "IEEE_FLOAT_32": 4}
+#: Byte offset of the number of data records (int64) in a GDF fixed header (GDF 1.x and 2.x).
+_GDF_N_RECORDS_AT = 236
+#: An event table of mode 1 without events (GDF 1.x: rate 0, 0 events; GDF 2.x: 0 events, rate 0).
+_EMPTY_EVENT_TABLE = b"\x01" + bytes(7)
+
+
+class GdfLayout(NamedTuple):
+    """What a GDF header says of its data, and what the file holds."""
+
+    n_records: int  # the header's record count
+    record_bytes: int  # bytes of one data record (every channel's samples)
+    data_at: int  # byte offset of the first record
+    size: int  # the file's size in bytes
+    table_bytes: int | None = None  # the event table's size by its own head; None: no table, or not one read here
+
+    @property
+    def whole(self) -> int:
+        """The whole records the file holds (at most the header's count)."""
+        return max(0, min(self.n_records, (self.size - self.data_at) // self.record_bytes))
+
+    @property
+    def table_at(self) -> int:
+        """Byte offset of the event table (after every record the header counts)."""
+        return self.data_at + self.n_records * self.record_bytes
+
+    @property
+    def table_cut(self) -> bool:
+        """Whether the file holds every record but ends within its event table."""
+        return self.whole == self.n_records and self.size < self.table_at + (self.table_bytes or 0)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the file holds fewer records than its header says, or ends within its event table."""
+        return self.whole < self.n_records or self.table_cut
+
+    def says(self) -> str:
+        """The rule and the values: ``file truncated: header says ... the file holds M bytes``."""
+        return (f"file truncated: header says {self.n_records} records of {self.record_bytes} bytes from byte "
+                f"{self.data_at} (data to byte {self.data_at + self.n_records * self.record_bytes}, then the event "
+                f"table), the file holds {self.size} bytes")
+
+
+def gdf_layout(path: Path, header: GdfHeader) -> GdfLayout | None:
+    """The data layout of the GDF file ``path`` by its ``header`` and its size; None when its records hold no
+    samples (nothing to check)."""
+    record = sum(_TYPE_BYTES[t] * n for t, n in zip(header.types, header.n_samps))
+    if record <= 0:
+        return None
+    with path.open("rb") as f:
+        f.seek(header.data_at + header.n_records * record)
+        head = f.read(8)
+    table = None
+    if len(head) and head[0] in (1, 3):  # the table's head says how long it is (a head cut short: 8 bytes at least)
+        n = (int.from_bytes(head[1:4], "little") if header.version >= 1.94 else
+             int.from_bytes(head[4:8], "little")) if len(head) == 8 else 0
+        table = 8 + n * (12 if head[0] == 3 else 6)
+    return GdfLayout(header.n_records, record, header.data_at, path.stat().st_size, table)
+
+
+def gdf_truncation_error(path: Path, layout: GdfLayout) -> str:
+    """Why a GDF file without one whole record is refused (the rule and the values)."""
+    return f"cannot read {path} as a .gdf file: {layout.says()}: not one whole record"
+
+
+def gdf_whole_copy(path: Path, layout: GdfLayout, folder: Path) -> Path:
+    """A copy of the GDF file ``path`` in ``folder`` holding its header, with the record count set to
+    ``layout.whole``, those whole records and an empty event table: what mne can read."""
+    out = folder / path.name
+    with path.open("rb") as src, out.open("wb") as dst:
+        head = bytearray(src.read(layout.data_at))
+        head[_GDF_N_RECORDS_AT:_GDF_N_RECORDS_AT + 8] = layout.whole.to_bytes(8, "little", signed=True)
+        dst.write(head)
+        left = layout.whole * layout.record_bytes
+        while left > 0:
+            chunk = src.read(min(left, 1 << 24))
+            dst.write(chunk)
+            left -= len(chunk)
+        dst.write(_EMPTY_EVENT_TABLE)  # mne reads a GDF 1.x file's event table whether or not the file has one
+    return out
+
+
+def gdf_truncation_note(path: Path, layout: GdfLayout, seconds: float) -> str:
+    """The warning of a truncated GDF file read as its whole records (``seconds`` long)."""
+    if layout.table_cut:
+        return (f"{path.name}: event table truncated: it says it holds {layout.table_bytes} bytes from byte "
+                f"{layout.table_at}, the file holds {layout.size} bytes: the data is read whole ({seconds:g} s), the "
+                "events are lost (they come from the file's trigger channel, if any)")
+    return (f"{path.name}: {layout.says()}: read the {layout.whole} whole record(s) ({seconds:g} s); the rest of the "
+            "data and the event table (events come from the file's trigger channel, if any) are lost")
+
+
+def fif_hint(path: Path) -> str:
+    """What a FIF read error that names no cause adds: the file may be truncated or corrupt, and its size."""
+    return (f"; {path.name} may be truncated or corrupt (e.g. a copy or download cut short; it holds "
+            f"{path.stat().st_size} bytes): read it from its source again")
+
+
+def _common(text: str, key: str) -> str | None:
+    m = re.search(rf"^\s*{key}\s*=\s*(.*?)\s*$", text, re.IGNORECASE | re.MULTILINE)
+    return m.group(1) if m else None
+
+
+def brainvision_partial_sample(path: Path) -> str | None:
+    """The warning for the BrainVision header ``path`` whose binary data file does not hold a whole number of
+    samples (channels x the size of ``BinaryFormat``'s value): mne drops the partial sample at its end and says
+    nothing. None when the sizes agree, or the header is not one this check follows (ASCII data, an unknown binary
+    format, a data file not found)."""
+    text = _header_text(path)
+    name, fmt, n = _common(text, "DataFile"), _common(text, "BinaryFormat"), _common(text, "NumberOfChannels")
+    if (_common(text, "DataFormat") or "BINARY").upper() != "BINARY" or not name or not n or not n.isdigit():
+        return None
+    width = _BV_BYTES.get((fmt or "").upper())
+    data = path.parent / name
+    if width is None or not int(n) or not data.is_file():
+        return None
+    sample = int(n) * width
+    size = data.stat().st_size
+    if size % sample == 0:
+        return None
+    vectorized = (_common(text, "DataOrientation") or "").upper() == "VECTORIZED"
+    return (f"{path.name}: data file {name} is truncated: it holds {size} bytes, not a whole number of samples of "
+            f"{n} channels x {width} bytes ({fmt}: {sample} bytes per sample); the last partial sample "
+            f"({size % sample} bytes) was dropped, {size // sample} samples read"
+            + ("; the file is VECTORIZED (channel after channel): the channels after the first may be shifted"
+               if vectorized else ""))
+
+
+__all__ = ["GdfLayout", "brainvision_partial_sample", "fif_hint", "gdf_layout", "gdf_truncation_error",
+           "gdf_truncation_note", "gdf_whole_copy"]

@@ -1,0 +1,129 @@
+"""Files cut short (a copy or download interrupted) through ``load_recording`` (audit s22, finding 1).
+
+Before: a GDF file cut in half gave mne's internal error (``cannot reshape array of size ... into shape
+(100,newaxis)``), a FIF file cut in half ``ValueError: buffer size must be a multiple of element size`` with nothing
+saying the file may be truncated, and a BrainVision ``.eeg`` cut mid-sample loaded with nothing said. Now a GDF
+file's whole records load with a warning naming the header's values and the file size (as mne reads a truncated
+EDF), a GDF file without one whole record is refused with them, a FIF read error says the file may be truncated or
+corrupt, and the BrainVision partial sample is dropped with a warning.
+
+Real EEG: the repository's S001 R05 subset (21 channels, 160 Hz), written as GDF by ``support.gdf``, as FIF by
+``save_fif``, as BrainVision by ``support.brainvision``, then cut.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bci_stream.io import Recording, load_recording
+from bci_stream.io.errors import DataError, RecordingWarning
+from bci_stream.io.fif_writer import save_fif
+from bci_stream.io.gdf import read_gdf_header
+from support.brainvision import subset_brainvision
+from support.common import SUBSET_S001_21CH, subset_file
+from support.gdf import CUE_LEFT, GdfEvent, write_gdf
+
+pytest.importorskip("mne")
+
+SECONDS = 40
+
+
+@pytest.fixture(scope="module")
+def r05() -> Recording:
+    return load_recording(subset_file(SUBSET_S001_21CH / "S001R05.edf"))
+
+
+def _cut(path: Path, n_bytes: int) -> Path:
+    out = path.with_name(f"cut_{path.name}")
+    out.write_bytes(path.read_bytes()[:n_bytes])
+    return out
+
+
+def _load(path: Path) -> tuple[Recording, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = load_recording(path)
+    return rec, [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
+
+
+@pytest.mark.parametrize("version", ["2.20", "1.25"])
+def test_a_truncated_gdf_file_loads_its_whole_records_with_a_warning(tmp_path: Path, r05: Recording,
+                                                                     version: str) -> None:
+    n = int(SECONDS * r05.sfreq)
+    events = [GdfEvent(int(r05.sfreq * 3), CUE_LEFT)]
+    full = write_gdf(tmp_path / "run.gdf", r05.data[:, :n], r05.sfreq, r05.ch_names, events=events, version=version)
+    whole = load_recording(full)
+    header = read_gdf_header(full).data_at
+    record = 21 * 2 * int(r05.sfreq)  # 1-s records of 21 int16 channels
+    cut = _cut(full, header + 17 * record + record // 2)  # 17 whole records and half of the 18th
+    rec, said = _load(cut)
+    assert rec.data.shape == (21, 17 * int(r05.sfreq))
+    np.testing.assert_array_equal(rec.data, whole.data[:, :rec.n_times])
+    assert rec.events == []  # the event table, after the data, is lost
+    note = [s for s in said if "file truncated" in s]
+    assert len(note) == 1, said
+    assert note[0].startswith(f"cut_run.gdf: file truncated: header says {SECONDS} records of {record} bytes from "
+                              f"byte {header} ")
+    assert f"the file holds {cut.stat().st_size} bytes: read the 17 whole record(s) (17 s)" in note[0]
+
+
+def test_a_gdf_file_without_one_whole_record_is_refused_naming_the_header_values(tmp_path: Path,
+                                                                                r05: Recording) -> None:
+    full = write_gdf(tmp_path / "run.gdf", r05.data[:, :int(10 * r05.sfreq)], r05.sfreq, r05.ch_names)
+    record = 21 * 2 * int(r05.sfreq)
+    header = read_gdf_header(full).data_at
+    cut = _cut(full, header + record - 1)
+    with pytest.raises(DataError) as err:
+        load_recording(cut)
+    assert str(err.value) == (f"cannot read {cut} as a .gdf file: file truncated: header says 10 records of {record} "
+                              f"bytes from byte {header} (data to byte {header + 10 * record}, then the event "
+                              f"table), the file holds {header + record - 1} bytes: not one whole record")
+
+
+@pytest.mark.parametrize("version", ["2.20", "1.25"])
+def test_a_gdf_file_cut_within_its_event_table_loads_its_data_without_events(tmp_path: Path, r05: Recording,
+                                                                             version: str) -> None:
+    events = [GdfEvent(100, CUE_LEFT, 640), GdfEvent(900, CUE_LEFT, 640)]
+    full = write_gdf(tmp_path / "run.gdf", r05.data[:, :1600], r05.sfreq, r05.ch_names, events=events,
+                     version=version)
+    whole = load_recording(full)
+    assert [e.onset for e in whole.events] == [100, 900]
+    table_at = full.stat().st_size - 8 - 2 * 12  # mode-3 table: 8-byte head, 12 bytes per event
+    cut = _cut(full, full.stat().st_size - 9)  # the durations cut (mne read them as 1 sample, or failed)
+    rec, said = _load(cut)
+    np.testing.assert_array_equal(rec.data, whole.data)
+    assert rec.events == []
+    assert [s for s in said if "truncated" in s] == [
+        f"cut_run.gdf: event table truncated: it says it holds 32 bytes from byte {table_at}, the file holds "
+        f"{table_at + 23} bytes: the data is read whole (10 s), the events are lost (they come from the file's "
+        "trigger channel, if any)"]
+
+
+def test_a_truncated_fif_file_is_refused_saying_it_may_be_truncated(tmp_path: Path, r05: Recording) -> None:
+    full = save_fif(r05, tmp_path / "run_raw.fif")
+    cut = _cut(full, full.stat().st_size // 2)
+    with pytest.raises(DataError) as err:
+        load_recording(cut)
+    text = str(err.value)
+    assert text.startswith(f"cannot read {cut} as a .fif file: ")
+    assert (f"; cut_run_raw.fif may be truncated or corrupt (e.g. a copy or download cut short; it holds "
+            f"{cut.stat().st_size} bytes)") in text
+
+
+def test_a_brainvision_data_file_cut_mid_sample_warns_that_the_partial_sample_was_dropped(tmp_path: Path) -> None:
+    vhdr = subset_brainvision(tmp_path / "run", n_times=1600)
+    full, said = _load(vhdr)
+    assert not [s for s in said if "truncated" in s]
+    eeg = tmp_path / "run.eeg"
+    eeg.write_bytes(eeg.read_bytes()[:1000 * 42 + 5])  # 1000 samples of 21 int16 channels, and 5 bytes
+    rec, said = _load(vhdr)
+    assert rec.n_times == 1000
+    np.testing.assert_array_equal(rec.data, full.data[:, :1000])
+    assert [s for s in said if "truncated" in s] == [
+        "run.vhdr: data file run.eeg is truncated: it holds 42005 bytes, not a whole number of samples of 21 "
+        "channels x 2 bytes (INT_16: 42 bytes per sample); the last partial sample (5 bytes) was dropped, 1000 "
+        "samples read"]
