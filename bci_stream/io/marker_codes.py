@@ -15,7 +15,9 @@
 
 ``raw`` (a recording of every marker received, ``bci-stream record``) differs in two rules only: a one-channel
 numeric sample always gives its number as text (``"0"`` and ``"nan"`` included), and a string sample gives its first
-channel and then each other channel's non-empty value.
+channel and then each other channel's non-empty value. Read back from such a file (a string stream whose header says
+its source was a one-channel numeric stream without a rate: ``numeric_source`` of :func:`stream_markers`), each
+value is read as the live follower reads the number (:func:`live_code`): ``"0"`` only with ``zero``, ``"nan"`` never.
 
 Pure (numbers and text only): the service's follower (:mod:`bci_stream.service.markers`) and the XDF reader
 (:mod:`bci_stream.io.xdf`) both use it.
@@ -78,11 +80,25 @@ def trigger_onsets(values: np.ndarray) -> np.ndarray:
     return kept[np.flatnonzero((level[1:] != level[:-1]) & (level[1:] != 0)) + 1]
 
 
+def live_code(text: str, zero: bool) -> list[str]:
+    """A one-channel numeric code recorded raw as text (``"3"``, ``"0"``, ``"nan"``) as the live follower gives it:
+    ``[text]`` as :func:`marker_values` writes the number, ``[]`` for a 0 unless ``zero`` and for a non-finite value;
+    a text that is no number stays as it is."""
+    try:
+        value = float(text)
+    except ValueError:
+        return [text]
+    return marker_values([value], False, None, zero=zero)
+
+
 def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, srate: float,
-                   labels: Sequence[str] | None, zero: bool = False) -> tuple[np.ndarray, list[str]]:
+                   labels: Sequence[str] | None, zero: bool = False,
+                   numeric_source: bool = False) -> tuple[np.ndarray, list[str]]:
     """The markers of a whole stream as read from a file (pyxdf's ``time_series`` and ``time_stamps``): their
     timestamps and values, by the rules of the module docstring (a one-channel numeric stream with ``srate`` > 0: a
-    trigger channel; a sample of several labelled non-zero channels: one marker per channel, at the same time)."""
+    trigger channel; a sample of several labelled non-zero channels: one marker per channel, at the same time;
+    ``numeric_source``: a string stream recorded from a one-channel numeric stream without a rate, its values read
+    by :func:`live_code`)."""
     stamps = np.asarray(stamps, dtype=np.float64)
     if not is_string:
         series = np.asarray(time_series, dtype=np.float64)
@@ -94,10 +110,11 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
     times: list[float] = []
     texts: list[str] = []
     for sample, t in zip(time_series, stamps):
-        for value in marker_values(sample, is_string, labels, zero=zero):
+        values = marker_values(sample, is_string, labels, zero=zero)
+        for value in [code for v in values for code in live_code(v, zero)] if is_string and numeric_source else values:
             times.append(float(t))
             texts.append(value)
     return np.asarray(times, dtype=np.float64), texts
 
 
-__all__ = ["ZERO", "marker_values", "stream_markers", "trigger_onsets", "zero_is_event"]
+__all__ = ["ZERO", "live_code", "marker_values", "stream_markers", "trigger_onsets", "zero_is_event"]

@@ -10,14 +10,20 @@
 * Units: each channel's ``desc/channels/channel/unit`` (``microvolts``/``uV``, ``millivolts``/``mV``,
   ``volts``/``V``, ``nanovolts``/``nV``, or mne-lsl's power of ten on a voltage channel type: ``0`` = V,
   ``-6`` = µV) is converted to µV; a channel **without a unit is taken to be in µV** (the XDF/LSL convention
-  for EEG). A channel in another unit (an accelerometer's ``g``, mne-lsl's ``none`` on a stim channel) is
-  kept as it is, with its unit (``ch_units``), and typed ``misc`` unless the ``desc`` gives it a type that is not a
-  voltage type (``stim``, ``temperature``), so calibration leaves it out; a stream with no voltage channel at all is
-  refused. Channel types (``ch_types``): the ``desc``'s ``type`` lower-cased, else ``eeg``.
+  for EEG): a blank unit, and in a stream that gives no channel a unit, one that says there is none (``none``,
+  ``n/a``, ``unknown``, as the live service reads them); beside channels with a unit such a channel is not guessed
+  (the live service refuses it there) but kept as below. A channel in another unit (an accelerometer's ``g``,
+  mne-lsl's ``none`` on a stim channel) is kept as it is, with its unit (``ch_units``), and typed ``misc`` unless
+  the ``desc`` gives it a type that is not a voltage type (``stim``, ``temperature``), so calibration leaves it out;
+  a stream with no voltage channel at all is refused. Channel types (``ch_types``): the ``desc``'s ``type``
+  lower-cased, else ``eeg``.
 * Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream, else (a file
   with none) the only numeric stream without a nominal rate (a stimulus program's int or float codes, mne-lsl
   ``PlayerLSL``'s annotations); none → no events. Its values are read as the service reads them live
-  (:mod:`bci_stream.io.marker_codes`): a string stream's first value; a one-channel numeric stream's code as text
+  (:mod:`bci_stream.io.marker_codes`): a string stream's first value (one that bci-stream recorded from a
+  one-channel numeric stream without a rate, as its header's ``desc/marker_stream`` says:
+  :func:`bci_stream.service.recorder.source_format`, keeps every code as text, ``"0"`` included: read as that stream
+  live, a ``"0"`` an event only with ``zero``); a one-channel numeric stream's code as text
   (``"3"``), a 0 ("trigger off") being no event unless ``zero=True`` (:func:`bci_stream.io.load.load_recording` sets
   it when the label map names ``"0"``: a class coded 0); a numeric stream of several channels: the label of each
   non-zero channel; a one-channel numeric stream with a rate, when ``marker_stream`` names it (a trigger channel,
@@ -44,6 +50,8 @@
   with no event, as a decoder receives them, and a RecordingWarning says where and how many; each marker still goes
   on its own sample, and one stamped inside the loss on the nearest sample kept. In a de-jittered stream such a loss
   is spread by the line (it cannot be told from the jitter).
+* pyxdf's own warnings and errors (a truncated or corrupt file: ``found likely XDF file corruption (...), scanning
+  forward to next boundary chunk``) are RecordingWarnings naming the file (:func:`load_xdf`), not log lines.
 * pyxdf's warning ``Stream N: Segments and clock-segments differ`` is dropped for a stream that has no clock offset
   at all (:func:`load_xdf`): it compares the stream's segments with clock segments that only exist where there are
   offsets, so it fires for every such stream (the service's decoded, provenance and events streams, written on the
@@ -58,13 +66,14 @@ import bisect
 import logging
 import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bci_stream.core.units import MNE_VOLTAGE_TYPES, mne_lsl_unit, volts_per_unit
-from bci_stream.io.errors import DataError
+from bci_stream.core.units import MNE_VOLTAGE_TYPES, is_no_unit, mne_lsl_unit, volts_per_unit
+from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
 from bci_stream.io.marker_codes import stream_markers
@@ -133,10 +142,18 @@ def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str
 def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, list[str], list[str]]:
     """Per channel: the factor to µV (1 for a channel without a unit, or not in a voltage), the channel type and the
     unit of the data as loaded (:data:`UNIT` for a voltage; the file's unit for another). A channel not in a voltage
-    keeps a declared type that is not a voltage type (``stim``, ``temperature``), else it is typed ``misc``."""
+    keeps a declared type that is not a voltage type (``stim``, ``temperature``), else it is typed ``misc``.
+
+    Without a unit (µV): a blank unit, and, in a stream none of whose channels gives a unit, a unit that says there
+    is none (``none``, ``n/a``, ``unknown``: :func:`bci_stream.core.units.is_no_unit`), as the live service reads
+    such a stream in its assumed unit (:func:`bci_stream.lsl.units.unit_scale`). Beside channels that give a unit,
+    such a channel is not guessed (the live service refuses it there): kept as it is, with its unit (mne-lsl's
+    ``none`` on a stim channel)."""
     scale, ch_types, ch_units, voltage = [], [], [], False
+    declared = not all(is_no_unit(unit) for unit in units)  # as the live service: a stream that gives some unit
     for unit, ch_type in zip(units, types):
-        volts = volts_per_unit(mne_lsl_unit(unit, ch_type)) if unit else 1e-6
+        no_unit = not unit or (is_no_unit(unit) and not declared)
+        volts = 1e-6 if no_unit else volts_per_unit(mne_lsl_unit(unit, ch_type))
         voltage = voltage or volts is not None
         scale.append(1.0 if volts is None else volts * 1e6)
         if volts is None:
@@ -156,14 +173,18 @@ SEGMENTS_DIFFER = re.compile(r"Stream (\d+): Segments and clock-segments differ"
 
 
 def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``pyxdf.load_xdf(path, **options)``, without the :data:`SEGMENTS_DIFFER` warning of streams that hold no
-    clock offset.
+    """``pyxdf.load_xdf(path, **options)``, pyxdf's warnings and errors said as the reader's own.
 
-    pyxdf builds a stream's clock segments from its ClockOffset chunks, and warns when they differ from its jitter
-    segments; a stream with no offset has no clock segment, so it is warned about whenever it has samples, and the
-    warning says nothing about the data (no offset was applied to it; the XDF spec needs none for a stream on the
-    recorder's clock). The same warning for a stream with offsets (a clock reset, a break in the samples) is
-    passed on to pyxdf's logger as it was; every other message of pyxdf is untouched.
+    Each record of level WARNING or above that pyxdf logs during the call (from this thread: ``found likely XDF file
+    corruption (...), scanning forward to next boundary chunk`` of a truncated file) is not printed by its logger
+    but given as a :class:`~bci_stream.io.errors.RecordingWarning` naming the file (``FILE: message``, the
+    ``warning: FILE: ...`` line of the commands), also when the file then fails to load; pyxdf's lower levels are
+    untouched. Except pyxdf's :data:`SEGMENTS_DIFFER` warning, which is dropped for a stream that holds no clock
+    offset: pyxdf builds a stream's clock segments from its ClockOffset chunks, and warns when they differ from its
+    jitter segments; a stream with no offset has no clock segment, so it is warned about whenever it has samples, and
+    the warning says nothing about the data (no offset was applied to it; the XDF spec needs none for a stream on
+    the recorder's clock). The same warning for a stream with offsets (a clock reset, a break in the samples, which
+    the reader says in its own words) is passed on to pyxdf's logger as it was.
     """
     pyxdf = require("pyxdf", "reading XDF files")
     logger = logging.getLogger(pyxdf.load_xdf.__module__)
@@ -171,7 +192,7 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
     me = threading.get_ident()
 
     def hold(record: logging.LogRecord) -> bool:
-        if record.thread == me and SEGMENTS_DIFFER.fullmatch(record.getMessage()):
+        if record.thread == me and record.levelno >= logging.WARNING:
             held.append(record)
             return False
         return True
@@ -181,17 +202,26 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
         streams, header = pyxdf.load_xdf(str(path), **options)
     except BaseException:
         logger.removeFilter(hold)
-        for record in held:  # the file failed: every warning it gave is passed on
-            logger.handle(record)
+        _say(path, held, set(), logger)  # the file failed: every warning it gave is said
         raise
     logger.removeFilter(hold)
-    no_offsets = {s["info"].get("stream_id") for s in streams
-                  if s.get("clock_times") is not None and len(s["clock_times"]) == 0}
-    for record in held:
-        match = SEGMENTS_DIFFER.fullmatch(record.getMessage())
-        if match is None or int(match.group(1)) not in no_offsets:
-            logger.handle(record)
+    _say(path, held, {s["info"].get("stream_id") for s in streams
+                      if s.get("clock_times") is not None and len(s["clock_times"]) == 0}, logger)
     return streams, header
+
+
+def _say(path: Path, records: list[logging.LogRecord], no_offsets: set[Any], logger: logging.Logger) -> None:
+    """pyxdf's ``records`` as RecordingWarnings naming the file (an exception's text after the message); a
+    :data:`SEGMENTS_DIFFER` warning dropped for a stream in ``no_offsets``, else handled by ``logger``."""
+    for record in records:
+        message = record.getMessage()
+        if (match := SEGMENTS_DIFFER.fullmatch(message)) is not None:
+            if int(match.group(1)) not in no_offsets:
+                logger.handle(record)
+            continue
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f": {record.exc_info[1]!r}"
+        warnings.warn(f"{Path(path).name}: {message}", RecordingWarning, stacklevel=3)
 
 
 def _sample_times(stamps: np.ndarray, sfreq: float, jumps: list[int]) -> tuple[np.ndarray, bool]:
@@ -225,13 +255,29 @@ def _marker_labels(stream: dict[str, Any], n_chans: int) -> list[str] | None:
     return labels if len(labels) == n_chans and all(labels) else None
 
 
+def _numeric_source(mk: dict[str, Any]) -> bool:
+    """Whether a string marker stream was recorded (``bci-stream record``, a decoder's ``record_path``) from a
+    one-channel numeric stream without a nominal rate: its header's ``desc/marker_stream`` says so
+    (:func:`bci_stream.service.recorder.source_format`: ``channel_format`` not ``string``, ``channel_count`` 1,
+    ``nominal_srate`` 0 or not given). Files without these fields (older recordings, LabRecorder's) read as before."""
+    try:
+        source = mk["info"]["desc"][0]["marker_stream"][0]
+        said = {k: str((source.get(k) or [""])[0] or "").strip() for k in
+                ("channel_format", "channel_count", "nominal_srate")}
+        rate = float(said["nominal_srate"] or 0)
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError):
+        return False
+    return said["channel_format"] not in ("", "string") and said["channel_count"] == "1" and not rate > 0
+
+
 def _markers(mk: dict[str, Any], zero: bool) -> tuple[np.ndarray, list[str]]:
     """The marker stream's timestamps and values (:func:`bci_stream.io.marker_codes.stream_markers`)."""
     is_string = _info(mk, "channel_format") == "string"
     n_chans = 1 if is_string else int(np.asarray(mk["time_series"]).reshape(len(mk["time_stamps"]), -1).shape[1])
     return stream_markers(mk["time_series"], mk["time_stamps"], is_string=is_string,
                           srate=float(_info(mk, "nominal_srate") or 0), zero=zero,
-                          labels=None if is_string else _marker_labels(mk, n_chans))
+                          labels=None if is_string else _marker_labels(mk, n_chans),
+                          numeric_source=is_string and _numeric_source(mk))
 
 
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,

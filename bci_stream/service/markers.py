@@ -63,9 +63,11 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
-from bci_stream.lsl.source import ClockOffset, TimeCorrection, build_predicate
+from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, build_predicate
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
+
+FORMATS = {**NUMERIC_FORMATS, **OTHER_FORMATS}  #: LSL's format names (a recording's marker header)
 
 log = logging.getLogger("bci_stream.markers")
 
@@ -181,7 +183,8 @@ class MarkerFollower(threading.Thread):
         clock.update(inlet, 2.0)
         stream = {"name": full.name(), "type": full.type(), "source_id": full.source_id(),
                   "hostname": full.hostname(), "uid": full.uid(), "n_chans": full.channel_count(),
-                  "channel_format": "string" if is_string else "numeric", "ch_names": labels}
+                  "channel_format": "string" if is_string else "numeric", "ch_names": labels,
+                  "format": FORMATS.get(full.channel_format(), ""), "nominal_srate": full.nominal_srate()}
         self.queue.append(("connect", stream, clock.offset, opened))
         self.state, self.error, self.reason = "connected", None, None
         next_clock = pylsl.local_clock() + CLOCK_UPDATE_S

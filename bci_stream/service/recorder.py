@@ -20,8 +20,10 @@ Streams in the file (XDF stream ids):
    ``connected_at``) when that inlet opened: a marker pushed before it was not received.
 5. ``markers`` (only once a marker stream was followed): its marker values as strings with the marker
    stream's own timestamps; its clock offsets (``local = source + offset``) as XDF clock-offset chunks, as
-   for the input. The header's ``desc/marker_stream`` names the LSL stream they came from, and its
-   ``connected_at`` when the first marker inlet opened (this host's clock).
+   for the input. The header's ``desc/marker_stream`` names the LSL stream they came from, its
+   ``connected_at`` when the first marker inlet opened (this host's clock), and its own ``channel_format``,
+   ``channel_count`` and ``nominal_srate`` as the follower gives them (:func:`source_format`: a one-channel numeric
+   stream's ``"0"`` is then read as the live follower reads a 0).
 
 A recording without a model (``output_header=None``: ``bci-stream record``, :mod:`bci_stream.service.record_only`)
 holds streams 1, 4 and 5: no decoded outputs or provenance; its events stream is named ``<input name>-events``
@@ -185,7 +187,8 @@ class Recorder:
         if not self._markers_added:  # declared once: a stream that reconnects (or is replaced) goes on in it
             src = item[1] if item[0] == "mheader" else {}
             keys = ("name", "type", "source_id", "hostname") + (("connected_at",) if "connected_at" in src else ())
-            desc = "<marker_stream>" + "".join(f"<{k}>{escape(str(src.get(k, '')))}</{k}>" for k in keys)
+            fields = {k: src.get(k, "") for k in keys} | source_format(src)
+            desc = "<marker_stream>" + "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in fields.items())
             desc += "</marker_stream>"
             self._xdf.add_stream(MARKERS, stream_header_xml(str(src.get("name") or "markers"), "Markers", ["marker"],
                                                             0.0, "string", self._source_id + "/markers",
@@ -226,6 +229,18 @@ class Recorder:
             self.error = f"recorder cannot finish {self.path}: {exc}"
         finally:
             self._f.close()
+
+
+def source_format(stream: dict[str, Any]) -> dict[str, Any]:
+    """The followed marker stream's own shape for the markers stream's ``desc/marker_stream``: ``channel_format``
+    (LSL's name, ``format`` of the follower's stream dict, else its ``channel_format``: ``string`` or ``numeric``),
+    ``channel_count`` (``n_chans``) and ``nominal_srate``, each when ``stream`` gives it. The file holds every marker
+    as a string; a reader needs these to read a one-channel numeric stream's codes as the live follower does (a
+    ``"0"``, "trigger off", is no event unless the label map names it: :mod:`bci_stream.io.marker_codes`)."""
+    fmt = stream.get("format") or stream.get("channel_format")
+    shape = {"channel_format": fmt, "channel_count": stream.get("n_chans"),
+             "nominal_srate": stream.get("nominal_srate")}
+    return {k: v for k, v in shape.items() if v is not None and v != ""}
 
 
 def open_recording(recordings_dir: str | None, record_path: str, generation: int, input_header: dict[str, Any],

@@ -230,6 +230,8 @@ def test_numeric_code_0_is_recorded_and_calibrates_as_a_class(tmp_path):
                                                f"{name}-markers-src"))
     marked = {e.onset: [code[e.description]] for e in src.events}
     got, said = record_pushed(tmp_path, name, eeg, cues, src.data.T.astype(np.float32), src.sfreq, marked)
+    assert "0" not in {e.description for e in got.events}  # read as live: a 0 is no event unless the map names "0"
+    got = load_recording(tmp_path / f"{name}.xdf", zero=True)  # the file keeps every code, 0 included
     assert [(e.onset, e.description) for e in got.events] == [(k, str(v[0])) for k, v in sorted(marked.items())]
     assert "'0' x" in said[1] and said[1].endswith("(numeric codes as text, 0 and nan included; a trigger channel "
                                                    "with a nominal rate: each change to a non-zero code)")

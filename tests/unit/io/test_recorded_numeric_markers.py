@@ -1,0 +1,94 @@
+"""A marker stream recorded by bci-stream (``bci-stream record``: raw, every code as text, ``"0"`` included) from a
+one-channel numeric stream without a rate is read back as the live follower reads that stream: a ``"0"`` ("trigger
+off") is an event only with ``zero`` (the label map names ``"0"``), a ``"nan"`` never. The recorder writes the
+source's ``channel_format``, ``channel_count`` and ``nominal_srate`` into ``desc/marker_stream`` so the reader can
+tell such a stream from a string stream whose ``"0"`` is a real marker (which, like files without these fields, reads
+as before).
+
+Files written by the real :class:`~bci_stream.service.recorder.Recorder`, read by pyxdf.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bci_stream.io import Event, load_recording
+from bci_stream.service.recorder import Recorder
+
+SFREQ = 100.0
+CODES = [(1.0, "1"), (1.05, "0"), (3.0, "2"), (3.05, "0"), (5.0, "nan"), (6.0, "1"), (6.05, "0")]
+
+
+def record(path: Path, source: dict[str, Any]) -> Path:
+    """8 s of a 100 Hz input and ``CODES`` (marker stream ``source``) as ``bci-stream record`` writes them."""
+    rec = Recorder(path, dict(name="amp", type="EEG", ch_names=["C3", "C4"], sfreq=SFREQ, channel_format="float32",
+                              source_id="amp-1", unit="microvolts"), None, flush_interval=0.05)
+    rec.marker_stream({"name": "amp-markers", "type": "Markers", "source_id": "amp-m", "hostname": "h", **source},
+                      connected_at=0.5)
+    x = np.random.default_rng(2).normal(0, 10, (800, 2)).astype(np.float32)
+    rec.inputs(x, np.arange(800) / SFREQ)
+    rec.clock_offset(0.0, 0.0)
+    rec.marker_clock_offset(0.0, 0.0)
+    for t, value in CODES:
+        rec.marker(t, value)
+    rec.close()
+    return path
+
+
+NUMERIC = {"channel_format": "numeric", "n_chans": 1}  # as the follower's stream dict gives them
+
+
+def test_the_header_says_the_source_shape() -> None:
+    from bci_stream.service.recorder import source_format
+
+    assert source_format(NUMERIC) == {"channel_format": "numeric", "channel_count": 1}
+    assert source_format({"format": "int32", "channel_format": "numeric", "n_chans": 1, "nominal_srate": 0.0}) == \
+        {"channel_format": "int32", "channel_count": 1, "nominal_srate": 0.0}
+    assert source_format({"name": "x"}) == {}
+
+
+def test_zero_codes_of_a_recorded_numeric_stream_are_no_events_unless_the_map_names_0(tmp_path: Path) -> None:
+    path = record(tmp_path / "num.xdf", NUMERIC)
+    import pyxdf
+
+    streams, _ = pyxdf.load_xdf(str(path))
+    mk = next(s for s in streams if s["info"]["type"] == ["Markers"])
+    assert [v[0] for v in mk["time_series"]] == [v for _, v in CODES]  # the file keeps every code as received
+    source = mk["info"]["desc"][0]["marker_stream"][0]
+    assert (source["channel_format"], source["channel_count"]) == (["numeric"], ["1"])
+    cues = [Event(100, 0, "1"), Event(300, 0, "2"), Event(600, 0, "1")]
+    assert load_recording(path).events == cues
+    assert load_recording(path, cues={"1": "left", "2": "right"}).events == cues
+    with_zero = load_recording(path, cues={"0": "rest", "1": "left", "2": "right"}).events
+    assert with_zero == [Event(100, 0, "1"), Event(105, 0, "0"), Event(300, 0, "2"), Event(305, 0, "0"),
+                         Event(600, 0, "1"), Event(605, 0, "0")]
+    assert load_recording(path, zero=True).events == with_zero
+
+
+@pytest.mark.parametrize("source", [
+    {"channel_format": "string", "n_chans": 1},  # a stimulus program's string "0" is a marker
+    {"channel_format": "numeric", "n_chans": 3},  # annotations: channel labels, never "0" codes
+    {"format": "int32", "channel_format": "numeric", "n_chans": 1, "nominal_srate": 100.0},  # a trigger channel
+    {},  # a recording made before the header said the source's shape: read as before
+], ids=["string", "three channels", "with a rate", "no shape"])
+def test_other_sources_keep_their_zero_strings(tmp_path: Path, source: dict[str, Any]) -> None:
+    events = load_recording(record(tmp_path / "other.xdf", source)).events
+    assert [e.description for e in events] == ["1", "0", "2", "0", "nan", "1", "0"]
+
+
+def test_an_lsl_format_name_in_the_header_is_read_as_numeric(tmp_path: Path) -> None:
+    path = record(tmp_path / "int32.xdf", {"format": "int32", "channel_format": "numeric", "n_chans": 1,
+                                           "nominal_srate": 0.0})
+    assert [e.description for e in load_recording(path).events] == ["1", "2", "1"]
+
+
+def test_live_code() -> None:
+    from bci_stream.io.marker_codes import live_code
+
+    assert [live_code(t, False) for t in ("3", "0", "-0", "2.5", "nan", "inf", "x")] == \
+        [["3"], [], [], ["2.5"], [], [], ["x"]]
+    assert live_code("0", True) == ["0"] and live_code("0.0", True) == ["0"]
