@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from typing import Any
 
-from bci_stream.core.errors import CommandRefusedError, CommandTimeoutError, DecoderNotReadyError
+from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotReadyError, ModelError,
+                                    ModelUnavailableError)
 from bci_stream.core.messages import Command, Reply, Retry, SwapModel
 from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.model_pin import pin_error, pin_ref
+
+log = logging.getLogger("bci_stream.supervisor")
 
 
 class CommandRejectedError(CommandRefusedError):
@@ -19,9 +24,10 @@ class CommandRejectedError(CommandRefusedError):
     :mod:`~bci_stream.core.load_errors`: 503 with ``Retry-After``) when it may."""
 
 
-def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any:
+def send_command(handle: DecoderHandle, command: Command, timeout: float, models_dir: str | None = None) -> Any:
     """Send ``command`` to ``handle``'s worker and wait for its reply; return the payload (errors: see
-    :meth:`~bci_stream.service.supervisor.Supervisor.request`)."""
+    :meth:`~bci_stream.service.supervisor.Supervisor.request`). ``models_dir``: the registry a hot swap loaded from
+    (its model is copied for the decoder's restarts, :func:`follow_swap`)."""
     decoder_id = handle.id
     with handle.request_lock:  # one request at a time per worker, so answers cannot be mixed up
         handle.next_request += 1
@@ -51,16 +57,29 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float) -> Any
     if not reply.ok:
         raise CommandRejectedError(str(reply.error), reply.retry)
     if isinstance(command, SwapModel):
-        follow_swap(handle, reply.payload.model)
+        follow_swap(handle, reply.payload.model, models_dir)
     return reply.payload
 
 
-def follow_swap(handle: DecoderHandle, model: dict[str, Any]) -> None:
-    """After a hot swap, a restarted worker runs the model now running (``name@version``), into the same decoded
-    outlet (its source_id kept: consumers re-subscribe to it as after any restart)."""
+def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | None = None) -> None:
+    """After a hot swap, a restarted worker runs the model now running (``name@version``, and, with ``models_dir``,
+    the decoder's own copy of its files: :mod:`~bci_stream.service.model_pin`), into the same decoded outlet (its
+    source_id kept: consumers re-subscribe to it as after any restart). When the registry holds other bytes under
+    that name already (replaced between the swap and its answer), the copy is an error: a restart ends in it
+    (``error``, final) rather than run another model."""
+    ref = f"{model['name']}@{model['version']}"
+    if models_dir is not None:
+        try:
+            handle.pinned = (ref, model.get("sha256"))  # what its workers must run (also if the copy is lost)
+            pin_ref(handle.id, models_dir, ref, expect_sha=model.get("sha256"))
+        except (ModelError, ModelUnavailableError, OSError) as exc:
+            log.error("decoder %s: the swapped-in model %s was not copied: %s", handle.id, ref, exc)
+            pin_error(handle.id, f"model {ref!r} (sha256 {model.get('sha256')}) that decoder {handle.id} was "
+                      f"swapped to could not be kept for its restarts: {exc}; POST the decoder again (or swap "
+                      "again) to run the registry's model")
     opts = handle.spec.options
     source_id = opts.output_source_id or (handle.status.output_stream or {}).get("source_id")
     handle.spec = handle.spec.model_copy(update={
-        "model": f"{model['name']}@{model['version']}",
+        "model": ref,
         "options": opts.model_copy(update={"output_source_id": source_id}),
     })

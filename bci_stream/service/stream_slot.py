@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pylsl
 
+from bci_stream.core.errors import ModelError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.step_model import StepModel
@@ -39,6 +40,7 @@ from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
+from bci_stream.service.model_pin import describe_pin, pinned_model
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
@@ -130,10 +132,18 @@ class StreamSlot(StreamConnection, StallHandling):
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the model (ModelError / ModelNotFoundError when refused)."""
-        entry = ModelRegistry(self.models_dir).get(self.spec.model)
+        """Load the model: the decoder's own copy (:mod:`~bci_stream.service.model_pin`: what it was running, even
+        when the registry's folder was replaced since), else the registry's (ModelError / ModelNotFoundError when
+        refused; a model of other outputs than the output ring's is refused, never a crash loop)."""
+        entry = pinned_model(self.decoder_id, self.models_dir, self.spec.model)
+        if entry is None:  # not pinned (a worker started without a supervisor): the registry's now
+            entry = ModelRegistry(self.models_dir).get(self.spec.model)
+        if self.ring is not None and self.ring.n_outputs != entry.card.n_outputs:
+            raise ModelError(f"model '{entry.card.ref}' (sha256 {entry.card.sha256}) has {entry.card.n_outputs} "
+                             f"outputs, but decoder {self.decoder_id} was started with a model of "
+                             f"{self.ring.n_outputs}: POST the decoder again to run it")
         self.model = self.load_model(entry)
-        self.status.model = model_info(self.model)
+        self.status.model = model_info(self.model) | describe_pin(entry, self.models_dir, self.spec.model)
         self.reporter.set_state("connecting")
 
     def attach(self) -> None:

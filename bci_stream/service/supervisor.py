@@ -9,6 +9,7 @@ every worker's status and restarts a crashed one with exponential backoff (``max
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing as mp
 import os
@@ -18,7 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 from bci_stream.core.messages import Command
-from bci_stream.core.errors import DecoderNotFoundError
+from bci_stream.core.errors import DecoderNotFoundError, ModelError, ModelUnavailableError
+from bci_stream.core.registry import ModelEntry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.core.status import WorkerStatus
@@ -31,12 +33,15 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
+from bci_stream.service.model_pin import has_pin, pin_error, pin_ref, unpin
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
 from bci_stream.service.supervisor_watch import WorkerWatch
 
 #: Names importable from here: the supervisor's, and those callers import from here (the handle, the spawn helper).
 __all__ = ["DecoderHandle", "Supervisor", "start_without_sigint"]
+
+log = logging.getLogger("bci_stream.supervisor")
 
 
 class Supervisor(WorkerWatch):
@@ -109,6 +114,8 @@ class Supervisor(WorkerWatch):
         with self._lock:  # reserved under the twin check's lock: a concurrent start of this stream and model sees it
             handle = reserve(self._handles, decoder_id, spec, self.backend.name)
         try:
+            if (pinned := self._pin(handle)) is not None and n_outputs is not None:  # what its workers will run
+                n_outputs, sfreq = pinned.card.n_outputs, pinned.card.sfreq
             if n_outputs is not None and sfreq is not None:
                 capacity = max(64, math.ceil(handle.spec.options.outputs_buffer_s * sfreq))
                 handle.ring = (OutputRing.create_named(capacity, n_outputs) if handle.shared
@@ -119,6 +126,7 @@ class Supervisor(WorkerWatch):
                 self._handles.pop(handle.id, None)
             if handle.shared and handle.ring is not None:
                 handle.ring.unlink()
+            unpin(handle.id)
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
         return handle
@@ -158,7 +166,7 @@ class Supervisor(WorkerWatch):
             handle = self._handles.get(decoder_id)
         if handle is None:
             raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
-        return send_command(handle, command, timeout)
+        return send_command(handle, command, timeout, self.models_dir)
 
     def reader(self, decoder_id: str) -> Any:
         """A new reader of the decoder's outputs from now on, or None if it has no output ring."""
@@ -184,6 +192,7 @@ class Supervisor(WorkerWatch):
         handle.status = replace(handle.status, state="stopped")
         if handle.shared and handle.ring is not None:
             handle.ring.unlink()  # readers still attached keep their mapping
+        unpin(decoder_id)
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -204,12 +213,40 @@ class Supervisor(WorkerWatch):
     def _spawn(self, handle: DecoderHandle) -> None:
         """Start a worker for ``handle`` (a new generation): the shared pool, or the backend (PlacementError)."""
         handle.running_since, handle.ended_status = None, handle.status  # the status of the generation before
+        self._ensure_pin(handle)
         if handle.shared:
             self.pool.place(handle)
             handle.placement = local_placement(handle, handle.worker)
             return
         handle.generation += 1
         self._attach(handle, self.backend.start(handle))
+
+    def _ensure_pin(self, handle: DecoderHandle) -> None:
+        """Before a worker starts: the decoder's copy of its model, made now if it has none (its model could not be
+        loaded at start, or the copy was removed under it)."""
+        if not has_pin(handle.id):
+            self._pin(handle)
+
+    def _pin(self, handle: DecoderHandle) -> ModelEntry | None:
+        """Copy the decoder's model into its own folder, which its workers load (:mod:`.model_pin`): a restart runs
+        the same bytes even if the registry's folder was replaced meanwhile. None when it cannot: a model not found,
+        invalid, or unavailable now (its worker then refuses it, or retries, with the registry's error); or the copy
+        was lost (a temp folder cleaned) and the registry's model is other bytes now: the copy is then that error (a
+        restart ends in it, final, rather than run another model or crash on its other outputs)."""
+        try:
+            entry = pin_ref(handle.id, self.models_dir, handle.spec.model,
+                            expect_sha=None if handle.pinned is None else handle.pinned[1])
+        except (ModelError, ModelUnavailableError, OSError) as exc:
+            if handle.pinned is not None and isinstance(exc, ModelError):
+                ref, sha = handle.pinned
+                pin_error(handle.id, f"model {handle.spec.model!r} was replaced on disk since decoder {handle.id} "
+                          f"started it, and the decoder's copy of it is gone: it was {ref} (sha256 {sha}), now: {exc}; "
+                          "POST the decoder again to run the registry's model")
+            log.warning("decoder %s: model %r not copied (its worker looks it up): %s", handle.id, handle.spec.model,
+                        exc)
+            return None
+        handle.pinned = (entry.card.ref, entry.card.sha256)
+        return entry
 
     def _attach(self, handle: DecoderHandle, link: WorkerLink) -> None:
         """Take up a started worker (its generation already counted): its process, connections and placement."""

@@ -23,6 +23,7 @@ import multiprocessing.connection as mp_connection
 import threading
 import time
 from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 from bci_stream.service.backends.handle import DecoderHandle
@@ -51,6 +52,7 @@ class WorkerWatch:
     backend: Any
     starts: Starts
     witness: MarkerWitness
+    _ensure_pin: Callable[[DecoderHandle], None]  # the decoder's copy of its model, before a worker starts
 
     def _monitor_loop(self) -> None:
         next_check = 0.0
@@ -142,6 +144,7 @@ class WorkerWatch:
                 return
             self._end_if_stopped(handle)
             return
+        self._ensure_pin(handle)  # its actor gets the copy's files (pinned_files)
         handle.generation += 1
         with self._lock:
             handle.ended_status = handle.status

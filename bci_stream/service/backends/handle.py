@@ -41,6 +41,7 @@ class DecoderHandle:
     worker: dict[str, Any] | None = None  # which worker process serves it (kind, index, pid)
     slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
     saved: SavedState | None = None  # shared or ray: its last state snapshot (restored after a worker crash)
+    pinned: tuple[str, str] | None = None  # ref and sha256 of the model its workers run (its own copy: model_pin)
     backend: str = "local"
     placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
     status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot

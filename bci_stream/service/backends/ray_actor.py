@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.service.model_pin import write_pinned
 from bci_stream.service.pool_messages import AddStream, SavedState
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.shared_worker import SharedWorker
@@ -94,17 +95,21 @@ class WorkerHost:
         ``(seq, timestamp, state_epoch, consumers)`` of the last output the API received (a restart counts its gap
         from there and its epoch goes on from it; it waits for LSL consumers only if ``consumers``, the last status's
         ``output_stream.consumers``, is not False), or None.
+    pinned
+        The files of the decoder's own copy of its model (:func:`~bci_stream.service.model_pin.pinned_files`),
+        written to this node's copy before the worker loads it, or None.
     """
 
     def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
                  spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
                  restore: dict[str, Any] | None = None, ring_shape: tuple[int, int] | None = None,
-                 seed: tuple[int, float, int, bool | None] | None = None) -> None:
+                 seed: tuple[int, float, int, bool | None] | None = None,
+                 pinned: dict[str, bytes] | None = None) -> None:
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
         self.restore = None if restore is None else SavedState(**restore)
-        self.ring_shape, self.seed = ring_shape, seed
+        self.ring_shape, self.seed, self.pinned = ring_shape, seed, pinned
         self.worker: OneStreamWorker | None = None
         self.relay: OutputRelay | None = None
         self.thread: threading.Thread | None = None
@@ -115,6 +120,8 @@ class WorkerHost:
         status ``worker``: ``kind``, ``pid``, ``node_id``, ``hostname``)."""
         logging.basicConfig(level=logging.INFO,
                             format=f"%(asctime)s ray-decoder[{self.decoder_id}] %(levelname)s %(message)s")
+        if self.pinned is not None:
+            write_pinned(self.decoder_id, self.pinned)
         conns = {role: connect_back(self.address, self.authkey, self.token, role) for role in ROLES}
         ring = None
         if self.ring_shape is not None:

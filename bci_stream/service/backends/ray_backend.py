@@ -40,6 +40,7 @@ from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
 from bci_stream.service.backends.starts import WorkerStartFailed
 from bci_stream.service.code_stamp import mark_serve_start
+from bci_stream.service.model_pin import pinned_files
 from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.worker_entry import ROLES, StampedWorkerHost
 
@@ -256,7 +257,8 @@ class RayBackend:
             self.code_stamp, self.address, self.authkey, token, handle.id, handle.generation,
             handle.spec.model_dump_json(), self.models_dir, self.status_interval, self.recordings_dir,
             None if restore is None else vars(restore),
-            None if ring is None else (ring.capacity, ring.n_outputs), seed)
+            None if ring is None else (ring.capacity, ring.n_outputs), seed,
+            pinned_files(handle.id))  # the decoder's own copy of its model: the node may not share our folder
         t0 = time.monotonic()
         try:
             where = ray.get(actor.start.remote(), timeout=self.start_timeout)

@@ -1,0 +1,218 @@
+"""A decoder's own copy of the model it runs (its *pin*): a restarted worker runs exactly those bytes.
+
+The registry is a folder anyone may change while a decoder runs (``bci-stream calibrate --name m --overwrite``
+replaces the folder of ``m``; a copy or ``rm -r`` does too). A worker that looked its model up by name again at each
+restart would run whatever the folder holds then: another version (its outlet under another ``source_id``, its
+state snapshot not restored), one with other outputs (a crash loop: the output ring is sized for the first), or
+none. So the supervisor copies the model's files (card, ONNX, single-step graph) into a folder of its own per decoder
+when the decoder starts and again after each hot swap (:func:`pin_ref`), and every worker of that decoder loads from
+that copy (:func:`load_pinned`), verified against its card's sha256 as a registry model is. The copy is removed with
+the decoder (:func:`unpin`).
+
+Layout: ``<pins root>/<decoder id>/<n>-<sha256[:12]>/`` (``model.json``, ``model.onnx``, ...), the highest ``n``
+current; ``<n>-error/error.txt`` when the model a hot swap put in could not be kept (its restart ends in that error).
+The root is ``$BCI_STREAM_PINS_DIR``, else ``bci-stream-pins-<uid>`` in the temporary folder; worker processes
+inherit it. A Ray actor gets the files as bytes (:func:`pinned_files`, :func:`write_pinned`): its node may not share
+this folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bci_stream.core.card import CARD_FILE
+from bci_stream.core.errors import ModelError, ModelUnavailableError
+from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
+
+__all__ = ["PINS_ENV", "describe_pin", "has_pin", "load_pinned", "pin_error", "pin_ref", "pinned_files",
+           "pinned_model", "pins_root", "unpin", "write_pinned"]
+
+log = logging.getLogger("bci_stream.supervisor")
+
+#: Environment variable naming the folder of the decoders' model copies.
+PINS_ENV = "BCI_STREAM_PINS_DIR"
+ERROR_FILE = "error.txt"
+#: Copies tried before a pin gives up: a copy made while the folder was being replaced does not verify.
+ATTEMPTS = 3
+
+
+def pins_root() -> Path:
+    """The folder of every decoder's model copy (``$BCI_STREAM_PINS_DIR``, else one per user in the temp folder)."""
+    if env := os.environ.get(PINS_ENV):
+        return Path(env)
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"bci-stream-pins-{uid}"
+
+
+def pin_dir(decoder_id: str) -> Path:
+    if not decoder_id or "/" in decoder_id or "\\" in decoder_id or decoder_id.startswith("."):
+        raise ValueError(f"decoder_id must be a plain folder name, got {decoder_id!r}")
+    return pins_root() / decoder_id
+
+
+def _current(decoder_id: str) -> Path | None:
+    """The decoder's current copy (the highest ``<n>-...`` folder), or None."""
+    base = pin_dir(decoder_id)
+    try:
+        folders = [p for p in base.iterdir() if p.is_dir() and p.name.split("-", 1)[0].isdigit()]
+    except OSError:
+        return None
+    return max(folders, key=lambda p: int(p.name.split("-", 1)[0]), default=None)
+
+
+def _model_files(entry: ModelEntry) -> list[str]:
+    """The files of a model folder that a worker reads, relative to it."""
+    names = [CARD_FILE, entry.onnx_path.name]
+    single = entry.card.step.single_step if entry.card.step is not None else None
+    if single is not None:
+        names.append(single.file)
+    return names
+
+
+def _install(decoder_id: str, fill: Callable[[Path], None], tag: str) -> Path:
+    """A new folder of the decoder's pin filled by ``fill(folder)``, made current (older ones removed)."""
+    base = pin_dir(decoder_id)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=base))
+    try:
+        fill(tmp)
+        current = _current(decoder_id)
+        n = 1 if current is None else int(current.name.split("-", 1)[0]) + 1
+        final = base / f"{n:04d}-{tag}"
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in base.iterdir():
+        if old != final and not old.name.startswith(".new-"):
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _copy_entry(entry: ModelEntry, folder: Path, expect_sha: str | None) -> ModelEntry:
+    """Copy ``entry``'s files into ``folder``; the copy, verified (against ``expect_sha`` too, if given)."""
+    for name in _model_files(entry):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry.directory / name, folder / name)
+    copy = open_model_folder(folder)  # the copies verified against the copied card
+    if expect_sha is not None and copy.card.sha256 != expect_sha:
+        raise ModelError(f"model '{copy.card.ref}' in {entry.directory} has sha256 {copy.card.sha256} now, not "
+                         f"{expect_sha}: it was replaced on disk")
+    return copy
+
+
+def pin_ref(decoder_id: str, models_dir: str | Path, ref: str, expect_sha: str | None = None) -> ModelEntry:
+    """Copy model ``ref`` of registry ``models_dir`` as decoder ``decoder_id``'s current model; the copy's entry.
+
+    Parameters
+    ----------
+    expect_sha
+        The sha256 the copy must have (the model a worker runs after a hot swap), or None (whatever ``ref`` is now).
+
+    Raises
+    ------
+    ModelError, ModelNotFoundError, ModelUnavailableError
+        ``ref`` is not in the registry, invalid, or (``expect_sha``) other bytes than those the decoder runs.
+    """
+    for attempt in range(ATTEMPTS):
+        entry = ModelRegistry(models_dir).get(ref)
+        copied: list[ModelEntry] = []
+        try:
+            folder = _install(decoder_id, lambda tmp: copied.append(_copy_entry(entry, tmp, expect_sha)),
+                              entry.card.sha256[:12])
+            return ModelEntry(copied[0].card, folder)  # the copy's own card (the folder may have changed meanwhile)
+        except (ModelError, OSError) as exc:  # replaced while copied (a file gone, or not its card's): again
+            if attempt == ATTEMPTS - 1 or (isinstance(exc, ModelError) and expect_sha is not None
+                                           and ModelRegistry(models_dir).get(ref).card.sha256 != expect_sha):
+                raise
+            log.info("decoder %s: copying model %r again (%s)", decoder_id, ref, exc)
+    raise AssertionError("unreachable")
+
+
+def pin_error(decoder_id: str, message: str) -> None:
+    """Make ``message`` the decoder's current pin: its next worker refuses to start with it (final ``error``)."""
+    _install(decoder_id, lambda tmp: (tmp / ERROR_FILE).write_text(message, encoding="utf-8"), "error")
+
+
+def load_pinned(decoder_id: str) -> ModelEntry | None:
+    """The decoder's own copy of its model, its files verified; None when it has none (not pinned, or removed).
+
+    Raises
+    ------
+    ModelError
+        The copy does not verify, or the pin is an error (:func:`pin_error`): its message.
+    """
+    current = _current(decoder_id)
+    if current is None:
+        return None
+    if (error := current / ERROR_FILE).is_file():
+        raise ModelError(error.read_text(encoding="utf-8"))
+    return open_model_folder(current)
+
+
+def has_pin(decoder_id: str) -> bool:
+    """The decoder has a copy of its model (or an error in its place)."""
+    return _current(decoder_id) is not None
+
+
+def pinned_model(decoder_id: str, models_dir: str | Path, ref: str) -> ModelEntry | None:
+    """What a worker of decoder ``decoder_id`` (model ``ref`` of ``models_dir``) runs: its own copy
+    (:func:`load_pinned`), or None when it has none (the worker then looks ``ref`` up in the registry)."""
+    entry = load_pinned(decoder_id)
+    if entry is None:
+        log.info("decoder %s: no copy of its model in %s: model %r is looked up in %s", decoder_id,
+                    pin_dir(decoder_id), ref, models_dir)
+    return entry
+
+
+def describe_pin(entry: ModelEntry, models_dir: str | Path, ref: str) -> dict[str, Any]:
+    """The status ``model`` fields of the pin: ``pinned`` (it runs the decoder's own copy), and ``registry_now``
+    when the registry's ``ref`` is other bytes now (``ref`` and ``sha256``, or ``error``: not there, unreadable)."""
+    pinned = entry.directory.parent.parent == pins_root()
+    fields: dict[str, Any] = {"pinned": pinned}
+    if pinned:
+        try:
+            now = ModelRegistry(models_dir).resolve(ref)
+            if now.card.sha256 != entry.card.sha256:
+                fields["registry_now"] = {"ref": now.card.ref, "sha256": now.card.sha256}
+        except (ModelError, ModelUnavailableError) as exc:
+            fields["registry_now"] = {"error": str(exc)}
+    return fields
+
+
+def pinned_files(decoder_id: str) -> dict[str, bytes] | None:
+    """The files of the decoder's current copy, by name (for a worker on another node), or None."""
+    current = _current(decoder_id)
+    if current is None:
+        return None
+    return {str(p.relative_to(current)): p.read_bytes() for p in current.rglob("*") if p.is_file()}
+
+
+def write_pinned(decoder_id: str, files: dict[str, bytes]) -> bool:
+    """Make ``files`` (:func:`pinned_files`) the decoder's current copy here, unless it is already (same bytes);
+    True when written."""
+    current = _current(decoder_id)
+    if current is not None and all((current / n).is_file() and (current / n).read_bytes() == b
+                                   for n, b in files.items()):
+        return False
+
+    def fill(tmp: Path) -> None:
+        for name, data in files.items():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ValueError(f"pinned file name must be relative, got {name!r}")
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_bytes(data)
+
+    _install(decoder_id, fill, "node")
+    return True
+
+
+def unpin(decoder_id: str) -> None:
+    """Remove the decoder's copies (it was deleted)."""
+    shutil.rmtree(pin_dir(decoder_id), ignore_errors=True)
