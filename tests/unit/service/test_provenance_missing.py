@@ -79,9 +79,10 @@ def test_the_next_generation_reports_the_missing_range(models_dir, ring):
     prov.close()
 
 
-def test_attach_numbers_after_a_reservation_when_the_ring_holds_no_row(models_dir, ring):
+def test_attach_numbers_after_a_reservation_when_the_ring_holds_no_row(models_dir):
     """Generation 1 numbered its first chunk (seq 0..7) and was killed before writing it: generation 2 starts at 8,
     not at 0 (the ring's head is 0, so there is no row to carry on from)."""
+    ring = OutputRing.create(mp.get_context("spawn"), 16, 3)  # tiny-gru's 3 outputs (a worker refuses a misfit)
     ring.reserve(7)
     a, b = mp.Pipe()
     status_r, status_w = mp.Pipe(duplex=False)
