@@ -29,11 +29,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bci-stream demo --duration $(DURATION) $(if $(PORT),--port $(PORT))
 
-# Three pytest workers, one test file each at a time (--dist loadfile: a file's module fixtures stay in one process;
+# Four pytest workers, one test file each at a time (--dist loadfile: a file's module fixtures stay in one process;
 # a worker's native crash neither hangs the run nor fails a test that passes run again: tests/support/xdist_crash.py);
-# most integration tests wait on real-time LSL streams, so three side by side keep two cores busy (the whole suite:
-# 1682 s of test time, 588 s with -n 3 against about 800 s with -n 2 here).
-TEST_WORKERS ?= 3
+# most integration tests wait on real-time LSL streams, so four side by side keep two cores busy (the whole suite,
+# 1826 tests, on this 2-core machine: 1027 s with -n 3, 947 s with -n 4); tests/conftest.py hands out the longest
+# files first.
+TEST_WORKERS ?= 4
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
