@@ -77,6 +77,7 @@ from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
 from bci_stream.io.marker_codes import stream_markers
+from bci_stream.io.xdf_chunks import EVENTS_TYPE
 from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, dejitter, mark_jumps, place_markers, step_irregularity,
                                      warn_losses, warn_rate)
 
@@ -110,13 +111,13 @@ def _select(streams: list[dict[str, Any]], wanted: str | None, default: list[dic
 def _service_streams(streams: list[dict[str, Any]]) -> set[int]:
     """``id()`` of the streams bci-stream itself adds to a session: every ``Decoded`` stream, the streams
     whose source_id is one's plus ``/provenance`` or ``/events`` (its markers' ``/markers`` are the cues), and every
-    stream of type ``bci-stream-events`` (the service events: :data:`bci_stream.service.recorder.EVENTS_TYPE`; a
+    stream of type ``bci-stream-events`` (the service events: :data:`bci_stream.io.xdf_chunks.EVENTS_TYPE`; a
     ``bci-stream record`` file's have no decoded stream beside them)."""
     decoded = [s for s in streams if _info(s, "type") == "Decoded"]
     ids = {_info(s, "source_id") + suffix for s in decoded for suffix in ("/provenance", "/events")
            if _info(s, "source_id")}
     return {id(s) for s in decoded} | {id(s) for s in streams if _info(s, "source_id") in ids
-                                       or _info(s, "type") == "bci-stream-events"}
+                                       or _info(s, "type") == EVENTS_TYPE}
 
 
 def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str], list[str]]:

@@ -19,6 +19,9 @@ import numpy as np
 
 TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY, TAG_STREAM_FOOTER = 1, 2, 3, 4, 5, 6
 BOUNDARY_UUID = bytes([0x43, 0xA5, 0x46, 0xDC, 0xCB, 0xF5, 0x41, 0x0F, 0xB3, 0x0E, 0xD5, 0x46, 0x73, 0x83, 0xCB, 0xE4])
+#: The type of bci-stream's service events stream in its recordings: not ``Markers``, so that no reader takes the
+#: service's events for the cues (:mod:`bci_stream.service.recorder` writes it, :mod:`bci_stream.io.xdf` skips it).
+EVENTS_TYPE = "bci-stream-events"
 NUMERIC_DTYPES = {"float32": "<f4", "double64": "<f8", "int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8"}
 
 

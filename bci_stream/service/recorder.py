@@ -50,11 +50,9 @@ import numpy as np
 from xml.sax.saxutils import escape
 
 from bci_stream.core.errors import StreamMismatchError
-from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+from bci_stream.io.xdf_chunks import EVENTS_TYPE, XdfWriter, stream_header_xml
 
 INPUT, DECODED, PROVENANCE, EVENTS, MARKERS = 1, 2, 3, 4, 5
-#: the events stream's type: not ``Markers``, so that no reader takes the service's events for the cues
-EVENTS_TYPE = "bci-stream-events"
 
 
 class Recorder:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at its import)
@@ -21,7 +20,7 @@ from bci_stream.service.model_pin import PINS_ENV
 from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, export_tiny, test_signal, unique
 from support.crash_handlers import kept_crash_report
-from support.lsl import new_outlet
+from support.lsl import new_outlet, wait_for
 from support.pacing import PacedPusher
 
 try:
@@ -31,14 +30,6 @@ except ImportError:  # the cluster extra is not installed
 
 pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (pip install '.[cluster]')"),
               pytest.mark.timeout(400)]
-
-
-def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
-    return result
 
 
 def test_a_restarted_actor_runs_the_model_the_decoder_ran(models_dir: Path, tmp_path: Path, request, monkeypatch):
@@ -67,7 +58,7 @@ def _restart_after_replacement(cluster, models: Path, node_pins: Path, serve_pin
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru"})
         handle = sup.start(spec, n_outputs=3, sfreq=TINY_SFREQ)
         pusher.start()
-        until(lambda: handle.status.state == "running" and handle.status.counters.samples_out > 200, 120,
+        wait_for(lambda: handle.status.state == "running" and handle.status.counters.samples_out > 200, 120,
               "the actor to decode")
         sha, source_id = handle.status.model["sha256"], handle.status.output_stream["source_id"]
         assert handle.status.model["pinned"] is True and (serve_pins / handle.id).is_dir()
@@ -76,7 +67,7 @@ def _restart_after_replacement(cluster, models: Path, node_pins: Path, serve_pin
         shutil.rmtree(models / "tiny-gru")
         shutil.move(str(staging / "tiny-gru"), str(models / "tiny-gru"))
         os.kill(handle.status.worker["pid"], signal.SIGKILL)
-        until(lambda: handle.restarts == 1 and handle.status.state == "running"
+        wait_for(lambda: handle.restarts == 1 and handle.status.state == "running"
               and handle.status.counters.samples_out > 200, 120, "the restarted actor to decode")
         assert handle.status.model["sha256"] == sha and handle.status.model["registry_now"]["sha256"] != sha
         assert handle.status.output_stream["source_id"] == source_id
