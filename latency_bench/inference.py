@@ -172,6 +172,7 @@ def run_inference_bench(
     seed: int = 0,
     models_dir: Path | str | None = None,
     classical: bool = True,
+    classical_shapes: Sequence[tuple[str, int, int]] | None = None,
 ) -> dict[str, Any]:
     """Measure per-step and chunked inference cost of every (cell, size); optionally write a report.
 
@@ -200,6 +201,8 @@ def run_inference_bench(
     classical
         Also measure the classical families (CSP+LDA, Riemannian) from random parameters exported with
         their real exporter (``families``; :data:`CLASSICAL_SHAPES`).
+    classical_shapes
+        The classical rows' ``(family, n_chans, width)``; default :data:`CLASSICAL_SHAPES`.
 
     Returns
     -------
@@ -229,7 +232,8 @@ def run_inference_bench(
                 for size in sizes:
                     results.append(_bench_one(cell, tuple(size), profile, seed, Path(tmp), echo))
             if classical:
-                families = bench_classical(profile, seed, Path(tmp), echo)
+                families = bench_classical(profile, seed, Path(tmp), echo,
+                                           CLASSICAL_SHAPES if classical_shapes is None else tuple(classical_shapes))
         if models_dir is not None:
             registry = bench_registry(models_dir, profile, seed, echo)
     finally:

@@ -58,6 +58,9 @@ class Profile:
     inference_steps: int | None
     inference_sizes: tuple[tuple[str, int, int, int], ...] | None
     inference_cells: tuple[str, ...]
+    inference_classical_shapes: tuple[tuple[str, int, int], ...] | None = None
+    """The classical rows of the inference section (``(family, n_chans, width)``); None: every shape of
+    :data:`latency_bench.inference_classical.CLASSICAL_SHAPES`."""
 
 
 PEERS = ("service", "relay", "direct", "timeflux", "mnelsl")
@@ -182,7 +185,7 @@ def _inference(profile: Profile, out_dir: Path, echo: Callable[[str], Any]) -> d
     res = run_inference_bench(quick=not profile.inference_full, out_dir=None,
                               sizes=list(profile.inference_sizes) if profile.inference_sizes else None,
                               echo=echo, steps=profile.inference_steps, cells=list(profile.inference_cells),
-                              models_dir=default_models_dir())
+                              models_dir=default_models_dir(), classical_shapes=profile.inference_classical_shapes)
     write_inference(res, out_dir)
     return res
 

@@ -20,6 +20,7 @@ from support.common import (
     export_tiny,
     unique,
 )
+from support.run_cache import built_once
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,10 +94,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    export_tiny(root, "tiny-gru", "gru")
-    export_tiny(root, "tiny-lstm", "lstm", seed=1)
-    return root
+    """``tiny-gru`` and ``tiny-lstm``, exported once per run (:func:`support.run_cache.built_once`)."""
+    def build(root: Path) -> None:
+        export_tiny(root, "tiny-gru", "gru")
+        export_tiny(root, "tiny-lstm", "lstm", seed=1)
+
+    return built_once(tmp_path_factory, "models", build)
 
 
 @pytest.fixture()

@@ -17,6 +17,7 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from faults.kit import AUTH, HD_CH_NAMES, HD_SFREQ, WORKER_KINDS, export_model_for, make_settings
+from support.run_cache import built_once
 
 
 @pytest.fixture(scope="session")
@@ -25,21 +26,28 @@ def fault_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     root = tmp_path_factory.mktemp("fault-models")
     for d in models_dir.iterdir():
         (root / d.name).symlink_to(d, target_is_directory=True)
-    export_model_for(root, "tiny-gru-b", seed=7, hidden_size=24)
+    add_built_once(root, tmp_path_factory, "tiny-gru-b", seed=7, hidden_size=24)
     return root
 
 
+def add_built_once(root: Path, tmp_path_factory: pytest.TempPathFactory, name: str, **kw: object) -> None:
+    """``export_model_for(root, name, **kw)``, the export done once per run (the same ``name``, the same ``kw``)."""
+    built = built_once(tmp_path_factory, f"fault-{name}", lambda d: export_model_for(d, name, **kw))
+    (root / name).symlink_to(built / name, target_is_directory=True)
+
+
 @pytest.fixture(scope="session")
-def hd_model(fault_models: Path) -> str:
+def hd_model(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``hd-gru``: 64 channels at 1 kHz (the backlog test), in :func:`fault_models`."""
-    export_model_for(fault_models, "hd-gru", ch_names=HD_CH_NAMES, sfreq=HD_SFREQ, seed=3, n_layers=1)
+    add_built_once(fault_models, tmp_path_factory, "hd-gru", ch_names=HD_CH_NAMES, sfreq=HD_SFREQ, seed=3,
+                   n_layers=1)
     return "hd-gru"
 
 
 @pytest.fixture(scope="session")
-def wide_model(fault_models: Path) -> str:
+def wide_model(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``wide-gru``: 8 channels at 500 Hz and 64 continuous outputs (big output rows: the slow-consumer test)."""
-    export_model_for(fault_models, "wide-gru", head="gaussian", n_outputs=64, seed=4, n_layers=1)
+    add_built_once(fault_models, tmp_path_factory, "wide-gru", head="gaussian", n_outputs=64, seed=4, n_layers=1)
     return "wide-gru"
 
 

@@ -223,7 +223,7 @@ def test_fuzzed_bodies_get_no_server_error(client, victim):
     targets = [("POST", "/decoders"), ("PUT", f"/decoders/{decoder_id}/model"),
                ("PUT", f"/decoders/{decoder_id}/state"), ("POST", f"/decoders/{decoder_id}/reset")]
 
-    @hsettings(max_examples=150, deadline=None, derandomize=True, database=None,
+    @hsettings(max_examples=60, deadline=None, derandomize=True, database=None,
                suppress_health_check=list(HealthCheck))
     @given(target=st.sampled_from(targets), value=bodies())
     def check(target, value):

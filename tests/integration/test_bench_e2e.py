@@ -26,6 +26,9 @@ TINY = replace(
     QUICK, name="quick-tiny", seconds=0.5, warmup=0.5, paths_160=("service", "relay"), backlog_s=1.0,
     scale_levels=(1, 2), scale_seconds=0.5, grid_chans=(8, 16), grid_hiddens=(16,), grid_steps=50,
     inference_steps=50, inference_sizes=(("8ch/H16/L1", 8, 16, 1),),
+    # one CSP+LDA row shows that the suite runs and reports the classical rows; every family's row
+    # (CLASSICAL_SHAPES) is checked by tests/integration/test_bench_inference.py
+    inference_classical_shapes=(("csp_lda", 21, 6),),
 )
 LATENCY_KEYS = ("p50", "p90", "p99", "p99_9", "max", "mean")
 
@@ -203,7 +206,7 @@ def test_match_counts_loss_and_latency_inside_the_window() -> None:
 def test_cpu_profile_reports_every_thread_of_the_path(tmp_path, capsys):
     """``python -m latency_bench cpu-profile`` on a real service path: CPU of each process's main thread
     and other threads, the wake-up floor, and a perf breakdown when perf can run here (else its reason)."""
-    assert bench_main(["cpu-profile", "--seconds", "1", "--out", str(tmp_path)]) == 0
+    assert bench_main(["cpu-profile", "--seconds", "0.5", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "cpu_profile.json").read_text())
     assert set(res["usage"]) == {"worker", "api", "player", "consumer"}
     for role, row in res["usage"].items():

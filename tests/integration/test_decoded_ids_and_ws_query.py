@@ -97,6 +97,17 @@ def test_second_decoder_of_a_stream_and_model_gets_its_own_source_id(client, mod
         pusher.join(10)
 
 
+@pytest.fixture(scope="module")
+def ws_target(client: httpx.Client) -> Iterator[str]:
+    """A running decoder the bad WebSocket queries are aimed at: one for them all (a refused handshake leaves it
+    as it was), deleted at the end."""
+    name = unique("wsq")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream up
+    decoder_id = start(client, name)
+    yield decoder_id
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
 @pytest.mark.parametrize(("query", "reason"), [
     ("decimate=0", "decimate must be an integer from 1 to 10000, got '0'"),
     ("decimate=abc", "decimate must be an integer from 1 to 10000, got 'abc'"),
@@ -104,19 +115,15 @@ def test_second_decoder_of_a_stream_and_model_gets_its_own_source_id(client, mod
     ("decimate=" + "9" * 300, "decimate must be an integer from 1 to 10000, got '999999999999999999999999...'"),
     ("markers=maybe", "markers must be true or false (or 1/0, on/off, yes/no), got 'maybe'"),
 ])
-def test_websocket_bad_query_is_closed_with_a_reason(client, server, query, reason):
+def test_websocket_bad_query_is_closed_with_a_reason(client, server, ws_target, query, reason):
     """A bad ``decimate`` or ``markers``: the handshake completes, then the server closes with 1008 (policy
     violation) and a reason naming the parameter, the rule and the bad value; no data is sent."""
-    name = unique("wsq")
-    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream up
-    decoder_id = start(client, name)
-    url = server.url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?{query}"
+    url = server.url.replace("http://", "ws://") + f"/decoders/{ws_target}/outputs?{query}"
     with ws_connect(url, additional_headers=AUTH) as ws:
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=10)
     close = info.value.rcvd
     assert close is not None and close.code == 1008 and close.reason == reason, close
-    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
 
 
 def test_websocket_good_query_still_streams(client, server):

@@ -48,7 +48,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def live(recording: Path) -> dict[str, Any]:
     from bci_stream.train.evaluate.live import evaluate_live
 
-    return evaluate_live(MODEL, [recording], None, models_dir=MODELS, speed=8.0, decision_times=TIMES)
+    return evaluate_live(MODEL, [recording], None, models_dir=MODELS, speed=16.0, decision_times=TIMES)
 
 
 def test_every_sample_sent_is_decoded_once_and_equals_offline(live: dict[str, Any]) -> None:
@@ -112,7 +112,7 @@ def test_cli_live_with_the_epoch_references(recording: Path, tmp_path: Path) -> 
 
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [
-        "evaluate", MODEL, "--live", "--data", str(recording), "--labels", "T1=fists,T2=feet", "--speed", "8",
+        "evaluate", MODEL, "--live", "--data", str(recording), "--labels", "T1=fists,T2=feet", "--speed", "16",
         "--reference-train", str(CALIBRATION), "--models-dir", str(MODELS), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "trial accuracy [Wilson 95% CI]" in result.output and "CSP+LDA @2.5s" in result.output

@@ -64,9 +64,13 @@ def start(client: httpx.Client, name: str, model: str, **options) -> str:
     return decoder_id
 
 
-def by_name(name: str) -> list[pylsl.StreamInfo]:
-    """Every stream named ``name`` (waits 3 s for a second one: there must be exactly one)."""
-    return pylsl.resolve_byprop("name", name, 2, 3.0)
+def visible_by_name(wait_s: float = 3.0) -> dict[str, list[pylsl.StreamInfo]]:
+    """Every stream visible within ``wait_s`` seconds, by name: one wait serves every name the test checks (there
+    must be exactly one stream of a name, or none)."""
+    found: dict[str, list[pylsl.StreamInfo]] = {}
+    for info in pylsl.resolve_streams(wait_s):
+        found.setdefault(info.name(), []).append(info)
+    return found
 
 
 def labels_of(info: pylsl.StreamInfo) -> list[str]:
@@ -91,8 +95,9 @@ def test_output_names_make_two_decoders_of_one_input_resolvable_by_name(client, 
     assert st[first]["output_stream"]["name"] == lr and st[second]["output_stream"]["name"] == ff
     assert st[first]["output_stream"]["provenance"] == f"{lr}-provenance"
     assert st[second]["output_stream"]["provenance"] == f"{ff}-provenance"
+    visible = visible_by_name()
     for name, decoder_id, labels in ((lr, first, THREE_LABELS), (ff, second, TWO_LABELS)):
-        found = by_name(name)
+        found = visible.get(name, [])
         assert len(found) == 1, [i.source_id() for i in found]
         info = found[0]
         assert info.type() == "Decoded" and info.channel_count() == len(labels)
@@ -102,9 +107,9 @@ def test_output_names_make_two_decoders_of_one_input_resolvable_by_name(client, 
         inlet.open_stream(timeout=10.0)
         y, _ = pull_all(inlet, 50, timeout=30)
         assert y.shape[0] >= 50 and y.shape[1] == len(labels)
-        prov = by_name(f"{name}-provenance")
+        prov = visible.get(f"{name}-provenance", [])
         assert len(prov) == 1 and prov[0].source_id() == f"{info.source_id()}/provenance"
-    assert pylsl.resolve_byprop("name", f"{source}-decoded", 1, 2.0) == []
+    assert visible.get(f"{source}-decoded", []) == []
     for name, labels in ((lr, THREE_LABELS), (ff, TWO_LABELS)):  # mne-lsl, by name: the stream of that name
         sl = StreamLSL(bufsize=5, name=name).connect(timeout=10)
         try:

@@ -31,7 +31,8 @@ def supervisor(models_dir):
 
 @pytest.mark.parametrize("model", ["tiny-gru", "tiny-lstm"])
 def test_every_sample_decoded_in_order_equal_to_offline(supervisor, models_dir, eeg_outlet, model):
-    """N known samples at 500 Hz in → exactly N decoded samples out, same timestamps, offline values."""
+    """N known samples of a 500 Hz stream in (pushed at 4x real time) → exactly N decoded samples out, same
+    timestamps, offline values."""
     outlet, info = eeg_outlet
     n = 5000 if model == "tiny-gru" else 1500
     x = test_signal(n, seed=3)
@@ -50,7 +51,7 @@ def test_every_sample_decoded_in_order_equal_to_offline(supervisor, models_dir, 
     assert full_info.desc().child("model").child_value("sha256") == entry.card.sha256
     assert read_ch_names(full_info) == ["rest", "left", "right"]
 
-    ts_in = push_paced(outlet, x, TINY_SFREQ, chunk=10)
+    ts_in = push_paced(outlet, x, TINY_SFREQ * 4, chunk=10)
     y, ts_out = pull_all(inlet, n, timeout=30)
 
     assert len(ts_out) == n, f"expected exactly {n} decoded samples, got {len(ts_out)}"
@@ -95,7 +96,7 @@ def test_nan_samples_are_replaced_counted_and_outputs_stay_finite(supervisor, ee
     found = pylsl.resolve_bypred(f"name='{info.name()}-decoded'", 1, 10.0)
     inlet = pylsl.StreamInlet(found[0], max_buflen=60)
     inlet.open_stream(timeout=10.0)
-    push_paced(outlet, x, TINY_SFREQ, chunk=50)
+    push_paced(outlet, x, TINY_SFREQ * 4, chunk=50)
     y, _ = pull_all(inlet, len(x), timeout=20)
     assert len(y) == len(x) and np.isfinite(y).all()
     wait_for(lambda: handle.status.counters.nonfinite_values == 10 + 8, 5, "the NaN count")

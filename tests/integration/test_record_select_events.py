@@ -133,9 +133,10 @@ def test_the_marker_stream_is_selected_as_a_decoders_options_markers_stream(tmp_
 
 def test_events_are_recorded_beside_the_cues_and_calibrate_reads_only_the_cues(tmp_path):
     """Real EEG (S001R05, 160 Hz) at 10x real time with its cues; its stamps skip 250 samples at sample 4000 (a gap)
-    and 25 at 8000 (a loss under 0.5 s), and the sender pauses 4 s before sample 11200 (a stall). The file's events
-    stream says where; a cue pushed before the marker inlet opened is not in the file, and the marker_connected event
-    says when that inlet opened. calibrate reads exactly the cues (a service event is no label)."""
+    and 25 at 8000 (a loss under 0.5 s), and the sender pauses 2.5 s before sample 11200 (a stall: 1 s of silence).
+    The file's events stream says where; a cue pushed before the marker inlet opened is not in the file, and the
+    marker_connected event says when that inlet opened. calibrate reads exactly the cues (a service event is no
+    label)."""
     src = crop(load_recording(subset_file(R05)), 90.0)
     name, sfreq = unique("recwt-ev"), src.sfreq
     eeg = pylsl.StreamOutlet(make_stream_info(name, "EEG", src.ch_names, sfreq, f"{name}-src"))
@@ -156,7 +157,7 @@ def test_events_are_recorded_beside_the_cues_and_calibrate_reads_only_the_cues(t
         for i in range(0, len(x), 320):
             time.sleep(0.2)  # 10x real time
             if i == pause_at:
-                time.sleep(4.0)  # the sender pauses: a stall, then a resume
+                time.sleep(2.5)  # the sender pauses: a stall (the recorder's is 1 s of silence), then a resume
             eeg.push_chunk(x[i:i + 320], ts[i:i + 320].tolist())
             for k in [k for k in marked if i <= k < i + 320]:
                 cues.push_sample([marked[k]], float(ts[k]))

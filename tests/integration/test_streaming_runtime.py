@@ -59,7 +59,7 @@ def test_stall_of_the_sender_loses_nothing(supervisor):
     outlet, info = new_outlet(name, f"{name}-src")
     handle = start(supervisor, name)
     out = open_output(f"{name}-decoded")
-    n, speed = 20_000, 5.0  # pushed 5x faster than real time to keep the test short
+    n, speed = 20_000, 10.0  # pushed 10x faster than real time to keep the test short
     x = test_signal(n, seed=11)
     rate = TINY_SFREQ * speed
     t0 = pylsl.local_clock()
@@ -121,13 +121,13 @@ def test_sender_dies_and_comes_back_with_the_same_source_id(supervisor):
     handle = start(supervisor, name)
     out = open_output(f"{name}-decoded")
     x = test_signal(3000, seed=12)
-    push_paced(outlet, x[:1500], TINY_SFREQ, chunk=10)
+    push_paced(outlet, x[:1500], TINY_SFREQ * 4, chunk=10)  # 4x real time: the outage is what counts
     del outlet
     time.sleep(2.0)
     wait_for(lambda: handle.status.state == "stalled", 10, "the stall to be reported")
     outlet, info = new_outlet(name, sid)
     assert outlet.wait_for_consumers(30), "the decoder did not reconnect to the new outlet"
-    push_paced(outlet, x[1500:], TINY_SFREQ, chunk=10)
+    push_paced(outlet, x[1500:], TINY_SFREQ * 4, chunk=10)
     wait_for(lambda: counters(handle).get("samples_in", 0) > 1500 and handle.status.state == "stalled", 30,
              "the second part to be decoded")
     c = counters(handle)

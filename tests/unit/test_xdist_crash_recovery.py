@@ -6,6 +6,7 @@ workers, real SIGSEGV, in a subprocess."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,9 +50,13 @@ def test_d_after(): pass
 def test_a_crashed_worker_neither_hangs_the_run_nor_fails_a_test_that_passes_when_run_again(tmp_path: Path) -> None:
     for name, text in FILES.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "1", "--dist", "loadfile", "-p",
+    # Only xdist among the installed plugins (the others, hypothesis and schemathesis above all, take seconds to load
+    # in the run's process and again in each worker it starts: one, then one after each of the 3 crashes; they play
+    # no part in a crash): plugin autoload off, `-p xdist`.
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "xdist", "-n", "1", "--dist", "loadfile", "-p",
                           "no:cacheprovider", "-o", "addopts=", str(tmp_path)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=240)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env)
     out = run.stdout
     assert run.returncode == 1, out + run.stderr
     assert "1 failed, 8 passed, 2 rerun" in out, out

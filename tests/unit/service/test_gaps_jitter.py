@@ -30,14 +30,25 @@ def push_stamps(seconds: float, sfreq: float, k: int, rng: np.random.Generator, 
     for j, d in enumerate(drops):
         at = n * (j + 1) // (len(drops) + 1) + int(rng.integers(0, k))
         skip[at:at + d] = True
-    out, t_push = [], 0.0
-    for first in range(0, n, k):
-        extra = rng.uniform(0.0, 2e-3) + (rng.uniform(10e-3, 50e-3) if rng.random() < 0.01 else 0.0)
-        t_push = max(100.0 + (first + k) / rate + extra, t_push + 20e-6)
-        kept = int((~skip[first:first + k]).sum())
-        if kept:
-            out.append(t_push - np.arange(kept - 1, -1, -1) / sfreq)
-    return np.concatenate(out), int(skip.sum())
+    # the draws of one rng.uniform(0, 2e-3), rng.random() [< 0.01: rng.uniform(10e-3, 50e-3)] per push, in that
+    # order (the stamps are those of the seed's draws: the tests pass for these), taken as one array of doubles and
+    # the generator then moved on by exactly the draws used
+    pushes, state = n // k, rng.bit_generator.state
+    u, used, t_push, t = rng.random(3 * pushes).tolist(), 0, [], 0.0
+    for i in range(pushes):
+        extra, late = 0.0 + 2e-3 * u[used], u[used + 1] < 0.01
+        extra += 10e-3 + (50e-3 - 10e-3) * u[used + 2] if late else 0.0
+        used += 3 if late else 2
+        t = max(100.0 + (i * k + k) / rate + extra, t + 20e-6)
+        t_push.append(t)
+    rng.bit_generator.state = state
+    rng.random(used)
+    kept = ~skip
+    # a chunk's kept samples stamped back from its push at the nominal rate, as if contiguous (liblsl's back-fill)
+    per_chunk = kept.reshape(pushes, k)
+    back = np.where(per_chunk, np.cumsum(per_chunk[:, ::-1], axis=1)[:, ::-1] - 1, 0).ravel()
+    ts = np.repeat(np.array(t_push), k) - back / sfreq
+    return ts[kept], int(skip.sum())
 
 
 def track(ts: np.ndarray, sfreq: float, rng: np.random.Generator, max_pull: int = 12) -> Counters:

@@ -10,9 +10,6 @@ clone. The model it writes is loaded by the registry, run by the step model, and
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from bci_stream.cli import main
-from support.common import REPO, SUBSET_S001_21CH, subset_file, unique
+from support.calibration_cache import default_cli_calibration
+from support.common import SUBSET_S001_21CH, subset_file, unique
 
 S001 = SUBSET_S001_21CH
 R05, R06 = S001 / "S001R05.edf", S001 / "S001R06.edf"
@@ -28,25 +26,19 @@ R10 = S001 / "S001R10.edf"  # imagined fists/feet, not used for calibration: str
 
 LABELS = "T1=fists,T2=feet"
 NAME = "s001-test"
+STREAMED_S = 50.0  # of R10 (125 s) through the service
 
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """`bci-stream calibrate R05 R06 --labels T1=fists,T2=feet --name s001-test --out TMP`, in a subprocess.
+    """`bci-stream calibrate R05 R06 --labels T1=fists,T2=feet --name s001-test --out TMP`, in a subprocess, every
+    option at its default (run once per pytest run and shared: :mod:`support.calibration_cache`).
 
-    Returns the registry folder and the command's output.
+    Returns the registry folder (read only) and the command's output.
     """
-    out = tmp_path_factory.mktemp("calibrated")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # this checkout's bci_stream, whatever the venv's editable install points at
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bci_stream", "calibrate", str(subset_file(R05)), str(subset_file(R06)),
-         "--labels", LABELS, "--name", NAME, "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=str(out))
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output
-    return out, output
+    run = default_cli_calibration(tmp_path_factory)
+    assert run.returncode == 0, run.output
+    return run.models, run.output
 
 
 def _run(args: list[str]):
@@ -112,9 +104,10 @@ def test_calibrate_end_to_end_loads_in_registry_and_step_model(calibrated: tuple
 def test_calibrated_model_decodes_a_real_lsl_stream_in_the_service(calibrated: tuple[Path, str],
                                                                    tmp_path: Path) -> None:
     """The calibrated model in the real service: uvicorn + a worker process, `POST /decoders` by model name,
-    and a held-out real run (R10, imagined fists/feet, all 21 channels as in the file) pushed on a real LSL
-    outlet at 8x real time. Every sample is decoded once, in order, and equals the offline pipeline
-    (registry entry + onnxruntime) within 1e-4; the decoded stream carries the model's class labels."""
+    and a held-out real run (R10, imagined fists/feet, all 21 channels as in the file; its first
+    :data:`STREAMED_S` s: 8,000 samples, 6 of its 15 cues) pushed on a real LSL outlet at 8x real time. Every
+    sample is decoded once, in order, and equals the offline pipeline (registry entry + onnxruntime) within 1e-4;
+    the decoded stream carries the model's class labels; the streamed cues are decided above chance."""
     import httpx
     import pylsl
 
@@ -130,8 +123,9 @@ def test_calibrated_model_decodes_a_real_lsl_stream_in_the_service(calibrated: t
 
     models, _ = calibrated
     rec = load_recording(subset_file(R10))
-    x = np.ascontiguousarray(rec.data.T, dtype=np.float32)
-    n = len(x)
+    n = int(STREAMED_S * rec.sfreq)
+    x = np.ascontiguousarray(rec.data.T[:n], dtype=np.float32)
+    assert n < rec.n_times
     name = unique("calibrated")
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", rec.ch_names, rec.sfreq, f"{name}-src"))
     settings = Settings(host="127.0.0.1", port=0, models_dir=models, status_interval=0.1,
@@ -168,12 +162,14 @@ def test_calibrated_model_decodes_a_real_lsl_stream_in_the_service(calibrated: t
     assert c["samples_in"] == c["samples_out"] == n and c["samples_rejected"] == 0 and c["gaps"] == 0
     assert y.shape == (n, 2) and len(ts) == n
     entry = ModelRegistry(models).get(NAME)
-    card_x = load_recording(R10, ch_names=entry.card.ch_names).data.T  # the model's channels, its order
+    card_x = load_recording(R10, ch_names=entry.card.ch_names).data.T[:n]  # the model's channels, its order
     expected = decode_offline(entry, np.ascontiguousarray(card_x, dtype=np.float32))
     assert np.abs(y - expected).max() <= 1e-4
     cues = [(e.onset, 0 if e.description == "T1" else 1) for e in rec.events if e.description in ("T1", "T2")]
-    acc = np.mean([y[o + 320].argmax() == c for o, c in cues])
-    assert len(cues) == 15 and acc > 0.6, acc  # held-out run: a sanity check (13/15 when written), not a benchmark
+    streamed = [(o, c) for o, c in cues if o + 320 < n]  # decided within the streamed stretch
+    acc = np.mean([y[o + 320].argmax() == c for o, c in streamed])
+    # held-out run: a sanity check (6/6 of the streamed cues when written; 13/15 over the whole run), not a benchmark
+    assert len(cues) == 15 and len(streamed) >= 5 and acc > 0.6, (acc, streamed)
 
 
 def _assert_error(res, substring: str) -> None:

@@ -25,14 +25,20 @@ from bci_stream.io.recording import Event
 from bci_stream.train.classical.calibration import NAME_PATTERN
 from bci_stream.train.classical.calibration_report import chance_check, cue_gaps
 from support.common import REPO, SUBSET_S001_21CH, subset_file
+from support.marked import FAST_CHANNELS
 
 R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
 LABELS = "T1=fists,T2=feet"
 FAKE_SHA = "ab" * 32
+FEW = ["--channels", ",".join(FAST_CHANNELS)]  # a few channels: few candidates, a fast fit (the model is not checked)
 
 
 def _cli(*args: str):
-    return CliRunner().invoke(main, ["calibrate", "--no-progress", "--no-recurrent", *args], catch_exceptions=False)
+    """calibrate as typed, one decoder picked (``--no-average``: the checks here are of the registry folder and the
+    chance/cue-gap warnings, not of the ensemble (test_ensemble.py, test_calibrate.py); one decoder is several times
+    cheaper to fit, export and time) and no recurrent stage (test_residual.py)."""
+    return CliRunner().invoke(main, ["calibrate", "--no-progress", "--no-recurrent", "--no-average", *args],
+                              catch_exceptions=False)
 
 
 def _files() -> list[str]:
@@ -57,7 +63,7 @@ def test_an_existing_model_is_refused_without_overwrite_and_replaced_with_it(tmp
     res = _cli(*_files(), "--labels", LABELS, "--name", "other", "--out", str(models))
     assert res.exit_code == 2 and "already holds files (notes.txt); pass --overwrite" in res.output, res.output
 
-    res = _cli(*_files(), "--labels", LABELS, "--name", "s1", "--out", str(models), "--overwrite")
+    res = _cli(*_files(), "--labels", LABELS, "--name", "s1", "--out", str(models), "--overwrite", *FEW)
     assert res.exit_code == 0, res.output
     assert f"--overwrite: replacing model s1@1.0.0 (sha256 abababababab) in {models / 's1'}" in res.output
     card = json.loads((models / "s1" / "model.json").read_text())
@@ -127,7 +133,7 @@ def _swapped_r06(tmp_path: Path) -> Path:
 def test_a_decoder_worse_than_chance_is_shipped_with_a_warning(tmp_path: Path) -> None:
     models = tmp_path / "models"
     res = _cli(str(subset_file(R05)), str(_swapped_r06(tmp_path)), "--labels", LABELS, "--name", "swapped",
-               "--out", str(models))
+               "--out", str(models), *FEW)
     assert res.exit_code == 0, res.output  # still exported: the warnings inform, they do not change the model
     report = json.loads((models / "swapped" / "report" / "report.json").read_text())
     counts = report["trials_per_class"]
@@ -152,7 +158,7 @@ def test_a_trial_wise_fallback_over_several_runs_says_it_may_overestimate(tmp_pa
     no_t2 = save_npz(rec, tmp_path / "r06_no_t2.npz")
     models = tmp_path / "models"
     res = _cli(str(subset_file(R05)), str(no_t2), "--labels", LABELS, "--name", "fallback", "--out", str(models),
-               "--channels", "C3,Cz,C4,Cp3,Cp4", "--no-average")  # a few candidates: the scheme is what counts
+               "--channels", "C3,Cz,C4,Cp3,Cp4")  # a few candidates: the scheme is what counts
     assert res.exit_code == 0, res.output
     report = json.loads((models / "fallback" / "report" / "report.json").read_text())
     assert report["cv_scheme"].startswith("2 runs, but leaving a run out would drop a class: stratified")

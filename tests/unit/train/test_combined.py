@@ -30,7 +30,9 @@ from bci_stream.train.classical.combined import (
     combined_reference,
 )
 from bci_stream.train.classical.configs import DEFAULT_CSP, DEFAULT_RIEMANN, with_
+from support.calibration_cache import s001_pick
 from support.common import SUBSET_S001_21CH, subset_file
+from support.marked import FAST_CHANNELS
 from support.train_data import FISTS_FEET as LABELS, s001_calibration, s001_r09
 
 pytest.importorskip("onnx", reason="the exporter needs the train extra (onnx)")
@@ -196,20 +198,22 @@ def test_bad_parameters_are_named(exported):
         combined_reference(params, np.zeros((10, 3)))
 
 
-def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path):
+def test_calibrate_considers_the_combined_family_by_default(prep, tmp_path, tmp_path_factory):
     """calibrate (combined by default, as the nested study chose): the combined family is CV-scored from the two
     picks' CV (same folds) and the family rule picks among three; the export path of the combined family writes
-    a model the registry loads; combined=False leaves it out."""
+    a model the registry loads; combined=False leaves it out (checked on a few channels: few candidates).
+
+    The default calibration (``average=False``, no recurrent stage) is shared with test_ensemble.py
+    (:func:`support.calibration_cache.s001_pick`)."""
     from bci_stream.train.classical.calibration import CONSIDER_COMBINED, _export, calibrate
     from bci_stream.train.classical.combined import DEFAULT_COMBINE
 
     assert CONSIDER_COMBINED is True  # the default follows the nested study (seven subject-task units)
     files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
     without = calibrate(files, LABELS, "nocomb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
-                        combined=False, average=False)
+                        combined=False, average=False, channels=FAST_CHANNELS)
     assert list(without.report["families"]) == ["csp_lda", "riemann"]
-    res = calibrate(files, LABELS, "comb", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
-                    average=False)
+    res = s001_pick(tmp_path_factory)
     fams = res.report["families"]
     assert list(fams) == ["csp_lda", "riemann", "csp_riemann"]
     want = combined_cv(res.cv["csp_lda"], res.cv["riemann"], DEFAULT_COMBINE)

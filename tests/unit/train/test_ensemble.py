@@ -30,8 +30,8 @@ from bci_stream.train.classical.ensemble import (
     ensemble_cv,
     ensemble_reference,
 )
-from support.common import SUBSET_S001_21CH, subset_file
-from support.train_data import FISTS_FEET as LABELS, s001_calibration, s001_r09
+from support.calibration_cache import default_cli_calibration, s001_pick
+from support.train_data import s001_calibration, s001_r09
 
 pytest.importorskip("onnx", reason="the exporter needs the train extra (onnx)")
 pytest.importorskip("sklearn", reason="the members are fitted with scikit-learn (train extra)")
@@ -190,23 +190,26 @@ def test_bad_parameters_are_named(exported):
         ensemble_reference(params, np.zeros((10, 3)))
 
 
-def test_calibrate_ships_the_average_by_default_and_one_pick_without_it(tmp_path):
+def test_calibrate_ships_the_average_by_default_and_one_pick_without_it(tmp_path_factory):
     """calibrate (averaging by default, as the nested study chose): the ensemble of every candidate is CV-scored
-    from their CV (same folds), exported and loaded by the registry; average=False ships the single pick."""
-    from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, calibrate
+    from their CV (same folds), exported and loaded by the registry; average=False ships the single pick.
+
+    Both calibrations of S001 R05 + R06 are shared with other tests (:mod:`support.calibration_cache`):
+    the default one is `bci-stream calibrate` with every option at its default (test_calibrate.py's), its report as
+    written to ``report.json``; the single pick is ``calibrate(..., recurrent=False, average=False)``."""
+    from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES
 
     assert AVERAGE_CANDIDATES is True  # the default follows the nested study (seven subject-task units)
-    files = [subset_file(SUBSET_S001_21CH / f"S001R{r:02d}.edf") for r in (5, 6)]
-    res = calibrate(files, LABELS, "avg", tmp_path, progress=False, echo=lambda s: None, recurrent=False)
-    rep = res.report
+    run = default_cli_calibration(tmp_path_factory)
+    assert run.returncode == 0, run.output
+    rep = json.loads((run.models / "s001-test" / "report" / "report.json").read_text())
     assert rep["chosen_family"] == "ensemble" and "average" in rep["rules"]
     n = len(rep["families"]["csp_lda"]["candidates"]) + len(rep["families"]["riemann"]["candidates"])
     assert rep["families"]["ensemble"]["config"].startswith(f"ensemble mean of {n}")
-    card = ModelRegistry(tmp_path).get("avg").card
+    card = ModelRegistry(run.models).get("s001-test").card
     assert card.step.family == "ensemble" and len(card.architecture.model_extra["members"]) == n
     assert card.scoring.decision_time_s == 2.0
-    single = calibrate(files, LABELS, "one", tmp_path, progress=False, echo=lambda s: None, recurrent=False,
-                       average=False)
+    single = s001_pick(tmp_path_factory)
     assert single.report["chosen_family"] in ("csp_lda", "riemann", "csp_riemann")
     assert "ensemble" not in single.report["families"] and "average" not in single.report["rules"]
 

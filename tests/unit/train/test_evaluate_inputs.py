@@ -24,7 +24,7 @@ from support.session_xdf import crop as _crop, service_session  # noqa: E402
 
 MODELS = REPO / "models"
 MODEL = "eegmmidb-s001"  # made by calibrate: its card has no label window and no reader options
-CROP_S = 60.0
+CROP_S = 34.0  # its first 4 cues (2 fists, 2 feet), the last one scored to cue + 3 s
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +43,37 @@ def _run(*args: str):
     return CliRunner().invoke(main, ["evaluate", *args], catch_exceptions=False)
 
 
-def test_a_service_recording_scores_as_the_edf_it_was_streamed_from(session, edf_rec, tmp_path):
-    """Its cues have zero duration: evaluate labels each until the next event and scores trials at the cues,
-    as calibrate does (before: 'all have zero duration; give label_window=...' with a run-config hint)."""
-    from bci_stream.train.evaluate.offline import evaluate_target
+def _table(output: str) -> list[str]:
+    """The scores evaluate prints (its summary line and one line per decision time), without ``wrote ...``."""
+    lines = output.splitlines()
+    start = next(i for i, ln in enumerate(lines) if " file(s): " in ln)
+    return [ln for ln in lines[start:] if not ln.startswith("wrote ")]
 
-    crop = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
-    from_edf = evaluate_target(MODEL, [crop], models_dir=MODELS)["metrics"]
-    got = evaluate_target(MODEL, [session], models_dir=MODELS)
-    assert got["metrics"]["trials_per_class"] == from_edf["trials_per_class"] == {"fists": 3, "feet": 4}
-    assert got["metrics"]["trial_accuracy"] == from_edf["trial_accuracy"]
-    assert got["notes"] == ["session.xdf: its 7 cue(s) have no duration (markers); each labels the span until the "
-                            "next event, trials start at the cues"]
-    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(session))
+
+@pytest.fixture(scope="module")
+def from_edf(tmp_path_factory, edf_rec) -> tuple[dict, list[str]]:
+    """`evaluate` (with --out) of the EDF's first CROP_S s as NPZ, the reference every other layout must score as:
+    its result as written to evaluation.json, and the scores it printed. Decoded once for the tests below."""
+    folder = tmp_path_factory.mktemp("from_edf")
+    crop = _npz(folder / "crop.npz", _crop(edf_rec, CROP_S))
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(crop), "--out", str(folder / "ev"))
     assert res.exit_code == 0, res.output
-    assert "7 trials {'fists': 3, 'feet': 4}" in res.output and "note: session.xdf: its 7 cue(s)" in res.output
+    return json.loads((folder / "ev" / "evaluation.json").read_text())["evaluation"], _table(res.output)
+
+
+def test_a_service_recording_scores_as_the_edf_it_was_streamed_from(session, from_edf, tmp_path):
+    """Its cues have zero duration: evaluate labels each until the next event and scores trials at the cues,
+    as calibrate does (before: 'all have zero duration; give label_window=...' with a run-config hint). Both
+    results as evaluate writes them (evaluation.json)."""
+    edf = from_edf[0]["metrics"]
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(session), "--out", str(tmp_path / "ev"))
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "ev" / "evaluation.json").read_text())["evaluation"]
+    assert got["metrics"]["trials_per_class"] == edf["trials_per_class"] == {"fists": 2, "feet": 2}
+    assert got["metrics"]["trial_accuracy"] == edf["trial_accuracy"]
+    assert got["notes"] == ["session.xdf: its 4 cue(s) have no duration (markers); each labels the span until the "
+                            "next event, trials start at the cues"]
+    assert "4 trials {'fists': 2, 'feet': 2}" in res.output and "note: session.xdf: its 4 cue(s)" in res.output
 
 
 def test_consecutive_cues_of_one_class_stay_separate_trials():
@@ -76,7 +92,7 @@ def test_consecutive_cues_of_one_class_stay_separate_trials():
     assert [(t.onset, t.label) for t in find_trials(labels, [0, 1])] == [(10, 0), (30, 0), (60, 1), (80, 1)]
 
 
-def test_stream_and_marker_stream_choose_in_a_labrecorder_file(tmp_path, edf_rec):
+def test_stream_and_marker_stream_choose_in_a_labrecorder_file(tmp_path, edf_rec, from_edf):
     from support.xdf import write_xdf
 
     rec = _crop(edf_rec, CROP_S)
@@ -95,10 +111,10 @@ def test_stream_and_marker_stream_choose_in_a_labrecorder_file(tmp_path, edf_rec
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--stream", "actiCHamp",
                "--marker-stream", "PsychoPy")
     assert res.exit_code == 0, res.output
-    npz = _npz(tmp_path / "crop.npz", rec)
-    same = _run(MODEL, "--models-dir", str(MODELS), "--data", str(npz))
+    same = from_edf[1]  # the same samples and cues as NPZ
     assert [ln for ln in res.output.splitlines() if "trial accuracy" in ln] == \
-        [ln for ln in same.output.splitlines() if "trial accuracy" in ln]
+        [ln for ln in same if "trial accuracy" in ln]
+    npz = _npz(tmp_path / "crop.npz", rec)
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(npz), "--stream", "actiCHamp")
     assert res.exit_code == 2 and "--stream applies to no file given" in res.output, res.output
 
@@ -110,18 +126,17 @@ def _npz(path: Path, rec, ch_names: list[str] | None = None) -> Path:
                               events=list(rec.events), source=str(path)), path)
 
 
-def test_channel_names_renames_numbered_channels(tmp_path, edf_rec):
+def test_channel_names_renames_numbered_channels(tmp_path, edf_rec, from_edf):
     rec = _crop(edf_rec, CROP_S)
     numbered = _npz(tmp_path / "numbered.npz", rec, [str(i + 1) for i in range(rec.n_chans)])
-    named = _npz(tmp_path / "named.npz", rec)
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered))
     assert res.exit_code == 2 and "--channel-names renames a file's channels" in res.output, res.output
     names = tmp_path / "names.txt"
     names.write_text("\n".join(rec.ch_names) + "\n")
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered), "--channel-names", str(names))
-    want = _run(MODEL, "--models-dir", str(MODELS), "--data", str(named))
-    assert res.exit_code == 0 == want.exit_code, res.output
-    assert res.output.splitlines()[-6:] == want.output.splitlines()[-6:]
+    want = from_edf[1]  # the same samples with their names (exit code 0 there)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[-6:] == want[-6:] and len(want) == 6
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered), "--channel-names", "C3,C4")
     assert res.exit_code == 2 and "--channel-names must give one name per channel" in res.output, res.output
 

@@ -24,6 +24,7 @@ from bci_stream.io.npz import save_npz
 from bci_stream.io.recording import Event
 from bci_stream.train.classical.model_version import bump, next_version
 from support.common import SUBSET_S001_21CH, subset_file
+from support.marked import FAST_CHANNELS
 
 NAMES = {"T1": "cond=1", "T2": "left,hand"}
 PAIRS = ["--label", "cond=1=fists", "--label", "left,hand=feet"]
@@ -81,8 +82,9 @@ def test_label_maps_event_names_with_commas_and_equals_and_overwrite_bumps_the_v
     (models / "s1").mkdir(parents=True)
     (models / "s1" / "model.json").write_text(json.dumps({"name": "s1", "version": "1.0.0", "sha256": "ab" * 32}))
 
+    # a few channels: few candidates (still both families, with and without CAR), a fast fit
     res = _cli("calibrate", "--no-progress", "--no-recurrent", *renamed, *PAIRS, "--name", "s1", "--out", str(models),
-               "--overwrite")
+               "--overwrite", "--channels", ",".join(FAST_CHANNELS))
     assert res.exit_code == 0, res.output
     assert f"version: s1@1.0.1, after s1@1.0.0 in {models}" in res.output
     card = json.loads((models / "s1" / "model.json").read_text())

@@ -145,8 +145,10 @@ def test_study_runs_end_to_end_and_writes_the_report(subjects, tmp_path: Path) -
     from bci_stream.train.classical.pretrain_report import render, write_report
     from bci_stream.train.classical.pretrain_study import Study
 
-    grid = [FineTuneConfig(scope="all", mode="all", epochs=3), FineTuneConfig(scope="task", mode="head", epochs=3)]
-    study = Study(subjects, pcfg=PretrainConfig(max_epochs=2, patience=2), grid=grid, cache_dir=tmp_path / "pre",
+    # one epoch of each training: what is checked is the study's plumbing (selection, methods, export, report),
+    # not what more epochs would learn (test_fine_tuning_starts_from_the_pretrained_weights trains for longer)
+    grid = [FineTuneConfig(scope="all", mode="all", epochs=1), FineTuneConfig(scope="task", mode="head", epochs=1)]
+    study = Study(subjects, pcfg=PretrainConfig(max_epochs=1, patience=1), grid=grid, cache_dir=tmp_path / "pre",
                   log=lambda s: None)
     rows = [study.run_target(n, tmp_path / "models") for n in ("A", "B")]
     md = write_report(tmp_path, rows, study, "pretrain_study --out X", 1.0)
