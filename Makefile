@@ -32,13 +32,14 @@ demo: $(STAMP)
 # Four pytest workers, one test file each at a time (--dist loadfile: a file's module fixtures stay in one process;
 # a worker's native crash neither hangs the run nor fails a test that passes run again: tests/support/xdist_crash.py);
 # most integration tests wait on real-time LSL streams, so four side by side keep two cores busy (the whole suite,
-# 1826 tests, on this 2-core machine: 1027 s with -n 3, 947 s with -n 4); tests/conftest.py hands out the longest
-# files first. One BLAS/OpenMP thread per process: four workers (and the commands they start) already keep both cores
-# busy, and a second thread each only spins against them (tests/unit/train: 630 s of CPU with the default threads,
-# 584 s with one).
+# 1825 tests, on this 2-core machine: 764 s with -n 4 at d2e674f, 891 s with the set-up); tests/conftest.py hands
+# out the longest files first. One BLAS/OpenMP thread per process: four workers (and the commands they start) already
+# keep both cores busy, and a second thread each only spins against them (tests/unit/train: 630 s of CPU with the
+# default threads, 584 s with one).
 TEST_WORKERS ?= 4
+TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP) browser
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Debian's chromium for the dashboard's browser test (tests/integration/test_dashboard.py fails, and says why, without it).
 browser:
