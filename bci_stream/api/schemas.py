@@ -150,8 +150,9 @@ class DecoderStatus(BaseModel):
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
     after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,
     reset, restore or gap-policy reset between cue and decision), unmapped markers;
-    ``{"off": reason}`` when the model's outputs cannot be scored. A reset or restore at most ``reset_grace_s`` after
-    a cue's first output starts the trial: scored, counted in ``reset_at_start`` (a trial's ``reset_after_s``).
+    ``{"off": reason}`` when the model's outputs cannot be scored. A reset or restore at most ``reset_grace_s``
+    (``options.markers.reset_grace_s``, default 0.2 s) after a cue's first output starts the trial: scored, counted
+    in ``reset_at_start`` (a trial's ``reset_after_s``).
     ``model``: the card (name@version) whose map is used; after a hot swap the scoring follows the new model and
     ``previous`` keeps the score under the model before it."""
     state_change: StateChange | None = None

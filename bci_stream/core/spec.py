@@ -84,6 +84,13 @@ class MarkerOptions(BaseModel):
         "(30 s at 250 Hz: 224 kB). A replay at speed S gives a late marker S times less wall time: evaluate --live "
         "sets 30 s x S.",
     )
+    reset_grace_s: float = Field(
+        default=0.2, ge=0, allow_inf_nan=False,
+        description="A reset or state restore through the API at most this many seconds (of samples at the stream's "
+        "nominal rate) after a cue's first output starts that cue's trial, which is then scored (reset_at_start), "
+        "not interrupted: a client that resets on each cue marker reacts some samples late. 0: only a reset on the "
+        "cue's first output sample.",
+    )
 
     @model_validator(mode="after")
     def _check_map(self) -> MarkerOptions:

@@ -127,7 +127,7 @@ class CommandHandler:
         seq = decoder.seq  # the first input sample a reset or restore applies to (the new state epoch's first seq)
         if isinstance(command, Reset):
             epoch = decoder.reset()
-            if self.markers is not None:  # a reset on a cue starts its trial (scoring.RESET_GRACE_S)
+            if self.markers is not None:  # a reset on a cue starts its trial (options.markers.reset_grace_s)
                 self.markers.state_started(epoch, seq)
             self.on_event("reset", seq=seq)
             self.reply(command, True, StateChanged(epoch, seq, counters=self.counters()))

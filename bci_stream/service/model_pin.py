@@ -14,13 +14,24 @@ current; ``<n>-error/error.txt`` when the model a hot swap put in could not be k
 The root is ``$BCI_STREAM_PINS_DIR``, else ``bci-stream-pins-<uid>`` in the temporary folder; worker processes
 inherit it. A Ray actor gets the files as bytes (:func:`pinned_files`, :func:`write_pinned`): its node may not share
 this folder.
+
+Owners: the root is shared by every service of the machine (and by the Ray actors of its node), and a service that
+crashed (SIGKILL: no :func:`unpin`) leaves its copies behind. So each process that writes a decoder's folder records
+itself in it (``<decoder id>/.owner-<hash>``: host, pid, the process's start time and the boot's id, so that a reused
+pid is not taken for the owner), and a supervisor, when it starts, removes the decoders' folders whose every owner is
+gone (:func:`sweep_stale`). A folder is kept while any of its owners lives, or may live: one recorded on another
+host or in another pid namespace (it cannot be checked from here), an unreadable record, or none (a folder being
+made, or one of a version that did not record owners).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,13 +42,15 @@ from bci_stream.core.errors import ModelError, ModelUnavailableError
 from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
 
 __all__ = ["PINS_ENV", "describe_pin", "has_pin", "load_pinned", "pin_error", "pin_ref", "pinned_files",
-           "pinned_model", "pins_root", "unpin", "write_pinned"]
+           "pinned_model", "pins_root", "sweep_stale", "unpin", "write_pinned"]
 
 log = logging.getLogger("bci_stream.supervisor")
 
 #: Environment variable naming the folder of the decoders' model copies.
 PINS_ENV = "BCI_STREAM_PINS_DIR"
 ERROR_FILE = "error.txt"
+#: Name prefix of a decoder folder's owner records (:func:`sweep_stale`).
+OWNER_PREFIX = ".owner-"
 #: Copies tried before a pin gives up: a copy made while the folder was being replaced does not verify.
 ATTEMPTS = 3
 
@@ -79,6 +92,7 @@ def _install(decoder_id: str, fill: Callable[[Path], None], tag: str) -> Path:
     """A new folder of the decoder's pin filled by ``fill(folder)``, made current (older ones removed)."""
     base = pin_dir(decoder_id)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _claim(base)  # at once: a folder without an owner is left alone by a sweep
     tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=base))
     try:
         fill(tmp)
@@ -90,7 +104,7 @@ def _install(decoder_id: str, fill: Callable[[Path], None], tag: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for old in base.iterdir():
-        if old != final and not old.name.startswith(".new-"):
+        if old != final and not old.name.startswith("."):  # not a copy being made, nor an owner record
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -200,6 +214,7 @@ def write_pinned(decoder_id: str, files: dict[str, bytes]) -> bool:
     current = _current(decoder_id)
     if current is not None and all((current / n).is_file() and (current / n).read_bytes() == b
                                    for n, b in files.items()):
+        _claim(pin_dir(decoder_id))  # a restarted actor uses the copy of the one before: it is an owner too
         return False
 
     def fill(tmp: Path) -> None:
@@ -216,3 +231,106 @@ def write_pinned(decoder_id: str, files: dict[str, bytes]) -> bool:
 def unpin(decoder_id: str) -> None:
     """Remove the decoder's copies (it was deleted)."""
     shutil.rmtree(pin_dir(decoder_id), ignore_errors=True)
+
+
+# -- owners, and the sweep of the copies of services gone ------------------------------------------------------------
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot: ``/proc/<pid>/stat`` field 22); None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else None
+
+
+def _read_or_none(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _owner_record() -> dict[str, Any]:
+    """This process as an owner: host, pid, start time, boot id and pid namespace (the last three None off Linux)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _proc_start(pid),
+            "boot": _read_or_none("/proc/sys/kernel/random/boot_id"), "pidns": _pid_namespace()}
+
+
+def _claim(base: Path) -> None:
+    """Record this process as an owner of decoder folder ``base`` (once; written whole, then renamed in place)."""
+    text = json.dumps(_owner_record(), sort_keys=True)
+    path = base / f"{OWNER_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    if path.is_file():
+        return
+    tmp = base / f".tmp-{path.name}-{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def owner_gone(record: dict[str, Any]) -> bool:
+    """Whether the owner ``record`` (:func:`_owner_record`) is surely gone: True only when checked here (same host
+    and pid namespace) and its boot is over, or no process with its pid and start time runs."""
+    here = _owner_record()
+    if record.get("host") != here["host"]:
+        return False  # another node sharing the folder: cannot be checked
+    if record.get("boot") and here["boot"] and record["boot"] != here["boot"]:
+        return True  # its machine restarted since: every process of then is gone
+    if record.get("pidns") != here["pidns"]:
+        return False  # another container's pids
+    pid = record.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if record.get("start") is not None and here["start"] is not None:
+        return _proc_start(pid) != record["start"]  # none, or another process that got the pid since
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False  # without start times a reused pid keeps the folder (never one of a live owner removed)
+
+
+def _owners(base: Path) -> list[dict[str, Any]] | None:
+    """The owner records of decoder folder ``base``; None when one cannot be read (it is then kept)."""
+    records = []
+    for path in base.glob(f"{OWNER_PREFIX}*"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict):
+            return None
+        records.append(record)
+    return records
+
+
+def sweep_stale() -> list[Path]:
+    """Remove the decoder folders of the pins root whose every recorded owner is gone (a service or actor that
+    crashed); the folders removed. A folder with a live, uncheckable or unreadable owner, or none, is kept."""
+    root = pins_root()
+    try:
+        folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    removed = []
+    for base in folders:
+        owners = _owners(base)
+        if not owners or not all(owner_gone(o) for o in owners):
+            continue
+        shutil.rmtree(base, ignore_errors=True)
+        if not base.exists():
+            removed.append(base)
+            who = ", ".join(f"pid {o.get('pid')}" for o in owners)
+            log.info("removed the model copies of decoder %s (%s): their owner is gone (%s)", base.name, base, who)
+    return removed

@@ -19,10 +19,11 @@ kept output at or after its decision sample, or ``missed`` when more than ``max_
 rejected, at any replay speed. A cue whose decision output was decoded in another state epoch than its first output
 (a model swap, a reset, a state restore or a gap-policy reset between them) is counted as ``interrupted``, never
 scored: its decision would not be the model's that saw the cue. Except a reset at the trial's start: a reset or state
-restore (the API's, :meth:`LiveScorer.epoch_started`) whose first input sample is at most :data:`RESET_GRACE_S` of
-samples after the cue's first output, with no other change of state from there to the decision, starts the trial:
-it is scored (counted in ``reset_at_start``), as in a protocol that resets the decoder on each cue (the client's
-reset lands some samples after the cue: the marker reaches it late, the call takes time).
+restore (the API's, :meth:`LiveScorer.epoch_started`) whose first input sample is at most ``reset_grace_s`` of
+samples after the cue's first output (``options.markers.reset_grace_s``, default :data:`RESET_GRACE_S`), with no
+other change of state from there to the decision, starts the trial: it is scored (counted in ``reset_at_start``), as
+in a protocol that resets the decoder on each cue (the client's reset lands some samples after the cue: the marker
+reaches it late, the call takes time).
 After a hot swap the scoring follows the new model (:mod:`~bci_stream.service.scoring_swap`).
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
@@ -48,8 +49,9 @@ DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
 MAX_UNMAPPED_VALUES = 20  #: distinct unmapped marker values listed in status (all are counted)
 #: A reset or restore this soon after a cue's first output (in samples at the nominal rate) starts the trial, which is
-#: then scored, not ``interrupted``: a client that resets on each cue reacts to the marker tens of ms late.
-RESET_GRACE_S = 0.2
+#: then scored, not ``interrupted``: a client that resets on each cue reacts to the marker tens of ms late. The default
+#: of ``options.markers.reset_grace_s`` (given there, in core/spec.py).
+RESET_GRACE_S: float = MarkerOptions.model_fields["reset_grace_s"].default
 MAX_STARTS = 256  #: resets and restores remembered (by state epoch) for the rule above
 
 
@@ -80,6 +82,7 @@ class ScoringConfig:
     decision_time_s: float
     source: str
     model: str | None = None
+    reset_grace_s: float = RESET_GRACE_S  # options.markers.reset_grace_s (module docstring)
 
 
 def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConfig | None, str | None]:
@@ -95,6 +98,7 @@ def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConf
     categorical = card.output.kind == "categorical"
     scoring = getattr(card, "scoring", None)
     t_dec = options.decision_time_s or (scoring.decision_time_s if scoring is not None else DEFAULT_DECISION_TIME_S)
+    grace = options.reset_grace_s
     if options.marker_map is not None:
         if not categorical:
             raise ScoringError(f"options.markers.marker_map needs a model with class outputs; model {card.ref} "
@@ -103,19 +107,20 @@ def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConf
         if bad:
             raise ScoringError(f"options.markers.marker_map must map markers to output labels of model {card.ref} "
                                f"{labels}, got {bad}")
-        return ScoringConfig(dict(options.marker_map), t_dec, "options", card.ref), None
+        return ScoringConfig(dict(options.marker_map), t_dec, "options", card.ref, grace), None
     if not categorical:
         return None, f"model {card.ref} outputs {card.output.kind!r} values, not class probabilities"
     if scoring is not None:
-        return ScoringConfig(dict(scoring.marker_map), t_dec, "card.scoring", card.ref), None
+        return ScoringConfig(dict(scoring.marker_map), t_dec, "card.scoring", card.ref, grace), None
     label_map = card.training.get("label_map") if isinstance(card.training, dict) else None
     if isinstance(label_map, dict) and label_map:
         bad = sorted({str(c) for c in label_map.values() if c is not None} - set(labels))
         if bad:
             return None, f"the card's training.label_map names classes {bad} that are not output labels {labels}"
-        return (ScoringConfig({str(k): v for k, v in label_map.items()}, t_dec, "card.training.label_map", card.ref),
+        return (ScoringConfig({str(k): v for k, v in label_map.items()}, t_dec, "card.training.label_map", card.ref,
+                              grace),
                 None)
-    return ScoringConfig({lab: lab for lab in labels}, t_dec, "output labels", card.ref), None
+    return ScoringConfig({lab: lab for lab in labels}, t_dec, "output labels", card.ref, grace), None
 
 
 class LiveScorer:
@@ -143,13 +148,22 @@ class LiveScorer:
         and ``max_lag_s`` of samples after it rejected: the cue is missed.
     reset_grace_s
         A reset or restore at most this long (in samples at ``sfreq``) after a cue's first output starts its trial
-        (scored, ``reset_at_start``), see the module docstring.
+        (scored, ``reset_at_start``), see the module docstring; None: ``config.reset_grace_s``.
+
+    Raises
+    ------
+    ValueError
+        ``sfreq`` is not a finite rate > 0, or the reset grace is not a finite number >= 0.
     """
 
     def __init__(self, config: ScoringConfig, labels: list[str], sfreq: float, *, history_s: float = 30.0,
-                 keep_trials: int = 20, max_lag_s: float = 0.5, reset_grace_s: float = RESET_GRACE_S) -> None:
+                 keep_trials: int = 20, max_lag_s: float = 0.5, reset_grace_s: float | None = None) -> None:
         if sfreq <= 0 or not math.isfinite(sfreq):
             raise ValueError(f"sfreq must be a finite rate > 0, got {sfreq}")
+        reset_grace_s = config.reset_grace_s if reset_grace_s is None else reset_grace_s
+        if not isinstance(reset_grace_s, (int, float)) or not math.isfinite(reset_grace_s) or reset_grace_s < 0:
+            raise ValueError(f"reset_grace_s (options.markers.reset_grace_s) must be a finite number of seconds >= 0, "
+                             f"got {reset_grace_s!r}")
         self.config = config
         self.labels = list(labels)
         self.class_of = {v: self.labels.index(c) for v, c in config.marker_map.items() if c is not None}

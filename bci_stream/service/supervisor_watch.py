@@ -26,6 +26,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
+from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
@@ -46,6 +47,7 @@ class WorkerWatch:
     _closing: threading.Event  # set by shutdown: the monitor loop ends
     _handles: dict[str, DecoderHandle]  # the decoder table, by decoder id
     _clashes: set[str]  # ids of decoders publishing another's decoded source_id (output_ids)
+    _swap_pins: dict[str, tuple[str, dict[str, Any]]]  # id -> sha256 and pin fields of its hot-swapped model
     poll_interval: float
     policy: RestartPolicy
     pool: SharedPool
@@ -114,12 +116,21 @@ class WorkerWatch:
             if generation == handle.generation and handle.status_conn is conn:
                 if announced is not None and handle.shared:  # a shared worker refusing with other code
                     handle.slot_exit = announced
+                snapshot = self._with_swap_pin(handle.id, snapshot)
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 if snapshot.error:
                     handle.last_error = snapshot.error
                 if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
+
+    def _with_swap_pin(self, decoder_id: str, snapshot: WorkerStatus) -> WorkerStatus:
+        """A worker's snapshot after a hot swap, its model with the pin fields (``pinned``) that a worker gives only
+        for the model it starts with (:meth:`~bci_stream.service.supervisor.Supervisor._swapped_pin`). Locked."""
+        model, pin = snapshot.model, self._swap_pins.get(decoder_id)
+        if pin is None or model is None or "pinned" in model or model.get("sha256") != pin[0]:
+            return snapshot
+        return replace(snapshot, model=model | pin[1])
 
     def _on_control(self, message: Any) -> None:
         """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot."""

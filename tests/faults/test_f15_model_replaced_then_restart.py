@@ -123,6 +123,11 @@ def test_a_swapped_in_model_replaced_on_disk_is_still_run_after_a_restart(client
         r = client.put(f"/decoders/{decoder_id}/model", json={"model": "swap-m"})
         assert r.status_code == 200, r.text
         sha, source_id = r.json()["model"]["sha256"], r.json()["output_stream"]["source_id"]
+        assert r.json()["model"]["pinned"] is True and "registry_now" not in r.json()["model"]  # as after a start
+        after = r.json()["counters"]["samples_out"]
+        st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > after + 50, 60,
+                         "a snapshot of the worker after its swap")
+        assert st["model"]["sha256"] == sha and st["model"]["pinned"] is True  # its later snapshots too
         replace_folder(models, "swap-m", "1.0.1", seed=4)
         st = kill_and_wait(client, decoder_id)
         assert st["model"]["name"] == "swap-m" and st["model"]["sha256"] == sha

@@ -105,7 +105,8 @@ def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
     ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase). ``state_change`` says where the
     new state starts: its ``state_epoch`` and ``first_seq``, the first input sample decoded from the reset state. A
-    reset at most ``scoring.reset_grace_s`` after a cue's first output starts that cue's trial (live scoring)."""
+    reset at most ``options.markers.reset_grace_s`` (status ``scoring.reset_grace_s``) after a cue's first output
+    starts that cue's trial (live scoring)."""
     result = supervisor.request(handle.id, Reset())
     status = decoder_status(handle, result.counters)  # the reset's own figures, newer than the last snapshot
     status.state_change = StateChange(kind="reset", state_epoch=result.state_epoch, first_seq=result.seq)
