@@ -138,9 +138,13 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
               help="XDF files: the marker stream replayed on NAME-markers (a name, else a type) [default: the only "
                    "string stream that bci-stream did not add itself, else the only numeric stream without a rate], "
                    "as calibrate --marker-stream picks it.")
+@click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
+              help="The decoder's label map, as evaluate --labels takes it: a numeric marker stream's 0 is replayed "
+                   "as marker '0' only when it names 0 (a class coded 0), else it is 'trigger off', no marker.")
+@click.option("--label", "label_pairs", multiple=True, metavar="EVENT=CLASS", help="One pair, as evaluate --label.")
 def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
            wait_for_consumer: float | None, linger: float | None, channel_names: str | None, stream: str | None,
-           marker_stream: str | None) -> None:
+           marker_stream: str | None, label_map: tuple[str, ...], label_pairs: tuple[str, ...]) -> None:
     """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BrainVision/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in
     µV; each channel's type and unit in the stream's desc).
 
@@ -153,7 +157,7 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     from bci_stream.io.errors import ChannelError, DataError
     from bci_stream.core.channels import shortlist
     from bci_stream.io.load import check_names, options_by_file, renamed_bads
-    from bci_stream.sim.replay import LINGER_S, run_replay
+    from bci_stream.sim.replay import LINGER_S, absent_cues, label_cues, run_replay
 
     def ready(rec) -> None:
         click.echo(f"replaying {path.name} as '{name}': {rec.n_chans} ch, {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
@@ -169,18 +173,20 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
         # naming the option, as in calibrate; a file that cannot be read is not (exit 1)
         # so is --stream/--marker-stream on a file whose format takes none, or one that names no stream of the file
         try:
-            names = read_channel_names(channel_names)
+            names, cues = read_channel_names(channel_names), label_cues(label_map, label_pairs)
             options = options_by_file([path], {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream))
                                                if v})[0]
         except (DataError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
         try:
-            rec = load_recording(path, **options)
+            rec = load_recording(path, cues=cues, **options)
         except DataError as exc:  # e.g. an XDF of several amplifiers: name the option that picks one
             hint = _stream_hint(str(exc))
             if hint or options:
                 raise click.UsageError(f"cannot load {path}: {exc}{hint}") from None
             raise
+        if (said := absent_cues(cues, rec, path.name)) is not None:
+            click.echo(said, err=True)
         if names is not None:
             try:
                 new = check_names(names, rec.n_chans, rec.source, "--channel-names")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 #: Unit name (lower case, spaces removed) → its size in volts. ``µ`` is U+00B5 (micro sign), ``μ`` U+03BC (Greek
 #: mu): amplifier software writes both. Names are case-folded (:func:`volts_per_unit`), so ``MV`` is millivolts, not
@@ -44,6 +45,24 @@ NO_UNIT = frozenset({"", "none", "n/a", "na", "unknown", "-"})
 def is_no_unit(unit: str) -> bool:
     """Whether a ``unit`` field says the channel has no unit (:data:`NO_UNIT`, ignoring case and spaces)."""
     return unit.strip().replace(" ", "").lower() in NO_UNIT
+
+
+def channel_unit(unit: str, ch_type: str) -> str | None:
+    """A channel's ``unit`` field as read: None when it says there is none (:func:`is_no_unit`: blank, ``none``,
+    ``n/a``, ...), mne-lsl's power of ten on a voltage channel type as that unit (:func:`mne_lsl_unit`), else the
+    text as it is (a voltage unit, or another: ``g``, ``degC``)."""
+    return None if is_no_unit(unit) else mne_lsl_unit(unit, ch_type)
+
+
+def stream_units(units: Sequence[str], types: Sequence[str]) -> tuple[list[str | None], bool]:
+    """The one rule of a stream's channel units, for the live service (:mod:`bci_stream.lsl.units`) and the file
+    readers (:mod:`bci_stream.io.xdf`, :mod:`bci_stream.io.session`): each channel's unit as read
+    (:func:`channel_unit`, by position with ``types``; None where it gives none), and whether the stream gives no
+    channel a unit (``assumed``: every channel is then read in an assumed unit, a decoder's ``input_unit`` live, µV
+    from a file). Beside channels that give a unit, a channel that gives none (a blank field too) is not guessed:
+    a decoder refuses it among the channels its model uses, a file reader keeps it unconverted, not a voltage."""
+    read = [channel_unit(unit, ch_type) for unit, ch_type in zip(units, types)]
+    return read, all(u is None for u in read)
 
 
 #: A unit with a factor (``"0.02235 uV"``: one stream unit is 0.02235 µV), as amplifier apps that send raw ADC counts
@@ -134,5 +153,5 @@ def implausible_amplitude(sd: float, unit: str) -> str | None:
             + (f" (plausible if the values are in {' or '.join(fits)})" if fits else ""))
 
 
-__all__ = ["MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "implausible_amplitude", "is_no_unit",
-           "mne_lsl_unit", "same_size", "unit_problem", "volts_per_unit"]
+__all__ = ["MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "channel_unit", "implausible_amplitude",
+           "is_no_unit", "mne_lsl_unit", "same_size", "stream_units", "unit_problem", "volts_per_unit"]

@@ -16,7 +16,7 @@ from bci_stream.io.marker_codes import zero_is_event
 from bci_stream.io.recording import Event, Recording
 
 FORMATS = {
-    ".edf": "mne", ".bdf": "mne", ".gdf": "mne", ".fif": "mne", ".fif.gz": "mne", ".set": "mne", ".vhdr": "mne",
+    ".edf": "mne", ".bdf": "mne", ".gdf": "mne", ".fif": "mne", ".fif.gz": "mne", ".set": "eeglab", ".vhdr": "mne",
     ".dat": "bci2000", ".xdf": "xdf", ".xdfz": "xdf", ".npz": "npz",
 }
 
@@ -30,6 +30,9 @@ def _reader(kind: str) -> Callable[..., Any]:
     if kind == "mne":
         from bci_stream.io.mne_formats import read_mne
         return read_mne
+    if kind == "eeglab":
+        from bci_stream.io.eeglab import read_eeglab
+        return read_eeglab
     if kind == "bci2000":
         from bci_stream.io.bci2000 import read_bci2000
         return read_bci2000
@@ -71,8 +74,9 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         stream is an event only when they name ``"0"`` (:func:`~bci_stream.io.marker_codes.zero_is_event`).
     **opts
         Format options. BCI2000 (:func:`bci_stream.io.bci2000.read_bci2000`): ``state`` (default
-        ``"StimulusCode"``), ``type_state``, ``include_zero``, ``loc_file``. XDF
-        (:func:`bci_stream.io.xdf.read_xdf`): ``stream``, ``marker_stream``, ``until_next``, ``zero``.
+        ``"StimulusCode"``), ``type_state``, ``include_zero``, ``loc_file``. EEGLAB
+        (:func:`bci_stream.io.eeglab.read_eeglab`): ``event_fields``. XDF (:func:`bci_stream.io.xdf.read_xdf`):
+        ``stream``, ``marker_stream``, ``until_next``, ``zero``.
 
     Raises
     ------
@@ -137,7 +141,7 @@ def options_by_file(paths: Sequence[str | Path], options: Mapping[str, Any]) -> 
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
         names = ", ".join(Path(p).name for p in paths[:4]) + (" ..." if len(paths) > 4 else "")
         raise ValueError(f"{flags} applies to no file given: no file's format takes it (XDF files take --stream and "
-                         f"--marker-stream; files: {names})")
+                         f"--marker-stream, EEGLAB .set files --event-fields; files: {names})")
     return per_file
 
 

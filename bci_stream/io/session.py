@@ -1,7 +1,10 @@
 """Read back a session recorded by :class:`bci_stream.service.recorder.Recorder` (an XDF file).
 
-A file cut short by a crash loads up to its last complete chunk. The inputs are converted to microvolts from the
-input stream header's units, as :func:`bci_stream.io.load_recording` converts them (the XDF loader's own rule).
+Both of its layouts: a decoder's recording (``options.record_path``: streams 1-4, and 5 once a marker stream was
+followed) and a recording without a model (``bci-stream record``: streams 1 and 4, and 5; no decoded or provenance
+stream). A file cut short by a crash loads up to its last complete chunk. The inputs are converted to microvolts
+from the input stream header's units, as :func:`bci_stream.io.load_recording` converts them (the XDF loader's own
+rule).
 """
 
 from __future__ import annotations
@@ -40,15 +43,18 @@ class Session:
         ``[(collection_time, offset)]`` applied online (``local = source + offset``); the collection time is
         on the source's clock (``local - offset``), as LabRecorder writes it and pyxdf reads it.
     outputs
-        ``[n, n_outputs]`` decoded values; ``output_labels`` name the columns.
+        ``[n, n_outputs]`` decoded values; ``output_labels`` name the columns. None for a recording without a model
+        (``bci-stream record``: :attr:`decoded` is False), as are ``output_timestamps``, ``seq`` and
+        ``state_epoch``; ``output_labels`` is then empty.
     output_timestamps
         ``[n]`` timestamps of the outputs (this host's clock, as published).
     seq, state_epoch
         Provenance per output: sequence number and state epoch (resets, swaps, gap policy).
     events
-        ``[(timestamp, {"event": kind, ...})]`` service events.
+        ``[(timestamp, {"event": kind, ...})]`` service events (a recording without a model: the recorder's own,
+        :mod:`bci_stream.service.recorder`; their ``seq`` is the index of an input sample).
     model
-        Name, version and sha256 of the model, from the decoded stream's header.
+        Name, version and sha256 of the model, from the decoded stream's header (empty without a model).
     markers
         ``[(timestamp, value)]`` markers of the followed marker stream, with *its* timestamps (its clock);
         :meth:`marker_times` maps them to this host's clock with ``marker_clock_offsets``.
@@ -59,16 +65,21 @@ class Session:
     inputs: Recording
     input_timestamps: np.ndarray
     clock_offsets: list[tuple[float, float]]
-    outputs: np.ndarray
+    outputs: np.ndarray | None
     output_labels: list[str]
-    output_timestamps: np.ndarray
-    seq: np.ndarray
-    state_epoch: np.ndarray
+    output_timestamps: np.ndarray | None
+    seq: np.ndarray | None
+    state_epoch: np.ndarray | None
     events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     model: dict[str, str] = field(default_factory=dict)
     markers: list[tuple[float, str]] = field(default_factory=list)
     marker_clock_offsets: list[tuple[float, float]] = field(default_factory=list)
     marker_stream: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the file holds a decoder's outputs (False: a recording without a model, ``bci-stream record``)."""
+        return self.outputs is not None
 
     def marker_times(self) -> np.ndarray:
         """The markers' timestamps on this host's clock: each plus the last clock offset recorded before it
@@ -90,14 +101,47 @@ def _labels(stream: dict) -> list[str]:
         return [f"ch{i}" for i in range(int(stream["info"]["channel_count"][0]))]
 
 
+def _name(stream: dict) -> str:
+    try:
+        return str(stream["info"]["name"][0])
+    except (KeyError, IndexError, TypeError):
+        return ""
+
+
+def _rows(s: dict, n_chans: int) -> np.ndarray:
+    data = np.asarray(s["time_series"])
+    return data.reshape(-1, n_chans) if data.size else np.empty((0, n_chans))
+
+
+def _decoded(s_out: dict | None, s_prov: dict | None) -> dict[str, Any]:
+    """The :class:`Session` fields of the decoded and provenance streams (None, empty: a file without them)."""
+    if s_out is None or s_prov is None:
+        return {"outputs": None, "output_labels": [], "output_timestamps": None, "seq": None, "state_epoch": None,
+                "model": {}}
+    labels = _labels(s_out)
+    prov = _rows(s_prov, 2)
+    model: dict[str, str] = {}
+    try:
+        for key, value in s_out["info"]["desc"][0]["model"][0].items():
+            model[key] = value[0]
+    except (KeyError, IndexError, TypeError):
+        pass
+    n_out = min(len(s_out["time_stamps"]), len(prov))
+    return {"outputs": _rows(s_out, len(labels)).astype(np.float32)[:n_out], "output_labels": labels,
+            "output_timestamps": np.asarray(s_out["time_stamps"], dtype=np.float64)[:n_out],
+            "seq": prov[:n_out, 0].astype(np.int64), "state_epoch": prov[:n_out, 1].astype(np.int64), "model": model}
+
+
 def read_session(path: str | Path) -> Session:
-    """Load a recorded session.
+    """Load a recorded session: a decoder's (``options.record_path``) or one recorded without a model (``bci-stream
+    record``: its input, events and markers; :attr:`Session.decoded` False, the outputs None).
 
     Raises
     ------
     ValueError
-        If the file is not a bci-stream session (its streams are not input/decoded/provenance/events), or
-        (:class:`bci_stream.io.errors.DataError`) its input stream has no voltage channel.
+        If the file is not a bci-stream session (its stream ids are not the recorder's: 1 input, 4 events, 5
+        markers, and 2 decoded with 3 provenance or neither), or (:class:`bci_stream.io.errors.DataError`) its
+        input stream has no voltage channel.
     """
     pyxdf = require("pyxdf", "reading a recorded session (XDF)")
 
@@ -111,17 +155,17 @@ def read_session(path: str | Path) -> Session:
     finally:
         logger.setLevel(level)
     by_id = {int(s["info"]["stream_id"]): s for s in streams}
-    if not {1, 2, 3, 4} <= set(by_id) <= {1, 2, 3, 4, 5}:
-        raise ValueError(f"path must be a bci-stream session file with streams 1-4 (and 5, markers), got streams "
-                         f"{sorted(by_id)} in {path}")
-    s_in, s_out, s_prov, s_ev = (by_id[i] for i in (1, 2, 3, 4))
-
-    def arr(s: dict, n_chans: int) -> np.ndarray:
-        data = np.asarray(s["time_series"])
-        return data.reshape(-1, n_chans) if data.size else np.empty((0, n_chans))
+    ids = set(by_id) - {5}
+    if ids not in ({1, 2, 3, 4}, {1, 4}):
+        found = ", ".join(f"{i} {_name(by_id[i])!r}" for i in sorted(by_id)) or "none"
+        raise ValueError(f"path must be a bci-stream session file (streams 1 input, 2 decoded, 3 provenance, "
+                         f"4 events, 5 markers; without a model, as bci-stream record writes it: 1, 4 and 5), got "
+                         f"streams {found} in {path}; read another XDF file with bci_stream.io.load_recording")
+    s_in, s_ev = by_id[1], by_id[4]
+    s_out, s_prov = by_id.get(2), by_id.get(3)
 
     in_names = _labels(s_in)
-    x = arr(s_in, len(in_names))
+    x = _rows(s_in, len(in_names))
     info = s_in["info"]
     _names, units, types = _channels(s_in, len(in_names))
     scale, ch_types, ch_units = _scales(units, types, str(info["name"][0]))
@@ -131,16 +175,7 @@ def read_session(path: str | Path) -> Session:
                        source=str(path), ch_types=ch_types, ch_units=ch_units,
                        events=[Event(int(k), 0, JUMP) for k in forward_jumps(in_stamps, sfreq)])
     offsets = [(float(t), float(v)) for t, v in zip(s_in.get("clock_times", []), s_in.get("clock_values", []))]
-    labels = _labels(s_out)
-    prov = arr(s_prov, 2)
-    model: dict[str, str] = {}
-    try:
-        for key, value in s_out["info"]["desc"][0]["model"][0].items():
-            model[key] = value[0]
-    except (KeyError, IndexError, TypeError):
-        pass
     events = [(float(t), json.loads(v[0])) for t, v in zip(s_ev["time_stamps"], s_ev["time_series"])]
-    n_out = min(len(s_out["time_stamps"]), len(prov))
     s_mk = by_id.get(5)
     marker_stream: dict[str, str] = {}
     if s_mk is not None:
@@ -152,13 +187,8 @@ def read_session(path: str | Path) -> Session:
         inputs=inputs,
         input_timestamps=in_stamps,
         clock_offsets=offsets,
-        outputs=arr(s_out, len(labels)).astype(np.float32)[:n_out],
-        output_labels=labels,
-        output_timestamps=np.asarray(s_out["time_stamps"], dtype=np.float64)[:n_out],
-        seq=prov[:n_out, 0].astype(np.int64),
-        state_epoch=prov[:n_out, 1].astype(np.int64),
+        **_decoded(s_out, s_prov),
         events=events,
-        model=model,
         markers=[] if s_mk is None else [(float(t), str(v[0]))
                                          for t, v in zip(s_mk["time_stamps"], s_mk["time_series"])],
         marker_clock_offsets=[] if s_mk is None else [

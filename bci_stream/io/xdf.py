@@ -9,12 +9,13 @@
   marker stream without options.
 * Units: each channel's ``desc/channels/channel/unit`` (``microvolts``/``uV``, ``millivolts``/``mV``,
   ``volts``/``V``, ``nanovolts``/``nV``, or mne-lsl's power of ten on a voltage channel type: ``0`` = V,
-  ``-6`` = µV) is converted to µV; a channel **without a unit is taken to be in µV** (the XDF/LSL convention
-  for EEG): a blank unit, and in a stream that gives no channel a unit, one that says there is none (``none``,
-  ``n/a``, ``unknown``, as the live service reads them); beside channels with a unit such a channel is not guessed
-  (the live service refuses it there) but kept as below. A channel in another unit (an accelerometer's ``g``,
-  mne-lsl's ``none`` on a stim channel) is kept as it is, with its unit (``ch_units``), and typed ``misc`` unless
-  the ``desc`` gives it a type that is not a voltage type (``stim``, ``temperature``), so calibration leaves it out;
+  ``-6`` = µV) is converted to µV; a stream that gives **no channel a unit is taken to be in µV** (the XDF/LSL
+  convention for EEG): blank units, or units that say there is none (``none``, ``n/a``, ``unknown``), as the live
+  service reads them (:func:`bci_stream.core.units.stream_units`, one rule for both); beside channels with a unit
+  such a channel, a blank one too, is not guessed (the live service refuses it there) but kept as below. A channel
+  in another unit (an accelerometer's ``g``, mne-lsl's ``none`` on a stim channel) is kept as it is, with its unit
+  (``ch_units``), and typed ``misc`` unless the ``desc`` gives it a type that is not a voltage type (``stim``,
+  ``temperature``), so calibration leaves it out;
   a stream with no voltage channel at all is refused. Channel types (``ch_types``): the ``desc``'s ``type``
   lower-cased, else ``eeg``.
 * Marker stream: ``marker_stream`` (a name, else a type); by default the only string-valued stream, else (a file
@@ -72,7 +73,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.units import MNE_VOLTAGE_TYPES, is_no_unit, mne_lsl_unit, volts_per_unit
+from bci_stream.core.units import MNE_VOLTAGE_TYPES, stream_units, volts_per_unit
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
@@ -145,16 +146,16 @@ def _scales(units: list[str], types: list[str], name: str) -> tuple[np.ndarray, 
     unit of the data as loaded (:data:`UNIT` for a voltage; the file's unit for another). A channel not in a voltage
     keeps a declared type that is not a voltage type (``stim``, ``temperature``), else it is typed ``misc``.
 
-    Without a unit (µV): a blank unit, and, in a stream none of whose channels gives a unit, a unit that says there
-    is none (``none``, ``n/a``, ``unknown``: :func:`bci_stream.core.units.is_no_unit`), as the live service reads
-    such a stream in its assumed unit (:func:`bci_stream.lsl.units.unit_scale`). Beside channels that give a unit,
-    such a channel is not guessed (the live service refuses it there): kept as it is, with its unit (mne-lsl's
-    ``none`` on a stim channel)."""
+    The live service's rule (:func:`bci_stream.core.units.stream_units`, one function for both): a stream none of
+    whose channels gives a unit (blank, ``none``, ``n/a``, ``unknown``) is in µV, as the service reads such a stream
+    in its assumed unit (:func:`bci_stream.lsl.units.unit_scale`). Beside channels that give a unit, a channel that
+    gives none, a blank unit too, is not guessed (the live service refuses it there, and a decoder's recording
+    keeps it blank, :func:`bci_stream.lsl.units.recorded_channels`): kept as it is, with its unit (mne-lsl's
+    ``none`` on a stim channel; a blank one reads as ``none``)."""
     scale, ch_types, ch_units, voltage = [], [], [], False
-    declared = not all(is_no_unit(unit) for unit in units)  # as the live service: a stream that gives some unit
-    for unit, ch_type in zip(units, types):
-        no_unit = not unit or (is_no_unit(unit) and not declared)
-        volts = 1e-6 if no_unit else volts_per_unit(mne_lsl_unit(unit, ch_type))
+    read, assumed = stream_units(units, types)
+    for unit, as_read, ch_type in zip(units, read, types):
+        volts = 1e-6 if assumed else (None if as_read is None else volts_per_unit(as_read))
         voltage = voltage or volts is not None
         scale.append(1.0 if volts is None else volts * 1e6)
         if volts is None:

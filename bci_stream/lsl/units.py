@@ -16,7 +16,7 @@ import pylsl
 
 from bci_stream.core.errors import StreamMismatchError
 from bci_stream.core.channels import shortlist
-from bci_stream.core.units import (MNE_VOLTAGE_TYPES, implausible_amplitude, is_no_unit, mne_lsl_unit, same_size,
+from bci_stream.core.units import (MNE_VOLTAGE_TYPES, channel_unit, implausible_amplitude, same_size,
                                    volts_per_unit)
 from bci_stream.core.amplitude import median_channel_sd
 from bci_stream.lsl.info import desc_channel_values, per_channel
@@ -25,7 +25,8 @@ from bci_stream.lsl.info import desc_channel_values, per_channel
 def read_units(info: pylsl.StreamInfo) -> list[str | None]:
     """Each stream channel's unit from the ``desc``, by position: None where a channel has none (a blank or
     absent ``unit``, a unit that says there is none: ``none``, ``n/a``, ``unknown``, as MNE writes for a channel
-    of unknown unit; or no entry: the ``desc`` lists fewer entries than the stream has channels).
+    of unknown unit; or no entry: the ``desc`` lists fewer entries than the stream has channels). The rule of
+    :func:`bci_stream.core.units.channel_unit`, which the file readers use too (:mod:`bci_stream.io.xdf`).
 
     Raises
     ------
@@ -33,8 +34,7 @@ def read_units(info: pylsl.StreamInfo) -> list[str | None]:
         When the ``desc`` lists more channel entries than the stream has channels.
     """
     types = desc_channel_values(info, "type")
-    units = [None if is_no_unit(unit) else mne_lsl_unit(unit, ch_type)
-             for unit, ch_type in zip(desc_channel_values(info, "unit"), types)]
+    units = [channel_unit(unit, ch_type) for unit, ch_type in zip(desc_channel_values(info, "unit"), types)]
     return per_channel(info, units, "units")
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def run_replay(
         After the last push (not after a stop), wait until no consumer is connected to either outlet, at
         most this many seconds, before destroying the outlets (0: at once).
     **load_opts
-        Passed to :func:`bci_stream.io.load_recording` (e.g. ``label_map``, ``ch_names``).
+        Passed to :func:`bci_stream.io.load_recording` (e.g. ``cues``: :func:`label_cues`, ``ch_names``).
     """
     if not speed > 0:
         raise ValueError(f"speed must be > 0, got {speed}")
@@ -183,6 +183,39 @@ _DISCONTINUITY = {"new segment/": "BrainVision Recorder paused and resumed", "bo
                   "timestamp jump": "the XDF file's timestamps jump forward: a pause, a restarted sender or lost samples"}
 
 
+def label_cues(lists: Sequence[str], pairs: Sequence[str]) -> list[str] | None:
+    """The events of ``bci-stream replay``'s label map (``--labels EVENT=CLASS[,...]`` ``lists`` and ``--label
+    EVENT=CLASS`` ``pairs``, the syntax of ``evaluate`` and ``calibrate``: ``EVENT=`` ignores it), for
+    :func:`~bci_stream.io.load_recording`'s ``cues``; None when neither is given. They decide which markers a file's
+    numeric marker stream gives, by the rule of ``[data.reader] zero`` and of the decoders
+    (:func:`~bci_stream.io.marker_codes.zero_is_event`): a 0 is "trigger off", no marker, unless the map names
+    ``"0"`` (a class coded 0). The markers still go out as the file's codes (``"0"``, ``"1"``): the decoder's own
+    map labels them.
+
+    Raises
+    ------
+    LabelMapError
+        Naming the flag, the rule and the value (:func:`~bci_stream.io.labels.merge_label_maps`).
+    """
+    if not lists and not pairs:
+        return None
+    from bci_stream.io.labels import merge_label_maps
+
+    return list(merge_label_maps(lists, pairs, list_flag="--labels", allow_ignore=True))
+
+
+def absent_cues(cues: Sequence[str] | None, rec: Recording, file: str) -> str | None:
+    """A note naming the events of :func:`label_cues` that no event of ``rec`` is (a typo: ``O=rest`` for
+    ``0=rest``), or None. The replay streams the file's markers either way: nothing is labelled, only the 0 rule
+    depends on the map."""
+    from bci_stream.core.channels import shortlist
+
+    present = {str(e.description) for e in rec.events}
+    absent = [c for c in cues or () if c not in present]
+    return None if not absent else (f"note: --labels names event(s) {shortlist([repr(c) for c in absent])} that no "
+                                    f"marker of {file} is; its markers are replayed as they are")
+
+
 def discontinuity_warning(rec: Recording, file: str, markers: str) -> str | None:
     """The warning :func:`run_replay` gives for a recording whose events mark a discontinuity after its first sample
     (:func:`~bci_stream.train.classical.bad_spans.is_boundary`, the rule ``calibrate`` leaves trials out by), e.g.
@@ -214,9 +247,9 @@ def stream_channels(rec: Recording) -> tuple[list[str], list[str]]:
 
     Units: what the values streamed are in (``rec.data`` as loaded): ``microvolts`` for every voltage channel, the
     file's own unit for another (``degC``, ``g``), and ``none`` for one the file gives no unit: never blank, because
-    one blank unit makes mne-lsl drop every channel's unit (its EEG then reads as volts, not µV), and bci-stream's
-    own XDF reader takes a blank unit as µV. Types: the recording's (mne's names, upper-cased: ``EEG``, ``EOG``,
-    ``EMG``, ``MISC``); ``EEG`` for every channel of a format that gives none (BCI2000, NPZ without types).
+    one blank unit makes mne-lsl drop every channel's unit (its EEG then reads as volts, not µV). Types: the
+    recording's (mne's names, upper-cased: ``EEG``, ``EOG``, ``EMG``, ``MISC``); ``EEG`` for every channel of a
+    format that gives none (BCI2000, NPZ without types).
     """
     types = [t.strip().upper() or "MISC" for t in rec.ch_types] if rec.ch_types is not None else ["EEG"] * rec.n_chans
     return rec.units(), types

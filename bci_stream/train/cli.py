@@ -152,6 +152,7 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("stream")
 @_calibrate_option("marker_stream")
 @_calibrate_option("channel_names")
+@_calibrate_option("event_fields")
 @click.option("--bad-events", default=None, metavar="NAME,...",
               help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
                    "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation, "
@@ -164,18 +165,19 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                  label_pairs: tuple[str, ...],
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
                  reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None, stream: str | None,
-                 marker_stream: str | None, channel_names: str | None, bad_events: str | None) -> None:
+                 marker_stream: str | None, channel_names: str | None, event_fields: str | None,
+                 bad_events: str | None) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
     With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
-    --stream, --marker-stream and --channel-names read every --data and --reference-train file as calibrate reads
-    its FILEs; cue markers without a duration (the service's own recordings) are scored from their onsets.
+    --stream, --marker-stream, --channel-names and --event-fields read every --data and --reference-train file as
+    calibrate reads its FILEs; cue markers without a duration (the service's own recordings) are scored from their onsets.
     """
     import math
 
     from bci_stream.core.errors import BciStreamError
     from bci_stream.io.channel_names import read_channel_names
-    from bci_stream.train.classical.calibration_inputs import parse_channels
+    from bci_stream.train.classical.calibration_inputs import parse_channels, reader_options
 
     times = _seconds(decision_times)
     if not live and (speed is not None or reference_train):
@@ -190,7 +192,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         names = read_channel_names(channel_names)
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
-    files = {"reader_options": {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
+    files = {"reader_options": reader_options(stream, marker_stream, parse_channels(event_fields)),
              "channel_names": names, "bad_events": parse_channels(bad_events) or ()}
     if models_dir is None and not Path(model).exists():
         from bci_stream.core.settings import Settings

@@ -55,6 +55,9 @@ from bci_stream.core.errors import BciStreamError
               help="XDF files: the marker stream (a name, else a type; a trigger channel with a rate too) [default: "
                    "the only string stream that bci-stream did not add itself, else the only numeric stream without "
                    "a rate: int/float codes, mne-lsl annotations].")
+@click.option("--event-fields", default=None, metavar="FIELD[,FIELD...]",
+              help="EEGLAB .set files: name each event by these fields of EEG.event, joined with '/' (e.g. "
+                   "type,position gives square/1, square/2) [default: type].")
 @click.option("--overwrite", is_flag=True,
               help="Replace the model in the folder OUT/NAME, as a new version (the replaced one's last number + 1, "
                    "e.g. 1.0.0 -> 1.0.1). Without it, a folder that already holds a model or other files is refused "
@@ -63,10 +66,11 @@ from bci_stream.core.errors import BciStreamError
 def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str, ...], name: str, out: Path | None,
                   channels: str | None, channel_names: str | None, recurrent: bool, combined: bool | None,
                   average: bool | None, bad_events: str | None, stream: str | None, marker_stream: str | None,
-                  overwrite: bool, no_progress: bool) -> None:
+                  event_fields: str | None, overwrite: bool, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
-    from bci_stream.train.classical.calibration_inputs import parse_channel_names, parse_channels, parse_labels
+    from bci_stream.train.classical.calibration_inputs import (parse_channel_names, parse_channels, parse_labels,
+                                                               reader_options)
 
     try:
         if out is None:
@@ -76,7 +80,7 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str,
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
                   combined=CONSIDER_COMBINED if combined is None else combined,
                   average=AVERAGE_CANDIDATES if average is None else average,
-                  reader_options={k: v for k, v in (("stream", stream), ("marker_stream", marker_stream)) if v},
+                  reader_options=reader_options(stream, marker_stream, parse_channels(event_fields)),
                   channel_names=parse_channel_names(channel_names), overwrite=overwrite,
                   bad_events=parse_channels(bad_events) or ())
     except (BciStreamError, ValueError) as exc:

@@ -325,6 +325,14 @@ def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
                                f"{each}; pass --channels with a set every file has")
 
 
+def reader_options(stream: str | None, marker_stream: str | None,
+                   event_fields: list[str] | None) -> dict[str, Any]:
+    """The reader options given on a command line (``--stream``, ``--marker-stream``, ``--event-fields``), those
+    given only."""
+    return {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream), ("event_fields", event_fields))
+            if v}
+
+
 def _per_file_options(paths: Sequence[str | Path], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each file's share of ``options``: those its format takes (:func:`~bci_stream.io.load.options_by_file`)."""
     try:

@@ -63,8 +63,9 @@ def test_blank_and_said_none_mixed_are_one_stream_without_units(tmp_path: Path) 
 def test_beside_channels_in_volts_a_channel_that_says_none_is_kept_as_it_is(tmp_path: Path) -> None:
     """Two channels in volts and one ``n/a`` (no type): the two load in µV; the third is not guessed to be µV (as
     the live service refuses a stream whose desc gives units to some channels only, for the channels it uses): its
-    values and unit are kept, typed ``misc``, and calibrate leaves it out. A blank unit there reads as µV, as
-    before (the XDF convention for a channel the desc gives no unit)."""
+    values and unit are kept, typed ``misc``, and calibrate leaves it out. So is a blank unit there (it read as
+    µV before, while the live service keeps such a channel unit-less: one rule now,
+    :func:`bci_stream.core.units.stream_units`)."""
     from bci_stream.train.classical.calibration_inputs import eeg_channels
 
     scale = np.array([1e-6, 1e-6, 1.0])
@@ -75,8 +76,10 @@ def test_beside_channels_in_volts_a_channel_that_says_none_is_kept_as_it_is(tmp_
     assert eeg_channels(rec, []) == ["C3", "Cz"]
     typed = load_recording(write(tmp_path / "typed.xdf", ["V", "V", "none"], ["EEG", "EEG", "stim"], scale=scale))
     assert typed.ch_types == ["eeg", "eeg", "stim"] and typed.ch_units == ["microvolts", "microvolts", "none"]
-    blank = load_recording(write(tmp_path / "blank3.xdf", ["V", "V", ""], scale=np.array([1e-6, 1e-6, 1e-6])))
-    np.testing.assert_allclose(blank.data, X.T * np.array([[1.0], [1.0], [1e-6]]), rtol=1e-12)
+    blank = load_recording(write(tmp_path / "blank3.xdf", ["V", "V", ""], scale=np.array([1e-6, 1e-6, 1.0])))
+    np.testing.assert_allclose(blank.data, X.T, rtol=1e-12)  # the blank channel's values as they are, not × 1e-6
+    assert blank.ch_units == ["microvolts", "microvolts", "none"] and blank.ch_types == ["eeg", "eeg", "misc"]
+    assert eeg_channels(blank, []) == ["C3", "Cz"]
 
 
 def test_a_stream_with_no_voltage_channel_is_still_refused(tmp_path: Path) -> None:
