@@ -143,21 +143,22 @@ def wait_page(page, predicate, what: str, timeout_s: float = WAIT_MS / 1000) -> 
 
 def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
     """The page lists a decoder started after it loaded, its chart and histogram update from the
-    WebSocket and the REST API, and it goes away when the decoder is stopped."""
+    WebSocket and the REST API, a second decoder publishing a decoded stream of the same name shows the status's
+    note, and each goes away when its decoder is stopped."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
     outlet, info = eeg_outlet
     problems: list[str] = []
-    not_found: list[tuple[str, bool]] = []  # (url, after the DELETE) of every 404 the page met
-    deleted = [False]
+    not_found: list[tuple[str, frozenset[str]]] = []  # (url, the decoders deleted by then) of every 404 the page met
+    deleted: set[str] = set()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("response", lambda r: not_found.append((r.url, deleted[0])) if r.status == 404 else None)
+            page.on("response", lambda r: not_found.append((r.url, frozenset(deleted))) if r.status == 404 else None)
             page.goto(f"{server.url}/")
             page.wait_for_selector("#connection[data-state=online]", timeout=WAIT_MS)
             assert page.title() == "bci-stream dashboard"
@@ -207,6 +208,18 @@ def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
                 page.get_by_role("button", name="Resume charts").click()
                 wait_page(page, lambda: canvas.screenshot() != paused_png, "a redraw after resuming")
 
+                # a second decoder of the stream publishes a decoded stream of the same name: its panel says so
+                r = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-gru"})
+                assert r.status_code == 201, r.text
+                second = f'section[data-decoder-id="{r.json()["id"]}"]'
+                page.wait_for_selector(f"{second} .output-note", state="visible", timeout=WAIT_MS)
+                assert f"decoder '{decoder_id}' publishes a decoded stream named" in page.text_content(
+                    f"{second} .output-note")
+                assert page.is_hidden(f"{panel} .output-note")  # the first decoder's name was its own first
+                deleted.add(r.json()["id"])
+                assert client.delete(f"/decoders/{r.json()['id']}").status_code == 200
+                page.wait_for_selector(second, state="detached", timeout=WAIT_MS)
+
                 page.get_by_label("Latency stage").select_option("decode")
                 assert page.text_content(f"{panel} .stage-name") == "decode"
                 shot = tmp_path / "dashboard.png"
@@ -214,7 +227,7 @@ def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
                 assert shot.stat().st_size > 10_000
                 print(f"dashboard screenshot: {shot}")
 
-            deleted[0] = True
+            deleted.add(decoder_id)
             assert client.delete(f"/decoders/{decoder_id}").status_code == 200
             page.wait_for_selector(panel, state="detached", timeout=WAIT_MS)
             page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
@@ -223,7 +236,7 @@ def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
             browser.close()
     # a panel's latency fetch in flight when its decoder was deleted answers 404 (the page then drops the panel), and
     # the browser logs each 404 as a console error: only those are allowed
-    late = [u for u, after in not_found if after and f"/decoders/{decoder_id}/" in u]
+    late = [u for u, gone in not_found if any(f"/decoders/{i}/" in u for i in gone)]
     assert len(late) == len(not_found), not_found
     notice = "console error: Failed to load resource: the server responded with a status of 404 (Not Found)"
     for _ in late:

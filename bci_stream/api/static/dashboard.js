@@ -76,7 +76,7 @@
       this.el.dataset.decoderId = id;
       this.el.setAttribute("aria-label", `decoder ${id}`);
       for (const name of ["decoder-id", "state", "model", "live-info", "legend", "now-label", "now-value",
-                          "rate", "received", "dropped", "ws-state", "stage-name", "hist-info", "error",
+                          "rate", "received", "dropped", "ws-state", "stage-name", "hist-info", "error", "output-note",
                           "marker-info", "accuracy", "unscored", "scoring-hint"]) {
         this[name.replace(/-(.)/g, (_, c) => c.toUpperCase())] = $(`.${name}`, this.el);
       }
@@ -112,6 +112,10 @@
         ? `stalled ${st.stall.seconds.toFixed(1)} s: ${st.stall.reason}` : "";
       this.error.hidden = !st.last_error && !stall;
       this.error.textContent = st.last_error ? `last error: ${st.last_error}` : stall;
+      // another decoder publishes a decoded stream of this one's name on this host (status.output_stream.note)
+      const note = st.output_stream && st.output_stream.note;
+      this.outputNote.hidden = !note;
+      this.outputNote.textContent = note ? `decoded stream: ${note}` : "";
       this.renderPercentiles(st.latency_ms || {});
       this.renderScoring(st.markers, st.scoring);
       const now = performance.now();
