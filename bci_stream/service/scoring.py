@@ -227,6 +227,15 @@ class LiveScorer:
         if self.pending:
             self._update()
 
+    def adopt_history(self, old: LiveScorer) -> None:
+        """Take the outputs ``old`` keeps (timestamp, argmax, state epoch, seq), oldest first, as many as this scorer
+        keeps (a hot swap's new scorer: a late marker's cue is found in them, and is then ``interrupted``)."""
+        n = min(old._written, old.capacity, self.capacity)
+        idx = np.arange(old._written - n, old._written) % old.capacity
+        for dst, src in ((self._ts, old._ts), (self._cls, old._cls), (self._epoch, old._epoch), (self._seq, old._seq)):
+            dst[:n] = src[idx]
+        self._written = n
+
     def epoch_started(self, epoch: int, first_seq: int) -> None:
         """A reset or state restore (asked through the API) started state epoch ``epoch`` at input sample
         ``first_seq``: a cue anchored at most ``reset_grace_s`` before it is scored from it (module docstring)."""

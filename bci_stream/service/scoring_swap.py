@@ -17,7 +17,6 @@ before it is ``interrupted`` (the model that decided it is gone). The outputs ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-import numpy as np
 
 from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
@@ -66,7 +65,7 @@ def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard,
     if new is None or old is None:
         return new, why_off
     new.since_epoch = epoch
-    _adopt_history(new, old)
+    new.adopt_history(old)
     anchored = 0
     for cue in old.pending:
         t_cue, value, _, anchor = cue
@@ -79,14 +78,4 @@ def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard,
     summary = old.describe()
     new.previous = {k: summary[k] for k in PREVIOUS_KEYS}
     return new, None
-
-
-def _adopt_history(new: LiveScorer, old: LiveScorer) -> None:
-    """Copy the outputs ``old`` keeps (timestamp, argmax, state epoch, seq) into ``new``, oldest first, as many as
-    ``new`` keeps: a late marker's cue is found in them (and is then ``interrupted``: decided before the swap)."""
-    n = min(old._written, old.capacity, new.capacity)
-    idx = np.arange(old._written - n, old._written) % old.capacity
-    for dst, src in ((new._ts, old._ts), (new._cls, old._cls), (new._epoch, old._epoch), (new._seq, old._seq)):
-        dst[:n] = src[idx]
-    new._written = n
 
