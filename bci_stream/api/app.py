@@ -16,9 +16,10 @@ from bci_stream import __version__
 from bci_stream.api import errors
 from bci_stream.api.guards import BodyLimit, http_error, validation_error
 from bci_stream.api.log_redact import redact_request_logs
-from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs
+from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
 from bci_stream.api.ws_flow import TransportScope
 from bci_stream.core.registry import ModelRegistry
+from bci_stream.service.recordings import Recordings
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.core.settings import Settings
 
@@ -46,10 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "address": settings.ray_address, "listen_host": settings.ray_listen_host,
                 "start_timeout": settings.ray_start_timeout},
         )
+        app.state.recordings = Recordings(str(settings.recordings_dir))  # POST /recordings: no model
         app.state.started = time.monotonic()
         try:
             yield
         finally:
+            app.state.recordings.shutdown()  # every recording's file finished
             app.state.supervisor.shutdown()
 
     app = FastAPI(
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(decoders.router)
     app.include_router(control.router)
     app.include_router(outputs.router)
+    app.include_router(recordings.router)
     app.include_router(metrics.router)
     app.include_router(dashboard.router)
     return app

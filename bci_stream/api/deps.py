@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bci_stream.core.registry import ModelRegistry
+from bci_stream.service.recordings import Recordings
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.core.settings import Settings
 
@@ -27,9 +28,14 @@ def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
+def get_recordings(request: Request) -> Recordings:
+    return request.app.state.recordings
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+RecordingsDep = Annotated[Recordings, Depends(get_recordings)]
 
 
 TOKEN_QUERY = "token"

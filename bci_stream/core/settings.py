@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     )
     recordings_dir: Path = Field(
         default_factory=lambda: Path.cwd() / "recordings",
-        description="Folder under which decoders write the XDF files named by their `record_path` option "
-                    "(a request can never write outside it). Created when first needed. A relative path in the config "
+        description="Folder under which decoders write the XDF files named by their `record_path` option, and "
+                    "recordings (`POST /recordings`) the file named by their `out` (a request can never write outside "
+                    "it). Created when first needed. A relative path in the config "
                     "file is relative to that file's folder.",
         json_schema_extra={"default_doc": "`./recordings`"},
     )

@@ -1,0 +1,221 @@
+"""Recordings with no model started through the control plane (``POST /recordings``): each a
+:class:`~bci_stream.service.record_only.RecordOnly` (what ``bci-stream record`` runs) on a thread of the API process.
+
+A recording is ``searching`` (its stream not found yet, or its inlet opening), ``recording``, then ``stopped`` (asked
+to, its ``duration_s`` over, or the stream lost for good: the file finished) or ``error`` (the stream not found within
+``resolve_timeout``, not recordable, no sample received: no file is left; or the file could not be written). Its
+``summary`` is the lines ``bci-stream record`` prints at the end. The service's shutdown stops every recording and
+finishes its file (:meth:`Recordings.shutdown`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from bci_stream.core.spec import StreamSelector
+    from bci_stream.service.record_only import RecordOnly
+
+log = logging.getLogger(__name__)
+
+RecordingState = Literal["searching", "recording", "stopped", "error"]
+#: How long a stop waits for a recording's thread (it sees the stop within 0.5 s; an inlet still opening takes longer)
+STOP_TIMEOUT_S = 30.0
+
+
+class Recording:
+    """One recording: its :class:`RecordOnly`, its thread and stop flag, its state.
+
+    Parameters
+    ----------
+    out
+        The file (absolute), ``recordings_dir / relative``.
+    relative
+        ``out`` as the request gave it (relative to the service's recordings_dir).
+    stream, marker_stream
+        The EEG stream's selector, and the marker stream's (None: ``<name>-markers``/``-annotations``).
+    input_unit, duration_s, resolve_timeout
+        As ``bci-stream record``'s ``--input-unit``, ``--duration``, ``--timeout``.
+    """
+
+    def __init__(self, out: Path, relative: str, stream: StreamSelector, marker_stream: StreamSelector | None,
+                 input_unit: str, duration_s: float | None, resolve_timeout: float) -> None:
+        from bci_stream.service.record_only import RecordOnly
+
+        self.id = uuid.uuid4().hex[:12]
+        self.relative, self.stream, self.marker_stream = relative, stream, marker_stream
+        self.duration_s, self.input_unit = duration_s, input_unit
+        self.rec: RecordOnly = RecordOnly(out, stream, marker_stream=marker_stream, input_unit=input_unit,
+                                          resolve_timeout=resolve_timeout)
+        self.state: RecordingState = "searching"
+        self.error: str | None = None
+        self.summary: list[str] = []
+        self.created = time.time()
+        self.ended: float | None = None
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"bci-stream-recording-{self.id}", daemon=True)
+
+    @property
+    def out(self) -> Path:
+        return self.rec.out
+
+    def _run(self) -> None:
+        """Open, record until stopped (or ``duration_s``), close: the CLI's sequence, its messages as ``error``."""
+        from pylsl.util import LostError, TimeoutError as LslTimeoutError
+
+        from bci_stream.core.errors import StreamError
+        from bci_stream.service.record_only import summary
+
+        rec, full, error = self.rec, None, None
+        try:
+            full = rec.open(self.stop_flag)
+            if full is not None and not self.stop_flag.is_set():
+                self.state = "recording"
+                rec.run(self.stop_flag, self.duration_s)
+        except (StreamError, FileExistsError) as exc:  # not found, not recordable, the file made meanwhile
+            error = str(exc)
+        except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened
+            error = f"stream {rec.name!r} went away while connecting: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a recording's failure is its state, never the API's
+            log.exception("recording %s failed", self.id)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            try:
+                totals = rec.close()
+            except Exception as exc:  # noqa: BLE001 - as above
+                log.exception("recording %s could not be closed", self.id)
+                totals, error = None, error or f"the file could not be finished: {type(exc).__name__}: {exc}"
+        if full is None and error is None:
+            self.summary = [f"stopped while looking for stream {rec.name!r}: nothing recorded"]
+        elif totals is not None and rec.recorder is not None:
+            self.summary = summary(rec, totals)
+        if error is None and rec.removed:
+            error = self.summary[0].removeprefix("warning: ")
+        if error is None and rec.recorder is not None and rec.recorder.error is not None:
+            error = rec.recorder.error
+        self.error, self.ended = error, time.time()
+        self.state = "error" if error is not None else "stopped"
+
+    def view(self) -> dict[str, Any]:
+        """The recording's status (:class:`~bci_stream.api.routers.recordings.RecordingStatus`)."""
+        rec = self.rec
+        t = rec.totals()
+        hub = rec.hub
+        followed = None if hub is None or hub.stream is None else hub.stream.get("name")
+        kept = self.state in ("searching", "recording") or (rec.recorder is not None and not rec.removed)
+        return {
+            "id": self.id, "state": self.state, "error": self.error, "out": self.relative,
+            "path": str(rec.out) if kept else None,
+            "stream": self.stream.model_dump(exclude_none=True),
+            "stream_name": rec.name if rec.recorder is not None else None, "sfreq": rec.sfreq or None,
+            "marker_stream": hub.follower.predicate if hub is not None else None, "marker_stream_name": followed,
+            "marker_state": t.marker_state, "input_unit": self.input_unit, "duration_s": self.duration_s,
+            "samples": t.samples, "seconds": t.seconds, "markers": t.markers, "lost_samples": t.lost,
+            "gaps": t.gaps, "backward_steps": t.backward_steps, "stalled_s": t.stalled_s,
+            "marker_counts": _copy(rec.values.counts) if rec.values is not None else {},
+            "notes": list(rec.notes), "summary": list(self.summary),
+            "created": self.created, "ended": self.ended,
+        }
+
+
+def _copy(counts: dict[str, int]) -> dict[str, int]:
+    """A copy of a dict the recording's thread may be adding to (a copy that met an insertion is taken again)."""
+    while True:
+        try:
+            return dict(counts)
+        except RuntimeError:  # changed size during iteration
+            continue
+
+
+class Recordings:
+    """The API's table of recordings: start, list, get, stop (which removes it), shutdown.
+
+    Parameters
+    ----------
+    recordings_dir
+        The folder every ``out`` is relative to (the decoders' ``record_path`` folder); None: none can start.
+    """
+
+    def __init__(self, recordings_dir: str | None) -> None:
+        self.recordings_dir = None if recordings_dir is None else Path(recordings_dir)
+        self._lock = threading.Lock()
+        self._table: dict[str, Recording] = {}
+        self._closing = False
+
+    def out_refusal(self, relative: str) -> str | None:
+        """Why ``relative`` (already checked as a ``record_path`` is) cannot be recorded to now, or None: no
+        recordings_dir, the file exists (recordings are never overwritten, as ``bci-stream record --out``), or a
+        recording of this service is about to write it."""
+        if self.recordings_dir is None:
+            return "out was given but the service has no recordings_dir"
+        path = self.recordings_dir / relative
+        if path.exists():
+            return (f"out must not exist (recordings are never overwritten), got {relative!r}: {path} exists; "
+                    "choose a new file name")
+        with self._lock:
+            return self._taken(path, relative)
+
+    def _taken(self, path: Path, relative: str) -> str | None:
+        """Why ``path`` is taken by a recording still to write it (searching or recording), or None; under the
+        lock."""
+        taken = next((r for r in self._table.values() if r.out == path and r.state in ("searching", "recording")),
+                     None)
+        if taken is None:
+            return None
+        return f"out must not be a running recording's file, got {relative!r}: recording {taken.id!r} writes it"
+
+    def start(self, relative: str, stream: StreamSelector, marker_stream: StreamSelector | None, input_unit: str,
+              duration_s: float | None, resolve_timeout: float) -> Recording:
+        """A new recording of ``stream`` into ``recordings_dir / relative``, started on its thread (returns at once).
+
+        Raises
+        ------
+        ValueError
+            Another recording is to write that file (two requests at once: :meth:`out_refusal` passed both).
+        RuntimeError
+            The service is shutting down.
+        """
+        assert self.recordings_dir is not None  # out_refusal said so first
+        recording = Recording(self.recordings_dir / relative, relative, stream, marker_stream, input_unit,
+                              duration_s, resolve_timeout)
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the service is shutting down: no recording starts")
+            if (why := self._taken(recording.out, relative)) is not None:
+                raise ValueError(why)
+            self._table[recording.id] = recording
+        recording.thread.start()
+        return recording
+
+    def list(self) -> list[Recording]:
+        with self._lock:
+            return sorted(self._table.values(), key=lambda r: r.created)
+
+    def get(self, recording_id: str) -> Recording | None:
+        with self._lock:
+            return self._table.get(recording_id)
+
+    def stop(self, recording_id: str, timeout: float = STOP_TIMEOUT_S) -> Recording | None:
+        """Stop a recording, wait for its file to be finished, remove it from the table; None if there is no such
+        recording (or another caller is stopping it: only one of them gets it)."""
+        with self._lock:
+            recording = self._table.pop(recording_id, None)
+        if recording is not None:
+            recording.stop_flag.set()
+            recording.thread.join(timeout)
+        return recording
+
+    def shutdown(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop every recording and finish its file (the service is stopping)."""
+        with self._lock:
+            self._closing = True
+            recordings = list(self._table.values())
+        for recording in recordings:
+            recording.stop_flag.set()
+        for recording in recordings:
+            recording.thread.join(timeout)

@@ -1,0 +1,191 @@
+"""``/recordings``: ``bci-stream record`` through the control plane. A stream and its marker stream recorded with no
+model by the API process, stopped by DELETE (the file read back sample for sample, markers on their samples), a
+recording that ends at its ``duration_s``, the service's shutdown finishing a running recording's file, a stream not
+found (the CLI's message), one stopped while searching, and the refusals (422 naming the field, 404, 401; two starts
+of one file at once).
+
+Real LSL on loopback (pylsl outlets of the test's own, unique names), a real uvicorn server on 127.0.0.1, real files.
+"""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.settings import Settings
+from bci_stream.core.spec import StreamSelector
+from bci_stream.io.session import read_session
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.service.recordings import Recordings
+from support.common import TINY_CH_NAMES, test_signal, unique
+from support.lsl import paced_source, wait_for
+
+TOKEN = "recordings-api-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SFREQ = 250.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the file: ``(server, client, recordings_dir)``."""
+    root = tmp_path_factory.mktemp("recordings-api")
+    settings = Settings(host="127.0.0.1", port=0, models_dir=root / "models", recordings_dir=root / "rec",
+                        status_interval=0.1, token=TOKEN)
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0, headers=AUTH) as client:
+        yield srv, client, root / "rec"
+
+
+def status(client: httpx.Client, recording_id: str) -> dict:
+    r = client.get(f"/recordings/{recording_id}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_recording_started_and_stopped_over_http_holds_every_sample_in_order_with_its_markers(server):
+    _, client, rec_dir = server
+    name, n = unique("recapi"), 2500
+    x = test_signal(n, seed=4)
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src", unit="uV"), 10)
+    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-stim", "Markers", 1, pylsl.IRREGULAR_RATE, "string",
+                                               f"{name}-stim-src"))
+    r = client.post("/recordings", json={"stream": {"name": name, "type": "EEG"}, "out": "s01/run1.xdf",
+                                         "options": {"markers": {"stream": {"name": f"{name}-stim"}}}})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert r.headers["location"] == f"/recordings/{rid}"
+    assert r.json()["state"] in ("searching", "recording") and r.json()["out"] == "s01/run1.xdf"
+    wait_for(lambda: status(client, rid)["state"] == "recording", 60.0, "state recording")
+    wait_for(lambda: outlet.have_consumers() and cues.have_consumers(), 30.0, "the recording's two inlets")
+    ts = pylsl.local_clock() + np.arange(n) / SFREQ
+    marked = {200: "left", 1500: "right"}
+    for i in range(0, n, 50):
+        outlet.push_chunk(x[i:i + 50], ts[i:i + 50].tolist())
+        for k in [k for k in marked if i <= k < i + 50]:
+            cues.push_sample([marked[k]], float(ts[k]))
+    st = wait_for(lambda: (s := status(client, rid))["samples"] >= n and s["markers"] >= 2 and s, 60.0,
+                  "every sample and marker")
+    assert (st["stream_name"], st["sfreq"], st["marker_stream_name"], st["marker_state"]) == (
+        name, SFREQ, f"{name}-stim", "connected")
+    assert [s["id"] for s in client.get("/recordings").json()] == [rid]
+
+    done = client.delete(f"/recordings/{rid}")
+    assert done.status_code == 200, done.text
+    end = done.json()
+    path = rec_dir / "s01" / "run1.xdf"
+    assert (end["state"], end["error"], end["path"]) == ("stopped", None, str(path))
+    assert (end["samples"], end["markers"], end["lost_samples"], end["marker_counts"]) == (
+        n, 2, 0, {"left": 1, "right": 1})
+    assert end["summary"][:2] == [  # the lines bci-stream record prints at the end
+        f"recorded {path}: {n} samples of '{name}' (10.0 s at 250 Hz), 2 markers from '{name}-stim'; lost 0 samples "
+        "in the timestamps", "markers: 'left' x1, 'right' x1"]
+    assert client.get(f"/recordings/{rid}").status_code == 404  # stopped: gone from the table
+    assert client.delete(f"/recordings/{rid}").status_code == 404
+
+    session = read_session(path)
+    assert not session.decoded and session.inputs.ch_names == TINY_CH_NAMES
+    np.testing.assert_array_equal(session.inputs.data, x.T.astype(np.float32).astype(np.float64))  # all, in order
+    np.testing.assert_array_equal(session.input_timestamps, ts)
+    assert session.markers == [(ts[200], "left"), (ts[1500], "right")]
+    assert [e["event"] for _, e in session.events][-1] == "stopped"
+    # its own path is refused now that the file exists (never overwritten)
+    exists = client.post("/recordings", json={"stream": {"name": name}, "out": "s01/run1.xdf"})
+    assert exists.status_code == 422 and exists.json()["detail"][0]["loc"] == ["body", "out"]
+    assert "out must not exist (recordings are never overwritten)" in exists.json()["detail"][0]["msg"]
+
+
+def test_a_stream_not_found_ends_in_error_with_the_cli_message_and_one_searching_is_stopped(server):
+    _, client, rec_dir = server
+    missing = unique("nosuch")
+    r = client.post("/recordings", json={"stream": {"name": missing}, "out": "searching.xdf",
+                                         "options": {"resolve_timeout": 600}})
+    assert r.status_code == 201, r.text
+    # the same file again while a recording is to write it (not created yet): refused before anything starts
+    again = client.post("/recordings", json={"stream": {"name": missing}, "out": "searching.xdf"})
+    assert again.status_code == 422 and again.json()["detail"][0]["loc"] == ["body", "out"], again.text
+    assert f"recording {r.json()['id']!r} writes it" in again.json()["detail"][0]["msg"]
+    stopped = client.delete(f"/recordings/{r.json()['id']}").json()
+    assert (stopped["state"], stopped["path"], stopped["summary"]) == (
+        "stopped", None, [f"stopped while looking for stream '{missing}': nothing recorded"])
+
+    r = client.post("/recordings", json={"stream": {"name": missing}, "out": "missing.xdf",
+                                         "options": {"resolve_timeout": 0.5}})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    st = wait_for(lambda: (s := status(client, rid))["state"] == "error" and s, 60.0, "state error")
+    assert st["error"].startswith(f"no LSL stream matched name='{missing}' within 0.5 s; visible streams (")
+    assert (st["samples"], st["path"], st["stream_name"]) == (0, None, None)
+    assert not (rec_dir / "missing.xdf").exists()
+    assert client.delete(f"/recordings/{rid}").json()["state"] == "error"  # an ended one: its status, then gone
+
+
+def test_malformed_requests_unknown_ids_and_a_missing_token_are_refused(server):
+    srv, client, _ = server
+
+    def refused(body: dict) -> list:
+        r = client.post("/recordings", json=body)
+        assert r.status_code == 422, (body, r.text)
+        return r.json()["detail"][0]["loc"]
+
+    ok = {"stream": {"name": "x"}, "out": "a.xdf"}
+    assert refused({"out": "a.xdf"}) == ["body", "stream"]
+    assert refused({"stream": {}, "out": "a.xdf"}) == ["body", "stream"]
+    assert refused({"stream": {"name": "x"}}) == ["body", "out"]
+    for out in ("../a.xdf", "/tmp/a.xdf", "a b.xdf", "s/./a.xdf"):
+        assert refused({**ok, "out": out}) == ["body", "out"], out
+    assert refused({**ok, "input_unit": "furlongs"}) == ["body", "input_unit"]
+    assert refused({**ok, "duration_s": 0}) == ["body", "duration_s"]
+    assert refused({**ok, "options": {"resolve_timeout": -1}}) == ["body", "options", "resolve_timeout"]
+    assert refused({**ok, "options": {"markers": {"stream": {"nme": "x"}}}})[:4] == [
+        "body", "options", "markers", "stream"]
+    assert refused({**ok, "model": "tiny-gru"}) == ["body", "model"]  # extra fields are refused
+    msg = client.post("/recordings", json={**ok, "out": "../a.xdf"}).json()["detail"][0]["msg"]
+    assert "out must stay inside recordings_dir" in msg and "'../a.xdf'" in msg
+    for method in ("GET", "DELETE"):
+        r = client.request(method, "/recordings/nosuchid")
+        assert r.status_code == 404 and r.json()["detail"] == "recording 'nosuchid' not found"
+    assert httpx.get(f"{srv.url}/recordings").status_code == 401
+    assert httpx.post(f"{srv.url}/recordings", json=ok).status_code == 401
+
+
+def test_duration_ends_a_recording_and_shutdown_finishes_a_running_ones_file(tmp_path):
+    """A server of its own (the file's other tests share one): its shutdown is what is tested."""
+    name = unique("recapi-end")
+    outlet, pusher = paced_source(name, 120.0, seed=6)
+    settings = Settings(host="127.0.0.1", port=0, models_dir=tmp_path / "models", recordings_dir=tmp_path / "rec")
+    srv = BackgroundServer(settings).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60.0) as client:
+            timed = client.post("/recordings", json={"stream": {"name": name}, "out": "timed.xdf", "duration_s": 1})
+            kept = client.post("/recordings", json={"stream": {"source_id": f"{name}-src"}, "out": "kept.xdf"})
+            assert timed.status_code == kept.status_code == 201, (timed.text, kept.text)
+            end = wait_for(lambda: (s := status(client, timed.json()["id"]))["state"] == "stopped" and s, 60.0,
+                           "the timed recording's end")
+            assert end["samples"] > 0 and end["summary"][0].startswith(f"recorded {tmp_path / 'rec' / 'timed.xdf'}")
+            assert [s["id"] for s in client.get("/recordings").json()] == [timed.json()["id"], kept.json()["id"]]
+            wait_for(lambda: status(client, kept.json()["id"])["samples"] > 0, 60.0, "samples in kept.xdf")
+    finally:
+        srv.stop()
+        pusher.halt.set()
+    session = read_session(tmp_path / "rec" / "kept.xdf")  # finished by the shutdown: its footer event is there
+    assert session.inputs.n_times > 0 and [e["event"] for _, e in session.events][-1] == "stopped"
+    assert read_session(tmp_path / "rec" / "timed.xdf").inputs.n_times == end["samples"]
+
+
+def test_two_starts_of_one_file_at_once_the_second_is_refused_and_none_after_shutdown(tmp_path):
+    """The manager itself (no server): two requests that both passed the HTTP check (the file not there yet) race to
+    ``start``; the second is refused (the router answers 422 naming ``body.out``). No LSL stream is found."""
+    recordings, missing = Recordings(str(tmp_path)), StreamSelector(name=unique("nosuch"))
+    first = recordings.start("a.xdf", missing, None, "uV", None, 600.0)
+    try:
+        with pytest.raises(ValueError, match=f"out must not be a running recording's file, got 'a.xdf': recording "
+                                             f"'{first.id}' writes it"):
+            recordings.start("a.xdf", missing, None, "uV", None, 600.0)
+        assert [r.id for r in recordings.list()] == [first.id]
+    finally:
+        recordings.shutdown()
+    assert first.state == "stopped" and not first.thread.is_alive()
+    with pytest.raises(RuntimeError, match="shutting down"):
+        recordings.start("b.xdf", missing, None, "uV", None, 600.0)
