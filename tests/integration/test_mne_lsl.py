@@ -45,10 +45,10 @@ MODEL = "eegmmidb-s001"
 TIMES = (0.5, 1.0, 2.0, 3.0)
 CHUNK = 10
 TIMEOUT = 120.0
-# seconds of the file played (real time, both ways at once): 26 s = 7 cues, 3 of them trials of both classes (T2,
-# T1, T1: each with its 4.1 s of task inside the played part); the env variable BCI_STREAM_TEST_PLAY_S=0 plays the
-# whole file (125 s, 15 trials)
-PLAY_S = float(os.environ.get("BCI_STREAM_TEST_PLAY_S", "26"))
+# seconds of the file played (real time, both ways at once): 17 s = 5 cues (T0 T2 T0 T1 T0), 2 of them trials, one of
+# each class (T2 at 4.2 s, T1 at 12.5 s: each with its 4.1 s of task, and so every scored time up to 3 s, inside the
+# played part); the env variable BCI_STREAM_TEST_PLAY_S=0 plays the whole file (125 s, 15 trials)
+PLAY_S = float(os.environ.get("BCI_STREAM_TEST_PLAY_S", "17"))
 
 
 def _edf() -> Path:
