@@ -50,9 +50,42 @@ class BenchModel:
     notes: list[str] = field(default_factory=list)
 
 
+#: A folder where :func:`export_bench_gru` keeps each model it exports (with its torch weights) and copies it from at
+#: the next call with the same arguments, by any process (the test suite's benchmarks share one export): the export
+#: is deterministic (fixed seed), so the copy is the model it would export. Unset: export at every call.
+CACHE_ENV = "LATENCY_BENCH_MODEL_CACHE"
+
+
 def export_bench_gru(models_dir: Path, n_chans: int, hidden_size: int, n_layers: int, sfreq: float,
                      cell: str = "gru", seed: int = 0, parity_samples: int = 50) -> BenchModel:
-    """Export a random-weight causal RNN (8-30 Hz band-pass, CAR, unit standardisation) into ``models_dir``."""
+    """Export a random-weight causal RNN (8-30 Hz band-pass, CAR, unit standardisation) into ``models_dir`` (or copy
+    it from ``$LATENCY_BENCH_MODEL_CACHE``, :data:`CACHE_ENV`)."""
+    args = (n_chans, hidden_size, n_layers, sfreq, cell, seed, parity_samples)
+    if not (cache := os.environ.get(CACHE_ENV)):
+        return _export_bench_gru(models_dir, *args)
+    import json
+    import uuid
+    from dataclasses import asdict
+
+    kept = Path(cache) / "bench-gru-{}ch-h{}-l{}-{:g}hz-{}-seed{}-parity{}".format(*args)
+    if not (kept / "model.json").is_file():  # exported once into a folder of its own, then renamed in place
+        work = kept.with_name(f".{kept.name}-{uuid.uuid4().hex[:8]}")
+        work.mkdir(parents=True)
+        (work / "model.json").write_text(json.dumps(asdict(_export_bench_gru(work, *args))), encoding="utf-8")
+        try:
+            work.rename(kept)
+        except OSError:  # another process kept the same export first
+            shutil.rmtree(work, ignore_errors=True)
+    bench = BenchModel(**json.loads((kept / "model.json").read_text(encoding="utf-8")))
+    name, weights = bench.ref.split("@")[0], Path(str(bench.state_dict)).name
+    shutil.copytree(kept / name, models_dir / name)
+    shutil.copy2(kept / weights, models_dir / weights)
+    bench.state_dict = str(models_dir / weights)
+    return bench
+
+
+def _export_bench_gru(models_dir: Path, n_chans: int, hidden_size: int, n_layers: int, sfreq: float, cell: str,
+                      seed: int, parity_samples: int) -> BenchModel:
     import torch
 
     from bci_stream.train.export.onnx_export import export_model

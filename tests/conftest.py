@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,15 @@ def pytest_configure(config: pytest.Config) -> None:
     the tests that stop a command with Ctrl-C (``test_clean_exit``) would wait for it in vain."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bench_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The benchmarks' random-weight GRUs exported once per run and copied by every benchmark test that needs one
+    (``latency_bench.models.CACHE_ENV``: the export is deterministic, so a copy is the model it would export)."""
+    from support.run_cache import shared_root
+
+    os.environ.setdefault("LATENCY_BENCH_MODEL_CACHE", str(shared_root(tmp_path_factory) / "bench-models"))
 
 
 #: Test folders in the order their files are handed to the pytest workers: the longest files first (calibrate and

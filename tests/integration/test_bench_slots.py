@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.engine.step_model import StepModel
@@ -34,3 +35,22 @@ def test_tiny_run_writes_every_cell_side_by_side(tmp_path):
     assert json.loads((tmp_path / "out" / "slots.json").read_text()) == result
     table = (tmp_path / "out" / "slots.md").read_text()
     assert table == format_markdown(result) and table.count("\n| tiny ") == 8
+
+
+def test_an_export_kept_in_the_model_cache_is_the_model_exported_again(tmp_path, monkeypatch):
+    """``$LATENCY_BENCH_MODEL_CACHE`` (the test suite's benchmarks share one export of each shape): the second call
+    copies the first call's export, which is the model an export without the cache gives (same ONNX bytes, same
+    torch weights), into its own models folder, its weights path there."""
+    from latency_bench.models import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    kept = export_bench_gru(tmp_path / "a", 4, 8, 1, 250.0, parity_samples=20)
+    copied = export_bench_gru(tmp_path / "b", 4, 8, 1, 250.0, parity_samples=20)
+    monkeypatch.delenv(CACHE_ENV)
+    fresh = export_bench_gru(tmp_path / "c", 4, 8, 1, 250.0, parity_samples=20)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert kept.ref == copied.ref == fresh.ref and copied.torch_config == fresh.torch_config
+    cards = {k: ModelRegistry(tmp_path / k).get(fresh.ref).card for k in "abc"}
+    assert cards["a"].sha256 == cards["b"].sha256 == cards["c"].sha256  # the ONNX file's bytes
+    assert Path(copied.state_dict) == tmp_path / "b" / Path(fresh.state_dict).name
+    assert Path(copied.state_dict).read_bytes() == Path(fresh.state_dict).read_bytes()
