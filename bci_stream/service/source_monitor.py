@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pylsl
@@ -15,6 +16,8 @@ RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source che
 #: how long :meth:`SourceMonitor.verify` looks for the outlet instance liblsl re-subscribed to, s (found in ~1 ms
 #: on a working network: it is the instance whose samples just arrived)
 VERIFY_TIMEOUT_S = 3.0
+
+log = logging.getLogger("bci_stream.worker")
 
 
 class SourceMonitor:
@@ -32,6 +35,7 @@ class SourceMonitor:
         self.source = source
         self.predicate = predicate
         self.watch: pylsl.ContinuousResolver | None = None
+        self.watching = False  # silent: watching (``watch`` None while its resolver could not be created yet)
         self.seen_uids = {source.uid()}
         self.present: set[str] = set()  # uids of the source's instances at the latest check
         self.checked = False  # whether a check ran since the stall began
@@ -78,11 +82,21 @@ class SourceMonitor:
         return (info.name(), info.type(), info.hostname()) == (src.name(), src.type(), src.hostname())
 
     def start(self) -> None:
-        """The stream went silent: start watching."""
-        self.watch = pylsl.ContinuousResolver(pred=self.predicate, forget_after=2.0)
-        self.present, self.checked = set(), False
+        """The stream went silent: start watching. A resolver that cannot be created now (liblsl's "could not
+        create continuous resolver": the process is out of file descriptors, EMFILE) is no crash of the worker:
+        the stream stays stalled and :meth:`check` tries again at each look (the backoff's pace)."""
+        self.watching, self.present, self.checked = True, set(), False
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = pylsl.local_clock() + self._backoff
+        self._open_watch()
+
+    def _open_watch(self) -> None:
+        try:
+            self.watch = pylsl.ContinuousResolver(pred=self.predicate, forget_after=2.0)
+        except RuntimeError as exc:  # liblsl gives no errno; on loopback it is a shortage of descriptors
+            self.watch = None
+            log.warning("stream %r went silent and its source cannot be looked for yet (liblsl: %r; out of file "
+                        "descriptors?): looking again in %g s", self.source.name(), str(exc), self._backoff)
 
     def stop(self) -> str | None:
         """Data again: stop watching; the new outlet instance's uid if the source came back as one.
@@ -98,7 +112,7 @@ class SourceMonitor:
             self.check_shapes(mine)
             fresh = self.new_instance(mine)
             uid = None if fresh is None else fresh.uid()
-        self.watch = None
+        self.watch, self.watching = None, False
         return uid
 
     def verify(self, timeout: float = VERIFY_TIMEOUT_S) -> str | None:
@@ -153,10 +167,13 @@ class SourceMonitor:
             The same source is back with another channel count, rate or format, or only other streams
             match the selector: decoding them with this state would be wrong.
         """
-        if self.watch is None or now < self._next_check:
+        if not self.watching or now < self._next_check:
             return None, None
         self._backoff = min(self._backoff * 2, RECONNECT_BACKOFF[1])
         self._next_check = now + self._backoff
+        if self.watch is None:  # its resolver could not be created at the stall: again now, looked at next time
+            self._open_watch()
+            return None, None
         found = self.watch.results()
         mine = [i for i in found if self.same_source(i)]
         src = self.source
