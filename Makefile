@@ -36,9 +36,13 @@ demo: $(STAMP)
 # out the longest files first. One BLAS/OpenMP thread per process: four workers (and the commands they start) already
 # keep both cores busy, and a second thread each only spins against them (tests/unit/train: 630 s of CPU with the
 # default threads, 584 s with one).
+# The checkout's own modules are byte-compiled first, as pip compiles what it installs: the suite starts hundreds of
+# Python processes (workers, commands), and where PYTHONDONTWRITEBYTECODE is set (as on this project's test
+# machines) each of them would compile every module it imports again (~0.1 s of CPU each).
 TEST_WORKERS ?= 4
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP) browser
+	$(BIN)/python -m compileall -q -j 0 bci_stream latency_bench tests >/dev/null
 	$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Debian's chromium for the dashboard's browser test (tests/integration/test_dashboard.py fails, and says why, without it).

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,20 +70,35 @@ def export_bench_gru(models_dir: Path, n_chans: int, hidden_size: int, n_layers:
     from dataclasses import asdict
 
     kept = Path(cache) / "bench-gru-{}ch-h{}-l{}-{:g}hz-{}-seed{}-parity{}".format(*args)
-    if not (kept / "model.json").is_file():  # exported once into a folder of its own, then renamed in place
-        work = kept.with_name(f".{kept.name}-{uuid.uuid4().hex[:8]}")
-        work.mkdir(parents=True)
-        (work / "model.json").write_text(json.dumps(asdict(_export_bench_gru(work, *args))), encoding="utf-8")
-        try:
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(kept.with_name(f".{kept.name}.lock")):  # one export; the processes that ask meanwhile wait for it
+        if not (kept / "model.json").is_file():  # exported into a folder of its own, then renamed in place
+            work = kept.with_name(f".{kept.name}-{uuid.uuid4().hex[:8]}")
+            work.mkdir()
+            (work / "model.json").write_text(json.dumps(asdict(_export_bench_gru(work, *args))), encoding="utf-8")
             work.rename(kept)
-        except OSError:  # another process kept the same export first
-            shutil.rmtree(work, ignore_errors=True)
     bench = BenchModel(**json.loads((kept / "model.json").read_text(encoding="utf-8")))
     name, weights = bench.ref.split("@")[0], Path(str(bench.state_dict)).name
     shutil.copytree(kept / name, models_dir / name)
     shutil.copy2(kept / weights, models_dir / weights)
     bench.state_dict = str(models_dir / weights)
     return bench
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on file ``path`` between processes (``fcntl.flock``; none where there is no fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: two processes may then both export, the second rename fails loudly
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _export_bench_gru(models_dir: Path, n_chans: int, hidden_size: int, n_layers: int, sfreq: float, cell: str,
