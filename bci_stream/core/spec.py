@@ -13,10 +13,22 @@ if TYPE_CHECKING:
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
 #: ``options.record_path``: folders and a file name of ASCII letters, digits, ``_``, ``.`` and ``-``, joined by ``/``
-#: (relative, so inside recordings_dir; a ``.`` or ``..`` part is refused too: DecoderOptions._record_path_chars)
+#: (relative, so inside recordings_dir; a ``.`` or ``..`` part is refused too: :func:`check_record_path`)
 RECORD_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 RECORD_PATH_RULE = ("a relative path of ASCII letters, digits, '_', '.' and '-', folders separated by '/' (no spaces, "
                     "accents or other characters; no '.' or '..' folder)")
+
+
+def check_record_path(value: str, name: str) -> str:
+    """``value``, a file under recordings_dir (:data:`RECORD_PATH_RULE`); ValueError naming ``name`` otherwise
+    (a decoder's ``record_path``, a recording's ``out``)."""
+    if not RECORD_PATH.fullmatch(value):
+        raise ValueError(f"{name} must be {RECORD_PATH_RULE}; got {value!r}")
+    if any(p in (".", "..") for p in value.split("/")):
+        raise ValueError(f"{name} must stay inside recordings_dir (no '.' or '..'), got {value!r}")
+    return value
+
+
 #: ``options.gap_threshold_s``'s default: a step of the input's timestamps longer than this is a gap (``gap`` event,
 #: gap policy); the XDF reader marks a forward jump of a recording's timestamps by it (:mod:`bci_stream.io.xdf_clock`)
 GAP_THRESHOLD_S = 0.5
@@ -236,13 +248,7 @@ class DecoderOptions(BaseModel):
     @field_validator("record_path")
     @classmethod
     def _record_path_chars(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if not RECORD_PATH.fullmatch(value):
-            raise ValueError(f"record_path must be {RECORD_PATH_RULE}; got {value!r}")
-        if any(p in (".", "..") for p in value.split("/")):
-            raise ValueError(f"record_path must stay inside recordings_dir (no '.' or '..'), got {value!r}")
-        return value
+        return None if value is None else check_record_path(value, "record_path")
     wait_for_consumer_s: float = Field(
         default=0.0, ge=0, le=60, allow_inf_nan=False,
         description="Before the first output, wait up to this many seconds for a consumer of the decoded LSL stream "

@@ -11,7 +11,7 @@ from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, De
                                     ModelUnavailableError)
 from bci_stream.core.messages import Command, Reply, Retry, SwapModel
 from bci_stream.service.backends.handle import DecoderHandle
-from bci_stream.service.model_pin import pin_error, pin_ref
+from bci_stream.service.model_pin import describe_pin, pin_error, pin_ref
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -57,29 +57,38 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
     if not reply.ok:
         raise CommandRejectedError(str(reply.error), reply.retry)
     if isinstance(command, SwapModel):
-        follow_swap(handle, reply.payload.model, models_dir)
+        fields = follow_swap(handle, reply.payload.model, models_dir)
+        return replace(reply.payload, model=reply.payload.model | fields)
     return reply.payload
 
 
-def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | None = None) -> None:
+def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | None = None) -> dict[str, Any]:
     """After a hot swap, a restarted worker runs the model now running (``name@version``, and, with ``models_dir``,
     the decoder's own copy of its files: :mod:`~bci_stream.service.model_pin`), into the same decoded outlet (its
     source_id kept: consumers re-subscribe to it as after any restart). When the registry holds other bytes under
     that name already (replaced between the swap and its answer), the copy is an error: a restart ends in it
-    (``error``, final) rather than run another model."""
+    (``error``, final) rather than run another model. Returns the status ``model``'s pin fields (``pinned``,
+    ``registry_now``: :func:`~bci_stream.service.model_pin.describe_pin`, as a worker gives them for the model it
+    starts with; ``{}`` without ``models_dir``), kept in ``handle.swap_pin`` for its worker's later snapshots."""
     ref = f"{model['name']}@{model['version']}"
+    fields: dict[str, Any] = {}
     if models_dir is not None:
+        fields = {"pinned": False}
         try:
             handle.pinned = (ref, model.get("sha256"))  # what its workers must run (also if the copy is lost)
-            pin_ref(handle.id, models_dir, ref, expect_sha=model.get("sha256"))
+            entry = pin_ref(handle.id, models_dir, ref, expect_sha=model.get("sha256"))
         except (ModelError, ModelUnavailableError, OSError) as exc:
             log.error("decoder %s: the swapped-in model %s was not copied: %s", handle.id, ref, exc)
             pin_error(handle.id, f"model {ref!r} (sha256 {model.get('sha256')}) that decoder {handle.id} was "
                       f"swapped to could not be kept for its restarts: {exc}; POST the decoder again (or swap "
                       "again) to run the registry's model")
+        else:
+            fields = describe_pin(entry, models_dir, ref)
+        handle.swap_pin = (str(model.get("sha256")), fields)
     opts = handle.spec.options
     source_id = opts.output_source_id or (handle.status.output_stream or {}).get("source_id")
     handle.spec = handle.spec.model_copy(update={
         "model": ref,
         "options": opts.model_copy(update={"output_source_id": source_id}),
     })
+    return fields

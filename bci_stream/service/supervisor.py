@@ -34,11 +34,10 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
-from bci_stream.service.model_pin import (describe_pin, has_pin, load_pinned, pin_error, pin_ref, pins_root,
-                                          sweep_stale, unpin)
+from bci_stream.service.model_pin import has_pin, pin_error, pin_ref, pins_root, sweep_stale, unpin
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
-from bci_stream.service.supervisor_watch import WorkerWatch
+from bci_stream.service.supervisor_watch import WorkerWatch, with_swap_pin
 
 #: Names importable from here: the supervisor's, and those callers import from here (the handle, the spawn helper).
 __all__ = ["DecoderHandle", "Supervisor", "start_without_sigint"]
@@ -95,7 +94,6 @@ class Supervisor(WorkerWatch):
         self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
         self._handles: dict[str, DecoderHandle] = {}
         self._clashes: set[str] = set()  # ids of decoders publishing another's decoded source_id (output_ids)
-        self._swap_pins: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> sha256, pin fields of its swapped model
         self.swept = self._sweep_pins()
         self._lock, self._closing = threading.Lock(), threading.Event()
         self.witness = MarkerWitness(self.send)  # marker streams followed here: a restart's missed markers re-sent
@@ -171,8 +169,9 @@ class Supervisor(WorkerWatch):
         if handle is None:
             raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
         payload = send_command(handle, command, timeout, self.models_dir)
-        if isinstance(command, SwapModel) and payload.model is not None:  # the copy is made now (follow_swap)
-            payload = replace(payload, model=self._swapped_pin(handle, payload.model))
+        if isinstance(command, SwapModel):  # its status until the worker's next snapshot: the new pin's fields
+            with self._lock:
+                handle.status = with_swap_pin(handle, handle.status)
         return payload
 
     def reader(self, decoder_id: str) -> Any:
@@ -200,8 +199,6 @@ class Supervisor(WorkerWatch):
         if handle.shared and handle.ring is not None:
             handle.ring.unlink()  # readers still attached keep their mapping
         unpin(decoder_id)
-        with self._lock:
-            self._swap_pins.pop(decoder_id, None)
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -268,23 +265,6 @@ class Supervisor(WorkerWatch):
             log.warning("removed the model copies of %d decoder(s) of services that ended without stopping them, "
                         "in %s: %s", len(removed), pins_root(), ", ".join(p.name for p in removed))
         return removed
-
-    def _swapped_pin(self, handle: DecoderHandle, model: dict[str, Any]) -> dict[str, Any]:
-        """After a hot swap: the new model's status fields with its pin's (``pinned``, ``registry_now``:
-        :func:`describe_pin`), as a worker gives them at start; its later snapshots get them too (:meth:`_receive`)."""
-        try:
-            entry = load_pinned(handle.id)
-        except (ModelError, OSError):  # the copy could not be made (an error in its place): a restart ends in it
-            entry = None
-        if entry is None or entry.card.sha256 != model.get("sha256"):
-            fields: dict[str, Any] = {"pinned": False}
-        else:
-            fields = describe_pin(entry, self.models_dir, f"{model.get('name')}@{model.get('version')}")
-        with self._lock:
-            self._swap_pins[handle.id] = (str(model.get("sha256")), fields)
-            if handle.status.model is not None and handle.status.model.get("sha256") == model.get("sha256"):
-                handle.status = replace(handle.status, model=handle.status.model | fields)
-        return model | fields
 
     def _attach(self, handle: DecoderHandle, link: WorkerLink) -> None:
         """Take up a started worker (its generation already counted): its process, connections and placement."""

@@ -47,7 +47,6 @@ class WorkerWatch:
     _closing: threading.Event  # set by shutdown: the monitor loop ends
     _handles: dict[str, DecoderHandle]  # the decoder table, by decoder id
     _clashes: set[str]  # ids of decoders publishing another's decoded source_id (output_ids)
-    _swap_pins: dict[str, tuple[str, dict[str, Any]]]  # id -> sha256 and pin fields of its hot-swapped model
     poll_interval: float
     policy: RestartPolicy
     pool: SharedPool
@@ -116,21 +115,13 @@ class WorkerWatch:
             if generation == handle.generation and handle.status_conn is conn:
                 if announced is not None and handle.shared:  # a shared worker refusing with other code
                     handle.slot_exit = announced
-                snapshot = self._with_swap_pin(handle.id, snapshot)
+                snapshot = with_swap_pin(handle, snapshot)
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 if snapshot.error:
                     handle.last_error = snapshot.error
                 if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
-
-    def _with_swap_pin(self, decoder_id: str, snapshot: WorkerStatus) -> WorkerStatus:
-        """A worker's snapshot after a hot swap, its model with the pin fields (``pinned``) that a worker gives only
-        for the model it starts with (:meth:`~bci_stream.service.supervisor.Supervisor._swapped_pin`). Locked."""
-        model, pin = snapshot.model, self._swap_pins.get(decoder_id)
-        if pin is None or model is None or "pinned" in model or model.get("sha256") != pin[0]:
-            return snapshot
-        return replace(snapshot, model=model | pin[1])
 
     def _on_control(self, message: Any) -> None:
         """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot."""
@@ -229,3 +220,13 @@ class WorkerWatch:
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
         return due
+
+
+def with_swap_pin(handle: DecoderHandle, status: WorkerStatus) -> WorkerStatus:
+    """``status`` (a worker's snapshot, or the decoder's status right after the swap) with the pin fields of the model
+    a hot swap put in (``handle.swap_pin``: ``pinned``, ``registry_now``), which a worker gives only for the model it
+    starts with; as it is when its model is another or already has them (a restarted worker's)."""
+    model, pin = status.model, handle.swap_pin
+    if pin is None or model is None or "pinned" in model or model.get("sha256") != pin[0]:
+        return status
+    return replace(status, model=model | pin[1])

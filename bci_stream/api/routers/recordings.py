@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bci_stream.api.deps import Authorised, RecordingsDep
-from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, StreamSelector
+from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, StreamSelector, check_record_path
 from bci_stream.service.recordings import Recording
 
 router = APIRouter(prefix="/recordings", tags=["recordings"])
@@ -58,11 +58,7 @@ class RecordingSpec(BaseModel):
     @field_validator("out")
     @classmethod
     def _out_chars(cls, value: str) -> str:
-        if not RECORD_PATH.fullmatch(value):
-            raise ValueError(f"out must be {RECORD_PATH_RULE}; got {value!r}")
-        if any(p in (".", "..") for p in value.split("/")):
-            raise ValueError(f"out must stay inside recordings_dir (no '.' or '..'), got {value!r}")
-        return value
+        return check_record_path(value, "out")
 
     @field_validator("input_unit")
     @classmethod

@@ -42,6 +42,8 @@ class DecoderHandle:
     slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
     saved: SavedState | None = None  # shared or ray: its last state snapshot (restored after a worker crash)
     pinned: tuple[str, str] | None = None  # ref and sha256 of the model its workers run (its own copy: model_pin)
+    #: sha256 and status pin fields (``pinned``, ``registry_now``) of the model a hot swap put in (requests.follow_swap)
+    swap_pin: tuple[str, dict[str, Any]] | None = None
     backend: str = "local"
     placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
     status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot

@@ -73,8 +73,7 @@ def test_a_refusal_reaches_the_decoders_status_through_the_supervisors_receive()
         handle.status_conn = b
         refuse(a, "d1", 1, WHY, {"kind": worker, "index": 0, "pid": 9})
         sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
-                                    _clashes=set(), _swap_pins={})
-        sup._with_swap_pin = types.MethodType(Supervisor._with_swap_pin, sup)
+                                    _clashes=set())
         Supervisor._receive(sup, b, handle)
         assert handle.status.state == "error" and handle.last_error == WHY
         assert handle.slot_exit == (EXIT_REFUSED if worker == "shared" else None)  # a dedicated one exits with it
@@ -99,8 +98,7 @@ def test_a_status_this_service_cannot_read_is_an_error_not_the_decoders_status()
         handle.status_conn = b
         a.send(("d1", 1, sent))
         sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
-                                    _clashes=set(), _swap_pins={})
-        sup._with_swap_pin = types.MethodType(Supervisor._with_swap_pin, sup)
+                                    _clashes=set())
         Supervisor._receive(sup, b, handle)
         assert isinstance(handle.status, WorkerStatus) and handle.status.state == "error"
         assert "cannot read" in handle.last_error and handle.slot_exit == EXIT_REFUSED
