@@ -220,27 +220,43 @@ def free_port() -> int:
 
 
 class Service:
-    """``python -m bci_stream serve`` on a free loopback port with ``models_dir``; an HTTP client to it."""
+    """``python -m bci_stream serve`` on a free loopback port (another one if a process binds it first) with
+    ``models_dir``; an HTTP client to it."""
 
     def __init__(self, models_dir: Path, log_path: Path, python: str | None = None,
                  settings: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         env = child_env({"BCI_STREAM_LOG_LEVEL": "warning", "BCI_STREAM_STATUS_INTERVAL": "0.25",
                          "BCI_STREAM_RECORDINGS_DIR": str(log_path.parent / "recordings"), **(settings or {})})
-        self.proc = RoleProcess("service", argv=[python or sys.executable, "-m", "bci_stream", "serve", "--host",
-                                                 "127.0.0.1", "--port", str(self.port), "--models-dir",
-                                                 str(models_dir)],
-                                env=env, log_path=log_path, protocol=False)
+        self._argv = [python or sys.executable, "-m", "bci_stream", "serve", "--host", "127.0.0.1", "--models-dir",
+                      str(models_dir)]
+        self._env, self._log_path = env, log_path
+        self._start()
+
+    def _start(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = RoleProcess("service", argv=[*self._argv, "--port", str(self.port)], env=self._env,
+                                log_path=self._log_path, protocol=False)
         self.client = httpx.Client(base_url=self.url, timeout=30.0)
+
+    def _port_taken(self) -> bool:
+        """The service exited because another process bound its port after :func:`free_port` picked it."""
+        return (self.proc.proc.returncode == 2 and self.proc.log_path is not None
+                and f"port {self.port} on 127.0.0.1 is in use" in self.proc.log_path.read_text(errors="replace"))
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline, retries = time.monotonic() + timeout, 2
         while time.monotonic() < deadline:
+            if self.proc.proc.poll() is not None and self._port_taken() and retries > 0:
+                retries -= 1
+                self.client.close()
+                self.proc.close(timeout=5.0)
+                self._start()  # on another free port
+                continue
             if self.proc.proc.poll() is not None:
                 raise BenchError(f"the service exited with code {self.proc.proc.returncode} ({self.proc._tail()})")
             try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import httpx
 import pylsl
 import pytest
 
+from support.bound_port import wait_bound_port
 from support.common import REPO, SUBSET_R06, subset_file, unique
 from support.exit_lines import bad_lines
 
@@ -147,12 +147,6 @@ def test_replay_stops_cleanly_on_a_signal(short_npz, sig, phase):
     assert _bad_lines(out) == [], out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM"])
 def test_serve_with_a_running_decoder_stops_cleanly(how):
     """`bci-stream serve` decoding a live simulated stream, then Ctrl-C (SIGINT to its process group: the API
@@ -160,12 +154,10 @@ def test_serve_with_a_running_decoder_stops_cleanly(how):
     worker closes its inlet, then its outlets) and nothing but INFO lines is printed. Exit code 0 after
     SIGINT; after SIGTERM uvicorn ends the process by that signal once shut down (status -15, 143 in a shell)."""
     name = unique("exit-serve")
-    port = _free_port()
     sim = _Proc([_cli(), "simulate", "--name", name, "--n-chans", "64", "--sfreq", "160"])
-    serve = _Proc([_cli(), "serve", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
+    serve = _Proc([_cli(), "serve", "--port", "0"])
     try:
-        serve.wait_for_line(r"Application startup complete", 120)
+        url = f"http://127.0.0.1:{wait_bound_port(lambda: serve.text, serve.p)}"
         r = httpx.post(f"{url}/decoders", json={"stream": {"name": name}, "model": "sim-mi-gru"}, timeout=30)
         assert r.status_code == 201, r.text
         decoder_id, deadline = r.json()["id"], time.monotonic() + 120

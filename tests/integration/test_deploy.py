@@ -151,26 +151,29 @@ def free_port() -> int:
 
 def test_healthcheck_against_serve_with_config(tmp_path: Path) -> None:
     """`serve --config` reads the file at start-up, and the image's health check finds the API through it."""
-    port = free_port()
     config = tmp_path / "bci-stream.toml"
-    config.write_text(f'port = {port}\nmodels_dir = "models"\n', encoding="utf-8")
     (tmp_path / "models").mkdir()
     check = healthcheck_command()
     env = clean_env(BCI_STREAM_CONFIG=str(config))
-    server = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "serve", "--config", str(config)],
-                              cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            result = subprocess.run(check, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
-            if result.returncode == 0 or server.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(0.25)
-        assert result.returncode == 0, f"health check failed: {result.stderr}\nserver: {server.poll()}"
-    finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=30)
+    for _ in range(3):  # the port is free when picked; another process of the suite may bind it before the server
+        port = free_port()
+        config.write_text(f'port = {port}\nmodels_dir = "models"\n', encoding="utf-8")
+        server = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "serve", "--config", str(config)],
+                                  cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                result = subprocess.run(check, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+                if result.returncode == 0 or server.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+        finally:
+            server.terminate()
+            out, _ = server.communicate(timeout=30)
+        if not (server.returncode == 2 and f"port {port} on 127.0.0.1 is in use" in out):
+            break
+    assert result.returncode == 0, f"health check failed: {result.stderr}\nserver: {server.returncode}\n{out}"
     assert f"127.0.0.1:{port}" in out
     down = subprocess.run(check, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert down.returncode != 0 and "Connection refused" in down.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.offline import decode_offline
 from bci_stream.service.supervisor import Supervisor
+from support.bound_port import wait_bound_port
 from support.common import TINY_SFREQ, test_signal, unique
 from support.crash_handlers import kept_crash_report
 from support.http import wait_status
@@ -80,27 +80,19 @@ def cluster(request):
 def client(cluster, models_dir, tmp_path_factory):
     """``bci-stream serve --backend ray --ray-address ADDR``: a real server process, a Ray driver of its own."""
     c, _, _ = cluster
-    port, work = free_port(), tmp_path_factory.mktemp("serve-ray")
+    work = tmp_path_factory.mktemp("serve-ray")
     env = {**os.environ, "BCI_STREAM_STATUS_INTERVAL": "0.1", "BCI_STREAM_RESTART_BACKOFF": "0.2",
            "BCI_STREAM_RECORDINGS_DIR": str(work / "recordings"), "BCI_STREAM_RAY_LISTEN_HOST": "127.0.0.1",
            "BCI_STREAM_RAY_START_TIMEOUT": "90"}
     log = open(work / "serve.log", "w")
     cli = str(Path(sys.executable).parent / "bci-stream")
     proc = subprocess.Popen([cli, "serve", "--backend", "ray", "--ray-address", c.address, "--host", "127.0.0.1",
-                             "--port", str(port), "--models-dir", str(models_dir)],
+                             "--port", "0", "--models-dir", str(models_dir)],
                             stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env)
     try:
+        port = wait_bound_port((work / "serve.log").read_text, proc)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120.0) as http:
-            deadline = time.monotonic() + 120
-            while True:
-                assert proc.poll() is None, f"serve exited: {(work / 'serve.log').read_text()[-3000:]}"
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"serve did not come up: {(work / 'serve.log').read_text()[-3000:]}"
-                time.sleep(0.2)
+            assert http.get("/health").status_code == 200
             yield http
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -110,12 +102,6 @@ def client(cluster, models_dir, tmp_path_factory):
             proc.kill()
             proc.wait(10)
         log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def post(client: httpx.Client, name: str, **options) -> httpx.Response:

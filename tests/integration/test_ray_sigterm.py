@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from bci_stream.service.backends.ray_connect import kept_signal_handlers
+from support.bound_port import wait_bound_port
 
 try:
     from ray.cluster_utils import Cluster
@@ -26,12 +25,6 @@ except ImportError:  # the cluster extra is not installed
 
 pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (pip install '.[cluster]')"),
               pytest.mark.timeout(300)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve_with_ray_backend_shuts_down_on_sigterm(models_dir, tmp_path):
@@ -45,26 +38,17 @@ def test_serve_with_ray_backend_shuts_down_on_sigterm(models_dir, tmp_path):
                              include_dashboard=False)
         # a Ray handler left here would turn xdist's SIGTERM at teardown into a SystemExit (INTERNALERROR, hang)
         assert signal.getsignal(signal.SIGTERM) is before
-        port = _free_port()
         env = {**os.environ, "BCI_STREAM_RECORDINGS_DIR": str(tmp_path / "rec"), "BCI_STREAM_RAY_LISTEN_HOST":
                "127.0.0.1"}
         log_path = tmp_path / "serve.log"
         with open(log_path, "w") as log:
             proc = subprocess.Popen([str(Path(sys.executable).parent / "bci-stream"), "serve", "--backend", "ray",
-                                     "--ray-address", cluster.address, "--host", "127.0.0.1", "--port", str(port),
+                                     "--ray-address", cluster.address, "--host", "127.0.0.1", "--port", "0",
                                      "--models-dir", str(models_dir)],
                                     stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
             try:
-                deadline = time.monotonic() + 120
-                while True:
-                    assert proc.poll() is None, log_path.read_text()[-3000:]
-                    try:
-                        if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                    time.sleep(0.2)
+                port = wait_bound_port(log_path.read_text, proc)
+                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
                 proc.send_signal(signal.SIGTERM)
                 rc = proc.wait(60)
             finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.core.registry import ModelRegistry
+from support.bound_port import wait_bound_port
 from support.common import REPO, unique
 
 EXTRAS = ("torch", "onnx", "mne", "matplotlib", "sklearn", "pyxdf", "ray")
@@ -57,12 +57,6 @@ def test_no_training_library_is_installed(runtime_venv):
     out = subprocess.run([str(runtime_venv / "bin" / "python"), "-c", probe], capture_output=True, text=True,
                          check=True, cwd="/")
     assert json.loads(out.stdout) == []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -132,29 +126,23 @@ def test_installed_service_decodes_every_bundled_model(runtime_venv, models_dir,
     families = {e.card.architecture.family for e in models}
     assert {e.card.name for e in models} >= {"sim-mi-gru", "eegmmidb-s001"}, "the bundled models are missing"
     assert families == {"recurrent", "csp_lda", "riemann", "csp_riemann", "csp_gru", "ensemble"}
-    port = _free_port()
     # PYTHONDONTWRITEBYTECODE dropped: the venv was installed --no-compile, so the service (the API process, then the
     # first workers) writes the bytecode of what it imports once, instead of every worker compiling it anew
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_") and k != "PYTHONDONTWRITEBYTECODE"}
-    proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--models-dir", str(models_dir)], cwd=str(tmp_path), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",
+                                 "0", "--models-dir", str(models_dir)], cwd=str(tmp_path), env=env,
+                                stdout=subprocess.DEVNULL, stderr=log, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=1.0)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.2)
-        with httpx.Client(base_url=url, timeout=30.0) as client:
+        port = wait_bound_port(log_path.read_text, proc, timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
             for entry in models:
                 _decode_live(client, entry.card)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+    err = log_path.read_text()
     assert "Traceback" not in err, err[-3000:]
     from bci_stream.lsl.log_config import user_config
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
+from support.bound_port import wait_bound_port
 from support.common import REPO
 
 pytestmark = pytest.mark.timeout(180)
@@ -26,34 +25,20 @@ pytestmark = pytest.mark.timeout(180)
 SECRET = "fixG-secret-token-4711"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
     """HTTP requests and a WebSocket with ``?token=`` (as the dashboard sends it), one with a wrong token: the log
     has their lines, with ``token=***``, and never the token's value."""
-    port = _free_port()
     env = dict(os.environ, BCI_STREAM_TOKEN=SECRET, BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", str(port)],
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env,
                             start_new_session=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True)
     reader.start()
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "\n".join(lines)
-            time.sleep(0.2)
+        port = wait_bound_port(lambda: "\n".join(lines), proc)
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
         assert httpx.get(f"{url}/status?token={SECRET}", timeout=10).status_code == 200
         assert httpx.get(f"{url}/decoders?token={SECRET}&x=1", timeout=10).status_code == 200
         assert httpx.get(f"{url}/status?token={SECRET}-wrong", timeout=10).status_code == 401
