@@ -1,11 +1,12 @@
 """Is a worker about to run the code its service runs? A stamp of the package's source, taken at serve start.
 
-Workers are spawned: each imports bci_stream from disk when it starts, while the API process keeps the code it
-started with. A ``pip install -U`` or a ``git pull`` under a running ``serve`` makes the two disagree (a ring
-layout, a message's fields), and a worker would then fail in ways that say nothing of the cause. So the API
-process takes a stamp of the package's source files when the service starts (:func:`mark_serve_start`: a
-sha256 over every ``.py`` file of the package, a few ms) and hands it to every worker it spawns (in the
-environment, which a spawned process inherits; a Ray actor as an argument); a worker compares it with the code it
+Workers are new processes (spawned, or forked from a fork server that holds third-party modules only:
+:func:`~bci_stream.service.spawn.worker_context`): each imports bci_stream from disk when it starts, while the API
+process keeps the code it started with. A ``pip install -U`` or a ``git pull`` under a running ``serve`` makes the
+two disagree (a ring layout, a message's fields), and a worker would then fail in ways that say nothing of the cause.
+So the API process takes a stamp of the package's source files when the service starts (:func:`mark_serve_start`: a
+sha256 over every ``.py`` file of the package, a few ms) and hands it to every worker it starts (as an argument; in
+the environment too, which processes started by other code inherit); a worker compares it with the code it
 runs (:func:`code_changed`) before it imports any other module of bci-stream
 (:mod:`~bci_stream.service.worker_entry`), and refuses on a difference. A worker given no stamp (started by other
 code than a service) does not check. This module imports the standard library only: it must import whatever else

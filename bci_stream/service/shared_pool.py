@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bci_stream.core.status import WorkerStatus
+from bci_stream.service.code_stamp import ENV as CODE_STAMP_ENV
 from bci_stream.service.pool_messages import AddStream, StopWorker
 from bci_stream.service.worker_entry import EXIT_REFUSED, shared_worker_main
 
@@ -79,7 +80,8 @@ class SharedPool:
     def _spawn(self, index: int) -> SharedWorkerHandle:
         control, child = self.ctx.Pipe()
         process = self.ctx.Process(target=shared_worker_main,
-                                   args=(index, child, self.models_dir, self.status_interval, self.recordings_dir),
+                                   args=(index, child, self.models_dir, self.status_interval, self.recordings_dir,
+                                         os.environ.get(CODE_STAMP_ENV)),
                                    name=f"bci-stream-shared-{index}", daemon=True)
         self.start_process(process)
         child.close()

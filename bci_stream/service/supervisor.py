@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing as mp
 import os
 import threading
 import uuid
@@ -27,7 +26,7 @@ from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.requests import send_command
 from bci_stream.service.shared_pool import SharedPool
-from bci_stream.service.spawn import start_without_sigint
+from bci_stream.service.spawn import start_without_sigint, worker_context
 from bci_stream.service.status_channel import drain
 from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
@@ -85,7 +84,7 @@ class Supervisor(WorkerWatch):
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
         self.status_interval, self.poll_interval = status_interval, poll_interval
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)  # its max_restarts, backoff
-        self._ctx = mp.get_context("spawn")
+        self._ctx = worker_context()
         self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
                                start_without_sigint)
         extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}

@@ -49,10 +49,11 @@ REFUSED = "bci-stream-refused"
 
 def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
                 status_conn: Connection, status_interval: float, ring: dict[str, Any] | None = None,
-                recordings_dir: str | None = None) -> None:
-    """Spawn target of a dedicated worker; ``ring``: the fields of its :class:`~bci_stream.service.ring.RingHandles`."""
+                recordings_dir: str | None = None, code_stamp: str | None = None) -> None:
+    """Spawn target of a dedicated worker; ``ring``: the fields of its :class:`~bci_stream.service.ring.RingHandles`;
+    ``code_stamp``: its service's (None: the environment's, :func:`~bci_stream.service.code_stamp.code_changed`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
-    if (why := code_changed()) is not None:
+    if (why := code_changed(code_stamp)) is not None:
         started_logging(f"decoder[{decoder_id}]")
         refuse(status_conn, decoder_id, generation, why, {"kind": "dedicated", "index": None, "pid": os.getpid()})
         raise SystemExit(EXIT_REFUSED)
@@ -64,11 +65,11 @@ def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: st
 
 
 def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,
-                       recordings_dir: str | None = None) -> None:
+                       recordings_dir: str | None = None, code_stamp: str | None = None) -> None:
     """Spawn target of shared worker ``index``: with other code it refuses every stream it is given (exit 0 when
     told to stop, as a shared worker does; :data:`EXIT_REFUSED` when it cannot read what it is given)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if (why := code_changed()) is not None:
+    if (why := code_changed(code_stamp)) is not None:
         started_logging(f"shared-worker[{index}]")
         raise SystemExit(refuse_streams(control, index, why))
     from bci_stream.service.shared_worker import run_shared

@@ -94,7 +94,7 @@ class LocalBackend:
             target=worker_main,
             args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
                   status_w, self.status_interval, None if handle.ring is None else vars(handle.ring.handles),
-                  self.recordings_dir),
+                  self.recordings_dir, self.code_stamp),
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,
         )
