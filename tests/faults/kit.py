@@ -152,19 +152,22 @@ def released(outlet: pylsl.StreamOutlet, timeout: float = 10.0) -> bool:
 
 
 def worker_pids() -> set[int]:
-    """Live ``multiprocessing`` spawn children of this process (from /proc): the decoder workers."""
-    me, pids = os.getpid(), set()
+    """Live decoder workers of this process's services (from /proc): its ``multiprocessing`` children started by
+    spawn, and the children of its fork server (``bci_stream.service.spawn.worker_context``)."""
+    me, procs = os.getpid(), {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == me and fields[0] != "Z" and b"spawn_main" in (entry / "cmdline").read_bytes():
-                pids.add(int(entry.name))
+            if fields[0] != "Z":
+                procs[int(entry.name)] = (int(fields[1]), (entry / "cmdline").read_bytes())
         except (OSError, ValueError, IndexError):
             continue
-    return pids
+    servers = {pid for pid, (ppid, cmd) in procs.items() if ppid == me and b"multiprocessing.forkserver" in cmd}
+    return {pid for pid, (ppid, cmd) in procs.items()
+            if (ppid == me and b"spawn_main" in cmd) or ppid in servers}
 
 
 def push_indexed(outlet: pylsl.StreamOutlet, x: np.ndarray, ts: np.ndarray, rate: float, chunk: int = 10) -> None:
