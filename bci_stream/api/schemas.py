@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class LatencySummary(BaseModel):
@@ -170,11 +170,52 @@ class DecoderStatus(BaseModel):
     ``detected``, ``jitter_before_ms``/``jitter_after_ms`` (std of the sample steps), ``rate_hz``, counts."""
 
 
+class RecordingStatus(BaseModel):
+    """A recording's state and what its file holds so far."""
+
+    id: str
+    state: Literal["searching", "recording", "stopped", "error"]
+    error: str | None = Field(description="Why it ended in 'error': the message bci-stream record prints, naming "
+                              "the request's fields (out, stream.type, options.markers.stream...) where it names "
+                              "its flags.")
+    out: str = Field(description="The file, as given (relative to recordings_dir).")
+    path: str | None = Field(description="The file on the server; None when none is left (nothing was recorded).")
+    stream: dict[str, str] = Field(description="The EEG stream's selector, as given.")
+    stream_name: str | None = Field(description="The name of the stream recorded (None: not found yet).")
+    sfreq: float | None
+    marker_stream: str | None = Field(description="The marker stream's selector (LSL predicate) once the stream "
+                                      "is found.")
+    marker_stream_name: str | None = Field(description="The marker stream followed (None: not found yet).")
+    marker_state: str = Field(description="The marker inlet's: searching, connected, lost, error ('off' before "
+                              "the EEG stream is found).")
+    input_unit: str
+    duration_s: float | None
+    samples: int
+    seconds: float
+    markers: int
+    lost_samples: int = Field(description="Samples counted lost from the timestamps (never filled in).")
+    gaps: int
+    backward_steps: int
+    stalled_s: float = Field(description="Seconds since the last sample, when over 2 s (else 0).")
+    marker_counts: dict[str, int] = Field(description="Markers recorded, by value (the event names calibrate's "
+                                          "--labels maps).")
+    notes: list[str]
+    summary: list[str] = Field(description="Once it ended: the lines bci-stream record prints at the end (naming "
+                               "the request's fields where it names its flags).")
+    created: float
+    ended: float | None
+
+
 class ServiceStatus(BaseModel):
     version: str
     uptime_s: float
     n_decoders: int
     decoders: list[DecoderStatus]
+    n_recordings: int
+    """Recordings with no model (``POST /recordings``) in the service's table: running ones, and ended ones until
+    their ``DELETE``."""
+    recordings: list[RecordingStatus]
+    """Each as ``GET /recordings`` gives it, oldest first."""
 
 
 class Created(BaseModel):

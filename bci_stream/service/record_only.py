@@ -28,8 +28,8 @@ The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelecto
 names the others), the marker stream as its ``options.markers.stream``. Lost samples are counted as a decoder
 counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, :class:`~bci_stream.service.gaps.GapTracker`) and
 reported; nothing is filled in: the file keeps the stamps as they came, a gap included. What it saw (a stall, a
-resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream
-(:mod:`bci_stream.service.recorder` lists them), which no reader takes for the cues.
+resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (which no reader takes for the
+cues; :mod:`bci_stream.service.recorder` lists them). Messages name the inputs as the user gave them (``names``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from __future__ import annotations
 import collections
 import difflib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor
 
 BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
+FLAGS = {"out": "--out", "stream": "--stream", "marker_stream": "--marker-stream", "input_unit": "--input-unit",
+         "source_id": "--source-id", "hostname": "--hostname", "type": "--type"}
 
 
 @dataclass
@@ -113,10 +115,10 @@ def described(i: pylsl.StreamInfo) -> str:
             + (f", source_id {i.source_id()!r})" if i.source_id() else ")"))
 
 
-def refuse_existing(out: Path) -> None:
-    """FileExistsError when ``out`` exists: a recording is never overwritten."""
+def refuse_existing(out: Path, names: Mapping[str, str] = FLAGS) -> None:
+    """FileExistsError when ``out`` exists: a recording is never overwritten (``names``: as :class:`RecordOnly`'s)."""
     if out.exists():
-        raise FileExistsError(f"--out must not exist (recordings are never overwritten), got {str(out)!r}: "
+        raise FileExistsError(f"{names['out']} must not exist (recordings are never overwritten), got {str(out)!r}: "
                               "it exists; choose a new file name")
 
 
@@ -138,19 +140,21 @@ class RecordOnly:
         The unit written for a stream whose ``desc`` declares none (``uV``, ``V``, ``"0.02235 uV"`` for counts).
     resolve_timeout
         Seconds to wait for the stream.
+    names
+        What the messages (errors, notes, the summary) call the inputs, by key of :data:`FLAGS` (the CLI's flags).
     """
 
     def __init__(self, out: Path, stream: str | StreamSelector, *, source_id: str | None = None,
                  marker_stream: str | StreamSelector | None = None, input_unit: str = "uV",
-                 resolve_timeout: float = 10.0) -> None:
+                 resolve_timeout: float = 10.0, names: Mapping[str, str] = FLAGS) -> None:
         if volts_per_unit(input_unit) is None:
-            raise ValueError(f"input_unit must be a voltage unit (V, mV, uV/µV, nV, or a number and one: "
+            raise ValueError(f"{names['input_unit']} must be a voltage unit (V, mV, uV/µV, nV, or a number and one: "
                              f"'0.02235 uV'), got {input_unit!r}")
         self.selector = sel = StreamSelector(name=stream, source_id=source_id) if isinstance(stream, str) else stream
         self.out, self.predicate = Path(out), build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
         self.name = sel.name or self.predicate  # the stream's name once found
         self.marker_stream = StreamSelector(name=marker_stream) if isinstance(marker_stream, str) else marker_stream
-        self.input_unit, self.resolve_timeout = input_unit, resolve_timeout
+        self.input_unit, self.resolve_timeout, self.names = input_unit, resolve_timeout, names
         self.counters = Counters()
         self.notes: list[str] = []  # what a lab should know (unit assumed, implausible amplitude)
         self.inlet: pylsl.StreamInlet | None = None
@@ -174,9 +178,8 @@ class RecordOnly:
         StreamMismatchError
             The stream has no nominal rate or is not numeric (calibrate needs both).
         """
-        refuse_existing(self.out)
-        info = self.resolve(stop)
-        if info is None:
+        refuse_existing(self.out, (names := self.names))
+        if (info := self.resolve(stop)) is None:
             return None
         self.inlet = pylsl.StreamInlet(info, max_buflen=BUFFER_S, recover=True)  # the same source_id resumes
         full = full_info(self.inlet, info)
@@ -184,7 +187,7 @@ class RecordOnly:
         if (fmt := full.channel_format()) not in NUMERIC_FORMATS:
             raise StreamMismatchError(f"stream {self.name!r} has channel format {OTHER_FORMATS.get(fmt, fmt)}: not "
                                       "EEG samples (a marker stream? its cues are recorded beside the EEG stream: "
-                                      "--stream names the EEG, --marker-stream the markers)")
+                                      f"{names['stream']} names the EEG, {names['marker_stream']} the markers)")
         if sfreq == pylsl.IRREGULAR_RATE:
             raise StreamMismatchError(f"stream {self.name!r} has an irregular rate (nominal_srate 0); calibrate needs "
                                       "a nominal sampling rate")
@@ -195,7 +198,7 @@ class RecordOnly:
         assumed = all(u is None for u in read_units(full))
         if assumed:
             self.notes.append(f"stream {self.name!r} declares no channel unit: recorded as {self.input_unit!r} "
-                              "(--input-unit); calibrate reads the file in that unit")
+                              f"({names['input_unit']}); calibrate reads the file in that unit")
         self.recorder = Recorder(self.out, {
             "name": full.name(), "type": full.type(), "sfreq": sfreq, "channel_format": NUMERIC_FORMATS[fmt],
             "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
@@ -212,7 +215,7 @@ class RecordOnly:
         self.monitor.follow(self.inlet, 2.0)
         n = full.channel_count()
         self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
-                                    remedy="give (or correct) --input-unit")
+                                    remedy=f"give (or correct) {names['input_unit']}")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
         self.inlet.open_stream(timeout=10.0)
         self.started = self.last_data = pylsl.local_clock()
@@ -222,7 +225,7 @@ class RecordOnly:
         if others:
             self.notes.append(f"{len(others) + 1} streams match {self.predicate}: recording the first found, "
                               f"{described(full)}; not {', '.join(described(i) for i in others)} (choose with "
-                              "--source-id, --hostname or --type)")
+                              f"{names['source_id']}, {names['hostname']} or {names['type']})")
         return full
 
     def resolve(self, stop: threading.Event | None) -> pylsl.StreamInfo | None:
@@ -235,8 +238,7 @@ class RecordOnly:
             except StreamNotFoundError:
                 if pylsl.local_clock() < deadline:
                     continue
-            sel = self.selector
-            seen = visible_streams(sel.name or sel.type or sel.source_id or sel.hostname or "")
+            seen = visible_streams((sel := self.selector).name or sel.type or sel.source_id or sel.hostname or "")
             raise StreamNotFoundError(  # the decoder's words, then what is visible
                 f"no LSL stream matched {self.predicate} within {self.resolve_timeout:g} s; visible streams "
                 f"({len(seen)}): {shortlist(seen, 20) or 'none'}"
@@ -287,8 +289,7 @@ class RecordOnly:
         ``progress`` gets :meth:`line` every ``every`` seconds, and each new note (the unit assumed, an amplitude
         implausible in it) as ``warning: ...`` at once. On a stop, the samples already in the inlet are taken
         too. The stream lost for good (a source without a source_id gone) ends the recording as well."""
-        next_line, next_clock = self.started + every, self.started + CLOCK_UPDATE_S
-        told = 0
+        next_line, next_clock, told = self.started + every, self.started + CLOCK_UPDATE_S, 0
         try:
             while not stop.is_set():
                 if not self.take(0.2) and not self.stalled and pylsl.local_clock() - self.last_data > self.stall_after:
@@ -323,8 +324,7 @@ class RecordOnly:
 
     def update_clock(self) -> None:
         """A fresh clock offset into the file when it changed (as a decoder's recording gets it)."""
-        before = self.clock.offset
-        if self.clock.update(self.inlet, 0.0) != before:
+        if self.clock.offset != self.clock.update(self.inlet, 0.0):
             self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
 
     def totals(self) -> RecordTotals:
@@ -394,7 +394,7 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     if totals.markers == 0:
         lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
                      f"stream {rec.hub.follower.predicate if rec.hub else rec.name + '-markers'}? name it with "
-                     "--marker-stream)")
+                     f"{rec.names['marker_stream']})")
     if totals.samples:
         lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
     return lines

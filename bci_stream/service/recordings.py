@@ -4,8 +4,9 @@
 A recording is ``searching`` (its stream not found yet, or its inlet opening), ``recording``, then ``stopped`` (asked
 to, its ``duration_s`` over, or the stream lost for good: the file finished) or ``error`` (the stream not found within
 ``resolve_timeout``, not recordable, no sample received: no file is left; or the file could not be written). Its
-``summary`` is the lines ``bci-stream record`` prints at the end. The service's shutdown stops every recording and
-finishes its file (:meth:`Recordings.shutdown`).
+``summary`` is the lines ``bci-stream record`` prints at the end; its messages (``error``, ``notes``, ``summary``) name
+the request's fields where the CLI's name its flags (:data:`REQUEST_FIELDS`). The service's shutdown stops every
+recording and finishes its file (:meth:`Recordings.shutdown`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 RecordingState = Literal["searching", "recording", "stopped", "error"]
 #: How long a stop waits for a recording's thread (it sees the stop within 0.5 s; an inlet still opening takes longer)
 STOP_TIMEOUT_S = 30.0
+#: What a recording's messages call its inputs (``RecordOnly``'s ``names``, keyed as its ``FLAGS``): the fields of the
+#: ``POST /recordings`` body (``RecordingSpec``), where ``bci-stream record`` names its flags.
+REQUEST_FIELDS = {"out": "out", "stream": "stream", "marker_stream": "options.markers.stream",
+                  "input_unit": "input_unit", "source_id": "stream.source_id", "hostname": "stream.hostname",
+                  "type": "stream.type"}
 
 
 class Recording:
@@ -51,7 +57,7 @@ class Recording:
         self.relative, self.stream, self.marker_stream = relative, stream, marker_stream
         self.duration_s, self.input_unit = duration_s, input_unit
         self.rec: RecordOnly = RecordOnly(out, stream, marker_stream=marker_stream, input_unit=input_unit,
-                                          resolve_timeout=resolve_timeout)
+                                          resolve_timeout=resolve_timeout, names=REQUEST_FIELDS)
         self.state: RecordingState = "searching"
         self.error: str | None = None
         self.summary: list[str] = []
@@ -102,7 +108,7 @@ class Recording:
         self.state = "error" if error is not None else "stopped"
 
     def view(self) -> dict[str, Any]:
-        """The recording's status (:class:`~bci_stream.api.routers.recordings.RecordingStatus`)."""
+        """The recording's status (:class:`~bci_stream.api.schemas.RecordingStatus`)."""
         rec = self.rec
         t = rec.totals()
         hub = rec.hub

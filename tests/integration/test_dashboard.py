@@ -1,6 +1,6 @@
 """The web dashboard (``GET /``): its files, its place outside the OpenAPI schema, and the page itself in
 headless Debian Chromium (driven by playwright, no downloaded browser) against a real uvicorn server, a
-real worker process and a real LSL outlet.
+real worker process and a real LSL outlet (decoded, and recorded with no model: the Recordings table, its Stop).
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ WAIT_MS = 60_000  # generous: the machine is shared; nothing here measures speed
 
 
 @pytest.fixture(scope="module")
-def server(models_dir: Path) -> Iterator[BackgroundServer]:
-    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1)) as srv:
+def recordings_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dashboard-recordings")
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path, recordings_dir: Path) -> Iterator[BackgroundServer]:
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1,
+                                   recordings_dir=recordings_dir)) as srv:
         yield srv
 
 
@@ -141,10 +147,11 @@ def wait_page(page, predicate, what: str, timeout_s: float = WAIT_MS / 1000) -> 
         page.wait_for_timeout(100)
 
 
-def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
+def test_dashboard_in_headless_chromium(server, client, eeg_outlet, recordings_dir, tmp_path):
     """The page lists a decoder started after it loaded, its chart and histogram update from the
     WebSocket and the REST API, a second decoder publishing a decoded stream of the same name shows the status's
-    note, and each goes away when its decoder is stopped."""
+    note, and each goes away when its decoder is stopped. A recording of the stream (no model) started beside it is
+    in the Recordings table, counting samples; its Stop button stops it (DELETE) and its row goes."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -167,6 +174,9 @@ def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
             r = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-gru"})
             assert r.status_code == 201, r.text
             decoder_id = r.json()["id"]
+            rec = client.post("/recordings", json={"stream": {"name": info.name()}, "out": "dash/cal.xdf"})
+            assert rec.status_code == 201, rec.text
+            rec_row = f'#recordings tbody tr[data-recording-id="{rec.json()["id"]}"]'
             wait_status(client, decoder_id, lambda s: s["state"] == "running", 60, "the decoder to run")
             row = f'#decoders tbody tr[data-decoder-id="{decoder_id}"]'
             panel = f'section[data-decoder-id="{decoder_id}"]'
@@ -175,6 +185,20 @@ def test_dashboard_in_headless_chromium(server, client, eeg_outlet, tmp_path):
                 assert page.text_content(f"{row} th") == decoder_id
                 assert "tiny-gru 1.0.0" in page.text_content(row)
                 assert page.is_hidden("#empty")
+
+                # the recording (started with the decoder): its row counts samples; Stop finishes its file
+                page.wait_for_selector(f"{rec_row} .badge[data-state=recording]", timeout=WAIT_MS)
+                wait_page(page, lambda: page.text_content(f"{rec_row} td:nth-child(4)") not in ("0", ""),
+                          "samples in the recording's row")
+                cells = [c.strip() for c in page.locator(f"{rec_row} > *").all_text_contents()]
+                assert cells[0] == rec.json()["id"] and cells[1] == "recording" and cells[7:] == ["", "Stop"]
+                assert cells[2] == f"{info.name()} · {TINY_SFREQ:g} Hz" and cells[6] == "dash/cal.xdf", cells
+                assert page.is_hidden("#no-recordings")
+                page.get_by_role("button", name=f"Stop recording {rec.json()['id']}").click()
+                page.wait_for_selector(rec_row, state="detached", timeout=WAIT_MS)
+                page.wait_for_selector("#no-recordings", state="visible", timeout=WAIT_MS)
+                assert client.get(f"/recordings/{rec.json()['id']}").status_code == 404  # stopped and removed
+                assert (recordings_dir / "dash" / "cal.xdf").stat().st_size > 0
 
                 # the chart receives points over the WebSocket and redraws
                 wait_page(page, lambda: canvas_points(page, decoder_id) > 0, "the first points on the chart")

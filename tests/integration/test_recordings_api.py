@@ -2,7 +2,8 @@
 model by the API process, stopped by DELETE (the file read back sample for sample, markers on their samples), a
 recording that ends at its ``duration_s``, the service's shutdown finishing a running recording's file, a stream not
 found (the CLI's message), one stopped while searching, and the refusals (422 naming the field, 404, 401; two starts
-of one file at once).
+of one file at once). A running recording is in ``GET /status`` and ``/metrics`` until its DELETE; its messages name
+the request's fields where ``bci-stream record``'s name its flags.
 
 Real LSL on loopback (pylsl outlets of the test's own, unique names), a real uvicorn server on 127.0.0.1, real files.
 """
@@ -13,13 +14,15 @@ import httpx
 import numpy as np
 import pylsl
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from bci_stream.core.spec import StreamSelector
 from bci_stream.io.session import read_session
 from bci_stream.lsl.info import make_stream_info
-from bci_stream.service.recordings import Recordings
+from bci_stream.service.record_only import FLAGS, RecordOnly, refuse_existing
+from bci_stream.service.recordings import REQUEST_FIELDS, Recordings
 from support.common import TINY_CH_NAMES, test_signal, unique
 from support.lsl import paced_source, wait_for
 
@@ -119,6 +122,92 @@ def test_a_stream_not_found_ends_in_error_with_the_cli_message_and_one_searching
     assert (st["samples"], st["path"], st["stream_name"]) == (0, None, None)
     assert not (rec_dir / "missing.xdf").exists()
     assert client.delete(f"/recordings/{rid}").json()["state"] == "error"  # an ended one: its status, then gone
+
+
+def recording_samples(client: httpx.Client, recording_id: str) -> dict[tuple[str, str], float]:
+    """``/metrics``' samples of one recording, by (sample name, state label or "")."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {(s.name, s.labels.get("state", "")): s.value for f in families for s in f.samples
+            if s.labels.get("recording_id") == recording_id}
+
+
+def test_status_and_metrics_list_a_running_recording_until_its_delete_and_its_messages_name_the_fields(server):
+    """A stream that declares no unit, of a name two outlets share, no marker stream: its notes and summary say what to
+    change by the request's fields (``input_unit``, ``stream.source_id``..., ``options.markers.stream``)."""
+    _, client, rec_dir = server
+    name, n = unique("recstat"), 500
+    x = test_signal(n, seed=8)
+    outlets = [pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), SFREQ, "float32", f"{name}-{k}"))
+               for k in "ab"]
+    r = client.post("/recordings", json={"stream": {"name": name}, "out": "status.xdf"})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_for(lambda: status(client, rid)["state"] == "recording", 60.0, "state recording")
+    ts = pylsl.local_clock() + np.arange(n) / SFREQ
+    for outlet in outlets:  # the one recorded is the first found
+        outlet.push_chunk(x, ts.tolist())
+    wait_for(lambda: status(client, rid)["samples"] >= n, 60.0, "every sample")
+
+    listed = client.get("/status").json()
+    mine = [s for s in listed["recordings"] if s["id"] == rid]
+    assert listed["n_recordings"] == len(listed["recordings"]) and len(mine) == 1
+    assert set(mine[0]) == set(status(client, rid))  # the same RecordingStatus as GET /recordings/{id}
+    assert (mine[0]["state"], mine[0]["stream_name"], mine[0]["samples"], mine[0]["markers"],
+            mine[0]["lost_samples"], mine[0]["out"]) == ("recording", name, n, 0, 0, "status.xdf")
+    samples = recording_samples(client, rid)
+    assert {k: v for k, v in samples.items() if k[0] == "bci_stream_recording_state"} == {
+        ("bci_stream_recording_state", st): float(st == "recording")
+        for st in ("searching", "recording", "stopped", "error")}
+    assert {k[0]: v for k, v in samples.items() if k[0] != "bci_stream_recording_state"} == {
+        "bci_stream_recording_samples_total": n, "bci_stream_recording_markers_total": 0,
+        "bci_stream_recording_lost_samples_total": 0, "bci_stream_recording_gaps_total": 0,
+        "bci_stream_recording_backward_steps_total": 0,
+        "bci_stream_recording_stalled_seconds": samples[("bci_stream_recording_stalled_seconds", "")]}
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    assert families["bci_stream_recording_samples"].type == "counter"
+    assert families["bci_stream_recording_samples"].documentation == (
+        "Samples of the EEG stream written to the recording's file")
+    assert {s.labels["stream"] for s in families["bci_stream_recording_state"].samples
+            if s.labels["recording_id"] == rid} == {name}
+
+    end = client.delete(f"/recordings/{rid}").json()
+    assert (end["state"], end["samples"]) == ("stopped", n)
+    assert rid not in [s["id"] for s in client.get("/status").json()["recordings"]]
+    assert recording_samples(client, rid) == {}  # gone from the exposition with its DELETE
+    assert end["notes"][0] == (f"stream '{name}' declares no channel unit: recorded as 'uV' (input_unit); calibrate "
+                               "reads the file in that unit")
+    assert any(note.startswith(f"2 streams match name='{name}': recording the first found") and note.endswith(
+        "(choose with stream.source_id, stream.hostname or stream.type)") for note in end["notes"]), end["notes"]
+    assert end["summary"][-2].startswith("warning: no marker was recorded: calibrate needs the cues (is the "
+                                         "stimulus program's marker stream ")
+    assert end["summary"][-2].endswith("? name it with options.markers.stream)"), end["summary"]
+    said = end["notes"] + end["summary"]
+    assert not [m for m in said for flag in FLAGS.values() if flag in m], said  # calibrate's --labels: not a flag here
+    assert (rec_dir / "status.xdf").exists()
+
+
+def test_an_error_over_http_names_the_request_field_and_the_cli_its_flag(server, tmp_path):
+    """A marker stream given as the EEG stream: ``error`` names ``stream`` and ``options.markers.stream`` (the CLI:
+    ``--stream``, ``--marker-stream``). The other messages of one mechanism, with either mapping, without a stream."""
+    _, client, rec_dir = server
+    cues = unique("reccues")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(cues, "Markers", 1, pylsl.IRREGULAR_RATE, "string", f"{cues}-src"))
+    r = client.post("/recordings", json={"stream": {"name": cues}, "out": "cues.xdf"})
+    assert r.status_code == 201, r.text
+    st = wait_for(lambda: (s := status(client, r.json()["id"]))["state"] == "error" and s, 60.0, "state error")
+    assert st["error"] == (f"stream '{cues}' has channel format string: not EEG samples (a marker stream? its cues are "
+                           "recorded beside the EEG stream: stream names the EEG, options.markers.stream the markers)")
+    assert st["path"] is None and not (rec_dir / "cues.xdf").exists()
+    assert client.delete(f"/recordings/{r.json()['id']}").status_code == 200
+    del outlet
+
+    (tmp_path / "a.xdf").write_bytes(b"")
+    for names, out, unit in ((REQUEST_FIELDS, "out", "input_unit"), (FLAGS, "--out", "--input-unit")):
+        with pytest.raises(FileExistsError, match=f"^{out} must not exist .recordings are never overwritten."):
+            refuse_existing(tmp_path / "a.xdf", names)
+        with pytest.raises(ValueError, match=f"^{unit} must be a voltage unit .* got 'furlongs'$"):
+            RecordOnly(tmp_path / "b.xdf", "x", input_unit="furlongs", names=names)
+    assert set(REQUEST_FIELDS) == set(FLAGS)
 
 
 def test_malformed_requests_unknown_ids_and_a_missing_token_are_refused(server):

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
-from bci_stream.api.schemas import ServiceStatus
+from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
+from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
 
 router = APIRouter(tags=["health"])
@@ -44,12 +44,16 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
 
 
 @router.get("/status", response_model=ServiceStatus, dependencies=[Authorised])
-def service_status(request: Request, supervisor: SupervisorDep) -> ServiceStatus:
-    """Every decoder: state, stream connected, samples in/out, model name and sha, latency percentiles."""
+def service_status(request: Request, supervisor: SupervisorDep, recordings: RecordingsDep) -> ServiceStatus:
+    """Every decoder: state, stream connected, samples in/out, model name and sha, latency percentiles; and every
+    recording with no model (``POST /recordings``) as ``GET /recordings`` gives it."""
     decoders = [decoder_status(h) for h in supervisor.list()]
+    recorded = [RecordingStatus(**r.view()) for r in recordings.list()]
     return ServiceStatus(
         version=__version__,
         uptime_s=time.monotonic() - request.app.state.started,
         n_decoders=len(decoders),
         decoders=decoders,
+        n_recordings=len(recorded),
+        recordings=recorded,
     )

@@ -8,7 +8,10 @@ window of recent decoding, ``bci_stream_recent_latency_seconds`` its quantiles) 
 keep the last generation's values while the decoder is ``starting``, and are absent while a worker connects to its
 stream, as before its first chunk. A latency value below zero (``e2e`` of a sample stamped ahead of this host's clock,
 not measurable) is in no histogram bucket, ``_sum`` or ``_count`` (so ``_sum`` never goes back):
-``bci_stream_latency_negative_observations_total`` counts those by stage."""
+``bci_stream_latency_negative_observations_total`` counts those by stage.
+
+Recordings with no model (``POST /recordings``) are exported beside the decoders (``bci_stream_recording_...``,
+:class:`RecordingsCollector`) while they are in the service's table: running, or ended until their ``DELETE``."""
 
 from __future__ import annotations
 
@@ -19,8 +22,10 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from bci_stream.core.spec import GAP_THRESHOLD_S
 from bci_stream.core.status import DecoderState
 from bci_stream.service.metrics import EDGES, quantile
+from bci_stream.service.recordings import RecordingState, Recordings
 from bci_stream.service.supervisor import Supervisor
 
 router = APIRouter(tags=["metrics"])
@@ -47,6 +52,16 @@ LOAD_GAUGES = (
     ("window_s", "load_window_seconds", "The span the recent load figures cover"),
 )
 RECENT_QUANTILES = (0.5, 0.99)
+RECORDING_STATES = get_args(RecordingState)
+#: A recording's counts (its status's key, the metric's name after ``bci_stream_recording_``, its HELP): counters,
+#: they only grow over a recording's life.
+RECORDING_COUNTERS = (
+    ("samples", "samples", "Samples of the EEG stream written to the recording's file"),
+    ("markers", "markers", "Markers of the marker stream written to the recording's file"),
+    ("lost_samples", "lost_samples", "Samples counted lost from the EEG stream's timestamps (never filled in)"),
+    ("gaps", "gaps", f"Steps of the EEG stream's timestamps longer than {GAP_THRESHOLD_S:g} s (gaps)"),
+    ("backward_steps", "backward_steps", "Steps back of the EEG stream's timestamps"),
+)
 
 
 class SupervisorCollector:
@@ -122,9 +137,39 @@ class SupervisorCollector:
         yield stalled
 
 
+class RecordingsCollector:
+    """Reads every recording's status (as ``GET /recordings`` gives it) at scrape time. Labels ``recording_id`` and
+    ``stream``: the EEG stream's name once found (before: its selector as an LSL predicate; no sample is counted
+    then)."""
+
+    def __init__(self, recordings: Recordings) -> None:
+        self.recordings = recordings
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["recording_id", "stream"]
+        state = GaugeMetricFamily("bci_stream_recording_state", "1 for the recording's current state (searching, "
+                                  "recording, stopped, error)", labels=[*labels, "state"])
+        counters = {key: CounterMetricFamily(f"bci_stream_recording_{name}", text, labels=labels)
+                    for key, name, text in RECORDING_COUNTERS}
+        stalled = GaugeMetricFamily("bci_stream_recording_stalled_seconds", "Seconds since the recording's last "
+                                    "sample, when over 2 s (0 while samples come)", labels=labels)
+        for recording in self.recordings.list():
+            view = recording.view()
+            lv = [view["id"], recording.rec.name]
+            for st in RECORDING_STATES:
+                state.add_metric([*lv, st], 1.0 if view["state"] == st else 0.0)
+            for key, fam in counters.items():
+                fam.add_metric(lv, float(view[key]))
+            stalled.add_metric(lv, float(view["stalled_s"]))
+        yield state
+        yield from counters.values()
+        yield stalled
+
+
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     """Prometheus text exposition (scrape it; no token needed: it only reads)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SupervisorCollector(request.app.state.supervisor))
+    registry.register(RecordingsCollector(request.app.state.recordings))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -3,12 +3,11 @@ its marker stream into an XDF file under the service's recordings_dir (:mod:`bci
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bci_stream.api.deps import Authorised, RecordingsDep
+from bci_stream.api.schemas import RecordingStatus
 from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, StreamSelector, check_record_path
 from bci_stream.service.recordings import Recording
 
@@ -68,39 +67,6 @@ class RecordingSpec(BaseModel):
         if (why := unit_problem(value)) is not None:
             raise ValueError(f"input_unit {why}; got {value!r}")
         return value
-
-
-class RecordingStatus(BaseModel):
-    """A recording's state and what its file holds so far."""
-
-    id: str
-    state: Literal["searching", "recording", "stopped", "error"]
-    error: str | None = Field(description="Why it ended in 'error' (the message bci-stream record prints).")
-    out: str = Field(description="The file, as given (relative to recordings_dir).")
-    path: str | None = Field(description="The file on the server; None when none is left (nothing was recorded).")
-    stream: dict[str, str] = Field(description="The EEG stream's selector, as given.")
-    stream_name: str | None = Field(description="The name of the stream recorded (None: not found yet).")
-    sfreq: float | None
-    marker_stream: str | None = Field(description="The marker stream's selector (LSL predicate) once the stream "
-                                      "is found.")
-    marker_stream_name: str | None = Field(description="The marker stream followed (None: not found yet).")
-    marker_state: str = Field(description="The marker inlet's: searching, connected, lost, error ('off' before "
-                              "the EEG stream is found).")
-    input_unit: str
-    duration_s: float | None
-    samples: int
-    seconds: float
-    markers: int
-    lost_samples: int = Field(description="Samples counted lost from the timestamps (never filled in).")
-    gaps: int
-    backward_steps: int
-    stalled_s: float = Field(description="Seconds since the last sample, when over 2 s (else 0).")
-    marker_counts: dict[str, int] = Field(description="Markers recorded, by value (the event names calibrate's "
-                                          "--labels maps).")
-    notes: list[str]
-    summary: list[str] = Field(description="Once it ended: the lines bci-stream record prints at the end.")
-    created: float
-    ended: float | None
 
 
 def _status(recording: Recording) -> RecordingStatus:

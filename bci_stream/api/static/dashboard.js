@@ -1,6 +1,7 @@
-// bci-stream dashboard: plain JavaScript, no library. Reads GET status (every second), GET
+// bci-stream dashboard: plain JavaScript, no library. Reads GET status (every second: decoders and recordings), GET
 // decoders/{id}/latency (every 2 s) and WS decoders/{id}/outputs?markers=true (live outputs and the markers
 // of the decoder's marker stream), and draws on <canvas>. The running trial accuracy comes from status.
+// A recording's Stop button sends DELETE recordings/{id}.
 // Every URL is relative to the page, so the dashboard also works behind a reverse-proxy prefix.
 "use strict";
 
@@ -21,7 +22,8 @@
   // When the service has a token, open the dashboard as /?token=...: it is sent as a bearer header on
   // every request, and as ?token= on the WebSocket (browsers cannot set its headers).
   const TOKEN = new URLSearchParams(location.search).get("token");
-  const authFetch = (url) => fetch(url, { cache: "no-store", headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {} });
+  const authFetch = (url, init = {}) =>
+    fetch(url, { cache: "no-store", ...init, headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {} });
 
   // ---------- formatting ----------
   const fmtInt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
@@ -503,10 +505,93 @@
     $("#empty").hidden = decoders.length > 0;
   }
 
+  // ---------- recordings with no model (status.recordings), one row each, updated in place ----------
+  const RECORDING_LIVE = new Set(["searching", "recording"]);
+  const recordingRows = new Map();  // recording id -> {tr, cells, button, stopping, stopError}
+  const stoppedHere = new Set();     // ids this page stopped: a status fetched before the DELETE may still list them
+
+  function recordingRow(id) {
+    const tr = document.createElement("tr");
+    tr.dataset.recordingId = id;
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = id;
+    tr.appendChild(th);
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    cell(tr, "").appendChild(badge);
+    const cells = { badge };
+    for (const [key, cls] of [["stream", ""], ["samples", "num"], ["markers", "num"], ["lost", "num"], ["file", ""],
+                              ["error", "rec-error"]]) cells[key] = cell(tr, "", cls);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "stop";
+    const row = { tr, cells, button, stopping: false, stopError: "" };
+    button.addEventListener("click", () => stopRecording(id, row));
+    cell(tr, "").appendChild(button);
+    return row;
+  }
+
+  // DELETE recordings/{id} (with the token, as every request of the page): the recording stops, its file is
+  // finished, and it leaves the list, so its row goes; a refusal is shown in the row's error cell.
+  async function stopRecording(id, row) {
+    row.stopping = true;
+    row.stopError = "";
+    row.button.disabled = true;
+    row.button.textContent = "Stopping…";
+    try {
+      const r = await authFetch(`recordings/${encodeURIComponent(id)}`, { method: "DELETE" });
+      if (!r.ok) throw new Error(`DELETE /recordings/${id} answered HTTP ${r.status}: ${await r.text()}`);
+      stoppedHere.add(id);
+      row.tr.remove();
+      recordingRows.delete(id);
+      $("#no-recordings").hidden = recordingRows.size > 0;
+    } catch (e) {
+      row.stopError = `stop failed: ${e.message}`;
+      row.cells.error.textContent = row.stopError;
+    } finally {
+      row.stopping = false;
+      row.button.disabled = false;
+    }
+  }
+
+  function renderRecordings(recordings) {
+    const body = $("#recordings tbody");
+    const seen = new Set();
+    for (const r of recordings) {
+      if (stoppedHere.has(r.id)) continue;
+      seen.add(r.id);
+      let row = recordingRows.get(r.id);
+      if (!row) { row = recordingRow(r.id); recordingRows.set(r.id, row); }
+      body.appendChild(row.tr);  // in the order of the list (oldest first)
+      const c = row.cells;
+      c.badge.dataset.state = r.state;
+      c.badge.textContent = r.state;
+      c.stream.textContent = r.stream_name ? `${r.stream_name} · ${r.sfreq} Hz` : JSON.stringify(r.stream);
+      c.samples.textContent = fmtInt(r.samples);
+      c.samples.title = `${r.seconds.toFixed(1)} s` + (r.stalled_s ? `; no sample for ${r.stalled_s.toFixed(0)} s` : "");
+      c.markers.textContent = fmtInt(r.markers);
+      c.markers.title = `marker stream ${r.marker_stream_name || r.marker_stream || "not looked for yet"}: ` +
+        r.marker_state;
+      c.lost.textContent = fmtInt(r.lost_samples);
+      c.file.textContent = r.out;
+      c.file.title = r.path || "no file (nothing recorded)";
+      c.error.textContent = row.stopError || r.error || "";
+      c.error.title = r.notes.join("\n");
+      const live = RECORDING_LIVE.has(r.state);
+      if (!row.stopping) row.button.textContent = live ? "Stop" : "Remove";
+      row.button.setAttribute("aria-label", `${live ? "Stop" : "Remove"} recording ${r.id}`);
+    }
+    for (const [id, row] of recordingRows) if (!seen.has(id)) { row.tr.remove(); recordingRows.delete(id); }
+    $("#no-recordings").hidden = recordingRows.size > 0;
+  }
+
   function render(status) {
+    const nRec = status.n_recordings || 0;
     $("#service").textContent = `version ${status.version} · up ${fmtDuration(status.uptime_s)} · ` +
-      `${status.n_decoders} decoder${status.n_decoders === 1 ? "" : "s"}`;
+      `${status.n_decoders} decoder${status.n_decoders === 1 ? "" : "s"} · ${nRec} recording${nRec === 1 ? "" : "s"}`;
     renderTable(status.decoders);
+    renderRecordings(status.recordings || []);
     const seen = new Set();
     for (const d of status.decoders) {
       seen.add(d.id);
