@@ -260,7 +260,7 @@ class Service:
             if self.proc.proc.poll() is not None:
                 raise BenchError(f"the service exited with code {self.proc.proc.returncode} ({self.proc._tail()})")
             try:
-                if self.client.get("/health").status_code == 200:
+                if self.client.get("/health", timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
