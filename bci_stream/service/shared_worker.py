@@ -41,6 +41,12 @@ from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, describe_failure, re
 log = logging.getLogger("bci_stream.worker")
 
 
+class ParentGone(RuntimeError):
+    """The worker's parent process ended while the supervisor still answers: the fork server it was forked from
+    (:func:`~bci_stream.service.spawn.worker_context`). The supervisor has lost this worker's exit status with it and
+    counts the worker as crashed; the worker ends as a crash does, so no stream of it is taken as stopped."""
+
+
 class ControlSender:
     """Messages to the supervisor on the worker's control pipe, sent by a thread (the loop never blocks)."""
 
@@ -117,6 +123,9 @@ class SharedWorker:
         code, error = 0, None
         try:
             self.loop()
+        except ParentGone as exc:  # as a crash: every stream restarted, never "stopped" with nobody asking
+            log.error("%s", exc)
+            code, error = 1, str(exc)
         except Exception as exc:  # noqa: BLE001 - not one stream's: every stream is told, not silently "stopped"
             log.exception("shared worker %d crashed", self.index)
             code, error = 1, describe_failure(exc)[1]  # the worker's failure, not a stream's refusal: restarted
@@ -234,9 +243,12 @@ class SharedWorker:
                 self.on_control(self.control.recv())
         except (EOFError, OSError):
             self.stop_requested = True
-        if os.getppid() != self._parent_pid or self.out.broken:
+        if self.out.broken:
             log.error("shared worker %d: the supervisor process is gone; stopping", self.index)
             self.stop_requested = True
+        elif os.getppid() != self._parent_pid:  # the service's fork server ended (the service would break the pipe)
+            raise ParentGone(f"shared worker {self.index}: its parent process {self._parent_pid} ended (the service's "
+                             "fork server, killed?); its streams are restarted elsewhere")
         for member in list(self.members.values()):
             slot = member.slot
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from support.common import unique
-from faults.kit import LivePusher, WsReader, assert_service_up, make_settings, pid_gone, start_running, status, ws_url
+from faults.kit import (LivePusher, WsReader, alive, assert_service_up, make_settings, pid_gone, start_running, status,
+                        ws_url)
 from support.http import wait_status
 from support.lsl import new_outlet
 
@@ -78,3 +80,86 @@ def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, se
         ws.close()
     assert_service_up(client)
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def _fork_servers() -> set[int]:
+    """This process's multiprocessing fork servers (from /proc): the one the service's workers are forked from."""
+    me, found = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me and b"multiprocessing.forkserver" in cmd:
+            found.add(int(entry))
+    return found
+
+
+def test_kill_9_of_the_fork_server_restarts_its_workers_as_a_crash_does(client, server):
+    """``kill -9`` of the fork server the local workers are forked from (its own process: killed by hand or by the
+    out-of-memory killer). Its workers' exit statuses are lost with it (multiprocessing then reports 255) and each
+    worker, its parent gone, stops itself. Expected: as after a worker's crash, a dedicated and a shared decoder are
+    each restarted once, from a new fork server, in new processes (the old ones end: no decoder runs twice), say
+    why in ``last_error``, and decode on with the samples in between counted lost; the service stays up."""
+    name = unique("forksrv")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    ids = [start_running(client, name, worker=kind, output_name=f"{name}-{kind}", outputs_buffer_s=60)
+           for kind in ("dedicated", "shared")]
+    readers = {i: WsReader(ws_url(server.url, i)) for i in ids}
+    pusher = LivePusher(outlet, seed=109)
+    try:
+        for ws in readers.values():
+            ws.start()
+        pusher.start()
+        before = {i: wait_status(client, i, lambda s: s["counters"].get("samples_out", 0) > 200, 60,
+                                 "decoding under way") for i in ids}
+        servers = _fork_servers()
+        assert servers, "no fork server: the local workers were not forked from one"
+        for pid in servers:
+            os.kill(pid, signal.SIGKILL)
+        after = {i: wait_status(client, i, lambda s, old=before[i]["pid"]: s["restarts"] == 1 and s["pid"] != old
+                                and s["counters"].get("samples_out", 0) > 200, 90, "the restarted worker to decode")
+                 for i in ids}
+        pusher.halt.set()
+        pusher.join()
+        n_sent = len(pusher.sent)
+        for i, ws in readers.items():
+            old = before[i]["pid"]
+            assert after[i]["pid"] != old and _ended(old), f"worker {old} of decoder {i} still runs"
+            # the worker's exit status lost with the server, or a shared worker's own word (whichever came first)
+            assert re.fullmatch(
+                rf"worker process {old} exited with code 255 \(or the fork server it was started from ended: its exit "
+                r"status is lost with it, and the worker stops itself when its parent goes\)"
+                rf"|decoder {i} ended with code 1 in shared worker pid {old}: shared worker \d+: its parent process "
+                r"\d+ ended \(the service's fork server, killed\?\); its streams are restarted elsewhere",
+                after[i]["last_error"]), after[i]["last_error"]
+            st = wait_status(client, i, lambda s, ws=ws: len(ws.seq) + s["counters"].get("samples_lost", 0) >= n_sent
+                             and s["counters"].get("samples_out") == s["counters"].get("samples_in"), 30,
+                             "every sample decoded or counted lost")
+            t = np.asarray(ws.t)
+            assert ws.dropped == 0 and np.all(np.diff(t) > 0) and np.isin(t, pusher.sent).all()
+            assert st["counters"]["samples_lost"] > 0 and st["state"] in ("running", "stalled"), st
+            assert len(t) + st["counters"]["samples_lost"] == n_sent, (len(t), st["counters"], n_sent)
+    finally:
+        pusher.halt.set()
+        for ws in readers.values():
+            ws.close()
+    assert _fork_servers() - servers, "no new fork server for the restarted workers"
+    assert_service_up(client)
+    for i in ids:
+        assert client.delete(f"/decoders/{i}").status_code == 200
+
+
+def _ended(pid: int, timeout: float = 10.0) -> bool:
+    """The process ended (gone, or a zombie its new parent has not reaped yet) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

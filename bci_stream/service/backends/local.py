@@ -108,8 +108,11 @@ class LocalBackend:
         stop_process(handle, timeout)
 
     def exit_message(self, process: Any, code: int | None) -> str:
+        lost = code == 255 and self.ctx.get_start_method() == "forkserver"  # how multiprocessing says it
         return (f"worker process {process.pid} exited with code {code}"
-                + (f" (signal {-code})" if code and code < 0 else ""))
+                + (f" (signal {-code})" if code and code < 0 else "")
+                + (" (or the fork server it was started from ended: its exit status is lost with it, and the worker "
+                   "stops itself when its parent goes)" if lost else ""))
 
     def shutdown(self, timeout: float) -> None:
         """Nothing held beyond the worker processes (stopped by the supervisor)."""
