@@ -5,8 +5,8 @@ A recording is ``searching`` (its stream not found yet, or its inlet opening), `
 to, its ``duration_s`` over, or the stream lost for good: the file finished) or ``error`` (the stream not found within
 ``resolve_timeout``, not recordable, no sample received: no file is left; or the file could not be written). Its
 ``summary`` is the lines ``bci-stream record`` prints at the end; its messages (``error``, ``notes``, ``summary``) name
-the request's fields where the CLI's name its flags (:data:`REQUEST_FIELDS`). The service's shutdown stops every
-recording and finishes its file (:meth:`Recordings.shutdown`).
+the request's fields where the CLI's messages name its flags (:data:`REQUEST_FIELDS`). The service's shutdown stops
+every recording and finishes its file (:meth:`Recordings.shutdown`).
 """
 
 from __future__ import annotations
