@@ -141,8 +141,8 @@ class StreamDecoder:
         seq = np.arange(self.seq, self.seq + n)
         self.seq += n
         c.samples_in += n
-        ts = self.stamps.apply(ts)  # the returned ts are these (repaired) ones
-        split = self.gaps.split(ts, c)  # on every pulled sample: rejected samples arrived, they are not lost
+        raw, ts = ts, self.stamps.apply(ts)  # the returned ts are these (repaired) ones
+        split = self.gaps.split(ts, c, raw)  # on every pulled sample: rejected samples arrived, they are not lost
         segments = [(lo, hi, gap, int(seq[lo]) if lo < n else int(seq[0]) + n) for lo, hi, gap in split]
         if self.reject:
             ok = np.isfinite(x).all(axis=1)

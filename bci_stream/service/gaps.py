@@ -30,9 +30,7 @@ second). A lost sample raises every later offset by one for good. So:
 
 Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its
 nominal rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error
-adds up (the tracker before froze the base for the whole window and took its losses out of the rate it measured, so
-a sender 0.5 % slow with push jitter had its drift counted as 1-2 lost samples a window, for good: 105 to 326 a
-minute at 1 kHz, measured on live loopback recordings). A regular stream's loss is counted exactly (a stair-case of
+adds up. A regular stream's loss is counted exactly (a stair-case of
 repeated stamps too: its envelope is its chunks' last samples); a loss amid jitter is counted to within a sample
 (short when the base rode above the stamps' floor, see ROUND_UP; over by 1-2 in 2 of 354 synthetic runs: a push
 late by tens of ms just at the loss, its window then chained with the rate error's noise), and a single lost sample
@@ -40,19 +38,19 @@ amid jitter of a period or more is mostly not seen at all: it is no larger than 
 
 Push jitter of tens of ms (a Bluetooth link: chunks stamped on arrival, 0-100 ms late, pushes queued behind a late
 one arriving together) leaves the envelope up to tens of samples off the stamps' floor for seconds, and a 4 s window
-often holds no timely stamp: the tracker before counted 95 false lost samples a minute there (synthetic, 250-2048 Hz,
-chunks of 1-64, rates ±0.5 %). A full window of jittered stamps counts only a least excess above what the jitter
-explains (JIT_FALLS): three times the largest recent fall plus the rate error's uncertainty over the gap, and nothing
-amid the stream's first, mostly late stamps (the draws seen while no window was open) until the rate error is
-measured (3 spans; longer when windows stay open, up to 8-12 s after an early loss): 1.8 a minute left. A loss
-smaller than that is not seen (0-100 ms: a loss of 100 ms mostly is, one of 200 ms or more is, counted 5-8 s later;
-amid sub-period jitter a loss of 2 samples mostly is not), and an early loss may be counted short (14 of 288
-synthetic early losses under half, review s20 #3).
+often holds no timely stamp (95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of jittered
+stamps counts only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent fall
+plus the rate error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws
+seen while no window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a
+minute left. A smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid
+sub-period jitter one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
 
-A stall, a stop or a restart closes a window at once (:meth:`GapTracker.settle`), so a loss just before a stream
-went silent is counted too (not a window of jittered stamps: its stamps, all late so far, are no evidence; it
-stays open for the stamps after a stall). The gap policy is separate: a chunk is cut before every
-step longer than ``threshold_s``.
+Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dejitter.TimestampRepair`'s: its
+line moves by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds
+of samples left few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
+(:meth:`GapTracker.settle`), so a loss just before a stream went silent is counted too (not a window of jittered
+stamps: its stamps, all late so far, are no evidence; it stays open for the stamps after a stall). The gap policy is
+separate: a chunk is cut before every step of the repaired stamps longer than ``threshold_s``.
 
 A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went
 back: when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)``
@@ -84,8 +82,7 @@ TRIGGER = 0.75
 COUNT_FROM, ROUND_UP = 0.95, 0.5
 """An excess under COUNT_FROM (samples) is a timely stamp: nothing lost. A full window counts ``floor(least excess +
 ROUND_UP)``: a loss is whole samples; on top of it, its most timely stamp's delay (up) and what the base rose above
-the stamps' floor since the last timely stamp and the error of the rate taken out (down). 0.25 read one short in
-6 of 40 runs of two 25-sample losses amid 1 ms of jitter at 500 Hz, on repaired stamps (0.5: 1 of 40)."""
+the stamps' floor since the last timely stamp and the error of the rate taken out (down)."""
 SETTLE_SAMPLES, SETTLE_S = 32, 0.25
 """A full settling window holds at least this many samples, and at least this long at the nominal rate."""
 SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
@@ -101,11 +98,8 @@ samples apart, over the last SLOPE_MARKS marks (the stream's first span left out
 from SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken
 out when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could
 rise (``RISE`` a sample). Spans of a second, not 256 samples: the envelope of stamps with 0-20 ms of push jitter is
-uncertain by a few ms, a slope error of percents over 0.125 s at 2048 Hz, which a 4 s window multiplied into tens of
-false losses a minute (a reviewer's synthetic runs: 8-26 a minute at 2048 Hz, chunks of 64; 0-7 with spans of
-1 s). The base follows the offsets whatever was counted, so a span with a small loss is an outlier left out, and
-a rate error once mistaken for losses does not stay mistaken (taking every counted loss out, the tracker before
-kept counting a 0.5 % slow sender's drift as losses)."""
+uncertain by a few ms, a slope error of percents over 0.125 s at 2048 Hz, which a 4 s window multiplied into false
+losses. The base follows the offsets whatever was counted, so a span with a small loss is an outlier left out."""
 JIT_FALLS, SLOPE_ERR, JIT_TIMELY = 3.0, 2.0, 0.1
 """Push jitter of tens of ms (a Bluetooth link): a full window of jittered stamps counts nothing when its least excess
 is under ``JIT_FALLS x the largest recent fall + the rate error's uncertainty x the gap's samples`` (SLOPE_ERR x the
@@ -133,7 +127,8 @@ class GapTracker:
         self.threshold_s = threshold_s
         self.window = max(SETTLE_SAMPLES, math.ceil(SETTLE_S * sfreq))
         self.window_max = max(self.window, math.ceil(SETTLE_MAX_S * sfreq))
-        self.last_ts: float | None = None
+        self.last_ts: float | None = None  # the last stamp counted on (as received)
+        self.last_cut: float | None = None  # the last stamp segments are cut on (repaired, when repaired)
         self.count = 0  # samples received (the index of the next one)
         self.base: float | None = None  # the offsets' lower envelope; frozen while a window is open
         self.slope = self.slope_err = 0.0  # the base's change per sample, measured over the marks; its uncertainty
@@ -161,12 +156,24 @@ class GapTracker:
     def resume_after(self, last_ts: float) -> None:
         """Continue a stream whose last sample (published by an earlier process) had stamp ``last_ts``."""
         self.last_ts, self.count, self.base = last_ts, 0, last_ts * self.sfreq + 1.0
+        self.last_cut = last_ts
         self.w_n = -1
         self.marks.clear()
         self.next_mark = self.span
 
-    def split(self, ts: np.ndarray, c: Counters) -> list[Segment]:
-        """Count lost samples (and steps back) in ``c``; return the chunk's segments."""
+    def split(self, ts: np.ndarray, c: Counters, raw: np.ndarray | None = None) -> list[Segment]:
+        """Count lost samples (and steps back) in ``c`` on ``raw`` (the stamps as received, when ``ts`` are repaired
+        ones; see the module docstring); return the chunk's segments, cut where ``ts`` step over the threshold."""
+        prev_cut, self.last_cut = self.last_cut, float(ts[-1])
+        if raw is None or raw is ts:
+            if prev_cut == self.last_ts:
+                return self._split(ts, c)
+            raw = ts
+        self._split(raw, c)
+        steps = np.diff(ts, prepend=ts[0] if prev_cut is None else prev_cut)
+        return self._cuts(steps)
+
+    def _split(self, ts: np.ndarray, c: Counters) -> list[Segment]:
         prev, n = self.last_ts, len(ts)
         self.last_ts = float(ts[-1])
         if n == 1:  # per sample, in plain floats
@@ -198,6 +205,11 @@ class GapTracker:
         steps[0] = 0.0 if prev is None else ts[0] - prev
         np.subtract(ts[1:], ts[:-1], out=steps[1:])
         self._track(ts, steps, c)
+        return self._cuts(steps)
+
+    def _cuts(self, steps: np.ndarray) -> list[Segment]:
+        """The segments of a chunk whose steps (its first from the chunk before) are ``steps``."""
+        n = len(steps)
         cuts = [int(i) for i in np.flatnonzero(steps > self.threshold_s)]
         if not cuts:
             return [(0, n, None)]

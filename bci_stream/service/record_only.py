@@ -260,15 +260,15 @@ class RecordOnly:
         first, lost, back = c.samples_in, c.samples_lost, c.backward_steps
         c.samples_in += len(ts)
         stamps = self.repair.apply(ts)
-        for lo, _, gap in self.gaps.split(stamps, c):
+        for lo, _, gap in self.gaps.split(stamps, c, ts):
             if gap is not None:
                 self.long_gaps += 1
                 self.event("gap", seconds=gap, seq=first + lo, first_timestamp=float(stamps[lo]))
         self.losses(lost)
         if c.backward_steps > back:  # where the stamps went back most
-            steps = np.diff(stamps, prepend=stamps[0] if self.last_ts is None else self.last_ts)
+            steps = np.diff(ts, prepend=ts[0] if self.last_ts is None else self.last_ts)
             self.event("backward_step", seq=first + int(np.argmin(steps)), total=c.backward_steps)
-        self.last_ts = float(stamps[-1])
+        self.last_ts = float(ts[-1])
         if self.check.feed(x) is not None:
             self.notes.append(self.check.warning)
         self.last_data = now
