@@ -29,6 +29,7 @@ import pytest
 from bci_stream.core.errors import PlacementError
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.ray_connect import kept_signal_handlers
+from bci_stream.service.model_pin import PINS_ENV, pins_root
 from bci_stream.service.backends.starts import WorkerStartFailed, start_failure
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
@@ -67,13 +68,22 @@ def start_cluster():
 
 
 @pytest.fixture(scope="module")
-def cluster(request):
-    with kept_crash_report(request.config):  # the last test's Ray driver here turns faulthandler off
-        c, node_b = start_cluster()
-        try:
-            yield c, c.head_node.node_id, node_b
-        finally:
-            c.shutdown()
+def cluster(request, tmp_path_factory):
+    """The cluster, its nodes' processes (and the module's services) with a model-copies root of their own."""
+    before = os.environ.get(PINS_ENV)
+    os.environ[PINS_ENV] = str(tmp_path_factory.mktemp("pins"))
+    try:
+        with kept_crash_report(request.config):  # the last test's Ray driver here turns faulthandler off
+            c, node_b = start_cluster()
+            try:
+                yield c, c.head_node.node_id, node_b
+            finally:
+                c.shutdown()
+    finally:
+        if before is None:
+            os.environ.pop(PINS_ENV, None)
+        else:
+            os.environ[PINS_ENV] = before
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +219,28 @@ def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models
         pusher.join(5)
     for decoder_id in (soft_id, pinned_id):
         assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_an_actor_removes_the_copies_its_node_holds_of_processes_gone(client, cluster):
+    """No supervisor starts on a Ray node to remove the model copies that actors killed there left (a supervisor
+    sweeps only where it starts), so each actor does when it starts: a copy whose only owner, a process of this
+    host, ended is gone once a decoder starts on Ray (the module's service swept before the copy was made)."""
+    stale = pins_root() / unique("gone-actor")
+    claim = ("import sys; from pathlib import Path; from bci_stream.service.model_pin import _claim; "
+             "p = Path(sys.argv[1]); (p / '1-0123456789ab').mkdir(parents=True); _claim(p)")
+    subprocess.run([sys.executable, "-c", claim, str(stale)], check=True)
+    assert len(list(stale.glob(".owner-*"))) == 1
+    name = unique("sweep")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    r = post(client, name)
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    try:
+        wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 120, "running on Ray")
+        assert not stale.exists(), f"{stale} outlived the actor that started after its owner ended"
+        assert (pins_root() / decoder_id).is_dir()  # the decoder's own copy is kept
+    finally:
+        assert client.delete(f"/decoders/{decoder_id}").status_code in (200, 204)
 
 
 def test_failed_restart_policy():

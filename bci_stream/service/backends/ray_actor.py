@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.service.model_pin import write_pinned
+from bci_stream.service.model_pin import sweep_stale, write_pinned
 from bci_stream.service.pool_messages import AddStream, SavedState
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.shared_worker import SharedWorker
@@ -121,6 +121,7 @@ class WorkerHost:
         logging.basicConfig(level=logging.INFO,
                             format=f"%(asctime)s ray-decoder[{self.decoder_id}] %(levelname)s %(message)s")
         if self.pinned is not None:
+            sweep_stale()  # no supervisor starts on this node to remove the copies of actors that ended (killed)
             write_pinned(self.decoder_id, self.pinned)
         conns = {role: connect_back(self.address, self.authkey, self.token, role) for role in ROLES}
         ring = None
