@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bci_stream.core.status import WorkerStatus
-from bci_stream.service.code_stamp import ENV as CODE_STAMP_ENV
 from bci_stream.service.pool_messages import AddStream, StopWorker
 from bci_stream.service.worker_entry import EXIT_REFUSED, shared_worker_main
 
@@ -63,16 +62,19 @@ class SharedPool:
         Handed to each worker.
     start_process
         ``start_process(process)`` (the supervisor's start without SIGINT).
+    code_stamp
+        The service's code stamp, handed to each worker (None: the environment's,
+        :func:`~bci_stream.service.code_stamp.code_changed`).
     """
 
     def __init__(self, ctx: Any, size: int | None, models_dir: str, status_interval: float,
-                 recordings_dir: str | None, start_process: Any) -> None:
+                 recordings_dir: str | None, start_process: Any, code_stamp: str | None = None) -> None:
         size = (os.cpu_count() or 1) if size is None else size
         if size < 1:
             raise ValueError(f"shared_workers must be >= 1, got {size}")
         self.ctx = ctx
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
-        self.start_process = start_process
+        self.start_process, self.code_stamp = start_process, code_stamp
         self.workers: list[SharedWorkerHandle | None] = [None] * size
         self.retired: list[SharedWorkerHandle] = []  # stopped, not yet reaped
         self._lock = threading.Lock()
@@ -81,7 +83,7 @@ class SharedPool:
         control, child = self.ctx.Pipe()
         process = self.ctx.Process(target=shared_worker_main,
                                    args=(index, child, self.models_dir, self.status_interval, self.recordings_dir,
-                                         os.environ.get(CODE_STAMP_ENV)),
+                                         self.code_stamp),
                                    name=f"bci-stream-shared-{index}", daemon=True)
         self.start_process(process)
         child.close()

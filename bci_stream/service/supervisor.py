@@ -85,11 +85,11 @@ class Supervisor(WorkerWatch):
         self.status_interval, self.poll_interval = status_interval, poll_interval
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)  # its max_restarts, backoff
         self._ctx = worker_context()
-        self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
-                               start_without_sigint)
         extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}
         self.backend = make_backend(backend, models_dir=self.models_dir, status_interval=status_interval,
                                     recordings_dir=self.recordings_dir, **extra, **(backend_options or {}))
+        self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
+                               start_without_sigint, self.backend.code_stamp)
         self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
         self._handles: dict[str, DecoderHandle] = {}
         self._clashes: set[str] = set()  # ids of decoders publishing another's decoded source_id (output_ids)

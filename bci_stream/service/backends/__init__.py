@@ -51,6 +51,7 @@ class WorkerBackend(Protocol):
 
     name: str
     slow_start: bool  # a start may take long (Ray: up to its start timeout): restarts run off the monitor thread
+    code_stamp: str  # the service's code stamp (code_stamp.mark_serve_start), taken when the backend is made
 
     def check_placement(self, placement: Any) -> None:
         """Raise :class:`~bci_stream.core.errors.PlacementError` when ``placement`` (``options.placement``, may be
