@@ -7,7 +7,8 @@ the next), and skips 40 samples mid-stream. ``t`` is the push time drawn (the sc
 and pushed the overdue chunks at once, a sender with hundreds of ms of jitter, not the one described (a loss of 40
 samples is then no larger than the jitter and, as gaps.py documents, not always seen; 0, 3, 37 and 150 of 40 were
 counted in 11 loaded runs, the 150 a catch-up burst counted as a loss: the known limit of loss counting under heavy
-push jitter, README). The stamps are then the same at any load. The inlet's stamps go through the decoder's path (TimestampRepair, then GapTracker): the
+push jitter, README). The stamps are then the same at any load. The inlet's stamps go through the decoder's path (TimestampRepair, then
+GapTracker, which counts on the stamps as received): the
 skip is counted (short by at most one sample: the envelope before it may ride above the stamps' floor; never over),
 one gap, and no step back (no clock went back).
 """
@@ -63,7 +64,7 @@ def test_a_push_time_stamped_sender_counts_what_it_skipped():
     i = 0
     while i < len(ts):  # pulls of 1..16 samples, as a decoder's
         k = int(rng.integers(1, 17))
-        tracker.split(repair.apply(ts[i:i + k]), c)
+        tracker.split(repair.apply(ts[i:i + k]), c, ts[i:i + k])
         i += k
     tracker.settle(c)
     assert SKIPPED - 1 <= c.samples_lost <= SKIPPED and c.gaps == 1
