@@ -1,66 +1,60 @@
 """Timestamp gaps of one stream: lost samples estimated net of jitter, chunks cut where a gap policy applies.
 
-Every received sample ``i`` has an *offset* ``o_i = ts_i * sfreq - i``: the stamps' count of periods minus the
-samples received. Without loss it moves only with the sender's jitter and rate error (a steady slope). Jitter only
-raises it: a stamp is never earlier than its sample, whether the sender stamps each sample late or stamps a chunk
-with its push time (``push_chunk(x, timestamp=local_clock())``: liblsl back-computes the chunk's other stamps, so the
-whole chunk is as late as its push, and two chunks' stamps overlap when the first was pushed later than the
-second). A lost sample raises every later offset by one for good. So:
+Every received sample ``i`` has an *offset* ``o_i = ts_i * sfreq - i``: the stamps' count of periods minus the samples
+received. Without loss it moves only with the sender's jitter and rate error (a steady slope). Jitter only raises it: a
+stamp is never earlier than its sample, whether the sender stamps each sample late or stamps a chunk with its push time
+(``push_chunk(x, timestamp=local_clock())``: liblsl back-computes the chunk's other stamps, so the whole chunk is as
+late as its push, and two chunks' stamps overlap when the first was pushed later than the second). A lost sample raises
+every later offset by one for good. So:
 
 * the *base* is the offsets' lower envelope, ``base = min(base + RISE, o_i)`` per sample (it follows a sender up to
-  ``RISE`` = 1 % slower than its nominal rate, and any faster one, a fast replay included); its slope per sample is
-  the sender's rate error (see SLOPE_S: measured on the base itself, spans with a loss left out as outliers);
+  ``RISE`` = 1 % slower than its nominal rate, and any faster one, a fast replay included); its slope per sample is the
+  sender's rate error (see SLOPE_S: measured on the base itself, spans with a loss left out as outliers);
 * an offset ``TRIGGER`` (0.75) or more above the base opens a *settling window* with the base frozen. Its offsets'
-  *excess* over the base, the rate error taken out, decides: the first excess under ``COUNT_FROM`` (0.95) is a
-  timely stamp, so nothing was lost, and the window closes at once (the base carried through it as the envelope).
-  A window without one closes full and counts its least excess, rounded (a loss is whole samples). A window opened
-  by a late stamp just before a loss counts that stamp's excess, and the next window, opening at once, the rest,
-  measured from the same base and rounded once for the whole gap (rounded once a window, such a loss read one
-  over): one gap. Before the rate error is measured (the first 3 spans, ~3 s), a full window of jittered stamps
-  counts only when its excess is more than the largest drift (``RISE`` a sample) explains: a 0.5 % slow sender
-  then had its first windows' drift counted;
-* a full window holds ``max(32 samples, 0.25 s)``, and, when the stamps jitter, enough of the sender's *delay
-  draws* that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step
-  that is not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay)
-  or a new late sample, and the fraction of timely draws is counted. A window of 0.25 s holds only 8 pushes of 32
-  samples at 1 kHz: under 0-5 ms of push jitter all 8 were late by a period or more 48 times a minute (live). Regular
-  stamps (steps of whole periods: a stair-case of repeated stamps, a gap) have no draws: the short window, which a
-  repeated stamp extends by one sample (up to 4 s), since only a run's last sample is timely: a stair-case of runs
-  longer than 0.25 s (a chunk of 100 stamped once at 250 Hz) loses nothing.
+  *excess* over the base, the rate error taken out, decides: the first excess under ``COUNT_FROM`` (0.95) is a timely
+  stamp, so nothing was lost, and the window closes at once (the base carried through it as the envelope). A window
+  without one closes full and counts its least excess, rounded (a loss is whole samples). A window opened by a late
+  stamp just before a loss counts that stamp's excess, and the next window, opening at once, the rest, measured from the
+  same base and rounded once for the whole gap: one gap. Before the rate error is measured (the first 3 spans, ~3 s), a
+  full window of jittered stamps counts only an excess above the largest drift (``RISE``);
+* a full window holds ``max(32 samples, 0.25 s)``, and, when the stamps jitter, enough of the sender's *delay draws*
+  that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step that is
+  not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay) or a new
+  late sample, and the fraction of timely draws is counted. Regular stamps (steps of whole periods: a stair-case of
+  repeated stamps, a gap) have no draws: the short window, which a repeated stamp extends by one sample (up to 4 s),
+  since only a run's last sample is timely: a stair-case of runs longer than 0.25 s (a chunk of 100 stamped once at 250
+  Hz) loses nothing. Nor does a window close full while its floor still falls (FALL_QUIET): a sender that woke up late
+  and pushes its overdue chunks at once.
 
-Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its
-nominal rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error
-adds up. A regular stream's loss is counted exactly (a stair-case of
-repeated stamps too: its envelope is its chunks' last samples); a loss amid jitter is counted to within a sample
-(short when the base rode above the stamps' floor, see ROUND_UP; over by 1-2 in 2 of 354 synthetic runs: a push
-late by tens of ms just at the loss, its window then chained with the rate error's noise), and a single lost sample
-amid jitter of a period or more is mostly not seen at all: it is no larger than the jitter.
+Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its nominal
+rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error adds up. A
+regular stream's loss is counted exactly (a stair-case too: its envelope is its chunks' last samples); a loss amid
+jitter to within a sample (short when the base rode above the stamps' floor, see ROUND_UP; over by 1-2 in 2 of 354
+synthetic runs), and a single lost sample amid jitter of a period or more is mostly not seen at all.
 
-Push jitter of tens of ms (a Bluetooth link: chunks stamped on arrival, 0-100 ms late, pushes queued behind a late
-one arriving together) leaves the envelope up to tens of samples off the stamps' floor for seconds, and a 4 s window
-often holds no timely stamp (95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of jittered
-stamps counts only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent fall
-plus the rate error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws
-seen while no window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a
-minute left. A smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid
-sub-period jitter one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
+Push jitter of tens of ms (a Bluetooth link: chunks stamped on arrival, 0-100 ms late, pushes queued behind a late one
+arriving together) leaves the envelope up to tens of samples off the stamps' floor for seconds, and a 4 s window often
+holds no timely stamp (95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of jittered stamps counts
+only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent fall plus the rate
+error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws seen while no
+window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a minute left. A
+smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid sub-period jitter
+one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
 
-Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dejitter.TimestampRepair`'s: its
-line moves by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds
-of samples left few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
-(:meth:`GapTracker.settle`), so a loss just before a stream went silent is counted too (not a window of jittered
-stamps: its stamps, all late so far, are no evidence; it stays open for the stamps after a stall). The gap policy is
-separate: a chunk is cut before every step of the repaired stamps longer than ``threshold_s``.
+Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dejitter.TimestampRepair`'s: its line moves
+by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds of samples left
+few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
+(:meth:`GapTracker.settle`), so a loss just before a stream went silent is counted too (not a window of jittered stamps:
+its stamps, all late so far, are no evidence; it stays open for the stamps after a stall). The gap policy is separate: a
+chunk is cut before every step of the repaired stamps longer than ``threshold_s``.
 
-A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went
-back: when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)``
-periods (3 and 2). Jitter makes stamps late, never early, so a timely stamp after late ones steps back (overlapping
-push-time chunks: by a few periods, after a push late by tens of ms by as many periods) yet lands on the envelope: it
-falls below the base only by what the base rose while the stamps before were late (its *fall*: live, up to 2.6
-periods under 0-5 ms of push jitter at 1 kHz, 0.2 on average, where the steps back were up to tens of periods). A
-clock stepping back puts the stamp below the envelope by the step: counted once, the base follows it down, and the
-rate error is measured afresh after it. A clock stepping back by less than that tolerance is not told from jitter.
-"""
+A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went back:
+when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)`` periods (3 and
+2). Jitter makes stamps late, never early, so a timely stamp after late ones steps back (overlapping push-time chunks)
+yet lands on the envelope: it falls below the base only by what the base rose while the stamps before were late (its
+*fall*: live, up to 2.6 periods under 0-5 ms of push jitter at 1 kHz). A clock stepping back puts the stamp below the
+envelope by the step: counted once, the base follows it down, and the rate error is measured afresh after it. A clock
+stepping back by less than that tolerance is not told from jitter."""
 
 from __future__ import annotations
 
@@ -87,8 +81,7 @@ SETTLE_SAMPLES, SETTLE_S = 32, 0.25
 """A full settling window holds at least this many samples, and at least this long at the nominal rate."""
 SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
 """When the stamps jitter, a full window also holds at least this many delay draws on average, and as many as make
-the chance that none is timely (under COUNT_FROM; the fraction of timely draws is counted) under SETTLE_MISS: a
-stream that lost nothing opens windows hundreds of times a minute; up to SETTLE_MAX_S."""
+the chance that none is timely (under COUNT_FROM) under SETTLE_MISS; up to SETTLE_MAX_S."""
 DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
 """A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
 counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""
@@ -97,15 +90,17 @@ SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN = 256, 1.0, 9, 3
 samples apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known
 from SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken
 out when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could
-rise (``RISE`` a sample). Spans of a second, not 256 samples: the envelope of stamps with 0-20 ms of push jitter is
-uncertain by a few ms, a slope error of percents over 0.125 s at 2048 Hz, which a 4 s window multiplied into false
-losses. The base follows the offsets whatever was counted, so a span with a small loss is an outlier left out."""
+rise (``RISE`` a sample). Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few
+ms. The base follows the offsets whatever was counted, so a span with a small loss is an outlier left out."""
 JIT_FALLS, SLOPE_ERR, JIT_TIMELY = 3.0, 2.0, 0.1
 """Push jitter of tens of ms (a Bluetooth link): a full window of jittered stamps counts nothing when its least excess
 is under ``JIT_FALLS x the largest recent fall + the rate error's uncertainty x the gap's samples`` (SLOPE_ERR x the
 spread of the middle spans' rises over the root of their number, times SLOPE_MARKS - 1 over the spans measured).
-Before the rate error is first measured, a window amid stamps mostly late (under JIT_TIMELY of the draws timely) counts
-nothing."""
+Before the rate error is measured, a window amid stamps mostly late (under JIT_TIMELY timely) counts nothing."""
+FALL_QUIET = 1.0
+"""A window closes full only after its floor fell by no more than this (periods) plus a rate error (``RISE`` a sample)
+for a short window (or two pushes): a sender that woke up late pushes its overdue chunks at once, all stamped late, the
+floor reached at the burst's end (tests/unit/service/test_gaps_starved.py: such bursts were counted as losses)."""
 BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
 """A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
 recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
@@ -141,12 +136,12 @@ class GapTracker:
         self.n_steps = self.n_draws = self.n_timely = 0.0  # steps, delay draws, timely ones; over ~DRAW_MEMORY steps
         self.n_draws_out = self.n_timely_out = 0.0  # the same, of draws while no window is open
         # the open settling window (see the module docstring); w_n = -1: none open
-        self.w_n, self.w_len, self.w_start = -1, 0, 0
+        self.w_n, self.w_len, self.w_start, self.w_fell_at = -1, 0, 0, 0
         self.full_end = -1  # the sample after the last full window: a window opening there continues its gap
         self.chain_base, self.chain_start, self.chain_lost = 0.0, 0, 0  # that gap's base, first sample, count so far
         self.w_chained = False
         self.w_base = self.w_slope = self.w_rise = self.w_err = 0.0
-        self.w_low = self.w_low_r = self.w_env = self.w_env2 = math.inf
+        self.w_low = self.w_low_r = self.w_env = self.w_env2 = self.w_fell = math.inf  # w_fell: the floor's last fall
 
     @property
     def held(self) -> bool:
@@ -289,6 +284,8 @@ class GapTracker:
                 return
             self._open()
         x = o - self.w_slope * self.w_n  # the rate error taken out
+        if x < self.w_fell - FALL_QUIET - RISE * (self.w_n - self.w_fell_at):  # more than a rate error: a sender
+            self.w_fell, self.w_fell_at = x, self.w_n if self.w_fell < math.inf else 0  # pushing overdue chunks
         self.w_low = min(self.w_low, x)
         self.w_low_r = min(self.w_low_r, o - RISE * self.w_n)
         self.w_env = min(self.w_env + RISE, o)
@@ -311,7 +308,7 @@ class GapTracker:
         self.w_chained = self.w_start == self.full_end
         if self.w_chained:  # the gap measured from its own base: its count rounded once, not once a window
             self.w_base = self.chain_base + self.w_slope * (self.w_start - self.chain_start)
-        self.w_low = self.w_low_r = self.w_env2 = math.inf
+        self.w_low = self.w_low_r = self.w_env2 = self.w_fell = math.inf
         self.w_env = self.base
         self.w_len = self._length()
 
@@ -326,6 +323,9 @@ class GapTracker:
     def _full(self) -> bool:
         """Whether the open window, at least its length at opening, is full: a window opened before the stamps
         showed their jitter waits for the draws it needs, one amid the stream's first few draws up to SETTLE_MAX_S."""
+        quiet = self.window if self.n_draws < MIN_DRAWS else max(self.window, 2.0 * self.n_steps / self.n_draws)
+        if self.w_n < self.window_max and self.w_n - self.w_fell_at < quiet:
+            return False  # the floor still falls (a burst of overdue chunks, stamped late): not settled yet
         if self.n_draws >= MIN_DRAWS:
             return self.w_n >= self._length()
         return self.n_draws < 2.0 or self.w_n >= self.window_max or self.w_start >= self.window_max
