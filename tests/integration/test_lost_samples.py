@@ -1,4 +1,5 @@
-"""samples_lost of a sender stamping chunks with their push time, through real pylsl (loopback).
+"""samples_lost of a sender stamping chunks with their push time, through real pylsl (loopback): the tracker on an
+inlet's stamps, and a starved sender through a real decoder.
 
 The sender pushes chunks of 10 samples with ``push_chunk(x, timestamp=t)`` at push times paced by its own clock and
 late by up to 2 ms each (liblsl back-computes the chunk's other stamps, so chunks overlap when a push was later than
@@ -21,11 +22,14 @@ import time
 import numpy as np
 import pylsl
 
+from bci_stream.core.registry import ModelRegistry
+from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.status import Counters
 from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.service.gaps import GapTracker
-from support.common import unique
-from support.lsl import pull_all
+from bci_stream.service.supervisor import Supervisor
+from support.common import TINY_SFREQ, test_signal, unique
+from support.lsl import new_outlet, open_output, pull_all, wait_for
 
 SFREQ, CHUNK, N, SKIP_AT, SKIPPED = 500.0, 10, 3000, 1503, 40
 
@@ -69,3 +73,43 @@ def test_a_push_time_stamped_sender_counts_what_it_skipped():
     tracker.settle(c)
     assert SKIPPED - 1 <= c.samples_lost <= SKIPPED and c.gaps == 1
     assert c.backward_steps == 0
+
+
+def test_a_sender_that_stalls_and_pushes_its_overdue_chunks_at_once_loses_nothing_in_the_service(models_dir):
+    """A sender pushing chunks of 10 stamped with their push time stalls twice, 0.6 s and 0.3 s, and then pushes its
+    overdue chunks at once, each stamped with the time it woke up (liblsl back-computes the rest: the chunks
+    overlap), as a thread starved of CPU does; 40 samples are skipped between the stalls. The stamps are drawn, not
+    read from the clock, so they are the same at any load. Through a real decoder: every sample decoded, exactly the
+    40 counted lost in one gap, no step back (before: the bursts counted as losses and as steps back)."""
+    sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=0)
+    try:
+        name = unique("starved")
+        outlet, _ = new_outlet(name, f"{name}-src")
+        card = ModelRegistry(models_dir).get("tiny-gru").card
+        handle = sup.start(DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru"}),
+                           n_outputs=card.n_outputs, sfreq=card.sfreq)
+        out = open_output(f"{name}-decoded")
+        assert outlet.wait_for_consumers(30)
+        n, k, skip_at, skipped = 4000, 10, 2000, 40
+        x = test_signal(n, seed=31)
+        stalls = ((1.5, 0.6), (5.0, 0.3))  # (seconds into the stream, how long), then its overdue chunks at once
+        t0, rng, sent = pylsl.local_clock() + 0.1, np.random.default_rng(31), 0
+        for first in range(0, n, k):
+            due = t0 + (first + k) / TINY_SFREQ
+            push_at = due + rng.uniform(0.0, 1e-3)
+            for at, length in stalls:
+                if t0 + at <= due < t0 + at + length:
+                    push_at = t0 + at + length + 1e-5 * ((first // k) % 100)
+            if (wait := push_at - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            keep = [i for i in range(first, first + k) if not skip_at <= i < skip_at + skipped]
+            if keep:
+                outlet.push_chunk(x[keep], timestamp=push_at)
+                sent += len(keep)
+        _, ts = pull_all(out, sent, timeout=30)
+        assert len(ts) == sent
+        wait_for(lambda: handle.status.counters.samples_lost == skipped, 10, "the 40 skipped samples to be counted")
+        c = handle.status.counters
+        assert c.samples_in == c.samples_out == sent and c.gaps == 1 and c.backward_steps == 0, c
+    finally:
+        sup.shutdown()
