@@ -13,7 +13,8 @@ every later offset by one for good. So:
 * an offset ``TRIGGER`` (0.75) or more above the base opens a *settling window* with the base frozen. Its offsets'
   *excess* over the base, the rate error taken out, decides: the first excess under ``COUNT_FROM`` (0.95) is a timely
   stamp, so nothing was lost, and the window closes at once (the base carried through it as the envelope). A window
-  without one closes full and counts its least excess, rounded (a loss is whole samples). A window opened by a late
+  without one closes full and counts its least excess in the sender's periods (``1 + slope`` nominal ones: a replay at
+  speed 4, 0.25), rounded (a loss is whole samples). A window opened by a late
   stamp just before a loss counts that stamp's excess, and the next window, opening at once, the rest, measured from the
   same base and rounded once for the whole gap: one gap. Before the rate error is measured (the first 3 spans, ~3 s), a
   full window of jittered stamps counts only an excess above the largest drift (``RISE``);
@@ -128,7 +129,7 @@ class GapTracker:
         self.base: float | None = None  # the offsets' lower envelope; frozen while a window is open
         self.slope = self.slope_err = 0.0  # the base's change per sample, measured over the marks; its uncertainty
         self.marks: deque[tuple[int, float, int]] = deque(maxlen=SLOPE_MARKS)  # (count, base, lost)
-        self.lost = 0  # samples counted lost by this tracker
+        self.lost = 0.0  # what the samples counted lost by this tracker raised the offsets (periods)
         self.span = max(SLOPE_SAMPLES, math.ceil(SLOPE_S * sfreq))  # samples between rate marks
         self.next_mark = self.span  # the first span (its first stamps' delays) is left out of the slope
         self.stepped_back = False  # a clock step back cleared the marks: the slope before it stands until SLOPE_KNOWN
@@ -142,11 +143,6 @@ class GapTracker:
         self.w_chained = False
         self.w_base = self.w_slope = self.w_rise = self.w_err = 0.0
         self.w_low = self.w_low_r = self.w_env = self.w_env2 = self.w_fell = math.inf  # w_fell: the floor's last fall
-
-    @property
-    def held(self) -> bool:
-        """Whether a settling window is open."""
-        return self.w_n >= 0
 
     def resume_after(self, last_ts: float) -> None:
         """Continue a stream whose last sample (published by an earlier process) had stamp ``last_ts``."""
@@ -257,7 +253,7 @@ class GapTracker:
         """One sample of offset ``o`` after a step of ``step`` seconds: steps back, the envelope, the window."""
         self.n_steps += 1.0
         p = step * self.sfreq - 1.0
-        base = self.base
+        base = self.base if self.w_n < 0 else self.base + self.w_slope * (self.w_n + 1)  # a window's: rate error on
         if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
             self.n_draws += 1.0
             self.n_draws_out += self.w_n < 0
@@ -283,7 +279,7 @@ class GapTracker:
                     self._measure_slope(self.count)
                 return
             self._open()
-        x = o - self.w_slope * self.w_n  # the rate error taken out
+        x = o - self.w_slope * (self.w_n + 1)  # the rate error taken out (the base is the sample's before the window)
         if x < self.w_fell - FALL_QUIET - RISE * (self.w_n - self.w_fell_at):  # more than a rate error: a sender
             self.w_fell, self.w_fell_at = x, self.w_n if self.w_fell < math.inf else 0  # pushing overdue chunks
         self.w_low = min(self.w_low, x)
@@ -375,26 +371,27 @@ class GapTracker:
         prior = self.chain_lost if self.w_chained else 0
         span = self.w_start + n - (self.chain_start if self.w_chained else self.w_start)
         if self.n_draws >= MIN_DRAWS and not prior and low < JIT_FALLS * self.fall + self.w_err * span:
-            # jittered, and what the jitter's floor and the rate error's uncertainty explain: no loss
-            # a late stamp just before a loss? the next window, opening at once, measures it from this one's base
+            # what the jitter's floor and the rate error's uncertainty explain: no loss (a late stamp just before a
+            # loss? the next window, opening at once, measures it from this one's base)
             self.chain_base, self.chain_start, self.chain_lost = self.w_base, self.w_start, 0
             self.full_end = -1 if self.w_chained else self.w_start + n
             self.base = min(self.w_env, self.w_base + self.w_slope * n + low)
             return
-        total = int(math.floor(low + ROUND_UP)) if low >= COUNT_FROM else 0
+        per = max(1.0 + self.w_slope, 0.05)  # the sender's period in nominal periods (a replay at speed 4: 0.25)
+        total = int(math.floor(low / per + ROUND_UP)) if low >= COUNT_FROM else 0
         lost = max(total - prior, 0)
         if lost:
             if not prior:  # chained: a late stamp opened the window before, the same gap
                 c.gaps += 1
             c.samples_lost += lost
-            self.lost += lost
+            self.lost += lost * per
             if not self.w_chained:
                 self.chain_base, self.chain_start, self.chain_lost = self.w_base, self.w_start, 0
             self.chain_lost += lost
             self.full_end = self.w_start + n
         total = prior + lost
-        # the base after the window: the loss added (and a slow sender's rise), or lower where the window's offsets
-        # were (a faster sender), never lower than the loss counted (a late stamp then a loss: the next window counts
-        # the rest of it, as if this one's count were exact); a further loss inside the window: the next window's
-        self.base = max(min(self.w_base + total + self.w_rise * n, self.w_env2),
-                        self.w_base + total + min(self.w_slope, 0.0) * n)
+        # the base after the window: the loss added (and a slow sender's rise), or lower where the window's offsets were
+        # (a faster sender), never lower than the loss counted (a late stamp then a loss: the next window counts the
+        # rest of it); a further loss inside the window: the next window's
+        self.base = max(min(self.w_base + total * per + self.w_rise * n, self.w_env2),
+                        self.w_base + total * per + min(self.w_slope, 0.0) * n)
