@@ -14,18 +14,18 @@ every later offset by one for good. So:
   *excess* over the base, the rate error taken out, decides: the first excess under ``COUNT_FROM`` (0.95) is a timely
   stamp, so nothing was lost, and the window closes at once (the base carried through it as the envelope). A window
   without one closes full and counts its least excess in the sender's periods (``1 + slope`` nominal ones: a replay at
-  speed 4, 0.25), rounded (a loss is whole samples). A window opened by a late
-  stamp just before a loss counts that stamp's excess, and the next window, opening at once, the rest, measured from the
-  same base and rounded once for the whole gap: one gap. Before the rate error is measured (the first 3 spans, ~3 s), a
+  speed 4, 0.25), rounded (a loss is whole samples). A window opened by a late stamp just before a loss counts that
+  stamp's excess, and the next window, opening at once, the rest, measured from the same base and rounded once for the
+  whole gap: one gap. Before the rate error is measured (the first 3 spans, ~3 s), a
   full window of jittered stamps counts only an excess above the largest drift (``RISE``);
 * a full window holds ``max(32 samples, 0.25 s)``, and, when the stamps jitter, enough of the sender's *delay draws*
   that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step that is
   not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay) or a new
   late sample, and the fraction of timely draws is counted. Regular stamps (steps of whole periods: a stair-case of
   repeated stamps, a gap) have no draws: the short window, which a repeated stamp extends by one sample (up to 4 s),
-  since only a run's last sample is timely: a stair-case of runs longer than 0.25 s (a chunk of 100 stamped once at 250
-  Hz) loses nothing. Nor does a window close full while its floor still falls (FALL_QUIET): a sender that woke up late
-  and pushes its overdue chunks at once.
+  since only a run's last sample is timely: a stair-case of runs longer than 0.25 s (a chunk of 100 stamped once at
+  250 Hz) loses nothing. Nor does a window close full while its floor still falls (FALL_QUIET): a sender that woke up
+  late and pushes its overdue chunks at once.
 
 Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its nominal
 rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error adds up. A
@@ -35,12 +35,12 @@ synthetic runs), and a single lost sample amid jitter of a period or more is mos
 
 Push jitter of tens of ms (a Bluetooth link: chunks stamped on arrival, 0-100 ms late, pushes queued behind a late one
 arriving together) leaves the envelope up to tens of samples off the stamps' floor for seconds, and a 4 s window often
-holds no timely stamp (95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of jittered stamps counts
-only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent fall plus the rate
-error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws seen while no
-window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a minute left. A
-smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid sub-period jitter
-one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
+holds no timely stamp (without JIT_FALLS: 95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of
+jittered stamps counts only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent
+fall plus the rate error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws
+seen while no window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a
+minute left. A smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid
+sub-period jitter one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
 
 Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dejitter.TimestampRepair`'s: its line moves
 by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds of samples left
@@ -128,7 +128,7 @@ class GapTracker:
         self.count = 0  # samples received (the index of the next one)
         self.base: float | None = None  # the offsets' lower envelope; frozen while a window is open
         self.slope = self.slope_err = 0.0  # the base's change per sample, measured over the marks; its uncertainty
-        self.marks: deque[tuple[int, float, int]] = deque(maxlen=SLOPE_MARKS)  # (count, base, lost)
+        self.marks: deque[tuple[int, float, float]] = deque(maxlen=SLOPE_MARKS)  # (count, base, lost)
         self.lost = 0.0  # what the samples counted lost by this tracker raised the offsets (periods)
         self.span = max(SLOPE_SAMPLES, math.ceil(SLOPE_S * sfreq))  # samples between rate marks
         self.next_mark = self.span  # the first span (its first stamps' delays) is left out of the slope

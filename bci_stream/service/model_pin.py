@@ -19,9 +19,9 @@ Owners: the root is shared by every service of the machine (and by the Ray actor
 crashed (SIGKILL: no :func:`unpin`) leaves its copies behind. So each process that writes a decoder's folder records
 itself in it (``<decoder id>/.owner-<hash>``: host, pid, the process's start time and the boot's id, so that a reused
 pid is not taken for the owner), and a supervisor, when it starts, removes the decoders' folders whose every owner is
-gone (:func:`sweep_stale`); so does a Ray actor on its node (no supervisor starts there). A folder is kept while any of its owners lives, or may live: one recorded on another
-host or in another pid namespace (it cannot be checked from here), an unreadable record, or none (a folder being
-made, or one of a version that did not record owners).
+gone (:func:`sweep_stale`); so does a Ray actor on its node (no supervisor starts there). A folder is kept while any of
+its owners lives, or may live: one recorded on another host or in another pid namespace (it cannot be checked from
+here), an unreadable record, or none (a folder being made, or one of a version that did not record owners).
 """
 
 from __future__ import annotations

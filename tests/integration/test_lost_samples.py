@@ -1,17 +1,16 @@
 """samples_lost of a sender stamping chunks with their push time, through real pylsl (loopback): the tracker on an
 inlet's stamps, and a starved sender through a real decoder.
 
-The sender pushes chunks of 10 samples with ``push_chunk(x, timestamp=t)`` at push times paced by its own clock and
-late by up to 2 ms each (liblsl back-computes the chunk's other stamps, so chunks overlap when a push was later than
-the next), and skips 40 samples mid-stream. ``t`` is the push time drawn (the schedule plus 0-2 ms), not
-``local_clock()`` read at the push: on a loaded machine (load ~10-16 on 2 cores) this thread woke up to 0.7 s late
-and pushed the overdue chunks at once, a sender with hundreds of ms of jitter, not the one described (a loss of 40
-samples is then no larger than the jitter and, as gaps.py documents, not always seen; 0, 3, 37 and 150 of 40 were
-counted in 11 loaded runs, the 150 a catch-up burst counted as a loss: the known limit of loss counting under heavy
-push jitter, README). The stamps are then the same at any load. The inlet's stamps go through the decoder's path (TimestampRepair, then
-GapTracker, which counts on the stamps as received): the
-skip is counted (short by at most one sample: the envelope before it may ride above the stamps' floor; never over),
-one gap, and no step back (no clock went back).
+The first test's sender pushes chunks of 10 samples with ``push_chunk(x, timestamp=t)`` at push times paced by its own
+clock and late by up to 2 ms each (liblsl back-computes the chunk's other stamps, so chunks overlap when a push was
+later than the next), and skips 40 samples mid-stream. ``t`` is the push time drawn (the schedule plus 0-2 ms), not
+``local_clock()`` read at the push: on a loaded machine (load ~10-16 on 2 cores) this thread woke up to 0.7 s late and
+pushed the overdue chunks at once, a sender with hundreds of ms of jitter, not the one described (a loss of 40 samples
+is then no larger than the jitter and, as gaps.py documents, not always seen; 0, 3, 37 and 150 of 40 were counted in 11
+loaded runs, the 150 a catch-up burst counted as a loss, which the tracker now tells from one: the second test). The
+stamps are then the same at any load. The inlet's stamps go through the decoder's path (TimestampRepair, then
+GapTracker, which counts on the stamps as received): the skip is counted (short by at most one sample: the envelope
+before it may ride above the stamps' floor; never over), one gap, and no step back (no clock went back).
 """
 
 from __future__ import annotations
