@@ -111,7 +111,7 @@ def _e2e_md(sec: dict[str, Any]) -> list[str]:
         c = st.get("counters") or {}
         lines += ["", "Counters: " + ", ".join(f"{k} {_f(v)}" for k, v in c.items()) + ". (`samples_lost`/`gaps` are "
                   "the worker's estimate from the timestamps, net of the player's scheduling jitter (each sample is "
-                  "stamped at its push; bci_stream/service/gaps.py); the consumer-side `lost` is exact.)"]
+                  "stamped at its push; bci_stream/lsl/gaps.py); the consumer-side `lost` is exact.)"]
     for note in sec.get("model_notes") or []:
         lines.append(f"- {note}")
     return lines + [""]

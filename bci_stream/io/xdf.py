@@ -50,7 +50,8 @@
   Samples lost in a regular stream for 0.5 s or less (no jump) leave its other samples back to back in the data,
   with no event, as a decoder receives them, and a RecordingWarning says where and how many; each marker still goes
   on its own sample, and one stamped inside the loss on the nearest sample kept. In a de-jittered stream such a loss
-  is spread by the line (it cannot be told from the jitter).
+  is found net of the jitter as the service counts it (:mod:`bci_stream.io.xdf_losses`), said, and the line broken
+  there; one no larger than the jitter is not seen and is spread by the line.
 * pyxdf's own warnings and errors (a truncated or corrupt file: ``found likely XDF file corruption (...), scanning
   forward to next boundary chunk``) are RecordingWarnings naming the file (:func:`load_xdf`), not log lines.
 * pyxdf's warning ``Stream N: Segments and clock-segments differ`` is dropped for a stream that has no clock offset
@@ -79,6 +80,7 @@ from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
 from bci_stream.io.marker_codes import stream_markers
 from bci_stream.io.xdf_chunks import EVENTS_TYPE
+from bci_stream.io.xdf_losses import jittered_losses, warn_jittered_losses
 from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, dejitter, mark_jumps, place_markers, step_irregularity,
                                      warn_losses, warn_rate)
 
@@ -226,15 +228,19 @@ def _say(path: Path, records: list[logging.LogRecord], no_offsets: set[Any], log
         warnings.warn(f"{Path(path).name}: {message}", RecordingWarning, stacklevel=3)
 
 
-def _sample_times(stamps: np.ndarray, sfreq: float, jumps: list[int]) -> tuple[np.ndarray, bool]:
+def _sample_times(stamps: np.ndarray, sfreq: float, jumps: list[int], *, file: str, signal: str
+                  ) -> tuple[np.ndarray, bool]:
     """The signal stream's times by which markers are placed, from its stamps as written (clock-synchronised by pyxdf,
     not de-jittered): the stamps themselves when they are regular
     (:func:`~bci_stream.io.xdf_clock.step_irregularity` at most :data:`~bci_stream.io.xdf_clock.GRID_TOLERANCE`: a
-    loss shorter than a jump stays where it is), else a line per part between ``jumps``
-    (:func:`~bci_stream.io.xdf_clock.dejitter`). Returns the times and whether they are the file's own."""
+    loss shorter than a jump stays where it is), else a line per part between ``jumps`` and the losses found net of
+    the jitter (:func:`~bci_stream.io.xdf_clock.dejitter`, :mod:`bci_stream.io.xdf_losses`, which says them).
+    Returns the times and whether they are the file's own."""
     if step_irregularity(stamps, sfreq) <= GRID_TOLERANCE:
         return stamps, True
-    return dejitter(stamps, sfreq, jumps), False
+    losses = jittered_losses(stamps, sfreq, jumps)
+    warn_jittered_losses(losses, sfreq, file=file, signal=signal)
+    return dejitter(stamps, sfreq, jumps, [k for k, _ in losses]), False
 
 
 def _marker_candidates(streams: list[dict[str, Any]], own: set[int]) -> list[dict[str, Any]]:
@@ -309,7 +315,7 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
         raise DataError(f"stream {_info(sig, 'name')!r} of {path.name} holds no samples")
     written = np.asarray(sig["time_stamps"], dtype=np.float64)
     jumps = mark_jumps(written, sfreq, file=path.name, signal=_info(sig, "name"))
-    stamps, regular = _sample_times(written, sfreq, jumps)
+    stamps, regular = _sample_times(written, sfreq, jumps, file=path.name, signal=_info(sig, "name"))
     warn_rate(stamps, sfreq, jumps, file=path.name, signal=_info(sig, "name"))
     names, units, types = _channels(sig, values.shape[1])
     scale, ch_types, ch_units = _scales(units, types, _info(sig, "name"))

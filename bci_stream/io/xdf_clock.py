@@ -40,8 +40,8 @@ that needs de-jittering. A regular stream's steps are a whole number of its usua
 samples): per-sample stamps at a constant rate, as the service's recordings and many amplifier apps write them.
 Chunks stamped on arrival (Bluetooth headsets: 0-100 ms late; liblsl back-computes the other stamps of a chunk)
 step by anything, and a stair-case (a chunk's samples with equal stamps) by 0: those are de-jittered by
-:func:`dejitter`'s line, and a loss under 0.5 s in them is still spread (it cannot be told from the jitter step by
-step).
+:func:`dejitter`'s line, broken where :mod:`bci_stream.io.xdf_losses` finds a loss under 0.5 s net of the jitter (one
+no larger than the jitter is not seen, and is spread).
 """
 
 from __future__ import annotations
@@ -174,21 +174,22 @@ def forward_jumps(stamps: np.ndarray, sfreq: float) -> np.ndarray:
     return at[steps[at] - covered > jump_threshold(sfreq)] + 1
 
 
-def _edges(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> list[int]:
+def part_edges(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> list[int]:
     """0, the ``jumps``, the first samples after steps back longer than :func:`jump_threshold`, and ``len(stamps)``."""
     back = np.flatnonzero(np.diff(stamps) < -jump_threshold(sfreq)) + 1
     return [0, *sorted({*map(int, jumps), *back.tolist()}), len(stamps)]
 
 
-def dejitter(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> np.ndarray:
+def dejitter(stamps: np.ndarray, sfreq: float, jumps: Sequence[int], losses: Sequence[int] = ()) -> np.ndarray:
     """``stamps`` on a least-squares line of stamp against sample index per part of the recording, between the
     ``jumps`` (:func:`forward_jumps`) and the steps back longer than :func:`jump_threshold` (a clock reset): what
     pyxdf's de-jittering does (``_jitter_removal``, private), broken where this module finds a break (pyxdf breaks at
     every step over its threshold, so at 0.5 s a stair-case of longer chunks became one part per stair, a line of
     slope 0 each, whose stamps went back). A part whose line does not rise (a single stair) gets the nominal period
-    through its mean."""
+    through its mean. ``losses``: first samples after shorter losses (:mod:`bci_stream.io.xdf_losses`), where the line
+    breaks too, its times never going back there."""
     stamps = np.asarray(stamps, dtype=np.float64)
-    edges = _edges(stamps, sfreq, jumps)
+    edges = part_edges(stamps, sfreq, [*jumps, *losses])
     out = np.empty_like(stamps)
     for a, b in zip(edges[:-1], edges[1:]):
         idx = np.arange(b - a, dtype=np.float64)
@@ -197,6 +198,10 @@ def dejitter(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> np.ndarr
         if slope <= 0:
             slope, icpt = 1 / sfreq, float(np.mean(stamps[a:b] - y0) - np.mean(idx) / sfreq)
         out[a:b] = y0 + icpt + slope * idx
+    if len(losses):  # two lines meet at a loss: time never goes back there (between breaks)
+        big = part_edges(stamps, sfreq, jumps)
+        for a, b in zip(big[:-1], big[1:]):
+            out[a:b] = np.maximum.accumulate(out[a:b])
     return out
 
 
@@ -275,7 +280,7 @@ def warn_rate(stamps: np.ndarray, sfreq: float, jumps: Sequence[int], *, file: s
     summed over the parts between ``jumps`` (and steps back); said in a RecordingWarning when it is more than
     :data:`RATE_TOLERANCE` off ``sfreq`` (a wrong nominal rate, or a replay recorded faster than real time). pyxdf
     gave this warning when it de-jittered; the reader loads without its de-jittering."""
-    edges = _edges(stamps, sfreq, jumps)
+    edges = part_edges(stamps, sfreq, jumps)
     n = sum(b - a - 1 for a, b in zip(edges[:-1], edges[1:]))
     seconds = sum(float(stamps[b - 1] - stamps[a]) for a, b in zip(edges[:-1], edges[1:]))
     rate = n / seconds if seconds > 0 else sfreq
@@ -287,5 +292,5 @@ def warn_rate(stamps: np.ndarray, sfreq: float, jumps: Sequence[int], *, file: s
 
 
 __all__ = ["GRID_TOLERANCE", "JUMP", "JUMP_MIN_PERIODS", "RATE_TOLERANCE", "dejitter", "forward_jumps",
-           "jump_threshold", "mark_jumps", "parts_of", "place_markers", "step_irregularity", "warn_losses",
-           "warn_rate"]
+           "jump_threshold", "mark_jumps", "part_edges", "parts_of", "place_markers", "step_irregularity",
+           "warn_losses", "warn_rate"]

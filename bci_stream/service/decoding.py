@@ -17,7 +17,7 @@ from bci_stream.core.status import Counters
 from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.spec import DecoderOptions
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.dsp.preprocess import NonFiniteGuard
 

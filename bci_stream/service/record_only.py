@@ -26,7 +26,7 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
 
 The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
 names the others), the marker stream as its ``options.markers.stream``. Lost samples are counted as a decoder
-counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, :class:`~bci_stream.service.gaps.GapTracker`) and
+counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, :class:`~bci_stream.lsl.gaps.GapTracker`) and
 reported; nothing is filled in: the file keeps the stamps as they came, a gap included. What it saw (a stall, a
 resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (which no reader takes for the
 cues; :mod:`bci_stream.service.recorder` lists them). Messages name the inputs as the user gave them (``names``).
@@ -56,7 +56,7 @@ from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, full_info, resolve_one
 from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor

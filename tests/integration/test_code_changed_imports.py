@@ -33,8 +33,8 @@ assert bci_stream.__file__.startswith(copy), bci_stream.__file__
 sup = Supervisor(models_dir, status_interval=0.1, shared_workers=1, restart_backoff=0.1)
 service = Path(bci_stream.__file__).parent / "service"
 if breakage == "renamed":  # a module the worker imports, renamed by an upgrade (the API process has it loaded)
-    assert "bci_stream.service.gaps" in sys.modules
-    (service / "gaps.py").rename(service / "gap_tracking.py")
+    assert "bci_stream.lsl.gaps" in sys.modules
+    (service.parent / "lsl" / "gaps.py").rename(service.parent / "lsl" / "gap_tracking.py")
 elif breakage == "syntax_error":  # a syntax error in a module the worker imports, edited under the running service
     slot = service / "stream_slot.py"
     slot.write_text(slot.read_text() + "\ndef broken(:\n")

@@ -25,7 +25,7 @@ from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.status import Counters
 from bci_stream.lsl.dejitter import TimestampRepair
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, test_signal, unique
 from support.lsl import new_outlet, open_output, pull_all, wait_for

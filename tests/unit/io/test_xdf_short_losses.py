@@ -165,3 +165,50 @@ def test_a_service_recording_with_a_loss_places_its_cues_on_their_samples(tmp_pa
         rec.marker(float(ts[k]), f"m{k}")
     rec.close()
     assert _placed(tmp_path / "rec.xdf") == [(k, f"m{k}") for k in cues]
+
+
+def test_a_loss_amid_bluetooth_jitter_breaks_the_line_there(tmp_path: Path) -> None:
+    """Chunks stamped on arrival 0-100 ms late with 4 chunks (48 samples, 0.3 s) never sent mid-file: the loss is
+    found net of the jitter (as the service counts it), said, and the line broken there, so the markers on both sides
+    stay as close to their samples as without a loss (one line across it put them up to half the loss off)."""
+    rec0 = load_recording(subset_file(R05))
+    sfreq, chunk = 160.0, 12
+    rng = np.random.default_rng(3)
+    true, stamps = _bluetooth(rec0.n_times // chunk, sfreq, chunk, rng)
+    lost = np.zeros(len(true), bool)
+    lost[6000:6048] = True
+    kept = np.flatnonzero(~lost)
+    at = [k for k in (e.onset for e in rec0.events) if 100 <= k < len(true) - 100 and not lost[k]]
+    path = write_xdf(tmp_path / "bt.xdf", stamps[kept], [("muse", "EEG", rec0.ch_names, sfreq,
+                                                          rec0.data[:, kept].T, "microvolts")],
+                     [("cues", [float(true[k]) for k in at], ["m"] * len(at))])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        placed = np.array([e.onset for e in load_recording(path).events])
+    said = [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
+    assert len(said) == 1 and "found net of its timestamps' jitter" in said[0] and "in 1 place(s)" in said[0], said
+    assert "at sample 6000 (" in said[0]  # where the loss is, not where the window that counted it opened
+    n_lost = int(said[0].split(" lost ")[1].split(" sample")[0])
+    assert abs(n_lost - 48) <= 0.15 * 48
+    off = placed - np.searchsorted(kept, at)  # in the file's samples
+    assert np.all((off <= 0) & (off >= -10)), off  # as without a loss: by about the mean lateness, early
+
+
+def test_a_stair_case_that_lost_chunks_breaks_its_line_there(tmp_path: Path) -> None:
+    """Chunks of 10 stamped alike (their last sample's time) at 250 Hz, 3 chunks (0.12 s) never sent: said and the
+    line broken there, so the markers on both sides stay on their samples (one line across it: up to 19 off)."""
+    sfreq, chunk, n = 250.0, 10, 5000
+    true = T0 + np.arange(n) / sfreq
+    stamps = np.repeat(true[chunk - 1::chunk], chunk)
+    kept = np.r_[0:2500, 2530:n]
+    at = [123, 2001, 2499, 2530, 2600, 4567]
+    path = write_xdf(tmp_path / "stairs.xdf", stamps[kept],
+                     [("amp", "EEG", ["C3", "C4"], sfreq, np.random.default_rng(0).normal(0, 10, (len(kept), 2)),
+                       "microvolts")], [("cues", [float(true[k]) for k in at], ["a", "b", "c", "d", "e", "f"])])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        placed = [e.onset for e in load_recording(path).events]
+    said = [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
+    assert len(said) == 1 and "lost 30 sample(s) in 1 place(s)" in said[0] and "at sample 2500 (" in said[0], said
+    expected = np.searchsorted(kept, at)
+    assert len(placed) == 6 and np.all(np.abs(np.array(placed) - expected) <= 5), (placed, expected)

@@ -11,7 +11,7 @@ import pytest
 
 from bci_stream.core.status import Counters
 from bci_stream.lsl.dejitter import TimestampRepair
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 from support.common import unique
 
 SFREQ = 500.0

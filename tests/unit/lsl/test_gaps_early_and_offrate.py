@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bci_stream.core.status import Counters
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 
 
 def usb_stamps(seconds: float, sfreq: float, rng: np.random.Generator, lost_at: int, lost: int

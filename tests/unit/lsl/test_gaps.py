@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bci_stream.core.status import Counters
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 
 
 def stamps(n: int, sfreq: float, rng: np.random.Generator, jitter_s: float = 0.0, rate_error: float = 0.0,

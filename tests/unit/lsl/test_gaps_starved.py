@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bci_stream.core.status import Counters
-from bci_stream.service.gaps import GapTracker
+from bci_stream.lsl.gaps import GapTracker
 
 
 def starved_stamps(sfreq: float, k: int, rng: np.random.Generator, skipped: int) -> np.ndarray:
