@@ -41,11 +41,11 @@ def jittered_losses(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> l
     for a, b in zip(edges[:-1], edges[1:]):
         tracker, c = GapTracker(sfreq, jump_threshold(sfreq)), Counters()
         gaps: dict[int, tuple[int, int]] = {}  # the window that opened each gap: (samples lost, sample counted at)
-        for i in range(a, b + 1, CHUNK):
+        for i in [*range(a, b, CHUNK), b]:
             before = c.samples_lost
             if i < b:
                 tracker.split(stamps[i:min(i + CHUNK, b)], c)
-            else:
+            else:  # the part's end: as at a stall (a window of regular stamps closes; one of jittered stamps stays)
                 tracker.settle(c)
             if c.samples_lost > before:
                 n, _ = gaps.get(tracker.chain_start, (0, 0))
