@@ -56,7 +56,8 @@ def jittered_losses(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> l
             x = offsets[lo:end] - tracker.slope * np.arange(lo - start, end - start)
             floor = float(x[:start - lo + 1].min())
             timely = np.flatnonzero(x[start - lo:] < floor + n * (1.0 + tracker.slope) / 2)
-            found.append((a + start + (int(timely[-1]) + 1 if len(timely) else 0), n))
+            at = start + (int(timely[-1]) + 1 if len(timely) else 0)
+            found.append((a + min(max(at, 1), b - a - 1), n))  # a break inside the part
     return found
 
 
