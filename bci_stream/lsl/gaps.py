@@ -101,7 +101,7 @@ Before the rate error is measured, a window amid stamps mostly late (under JIT_T
 FALL_QUIET = 1.0
 """A window closes full only after its floor fell by no more than this (periods) plus a rate error (``RISE`` a sample)
 for a short window (or two pushes): a sender that woke up late pushes its overdue chunks at once, all stamped late, the
-floor reached at the burst's end (tests/unit/service/test_gaps_starved.py: such bursts were counted as losses)."""
+floor reached at the burst's end (tests/unit/lsl/test_gaps_starved.py: such bursts were counted as losses)."""
 BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
 """A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
 recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
