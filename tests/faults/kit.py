@@ -119,6 +119,17 @@ def pid_gone(pid: int, timeout: float = 10.0) -> bool:
     return True
 
 
+def pid_ended(pid: int, timeout: float = 10.0) -> bool:
+    """The process ended (gone, or a zombie not reaped yet: a worker whose parent died waits for its new parent) within
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def supervisor_of(server: Any) -> Any:
     """The :class:`~bci_stream.service.supervisor.Supervisor` of a :class:`BackgroundServer` (it runs in this
     process): where a test reads which worker hosts which decoder."""
@@ -151,10 +162,9 @@ def released(outlet: pylsl.StreamOutlet, timeout: float = 10.0) -> bool:
     return True
 
 
-def worker_pids() -> set[int]:
-    """Live decoder workers of this process's services (from /proc): its ``multiprocessing`` children started by
-    spawn, and the children of its fork server (``bci_stream.service.spawn.worker_context``)."""
-    me, procs = os.getpid(), {}
+def _live_procs() -> dict[int, tuple[int, bytes]]:
+    """Every live (not zombie) process's parent pid and command line, from /proc."""
+    procs = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -165,7 +175,25 @@ def worker_pids() -> set[int]:
                 procs[int(entry.name)] = (int(fields[1]), (entry / "cmdline").read_bytes())
         except (OSError, ValueError, IndexError):
             continue
-    servers = {pid for pid, (ppid, cmd) in procs.items() if ppid == me and b"multiprocessing.forkserver" in cmd}
+    return procs
+
+
+def _fork_servers_of(procs: dict[int, tuple[int, bytes]]) -> set[int]:
+    me = os.getpid()
+    return {pid for pid, (ppid, cmd) in procs.items() if ppid == me and b"multiprocessing.forkserver" in cmd}
+
+
+def fork_servers() -> set[int]:
+    """This process's live ``multiprocessing`` fork servers (from /proc): the one its services' local workers are
+    forked from (``bci_stream.service.spawn.worker_context``)."""
+    return _fork_servers_of(_live_procs())
+
+
+def worker_pids() -> set[int]:
+    """Live decoder workers of this process's services (from /proc): its ``multiprocessing`` children started by
+    spawn, and the children of its fork server (:func:`fork_servers`)."""
+    me, procs = os.getpid(), _live_procs()
+    servers = _fork_servers_of(procs)
     return {pid for pid, (ppid, cmd) in procs.items()
             if (ppid == me and b"spawn_main" in cmd) or ppid in servers}
 

@@ -13,8 +13,8 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from support.common import unique
-from faults.kit import (LivePusher, WsReader, alive, assert_service_up, make_settings, pid_gone, start_running, status,
-                        ws_url)
+from faults.kit import (LivePusher, WsReader, assert_service_up, fork_servers, make_settings, pid_ended, pid_gone,
+                        start_running, status, ws_url)
 from support.http import wait_status
 from support.lsl import new_outlet
 
@@ -82,24 +82,6 @@ def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, se
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
 
 
-def _fork_servers() -> set[int]:
-    """This process's multiprocessing fork servers (from /proc): the one the service's workers are forked from."""
-    me, found = os.getpid(), set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == me and b"multiprocessing.forkserver" in cmd:
-            found.add(int(entry))
-    return found
-
-
 def test_kill_9_of_the_fork_server_restarts_its_workers_as_a_crash_does(client, server):
     """``kill -9`` of the fork server the local workers are forked from (its own process: killed by hand or by the
     out-of-memory killer). Its workers' exit statuses are lost with it (multiprocessing then reports 255) and each
@@ -118,7 +100,7 @@ def test_kill_9_of_the_fork_server_restarts_its_workers_as_a_crash_does(client, 
         pusher.start()
         before = {i: wait_status(client, i, lambda s: s["counters"].get("samples_out", 0) > 200, 60,
                                  "decoding under way") for i in ids}
-        servers = _fork_servers()
+        servers = fork_servers()
         assert servers, "no fork server: the local workers were not forked from one"
         for pid in servers:
             os.kill(pid, signal.SIGKILL)
@@ -130,7 +112,7 @@ def test_kill_9_of_the_fork_server_restarts_its_workers_as_a_crash_does(client, 
         n_sent = len(pusher.sent)
         for i, ws in readers.items():
             old = before[i]["pid"]
-            assert after[i]["pid"] != old and _ended(old), f"worker {old} of decoder {i} still runs"
+            assert after[i]["pid"] != old and pid_ended(old), f"worker {old} of decoder {i} still runs"
             # the worker's exit status lost with the server, or a shared worker's own word (whichever came first)
             assert re.fullmatch(
                 rf"worker process {old} exited with code 255 \(or the fork server it was started from ended: its exit "
@@ -149,17 +131,8 @@ def test_kill_9_of_the_fork_server_restarts_its_workers_as_a_crash_does(client, 
         pusher.halt.set()
         for ws in readers.values():
             ws.close()
-    assert _fork_servers() - servers, "no new fork server for the restarted workers"
+    assert fork_servers() - servers, "no new fork server for the restarted workers"
     assert_service_up(client)
     for i in ids:
         assert client.delete(f"/decoders/{i}").status_code == 200
 
-
-def _ended(pid: int, timeout: float = 10.0) -> bool:
-    """The process ended (gone, or a zombie its new parent has not reaped yet) within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

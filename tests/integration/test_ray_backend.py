@@ -70,20 +70,13 @@ def start_cluster():
 @pytest.fixture(scope="module")
 def cluster(request, tmp_path_factory):
     """The cluster, its nodes' processes (and the module's services) with a model-copies root of their own."""
-    before = os.environ.get(PINS_ENV)
-    os.environ[PINS_ENV] = str(tmp_path_factory.mktemp("pins"))
-    try:
-        with kept_crash_report(request.config):  # the last test's Ray driver here turns faulthandler off
-            c, node_b = start_cluster()
-            try:
-                yield c, c.head_node.node_id, node_b
-            finally:
-                c.shutdown()
-    finally:
-        if before is None:
-            os.environ.pop(PINS_ENV, None)
-        else:
-            os.environ[PINS_ENV] = before
+    with pytest.MonkeyPatch.context() as mp, kept_crash_report(request.config):  # the last test's Ray driver here
+        mp.setenv(PINS_ENV, str(tmp_path_factory.mktemp("pins")))  # turns faulthandler off
+        c, node_b = start_cluster()
+        try:
+            yield c, c.head_node.node_id, node_b
+        finally:
+            c.shutdown()
 
 
 @pytest.fixture(scope="module")
