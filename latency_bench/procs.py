@@ -110,7 +110,8 @@ class CpuMeter:
         for k, p in self.pids.items():
             c1, c0 = cpu_times(p), self._c0.get(k)
             ok = c1 is not None and c0 is not None
-            out["percent"][k] = 100.0 * (c1[0] + c1[1] - c0[0] - c0[1]) / wall if ok else None
+            # user and system apart: each is whole clock ticks, so a process that ran no tick reads exactly 0
+            out["percent"][k] = 100.0 * ((c1[0] - c0[0]) + (c1[1] - c0[1])) / wall if ok else None
             out["system_percent"][k] = 100.0 * (c1[1] - c0[1]) / wall if ok else None
         m1 = machine_busy_seconds()
         if m1 is not None and self._m0 is not None and m1[1] > self._m0[1]:

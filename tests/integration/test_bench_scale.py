@@ -72,7 +72,10 @@ def _check_row(r: dict[str, Any]) -> None:
         assert isinstance(lat[q], float) and math.isfinite(lat[q]) and lat[q] > 0, f"{where}: {q} = {lat[q]!r}"
     assert lat["p50"] <= lat["p99"] <= lat["max"], where
     cpu, rss = r["cpu_percent"], r["rss_mb"]
-    assert cpu["service_total"] > 0 and rss["service_total"] > 10, where
+    # a bare relay may run less than one 10 ms clock tick in SECONDS (reads exactly 0); a decoding service never does
+    assert isinstance(cpu["service_total"], float) and math.isfinite(cpu["service_total"]), where
+    assert (cpu["service_total"] >= 0 if r["kind"] == "relay" else cpu["service_total"] > 0), where
+    assert rss["service_total"] > 10, where
     own = {k: v for k, v in cpu["per_process"].items() if not k.startswith(("player", "consumer"))}
     assert len(own) == r["n_service_processes"] and set(own) == set(rss["per_process"]), where
     assert cpu["service_total"] == pytest.approx(sum(v for v in own.values() if v is not None)), where
