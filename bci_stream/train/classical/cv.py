@@ -42,8 +42,16 @@ class Fold:
     test: Selection
 
 
+MIN_FOLD_TRIALS = 3
+"""Leave-one-run-out is used when every fold trains on at least this many trials of each class: what the trial-wise
+k-fold guarantees (``k`` at most the smallest class's count, 4 or more by calibrate's rule, so each training part
+keeps 3 of 4). A run holding most of a class's trials would leave a fold 1 trial a class (LDA cannot fit 2 samples
+of 2 classes) or 2 (a fit on noise)."""
+
+
 def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[Fold], str]:
-    """Leave-one-run-out folds (two runs or more), else a stratified trial-wise k-fold within the single run.
+    """Leave-one-run-out folds (two runs or more, each fold training on :data:`MIN_FOLD_TRIALS` trials of each
+    class or more), else a stratified trial-wise k-fold over all trials.
 
     Returns the folds and a description of the scheme, for reports.
     """
@@ -52,9 +60,9 @@ def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[F
     if n_runs >= 2:
         folds = [Fold(all_trials(prep, [i for i in range(n_runs) if i != j]), all_trials(prep, [j]))
                  for j in range(n_runs)]
-        complete = all(len(np.unique(np.concatenate([prep.runs[ri].trials.classes[tr] for ri, tr in f.train])))
-                       == n_classes for f in folds)
-        if complete:
+        fewest = [np.bincount(np.concatenate([prep.runs[ri].trials.classes[tr] for ri, tr in f.train]),
+                              minlength=n_classes).min() for f in folds]
+        if min(fewest) >= MIN_FOLD_TRIALS:
             return folds, f"leave-one-run-out over {n_runs} runs"
     from sklearn.model_selection import StratifiedKFold
 
@@ -69,7 +77,10 @@ def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[F
                 for ri in range(n_runs) if any(pairs[j][0] == ri for j in rows)]
 
     folds = [Fold(selection(tr), selection(te)) for tr, te in skf.split(np.zeros(len(y)), y)]
-    what = "single run" if n_runs == 1 else f"{n_runs} runs, but leaving a run out would drop a class"
+    what = "single run" if n_runs == 1 else (
+        f"{n_runs} runs, but leaving run {int(np.argmin(fewest)) + 1} out would leave "
+        + ("no trial of a class" if min(fewest) == 0 else f"{min(fewest)} trial(s) of a class")
+        + f" to train on (fewer than {MIN_FOLD_TRIALS})")
     return folds, (f"{what}: stratified {k}-fold over trials (the running estimators still run over "
                    f"each whole run; filters and classifier are fitted on the training trials only)")
 

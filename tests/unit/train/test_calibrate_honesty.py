@@ -161,6 +161,23 @@ def test_a_trial_wise_fallback_over_several_runs_says_it_may_overestimate(tmp_pa
                "--channels", "C3,Cz,C4,Cp3,Cp4")  # a few candidates: the scheme is what counts
     assert res.exit_code == 0, res.output
     report = json.loads((models / "fallback" / "report" / "report.json").read_text())
-    assert report["cv_scheme"].startswith("2 runs, but leaving a run out would drop a class: stratified")
-    assert any("CV is a trial-wise stratified k-fold (2 runs, but leaving a run out would drop a class), not "
-               "leave-one-run-out, and may overestimate accuracy on a new session." in n for n in report["notes"])
+    why = "2 runs, but leaving run 1 out would leave no trial of a class to train on (fewer than 3)"
+    assert report["cv_scheme"].startswith(f"{why}: stratified")
+    assert any(f"CV is a trial-wise stratified k-fold ({why}), not leave-one-run-out, and may overestimate accuracy "
+               "on a new session." in n for n in report["notes"])
+
+
+def test_a_run_that_leaves_a_fold_one_trial_a_class_falls_back_to_trial_wise_folds(tmp_path: Path) -> None:
+    """R06 keeps one cue of each class: leaving R05 out, a fold would fit on 2 trials (scikit-learn's LDA stopped
+    calibrate with "The number of samples must be more than the number of classes", naming nothing)."""
+    rec = load_recording(subset_file(R06))
+    first = {d: next(e for e in rec.events if e.description == d) for d in ("T1", "T2")}
+    rec.events = [e for e in rec.events if e.description not in first or e is first[e.description]]
+    one_each = save_npz(rec, tmp_path / "r06_one_each.npz")
+    models = tmp_path / "models"
+    res = _cli(str(subset_file(R05)), str(one_each), "--labels", LABELS, "--name", "one-each", "--out", str(models),
+               "--channels", "C3,Cz,C4,Cp3,Cp4")
+    assert res.exit_code == 0, res.output
+    report = json.loads((models / "one-each" / "report" / "report.json").read_text())
+    assert report["cv_scheme"].startswith("2 runs, but leaving run 1 out would leave 1 trial(s) of a class to train "
+                                          "on (fewer than 3): stratified"), report["cv_scheme"]
