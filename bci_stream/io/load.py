@@ -91,7 +91,7 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
             ".eeg", ".vmrk") else ""
         raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}{header}")
     if not path.is_file():
-        raise DataError(f"path does not exist or is not a file: {path}")
+        raise DataError(f"path does not exist or is not a file: {path}{_data_folder_hint(path)}")
     reader = _reader(FORMATS[suffix])
     allowed = format_options(path)
     unknown = sorted(set(opts) - set(allowed))
@@ -270,5 +270,20 @@ def events_summary(events: Sequence[Event]) -> dict[str, int]:
         out[ev.description] = out.get(ev.description, 0) + 1
     return dict(sorted(out.items()))
 
+
+
+def _data_folder_hint(path: Path) -> str:
+    """For a missing ``path``: the data folder's path to it when the file is there, or where the data folder is looked
+    for when ``path`` lies in it (a README example with ``BCI_STREAM_DATA`` pointing elsewhere); else nothing."""
+    from bci_stream.io.data_root import DATA_ENV, data_root, missing_data_hint
+
+    root = data_root()
+    if not path.is_absolute() and (root / path).is_file():
+        return f" (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
+    try:
+        path.absolute().relative_to(root)
+    except ValueError:
+        return ""
+    return f"; {missing_data_hint()}"
 
 __all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "renamed_bads"]

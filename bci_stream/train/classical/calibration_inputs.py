@@ -32,6 +32,7 @@ from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, h
                                                   nonfinite_note, nonfinite_stretches)
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import Trials, no_sensorimotor_note, sensorimotor_channels, trials_of
+from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
@@ -113,7 +114,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         sample`` (a used channel only NaN/inf), ``not in the files``, ``only one class present`` / ``no class
         present``, ``fewer than N trials`` (each saying what was left out why), ``has no cue of``, ``no usable
         trial``, ``--bad-events`` naming a ``--labels`` event, a reader option no file's format takes,
-        ``--channel-names`` with a count other than a file's channels; loader errors are re-raised as
+        ``--channel-names`` with a count other than a file's channels, ``holds the same samples as`` (a file given
+        twice, or a copy); loader errors are re-raised as
         ``cannot load FILE: ...``.
     """
     if not paths:
@@ -222,6 +224,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                 "EEG-0 ... EEG-16): name every channel with --channel-names so the sensorimotor rows are found"
                 if channel_names is None and 2 * len(numbered) >= len(wanted) else "")
         notes.append(no_sensorimotor_note(wanted, hint))
+    if (pair := repeated_run(recs)) is not None:  # after the label checks: a copy made to rename events is named so
+        raise CalibrationError(repeated_run_message(pair))
     notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs)
     parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]
     notes += [note for _, note in parts if note]

@@ -116,3 +116,24 @@ def test_a_relative_data_folder_is_relative_to_the_working_directory(tmp_path, m
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BCI_STREAM_DATA", "mydata")
     assert dr.data_root() == tmp_path / "mydata"  # not relative to a config file that names ${BCI_STREAM_DATA}
+
+
+def test_a_missing_file_of_the_command_line_names_the_data_folder_where_it_helps(
+        data_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """calibrate/evaluate/replay take their paths as given: a path relative to the data folder, run from elsewhere,
+    is pointed at; a missing file inside the data folder says where the folder is looked for; others get neither."""
+    from bci_stream.io import load_recording
+    from bci_stream.io.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as exc:
+        load_recording("eegmmidb/S001/S001R06.edf")
+    held = data_folder / "eegmmidb" / "S001" / "S001R06.edf"
+    assert str(exc.value) == ("path does not exist or is not a file: eegmmidb/S001/S001R06.edf (the data folder, "
+                              f"BCI_STREAM_DATA, holds {held}: give that path)")
+    with pytest.raises(DataError) as exc:
+        load_recording(data_folder / "eegmmidb" / "S002" / "S002R06.edf")
+    assert f"; real EEG is looked for under the data folder (BCI_STREAM_DATA={str(data_folder)!r})" in str(exc.value)
+    with pytest.raises(DataError) as exc:
+        load_recording(tmp_path / "elsewhere" / "S002R06.edf")
+    assert str(exc.value) == f"path does not exist or is not a file: {tmp_path / 'elsewhere' / 'S002R06.edf'}"

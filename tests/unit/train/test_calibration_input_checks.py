@@ -155,3 +155,17 @@ def test_train_holds_nan_as_the_service_naming_channels_and_a_filter_s_nan_as_no
     with pytest.raises(ConfigError, match=r"channels \['C3', 'Cz', 'C4'\] hold non-finite values in the training "
                                           r"data after filtering and CAR \(NaN or inf\)"):  # CAR spreads one NaN
         _fit_preprocessing(cfg, [(x, 1600, np.zeros(1600, dtype=bool))], ["C3", "Cz", "C4"], 160.0)
+
+
+@pytest.mark.parametrize("how", ["twice", "copy"])
+def test_a_run_given_twice_or_as_a_copy_in_another_format_is_refused(tmp_path: Path, how: str) -> None:
+    """Leave-one-run-out over a file and itself tested each fold on the data it was fitted on (CV 1.000, exit 0)."""
+    first = subset_file(R05)
+    second = first if how == "twice" else _variant(tmp_path, "r05_copy", R05)  # NPZ of the same µV samples
+    res = _cli([str(first), str(subset_file(R06)), str(second), "--labels", "T1=fists,T2=feet", "--name", "dup",
+                "--out", str(tmp_path / "models")])
+    assert res.exit_code == 2, res.output
+    assert (f"error: {load_recording(second).source} holds the same samples as {load_recording(first).source} "
+            "(the same file given twice, or a copy of it: 20000 samples x 21 channels at 160 Hz): every calibration "
+            "file must be a different run") in res.output
+    assert not (tmp_path / "models" / "dup").exists()

@@ -1,0 +1,49 @@
+"""Calibration runs must be different recordings: one given twice (by two spellings, a copy, or converted to another
+format) would let leave-one-run-out test each fold on the samples it was fitted on, and report in-sample figures as
+cross-validated ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bci_stream.io.recording import Recording
+
+#: Samples compared first (a different run differs within them: the whole arrays are compared only then).
+HEAD = 2048
+#: "The same samples": equal to this fraction of each value, and of the largest value of the first samples (near
+#: zero; in any unit, volts read as µV included). A 16-bit EDF's values written as float32 (FIF) and read back differ by
+#: about 1e-7 of their size.
+RTOL = 1e-5
+
+
+def same_samples(a: Recording, b: Recording) -> bool:
+    """Do ``a`` and ``b`` hold the same samples (same rate, shape and values to :data:`RTOL`, NaN where NaN)?"""
+    if a.sfreq != b.sfreq or a.data.shape != b.data.shape:
+        return False
+    head = slice(0, HEAD)
+    finite = np.abs(a.data[:, head])[np.isfinite(a.data[:, head])]
+    atol = RTOL * float(finite.max()) if finite.size else 0.0
+    return bool(np.allclose(a.data[:, head], b.data[:, head], rtol=RTOL, atol=atol, equal_nan=True)
+                and np.allclose(a.data, b.data, rtol=RTOL, atol=atol, equal_nan=True))
+
+
+def repeated_run(recs: Sequence[Recording]) -> tuple[Recording, Recording] | None:
+    """The first pair ``(earlier, later)`` of ``recs`` that hold the same samples, or None."""
+    for j, later in enumerate(recs):
+        for earlier in recs[:j]:
+            if same_samples(earlier, later):
+                return earlier, later
+    return None
+
+
+def repeated_run_message(pair: tuple[Recording, Recording]) -> str:
+    earlier, later = pair
+    return (f"{later.source} holds the same samples as {earlier.source} (the same file given twice, or a copy of it: "
+            f"{earlier.data.shape[1]} samples x {earlier.data.shape[0]} channels at {earlier.sfreq:g} Hz): every "
+            f"calibration file must be a different run (leave-one-run-out would test each fold on data it was fitted "
+            f"on); give each recording once")
+
+
+__all__ = ["repeated_run", "repeated_run_message", "same_samples"]
