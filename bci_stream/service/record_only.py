@@ -26,10 +26,9 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
 
 The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
 names the others), the marker stream as its ``options.markers.stream``. Lost samples are counted as a decoder
-counts them (:class:`~bci_stream.lsl.dejitter.TimestampRepair`, :class:`~bci_stream.lsl.gaps.GapTracker`) and
-reported; nothing is filled in: the file keeps the stamps as they came, a gap included. What it saw (a stall, a
-resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (which no reader takes for the
-cues; :mod:`bci_stream.service.recorder` lists them). Messages name the inputs as the user gave them (``names``).
+counts them (:class:`~bci_stream.lsl.gaps.GapTracker`) and reported; nothing is filled in (the stamps as they came).
+What it saw (a stall, a resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (no
+reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messages name inputs as given (``names``).
 """
 
 from __future__ import annotations
@@ -161,7 +160,7 @@ class RecordOnly:
         self.recorder: Recorder | None = None
         self.hub: MarkerHub | None = None
         self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
-        self.sfreq = self.last_data = self.started = 0.0
+        self.sfreq = self.last_data = self.started = self.ended = 0.0  # local_clock(): inlet opened, last data, end
         self.removed = False  # the file was removed: it got no sample
         self.stall_after, self.stalled, self.long_gaps = 1.0, False, 0  # long_gaps: steps over GAP_THRESHOLD_S
 
@@ -320,6 +319,7 @@ class RecordOnly:
         except StreamMismatchError as exc:  # a new outlet instance of another shape: not this recording's stream
             self.notes.append(f"{exc}: the recording ends here")
             self.event("reconnect", uid=None, seq=self.counters.samples_in, error=str(exc))
+        self.ended = pylsl.local_clock()  # a recording that ended is not stalled: its stalled_s stays as it was
         return self.totals()
 
     def update_clock(self) -> None:
@@ -329,7 +329,7 @@ class RecordOnly:
 
     def totals(self) -> RecordTotals:
         c, hub = self.counters, self.hub
-        stalled = pylsl.local_clock() - self.last_data
+        stalled = (self.ended or pylsl.local_clock()) - self.last_data if self.last_data else 0.0  # 0: not started
         return RecordTotals(c.samples_in, c.samples_in / self.sfreq if self.sfreq else 0.0,
                             hub.received if hub else 0, c.samples_lost, self.long_gaps, c.backward_steps,
                             hub.follower.state if hub else "off", stalled if stalled >= 2.0 else 0.0)

@@ -10,6 +10,8 @@ Real LSL on loopback (pylsl outlets of the test's own, unique names), a real uvi
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import numpy as np
 import pylsl
@@ -109,6 +111,9 @@ def test_a_stream_not_found_ends_in_error_with_the_cli_message_and_one_searching
     again = client.post("/recordings", json={"stream": {"name": missing}, "out": "searching.xdf"})
     assert again.status_code == 422 and again.json()["detail"][0]["loc"] == ["body", "out"], again.text
     assert f"recording {r.json()['id']!r} writes it" in again.json()["detail"][0]["msg"]
+    time.sleep(2.5)  # over the 2 s a stall needs: no sample is expected yet, so none is overdue
+    assert r.json()["stalled_s"] == status(client, r.json()["id"])["stalled_s"] == 0  # was the host's uptime
+    assert recording_samples(client, r.json()["id"]).get(("bci_stream_recording_stalled_seconds", ""), 0) == 0
     stopped = client.delete(f"/recordings/{r.json()['id']}").json()
     assert (stopped["state"], stopped["path"], stopped["summary"]) == (
         "stopped", None, [f"stopped while looking for stream '{missing}': nothing recorded"])
@@ -119,7 +124,7 @@ def test_a_stream_not_found_ends_in_error_with_the_cli_message_and_one_searching
     rid = r.json()["id"]
     st = wait_for(lambda: (s := status(client, rid))["state"] == "error" and s, 60.0, "state error")
     assert st["error"].startswith(f"no LSL stream matched name='{missing}' within 0.5 s; visible streams (")
-    assert (st["samples"], st["path"], st["stream_name"]) == (0, None, None)
+    assert (st["samples"], st["path"], st["stream_name"], st["stalled_s"]) == (0, None, None, 0)
     assert not (rec_dir / "missing.xdf").exists()
     assert client.delete(f"/recordings/{rid}").json()["state"] == "error"  # an ended one: its status, then gone
 
@@ -255,6 +260,8 @@ def test_duration_ends_a_recording_and_shutdown_finishes_a_running_ones_file(tmp
             assert end["samples"] > 0 and end["summary"][0].startswith(f"recorded {tmp_path / 'rec' / 'timed.xdf'}")
             assert [s["id"] for s in client.get("/recordings").json()] == [timed.json()["id"], kept.json()["id"]]
             wait_for(lambda: status(client, kept.json()["id"])["samples"] > 0, 60.0, "samples in kept.xdf")
+            time.sleep(2.5)  # an ended recording is not stalled: its stalled_s stays (it grew with the time since)
+            assert status(client, timed.json()["id"])["stalled_s"] == end["stalled_s"] == 0
     finally:
         srv.stop()
         pusher.halt.set()

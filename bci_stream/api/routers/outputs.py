@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -42,6 +43,25 @@ def failed_for_good(handle: Any, since: float | None, now: float) -> bool:
     """True for a decoder that will not decode again: its start was refused (wrong stream or model), or it has been
     in ``error`` with no restart scheduled for :data:`ERROR_FINAL_S`."""
     return since is not None and (handle.exit_code == EXIT_REFUSED or now - since >= ERROR_FINAL_S)
+
+
+async def watch_client(websocket: WebSocket, gone: asyncio.Event) -> None:
+    """Read (and ignore) what the client sends until it goes, then set ``gone``: its close, its vanishing, or the
+    server's shutdown closing it. The output loop only sends, so without this a client that left while no row came
+    (a decoder waiting for its stream, or stalled) was never noticed, and uvicorn's shutdown waited on it for good."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except (WebSocketDisconnect, RuntimeError):  # RuntimeError: the session already ended (closed by the loop)
+        pass
+    finally:
+        gone.set()
+
+
+async def pause(gone: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when the client goes."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(gone.wait(), seconds)
 
 
 @router.websocket("/{decoder_id}/outputs")
@@ -87,15 +107,17 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     limit_send_buffer(transport)
     feed = MarkerFeed(handle.status.markers) if markers else None
     error_since: float | None = None
+    gone = asyncio.Event()
+    watcher = asyncio.create_task(watch_client(websocket, gone))
     try:
-        while supervisor.get(decoder_id) is not None:
+        while not gone.is_set() and supervisor.get(decoder_id) is not None:
             if feed is not None:
                 for index, value, t, cls in feed.read(handle.status.markers):
                     await websocket.send_json({"type": "marker", "decoder_id": decoder_id, "index": index,
                                                "value": value, "timestamp": t, "class": cls,
                                                "dropped": feed.dropped})
             if backlogged(transport):  # the client reads slower than we send: its rows wait in the ring, which
-                await asyncio.sleep(BACKLOG_POLL_S)  # drops (and counts) the oldest once it laps this reader
+                await pause(gone, BACKLOG_POLL_S)  # drops (and counts) the oldest once it laps this reader
                 continue
             rows = reader.read(MAX_ROWS_PER_MESSAGE)
             if decimate > 1 and len(rows):
@@ -118,10 +140,13 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
                 why = handle.last_error or handle.status.error or "failed"
                 await websocket.close(code=WS_INTERNAL_ERROR, reason=reason(f"decoder {decoder_id} failed: {why}"))
                 return
-            await asyncio.sleep(POLL_S)
-        await websocket.close(code=1000, reason="decoder stopped")
+            await pause(gone, POLL_S)
+        if not gone.is_set():
+            await websocket.close(code=1000, reason="decoder stopped")
     except WebSocketDisconnect:
         pass
+    finally:
+        watcher.cancel()
 
 
 @router.get("/{decoder_id}/latency", dependencies=[Authorised])
