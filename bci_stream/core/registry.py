@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,9 @@ def validate_card(raw: Any, card_path: Path) -> ModelCard:
         raise ModelError(f"model card {card_path} is invalid: {problems}") from None
 
 
-def verify_files(entry: ModelEntry) -> None:
-    """Refuse a model whose ONNX file is missing or differs from what its card describes."""
+def verify_files(entry: ModelEntry, digest: Callable[[Path], str] = sha256_file) -> None:
+    """Refuse a model whose ONNX file is missing or differs from what its card describes (``digest``: the sha256 of a
+    file, read afresh by default)."""
     files = [(entry.onnx_path, entry.card.sha256)]
     single = entry.card.step.single_step if entry.card.step is not None else None
     if single is not None:
@@ -74,7 +76,7 @@ def verify_files(entry: ModelEntry) -> None:
         if not path.is_file():
             what = "is not a regular file" if path.exists() else "does not exist"
             raise ModelError(f"model '{entry.card.ref}': ONNX file {path} {what}")
-        actual = sha256_file(path)
+        actual = digest(path)
         if actual != expected:
             raise ModelError(
                 f"model '{entry.card.ref}': sha256 of {path} is {actual}, but its card "

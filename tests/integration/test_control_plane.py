@@ -239,6 +239,35 @@ def test_ready_is_503_without_models(tmp_path):
         assert c.get("/health").status_code == 200
 
 
+def test_ready_is_503_when_no_model_of_the_registry_can_be_loaded(tmp_path, models_dir):
+    """Cards that read but whose ONNX file is missing or not the one they describe: every decoder of them would be
+    refused, so the service is not ready (it said ready, "models": 3, no problem listed); one good model makes it."""
+    import shutil
+
+    root, good = tmp_path / "models", models_dir / "tiny-gru"
+    for broken in ("truncated", "missing"):
+        shutil.copytree(good, root / broken)
+        card = json.loads((root / broken / "model.json").read_text())
+        (root / broken / "model.json").write_text(json.dumps({**card, "name": f"tiny-{broken}"}))
+    onnx = root / "truncated" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:100])
+    (root / "missing" / "model.onnx").unlink()
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=root)) as srv, \
+            httpx.Client(base_url=srv.url) as c:
+        r = c.get("/ready")
+        body = r.json()
+        assert (r.status_code, body["ready"], body["models"]) == (503, False, 0), body
+        assert body["reasons"][0].startswith(f"no valid model in models_dir {str(root)!r} (2 card(s), none whose "
+                                             "files match it"), body
+        problems = " ".join(body["model_problems"])
+        assert "model 'tiny-truncated@" in problems and "sha256 of" in problems, problems
+        assert "model 'tiny-missing@" in problems and "does not exist" in problems, problems
+        shutil.copytree(good, root / "tiny-gru")  # a loadable model beside them
+        r = c.get("/ready")
+        body = r.json()
+        assert (r.status_code, body["ready"], body["models"], len(body["model_problems"])) == (200, True, 1, 2), body
+
+
 def test_openapi_fuzzing_finds_no_server_error(server):
     """schemathesis generates requests from the OpenAPI schema (bounded); none may get a 5xx."""
     import schemathesis

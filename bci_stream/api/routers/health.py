@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -11,6 +12,9 @@ from bci_stream import __version__
 from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
 from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
+from bci_stream.core.card import sha256_file
+from bci_stream.core.errors import ModelError
+from bci_stream.core.registry import verify_files
 
 router = APIRouter(tags=["health"])
 
@@ -21,24 +25,46 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
+#: sha256 of the files /ready checked, by (path, inode, size, mtime): a probe every few seconds reads each file once.
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """The sha256 of ``path``, read again only when its inode, size or modification time changed."""
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if (digest := _DIGESTS.get(key)) is None:
+        digest = _DIGESTS[key] = sha256_file(path)
+    return digest
+
+
 @router.get("/ready")
 def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
-    """Ready to take work: the supervisor runs and the registry holds at least one valid model.
+    """Ready to take work: the supervisor runs and the registry holds at least one valid model (its card read, its
+    ONNX files there and as the card describes them: sha256; a broken one is listed in ``model_problems``).
 
     503 with the reasons otherwise. Decoders in ``error``, and running ones whose worker has sent no status for
     max(5 s, 10 status intervals) (hung), are listed but do not make the service unready (it still works).
     """
     reasons = []
     entries, problems = registry.scan()
-    if not entries:
-        reasons.append(f"no valid model in models_dir {str(registry.root)!r}")
+    usable = []
+    for entry in entries:  # a card whose ONNX file is missing or not the one it describes cannot be loaded
+        try:
+            verify_files(entry, cached_sha256)
+            usable.append(entry)
+        except ModelError as exc:
+            problems.append(str(exc))
+    if not usable:
+        reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (
+            f" ({len(entries)} card(s), none whose files match it: see model_problems)" if entries else ""))
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
     handles = supervisor.list()
     failing = [h.id for h in handles if h.status.state == "error"]
     silent_after = max(5.0, 10 * supervisor.status_interval)  # a running worker reports every status_interval
     hung = [h.id for h in handles if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
-    body = {"ready": not reasons, "reasons": reasons, "models": len(entries), "model_problems": problems,
+    body = {"ready": not reasons, "reasons": reasons, "models": len(usable), "model_problems": problems,
             "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung}
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
