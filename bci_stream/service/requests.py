@@ -36,7 +36,8 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
         if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
             raise DecoderNotReadyError(f"decoder {decoder_id} is starting: reset, state and model commands are "
                                        "taken once it is running (its stream connected): retry then", Retry.BUSY)
-        if process is None or not process.is_alive():
+        if process is None or not process.is_alive() or handle.status.state == "error":  # a shared worker lives on
+            # after one stream's error; its pipe for that decoder is closed (the command got "Broken pipe")
             raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
                                        f"{handle.status.state!r})")
         try:
