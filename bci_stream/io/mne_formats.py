@@ -40,8 +40,8 @@ from bci_stream.io.fiff_units import _fiff_unit_name
 from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
-from bci_stream.io.truncated import (GdfLayout, brainvision_partial_sample, fif_hint, gdf_layout, gdf_truncation_error,
-                                     gdf_truncation_note, gdf_whole_copy)
+from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_partial_sample, edf_truncation_note,
+                                     fif_hint, gdf_layout, gdf_truncation_error, gdf_truncation_note, gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
 __all__ = ["MNE_SUFFIXES", "RecordingWarning", "read_mne", "save_fif", "to_mne_raw", "trigger_codes",
@@ -97,6 +97,10 @@ def _read_raw(path: Path):
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
         if suffix == ".gdf" and str(w.message).startswith("Unsupported physical dimension"):
             continue  # read_mne reads the dimension itself (bci_stream.io.gdf)
+        if suffix in (".edf", ".bdf") and str(w.message).startswith(MNE_EDF_TRUNCATED):
+            if (note := edf_truncation_note(path)) is not None:  # the header's values and what was read
+                warnings.warn(note, RecordingWarning, stacklevel=3)
+                continue
         if issubclass(w.category, (RuntimeWarning, UserWarning)):
             warnings.warn(f"{path.name}: {w.message}", RecordingWarning, stacklevel=3)
     return raw

@@ -1,7 +1,8 @@
 """Files cut short (a copy or download interrupted, a recorder killed): what the readers say of them.
 
 mne reads a truncated EDF/BDF file's whole records, with a warning that the header's record count does not match
-the file size; of the other formats it reads through, it fails with an error of its internals or says nothing:
+the file size, which :func:`edf_truncation_note` replaces by the header's values, the file's size and what was read;
+of the other formats it reads through, it fails with an error of its internals or says nothing:
 
 * **GDF**: mne reshapes the data into the header's number of records and fails (``cannot reshape array of size ...
   into shape (125,newaxis)``). :func:`gdf_layout` compares the file size with the header (data offset, record size,
@@ -117,6 +118,34 @@ def gdf_truncation_note(path: Path, layout: GdfLayout, seconds: float) -> str:
                 "events are lost (they come from the file's trigger channel, if any)")
     return (f"{path.name}: {layout.says()}: read the {layout.whole} whole record(s) ({seconds:g} s); the rest of the "
             "data and the event table (events come from the file's trigger channel, if any) are lost")
+
+
+#: The start of mne's warning of an EDF/BDF file shorter than its header says (:func:`edf_truncation_note` names the
+#: values instead).
+MNE_EDF_TRUNCATED = "Number of records from the header does not match the file size"
+
+
+def edf_truncation_note(path: Path) -> str | None:
+    """The warning of an EDF/BDF file holding fewer whole records than its header says, read as those records (what
+    mne reads): the header's record count, record size and data offset, the file's size, the records and seconds
+    read; None when the header does not say (a count of -1: unknown) or the file holds every record."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(256).decode("latin-1")
+            ns = int(head[252:256])
+            signals = f.read(ns * 256).decode("latin-1")
+        data_at, n_records, duration = int(head[184:192]), int(head[236:244]), float(head[244:252])
+        at = ns * (16 + 80 + 5 * 8 + 80)  # label, transducer, dimension and 4 ranges, prefiltering: then samples
+        n_samps = [int(signals[at + 8 * k:at + 8 * (k + 1)]) for k in range(ns)]
+    except (OSError, ValueError):
+        return None
+    record = sum(n_samps) * (3 if path.suffix.lower() == ".bdf" else 2)
+    size = path.stat().st_size
+    whole = max(0, (size - data_at) // record) if record > 0 else 0
+    if n_records <= 0 or whole >= n_records:
+        return None
+    return (f"{path.name}: file truncated: header says {n_records} records of {record} bytes from byte {data_at}, the "
+            f"file holds {size} bytes: read the {whole} whole record(s) ({whole * duration:g} s)")
 
 
 def fif_hint(path: Path) -> str:

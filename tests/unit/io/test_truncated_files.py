@@ -127,3 +127,22 @@ def test_a_brainvision_data_file_cut_mid_sample_warns_that_the_partial_sample_wa
         "run.vhdr: data file run.eeg is truncated: it holds 42005 bytes, not a whole number of samples of 21 "
         "channels x 2 bytes (INT_16: 42 bytes per sample); the last partial sample (5 bytes) was dropped, 1000 "
         "samples read"]
+
+
+def test_a_truncated_edf_file_names_the_headers_values_and_what_was_read(tmp_path: Path, r05: Recording) -> None:
+    """mne reads its whole records and says only "Number of records from the header does not match the file size
+    ...": the warning now gives the header's record count, record size and data offset, the file's size and the
+    records read, as the README says and as a truncated GDF file's warning does (exploratory run, s27)."""
+    src = subset_file(SUBSET_S001_21CH / "S001R05.edf")
+    size = src.stat().st_size * 6 // 10
+    rec, notes = _load(_cut(src, size))
+    seconds = rec.n_times / rec.sfreq
+    assert seconds == int(seconds) and 0 < seconds < r05.n_times / r05.sfreq
+    head = src.read_bytes()[:256].decode("latin-1")
+    data_at, n_records = int(head[184:192]), int(head[236:244])
+    record = (src.stat().st_size - data_at) // n_records  # the whole file holds every record
+    assert notes[0] == (f"cut_S001R05.edf: file truncated: header says {n_records} records of {record} bytes from "
+                        f"byte {data_at}, the file holds {size} bytes: read the {int(seconds)} whole record(s) "
+                        f"({seconds:g} s)"), notes
+    assert not any("Number of records" in n for n in notes), notes
+    assert np.array_equal(rec.data, r05.data[:, :rec.n_times])
