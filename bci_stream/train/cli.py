@@ -180,8 +180,9 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     from bci_stream.train.classical.calibration_inputs import parse_channels, reader_options
 
     times = _seconds(decision_times)
-    if not live and (speed is not None or reference_train):
-        raise click.UsageError("--speed and --reference-train need --live")
+    if not live and (given := [f for f, v in (("--speed", speed is not None), ("--reference-train", reference_train))
+                               if v]):
+        raise click.UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --live")
     if speed is not None:
         from bci_stream.train.evaluate.live import MAX_SPEED
 

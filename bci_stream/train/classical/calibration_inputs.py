@@ -187,8 +187,11 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
                     f"{_event_listing([ev for rec in recs for ev in rec.events])})" if absent else "")
     out_runs, left_out = [], []
     for rec, idx, (data, stretches) in runs:
-        trials = trials_of(rec.events, {str(k): v for k, v in label_map.items()}, labels, rec.n_times, rec.sfreq,
-                           min_after_s=max(EVAL_TIMES))
+        cue_map, span = {str(k): v for k, v in label_map.items()}, max(EVAL_TIMES)
+        trials = trials_of(rec.events, cue_map, labels, rec.n_times, rec.sfreq, min_after_s=span)
+        if late := len(trials_of(rec.events, cue_map, labels, rec.n_times, rec.sfreq)) - len(trials):
+            notes.append(f"{Path(rec.source).name}: {late} cue(s) less than {span:g} s before the file's end left out "
+                         f"(a trial is scored up to {span:g} s after its cue)")
         spans = bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues={str(k) for k in label_map})
         trials, left = leave_out(trials, spans, rec.sfreq, labels, rec.source)
         left_out.append(left)

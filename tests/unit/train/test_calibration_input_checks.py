@@ -169,3 +169,16 @@ def test_a_run_given_twice_or_as_a_copy_in_another_format_is_refused(tmp_path: P
             "(the same file given twice, or a copy of it: 20000 samples x 21 channels at 160 Hz): every calibration "
             "file must be a different run") in res.output
     assert not (tmp_path / "models" / "dup").exists()
+
+
+def test_cues_too_close_to_a_files_end_are_left_out_with_a_note(tmp_path: Path) -> None:
+    """A cue less than 3 s (the latest decision time) before the end has no trial; the counts said nothing of it."""
+    rec = load_recording(subset_file(R06))
+    cue = [e for e in rec.events if e.description in LABELS][4]
+    end = cue.onset + int(rec.sfreq)  # 1 s of data after the fifth cue
+    cut = Recording(data=rec.data[:, :end], sfreq=rec.sfreq, ch_names=rec.ch_names,
+                    events=[e for e in rec.events if e.onset < end], source="cut")
+    prep = load_calibration([subset_file(R05), save_npz(cut, tmp_path / "cut.npz")], LABELS)
+    assert "cut.npz: 1 cue(s) less than 3 s before the file's end left out (a trial is scored up to 3 s after its " \
+           "cue)" in prep.notes, prep.notes
+    assert len(prep.runs[1].trials) == 4

@@ -82,6 +82,17 @@ def test_a_trial_class_the_model_does_not_output_is_a_clear_error_exit_2():
     assert res.exit_code == 2 and "must be at least 2 distinct classes, got ['fists']" in res.output
 
 
+@pytest.mark.parametrize("given, message", [
+    (["--reference-train", "r05.edf"], "--reference-train needs --live"),
+    (["--speed", "2"], "--speed needs --live"),
+    (["--speed", "2", "--reference-train", "r05.edf"], "--speed and --reference-train need --live"),
+])
+def test_live_only_flags_without_live_name_the_ones_given(given, message):
+    """It said "--speed and --reference-train need --live" of --reference-train alone (exploratory run, s27)."""
+    res = CliRunner().invoke(main, ["evaluate", str(GRU), "--data", str(subset_file(R10)), *given])
+    assert res.exit_code == 2 and f"Error: {message}" in res.output, res.output
+
+
 # -- finding 21: --labels matched by class name ---------------------------------------------------------------
 
 def test_the_label_map_is_matched_to_the_outputs_by_class_name():
