@@ -26,6 +26,15 @@ def check_record_path(value: str, name: str) -> str:
         raise ValueError(f"{name} must be {RECORD_PATH_RULE}; got {value!r}")
     if any(p in (".", "..") for p in value.split("/")):
         raise ValueError(f"{name} must stay inside recordings_dir (no '.' or '..'), got {value!r}")
+    return check_xdf_suffix(value, name)
+
+
+def check_xdf_suffix(value: str, name: str) -> str:
+    """``value``, a recording's file name, when it ends in ``.xdf`` (the file is XDF, and calibrate, evaluate and
+    replay read a file by its suffix); ValueError naming ``name`` otherwise."""
+    if not value.lower().endswith(".xdf"):
+        raise ValueError(f"{name} must end in .xdf (an XDF file, which calibrate and replay read by its suffix), "
+                         f"got {value!r}")
     return value
 
 

@@ -16,6 +16,13 @@ import numpy as np
 from bci_stream.core.contract import StateSpec, StepSpec
 
 
+def _first_nonfinite(given: Any, arr: np.ndarray) -> str:
+    """The first value of ``arr`` that is NaN or inf, as given (``1e300`` overflows float32: said so)."""
+    i = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
+    value = np.asarray(given, dtype=np.float64).ravel()[i]
+    return repr(float(value)) + (f" (beyond {arr.dtype.name}'s range)" if np.isfinite(value) else "")
+
+
 class StreamState:
     """State tensors of one stream (see the module docstring).
 
@@ -133,13 +140,15 @@ class StreamState:
         for n, a in snapshot.items():
             s = self.specs[n]
             try:
-                arr = np.asarray(a, dtype=s.dtype)
+                with np.errstate(over="ignore"):  # a value beyond the dtype's range is refused below, naming it
+                    arr = np.asarray(a, dtype=s.dtype)
             except (ValueError, TypeError) as exc:  # strings, ragged or nested lists (a restore over HTTP)
                 raise ValueError(f"state array {n!r} must be a nested list of numbers of one shape: {exc}") from None
             if arr.shape != tuple(s.shape):
                 raise ValueError(f"state array {n!r} must have shape {tuple(s.shape)}, got {arr.shape}")
             if not np.isfinite(arr).all():
-                raise ValueError(f"state array {n!r} must be finite, got NaN or inf")
+                raise ValueError(f"state array {n!r} must be finite in {np.dtype(s.dtype).name}, got "
+                                 f"{_first_nonfinite(a, arr)}")
             checked[n] = arr
         self.set_arrays(checked)
         self._pending = {n for n, s in self.specs.items() if s.init == "first_sample" and n not in checked}

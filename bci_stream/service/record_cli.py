@@ -74,6 +74,7 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
     from bci_stream.core.errors import StreamError
+    from bci_stream.core.spec import check_xdf_suffix
     from bci_stream.service.record_only import RecordOnly, refuse_existing, summary
 
     try:
@@ -83,6 +84,7 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
             raise ValueError("give the EEG stream: at least one of --stream, --type, --source-id, --hostname; got none")
         markers = selector("--marker-stream, --marker-type, --marker-source-id, --marker-hostname", name=marker_stream,
                            type=marker_type, source_id=marker_source_id, hostname=marker_hostname)
+        check_xdf_suffix(str(out), "--out")
         refuse_existing(out)  # before waiting for any stream
         rec = RecordOnly(out, stream, marker_stream=markers, input_unit=input_unit, resolve_timeout=resolve_timeout)
     except (FileExistsError, ValueError) as exc:

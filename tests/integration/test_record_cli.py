@@ -181,6 +181,10 @@ def test_an_existing_out_is_refused_and_left_as_it_was(tmp_path):
     res = CliRunner().invoke(main, ["record", "--stream", unique("none"), "--out", str(out)])
     assert res.exit_code == 2 and "never overwritten" in res.output
     assert out.read_bytes() == b"a recording"
+    res = CliRunner().invoke(main, ["record", "--stream", unique("none"), "--out", str(tmp_path / "r.txt")])
+    assert res.exit_code == 2 and f"--out must end in .xdf (an XDF file, which calibrate and replay read by its " \
+                                  f"suffix), got '{tmp_path / 'r.txt'}'" in res.output, res.output
+    assert not (tmp_path / "r.txt").exists()
 
 
 def test_a_stream_that_is_not_there_is_named_with_the_visible_ones_the_likeliest_first(tmp_path):

@@ -227,7 +227,7 @@ def test_malformed_requests_unknown_ids_and_a_missing_token_are_refused(server):
     assert refused({"out": "a.xdf"}) == ["body", "stream"]
     assert refused({"stream": {}, "out": "a.xdf"}) == ["body", "stream"]
     assert refused({"stream": {"name": "x"}}) == ["body", "out"]
-    for out in ("../a.xdf", "/tmp/a.xdf", "a b.xdf", "s/./a.xdf"):
+    for out in ("../a.xdf", "/tmp/a.xdf", "a b.xdf", "s/./a.xdf", "run4.txt"):
         assert refused({**ok, "out": out}) == ["body", "out"], out
     assert refused({**ok, "input_unit": "furlongs"}) == ["body", "input_unit"]
     assert refused({**ok, "duration_s": 0}) == ["body", "duration_s"]

@@ -50,3 +50,13 @@ def test_plain_paths_are_taken(path: str) -> None:
     spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "tiny-gru",
                                        "options": {"record_path": path}})
     assert spec.options.record_path == path
+
+
+@pytest.mark.parametrize("path", ["run4.txt", "s01/run1", "s01/run1.xdfz", "run.xdf.bak"])
+def test_a_file_name_not_ending_in_xdf_is_refused(path: str) -> None:
+    """An XDF file written as ``run4.txt`` was recorded, then refused by calibrate ("path must end in one of ...")
+    that the summary told to run on it (exploratory run, s27); ``bci-stream record --out`` takes the same rule."""
+    code, detail = answer(path)
+    assert code == 422 and [e["loc"] for e in detail] == [LOC]
+    assert detail[0]["msg"] == ("Value error, record_path must end in .xdf (an XDF file, which calibrate and replay "
+                                f"read by its suffix), got {path!r}")

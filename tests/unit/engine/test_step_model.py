@@ -112,8 +112,13 @@ def test_snapshot_restore_gives_an_identical_continuation_and_is_atomic(bundle):
     np.testing.assert_array_equal(model.run(x[250:], other), y1)
     before = other.snapshot()
     bad = dict(snap, h0=np.full((2, 1, 24), np.nan))
-    with pytest.raises(ValueError, match=r"state array 'h0' must be finite, got NaN or inf"):
+    with pytest.raises(ValueError, match=r"state array 'h0' must be finite in float32, got nan$"):
         other.restore(bad)
+    big = snap["h0"].astype(np.float64).tolist()
+    big[1][0][3] = 1e300  # finite in JSON, beyond float32 (it said "got NaN or inf")
+    with pytest.raises(ValueError, match=r"state array 'h0' must be finite in float32, got 1e\+300 \(beyond "
+                                         r"float32's range\)$"):
+        other.restore(dict(snap, h0=big))
     with pytest.raises(ValueError, match=r"state array 'zf' must have shape \(1, 10, 16\), got \(10, 16\)"):
         other.restore(dict(snap, zf=snap["zf"][0]))
     for k, v in other.snapshot().items():
