@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, finite, non_empty, not_nan
+
 #: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
 LAZY_COMMANDS = {
     "train": ("bci_stream.train.cli", "train_cmd"),
@@ -91,14 +93,13 @@ def show_recording_warnings() -> None:
 
 
 @main.command()
-@click.option("--name", default="bci-stream-sim", show_default=True, help="LSL stream name.")
+@click.option("--name", default="bci-stream-sim", show_default=True, callback=non_empty, help="LSL stream name.")
 @click.option("--n-chans", type=click.IntRange(min=1), default=64, show_default=True, help="Channels (10-10 names).")
-@click.option("--sfreq", type=click.FloatRange(min=60), default=160.0, show_default=True, help="Sampling rate, Hz.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds to stream (default: until Ctrl-C).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: the same seed repeats the run.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Samples per push (default sfreq/32).")
-@click.option("--line-freq", type=click.FloatRange(min=0), default=50.0, show_default=True,
+@click.option("--sfreq", type=SIM_SFREQ, default=160.0, show_default=True, callback=finite, help="Sampling rate, Hz.")
+@click.option("--duration", type=SECONDS, default=None, callback=finite, help="Seconds to stream [default: to Ctrl-C].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed: repeats the run.")
+@click.option("--chunk-size", type=CHUNK_SIZE, default=None, help="Samples per push (default sfreq/32).")
+@click.option("--line-freq", type=click.FloatRange(min=0), default=50.0, show_default=True, callback=finite,
               help="Line-noise frequency in Hz (0 for none).")
 @click.option("--source-id", default=None, help="LSL source_id (default bci-stream-sim-NAME).")
 def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed: int, chunk_size: int | None,
@@ -116,16 +117,16 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", required=True, help="LSL stream name (events go to NAME-markers).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Samples per push (default sfreq/32).")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, callback=non_empty, help="LSL stream name (events go to NAME-markers).")
+@click.option("--chunk-size", type=CHUNK_SIZE, default=None, help="Samples per push (default sfreq/32).")
 @click.option("--loop", is_flag=True, help="Start again at the end, until Ctrl-C.")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--speed", type=click.FloatRange(min=0.001, max=1000), default=1.0, show_default=True, callback=finite,
               help="Pace relative to real time (for dry runs and tests).")
 @click.option("--source-id", default=None, help="LSL source_id (default replay:FILE:NAME).")
-@click.option("--wait-for-consumer", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--wait-for-consumer", type=SECONDS, default=None, metavar="SECONDS", callback=not_nan,
               help="Start only once a consumer (e.g. a decoder) is connected, so it gets the whole file.")
-@click.option("--linger", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--linger", type=click.FloatRange(min=0), default=None, metavar="SECONDS", callback=not_nan,
               help="After the last sample, wait at most this long for consumers to disconnect before the "
                    "stream goes [default 2].")
 @click.option("--channel-names", default=None, metavar="NAMES|FILE",
@@ -156,7 +157,7 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
     from bci_stream.io.channel_names import read_channel_names
     from bci_stream.io.errors import ChannelError, DataError
     from bci_stream.core.channels import shortlist
-    from bci_stream.io.load import check_names, options_by_file, renamed_bads
+    from bci_stream.io.load import check_names, missing_path_message, options_by_file, renamed_bads
     from bci_stream.sim.replay import LINGER_S, absent_cues, label_cues, run_replay
 
     def ready(rec) -> None:
@@ -167,6 +168,8 @@ def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: flo
             click.echo(f"note: {path.name} marks {len(rec.bad_channels)} channel(s) bad: {shortlist(rec.bad_channels)}"
                        "; streamed as any other channel")
 
+    if not path.is_file():  # as calibrate and evaluate say it (the data folder named where it helps)
+        raise click.BadParameter(missing_path_message(path), param_hint="'PATH'")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C: no traceback
     try:
         # a wrong --channel-names (no such file, or a count other than the file's) is a usage error (exit 2)

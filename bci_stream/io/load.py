@@ -91,7 +91,7 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
             ".eeg", ".vmrk") else ""
         raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}{header}")
     if not path.is_file():
-        raise DataError(f"path does not exist or is not a file: {path}{_data_folder_hint(path)}")
+        raise DataError(missing_path_message(path))
     reader = _reader(FORMATS[suffix])
     allowed = format_options(path)
     unknown = sorted(set(opts) - set(allowed))
@@ -272,18 +272,19 @@ def events_summary(events: Sequence[Event]) -> dict[str, int]:
 
 
 
-def _data_folder_hint(path: Path) -> str:
-    """For a missing ``path``: the data folder's path to it when the file is there, or where the data folder is looked
-    for when ``path`` lies in it (a README example with ``BCI_STREAM_DATA`` pointing elsewhere); else nothing."""
+def missing_path_message(path: Path) -> str:
+    """Why ``path`` (no file) cannot be read, and the data folder's path to it when the file is there, or where the
+    data folder is looked for when ``path`` lies in it (a README example, ``BCI_STREAM_DATA`` pointing elsewhere)."""
     from bci_stream.io.data_root import DATA_ENV, data_root, missing_data_hint
 
-    root = data_root()
+    root, said = data_root(), f"path does not exist or is not a file: {path}"
     if not path.is_absolute() and (root / path).is_file():
-        return f" (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
+        return f"{said} (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
     try:
         path.absolute().relative_to(root)
     except ValueError:
-        return ""
-    return f"; {missing_data_hint()}"
+        return said
+    return f"{said}; {missing_data_hint()}"
 
-__all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "renamed_bads"]
+__all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "missing_path_message",
+           "renamed_bads"]

@@ -1,0 +1,39 @@
+"""Checks of command-line values that click's types let through: NaN (every comparison with it is false, so a
+``FloatRange`` takes it), infinity where a finite value is needed, a blank name. Each is a click ``callback``: the
+error names the option, the rule and the value (``Invalid value for '--speed': must be a finite number, got nan``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+#: The largest ``--chunk-size``: liblsl takes an outlet's chunk size as a C int.
+MAX_CHUNK = 2**31 - 1
+CHUNK_SIZE = click.IntRange(1, MAX_CHUNK)
+#: ``simulate --sfreq``: from 60 Hz (the simulated rhythms need it) to 100 kHz.
+SIM_SFREQ = click.FloatRange(min=60, max=100_000)
+#: A positive number of seconds (NaN is refused by :func:`not_nan`; inf: no limit).
+SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value!r}")
+    return value
+
+
+def not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and math.isnan(value):
+        raise click.BadParameter(f"must be a number of seconds (inf: no limit), got {value!r}")
+    return value
+
+
+def non_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter(f"must be a non-empty name, got {value!r}")
+    return value
+
+
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "finite", "non_empty", "not_nan"]

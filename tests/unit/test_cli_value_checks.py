@@ -1,0 +1,53 @@
+"""``replay`` and ``simulate`` refuse values their click types let through, naming the option, the rule and the value
+(exit 2), before any stream is made: NaN (a ``FloatRange`` takes it), a speed of 1e-20 (``time.sleep`` overflowed:
+traceback), inf (every sample one timestamp), a chunk size beyond a C int (pylsl: traceback), an empty name (liblsl:
+"could not create stream description object"), 1e300 Hz ("Maximum allowed dimension exceeded"), a negative seed
+(refused only after the banner). A missing file to replay names the data folder as calibrate and evaluate do
+(found by an exploratory run, s27)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from bci_stream.cli import main
+from bci_stream.io import data_root as dr
+from support.common import SUBSET_S001_21CH, subset_file
+
+EDF = str(subset_file(SUBSET_S001_21CH / "S001R05.edf"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["replay", EDF, "--name", "x", "--speed", "1e-20"], "Invalid value for '--speed': 1e-20 is not in the range "
+                                                         "0.001<=x<=1000."),
+    (["replay", EDF, "--name", "x", "--speed", "inf"], "Invalid value for '--speed': inf is not in the range"),
+    (["replay", EDF, "--name", "x", "--speed", "nan"], "Invalid value for '--speed': must be a finite number, got nan"),
+    (["replay", EDF, "--name", ""], "Invalid value for '--name': must be a non-empty name, got ''"),
+    (["replay", EDF, "--name", "x", "--wait-for-consumer", "nan"],
+     "Invalid value for '--wait-for-consumer': must be a number of seconds (inf: no limit), got nan"),
+    (["replay", EDF, "--name", "x", "--linger", "nan"], "Invalid value for '--linger': must be a number of seconds"),
+    (["replay", EDF, "--name", "x", "--chunk-size", "99999999999999999999"],
+     "Invalid value for '--chunk-size': 99999999999999999999 is not in the range 1<=x<=2147483647."),
+    (["simulate", "--name", "x", "--chunk-size", "99999999999999999999"], "Invalid value for '--chunk-size'"),
+    (["simulate", "--name", "", "--duration", "1"], "Invalid value for '--name': must be a non-empty name, got ''"),
+    (["simulate", "--name", "x", "--sfreq", "1e300"], "Invalid value for '--sfreq': 1e+300 is not in the range "
+                                                      "60<=x<=100000."),
+    (["simulate", "--name", "x", "--sfreq", "nan"], "Invalid value for '--sfreq': must be a finite number, got nan"),
+    (["simulate", "--name", "x", "--duration", "nan"], "Invalid value for '--duration': must be a finite number"),
+    (["simulate", "--name", "x", "--line-freq", "nan"], "Invalid value for '--line-freq': must be a finite number"),
+    (["simulate", "--name", "x", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0."),
+])
+def test_values_past_the_types_are_refused_naming_the_option(args: list[str], message: str) -> None:
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "streaming" not in res.output and "replaying" not in res.output  # nothing started
+
+
+def test_a_missing_file_to_replay_names_the_data_folder(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "eegmmidb").mkdir()
+    (tmp_path / "eegmmidb" / "S001R05.edf").write_bytes(subset_file(SUBSET_S001_21CH / "S001R05.edf").read_bytes())
+    monkeypatch.setenv(dr.DATA_ENV, str(tmp_path))
+    res = CliRunner().invoke(main, ["replay", "eegmmidb/S001R05.edf", "--name", "x"])
+    assert res.exit_code == 2, res.output
+    assert ("Invalid value for 'PATH': path does not exist or is not a file: eegmmidb/S001R05.edf (the data folder, "
+            f"BCI_STREAM_DATA, holds {tmp_path / 'eegmmidb' / 'S001R05.edf'}: give that path)") in res.output
