@@ -147,7 +147,8 @@ class ModelRegistry:
             if unavailable := [p for p in broken if isinstance(p, ModelUnavailableError)]:
                 raise unavailable[0]
             raise ModelNotFoundError(
-                f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'})"
+                f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'}"
+                + ("; that folder does not exist)" if not self.root.is_dir() else ")")
                 + "".join(f"; {p}" for p in broken)
             )
         return matches[-1]

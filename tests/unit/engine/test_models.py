@@ -154,6 +154,10 @@ def test_versions_and_missing_models(models_dir, tmp_path):
     assert str(err.value) == (
         f"model 'tiny-gru@9' not found in {models_dir} (available: tiny-gru@1.0.0, tiny-lstm@1.0.0)"
     )
+    with pytest.raises(ModelNotFoundError) as err:  # a mistyped --models-dir: said so
+        ModelRegistry(tmp_path / "nosuch").resolve("tiny-gru")
+    assert str(err.value) == f"model 'tiny-gru' not found in {tmp_path / 'nosuch'} (available: none; that folder does " \
+                             "not exist)"
     shutil.copytree(models_dir / "tiny-gru", tmp_path / "a")
     shutil.copytree(models_dir / "tiny-gru", tmp_path / "b")
     raw = json.loads((tmp_path / "b" / "model.json").read_text())
