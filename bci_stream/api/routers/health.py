@@ -25,17 +25,17 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-#: sha256 of the files /ready checked, by (path, inode, size, mtime): a probe every few seconds reads each file once.
-_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+#: path -> ((inode, size, mtime), sha256) of the files /ready checked: a probe every few seconds reads each file once.
+_DIGESTS: dict[str, tuple[tuple[int, int, int], str]] = {}
 
 
 def cached_sha256(path: Path) -> str:
     """The sha256 of ``path``, read again only when its inode, size or modification time changed."""
     st = path.stat()
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    if (digest := _DIGESTS.get(key)) is None:
-        digest = _DIGESTS[key] = sha256_file(path)
-    return digest
+    seen, key = _DIGESTS.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
+    if seen is None or seen[0] != key:
+        seen = _DIGESTS[str(path)] = (key, sha256_file(path))
+    return seen[1]
 
 
 @router.get("/ready")
