@@ -47,9 +47,11 @@ def options(**kw) -> bytes:
     return json.dumps({**VALID, "options": kw}).encode()
 
 
-def cases(victim_id: str) -> list[tuple[str, str, bytes | None, str | None, set[int], str]]:
-    """(method, path, body, content type, acceptable statuses, text the answer must contain)."""
+def cases(victim_id: str, sha256: str) -> list[tuple[str, str, bytes | None, str | None, set[int], str]]:
+    """(method, path, body, content type, acceptable statuses, text the answer must contain); ``sha256``: the
+    running model's, so that malformed state arrays reach the worker's checks."""
     d = f"/decoders/{victim_id}"
+    m = f', "model": {{"sha256": "{sha256}"}}}}'.encode()
     return [
         # broken JSON and wrong JSON types
         ("POST", "/decoders", b"{not json", "application/json", {422}, "json_invalid"),
@@ -118,12 +120,13 @@ def cases(victim_id: str) -> list[tuple[str, str, bytes | None, str | None, set[
         ("PUT", f"{d}/model", b'{"model": 7}', "application/json", {422}, "model"),
         ("PUT", f"{d}/model", b'{"model": "../tiny-gru"}', "application/json", {422}, "model"),
         ("PUT", f"{d}/model", b"{", "application/json", {422}, ""),
-        ("PUT", f"{d}/state", b'{"arrays": {"h0": [[[NaN]]]}}', "application/json", {409, 422}, ""),
-        ("PUT", f"{d}/state", b'{"arrays": {"h0": [[["a", {"b": 1}]]]}}', "application/json", {409, 422}, ""),
-        ("PUT", f"{d}/state", b'{"arrays": {"h0": [[1, [2, [3]]]]}}', "application/json", {409, 422}, ""),
-        ("PUT", f"{d}/state", b'{"arrays": {"../../h0": [1e308, -1e308]}}', "application/json", {409, 422}, ""),
-        ("PUT", f"{d}/state", b'{"arrays": {}, "model": {"sha256": NaN}}', "application/json", {409, 422}, ""),
-        ("PUT", f"{d}/state", b'{"arrays": {"h0": [0]}, "seq": 1e999}', "application/json", {409, 422}, ""),
+        ("PUT", f"{d}/state", b'{"arrays": {"h0": [[[NaN]]]}' + m, "application/json", {409, 422}, ""),
+        ("PUT", f"{d}/state", b'{"arrays": {"h0": [[["a", {"b": 1}]]]}' + m, "application/json", {409, 422}, ""),
+        ("PUT", f"{d}/state", b'{"arrays": {"h0": [[1, [2, [3]]]]}' + m, "application/json", {409, 422}, ""),
+        ("PUT", f"{d}/state", b'{"arrays": {"../../h0": [1e308, -1e308]}' + m, "application/json", {409, 422}, ""),
+        ("PUT", f"{d}/state", b'{"arrays": {}, "model": {"sha256": NaN}}', "application/json", {422}, "sha256"),
+        ("PUT", f"{d}/state", b'{"arrays": {"h0": [0]}}', "application/json", {422}, "model.sha256 must be given"),
+        ("PUT", f"{d}/state", b'{"arrays": {"h0": [0]}, "seq": 1e999' + m, "application/json", {409, 422}, ""),
         ("POST", f"{d}/reset", b"\x00\x01\x02", "application/octet-stream", {200}, ""),
     ]
 
@@ -136,7 +139,8 @@ def test_handcrafted_malformed_requests(client, victim):
     decoder_id, sender = victim
     pids_before = worker_pids()
     failures = []
-    for method, path, body, ctype, ok, text in cases(decoder_id):
+    sha256 = client.get(f"/decoders/{decoder_id}").json()["model"]["sha256"]
+    for method, path, body, ctype, ok, text in cases(decoder_id, sha256):
         r = raw(client, method, path, body, ctype)
         if r.status_code in (201,):
             client.delete(f"/decoders/{r.json()['id']}")

@@ -89,7 +89,8 @@ def test_command_answers_show_their_own_counters(client):
     snap = client.get(f"/decoders/{decoder_id}/state").json()
     name0 = next(iter(snap["arrays"]))
     for bad in (["a", "b"], [[1.0, 2.0], [3.0]], [{"x": 1}]):
-        r = client.put(f"/decoders/{decoder_id}/state", json={"arrays": {**snap["arrays"], name0: bad}})
+        body = {"arrays": {**snap["arrays"], name0: bad}, "model": snap["model"]}
+        r = client.put(f"/decoders/{decoder_id}/state", json=body)
         assert r.status_code == 422 and f"state array {name0!r}" in r.json()["detail"][0]["msg"], r.text
     assert status(client, decoder_id)["state"] == "running"
     client.delete(f"/decoders/{decoder_id}")

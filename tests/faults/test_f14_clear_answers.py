@@ -56,7 +56,7 @@ def test_websocket_to_a_failed_decoder_is_closed_1011_with_its_error(client, ser
 
 
 def test_malformed_state_snapshot_is_422(client):
-    """PUT /decoders/{id}/state with a wrong shape, an unknown array or another model's sha256: 422 naming what
+    """PUT /decoders/{id}/state with a wrong shape, an unknown array, another model's sha256 or none: 422 naming what
     is wrong (README: a malformed body gets a 422); the snapshot GET returned is taken (200)."""
     name = unique("badstate")
     outlet, _ = new_outlet(name, f"{name}-src")
@@ -71,7 +71,12 @@ def test_malformed_state_snapshot_is_422(client):
         bad_shape = dict(good, arrays=dict(good["arrays"], **{first: [[0.0]]}))
         unknown = dict(good, arrays=dict(good["arrays"], nope=[0.0]))
         other_model = dict(good, model=dict(good["model"] or {}, sha256="0" * 64))
+        no_model = {key: value for key, value in good.items() if key != "model"}
+        no_sha = dict(good, model={key: value for key, value in good["model"].items() if key != "sha256"})
         for body, words in ((bad_shape, f"state array '{first}' must have shape"),
+                            (no_model, "model.sha256 must be given, the sha256 of the model the snapshot was taken "
+                                       "from (as GET /decoders/{id}/state returns it), got no model"),
+                            (no_sha, "got a model with no sha256"),
                             (unknown, "state snapshot must have arrays"),
                             (other_model, "model.sha256 must be that of the running model")):
             r = client.put(f"/decoders/{decoder_id}/state", json=body)

@@ -37,7 +37,7 @@ class StateModel(BaseModel):
     arrays: dict[str, list[Any]] = Field(description="Arrays by name, as nested lists of numbers.")
     model: dict[str, Any] | None = Field(
         default=None,
-        description="The model the snapshot belongs to; when it has sha256, it must be the running model's.",
+        description="The model the snapshot belongs to; a restore needs its sha256, the running model's.",
     )
     seq: int | None = Field(default=None, description="Input samples decoded when the snapshot was taken.")
     state_epoch: int | None = None
@@ -88,10 +88,17 @@ def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
 
 @router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
 def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
-    """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names, shapes and ``model.sha256`` are
-    checked: 422 naming what is wrong otherwise, as for any malformed body). ``counters.state_epoch`` increases.
-    409 only for what a retry can cure (the decoder is not running yet)."""
+    """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names, shapes and ``model.sha256``, which
+    must be given, are checked: 422 naming what is wrong otherwise, as for any malformed body).
+    ``counters.state_epoch`` increases. 409 only for what a retry can cure (the decoder is not running yet)."""
     sha = (body.model or {}).get("sha256")
+    if not isinstance(sha, str):  # a snapshot says which model it belongs to, or another model's could be restored
+        got = ("no model" if body.model is None else "a model with no sha256" if "sha256" not in body.model
+               else f"model.sha256 {sha!r}")
+        raise HTTPException(status_code=422, detail=[{
+            "loc": ["body", "model", "sha256"], "type": "value_error",
+            "msg": f"model.sha256 must be given, the sha256 of the model the snapshot was taken from (as GET "
+                   f"/decoders/{{id}}/state returns it), got {got}"}])
     try:
         result = supervisor.request(handle.id, SetState(arrays=body.arrays, sha256=sha))
     except CommandRejectedError as exc:
