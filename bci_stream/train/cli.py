@@ -238,7 +238,9 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     for t, row in m["trial_accuracy"].items():
         inst = "–" if row["instant"] is None else f"{row['instant']:.3f}"
         mean = "–" if row["mean"] is None else f"{row['mean']:.3f}"
-        click.echo(f"  trial accuracy @{t:>5}: instant {inst}  mean {mean}  (n={row['n_trials']})")
+        short = m["n_trials"] - row["n_trials"]  # cues whose decision sample is not in their file
+        why = f"; {short} of {m['n_trials']} not decided: cue + {t} is not in their file" if short > 0 else ""
+        click.echo(f"  trial accuracy @{t:>5}: instant {inst}  mean {mean}  (n={row['n_trials']}{why})")
     if out is not None:
         write_evaluation(res, out)
         click.echo(f"wrote {out / 'evaluation.md'}")

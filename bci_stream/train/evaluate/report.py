@@ -110,6 +110,11 @@ def markdown(report: dict[str, Any], stem: str = "report") -> str:
                           f"{csp['window_s'][1]:g} s, {csp['n_components']} components): test accuracy "
                           f"**{_fmt(csp['test_accuracy'])}** on {csp['n_test_trials']} trials, trained on "
                           f"{csp['n_train_trials']} trials (5-fold CV on those: {_fmt(csp.get('train_cv_accuracy'))})."]
+        decided = {k: first["trial_accuracy"][k].get("n_trials", first["n_trials"]) for k in times}
+        short = [f"{k} {n}" for k, n in decided.items() if n < first["n_trials"]]
+        if short:
+            lines += ["", f"Trials decided where fewer than {first['n_trials']} (cue + t is not in the file of every "
+                          f"trial): {', '.join(short)}."]
         key = decision_key(times)
         if key not in (None, "2s") and any(m.get("kind") == "BiRNN" for m in test_models.values()):
             lines += ["", f"lookahead.png shows trial accuracy at {_seconds(key):g} s after cue, the evaluated time "

@@ -167,3 +167,17 @@ def test_the_offline_report_is_an_evaluation_report_and_says_what_was_replaced(t
     assert f"Note: {note}." in md
     js = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert js["evaluation"]["nonfinite_values"] == {str(path): 160}
+
+
+def test_a_decision_time_past_the_files_end_says_why_no_trial_was_decided(tmp_path, edf_rec):
+    """Before: ``trial accuracy @ 100s: instant –  mean –  (n=0)`` with no word of why the 4 trials were not scored."""
+    path = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--decision-times", "2,100", "--out",
+               str(tmp_path / "ev"))
+    assert res.exit_code == 0, res.output
+    lines = _table(res.output)
+    assert lines[1].endswith("(n=4)"), lines
+    assert lines[2] == ("  trial accuracy @ 100s: instant –  mean –  (n=0; 4 of 4 not decided: cue + 100s is not in "
+                        "their file)"), lines
+    md = (tmp_path / "ev" / "evaluation.md").read_text()
+    assert "Trials decided where fewer than 4 (cue + t is not in the file of every trial): 100s 0." in md
