@@ -67,8 +67,23 @@ def _class_covs(prep: Prepared, u_runs: list[np.ndarray], sel: Selection, window
     return [c[y == k].mean(axis=0) for k in range(n_classes)]
 
 
+# A filter whose output variance is below this share of the data's largest (per unit norm) sees no signal: a
+# direction the data lack (CAR removes one; an average-referenced recording lacks it too).
+NULL_VARIANCE = 1e-10
+
+
+def _signal_filters(v: np.ndarray, class_covs: list[np.ndarray]) -> np.ndarray:
+    """The columns of ``v`` that see signal: not in the data's null space (their log-power would be rounding noise,
+    which float32 and float64 disagree on)."""
+    mean = np.mean(class_covs, axis=0)
+    top = float(np.linalg.eigvalsh(mean)[-1])
+    var = np.einsum("ci,cd,di->i", v, mean, v) / np.einsum("ci,ci->i", v, v)
+    return v[:, var > NULL_VARIANCE * top]
+
+
 def _csp_filters(class_covs: list[np.ndarray], n: int, cov_shrinkage: float) -> np.ndarray:
-    """CSP filters ``[C, n]``: two classes → n/2 from each end of eig(C0, C0 + C1); more → one-vs-rest."""
+    """CSP filters ``[C, m]``: two classes → n/2 from each end of eig(C0, C0 + C1); more → one-vs-rest. Filters in
+    the data's null space are left out (m < n when fewer directions hold signal, as with CAR on 3 or 4 channels)."""
     from scipy.linalg import eigh
 
     # a tiny ridge on top keeps the eigenproblem defined for rank-deficient data (CAR removes one dimension)
@@ -77,13 +92,13 @@ def _csp_filters(class_covs: list[np.ndarray], n: int, cov_shrinkage: float) -> 
     if len(covs) == 2:
         w, v = eigh(covs[0], covs[0] + covs[1])
         order = np.argsort(np.abs(w - 0.5))[::-1]  # most discriminative first, alternating ends
-        return v[:, order[:n]]
+        return _signal_filters(v[:, order], class_covs)[:, :n]
     total = np.mean(covs, axis=0)
     per = int(np.ceil(n / len(covs)))
     picks = []
     for c in covs:
         w, v = eigh(c, total)
-        picks.append(v[:, np.argsort(w)[::-1][:per]])
+        picks.append(_signal_filters(v[:, np.argsort(w)[::-1]], class_covs)[:, :per])
     return np.concatenate(picks, axis=1)[:, :n]
 
 
