@@ -36,4 +36,12 @@ def non_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "finite", "non_empty", "not_nan"]
+def name_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A comma list that names at least one item (``--channels ''`` from an unset variable is no list: without
+    this, it would silently mean the option was not given)."""
+    if value is not None and not any(item.strip() for item in value.split(",")):
+        raise click.BadParameter(f"must name at least one (a comma list such as A,B), got {value!r}")
+    return value
+
+
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "finite", "name_list", "non_empty", "not_nan"]

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from bci_stream.cli_checks import name_list
+
 
 @click.command("train")
 @click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
@@ -121,7 +123,7 @@ def _calibrate_option(name: str) -> Any:
     opt = next((p for p in calibrate_cmd.params if p.name == name), None)
     if opt is None:
         raise RuntimeError(f"evaluate borrows calibrate's option {name!r}, which calibrate no longer has")
-    return click.option(*opt.opts, name, default=None, metavar=opt.metavar, help=opt.help)
+    return click.option(*opt.opts, name, default=None, metavar=opt.metavar, help=opt.help, callback=opt.callback)
 
 
 @click.command("evaluate")
@@ -153,7 +155,7 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("marker_stream")
 @_calibrate_option("channel_names")
 @_calibrate_option("event_fields")
-@click.option("--bad-events", default=None, metavar="NAME,...",
+@click.option("--bad-events", default=None, metavar="NAME,...", callback=name_list,
               help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
                    "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation, "
                    "BrainVision New Segment) or NaN/inf samples (and the settling after the last two) are not, nor "

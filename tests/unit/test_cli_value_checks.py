@@ -51,3 +51,18 @@ def test_a_missing_file_to_replay_names_the_data_folder(tmp_path, monkeypatch: p
     assert res.exit_code == 2, res.output
     assert ("Invalid value for 'PATH': path does not exist or is not a file: eegmmidb/S001R05.edf (the data folder, "
             f"BCI_STREAM_DATA, holds {tmp_path / 'eegmmidb' / 'S001R05.edf'}: give that path)") in res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--channels", ""], "'--channels': must name "
+     "at least one (a comma list such as A,B), got ''"),
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--channels", " , "], "'--channels'"),
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--bad-events", ""], "'--bad-events'"),
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--event-fields", ""], "'--event-fields'"),
+    (["evaluate", "eegmmidb-s001", "--data", EDF, "--bad-events", ","], "'--bad-events': must name at least one"),
+    (["evaluate", "eegmmidb-s001", "--data", EDF, "--event-fields", ""], "'--event-fields': must name at least one"),
+])
+def test_an_empty_list_option_is_refused_not_taken_as_not_given(args: list[str], message: str) -> None:
+    """Before: ``--channels "$CHANS"`` with the variable unset calibrated on the default channels without a word."""
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and f"Invalid value for {message}" in res.output, res.output

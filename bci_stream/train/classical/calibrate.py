@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from bci_stream.cli_checks import name_list
 from bci_stream.core.errors import BciStreamError
 
 
@@ -27,7 +28,7 @@ from bci_stream.core.errors import BciStreamError
 @click.option("--name", required=True, help="Model name (folder OUT/NAME).")
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR].")
-@click.option("--channels", default=None, metavar="CH,...",
+@click.option("--channels", default=None, metavar="CH,...", callback=name_list,
               help="Use exactly these channels (names matched after normalising, e.g. C3 finds 'C3..').")
 @click.option("--channel-names", default=None, metavar="NAMES|FILE",
               help="Rename the channels of every file before anything is picked, in the file's order: a comma list "
@@ -42,7 +43,7 @@ from bci_stream.core.errors import BciStreamError
               help="Ship the average of every candidate of both families (one graph, the mean of their "
                    "probabilities) instead of picking one by the rules [default: on, chosen by the nested "
                    "selection study].")
-@click.option("--bad-events", default=None, metavar="NAME,...",
+@click.option("--bad-events", default=None, metavar="NAME,...", callback=name_list,
               help="Events whose span marks bad data (e.g. 1023, BCI Competition IV 2a's rejected trial; one without "
                    "a duration marks the trial it lies in, or the next cue's when that cue is its next event): the "
                    "trials overlapping them are left out of fitting and CV, as are those overlapping BAD* "
@@ -55,7 +56,7 @@ from bci_stream.core.errors import BciStreamError
               help="XDF files: the marker stream (a name, else a type; a trigger channel with a rate too) [default: "
                    "the only string stream that bci-stream did not add itself, else the only numeric stream without "
                    "a rate: int/float codes, mne-lsl annotations].")
-@click.option("--event-fields", default=None, metavar="FIELD[,FIELD...]",
+@click.option("--event-fields", default=None, metavar="FIELD[,FIELD...]", callback=name_list,
               help="EEGLAB .set files: name each event by these fields of EEG.event, joined with '/' (e.g. "
                    "type,position gives square/1, square/2) [default: type].")
 @click.option("--overwrite", is_flag=True,
