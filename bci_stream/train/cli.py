@@ -113,7 +113,7 @@ def _seconds(text: str | None) -> list[float] | None:
     if not values or any(not (v >= 0 and v != float("inf")) for v in values):
         raise click.BadParameter(f"must be finite seconds >= 0 (at least one); got {text!r}",
                                  param_hint="--decision-times")
-    return values
+    return sorted(set(values))  # the tables and curves read from early to late
 
 
 def _calibrate_option(name: str) -> Any:

@@ -170,13 +170,14 @@ def test_the_offline_report_is_an_evaluation_report_and_says_what_was_replaced(t
 
 
 def test_a_decision_time_past_the_files_end_says_why_no_trial_was_decided(tmp_path, edf_rec):
-    """Before: ``trial accuracy @ 100s: instant –  mean –  (n=0)`` with no word of why the 4 trials were not scored."""
+    """Before: ``trial accuracy @ 100s: instant –  mean –  (n=0)`` with no word of why the 4 trials were not scored.
+    The times are scored from early to late, each once, in whatever order they are given."""
     path = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
-    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--decision-times", "2,100", "--out",
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--decision-times", "100,2,2", "--out",
                str(tmp_path / "ev"))
     assert res.exit_code == 0, res.output
     lines = _table(res.output)
-    assert lines[1].endswith("(n=4)"), lines
+    assert len(lines) == 3 and lines[1].startswith("  trial accuracy @   2s:") and lines[1].endswith("(n=4)"), lines
     assert lines[2] == ("  trial accuracy @ 100s: instant –  mean –  (n=0; 4 of 4 not decided: cue + 100s is not in "
                         "their file)"), lines
     md = (tmp_path / "ev" / "evaluation.md").read_text()

@@ -1,0 +1,32 @@
+"""``evaluate --live --reference-train X --data X``: the epoch references are fitted on the test file itself, and the
+result says so (before: ``TS+LR @2.5s 1.00`` beside the live figures without a word; found by an exploratory run).
+Real EEG: a 40 s piece of S001R10 (tests/data), decoded through the real service by the bundled eegmmidb-s001-gru.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from support.common import REPO, SUBSET_S001_21CH, subset_file
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+def test_a_reference_fitted_on_a_test_file_is_called_in_sample(tmp_path: Path) -> None:
+    from bci_stream.io import Recording, load_recording, save_npz
+    from bci_stream.train.evaluate.live import evaluate_live
+
+    rec = load_recording(subset_file(SUBSET_S001_21CH / "S001R10.edf"))
+    n = int(40 * rec.sfreq)
+    piece = Recording(data=rec.data[:, :n], sfreq=rec.sfreq, ch_names=rec.ch_names,
+                      events=[e for e in rec.events if e.onset < n], source="piece")
+    test, copy = save_npz(piece, tmp_path / "test.npz"), save_npz(piece, tmp_path / "copy.npz")
+    res = evaluate_live("eegmmidb-s001-gru", [test], {"T1": "fists", "T2": "feet"}, models_dir=REPO / "models",
+                        speed=16.0, decision_times=(2.0,), reference_train=[copy])
+    assert res["checks"]["passed"], res["checks"]
+    warned = [n for n in res["notes"] if n.startswith("warning: --reference-train")]
+    assert len(warned) == 1 and "copy.npz holds the same samples as --data" in warned[0], res["notes"]
+    assert warned[0].endswith("the epoch references are fitted on a test file, so their figures are in-sample, not "
+                              "a test"), warned
