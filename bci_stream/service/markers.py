@@ -75,6 +75,10 @@ RECENT = 64  #: markers kept in status for WebSocket clients
 CLOCK_UPDATE_S = 5.0
 SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
 FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
+#: The marker inlet's buffer, s: liblsl holds ``max_buflen × rate`` samples, ``× 100`` for an irregular stream, and drops
+#: the oldest beyond them. An irregular marker stream may send a burst at once (a task program's whole schedule):
+#: 600 s holds 60,000 markers; 30 s of a trigger channel with a rate is ample (the follower pulls continuously).
+BUFLEN_IRREGULAR_S, BUFLEN_REGULAR_S = 600, 30
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
 
 
@@ -171,7 +175,8 @@ class MarkerFollower(threading.Thread):
 
     def _follow(self, info: pylsl.StreamInfo) -> None:
         """Open an inlet on ``info`` and pull from it until stopped (LostError when the stream goes)."""
-        inlet = pylsl.StreamInlet(info, max_buflen=30, recover=False)
+        buflen = BUFLEN_IRREGULAR_S if info.nominal_srate() == 0 else BUFLEN_REGULAR_S
+        inlet = pylsl.StreamInlet(info, max_buflen=buflen, recover=False)
         self._inlet = inlet
         full = inlet.info(timeout=5.0)
         is_string = full.channel_format() == pylsl.cf_string
