@@ -2,8 +2,9 @@
 
 * A string stream gives its first channel.
 * A numeric stream with several channels (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the
-  duration one-hot, -1 for 0 s) gives the label of each non-zero channel (``desc/channels/channel/label`` when the
-  stream labels every channel, else the channel's index from 0).
+  duration one-hot, -1 for 0 s) gives the label of each non-zero channel (``desc/channels/channel/label``) when the
+  stream labels every channel, else the number of each non-zero channel as text (a code per channel: ``[0, 2]``
+  gives ``"2"``, ``[3.5, -1]`` gives ``"3.5"`` and ``"-1"``).
 * A one-channel numeric stream gives the number as text (``"3"``; ``"2.5"`` for a value that is not whole). A 0 is
   "no event" (many senders push 0 as "trigger off" after each code) unless ``zero`` (:func:`zero_is_event`: the
   label or scoring map names ``"0"``, a class coded 0); a non-finite value is none.
@@ -67,8 +68,10 @@ def marker_values(sample: Sequence[Any], is_string: bool, labels: Sequence[str] 
         if math.isfinite(v) and (v != 0 or raw or zero):
             return [str(int(v)) if v.is_integer() else repr(v)]
         return [repr(v)] if raw else []  # raw: 'nan', 'inf'
-    names = labels if labels is not None and len(labels) == len(sample) else [str(i) for i in range(len(sample))]
-    return [names[i] for i, v in enumerate(sample) if v != 0 and math.isfinite(float(v))]
+    values = [float(v) for v in sample]
+    if labels is None or len(labels) != len(sample):  # no label per channel: each code is the number itself
+        return [str(int(v)) if v.is_integer() else repr(v) for v in values if v != 0 and math.isfinite(v)]
+    return [labels[i] for i, v in enumerate(values) if v != 0 and math.isfinite(v)]
 
 
 def trigger_onsets(values: np.ndarray) -> np.ndarray:

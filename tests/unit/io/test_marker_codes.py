@@ -34,6 +34,8 @@ def test_stream_markers_of_each_layout() -> None:
     rows = np.array([[0, 4.1, 0], [-1.0, 0, 0], [0, 2.0, 3.0]], dtype=np.float32)  # PlayerLSL annotations
     got = stream_markers(rows, ts[:3], is_string=False, srate=0.0, labels=["T0", "T1", "T2"])
     assert got[0].tolist() == [1.0, 1.05, 2.0, 2.0] and got[1] == ["T1", "T0", "T1", "T2"]
-    assert stream_markers(rows, ts[:3], is_string=False, srate=0.0, labels=None)[1] == ["1", "0", "1", "2"]
+    # without a label per channel, each non-zero channel's number (before: its index, a code per channel lost)
+    got = stream_markers(rows, ts[:3], is_string=False, srate=0.0, labels=None)
+    assert got[1] == [repr(float(np.float32(4.1))), "-1", "2", "3"] and got[0].tolist() == [1.0, 1.05, 2.0, 2.0]
     got = stream_markers([["cue", "x"], ["0"]], ts[:2], is_string=True, srate=0.0, labels=None)
     assert got[1] == ["cue", "0"]  # a string "0" is a marker as any string

@@ -139,6 +139,10 @@ def test_marker_values_of_string_numeric_and_mne_lsl_annotation_streams():
     assert marker_values([0.0, 4.1, 0.0], False, ["T0", "T1", "T2"]) == ["T1"]
     assert marker_values([-1.0, 0.0, 0.0], False, ["T0", "T1", "T2"]) == ["T0"]
     assert marker_values([0.0, 0.0], False, None) == []
+    # several channels without a label each: every non-zero channel's code (before: its index, the code lost)
+    assert [marker_values(s, False, None) for s in ([0, 1], [float("nan"), 2], [3.5, 0], [-1, 4])] == [
+        ["1"], ["2"], ["3.5"], ["-1", "4"]]
+    assert marker_values([0, 7, 0], False, ["a", "b"]) == ["7"]  # labels that are not one per channel: none
 
 
 def test_the_marker_stream_is_the_selector_or_the_streams_beside_the_input():
