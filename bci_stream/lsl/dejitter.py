@@ -32,11 +32,12 @@ default, so it is no longer a gap), and the raw stamps, hence the jitter before 
 
 Modes: ``auto`` repairs once a quarter of the sample steps are under 0.45 periods (off again under 5 %) while
 the mean step is 0.55-2 periods (a replay at speed 4 has short steps, all alike, but no stair-case; at speed 2
-exactly, steps of half a period are none either; one sent 100 times faster is not told from repeated stamps);
+exactly, steps of half a period are none either; one sent 100 times faster is not told from repeated stamps; the
+mean step counts each step up to :data:`STAIR_STEP_S`, 2 s, so that chunks stamped once of up to 2 s are found);
 ``on`` always; ``off`` never; never for an irregular stream (sfreq 0). Until a stream's first step is complete
 its stamps are provisional (``auto`` passes the first pull as it came). The jitter in
 :meth:`TimestampRepair.describe` is the std of the sample steps before and after, over ~10 s, gaps left out
-(unrepaired stair-case steps up to 0.25 s count).
+(unrepaired stair-case steps up to 2 s count).
 
 The parts: :mod:`bci_stream.lsl.dejitter_fit` (the anchors' line, its restarts, the repaired stamps) and
 :mod:`bci_stream.lsl.dejitter_jitter` (the jitter before and after); this module holds the modes, the detection and
@@ -99,7 +100,9 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         self.fit = LineFit(self.period, self.halftime_samples) if sfreq > 0 else None
         self.saved: LineFit | None = None  # the line before a restart that a step's first stamp alone decided
         self.ramp = np.arange(64, dtype=np.float64)
-        self.window = max(64.0, 2.0 * sfreq)  # steps in the detection's memory (then halved)
+        # steps in the detection's memory (then halved): 4 of the longest stair-case steps that count (STAIR_STEP_S),
+        # so that a pull that holds a stair's one long step, or misses it, moves the mean step little
+        self.window = max(64.0, 2.0 * sfreq, 4.0 * STAIR_STEP_S * sfreq)
         self.jitter = StepJitter(max(64.0, 10.0 * sfreq))
         self.n = 0  # samples seen
         self.last_raw = math.nan  # the last stamp in

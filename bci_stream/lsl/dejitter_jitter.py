@@ -13,7 +13,7 @@ import numpy as np
 
 from bci_stream.lsl.jitter import StepJitter
 
-STAIR_STEP_S = 0.25  # unrepaired stair-case steps up to this long count in the jitter (longer: gaps)
+STAIR_STEP_S = 2.0  # unrepaired stair-case steps up to this long count in the jitter (longer: gaps)
 
 
 class JitterAccounting:

@@ -72,6 +72,23 @@ def test_a_stair_case_gets_one_time_per_sample(chunk, drift, noise):
     assert status["rate_hz"] == pytest.approx(SFREQ / (1 + drift), rel=3e-4)
 
 
+@pytest.mark.parametrize("chunk_s", [0.45, 0.6, 1.0, 2.0])
+@pytest.mark.parametrize("pulls", [None, (1, 1200)])
+def test_chunks_stamped_once_of_up_to_2_s_are_found_and_repaired(chunk_s, pulls):
+    """Before: a sender stamping 0.45 s or more at once (a device delivering 1 s blocks) was repaired for its first
+    chunk, then never again: each step counted only up to 0.25 s in the mean step, so the stream looked slow."""
+    rng = np.random.default_rng(int(chunk_s * 100))
+    k = int(round(chunk_s * SFREQ))
+    true, stamps = sender(int(40 * SFREQ), k, rng)
+    repair = TimestampRepair(SFREQ, "auto")
+    out = pulled(repair, stamps, rng, pulls or (k, k))
+    err = np.abs(out - true)[int(5 * SFREQ):]
+    assert err.max() < 1e-3, f"worst error {err.max() * 1e3:.3f} ms"
+    status = repair.describe()
+    assert status["active"] and status["activations"] == 1
+    assert status["jitter_before_ms"] > 10.0 > 1.0 > status["jitter_after_ms"]  # before: the steps as sent, not 0
+
+
 @pytest.mark.parametrize("sizes", [(1, 1), (1, 3), (64, 64), (512, 512)])
 def test_any_pull_size_carries_the_state(sizes):
     rng = np.random.default_rng(7)
