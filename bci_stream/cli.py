@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, finite, non_empty, not_nan
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, finite, non_empty
 
 #: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
 LAZY_COMMANDS = {
@@ -23,6 +23,7 @@ LAZY_COMMANDS = {
     "evaluate": ("bci_stream.train.cli", "evaluate_cmd"),
     "calibrate": ("bci_stream.train.classical.calibrate", "calibrate_cmd"),
     "record": ("bci_stream.service.record_cli", "record_cmd"),
+    "replay": ("bci_stream.sim.replay_cli", "replay_cmd"),
 }
 
 
@@ -114,103 +115,6 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(f"pushed {n} samples")
-
-
-@main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--name", required=True, callback=non_empty, help="LSL stream name (events go to NAME-markers).")
-@click.option("--chunk-size", type=CHUNK_SIZE, default=None, help="Samples per push (default sfreq/32).")
-@click.option("--loop", is_flag=True, help="Start again at the end, until Ctrl-C.")
-@click.option("--speed", type=click.FloatRange(min=0.001, max=1000), default=1.0, show_default=True, callback=finite,
-              help="Pace relative to real time (for dry runs and tests).")
-@click.option("--source-id", default=None, help="LSL source_id (default replay:FILE:NAME).")
-@click.option("--wait-for-consumer", type=SECONDS, default=None, metavar="SECONDS", callback=not_nan,
-              help="Start only once a consumer (e.g. a decoder) is connected, so it gets the whole file.")
-@click.option("--linger", type=click.FloatRange(min=0), default=None, metavar="SECONDS", callback=not_nan,
-              help="After the last sample, wait at most this long for consumers to disconnect before the "
-                   "stream goes [default 2].")
-@click.option("--channel-names", default=None, metavar="NAMES|FILE",
-              help="Stream the channels under these names, in file order (a comma list, an EEGLAB .loc/.locs "
-                   "montage, or a file with one name per line): as calibrate --channel-names named them.")
-@click.option("--stream", default=None, metavar="NAME",
-              help="XDF files: the signal stream to replay (a name, else a type) [default: the only numeric stream "
-                   "with a rate that bci-stream did not add itself], as calibrate --stream picks it.")
-@click.option("--marker-stream", default=None, metavar="NAME",
-              help="XDF files: the marker stream replayed on NAME-markers (a name, else a type) [default: the only "
-                   "string stream that bci-stream did not add itself, else the only numeric stream without a rate], "
-                   "as calibrate --marker-stream picks it.")
-@click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
-              help="The decoder's label map, as evaluate --labels takes it: a numeric marker stream's 0 is replayed "
-                   "as marker '0' only when it names 0 (a class coded 0), else it is 'trigger off', no marker.")
-@click.option("--label", "label_pairs", multiple=True, metavar="EVENT=CLASS", help="One pair, as evaluate --label.")
-def replay(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
-           wait_for_consumer: float | None, linger: float | None, channel_names: str | None, stream: str | None,
-           marker_stream: str | None, label_map: tuple[str, ...], label_pairs: tuple[str, ...]) -> None:
-    """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BrainVision/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in
-    µV; each channel's type and unit in the stream's desc).
-
-    Ctrl-C or SIGTERM stops it cleanly (exit code 0)."""
-    import signal
-
-    from bci_stream.core.errors import BciStreamError
-    from bci_stream.io import load_recording
-    from bci_stream.io.channel_names import read_channel_names
-    from bci_stream.io.errors import ChannelError, DataError
-    from bci_stream.core.channels import shortlist
-    from bci_stream.io.load import check_names, missing_path_message, options_by_file, renamed_bads
-    from bci_stream.sim.replay import LINGER_S, absent_cues, label_cues, run_replay
-
-    def ready(rec) -> None:
-        click.echo(f"replaying {path.name} as '{name}': {rec.n_chans} ch, {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
-                   f"{len(rec.events)} events on '{name}-markers'" + (" (looping)" if loop else "")
-                   + ("" if speed == 1 else f" at {speed:g}x"))
-        if rec.bad_channels:  # the stream cannot carry the mark: a model that needs such a channel reads it
-            click.echo(f"note: {path.name} marks {len(rec.bad_channels)} channel(s) bad: {shortlist(rec.bad_channels)}"
-                       "; streamed as any other channel")
-
-    if not path.is_file():  # as calibrate and evaluate say it (the data folder named where it helps)
-        raise click.BadParameter(missing_path_message(path), param_hint="'PATH'")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl-C: no traceback
-    try:
-        # a wrong --channel-names (no such file, or a count other than the file's) is a usage error (exit 2)
-        # naming the option, as in calibrate; a file that cannot be read is not (exit 1)
-        # so is --stream/--marker-stream on a file whose format takes none, or one that names no stream of the file
-        try:
-            names, cues = read_channel_names(channel_names), label_cues(label_map, label_pairs)
-            options = options_by_file([path], {k: v for k, v in (("stream", stream), ("marker_stream", marker_stream))
-                                               if v})[0]
-        except (DataError, ValueError) as exc:
-            raise click.UsageError(str(exc)) from None
-        try:
-            rec = load_recording(path, cues=cues, **options)
-        except DataError as exc:  # e.g. an XDF of several amplifiers: name the option that picks one
-            hint = _stream_hint(str(exc))
-            if hint or options:
-                raise click.UsageError(f"cannot load {path}: {exc}{hint}") from None
-            raise
-        if (said := absent_cues(cues, rec, path.name)) is not None:
-            click.echo(said, err=True)
-        if names is not None:
-            try:
-                new = check_names(names, rec.n_chans, rec.source, "--channel-names")
-                rec.bad_channels, rec.ch_names = renamed_bads(rec.bad_channels, rec.ch_names, new), new
-            except ChannelError as exc:
-                raise click.UsageError(str(exc)) from None
-        n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,
-                       on_ready=ready, wait_for_consumer=wait_for_consumer,
-                       linger=LINGER_S if linger is None else linger, recording=rec)
-    except (BciStreamError, ValueError, TimeoutError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:  # before the stream was up (while the file was read)
-        click.echo("interrupted")
-        return
-    click.echo(f"pushed {n} samples")
-
-
-def _stream_hint(message: str) -> str:
-    """`` (replay: --stream NAME)`` when the reader's ``message`` asks for a stream (an XDF of several), else ``""``."""
-    return next((f" (replay: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
-                 if f"pass {o}=" in message or message.startswith(f"{o} must name")), "")
 
 
 class _CantStart(click.ClickException):
