@@ -33,7 +33,8 @@ default, so it is no longer a gap), and the raw stamps, hence the jitter before 
 Modes: ``auto`` repairs once a quarter of the sample steps are under 0.45 periods (off again under 5 %) while
 the mean step is 0.55-2 periods (a replay at speed 4 has short steps, all alike, but no stair-case; at speed 2
 exactly, steps of half a period are none either; one sent 100 times faster is not told from repeated stamps; the
-mean step counts each step up to :data:`STAIR_STEP_S`, 2 s, so that chunks stamped once of up to 2 s are found);
+mean step counts each step up to :data:`STAIR_STEP_S`, 2 s, so that chunks stamped once of up to 2 s are found, and
+up to 0.25 s when the short steps are not repeated stamps: a fast replay's pause does not make it look nominal);
 ``on`` always; ``off`` never; never for an irregular stream (sfreq 0). Until a stream's first step is complete
 its stamps are provisional (``auto`` passes the first pull as it came). The jitter in
 :meth:`TimestampRepair.describe` is the std of the sample steps before and after, over ~10 s, gaps left out
@@ -69,6 +70,10 @@ RATE_RANGE = (0.55, 2.0)
 KEEP_RANGE = (0.4, 2.5)
 SAME_STAMPS = 0.01
 SHORT_STEP = 0.45
+# Short steps under ZERO_STEP periods are repeated stamps. When most short steps are (a stair-case), the mean step
+# counts each step up to STAIR_STEP_S; otherwise (short steps all alike: a fast replay) up to FAST_STEP_S, so that a
+# pause of a fast sender does not make its mean look nominal.
+ZERO_STEP, FAST_STEP_S = 0.05, 0.25
 
 
 class TimestampRepair(AnchorFit, JitterAccounting):
@@ -95,6 +100,7 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         self.mode = mode
         self.period = 1.0 / sfreq if sfreq > 0 else 0.0
         self.same = SHORT_STEP * self.period  # steps up to this long: the same stamp
+        self.zero = ZERO_STEP * self.period  # steps up to this long: a repeated stamp
         self.gap_step = 1.5 * self.period  # repaired steps longer than this: gaps
         self.halftime_samples = halftime_s * sfreq
         self.fit = LineFit(self.period, self.halftime_samples) if sfreq > 0 else None
@@ -110,6 +116,7 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         self.open_first = 0  # index of the first sample of the latest step
         self.n_steps = self.n_short = 0.0  # sample steps, and those shorter than SHORT_STEP periods
         self.t_steps = 0.0  # their summed length (each clipped to [0, STAIR_STEP_S]): the sender's mean rate
+        self.t_fast = self.n_zero = 0.0  # the same clipped to FAST_STEP_S; the steps under ZERO_STEP periods
         self.detected = False
         self.active = mode == "on" and sfreq > 0
         self._new_steps()
@@ -137,10 +144,17 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             n_long = len(bpos)
         self.n_steps += n - first_ever
         self.n_short += n - n_long
-        if lo >= 0.0 and hi <= STAIR_STEP_S:
-            self.t_steps += float(ts[-1] - ts[0]) + (0.0 if first_ever else float(d[0]))
+        if bpos is not None:
+            tail = d[first_ever:]
+            self.n_zero += int(np.count_nonzero((tail >= 0.0) & (tail < self.zero)))
+        if lo >= 0.0 and hi <= FAST_STEP_S:
+            span = float(ts[-1] - ts[0]) + (0.0 if first_ever else float(d[0]))
+            self.t_steps += span
+            self.t_fast += span
         else:
-            self.t_steps += float(np.clip(d[first_ever:], 0.0, STAIR_STEP_S).sum())
+            clipped = np.clip(d[first_ever:], 0.0, STAIR_STEP_S)
+            self.t_steps += float(clipped.sum())
+            self.t_fast += float(np.minimum(clipped, FAST_STEP_S).sum())
         self._detect()
         if bpos is None:
             bpos = self._ramp(n).astype(np.int64) if self.active else None
@@ -179,6 +193,8 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             self.n_steps += 1.0
             self.n_short += 0.0 if boundary else 1.0
             self.t_steps += min(max(d, 0.0), STAIR_STEP_S)
+            self.t_fast += min(max(d, 0.0), FAST_STEP_S)
+            self.n_zero += 1.0 if 0.0 <= d < self.zero else 0.0
             self._detect()
         out = t
         if self.active:
@@ -205,12 +221,15 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             self.n_steps *= 0.5
             self.n_short *= 0.5
             self.t_steps *= 0.5
+            self.t_fast *= 0.5
+            self.n_zero *= 0.5
         if self.n_steps < MIN_STEPS:
             return
         frac = self.n_short / self.n_steps
         # A stair-case sender runs at its nominal rate on average; a stream sent faster or slower than its
         # nominal rate (a replay at speed 4) has short steps too, but no stamps to repair.
-        ratio = self.t_steps / (self.n_steps * self.period)
+        stairs = self.n_zero >= 0.5 * self.n_short  # the short steps are repeated stamps, not a fast sender's
+        ratio = (self.t_steps if stairs else self.t_fast) / (self.n_steps * self.period)
         lo, hi = KEEP_RANGE if self.detected else RATE_RANGE
         nominal = lo <= ratio <= hi or ratio < SAME_STAMPS
         if not self.detected and frac >= ON_FRACTION and nominal:

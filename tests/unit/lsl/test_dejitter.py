@@ -134,6 +134,20 @@ def test_a_stream_sent_faster_or_slower_than_its_nominal_rate_is_no_stair_case(s
     assert not status["active"] and not status["detected"] and status["samples_repaired"] == 0
 
 
+@pytest.mark.parametrize("pause_s", [0.5, 1.0, 2.0, 5.0])
+@pytest.mark.parametrize("speed", [3.0, 4.0, 8.0])
+def test_a_fast_replay_with_a_pause_is_no_stair_case(speed, pause_s):
+    """A replay at speed 4 that pauses (a gap the decoder's gap policy must see on the stamps as sent): its pause is
+    no stair-case step, so its mean step stays fast (before a fix it read as nominal once stair-case steps of 2 s
+    counted: the repair came on and moved the gap; ``test_gap_policy_reset_starts_from_a_fresh_state`` caught it)."""
+    rng = np.random.default_rng(int(speed * pause_s * 10))
+    raw = 50.0 + np.arange(4000) * T / speed
+    raw[1000:] += pause_s
+    repair = TimestampRepair(SFREQ, "auto")
+    out = pulled(repair, raw, rng, (1, 40))
+    assert np.array_equal(out, raw) and repair.describe()["activations"] == 0
+
+
 def test_off_keeps_the_stair_case():
     rng = np.random.default_rng(4)
     _, stamps = sender(3000, 10, rng)
