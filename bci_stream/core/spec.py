@@ -44,6 +44,8 @@ GAP_THRESHOLD_S = 0.5
 #: ``options.output_name``'s longest value: LSL takes names of any length, this leaves a provenance stream's
 #: ``-provenance`` suffix room within the 256 characters a stream selector's name may have
 OUTPUT_NAME_MAX = 200
+#: The longest output_source_id: a derived one is the input's source_id + 46 characters (``/decoded/<sha>/<id>``).
+SOURCE_ID_MAX = 4096
 
 WorkerKind = Literal["dedicated", "shared"]
 DEFAULT_WORKER: WorkerKind = "shared"
@@ -226,10 +228,11 @@ class DecoderOptions(BaseModel):
         "match the same stream already runs in this service; then the new decoder's id.",
     )
     output_source_id: str | None = Field(
-        default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:/@-]+$",
+        default=None, min_length=1, max_length=SOURCE_ID_MAX, pattern=PRINTABLE,
         description="The decoded stream's whole source_id, instead of the one derived from the input and the model "
         "(output_instance is then not used). The supervisor sets it after a hot swap, so a restarted worker opens "
-        "the same decoded stream its consumers follow.",
+        "the same decoded stream its consumers follow: printable text, as the input's source_id it derives from "
+        "(which may hold spaces or any letter).",
     )
     output_name: str | None = Field(
         default=None, min_length=1, max_length=OUTPUT_NAME_MAX, pattern=PRINTABLE,

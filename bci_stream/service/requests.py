@@ -88,8 +88,14 @@ def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | 
         handle.swap_pin = (str(model.get("sha256")), fields)
     opts = handle.spec.options
     source_id = opts.output_source_id or (handle.status.output_stream or {}).get("source_id")
+    try:  # validated as the worker will validate it (model_copy does not): a spec no restart could start from
+        keep = type(opts).model_validate({**opts.model_dump(), "output_source_id": source_id}).output_source_id
+    except ValueError as exc:  # e.g. a control character in the input's source_id: a restart derives a new one
+        log.warning("decoder %s: its decoded stream's source_id %r cannot be kept for its restarts (%s)", handle.id,
+                    source_id, exc)
+        keep = opts.output_source_id
     handle.spec = handle.spec.model_copy(update={
         "model": ref,
-        "options": opts.model_copy(update={"output_source_id": source_id}),
+        "options": opts.model_copy(update={"output_source_id": keep}),
     })
     return fields

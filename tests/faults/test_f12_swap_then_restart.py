@@ -191,3 +191,30 @@ def test_a_stalled_decoder_whose_sender_is_gone_is_not_connected(client):
     st = status(client, decoder_id)
     assert st["state"] == "stalled" and st["connected"] is False
     client.delete(f"/decoders/{decoder_id}")
+
+
+def test_a_swapped_decoder_of_a_source_id_with_spaces_restarts(client):
+    """An input source_id with a space and a non-ASCII letter (``bci-stream simulate --source-id "amp 1"``, a replay
+    of a file whose name has one): after a hot swap the restarted worker reopens the same decoded stream. Before, the
+    supervisor kept that source_id in ``options.output_source_id``, whose pattern refused it when the restarted worker
+    read its spec: every restart failed, and the decoder ended in ``error`` (found by an exploratory run)."""
+    name = unique("swap-space")
+    outlet, _ = new_outlet(name, f"{name} amp 1 é")
+    decoder_id = start_running(client, name, worker="dedicated")
+    pusher = LivePusher(outlet, seed=123)
+    pusher.start()
+    try:
+        r = client.put(f"/decoders/{decoder_id}/model", json={"model": "half-gru"})
+        assert r.status_code == 200, r.text
+        source_id = r.json()["output_stream"]["source_id"]
+        assert source_id.startswith(f"{name} amp 1 é/decoded/")
+        st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 300, 60, "decoding")
+        pid = st["pid"]
+        os.kill(pid, signal.SIGKILL)
+        st = wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["state"] == "running"
+                         and s["counters"].get("samples_out", 0) > 100, 90, "the restarted worker to decode")
+        assert st["model"]["name"] == "half-gru" and st["output_stream"]["source_id"] == source_id
+    finally:
+        pusher.halt.set()
+        pusher.join()
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
