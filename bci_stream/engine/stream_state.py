@@ -23,6 +23,27 @@ def _first_nonfinite(given: Any, arr: np.ndarray) -> str:
     return repr(float(value)) + (f" (beyond {arr.dtype.name}'s range)" if np.isfinite(value) else "")
 
 
+def _no_number(given: Any) -> str | None:
+    """The first element of nested lists ``given`` that is no real number as JSON gives them (``null``, ``true``, a
+    string, an integer beyond float64's range), said as JSON would; None when each is one (numpy arrays: as they are).
+    numpy would take ``null`` as NaN and ``true`` as 1, and raise OverflowError on a huge integer."""
+    stack = [given]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(reversed(v))
+        elif v is None or isinstance(v, bool):
+            return "null" if v is None else str(v).lower()
+        elif isinstance(v, int):
+            try:
+                float(v)
+            except OverflowError:
+                return f"an integer of {len(str(abs(v)))} digits (beyond float64's range)"
+        elif not isinstance(v, (float, np.number, np.ndarray)):
+            return repr(v)[:40]
+    return None
+
+
 class StreamState:
     """State tensors of one stream (see the module docstring).
 
@@ -139,10 +160,12 @@ class StreamState:
         checked = {}
         for n, a in snapshot.items():
             s = self.specs[n]
+            if (bad := _no_number(a)) is not None:
+                raise ValueError(f"state array {n!r} must be a nested list of numbers of one shape, got {bad}")
             try:
                 with np.errstate(over="ignore"):  # a value beyond the dtype's range is refused below, naming it
                     arr = np.asarray(a, dtype=s.dtype)
-            except (ValueError, TypeError) as exc:  # strings, ragged or nested lists (a restore over HTTP)
+            except (ValueError, TypeError, OverflowError) as exc:  # ragged or nested lists (a restore over HTTP)
                 raise ValueError(f"state array {n!r} must be a nested list of numbers of one shape: {exc}") from None
             if arr.shape != tuple(s.shape):
                 raise ValueError(f"state array {n!r} must have shape {tuple(s.shape)}, got {arr.shape}")

@@ -137,7 +137,7 @@ class CommandHandler:
         elif isinstance(command, SetState):
             try:
                 epoch = decoder.restore(command.arrays, command.sha256)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 self.reply(command, False, error=str(exc))
                 return
             if self.markers is not None:

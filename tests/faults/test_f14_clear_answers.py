@@ -3,6 +3,8 @@ state snapshot is a 422 (fix the body), not a 409 (retry)."""
 
 from __future__ import annotations
 
+import json
+
 import pylsl
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -71,12 +73,19 @@ def test_malformed_state_snapshot_is_422(client):
         bad_shape = dict(good, arrays=dict(good["arrays"], **{first: [[0.0]]}))
         unknown = dict(good, arrays=dict(good["arrays"], nope=[0.0]))
         other_model = dict(good, model=dict(good["model"] or {}, sha256="0" * 64))
+        huge = json.loads(json.dumps(good))  # 10**400: numpy raised OverflowError, which ended the worker
+        row = huge["arrays"][first]
+        while isinstance(row[0], list):
+            row = row[0]
+        row[0] = 10**400
         no_model = {key: value for key, value in good.items() if key != "model"}
         no_sha = dict(good, model={key: value for key, value in good["model"].items() if key != "sha256"})
         for body, words in ((bad_shape, f"state array '{first}' must have shape"),
                             (no_model, "model.sha256 must be given, the sha256 of the model the snapshot was taken "
                                        "from (as GET /decoders/{id}/state returns it), got no model"),
                             (no_sha, "got a model with no sha256"),
+                            (huge, f"state array '{first}' must be a nested list of numbers of one shape, got an "
+                                   "integer of 401 digits (beyond float64's range)"),
                             (unknown, "state snapshot must have arrays"),
                             (other_model, "model.sha256 must be that of the running model")):
             r = client.put(f"/decoders/{decoder_id}/state", json=body)

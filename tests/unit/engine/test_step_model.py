@@ -6,6 +6,7 @@ Reference everywhere: the float64 ``Preprocessor`` followed by the torch network
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,14 @@ def test_snapshot_restore_gives_an_identical_continuation_and_is_atomic(bundle):
         other.restore(dict(snap, h0=big))
     with pytest.raises(ValueError, match=r"state array 'zf' must have shape \(1, 10, 16\), got \(10, 16\)"):
         other.restore(dict(snap, zf=snap["zf"][0]))
+    # JSON's other values (before: null read as NaN, true as 1, and 10**400 crashed the worker with OverflowError)
+    for value, said in ((None, "null"), (True, "true"), (10**400, "an integer of 401 digits (beyond float64's range)"),
+                        ("1.0", "'1.0'")):
+        odd = snap["h0"].astype(np.float64).tolist()
+        odd[0][0][2] = value
+        with pytest.raises(ValueError, match=r"state array 'h0' must be a nested list of numbers of one shape, got "
+                                             + re.escape(said) + "$"):
+            other.restore(dict(snap, h0=odd))
     for k, v in other.snapshot().items():
         np.testing.assert_array_equal(v, before[k])  # nothing changed
 
