@@ -108,7 +108,7 @@ class MarkerOptions(BaseModel):
         "sets 30 s x S.",
     )
     reset_grace_s: float = Field(
-        default=0.2, ge=0, allow_inf_nan=False,
+        default=0.2, ge=0, le=60, allow_inf_nan=False,
         description="A reset or state restore through the API at most this many seconds (of samples at the stream's "
         "nominal rate) after a cue's first output starts that cue's trial, which is then scored (reset_at_start), "
         "not interrupted: a client that resets on each cue marker reacts some samples late. 0: only a reset on the "

@@ -67,14 +67,15 @@ def test_the_scoring_config_takes_the_decoders_option_for_every_map_source():
 
 def test_the_option_is_validated_and_reaches_the_scorer():
     """``options.markers.reset_grace_s``: default the scorer's, refused (naming it, the rule, the value) when
-    negative or not finite, and the scorer built from the options (as a worker builds it) uses it."""
+    negative, not finite or over 60 s, and the scorer built from the options (as a worker builds it) uses it."""
     from pydantic import ValidationError
 
     from bci_stream.core.spec import DecoderSpec, MarkerOptions
     from bci_stream.service.scoring_swap import ScorerSetup, make_scorer
 
     assert MarkerOptions().reset_grace_s == RESET_GRACE_S
-    for bad, rule in ((-0.5, "greater than or equal to 0"), ("nan", "finite number"), ("inf", "finite number")):
+    for bad, rule in ((-0.5, "greater than or equal to 0"), ("nan", "finite number"), ("inf", "finite number"),
+                      (1e308, "less than or equal to 60")):  # 1e308 was taken, then ended the worker (overflow)
         body = {"stream": {"name": "x"}, "model": "m", "options": {"markers": {"reset_grace_s": bad}}}
         with pytest.raises(ValidationError) as info:
             DecoderSpec.model_validate(body)
