@@ -45,6 +45,8 @@ class Counters:
     #: decoded rows whose provenance may be missing, an upper bound: numbered by a killed worker, never in its output
     #: ring (``output_stream.provenance_missing``, counted by the generation that reported the range, once)
     provenance_missing_rows: int = 0
+    #: decoded rows with a NaN or inf output (published as they are: e.g. a restored state the model diverges from)
+    nonfinite_outputs: int = 0
 
 
 @dataclass

@@ -244,6 +244,8 @@ class StreamSlot(StreamConnection, StallHandling):
             self.markers.outputs(ts_out, y, epoch, seq)
         m = len(ts_out)
         c.samples_out += m
+        if not np.isfinite(y).all():  # the model diverged (a restored state it cannot run from): say so
+            c.nonfinite_outputs += int((~np.isfinite(y)).any(axis=1).sum())
         c.chunks += 1
         c.max_chunk = max(c.max_chunk, n_pulled)
         if t3 - t0 > (self.budget or m / self.sfreq):  # by default, as long as the chunk took to arrive

@@ -35,13 +35,16 @@ STATES = get_args(DecoderState)
 #: never go back at a worker restart.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
-            "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows")
+            "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows",
+            "nonfinite_outputs")
 #: The HELP of counters that need more than their name (the others: "Decoder counter <name>, summed over ...").
 COUNTER_HELP = {
     "provenance_missing_rows": "Decoded rows that may be on the decoded stream without a provenance row, an upper "
                                "bound (numbered by a worker killed before they were in its output ring; each seq range "
                                "counted once, by the next worker: status output_stream.provenance_missing), summed "
                                "over worker generations",
+    "nonfinite_outputs": "Decoded rows with a NaN or inf output, published as they are (the model diverged, e.g. "
+                         "from a restored state), summed over worker generations",
 }
 #: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
 LOAD_GAUGES = (

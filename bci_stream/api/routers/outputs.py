@@ -32,6 +32,14 @@ WS_INTERNAL_ERROR = 1011
 ERROR_FINAL_S = 3.0
 
 
+def finite_or_null(y: np.ndarray) -> list[Any]:
+    """``y`` as nested lists, a NaN or inf as ``null``: JSON has no NaN (a browser's ``JSON.parse`` refuses the
+    ``NaN`` Python's json writes), and a diverged model's rows must not break the dashboard or a client."""
+    if np.isfinite(y).all():
+        return y.tolist()
+    return np.where(np.isfinite(y), y, None).tolist()
+
+
 def failed_since(handle: Any, since: float | None, now: float) -> float | None:
     """When the decoder entered an ``error`` no restart is scheduled for (``since``, kept while it lasts), else None."""
     if handle.status.state != "error" or handle.restart_at is not None:
@@ -130,7 +138,7 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
                     "seq": rows[:, 0].astype(np.int64).tolist(),
                     "t": rows[:, 1].tolist(),
                     "state_epoch": rows[:, 2].astype(np.int64).tolist(),
-                    "y": rows[:, N_META:].tolist(),
+                    "y": finite_or_null(rows[:, N_META:]),
                     "dropped": reader.dropped,
                 })
                 continue
