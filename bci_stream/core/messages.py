@@ -34,9 +34,12 @@ class Retry(str, Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
-    """Base of every command. ``request_id`` is None for fire-and-forget commands."""
+    """Base of every command. ``request_id`` is None for fire-and-forget commands. ``deadline`` (``time.time()``):
+    when its sender stops waiting for the answer (a timeout, answered 504); the worker does not apply a command it
+    reads later, nor a swap whose model is ready later, so a command answered 504 never takes effect afterwards."""
 
     request_id: RequestId | None = None
+    deadline: float | None = None
 
     @property
     def kind(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,11 @@ class CommandHandler:
             if self.markers is not None:
                 self.markers.recover(command.markers)
             return
+        if command.deadline is not None and time.time() > command.deadline:  # its sender was answered 504
+            log.warning("decoder %s: %s read %.1f s after its sender stopped waiting: not applied",
+                        self.reporter.decoder_id, command.kind, time.time() - command.deadline)
+            self.reply(command, False, error=f"{command.kind} arrived after its sender stopped waiting: not applied")
+            return
         decoder = self.decoder
         if decoder is None:
             why = SWAP_NOT_RUNNING.format(state=self.reporter.status.state) if isinstance(command, SwapModel) else None
@@ -209,6 +215,10 @@ class CommandHandler:
         loaded, self._loaded = self._loaded, None
         if loaded is None or self.decoder is None:
             return
+        late = loaded.command.deadline is not None and time.time() > loaded.command.deadline
+        if late and loaded.error is None:  # its sender was answered 504: the running model stays
+            loaded.error = (f"the model {loaded.command.model!r} was ready after the swap's sender stopped waiting: "
+                            "not swapped")
         if loaded.error is not None or loaded.model is None:
             self.on_event("swap_refused", error=loaded.error, retry=loaded.retry)
             self.reply(loaded.command, False, error=loaded.error, retry=loaded.retry)

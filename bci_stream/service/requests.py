@@ -29,9 +29,14 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
     :meth:`~bci_stream.service.supervisor.Supervisor.request`). ``models_dir``: the registry a hot swap loaded from
     (its model is copied for the decoder's restarts, :func:`follow_swap`)."""
     decoder_id = handle.id
-    with handle.request_lock:  # one request at a time per worker, so answers cannot be mixed up
+    deadline, wall_deadline = time.monotonic() + timeout, time.time() + timeout
+    # one request at a time per worker, so answers cannot be mixed up; the wait for the one before counts in timeout
+    if not handle.request_lock.acquire(timeout=timeout):
+        raise CommandTimeoutError(f"decoder {decoder_id}: {command.kind!r} was not sent: an earlier command to its "
+                                  f"worker was still waiting for its answer after {timeout:g} s (a hung worker?)")
+    try:
         handle.next_request += 1
-        command = replace(command, request_id=(handle.generation, handle.next_request))
+        command = replace(command, request_id=(handle.generation, handle.next_request), deadline=wall_deadline)
         process, conn = handle.process, handle.cmd_conn
         if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
             raise DecoderNotReadyError(f"decoder {decoder_id} is starting: reset, state and model commands are "
@@ -42,7 +47,6 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
                                        f"{handle.status.state!r})")
         try:
             conn.send(command)
-            deadline = time.monotonic() + timeout
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not conn.poll(left):
@@ -55,6 +59,8 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
             why = "it was stopped (DELETE)" if handle.stopping else "its worker ended (see the decoder's status)"
             raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: {why} before it "
                                       f"answered" + (f" ({exc})" if str(exc) else "")) from None
+    finally:
+        handle.request_lock.release()
     if not reply.ok:
         raise CommandRejectedError(str(reply.error), reply.retry)
     if isinstance(command, SwapModel):

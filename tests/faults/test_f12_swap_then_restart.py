@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -159,10 +160,20 @@ def test_a_hung_worker_is_listed_unresponsive(client):
             assert time.monotonic() < deadline, "the frozen worker was never listed unresponsive"
             time.sleep(0.2)
         assert status(client, decoder_id)["status_age_s"] > 5.0
+        # three resets at once: each answered 504 within its 10 s (before: one after another, 10 s each, holding a
+        # server thread while queued), and none applied once the worker goes on (before: each applied late)
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda _: client.post(f"/decoders/{decoder_id}/reset"), range(3)))
+        assert [r.status_code for r in answers] == [504] * 3, answers
+        assert sum("was not sent" in r.text for r in answers) == 2, [r.text for r in answers]  # the lock's wait
     finally:
         os.kill(pid, signal.SIGCONT)
-    wait_status(client, decoder_id, lambda s: s["status_age_s"] < 1.0, 30, "fresh status after SIGCONT")
+    st = wait_status(client, decoder_id, lambda s: s["status_age_s"] < 1.0, 30, "fresh status after SIGCONT")
     assert decoder_id not in client.get("/ready").json()["decoders_unresponsive"]
+    time.sleep(1.0)
+    st = status(client, decoder_id)
+    assert st["counters"]["resets"] == 0 and st["counters"]["state_epoch"] == 0, st["counters"]
+    assert client.post(f"/decoders/{decoder_id}/reset").json()["counters"]["resets"] == 1  # answered: applied
     client.delete(f"/decoders/{decoder_id}")
 
 
