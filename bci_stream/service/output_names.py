@@ -70,7 +70,7 @@ def shared_name_note(name: str, others: list[DecoderHandle], source_id: str | No
 
 def note_shared_name(handle: DecoderHandle, handles: Iterable[DecoderHandle]) -> str | None:
     """Note in ``handle``'s status (its ``output_stream``: ``name_shared_with``, ``note``) the earlier decoders that
-    publish a decoded stream of its name on its host, and log it once per pair; the note, or None."""
+    publish a decoded stream of its name on its host, and log it once per such set of decoders; the note, or None."""
     others = shared_with(handle, handles)
     if not others:
         return None
@@ -79,9 +79,8 @@ def note_shared_name(handle: DecoderHandle, handles: Iterable[DecoderHandle]) ->
     note = shared_name_note(out["name"], others, out.get("source_id"))
     out["name_shared_with"] = [h.id for h in others]
     out["note"] = note
-    for other in others:
-        if (key := (handle.id, other.id, out["name"])) not in _logged:
-            _logged.add(key)
-            log.warning("decoder %s: %s", handle.id, note)
+    if (key := (handle.id, out["name"], ",".join(sorted(h.id for h in others)))) not in _logged:
+        _logged.add(key)  # once per set of decoders it shares the name with (the note names them all)
+        log.warning("decoder %s: %s", handle.id, note)
     return note
 

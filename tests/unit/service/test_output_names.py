@@ -57,3 +57,16 @@ def test_the_status_hook_notes_and_logs_a_pair_once(caplog):
         assert clash_to_reopen(b, iter([a, b])) is None
         assert b.status.output_stream["name_shared_with"] == ["outname-a1"]
     assert len([r for r in caplog.records if "outname-b1" in r.getMessage()]) == 1
+
+
+def test_a_decoder_sharing_its_name_with_several_is_logged_once_not_once_per_other(caplog):
+    """Before: the note (naming every other decoder) was logged once per other decoder: 16 identical lines for one
+    decoder sharing its name with 16 (found by an exploratory run). Once per set of others; again when it changes."""
+    caplog.set_level(logging.WARNING, logger="bci_stream.supervisor")
+    others = [handle(f"outname-o{i}", float(i)) for i in range(4)]
+    late = handle("outname-late", 10.0)
+    for _ in range(2):
+        note_shared_name(late, [*others, late])
+    assert len([r for r in caplog.records if "decoder outname-late:" in r.getMessage()]) == 1
+    note_shared_name(late, [*others[:2], late])  # two of them stopped: the note changed, said once more
+    assert len([r for r in caplog.records if "decoder outname-late:" in r.getMessage()]) == 2
