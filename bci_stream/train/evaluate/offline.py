@@ -98,6 +98,23 @@ def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_cl
     return classes
 
 
+def past_span_notes(labels: Sequence[np.ndarray], outputs: Sequence[str], classes: Sequence[str], lead: int,
+                    sfreq: float, times_s: Sequence[float]) -> list[str]:
+    """A note when a decision time falls after some trials' labelled span ended (the next event came first, e.g.
+    EEGMMIDB's rest cue 4.1 s after each task cue): those trials are decided on what followed them."""
+    from bci_stream.train.evaluate.metrics import find_trials
+
+    ids = [outputs.index(c) for c in classes]
+    trials = [(len(y), tr) for y in labels for tr in find_trials(y, ids, lead)]
+    past = {t: sum(lead + tr.length <= round(t * sfreq) and tr.cue + round(t * sfreq) < n for n, tr in trials)
+            for t in times_s}
+    said = [f"{t:g} s: {k} of {len(trials)}" for t, k in past.items() if k]
+    if not said:
+        return []
+    return [f"trials decided after their labelled span ended (the next event came first), at {'; '.join(said)}: "
+            "those decisions read what followed the trial"]
+
+
 def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[str, str | None] | None = None,
                     trial_classes: list[str] | None = None, models_dir: Path | None = None,
                     times_s: Sequence[float] = (0.5, 1.0, 2.0, 2.5, 3.0),
@@ -165,7 +182,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s, lead=lead)
     notes = map_notes + [n for d in loaded for n in d.notes]
     notes += [nonfinite_note(d.rec.source, d.nonfinite, "in the model's channels") for d in loaded if d.nonfinite]
-    notes += [x.pop("sentence") for x in left_out] + bad_notes
+    notes += [x.pop("sentence") for x in left_out] + bad_notes + past_span_notes(labels, outputs, classes, lead,
+                                                                                  t["sfreq"], times_s)
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],

@@ -182,3 +182,14 @@ def test_a_decision_time_past_the_files_end_says_why_no_trial_was_decided(tmp_pa
                         "their file)"), lines
     md = (tmp_path / "ev" / "evaluation.md").read_text()
     assert "Trials decided where fewer than 4 (cue + t is not in the file of every trial): 100s 0." in md
+
+
+def test_a_decision_time_past_the_trials_labelled_span_says_so(tmp_path, edf_rec):
+    """EEGMMIDB's task cues last 4.1 s (then a rest cue): at 4.5 s every trial is decided on what followed it, and
+    evaluate says so (before: a plain accuracy, as if the trial were still running; found by an exploratory run)."""
+    path = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--decision-times", "3,4.5")
+    assert res.exit_code == 0, res.output
+    assert ("note: trials decided after their labelled span ended (the next event came first), at 4.5 s: 4 of 4: "
+            "those decisions read what followed the trial") in res.output, res.output
+    assert "at 3 s" not in res.output
