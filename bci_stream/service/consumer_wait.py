@@ -19,18 +19,30 @@ def await_consumers(slot: StreamSlot, wait_s: float) -> float:
     miss what is pushed before they subscribe (a restarted worker: they re-subscribe within ~1.5 s, liblsl's
     recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile, and the status goes on
     being reported (``connecting``, with ``output_stream``): a wait of up to a minute is not a silent worker. A
-    shared worker's starter thread leaves commands to its loop. Returns the seconds waited (``wait_s``: no
-    consumer came)."""
+    shared worker's starter thread leaves commands to its loop. A restarted worker whose last generation's provenance
+    stream had consumers waits for them too (they re-subscribe on their own, maybe later than the decoded stream's).
+    Returns the seconds waited (``wait_s``: no consumer came)."""
     t0 = pylsl.local_clock()
     slot.reporter.report()
-    while not slot.outlet.outlet.have_consumers() and pylsl.local_clock() < t0 + wait_s and not slot.stopping:
+    ring, prov = slot.ring, slot.prov_outlet
+    # a restart: the provenance stream's consumers re-subscribe too (a consumer of both may come back to one first)
+    both = slot.generation > 1 and prov is not None and ring is not None and ring.had_provenance_consumers() is True
+    decoded = slot.outlet.outlet
+    if both and ring.had_consumers() is False:  # only the provenance stream had consumers
+        decoded = prov.outlet
+    others = prov.outlet if both and decoded is not prov.outlet else None
+
+    def waiting() -> bool:
+        return not decoded.have_consumers() or (others is not None and not others.have_consumers())
+
+    while waiting() and pylsl.local_clock() < t0 + wait_s and not slot.stopping:
         time.sleep(0.02)
         if slot.host is None:
             slot.commands.poll()
         if slot.reporter.due(pylsl.local_clock()):
             slot.reporter.report()
     waited = round(pylsl.local_clock() - t0, 3)
-    if not slot.outlet.outlet.have_consumers() and not slot.stopping:
-        log.warning("decoder %s: no consumer of %s after %.1f s; decoding anyway", slot.decoder_id,
-                    slot.outlet.name, waited)
+    if waiting() and not slot.stopping:
+        log.warning("decoder %s: no consumer of %s%s after %.1f s; decoding anyway", slot.decoder_id,
+                    slot.outlet.name, " (or of its provenance stream)" if both else "", waited)
     return waited

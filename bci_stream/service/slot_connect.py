@@ -191,7 +191,9 @@ class StreamConnection:
         t0 = pylsl.local_clock()
         wait = opts.wait_for_consumer_s
         if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
-            wait = 0.0 if self.ring is not None and self.ring.had_consumers() is False else RESUBSCRIBE_S
+            none_before = (ring is not None and ring.had_consumers() is False
+                           and ring.had_provenance_consumers() is not True)
+            wait = 0.0 if none_before else RESUBSCRIBE_S
         if wait > 0 and not self.lost_at_open:
             self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
         if replay:  # before any row of its own
