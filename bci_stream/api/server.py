@@ -42,9 +42,15 @@ def bind_problem(host: str, port: int) -> str | None:
     return None
 
 
+#: Seconds the requests still running at SIGTERM get before the decoders are stopped anyway: a command to a hung
+#: worker would otherwise hold the shutdown for its whole timeout (a swap: 60 s), past systemd's TimeoutStopSec (20 s).
+GRACEFUL_S = 5.0
+
+
 def serve(settings: Settings) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM shut the decoders down cleanly)."""
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=GRACEFUL_S)
 
 
 class BackgroundServer:
@@ -56,7 +62,7 @@ class BackgroundServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                log_level="warning", lifespan="on")
+                                log_level="warning", lifespan="on", timeout_graceful_shutdown=GRACEFUL_S)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, name="bci-stream-http", daemon=True)
         self.url = ""

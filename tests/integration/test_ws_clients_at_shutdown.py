@@ -1,5 +1,5 @@
 """`bci-stream serve` stops on SIGTERM whatever its WebSocket output clients did while no row came: one that left,
-one still connected.
+one still connected; and with a command to a hung worker still waiting for its answer.
 
 The output loop only sent: with nothing to send (a decoder waiting for its stream, or stalled) it polled for ever, so
 a client that had gone was never noticed, its task never ended, and uvicorn's shutdown waited on it for good ("Waiting
@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -55,3 +56,55 @@ def test_sigterm_ends_serve_after_a_client_left_and_with_one_still_connected() -
         reader.join(timeout=10)
     out = "\n".join(lines)
     assert rc == -signal.SIGTERM and "Application shutdown complete" in out, out
+
+
+def test_sigterm_ends_serve_with_a_command_to_a_hung_worker_in_flight() -> None:
+    """A hot swap sent to a hung (stopped) worker waits up to 60 s for its answer; SIGTERM meanwhile ended serve only
+    once that request had timed out (68 s, past systemd's TimeoutStopSec=20 of deploy/bci-stream.service; found by an
+    exploratory run). Requests still running get GRACEFUL_S (5 s), then the decoders stop."""
+    lines: list[str] = []
+    name = unique("hung-swap")
+    sim = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "simulate", "--name", name,
+                            "--duration", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    serve = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                             start_new_session=True)
+    reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in serve.stdout), daemon=True)
+    reader.start()
+    answers: list[object] = []
+    try:
+        port = wait_bound_port(lambda: "\n".join(lines), serve)
+        url = f"http://127.0.0.1:{port}"
+        r = httpx.post(f"{url}/decoders", json={"stream": {"name": name}, "model": "sim-mi-gru",
+                                                "options": {"worker": "dedicated"}}, timeout=30)
+        assert r.status_code == 201, r.text
+        decoder = f"{url}/decoders/{r.json()['id']}"
+        deadline = time.monotonic() + 90
+        while (st := httpx.get(decoder, timeout=30).json())["state"] != "running":
+            assert time.monotonic() < deadline, st
+            time.sleep(0.2)
+        os.kill(st["pid"], signal.SIGSTOP)
+        swap = threading.Thread(target=lambda: answers.append(_put(f"{decoder}/model", {"model": "sim-mi-gru"})),
+                                daemon=True)
+        swap.start()
+        time.sleep(1.0)  # the swap is in flight, waiting for the stopped worker
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=40)  # before: 60 s and more (the swap's timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail("serve still running 40 s after SIGTERM:\n" + "\n".join(lines[-20:]))
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait(timeout=30)
+        sim.kill()
+        sim.wait(timeout=30)
+        reader.join(timeout=10)
+    assert "Application shutdown complete" in "\n".join(lines), "\n".join(lines[-20:])
+
+
+def _put(url: str, body: dict) -> object:
+    try:
+        return httpx.put(url, json=body, timeout=90).status_code
+    except httpx.HTTPError as exc:  # the server went away mid-request: expected here
+        return exc
