@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import TYPE_CHECKING
 
 import pylsl
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.service.ring import OutputRing
 
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
-OTHERS_WAIT_S = 0.5  # how long the look for other streams that the selector matches may take (note_other_matches), s
+OTHERS_WAIT_S = 0.5  # the look for other streams the selector matches (beside the clock estimate and warm-up), s
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -130,6 +131,11 @@ class StreamConnection:
         model = self.model
         card = model.card
         opts = self.spec.options
+        matches: list[pylsl.StreamInfo] = []  # other streams the selector matches, looked for meanwhile
+        predicate = self.predicate()
+        finder = threading.Thread(target=lambda: matches.extend(pylsl.resolve_bypred(predicate, 2, OTHERS_WAIT_S)),
+                                  name="bci-stream-matches", daemon=True)
+        finder.start()
         self.sfreq = info.nominal_srate()
         self.full = full = self.full if self.inlet is not None else self.open_inlet(info)  # opened by resolve()
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
@@ -182,7 +188,8 @@ class StreamConnection:
         replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
         if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
             report_missing_provenance(ring, self.prov_outlet, self.event, lambda got: shown(self.reporter, got, True))
-        self.note_other_matches(full)
+        finder.join()
+        self.note_other_matches(full, matches)
         try:
             self.inlet.open_stream(timeout=10.0)
         except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time
@@ -200,11 +207,11 @@ class StreamConnection:
             shown(self.reporter, send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
                                                         lambda: self.stopping, self.event))
 
-    def note_other_matches(self, full: pylsl.StreamInfo) -> None:
-        """Other streams the selector matches (``stream.also_matching`` in the status, and a warning): two amplifiers,
-        or a replay, under one name: the first found is decoded, which may not be the one meant."""
+    def note_other_matches(self, full: pylsl.StreamInfo, matches: list[pylsl.StreamInfo]) -> None:
+        """The other streams of ``matches`` (what the selector matched) in the status (``stream.also_matching``) and a
+        warning: two amplifiers, or a replay, under one name: the first found is decoded, maybe not the one meant."""
         predicate = self.predicate()
-        others = [i for i in pylsl.resolve_bypred(predicate, 2, OTHERS_WAIT_S) if i.uid() != full.uid()]
+        others = [i for i in matches if i.uid() != full.uid()]
         self.status.stream["also_matching"] = [described(i) for i in others]
         if others:
             log.warning("decoder %s: %d streams match %s: decoding the first found, %s; not %s (choose with "

@@ -161,11 +161,12 @@ def test_a_hung_worker_is_listed_unresponsive(client):
             time.sleep(0.2)
         assert status(client, decoder_id)["status_age_s"] > 5.0
         # three resets at once: each answered 504 within its 10 s (before: one after another, 10 s each, holding a
-        # server thread while queued), and none applied once the worker goes on (before: each applied late)
+        # server thread while queued; now one queued behind another for its whole 10 s is not sent at all), and none
+        # applied once the worker goes on (before: each applied late)
         with ThreadPoolExecutor(3) as pool:
             answers = list(pool.map(lambda _: client.post(f"/decoders/{decoder_id}/reset"), range(3)))
         assert [r.status_code for r in answers] == [504] * 3, answers
-        assert sum("was not sent" in r.text for r in answers) == 2, [r.text for r in answers]  # the lock's wait
+        assert any("was not sent" in r.text for r in answers), [r.text for r in answers]  # the lock's wait
     finally:
         os.kill(pid, signal.SIGCONT)
     st = wait_status(client, decoder_id, lambda s: s["status_age_s"] < 1.0, 30, "fresh status after SIGCONT")

@@ -29,8 +29,9 @@ def test_every_command_before_the_stream_is_connected_is_409_retryable(server):
     decoder_id = r.json()["id"]
     try:
         wait_status(client, decoder_id, lambda s: s["state"] == "connecting", 30, "connecting")
+        state = {"arrays": {"h0": [[[0.0]]]}, "model": {"sha256": "0" * 64}}
         for method, path, body in [("PUT", "model", {"model": "tiny-ok"}), ("GET", "state", None),
-                                   ("PUT", "state", {"arrays": {"h0": [[[0.0]]]}}), ("POST", "reset", None)]:
+                                   ("PUT", "state", state), ("POST", "reset", None)]:
             r = client.request(method, f"/decoders/{decoder_id}/{path}", json=body)
             assert r.status_code == 409 and r.json()["retryable"] is True, (method, path, r.text)
             assert "retry-after" not in r.headers, (method, path, r.headers)

@@ -56,7 +56,7 @@ class Refusing:
 
 HANDLE = DecoderHandle(id="d1", spec=DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "tiny-gru"}),
                        process=None, cmd_conn=None)
-STATE = StateModel(arrays={"h0": [[[0.0]]]})
+STATE = StateModel(arrays={"h0": [[[0.0]]]}, model={"sha256": "0" * 64})
 
 
 def test_put_state_follows_the_kind_not_the_text():
