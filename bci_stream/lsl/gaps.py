@@ -19,13 +19,12 @@ every later offset by one for good. So:
   whole gap: one gap. Before the rate error is measured (the first 3 spans, ~3 s), a
   full window of jittered stamps counts only an excess above the largest drift (``RISE``);
 * a full window holds ``max(32 samples, 0.25 s)``, and, when the stamps jitter, enough of the sender's *delay draws*
-  that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step that is
-  not a whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay) or a new
-  late sample, and the fraction of timely draws is counted. Regular stamps (steps of whole periods: a stair-case of
-  repeated stamps, a gap) have no draws: the short window, which a repeated stamp extends by one sample (up to 4 s),
-  since only a run's last sample is timely: a stair-case of runs longer than 0.25 s (a chunk of 100 stamped once at
-  250 Hz) loses nothing. Nor does a window close full while its floor still falls (FALL_QUIET): a sender that woke up
-  late and pushes its overdue chunks at once.
+  that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step not a
+  whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay) or a new late
+  sample, and the fraction of timely draws is counted. Regular stamps (steps of whole periods: a stair-case's runs, a
+  gap) have no draws: the short window, which a repeated stamp extends by one sample (up to 4 s), since only a run's
+  last sample is timely; nor is the rate marked on one (SLOPE_S): a stair-case of runs up to 3.5 s loses nothing. Nor
+  does a window close full while its floor still falls (FALL_QUIET: a late sender's overdue chunks pushed at once).
 
 Thus jitter loses nothing unless every one of a window's draws is late by 0.95 periods or more; a sender off its nominal
 rate loses nothing: a window closes at its first timely stamp, before an unknown or mis-measured rate error adds up. A
@@ -87,12 +86,13 @@ DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
 """A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
 counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""
 SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN = 256, 1.0, 9, 3
-"""The base's slope (the sender's rate error) is measured between marks ``max(SLOPE_SAMPLES, SLOPE_S x sfreq)``
-samples apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known
-from SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken
-out when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could
-rise (``RISE`` a sample). Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few
-ms. The base follows the offsets whatever was counted, so a span with a small loss is an outlier left out."""
+"""The base's slope (the sender's rate error) is measured between marks ``max(SLOPE_SAMPLES, SLOPE_S x sfreq)`` samples
+apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known from
+SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken out
+when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could rise
+(``RISE`` a sample). Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few ms. The
+base follows the offsets whatever was counted, so a span with a small loss is an outlier left out. A mark is not taken
+on a repeated stamp (a run's stamps but its last are late; the base rides them) but before the next late one."""
 JIT_FALLS, SLOPE_ERR, JIT_TIMELY = 3.0, 2.0, 0.1
 """Push jitter of tens of ms (a Bluetooth link): a full window of jittered stamps counts nothing when its least excess
 is under ``JIT_FALLS x the largest recent fall + the rate error's uncertainty x the gap's samples`` (SLOPE_ERR x the
@@ -187,7 +187,7 @@ class GapTracker:
                 if o < base:
                     self.fall = max(base - o, self.fall * FALL_DECAY)
                 self.base, self.count = min(base + RISE, o), self.count + 1
-                if self.count >= self.next_mark:
+                if self.count >= self.next_mark and step != 0.0:  # a repeated stamp is late (see SLOPE_S)
                     self._measure_slope(self.count)
                 return [(0, 1, None)] if step <= self.threshold_s else [(0, 1, step)]
             self._one(o, step, c)
@@ -275,9 +275,11 @@ class GapTracker:
         if self.w_n < 0:
             if o - base - RISE < TRIGGER:
                 self.base = min(base + RISE, o)
-                if self.count >= self.next_mark:
+                if self.count >= self.next_mark and step != 0.0:  # a repeated stamp is late (see SLOPE_S)
                     self._measure_slope(self.count)
                 return
+            if self.count > self.next_mark:  # a mark put off (a repeated stamp): the base before this late stamp
+                self._measure_slope(self.count - 1)
             self._open()
         x = o - self.w_slope * (self.w_n + 1)  # the rate error taken out (the base is the sample's before the window)
         if x < self.w_fell - FALL_QUIET - RISE * (self.w_n - self.w_fell_at):  # more than a rate error: a sender
@@ -293,7 +295,7 @@ class GapTracker:
             self.base, self.w_n = self.w_env, -1
         elif self.w_n >= self.w_len and self._full():
             self._close(c)
-        if self.w_n < 0 and self.count >= self.next_mark:
+        if self.w_n < 0 and self.count >= self.next_mark and step != 0.0:
             self._measure_slope(self.count)
 
     def _open(self) -> None:
