@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from typing import TYPE_CHECKING
 
 import pylsl
@@ -23,8 +22,8 @@ from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, described,
-                                  full_info, label_report, resolve_one)
+from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, full_info,
+                                  label_report, resolve_one)
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.markers import MarkerHub
@@ -45,7 +44,6 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.service.ring import OutputRing
 
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
-OTHERS_WAIT_S = 0.5  # the look for other streams the selector matches (beside the clock estimate and warm-up), s
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -131,11 +129,6 @@ class StreamConnection:
         model = self.model
         card = model.card
         opts = self.spec.options
-        matches: list[pylsl.StreamInfo] = []  # other streams the selector matches, looked for meanwhile
-        predicate = self.predicate()
-        finder = threading.Thread(target=lambda: matches.extend(pylsl.resolve_bypred(predicate, 2, OTHERS_WAIT_S)),
-                                  name="bci-stream-matches", daemon=True)
-        finder.start()
         self.sfreq = info.nominal_srate()
         self.full = full = self.full if self.inlet is not None else self.open_inlet(info)  # opened by resolve()
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
@@ -188,8 +181,6 @@ class StreamConnection:
         replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
         if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
             report_missing_provenance(ring, self.prov_outlet, self.event, lambda got: shown(self.reporter, got, True))
-        finder.join()
-        self.note_other_matches(full, matches)
         try:
             self.inlet.open_stream(timeout=10.0)
         except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time
@@ -206,17 +197,6 @@ class StreamConnection:
         if replay:  # before any row of its own
             shown(self.reporter, send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
                                                         lambda: self.stopping, self.event))
-
-    def note_other_matches(self, full: pylsl.StreamInfo, matches: list[pylsl.StreamInfo]) -> None:
-        """The other streams of ``matches`` (what the selector matched) in the status (``stream.also_matching``) and a
-        warning: two amplifiers, or a replay, under one name: the first found is decoded, maybe not the one meant."""
-        predicate = self.predicate()
-        others = [i for i in matches if i.uid() != full.uid()]
-        self.status.stream["also_matching"] = [described(i) for i in others]
-        if others:
-            log.warning("decoder %s: %d streams match %s: decoding the first found, %s; not %s (choose with "
-                        "stream.source_id or stream.hostname)", self.decoder_id, len(others) + 1, predicate,
-                        described(full), ", ".join(described(i) for i in others))
 
     def consumers(self) -> bool | None:
         """Whether the decoded outlet has LSL consumers now (status ``output_stream.consumers``; None: no outlet).
