@@ -57,12 +57,6 @@ def build_predicate(name: str | None = None, stype: str | None = None, source_id
     return " and ".join(terms)
 
 
-def described(i: pylsl.StreamInfo) -> str:
-    """``'name' (type, n ch, rate, host)`` of a stream, and its source_id when it has one."""
-    return (f"{i.name()!r} ({i.type() or 'no type'}, {i.channel_count()} ch, {i.nominal_srate():g} Hz, {i.hostname()}"
-            + (f", source_id {i.source_id()!r})" if i.source_id() else ")"))
-
-
 def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     """The first stream matching ``predicate`` within ``timeout`` seconds.
 
