@@ -8,6 +8,7 @@ from typing import Any
 from bci_stream.api.schemas import DecoderStatus, LatencySummary, LoadStatus, StallStatus
 from bci_stream.core.status import Counters
 from bci_stream.service.metrics import summarise
+from bci_stream.service.selector_matches import with_matches
 from bci_stream.service.supervisor import DecoderHandle
 
 
@@ -39,7 +40,7 @@ def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None
         last_error=handle.last_error,
         request=handle.spec.model_dump(),
         model=s.model,
-        stream=s.stream,
+        stream=with_matches(s.stream, handle.also_matching),
         output_stream=s.output_stream,
         connected=s.state == "running" or (s.state == "stalled" and s.source_present is True),
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),

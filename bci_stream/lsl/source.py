@@ -71,6 +71,12 @@ def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     return found[0]
 
 
+def described(i: pylsl.StreamInfo) -> str:
+    """``'name' (type, n ch, rate, host)`` of a stream, and its source_id when it has one."""
+    return (f"{i.name()!r} ({i.type() or 'no type'}, {i.channel_count()} ch, {i.nominal_srate():g} Hz, {i.hostname()}"
+            + (f", source_id {i.source_id()!r})" if i.source_id() else ")"))
+
+
 def full_info(inlet: pylsl.StreamInlet, info: pylsl.StreamInfo, timeout: float = 10.0) -> pylsl.StreamInfo:
     """The full info (with its ``desc``) of the stream ``inlet`` was opened on, ``info`` as resolved.
 

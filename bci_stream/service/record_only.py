@@ -53,7 +53,8 @@ from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, full_info, resolve_one
+from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
+                                  resolve_one)
 from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
@@ -106,12 +107,6 @@ def visible_streams(like: str, wait: float = 1.0) -> list[str]:
     found = pylsl.resolve_streams(wait)
     found.sort(key=lambda i: (-difflib.SequenceMatcher(None, like.lower(), i.name().lower()).ratio(), i.name()))
     return [described(i) for i in found]
-
-
-def described(i: pylsl.StreamInfo) -> str:
-    """``'name' (type, n ch, rate, host)`` of a stream, and its source_id when it has one."""
-    return (f"{i.name()!r} ({i.type() or 'no type'}, {i.channel_count()} ch, {i.nominal_srate():g} Hz, {i.hostname()}"
-            + (f", source_id {i.source_id()!r})" if i.source_id() else ")"))
 
 
 def refuse_existing(out: Path, names: Mapping[str, str] = FLAGS) -> None:

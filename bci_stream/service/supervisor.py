@@ -36,6 +36,7 @@ from bci_stream.service.marker_witness import MarkerWitness
 from bci_stream.service.model_pin import has_pin, pin_error, pin_ref, pins_root, sweep_stale, unpin
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
+from bci_stream.service.selector_matches import SelectorMatches
 from bci_stream.service.supervisor_watch import WorkerWatch, with_swap_pin
 
 #: Names importable from here: the supervisor's, and those callers import from here (the handle, the spawn helper).
@@ -96,6 +97,7 @@ class Supervisor(WorkerWatch):
         self.swept = self._sweep_pins()
         self._lock, self._closing = threading.Lock(), threading.Event()
         self.witness = MarkerWitness(self.send)  # marker streams followed here: a restart's missed markers re-sent
+        self.matches = SelectorMatches()  # other streams a decoder's selector matches (status stream.also_matching)
         self._monitor = threading.Thread(target=self._monitor_loop, name="bci-stream-supervisor", daemon=True)
         self._monitor.start()
 
@@ -188,6 +190,7 @@ class Supervisor(WorkerWatch):
             handle.stopping = True
         self._terminate(handle, timeout)
         self.witness.forget(decoder_id)
+        self.matches.forget(decoder_id)
         drain(handle.status_conn)  # the worker's last snapshot (its final counters), read by the monitor
         with self._lock:
             self._handles.pop(decoder_id, None)
@@ -207,6 +210,7 @@ class Supervisor(WorkerWatch):
         self._closing.set()
         self._monitor.join(timeout=2.0)
         self.starts.shutdown()
+        self.matches.close()
         self.pool.shutdown(timeout)
         self.backend.shutdown(timeout)
         for handle in self.list():

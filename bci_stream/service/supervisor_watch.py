@@ -33,6 +33,7 @@ from bci_stream.service.marker_witness import MarkerWitness
 from bci_stream.service.output_ids import clash_to_reopen, set_apart
 from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.restart_policy import RestartPolicy, exit_error
+from bci_stream.service.selector_matches import SelectorMatches
 from bci_stream.service.shared_pool import SharedPool, refused_without_reason
 from bci_stream.service.status_channel import received_status
 from bci_stream.service.worker import EXIT_REFUSED
@@ -53,6 +54,7 @@ class WorkerWatch:
     backend: Any
     starts: Starts
     witness: MarkerWitness
+    matches: SelectorMatches
     _ensure_pin: Callable[[DecoderHandle], None]  # the decoder's copy of its model, before a worker starts
 
     def _monitor_loop(self) -> None:
@@ -117,6 +119,7 @@ class WorkerWatch:
                     handle.slot_exit = announced
                 snapshot = with_swap_pin(handle, snapshot)
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
+                self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 if snapshot.error:
                     handle.last_error = snapshot.error

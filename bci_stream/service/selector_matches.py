@@ -1,0 +1,84 @@
+"""Other LSL streams a decoder's selector matches: two amplifiers of one make, or an amplifier and a replay, under one
+name. The decoder takes the first found; its status names the others (``stream.also_matching``) and a warning is
+logged, so a lab sees it may be decoding the wrong one and selects by ``source_id`` or ``hostname``.
+
+Looked for here, in the API process, by one thread of its own, once for each stream instance a decoder reaches
+``running`` on (its uid: a reconnection to a new instance is looked at again): never from a worker, whose connect
+threads a resolve slowed enough, on a loaded machine, to leave decoders short of running.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+import pylsl
+
+from bci_stream.lsl.source import build_predicate, described
+from bci_stream.service.backends.handle import DecoderHandle
+
+#: how long one look waits for a second match (liblsl answers on loopback and the LAN within tens of ms), s
+WAIT_S = 1.0
+
+log = logging.getLogger("bci_stream.supervisor")
+
+
+class SelectorMatches:
+    """Looks, off the supervisor's monitor thread, for the streams other than the decoded one that a decoder's
+    selector matches, and keeps them on its handle (``also_matching``: the uid decoded, the others described)."""
+
+    def __init__(self, wait_s: float = WAIT_S) -> None:
+        self.wait_s = wait_s
+        self._todo: queue.SimpleQueue[tuple[DecoderHandle, str] | None] = queue.SimpleQueue()
+        self._asked: dict[str, str] = {}  # decoder id -> the uid last looked at (or queued)
+        self._thread: threading.Thread | None = None
+
+    def saw(self, handle: DecoderHandle) -> None:
+        """A decoder's latest status: queue a look when it runs on a stream instance not looked at yet."""
+        stream = handle.status.stream or {}
+        uid = stream.get("uid")
+        if handle.status.state != "running" or not uid or self._asked.get(handle.id) == uid:
+            return
+        self._asked[handle.id] = uid
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="bci-stream-selector-matches", daemon=True)
+            self._thread.start()
+        self._todo.put((handle, uid))
+
+    def forget(self, decoder_id: str) -> None:
+        """A decoder was stopped."""
+        self._asked.pop(decoder_id, None)
+
+    def close(self) -> None:
+        """End the thread (after the look under way, at most ``wait_s``)."""
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join(timeout=self.wait_s + 1.0)
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            try:
+                self._look(*item)
+            except Exception:  # noqa: BLE001 - a failed look leaves the status without the field, never the thread
+                log.exception("could not look for other streams decoder %s's selector matches", item[0].id)
+
+    def _look(self, handle: DecoderHandle, uid: str) -> None:
+        sel = handle.spec.stream
+        predicate = build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+        found = pylsl.resolve_bypred(predicate, 2, self.wait_s)
+        decoded = next((i for i in found if i.uid() == uid), None)
+        others = [described(i) for i in found if i.uid() != uid]
+        handle.also_matching = (uid, others)
+        if others:
+            log.warning("decoder %s: %d streams match %s: decoding the first found, %s; not %s (choose with "
+                        "stream.source_id or stream.hostname)", handle.id, len(others) + 1, predicate,
+                        described(decoded) if decoded is not None else f"uid {uid}", ", ".join(others))
+
+
+def with_matches(stream: dict[str, Any] | None, also_matching: tuple[str, list[str]] | None) -> dict[str, Any] | None:
+    """A status's ``stream`` with ``also_matching`` once the instance it describes was looked at (absent before)."""
+    if stream is None or also_matching is None or also_matching[0] != stream.get("uid"):
+        return stream
+    return {**stream, "also_matching": also_matching[1]}
