@@ -25,7 +25,8 @@ class LatencySummary(BaseModel):
     ahead_ms: float | None = None
     """How far ahead of this host's clock those input timestamps were, at most, ms (None: no value below zero)."""
     note: str | None = None
-    """What ``n_negative`` means, in words (None when it is 0)."""
+    """What ``n_negative`` means, and values above 100 s (the top bucket: input timestamps far behind this host's
+    clock, or a decoder that far behind), in words (None when there are neither)."""
 
 
 class LoadStatus(BaseModel):

@@ -110,8 +110,8 @@ def percentile(counts: list[int] | np.ndarray, q: float) -> float | None:
     cum = np.cumsum(counts)
     i = int(np.searchsorted(cum, rank, side="left"))
     i = min(i, len(counts) - 1)
-    if i >= len(EDGES):
-        return float(EDGES[-1])
+    if i >= len(EDGES):  # the overflow bucket (> 100 s) has no upper edge: its values are known by the max only
+        return float("inf")
     hi = EDGES[i]
     lo = EDGES[i - 1] if i > 0 else EDGES[0] / 10 ** (1 / 8)
     below = cum[i - 1] if i > 0 else 0.0
@@ -121,9 +121,12 @@ def percentile(counts: list[int] | np.ndarray, q: float) -> float | None:
 
 def quantile(hist: dict, q: float) -> float | None:
     """The q-th percentile (0-100, seconds) of a histogram dict, never above its observed ``max`` (interpolation
-    inside the top bucket would reach up to the bucket's edge, a third above what was measured)."""
+    inside the top bucket would reach up to the bucket's edge, a third above what was measured); one in the overflow
+    bucket (above 100 s) is the max (None: not known)."""
     v = percentile(hist["counts"], q)
     top = hist.get("max")
+    if v is not None and v == float("inf"):
+        return top
     return v if v is None or top is None else min(v, top)
 
 
@@ -144,8 +147,20 @@ def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> 
     out["max"] = top * 1e3 if hist["n"] and top is not None else None
     out["n_negative"] = n_neg
     out["ahead_ms"] = -low * 1e3 if n_neg and low is not None else None
-    out["note"] = None if not n_neg else negative_note(n_neg, out["count"], out["ahead_ms"])
+    n_over = hist["counts"][-1] if len(hist["counts"]) > len(EDGES) else 0
+    notes = [negative_note(n_neg, out["count"], out["ahead_ms"])] if n_neg else []
+    if n_over:
+        notes.append(overflow_note(n_over, out["count"]))
+    out["note"] = "; ".join(notes) or None
     return out
+
+
+def overflow_note(n_over: int, n_all: int) -> str:
+    """What ``n_over`` of ``n_all`` values above the top bucket edge (100 s) mean, in words for the status."""
+    return (f"{n_over} of {n_all} values above {EDGES[-1]:g} s: input timestamps far behind this host's clock (a sender "
+            "stamping samples with a clock of its own instead of LSL's local_clock, or an uncorrected clock offset), or "
+            "a decoder that far behind its stream (status load.backlog_s says which); percentiles among them read as "
+            "the max")
 
 
 def negative_note(n_negative: int, n_all: int, ahead_ms: float | None) -> str:
