@@ -9,6 +9,7 @@ may have broken.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from pathlib import Path
@@ -85,7 +86,9 @@ def show_recording_warnings() -> None:
             text = " ".join(str(message).splitlines())
             if text not in shown:
                 shown.add(text)
-                click.echo(f"warning: {text}", err=True)
+                bars = sys.modules.get("tqdm")  # a progress bar drawn (calibrate's loading): the line goes above it
+                with bars.tqdm.external_write_mode(file=sys.stderr) if bars else contextlib.nullcontext():
+                    click.echo(f"warning: {text}", err=True)
         else:
             previous(message, category, filename, lineno, file, line)
 

@@ -54,3 +54,19 @@ def test_under_w_error_the_warning_ends_the_command_with_an_error_line_and_exit_
     said = [line for line in run.stderr.splitlines() if "fitted_range.gdf" in line]
     assert len(said) == 1 and said[0].startswith("error: fitted_range.gdf: ") and "kept as data" in said[0], said
     assert not (tmp_path / "model").exists()
+
+
+def test_a_warning_met_under_a_progress_bar_clears_the_bar_and_gets_a_line_of_its_own(fitted: Path) -> None:
+    """calibrate loads its files under a tqdm bar: the warning line was written after the bar on its line
+    (``loading:   0%| ... ?file/s]warning: FILE: ...``; found by an exploratory run). Now the bar is cleared first
+    (tqdm's external_write_mode: ``\\r`` and blanks) and drawn again below the line."""
+    code = ("from tqdm import tqdm\nfrom bci_stream.cli import show_recording_warnings\n"
+            "from bci_stream.io import load_recording\nshow_recording_warnings()\n"
+            f"for p in tqdm([{str(fitted)!r}], desc='loading', mininterval=0):\n    load_recording(p)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=120)  # bytes: \r kept
+    stderr = run.stderr.decode()
+    assert run.returncode == 0, stderr
+    at = stderr.index("warning: fitted_range.gdf: ")
+    before = stderr[:at]
+    assert "loading" in before  # the bar was drawn before the warning
+    assert before.endswith("\r") and before.rstrip("\r").rstrip(" ").endswith("\r"), repr(before[-80:])
