@@ -278,7 +278,8 @@ class DecoderOptions(BaseModel):
         description="dedicated: a worker process of its own (lowest latency for one stream); shared: a stream in "
         "one of the service's shared workers, where streams of the same model share one session and are stepped "
         "together (much less CPU and memory per stream). Status 'worker' shows which worker serves it. Not given: "
-        "the service's 'worker' setting (BCI_STREAM_WORKER).",
+        "the service's 'worker' setting (BCI_STREAM_WORKER). Not used by the ray backend, where every decoder has an "
+        "actor of its own (status worker.kind 'ray').",
     )
     snapshot_interval_s: float = Field(
         default=1.0, ge=0.05, le=3600, allow_inf_nan=False,

@@ -142,8 +142,8 @@ class SupervisorCollector:
 
 class RecordingsCollector:
     """Reads every recording's status (as ``GET /recordings`` gives it) at scrape time. Labels ``recording_id`` and
-    ``stream``: the EEG stream's name once found (before: its selector as an LSL predicate; no sample is counted
-    then)."""
+    ``stream``: the EEG stream's name once found (before: the name asked for, else its selector as an LSL predicate;
+    no sample is counted then)."""
 
     def __init__(self, recordings: Recordings) -> None:
         self.recordings = recordings
