@@ -149,6 +149,7 @@ class MarkerFollower(threading.Thread):
                 self._stop_flag.wait(ERROR_WAIT_S)
         if self._inlet is not None:
             self._inlet.close_stream()
+            self._inlet = None  # freed now (its liblsl threads and descriptors), not at a rare full collection
 
     def _search(self) -> pylsl.StreamInfo | None:
         """The first stream matching the predicate, once one answers; None when stopped first.

@@ -152,6 +152,8 @@ class RecordOnly:
         self.counters = Counters()
         self.notes: list[str] = []  # what a lab should know (unit assumed, implausible amplitude)
         self.inlet: pylsl.StreamInlet | None = None
+        self.puller: ChunkPuller | None = None
+        self.monitor: SourceMonitor | None = None
         self.recorder: Recorder | None = None
         self.hub: MarkerHub | None = None
         self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
@@ -342,6 +344,9 @@ class RecordOnly:
         refuse the next attempt with the same ``out``."""
         if self.inlet is not None:
             self.inlet.close_stream()
+        self.inlet = self.puller = None  # freed now, not at a rare full collection (this object sits in cycles)
+        if self.monitor is not None:
+            self.monitor.release()
         if self.hub is not None:
             self.hub.close()  # what the follower pulled before its stop goes into the file
         if self.recorder is not None:

@@ -98,6 +98,12 @@ class SourceMonitor:
             log.warning("stream %r went silent and its source cannot be looked for yet (liblsl: %r; out of file "
                         "descriptors?): looking again in %g s", self.source.name(), str(exc), self._backoff)
 
+    def release(self) -> None:
+        """The stream is closed: let go of its inlet and any watch, so that liblsl frees their threads and descriptors
+        now (its owner may sit in a reference cycle that only a rare full collection would free)."""
+        self._inlet, self._was_reset = None, lambda: False
+        self.watch, self.watching = None, False
+
     def stop(self) -> str | None:
         """Data again: stop watching; the new outlet instance's uid if the source came back as one.
 

@@ -176,6 +176,9 @@ class StreamSlot(StreamConnection, StallHandling):
             self.decoder.gaps.settle(self.status.counters)
         if self.inlet is not None:
             self.inlet.close_stream()
+        self.inlet = self.puller = None  # freed now, not at a rare full collection (the slot sits in cycles)
+        if self.monitor is not None:
+            self.monitor.release()
         if self.markers is not None:
             self.markers.close()
         for obj in (self.outlet, self.prov_outlet):

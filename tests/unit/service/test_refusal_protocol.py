@@ -62,6 +62,7 @@ def test_a_refusal_reaches_the_decoders_status_through_the_supervisors_receive()
     worker's code used to lose the reason; a moved module was imported from disk into serve)."""
     from bci_stream.service.backends.handle import DecoderHandle
     from bci_stream.service.restart_policy import RestartPolicy
+    from bci_stream.service.selector_matches import SelectorMatches
     from bci_stream.service.supervisor import Supervisor
     from bci_stream.core.spec import DecoderSpec
 
@@ -73,7 +74,7 @@ def test_a_refusal_reaches_the_decoders_status_through_the_supervisors_receive()
         handle.status_conn = b
         refuse(a, "d1", 1, WHY, {"kind": worker, "index": 0, "pid": 9})
         sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
-                                    _clashes=set())
+                                    _clashes=set(), matches=SelectorMatches())
         Supervisor._receive(sup, b, handle)
         assert handle.status.state == "error" and handle.last_error == WHY
         assert handle.slot_exit == (EXIT_REFUSED if worker == "shared" else None)  # a dedicated one exits with it
@@ -85,6 +86,7 @@ def test_a_status_this_service_cannot_read_is_an_error_not_the_decoders_status()
     failed on it at every round (review 2, finding 2)."""
     from bci_stream.service.backends.handle import DecoderHandle
     from bci_stream.service.restart_policy import RestartPolicy
+    from bci_stream.service.selector_matches import SelectorMatches
     from bci_stream.service.supervisor import Supervisor
     from bci_stream.core.spec import DecoderSpec
 
@@ -98,7 +100,7 @@ def test_a_status_this_service_cannot_read_is_an_error_not_the_decoders_status()
         handle.status_conn = b
         a.send(("d1", 1, sent))
         sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
-                                    _clashes=set())
+                                    _clashes=set(), matches=SelectorMatches())
         Supervisor._receive(sup, b, handle)
         assert isinstance(handle.status, WorkerStatus) and handle.status.state == "error"
         assert "cannot read" in handle.last_error and handle.slot_exit == EXIT_REFUSED
