@@ -137,6 +137,12 @@ class ModelCard(BaseModel):
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    def key(self) -> str:
+        """Its ONNX file's sha256 and a digest of the card itself: two copies of one file whose cards differ (another
+        name or version, channel names, unit) have one sha256 and two keys (a shared worker's sessions and state
+        tables are by key)."""
+        return f"{self.sha256}:{hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]}"
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in blocks."""

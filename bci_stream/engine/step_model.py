@@ -110,6 +110,7 @@ class StepModel:
                 f"model '{card.ref}' is card format {card.format_version} without a step graph; upgrade its folder "
                 f"with `bci-stream upgrade-model {Path(onnx_path).parent}` (needs the train extra)")
         self.card = card
+        self.key = card.key()  # file and card: a shared worker's session and state table (slot_pool)
         self.spec: StepSpec = card.step
         self.session = make_session(Path(onnx_path))
         self._check_graph(Path(onnx_path))

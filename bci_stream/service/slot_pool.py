@@ -1,6 +1,8 @@
 """The states of a shared worker's streams: one session and one slot table per model, one batched step per model.
 
-Streams of the same model file (same sha256, hence the same name@version) share one
+Streams of the same model (the same ONNX file, by its sha256, and the same card:
+:meth:`~bci_stream.core.card.ModelCard.key`; keyed by the sha256 alone, a copy whose card alone differs got the first
+copy's card: its status named the other model, its channels and unit were the other's) share one
 :class:`~bci_stream.engine.step_model.StepModel` (one onnxruntime session pair) and one
 :class:`~bci_stream.engine.slots.SlotTable`; each stream's :class:`~bci_stream.service.decoding.StreamDecoder`
 holds a :class:`~bci_stream.engine.slots.SlotState` view of its own slot. :meth:`SlotPool.step` decodes the
@@ -34,48 +36,48 @@ class SlotPool:
 
     def __init__(self, capacity: int = 4) -> None:
         self.capacity = capacity
-        self.tables: dict[str, SlotTable] = {}  # model sha256 -> its table
+        self.tables: dict[str, SlotTable] = {}  # model key (file and card) -> its table
         self._models: dict[str, StepModel] = {}
         self._lock = threading.Lock()  # the model cache only: models load in start-up and swap threads
         self._keys = itertools.count()
 
     def load(self, entry: Any) -> StepModel:
-        """The model of registry ``entry``: the one already loaded for its sha256, else a new session."""
-        sha = entry.card.sha256
+        """The model of registry ``entry``: the one already loaded for its file and card, else a new session."""
+        key = entry.card.key()
         with self._lock:
-            model = self._models.get(sha)
+            model = self._models.get(key)
         if model is not None:
             return model
         model = StepModel(entry.onnx_path, entry.card)  # outside the lock: loading takes a while
         with self._lock:
-            return self._models.setdefault(sha, model)
+            return self._models.setdefault(key, model)
 
     def acquire(self, model: StepModel) -> tuple[StepModel, StreamState]:
-        """A fresh slot in the table of ``model``'s sha256 (created on first use); the table's model and slot state."""
-        sha = model.card.sha256
-        table = self.tables.get(sha)
+        """A fresh slot in the table of ``model``'s key (created on first use); the table's model and slot state."""
+        key = model.key
+        table = self.tables.get(key)
         if table is None:
             with self._lock:
-                model = self._models.setdefault(sha, model)
-            table = self.tables[sha] = SlotTable(model, capacity=self.capacity)
+                model = self._models.setdefault(key, model)
+            table = self.tables[key] = SlotTable(model, capacity=self.capacity)
         slot = table.add(next(self._keys))
         return table.model, table.state(slot)
 
     def run(self, decoder: StreamDecoder, x: np.ndarray) -> np.ndarray:
         """One stream's chunk alone (a chunk with gaps inside, decoded segment by segment)."""
         slot = decoder.state.slot
-        return self.tables[decoder.model.card.sha256].step_ready({slot: x})[slot]
+        return self.tables[decoder.model.key].step_ready({slot: x})[slot]
 
     def release(self, decoder: StreamDecoder) -> None:
         """Free the stream's slot (its state keeps a copy of its values); an empty table goes."""
-        sha = decoder.model.card.sha256
-        table = self.tables.get(sha)
+        key = decoder.model.key
+        table = self.tables.get(key)
         slot = getattr(decoder.state, "slot", None)
         if table is None or slot is None:
             return
         table.remove(slot)
         if len(table) == 0:
-            del self.tables[sha]
+            del self.tables[key]
 
     def step(self, ready: list[tuple[StreamDecoder, np.ndarray]]) -> list[tuple[np.ndarray, float] | Exception]:
         """Decode every ready ``(decoder, x[T_i, C])``: one ``step_ready`` per model; ``(y_i, t_decode)`` each.
@@ -85,19 +87,19 @@ class SlotPool:
         """
         by_table: dict[str, dict[int, np.ndarray]] = {}
         for decoder, x in ready:
-            by_table.setdefault(decoder.model.card.sha256, {})[decoder.state.slot] = x
+            by_table.setdefault(decoder.model.key, {})[decoder.state.slot] = x
         results: dict[tuple[str, int], Any] = {}
-        for sha, pending in by_table.items():
+        for key, pending in by_table.items():
             t = pylsl.local_clock()
             try:
-                ys = self.tables[sha].step_ready(pending)
+                ys = self.tables[key].step_ready(pending)
             except Exception:  # noqa: BLE001 - find the culprit below, each stream on its own
                 continue
             t = pylsl.local_clock() - t
-            results.update({(sha, slot): (y, t) for slot, y in ys.items()})
+            results.update({(key, slot): (y, t) for slot, y in ys.items()})
         out = []
         for decoder, x in ready:
-            key = (decoder.model.card.sha256, decoder.state.slot)
+            key = (decoder.model.key, decoder.state.slot)
             if key not in results:
                 t = pylsl.local_clock()
                 try:
@@ -109,5 +111,9 @@ class SlotPool:
 
     def describe(self) -> dict[str, Any]:
         """Per model: its slots in use and the table's capacity (the worker's status)."""
-        return {sha[:12]: {"model": t.model.card.ref, "slots": len(t), "capacity": t.capacity}
-                for sha, t in self.tables.items()}
+        out: dict[str, Any] = {}
+        for t in self.tables.values():  # by sha256[:12]; a second card of one file adds its name@version
+            label = t.model.card.sha256[:12]
+            out[label if label not in out else f"{label} {t.model.card.ref}"] = {
+                "model": t.model.card.ref, "slots": len(t), "capacity": t.capacity}
+        return out
