@@ -157,10 +157,10 @@ def summarise(hist: dict, quantiles: tuple[float, ...] = (50, 90, 99, 99.9)) -> 
 
 def overflow_note(n_over: int, n_all: int) -> str:
     """What ``n_over`` of ``n_all`` values above the top bucket edge (100 s) mean, in words for the status."""
-    return (f"{n_over} of {n_all} values above {EDGES[-1]:g} s: input timestamps far behind this host's clock (a sender "
-            "stamping samples with a clock of its own instead of LSL's local_clock, or an uncorrected clock offset), or "
-            "a decoder that far behind its stream (status load.backlog_s says which); percentiles among them read as "
-            "the max")
+    return (f"{n_over} of {n_all} values above {EDGES[-1]:g} s: input timestamps far behind this host's clock (a "
+            "sender stamping samples with a clock of its own instead of LSL's local_clock, or an uncorrected clock "
+            "offset), or a decoder that far behind its stream (status load.backlog_s says which); percentiles among "
+            "them read as the max")
 
 
 def negative_note(n_negative: int, n_all: int, ahead_ms: float | None) -> str:

@@ -26,6 +26,7 @@ WebSocket client the markers it has not seen yet.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,15 @@ class OutputRing:
                 self._shm.unlink()
             except FileNotFoundError:
                 pass
+
+    def detach(self) -> None:
+        """Let go of a named block this process attached (a shared worker whose stream ended): its mapping and file
+        descriptor go now, not when a full collection frees the stream's objects. The ring is not used after."""
+        if self._shm is not None:
+            self._head = self._rows = None  # type: ignore[assignment]  # views on the block: close() refuses them
+            with contextlib.suppress(BufferError):  # a view still held elsewhere: freed with it
+                self._shm.close()
+            self._shm = None
 
     @classmethod
     def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:

@@ -381,6 +381,8 @@ class SharedWorker:
             self._pipes.unregister(member.cmd_fd)
             member.cmd_fd = None
         slot.commands.conn.close()
+        if slot.ring is not None:  # its status sent: the ring's mapping and descriptor go now
+            slot.ring.detach()
         self.out.put(StreamEnded(slot.decoder_id, slot.generation, code))
 
     def save_state(self, member: Member) -> None:

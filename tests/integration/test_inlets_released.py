@@ -23,6 +23,7 @@ from bci_stream.core.messages import Stop
 from bci_stream.core.spec import StreamSelector
 from bci_stream.service.pool_messages import StreamEnded
 from bci_stream.service.recordings import Recordings
+from bci_stream.service.ring import OutputRing
 from support.common import TINY_SFREQ, unique
 from support.lsl import new_outlet, wait_for
 from test_shared_worker import SharedHost, running
@@ -78,9 +79,11 @@ def test_a_stopped_recording_lets_go_of_its_inlets_at_once(tmp_path):
 
 
 def test_a_stream_that_leaves_a_shared_worker_lets_go_of_its_inlets_at_once(models_dir):
-    """An anchor stream keeps the worker busy; three others (each with a marker stream) are added and stopped in turn.
-    The worker's thread count comes back to what it was after the first (warm-up) cycle: before, it grew by 2-3
-    threads a cycle (the data and marker inlets' liblsl threads)."""
+    """An anchor stream keeps the worker busy; three others (each with a marker stream and an output ring in named
+    shared memory, as the supervisor gives them) are added and stopped in turn. The worker's thread count comes back
+    to what it was after the first (warm-up) cycle (before, it grew by 2-3 threads a cycle: the data and marker
+    inlets' liblsl threads), and it maps none of the rings of the streams that left (before: each until a full
+    collection, a descriptor and a mapping)."""
     host = SharedHost(models_dir)
     stop = threading.Event()
     pushers = []
@@ -94,18 +97,30 @@ def test_a_stream_that_leaves_a_shared_worker_lets_go_of_its_inlets_at_once(mode
         def threads() -> int:
             return len(os.listdir(f"/proc/{pid}/task"))
 
+        def rings_mapped() -> int:
+            return sum(ring_name in line for line in open(f"/proc/{pid}/maps") for ring_name in names)
+
+        names: list[str] = []
+        rings: list[OutputRing] = []
+
         baseline = None
         for i in range(4):
             name = unique(f"leaver{i}")
             outlet, _ = new_outlet(name, f"{name}-src")
             markers = marker_outlet(name)
             pushers.append(pushing(outlet, stop))
-            hosted = host.add(name)
-            wait_for(lambda: hosted.state() == "running" and (hosted.status.markers or {}).get("state") == "connected", 60,
+            ring = OutputRing.create_named(64, 3)  # tiny-gru: 3 outputs
+            rings.append(ring)
+            names.append(ring.handles.name)
+            hosted = host.add(name, ring=ring.handles)
+            wait_for(lambda: hosted.state() == "running"
+                     and (hosted.status.markers or {}).get("state") == "connected", 60,
                      f"stream {i} to run and follow its markers")
+            assert rings_mapped() == 1
             hosted.cmd.send(Stop())
             wait_for(lambda: any(isinstance(m, StreamEnded) and m.decoder_id == hosted.id for m in host.received()),
                      30, f"stream {i} to leave the worker")
+            assert rings_mapped() == 0, f"stream {i}'s ring is still mapped after it left"
             if baseline is None:  # after the warm-up cycle (the worker's first connect and marker threads)
                 time.sleep(1.0)
                 baseline = threads()
@@ -119,3 +134,5 @@ def test_a_stream_that_leaves_a_shared_worker_lets_go_of_its_inlets_at_once(mode
         for p in pushers:
             p.join(5)
         host.close()
+        for ring in rings:
+            ring.unlink()

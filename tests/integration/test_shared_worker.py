@@ -71,12 +71,12 @@ class SharedHost:
         child.close()
         self.messages: list = []
 
-    def add(self, name: str, model: str = "tiny-gru", **options) -> Hosted:
+    def add(self, name: str, model: str = "tiny-gru", ring=None, **options) -> Hosted:
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": model, "options": options})
         cmd, cmd_child = self.ctx.Pipe()
         status_r, status_w = self.ctx.Pipe(duplex=False)
         decoder_id = unique("dec")
-        self.control.send(AddStream(decoder_id, 1, spec.model_dump_json(), cmd_child, status_w))
+        self.control.send(AddStream(decoder_id, 1, spec.model_dump_json(), cmd_child, status_w, ring))
         cmd_child.close()
         status_w.close()
         return Hosted(decoder_id, cmd, status_r)
