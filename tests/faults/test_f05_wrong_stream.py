@@ -138,23 +138,25 @@ def test_channels_in_another_order_with_extras_are_mapped_by_label(client, fault
 
 
 def test_two_streams_of_one_name_are_both_named_in_the_status(client, worker_kind):
-    """Two amplifiers (or an amplifier and a replay) under one name: the decoder takes the first found, and its status
-    names the other (``stream.also_matching``; looked for by the API process, never from a worker), so a lab sees it
+    """Three amplifiers (or an amplifier and replays) under one name: the decoder takes the first found, and its status
+    names the others (``stream.also_matching``; looked for by the API process, never from a worker), so a lab sees it
     may decode the wrong one (before: nothing said it; ``bci-stream record`` already said so; found by an exploratory
     run). The selector by source_id names none."""
     name = unique("twins")
     first, _ = new_outlet(name, f"{name}-a")
     second, _ = new_outlet(name, f"{name}-b")
+    third, _ = new_outlet(name, f"{name}-c")
     decoder_id = start_running(client, name, worker=worker_kind)
     st = wait_status(client, decoder_id, lambda s: "also_matching" in (s["stream"] or {}), 30.0,
                      "stream.also_matching")
-    other = "b" if st["stream"]["source_id"] == f"{name}-a" else "a"
-    assert len(st["stream"]["also_matching"]) == 1, st["stream"]
-    assert f"source_id '{name}-{other}'" in st["stream"]["also_matching"][0], st["stream"]
+    others = sorted({"a", "b", "c"} - {st["stream"]["source_id"][-1]})
+    assert len(st["stream"]["also_matching"]) == 2, st["stream"]  # every other one, not the first found only
+    for other, said in zip(others, sorted(st["stream"]["also_matching"])):
+        assert f"source_id '{name}-{other}'" in said, st["stream"]
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
     decoder_id = start_running(client, {"name": name, "source_id": f"{name}-a"}, worker=worker_kind)
     st = wait_status(client, decoder_id, lambda s: "also_matching" in (s["stream"] or {}), 30.0,
                      "stream.also_matching")
     assert st["stream"]["also_matching"] == []
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
-    del first, second
+    del first, second, third
