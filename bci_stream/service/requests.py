@@ -86,9 +86,13 @@ def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | 
             entry = pin_ref(handle.id, models_dir, ref, expect_sha=model.get("sha256"))
         except (ModelError, ModelUnavailableError, OSError) as exc:
             log.error("decoder %s: the swapped-in model %s was not copied: %s", handle.id, ref, exc)
-            pin_error(handle.id, f"model {ref!r} (sha256 {model.get('sha256')}) that decoder {handle.id} was "
-                      f"swapped to could not be kept for its restarts: {exc}; POST the decoder again (or swap "
-                      "again) to run the registry's model")
+            try:
+                pin_error(handle.id, f"model {ref!r} (sha256 {model.get('sha256')}) that decoder {handle.id} was "
+                          f"swapped to could not be kept for its restarts: {exc}; POST the decoder again (or swap "
+                          "again) to run the registry's model")
+            except OSError as pin_exc:  # the pins folder unusable: a restart compares the registry's bytes instead
+                log.error("decoder %s: no copy of its model can be kept (%s): a restart runs the registry's %s "
+                          "only while it is these bytes (sha256 %s)", handle.id, pin_exc, ref, model.get("sha256"))
         else:
             fields = describe_pin(entry, models_dir, ref)
         handle.swap_pin = (str(model.get("sha256")), fields)

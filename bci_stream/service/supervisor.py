@@ -9,9 +9,11 @@ every worker's status and restarts a crashed one with exponential backoff (``max
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import tempfile
 import threading
 import uuid
 from dataclasses import replace
@@ -20,7 +22,7 @@ from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
 from bci_stream.core.errors import DecoderNotFoundError, ModelError, ModelUnavailableError
-from bci_stream.core.registry import ModelEntry
+from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
 from bci_stream.core.status import WorkerStatus
@@ -232,9 +234,21 @@ class Supervisor(WorkerWatch):
 
     def _ensure_pin(self, handle: DecoderHandle) -> None:
         """Before a worker starts: the decoder's copy of its model, made now if it has none (its model could not be
-        loaded at start, or the copy was removed under it)."""
-        if not has_pin(handle.id):
-            self._pin(handle)
+        loaded at start, or the copy was removed under it). Without a copy (the pins folder unwritable or full), a
+        restart whose registry model is other bytes than the decoder ran is refused: ModelError (final), never
+        another model run under the decoder's id and source_id."""
+        if has_pin(handle.id) or self._pin(handle) is not None:
+            return
+        ran = handle.pinned[1] if handle.pinned is not None else (handle.status.model or {}).get("sha256")
+        try:
+            now = ModelRegistry(self.models_dir).get(handle.spec.model).card.sha256
+        except (ModelError, ModelUnavailableError, OSError):  # its worker says why (or retries a transient cause)
+            return
+        if ran is not None and now != ran:
+            raise ModelError(f"decoder {handle.id} ran model {handle.spec.model!r} (sha256 {ran}) and has no copy of "
+                             f"it (it could not be made: see the log and the pins folder, {pins_root()}); the "
+                             f"registry's is other bytes now (sha256 {now}): a restart would run another model; POST "
+                             "the decoder again to run the registry's model")
 
     def _pin(self, handle: DecoderHandle) -> ModelEntry | None:
         """Copy the decoder's model into its own folder, which its workers load (:mod:`.model_pin`): a restart runs
@@ -248,9 +262,10 @@ class Supervisor(WorkerWatch):
         except (ModelError, ModelUnavailableError, OSError) as exc:
             if handle.pinned is not None and isinstance(exc, ModelError):
                 ref, sha = handle.pinned
-                pin_error(handle.id, f"model {handle.spec.model!r} was replaced on disk since decoder {handle.id} "
-                          f"started it, and the decoder's copy of it is gone: it was {ref} (sha256 {sha}), now: {exc}; "
-                          "POST the decoder again to run the registry's model")
+                with contextlib.suppress(OSError):  # the pins folder unusable: _ensure_pin compares the bytes itself
+                    pin_error(handle.id, f"model {handle.spec.model!r} was replaced on disk since decoder {handle.id} "
+                              f"started it, and the decoder's copy of it is gone: it was {ref} (sha256 {sha}), now: "
+                              f"{exc}; POST the decoder again to run the registry's model")
             log.warning("decoder %s: model %r not copied (its worker looks it up): %s", handle.id, handle.spec.model,
                         exc)
             return None
@@ -258,7 +273,15 @@ class Supervisor(WorkerWatch):
         return entry
 
     def _sweep_pins(self) -> list[Path]:
-        """At start: remove the model copies left by services (or actors) that crashed (:func:`sweep_stale`)."""
+        """At start: remove the model copies left by services (or actors) that crashed (:func:`sweep_stale`); warn
+        when no copy can be made there (a file in its place, a read-only or full disk)."""
+        try:
+            pins_root().mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=pins_root()).close()
+        except OSError as exc:
+            log.warning("decoders' model copies cannot be kept in %s (%s): a restarted worker then runs the registry's "
+                        "model only while it is the bytes its decoder ran (else the decoder ends in error); set "
+                        "BCI_STREAM_PINS_DIR to a writable folder", pins_root(), exc)
         try:
             removed = sweep_stale()
         except OSError as exc:  # a root it may not read: nothing removed, the service runs

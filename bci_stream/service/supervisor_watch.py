@@ -26,6 +26,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
+from bci_stream.core.errors import ModelError
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.starts import Starts
@@ -149,7 +150,11 @@ class WorkerWatch:
                 return
             self._end_if_stopped(handle)
             return
-        self._ensure_pin(handle)  # its actor gets the copy's files (pinned_files)
+        try:
+            self._ensure_pin(handle)  # its actor gets the copy's files (pinned_files)
+        except ModelError as exc:  # no copy, and the registry's model is other bytes now: final
+            self._start_failed(handle, exc)
+            return
         handle.generation += 1
         with self._lock:
             handle.ended_status = handle.status

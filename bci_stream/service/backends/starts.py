@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from bci_stream.core.errors import PlacementError
+from bci_stream.core.errors import ModelError, PlacementError
 
 MAX_BACKOFF_S = 30.0
 
@@ -36,11 +36,12 @@ def restart_delay(restarts: int, max_restarts: int, backoff: float) -> float | N
 def start_failure(handle: Any, exc: BaseException, max_restarts: int, backoff: float) -> float | None:
     """Record why ``handle``'s restart failed in its ``last_error``; the delay of the next try, or None (final).
 
-    A placement nobody can meet is final; a transient failure is retried while restarts are left (``restarts``
-    counts this try as one).
+    A placement nobody can meet is final, and so is a model that is no longer what the decoder ran (ModelError from
+    the supervisor's pin check); a transient failure is retried while restarts are left (``restarts`` counts this try
+    as one).
     """
-    reason = str(exc) if isinstance(exc, PlacementError) else f"{type(exc).__name__}: {exc}"
-    transient = isinstance(exc, WorkerStartFailed) or not isinstance(exc, PlacementError)
+    reason = str(exc) if isinstance(exc, (PlacementError, ModelError)) else f"{type(exc).__name__}: {exc}"
+    transient = isinstance(exc, WorkerStartFailed) or not isinstance(exc, (PlacementError, ModelError))
     delay = restart_delay(handle.restarts, max_restarts, backoff) if transient else None
     cause = handle.last_error.split(" | restart ")[0] if handle.last_error else "a crash"
     if delay is None:
