@@ -15,6 +15,11 @@ from bci_stream.service.model_pin import describe_pin, pin_error, pin_ref
 
 log = logging.getLogger("bci_stream.supervisor")
 
+#: a command to a worker that ended and that the supervisor has not judged yet (within its poll interval): restarted
+#: (``starting``: a retry is answered then) unless its restarts are used up or its stream was refused (``error``)
+ENDED = ("decoder {decoder_id}'s worker ended before it answered {kind!r} (a crash: see the decoder's status): it is "
+         "restarted unless its restarts are used up; retry once it is running")
+
 
 class CommandRejectedError(CommandRefusedError):
     """The worker read the command and refused it (``Reply.ok`` false). ``retry`` is the worker's ``Reply.retry``:
@@ -43,6 +48,8 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
                                        "taken once it is running (its stream connected): retry then", Retry.BUSY)
         if process is None or not process.is_alive() or handle.status.state == "error":  # a shared worker lives on
             # after one stream's error; its pipe for that decoder is closed (the command got "Broken pipe")
+            if handle.status.state != "error" and process is not None and not handle.stopping:
+                raise DecoderNotReadyError(ENDED.format(decoder_id=decoder_id, kind=command.kind), Retry.BUSY)
             raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
                                        f"{handle.status.state!r})")
         try:
@@ -56,9 +63,10 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
                 if isinstance(reply, Reply) and reply.request_id == command.request_id:
                     break
         except (OSError, EOFError) as exc:  # EOFError has no text: say what happened
-            why = "it was stopped (DELETE)" if handle.stopping else "its worker ended (see the decoder's status)"
-            raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: {why} before it "
-                                      f"answered" + (f" ({exc})" if str(exc) else "")) from None
+            if not handle.stopping:  # a crash the supervisor is about to judge: restarted (retry then), or final
+                raise DecoderNotReadyError(ENDED.format(decoder_id=decoder_id, kind=command.kind), Retry.BUSY) from None
+            raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: it was stopped (DELETE) "
+                                      f"before it answered" + (f" ({exc})" if str(exc) else "")) from None
     finally:
         handle.request_lock.release()
     if not reply.ok:
