@@ -31,6 +31,7 @@ from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
+from bci_stream.service.model_pin import unpin
 from bci_stream.service.output_ids import clash_to_reopen, set_apart
 from bci_stream.service.pool_messages import SavedState, StreamEnded
 from bci_stream.service.restart_policy import RestartPolicy, exit_error
@@ -178,7 +179,9 @@ class WorkerWatch:
         log.error("%s", handle.last_error)
 
     def _end_if_stopped(self, handle: DecoderHandle) -> None:
-        """stop() raced with the restart: make sure the new worker ends too."""
+        """stop() raced with the start or restart: make sure the new worker ends too, and, when stop() is done
+        already, that what the start made after it let go is freed: the model copy (made after stop() removed it, it
+        was left on disk past the service's end) and a shared worker's output ring."""
         with self._lock:
             stopped_meanwhile = handle.stopping
             gone = handle.id not in self._handles
@@ -186,6 +189,10 @@ class WorkerWatch:
             self._terminate(handle, 5.0)
             if gone and handle.status_conn is not None:  # stop() has closed the old one; this is the new one
                 handle.status_conn.close()
+            if gone:
+                unpin(handle.id)
+                if handle.shared and handle.ring is not None:
+                    handle.ring.unlink()
 
     def _ended(self) -> set[int]:
         """The handles (``id()``) whose worker ended and is not judged yet, each after what it left on its status pipe
