@@ -103,8 +103,21 @@ def open_model_folder(path: Path | str) -> ModelEntry:
     return entry
 
 
+def _part_key(part: str) -> tuple[int, int, str, int, str]:
+    """One dot-separated part: by its number, a suffix before none (``9b`` < ``9`` < ``10``, as PEP 440's
+    pre-releases), then the suffix's letters and number (``rc9`` < ``rc10``); no number: below every number."""
+    num, letters, n2, rest = re.fullmatch(r"(\d*)(\D*)(\d*)(.*)", part).groups()  # type: ignore[union-attr]
+    return (int(num) if num else -1, 0 if letters or n2 or rest else 1, letters, int(n2) if n2 else -1, rest)
+
+
 def _version_key(version: str) -> tuple:
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.+-]", version))
+    """The order of card versions (``name`` alone means the highest): numbers compared as numbers part by part, a
+    ``-pre`` release before its release (``1.0.10-rc1`` < ``1.0.10``, as semver), ``+build`` only to break a tie. Before,
+    any part with a letter ranked above every number (``1.0.9b`` > ``1.0.10``)."""
+    main, _, build = version.partition("+")
+    release, dash, pre = main.partition("-")
+    return (tuple(_part_key(p) for p in release.split(".")), 0 if dash else 1,
+            tuple(_part_key(p) for p in pre.split(".")) if dash else (), build)
 
 
 class ModelRegistry:
@@ -137,7 +150,10 @@ class ModelRegistry:
 
     def resolve(self, ref: str) -> ModelEntry:
         """Find ``name`` (highest version) or ``name@version``; files are not verified here."""
-        name, _, version = ref.partition("@")
+        name, at, version = ref.partition("@")
+        if at and not version:
+            raise ModelNotFoundError(f"model {ref!r} not found: its version after '@' is empty (give NAME for its "
+                                     "highest version, or NAME@VERSION)")
         matches = [e for e in self.list() if e.card.name == name and (not version or e.card.version == version)]
         if not matches:
             known = sorted({e.card.ref for e in self.list()})

@@ -221,3 +221,19 @@ def test_a_card_without_a_step_graph_is_refused_with_the_upgrade_command(model_c
     with pytest.raises(ModelError, match=r"model 'tiny-gru@1.0.0' is card format 1 without a step graph; upgrade "
                                          r"its folder with `bci-stream upgrade-model .*tiny-gru`"):
         StepModel(model_copy / "tiny-gru" / "model.onnx", card)
+
+
+def test_the_highest_version_is_by_number_a_pre_release_before_its_release_and_an_empty_version_is_refused(
+        models_dir, tmp_path):
+    """``name`` alone means the highest version (found by an exploratory run: ``1.0.9b`` and ``1.0.10-rc1`` ranked
+    above ``1.0.10``, since any part with a letter ranked above every number; ``name@`` resolved to the highest)."""
+    for version in ("1.0.9b", "1.0.10-rc1", "1.0.10", "1.0.10-rc10", "1.0.9"):
+        folder = tmp_path / version
+        shutil.copytree(models_dir / "tiny-gru", folder)
+        raw = json.loads((folder / "model.json").read_text())
+        (folder / "model.json").write_text(json.dumps({**raw, "version": version}))
+    reg = ModelRegistry(tmp_path)
+    assert reg.get("tiny-gru").card.version == "1.0.10"
+    assert [e.card.version for e in reg.list()] == ["1.0.9b", "1.0.9", "1.0.10-rc1", "1.0.10-rc10", "1.0.10"]
+    with pytest.raises(ModelNotFoundError, match=r"model 'tiny-gru@' not found: its version after '@' is empty"):
+        reg.resolve("tiny-gru@")
