@@ -25,7 +25,7 @@ from bci_stream.core.errors import DecoderNotFoundError, ModelError, ModelUnavai
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
-from bci_stream.core.status import WorkerStatus
+from bci_stream.core.status import Counters, WorkerStatus
 from bci_stream.service.requests import send_command
 from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint, worker_context
@@ -171,10 +171,13 @@ class Supervisor(WorkerWatch):
             handle = self._handles.get(decoder_id)
         if handle is None:
             raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
+        generation = handle.generation
         payload = send_command(handle, command, timeout, self.models_dir)
-        if isinstance(command, SwapModel):  # its status until the worker's next snapshot: the new pin's fields
-            with self._lock:
+        with self._lock:
+            if isinstance(command, SwapModel):  # its status until the worker's next snapshot: the new pin's fields
                 handle.status = with_swap_pin(handle, handle.status)
+            if isinstance(counters := getattr(payload, "counters", None), dict) and handle.generation == generation:
+                handle.take_answer(generation, Counters(**counters))  # newer than the last snapshot
         return payload
 
     def reader(self, decoder_id: str) -> Any:

@@ -32,6 +32,12 @@ def add_counters(a: Counters, b: Counters) -> Counters:
     return Counters(**out)
 
 
+def newest_counters(a: Counters, b: Counters) -> Counters:
+    """Two reports of one worker generation's counters, field by field the larger: none of them goes back within a
+    generation, and a status snapshot sent before a command's answer may be read after it (its counters older)."""
+    return Counters(**{f.name: max(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(Counters)})
+
+
 @dataclasses.dataclass(frozen=True)
 class _Counted:
     """What :class:`GenerationTotals` holds, replaced as a whole (one assignment)."""
@@ -60,6 +66,11 @@ class GenerationTotals:
         return self._state.generation
 
     @property
+    def latest(self) -> Counters:
+        """The latest generation's counters (its newest report)."""
+        return self._state.latest
+
+    @property
     def ended(self) -> Counters:
         """The ended generations' counters, summed (each as of its last snapshot)."""
         return self._state.ended
@@ -68,7 +79,8 @@ class GenerationTotals:
         """A snapshot's ``counters`` and latency histograms ``hist`` (``WorkerStatus.hist``; None: not given, the
         generation's last ones kept) from worker ``generation``: the first from a newer generation ends the previous
         one (its last counters and histograms are added to the ended ones). Older generations' snapshots are
-        ignored."""
+        ignored; one of the same generation never takes a counter back (:func:`newest_counters`: a command's answer,
+        taken too, may be newer than the next snapshot read)."""
         s = self._state
         if generation < s.generation:
             return
@@ -76,6 +88,8 @@ class GenerationTotals:
         if generation > s.generation:
             ended, ended_hist = add_counters(ended, s.latest), add_histograms(ended_hist, latest_hist)
             latest_hist = {}
+        else:
+            counters = newest_counters(s.latest, counters)
         self._state = _Counted(generation, ended, counters, ended_hist, latest_hist if hist is None else hist)
 
     def totals(self, latest: Counters | None = None) -> Counters:

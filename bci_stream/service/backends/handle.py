@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bci_stream.core.spec import DecoderSpec
@@ -55,7 +55,17 @@ class DecoderHandle:
         """A status snapshot from worker ``generation`` (the current one): the latest status, its counters and latency
         histograms summed with those of the ended generations (:meth:`totals`, ``counted.latency()``)."""
         self.counted.take(generation, snapshot.counters, snapshot.hist)  # first: one without them leaves the status be
+        if self.counted.generation == generation:  # never older than a command's answer taken meanwhile
+            snapshot = replace(snapshot, counters=self.counted.latest)
         self.status, self.status_received = snapshot, time.monotonic()
+
+    def take_answer(self, generation: int, counters: Counters) -> None:
+        """A command's answer's counters (a reset's, a swap's, a state restore's), newer than the last snapshot: in
+        the status and totals from now on (a GET right after the answer showed older ones; a kill before the next
+        snapshot left that reset or swap out of ``totals``)."""
+        self.counted.take(generation, counters)
+        if self.counted.generation == generation:
+            self.status = replace(self.status, counters=self.counted.latest)
 
     def totals(self, latest: Counters | None = None) -> Counters:
         """Its counters summed over every worker generation (the running one's as of its latest snapshot, or
