@@ -120,6 +120,13 @@ def _version_key(version: str) -> tuple:
             tuple(_part_key(p) for p in pre.split(".")) if dash else (), build)
 
 
+def _twins(same: list[ModelEntry]) -> str:
+    """The problem of one ``NAME@VERSION`` in several folders with other bytes (a copy made by hand)."""
+    return (f"model {same[0].card.ref} is in {len(same)} folders with different files: "
+            + ", ".join(f"{e.directory} (sha256 {e.card.sha256[:12]})" for e in same)
+            + ": which one is meant cannot be told; give one of them another version (or name), or remove it")
+
+
 class ModelRegistry:
     """Lists and loads the models under ``root``. Cheap to construct; reads the folder on each call."""
 
@@ -141,6 +148,10 @@ class ModelRegistry:
                 entries.append(ModelEntry(read_card(card_path), card_path.parent))
             except (ModelError, ModelUnavailableError) as exc:
                 problems.append(exc)
+        by_ref: dict[str, list[ModelEntry]] = {}
+        for entry in entries:
+            by_ref.setdefault(entry.card.ref, []).append(entry)
+        problems += [ModelError(_twins(same)) for same in by_ref.values() if len({e.card.sha256 for e in same}) > 1]
         return entries, problems
 
     def list(self) -> list[ModelEntry]:
@@ -167,6 +178,9 @@ class ModelRegistry:
                 + ("; that folder does not exist)" if not self.root.is_dir() else ")")
                 + "".join(f"; {p}" for p in broken)
             )
+        same = [e for e in matches if e.card.version == matches[-1].card.version]
+        if len({e.card.sha256 for e in same}) > 1:  # which one is meant cannot be told: never pick one silently
+            raise ModelError(_twins(same))
         return matches[-1]
 
     def get(self, ref: str) -> ModelEntry:

@@ -237,3 +237,23 @@ def test_the_highest_version_is_by_number_a_pre_release_before_its_release_and_a
     assert [e.card.version for e in reg.list()] == ["1.0.9b", "1.0.9", "1.0.10-rc1", "1.0.10-rc10", "1.0.10"]
     with pytest.raises(ModelNotFoundError, match=r"model 'tiny-gru@' not found: its version after '@' is empty"):
         reg.resolve("tiny-gru@")
+
+
+def test_one_name_and_version_in_two_folders_with_other_bytes_is_a_problem_not_a_silent_pick(models_dir, tmp_path):
+    """A copy made by hand with the card's name and version unchanged but other weights (found by an exploratory run:
+    listed twice with no problem, and ``name@version`` ran the alphabetically last folder). Now it is a problem of the
+    registry (``GET /models``, ``/ready``), and resolving that version is refused naming both folders; the same bytes
+    in two folders (a backup copy) are no problem."""
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "a")
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "backup")
+    reg = ModelRegistry(tmp_path)
+    assert reg.scan()[1] == [] and reg.get("tiny-gru@1.0.0").card.sha256  # same bytes twice: fine
+    shutil.copytree(models_dir / "tiny-lstm", tmp_path / "b")
+    raw = json.loads((tmp_path / "b" / "model.json").read_text())
+    (tmp_path / "b" / "model.json").write_text(json.dumps({**raw, "name": "tiny-gru", "version": "1.0.0"}))
+    problems = reg.scan()[1]
+    assert len(problems) == 1 and problems[0].startswith("model tiny-gru@1.0.0 is in 3 folders with different files")
+    for ref in ("tiny-gru", "tiny-gru@1.0.0"):
+        with pytest.raises(ModelError, match=r"which one is meant cannot be told") as err:
+            reg.resolve(ref)
+        assert str(tmp_path / "a") in str(err.value) and str(tmp_path / "b") in str(err.value)
