@@ -240,7 +240,7 @@ class Supervisor(WorkerWatch):
         loaded at start, or the copy was removed under it). Without a copy (the pins folder unwritable or full), a
         restart whose registry model is other bytes than the decoder ran is refused: ModelError (final), never
         another model run under the decoder's id and source_id."""
-        if has_pin(handle.id) or self._pin(handle) is not None:
+        if has_pin(handle.id) or self._pin(handle) is not None or has_pin(handle.id):  # the copy, or its error
             return
         ran = handle.pinned[1] if handle.pinned is not None else (handle.status.model or {}).get("sha256")
         try:
