@@ -144,6 +144,8 @@ class ModelRegistry:
         if not self.root.is_dir():
             return entries, [ModelError(f"models directory {self.root} does not exist")]
         for card_path in sorted(self.root.glob(f"*/{CARD_FILE}")) + sorted(self.root.glob(f"*/*/{CARD_FILE}")):
+            if any(part.startswith(".") for part in card_path.relative_to(self.root).parts):
+                continue  # hidden: a folder being written or replaced (train.export.folder_swap), no model
             try:
                 entries.append(ModelEntry(read_card(card_path), card_path.parent))
             except (ModelError, ModelUnavailableError) as exc:

@@ -117,8 +117,10 @@ def add_scoring(card: Any, out_dir: Path, scoring: dict[str, Any]) -> Any:
     """Rewrite the exported card in ``out_dir`` with ``scoring`` (validated as a card); returns the new card."""
     from bci_stream.core.card import CARD_FILE, ModelCard
 
+    from bci_stream.train.export.folder_swap import write_text_atomic
+
     new = ModelCard.model_validate({**card.model_dump(mode="json"), "scoring": scoring})
-    (out_dir / CARD_FILE).write_text(new.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / CARD_FILE, new.model_dump_json(indent=2) + "\n")  # a service may read it meanwhile
     return new
 
 

@@ -28,6 +28,7 @@ from scipy import signal as sps
 
 from bci_stream.core.contract import METADATA_KEY, SAMPLE_AND_FILTER, SCALE, X, Y, SingleStep, StateSpec, StepSpec
 from bci_stream.core.errors import ModelError
+from bci_stream.train.export.folder_swap import write_folder
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
 from bci_stream.train.export.single_step import single_step_graph
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, Parity, sha256_file
@@ -232,11 +233,13 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                              f"the offline reference by {diff:.3g} (tolerance {parity_tolerance:g}) over {len(x)} samples")
         card = draft.model_copy(update={"parity": Parity(n_samples=len(x), max_abs_diff=diff,
                                                          tolerance=parity_tolerance)})
-        out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(onnx_tmp, out_dir / ONNX_FILE)
-        if simplified is not None:
-            shutil.copyfile(single_tmp, out_dir / SINGLE_STEP_FILE)
-        elif (out_dir / SINGLE_STEP_FILE).exists():
-            (out_dir / SINGLE_STEP_FILE).unlink()
-    (out_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+        def fill(folder: Path) -> None:
+            shutil.copyfile(onnx_tmp, folder / ONNX_FILE)
+            if simplified is not None:
+                shutil.copyfile(single_tmp, folder / SINGLE_STEP_FILE)
+            (folder / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+        # as one change: a service reading the registry meanwhile sees the old model or this one (folder_swap)
+        write_folder(out_dir, fill, replaced=(ONNX_FILE, SINGLE_STEP_FILE, CARD_FILE))
     return card

@@ -1,0 +1,64 @@
+"""A model folder written as one change, so that a service reading the registry meanwhile (``calibrate --overwrite``
+while decoders serve) sees the old model or the new one, never a new ONNX file beside the old card (a sha256 mismatch:
+"the file was changed or corrupted after export") nor a card half written ("not readable JSON": not found).
+
+The new files are written into a hidden staging folder beside the model's (the same file system), with the old
+folder's other files (a report, a README) copied in first; then the staging folder takes the old one's place by two
+renames. Between them, for microseconds, the folder is absent: a request then is told the model is not found, as
+before the first export. Hidden folders (a name starting with ``.``) are no models to the registry
+(:meth:`~bci_stream.core.registry.ModelRegistry.scan`), so the staging and replaced folders are never listed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+
+def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collection[str]) -> None:
+    """Write model folder ``out_dir`` as one change: ``fill(staging)`` writes the new files; every other file of an
+    existing ``out_dir`` than ``replaced`` (names) is kept. On an error nothing of ``out_dir`` changes."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
+    try:
+        if out_dir.is_dir():
+            for item in out_dir.iterdir():
+                if item.name in replaced:
+                    continue
+                if item.is_dir() and not item.is_symlink():
+                    shutil.copytree(item, staging / item.name, symlinks=True)
+                else:
+                    shutil.copy2(item, staging / item.name, follow_symlinks=False)
+        fill(staging)
+        # mkdtemp's 0700 would hide the model from a service run as another user: the old folder's mode, else 0755
+        staging.chmod(out_dir.stat().st_mode & 0o777 if out_dir.is_dir() else 0o755)
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.replaced-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(old)
+            staging.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``path.write_text(text)`` as one change (a temporary file beside it, then ``os.replace``): a reader sees the
+    old text or the new, never half of it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.is_file() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
