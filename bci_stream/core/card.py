@@ -186,7 +186,7 @@ def graph_metadata_disagreements(card: ModelCard, meta: Mapping[str, str]) -> li
     """Where ``card`` disagrees with the ``metadata_props`` that export wrote into its ONNX graph.
 
     Export (``bci_stream.train.export.step_graph.write_model``) records ``ch_names``, ``n_chans``,
-    ``sfreq``, ``output_kind``, ``output_labels`` and the step-graph I/O (key
+    ``sfreq``, ``unit``, ``output_kind``, ``output_labels`` and the step-graph I/O (key
     :data:`~bci_stream.core.contract.METADATA_KEY`) in the graph, which the card's sha256 pins; a card
     edited afterwards (channels renamed or reordered, labels swapped) would make the service read the
     stream's channels into the wrong inputs or publish an output under the wrong name. Keys the graph
@@ -233,6 +233,9 @@ def graph_metadata_disagreements(card: ModelCard, meta: Mapping[str, str]) -> li
     if "sfreq" in meta and (graph_f := parse("sfreq", float)) is not None and not math.isclose(
             graph_f, card.sfreq, rel_tol=1e-9):
         out.append(f"sfreq is {card.sfreq:g} Hz on the card but {graph_f:g} Hz in the graph")
+    if "unit" in meta and meta["unit"] != card.unit:  # written by export since 2026-12-02
+        out.append(f"unit is {card.unit!r} on the card but {meta['unit']!r} in the graph (the stream would be read "
+                   "in the wrong unit)")
     if "output_kind" in meta and meta["output_kind"] != card.output.kind:
         out.append(f"output.kind is {card.output.kind!r} on the card but {meta['output_kind']!r} in the graph")
     if "preprocessing" in meta:  # written by export since 2026-11-30

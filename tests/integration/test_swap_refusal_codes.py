@@ -26,9 +26,7 @@ def client(tmp_path_factory):
     export_variant(root, "tiny-out", labels=["rest", "feet"])
     export_variant(root, "tiny-250", sfreq=250.0)
     export_variant(root, "tiny-chan", ch_names=[f"X{i}" for i in range(len(TINY_CH_NAMES))])
-    export_tiny(root, "tiny-v", "gru", seed=3)
-    card = root / "tiny-v" / "model.json"
-    card.write_text(card.read_text(encoding="utf-8").replace('"unit": "microvolts"', '"unit": "V"'), encoding="utf-8")
+    export_tiny(root, "tiny-v", "gru", seed=3, unit="V")
     settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, token=TOKEN)
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0,
                                                          headers={"Authorization": f"Bearer {TOKEN}"}) as c:

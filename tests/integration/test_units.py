@@ -113,10 +113,7 @@ def test_a_swap_to_a_model_in_another_unit_is_refused_while_the_streams_unit_is_
     from support.common import export_tiny
 
     export_tiny(tmp_path, "tiny-uv", "gru")
-    export_tiny(tmp_path, "tiny-v", "gru")
-    card_path = tmp_path / "tiny-v" / "model.json"
-    card_path.write_text(card_path.read_text(encoding="utf-8").replace('"unit": "microvolts"', '"unit": "V"'),
-                         encoding="utf-8")
+    export_tiny(tmp_path, "tiny-v", "gru", unit="V")
     assert ModelRegistry(str(tmp_path)).get("tiny-v").card.unit == "V"
     sup = Supervisor(str(tmp_path), status_interval=0.1)
     for option, refused in ((None, True), ("uV", False)):

@@ -77,8 +77,9 @@ def unique(prefix: str = "test") -> str:
 
 
 def export_tiny(out_dir: Path, name: str, cell: str = "gru", seed: int = 0, head: str = "categorical",
-                n_layers: int = 2, hidden_size: int = 16) -> None:
-    """A small random-weight model for 8 channels at 500 Hz, with every preprocessing stage on."""
+                n_layers: int = 2, hidden_size: int = 16, unit: str = "microvolts") -> None:
+    """A small random-weight model for 8 channels at 500 Hz, with every preprocessing stage on; ``unit``: the unit
+    its card (and graph metadata) says it reads its input in."""
     import torch
 
     from bci_stream.train.export.onnx_export import export_model
@@ -95,7 +96,7 @@ def export_tiny(out_dir: Path, name: str, cell: str = "gru", seed: int = 0, head
         std=rng.uniform(5, 15, len(TINY_CH_NAMES)).tolist(),
     )
     export_model(model, out_dir / name, name=name, version="1.0.0", ch_names=TINY_CH_NAMES, sfreq=TINY_SFREQ,
-                 output_labels=["rest", "left", "right"], preprocessing=pre,
+                 output_labels=["rest", "left", "right"], preprocessing=pre, unit=unit,
                  training={"data": "random weights, test fixture"})
 
 

@@ -203,6 +203,8 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
             else card_fields["output"]["kind"],
             "output_labels": json.dumps(list(card_fields["output"].labels if hasattr(card_fields["output"], "labels")
                                              else card_fields["output"]["labels"]))}
+    if (unit := card_fields.get("unit")) is not None:  # the unit it reads its input in, for the card check
+        meta["unit"] = str(unit)
     if (pre := card_fields.get("preprocessing")) is not None:  # what the graph's front end does, for the card check
         meta["preprocessing"] = PreprocessingConfig.model_validate(pre).model_dump_json()
     out_dir = Path(out_dir)

@@ -1,4 +1,4 @@
-"""A card edited after export (channels, labels, rate, output kind, preprocessing, step I/O) disagrees with the
+"""A card edited after export (channels, labels, rate, unit, output kind, preprocessing, step I/O) disagrees with the
 metadata_props its ONNX graph was stamped with: the service and the offline path refuse it, naming the field and both values. Graphs
 without that metadata (older exports) still load, and so does every bundled model."""
 
@@ -56,6 +56,10 @@ def _band(card: dict) -> None:
     card["preprocessing"]["bandpass"] = [8.0, 30.0]
 
 
+def _unit(card: dict) -> None:  # found by an exploratory run: decoded the stream 1e6 times too small, unrefused
+    card["unit"] = "volts"
+
+
 def _filter_init(card: dict) -> None:
     zf = next(s for s in card["step"]["states"] if s["name"] == "zf")
     zf["init_value"][0] += 1.0
@@ -72,6 +76,8 @@ EDITS = {  # edit -> what the refusal must say (the field, the card's value, the
     "kind": (_kind, ["output.kind is 'gaussian' on the card but 'categorical' in the graph"]),
     "filter": (_filter_init, ["step.states[0].init_value[0] is 1.0", "on the card but 0.0"]),
     "band": (_band, ["preprocessing.bandpass[0] is 8.0 on the card but 1.0 in the graph"]),
+    "unit": (_unit, ["unit is 'volts' on the card but 'microvolts' in the graph (the stream would be read in the "
+                     "wrong unit)"]),
 }
 
 
