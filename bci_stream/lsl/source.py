@@ -28,6 +28,9 @@ NUMERIC_FORMATS = {
     pylsl.cf_int8: "int8",
     pylsl.cf_int64: "int64",
 }
+#: a resolve's ``minimum`` that no lab reaches (pylsl's own buffer): the resolve listens its whole timeout, so every
+#: stream that answers is in it
+ALL_MATCHES = 1024
 #: LSL's names of the formats a decoder refuses (an error names the stream's).
 OTHER_FORMATS = {pylsl.cf_string: "string", pylsl.cf_undefined: "undefined"}
 #: pylsl pushes and pulls int64 samples only on 64-bit platforms other than Windows (its own rule).
@@ -190,6 +193,12 @@ def rate_mismatch(name: str, sfreq: float, card: ModelCard) -> str | None:
     if abs(sfreq - card.sfreq) > 1e-6 * card.sfreq:
         return f"stream {name!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
     return None
+
+
+def may_fit(info: pylsl.StreamInfo, card: ModelCard) -> bool:
+    """Whether a resolved stream has the rate and a numeric format ``card`` needs (what :func:`check_stream` checks
+    first; its channels are known only from its full info)."""
+    return rate_mismatch(info.name(), info.nominal_srate(), card) is None and info.channel_format() in NUMERIC_FORMATS
 
 
 def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:

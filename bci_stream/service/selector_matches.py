@@ -16,13 +16,11 @@ from typing import Any
 
 import pylsl
 
-from bci_stream.lsl.source import build_predicate, described
+from bci_stream.lsl.source import ALL_MATCHES, build_predicate, described
 from bci_stream.service.backends.handle import DecoderHandle
 
 #: how long one look listens for matches (liblsl answers on loopback and the LAN within tens of ms), s
 WAIT_S = 1.0
-#: more matches than any lab has (pylsl's own buffer): a look listens the whole WAIT_S, so every match is named
-ALL = 1024
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -69,7 +67,7 @@ class SelectorMatches:
     def _look(self, handle: DecoderHandle, uid: str) -> None:
         sel = handle.spec.stream
         predicate = build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
-        found = pylsl.resolve_bypred(predicate, ALL, self.wait_s)
+        found = pylsl.resolve_bypred(predicate, ALL_MATCHES, self.wait_s)  # listens the whole wait: every match
         decoded = next((i for i in found if i.uid() == uid), None)
         others = [described(i) for i in found if i.uid() != uid]
         handle.also_matching = (uid, others)

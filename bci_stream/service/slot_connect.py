@@ -22,8 +22,8 @@ from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream, full_info,
-                                  label_report, resolve_one)
+from bci_stream.lsl.source import (ALL_MATCHES, NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
+                                  described, full_info, label_report, may_fit, resolve_one)
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.markers import MarkerHub
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.ring import OutputRing
 
+#: how long a look for another stream the selector matches waits, when the first found cannot fit the model, s
+OTHERS_WAIT_S = 1.0
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
 
 log = logging.getLogger("bci_stream.worker")
@@ -92,7 +94,7 @@ class StreamConnection:
         deadline = None if timeout is None else pylsl.local_clock() + timeout
         while not self.stopping and not self.orphaned():
             try:
-                info = resolve_one(predicate, 0.5)
+                info = self.fitting(resolve_one(predicate, 0.5), predicate)
             except StreamNotFoundError:
                 if deadline is not None and pylsl.local_clock() > deadline:
                     raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s") from None
@@ -113,6 +115,22 @@ class StreamConnection:
             if self.reporter.due(pylsl.local_clock()):
                 self.reporter.report()
         return None
+
+    def fitting(self, info: pylsl.StreamInfo, predicate: str) -> pylsl.StreamInfo:
+        """``info``, or, when its rate or format cannot fit the model, another stream the selector matches that may:
+        mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id, so a
+        selector by source_id matched both, and the first found (often the annotations) ended the decoder in a final
+        refusal. Looked for (up to :data:`OTHERS_WAIT_S`) only when the first found cannot fit; none: ``info``
+        (refused, saying why)."""
+        card = self.model.card
+        if may_fit(info, card):
+            return info
+        others = [i for i in pylsl.resolve_bypred(predicate, ALL_MATCHES, OTHERS_WAIT_S) if i.uid() != info.uid()]
+        if (fit := next((i for i in others if may_fit(i, card)), None)) is not None:
+            log.info("decoder %s: %s cannot fit model %s; decoding %s, which the selector matches too",
+                     self.decoder_id, described(info), card.ref, described(fit))
+            return fit
+        return info
 
     def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
         """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""

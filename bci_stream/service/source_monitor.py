@@ -76,9 +76,13 @@ class SourceMonitor:
                 pass
 
     def same_source(self, info: pylsl.StreamInfo) -> bool:
+        """``info`` is an instance of the decoded source: its source_id (when it has one), and its name or type. A
+        sibling outlet of one sender under its source_id, other in both name and type (mne-lsl's PlayerLSL gives its
+        annotations stream its EEG stream's source_id), is not: it was taken for the source "come back with
+        n_chans=3, sfreq=0", a final refusal, as soon as the EEG stream went silent."""
         src = self.source
         if src.source_id():
-            return info.source_id() == src.source_id()
+            return info.source_id() == src.source_id() and (info.name() == src.name() or info.type() == src.type())
         return (info.name(), info.type(), info.hostname()) == (src.name(), src.type(), src.hostname())
 
     def start(self) -> None:

@@ -160,3 +160,28 @@ def test_two_streams_of_one_name_are_both_named_in_the_status(client, worker_kin
     assert st["stream"]["also_matching"] == []
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
     del first, second, third
+
+
+def test_a_selector_matching_an_eeg_and_an_annotations_stream_decodes_the_eeg_one(client, worker_kind):
+    """mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id: a selector
+    by source_id, as the README advises for two amplifiers, matched both, and the first found (the annotations stream,
+    in 2 of 3 decoders of an exploratory run) ended the decoder in a final refusal ("has an irregular rate"). Now a
+    first find that cannot fit the model is passed over for one that may; three decoders, each on the EEG stream. Nor
+    is the annotations stream taken for the EEG source "come back with n_chans=3, sfreq=0" (a final refusal) once the
+    EEG stream is silent: a sibling under one source_id, other in name and type, is no instance of the source."""
+    name = unique("player")
+    annotations = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-annotations", "annotations", 3, pylsl.IRREGULAR_RATE,
+                                                      "string", f"{name}-src"))
+    eeg, _ = new_outlet(name, f"{name}-src")
+    ids = [post_decoder(client, {"source_id": f"{name}-src"}, worker=worker_kind) for _ in range(3)]
+    for decoder_id in ids:
+        st = wait_status(client, decoder_id, lambda s: s["state"] in ("running", "error"), 60, "running or error")
+        assert st["state"] == "running", st["last_error"]  # before: some in error, on the annotations stream
+        assert st["stream"]["name"] == name
+    for decoder_id in ids:  # silent since: stalled, its source looked at (after 0.25 s, 0.75 s, 1.75 s, 3.75 s ...)
+        st = wait_status(client, decoder_id, lambda s: s["state"] == "error" or (
+            s["state"] == "stalled" and (s["stall"] or {}).get("seconds", 0) >= 4), 60, "four looks at the source")
+        assert st["state"] == "stalled", st["last_error"]  # before: error, "came back with n_chans=3, sfreq=0"
+        assert st["connected"] is True  # the source looked at: the EEG outlet is up, only silent
+        assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    del annotations, eeg
