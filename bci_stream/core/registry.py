@@ -112,8 +112,8 @@ def _part_key(part: str) -> tuple[int, int, str, int, str]:
 
 def _version_key(version: str) -> tuple:
     """The order of card versions (``name`` alone means the highest): numbers compared as numbers part by part, a
-    ``-pre`` release before its release (``1.0.10-rc1`` < ``1.0.10``, as semver), ``+build`` only to break a tie. Before,
-    any part with a letter ranked above every number (``1.0.9b`` > ``1.0.10``)."""
+    ``-pre`` release before its release (``1.0.10-rc1`` < ``1.0.10``, as semver), ``+build`` only to break a tie.
+    Before, any part with a letter ranked above every number (``1.0.9b`` > ``1.0.10``)."""
     main, _, build = version.partition("+")
     release, dash, pre = main.partition("-")
     return (tuple(_part_key(p) for p in release.split(".")), 0 if dash else 1,
@@ -134,8 +134,10 @@ class ModelRegistry:
         self.root = Path(root)
 
     def scan(self) -> tuple[list[ModelEntry], list[str]]:
-        """All valid model entries, and one message per folder whose card could not be read."""
+        """All valid model entries, sorted by name then version (``bci-stream models``, ``GET /models``), and one
+        message per folder whose card could not be read."""
         entries, problems = self._scan()
+        entries.sort(key=lambda e: (e.card.name, _version_key(e.card.version)))
         return entries, [str(exc) for exc in problems]
 
     def _scan(self) -> tuple[list[ModelEntry], list[ModelError | ModelUnavailableError]]:
@@ -158,8 +160,7 @@ class ModelRegistry:
 
     def list(self) -> list[ModelEntry]:
         """Valid model entries, sorted by name then version."""
-        entries, _ = self.scan()
-        return sorted(entries, key=lambda e: (e.card.name, _version_key(e.card.version)))
+        return self.scan()[0]
 
     def resolve(self, ref: str) -> ModelEntry:
         """Find ``name`` (highest version) or ``name@version``; files are not verified here."""

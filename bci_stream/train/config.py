@@ -79,7 +79,7 @@ class DataConfig(_Section):
     tail_files: list[str] = []
     label_map: dict[str, str | None] = Field(min_length=1)
     trial_classes: list[str] = []
-    channels: list[str] | None = None
+    channels: list[str] | None = Field(default=None, min_length=1)  # [] is no channel: a mistake, not "all"
     crop_s: tuple[float, float] | None = None
     label_window: tuple[float, float] | None = None
     reader: dict[str, Any] = {}

@@ -235,6 +235,7 @@ def test_the_highest_version_is_by_number_a_pre_release_before_its_release_and_a
     reg = ModelRegistry(tmp_path)
     assert reg.get("tiny-gru").card.version == "1.0.10"
     assert [e.card.version for e in reg.list()] == ["1.0.9b", "1.0.9", "1.0.10-rc1", "1.0.10-rc10", "1.0.10"]
+    assert reg.scan()[0] == reg.list()  # bci-stream models and GET /models list them in that order (before: folders')
     with pytest.raises(ModelNotFoundError, match=r"model 'tiny-gru@' not found: its version after '@' is empty"):
         reg.resolve("tiny-gru@")
 

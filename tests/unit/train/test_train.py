@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,8 @@ def test_config_parses_with_defaults_and_relative_paths(tmp_path):
     (lambda t: t.replace('trial_classes = ["fists", "feet"]', 'trial_classes = ["fists", "hands"]'),
      r"data.trial_classes \['hands'\] are not class names of data.label_map"),
     (lambda t: t.replace("validation_tail_s = 12.0", ""), r"give validation files or validation_tail_s > 0"),
+    (lambda t: re.sub(r"(?m)^channels = .*$", "channels = []", t),  # before: a traceback from the preprocessing
+     r"data.channels: List should have at least 1 item after validation, not 0 \(got \[\]\)"),
     (lambda t: t.replace('tail_files = ["S001R06.edf"]', 'tail_files = ["S001R09.edf"]'),
      r"data.tail_files \['S001R09.edf'\] are not in data.train"),
     (lambda t: t.replace('cell = "gru"', "") + '\n[model2]\nx = 1\n', r"model2: Extra inputs are not permitted"),
