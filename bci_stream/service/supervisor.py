@@ -35,7 +35,7 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
-from bci_stream.service.model_pin import has_pin, pin_error, pin_ref, pins_root, sweep_stale, unpin
+from bci_stream.service.model_pin import has_pin, pin_error, pin_ref, pins_root, sweep_stale
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
 from bci_stream.service.selector_matches import SelectorMatches
@@ -129,9 +129,7 @@ class Supervisor(WorkerWatch):
         except BaseException:
             with self._lock:
                 self._handles.pop(handle.id, None)
-            if handle.shared and handle.ring is not None:
-                handle.ring.unlink()
-            unpin(handle.id)
+            self._free(handle)
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
         return handle
@@ -203,9 +201,7 @@ class Supervisor(WorkerWatch):
         if conn is not None:
             conn.close()
         handle.status = replace(handle.status, state="stopped")
-        if handle.shared and handle.ring is not None:
-            handle.ring.unlink()  # readers still attached keep their mapping
-        unpin(decoder_id)
+        self._free(handle)
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:

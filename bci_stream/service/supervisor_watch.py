@@ -190,9 +190,15 @@ class WorkerWatch:
             if gone and handle.status_conn is not None:  # stop() has closed the old one; this is the new one
                 handle.status_conn.close()
             if gone:
-                unpin(handle.id)
-                if handle.shared and handle.ring is not None:
-                    handle.ring.unlink()
+                self._free(handle)
+
+    @staticmethod
+    def _free(handle: DecoderHandle) -> None:
+        """What a decoder's start made beside its worker, freed once it is gone: a shared ring's named block (readers
+        still attached keep their mapping) and its model copy."""
+        if handle.shared and handle.ring is not None:
+            handle.ring.unlink()
+        unpin(handle.id)
 
     def _ended(self) -> set[int]:
         """The handles (``id()``) whose worker ended and is not judged yet, each after what it left on its status pipe
