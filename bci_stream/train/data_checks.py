@@ -6,8 +6,8 @@
 * :func:`check_events`: every event ``data.label_map`` maps to a class occurs in some file (as ``evaluate``
   and ``calibrate`` require): a typo would otherwise train a class without a sample.
 * :func:`check_filters`: the band-pass, notch and CSP band lie below the data's Nyquist frequency.
-* :func:`check_split_classes`: the training part holds every class, and the test files hold trials of every
-  trial class (a test accuracy over one class, or none, is no test).
+* :func:`check_split_classes`: the training part holds every class, and the validation data and test files hold
+  trials of every trial class (a test accuracy over one class, or none, is no test).
 """
 
 from __future__ import annotations
@@ -151,9 +151,21 @@ def segments_per_class(labels: np.ndarray, label_names: list[str]) -> dict[str, 
     return counts
 
 
+def _summed(parts: Sequence[np.ndarray], label_names: list[str], classes: list[str]) -> dict[str, int]:
+    """Labelled segments of each of ``classes`` summed over ``parts``."""
+    counts = {n: 0 for n in classes}
+    for labels in parts:
+        for n, k in segments_per_class(labels, label_names).items():
+            if n in counts:
+                counts[n] += k
+    return counts
+
+
 def check_split_classes(config: RunConfig, train_parts: Sequence[np.ndarray], test: Sequence[np.ndarray],
-                        label_names: list[str], trial_classes: list[str]) -> None:
-    """Refuse a training part without every class, or test files without trials of every trial class.
+                        label_names: list[str], trial_classes: list[str],
+                        validation: Sequence[np.ndarray] = ()) -> None:
+    """Refuse a training part without every class, or validation data or test files without trials of every trial
+    class.
 
     Parameters
     ----------
@@ -161,26 +173,25 @@ def check_split_classes(config: RunConfig, train_parts: Sequence[np.ndarray], te
         Labels of the training part of each training recording (before any validation tail).
     test
         Labels of each test recording.
+    validation
+        Labels of the validation data: each validation recording and each training recording's tail.
     """
     d = config.data
-    counts = {n: 0 for n in label_names}
-    for labels in train_parts:
-        for n, k in segments_per_class(labels, label_names).items():
-            counts[n] += k
-    missing = [n for n, k in counts.items() if k == 0]
-    if missing:
-        tail = (f"; data.validation_tail_s = {d.validation_tail_s:g} s holds out the end of "
-                f"{', '.join(d.tail_files or d.train)}" if d.validation_tail_s else "")
+    tail = (f"; data.validation_tail_s = {d.validation_tail_s:g} s holds out the end of "
+            f"{', '.join(d.tail_files or d.train)}" if d.validation_tail_s else "")
+    counts = _summed(train_parts, label_names, label_names)
+    if missing := [n for n, k in counts.items() if k == 0]:
         raise ConfigError(f"data.train: the training part has no segment of class(es) {missing} "
                           f"(segments per class: {counts}){tail}; a class needs training data")
-    if not test:
-        return
-    counts = {n: 0 for n in trial_classes}
-    for labels in test:
-        for n, k in segments_per_class(labels, label_names).items():
-            if n in counts:
-                counts[n] += k
-    missing = [n for n, k in counts.items() if k == 0]
-    if missing:
+    counts = _summed(validation, label_names, trial_classes)
+    if validation and (missing := [n for n, k in counts.items() if k == 0]):
+        where = ("data.validation and data.validation_tail_s" if d.validation and d.validation_tail_s
+                 else "data.validation" if d.validation else "data.validation_tail_s")
+        raise ConfigError(f"{where}: the validation data hold no trial of class(es) {missing} of data.trial_classes "
+                          f"(trials per class: {counts}){tail}; early stopping on validation data without a class "
+                          f"would favour a decoder that never says it (give validation files with every class, or "
+                          f"a longer data.validation_tail_s)")
+    counts = _summed(test, label_names, trial_classes)
+    if test and (missing := [n for n, k in counts.items() if k == 0]):
         raise ConfigError(f"data.test: the test files hold no trial of class(es) {missing} of data.trial_classes "
                           f"(trials per class: {counts}); a test accuracy needs trials of every trial class")

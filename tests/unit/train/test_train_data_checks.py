@@ -62,6 +62,24 @@ def test_a_training_part_without_every_class_is_refused(tmp_path, s001):
         _prepare(cfg)
 
 
+def test_a_validation_tail_without_every_trial_class_is_refused(tmp_path, s001):
+    # R06's last 8 s (of the 40 s crop) hold one fists cue and no feet cue: early stopping would score one class.
+    cfg = _config(tmp_path, lambda t: t.replace("validation_tail_s = 12.0", "validation_tail_s = 8.0"))
+    with pytest.raises(ConfigError, match=re.escape(
+            "data.validation_tail_s: the validation data hold no trial of class(es) ['feet'] of data.trial_classes "
+            "(trials per class: {'fists': 1, 'feet': 0}); data.validation_tail_s = 8 s holds out the end of "
+            "S001R06.edf; early stopping on validation data without a class")):
+        _prepare(cfg)
+
+
+def test_validation_files_without_every_trial_class_are_refused(tmp_path, rest_only_fif):
+    edit = lambda t: t.replace("validation_tail_s = 12.0", f'validation = ["{rest_only_fif}"]')  # noqa: E731
+    with pytest.raises(ConfigError, match=re.escape(
+            "data.validation: the validation data hold no trial of class(es) ['fists', 'feet'] of "
+            "data.trial_classes (trials per class: {'fists': 0, 'feet': 0}); early stopping")):
+        _prepare(_config(tmp_path, edit))
+
+
 # -- finding 3: a label_map event that no file has -------------------------------------------------------------
 
 def test_a_label_map_event_in_no_file_is_refused(tmp_path, s001):

@@ -52,7 +52,7 @@ def _config(tmp_path: Path, r06: Path, *, extra: str = "", data: str = 'bad_even
     text = tiny_config_text(tmp_path / "out", export_dir=tmp_path / "model" if export else None,
                             **({"bidirectional": False, "lookaheads": "[4]"} if quick else {}), extra=extra)
     text = text.replace('train = ["S001R06.edf", "S001R05.edf"]', f'train = ["{r06}", "S001R05.edf"]').replace(
-        'tail_files = ["S001R06.edf"]', f'tail_files = ["{r06}"]\n{data}')
+        'tail_files = ["S001R06.edf"]', f'tail_files = ["{r06}", "S001R05.edf"]\n{data}')  # REJECT: R06's tail, no feet
     text = edit(text)
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "run.toml"
