@@ -8,6 +8,7 @@ silently falls back to a default). See ``configs/eegmmidb-s001.toml`` for a comp
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tomllib
@@ -331,11 +332,14 @@ def file_identity(path: Path) -> Any:
 
 
 def parse_config(raw: dict[str, Any], base_dir: Path | str = ".", source: str = "config") -> RunConfig:
-    """Validate a config mapping; errors name the key path (``training.lr``), the rule and the value."""
+    """Validate a config mapping, strictly (a quoted number or bool is refused, not read as one); errors name the key
+    path (``training.lr``), the rule and the value."""
     if "base_dir" in raw:
         raise ConfigError(f"{source}: 'base_dir' is not a config key (paths are relative to the config file)")
     try:
-        return RunConfig.model_validate({**raw, "base_dir": str(Path(base_dir).resolve())})
+        # Strict, as JSON: a TOML array is a tuple where one is due, but "60" is not a number nor "true" a bool.
+        text = json.dumps({**raw, "base_dir": str(Path(base_dir).resolve())}, default=str)
+        return RunConfig.model_validate_json(text, strict=True)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

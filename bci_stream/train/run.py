@@ -159,6 +159,13 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         if check["warning"]:
             report.setdefault("notes", []).append(check["warning"])
             say(f"warning: {check['warning']}")
+    if not ds.test:
+        report["untested"] = untested = (
+            f"no test files (data.test is empty): the {chosen.name} net's accuracy on data it was neither trained "
+            "nor validated on is not measured; score it on held-out runs with `bci-stream evaluate` before relying "
+            "on it")
+        report.setdefault("notes", []).append(untested)
+        say(f"warning: {untested}")
     save_checkpoint(out / "checkpoint.pt", chosen.net, _meta(config, ds, chosen))
     report["checkpoint"] = {"path": "checkpoint.pt", "stage": chosen.name}
     report["seconds"] = {"data": round(t_data, 2), **{n: m["fit"]["seconds"] for n, m in report["models"].items()}}

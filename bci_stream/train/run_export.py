@@ -53,6 +53,8 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
     if "chance_check" in report:  # as calibrate's cards: the check, and its warning in words
         metrics["chance_check"] = {k: v for k, v in report["chance_check"].items() if k != "warning"}
         metrics["warnings"] = [w for w in (report["chance_check"]["warning"],) if w]
+    if "untested" in report:  # no test files: metrics.test is null, and the card says why in words
+        metrics["warnings"] = [report["untested"]]
     if "csp_lda" in report:
         metrics["csp_lda_test_accuracy"] = report["csp_lda"]["test_accuracy"]
         metrics["csp_lda_decision_time_s"] = report["csp_lda"]["decision_time_s"]

@@ -67,6 +67,12 @@ def test_config_parses_with_defaults_and_relative_paths(tmp_path):
      r"training: Value error, training.window_s must be <= training.segment_s \(a segment is trained window by "
      r"window\), got window_s = 7 s > segment_s = 6 s"),
     (lambda t: t.replace("[data]", "[data\n"), r"is not valid TOML"),
+    # strict: a quoted number or bool is refused, not read as one (before: epochs = "2" trained 2 epochs)
+    (lambda t: t.replace("epochs = 2", 'epochs = "2"'), r"training.epochs: Input should be a valid integer \(got '2'\)"),
+    (lambda t: t.replace("validation_tail_s = 12.0", 'validation_tail_s = "12"'),
+     r"data.validation_tail_s: Input should be a valid number \(got '12'\)"),
+    (lambda t: t.replace("bidirectional = true", 'bidirectional = "yes"'),
+     r"evaluation.bidirectional: Input should be a valid boolean \(got 'yes'\)"),
 ])
 def test_config_errors_name_the_key_the_rule_and_the_value(tmp_path, edit, message):
     with pytest.raises(ConfigError, match=message):
@@ -260,3 +266,25 @@ def test_csp_filters_live_in_the_signal_space_after_car():
     assert ratio[0] > 3 and ratio[1] < 1 / 3
     with pytest.raises(ValueError, match="needs exactly 2 trial classes, got 3"):
         csp_filters([(x, np.concatenate(labels))], 100.0, [0, 1, 2], 2)
+
+
+def test_a_run_without_test_files_warns_in_its_report_and_card(tmp_path, data_present):
+    """No data.test: the chosen net is not scored on held-out data; the run, its report and the exported card say
+    so (before: a card with ``metrics.test`` null and no word why)."""
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    text = tiny_config_text(tmp_path / "run", export_dir=tmp_path / "model", bidirectional=False, lookaheads="[4]",
+                            extra="[evaluation.distillation]\nenabled = false")
+    cfg_path = _write(tmp_path, text.replace('test = ["S001R10.edf"]', "test = []"))
+    torch.set_num_threads(1)
+    res = CliRunner().invoke(main, ["train", "--no-progress", str(cfg_path)])
+    assert res.exit_code == 0, res.output
+    words = ("no test files (data.test is empty): the causal net's accuracy on data it was neither trained nor "
+             "validated on is not measured; score it on held-out runs with `bci-stream evaluate` before relying on it")
+    assert f"warning: {words}" in res.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["untested"] == words and words in report["notes"]
+    card = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert card["metrics"]["test"] is None and card["metrics"]["warnings"] == [words]
