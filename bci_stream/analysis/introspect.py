@@ -36,7 +36,7 @@ from bci_stream.analysis.lstm_gates import lstm_forget_time_constants
 from bci_stream.analysis.recurrent import check_entry, check_recurrent
 from bci_stream.analysis.report import format_table, plot_time_constants
 from bci_stream.core.errors import BciStreamError
-from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
+from bci_stream.core.registry import ModelEntry, open_model_ref
 
 __all__ = [
     "jacobian_time_constants",
@@ -128,12 +128,6 @@ def inspect_model(entry: ModelEntry, data: np.ndarray | None = None, out_dir: Pa
     return report
 
 
-def _is_folder(ref: str) -> bool:
-    """True when ``ref`` names a model folder or card on disk rather than a registry name."""
-    path = Path(ref)
-    return path.is_dir() or (path.name == "model.json" and path.is_file())
-
-
 def run_inspect(ref: str, models_dir: Path, out_dir: Path | None, echo: Callable[[str], Any] = print) -> int:
     """``bci-stream inspect MODEL``: print the table, write the files; return the exit code.
 
@@ -154,7 +148,7 @@ def run_inspect(ref: str, models_dir: Path, out_dir: Path | None, echo: Callable
         0 on success, 1 when the model cannot be loaded or analysed (the message is echoed).
     """
     try:
-        entry = open_model_folder(ref) if _is_folder(ref) else ModelRegistry(models_dir).get(ref)
+        entry = open_model_ref(ref, models_dir)
         report = inspect_model(entry, out_dir=out_dir)
     except (BciStreamError, ValueError) as exc:
         echo(f"error: {exc}")

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
 from bci_stream.core.load_errors import load_error
-from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, sha256_file
+from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, sha256_file
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,30 @@ def open_model_folder(path: Path | str) -> ModelEntry:
     entry = ModelEntry(read_card(card_path), card_path.parent)
     verify_files(entry)
     return entry
+
+
+def open_model_ref(ref: str, models_dir: Path | str) -> ModelEntry:
+    """The model a command line names: a model folder or its ``model.json`` on disk, else ``NAME[@VERSION]`` in
+    the registry at ``models_dir`` (files verified either way).
+
+    Raises
+    ------
+    ModelNotFoundError
+        When ``ref`` is a path that does not exist (it cannot be a registry name: a name has no ``/`` and does not
+        start with ``.`` or ``~``), or a name the registry does not hold.
+    ModelError
+        When ``ref`` is a file other than ``model.json``, or the model is broken.
+    """
+    path = Path(ref).expanduser()
+    if path.is_dir() or (path.name == CARD_FILE and path.is_file()):
+        return open_model_folder(path)
+    if path.exists():
+        raise ModelError(f"{ref} is a file, not a model: give a model folder (holding {CARD_FILE}), its {CARD_FILE}, "
+                         "or a registry NAME[@VERSION]")
+    if not re.match(MODEL_NAME_PATTERN.rstrip("$"), ref) or "/" in ref or "\\" in ref:
+        raise ModelNotFoundError(f"{ref} does not exist (a path; a registry name has no '/' and does not start "
+                                 "with '.' or '~')")
+    return ModelRegistry(models_dir).get(ref)
 
 
 def _part_key(part: str) -> tuple[int, int, str, int, str]:

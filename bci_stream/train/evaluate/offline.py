@@ -34,7 +34,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
                 "added_latency_ms": None if lookahead is None else 1000.0 * lookahead / meta["sfreq"],
                 "training_files": checkpoint_training_files(path, meta.get("run")),
                 "label_window": meta.get("label_window"), "reader": meta.get("reader") or {}}
-    from bci_stream.core.registry import ModelRegistry, open_model_folder
+    from bci_stream.core.registry import open_model_folder, open_model_ref
     from bci_stream.engine.step_model import StepModel
     from bci_stream.train.evaluate.inputs import trainer_reading
     from bci_stream.train.evaluate.in_sample import card_training_files
@@ -42,7 +42,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
     if path.is_dir() or path.name == "model.json":
         entry = open_model_folder(path)
     elif models_dir is not None:
-        entry = ModelRegistry(models_dir).get(target)
+        entry = open_model_ref(target, models_dir)
     else:
         raise ModelError(f"model {target!r} is neither a checkpoint (.pt), a model folder nor a registry name "
                          f"(give --models-dir to look it up)")

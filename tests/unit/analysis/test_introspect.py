@@ -325,3 +325,23 @@ def test_run_inspect_unknown_model(models_dir: Path) -> None:
     lines: list[str] = []
     assert run_inspect("nope", models_dir, None, echo=lines.append) == 1
     assert lines and lines[0].startswith("error: model 'nope' not found")
+
+
+def test_run_inspect_names_a_path_that_is_no_model(models_dir: Path, tmp_path: Path) -> None:
+    """A path is never looked up as a registry name: a file that is no model, or a path that does not exist, is
+    said to be so (before, both were "model '...' not found in <registry>")."""
+    (tmp_path / "notes.txt").write_text("not a model")
+    for ref, message in [
+        (str(tmp_path / "notes.txt"), f"error: {tmp_path / 'notes.txt'} is a file, not a model: give a model folder "
+                                      "(holding model.json), its model.json, or a registry NAME[@VERSION]"),
+        (str(tmp_path / "gone"), f"error: {tmp_path / 'gone'} does not exist (a path; a registry name has no '/' "
+                                 "and does not start with '.' or '~')"),
+        ("./tiny-gru", "error: ./tiny-gru does not exist (a path; a registry name has no '/' and does not start "
+                       "with '.' or '~')"),
+    ]:
+        lines: list[str] = []
+        assert run_inspect(ref, models_dir, None, echo=lines.append) == 1
+        assert lines == [message]
+    lines = []
+    assert run_inspect(str(models_dir / "tiny-gru"), tmp_path, None, echo=lines.append) == 0  # a folder: no registry
+    assert lines[0].startswith("model tiny-gru@1.0.0")
