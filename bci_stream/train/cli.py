@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: The files ``evaluate --out`` writes (the plots beside them): offline, and with ``--live``.
+EVALUATION_FILES = {False: ("evaluation.json", "evaluation.md"), True: ("evaluation_live.json", "evaluation_live.txt")}
+
+
 class InputError(click.ClickException):
     """Files, model or options that cannot be evaluated: exit code 2, as ``calibrate``'s refusals."""
 
@@ -148,7 +152,9 @@ def _calibrate_option(name: str) -> Any:
               help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA and TS+LR references on, "
                    "scored on the same files at the same cues.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt).")
+              help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt); an earlier "
+                   "evaluation there is refused before any work, unless --overwrite.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier evaluation's files in --out.")
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Registry to look MODEL up in when it is a name.")
 @_calibrate_option("stream")
@@ -166,8 +172,8 @@ def _calibrate_option(name: str) -> Any:
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  label_pairs: tuple[str, ...],
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
-                 reference_train: tuple[Path, ...], out: Path | None, models_dir: Path | None, stream: str | None,
-                 marker_stream: str | None, channel_names: str | None, event_fields: str | None,
+                 reference_train: tuple[Path, ...], out: Path | None, overwrite: bool, models_dir: Path | None,
+                 stream: str | None, marker_stream: str | None, channel_names: str | None, event_fields: str | None,
                  bad_events: str | None) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
@@ -182,6 +188,9 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     from bci_stream.train.classical.calibration_inputs import parse_channels, reader_options
 
     times = _seconds(decision_times)
+    if out is not None and not overwrite and (held := [n for n in EVALUATION_FILES[live] if (out / n).exists()]):
+        raise InputError(f"--out {out} already holds {' and '.join(held)} of an earlier evaluation: give another "
+                         "--out, or --overwrite to replace it")
     if not live and (given := [f for f, v in (("--speed", speed is not None), ("--reference-train", reference_train))
                                if v]):
         raise click.UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --live")

@@ -193,3 +193,23 @@ def test_a_decision_time_past_the_trials_labelled_span_says_so(tmp_path, edf_rec
     assert ("note: trials decided after their labelled span ended (the next event came first), at 4.5 s: 4 of 4: "
             "those decisions read what followed the trial") in res.output, res.output
     assert "at 3 s" not in res.output
+
+
+def test_an_earlier_evaluation_in_out_is_refused_before_any_work_unless_overwrite(edf_rec, tmp_path):
+    """evaluate --out replaced an earlier evaluation's files silently (train and calibrate refuse theirs)."""
+    crop = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
+    args = (MODEL, "--models-dir", str(MODELS), "--data", str(crop), "--out", str(tmp_path / "ev"))
+    assert _run(*args).exit_code == 0
+    first = (tmp_path / "ev" / "evaluation.json").stat().st_mtime_ns
+    res = _run(*args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert (f"Error: --out {tmp_path / 'ev'} already holds evaluation.json and evaluation.md of an earlier "
+            "evaluation: give another --out, or --overwrite to replace it") in res.output
+    assert " file(s): " not in res.output  # refused before decoding
+    assert (tmp_path / "ev" / "evaluation.json").stat().st_mtime_ns == first
+    res = _run(*args, "--overwrite")
+    assert res.exit_code == 0 and (tmp_path / "ev" / "evaluation.json").stat().st_mtime_ns != first
+    # with --live its own files are checked, before the service starts
+    (tmp_path / "ev" / "evaluation_live.json").write_text("{}")
+    res = _run(*args, "--live", "--speed", "8")
+    assert res.exit_code == 2 and "already holds evaluation_live.json of an earlier evaluation" in res.output
