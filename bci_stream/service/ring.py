@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.errors import BciStreamError
+
 N_META = 3  # seq, timestamp, state_epoch
 #: int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (provenance),
 #: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else), seq up to
@@ -61,6 +63,11 @@ class NamedRingHandles:
     width: int
 
 
+class RingGoneError(BciStreamError):
+    """A named ring freed before a worker attached it: its decoder was stopped (DELETE) while it started. A refusal
+    of that one stream, said in words (before: a shared worker reported it as a crash with a traceback)."""
+
+
 class OutputRing:
     """Single-writer, many-reader ring of output rows over shared memory.
 
@@ -78,7 +85,11 @@ class OutputRing:
         if isinstance(handles, NamedRingHandles):
             from multiprocessing.shared_memory import SharedMemory
 
-            self._shm = shm = SharedMemory(name=handles.name)
+            try:
+                self._shm = shm = SharedMemory(name=handles.name)
+            except FileNotFoundError:
+                raise RingGoneError(f"output ring {handles.name} is gone: its decoder was stopped before this worker "
+                                    "attached it (nothing left to decode for)") from None
             self._head = np.ndarray((HEADER,), dtype=np.int64, buffer=shm.buf)
             self._rows = np.ndarray((self.capacity, self.width), dtype=np.float64, buffer=shm.buf,
                                     offset=HEADER_BYTES)

@@ -300,3 +300,29 @@ def test_many_streams_with_irregular_chunks_keep_every_sample_in_order(host, mod
         np.testing.assert_allclose(y, decode_offline(entry, x), atol=1e-5)
         wait_for(lambda: hosted.status.counters.samples_out == n, 10, f"{name}'s counters")
         assert hosted.status.counters.samples_in == n
+
+
+def test_a_ring_freed_before_the_worker_attaches_it_is_a_refusal_said_in_words(host):
+    """A decoder stopped (DELETE) while its POST still started it: the supervisor freed its ring before the shared
+    worker attached it. That stream ends refused, in words, and the worker hosts the next one (before: reported as
+    a crash with a FileNotFoundError traceback)."""
+    from bci_stream.service.ring import OutputRing
+    from bci_stream.service.worker_entry import EXIT_REFUSED
+
+    ring = OutputRing.create_named(64, 3)
+    ring.unlink()
+    gone = host.add(unique("gone"), ring=ring.handles)
+    wait_for(lambda: any(isinstance(m, StreamEnded) and m.decoder_id == gone.id for m in host.received()), 30,
+             "the stream whose ring is gone to end")
+    (ended,) = [m for m in host.received() if isinstance(m, StreamEnded) and m.decoder_id == gone.id]
+    assert ended.code == EXIT_REFUSED
+    assert gone.state() == "error"
+    error = gone.status.error
+    assert f"output ring {ring.handles.name} is gone: its decoder was stopped before this worker attached it" in error
+    assert "Traceback" not in error and "crashed" not in error
+    name = unique("next")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    nxt = host.add(name)
+    wait_for(lambda: nxt.state() == "running", 60, "the next stream to run in the same worker")
+    assert host.proc.is_alive()
+    del outlet
