@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
 #: loggers that print request paths with their query string
 REQUEST_LOGGERS = ("uvicorn.access", "uvicorn.error")
 REDACTED = "***"
-_TOKEN = re.compile(r"(?i)([?&;]token=)[^&;#\s\"']*")
+_PARAM = re.compile(r"([?&;])([^=&;#\s\"'?]*)=([^&;#\s\"']*)")
+
+
+def _redacted(m: re.Match) -> str:
+    name = unquote_plus(m.group(2))  # as the server reads it: ``tok%65n=`` is ``token=``
+    return f"{m.group(1)}{m.group(2)}={REDACTED}" if name.lower() == "token" else m.group(0)
 
 
 def redact(text: str) -> str:
-    """``text`` with the value of every ``token=`` query parameter replaced by ``***``."""
-    return _TOKEN.sub(lambda m: m.group(1) + REDACTED, text) if "token=" in text.lower() else text
+    """``text`` with the value of every ``token`` query parameter replaced by ``***``, however its name is
+    percent-encoded (``?tok%65n=``: the server decodes it to ``token`` and accepts it)."""
+    return _PARAM.sub(_redacted, text) if "=" in text else text
 
 
 class TokenRedactor(logging.Filter):

@@ -45,6 +45,11 @@ def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
         with ws_connect(f"ws://127.0.0.1:{port}/decoders/nope/outputs?token={SECRET}") as ws:
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=10)
+        # a percent-encoded name is the same parameter to the server (accepted): redacted too (before: logged)
+        assert httpx.get(f"{url}/status?tok%65n={SECRET}", timeout=10).status_code == 200
+        with ws_connect(f"ws://127.0.0.1:{port}/decoders/nope/outputs?decimate=2&%74oken={SECRET}") as ws:
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=10)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     finally:
@@ -57,3 +62,4 @@ def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
     assert text.count("token=***") >= 4, text  # the four requests are logged, redacted
     assert '"GET /status?token=*** HTTP/1.1" 200' in text and "/decoders?token=***&x=1" in text, text
     assert "WebSocket /decoders/nope/outputs?token=***" in text, text
+    assert '"GET /status?tok%65n=*** HTTP/1.1" 200' in text and "outputs?decimate=2&%74oken=***" in text, text
