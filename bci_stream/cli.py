@@ -171,10 +171,12 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
             connect_ray(settings.ray_address, settings.ray_start_timeout)
         except PlacementError as exc:  # nothing answers, Ray's own error, or no Ray answer within ray_start_timeout
             raise _CantStart(str(exc)) from None
-    from bci_stream.api.server import bind_problem
+    from bci_stream.api.server import bind_problem, host_problem
 
-    problem = bind_problem(settings.host, settings.port)
-    if problem:
+    if problem := host_problem(settings.host):  # before the port: its advice would be wrong
+        raise _CantStart(f"{problem}: pass --host (127.0.0.1: this host only; 0.0.0.0: every interface) or set "
+                         "BCI_STREAM_HOST")
+    if problem := bind_problem(settings.host, settings.port):
         raise _CantStart(f"{problem}: pass --port (0: any free port) or set BCI_STREAM_PORT")
     try:
         from bci_stream.api.server import serve as run

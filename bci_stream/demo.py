@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pylsl
 
-from bci_stream.api.server import BackgroundServer, bind_problem
+from bci_stream.api.server import BackgroundServer, bind_problem, host_problem
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.settings import Settings
@@ -106,6 +106,9 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
         SyntheticEEG(n_chans=card.n_chans, sfreq=card.sfreq, ch_names=card.ch_names)
     except ValueError as exc:
         echo(f"error: the simulator cannot stream the input of model {card.ref}: {exc}")
+        return 2
+    if problem := host_problem(settings.host):
+        echo(f"error: {problem}: run `bci-stream demo --host 127.0.0.1`")
         return 2
     problem = bind_problem(settings.host, settings.port)
     if problem:

@@ -14,6 +14,22 @@ from bci_stream.api.app import create_app
 from bci_stream.core.settings import Settings
 
 
+def host_problem(host: str) -> str | None:
+    """Why uvicorn could not listen on ``host`` at all, whatever the port (a name that does not resolve, an address
+    of no interface of this host), or None: a trial bind of each of its addresses on a free port."""
+    try:
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return f"cannot resolve host {host!r}: {exc}"
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        with socket.socket(family, kind, proto) as sock:
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return f"cannot listen on host {host!r} ({address[0]}): {exc.strerror or exc}"
+    return None
+
+
 def bind_problem(host: str, port: int) -> str | None:
     """Why uvicorn could not listen on ``host:port`` (e.g. the port is in use), or None when it can.
 

@@ -56,6 +56,26 @@ def test_serve_on_a_busy_port_is_one_error_line_exit_2(busy_port: int) -> None:
                                         "there): pass --port (0: any free port) or set BCI_STREAM_PORT"]
 
 
+@pytest.mark.parametrize("port", ["0", "18050"])
+def test_serve_and_demo_on_a_host_they_cannot_listen_on_name_the_host_not_the_port(port: str) -> None:
+    """An address of no interface here (TEST-NET-2: never assigned to a host), or a name that does not resolve: the
+    advice is about --host, whatever the port (before: port 0 gave a traceback, another port the --port advice)."""
+    proc = _run("serve", "--host", "198.51.100.7", "--port", port)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == ["Error: cannot listen on host '198.51.100.7' (198.51.100.7): Cannot assign "
+                                        "requested address: pass --host (127.0.0.1: this host only; 0.0.0.0: every "
+                                        "interface) or set BCI_STREAM_HOST"]
+    proc = _run("serve", "--host", "no-such-host.invalid", "--port", port)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("Error: cannot resolve host 'no-such-host.invalid': ") and "pass --host" in line
+    proc = _run("demo", "--host", "198.51.100.7", "--port", port, "--duration", "3")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (proc.stdout + proc.stderr).strip().splitlines() == [
+        "error: cannot listen on host '198.51.100.7' (198.51.100.7): Cannot assign requested address: run "
+        "`bci-stream demo --host 127.0.0.1`"]
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the cluster extra (ray)")
 def test_serve_with_an_unreachable_ray_address_is_one_error_line_exit_2() -> None:
     address = f"127.0.0.1:{_free_port()}"
