@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     """Every setting of the service. See the module docstring for where values come from."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore")
+                                      extra="ignore", allow_inf_nan=False)
 
     host: str = Field(
         default="127.0.0.1",
@@ -150,7 +150,19 @@ class Settings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _lowercase_log_level(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+        """A level in any case; a bad one is refused as it was given (``LOUD``, not ``loud``)."""
+        levels = typing.get_args(cls.model_fields["log_level"].annotation)
+        return value.strip().lower() if isinstance(value, str) and value.strip().lower() in levels else value
+
+    @field_validator("token")
+    @classmethod
+    def _sendable_token(cls, value: str | None) -> str | None:
+        """A token a client can send: visible ASCII, no space (HTTP header values are ASCII, and clients refuse or
+        strip a header value with spaces around it)."""
+        if value is not None and not all("!" <= c <= "~" for c in value):
+            raise ValueError("must be visible ASCII characters without spaces (a client sends it in the header "
+                             "'Authorization: Bearer <token>')")
+        return value
 
     @property
     def client_url(self) -> str:
@@ -204,6 +216,9 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings] = Settings) ->
         raise ConfigFileError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise ConfigFileError(f"config file {str(path)!r} is not UTF-8 text (TOML is): byte "
+                              f"{exc.object[exc.start]:#04x} at offset {exc.start}; save it as UTF-8") from None
     fields = settings_cls.model_fields
     for key, value in data.items():
         if key == "config":

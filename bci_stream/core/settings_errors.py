@@ -9,14 +9,17 @@ except a secret's (the token's: only its length is said).
 
 from __future__ import annotations
 
+import difflib
+import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from bci_stream.core.errors import BciStreamError
-from bci_stream.core.settings import Settings, env_var
+from bci_stream.core.settings import ENV_PREFIX, Settings, env_var
 
 
 class SettingsError(BciStreamError):
@@ -35,10 +38,61 @@ def load_settings(**flags: Any) -> Settings:
         The config file is missing, unreadable, malformed, or holds an unknown key.
     """
     given = {k: v for k, v in flags.items() if v is not None}
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    problems = _env_file_problems(env_file)
+    problems += _misspelt(os.environ, "environment variable {}")
+    if not problems and env_file.is_file():
+        problems += _misspelt(_dotenv(env_file), f"{{}} in the env file {str(env_file)!r}")
+    if problems:
+        raise SettingsError("\n".join(problems))
     try:
         return Settings(**given)
     except ValidationError as exc:
         raise SettingsError("\n".join(_error_lines(exc, given))) from None
+
+
+#: Variables of this prefix that are not settings (read by the trainer, tests, benchmarks and deployment scripts).
+OTHER_VARIABLES = frozenset(ENV_PREFIX + n for n in (
+    "DATA", "PINS_DIR", "REQUIRE_DATA", "TRAIN_ERRORS", "CODE_STAMP", "IMAGE_TAG", "EXTRAS", "BENCH_NO_SETUP",
+    "BENCH_TIMEFLUX_PYTHON", "TEST_PLAY_S"))
+
+
+def _env_file_problems(path: Path) -> list[str]:
+    """Lines of the env file that cannot be read: not UTF-8, or not ``NAME=value`` (python-dotenv skips such a line
+    with a warning, so a token on it would leave the API open). The line's value is never shown (it may be the
+    token)."""
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return [f"the env file {str(path)!r} cannot be read: {exc.strerror or exc}"]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        return [f"the env file {str(path)!r} is not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line} "
+                "(save it as UTF-8)"]
+    from dotenv.parser import parse_stream  # pydantic-settings' own .env reader
+
+    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+    return [f"the env file {str(path)!r}, line {n}: cannot be parsed as NAME=value (e.g. a quote not closed, or no "
+            "'='): fix or remove it (python-dotenv would skip it: a token there would leave the API open)"
+            for n in bad]
+
+
+def _misspelt(variables: Mapping[str, Any], where: str) -> list[str]:
+    """A variable of the settings' prefix that is no setting but close to one (``BCI_STREAM_TOKN``): the setting the
+    user meant would silently keep its default (no token: the API open), so it is refused; other names are left
+    alone (another tool's)."""
+    known = sorted(n.upper() for n in Settings.model_fields)
+    lines = []
+    for name in variables:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES or upper.removeprefix(ENV_PREFIX) in known:
+            continue
+        if close := difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), known, n=1, cutoff=0.8):
+            lines.append(f"{where.format(name)} is not a setting: did you mean {ENV_PREFIX}{close[0]}? (every "
+                         "setting and its variable: the configuration reference in deploy/README.md)")
+    return lines
 
 
 def _error_lines(exc: ValidationError, flags: dict[str, Any]) -> list[str]:

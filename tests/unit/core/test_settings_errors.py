@@ -90,3 +90,58 @@ def test_show_reports_a_bad_token_without_its_value(clean: Path, monkeypatch: py
         main(["--show"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "environment variable BCI_STREAM_TOKEN" in err and TOKEN not in err
+
+
+# -- found by an exploratory run: an env file line dotenv skips, a misspelt variable, values no client can send ----
+
+def test_an_env_file_line_that_cannot_be_parsed_is_refused_without_its_value(clean: Path) -> None:
+    """python-dotenv skips such a line with a warning: the token on it was dropped and serve ran open to anyone."""
+    (clean / ".env").write_text(f'BCI_STREAM_PORT=8100\nBCI_STREAM_TOKEN="{TOKEN}-long\n', encoding="utf-8")
+    message = _error()
+    assert message == ("the env file '.env', line 2: cannot be parsed as NAME=value (e.g. a quote not closed, or "
+                       "no '='): fix or remove it (python-dotenv would skip it: a token there would leave the API "
+                       "open)")
+    (clean / ".env").write_bytes(b"BCI_STREAM_PORT=8100\nBCI_STREAM_WORKER=d\xe9dicated\n")  # latin-1
+    assert _error() == "the env file '.env' is not UTF-8 text: byte 0xe9 on line 2 (save it as UTF-8)"
+
+
+def test_a_misspelt_variable_is_refused_naming_the_setting_meant(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (clean / ".env").write_text("BCI_STREAM_TOKN=abcdefghij\nBCI_STREAM_DATA=/data\nBCI_STREAM_X=1\n",
+                                encoding="utf-8")
+    hint = "(every setting and its variable: the configuration reference in deploy/README.md)"
+    assert _error() == f"BCI_STREAM_TOKN in the env file '.env' is not a setting: did you mean BCI_STREAM_TOKEN? {hint}"
+    (clean / ".env").unlink()
+    monkeypatch.setenv("BCI_STREAM_MODEL_DIR", "/models")
+    assert _error() == ("environment variable BCI_STREAM_MODEL_DIR is not a setting: did you mean "
+                        f"BCI_STREAM_MODELS_DIR? {hint}")
+    monkeypatch.delenv("BCI_STREAM_MODEL_DIR")
+    monkeypatch.setenv("BCI_STREAM_DATA", "/data")  # the trainer's: not a setting, and no typo of one
+    monkeypatch.setenv("BCI_STREAM_SOMETHING_ELSE", "1")  # another tool's, far from any setting
+    assert load_settings().port == 8000
+
+
+def test_values_no_client_can_send_or_that_are_not_finite_are_refused(clean: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for token in ("  abcdefgh  ", "abc defghij", "pässwörd-123"):
+        monkeypatch.setenv("BCI_STREAM_TOKEN", token)
+        message = _error()
+        assert message == ("environment variable BCI_STREAM_TOKEN: Value error, must be visible ASCII characters "
+                           "without spaces (a client sends it in the header 'Authorization: Bearer <token>'); got a "
+                           f"value of {len(token)} characters (not shown)")
+    monkeypatch.setenv("BCI_STREAM_TOKEN", "abc-DEF_123.~+/=")
+    assert load_settings().token == "abc-DEF_123.~+/="
+    monkeypatch.delenv("BCI_STREAM_TOKEN")
+    monkeypatch.setenv("BCI_STREAM_STATUS_INTERVAL", "nan")  # before: "should be less than or equal to 5"
+    assert _error() == "environment variable BCI_STREAM_STATUS_INTERVAL: Input should be a finite number; got 'nan'"
+    monkeypatch.delenv("BCI_STREAM_STATUS_INTERVAL")
+    monkeypatch.setenv("BCI_STREAM_LOG_LEVEL", "LOUD")  # said as given (before: 'loud')
+    assert _error().endswith("; got 'LOUD'")
+    monkeypatch.setenv("BCI_STREAM_LOG_LEVEL", " Debug ")
+    assert load_settings().log_level == "debug"
+
+
+def test_a_config_file_that_is_not_utf8_is_one_error(clean: Path) -> None:
+    (clean / "latin1.toml").write_bytes(b"port = 8100\n# caf\xe9\n")
+    with pytest.raises(ConfigFileError, match=r"^config file '.*latin1.toml' is not UTF-8 text \(TOML is\): byte 0xe9 "
+                                              r"at offset 17; save it as UTF-8$"):
+        load_settings(config=clean / "latin1.toml")
