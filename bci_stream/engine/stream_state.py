@@ -16,6 +16,13 @@ import numpy as np
 from bci_stream.core.contract import StateSpec, StepSpec
 
 
+#: The largest magnitude a restored state value may have. No decoder's state comes near it: recurrent states are
+#: bounded by their gates, filter states by the signal (microvolts), power and covariance states by its square (a ±1 V
+#: signal: 1e12 µV²); a larger value makes the step overflow (its square passes float32's 3.4e38 from 1.8e19), and the
+#: decoder would put out the same saturated row for ever, every output finite, nothing counted.
+MAX_STATE_ABS = 1e15
+
+
 def _first_nonfinite(given: Any, arr: np.ndarray) -> str:
     """The first value of ``arr`` that is NaN or inf, as given (``1e300`` overflows float32: said so)."""
     i = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
@@ -150,7 +157,7 @@ class StreamState:
         """Set the state from a :meth:`snapshot`. Nothing changes if it is refused.
 
         Every state must be present except ``first_sample`` ones (left out: initialised by the next
-        sample); shapes must match and values be finite.
+        sample); shapes must match and values be finite, within ±:data:`MAX_STATE_ABS`.
         """
         required = {n for n, s in self.specs.items() if s.init != "first_sample"}
         unknown = set(snapshot) - set(self.specs)
@@ -172,6 +179,9 @@ class StreamState:
             if not np.isfinite(arr).all():
                 raise ValueError(f"state array {n!r} must be finite in {np.dtype(s.dtype).name}, got "
                                  f"{_first_nonfinite(a, arr)}")
+            if (big := np.abs(arr) > MAX_STATE_ABS).any():
+                raise ValueError(f"state array {n!r} must hold values within ±{MAX_STATE_ABS:g} (no decoder's state "
+                                 f"reaches it; beyond it the step overflows), got {float(arr[big].ravel()[0])!r}")
             checked[n] = arr
         self.set_arrays(checked)
         self._pending = {n for n, s in self.specs.items() if s.init == "first_sample" and n not in checked}

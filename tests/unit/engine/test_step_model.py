@@ -120,6 +120,14 @@ def test_snapshot_restore_gives_an_identical_continuation_and_is_atomic(bundle):
     with pytest.raises(ValueError, match=r"state array 'h0' must be finite in float32, got 1e\+300 \(beyond "
                                          r"float32's range\)$"):
         other.restore(dict(snap, h0=big))
+    huge = snap["zf"].copy()
+    huge[0, 4, 2] = 1.7e308  # finite in float64, but the filter overflows: the decoder went flat, nothing counted
+    with pytest.raises(ValueError, match=r"state array 'zf' must hold values within ±1e\+15 \(no decoder's state "
+                                         r"reaches it; beyond it the step overflows\), got 1.7e\+308$"):
+        other.restore(dict(snap, zf=huge))
+    huge[0, 4, 2] = -1e14  # far beyond any signal's, but the step stays finite: taken
+    other.restore(dict(snap, zf=huge))
+    other.restore(before)
     with pytest.raises(ValueError, match=r"state array 'zf' must have shape \(1, 10, 16\), got \(10, 16\)"):
         other.restore(dict(snap, zf=snap["zf"][0]))
     # JSON's other values (before: null read as NaN, true as 1, and 10**400 crashed the worker with OverflowError)
