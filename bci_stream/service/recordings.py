@@ -12,6 +12,7 @@ every recording and finishes its file (:meth:`Recordings.shutdown`).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -166,14 +167,20 @@ class Recordings:
         with self._lock:
             return self._taken(path, relative)
 
-    def _taken(self, path: Path, relative: str) -> str | None:
+    def taken(self, path: Path, relative: str, field: str = "out") -> str | None:
+        """Why ``path`` (a request's ``field``) is a running recording's file, or None."""
+        with self._lock:
+            return self._taken(path, relative, field)
+
+    def _taken(self, path: Path, relative: str, field: str = "out") -> str | None:
         """Why ``path`` is taken by a recording still to write it (searching or recording), or None; under the
         lock."""
-        taken = next((r for r in self._table.values() if r.out == path and r.state in ("searching", "recording")),
+        taken = next((r for r in self._table.values()
+                      if os.path.normpath(r.out) == os.path.normpath(path) and r.state in ("searching", "recording")),
                      None)
         if taken is None:
             return None
-        return f"out must not be a running recording's file, got {relative!r}: recording {taken.id!r} writes it"
+        return f"{field} must not be a running recording's file, got {relative!r}: recording {taken.id!r} writes it"
 
     def start(self, relative: str, stream: StreamSelector, marker_stream: StreamSelector | None, input_unit: str,
               duration_s: float | None, resolve_timeout: float) -> Recording:

@@ -43,3 +43,37 @@ def test_record_path_refusal():
     assert record_path_refusal("/nonexistent-recordings", None) is None
     assert record_path_refusal("/nonexistent-recordings", "a.xdf") is None
     assert record_path_refusal(None, "a.xdf") == "record_path was given but the service has no recordings_dir"
+
+
+def test_a_file_another_decoder_or_recording_is_to_write_is_refused_at_post(rec_server):
+    """Decoder A (still waiting for its stream) claims day2/s01.xdf: a recording or decoder B asking for the same file
+    gets 422 naming A (before: 201, the recording took the file and A went to error having decoded nothing); A
+    stopped, a recording may take it, and then a decoder may not."""
+    srv, rec = rec_server
+    body = {"stream": {"name": unique("s15rf-claim")}, "model": "tiny-gru", "options": {"record_path": "day2/s01.xdf"}}
+    with httpx.Client(base_url=srv.url, timeout=30.0) as client:
+        a = client.post("/decoders", json=body)
+        assert a.status_code == 201, a.text
+        a_id = a.json()["id"]
+        r = client.post("/recordings", json={"stream": body["stream"], "out": "day2/s01.xdf"})
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", "out"]
+        assert detail["msg"].startswith(f"out must not be a file a decoder records to, got 'day2/s01.xdf': decoder "
+                                        f"{a_id!r} (state ")
+        r = client.post("/decoders", json=body)
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", "options", "record_path"] and f"decoder {a_id!r}" in detail["msg"]
+        assert [d["id"] for d in client.get("/decoders").json()] == [a_id]  # B was not started
+        assert client.delete(f"/decoders/{a_id}").status_code == 200
+        r = client.post("/recordings", json={"stream": body["stream"], "out": "day2/s01.xdf", "options":
+                                             {"resolve_timeout": 30}})
+        assert r.status_code == 201, r.text
+        rec_id = r.json()["id"]
+        r = client.post("/decoders", json=body)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["msg"] == ("record_path must not be a running recording's file, got "
+                                                f"'day2/s01.xdf': recording {rec_id!r} writes it")
+        assert client.delete(f"/recordings/{rec_id}").status_code == 200
+        assert not (rec / "day2" / "s01.xdf").exists()  # no sample came: no file (and no decoder wrote one)

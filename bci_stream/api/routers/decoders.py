@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
-from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
+from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
+from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import Created, DecoderStatus, StateChange
 from bci_stream.api.views import decoder_status
 from bci_stream.core.errors import ModelError
@@ -65,7 +66,8 @@ HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised])
-def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, response: Response) -> Created:
+def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, recordings: RecordingsDep,
+                   response: Response) -> Created:
     """Start decoding a stream with a model. The model is checked now; the stream is awaited by the worker."""
     card = check_model(registry, spec.model)
     if (why := gap_policy_refusal(spec.options, card)) is not None:
@@ -80,7 +82,8 @@ def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: Regis
         if (why := history_refusal(spec.options.markers, card.sfreq)) is not None:
             raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "markers", "history_s"],
                                                           "msg": why, "type": "value_error"}])
-    if (why := record_path_refusal(supervisor.recordings_dir, spec.options.record_path)) is not None:
+    if (why := record_path_refusal(supervisor.recordings_dir, spec.options.record_path)
+            or claim_refusal("record_path", spec.options.record_path, supervisor, recordings)) is not None:
         raise HTTPException(status_code=422, detail=[{"loc": ["body", "options", "record_path"], "msg": why,
                                                       "type": "value_error"}])
     handle = supervisor.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)

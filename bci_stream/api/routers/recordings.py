@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bci_stream.api.deps import Authorised, RecordingsDep
+from bci_stream.api.deps import Authorised, RecordingsDep, SupervisorDep
+from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import RecordingStatus
 from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, StreamSelector, check_record_path
 from bci_stream.service.recordings import Recording
@@ -82,11 +83,12 @@ def _refused(field: str, why: str) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordingStatus, dependencies=[Authorised])
-def create_recording(spec: RecordingSpec, recordings: RecordingsDep, response: Response) -> RecordingStatus:
+def create_recording(spec: RecordingSpec, recordings: RecordingsDep, supervisor: SupervisorDep,
+                     response: Response) -> RecordingStatus:
     """Record a stream and its marker stream to ``out`` with no model (``bci-stream record``): starts at once, state
     ``searching`` until the stream is found and its inlet open, then ``recording``. An ``out`` that exists (or that
-    a running recording writes) is 422 naming ``body.out``."""
-    if (why := recordings.out_refusal(spec.out)) is not None:
+    a running recording or a live decoder's ``record_path`` is to write) is 422 naming ``body.out``."""
+    if (why := recordings.out_refusal(spec.out) or claim_refusal("out", spec.out, supervisor, recordings)) is not None:
         raise _refused("out", why)
     try:
         recording = recordings.start(spec.out, spec.stream, spec.options.markers.stream, spec.input_unit,
