@@ -39,9 +39,13 @@ def status_code(exc: BciStreamError) -> int:
 
 
 async def bci_stream_error(request: Request, exc: BciStreamError) -> JSONResponse:
-    """``{"detail": message}`` with the error's status code; an error a retry may cure also says ``"retryable":
-    true``, and a 503 (a condition of the server) carries ``Retry-After``."""
+    """``{"detail": message}`` with the error's status code (a 422 whose error knows the request's field: ``detail``
+    a list of ``loc``, ``msg``, ``type``, as FastAPI's); an error a retry may cure also says ``"retryable": true``, and
+    a 503 (a condition of the server) carries ``Retry-After``."""
     code = status_code(exc)
+    if exc.retry is None and exc.loc is not None and code == 422:  # as a malformed body's: the field named
+        detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+        return JSONResponse(status_code=code, content={"detail": detail})
     if exc.retry is None:
         return JSONResponse(status_code=code, content={"detail": str(exc)})
     headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.retry is Retry.UNAVAILABLE else None

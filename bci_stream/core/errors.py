@@ -11,6 +11,9 @@ class BciStreamError(Exception):
     None (the default: a retry cannot cure it)."""
 
     retry: Retry | None = None
+    #: Where in a request the bad value is (``("body", "options", "placement", "node_id")``): the API's 422 then
+    #: names it as a malformed body's does (``detail``: a list of ``loc``, ``msg``, ``type``); None: a message only.
+    loc: tuple[str, ...] | None = None
 
 
 class ModelError(BciStreamError):
@@ -41,7 +44,12 @@ class ModelUnavailableError(BciStreamError):
 
 class PlacementError(BciStreamError):
     """A decoder's placement cannot be met: no node has its resources, its node is gone, or the backend does not
-    place (the request is refused; after a node loss the decoder goes to ``error`` with this message)."""
+    place (the request is refused; after a node loss the decoder goes to ``error`` with this message). ``field``: the
+    ``options.placement`` field refused (``node_id``, ``hostname``, ``resources``), named in the 422's ``loc``."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.loc = None if field is None else ("body", "options", "placement", field)
 
 
 class StreamError(BciStreamError):

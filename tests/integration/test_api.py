@@ -113,6 +113,13 @@ def test_reset_is_counted(client, eeg_outlet):
         ({"stream": {"name": "x"}, "model": "../etc/passwd"}, ["body", "model"], "String should match pattern"),
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"input_unit": "K"}},
          ["body", "options", "input_unit"], "Value error, input_unit must be a voltage unit (microvolt"),
+        # the backend's refusals name the field too (before: {"detail": "<message>"}, not the declared schema)
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"placement": {"node_id": "ab12"}}},
+         ["body", "options", "placement", "node_id"], "placement.node_id needs the ray backend"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"placement": {"resources": {"gpu": 1}}}},
+         ["body", "options", "placement", "resources"], "placement.resources needs the ray backend"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"placement": {"hostname": "no-such.example"}}},
+         ["body", "options", "placement", "hostname"], "placement.hostname 'no-such.example' is not this host"),
     ],
 )
 def test_malformed_bodies_get_422_naming_the_field(client, body, loc, msg):

@@ -79,11 +79,11 @@ class LocalBackend:
             asked = "resources" if placement.resources is not None else "node_id"
             raise PlacementError(f"placement.{asked} needs the ray backend (bci-stream serve --backend ray); this "
                                  "service runs workers on this host only (backend 'local'), got "
-                                 f"{requested(placement)}")
+                                 f"{requested(placement)}", field=asked)
         if placement.hostname is not None and not placement.soft and placement.hostname not in this_host():
             raise PlacementError(f"placement.hostname {placement.hostname!r} is not this host ({self.hostname!r}); "
                                  "the local backend runs workers here only: use the ray backend to place them "
-                                 "elsewhere")
+                                 "elsewhere", field="hostname")
 
     def start(self, handle: Any) -> WorkerLink:
         """Spawn the dedicated worker process of ``handle`` (its generation already counted)."""

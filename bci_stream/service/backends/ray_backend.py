@@ -213,7 +213,8 @@ class RayBackend:
             if not named and not placement.soft:
                 alive = ", ".join(f"{n['NodeID']} on {n['NodeManagerHostname']}" for n in nodes)
                 raise PlacementError(f"placement {asked}: no alive node of the Ray cluster has {key} {value!r} "
-                                     f"(alive: {alive or 'none'})")
+                                     f"(alive: {alive or 'none'})",
+                                     field="node_id" if placement.node_id is not None else "hostname")
             candidates = named or nodes
         resources = dict(placement.resources or {})
         if resources:
@@ -223,7 +224,7 @@ class RayBackend:
                                             if not k.startswith(("node:", "memory", "object_store"))}
                          for n in candidates}
                 raise PlacementError(f"placement {asked}: no alive node of the Ray cluster has these resources "
-                                     f"(nodes offer {offer})")
+                                     f"(nodes offer {offer})", field="resources")
             candidates = fit
         if placement.node_id is not None or placement.hostname is not None:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
