@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
+from bci_stream.api.error_docs import errors
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus, StateChange
 from bci_stream.api.views import decoder_status
@@ -45,7 +46,8 @@ class StateModel(BaseModel):
                                   "decoded from the restored state (state_epoch is its epoch).")
 
 
-@router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=[Authorised])
+@router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=[Authorised],
+            responses=errors(401, 404, 409, 413, 503, 504))
 def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, registry: RegistryDep) -> DecoderStatus:
     """Hot swap: the worker loads and warms the new model beside the running one, then switches between
     two chunks; no sample is lost. The new model starts from its zero state (the filter state is kept
@@ -79,14 +81,16 @@ def _model_refused(why: str) -> HTTPException:
     return HTTPException(status_code=422, detail=[{"loc": ["body", "model"], "msg": why, "type": "value_error"}])
 
 
-@router.get("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
+@router.get("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised],
+            responses=errors(401, 404, 409, 504))
 def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     """A snapshot of the decoder's state, taken between two chunks."""
     snap = supervisor.request(handle.id, GetState())
     return StateModel(arrays=snap.arrays, model=snap.model, seq=snap.seq, state_epoch=snap.state_epoch)
 
 
-@router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised])
+@router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised],
+            responses=errors(401, 404, 409, 413, 504))
 def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names, shapes and ``model.sha256``, which
     must be given, are checked: 422 naming what is wrong otherwise, as for any malformed body).

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
+from bci_stream.api.error_docs import errors
 from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import Created, DecoderStatus, StateChange
 from bci_stream.api.views import decoder_status
@@ -65,7 +66,8 @@ def get_handle(decoder_id: str, supervisor: SupervisorDep) -> DecoderHandle:
 HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised])
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised],
+             responses=errors(401, 413, 503))
 def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, recordings: RecordingsDep,
                    response: Response) -> Created:
     """Start decoding a stream with a model. The model is checked now; the stream is awaited by the worker."""
@@ -92,18 +94,19 @@ def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: Regis
     return Created(id=handle.id, state=handle.status.state, url=url)
 
 
-@router.get("", response_model=list[DecoderStatus], dependencies=[Authorised])
+@router.get("", response_model=list[DecoderStatus], dependencies=[Authorised], responses=errors(401))
 def list_decoders(supervisor: SupervisorDep) -> list[DecoderStatus]:
     return [decoder_status(h) for h in supervisor.list()]
 
 
-@router.get("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised])
+@router.get("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised], responses=errors(401, 404))
 def get_decoder(handle: HandleDep) -> DecoderStatus:
     """State, stream, model, counters, per-stage latency percentiles (ms), last output and error."""
     return decoder_status(handle)
 
 
-@router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised])
+@router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised],
+             responses=errors(401, 404, 409, 504))
 def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
     ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase). ``state_change`` says where the
@@ -116,7 +119,7 @@ def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus
     return status
 
 
-@router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised])
+@router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised], responses=errors(401, 404))
 def delete_decoder(decoder_id: str, supervisor: SupervisorDep) -> DecoderStatus:
     """Stop the worker process (it is joined, nothing is left running) and return its final status."""
     handle = supervisor.stop(decoder_id)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
 from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
+from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.core.card import sha256_file
@@ -69,7 +70,7 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 
-@router.get("/status", response_model=ServiceStatus, dependencies=[Authorised])
+@router.get("/status", response_model=ServiceStatus, dependencies=[Authorised], responses=errors(401))
 def service_status(request: Request, supervisor: SupervisorDep, recordings: RecordingsDep) -> ServiceStatus:
     """Every decoder: state, stream connected, samples in/out, model name and sha, latency percentiles; and every
     recording with no model (``POST /recordings``) as ``GET /recordings`` gives it."""

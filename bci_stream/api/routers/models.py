@@ -7,19 +7,20 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from bci_stream.api.deps import Authorised, RegistryDep
+from bci_stream.api.error_docs import errors
 from bci_stream.core.errors import ModelNotFoundError
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", dependencies=[Authorised])
+@router.get("", dependencies=[Authorised], responses=errors(401))
 def list_models(registry: RegistryDep) -> dict[str, Any]:
     """The model cards in the registry, and the folders whose card could not be read."""
     entries, problems = registry.scan()
     return {"models": [e.card.model_dump() for e in entries], "problems": problems}
 
 
-@router.get("/{ref}", dependencies=[Authorised])
+@router.get("/{ref}", dependencies=[Authorised], responses=errors(401, 404, 503))
 def get_model(ref: str, registry: RegistryDep) -> dict[str, Any]:
     """One model card, by ``name`` (highest version) or ``name@version``."""
     try:

@@ -11,6 +11,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, token_ok
+from bci_stream.api.error_docs import errors
 from bci_stream.api.routers.decoders import HandleDep
 from bci_stream.api.ws_flow import TRANSPORT_KEY, backlogged, limit_send_buffer
 from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, query_bool, query_int, reason
@@ -157,7 +158,7 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
         watcher.cancel()
 
 
-@router.get("/{decoder_id}/latency", dependencies=[Authorised])
+@router.get("/{decoder_id}/latency", dependencies=[Authorised], responses=errors(401, 404))
 def latency(handle: HandleDep) -> dict[str, Any]:
     """Per-stage latency histograms of the current worker: bucket upper edges (seconds), counts per
     bucket (the last one counts values above the last edge), and percentiles in milliseconds.

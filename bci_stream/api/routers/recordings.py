@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bci_stream.api.deps import Authorised, RecordingsDep, SupervisorDep
+from bci_stream.api.error_docs import errors
 from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import RecordingStatus
 from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, StreamSelector, check_record_path
@@ -82,7 +83,8 @@ def _refused(field: str, why: str) -> HTTPException:
     return HTTPException(status_code=422, detail=[{"loc": ["body", field], "msg": why, "type": "value_error"}])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordingStatus, dependencies=[Authorised])
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordingStatus, dependencies=[Authorised],
+             responses=errors(401, 413, 503))
 def create_recording(spec: RecordingSpec, recordings: RecordingsDep, supervisor: SupervisorDep,
                      response: Response) -> RecordingStatus:
     """Record a stream and its marker stream to ``out`` with no model (``bci-stream record``): starts at once, state
@@ -101,12 +103,13 @@ def create_recording(spec: RecordingSpec, recordings: RecordingsDep, supervisor:
     return _status(recording)
 
 
-@router.get("", response_model=list[RecordingStatus], dependencies=[Authorised])
+@router.get("", response_model=list[RecordingStatus], dependencies=[Authorised], responses=errors(401))
 def list_recordings(recordings: RecordingsDep) -> list[RecordingStatus]:
     return [_status(r) for r in recordings.list()]
 
 
-@router.get("/{recording_id}", response_model=RecordingStatus, dependencies=[Authorised])
+@router.get("/{recording_id}", response_model=RecordingStatus, dependencies=[Authorised],
+            responses=errors(401, 404))
 def get_recording(recording_id: str, recordings: RecordingsDep) -> RecordingStatus:
     """State, samples, markers, lost samples, the file; ``error`` and ``summary`` once it ended."""
     recording = recordings.get(recording_id)
@@ -115,7 +118,8 @@ def get_recording(recording_id: str, recordings: RecordingsDep) -> RecordingStat
     return _status(recording)
 
 
-@router.delete("/{recording_id}", response_model=RecordingStatus, dependencies=[Authorised])
+@router.delete("/{recording_id}", response_model=RecordingStatus, dependencies=[Authorised],
+               responses=errors(401, 404))
 def delete_recording(recording_id: str, recordings: RecordingsDep) -> RecordingStatus:
     """Stop the recording (the samples already received are written), finish its file and return its final status,
     ``summary`` the lines ``bci-stream record`` prints; it leaves the list. A recording that ended by itself
