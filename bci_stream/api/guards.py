@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -69,6 +70,10 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 UNPARSED = "There was an error parsing the body"  # FastAPI's 400 when decoding the JSON raised something else
 
 
+#: The methods a 405's ``Allow`` header may name.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 async def http_error(request: Request, exc: HTTPException) -> Any:
     """FastAPI's answer, except for a body its JSON decoder could not read (bytes that are not UTF-8, nested deeper
     than Python allows, an integer of over 4,300 digits): a 422 that says which, as for any other malformed body."""
@@ -83,4 +88,8 @@ async def http_error(request: Request, exc: HTTPException) -> Any:
             pass
         detail = [{"type": "json_invalid", "loc": ["body"], "msg": msg}]
         return JSONResponse(status_code=422, content={"detail": detail})
+    if exc.status_code == 405:  # Allow: every method some route of this path takes, not the first route's only
+        allowed = [m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL
+                                             for r in request.app.routes)]
+        return JSONResponse(status_code=405, content={"detail": exc.detail}, headers={"Allow": ", ".join(allowed)})
     return await http_exception_handler(request, exc)

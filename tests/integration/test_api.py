@@ -185,3 +185,15 @@ def test_token_guards_every_route_but_health_ready_and_metrics(models_dir, eeg_o
                 assert sock.protocol.state.name == "OPEN"
         assert c.delete(f"/decoders/{decoder_id}").status_code == 401
         assert c.delete(f"/decoders/{decoder_id}", headers=auth).status_code == 200
+
+
+def test_a_405_allows_every_method_of_its_path_and_health_answers_head(client):
+    """Allow named the first route's methods only (PATCH /decoders/{id}: 'GET', though DELETE is served there), and
+    HEAD, which some load balancers and probes send, was 405 on /health."""
+    for method, path, allow in (("PATCH", "/decoders/x", "GET, DELETE"), ("DELETE", "/decoders", "GET, POST"),
+                                ("PUT", "/health", "GET, HEAD"), ("POST", "/decoders/x/state", "GET, PUT")):
+        r = client.request(method, path)
+        assert (r.status_code, r.headers.get("allow")) == (405, allow), (method, path, r.headers)
+    for path in ("/health", "/ready"):
+        r = client.head(path)
+        assert r.status_code in (200, 503) and r.content == b"", (path, r.status_code)

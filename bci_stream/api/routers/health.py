@@ -20,7 +20,7 @@ from bci_stream.core.registry import verify_files
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.api_route("/health", methods=["GET", "HEAD"])  # HEAD: what some load balancers and probes send
 def health() -> dict[str, str]:
     """The service is up."""
     return {"status": "ok", "version": __version__}
@@ -39,7 +39,7 @@ def cached_sha256(path: Path) -> str:
     return seen[1]
 
 
-@router.get("/ready")
+@router.api_route("/ready", methods=["GET", "HEAD"])
 def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
     """Ready to take work: the supervisor runs and the registry holds at least one valid model (its card read, its
     ONNX files there and as the card describes them: sha256; a broken one is listed in ``model_problems``).
