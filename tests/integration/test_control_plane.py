@@ -136,6 +136,12 @@ def test_state_snapshot_and_restore(client):
     assert np.abs(np.asarray(snap["arrays"]["h0"])).sum() > 0
     r = client.put(f"/decoders/{decoder_id}/state", json=snap)
     assert r.status_code == 200 and r.json()["state_epoch"] == 1
+    # the answer's model is the decoder's, not the request's echoed (a snapshot of another card of the same file)
+    relabelled = dict(snap, model={**snap["model"], "version": "0.0.1-other-card"})
+    r = client.put(f"/decoders/{decoder_id}/state", json=relabelled)
+    assert r.status_code == 200 and r.json()["model"] == snap["model"] and r.json()["state_epoch"] == 2
+    r = client.put(f"/decoders/{decoder_id}/state", json=dict(snap, seq=-5))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "seq"]
     bad = json.loads(json.dumps(snap))
     bad["arrays"]["h0"] = [[[0.0] * 5]]
     r = client.put(f"/decoders/{decoder_id}/state", json=bad)
@@ -146,7 +152,7 @@ def test_state_snapshot_and_restore(client):
     assert r.status_code == 422 and "sha256 must be that of the running model" in r.json()["detail"][0]["msg"]
     assert client.put(f"/decoders/{decoder_id}/state", json={"arrays": "x"}).status_code == 422
     # status snapshots arrive every status interval: the restore shows in the next one
-    wait_status(client, decoder_id, lambda st: st["counters"]["state_epoch"] == 1, 10, "state_epoch 1 in status")
+    wait_status(client, decoder_id, lambda st: st["counters"]["state_epoch"] == 2, 10, "state_epoch 2 in status")
     client.delete(f"/decoders/{decoder_id}")
 
 

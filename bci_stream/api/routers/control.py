@@ -40,7 +40,7 @@ class StateModel(BaseModel):
         default=None,
         description="The model the snapshot belongs to; a restore needs its sha256, the running model's.",
     )
-    seq: int | None = Field(default=None, description="Input samples decoded when the snapshot was taken.")
+    seq: int | None = Field(default=None, ge=0, description="Input samples decoded when the snapshot was taken.")
     state_epoch: int | None = None
     first_seq: int | None = Field(default=None, description="In the answer to a restore: the first input sample "
                                   "decoded from the restored state (state_epoch is its epoch).")
@@ -110,5 +110,6 @@ def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) ->
             raise
         loc = ["body", "model", "sha256"] if "sha256" in str(exc) else ["body", "arrays"]
         raise HTTPException(status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]) from None
-    return StateModel(arrays=body.arrays, model=body.model, seq=body.seq, state_epoch=result.state_epoch,
-                      first_seq=result.seq)
+    # the decoder's model, as GET gives it (the snapshot's card may be another version of the same file)
+    return StateModel(arrays=body.arrays, model=handle.status.model or body.model, seq=body.seq,
+                      state_epoch=result.state_epoch, first_seq=result.seq)
