@@ -20,10 +20,13 @@ public API on real streams.
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 import pylsl
 from pylsl.util import handle_error
+
+from bci_stream.lsl.stamp_fill import fill_nonfinite
 
 PULL_MAX_SAMPLES = 512
 """The most samples the decoder worker takes per pull: a backlog is decoded and published in pieces of this
@@ -40,9 +43,13 @@ class ChunkPuller:
     max_samples : int
         The most samples one call returns (the rest stays in the inlet for the next call). A backlog is
         thus taken in pieces of ``max_samples``, each decoded and published before the next is pulled.
+    sfreq : float
+        The stream's nominal rate, to place a stamp that is no number (:mod:`~bci_stream.lsl.stamp_fill`): every
+        stamp ``pull`` returns is finite; :attr:`filled` counts those it filled in, :attr:`last_filled` the last
+        call's.
     """
 
-    def __init__(self, inlet: pylsl.StreamInlet, max_samples: int) -> None:
+    def __init__(self, inlet: pylsl.StreamInlet, max_samples: int, sfreq: float = 0.0) -> None:
         if inlet.np_dtype is None:
             raise ValueError("the inlet's channel_format must be numeric, got cf_string")
         if max_samples < 1:
@@ -63,6 +70,9 @@ class ChunkPuller:
         self._rest = (ctypes.c_void_p(self.data.ctypes.data + row), ctypes.c_void_p(self.ts.ctypes.data + 8),
                       ctypes.c_size_t(rest * self.n_chans), ctypes.c_size_t(rest))
         self._no_wait = ctypes.c_double(0.0)
+        self.sfreq = float(sfreq)
+        self.filled = self.last_filled = 0
+        self._last_ts: float | None = None
 
     def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]:
         """Wait up to ``timeout`` s for one sample, then take every sample already there (up to
@@ -83,7 +93,14 @@ class ChunkPuller:
             if self._err.value:
                 handle_error(self._err)
         k = n // self.n_chans
-        return self.data[:k], self.ts[:k]
+        ts = self.ts[:k]
+        self.last_filled = 0
+        if k:
+            if not math.isfinite(ts.sum()):  # a NaN or inf stamp (the sum: one cheap check at 1 kHz)
+                self.last_filled = fill_nonfinite(ts, self._last_ts, self.sfreq)
+                self.filled += self.last_filled
+            self._last_ts = float(ts[-1])
+        return self.data[:k], ts
 
 
 class ChunkPusher:

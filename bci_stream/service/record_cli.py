@@ -75,7 +75,8 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
 
     from bci_stream.core.errors import StreamError
     from bci_stream.core.spec import check_xdf_suffix
-    from bci_stream.service.record_only import RecordOnly, refuse_existing, summary
+    from bci_stream.service.record_only import RecordOnly, refuse_existing
+    from bci_stream.service.record_summary import summary
 
     try:
         stream = selector("--stream, --type, --source-id, --hostname", name=name, type=stype, source_id=source_id,

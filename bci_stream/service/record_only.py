@@ -26,7 +26,8 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
 
 The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
 names the others), the marker stream as its ``options.markers.stream``. Lost samples are counted as a decoder
-counts them (:class:`~bci_stream.lsl.gaps.GapTracker`) and reported; nothing is filled in (the stamps as they came).
+counts them (:class:`~bci_stream.lsl.gaps.GapTracker`) and reported; nothing is filled in (the stamps as they came,
+but a NaN or inf stamp, placed one period after the stamp before it: :mod:`~bci_stream.lsl.stamp_fill`, with a note).
 What it saw (a stall, a resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (no
 reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messages name inputs as given (``names``).
 """
@@ -212,7 +213,7 @@ class RecordOnly:
         n = full.channel_count()
         self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
                                     remedy=f"give (or correct) {names['input_unit']}")
-        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+        self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, sfreq)
         self.inlet.open_stream(timeout=10.0)
         self.started = self.last_data = pylsl.local_clock()
         self.event("start", stream=full.name(), type=full.type(), source_id=full.source_id(),
@@ -252,6 +253,12 @@ class RecordOnly:
         if self.stalled:
             self.stalled = False
             self.event("resume", first_timestamp=float(ts[0]), seq=c.samples_in, silent_s=now - self.last_data)
+        if k := self.puller.last_filled:  # stamps that were no number: placed one period after the one before
+            c.nonfinite_timestamps += k
+            self.event("nonfinite_timestamps", count=k, total=c.nonfinite_timestamps, seq=c.samples_in)
+            if c.nonfinite_timestamps == k:
+                self.notes.append(f"stream {self.name!r} stamps samples NaN or inf: each is written one period after "
+                                  "the stamp before it (events 'nonfinite_timestamps' in the file)")
         self.recorder.inputs(x, ts)
         first, lost, back = c.samples_in, c.samples_lost, c.backward_steps
         c.samples_in += len(ts)
@@ -360,41 +367,3 @@ class RecordOnly:
                 self.recorder.path.unlink(missing_ok=True)
                 self.removed = True
         return self.totals()
-
-
-def marker_rule(stream: dict[str, Any] | None) -> str:
-    """How the marker stream's samples became the values listed (see the module docstring), for the summary."""
-    if stream is None:
-        return ""
-    n = stream.get("n_chans", 1)
-    if stream.get("channel_format") == "string":
-        return f" ({n} string channels: the first, then each other's non-empty value as a marker)" if n > 1 else ""
-    if n > 1:
-        return f" (numeric, {n} channels: the description of each non-zero channel)"
-    return (" (numeric codes as text, 0 and nan included; a trigger channel with a nominal rate: each change to a "
-            "non-zero code)")
-
-
-def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
-    """The lines printed at the end: the file and what it holds, losses, notes, and the calibrate command."""
-    if rec.removed:
-        return [f"warning: no sample of {rec.name!r} was received: nothing recorded ({rec.out} removed)"]
-    stream = rec.hub.stream if rec.hub is not None else None
-    lines = [f"recorded {rec.out}: {totals.samples} samples of {rec.name!r} ({totals.seconds:.1f} s at "
-             f"{rec.sfreq:g} Hz), {totals.markers} markers"
-             + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
-             + (f", {totals.gaps} gap(s) over {GAP_THRESHOLD_S:g} s" if totals.gaps else "")
-             + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
-    if totals.markers:
-        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
-                     + marker_rule(stream))
-    lines += [f"note: {n}" for n in rec.notes]
-    if (err := rec.recorder.error if rec.recorder is not None else None) is not None:
-        lines.append(f"error: {err}")
-    if totals.markers == 0:
-        lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
-                     f"stream {rec.hub.follower.predicate if rec.hub else rec.name + '-markers'}? name it with "
-                     f"{rec.names['marker_stream']})")
-    if totals.samples:
-        lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
-    return lines

@@ -32,6 +32,8 @@ holds streams 1, 4 and 5: no decoded outputs or provenance; its events stream is
 ``seconds``), ``resume`` (``first_timestamp``, ``silent_s``), ``gap`` (a step of the stamps over 0.5 s: ``seconds``,
 ``seq`` and ``first_timestamp`` of the sample after it), ``samples_lost`` (counted from the stamps as a decoder counts
 them: ``lost``, ``total``, ``seq`` of the first sample after them), ``backward_step`` (the stamps went back),
+``nonfinite_timestamps`` (samples the sender stamped NaN or inf, written one period after the stamp before:
+``count``, ``total``, ``seq`` of the chunk's first sample),
 ``reconnect`` (liblsl went on with a new outlet instance of the source: ``uid``; ``error`` when it differs in shape,
 which ends the recording), ``lost`` (the stream gone for good) and ``stopped`` (the totals).
 """

@@ -76,7 +76,7 @@ class Recording:
         from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
         from bci_stream.core.errors import StreamError
-        from bci_stream.service.record_only import summary
+        from bci_stream.service.record_summary import summary
 
         rec, full, error = self.rec, None, None
         try:

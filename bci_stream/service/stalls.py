@@ -120,7 +120,7 @@ class StallHandling:
             try:
                 self.open_inlet(info)
                 self.monitor.follow(self.inlet, 0.0)
-                self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES)
+                self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, self.sfreq)
                 self.inlet.open_stream(timeout=10.0)
             except (LostError, LslTimeoutError):
                 # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still

@@ -208,6 +208,8 @@ class StreamSlot(StreamConnection, StallHandling):
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
         """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
         warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
+        if self.puller is not None and self.puller.last_filled:  # stamps that were no number, filled in by the pull
+            self.status.counters.nonfinite_timestamps += self.puller.last_filled
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
         if (units := self.units) is not None and units.check is not None and units.feed(x):  # the check's verdict

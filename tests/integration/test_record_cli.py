@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from bci_stream.cli import main
 from bci_stream.io import Recording, load_recording
 from bci_stream.lsl.info import make_stream_info
-from bci_stream.service.record_only import RecordOnly, summary
+from bci_stream.service.record_only import RecordOnly
+from bci_stream.service.record_summary import summary
 from support.common import REPO, TINY_CH_NAMES, subset_file, test_signal, unique
 from support.lsl import paced_source, wait_for
 from support.marked import FAST_CHANNELS, LABELS, R05
@@ -305,3 +306,34 @@ def test_ctrl_c_before_the_first_sample_removes_the_file_and_exits_1(tmp_path):
     assert f"warning: no sample of '{name}' was received: nothing recorded ({out} removed)" in stderr
     assert not out.exists()
     del outlet
+
+
+def test_nonfinite_stamps_are_written_one_period_after_the_one_before_and_noted(tmp_path):
+    """A sender stamping samples inf or NaN (before: inf crashed the gap tracker, a NaN went into the file)."""
+    name, n = unique("nanstamp"), 1000
+    x = test_signal(n, seed=5)
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
+    rec, stop, got = RecordOnly(tmp_path / "s.xdf", name), threading.Event(), {}
+    rec.open()
+    thread = record_in_thread(rec, stop, got)
+    try:
+        wait_for(outlet.have_consumers, 10.0, "the recorder's inlet")
+        ts = pylsl.local_clock() + np.arange(n) / SFREQ
+        sent = ts.copy()
+        sent[[100, 101, 600]] = [np.inf, np.nan, -np.inf]
+        for i in range(0, n, 50):
+            outlet.push_chunk(x[i:i + 50], sent[i:i + 50].tolist())
+        wait_for(lambda: rec.counters.samples_in >= n, 60.0, "every sample")
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+    assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
+    assert rec.counters.nonfinite_timestamps == 3
+    import pyxdf
+
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(tmp_path / "s.xdf"), dejitter_timestamps=False)[0]}
+    np.testing.assert_allclose(streams[name]["time_stamps"], ts, rtol=0, atol=1e-9)  # each where its sample stands
+    lines = summary(rec, totals)
+    assert (f"note: stream {name!r} stamps samples NaN or inf: each is written one period after the stamp before it "
+            "(events 'nonfinite_timestamps' in the file)") in lines

@@ -22,7 +22,8 @@ from bci_stream.cli import main
 from bci_stream.io import load_recording
 from bci_stream.io.xdf_clock import JUMP
 from bci_stream.lsl.info import make_stream_info
-from bci_stream.service.record_only import RecordOnly, summary
+from bci_stream.service.record_only import RecordOnly
+from bci_stream.service.record_summary import summary
 from support.common import TINY_CH_NAMES, subset_file, test_signal, unique
 from support.lsl import wait_for
 from support.marked import FAST_CHANNELS, R05

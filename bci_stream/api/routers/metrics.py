@@ -36,7 +36,7 @@ STATES = get_args(DecoderState)
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
             "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
             "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows",
-            "nonfinite_outputs")
+            "nonfinite_outputs", "nonfinite_timestamps")
 #: The HELP of counters that need more than their name (the others: "Decoder counter <name>, summed over ...").
 COUNTER_HELP = {
     "provenance_missing_rows": "Decoded rows that may be on the decoded stream without a provenance row, an upper "
@@ -45,6 +45,8 @@ COUNTER_HELP = {
                                "over worker generations",
     "nonfinite_outputs": "Decoded rows with a NaN or inf output, published as they are (the model diverged, e.g. "
                          "from a restored state), summed over worker generations",
+    "nonfinite_timestamps": "Input samples the sender stamped NaN or inf, each placed one period after the stamp "
+                            "before it (decoded as usual), summed over worker generations",
 }
 #: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
 LOAD_GAUGES = (

@@ -1,0 +1,49 @@
+"""What ``bci-stream record`` (and ``DELETE /recordings/{id}``) says at the end of a recording with no model: the file
+and what it holds, losses, notes, and the calibrate command (:func:`summary`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bci_stream.core.spec import GAP_THRESHOLD_S
+
+if TYPE_CHECKING:
+    from bci_stream.service.record_only import RecordOnly, RecordTotals
+
+
+def marker_rule(stream: dict[str, Any] | None) -> str:
+    """How the marker stream's samples became the values listed (see the module docstring), for the summary."""
+    if stream is None:
+        return ""
+    n = stream.get("n_chans", 1)
+    if stream.get("channel_format") == "string":
+        return f" ({n} string channels: the first, then each other's non-empty value as a marker)" if n > 1 else ""
+    if n > 1:
+        return f" (numeric, {n} channels: the description of each non-zero channel)"
+    return (" (numeric codes as text, 0 and nan included; a trigger channel with a nominal rate: each change to a "
+            "non-zero code)")
+
+
+def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
+    """The lines printed at the end: the file and what it holds, losses, notes, and the calibrate command."""
+    if rec.removed:
+        return [f"warning: no sample of {rec.name!r} was received: nothing recorded ({rec.out} removed)"]
+    stream = rec.hub.stream if rec.hub is not None else None
+    lines = [f"recorded {rec.out}: {totals.samples} samples of {rec.name!r} ({totals.seconds:.1f} s at "
+             f"{rec.sfreq:g} Hz), {totals.markers} markers"
+             + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
+             + (f", {totals.gaps} gap(s) over {GAP_THRESHOLD_S:g} s" if totals.gaps else "")
+             + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
+    if totals.markers:
+        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
+                     + marker_rule(stream))
+    lines += [f"note: {n}" for n in rec.notes]
+    if (err := rec.recorder.error if rec.recorder is not None else None) is not None:
+        lines.append(f"error: {err}")
+    if totals.markers == 0:
+        lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
+                     f"stream {rec.hub.follower.predicate if rec.hub else rec.name + '-markers'}? name it with "
+                     f"{rec.names['marker_stream']})")
+    if totals.samples:
+        lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
+    return lines
