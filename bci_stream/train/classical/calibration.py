@@ -57,7 +57,7 @@ from bci_stream.train.classical.configs import (
     config_label,
     with_,
 )
-from bci_stream.train.classical.cv import CvResult, Fold, cross_validate, make_folds
+from bci_stream.train.classical.cv import CvResult, Fold, cross_validate, make_folds, scheme_warning
 from bci_stream.train.classical.data import display_names, sensorimotor_channels
 from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
 from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
@@ -294,7 +294,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     # what loading warned of (a run's amplitude not scalp EEG's in µV: a wrong unit; channels far off) goes to the
     # card and the summary beside the chance check, not only to the notes
     loaded = [n.removeprefix("warning: ") for n in prep.notes if n.startswith("warning: ")]
-    warnings = [w for w in (check["warning"], gaps["warning"]) if w] + loaded
+    warnings = [w for w in (scheme_warning(prep, scheme), check["warning"], gaps["warning"]) if w] + loaded
     metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
     card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
             else _export(params, chosen.family, model_dir, name, version, training, metrics))
@@ -326,9 +326,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         ] + ([f"{COMBINED}: both families' picks in one graph, outputs combined by {DEFAULT_COMBINE}; its CV is "
               f"their CV probabilities combined on the same folds (no candidates of its own)."] if combined else [])
           + ([f"{ENSEMBLE}: every candidate of both families in one graph, the mean of their class probabilities; "
-              "its CV is their CV probabilities averaged on the same folds (no fit of its own)."] if average else [])
-          + ([f"CV is a trial-wise stratified k-fold ({scheme.partition(':')[0]}), not leave-one-run-out, and may "
-              "overestimate accuracy on a new session."] if not scheme.startswith("leave-one-run-out") else []),
+              "its CV is their CV probabilities averaged on the same folds (no fit of its own)."] if average else []),
         "recurrent": rec.report,
         "step_cost": cost,
         "seconds": round(time.time() - t_start, 1),

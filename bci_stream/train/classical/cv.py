@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,26 @@ def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[F
         + f" to train on (fewer than {MIN_FOLD_TRIALS})")
     return folds, (f"{what}: stratified {k}-fold over trials (the running estimators still run over "
                    f"each whole run; filters and classifier are fitted on the training trials only)")
+
+
+def scheme_warning(prep: Prepared, scheme: str) -> str | None:
+    """What a CV scheme other than leave-one-run-out cannot show, in words (None for leave-one-run-out): runs that
+    each hold one class only confound class with run (drift, electrode contact, the session's state), so a
+    trial-wise k-fold can score near 1.0 what a new run scores at chance; otherwise, trials of one run on both sides
+    of a fold share its session, so the figures may be above a new session's."""
+    if scheme.startswith("leave-one-run-out"):
+        return None
+    held = [sorted({prep.labels[c] for c in r.trials.classes}) for r in prep.runs]
+    if len(prep.runs) >= 2 and all(len(h) <= 1 for h in held):
+        runs = "; ".join(f"{Path(r.source).name or f'run {i + 1}'}: {', '.join(h) or 'none'}"
+                         for i, (r, h) in enumerate(zip(prep.runs, held)))
+        return (f"every run holds trials of one class only ({runs}): class and run are confounded, so the CV "
+                "figures cannot tell what separates the classes from what separates the runs (drift, electrode "
+                "contact, the session's state) and may be near 1.0 where a new run scores at chance; record runs "
+                "that each mix the classes (cued in random order) before relying on this model")
+    return (f"CV is a trial-wise stratified k-fold ({scheme.partition(':')[0]}), not leave-one-run-out: a fold's "
+            "test trials share their run with training trials, so the figures may overestimate accuracy on a new "
+            "session")
 
 
 @dataclass

@@ -163,8 +163,29 @@ def test_a_trial_wise_fallback_over_several_runs_says_it_may_overestimate(tmp_pa
     report = json.loads((models / "fallback" / "report" / "report.json").read_text())
     why = "2 runs, but leaving run 1 out would leave no trial of a class to train on (fewer than 3)"
     assert report["cv_scheme"].startswith(f"{why}: stratified")
-    assert any(f"CV is a trial-wise stratified k-fold ({why}), not leave-one-run-out, and may overestimate accuracy "
-               "on a new session." in n for n in report["notes"])
+    said = (f"CV is a trial-wise stratified k-fold ({why}), not leave-one-run-out: a fold's test trials share their "
+            "run with training trials, so the figures may overestimate accuracy on a new session")
+    assert said in report["warnings"] and f"warning: {said}" in res.output  # a warning, on the console too
+    assert said in json.loads((models / "fallback" / "model.json").read_text())["metrics"]["warnings"]
+
+
+def test_runs_that_each_hold_one_class_are_warned_of_as_confounded(tmp_path: Path) -> None:
+    """A lab recording one block per class: a trial-wise CV scored near 1.0 what a new run scores at chance (the
+    runs differ, not the classes), with no warning (found by an exploratory run: rest periods labelled by run gave
+    CV 0.96-1.00, held out 0.53-0.63)."""
+    paths = []
+    for run, keep in ((R05, "T1"), (R06, "T2")):
+        rec = load_recording(subset_file(run))
+        rec.events = [e for e in rec.events if e.description == keep]
+        paths.append(str(save_npz(rec, tmp_path / f"{keep}_only.npz")))
+    models = tmp_path / "models"
+    res = _cli(*paths, "--labels", LABELS, "--name", "blocked", "--out", str(models), "--channels", "C3,Cz,C4")
+    assert res.exit_code == 0, res.output
+    said = ("every run holds trials of one class only (T1_only.npz: fists; T2_only.npz: feet): class and run are "
+            "confounded, so the CV figures cannot tell what separates the classes from what separates the runs")
+    assert f"warning: {said}" in res.output, res.output
+    card = json.loads((models / "blocked" / "model.json").read_text())
+    assert any(w.startswith(said) for w in card["metrics"]["warnings"])
 
 
 def test_a_run_that_leaves_a_fold_one_trial_a_class_falls_back_to_trial_wise_folds(tmp_path: Path) -> None:
