@@ -44,8 +44,27 @@ def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_nod
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         # Refusals found only in the processes: one error line, exit 2 (bci_stream.train.launch).
-        sys.exit(subprocess.call([sys.executable, "-m", "bci_stream.train.launch", str(nproc_per_node), *argv]))
+        sys.exit(run_forwarding([sys.executable, "-m", "bci_stream.train.launch", str(nproc_per_node), *argv]))
     sys.exit(main(argv))
+
+
+def run_forwarding(cmd: list[str]) -> int:
+    """Run ``cmd`` (the launcher) to its end, passing on a SIGTERM, SIGINT or SIGHUP this process gets, so that
+    stopping ``bci-stream train`` (``kill PID``, a scheduler, Ctrl-C) stops the training: before, a SIGTERM ended
+    this process alone and the launcher and its processes trained on, orphaned. The launcher runs in a session of
+    its own, so a Ctrl-C reaches it once, from here (torchrun stops its processes on the first)."""
+    import contextlib
+    import signal
+
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    return proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

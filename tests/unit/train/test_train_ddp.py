@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -85,3 +86,46 @@ def test_a_refusal_found_in_the_processes_is_reported_once_with_exit_2(tmp_path)
                           env=env, capture_output=True, text=True, timeout=240)
     assert (proc.returncode, proc.stderr, proc.stdout) == (2, NYQUIST, "")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_stopping_train_stops_its_launcher_and_processes(tmp_path, sig):
+    """``kill PID`` of ``bci-stream train --nproc-per-node 2`` (a scheduler, systemd) ended that process alone: the
+    launcher and both training processes trained on, orphaned (found by an exploratory run). Now the signal is passed
+    on: every process of the run ends, and no run folder is finished."""
+    import signal
+    import time
+
+    import psutil
+
+    subset_file(S001 / "S001R06.edf")
+    cfg = tmp_path / "long.toml"
+    cfg.write_text(tiny_config_text(tmp_path / "run", bidirectional=False, lookaheads="[4]",
+                                    extra="csp_lda = false\n[evaluation.distillation]\nenabled = false")
+                   .replace("epochs = 2", "epochs = 500").replace("patience = 1", "patience = 500"))
+    cmd = [sys.executable, "-m", "bci_stream.cli", "train", str(cfg), "--nproc-per-node", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    family: list = []
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # the launcher, torchrun's agent and the two training processes
+            family = parent.children(recursive=True)
+            if sum("bci_stream.train" in " ".join(p.cmdline()) and "launch" not in " ".join(p.cmdline())
+                   for p in family if p.is_running()) >= 2:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the training processes did not start")
+        time.sleep(2.0)
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=60)
+        gone, alive = psutil.wait_procs(family, timeout=60)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+        assert not (tmp_path / "run" / "report.json").exists()
+    finally:  # whatever still runs of it (a failure above)
+        for p in family:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        proc.kill()
