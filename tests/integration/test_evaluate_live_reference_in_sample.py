@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.common import REPO, SUBSET_S001_21CH, subset_file
+from support.common import REPO, SUBSET_R06, SUBSET_S001_21CH, subset_file
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -30,3 +30,19 @@ def test_a_reference_fitted_on_a_test_file_is_called_in_sample(tmp_path: Path) -
     assert len(warned) == 1 and "copy.npz holds the same samples as --data" in warned[0], res["notes"]
     assert warned[0].endswith("the epoch references are fitted on a test file, so their figures are in-sample, not "
                               "a test"), warned
+
+
+def test_a_test_file_the_model_was_trained_on_is_warned_of_before_the_replay() -> None:
+    """Offline evaluate warned that a file it scores is a training file of the model; --live said nothing (found by
+    an exploratory run). The bundled eegmmidb-s001 was calibrated on S001R05/R06/R09/R10: R06 (tests/data) is one."""
+    from bci_stream.core.card import sha256_file
+    from bci_stream.train.evaluate.live import evaluate_live
+
+    r06 = subset_file(SUBSET_R06)
+    said: list[str] = []
+    res = evaluate_live("eegmmidb-s001", [r06], {"T1": "fists", "T2": "feet"}, models_dir=REPO / "models",
+                        speed=16.0, decision_times=(2.0,), echo=said.append)
+    warning = (f"warning: S001R06.edf has the content of a training file of the model (card training.files: "
+               f"S001R06.edf, sha256 {sha256_file(r06)[:12]}): its figures are in-sample, not a test")
+    assert said[0] == warning, said[:3]  # before the replay's lines
+    assert warning in res["notes"]

@@ -289,6 +289,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.core.settings import Settings
     from bci_stream.train.classical.bad_spans import check_bad_events
     from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials
+    from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings
 
     say = echo or (lambda _line: None)
     if not files:
@@ -308,6 +309,10 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     classes = _classes(card, label_names_of(label_map), trial_classes)
     class_ids = [outputs.index(c) for c in classes]
     paths, ref_paths = [Path(f) for f in files], [Path(f) for f in (reference_train or [])]
+    # a test file the model was trained on, said before the replay (as offline evaluate says it)
+    in_sample = [f"warning: {w}" for w in in_sample_warnings(paths, card_training_files(card.training))]
+    for line in in_sample:
+        say(line)
     options = file_options(paths + ref_paths, reader_options or {}, trainer_reading(card)["reader"])
     tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
     train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
@@ -391,4 +396,4 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                          "models_dir": str(registry_dir), "bad_events": list(bad_events)},
             "files": per_file, "overall": overall, "bad_events": list(bad_events), "trials_left_out": left_out, **refs,
             "checks": checks,
-            "notes": map_notes + [n for d in tests + train for n in d["notes"]] + left_notes + ref_notes}
+            "notes": in_sample + map_notes + [n for d in tests + train for n in d["notes"]] + left_notes + ref_notes}
