@@ -211,7 +211,10 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
     """Memory time constants of MODEL (registry name[@version], or a model folder): recurrent-Jacobian
     eigenmodes, and LSTM forget gates on data."""
     from bci_stream.analysis.introspect import run_inspect
+    from bci_stream.core.out_folder import out_folder_problem
 
+    if out is not None and (why := out_folder_problem(out, "--out")) is not None:
+        raise click.UsageError(why)
     sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
 
 

@@ -203,10 +203,13 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     import math
 
     from bci_stream.core.errors import BciStreamError
+    from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.io.channel_names import read_channel_names
     from bci_stream.train.classical.calibration_inputs import parse_channels, reader_options
 
     times = _seconds(decision_times)
+    if out is not None and (why := out_folder_problem(out, "--out")) is not None:
+        raise InputError(why)
     if out is not None and not overwrite and (held := [n for n in EVALUATION_FILES[live] if (out / n).exists()]):
         raise InputError(f"--out {out} already holds {' and '.join(held)} of an earlier evaluation: give another "
                          "--out, or --overwrite to replace it")

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from bci_stream.core.out_folder import out_folder_problem
 from bci_stream.train.config import ConfigError, RunConfig
 
 #: Everything a run writes into its run folder (``checkpoints/`` holds one ``<stage>.pt`` per stage).
@@ -44,6 +45,11 @@ def check_outputs(config: RunConfig, export: bool, overwrite: bool) -> None:
                           f"(its state is more than h0/c0), so it cannot be exported: set export.enabled = false "
                           f"or pass --no-export")
     out = config.out_dir
+    folders = [(out, "run folder (--out, else output.dir)")] + ([(export_dir(config), "export folder (export.dir)")]
+                                                              if export else [])
+    for folder, what in folders:
+        if (why := out_folder_problem(folder, what)) is not None:
+            raise ConfigError(why)
     if not overwrite and out.is_dir() and any(out.iterdir()):
         held = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
         listing = ", ".join(held[:6]) + (", …" if len(held) > 6 else "")

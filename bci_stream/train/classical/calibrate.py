@@ -69,6 +69,7 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str,
                   average: bool | None, bad_events: str | None, stream: str | None, marker_stream: str | None,
                   event_fields: str | None, overwrite: bool, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
+    from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
     from bci_stream.train.classical.calibration_inputs import (parse_channel_names, parse_channels, parse_labels,
                                                                reader_options)
@@ -77,6 +78,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str,
         if out is None:
             from bci_stream.core.settings import Settings
             out = Settings().models_dir
+        if (why := out_folder_problem(out, "--out")) is not None:  # before the work, not a traceback after it
+            raise ValueError(why)
         calibrate(list(files), parse_labels(labels, label), name, out, channels=parse_channels(channels),
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
                   combined=CONSIDER_COMBINED if combined is None else combined,

@@ -288,3 +288,13 @@ def test_a_run_without_test_files_warns_in_its_report_and_card(tmp_path, data_pr
     assert report["untested"] == words and words in report["notes"]
     card = json.loads((tmp_path / "model" / "model.json").read_text())
     assert card["metrics"]["test"] is None and card["metrics"]["warnings"] == [words]
+
+
+def test_a_run_folder_that_cannot_be_made_is_refused_before_training(tmp_path):
+    from bci_stream.train.run_outputs import check_outputs
+
+    (tmp_path / "afile").write_text("x")
+    cfg = load_config(_write(tmp_path, tiny_config_text(tmp_path / "afile" / "run")))
+    with pytest.raises(ConfigError, match=re.escape(f"run folder (--out, else output.dir) {tmp_path / 'afile' / 'run'}: "
+                                                    f"{tmp_path / 'afile'} is a file, not a folder: give a folder")):
+        check_outputs(cfg, export=False, overwrite=False)
