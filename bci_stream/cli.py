@@ -271,13 +271,17 @@ def list_models(models_dir: Path | None) -> None:
         raise click.ClickException(f"--models-dir: models directory {registry.root} does not exist "
                                    f"(give --models-dir or set BCI_STREAM_MODELS_DIR)")
     entries, problems = registry.scan()
+    refs = [e.card.ref for e in entries]
     for e in entries:
         c, a = e.card, e.card.architecture
         what = f"{a.cell.upper()} L{a.n_layers} H{a.hidden_size}" if a.family == "recurrent" else a.family
+        where = f"  in {e.directory}" if refs.count(c.ref) > 1 else ""  # copies of one model: which folder is which
         click.echo(f"{c.ref:<28} {what:<12} {c.n_chans} ch @ {c.sfreq:g} Hz -> {c.output.kind} {c.output.labels}"
-                   f"  sha256 {c.sha256[:12]}")
+                   f"  sha256 {c.sha256[:12]}{where}")
     for p in problems:
         click.echo(f"problem: {p}", err=True)
+    if not entries and not problems:
+        click.echo(f"no model in {registry.root}", err=True)
 
 
 @main.command("upgrade-model")

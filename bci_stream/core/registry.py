@@ -188,6 +188,11 @@ class ModelRegistry:
 
     def resolve(self, ref: str) -> ModelEntry:
         """Find ``name`` (highest version) or ``name@version``; files are not verified here."""
+        return self._copies(ref)[-1]
+
+    def _copies(self, ref: str) -> list[ModelEntry]:
+        """The folders of the model ``ref`` means (one, or copies of the same files), the one :meth:`resolve` picks
+        last; ModelNotFoundError or ModelError (copies with other files) as :meth:`resolve` says."""
         name, at, version = ref.partition("@")
         if at and not version:
             raise ModelNotFoundError(f"model {ref!r} not found: its version after '@' is empty (give NAME for its "
@@ -208,10 +213,18 @@ class ModelRegistry:
         same = [e for e in matches if e.card.version == matches[-1].card.version]
         if len({e.card.sha256 for e in same}) > 1:  # which one is meant cannot be told: never pick one silently
             raise ModelError(_twins(same))
-        return matches[-1]
+        return same
 
     def get(self, ref: str) -> ModelEntry:
-        """Resolve ``ref`` and verify its ONNX file against the card's sha256."""
-        entry = self.resolve(ref)
-        verify_files(entry)
-        return entry
+        """Resolve ``ref`` and verify its ONNX file against the card's sha256: of copies of one model (one card in
+        two folders), the one :meth:`resolve` picks unless its files are broken (a copy missing its ONNX) and
+        another's are whole; the first's error when none is."""
+        copies = self._copies(ref)
+        problems = []
+        for entry in reversed(copies):
+            try:
+                verify_files(entry)
+                return entry
+            except ModelError as exc:
+                problems.append(exc)
+        raise problems[0]

@@ -258,3 +258,27 @@ def test_one_name_and_version_in_two_folders_with_other_bytes_is_a_problem_not_a
         with pytest.raises(ModelError, match=r"which one is meant cannot be told") as err:
             reg.resolve(ref)
         assert str(tmp_path / "a") in str(err.value) and str(tmp_path / "b") in str(err.value)
+
+
+def test_of_two_copies_of_one_model_a_broken_one_is_passed_over_and_models_names_their_folders(models_dir, tmp_path):
+    """A copy missing its ONNX file beside an intact one (found by an exploratory run: ``models`` listed the ref twice
+    with no folder, and evaluate ran the broken copy: 'ONNX file ... does not exist')."""
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "tiny-gru")
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "zz-copy")
+    (tmp_path / "zz-copy" / "model.onnx").unlink()  # the folder resolve() picks (sorted last)
+    reg = ModelRegistry(tmp_path)
+    assert reg.resolve("tiny-gru").directory == tmp_path / "zz-copy"
+    assert reg.get("tiny-gru").directory == tmp_path / "tiny-gru"  # the whole copy
+    listed = CliRunner().invoke(main, ["models", "--models-dir", str(tmp_path)]).output.splitlines()
+    assert [line.rsplit("  in ", 1)[1] for line in listed] == [str(tmp_path / "tiny-gru"), str(tmp_path / "zz-copy")]
+    (tmp_path / "tiny-gru" / "model.onnx").unlink()  # both broken: the one resolve picks says why
+    with pytest.raises(ModelError, match=r"ONNX file .*zz-copy/model.onnx does not exist"):
+        reg.get("tiny-gru")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = CliRunner().invoke(main, ["models", "--models-dir", str(empty)])
+    assert res.exit_code == 0 and res.output.strip() == f"no model in {empty}"
