@@ -60,6 +60,13 @@ def build_predicate(name: str | None = None, stype: str | None = None, source_id
     return " and ".join(terms)
 
 
+def excluding(predicate: str, info: pylsl.StreamInfo) -> str:
+    """``predicate`` that never matches the stream ``info`` (by its source_id, which outlives a restart of its
+    sender, else its uid): e.g. a marker selector that would also match the decoded EEG stream itself."""
+    term = f"source_id={_xpath_literal(sid)}" if (sid := info.source_id()) else f"uid={_xpath_literal(info.uid())}"
+    return f"({predicate}) and not({term})"
+
+
 def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
     """The first stream matching ``predicate`` within ``timeout`` seconds.
 

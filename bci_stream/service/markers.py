@@ -63,7 +63,8 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
-from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, build_predicate
+from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, build_predicate,
+                                  excluding)
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
 
@@ -102,11 +103,15 @@ class TriggerEdges:
         return marker_values(sample, False, None) if changed else []
 
 
-def marker_predicate(options: MarkerOptions, input_name: str, hostname: str) -> str:
-    """The LSL predicate of the marker stream: the selector given, or the streams named after the input."""
+def marker_predicate(options: MarkerOptions, input_name: str, hostname: str,
+                     input_info: pylsl.StreamInfo | None = None) -> str:
+    """The LSL predicate of the marker stream: the selector given (never the input stream ``input_info`` itself: a
+    selector that matched it, e.g. its name, read every EEG sample as markers, thousands a second), or the streams
+    named after the input."""
     sel = options.stream
     if sel is not None:
-        return build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+        predicate = build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+        return predicate if input_info is None else excluding(predicate, input_info)
     beside = [build_predicate(f"{input_name}{suffix}", hostname=hostname) for suffix in ("-markers", "-annotations")]
     return " or ".join(f"({p})" for p in beside)
 
@@ -247,7 +252,7 @@ class MarkerHub:
     @classmethod
     def start(cls, options: MarkerOptions, card: ModelCard, input_name: str, hostname: str, sfreq: float,
               time_correction: TimeCorrection, recorder: Any = None, max_lag_s: float = 0.5,
-              unfollowed_since: float | None = None) -> MarkerHub | None:
+              unfollowed_since: float | None = None, input_info: pylsl.StreamInfo | None = None) -> MarkerHub | None:
         """A hub following the marker stream of ``options`` (None when ``options.enabled`` is false).
 
         Raises
@@ -260,7 +265,8 @@ class MarkerHub:
         setup = ScorerSetup(options, sfreq, max_lag_s)
         scorer, why_off = make_scorer(setup, card)
         zero = scorer is not None and zero_is_event(scorer.config.marker_map)  # a class coded 0: its 0s are cues
-        follower = MarkerFollower(marker_predicate(options, input_name, hostname), time_correction, zero=zero)
+        follower = MarkerFollower(marker_predicate(options, input_name, hostname, input_info), time_correction,
+                                  zero=zero)
         follower.start()
         return cls(follower, scorer, why_off, recorder, unfollowed_since, setup)
 

@@ -201,7 +201,7 @@ class RecordOnly:
             "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
             "source_id": full.source_id() or full.name(), **channels}, None)
         options = MarkerOptions(stream=self.marker_stream)
-        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname()), "auto", raw=True)
+        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname(), full), "auto", raw=True)
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
         self.values = MarkerCount(self.recorder)
         self.hub = self.values.hub = MarkerHub(follower, None, "no model: nothing scored", self.values)

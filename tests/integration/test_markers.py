@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import socket
 import time
 from pathlib import Path
 
@@ -233,7 +234,8 @@ def test_a_marker_stream_that_is_absent_appears_and_vanishes_is_reported_not_fat
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
     handle = start(supervisor, name, markers={"stream": {"name": f"{name}-cues", "type": "Markers"}})
     wait_for(lambda: (handle.status.markers or {}).get("state") == "searching", 30, "markers searching")
-    assert handle.status.markers["predicate"] == f"name='{name}-cues' and type='Markers'"
+    assert handle.status.markers["predicate"] == (f"(name='{name}-cues' and type='Markers') and "
+                                                  f"not(source_id='{name}-src')")  # never the EEG stream itself
     x, _ = session_signal(1, wrong=-1)
     outlet.push_chunk(x[:200])
     wait_for(lambda: handle.status.counters.samples_out == 200, 30, "decoding without markers")
@@ -250,6 +252,22 @@ def test_a_marker_stream_that_is_absent_appears_and_vanishes_is_reported_not_fat
     outlet.push_chunk(x[200:400])
     wait_for(lambda: handle.status.counters.samples_out == 400, 30, "decoding after the marker stream went")
     assert handle.status.state == "running" and handle.status.error is None
+    del outlet
+
+
+def test_a_marker_selector_that_matches_the_eeg_stream_itself_never_follows_it(supervisor):
+    """``options.markers.stream`` naming the decoded stream (found by an exploratory run: its 64 channels read as
+    ~10,000 markers a second, sent to every WebSocket client): the input is never the marker stream; a marker stream
+    the selector also matches is followed."""
+    name = unique("mk-self")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    handle = start(supervisor, name, markers={"stream": {"hostname": socket.gethostname(), "source_id": f"{name}-src"}})
+    x, _ = session_signal(1, wrong=-1)
+    outlet.push_chunk(x[:300])
+    wait_for(lambda: handle.status.counters.samples_out == 300, 30, "decoding")
+    time.sleep(1.5)  # a follower that took the EEG stream would be connected and counting by now
+    assert handle.status.markers["state"] == "searching" and handle.status.markers["received"] == 0, \
+        handle.status.markers
     del outlet
 
 
