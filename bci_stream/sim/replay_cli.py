@@ -102,12 +102,20 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
         n = run_replay(path, name, chunk_size=chunk_size, loop=loop, speed=speed, source_id=source_id,
                        on_ready=ready, wait_for_consumer=wait_for_consumer,
                        linger=LINGER_S if linger is None else linger, recording=rec)
-    except (BciStreamError, ValueError, TimeoutError) as exc:
+    except (BciStreamError, ValueError) as exc:  # the file, its channels or the options refused: exit 2, as calibrate
+        raise Refused(str(exc)) from None
+    except TimeoutError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # before the stream was up (while the file was read)
         click.echo("interrupted")
         return
     click.echo(f"pushed {n} samples")
+
+
+class Refused(click.ClickException):
+    """A recording or option replay cannot take: one ``Error:`` line, exit code 2 (as calibrate and evaluate)."""
+
+    exit_code = 2
 
 
 def _stream_hint(message: str) -> str:

@@ -32,3 +32,14 @@ def test_missing_names_file_exits_2(tmp_path: Path) -> None:
     proc = _replay("--channel-names", str(tmp_path / "cap.locs"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--channel-names must be a comma list of names or an existing file" in proc.stderr
+
+
+def test_a_file_replay_cannot_read_exits_2_as_calibrate(tmp_path: Path) -> None:
+    """A BrainVision data file given instead of its header (found by an exploratory run: exit 1 here, 2 in calibrate
+    and evaluate for the same refusal)."""
+    (tmp_path / "run.eeg").write_bytes(b"\x00" * 64)
+    cli = str(Path(sys.executable).with_name("bci-stream"))
+    proc = subprocess.run([cli, "replay", str(tmp_path / "run.eeg"), "--name", unique("replay-err")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "a BrainVision recording is read from its header: give run.vhdr" in proc.stderr
