@@ -98,8 +98,9 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         f"{ds.n_chans} ch @ {ds.sfreq:g} Hz, classes {ds.label_names} (trials: {ds.trial_classes}) [{t_data:.1f} s]")
     notes = list(ds.info.get("notes", []))  # the data's (e.g. channels left out), then the run's
     if config.evaluation.distillation.enabled and not config.evaluation.bidirectional:
-        notes.append("evaluation.distillation.enabled = true but evaluation.bidirectional = false: no teacher, so no "
-                     "distilled student is trained")
+        given = "distillation" in config.evaluation.model_fields_set  # else its default: said so
+        notes.append(f"evaluation.distillation.enabled = true{'' if given else ' (its default)'} but "
+                     "evaluation.bidirectional = false: no teacher, so no distilled student is trained")
     for note in notes:
         say(f"note: {note}")
     report: dict[str, Any] = {

@@ -160,8 +160,8 @@ def test_distillation_without_a_teacher_is_noted(tmp_path, s001):
     cfg.write_text(tiny_config_text(tmp_path / "run", bidirectional=False, lookaheads="[]", extra="csp_lda = false"))
     res = _train([str(cfg)])
     assert res.exit_code == 0, res.output
-    note = ("evaluation.distillation.enabled = true but evaluation.bidirectional = false: no teacher, so no distilled "
-            "student is trained")
+    note = ("evaluation.distillation.enabled = true (its default) but evaluation.bidirectional = false: no teacher, so "
+            "no distilled student is trained")  # not set in the config: said to be the default
     assert f"note: {note}" in res.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["notes"][0] == note and list(report["models"]) == ["causal"]
