@@ -53,10 +53,16 @@ DEFAULT_WORKER: WorkerKind = "shared"
 default. A service overrides it with its ``worker`` setting (``BCI_STREAM_WORKER``)."""
 
 
+#: Every request model's rules: no field but its own; NaN/inf is "a finite number", not a bound; and strict types: a
+#: number is a JSON number and a flag a JSON bool (``"resolve_timeout": "5"`` or ``"enabled": "yes"`` are refused
+#: naming the field, not read as 5 and true).
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
 class StreamSelector(BaseModel):
     """Which LSL stream to decode; every field given must match."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
+    model_config = STRICT
 
     name: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
     type: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
@@ -84,7 +90,7 @@ class MarkerOptions(BaseModel):
     equal to output labels), into live trial scoring.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
+    model_config = STRICT
 
     enabled: bool = Field(default=True, description="Follow a marker stream (false: no marker inlet at all).")
     stream: StreamSelector | None = Field(
@@ -126,7 +132,7 @@ class Placement(BaseModel):
     """Where a decoder's worker runs (the ``ray`` backend; see ``deploy/RAY.md``): Ray custom resources, or one
     node by id or hostname. The ``local`` backend accepts only ``hostname`` naming its own host."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
+    model_config = STRICT
 
     resources: dict[str, float] | None = Field(
         default=None, min_length=1,
@@ -161,7 +167,7 @@ class Placement(BaseModel):
 class DecoderOptions(BaseModel):
     """Per-decoder options; every one has a safe default."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
+    model_config = STRICT
 
     resolve_timeout: float | None = Field(
         default=None, gt=0, allow_inf_nan=False,
@@ -304,7 +310,7 @@ class DecoderOptions(BaseModel):
 class DecoderSpec(BaseModel):
     """A decoder: a stream selector, a model reference (``name`` or ``name@version``), options."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
+    model_config = STRICT
 
     stream: StreamSelector
     model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")

@@ -113,6 +113,11 @@ def test_reset_is_counted(client, eeg_outlet):
         ({"stream": {"name": "x"}, "model": "../etc/passwd"}, ["body", "model"], "String should match pattern"),
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"input_unit": "K"}},
          ["body", "options", "input_unit"], "Value error, input_unit must be a voltage unit (microvolt"),
+        # strict types: a quoted number or a word for a flag is refused, not read as one
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"resolve_timeout": "5"}},
+         ["body", "options", "resolve_timeout"], "Input should be a valid number"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"markers": {"enabled": "yes"}}},
+         ["body", "options", "markers", "enabled"], "Input should be a valid boolean"),
         # the backend's refusals name the field too (before: {"detail": "<message>"}, not the declared schema)
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"placement": {"node_id": "ab12"}}},
          ["body", "options", "placement", "node_id"], "placement.node_id needs the ray backend"),

@@ -4,13 +4,13 @@ its marker stream into an XDF file under the service's recordings_dir (:mod:`bci
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from bci_stream.api.deps import Authorised, RecordingsDep, SupervisorDep
 from bci_stream.api.error_docs import errors
 from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import RecordingStatus
-from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, StreamSelector, check_record_path
+from bci_stream.core.spec import RECORD_PATH, RECORD_PATH_RULE, STRICT, StreamSelector, check_record_path
 from bci_stream.service.recordings import Recording
 
 router = APIRouter(prefix="/recordings", tags=["recordings"])
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/recordings", tags=["recordings"])
 class RecordingMarkers(BaseModel):
     """The marker stream recorded beside the EEG stream, as a decoder's ``options.markers`` names it."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = STRICT
 
     stream: StreamSelector | None = Field(
         default=None, description="The marker stream (every field given must match); default: '<input name>-markers' "
@@ -29,7 +29,7 @@ class RecordingMarkers(BaseModel):
 class RecordingOptions(BaseModel):
     """How the streams are found."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = STRICT
 
     markers: RecordingMarkers = Field(default_factory=RecordingMarkers, description="The marker stream to record.")
     resolve_timeout: float = Field(
@@ -41,7 +41,7 @@ class RecordingSpec(BaseModel):
     """A recording: the EEG stream (a decoder's ``stream`` selector), the file, the unit of a stream that declares
     none, how long; ``options.markers.stream`` the marker stream."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "a finite number", not a bound
+    model_config = STRICT
 
     stream: StreamSelector
     out: str = Field(
