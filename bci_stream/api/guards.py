@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes gets 413, whether its Content-Length says so
-    up front or it is sent chunked without one (reading stops at the limit)."""
+    up front or it is sent chunked without one. A chunked body is read here first, up to the limit, and handed on
+    whole: a route that reads no body (a reset, a GET, a DELETE) got one of any size and acted on the request."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -33,19 +34,30 @@ class BodyLimit:
                 "detail": f"request body is {length} bytes; the limit (max_request_bytes) is {self.limit}"})
             await response(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        if length.isdigit():  # the server reads no more than that
+            await self.app(scope, receive, send)
+            return
+        body, more = bytearray(), True
+        while more:  # chunked (or a body without a length): read to its end, or past the limit
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:  # FastAPI re-raises an HTTPException met while reading the body
-                    raise HTTPException(status_code=413, detail=f"request body is over {self.limit} bytes; the "
-                                                                f"limit (max_request_bytes) is {self.limit}")
-            return message
+            if message["type"] != "http.request":  # the client left: the app sees that
+                first = [message]
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                response = JSONResponse(status_code=413, content={
+                    "detail": f"request body is over {self.limit} bytes; the limit (max_request_bytes) is "
+                              f"{self.limit}"})
+                await response(scope, receive, send)
+                return
+        else:
+            first = [{"type": "http.request", "body": bytes(body), "more_body": False}]
 
-        await self.app(scope, limited, send)
+        async def replayed() -> Message:
+            return first.pop() if first else await receive()
+
+        await self.app(scope, replayed, send)
 
 
 def json_safe(value: Any) -> Any:

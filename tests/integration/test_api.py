@@ -153,6 +153,28 @@ def test_oversized_body_is_413(client):
     assert "max_request_bytes" in r.json()["detail"]
 
 
+def test_an_oversized_chunked_body_is_413_on_routes_that_read_none(client, eeg_outlet):
+    """Sent chunked (no Content-Length) to a reset, a GET or a DELETE, which read no body: 413 and nothing done
+    (before: 200, the reset counted; found by an exploratory run). A small chunked body is still served."""
+    def chunks(n: int):
+        for _ in range(n):
+            yield b"x" * 100_000
+
+    _, info = eeg_outlet
+    decoder_id = client.post("/decoders", json={"stream": {"name": info.name()}, "model": "tiny-gru"}).json()["id"]
+    wait_status(client, decoder_id, lambda s: s["state"] == "running", 30, "running")
+    for method, path in (("POST", f"/decoders/{decoder_id}/reset"), ("GET", f"/decoders/{decoder_id}"),
+                         ("DELETE", f"/decoders/{decoder_id}")):
+        r = client.request(method, path, content=chunks(11))  # 1.1 MB, over the 1 MB limit
+        assert r.status_code == 413 and "max_request_bytes" in r.json()["detail"], (method, r.status_code, r.text)
+    st = client.get(f"/decoders/{decoder_id}").json()
+    assert st["state"] == "running" and st["counters"].get("resets", 0) == 0  # neither reset nor deleted
+    r = client.post("/decoders", content=iter([b'{"stream": {"name": "x"}, ', b'"model": "nope"}']),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "model"]  # read whole, then validated
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
 def test_token_guards_every_route_but_health_ready_and_metrics(models_dir, eeg_outlet):
     """With a token: no decoder data or state without it (401, or a WebSocket closed before any data);
     with it (header, or ?token= as browsers send it) every route serves; /health, /ready, /metrics stay open."""
