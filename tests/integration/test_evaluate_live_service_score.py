@@ -85,3 +85,33 @@ def test_a_marker_follower_that_never_connects_is_an_error_naming_the_marker_str
             replay.abort()
             with contextlib.suppress(Exception):
                 replay.join(10.0)
+
+
+def test_the_decoders_input_buffer_holds_the_whole_file_whatever_the_speed(tmp_path: Path) -> None:
+    """liblsl counts an inlet's buffer in seconds at the nominal rate: the fixed 60 s held under 2 s of wall time at
+    32x, and a worker starved that long lost samples mid-file (found by an exploratory run: 2 of 13 runs at 32x on a
+    loaded machine). The decoder now gets the file's length and 30 s more (within the option's 600 s)."""
+    import httpx
+
+    from bci_stream.api.server import BackgroundServer
+    from bci_stream.core.settings import Settings
+    from bci_stream.io import load_recording
+    from bci_stream.train.evaluate.live_service import BUFFER_MAX_S, ReplayThread, start_decoder
+
+    path, _ = _piece(tmp_path)
+    rec = load_recording(path)
+    replay = ReplayThread(rec, f"s30buffer-{tmp_path.name[-8:]}", 32.0, wait_s=5.0)
+    settings = Settings(host="127.0.0.1", port=0, models_dir=MODELS)
+    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as c:
+        replay.start()
+        try:
+            assert replay.ready.wait(10.0)
+            decoder_id, _ = start_decoder(c, replay, MODEL, 30.0, {"enabled": False}, 1000.0)
+            assert c.get(f"/decoders/{decoder_id}").json()["request"]["options"]["max_buffer_s"] == BUFFER_MAX_S
+            c.delete(f"/decoders/{decoder_id}")
+        finally:
+            replay.abort()
+            with contextlib.suppress(Exception):
+                replay.join(10.0)
+    assert BUFFER_MAX_S == 600.0 and rec.duration + 30.0 < BUFFER_MAX_S  # a test file: its own length + 30 s

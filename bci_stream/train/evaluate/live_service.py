@@ -86,8 +86,14 @@ def _open_inlet(name: str, max_buflen: int, closers: contextlib.ExitStack, timeo
     return inlet
 
 
+#: The decoder's LSL inlet buffer (``options.max_buffer_s``) for a replay: the whole file and 30 s more, within the
+#: option's bound. liblsl counts it in seconds *at the stream's nominal rate*, so a fixed 60 s held under 2 s of wall
+#: time at 32x: a worker starved that long on a loaded machine lost samples mid-file.
+BUFFER_MAX_S = 600.0
+
+
 def start_decoder(client: Any, replay: ReplayThread, model_ref: str, timeout: float,
-                  markers: Mapping[str, Any]) -> tuple[str, str]:
+                  markers: Mapping[str, Any], buffer_s: float = 60.0) -> tuple[str, str]:
     """``POST /decoders`` on the replay's stream with ``options.markers`` = ``markers``; waits (at most ``timeout``)
     until it runs and, when it follows markers (``enabled``, the default), until its follower has connected to the
     marker stream (status ``markers.state``): returns its id and output stream's name.
@@ -99,7 +105,8 @@ def start_decoder(client: Any, replay: ReplayThread, model_ref: str, timeout: fl
         the message names the marker stream; the decoder is stopped.
     """
     spec = {"stream": {"name": replay.stream_name, "source_id": replay.source_id}, "model": model_ref,
-            "options": {"resolve_timeout": timeout, "max_buffer_s": 60.0, "markers": dict(markers)}}
+            "options": {"resolve_timeout": timeout, "max_buffer_s": min(BUFFER_MAX_S, max(60.0, buffer_s)),
+                        "markers": dict(markers)}}
     r = client.post("/decoders", json=spec)
     if r.status_code != 201:
         raise LiveEvaluationError(f"POST /decoders answered {r.status_code}: {r.text}")
@@ -137,7 +144,7 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
     try:
         if not replay.ready.wait(timeout) or replay.error is not None:
             raise LiveEvaluationError(f"the replay of {rec.source} did not start: {replay.error!r}")
-        decoder_id, out_name = start_decoder(client, replay, model_ref, timeout, markers)
+        decoder_id, out_name = start_decoder(client, replay, model_ref, timeout, markers, rec.duration + 30.0)
         inlet = _open_inlet(out_name, int(math.ceil(rec.duration)) + 30, inlets)  # room for the whole file
         if (labels := read_ch_names(inlet.info(timeout=10.0))) != list(card.output.labels):
             raise LiveEvaluationError(f"{out_name!r} has channels {labels}, model outputs {card.output.labels}")
