@@ -64,48 +64,15 @@ from collections import deque
 import numpy as np
 
 from bci_stream.core.status import Counters
+from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTLE_SAMPLES, SETTLE_S, SETTLE_DRAWS,
+                                      SETTLE_MISS, SETTLE_MAX_S, DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS,
+                                      SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN, JIT_FALLS, SLOPE_ERR,
+                                      JIT_TIMELY, FALL_QUIET, BACK_MIN, BACK_FALLS, FALL_DECAY, BACK_RETURN_S,
+                                      BACK_GLITCH_S)
 
 #: ``(lo, hi, gap_s)``: samples ``lo:hi`` of a chunk; ``gap_s`` is set when a gap longer than the
 #: threshold precedes them (the gap policy is applied before they are decoded).
 Segment = tuple[int, int, float | None]
-
-RISE = 0.01
-"""Largest rise of the base per sample: a sender up to 1 % slower than nominal is drift, not loss."""
-TRIGGER = 0.75
-"""An offset this far (samples) above the base opens a settling window."""
-COUNT_FROM, ROUND_UP = 0.95, 0.5
-"""An excess under COUNT_FROM (samples) is a timely stamp: nothing lost. A full window counts ``floor(least excess +
-ROUND_UP)``: a loss is whole samples; on top of it, its most timely stamp's delay (up) and what the base rose above
-the stamps' floor since the last timely stamp and the error of the rate taken out (down)."""
-SETTLE_SAMPLES, SETTLE_S = 32, 0.25
-"""A full settling window holds at least this many samples, and at least this long at the nominal rate."""
-SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
-"""When the stamps jitter, a full window also holds at least this many delay draws on average, and as many as make
-the chance that none is timely (under COUNT_FROM) under SETTLE_MISS; up to SETTLE_MAX_S."""
-DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
-"""A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
-counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""
-SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN = 256, 1.0, 9, 3
-"""The base's slope (the sender's rate error) is measured between marks ``max(SLOPE_SAMPLES, SLOPE_S x sfreq)`` samples
-apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known from
-SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken out
-when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could rise
-(``RISE`` a sample). Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few ms. The
-base follows the offsets whatever was counted, so a span with a small loss is an outlier left out. A mark is not taken
-on a repeated stamp (a run's stamps but its last are late; the base rides them) but before the next late one."""
-JIT_FALLS, SLOPE_ERR, JIT_TIMELY = 3.0, 2.0, 0.1
-"""Push jitter of tens of ms (a Bluetooth link): a full window of jittered stamps counts nothing when its least excess
-is under ``JIT_FALLS x the largest recent fall + the rate error's uncertainty x the gap's samples`` (SLOPE_ERR x the
-spread of the middle spans' rises over the root of their number, times SLOPE_MARKS - 1 over the spans measured).
-Before the rate error is measured, a window amid stamps mostly late (under JIT_TIMELY timely) counts nothing."""
-FALL_QUIET = 1.0
-"""A window closes full only after its floor fell by no more than this (periods) plus a rate error (``RISE`` a sample)
-for a short window (or two pushes): a sender that woke up late pushes its overdue chunks at once, all stamped late, the
-floor reached at the burst's end (tests/unit/lsl/test_gaps_starved.py: such bursts were counted as losses)."""
-BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
-"""A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
-recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
-
 
 class GapTracker:
     """Estimates lost samples from a stream's timestamps and splits chunks where the gap policy applies.
@@ -131,8 +98,10 @@ class GapTracker:
         self.marks: deque[tuple[int, float, float]] = deque(maxlen=SLOPE_MARKS)  # (count, base, lost)
         self.lost = 0.0  # what the samples counted lost by this tracker raised the offsets (periods)
         self.span = max(SLOPE_SAMPLES, math.ceil(SLOPE_S * sfreq))  # samples between rate marks
+        self.back_return = math.ceil(BACK_RETURN_S * sfreq)
         self.next_mark = self.span  # the first span (its first stamps' delays) is left out of the slope
         self.stepped_back = False  # a clock step back cleared the marks: the slope before it stands until SLOPE_KNOWN
+        self.back_line: tuple[float, int] | None = None  # (base, count) before a step back: see BACK_RETURN_S
         self.fall = 0.0  # the largest recent fall of a stamp below the base (decaying)
         self.n_steps = self.n_draws = self.n_timely = 0.0  # steps, delay draws, timely ones; over ~DRAW_MEMORY steps
         self.n_draws_out = self.n_timely_out = 0.0  # the same, of draws while no window is open
@@ -149,6 +118,7 @@ class GapTracker:
         self.last_ts, self.count, self.base = last_ts, 0, last_ts * self.sfreq + 1.0
         self.last_cut = last_ts
         self.w_n = -1
+        self.back_line = None
         self.marks.clear()
         self.next_mark = self.span
 
@@ -266,12 +236,22 @@ class GapTracker:
             fall = base - o
             if step < 0.0 and fall > max(BACK_MIN, BACK_FALLS * self.fall):  # the clock went back
                 c.backward_steps += 1
+                if fall >= self.sfreq * BACK_GLITCH_S and (self.back_line is None
+                                                           or self.count - self.back_line[1] > self.back_return):
+                    self.back_line = (base, self.count)  # the line the stamps may come back to
                 self.marks.clear()  # the step is no rate error: the slope is measured afresh after it
                 self.stepped_back = True
                 self.next_mark = self.count + 1 + self.span
             else:
                 self.fall = max(fall, self.fall * FALL_DECAY)
         self.count += 1
+        if self.back_line is not None and self.w_n < 0 and step > 0.0 and o - base - RISE >= TRIGGER:
+            b0, n0 = self.back_line
+            if self.count - n0 > self.back_return:
+                self.back_line = None  # the step back held: the clock did go back
+            elif abs(o - (b0 + self.slope * (self.count - 1 - n0))) < COUNT_FROM + JIT_FALLS * self.fall:  # back on it
+                base = self.base = b0 + self.slope * (self.count - 1 - n0)  # the step back was a glitch, no loss
+                self.back_line = None
         if self.w_n < 0:
             if o - base - RISE < TRIGGER:
                 self.base = min(base + RISE, o)

@@ -165,6 +165,29 @@ def test_steps_back_are_counted_and_a_later_loss_still_is():
     assert c.backward_steps == 1 and c.samples_lost == 10 and c.gaps == 1
 
 
+@pytest.mark.parametrize("max_pull", [1, 8, 256])
+@pytest.mark.parametrize(("glitch_s", "jitter_s"), [(-10.0, 0.0), (-1000.0, 0.0), (-10.0, 2e-3)])
+def test_one_sample_stamped_far_back_loses_nothing_and_a_loss_after_it_is_still_counted(max_pull, glitch_s, jitter_s):
+    """A one-sample glitch of the sender's clock (found by an exploratory run: one stamp 10 s back counted 1,600
+    samples lost at 160 Hz, as the clock stepping back then forward; one 10 s ahead counted none). The stamps come
+    back to the line they were on: the step back is counted, nothing is lost; a real loss 2 s later is counted."""
+    rng = np.random.default_rng(int(-glitch_s) + max_pull)
+    ts, _ = stamps(4000, 160.0, rng, jitter_s=jitter_s)
+    ts[1000] += glitch_s
+    ts = np.r_[ts[:1320], ts[1340:]]  # 20 samples lost, 2 s after the glitch
+    c, _ = track(ts, 160.0, rng, max_pull)
+    assert c.backward_steps == 1 and c.samples_lost == 20 and c.gaps == 1, c
+
+
+def test_a_clock_set_back_for_good_is_no_loss_and_one_set_back_then_right_again_neither():
+    held = np.r_[100.0 + np.arange(800) / 160.0, 90.0 + np.arange(800, 3000) / 160.0]  # back 10 s for good
+    again = np.r_[100.0 + np.arange(800) / 160.0, 90.0 + np.arange(800, 1000) / 160.0,
+                  100.0 + np.arange(1000, 3000) / 160.0]  # 1.25 s of stamps 10 s back, then right again
+    for ts in (held, again):
+        c, _ = track(ts, 160.0, np.random.default_rng(3))
+        assert c.backward_steps == 1 and c.samples_lost == 0 and c.gaps == 0, c
+
+
 def test_the_gap_policy_cuts_before_every_long_step():
     ts = np.r_[np.arange(100), np.arange(300, 400), np.arange(460, 500)] / 100.0  # steps of 2.01 and 0.61 s
     segments = GapTracker(100.0, 0.5).split(ts, Counters())

@@ -1,0 +1,46 @@
+"""The rules of :class:`~bci_stream.lsl.gaps.GapTracker`: each constant of the lost-sample estimator with why it has
+its value (the estimator itself, and the reasoning that ties them together, are in :mod:`bci_stream.lsl.gaps`)."""
+
+from __future__ import annotations
+
+RISE = 0.01
+"""Largest rise of the base per sample: a sender up to 1 % slower than nominal is drift, not loss."""
+TRIGGER = 0.75
+"""An offset this far (samples) above the base opens a settling window."""
+COUNT_FROM, ROUND_UP = 0.95, 0.5
+"""An excess under COUNT_FROM (samples) is a timely stamp: nothing lost. A full window counts ``floor(least excess +
+ROUND_UP)``: a loss is whole samples; on top of it, its most timely stamp's delay (up) and what the base rose above
+the stamps' floor since the last timely stamp and the error of the rate taken out (down)."""
+SETTLE_SAMPLES, SETTLE_S = 32, 0.25
+"""A full settling window holds at least this many samples, and at least this long at the nominal rate."""
+SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
+"""When the stamps jitter, a full window also holds at least this many delay draws on average, and as many as make
+the chance that none is timely (under COUNT_FROM) under SETTLE_MISS; up to SETTLE_MAX_S."""
+DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
+"""A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
+counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""
+SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN = 256, 1.0, 9, 3
+"""The base's slope (the sender's rate error) is measured between marks ``max(SLOPE_SAMPLES, SLOPE_S x sfreq)`` samples
+apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known from
+SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken out
+when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could rise
+(``RISE`` a sample). Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few ms. The
+base follows the offsets whatever was counted, so a span with a small loss is an outlier left out. A mark is not taken
+on a repeated stamp (a run's stamps but its last are late; the base rides them) but before the next late one."""
+JIT_FALLS, SLOPE_ERR, JIT_TIMELY = 3.0, 2.0, 0.1
+"""Push jitter of tens of ms (a Bluetooth link): a full window of jittered stamps counts nothing when its least excess
+is under ``JIT_FALLS x the largest recent fall + the rate error's uncertainty x the gap's samples`` (SLOPE_ERR x the
+spread of the middle spans' rises over the root of their number, times SLOPE_MARKS - 1 over the spans measured).
+Before the rate error is measured, a window amid stamps mostly late (under JIT_TIMELY timely) counts nothing."""
+FALL_QUIET = 1.0
+"""A window closes full only after its floor fell by no more than this (periods) plus a rate error (``RISE`` a sample)
+for a short window (or two pushes): a sender that woke up late pushes its overdue chunks at once, all stamped late, the
+floor reached at the burst's end (tests/unit/lsl/test_gaps_starved.py: such bursts were counted as losses)."""
+BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
+"""A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
+recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
+BACK_RETURN_S, BACK_GLITCH_S = 4.0, 1.0
+"""Stamps that come back, within BACK_RETURN_S of a step back of BACK_GLITCH_S or more (far beyond any jitter), to
+the line they were on before it, within the jitter's floor (a one-sample glitch of the sender's clock, or a clock set
+back and then right again): the step back was no step of the stream's timeline, so nothing was lost; the envelope
+returns to that line (before: one sample stamped 10 s back counted 1,600 samples lost at 160 Hz)."""
