@@ -61,9 +61,12 @@ def build_predicate(name: str | None = None, stype: str | None = None, source_id
 
 
 def excluding(predicate: str, info: pylsl.StreamInfo) -> str:
-    """``predicate`` that never matches the stream ``info`` (by its source_id, which outlives a restart of its
-    sender, else its uid): e.g. a marker selector that would also match the decoded EEG stream itself."""
-    term = f"source_id={_xpath_literal(sid)}" if (sid := info.source_id()) else f"uid={_xpath_literal(info.uid())}"
+    """``predicate`` that never matches the stream ``info``: e.g. a marker selector that would also match the decoded
+    EEG stream itself. By its name and source_id, which outlive a restart of its sender (a sibling stream of the
+    same source_id, mne-lsl's ``<name>-annotations``, is another name), else by its uid."""
+    sid = info.source_id()
+    term = (f"name={_xpath_literal(info.name())} and source_id={_xpath_literal(sid)}" if sid
+            else f"uid={_xpath_literal(info.uid())}")
     return f"({predicate}) and not({term})"
 
 

@@ -235,7 +235,7 @@ def test_a_marker_stream_that_is_absent_appears_and_vanishes_is_reported_not_fat
     handle = start(supervisor, name, markers={"stream": {"name": f"{name}-cues", "type": "Markers"}})
     wait_for(lambda: (handle.status.markers or {}).get("state") == "searching", 30, "markers searching")
     assert handle.status.markers["predicate"] == (f"(name='{name}-cues' and type='Markers') and "
-                                                  f"not(source_id='{name}-src')")  # never the EEG stream itself
+                                                  f"not(name='{name}' and source_id='{name}-src')")  # never the EEG
     x, _ = session_signal(1, wrong=-1)
     outlet.push_chunk(x[:200])
     wait_for(lambda: handle.status.counters.samples_out == 200, 30, "decoding without markers")
@@ -268,7 +268,12 @@ def test_a_marker_selector_that_matches_the_eeg_stream_itself_never_follows_it(s
     time.sleep(1.5)  # a follower that took the EEG stream would be connected and counting by now
     assert handle.status.markers["state"] == "searching" and handle.status.markers["received"] == 0, \
         handle.status.markers
-    del outlet
+    # mne-lsl's annotations beside it share its source_id: the selector matches them too, and they are followed
+    sibling = pylsl.StreamOutlet(make_stream_info(f"{name}-annotations", "annotations", ["T1", "T2"],
+                                                  pylsl.IRREGULAR_RATE, f"{name}-src", channel_format="double64"))
+    wait_for(lambda: handle.status.markers["state"] == "connected", 30, "the annotations followed")
+    assert handle.status.markers["stream"]["name"] == f"{name}-annotations"
+    del outlet, sibling
 
 
 def test_mne_lsl_annotations_beside_the_stream_are_followed_with_the_options_marker_map(supervisor):
