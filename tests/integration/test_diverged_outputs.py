@@ -1,8 +1,8 @@
 """A decoder whose model diverges (here: a CSP+LDA oracle whose ONNX intercept is NaN, so every class probability is
-NaN; before, a restored filter state of 1e300, which a restore now refuses) publishes its rows as they are, and says so: the counter
-``nonfinite_outputs`` (status, ``totals``, ``/metrics``), and the WebSocket sends each NaN as ``null`` (before:
-the literal ``NaN``, which JSON has not: a browser's ``JSON.parse`` and so the dashboard broke; found by an
-exploratory run). Real uvicorn server, real worker, real LSL on loopback, a real exported CSP+LDA oracle."""
+NaN; before, a restored filter state of 1e300, which a restore now refuses) publishes its rows as they are, and says
+so: the counter ``nonfinite_outputs`` (status, ``totals``, ``/metrics``), and the WebSocket sends each NaN as
+``null`` (before: the literal ``NaN``, which JSON has not: a browser's ``JSON.parse`` and so the dashboard broke;
+found by an exploratory run). Real uvicorn server, real worker, real LSL on loopback, a real exported CSP+LDA oracle."""
 
 from __future__ import annotations
 
