@@ -45,8 +45,7 @@ class ChunkPuller:
         thus taken in pieces of ``max_samples``, each decoded and published before the next is pulled.
     sfreq : float
         The stream's nominal rate, to place a stamp that is no number (:mod:`~bci_stream.lsl.stamp_fill`): every
-        stamp ``pull`` returns is finite; :attr:`filled` counts those it filled in, :attr:`last_filled` the last
-        call's.
+        stamp ``pull`` returns is finite; :attr:`last_filled` counts those the last call filled in.
     """
 
     def __init__(self, inlet: pylsl.StreamInlet, max_samples: int, sfreq: float = 0.0) -> None:
@@ -71,7 +70,7 @@ class ChunkPuller:
                       ctypes.c_size_t(rest * self.n_chans), ctypes.c_size_t(rest))
         self._no_wait = ctypes.c_double(0.0)
         self.sfreq = float(sfreq)
-        self.filled = self.last_filled = 0
+        self.last_filled = 0
         self._last_ts: float | None = None
 
     def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +97,6 @@ class ChunkPuller:
         if k:
             if not math.isfinite(ts.sum()):  # a NaN or inf stamp (the sum: one cheap check at 1 kHz)
                 self.last_filled = fill_nonfinite(ts, self._last_ts, self.sfreq)
-                self.filled += self.last_filled
             self._last_ts = float(ts[-1])
         return self.data[:k], ts
 
