@@ -70,15 +70,19 @@ def decode(sup: Supervisor, chunk: int, stair: bool, **options):
 def test_a_chunk_stamped_sender_decodes_with_per_sample_times(supervisor, chunk):
     ts, true, sent, handle = decode(supervisor, chunk, stair=True)
     assert len(np.unique(sent)) == N // chunk  # the sender really gave each chunk one stamp
-    settled = slice(2 * chunk, None)  # the first chunk's stamps are provisional until it is complete
+    status = decoder_status(handle).timestamps  # what GET /decoders/{id} shows
+    # the first pull goes out as it came (auto), then every sample is repaired: one chunk, or more when a loaded
+    # machine woke the worker late (1580 of 1600 repaired seen once: a first pull of two chunks)
+    first_pull = N - status["samples_repaired"]
+    assert 0 <= first_pull <= N // 8
+    settled = slice(max(2 * chunk, first_pull), None)  # the first chunk's stamps are provisional until it is complete
     np.testing.assert_allclose(ts[settled], true[settled], rtol=0, atol=1e-4)
     steps = np.diff(ts[settled])
     assert steps.min() > 0 and np.allclose(steps, 1 / TINY_SFREQ, rtol=0.02, atol=0)
     c = handle.status.counters
     assert c.samples_in == c.samples_out == N and c.gaps == 0 and c.backward_steps <= 1
-    status = decoder_status(handle).timestamps  # what GET /decoders/{id} shows
     assert status["mode"] == "auto" and status["active"] and status["detected"] and status["activations"] == 1
-    assert status["samples_repaired"] >= N - chunk and status["restarts"] == 0
+    assert status["restarts"] == 0
     assert status["samples_per_stamp"] == pytest.approx(chunk, abs=0.5)
     # after: bounded by the per-sample error asserted above (each stamp within 0.1 ms of its true time, so each
     # step within 0.2 ms of the period); how the pulls split the sender's chunks (machine load) moves it within
