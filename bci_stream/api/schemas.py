@@ -146,7 +146,8 @@ class DecoderStatus(BaseModel):
     LSL stream, ``connected_at`` (when the latest marker inlet opened, this host's clock: every marker pushed after it
     is received, one pushed before it is not), markers received, the last one and the ``recent`` ones (this host's
     clock), ``zero_is_event`` (a 0 on an irregular one-channel numeric stream is the marker ``"0"``: the scoring's
-    marker map names ``"0"``; else it is no event)."""
+    marker map names ``"0"``; else it is no event), ``generation`` (the worker generation reporting them: a
+    restarted worker numbers its ``recent`` markers from 0 again)."""
     scoring: dict[str, Any] | None = None
     """Live trial scoring: ``trials``, ``correct``, ``accuracy`` and its Wilson ``ci95`` at ``decision_time_s``
     after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,

@@ -317,21 +317,24 @@ class MarkerFeed:
     Markers are few (cues), so they travel in the status snapshots rather than in shared memory; a client
     gets each marker once, in order, from the snapshot after it arrived. Markers that left ``recent``
     before the client saw them are counted in :attr:`dropped`. Starts after the newest marker reported
-    when created (only new markers), and starts afresh when a restarted worker numbers them from 0 again.
+    when created (only new markers), and starts afresh with a restarted worker (``markers.generation``), which
+    numbers its markers from 0 again (its first ones, recovered or new, may already be past the old cursor).
     """
 
     def __init__(self, markers: dict[str, Any] | None) -> None:
         recent = (markers or {}).get("recent") or []
         self.cursor = int(recent[-1][0]) if recent else -1
+        self.generation = (markers or {}).get("generation")
         self.dropped = 0
 
     def read(self, markers: dict[str, Any] | None) -> list[list[Any]]:
         """The markers reported since the last call, oldest first."""
+        generation = (markers or {}).get("generation")
         recent = (markers or {}).get("recent") or []
         if not recent:
             return []
-        if int(recent[-1][0]) < self.cursor:  # a new worker generation numbers its markers from 0
-            self.cursor = -1
+        if generation != self.generation or int(recent[-1][0]) < self.cursor:  # a new worker generation
+            self.cursor, self.generation = -1, generation
         new = [m for m in recent if int(m[0]) > self.cursor]
         if new:
             self.dropped += max(0, int(new[0][0]) - self.cursor - 1)

@@ -209,7 +209,9 @@ class StreamConnection:
         if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
             none_before = (ring is not None and ring.had_consumers() is False
                            and ring.had_provenance_consumers() is not True)
-            wait = 0.0 if none_before else RESUBSCRIBE_S
+            resubscribe = 0.0 if none_before else RESUBSCRIBE_S
+            # no output yet (killed while waiting for a first consumer): the wait asked for still holds
+            wait = max(wait, resubscribe) if ring is not None and ring.pending == 0 else resubscribe
         if wait > 0 and not self.lost_at_open:
             self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
         if replay:  # before any row of its own

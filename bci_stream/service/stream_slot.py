@@ -278,6 +278,7 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.markers is not None:
             self.markers.tick()
             self.status.markers, self.status.scoring = self.markers.describe()
+            self.status.markers["generation"] = self.generation  # a new one numbers its markers from 0 again
         if self.orphaned():
             log.error("decoder %s: the supervisor process is gone; stopping", self.decoder_id)
             self.commands.stop_requested = True

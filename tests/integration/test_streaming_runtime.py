@@ -7,6 +7,8 @@ the recorder, and a replay of real EEG (PhysioNet EEGMMIDB S001R06) equal to the
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from bci_stream.engine.offline import decode_offline
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.errors import CommandRefusedError
 from bci_stream.core.messages import Reset
+from bci_stream.service.slot_connect import RESUBSCRIBE_S
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker import EXIT_REFUSED
 from support.common import REPO, SUBSET_R06, TINY_CH_NAMES, TINY_SFREQ, subset_file, test_signal, unique
@@ -391,3 +394,38 @@ def test_wait_for_consumer_must_be_shorter_than_the_input_buffer():
     with pytest.raises(ValueError, match=r"wait_for_consumer_s must be below max_buffer_s \(10 s.*got 10"):
         DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "m",
                                     "options": {"wait_for_consumer_s": 10, "max_buffer_s": 10}})
+
+
+@pytest.mark.parametrize("worker", ["dedicated", "shared"])
+def test_a_worker_killed_while_waiting_for_the_first_consumer_goes_on_waiting(models_dir, tmp_path, worker):
+    """A worker killed during ``wait_for_consumer_s`` (no output yet): the restarted worker holds the first output
+    for the wait asked for, not only the few seconds it gives the consumers of a stream that was decoding to
+    re-subscribe; the lab's consumer arriving after those seconds still gets every output (before: the first ~6 s
+    were pushed to nobody)."""
+    sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=1)
+    try:
+        name = unique("waitkill")
+        outlet, _ = new_outlet(name, f"{name}-src")
+        spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
+                                           "options": {"wait_for_consumer_s": 25, "worker": worker}})
+        card = ModelRegistry(sup.models_dir).get("tiny-gru").card
+        handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
+        wait_for(lambda: handle.status.state == "connecting" and handle.status.output_stream is not None, 30,
+                 "the wait for a consumer")
+        pid = handle.status.pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: handle.restarts == 1 and handle.status.pid != pid and handle.status.state == "connecting"
+                 and handle.status.output_stream is not None, 60, "the restarted worker's wait")
+        assert outlet.wait_for_consumers(30), "the restarted worker's inlet did not subscribe"
+        n, held = 3000, int(TINY_SFREQ * (RESUBSCRIBE_S + 2))
+        x = test_signal(n, seed=7)
+        t0 = pylsl.local_clock()
+        push_paced(outlet, x[:held], TINY_SFREQ, chunk=10, t_start=t0)  # longer than RESUBSCRIBE_S: still held
+        assert handle.status.state == "connecting" and counters(handle).get("samples_out", 0) == 0
+        out = open_output(f"{name}-decoded")
+        push_paced(outlet, x[held:], TINY_SFREQ * 4, chunk=10, t_start=t0 + held / TINY_SFREQ)
+        y, ts = pull_all(out, n, timeout=60)
+        assert len(ts) == n and counters(handle)["samples_lost"] == 0
+        np.testing.assert_allclose(ts[0], t0, atol=1e-6)
+    finally:
+        sup.shutdown()

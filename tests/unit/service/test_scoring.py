@@ -255,6 +255,19 @@ def test_marker_feed_gives_each_marker_once_and_counts_those_it_missed():
     assert MarkerFeed(None).read({"recent": [[0, "a", 1.0, "left"]]}) == [[0, "a", 1.0, "left"]]
 
 
+def test_marker_feed_gives_a_restarted_workers_markers_whose_numbers_reach_past_its_cursor():
+    def status(generation: int, first: int, last: int) -> dict:
+        return {"generation": generation, "recent": [[i, f"m{i}", float(i), None] for i in range(first, last + 1)]}
+
+    feed = MarkerFeed(status(1, 0, 0))
+    assert [m[0] for m in feed.read(status(1, 0, 1))] == [1]
+    # the restarted worker's first snapshot already holds three markers (recovered ones): all of them are new
+    assert [m[0] for m in feed.read(status(2, 0, 2))] == [0, 1, 2] and feed.dropped == 0
+    assert [m[0] for m in feed.read(status(2, 0, 3))] == [3]
+    feed = MarkerFeed(status(1, 0, 0))  # one cue before the restart, one after: the new one is index 0 again
+    assert [m[0] for m in feed.read(status(2, 0, 0))] == [0]
+
+
 def test_the_argmax_is_taken_among_the_scored_classes():
     """A 3-output net whose "rest" output is the largest at the decision time: the L/R trial is decided between left
     and right (as the card's metrics and evaluate score it); with one scored class, over every output."""
