@@ -186,13 +186,14 @@ class StreamState:
         self.set_arrays(checked)
         self._pending = {n for n, s in self.specs.items() if s.init == "first_sample" and n not in checked}
 
-    def adopt(self, other: StreamState, roles: tuple[str, ...] = ("filter",)) -> None:
+    def adopt(self, other: StreamState, roles: tuple[str, ...] = ("filter",), factor: float = 1.0) -> None:
         """Take ``other``'s states of ``roles`` that this state has with the same spec (e.g. the filter
-        state at a hot swap between models with the same preprocessing), and its unit scale."""
+        state at a hot swap between models with the same preprocessing), times ``factor`` (the filters run in the
+        card's unit: a new card's unit is ``factor`` times the old one's), and its unit scale."""
         for name, s in self.specs.items():
             theirs = other.specs.get(name)
             if s.role in roles and theirs == s and name not in other._pending:
-                self.set_arrays({name: other.arrays[name]})
+                self.set_arrays({name: other.arrays[name] * factor if factor != 1.0 else other.arrays[name]})
                 self._pending.discard(name)
         self.scale[...] = other.scale
         self._unit_scale = other._unit_scale

@@ -213,7 +213,13 @@ class StreamDecoder:
         same_input = (chan_idx is None and self.chan_idx is None) or (
             chan_idx is not None and self.chan_idx is not None and np.array_equal(chan_idx, self.chan_idx))
         if model.card.preprocessing == self.card.preprocessing and same_input:
-            state.adopt(old, roles=("filter",))
+            # the filters run in the card's unit (the stream times its scale): a card of another unit (volts after
+            # microvolts) takes their state converted, else ~0.5 s of outputs would come from a state 1e6 off
+            old_scale = old.scale[0, 0]
+            ratio = old_scale if scale is None else np.broadcast_to(np.asarray(scale, np.float64), old_scale.shape)
+            ratio = ratio / old_scale
+            if np.allclose(ratio, ratio[0], rtol=1e-9, atol=0.0):  # one factor for every channel (units differ)
+                state.adopt(old, roles=("filter",), factor=float(ratio[0]))
         if scale is not None:  # the stream's unit to the new card's unit
             state.set_scale(scale)
         if model.n_chans != self.model.n_chans:  # the guard holds one value per model channel
