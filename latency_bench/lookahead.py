@@ -57,12 +57,18 @@ def from_card(card_path: Path) -> dict[str, Any] | None:
     table = (card.get("metrics") or {}).get("lookahead_trial_accuracy_2s")
     if not table:
         return None
-    rows = [{"stage": n, "lookahead": None, "added_latency_ms": v.get("added_latency_ms"), "split": "test",
-             "sample_accuracy": None, "trial_accuracy": {"2s": {"instant": v.get("instant"), "mean": v.get("mean")}}}
+    sfreq = card.get("sfreq")
+
+    def k_of(added_ms: float | None) -> int | None:  # K = added latency x rate; None: the whole recording
+        return None if added_ms is None or not sfreq else round(added_ms * sfreq / 1000.0)
+
+    rows = [{"stage": n, "causal": n == "causal", "lookahead": k_of(v.get("added_latency_ms")),
+             "added_latency_ms": v.get("added_latency_ms"), "split": "test", "sample_accuracy": None,
+             "trial_accuracy": {"2s": {"instant": v.get("instant"), "mean": v.get("mean")}}}
             for n, v in table.items()]
     rows.sort(key=lambda r: (r["added_latency_ms"] is None, r["added_latency_ms"] or 0.0))
-    return {"available": True, "source": str(card_path), "run": card.get("name"), "sfreq": card.get("sfreq"),
-            "rows": rows, "complete": len(rows) > 1}
+    return {"available": True, "source": str(card_path), "run": card.get("name"), "sfreq": sfreq,
+            "rows": rows, "complete": any(r["lookahead"] not in (0, None) for r in rows)}
 
 
 def lookahead_section(explicit: Path | None = None, card_path: Path | None = None) -> dict[str, Any]:

@@ -179,7 +179,7 @@ def _grid_md(g: dict[str, Any]) -> list[str]:
 
 
 def _lookahead_md(la: dict[str, Any]) -> list[str]:
-    lines = ["## Lookahead cost (from the trainer's report)", ""]
+    lines = ["## Lookahead cost (from the trainer's report or the model card)", ""]
     if not la.get("available"):
         return lines + [f"Not available: {la.get('reason')}", ""]
     times = list(dict.fromkeys(t for r in la["rows"] for t in r["trial_accuracy"]))
