@@ -7,6 +7,7 @@ Each sub-command takes only the options it reads (:data:`RUN_OPTIONS`), so a fla
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,21 @@ def _positive(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not (v > 0 and math.isfinite(v)):  # inf would pass > 0, then fail deep inside a section
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return v
+
+
+def _paths(text: str) -> str:
+    """``--paths``: comma-separated e2e path names (:data:`latency_bench.peers.PATH_DESCRIPTIONS`), refused here
+    rather than after the catch-up phase has run."""
+    from latency_bench.peers import PATH_DESCRIPTIONS
+
+    names = [p.strip() for p in text.split(",")]
+    bad = [p for p in names if p not in PATH_DESCRIPTIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"must name paths among {', '.join(PATH_DESCRIPTIONS)}, got {bad or text!r}")
+    return ",".join(names)
 
 
 def _positive_int(text: str) -> int:
@@ -84,7 +97,7 @@ def _run_option_adders() -> dict[str, Callable[[argparse.ArgumentParser], Any]]:
         "--minutes": opt("--minutes", type=_positive, default=None, help="soak duration (default 1)"),
         "--seconds": opt("--seconds", type=_positive, default=None, help="measured seconds per phase / level"),
         "--rounds": opt("--rounds", type=_positive_int, default=None, help="e2e rounds (rotating path order)"),
-        "--paths": opt("--paths", default=None, metavar="service,service_ray,relay",
+        "--paths": opt("--paths", type=_paths, default=None, metavar="service,service_ray,relay",
                        help="e2e: which paths (default: the profile's; service_ray = the service with --backend "
                             "ray)"),
         "--scale-levels": opt("--scale-levels", type=_levels, default=None, metavar="1,2,4",

@@ -110,6 +110,22 @@ def test_counts_below_one_are_refused_at_parse_time(flag: str, value: str,
     assert f"argument {flag}: must be an integer >= 1, got {value}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["e2e", "--seconds", "inf"], "argument --seconds: must be a finite number > 0, got inf"),
+    (["scale", "--seconds", "inf"], "argument --seconds: must be a finite number > 0, got inf"),
+    (["soak", "--minutes", "inf"], "argument --minutes: must be a finite number > 0, got inf"),
+    (["e2e", "--backlog-s", "inf"], "argument --backlog-s: must be a finite number > 0, got inf"),
+    (["e2e", "--paths", "service,bogus"], "argument --paths: must name paths among service, "),
+])
+def test_values_no_section_can_run_with_are_refused_at_parse_time(argv: list[str], message: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: ``--seconds inf`` ran every phase into an OverflowError and exited 0; ``--paths bogus`` was refused
+    only after the catch-up phase had run."""
+    with pytest.raises(SystemExit) as exc:
+        parse_args(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_compare_of_a_non_bench_file_is_an_error_not_a_traceback(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     bench = tmp_path / "bench.json"
