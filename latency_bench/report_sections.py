@@ -143,10 +143,20 @@ def _catchup_md(cu: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _processes(levels: list[dict[str, Any]]) -> str:
+    """``worker processes at 1, 2, 4 streams: 1, 2, 2`` (rows of runs before the count was kept: unknown)."""
+    counts = [r.get("worker_processes") for r in levels]
+    if any(c is None for c in counts):
+        return "worker processes not recorded by this run"
+    return (f"worker processes at {', '.join(str(r['n_streams']) for r in levels)} streams: "
+            f"{', '.join(str(c) for c in counts)}")
+
+
 def _scale_md(sc: dict[str, Any]) -> list[str]:
     relay = sc.get("kind") == "relay"
     what = ("bare relay processes (no compute): the transport floor of the same load" if relay else
-            f"`{sc['model']}`, one worker process per stream")
+            f"`{sc['model']}` on the service's default workers ({_processes(sc['levels'])}; each process's CPU "
+            "counted once, per process = workers CPU / processes)")
     lines = ["## Scaling" + (": relay floor" if relay else ""), "",
              f"N concurrent streams, 1 kHz × 64 ch each, every sample pushed on its own; {what}; "
              f"{sc['seconds_per_level']:g} s per level. CPU % of one core.", "",
