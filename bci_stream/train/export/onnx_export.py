@@ -18,6 +18,7 @@ import onnx
 import torch
 
 from bci_stream.core.errors import ModelError
+from bci_stream.train.export.parity_signal import eeg_sized
 from bci_stream.train.export.step_graph import recurrent_graphs, write_model
 from bci_stream.core.card import Architecture, ModelCard, OutputSpec
 from bci_stream.train.nets.rnn import CausalRNN
@@ -108,9 +109,7 @@ def export_model(
         with torch.no_grad():
             return model(torch.from_numpy(z)[None])[0][0].numpy()
 
-    rng = np.random.default_rng(0)
-    x = (10.0 * rng.standard_normal((parity_samples, model.n_chans))
-         + rng.uniform(-50, 50, model.n_chans)).astype(np.float32)
+    x = eeg_sized(parity_samples, model.n_chans, unit)
     return write_model(proto, spec, out_dir, card_fields, reference, parity_input=x,
                        parity_tolerance=parity_tolerance, single=single)
 

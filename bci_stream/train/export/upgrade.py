@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from bci_stream.core.errors import ModelError
+from bci_stream.train.export.parity_signal import eeg_sized
+from bci_stream.train.export.upgrade_checks import check_core
 from bci_stream.train.export.step_graph import recurrent_graphs, write_model
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, sha256_file
 from bci_stream.core.registry import read_card_json, validate_card
@@ -64,6 +67,19 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
         core = onnx.load(str(onnx_path))
     except Exception as exc:  # onnx raises several types for a corrupt file
         raise ModelError(f"model '{card.ref}': onnx cannot load {onnx_path}: {exc}") from None
+    check_core(core, card, onnx_path)
+    try:
+        return _rebuild(core, card, model_dir, seed, n_parity)
+    except (ValueError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail, ort_errors.InvalidArgument,
+            ort_errors.InvalidGraph) as exc:  # the safety net: one line, not the rebuild's traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model '{card.ref}': {onnx_path} cannot be upgraded as its card describes it: "
+                         f"{first}; nothing was upgraded") from None
+
+
+def _rebuild(core: onnx.ModelProto, card: ModelCard, model_dir: Path, seed: int, n_parity: int) -> ModelCard:
+    """The step graph of format-1 graph ``core``, written once its parity with the old graph holds."""
+    arch = card.architecture
     proto, spec, single = recurrent_graphs(core, card.preprocessing, card.n_chans, card.sfreq, card.n_outputs,
                                        arch.cell, arch.n_layers, arch.hidden_size)
     old = ort.InferenceSession(str(model_dir / ONNX_FILE), providers=["CPUExecutionProvider"])
@@ -75,8 +91,7 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
         feed.update({n: np.zeros((arch.n_layers, 1, arch.hidden_size), np.float32) for n in state_names})
         return old.run(["y"], feed)[0][0]
 
-    rng = np.random.default_rng(seed)
-    x = (10.0 * rng.standard_normal((n_parity, card.n_chans)) + rng.uniform(-50, 50, card.n_chans)).astype(np.float32)
+    x = eeg_sized(n_parity, card.n_chans, card.unit, seed)
     fields = card.model_dump(exclude=set(CARD_ONLY_FIELDS))
     fields["training"] = {**fields.get("training", {}), "upgraded_from_format": 1}
     return write_model(proto, spec, model_dir, fields, reference, parity_input=x, single=single)

@@ -1,0 +1,63 @@
+"""What ``upgrade-model`` checks in a format-1 recurrent graph before it rebuilds it as a step graph: the I/O the
+contract names (DESIGN.md: ``x [B, T, C]``, ``h0`` (``c0``) ``[L, B, H]``, outputs ``y``, ``hn`` (``cn``)), float32,
+a dynamic T axis, the card's channel and layer counts, and an opset the rebuilt graph can hold. Each mistake is one
+line naming the graph's value and the card's, instead of an onnx or onnxruntime traceback from inside the rebuild."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from bci_stream.core.card import ModelCard
+from bci_stream.core.errors import ModelError
+from bci_stream.train.export.graph import OPSET
+
+#: Default-domain opsets whose nodes the rebuilt graph (opset :data:`OPSET`) runs as they are: 13 changed Squeeze,
+#: Unsqueeze and ReduceSum to take axes as an input; 18 did so for the other reductions (ReduceMean, ...).
+OPSETS = range(13, OPSET + 1)
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str | None]:
+    shape = value.type.tensor_type.shape
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in shape.dim]
+
+
+def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
+    """Refuse (:class:`ModelError`, one line) a format-1 graph the step-graph rebuild cannot take as the card says."""
+    where = f"model '{card.ref}': {onnx_path}"
+    opset = next((o.version for o in core.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset not in OPSETS:
+        raise ModelError(f"{where} is ONNX opset {opset}; upgrade-model rebuilds the graph at opset {OPSET} and "
+                         f"takes opsets {OPSETS.start}-{OPSETS.stop - 1}: export it again with "
+                         f"torch.onnx.export(..., opset_version={OPSET})")
+    arch = card.architecture
+    states = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
+    want_out = ["y", "hn", "cn"] if arch.cell == "lstm" else ["y", "hn"]
+    outputs = [o.name for o in core.graph.output]
+    if sorted(outputs) != sorted(want_out):
+        raise ModelError(f"{where} has outputs {outputs}; a {arch.cell} graph must have outputs {want_out} "
+                         "(torch.onnx.export(..., output_names=[...]))")
+    inputs = {i.name: i for i in core.graph.input}
+    for name in ["x", *states]:
+        if name not in inputs:
+            continue  # recurrent_graphs names the inputs it needs
+        elem = inputs[name].type.tensor_type.elem_type
+        if elem != onnx.TensorProto.FLOAT:
+            raise ModelError(f"{where}: input {name!r} is {onnx.TensorProto.DataType.Name(elem).lower()}; it must be "
+                             "float32 (export the network in float32, not .double())")
+    if "x" in inputs:
+        dims = _dims(inputs["x"])
+        if len(dims) != 3:
+            raise ModelError(f"{where}: input 'x' has {len(dims)} dimensions {dims}; it must be [B, T, C]")
+        if isinstance(dims[1], int) and dims[1] > 0:
+            raise ModelError(f"{where}: input 'x' has a fixed T of {dims[1]} samples; T must be a dynamic axis "
+                             "(torch.onnx.export(..., dynamic_axes={'x': {0: 'B', 1: 'T'}, 'y': {0: 'B', 1: 'T'}}))")
+        if isinstance(dims[2], int) and dims[2] > 0 and dims[2] != card.n_chans:
+            raise ModelError(f"{where}: input 'x' has {dims[2]} channels, but the card says n_chans={card.n_chans}")
+    for name in states:
+        if name in inputs:
+            dims = _dims(inputs[name])
+            if dims and isinstance(dims[0], int) and dims[0] > 0 and dims[0] != arch.n_layers:
+                raise ModelError(f"{where}: input {name!r} has {dims[0]} layers, but the card says "
+                                 f"architecture.n_layers={arch.n_layers}")

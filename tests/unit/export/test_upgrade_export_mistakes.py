@@ -1,0 +1,114 @@
+"""`bci-stream upgrade-model` on a researcher's own format-1 export with a common mistake: one line naming the graph's
+value and the card's, exit 1, nothing written (before: an onnx or onnxruntime traceback from inside the rebuild, 8
+cases); a correct export whose card is in volts is upgraded (its parity signal was ±50 V before). Real torch exports,
+real onnx and onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bci_stream.cli import main
+from bci_stream.core.card import sha256_file
+from bci_stream.core.errors import ModelError
+from bci_stream.train.export.upgrade import upgrade_model_dir
+from bci_stream.train.nets.rnn import CausalRNN
+from test_upgrade_refusals import format1_folder, snapshot
+
+
+def export(d: Path, opset: int = 17, dynamic_t: bool = True, outputs: tuple[str, str] = ("y", "hn"),
+           n_chans: int = 4, n_layers: int = 2) -> None:
+    """The folder's graph exported again as a user might (one setting off), the card's sha256 kept in step."""
+    torch.manual_seed(3)
+    net = CausalRNN(n_chans, 2, hidden_size=8, n_layers=n_layers, cell="gru").eval()
+    dynamic = {"x": {0: "B", **({1: "T"} if dynamic_t else {})}, outputs[0]: {0: "B", **({1: "T"} if dynamic_t else {})},
+               "h0": {1: "B"}, outputs[1]: {1: "B"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 100, n_chans), *net.zero_state(1)), str(d / "model.onnx"),
+                          input_names=["x", "h0"], output_names=list(outputs), dynamic_axes=dynamic,
+                          opset_version=opset, dynamo=False)
+    card = json.loads((d / "model.json").read_text())
+    card["sha256"] = sha256_file(d / "model.onnx")
+    (d / "model.json").write_text(json.dumps(card))
+
+
+def edit_card(d: Path, **fields) -> None:
+    card = json.loads((d / "model.json").read_text())
+    for k, v in fields.items():
+        node = card
+        *path, last = k.split("__")
+        for p in path:
+            node = node[p]
+        node[last] = v
+    (d / "model.json").write_text(json.dumps(card))
+
+
+CASES = {
+    "opset 12": (lambda d: export(d, opset=12), "is ONNX opset 12; upgrade-model rebuilds the graph at opset 17"),
+    "fixed T": (lambda d: export(d, dynamic_t=False), "input 'x' has a fixed T of 100 samples; T must be a dynamic"),
+    "output names": (lambda d: export(d, outputs=("output", "h_n")), "has outputs ['output', 'h_n']; a gru graph must "
+                     "have outputs ['y', 'hn']"),
+    "channels": (lambda d: export(d, n_chans=6), "input 'x' has 6 channels, but the card says n_chans=4"),
+    "layers": (lambda d: export(d, n_layers=1), "input 'h0' has 1 layers, but the card says architecture.n_layers=2"),
+    "band above Nyquist": (lambda d: edit_card(d, preprocessing__bandpass=[8.0, 60.0]),
+                           "cannot be upgraded as its card describes it: "),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_an_export_mistake_is_one_line_and_nothing_is_written(tmp_path: Path, case: str) -> None:
+    d = format1_folder(tmp_path, "mine")
+    make, message = CASES[case]
+    make(d)
+    before = snapshot(d)
+    with pytest.raises(ModelError, match="^model 'mine@0.9': ") as err:
+        upgrade_model_dir(d)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert snapshot(d) == before
+    res = CliRunner().invoke(main, ["upgrade-model", str(d)])
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+
+
+class _Net(torch.nn.Module):
+    """A user's own net (no bci-stream class): GRU, linear head, softmax."""
+
+    def __init__(self, n_chans: int, hidden: int) -> None:
+        super().__init__()
+        self.rnn = torch.nn.GRU(n_chans, hidden, 1, batch_first=True)
+        self.head = torch.nn.Linear(hidden, 2)
+
+    def forward(self, x, h0):
+        out, hn = self.rnn(x, h0)
+        return torch.softmax(self.head(out), -1), hn
+
+
+def test_a_volts_card_is_upgraded_with_a_parity_signal_of_eeg_size(tmp_path: Path) -> None:
+    """MNE keeps EEG in volts: a card in volts, standardised by 10 µV written as 1e-5 V, is the same model as one in
+    microvolts; its parity signal was ±50 "units" (±50 V, ~1e6 after standardising: a saturated GRU's float32
+    rounding then differs by 2e-4 and the correct graph was refused)."""
+    n_chans, hidden = 21, 16
+    d = tmp_path / "volts"
+    d.mkdir()
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Net(n_chans, hidden).eval(), (torch.zeros(1, 2, n_chans), torch.zeros(1, 1, hidden)),
+                          str(d / "model.onnx"), input_names=["x", "h0"], output_names=["y", "hn"],
+                          dynamic_axes={"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}, "h0": {1: "B"}, "hn": {1: "B"}},
+                          opset_version=17, dynamo=False)
+    card = {"format_version": 1, "name": "volts", "version": "1.0.0", "sha256": sha256_file(d / "model.onnx"),
+            "created": "2026-12-03T00:00:00+00:00", "unit": "volts",
+            "architecture": {"family": "recurrent", "cell": "gru", "n_layers": 1, "hidden_size": hidden},
+            "n_chans": n_chans, "ch_names": [f"E{i}" for i in range(n_chans)], "sfreq": 160.0,
+            "preprocessing": {"bandpass": [8.0, 30.0], "filter_order": 4, "car": True, "mean": [0.0] * n_chans,
+                              "std": [1e-5] * n_chans},
+            "output": {"kind": "categorical", "labels": ["a", "b"]}, "inputs": ["x", "h0"], "outputs": ["y", "hn"]}
+    (d / "model.json").write_text(json.dumps(card))
+    upgraded = upgrade_model_dir(d)
+    assert upgraded.unit == "volts" and upgraded.parity.max_abs_diff < 1e-5
