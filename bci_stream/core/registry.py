@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
 from bci_stream.core.load_errors import load_error
+from bci_stream.core.units import volts_per_unit
 from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, sha256_file
 
 
@@ -82,6 +83,18 @@ def verify_files(entry: ModelEntry, digest: Callable[[Path], str] = sha256_file)
                 f"model '{entry.card.ref}': sha256 of {path} is {actual}, but its card "
                 f"{entry.card_path} says {expected}; the file was changed or corrupted after export"
             )
+
+
+def runnable_problem(card: ModelCard) -> str | None:
+    """Why the service can never decode with ``card``, whatever the stream (None: nothing known against it): a card
+    format 1 (a bare recurrent graph, no step graph) or a unit that is no voltage (the stream is converted into it)."""
+    if card.step is None:
+        return (f"model '{card.ref}' is card format {card.format_version} without a step graph; upgrade its folder "
+                "with `bci-stream upgrade-model DIR` (needs the train extra)")
+    if volts_per_unit(card.unit) is None:
+        return (f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit this service converts "
+                "(e.g. microvolts, volts, '0.0224 uV')")
+    return None
 
 
 def open_model_folder(path: Path | str) -> ModelEntry:

@@ -246,15 +246,17 @@ def test_ready_is_503_without_models(tmp_path):
 
 
 def test_ready_is_503_when_no_model_of_the_registry_can_be_loaded(tmp_path, models_dir):
-    """Cards that read but whose ONNX file is missing or not the one they describe: every decoder of them would be
-    refused, so the service is not ready (it said ready, "models": 3, no problem listed); one good model makes it."""
+    """Cards that read but whose ONNX file is missing or not the one they describe, or whose unit is no voltage (a
+    decoder of it ended in error after a 201): every decoder of them would be refused, so the service is not ready
+    (it said ready, "models": 3, no problem listed); one good model makes it."""
     import shutil
 
     root, good = tmp_path / "models", models_dir / "tiny-gru"
-    for broken in ("truncated", "missing"):
+    for broken in ("truncated", "missing", "counts"):
         shutil.copytree(good, root / broken)
         card = json.loads((root / broken / "model.json").read_text())
-        (root / broken / "model.json").write_text(json.dumps({**card, "name": f"tiny-{broken}"}))
+        unit = {"unit": "counts"} if broken == "counts" else {}
+        (root / broken / "model.json").write_text(json.dumps({**card, "name": f"tiny-{broken}", **unit}))
     onnx = root / "truncated" / "model.onnx"
     onnx.write_bytes(onnx.read_bytes()[:100])
     (root / "missing" / "model.onnx").unlink()
@@ -263,15 +265,18 @@ def test_ready_is_503_when_no_model_of_the_registry_can_be_loaded(tmp_path, mode
         r = c.get("/ready")
         body = r.json()
         assert (r.status_code, body["ready"], body["models"]) == (503, False, 0), body
-        assert body["reasons"][0].startswith(f"no valid model in models_dir {str(root)!r} (2 card(s), none whose "
-                                             "files match it"), body
+        assert body["reasons"][0].startswith(f"no valid model in models_dir {str(root)!r} (3 card(s), none whose "
+                                             "files match it and a decoder can run"), body
         problems = " ".join(body["model_problems"])
         assert "model 'tiny-truncated@" in problems and "sha256 of" in problems, problems
         assert "model 'tiny-missing@" in problems and "does not exist" in problems, problems
+        assert "model 'tiny-counts@" in problems and "unit 'counts' is not a voltage unit" in problems, problems
+        r = c.post("/decoders", json={"stream": {"name": "nobody"}, "model": "tiny-counts"})
+        assert r.status_code == 422 and "unit 'counts' is not a voltage unit" in r.text, r.text  # was 201, then error
         shutil.copytree(good, root / "tiny-gru")  # a loadable model beside them
         r = c.get("/ready")
         body = r.json()
-        assert (r.status_code, body["ready"], body["models"], len(body["model_problems"])) == (200, True, 1, 2), body
+        assert (r.status_code, body["ready"], body["models"], len(body["model_problems"])) == (200, True, 1, 3), body
 
 
 def test_openapi_fuzzing_finds_no_server_error(server):

@@ -15,7 +15,7 @@ from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.core.card import sha256_file
 from bci_stream.core.errors import ModelError
-from bci_stream.core.registry import verify_files
+from bci_stream.core.registry import runnable_problem, verify_files
 
 router = APIRouter(tags=["health"])
 
@@ -42,7 +42,8 @@ def cached_sha256(path: Path) -> str:
 @router.api_route("/ready", methods=["GET", "HEAD"])
 def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
     """Ready to take work: the supervisor runs and the registry holds at least one valid model (its card read, its
-    ONNX files there and as the card describes them: sha256; a broken one is listed in ``model_problems``).
+    ONNX files there and as the card describes them: sha256; a step graph, in a voltage unit; a broken one, or one no
+    decoder could run, is listed in ``model_problems``).
 
     503 with the reasons otherwise. Decoders in ``error``, and running ones whose worker has sent no status for
     max(5 s, 10 status intervals) (hung), are listed but do not make the service unready (it still works).
@@ -53,12 +54,16 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     for entry in entries:  # a card whose ONNX file is missing or not the one it describes cannot be loaded
         try:
             verify_files(entry, cached_sha256)
-            usable.append(entry)
         except ModelError as exc:
             problems.append(str(exc))
+            continue
+        if (why := runnable_problem(entry.card)) is not None:  # read, but no decoder could ever run it
+            problems.append(why)
+        else:
+            usable.append(entry)
     if not usable:
         reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (
-            f" ({len(entries)} card(s), none whose files match it: see model_problems)" if entries else ""))
+            f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)" if entries else ""))
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
     handles = supervisor.list()

@@ -56,6 +56,7 @@ CASES = {
                      "have outputs ['y', 'hn']"),
     "channels": (lambda d: export(d, n_chans=6), "input 'x' has 6 channels, but the card says n_chans=4"),
     "layers": (lambda d: export(d, n_layers=1), "input 'h0' has 1 layers, but the card says architecture.n_layers=2"),
+    "unit": (lambda d: edit_card(d, unit="counts"), "the card's unit 'counts' is not a voltage unit the service"),
     "band above Nyquist": (lambda d: edit_card(d, preprocessing__bandpass=[8.0, 60.0]),
                            "cannot be upgraded as its card describes it: "),
 }
