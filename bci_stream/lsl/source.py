@@ -206,9 +206,11 @@ def rate_mismatch(name: str, sfreq: float, card: ModelCard) -> str | None:
 
 
 def may_fit(info: pylsl.StreamInfo, card: ModelCard) -> bool:
-    """Whether a resolved stream has the rate and a numeric format ``card`` needs (what :func:`check_stream` checks
-    first; its channels are known only from its full info)."""
-    return rate_mismatch(info.name(), info.nominal_srate(), card) is None and info.channel_format() in NUMERIC_FORMATS
+    """Whether a resolved stream has the rate, a numeric format and at least the channel count ``card`` needs (what
+    :func:`check_stream` checks first; which channels, by label, is known only from its full info): a stream of the
+    selected name with fewer channels (another decoder's decoded stream published under it) can never be decoded."""
+    return (rate_mismatch(info.name(), info.nominal_srate(), card) is None
+            and info.channel_format() in NUMERIC_FORMATS and info.channel_count() >= card.n_chans)
 
 
 def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:

@@ -186,3 +186,21 @@ def test_a_selector_matching_an_eeg_and_an_annotations_stream_decodes_the_eeg_on
         assert st["connected"] is True  # the source looked at: the EEG outlet is up, only silent
         assert client.delete(f"/decoders/{decoder_id}").status_code == 200
     del annotations, eeg
+
+
+def test_a_stream_of_the_name_with_too_few_channels_is_passed_over(client, worker_kind):
+    """Another decoder's decoded stream published under an EEG stream's name (``output_name`` "amp-b" in room A), or
+    any stream of that name with fewer channels than the model reads, can never be decoded: it is passed over for the
+    EEG stream the name also matches, as one of another rate or format is (before: the first found, in 1-2 of 10
+    starts the 2-channel stream, ended the decoder in a final refusal "lacks 8 of the 8 channels")."""
+    name = unique("amp-b")
+    decoded, _ = new_outlet(name, f"{name}-decoded-src", n_chans=2)  # same name, rate and format; 2 channels
+    eeg, _ = new_outlet(name, f"{name}-src")
+    ids = [post_decoder(client, name, worker=worker_kind) for _ in range(4)]
+    for decoder_id in ids:
+        st = wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled", "error"), 60,
+                         "running (or stalled) or error")
+        assert st["state"] != "error", st["last_error"]
+        assert st["stream"]["source_id"] == f"{name}-src" and st["stream"]["n_chans"] == 8, st["stream"]
+        assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    del decoded, eeg
