@@ -170,12 +170,16 @@ class Supervisor(WorkerWatch):
         if handle is None:
             raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
         generation = handle.generation
+        before = (handle.status.model or {}).get("name") or handle.spec.model.partition("@")[0]
         payload = send_command(handle, command, timeout, self.models_dir)
         with self._lock:
             if isinstance(command, SwapModel):  # its status until the worker's next snapshot: the new pin's fields
                 handle.status = with_swap_pin(handle, handle.status)
             if isinstance(counters := getattr(payload, "counters", None), dict) and handle.generation == generation:
                 handle.take_answer(generation, Counters(**counters))  # newer than the last snapshot
+            if isinstance(command, SwapModel):  # the new model's /metrics series count from here
+                name = command.model.partition("@")[0]
+                handle.series.switch(name, before, handle.totals(), handle.counted.latency())
         return payload
 
     def reader(self, decoder_id: str) -> Any:

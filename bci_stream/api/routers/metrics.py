@@ -101,14 +101,16 @@ class SupervisorCollector:
             s_load = ended.load if s.load is None and ended is not None and s.state == "starting" else s.load
             # summed over generations; else (no snapshot brought histograms to the totals) this generation's
             s_hist = h.counted.latency() or (s.hist if s.hist or ended is None else ended.hist)
-            # the model's name (never name@version: a swap's spec says B@1 while its status says B), one series
-            lv = [h.id, (s.model or {}).get("name") or h.spec.model.partition("@")[0]]
+            # the model's name (never name@version: a swap's spec says B@1 while its status says B), one series; a
+            # swapped-in model's series count from its swap (model_series)
+            label = h.series.label((s.model or {}).get("name") or h.spec.model.partition("@")[0])
+            lv = [h.id, label]
+            totals, s_hist = h.series.of(label, h.totals(), s_hist)
             for st in STATES:
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
             restarts.add_metric(lv, h.restarts)
             if (seconds := h.status_age()) is not None:
                 age.add_metric(lv, seconds)
-            totals = h.totals()
             for k, fam in counters.items():
                 fam.add_metric(lv, float(getattr(totals, k)))
             stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)

@@ -11,6 +11,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.core.status import Counters, WorkerStatus
 from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.ring import OutputRing
+from bci_stream.service.model_series import ModelSeries
 from bci_stream.service.totals import GenerationTotals
 
 
@@ -50,6 +51,7 @@ class DecoderHandle:
     placement: dict[str, Any] | None = None  # where it runs: backend, node_id, hostname, worker, requested
     status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot
     counted: GenerationTotals = field(default_factory=GenerationTotals)  # counters, histograms over generations
+    series: ModelSeries = field(default_factory=ModelSeries)  # the same per model it ran (/metrics' model label)
 
     def take_status(self, generation: int, snapshot: WorkerStatus) -> None:
         """A status snapshot from worker ``generation`` (the current one): the latest status, its counters and latency

@@ -28,8 +28,8 @@ def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
     """Refuse (:class:`ModelError`, one line) a format-1 graph the step-graph rebuild cannot take as the card says."""
     where = f"model '{card.ref}': {onnx_path}"
     if volts_per_unit(card.unit) is None:
-        raise ModelError(f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit the service converts "
-                         "(e.g. microvolts, volts, '0.0224 uV'); no decoder could run the upgraded model")
+        raise ModelError(f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit the service "
+                         "converts (e.g. microvolts, volts, '0.0224 uV'); no decoder could run the upgraded model")
     opset = next((o.version for o in core.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset not in OPSETS:
         raise ModelError(f"{where} is ONNX opset {opset}; upgrade-model rebuilds the graph at opset {OPSET} and "
