@@ -62,8 +62,8 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
         else:
             usable.append(entry)
     if not usable:
-        reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (
-            f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)" if entries else ""))
+        none = f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)"
+        reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (none if entries else ""))
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
     handles = supervisor.list()
