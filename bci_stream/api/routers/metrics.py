@@ -34,7 +34,8 @@ STATES = get_args(DecoderState)
 #: Counters that only grow -> Prometheus counters, exported summed over worker generations (``totals``): they
 #: never go back at a worker restart.
 COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "chunks", "gaps", "gap_policy_applied",
-            "nonfinite_values", "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
+            "nonfinite_values", "nonfinite_chunks",
+            "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
             "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows",
             "nonfinite_outputs", "nonfinite_timestamps")
 #: The HELP of counters that need more than their name (the others: "Decoder counter <name>, summed over ...").
@@ -45,6 +46,8 @@ COUNTER_HELP = {
                                "over worker generations",
     "nonfinite_outputs": "Decoded rows with a NaN or inf output, published as they are (the model diverged, e.g. "
                          "from a restored state), summed over worker generations",
+    "nonfinite_chunks": "Pulled chunks holding at least one NaN or inf value (nonfinite_values counts the values), "
+                        "summed over worker generations",
     "nonfinite_timestamps": "Input samples the sender stamped NaN or inf, each placed one period after the stamp "
                             "before it (decoded as usual), summed over worker generations",
 }

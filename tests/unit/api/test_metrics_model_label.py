@@ -53,3 +53,17 @@ def test_each_models_series_counts_what_the_decoder_did_while_running_it():
     report(2, 30)  # a worker restart: the new generation counts from 0, the totals go on (618)
     assert series(handle, "bci_stream_samples_out_total") == {"A": 518}
     assert series(handle, "bci_stream_latency_e2e_seconds_count") == {"A": 518}
+
+
+def test_every_summed_counter_of_the_status_is_exported():
+    """A counter of the status with no ``/metrics`` series (``nonfinite_chunks`` had none) cannot be alerted on."""
+    import dataclasses
+
+    from bci_stream.core.status import Counters
+    from bci_stream.service.totals import CARRIED, MAXIMA
+
+    handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "A"}))
+    handle.status = replace(handle.status, state="running", model={"name": "A", "version": "1"})
+    names = {s.name for family in SupervisorCollector(Listing(handle)).collect() for s in family.samples}
+    summed = [f.name for f in dataclasses.fields(Counters) if f.name not in CARRIED + MAXIMA]
+    assert [n for n in summed if f"bci_stream_{n}_total" not in names] == []
