@@ -63,6 +63,13 @@ def _positive(text: str) -> float:
     return v
 
 
+def _interpreter(text: str) -> str:
+    """``--timeflux-python``: an interpreter that is there (a missing one fell through to the defaults unsaid)."""
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"no interpreter at {text!r} (give the python of a venv with timeflux)")
+    return text
+
+
 def _paths(text: str) -> str:
     """``--paths``: comma-separated e2e path names (:data:`latency_bench.peers.PATH_DESCRIPTIONS`), refused here
     rather than after the catch-up phase has run."""
@@ -117,7 +124,7 @@ def _run_option_adders() -> dict[str, Callable[[argparse.ArgumentParser], Any]]:
         "--grid-steps": opt("--grid-steps", type=_positive_int, default=None, help="timed steps per grid point"),
         "--inference-steps": opt("--inference-steps", type=_positive_int, default=None,
                                  help="timed steps per inference variant"),
-        "--timeflux-python": opt("--timeflux-python", default=None,
+        "--timeflux-python": opt("--timeflux-python", type=_interpreter, default=None,
                                  help="interpreter with timeflux (default .venv-timeflux)"),
         "--lookahead-report": opt("--lookahead-report", type=Path, default=None, help="the trainer's report.json"),
         "--keep-work": opt("--keep-work", action="store_true",

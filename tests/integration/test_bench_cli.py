@@ -116,11 +116,13 @@ def test_counts_below_one_are_refused_at_parse_time(flag: str, value: str,
     (["soak", "--minutes", "inf"], "argument --minutes: must be a finite number > 0, got inf"),
     (["e2e", "--backlog-s", "inf"], "argument --backlog-s: must be a finite number > 0, got inf"),
     (["e2e", "--paths", "service,bogus"], "argument --paths: must name paths among service, "),
+    (["e2e", "--timeflux-python", "/nonexistent/bin/python"], "argument --timeflux-python: no interpreter at "
+                                                              "'/nonexistent/bin/python'"),
 ])
 def test_values_no_section_can_run_with_are_refused_at_parse_time(argv: list[str], message: str,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """Before: ``--seconds inf`` ran every phase into an OverflowError and exited 0; ``--paths bogus`` was refused
-    only after the catch-up phase had run."""
+    only after the catch-up phase had run; a missing ``--timeflux-python`` fell through to the default interpreter."""
     with pytest.raises(SystemExit) as exc:
         parse_args(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
