@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -194,5 +195,12 @@ def _scale(args: argparse.Namespace, argv: list[str] | None, echo: Callable[[str
     return _exit_code(res, echo)
 
 
+def _exit_on_sigterm() -> None:
+    """A SIGTERM (``timeout``, a CI job cancelled) ends the run as Ctrl-C does: its ``finally`` blocks stop the
+    processes and remove the ``bci-bench-*`` work folder (it was left behind, 2-4 MB a run)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 if __name__ == "__main__":
+    _exit_on_sigterm()
     sys.exit(main())

@@ -195,3 +195,30 @@ def test_what_bounds_the_missed_goals_quotes_the_goals_table() -> None:
     assert heads[1].startswith(f"e2e p99 {p99}× the relay"), heads[1]
     assert heads[2].startswith(f"Catch-up {catchup} samples/s"), heads[2]
     assert f"measured {streams})" in heads[3], heads[3]
+
+
+def test_a_run_stopped_with_sigterm_removes_its_work_folder(tmp_path: Path) -> None:
+    """``timeout`` or a cancelled CI job sends SIGTERM: the run ends as after Ctrl-C, its processes stopped and its
+    ``bci-bench-*`` work folder removed (it was left behind)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "BCI_STREAM_BENCH_NO_SETUP": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "latency_bench", "e2e", "--seconds", "30", "--rounds", "1",
+                             "--paths", "relay", "--out", str(tmp_path / "out")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("bci-bench-*")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert list(tmp_path.glob("bci-bench-*")), "the run made no work folder"
+        time.sleep(1.0)  # into the run
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list(tmp_path.glob("bci-bench-*")) == []
