@@ -165,6 +165,10 @@ def _exit_code(result: dict[str, Any], echo: Callable[[str], Any]) -> int:
               if isinstance(sec, dict) and "error" in sec]
     failed += [f"{e.get('kind')} ({e.get('what') or 'chunks of ' + str(e.get('chunk_size'))})"
                for e in result.get("errors") or []]
+    e2e = (result.get("sections") or {}).get("e2e")
+    if isinstance(e2e, dict):  # a path that was tried and measured nothing (a missing peer is only "not run")
+        failed += [f"e2e {rate} {kind}" for rate, r in e2e.items() if isinstance(r, dict)
+                   for kind, p in (r.get("paths") or {}).items() if isinstance(p, dict) and p.get("failed")]
     if failed:
         echo(f"error: {len(failed)} section(s) failed: {', '.join(failed)} (see the report)")
         return 1

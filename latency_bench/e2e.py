@@ -125,8 +125,8 @@ def run_rate(h: Harness, label: str, model: BenchModel, data_path: Path | None, 
                 h.echo(f"e2e {label}: {kind} failed: {exc}")
     results: dict[str, Any] = {}
     for kind, ph in phases.items():
-        if not ph:
-            results[kind] = {"available": False, "reason": errors.get(kind, "no phase ran")}
+        if not ph:  # tried and failed: not a peer that is missing (skipped below), a failure the exit code counts
+            results[kind] = {"available": False, "failed": True, "reason": errors.get(kind, "no phase ran")}
             continue
         lat = np.concatenate([p.pop("_latency_ms") for p in ph])
         n_pushed = sum(p["n_pushed"] for p in ph)

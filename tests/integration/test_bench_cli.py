@@ -222,3 +222,18 @@ def test_a_run_stopped_with_sigterm_removes_its_work_folder(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
     assert list(tmp_path.glob("bci-bench-*")) == []
+
+
+def test_an_e2e_path_that_was_tried_and_measured_nothing_makes_the_run_exit_1() -> None:
+    """A service path whose decoder was refused (``POST /decoders`` 422) was reported as a missing peer is ("not
+    run") and the run exited 0; a peer that is not installed stays "not run" with exit 0."""
+    from latency_bench.__main__ import _exit_code
+
+    said: list[str] = []
+    missing = {"sections": {"e2e": {"1kHz": {"paths": {"timeflux": {"available": False, "reason": "not installed"}}}}}}
+    assert _exit_code(missing, said.append) == 0 and said == []
+    failed = {"sections": {"e2e": {"1kHz": {"paths": {
+        "service": {"available": False, "failed": True, "reason": "POST /decoders answered 422"},
+        "timeflux": {"available": False, "reason": "not installed"}}}}}}
+    assert _exit_code(failed, said.append) == 1 and said == ["error: 1 section(s) failed: e2e 1kHz service (see the "
+                                                             "report)"]
