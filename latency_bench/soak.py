@@ -7,8 +7,8 @@ benchmark reads the RSS of each worker, of the API process, of the player and of
 and the player hand over and forget their records each interval, so their memory stays flat).
 
 Figures: RSS growth of each service process (median of the last 10 % of intervals against the first 10 %
-after warm-up), p99 drift (the p99 of every latency sample of the same windows, pooled), loss (samples pushed − received), and the goals of the issue:
-RSS growth < 1 %, p99 drift < 20 %.
+after warm-up), p99 drift (the p99 of every latency sample of the same windows, pooled), loss (samples pushed −
+received), and the goals of the issue: RSS growth < 1 %, p99 drift < 20 %.
 """
 
 from __future__ import annotations
