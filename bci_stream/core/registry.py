@@ -85,12 +85,13 @@ def verify_files(entry: ModelEntry, digest: Callable[[Path], str] = sha256_file)
             )
 
 
-def runnable_problem(card: ModelCard) -> str | None:
-    """Why the service can never decode with ``card``, whatever the stream (None: nothing known against it): a card
-    format 1 (a bare recurrent graph, no step graph) or a unit that is no voltage (the stream is converted into it)."""
+def runnable_problem(card: ModelCard, folder: Path | None = None) -> str | None:
+    """Why the service can never decode with ``card`` (in ``folder``, named in the advice), whatever the stream (None:
+    nothing known against it): a card format 1 (a bare recurrent graph, no step graph) or a unit that is no voltage
+    (the stream is converted into it)."""
     if card.step is None:
         return (f"model '{card.ref}' is card format {card.format_version} without a step graph; upgrade its folder "
-                "with `bci-stream upgrade-model DIR` (needs the train extra)")
+                f"with `bci-stream upgrade-model {folder or 'DIR'}` (needs the train extra)")
     if volts_per_unit(card.unit) is None:
         return (f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit this service converts "
                 "(e.g. microvolts, volts, '0.0224 uV')")

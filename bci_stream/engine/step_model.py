@@ -25,7 +25,7 @@ import onnxruntime as ort
 from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
-from bci_stream.core.units import volts_per_unit
+from bci_stream.core.registry import runnable_problem
 from bci_stream.core.card import ModelCard, graph_metadata_disagreements
 from bci_stream.core.load_errors import load_error, transient_cause
 
@@ -106,13 +106,8 @@ class StepModel:
     """
 
     def __init__(self, onnx_path: Path | str, card: ModelCard) -> None:
-        if card.step is None:
-            raise ModelError(
-                f"model '{card.ref}' is card format {card.format_version} without a step graph; upgrade its folder "
-                f"with `bci-stream upgrade-model {Path(onnx_path).parent}` (needs the train extra)")
-        if volts_per_unit(card.unit) is None:  # a stream is converted into the card's unit: a voltage
-            raise ModelError(f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit this service "
-                             "converts (e.g. microvolts, volts, '0.0224 uV')")
+        if (why := runnable_problem(card, Path(onnx_path).parent)) is not None:  # format 1, or no voltage unit
+            raise ModelError(why)
         self.card = card
         self.key = card.key()  # file and card: a shared worker's session and state table (slot_pool)
         self.spec: StepSpec = card.step

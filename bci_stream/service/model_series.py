@@ -62,13 +62,7 @@ class ModelSeries:
         """A hot swap from model ``before`` to ``label``; ``totals`` and ``hist``: the decoder's at the swap."""
         b = self._book
         prev = b.label if b.label is not None else before
-        ran, ran_hist = sub_counters(totals, b.base), sub_histograms(hist, b.base_hist)
-        kept = dict(b.kept)
-        if prev in kept:
-            old, old_hist = kept[prev]
-            ran, ran_hist = add_counters(old, ran), add_histograms(old_hist, ran_hist)
-        kept[prev] = (ran, ran_hist)
-        self._book = _Book(label, totals, hist, kept)
+        self._book = _Book(label, totals, hist, {**b.kept, prev: self.of(prev, totals, hist)})
 
     def label(self, running: str) -> str:
         """The label of the decoder's series now: the model the last swap put in (``running`` before any swap)."""

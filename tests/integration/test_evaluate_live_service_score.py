@@ -12,7 +12,9 @@ bundled ``eegmmidb-s001-gru``. Real in-process service, real LSL on loopback.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +36,29 @@ def _piece(tmp_path: Path) -> tuple[Path, list]:
     piece = Recording(data=rec.data[:, a:b], sfreq=rec.sfreq, ch_names=rec.ch_names, events=events,
                       source=f"S001R10[{a}:{b}]")
     return save_npz(piece, tmp_path / "S001R10_4-32s.npz"), events
+
+
+@contextlib.contextmanager
+def _service_and_replay(rec, name: str, speed: float) -> Iterator[tuple[Any, Any]]:
+    """A real service on a free port (a client of it) and ``rec`` replayed as stream ``name``, ready to send."""
+    import httpx
+
+    from bci_stream.api.server import BackgroundServer
+    from bci_stream.core.settings import Settings
+    from bci_stream.train.evaluate.live_service import ReplayThread
+
+    replay = ReplayThread(rec, name, speed, wait_s=5.0)
+    settings = Settings(host="127.0.0.1", port=0, models_dir=MODELS)
+    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as c:
+        replay.start()
+        try:
+            assert replay.ready.wait(10.0)
+            yield c, replay
+        finally:
+            replay.abort()
+            with contextlib.suppress(Exception):
+                replay.join(10.0)
 
 
 def test_the_services_live_score_equals_the_offline_rule_trial_by_trial_and_is_checked(tmp_path: Path) -> None:
@@ -59,59 +84,31 @@ def test_the_services_live_score_equals_the_offline_rule_trial_by_trial_and_is_c
 
 
 def test_a_marker_follower_that_never_connects_is_an_error_naming_the_marker_stream(tmp_path: Path) -> None:
-    import httpx
-
-    from bci_stream.api.server import BackgroundServer
-    from bci_stream.core.settings import Settings
     from bci_stream.io import load_recording
-    from bci_stream.train.evaluate.live_service import LiveEvaluationError, ReplayThread, start_decoder
+    from bci_stream.train.evaluate.live_service import LiveEvaluationError, start_decoder
 
     path, _ = _piece(tmp_path)
-    replay = ReplayThread(load_recording(path), f"s18evalside-{tmp_path.name[-8:]}", 16.0, wait_s=5.0)
-    settings = Settings(host="127.0.0.1", port=0, models_dir=MODELS)
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as c:
-        replay.start()
-        try:
-            assert replay.ready.wait(10.0)
-            # the follower looks for a stream no one sends: the decoder runs, its markers.state stays 'searching'
-            markers = {"marker_map": {"T1": "fists", "T2": "feet"}, "stream": {"name": "s18-no-such-markers"}}
-            with pytest.raises(LiveEvaluationError) as err:
-                start_decoder(c, replay, MODEL, 3.0, markers)
-            assert "but its marker follower did not connect to 's18-no-such-markers'" in str(err.value)
-            assert "markers.state 'searching'" in str(err.value) and "within 3 s" in str(err.value)
-            assert c.get("/decoders").json() == []  # it was stopped
-        finally:
-            replay.abort()
-            with contextlib.suppress(Exception):
-                replay.join(10.0)
+    with _service_and_replay(load_recording(path), f"s18evalside-{tmp_path.name[-8:]}", 16.0) as (c, replay):
+        # the follower looks for a stream no one sends: the decoder runs, its markers.state stays 'searching'
+        markers = {"marker_map": {"T1": "fists", "T2": "feet"}, "stream": {"name": "s18-no-such-markers"}}
+        with pytest.raises(LiveEvaluationError) as err:
+            start_decoder(c, replay, MODEL, 3.0, markers)
+        assert "but its marker follower did not connect to 's18-no-such-markers'" in str(err.value)
+        assert "markers.state 'searching'" in str(err.value) and "within 3 s" in str(err.value)
+        assert c.get("/decoders").json() == []  # it was stopped
 
 
 def test_the_decoders_input_buffer_holds_the_whole_file_whatever_the_speed(tmp_path: Path) -> None:
     """liblsl counts an inlet's buffer in seconds at the nominal rate: the fixed 60 s held under 2 s of wall time at
     32x, and a worker starved that long lost samples mid-file (found by an exploratory run: 2 of 13 runs at 32x on a
     loaded machine). The decoder now gets the file's length and 30 s more (within the option's 600 s)."""
-    import httpx
-
-    from bci_stream.api.server import BackgroundServer
-    from bci_stream.core.settings import Settings
     from bci_stream.io import load_recording
-    from bci_stream.train.evaluate.live_service import BUFFER_MAX_S, ReplayThread, start_decoder
+    from bci_stream.train.evaluate.live_service import BUFFER_MAX_S, start_decoder
 
     path, _ = _piece(tmp_path)
     rec = load_recording(path)
-    replay = ReplayThread(rec, f"s30buffer-{tmp_path.name[-8:]}", 32.0, wait_s=5.0)
-    settings = Settings(host="127.0.0.1", port=0, models_dir=MODELS)
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as c:
-        replay.start()
-        try:
-            assert replay.ready.wait(10.0)
-            decoder_id, _ = start_decoder(c, replay, MODEL, 30.0, {"enabled": False}, 1000.0)
-            assert c.get(f"/decoders/{decoder_id}").json()["request"]["options"]["max_buffer_s"] == BUFFER_MAX_S
-            c.delete(f"/decoders/{decoder_id}")
-        finally:
-            replay.abort()
-            with contextlib.suppress(Exception):
-                replay.join(10.0)
+    with _service_and_replay(rec, f"s30buffer-{tmp_path.name[-8:]}", 32.0) as (c, replay):
+        decoder_id, _ = start_decoder(c, replay, MODEL, 30.0, {"enabled": False}, 1000.0)
+        assert c.get(f"/decoders/{decoder_id}").json()["request"]["options"]["max_buffer_s"] == BUFFER_MAX_S
+        c.delete(f"/decoders/{decoder_id}")
     assert BUFFER_MAX_S == 600.0 and rec.duration + 30.0 < BUFFER_MAX_S  # a test file: its own length + 30 s
