@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bci_stream.core.errors import CommandError, CommandRefusedError, DecoderNotReadyError
+from bci_stream.core.errors import CommandError, CommandRefusedError, CommandTimeoutError, DecoderNotReadyError
 from bci_stream.core.messages import Reply, Reset, Retry, SetState, SwapModel
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
@@ -75,4 +75,22 @@ def test_worker_refusal_is_a_rejection() -> None:
     handle, thread = handle_with_worker(answer=True)
     with pytest.raises(CommandRejectedError, match="must have shape"):
         send_command(handle, SetState(arrays={"zf": [0.0]}, sha256=None), timeout=10.0)
+    thread.join(5)
+
+
+def test_a_command_queued_behind_an_unanswered_one_for_its_whole_timeout_is_not_sent() -> None:
+    """A hung worker: a second command waits for the first (one request at a time per worker) within its own
+    timeout; when that ends first it is answered "was not sent" (504) and nothing reaches the worker, so it cannot
+    take effect once the worker goes on."""
+    handle, thread = handle_with_worker(answer=True)
+    assert handle.request_lock.acquire()  # the first command, still waiting for its answer
+    try:
+        with pytest.raises(CommandTimeoutError) as info:
+            send_command(handle, Reset(), timeout=0.2)
+    finally:
+        handle.request_lock.release()
+    assert str(info.value) == ("decoder d1: 'Reset' was not sent: an earlier command to its worker was still waiting "
+                               "for its answer after 0.2 s (a hung worker?)")
+    assert thread.is_alive()  # the stand-in worker read nothing
+    handle.cmd_conn.send("end")
     thread.join(5)
