@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from latency_bench import GRU_SFREQ
+
 RUNS = ("e2e", "scale", "soak", "grid", "all")
 
 # Which options each RUNS sub-command reads (``--profile`` and ``--out`` are common to all of them).
@@ -82,6 +84,16 @@ def _paths(text: str) -> str:
     return ",".join(names)
 
 
+def _backlog(text: str) -> float:
+    """``--backlog-s``: seconds > 0 holding at least one sample of the benchmark's streams (before: 0.0001 ran the
+    sections before catch-up, then crashed it on an empty backlog)."""
+    v = _positive(text)
+    if v * GRU_SFREQ < 1:
+        raise argparse.ArgumentTypeError(f"must hold at least one sample of the benchmark's {GRU_SFREQ:g} Hz streams "
+                                         f"(>= {1 / GRU_SFREQ:g} s), got {text}")
+    return v
+
+
 def _positive_int(text: str) -> int:
     """A count: an integer >= 1 (argparse prefixes the flag's name to the message)."""
     try:
@@ -116,7 +128,7 @@ def _run_option_adders() -> dict[str, Callable[[argparse.ArgumentParser], Any]]:
         "--streams-per-sender": opt("--streams-per-sender", type=_positive_int, default=None, metavar="N",
                                     help="streams per player process and per consumer process (default: 8 for "
                                          "1-sample chunks, 16 for 2 or more)"),
-        "--backlog-s": opt("--backlog-s", type=_positive, default=None,
+        "--backlog-s": opt("--backlog-s", type=_backlog, default=None,
                            help="catch-up backlog, seconds (default 10; scale: 30 per stream)"),
         "--catchup-streams": opt("--catchup-streams", type=_catchup_streams, default=None, metavar="1,4",
                                  help="streams whose backlogs are pushed at once, per catch-up row (default 1,4; "

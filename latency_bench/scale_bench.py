@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from latency_bench import machine
+from latency_bench import GRU_SFREQ, machine
 
 SCHEMA = "bci-stream/bench-scale/1"
 TARGET_STREAMS = 16
@@ -61,7 +61,7 @@ def run_scale_bench(levels: Sequence[int], chunk_sizes: Sequence[int], seconds: 
         h = Harness(work, echo=echo)
         try:
             echo("exporting the 64ch/H128/L2 GRU (1 kHz)")
-            gru = export_bench_gru(h.models_dir, 64, 128, 2, 1000.0)
+            gru = export_bench_gru(h.models_dir, 64, 128, 2, GRU_SFREQ)
             result.update(run_scale_matrix(h, gru, levels, chunk_sizes, seconds, warmup, tuple(kinds or KINDS),
                                            streams_per_sender, catchup_s, catchup_streams))
         finally:

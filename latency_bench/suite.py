@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from latency_bench import machine
+from latency_bench import GRU_SFREQ, machine
 
 SCHEMA = "bci-stream/bench/1"
 WHATS = ("e2e", "inference", "scale", "soak", "grid", "all")
@@ -203,7 +203,7 @@ def _with_processes(result: dict[str, Any], sections: Sequence[str], profile: Pr
             h.peer_status["timeflux"] = ensure_timeflux(timeflux_python, echo)  # sets it up when missing
         result["peers"] = {k: v.as_dict() for k, v in h.peer_status.items()}
         echo("exporting the 64ch/H128/L2 GRU (1 kHz) and copying the real-EEG model")
-        gru = export_bench_gru(h.models_dir, 64, 128, 2, 1000.0)
+        gru = export_bench_gru(h.models_dir, 64, 128, 2, GRU_SFREQ)
         real = real_eeg_model(h.models_dir)
         real_data, real_desc = real_eeg_samples(real, work / "real_eeg.npy")
         echo(f"{real.sfreq:g} Hz phase data: {real_desc}")

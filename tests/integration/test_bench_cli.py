@@ -115,6 +115,8 @@ def test_counts_below_one_are_refused_at_parse_time(flag: str, value: str,
     (["scale", "--seconds", "inf"], "argument --seconds: must be a finite number > 0, got inf"),
     (["soak", "--minutes", "inf"], "argument --minutes: must be a finite number > 0, got inf"),
     (["e2e", "--backlog-s", "inf"], "argument --backlog-s: must be a finite number > 0, got inf"),
+    (["scale", "--backlog-s", "0.0001"], "argument --backlog-s: must hold at least one sample of the benchmark's "
+                                         "1000 Hz streams (>= 0.001 s), got 0.0001"),
     (["e2e", "--paths", "service,bogus"], "argument --paths: must name paths among service, "),
     (["e2e", "--timeflux-python", "/nonexistent/bin/python"], "argument --timeflux-python: no interpreter at "
                                                               "'/nonexistent/bin/python'"),
