@@ -169,10 +169,23 @@ def _exit_code(result: dict[str, Any], echo: Callable[[str], Any]) -> int:
     if isinstance(e2e, dict):  # a path that was tried and measured nothing (a missing peer is only "not run")
         failed += [f"e2e {rate} {kind}" for rate, r in e2e.items() if isinstance(r, dict)
                    for kind, p in (r.get("paths") or {}).items() if isinstance(p, dict) and p.get("failed")]
+    failed += _scale_failures(result)
     if failed:
         echo(f"error: {len(failed)} section(s) failed: {', '.join(failed)} (see the report)")
         return 1
     return 0
+
+
+def _scale_failures(result: dict[str, Any]) -> list[str]:
+    """A scale kind and chunk size of which no level could be set up (not even one stream: its first level is in
+    ``levels_not_run``, no row measured), and a catch-up row that received nothing. A higher level not set up (too
+    little memory for more processes) is a result, not a failure. Before: both were in the report, and the run
+    exited 0."""
+    measured = {(r.get("kind"), r.get("chunk_size")) for r in result.get("rows") or []}
+    failed = [f"scale {e.get('kind')} (chunks of {e.get('chunk_size')}): no level set up"
+              for e in result.get("levels_not_run") or [] if (e.get("kind"), e.get("chunk_size")) not in measured]
+    return failed + [f"scale catch-up {r.get('kind')} ({r.get('n_streams')} stream(s)): nothing received"
+                     for r in result.get("catchup") or [] if not r.get("received")]
 
 
 def _scale(args: argparse.Namespace, argv: list[str] | None, echo: Callable[[str], Any]) -> int:

@@ -239,3 +239,20 @@ def test_an_e2e_path_that_was_tried_and_measured_nothing_makes_the_run_exit_1() 
         "timeflux": {"available": False, "reason": "not installed"}}}}}}
     assert _exit_code(failed, said.append) == 1 and said == ["error: 1 section(s) failed: e2e 1kHz service (see the "
                                                              "report)"]
+
+
+def test_a_scale_kind_of_which_no_level_was_set_up_makes_the_run_exit_1() -> None:
+    """Every decoder of a kind refused (its first level not run), or a catch-up row that received nothing: in the
+    report, and the run exited 0. A higher level not set up (too little memory) after a measured one is a result."""
+    from latency_bench.__main__ import _exit_code
+
+    said: list[str] = []
+    rows = [{"kind": "process", "chunk_size": 1, "n_streams": 1}]
+    higher = {"kind": "process", "chunk_size": 1, "n_streams": 4, "reason": "too little memory"}
+    first = {"kind": "slots", "chunk_size": 1, "n_streams": 1, "reason": "POST /decoders answered 422"}
+    catchup = {"kind": "slots", "n_streams": 4, "received": 0}
+    assert _exit_code({"rows": rows, "levels_not_run": [higher], "catchup": [catchup | {"received": 9}]},
+                      said.append) == 0 and said == []
+    assert _exit_code({"rows": rows, "levels_not_run": [higher, first], "catchup": [catchup]}, said.append) == 1
+    assert said == ["error: 2 section(s) failed: scale slots (chunks of 1): no level set up, scale catch-up slots "
+                    "(4 stream(s)): nothing received (see the report)"]
