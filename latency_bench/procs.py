@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -123,6 +124,19 @@ class CpuMeter:
 # Role processes
 
 
+#: a line of liblsl's own log at level INFO (``... api_config.cpp:126   INFO| Loaded default config``)
+LIBLSL_INFO = re.compile(r"^\S+ \S+ \(\s*[\d.]+s\) \[[^]]*\]\s+\S+:\d+\s+INFO\|")
+
+
+def log_tail(text: str, n: int = 5) -> str:
+    """The last ``n`` lines of a process's log, without liblsl's INFO lines: a role process that failed at start
+    left only liblsl's banner in its last lines, and a level "not run" quoted that banner as its reason."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip() and not LIBLSL_INFO.match(ln)]
+    if lines:
+        return "log: " + " | ".join(lines[-n:])
+    return "empty log (only liblsl's INFO lines)" if text.strip() else "empty log"
+
+
 class RoleProcess:
     """A ``latency_bench.roles`` process (or any command speaking its JSON-lines protocol)."""
 
@@ -185,8 +199,7 @@ class RoleProcess:
     def _tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():
             return "no log"
-        text = self.log_path.read_text(errors="replace").strip().splitlines()
-        return "log: " + " | ".join(text[-5:]) if text else "empty log"
+        return log_tail(self.log_path.read_text(errors="replace"))
 
     def close(self, timeout: float = 10.0, sig: int | None = None) -> int | None:
         """Close stdin (the role stops), optionally send ``sig``; wait, then kill. Returns the exit code."""

@@ -256,3 +256,16 @@ def test_a_scale_kind_of_which_no_level_was_set_up_makes_the_run_exit_1() -> Non
     assert _exit_code({"rows": rows, "levels_not_run": [higher, first], "catchup": [catchup]}, said.append) == 1
     assert said == ["error: 2 section(s) failed: scale slots (chunks of 1): no level set up, scale catch-up slots "
                     "(4 stream(s)): nothing received (see the report)"]
+
+
+def test_a_failed_role_process_is_quoted_without_liblsls_info_lines() -> None:
+    """A level "not run" quoted the last five lines of the failed process's log: liblsl's banner, not the error."""
+    from latency_bench.procs import log_tail
+
+    info = [f"2026-12-03 07:45:40.{i:03d} (  63.080s) [        B0C82B80]         api_config.cpp:126   INFO| line {i}"
+            for i in range(5)]
+    warn = "2026-12-03 07:45:41.000 (  64.000s) [        B0C82B80]      netinterfaces.cpp:91   WARN| no IPv6"
+    error = ["Traceback (most recent call last):", "RuntimeError: cannot open the stream 'x'"]
+    assert log_tail("\n".join([*error, *info, warn, ""])) == ("log: Traceback (most recent call last): | "
+                                                              f"RuntimeError: cannot open the stream 'x' | {warn}")
+    assert log_tail("\n".join(info)) == "empty log (only liblsl's INFO lines)" and log_tail(" \n") == "empty log"
