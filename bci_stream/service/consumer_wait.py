@@ -14,14 +14,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("bci_stream.worker")
 
 
-def await_consumers(slot: StreamSlot, wait_s: float) -> float:
+def await_consumers(slot: StreamSlot, wait_s: float, hold_s: float = 0.0) -> tuple[float, bool]:
     """Before the first output, wait (at most ``wait_s``) for a consumer of the decoded stream: LSL consumers
     miss what is pushed before they subscribe (a restarted worker: they re-subscribe within ~1.5 s, liblsl's
     recovery; a new decoder: ``wait_for_consumer_s``). The input buffers meanwhile, and the status goes on
     being reported (``connecting``, with ``output_stream``): a wait of up to a minute is not a silent worker. A
     shared worker's starter thread leaves commands to its loop. A restarted worker whose last generation's provenance
     stream had consumers waits for them too (they re-subscribe on their own, maybe later than the decoded stream's).
-    Returns the seconds waited (``wait_s``: no consumer came)."""
+    ``hold_s``: wait that long even once a consumer is back (a restarted worker's: liblsl tells whether a stream
+    has consumers, not how many, and each of several re-subscribes in its own time: before, the first one back
+    ended the wait and the others missed 0.6-1.7 s of output, counted nowhere). Returns the seconds waited and
+    whether a consumer (of each stream waited for) was there when it ended (False: the first outputs went out to no
+    LSL consumer)."""
     t0 = pylsl.local_clock()
     slot.reporter.report()
     ring, prov = slot.ring, slot.prov_outlet
@@ -35,14 +39,15 @@ def await_consumers(slot: StreamSlot, wait_s: float) -> float:
     def waiting() -> bool:
         return not decoded.have_consumers() or (others is not None and not others.have_consumers())
 
-    while waiting() and pylsl.local_clock() < t0 + wait_s and not slot.stopping:
+    while ((waiting() or pylsl.local_clock() < t0 + hold_s) and pylsl.local_clock() < t0 + wait_s
+           and not slot.stopping):
         time.sleep(0.02)
         if slot.host is None:
             slot.commands.poll()
         if slot.reporter.due(pylsl.local_clock()):
             slot.reporter.report()
-    waited = round(pylsl.local_clock() - t0, 3)
-    if waiting() and not slot.stopping:
+    waited, missing = round(pylsl.local_clock() - t0, 3), waiting()
+    if missing and not slot.stopping:
         log.warning("decoder %s: no consumer of %s%s after %.1f s; decoding anyway", slot.decoder_id,
                     slot.outlet.name, " (or of its provenance stream)" if both else "", waited)
-    return waited
+    return waited, not missing

@@ -205,15 +205,16 @@ class StreamConnection:
             log.warning("decoder %s: %s went away before its inlet opened", self.decoder_id, full.name())
             self.lost_at_open = True
         t0 = pylsl.local_clock()
-        wait = opts.wait_for_consumer_s
+        wait, resubscribe = opts.wait_for_consumer_s, 0.0
         if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
             none_before = (ring is not None and ring.had_consumers() is False
                            and ring.had_provenance_consumers() is not True)
             resubscribe = 0.0 if none_before else RESUBSCRIBE_S
             # no output yet (killed while waiting for a first consumer): the wait asked for still holds
             wait = max(wait, resubscribe) if ring is not None and ring.pending == 0 else resubscribe
-        if wait > 0 and not self.lost_at_open:
-            self.status.output_stream["consumer_waited_s"] = await_consumers(self, wait)
+        if wait > 0 and not self.lost_at_open:  # a restart holds its whole window: all consumers, not the first
+            waited, there = await_consumers(self, wait, resubscribe)
+            self.status.output_stream.update(consumer_waited_s=waited, consumer_at_first_output=there)
         if replay:  # before any row of its own
             shown(self.reporter, send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,
                                                         lambda: self.stopping, self.event))

@@ -366,6 +366,7 @@ def test_wait_for_consumer_holds_the_first_output_for_the_lab_s_consumer(supervi
     wait_for(lambda: handle.status.state == "running", 10, "running")
     waited = handle.status.output_stream["consumer_waited_s"]
     assert 0 < waited < 25 and counters(handle)["samples_lost"] == 0
+    assert handle.status.output_stream["consumer_at_first_output"] is True
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
