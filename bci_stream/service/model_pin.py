@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bci_stream.core.card import CARD_FILE
-from bci_stream.core.errors import ModelError, ModelUnavailableError
+from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
 from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
 
 __all__ = ["PINS_ENV", "describe_pin", "has_pin", "load_pinned", "pin_error", "pin_ref", "pinned_files",
@@ -187,12 +187,22 @@ def pinned_model(decoder_id: str, models_dir: str | Path, ref: str) -> ModelEntr
 
 def describe_pin(entry: ModelEntry, models_dir: str | Path, ref: str) -> dict[str, Any]:
     """The status ``model`` fields of the pin: ``pinned`` (it runs the decoder's own copy), and ``registry_now``
-    when the registry's ``ref`` is other bytes now (``ref`` and ``sha256``, or ``error``: not there, unreadable)."""
+    when the registry's ``ref`` is other bytes now (``ref`` and ``sha256``, or ``error``: not there, unreadable).
+    A ``name@version`` no longer there whose name is (``calibrate --overwrite`` writes the next version: a hot swap
+    refers to ``name@version``) names that name's highest version (before: "not found", though the registry held a
+    newer model under that name)."""
     pinned = entry.directory.parent.parent == pins_root()
     fields: dict[str, Any] = {"pinned": pinned}
     if pinned:
+        registry = ModelRegistry(models_dir)
         try:
-            now = ModelRegistry(models_dir).resolve(ref)
+            try:
+                now = registry.resolve(ref)
+            except ModelNotFoundError as gone:
+                try:
+                    now = registry.resolve(ref.partition("@")[0])
+                except ModelNotFoundError:
+                    raise gone from None
             if now.card.sha256 != entry.card.sha256:
                 fields["registry_now"] = {"ref": now.card.ref, "sha256": now.card.sha256}
         except (ModelError, ModelUnavailableError) as exc:

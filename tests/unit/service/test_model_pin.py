@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from bci_stream.core.errors import ModelError
 from bci_stream.service.model_pin import (PINS_ENV, describe_pin, has_pin, load_pinned, pin_dir, pin_error, pin_ref,
                                           pinned_files, unpin, write_pinned)
+from bci_stream.train.classical.model_version import bump
 from support.common import export_tiny
 
 
@@ -84,3 +86,22 @@ def test_a_copy_that_does_not_verify_is_refused(registry: Path):
 def test_a_decoder_id_must_be_a_folder_name(bad: str):
     with pytest.raises(ValueError, match="decoder_id"):
         pin_dir(bad)
+
+
+def test_a_pinned_name_at_version_replaced_by_the_next_version_names_it(registry: Path):
+    """A hot swap pins ``name@version``; ``calibrate --overwrite`` then writes the next version in its place: the
+    status said "not found" though the registry held a newer model under that name. It names that one now; a name
+    gone altogether is still "not found"."""
+    entry = pin_ref("d1", registry, "tiny-gru")
+    ref = entry.card.ref
+    replace(registry, seed=5)
+    card_path = registry / "tiny-gru" / "model.json"
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["version"] = bump(card["version"])
+    card_path.write_text(json.dumps(card), encoding="utf-8")
+    pinned = load_pinned("d1")
+    assert pinned is not None
+    now = describe_pin(pinned, registry, ref)["registry_now"]
+    assert now == {"ref": f"tiny-gru@{card['version']}", "sha256": card["sha256"]} and ref != now["ref"]
+    shutil.rmtree(registry / "tiny-gru")
+    assert f"model {ref!r} not found" in describe_pin(pinned, registry, ref)["registry_now"]["error"]
