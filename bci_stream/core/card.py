@@ -182,6 +182,25 @@ def _first_difference(a: Any, b: Any, path: str) -> str:
     return f"{path} is {_short(a)} on the card but {_short(b)} in the graph"
 
 
+def architecture_problem(card: ModelCard) -> str | None:
+    """Where a recurrent card's ``architecture`` (``cell``, ``n_layers``, ``hidden_size``: what ``/models``, the
+    status and ``inspect`` report) disagrees with its step graph's recurrent states (what runs: ``h0``, and ``c0``
+    for an LSTM, each ``[n_layers, 1, hidden_size]``), or None. Before, an edited card served a graph other than
+    the one it described, and only ``inspect`` noticed."""
+    arch, step = card.architecture, card.step
+    if arch.family != "recurrent" or step is None:
+        return None
+    states = {s.name: list(s.shape) for s in step.states if s.role == "recurrent"}
+    want = ["h0", "c0"] if arch.cell == "lstm" else ["h0"]
+    expect = [arch.n_layers, 1, arch.hidden_size]
+    if sorted(states) == sorted(want) and all(shape == expect for shape in states.values()):
+        return None
+    return (f"model '{card.ref}': the card's architecture (cell {arch.cell!r}, n_layers {arch.n_layers}, "
+            f"hidden_size {arch.hidden_size}: recurrent states {want}, each of shape {expect}) disagrees with its "
+            f"step graph's recurrent states {states}: the card was edited after export; restore it, or export the "
+            "model again")
+
+
 def graph_metadata_disagreements(card: ModelCard, meta: Mapping[str, str]) -> list[str]:
     """Where ``card`` disagrees with the ``metadata_props`` that export wrote into its ONNX graph.
 

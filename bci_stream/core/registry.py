@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
 from bci_stream.core.load_errors import load_error
 from bci_stream.core.units import volts_per_unit
-from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, sha256_file
+from bci_stream.core.card import (CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, architecture_problem,
+                                  sha256_file)
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,15 @@ def verify_files(entry: ModelEntry, digest: Callable[[Path], str] = sha256_file)
 def runnable_problem(card: ModelCard, folder: Path | None = None) -> str | None:
     """Why the service can never decode with ``card`` (in ``folder``, named in the advice), whatever the stream (None:
     nothing known against it): a card format 1 (a bare recurrent graph, no step graph) or a unit that is no voltage
-    (the stream is converted into it)."""
+    (the stream is converted into it), or a recurrent architecture other than its step graph's
+    (:func:`~bci_stream.core.card.architecture_problem`)."""
     if card.step is None:
         return (f"model '{card.ref}' is card format {card.format_version} without a step graph; upgrade its folder "
                 f"with `bci-stream upgrade-model {folder or 'DIR'}` (needs the train extra)")
     if volts_per_unit(card.unit) is None:
         return (f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit this service converts "
                 "(e.g. microvolts, volts, '0.0224 uV')")
-    return None
+    return architecture_problem(card)
 
 
 def open_model_folder(path: Path | str) -> ModelEntry:

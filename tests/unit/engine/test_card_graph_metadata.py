@@ -145,3 +145,25 @@ def test_unreadable_metadata_is_named() -> None:
     assert graph_metadata_disagreements(card, {"ch_names": "[not json"})[0].startswith(
         "the graph's metadata_props 'ch_names' is unreadable")
     assert graph_metadata_disagreements(card, {"ch_names": json.dumps(card.ch_names), "n_chans": "21"}) == []
+
+
+@pytest.mark.parametrize(("arch", "said"), [
+    ({"cell": "lstm"}, "cell 'lstm'"),
+    ({"hidden_size": 64}, "hidden_size 64"),
+    ({"n_layers": 3}, "n_layers 3"),
+])
+def test_a_card_whose_architecture_is_not_its_step_graphs_is_refused(models_dir: Path, tmp_path: Path, arch: dict,
+                                                                     said: str) -> None:
+    """The card's architecture is what /models, the status and inspect report; the step graph's recurrent states are
+    what runs. An edited architecture (another cell, size or depth) was served under the card's description; only
+    ``inspect`` noticed. Now the runtime and POST /decoders refuse it, naming both."""
+    edited_copy(models_dir, tmp_path, "arch", lambda card: card["architecture"].update(arch))
+    entry = ModelRegistry(tmp_path).get("arch")
+    with pytest.raises(ModelError) as err:
+        StepModel(entry.onnx_path, entry.card)
+    msg = str(err.value)
+    assert msg.startswith("model 'arch@1.0.0': the card's architecture (") and said in msg, msg
+    assert "disagrees with its step graph's recurrent states {'h0': [2, 1, 16]}" in msg, msg
+    with pytest.raises(HTTPException) as http:
+        check_model(ModelRegistry(tmp_path), "arch")
+    assert http.value.status_code == 422 and said in str(http.value.detail), http.value.detail
