@@ -45,11 +45,15 @@ test: $(STAMP) browser
 	$(BIN)/python -m compileall -q -j 0 bci_stream latency_bench tests >/dev/null
 	$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
-# Debian's chromium for the dashboard's browser test (tests/integration/test_dashboard.py fails, and says why, without it).
+# Debian packages two tests use, each failing (and saying why) without its own: chromium for the dashboard's browser
+# test (tests/integration/test_dashboard.py), faketime for LSL senders on clocks of their own
+# (tests/integration/test_reconnect_clock.py).
+FAKETIME_LIB := /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 browser:
-	@command -v chromium >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo); \
-	  $$S apt-get update -q && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
-	  || echo "warning: could not install chromium; the dashboard browser test will fail" >&2
+	@missing="$$(command -v chromium >/dev/null || echo chromium) $$([ -f $(FAKETIME_LIB) ] || echo faketime)"; \
+	  [ -z "$$(echo $$missing)" ] || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo); \
+	  $$S apt-get update -q && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; } \
+	  || echo "warning: could not install $$missing; the tests that need it will fail" >&2
 
 # Re-train the bundled demo model (2.5 to 5 minutes) on simulator output.
 bundled-model: $(STAMP)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.core.spec import DecoderSpec
     from bci_stream.core.status import WorkerStatus
     from bci_stream.engine.step_model import StepModel
+    from bci_stream.lsl.source import ClockOffset
     from bci_stream.service.commands import CommandHandler
     from bci_stream.service.decoding import StreamDecoder
     from bci_stream.service.reporter import StatusReporter
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
 log = logging.getLogger("bci_stream.worker")
 
 LOST_REASON = "stream lost; waiting for the same source to come back"
+#: how long the first data of a new outlet instance of a stream from another clock waits for its clock offset, s
+NEW_INSTANCE_CLOCK_S = 3.0
 
 
 class StallHandling:
@@ -57,6 +60,8 @@ class StallHandling:
     puller: ChunkPuller | None
     stall_after: float
     last_data: float
+    clock: ClockOffset | None
+    clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
 
     def got_data(self, first_ts: float, now: float) -> None:
         """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
@@ -67,6 +72,9 @@ class StallHandling:
             self.note_reconnect(self.monitor.verify())
         if self.status.state == "stalled":
             self.on_resume(first_ts)
+        if self.clock_stale:
+            self.clock_stale = False
+            self.new_instance_clock()
 
     def idle(self, now: float) -> None:
         """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
@@ -139,6 +147,22 @@ class StallHandling:
             self.status.stream["uid"] = uid
             self.status.counters.reconnects += 1
             self.event("reconnect", uid=uid)
+            self.clock_stale = True  # its first data waits for a clock offset of its own (new_instance_clock)
+
+    def new_instance_clock(self) -> None:
+        """The first data of a new outlet instance: an offset estimate of its own before any of it is stamped (up to
+        :data:`NEW_INSTANCE_CLOCK_S`, the inlet buffering meanwhile), unless the stream is from this host and read on
+        its clock (offset 0): a sender host that rebooted restarted its clock, and its first ~0.3 s were published
+        with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot simulated with libfaketime)."""
+        clock = self.clock
+        if clock is None or clock.mode == "none" or (clock.same_host and clock.offset == 0.0):
+            return
+        before = clock.offset
+        self.update_clock(NEW_INSTANCE_CLOCK_S)
+        if clock.offset == before:
+            log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
+                        "stamped with the last instance's offset (%+.6f s)", self.decoder_id, NEW_INSTANCE_CLOCK_S,
+                        before)
 
     def check_new_instance(self) -> None:
         """Read the full info of the new outlet instance the monitor found and check it against the running model

@@ -1,0 +1,94 @@
+"""A source that comes back (same name and source_id) on another clock, as when the sender's host rebooted and its
+monotonic clock restarted: the new instance's samples are stamped with an offset estimate of its own from the first
+one. Real LSL on loopback, real worker processes; each sender runs on a clock of its own through libfaketime (Debian's
+``faketime``, installed by ``make test``), since both ends of a loopback stream otherwise read the same clock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.supervisor import Supervisor
+from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
+from support.lsl import open_output, wait_for
+
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+SECONDS = 4.0
+
+SENDER = textwrap.dedent("""
+    import sys, time
+    import numpy as np, pylsl
+    from bci_stream.lsl.info import make_stream_info
+    name, names, sfreq, seconds = sys.argv[1], sys.argv[2].split(","), float(sys.argv[3]), float(sys.argv[4])
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", names, sfreq, name + "-src"), 0, 60)
+    while not outlet.have_consumers():
+        time.sleep(0.01)
+    time.sleep(0.5)
+    base, start, k = pylsl.local_clock(), time.perf_counter(), 0  # stamped with this process's own clock
+    while k < seconds * sfreq:
+        while time.perf_counter() < start + (k + 10) / sfreq:
+            time.sleep(0.001)
+        outlet.push_chunk(np.random.default_rng(k).normal(0, 10, (10, len(names))).astype(np.float32),
+                          [base + (k + i) / sfreq for i in range(10)])
+        k += 10
+    time.sleep(1.0)
+""")
+
+
+def sender(name: str, fake: str) -> subprocess.Popen:
+    """A sender process whose clocks (the monotonic one LSL stamps with too) run ``fake`` from this host's."""
+    env = dict(os.environ, LD_PRELOAD=str(FAKETIME), FAKETIME=fake, FAKETIME_DONT_FAKE_MONOTONIC="0",
+               PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-c", SENDER, name, ",".join(TINY_CH_NAMES), str(TINY_SFREQ),
+                             str(SECONDS)], env=env)
+
+
+@pytest.mark.parametrize("worker", ["dedicated", "shared"])
+def test_a_source_back_on_another_clock_is_stamped_with_its_own_offset_from_its_first_sample(models_dir, worker):
+    """Before: its first ~0.3 s were published with the last instance's offset (stamps 2.6e8 s off with a sender
+    3000 days back), until the next periodic offset refresh; the status blamed the sender ("a sender stamping
+    samples with a clock of its own")."""
+    assert FAKETIME.is_file(), f"{FAKETIME} is missing: install Debian's faketime (make test does)"
+    sup = Supervisor(str(models_dir), status_interval=0.1, shared_workers=1)
+    name = unique("reboot")
+    a = sender(name, "+100s")
+    b = None
+    try:
+        spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
+                                           "options": {"worker": worker, "wait_for_consumer_s": 20}})
+        handle = sup.start(spec, n_outputs=3, sfreq=TINY_SFREQ)
+        inlet = open_output(f"{name}-decoded")
+        stamps: list[float] = []
+        arrived: list[float] = []
+
+        def pull() -> None:
+            _, ts = inlet.pull_chunk(timeout=0.05, max_samples=4096)
+            stamps.extend(ts)
+            arrived.extend([pylsl.local_clock()] * len(ts))
+
+        while a.poll() is None:
+            pull()
+        first = len(stamps)
+        assert first > 0 and a.returncode == 0
+        b = sender(name, "-3000d")  # the same name and source_id, another clock
+        while b.poll() is None:
+            pull()
+        wait_for(lambda: (pull(), len(stamps) - first >= SECONDS * TINY_SFREQ)[1], 30, "the new instance decoded")
+        off = np.abs(np.array(arrived) - np.array(stamps))  # arrival on this host's clock minus the decoded stamp
+        assert off[:first].max() < 60, off[:first].max()  # the first instance: +100 s, corrected
+        bad = np.flatnonzero(off[first:] > 60)  # the latency of a loaded machine, never the clocks' 3000 days
+        assert len(bad) == 0, f"{len(bad)} of the new instance's outputs stamped {off[first:].max():.3g} s off"
+        assert handle.status.counters.reconnects == 1
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.kill()
+        sup.shutdown()
