@@ -268,7 +268,8 @@ def list_models(models_dir: Path | None) -> None:
 
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
     if not registry.root.is_dir():
-        raise click.ClickException(f"--models-dir: models directory {registry.root} does not exist "
+        where = "--models-dir" if models_dir is not None else "setting models_dir"  # maybe from env or config
+        raise click.ClickException(f"{where}: models directory {registry.root} does not exist "
                                    f"(give --models-dir or set BCI_STREAM_MODELS_DIR)")
     entries, problems = registry.scan()
     refs = [e.card.ref for e in entries]

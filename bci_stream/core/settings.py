@@ -147,6 +147,14 @@ class Settings(BaseSettings):
                     "(`serve --config`), the environment or `.env`; never from the config file itself.",
     )
 
+    @field_validator("models_dir", "recordings_dir", "config")
+    @classmethod
+    def _home_expanded(cls, value: Path | None) -> Path | None:
+        """``~`` expanded wherever the path came from (a config file, an env file, which systemd's
+        ``EnvironmentFile=`` does not expand): before, ``recordings_dir = "~/rec"`` wrote the recordings under a
+        folder named ``~`` in the service's working directory."""
+        return None if value is None else value.expanduser()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lowercase_log_level(cls, value: Any) -> Any:
@@ -227,9 +235,25 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings] = Settings) ->
         if key not in fields:
             raise ConfigFileError(f"config file {str(path)!r}: unknown key {key!r}; the settings are "
                                   f"{', '.join(sorted(k for k in fields if k != 'config'))}")
+        if isinstance(value, bool) and fields[key].annotation is not bool:  # pydantic would take it as 1 or 0
+            raise ConfigFileError(f"config file {str(path)!r}: key {key!r} must be "
+                                  f"{_kind(fields[key])}, got the boolean {str(value).lower()}")
         if isinstance(value, str) and _is_path_field(fields[key]) and not Path(value).expanduser().is_absolute():
             data[key] = str(path.resolve().parent / value)
     return data
+
+
+def _kind(field: FieldInfo) -> str:
+    """What a setting takes, for a message: "an integer", "a number", "one of 'a', 'b'", "a string"."""
+    annotation = field.annotation
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(annotation))
+    types = set(typing.get_args(annotation)) or {annotation}
+    if int in types:
+        return "an integer"
+    if float in types:
+        return "a number"
+    return "a string" if str in types or Path in types else f"of type {annotation}"
 
 
 def _is_path_field(field: FieldInfo) -> bool:
@@ -363,11 +387,12 @@ def main(argv: Sequence[str] | None = None, echo: Callable[[str], None] = print)
             args.write.write_text(new, encoding="utf-8")
         echo(f"{args.write}: settings reference {'updated' if new != text else 'already up to date'}")
     else:
-        from bci_stream.core.settings_errors import SettingsError, load_settings
+        from bci_stream.core import settings as imported  # run as ``python -m``, this module is __main__, and
+        from bci_stream.core.settings_errors import SettingsError, load_settings  # its classes are not those raised
 
         try:
             settings = load_settings(config=args.config)
-        except (SettingsError, ConfigFileError) as exc:  # one line per bad value, never the token's (exit 2)
+        except (SettingsError, imported.ConfigFileError) as exc:  # one line per bad value, never the token's (exit 2)
             parser.error(str(exc))
         for name, value in effective_settings(settings).items():
             echo(f"{name} = {json.dumps(value)}  # {env_var(name)}")

@@ -26,3 +26,13 @@ def test_models_on_a_missing_directory_exits_non_zero_with_its_message(clean: Pa
     res = CliRunner().invoke(main, ["models", "--models-dir", str(missing)])
     assert res.exit_code == 1
     assert f"--models-dir: models directory {missing} does not exist" in res.output
+
+
+def test_a_missing_directory_from_the_environment_is_not_blamed_on_the_flag(clean: Path,
+                                                                             monkeypatch) -> None:
+    """``--models-dir`` was named though the folder came from BCI_STREAM_MODELS_DIR (or a config file)."""
+    missing = clean / "no-such-models"
+    monkeypatch.setenv("BCI_STREAM_MODELS_DIR", str(missing))
+    res = CliRunner().invoke(main, ["models"])
+    assert res.exit_code == 1
+    assert f"Error: setting models_dir: models directory {missing} does not exist" in res.output, res.output

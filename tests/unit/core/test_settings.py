@@ -77,10 +77,27 @@ def test_config_relative_models_dir_is_relative_to_the_file(clean: Path) -> None
     assert Settings(config=config).models_dir == Path("/srv/models")
 
 
+def test_a_home_folder_path_is_expanded_from_every_source(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~`` in a config file or an env file (systemd's ``EnvironmentFile=`` does not expand it) was kept: the
+    recordings went to a folder named ``~`` under the service's working directory, the models were "not found"."""
+    monkeypatch.setenv("HOME", str(clean / "home"))
+    config = write(clean / "bci.toml", 'recordings_dir = "~/rec"\nmodels_dir = "~/models"\n')
+    s = Settings(config=config)
+    assert (s.recordings_dir, s.models_dir) == (clean / "home" / "rec", clean / "home" / "models")
+    monkeypatch.setenv("BCI_STREAM_MODELS_DIR", "~/m")
+    assert Settings().models_dir == clean / "home" / "m"
+
+
 @pytest.mark.parametrize(("text", "needles"), [
     ("prot = 9000\n", ["unknown key 'prot'", "port", "models_dir"]),
     ('config = "other.toml"\n', ["key 'config' is not allowed", "BCI_STREAM_CONFIG"]),
     ("port = \n", ["not valid TOML", "line 1"]),
+    # a TOML boolean for a number: pydantic took it as 1 or 0 (port 1; max_restarts 0: no restarts), though the
+    # same "true" from the environment is refused
+    ("port = true\n", ["key 'port' must be an integer, got the boolean true"]),
+    ("max_restarts = false\n", ["key 'max_restarts' must be an integer, got the boolean false"]),
+    ("status_interval = true\n", ["key 'status_interval' must be a number, got the boolean true"]),
+    ("worker = true\n", ["key 'worker' must be one of 'dedicated', 'shared', got the boolean true"]),
 ])
 def test_config_file_errors_name_the_file_and_the_key(clean: Path, text: str, needles: list[str]) -> None:
     config = write(clean / "bad.toml", text)
@@ -161,3 +178,13 @@ def test_serve_rejects_a_bad_config_file_naming_the_key(clean: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "unknown key 'prot'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_show_of_a_bad_config_file_is_a_line_not_a_traceback(clean: Path) -> None:
+    """``python -m bci_stream.core.settings --show`` (deploy/README.md's check of a config) raised a traceback:
+    run as ``-m`` the module is ``__main__``, and its ConfigFileError was not the class raised."""
+    config = write(clean / "bad.toml", "port = true\n")
+    proc = subprocess.run([sys.executable, "-m", "bci_stream.core.settings", "--show", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, cwd=clean)
+    assert proc.returncode == 2, proc.stderr
+    assert "key 'port' must be an integer, got the boolean true" in proc.stderr and "Traceback" not in proc.stderr
