@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     shared_workers: int | None = Field(
         default=None, ge=1, le=256,
         description="Most shared worker processes (decoders with `worker: shared` go to the least loaded).",
-        json_schema_extra={"default_doc": "the number of cores"},
+        json_schema_extra={"default_doc": "the number of CPUs the service may use (its CPU affinity)"},
     )
     backend: Literal["local", "ray"] = Field(
         default="local",

@@ -49,6 +49,16 @@ class SharedWorkerHandle:
         return {"kind": "shared", "index": self.index, "pid": self.process.pid, "streams": len(self.decoders)}
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity: systemd's ``CPUAffinity=``, compose's ``cpuset``,
+    ``taskset``), the default number of shared workers. Before, ``os.cpu_count()``: on a 16-core node with the unit's
+    ``CPUAffinity=1-3``, 16 shared workers competed for 3 cores."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 class SharedPool:
     """Shared worker processes of one supervisor (see the module docstring).
 
@@ -57,7 +67,7 @@ class SharedPool:
     ctx
         The multiprocessing context.
     size
-        Most shared worker processes (None: ``os.cpu_count()``).
+        Most shared worker processes (None: :func:`usable_cpus`).
     models_dir, status_interval, recordings_dir
         Handed to each worker.
     start_process
@@ -69,7 +79,7 @@ class SharedPool:
 
     def __init__(self, ctx: Any, size: int | None, models_dir: str, status_interval: float,
                  recordings_dir: str | None, start_process: Any, code_stamp: str | None = None) -> None:
-        size = (os.cpu_count() or 1) if size is None else size
+        size = usable_cpus() if size is None else size
         if size < 1:
             raise ValueError(f"shared_workers must be >= 1, got {size}")
         self.ctx = ctx
