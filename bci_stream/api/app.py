@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,9 +20,12 @@ from bci_stream.api.log_redact import redact_request_logs
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
 from bci_stream.api.ws_flow import TransportScope
 from bci_stream.core.registry import ModelRegistry
+from bci_stream.service.recorder import recordings_dir_problem
 from bci_stream.service.recordings import Recordings
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.core.settings import Settings
+
+log = logging.getLogger("bci_stream.api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "start_timeout": settings.ray_start_timeout},
         )
         app.state.recordings = Recordings(str(settings.recordings_dir))  # POST /recordings: no model
+        if (why := recordings_dir_problem(settings.recordings_dir)) is not None:  # a request to record gets 422
+            log.warning("%s: a decoder or recording asking to record is refused until it is fixed", why)
         app.state.started = time.monotonic()
         try:
             yield

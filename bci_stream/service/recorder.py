@@ -52,6 +52,7 @@ import numpy as np
 from xml.sax.saxutils import escape
 
 from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.out_folder import out_folder_problem
 from bci_stream.io.xdf_chunks import EVENTS_TYPE, XdfWriter, stream_header_xml
 
 INPUT, DECODED, PROVENANCE, EVENTS, MARKERS = 1, 2, 3, 4, 5
@@ -265,6 +266,14 @@ def open_recording(recordings_dir: str | None, record_path: str, generation: int
         raise StreamMismatchError(f"record_path {record_path!r}: {exc}") from None
 
 
+def recordings_dir_problem(recordings_dir: str | Path) -> str | None:
+    """Why the service's ``recordings_dir`` can never be written (under ``/proc``, a file, a read-only mount), or
+    None (a folder not there yet is created when first needed). Before, a decoder asking to record was accepted
+    (201), then ended in ``error`` with an errno line that did not name the setting."""
+    return out_folder_problem(recordings_dir, "the service's recordings_dir (setting recordings_dir, env "
+                                              "BCI_STREAM_RECORDINGS_DIR)")
+
+
 def record_path_refusal(recordings_dir: str | None, record_path: str | None) -> str | None:
     """Why ``record_path`` cannot be recorded to, known before a worker starts (no ``recordings_dir``, or the file
     exists: a recording is never overwritten), or None. The API refuses such a request at once; the worker's own
@@ -273,6 +282,8 @@ def record_path_refusal(recordings_dir: str | None, record_path: str | None) -> 
         return None
     if recordings_dir is None:
         return "record_path was given but the service has no recordings_dir"
+    if (why := recordings_dir_problem(recordings_dir)) is not None:
+        return f"record_path {record_path!r} cannot be written: {why}"
     path = Path(recordings_dir) / record_path
     if path.exists():
         return f"record_path must not exist (recordings are never overwritten), got {record_path!r}: {path} exists"

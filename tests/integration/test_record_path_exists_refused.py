@@ -39,9 +39,9 @@ def test_an_existing_record_path_is_refused_at_post(rec_server):
         assert (rec / "day1" / "s01.xdf").read_bytes() == b"an earlier session"
 
 
-def test_record_path_refusal():
-    assert record_path_refusal("/nonexistent-recordings", None) is None
-    assert record_path_refusal("/nonexistent-recordings", "a.xdf") is None
+def test_record_path_refusal(tmp_path: Path):
+    assert record_path_refusal(str(tmp_path / "not-yet"), None) is None
+    assert record_path_refusal(str(tmp_path / "not-yet"), "a.xdf") is None  # created when first needed
     assert record_path_refusal(None, "a.xdf") == "record_path was given but the service has no recordings_dir"
 
 
@@ -77,3 +77,26 @@ def test_a_file_another_decoder_or_recording_is_to_write_is_refused_at_post(rec_
                                                 f"'day2/s01.xdf': recording {rec_id!r} writes it")
         assert client.delete(f"/recordings/{rec_id}").status_code == 200
         assert not (rec / "day2" / "s01.xdf").exists()  # no sample came: no file (and no decoder wrote one)
+
+
+def test_a_recordings_dir_that_can_never_be_written_is_named_at_post(models_dir: Path, tmp_path: Path):
+    """A recordings_dir under /proc (or a file, a read-only mount): a decoder asking to record, and a recording, were
+    accepted (201), then ended in ``error`` with "[Errno 2] No such file or directory: '/proc/...'", not naming the
+    setting. Now 422 at once, naming it; a decoder that records nothing is not concerned."""
+    bad = Path("/proc") / unique("rec")
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1, recordings_dir=bad)
+    stream = {"name": unique("s15rf-procdir")}
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=30.0) as client:
+        r = client.post("/decoders", json={"stream": stream, "model": "tiny-gru", "options": {"record_path": "a.xdf"}})
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", "options", "record_path"], detail
+        assert detail["msg"].startswith(f"record_path 'a.xdf' cannot be written: the service's recordings_dir "
+                                        f"(setting recordings_dir, env BCI_STREAM_RECORDINGS_DIR) {bad}: cannot write "
+                                        "in /proc ("), detail["msg"]
+        r = client.post("/recordings", json={"stream": stream, "out": "b.xdf"})
+        assert r.status_code == 422 and "out 'b.xdf' cannot be written: the service's recordings_dir" in r.text, r.text
+        assert client.get("/decoders").json() == [] and client.get("/recordings").json() == []
+        r = client.post("/decoders", json={"stream": stream, "model": "tiny-gru"})
+        assert r.status_code == 201, r.text
+        assert client.delete(f"/decoders/{r.json()['id']}").status_code == 200
