@@ -12,6 +12,7 @@ import uvicorn
 
 from bci_stream.api.app import create_app
 from bci_stream.core.settings import Settings
+from bci_stream.core.log_setup import configure_service
 
 
 def host_problem(host: str) -> str | None:
@@ -65,6 +66,7 @@ GRACEFUL_S = 5.0
 
 def serve(settings: Settings) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM shut the decoders down cleanly)."""
+    configure_service(settings.log_level)  # the service's own loggers and its workers', not only uvicorn's
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
                 timeout_graceful_shutdown=GRACEFUL_S)
 

@@ -139,7 +139,8 @@ class Settings(BaseSettings):
         default=1_000_000, ge=1024, description="Largest accepted HTTP request body in bytes; larger bodies get 413."
     )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
-        default="info", description="Log level of the service (case-insensitive)."
+        default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "
+                                    "process's and every worker process's."
     )
     config: Path | None = Field(
         default=None,

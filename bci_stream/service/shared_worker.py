@@ -37,6 +37,7 @@ from bci_stream.service.slot_pool import SlotPool
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
 from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, describe_failure, report_failure
+from bci_stream.core.log_setup import configure_worker
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -395,5 +396,5 @@ def run_shared(index: int, control: Connection, models_dir: str, status_interval
                recordings_dir: str | None = None) -> None:
     """The shared worker process, once :func:`~bci_stream.service.worker_entry.shared_worker_main` (its spawn target)
     found it runs its service's code; exits with the worker's exit code."""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s shared-worker[{index}] %(levelname)s %(message)s")
+    configure_worker(f"shared-worker[{index}]")
     raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir).run())

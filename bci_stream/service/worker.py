@@ -30,6 +30,7 @@ from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
 from bci_stream.service.worker_entry import EXIT_REFUSED, EXIT_UNAVAILABLE
+from bci_stream.core.log_setup import configure_worker
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -108,7 +109,7 @@ def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: 
                   recordings_dir: str | None = None) -> None:
     """The dedicated worker process, once :func:`~bci_stream.service.worker_entry.worker_main` (its spawn target)
     found it runs its service's code; exits with the worker's exit code."""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s decoder[{decoder_id}] %(levelname)s %(message)s")
+    configure_worker(f"decoder[{decoder_id}]")
     sender = StatusSender(status_conn)
     try:
         spec = DecoderSpec.model_validate_json(spec_json)

@@ -33,6 +33,7 @@ from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from bci_stream.service.code_stamp import code_changed
+from bci_stream.core.log_setup import configure_worker
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -218,4 +219,4 @@ def close(conn: Any) -> None:
 
 
 def started_logging(who: str) -> None:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {who} %(levelname)s %(message)s")
+    configure_worker(who)
