@@ -151,9 +151,8 @@ class Settings(BaseSettings):
     @field_validator("models_dir", "recordings_dir", "config")
     @classmethod
     def _home_expanded(cls, value: Path | None) -> Path | None:
-        """``~`` expanded wherever the path came from (a config file, an env file, which systemd's
-        ``EnvironmentFile=`` does not expand): before, ``recordings_dir = "~/rec"`` wrote the recordings under a
-        folder named ``~`` in the service's working directory."""
+        """``~`` expanded from any source (systemd's ``EnvironmentFile=`` does not; before, a config file's
+        ``recordings_dir = "~/rec"`` wrote under ``./~/``)."""
         return None if value is None else value.expanduser()
 
     @field_validator("log_level", mode="before")
@@ -250,11 +249,8 @@ def _kind(field: FieldInfo) -> str:
     if typing.get_origin(annotation) is typing.Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(annotation))
     types = set(typing.get_args(annotation)) or {annotation}
-    if int in types:
-        return "an integer"
-    if float in types:
-        return "a number"
-    return "a string" if str in types or Path in types else f"of type {annotation}"
+    return ("an integer" if int in types else "a number" if float in types
+            else "a string" if str in types or Path in types else f"of type {annotation}")
 
 
 def _is_path_field(field: FieldInfo) -> bool:
