@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     def echo(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.bench != "compare" and (missing := _missing_bench_extra()):  # before: a traceback deep in a section
+        return _refuse(f"`bench {args.bench}` needs {missing}, which the runtime install (`pip install .`) has not: "
+                       "install the bench extra (`pip install '.[bench]'`, torch==2.13.0 first); a deployed decoder's "
+                       "own latency is in its status (`GET /decoders/{id}`, `latency_ms`) and /metrics")
     if args.bench == "inference":
         from bci_stream.core.settings import default_models_dir
         from latency_bench.inference import format_markdown, run_inference_bench
@@ -152,6 +156,15 @@ def _readme_profile_problem(result: dict[str, Any]) -> str | None:
         return None
     return (f"the result's profile is {name!r}, not 'full': the table in latency_bench/README.md is documented as "
             "coming from a full run (`bci-stream bench all`, about 30 min)")
+
+
+def _missing_bench_extra() -> str | None:
+    """The modules of the bench extra this environment lacks (torch exports the benchmarks' networks, matplotlib
+    plots the reports), as a phrase, or None."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "matplotlib") if importlib.util.find_spec(m) is None]
+    return " and ".join(missing) or None
 
 
 def _refuse(exc: BaseException | str) -> int:

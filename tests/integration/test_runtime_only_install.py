@@ -59,6 +59,16 @@ def test_no_training_library_is_installed(runtime_venv):
     assert json.loads(out.stdout) == []
 
 
+def test_bench_on_the_runtime_install_says_which_extra_it_needs(runtime_venv):
+    """deploy/README.md sends operators to ``bci-stream bench inference``; on the runtime install it ended in a
+    ``ModuleNotFoundError: No module named 'torch'`` traceback. Now one line naming the extra (exit 2)."""
+    proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), "bench", "inference", "--quick"],
+                          capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "error: `bench inference` needs torch and matplotlib, which the runtime install" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "pip install '.[bench]'" in proc.stderr
+
+
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory) -> Path:
     """The bundled models, and a tangent-space model (random but valid parameters) exported here."""
