@@ -301,7 +301,7 @@ class Supervisor(WorkerWatch):
         handle.process, handle.cmd_conn, handle.status_conn = link.process, link.cmd_conn, link.status_conn
         if old_status is not None:
             old_status.close()
-        handle.exit_code, handle.restart_at = None, None
+        handle.exit_code, handle.ended, handle.restart_at = None, None, None
         # counters and histograms belong to a worker process: a new generation starts from zero
         handle.worker, handle.placement = link.worker, link.placement
         handle.status = WorkerStatus(pid=link.process.pid, error=handle.status.error, model=handle.status.model,

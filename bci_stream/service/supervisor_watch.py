@@ -123,8 +123,12 @@ class WorkerWatch:
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
-                if snapshot.error:
+                ended = handle.ended  # its end judged before this word came (a loaded machine)
+                if snapshot.error and ended is None:
                     handle.last_error = snapshot.error
+                elif snapshot.error and handle.last_error == ended[1]:  # (not given up since): the end's message
+                    handle.last_error = exit_error(handle, ended[0])  # stays, with the worker's word
+                    handle.ended = (ended[0], handle.last_error)
                 if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
 
@@ -236,10 +240,14 @@ class WorkerWatch:
                 refused = handle.exit_code == EXIT_REFUSED
                 if handle.exit_code == 0 and handle.status.state == "stopped":
                     continue
+                said = None
                 if not refused:
-                    handle.last_error = exit_error(handle, self.backend.exit_message(process, handle.exit_code))
+                    said = self.backend.exit_message(process, handle.exit_code)
+                    handle.last_error = exit_error(handle, said)
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
+                judged = handle.last_error
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
+                handle.ended = None if said is None or handle.last_error != judged else (said, judged)
         return due
 
 

@@ -77,3 +77,34 @@ def test_the_give_up_text_is_not_overwritten_by_a_late_snapshot(supervisor):
     assert handle.restart_at is None and handle.status.state == "error"
     assert handle.last_error.startswith(f"model 'big' failed to load 2 times in a row for a condition of the server "
                                         f"(last: {SAID}); it will not be retried automatically"), handle.last_error
+
+
+def quiet_exit(conn) -> None:
+    """A worker that reports ``running`` and exits with code 1 before its last word reaches the pipe."""
+    conn.send(("d1", 0, WorkerStatus(state="running")))
+    raise SystemExit(1)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_word_read_after_the_end_was_judged_joins_the_ends_message(supervisor, shared: bool):
+    """A shared worker's stream ended ("decoder … ended with code 1 in shared worker pid …: None") before its
+    status snapshot with the reason came (a loaded machine): the snapshot replaced the end's message with its bare
+    word (f07's kill -9 of the fork server failed on it in a loaded run). Now the end's message is rebuilt with the word."""
+    handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+    reader, writer = CTX.Pipe(duplex=False)
+    handle.process = CTX.Process(target=quiet_exit, args=(writer,), daemon=True)
+    handle.process.start()
+    handle.process.join(20.0)
+    handle.status_conn, handle.slot_exit = reader, (1 if shared else None)
+    with supervisor._lock:
+        supervisor._handles[handle.id] = handle
+    assert supervisor._check_processes(time.monotonic()) == []
+    word = "shared worker 0: its parent process 4242 ended (the service's fork server, killed?)"
+    writer.send(("d1", 0, WorkerStatus(state="error", error=word)))  # the late snapshot, on the real pipe
+    next_monitor_reads(supervisor, handle, reader)
+    pid = handle.process.pid
+    if shared:
+        assert handle.last_error == f"decoder d1 ended with code 1 in shared worker pid {pid}: {word}"
+    else:  # a dedicated worker's exit code says it; its word is in the status
+        assert handle.last_error == f"worker process {pid} exited with code 1" and handle.status.error == word
+    writer.close()
