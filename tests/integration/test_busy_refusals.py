@@ -5,6 +5,9 @@ refusal's text. Real uvicorn server, real worker process, real LSL on loopback, 
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from bci_stream.core.messages import Reply, Retry, SwapModel
@@ -45,10 +48,17 @@ def test_a_swap_while_another_loads_is_refused_as_busy(server):
         handle = srv.server.config.app.state.supervisor.get(st["id"])
         with handle.request_lock:  # the supervisor's own requests wait
             commands = []
-            for _ in range(2):  # back to back: the second arrives while the first one's model loads
-                handle.next_request += 1
-                commands.append(SwapModel(model="tiny-ok", request_id=(handle.generation, handle.next_request)))
-                handle.cmd_conn.send(commands[-1])
+            # both in the pipe before the worker reads either: it reads every waiting command at one look, so the
+            # second comes while the first one's model loads. Sent back to back to a running worker, the second could
+            # come at a later look, after a quick load had ended (this test's thread or the worker scheduled late)
+            os.kill(handle.process.pid, signal.SIGSTOP)
+            try:
+                for _ in range(2):
+                    handle.next_request += 1
+                    commands.append(SwapModel(model="tiny-ok", request_id=(handle.generation, handle.next_request)))
+                    handle.cmd_conn.send(commands[-1])
+            finally:
+                os.kill(handle.process.pid, signal.SIGCONT)
             replies = {}
             while len(replies) < 2:
                 assert handle.cmd_conn.poll(60), f"no reply (got {replies})"

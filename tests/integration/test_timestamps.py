@@ -84,10 +84,17 @@ def test_a_chunk_stamped_sender_decodes_with_per_sample_times(supervisor, chunk)
     assert status["mode"] == "auto" and status["active"] and status["detected"] and status["activations"] == 1
     assert status["restarts"] == 0
     assert status["samples_per_stamp"] == pytest.approx(chunk, abs=0.5)
-    # after: bounded by the per-sample error asserted above (each stamp within 0.1 ms of its true time, so each
-    # step within 0.2 ms of the period); how the pulls split the sender's chunks (machine load) moves it within
-    # that bound (0.087 ms seen once on a loaded CI run), so the bound, not a tighter figure, is what is checked
-    assert status["jitter_before_ms"] > 5.0 and status["jitter_after_ms"] < 0.2
+    # after: a spread over the whole run, the first pull included, which goes out as it came (its repeated stamps:
+    # steps of 0), so the figure depends on how many samples the first pull took (machine load), not only on the
+    # repair: 0.000 ms when the first pull took none (the usual case), 0.211 ms (chunk 10, a first pull of 20) and
+    # 0.386 ms (chunk 32) on a loaded machine. The repair is checked sample by sample above; here, that the figure
+    # shows it (a first pull of up to N // 8 samples keeps it under a fifth of the stair-case's) and is no more than
+    # the spread of the steps of the stamps published (gaps left out: over 1.5 periods, or backwards)
+    d = np.diff(ts)
+    published = d[(d >= 0.0) & (d <= 1.5 / TINY_SFREQ)] - 1 / TINY_SFREQ
+    assert status["jitter_before_ms"] > 5.0
+    assert status["jitter_after_ms"] < status["jitter_before_ms"] / 5, status
+    assert status["jitter_after_ms"] <= 1e3 * np.sqrt(np.mean(published ** 2)) + 0.01, (status, first_pull)
     assert status["rate_hz"] == pytest.approx(TINY_SFREQ, rel=1e-3)
 
 
