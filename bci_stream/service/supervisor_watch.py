@@ -123,12 +123,12 @@ class WorkerWatch:
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
-                ended = handle.ended  # its end judged before this word came (a loaded machine)
-                if snapshot.error and ended is None:
+                ended = handle.ended  # this generation's end judged before this word came (a loaded machine)
+                if snapshot.error and (ended is None or ended[0] != generation):
                     handle.last_error = snapshot.error
-                elif snapshot.error and handle.last_error == ended[1]:  # (not given up since): the end's message
-                    handle.last_error = exit_error(handle, ended[0])  # stays, with the worker's word
-                    handle.ended = (ended[0], handle.last_error)
+                elif snapshot.error and handle.last_error == ended[2]:  # (not given up since): the end's message
+                    handle.last_error = exit_error(handle, ended[1])  # stays, with the worker's word
+                    handle.ended = (generation, ended[1], handle.last_error)
                 if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
 
@@ -247,7 +247,8 @@ class WorkerWatch:
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 judged = handle.last_error
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
-                handle.ended = None if said is None or handle.last_error != judged else (said, judged)
+                kept = said is not None and handle.last_error == judged  # not given up meanwhile
+                handle.ended = (handle.generation, said, judged) if kept else None
         return due
 
 
