@@ -131,7 +131,9 @@ def test_a_swapped_in_model_replaced_on_disk_is_still_run_after_a_restart(client
         replace_folder(models, "swap-m", "1.0.1", seed=4)
         st = kill_and_wait(client, decoder_id)
         assert st["model"]["name"] == "swap-m" and st["model"]["sha256"] == sha
-        assert st["request"]["model"] == "swap-m@1.0.0" and "not found" in st["model"]["registry_now"]["error"]
+        assert st["request"]["model"] == "swap-m@1.0.0"  # the version that calibrate --overwrite replaced by 1.0.1:
+        assert st["model"]["registry_now"]["ref"] == "swap-m@1.0.1" != st["request"]["model"]  # named (was: not found)
+        assert st["model"]["registry_now"]["sha256"] != sha
         assert st["output_stream"]["source_id"] == source_id
     finally:
         pusher.halt.set()
