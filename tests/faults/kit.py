@@ -73,11 +73,14 @@ def post_decoder(client: httpx.Client, stream: str | dict, model: str = "tiny-gr
 
 def start_running(client: httpx.Client, stream: str | dict, model: str = "tiny-gru", timeout: float = 90.0,
                   **options: Any) -> str:
-    """POST /decoders and wait (generously: workers start slowly on a loaded machine) until it runs."""
+    """POST /decoders and wait (generously: workers start slowly on a loaded machine) until it runs: ``running``, or
+    ``stalled``, which only a running decoder becomes (on a stream sending nothing, ``running`` lasts
+    ``stall_timeout_s``, 1 s by default: a window that polling on a loaded machine may miss)."""
     from support.http import wait_status
 
     decoder_id = post_decoder(client, stream, model, **options)
-    wait_status(client, decoder_id, lambda s: s["state"] == "running", timeout, f"decoder {decoder_id} to run")
+    wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), timeout,
+                f"decoder {decoder_id} to run")
     return decoder_id
 
 
