@@ -42,3 +42,17 @@ def events_from_codes(codes: np.ndarray, *, include_zero: bool = False,
         desc = value if descriptions is None else descriptions[start]
         out.append(Event(int(start), int(length), str(int(desc))))
     return out
+
+
+#: A trigger code held for less than this (seconds) is a pulse: a point in time, as a BrainVision marker of size 1.
+PULSE_MAX_S = 0.1
+
+
+def trigger_events(codes: np.ndarray, sfreq: float) -> list[Event]:
+    """The events of a trigger (stim) channel: one per run of a non-zero code (:func:`events_from_codes`), a pulse
+    (held under :data:`PULSE_MAX_S`) with duration 0, an onset whose span a label runs to the next event, as for
+    any cue without a duration; a code held longer (level-coded trials) keeps its length. Before, a one-sample
+    pulse labelled one sample: ``train`` took 60 labelled samples from two 2-minute runs, and ``evaluate``'s sample
+    accuracy and its note on trials decided after their span were wrong."""
+    pulse = PULSE_MAX_S * sfreq
+    return [Event(e.onset, 0, e.description) if e.duration < pulse else e for e in events_from_codes(codes)]

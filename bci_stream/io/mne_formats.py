@@ -32,7 +32,7 @@ from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
 from bci_stream.io.edf_file import _edf_dimensions, _edf_header
 from bci_stream.io.errors import DataError, RecordingWarning
-from bci_stream.io.events import events_from_codes
+from bci_stream.io.events import trigger_events
 from bci_stream.io.extras import require
 from bci_stream.io.fif_kind import not_raw_hint
 from bci_stream.io.fif_writer import save_fif, to_mne_raw
@@ -169,7 +169,7 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
             if 0 <= onset < raw.n_times:
                 events.append(Event(int(onset), int(round(float(dur) * sfreq)), str(desc)))
     elif stim:
-        events = events_from_codes(trigger_codes(raw, path))
+        events = trigger_events(trigger_codes(raw, path), sfreq)
     if vhdr:  # a marker of size 1 is a point in time
         events = point_markers(events)
     bads = [n for n in ch_names if n in set(raw.info["bads"])]  # a bad stim channel is dropped with it

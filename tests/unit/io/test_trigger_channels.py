@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from bci_stream.io import Event, Recording, eegmmidb_label_map, load_recording
-from bci_stream.io.errors import RecordingWarning
+from bci_stream.io.errors import LabelMapError, RecordingWarning
+from bci_stream.io.labels import labels_from_events
 from support.bdf import write_bdf
 from support.common import SUBSET_R06, subset_file
 
@@ -149,10 +150,17 @@ def test_an_analog_trigger_line_warns_and_small_noise_rounds_away(r06: Recording
         load_recording(analog)
 
 
-def test_a_trigger_high_for_one_sample_is_one_event(r06: Recording, tmp_path: Path) -> None:
-    codes = _cue_codes(r06, width=1)
+@pytest.mark.parametrize("width", [1, 8])
+def test_a_trigger_pulse_is_one_event_at_a_point_in_time(r06: Recording, tmp_path: Path, width: int) -> None:
+    """A pulse (a code held under 0.1 s: one sample, or 50 ms at 160 Hz) is a cue's onset, duration 0, as a
+    BrainVision marker of size 1: labels run to the next event (evaluate), or ``train`` asks for a label_window.
+    Before: its length in samples, so each cue labelled one sample (train: 60 labelled samples in two runs)."""
+    codes = _cue_codes(r06, width=width)
     path = _fif(tmp_path / "one_raw.fif", r06, {"STI 014": codes.astype(float)})
 
     events = load_recording(path).events
 
-    assert events == _expected(codes) and {e.duration for e in events} == {1} and len(events) == len(r06.events)
+    assert events == [Event(e.onset, 0, e.description) for e in _expected(codes)] and len(events) == len(r06.events)
+    with pytest.raises(LabelMapError, match="all have zero duration; give label_window"):
+        labels_from_events(events, r06.n_times, r06.sfreq, {"1": "left", "2": "right", "3": "rest"},
+                           source=str(path))
