@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bci_stream.core.channels import normalise_ch_name
 from bci_stream.io.recording import Recording
 
 #: Samples compared first (a different run differs within them: the whole arrays are compared only then).
@@ -19,14 +20,31 @@ RTOL = 1e-5
 
 
 def same_samples(a: Recording, b: Recording) -> bool:
-    """Do ``a`` and ``b`` hold the same samples (same rate, shape and values to :data:`RTOL`, NaN where NaN)?"""
-    if a.sfreq != b.sfreq or a.data.shape != b.data.shape:
+    """Do ``a`` and ``b`` hold the same samples (same rate and length, values to :data:`RTOL`, NaN where NaN) in
+    the channels they share by name (:func:`~bci_stream.core.channels.normalise_ch_name`; by position when they
+    share too few, half of the smaller set)? A copy in another format often has its channels in another order or
+    one more or fewer (before: compared by position and shape, so such a copy was taken for another run)."""
+    if a.sfreq != b.sfreq or a.data.shape[1] != b.data.shape[1]:
+        return False
+    xa, xb = _shared_channels(a, b)
+    if xa is None:
         return False
     head = slice(0, HEAD)
-    finite = np.abs(a.data[:, head])[np.isfinite(a.data[:, head])]
+    finite = np.abs(xa[:, head])[np.isfinite(xa[:, head])]
     atol = RTOL * float(finite.max()) if finite.size else 0.0
-    return bool(np.allclose(a.data[:, head], b.data[:, head], rtol=RTOL, atol=atol, equal_nan=True)
-                and np.allclose(a.data, b.data, rtol=RTOL, atol=atol, equal_nan=True))
+    return bool(np.allclose(xa[:, head], xb[:, head], rtol=RTOL, atol=atol, equal_nan=True)
+                and np.allclose(xa, xb, rtol=RTOL, atol=atol, equal_nan=True))
+
+
+def _shared_channels(a: Recording, b: Recording) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """The data of the channels ``a`` and ``b`` share by name, in one order; both whole when of one shape and sharing
+    too few names (numbered channels); (None, None) otherwise."""
+    keys_b = {normalise_ch_name(n): i for i, n in enumerate(b.ch_names)}
+    pairs = [(i, keys_b[k]) for i, k in enumerate(normalise_ch_name(n) for n in a.ch_names) if k in keys_b]
+    if len(pairs) >= max(1, min(len(a.ch_names), len(b.ch_names)) // 2):
+        ia, ib = (list(t) for t in zip(*pairs))
+        return a.data[ia], b.data[ib]
+    return (a.data, b.data) if a.data.shape == b.data.shape else (None, None)
 
 
 def repeated_run(recs: Sequence[Recording]) -> tuple[Recording, Recording] | None:

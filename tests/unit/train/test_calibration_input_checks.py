@@ -157,13 +157,25 @@ def test_train_holds_nan_as_the_service_naming_channels_and_a_filter_s_nan_as_no
         _fit_preprocessing(cfg, [(x, 1600, np.zeros(1600, dtype=bool))], ["C3", "Cz", "C4"], 160.0)
 
 
-@pytest.mark.parametrize("how", ["twice", "copy"])
+def _reordered(tmp_path: Path, src: Path) -> Path:
+    """``src`` as NPZ with its channels in reverse order (as a re-export may write them)."""
+    rec = load_recording(subset_file(src))
+    out = Recording(data=rec.data[::-1].astype(np.float64), sfreq=rec.sfreq, ch_names=rec.ch_names[::-1],
+                    events=rec.events, source=str(src))
+    return save_npz(out, tmp_path / "r05_reordered.npz")
+
+
+@pytest.mark.parametrize("how", ["twice", "copy", "reordered", "one_fewer"])
 def test_a_run_given_twice_or_as_a_copy_in_another_format_is_refused(tmp_path: Path, how: str) -> None:
-    """Leave-one-run-out over a file and itself tested each fold on the data it was fitted on (CV 1.000, exit 0)."""
+    """Leave-one-run-out over a file and itself tested each fold on the data it was fitted on (CV 1.000, exit 0).
+    A copy with its channels in another order, or one fewer, was taken for another run (compared by position)."""
     first = subset_file(R05)
-    second = first if how == "twice" else _variant(tmp_path, "r05_copy", R05)  # NPZ of the same µV samples
+    second = {"twice": lambda: first, "copy": lambda: _variant(tmp_path, "r05_copy", R05),  # NPZ, same µV samples
+              "reordered": lambda: _reordered(tmp_path, R05),
+              "one_fewer": lambda: _variant(tmp_path, "r05_fewer", R05, drop=["Cz.."])}[how]()
+    picked = ["--channels", "C3,C4,Fc3,Fc4,Cp3,Cp4"] if how == "one_fewer" else []  # channels every file has
     res = _cli([str(first), str(subset_file(R06)), str(second), "--labels", "T1=fists,T2=feet", "--name", "dup",
-                "--out", str(tmp_path / "models")])
+                "--out", str(tmp_path / "models"), *picked])
     assert res.exit_code == 2, res.output
     assert (f"error: {load_recording(second).source} holds the same samples as {load_recording(first).source} "
             "(the same file given twice, or a copy of it: 20000 samples x 21 channels at 160 Hz): every calibration "
