@@ -8,7 +8,7 @@ import re
 import socket
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +18,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.channels import match_channels, match_note, renamable_flags, renamed_hint, shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
+from bci_stream.lsl.clock_line import ClockLine
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import time_correction_ex
 
@@ -236,9 +237,11 @@ TimeCorrection = Literal["auto", "lsl", "none"]
 class ClockOffset:
     """Offset added to the source's timestamps to bring them into this host's ``local_clock`` domain.
 
-    ``auto``: LSL's estimate, except for a stream from this very host whose estimate is below 1 ms (or below the
-    round trip of its probe: :meth:`reads_this_clock`), where the offset is exactly 0 (both ends read the same monotonic clock and the estimate is only
-    round-trip noise, about 40 µs on loopback). ``lsl``: always LSL's estimate. ``none``: 0.
+    ``auto``: LSL's estimates, except for a stream from this very host whose estimate is below 1 ms (or below the
+    round trip of its probe: :meth:`reads_this_clock`), where the offset is exactly 0 (both ends read the same
+    monotonic clock and the estimate is only round-trip noise, about 40 µs on loopback). ``lsl``: always LSL's
+    estimates. ``none``: 0. The estimates make a line over the sender's time, changed without a step
+    (:class:`~bci_stream.lsl.clock_line.ClockLine`: :meth:`mapped`); ``offset`` is its value now.
     """
 
     mode: TimeCorrection
@@ -246,6 +249,8 @@ class ClockOffset:
     offset: float = 0.0
     estimate: float = 0.0
     uncertainty: float = float("nan")  # round-trip time of the latest estimate, seconds
+    line: ClockLine = field(default_factory=ClockLine)
+    zero: bool = True  # no offset at all (mode none, or this host's clock): stamps kept as they are
 
     SAME_HOST_MAX = 1e-3
 
@@ -258,11 +263,26 @@ class ClockOffset:
         if self.mode == "none":
             return self.offset
         try:
-            self.estimate, self.uncertainty = time_correction_ex(inlet, timeout)
+            estimate, uncertainty = time_correction_ex(inlet, timeout)
         except (LslTimeoutError, LostError):
             return self.offset
-        self.offset = 0.0 if self.mode == "auto" and self.reads_this_clock() else self.estimate
+        fresh = (estimate, uncertainty) != (self.estimate, self.uncertainty)
+        self.estimate, self.uncertainty = estimate, uncertainty
+        self.zero = self.mode == "auto" and self.reads_this_clock()
+        now = pylsl.local_clock() - estimate  # the sender's time
+        if not self.zero and fresh:
+            self.line.take(now, estimate)
+        self.offset = 0.0 if self.zero else self.line.offset_at(now)
         return self.offset
+
+    def mapped(self, ts: np.ndarray) -> np.ndarray:
+        """The sender's stamps ``ts`` on this host's clock (each + the offset at its time)."""
+        return ts + self.offset if self.zero else self.line.mapped(ts)
+
+    def forget(self) -> None:
+        """Another outlet instance of the stream (maybe another clock): its first estimate starts a new line."""
+        self.line.forget()
+        self.estimate, self.uncertainty = 0.0, float("nan")
 
     def reads_this_clock(self) -> bool:
         """A stream of this host whose estimate is within its own error: below :data:`SAME_HOST_MAX` or the probe's

@@ -155,11 +155,12 @@ class StallHandling:
         its clock (offset 0): a sender host that rebooted restarted its clock, and its first ~0.3 s were published
         with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot simulated with libfaketime)."""
         clock = self.clock
-        if clock is None or clock.mode == "none" or (clock.same_host and clock.offset == 0.0):
+        if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
         before = clock.offset
+        clock.forget()
         self.update_clock(NEW_INSTANCE_CLOCK_S)
-        if clock.offset == before:
+        if clock.line.stale and not clock.zero:  # no estimate came
             log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
                         "stamped with the last instance's offset (%+.6f s)", self.decoder_id, NEW_INSTANCE_CLOCK_S,
                         before)

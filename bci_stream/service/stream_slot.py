@@ -228,7 +228,7 @@ class StreamSlot(StreamConnection, StallHandling):
         ``worked_s``: the time this stream's chunk took to stage and step when it was stepped in a batch with other
         streams (a shared worker), so its ``busy`` leaves out the wait for them; None: all of ``t0`` → now.
         ``epochs``: the state epoch of each row (a gap policy inside the chunk splits it); None: the current one."""
-        ts_out = ts_kept + self.clock.offset
+        ts_out = self.clock.mapped(ts_kept)
         t2 = pylsl.local_clock()
         if self.ring is not None:  # before the push: a kill after it must not give these seq to the next generation
             self.ring.reserve(int(seq[-1]))
