@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
 from support.bound_port import listening_port
-from support.common import REPO, unique
+from support.common import unique
 from support.http import wait_status
+from support.serve_process import serve_process
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -24,13 +21,7 @@ pytestmark = pytest.mark.timeout(240)
 def serve_and_fail_two_decoders(level: str, tmp_path: Path) -> str:
     """A serve at ``level`` whose two decoders (shared, dedicated) find no stream and end in error; its log."""
     env = dict(os.environ, BCI_STREAM_LOG_LEVEL=level, BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env,
-                            start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True)
-    reader.start()
-    try:
+    with serve_process(env) as (proc, lines):
         with httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
             assert client.get("/health").status_code == 200
             for worker in ("shared", "dedicated"):
@@ -38,13 +29,6 @@ def serve_and_fail_two_decoders(level: str, tmp_path: Path) -> str:
                                                    "options": {"worker": worker, "resolve_timeout": 1}})
                 assert r.status_code == 201, r.text
                 wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 60, "no stream: error")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    reader.join(timeout=10)
     return "\n".join(lines)
 
 

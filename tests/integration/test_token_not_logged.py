@@ -6,10 +6,6 @@ A real ``bci-stream serve`` (its own logging set up by uvicorn, INFO level), its
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -18,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from support.bound_port import wait_bound_port
-from support.common import REPO
+from support.serve_process import serve_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,13 +25,7 @@ def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
     """HTTP requests and a WebSocket with ``?token=`` (as the dashboard sends it), one with a wrong token: the log
     has their lines, with ``token=***``, and never the token's value."""
     env = dict(os.environ, BCI_STREAM_TOKEN=SECRET, BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env,
-                            start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True)
-    reader.start()
-    try:
+    with serve_process(env) as (proc, lines):
         port = wait_bound_port(lambda: "\n".join(lines), proc)
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200
@@ -50,13 +40,6 @@ def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
         with ws_connect(f"ws://127.0.0.1:{port}/decoders/nope/outputs?decimate=2&%74oken={SECRET}") as ws:
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=10)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    reader.join(timeout=10)
     text = "\n".join(lines)
     assert SECRET not in text, text
     assert text.count("token=***") >= 4, text  # the four requests are logged, redacted
