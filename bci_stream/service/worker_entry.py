@@ -33,7 +33,6 @@ from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from bci_stream.service.code_stamp import code_changed
-from bci_stream.core.log_setup import configure_worker
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -219,4 +218,6 @@ def close(conn: Any) -> None:
 
 
 def started_logging(who: str) -> None:
+    from bci_stream.core.log_setup import configure_worker  # once the code stamp was checked: only then
+
     configure_worker(who)
