@@ -27,7 +27,9 @@ def test_source_vanishes_for_5_s_and_comes_back_with_the_same_source_id(client, 
     name = unique("vanish")
     sid = f"{name}-src"
     outlet, _ = new_outlet(name, sid)
-    decoder_id = start_running(client, name, gap_policy="reset", worker=worker_kind)
+    # stall_timeout_s 2.5 (below VANISH_S): after the resume, 'running' lasts that long past the pushed part (1 s, the
+    # default, is a window that polling on a loaded machine may miss)
+    decoder_id = start_running(client, name, gap_policy="reset", worker=worker_kind, stall_timeout_s=2.5)
     pid = status(client, decoder_id)["pid"]
     out = open_output(f"{name}-decoded")
     prov = open_output(f"{name}-decoded-provenance")

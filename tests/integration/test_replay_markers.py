@@ -16,7 +16,10 @@ from bci_stream.sim.replay import run_replay
 from support.common import unique
 
 
-def test_a_cue_at_the_first_sample_reaches_a_marker_follower_that_connects_after_the_data():
+def test_a_cue_at_the_first_sample_reaches_a_marker_follower_that_connects_after_the_data(monkeypatch):
+    # the replay holds its markers for the first follower at most MARKER_WAIT_S (3 s): this follower resolves and
+    # opens the marker stream 0.5 s after the data, which a loaded machine may stretch past 3 s
+    monkeypatch.setattr("bci_stream.sim.replay.MARKER_WAIT_S", 30.0)
     name, sfreq, n = unique("replaycue"), 100.0, 300
     cues = [(0, "T1"), (100, "T2"), (200, "T1")]
     rec = Recording(data=np.zeros((2, n)), sfreq=sfreq, ch_names=["C3", "C4"], labels=np.full(n, -1),

@@ -65,7 +65,9 @@ def test_a_backlog_is_taken_in_pieces_of_max_samples():
     push, puller = ChunkPusher(outlet), ChunkPuller(inlet, max_samples=100)
     x = np.arange(3000, dtype=np.float32).reshape(1000, 3)
     push(x, 5.0 + np.arange(1000) / 500.0)
-    time.sleep(0.5)  # all of it waits in the inlet
+    deadline = time.monotonic() + 30
+    while inlet.samples_available() < 1000 and time.monotonic() < deadline:  # all of it waits in the inlet
+        time.sleep(0.02)
     _, _, sizes = pull_n(puller, 1000)
     assert sizes == [100] * 10
 
