@@ -251,6 +251,7 @@ class ClockOffset:
     uncertainty: float = float("nan")  # round-trip time of the latest estimate, seconds
     line: ClockLine = field(default_factory=ClockLine)
     zero: bool = True  # no offset at all (mode none, or this host's clock): stamps kept as they are
+    changed: bool = False  # the last update brought a new estimate that moved the offset (for a recording's record)
 
     SAME_HOST_MAX = 1e-3
 
@@ -259,7 +260,9 @@ class ClockOffset:
         return cls(mode=mode, same_host=info.hostname() == socket.gethostname())
 
     def update(self, inlet: pylsl.StreamInlet, timeout: float) -> float:
-        """Refresh from the inlet (blocks up to ``timeout`` only until the first estimate exists)."""
+        """Refresh from the inlet (blocks up to ``timeout`` only until the first estimate exists); :attr:`changed`
+        says whether a new estimate moved the offset (the line's value moves with the drift between estimates)."""
+        self.changed = False
         if self.mode == "none":
             return self.offset
         try:
@@ -267,12 +270,14 @@ class ClockOffset:
         except (LslTimeoutError, LostError):
             return self.offset
         fresh = (estimate, uncertainty) != (self.estimate, self.uncertainty)
+        before = self.offset, self.estimate
         self.estimate, self.uncertainty = estimate, uncertainty
         self.zero = self.mode == "auto" and self.reads_this_clock()
         now = pylsl.local_clock() - estimate  # the sender's time
         if not self.zero and fresh:
             self.line.take(now, estimate)
         self.offset = 0.0 if self.zero else self.line.offset_at(now)
+        self.changed = self.offset != before[0] and estimate != before[1]
         return self.offset
 
     def mapped(self, ts: np.ndarray) -> np.ndarray:

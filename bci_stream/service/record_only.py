@@ -328,8 +328,8 @@ class RecordOnly:
 
     def update_clock(self) -> None:
         """A fresh clock offset into the file when it changed (as a decoder's recording gets it)."""
-        before = self.clock.offset, self.clock.estimate
-        if before[0] != self.clock.update(self.inlet, 0.0) and self.clock.estimate != before[1]:  # a new estimate
+        self.clock.update(self.inlet, 0.0)
+        if self.clock.changed:
             self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
 
     def totals(self) -> RecordTotals:

@@ -261,10 +261,8 @@ class StreamConnection:
         recording."""
         if self.inlet is None or self.clock is None:
             return
-        before = self.clock.offset, self.clock.estimate
         self.status.clock_offset = self.clock.update(self.inlet, timeout)
         self.status.clock_estimate = self.clock.estimate
         self.status.clock_uncertainty = None if math.isnan(self.clock.uncertainty) else self.clock.uncertainty
-        # a new estimate (the line's value moves with the drift between them: not at every look)
-        if self.recorder is not None and self.clock.offset != before[0] and self.clock.estimate != before[1]:
+        if self.recorder is not None and self.clock.changed:
             self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)

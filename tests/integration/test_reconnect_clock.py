@@ -44,12 +44,13 @@ SENDER = textwrap.dedent("""
 """)
 
 
-def sender(name: str, fake: str) -> subprocess.Popen:
-    """A sender process whose clocks (the monotonic one LSL stamps with too) run ``fake`` from this host's."""
+def sender(name: str, fake: str, seconds: float = SECONDS) -> subprocess.Popen:
+    """A sender process whose clocks (the monotonic one LSL stamps with too) run ``fake`` from this host's, sending
+    for ``seconds`` once it has a consumer."""
     env = dict(os.environ, LD_PRELOAD=str(FAKETIME), FAKETIME=fake, FAKETIME_DONT_FAKE_MONOTONIC="0",
                PYTHONPATH=str(REPO))
     return subprocess.Popen([sys.executable, "-c", SENDER, name, ",".join(TINY_CH_NAMES), str(TINY_SFREQ),
-                             str(SECONDS)], env=env)
+                             str(seconds)], env=env)
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
@@ -103,10 +104,7 @@ def test_a_sender_clock_that_drifts_gives_decoded_stamps_that_never_step_back(mo
     sup = Supervisor(str(models_dir), status_interval=0.1, shared_workers=1)
     name = unique("drift")
     seconds = 12.0
-    env = dict(os.environ, LD_PRELOAD=str(FAKETIME), FAKETIME="+100s x1.01", FAKETIME_DONT_FAKE_MONOTONIC="0",
-               PYTHONPATH=str(REPO))
-    a = subprocess.Popen([sys.executable, "-c", SENDER, name, ",".join(TINY_CH_NAMES), str(TINY_SFREQ),
-                          str(seconds)], env=env)
+    a = sender(name, "+100s x1.01", seconds)
     try:
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
                                            "options": {"wait_for_consumer_s": 20}})
