@@ -135,6 +135,10 @@ class DecoderStatus(BaseModel):
     last_label: str | None
     clock_offset: float | None
     clock_uncertainty: float | None = None
+    clock_wait: dict[str, Any] | None = None
+    """The last wait of a new outlet instance's first data (a stream from another clock that came back) for its own
+    clock offset, up to 3 s, buffered: ``since`` (the worker's ``local_clock()``), ``seconds`` (null while waiting),
+    ``estimate`` (false: none came, the last instance's offset stamps its first samples). Null before any."""
     record: dict[str, Any] | None = None
     state_norms: dict[str, list[float]] | None = None
     gc: dict[str, Any] | None = None

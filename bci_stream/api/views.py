@@ -53,6 +53,7 @@ def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None
         last_label=last_label,
         clock_offset=s.clock_offset,
         clock_uncertainty=s.clock_uncertainty,
+        clock_wait=s.clock_wait,
         record=s.record,
         state_norms=s.state_norms,
         gc=s.gc,

@@ -88,6 +88,11 @@ class WorkerStatus:
         Kept in the final status of a decoder stopped while stalled; None in state ``error`` (the error says what
         happened; ``/metrics`` ``bci_stream_stall_seconds`` is 0 then too). A stall is not an error: ``error``
         stays None.
+    clock_wait
+        The last wait of a new outlet instance's first data (a stream from another clock that came back) for that
+        instance's own clock offset (up to 3 s, the inlet buffering: none of it is decoded meanwhile;
+        ``bci_stream.service.stalls``): ``since`` (``local_clock()``), ``seconds`` (None while waiting), ``estimate``
+        (True: one came; False: the deadline ended the wait, the last instance's offset used). None before any.
     source_present
         While stalled: whether the outlet instance being decoded is still up, silent (the source check's last
         look; None before the first, False once the stream is lost). The API's ``connected`` is ``running``, or
@@ -109,6 +114,7 @@ class WorkerStatus:
     clock_offset: float = 0.0
     clock_estimate: float = 0.0
     clock_uncertainty: float | None = None
+    clock_wait: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
     state_norms: dict[str, list[float]] | None = None
     hist: dict[str, dict[str, Any]] = field(default_factory=dict)

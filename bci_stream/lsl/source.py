@@ -284,6 +284,11 @@ class ClockOffset:
         """The sender's stamps ``ts`` on this host's clock (each + the offset at its time)."""
         return ts + self.offset if self.zero else self.line.mapped(ts)
 
+    @property
+    def estimated(self) -> bool:
+        """Whether an estimate came since the start or the last :meth:`forget`."""
+        return not math.isnan(self.uncertainty)
+
     def forget(self) -> None:
         """Another outlet instance of the stream (maybe another clock): its first estimate starts a new line."""
         self.line.forget()

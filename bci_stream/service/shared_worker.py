@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import select
 import threading
 from multiprocessing.connection import Connection
@@ -32,6 +31,7 @@ from pylsl.util import LostError
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.arrivals import BURST_S, Arrivals, plan
+from bci_stream.service.control_sender import ControlSender
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
 from bci_stream.service.slot_pool import SlotPool
 from bci_stream.service.status_channel import StatusSender
@@ -46,32 +46,6 @@ class ParentGone(RuntimeError):
     """The worker's parent process ended while the supervisor still answers: the fork server it was forked from
     (:func:`~bci_stream.service.spawn.worker_context`). The supervisor has lost this worker's exit status with it and
     counts the worker as crashed; the worker ends as a crash does, so no stream of it is taken as stopped."""
-
-
-class ControlSender:
-    """Messages to the supervisor on the worker's control pipe, sent by a thread (the loop never blocks)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.broken = False
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="bci-stream-control", daemon=True)
-        self._thread.start()
-
-    def put(self, message: Any) -> None:
-        self._queue.put(message)
-
-    def _run(self) -> None:
-        while (message := self._queue.get()) is not None:
-            try:
-                self.conn.send(message)
-            except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
-                self.broken = True
-                return
-
-    def close(self, timeout: float = 2.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
 
 
 class Member:
@@ -206,19 +180,25 @@ class SharedWorker:
         if not member.running or slot.inlet is None:  # ended, or lost: housekeeping looks for the source
             return
         try:
-            t_call = pylsl.local_clock()
-            try:
-                x, ts = slot.puller.pull(timeout)
-            except LostError:
-                slot.on_lost()
-                return
-            t0 = pylsl.local_clock()
-            if len(ts) == 0:
-                member.arrivals.missed(t0)
-                slot.idle(t0)
-                return
-            member.arrivals.arrived(t0)
-            slot.got_data(float(ts[0]), t0)
+            if (held := slot.take_held()) is not None:  # held while its new instance's clock offset was awaited
+                x, ts, t_call, t0 = held
+            else:
+                t_call = pylsl.local_clock()
+                try:
+                    x, ts = slot.puller.pull(timeout)
+                except LostError:
+                    slot.on_lost()
+                    return
+                t0 = pylsl.local_clock()
+                if len(ts) == 0:
+                    member.arrivals.missed(t0)
+                    slot.idle(t0)
+                    return
+                member.arrivals.arrived(t0)
+                slot.got_data(float(ts[0]), t0)
+                if slot.hold_for_clock(x, ts, t_call, t0):  # left out of the loop until the wait ends (housekeeping)
+                    self.active = [m for m in self.active if m is not member]
+                    return
             slot.inputs(x, ts)  # the recording, the amplitude check of an assumed unit
             decoder = slot.decoder
             xk, tsk, seq, segments = decoder.stage(x, ts)
@@ -268,6 +248,7 @@ class SharedWorker:
                     slot.commands.finish_swap()
                 if slot.inlet is None:
                     slot.check_source(pylsl.local_clock())
+                slot.clock_pending(now)  # polled: a new instance's first data waits for its clock offset
                 if slot.reporter.due(now):
                     slot.tick()
                 if now >= member.next_snapshot and slot.decoder is not None:
@@ -275,7 +256,8 @@ class SharedWorker:
                     self.save_state(member)
             except Exception as exc:  # noqa: BLE001
                 self.fail(member, exc)
-        self.active = [m for m in self.members.values() if m.running and m.slot.inlet is not None]
+        self.active = [m for m in self.members.values()
+                       if m.running and m.slot.inlet is not None and m.slot.clock_wait_until is None]
 
     # -- streams in and out -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.lsl.info import read_labels, read_types
@@ -22,8 +23,6 @@ from bci_stream.lsl.source import label_report
 from bci_stream.service.instance_check import check_instance, fetch_full_info
 
 if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
-    import pylsl
-
     from bci_stream.core.spec import DecoderSpec
     from bci_stream.core.status import WorkerStatus
     from bci_stream.engine.step_model import StepModel
@@ -62,6 +61,9 @@ class StallHandling:
     last_data: float
     clock: ClockOffset | None
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
+    clock_wait_until: float | None = None  # its first data waits for its clock offset until then
+    clock_wait_offset: float = 0.0  # the last instance's offset, kept if no estimate comes
+    held: tuple[np.ndarray, np.ndarray, float, float] | None = None  # a chunk held meanwhile
 
     def got_data(self, first_ts: float, now: float) -> None:
         """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
@@ -74,7 +76,7 @@ class StallHandling:
             self.on_resume(first_ts)
         if self.clock_stale:
             self.clock_stale = False
-            self.new_instance_clock()
+            self.begin_clock_wait(now)
 
     def idle(self, now: float) -> None:
         """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
@@ -147,23 +149,64 @@ class StallHandling:
             self.status.stream["uid"] = uid
             self.status.counters.reconnects += 1
             self.event("reconnect", uid=uid)
-            self.clock_stale = True  # its first data waits for a clock offset of its own (new_instance_clock)
+            self.clock_stale = True  # its first data waits for a clock offset of its own (begin_clock_wait)
 
-    def new_instance_clock(self) -> None:
-        """The first data of a new outlet instance: an offset estimate of its own before any of it is stamped (up to
-        :data:`NEW_INSTANCE_CLOCK_S`, the inlet buffering meanwhile), unless the stream is from this host and read on
-        its clock (offset 0): a sender host that rebooted restarted its clock, and its first ~0.3 s were published
-        with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot simulated with libfaketime)."""
+    def begin_clock_wait(self, now: float) -> None:
+        """The first data of a new outlet instance: none of it is stamped before an offset estimate of its own comes
+        (up to :data:`NEW_INSTANCE_CLOCK_S`, the inlet buffering meanwhile; :meth:`clock_pending`), unless the stream
+        is from this host and read on its clock (offset 0): a sender host that rebooted restarted its clock, and its
+        first ~0.3 s were published with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot
+        simulated with libfaketime). The status's ``clock_wait`` describes the last wait: ``since`` (``local_clock()``),
+        ``seconds`` (None while waiting), ``estimate`` (whether one came, or the deadline ended the wait)."""
         clock = self.clock
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
-        before = clock.offset
+        self.clock_wait_offset = clock.offset
         clock.forget()
-        self.update_clock(NEW_INSTANCE_CLOCK_S)
-        if clock.line.stale and not clock.zero:  # no estimate came
+        self.clock_wait_until = now + NEW_INSTANCE_CLOCK_S
+        self.status.clock_wait = {"since": now, "seconds": None, "estimate": None}
+
+    def clock_pending(self, now: float, wait: float = 0.0) -> bool:
+        """Whether the new instance's first data still waits for its clock offset: a new estimate (waiting up to
+        ``wait`` s for it) or the deadline ends the wait (a warning if no estimate came: the last instance's offset
+        stamps its samples until one does). A dedicated worker waits in here; a shared worker polls (``wait`` 0),
+        its other streams decoding meanwhile (before, the loop blocked in liblsl's wait: a new instance of a stream
+        from another host held every stream of the worker for ~0.7 s, and up to 3 s with no estimate)."""
+        until = self.clock_wait_until
+        if until is None:
+            return False
+        self.update_clock(wait)
+        came = self.clock.estimated
+        if not came and now + wait < until:
+            return True
+        self.clock_wait_until = None
+        wait_s = pylsl.local_clock() - self.status.clock_wait["since"]
+        self.status.clock_wait.update(seconds=wait_s, estimate=came)
+        self.event("clock_wait", seconds=wait_s, estimate=came)
+        if not came:
             log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
                         "stamped with the last instance's offset (%+.6f s)", self.decoder_id, NEW_INSTANCE_CLOCK_S,
-                        before)
+                        self.clock_wait_offset)
+        return False
+
+    def await_clock(self) -> None:
+        """A dedicated worker (its only stream): wait here for the new instance's clock offset, up to the deadline."""
+        if (until := self.clock_wait_until) is not None:
+            now = pylsl.local_clock()
+            self.clock_pending(now, max(0.0, until - now))
+
+    def hold_for_clock(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> bool:
+        """A shared worker: keep a copy of a pulled chunk (``x`` is a view of the reused pull buffer) while the new
+        instance's clock offset is awaited, and say so; the loop takes it back with :meth:`take_held` once the wait
+        ended, before pulling this stream again."""
+        if not self.clock_pending(t0):
+            return False
+        self.held = (x.copy(), ts.copy(), t_call, t0)
+        return True
+
+    def take_held(self) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        held, self.held = self.held, None
+        return held
 
     def check_new_instance(self) -> None:
         """Read the full info of the new outlet instance the monitor found and check it against the running model

@@ -5,12 +5,7 @@ one. Real LSL on loopback, real worker processes; each sender runs on a clock of
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pylsl
@@ -18,39 +13,9 @@ import pytest
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.supervisor import Supervisor
-from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
+from support.common import TINY_SFREQ, unique
+from support.clock_sender import FAKETIME, SECONDS, sender
 from support.lsl import open_output, wait_for
-
-FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
-SECONDS = 4.0
-
-SENDER = textwrap.dedent("""
-    import sys, time
-    import numpy as np, pylsl
-    from bci_stream.lsl.info import make_stream_info
-    name, names, sfreq, seconds = sys.argv[1], sys.argv[2].split(","), float(sys.argv[3]), float(sys.argv[4])
-    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", names, sfreq, name + "-src"), 0, 60)
-    while not outlet.have_consumers():
-        time.sleep(0.01)
-    time.sleep(0.5)
-    base, start, k = pylsl.local_clock(), time.perf_counter(), 0  # stamped with this process's own clock
-    while k < seconds * sfreq:
-        while time.perf_counter() < start + (k + 10) / sfreq:
-            time.sleep(0.001)
-        outlet.push_chunk(np.random.default_rng(k).normal(0, 10, (10, len(names))).astype(np.float32),
-                          [base + (k + i) / sfreq for i in range(10)])
-        k += 10
-    time.sleep(1.0)
-""")
-
-
-def sender(name: str, fake: str, seconds: float = SECONDS) -> subprocess.Popen:
-    """A sender process whose clocks (the monotonic one LSL stamps with too) run ``fake`` from this host's, sending
-    for ``seconds`` once it has a consumer."""
-    env = dict(os.environ, LD_PRELOAD=str(FAKETIME), FAKETIME=fake, FAKETIME_DONT_FAKE_MONOTONIC="0",
-               PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-c", SENDER, name, ",".join(TINY_CH_NAMES), str(TINY_SFREQ),
-                             str(seconds)], env=env)
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
@@ -89,6 +54,8 @@ def test_a_source_back_on_another_clock_is_stamped_with_its_own_offset_from_its_
         bad = np.flatnonzero(off[first:] > 60)  # the latency of a loaded machine, never the clocks' 3000 days
         assert len(bad) == 0, f"{len(bad)} of the new instance's outputs stamped {off[first:].max():.3g} s off"
         assert handle.status.counters.reconnects == 1
+        wait = handle.status.clock_wait  # the new instance's first data waited for its own estimate, which came
+        assert wait is not None and wait["estimate"] is True and 0 <= wait["seconds"] < 60, wait
     finally:
         for p in (a, b):
             if p is not None and p.poll() is None:
@@ -122,3 +89,4 @@ def test_a_sender_clock_that_drifts_gives_decoded_stamps_that_never_step_back(mo
         if a.poll() is None:
             a.kill()
         sup.shutdown()
+

@@ -1,0 +1,98 @@
+"""A stream from another host that comes back as a new outlet instance waits for that instance's clock offset (its
+first data held, up to 3 s) while the other streams of its shared worker decode on. A real ``bci-stream serve``
+(its liblsl configured to get no offset estimate at all, as when a firewall drops LSL's UDP time probes: the wait
+runs to its deadline), a sender on a host of its own (``unshare``: another host name, the same network), real LSL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+
+from support.bound_port import listening_port
+from support.clock_sender import sender
+from support.common import TINY_CH_NAMES, TINY_SFREQ, unique
+from support.http import wait_status
+from support.lsl import new_outlet, open_output
+from support.pacing import PacedPusher
+from support.serve_process import serve_process
+
+pytestmark = pytest.mark.timeout(300)
+
+# liblsl estimates an offset from a round of TimeProbeCount probes once TimeUpdateMinProbes of them were answered
+NO_ESTIMATE = "[tuning]\nTimeProbeCount = 4\nTimeUpdateMinProbes = 5\n"
+
+
+def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_shared_worker(models_dir, tmp_path):
+    """Before: the shared worker's loop itself waited in liblsl for the new instance's first estimate (3 s when none
+    came; ~0.1-0.7 s when one did), every other stream of the worker with it. Now the new instance's stream alone waits
+    (its first chunk held, the rest buffered in its inlet): the others' samples sent during the wait are published
+    during it, and none of the waiting stream's samples is lost."""
+    assert subprocess.run(["unshare", "--user", "--map-root-user", "--uts", "true"]).returncode == 0, \
+        "unshare (util-linux) cannot make a user namespace here: the test needs a sender on a host name of its own"
+    cfg = tmp_path / "lsl_api.cfg"
+    cfg.write_text(NO_ESTIMATE)
+    env = dict(os.environ, LSLAPICFG=str(cfg), BCI_STREAM_MODELS_DIR=str(models_dir), BCI_STREAM_SHARED_WORKERS="1",
+               BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
+    name, other = unique("elsewhere"), unique("steady")
+    outlet, _ = new_outlet(other, f"{other}-src")
+    x = np.random.default_rng(0).normal(0, 10, (int(120 * TINY_SFREQ), len(TINY_CH_NAMES))).astype(np.float32)
+    steady = PacedPusher(outlet, x, TINY_SFREQ)
+    first, second = sender(name, None, 2.0, hostname="elsewhere-host"), None
+    try:
+        with serve_process(env) as (proc, lines), \
+                httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                               "options": {"worker": "shared"}})
+            assert r.status_code == 201, r.text
+            waiting = r.json()["id"]
+            r = client.post("/decoders", json={"stream": {"name": other}, "model": "tiny-gru",
+                                               "options": {"worker": "shared", "wait_for_consumer_s": 20}})
+            assert r.status_code == 201, r.text
+            steady.start()
+            inlet = open_output(f"{other}-decoded")
+            stamps: list[float] = []
+            arrived: list[float] = []
+
+            def pull() -> None:
+                _, ts = inlet.pull_chunk(timeout=0.01, max_samples=4096)
+                stamps.extend(ts)
+                arrived.extend([pylsl.local_clock()] * len(ts))
+
+            while first.poll() is None:
+                pull()
+            assert first.returncode == 0
+            second = sender(name, None, 2.0, hostname="elsewhere-host")  # the same source again: a new instance
+            deadline = time.monotonic() + 60
+            while True:
+                st = client.get(f"/decoders/{waiting}").json()
+                if (wait := st["clock_wait"]) is not None and wait["seconds"] is not None:
+                    break
+                assert time.monotonic() < deadline, f"no end of a clock wait within 60 s: {st}"
+                pull()
+            assert wait["estimate"] is False and wait["seconds"] > 2.5, wait  # no estimate: the wait ran to its end
+            steady_st = client.get(f"/decoders/{r.json()['id']}").json()
+            assert st["worker"]["pid"] == steady_st["worker"]["pid"], (st["worker"], steady_st["worker"])
+            stamps_a, arrived_a = np.array(stamps), np.array(arrived)
+            end = wait["since"] + wait["seconds"]
+            during = int(((stamps_a > wait["since"]) & (arrived_a < end)).sum())  # arrival here: after publishing
+            assert during > 0, (f"the other stream published none of its samples sent during the {wait['seconds']:.2f}"
+                                f" s wait; {int((stamps_a > wait['since']).sum())} of them after it")
+            assert second.wait(30) == 0
+            sent = 2 * int(2.0 * TINY_SFREQ)  # both instances': every one decoded, the held chunk too
+            st = wait_status(client, waiting, lambda s: s["counters"]["samples_out"] >= sent, 30, "all decoded")
+            assert (st["counters"]["samples_in"], st["counters"]["samples_out"]) == (sent, sent)
+            assert st["counters"]["reconnects"] == 1 and st["state"] in ("running", "stalled"), st
+        log = "\n".join(lines)
+        assert "no clock offset estimate of the new instance within 3 s" in log, log[-3000:]
+    finally:
+        steady.halt.set()
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
