@@ -26,8 +26,12 @@ def level_of(environ: Mapping[str, str] | None = None) -> int:
     return LEVELS.get(name, logging.INFO)
 
 
-def configure_worker(who: str) -> None:
-    """A worker process's log: ``<time> <who> <LEVEL> <message>`` on stderr, at :func:`level_of`."""
+def configure_worker(who: str, level: str | None = None) -> None:
+    """A worker process's log: ``<time> <who> <LEVEL> <message>`` on stderr, at :func:`level_of`; ``level``: the
+    service's, handed over by other means than the environment (a Ray actor's process is started by its node, not
+    by the service), into this process's environment first."""
+    if level is not None:
+        os.environ[ENV] = level
     logging.basicConfig(level=level_of(), format=f"%(asctime)s {who} %(levelname)s %(message)s")
 
 

@@ -25,26 +25,33 @@ def wait_bound_port(read_log: Callable[[], str], proc: subprocess.Popen, timeout
     return int(m.group(1))
 
 
-def listening_port(pid: int, timeout: float = 120.0) -> int:
-    """The TCP port process ``pid`` listens on (from its socket inodes and ``/proc/net/tcp``): for a serve whose log
-    level hides uvicorn's ``Uvicorn running on`` line."""
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports process ``pid`` listens on now (from its socket inodes and ``/proc/net/tcp``)."""
     import os
     from pathlib import Path
 
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # LISTEN
+                ports.append(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def listening_port(pid: int, timeout: float = 120.0) -> int:
+    """The TCP port process ``pid`` listens on: for a serve whose log level hides uvicorn's ``Uvicorn running on``
+    line (a serve that listens on one port only: with the Ray backend it listens for its actors too)."""
     deadline = time.monotonic() + timeout
-    while True:
-        inodes = set()
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            for row in Path(table).read_text().splitlines()[1:]:
-                cols = row.split()
-                if cols[3] == "0A" and cols[9] in inodes:  # LISTEN
-                    return int(cols[1].rsplit(":", 1)[1], 16)
+    while not (ports := listening_ports(pid)):
         assert time.monotonic() < deadline, f"process {pid} listens on no TCP port after {timeout:g} s"
         time.sleep(0.1)
+    return ports[0]

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.log_setup import configure_worker
+from bci_stream.lsl.log_config import quiet_liblsl_log
 from bci_stream.service.model_pin import sweep_stale, write_pinned
 from bci_stream.service.pool_messages import AddStream, SavedState
 from bci_stream.service.ring import OutputRing
@@ -98,18 +100,21 @@ class WorkerHost:
     pinned
         The files of the decoder's own copy of its model (:func:`~bci_stream.service.model_pin.pinned_files`),
         written to this node's copy before the worker loads it, or None.
+    log_level
+        The service's log level (setting ``log_level``), or None (``BCI_STREAM_LOG_LEVEL`` of this process, else
+        INFO): the actor's process is started by its node, which does not have the service's environment.
     """
 
     def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
                  spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
                  restore: dict[str, Any] | None = None, ring_shape: tuple[int, int] | None = None,
                  seed: tuple[int, float, int, bool | None] | None = None,
-                 pinned: dict[str, bytes] | None = None) -> None:
+                 pinned: dict[str, bytes] | None = None, log_level: str | None = None) -> None:
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
         self.restore = None if restore is None else SavedState(**restore)
-        self.ring_shape, self.seed, self.pinned = ring_shape, seed, pinned
+        self.ring_shape, self.seed, self.pinned, self.log_level = ring_shape, seed, pinned, log_level
         self.worker: OneStreamWorker | None = None
         self.relay: OutputRelay | None = None
         self.thread: threading.Thread | None = None
@@ -118,8 +123,8 @@ class WorkerHost:
     def start(self, where: dict[str, Any]) -> dict[str, Any]:
         """Connect back to the supervisor and start decoding in a thread; returns ``where`` this worker runs (the
         status ``worker``: ``kind``, ``pid``, ``node_id``, ``hostname``)."""
-        logging.basicConfig(level=logging.INFO,
-                            format=f"%(asctime)s ray-decoder[{self.decoder_id}] %(levelname)s %(message)s")
+        quiet_liblsl_log()  # as the service's own processes: liblsl's INFO lines off unless the node configured liblsl
+        configure_worker(f"ray-decoder[{self.decoder_id}]", self.log_level)  # the service's level (before: INFO)
         if self.pinned is not None:
             sweep_stale()  # no supervisor starts on this node to remove the copies of actors that ended (killed)
             write_pinned(self.decoder_id, self.pinned)

@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bci_stream.core.errors import PlacementError
+from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
@@ -259,7 +260,8 @@ class RayBackend:
             handle.spec.model_dump_json(), self.models_dir, self.status_interval, self.recordings_dir,
             None if restore is None else vars(restore),
             None if ring is None else (ring.capacity, ring.n_outputs), seed,
-            pinned_files(handle.id))  # the decoder's own copy of its model: the node may not share our folder
+            pinned_files(handle.id),  # the decoder's own copy of its model: the node may not share our folder
+            os.environ.get(LOG_LEVEL_ENV))  # the service's log level (serve: configure_service)
         t0 = time.monotonic()
         try:
             where = ray.get(actor.start.remote(), timeout=self.start_timeout)
