@@ -30,6 +30,7 @@ from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 from bci_stream.train.bad_data import hold_and_unlabel
 from bci_stream.train.classical.bad_spans import bad_event_notes
 from bci_stream.train.config import ConfigError, RunConfig, file_identity
+from bci_stream.train.content_print import content_print
 from bci_stream.train.data_checks import check_events, check_filters, check_split_classes, load_run_recordings
 
 
@@ -250,6 +251,7 @@ class _Splits:
     channels_left_out: dict[str, list[str]] = field(default_factory=dict)  # name -> the files that mark it bad
     bad: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] bool, samples in bad spans
     unlabelled: list[dict[str, Any]] = field(default_factory=list)  # per file with bad spans (BadData.as_dict)
+    prints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # split -> each file's content print
 
 
 def _load_splits(config: RunConfig) -> _Splits:
@@ -258,6 +260,9 @@ def _load_splits(config: RunConfig) -> _Splits:
     files = {s: config.data_files(s) for s in ("train", "validation", "test")}
     order = [(s, f) for s in ("train", "validation", "test") for f in files[s]]
     recs = load_run_recordings(config, [f for _, f in order])
+    prints: dict[str, list[dict[str, Any]]] = {s: [] for s in files}  # as loaded: evaluate compares files so loaded
+    for (split, _), rec in zip(order, recs):
+        prints[split].append(content_print(rec))
     check_events(config, recs)
     recs, notes, left_out = leave_out_bad_channels(recs, d.channels, [s == "test" for s, _ in order])
     recs = [crop(r, d.crop_s) for r in recs]
@@ -288,7 +293,7 @@ def _load_splits(config: RunConfig) -> _Splits:
         raise ConfigError(f"{exc} (after unlabelling the labelled segments that reach into data marked bad: NaN "
                           f"stretches, bad* marks, boundaries, data.bad_events; segments per file: {gone})") from None
     return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes, left_out, bad,
-                   unlabelled)
+                   unlabelled, prints)
 
 
 def _hold_and_unlabel(config: RunConfig, recs: list[Recording], notes: list[str]
@@ -360,6 +365,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         "label_names": label_names,
         "trial_classes": trial_classes,
         "splits": {s: [_describe(q, label_names, sfreq) for q in seqs] for s, seqs in out.items()},
+        "files_content": sp.prints,
         **({"notes": sp.notes} if sp.notes else {}),
         **({"channels_left_out": sp.channels_left_out} if sp.channels_left_out else {}),
         **({"unlabelled": sp.unlabelled} if sp.unlabelled else {}),

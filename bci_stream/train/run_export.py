@@ -37,6 +37,7 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
         "splits": ds.info["splits"],
         "files": files,
         "files_sha256": {s: [sha256_file(p) for p in config.data_files(s)] for s in ("train", "validation", "test")},
+        "files_content": ds.info.get("files_content"),  # the same recording in another file: evaluate warns
         "label_map": dict(config.data.label_map),
         "trial_classes": ds.trial_classes,
         "validation_tail_s": config.data.validation_tail_s,

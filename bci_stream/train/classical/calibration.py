@@ -277,6 +277,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         }
     training = {  # file names only: a card travels with its model, not with this machine's paths
         "files": [Path(p).name for p in paths], "files_sha256": [sha256_file(Path(p)) for p in paths],
+        "files_content": prep.prints,  # the same recording in another file (format, channel order): evaluate warns
         "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
         "family_config": config_dict(chosen.config), "cv_scheme": scheme,
         "tool": "bci-stream calibrate",

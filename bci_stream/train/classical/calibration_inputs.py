@@ -33,6 +33,7 @@ from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, h
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import Trials, no_sensorimotor_note, sensorimotor_channels, trials_of
 from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
+from bci_stream.train.content_print import content_print
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
@@ -233,7 +234,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]
     notes += [note for _, note in parts if note]
     return Prepared([r for split, _ in parts for r in split], labels, notes=notes,
-                    left_out=[left.as_dict() for left in left_out if left.n])
+                    left_out=[left.as_dict() for left in left_out if left.n], prints=[content_print(r) for r in recs])
 
 
 def _split_at_jumps(rec: Any, run: Run) -> tuple[list[Run], str | None]:

@@ -39,9 +39,10 @@ class Prepared:
     """Runs of one subject (same channels, same sfreq, same classes) and a cache of their preprocessed data."""
 
     def __init__(self, runs: Sequence[Run], labels: Sequence[str], *, notes: Sequence[str] = (),
-                 left_out: Sequence[dict] = ()) -> None:
+                 left_out: Sequence[dict] = (), prints: Sequence[dict] = ()) -> None:
         if not runs:
             raise ValueError("runs must hold at least one Run, got none")
+        self.prints = list(prints)  # each file's content print (.content_print), for the card's training.files_content
         self.notes = list(notes)  # what loading noticed (channels left out, implausible amplitudes), for reports
         # the trials loading left out as bad, per file: {"file", "n", "by_reason": {reason: {class: n}}} (.bad_spans)
         self.left_out = list(left_out)

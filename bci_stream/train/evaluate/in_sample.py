@@ -13,6 +13,9 @@ training file's digest, when the contents are the same (a renamed copy included;
 content is another recording); else when the training file's own path is not known or no longer exists and only
 the names can be compared (the warning then says "same name"); a training file that exists under another path with
 the same name is compared by size as well (a copy has the same size).
+Cards also hold ``training.files_content`` (a content print of each file: :mod:`bci_stream.train.content_print`): a
+file whose samples are a training file's is flagged whatever its bytes (that file re-saved in another format, its
+channels reordered; before, only a byte-identical copy was caught).
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from bci_stream.io.recording import Recording
 
 #: The splits whose files the model learnt from (validation chose the epoch).
 TRAINING_SPLITS = ("train", "validation")
@@ -34,6 +40,7 @@ class TrainingFile(NamedTuple):
     path: Path | None
     where: str  # e.g. "card training.files.train"
     sha256: str | None = None  # the file's content digest, where the card gives it
+    content: Any = None  # its content print (bci_stream.train.content_print), where the card gives it
 
 
 def _groups(files: Any) -> dict[str, list]:
@@ -43,20 +50,22 @@ def _groups(files: Any) -> dict[str, list]:
     return {"": files} if isinstance(files, list) else {}
 
 
-def _entries(files: Any, root: Path | None, what: str, digests: Any = None) -> list[TrainingFile]:
-    """``files`` (a list of names, or a dict split -> names) as :class:`TrainingFile` rows; ``digests`` the same
-    shape of sha256 digests (ignored for a split where its length differs)."""
-    sums = _groups(digests)
+def _entries(files: Any, root: Path | None, what: str, digests: Any = None, prints: Any = None
+             ) -> list[TrainingFile]:
+    """``files`` (a list of names, or a dict split -> names) as :class:`TrainingFile` rows; ``digests`` and
+    ``prints`` the same shape of sha256 digests and content prints (ignored for a split where a length differs)."""
+    sums, contents = _groups(digests), _groups(prints)
     out = []
     for split, names in _groups(files).items():
-        split_sums = sums.get(split) or []
+        split_sums, split_prints = sums.get(split) or [], contents.get(split) or []
         for k, f in enumerate(names):
             if not isinstance(f, str) or not f:
                 continue
             p = Path(f).expanduser()
             path = p if p.is_absolute() else (root / p if root is not None else None)
             digest = split_sums[k] if len(split_sums) == len(names) and isinstance(split_sums[k], str) else None
-            out.append(TrainingFile(p.name, path, what + (f".{split}" if split else ""), digest))
+            content = split_prints[k] if len(split_prints) == len(names) else None
+            out.append(TrainingFile(p.name, path, what + (f".{split}" if split else ""), digest, content))
     return out
 
 
@@ -65,7 +74,8 @@ def card_training_files(training: Mapping[str, Any]) -> list[TrainingFile]:
     data = (training.get("config") or {}).get("data") if isinstance(training.get("config"), Mapping) else None
     root = data.get("root") if isinstance(data, Mapping) else None
     root_path = Path(root).expanduser() if isinstance(root, str) and Path(root).expanduser().is_absolute() else None
-    return _entries(training.get("files"), root_path, "card training.files", training.get("files_sha256"))
+    return _entries(training.get("files"), root_path, "card training.files", training.get("files_sha256"),
+                    training.get("files_content"))
 
 
 def checkpoint_training_files(checkpoint: Path, run_name: str | None) -> list[TrainingFile]:
@@ -96,13 +106,17 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFile]) -> list[str]:
-    """One sentence per file of ``data`` that is among ``training`` (see the module docstring)."""
+def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFile],
+                       recordings: Sequence[Recording] | None = None) -> list[str]:
+    """One sentence per file of ``data`` that is among ``training`` (see the module docstring); ``recordings``: the
+    files of ``data`` as loaded, to compare with the training files' content prints."""
     from bci_stream.core.card import sha256_file
+    from bci_stream.train.content_print import same_content
 
     out = []
-    for f in data:
+    for k, f in enumerate(data):
         p = Path(f)
+        rec = recordings[k] if recordings is not None else None
         digest: str | None = None
         for t in training:
             if t.path is not None and _same_file(p, t.path):
@@ -115,6 +129,11 @@ def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFi
                     out.append(f"{p.name} has the content of a training file of the model ({t.where}: {t.name}, "
                                f"sha256 {digest[:12]}): its figures are in-sample, not a test")
                     break
+            if rec is not None and t.content is not None and same_content(t.content, rec):
+                out.append(f"{p.name} holds the samples of a training file of the model ({t.where}: {t.name}; a "
+                           f"copy in another format or channel order): its figures are in-sample, not a test")
+                break
+            if t.sha256 is not None and p.is_file():
                 continue  # other content: another recording, whatever its name
             if t.name != p.name:
                 continue

@@ -309,12 +309,13 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     classes = _classes(card, label_names_of(label_map), trial_classes)
     class_ids = [outputs.index(c) for c in classes]
     paths, ref_paths = [Path(f) for f in files], [Path(f) for f in (reference_train or [])]
-    # a test file the model was trained on, said before the replay (as offline evaluate says it)
-    in_sample = [f"warning: {w}" for w in in_sample_warnings(paths, card_training_files(card.training))]
-    for line in in_sample:
-        say(line)
     options = file_options(paths + ref_paths, reader_options or {}, trainer_reading(card)["reader"])
     tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
+    # a test file the model was trained on (or its samples), said before the replay (as offline evaluate says it)
+    training = card_training_files(card.training)
+    in_sample = [f"warning: {w}" for w in in_sample_warnings(paths, training, [d["rec"] for d in tests])]
+    for line in in_sample:
+        say(line)
     train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
     cue_events = {str(k) for k, v in label_map.items() if v is not None}
     marked = [_leave_out_marked(d, bad_events, max(times), cue_events) for d in tests]  # as offline evaluate

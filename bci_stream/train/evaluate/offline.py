@@ -187,7 +187,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],
-            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"]), "notes": notes,
+            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"], recs), "notes": notes,
             "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "trials_left_out": left_out,
             "bad_events": list(bad_events), "metrics": metrics}
 

@@ -80,6 +80,11 @@ def test_calibrate_end_to_end_loads_in_registry_and_step_model(calibrated: tuple
     model = StepModel(entry.onnx_path, entry.card)
 
     from bci_stream.io import load_recording
+    from bci_stream.train.content_print import same_content
+
+    r05, r06 = (load_recording(subset_file(f)) for f in (R05, R06))  # and the prints of their samples, in order
+    assert [same_content(p, r05) for p in entry.card.training["files_content"]] == [True, False]
+    assert [same_content(p, r06) for p in entry.card.training["files_content"]] == [False, True]
 
     # stream the first STREAMED_S s of a real run through the exported graph (the service test below streams
     # R10's): probabilities, and above chance at cue + 2 s

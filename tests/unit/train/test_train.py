@@ -203,6 +203,8 @@ def test_exported_model_loads_in_the_registry_and_matches_the_checkpoint(tiny_ru
     assert card.training["licence"]["licence"] == "ODC-By 1.0"
     assert card.training["files"]["test"] == ["S001R10.edf"]
     assert [len(d) for d in card.training["files_sha256"]["test"]] == [64]
+    test_prints = card.training["files_content"]["test"]  # the test file's samples, recognisable in any file
+    assert [p["n_times"] for p in test_prints] == [load_recording(S001 / "S001R10.edf").n_times]
     assert card.metrics["test"]["trial_accuracy"]["2s"] == report["models"]["causal"]["test"]["trial_accuracy"]["2s"]
     assert card.preprocessing.mean is not None and card.parity.max_abs_diff <= 1e-4
     # The service's offline path (card preprocessing + onnxruntime) == the torch checkpoint.
