@@ -39,8 +39,11 @@ floor reached at the burst's end (tests/unit/lsl/test_gaps_starved.py: such burs
 BACK_MIN, BACK_FALLS, FALL_DECAY = 3.0, 2.0, 0.999
 """A step back counts when its stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest
 recent fall)`` periods; the largest fall (of stamps below the base) decays by this factor a fall."""
-BACK_RETURN_S, BACK_GLITCH_S = 4.0, 1.0
-"""Stamps that come back, within BACK_RETURN_S of a step back of BACK_GLITCH_S or more (far beyond any jitter), to
-the line they were on before it, within the jitter's floor (a one-sample glitch of the sender's clock, or a clock set
-back and then right again): the step back was no step of the stream's timeline, so nothing was lost; the envelope
-returns to that line (before: one sample stamped 10 s back counted 1,600 samples lost at 160 Hz)."""
+BACK_RETURN_S, BACK_GLITCH_S, BACK_GLITCH_FALLS = 4.0, 1.0, 3.0
+"""Stamps that come back, within BACK_RETURN_S of a step back, to the line they were on before it, within the jitter's
+floor (a one-sample glitch of the sender's clock, or a clock set back and then right again): the step back was no step
+of the stream's timeline, so nothing was lost; the envelope returns to that line (before: one sample stamped 10 s back
+counted 1,600 samples lost at 160 Hz). A step back of BACK_GLITCH_S or more (far beyond any jitter) may come back so;
+after the stream's first rate span (its jitter seen), one of ``BACK_MIN + BACK_GLITCH_FALLS x the largest recent fall``
+periods too (before, only 1 s or more: one sample stamped 0.2 s back counted ~0.2 s of samples lost; within the first
+span, a sender's arrival jitter made steps back of a few periods that no glitch made)."""

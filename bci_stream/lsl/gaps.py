@@ -68,7 +68,7 @@ from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTL
                                       SETTLE_MISS, SETTLE_MAX_S, DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS,
                                       SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN, JIT_FALLS, SLOPE_ERR,
                                       JIT_TIMELY, FALL_QUIET, BACK_MIN, BACK_FALLS, FALL_DECAY, BACK_RETURN_S,
-                                      BACK_GLITCH_S)
+                                      BACK_GLITCH_S, BACK_GLITCH_FALLS)
 
 #: ``(lo, hi, gap_s)``: samples ``lo:hi`` of a chunk; ``gap_s`` is set when a gap longer than the
 #: threshold precedes them (the gap policy is applied before they are decoded).
@@ -236,8 +236,10 @@ class GapTracker:
             fall = base - o
             if step < 0.0 and fall > max(BACK_MIN, BACK_FALLS * self.fall):  # the clock went back
                 c.backward_steps += 1
-                if fall >= self.sfreq * BACK_GLITCH_S and (self.back_line is None
-                                                           or self.count - self.back_line[1] > self.back_return):
+                glitch = self.sfreq * BACK_GLITCH_S  # periods; less once the jitter's falls are known
+                if self.count >= self.span:
+                    glitch = min(glitch, BACK_MIN + BACK_GLITCH_FALLS * self.fall)
+                if fall >= glitch and (self.back_line is None or self.count - self.back_line[1] > self.back_return):
                     self.back_line = (base, self.count)  # the line the stamps may come back to
                 self.marks.clear()  # the step is no rate error: the slope is measured afresh after it
                 self.stepped_back = True
