@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -23,6 +20,7 @@ from support.common import TINY_SFREQ, test_signal, unique
 from support.http import wait_status
 from support.lsl import new_outlet, wait_for
 from support.pacing import PacedPusher
+from support.serve_process import serve_process
 
 try:
     from ray.cluster_utils import Cluster
@@ -33,19 +31,19 @@ pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (
               pytest.mark.timeout(300)]
 
 
-def api_port(proc: subprocess.Popen, log_path: Path) -> int:
+def api_port(proc: subprocess.Popen, lines: list[str]) -> int:
     """The port of the API of ``proc``, a serve at a level that hides uvicorn's ``running on`` line; it listens for
     its Ray actors too: the one that answers ``/health``."""
     deadline = time.monotonic() + 180
     while True:
-        assert proc.poll() is None, f"serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
+        assert proc.poll() is None, f"serve exited ({proc.returncode}):\n" + "\n".join(lines[-40:])
         for port in listening_ports(proc.pid):
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
                     return port
             except httpx.HTTPError:
                 pass
-        assert time.monotonic() < deadline, f"serve's API not up after 180 s:\n{log_path.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "serve's API not up after 180 s:\n" + "\n".join(lines[-40:])
         time.sleep(0.2)
 
 
@@ -62,34 +60,21 @@ def test_an_actor_logs_at_the_services_level(models_dir, tmp_path):
                              include_dashboard=False)
         env = {**os.environ, "BCI_STREAM_RECORDINGS_DIR": str(tmp_path / "rec"), "BCI_STREAM_RAY_LISTEN_HOST":
                "127.0.0.1", "BCI_STREAM_RAY_START_TIMEOUT": "90", "BCI_STREAM_LOG_LEVEL": "error"}
-        log_path = tmp_path / "serve.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([str(Path(sys.executable).parent / "bci-stream"), "serve", "--backend", "ray",
-                                     "--ray-address", cluster.address, "--host", "127.0.0.1", "--port", "0",
-                                     "--models-dir", str(models_dir)],
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
-            try:
-                port = api_port(proc, log_path)
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-                    pusher.start()
-                    r = client.post("/decoders", json={"stream": {"name": outlet.get_info().name()},
-                                                       "model": "tiny-gru", "options": {"wait_for_consumer_s": 1}})
-                    assert r.status_code == 201, r.text
-                    wait_status(client, r.json()["id"], lambda s: s["counters"]["samples_out"] > 0, 120,
-                                "decoding after its wait for a consumer")
-                    r = client.post("/decoders", json={"stream": {"name": unique("nowhere")}, "model": "tiny-gru",
-                                                       "options": {"resolve_timeout": 1}})
-                    assert r.status_code == 201, r.text
-                    wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 120, "no stream: error")
-                    wait_for(lambda: "no LSL stream matched" in log_path.read_text(), 30, "the actor's ERROR line")
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-        out = log_path.read_text()
+        with serve_process(env, "--backend", "ray", "--ray-address", cluster.address, "--host", "127.0.0.1",
+                           "--models-dir", str(models_dir)) as (proc, lines):
+            with httpx.Client(base_url=f"http://127.0.0.1:{api_port(proc, lines)}", timeout=120) as client:
+                pusher.start()
+                r = client.post("/decoders", json={"stream": {"name": outlet.get_info().name()},
+                                                   "model": "tiny-gru", "options": {"wait_for_consumer_s": 1}})
+                assert r.status_code == 201, r.text
+                wait_status(client, r.json()["id"], lambda s: s["counters"]["samples_out"] > 0, 120,
+                            "decoding after its wait for a consumer")
+                r = client.post("/decoders", json={"stream": {"name": unique("nowhere")}, "model": "tiny-gru",
+                                                   "options": {"resolve_timeout": 1}})
+                assert r.status_code == 201, r.text
+                wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 120, "no stream: error")
+                wait_for(lambda: any("no LSL stream matched" in line for line in lines), 30, "the actor's ERROR line")
+        out = "\n".join(lines)
     finally:
         pusher.halt.set()
         cluster.shutdown()
