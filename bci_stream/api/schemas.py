@@ -134,6 +134,9 @@ class DecoderStatus(BaseModel):
     last_output: list[float] | None
     last_label: str | None
     clock_offset: float | None
+    clock_estimate: float | None = None
+    """LSL's latest clock-offset estimate for the stream (``clock_offset`` is the line fitted to these); null while
+    none came (a stream from another host whose LSL time probes get no answer: its stamps are then not mapped)."""
     clock_uncertainty: float | None = None
     clock_wait: dict[str, Any] | None = None
     """The last wait of a new outlet instance's first data (a stream from another clock that came back) for its own

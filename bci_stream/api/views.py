@@ -52,6 +52,7 @@ def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None
         last_output=last,
         last_label=last_label,
         clock_offset=s.clock_offset,
+        clock_estimate=s.clock_estimate if s.clock_uncertainty is not None else None,
         clock_uncertainty=s.clock_uncertainty,
         clock_wait=s.clock_wait,
         record=s.record,

@@ -289,6 +289,11 @@ class ClockOffset:
         """Whether an estimate came since the start or the last :meth:`forget`."""
         return not math.isnan(self.uncertainty)
 
+    @property
+    def unmapped(self) -> bool:
+        """A stream from another host whose offset is not known (no estimate came): its stamps go out as sent."""
+        return self.mode != "none" and not self.same_host and not self.estimated
+
     def forget(self) -> None:
         """Another outlet instance of the stream (maybe another clock): its first estimate starts a new line."""
         self.line.forget()
@@ -300,3 +305,11 @@ class ClockOffset:
         round trip of a same-host estimate passed it, and the output stamps went 1.87 ms early for a while."""
         bound = max(self.SAME_HOST_MAX, 0.0 if math.isnan(self.uncertainty) else self.uncertainty)
         return self.same_host and abs(self.estimate) < bound
+
+
+def unmapped_warning(info: pylsl.StreamInfo, waited_s: float) -> str:
+    """What a stream from another host with no clock offset estimate (:attr:`ClockOffset.unmapped`) means."""
+    return (f"no clock offset estimate for stream {info.name()!r} from host {info.hostname()!r} within {waited_s:g} s "
+            "(LSL's time probes to that host get no answer: a firewall dropping UDP?): its timestamps are used as "
+            "sent, on that host's clock, until an estimate comes; and liblsl cannot flag a restart of that sender "
+            "without one, so a new outlet instance of it is noticed only once the stream stalls (stall_timeout_s)")

@@ -64,7 +64,7 @@ from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, build_predicate,
-                                  excluding)
+                                  excluding, unmapped_warning)
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
 
@@ -192,6 +192,8 @@ class MarkerFollower(threading.Thread):
         inlet.open_stream(timeout=5.0)
         opened = pylsl.local_clock()  # markers pushed from now on are received
         clock.update(inlet, 2.0)
+        if clock.unmapped:
+            log.warning("marker %s", unmapped_warning(full, 2.0))
         stream = {"name": full.name(), "type": full.type(), "source_id": full.source_id(),
                   "hostname": full.hostname(), "uid": full.uid(), "n_chans": full.channel_count(),
                   "channel_format": "string" if is_string else "numeric", "ch_names": labels,

@@ -23,7 +23,7 @@ from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (ALL_MATCHES, NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
-                                  described, full_info, label_report, may_fit, resolve_one)
+                                  described, full_info, label_report, may_fit, resolve_one, unmapped_warning)
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.markers import MarkerHub
@@ -157,6 +157,8 @@ class StreamConnection:
         self.monitor = SourceMonitor(full, self.predicate())
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
         self.update_clock(2.0)
+        if self.clock.unmapped:
+            log.warning("decoder %s: %s", self.decoder_id, unmapped_warning(full, 2.0))
         self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
         self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id,
                                     name=opts.output_name)

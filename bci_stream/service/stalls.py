@@ -62,7 +62,7 @@ class StallHandling:
     clock: ClockOffset | None
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
     clock_wait_until: float | None = None  # its first data waits for its clock offset until then
-    clock_wait_offset: float = 0.0  # the last instance's offset, kept if no estimate comes
+    clock_wait_offset: float | None = None  # the last instance's offset, kept if no estimate comes
     held: tuple[np.ndarray, np.ndarray, float, float] | None = None  # a chunk held meanwhile
 
     def got_data(self, first_ts: float, now: float) -> None:
@@ -161,7 +161,7 @@ class StallHandling:
         clock = self.clock
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
-        self.clock_wait_offset = clock.offset
+        self.clock_wait_offset = clock.offset if clock.estimated else None  # None: that instance had none either
         clock.forget()
         self.clock_wait_until = now + NEW_INSTANCE_CLOCK_S
         self.status.clock_wait = {"since": now, "seconds": None, "estimate": None}
@@ -184,9 +184,11 @@ class StallHandling:
         self.status.clock_wait.update(seconds=wait_s, estimate=came)
         self.event("clock_wait", seconds=wait_s, estimate=came)
         if not came:
+            was = self.clock_wait_offset
+            how = ("used as sent (unmapped), as the last instance's were" if was is None
+                   else f"stamped with the last instance's offset ({was:+.6f} s)")
             log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
-                        "stamped with the last instance's offset (%+.6f s)", self.decoder_id, NEW_INSTANCE_CLOCK_S,
-                        self.clock_wait_offset)
+                        "%s", self.decoder_id, NEW_INSTANCE_CLOCK_S, how)
         return False
 
     def await_clock(self) -> None:

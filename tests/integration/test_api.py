@@ -73,6 +73,8 @@ def test_decoder_lifecycle_over_http(client, eeg_outlet):
     assert st["latency_ms"]["service"]["p50"] > 0
     assert st["last_label"] in ("rest", "left", "right") and len(st["last_output"]) == 3
     assert len(st["gc"]["collections"]) == 3 and st["gc"]["collections"][0] > 0  # the worker's GC, per generation
+    # a same-host stream: offset exactly 0, and LSL's estimate beside it (before, clock_estimate was not in the API)
+    assert st["clock_offset"] == 0.0 and isinstance(st["clock_estimate"], float) and abs(st["clock_estimate"]) < 0.01
 
     status = client.get("/status").json()
     mine = [d for d in status["decoders"] if d["id"] == decoder_id]

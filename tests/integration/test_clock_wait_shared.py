@@ -89,8 +89,13 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
             st = wait_status(client, waiting, lambda s: s["counters"]["samples_out"] >= sent, 30, "all decoded")
             assert (st["counters"]["samples_in"], st["counters"]["samples_out"]) == (sent, sent)
             assert st["counters"]["reconnects"] == 1 and st["state"] in ("running", "stalled"), st
+            assert st["clock_estimate"] is None and st["clock_uncertainty"] is None, st  # none came: none shown
         log = "\n".join(lines)
-        assert "no clock offset estimate of the new instance within 3 s" in log, log[-3000:]
+        assert "no clock offset estimate of the new instance within 3 s: its first samples are used as sent" in log, \
+            log[-3000:]
+        # said at its first connection too (before: nothing; its stamps went out unmapped, silently), and only for it
+        assert f"no clock offset estimate for stream '{name}' from host 'elsewhere-host' within 2 s" in log, log[-3000:]
+        assert f"stream '{other}'" not in log, log[-3000:]  # the same-host stream: its offset is 0, no estimate needed
     finally:
         steady.halt.set()
         for p in (first, second):
