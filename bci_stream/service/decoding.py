@@ -79,10 +79,19 @@ class StreamDecoder:
         self.reject = options.nan_policy == "reject"
         self.guard = NonFiniteGuard(model.n_chans, "zero" if self.reject else options.nan_policy)
         self.seq = 0  # number of the next input sample since the decoder started
+        self.rebase: Callable[[float], float] | None = None  # a new outlet instance's first chunk: see new_instance
 
     @property
     def card(self):
         return self.model.card
+
+    def new_instance(self, rebase: Callable[[float], float]) -> None:
+        """The stream came back as a new outlet instance on a clock of its own: at its first chunk (the next one
+        staged), the gap tracker starts afresh on its clock, the break measured from the last instance's last sample
+        put on that clock by ``rebase`` (the new instance's first stamp → that sample's).
+        Before, the break was read on the two senders' raw stamps: a clock 3000 days ahead counted 1.3e11 samples
+        lost; one behind (a rebooted host) no gap at all, so ``gap_policy`` was not applied over it."""
+        self.rebase = rebase
 
     def decode(self, x: np.ndarray, ts: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray] | None:
@@ -141,6 +150,9 @@ class StreamDecoder:
         seq = np.arange(self.seq, self.seq + n)
         self.seq += n
         c.samples_in += n
+        if (rebase := self.rebase) is not None:  # a new outlet instance's first chunk (new_instance)
+            self.rebase = None
+            self.gaps.resume_after(rebase(float(ts[0])))  # (the timestamp repair restarts at the jump itself)
         raw, ts = ts, self.stamps.apply(ts)  # the returned ts are these (repaired) ones
         split = self.gaps.split(ts, c, raw)  # on every pulled sample: rejected samples arrived, they are not lost
         segments = [(lo, hi, gap, int(seq[lo]) if lo < n else int(seq[0]) + n) for lo, hi, gap in split]

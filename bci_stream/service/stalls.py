@@ -11,6 +11,7 @@ another channel order, label or unit: :mod:`bci_stream.service.instance_check`),
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,19 +65,21 @@ class StallHandling:
     clock_wait_until: float | None = None  # its first data waits for its clock offset until then
     clock_wait_offset: float | None = None  # the last instance's offset, kept if no estimate comes
     held: tuple[np.ndarray, np.ndarray, float, float] | None = None  # a chunk held meanwhile
+    #: the last instance's last sample on this host's clock, its arrival, the new instance's first arrival
+    clock_wait_from: tuple[float, float, float] | None = None
 
     def got_data(self, first_ts: float, now: float) -> None:
         """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
         or not), check that instance against the stream decoding started on (StreamMismatchError: nothing of
         this chunk is decoded); then resume a stalled stream."""
-        self.last_data = now
+        before, self.last_data = self.last_data, now
         if self.monitor.resubscribed():
             self.note_reconnect(self.monitor.verify())
         if self.status.state == "stalled":
             self.on_resume(first_ts)
         if self.clock_stale:
             self.clock_stale = False
-            self.begin_clock_wait(now)
+            self.begin_clock_wait(now, before)
 
     def idle(self, now: float) -> None:
         """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
@@ -151,7 +154,7 @@ class StallHandling:
             self.event("reconnect", uid=uid)
             self.clock_stale = True  # its first data waits for a clock offset of its own (begin_clock_wait)
 
-    def begin_clock_wait(self, now: float) -> None:
+    def begin_clock_wait(self, now: float, before: float) -> None:
         """The first data of a new outlet instance: none of it is stamped before an offset estimate of its own comes
         (up to :data:`NEW_INSTANCE_CLOCK_S`, the inlet buffering meanwhile; :meth:`clock_pending`), unless the stream
         is from this host and read on its clock (offset 0): a sender host that rebooted restarted its clock, and its
@@ -162,6 +165,8 @@ class StallHandling:
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
         self.clock_wait_offset = clock.offset if clock.estimated else None  # None: that instance had none either
+        last = self.decoder.gaps.last_ts if self.decoder is not None else None  # its last stamp, on its clock
+        self.clock_wait_from = None if last is None else (float(clock.mapped(np.array([last]))[0]), before, now)
         clock.forget()
         self.clock_wait_until = now + NEW_INSTANCE_CLOCK_S
         self.status.clock_wait = {"since": now, "seconds": None, "estimate": None}
@@ -183,6 +188,8 @@ class StallHandling:
         wait_s = pylsl.local_clock() - self.status.clock_wait["since"]
         self.status.clock_wait.update(seconds=wait_s, estimate=came)
         self.event("clock_wait", seconds=wait_s, estimate=came)
+        if (since := self.clock_wait_from) is not None and self.decoder is not None:
+            self.decoder.new_instance(self.rebase(since, came and self.clock_wait_offset is not None))
         if not came:
             was = self.clock_wait_offset
             how = ("used as sent (unmapped), as the last instance's were" if was is None
@@ -190,6 +197,16 @@ class StallHandling:
             log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
                         "%s", self.decoder_id, NEW_INSTANCE_CLOCK_S, how)
         return False
+
+    def rebase(self, since: tuple[float, float, float], mapped: bool) -> Callable[[float], float]:
+        """The last instance's last sample on the new instance's clock, from that instance's first stamp: through
+        both instances' offsets (``mapped``: each had an estimate), else by the data's arrivals here (the last
+        instance's last chunk, the new one's first)."""
+        last_here, last_arrival, first_arrival = since
+        if mapped:
+            clock = self.clock
+            return lambda first: last_here - (float(clock.mapped(np.array([first]))[0]) - first)
+        return lambda first: first - (first_arrival - last_arrival)
 
     def await_clock(self) -> None:
         """A dedicated worker (its only stream): wait here for the new instance's clock offset, up to the deadline."""

@@ -90,3 +90,40 @@ def test_a_sender_clock_that_drifts_gives_decoded_stamps_that_never_step_back(mo
             a.kill()
         sup.shutdown()
 
+
+
+@pytest.mark.parametrize(("first", "then", "worker"), [("-3000d", "+100s", "dedicated"), ("+100s", "-3000d", "shared")])
+def test_the_break_before_a_new_instance_on_another_clock_is_measured_on_this_hosts_clock(models_dir, first, then,
+                                                                                         worker):
+    """A sender back on a clock ahead of its last one, or behind it (a rebooted host). Before: the break was read on
+    the two senders' own stamps: 2.6e8 s ahead counted 1.3e11 samples lost; behind, no gap at all (a step back), so
+    ``gap_policy`` reset was not applied and the recurrent state carried over the break. Now the break is the one
+    between the decoded stamps on this host's clock, counted and cut as for a sender on one clock."""
+    assert FAKETIME.is_file(), f"{FAKETIME} is missing: install Debian's faketime (make test does)"
+    sup = Supervisor(str(models_dir), status_interval=0.1, shared_workers=1)
+    name = unique("break")
+    a, b = sender(name, first, 2.0), None
+    try:
+        spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
+                                           "options": {"worker": worker, "gap_policy": "reset",
+                                                       "wait_for_consumer_s": 20}})
+        handle = sup.start(spec, n_outputs=3, sfreq=TINY_SFREQ)
+        inlet = open_output(f"{name}-decoded")
+        stamps: list[float] = []
+        while a.poll() is None:
+            stamps.extend(inlet.pull_chunk(timeout=0.05, max_samples=4096)[1])
+        b = sender(name, then, 2.0)
+        sent = 2 * int(2.0 * TINY_SFREQ)
+        wait_for(lambda: (stamps.extend(inlet.pull_chunk(timeout=0.05, max_samples=4096)[1]), len(stamps) >= sent)[1],
+                 60, "both instances decoded")
+        steps = np.diff(stamps)
+        k = int(np.argmax(steps))  # the break, on this host's clock (each instance mapped with its own offset)
+        assert k == sent // 2 - 1 and np.sort(steps)[-2] < 0.5, (k, np.sort(steps)[-3:])
+        c = handle.status.counters
+        assert (c.reconnects, c.gaps, c.gap_policy_applied, c.backward_steps) == (1, 1, 1, 0), c
+        assert abs(c.samples_lost - (steps[k] * TINY_SFREQ - 1)) <= 2, (c.samples_lost, steps[k])
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.kill()
+        sup.shutdown()
