@@ -208,7 +208,8 @@ class RecordOnly:
         self.clock = ClockOffset.for_stream(full, "auto")
         self.clock.update(self.inlet, 2.0)
         self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
-        self.monitor = SourceMonitor(full, self.predicate)  # a new outlet instance liblsl went on with: reconnect
+        # a new outlet instance liblsl went on with: a reconnect (on the selector's host, if it names one)
+        self.monitor = SourceMonitor(full, self.predicate, self.selector.hostname)
         self.monitor.follow(self.inlet, 2.0)
         n = full.channel_count()
         self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,

@@ -29,11 +29,15 @@ class SourceMonitor:
         The full info of the stream being decoded.
     predicate
         The decoder's stream selector as an LSL XPath predicate.
+    hostname
+        The selector's host name, if it names one: an instance of the source on another host is not the source
+        (liblsl re-subscribes an inlet by source_id, whatever the host).
     """
 
-    def __init__(self, source: pylsl.StreamInfo, predicate: str) -> None:
+    def __init__(self, source: pylsl.StreamInfo, predicate: str, hostname: str | None = None) -> None:
         self.source = source
         self.predicate = predicate
+        self.hostname = hostname
         self.watch: pylsl.ContinuousResolver | None = None
         self.watching = False  # silent: watching (``watch`` None while its resolver could not be created yet)
         self.seen_uids = {source.uid()}
@@ -81,6 +85,8 @@ class SourceMonitor:
         annotations stream its EEG stream's source_id), is not: it was taken for the source "come back with
         n_chans=3, sfreq=0", a final refusal, as soon as the EEG stream went silent."""
         src = self.source
+        if self.hostname is not None and info.hostname() != self.hostname:
+            return False
         if src.source_id():
             return info.source_id() == src.source_id() and (info.name() == src.name() or info.type() == src.type())
         return (info.name(), info.type(), info.hostname()) == (src.name(), src.type(), src.hostname())
@@ -140,9 +146,17 @@ class SourceMonitor:
         predicate = build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
         deadline = pylsl.local_clock() + timeout
         while True:
-            mine = [i for i in pylsl.resolve_bypred(predicate, 1, 0.5) if self.same_source(i)]
+            found = pylsl.resolve_bypred(predicate, 1, 0.5)
+            mine = [i for i in found if self.same_source(i)]
             if mine:
                 break
+            if pylsl.local_clock() >= deadline and self.hostname is not None and (elsewhere := sorted(
+                    {i.hostname() for i in found if i.hostname() != self.hostname})):
+                raise StreamMismatchError(
+                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance on host "
+                    f"{', '.join(map(repr, elsewhere))}, not on {self.hostname!r}, the host the decoder selects (liblsl "
+                    "re-subscribes by source_id, whatever the host). Refusing to decode another host's stream with "
+                    "the same state; start a new decoder for it")
             if pylsl.local_clock() >= deadline:
                 raise StreamMismatchError(
                     f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance "
