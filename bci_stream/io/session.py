@@ -20,7 +20,7 @@ import numpy as np
 from bci_stream.io.recording import Event, Recording
 from bci_stream.io.extras import require
 from bci_stream.io.xdf import _channels, _scales  # the XDF loader's unit conversion, shared rather than copied
-from bci_stream.io.xdf_clock import JUMP, forward_jumps
+from bci_stream.io.xdf_clock import JUMP, forward_jumps, part_edges
 
 
 @dataclass
@@ -82,15 +82,28 @@ class Session:
         return self.outputs is not None
 
     def marker_times(self) -> np.ndarray:
-        """The markers' timestamps on this host's clock: each plus the last clock offset recorded before it
-        (the one the decoder applied), or the first offset for markers before any."""
-        ts = np.array([t for t, _ in self.markers], dtype=np.float64)
-        if not self.marker_clock_offsets or not len(ts):
-            return ts
-        c = np.array([o[0] for o in self.marker_clock_offsets])
-        v = np.array([o[1] for o in self.marker_clock_offsets])
-        i = np.clip(np.searchsorted(c, ts, side="right") - 1, 0, len(v) - 1)  # both on the source's clock
-        return ts + v[i]
+        """The markers' timestamps on this host's clock (:func:`on_host_clock` with ``marker_clock_offsets``)."""
+        return on_host_clock(np.array([t for t, _ in self.markers], dtype=np.float64), self.marker_clock_offsets)
+
+
+#: A clock offset recorded this much farther from a stamp than the next one is another clock's (s, and times).
+OTHER_CLOCK_S, OTHER_CLOCK_RATIO = 60.0, 100.0
+
+
+def on_host_clock(ts: np.ndarray, offsets: list[tuple[float, float]]) -> np.ndarray:
+    """``ts`` (a source's stamps) on this host's clock: each plus the last clock offset recorded before it on the
+    source's clock (the one the decoder applied), or the next one when that is far nearer (a marker before its
+    stream's first offset; or a source that came back as an instance on another clock, its stamps and offsets far
+    from the last instance's: before, the offsets were searched in file order, and one instance's markers got the
+    other's offset, 2.6e8 s off)."""
+    if not offsets or not len(ts):
+        return ts
+    c, v = (np.array(col, dtype=np.float64) for col in zip(*sorted(offsets)))  # both on the source's clock
+    i = np.searchsorted(c, ts, side="right") - 1
+    before, after = np.clip(i, 0, len(c) - 1), np.clip(i + 1, 0, len(c) - 1)
+    far = np.abs(ts - c[before])
+    nearer = np.abs(c[after] - ts) * OTHER_CLOCK_RATIO < far
+    return ts + v[np.where((i < 0) | ((far > OTHER_CLOCK_S) & nearer), after, before)]
 
 
 def _labels(stream: dict) -> list[str]:
@@ -173,8 +186,10 @@ def read_session(path: str | Path) -> Session:
     in_stamps = np.asarray(s_in["time_stamps"], dtype=np.float64)
     inputs = Recording(data=x.T.astype(np.float64) * scale[:, None], sfreq=sfreq, ch_names=in_names,
                        source=str(path), ch_types=ch_types, ch_units=ch_units,
-                       events=[Event(int(k), 0, JUMP) for k in forward_jumps(in_stamps, sfreq)])
+                       events=[])
     offsets = [(float(t), float(v)) for t, v in zip(s_in.get("clock_times", []), s_in.get("clock_values", []))]
+    here = on_host_clock(in_stamps, offsets)  # a sender back on another clock: its break, on this host's clock
+    inputs.events = [Event(k, 0, JUMP) for k in part_edges(here, sfreq, forward_jumps(here, sfreq))[1:-1]]
     events = [(float(t), json.loads(v[0])) for t, v in zip(s_ev["time_stamps"], s_ev["time_series"])]
     s_mk = by_id.get(5)
     marker_stream: dict[str, str] = {}
