@@ -312,4 +312,4 @@ def unmapped_warning(info: pylsl.StreamInfo, waited_s: float) -> str:
     return (f"no clock offset estimate for stream {info.name()!r} from host {info.hostname()!r} within {waited_s:g} s "
             "(LSL's time probes to that host get no answer: a firewall dropping UDP?): its timestamps are used as "
             "sent, on that host's clock, until an estimate comes; and liblsl cannot flag a restart of that sender "
-            "without one, so a new outlet instance of it is noticed only once the stream stalls (stall_timeout_s)")
+            "without one: after each silence of the stream the worker looks for a new outlet instance (0.3 s)")

@@ -16,6 +16,8 @@ RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source che
 #: how long :meth:`SourceMonitor.verify` looks for the outlet instance liblsl re-subscribed to, s (found in ~1 ms
 #: on a working network: it is the instance whose samples just arrived)
 VERIFY_TIMEOUT_S = 3.0
+#: how long :meth:`SourceMonitor.replaced` listens for the source's instances, s
+REPLACED_LOOK_S = 0.3
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -163,6 +165,21 @@ class SourceMonitor:
                     f"that no resolve of {predicate} found within {timeout:g} s, so its channel count, rate and "
                     "format could not be checked; refusing to decode it with the same state; start a new decoder"
                 )
+        self.check_shapes(mine)
+        fresh = self.new_instance(mine)
+        return None if fresh is None else fresh.uid()
+
+    def replaced(self, uid: str, timeout: float = REPLACED_LOOK_S) -> str | None:
+        """Data again after a silence of a stream whose re-subscriptions liblsl cannot flag (it raises its flag only
+        once a clock offset was measured, and none was: a host whose LSL time probes get no answer): the uid of a new
+        outlet instance of the source if the one decoded (``uid``) answered no resolve within ``timeout`` s and
+        another did (it is then checked as any new instance), else None. Before, such a sender that restarted faster
+        than ``stall_timeout_s`` went on being decoded unchecked, even with its channels in another order."""
+        src = self.source
+        predicate = build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
+        mine = [i for i in pylsl.resolve_bypred(predicate, 0, timeout) if self.same_source(i)]
+        if not mine or uid in {i.uid() for i in mine}:
+            return None
         self.check_shapes(mine)
         fresh = self.new_instance(mine)
         return None if fresh is None else fresh.uid()

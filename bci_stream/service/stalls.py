@@ -39,6 +39,8 @@ log = logging.getLogger("bci_stream.worker")
 LOST_REASON = "stream lost; waiting for the same source to come back"
 #: how long the first data of a new outlet instance of a stream from another clock waits for its clock offset, s
 NEW_INSTANCE_CLOCK_S = 3.0
+#: a silence this long of a stream liblsl cannot flag re-subscriptions of is followed by a look for a new instance, s
+UNFLAGGED_SILENCE_S = 0.25
 
 
 class StallHandling:
@@ -75,6 +77,9 @@ class StallHandling:
         before, self.last_data = self.last_data, now
         if self.monitor.resubscribed():
             self.note_reconnect(self.monitor.verify())
+        elif now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
+                and self.clock.unmapped:  # liblsl cannot flag a re-subscription: was it another instance?
+            self.note_reconnect(self.monitor.replaced(self.status.stream["uid"]))
         if self.status.state == "stalled":
             self.on_resume(first_ts)
         if self.clock_stale:

@@ -101,3 +101,33 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
         for p in (first, second):
             if p is not None and p.poll() is None:
                 p.kill()
+
+
+def test_a_quick_restart_of_a_sender_with_no_clock_estimate_is_checked(models_dir, tmp_path):
+    """liblsl flags a re-subscription only once a clock offset was measured. With none (this service's liblsl gets
+    no estimate), a sender from another host that came back faster than ``stall_timeout_s`` with its channels in
+    reverse order was decoded on, unchecked: ``running``, no reconnect, no error. Now a silence of such a stream is
+    followed by a look for a new instance of its source, checked as any new instance: the decoder refuses it."""
+    assert subprocess.run(["unshare", "--user", "--map-root-user", "--uts", "true"]).returncode == 0, \
+        "unshare (util-linux) cannot make a user namespace here: the test needs a sender on a host name of its own"
+    cfg = tmp_path / "lsl_api.cfg"
+    cfg.write_text(NO_ESTIMATE)
+    env = dict(os.environ, LSLAPICFG=str(cfg), BCI_STREAM_MODELS_DIR=str(models_dir),
+               BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
+    name = unique("quick")
+    first, second = sender(name, None, 2.0, hostname="elsewhere-host"), None
+    try:
+        with serve_process(env) as (proc, lines), \
+                httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                               "options": {"stall_timeout_s": 30}})
+            assert r.status_code == 201, r.text
+            assert first.wait(60) == 0
+            second = sender(name, None, 2.0, hostname="elsewhere-host", ch_names=TINY_CH_NAMES[::-1])
+            st = wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 60, "the new instance refused")
+            assert "label of 8 of its 8 channels changed" in st["last_error"], st["last_error"]
+            assert st["counters"]["samples_in"] == int(2.0 * TINY_SFREQ) and st["counters"]["stalls"] == 0, st
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()

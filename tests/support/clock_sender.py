@@ -35,14 +35,16 @@ SENDER = textwrap.dedent("""
 """)
 
 
-def sender(name: str, fake: str | None, seconds: float = SECONDS, hostname: str | None = None) -> subprocess.Popen:
+def sender(name: str, fake: str | None, seconds: float = SECONDS, hostname: str | None = None,
+           ch_names: list[str] | None = None) -> subprocess.Popen:
     """A sender process of ``TINY_SFREQ`` chunks of 10 for ``seconds`` once it has a consumer: its clocks (the
     monotonic one LSL stamps with too) run ``fake`` from this host's (None: this host's), and with ``hostname`` its
-    streams say they come from that host (``unshare``: a user and UTS namespace of its own, the network shared)."""
+    streams say they come from that host (``unshare``: a user and UTS namespace of its own, the network shared);
+    ``ch_names``: its channel labels (``TINY_CH_NAMES``)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     if fake is not None:
         env.update(LD_PRELOAD=str(FAKETIME), FAKETIME=fake, FAKETIME_DONT_FAKE_MONOTONIC="0")
-    argv = [sys.executable, "-c", SENDER, name, ",".join(TINY_CH_NAMES), str(TINY_SFREQ), str(seconds)]
+    argv = [sys.executable, "-c", SENDER, name, ",".join(ch_names or TINY_CH_NAMES), str(TINY_SFREQ), str(seconds)]
     if hostname is not None:
         argv = ["unshare", "--user", "--map-root-user", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh",
                 *argv]
