@@ -155,10 +155,10 @@ class SourceMonitor:
             if pylsl.local_clock() >= deadline and self.hostname is not None and (elsewhere := sorted(
                     {i.hostname() for i in found if i.hostname() != self.hostname})):
                 raise StreamMismatchError(
-                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance on host "
-                    f"{', '.join(map(repr, elsewhere))}, not on {self.hostname!r}, the host the decoder selects (liblsl "
-                    "re-subscribes by source_id, whatever the host). Refusing to decode another host's stream with "
-                    "the same state; start a new decoder for it")
+                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance on "
+                    f"host {', '.join(map(repr, elsewhere))}, not on {self.hostname!r}, the host the decoder selects "
+                    "(liblsl re-subscribes by source_id, whatever the host). Refusing to decode another host's stream "
+                    "with the same state; start a new decoder for it")
             if pylsl.local_clock() >= deadline:
                 raise StreamMismatchError(
                     f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance "
