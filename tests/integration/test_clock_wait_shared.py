@@ -16,7 +16,7 @@ import pylsl
 import pytest
 
 from support.bound_port import listening_port
-from support.clock_sender import sender
+from support.clock_sender import marker_sender, sender
 from support.common import TINY_CH_NAMES, TINY_SFREQ, unique
 from support.http import wait_status
 from support.lsl import new_outlet, open_output
@@ -45,6 +45,7 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
     x = np.random.default_rng(0).normal(0, 10, (int(120 * TINY_SFREQ), len(TINY_CH_NAMES))).astype(np.float32)
     steady = PacedPusher(outlet, x, TINY_SFREQ)
     first, second = sender(name, None, 2.0, hostname="elsewhere-host"), None
+    cues = marker_sender(f"{other}-cues", 60.0, "cue-host")
     try:
         with serve_process(env) as (proc, lines), \
                 httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
@@ -52,8 +53,9 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
                                                "options": {"worker": "shared"}})
             assert r.status_code == 201, r.text
             waiting = r.json()["id"]
-            r = client.post("/decoders", json={"stream": {"name": other}, "model": "tiny-gru",
-                                               "options": {"worker": "shared", "wait_for_consumer_s": 20}})
+            r = client.post("/decoders", json={"stream": {"name": other}, "model": "tiny-gru",  # another host's cues
+                                               "options": {"worker": "shared", "wait_for_consumer_s": 20,
+                                                           "markers": {"stream": {"name": f"{other}-cues"}}}})
             assert r.status_code == 201, r.text
             steady.start()
             inlet = open_output(f"{other}-decoded")
@@ -96,9 +98,11 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
         # said at its first connection too (before: nothing; its stamps went out unmapped, silently), and only for it
         assert f"no clock offset estimate for stream '{name}' from host 'elsewhere-host' within 2 s" in log, log[-3000:]
         assert f"stream '{other}'" not in log, log[-3000:]  # the same-host stream: its offset is 0, no estimate needed
+        # and the marker follower of the other decoder says it of its markers' stream, from a third host
+        assert f"marker no clock offset estimate for stream '{other}-cues' from host 'cue-host'" in log, log[-3000:]
     finally:
         steady.halt.set()
-        for p in (first, second):
+        for p in (first, second, cues):
             if p is not None and p.poll() is None:
                 p.kill()
 

@@ -49,3 +49,19 @@ def sender(name: str, fake: str | None, seconds: float = SECONDS, hostname: str 
         argv = ["unshare", "--user", "--map-root-user", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh",
                 *argv]
     return subprocess.Popen(argv, env=env)
+
+
+MARKERS = textwrap.dedent("""
+    import sys, time
+    import pylsl
+    name, seconds = sys.argv[1], float(sys.argv[2])
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Markers", 1, 0, "string", name + "-src"))
+    time.sleep(seconds)
+""")
+
+
+def marker_sender(name: str, seconds: float, hostname: str) -> subprocess.Popen:
+    """A string marker stream ``name`` (type Markers) up for ``seconds``, from host ``hostname`` (as :func:`sender`)."""
+    return subprocess.Popen(["unshare", "--user", "--map-root-user", "--uts", "sh", "-c",
+                             f'hostname {hostname} && exec "$@"', "sh", sys.executable, "-c", MARKERS, name,
+                             str(seconds)], env=dict(os.environ, PYTHONPATH=str(REPO)))
