@@ -170,8 +170,10 @@ class StallHandling:
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
         self.clock_wait_offset = clock.offset if clock.estimated else None  # None: that instance had none either
-        last = self.decoder.gaps.last_ts if self.decoder is not None else None  # its last stamp, on its clock
-        self.clock_wait_from = None if last is None else (float(clock.mapped(np.array([last]))[0]), before, now)
+        # the last decoded sample's stamp on this host's clock, as published (the line may have taken the new
+        # instance's estimate already: liblsl measures it as soon as it re-subscribes, before its first data)
+        last = self.status.last_timestamp
+        self.clock_wait_from = None if last is None else (last, before, now)
         clock.forget()
         self.clock_wait_until = now + NEW_INSTANCE_CLOCK_S
         self.status.clock_wait = {"since": now, "seconds": None, "estimate": None}

@@ -29,17 +29,23 @@ pytestmark = pytest.mark.timeout(300)
 NO_ESTIMATE = "[tuning]\nTimeProbeCount = 4\nTimeUpdateMinProbes = 5\n"
 
 
+def no_estimate_env(models_dir: Path, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a serve whose liblsl gets no clock offset estimate (``settings``: more of its settings);
+    first, that a sender can have a host name of its own here."""
+    assert subprocess.run(["unshare", "--user", "--map-root-user", "--uts", "true"]).returncode == 0, \
+        "unshare (util-linux) cannot make a user namespace here: the test needs a sender on a host name of its own"
+    cfg = tmp_path / "lsl_api.cfg"
+    cfg.write_text(NO_ESTIMATE)
+    return dict(os.environ, LSLAPICFG=str(cfg), BCI_STREAM_MODELS_DIR=str(models_dir),
+                BCI_STREAM_RECORDINGS_DIR=str(tmp_path), **settings)
+
+
 def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_shared_worker(models_dir, tmp_path):
     """Before: the shared worker's loop itself waited in liblsl for the new instance's first estimate (3 s when none
     came; ~0.1-0.7 s when one did), every other stream of the worker with it. Now the new instance's stream alone waits
     (its first chunk held, the rest buffered in its inlet): the others' samples sent during the wait are published
     during it, and none of the waiting stream's samples is lost."""
-    assert subprocess.run(["unshare", "--user", "--map-root-user", "--uts", "true"]).returncode == 0, \
-        "unshare (util-linux) cannot make a user namespace here: the test needs a sender on a host name of its own"
-    cfg = tmp_path / "lsl_api.cfg"
-    cfg.write_text(NO_ESTIMATE)
-    env = dict(os.environ, LSLAPICFG=str(cfg), BCI_STREAM_MODELS_DIR=str(models_dir), BCI_STREAM_SHARED_WORKERS="1",
-               BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
+    env = no_estimate_env(models_dir, tmp_path, BCI_STREAM_SHARED_WORKERS="1")
     name, other = unique("elsewhere"), unique("steady")
     outlet, _ = new_outlet(other, f"{other}-src")
     x = np.random.default_rng(0).normal(0, 10, (int(120 * TINY_SFREQ), len(TINY_CH_NAMES))).astype(np.float32)
@@ -112,12 +118,7 @@ def test_a_quick_restart_of_a_sender_with_no_clock_estimate_is_checked(models_di
     no estimate), a sender from another host that came back faster than ``stall_timeout_s`` with its channels in
     reverse order was decoded on, unchecked: ``running``, no reconnect, no error. Now a silence of such a stream is
     followed by a look for a new instance of its source, checked as any new instance: the decoder refuses it."""
-    assert subprocess.run(["unshare", "--user", "--map-root-user", "--uts", "true"]).returncode == 0, \
-        "unshare (util-linux) cannot make a user namespace here: the test needs a sender on a host name of its own"
-    cfg = tmp_path / "lsl_api.cfg"
-    cfg.write_text(NO_ESTIMATE)
-    env = dict(os.environ, LSLAPICFG=str(cfg), BCI_STREAM_MODELS_DIR=str(models_dir),
-               BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
+    env = no_estimate_env(models_dir, tmp_path)
     name = unique("quick")
     first, second = sender(name, None, 2.0, hostname="elsewhere-host"), None
     try:

@@ -23,7 +23,7 @@ SENDER = textwrap.dedent("""
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", names, sfreq, name + "-src"), 0, 60)
     while not outlet.have_consumers():
         time.sleep(0.01)
-    time.sleep(0.5)
+    time.sleep(float(sys.argv[5]))
     base, start, k = pylsl.local_clock(), time.perf_counter(), 0  # stamped with this process's own clock
     while k < seconds * sfreq:
         while time.perf_counter() < start + (k + 10) / sfreq:
@@ -36,15 +36,16 @@ SENDER = textwrap.dedent("""
 
 
 def sender(name: str, fake: str | None, seconds: float = SECONDS, hostname: str | None = None,
-           ch_names: list[str] | None = None) -> subprocess.Popen:
+           ch_names: list[str] | None = None, lead_s: float = 0.5) -> subprocess.Popen:
     """A sender process of ``TINY_SFREQ`` chunks of 10 for ``seconds`` once it has a consumer: its clocks (the
     monotonic one LSL stamps with too) run ``fake`` from this host's (None: this host's), and with ``hostname`` its
     streams say they come from that host (``unshare``: a user and UTS namespace of its own, the network shared);
-    ``ch_names``: its channel labels (``TINY_CH_NAMES``)."""
+    ``ch_names``: its channel labels (``TINY_CH_NAMES``); ``lead_s``: how long it waits after its first consumer."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     if fake is not None:
         env.update(LD_PRELOAD=str(FAKETIME), FAKETIME=fake, FAKETIME_DONT_FAKE_MONOTONIC="0")
-    argv = [sys.executable, "-c", SENDER, name, ",".join(ch_names or TINY_CH_NAMES), str(TINY_SFREQ), str(seconds)]
+    argv = [sys.executable, "-c", SENDER, name, ",".join(ch_names or TINY_CH_NAMES), str(TINY_SFREQ), str(seconds),
+            str(lead_s)]
     if hostname is not None:
         argv = ["unshare", "--user", "--map-root-user", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh",
                 *argv]
