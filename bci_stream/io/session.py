@@ -184,12 +184,11 @@ def read_session(path: str | Path) -> Session:
     scale, ch_types, ch_units = _scales(units, types, str(info["name"][0]))
     sfreq = float(info["nominal_srate"][0])
     in_stamps = np.asarray(s_in["time_stamps"], dtype=np.float64)
-    inputs = Recording(data=x.T.astype(np.float64) * scale[:, None], sfreq=sfreq, ch_names=in_names,
-                       source=str(path), ch_types=ch_types, ch_units=ch_units,
-                       events=[])
     offsets = [(float(t), float(v)) for t, v in zip(s_in.get("clock_times", []), s_in.get("clock_values", []))]
     here = on_host_clock(in_stamps, offsets)  # a sender back on another clock: its break, on this host's clock
-    inputs.events = [Event(k, 0, JUMP) for k in part_edges(here, sfreq, forward_jumps(here, sfreq))[1:-1]]
+    inputs = Recording(data=x.T.astype(np.float64) * scale[:, None], sfreq=sfreq, ch_names=in_names,
+                       source=str(path), ch_types=ch_types, ch_units=ch_units,
+                       events=[Event(k, 0, JUMP) for k in part_edges(here, sfreq, forward_jumps(here, sfreq))[1:-1]])
     events = [(float(t), json.loads(v[0])) for t, v in zip(s_ev["time_stamps"], s_ev["time_series"])]
     s_mk = by_id.get(5)
     marker_stream: dict[str, str] = {}
