@@ -307,9 +307,14 @@ class ClockOffset:
         return self.same_host and abs(self.estimate) < bound
 
 
-def unmapped_warning(info: pylsl.StreamInfo, waited_s: float) -> str:
-    """What a stream from another host with no clock offset estimate (:attr:`ClockOffset.unmapped`) means."""
+#: What :func:`unmapped_warning` says of a decoded stream.
+DECODED_UNMAPPED = ("its timestamps are used as sent, on that host's clock, until an estimate comes; and liblsl cannot "
+                    "flag a restart of that sender without one: after each silence of the stream the worker looks for a "
+                    "new outlet instance (0.3 s)")
+
+
+def unmapped_warning(info: pylsl.StreamInfo, waited_s: float, consequence: str = DECODED_UNMAPPED) -> str:
+    """What a stream from another host with no clock offset estimate (:attr:`ClockOffset.unmapped`) means: the cause,
+    then ``consequence`` (what it means for the one that reads the stream)."""
     return (f"no clock offset estimate for stream {info.name()!r} from host {info.hostname()!r} within {waited_s:g} s "
-            "(LSL's time probes to that host get no answer: a firewall dropping UDP?): its timestamps are used as "
-            "sent, on that host's clock, until an estimate comes; and liblsl cannot flag a restart of that sender "
-            "without one: after each silence of the stream the worker looks for a new outlet instance (0.3 s)")
+            f"(LSL's time probes to that host get no answer: a firewall dropping UDP?): {consequence}")

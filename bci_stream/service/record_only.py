@@ -55,13 +55,16 @@ from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
-                                  resolve_one)
+                                  resolve_one, unmapped_warning)
 from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor
 
+#: What :func:`~bci_stream.lsl.source.unmapped_warning` says of a recorded stream.
+RECORDED_UNMAPPED = ("it is recorded on that host's clock (offset 0 in the file until an estimate comes): markers sent "
+                     "from another host will be off by the difference of the two clocks")
 BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
 FLAGS = {"out": "--out", "stream": "--stream", "marker_stream": "--marker-stream", "input_unit": "--input-unit",
          "source_id": "--source-id", "hostname": "--hostname", "type": "--type"}
@@ -208,9 +211,11 @@ class RecordOnly:
         self.clock = ClockOffset.for_stream(full, "auto")
         self.clock.update(self.inlet, 2.0)
         self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
+        if self.clock.unmapped:
+            self.notes.append(unmapped_warning(full, 2.0, RECORDED_UNMAPPED))
         # a new outlet instance liblsl went on with: a reconnect (on the selector's host, if it names one)
         self.monitor = SourceMonitor(full, self.predicate, self.selector.hostname)
-        self.monitor.follow(self.inlet, 2.0)
+        self.monitor.follow(self.inlet, 0.0 if self.clock.unmapped else 2.0)  # none in 2 s: no second futile wait
         n = full.channel_count()
         self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
                                     remedy=f"give (or correct) {names['input_unit']}")

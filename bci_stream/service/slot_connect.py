@@ -159,7 +159,9 @@ class StreamConnection:
         self.update_clock(2.0)
         if self.clock.unmapped:
             log.warning("decoder %s: %s", self.decoder_id, unmapped_warning(full, 2.0))
-        self.monitor.follow(self.inlet)  # liblsl's own re-subscriptions are checked at every chunk (got_data)
+        # liblsl's own re-subscriptions are checked at every chunk (got_data); with no estimate in 2 s, none comes soon:
+        # no second wait (its measurement goes on in liblsl; a restart of the sender is seen by its silence instead)
+        self.monitor.follow(self.inlet, 0.0 if self.clock.unmapped else 2.0)
         self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id,
                                     name=opts.output_name)
         ring = self.ring  # the provenance sent is noted in it after each batch: a restart sends what was not

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import numpy as np
 import pylsl
 import pytest
 
+from bci_stream.io import load_recording
 from support.bound_port import listening_port
 from support.clock_sender import marker_sender, sender
-from support.common import TINY_CH_NAMES, TINY_SFREQ, unique
+from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
 from support.http import wait_status
 from support.lsl import new_outlet, open_output
 from support.pacing import PacedPusher
@@ -136,3 +138,24 @@ def test_a_quick_restart_of_a_sender_with_no_clock_estimate_is_checked(models_di
         for p in (first, second):
             if p is not None and p.poll() is None:
                 p.kill()
+
+
+def test_a_recording_of_a_stream_with_no_clock_offset_estimate_says_so(models_dir, tmp_path):
+    """``bci-stream record`` of another host's stream whose clock gets no estimate: recorded (its samples on that
+    host's clock, offset 0 in the file), and a warning says why and what it means for markers from other hosts.
+    Before, nothing was said."""
+    env = no_estimate_env(models_dir, tmp_path)
+    name, out = unique("far-rec"), tmp_path / "far.xdf"
+    far = sender(name, None, 3.0, hostname="far-host")
+    try:
+        res = subprocess.run([sys.executable, "-m", "bci_stream.cli", "record", "--stream", name, "--out", str(out),
+                              "--duration", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        far.kill()
+    assert res.returncode == 0, res.stdout + res.stderr
+    said = (f"no clock offset estimate for stream '{name}' from host 'far-host' within 2 s (LSL's time probes to that "
+            "host get no answer: a firewall dropping UDP?): it is recorded on that host's clock (offset 0 in the file "
+            "until an estimate comes): markers sent from another host will be off by the difference of the two clocks")
+    assert f"warning: {said}" in res.stderr and f"note: {said}" in res.stdout  # at once, and in the summary
+    assert "after each silence" not in res.stdout + res.stderr  # what it means for a decoder is not said of this
+    assert load_recording(out).n_times > 0
