@@ -309,8 +309,8 @@ class ClockOffset:
 
 #: What :func:`unmapped_warning` says of a decoded stream.
 DECODED_UNMAPPED = ("its timestamps are used as sent, on that host's clock, until an estimate comes; and liblsl cannot "
-                    "flag a restart of that sender without one: after each silence of the stream the worker looks for a "
-                    "new outlet instance (0.3 s)")
+                    "flag a restart of that sender without one: after each silence of the stream the worker looks "
+                    "for a new outlet instance (0.3 s)")
 
 
 def unmapped_warning(info: pylsl.StreamInfo, waited_s: float, consequence: str = DECODED_UNMAPPED) -> str:
