@@ -20,7 +20,7 @@ from bci_stream.api.log_redact import redact_request_logs
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
 from bci_stream.api.ws_flow import TransportScope
 from bci_stream.core.registry import ModelRegistry
-from bci_stream.service.recorder import recordings_dir_problem
+from bci_stream.service.record_paths import recordings_dir_problem
 from bci_stream.service.recordings import Recordings
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.core.settings import Settings

@@ -206,6 +206,12 @@ class RecordingStatus(BaseModel):
     gaps: int
     backward_steps: int
     stalled_s: float = Field(description="Seconds since the last sample, when over 2 s (else 0).")
+    unrecorded_samples: int = Field(0, description="Samples received but not written to the file (a full disk, an "
+                                    "I/O error, the file removed: see write_error; the file's 'unrecorded' events "
+                                    "say where).")
+    unrecorded_markers: int = 0
+    write_error: str | None = Field(None, description="Why the file is not being written now, naming it and the "
+                                    "cause (None while it is: writing resumes once it can).")
     marker_counts: dict[str, int] = Field(description="Markers recorded, by value (the event names calibrate's "
                                           "--labels maps).")
     notes: list[str]

@@ -78,11 +78,40 @@ class XdfWriter:
     def __init__(self, f: BinaryIO) -> None:
         self.f = f
         self._streams: dict[int, dict] = {}
+        #: the magic, the file header and every stream header written so far: how a new file of the same
+        #: recording begins (:meth:`header`)
+        self.headers = bytearray(b"XDF:")
         f.write(b"XDF:")
         self._chunk(TAG_FILE_HEADER, b'<?xml version="1.0"?><info><version>1.0</version></info>')
 
     def _chunk(self, tag: int, content: bytes) -> None:
-        self.f.write(_varlen(len(content) + 2) + struct.pack("<H", tag) + content)
+        chunk = _varlen(len(content) + 2) + struct.pack("<H", tag) + content
+        if tag in (TAG_FILE_HEADER, TAG_STREAM_HEADER):
+            self.headers += chunk
+        self.f.write(chunk)
+
+    def counts(self) -> dict[int, tuple]:
+        """What the footers will say so far (first, last, count, number of clock offsets), per stream: to put back
+        with :meth:`restore` when the chunks written since did not reach the file."""
+        return {sid: (s["first"], s["last"], s["count"], len(s["offsets"])) for sid, s in self._streams.items()}
+
+    def restore(self, counts: dict[int, tuple]) -> None:
+        """The footers' figures as :meth:`counts` gave them (a stream declared since keeps its header only)."""
+        for sid, s in self._streams.items():
+            s["first"], s["last"], s["count"], n = counts.get(sid, (None, None, 0, 0))
+            del s["offsets"][n:]
+
+    def restart_header(self) -> bytes:
+        """The beginning of a new file that goes on with this recording: :attr:`headers`, then each stream's last
+        clock offset (so a reader maps its samples as before); its footers will count from there on."""
+        out = bytearray(self.headers)
+        for sid, s in self._streams.items():
+            s["first"], s["last"], s["count"] = None, None, 0
+            del s["offsets"][:-1]
+            for t, v in s["offsets"]:
+                content = struct.pack("<Idd", sid, t, v)
+                out += _varlen(len(content) + 2) + struct.pack("<H", TAG_CLOCK_OFFSET) + content
+        return bytes(out)
 
     def add_stream(self, stream_id: int, header_xml: str, channel_format: str, n_chans: int) -> None:
         """Declare stream ``stream_id`` (its header XML must state the same format and channel count)."""

@@ -70,7 +70,9 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     line every 5 s, a summary at the end; Ctrl-C or SIGTERM stops it and finishes the file (exit code 0).
 
     Exit code 1 when no file is left: the stream not found, not recordable, or stopped (Ctrl-C, SIGTERM) before it
-    was found or before its first sample came (nothing to calibrate; `record ... && calibrate ...` stops there)."""
+    was found or before its first sample came (nothing to calibrate; `record ... && calibrate ...` stops there); and
+    when samples received could not all be written (a full disk, an I/O error, the file removed: the file is left
+    with what could be, and says where the rest is missing)."""
     from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
     from bci_stream.core.errors import StreamError
@@ -112,5 +114,5 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
         raise click.ClickException(f"stopped while looking for stream {rec.name!r}: nothing recorded")
     for line in summary(rec, totals):
         click.echo(line, err=line.startswith(("warning:", "error:")))
-    if rec.removed or (rec.recorder is not None and rec.recorder.error is not None):
+    if rec.removed or (rec.recorder is not None and (rec.recorder.error is not None or totals.unrecorded)):
         raise SystemExit(1)

@@ -82,6 +82,9 @@ class RecordTotals:
     backward_steps: int
     marker_state: str  # the follower's: searching, connected, lost, error
     stalled_s: float  # seconds since the last sample (0 while samples come)
+    unrecorded: int = 0  # samples received but not written (the disk full, the file removed: ``write_error``)
+    unrecorded_markers: int = 0
+    write_error: str | None = None  # why the file is not being written now (None while it is)
 
 
 class MarkerCount:
@@ -343,14 +346,17 @@ class RecordOnly:
         stalled = (self.ended or pylsl.local_clock()) - self.last_data if self.last_data else 0.0  # 0: not started
         return RecordTotals(c.samples_in, c.samples_in / self.sfreq if self.sfreq else 0.0,
                             hub.received if hub else 0, c.samples_lost, self.long_gaps, c.backward_steps,
-                            hub.follower.state if hub else "off", stalled if stalled >= 2.0 else 0.0)
+                            hub.follower.state if hub else "off", stalled if stalled >= 2.0 else 0.0,
+                            *((r.unrecorded_samples, r.unrecorded_markers, r.error) if (r := self.recorder) else ()))
 
     def line(self) -> str:
         """The progress line: samples, seconds, markers (and the marker stream's state), lost, a stall."""
         t = self.totals()
         stalled = f"; no sample for {t.stalled_s:.0f} s" if t.stalled_s else ""
+        unwritten = f"; {t.unrecorded} not written" if t.unrecorded or t.write_error else ""
         return (f"recording {self.name!r}: {t.samples} samples ({t.seconds:.1f} s), {t.markers} markers "
-                f"(marker stream {t.marker_state}), {t.lost} lost{stalled}")
+                f"(marker stream {t.marker_state}), {t.lost} lost{stalled}{unwritten}"
+                + (f" ({t.write_error})" if t.write_error else ""))
 
     def close(self) -> RecordTotals:
         """Stop following, count a loss still settling, finish the file (its footers) and close it. A file that got

@@ -29,7 +29,8 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     if rec.removed:
         return [f"warning: no sample of {rec.name!r} was received: nothing recorded ({rec.out} removed)"]
     stream = rec.hub.stream if rec.hub is not None else None
-    lines = [f"recorded {rec.out}: {totals.samples} samples of {rec.name!r} ({totals.seconds:.1f} s at "
+    written = totals.samples - totals.unrecorded
+    lines = [f"recorded {rec.out}: {written} samples of {rec.name!r} ({written / rec.sfreq:.1f} s at "
              f"{rec.sfreq:g} Hz), {totals.markers} markers"
              + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
              + (f", {totals.gaps} gap(s) over {GAP_THRESHOLD_S:g} s" if totals.gaps else "")
@@ -38,12 +39,16 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
         lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
                      + marker_rule(stream))
     lines += [f"note: {n}" for n in rec.notes]
+    if totals.unrecorded or totals.unrecorded_markers:
+        lines.append(f"warning: {totals.unrecorded} of the {totals.samples} samples received and "
+                     f"{totals.unrecorded_markers} markers were not written to the file ({rec.recorder.last_error}); "
+                     "its events stream says where ('unrecorded' events)")
     if (err := rec.recorder.error if rec.recorder is not None else None) is not None:
         lines.append(f"error: {err}")
     if totals.markers == 0:
         lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
                      f"stream {rec.hub.follower.predicate if rec.hub else rec.name + '-markers'}? name it with "
                      f"{rec.names['marker_stream']})")
-    if totals.samples:
+    if written:
         lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
     return lines

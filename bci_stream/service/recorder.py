@@ -43,21 +43,29 @@ which ends the recording), ``lost`` (the stream gone for good) and ``stopped`` (
 from __future__ import annotations
 
 import collections
+import errno
+import io
 import json
-import os
+import logging
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pylsl
 
 from xml.sax.saxutils import escape
 
-from bci_stream.core.errors import StreamMismatchError
-from bci_stream.core.out_folder import out_folder_problem
 from bci_stream.io.xdf_chunks import EVENTS_TYPE, XdfWriter, stream_header_xml
+from bci_stream.service.record_file import RecordFile
 
 INPUT, DECODED, PROVENANCE, EVENTS, MARKERS = 1, 2, 3, 4, 5
+#: Seconds between two tries to create a recording's file that could not be created (or was removed).
+RETRY_S = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class Recorder:
@@ -74,17 +82,25 @@ class Recorder:
         (and the markers) only, no decoded or provenance stream (a recording without a model).
     flush_interval
         Seconds between flushes to the operating system (the most a crash can lose).
+    retry
+        A file that cannot be created now (no room, a read-only or missing folder) is no error: it is tried again
+        every :data:`RETRY_S` while what comes is counted as unrecorded (:attr:`error` says why). Without it, the
+        ``OSError`` is raised (nothing left at ``path``).
+
+    A write that fails (no room, an I/O error) leaves the file ending on a whole chunk; what it held is counted
+    (``unrecorded_samples``, ``unrecorded_markers``), writing resumes once it can, and an ``unrecorded`` event
+    (``samples``, ``outputs``, ``markers``, ``events``, the input's ``first_timestamp`` and ``last_timestamp``,
+    ``error``) then says what is missing. A file removed while written is created again at ``path``.
     """
 
     def __init__(self, path: str | Path, input_header: dict[str, Any], output_header: dict[str, Any] | None,
-                 flush_interval: float = 0.5) -> None:
+                 flush_interval: float = 0.5, *, retry: bool = False) -> None:
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"record_path must not exist (recordings are never overwritten), got {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.flush_interval = flush_interval
-        self._f = open(self.path, "xb")
-        self._xdf = XdfWriter(self._f)
+        self._stage = io.BytesIO()  # a batch's chunks, written to the file at once (or not at all)
+        self._xdf = XdfWriter(self._stage)
         ih, oh = input_header, output_header
         self._xdf.add_stream(INPUT, stream_header_xml(ih["name"], ih["type"], ih["ch_names"], ih["sfreq"],
                                                       ih["channel_format"], ih["source_id"], unit=ih.get("unit", ""),
@@ -95,16 +111,39 @@ class Recorder:
             self._add_output_streams(oh)
         else:
             self._add_events_stream(ih["name"] + "-events", ih["source_id"] + "/events")
-        self._f.flush()
+        self._staged()
         self._source_id = (ih if oh is None else oh)["source_id"]
         self._markers_added = False
         self._queue: collections.deque = collections.deque()
         self._wake = threading.Event()
         self._closed = False
-        self.bytes_written = 0
-        self.error: str | None = None
+        self.error: str | None = None  # why the file is not being written now (None while it is)
+        self.last_error: str | None = None  # the latest such reason, kept once writing works again
+        self.unrecorded_samples = self.unrecorded_markers = 0  # input samples / markers that never reached the file
+        self._hole: dict[str, Any] | None = None  # what is missing since writing last worked (an event once it does)
+        self._written_samples = 0  # input samples in the current file
+        self._file = RecordFile(self.path)
+        self._next_try = 0.0
+        try:
+            self._file.create(bytes(self._xdf.headers))
+        except OSError as exc:
+            if not retry or isinstance(exc, FileExistsError):
+                raise
+            self._failed(f"recorder cannot create {self.path}: {exc}", _Batch())
+            self._next_try = time.monotonic() + RETRY_S
         self._thread = threading.Thread(target=self._run, name="bci-stream-recorder", daemon=True)
         self._thread.start()
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of the file (whole chunks)."""
+        return self._file.size
+
+    def state(self) -> dict[str, Any]:
+        """For a status: the file, its size, why it is not being written now (``error``, None while it is), the
+        latest such reason and the input samples and markers that never reached it."""
+        return {"path": str(self.path), "bytes": self.bytes_written, "error": self.error, "last_error": self.last_error,
+                "unrecorded_samples": self.unrecorded_samples, "unrecorded_markers": self.unrecorded_markers}
 
     def _add_output_streams(self, oh: dict[str, Any]) -> None:
         """The decoded, provenance and events streams' headers (a decoder's recording)."""
@@ -160,13 +199,22 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        xdf, q = self._xdf, self._queue
+    def _staged(self) -> bytes:
+        """The chunks staged since the last call."""
+        data = self._stage.getvalue()
+        self._stage.seek(0)
+        self._stage.truncate()
+        return data
+
+    def _drain(self) -> _Batch:
+        """Stage every queued item as XDF chunks; what they hold."""
+        xdf, q, batch = self._xdf, self._queue, _Batch()
         ev_t, ev_v, mk_t, mk_v = [], [], [], []
         while q:
             item = q.popleft()
             if item[0] == "input":
                 xdf.write_numeric(INPUT, item[2], item[1])
+                batch.add_input(item[2])
             elif item[0] == "output":
                 _, y, ts_out, seq, epoch = item
                 xdf.write_numeric(DECODED, ts_out, y.astype(np.float32, copy=False))
@@ -174,6 +222,7 @@ class Recorder:
                 prov[:, 0] = seq
                 prov[:, 1] = epoch
                 xdf.write_numeric(PROVENANCE, ts_out, prov)
+                batch.outputs += len(y)
             elif item[0] == "event":
                 ev_t.append(item[1])
                 ev_v.append(item[2])
@@ -185,6 +234,8 @@ class Recorder:
             xdf.write_strings(EVENTS, ev_t, ev_v)
         if mk_t:
             xdf.write_strings(MARKERS, mk_t, mk_v)
+        batch.events, batch.markers = len(ev_t), len(mk_t)
+        return batch
 
     def _drain_marker(self, item: tuple, mk_t: list[float], mk_v: list[str]) -> None:
         if not self._markers_added:  # declared once: a stream that reconnects (or is replaced) goes on in it
@@ -206,32 +257,109 @@ class Recorder:
     def _run(self) -> None:
         while True:
             closing = self._wake.wait(self.flush_interval)
-            try:
-                self._drain()
-                self._f.flush()
-                self.bytes_written = self._f.tell()
-            except OSError as exc:  # disk full, file removed: report, keep the decoder running
-                self.error = f"recorder cannot write {self.path}: {exc}"
-                self._queue.clear()
+            self._write()
             if closing:
                 return
 
+    def _write(self, footers: bool = False) -> None:
+        """Write what is queued (and, with ``footers``, the streams' footers) as one batch. A batch that cannot be
+        written (no room, an I/O error, the file not there) is counted as unrecorded and the file left ending on a
+        whole chunk; the next batch tries again (creating the file again at most every :data:`RETRY_S`)."""
+        if self._file.removed():  # its name gone: what it holds is lost at its close
+            self._file.close()
+            self._failed(f"{self.path} was removed while it was written (its folder deleted?): the recording goes on "
+                         "in a new file at that path", _Batch(samples=self._written_samples))
+            self._written_samples, self._next_try = 0, 0.0
+        opened = self._file.is_open or self._reopen()
+        counts = self._xdf.counts()
+        batch = self._drain()
+        if footers:
+            for sid in self._streams + ((MARKERS,) if self._markers_added else ()):
+                self._xdf.close_stream(sid)
+        try:
+            if not opened:
+                raise _NotOpen
+            if self._hole is not None and any(self._hole[k] for k in ("samples", "outputs", "markers", "events")):
+                event = json.dumps({"event": "unrecorded", **self._hole})  # said before what comes after the hole
+                self._xdf.write_strings(EVENTS, [pylsl.local_clock()], [event])
+            self._file.append(self._staged())
+        except (OSError, _NotOpen) as exc:
+            self._staged()
+            self._xdf.restore(counts)
+            self._failed(None if isinstance(exc, _NotOpen) else f"recorder cannot write {self.path}: {exc}", batch)
+            return
+        self._written_samples += batch.samples
+        self._hole, self.error = None, None
+
+    def _reopen(self) -> bool:
+        """Create the file again (after it could not be created, or was removed), at most every :data:`RETRY_S`."""
+        if (now := time.monotonic()) < self._next_try:
+            return False
+        self._next_try = now + RETRY_S
+        try:
+            self._file.create(self._xdf.restart_header())
+        except OSError as exc:
+            self._failed(f"recorder cannot create {self.path}: {exc}", _Batch())
+            return False
+        return True
+
+    def _failed(self, reason: str | None, batch: _Batch) -> None:
+        """``batch`` never reaches the file, for ``reason`` (None: the one already said): counted, and kept for the
+        ``unrecorded`` event written once writing works again."""
+        if reason is not None:
+            if self.error is None:
+                log.warning("%s: until it can be written again, what comes is counted, not recorded", reason)
+            self.error = self.last_error = reason
+        self.unrecorded_samples += batch.samples
+        self.unrecorded_markers += batch.markers
+        hole = self._hole or {"samples": 0, "outputs": 0, "markers": 0, "events": 0, "first_timestamp": None,
+                              "last_timestamp": None}
+        for key in ("samples", "outputs", "markers", "events"):
+            hole[key] += getattr(batch, key)
+        if hole["first_timestamp"] is None:
+            hole["first_timestamp"] = batch.first
+        if batch.last is not None:
+            hole["last_timestamp"] = batch.last
+        hole["error"] = self.error
+        self._hole = hole
+
     def close(self) -> None:
-        """Write what is queued, the stream footers, and close the file."""
+        """Write what is queued, the stream footers, and close the file. Never raises: what could not be written is
+        said in :attr:`error` (naming the file and the cause)."""
         if self._closed:
             return
         self._closed = True
         self._wake.set()
         self._thread.join()
+        self._next_try = 0.0  # a file not there yet gets a last try
+        self._write(footers=True)
         try:
-            for sid in self._streams + ((MARKERS,) if self._markers_added else ()):
-                self._xdf.close_stream(sid)
-            self._f.flush()
-            os.fsync(self._f.fileno())
+            self._file.sync()
         except OSError as exc:
-            self.error = f"recorder cannot finish {self.path}: {exc}"
-        finally:
-            self._f.close()
+            self.error = self.last_error = f"recorder cannot finish {self.path}: {exc}"
+        self._file.close()
+
+
+class _NotOpen(Exception):
+    """The file is not there to write to (not created yet: the next try comes later)."""
+
+
+@dataclass
+class _Batch:
+    """What one batch of chunks holds: input samples (their first and last stamps), outputs, markers, events."""
+
+    samples: int = 0
+    outputs: int = 0
+    markers: int = 0
+    events: int = 0
+    first: float | None = None
+    last: float | None = None
+
+    def add_input(self, stamps: np.ndarray) -> None:
+        if len(stamps):
+            self.samples += len(stamps)
+            self.first = float(stamps[0]) if self.first is None else self.first
+            self.last = float(stamps[-1])
 
 
 def source_format(stream: dict[str, Any]) -> dict[str, Any]:
@@ -244,49 +372,3 @@ def source_format(stream: dict[str, Any]) -> dict[str, Any]:
     shape = {"channel_format": fmt, "channel_count": stream.get("n_chans"),
              "nominal_srate": stream.get("nominal_srate")}
     return {k: v for k, v in shape.items() if v is not None and v != ""}
-
-
-def open_recording(recordings_dir: str | None, record_path: str, generation: int, input_header: dict[str, Any],
-                   output_header: dict[str, Any]) -> Recorder:
-    """A decoder's :class:`Recorder` at ``recordings_dir/record_path`` (worker generation ``n > 1`` writes
-    ``<stem>.<n><suffix>``: a restarted worker never overwrites the first file).
-
-    Raises
-    ------
-    StreamMismatchError
-        No ``recordings_dir``, or the file cannot be created (exists, not writable); the message names
-        ``record_path``.
-    """
-    if recordings_dir is None:
-        raise StreamMismatchError("record_path was given but the service has no recordings_dir")
-    path = Path(recordings_dir) / record_path
-    if generation > 1:
-        path = path.with_name(f"{path.stem}.{generation}{path.suffix}")
-    try:
-        return Recorder(path, input_header, output_header)
-    except OSError as exc:
-        raise StreamMismatchError(f"record_path {record_path!r}: {exc}") from None
-
-
-def recordings_dir_problem(recordings_dir: str | Path) -> str | None:
-    """Why the service's ``recordings_dir`` can never be written (under ``/proc``, a file, a read-only mount), or
-    None (a folder not there yet is created when first needed). Before, a decoder asking to record was accepted
-    (201), then ended in ``error`` with an errno line that did not name the setting."""
-    return out_folder_problem(recordings_dir, "the service's recordings_dir (setting recordings_dir, env "
-                                              "BCI_STREAM_RECORDINGS_DIR)")
-
-
-def record_path_refusal(recordings_dir: str | None, record_path: str | None) -> str | None:
-    """Why ``record_path`` cannot be recorded to, known before a worker starts (no ``recordings_dir``, or the file
-    exists: a recording is never overwritten), or None. The API refuses such a request at once; the worker's own
-    check (:func:`open_recording`) stays for a file created meanwhile."""
-    if record_path is None:
-        return None
-    if recordings_dir is None:
-        return "record_path was given but the service has no recordings_dir"
-    if (why := recordings_dir_problem(recordings_dir)) is not None:
-        return f"record_path {record_path!r} cannot be written: {why}"
-    path = Path(recordings_dir) / record_path
-    if path.exists():
-        return f"record_path must not exist (recordings are never overwritten), got {record_path!r}: {path} exists"
-    return None

@@ -124,6 +124,7 @@ class Recording:
             "marker_state": t.marker_state, "input_unit": self.input_unit, "duration_s": self.duration_s,
             "samples": t.samples, "seconds": t.seconds, "markers": t.markers, "lost_samples": t.lost,
             "gaps": t.gaps, "backward_steps": t.backward_steps, "stalled_s": t.stalled_s,
+            "unrecorded_samples": t.unrecorded, "unrecorded_markers": t.unrecorded_markers, "write_error": t.write_error,
             "marker_counts": _copy(rec.values.counts) if rec.values is not None else {},
             "notes": list(rec.notes), "summary": list(self.summary),
             "created": self.created, "ended": self.ended,
@@ -158,7 +159,7 @@ class Recordings:
         """Why ``relative`` (already checked as a ``record_path`` is) cannot be recorded to now, or None: no
         recordings_dir, the file exists (recordings are never overwritten, as ``bci-stream record --out``), or a
         recording of this service is about to write it."""
-        from bci_stream.service.recorder import recordings_dir_problem
+        from bci_stream.service.record_paths import recordings_dir_problem
 
         if self.recordings_dir is None:
             return "out was given but the service has no recordings_dir"

@@ -28,7 +28,8 @@ from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.consumer_wait import await_consumers
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
-from bci_stream.service.recorder import Recorder, open_recording
+from bci_stream.service.record_paths import open_recording
+from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stream_units import StreamUnits
 
@@ -257,7 +258,7 @@ class StreamConnection:
         self.recorder = rec = open_recording(self.recordings_dir, self.spec.options.record_path, self.generation,
                                              stream, output)
         rec.clock_offset(pylsl.local_clock(), self.clock.offset)
-        self.reporter.recording = lambda: {"path": str(rec.path), "bytes": rec.bytes_written, "error": rec.error}
+        self.reporter.recording = rec.state
         self.event("start", decoder_id=self.decoder_id, generation=self.generation, model=self.status.model)
 
     def update_clock(self, timeout: float) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
-from bci_stream.service.recorder import record_path_refusal
+from bci_stream.service.record_paths import record_path_refusal
 from support.common import unique
 
 

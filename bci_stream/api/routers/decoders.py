@@ -19,7 +19,7 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.load_errors import load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.messages import Reset
-from bci_stream.service.recorder import record_path_refusal
+from bci_stream.service.record_paths import record_path_refusal
 from bci_stream.service.scoring import ScoringError, history_refusal, scoring_config
 from bci_stream.service.supervisor import DecoderHandle
 

@@ -1,0 +1,122 @@
+"""A decoder recording to a disk that fills up, through a real ``bci-stream serve`` (its recordings_dir a small tmpfs
+of its own, ``support.small_disk``) and real LSL: a worker restarted while the disk is full decodes on, its new file
+created once the disk has room again; the status says what is not written and why; every sample decoded or counted.
+And ``bci-stream record`` on a disk that fills up: its lines and summary say what was not written, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from bci_stream.io.session import read_session
+from support.bound_port import listening_port
+from support.common import REPO, TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet, open_output
+from support.pacing import PacedPusher
+from support.serve_process import serve_process
+from support.small_disk import fill, small_disk
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_a_worker_restarted_on_a_full_recordings_disk_decodes_on_and_records_once_it_can(models_dir, tmp_path):
+    """Before: the restarted worker could not create ``a.2.xdf``, took it for a refusal and ended the decoder in a
+    final ``error`` (decoding stopped for good, the disk freed or not), leaving an empty ``a.2.xdf``."""
+    name = unique("fullrec")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    pusher = PacedPusher(outlet, test_signal(int(30 * TINY_SFREQ), seed=4), TINY_SFREQ)
+    got: list[float] = []
+    with small_disk(tmp_path / "rec", "8m") as disk:
+        env = dict(os.environ, BCI_STREAM_MODELS_DIR=str(tmp_path / "models"), BCI_STREAM_RECORDINGS_DIR=str(disk))
+        os.symlink(models_dir, tmp_path / "models")
+        with serve_process(env) as (proc, lines), \
+                httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                               "options": {"record_path": "a.xdf", "worker": "dedicated",
+                                                           "wait_for_consumer_s": 20}})
+            assert r.status_code == 201, r.text
+            did = r.json()["id"]
+            inlet = open_output(f"{name}-decoded")
+            stop = threading.Event()
+
+            def pull() -> None:
+                while not stop.is_set():
+                    got.extend(inlet.pull_chunk(timeout=0.05, max_samples=4096)[1])
+
+            puller = threading.Thread(target=pull, daemon=True)
+            puller.start()
+            pusher.start()
+            st = wait_status(client, did, lambda s: s["state"] == "running" and s["counters"]["samples_out"] > 500,
+                             60, "decoding")
+            filler = fill(disk)
+            os.kill(st["pid"], signal.SIGKILL)
+            cannot = f"recorder cannot create {disk / 'a.2.xdf'}: [Errno 28] No space left on device"
+            st = wait_status(client, did, lambda s: s["restarts"] == 1 and s["state"] == "running"
+                             and (s["record"] or {}).get("error") == cannot and s["counters"]["samples_out"] > 0,
+                             60, "decoding on after the restart, the recording's error in the status")
+            assert st["record"]["path"] == str(disk / "a.2.xdf")
+            filler.unlink()
+            st = wait_status(client, did, lambda s: s["record"]["error"] is None and s["record"]["bytes"] > 0, 30,
+                             "the new file created once the disk has room")
+            assert st["record"]["last_error"] == cannot and st["record"]["unrecorded_samples"] > 0
+            pusher.join(timeout=60)
+            wait_status(client, did, lambda s: len(got) + s["totals"]["samples_lost"] >= pusher.sent, 30,
+                        "every sample decoded or counted lost")  # (a killed worker's last counts are not in totals)
+            time.sleep(0.5)
+            stop.set()
+            puller.join()
+            totals = client.get(f"/decoders/{did}").json()["totals"]
+            end = client.delete(f"/decoders/{did}").json()
+            assert end["state"] == "stopped" and end["exit_code"] == 0, end
+            assert len(got) + totals["samples_lost"] == pusher.sent == 15000 and totals["samples_lost"] > 0
+            assert all(a < b for a, b in zip(got, got[1:]))  # in order
+            for f in ("a.xdf", "a.2.xdf"):  # out of /proc/<pid>/root: pyxdf resolves the path it is given
+                shutil.copy(disk / f, tmp_path / f)
+            second = read_session(tmp_path / "a.2.xdf")
+            holes = [e for _, e in second.events if e["event"] == "unrecorded"]
+            assert len(holes) == 1 and holes[0]["samples"] == st["record"]["unrecorded_samples"]
+            assert holes[0]["error"] == cannot and len(read_session(tmp_path / "a.xdf").input_timestamps) > 0
+
+
+def test_bci_stream_record_on_a_disk_that_fills_up_says_what_it_did_not_write(tmp_path):
+    """``bci-stream record`` whose disk fills up and stays full: progress lines and the summary say how many samples
+    were not written and why (the file named), exit code 1. Before: "0 lost" all along, then a traceback of
+    the close (ENOSPC) and no summary."""
+    name = unique("fullcli")
+    outlet = new_outlet(name, f"{name}-src")[0]
+    pusher = PacedPusher(outlet, test_signal(int(12 * TINY_SFREQ), seed=5), TINY_SFREQ)
+    with small_disk(tmp_path / "rec", "1m") as disk:
+        out = disk / "r.xdf"
+        proc = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "record", "--stream", name, "--out", str(out),
+                                 "--duration", "8"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        pusher.start()
+        deadline = time.monotonic() + 30
+        while (not out.exists() or out.stat().st_size < 20_000) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fill(disk)
+        stdout, stderr = proc.communicate(timeout=60)
+        pusher.halt.set()
+        assert proc.returncode == 1, stdout + stderr
+        assert "Traceback" not in stderr
+        cannot = f"recorder cannot write {out}: [Errno 28] No space left on device"
+        shutil.copy(out, tmp_path / "r.xdf")  # out of /proc/<pid>/root: pyxdf resolves the path it is given
+        n = len(read_session(tmp_path / "r.xdf").input_timestamps)
+        first = next(line for line in stdout.splitlines() if line.startswith("recorded "))
+        assert first.startswith(f"recorded {out}: {n} samples of '{name}'")
+        unwritten = next(line for line in stderr.splitlines() if line.startswith("warning: ") and "not written" in line)
+        assert unwritten.endswith(f"were not written to the file ({cannot}); its events stream says where "
+                                  "('unrecorded' events)")
+        # the close may still find room for its last chunks (a failed write is cut back): then no error remains
+        assert f"error: {cannot}" in stderr or "error: " not in stderr
+        assert f"not written ({cannot})" in stdout  # the progress line, while it lasts (before: "0 lost")
