@@ -10,7 +10,8 @@ that copy (:func:`load_pinned`), verified against its card's sha256 as a registr
 the decoder (:func:`unpin`).
 
 Layout: ``<pins root>/<decoder id>/<n>-<sha256[:12]>/`` (``model.json``, ``model.onnx``, ...), the highest ``n``
-current; ``<n>-error/error.txt`` when the model a hot swap put in could not be kept (its restart ends in that error).
+current; ``<n>-error/error.txt`` when the model a hot swap put in could not be kept and the registry holds other
+bytes now (its restart ends in that error).
 The root is ``$BCI_STREAM_PINS_DIR``, else ``bci-stream-pins-<uid>`` in the temporary folder; worker processes
 inherit it. A Ray actor gets the files as bytes (:func:`pinned_files`, :func:`write_pinned`): its node may not share
 this folder.
@@ -41,8 +42,8 @@ from bci_stream.core.card import CARD_FILE
 from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
 from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
 
-__all__ = ["PINS_ENV", "describe_pin", "has_pin", "load_pinned", "pin_error", "pin_ref", "pinned_files",
-           "pinned_model", "pins_root", "sweep_stale", "unpin", "write_pinned"]
+__all__ = ["PINS_ENV", "describe_pin", "drop_copies", "has_pin", "load_pinned", "pin_error", "pin_ref",
+           "pinned_files", "pinned_model", "pins_root", "sweep_stale", "unpin", "write_pinned"]
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -152,6 +153,21 @@ def pin_ref(decoder_id: str, models_dir: str | Path, ref: str, expect_sha: str |
 def pin_error(decoder_id: str, message: str) -> None:
     """Make ``message`` the decoder's current pin: its next worker refuses to start with it (final ``error``)."""
     _install(decoder_id, lambda tmp: (tmp / ERROR_FILE).write_text(message, encoding="utf-8"), "error")
+
+
+def drop_copies(decoder_id: str) -> bool:
+    """Remove the decoder's copies (or error), not its owner records nor a copy being made: its next worker looks its
+    model up in the registry (after the supervisor copied it again, or compared its bytes). True when none is left."""
+    base = pin_dir(decoder_id)
+    try:
+        folders = [p for p in base.iterdir() if not p.name.startswith(".")]
+    except FileNotFoundError:
+        return True
+    except OSError:  # unreadable: whatever is there stays
+        return _current(decoder_id) is None
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return _current(decoder_id) is None
 
 
 def load_pinned(decoder_id: str) -> ModelEntry | None:

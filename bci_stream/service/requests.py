@@ -10,8 +10,9 @@ from typing import Any
 from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotReadyError, ModelError,
                                     ModelUnavailableError)
 from bci_stream.core.messages import Command, Reply, Retry, SwapModel
+from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.backends.handle import DecoderHandle
-from bci_stream.service.model_pin import describe_pin, pin_error, pin_ref
+from bci_stream.service.model_pin import describe_pin, drop_copies, pin_dir, pin_error, pin_ref
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -93,14 +94,7 @@ def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | 
             handle.pinned = (ref, model.get("sha256"))  # what its workers must run (also if the copy is lost)
             entry = pin_ref(handle.id, models_dir, ref, expect_sha=model.get("sha256"))
         except (ModelError, ModelUnavailableError, OSError) as exc:
-            log.error("decoder %s: the swapped-in model %s was not copied: %s", handle.id, ref, exc)
-            try:
-                pin_error(handle.id, f"model {ref!r} (sha256 {model.get('sha256')}) that decoder {handle.id} was "
-                          f"swapped to could not be kept for its restarts: {exc}; POST the decoder again (or swap "
-                          "again) to run the registry's model")
-            except OSError as pin_exc:  # the pins folder unusable: a restart compares the registry's bytes instead
-                log.error("decoder %s: no copy of its model can be kept (%s): a restart runs the registry's %s "
-                          "only while it is these bytes (sha256 %s)", handle.id, pin_exc, ref, model.get("sha256"))
+            swap_not_copied(handle, models_dir, ref, model.get("sha256"), exc)
         else:
             fields = describe_pin(entry, models_dir, ref)
         handle.swap_pin = (str(model.get("sha256")), fields)
@@ -117,3 +111,43 @@ def follow_swap(handle: DecoderHandle, model: dict[str, Any], models_dir: str | 
         "options": opts.model_copy(update={"output_source_id": keep}),
     })
     return fields
+
+
+def _registry_now(models_dir: str, ref: str) -> str | None:
+    """What the registry holds under ``ref`` now (``sha256 ...``, or why none), or None when that is not known (a
+    model unavailable for a reason a retry may cure, an unreadable folder)."""
+    try:
+        return f"sha256 {ModelRegistry(models_dir).get(ref).card.sha256}"
+    except ModelError as exc:  # not found, or invalid
+        return str(exc)
+    except (ModelUnavailableError, OSError):
+        return None
+
+
+def swap_not_copied(handle: DecoderHandle, models_dir: str, ref: str, sha: str | None, exc: BaseException) -> None:
+    """The model a hot swap put in (``ref``, ``sha``) could not be copied for the decoder's restarts (``exc``).
+
+    A failure of the copy itself (``OSError``: a full disk, a file size limit; ``ModelUnavailableError``) while the
+    registry still holds those bytes (or cannot tell now) leaves the decoder no copy at all, the one of the model
+    before the swap removed: a restart copies the registry's model again, or runs it while it is the bytes the decoder
+    ran, else ends in ``error`` (``Supervisor._ensure_pin``). When the registry holds other bytes (or none) under
+    ``ref`` now, the copy is that error (:func:`~bci_stream.service.model_pin.pin_error`): a restart ends in it."""
+    where = pin_dir(handle.id)
+    log.error("decoder %s: the swapped-in model %s (sha256 %s) could not be copied into %s: %s", handle.id, ref, sha,
+              where, exc)
+    now = None if isinstance(exc, ModelError) else _registry_now(models_dir, ref)
+    if not isinstance(exc, ModelError) and (now is None or now == f"sha256 {sha}"):
+        if drop_copies(handle.id):
+            log.warning("decoder %s: no copy of its model in %s: a restart copies the registry's %s again, or runs it "
+                        "only while it is these bytes", handle.id, where, ref)
+            return
+        log.error("decoder %s: the copy of its model before the hot swap could not be removed from %s: an error "
+                  "takes its place", handle.id, where)
+    registry = "" if now is None or now == f"sha256 {sha}" else f"; the registry's {ref} is other bytes now ({now})"
+    try:
+        pin_error(handle.id, f"model {ref!r} (sha256 {sha}) that decoder {handle.id} was swapped to could not be kept "
+                  f"for its restarts in {where}: {exc}{registry}; POST the decoder again (or swap again) to run the "
+                  "registry's model")
+    except OSError as pin_exc:  # the pins folder unusable: a restart compares the registry's bytes instead
+        log.error("decoder %s: no copy of its model can be kept in %s (%s): a restart runs the registry's %s only "
+                  "while it is these bytes (sha256 %s)", handle.id, where, pin_exc, ref, sha)

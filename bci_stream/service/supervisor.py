@@ -35,7 +35,7 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
-from bci_stream.service.model_pin import has_pin, pin_error, pin_ref, pins_root, sweep_stale
+from bci_stream.service.model_pin import has_pin, pin_dir, pin_error, pin_ref, pins_root, sweep_stale
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
 from bci_stream.service.selector_matches import SelectorMatches
@@ -240,7 +240,10 @@ class Supervisor(WorkerWatch):
         loaded at start, or the copy was removed under it). Without a copy (the pins folder unwritable or full), a
         restart whose registry model is other bytes than the decoder ran is refused: ModelError (final), never
         another model run under the decoder's id and source_id."""
-        if has_pin(handle.id) or self._pin(handle) is not None or has_pin(handle.id):  # the copy, or its error
+        if has_pin(handle.id):  # the copy, or its error
+            return
+        copied = self._copy(handle)
+        if isinstance(copied, ModelEntry) or has_pin(handle.id):
             return
         ran = handle.pinned[1] if handle.pinned is not None else (handle.status.model or {}).get("sha256")
         try:
@@ -249,13 +252,18 @@ class Supervisor(WorkerWatch):
             return
         if ran is not None and now != ran:
             raise ModelError(f"decoder {handle.id} ran model {handle.spec.model!r} (sha256 {ran}) and has no copy of "
-                             f"it (it could not be made: see the log and the pins folder, {pins_root()}); the "
-                             f"registry's is other bytes now (sha256 {now}): a restart would run another model; POST "
-                             "the decoder again to run the registry's model")
+                             f"it (it could not be made in {pin_dir(handle.id)}: {copied}); the registry's is other "
+                             f"bytes now (sha256 {now}): a restart would run another model; POST the decoder again to "
+                             "run the registry's model")
 
     def _pin(self, handle: DecoderHandle) -> ModelEntry | None:
+        """:meth:`_copy`, None when it failed."""
+        copied = self._copy(handle)
+        return copied if isinstance(copied, ModelEntry) else None
+
+    def _copy(self, handle: DecoderHandle) -> ModelEntry | Exception:
         """Copy the decoder's model into its own folder, which its workers load (:mod:`.model_pin`): a restart runs
-        the same bytes even if the registry's folder was replaced meanwhile. None when it cannot: a model not found,
+        the same bytes even if the registry's folder was replaced meanwhile. Why not when it cannot: a model not found,
         invalid, or unavailable now (its worker then refuses it, or retries, with the registry's error); or the copy
         was lost (a temp folder cleaned) and the registry's model is other bytes now: the copy is then that error (a
         restart ends in it, final, rather than run another model or crash on its other outputs)."""
@@ -269,9 +277,9 @@ class Supervisor(WorkerWatch):
                     pin_error(handle.id, f"model {handle.spec.model!r} was replaced on disk since decoder {handle.id} "
                               f"started it, and the decoder's copy of it is gone: it was {ref} (sha256 {sha}), now: "
                               f"{exc}; POST the decoder again to run the registry's model")
-            log.warning("decoder %s: model %r not copied (its worker looks it up): %s", handle.id, handle.spec.model,
-                        exc)
-            return None
+            log.warning("decoder %s: model %r not copied into %s (its worker looks it up): %s", handle.id,
+                        handle.spec.model, pin_dir(handle.id), exc)
+            return exc
         handle.pinned = (entry.card.ref, entry.card.sha256)
         return entry
 
