@@ -41,6 +41,9 @@ def check_xdf_suffix(value: str, name: str) -> str:
 #: ``options.gap_threshold_s``'s default: a step of the input's timestamps longer than this is a gap (``gap`` event,
 #: gap policy); the XDF reader marks a forward jump of a recording's timestamps by it (:mod:`bci_stream.io.xdf_clock`)
 GAP_THRESHOLD_S = 0.5
+#: A gap is also longer than this many sample periods, whatever ``gap_threshold_s``: at rates of 2 Hz and below
+#: every ordinary step (0.5 s and more, late by some jitter) was a gap; the XDF reader's rule for a jump too
+GAP_MIN_PERIODS = 3
 #: ``options.output_name``'s longest value: LSL takes names of any length, this leaves a provenance stream's
 #: ``-provenance`` suffix room within the 256 characters a stream selector's name may have
 OUTPUT_NAME_MAX = 200
@@ -204,7 +207,8 @@ class DecoderOptions(BaseModel):
         "without a recurrent state, e.g. a classical family, refuses 'decay': 422 at start and at a hot swap).",
     )
     gap_threshold_s: float = Field(default=GAP_THRESHOLD_S, gt=0, le=3600,
-                                   description="Gap length that triggers gap_policy.")
+                                   description="Gap length that triggers gap_policy (at least 3 sample periods "
+                                   "of the stream: at 1 Hz, 3 s).")
     decay_tau_s: float = Field(default=1.0, gt=0, le=3600, description="Time constant of the 'decay' gap policy.")
     provenance: bool = Field(
         default=True, description="Publish '<decoded stream name>-provenance' (seq, state_epoch per output "

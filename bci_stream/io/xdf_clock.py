@@ -53,12 +53,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from bci_stream.core.channels import shortlist
-from bci_stream.core.spec import GAP_THRESHOLD_S
+from bci_stream.core.spec import GAP_MIN_PERIODS, GAP_THRESHOLD_S
 from bci_stream.io.errors import DataError, RecordingWarning
 
 #: A forward step longer than this many sample periods (and than GAP_THRESHOLD_S) is a jump: at rates under 6 Hz
-#: a step of one or two periods is no break
-JUMP_MIN_PERIODS = 3
+#: a step of one or two periods is no break (the live gap rule's minimum too)
+JUMP_MIN_PERIODS = GAP_MIN_PERIODS
 #: The description of the event at the first sample after a jump: a discontinuity
 #: (:data:`bci_stream.train.classical.bad_spans.BOUNDARIES`)
 JUMP = "timestamp jump"

@@ -63,6 +63,7 @@ from collections import deque
 
 import numpy as np
 
+from bci_stream.core.spec import GAP_MIN_PERIODS
 from bci_stream.core.status import Counters
 from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTLE_SAMPLES, SETTLE_S, SETTLE_DRAWS,
                                       SETTLE_MISS, SETTLE_MAX_S, DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS,
@@ -82,12 +83,14 @@ class GapTracker:
     sfreq
         Nominal rate of the stream.
     threshold_s
-        Steps longer than this end a segment (the caller applies its gap policy there).
+        Steps longer than this end a segment (the caller applies its gap policy there), and longer than
+        :data:`~bci_stream.core.spec.GAP_MIN_PERIODS` periods (:attr:`threshold_s` holds the larger): before, at rates
+        of 2 Hz and below every ordinary step was a gap (the policy applied at every sample, a ``gap`` event each).
     """
 
     def __init__(self, sfreq: float, threshold_s: float) -> None:
         self.sfreq = sfreq
-        self.threshold_s = threshold_s
+        self.threshold_s = max(threshold_s, GAP_MIN_PERIODS / sfreq)
         self.window = max(SETTLE_SAMPLES, math.ceil(SETTLE_S * sfreq))
         self.window_max = max(self.window, math.ceil(SETTLE_MAX_S * sfreq))
         self.last_ts: float | None = None  # the last stamp counted on (as received)

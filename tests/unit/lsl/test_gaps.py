@@ -194,3 +194,20 @@ def test_the_gap_policy_cuts_before_every_long_step():
     ts = np.r_[np.arange(100), np.arange(300, 400), np.arange(460, 500)] / 100.0  # steps of 2.01 and 0.61 s
     segments = GapTracker(100.0, 0.5).split(ts, Counters())
     assert segments == [(0, 100, None), (100, 200, pytest.approx(2.01)), (200, 240, pytest.approx(0.61))]
+
+
+@pytest.mark.parametrize("sfreq", [0.5, 1.0, 2.0, 4.0])
+def test_at_low_rates_an_ordinary_step_is_no_gap_and_a_loss_of_several_periods_is(sfreq):
+    """A gap is longer than 3 periods too (the XDF reader's rule for a jump): before, at 2 Hz and below every step
+    (0.5 s and more, a few ms late) was over gap_threshold_s=0.5: the gap policy applied at every sample (a reset
+    before each with ``reset``), a ``gap`` event each in the recording, 7 "gaps" in 8 regular samples."""
+    rng = np.random.default_rng(int(sfreq * 10))
+    t = 100.0 + np.arange(40) / sfreq + rng.uniform(0, 0.004, 40)  # stamped 0-4 ms late, as at push time
+    c, segments = track(t, sfreq, rng, max_pull=3)
+    assert all(gap is None for _, _, gap in segments), segments
+    assert (c.gaps, c.samples_lost) == (0, 0)
+    held = np.r_[t[:20], t[24:]]  # 4 samples lost: a step of 5 periods
+    c, segments = track(held, sfreq, rng, max_pull=3)
+    assert [gap for _, _, gap in segments if gap is not None] == [pytest.approx(5 / sfreq, abs=0.01)]
+    assert (c.gaps, c.samples_lost) == (1, 4)
+    assert GapTracker(sfreq, 0.5).threshold_s == max(0.5, 3 / sfreq)
