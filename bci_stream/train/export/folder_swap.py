@@ -18,10 +18,23 @@ import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from bci_stream.core.errors import BciStreamError
+
+
+class FolderWriteError(BciStreamError, OSError):
+    """A model folder could not be written (no room, a read-only disk, an I/O error): nothing of it changed. A
+    :class:`~bci_stream.core.errors.BciStreamError`, so ``calibrate`` and ``train`` say it in one line (before: a
+    traceback after the whole calibration)."""
+
 
 def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collection[str]) -> None:
     """Write model folder ``out_dir`` as one change: ``fill(staging)`` writes the new files; every other file of an
-    existing ``out_dir`` than ``replaced`` (names) is kept. On an error nothing of ``out_dir`` changes."""
+    existing ``out_dir`` than ``replaced`` (names) is kept. On an error nothing of ``out_dir`` changes.
+
+    Raises
+    ------
+    FolderWriteError
+        A file could not be written or moved (``OSError``): the message names ``out_dir`` and the cause."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
@@ -44,6 +57,9 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
             shutil.rmtree(old, ignore_errors=True)
         else:
             staging.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -63,3 +63,19 @@ def test_a_failed_write_changes_nothing_and_hidden_folders_are_no_models(tmp_pat
     write_text_atomic(tmp_path / "note.txt", "a")
     write_text_atomic(tmp_path / "note.txt", "b")
     assert (tmp_path / "note.txt").read_text() == "b"
+
+
+def test_a_disk_without_room_for_the_model_is_one_clear_error_naming_the_folder(tmp_path):
+    """Found by a storage audit: ``calibrate --out`` on a disk too small for the model ended in a traceback after the
+    whole calibration. The export's error is now a BciStreamError (calibrate and train say it in one line, exit 2)
+    naming the folder and the cause; nothing is left."""
+    from bci_stream.core.errors import BciStreamError
+    from support.small_disk import small_disk
+
+    with small_disk(tmp_path / "small", "64k") as disk:
+        with pytest.raises(BciStreamError) as info:
+            export_tiny(disk, "m", seed=1)
+        assert isinstance(info.value, OSError)
+        assert str(info.value).startswith(f"model folder {disk / 'm'} cannot be written: [Errno 28] No space left on "
+                                          "device")
+        assert str(info.value).endswith("; nothing of it changed") and list(disk.iterdir()) == []
