@@ -105,6 +105,8 @@ class Recording:
             error = self.summary[0].removeprefix("warning: ")
         if error is None and rec.recorder is not None and rec.recorder.error is not None:
             error = rec.recorder.error
+        if error is None and totals is not None and totals.unrecorded:  # as bci-stream record exits 1 then
+            error = next(line for line in self.summary if "not written" in line).removeprefix("warning: ")
         self.error, self.ended = error, time.time()
         self.state = "error" if error is not None else "stopped"
 

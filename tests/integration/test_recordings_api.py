@@ -285,3 +285,38 @@ def test_two_starts_of_one_file_at_once_the_second_is_refused_and_none_after_shu
     assert first.state == "stopped" and not first.thread.is_alive()
     with pytest.raises(RuntimeError, match="shutting down"):
         recordings.start("b.xdf", missing, None, "uV", None, 600.0)
+
+
+def test_a_recording_whose_disk_fills_up_says_so_while_it_runs_and_ends_in_error(tmp_path):
+    """Found by a storage audit: while the disk was full, ``GET /recordings/{id}`` said ``recording``, no error, and
+    nothing counted what was not written; the DELETE's error named no file. Now ``write_error`` names the file and
+    the cause while it lasts, ``unrecorded_samples`` counts what never reached it, and the recording ends in
+    ``error`` saying so (as ``bci-stream record`` exits 1)."""
+    from support.small_disk import fill, small_disk
+
+    name = unique("recapi-full")
+    outlet, pusher = paced_source(name, 60.0, seed=7)
+    with small_disk(tmp_path / "small", "1m") as disk:
+        settings = Settings(host="127.0.0.1", port=0, models_dir=tmp_path / "models", recordings_dir=disk,
+                            status_interval=0.1)
+        srv = BackgroundServer(settings).start()
+        try:
+            with httpx.Client(base_url=srv.url, timeout=60.0) as client:
+                r = client.post("/recordings", json={"stream": {"name": name}, "out": "full.xdf"})
+                assert r.status_code == 201, r.text
+                rid = r.json()["id"]
+                wait_for(lambda: status(client, rid)["samples"] > 200, 60.0, "samples in full.xdf")
+                filler = fill(disk)
+                cannot = f"recorder cannot write {disk / 'full.xdf'}: [Errno 28] No space left on device"
+                st = wait_for(lambda: (s := status(client, rid))["unrecorded_samples"] > 100 and s, 60.0,
+                              "samples not written, counted")
+                assert (st["state"], st["write_error"]) == ("recording", cannot)
+                end = client.delete(f"/recordings/{rid}").json()
+                filler.unlink()
+        finally:
+            srv.stop()
+            pusher.halt.set()
+    assert end["state"] == "error" and end["unrecorded_samples"] >= st["unrecorded_samples"]
+    assert end["error"] in (cannot, f"{end['unrecorded_samples']} of the {end['samples']} samples received and 0 "
+                            f"markers were not written to the file ({cannot}); its events stream says where "
+                            "('unrecorded' events)")
