@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bci_stream.io.recording import Event, Recording
+from bci_stream.io.xdf_chunks import check_begins_as_xdf
 from bci_stream.io.extras import require
 from bci_stream.io.xdf import _channels, _scales  # the XDF loader's unit conversion, shared rather than copied
 from bci_stream.io.xdf_clock import JUMP, forward_jumps, part_edges
@@ -154,11 +155,12 @@ def read_session(path: str | Path) -> Session:
     ValueError
         If the file is not a bci-stream session (its stream ids are not the recorder's: 1 input, 4 events, 5
         markers, and 2 decoded with 3 provenance or neither), or (:class:`bci_stream.io.errors.DataError`) its
-        input stream has no voltage channel.
+        input stream has no voltage channel, or the file is empty (0 bytes) or no XDF file (the message says which).
     """
     pyxdf = require("pyxdf", "reading a recorded session (XDF)")
 
     path = Path(path)
+    check_begins_as_xdf(path)
     logger = logging.getLogger("pyxdf")
     level = logger.level
     logger.setLevel(logging.CRITICAL)  # a crash-truncated tail is expected; only for this file (it was process-wide)

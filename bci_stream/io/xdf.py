@@ -79,7 +79,7 @@ from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
 from bci_stream.io.marker_codes import stream_markers
-from bci_stream.io.xdf_chunks import EVENTS_TYPE
+from bci_stream.io.xdf_chunks import EVENTS_TYPE, check_begins_as_xdf
 from bci_stream.io.xdf_losses import jittered_losses, warn_jittered_losses
 from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, dejitter, mark_jumps, place_markers, step_irregularity,
                                      warn_losses, warn_rate)
@@ -191,6 +191,7 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
     the reader says in its own words) is passed on to pyxdf's logger as it was.
     """
     pyxdf = require("pyxdf", "reading XDF files")
+    check_begins_as_xdf(path)
     logger = logging.getLogger(pyxdf.load_xdf.__module__)
     held: list[logging.LogRecord] = []
     me = threading.get_ident()

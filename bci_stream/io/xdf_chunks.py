@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 from typing import BinaryIO
 from xml.sax.saxutils import escape
 
@@ -23,6 +24,20 @@ BOUNDARY_UUID = bytes([0x43, 0xA5, 0x46, 0xDC, 0xCB, 0xF5, 0x41, 0x0F, 0xB3, 0x0
 #: service's events for the cues (:mod:`bci_stream.service.recorder` writes it, :mod:`bci_stream.io.xdf` skips it).
 EVENTS_TYPE = "bci-stream-events"
 NUMERIC_DTYPES = {"float32": "<f4", "double64": "<f8", "int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8"}
+
+
+def check_begins_as_xdf(path: str | Path) -> None:
+    """Raise :class:`~bci_stream.io.errors.DataError` naming ``path`` when it is empty (0 bytes: nothing was written
+    to it, e.g. a recorder that could not write its file) or does not begin with XDF's magic ``XDF:``; pyxdf said only
+    "Invalid XDF file" of both."""
+    from bci_stream.io.errors import DataError
+
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not magic:
+        raise DataError(f"{path} is empty (0 bytes): nothing was written to it (an XDF file begins with 'XDF:')")
+    if magic != b"XDF:":
+        raise DataError(f"{path} is not an XDF file: it begins with {magic!r}, not b'XDF:'")
 
 
 def _varlen(n: int) -> bytes:
