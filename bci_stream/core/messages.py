@@ -7,8 +7,10 @@ dataclasses: they cross the process boundary by pickling.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 #: (worker generation, request number): unique for the life of a decoder, across restarts.
@@ -32,18 +34,45 @@ class Retry(str, Enum):
     UNAVAILABLE = "unavailable"
 
 
+@functools.cache
+def host_boot_id() -> str | None:
+    """This host's boot (Linux: ``/proc/sys/kernel/random/boot_id``, new at each boot): processes that give the same
+    one read the same ``CLOCK_MONOTONIC``. None where there is none (the wall clock is then what commands go by)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Command:
-    """Base of every command. ``request_id`` is None for fire-and-forget commands. ``deadline`` (``time.time()``):
-    when its sender stops waiting for the answer (a timeout, answered 504); the worker does not apply a command it
-    reads later, nor a swap whose model is ready later, so a command answered 504 never takes effect afterwards."""
+    """Base of every command. ``request_id`` is None for fire-and-forget commands. ``deadline``: when its sender stops
+    waiting for the answer (a timeout, answered 504); the worker does not apply a command it reads later, nor a swap
+    whose model is ready later, so a command answered 504 never takes effect afterwards (:meth:`late`).
+
+    ``deadline`` is on the sender's monotonic clock (``time.monotonic()``, ``CLOCK_MONOTONIC``: one clock for every
+    process of a host, never stepped), which a worker on the sender's host (``boot_id``, that host's boot) reads
+    alike; ``wall_deadline`` (``time.time()``) is for a worker on another host (a Ray node), whose clocks are only as
+    close as NTP keeps them. Before, the wall clock alone: a step of it (NTP, a VM resumed, a clock set by hand) made
+    a command answered 504 apply later (a step back), or refused one its sender still waited for (a step forward)."""
 
     request_id: RequestId | None = None
     deadline: float | None = None
+    wall_deadline: float | None = None
+    boot_id: str | None = None
 
     @property
     def kind(self) -> str:
         return type(self).__name__
+
+    def late(self, boot_id: str | None, monotonic: float, wall: float) -> float | None:
+        """Seconds since its sender stopped waiting, read on a host of ``boot_id`` at ``monotonic`` and ``wall`` (its
+        ``time.monotonic()`` and ``time.time()``), or None while it still waits (or for a command without one)."""
+        if self.deadline is not None and self.boot_id is not None and self.boot_id == boot_id:
+            return monotonic - self.deadline if monotonic > self.deadline else None
+        if self.wall_deadline is not None:
+            return wall - self.wall_deadline if wall > self.wall_deadline else None
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)

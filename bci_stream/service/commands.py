@@ -15,7 +15,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.core.messages import (NO_STATE_YET, Command, GetState, RecoverMarkers, Reply, Reset, Retry, SetState,
-                                      StateChanged, StateSnapshot, Stop, SwapModel)
+                                      StateChanged, StateSnapshot, Stop, SwapModel, host_boot_id)
 from bci_stream.core.load_errors import TransientLoadFailures, load_error
 from bci_stream.engine.step_model import StepModel
 from bci_stream.core.errors import ModelError, ModelUnavailableError
@@ -120,9 +120,9 @@ class CommandHandler:
             if self.markers is not None:
                 self.markers.recover(command.markers)
             return
-        if command.deadline is not None and time.time() > command.deadline:  # its sender was answered 504
+        if (late := command.late(host_boot_id(), time.monotonic(), time.time())) is not None:  # answered 504
             log.warning("decoder %s: %s read %.1f s after its sender stopped waiting: not applied",
-                        self.reporter.decoder_id, command.kind, time.time() - command.deadline)
+                        self.reporter.decoder_id, command.kind, late)
             self.reply(command, False, error=f"{command.kind} arrived after its sender stopped waiting: not applied")
             return
         decoder = self.decoder
@@ -215,7 +215,7 @@ class CommandHandler:
         loaded, self._loaded = self._loaded, None
         if loaded is None or self.decoder is None:
             return
-        late = loaded.command.deadline is not None and time.time() > loaded.command.deadline
+        late = loaded.command.late(host_boot_id(), time.monotonic(), time.time()) is not None
         if late and loaded.error is None:  # its sender was answered 504: the running model stays
             loaded.error = (f"the model {loaded.command.model!r} was ready after the swap's sender stopped waiting: "
                             "not swapped")

@@ -9,7 +9,7 @@ from typing import Any
 
 from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotReadyError, ModelError,
                                     ModelUnavailableError)
-from bci_stream.core.messages import Command, Reply, Retry, SwapModel
+from bci_stream.core.messages import Command, Reply, Retry, SwapModel, host_boot_id
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.model_pin import describe_pin, drop_copies, pin_dir, pin_error, pin_ref
@@ -35,14 +35,15 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
     :meth:`~bci_stream.service.supervisor.Supervisor.request`). ``models_dir``: the registry a hot swap loaded from
     (its model is copied for the decoder's restarts, :func:`follow_swap`)."""
     decoder_id = handle.id
-    deadline, wall_deadline = time.monotonic() + timeout, time.time() + timeout
+    deadline, wall_deadline = time.monotonic() + timeout, time.time() + timeout  # Command.late: which one counts
     # one request at a time per worker, so answers cannot be mixed up; the wait for the one before counts in timeout
     if not handle.request_lock.acquire(timeout=timeout):
         raise CommandTimeoutError(f"decoder {decoder_id}: {command.kind!r} was not sent: an earlier command to its "
                                   f"worker was still waiting for its answer after {timeout:g} s (a hung worker?)")
     try:
         handle.next_request += 1
-        command = replace(command, request_id=(handle.generation, handle.next_request), deadline=wall_deadline)
+        command = replace(command, request_id=(handle.generation, handle.next_request), deadline=deadline,
+                          wall_deadline=wall_deadline, boot_id=host_boot_id())
         process, conn = handle.process, handle.cmd_conn
         if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
             raise DecoderNotReadyError(f"decoder {decoder_id} is starting: reset, state and model commands are "
