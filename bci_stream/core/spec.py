@@ -112,7 +112,8 @@ class MarkerOptions(BaseModel):
     history_s: float = Field(
         default=30.0, gt=0, le=1200, allow_inf_nan=False,
         description="Seconds of decoded outputs (at the stream's nominal rate) kept to score a cue whose marker "
-        "arrives after its samples were decoded; a marker later than that is counted missed. 28 bytes per sample "
+        "arrives after its samples were decoded, and on top of them max_buffer_s (a burst of held-up samples decoded "
+        "at once comes before its markers); a marker later than that is counted missed. 28 bytes per sample "
         "(30 s at 250 Hz: 224 kB). A replay at speed S gives a late marker S times less wall time: evaluate --live "
         "sets 30 s x S.",
     )

@@ -254,8 +254,10 @@ class MarkerHub:
     @classmethod
     def start(cls, options: MarkerOptions, card: ModelCard, input_name: str, hostname: str, sfreq: float,
               time_correction: TimeCorrection, recorder: Any = None, max_lag_s: float = 0.5,
-              unfollowed_since: float | None = None, input_info: pylsl.StreamInfo | None = None) -> MarkerHub | None:
-        """A hub following the marker stream of ``options`` (None when ``options.enabled`` is false).
+              unfollowed_since: float | None = None, input_info: pylsl.StreamInfo | None = None,
+              burst_s: float = 0.0) -> MarkerHub | None:
+        """A hub following the marker stream of ``options`` (None when ``options.enabled`` is false); ``burst_s``: the
+        decoder's ``max_buffer_s`` (:class:`~bci_stream.service.scoring.LiveScorer`).
 
         Raises
         ------
@@ -264,7 +266,7 @@ class MarkerHub:
         """
         if not options.enabled:
             return None
-        setup = ScorerSetup(options, sfreq, max_lag_s)
+        setup = ScorerSetup(options, sfreq, max_lag_s, burst_s)
         scorer, why_off = make_scorer(setup, card)
         zero = scorer is not None and zero_is_event(scorer.config.marker_map)  # a class coded 0: its 0s are cues
         follower = MarkerFollower(marker_predicate(options, input_name, hostname, input_info), time_correction,

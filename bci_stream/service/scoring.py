@@ -140,6 +140,11 @@ class LiveScorer:
         arrive that much recording time after its samples were decoded, which is ``history_s / S`` of wall time
         when a recording is replayed S times faster than real time. Preallocated, 28 bytes per sample (timestamp,
         argmax, state epoch, input sample number): 30 s at 250 Hz take 224 kB.
+    burst_s
+        Seconds of outputs kept on top of ``history_s`` (the decoder's ``max_buffer_s``, the most its inlet holds: up
+        to :data:`MAX_HISTORY_SAMPLES` in all), for a burst of held-up samples decoded at once (a sender frozen for a
+        while that flushes its buffer, a worker catching up): its cues' markers come with it, after all of it was
+        decoded, and before, the first ``burst - history_s`` seconds of it were already out of the history (missed).
     keep_trials
         Most recent trials listed by :meth:`describe`.
     max_lag_s
@@ -157,7 +162,8 @@ class LiveScorer:
     """
 
     def __init__(self, config: ScoringConfig, labels: list[str], sfreq: float, *, history_s: float = 30.0,
-                 keep_trials: int = 20, max_lag_s: float = 0.5, reset_grace_s: float | None = None) -> None:
+                 keep_trials: int = 20, max_lag_s: float = 0.5, reset_grace_s: float | None = None,
+                 burst_s: float = 0.0) -> None:
         if sfreq <= 0 or not math.isfinite(sfreq):
             raise ValueError(f"sfreq must be a finite rate > 0, got {sfreq}")
         reset_grace_s = config.reset_grace_s if reset_grace_s is None else reset_grace_s
@@ -178,7 +184,9 @@ class LiveScorer:
         self.starts: collections.OrderedDict[int, int] = collections.OrderedDict()  # reset/restore epoch -> first seq
         self.since_epoch = 0  # the first state epoch scored under this config (a swap's: scoring_swap)
         self.previous: dict[str, Any] | None = None  # the score under the model before the last swap
-        self.capacity = max(64, math.ceil(history_s * sfreq) + self.n_after + 1)
+        kept = math.ceil(history_s * sfreq)
+        burst = min(math.ceil(burst_s * sfreq), max(0, MAX_HISTORY_SAMPLES - kept))
+        self.capacity = max(64, kept + burst + self.n_after + 1)
         self._ts = np.zeros(self.capacity)
         self._cls = np.zeros(self.capacity, dtype=np.int32)
         self._epoch = np.zeros(self.capacity, dtype=np.int64)  # the state epoch each output was decoded in

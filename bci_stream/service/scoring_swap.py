@@ -36,6 +36,7 @@ class ScorerSetup:
     options: MarkerOptions
     sfreq: float
     max_lag_s: float
+    burst_s: float = 0.0  # the decoder's max_buffer_s: outputs kept for a burst of held-up samples (LiveScorer)
 
 
 def make_scorer(setup: ScorerSetup, card: ModelCard) -> tuple[LiveScorer | None, str | None]:
@@ -51,7 +52,7 @@ def make_scorer(setup: ScorerSetup, card: ModelCard) -> tuple[LiveScorer | None,
         return None, why_off
     opts = setup.options
     return LiveScorer(config, list(card.output.labels), setup.sfreq, history_s=opts.history_s,
-                      keep_trials=opts.keep_trials, max_lag_s=setup.max_lag_s), None
+                      keep_trials=opts.keep_trials, max_lag_s=setup.max_lag_s, burst_s=setup.burst_s), None
 
 
 def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard,

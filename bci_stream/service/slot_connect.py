@@ -199,7 +199,7 @@ class StreamConnection:
         since = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
         self.markers = self.commands.markers = MarkerHub.start(  # commands: a restart's recovered markers
             opts.markers, card, full.name(), full.hostname(), self.sfreq, opts.time_correction, self.recorder,
-            opts.gap_threshold_s, since, full)
+            opts.gap_threshold_s, since, full, burst_s=opts.max_buffer_s)
         self.reporter.consumers = self.consumers
         replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
         if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
