@@ -20,14 +20,30 @@ QUIET_CFG = Path(__file__).with_name("lsl_api_quiet.cfg")
 
 
 def user_config(environ: MutableMapping[str, str], cwd: Path | None = None) -> Path | None:
-    """The liblsl configuration file the user has (see the module docstring), or None."""
+    """The liblsl configuration file the user has (see the module docstring), or None. A place that cannot be looked
+    in (a HOME or working directory the user may not search, e.g. root's kept by ``setpriv``/``sudo -E``, or under
+    systemd's ``ProtectHome``; a working directory removed) holds none, as liblsl finds none there: before, the
+    probe's ``PermissionError`` ended every ``bci-stream`` command with a traceback."""
     if environ.get(ENV):
         return Path(environ[ENV])
     home = environ.get("HOME")
-    candidates = [Path(cwd or Path.cwd()) / "lsl_api.cfg", Path("/etc/lsl_api/lsl_api.cfg")]
+    try:
+        here = Path(cwd or Path.cwd())
+    except OSError:  # the working directory was removed
+        here = None
+    candidates = [Path("/etc/lsl_api/lsl_api.cfg")]
     if home:
-        candidates.insert(1, Path(home) / "lsl_api" / "lsl_api.cfg")
-    return next((p for p in candidates if p.is_file()), None)
+        candidates.insert(0, Path(home) / "lsl_api" / "lsl_api.cfg")
+    if here is not None:
+        candidates.insert(0, here / "lsl_api.cfg")
+    return next((p for p in candidates if _is_file(p)), None)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # EACCES: a folder on the way the user may not search
+        return False
 
 
 def quiet_liblsl_log(environ: MutableMapping[str, str] | None = None, cwd: Path | None = None) -> bool:

@@ -54,3 +54,20 @@ def test_a_command_is_quiet_and_a_users_config_is_kept(tmp_path: Path) -> None:
     mine = tmp_path / "mine.cfg"
     mine.write_text("[log]\nlevel = 0\n", encoding="utf-8")
     assert INFO in _simulate(tmp_path, {ENV: str(mine)})  # the user's level 0 (INFO) is obeyed
+
+
+def test_a_home_or_working_directory_that_cannot_be_looked_in_holds_no_config_and_breaks_no_command(
+        tmp_path: Path) -> None:
+    """Found by an audit of non-root deployments: a HOME the service user may not search (root's, kept by ``setpriv``
+    or ``sudo -E``; systemd's ProtectHome) made the probe for ``~/lsl_api/lsl_api.cfg`` raise PermissionError, and a
+    removed working directory FileNotFoundError: every command ended in a traceback. Root searches every folder, so
+    the unsearchable place is one whose check raises all the same (a name too long, ENAMETOOLONG)."""
+    too_long = str(tmp_path / ("x" * 5000))
+    assert user_config({"HOME": too_long}, tmp_path) is None
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (f"import os; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+              "from bci_stream.cli import main; main(['models', '--help'])")
+    env = {k: v for k, v in os.environ.items() if k != ENV} | {"HOME": too_long, "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "Usage: " in res.stdout, res.stdout + res.stderr
