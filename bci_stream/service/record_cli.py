@@ -76,6 +76,7 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
     from bci_stream.core.errors import StreamError
+    from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.core.spec import check_xdf_suffix
     from bci_stream.service.record_only import RecordOnly, refuse_existing
     from bci_stream.service.record_summary import summary
@@ -89,6 +90,8 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
                            type=marker_type, source_id=marker_source_id, hostname=marker_hostname)
         check_xdf_suffix(str(out), "--out")
         refuse_existing(out)  # before waiting for any stream
+        if (why := out_folder_problem(out.parent, f"--out {out}: its folder")) is not None:  # as early (before: a
+            raise ValueError(why)  # traceback once the stream was found)
         rec = RecordOnly(out, stream, marker_stream=markers, input_unit=input_unit, resolve_timeout=resolve_timeout)
     except (FileExistsError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
@@ -99,6 +102,8 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
             full = rec.open(stop)
         except (StreamError, FileExistsError) as exc:  # not found, not recordable, the file made meanwhile
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # its folder became unwritable meanwhile
+            raise click.ClickException(f"--out {out} cannot be written: {exc}") from None
         except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened
             raise click.ClickException(f"stream {rec.name!r} went away while connecting: {exc}") from None
         if full is not None and not stop.is_set():  # not stopped while it was connecting

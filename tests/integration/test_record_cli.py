@@ -337,3 +337,14 @@ def test_nonfinite_stamps_are_written_one_period_after_the_one_before_and_noted(
     lines = summary(rec, totals)
     assert (f"note: stream {name!r} stamps samples NaN or inf: each is written one period after the stamp before it "
             "(events 'nonfinite_timestamps' in the file)") in lines
+
+
+def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_any_stream_is_looked_for(tmp_path):
+    """Found by an audit of non-root deployments: ``--out`` in a folder the user cannot write was found only once the
+    stream had been found, as a traceback. Now a usage error naming --out and the cause, at once (``/proc``: a folder
+    no one, root included, can create a file in)."""
+    res = CliRunner().invoke(main, ["record", "--stream", unique("nowhere"), "--out", "/proc/s01/run1.xdf",
+                                    "--timeout", "60"])
+    assert res.exit_code == 2, res.output
+    assert "--out /proc/s01/run1.xdf: its folder /proc/s01: cannot write in /proc" in res.output, res.output
+    assert "no LSL stream matched" not in res.output
