@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,7 @@ from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavaila
 from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
 
 __all__ = ["PINS_ENV", "describe_pin", "drop_copies", "has_pin", "load_pinned", "pin_error", "pin_ref",
-           "pinned_files", "pinned_model", "pins_root", "sweep_stale", "unpin", "write_pinned"]
+           "pinned_files", "pinned_model", "pins_root", "root_problem", "sweep_stale", "unpin", "write_pinned"]
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -64,6 +65,30 @@ def pins_root() -> Path:
     return Path(tempfile.gettempdir()) / f"bci-stream-pins-{uid}"
 
 
+def root_problem() -> str | None:
+    """Why the pins root may not be trusted, or None (it is this user's own, or not there yet). Its default name is
+    known in advance and the temporary folder is everyone's: another local user could make it first, then replace a
+    running decoder's copy with an error or a model of their own, which its next worker would run (found by an audit
+    of non-root deployments). So a root that is a symbolic link, belongs to another user, or that others may write
+    to is not used: no copy is made or read there (as with an unwritable one: ``serve`` says so at start)."""
+    root = pins_root()
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{root} cannot be checked ({exc})"
+    if stat.S_ISLNK(st.st_mode):
+        return f"{root} is a symbolic link (another user may have put it there)"
+    if not stat.S_ISDIR(st.st_mode):
+        return None  # a file: no copy can be made (the write check says so)
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return f"{root} belongs to uid {st.st_uid}, not to this service's uid {os.getuid()}"
+    if st.st_mode & 0o022:
+        return f"{root} may be written by other users (mode {st.st_mode & 0o777:o})"
+    return None
+
+
 def pin_dir(decoder_id: str) -> Path:
     if not decoder_id or "/" in decoder_id or "\\" in decoder_id or decoder_id.startswith("."):
         raise ValueError(f"decoder_id must be a plain folder name, got {decoder_id!r}")
@@ -71,8 +96,10 @@ def pin_dir(decoder_id: str) -> Path:
 
 
 def _current(decoder_id: str) -> Path | None:
-    """The decoder's current copy (the highest ``<n>-...`` folder), or None."""
+    """The decoder's current copy (the highest ``<n>-...`` folder), or None (also in a root not to be trusted)."""
     base = pin_dir(decoder_id)
+    if root_problem() is not None:
+        return None
     try:
         folders = [p for p in base.iterdir() if p.is_dir() and p.name.split("-", 1)[0].isdigit()]
     except OSError:
@@ -92,7 +119,10 @@ def _model_files(entry: ModelEntry) -> list[str]:
 def _install(decoder_id: str, fill: Callable[[Path], None], tag: str) -> Path:
     """A new folder of the decoder's pin filled by ``fill(folder)``, made current (older ones removed)."""
     base = pin_dir(decoder_id)
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (why := root_problem()) is not None:
+        raise PermissionError(f"the model copies' folder (BCI_STREAM_PINS_DIR) is not used: {why}")
+    base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    base.mkdir(exist_ok=True, mode=0o700)
     _claim(base)  # at once: a folder without an owner is left alone by a sweep
     tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=base))
     try:
@@ -345,6 +375,8 @@ def sweep_stale() -> list[Path]:
     """Remove the decoder folders of the pins root whose every recorded owner is gone (a service or actor that
     crashed); the folders removed. A folder with a live, uncheckable or unreadable owner, or none, is kept."""
     root = pins_root()
+    if root_problem() is not None:  # not this service's to clean
+        return []
     try:
         folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     except OSError:

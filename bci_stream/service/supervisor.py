@@ -35,7 +35,7 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.marker_witness import MarkerWitness
-from bci_stream.service.model_pin import has_pin, pin_dir, pin_error, pin_ref, pins_root, sweep_stale
+from bci_stream.service.model_pin import has_pin, pin_dir, pin_error, pin_ref, pins_root, root_problem, sweep_stale
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
 from bci_stream.service.selector_matches import SelectorMatches
@@ -287,7 +287,9 @@ class Supervisor(WorkerWatch):
         """At start: remove the model copies left by services (or actors) that crashed (:func:`sweep_stale`); warn
         when no copy can be made there (a file in its place, a read-only or full disk)."""
         try:
-            pins_root().mkdir(parents=True, exist_ok=True)
+            if (why := root_problem()) is not None:
+                raise PermissionError(why)
+            pins_root().mkdir(parents=True, exist_ok=True, mode=0o700)
             tempfile.TemporaryFile(dir=pins_root()).close()
         except OSError as exc:
             log.warning("decoders' model copies cannot be kept in %s (%s): a restarted worker then runs the registry's "

@@ -17,25 +17,32 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bci_stream.api.server import BackgroundServer
-from faults.kit import AUTH, LivePusher, make_settings, pid_gone, start_running
+from faults.kit import AUTH, SHARED_WORKERS, TOKEN, LivePusher, pid_gone, start_running
+from support.bound_port import listening_port
 from support.common import unique
 from support.http import wait_status
 from support.lsl import new_outlet
+from support.serve_process import serve_process
 from faults.test_f15_model_replaced_then_restart import export, replace_folder
 
 
 @pytest.fixture()
-def unwritable(tmp_path, monkeypatch) -> Iterator[httpx.Client]:
-    """A server (max_restarts 2) whose pins folder is a regular file; the registry in ``tmp_path / "models"``."""
+def unwritable(tmp_path) -> Iterator[httpx.Client]:
+    """A ``bci-stream serve`` of its own (max_restarts 2) whose pins folder is a regular file; the registry in
+    ``tmp_path / "models"``. A process of its own: a worker gets its environment from the service's fork server,
+    started once per process with the environment of that moment, so a pins folder set in this test process would
+    reach none of its workers if an earlier test had started that fork server, and every later test's if none had."""
     pins = tmp_path / "pins-is-a-file"
     pins.write_text("not a folder")
-    monkeypatch.setenv("BCI_STREAM_PINS_DIR", str(pins))  # its workers inherit it
     models = tmp_path / "models"
     export(models, "m", "1.0.0", seed=1)
     export(models, "swap-m", "1.0.0", seed=3)
-    with BackgroundServer(make_settings(models, tmp_path / "recordings", max_restarts=2)) as srv, \
-            httpx.Client(base_url=srv.url, timeout=60.0, headers=AUTH) as client:
+    env = dict(os.environ, BCI_STREAM_PINS_DIR=str(pins), BCI_STREAM_MODELS_DIR=str(models),
+               BCI_STREAM_RECORDINGS_DIR=str(tmp_path / "recordings"), BCI_STREAM_MAX_RESTARTS="2",
+               BCI_STREAM_RESTART_BACKOFF="0.2", BCI_STREAM_STATUS_INTERVAL="0.1", BCI_STREAM_TOKEN=TOKEN,
+               BCI_STREAM_SHARED_WORKERS=str(SHARED_WORKERS))
+    with serve_process(env) as (proc, _), \
+            httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=60.0, headers=AUTH) as client:
         client.models = models  # type: ignore[attr-defined]
         yield client
 
