@@ -48,8 +48,14 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
                 else:
                     shutil.copy2(item, staging / item.name, follow_symlinks=False)
         fill(staging)
-        # mkdtemp's 0700 would hide the model from a service run as another user: the old folder's mode, else 0755
-        staging.chmod(out_dir.stat().st_mode & 0o777 if out_dir.is_dir() else 0o755)
+        # mkdtemp's 0700 would hide the model from a service run as another user: the old folder's mode, else 0755;
+        # its files the same without the execute bits (before: the caller's umask, 0600 under a umask of 077, so a
+        # model written by one user was "not readable JSON" to the service of another, found by an audit)
+        folder_mode = out_dir.stat().st_mode & 0o777 if out_dir.is_dir() else 0o755
+        for path in staging.rglob("*"):
+            if not path.is_symlink():
+                path.chmod(folder_mode if path.is_dir() else folder_mode & 0o666)
+        staging.chmod(folder_mode)
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.replaced-{uuid.uuid4().hex[:8]}"
             out_dir.rename(old)

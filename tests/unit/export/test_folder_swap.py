@@ -6,6 +6,7 @@ other files (a report) are kept; no hidden staging folder is left or listed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -79,3 +80,20 @@ def test_a_disk_without_room_for_the_model_is_one_clear_error_naming_the_folder(
         assert str(info.value).startswith(f"model folder {disk / 'm'} cannot be written: [Errno 28] No space left on "
                                           "device")
         assert str(info.value).endswith("; nothing of it changed") and list(disk.iterdir()) == []
+
+
+def test_a_model_written_under_a_restrictive_umask_is_readable_by_the_services_user(tmp_path):
+    """Found by an audit of non-root deployments: under a umask of 077 (a hardened root's) the folder was made 0755 on
+    purpose but its files were 0600, so the service's own user could not read the card ("not readable JSON")."""
+    def fill(folder):
+        (folder / "model.json").write_text("{}")
+        (folder / "report").mkdir()
+        (folder / "report" / "report.md").write_text("r")
+
+    before = os.umask(0o077)
+    try:
+        write_folder(tmp_path / "m", fill, replaced=())
+    finally:
+        os.umask(before)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
+    assert modes == {"m": 0o755, "m/model.json": 0o644, "m/report": 0o755, "m/report/report.md": 0o644}
