@@ -57,4 +57,17 @@ def record_path_refusal(recordings_dir: str | None, record_path: str | None) -> 
     path = Path(recordings_dir) / record_path
     if path.exists():
         return f"record_path must not exist (recordings are never overwritten), got {record_path!r}: {path} exists"
+    return subfolder_problem(Path(recordings_dir), record_path, "record_path")
+
+
+def subfolder_problem(recordings_dir: Path, relative: str, field: str) -> str | None:
+    """Why the folder of ``relative`` (a request's ``field``, under a writable ``recordings_dir``) cannot be written,
+    or None: a sub-folder made by another user (``s01/`` of a colleague's ``bci-stream record``), or a file in the way.
+    Before, the request was accepted (201) and its worker or recording then failed with a bare ``PermissionError``
+    (found by an audit of non-root deployments)."""
+    folder = (recordings_dir / relative).parent
+    if folder == recordings_dir:
+        return None
+    if (why := out_folder_problem(folder, "its folder")) is not None:
+        return f"{field} {relative!r} cannot be written: {why}"
     return None

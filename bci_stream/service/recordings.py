@@ -88,6 +88,8 @@ class Recording:
             error = str(exc)
         except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened
             error = f"stream {rec.name!r} went away while connecting: {exc}"
+        except OSError as exc:  # its file could not be created (its folder became unwritable meanwhile)
+            error = f"out {self.relative!r} cannot be written: {exc}"
         except Exception as exc:  # noqa: BLE001 - a recording's failure is its state, never the API's
             log.exception("recording %s failed", self.id)
             error = f"{type(exc).__name__}: {exc}"
@@ -161,7 +163,7 @@ class Recordings:
         """Why ``relative`` (already checked as a ``record_path`` is) cannot be recorded to now, or None: no
         recordings_dir, the file exists (recordings are never overwritten, as ``bci-stream record --out``), or a
         recording of this service is about to write it."""
-        from bci_stream.service.record_paths import recordings_dir_problem
+        from bci_stream.service.record_paths import recordings_dir_problem, subfolder_problem
 
         if self.recordings_dir is None:
             return "out was given but the service has no recordings_dir"
@@ -171,6 +173,8 @@ class Recordings:
         if path.exists():
             return (f"out must not exist (recordings are never overwritten), got {relative!r}: {path} exists; "
                     "choose a new file name")
+        if (why := subfolder_problem(self.recordings_dir, relative, "out")) is not None:
+            return why
         with self._lock:
             return self._taken(path, relative)
 

@@ -100,3 +100,24 @@ def test_a_recordings_dir_that_can_never_be_written_is_named_at_post(models_dir:
         r = client.post("/decoders", json={"stream": stream, "model": "tiny-gru"})
         assert r.status_code == 201, r.text
         assert client.delete(f"/decoders/{r.json()['id']}").status_code == 200
+
+
+def test_a_file_in_a_folder_that_cannot_be_written_is_refused_at_post(rec_server):
+    """Found by an audit of non-root deployments: a sub-folder of recordings_dir the service cannot write (another
+    user's ``s01/``; here, for root too, a file where the folder should be) was accepted (201) and failed later, the
+    recording's error a bare ``PermissionError``. Now 422 naming the field, the folder and the cause."""
+    srv, rec = rec_server
+    (rec / "day3").write_text("a file, not a folder")
+    why = f"cannot be written: its folder {rec / 'day3'}: {rec / 'day3'} is a file, not a folder: give a folder"
+    with httpx.Client(base_url=srv.url, timeout=30.0) as client:
+        r = client.post("/decoders", json={"stream": {"name": unique("s15rf-sub")}, "model": "tiny-gru",
+                                           "options": {"record_path": "day3/s01.xdf"}})
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", "options", "record_path"] and detail["msg"].endswith(
+            f"record_path 'day3/s01.xdf' {why}"), detail
+        r = client.post("/recordings", json={"stream": {"name": unique("s15rf-sub")}, "out": "day3/run1.xdf"})
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["detail"]
+        assert detail["loc"] == ["body", "out"] and detail["msg"].endswith(f"out 'day3/run1.xdf' {why}"), detail
+        assert client.get("/decoders").json() == [] and client.get("/recordings").json() == []
