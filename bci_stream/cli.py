@@ -267,10 +267,9 @@ def list_models(models_dir: Path | None) -> None:
     from bci_stream.core.registry import ModelRegistry
 
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
-    if not registry.root.is_dir():
+    if (why := registry.root_problem()) is not None:
         where = "--models-dir" if models_dir is not None else "setting models_dir"  # maybe from env or config
-        raise click.ClickException(f"{where}: models directory {registry.root} does not exist "
-                                   f"(give --models-dir or set BCI_STREAM_MODELS_DIR)")
+        raise click.ClickException(f"{where}: {why} (give --models-dir or set BCI_STREAM_MODELS_DIR)")
     entries, problems = registry.scan()
     refs = [e.card.ref for e in entries]
     for e in entries:

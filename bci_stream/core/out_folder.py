@@ -15,10 +15,13 @@ def out_folder_problem(path: Path | str, flag: str) -> str | None:
     temporary folder made and removed at once, so a read-only mount, ``/proc`` or a full quota are found too)."""
     path = Path(path).expanduser()
     there = path
-    while not there.exists() and there != there.parent:
-        there = there.parent
-    if not there.is_dir():
-        return f"{flag} {path}: {there} is a file, not a folder: give a folder"
+    try:  # a folder on the way the user may not search raises (EACCES), as does a name too long
+        while not there.exists() and there != there.parent:
+            there = there.parent
+        if not there.is_dir():
+            return f"{flag} {path}: {there} is a file, not a folder: give a folder"
+    except OSError as exc:  # before: a traceback (serve did not start with its recordings_dir under /root)
+        return f"{flag} {path}: cannot look in {there} ({exc.strerror or exc}): give a folder you can write to"
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".bci-stream-probe-", dir=there))
     except OSError as exc:

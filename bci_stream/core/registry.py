@@ -8,6 +8,7 @@ highest version) or ``name@version``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,6 +168,21 @@ def _twins(same: list[ModelEntry]) -> str:
             + ": which one is meant cannot be told; give one of them another version (or name), or remove it")
 
 
+def _unreadable_folders(root: Path) -> list[str]:
+    """The model folders directly under ``root`` that cannot be read (a glob skips them in silence: a model copied
+    under a umask of 077 was simply "not found")."""
+    found = []
+    with os.scandir(root) as it:
+        folders = [Path(e.path) for e in it if not e.name.startswith(".") and e.is_dir()]
+    for folder in folders:
+        try:
+            with os.scandir(folder) as it:
+                next(it, None)
+        except OSError as exc:
+            found.append(f"model folder {folder} cannot be read ({exc.strerror or exc})")
+    return found
+
+
 class ModelRegistry:
     """Lists and loads the models under ``root``. Cheap to construct; reads the folder on each call."""
 
@@ -180,11 +196,27 @@ class ModelRegistry:
         entries.sort(key=lambda e: (e.card.name, _version_key(e.card.version)))
         return entries, [str(exc) for exc in problems]
 
+    def root_problem(self) -> str | None:
+        """Why the models directory cannot be listed (it does not exist, or cannot be looked in: a folder on the way
+        the user may not search, EACCES), or None. Before, a directory that could not be looked in raised out of
+        every listing (``GET /models`` and ``/ready`` answered 500, ``bci-stream models`` a traceback), and one that
+        could not be read looked empty ("no model")."""
+        try:
+            if not self.root.is_dir():
+                return f"models directory {self.root} does not exist"
+            with os.scandir(self.root) as it:
+                next(it, None)
+        except OSError as exc:
+            return (f"models directory {self.root} cannot be read ({exc.strerror or exc}): give the service's user "
+                    "access to it")
+        return None
+
     def _scan(self) -> tuple[list[ModelEntry], list[ModelError | ModelUnavailableError]]:
         entries: list[ModelEntry] = []
         problems: list[ModelError | ModelUnavailableError] = []
-        if not self.root.is_dir():
-            return entries, [ModelError(f"models directory {self.root} does not exist")]
+        if (why := self.root_problem()) is not None:
+            return entries, [ModelError(why)]
+        problems += [ModelError(why) for why in _unreadable_folders(self.root)]
         for card_path in sorted(self.root.glob(f"*/{CARD_FILE}")) + sorted(self.root.glob(f"*/*/{CARD_FILE}")):
             if any(part.startswith(".") for part in card_path.relative_to(self.root).parts):
                 continue  # hidden: a folder being written or replaced (train.export.folder_swap), no model
@@ -223,7 +255,8 @@ class ModelRegistry:
                 raise unavailable[0]
             raise ModelNotFoundError(
                 f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'}"
-                + ("; that folder does not exist)" if not self.root.is_dir() else ")")
+                + (")" if (why := self.root_problem()) is None else "; that folder does not exist)"
+                   if why.endswith("does not exist") else f"; {why})")
                 + "".join(f"; {p}" for p in broken)
             )
         same = [e for e in matches if e.card.version == matches[-1].card.version]
