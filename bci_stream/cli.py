@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,10 @@ def main() -> None:
     from bci_stream.lsl.log_config import quiet_liblsl_log
 
     quiet_liblsl_log()  # liblsl's INFO lines off unless the user configured liblsl (before any liblsl call)
+    # onnxruntime's telemetry (1DS) off unless the user asked for it, before onnxruntime is imported (the processes
+    # started from here inherit it): it wrote a device id and a database into the user's HOME (~/.cache/Microsoft/
+    # DeveloperTools/.onnxruntime), and where HOME is not writable printed a coloured warning in every process
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     show_recording_warnings()
 
 
