@@ -90,7 +90,12 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         header = f" (a BrainVision recording is read from its header: give {path.stem}.vhdr)" if suffix in (
             ".eeg", ".vmrk") else ""
         raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}{header}")
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a folder on the way the user may not search (EACCES): before, a traceback
+        raise DataError(f"{path} cannot be looked for ({exc.strerror or exc}): give a file this user can "
+                        "read") from None
+    if not found:
         raise DataError(missing_path_message(path))
     reader = _reader(FORMATS[suffix])
     allowed = format_options(path)

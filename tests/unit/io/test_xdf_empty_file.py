@@ -20,3 +20,12 @@ def test_an_empty_or_foreign_file_is_named_and_said_what_it_is(tmp_path, read):
         read(empty)
     with pytest.raises(DataError, match=f"{text} is not an XDF file: it begins with b'subj', not b'XDF:'"):
         read(text)
+
+
+def test_a_file_that_cannot_be_looked_for_is_said_so(tmp_path):
+    """A data file under a folder the user may not search (EACCES; root searches all, so here a name too long, which
+    raises alike) is a DataError naming it (found by an audit of non-root deployments: a traceback of calibrate and
+    evaluate)."""
+    path = tmp_path / ("y" * 300) / "run1.edf"
+    with pytest.raises(DataError, match=f"{path} cannot be looked for \\(File name too long\\): give a file"):
+        load_recording(path)
