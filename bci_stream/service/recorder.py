@@ -43,7 +43,6 @@ which ends the recording), ``lost`` (the stream gone for good) and ``stopped`` (
 from __future__ import annotations
 
 import collections
-import errno
 import io
 import json
 import logging
@@ -122,6 +121,7 @@ class Recorder:
         self.unrecorded_samples = self.unrecorded_markers = 0  # input samples / markers that never reached the file
         self._hole: dict[str, Any] | None = None  # what is missing since writing last worked (an event once it does)
         self._written_samples = 0  # input samples in the current file
+        self._unsent_headers = b""  # headers of streams declared in batches that did not reach the file
         self._file = RecordFile(self.path)
         self._next_try = 0.0
         try:
@@ -271,7 +271,7 @@ class Recorder:
                          "in a new file at that path", _Batch(samples=self._written_samples))
             self._written_samples, self._next_try = 0, 0.0
         opened = self._file.is_open or self._reopen()
-        counts = self._xdf.counts()
+        counts, declared = self._xdf.counts(), len(self._xdf.headers)
         batch = self._drain()
         if footers:
             for sid in self._streams + ((MARKERS,) if self._markers_added else ()):
@@ -282,14 +282,15 @@ class Recorder:
             if self._hole is not None and any(self._hole[k] for k in ("samples", "outputs", "markers", "events")):
                 event = json.dumps({"event": "unrecorded", **self._hole})  # said before what comes after the hole
                 self._xdf.write_strings(EVENTS, [pylsl.local_clock()], [event])
-            self._file.append(self._staged())
+            self._file.append(self._unsent_headers + self._staged())
         except (OSError, _NotOpen) as exc:
             self._staged()
             self._xdf.restore(counts)
+            self._unsent_headers += bytes(self._xdf.headers[declared:])  # a stream declared in it: with the next
             self._failed(None if isinstance(exc, _NotOpen) else f"recorder cannot write {self.path}: {exc}", batch)
             return
         self._written_samples += batch.samples
-        self._hole, self.error = None, None
+        self._hole, self.error, self._unsent_headers = None, None, b""
 
     def _reopen(self) -> bool:
         """Create the file again (after it could not be created, or was removed), at most every :data:`RETRY_S`."""
@@ -301,6 +302,7 @@ class Recorder:
         except OSError as exc:
             self._failed(f"recorder cannot create {self.path}: {exc}", _Batch())
             return False
+        self._unsent_headers = b""  # the new file begins with every header
         return True
 
     def _failed(self, reason: str | None, batch: _Batch) -> None:

@@ -65,6 +65,14 @@ DRIVER = textwrap.dedent("""
         if scenario == "removed":
             path.unlink()
             push(rec, 20)
+        elif scenario == "markers in the hole":  # the markers stream declared while the disk is full
+            filler = fill(disk)
+            rec.marker_stream({"name": "cues", "type": "Markers", "source_id": "cues-src", "hostname": "h"}, 1000.0)
+            rec.marker(1002.5, "left")
+            push(rec, 20)
+            filler.unlink()
+            rec.marker(1004.5, "right")
+            push(rec, 20)
         else:
             filler = fill(disk)
             push(rec, 20)
@@ -157,3 +165,13 @@ def test_a_file_that_cannot_be_created_is_refused_or_with_retry_created_once_it_
     assert end["error"] is None and end["unrecorded_samples"] == 1000
     k, holes = chunks_in(out)
     assert k.tolist() == list(range(20, 40)) and len(holes) == 1 and holes[0]["samples"] == 1000
+
+
+def test_a_stream_declared_while_the_disk_is_full_is_declared_once_it_is_not(tmp_path):
+    """The markers stream's header went out with a batch the full disk refused: its later markers had no stream in the
+    file (pyxdf read none of them). The header of a stream declared in a refused batch is written with the next."""
+    states, out = run(tmp_path, "markers in the hole")
+    k, holes = chunks_in(out)
+    assert len(holes) == 1 and holes[0]["markers"] == 1 and states["end"]["unrecorded_markers"] == 1
+    session = read_session(out)
+    assert session.markers == [(1004.5, "right")] and session.marker_stream["name"] == "cues"
