@@ -7,6 +7,7 @@ highest version) or ``name@version``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -168,18 +169,26 @@ def _twins(same: list[ModelEntry]) -> str:
             + ": which one is meant cannot be told; give one of them another version (or name), or remove it")
 
 
+#: Errors of a folder that cannot be looked in (for good, unlike a passing shortage of file descriptors or memory).
+CANNOT_LOOK = frozenset({errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR})
+
+
 def _unreadable_folders(root: Path) -> list[str]:
     """The model folders directly under ``root`` that cannot be read (a glob skips them in silence: a model copied
     under a umask of 077 was simply "not found")."""
     found = []
-    with os.scandir(root) as it:
-        folders = [Path(e.path) for e in it if not e.name.startswith(".") and e.is_dir()]
+    try:
+        with os.scandir(root) as it:
+            folders = [Path(e.path) for e in it if not e.name.startswith(".") and e.is_dir()]
+    except OSError:  # a passing shortage (EMFILE): the scan that follows says it, as before
+        return []
     for folder in folders:
         try:
             with os.scandir(folder) as it:
                 next(it, None)
         except OSError as exc:
-            found.append(f"model folder {folder} cannot be read ({exc.strerror or exc})")
+            if exc.errno in CANNOT_LOOK:
+                found.append(f"model folder {folder} cannot be read ({exc.strerror or exc})")
     return found
 
 
@@ -207,6 +216,8 @@ class ModelRegistry:
             with os.scandir(self.root) as it:
                 next(it, None)
         except OSError as exc:
+            if exc.errno not in CANNOT_LOOK:  # a passing shortage (EMFILE, EIO): the scan says it, as before
+                return None
             return (f"models directory {self.root} cannot be read ({exc.strerror or exc}): give the service's user "
                     "access to it")
         return None
