@@ -177,7 +177,9 @@ def test_dashboard_in_headless_chromium(server, client, eeg_outlet, recordings_d
             rec = client.post("/recordings", json={"stream": {"name": info.name()}, "out": "dash/cal.xdf"})
             assert rec.status_code == 201, rec.text
             rec_row = f'#recordings tbody tr[data-recording-id="{rec.json()["id"]}"]'
-            wait_status(client, decoder_id, lambda s: s["state"] == "running", 60, "the decoder to run")
+            # running, or stalled: no sample is sent yet, and running lasts stall_timeout_s (1 s), a window that
+            # polling on a loaded machine may miss (as faults.kit.start_running waits)
+            wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 60, "the decoder to run")
             row = f'#decoders tbody tr[data-decoder-id="{decoder_id}"]'
             panel = f'section[data-decoder-id="{decoder_id}"]'
             with PacedSender(outlet):
