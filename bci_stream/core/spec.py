@@ -44,6 +44,12 @@ GAP_THRESHOLD_S = 0.5
 #: A gap is also longer than this many sample periods, whatever ``gap_threshold_s``: at rates of 2 Hz and below
 #: every ordinary step (0.5 s and more, late by some jitter) was a gap; the XDF reader's rule for a jump too
 GAP_MIN_PERIODS = 3
+
+
+def gap_threshold(sfreq: float, threshold_s: float = GAP_THRESHOLD_S) -> float:
+    """The least length of a gap in a stream at ``sfreq``: ``threshold_s`` and :data:`GAP_MIN_PERIODS` periods (the
+    live rule, :class:`~bci_stream.lsl.gaps.GapTracker`, and the XDF reader's for a jump)."""
+    return max(threshold_s, GAP_MIN_PERIODS / sfreq)
 #: ``options.output_name``'s longest value: LSL takes names of any length, this leaves a provenance stream's
 #: ``-provenance`` suffix room within the 256 characters a stream selector's name may have
 OUTPUT_NAME_MAX = 200

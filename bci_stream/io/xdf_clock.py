@@ -53,7 +53,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bci_stream.core.channels import shortlist
-from bci_stream.core.spec import GAP_MIN_PERIODS, GAP_THRESHOLD_S
+from bci_stream.core.spec import GAP_MIN_PERIODS, gap_threshold
 from bci_stream.io.errors import DataError, RecordingWarning
 
 #: A forward step longer than this many sample periods (and than GAP_THRESHOLD_S) is a jump: at rates under 6 Hz
@@ -157,8 +157,8 @@ def _part_of(parts: list[tuple[int, int]], k: int) -> int:
 
 def jump_threshold(sfreq: float) -> float:
     """Seconds a forward step of a signal stream's timestamps at ``sfreq`` must exceed to be a break in the
-    recording, not jitter: max(:data:`~bci_stream.core.spec.GAP_THRESHOLD_S`, :data:`JUMP_MIN_PERIODS` periods)."""
-    return max(GAP_THRESHOLD_S, JUMP_MIN_PERIODS / sfreq)
+    recording, not jitter: :func:`~bci_stream.core.spec.gap_threshold` (0.5 s and 3 periods)."""
+    return gap_threshold(sfreq)
 
 
 def forward_jumps(stamps: np.ndarray, sfreq: float) -> np.ndarray:

@@ -63,7 +63,7 @@ from collections import deque
 
 import numpy as np
 
-from bci_stream.core.spec import GAP_MIN_PERIODS
+from bci_stream.core.spec import gap_threshold
 from bci_stream.core.status import Counters
 from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTLE_SAMPLES, SETTLE_S, SETTLE_DRAWS,
                                       SETTLE_MISS, SETTLE_MAX_S, DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS,
@@ -90,7 +90,7 @@ class GapTracker:
 
     def __init__(self, sfreq: float, threshold_s: float) -> None:
         self.sfreq = sfreq
-        self.threshold_s = max(threshold_s, GAP_MIN_PERIODS / sfreq)
+        self.threshold_s = gap_threshold(sfreq, threshold_s)
         self.window = max(SETTLE_SAMPLES, math.ceil(SETTLE_S * sfreq))
         self.window_max = max(self.window, math.ceil(SETTLE_MAX_S * sfreq))
         self.last_ts: float | None = None  # the last stamp counted on (as received)

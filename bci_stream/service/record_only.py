@@ -166,7 +166,7 @@ class RecordOnly:
         self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
         self.sfreq = self.last_data = self.started = self.ended = 0.0  # local_clock(): inlet opened, last data, end
         self.removed = False  # the file was removed: it got no sample
-        self.stall_after, self.stalled, self.long_gaps = 1.0, False, 0  # long_gaps: steps over GAP_THRESHOLD_S
+        self.stall_after, self.stalled, self.long_gaps = 1.0, False, 0  # long_gaps: the tracker's gaps
 
     def open(self, stop: threading.Event | None = None) -> pylsl.StreamInfo | None:
         """Find the stream, check it can be recorded, create the file, follow the markers, open the inlet; the

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bci_stream.core.spec import GAP_MIN_PERIODS, GAP_THRESHOLD_S
 
 if TYPE_CHECKING:
     from bci_stream.service.record_only import RecordOnly, RecordTotals
@@ -33,8 +32,7 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     lines = [f"recorded {rec.out}: {written} samples of {rec.name!r} ({written / rec.sfreq:.1f} s at "
              f"{rec.sfreq:g} Hz), {totals.markers} markers"
              + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
-             + (f", {totals.gaps} gap(s) over {max(GAP_THRESHOLD_S, GAP_MIN_PERIODS / rec.sfreq):g} s"
-                if totals.gaps else "")
+             + (f", {totals.gaps} gap(s) over {rec.gaps.threshold_s:g} s" if totals.gaps else "")
              + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
     if totals.markers:
         lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
