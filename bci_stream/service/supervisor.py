@@ -10,6 +10,7 @@ every worker's status and restarts a crashed one with exponential backoff (``max
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -146,6 +147,14 @@ class Supervisor(WorkerWatch):
     def list(self) -> list[DecoderHandle]:
         with self._lock:
             return list(self._handles.values())
+
+    def snapshot(self, handle: DecoderHandle) -> DecoderHandle:
+        """A copy of ``handle`` as of one moment, taken under the lock its monitor thread changes it under: read
+        field by field instead, a status could show a restart counted with the ended worker's ``running`` status."""
+        with self._lock:
+            copied = copy.copy(handle)
+            copied.counted = copy.copy(handle.counted)  # (its totals are replaced as a whole, never changed in place)
+            return copied
 
     def send(self, decoder_id: str, command: Command) -> bool:
         """Send a command to a running worker; False when it has no live process."""

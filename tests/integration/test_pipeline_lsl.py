@@ -164,5 +164,6 @@ def test_killed_worker_is_reported_and_restarted(supervisor, eeg_outlet):
     # takes up the new worker, so the wait is on what stays: the restart counted
     wait_for(lambda: handle.restarts == 1, 30, "the death to be noticed")
     assert handle.last_error == f"worker process {first_pid} exited with code -9 (signal 9)"
-    wait_for(lambda: handle.restarts == 1 and handle.status.state == "running", 30, "the restart")
+    wait_for(lambda: (v := supervisor.snapshot(handle)).restarts == 1 and v.status.state == "running"
+             and v.status.pid != first_pid, 30, "the restart")  # one moment's view: the new worker's status
     assert handle.process.pid != first_pid

@@ -66,11 +66,14 @@ def _restart_after_replacement(cluster, models: Path, node_pins: Path, serve_pin
         export_tiny(staging, "tiny-gru", "gru", seed=23)  # same name and version, other weights
         shutil.rmtree(models / "tiny-gru")
         shutil.move(str(staging / "tiny-gru"), str(models / "tiny-gru"))
-        os.kill(handle.status.worker["pid"], signal.SIGKILL)
-        wait_for(lambda: handle.restarts == 1 and handle.status.state == "running"
-              and handle.status.counters.samples_out > 200, 120, "the restarted actor to decode")
-        assert handle.status.model["sha256"] == sha and handle.status.model["registry_now"]["sha256"] != sha
-        assert handle.status.output_stream["source_id"] == source_id
+        os.kill(killed := handle.status.worker["pid"], signal.SIGKILL)
+        # one moment's view (the API's): read field by field, the restart's count came with the dead actor's status
+        wait_for(lambda: (v := sup.snapshot(handle)).restarts == 1 and v.status.state == "running"
+                 and v.status.worker["pid"] != killed and v.status.counters.samples_out > 200, 120,
+                 "the restarted actor to decode")
+        status = sup.snapshot(handle).status
+        assert status.model["sha256"] == sha and status.model["registry_now"]["sha256"] != sha
+        assert status.output_stream["source_id"] == source_id
         assert (node_pins / handle.id).is_dir()  # the copy's bytes travelled to the node
         sup.stop(handle.id)
         assert not (serve_pins / handle.id).exists()

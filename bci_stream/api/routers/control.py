@@ -70,7 +70,8 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
         if exc.retry is not None:  # the worker said a retry may succeed: busy (409) or its machine short now (503)
             raise
         raise _model_refused(str(exc)) from None
-    status = decoder_status(handle, result.counters)  # the swap's own figures, newer than the last snapshot
+    # the swap's own figures, newer than the last snapshot
+    status = decoder_status(supervisor.snapshot(handle), result.counters)
     status.model = result.model
     status.stream = result.stream or status.stream  # channel_map and units as the new model reads them
     status.state_change = StateChange(kind="swap", state_epoch=result.state_epoch, first_seq=result.seq)

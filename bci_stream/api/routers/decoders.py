@@ -96,13 +96,13 @@ def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: Regis
 
 @router.get("", response_model=list[DecoderStatus], dependencies=[Authorised], responses=errors(401))
 def list_decoders(supervisor: SupervisorDep) -> list[DecoderStatus]:
-    return [decoder_status(h) for h in supervisor.list()]
+    return [decoder_status(supervisor.snapshot(h)) for h in supervisor.list()]
 
 
 @router.get("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised], responses=errors(401, 404))
-def get_decoder(handle: HandleDep) -> DecoderStatus:
+def get_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """State, stream, model, counters, per-stage latency percentiles (ms), last output and error."""
-    return decoder_status(handle)
+    return decoder_status(supervisor.snapshot(handle))
 
 
 @router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised],
@@ -114,7 +114,8 @@ def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus
     reset at most ``options.markers.reset_grace_s`` (status ``scoring.reset_grace_s``) after a cue's first output
     starts that cue's trial (live scoring)."""
     result = supervisor.request(handle.id, Reset())
-    status = decoder_status(handle, result.counters)  # the reset's own figures, newer than the last snapshot
+    # the reset's own figures, newer than the last snapshot
+    status = decoder_status(supervisor.snapshot(handle), result.counters)
     status.state_change = StateChange(kind="reset", state_epoch=result.state_epoch, first_seq=result.seq)
     return status
 

@@ -79,7 +79,7 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
 def service_status(request: Request, supervisor: SupervisorDep, recordings: RecordingsDep) -> ServiceStatus:
     """Every decoder: state, stream connected, samples in/out, model name and sha, latency percentiles; and every
     recording with no model (``POST /recordings``) as ``GET /recordings`` gives it."""
-    decoders = [decoder_status(h) for h in supervisor.list()]
+    decoders = [decoder_status(supervisor.snapshot(h)) for h in supervisor.list()]
     recorded = [RecordingStatus(**r.view()) for r in recordings.list()]
     return ServiceStatus(
         version=__version__,
