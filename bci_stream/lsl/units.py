@@ -9,6 +9,7 @@ before anything else, so a stream in volts decodes like the same stream in micro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +147,8 @@ class AmplitudeCheck:
     Fed the stream's chunks as pulled (values in the stream's own unit, before ``scale``: counts of a scaled unit
     such as ``"0.02235 uV"`` are judged in µV, count × 0.02235), it keeps the model's channels of the first
     ``seconds`` of samples; then :meth:`feed` returns a warning once (or None) and
-    :attr:`done` is set. Volts read as µV (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
+    :attr:`done` is set. A window with no signal to judge (median channel SD 0 or not finite: an amplifier sending
+    zeros before its acquisition starts) does not settle it: the next ``seconds`` are looked at. Volts read as µV (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
     ``remedy`` ends the warning: how this caller's user gives the unit (a decoder's option by default).
     """
 
@@ -157,28 +159,38 @@ class AmplitudeCheck:
         self.need = max(int(round(seconds * sfreq)), 2) if sfreq > 0 else 256
         self.buf: np.ndarray | None = None  # [need, n_chans] float64, filled as chunks come
         self.have, self.done, self.warning = 0, not units.assumed or len(set(units.input_units)) != 1, None
+        self.skipped = 0  # samples of windows with no signal to judge (median channel SD 0 or not finite)
 
     def feed(self, x: np.ndarray) -> str | None:
-        """Take a chunk ``x`` ``[n, n_stream_chans]``; the warning when this chunk completes an implausible first
-        ``seconds`` (once), else None."""
-        if self.done or len(x) == 0:
+        """Take a chunk ``x`` ``[n, n_stream_chans]``; the warning when this chunk completes the first window of
+        ``seconds`` with signal and it is implausible (once), else None."""
+        if self.done:
             return None
-        part = (x if self.idx is None else x[:, self.idx])[: self.need - self.have]
-        if self.buf is None:
-            self.buf = np.empty((self.need, part.shape[1]))
-        self.buf[self.have:self.have + len(part)] = part
-        self.have += len(part)
-        if self.have < self.need:
-            return None
-        self.done = True
+        x = x if self.idx is None else x[:, self.idx]
+        while not self.done and len(x):
+            part, x = x[: self.need - self.have], x[self.need - self.have:]
+            if self.buf is None:
+                self.buf = np.empty((self.need, part.shape[1]))
+            self.buf[self.have:self.have + len(part)] = part
+            self.have += len(part)
+            if self.have == self.need:
+                self._judge()
+        return self.warning if self.done else None
+
+    def _judge(self) -> None:
+        """Judge the full window: done (``warning`` set when implausible), or skipped when it has no signal."""
         sd = median_channel_sd(self.buf)
-        self.buf = None
+        if not (math.isfinite(sd) and sd > 0):  # flat (an amplifier before acquisition, leads settling) or no data:
+            self.skipped, self.have = self.skipped + self.have, 0  # nothing to judge yet; the next window is looked at
+            return
+        self.done, self.buf = True, None
         why = implausible_amplitude(sd, self.unit)
         if why is not None:
-            self.warning = (f"stream {self.stream!r} declares no unit and is read as {self.unit!r}, but over its first "
-                            f"{self.have} samples the {why}: declare the unit in the stream's desc/channels/channel/"
-                            f"unit, or {self.remedy}")
-        return self.warning
+            where = f"its first {self.have}" if not self.skipped else \
+                f"{self.have} of its samples after its first {self.skipped} (flat or not finite: not judged)"
+            self.warning = (f"stream {self.stream!r} declares no unit and is read as {self.unit!r}, but over {where} "
+                            f"samples the {why}: declare the unit in the stream's desc/channels/channel/unit, or "
+                            f"{self.remedy}")
 
 
 def _refuse_partial_units(info: pylsl.StreamInfo, stream_units: list[str | None], idx: np.ndarray,

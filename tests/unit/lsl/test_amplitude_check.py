@@ -93,3 +93,26 @@ def test_evaluate_warns_on_a_file_whose_eeg_is_in_volts(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["evaluate", str(REPO / "models" / "eegmmidb-s001"), "--data",
                                     str(paths["r06_uv"])], catch_exceptions=False)
     assert res.exit_code == 0 and "warning:" not in res.output, res.output
+
+
+def test_a_flat_start_does_not_settle_the_check() -> None:
+    """An amplifier that sends zeros before its acquisition starts (or a DC-coupled one blanking its first samples):
+    before, the first 2 s (flat: no verdict) ended the check, and the same stream in volts read as µV then decoded
+    as noise with no warning at any time. Now a window with no signal is skipped and the next one judged."""
+    rng = np.random.default_rng(1)
+    volts = rng.normal(0.0, 20.0, (1600, len(NAMES))) * 1e-6  # 10 s at 160 Hz, SD 20 µV, sent in V
+    volts[:1000] = 0.0  # 6.25 s of zeros first
+    assumed = unit_scale(_info(None), None, NAMES, "microvolts", None)
+    check = AmplitudeCheck(assumed, None, 160.0, "amp-check")
+    assert _feed(check, volts[:960]) == [] and not check.done  # three flat windows: nothing to judge yet
+    warnings = _feed(check, volts[960:])
+    assert len(warnings) == 1 and check.done, warnings
+    assert warnings[0].startswith("stream 'amp-check' declares no unit and is read as 'microvolts', but over 320 of "
+                                  "its samples after its first 960 (flat or not finite: not judged) samples the "
+                                  "median channel SD"), warnings[0]
+    nan_start = rng.normal(0.0, 20.0, (1600, len(NAMES)))
+    nan_start[:400] = np.nan  # no finite data first, then µV: judged plausible, no warning
+    check = AmplitudeCheck(assumed, None, 160.0, "amp-check")
+    assert _feed(check, nan_start) == [] and check.done and check.skipped == 320
+    one_chunk = AmplitudeCheck(assumed, None, 160.0, "amp-check")  # a chunk holding the flat window and the next
+    assert one_chunk.feed(volts[640:1600]) is not None and one_chunk.skipped == 320
