@@ -204,6 +204,7 @@ class NonFiniteGuard:
         self._last = np.zeros(n_chans, dtype=np.float32)
         self.n_replaced = 0
         self.n_chunks_affected = 0
+        self.last_bad: np.ndarray | None = None  # [T, C] True where the last chunk was not finite; None: all were
 
     def resized(self, n_chans: int) -> NonFiniteGuard:
         """The same policy and counts for ``n_chans`` channels (a hot swap to a model reading other channels)."""
@@ -214,7 +215,9 @@ class NonFiniteGuard:
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
         bad = ~np.isfinite(x)
+        self.last_bad = None
         if bad.any():
+            self.last_bad = bad
             self.n_replaced += int(bad.sum())
             self.n_chunks_affected += 1
             if self.policy == "zero":

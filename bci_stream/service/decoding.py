@@ -20,6 +20,7 @@ from bci_stream.core.spec import DecoderOptions
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.dsp.preprocess import NonFiniteGuard
+from bci_stream.service.nonfinite_watch import NonFiniteWatch
 
 
 def model_info(model: StepModel) -> dict[str, Any]:
@@ -64,7 +65,8 @@ class StreamDecoder:
     """
 
     def __init__(self, model: StepModel, chan_idx: np.ndarray | None, sfreq: float, options: DecoderOptions,
-                 counters: Counters, on_event: Callable[..., None], host: StateHost | None = None) -> None:
+                 counters: Counters, on_event: Callable[..., None], host: StateHost | None = None,
+                 name: str = "decoder") -> None:
         self.host = host
         if host is None:
             self.model, self.state = model, model.new_state()
@@ -78,6 +80,7 @@ class StreamDecoder:
         self.stamps = TimestampRepair(sfreq, options.timestamp_repair)  # chunk-stamped senders: per-sample times
         self.reject = options.nan_policy == "reject"
         self.guard = NonFiniteGuard(model.n_chans, "zero" if self.reject else options.nan_policy)
+        self.nonfinite = NonFiniteWatch(sfreq, on_event, name)  # which channels, and a run of rejections
         self.seq = 0  # number of the next input sample since the decoder started
         self.rebase: Callable[[float], float] | None = None  # a new outlet instance's first chunk: see new_instance
 
@@ -104,11 +107,12 @@ class StreamDecoder:
         if staged is None:
             return None
         x, ts, seq, segments = staged
-        y, t_dec, epochs = self.run_segments(x, segments)
+        y, t_dec, epochs = self.run_segments(x, ts, segments)
         return None if y is None else (y, ts, seq, t_dec, epochs)
 
-    def run_segments(self, x: np.ndarray, segments: list) -> tuple[np.ndarray | None, float, np.ndarray]:
-        """Decode staged ``x`` segment by segment (the gap policy before each gap, its event naming the
+    def run_segments(self, x: np.ndarray, ts: np.ndarray, segments: list
+                     ) -> tuple[np.ndarray | None, float, np.ndarray]:
+        """Decode staged ``x`` (``ts`` its stamps) segment by segment (the gap policy before each gap, its event naming the
         segment's first sample: ``first_seq`` of :meth:`stage`).
 
         Returns ``(y or None, t_decode, epochs)``: ``epochs`` holds, per row of ``y``, the state epoch it was
@@ -123,7 +127,7 @@ class StreamDecoder:
             if hi == lo:  # every sample after this gap was rejected
                 continue
             epochs[lo:hi] = self.counters.state_epoch
-            seg = self.guard.apply(x[lo:hi])
+            seg = self.guarded(x[lo:hi], ts[lo:hi])
             ta = pylsl.local_clock()
             ys.append(self.model.run(seg, self.state) if self.host is None else self.host.run(self, seg))
             t_dec += pylsl.local_clock() - ta
@@ -159,13 +163,25 @@ class StreamDecoder:
         if self.reject:
             ok = np.isfinite(x).all(axis=1)
             if not ok.all():
+                bad = ~np.isfinite(x)
                 c.samples_rejected += int(n - ok.sum())
-                c.nonfinite_values += int((~np.isfinite(x)).sum())
+                c.nonfinite_values += int(bad.sum())
                 c.nonfinite_chunks += 1
+                self.nonfinite.saw(bad, self.card.ch_names, ts)
+                self.nonfinite.rejected(ok, seq, ts)
                 kept = np.r_[0, np.cumsum(ok)]  # segment bounds among the kept samples
                 segments = [(int(kept[lo]), int(kept[hi]), gap, first) for lo, hi, gap, first in segments]
                 x, ts, seq = x[ok], ts[ok], seq[ok]
+            elif self.nonfinite.rejecting:  # the first clean chunk after a run of rejections
+                self.nonfinite.kept_all(int(seq[0]))
         return x, ts, seq, segments
+
+    def guarded(self, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """``x`` with its non-finite values replaced by the policy (hold, zero), the channels that held them noted."""
+        x = self.guard.apply(x)
+        if (bad := self.guard.last_bad) is not None:
+            self.nonfinite.saw(bad, self.card.ch_names, ts)
+        return x
 
     def count_nonfinite(self) -> None:
         """The guard's counts into the counters (hold/zero policies), after a chunk went through it."""

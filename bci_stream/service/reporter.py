@@ -52,6 +52,7 @@ class StatusReporter:
         self.recording: Callable[[], dict[str, Any] | None] = lambda: None
         self.load: Callable[[float], dict[str, Any] | None] = lambda now: None  # LoadWindow.describe once decoding
         self.consumers: Callable[[], bool | None] = lambda: None  # LSL consumers of the decoded outlet?
+        self.nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # NonFiniteWatch.describe once decoding
 
     def due(self, now: float) -> bool:
         return now >= self.next_report
@@ -63,6 +64,8 @@ class StatusReporter:
         s.record = self.recording()
         s.hist = {k: h.to_dict() for k, h in self.hists.items()}
         s.load = self.load(now)
+        if s.stream is not None:
+            s.stream["nonfinite"] = self.nonfinite()
         if s.output_stream is not None and (have := self.consumers()) is not None:
             s.output_stream["consumers"] = have
         if s.stall is not None and s.state == "stalled":

@@ -206,11 +206,11 @@ class SharedWorker:
                 lo, hi, gap, first_seq = segments[0]
                 if gap is not None:
                     decoder.apply_gap_policy(gap, first_seq)
-                seg = decoder.guard.apply(xk[lo:hi])
+                seg = decoder.guarded(xk[lo:hi], tsk[lo:hi])
                 decoder.count_nonfinite()
                 ready.append((member, seg, tsk, seq, len(ts), t_call, t0, pylsl.local_clock() - t0))
             else:  # gaps inside the chunk, or nothing kept: this stream alone, segment by segment
-                y, t_dec, epochs = decoder.run_segments(xk, segments)
+                y, t_dec, epochs = decoder.run_segments(xk, tsk, segments)
                 if y is not None:
                     slot.publish(y, tsk, seq, t_dec, len(ts), t_call, t0, epochs=epochs)
         except Exception as exc:  # noqa: BLE001 - this stream's failure ends this stream only

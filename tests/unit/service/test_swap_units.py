@@ -17,7 +17,7 @@ from support.common import TINY_SFREQ, test_signal
 
 
 def run(dec: StreamDecoder, x: np.ndarray) -> None:
-    y, _, _ = dec.run_segments(x, [(0, len(x), None, 0)])
+    y, _, _ = dec.run_segments(x, np.arange(len(x)) / 500.0, [(0, len(x), None, 0)])
     assert y is not None and np.isfinite(y).all()
 
 

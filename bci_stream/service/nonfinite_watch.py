@@ -1,0 +1,105 @@
+"""Which input channels send NaN/inf, and how long ``nan_policy: reject`` has dropped every sample.
+
+The counters say how many values were not finite (``nonfinite_values``) and how many samples were rejected; they
+do not say which electrode, nor that decoding has stopped: one channel that stays NaN (an electrode off, an amplifier
+marking a saturated input) makes ``reject`` drop every sample while the decoder reports ``running``. This watch keeps
+both for the status (``stream.nonfinite``), the log and the recording's events. It is fed only chunks that hold a
+non-finite value (and, under ``reject``, the first clean chunk after a run of rejections): nothing on clean data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from bci_stream.core.channels import shortlist
+
+log = logging.getLogger("bci_stream.worker")
+
+#: a run of rejected samples this long (seconds of the stream) is said in the log, the status and the recording
+REJECTING_WARN_S = 1.0
+
+
+class NonFiniteWatch:
+    """Non-finite values per model channel, and the current run of rejected samples.
+
+    Parameters
+    ----------
+    sfreq
+        The stream's nominal rate (a run's length in seconds).
+    on_event
+        ``on_event(kind, **fields)``: the recording's events (``rejecting`` when a run reaches
+        :data:`REJECTING_WARN_S`, and when it ends).
+    name
+        Who is speaking in the log (``decoder <id>``).
+    """
+
+    def __init__(self, sfreq: float, on_event: Callable[..., None], name: str) -> None:
+        self.sfreq, self.on_event, self.name = sfreq if sfreq > 0 else 1.0, on_event, name
+        self.by_channel: dict[str, int] = {}
+        self.latest: list[str] = []  # the channels non-finite in the latest chunk that held any
+        self.last_ts: float | None = None  # the stamp of the latest sample with a non-finite value
+        self.rejecting = 0  # samples rejected since the last one kept
+        self.rejecting_from: tuple[int, float] | None = None  # seq and stamp of the first of them
+        self.warning: str | None = None
+
+    def saw(self, bad: np.ndarray, names: Sequence[str], ts: np.ndarray) -> None:
+        """A chunk ``bad`` ``[n, n_chans]`` (True: not finite) with at least one, in model channel order."""
+        cols = bad.sum(axis=0)
+        hit = np.flatnonzero(cols)
+        for i in hit:
+            name = names[i] if i < len(names) else f"channel {i}"
+            self.by_channel[name] = self.by_channel.get(name, 0) + int(cols[i])
+        self.latest = [names[i] if i < len(names) else f"channel {i}" for i in hit]
+        rows = np.flatnonzero(bad.any(axis=1))
+        if len(rows):
+            self.last_ts = float(ts[rows[-1]])
+
+    def rejected(self, ok: np.ndarray, seq: np.ndarray, ts: np.ndarray) -> None:
+        """A chunk under ``reject`` (``ok``: the samples kept): the run of rejections goes on, ends, or starts."""
+        kept = np.flatnonzero(ok)
+        if len(kept):
+            if self.rejecting:
+                self._ended(int(seq[kept[0]]))
+            tail = len(ok) - 1 - int(kept[-1])  # rejected samples after the last kept one: a new run
+            first = int(kept[-1]) + 1
+        else:
+            tail, first = len(ok), 0
+        if tail:
+            if not self.rejecting:
+                self.rejecting_from = (int(seq[first]), float(ts[first]))
+            self.rejecting += tail
+            if self.warning is None and self.rejecting >= REJECTING_WARN_S * self.sfreq:
+                self._warn()
+
+    def kept_all(self, first_seq: int) -> None:
+        """A clean chunk under ``reject`` (call only while :attr:`rejecting`): the run ends."""
+        self._ended(first_seq)
+
+    def _warn(self) -> None:
+        assert self.rejecting_from is not None
+        channels = shortlist(self.latest, 8)
+        self.warning = (f"every sample rejected since seq {self.rejecting_from[0]} (nan_policy 'reject'): channel(s) "
+                        f"{channels} not finite; decoding resumes with their first finite sample (nan_policy 'hold' "
+                        "decodes on with their last value; or leave them out of the model)")
+        log.warning("%s: %s", self.name, self.warning)
+        self.on_event("rejecting", message=self.warning, seq=self.rejecting_from[0], channels=list(self.latest))
+
+    def _ended(self, seq: int) -> None:
+        if self.warning is not None:
+            log.info("%s: decoding resumed at seq %d after %d rejected sample(s)", self.name, seq, self.rejecting)
+            self.on_event("rejecting", message=None, seq=seq, samples=self.rejecting)
+        self.rejecting, self.rejecting_from, self.warning = 0, None, None
+
+    def describe(self) -> dict[str, Any] | None:
+        """The status ``stream.nonfinite`` (None: no non-finite value yet): ``channels`` (values per channel name),
+        ``latest`` (the channels of the latest chunk that held any, with ``last_ts`` its stamp), ``rejecting`` (samples
+        rejected in a row now), ``rejecting_s`` and ``warning`` (a run of :data:`REJECTING_WARN_S` or more)."""
+        if not self.by_channel:
+            return None
+        return {"channels": dict(self.by_channel), "latest": list(self.latest), "last_ts": self.last_ts,
+                "rejecting": self.rejecting, "rejecting_s": round(self.rejecting / self.sfreq, 3),
+                "warning": self.warning}
