@@ -22,7 +22,7 @@ every later offset by one for good. So:
   that one is timely but for a chance of ``SETTLE_MISS`` (at least 12, up to 4 s): a draw starts at each step not a
   whole number of periods, i.e. a new push (push-time stamps: all samples of a chunk share its delay) or a new late
   sample, and the fraction of timely draws is counted. Regular stamps (steps of whole periods: a stair-case's runs, a
-  gap) have no draws: the short window, which a repeated stamp extends by one sample (up to 4 s), since only a run's
+  gap) have no draws: the short window, which a repeated stamp holds open (however long its run), since only a run's
   last sample is timely; nor is the rate marked on one (SLOPE_S): a stair-case of runs up to 3.5 s loses nothing. Nor
   does a window close full while its floor still falls (FALL_QUIET: a late sender's overdue chunks pushed at once).
 
@@ -274,8 +274,8 @@ class GapTracker:
         self.w_env = min(self.w_env + RISE, o)
         self.w_env2 = min(self.w_env2 + self.w_rise, o)
         self.w_n += 1
-        if step == 0.0 and self.w_len < self.window_max:  # a repeated stamp (a stair-case's run): only its run's
-            self.w_len += 1  # last sample is timely, so the window waits for the run to end
+        if step == 0.0:  # a repeated stamp (a stair-case's run, however long): only its run's
+            self.w_len = max(self.w_len, self.w_n + 1)  # last sample is timely, so the window waits for the run to end
         if x - self.w_base < COUNT_FROM:  # a timely stamp: nothing lost, the envelope carried through the window
             self.base, self.w_n = self.w_env, -1
         elif self.w_n >= self.w_len and self._full():
