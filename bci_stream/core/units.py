@@ -9,6 +9,8 @@ import math
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 #: Unit name (lower case, spaces removed) → its size in volts. ``µ`` is U+00B5 (micro sign), ``μ`` U+03BC (Greek
 #: mu): amplifier software writes both. Names are case-folded (:func:`volts_per_unit`), so ``MV`` is millivolts, not
 #: the SI megavolt (a decision: a stream in megavolts is not EEG, and all-capital headers such as ``UV`` occur).
@@ -123,7 +125,20 @@ def unit_problem(unit: str) -> str | None:
 #: another unit than the one they are read in: volts read as µV give ~1e-5, µV read as volts ~1e7 µV. calibrate
 #: warns on a file outside it; :func:`implausible_amplitude` says why a stream or file is.
 PLAUSIBLE_SD_UV = (0.5, 5000.0)
+#: Volts no EEG input reaches: the widest DC-coupled amplifiers' input ranges stay under ±1 V. A value beyond it is a
+#: corrupt sample (a bad packet, a float read as the wrong type), handled as a non-finite one by ``nan_policy``: one
+#: such value of 1e15 µV left a classical decoder's running power blind for 30-58 s, pinned to one class.
+MAX_INPUT_V = 1.0
 _NAMED = (("V", 1.0), ("mV", 1e-3), ("µV", 1e-6), ("nV", 1e-9))
+
+
+def input_limit(unit: str, scale: np.ndarray) -> np.ndarray | None:
+    """Per channel, the largest absolute value a stream may send (in its own unit, ``scale``: each channel's factor to
+    ``unit``, the model's) that is still below :data:`MAX_INPUT_V`; None when ``unit`` is not a voltage unit."""
+    size = volts_per_unit(unit)
+    if size is None:
+        return None
+    return (MAX_INPUT_V / size / np.abs(np.asarray(scale, dtype=np.float64))).astype(np.float32)
 
 
 def implausible_amplitude(sd: float, unit: str) -> str | None:
@@ -153,5 +168,5 @@ def implausible_amplitude(sd: float, unit: str) -> str | None:
             + (f" (plausible if the values are in {' or '.join(fits)})" if fits else ""))
 
 
-__all__ = ["MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "channel_unit", "implausible_amplitude",
-           "is_no_unit", "mne_lsl_unit", "same_size", "stream_units", "unit_problem", "volts_per_unit"]
+__all__ = ["MAX_INPUT_V", "MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "channel_unit",
+           "implausible_amplitude", "input_limit", "is_no_unit", "mne_lsl_unit", "same_size", "stream_units", "unit_problem", "volts_per_unit"]

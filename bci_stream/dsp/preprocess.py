@@ -191,6 +191,9 @@ class NonFiniteGuard:
     * ``"hold"``: repeat the channel's last finite value (0 before any finite value);
     * ``"zero"``: replace by 0.
 
+    A finite value beyond :attr:`limit` (per channel, the stream's unit: :data:`~bci_stream.core.units.MAX_INPUT_V`,
+    which no EEG input reaches) is a corrupt sample and handled the same way.
+
     Every replaced value is counted in :attr:`n_replaced`; chunks that contained any in
     :attr:`n_chunks_affected`.
     """
@@ -205,6 +208,7 @@ class NonFiniteGuard:
         self.n_replaced = 0
         self.n_chunks_affected = 0
         self.last_bad: np.ndarray | None = None  # [T, C] True where the last chunk was not finite; None: all were
+        self.limit: np.ndarray | None = None  # [C] float32: |x| beyond it counts as not finite (None: no bound)
 
     def resized(self, n_chans: int) -> NonFiniteGuard:
         """The same policy and counts for ``n_chans`` channels (a hot swap to a model reading other channels)."""
@@ -212,9 +216,17 @@ class NonFiniteGuard:
         guard.n_replaced, guard.n_chunks_affected = self.n_replaced, self.n_chunks_affected
         return guard
 
+    def bad(self, x: np.ndarray) -> np.ndarray:
+        """``[T, C]``: True where ``x`` is not finite or beyond :attr:`limit`."""
+        bad = ~np.isfinite(x)
+        if self.limit is not None:
+            with np.errstate(invalid="ignore"):
+                bad |= np.abs(x) > self.limit
+        return bad
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
-        bad = ~np.isfinite(x)
+        bad = self.bad(x)
         self.last_bad = None
         if bad.any():
             self.last_bad = bad

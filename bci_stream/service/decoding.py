@@ -14,6 +14,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.core.status import Counters
+from bci_stream.core.units import input_limit
 from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.spec import DecoderOptions
@@ -161,9 +162,9 @@ class StreamDecoder:
         split = self.gaps.split(ts, c, raw)  # on every pulled sample: rejected samples arrived, they are not lost
         segments = [(lo, hi, gap, int(seq[lo]) if lo < n else int(seq[0]) + n) for lo, hi, gap in split]
         if self.reject:
-            ok = np.isfinite(x).all(axis=1)
+            bad = self.guard.bad(x)
+            ok = ~bad.any(axis=1)
             if not ok.all():
-                bad = ~np.isfinite(x)
                 c.samples_rejected += int(n - ok.sum())
                 c.nonfinite_values += int(bad.sum())
                 c.nonfinite_chunks += 1
@@ -175,6 +176,12 @@ class StreamDecoder:
             elif self.nonfinite.rejecting:  # the first clean chunk after a run of rejections
                 self.nonfinite.kept_all(int(seq[0]))
         return x, ts, seq, segments
+
+    def set_scale(self, scale: np.ndarray) -> None:
+        """The factor from the stream's unit to the card's, per model channel: into the state, and the guard's bound
+        on the values a stream may send (:func:`~bci_stream.core.units.input_limit`)."""
+        self.state.set_scale(scale)
+        self.guard.limit = input_limit(self.card.unit, np.broadcast_to(scale, (self.model.n_chans,)))
 
     def guarded(self, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """``x`` with its non-finite values replaced by the policy (hold, zero), the channels that held them noted."""
@@ -252,6 +259,7 @@ class StreamDecoder:
             state.set_scale(scale)
         if model.n_chans != self.model.n_chans:  # the guard holds one value per model channel
             self.guard = self.guard.resized(model.n_chans)
+        self.guard.limit = input_limit(model.card.unit, np.ones(model.n_chans) if scale is None else scale)
         self.model, self.state, self.chan_idx = model, state, chan_idx
         self.counters.swaps += 1
         self.counters.state_epoch += 1

@@ -150,7 +150,7 @@ class StreamSlot(StreamConnection, StallHandling):
         """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
         self.decoder = StreamDecoder(self.model, self.chan_idx, self.sfreq, self.spec.options, self.status.counters,
                                      self.event, self.host, name=f"decoder {self.decoder_id}")
-        self.decoder.state.set_scale(self.units.scale)
+        self.decoder.set_scale(self.units.scale)
         self.reporter.state_norms = lambda: self.decoder.state.norms()
         self.reporter.nonfinite = lambda: self.decoder.nonfinite.describe()
         self.commands.decoder = self.decoder
