@@ -185,8 +185,9 @@ class DecoderOptions(BaseModel):
     )
     nan_policy: Literal["hold", "zero", "reject"] = Field(
         default="hold",
-        description="Samples with NaN/inf: replace by the channel's last finite value (hold) or 0 (zero), or "
-        "reject the sample (no output; counted in samples_rejected). Always counted.",
+        description="Samples with NaN/inf (or values beyond ±1 V, corrupt): replace by the channel's last finite "
+        "value (hold) or 0 (zero: on a DC-coupled stream a step the size of the electrode offset), or reject the "
+        "sample (no output; counted in samples_rejected). Always counted, the channels named (stream.nonfinite).",
     )
     latency_budget_ms: float | None = Field(
         default=None, gt=0, allow_inf_nan=False,

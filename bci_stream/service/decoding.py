@@ -83,6 +83,7 @@ class StreamDecoder:
         self.guard = NonFiniteGuard(model.n_chans, "zero" if self.reject else options.nan_policy)
         self.nonfinite = NonFiniteWatch(sfreq, on_event, name)  # which channels, and a run of rejections
         self.seq = 0  # number of the next input sample since the decoder started
+        self.last_staged = np.empty((0, model.n_chans), np.float32)  # the kept samples :meth:`stage` gave last
         self.rebase: Callable[[float], float] | None = None  # a new outlet instance's first chunk: see new_instance
 
     @property
@@ -113,8 +114,8 @@ class StreamDecoder:
 
     def run_segments(self, x: np.ndarray, ts: np.ndarray, segments: list
                      ) -> tuple[np.ndarray | None, float, np.ndarray]:
-        """Decode staged ``x`` (``ts`` its stamps) segment by segment (the gap policy before each gap, its event naming the
-        segment's first sample: ``first_seq`` of :meth:`stage`).
+        """Decode staged ``x`` (``ts`` its stamps) segment by segment (the gap policy before each gap, its event naming
+        the segment's first sample: ``first_seq`` of :meth:`stage`).
 
         Returns ``(y or None, t_decode, epochs)``: ``epochs`` holds, per row of ``y``, the state epoch it was
         decoded in (a gap policy inside the chunk changes it for the rows after the gap only).
@@ -175,6 +176,7 @@ class StreamDecoder:
                 x, ts, seq = x[ok], ts[ok], seq[ok]
             elif self.nonfinite.rejecting:  # the first clean chunk after a run of rejections
                 self.nonfinite.kept_all(int(seq[0]))
+        self.last_staged = x  # (nan_policy applies in place: the values the model reads, for FlatChannels)
         return x, ts, seq, segments
 
     def set_scale(self, scale: np.ndarray) -> None:

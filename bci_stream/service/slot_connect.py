@@ -187,6 +187,7 @@ class StreamConnection:
             "channel_map": None if chan_idx is None else chan_idx.tolist(),
             "units": self.units.describe(),
             "labels": label_report(labels, card.ch_names, read_types(full)),
+            "flat_channels": [],  # model channels holding one value (flat_channels.FlatChannels)
         }
         self.status.output_stream = {
             "name": self.outlet.name,

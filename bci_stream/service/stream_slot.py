@@ -48,6 +48,7 @@ from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.flat_channels import FlatChannels
 from bci_stream.service.stream_units import StreamUnits
 
 __all__ = ["StreamSlot"]
@@ -109,6 +110,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.units: StreamUnits | None = None  # the units read in, an assumed unit's amplitude check and warning
         self.units_warned = False  # the last units_warning event recorded a warning (its end is recorded too)
         self.load_window: LoadWindow | None = None
+        self.flat: FlatChannels | None = None  # model channels that stopped changing (once decoding)
         self.sfreq = 0.0
         self.budget = 0.0
         self.stall_after = 1.0
@@ -153,6 +155,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.decoder.set_scale(self.units.scale)
         self.reporter.state_norms = lambda: self.decoder.state.norms()
         self.reporter.nonfinite = lambda: self.decoder.nonfinite.describe()
+        self.flat = FlatChannels(self.sfreq, self.decoder.card.ch_names, self.flat_changed,
+                                 f"decoder {self.decoder_id}")
         self.commands.decoder = self.decoder
         self.commands.source = self.full
         self.commands.units = self.units
@@ -268,6 +272,17 @@ class StreamSlot(StreamConnection, StallHandling):
         done = pylsl.local_clock()
         worked = done - t0 if worked_s is None else worked_s + done - t2
         self.load_window.chunk(worked, self.inlet.samples_available() if self.inlet else 0)
+        if (flat := self.flat) is not None and (decoder := self.decoder) is not None:
+            if flat.names is not decoder.card.ch_names:  # a hot swap to a model of other channels
+                self.flat = flat = FlatChannels(self.sfreq, decoder.card.ch_names, self.flat_changed, flat.name)
+                self.flat_changed([])
+            flat.feed(decoder.last_staged)
+
+    def flat_changed(self, names: list[str]) -> None:
+        """The model channels found flat changed: in ``stream.flat_channels`` and the recording."""
+        if self.status.stream is not None and self.status.stream.get("flat_channels") != names:
+            self.status.stream["flat_channels"] = names
+            self.event("flat_channels", channels=names)
 
     def tick(self) -> None:
         """Periodic housekeeping outside the per-chunk path: provenance flush, clock offset, orphan check, status."""
