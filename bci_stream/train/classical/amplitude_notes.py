@@ -1,7 +1,8 @@
 """The warnings calibrate gives about the amplitude of its runs (a wrong unit, a bad electrode or gain).
 
 * :func:`amplitude_notes`: a run whose median channel standard deviation is not that of scalp EEG in µV;
-* :func:`channel_sd_notes`: channels far from their run's median channel standard deviation (flat, or 10x off).
+* :func:`channel_sd_notes`: channels far from their run's median channel standard deviation (flat, or 10x off);
+* :func:`bridge_notes`: channel pairs carrying one signal (a gel bridge, an input wired twice).
 """
 
 from __future__ import annotations
@@ -88,4 +89,35 @@ def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> 
     return out
 
 
-__all__ = ["CHANNEL_SD_FACTOR", "amplitude_notes", "channel_sd_notes"]
+# two channels whose drift-free signals correlate this much are one source seen twice: their difference is under
+# ~4.5 % of their SD (sqrt(2 (1 - r))); scalp neighbours stay below it, a gel bridge or a channel wired twice do not
+BRIDGE_R = 0.999
+
+
+def bridge_notes(runs: Sequence[Run], r_min: float = BRIDGE_R) -> list[str]:
+    """A warning per run naming the channel pairs whose signals (a 1 s moving mean removed) correlate at ``r_min``
+    or more: a gel bridge between two electrodes, or one input wired or mapped twice (MNE's
+    ``compute_bridged_electrodes`` looks for the same). The spatial filters and covariances see one source twice."""
+    out = []
+    for r in runs:
+        width = max(int(round(r.sfreq)), 1)
+        data = np.asarray(r.data, dtype=np.float64)
+        if data.shape[1] < 2 or data.shape[0] <= width or not np.isfinite(data).all():
+            continue  # (non-finite stretches: held before this is asked; a run too short to tell)
+        cs = np.concatenate([np.zeros((1, data.shape[1])), np.cumsum(data, axis=0)])
+        hp = data[width // 2: width // 2 + data.shape[0] - width + 1] - (cs[width:] - cs[:-width]) / width
+        sd = hp.std(axis=0)
+        live = np.flatnonzero(sd > 0)  # a flat channel is channel_sd_notes' to name
+        if len(live) < 2:
+            continue
+        corr = np.corrcoef(hp[:, live].T)
+        i, j = np.nonzero(np.triu(corr >= r_min, k=1))
+        if len(i):
+            pairs = [f"{r.ch_names[live[a]]}/{r.ch_names[live[b]]} (r {corr[a, b]:.5f})" for a, b in zip(i, j)]
+            out.append(f"warning: {r.source}: channel pair(s) {shortlist(pairs, 6)} nearly identical (r >= "
+                       f"{r_min:g}, a 1 s moving mean removed): a gel bridge between the electrodes, or one input "
+                       "wired or mapped twice; check them, or leave one of each pair out with --channels")
+    return out
+
+
+__all__ = ["BRIDGE_R", "CHANNEL_SD_FACTOR", "amplitude_notes", "bridge_notes", "channel_sd_notes"]

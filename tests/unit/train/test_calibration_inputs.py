@@ -244,3 +244,23 @@ def test_a_bci2000_file_without_its_loc_is_named_by_the_loc(tmp_path: Path) -> N
     named = load_calibration(paths, labels, channel_names=parse_channel_names(str(bci / "eeg64.loc")))
     assert named.ch_names == load_recording(bci / "eeg1_1.dat").ch_names  # beside its .loc
     assert sensorimotor_channels(named.ch_names) is not None and named.ch_names[:2] == ["Fc5.", "Fc3."]
+
+
+def test_a_channel_wired_twice_or_bridged_is_warned_of(tmp_path: Path) -> None:
+    """Two channels carrying one signal (a gel bridge, one input wired or mapped twice) made every candidate's spatial
+    filters see one source twice, with no word (an audit: S002 with C4 a copy of C3). Now calibrate names the pair;
+    the real runs, whose closest pair correlates below 0.999, get no such warning."""
+    paths = []
+    for r in (R05, R06):
+        raw = mne.io.read_raw_edf(r, preload=True, verbose="error")
+        c3, c4 = raw.ch_names.index("C3.."), raw.ch_names.index("C4..")
+        data = raw.get_data()
+        data[c4] = data[c3] + 1e-9 * np.random.default_rng(0).standard_normal(data.shape[1])  # 0.001 µV apart
+        out = tmp_path / f"dup_{r.stem}_raw.fif"
+        mne.io.RawArray(data, raw.info, verbose="error").set_annotations(raw.annotations).save(out, verbose="error")
+        paths.append(out)
+    notes = load_calibration(paths, LABELS).notes
+    bridged = [n for n in notes if "nearly identical" in n]
+    assert len(bridged) == 2 and all("channel pair(s) C3../C4.. (r 1.00000) nearly identical (r >= 0.999" in n
+                                     for n in bridged), notes
+    assert not any("nearly identical" in n for n in load_calibration([R05, R06], LABELS).notes)
