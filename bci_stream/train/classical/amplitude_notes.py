@@ -62,7 +62,12 @@ def amplitude_notes(runs: Sequence[Run]) -> list[str]:
 CHANNEL_SD_FACTOR = 10.0
 
 
-def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> list[str]:
+#: what calibrate's channel warnings advise (evaluate, whose model fixes its channels, says what it means there)
+CALIBRATE_REMEDY = "check it, or leave it out with --channels"
+
+
+def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR, remedy: str = CALIBRATE_REMEDY
+                     ) -> list[str]:
     """A warning per run naming the channels whose standard deviation is 0 (flat) or more than ``factor`` times
     above or below the run's median channel standard deviation (a bad electrode, a wrong gain): one such channel
     can ruin the spatial filters and covariances of every candidate. SDs are taken after removing a 1 s moving
@@ -85,7 +90,7 @@ def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> 
         if bad:
             out.append(f"warning: {r.source}: channel(s) {shortlist(bad, 6)} far from the run's median channel SD "
                        f"{med:.3g} µV (flat, or more than {factor:g}x above or below it): a bad electrode or gain "
-                       "can ruin every candidate; check it, or leave it out with --channels")
+                       f"can ruin every candidate; {remedy}")
     return out
 
 
@@ -94,7 +99,8 @@ def channel_sd_notes(runs: Sequence[Run], factor: float = CHANNEL_SD_FACTOR) -> 
 BRIDGE_R = 0.999
 
 
-def bridge_notes(runs: Sequence[Run], r_min: float = BRIDGE_R) -> list[str]:
+def bridge_notes(runs: Sequence[Run], r_min: float = BRIDGE_R,
+                 remedy: str = "check them, or leave one of each pair out with --channels") -> list[str]:
     """A warning per run naming the channel pairs whose signals (a 1 s moving mean removed) correlate at ``r_min``
     or more: a gel bridge between two electrodes, or one input wired or mapped twice (MNE's
     ``compute_bridged_electrodes`` looks for the same). The spatial filters and covariances see one source twice."""
@@ -116,8 +122,8 @@ def bridge_notes(runs: Sequence[Run], r_min: float = BRIDGE_R) -> list[str]:
             pairs = [f"{r.ch_names[live[a]]}/{r.ch_names[live[b]]} (r {corr[a, b]:.5f})" for a, b in zip(i, j)]
             out.append(f"warning: {r.source}: channel pair(s) {shortlist(pairs, 6)} nearly identical (r >= "
                        f"{r_min:g}, a 1 s moving mean removed): a gel bridge between the electrodes, or one input "
-                       "wired or mapped twice; check them, or leave one of each pair out with --channels")
+                       f"wired or mapped twice; {remedy}")
     return out
 
 
-__all__ = ["BRIDGE_R", "CHANNEL_SD_FACTOR", "amplitude_notes", "bridge_notes", "channel_sd_notes"]
+__all__ = ["BRIDGE_R", "CALIBRATE_REMEDY", "CHANNEL_SD_FACTOR", "amplitude_notes", "bridge_notes", "channel_sd_notes"]

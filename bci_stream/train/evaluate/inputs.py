@@ -222,7 +222,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     if bad := [n for n in kept if n in rec.bad_channels]:  # the model needs them: read, and said
         notes.append(f"{Path(rec.source).name}: the model uses {len(bad)} channel(s) this file marks bad: "
                      f"{shortlist(bad)} (read as any other channel)")
-    notes += amplitude_note(rec.source, data)
+    notes += amplitude_note(rec.source, data) + channel_notes(rec.source, data, kept, rec.sfreq)
     x = np.ascontiguousarray(data.T, dtype=np.float32)
     return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()),
                   lead=window_lead(label_window, rec.sfreq))
@@ -316,5 +316,20 @@ def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
                                    "desc/channels/channel/unit, is read as µV)"]
 
 
-__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "cue_spans", "ends_cue", "file_options",
-           "held_label_map", "leave_out_bad_trials", "load_for_model", "trainer_reading"]
+def channel_notes(source: str | Path, data: np.ndarray, ch_names: Sequence[str], sfreq: float) -> list[str]:
+    """Calibrate's warnings about the model's channels ``data`` ``[n_chans, T]`` (µV) in a file scored: flat or far
+    from the others' SD, or two carrying one signal (before: a file with the model's C3 flat scored 0.77 against 1.00
+    with no word of why)."""
+    from types import SimpleNamespace
+
+    from bci_stream.train.classical.amplitude_notes import bridge_notes, channel_sd_notes
+
+    if not np.isfinite(data).all():  # (non-finite values are counted and said apart)
+        return []
+    run = SimpleNamespace(data=data.T, sfreq=sfreq, ch_names=list(ch_names), source=Path(source).name)
+    remedy = "the model reads them as they are: this file's scores may say more about the electrodes than the decoder"
+    return channel_sd_notes([run], remedy=remedy) + bridge_notes([run], remedy=remedy)
+
+
+__all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "channel_notes", "cue_spans", "ends_cue",
+           "file_options", "held_label_map", "leave_out_bad_trials", "load_for_model", "trainer_reading"]
