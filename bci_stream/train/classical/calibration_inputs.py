@@ -27,7 +27,7 @@ from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.xdf_clock import JUMP
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
-from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, bridge_notes,
+from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, duplicate_notes,
                                                         channel_sd_notes)
 from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, hold_nonfinite, leave_out,
                                                   nonfinite_note, nonfinite_stretches)
@@ -231,7 +231,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         notes.append(no_sensorimotor_note(wanted, hint))
     if (pair := repeated_run(recs)) is not None:  # after the label checks: a copy made to rename events is named so
         raise CalibrationError(repeated_run_message(pair))
-    notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs) + bridge_notes(out_runs)
+    notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs) + duplicate_notes(out_runs)
     parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]
     notes += [note for _, note in parts if note]
     return Prepared([r for split, _ in parts for r in split], labels, notes=notes,

@@ -322,13 +322,13 @@ def channel_notes(source: str | Path, data: np.ndarray, ch_names: Sequence[str],
     with no word of why)."""
     from types import SimpleNamespace
 
-    from bci_stream.train.classical.amplitude_notes import bridge_notes, channel_sd_notes
+    from bci_stream.train.classical.amplitude_notes import duplicate_notes, channel_sd_notes
 
     if not np.isfinite(data).all():  # (non-finite values are counted and said apart)
         return []
     run = SimpleNamespace(data=data.T, sfreq=sfreq, ch_names=list(ch_names), source=Path(source).name)
     remedy = "the model reads them as they are: this file's scores may say more about the electrodes than the decoder"
-    return channel_sd_notes([run], remedy=remedy) + bridge_notes([run], remedy=remedy)
+    return channel_sd_notes([run], remedy=remedy) + duplicate_notes([run], remedy=remedy)
 
 
 __all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "channel_notes", "cue_spans", "ends_cue",
