@@ -121,6 +121,8 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         self.active = mode == "on" and sfreq > 0
         self._new_steps()
         self.samples_repaired = self.chunks_repaired = self.restarts = self.activations = 0
+        self.longest_run = 0  # samples: the longest run of one repeated stamp seen (chunks of many samples, one stamp)
+        self.run_first = 0  # index of the first sample of the latest run of one stamp
 
     # -- the per-chunk call ------------------------------------------------------------------------------
 
@@ -144,6 +146,14 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             n_long = len(bpos)
         self.n_steps += n - first_ever
         self.n_short += n - n_long
+        if bpos is not None and 0.0 <= lo < self.zero:  # repeated stamps: the longest run of one stamp (a chunk
+            starts = np.flatnonzero(d >= self.zero)  # stamped once; a fast replay's short steps are no repeats)
+            runs = np.diff(np.r_[self.run_first - idx0, starts, n])
+            self.longest_run = max(self.longest_run, int(runs.max()))
+            if len(starts):
+                self.run_first = idx0 + int(starts[-1])
+        else:
+            self.run_first = idx0 + n - 1
         if bpos is not None:
             tail = d[first_ever:]
             self.n_zero += int(np.count_nonzero((tail >= 0.0) & (tail < self.zero)))
@@ -190,6 +200,10 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         if idx:
             d = t - prev
             boundary = not 0.0 <= d <= self.same
+            if 0.0 <= d < self.zero:  # a repeated stamp: its run goes on
+                self.longest_run = max(self.longest_run, idx - self.run_first + 1)
+            else:
+                self.run_first = idx
             self.n_steps += 1.0
             self.n_short += 0.0 if boundary else 1.0
             self.t_steps += min(max(d, 0.0), STAIR_STEP_S)
@@ -262,4 +276,16 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             "chunks_repaired": self.chunks_repaired,
             "restarts": self.restarts,
             "activations": self.activations,
+            "longest_stamp_run": self.longest_run,
+            "warning": self.long_runs_warning(),
         }
+
+    def long_runs_warning(self) -> str | None:
+        """Why the decoded stamps of a stream sending chunks stamped once over :data:`STAIR_STEP_S` are late (``auto``
+        does not find them; ``on`` repairs them), or None."""
+        if self.mode != "auto" or self.active or self.longest_run * self.period <= STAIR_STEP_S:
+            return None
+        late = (self.longest_run - 1) * self.period
+        return (f"chunks of up to {self.longest_run} samples share one stamp ({late:.3g} s): timestamp_repair 'auto' "
+                f"finds chunks stamped once of up to {STAIR_STEP_S:g} s, so the decoded stamps are the chunks' own "
+                f"(up to {late:.3g} s off); set timestamp_repair 'on' to give each sample its own")

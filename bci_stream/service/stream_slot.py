@@ -111,6 +111,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.units_warned = False  # the last units_warning event recorded a warning (its end is recorded too)
         self.load_window: LoadWindow | None = None
         self.flat: FlatChannels | None = None  # model channels that stopped changing (once decoding)
+        self.stamps_warned: str | None = None  # the timestamp repair's warning last logged
         self.sfreq = 0.0
         self.budget = 0.0
         self.stall_after = 1.0
@@ -290,7 +291,11 @@ class StreamSlot(StreamConnection, StallHandling):
             self.prov_outlet.flush()
         self.update_clock(0.0)
         if self.decoder is not None:
-            self.status.timestamps = self.decoder.stamps.describe()
+            self.status.timestamps = stamps = self.decoder.stamps.describe()
+            if (why := stamps["warning"]) is not None and why != self.stamps_warned:  # chunks stamped once, long
+                log.warning("decoder %s: %s", self.decoder_id, why)
+                self.event("timestamps_warning", message=why)
+            self.stamps_warned = why
         if self.markers is not None:
             self.markers.tick()
             self.status.markers, self.status.scoring = self.markers.describe()
