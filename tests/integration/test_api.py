@@ -187,7 +187,7 @@ def test_token_guards_every_route_but_health_ready_and_metrics(models_dir, eeg_o
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, token=TOKEN)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=10.0) as c:
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
         body = {"stream": {"name": eeg_outlet[1].name()}, "model": "tiny-gru"}
         r = c.post("/decoders", json=body)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

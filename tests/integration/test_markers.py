@@ -156,7 +156,7 @@ def test_markers_are_followed_recorded_sent_and_scored_live(oracle_models, tmp_p
     with BackgroundServer(settings) as srv:
         import httpx
 
-        with httpx.Client(base_url=srv.url, timeout=10.0) as client:
+        with httpx.Client(base_url=srv.url, timeout=60.0) as client:
             bad = client.post("/decoders", json={"stream": {"name": name}, "model": "oracle",
                                                  "options": {"markers": {"marker_map": {"cue-left": "up"}}}})
             assert bad.status_code == 422
@@ -317,7 +317,7 @@ def test_the_dashboard_shows_the_markers_and_the_running_trial_accuracy(oracle_m
     x, markers = session_signal(3, wrong=-1)
     problems: list[str] = []
     settings = Settings(host="127.0.0.1", port=0, models_dir=oracle_models, status_interval=0.1)
-    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=10.0) as client, \
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:

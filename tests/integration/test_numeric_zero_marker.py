@@ -83,7 +83,7 @@ def test_a_class_coded_0_is_scored_when_the_map_names_0_and_0_is_no_event_otherw
                                                         "int32", f"{name}-markers-src"))
     x, markers = session()
     settings = Settings(host="127.0.0.1", port=0, models_dir=models, status_interval=0.1)
-    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=10.0) as client:
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client:
         ids = []
         for options in ({}, {"markers": {"marker_map": {"1": "right"}}}):
             r = client.post("/decoders", json={"stream": {"name": name}, "model": "oracle0", "options": options})
