@@ -216,20 +216,16 @@ class NonFiniteGuard:
         guard.n_replaced, guard.n_chunks_affected = self.n_replaced, self.n_chunks_affected
         return guard
 
-    def bad(self, x: np.ndarray) -> np.ndarray:
-        """``[T, C]``: True where ``x`` is not finite or beyond :attr:`limit`."""
-        bad = ~np.isfinite(x)
-        if self.limit is not None:
-            with np.errstate(invalid="ignore"):
-                bad |= np.abs(x) > self.limit
-        return bad
+    def ok(self, x: np.ndarray) -> np.ndarray:
+        """``[T, C]``: True where ``x`` is finite and within :attr:`limit` (one comparison: NaN compares False)."""
+        return np.isfinite(x) if self.limit is None else np.abs(x) <= self.limit
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
-        bad = self.bad(x)
         self.last_bad = None
-        if bad.any():
-            self.last_bad = bad
+        ok = self.ok(x)
+        if not ok.all():
+            self.last_bad = bad = ~ok
             self.n_replaced += int(bad.sum())
             self.n_chunks_affected += 1
             if self.policy == "zero":

@@ -163,9 +163,10 @@ class StreamDecoder:
         split = self.gaps.split(ts, c, raw)  # on every pulled sample: rejected samples arrived, they are not lost
         segments = [(lo, hi, gap, int(seq[lo]) if lo < n else int(seq[0]) + n) for lo, hi, gap in split]
         if self.reject:
-            bad = self.guard.bad(x)
-            ok = ~bad.any(axis=1)
+            fine = self.guard.ok(x)
+            ok = fine.all(axis=1)
             if not ok.all():
+                bad = ~fine
                 c.samples_rejected += int(n - ok.sum())
                 c.nonfinite_values += int(bad.sum())
                 c.nonfinite_chunks += 1
