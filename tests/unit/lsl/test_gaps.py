@@ -111,11 +111,18 @@ def test_a_stair_case_of_runs_of_up_to_2_s_loses_nothing(lost, max_pull, sfreq, 
     timely stamp, before its end): the rate error so measured (-1/6 for 2 s runs at 160 Hz) kept the runs' last stamps
     from being timely, each window closing full: 545 lost a minute at 160 Hz, 35,281 at 500 Hz. A loss amid the runs
     is still counted exactly."""
+    stair_case_loses_only_what_is_missing(lost, max_pull, sfreq, chunk_s, rate_error, 30)
+
+
+def stair_case_loses_only_what_is_missing(lost: int, max_pull: int, sfreq: float, chunk_s: float, rate_error: float,
+                                          n_runs: int) -> None:
+    """``n_runs`` chunks of ``chunk_s`` stamped once (their last sample's stamp), ``lost`` samples missing inside the
+    middle run: exactly those counted, one gap, no step back."""
     chunk = int(chunk_s * sfreq)
-    t = 1000.0 + np.arange(30 * chunk) / (sfreq * (1.0 - rate_error))
+    t = 1000.0 + np.arange(n_runs * chunk) / (sfreq * (1.0 - rate_error))
     ts = np.repeat(t[chunk - 1::chunk], chunk)
     if lost:
-        at = 15 * chunk + chunk // 3  # inside a run
+        at = n_runs // 2 * chunk + chunk // 3  # inside a run
         ts = np.r_[ts[:at], ts[at + lost:]]
     c, _ = track(ts, sfreq, np.random.default_rng(int(sfreq * chunk_s)), max_pull)
     assert c.samples_lost == lost and c.gaps == (lost > 0) and c.backward_steps == 0
@@ -221,11 +228,4 @@ def test_a_stair_case_of_runs_longer_than_a_settling_window_loses_nothing(lost, 
     """Runs longer than the longest settling window (4 s): the window closed full amid the run and counted its late
     stamps as losses (an audit's 6.25 s chunks at 160 Hz: 585 of 2400 samples "lost" live, 24,112 in 12,000 here).
     A repeated stamp now holds the window open however long its run; a loss amid the runs is still counted exactly."""
-    chunk = int(chunk_s * sfreq)
-    t = 1000.0 + np.arange(12 * chunk) / (sfreq * (1.0 - rate_error))
-    ts = np.repeat(t[chunk - 1::chunk], chunk)
-    if lost:
-        at = 6 * chunk + chunk // 3  # inside a run
-        ts = np.r_[ts[:at], ts[at + lost:]]
-    c, _ = track(ts, sfreq, np.random.default_rng(int(sfreq * chunk_s)), max_pull)
-    assert c.samples_lost == lost and c.gaps == (lost > 0) and c.backward_steps == 0
+    stair_case_loses_only_what_is_missing(lost, max_pull, sfreq, chunk_s, rate_error, 12)
