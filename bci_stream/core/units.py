@@ -169,4 +169,5 @@ def implausible_amplitude(sd: float, unit: str) -> str | None:
 
 
 __all__ = ["MAX_INPUT_V", "MNE_VOLTAGE_TYPES", "NO_UNIT", "PLAUSIBLE_SD_UV", "VOLTS", "channel_unit",
-           "implausible_amplitude", "input_limit", "is_no_unit", "mne_lsl_unit", "same_size", "stream_units", "unit_problem", "volts_per_unit"]
+           "implausible_amplitude", "input_limit", "is_no_unit", "mne_lsl_unit", "same_size", "stream_units",
+           "unit_problem", "volts_per_unit"]

@@ -148,7 +148,8 @@ class AmplitudeCheck:
     such as ``"0.02235 uV"`` are judged in µV, count × 0.02235), it keeps the model's channels of the first
     ``seconds`` of samples; then :meth:`feed` returns a warning once (or None) and
     :attr:`done` is set. A window with no signal to judge (median channel SD 0 or not finite: an amplifier sending
-    zeros before its acquisition starts) does not settle it: the next ``seconds`` are looked at. Volts read as µV (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
+    zeros before its acquisition starts) does not settle it: the next ``seconds`` are looked at. Volts read as µV
+    (SD ~1e-5) or µV read as volts (~50 V) decode as noise, silently.
     ``remedy`` ends the warning: how this caller's user gives the unit (a decoder's option by default).
     """
 

@@ -83,8 +83,8 @@ class NonFiniteWatch:
         assert self.rejecting_from is not None
         channels = shortlist(self.latest, 8)
         self.warning = (f"every sample rejected since seq {self.rejecting_from[0]} (nan_policy 'reject'): channel(s) "
-                        f"{channels} not finite (or beyond ±1 V); decoding resumes with their first finite sample (nan_policy 'hold' "
-                        "decodes on with their last value; or leave them out of the model)")
+                        f"{channels} not finite (or beyond ±1 V); decoding resumes with their first finite sample "
+                        "(nan_policy 'hold' decodes on with their last value; or leave them out of the model)")
         log.warning("%s: %s", self.name, self.warning)
         self.on_event("rejecting", message=self.warning, seq=self.rejecting_from[0], channels=list(self.latest))
 

@@ -1,5 +1,5 @@
-"""A finite value beyond ±1 V (MAX_INPUT_V), which no EEG input reaches, is a corrupt sample: handled by nan_policy as a
-non-finite one, counted, its channel named. Before, it went into the filters: one sample of 1e15 µV left a classical
+"""A finite value beyond ±1 V (MAX_INPUT_V), which no EEG input reaches, is a corrupt sample: handled by nan_policy as
+a non-finite one, counted, its channel named. Before, it went into the filters: one sample of 1e15 µV left a classical
 decoder's running power blind for 30-58 s (an audit, S002 models), and one float32 sample of 1e33 on a stream in volts
 (finite until the graph scaled it by 1e6) pinned its output to one class for 81 s. Real exported models."""
 
