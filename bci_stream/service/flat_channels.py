@@ -59,12 +59,11 @@ class FlatChannels:
         self.n += len(x)
         if self.n >= self.block:
             idx = np.flatnonzero(self.hi == self.lo)
-            flat = [self.names[i] if i < len(self.names) else f"channel {i}" for i in idx]
-            value = {self.names[i] if i < len(self.names) else f"channel {i}": float(self.lo[i]) for i in idx[:8]}
+            flat = [self.names[i] for i in idx]
+            if flat != self.flat:
+                self._changed(flat, {self.names[i]: float(self.lo[i]) for i in idx[:8]})
             self.lo = self.hi = None
             self.n = 0
-            if flat != self.flat:
-                self._changed(flat, value)
 
     def _changed(self, flat: list[str], value: dict[str, float]) -> None:
         back = [n for n in self.flat if n not in flat]

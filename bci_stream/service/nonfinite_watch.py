@@ -50,10 +50,9 @@ class NonFiniteWatch:
         """A chunk ``bad`` ``[n, n_chans]`` (True: not finite) with at least one, in model channel order."""
         cols = bad.sum(axis=0)
         hit = np.flatnonzero(cols)
-        for i in hit:
-            name = names[i] if i < len(names) else f"channel {i}"
+        self.latest = [names[i] for i in hit]
+        for i, name in zip(hit, self.latest):
             self.by_channel[name] = self.by_channel.get(name, 0) + int(cols[i])
-        self.latest = [names[i] if i < len(names) else f"channel {i}" for i in hit]
         rows = np.flatnonzero(bad.any(axis=1))
         if len(rows):
             self.last_ts = float(ts[rows[-1]])
@@ -63,7 +62,7 @@ class NonFiniteWatch:
         kept = np.flatnonzero(ok)
         if len(kept):
             if self.rejecting:
-                self._ended(int(seq[kept[0]]))
+                self.kept_all(int(seq[kept[0]]))
             tail = len(ok) - 1 - int(kept[-1])  # rejected samples after the last kept one: a new run
             first = int(kept[-1]) + 1
         else:
@@ -75,10 +74,6 @@ class NonFiniteWatch:
             if self.warning is None and self.rejecting >= REJECTING_WARN_S * self.sfreq:
                 self._warn()
 
-    def kept_all(self, first_seq: int) -> None:
-        """A clean chunk under ``reject`` (call only while :attr:`rejecting`): the run ends."""
-        self._ended(first_seq)
-
     def _warn(self) -> None:
         assert self.rejecting_from is not None
         channels = shortlist(self.latest, 8)
@@ -88,7 +83,8 @@ class NonFiniteWatch:
         log.warning("%s: %s", self.name, self.warning)
         self.on_event("rejecting", message=self.warning, seq=self.rejecting_from[0], channels=list(self.latest))
 
-    def _ended(self, seq: int) -> None:
+    def kept_all(self, seq: int) -> None:
+        """Sample ``seq`` kept under ``reject`` (call only while :attr:`rejecting`): the run ends."""
         if self.warning is not None:
             log.info("%s: decoding resumed at seq %d after %d rejected sample(s)", self.name, seq, self.rejecting)
             self.on_event("rejecting", message=None, seq=seq, samples=self.rejecting)

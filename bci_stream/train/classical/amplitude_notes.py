@@ -20,6 +20,14 @@ from bci_stream.train.classical.prepared import Run
 # PLAUSIBLE_SD_UV: scalp EEG's median channel SD (µV), one range for calibrate, evaluate and the service's check
 
 
+def _drift_removed(x: np.ndarray, width: int) -> np.ndarray:
+    """``x`` (``[T]`` or ``[T, C]``) minus its centred moving mean over ``width`` samples, ``T - width + 1`` rows (a
+    crude high-pass near ``sfreq / width``; slow drift removed)."""
+    cs = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
+    mean = (cs[width:] - cs[:-width]) / width  # mean over x[i:i + width]
+    return x[width // 2: width // 2 + len(mean)] - mean
+
+
 def _finite_sd(data: np.ndarray, width: int = 0) -> np.ndarray:
     """Per-channel standard deviation of ``data`` ``[T, C]`` over its finite samples (NaN where a channel has
     none), one channel at a time (a long recording is not copied whole). ``width > 1``: of the data minus its
@@ -29,9 +37,7 @@ def _finite_sd(data: np.ndarray, width: int = 0) -> np.ndarray:
         x = np.asarray(data[:, c], dtype=np.float64)
         x = x[np.isfinite(x)]
         if 1 < width < x.size:
-            cs = np.concatenate([[0.0], np.cumsum(x)])
-            mean = (cs[width:] - cs[:-width]) / width  # mean over x[i:i + width]
-            x = x[width // 2: width // 2 + mean.size] - mean
+            x = _drift_removed(x, width)
         if x.size:
             out[c] = float(x.std())
     return out
@@ -112,8 +118,7 @@ def duplicate_notes(runs: Sequence[Run], ratio: float = DUPLICATE_RATIO,
         data = np.asarray(r.data, dtype=np.float64)
         if data.shape[1] < 2 or data.shape[0] <= width or not np.isfinite(data).all():
             continue  # (non-finite stretches: held before this is asked; a run too short to tell)
-        cs = np.concatenate([np.zeros((1, data.shape[1])), np.cumsum(data, axis=0)])
-        hp = data[width // 2: width // 2 + data.shape[0] - width + 1] - (cs[width:] - cs[:-width]) / width
+        hp = _drift_removed(data, width)
         sd = hp.std(axis=0)
         limit = ratio * float(np.median(sd))
         pairs = []
