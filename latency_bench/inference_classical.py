@@ -41,8 +41,10 @@ CLASSICAL_PARITY_SAMPLES = 500
 
 
 def _classical_params(family: str, n_chans: int, width: int, seed: int) -> Any:
-    """Random but valid parameters of a classical decoder (8-30 Hz band-pass, no CAR, 2 classes)."""
+    """Random but valid parameters of a classical decoder (8-30 Hz band-pass, no CAR, 2 classes; components clipped
+    as calibrate's defaults clip them)."""
     from bci_stream.dsp.preprocess import PreprocessingConfig
+    from bci_stream.train.classical.configs import DEFAULT_CSP, DEFAULT_RIEMANN
     from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 
     rng = np.random.default_rng(seed)
@@ -54,7 +56,7 @@ def _classical_params(family: str, n_chans: int, width: int, seed: int) -> Any:
         filters = rng.standard_normal((n_chans, width)) / np.sqrt(n_chans)
         return CspLdaParams(filters=filters, power_init=rng.uniform(5.0, 50.0, width),
                             coef=0.5 * rng.standard_normal((k, width)), intercept=0.1 * rng.standard_normal(k),
-                            **common)
+                            clip_sd=DEFAULT_CSP.clip_sd, **common)
     if family == "riemann":
         proj = np.linalg.qr(rng.standard_normal((n_chans, width)))[0] if n_chans > width else None
         n = width if proj is not None else n_chans
@@ -65,7 +67,7 @@ def _classical_params(family: str, n_chans: int, width: int, seed: int) -> Any:
         n_feat = n * (n + 1) // 2
         return RiemannParams(projection=proj, shrinkage=0.05, cov_init=cov, ref_isqrt=(ref_isqrt + ref_isqrt.T) / 2,
                              coef=0.2 * rng.standard_normal((k, n_feat)), intercept=0.1 * rng.standard_normal(k),
-                             **common)
+                             clip_sd=DEFAULT_RIEMANN.clip_sd, **common)
     if family == "csp_riemann":
         from bci_stream.train.classical.combined import CombinedParams
 

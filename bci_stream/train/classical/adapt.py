@@ -43,6 +43,7 @@ from bci_stream.train.classical.prepared import Prepared, Selection
 from bci_stream.train.classical.reference import (
     CHUNK,
     TINY,
+    components,
     covariance_from_entries,
     eigh_function,
     logm_spd,
@@ -133,7 +134,7 @@ def _all_tangent(u: np.ndarray, p: RiemannParams) -> np.ndarray:
 
 
 def _all_tangent_now(u: np.ndarray, p: RiemannParams) -> np.ndarray:
-    v = u if p.projection is None else u @ p.projection
+    v = components(p, u)
     a = smoothing_factor(p.tau_s, p.sfreq)
     n = v.shape[1]
     out = np.empty((len(v), n * (n + 1) // 2))
@@ -160,12 +161,12 @@ def adapted_features(params: AdaptParams, u: np.ndarray, upto: int | None = None
         return f - running_mean(b, f, params.init)
     u = u[:upto]
     if isinstance(p, CspLdaParams):
-        s = u @ p.filters
+        s = components(p, u)
         logp = running_log_power(s, a, p.power_init)
         if params.method == "power":
             return logp - running_log_power(s, b, params.init)
         return logp - running_mean(b, logp, params.init)
-    v = u if p.projection is None else u @ p.projection
+    v = components(p, u)
     n = v.shape[1]
     out = np.empty((len(v), n * (n + 1) // 2))
     for start in range(0, len(v), CHUNK):  # both running covariances, chunk by chunk (bounded memory)
@@ -192,7 +193,7 @@ def adapt_outputs_at(params: AdaptParams, u: np.ndarray, at: np.ndarray) -> np.n
     at = np.asarray(at, dtype=np.int64)
     p = params.base
     if isinstance(p, RiemannParams) and params.method == "recentre":  # only the asked samples are needed
-        v = u if p.projection is None else u @ p.projection
+        v = components(p, u)
         a, b = smoothing_factor(p.tau_s, p.sfreq), smoothing_factor(params.tau_a, p.sfreq)
         f = recentred_tangent(running_cov_at(v, a, p.cov_init, at), running_cov_at(v, b, params.init, at),
                               p.shrinkage)
@@ -226,7 +227,7 @@ def fit_adapt(prep: Prepared, sel: Selection, acfg: AdaptConfig) -> AdaptParams:
             init = base.power_init.copy()
         else:  # the training runs' mean log power, over every sample
             a = smoothing_factor(cfg.tau_s, prep.sfreq)
-            init = np.mean([running_log_power(u_runs[ri] @ base.filters, a, base.power_init).mean(axis=0)
+            init = np.mean([running_log_power(components(base, u_runs[ri]), a, base.power_init).mean(axis=0)
                             for ri in train_runs], axis=0)
     else:
         if acfg.method == "recentre":
@@ -239,7 +240,7 @@ def fit_adapt(prep: Prepared, sel: Selection, acfg: AdaptConfig) -> AdaptParams:
         if isinstance(cfg, CspConfig) or acfg.method == "feature":
             feats.append(adapted_features(params, u_runs[ri], int(at.max()) + 1)[at])
         else:
-            v = u_runs[ri] if base.projection is None else u_runs[ri] @ base.projection
+            v = components(base, u_runs[ri])
             a, b = smoothing_factor(cfg.tau_s, prep.sfreq), smoothing_factor(acfg.tau_a, prep.sfreq)
             feats.append(recentred_tangent(running_cov_at(v, a, base.cov_init, at), running_cov_at(v, b, init, at),
                                            base.shrinkage))

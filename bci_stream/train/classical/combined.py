@@ -28,7 +28,7 @@ import numpy as np
 from bci_stream.dsp.preprocess import PreprocessingConfig
 from bci_stream.train.classical.configs import CspConfig, RiemannConfig, config_dict, config_label
 from bci_stream.train.classical.cv import CvResult, cv_with_probs
-from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from bci_stream.train.classical.params import CspLdaParams, RiemannParams, clip_entry
 from bci_stream.train.classical.reference import (
     TINY,
     check_csp_lda,
@@ -184,10 +184,11 @@ def combined_reference(p: CombinedParams, x: np.ndarray) -> np.ndarray:
 def params_dict(p: CombinedParams) -> dict:
     """What the card's architecture says of each front-end (channels, preprocessing, sizes)."""
     return {"csp_lda": {"ch_names": list(p.csp.ch_names), "preprocessing": p.csp.preprocessing.model_dump(),
-                        "n_components": int(np.asarray(p.csp.filters).shape[1]), "tau_s": float(p.csp.tau_s)},
+                        "n_components": int(np.asarray(p.csp.filters).shape[1]), "tau_s": float(p.csp.tau_s)}
+            | clip_entry(p.csp),
             "riemann": {"ch_names": list(p.riemann.ch_names), "preprocessing": p.riemann.preprocessing.model_dump(),
                         "n_dims": int(np.asarray(p.riemann.cov_init).shape[0]), "tau_s": float(p.riemann.tau_s),
-                        "shrinkage": float(p.riemann.shrinkage)}}
+                        "shrinkage": float(p.riemann.shrinkage)} | clip_entry(p.riemann)}
 
 
 __all__ = ["COMBINES", "DEFAULT_COMBINE", "FAMILY", "CombinedConfig", "CombinedParams", "check_combined",

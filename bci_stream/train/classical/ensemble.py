@@ -24,7 +24,7 @@ import numpy as np
 from bci_stream.dsp.preprocess import PreprocessingConfig
 from bci_stream.train.classical.configs import Config, CspConfig, config_dict, config_label
 from bci_stream.train.classical.cv import CvResult, cv_with_probs
-from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from bci_stream.train.classical.params import CspLdaParams, RiemannParams, clip_entry
 from bci_stream.train.classical.reference import (
     check_csp_lda,
     check_riemann,
@@ -186,7 +186,7 @@ def params_dict(p: EnsembleParams) -> list[dict]:
             d |= {"family": "csp_lda", "n_components": int(np.asarray(m.filters).shape[1])}
         else:
             d |= {"family": "riemann", "n_dims": int(np.asarray(m.cov_init).shape[0]), "shrinkage": float(m.shrinkage)}
-        out.append(d)
+        out.append(d | clip_entry(m))
     return out
 
 

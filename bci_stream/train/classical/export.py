@@ -27,7 +27,7 @@ from bci_stream.core.card import Architecture, ModelCard, OutputSpec, ScoringSpe
 from bci_stream.dsp.preprocess import Preprocessor
 from bci_stream.train.classical.graphs import csp_lda_step_graph, riemann_step_graph
 from bci_stream.train.classical.logm_graph import LOGM_MAX_CONDITION, LOGM_TOL, logm_plan
-from bci_stream.train.classical.params import CspLdaParams, RiemannParams
+from bci_stream.train.classical.params import CspLdaParams, RiemannParams, clip_entry
 from bci_stream.train.classical.reference import (
     check_csp_lda,
     check_riemann,
@@ -114,7 +114,7 @@ def export_csp_lda(params: CspLdaParams, out_dir: Path | str, *, name: str, vers
     check_csp_lda(params)
     proto, spec = csp_lda_step_graph(params, max_block)
     arch = Architecture(family="csp_lda", n_components=int(np.asarray(params.filters).shape[1]),
-                        tau_s=float(params.tau_s))
+                        tau_s=float(params.tau_s), **clip_entry(params))
     x = synthetic_parity_input(params) if parity_input is None else parity_input
     return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics, scoring),
                        lambda raw: csp_lda_reference(params, raw), parity_input=x, parity_tolerance=parity_tolerance)
@@ -145,7 +145,7 @@ def export_riemann(params: RiemannParams, out_dir: Path | str, *, name: str, ver
     arch = Architecture(family="riemann", n_dims=n, projection=params.projection is not None,
                         tau_s=float(params.tau_s), shrinkage=float(params.shrinkage),
                         logm={"method": "chebyshev", "degree": plan.degree, "max_condition": plan.max_condition,
-                              "tol": LOGM_TOL, "matmuls": plan.n_matmuls})
+                              "tol": LOGM_TOL, "matmuls": plan.n_matmuls}, **clip_entry(params))
     x = synthetic_parity_input(params) if parity_input is None else parity_input
     return write_model(proto, spec, out_dir, _card_fields(params, name, version, arch, training, metrics, scoring),
                        lambda raw: riemann_reference(params, raw), parity_input=x, parity_tolerance=parity_tolerance)

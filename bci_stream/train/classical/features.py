@@ -16,6 +16,7 @@ import numpy as np
 
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
+    components,
     preprocess64,
     covariance_from_entries,
     readout,
@@ -67,11 +68,10 @@ def outputs_from_preprocessed(params: CspLdaParams | RiemannParams, u: np.ndarra
     at = np.asarray(at)
     a = smoothing_factor(params.tau_s, params.sfreq)
     if isinstance(params, CspLdaParams):
-        s = u @ params.filters
         # the running power is needed only up to the last asked sample
-        return readout(params, running_log_power(s[:int(np.max(at)) + 1], a, params.power_init)[at])
-    v = u if params.projection is None else u @ params.projection
-    s = running_cov_at(v, a, params.cov_init, at)
+        s = components(params, u[:int(np.max(at)) + 1])
+        return readout(params, running_log_power(s, a, params.power_init)[at])
+    s = running_cov_at(components(params, u), a, params.cov_init, at)
     return readout(params, tangent_vectors(s, params.shrinkage, params.ref_isqrt))
 
 

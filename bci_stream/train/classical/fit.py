@@ -23,6 +23,8 @@ from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, Selection
 from bci_stream.train.classical.reference import (
     TINY,
+    clip_components,
+    component_bounds,
     eigh_function,
     logm_spd,
     running_log_power,
@@ -124,16 +126,18 @@ def fit_csp_lda(prep: Prepared, sel: Selection, cfg: CspConfig) -> CspLdaParams:
     train_runs = sorted({ri for ri, _ in sel})
     s_runs = {ri: u_runs[ri] @ filters for ri in train_runs}
     power_init = _power_init(list(s_runs.values()))
+    bounds = component_bounds(cfg.clip_sd, power_init)
     a = smoothing_factor(cfg.tau_s, prep.sfreq)
     feats, ys = [], []
     for ri, at, cls in _sample_points(prep, sel, TRAIN_TIMES[cfg.train_times]):
-        feats.append(running_log_power(s_runs[ri], a, power_init)[at])
+        feats.append(running_log_power(clip_components(s_runs[ri], bounds), a, power_init)[at])
         ys.append(cls)
     x, y = np.concatenate(feats), np.concatenate(ys)
     lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x, y)
     coef, intercept = _lin_to_rows(lda.coef_, lda.intercept_, k)
     return CspLdaParams(ch_names=names, sfreq=prep.sfreq, preprocessing=pre, filters=filters, tau_s=cfg.tau_s,
-                        power_init=power_init, coef=coef, intercept=intercept, labels=list(prep.labels))
+                        power_init=power_init, coef=coef, intercept=intercept, labels=list(prep.labels),
+                        clip_sd=cfg.clip_sd)
 
 
 def expm_sym(m: np.ndarray) -> np.ndarray:
@@ -185,10 +189,11 @@ def fit_riemann(prep: Prepared, sel: Selection, cfg: RiemannConfig) -> RiemannPa
     train_runs = sorted({ri for ri, _ in sel})
     v_runs = {ri: u_runs[ri] if proj is None else u_runs[ri] @ proj for ri in train_runs}
     cov_init = np.mean([v.T @ v / len(v) for v in v_runs.values()], axis=0)
+    bounds = component_bounds(cfg.clip_sd, np.diag(cov_init))
     a = smoothing_factor(cfg.tau_s, prep.sfreq)
     covs, ys = [], []
     for ri, at, cls in _sample_points(prep, sel, TRAIN_TIMES[cfg.train_times]):
-        covs.append(running_cov_at(v_runs[ri], a, cov_init, at))
+        covs.append(running_cov_at(clip_components(v_runs[ri], bounds), a, cov_init, at))
         ys.append(cls)
     s, y = np.concatenate(covs), np.concatenate(ys)
     ref = riemann_mean(shrink(s, cfg.shrinkage), cfg.reference)
@@ -198,7 +203,7 @@ def fit_riemann(prep: Prepared, sel: Selection, cfg: RiemannConfig) -> RiemannPa
     coef, intercept = _lin_to_rows(lr.coef_, lr.intercept_, k)
     return RiemannParams(ch_names=names, sfreq=prep.sfreq, preprocessing=pre, projection=proj, tau_s=cfg.tau_s,
                          shrinkage=cfg.shrinkage, cov_init=cov_init, ref_isqrt=ref_isqrt, coef=coef,
-                         intercept=intercept, labels=list(prep.labels))
+                         intercept=intercept, labels=list(prep.labels), clip_sd=cfg.clip_sd)
 
 
 def fit(prep: Prepared, sel: Selection, cfg: Config) -> CspLdaParams | RiemannParams:

@@ -6,12 +6,13 @@ running estimator a float64 state (role ``estimator``, init ``constant``), ``y [
 probabilities. The math is :mod:`bci_stream.train.classical.params`; the offline twin is
 :mod:`bci_stream.train.classical.reference`.
 
-CSP + LDA: ``s = u @ filters``; the running power is a first-order linear filter of ``s ** 2`` with state
-``power [1, 1, m]`` (:func:`~bci_stream.train.export.graph.add_linear_filter`); ``softmax(log p @ coef.T + b)``.
+CSP + LDA: ``s = u @ filters`` (clipped per component, ``Min`` then ``Max``, when the parameters have ``clip_sd``);
+the running power is a first-order linear filter of ``s ** 2`` with state ``power [1, 1, m]``
+(:func:`~bci_stream.train.export.graph.add_linear_filter`); ``softmax(log p @ coef.T + b)``.
 
 Tangent space + LR: the outer products ``v v^T`` (flattened, ``[B, T, n * n]``, as ``v[..., rows] * v[..., cols]``
-of ``v = u @ P``) go through the same filter with state ``cov [1, 1, n * n]`` (the running covariance ``S`` of
-params.py, row-major); then shrinkage and whitening ``M = W R W`` (``W = ref_isqrt``;
+of ``v = u @ P``, clipped like ``s``) go through the same filter with state ``cov [1, 1, n * n]`` (the running
+covariance ``S`` of params.py, row-major); then shrinkage and whitening ``M = W R W`` (``W = ref_isqrt``;
 one ``[n^2, n^2]`` MatMul for n <= 8, else two n x n products and the trace), the matrix logarithm, and the
 logistic regression as one ``[n^2, K]`` MatMul on the flattened log (upper triangle, off-diagonal
 weight sqrt(2), pyriemann's order, folded into the matrix).
@@ -35,6 +36,7 @@ from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
     TINY,
     check_csp_lda,
+    clip_bounds,
     check_riemann,
     smoothing_factor,
     upper_coefficients,
@@ -66,6 +68,16 @@ def _running_mean(g: GraphBuilder, u: str, state: StateSpec, alpha: float, max_b
                              1.0 - alpha, max_block, length, hint)
 
 
+def _clipped(g: GraphBuilder, z: str, params: CspLdaParams | RiemannParams, hint: str) -> str:
+    """``min(max(z, -b), b)`` per component of ``z [B, T, k]`` with ``b`` = :func:`~.reference.clip_bounds` of
+    ``params`` (``z`` itself when it has no clip)."""
+    bounds = clip_bounds(params)
+    if bounds is None:
+        return z
+    upper = g.op("Min", [z, g.const(bounds, f"{hint}/clip_hi", np.float64)], f"{hint}/clip_upper")
+    return g.op("Max", [upper, g.const(-bounds, f"{hint}/clip_lo", np.float64)], f"{hint}/clipped")
+
+
 def _softmax_out(g: GraphBuilder, logits: str, n_out: int) -> None:
     prob = g.op("Softmax", [logits], "out/softmax", axis=-1)
     g.op("Cast", [prob], to=TensorProto.FLOAT, outputs=[Y])
@@ -90,7 +102,7 @@ def add_csp_lda_core(g: GraphBuilder, params: CspLdaParams, u: str, length: Bloc
     filters = np.asarray(params.filters, dtype=np.float64)
     coef = np.asarray(params.coef, dtype=np.float64)
     power = _estimator_state(g, state, filters.shape[1], params.power_init)
-    s = g.op("MatMul", [u, g.const(filters, "csp/filters", np.float64)], "csp/s")
+    s = _clipped(g, g.op("MatMul", [u, g.const(filters, "csp/filters", np.float64)], "csp/s"), params, "csp")
     p = _running_mean(g, g.op("Mul", [s, s], "csp/s2"), power, smoothing_factor(params.tau_s, params.sfreq),
                       max_block, length, "csp/power")
     logp = g.op("Log", [g.op("Max", [p, g.const(TINY, "csp/tiny", np.float64)], "csp/p_floor")], "csp/logp")
@@ -156,6 +168,7 @@ def add_riemann_core(g: GraphBuilder, params: RiemannParams, u: str, length: Blo
     # outer products v v^T, flattened row-major, as v[..., rows] * v[..., cols] with v = u @ P
     v = u if params.projection is None else g.op(
         "MatMul", [u, g.const(np.asarray(params.projection, dtype=np.float64), "ts/proj", np.float64)], "ts/v")
+    v = _clipped(g, v, params, "ts")
     rows, cols = np.divmod(np.arange(n * n), n)
     left = g.op("Gather", [v, g.const(rows, "ts/rows", np.int64)], "ts/v_rows", axis=2)
     right = g.op("Gather", [v, g.const(cols, "ts/cols", np.int64)], "ts/v_cols", axis=2)

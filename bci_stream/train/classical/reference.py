@@ -52,6 +52,8 @@ def _check_common(p: CspLdaParams | RiemannParams, n_features: int) -> int:
         raise ValueError(f"sfreq must be finite and > 0, got {p.sfreq}")
     if not (math.isfinite(p.tau_s) and p.tau_s > 0):
         raise ValueError(f"tau_s must be finite and > 0, got {p.tau_s}")
+    if p.clip_sd is not None and not (math.isfinite(p.clip_sd) and p.clip_sd > 0):
+        raise ValueError(f"clip_sd must be None (no clip) or finite and > 0, got {p.clip_sd}")
     n_out = len(p.labels)
     if n_out < 1 or len(set(p.labels)) != n_out:
         raise ValueError(f"labels must be non-empty and unique, got {p.labels}")
@@ -148,6 +150,32 @@ def preprocess(x: np.ndarray, sfreq: float, config: PreprocessingConfig) -> np.n
         spatial, offset = pre.affine
         u = u @ spatial + offset
     return u
+
+
+def component_bounds(clip_sd: float | None, mean_power: np.ndarray) -> np.ndarray | None:
+    """``clip_sd * sqrt(mean_power)`` per component (None when ``clip_sd`` is None: no clip)."""
+    return None if clip_sd is None else clip_sd * np.sqrt(np.asarray(mean_power, dtype=np.float64))
+
+
+def clip_bounds(params: CspLdaParams | RiemannParams) -> np.ndarray | None:
+    """Per-component bound ``clip_sd * sqrt(power_init)`` (CSP) or ``clip_sd * sqrt(diag(cov_init))`` (tangent
+    space) of params.py, or None when ``params`` has no clip."""
+    mean_power = params.power_init if isinstance(params, CspLdaParams) else np.diag(np.asarray(params.cov_init))
+    return component_bounds(params.clip_sd, mean_power)
+
+
+def clip_components(z: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
+    """``min(max(z, -bounds), bounds)`` over the last axis of ``z`` (``z`` itself when ``bounds`` is None)."""
+    return z if bounds is None else np.clip(z, -bounds, bounds)
+
+
+def components(params: CspLdaParams | RiemannParams, u: np.ndarray) -> np.ndarray:
+    """The clipped components of preprocessed ``u [T, C]``: ``s_t`` (CSP) or ``v_t`` (tangent space) of params.py."""
+    if isinstance(params, CspLdaParams):
+        z = u @ np.asarray(params.filters, dtype=np.float64)
+    else:
+        z = u if params.projection is None else u @ np.asarray(params.projection, dtype=np.float64)
+    return clip_components(z, clip_bounds(params))
 
 
 def preprocess64(params: CspLdaParams | RiemannParams, x: np.ndarray) -> np.ndarray:
@@ -287,7 +315,7 @@ def tangent_vectors(s: np.ndarray, shrinkage: float, ref_isqrt: np.ndarray) -> n
 def csp_log_power(params: CspLdaParams, x: np.ndarray) -> np.ndarray:
     """``log(p_t)`` ``[T, m]``: the CSP+LDA features of every sample of raw ``x [T, C]``."""
     check_csp_lda(params)
-    s = preprocess64(params, x) @ np.asarray(params.filters, dtype=np.float64)
+    s = components(params, preprocess64(params, x))
     return running_log_power(s, smoothing_factor(params.tau_s, params.sfreq), params.power_init)
 
 
@@ -302,9 +330,7 @@ def csp_lda_reference(params: CspLdaParams, x: np.ndarray) -> np.ndarray:
 def _covariance_chunks(params: RiemannParams, x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """:func:`running_covariance_chunks` of the projected, preprocessed raw ``x [T, C]``."""
     check_riemann(params)
-    v = preprocess64(params, x)
-    if params.projection is not None:
-        v = v @ np.asarray(params.projection, dtype=np.float64)
+    v = components(params, preprocess64(params, x))
     return running_covariance_chunks(v, smoothing_factor(params.tau_s, params.sfreq), params.cov_init)
 
 

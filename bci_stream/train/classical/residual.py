@@ -36,7 +36,7 @@ from bci_stream.train.classical.configs import CspConfig
 from bci_stream.train.classical.fit import fit_csp_lda
 from bci_stream.train.classical.params import CspLdaParams
 from bci_stream.train.classical.prepared import Prepared, Selection
-from bci_stream.train.classical.reference import running_log_power, smoothing_factor
+from bci_stream.train.classical.reference import components, running_log_power, smoothing_factor
 from bci_stream.train.classical.residual_ref import ResidualParams
 
 
@@ -136,7 +136,7 @@ def log_power_runs(prep: Prepared, cfg: CspConfig, csp: CspLdaParams, run_ids: l
     """The running log power ``z [T, m]`` (float64) of ``csp`` over each whole run of ``run_ids``."""
     _, _, u_runs = prep.filtered(cfg)
     a = smoothing_factor(csp.tau_s, csp.sfreq)
-    return {ri: running_log_power(u_runs[ri] @ np.asarray(csp.filters, np.float64), a, csp.power_init)
+    return {ri: running_log_power(components(csp, u_runs[ri]), a, csp.power_init)
             for ri in run_ids}
 
 

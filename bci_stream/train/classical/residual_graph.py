@@ -25,6 +25,7 @@ from bci_stream.core.card import Architecture, ModelCard
 from bci_stream.core.contract import StateSpec, StepSpec
 from bci_stream.train.classical.export import PARITY_TOLERANCE, _card_fields, synthetic_parity_input
 from bci_stream.train.classical.graphs import _softmax_out, add_csp_lda
+from bci_stream.train.classical.params import clip_entry
 from bci_stream.train.classical.residual_ref import FAMILY, ResidualParams, check_residual, residual_reference
 from bci_stream.train.export.graph import GraphBuilder
 from bci_stream.train.export.step_graph import DEFAULT_MAX_BLOCK, state_io, write_model
@@ -102,7 +103,7 @@ def export_csp_gru(p: ResidualParams, out_dir: Path | str, *, name: str, version
     csp = p.csp
     arch = Architecture(family=FAMILY, cell="gru", n_layers=1, hidden_size=p.hidden_size,
                         n_components=int(np.asarray(csp.filters).shape[1]), tau_s=float(csp.tau_s),
-                        residual_on="csp_lda", gru_inputs=p.inputs)
+                        residual_on="csp_lda", gru_inputs=p.inputs, **clip_entry(csp))
     x = synthetic_parity_input(csp) if parity_input is None else parity_input
     return write_model(proto, spec, out_dir, _card_fields(csp, name, version, arch, training, metrics, scoring),
                        lambda raw: residual_reference(p, raw), parity_input=x, parity_tolerance=parity_tolerance)

@@ -28,6 +28,7 @@ import numpy as np
 from bci_stream.train.classical.params import CspLdaParams
 from bci_stream.train.classical.reference import (
     check_csp_lda,
+    components,
     csp_log_power,
     preprocess64,
     running_log_power,
@@ -126,7 +127,7 @@ def residual_reference(p: ResidualParams, x: np.ndarray) -> np.ndarray:
 def residual_outputs_from_preprocessed(p: ResidualParams, u: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Class probabilities ``[len(at), K]`` at samples ``at`` of a preprocessed run ``u [T, C]`` (whole run)."""
     at = np.asarray(at, dtype=np.int64)
-    s = u[:int(at.max()) + 1] @ np.asarray(p.csp.filters, dtype=np.float64)
+    s = components(p.csp, u[:int(at.max()) + 1])
     z = running_log_power(s, smoothing_factor(p.csp.tau_s, p.csp.sfreq), p.csp.power_init)
     return softmax(residual_logits_from_log_power(p, z)[at])
 

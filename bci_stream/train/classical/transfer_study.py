@@ -87,14 +87,14 @@ def fit_transfer(prep, sel, cfg: TransferConfig):
 
     from bci_stream.train.classical.fit import _lin_to_rows, _sample_points, fit_riemann
     from bci_stream.train.classical.features import running_cov_at
-    from bci_stream.train.classical.reference import smoothing_factor, tangent_vectors
+    from bci_stream.train.classical.reference import components, smoothing_factor, tangent_vectors
 
     own = fit_riemann(prep, sel, cfg.base)
     _, _, u_runs = prep.filtered(cfg.base)
     a = smoothing_factor(cfg.base.tau_s, prep.sfreq)
     xs, ys = [], []
     for ri, at, cls in _sample_points(prep, sel, TRAIN_TIMES[cfg.base.train_times]):
-        v = u_runs[ri] if own.projection is None else u_runs[ri] @ own.projection
+        v = components(own, u_runs[ri])
         xs.append(tangent_vectors(running_cov_at(v, a, own.cov_init, at), own.shrinkage, own.ref_isqrt))
         ys.append(cls)
     for unit in cfg.others:

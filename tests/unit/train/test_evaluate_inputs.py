@@ -162,7 +162,8 @@ def test_the_offline_report_is_an_evaluation_report_and_says_what_was_replaced(t
             "finite value (nan_policy hold, as the service does)")
     assert f"note: {note}" in res.output
     md = (tmp_path / "ev" / "evaluation.md").read_text()
-    assert md.startswith(f"# Evaluation report: {MODEL}@1.0.1\n") and "Training report" not in md
+    version = json.loads((MODELS / MODEL / "model.json").read_text())["version"]
+    assert md.startswith(f"# Evaluation report: {MODEL}@{version}\n") and "Training report" not in md
     assert "## Definitions" not in md and "report.json" not in md and "p-values in evaluation.json" in md
     assert f"Note: {note}." in md
     js = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
