@@ -33,8 +33,8 @@ import numpy as np
 from bci_stream.core.channels import shortlist
 from bci_stream.io import Recording
 from bci_stream.io.recording import UNLABELLED
-from bci_stream.train.classical.bad_spans import (LeftOut, bad_spans, hold_nonfinite, nonfinite_note,
-                                                  nonfinite_stretches, span_hits)
+from bci_stream.train.classical.bad_spans import (LeftOut, bad_spans, beyond_limit, hold_nonfinite, limit_for,
+                                                  nonfinite_note, nonfinite_stretches, span_hits, usable)
 from bci_stream.train.config import ConfigError
 from bci_stream.train.evaluate.metrics import find_trials
 
@@ -57,6 +57,7 @@ class BadData:
     sfreq: float
     bad: np.ndarray
     n_held: int = 0
+    n_beyond: int = 0  # of n_held, the finite values beyond ±1 V
     held_channels: list[str] = field(default_factory=list)
     stretches: list[tuple[int, int]] = field(default_factory=list)
     n_spans: int = 0
@@ -76,7 +77,8 @@ class BadData:
             shift = int(round(offset_s * self.sfreq))  # times from the file's start
             parts.append(nonfinite_note(None, self.n_held, f"on {len(self.held_channels)} channel(s) "
                                         f"({shortlist(self.held_channels, 8)})", sfreq=self.sfreq,
-                                        stretches=[(a + shift, b + shift) for a, b in self.stretches]))
+                                        stretches=[(a + shift, b + shift) for a, b in self.stretches],
+                                        n_beyond=self.n_beyond))
         each = self.segments.reasons()
         n_bad = int(self.bad.sum())
         parts.append(f"unlabelled (label -1: no loss, no score, no CSP+LDA trial, not in the standardisation) the "
@@ -116,19 +118,22 @@ def hold_and_unlabel(rec: Recording, bad_events: Sequence[str], reach_s: float, 
         A used channel of ``rec`` holds no finite sample (only NaN or inf).
     """
     data = np.array(rec.data.T, dtype=np.float64, order="C")  # [T, C], a copy: the file's data stay as read
-    stretches = nonfinite_stretches(data)
+    limit = limit_for(data)  # None for a file in another unit than it declares
+    stretches = nonfinite_stretches(data, limit)
     out = BadData(rec.source, rec.sfreq, np.zeros(rec.n_times, dtype=bool), stretches=stretches,
                   segments=LeftOut(rec.source))
     if stretches:
-        finite = np.isfinite(data)
-        if dead := [rec.ch_names[c] for c in np.flatnonzero(~finite.any(axis=0))]:
+        ok = usable(data, limit)
+        if dead := [rec.ch_names[c] for c in np.flatnonzero(~ok.any(axis=0))]:
             what = "all" if len(dead) == rec.n_chans else f"{len(dead)} of the {rec.n_chans}"
             raise ConfigError(f"data: {rec.source}: {what} used channel(s) ({shortlist(dead, 8)}) hold no finite "
-                              "sample (only NaN or inf) in the part read (data.crop_s); training needs data: leave the "
-                              "file out" + ("" if len(dead) == rec.n_chans else ", or leave those channels out "
-                                            "(data.channels)"))
-        out.held_channels = [rec.ch_names[c] for c in np.flatnonzero(~finite.all(axis=0))]
-        out.n_held = hold_nonfinite(data)
+                              "sample within ±1 V (only NaN, inf or larger values, which no EEG reaches: a broken "
+                              "channel, or a file whose unit is not the one it declares) in the part read "
+                              "(data.crop_s); training needs data: leave the file out"
+                              + ("" if len(dead) == rec.n_chans else ", or leave those channels out (data.channels)"))
+        out.held_channels = [rec.ch_names[c] for c in np.flatnonzero(~ok.all(axis=0))]
+        out.n_beyond = beyond_limit(data, limit)
+        out.n_held = hold_nonfinite(data, limit)
     spans = [replace(s, start=max(s.start, 0), stop=min(s.stop, rec.n_times)) for s in
              bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues=cues, span_s=reach_s)]
     spans = [s for s in spans if s.start < s.stop]

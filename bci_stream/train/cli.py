@@ -266,6 +266,9 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     for note in res["notes"]:  # a note that is a warning (e.g. a file's implausible amplitude) says so
         click.echo(note if note.startswith("warning:") else f"note: {note}", err=note.startswith("warning:"))
     m = res["metrics"]
+    if m["sample_accuracy"] is None:  # before: a TypeError traceback
+        raise InputError(f"nothing to score in {', '.join(Path(f).name for f in res['files'])}: no labelled sample is "
+                         "left (every trial was left out; the notes above say why)")
     click.echo(f"{res['model']} ({res['kind']}) on {len(res['files'])} file(s): {m['n_trials']} trials "
                f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")
     for t, row in m["trial_accuracy"].items():
@@ -315,7 +318,7 @@ def _live_table(result: dict[str, Any]) -> str:
     lines += ["", f"chance = share of the most frequent trial class; uniform chance {s['uniform_chance']:.2f}."]
     lines += [note if note.startswith("warning:") else f"note: {note}" for note in result.get("notes", [])]
     lines += [f"note: {Path(r['file']).name}: the service replaced {r['nonfinite_values']} non-finite value(s) "
-              "(NaN/inf) in the model's channels by the channel's last finite value (nan_policy hold)"
+              "(NaN/inf, or beyond ±1 V) in the model's channels by the channel's last finite value (nan_policy hold)"
               for r in result["files"] if r.get("nonfinite_values")]
     for ref in refs:
         cv = f" (5-fold CV there {ref['train_cv_accuracy']:.2f})" if ref.get("train_cv_accuracy") is not None else ""

@@ -43,7 +43,7 @@ def test_live_evaluation_of_a_numbered_service_recording_with_nans(tmp_path):
     assert "note: left out 1 trial(s) of numbered.xdf: 1 overlap non-finite samples + 3.2 s settling (fists 1)" \
         in res.output
     assert f["index_anchor"] == "5 cue markers" and f["nonfinite_values"] == 160
-    note = ("note: numbered.xdf: the service replaced 160 non-finite value(s) (NaN/inf) in the model's channels by the "
-            "channel's last finite value (nan_policy hold)")
+    note = ("note: numbered.xdf: the service replaced 160 non-finite value(s) (NaN/inf, or beyond ±1 V) in the "
+            "model's channels by the channel's last finite value (nan_policy hold)")
     assert note in res.output and note in (tmp_path / "ev" / "evaluation_live.txt").read_text()
     assert "note: numbered.xdf: its 2 cue(s) have no duration (markers)" in res.output

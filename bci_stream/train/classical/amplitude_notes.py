@@ -43,17 +43,30 @@ def _finite_sd(data: np.ndarray, width: int = 0) -> np.ndarray:
     return out
 
 
+def median_channel_sd(data: np.ndarray) -> float | None:
+    """The median over channels of each channel's standard deviation of ``data`` ``[T, C]`` (its finite samples;
+    channels without one ignored), or None when no channel has a finite sample."""
+    sds = _finite_sd(data)
+    sds = sds[np.isfinite(sds)]
+    return float(np.median(sds)) if sds.size else None
+
+
+def plausible_scale(data: np.ndarray) -> bool:
+    """Whether ``data`` ``[T, C]`` (µV) has the median channel standard deviation of scalp EEG
+    (:data:`PLAUSIBLE_SD_UV`); True when that cannot be told (no finite sample)."""
+    sd = median_channel_sd(data)
+    return sd is None or PLAUSIBLE_SD_UV[0] <= sd <= PLAUSIBLE_SD_UV[1]
+
+
 def amplitude_notes(runs: Sequence[Run]) -> list[str]:
     """A warning per run whose median channel standard deviation is outside :data:`PLAUSIBLE_SD_UV` (non-finite
     samples and channels without a finite sample are ignored)."""
     out = []
     lo, hi = PLAUSIBLE_SD_UV
     for r in runs:
-        sds = _finite_sd(r.data)
-        sds = sds[np.isfinite(sds)]
-        if sds.size == 0:
+        sd = median_channel_sd(r.data)
+        if sd is None:
             continue
-        sd = float(np.median(sds))
         if not lo <= sd <= hi:
             why = implausible_amplitude(sd, "µV") or ""  # its hint: the unit that would make it plausible
             hint = why[why.index(" (plausible"):] if " (plausible" in why else ""

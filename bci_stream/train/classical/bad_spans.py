@@ -15,8 +15,9 @@ or a CV score takes from the trial lies in it. It is left out of fitting and sco
   ``[onset, onset + settle)`` (:func:`settle_s`);
 * mne's ``BAD_ACQ_SKIP`` (:data:`ACQ_SKIP`: a FIF acquisition skip, where the recorder stored no data and mne reads
   zeros; data are missing at both of its ends, so it is a discontinuity too): ``[onset, onset + duration + settle)``;
-* a stretch of non-finite samples (NaN/inf) on a used channel, which calibrate replaces as the service does
-  (:func:`hold_nonfinite`) and then the settling time after it: ``[first, last + 1 + settle)``;
+* a stretch of non-finite samples (NaN/inf, or values beyond ±1 V: :data:`LIMIT_UV`) on a used channel, which
+  calibrate replaces as the service does (:func:`hold_nonfinite`) and then the settling time after it:
+  ``[first, last + 1 + settle)``;
 * an event named by ``--bad-events`` (e.g. BCI Competition IV 2a's ``1023``, "rejected trial"):
   ``[onset, onset + duration)``. A zero-duration one marks the trial whose span holds it or, when it lies in no
   cue's span and the next event after it (events at its own onset and bad marks aside) is a cue at most a span's
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.units import MAX_INPUT_V
 from bci_stream.train.classical.configs import (DEFAULT_CSP, DEFAULT_RIEMANN, EVAL_TIMES, Config, band_tau_grid,
                                                 with_)
 from bci_stream.train.classical.data import Trials
@@ -55,6 +57,9 @@ BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/", "dc cor
 #: mne's description (any case) of a FIF acquisition skip: no data stored there (read as zeros), a discontinuity
 ACQ_SKIP = "bad_acq_skip"
 NON_FINITE = "non-finite samples"
+#: A value beyond it (µV, the unit of every loader's voltage channels) is corrupt, as the service counts one beyond
+#: :data:`~bci_stream.core.units.MAX_INPUT_V` in a stream (no EEG input reaches it): held like NaN.
+LIMIT_UV = MAX_INPUT_V * 1e6
 # the running power/covariance of a candidate weighs a transient by exp(-t / tau_s): after SETTLE_TAUS time
 # constants (plus the band-pass's own ringing) it weighs e^-3 = 5%; measured on S001R05 (21 channels, NaN stretches
 # of 0.05-5 s held, as the service does): the running log power of every channel is back within 0.1 of the
@@ -155,9 +160,25 @@ def is_acq_skip(description: str) -> bool:
     return str(description).strip().lower() == ACQ_SKIP
 
 
-def nonfinite_stretches(data: np.ndarray) -> list[tuple[int, int]]:
-    """``[(first, stop), ...]``: the runs of samples of ``data`` ``[T, C]`` with a NaN/inf on any channel."""
-    bad = ~np.isfinite(data).all(axis=1)
+def limit_for(data: np.ndarray) -> float | None:
+    """The bound a file's values ``data`` ``[T, C]`` (µV) are held beyond: :data:`LIMIT_UV`, or None (NaN/inf only)
+    when their median channel standard deviation is not scalp EEG's. Such a file is in another unit than it declares
+    (µV written as V: every value a million times too large); the bound would hold nearly all its samples, and
+    calibrate's unit warning already says what is wrong (:func:`~.amplitude_notes.amplitude_notes`)."""
+    from bci_stream.train.classical.amplitude_notes import plausible_scale
+
+    return LIMIT_UV if plausible_scale(data) else None
+
+
+def usable(data: np.ndarray, limit: float | None = LIMIT_UV) -> np.ndarray:
+    """``[T, C]``: True where ``data`` is finite and within ±``limit`` (NaN compares False; None: finite only)."""
+    return np.isfinite(data) if limit is None else np.abs(data) <= limit
+
+
+def nonfinite_stretches(data: np.ndarray, limit: float | None = LIMIT_UV) -> list[tuple[int, int]]:
+    """``[(first, stop), ...]``: the runs of samples of ``data`` ``[T, C]`` with a NaN/inf, or a value beyond
+    ±``limit``, on any channel."""
+    bad = ~usable(data, limit).all(axis=1)
     edges = np.flatnonzero(np.diff(np.r_[0, bad.astype(np.int8), 0]))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
@@ -254,16 +275,23 @@ def bad_event_notes(bad_events: Sequence[str], events: Sequence[Any], *, marked:
 
 
 def nonfinite_note(source: str | Path | None, n: int, where: str, *, stretches: Sequence[tuple[int, int]] = (),
-                   sfreq: float = 0.0, then: str = "") -> str:
-    """The note that ``n`` NaN/inf values of ``source`` ``where`` (e.g. ``on 2 channel(s) (C3, Cz)``) were replaced
-    as the service's ``nan_policy="hold"`` replaces them (:func:`hold_nonfinite`); with ``stretches`` (and
-    ``sfreq``) how many runs and when the first starts; ``then``: what follows for the trials (``; ...``).
-    ``source`` None: without the file's name in front (a caller that names it once for several sentences)."""
+                   sfreq: float = 0.0, then: str = "", n_beyond: int = 0) -> str:
+    """The note that ``n`` NaN/inf values of ``source`` ``where`` (e.g. ``on 2 channel(s) (C3, Cz)``), ``n_beyond`` of
+    them finite but beyond ±1 V, were replaced as the service's ``nan_policy="hold"`` replaces them
+    (:func:`hold_nonfinite`); with ``stretches`` (and ``sfreq``) how many runs and when the first starts; ``then``:
+    what follows for the trials (``; ...``). ``source`` None: without the file's name in front (a caller that names
+    it once for several sentences)."""
     runs = (f" in {len(stretches)} stretch(es), the first at t={stretches[0][0] / sfreq:.3f} s,"
             if stretches and sfreq > 0 else "")
     name = "" if source is None else f"{Path(source).name}: "
-    return (f"{name}{n} non-finite value(s) (NaN/inf) {where}{runs} were replaced by the channel's "
+    what = "(NaN/inf)" if not n_beyond else f"(NaN/inf, or beyond ±1 V, which no EEG reaches: {n_beyond})"
+    return (f"{name}{n} non-finite value(s) {what} {where}{runs} were replaced by the channel's "
             f"last finite value (nan_policy hold, as the service does){then}")
+
+
+def beyond_limit(data: np.ndarray, limit: float | None = LIMIT_UV) -> int:
+    """How many values of ``data`` are finite but beyond ±``limit`` (None: no bound, 0)."""
+    return 0 if limit is None else int(np.count_nonzero(np.isfinite(data) & (np.abs(data) > limit)))
 
 
 def span_hits(spans: Sequence[Span], onsets: Sequence[int], ends: Sequence[int]) -> list[list[Span]]:
@@ -297,18 +325,20 @@ def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Seque
     return Trials(trials.onsets[keep], trials.classes[keep]), left
 
 
-def hold_nonfinite(data: np.ndarray) -> int:
-    """Replace, in place, each NaN/inf of ``data`` ``[T, C]`` by its channel's last finite value (0 before any), as the
-    service's default ``nan_policy="hold"`` does (:class:`~bci_stream.dsp.preprocess.NonFiniteGuard`, the same
-    class), so that the features calibrate fits and scores are those the service computes; returns how many."""
+def hold_nonfinite(data: np.ndarray, limit: float | None = LIMIT_UV) -> int:
+    """Replace, in place, each NaN/inf, and each value beyond ±``limit``, of ``data`` ``[T, C]`` by its channel's
+    last usable value (0 before any), as the service's default ``nan_policy="hold"`` does
+    (:class:`~bci_stream.dsp.preprocess.NonFiniteGuard`, the same class, with the service's bound), so that the
+    features calibrate fits and scores are those the service computes; returns how many."""
     from bci_stream.dsp.preprocess import NonFiniteGuard
 
     guard = NonFiniteGuard(data.shape[1], "hold")
+    guard.limit = None if limit is None else np.full(data.shape[1], limit, dtype=np.float32)
     guard.apply(data)
     return guard.n_replaced
 
 
-__all__ = ["ACQ_SKIP", "BAD_PREFIX", "BOUNDARIES", "BOUNDARY", "FILTER_ENERGY", "NON_FINITE", "SETTLE_TAUS", "LeftOut",
-           "Span", "bad_event_notes", "bad_spans", "candidate_configs", "check_bad_events", "hold_nonfinite",
-           "is_acq_skip", "is_bad_description", "is_boundary", "leave_out", "nonfinite_note", "nonfinite_stretches",
-           "settle_s", "span_hits"]
+__all__ = ["ACQ_SKIP", "BAD_PREFIX", "BOUNDARIES", "BOUNDARY", "FILTER_ENERGY", "LIMIT_UV", "NON_FINITE", "SETTLE_TAUS",
+           "LeftOut", "Span", "bad_event_notes", "bad_spans", "beyond_limit", "candidate_configs", "check_bad_events",
+           "hold_nonfinite", "is_acq_skip", "is_bad_description", "is_boundary", "leave_out", "limit_for",
+           "nonfinite_note", "nonfinite_stretches", "settle_s", "span_hits", "usable"]

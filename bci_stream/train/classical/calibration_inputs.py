@@ -29,8 +29,8 @@ from bci_stream.io.xdf_clock import JUMP
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
 from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, duplicate_notes,
                                                         channel_sd_notes)
-from bci_stream.train.classical.bad_spans import (bad_spans, check_bad_events, hold_nonfinite, leave_out,
-                                                  nonfinite_note, nonfinite_stretches)
+from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
+                                                  limit_for, nonfinite_note, nonfinite_stretches, usable)
 from bci_stream.train.classical.configs import EVAL_TIMES
 from bci_stream.train.classical.data import Trials, no_sensorimotor_note, sensorimotor_channels, trials_of
 from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
@@ -266,24 +266,26 @@ def _split_at_jumps(rec: Any, run: Run) -> tuple[list[Run], str | None]:
 
 
 def _finite_data(rec: Any, idx: Sequence[int], notes: list[str]) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """The channels ``idx`` of ``rec`` as ``[T, C]`` with its NaN/inf replaced as the service does
-    (:func:`~.bad_spans.hold_nonfinite`, said in ``notes``), and the stretches where they were; a channel without
-    any finite sample is refused (naming the file and the channels)."""
+    """The channels ``idx`` of ``rec`` as ``[T, C]`` with its NaN/inf, and values beyond ±1 V, replaced as the service
+    does (:func:`~.bad_spans.hold_nonfinite`, said in ``notes``), and the stretches where they were; a channel
+    without any usable sample is refused (naming the file and the channels)."""
     data = np.ascontiguousarray(rec.data[idx].T)
-    stretches = nonfinite_stretches(data)
+    limit = limit_for(data)  # None for a file in another unit than it declares (warned of after loading)
+    stretches = nonfinite_stretches(data, limit)
     if not stretches:
         return data, stretches
-    finite = np.isfinite(data)
-    if dead := [rec.ch_names[idx[c]] for c in np.flatnonzero(~finite.any(axis=0))]:
+    ok = usable(data, limit)
+    if dead := [rec.ch_names[idx[c]] for c in np.flatnonzero(~ok.any(axis=0))]:
         what = "all" if len(dead) == len(idx) else f"{len(dead)} of the {len(idx)}"
         raise CalibrationError(
-            f"{rec.source}: {what} used channel(s) ({shortlist(dead, 8)}) hold no finite sample (only NaN or inf): "
-            "calibration needs data; leave those channels out with --channels, or leave the file out")
-    chans = [rec.ch_names[idx[c]] for c in np.flatnonzero(~finite.all(axis=0))]
-    n = hold_nonfinite(data)
+            f"{rec.source}: {what} used channel(s) ({shortlist(dead, 8)}) hold no finite sample within ±1 V (only "
+            f"NaN, inf or larger values, which no EEG reaches: a broken channel, or a file whose unit is not the one "
+            "it declares): calibration needs data; leave those channels out with --channels, or leave the file out")
+    chans = [rec.ch_names[idx[c]] for c in np.flatnonzero(~ok.all(axis=0))]
+    n_beyond = beyond_limit(data, limit)
+    n = hold_nonfinite(data, limit)
     notes.append(nonfinite_note(rec.source, n, f"on {len(chans)} channel(s) ({shortlist(chans, 8)})",
-                                stretches=stretches, sfreq=rec.sfreq,
-                                then=LEFT_OUT_THEN))
+                                stretches=stretches, sfreq=rec.sfreq, then=LEFT_OUT_THEN, n_beyond=n_beyond))
     return data, stretches
 
 

@@ -162,7 +162,8 @@ def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[st
 
     Returns the held ``[C, T]`` data, the labels and the notes (values held, trials left out: how many, why).
     """
-    from bci_stream.train.classical.bad_spans import hold_nonfinite, nonfinite_note, nonfinite_stretches
+    from bci_stream.train.classical.bad_spans import (beyond_limit, hold_nonfinite, limit_for, nonfinite_note,
+                                                      nonfinite_stretches)
     from bci_stream.train.evaluate.inputs import Loaded, leave_out_bad_trials
 
     rec, labels = d["rec"], np.array(d["labels"], copy=True)
@@ -171,11 +172,14 @@ def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[st
     left = leave_out_bad_trials(marks, bad_events, span_s, cues=cues)  # unlabels marks.labels only
     labels[marks.labels < 0] = -1
     held = np.array(np.asarray(d["raw"]).T, dtype=np.float64)  # [T, C], a copy
-    stretches = nonfinite_stretches(held)
+    limit = limit_for(held)  # None for a file in another unit than it declares
+    stretches = nonfinite_stretches(held, limit)
     notes = []
-    if n := hold_nonfinite(held):
+    n_beyond = beyond_limit(held, limit)
+    if n := hold_nonfinite(held, limit):
         where = "in the model's channels"
-        notes.append(f"epoch references: {nonfinite_note(rec.source, n, where, stretches=stretches, sfreq=rec.sfreq)}")
+        notes.append("epoch references: " + nonfinite_note(rec.source, n, where, stretches=stretches, sfreq=rec.sfreq,
+                                                           n_beyond=n_beyond))
     if left is not None:
         notes.append(f"epoch references: {left['sentence']}")
     return np.ascontiguousarray(held.T), labels, notes

@@ -46,7 +46,8 @@ class Loaded:
     x: np.ndarray  #: ``raw.T`` as contiguous float32 (what a decoder gets)
     labels: np.ndarray  #: ``[T]`` index into the label map's classes (``label_names_of``), -1 unlabelled
     notes: list[str] = field(default_factory=list)  #: how the file was read, one sentence each
-    nonfinite: int = 0  #: NaN/inf values in ``x`` (the decoder replaces them: nan_policy ``hold``)
+    nonfinite: int = 0  #: NaN/inf values in ``x``, or beyond ±1 V (the decoder replaces them: nan_policy ``hold``)
+    beyond: int = 0  #: of ``nonfinite``, the finite values beyond ±1 V
     #: samples from each cue to its label's start (a label window's start, :func:`~bci_stream.io.labels.window_lead`):
     #: trial times count from ``onset - lead`` (:mod:`~bci_stream.train.evaluate.metrics`)
     lead: int = 0
@@ -194,6 +195,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     from bci_stream.io import load_recording
     from bci_stream.io.labels import window_lead
     from bci_stream.io.load import check_names, renamed_bads
+    from bci_stream.train.classical.bad_spans import beyond_limit, usable
 
     ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
     try:
@@ -224,8 +226,8 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
                      f"{shortlist(bad)} (read as any other channel)")
     notes += amplitude_note(rec.source, data) + channel_notes(rec.source, data, kept, rec.sfreq)
     x = np.ascontiguousarray(data.T, dtype=np.float32)
-    return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~np.isfinite(x)).sum()),
-                  lead=window_lead(label_window, rec.sfreq))
+    return Loaded(rec=rec, raw=data, x=x, labels=labels, notes=notes, nonfinite=int((~usable(x)).sum()),
+                  beyond=beyond_limit(x), lead=window_lead(label_window, rec.sfreq))
 
 
 def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *, cues: Collection[str] = ()

@@ -136,7 +136,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
-    from bci_stream.train.classical.bad_spans import check_bad_events, nonfinite_note
+    from bci_stream.train.classical.bad_spans import LIMIT_UV, check_bad_events, nonfinite_note
     from bci_stream.train.evaluate.inputs import file_options, held_label_map, leave_out_bad_trials, load_for_model
     from bci_stream.io.labels import window_lead
     from bci_stream.train.evaluate.metrics import evaluate_probs
@@ -175,13 +175,16 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
             from bci_stream.dsp.preprocess import NonFiniteGuard, Preprocessor
             from bci_stream.train.infer import predict_probs
 
-            x = NonFiniteGuard(len(t["ch_names"])).apply(d.x.copy())  # as the service and decode_offline do
+            guard = NonFiniteGuard(len(t["ch_names"]))  # as the service and decode_offline do, ±1 V bound included
+            guard.limit = np.full(len(t["ch_names"]), LIMIT_UV, dtype=np.float32)
+            x = guard.apply(d.x.copy())
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)
             probs.append(predict_probs(t["net"], z))
     lead = window_lead(t["label_window"], t["sfreq"])  # a label window's start: decisions at cue + t all the same
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s, lead=lead)
     notes = map_notes + [n for d in loaded for n in d.notes]
-    notes += [nonfinite_note(d.rec.source, d.nonfinite, "in the model's channels") for d in loaded if d.nonfinite]
+    notes += [nonfinite_note(d.rec.source, d.nonfinite, "in the model's channels", n_beyond=d.beyond)
+              for d in loaded if d.nonfinite]
     notes += [x.pop("sentence") for x in left_out] + bad_notes + past_span_notes(labels, outputs, classes, lead,
                                                                                   t["sfreq"], times_s)
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],

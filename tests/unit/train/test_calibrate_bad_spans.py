@@ -133,7 +133,7 @@ def test_a_channel_without_any_finite_sample_is_refused(tmp_path: Path) -> None:
     a = marked_fif(tmp_path / "dead_raw.fif", nan=[([4], 0.0, 125.0, np.nan)])
     name = load_recording(a).ch_names[4]
     with pytest.raises(CalibrationError, match=rf"dead_raw.fif: 1 of the 21 used channel\(s\) \({name}\) hold no "
-                                               r"finite sample \(only NaN or inf\)"):
+                                               r"finite sample within ±1 V \(only NaN, inf or larger values"):
         load_calibration([a, subset_file(R06)], LABELS)
     both = load_calibration([a, subset_file(R06)], LABELS, channels=["C3", "Cz", "C4"])  # left out: calibrates
     assert both.ch_names == ["C3..", "Cz..", "C4.."]

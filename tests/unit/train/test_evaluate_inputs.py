@@ -214,3 +214,30 @@ def test_an_earlier_evaluation_in_out_is_refused_before_any_work_unless_overwrit
     (tmp_path / "ev" / "evaluation_live.json").write_text("{}")
     res = _run(*args, "--live", "--speed", "8")
     assert res.exit_code == 2 and "already holds evaluation_live.json of an earlier evaluation" in res.output
+
+
+def test_values_beyond_1v_are_counted_and_held_as_the_service_holds_them(tmp_path, edf_rec):
+    """Before, a file's 2e6 µV values were neither counted nor said, though the decoder (as live) held them."""
+    rec = _crop(edf_rec, CROP_S)
+    rec.data[3, 1600:1760] = 2e6  # 1 s of one channel at 2 V
+    path = _npz(tmp_path / "big.npz", rec)
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--out", str(tmp_path / "ev"))
+    assert res.exit_code == 0, res.output
+    assert ("note: big.npz: 160 non-finite value(s) (NaN/inf, or beyond ±1 V, which no EEG reaches: 160) in the "
+            "model's channels were replaced by the channel's last finite value") in res.output
+    js = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert js["evaluation"]["nonfinite_values"] == {str(path): 160}
+
+
+def test_a_file_with_every_trial_left_out_is_a_clear_error(tmp_path, edf_rec):
+    """Before: a ``TypeError`` traceback (the sample accuracy of no sample, None, formatted as a number)."""
+    from bci_stream.io.recording import Event
+
+    rec = _crop(edf_rec, CROP_S)
+    rec.events = [*rec.events, Event(onset=0, duration=rec.n_times, description="BAD_all")]
+    path = _npz(tmp_path / "allbad.npz", rec)
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path))
+    assert res.exit_code == 2, res.output
+    assert "note: left out 4 trial(s) of allbad.npz: 4 overlap BAD_all" in res.output
+    assert ("Error: nothing to score in allbad.npz: no labelled sample is left (every trial was left out; the notes "
+            "above say why)") in res.output

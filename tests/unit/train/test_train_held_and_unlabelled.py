@@ -145,8 +145,10 @@ def test_a_file_without_a_finite_sample_on_its_used_channels_is_refused_naming_i
     every = list(range(len(load_recording(R05).ch_names)))
     dead = marked_fif(tmp_path / "dead_raw.fif", src=R05, nan=[(every, 0.0, 40.0, np.nan)])
     with pytest.raises(ConfigError, match=re.escape(f"data: {dead}: all used channel(s) (")
-                       + ".*" + re.escape("hold no finite sample (only NaN or inf) in the part read (data.crop_s); "
-                                          "training needs data: leave the file out")):
+                       + ".*" + re.escape("hold no finite sample within ±1 V (only NaN, inf or larger values, which "
+                                          "no EEG reaches: a broken channel, or a file whose unit is not the one it "
+                                          "declares) in the part read (data.crop_s); training needs data: leave the "
+                                          "file out")):
         check_data(_config(tmp_path, dead))
     one = marked_fif(tmp_path / "one_raw.fif", src=R05, nan=[(_rows(["C4"]), 0.0, 40.0, np.inf)])
     with pytest.raises(ConfigError, match=re.escape(f"data: {one}: 1 of the 8 used channel(s) (C4")):
