@@ -8,6 +8,7 @@ print as ``error: ...`` and exit with code 2.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -49,6 +50,10 @@ from bci_stream.core.errors import BciStreamError
                    "trials overlapping them are left out of fitting and CV, as are those overlapping BAD* "
                    "annotations, a discontinuity (EEGLAB boundary, mne's concatenation, BrainVision New Segment) or "
                    "NaN/inf samples (and the settling after the last two); each said per file.")
+@click.option("--clip-sd", default=None, metavar="X|off",
+              help="Clip each component (CSP filter output, tangent-space dimension) at X times its calibration RMS "
+                   "before the running power/covariance, so that one artifact disturbs the outputs briefly; 'off': no "
+                   "clip [default: 8, chosen by the cross-subject clip study: tighter clips lost accuracy there].")
 @click.option("--stream", default=None, metavar="NAME",
               help="XDF files: the signal stream (a name, else a type) [default: the only numeric stream with a rate "
                    "that bci-stream did not add itself].")
@@ -66,11 +71,11 @@ from bci_stream.core.errors import BciStreamError
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str, ...], name: str, out: Path | None,
                   channels: str | None, channel_names: str | None, recurrent: bool, combined: bool | None,
-                  average: bool | None, bad_events: str | None, stream: str | None, marker_stream: str | None,
-                  event_fields: str | None, overwrite: bool, no_progress: bool) -> None:
+                  average: bool | None, bad_events: str | None, clip_sd: str | None, stream: str | None,
+                  marker_stream: str | None, event_fields: str | None, overwrite: bool, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.core.out_folder import out_folder_problem
-    from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, calibrate
+    from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, DEFAULT_CLIP, calibrate
     from bci_stream.train.classical.calibration_inputs import (parse_channel_names, parse_channels, parse_labels,
                                                                reader_options)
 
@@ -86,10 +91,25 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str,
                   average=AVERAGE_CANDIDATES if average is None else average,
                   reader_options=reader_options(stream, marker_stream, parse_channels(event_fields)),
                   channel_names=parse_channel_names(channel_names), overwrite=overwrite,
-                  bad_events=parse_channels(bad_events) or ())
+                  bad_events=parse_channels(bad_events) or (),
+                  clip_sd=DEFAULT_CLIP if clip_sd is None else _clip_sd(clip_sd))
     except (BciStreamError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+def _clip_sd(text: str) -> float | None:
+    """``--clip-sd``: a number > 0, or ``off`` (no clip)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ValueError(f"--clip-sd must be a number > 0 (times each component's calibration RMS) or 'off', "
+                         f"got {text!r}")
+    return value
 
 
 __all__ = ["calibrate_cmd"]

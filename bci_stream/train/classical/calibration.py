@@ -30,6 +30,7 @@ The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is im
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -89,13 +90,21 @@ CONSIDER_COMBINED = True
 AVERAGE_CANDIDATES = True
 
 
-def candidates(prep: Prepared, family: str, channels_fixed: bool) -> list[Config]:
+#: ``clip_sd`` of :func:`calibrate` and :func:`candidates` that keeps each family's default (:mod:`.configs`)
+DEFAULT_CLIP = "default"
+
+
+def candidates(prep: Prepared, family: str, channels_fixed: bool,
+               clip_sd: float | None | str = DEFAULT_CLIP) -> list[Config]:
     """The per-subject candidate configs of ``family`` around the study's defaults (defaults first).
 
     Channels ``{sensorimotor, all}`` (only when a 10-10 sensorimotor subset exists and ``--channels`` is
-    not given) × band ``{default, alternative}`` × ``tau_s`` ``{default, alternative}``.
+    not given) × band ``{default, alternative}`` × ``tau_s`` ``{default, alternative}``; ``clip_sd`` (``--clip-sd``:
+    a number, None for no clip) replaces the defaults' clip.
     """
     base = DEFAULT_CSP if family == "csp_lda" else DEFAULT_RIEMANN
+    if clip_sd != DEFAULT_CLIP:
+        base = with_(base, clip_sd=clip_sd)
     alt = CALIBRATE_ALTERNATIVES[family]
     if channels_fixed:
         chans = [tuple(prep.ch_names)]
@@ -146,9 +155,10 @@ class FamilyResult:
     configs: list[Config] = field(default_factory=list)  # every candidate's config, in the same order
 
 
-def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: bool, progress: bool) -> FamilyResult:
+def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: bool, progress: bool,
+            clip_sd: float | None | str = DEFAULT_CLIP) -> FamilyResult:
     """Cross-validate the candidates of ``family``; the best under ``CANDIDATE_RULE`` wins (ties: the earlier)."""
-    cands = candidates(prep, family, channels_fixed)
+    cands = candidates(prep, family, channels_fixed, clip_sd)
     rows, cvs, best = [], [], None
     it = cands
     if progress:
@@ -187,7 +197,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
               combined: bool = CONSIDER_COMBINED, average: bool = AVERAGE_CANDIDATES,
               reader_options: Mapping[str, Any] | None = None,
               channel_names: Sequence[str] | None = None, overwrite: bool = False,
-              bad_events: Sequence[str] = ()) -> CalibrationResult:
+              bad_events: Sequence[str] = (), clip_sd: float | None | str = DEFAULT_CLIP) -> CalibrationResult:
     """Calibrate, export and report a streaming decoder (see the module docstring).
 
     ``overwrite`` (``--overwrite``): an ``OUT/NAME`` folder that already holds a model (or other files) is
@@ -195,7 +205,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     next after the highest version of ``name`` in ``out_dir`` (the replaced one, or a kept copy's):
     :func:`~.model_version.next_version`. ``bad_events`` (``--bad-events``): event names whose span marks bad data;
     the trials overlapping them (and ``BAD*`` annotations, EEGLAB ``boundary``, non-finite stretches) are left out of
-    fitting and CV, and said (:mod:`.bad_spans`; the report's ``trials_left_out``).
+    fitting and CV, and said (:mod:`.bad_spans`; the report's ``trials_left_out``). ``clip_sd`` (``--clip-sd``):
+    every candidate's component clip (None: none); by default each family's (:mod:`.configs`).
 
     Returns
     -------
@@ -208,6 +219,9 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         Bad inputs (see :func:`~.calibration_inputs.load_calibration`), a bad ``name``, or an ``OUT/NAME`` that
         already holds files (without ``overwrite``).
     """
+    if clip_sd not in (DEFAULT_CLIP, None) and not (isinstance(clip_sd, (int, float)) and 0 < clip_sd < math.inf):
+        raise CalibrationError(f"--clip-sd must be a number > 0 (times each component's calibration RMS) or 'off', "
+                               f"got {clip_sd!r}")
     if not re.fullmatch(NAME_PATTERN, name or ""):
         raise CalibrationError(f"--name must start with a letter or digit and hold only letters, digits, _ . - "
                                f"(it names the folder OUT/NAME; pattern {NAME_PATTERN}); got {name!r}")
@@ -237,7 +251,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     for note in prep.notes:
         echo(note if note.startswith("warning") else f"note: {note}")
 
-    results = {fam: _select(prep, fam, folds, channels is not None, progress) for fam in ("csp_lda", "riemann")}
+    results = {fam: _select(prep, fam, folds, channels is not None, progress, clip_sd)
+               for fam in ("csp_lda", "riemann")}
     if combined:  # both picks on the same folds: their CV probabilities combined, no refit (.combined)
         cfg = CombinedConfig(results["csp_lda"].config, results["riemann"].config, DEFAULT_COMBINE)
         results[COMBINED] = FamilyResult(COMBINED, cfg, combined_cv(results["csp_lda"].cv, results["riemann"].cv,
