@@ -36,8 +36,8 @@ from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.reference import (
     TINY,
     check_csp_lda,
-    clip_bounds,
     check_riemann,
+    clip_bounds,
     smoothing_factor,
     upper_coefficients,
 )
