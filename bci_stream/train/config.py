@@ -46,7 +46,8 @@ class DataConfig(_Section):
     ``validation_tail_s`` instead holds out the last seconds of the *training* recordings named in
     ``tail_files`` (default: all of them) as validation: a contiguous block in time, cut at a cue onset,
     never interleaved samples. A file may be in one split only, however it is spelled (compared as files
-    on disk: ``./a.edf``, an absolute path or a symlink to ``a.edf`` are ``a.edf``).
+    on disk: ``./a.edf``, an absolute path or a symlink to ``a.edf`` are ``a.edf``; once the files are read, by
+    content too: a renamed copy or the recording re-saved in another format, :func:`~.data_checks.check_split_copies`).
 
     ``label_map`` sends an event description to a class name; the value ``""`` means "ignore this event"
     (TOML has no null), e.g. ``label_map = { T0 = "", T1 = "fists", T2 = "feet" }``. Every event it maps

@@ -5,6 +5,9 @@
   asks for such an option says which key.
 * :func:`check_events`: every event ``data.label_map`` maps to a class occurs in some file (as ``evaluate``
   and ``calibrate`` require): a typo would otherwise train a class without a sample.
+* :func:`check_split_copies`: no file of one split holds the samples of a file of another split (a renamed copy,
+  the recording re-saved in another format), found by content as ``calibrate`` finds a run given twice
+  (:func:`~bci_stream.train.classical.distinct_runs.same_samples`): the config's check compares files on disk only.
 * :func:`check_filters`: the band-pass, notch and CSP band lie below the data's Nyquist frequency.
 * :func:`check_split_classes`: the training part holds every class, and the validation data and test files hold
   trials of every trial class (a test accuracy over one class, or none, is no test).
@@ -125,6 +128,29 @@ def check_events(config: RunConfig, recs: Sequence[Recording]) -> None:
     if absent:
         raise ConfigError(f"data.label_map names event(s) {absent} that occur in none of the files "
                           f"(their events: {sorted({str(e.description) for e in events})})")
+
+
+def check_split_copies(config: RunConfig, recs: Sequence[Recording]) -> None:
+    """Refuse a file of ``data.train``, ``data.validation`` or ``data.test`` that holds the same samples as a file of
+    another split (:func:`~bci_stream.train.classical.distinct_runs.same_samples`: a renamed copy, or the recording
+    re-saved in another format or channel order): its test or validation figures would be in-sample. ``recs``: every
+    file as loaded, in the order train, validation, test (before ``data.crop_s``)."""
+    from bci_stream.train.classical.distinct_runs import same_samples
+
+    d = config.data
+    keyed = [(split, i, f) for split in ("train", "validation", "test") for i, f in enumerate(getattr(d, split))]
+    if len(keyed) != len(recs):
+        raise ValueError(f"check_split_copies: {len(recs)} recordings for {len(keyed)} files of the splits")
+    for j, (split, i, f) in enumerate(keyed):
+        for k in range(j):
+            other, oi, of = keyed[k]
+            if other != split and same_samples(recs[k], recs[j]):
+                rec = recs[k]
+                raise ConfigError(
+                    f"data.{split}[{i}]: file {f!r} holds the same samples as {of!r} in data.{other}[{oi}] (a copy "
+                    f"of it, renamed or re-saved in another format: {rec.data.shape[1]} samples x "
+                    f"{rec.data.shape[0]} channels at {rec.sfreq:g} Hz); splits must not share a recording (its "
+                    f"{split} figures would be in-sample), give each recording in one split only")
 
 
 def check_filters(config: RunConfig, sfreq: float) -> None:

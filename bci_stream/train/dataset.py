@@ -31,7 +31,8 @@ from bci_stream.train.bad_data import hold_and_unlabel
 from bci_stream.train.classical.bad_spans import bad_event_notes
 from bci_stream.train.config import ConfigError, RunConfig, file_identity
 from bci_stream.train.content_print import content_print
-from bci_stream.train.data_checks import check_events, check_filters, check_split_classes, load_run_recordings
+from bci_stream.train.data_checks import (check_events, check_filters, check_split_classes, check_split_copies,
+                                          load_run_recordings)
 
 
 @dataclass
@@ -264,6 +265,7 @@ def _load_splits(config: RunConfig) -> _Splits:
     for (split, _), rec in zip(order, recs):
         prints[split].append(content_print(rec))
     check_events(config, recs)
+    check_split_copies(config, recs)
     recs, notes, left_out = leave_out_bad_channels(recs, d.channels, [s == "test" for s, _ in order])
     recs = [crop(r, d.crop_s) for r in recs]
     recs, bad, unlabelled = _hold_and_unlabel(config, recs, notes)
