@@ -33,6 +33,7 @@ from bci_stream.train.config import ConfigError, RunConfig, file_identity
 from bci_stream.train.content_print import content_print
 from bci_stream.train.data_checks import (check_events, check_filters, check_split_classes, check_split_copies,
                                           load_run_recordings)
+from bci_stream.train.label_spacing import spacing_warnings
 
 
 @dataclass
@@ -253,6 +254,7 @@ class _Splits:
     bad: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] bool, samples in bad spans
     unlabelled: list[dict[str, Any]] = field(default_factory=list)  # per file with bad spans (BadData.as_dict)
     prints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # split -> each file's content print
+    warnings: list[str] = field(default_factory=list)  # cues closer than their labels (label_spacing)
 
 
 def _load_splits(config: RunConfig) -> _Splits:
@@ -268,6 +270,7 @@ def _load_splits(config: RunConfig) -> _Splits:
     check_split_copies(config, recs)
     recs, notes, left_out = leave_out_bad_channels(recs, d.channels, [s == "test" for s, _ in order])
     recs = [crop(r, d.crop_s) for r in recs]
+    warnings = spacing_warnings(config, [s for s, _ in order], recs)  # before bad spans unlabel some cues
     recs, bad, unlabelled = _hold_and_unlabel(config, recs, notes)
     by_split: dict[str, list[Recording]] = {"train": [], "validation": [], "test": []}
     for (split, _), rec in zip(order, recs):
@@ -295,7 +298,7 @@ def _load_splits(config: RunConfig) -> _Splits:
         raise ConfigError(f"{exc} (after unlabelling the labelled segments that reach into data marked bad: NaN "
                           f"stretches, bad* marks, boundaries, data.bad_events; segments per file: {gone})") from None
     return _Splits(by_split, train_stop, sfreq, ch_names, label_names, trial_classes, notes, left_out, bad,
-                   unlabelled, prints)
+                   unlabelled, prints, warnings)
 
 
 def _hold_and_unlabel(config: RunConfig, recs: list[Recording], notes: list[str]
@@ -369,6 +372,7 @@ def prepare_dataset(config: RunConfig) -> Dataset:
         "splits": {s: [_describe(q, label_names, sfreq) for q in seqs] for s, seqs in out.items()},
         "files_content": sp.prints,
         **({"notes": sp.notes} if sp.notes else {}),
+        **({"warnings": sp.warnings} if sp.warnings else {}),
         **({"channels_left_out": sp.channels_left_out} if sp.channels_left_out else {}),
         **({"unlabelled": sp.unlabelled} if sp.unlabelled else {}),
     }

@@ -103,6 +103,9 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
                      "evaluation.bidirectional = false: no teacher, so no distilled student is trained")
     for note in notes:
         say(f"note: {note}")
+    for warning in ds.info.get("warnings", []):  # cues closer than their labels (train.label_spacing)
+        say(f"warning: {warning}")
+    notes += ds.info.get("warnings", [])
     report: dict[str, Any] = {
         "run": config.name, "command": command, "seed": config.seed, "world_size": ctx.world_size,
         "threads_per_process": _threads(config, ctx), "torch": torch.__version__,

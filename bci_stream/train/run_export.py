@@ -56,6 +56,8 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
         metrics["warnings"] = [w for w in (report["chance_check"]["warning"],) if w]
     if "untested" in report:  # no test files: metrics.test is null, and the card says why in words
         metrics["warnings"] = [report["untested"]]
+    if data_warnings := ds.info.get("warnings"):  # cues closer than their labels: trials are not cues
+        metrics["warnings"] = [*metrics.get("warnings", []), *data_warnings]
     if "csp_lda" in report:
         metrics["csp_lda_test_accuracy"] = report["csp_lda"]["test_accuracy"]
         metrics["csp_lda_decision_time_s"] = report["csp_lda"]["decision_time_s"]
