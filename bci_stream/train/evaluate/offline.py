@@ -124,7 +124,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
 
     ``reader_options`` (``--stream``, ``--marker-stream``) and ``channel_names`` (``--channel-names``) read the
     files as ``calibrate`` reads its own (:mod:`bci_stream.train.evaluate.inputs`). The result also says whether the
-    net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net) and holds
+    net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net, whose
+    ``non_causal`` sentence, first of the ``notes``, says its figures are offline upper bounds) and holds
     ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
     replaced; trials left out) and ``nonfinite_values`` (per file). Decision times count from each cue, also for a
     model trained with a label window (its card's ``data.label_window``: labels from cue + start_s). Trials whose
@@ -187,12 +188,22 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
               for d in loaded if d.nonfinite]
     notes += [x.pop("sentence") for x in left_out] + bad_notes + past_span_notes(labels, outputs, classes, lead,
                                                                                   t["sfreq"], times_s)
+    non_causal = non_causal_note(t["name"]) if not t["causal"] and t["lookahead"] is None else None
+    notes = ([non_causal] if non_causal else []) + notes
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
-            "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"],
+            "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"], "non_causal": non_causal,
             "warnings": in_sample_warnings([r.source for r in recs], t["training_files"], recs), "notes": notes,
             "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "trials_left_out": left_out,
             "bad_events": list(bad_events), "metrics": metrics}
+
+
+def non_causal_note(name: str) -> str:
+    """What offline figures of a bidirectional net are: each output saw the whole file (one pass over it,
+    :func:`~bci_stream.train.infer.predict_probs`), samples after its decision time included."""
+    return (f"non-causal: {name} is a bidirectional net; each of its outputs used the whole recording, samples after "
+            "the decision time included, so these figures are offline upper bounds that a causal decoder cannot "
+            "reach online (a bidirectional net is not deployable; export.model is causal or student)")
 
 
 def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:

@@ -242,6 +242,31 @@ def test_evaluate_cli_on_checkpoint_and_model(tiny_run):
     assert res.exit_code == 2 and "label_map names event(s) ['T9'] that occur in none of the files" in res.output
 
 
+def test_evaluate_of_a_bidirectional_checkpoint_says_its_figures_are_offline_upper_bounds(tiny_run):
+    """Each output of a bidirectional net used the whole file: the output, evaluation.json and evaluation.md say
+    the figures are non-causal upper bounds (before: printed as any model's); a causal net's say nothing of it."""
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    root, _ = tiny_run
+    out = root / "eval-bidirectional"
+    res = CliRunner().invoke(main, ["evaluate", str(root / "run" / "checkpoints" / "bidirectional.pt"), "--data",
+                                    str(S001 / "S001R10.edf"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    words = ("non-causal: bidirectional is a bidirectional net; each of its outputs used the whole recording, samples "
+             "after the decision time included, so these figures are offline upper bounds that a causal decoder "
+             "cannot reach online")
+    assert f"note: {words}" in res.output
+    assert "bidirectional (checkpoint, non-causal: offline upper bounds) on 1 file(s)" in res.output
+    got = json.loads((out / "evaluation.json").read_text())["evaluation"]
+    assert got["non_causal"].startswith(words) and got["notes"][0] == got["non_causal"]
+    assert words in (out / "evaluation.md").read_text()
+    res = CliRunner().invoke(main, ["evaluate", str(root / "run" / "checkpoints" / "causal.pt"), "--data",
+                                    str(S001 / "S001R10.edf")])
+    assert res.exit_code == 0 and "non-causal" not in res.output
+
+
 def test_csp_filters_live_in_the_signal_space_after_car():
     """CAR + per-channel scaling make the covariance singular; the filters must not blow up along the null
     direction, and the first/second filter must favour class A/B."""
