@@ -143,10 +143,13 @@ def options_by_file(paths: Sequence[str | Path], options: Mapping[str, Any]) -> 
     per_file = [{k: v for k, v in options.items() if k in format_options(p)} for p in paths]
     unused = [k for k in options if not any(k in o for o in per_file)]
     if unused:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        from bci_stream.io.reader_flags import OPTION_FORMATS, flag
+
+        flags = ", ".join(flag(k) for k in unused)
         names = ", ".join(Path(p).name for p in paths[:4]) + (" ..." if len(paths) > 4 else "")
-        raise ValueError(f"{flags} applies to no file given: no file's format takes it (XDF files take --stream and "
-                         f"--marker-stream, EEGLAB .set files --event-fields; files: {names})")
+        takes = "; ".join(f"{flag(k)}: {OPTION_FORMATS[k]} files" for k in unused if k in OPTION_FORMATS)
+        raise ValueError(f"{flags} applies to no file given: no file's format takes it ({takes + '; ' if takes else ''}"
+                         f"files: {names})")
     return per_file
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import bisect
 import collections
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import MarkerOptions
 from bci_stream.core.stats import wilson
+from bci_stream.io.reader_flags import cue_reading_note, trained_reader
 
 DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
@@ -83,10 +84,14 @@ class ScoringConfig:
     source: str
     model: str | None = None
     reset_grace_s: float = RESET_GRACE_S  # options.markers.reset_grace_s (module docstring)
+    #: how the card's cues were read when they were read with reader options (status ``scoring.note``), else None
+    note: str | None = None
 
 
 def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConfig | None, str | None]:
-    """The scoring of ``card``'s outputs under ``options``: ``(config, None)``, or ``(None, why it is off)``.
+    """The scoring of ``card``'s outputs under ``options``: ``(config, None)``, or ``(None, why it is off)``. The
+    config's ``note`` says when the card's cues were read with reader options (``[data.reader] type_state``: a replay
+    of the file without them sends other markers; :func:`~bci_stream.io.reader_flags.cue_reading_note`).
 
     Raises
     ------
@@ -94,6 +99,14 @@ def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConf
         ``options.marker_map`` was given but the model's outputs are not class probabilities, or it maps a
         marker to a class that is not an output label.
     """
+    config, why = _scoring_config(card, options)
+    if config is None:
+        return None, why
+    return replace(config, note=cue_reading_note(trained_reader(card.training))), None
+
+
+def _scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConfig | None, str | None]:
+    """:func:`scoring_config` without the note."""
     labels = list(card.output.labels)
     categorical = card.output.kind == "categorical"
     scoring = getattr(card, "scoring", None)
@@ -369,7 +382,8 @@ class LiveScorer:
         ci = wilson(k, n)
         return {
             "marker_map": dict(self.config.marker_map), "decision_time_s": self.config.decision_time_s,
-            "source": self.config.source, "model": self.config.model, "trials": n, "correct": k,
+            "source": self.config.source, "model": self.config.model, "note": self.config.note, "trials": n,
+            "correct": k,
             "accuracy": k / n if n else None,
             "ci95": None if ci is None else list(ci),
             "per_class": {lab: {"trials": t, "correct": c} for lab, (t, c) in self.per_class.items()},

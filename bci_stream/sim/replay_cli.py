@@ -2,7 +2,10 @@
 
 A command of :data:`bci_stream.cli.LAZY_COMMANDS` (imported when named). The file is read as ``calibrate`` and
 ``evaluate`` read it (the same reader options: ``--stream``, ``--marker-stream``, ``--event-fields``,
-``--channel-names``), so a model calibrated on it finds its channels and cue names in the replay.
+``--channel-names``), so a model calibrated on it finds its channels and cue names in the replay; and as ``train``
+reads it with its ``[data.reader]`` options (BCI2000 ``--state``, ``--type-state``, ``--include-zero``), so the
+markers are the cues a model trained with them learnt (``evaluate --live`` and the service's scoring note name the
+flags: :func:`bci_stream.io.reader_flags.replay_args`).
 """
 
 from __future__ import annotations
@@ -40,14 +43,23 @@ from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, finite, name_list, non_em
 @click.option("--event-fields", default=None, metavar="FIELD[,FIELD...]", callback=name_list,
               help="EEGLAB .set files: name each event by these fields of EEG.event, joined with '/' (e.g. "
                    "type,position gives square/1), as calibrate --event-fields names them [default: type].")
+@click.option("--state", default=None, metavar="STATE",
+              help="BCI2000 .dat files: the state whose runs of constant value are the events, as [data.reader] "
+                   "state in a train config [default: StimulusCode].")
+@click.option("--type-state", default=None, metavar="STATE",
+              help="BCI2000 .dat files: name each non-zero run of --state by this state's value at its onset (e.g. "
+                   "StimulusType: 1 target, 0 non-target, for a P300 model), as [data.reader] type_state.")
+@click.option("--include-zero/--no-include-zero", default=None,
+              help="BCI2000 .dat files: also send the runs of value 0 of --state, as [data.reader] include_zero "
+                   "[default: yes, but no with --type-state].")
 @click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
               help="The decoder's label map, as evaluate --labels takes it: a numeric marker stream's 0 is replayed "
                    "as marker '0' only when it names 0 (a class coded 0), else it is 'trigger off', no marker.")
 @click.option("--label", "label_pairs", multiple=True, metavar="EVENT=CLASS", help="One pair, as evaluate --label.")
 def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed: float, source_id: str | None,
                wait_for_consumer: float | None, linger: float | None, channel_names: str | None, stream: str | None,
-               marker_stream: str | None, event_fields: str | None, label_map: tuple[str, ...],
-               label_pairs: tuple[str, ...]) -> None:
+               marker_stream: str | None, event_fields: str | None, state: str | None, type_state: str | None,
+               include_zero: bool | None, label_map: tuple[str, ...], label_pairs: tuple[str, ...]) -> None:
     """Stream a recording (EDF/BDF/GDF/FIF/EEGLAB/BrainVision/BCI2000/XDF/NPZ) over LSL at real-time pace (voltages in
     µV; each channel's type and unit in the stream's desc).
 
@@ -80,8 +92,9 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
         try:
             names, cues = read_channel_names(channel_names), label_cues(label_map, label_pairs)
             fields = [f.strip() for f in event_fields.split(",") if f.strip()] if event_fields else None
-            given = (("stream", stream), ("marker_stream", marker_stream), ("event_fields", fields))
-            options = options_by_file([path], {k: v for k, v in given if v})[0]
+            given = (("stream", stream), ("marker_stream", marker_stream), ("event_fields", fields),
+                     ("state", state), ("type_state", type_state), ("include_zero", include_zero))
+            options = options_by_file([path], {k: v for k, v in given if v is not None and v != []})[0]
         except (DataError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
         try:
@@ -89,7 +102,7 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
         except DataError as exc:  # e.g. an XDF of several amplifiers: name the option that picks one
             hint = _stream_hint(str(exc))
             if hint or options:
-                raise click.UsageError(f"cannot load {path}: {exc}{hint}") from None
+                raise click.UsageError(f"cannot load {path}: {_flagged(str(exc), options)}{hint}") from None
             raise
         if (said := absent_cues(cues, rec, path.name)) is not None:
             click.echo(said, err=True)
@@ -122,3 +135,11 @@ def _stream_hint(message: str) -> str:
     """`` (replay: --stream NAME)`` when the reader's ``message`` asks for a stream (an XDF of several), else ``""``."""
     return next((f" (replay: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
                  if f"pass {o}=" in message or message.startswith(f"{o} must name")), "")
+
+
+def _flagged(message: str, options: dict) -> str:
+    """``message`` with the reader option it starts with named by its flag (``type_state must be a state of x.dat``
+    -> ``--type-state must be a state of x.dat``) when that option was given."""
+    from bci_stream.io.reader_flags import flag
+
+    return next((flag(k) + message[len(k):] for k in options if message.startswith(f"{k} must ")), message)

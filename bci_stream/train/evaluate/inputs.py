@@ -57,8 +57,26 @@ def trainer_reading(card: Any) -> dict[str, Any]:
     """How ``bci-stream train`` read a model's files (its card's ``training.config.data``): ``label_window`` (EEGLAB/XDF
     events without durations) and ``reader`` options, so that evaluation reads and labels other files the same way.
     Both None/empty for a card without a train config (``calibrate``'s)."""
+    from bci_stream.io.reader_flags import trained_reader
+
     data = (card.training.get("config") or {}).get("data") or {}
-    return {"label_window": data.get("label_window"), "reader": data.get("reader") or {}}
+    return {"label_window": data.get("label_window"), "reader": trained_reader(card.training)}
+
+
+def replay_note(card: Any) -> list[str]:
+    """``evaluate --live``'s note for a model whose cues ``train`` read with reader options (``[data.reader]
+    type_state``): it replays each file read that way, and ``bci-stream replay`` sends the same cues only with the
+    flags named (:func:`~bci_stream.io.reader_flags.cue_reading_note`); ``[]`` for another model."""
+    from bci_stream.io.reader_flags import event_reading, replay_args, trained_reader
+
+    given = event_reading(trained_reader(card.training))
+    if not given:
+        return []
+    said, args = ", ".join(f"{k}={v!r}" for k, v in given.items()), " ".join(replay_args(given))
+    how = f"bci-stream replay FILE --name NAME {args}" if args else "a source that sends these cues"
+    return [f"the model's cues were read with {said}, and so was each file replayed here; to serve {card.ref} on a "
+            f"replay of such a file, send the same cues: {how} (a plain replay sends the file's other events, which "
+            "the service scores by the same marker map as they come)"]
 
 
 def file_options(paths: Sequence[str | Path], options: Mapping[str, Any], card_reader: Mapping[str, Any] | None = None

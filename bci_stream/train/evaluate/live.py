@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from bci_stream.train.classical.distinct_runs import same_samples
-from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model,
+from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model, replay_note,
                                               trainer_reading)
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
                                                     service_vs_offline_line)
@@ -328,7 +328,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     held = [held_label_map(label_map, [e for d in loaded for e in d["rec"].events], given=given, what=what,
                            error=LiveEvaluationError, classes=classes)
             for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded]
-    label_map, map_notes = held[0][0], [n for _, notes in held for n in notes]  # the test files'
+    label_map, map_notes = held[0][0], [n for _, notes in held for n in notes] + replay_note(card)  # the test files'
     marker_map = {k: (v if v in classes else None) for k, v in label_map.items()}  # the service scores trial classes
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)

@@ -1,0 +1,78 @@
+"""The command-line flags of the reader options (``[data.reader]`` in a run config, the format options of
+:func:`~bci_stream.io.load_recording`), and the note that says how to replay a file so that its markers are the cues
+a model was trained on.
+
+A model trained with reader options that change its events (BCI2000 ``type_state``, ``state``, ``include_zero``;
+EEGLAB ``event_fields``; XDF ``marker_stream``, ``zero``) learnt cues that a plain ``bci-stream replay`` of the same
+file does not send: the replay must be given the same options (:func:`replay_args`), and the service's live scoring
+says so (:func:`cue_reading_note`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Reader options that change which events a file gives, or their names, in the order they are listed.
+EVENT_OPTIONS = ("state", "type_state", "include_zero", "event_fields", "marker_stream", "zero")
+#: The ``bci-stream replay`` flag of each reader option it takes (``include_zero`` false: ``--no-include-zero``).
+REPLAY_FLAGS = {"stream": "--stream", "marker_stream": "--marker-stream", "event_fields": "--event-fields",
+                "state": "--state", "type_state": "--type-state", "include_zero": "--include-zero"}
+#: Which formats take each option (for a flag given with a file whose format takes none).
+OPTION_FORMATS = {"stream": "XDF", "marker_stream": "XDF", "event_fields": "EEGLAB .set", "state": "BCI2000 .dat",
+                  "type_state": "BCI2000 .dat", "include_zero": "BCI2000 .dat"}
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a reader option (``type_state`` -> ``--type-state``)."""
+    return "--" + option.replace("_", "-")
+
+
+def replay_args(reader: Mapping[str, Any]) -> list[str]:
+    """The ``bci-stream replay`` arguments that read a file as ``reader`` (``[data.reader]``) reads it, for the options
+    that change its events and that replay takes (``{"type_state": "StimulusType"}`` -> ``["--type-state",
+    "StimulusType"]``); an option replay has no flag for is left out (:func:`cue_reading_note` names it)."""
+    args: list[str] = []
+    for key in EVENT_OPTIONS:
+        if key not in reader or key not in REPLAY_FLAGS or reader[key] is None:
+            continue
+        value = reader[key]
+        if isinstance(value, bool):
+            args.append(REPLAY_FLAGS[key] if value else "--no-" + REPLAY_FLAGS[key][2:])
+        elif isinstance(value, (list, tuple)):
+            args += [REPLAY_FLAGS[key], ",".join(str(v) for v in value)]
+        else:
+            args += [REPLAY_FLAGS[key], str(value)]
+    return args
+
+
+def event_reading(reader: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options of ``reader`` that change a file's events (:data:`EVENT_OPTIONS`), in that order."""
+    return {k: reader[k] for k in EVENT_OPTIONS if reader and reader.get(k) is not None}
+
+
+def cue_reading_note(reader: Mapping[str, Any] | None) -> str | None:
+    """A note saying that a model's cues were read with reader options, naming them and the replay flags that send the
+    same cues, or None when ``reader`` has no option that changes the events. E.g. ``this model's cues were read with
+    type_state='StimulusType'; replay the file with --type-state StimulusType to send the same cues (a live source
+    must send them as such markers)``."""
+    given = event_reading(reader)
+    if not given:
+        return None
+    said = ", ".join(f"{k}={v!r}" for k, v in given.items())
+    args = replay_args(given)
+    how = f"replay the file with {' '.join(args)} to send the same cues" if args else ""
+    if "zero" in given:  # replay's zero rule is its --labels' (bci_stream.sim.replay.label_cues)
+        how += ("; " if how else "") + ("replay sends a numeric marker 0 as the marker '0' only when --labels names "
+                                         f"'0' (zero={given['zero']!r})")
+    return (f"this model's cues were read with {said}; {how} (markers named otherwise are scored by the marker map "
+            "as they come: a live source must send the cues the model was trained on)")
+
+
+def trained_reader(training: Any) -> dict[str, Any]:
+    """The ``[data.reader]`` options ``bci-stream train`` read a model's files with (its card's
+    ``training.config.data.reader``); ``{}`` for a card without them (``calibrate``'s, older cards)."""
+    config = training.get("config") if isinstance(training, Mapping) else None
+    data = config.get("data") if isinstance(config, Mapping) else None
+    reader = data.get("reader") if isinstance(data, Mapping) else None
+    return dict(reader) if isinstance(reader, Mapping) else {}
