@@ -4,7 +4,10 @@ nothing) or to fail itself later.
 
 A file that already exists is refused by :func:`~bci_stream.service.recorder.record_path_refusal` and
 :meth:`~bci_stream.service.recordings.Recordings.out_refusal`; this covers one that is claimed but not written yet (a
-decoder still starting, a recording still searching its stream). The workers' own check, at opening, stays for two
+decoder still starting, a recording still searching its stream), and the file a decoder's restarted worker records to
+(``<stem>.<n><suffix>``, possibly not created yet: a full disk). A restarted worker takes the next free name, so a
+file claimed but not created yet when it looks is the one collision left (the other decoder's start then fails).
+The workers' own check, at opening, stays for two
 requests that pass at the same instant.
 """
 
@@ -28,7 +31,10 @@ def claim_refusal(field: str, relative: str | None, supervisor: Supervisor, reco
     path = os.path.normpath(Path(folder) / relative)
     for handle in supervisor.list():
         theirs = handle.spec.options.record_path
-        if theirs and handle.status.state not in ENDED and os.path.normpath(Path(folder) / theirs) == path:
+        if not theirs or handle.status.state in ENDED:
+            continue
+        now = (handle.status.record or {}).get("path")  # a restarted worker's file (``<stem>.<n><suffix>``)
+        if path in (os.path.normpath(Path(folder) / theirs), now and os.path.normpath(now)):
             return (f"{field} must not be a file a decoder records to, got {relative!r}: decoder {handle.id!r} "
                     f"(state {handle.status.state!r}) records to it; choose a new file name")
     return recordings.taken(Path(path), relative, field)

@@ -46,6 +46,7 @@ import collections
 import io
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ class Recorder:
     def __init__(self, path: str | Path, input_header: dict[str, Any], output_header: dict[str, Any] | None,
                  flush_interval: float = 0.5, *, retry: bool = False) -> None:
         self.path = Path(path)
-        if self.path.exists():
+        if os.path.lexists(self.path):  # (a name too long, a folder not searchable: create() says so)
             raise FileExistsError(f"record_path must not exist (recordings are never overwritten), got {self.path}")
         self.flush_interval = flush_interval
         self._stage = io.BytesIO()  # a batch's chunks, written to the file at once (or not at all)

@@ -163,12 +163,15 @@ class Recordings:
         """Why ``relative`` (already checked as a ``record_path`` is) cannot be recorded to now, or None: no
         recordings_dir, the file exists (recordings are never overwritten, as ``bci-stream record --out``), or a
         recording of this service is about to write it."""
-        from bci_stream.service.record_paths import recordings_dir_problem, subfolder_problem
+        from bci_stream.service.record_paths import (name_length_problem, recordings_dir_problem,
+                                                     subfolder_problem)
 
         if self.recordings_dir is None:
             return "out was given but the service has no recordings_dir"
         if (why := recordings_dir_problem(self.recordings_dir)) is not None:
             return f"out {relative!r} cannot be written: {why}"
+        if (why := name_length_problem(self.recordings_dir, relative, "out")) is not None:
+            return why
         path = self.recordings_dir / relative
         if path.exists():
             return (f"out must not exist (recordings are never overwritten), got {relative!r}: {path} exists; "
