@@ -27,6 +27,7 @@ WebSocket client the markers it has not seen yet.
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,8 @@ class OutputRing:
         self.handles = handles
         self.capacity, self.width = handles.capacity, handles.width
         self._shm = None
+        self._readers = threading.Lock()  # held by a read in this process; :meth:`close` waits for it
+        self.closed = False
         if isinstance(handles, NamedRingHandles):
             from multiprocessing.shared_memory import SharedMemory
 
@@ -130,6 +133,17 @@ class OutputRing:
             with contextlib.suppress(BufferError):  # a view still held elsewhere: freed with it
                 self._shm.close()
             self._shm = None
+
+    def close(self) -> None:
+        """Let go of this process's handle of a named block (the API's, once its decoder is freed), its descriptor and
+        mapping now, not at a later full collection (before: the API held the blocks of deleted decoders, unlinked
+        but still allocated). A read under way ends first; readers after it read no rows (:attr:`closed`).
+        Idempotent; nothing for an inherited ring."""
+        if self._shm is None:
+            return
+        with self._readers:
+            self.closed = True
+            self.detach()
 
     @classmethod
     def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:
@@ -271,8 +285,12 @@ class OutputRing:
     # -- readers (API process) -------------------------------------------------------------------
 
     def reader(self, from_now: bool = True) -> RingReader:
-        """A new reader; by default it starts at the current head (only new rows)."""
-        return RingReader(self, self.head if from_now else max(0, self.head - self.capacity))
+        """A new reader; by default it starts at the current head (only new rows). A reader of a closed ring
+        (:meth:`close`) reads no rows."""
+        with self._readers:
+            if self.closed:
+                return RingReader(self, 0)
+            return RingReader(self, self.head if from_now else max(0, self.head - self.capacity))
 
 
 class RingReader:
@@ -286,8 +304,15 @@ class RingReader:
     def read(self, max_rows: int | None = None) -> np.ndarray:
         """Rows written since the last read, oldest first (``[n, width]`` copy).
 
-        Rows the writer overwrote before they were read are skipped and counted in :attr:`dropped`.
+        Rows the writer overwrote before they were read are skipped and counted in :attr:`dropped`. No rows once the
+        ring is closed (:meth:`OutputRing.close`: its decoder was deleted; a read under way finishes first).
         """
+        with self.ring._readers:
+            if self.ring.closed:
+                return np.empty((0, self.ring.width))
+            return self._read(max_rows)
+
+    def _read(self, max_rows: int | None) -> np.ndarray:
         ring = self.ring
         head = ring.head
         if ring.pending < self.cursor:  # the ring was replaced by a newer one (cannot happen for one ring)

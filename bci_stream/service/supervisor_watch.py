@@ -198,10 +198,12 @@ class WorkerWatch:
 
     @staticmethod
     def _free(handle: DecoderHandle) -> None:
-        """What a decoder's start made beside its worker, freed once it is gone: a shared ring's named block (readers
-        still attached keep their mapping) and its model copy."""
+        """What a decoder's start made beside its worker, freed once it is gone: a shared ring's named block and this
+        process's handle of it (a WebSocket read under way ends first; later reads get no rows, and the route closes
+        as for any deleted decoder), and its model copy."""
         if handle.shared and handle.ring is not None:
             handle.ring.unlink()
+            handle.ring.close()
         unpin(handle.id)
 
     def _ended(self) -> set[int]:
