@@ -73,6 +73,14 @@ def test_a_worker_restarted_on_a_full_recordings_disk_decodes_on_and_records_onc
                              and (s["record"] or {}).get("error") == cannot and s["counters"]["samples_out"] > 0,
                              60, "decoding on after the restart, the recording's error in the status")
             assert st["record"]["path"] == str(disk / "a.2.xdf")
+            # not created yet, but claimed: before, another decoder or recording was given it (201)
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                               "options": {"record_path": "a.2.xdf"}})
+            assert r.status_code == 422 and r.json()["detail"][0]["msg"] == (
+                f"record_path must not be a file a decoder records to, got 'a.2.xdf': decoder {did!r} (state "
+                "'running') records to it; choose a new file name"), r.text
+            r = client.post("/recordings", json={"stream": {"name": name}, "out": "a.2.xdf"})
+            assert r.status_code == 422 and "decoder" in r.json()["detail"][0]["msg"], r.text
             filler.unlink()
             st = wait_status(client, did, lambda s: s["record"]["error"] is None and s["record"]["bytes"] > 0, 30,
                              "the new file created once the disk has room")
