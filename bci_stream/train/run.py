@@ -34,8 +34,8 @@ from bci_stream.train.loop import fit
 from bci_stream.train.run_evaluation import (_DEFINITIONS, _csp, _distillation_verdict, _headline, _strip_curve,
                                              evaluate_net)
 from bci_stream.train.run_export import export_chosen
-from bci_stream.train.run_outputs import (chance_check, check_outputs, clear_previous_run, export_dir, exported_model,
-                                          train_command)
+from bci_stream.train.run_outputs import (chance_check, check_outputs, clear_previous_run, export_dir, export_version,
+                                          exported_model, train_command)
 from bci_stream.train.stages import Stage, _chosen, build_bidirectional, build_causal, plan_stages
 
 #: Names importable from here: the run's, and those of the modules split from it that callers import from here.
@@ -177,17 +177,22 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
 
     if do_export:
         replaced = exported_model(export_dir(config))  # only with --overwrite (check_outputs refuses it otherwise)
+        version, version_note = export_version(config)  # never a NAME@VERSION the registry folder already holds
+        if version_note:
+            say(version_note)
         try:
-            card = export_chosen(config, ds, chosen, report)
+            card = export_chosen(config, ds, chosen, report, version)
         except Exception:  # a refused export (e.g. parity) keeps the run's results
             report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
             write_report(report, out)
             raise
         report["export"] = {"dir": str(export_dir(config)),
                             "ref": card.ref, "sha256": card.sha256, "parity_max_abs_diff": card.parity.max_abs_diff}
+        if version_note:
+            report["export"]["version_note"] = version_note
         if replaced:
             report["export"]["replaced"] = replaced
-            say(f"--overwrite: replaced the model in {report['export']['dir']}: {replaced}")
+            say(f"--overwrite: replaced the model in {report['export']['dir']}: {replaced}, by {card.ref}")
         say(f"exported {card.ref} to {report['export']['dir']} (sha256 {card.sha256[:12]}…, parity "
             f"{card.parity.max_abs_diff:.2g})")
     report["seconds"]["total"] = round(time.monotonic() - t_start, 2)

@@ -21,8 +21,11 @@ from bci_stream.train.run_outputs import add_scoring, card_data_notes, card_scor
 from bci_stream.train.stages import Stage
 
 
-def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str, Any]):
-    """Export ``stage``'s causal net to ONNX with a card that says what it was trained on and how good it is."""
+def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str, Any], version: str | None = None):
+    """Export ``stage``'s causal net to ONNX with a card that says what it was trained on and how good it is.
+
+    ``version``: the card's (:func:`~bci_stream.train.run_outputs.export_version`); default ``export.version``.
+    """
     from bci_stream.train.export.onnx_export import export_model
 
     e = config.export
@@ -72,7 +75,7 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
                 "mean": v["test"]["trial_accuracy"].get(key, {}).get("mean") if v["test"] else None}
             for n, v in report["models"].items()
         }
-    card = export_model(stage.net, out_dir, name=name, version=e.version, ch_names=ds.ch_names, sfreq=ds.sfreq,
+    card = export_model(stage.net, out_dir, name=name, version=version or e.version, ch_names=ds.ch_names, sfreq=ds.sfreq,
                         output_labels=ds.label_names, preprocessing=ds.preprocessing, training=training,
                         metrics=json.loads(json.dumps(metrics)))
     # Live scoring as the card's metrics score: trials of the trial classes only (as calibrate writes it).

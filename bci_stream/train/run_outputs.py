@@ -24,6 +24,26 @@ def export_dir(config: RunConfig) -> Path:
     return config.path(config.export.dir or f"models/{config.export.name or config.name}")
 
 
+def export_version(config: RunConfig) -> tuple[str, str | None]:
+    """The version of the exported card, and why it is not ``export.version`` (None when it is).
+
+    As ``bci-stream calibrate``'s (:func:`~bci_stream.train.classical.model_version.version_to_write`): a
+    ``NAME@VERSION`` that the registry folder (the export folder's parent) or the export folder (the model
+    ``--overwrite`` replaces) already holds is never written again, so two different models never show as one
+    ``NAME@VERSION``. ``export.version`` when no model of the name is there, or when it is above every one there;
+    else the highest one there with its last number + 1 (``1.0.0`` → ``1.0.1``).
+    """
+    from bci_stream.train.classical.model_version import version_to_write
+
+    target, name, wanted = export_dir(config), config.export.name or config.name, config.export.version
+    version, top = version_to_write(target.parent, name, wanted, folder=target)
+    if version == wanted:
+        return version, None
+    return version, (f"version: {name}@{version}, after {name}@{top} in {target.parent} (export.version "
+                     f"{wanted!r} is not above it; a new version, so that the registry, a decoder's status, its "
+                     f"decoded stream and recordings tell the two models apart)")
+
+
 def check_outputs(config: RunConfig, export: bool, overwrite: bool) -> None:
     """Refuse, before training, what would fail or mix runs afterwards.
 

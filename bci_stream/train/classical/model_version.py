@@ -5,6 +5,10 @@ calibration never writes a ``name@version`` that the registry folder already hol
 is ``1.0.0``; a model that replaces one (``--overwrite`` of ``OUT/NAME``), or a NAME that another folder of
 ``OUT`` already carries (a kept copy), gets the highest version of NAME there with its last number + 1
 (``1.0.0`` → ``1.0.1``, ``2.3`` → ``2.4``; a version without a number gets ``.1``).
+
+``bci-stream train`` keeps the same rule for the version its config asks for (``export.version``,
+:func:`version_to_write`): that version when no model of the name is held, or when it is above every one held; else
+the next version, as a calibration's.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ def bump(version: str) -> str:
     return f"{version[:m.start()]}{int(m.group(1)) + 1}{version[m.end():]}"
 
 
-def versions_held(out_dir: Path | str, name: str) -> list[tuple[str, Path]]:
+def versions_held(out_dir: Path | str, name: str, folder: Path | str | None = None) -> list[tuple[str, Path]]:
     """Every version of model ``name`` in the registry folder ``out_dir``: the cards the registry reads, and the
-    card of ``OUT/NAME`` even if the registry cannot validate it (it is what ``--overwrite`` replaces)."""
+    card of the model folder that is replaced, ``folder`` (default ``OUT/NAME``), even if the registry cannot
+    validate it (it is what ``--overwrite`` replaces)."""
     out_dir = Path(out_dir)
+    replaced = out_dir / name if folder is None else Path(folder)
     found = [(e.card.version, e.directory) for e in ModelRegistry(out_dir).scan()[0] if e.card.name == name]
     try:
-        raw = json.loads((out_dir / name / CARD_FILE).read_text(encoding="utf-8"))
+        raw = json.loads((replaced / CARD_FILE).read_text(encoding="utf-8"))
         if raw.get("name") == name and isinstance(raw.get("version"), str) and raw["version"]:
-            found.append((raw["version"], out_dir / name))
+            found.append((raw["version"], replaced))
     except (OSError, ValueError, AttributeError):
         pass
     return found
@@ -50,11 +56,33 @@ def next_version(out_dir: Path | str, name: str) -> tuple[str, str | None]:
     held = versions_held(out_dir, name)
     if not held:
         return FIRST_VERSION, None
+    return _after(held), max((v for v, _ in held), key=_version_key)
+
+
+def version_to_write(out_dir: Path | str, name: str, wanted: str,
+                     folder: Path | str | None = None) -> tuple[str, str | None]:
+    """The version to write for ``name`` asked for as ``wanted`` (``train``'s ``export.version``), and the highest
+    one already in ``out_dir`` (None: none).
+
+    ``wanted`` when no model named ``name`` is in ``out_dir`` (nor in ``folder``, the model folder that is replaced,
+    default ``OUT/NAME``), or when ``wanted`` is above every version held (by the registry's order); else, as for
+    :func:`next_version`, :func:`bump` of the highest: a version held, or one below the highest (a replaced model's
+    version may have named other bytes before), is never written again."""
+    held = versions_held(out_dir, name, folder)
+    if not held:
+        return wanted, None
     top = max((v for v, _ in held), key=_version_key)
-    new = bump(top)
+    if _version_key(wanted) > _version_key(top):
+        return wanted, top
+    return _after(held), top
+
+
+def _after(held: list[tuple[str, Path]]) -> str:
+    """:func:`bump` of the highest version in ``held``, bumped again while it is in ``held``."""
+    new = bump(max((v for v, _ in held), key=_version_key))
     while new in {v for v, _ in held}:  # only where the number is not the version's last field ordered as a number
         new = bump(new)
-    return new, top
+    return new
 
 
-__all__ = ["FIRST_VERSION", "bump", "next_version", "versions_held"]
+__all__ = ["FIRST_VERSION", "bump", "next_version", "version_to_write", "versions_held"]

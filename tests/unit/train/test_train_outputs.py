@@ -146,10 +146,11 @@ def test_overwrite_of_an_exported_model_names_the_model_it_replaced(tiny, tmp_pa
     res = _train([str(cfg), "--overwrite"])
     assert res.exit_code == 0, res.output
     new = json.loads((tmp_path / "models" / "tiny" / "model.json").read_text())
-    assert new["sha256"] != old["sha256"]  # same name and version, other weights: the log says which it replaced
+    # other weights, so the next version (as calibrate --overwrite; 1.0.0 before, which kept it: D4); the log names both
+    assert new["sha256"] != old["sha256"] and new["version"] == "1.0.1"
     assert (f"--overwrite: replaced the model in {tmp_path / 'models' / 'tiny'}: tiny-s001-gru@1.0.0 "
-            f"(sha256 {old['sha256'][:12]}…)") in res.output
-    exported = f"exported tiny-s001-gru@1.0.0 to {tmp_path / 'models' / 'tiny'} (sha256 {new['sha256'][:12]}…"
+            f"(sha256 {old['sha256'][:12]}…), by tiny-s001-gru@1.0.1") in res.output
+    exported = f"exported tiny-s001-gru@1.0.1 to {tmp_path / 'models' / 'tiny'} (sha256 {new['sha256'][:12]}…"
     assert exported in res.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["export"]["replaced"] == f"tiny-s001-gru@1.0.0 (sha256 {old['sha256'][:12]}…)"
