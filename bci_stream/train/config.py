@@ -3,7 +3,8 @@
 Relative paths (``data.root``, ``output.dir``, ``export.dir``) are relative to the config file's own
 folder, so a run does not depend on the working directory; ``data.root`` may start with ``${BCI_STREAM_DATA}``
 (the real-EEG folder, :mod:`bci_stream.io.data_root`). Unknown keys are errors (a typo never
-silently falls back to a default). See ``configs/eegmmidb-s001.toml`` for a complete example.
+silently falls back to a default), and so are ``[model]`` keys the net would not follow
+(:mod:`bci_stream.train.config_model`). See ``configs/eegmmidb-s001.toml`` for a complete example.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io.data_root import expand_data_root
+from bci_stream.train.config_model import ModelConfig
 
 
 class ConfigError(BciStreamError, ValueError):
@@ -152,19 +154,6 @@ class PreprocessConfig(_Section):
     warmup_s: float = Field(default=2.0, ge=0)
 
     _bandpass = field_validator("bandpass")(_band)
-
-
-class ModelConfig(_Section):
-    preset: Literal["stacked_lstm"] | None = None
-    cell: Literal["gru", "lstm"] = "gru"
-    hidden_size: int = Field(default=64, ge=1)
-    n_layers: int = Field(default=1, ge=1)
-    hidden_sizes: list[int] | None = None
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-    input_dropout: float = Field(default=0.0, ge=0, lt=1)
-    attention_window: int = Field(default=0, ge=0)
-    power_filters: int = Field(default=0, ge=0)
-    spatial_init: Literal["random", "csp"] = "random"
 
 
 class TrainingConfig(_Section):

@@ -75,8 +75,8 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
                 "mean": v["test"]["trial_accuracy"].get(key, {}).get("mean") if v["test"] else None}
             for n, v in report["models"].items()
         }
-    card = export_model(stage.net, out_dir, name=name, version=version or e.version, ch_names=ds.ch_names, sfreq=ds.sfreq,
-                        output_labels=ds.label_names, preprocessing=ds.preprocessing, training=training,
+    card = export_model(stage.net, out_dir, name=name, version=version or e.version, ch_names=ds.ch_names,
+                        sfreq=ds.sfreq, output_labels=ds.label_names, preprocessing=ds.preprocessing, training=training,
                         metrics=json.loads(json.dumps(metrics)))
     # Live scoring as the card's metrics score: trials of the trial classes only (as calibrate writes it).
     return add_scoring(card, out_dir, card_scoring(dict(config.data.label_map), ds.trial_classes,

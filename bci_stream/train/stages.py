@@ -18,7 +18,8 @@ from bci_stream.train.nets.rnn import CausalRNN
 
 
 def build_causal(config: RunConfig, n_chans: int, n_outputs: int) -> CausalRNN:
-    """The causal net of ``model`` (a preset, per-layer widths, or one width and a layer count)."""
+    """The causal net of ``model`` (a preset, per-layer widths, or one width and a layer count, in that order; the
+    config refuses a key of the others that it would not follow: :mod:`bci_stream.train.config_model`)."""
     m = config.model
     if m.preset:
         args = preset_args(m.preset)

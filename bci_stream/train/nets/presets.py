@@ -10,9 +10,10 @@ the ``[L, B, H]`` state, and the card records ``hidden_sizes``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bci_stream.train.nets.rnn import CausalRNN
+if TYPE_CHECKING:  # torch only where a net is built: the run config reads PRESETS when it is loaded
+    from bci_stream.train.nets.rnn import CausalRNN
 
 PRESETS: dict[str, dict[str, Any]] = {
     "stacked_lstm": {"cell": "lstm", "hidden_sizes": [64, 32]},
@@ -29,5 +30,7 @@ def preset_args(name: str) -> dict[str, Any]:
 def stacked_lstm_classifier(n_chans: int, n_outputs: int, dropout: float = 0.0,
                             input_dropout: float = 0.0) -> CausalRNN:
     """LSTM(64) → LSTM(32) → dense softmax, per sample."""
+    from bci_stream.train.nets.rnn import CausalRNN
+
     return CausalRNN(n_chans, n_outputs, head="categorical", dropout=dropout, input_dropout=input_dropout,
                      **preset_args("stacked_lstm"))

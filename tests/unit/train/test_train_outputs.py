@@ -17,6 +17,8 @@ from support.train_data import S001, tiny_config_text  # noqa: E402
 
 #: One causal net and one lookahead net, 2 epochs; decisions at 0.5, 1.5 and 3 s (no 2 s).
 QUICK = "csp_lda = true\n[evaluation.distillation]\nenabled = false"
+#: The tiny config's model with the offline-only attention readout.
+ATTENTION = "power_filters = 4\nattention_window = 8"
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,8 @@ def test_check_outputs_with_overwrite_and_export_settings(tmp_path):
     from bci_stream.train.run_outputs import check_outputs
 
     cfg_path = tmp_path / "run.toml"
-    cfg_path.write_text(_text(tmp_path, edit=lambda t: t.replace("power_filters = 4", "attention_window = 8")))
+    # the power filters kept (spatial_init = "csp" needs them: D5)
+    cfg_path.write_text(_text(tmp_path, edit=lambda t: t.replace("power_filters = 4", ATTENTION)))
     cfg = load_config(cfg_path)
     # finding 14: an export that will be refused is refused before training (and --no-export lets it train)
     with pytest.raises(ConfigError, match=r"model.attention_window = 8 makes the net offline-only .* cannot be "
@@ -189,7 +192,7 @@ def test_check_outputs_with_overwrite_and_export_settings(tmp_path):
 
 def test_an_unexportable_model_is_refused_by_the_cli_before_training(tmp_path, s001):
     cfg = tmp_path / "run.toml"
-    cfg.write_text(_text(tmp_path, edit=lambda t: t.replace("power_filters = 4", "attention_window = 8")))
+    cfg.write_text(_text(tmp_path, edit=lambda t: t.replace("power_filters = 4", ATTENTION)))
     res = _train([str(cfg)])
     assert res.exit_code == 2 and "error: model.attention_window = 8 makes the net offline-only" in res.output
     assert not (tmp_path / "run").exists() and "Traceback" not in res.output
