@@ -4,13 +4,17 @@ A decoder with ``options.worker = "shared"`` goes to one of ``size`` shared work
 number of cores): the one hosting the fewest decoders, a new process when the least loaded place is empty.
 Each decoder keeps its own command and status pipes (sent to the worker in :class:`AddStream`), so
 commands and status work as for a dedicated decoder; the worker's control pipe carries only
-:class:`StreamEnded` and :class:`SavedState` back. A worker left with no decoder is stopped.
+:class:`StreamEnded` and :class:`SavedState` back. A worker left with no decoder is stopped, and killed if it has
+not ended ``stop_grace`` seconds later. A worker that does not let a decoder leave within the stop's timeout is hung
+(a deadlock in native code, a stopped process): it is killed (SIGKILL) and its other decoders are restarted as after
+a crash of their worker; the stopped decoder's ``exit_code`` is the kill's (-9) and its ``last_error`` says why.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +48,8 @@ class SharedWorkerHandle:
     control: Any
     decoders: set[str] = field(default_factory=set)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
+    retired_at: float | None = None  # time.monotonic() when it was told to stop (no decoder left)
+    killed: bool = False  # SIGKILL sent (hung)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "shared", "index": self.index, "pid": self.process.pid, "streams": len(self.decoders)}
@@ -57,6 +63,14 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # no affinity on this platform
         return os.cpu_count() or 1
+
+
+#: Seconds a shared worker told to stop (no decoder left) has to end on its own before it is killed (SIGKILL).
+STOP_GRACE_S = 5.0
+#: Seconds to wait for a killed worker to end (SIGKILL is not instant: a process in uninterruptible sleep).
+KILL_JOIN_S = 2.0
+#: Workers killed as hung whose reason is kept for their other decoders' ``last_error``.
+HUNG_KEPT = 16
 
 
 class SharedPool:
@@ -75,10 +89,13 @@ class SharedPool:
     code_stamp
         The service's code stamp, handed to each worker (None: the environment's,
         :func:`~bci_stream.service.code_stamp.code_changed`).
+    stop_grace
+        Seconds a worker told to stop (no decoder left) has to end before it is killed (:meth:`reap`).
     """
 
     def __init__(self, ctx: Any, size: int | None, models_dir: str, status_interval: float,
-                 recordings_dir: str | None, start_process: Any, code_stamp: str | None = None) -> None:
+                 recordings_dir: str | None, start_process: Any, code_stamp: str | None = None,
+                 stop_grace: float = STOP_GRACE_S) -> None:
         size = usable_cpus() if size is None else size
         if size < 1:
             raise ValueError(f"shared_workers must be >= 1, got {size}")
@@ -87,6 +104,9 @@ class SharedPool:
         self.start_process, self.code_stamp = start_process, code_stamp
         self.workers: list[SharedWorkerHandle | None] = [None] * size
         self.retired: list[SharedWorkerHandle] = []  # stopped, not yet reaped
+        self.stop_grace = stop_grace
+        #: process of a worker killed as hung -> why (for its other decoders' last_error); the latest few only
+        self.hung: dict[Any, str] = {}
         self._lock = threading.Lock()
 
     def _spawn(self, index: int) -> SharedWorkerHandle:
@@ -160,14 +180,24 @@ class SharedPool:
                 w.decoders.discard(decoder_id)
                 if not w.decoders:
                     self._stop(w)
+                    w.retired_at = time.monotonic()
                     self.workers[i] = None
                     self.retired.append(w)
 
     def reap(self) -> None:
-        """Join the stopped workers that have ended (no zombies)."""
+        """Join the stopped workers that have ended (no zombies); kill (SIGKILL) one that has not ended
+        :attr:`stop_grace` seconds after it was told to stop (hung: it would hold its memory until shutdown)."""
+        now = time.monotonic()
         with self._lock:
             for w in list(self.retired):
                 w.process.join(0)
+                late = w.retired_at is not None and now - w.retired_at >= self.stop_grace
+                if w.process.is_alive() and late and not w.killed:
+                    log.error("shared worker %d (pid %d) did not end within %.1f s of its stop (no decoder left): "
+                              "killed (SIGKILL)", w.index, w.process.pid, self.stop_grace)
+                    w.killed = True
+                    w.process.kill()
+                    w.process.join(0)
                 if not w.process.is_alive():
                     w.control.close()
                     self.retired.remove(w)
@@ -214,12 +244,46 @@ class SharedPool:
                 while (left := deadline - time.monotonic()) > 0 and conn.poll(left):
                     conn.recv()  # a late reply; EOFError once the worker closed the pipe
             except (OSError, EOFError, BrokenPipeError):
-                pass
+                gone = True  # the worker closed the decoder's pipe: it left
             else:
-                log.warning("decoder %s did not leave its shared worker in %.1f s", handle.id, timeout)
+                gone = False  # no word in `timeout` s
             conn.close()
-        handle.exit_code = 0 if handle.slot_exit is None else handle.slot_exit
+        if gone or not handle.process.is_alive():  # (a worker that died meanwhile: the monitor judges its end)
+            handle.exit_code = 0 if handle.slot_exit is None else handle.slot_exit
+        else:
+            handle.exit_code = self._kill_hung(handle, timeout)
         self.remove(handle.id)
+
+    def _kill_hung(self, handle: Any, timeout: float) -> int:
+        """The worker of shared decoder ``handle`` did not let it leave within ``timeout`` s: it is hung (a deadlock
+        in native code, a stopped process). Kill it (SIGKILL) and join it; its other decoders end with it and are
+        restarted as after a crash of their worker (the monitor sees it dead: placed again, from their last state
+        snapshot, the gap counted). ``handle.last_error`` says so; returns the exit code (-9)."""
+        process = handle.process
+        with self._lock:
+            w = next((w for w in self.workers + self.retired if w is not None and w.process is process), None)
+            others = sorted(w.decoders - {handle.id}) if w is not None else []
+        index = (handle.worker or {}).get("index")
+        why = (f"its shared worker (index {index}, pid {process.pid}) did not let decoder {handle.id} leave within "
+               f"{timeout:.1f} s (hung): killed (SIGKILL)")
+        handle.last_error = f"decoder {handle.id}: {why}"
+        log.error("%s%s", handle.last_error,
+                  f"; its other decoders ({', '.join(others)}) are restarted as after a crash" if others else "")
+        with self._lock:
+            self.hung[process] = why
+            for old in list(self.hung)[:-HUNG_KEPT]:
+                del self.hung[old]
+        process.kill()
+        process.join(KILL_JOIN_S)
+        if w is not None:
+            w.killed = True
+        return process.exitcode if process.exitcode is not None else -signal.SIGKILL
+
+    def killed_note(self, process: Any, said: str) -> str:
+        """``said`` (the exit message of worker ``process``, ended) with why it was killed, if it was killed as hung."""
+        with self._lock:
+            why = self.hung.get(process)
+        return said if why is None else f"{said}: {why}"
 
     def receive(self, conn: Any) -> Any:
         """One message from a worker's control pipe, or None (a dead worker's pipe is closed)."""

@@ -245,6 +245,8 @@ class WorkerWatch:
                 said = None
                 if not refused:
                     said = self.backend.exit_message(process, handle.exit_code)
+                    if handle.shared:  # killed as hung (another decoder's stop waited for it in vain): why
+                        said = self.pool.killed_note(process, said)
                     handle.last_error = exit_error(handle, said)
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 judged = handle.last_error
