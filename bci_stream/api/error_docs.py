@@ -26,7 +26,8 @@ MEANINGS: dict[int, str] = {
          "<token>, or ?token=).",
     404: "No such decoder, model or recording.",
     409: "The decoder cannot take the command now: still starting or connecting, another swap loading, or its worker "
-         "ended before it answered (retryable: true); or it was stopped meanwhile.",
+         "ended before it answered (retryable: true); or it is being stopped (a DELETE in progress, state stopping: a "
+         "second DELETE too) or was stopped meanwhile.",
     413: "The body is larger than max_request_bytes (chunked or not).",
     503: "The server cannot do it now (out of memory or file descriptors, a storage error, shutting down): retry after "
          "Retry-After seconds (retryable: true).",

@@ -89,7 +89,8 @@ class DecoderStatus(BaseModel):
     id: str
     state: str
     """``starting``, ``connecting``, ``running``, ``stalled``, ``error`` (final: start refused or restarts used up;
-    a crashed worker waiting for its restart is ``starting``, see ``restart_in_s``) or ``stopped``."""
+    a crashed worker waiting for its restart is ``starting``, see ``restart_in_s``), ``stopping`` (a DELETE is
+    waiting for its worker to end) or ``stopped``."""
     pid: int | None
     created: float
     restarts: int

@@ -87,6 +87,11 @@ class CommandRefusedError(CommandError):
     handling it."""
 
 
+class DecoderStoppingError(CommandRefusedError):
+    """The decoder is being stopped (a ``DELETE`` in progress, state ``stopping``): it takes no other command, nor a
+    second stop; once stopped it is gone (404). Not retryable: a retry finds it gone."""
+
+
 class CommandTimeoutError(CommandError):
     """The worker did not answer in time."""
 

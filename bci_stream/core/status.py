@@ -15,7 +15,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DecoderState = Literal["starting", "connecting", "running", "stalled", "error", "stopped"]
+#: ``stopping``: the supervisor's, while a stop (``DELETE``) waits for the worker to end; never a worker's own
+DecoderState = Literal["starting", "connecting", "running", "stalled", "error", "stopping", "stopped"]
 
 
 @dataclass

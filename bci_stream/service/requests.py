@@ -7,8 +7,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotReadyError, ModelError,
-                                    ModelUnavailableError)
+from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotReadyError,
+                                    DecoderStoppingError, ModelError, ModelUnavailableError)
 from bci_stream.core.messages import Command, Reply, Retry, SwapModel, host_boot_id
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.backends.handle import DecoderHandle
@@ -45,6 +45,9 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
         command = replace(command, request_id=(handle.generation, handle.next_request), deadline=deadline,
                           wall_deadline=wall_deadline, boot_id=host_boot_id())
         process, conn = handle.process, handle.cmd_conn
+        if handle.stopping:  # a DELETE began while this waited for the request lock (a shared stop holds it)
+            raise DecoderStoppingError(f"decoder {decoder_id} is being stopped (a DELETE is in progress): it takes no "
+                                       f"{command.kind!r} command; once stopped it is gone (404)")
         if handle.status.state == "starting":  # not reading commands yet: refuse now, not after timeout
             raise DecoderNotReadyError(f"decoder {decoder_id} is starting: reset, state and model commands are "
                                        "taken once it is running (its stream connected): retry then", Retry.BUSY)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
-from bci_stream.core.errors import DecoderNotFoundError, ModelError, ModelUnavailableError
+from bci_stream.core.errors import DecoderNotFoundError, DecoderStoppingError, ModelError, ModelUnavailableError
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
@@ -178,6 +178,8 @@ class Supervisor(WorkerWatch):
             handle = self._handles.get(decoder_id)
         if handle is None:
             raise DecoderNotFoundError(f"no decoder with id {decoder_id!r}")
+        if handle.stopping:
+            raise DecoderStoppingError(stopping_refusal(decoder_id, command.kind))
         generation = handle.generation
         before = (handle.status.model or {}).get("name") or handle.spec.model.partition("@")[0]
         payload = send_command(handle, command, timeout, self.models_dir)
@@ -197,13 +199,17 @@ class Supervisor(WorkerWatch):
         return None if handle is None or handle.ring is None else handle.ring.reader()
 
     def stop(self, decoder_id: str, timeout: float = 5.0) -> DecoderHandle | None:
-        """Stop a decoder and wait for its process to end; it is removed from the list. None if there is
-        no such decoder, or another caller is stopping it already (only one of them gets the handle)."""
+        """Stop a decoder and wait for its process to end; it is removed from the list. None if there is no such
+        decoder; :class:`DecoderStoppingError` if another caller is stopping it already (only one of them gets the
+        handle; meanwhile its state is ``stopping`` and it takes no command)."""
         with self._lock:
             handle = self._handles.get(decoder_id)
-            if handle is None or handle.stopping:
+            if handle is None:
                 return None
+            if handle.stopping:
+                raise DecoderStoppingError(stopping_refusal(decoder_id, "stop"))
             handle.stopping = True
+            handle.status = replace(handle.status, state="stopping")
         self._terminate(handle, timeout)
         self.witness.forget(decoder_id)
         self.matches.forget(decoder_id)
@@ -220,7 +226,8 @@ class Supervisor(WorkerWatch):
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every decoder and the monitor thread."""
         for handle in self.list():
-            self.stop(handle.id, timeout)
+            with contextlib.suppress(DecoderStoppingError):  # a DELETE under way stops it
+                self.stop(handle.id, timeout)
         self._closing.set()
         self._monitor.join(timeout=2.0)
         self.starts.shutdown()
@@ -333,3 +340,10 @@ class Supervisor(WorkerWatch):
             self.pool.leave(handle, timeout)
         else:
             self.backend.terminate(handle, timeout)
+
+
+def stopping_refusal(decoder_id: str, kind: str) -> str:
+    """Why decoder ``decoder_id``, being stopped, refuses ``kind`` (a command's kind, or ``stop``)."""
+    what = "a second stop (DELETE)" if kind == "stop" else f"no {kind!r} command"
+    return (f"decoder {decoder_id} is being stopped (a DELETE is in progress, state 'stopping'): it takes {what}; "
+            "the first DELETE's answer is its final status, and once stopped it is gone (404)")

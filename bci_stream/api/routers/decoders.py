@@ -120,9 +120,12 @@ def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus
     return status
 
 
-@router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised], responses=errors(401, 404))
+@router.delete("/{decoder_id}", response_model=DecoderStatus, dependencies=[Authorised],
+               responses=errors(401, 404, 409))
 def delete_decoder(decoder_id: str, supervisor: SupervisorDep) -> DecoderStatus:
-    """Stop the worker process (it is joined, nothing is left running) and return its final status."""
+    """Stop the worker process (it is joined, nothing is left running) and return its final status. While the stop
+    is under way the decoder's state is ``stopping``: a second DELETE, and any command (reset, swap, state), is 409
+    (not retryable: once stopped the decoder is gone, 404)."""
     handle = supervisor.stop(decoder_id)
     if handle is None:
         raise _not_found(decoder_id)

@@ -62,6 +62,8 @@ class DecoderHandle:
         self.counted.take(generation, snapshot.counters, snapshot.hist)  # first: one without them leaves the status be
         if self.counted.generation == generation:  # never older than a command's answer taken meanwhile
             snapshot = replace(snapshot, counters=self.counted.latest)
+        if self.stopping:  # a stop (DELETE) is waiting for the worker: ``stopping`` until it is done (``stopped``)
+            snapshot = replace(snapshot, state="stopping")
         self.status, self.status_received = snapshot, time.monotonic()
 
     def take_answer(self, generation: int, counters: Counters) -> None:

@@ -15,13 +15,17 @@ from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.requests import CommandRejectedError, send_command
 
 
-def handle_with_worker(answer: bool) -> tuple[DecoderHandle, threading.Thread]:
+def handle_with_worker(answer: bool, stop_on_read: bool = False) -> tuple[DecoderHandle, threading.Thread]:
     """A running decoder's handle whose "worker" (a thread at the other end of a real pipe) reads one command, then
-    answers it with a refusal (``answer``) or closes its end without answering (as a stopped worker does)."""
+    answers it with a refusal (``answer``) or closes its end without answering (as a stopped worker does);
+    ``stop_on_read``: a DELETE begins once the worker has read the command (``handle.stopping``)."""
     ours, theirs = multiprocessing.Pipe()
+    made: list[DecoderHandle] = []
 
     def worker() -> None:
         command = theirs.recv()
+        if stop_on_read:
+            made[0].stopping = True
         if answer:
             theirs.send(Reply(command.request_id, False, error="state array 'zf' must have shape (1, 8), got (1,)"))
         theirs.close()
@@ -30,6 +34,7 @@ def handle_with_worker(answer: bool) -> tuple[DecoderHandle, threading.Thread]:
     spec = DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "m"})
     handle = DecoderHandle(id="d1", spec=spec, process=thread, cmd_conn=ours)
     handle.status = replace(handle.status, state="running")
+    made.append(handle)
     thread.start()
     return handle, thread
 
@@ -40,8 +45,7 @@ def test_worker_gone_before_answering_says_so(stopping: bool) -> None:
     the decoder was stopped before it answered, not "went away during 'SwapModel': ". A worker that ended on its own
     (a crash the supervisor has not judged yet) is 409 with ``retry`` BUSY: it is restarted (found by an exploratory
     run: a lab's script following the documented retry rule gave up on a decoder about to be restarted)."""
-    handle, thread = handle_with_worker(answer=False)
-    handle.stopping = stopping
+    handle, thread = handle_with_worker(answer=False, stop_on_read=stopping)  # the DELETE begins after the send
     with pytest.raises(CommandError) as info:
         send_command(handle, SwapModel(model="m2"), timeout=10.0)
     thread.join(5)
