@@ -22,7 +22,8 @@ Pipeline (:func:`calibrate`):
    residual GRU on its logit is cross-validated on the same folds and shipped instead only where CV says it
    beats it (:func:`~.residual_calibrate.recurrent_stage`; ``recurrent=False`` skips it);
 4. the exported graph's cost per sample is measured (:mod:`.step_cost`) and a report (``report/report.json``,
-   ``report/report.md``, :mod:`.calibration_report`) is written into the model folder and a summary printed.
+   ``report/report.md``, :mod:`.calibration_report`) is written into the model folder and a summary printed; the
+   chance check of a decoder picked among candidates is of the nested CV of the pick (:mod:`.selection_nested`).
 
 The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is imported on use.
 """
@@ -68,6 +69,7 @@ from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
 from bci_stream.train.classical.selection import RULE_TERMS, RULE_TIMES, RULES, WINDOW_TIMES
 from bci_stream.train.classical.residual_calibrate import recurrent_stage
+from bci_stream.train.classical.selection_nested import nested_selection, pick_selection
 
 NAME_PATTERN = MODEL_NAME_PATTERN  # the card's: letters, digits, _ . -, starting with a letter or digit
 # How calibrate picks (rules of .selection), chosen by the nested-CV study of .selection_study on the calibration
@@ -274,6 +276,11 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                f"trials); picking one by the rules below would ship {chosen.family} ({why})")
         chosen = results[ENSEMBLE]
 
+    nested = None if average else nested_selection(  # a pick: the chance check must account for the choice
+        prep, folds, {f: results[f].configs for f in ("csp_lda", "riemann")},
+        {f: results[f].cvs for f in ("csp_lda", "riemann")},
+        lambda cvs: max(cvs, key=lambda f: (RULES[FAMILY_RULE](cvs[f]), -list(cvs).index(f))),
+        (lambda a, b: combined_cv(a, b, DEFAULT_COMBINE)) if combined else None, CANDIDATE_RULE, progress)
     params = fit(prep, all_trials(prep, range(len(prep.runs))), chosen.config)
     majority = max(counts.values()) / n_total
     chance = {"uniform": 1.0 / k, "majority_class": majority,
@@ -305,7 +312,9 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                           progress=progress, echo=echo)  # the residual GRU, shipped only where CV says it wins
     shipped = (("csp_gru", rec.extra_metrics["cv_acc_2s"], rec.extra_metrics["cv_acc_2s_ci95"]) if rec.shipped
                else (chosen.family, chosen.cv.acc[DECISION_TIME], fam_reports[chosen.family]["cv_acc_2s_ci95"]))
-    check = chance_check(shipped[1], shipped[2], chance, shipped[0], DECISION_TIME)  # reported, never a choice
+    sel = None if nested is None else pick_selection(nested, shipped[1], shipped[2], rec.shipped, n_total, majority)
+    check = chance_check(shipped[1] if sel is None else sel.pop("acc"), shipped[2] if sel is None else sel.pop("ci95"),
+                         chance, shipped[0], DECISION_TIME, sel)  # reported, never a choice
     gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
     # what loading warned of (a run's amplitude not scalp EEG's in µV: a wrong unit; channels far off) goes to the
     # card and the summary beside the chance check, not only to the notes
@@ -326,6 +335,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
         "chance": chance, "chance_check": check, "cue_gaps": gaps, "warnings": warnings,
         "families": fam_reports, "chosen_family": chosen.family, "why": why,
+        "nested_picks": None if sel is None else sel["picks"],  # each outer fold's pick by the nested CV
         "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
         "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the earlier "
                                "candidate, closer to the defaults)",

@@ -17,32 +17,59 @@ def chance_headline(chance: dict) -> tuple[str, float]:
     return "uniform", float(chance["uniform"])
 
 
-def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, decision_time: float) -> dict:
+def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, decision_time: float,
+                 selection: dict | None = None) -> dict:
     """Whether the shipped decoder's CV accuracy at the decision time beats chance.
 
     Returns ``{"acc", "ci95", "chance", "chance_kind", "threshold", "above_threshold", "below_chance", "warning"}``:
     ``above_threshold`` when ``acc`` is above the binomial 95 % threshold (``chance["binomial_95_threshold"]``,
     computed against the majority class), ``below_chance`` when the whole 95 % CI lies below the headline chance
     (:func:`chance_headline`); ``warning`` says so in words (None when above the threshold).
+
+    ``selection`` (a decoder picked among others on the same folds, ``calibrate --no-average``): ``{"n_compared",
+    "method", "how", "picked_cv_acc", ...}`` and, for ``method == "bonferroni"``, its own ``"threshold"``. ``acc``
+    and ``ci95`` are then the figure that accounts for the choice (the nested CV of the selection, or the picked
+    decoder's own CV against the Bonferroni threshold); the result also holds ``selection`` and the warning says
+    that the decoder was picked among ``n_compared`` and how the check accounts for it.
     """
     kind, level = chance_headline(chance)
-    thr = float(chance["binomial_95_threshold"])
+    thr = float(chance["binomial_95_threshold"] if selection is None or "threshold" not in selection
+                else selection["threshold"])
     lo, hi = (float(v) for v in ci95)
     above = acc > thr
     below = hi < level
+    what = "CV accuracy" if selection is None else f"{selection['figure']}"
+    picked = "" if selection is None else (f" ({family} was picked among {selection['n_compared']} decoders on the "
+                                          f"same CV folds, so its own CV accuracy {selection['picked_cv_acc']:.3f} "
+                                          f"is optimistic; {selection['how']})")
     warning = None
     if below:
-        warning = (f"the shipped decoder ({family}) is WORSE than chance: its CV accuracy at {decision_time:g} s is "
-                   f"{acc:.3f}, 95% CI [{lo:.2f}, {hi:.2f}] wholly below chance {level:.2f} ({kind}); it is "
+        warning = (f"the shipped decoder ({family}) is WORSE than chance: its {what} at {decision_time:g} s is "
+                   f"{acc:.3f}, 95% CI [{lo:.2f}, {hi:.2f}] wholly below chance {level:.2f} ({kind}){picked}; it is "
                    "systematically wrong: check --labels (events swapped?) and whether cues overlap (cues closer "
                    f"than {decision_time:g} s); do not use it")
     elif not above:
-        warning = (f"the shipped decoder ({family}) is not shown to beat chance: its CV accuracy at "
+        warning = (f"the shipped decoder ({family}) is not shown to beat chance: its {what} at "
                    f"{decision_time:g} s is {acc:.3f} (95% CI [{lo:.2f}, {hi:.2f}]), not above the binomial 95% "
-                   f"threshold {thr:.2f} (chance {level:.2f}, {kind}); record more or cleaner runs before relying "
-                   "on it")
-    return {"acc": float(acc), "ci95": [lo, hi], "chance": level, "chance_kind": kind, "threshold": thr,
-            "above_threshold": bool(above), "below_chance": bool(below), "warning": warning}
+                   f"threshold {thr:.2f} (chance {level:.2f}, {kind}){picked}; record more or cleaner runs before "
+                   "relying on it")
+    out = {"acc": float(acc), "ci95": [lo, hi], "chance": level, "chance_kind": kind, "threshold": thr,
+           "above_threshold": bool(above), "below_chance": bool(below), "warning": warning}
+    if selection is not None:
+        out["selection"] = {k: v for k, v in selection.items() if k != "picks"}
+    return out
+
+
+def selection_line(check: dict) -> str | None:
+    """The summary's and report.md's sentence on how the chance check accounts for a pick (None without one)."""
+    sel = check.get("selection")
+    if sel is None:
+        return None
+    verdict = "above" if check["above_threshold"] else "NOT above"
+    return (f"chance check: the shipped decoder was picked among {sel['n_compared']} decoders on the same CV folds "
+            f"(its own CV accuracy {sel['picked_cv_acc']:.3f} is optimistic); {sel['how']}: {sel['figure']} "
+            f"{check['acc']:.3f} [{check['ci95'][0]:.2f}, {check['ci95'][1]:.2f}], {verdict} the threshold "
+            f"{check['threshold']:.2f}")
 
 
 def cue_gaps(onsets_s: Sequence[np.ndarray], decision_time: float) -> dict:
@@ -81,6 +108,8 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"{fam:<10}" + "".join(f"{r['cv_acc'][t]:>10.3f}" for t in times)
                      + f"{r.get('cv_acc_window_mean', float('nan')):>14.3f}   [{lo:.2f}, {hi:.2f}]   {r['config']}")
     lines.append(f"chosen: {report['chosen_family']} ({report['why']})")
+    if (line := selection_line(report.get("chance_check") or {})) is not None:
+        lines.append(line)
     rec = report.get("recurrent")
     if rec is not None:
         accs = ("".join(f"{rec['cv_acc'][t]:>10.3f}" for t in times) + "   ") if rec.get("tried") else ""
@@ -144,6 +173,8 @@ def write_report(report: dict, out: Path) -> None:
                   + f" | {r.get('cv_acc_window_mean', float('nan')):.3f} | [{lo:.2f}, {hi:.2f}] | `{r['config']}` |")
     rules = report.get("rules", {})
     md += ["", f"**Chosen: {report['chosen_family']}** — {report['why']}."]
+    if (line := selection_line(report.get("chance_check") or {})) is not None:
+        md += ["", f"**{line[0].upper()}{line[1:]}.**"]
     md += [""] + [f"* {what} rule: {rule}" for what, rule in rules.items()] + ["", "## Candidates", ""]
     for fam, r in report["families"].items():
         if not r["candidates"]:  # the combined decoder: the two picks above, no candidates of its own
@@ -166,4 +197,4 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
-__all__ = ["chance_check", "chance_headline", "cue_gaps", "summary_lines", "write_report"]
+__all__ = ["chance_check", "chance_headline", "cue_gaps", "selection_line", "summary_lines", "write_report"]

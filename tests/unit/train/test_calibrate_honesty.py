@@ -142,7 +142,9 @@ def test_a_decoder_worse_than_chance_is_shipped_with_a_warning(tmp_path: Path) -
     assert f"chance {majority:.2f} (majority class; uniform 0.50, binomial 95% threshold" in res.output
     check = report["chance_check"]
     assert check["below_chance"] and not check["above_threshold"] and check["chance_kind"] == "majority class"
-    assert check["acc"] == report["families"][report["chosen_family"]]["cv_acc"]["2"]
+    # a decoder picked among candidates (--no-average) is checked on the nested CV of the pick, not on its own CV
+    assert check["selection"]["picked_cv_acc"] == report["families"][report["chosen_family"]]["cv_acc"]["2"]
+    assert check["acc"] == check["selection"]["nested_cv_acc"] and check["selection"]["method"] == "nested_cv"
     assert f"warning: the shipped decoder ({report['chosen_family']}) is WORSE than chance" in res.output
     assert re.search(r"warning: 1 of the \d+ gaps between consecutive cues \(\d+%; median gap [\d.]+ s\) are shorter "
                      r"than the decision time 2 s", res.output), res.output
