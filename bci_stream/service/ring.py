@@ -138,12 +138,20 @@ class OutputRing:
         """Let go of this process's handle of a named block (the API's, once its decoder is freed), its descriptor and
         mapping now, not at a later full collection (before: the API held the blocks of deleted decoders, unlinked
         but still allocated). A read under way ends first; readers after it read no rows (:attr:`closed`).
-        Idempotent; nothing for an inherited ring."""
+        Idempotent; nothing for an inherited ring.
+
+        What the ring says of its end still answers after it (a final status, a late poll): the header is kept as a
+        copy, and every row reads as the newest one (one row's memory, not the block's).
+        """
         if self._shm is None:
             return
         with self._readers:
             self.closed = True
+            head = self._head.copy()
+            newest = self._rows[(int(head[0]) - 1) % self.capacity].copy()
             self.detach()
+            self._head = head
+            self._rows = np.broadcast_to(newest, (self.capacity, self.width))
 
     @classmethod
     def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:

@@ -52,3 +52,16 @@ def test_close_lets_go_of_the_block_while_a_reader_reads_on():
     assert not holds(name)
     ring.close()  # twice (a decoder freed twice): nothing
     assert len(ring.reader().read()) == 0
+
+
+def test_a_closed_ring_still_says_where_it_ended():
+    """A final status (or a test) that asks a freed decoder's ring for its last seq, head or last timestamp gets the
+    answers it had before the close (before: ``TypeError`` on the released header)."""
+    ring = OutputRing.create_named(64, 2)
+    ring.write(np.arange(100.0), 10.0 + np.arange(100.0), 0, np.ones((100, 2)))  # wraps: 100 rows in 64 slots
+    before = (ring.head, ring.pending, ring.last_seq(), ring.last_timestamp(), ring.unwritten_seq())
+    ring.unlink()
+    ring.close()
+    assert not holds(ring.handles.name)
+    assert (ring.head, ring.pending, ring.last_seq(), ring.last_timestamp(), ring.unwritten_seq()) == before
+    assert before[:4] == (100, 100, 99, 109.0)
