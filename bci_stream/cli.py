@@ -159,8 +159,7 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
           ray_address: str | None) -> None:
     """Run the HTTP control plane (FastAPI on uvicorn). Set BCI_STREAM_TOKEN to require a bearer token.
 
-    Ctrl-C or SIGTERM stops the decoders, then the server. Exit code 0 after Ctrl-C; after SIGTERM the
-    process ends by that signal once shut down (status 143 in a shell), as uvicorn does. With ``--backend ray``
+    Ctrl-C or SIGTERM stops the decoders, then the server; exit code 0 after either. With ``--backend ray``
     each decoder's worker is a Ray actor (``pip install '.[cluster]'`` from the checkout; see deploy/RAY.md)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, config=config, backend=backend,
                          ray_address=ray_address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import signal
 import socket
 import threading
 import time
@@ -65,10 +66,23 @@ GRACEFUL_S = 5.0
 
 
 def serve(settings: Settings) -> None:
-    """Serve until interrupted (Ctrl-C / SIGTERM shut the decoders down cleanly)."""
+    """Serve until interrupted (Ctrl-C / SIGTERM shut the decoders down cleanly), then return.
+
+    uvicorn handles both signals while it runs; after its orderly shutdown it restores the handlers it found and
+    raises the signal it caught again. SIGTERM's default action would then end the process by that signal (status
+    143 in a shell: a container or script checking for 0 sees a failure), Ctrl-C's is a ``KeyboardInterrupt``: so
+    SIGTERM is given Ctrl-C's handler here (as ``replay`` does), and either ends in a ``KeyboardInterrupt`` that the
+    caller (``bci-stream serve``) takes as exit 0. Called off the main thread, no handler is changed.
+    """
     configure_service(settings.log_level)  # the service's own loggers and its workers', not only uvicorn's
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=GRACEFUL_S)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                    timeout_graceful_shutdown=GRACEFUL_S)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 class BackgroundServer:

@@ -29,7 +29,8 @@ pytestmark = [pytest.mark.skipif(Cluster is None, reason="Ray is not installed (
 
 def test_serve_with_ray_backend_shuts_down_on_sigterm(models_dir, tmp_path):
     """SIGTERM to ``serve --backend ray``: uvicorn's own shutdown runs (lifespan: the supervisor stops the
-    decoders), the process ends with status -15 as uvicorn re-raises the signal, and no Ray SIGTERM handler fires."""
+    decoders), the process ends with status 0 (not -15: uvicorn re-raises the signal it caught), and no Ray SIGTERM
+    handler fires."""
     cluster = Cluster()
     before = signal.getsignal(signal.SIGTERM)
     try:
@@ -60,4 +61,4 @@ def test_serve_with_ray_backend_shuts_down_on_sigterm(models_dir, tmp_path):
         cluster.shutdown()
     assert "Application shutdown complete" in out and "Finished server process" in out, out
     assert "SIGTERM received" not in out and "Traceback" not in out and "SystemExit" not in out, out
-    assert rc == -signal.SIGTERM, (rc, out)
+    assert rc == 0, (rc, out)

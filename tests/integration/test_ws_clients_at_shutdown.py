@@ -55,7 +55,7 @@ def test_sigterm_ends_serve_after_a_client_left_and_with_one_still_connected() -
             serve.wait(timeout=30)
         reader.join(timeout=10)
     out = "\n".join(lines)
-    assert rc == -signal.SIGTERM and "Application shutdown complete" in out, out
+    assert rc == 0 and "Application shutdown complete" in out, out
 
 
 def test_sigterm_ends_serve_with_a_command_to_a_hung_worker_in_flight() -> None:
