@@ -73,10 +73,32 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def content_type_error(request: Request, exc: RequestValidationError) -> dict[str, Any] | None:
+    """The error of a body that was not read as JSON for its ``Content-Type`` (curl's ``-d`` sends
+    ``application/x-www-form-urlencoded``; ``text/plain``; none at all), or None.
+
+    FastAPI parses a body as JSON only under ``application/json`` or ``application/<name>+json`` (parameters such as
+    ``charset`` allowed); any other body reaches validation as its raw bytes, whose error ("Input should be a valid
+    dictionary or object to extract fields from") did not say that the content type was the problem.
+    """
+    if not isinstance(exc.body, (bytes, bytearray)) or not exc.body:  # parsed JSON, or no body at all
+        return None
+    got = request.headers.get("content-type")
+    said = f"got Content-Type {got!r}" if got else "got no Content-Type header"
+    return {"type": "content_type", "loc": ["body"],
+            "msg": f"the request body must be JSON sent with Content-Type: application/json (or "
+                   f"application/<name>+json), {said}"}
+
+
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 body (``detail``: the errors, each naming its field), valid JSON even when the
-    echoed input is not (the default handler fails with a 500 on NaN, inf or a lone surrogate)."""
-    return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
+    echoed input is not (the default handler fails with a 500 on NaN, inf or a lone surrogate). A body sent with a
+    content type other than JSON's gets one error naming the content type received and the one required
+    (:func:`content_type_error`), instead of its fields' errors."""
+    errors = exc.errors()
+    if (wrong_type := content_type_error(request, exc)) is not None:
+        errors = [e for e in errors if tuple(e.get("loc", ()))[:1] != ("body",)] + [wrong_type]
+    return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(errors))})
 
 
 UNPARSED = "There was an error parsing the body"  # FastAPI's 400 when decoding the JSON raised something else

@@ -111,8 +111,9 @@ def cases(victim_id: str, sha256: str) -> list[tuple[str, str, bytes | None, str
         ("DELETE", "/decoders/%00", None, None, {404}, ""),
         ("GET", "/decoders/%F0%9F%92%A9", None, None, {404}, ""),
         # wrong content types and methods
-        ("POST", "/decoders", json.dumps(VALID).encode(), "text/plain", {422}, ""),
-        ("POST", "/decoders", b"stream=x&model=tiny-gru", "application/x-www-form-urlencoded", {422}, ""),
+        ("POST", "/decoders", json.dumps(VALID).encode(), "text/plain", {422}, "got Content-Type 'text/plain'"),
+        ("POST", "/decoders", b"stream=x&model=tiny-gru", "application/x-www-form-urlencoded", {422},
+         "must be JSON sent with Content-Type: application/json"),
         ("POST", "/decoders", json.dumps(VALID).encode(), None, {201, 422}, ""),
         ("PATCH", "/decoders", b"{}", "application/json", {405}, ""),
         ("PUT", "/health", b"{}", "application/json", {405}, ""),
