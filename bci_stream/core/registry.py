@@ -258,7 +258,7 @@ class ModelRegistry:
                                      "highest version, or NAME@VERSION)")
         matches = [e for e in self.list() if e.card.name == name and (not version or e.card.version == version)]
         if not matches:
-            known = sorted({e.card.ref for e in self.list()})
+            known, cannot = self._loadable_refs()
             # a folder named like the model whose card is unreadable: say so, not just "not found"; one that
             # could not be read now (out of file descriptors, an I/O error) is not "not found": retry it
             broken = [p for p in self._scan()[1] if f"/{name}/" in str(p).replace("\\", "/")]
@@ -266,6 +266,7 @@ class ModelRegistry:
                 raise unavailable[0]
             raise ModelNotFoundError(
                 f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'}"
+                + "".join(f"; cannot load: {why}" for why in cannot)
                 + (")" if (why := self.root_problem()) is None else "; that folder does not exist)"
                    if why.endswith("does not exist") else f"; {why})")
                 + "".join(f"; {p}" for p in broken)
@@ -274,6 +275,25 @@ class ModelRegistry:
         if len({e.card.sha256 for e in same}) > 1:  # which one is meant cannot be told: never pick one silently
             raise ModelError(_twins(same))
         return same
+
+    def _loadable_refs(self) -> tuple[list[str], list[str]]:
+        """The refs of the models a decoder can load, and each other one with why it cannot (``"c@1 (ONNX file ...
+        does not exist)"``), for a "not found" message: a model whose files are missing or changed, or that no
+        decoder could run (``/ready`` lists it in ``model_problems``), is no model to offer instead."""
+        whys: dict[str, list[str | None]] = {}
+        for entry in self.list():
+            try:
+                verify_files(entry, cached_sha256)
+                why = runnable_problem(entry.card, entry.directory)
+            except ModelError as exc:
+                why = str(exc)
+            except OSError as exc:  # out of file descriptors, an I/O error: cannot be loaded now
+                why = f"model '{entry.card.ref}': its files cannot be read ({exc.strerror or exc})"
+            whys.setdefault(entry.card.ref, []).append(why)
+        loadable = sorted(ref for ref, found in whys.items() if None in found)  # one whole copy is enough (get)
+        cannot = [f"{ref} ({_about(ref, next(w for w in found if w))})" for ref, found in sorted(whys.items())
+                  if None not in found]
+        return loadable, cannot
 
     def get(self, ref: str) -> ModelEntry:
         """Resolve ``ref`` and verify its ONNX file against the card's sha256: of copies of one model (one card in
@@ -288,3 +308,27 @@ class ModelRegistry:
             except ModelError as exc:
                 problems.append(exc)
         raise problems[0]
+
+
+def _about(ref: str, why: str) -> str:
+    """``why`` (a message that begins by naming model ``ref``) without that name: ``"model 'a@1': X"`` -> ``"X"``,
+    ``"model 'a@1' is X"`` -> ``"it is X"``."""
+    head = f"model '{ref}'"
+    if not why.startswith(head):
+        return why
+    rest = why[len(head):]
+    return rest[2:] if rest.startswith(": ") else "it" + rest
+
+
+#: path -> ((inode, size, mtime), sha256) of the files checked by /ready (a probe every few seconds reads each file
+#: once) and by a "not found" message.
+_DIGESTS: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """The sha256 of ``path``, read again only when its inode, size or modification time changed."""
+    st = path.stat()
+    seen, key = _DIGESTS.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
+    if seen is None or seen[0] != key:
+        seen = _DIGESTS[str(path)] = (key, sha256_file(path))
+    return seen[1]

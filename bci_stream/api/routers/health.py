@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -13,9 +12,8 @@ from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, Supervis
 from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
-from bci_stream.core.card import sha256_file
 from bci_stream.core.errors import ModelError
-from bci_stream.core.registry import runnable_problem, verify_files
+from bci_stream.core.registry import cached_sha256, runnable_problem, verify_files
 
 router = APIRouter(tags=["health"])
 
@@ -24,19 +22,6 @@ router = APIRouter(tags=["health"])
 def health() -> dict[str, str]:
     """The service is up."""
     return {"status": "ok", "version": __version__}
-
-
-#: path -> ((inode, size, mtime), sha256) of the files /ready checked: a probe every few seconds reads each file once.
-_DIGESTS: dict[str, tuple[tuple[int, int, int], str]] = {}
-
-
-def cached_sha256(path: Path) -> str:
-    """The sha256 of ``path``, read again only when its inode, size or modification time changed."""
-    st = path.stat()
-    seen, key = _DIGESTS.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
-    if seen is None or seen[0] != key:
-        seen = _DIGESTS[str(path)] = (key, sha256_file(path))
-    return seen[1]
 
 
 @router.api_route("/ready", methods=["GET", "HEAD"])

@@ -166,6 +166,30 @@ def test_versions_and_missing_models(models_dir, tmp_path):
     assert ModelRegistry(tmp_path).get("tiny-gru").card.version == "1.10.0"  # 1.10 > 1.0, not string order
 
 
+def test_not_found_offers_only_models_that_can_load(models_dir, tmp_path):
+    """A "not found" message listed every model with a card, also one whose ONNX file is missing (``/ready`` names
+    it in ``model_problems``): an operator was told to use a model that cannot load. Now those are listed apart,
+    each with why; a model of which one copy is whole can load (as ``get`` picks it)."""
+    for name in ("tiny-gru", "tiny-lstm"):
+        shutil.copytree(models_dir / name, tmp_path / name)
+    (tmp_path / "tiny-lstm" / "model.onnx").unlink()
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "gru-copy")  # two copies of tiny-gru, one whole
+    (tmp_path / "tiny-gru" / "model.onnx").unlink()
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "volts")  # read, but no decoder could run it
+    raw = json.loads((tmp_path / "volts" / "model.json").read_text())
+    raw.update(name="tiny-kelvin", unit="K")
+    (tmp_path / "volts" / "model.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelNotFoundError) as err:
+        ModelRegistry(tmp_path).get("tiny-gu")
+    assert str(err.value) == (
+        f"model 'tiny-gu' not found in {tmp_path} (available: tiny-gru@1.0.0; cannot load: tiny-kelvin@1.0.0 "
+        "(the card's unit 'K' is not a voltage unit this service converts (e.g. microvolts, volts, '0.0224 uV')); "
+        f"cannot load: tiny-lstm@1.0.0 (ONNX file {tmp_path / 'tiny-lstm' / 'model.onnx'} does not exist))")
+    (tmp_path / "gru-copy" / "model.onnx").unlink()
+    with pytest.raises(ModelNotFoundError, match=r"\(available: none; cannot load: tiny-gru@1\.0\.0 \(ONNX file "):
+        ModelRegistry(tmp_path).get("tiny-gu")
+
+
 def test_export_refuses_when_parity_fails(tmp_path, monkeypatch):
     import torch
 
