@@ -112,10 +112,13 @@ class DecoderStatus(BaseModel):
     """The decoded LSL stream: ``name`` (``options.output_name``, else ``<input name>-decoded``), ``type``,
     ``source_id``, ``provenance`` (its provenance stream's name, or None), ``consumers``; ``name_shared_with`` and
     ``note`` when decoders created before this one publish a decoded stream of that name on the same host (a consumer
-    resolving by name gets either: set ``options.output_name`` or resolve by ``source_id``)."""
+    resolving by name gets either: set ``options.output_name`` or resolve by ``source_id``). While the decoder holds
+    its first output for a consumer (state ``connecting``; ``options.wait_for_consumer_s``, or a restarted worker's
+    few seconds for its consumers to re-subscribe), ``waiting_for_consumer_s``: that wait's limit."""
     connected: bool
-    """The decoder's inlet is bound to a live source: ``running``, or ``stalled`` while the outlet instance it decodes
-    is still up (silent; after the first source check of the stall)."""
+    """The decoder's inlet is bound to a live source: ``running``, ``stalled`` while the outlet instance it decodes
+    is still up (silent; after the first source check of the stall), or ``connecting`` while it waits for a consumer
+    of its output, its input buffering (``output_stream.waiting_for_consumer_s``)."""
     status_age_s: float | None = None
     """Seconds since the worker's latest status snapshot. A running worker sends one every ``status_interval``;
     one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung."""

@@ -42,7 +42,8 @@ def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None
         model=s.model,
         stream=with_matches(s.stream, handle.also_matching),
         output_stream=s.output_stream,
-        connected=s.state == "running" or (s.state == "stalled" and s.source_present is True),
+        connected=s.state == "running" or (s.state == "stalled" and s.source_present is True)
+        or (s.state == "connecting" and "waiting_for_consumer_s" in (s.output_stream or {})),
         status_age_s=None if (age := handle.status_age()) is None else round(age, 3),
         stall=None if s.stall is None or s.state == "error" else StallStatus(**s.stall),  # an error is no stall
         counters=dataclasses.asdict(latest),

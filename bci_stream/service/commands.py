@@ -82,6 +82,9 @@ class CommandHandler:
         self.source: pylsl.StreamInfo | None = None
         self.units: StreamUnits | None = None  # the stream's units and amplitude warning (set with the decoder)
         self.markers: MarkerHub | None = None  # the marker following, set once connected (RecoverMarkers)
+        #: While the worker holds its first output for a consumer (``consumer_wait.await_consumers``): a command's
+        #: refusal saying so (else :data:`NO_STATE_YET` or :data:`SWAP_NOT_RUNNING`).
+        self.consumer_wait: str | None = None
         self.stop_requested = False
         self._loaded: _LoadedModel | None = None
         self._swap_thread: threading.Thread | None = None
@@ -128,7 +131,7 @@ class CommandHandler:
         decoder = self.decoder
         if decoder is None:
             why = SWAP_NOT_RUNNING.format(state=self.reporter.status.state) if isinstance(command, SwapModel) else None
-            self.reply(command, False, error=why or NO_STATE_YET, retry=Retry.BUSY)
+            self.reply(command, False, error=self.consumer_wait or why or NO_STATE_YET, retry=Retry.BUSY)
             return
         seq = decoder.seq  # the first input sample a reset or restore applies to (the new state epoch's first seq)
         if isinstance(command, Reset):

@@ -25,7 +25,7 @@ from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (ALL_MATCHES, NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
                                   described, full_info, label_report, may_fit, resolve_one, unmapped_warning)
 from bci_stream.lsl.units import recorded_channels, unit_scale
-from bci_stream.service.consumer_wait import await_consumers
+from bci_stream.service.consumer_wait import OPTION_WAIT, RESTART_WAIT, await_consumers
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
 from bci_stream.service.record_paths import open_recording
@@ -219,7 +219,8 @@ class StreamConnection:
             # no output yet (killed while waiting for a first consumer): the wait asked for still holds
             wait = max(wait, resubscribe) if ring is not None and ring.pending == 0 else resubscribe
         if wait > 0 and not self.lost_at_open:  # a restart holds its whole window: all consumers, not the first
-            waited, there = await_consumers(self, wait, resubscribe)
+            reason = OPTION_WAIT if wait == opts.wait_for_consumer_s else RESTART_WAIT
+            waited, there = await_consumers(self, wait, resubscribe, reason)
             self.status.output_stream.update(consumer_waited_s=waited, consumer_at_first_output=there)
         if replay:  # before any row of its own
             shown(self.reporter, send_unsent_provenance(ring, self.prov_outlet, t0 + RESUBSCRIBE_S,

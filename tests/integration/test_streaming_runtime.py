@@ -383,7 +383,8 @@ def test_a_decoder_waiting_for_its_consumer_keeps_reporting_refuses_commands_and
     wait_for(lambda: handle.status.state == "connecting" and handle.status.output_stream is not None, 20,
              "a status report during the wait")
     assert handle.status.output_stream["name"] == f"{name}-decoded"
-    with pytest.raises(CommandRefusedError, match="not running"):
+    with pytest.raises(CommandRefusedError, match=r"is waiting \(at most 25 s: options\.wait_for_consumer_s\) for a "
+                       f"consumer of its decoded stream '{name}-decoded'"):
         supervisor.request(handle.id, Reset())
     final = supervisor.stop(handle.id)
     assert final.status.state == "stopped" and final.last_error is None
