@@ -149,9 +149,10 @@ class OutputRing:
             self.closed = True
             head = self._head.copy()
             newest = self._rows[(int(head[0]) - 1) % self.capacity].copy()
-            self.detach()
-            self._head = head
-            self._rows = np.broadcast_to(newest, (self.capacity, self.width))
+            shm, self._shm = self._shm, None
+            self._head, self._rows = head, np.broadcast_to(newest, (self.capacity, self.width))  # before the close
+            with contextlib.suppress(BufferError):  # a view still held elsewhere: freed with it
+                shm.close()
 
     @classmethod
     def create(cls, ctx: Any, capacity: int, n_outputs: int) -> OutputRing:

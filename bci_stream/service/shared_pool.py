@@ -13,6 +13,7 @@ a crash of their worker; the stopped decoder's ``exit_code`` is the kill's (-9) 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -71,6 +72,8 @@ STOP_GRACE_S = 5.0
 KILL_JOIN_S = 2.0
 #: Workers killed as hung whose reason is kept for their other decoders' ``last_error``.
 HUNG_KEPT = 16
+#: Workers whose latest status time is kept before those of ended workers are dropped.
+HEARD_KEPT = 64
 
 
 class SharedPool:
@@ -107,6 +110,8 @@ class SharedPool:
         self.stop_grace = stop_grace
         #: process of a worker killed as hung -> why (for its other decoders' last_error); the latest few only
         self.hung: dict[Any, str] = {}
+        #: worker process -> ``local_clock()`` when it took its latest status (of any decoder it hosts): not hung
+        self.heard_at: dict[Any, float] = {}
         self._lock = threading.Lock()
 
     def _spawn(self, index: int) -> SharedWorkerHandle:
@@ -231,12 +236,28 @@ class SharedPool:
             self._stop(w, timeout)
             w.control.close()
 
+    def heard(self, process: Any, taken: float) -> None:
+        """Worker ``process`` took a status of one of its decoders at ``taken`` (``local_clock()``; the supervisor's
+        monitor calls this for each status it reads: a status read late, sent before the worker hung, is no sign)."""
+        self.heard_at[process] = max(taken, self.heard_at.get(process, -math.inf))
+        if len(self.heard_at) > HEARD_KEPT:
+            for old in [p for p in self.heard_at if not p.is_alive()]:
+                self.heard_at.pop(old, None)
+
     def leave(self, handle: Any, timeout: float) -> None:
         """Stop shared decoder ``handle``: Stop on its command pipe, then wait until the worker closes that pipe
-        (its stream closed and its final status sent), at most ``timeout``; the other streams go on."""
+        (its stream closed and its final status sent), at most ``timeout``; the other streams go on.
+
+        A worker that did not let it go in that time is killed as hung only if it sent no status meanwhile (of
+        any decoder) and ``timeout`` spans two status intervals. One that did is busy, not hung: a decoder still
+        starting (its inlet resolving, its model loading) leaves once its start ends, and the worker's other
+        decoders go on."""
         from bci_stream.core.messages import Stop
 
+        import pylsl
+
         conn = handle.cmd_conn
+        asked = pylsl.local_clock()
         with handle.request_lock:
             try:
                 conn.send(Stop())
@@ -248,7 +269,13 @@ class SharedPool:
             else:
                 gone = False  # no word in `timeout` s
             conn.close()
+        silent = self.heard_at.get(handle.process, -math.inf) < asked and timeout >= 2 * self.status_interval
         if gone or not handle.process.is_alive():  # (a worker that died meanwhile: the monitor judges its end)
+            handle.exit_code = 0 if handle.slot_exit is None else handle.slot_exit
+        elif not silent:
+            log.warning("decoder %s did not leave its shared worker (pid %s) within %.1f s, which is still reporting "
+                        "(a start under way ends first): it leaves when that ends", handle.id, handle.process.pid,
+                        timeout)
             handle.exit_code = 0 if handle.slot_exit is None else handle.slot_exit
         else:
             handle.exit_code = self._kill_hung(handle, timeout)

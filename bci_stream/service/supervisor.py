@@ -209,8 +209,15 @@ class Supervisor(WorkerWatch):
             if handle.stopping:
                 raise DecoderStoppingError(stopping_refusal(decoder_id, "stop"))
             handle.stopping = True
-            handle.status = replace(handle.status, state="stopping")
-        self._terminate(handle, timeout)
+            before, handle.status = handle.status, replace(handle.status, state="stopping")
+        try:
+            self._terminate(handle, timeout)
+        except BaseException:  # the stop did not happen (a backend's error): the decoder is as it was, not 'stopping'
+            with self._lock:
+                handle.stopping = False
+                if handle.status.state == "stopping":
+                    handle.status = replace(handle.status, state=before.state)
+            raise
         self.witness.forget(decoder_id)
         self.matches.forget(decoder_id)
         drain(handle.status_conn)  # the worker's last snapshot (its final counters), read by the monitor

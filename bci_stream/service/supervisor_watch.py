@@ -115,6 +115,8 @@ class WorkerWatch:
                 conn.close()
             return
         snapshot, announced = received_status(snapshot)  # announced: the exit code of a refusal
+        if handle.shared:
+            self.pool.heard(handle.process, snapshot.t)  # when its worker last reported (shared_pool.leave)
         with self._lock:  # also while stopping (the final snapshot), until stop() has let go of this pipe
             if generation == handle.generation and handle.status_conn is conn:
                 if announced is not None and handle.shared:  # a shared worker refusing with other code

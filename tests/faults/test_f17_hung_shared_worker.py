@@ -14,7 +14,8 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from support.common import TINY_SFREQ, test_signal, unique
-from faults.kit import LivePusher, assert_service_up, make_settings, pid_gone, start_running, status, worker_pids
+from faults.kit import (LivePusher, assert_service_up, make_settings, pid_gone, post_decoder, start_running, status,
+                        worker_pids)
 from support.http import wait_status
 from support.lsl import new_outlet
 
@@ -95,4 +96,32 @@ def test_the_other_decoder_of_a_hung_shared_worker_is_restarted_from_its_state(c
     finally:
         pusher.halt.set()
     assert client.delete(f"/decoders/{ids[1]}").status_code == 200
+    assert_service_up(client)
+
+
+def test_a_decoder_deleted_while_it_starts_leaves_its_busy_shared_worker_alive(client, server):
+    """A decoder still starting (its inlet resolving a stream nobody sends yet) is deleted while another decoder runs
+    on the same shared worker. Expected: the worker is not killed as hung; the running decoder goes on, with no
+    restart, on the same process. (A guard of the whole path: here the resolve ends at the stop; a start that does
+    not, and a worker still reporting meanwhile, is `tests/unit/service/test_shared_pool_leave.py`.)"""
+    name = unique("busy")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    running = start_running(client, name, worker="shared", output_name=f"{name}-a")
+    pid = status(client, running)["worker"]["pid"]
+    pusher = LivePusher(outlet, seed=118)
+    pusher.x = test_signal(600 * int(TINY_SFREQ), seed=118)
+    pusher.start()
+    try:
+        starting = post_decoder(client, unique("nobody-sends"), worker="shared", resolve_timeout=120.0)
+        wait_status(client, starting, lambda s: s["state"] == "connecting" and (s.get("worker") or {}).get("pid")
+                    == pid, 90, "the second decoder to be resolving on the same worker")
+        r = client.delete(f"/decoders/{starting}", timeout=120.0)
+        assert r.status_code == 200, r.text
+        assert r.json()["exit_code"] != -9, r.json()
+        out = status(client, running)["counters"]["samples_out"]
+        st = wait_status(client, running, lambda s: s["counters"]["samples_out"] > out + 200, 60, "decoding on")
+        assert st["restarts"] == 0 and st["worker"]["pid"] == pid and not pid_gone(pid, timeout=0.1), st
+    finally:
+        pusher.halt.set()
+    assert client.delete(f"/decoders/{running}").json()["exit_code"] == 0
     assert_service_up(client)

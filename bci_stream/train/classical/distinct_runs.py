@@ -17,34 +17,41 @@ HEAD = 2048
 #: zero; in any unit, volts read as µV included). A 16-bit EDF's values written as float32 (FIF) and read back differ by
 #: about 1e-7 of their size.
 RTOL = 1e-5
+#: Samples compared at a time after the first :data:`HEAD`.
+BLOCK = 65536
 
 
 def same_samples(a: Recording, b: Recording) -> bool:
     """Do ``a`` and ``b`` hold the same samples (same rate and length, values to :data:`RTOL`, NaN where NaN) in
     the channels they share by name (:func:`~bci_stream.core.channels.normalise_ch_name`; by position when they
     share too few, half of the smaller set)? A copy in another format often has its channels in another order or
-    one more or fewer (before: compared by position and shape, so such a copy was taken for another run)."""
-    if a.sfreq != b.sfreq or a.data.shape[1] != b.data.shape[1]:
+    one more or fewer (before: compared by position and shape, so such a copy was taken for another run).
+
+    The first :data:`HEAD` samples are compared first, then the rest in blocks of :data:`BLOCK` samples: no whole
+    copy of either recording is made (an hour at 1 kHz x 64 channels is 1.8 GB)."""
+    n_times = a.data.shape[1]
+    if a.sfreq != b.sfreq or n_times != b.data.shape[1]:
         return False
-    xa, xb = _shared_channels(a, b)
-    if xa is None:
+    rows = _shared_rows(a, b)
+    if rows is None:
         return False
-    head = slice(0, HEAD)
-    finite = np.abs(xa[:, head])[np.isfinite(xa[:, head])]
+    ia, ib = rows
+    head_a, head_b = a.data[ia, :HEAD], b.data[ib, :HEAD]
+    finite = np.abs(head_a)[np.isfinite(head_a)]
     atol = RTOL * float(finite.max()) if finite.size else 0.0
-    return bool(np.allclose(xa[:, head], xb[:, head], rtol=RTOL, atol=atol, equal_nan=True)
-                and np.allclose(xa, xb, rtol=RTOL, atol=atol, equal_nan=True))
+    return all(np.allclose(a.data[ia, i:i + step], b.data[ib, i:i + step], rtol=RTOL, atol=atol, equal_nan=True)
+               for i, step in [(0, HEAD)] + [(i, BLOCK) for i in range(HEAD, n_times, BLOCK)])
 
 
-def _shared_channels(a: Recording, b: Recording) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-    """The data of the channels ``a`` and ``b`` share by name, in one order; both whole when of one shape and sharing
-    too few names (numbered channels); (None, None) otherwise."""
+def _shared_rows(a: Recording, b: Recording) -> tuple[list[int] | slice, list[int] | slice] | None:
+    """The rows of the channels ``a`` and ``b`` share by name, in one order; all rows when of one shape and sharing
+    too few names (numbered channels); None otherwise."""
     keys_b = {normalise_ch_name(n): i for i, n in enumerate(b.ch_names)}
     pairs = [(i, keys_b[k]) for i, k in enumerate(normalise_ch_name(n) for n in a.ch_names) if k in keys_b]
     if len(pairs) >= max(1, min(len(a.ch_names), len(b.ch_names)) // 2):
         ia, ib = (list(t) for t in zip(*pairs))
-        return a.data[ia], b.data[ib]
-    return (a.data, b.data) if a.data.shape == b.data.shape else (None, None)
+        return ia, ib
+    return (slice(None), slice(None)) if a.data.shape == b.data.shape else None
 
 
 def repeated_run(recs: Sequence[Recording]) -> tuple[Recording, Recording] | None:

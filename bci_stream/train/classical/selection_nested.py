@@ -14,7 +14,8 @@ picked. It estimates the selection with one run fewer than the shipped decoder h
 pessimistic, where the picked candidate's own CV is optimistic.
 
 The inner CV fits each candidate once per distinct training set (:func:`inner_folds` of two outer folds share
-them with leave-one-run-out); with three runs it costs about twice calibrate's CV of the candidates.
+them with leave-one-run-out); with three runs it costs about twice calibrate's CV of the candidates. With one
+run (trial-wise k-fold outside and inside) no fit is shared: about k times that CV.
 """
 
 from __future__ import annotations
