@@ -38,6 +38,14 @@ def globals_in(payload: bytes) -> list[str]:
     return names
 
 
+def _pool() -> Any:
+    """The supervisor's pool (it notes when a shared worker last reported); no process is started."""
+    from bci_stream.service.shared_pool import SharedPool
+    from bci_stream.service.spawn import start_without_sigint
+
+    return SharedPool(mp.get_context("spawn"), 1, "models", 0.25, None, start_without_sigint)
+
+
 def test_a_refusal_names_no_class_of_the_service():
     """Pins the format: builtins only, ``(decoder_id, generation, (REFUSED, why, exit code, worker))``."""
     a, b = mp.Pipe()
@@ -74,7 +82,7 @@ def test_a_refusal_reaches_the_decoders_status_through_the_supervisors_receive()
         handle.status_conn = b
         refuse(a, "d1", 1, WHY, {"kind": worker, "index": 0, "pid": 9})
         sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
-                                    _clashes=set(), matches=SelectorMatches())
+                                    _clashes=set(), matches=SelectorMatches(), pool=_pool())
         Supervisor._receive(sup, b, handle)
         assert handle.status.state == "error" and handle.last_error == WHY
         assert handle.slot_exit == (EXIT_REFUSED if worker == "shared" else None)  # a dedicated one exits with it
@@ -100,7 +108,7 @@ def test_a_status_this_service_cannot_read_is_an_error_not_the_decoders_status()
         handle.status_conn = b
         a.send(("d1", 1, sent))
         sup = types.SimpleNamespace(_lock=threading.Lock(), policy=RestartPolicy(3, 0.1, 60.0), _handles={},
-                                    _clashes=set(), matches=SelectorMatches())
+                                    _clashes=set(), matches=SelectorMatches(), pool=_pool())
         Supervisor._receive(sup, b, handle)
         assert isinstance(handle.status, WorkerStatus) and handle.status.state == "error"
         assert "cannot read" in handle.last_error and handle.slot_exit == EXIT_REFUSED
