@@ -269,7 +269,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     if m["sample_accuracy"] is None:  # before: a TypeError traceback
         raise InputError(f"nothing to score in {', '.join(Path(f).name for f in res['files'])}: no labelled sample is "
                          "left (every trial was left out; the notes above say why)")
-    kind = res["kind"] + (", non-causal: offline upper bounds" if res.get("non_causal") else "")
+    kind = res["kind"] + ("" if not res.get("non_causal") else ", non-causal: offline upper bounds"
+                          if res.get("lookahead") is None else f", non-causal: lookahead K={res['lookahead']}, offline")
     click.echo(f"{res['model']} ({kind}) on {len(res['files'])} file(s): {m['n_trials']} trials "
                f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")
     for t, row in m["trial_accuracy"].items():

@@ -8,11 +8,16 @@
   not cues: P300 flashes every 0.19 s with ``label_window = [0, 0.6]`` made 213 "trials" of 720 cues, silently.
 * The CSP+LDA reference's epoch (``evaluation.csp_window_s``, cut after each trial's cue) reaching past the label
   window, or longer than the gaps between cues: its epochs then hold the next cues' responses.
+
+``evaluate`` (offline and ``--live``) warns, per file, of cues followed by the next event that ends them before a
+decision time (:func:`decision_spacing_warning`): such a trial is decided on what followed it, the next cue's response
+in the window (e.g. a P300 oddball's flashes every 1.5 s, decided at 2 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -27,19 +32,24 @@ def cue_spans(rec: Recording, config: RunConfig) -> tuple[np.ndarray, np.ndarray
     """The onsets, the ends of the labelled spans (samples) and the class names of ``rec``'s cues, the events
     ``data.label_map`` maps to a class, in onset order; spans as :func:`~bci_stream.io.labels.labels_from_events`
     labels them (a window starting before the data labels nothing and is left out)."""
-    d = config.data
-    lookup = {str(k): v for k, v in d.label_map.items()}
+    return mapped_cues(rec, config.data.label_map, config.data.label_window)
+
+
+def mapped_cues(rec: Recording, label_map: Mapping[str, str | None], label_window: Sequence[float] | None
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`cue_spans` by a label map and a label window (``train``'s ``data``, or a model's for ``evaluate``)."""
+    lookup = {str(k): v for k, v in label_map.items()}
     onsets, ends, names = [], [], []
     for ev in sorted(rec.events, key=lambda e: e.onset):
         name = lookup.get(str(ev.description))
         if name is None:
             continue
-        if d.label_window is None:
+        if label_window is None:
             end = ev.onset + ev.duration
         else:
-            if ev.onset + window_lead(d.label_window, rec.sfreq) < 0:
+            if ev.onset + window_lead(label_window, rec.sfreq) < 0:
                 continue
-            end = ev.onset + int(round(d.label_window[1] * rec.sfreq))
+            end = ev.onset + int(round(label_window[1] * rec.sfreq))
         onsets.append(ev.onset)
         ends.append(end)
         names.append(name)
@@ -104,4 +114,54 @@ def _csp_warning(config: RunConfig, onsets_s: list[np.ndarray]) -> list[str]:
             "evaluation.csp_window_s within the label window and the cue spacing, or evaluation.csp_lda = false)"]
 
 
-__all__ = ["cue_spans", "spacing_warnings"]
+def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None], label_window: Sequence[float] | None,
+                             trial_classes: Collection[str], times_s: Sequence[float], *,
+                             epoch_s: Sequence[float] | None = None, role: str = "") -> str | None:
+    """``evaluate``'s warning on one file ``rec`` (as read, events as in the file): how many of its cues of
+    ``trial_classes`` are followed by the next event that ends them at or before each decision time of ``times_s``
+    (and within ``epoch_s``, the epoch references' window ``[a, b]`` s after each cue, with ``--live
+    --reference-train``); None when none is.
+
+    Cues are the events ``label_map`` maps to a class (:func:`mapped_cues`: as the labels are made). What ends a cue
+    is what ends a zero-duration cue's span where ``evaluate`` labels it
+    (:func:`~bci_stream.train.evaluate.inputs.ends_cue`): the next cue of the map (any class), an event the map
+    leaves out or ignores (a rest or trial-end marker: EEGMMIDB's ``T0`` 4.1 s after each ``T1``/``T2``, mapped to
+    rest or not), a discontinuity; a response, comment or sync marker or a bad-data mark does not. A cue's decision
+    at ``t`` reads the outputs up to sample ``cue + round(t * sfreq)`` (both rules; each output of data up to its
+    sample): it is counted when that sample is at or after the ending event's onset, and that sample is in the file
+    (a later one is not decided). An epoch ``[cue + a, cue + b)`` is counted when it holds that onset. EEGMMIDB runs
+    (task cues 4.1 s before their ``T0``, 8.2-8.3 s apart) are so counted at no time before 4.1 s: not at 2 s, not at
+    3 s (nor by the ``0.5-2.5`` s epoch); at 4.5 s, every cue with its decision in the file. A labelled span that
+    ends without a next event (a label window shorter than the decision time) is
+    :func:`~bci_stream.train.evaluate.offline.past_span_notes`'s.
+
+    ``role``: how the file is named (e.g. ``"--reference-train file "``).
+    """
+    from bci_stream.train.evaluate.inputs import ends_cue
+
+    lookup = {str(k): v for k, v in label_map.items()}
+    onsets, _, names = mapped_cues(rec, label_map, label_window)
+    cues = onsets[[n in trial_classes for n in names]] if len(onsets) else onsets
+    enders = np.sort(np.asarray([e.onset for e in rec.events if ends_cue(e.description, lookup)], dtype=np.int64))
+    at = np.searchsorted(enders, cues, side="right")  # the first ending event after each cue (a later onset)
+    gap = np.where(at < len(enders), enders[np.minimum(at, len(enders) - 1)] - cues, np.iinfo(np.int64).max)
+    said = []
+    for t in times_s:
+        n = int(round(t * rec.sfreq))
+        if k := int(((gap <= n) & (cues + n < rec.n_times)).sum()):
+            said.append(f"{k} of them at {t:g} s")
+    if epoch_s is not None:
+        a, b = (int(round(v * rec.sfreq)) for v in epoch_s)
+        if k := int(((gap >= a) & (gap < b) & (cues + a >= 0) & (cues + b <= rec.n_times)).sum()):
+            said.append(f"{k} within the epoch references' epoch [{epoch_s[0]:g}, {epoch_s[1]:g}] s after the cue")
+    if not said:
+        return None
+    med = float(np.median(gap[gap < np.iinfo(np.int64).max])) / rec.sfreq
+    return (f"{role}{Path(str(rec.source)).name}: {len(cues)} cue(s) of the trial classes; the next event that ends "
+            "a cue (the next cue, an event the label map leaves out such as a rest cue, or a discontinuity; median "
+            f"gap {med:.2f} s) comes at or before the decision time for {', '.join(said)}: those trials are decided "
+            "on what followed them, the next cue's response included, so their accuracy does not measure "
+            "single-trial decoding (decide before the next event: --decision-times below the cue spacing, or map "
+            "only cues spaced at least that far apart)")
+
+__all__ = ["cue_spans", "decision_spacing_warning", "mapped_cues", "spacing_warnings"]

@@ -193,7 +193,7 @@ def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]]
     :func:`reference_input`, with ``bad_events`` and ``cues`` as ``evaluate --bad-events`` and the label map give
     them), with Wilson 95 % intervals; ``notes`` say which values were held and which trials left out of the
     epochs. Epochs count from each cue: ``lead`` (samples from a cue to its label) is the recordings' ``lead``."""
-    from bci_stream.train.evaluate.live import wilson_ci
+    from bci_stream.train.evaluate.metrics import wilson_ci
 
     span_s = float(opts.get("window_s", WINDOW_S)[1])
     leads = {int(d.get("lead", 0)) for d in [*train, *tests]}

@@ -15,7 +15,9 @@ and the epoch TS+LR baseline (:func:`~.baseline.ts_lr`) fitted on ``reference_tr
 service's own live trial score (its status ``scoring``) is compared with that offline rule at the service's decision
 time, trial by trial, on every cue: the service scores every cue, the left-out ones too
 (:mod:`~bci_stream.train.evaluate.live_scoring`). The replay and the service's side of each recording are in
-:mod:`~bci_stream.train.evaluate.live_service`.
+:mod:`~bci_stream.train.evaluate.live_service`. A file whose cues are followed by the next event that ends a cue
+before a decision time (or within the references' epoch) is warned of before the replay, as offline ``evaluate`` warns
+of it (:func:`~bci_stream.train.label_spacing.decision_spacing_warning`).
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
 
 from bci_stream.train.classical.distinct_runs import same_samples
 from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model, replay_note,
                                               trainer_reading)
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
                                                     service_vs_offline_line)
-from bci_stream.train.evaluate.live_service import LiveEvaluationError, stream_through_service
+from bci_stream.train.evaluate.live_service import (LiveEvaluationError, place_on_grid, sample_index,
+                                                    stream_through_service)
+from bci_stream.train.evaluate.metrics import wilson_ci
+from bci_stream.train.label_spacing import decision_spacing_warning
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
 MAX_SPEED = 32.0  #: largest replay speed accepted (times real time)
@@ -106,49 +110,6 @@ def left_out_cues(onsets: Sequence[int], unscored: np.ndarray, lead: int = 0) ->
     there."""
     last = len(unscored) - 1
     return [int(o) for o in onsets if unscored[min(max(int(o) + lead, 0), last)]]
-
-
-def _sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
-                  period: float) -> tuple[np.ndarray, str, float, float | None]:
-    """Sample index of each decoded timestamp, the anchor used, the largest distance off the sample grid, ``t0``.
-
-    The replay stamps sample ``k`` ``t0 + k * period`` and the cue at sample ``onset`` ``t0 + onset * period``:
-    each cue marker gives ``t0``. Without markers, the first decoded sample is taken as sample 0.
-    """
-    events = [e for e in sorted(rec.events, key=lambda e: e.onset) if e.onset < rec.n_times]
-    pairs = [(ev, t) for ev, (desc, t) in zip(events, markers) if ev.description == desc]
-    if pairs and len(pairs) == min(len(events), len(markers)):
-        t0, anchor = float(np.median([t - ev.onset * period for ev, t in pairs])), f"{len(pairs)} cue markers"
-    elif len(ts):
-        t0, anchor = float(ts[0]), "first decoded sample"
-    else:
-        return np.zeros(0, dtype=np.int64), "none", 0.0, None
-    idx = np.rint(pos := (ts - t0) / period).astype(np.int64)
-    return idx, anchor, float(np.abs(pos - idx).max()) if len(idx) else 0.0, t0
-
-
-def _place(y: np.ndarray, idx: np.ndarray, n_times: int) -> tuple[np.ndarray, dict[str, int]]:
-    """Outputs on the sample grid; a sample never received holds the last output before it (what a consumer
-    of the stream sees). Missing samples, duplicates and stray indices are counted."""
-    inside = (idx >= 0) & (idx < n_times)
-    uniq, first = np.unique(idx[inside], return_index=True)
-    grid = np.full((n_times, y.shape[1]), np.nan)
-    grid[uniq] = y[inside][first]
-    have = np.isin(np.arange(n_times), uniq)
-    if have.any() and not have.all():
-        fill = np.maximum.accumulate(np.where(have, np.arange(n_times), -1))
-        fill[fill < 0] = np.flatnonzero(have)[0]
-        grid = grid[fill]
-    return grid, {"missing": int(n_times - len(uniq)), "duplicates": int(inside.sum() - len(uniq)),
-                  "outside": int((~inside).sum())}
-
-
-def wilson_ci(k: int, n: int, confidence: float = 0.95) -> list[float] | None:
-    """Wilson score interval of ``k`` successes in ``n`` trials (scipy's), or None when ``n == 0``."""
-    if n == 0:
-        return None
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return [float(ci.low), float(ci.high)]
 
 
 def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
@@ -330,11 +291,18 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             for what, loaded in (("test files", tests), (f"{REFERENCE} files", train)) if loaded]
     label_map, map_notes = held[0][0], [n for _, notes in held for n in notes] + replay_note(card)  # the test files'
     marker_map = {k: (v if v in classes else None) for k, v in label_map.items()}  # the service scores trial classes
+    window, epoch = trainer_reading(card)["label_window"], tuple(reference_window_s) if train else None
+    spacing = [f"warning: {w}" for (lmap, _), files, at, role in zip(held, (tests, train), (times, ()),
+                                                                     ("", f"{REFERENCE} file "))
+               for d in files if (w := decision_spacing_warning(d["rec"], lmap, window, classes, at, epoch_s=epoch,
+                                                                role=role))]
+    for line in spacing:  # cues closer than the decision times, said before the replay
+        say(line)
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     per_file, live_all = [], []
-    lead = window_lead(trainer_reading(card)["label_window"], sfreq)  # a cue's labels start lead samples after it
+    lead = window_lead(window, sfreq)  # a cue's labels start lead samples after it
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
         for d, (_, unscored) in zip(tests, marked):
@@ -343,8 +311,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             markers = {"marker_map": marker_map, "keep_trials": keep_trials(marker_map, cues),
                        "history_s": scorer_history_s(speed, sfreq)}
             run = stream_through_service(client, ref, rec, speed, card, timeout, markers)
-            idx, anchor, off_grid, t0 = _sample_index(run["ts"], run["markers"], rec, period)
-            live, counts = _place(run["y"], idx, rec.n_times)
+            idx, anchor, off_grid, t0 = sample_index(run["ts"], run["markers"], rec, period)
+            live, counts = place_on_grid(run["y"], idx, rec.n_times)
             offline = decode_offline(entry, d["x"]).astype(np.float64)
             got = np.unique(idx[(idx >= 0) & (idx < rec.n_times)])
             max_diff = float(np.abs(live[got] - offline[got]).max()) if len(got) else float("nan")
@@ -397,4 +365,5 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                          "models_dir": str(registry_dir), "bad_events": list(bad_events)},
             "files": per_file, "overall": overall, "bad_events": list(bad_events), "trials_left_out": left_out, **refs,
             "checks": checks,
-            "notes": in_sample + map_notes + [n for d in tests + train for n in d["notes"]] + left_notes + ref_notes}
+            "notes": (in_sample + spacing + map_notes + [n for d in tests + train for n in d["notes"]] + left_notes
+                      + ref_notes)}

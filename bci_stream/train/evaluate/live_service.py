@@ -189,3 +189,37 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
         replay.abort()
         replay.join(timeout=10.0)
 
+
+def sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
+                  period: float) -> tuple[np.ndarray, str, float, float | None]:
+    """Sample index of each decoded timestamp, the anchor used, the largest distance off the sample grid, ``t0``.
+
+    The replay stamps sample ``k`` ``t0 + k * period`` and the cue at sample ``onset`` ``t0 + onset * period``:
+    each cue marker gives ``t0``. Without markers, the first decoded sample is taken as sample 0.
+    """
+    events = [e for e in sorted(rec.events, key=lambda e: e.onset) if e.onset < rec.n_times]
+    pairs = [(ev, t) for ev, (desc, t) in zip(events, markers) if ev.description == desc]
+    if pairs and len(pairs) == min(len(events), len(markers)):
+        t0, anchor = float(np.median([t - ev.onset * period for ev, t in pairs])), f"{len(pairs)} cue markers"
+    elif len(ts):
+        t0, anchor = float(ts[0]), "first decoded sample"
+    else:
+        return np.zeros(0, dtype=np.int64), "none", 0.0, None
+    idx = np.rint(pos := (ts - t0) / period).astype(np.int64)
+    return idx, anchor, float(np.abs(pos - idx).max()) if len(idx) else 0.0, t0
+
+
+def place_on_grid(y: np.ndarray, idx: np.ndarray, n_times: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Outputs on the sample grid; a sample never received holds the last output before it (what a consumer
+    of the stream sees). Missing samples, duplicates and stray indices are counted."""
+    inside = (idx >= 0) & (idx < n_times)
+    uniq, first = np.unique(idx[inside], return_index=True)
+    grid = np.full((n_times, y.shape[1]), np.nan)
+    grid[uniq] = y[inside][first]
+    have = np.isin(np.arange(n_times), uniq)
+    if have.any() and not have.all():
+        fill = np.maximum.accumulate(np.where(have, np.arange(n_times), -1))
+        fill[fill < 0] = np.flatnonzero(have)[0]
+        grid = grid[fill]
+    return grid, {"missing": int(n_times - len(uniq)), "duplicates": int(inside.sum() - len(uniq)),
+                  "outside": int((~inside).sum())}

@@ -131,6 +131,16 @@ def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
     return out
 
 
+def wilson_ci(k: int, n: int, confidence: float = 0.95) -> list[float] | None:
+    """Wilson score interval of ``k`` successes in ``n`` trials (scipy's), or None when ``n == 0``."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return None
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
 def nearest_time(times_s: Sequence[float], target_s: float = 2.0) -> float | None:
     """The time of ``times_s`` nearest ``target_s`` (the earlier one on a tie); None when there is none."""
     return min(times_s, key=lambda t: (abs(t - target_s), t)) if len(times_s) else None

@@ -124,16 +124,19 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
 
     ``reader_options`` (``--stream``, ``--marker-stream``) and ``channel_names`` (``--channel-names``) read the
     files as ``calibrate`` reads its own (:mod:`bci_stream.train.evaluate.inputs`). The result also says whether the
-    net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net, whose
-    ``non_causal`` sentence, first of the ``notes``, says its figures are offline upper bounds) and holds
-    ``warnings`` (one sentence per file the model was trained on), ``notes`` (how files were read; NaN/inf values
-    replaced; trials left out) and ``nonfinite_values`` (per file). Decision times count from each cue, also for a
-    model trained with a label window (its card's ``data.label_window``: labels from cue + start_s). Trials whose
-    span (cue to the latest of ``times_s``) overlaps data a file marks bad are left out as ``calibrate`` leaves them out
-    (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`; ``bad_events``: ``--bad-events``, checked as
-    ``calibrate`` checks them, :func:`~bci_stream.train.classical.bad_spans.check_bad_events`), listed in
-    ``trials_left_out``, and the samples of marked data are not scored either. Without ``label_map`` the model's
-    own map scores the files, less its events none of them holds
+    net is causal (``causal``, ``lookahead`` K, ``added_latency_ms``; None for a bidirectional net; for either, with
+    K > 0, the ``non_causal`` sentence, first of the ``notes``, says its figures are offline only,
+    :func:`non_causal_note`) and holds ``warnings`` (one sentence per file the model was trained on; one per file
+    whose cues are followed by the next event before a decision time,
+    :func:`~bci_stream.train.label_spacing.decision_spacing_warning`; the report gives them first), ``notes`` (how
+    files were read; NaN/inf values replaced; trials left out) and ``nonfinite_values`` (per file). Decision times
+    count from each cue, also for a model trained with a label window (its card's ``data.label_window``: labels from
+    cue + start_s). Trials whose span (cue to the latest of ``times_s``) overlaps data a file marks bad are left out
+    as ``calibrate`` leaves them out (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`;
+    ``bad_events``: ``--bad-events``, checked as ``calibrate`` checks them,
+    :func:`~bci_stream.train.classical.bad_spans.check_bad_events`), listed in ``trials_left_out``, and the samples
+    of marked data are not scored either. Without ``label_map`` the model's own map scores the files, less its
+    events none of them holds
     (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
@@ -141,6 +144,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     from bci_stream.train.evaluate.inputs import file_options, held_label_map, leave_out_bad_trials, load_for_model
     from bci_stream.io.labels import window_lead
     from bci_stream.train.evaluate.metrics import evaluate_probs
+    from bci_stream.train.label_spacing import decision_spacing_warning
 
     t = _load_target(target, models_dir)
     given = bool(label_map)  # else the card's: its events the files do not hold are dropped (held_label_map)
@@ -188,22 +192,42 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
               for d in loaded if d.nonfinite]
     notes += [x.pop("sentence") for x in left_out] + bad_notes + past_span_notes(labels, outputs, classes, lead,
                                                                                   t["sfreq"], times_s)
-    non_causal = non_causal_note(t["name"]) if not t["causal"] and t["lookahead"] is None else None
+    non_causal = None if t["causal"] else non_causal_note(t["name"], t["lookahead"], t["sfreq"])
     notes = ([non_causal] if non_causal else []) + notes
+    spacing = [w for rec in recs if (w := decision_spacing_warning(rec, label_map, t["label_window"], classes,
+                                                                    times_s)) is not None]
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"], "non_causal": non_causal,
-            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"], recs), "notes": notes,
+            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"], recs) + spacing,
+            "notes": notes,
             "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "trials_left_out": left_out,
             "bad_events": list(bad_events), "metrics": metrics}
 
 
-def non_causal_note(name: str) -> str:
-    """What offline figures of a bidirectional net are: each output saw the whole file (one pass over it,
-    :func:`~bci_stream.train.infer.predict_probs`), samples after its decision time included."""
-    return (f"non-causal: {name} is a bidirectional net; each of its outputs used the whole recording, samples after "
-            "the decision time included, so these figures are offline upper bounds that a causal decoder cannot "
-            "reach online (a bidirectional net is not deployable; export.model is causal or student)")
+def non_causal_note(name: str, lookahead: int | None = None, sfreq: float | None = None) -> str | None:
+    """What offline figures of a bidirectional net are (None for ``lookahead == 0``: its outputs read no later
+    sample). ``lookahead`` None: each output saw the whole file (one pass over it,
+    :func:`~bci_stream.train.infer.predict_probs`), samples after its decision time included. ``lookahead`` K > 0
+    (``train``'s ``lookahead_<K>``): each output at sample ``t`` read the samples up to ``t + K``. Neither runs in the
+    service: it runs exported step graphs only, and export refuses any bidirectional net
+    (:func:`~bci_stream.train.export.onnx_export.export_model`: it reads the future); ``evaluate --live`` takes no
+    checkpoint. The service has no way to delay a decoder's outputs by K samples either: these figures are offline
+    only."""
+    deploy = ("a bidirectional net is not deployable: export refuses it and the service, which runs exported causal "
+              "step graphs only, never runs it; export.model is causal or student")
+    if lookahead is None:
+        return (f"non-causal: {name} is a bidirectional net; each of its outputs used the whole recording, samples "
+                "after the decision time included, so these figures are offline upper bounds that a causal decoder "
+                f"cannot reach online ({deploy})")
+    if lookahead <= 0:
+        return None
+    ahead = f"{lookahead} samples, {lookahead / sfreq:g} s" if sfreq else f"{lookahead} samples"
+    return (f"non-causal: {name} is a bidirectional net with a lookahead of K = {ahead}; each of its outputs used the "
+            "samples up to K after its own, so the figure at each decision time t read data up to t + K, which a "
+            "causal decoder deciding at t has not seen: these are offline figures, not what the causal service can "
+            f"reach at t ({deploy}; the service cannot delay a model's outputs by K either, so no decoder it runs "
+            "answers for t once t + K has arrived)")
 
 
 def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:
@@ -213,5 +237,5 @@ def write_evaluation(result: dict[str, Any], out_dir: Path) -> None:
     row = {"causal": result.get("causal", True), "lookahead": result.get("lookahead", 0),
            "added_latency_ms": result.get("added_latency_ms", 0.0), "test": result["metrics"]}
     report = {"run": f"evaluation of {result['model']}", "evaluation": result, "models": {result["model"]: row},
-              "notes": list(result.get("notes", []))}
+              "notes": [f"warning: {w}" for w in result.get("warnings", [])] + list(result.get("notes", []))}
     write_report(report, out_dir, stem="evaluation")
