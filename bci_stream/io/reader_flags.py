@@ -2,10 +2,12 @@
 :func:`~bci_stream.io.load_recording`), and the note that says how to replay a file so that its markers are the cues
 a model was trained on.
 
-A model trained with reader options that change its events (BCI2000 ``type_state``, ``state``, ``include_zero``;
-EEGLAB ``event_fields``; XDF ``marker_stream``, ``zero``) learnt cues that a plain ``bci-stream replay`` of the same
-file does not send: the replay must be given the same options (:func:`replay_args`), and the service's live scoring
-says so (:func:`cue_reading_note`).
+A model trained or calibrated with reader options that change its events (BCI2000 ``type_state``, ``state``,
+``include_zero``; EEGLAB ``event_fields``; XDF ``marker_stream``, ``zero``) learnt cues that a plain ``bci-stream
+replay`` of the same file does not send: the replay must be given the same options (:func:`replay_args`), and the
+service's live scoring says so (:func:`cue_reading_note`). The card keeps them (:func:`trained_reader`). ``stream``
+(XDF: which stream is the EEG) is kept too but changes no event, so the note leaves it out: a replay of a file of
+several such streams without ``--stream`` is refused, naming the flag, rather than sending other cues.
 """
 
 from __future__ import annotations
@@ -70,9 +72,14 @@ def cue_reading_note(reader: Mapping[str, Any] | None) -> str | None:
 
 
 def trained_reader(training: Any) -> dict[str, Any]:
-    """The ``[data.reader]`` options ``bci-stream train`` read a model's files with (its card's
-    ``training.config.data.reader``); ``{}`` for a card without them (``calibrate``'s, older cards)."""
-    config = training.get("config") if isinstance(training, Mapping) else None
+    """The reader options a model's files were read with, from its card's ``training``: ``bci-stream train``'s
+    ``[data.reader]`` (``training.config.data.reader``), else ``bci-stream calibrate``'s ``--stream``,
+    ``--marker-stream``, ``--event-fields`` (``training.reader``); ``{}`` for a card without them (older cards)."""
+    if not isinstance(training, Mapping):
+        return {}
+    config = training.get("config")
     data = config.get("data") if isinstance(config, Mapping) else None
     reader = data.get("reader") if isinstance(data, Mapping) else None
+    if not isinstance(reader, Mapping):
+        reader = training.get("reader")
     return dict(reader) if isinstance(reader, Mapping) else {}

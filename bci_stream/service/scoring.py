@@ -90,8 +90,9 @@ class ScoringConfig:
 
 def scoring_config(card: ModelCard, options: MarkerOptions) -> tuple[ScoringConfig | None, str | None]:
     """The scoring of ``card``'s outputs under ``options``: ``(config, None)``, or ``(None, why it is off)``. The
-    config's ``note`` says when the card's cues were read with reader options (``[data.reader] type_state``: a replay
-    of the file without them sends other markers; :func:`~bci_stream.io.reader_flags.cue_reading_note`).
+    config's ``note`` says when the card's cues were read with reader options (``[data.reader] type_state``,
+    ``calibrate --marker-stream``: a replay of the file without them sends other markers;
+    :func:`~bci_stream.io.reader_flags.cue_reading_note`).
 
     Raises
     ------

@@ -302,7 +302,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "files_content": prep.prints,  # the same recording in another file (format, channel order): evaluate warns
         "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
         "family_config": config_dict(chosen.config), "cv_scheme": scheme,
-        "tool": "bci-stream calibrate",
+        "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
         "notes": list(prep.notes),  # what loading noticed: channels left out (not EEG, marked bad), renames, units
     }
     metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
@@ -329,8 +329,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
 
     report = {
         "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
-        "files": [str(p) for p in paths], "label_map": dict(label_map), "labels": prep.labels,
-        "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names), "trials_per_class": counts,
+        "files": [str(p) for p in paths], "reader": training["reader"], "label_map": dict(label_map),
+        "labels": prep.labels, "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names), "trials_per_class": counts,
         "trials_left_out": prep.left_out, "bad_events": [str(e) for e in bad_events],
         "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
         "chance": chance, "chance_check": check, "cue_gaps": gaps, "warnings": warnings,

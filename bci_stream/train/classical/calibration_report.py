@@ -145,13 +145,22 @@ def _left_out_md(left_out: Sequence[dict]) -> str:
     return f" (left out as bad, neither fitted nor scored: {'; '.join(each)})" if each else ""
 
 
+def _reader_md(reader: dict) -> str:
+    """`` (read with --marker-stream Cues --event-fields type,position)``: the reader options calibrate was given, by
+    their flags, or ``""``."""
+    from bci_stream.io.reader_flags import flag
+
+    each = [f"{flag(k)} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in reader.items()]
+    return f" (read with {' '.join(each)})" if each else ""
+
+
 def write_report(report: dict, out: Path) -> None:
     """Write ``report.json`` (the report as is) and ``report.md`` (tables of the CV results) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     times = [f"{t:g}" for t in report["eval_times_s"]]
     md = [f"# Calibration report: {report['name']}", "",
-          f"* files: {', '.join(Path(f).name for f in report['files'])}",
+          f"* files: {', '.join(Path(f).name for f in report['files'])}" + _reader_md(report.get("reader") or {}),
           f"* labels: {report['label_map']} → classes {report['labels']}; "
           f"cues per class {report['trials_per_class']}" + _left_out_md(report.get("trials_left_out") or []),
           f"* sfreq {report['sfreq']:g} Hz, {report['n_chans_available']} channels available; "

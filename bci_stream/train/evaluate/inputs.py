@@ -55,8 +55,9 @@ class Loaded:
 
 def trainer_reading(card: Any) -> dict[str, Any]:
     """How ``bci-stream train`` read a model's files (its card's ``training.config.data``): ``label_window`` (EEGLAB/XDF
-    events without durations) and ``reader`` options, so that evaluation reads and labels other files the same way.
-    Both None/empty for a card without a train config (``calibrate``'s)."""
+    events without durations) and ``reader`` options (``calibrate``'s too:
+    :func:`~bci_stream.io.reader_flags.trained_reader`), so that evaluation reads and labels other files the same
+    way. None/empty for a card without them (``label_window``: a card without a train config, ``calibrate``'s)."""
     from bci_stream.io.reader_flags import trained_reader
 
     data = (card.training.get("config") or {}).get("data") or {}
@@ -64,9 +65,10 @@ def trainer_reading(card: Any) -> dict[str, Any]:
 
 
 def replay_note(card: Any) -> list[str]:
-    """``evaluate --live``'s note for a model whose cues ``train`` read with reader options (``[data.reader]
-    type_state``): it replays each file read that way, and ``bci-stream replay`` sends the same cues only with the
-    flags named (:func:`~bci_stream.io.reader_flags.cue_reading_note`); ``[]`` for another model."""
+    """``evaluate --live``'s note for a model whose cues ``train`` or ``calibrate`` read with reader options
+    (``[data.reader] type_state``, ``calibrate --marker-stream``): it replays each file read that way, and
+    ``bci-stream replay`` sends the same cues only with the flags named
+    (:func:`~bci_stream.io.reader_flags.cue_reading_note`); ``[]`` for another model."""
     from bci_stream.io.reader_flags import event_reading, replay_args, trained_reader
 
     given = event_reading(trained_reader(card.training))

@@ -1,0 +1,121 @@
+"""``bci-stream calibrate`` keeps the reader options it read the cues with in the model's card (``training.reader``)
+and its report, and a real service loading the model says in the decoder status's ``scoring.note`` which
+``bci-stream replay`` flags send those cues; ``evaluate`` reads other files with them. Before, a calibrated model's
+card held none of them: a model calibrated on an XDF with ``--marker-stream Cues`` or on an EEGLAB file with
+``--event-fields type,position`` was scored live on the plain markers with no note, and ``evaluate`` of the same
+LabRecorder file without ``--marker-stream`` was refused.
+
+Real data: the repository's S001 R05/R06 subset (160 Hz, fists/feet) written as LabRecorder XDF files with two
+marker streams (``Cues``: the events; ``Feedback``: another stream, so the marker stream must be named), calibrated
+by ``--no-average`` (a single decoder's card); EEGLAB's tutorial data set, whose ``square`` events are told apart
+only by their ``position`` field, calibrated with the default (the average's card). Real uvicorn on 127.0.0.1, real
+LSL outlets on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("pyxdf")
+
+from bci_stream.cli import main  # noqa: E402
+from bci_stream.io import load_recording  # noqa: E402
+from support.common import SHARED_DATA, require_full_data, subset_file, unique  # noqa: E402
+from support.marked import FAST_CHANNELS, R05, R06, SFREQ  # noqa: E402
+from support.xdf import write_xdf  # noqa: E402
+
+pytestmark = [pytest.mark.timeout(300)]
+SET = SHARED_DATA / "eeglab" / "eeglab_data.set"
+EEGLAB_CHANNELS = ["C3", "Cz", "C4", "P3", "Pz", "P4"]
+XDF_MODEL, SET_MODEL = "xdf-cues", "eeglab-fields"
+XDF_NOTE = ("this model's cues were read with marker_stream='Cues'; replay the file with --marker-stream Cues to send "
+            "the same cues")
+SET_NOTE = ("this model's cues were read with event_fields=['type', 'position']; replay the file with --event-fields "
+            "type,position to send the same cues")
+
+
+def lab_xdf(path: Path, src: Path) -> Path:
+    """``src``'s samples as stream ``amp``, its T0/T1/T2 events as marker stream ``Cues``, and a ``Feedback`` marker
+    stream half a second after each (two string streams: the reader needs ``marker_stream``)."""
+    rec = load_recording(subset_file(src))
+    stamps = 7000.0 + np.arange(rec.n_times) / SFREQ
+    ev = [e for e in rec.events if e.description in ("T0", "T1", "T2")]
+    return write_xdf(path, stamps, [("amp", "EEG", rec.ch_names, SFREQ, rec.data.T, "microvolts")],
+                     [("Cues", [stamps[e.onset] for e in ev], [e.description for e in ev]),
+                      ("Feedback", [stamps[e.onset] + 0.5 for e in ev], ["shown"] * len(ev))])
+
+
+def calibrate(*args: str) -> str:
+    res = CliRunner().invoke(main, ["calibrate", *args, "--no-recurrent", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """A registry holding both models, and the two XDF files."""
+    root = tmp_path_factory.mktemp("reader-card")
+    out = root / "models"
+    xdfs = [lab_xdf(root / f"{src.stem}.xdf", src) for src in (R05, R06)]
+    calibrate(*map(str, xdfs), "--labels", "T1=fists,T2=feet", "--name", XDF_MODEL, "--out", str(out),
+              "--channels", ",".join(FAST_CHANNELS), "--marker-stream", "Cues", "--no-average", "--no-combined")
+    path = require_full_data(SET, SHARED_DATA / "eeglab" / "eeglab_data.fdt")
+    calibrate(str(path), "--labels", "square/1=one,square/2=two", "--name", SET_MODEL, "--out", str(out),
+              "--channels", ",".join(EEGLAB_CHANNELS), "--event-fields", "type,position")
+    return out, xdfs
+
+
+def test_the_card_and_report_hold_the_reader_options(models: tuple[Path, list[Path]]) -> None:
+    out, _ = models
+    for name, reader, said in ((XDF_MODEL, {"marker_stream": "Cues"}, "(read with --marker-stream Cues)"),
+                               (SET_MODEL, {"event_fields": ["type", "position"]},
+                                "(read with --event-fields type,position)")):
+        card = json.loads((out / name / "model.json").read_text())
+        assert card["training"]["tool"] == "bci-stream calibrate" and card["training"]["reader"] == reader, name
+        assert json.loads((out / name / "report" / "report.json").read_text())["reader"] == reader
+        files = next(ln for ln in (out / name / "report" / "report.md").read_text().splitlines()
+                     if ln.startswith("* files:"))
+        assert files.endswith(said), files
+    families = {name: json.loads((out / name / "model.json").read_text())["training"]["family_config"]["family"]
+                for name in (XDF_MODEL, SET_MODEL)}
+    assert families[XDF_MODEL] in ("csp_lda", "riemann") and families[SET_MODEL] == "ensemble", families
+
+
+def test_evaluate_reads_other_files_as_the_model_was_calibrated(models: tuple[Path, list[Path]]) -> None:
+    """The file has two marker streams: read as calibrate read it (``Cues``), without ``--marker-stream``."""
+    out, xdfs = models
+    res = CliRunner().invoke(main, ["evaluate", XDF_MODEL, "--models-dir", str(out), "--data", str(xdfs[1]),
+                                    "--labels", "T1=fists,T2=feet"])
+    assert res.exit_code == 0, res.output
+    assert "trial accuracy" in res.output, res.output
+
+
+def test_a_service_serving_the_models_names_the_replay_flags(models: tuple[Path, list[Path]]) -> None:
+    from bci_stream.api.server import BackgroundServer
+    from bci_stream.core.settings import Settings
+    from bci_stream.lsl.info import make_stream_info
+    from faults.kit import start_running
+    from support.http import wait_status
+
+    out, _ = models
+    settings = Settings(host="127.0.0.1", port=0, models_dir=out, status_interval=0.1)
+    outlets, notes = [], {}
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client:
+        for model in (XDF_MODEL, SET_MODEL):
+            card = json.loads((out / model / "model.json").read_text())
+            name = unique(model)
+            outlets.append(pylsl.StreamOutlet(make_stream_info(name, "EEG", card["ch_names"], card["sfreq"], name)))
+            decoder_id = start_running(client, name, model)
+            st = wait_status(client, decoder_id, lambda s: "note" in (s.get("scoring") or {}), 60,
+                             f"{model}'s scoring in its status")  # the marker hub reports after the decoder runs
+            notes[model] = st["scoring"]["note"]
+            client.delete(f"/decoders/{decoder_id}")
+    del outlets
+    assert notes[XDF_MODEL] is not None and notes[XDF_MODEL].startswith(XDF_NOTE), notes
+    assert notes[SET_MODEL] is not None and notes[SET_MODEL].startswith(SET_NOTE), notes
