@@ -17,9 +17,9 @@ from typing import Any
 
 #: Reader options that change which events a file gives, or their names, in the order they are listed.
 EVENT_OPTIONS = ("state", "type_state", "include_zero", "event_fields", "marker_stream", "zero")
-#: The ``bci-stream replay`` flag of each reader option it takes (``include_zero`` false: ``--no-include-zero``).
-REPLAY_FLAGS = {"stream": "--stream", "marker_stream": "--marker-stream", "event_fields": "--event-fields",
-                "state": "--state", "type_state": "--type-state", "include_zero": "--include-zero"}
+#: The reader options ``bci-stream replay`` takes, each as its :func:`flag` (``include_zero`` false:
+#: ``--no-include-zero``).
+REPLAY_OPTIONS = ("stream", "marker_stream", "event_fields", "state", "type_state", "include_zero")
 #: Which formats take each option (for a flag given with a file whose format takes none).
 OPTION_FORMATS = {"stream": "XDF", "marker_stream": "XDF", "event_fields": "EEGLAB .set", "state": "BCI2000 .dat",
                   "type_state": "BCI2000 .dat", "include_zero": "BCI2000 .dat"}
@@ -36,15 +36,15 @@ def replay_args(reader: Mapping[str, Any]) -> list[str]:
     "StimulusType"]``); an option replay has no flag for is left out (:func:`cue_reading_note` names it)."""
     args: list[str] = []
     for key in EVENT_OPTIONS:
-        if key not in reader or key not in REPLAY_FLAGS or reader[key] is None:
+        if key not in reader or key not in REPLAY_OPTIONS or reader[key] is None:
             continue
         value = reader[key]
         if isinstance(value, bool):
-            args.append(REPLAY_FLAGS[key] if value else "--no-" + REPLAY_FLAGS[key][2:])
+            args.append(flag(key) if value else "--no-" + flag(key)[2:])
         elif isinstance(value, (list, tuple)):
-            args += [REPLAY_FLAGS[key], ",".join(str(v) for v in value)]
+            args += [flag(key), ",".join(str(v) for v in value)]
         else:
-            args += [REPLAY_FLAGS[key], str(value)]
+            args += [flag(key), str(value)]
     return args
 
 
