@@ -58,52 +58,67 @@ def calibrate(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
-    """A registry holding both models, and the two XDF files."""
-    root = tmp_path_factory.mktemp("reader-card")
-    out = root / "models"
-    xdfs = [lab_xdf(root / f"{src.stem}.xdf", src) for src in (R05, R06)]
-    calibrate(*map(str, xdfs), "--labels", "T1=fists,T2=feet", "--name", XDF_MODEL, "--out", str(out),
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The registry both models are calibrated into."""
+    return tmp_path_factory.mktemp("reader-card") / "models"
+
+
+@pytest.fixture(scope="module")
+def xdfs(out: Path) -> list[Path]:
+    """The two XDF files, after ``calibrate --marker-stream Cues --no-average`` calibrated :data:`XDF_MODEL` on them."""
+    files = [lab_xdf(out.parent / f"{src.stem}.xdf", src) for src in (R05, R06)]
+    calibrate(*map(str, files), "--labels", "T1=fists,T2=feet", "--name", XDF_MODEL, "--out", str(out),
               "--channels", ",".join(FAST_CHANNELS), "--marker-stream", "Cues", "--no-average", "--no-combined")
+    return files
+
+
+@pytest.fixture(scope="module")
+def eeglab_model(out: Path) -> str:
+    """:data:`SET_MODEL`, calibrated with ``--event-fields type,position`` (and the default average)."""
     path = require_full_data(SET, SHARED_DATA / "eeglab" / "eeglab_data.fdt")
     calibrate(str(path), "--labels", "square/1=one,square/2=two", "--name", SET_MODEL, "--out", str(out),
               "--channels", ",".join(EEGLAB_CHANNELS), "--event-fields", "type,position")
-    return out, xdfs
+    return SET_MODEL
 
 
-def test_the_card_and_report_hold_the_reader_options(models: tuple[Path, list[Path]]) -> None:
-    out, _ = models
-    for name, reader, said in ((XDF_MODEL, {"marker_stream": "Cues"}, "(read with --marker-stream Cues)"),
-                               (SET_MODEL, {"event_fields": ["type", "position"]},
-                                "(read with --event-fields type,position)")):
-        card = json.loads((out / name / "model.json").read_text())
-        assert card["training"]["tool"] == "bci-stream calibrate" and card["training"]["reader"] == reader, name
-        assert json.loads((out / name / "report" / "report.json").read_text())["reader"] == reader
-        files = next(ln for ln in (out / name / "report" / "report.md").read_text().splitlines()
-                     if ln.startswith("* files:"))
-        assert files.endswith(said), files
-    families = {name: json.loads((out / name / "model.json").read_text())["training"]["family_config"]["family"]
-                for name in (XDF_MODEL, SET_MODEL)}
-    assert families[XDF_MODEL] in ("csp_lda", "riemann") and families[SET_MODEL] == "ensemble", families
+def card_and_report(out: Path, name: str) -> tuple[dict, dict, str]:
+    """The model's card, report.json and report.md's ``* files:`` line."""
+    md = (out / name / "report" / "report.md").read_text().splitlines()
+    return (json.loads((out / name / "model.json").read_text()),
+            json.loads((out / name / "report" / "report.json").read_text()),
+            next(ln for ln in md if ln.startswith("* files:")))
 
 
-def test_evaluate_reads_other_files_as_the_model_was_calibrated(models: tuple[Path, list[Path]]) -> None:
+def test_an_xdf_calibrated_card_holds_its_marker_stream(out: Path, xdfs: list[Path]) -> None:
+    card, report, files = card_and_report(out, XDF_MODEL)
+    assert card["training"]["tool"] == "bci-stream calibrate"
+    assert card["training"]["reader"] == {"marker_stream": "Cues"}
+    assert card["training"]["family_config"]["family"] in ("csp_lda", "riemann")  # --no-average: one decoder's card
+    assert report["reader"] == {"marker_stream": "Cues"} and files.endswith("(read with --marker-stream Cues)"), files
+
+
+def test_an_eeglab_calibrated_card_holds_its_event_fields(out: Path, eeglab_model: str) -> None:
+    card, report, files = card_and_report(out, eeglab_model)
+    assert card["training"]["reader"] == report["reader"] == {"event_fields": ["type", "position"]}
+    assert card["training"]["family_config"]["family"] == "ensemble"  # the average's card
+    assert files.endswith("(read with --event-fields type,position)"), files
+
+
+def test_evaluate_reads_other_files_as_the_model_was_calibrated(out: Path, xdfs: list[Path]) -> None:
     """The file has two marker streams: read as calibrate read it (``Cues``), without ``--marker-stream``."""
-    out, xdfs = models
     res = CliRunner().invoke(main, ["evaluate", XDF_MODEL, "--models-dir", str(out), "--data", str(xdfs[1]),
                                     "--labels", "T1=fists,T2=feet"])
     assert res.exit_code == 0, res.output
     assert "trial accuracy" in res.output, res.output
 
 
-def test_a_service_serving_the_models_names_the_replay_flags(models: tuple[Path, list[Path]]) -> None:
+def test_a_service_serving_the_models_names_the_replay_flags(out: Path, xdfs: list[Path], eeglab_model: str) -> None:
     from bci_stream.api.server import BackgroundServer
     from bci_stream.core.settings import Settings
     from bci_stream.lsl.info import make_stream_info
     from faults.kit import start_running
     from support.http import wait_status
 
-    out, _ = models
     settings = Settings(host="127.0.0.1", port=0, models_dir=out, status_interval=0.1)
     outlets, notes = [], {}
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client:
@@ -112,7 +127,7 @@ def test_a_service_serving_the_models_names_the_replay_flags(models: tuple[Path,
             name = unique(model)
             outlets.append(pylsl.StreamOutlet(make_stream_info(name, "EEG", card["ch_names"], card["sfreq"], name)))
             decoder_id = start_running(client, name, model)
-            st = wait_status(client, decoder_id, lambda s: "note" in (s.get("scoring") or {}), 60,
+            st = wait_status(client, decoder_id, lambda s: "note" in (s.get("scoring") or {}), 90,
                              f"{model}'s scoring in its status")  # the marker hub reports after the decoder runs
             notes[model] = st["scoring"]["note"]
             client.delete(f"/decoders/{decoder_id}")
