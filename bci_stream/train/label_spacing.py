@@ -129,10 +129,11 @@ def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None]
     rest or not), a discontinuity; a response, comment or sync marker or a bad-data mark does not. A cue's decision
     at ``t`` reads the outputs up to sample ``cue + round(t * sfreq)`` (both rules; each output of data up to its
     sample): it is counted when that sample is at or after the ending event's onset, and that sample is in the file
-    (a later one is not decided). An epoch ``[cue + a, cue + b)`` is counted when it holds that onset. EEGMMIDB runs
-    (task cues 4.1 s before their ``T0``, 8.2-8.3 s apart) are so counted at no time before 4.1 s: not at 2 s, not at
-    3 s (nor by the ``0.5-2.5`` s epoch); at 4.5 s, every cue with its decision in the file. A labelled span that
-    ends without a next event (a label window shorter than the decision time) is
+    (a later one is not decided). An epoch ``[cue + a, cue + b)`` is counted when that onset comes before its end
+    (within it, or before its start: the epoch then holds what followed the cue only). EEGMMIDB runs (task cues
+    4.1 s before their ``T0``, 8.2-8.3 s apart) are so counted at no time before 4.1 s: not at 2 s, not at 3 s (nor
+    by the ``0.5-2.5`` s epoch); at 4.5 s, every cue with its decision in the file. A labelled span that ends
+    without a next event (a label window shorter than the decision time) is
     :func:`~bci_stream.train.evaluate.offline.past_span_notes`'s.
 
     ``role``: how the file is named (e.g. ``"--reference-train file "``).
@@ -152,8 +153,9 @@ def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None]
             said.append(f"{k} of them at {t:g} s")
     if epoch_s is not None:
         a, b = (int(round(v * rec.sfreq)) for v in epoch_s)
-        if k := int(((gap >= a) & (gap < b) & (cues + a >= 0) & (cues + b <= rec.n_times)).sum()):
-            said.append(f"{k} within the epoch references' epoch [{epoch_s[0]:g}, {epoch_s[1]:g}] s after the cue")
+        if k := int(((gap < b) & (cues + a >= 0) & (cues + b <= rec.n_times)).sum()):
+            said.append(f"{k} before the end of the epoch references' epoch [{epoch_s[0]:g}, {epoch_s[1]:g}] s "
+                        "after the cue")
     if not said:
         return None
     med = float(np.median(gap[gap < np.iinfo(np.int64).max])) / rec.sfreq
@@ -163,5 +165,6 @@ def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None]
             "on what followed them, the next cue's response included, so their accuracy does not measure "
             "single-trial decoding (decide before the next event: --decision-times below the cue spacing, or map "
             "only cues spaced at least that far apart)")
+
 
 __all__ = ["cue_spans", "decision_spacing_warning", "mapped_cues", "spacing_warnings"]

@@ -42,11 +42,11 @@ def test_flashes_closer_than_the_decision_time_and_the_reference_epoch_are_warne
     assert res["checks"]["passed"], res["checks"]
     spacing = [n for n in res["notes"] if "cue(s) of the trial classes" in n]
     assert len(spacing) == 2, res["notes"]
-    # not at 1 s (the next flash is 1.5 s on); at 2 s and within the epoch [0.5, 2.5] s: each cue decided (its epoch
-    # inside the 40 s) but the last
-    assert spacing[0].startswith(f"warning: test.npz: {RULE.format(n=24)}23 of them at 2 s, 23 within the epoch "
-                                 "references' epoch [0.5, 2.5] s after the cue: those trials are decided on what "
-                                 "followed them"), spacing[0]
-    assert spacing[1].startswith(f"warning: --reference-train file calibration.npz: {RULE.format(n=27)}25 within the "
-                                 "epoch references' epoch [0.5, 2.5] s after the cue:"), spacing[1]
+    # not at 1 s (the next flash is 1.5 s on); at 2 s and before the end of the epoch [0.5, 2.5] s: each cue
+    # decided (its epoch inside the 40 s) but the last
+    assert spacing[0].startswith(f"warning: test.npz: {RULE.format(n=24)}23 of them at 2 s, 23 before the end of "
+                                 "the epoch references' epoch [0.5, 2.5] s after the cue: those trials are decided "
+                                 "on what followed them"), spacing[0]
+    assert spacing[1].startswith(f"warning: --reference-train file calibration.npz: {RULE.format(n=27)}25 before the "
+                                 "end of the epoch references' epoch [0.5, 2.5] s after the cue:"), spacing[1]
     assert said[:2] == spacing  # said before the replay's lines
