@@ -6,8 +6,9 @@
 * :func:`check_events`: every event ``data.label_map`` maps to a class occurs in some file (as ``evaluate``
   and ``calibrate`` require): a typo would otherwise train a class without a sample.
 * :func:`check_split_copies`: no file of one split holds the samples of a file of another split (a renamed copy,
-  the recording re-saved in another format), found by content as ``calibrate`` finds a run given twice
-  (:func:`~bci_stream.train.classical.distinct_runs.same_samples`): the config's check compares files on disk only.
+  the recording re-saved in another format, a cropped copy, an overlapping piece), found by content as
+  ``calibrate`` finds a run given twice (:func:`~bci_stream.train.classical.distinct_runs.copy_of`): the config's
+  check compares files on disk only.
 * :func:`check_filters`: the band-pass, notch and CSP band lie below the data's Nyquist frequency.
 * :func:`check_split_classes`: the training part holds every class, and the validation data and test files hold
   trials of every trial class (a test accuracy over one class, or none, is no test).
@@ -133,9 +134,12 @@ def check_events(config: RunConfig, recs: Sequence[Recording]) -> None:
 def check_split_copies(config: RunConfig, recs: Sequence[Recording]) -> None:
     """Refuse a file of ``data.train``, ``data.validation`` or ``data.test`` that holds the same samples as a file of
     another split (:func:`~bci_stream.train.classical.distinct_runs.same_samples`: a renamed copy, or the recording
-    re-saved in another format or channel order): its test or validation figures would be in-sample. ``recs``: every
-    file as loaded, in the order train, validation, test (before ``data.crop_s``)."""
-    from bci_stream.train.classical.distinct_runs import same_samples
+    re-saved in another format or channel order), or shares a stretch of them
+    (:func:`~bci_stream.train.classical.shared_stretch.shared_stretch`: a cropped copy, or an overlapping piece of
+    one recording): its test or validation figures would be in-sample. ``recs``: every file as loaded, in the order
+    train, validation, test (before ``data.crop_s``)."""
+    from bci_stream.train.classical.distinct_runs import copy_of
+    from bci_stream.train.classical.shared_stretch import overlap_words
 
     d = config.data
     keyed = [(split, i, f) for split in ("train", "validation", "test") for i, f in enumerate(getattr(d, split))]
@@ -144,13 +148,23 @@ def check_split_copies(config: RunConfig, recs: Sequence[Recording]) -> None:
     for j, (split, i, f) in enumerate(keyed):
         for k in range(j):
             other, oi, of = keyed[k]
-            if other != split and same_samples(recs[k], recs[j]):
-                rec = recs[k]
+            if other == split:
+                continue
+            same, ov = copy_of(recs[k], recs[j])
+            if not same:
+                continue
+            rec = recs[k]
+            why = (f"splits must not share a recording (its {split} figures would be in-sample), give each recording "
+                   f"in one split only")
+            if ov is not None:
                 raise ConfigError(
-                    f"data.{split}[{i}]: file {f!r} holds the same samples as {of!r} in data.{other}[{oi}] (a copy "
-                    f"of it, renamed or re-saved in another format: {rec.data.shape[1]} samples x "
-                    f"{rec.data.shape[0]} channels at {rec.sfreq:g} Hz); splits must not share a recording (its "
-                    f"{split} figures would be in-sample), give each recording in one split only")
+                    f"data.{split}[{i}]: file {f!r} shares samples with {of!r} in data.{other}[{oi}] "
+                    f"({overlap_words(repr(of), repr(f), rec.sfreq, ov)}: a cropped copy or an overlapping recording, "
+                    f"{ov.n} samples at {rec.sfreq:g} Hz); {why}")
+            raise ConfigError(
+                f"data.{split}[{i}]: file {f!r} holds the same samples as {of!r} in data.{other}[{oi}] (a copy "
+                f"of it, renamed or re-saved in another format: {rec.data.shape[1]} samples x "
+                f"{rec.data.shape[0]} channels at {rec.sfreq:g} Hz); {why}")
 
 
 def check_filters(config: RunConfig, sfreq: float) -> None:

@@ -14,7 +14,10 @@ from support.common import REPO, SUBSET_R06, SUBSET_S001_21CH, subset_file
 pytestmark = [pytest.mark.timeout(180)]
 
 
-def test_a_reference_fitted_on_a_test_file_is_called_in_sample(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["copy", "cropped"])
+def test_a_reference_fitted_on_a_test_file_is_called_in_sample(tmp_path: Path, how: str) -> None:
+    """``cropped``: the reference file is the test file without its first second (before: no warning, a copy of
+    the same length only was recognised)."""
     from bci_stream.io import Recording, load_recording, save_npz
     from bci_stream.train.evaluate.live import evaluate_live
 
@@ -22,12 +25,19 @@ def test_a_reference_fitted_on_a_test_file_is_called_in_sample(tmp_path: Path) -
     n = int(40 * rec.sfreq)
     piece = Recording(data=rec.data[:, :n], sfreq=rec.sfreq, ch_names=rec.ch_names,
                       events=[e for e in rec.events if e.onset < n], source="piece")
-    test, copy = save_npz(piece, tmp_path / "test.npz"), save_npz(piece, tmp_path / "copy.npz")
+    cut = int(rec.sfreq) if how == "cropped" else 0
+    ref = Recording(data=piece.data[:, cut:], sfreq=rec.sfreq, ch_names=rec.ch_names,
+                    events=[type(e)(e.onset - cut, e.duration, e.description) for e in piece.events if e.onset >= cut],
+                    source="ref")
+    test, copy = save_npz(piece, tmp_path / "test.npz"), save_npz(ref, tmp_path / "copy.npz")
     res = evaluate_live("eegmmidb-s001-gru", [test], {"T1": "fists", "T2": "feet"}, models_dir=REPO / "models",
                         speed=16.0, decision_times=(2.0,), reference_train=[copy])
     assert res["checks"]["passed"], res["checks"]
     warned = [n for n in res["notes"] if n.startswith("warning: --reference-train")]
-    assert len(warned) == 1 and "copy.npz holds the same samples as --data" in warned[0], res["notes"]
+    said = ("copy.npz holds the same samples as --data" if how == "copy" else
+            f"copy.npz shares samples with --data {test} (39 s of {copy} (from 0 s, sample 0) lie at 1 s (sample "
+            f"160) of --data {test}: a cropped copy or an overlapping recording)")
+    assert len(warned) == 1 and said in warned[0], res["notes"]
     assert warned[0].endswith("the epoch references are fitted on a test file, so their figures are in-sample, not "
                               "a test"), warned
 

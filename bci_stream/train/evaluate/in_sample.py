@@ -15,7 +15,8 @@ the names can be compared (the warning then says "same name"); a training file t
 the same name is compared by size as well (a copy has the same size).
 Cards also hold ``training.files_content`` (a content print of each file: :mod:`bci_stream.train.content_print`): a
 file whose samples are a training file's is flagged whatever its bytes (that file re-saved in another format, its
-channels reordered; before, only a byte-identical copy was caught).
+channels reordered; before, only a byte-identical copy was caught), and, where the print holds probes (cards made
+since), a file that holds a stretch of a training file's samples: a cropped copy, or an overlapping recording.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFi
     """One sentence per file of ``data`` that is among ``training`` (see the module docstring); ``recordings``: the
     files of ``data`` as loaded, to compare with the training files' content prints."""
     from bci_stream.core.card import sha256_file
-    from bci_stream.train.content_print import same_content
+    from bci_stream.train.content_print import found_in, same_content
 
     out = []
     for k, f in enumerate(data):
@@ -132,6 +133,12 @@ def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFi
             if rec is not None and t.content is not None and same_content(t.content, rec):
                 out.append(f"{p.name} holds the samples of a training file of the model ({t.where}: {t.name}; a "
                            f"copy in another format or channel order): its figures are in-sample, not a test")
+                break
+            if rec is not None and t.content is not None and (hit := found_in(t.content, rec)) is not None:
+                sf = float(rec.sfreq)
+                out.append(f"{p.name} holds samples of a training file of the model ({t.where}: {t.name}; its "
+                           f"{hit.n / sf:g} s from {hit.start_printed / sf:g} s lie at {hit.start / sf:g} s of this "
+                           f"file: a cropped copy or an overlapping recording): its figures are in-sample, not a test")
                 break
             if t.sha256 is not None and p.is_file():
                 continue  # other content: another recording, whatever its name

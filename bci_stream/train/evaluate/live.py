@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.train.classical.distinct_runs import same_samples
+from bci_stream.train.classical.distinct_runs import copy_words
 from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model, replay_note,
                                               trainer_reading)
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
@@ -349,9 +349,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}
     refs, ref_notes = references(train, tests, sfreq, class_ids, tuple(reference_window_s), bad_events=bad_events,
                                  cues=cue_events)
-    ref_notes += [f"warning: {REFERENCE} {t['rec'].source} holds the same samples as --data {d['rec'].source}: the "
-                  f"epoch references are fitted on a test file, so their figures are in-sample, not a test"
-                  for t in train for d in tests if same_samples(t["rec"], d["rec"])]
+    ref_notes += [f"warning: {REFERENCE} {t['rec'].source} {said}: the epoch references are fitted on a test file, so "
+                  f"their figures are in-sample, not a test" for t in train for d in tests  # a copy, cropped or not
+                  if (said := copy_words(d["rec"], t["rec"], f"--data {d['rec'].source}")) is not None]
     checks = {"no_loss": all(r["no_loss"] for r in per_file), "max_abs_diff": overall["max_abs_diff"],
               "tolerance": tolerance, "decisions_identical": overall["decisions_identical"],
               "service_scoring_identical": all((r["service_vs_offline"] or {}).get("identical", True)

@@ -1,0 +1,161 @@
+"""A cropped copy of a recording, or two overlapping pieces of one, is the same recording (researcher audit D7).
+
+Before, the content checks recognised a copy of the same length only: ``calibrate`` took S00xR05 and the same file
+cropped by 1 s (re-saved as FIF by mne) for two runs (its leave-one-run-out CV at 2 s rose to 0.84-0.87), ``train``
+scored such a copy of a training file as its test set, and ``evaluate`` gave no in-sample warning for a training file
+cropped by 0.5 s. Real files: the repository's S001 subset (21 channels, 160 Hz, 125 s), cropped here by mne.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+mne = pytest.importorskip("mne")
+
+from bci_stream.cli import main  # noqa: E402
+from bci_stream.io import load_recording  # noqa: E402
+from bci_stream.io.recording import Recording  # noqa: E402
+from bci_stream.train.classical.calibration_inputs import load_calibration  # noqa: E402
+from bci_stream.train.classical.shared_stretch import Overlap, shared_stretch  # noqa: E402
+from bci_stream.train.content_print import content_print  # noqa: E402
+from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings  # noqa: E402
+from support.common import SUBSET_S001_21CH, subset_file  # noqa: E402
+
+R05, R06, R09, R10 = (SUBSET_S001_21CH / f"S001R{k:02d}.edf" for k in (5, 6, 9, 10))
+LABELS = {"T1": "fists", "T2": "feet"}
+
+
+def cropped(src: Path, dst: Path, tmin: float = 0.0, cut_end: float = 0.0) -> Path:
+    """``src`` cropped by mne (``tmin`` s off its start, ``cut_end`` s off its end) and saved as FIF."""
+    raw = mne.io.read_raw_edf(subset_file(src), preload=True, verbose=False)
+    raw.crop(tmin=tmin, tmax=raw.times[-1] - cut_end)
+    raw.save(dst, verbose=False)
+    return dst
+
+
+def _piece(rec: Recording, start: int, stop: int | None, names: list[str] | None = None) -> Recording:
+    return Recording(data=rec.data[:, start:stop], sfreq=rec.sfreq, ch_names=names or rec.ch_names,
+                     source=f"{rec.source}[{start}:{stop}]")
+
+
+def test_the_offset_of_a_cropped_or_overlapping_copy_is_found_and_other_runs_share_nothing() -> None:
+    r05 = load_recording(subset_file(R05))
+    n = r05.data.shape[1]
+    assert shared_stretch(r05, _piece(r05, 160, None)) == Overlap(160, 0, n - 160)  # start cut by 1 s
+    assert shared_stretch(_piece(r05, 160, None), r05) == Overlap(0, 160, n - 160)  # a crop of b
+    assert shared_stretch(r05, _piece(r05, 0, n - 80)) == Overlap(0, 0, n - 80)  # end cut by 0.5 s
+    assert shared_stretch(r05, _piece(r05, 333, n - 7)) == Overlap(333, 0, n - 340)  # both
+    a, b = _piece(r05, 0, 15000), _piece(r05, 4000, None)  # a = x[0:15000], b = x[4000:20000]
+    assert shared_stretch(a, b) == Overlap(4000, 0, 11000) and shared_stretch(b, a) == Overlap(0, 4000, 11000)
+    numbered = [str(i) for i in range(len(r05.ch_names))]  # numbered channels: matched by position
+    assert shared_stretch(_piece(r05, 0, None, numbered), _piece(r05, 500, None, numbered)) == Overlap(500, 0, n - 500)
+    reordered = Recording(data=r05.data[::-1, 800:], sfreq=r05.sfreq, ch_names=r05.ch_names[::-1])  # by name
+    assert shared_stretch(r05, reordered) == Overlap(800, 0, n - 800)
+    assert shared_stretch(a, _piece(r05, 14900, None)) is None  # 100 samples (< 1 s) in common: too short to tell
+    others = [load_recording(subset_file(f)) for f in (R06, R09, R10)]
+    assert all(shared_stretch(x, y) is None for x in [r05] + others for y in [r05] + others if x is not y)
+    half_rate = Recording(data=r05.data[:, 160:], sfreq=80.0, ch_names=r05.ch_names)
+    assert shared_stretch(r05, half_rate) is None
+
+
+@pytest.mark.parametrize("fill", [0.0, 4.5])
+def test_two_flat_recordings_are_not_copies(fill: float) -> None:
+    """A disconnected amplifier's runs (all zeros, or a constant) share every value at every offset: no recording."""
+    from bci_stream.train.content_print import found_in
+
+    a = Recording(data=np.full((8, 4000), fill), sfreq=160.0, ch_names=[f"E{i}" for i in range(8)])
+    b = Recording(data=np.full((8, 3000), fill), sfreq=160.0, ch_names=[f"E{i}" for i in range(8)])
+    assert shared_stretch(a, b) is None and shared_stretch(b, a) is None
+    assert found_in(content_print(a), b) is None
+
+
+def _cli(args: list[str]):
+    return CliRunner().invoke(main, ["calibrate", "--no-progress", *args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("how", ["start_1s", "end_0.5s", "overlap"])
+def test_calibrate_refuses_a_cropped_copy_or_an_overlapping_piece(tmp_path: Path, how: str) -> None:
+    """Before: accepted as two runs; leave-one-run-out then tested each fold on samples it was fitted on."""
+    first = subset_file(R05)
+    if how == "start_1s":
+        second, at_first, at_second, secs = cropped(R05, tmp_path / "r05_crop_raw.fif", tmin=1.0), 1, 0, 124
+    elif how == "end_0.5s":
+        second, at_first, at_second, secs = cropped(R05, tmp_path / "r05_crop_raw.fif", cut_end=0.5), 0, 0, 124.5
+    else:  # the first 80 s and the last 80 s of one recording: 35 s in common
+        first = cropped(R05, tmp_path / "r05_head_raw.fif", cut_end=45.0)
+        second, at_first, at_second, secs = cropped(R05, tmp_path / "r05_tail_raw.fif", tmin=45.0), 45, 0, 35
+    res = _cli([str(first), str(subset_file(R06)), str(second), "--labels", "T1=fists,T2=feet", "--name", "dup",
+                "--out", str(tmp_path / "models")])
+    assert res.exit_code == 2, res.output
+    a, b = load_recording(first).source, load_recording(second).source
+    assert (f"error: {b} shares samples with {a} ({secs:g} s of {b} (from {at_second:g} s, sample "
+            f"{at_second * 160}) lie at {at_first:g} s (sample {at_first * 160}) of {a}: a cropped copy or an "
+            f"overlapping recording, {secs * 160:g} samples at 160 Hz): every calibration file must be a different "
+            "run") in res.output, res.output
+    assert not (tmp_path / "models" / "dup").exists()
+
+
+def test_calibrate_still_takes_three_different_runs() -> None:
+    prep = load_calibration([subset_file(f) for f in (R05, R06, R09)], LABELS)
+    assert len(prep.prints) == 3 and all(len(p["probes"]) >= 4 for p in prep.prints)
+
+
+def test_evaluate_warns_of_a_training_file_cropped_by_half_a_second_from_the_card(tmp_path: Path) -> None:
+    """The card's content print holds probes: a cropped copy of a training file is found by them (its first samples,
+    which the print's statistics are of, differ, and so does its length)."""
+    prints = [content_print(load_recording(subset_file(f))) for f in (R05, R06)]
+    card = {"files": ["S001R05.edf", "S001R06.edf"], "files_content": json.loads(json.dumps(prints))}  # as stored
+    assert len(json.dumps(card["files_content"][0])) < 4096  # a few KB per file
+    start, end = cropped(R05, tmp_path / "start_raw.fif", tmin=0.5), cropped(R06, tmp_path / "end_raw.fif", cut_end=0.5)
+    files = [start, end, subset_file(R09)]
+    got = in_sample_warnings(files, card_training_files(card), [load_recording(f) for f in files])
+    assert got == [
+        "start_raw.fif holds samples of a training file of the model (card training.files: S001R05.edf; its 124.5 s "
+        "from 0.5 s lie at 0 s of this file: a cropped copy or an overlapping recording): its figures are in-sample, "
+        "not a test",
+        "end_raw.fif holds samples of a training file of the model (card training.files: S001R06.edf; its 124.5 s "
+        "from 0 s lie at 0 s of this file: a cropped copy or an overlapping recording): its figures are in-sample, "
+        "not a test"]
+    old = {**card, "files_content": [{k: v for k, v in p.items() if k != "probes"} for p in card["files_content"]]}
+    assert in_sample_warnings(files, card_training_files(old), [load_recording(f) for f in files]) == []  # as before
+
+
+def test_train_refuses_a_cropped_copy_of_a_training_file_as_its_test_file(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from bci_stream.train.config import ConfigError, load_config
+    from bci_stream.train.dataset import check_data
+    from support.train_data import tiny_config_text
+
+    copy = cropped(R05, tmp_path / "r05_cut_raw.fif", tmin=1.0)
+    p = tmp_path / "run.toml"
+    p.write_text(tiny_config_text(tmp_path / "out").replace('test = ["S001R10.edf"]', f'test = ["{copy}"]'),
+                 encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(
+            f"data.test[0]: file '{copy}' shares samples with 'S001R05.edf' in data.train[1] (124 s of '{copy}' "
+            "(from 0 s, sample 0) lie at 1 s (sample 160) of 'S001R05.edf': a cropped copy or an overlapping "
+            "recording, 19840 samples at 160 Hz); splits must not share a recording (its test figures would be "
+            "in-sample)")):
+        check_data(load_config(p))
+
+
+def test_evaluate_warns_end_to_end_for_a_calibration_file_cropped_by_half_a_second(tmp_path: Path) -> None:
+    """calibrate writes the probes into the card; ``evaluate`` of that run cropped by 0.5 s warns (before: silent)."""
+    models = tmp_path / "models"
+    res = _cli([str(subset_file(R05)), str(subset_file(R06)), "--labels", "T1=fists,T2=feet", "--name", "crop",
+                "--out", str(models), "--no-recurrent", "--no-average", "--channels", "C3,Cz,C4,Fc3,Fc4,Cp3,Cp4"])
+    assert res.exit_code == 0, res.output
+    copy = cropped(R06, tmp_path / "session2_raw.fif", cut_end=0.5)
+    run = CliRunner().invoke(main, ["evaluate", "crop", "--models-dir", str(models), "--data", str(copy),
+                                    "--data", str(subset_file(R10)), "--labels", "T1=fists,T2=feet"],
+                             catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    warned = [line for line in run.output.splitlines() if line.startswith("warning:")]
+    assert warned == ["warning: session2_raw.fif holds samples of a training file of the model (card training.files: "
+                      "S001R06.edf; its 124.5 s from 0 s lie at 0 s of this file: a cropped copy or an overlapping "
+                      "recording): its figures are in-sample, not a test"], run.output
