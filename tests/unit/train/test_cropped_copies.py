@@ -31,10 +31,13 @@ R05, R06, R09, R10 = (SUBSET_S001_21CH / f"S001R{k:02d}.edf" for k in (5, 6, 9, 
 LABELS = {"T1": "fists", "T2": "feet"}
 
 
-def cropped(src: Path, dst: Path, tmin: float = 0.0, cut_end: float = 0.0) -> Path:
-    """``src`` cropped by mne (``tmin`` s off its start, ``cut_end`` s off its end) and saved as FIF."""
+def cropped(src: Path, dst: Path, tmin: float = 0.0, cut_end: float = 0.0, drop: int = 0) -> Path:
+    """``src`` cropped by mne (``tmin`` s off its start, ``cut_end`` s off its end), the ``drop`` channels that vary
+    most left out (as the noisiest channels of a recording are), and saved as FIF."""
     raw = mne.io.read_raw_edf(subset_file(src), preload=True, verbose=False)
     raw.crop(tmin=tmin, tmax=raw.times[-1] - cut_end)
+    noisiest = np.argsort(-np.diff(raw.get_data(), axis=1).std(axis=1))[:drop]
+    raw.drop_channels([raw.ch_names[i] for i in noisiest])
     raw.save(dst, verbose=False)
     return dst
 
@@ -113,13 +116,17 @@ def test_evaluate_warns_of_a_training_file_cropped_by_half_a_second_from_the_car
     card = {"files": ["S001R05.edf", "S001R06.edf"], "files_content": json.loads(json.dumps(prints))}  # as stored
     assert len(json.dumps(card["files_content"][0])) < 4096  # a few KB per file
     start, end = cropped(R05, tmp_path / "start_raw.fif", tmin=0.5), cropped(R06, tmp_path / "end_raw.fif", cut_end=0.5)
-    files = [start, end, subset_file(R09)]
+    fewer = cropped(R05, tmp_path / "fewer_raw.fif", cut_end=1.0, drop=4)  # and its 4 noisiest channels left out
+    files = [start, end, subset_file(R09), fewer]
     got = in_sample_warnings(files, card_training_files(card), [load_recording(f) for f in files])
     assert got == [
         "start_raw.fif holds samples of a training file of the model (card training.files: S001R05.edf; its 124.5 s "
         "from 0.5 s lie at 0 s of this file: a cropped copy or an overlapping recording): its figures are in-sample, "
         "not a test",
         "end_raw.fif holds samples of a training file of the model (card training.files: S001R06.edf; its 124.5 s "
+        "from 0 s lie at 0 s of this file: a cropped copy or an overlapping recording): its figures are in-sample, "
+        "not a test",
+        "fewer_raw.fif holds samples of a training file of the model (card training.files: S001R05.edf; its 124 s "
         "from 0 s lie at 0 s of this file: a cropped copy or an overlapping recording): its figures are in-sample, "
         "not a test"]
     old = {**card, "files_content": [{k: v for k, v in p.items() if k != "probes"} for p in card["files_content"]]}
