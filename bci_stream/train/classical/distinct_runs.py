@@ -10,9 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bci_stream.core.channels import normalise_ch_name
 from bci_stream.io.recording import Recording
-from bci_stream.train.classical.shared_stretch import Overlap, overlap_words, shared_stretch
+from bci_stream.train.classical.shared_stretch import Overlap, overlap_words, shared_rows, shared_stretch
 
 #: Samples compared first (a different run differs within them: the whole arrays are compared only then).
 HEAD = 2048
@@ -35,7 +34,7 @@ def same_samples(a: Recording, b: Recording) -> bool:
     n_times = a.data.shape[1]
     if a.sfreq != b.sfreq or n_times != b.data.shape[1]:
         return False
-    rows = _shared_rows(a, b)
+    rows = shared_rows(a, b)
     if rows is None:
         return False
     ia, ib = rows
@@ -44,17 +43,6 @@ def same_samples(a: Recording, b: Recording) -> bool:
     atol = RTOL * float(finite.max()) if finite.size else 0.0
     return all(np.allclose(a.data[ia, i:i + step], b.data[ib, i:i + step], rtol=RTOL, atol=atol, equal_nan=True)
                for i, step in [(0, HEAD)] + [(i, BLOCK) for i in range(HEAD, n_times, BLOCK)])
-
-
-def _shared_rows(a: Recording, b: Recording) -> tuple[list[int] | slice, list[int] | slice] | None:
-    """The rows of the channels ``a`` and ``b`` share by name, in one order; all rows when of one shape and sharing
-    too few names (numbered channels); None otherwise."""
-    keys_b = {normalise_ch_name(n): i for i, n in enumerate(b.ch_names)}
-    pairs = [(i, keys_b[k]) for i, k in enumerate(normalise_ch_name(n) for n in a.ch_names) if k in keys_b]
-    if len(pairs) >= max(1, min(len(a.ch_names), len(b.ch_names)) // 2):
-        ia, ib = (list(t) for t in zip(*pairs))
-        return ia, ib
-    return (slice(None), slice(None)) if a.data.shape == b.data.shape else None
 
 
 class Repeat(NamedTuple):
