@@ -72,8 +72,9 @@ def test_a_validation_tail_without_every_trial_class_is_refused(tmp_path, s001):
         _prepare(cfg)
 
 
-def test_validation_files_without_every_trial_class_are_refused(tmp_path, rest_only_fif):
-    edit = lambda t: t.replace("validation_tail_s = 12.0", f'validation = ["{rest_only_fif}"]')  # noqa: E731
+def test_validation_files_without_every_trial_class_are_refused(tmp_path, rest_only_fif_of_no_split):
+    edit = lambda t: t.replace(  # noqa: E731
+        "validation_tail_s = 12.0", f'validation = ["{rest_only_fif_of_no_split}"]')
     with pytest.raises(ConfigError, match=re.escape(
             "data.validation: the validation data hold no trial of class(es) ['fists', 'feet'] of "
             "data.trial_classes (trials per class: {'fists': 0, 'feet': 0}); early stopping")):
@@ -102,6 +103,18 @@ def rest_only_fif(tmp_path_factory, s001) -> Path:
     assert {e.description for e in rec.events} == {"T0"}
     rec.events = [Event(e.onset, min(e.duration, rec.n_times - e.onset), e.description) for e in rec.events]
     return save_fif(rec, tmp_path_factory.mktemp("rest") / "S001R10-rest_raw.fif")
+
+
+@pytest.fixture(scope="module")
+def rest_only_fif_of_no_split(tmp_path_factory, rest_only_fif) -> Path:
+    """:func:`rest_only_fif` with its values negated: a rest-only recording whose samples are in no split (S001R10,
+    the test file, holds the original's, and train refuses a piece of a test file as validation data)."""
+    from bci_stream.io import load_recording
+    from bci_stream.io.mne_formats import save_fif
+
+    rec = load_recording(rest_only_fif)
+    rec.data = -rec.data
+    return save_fif(rec, tmp_path_factory.mktemp("rest-negated") / "rest-negated_raw.fif")
 
 
 def test_test_files_without_trials_of_the_trial_classes_are_refused_before_training(tmp_path, rest_only_fif):
