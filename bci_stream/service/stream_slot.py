@@ -50,6 +50,7 @@ from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.flat_channels import FlatChannels
 from bci_stream.service.stream_units import StreamUnits
+from bci_stream.service.stamp_checks import StampChecks
 
 __all__ = ["StreamSlot"]
 
@@ -112,6 +113,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.load_window: LoadWindow | None = None
         self.flat: FlatChannels | None = None  # model channels that stopped changing (once decoding)
         self.stamps_warned: str | None = None  # the timestamp repair's warning last logged
+        self.stamp_checks: StampChecks | None = None  # the sender's measured rate and clock (once decoding)
         self.sfreq = 0.0
         self.budget = 0.0
         self.stall_after = 1.0
@@ -158,6 +160,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.reporter.nonfinite = lambda: self.decoder.nonfinite.describe()
         self.flat = FlatChannels(self.sfreq, self.decoder.card.ch_names, self.flat_changed,
                                  f"decoder {self.decoder_id}")
+        self.stamp_checks = StampChecks(self.sfreq) if self.sfreq > 0 else None
         self.commands.decoder = self.decoder
         self.commands.source = self.full
         self.commands.units = self.units
@@ -218,6 +221,11 @@ class StreamSlot(StreamConnection, StallHandling):
             self.status.counters.nonfinite_timestamps += self.puller.last_filled
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
+        if (checks := self.stamp_checks) is not None and self.clock is not None and len(ts):
+            for kind, why in checks.feed(ts, float(self.clock.mapped(ts[-1:])[0]), pylsl.local_clock()):
+                if why is not None:  # said once per change; its end as an event with message null
+                    log.warning("decoder %s: %s", self.decoder_id, why)
+                self.event(f"timestamps_{kind}", message=why)
         if (units := self.units) is not None and units.check is not None and units.feed(x):  # the check's verdict
             self.status.stream["units"] = units.describe()
             if (why := units.warning) is not None:
@@ -292,6 +300,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.update_clock(0.0)
         if self.decoder is not None:
             self.status.timestamps = stamps = self.decoder.stamps.describe()
+            if self.stamp_checks is not None:
+                stamps.update(self.stamp_checks.describe())
             if (why := stamps["warning"]) is not None and why != self.stamps_warned:  # chunks stamped once, long
                 log.warning("decoder %s: %s", self.decoder_id, why)
                 self.event("timestamps_warning", message=why)

@@ -1,0 +1,136 @@
+"""What a stream's timestamps say about its sender: the rate it really sends at, and whether it stamps on LSL's clock.
+
+Two sender mistakes decode "fine" and wrong without them, so the worker says so (status ``timestamps``, the log
+and the recording's events; decoding goes on):
+
+* **A wrong nominal rate.** An app that declares 160 Hz and sends 128 Hz (or a 250-Hz declaration of a 200-Hz
+  board) runs the model's filters, windows and decision times at the wrong frequencies: every output is computed,
+  none is right. The rate is measured from the stamps, as samples per second of stamps, over at least
+  :data:`MIN_WINDOW_S` of contiguous data (a gap or a step back of over :data:`BREAK_S` starts a new window) and at
+  least :data:`STEPS_PER_WINDOW` times the longest step between stamps (a sender stamping chunks of 2 s once needs 100 s
+  for its stair-case not to bias the figure); off the nominal rate by more than :data:`RATE_TOLERANCE` is said.
+  A crystal is off by far less (0.01 %), and the gap counting handles senders up to 0.5 % off. A replay faster or
+  slower than real time (``--speed``) is also off, on purpose: the warning says so.
+* **Stamps on another clock.** A sender that stamps with Unix time (``time.time()``, ~1.8e9 s) or milliseconds
+  instead of ``pylsl.local_clock()`` gives latencies of decades, and every cue of a marker stream on LSL's clock is
+  ``missed`` (its outputs are years away). Stamps more than :data:`CLOCK_FAR_S` from this host's clock (after the
+  clock offset) are said to be on another clock.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_FAR_S", "STEPS_PER_WINDOW"]
+
+#: Seconds of contiguous stamps the rate is measured over, at least.
+MIN_WINDOW_S = 10.0
+#: The window spans at least this many times the longest step between two stamps (stair-case senders).
+STEPS_PER_WINDOW = 50
+#: Relative difference between the measured and the nominal rate that is said (3 %: 155.2 or 164.8 Hz at 160).
+RATE_TOLERANCE = 0.03
+#: A step between stamps longer than this (s), forward or back, starts a new window (a gap, a restarted sender, a
+#: clock step; smaller steps back are jitter).
+BREAK_S = 0.5
+#: Stamps further than this (s) from this host's clock, mapped, are on another clock (an hour: far beyond any
+#: backlog, latency or inlet buffer, and below any Unix time or millisecond count).
+CLOCK_FAR_S = 3600.0
+
+
+class StampChecks:
+    """The sender's measured rate and clock, from the raw stamps of the pulled chunks.
+
+    Parameters
+    ----------
+    sfreq
+        The stream's nominal rate (Hz; > 0).
+    """
+
+    def __init__(self, sfreq: float) -> None:
+        self.sfreq = float(sfreq)
+        self.rate_hz: float | None = None  # the last full window's measured rate
+        self.rate_warning: str | None = None
+        self.clock_warning: str | None = None
+        self.clock_ahead_s: float | None = None  # the mapped stamps minus this host's clock, when far (else None)
+        self._start()
+
+    def _start(self, t: float | None = None) -> None:
+        self._t0 = t  # stamp of the window's first sample
+        self._n = 0  # samples after that first one
+        self._t_last = t
+        self._max_step = 0.0
+
+    def feed(self, ts: np.ndarray, mapped_last: float, now: float) -> list[tuple[str, str | None]]:
+        """Take one pulled chunk's raw stamps ``ts`` (the sender's clock), its last stamp mapped to this host's clock
+        (``mapped_last``) and this host's clock ``now``. The warnings that started or ended: ``(kind, message)``, kind
+        ``rate_warning`` or ``clock_warning``, message None when it ended (a warning's figures follow the stream in
+        :meth:`describe` without being said again)."""
+        before = (self.rate_warning, self.clock_warning)
+        self._clock(mapped_last - now)
+        if len(ts) and np.isfinite(ts).all():
+            self._rate(np.asarray(ts, dtype=np.float64))
+        return [(kind, now_) for kind, was, now_ in (("rate_warning", before[0], self.rate_warning),
+                                                     ("clock_warning", before[1], self.clock_warning))
+                if (now_ is None) != (was is None)]
+
+    def _clock(self, ahead: float) -> None:
+        if not math.isfinite(ahead) or abs(ahead) <= CLOCK_FAR_S:
+            self.clock_warning = self.clock_ahead_s = None
+            return
+        self.clock_ahead_s = ahead
+        if self.clock_warning is not None:  # said once, with the figure it was found with
+            return
+        side = "ahead of" if ahead > 0 else "behind"
+        self.clock_warning = (f"the stream's timestamps are {abs(ahead):.4g} s {side} this host's LSL clock "
+                              f"(more than {CLOCK_FAR_S:g} s): the sender does not stamp with LSL's local_clock() "
+                              "(Unix time, e.g. time.time(), or another unit?); latencies are meaningless and cues of "
+                              "a marker stream on LSL's clock cannot be placed (scored as missed): stamp samples with "
+                              "pylsl.local_clock(), or push them without a timestamp")
+
+    def _rate(self, ts: np.ndarray) -> None:
+        if self._t_last is not None:
+            step = ts[0] - self._t_last
+            if abs(step) > BREAK_S:
+                self._start()
+        steps = np.diff(ts)
+        if len(steps) and np.abs(steps).max() > BREAK_S:  # a break inside the chunk: start after it
+            cut = int(np.flatnonzero(np.abs(steps) > BREAK_S)[-1]) + 1
+            ts = ts[cut:]
+            self._start()
+            steps = np.diff(ts)
+        if self._t0 is None:
+            self._start(float(ts[0]))
+            ts, steps = ts[1:], steps[1:] if len(steps) else steps
+            if not len(ts):
+                return
+        edge = ts[0] - self._t_last
+        self._max_step = max(self._max_step, edge, float(steps.max()) if len(steps) else 0.0)
+        self._n += len(ts)
+        self._t_last = float(ts[-1])
+        span = self._t_last - self._t0
+        if span < max(MIN_WINDOW_S, STEPS_PER_WINDOW * self._max_step):
+            return
+        self.rate_hz = self._n / span
+        self._judge()
+        self._start(self._t_last)  # the next window starts where this one ended: a sender that changes is followed
+
+    def _judge(self) -> None:
+        ratio = self.rate_hz / self.sfreq
+        if abs(ratio - 1.0) <= RATE_TOLERANCE:
+            self.rate_warning = None
+            return
+        self.rate_warning = (f"the stream sends {self.rate_hz:.4g} samples per second of its timestamps, not its "
+                             f"nominal {self.sfreq:g} Hz ({ratio:.3g}×): the model's filters and decision times "
+                             f"assume {self.sfreq:g} Hz, so its outputs are not what it was trained to give. Fix the "
+                             "sender's declared rate (or resample it); a replay faster or slower than real time "
+                             "(--speed) is off on purpose")
+
+    def describe(self) -> dict[str, Any]:
+        """Status fields (merged into ``timestamps``): ``sender_rate_hz``, ``rate_warning``, ``clock_warning``,
+        ``clock_ahead_s`` (the mapped stamps minus this host's clock, while beyond :data:`CLOCK_FAR_S`)."""
+        return {"sender_rate_hz": None if self.rate_hz is None else round(self.rate_hz, 3),
+                "rate_warning": self.rate_warning, "clock_warning": self.clock_warning,
+                "clock_ahead_s": None if self.clock_ahead_s is None else round(self.clock_ahead_s, 3)}

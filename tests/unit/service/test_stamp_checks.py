@@ -1,0 +1,72 @@
+"""The sender's rate and clock read from its stamps (``bci_stream.service.stamp_checks``): a stream that sends at
+another rate than it declares, or stamps on another clock than LSL's, is said; jittered, chunk-stamped or gapped
+senders at their nominal rate are not. Before, neither was said (an audit: 128 Hz sent as 160 Hz decoded silently;
+Unix-time stamps gave 57-year latencies and every cue missed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.service.stamp_checks import CLOCK_FAR_S, MIN_WINDOW_S, StampChecks
+
+
+def feed_chunks(checks: StampChecks, ts: np.ndarray, chunk: int, now_lag: float = 0.01) -> list:
+    said = []
+    for i in range(0, len(ts), chunk):
+        part = ts[i:i + chunk]
+        said += checks.feed(part, float(part[-1]), float(part[-1]) + now_lag)
+    return said
+
+
+@pytest.mark.parametrize(("declared", "real"), [(160.0, 128.0), (250.0, 200.0), (500.0, 2000.0), (250.0, 240.0)])
+def test_a_rate_off_the_nominal_one_is_said_once(declared, real):
+    checks = StampChecks(declared)
+    said = feed_chunks(checks, 100.0 + np.arange(int(real * 3 * MIN_WINDOW_S)) / real, 8)
+    assert abs(checks.rate_hz - real) < 0.01 * real
+    assert [kind for kind, _ in said] == ["rate_warning"], said  # once, not at every window
+    assert f"not its nominal {declared:g} Hz" in checks.rate_warning and checks.clock_warning is None
+
+
+@pytest.mark.parametrize("jitter_s", [0.0, 0.02, 0.1])
+@pytest.mark.parametrize("real", [250.0, 251.2, 248.8])  # 0.5 % off: a sender the gap counting takes as nominal
+def test_jittered_chunks_stamped_once_at_the_nominal_rate_are_not_said(jitter_s, real):
+    rng = np.random.default_rng(int(real * 10))
+    checks = StampChecks(250.0)
+    said = []
+    for k in range(0, int(real * 60), 10):  # 10 samples stamped with their push time, 0-jitter_s late
+        t = (k + 9) / real + rng.uniform(0, jitter_s)
+        said += checks.feed(np.full(10, t), t, t)
+    assert checks.rate_hz is not None and checks.rate_warning is None and said == [], (checks.rate_hz, said)
+
+
+def test_a_gap_or_a_step_back_starts_a_new_window():
+    checks = StampChecks(160.0)
+    ts = np.arange(160 * 30) / 160.0
+    ts[160 * 5:] += 3.0  # 3 s lost
+    ts[160 * 20:] -= 60.0  # the sender's clock steps back
+    assert feed_chunks(checks, ts, 16) == [] and checks.rate_hz == pytest.approx(160.0)
+
+
+def test_a_warning_ends_when_the_rate_is_right_again():
+    checks = StampChecks(160.0)
+    fast = np.arange(int(320 * 12)) / 320.0
+    slow = fast[-1] + (1 + np.arange(160 * 25)) / 160.0  # a window of both, then one of 160 Hz alone
+    said = feed_chunks(checks, np.concatenate([fast, slow]), 16)
+    assert [(kind, msg is None) for kind, msg in said] == [("rate_warning", False), ("rate_warning", True)]
+
+
+def test_unix_time_stamps_are_on_another_clock():
+    checks = StampChecks(160.0)
+    said = checks.feed(np.array([1.8e9]), 1.8e9, 15000.0)
+    assert [kind for kind, _ in said] == ["clock_warning"] and checks.clock_ahead_s == pytest.approx(1.8e9 - 15000)
+    assert "Unix time" in checks.clock_warning
+    assert checks.feed(np.array([1.8e9 + 0.1]), 1.8e9 + 0.1, 15000.0) == []  # said once
+    assert checks.describe()["clock_ahead_s"] == pytest.approx(1.8e9 - 14999.9, abs=1e-2)
+    assert [msg for _, msg in checks.feed(np.array([20.0]), 20.0, 20.1)] == [None]  # a sender on LSL's clock now
+
+
+def test_a_backlog_or_an_offset_within_an_hour_is_not_another_clock():
+    checks = StampChecks(160.0)
+    assert checks.feed(np.array([100.0]), 100.0, 100.0 + CLOCK_FAR_S - 1) == []  # far behind: a long backlog
+    assert checks.feed(np.array([100.1]), 100.1 + 30.0, 100.1) == [] and checks.clock_warning is None
