@@ -123,10 +123,11 @@ class StampChecks:
             self.rate_warning = None
             return
         self.rate_warning = (f"the stream sends {self.rate_hz:.4g} samples per second of its timestamps, not its "
-                             f"nominal {self.sfreq:g} Hz ({ratio:.3g}×): the model's filters and decision times "
-                             f"assume {self.sfreq:g} Hz, so its outputs are not what it was trained to give. Fix the "
-                             "sender's declared rate (or resample it); a replay faster or slower than real time "
-                             "(--speed) is off on purpose")
+                             f"nominal {self.sfreq:g} Hz ({ratio:.3g}×): if its samples are taken at that rate, the "
+                             f"model's filters and decision times (made for {self.sfreq:g} Hz) are wrong and so are "
+                             "its outputs: fix the sender's declared rate, or resample; a replay faster or slower "
+                             "than real time (--speed) sends samples of the nominal rate at another pace, on purpose, "
+                             "and decodes right")
 
     def describe(self) -> dict[str, Any]:
         """Status fields (merged into ``timestamps``): ``sender_rate_hz``, ``rate_warning``, ``clock_warning``,
