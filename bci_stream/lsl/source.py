@@ -15,7 +15,8 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import match_channels, match_note, renamable_flags, renamed_hint, shortlist
+from bci_stream.core.channels import (match_channels, match_note, normalise_ch_name, renamable_flags, renamed_hint,
+                                     shortlist)
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.clock_line import ClockLine
@@ -159,11 +160,27 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
             f"{stream} lacks {len(missing)} of the {card.n_chans} channels model '{card.ref}' needs: "
             f"{shortlist(missing)} (stream has {n_stream_chans} channels: {shortlist(labels)})"
             + renamed_hint(missing, labels, "stream", stream_types) + renamed_cure(card)
+            + numbered_hint(labels, len(missing) == card.n_chans, n_stream_chans == card.n_chans)
         )
     arr = np.asarray(found, dtype=np.intp)
     if n_stream_chans == card.n_chans and np.array_equal(arr, np.arange(card.n_chans)):
         return None
     return arr
+
+
+_POSITION = re.compile(r"^[A-Za-z]{1,3}?(\d{1,2}|[zZ])$")  # a 10-10/10-20 name, as normalise_ch_name reads it
+
+
+def numbered_hint(labels: Sequence[str | None], none_found: bool, same_count: bool) -> str:
+    """Why a stream none of whose labels is an electrode position (``EEG 001``, ``Ch1``, ``1``: an amplifier app
+    that numbers its channels) lacks every model channel, and the cures; ``""`` otherwise (``none_found``: no model
+    channel was found; ``same_count``: the stream has the model's channel count)."""
+    if not none_found or any(_POSITION.match(normalise_ch_name(label)) for label in labels if label):
+        return ""
+    order = ("; or, when its channels are in the model's order, send no labels at all (a stream without labels is "
+             "read in the model's order)") if same_count else ""
+    return ("; no label of the stream names an electrode position (numbered channels?): label its channels with "
+            f"their positions in the sender (desc/channels/channel/label){order}")
 
 
 def renamed_cure(card: ModelCard) -> str:

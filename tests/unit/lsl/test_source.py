@@ -82,3 +82,22 @@ def test_metrics_percentiles():
         exact = np.percentile(values, q) * 1e3
         assert abs(s[f"p{q}"] - exact) / exact < 0.15  # within the bucket resolution (8 per decade)
     assert summarise(LatencyHistogram().to_dict())["p50"] is None
+
+
+def test_numbered_channels_are_told_how_to_be_read(card):
+    """An amplifier app that labels its channels by number (``EEG 001``...): the error said only which channels were
+    lacking (an audit); it now says no label is a position, and the two cures."""
+    numbered = [f"EEG {i:03d}" for i in range(1, 9)]
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(numbered, 8, card, "amp")
+    assert str(err.value) == (
+        "stream 'amp' lacks 8 of the 8 channels model 'tiny-gru@1.0.0' needs: FC3, FC4, C3, Cz, C4, CP3, CP4, Pz "
+        "(stream has 8 channels: EEG 001, EEG 002, EEG 003, EEG 004, EEG 005, EEG 006, EEG 007, EEG 008); no label "
+        "of the stream names an electrode position (numbered channels?): label its channels with their positions "
+        "in the sender (desc/channels/channel/label); or, when its channels are in the model's order, send no "
+        "labels at all (a stream without labels is read in the model's order)")
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(["1", "2", "3", "TRIGGER", "5", "6", "7", "8", "9"], 9, card, "amp")
+    assert str(err.value).endswith("label its channels with their positions in the sender "
+                                   "(desc/channels/channel/label)")  # another count: labels are the only cure
+    assert channel_indices([None] * 8, 8, card, "amp") is None  # no labels: the model's order
