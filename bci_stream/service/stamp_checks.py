@@ -86,9 +86,10 @@ class StampChecks:
         side = "ahead of" if ahead > 0 else "behind"
         self.clock_warning = (f"the stream's timestamps are {abs(ahead):.4g} s {side} this host's LSL clock "
                               f"(more than {CLOCK_FAR_S:g} s): the sender does not stamp with LSL's local_clock() "
-                              "(Unix time, e.g. time.time(), or another unit?); latencies are meaningless and cues of "
-                              "a marker stream on LSL's clock cannot be placed (scored as missed): stamp samples with "
-                              "pylsl.local_clock(), or push them without a timestamp")
+                              "(Unix time, e.g. time.time(), or another unit?), or it is on another host whose clock "
+                              "offset is unknown (clock_estimate null: its UDP probes unanswered); latencies are "
+                              "meaningless and cues of a marker stream on this host's clock cannot be placed (scored "
+                              "as missed): stamp samples with pylsl.local_clock(), or push them without a timestamp")
 
     def _rate(self, ts: np.ndarray) -> None:
         if self._t_last is not None:
