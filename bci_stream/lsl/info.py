@@ -6,6 +6,7 @@ The channel description follows the XDF/LSL meta-data convention:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pylsl
@@ -109,3 +110,20 @@ def read_ch_names(info: pylsl.StreamInfo) -> list[str] | None:
     if len(labels) != info.channel_count() or not all(labels):
         return None
     return labels
+
+
+#: ``desc/acquisition`` key in which ``bci-stream replay`` declares its ``--speed`` (samples sent per second of its
+#: timestamps = nominal rate x speed).
+REPLAY_SPEED = "replay_speed"
+
+
+def read_replay_speed(info: pylsl.StreamInfo) -> float:
+    """The replay speed a stream declares (``desc/acquisition/replay_speed``, written by ``bci-stream replay``): its
+    samples are sent at the nominal rate times this; 1.0 when it declares none, or no finite number > 0."""
+    value = info.desc().child("acquisition").child_value(REPLAY_SPEED)
+    try:
+        speed = float(value)
+    except ValueError:
+        return 1.0
+    return speed if math.isfinite(speed) and speed > 0 else 1.0
+

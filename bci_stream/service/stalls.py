@@ -18,7 +18,7 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.lsl.info import read_labels, read_types
+from bci_stream.lsl.info import read_labels, read_replay_speed, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import label_report
 from bci_stream.service.instance_check import check_instance, fetch_full_info
@@ -256,5 +256,7 @@ class StallHandling:
                                       labels=label_report(labels, card.ch_names, read_types(full)),
                                       units=self.units.change(units, chan_idx, new_instance=True))
         self.full = self.monitor.source = full
+        if (checks := getattr(self, "stamp_checks", None)) is not None:  # a new instance: a replay at another speed
+            checks.speed = read_replay_speed(full)
         if self.commands.source is not None:
             self.commands.source = full

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_FAR_S", "STEPS_PER_WINDOW"]
+__all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_EVERY_S", "CLOCK_FAR_S", "STEPS_PER_WINDOW"]
 
 #: Seconds of contiguous stamps the rate is measured over, at least.
 MIN_WINDOW_S = 10.0
@@ -38,6 +38,8 @@ BREAK_S = 0.5
 #: Stamps further than this (s) from this host's clock, mapped, are on another clock (an hour: far beyond any
 #: backlog, latency or inlet buffer, and below any Unix time or millisecond count).
 CLOCK_FAR_S = 3600.0
+#: Seconds of the sender's stamps between two judgements of its clock.
+CLOCK_EVERY_S = 1.0
 
 
 class StampChecks:
@@ -47,14 +49,19 @@ class StampChecks:
     ----------
     sfreq
         The stream's nominal rate (Hz; > 0).
+    speed
+        The replay speed the stream declares (``desc/acquisition/replay_speed``, ``bci-stream replay --speed``): it
+        sends ``sfreq * speed`` samples per second of its stamps, on purpose; 1 for a live sender.
     """
 
-    def __init__(self, sfreq: float) -> None:
+    def __init__(self, sfreq: float, speed: float = 1.0) -> None:
         self.sfreq = float(sfreq)
+        self.speed = float(speed)
         self.rate_hz: float | None = None  # the last full window's measured rate
         self.rate_warning: str | None = None
         self.clock_warning: str | None = None
         self.clock_ahead_s: float | None = None  # the mapped stamps minus this host's clock, when far (else None)
+        self._clock_at: float | None = None  # the sender's stamp the clock was last judged at (clock_due)
         self._start()
 
     def _start(self, t: float | None = None) -> None:
@@ -63,14 +70,30 @@ class StampChecks:
         self._t_last = t
         self._max_step = 0.0
 
-    def feed(self, ts: np.ndarray, mapped_last: float, now: float) -> list[tuple[str, str | None]]:
+    def clock_due(self, ts: np.ndarray) -> bool:
+        """Is the clock to be judged with this chunk (stamps ``ts``): the first chunk, then once :data:`CLOCK_EVERY_S`
+        of the sender's stamps later (the caller then maps the last stamp and reads this host's clock; between, it
+        passes None: a chunk of one sample costs a few µs on the decoding path, not the mapping's)."""
+        last = float(ts[-1]) if len(ts) else math.nan
+        if self._clock_at is not None and abs(last - self._clock_at) < CLOCK_EVERY_S:
+            return False
+        if math.isfinite(last):
+            self._clock_at = last
+        return True
+
+    def feed(self, ts: np.ndarray, mapped_last: float | None, now: float | None) -> list[tuple[str, str | None]]:
         """Take one pulled chunk's raw stamps ``ts`` (the sender's clock), its last stamp mapped to this host's clock
-        (``mapped_last``) and this host's clock ``now``. The warnings that started or ended: ``(kind, message)``, kind
-        ``rate_warning`` or ``clock_warning``, message None when it ended (a warning's figures follow the stream in
-        :meth:`describe` without being said again)."""
+        (``mapped_last``) and this host's clock ``now`` (both None: the clock is not judged with this chunk,
+        :meth:`clock_due`). The warnings that started or ended: ``(kind, message)``, kind ``rate_warning`` or
+        ``clock_warning``, message None when it ended (a warning's figures follow the stream in :meth:`describe`
+        without being said again)."""
         before = (self.rate_warning, self.clock_warning)
-        self._clock(mapped_last - now)
-        if len(ts) and np.isfinite(ts).all():
+        if mapped_last is not None and now is not None:
+            self._clock(mapped_last - now)
+        if len(ts) == 1:  # the common case at high rates: no array work
+            if math.isfinite(t := float(ts[0])):
+                self._rate_one(t)
+        elif len(ts) and np.isfinite(ts).all():
             self._rate(np.asarray(ts, dtype=np.float64))
         return [(kind, now_) for kind, was, now_ in (("rate_warning", before[0], self.rate_warning),
                                                      ("clock_warning", before[1], self.clock_warning))
@@ -90,6 +113,18 @@ class StampChecks:
                               "offset is unknown (clock_estimate null: its UDP probes unanswered); latencies are "
                               "meaningless and cues of a marker stream on this host's clock cannot be placed (scored "
                               "as missed): stamp samples with pylsl.local_clock(), or push them without a timestamp")
+
+    def _rate_one(self, t: float) -> None:
+        """:meth:`_rate` of a chunk of one stamp ``t``."""
+        if self._t_last is not None and abs(t - self._t_last) > BREAK_S:
+            self._start()
+        if self._t0 is None:
+            self._start(t)
+            return
+        self._max_step = max(self._max_step, t - self._t_last)
+        self._n += 1
+        self._t_last = t
+        self._window_done()
 
     def _rate(self, ts: np.ndarray) -> None:
         if self._t_last is not None:
@@ -111,6 +146,10 @@ class StampChecks:
         self._max_step = max(self._max_step, edge, float(steps.max()) if len(steps) else 0.0)
         self._n += len(ts)
         self._t_last = float(ts[-1])
+        self._window_done()
+
+    def _window_done(self) -> None:
+        """Judge the rate when the window is long enough, and start the next one where it ended."""
         span = self._t_last - self._t0
         if span < max(MIN_WINDOW_S, STEPS_PER_WINDOW * self._max_step):
             return
@@ -119,16 +158,20 @@ class StampChecks:
         self._start(self._t_last)  # the next window starts where this one ended: a sender that changes is followed
 
     def _judge(self) -> None:
-        ratio = self.rate_hz / self.sfreq
+        expected = self.sfreq * self.speed
+        ratio = self.rate_hz / expected
         if abs(ratio - 1.0) <= RATE_TOLERANCE:
             self.rate_warning = None
             return
-        self.rate_warning = (f"the stream sends {self.rate_hz:.4g} samples per second of its timestamps, not its "
-                             f"nominal {self.sfreq:g} Hz ({ratio:.3g}×): if its samples are taken at that rate, the "
-                             f"model's filters and decision times (made for {self.sfreq:g} Hz) are wrong and so are "
-                             "its outputs: fix the sender's declared rate, or resample; a replay faster or slower "
-                             "than real time (--speed) sends samples of the nominal rate at another pace, on purpose, "
-                             "and decodes right")
+        declared = (f"its nominal {self.sfreq:g} Hz" if self.speed == 1.0 else
+                    f"its nominal {self.sfreq:g} Hz times the replay speed {self.speed:g} it declares ({expected:g})")
+        self.rate_warning = (f"the stream sends {self.rate_hz:.4g} samples per second of its timestamps, not "
+                             f"{declared} ({ratio:.3g}×): if its samples are taken at that rate, the model's filters "
+                             f"and decision times (made for {self.sfreq:g} Hz) are wrong and so are its outputs: fix "
+                             "the sender's declared rate, or resample; a replay faster or slower than real time that "
+                             "does not declare its speed (bci-stream replay --speed does, as desc/acquisition/"
+                             "replay_speed) sends samples of the nominal rate at another pace, on purpose, and decodes "
+                             "right")
 
     def describe(self) -> dict[str, Any]:
         """Status fields (merged into ``timestamps``): ``sender_rate_hz``, ``rate_warning``, ``clock_warning``,

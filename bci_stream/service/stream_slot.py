@@ -33,6 +33,7 @@ from bci_stream.core.errors import ModelError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.step_model import StepModel
+from bci_stream.lsl.info import read_replay_speed
 from bci_stream.lsl.liblsl import ChunkPuller
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import ClockOffset
@@ -160,7 +161,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.reporter.nonfinite = lambda: self.decoder.nonfinite.describe()
         self.flat = FlatChannels(self.sfreq, self.decoder.card.ch_names, self.flat_changed,
                                  f"decoder {self.decoder_id}")
-        self.stamp_checks = StampChecks(self.sfreq) if self.sfreq > 0 else None
+        self.stamp_checks = None if self.sfreq <= 0 else StampChecks(
+            self.sfreq, read_replay_speed(self.full) if self.full is not None else 1.0)
         self.commands.decoder = self.decoder
         self.commands.source = self.full
         self.commands.units = self.units
@@ -222,7 +224,9 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
         if (checks := self.stamp_checks) is not None and self.clock is not None and len(ts):
-            for kind, why in checks.feed(ts, float(self.clock.mapped(ts[-1:])[0]), pylsl.local_clock()):
+            due = checks.clock_due(ts)
+            mapped, now = (float(self.clock.mapped(ts[-1:])[0]), pylsl.local_clock()) if due else (None, None)
+            for kind, why in checks.feed(ts, mapped, now):
                 if why is not None:  # said once per change; its end as an event with message null
                     log.warning("decoder %s: %s", self.decoder_id, why)
                 self.event(f"timestamps_{kind}", message=why)

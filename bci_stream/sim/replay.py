@@ -31,7 +31,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.io import Recording, load_recording
-from bci_stream.lsl.info import make_stream_info
+from bci_stream.lsl.info import REPLAY_SPEED, make_stream_info
 
 
 #: Default longest wait, seconds, after the last push for the consumers to close their inlets before the
@@ -115,6 +115,7 @@ def run_replay(
     info = make_stream_info(name, stype, rec.ch_names, sfreq, source_id, unit=units, ch_type=types)
     desc = info.desc().append_child("acquisition")
     desc.append_child_value("replay_of", str(path))
+    desc.append_child_value(REPLAY_SPEED, f"{speed:.17g}")  # the service expects stamps this much denser
     outlet = pylsl.StreamOutlet(info, chunk)
     marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
                                                         "string", f"{source_id}-markers"))

@@ -15,7 +15,8 @@ import time
 import numpy as np
 import pylsl
 
-from support.common import TINY_SFREQ, test_signal, unique
+from bci_stream.lsl.info import REPLAY_SPEED, make_stream_info
+from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
 from faults.kit import assert_service_up, start_running
 from support.http import wait_status
 from support.lsl import new_outlet
@@ -70,4 +71,21 @@ def test_a_sender_stamping_unix_time_is_said(client, worker_kind):
     assert stamps["clock_ahead_s"] > 1e9 and "does not stamp with LSL's local_clock()" in stamps["clock_warning"]
     assert "Unix time" in stamps["clock_warning"], stamps
     assert_service_up(client)
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_a_replay_declaring_its_speed_is_measured_against_it(client, worker_kind):
+    """A replay 4x faster than real time (``bci-stream replay --speed 4`` declares it in ``desc/acquisition``) sends
+    4x its nominal rate per second of its stamps: on purpose, so no warning; the measured rate is still given."""
+    name = unique("replay4")
+    info = make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src")
+    info.desc().append_child("acquisition").append_child_value(REPLAY_SPEED, "4")
+    outlet = pylsl.StreamOutlet(info)
+    decoder_id = start_running(client, name, worker=worker_kind)
+    n = 4 * N
+    push_stamped(outlet, test_signal(n, seed=22), pylsl.local_clock() + np.arange(n) / (4 * TINY_SFREQ), chunk=100)
+    st = wait_status(client, decoder_id, lambda s: (s.get("timestamps") or {}).get("sender_rate_hz") is not None
+                     and s["counters"]["samples_out"] == n, 60, "a measured rate and every output")
+    stamps = st["timestamps"]
+    assert abs(stamps["sender_rate_hz"] - 4 * TINY_SFREQ) < 4.0 and stamps["rate_warning"] is None, stamps
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200

@@ -153,3 +153,21 @@ def test_replay_channel_names_streams_numbered_channels_under_the_names_calibrat
     consumer.join(60)
     assert res.exit_code == 0, res.output
     assert got.get("labels") == TINY_CH_NAMES and len(got["ts"]) == 400
+
+
+def test_the_replay_declares_its_speed_for_the_services_rate_check(mixed_fif):
+    """``replay --speed S`` sends S times its nominal rate per second of its stamps, on purpose: it says so in its
+    ``desc/acquisition/replay_speed``, so the service's rate check (``timestamps.rate_warning``) expects that."""
+    from bci_stream.lsl.info import read_replay_speed
+
+    name, release, result = unique("speed"), threading.Event(), {}
+    thread = replay_in_thread(mixed_fif, name, release, result, speed=2.5)
+    try:
+        inlet, info = open_replayed(name)
+        release.set()
+        pull_all(inlet, N, timeout=60)
+        thread.join(30)
+    finally:
+        release.set()
+    assert "error" not in result and result["pushed"] == N, result
+    assert read_replay_speed(info) == 2.5

@@ -70,3 +70,44 @@ def test_a_backlog_or_an_offset_within_an_hour_is_not_another_clock():
     checks = StampChecks(160.0)
     assert checks.feed(np.array([100.0]), 100.0, 100.0 + CLOCK_FAR_S - 1) == []  # far behind: a long backlog
     assert checks.feed(np.array([100.1]), 100.1 + 30.0, 100.1) == [] and checks.clock_warning is None
+
+
+@pytest.mark.parametrize("real", [160.0, 128.0])
+def test_chunks_of_one_stamp_measure_as_longer_chunks(real):
+    """A chunk of one sample takes the path without array work: the same rate and warnings as chunks of 8."""
+    ts = 5.0 + np.arange(int(real * 2.5 * MIN_WINDOW_S)) / real
+    ones, eights = StampChecks(160.0), StampChecks(160.0)
+    assert feed_chunks(ones, ts, 1) == feed_chunks(eights, ts, 8)
+    assert ones.rate_hz == pytest.approx(eights.rate_hz) and (ones.rate_warning is None) == (real == 160.0)
+
+
+def test_the_clock_is_judged_at_the_first_chunk_then_once_a_second_of_stamps():
+    checks = StampChecks(100.0)
+    due = [checks.clock_due(np.array([10.0 + k / 100.0])) for k in range(250)]
+    assert [k for k, d in enumerate(due) if d] == [0, 100, 200]
+    assert checks.clock_due(np.array([1.8e9]))  # a jump to another clock: judged at once
+
+
+def test_a_declared_replay_speed_is_the_rate_expected():
+    """A replay that declares its speed (``desc/acquisition/replay_speed``) is judged against nominal x speed: 4x
+    is right, the nominal rate itself is then off (a replay that sends slower than it says)."""
+    fast, slow = StampChecks(160.0, speed=4.0), StampChecks(160.0, speed=4.0)
+    assert feed_chunks(fast, 3.0 + np.arange(640 * 25) / 640.0, 16) == [] and fast.rate_hz == pytest.approx(640.0)
+    said = feed_chunks(slow, 3.0 + np.arange(160 * 25) / 160.0, 16)
+    assert [kind for kind, _ in said] == ["rate_warning"]
+    assert "not its nominal 160 Hz times the replay speed 4 it declares (640)" in slow.rate_warning
+
+
+def test_the_replay_speed_a_stream_declares_is_read_from_its_desc():
+    import pylsl
+
+    from bci_stream.lsl.info import REPLAY_SPEED, read_replay_speed
+
+    def info(value: str | None) -> pylsl.StreamInfo:
+        made = pylsl.StreamInfo("s", "EEG", 1, 160.0, "float32", "s-src")
+        if value is not None:
+            made.desc().append_child("acquisition").append_child_value(REPLAY_SPEED, value)
+        return made
+
+    got = [read_replay_speed(info(v)) for v in (None, "16", "0.25", "0", "-2", "nan", "inf", "fast")]
+    assert got == [1.0, 16.0, 0.25, 1.0, 1.0, 1.0, 1.0, 1.0]
