@@ -18,7 +18,8 @@ def test_calibrate_onto_a_full_disk_says_so_in_one_line_and_leaves_nothing(tmp_p
                               *(str(SUBSET_S001_21CH / f"S001R{r}.edf") for r in ("05", "09")),
                               "--labels", "T1=fists,T2=feet", "--name", "s01", "--out", str(disk), "--no-average",
                               # 8 channels: fewer candidates to fit (the model folder still overflows 200 kB)
-                              "--channels", ",".join(FAST_CHANNELS), "--no-recurrent", "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
+                              "--channels", ",".join(FAST_CHANNELS), "--no-recurrent", "--no-progress"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
         assert res.returncode == 2, res.stdout + res.stderr
         assert "Traceback" not in res.stderr
         error = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
