@@ -61,9 +61,9 @@ def _voltage_rows(rec: Recording) -> np.ndarray:
 def probes(rec: Recording) -> list[dict[str, Any]]:
     """Up to :data:`PROBES` probes: ``{"at": sample, "ch": row, "values": [PROBE values, 7 significant digits]}``,
     from windows spread evenly over ``rec``: from each spot, the first window onwards (else backwards) within its
-    share of the recording where a voltage channel varies in at least ``PROBE // 2`` distinct values; of those
-    channels the one varying most that no earlier probe is of (so a file with some channels left out still holds
-    most probes), else the one varying most."""
+    share of the recording where a voltage channel varies in at least ``PROBE // 2`` distinct values, all finite; of
+    those channels the one varying most that no earlier probe is of (so a file with some channels left out still
+    holds most probes), else the one varying most."""
     n = rec.data.shape[1]
     if n < PROBE:
         return []
@@ -73,10 +73,12 @@ def probes(rec: Recording) -> list[dict[str, Any]]:
         at0 = round(k * (n - PROBE) / (PROBES - 1))
         ahead = range(at0, min(at0 + share, n - PROBE + 1), PROBE)
         for at in [*ahead, *range(at0 - PROBE, max(at0 - share, -1), -PROBE)]:  # else back (a flat end: padding)
-            w = np.nan_to_num(np.asarray(rec.data[rows, at:at + PROBE], dtype=np.float64))
+            raw = np.asarray(rec.data[rows, at:at + PROBE], dtype=np.float64)
+            w = np.nan_to_num(raw)
             spread = np.diff(w, axis=1).std(axis=1)
             order = sorted(range(len(rows)), key=lambda i: (int(rows[i]) in used, -spread[i]))  # unused first
-            row = next((i for i in order if len(np.unique(w[i])) >= PROBE // 2), None)
+            # a probe holds finite values only (a NaN stored as a number would match no copy of it)
+            row = next((i for i in order if len(np.unique(w[i])) >= PROBE // 2 and np.isfinite(raw[i]).all()), None)
             if row is not None:
                 used.add(int(rows[row]))
                 if all(p["at"] != at for p in out):

@@ -30,10 +30,12 @@ PROBE = 256
 MIN_OVERLAP_S = 1.0
 #: A candidate offset: normalised cross-correlation of the first differences at least this (a copy is ~1 - 1e-10).
 MIN_NCC = 0.99
-#: Candidate offsets verified per probe, best first.
+#: A probe found at more places than this (a periodic stretch, an amplifier's test sine) is replaced by a later one.
 MOST = 8
 #: "The same samples" (as :data:`~bci_stream.train.classical.distinct_runs.RTOL`).
 RTOL = 1e-5
+#: Probe windows tried per recording before giving up (each found at more than :data:`MOST` places).
+PROBE_WINDOWS = 64
 #: Samples compared at a time when verifying an overlap.
 BLOCK = 65536
 
@@ -59,10 +61,10 @@ def shared_rows(a: Recording, b: Recording) -> tuple[np.ndarray, np.ndarray] | N
     return None
 
 
-def candidates(probe: ArrayLike, signal: ArrayLike, most: int = MOST) -> np.ndarray:
-    """Where in ``signal`` (1-D) ``probe`` (1-D, shorter) may start, best first, at most ``most``: the normalised
-    cross-correlation of their first differences is at least :data:`MIN_NCC` and the stretch's variation is within
-    a factor of 2 of the probe's (a flat stretch, or the same shape at another scale, is no copy). Empty when the
+def candidates(probe: ArrayLike, signal: ArrayLike, most: int | None = MOST) -> np.ndarray:
+    """Where in ``signal`` (1-D) ``probe`` (1-D, shorter) may start, best first, at most ``most`` (None: all): the
+    normalised cross-correlation of their first differences is at least :data:`MIN_NCC` and the stretch's variation is
+    within a factor of 2 of the probe's (a flat stretch, or the same shape at another scale, is no copy). Empty when the
     probe is flat. NaN counts as 0 (a copy has its NaN where the original has them)."""
     from scipy.signal import oaconvolve
 
@@ -81,7 +83,7 @@ def candidates(probe: ArrayLike, signal: ArrayLike, most: int = MOST) -> np.ndar
     alike = (var >= energy / 2) & (var <= energy * 2)
     ncc = np.where(alike, dot / np.sqrt(energy * np.where(alike, var, 1.0)), 0.0)
     idx = np.flatnonzero(ncc >= MIN_NCC)
-    return idx[np.argsort(-ncc[idx], kind="stable")][:most]
+    return idx[np.argsort(-ncc[idx], kind="stable")][:most]  # [:None]: all
 
 
 def first_probe(rec: Recording, rows: np.ndarray, size: int = PROBE, start: int = 0) -> tuple[int, int] | None:
@@ -145,15 +147,34 @@ def shared_stretch(a: Recording, b: Recording, probe: int = PROBE) -> Overlap | 
     least = max(probe, math.ceil(MIN_OVERLAP_S * float(a.sfreq)))
     # the start of b lies in a (b a crop of a, or b starting within a), then the start of a in b
     for x, rx, y, ry, flip in ((a, ia, b, ib, False), (b, ib, a, ia, True)):
-        found = first_probe(y, ry, probe)
-        if found is None:
-            return None  # all flat: two runs of a disconnected amplifier are not "the same"
-        at, r = found
-        for k in candidates(y.data[ry[r], at:at + probe], x.data[rx[r]]):
-            ov = verified(x, rx, y, ry, int(k) - at, least)
-            if ov is not None:
-                return Overlap(ov.start_b, ov.start_a, ov.n) if flip else ov
+        start = 0
+        for _ in range(PROBE_WINDOWS):
+            found = first_probe(y, ry, probe, start)
+            if found is None:
+                if start == 0:
+                    return None  # all flat: two runs of a disconnected amplifier are not "the same"
+                break
+            at, r = found
+            offsets = _exact_offsets(x.data[rx[r]], np.asarray(y.data[ry[r], at:at + probe], dtype=np.float64))
+            if offsets is None:  # the probe is everywhere (a test sine): the next window of y
+                start = at + probe
+                continue
+            for k in offsets:  # all of them: the true one among them
+                ov = verified(x, rx, y, ry, int(k) - at, least)
+                if ov is not None:
+                    return Overlap(ov.start_b, ov.start_a, ov.n) if flip else ov
+            break
     return None
+
+
+def _exact_offsets(signal: np.ndarray, probe_values: np.ndarray) -> np.ndarray | None:
+    """Where ``probe_values`` occurs in ``signal`` (:func:`candidates` equal to it within :data:`RTOL`), at most
+    :data:`MOST`; None when it occurs more often (a periodic stretch: a probe elsewhere tells them apart)."""
+    scale = RTOL * float(np.nanmax(np.abs(probe_values)))
+    n = probe_values.size
+    hits = [k for k in candidates(probe_values, signal, most=None)
+            if np.allclose(signal[k:k + n], probe_values, rtol=RTOL, atol=scale, equal_nan=True)]
+    return None if len(hits) > MOST else np.asarray(hits, dtype=int)
 
 
 def overlap_words(name_a: str, name_b: str, sfreq: float, ov: Overlap) -> str:

@@ -166,3 +166,37 @@ def test_evaluate_warns_end_to_end_for_a_calibration_file_cropped_by_half_a_seco
     assert warned == ["warning: session2_raw.fif holds samples of a training file of the model (card training.files: "
                       "S001R06.edf; its 124.5 s from 0 s lie at 0 s of this file: a cropped copy or an overlapping "
                       "recording): its figures are in-sample, not a test"], run.output
+
+
+def _drift(seconds: float, sfreq: float = 160.0, seed: int = 0) -> np.ndarray:
+    """4 channels of random-walk 'EEG' (volts), ``seconds`` long."""
+    return np.random.default_rng(seed).standard_normal((4, int(sfreq * seconds))).cumsum(axis=1) * 1e-6
+
+
+def _rec(data: np.ndarray) -> Recording:
+    return Recording(data=data, sfreq=160.0, ch_names=["C3", "C4", "Cz", "Pz"])
+
+
+@pytest.mark.parametrize("crop_s", [1, 3, 8])
+def test_a_crop_of_a_recording_that_starts_with_a_test_sine_is_found(crop_s: int) -> None:
+    """10 s of an amplifier's 10 Hz test sine, then EEG: a probe at the start is found at every period of the sine
+    (before: only the 8 best places were verified, and a crop by 1, 3 or 8 s was taken for another run); a later
+    probe tells the places apart."""
+    sine = np.tile(50e-6 * np.sin(2 * np.pi * 10 * np.arange(1600) / 160.0), (4, 1))
+    x = np.concatenate([sine, _drift(120)], axis=1)
+    cut = 160 * crop_s
+    assert shared_stretch(_rec(x), _rec(x[:, cut:])) == Overlap(cut, 0, x.shape[1] - cut)
+
+
+def test_a_training_file_with_a_dropout_in_a_probe_window_is_found_by_its_print() -> None:
+    """A few NaN samples (a dropout) where a probe would be taken: the probe is taken elsewhere (before: stored with
+    0 for NaN, it matched no copy, and evaluate said nothing of a copy of that file)."""
+    from bci_stream.train.content_print import found_in
+
+    x = _drift(60)
+    printed = content_print(_rec(x))
+    for p in printed["probes"][1:3]:
+        x[:, p["at"] + 5:p["at"] + 8] = np.nan
+    printed = content_print(_rec(x))
+    assert all(np.isfinite(np.asarray(p["values"], dtype=float)).all() for p in printed["probes"])
+    assert found_in(printed, _rec(x)) is not None and found_in(printed, _rec(x[:, 160:])) is not None
