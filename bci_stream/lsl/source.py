@@ -169,13 +169,20 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
 
 
 _POSITION = re.compile(r"^[A-Za-z]{1,3}?(\d{1,2}|[zZ])$")  # a 10-10/10-20 name, as normalise_ch_name reads it
+#: A channel number that :data:`_POSITION` would take for a name: ``Ch1``, ``CH01``, ``Chan3``, EGI's ``E12``.
+_NUMBERED = re.compile(r"^(ch|chan|channel|e)?0*\d+$", re.IGNORECASE)
+
+
+def _names_a_position(label: str) -> bool:
+    name = normalise_ch_name(label)
+    return bool(_POSITION.match(name)) and not _NUMBERED.match(name)
 
 
 def numbered_hint(labels: Sequence[str | None], none_found: bool, same_count: bool) -> str:
     """Why a stream none of whose labels is an electrode position (``EEG 001``, ``Ch1``, ``1``: an amplifier app
     that numbers its channels) lacks every model channel, and the cures; ``""`` otherwise (``none_found``: no model
     channel was found; ``same_count``: the stream has the model's channel count)."""
-    if not none_found or any(_POSITION.match(normalise_ch_name(label)) for label in labels if label):
+    if not none_found or any(_names_a_position(label) for label in labels if label):
         return ""
     order = ("; or, when its channels are in the model's order, send no labels at all (a stream without labels is "
              "read in the model's order)") if same_count else ""

@@ -101,3 +101,9 @@ def test_numbered_channels_are_told_how_to_be_read(card):
     assert str(err.value).endswith("label its channels with their positions in the sender "
                                    "(desc/channels/channel/label)")  # another count: labels are the only cure
     assert channel_indices([None] * 8, 8, card, "amp") is None  # no labels: the model's order
+    for labels in ([f"Ch{i}" for i in range(1, 9)], [f"CH{i:02d}" for i in range(1, 9)], [f"E{i}" for i in range(8)]):
+        with pytest.raises(StreamMismatchError, match="no label of the stream names an electrode position"):
+            channel_indices(labels, 8, card, "amp")  # numbers a 10-10 pattern would take for names (review)
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(["Fp1", "Fp2", "F7", "F8", "O1", "O2", "T7", "T8"], 8, card, "amp")
+    assert "electrode position" not in str(err.value)  # positions, just not the model's
