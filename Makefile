@@ -29,19 +29,18 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bci-stream demo --duration $(DURATION) $(if $(PORT),--port $(PORT))
 
-# Eight pytest workers, one test file each at a time (--dist loadfile: a file's module fixtures stay in one process;
+# Six pytest workers, one test file each at a time (--dist loadfile: a file's module fixtures stay in one process;
 # a worker's native crash neither hangs the run nor fails a test that passes run again: tests/support/xdist_crash.py);
-# most integration tests wait on real-time LSL streams, so eight side by side keep two cores busy (the whole suite on
-# this 2-core machine by .ci/run: 2,395 tests in 836 s with -n 6 at ccf65a7, 962 s with the set-up, on a slow hour
-# of this shared machine (715 s and 795 s at e5457bb); 2,324 in 801 s with -n 4 at d478e8b, 919 s with the set-up:
-# over the 15 minutes make test must stay under); tests/conftest.py hands out the longest files first.
+# most integration tests wait on real-time LSL streams, so six side by side keep two cores busy (the whole suite on
+# this 2-core machine: 2,390 tests in 675 s with -n 6 at 32d4cd8; 2,324 in 801 s with -n 4 at d478e8b, 919 s with
+# the set-up, over the 15 minutes make test must stay under); tests/conftest.py hands out the longest files first.
 # One BLAS/OpenMP thread per process: the workers (and the commands they start) already keep both cores busy, and a
 # second thread each only spins against them (tests/unit/train: 630 s of CPU with the default threads, 584 s with
 # one).
 # The checkout's own modules are byte-compiled first, as pip compiles what it installs: the suite starts hundreds of
 # Python processes (workers, commands), and where PYTHONDONTWRITEBYTECODE is set (as on this project's test
 # machines) each of them would compile every module it imports again (~0.1 s of CPU each).
-TEST_WORKERS ?= 8
+TEST_WORKERS ?= 6
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP) browser
 	$(BIN)/python -m compileall -q -j 0 bci_stream latency_bench tests >/dev/null
