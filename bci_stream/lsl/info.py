@@ -126,4 +126,3 @@ def read_replay_speed(info: pylsl.StreamInfo) -> float:
     except ValueError:
         return 1.0
     return speed if math.isfinite(speed) and speed > 0 else 1.0
-
