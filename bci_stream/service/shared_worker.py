@@ -320,16 +320,7 @@ class SharedWorker:
             return  # ended by housekeeping
         if slot.stopping:
             return
-        slot.attach()
-        saved = member.restore
-        if saved is not None and saved.sha256 == slot.model.card.sha256:
-            try:
-                # the restart already made the new epoch (the last published one + 1, in attach): not one more
-                slot.decoder.restore(saved.arrays, saved.sha256, count=not slot.resumed)
-                slot.status.worker["restored_seq"] = saved.seq
-                slot.event("restore", seq=saved.seq, reason="worker restart")
-            except (ValueError, TypeError) as exc:  # a snapshot that does not fit: start fresh, say so
-                log.warning("decoder %s: state snapshot not restored: %s", slot.decoder_id, exc)
+        slot.attach(member.restore)
         member.running = True
         member.next_snapshot = pylsl.local_clock() + slot.spec.options.snapshot_interval_s
         slot.reporter.report()

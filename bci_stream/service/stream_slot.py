@@ -42,6 +42,7 @@ from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.model_pin import describe_pin, pinned_model
+from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
@@ -152,8 +153,10 @@ class StreamSlot(StreamConnection, StallHandling):
         self.status.model = model_info(self.model) | describe_pin(entry, self.models_dir, self.spec.model)
         self.reporter.set_state("connecting")
 
-    def attach(self) -> None:
-        """The decoding state (in the host's table when shared), the restart gap, then ``running``."""
+    def attach(self, saved: SavedState | None = None) -> None:
+        """The decoding state (in the host's table when shared), the restart gap, the state ``saved`` by the last
+        generation (a shared or Ray worker's restart) restored, then ``running``: never reported before the restore
+        (a status could say ``running`` with no ``worker.restored_seq`` yet)."""
         self.decoder = StreamDecoder(self.model, self.chan_idx, self.sfreq, self.spec.options, self.status.counters,
                                      self.event, self.host, name=f"decoder {self.decoder_id}")
         self.decoder.set_scale(self.units.scale)
@@ -176,9 +179,22 @@ class StreamSlot(StreamConnection, StallHandling):
         self.last_data = pylsl.local_clock()
         self.load_window = window = LoadWindow(self.status.counters, self.reporter.hists, self.sfreq, self.last_data)
         self.reporter.load = window.describe
+        if saved is not None and saved.sha256 == self.model.card.sha256:
+            self.restore(saved)
         self.reporter.set_state("running")
         if self.lost_at_open:
             self.on_lost()  # stalled (lost): the source is looked for; decoding starts when it comes back
+
+    def restore(self, saved: SavedState) -> None:
+        """The state snapshot of the last generation, as of its input sample ``saved.seq``; one that does not fit is
+        left out, with a warning (the stream starts fresh)."""
+        try:
+            # the restart already made the new epoch (the last published one + 1, in attach): not one more
+            self.decoder.restore(saved.arrays, saved.sha256, count=not self.resumed)
+            self.status.worker["restored_seq"] = saved.seq
+            self.event("restore", seq=saved.seq, reason="worker restart")
+        except (ValueError, TypeError) as exc:  # a snapshot that does not fit: start fresh, say so
+            log.warning("decoder %s: state snapshot not restored: %s", self.decoder_id, exc)
 
     def close(self) -> None:
         """The inlets first (no more input; they leave before their sources go), the outlets, the recording;

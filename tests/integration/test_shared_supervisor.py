@@ -110,6 +110,12 @@ def test_kill_9_of_a_shared_worker_resumes_its_streams_with_their_state(models_d
         wait_for(lambda: all(h.status.counters.samples_out > 500 and h.saved is not None for h in handles), 60,
                  "decoding under way, with state snapshots")
         victims, others = by_index[0], by_index[1]
+        seen: list[tuple[int, str, dict]] = []  # every status the supervisor takes of a victim
+        for h in victims:
+            def take_status(generation, snapshot, take=h.take_status):
+                seen.append((generation, snapshot.state, dict(snapshot.worker or {})))
+                take(generation, snapshot)
+            h.take_status = take_status
         pid = victims[0].status.worker["pid"]
         other_pid = others[0].status.worker["pid"]
         os.kill(pid, signal.SIGKILL)
@@ -122,6 +128,10 @@ def test_kill_9_of_a_shared_worker_resumes_its_streams_with_their_state(models_d
             c = h.status.counters
             assert c.gaps >= 1 and c.samples_lost > 0
             assert c.state_epoch == 1  # the last published epoch (0) + 1, as a dedicated worker's restart
+        # never 'running' before its state is restored (a status said so, with no restored_seq yet: the Ray test's
+        # node loss, once, under load)
+        restarted = [worker for generation, state, worker in seen if generation == 2 and state == "running"]
+        assert len(restarted) >= 2 and all("restored_seq" in worker for worker in restarted), restarted
         assert all(h.restarts == 0 and h.status.worker["pid"] == other_pid and h.status.state == "running"
                    for h in others)
         reader = sup.reader(victims[0].id)
