@@ -61,6 +61,13 @@ class ClockLine:
         lead = None if before is None else before - self._line_at(t)
         self.blend = (t, lead) if lead is not None and abs(lead) <= self.STEP_S else None
 
+    def provisional(self, t: float, offset: float) -> None:
+        """An offset that is no estimate (a new instance's, from its data's arrival here) at the sender's time ``t``,
+        until the first estimate: the line flat at it, no estimate kept; the first estimate takes over from it as from
+        any line (blended in when within :data:`STEP_S`, at once otherwise)."""
+        self.points.clear()
+        self.line, self.blend, self.stale = (t, offset, 0.0), None, False
+
     def forget(self) -> None:
         """Start anew with the next estimate (another outlet instance: maybe another clock); until then, as before."""
         self.stale = True

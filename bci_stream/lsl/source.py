@@ -296,7 +296,8 @@ class ClockOffset:
         fresh = (estimate, uncertainty) != (self.estimate, self.uncertainty)
         before = self.offset, self.estimate
         self.estimate, self.uncertainty = estimate, uncertainty
-        self.zero = self.mode == "auto" and self.reads_this_clock()
+        if fresh:  # (the same estimate again leaves a provisional offset be)
+            self.zero = self.mode == "auto" and self.reads_this_clock()
         now = pylsl.local_clock() - estimate  # the sender's time
         if not self.zero and fresh:
             self.line.take(now, estimate)
@@ -317,6 +318,12 @@ class ClockOffset:
     def unmapped(self) -> bool:
         """A stream from another host whose offset is not known (no estimate came): its stamps go out as sent."""
         return self.mode != "none" and not self.same_host and not self.estimated
+
+    def provisional(self, t: float, offset: float) -> None:
+        """Map with ``offset`` (no estimate: :attr:`estimated` stays False) from the sender's time ``t`` until an
+        estimate comes (:meth:`ClockLine.provisional`)."""
+        self.line.provisional(t, offset)
+        self.offset, self.zero = offset, False
 
     def forget(self) -> None:
         """Another outlet instance of the stream (maybe another clock): its first estimate starts a new line."""

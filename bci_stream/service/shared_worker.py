@@ -195,7 +195,7 @@ class SharedWorker:
                     slot.idle(t0)
                     return
                 member.arrivals.arrived(t0)
-                slot.got_data(float(ts[0]), t0)
+                slot.got_data(float(ts[0]), t0, float(ts[-1]))
                 if slot.hold_for_clock(x, ts, t_call, t0):  # left out of the loop until the wait ends (housekeeping)
                     self.active = [m for m in self.active if m is not member]
                     return

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.lsl.source import ClockOffset
     from bci_stream.service.commands import CommandHandler
     from bci_stream.service.decoding import StreamDecoder
+    from bci_stream.service.recorder import Recorder
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.source_monitor import SourceMonitor
     from bci_stream.service.stream_units import StreamUnits
@@ -39,6 +40,10 @@ log = logging.getLogger("bci_stream.worker")
 LOST_REASON = "stream lost; waiting for the same source to come back"
 #: how long the first data of a new outlet instance of a stream from another clock waits for its clock offset, s
 NEW_INSTANCE_CLOCK_S = 3.0
+#: with no estimate of its own, the last instance's offset stamps a new instance only if it puts the first chunk's
+#: last sample at most AHEAD_MAX_S ahead of that chunk's arrival here and at most LATE_MAX_S behind it (s); otherwise
+#: the instance is on another clock (a rebooted host's), and its arrival stamps it until an estimate comes
+AHEAD_MAX_S, LATE_MAX_S = 1.0, 10.0
 #: a silence this long of a stream liblsl cannot flag re-subscriptions of is followed by a look for a new instance, s
 UNFLAGGED_SILENCE_S = 0.25
 
@@ -63,17 +68,19 @@ class StallHandling:
     stall_after: float
     last_data: float
     clock: ClockOffset | None
+    recorder: Recorder | None
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
     clock_wait_until: float | None = None  # its first data waits for its clock offset until then
     clock_wait_offset: float | None = None  # the last instance's offset, kept if no estimate comes
     held: tuple[np.ndarray, np.ndarray, float, float] | None = None  # a chunk held meanwhile
     #: the last instance's last sample on this host's clock, its arrival, the new instance's first arrival
     clock_wait_from: tuple[float, float, float] | None = None
+    clock_wait_first: tuple[float, float] | None = None  # the new instance's first chunk: its last stamp, its arrival
 
-    def got_data(self, first_ts: float, now: float) -> None:
-        """Data arrived at ``now``: first, if liblsl re-subscribed the inlet to a new outlet instance (stalled
-        or not), check that instance against the stream decoding started on (StreamMismatchError: nothing of
-        this chunk is decoded); then resume a stalled stream."""
+    def got_data(self, first_ts: float, now: float, last_ts: float | None = None) -> None:
+        """A chunk stamped ``first_ts`` to ``last_ts`` arrived at ``now``: first, if liblsl re-subscribed the inlet to
+        a new outlet instance (stalled or not), check that instance against the stream decoding started on
+        (StreamMismatchError: nothing of this chunk is decoded); then resume a stalled stream."""
         before, self.last_data = self.last_data, now
         if self.monitor.resubscribed():
             self.note_reconnect(self.monitor.verify())
@@ -84,7 +91,7 @@ class StallHandling:
             self.on_resume(first_ts)
         if self.clock_stale:
             self.clock_stale = False
-            self.begin_clock_wait(now, before)
+            self.begin_clock_wait(now, before, first_ts if last_ts is None else last_ts)
 
     def idle(self, now: float) -> None:
         """No data at this wake-up: a stall once silent for ``stall_after``; while stalled, look for the source."""
@@ -159,13 +166,15 @@ class StallHandling:
             self.event("reconnect", uid=uid)
             self.clock_stale = True  # its first data waits for a clock offset of its own (begin_clock_wait)
 
-    def begin_clock_wait(self, now: float, before: float) -> None:
+    def begin_clock_wait(self, now: float, before: float, last_ts: float | None = None) -> None:
         """The first data of a new outlet instance: none of it is stamped before an offset estimate of its own comes
         (up to :data:`NEW_INSTANCE_CLOCK_S`, the inlet buffering meanwhile; :meth:`clock_pending`), unless the stream
         is from this host and read on its clock (offset 0): a sender host that rebooted restarted its clock, and its
         first ~0.3 s were published with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot
         simulated with libfaketime). The status's ``clock_wait`` describes the last wait: ``since`` (``local_clock()``),
-        ``seconds`` (None while waiting), ``estimate`` (whether one came, or the deadline ended the wait)."""
+        ``seconds`` (None while waiting), ``estimate`` (whether one came, or the deadline ended the wait), and
+        ``offset_from: "arrival"`` when none came and the last instance's offset was no fit (:meth:`fit_last_offset`).
+        ``last_ts``: the last stamp of the new instance's first chunk, which arrived at ``now``."""
         clock = self.clock
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
@@ -174,6 +183,7 @@ class StallHandling:
         # instance's estimate already: liblsl measures it as soon as it re-subscribes, before its first data)
         last = self.status.last_timestamp
         self.clock_wait_from = None if last is None else (last, before, now)
+        self.clock_wait_first = None if last_ts is None else (last_ts, now)
         clock.forget()
         self.clock_wait_until = now + NEW_INSTANCE_CLOCK_S
         self.status.clock_wait = {"since": now, "seconds": None, "estimate": None}
@@ -195,15 +205,55 @@ class StallHandling:
         wait_s = pylsl.local_clock() - self.status.clock_wait["since"]
         self.status.clock_wait.update(seconds=wait_s, estimate=came)
         self.event("clock_wait", seconds=wait_s, estimate=came)
+        was = self.clock_wait_offset
+        ahead = None if was is None else self.misfit()
         if (since := self.clock_wait_from) is not None and self.decoder is not None:
-            self.decoder.new_instance(self.rebase(since, came and self.clock_wait_offset is not None))
-        if not came:
-            was = self.clock_wait_offset
+            self.decoder.new_instance(self.rebase(since, came and was is not None and ahead is None))
+        if ahead is not None:
+            offset = self.stamp_by_arrival()
+            whose = (f"its own estimate ({self.clock.estimate:+.6f} s: no estimate of its clock, where the last "
+                     "instance's was right)" if came else f"the last instance's offset ({was:+.6f} s)")
+            log.warning("decoder %s: the new instance's first samples are stamped by their arrival here (offset "
+                        "%+.6f s) until %s: %s put them %+.3g s from their arrival", self.decoder_id, offset,
+                        "a later estimate" if came else "an estimate comes", whose, ahead)
+        elif not came:
             how = ("used as sent (unmapped), as the last instance's were" if was is None
                    else f"stamped with the last instance's offset ({was:+.6f} s)")
             log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
                         "%s", self.decoder_id, NEW_INSTANCE_CLOCK_S, how)
         return False
+
+    def misfit(self) -> float | None:
+        """How far (s) the offset now puts the new instance's first chunk from its arrival here, when that is more
+        than :data:`AHEAD_MAX_S` ahead or :data:`LATE_MAX_S` late (None: it fits, or nothing to judge by). An estimate
+        of its own is judged only when the last instance's last decoded sample fitted its own arrival so (the same
+        rule: a sender stamping with Unix time is no misfit of an estimate). Before: a rebooted host's samples went out
+        1.5e9 s off with the last instance's offset whenever its time probes went unanswered for 3 s (a loaded
+        machine), and once with an estimate that put them there (CI, ``test_reconnect_clock``)."""
+        if self.clock_wait_first is None:
+            return None
+        if self.clock.estimated:
+            if self.clock_wait_from is None:
+                return None
+            last_here, last_arrival, _ = self.clock_wait_from
+            if not -LATE_MAX_S <= last_here - last_arrival <= AHEAD_MAX_S:
+                return None
+        last_ts, arrival = self.clock_wait_first
+        ahead = float(self.clock.mapped(np.array([last_ts]))[0]) - arrival
+        return None if -LATE_MAX_S <= ahead <= AHEAD_MAX_S else ahead
+
+    def stamp_by_arrival(self) -> float:
+        """Stamp the new instance by its first chunk's arrival (its last sample then, the latest offset that chunk
+        allows: a sample arrives after it was taken) until its next estimate (:meth:`ClockOffset.provisional`); the
+        offset, into the status (``clock_wait.offset_from: "arrival"``) and the recording."""
+        last_ts, arrival = self.clock_wait_first
+        offset = arrival - last_ts
+        self.clock.provisional(last_ts, offset)
+        self.status.clock_offset = offset
+        self.status.clock_wait["offset_from"] = "arrival"
+        if self.recorder is not None:
+            self.recorder.clock_offset(pylsl.local_clock(), offset)
+        return offset
 
     def rebase(self, since: tuple[float, float, float], mapped: bool) -> Callable[[float], float]:
         """The last instance's last sample on the new instance's clock, from that instance's first stamp: through

@@ -98,7 +98,7 @@ class DecoderWorker(StreamSlot):
                 if reporter.due(t0):
                     self.tick()
                 continue
-            self.got_data(float(ts[0]), t0)
+            self.got_data(float(ts[0]), t0, float(ts[-1]))
             self.await_clock()  # a new outlet instance from another clock: its offset first (blocks up to 3 s)
             self.process(x, ts, t_call, t0)
             if reporter.due(pylsl.local_clock()):

@@ -55,7 +55,10 @@ def test_a_source_back_on_another_clock_is_stamped_with_its_own_offset_from_its_
         assert len(bad) == 0, f"{len(bad)} of the new instance's outputs stamped {off[first:].max():.3g} s off"
         assert handle.status.counters.reconnects == 1
         wait = handle.status.clock_wait  # the new instance's first data waited for its own estimate, which came
-        assert wait is not None and wait["estimate"] is True and 0 <= wait["seconds"] < 60, wait
+        # (or, its time probes unanswered for 3 s on a loaded machine, none did: the last instance's offset, 1.5e9 s
+        # off for this instance, was then not used; its arrival here stamped it until an estimate came)
+        assert wait is not None and 0 <= wait["seconds"] < 60, wait
+        assert wait["estimate"] is True or wait.get("offset_from") == "arrival", wait
     finally:
         for p in (a, b):
             if p is not None and p.poll() is None:

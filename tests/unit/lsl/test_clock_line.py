@@ -53,3 +53,22 @@ def test_a_step_of_the_clock_is_applied_at_once_and_forget_starts_anew() -> None
     assert line.offset_at(1021.0) == held
     line.take(10.0, -3000.0)
     assert line.offset_at(10.0) == -3000.0 and len(line.points) == 1
+
+
+def test_a_provisional_offset_holds_until_the_first_estimate_which_blends_in_or_steps() -> None:
+    """A new instance with no estimate of its own is stamped by its arrival (a provisional offset, kept by no least
+    squares); its first estimate takes over without a step when within STEP_S, at once when further."""
+    line = ClockLine()
+    for i in range(10):
+        line.take(1000.0 + 2 * i, 5.0)  # the last instance's line
+    line.forget()
+    line.provisional(50.0, 7.03)  # the new instance's first chunk arrived 7.03 s after its stamp
+    assert line.offset_at(51.0) == pytest.approx(7.03) and not line.points
+    line.take(52.0, 7.0)  # its estimate: the arrival was 30 ms late
+    t = 52.0 + np.arange(0, 3.0, 0.01)
+    mapped = line.mapped(t)
+    assert np.diff(mapped).min() > 0 and mapped[0] == pytest.approx(52.0 + 7.03)  # blended over BLEND_S
+    assert line.offset_at(52.0 + ClockLine.BLEND_S) == pytest.approx(7.0) and len(line.points) == 1
+    line.provisional(60.0, 7.5)
+    line.take(61.0, 7.0)  # 0.5 s off the provisional offset: the estimate at once
+    assert line.offset_at(61.0) == pytest.approx(7.0)

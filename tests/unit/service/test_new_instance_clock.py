@@ -1,0 +1,97 @@
+"""A new outlet instance whose own clock offset estimate does not come within the wait (its time probes unanswered:
+a loaded machine) is stamped with the last instance's offset only where that offset puts its first chunk where it
+arrived; a rebooted host's instance (another clock) is stamped by its arrival here until an estimate comes. Before:
+its samples went out 1.5e9 s off (CI, ``test_reconnect_clock`` under a full suite's load). Through a real
+:class:`StreamSlot`'s wait (:meth:`begin_clock_wait`, :meth:`clock_pending`); no inlet, so no estimate comes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+
+from bci_stream.core.spec import DecoderSpec
+from bci_stream.lsl.source import ClockOffset
+from bci_stream.service.stalls import LATE_MAX_S, NEW_INSTANCE_CLOCK_S
+from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.stream_slot import StreamSlot
+
+OLD_OFFSET = 100.0  # the last instance's: its sender's clock 100 s behind this host's
+
+
+def waited(models_dir, last_ts: float, arrival: float) -> StreamSlot:
+    """A slot whose last instance had an estimate (OLD_OFFSET); a new instance's first chunk, its last stamp
+    ``last_ts``, arrived at ``arrival``; the wait ended with no estimate of its own."""
+    a, b = mp.Pipe()
+    status_r, status_w = mp.Pipe(duplex=False)
+    slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": "fixG-clock"}, "model": "tiny-gru"}),
+                      str(models_dir), b, StatusSender(status_w))
+    slot.clock = clock = ClockOffset(mode="auto", same_host=False)
+    for k in range(3):  # its estimates, as ClockOffset.update takes them
+        clock.line.take(arrival - 30.0 + k - OLD_OFFSET, OLD_OFFSET)
+    clock.estimate, clock.uncertainty, clock.zero, clock.offset = OLD_OFFSET, 2e-4, False, OLD_OFFSET
+    slot.begin_clock_wait(arrival, arrival - 1.0, last_ts)
+    assert slot.clock_pending(arrival + 0.5)  # still waiting
+    assert not slot.clock_pending(arrival + NEW_INSTANCE_CLOCK_S + 0.1)  # the deadline: no estimate came
+    return slot
+
+
+@pytest.mark.parametrize("new_clock", [-3000 * 86400.0, 5e8, -(LATE_MAX_S + 5.0)])  # behind, ahead, >10 s late
+def test_an_instance_on_another_clock_is_stamped_by_its_arrival(models_dir, new_clock):
+    arrival = 20_000.0
+    last_ts = arrival - OLD_OFFSET + new_clock  # what the last instance's offset maps to arrival + new_clock
+    slot = waited(models_dir, last_ts, arrival)
+    assert slot.status.clock_wait["estimate"] is False and slot.status.clock_wait["offset_from"] == "arrival"
+    assert slot.clock.mapped(np.array([last_ts]))[0] == pytest.approx(arrival, abs=1e-6)
+    assert slot.status.clock_offset == pytest.approx(arrival - last_ts) and not slot.clock.estimated
+    assert slot.clock.unmapped  # still no estimate: the next one is waited for as before
+
+
+@pytest.mark.parametrize("late_s", [0.02, 5.0, -0.5])  # the same clock: 20 ms or 5 s late, 0.5 s ahead (jitter)
+def test_an_instance_on_the_same_clock_keeps_the_last_offset(models_dir, late_s):
+    arrival = 20_000.0
+    last_ts = arrival - OLD_OFFSET - late_s
+    slot = waited(models_dir, last_ts, arrival)
+    assert slot.status.clock_wait["estimate"] is False and "offset_from" not in slot.status.clock_wait
+    assert slot.clock.mapped(np.array([last_ts]))[0] == pytest.approx(arrival - late_s, abs=1e-6)
+
+
+def test_an_estimate_that_puts_the_new_instance_off_is_not_used_where_the_last_instances_fitted(models_dir):
+    """The new instance's estimate came, and says it reads this host's clock (~0: a probe another process answered?)
+    while its stamps are 1.5e9 s ahead of their arrival, where the last instance's samples fitted theirs: stamped by
+    arrival until a later estimate (CI: all of the instance's 2,000 samples went out 1.54e9 s off)."""
+    a, b = mp.Pipe()
+    status_r, status_w = mp.Pipe(duplex=False)
+    slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": "fixG-clock"}, "model": "tiny-gru"}),
+                      str(models_dir), b, StatusSender(status_w))
+    slot.clock = clock = ClockOffset(mode="auto", same_host=True)
+    arrival, last_ts = 20_000.0, 1.537e9
+    clock.line.take(arrival - 30.0 - OLD_OFFSET, OLD_OFFSET)
+    clock.estimate, clock.uncertainty, clock.zero, clock.offset = OLD_OFFSET, 2e-4, False, OLD_OFFSET
+    slot.status.last_timestamp = arrival - 1.0  # the last instance's last sample, decoded on time
+    slot.begin_clock_wait(arrival, arrival - 0.99, last_ts)
+    clock.estimate, clock.uncertainty, clock.zero, clock.offset = 3e-5, 2e-4, True, 0.0  # as update takes it
+    assert not slot.clock_pending(arrival + 0.1)
+    assert slot.status.clock_wait["estimate"] is True and slot.status.clock_wait["offset_from"] == "arrival"
+    assert clock.mapped(np.array([last_ts]))[0] == pytest.approx(arrival, abs=1e-6)
+
+
+def test_a_provisional_offset_stays_through_the_same_estimate_again(models_dir):
+    """ClockOffset.update with liblsl's same estimate again (a real inlet on loopback: this host's clock, zero)
+    leaves a provisional offset be; only a fresh estimate replaces it."""
+    import pylsl
+
+    from support.common import unique
+    from support.lsl import new_outlet
+
+    name = unique("fixGprov")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", name, 1, 10)[0])
+    clock = ClockOffset(mode="auto", same_host=True)
+    clock.update(inlet, 10.0)
+    assert clock.zero and clock.mapped(np.array([5.0]))[0] == 5.0
+    clock.provisional(5.0, 7.0)
+    clock.update(inlet, 0.0)  # the same estimate (liblsl refreshes it every few seconds)
+    assert clock.mapped(np.array([5.0]))[0] == pytest.approx(12.0)
+    inlet.close_stream()
