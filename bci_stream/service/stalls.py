@@ -173,7 +173,7 @@ class StallHandling:
         first ~0.3 s were published with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot
         simulated with libfaketime). The status's ``clock_wait`` describes the last wait: ``since`` (``local_clock()``),
         ``seconds`` (None while waiting), ``estimate`` (whether one came, or the deadline ended the wait), and
-        ``offset_from: "arrival"`` when none came and the last instance's offset was no fit (:meth:`fit_last_offset`).
+        ``offset_from: "arrival"`` when the offset it would be stamped with is no fit for it (:meth:`misfit`).
         ``last_ts``: the last stamp of the new instance's first chunk, which arrived at ``now``."""
         clock = self.clock
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
@@ -211,8 +211,9 @@ class StallHandling:
             self.decoder.new_instance(self.rebase(since, came and was is not None and ahead is None))
         if ahead is not None:
             offset = self.stamp_by_arrival()
-            whose = (f"its own estimate ({self.clock.estimate:+.6f} s: no estimate of its clock, where the last "
-                     "instance's was right)" if came else f"the last instance's offset ({was:+.6f} s)")
+            own = (f"its own estimate ({self.clock.estimate:+.6f} s), which cannot be of its clock (the last "
+                   "instance's samples fitted their arrival),")
+            whose = own if came else f"the last instance's offset ({was:+.6f} s)"
             log.warning("decoder %s: the new instance's first samples are stamped by their arrival here (offset "
                         "%+.6f s) until %s: %s put them %+.3g s from their arrival", self.decoder_id, offset,
                         "a later estimate" if came else "an estimate comes", whose, ahead)
