@@ -323,7 +323,8 @@ def _live_table(result: dict[str, Any]) -> str:
               "(NaN/inf, or beyond ±1 V) in the model's channels by the channel's last finite value (nan_policy hold)"
               for r in result["files"] if r.get("nonfinite_values")]
     for ref in refs:
-        cv = f" (5-fold CV there {ref['train_cv_accuracy']:.2f})" if ref.get("train_cv_accuracy") is not None else ""
+        cv = (f" ({ref.get('train_cv_folds', 5)}-fold CV there {ref['train_cv_accuracy']:.2f})"
+              if ref.get("train_cv_accuracy") is not None else "")
         what = (f"{ref['n_components']} components" if "n_components" in ref
                 else "OAS covariances, tangent space at their Riemannian mean, logistic regression")
         lines.append(f"{ref.get('method', 'CSP+LDA')}: {ref['band_hz'][0]:g}-{ref['band_hz'][1]:g} Hz, epoch "

@@ -208,7 +208,8 @@ def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]]
         k = int(round(res["test_accuracy"] * n)) if n else 0
         per_file.append({"accuracy": res["test_accuracy"], "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)})
     k, n = sum(r["correct"] for r in per_file), sum(r["n_trials"] for r in per_file)
-    keep = ("method", "band_hz", "window_s", "n_components", "decision_time_s", "n_train_trials", "train_cv_accuracy")
+    keep = ("method", "band_hz", "window_s", "n_components", "decision_time_s", "n_train_trials", "train_cv_accuracy",
+            "train_cv_folds")
     return {**{key: res[key] for key in keep if key in res}, "train_files": [str(t["rec"].source) for t in train],
             "per_file": per_file,
             "overall": {"accuracy": k / n if n else None, "correct": k, "n_trials": n, "ci95": wilson_ci(k, n)},
@@ -225,7 +226,7 @@ def _fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed) -> dict[s
         "test_accuracy": float((clf.predict(x_te) == y_te).mean()) if len(y_te) else None,
     }
     n_splits = min(5, int(np.bincount(y_tr).max(initial=0)), int(min(np.bincount(y_tr)[np.unique(y_tr)])))
-    if n_splits >= 2:
+    if n_splits >= 3:  # 2 trials of a class: a fold's 1 per class is too few to fit LDA (NaN, sklearn's warning)
         cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         out["train_cv_accuracy"] = float(cross_val_score(make(), x_tr, y_tr, cv=cv).mean())
         out["train_cv_folds"] = n_splits
