@@ -226,19 +226,16 @@ class StallHandling:
 
     def misfit(self) -> float | None:
         """How far (s) the offset now puts the new instance's first chunk from its arrival here, when that is more
-        than :data:`AHEAD_MAX_S` ahead or :data:`LATE_MAX_S` late (None: it fits, or nothing to judge by). An estimate
-        of its own is judged only when the last instance's last decoded sample fitted its own arrival so (the same
-        rule: a sender stamping with Unix time is no misfit of an estimate). Before: a rebooted host's samples went out
-        1.5e9 s off with the last instance's offset whenever its time probes went unanswered for 3 s (a loaded
-        machine), and once with an estimate that put them there (CI, ``test_reconnect_clock``)."""
-        if self.clock_wait_first is None:
+        than :data:`AHEAD_MAX_S` ahead or :data:`LATE_MAX_S` late (None: it fits, or nothing to judge by). Judged only
+        when the last instance's last decoded sample fitted its own arrival so: a sender stamping with Unix time, or
+        a replay keeping a file's old stamps, goes on as its last instance did. Before: a rebooted host's samples went
+        out 1.5e9 s off with the last instance's offset whenever its time probes went unanswered for 3 s (a loaded
+        machine), and once with an estimate of its own that put them there (CI, ``test_reconnect_clock``)."""
+        if self.clock_wait_first is None or self.clock_wait_from is None:
             return None
-        if self.clock.estimated:
-            if self.clock_wait_from is None:
-                return None
-            last_here, last_arrival, _ = self.clock_wait_from
-            if not -LATE_MAX_S <= last_here - last_arrival <= AHEAD_MAX_S:
-                return None
+        last_here, last_arrival, _ = self.clock_wait_from
+        if not -LATE_MAX_S <= last_here - last_arrival <= AHEAD_MAX_S:
+            return None
         last_ts, arrival = self.clock_wait_first
         ahead = float(self.clock.mapped(np.array([last_ts]))[0]) - arrival
         return None if -LATE_MAX_S <= ahead <= AHEAD_MAX_S else ahead

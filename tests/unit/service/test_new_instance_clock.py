@@ -20,9 +20,10 @@ from bci_stream.service.stream_slot import StreamSlot
 OLD_OFFSET = 100.0  # the last instance's: its sender's clock 100 s behind this host's
 
 
-def waited(models_dir, last_ts: float, arrival: float) -> StreamSlot:
-    """A slot whose last instance had an estimate (OLD_OFFSET); a new instance's first chunk, its last stamp
-    ``last_ts``, arrived at ``arrival``; the wait ended with no estimate of its own."""
+def waited(models_dir, last_ts: float, arrival: float, last_late_s: float = 0.0) -> StreamSlot:
+    """A slot whose last instance had an estimate (OLD_OFFSET), its last sample decoded with a stamp 10 ms before
+    its arrival plus ``last_late_s``; a new instance's first chunk, its last stamp ``last_ts``, arrived at ``arrival``; the
+    wait ended with no estimate of its own."""
     a, b = mp.Pipe()
     status_r, status_w = mp.Pipe(duplex=False)
     slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": "fixG-clock"}, "model": "tiny-gru"}),
@@ -31,6 +32,7 @@ def waited(models_dir, last_ts: float, arrival: float) -> StreamSlot:
     for k in range(3):  # its estimates, as ClockOffset.update takes them
         clock.line.take(arrival - 30.0 + k - OLD_OFFSET, OLD_OFFSET)
     clock.estimate, clock.uncertainty, clock.zero, clock.offset = OLD_OFFSET, 2e-4, False, OLD_OFFSET
+    slot.status.last_timestamp = arrival - 1.01 + last_late_s  # the last instance's last sample, decoded
     slot.begin_clock_wait(arrival, arrival - 1.0, last_ts)
     assert slot.clock_pending(arrival + 0.5)  # still waiting
     assert not slot.clock_pending(arrival + NEW_INSTANCE_CLOCK_S + 0.1)  # the deadline: no estimate came
@@ -95,3 +97,11 @@ def test_a_provisional_offset_stays_through_the_same_estimate_again(models_dir):
     clock.update(inlet, 0.0)  # the same estimate (liblsl refreshes it every few seconds)
     assert clock.mapped(np.array([5.0]))[0] == pytest.approx(12.0)
     inlet.close_stream()
+
+
+def test_an_instance_after_one_that_did_not_fit_its_arrival_goes_on_as_it(models_dir):
+    """A replay keeping a file's hour-old stamps, restarted: its last instance's samples were an hour late too, so
+    the new one is stamped as it was (its offset kept), not by its arrival."""
+    arrival = 20_000.0
+    slot = waited(models_dir, arrival - OLD_OFFSET - 3600.0, arrival, last_late_s=-3600.0)
+    assert slot.status.clock_wait["estimate"] is False and "offset_from" not in slot.status.clock_wait
