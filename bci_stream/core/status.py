@@ -95,8 +95,8 @@ class WorkerStatus:
         ``bci_stream.service.stalls``): ``since`` (``local_clock()``), ``seconds`` (None while waiting), ``estimate``
         (True: one came; False: the deadline ended the wait, the last instance's offset used), and ``offset_from``
         ``"arrival"`` when that offset (or its own estimate) put the instance's first chunk more than 1 s ahead of its
-        arrival or 10 s behind, where the last instance's fitted theirs so: stamped by that arrival until its next
-        estimate. None before any.
+        arrival or 10 s behind, where the last instance's fitted theirs so: stamped by that arrival until an estimate
+        puts its latest chunk within those bounds. None before any.
     source_present
         While stalled: whether the outlet instance being decoded is still up, silent (the source check's last
         look; None before the first, False once the stream is lost). The API's ``connected`` is ``running``, or

@@ -276,6 +276,7 @@ class ClockOffset:
     line: ClockLine = field(default_factory=ClockLine)
     zero: bool = True  # no offset at all (mode none, or this host's clock): stamps kept as they are
     changed: bool = False  # the last update brought a new estimate that moved the offset (for a recording's record)
+    provisional_on: bool = False  # an offset from arrivals maps the stamps; no estimate taken since (provisional)
 
     SAME_HOST_MAX = 1e-3
 
@@ -296,8 +297,9 @@ class ClockOffset:
         fresh = (estimate, uncertainty) != (self.estimate, self.uncertainty)
         before = self.offset, self.estimate
         self.estimate, self.uncertainty = estimate, uncertainty
-        if fresh:  # (the same estimate again leaves a provisional offset be)
-            self.zero = self.mode == "auto" and self.reads_this_clock()
+        if fresh:  # (the same estimate again leaves a provisional offset be; the first after one blends in, not 0)
+            self.zero = self.mode == "auto" and self.reads_this_clock() and not self.provisional_on
+            self.provisional_on = False
         now = pylsl.local_clock() - estimate  # the sender's time
         if not self.zero and fresh:
             self.line.take(now, estimate)
@@ -323,12 +325,12 @@ class ClockOffset:
         """Map with ``offset`` (no estimate: :attr:`estimated` stays False) from the sender's time ``t`` until an
         estimate comes (:meth:`ClockLine.provisional`)."""
         self.line.provisional(t, offset)
-        self.offset, self.zero = offset, False
+        self.offset, self.zero, self.provisional_on = offset, False, True
 
     def forget(self) -> None:
         """Another outlet instance of the stream (maybe another clock): its first estimate starts a new line."""
         self.line.forget()
-        self.estimate, self.uncertainty = 0.0, float("nan")
+        self.estimate, self.uncertainty, self.provisional_on = 0.0, float("nan"), False
 
     def reads_this_clock(self) -> bool:
         """A stream of this host whose estimate is within its own error: below :data:`SAME_HOST_MAX` or the probe's

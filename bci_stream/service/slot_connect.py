@@ -263,13 +263,16 @@ class StreamConnection:
         self.reporter.recording = rec.state
         self.event("start", decoder_id=self.decoder_id, generation=self.generation, model=self.status.model)
 
-    def update_clock(self, timeout: float) -> None:
-        """A new clock-offset estimate (waiting up to ``timeout`` s), into the status and, when it changed, the
-        recording."""
+    def update_clock(self, timeout: float, record: bool = True) -> None:
+        """A new clock-offset estimate (waiting up to ``timeout`` s), into the status and, when it changed (and
+        ``record``: not while a new instance's wait may still refuse it), the recording."""
         if self.inlet is None or self.clock is None:
             return
+        provisional, offset = self.clock.provisional_on, self.clock.offset
         self.status.clock_offset = self.clock.update(self.inlet, timeout)
         self.status.clock_estimate = self.clock.estimate
         self.status.clock_uncertainty = None if math.isnan(self.clock.uncertainty) else self.clock.uncertainty
-        if self.recorder is not None and self.clock.changed:
+        if provisional and not self.clock.provisional_on and self.refused_estimate(offset):
+            return
+        if record and self.recorder is not None and self.clock.changed:
             self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)

@@ -76,12 +76,15 @@ class StallHandling:
     #: the last instance's last sample on this host's clock, its arrival, the new instance's first arrival
     clock_wait_from: tuple[float, float, float] | None = None
     clock_wait_first: tuple[float, float] | None = None  # the new instance's first chunk: its last stamp, its arrival
+    last_chunk: tuple[float, float] | None = None  # the last chunk's last stamp and its arrival
+    estimates_refused = 0  # estimates refused since the last new instance stamped by arrival
 
     def got_data(self, first_ts: float, now: float, last_ts: float | None = None) -> None:
         """A chunk stamped ``first_ts`` to ``last_ts`` arrived at ``now``: first, if liblsl re-subscribed the inlet to
         a new outlet instance (stalled or not), check that instance against the stream decoding started on
         (StreamMismatchError: nothing of this chunk is decoded); then resume a stalled stream."""
         before, self.last_data = self.last_data, now
+        self.last_chunk = (first_ts if last_ts is None else last_ts, now)
         if self.monitor.resubscribed():
             self.note_reconnect(self.monitor.verify())
         elif now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
@@ -178,7 +181,8 @@ class StallHandling:
         clock = self.clock
         if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
             return
-        self.clock_wait_offset = clock.offset if clock.estimated else None  # None: that instance had none either
+        # None: that instance's stamps went out as sent (no estimate; an offset from arrivals is one: provisional)
+        self.clock_wait_offset = None if clock.zero else clock.offset
         # the last decoded sample's stamp on this host's clock, as published (the line may have taken the new
         # instance's estimate already: liblsl measures it as soon as it re-subscribes, before its first data)
         last = self.status.last_timestamp
@@ -197,7 +201,7 @@ class StallHandling:
         until = self.clock_wait_until
         if until is None:
             return False
-        self.update_clock(wait)
+        self.update_clock(wait, record=False)  # recorded below, if used
         came = self.clock.estimated
         if not came and now + wait < until:
             return True
@@ -217,7 +221,9 @@ class StallHandling:
             log.warning("decoder %s: the new instance's first samples are stamped by their arrival here (offset "
                         "%+.6f s) until %s: %s put them %+.3g s from their arrival", self.decoder_id, offset,
                         "a later estimate" if came else "an estimate comes", whose, ahead)
-        elif not came:
+        elif self.recorder is not None and self.clock.changed:  # its estimate, used
+            self.recorder.clock_offset(pylsl.local_clock(), self.clock.offset)
+        if ahead is None and not came:
             how = ("used as sent (unmapped), as the last instance's were" if was is None
                    else f"stamped with the last instance's offset ({was:+.6f} s)")
             log.warning("decoder %s: no clock offset estimate of the new instance within %g s: its first samples are "
@@ -240,6 +246,25 @@ class StallHandling:
         ahead = float(self.clock.mapped(np.array([last_ts]))[0]) - arrival
         return None if -LATE_MAX_S <= ahead <= AHEAD_MAX_S else ahead
 
+    def refused_estimate(self, offset: float) -> bool:
+        """The first estimate after an instance was stamped by arrival (``offset``), refused if it puts the last
+        chunk outside the bounds of :meth:`misfit` (the arrival's offset kept: no step): liblsl refreshes a refused
+        estimate every few seconds, and each refresh was taken (the stamps 1.5e9 s off again)."""
+        if self.last_chunk is None:
+            return False
+        last_ts, arrival = self.last_chunk
+        ahead = float(self.clock.mapped(np.array([last_ts]))[0]) - arrival
+        if -LATE_MAX_S <= ahead <= AHEAD_MAX_S:
+            return False
+        self.clock.provisional(last_ts, offset)
+        self.status.clock_offset = offset
+        self.estimates_refused += 1
+        if self.estimates_refused == 1:  # logged once per instance
+            log.warning("decoder %s: a clock offset estimate (%+.6f s) put the stream's last samples %+.3g s from "
+                        "their arrival: refused, as every such one (stamped by arrival, offset %+.6f s)",
+                        self.decoder_id, self.clock.estimate, ahead, offset)
+        return True
+
     def stamp_by_arrival(self) -> float:
         """Stamp the new instance by its first chunk's arrival (its last sample then, the latest offset that chunk
         allows: a sample arrives after it was taken) until its next estimate (:meth:`ClockOffset.provisional`); the
@@ -247,6 +272,7 @@ class StallHandling:
         last_ts, arrival = self.clock_wait_first
         offset = arrival - last_ts
         self.clock.provisional(last_ts, offset)
+        self.estimates_refused = 0
         self.status.clock_offset = offset
         self.status.clock_wait["offset_from"] = "arrival"
         if self.recorder is not None:

@@ -109,8 +109,10 @@ def markdown(report: dict[str, Any], stem: str = "report") -> str:
             lines += ["", f"CSP+LDA ({csp['band_hz'][0]:g}–{csp['band_hz'][1]:g} Hz, epoch {csp['window_s'][0]:g}–"
                           f"{csp['window_s'][1]:g} s, {csp['n_components']} components): test accuracy "
                           f"**{_fmt(csp['test_accuracy'])}** on {csp['n_test_trials']} trials, trained on "
-                          f"{csp['n_train_trials']} trials ({csp.get('train_cv_folds', 5)}-fold CV on those: "
-                          f"{_fmt(csp.get('train_cv_accuracy'))})."]
+                          f"{csp['n_train_trials']} trials"
+                          + (f" ({csp['train_cv_folds']}-fold CV on those: {_fmt(csp['train_cv_accuracy'])})."
+                             if csp.get("train_cv_accuracy") is not None else
+                             " (no CV on those: fewer than 3 trials of a class).")]
         decided = {k: first["trial_accuracy"][k].get("n_trials", first["n_trials"]) for k in times}
         short = [f"{k} {n}" for k, n in decided.items() if n < first["n_trials"]]
         if short:

@@ -22,8 +22,8 @@ OLD_OFFSET = 100.0  # the last instance's: its sender's clock 100 s behind this 
 
 def waited(models_dir, last_ts: float, arrival: float, last_late_s: float = 0.0) -> StreamSlot:
     """A slot whose last instance had an estimate (OLD_OFFSET), its last sample decoded with a stamp 10 ms before
-    its arrival plus ``last_late_s``; a new instance's first chunk, its last stamp ``last_ts``, arrived at ``arrival``; the
-    wait ended with no estimate of its own."""
+    its arrival plus ``last_late_s``; a new instance's first chunk, its last stamp ``last_ts``, arrived at
+    ``arrival``; the wait ended with no estimate of its own."""
     a, b = mp.Pipe()
     status_r, status_w = mp.Pipe(duplex=False)
     slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": "fixG-clock"}, "model": "tiny-gru"}),
@@ -105,3 +105,83 @@ def test_an_instance_after_one_that_did_not_fit_its_arrival_goes_on_as_it(models
     arrival = 20_000.0
     slot = waited(models_dir, arrival - OLD_OFFSET - 3600.0, arrival, last_late_s=-3600.0)
     assert slot.status.clock_wait["estimate"] is False and "offset_from" not in slot.status.clock_wait
+
+
+class Recording:
+    """The clock offsets a recording is given (Recorder.clock_offset's part here)."""
+
+    def __init__(self) -> None:
+        self.offsets: list[float] = []
+
+    def clock_offset(self, t: float, offset: float) -> None:
+        self.offsets.append(offset)
+
+    def event(self, *args, **fields) -> None:
+        pass
+
+
+def test_a_second_instance_after_one_stamped_by_arrival_is_judged_too(models_dir):
+    """Review s39 D1: the instance stamped by arrival had no estimate, and the next new instance was then taken for
+    one whose stamps go out as sent: no check, the arrival offset of the one before (5e8 s off), and a log saying
+    'used as sent'."""
+    arrival = 20_000.0
+    slot = waited(models_dir, arrival - OLD_OFFSET + 5e8, arrival)  # instance 2: stamped by arrival
+    assert slot.status.clock_wait["offset_from"] == "arrival"
+    slot.status.last_timestamp = arrival + 10.0  # its last sample, decoded on time at arrival + 10 s
+    last_ts = 42.0  # instance 3: another clock again
+    slot.begin_clock_wait(arrival + 12.0, arrival + 10.01, last_ts)
+    assert not slot.clock_pending(arrival + 12.0 + NEW_INSTANCE_CLOCK_S + 0.1)
+    assert slot.status.clock_wait["offset_from"] == "arrival"
+    assert slot.clock.mapped(np.array([last_ts]))[0] == pytest.approx(arrival + 12.0, abs=1e-6)
+
+
+def test_a_refused_estimate_is_not_recorded_and_a_later_one_of_its_kind_is_refused_too(models_dir):
+    """Review s39 D2: the estimate refused at the wait's end went into the recording as an offset applied online
+    (pyxdf syncs by them), and liblsl's next refresh of it was taken (the stamps 1.5e9 s off again 5 s later)."""
+    a, b = mp.Pipe()
+    status_r, status_w = mp.Pipe(duplex=False)
+    slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": "fixG-clock"}, "model": "tiny-gru"}),
+                      str(models_dir), b, StatusSender(status_w))
+    slot.recorder = rec = Recording()
+    slot.clock = clock = ClockOffset(mode="auto", same_host=True)
+    arrival, last_ts = 20_000.0, 1.537e9
+    clock.line.take(arrival - 30.0 - OLD_OFFSET, OLD_OFFSET)
+    clock.estimate, clock.uncertainty, clock.zero, clock.offset = OLD_OFFSET, 2e-4, False, OLD_OFFSET
+    slot.status.last_timestamp = arrival - 1.0
+    slot.begin_clock_wait(arrival, arrival - 0.99, last_ts)
+    clock.estimate, clock.uncertainty, clock.zero, clock.offset = 3e-5, 2e-4, True, 0.0  # as update takes it
+    clock.changed = True
+    assert not slot.clock_pending(arrival + 0.1)
+    assert rec.offsets == [pytest.approx(arrival - last_ts)]  # the offset used, not the refused 0
+    held = clock.offset
+    # liblsl's next estimate, of the same kind, as ClockOffset.update takes it (a fresh one after a provisional)
+    clock.line.take(last_ts + 5.0, 4e-5)
+    clock.estimate, clock.provisional_on, clock.offset = 4e-5, False, 4e-5
+    slot.last_chunk = (last_ts + 5.0, arrival + 5.0)
+    assert slot.refused_estimate(held)
+    assert clock.mapped(np.array([last_ts + 5.0]))[0] == pytest.approx(arrival + 5.0, abs=1e-6)
+    assert slot.status.clock_offset == held and clock.provisional_on
+
+
+def test_the_first_estimate_after_an_arrival_offset_blends_in_on_this_hosts_clock(models_dir):
+    """Review s39 D3: a same-host stream (auto) whose first estimate after an arrival offset reads this clock went
+    to offset 0 at once: the stamps stepped back by the first chunk's latency (28 ms). Now it blends in (a real
+    loopback inlet's estimate)."""
+    import pylsl
+
+    from support.common import unique
+    from support.lsl import new_outlet
+
+    name = unique("fixGblend")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", name, 1, 10)[0])
+    clock = ClockOffset(mode="auto", same_host=True)
+    clock.update(inlet, 10.0)
+    now = pylsl.local_clock()
+    clock.provisional(now - 0.03, 0.03)  # the first chunk arrived 30 ms after its stamp
+    before = clock.mapped(np.array([now]))[0]
+    clock.estimate = 999.0  # (so liblsl's estimate, the same as before, is taken as a fresh one)
+    clock.update(inlet, 0.0)
+    after = clock.mapped(np.array([now + 0.002]))[0]
+    assert not clock.zero and after - before == pytest.approx(0.002, abs=1e-4)  # no step back: blended over 2 s
+    inlet.close_stream()

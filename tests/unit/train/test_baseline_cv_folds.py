@@ -35,3 +35,16 @@ def test_two_trials_a_class_report_no_cv():
 def test_from_three_a_class_the_cv_and_its_folds_are_reported(per_class, folds):
     out = scored(per_class)
     assert out["train_cv_folds"] == folds and not math.isnan(out["train_cv_accuracy"])
+
+
+@pytest.mark.parametrize(("per_class", "says"), [(2, "(no CV on those: fewer than 3 trials of a class)"),
+                                                 (4, "(4-fold CV on those: ")])
+def test_the_report_says_how_many_folds_or_that_there_was_no_cv(per_class, says):
+    """Review s39 D4: the report said '5-fold CV on those: –' where no CV ran."""
+    from bci_stream.train.evaluate.report import markdown
+
+    csp = scored(per_class) | {"n_components": 4}
+    test = {"sample_accuracy": 0.5, "trial_class_sample_accuracy": 0.5, "n_trials": 4, "chance_trial_accuracy": 0.5,
+            "trial_accuracy": {"2.5s": {"instant": 0.5, "mean": 0.5}}}
+    text = markdown({"run": "r", "models": {"m": {"causal": True, "test": test}}, "csp_lda": csp})
+    assert says in text and "5-fold" not in text
