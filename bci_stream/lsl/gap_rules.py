@@ -24,7 +24,8 @@ SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN = 256, 1.0, 9, 3
 apart, over the last SLOPE_MARKS marks (the stream's first span left out: its first stamps' delays), known from
 SLOPE_KNOWN marks on: the mean of the middle half of the spans' rises of the base, losses counted in a span taken out
 when the stamps are regular (no jitter: a counted loss is a loss) or when they exceed what a rate error could rise
-(``RISE`` a sample), then never below 0 where the base rose (an overcount read as a fast sender ran away: 4e6 lost). Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few ms. The
+(``RISE`` a sample); amid jitter, never below 0 where the base rose (an overcount read as a fast sender ran away).
+Spans of a second: the envelope of stamps with 0-20 ms of push jitter is uncertain by a few ms. The
 base follows the offsets whatever was counted, so a span with a small loss is an outlier left out. A mark is not taken
 on a repeated stamp (a run's stamps but its last are late; the base rides them) but before the next late one."""
 JIT_FALLS, SLOPE_ERR, JIT_TIMELY = 3.0, 2.0, 0.1
