@@ -48,7 +48,7 @@ from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
 from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
-from bci_stream.service.stalls import StallHandling
+from bci_stream.service.stalls import AHEAD_MAX_S, StallHandling
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.flat_channels import FlatChannels
 from bci_stream.service.stream_units import StreamUnits
@@ -121,6 +121,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.stall_after = 1.0
         self.last_data = 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
+        self.owed_since: float | None = None  # a restart with no output before: when the first inlet opened
         self.lost_at_open = False  # the source went away between resolve and open_stream (stalled at attach)
         self._parent_pid = os.getppid()
 
@@ -174,6 +175,9 @@ class StreamSlot(StreamConnection, StallHandling):
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self.decoder.gaps.resume_after(last - self.clock.offset)
             self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
+        # none published yet (the last generation ended before its first output): owed since the first inlet opened
+        self.owed_since = None if last is not None or self.ring is None or self.generation == 1 \
+            else self.ring.opened_at()
         if self.ring is not None and self.generation > 1 and (reserved := self.ring.last_seq()) is not None:
             self.decoder.seq = reserved + 1  # seq carries on after every seq the last generation pushed or reserved
         self.last_data = pylsl.local_clock()
@@ -235,6 +239,8 @@ class StreamSlot(StreamConnection, StallHandling):
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
         """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
         warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
+        if self.owed_since is not None and len(ts):
+            self.count_owed(ts)
         if self.puller is not None and self.puller.last_filled:  # stamps that were no number, filled in by the pull
             self.status.counters.nonfinite_timestamps += self.puller.last_filled
         if self.recorder is not None:
@@ -255,6 +261,19 @@ class StreamSlot(StreamConnection, StallHandling):
             log.info("decoder %s: the units warning ended", self.decoder_id)
             self.event("units_warning", message=None)
         self.units_warned = units is not None and units.warning is not None
+
+    def count_owed(self, ts: np.ndarray) -> None:
+        """The first chunk of a restarted worker when no earlier one published an output: the samples stamped since
+        the first worker's input inlet opened went by undecoded, a gap counted as from a last output. Only where the
+        stamps read on this host's clock (the first after that opening, and not ahead of now by :data:`AHEAD_MAX_S`);
+        else not counted, and logged."""
+        opened, self.owed_since = self.owed_since, None
+        first = float(self.clock.mapped(ts[:1])[0])
+        if opened < first <= pylsl.local_clock() + AHEAD_MAX_S:
+            self.decoder.gaps.resume_after(opened - self.clock.offset)
+        else:
+            log.info("decoder %s: the samples since its first worker's inlet opened (%.3f, this host's clock) are "
+                     "not counted: its first sample is stamped %.3f", self.decoder_id, opened, first)
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
                 t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:

@@ -87,6 +87,7 @@ class WorkerWatch:
         with self._lock:
             clashing = set_apart(self._clashes, self._handles)
         for handle in clashing:  # it publishes another decoder's source_id: restarted as .../<its id> (output_ids)
+            handle.restarts += 1  # a restart as any (its gap counted): not one of the crash budget's
             self._terminate(handle, 5.0)
             self._restart(handle)
         now = time.monotonic()
@@ -123,6 +124,8 @@ class WorkerWatch:
                     handle.slot_exit = announced
                 snapshot = with_swap_pin(handle, snapshot)
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
+                if handle.ring is not None and (opened := (snapshot.stream or {}).get("opened_at")):
+                    handle.ring.note_opened(float(opened))  # a Ray actor's own ring is not this one
                 self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 ended = handle.ended  # this generation's end judged before this word came (a loaded machine)

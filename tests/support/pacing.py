@@ -31,9 +31,11 @@ class PacedPusher(threading.Thread):
         super().__init__(daemon=True)
         self.outlet, self.x, self.sfreq, self.chunk = outlet, x, sfreq, chunk
         self.sent, self.halt = 0, threading.Event()
+        self.t0: float | None = None  # sample i is stamped t0 + i / sfreq
 
     def run(self) -> None:
-        t0, i, k = pylsl.local_clock(), 0, self.chunk
+        self.t0 = t0 = pylsl.local_clock()
+        i, k = 0, self.chunk
         while not self.halt.is_set() and i < len(self.x):
             ts = t0 + np.arange(i, i + k) / self.sfreq
             if (wait := ts[-1] - pylsl.local_clock()) > 0:

@@ -108,7 +108,7 @@ class WorkerHost:
     def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
                  spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
                  restore: dict[str, Any] | None = None, ring_shape: tuple[int, int] | None = None,
-                 seed: tuple[int, float, int, bool | None] | None = None,
+                 seed: tuple[int | None, float, int | None, bool | None] | None = None,
                  pinned: dict[str, bytes] | None = None, log_level: str | None = None) -> None:
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
@@ -133,7 +133,9 @@ class WorkerHost:
         if self.ring_shape is not None:
             capacity, n_outputs = self.ring_shape
             ring = OutputRing.create(mp.get_context("spawn"), capacity, n_outputs)
-            if self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
+            if self.seed is not None and self.seed[0] is None:  # no output yet: when the first inlet opened
+                ring.note_opened(self.seed[1])
+            elif self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
                 seq, ts, epoch, consumers = self.seed  # its epoch: the restarted slot's is the last published + 1
                 ring.write(np.array([seq], dtype=np.float64), np.array([ts]), epoch, np.full((1, n_outputs), np.nan))
                 ring.note_provenance_sent(ring.head)  # a seed, not a row of the last actor's: no provenance to send

@@ -23,7 +23,7 @@ def write(ring: OutputRing, first: int, n: int, epoch: int = 0) -> None:
 
 def test_the_unsent_rows_are_those_from_the_mark_and_the_overwritten_ones_are_counted():
     ring = OutputRing.create(mp.get_context("spawn"), 8, 2)
-    assert HEADER == 7 and ring.handles.head._length_ == HEADER
+    assert HEADER == 8 and ring.handles.head._length_ == HEADER
     assert ring.unsent_provenance()[0].shape == (0, 3) and ring.unsent_provenance()[1] == 0  # nothing written yet
     write(ring, 0, 5)
     ring.note_provenance_sent(2)
