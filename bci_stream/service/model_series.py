@@ -1,12 +1,19 @@
-"""A decoder's counters and latency histograms per model it ran (``/metrics``' ``model`` label).
+"""A decoder's counters, restarts and latency histograms per model it ran (``/metrics``' ``model`` label).
 
-``/metrics`` labels a decoder's series with the running model's name, so a hot swap to another model starts new
-series. Each model's series count what the decoder did while it ran that model: from the decoder's totals
-(:mod:`~bci_stream.service.totals`, summed over worker generations) at the swap that put the model in (the swap's
-answer's counters: exact; its latency histograms as of the latest snapshot, at most one status interval old), plus
-what its earlier runs counted (a swap back resumes its series where they stopped: a Prometheus counter never goes
-back). Before: every series carried the decoder's lifetime totals, so B's new series started with everything A had
-decoded, and A's jumped by B's samples on a swap back.
+``/metrics`` labels a decoder's series with a model's name and exports, per decoder, the series of every model it
+has run (:meth:`ModelSeries.every`): a hot swap to another model starts new series for it, and the series of the
+models it ran before stay, frozen at what they counted. Each model's series count what the decoder did while it ran
+that model: from the decoder's totals (:mod:`~bci_stream.service.totals`, summed over worker generations) at the swap
+that put the model in (the swap's answer's counters: exact; its latency histograms as of the latest snapshot, at most
+one status interval old), plus what its earlier runs counted (a swap back resumes its series where they stopped: a
+Prometheus counter never goes back). So the series of one decoder sum to its totals (and its restarts): none of
+those sums goes back at a swap, and a decoder's series are dropped together with it (``DELETE``).
+
+A swap is counted in the series of the model swapped from: the worker counts it before the new model decodes, and
+the swap's answer (its counters) ends that model's run. That series was exported before the swap, so
+``increase(bci_stream_swaps_total[...])`` sees the swap at the first scrape after it (a new series' first value is
+no increase to Prometheus). Before: only the running model's series was exported, so the first swap showed in no
+series, and a swap back took the other model's counts out of the export.
 """
 
 from __future__ import annotations
@@ -44,11 +51,28 @@ def sub_histograms(a: Hist, b: Hist) -> Hist:
 
 
 @dataclasses.dataclass(frozen=True)
+class Run:
+    """What one decoder counted (its totals, latency histograms and restarts), or what it counted running one model
+    (one set of ``/metrics`` series)."""
+
+    counters: Counters = dataclasses.field(default_factory=Counters)
+    hist: Hist = dataclasses.field(default_factory=dict)
+    restarts: int = 0
+
+    def __add__(self, other: Run) -> Run:
+        return Run(add_counters(self.counters, other.counters), add_histograms(self.hist, other.hist),
+                   self.restarts + other.restarts)
+
+    def __sub__(self, other: Run) -> Run:
+        return Run(sub_counters(self.counters, other.counters), sub_histograms(self.hist, other.hist),
+                   self.restarts - other.restarts)
+
+
+@dataclasses.dataclass(frozen=True)
 class _Book:
     label: str | None = None  # the model running since the last swap (None: no swap yet)
-    base: Counters = dataclasses.field(default_factory=Counters)  # the decoder's totals at that swap
-    base_hist: Hist = dataclasses.field(default_factory=dict)
-    kept: dict[str, tuple[Counters, Hist]] = dataclasses.field(default_factory=dict)  # earlier runs, per model
+    base: Run = dataclasses.field(default_factory=Run)  # the decoder's totals at that swap
+    kept: dict[str, Run] = dataclasses.field(default_factory=dict)  # earlier runs, per model (insertion order)
 
 
 class ModelSeries:
@@ -58,23 +82,29 @@ class ModelSeries:
     def __init__(self) -> None:
         self._book = _Book()
 
-    def switch(self, label: str, before: str, totals: Counters, hist: Hist) -> None:
-        """A hot swap from model ``before`` to ``label``; ``totals`` and ``hist``: the decoder's at the swap."""
-        b = self._book
+    def switch(self, label: str, before: str, totals: Counters, hist: Hist, restarts: int = 0) -> None:
+        """A hot swap from model ``before`` to ``label``; ``totals``, ``hist`` and ``restarts``: the decoder's at the
+        swap (its answer's counters, which count the swap: booked to ``before``'s run, see the module)."""
+        b, now = self._book, Run(totals, hist, restarts)
         prev = b.label if b.label is not None else before
-        self._book = _Book(label, totals, hist, {**b.kept, prev: self.of(prev, totals, hist)})
+        self._book = _Book(label, now, {**b.kept, prev: self._running(prev, now)})
 
     def label(self, running: str) -> str:
-        """The label of the decoder's series now: the model the last swap put in (``running`` before any swap)."""
+        """The label of the decoder's running series: the model the last swap put in (``running`` before any swap)."""
         return self._book.label or running
 
-    def of(self, label: str, totals: Counters, hist: Hist) -> tuple[Counters, Hist]:
-        """The counters and histograms of model ``label``'s series, the decoder's ``totals`` and ``hist`` now."""
+    def every(self, running: str, totals: Counters, hist: Hist, restarts: int = 0) -> tuple[str, dict[str, Run]]:
+        """The running series' label (:meth:`label`) and every series of the decoder by label: the running one's
+        from the decoder's ``totals``, ``hist`` and ``restarts`` now, the others as their model's last run left them
+        (frozen). Their sum is the decoder's ``totals`` (and ``restarts``); their histograms sum to ``hist``."""
+        b = self._book
+        label = self.label(running)
+        return label, {**b.kept, label: self._running(label, Run(totals, hist, restarts))}
+
+    def _running(self, label: str, now: Run) -> Run:
+        """The series of model ``label``, running since the last swap; ``now``: the decoder's."""
         b = self._book
         if b.label is None:
-            return totals, hist
-        ran, ran_hist = sub_counters(totals, b.base), sub_histograms(hist, b.base_hist)
-        if label in b.kept:
-            old, old_hist = b.kept[label]
-            ran, ran_hist = add_counters(old, ran), add_histograms(old_hist, ran_hist)
-        return ran, ran_hist
+            return now
+        ran = now - b.base
+        return b.kept[label] + ran if label in b.kept else ran

@@ -190,7 +190,7 @@ class Supervisor(WorkerWatch):
                 handle.take_answer(generation, Counters(**counters))  # newer than the last snapshot
             if isinstance(command, SwapModel):  # the new model's /metrics series count from here
                 name = command.model.partition("@")[0]
-                handle.series.switch(name, before, handle.totals(), handle.counted.latency())
+                handle.series.switch(name, before, handle.totals(), handle.counted.latency(), handle.restarts)
         return payload
 
     def reader(self, decoder_id: str) -> Any:

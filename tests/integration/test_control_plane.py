@@ -249,6 +249,70 @@ def test_metrics_latency_and_ready(client):
     client.delete(f"/decoders/{decoder_id}")
 
 
+def model_series(client: httpx.Client, decoder_id: str) -> dict[str, dict[str, float]]:
+    """/metrics' samples of one decoder (no histogram bucket, no quantile, state ``running`` only): per name, the
+    value per ``model`` label."""
+    got: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for s in family.samples:
+            if s.labels.get("decoder_id") == decoder_id and "le" not in s.labels and "quantile" not in s.labels \
+                    and s.labels.get("state", "running") == "running" and "stage" not in s.labels:
+                got.setdefault(s.name, {})[s.labels["model"]] = s.value
+    return got
+
+
+def test_metrics_keep_every_models_series_over_a_swap_and_a_swap_back(client):
+    """Each model a decoder ran keeps its series (frozen while another runs): their sum is the status's totals, a
+    swap shows at once in ``bci_stream_swaps_total``, and the samples decoded on the other model stay after a swap
+    back. Before, only the running model's series was exported: no series showed the first swap, and the swap back
+    said 1 swap (the status 2) and dropped tiny-gru-b's samples."""
+    name = unique("metrics-swap")
+    outlet = outlet_for(name)
+    decoder_id = start_decoder(client, name)
+    x = test_signal(1800, seed=4)
+    stamps = push_paced(outlet, x[:1000], TINY_SFREQ * 4, chunk=10)
+
+    def decoded(n: int) -> dict:
+        return wait_status(client, decoder_id, lambda s: s["totals"].get("samples_out") == n, 30, f"{n} samples")
+
+    def swap(model: str) -> None:
+        r = client.put(f"/decoders/{decoder_id}/model", json={"model": model})
+        assert r.status_code == 200 and r.json()["model"]["name"] == model, r.text
+
+    def push(lo: int, hi: int) -> None:
+        nonlocal stamps
+        stamps = push_paced(outlet, x[lo:hi], TINY_SFREQ * 4, chunk=10, t_start=stamps[-1] + 1 / (TINY_SFREQ * 4))
+
+    def agrees(st: dict, got: dict[str, dict[str, float]], running: str) -> None:
+        for k in ("samples_in", "samples_out", "chunks", "swaps", "resets", "samples_lost"):
+            assert sum(got[f"bci_stream_{k}_total"].values()) == st["totals"][k], (k, got[f"bci_stream_{k}_total"])
+        assert sum(got["bci_stream_latency_e2e_seconds_count"].values()) == st["totals"]["samples_out"]
+        assert set(got["bci_stream_decoder_state"]) == {running}  # a gauge: the running model's series only
+        assert set(got["bci_stream_stall_seconds"]) == {running}
+
+    decoded(1000)
+    got = model_series(client, decoder_id)
+    assert got["bci_stream_swaps_total"] == {"tiny-gru": 0}
+    assert got["bci_stream_samples_in_total"] == {"tiny-gru": 1000}
+    swap("tiny-gru-b")
+    got = model_series(client, decoder_id)  # at once: the swap is counted in tiny-gru's series, exported before it
+    assert got["bci_stream_swaps_total"] == {"tiny-gru": 1, "tiny-gru-b": 0}
+    push(1000, 1500)
+    st = decoded(1500)
+    got = model_series(client, decoder_id)
+    agrees(st, got, "tiny-gru-b")
+    assert got["bci_stream_samples_in_total"] == {"tiny-gru": 1000, "tiny-gru-b": 500}
+    swap("tiny-gru")
+    push(1500, 1800)
+    st = decoded(1800)
+    got = model_series(client, decoder_id)
+    agrees(st, got, "tiny-gru")
+    assert st["totals"]["swaps"] == 2 and got["bci_stream_swaps_total"] == {"tiny-gru": 1, "tiny-gru-b": 1}
+    assert got["bci_stream_samples_in_total"] == {"tiny-gru": 1300, "tiny-gru-b": 500}  # tiny-gru-b's frozen
+    client.delete(f"/decoders/{decoder_id}")
+    assert model_series(client, decoder_id) == {}  # a deleted decoder's series go, every model's
+
+
 def test_ready_is_503_without_models(tmp_path):
     settings = Settings(host="127.0.0.1", port=0, models_dir=tmp_path / "empty")
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url) as c:

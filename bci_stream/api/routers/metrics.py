@@ -10,6 +10,10 @@ stream, as before its first chunk. A latency value below zero (``e2e`` of a samp
 not measurable) is in no histogram bucket, ``_sum`` or ``_count`` (so ``_sum`` never goes back):
 ``bci_stream_latency_negative_observations_total`` counts those by stage.
 
+A decoder's counters, restarts and latency histograms are exported per model it has run (label ``model``,
+:mod:`bci_stream.service.model_series`): the models run before a swap keep their series, frozen, so the series of one
+decoder sum to its totals; its gauges (state, status age, stall, load) are on the running model's series only.
+
 Recordings with no model (``POST /recordings``) are exported beside the decoders (``bci_stream_recording_...``,
 :class:`RecordingsCollector`) while they are in the service's table: running, or ended until their ``DELETE``."""
 
@@ -104,18 +108,15 @@ class SupervisorCollector:
             s_load = ended.load if s.load is None and ended is not None and s.state == "starting" else s.load
             # summed over generations; else (no snapshot brought histograms to the totals) this generation's
             s_hist = h.counted.latency() or (s.hist if s.hist or ended is None else ended.hist)
-            # the model's name (never name@version: a swap's spec says B@1 while its status says B), one series; a
-            # swapped-in model's series count from its swap (model_series)
-            label = h.series.label((s.model or {}).get("name") or h.spec.model.partition("@")[0])
+            # the model's name (never name@version: a swap's spec says B@1 while its status says B); every model the
+            # decoder ran has its series, the running one's counting from its swap (model_series)
+            label, runs = h.series.every((s.model or {}).get("name") or h.spec.model.partition("@")[0], h.totals(),
+                                         s_hist, h.restarts)
             lv = [h.id, label]
-            totals, s_hist = h.series.of(label, h.totals(), s_hist)
-            for st in STATES:
+            for st in STATES:  # the gauges: of what runs now, on its series only
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
-            restarts.add_metric(lv, h.restarts)
             if (seconds := h.status_age()) is not None:
                 age.add_metric(lv, seconds)
-            for k, fam in counters.items():
-                fam.add_metric(lv, float(getattr(totals, k)))
             stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)
             if s_load is not None:
                 for k, fam in load.items():
@@ -125,17 +126,22 @@ class SupervisorCollector:
                     for q in RECENT_QUANTILES:
                         if (v := quantile(hist, q * 100)) is not None:
                             recent.add_metric([*lv, stage, f"{q:g}"], v)
-            for stage, hist in s_hist.items():
-                fam = hists.setdefault(stage, HistogramMetricFamily(
-                    f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds), summed over worker "
-                    "generations", labels=labels))
-                cum, buckets = 0, []
-                for edge, count in zip(EDGES, hist["counts"]):
-                    cum += count
-                    buckets.append((repr(float(edge)), float(cum)))
-                buckets.append(("+Inf", float(hist["n"])))
-                fam.add_metric(lv, buckets, sum_value=hist["sum"])
-                negative.add_metric([*lv, stage], float(hist.get("n_negative", 0)))
+            for model, run in runs.items():  # the counters and histograms: every model's (the earlier ones frozen)
+                mv = [h.id, model]
+                restarts.add_metric(mv, run.restarts)
+                for k, fam in counters.items():
+                    fam.add_metric(mv, float(getattr(run.counters, k)))
+                for stage, hist in run.hist.items():
+                    fam = hists.setdefault(stage, HistogramMetricFamily(
+                        f"bci_stream_latency_{stage}_seconds", f"Latency of stage {stage} (seconds), summed over "
+                        "worker generations", labels=labels))
+                    cum, buckets = 0, []
+                    for edge, count in zip(EDGES, hist["counts"]):
+                        cum += count
+                        buckets.append((repr(float(edge)), float(cum)))
+                    buckets.append(("+Inf", float(hist["n"])))
+                    fam.add_metric(mv, buckets, sum_value=hist["sum"])
+                    negative.add_metric([*mv, stage], float(hist.get("n_negative", 0)))
         yield state
         yield restarts
         yield age
