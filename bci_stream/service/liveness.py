@@ -58,6 +58,7 @@ class Mark:
     peak: int
     hists: dict[str, tuple[list[int], float, int, int]]  # counts, sum, n, n_negative of each stage
     hist_peaks: dict[str, float]
+    hist_troughs: dict[str, float]  # the most negative latency of each stage in the step (0.0: none)
 
 
 class LoadWindow:
@@ -104,8 +105,9 @@ class LoadWindow:
         hists = {k: (list(self.hists[k].counts), self.hists[k].total, self.hists[k].n, self.hists[k].n_negative)
                  for k in RECENT_STAGES}
         peaks = {k: self.hists[k].take_peak() for k in RECENT_STAGES}
+        troughs = {k: self.hists[k].take_trough() for k in RECENT_STAGES}
         mark = Mark(now, self.counters.samples_in, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists,
-                    peaks)
+                    peaks, troughs)
         self.peak = 0
         return mark
 
@@ -133,8 +135,10 @@ class LoadWindow:
             h = self.hists[k]
             n = h.n - n0
             top = max([m.hist_peaks[k] for m in self.marks[1:]] + [h.peak])
+            low = min([m.hist_troughs[k] for m in self.marks[1:]] + [h.trough])  # how far ahead: ahead_ms
             hist[k] = {"counts": [a - b for a, b in zip(h.counts, counts0)], "sum": h.total - total0,
-                       "n": n, "max": top if n else None, "n_negative": h.n_negative - neg0}
+                       "n": n, "max": top if n else None, "n_negative": h.n_negative - neg0,
+                       "min": low if low < 0 else None}
         return {
             "window_s": span,
             "input_rate_hz": per_s(self.counters.samples_in - ref.samples),

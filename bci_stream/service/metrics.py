@@ -34,11 +34,13 @@ class LatencyHistogram:
         self.peak = 0.0
         self.n_negative = 0
         self.min = 0.0  # the most negative value (0.0: none below zero)
+        self.trough = 0.0  # the most negative value since the last take_trough (the recent window's)
 
     def observe(self, value: float) -> None:
         if value < 0.0:
             self.n_negative += 1
             self.min = min(self.min, value)
+            self.trough = min(self.trough, value)
             return
         self.counts[bisect_left(_EDGES, value)] += 1
         self.total += value
@@ -53,6 +55,11 @@ class LatencyHistogram:
         peak, self.peak = self.peak, 0.0
         return peak
 
+    def take_trough(self) -> float:
+        """The most negative value since the last call (0.0: none below zero), and start anew."""
+        trough, self.trough = self.trough, 0.0
+        return trough
+
     def observe_many(self, values: np.ndarray) -> None:
         if len(values) <= 16:  # a chunk's few values: one bisect each is cheaper than numpy's per-call cost
             for value in values.tolist():
@@ -63,7 +70,7 @@ class LatencyHistogram:
         if (low := float(values.min())) < 0.0:
             negative = values < 0.0
             self.n_negative += int(negative.sum())
-            self.min = min(self.min, low)
+            self.min, self.trough = min(self.min, low), min(self.trough, low)
             values = values[~negative]
             if len(values) == 0:
                 return

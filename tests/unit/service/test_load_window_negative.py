@@ -24,6 +24,21 @@ def test_the_recent_window_counts_values_below_zero_apart_and_says_so() -> None:
     fig = window.describe(t + 1.5)["hist"]["e2e"]
     assert (fig["n"], fig["n_negative"]) == (200, 50)
     s = summarise(fig)
-    assert s["count"] == 250 and s["n_negative"] == 50 and s["ahead_ms"] is None  # no per-window minimum
-    assert s["note"].startswith("50 of 250 values below zero: input timestamps ahead of this host's clock (")
+    assert s["count"] == 250 and s["n_negative"] == 50
+    assert abs(s["ahead_ms"] - 20.0) < 1e-9  # the window's own most negative (not the -30 ms before it)
+    assert "ahead of this host's clock by up to 20" in s["note"]
+    assert s["note"].startswith("50 of 250 values below zero: input timestamps ahead of this host's clock by up to 20")
     assert 3.0 < s["p50"] < 6.0  # the measured 4 ms, not the lowest bucket
+
+
+def test_the_window_s_ahead_ms_goes_once_its_values_left_the_window() -> None:
+    counters, hists, t = Counters(), {stage: LatencyHistogram() for stage in STAGES}, 0.0
+    window = LoadWindow(counters, hists, 100.0, t)
+    hists["e2e"].observe_many(np.array([-0.05, 0.002] * 10))  # 20 values: one array, numpy's path
+    window.describe(t + 1.0)
+    assert abs(summarise(window.describe(t + 1.5)["hist"]["e2e"])["ahead_ms"] - 50.0) < 1e-9
+    for k in range(2, 30):  # only values at or above zero since: the 50 ms ahead slides out of the window
+        hists["e2e"].observe(0.003)
+        window.describe(t + k)
+    s = summarise(window.describe(t + 30.0)["hist"]["e2e"])
+    assert s["n_negative"] == 0 and s["ahead_ms"] is None and s["note"] is None
