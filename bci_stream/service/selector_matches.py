@@ -1,6 +1,7 @@
 """Other LSL streams a decoder's selector matches: two amplifiers of one make, or an amplifier and a replay, under one
-name. The decoder takes the first found; its status names the others (``stream.also_matching``) and a warning is
-logged, so a lab sees it may be decoding the wrong one and selects by ``source_id`` or ``hostname``.
+name. The decoder takes the first found that fits; its status names the others it could decode instead
+(``stream.also_matching``: :func:`could_decode`) and a warning is logged, so a lab sees it may be decoding the wrong
+one and selects by ``source_id`` or ``hostname``.
 
 Looked for here, in the API process, by one thread of its own, once for each stream instance a decoder reaches
 ``running`` on (its uid: a reconnection to a new instance is looked at again): never from a worker, whose connect
@@ -16,7 +17,7 @@ from typing import Any
 
 import pylsl
 
-from bci_stream.lsl.source import ALL_MATCHES, build_predicate, described
+from bci_stream.lsl.source import ALL_MATCHES, NUMERIC_FORMATS, build_predicate, described
 from bci_stream.service.backends.handle import DecoderHandle
 
 #: how long one look listens for matches (liblsl answers on loopback and the LAN within tens of ms), s
@@ -69,12 +70,23 @@ class SelectorMatches:
         predicate = build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
         found = pylsl.resolve_bypred(predicate, ALL_MATCHES, self.wait_s)  # listens the whole wait: every match
         decoded = next((i for i in found if i.uid() == uid), None)
-        others = [described(i) for i in found if i.uid() != uid]
+        stream = handle.status.stream or {}
+        others = [described(i) for i in found if i.uid() != uid and could_decode(i, stream)]
         handle.also_matching = (uid, others)
         if others:
-            log.warning("decoder %s: %d streams match %s: decoding the first found, %s; not %s (choose with "
+            log.warning("decoder %s: %d streams it could decode match %s: decoding %s; not %s (choose with "
                         "stream.source_id or stream.hostname)", handle.id, len(others) + 1, predicate,
                         described(decoded) if decoded is not None else f"uid {uid}", ", ".join(others))
+
+
+def could_decode(info: pylsl.StreamInfo, stream: dict[str, Any]) -> bool:
+    """Whether the decoder of the stream its status describes (``stream``) could decode ``info`` instead: the same
+    nominal rate, a numeric format and at least the channels it reads (those of its ``channel_map``, else all). A
+    match that cannot (mne-lsl PlayerLSL's annotations stream, of its EEG stream's source_id) is no ambiguity."""
+    sfreq, mapped = stream.get("sfreq"), stream.get("channel_map")
+    needed = len(mapped) if mapped else int(stream.get("n_chans") or 0)
+    return (sfreq is not None and abs(info.nominal_srate() - float(sfreq)) <= 1e-6 * float(sfreq)
+            and info.channel_format() in NUMERIC_FORMATS and info.channel_count() >= needed)
 
 
 def with_matches(stream: dict[str, Any] | None, also_matching: tuple[str, list[str]] | None) -> dict[str, Any] | None:

@@ -179,6 +179,9 @@ def test_a_selector_matching_an_eeg_and_an_annotations_stream_decodes_the_eeg_on
                          "running (or stalled) or error")
         assert st["state"] != "error", st["last_error"]  # before: some in error, on the annotations stream
         assert st["stream"]["name"] == name
+        st = wait_status(client, decoder_id, lambda s: "also_matching" in (s["stream"] or {}), 30.0,
+                         "stream.also_matching")
+        assert st["stream"]["also_matching"] == [], st["stream"]  # a stream it cannot decode is no ambiguity
     for decoder_id in ids:  # silent since: stalled, its source looked at (after 0.25 s, 0.75 s, 1.75 s, 3.75 s ...)
         st = wait_status(client, decoder_id, lambda s: s["state"] == "error" or (
             s["state"] == "stalled" and (s["stall"] or {}).get("seconds", 0) >= 4), 60, "four looks at the source")
