@@ -189,8 +189,11 @@ class StreamDecoder:
     def guarded(self, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """``x`` with its non-finite values replaced by the policy (hold, zero), the channels that held them noted."""
         x = self.guard.apply(x)
-        if (bad := self.guard.last_bad) is not None:
+        bad = self.guard.last_bad
+        if bad is not None:
             self.nonfinite.saw(bad, self.card.ch_names, ts)
+        if not self.reject:  # the share of samples replaced, per second of the stream
+            self.nonfinite.replaced(len(x), 0 if bad is None else int(bad.any(axis=1).sum()), self.guard.policy)
         return x
 
     def count_nonfinite(self) -> None:

@@ -21,6 +21,9 @@ log = logging.getLogger("bci_stream.worker")
 
 #: a run of rejected samples this long (seconds of the stream) is said in the log, the status and the recording
 REJECTING_WARN_S = 1.0
+#: under ``hold`` or ``zero``: a second of the stream in which at least this share of the samples had a value
+#: replaced is said (the outputs then barely follow those channels); it ends after a second below :data:`REPLACED_END`
+REPLACED_WARN, REPLACED_END = 0.5, 0.1
 
 
 class NonFiniteWatch:
@@ -45,6 +48,7 @@ class NonFiniteWatch:
         self.rejecting = 0  # samples rejected since the last one kept
         self.rejecting_from: tuple[int, float] | None = None  # seq and stamp of the first of them
         self.warning: str | None = None
+        self.block = [0, 0]  # this second's samples, and those with a value replaced (``hold``/``zero``)
 
     def saw(self, bad: np.ndarray, names: Sequence[str], ts: np.ndarray) -> None:
         """A chunk ``bad`` ``[n, n_chans]`` (True: not finite) with at least one, in model channel order."""
@@ -90,10 +94,36 @@ class NonFiniteWatch:
             self.on_event("rejecting", message=None, seq=seq, samples=self.rejecting)
         self.rejecting, self.rejecting_from, self.warning = 0, None, None
 
+    def replaced(self, n: int, n_bad: int, policy: str) -> None:
+        """A chunk of ``n`` samples decoded under ``policy`` (``hold`` or ``zero``), ``n_bad`` of them with a value
+        replaced: over each second of the stream, a share of :data:`REPLACED_WARN` or more is said (log, status,
+        recording event ``replacing``; with the cue of a unit mislabel), and its end after a second below
+        :data:`REPLACED_END`."""
+        block = self.block
+        block[0] += n
+        block[1] += n_bad
+        if block[0] < self.sfreq:
+            return
+        share, self.block = block[1] / block[0], [0, 0]
+        if self.warning is None and share >= REPLACED_WARN:
+            self.warning = (f"{share:.0%} of the last second's samples had a value not finite or beyond ±1 V of "
+                            f"the stream's unit, on channel(s) {shortlist(self.latest, 8)} (nan_policy {policy!r}: "
+                            f"decoded with {'their last finite value' if policy == 'hold' else 'zeros'} instead, so "
+                            "the outputs barely follow them); values beyond ±1 V on most samples are most often a "
+                            "unit the stream does not declare (µV sent as V: see stream.units)")
+            log.warning("%s: %s", self.name, self.warning)
+            self.on_event("replacing", message=self.warning, channels=list(self.latest))
+        elif self.warning is not None and share < REPLACED_END:
+            log.info("%s: values are replaced in %.0f%% of the last second's samples: the warning ended", self.name,
+                     100 * share)
+            self.on_event("replacing", message=None)
+            self.warning = None
+
     def describe(self) -> dict[str, Any] | None:
         """The status ``stream.nonfinite`` (None: no non-finite value yet): ``channels`` (values per channel name),
         ``latest`` (the channels of the latest chunk that held any, with ``last_ts`` its stamp), ``rejecting`` (samples
-        rejected in a row now), ``rejecting_s`` and ``warning`` (a run of :data:`REJECTING_WARN_S` or more)."""
+        rejected in a row now), ``rejecting_s`` and ``warning`` (a run of :data:`REJECTING_WARN_S` or more; under ``hold``/``zero``, a second
+        with :data:`REPLACED_WARN` of its samples replaced: :meth:`replaced`)."""
         if not self.by_channel:
             return None
         return {"channels": dict(self.by_channel), "latest": list(self.latest), "last_ts": self.last_ts,

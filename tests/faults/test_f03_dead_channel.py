@@ -5,7 +5,9 @@ sample was dropped from then on while the decoder said ``running`` with no error
 64-channel run: 4800 of 8000 samples out); with ``hold`` the channel went flat with no word of which one. Now the
 status's ``stream.nonfinite`` names the channels and their counts, the channels of the latest chunk holding any,
 and, under ``reject``, the samples rejected in a row, with a warning once that run reaches 1 s of the stream
-(also in the log and the recording), ended when a sample is kept again."""
+(also in the log and the recording), ended when a sample is kept again; under ``hold``, a warning for a second of
+the stream with half its samples or more held (a PlayerLSL replay scaled to µV but declaring volts: 98 % of its
+values held as beyond ±1 V, meaningless outputs and no word), ended by a second with under 10 %."""
 
 from __future__ import annotations
 
@@ -41,13 +43,16 @@ def test_a_dead_channel_is_named_and_a_run_of_rejections_said(client, worker_kin
         assert seen["warning"].startswith(f"every sample rejected since seq {OFF} (nan_policy 'reject'): channel(s) "
                                           "C3 not finite"), seen["warning"]
         assert c["samples_out"] == OFF and c["samples_rejected"] == ON - OFF, c
-    else:  # held: decoded on, the channel named, nothing rejected
-        assert seen["rejecting"] == 0 and seen["warning"] is None, seen
+    else:  # held: decoded on, the channel named, nothing rejected; held in every sample for seconds: said too
+        assert seen["rejecting"] == 0, seen
+        assert seen["warning"].startswith("100% of the last second's samples had a value not finite or beyond ±1 V "
+                                          "of the stream's unit, on channel(s) C3 (nan_policy 'hold'"), seen
         assert c["samples_out"] == ON and c["samples_rejected"] == 0, c
     push_paced(outlet, x[ON:], TINY_SFREQ * 4, chunk=16)  # the electrode is back
     st = wait_status(client, decoder_id, lambda s: s["counters"]["samples_in"] == N, 30, "the rest")
     seen = st["stream"]["nonfinite"]
-    assert seen["rejecting"] == 0 and seen["warning"] is None, seen  # the run ended with the first sample kept
+    assert seen["rejecting"] == 0 and seen["warning"] is None, seen  # ended (reject: the first sample kept; hold: a
+    # second with under 10 % of its samples held)
     assert seen["channels"] == {TINY_CH_NAMES[DEAD]: ON - OFF}, seen
     wait_status(client, decoder_id, lambda s: s["counters"]["samples_out"] == N - (ON - OFF if policy == "reject"
                                                                                     else 0), 30, "every output")
