@@ -69,6 +69,17 @@ class StallStatus(BaseModel):
     """``local_clock()`` (the worker host's LSL clock) when the last data arrived."""
     seconds: float
     """Seconds without data, as of the worker's latest status."""
+    other_stream: str | None = None
+    """The source gone (at the latest look) and another stream matching the selector: that stream (name, type,
+    channels, rate, host, source_id); None otherwise. The decoder never switches to it."""
+    other_fits: bool | None = None
+    """Whether ``other_stream`` may fit the model (rate, format, channel count): one that cannot never ends the
+    decoder, which waits for its source however long."""
+    ends_at: float | None = None
+    """``local_clock()`` (the worker host's) when the decoder ends in ``error`` unless its source comes back first:
+    ``options.source_grace_s`` after the first look that found the source gone and ``other_stream`` fitting."""
+    note: str | None = None
+    """What the decoder does about ``other_stream``, in words."""
 
 
 class StateChange(BaseModel):

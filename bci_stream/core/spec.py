@@ -50,6 +50,13 @@ def gap_threshold(sfreq: float, threshold_s: float = GAP_THRESHOLD_S) -> float:
     """The least length of a gap in a stream at ``sfreq``: ``threshold_s`` and :data:`GAP_MIN_PERIODS` periods (the
     live rule, :class:`~bci_stream.lsl.gaps.GapTracker`, and the XDF reader's for a jump)."""
     return max(threshold_s, GAP_MIN_PERIODS / sfreq)
+#: ``options.source_grace_s``'s default, s: how long a stalled decoder's own source may stay gone while another stream
+#: that fits the model matches its selector, before the decoder ends in ``error`` (it never switches sources). An
+#: amplifier's driver or sender app that restarts, or a USB hiccup, is back within a few seconds (1.5-4.4 s in the
+#: audit that found the decoder ended ~1 s into such an outage); 10 s is over twice that, and the source is looked
+#: at 6 times meanwhile (the stall's backoff, 0.25 s doubling to 4 s). It only delays the error of a decoder whose
+#: source is really gone: a decoder is never switched to the other stream, whatever the grace
+SOURCE_GRACE_S = 10.0
 #: ``options.output_name``'s longest value: LSL takes names of any length, this leaves a provenance stream's
 #: ``-provenance`` suffix room within the 256 characters a stream selector's name may have
 OUTPUT_NAME_MAX = 200
@@ -207,6 +214,12 @@ class DecoderOptions(BaseModel):
     stall_timeout_s: float | None = Field(
         default=None, ge=0.1, le=3600,
         description="No data for this long → state 'stalled'; default max(1 s, 20 sample periods).",
+    )
+    source_grace_s: float = Field(
+        default=SOURCE_GRACE_S, ge=0, le=3600,
+        description="Stalled, its source gone, and another stream that fits the model matching the selector: how "
+        "long the source (its source_id) may take to come back before the decoder ends in 'error' (it never switches "
+        "to the other stream; 0: at the first look). A matching stream that cannot fit the model never ends it.",
     )
     gap_policy: Literal["keep", "reset", "decay"] = Field(
         default="keep",

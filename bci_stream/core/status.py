@@ -86,6 +86,9 @@ class WorkerStatus:
     stall
         Why the stream is ``stalled`` (``bci_stream.service.stalls``): ``kind`` (``silent`` | ``lost``),
         ``reason``, ``since`` (``local_clock()`` of the last data) and ``seconds`` silent; None while data flow.
+        While the source is gone and another stream matches the selector (``SourceMonitor.other``): that stream
+        (``other_stream``), whether it may fit the model (``other_fits``), ``ends_at`` (``local_clock()``: the end of
+        ``options.source_grace_s``, None if it cannot fit: no end) and a ``note``; all None otherwise.
         Kept in the final status of a decoder stopped while stalled; None in state ``error`` (the error says what
         happened; ``/metrics`` ``bci_stream_stall_seconds`` is 0 then too). A stall is not an error: ``error``
         stays None.

@@ -155,7 +155,7 @@ class StreamConnection:
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
         self.units = StreamUnits(units, chan_idx, self.sfreq, full.name())
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, self.sfreq)
-        self.monitor = SourceMonitor(full, self.predicate(), self.spec.stream.hostname)
+        self.monitor = SourceMonitor(full, self.predicate(), self.spec.stream.hostname, opts.source_grace_s)
         self.clock = ClockOffset.for_stream(full, opts.time_correction)
         self.update_clock(2.0)
         if self.clock.unmapped:

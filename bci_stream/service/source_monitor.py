@@ -9,8 +9,9 @@ import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.spec import SOURCE_GRACE_S
 from bci_stream.lsl.liblsl import time_correction_ex
-from bci_stream.lsl.source import NUMERIC_FORMATS, build_predicate
+from bci_stream.lsl.source import NUMERIC_FORMATS, build_predicate, described
 
 RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source checks while stalled, s
 #: how long :meth:`SourceMonitor.verify` looks for the outlet instance liblsl re-subscribed to, s (found in ~1 ms
@@ -20,6 +21,9 @@ VERIFY_TIMEOUT_S = 3.0
 REPLACED_LOOK_S = 0.3
 
 log = logging.getLogger("bci_stream.worker")
+
+NO_OTHER: dict[str, str | bool | float | None] = {"other_stream": None, "other_fits": None, "ends_at": None,
+                                                  "note": None}
 
 
 class SourceMonitor:
@@ -34,12 +38,23 @@ class SourceMonitor:
     hostname
         The selector's host name, if it names one: an instance of the source on another host is not the source
         (liblsl re-subscribes an inlet by source_id, whatever the host).
+    grace_s
+        While silent: how long the source may stay gone, another stream that fits the model matching the selector,
+        before :meth:`check` refuses (``options.source_grace_s``).
     """
 
-    def __init__(self, source: pylsl.StreamInfo, predicate: str, hostname: str | None = None) -> None:
+    def __init__(self, source: pylsl.StreamInfo, predicate: str, hostname: str | None = None,
+                 grace_s: float = SOURCE_GRACE_S) -> None:
         self.source = source
         self.predicate = predicate
         self.hostname = hostname
+        self.grace_s = grace_s
+        #: while silent and the source gone: another stream the selector matches (``other_stream``, described),
+        #: whether it may fit the model (``other_fits``), when the decoder ends unless its source comes back
+        #: (``ends_at``, ``local_clock()``; None: never, the other cannot fit) and a ``note`` saying so; all None
+        #: while no other stream matches or the source is up (the status's ``stall`` carries them)
+        self.other: dict[str, str | bool | float | None] = dict(NO_OTHER)
+        self._gone_since: float | None = None  # the first look that found the source gone and a fitting other
         self.watch: pylsl.ContinuousResolver | None = None
         self.watching = False  # silent: watching (``watch`` None while its resolver could not be created yet)
         self.seen_uids = {source.uid()}
@@ -98,6 +113,7 @@ class SourceMonitor:
         create continuous resolver": the process is out of file descriptors, EMFILE) is no crash of the worker:
         the stream stays stalled and :meth:`check` tries again at each look (the backoff's pace)."""
         self.watching, self.present, self.checked = True, set(), False
+        self.other, self._gone_since = dict(NO_OTHER), None
         self._backoff = RECONNECT_BACKOFF[0]
         self._next_check = pylsl.local_clock() + self._backoff
         self._open_watch()
@@ -131,6 +147,7 @@ class SourceMonitor:
             fresh = self.new_instance(mine)
             uid = None if fresh is None else fresh.uid()
         self.watch, self.watching = None, False
+        self.other, self._gone_since = dict(NO_OTHER), None
         return uid
 
     def verify(self, timeout: float = VERIFY_TIMEOUT_S) -> str | None:
@@ -199,14 +216,22 @@ class SourceMonitor:
                     "state; start a new decoder"
                 )
 
-    def check(self, now: float) -> tuple[pylsl.StreamInfo | None, str | None]:
+    def check(self, now: float, fits: Callable[[pylsl.StreamInfo], bool] = lambda info: True
+              ) -> tuple[pylsl.StreamInfo | None, str | None]:
         """While silent, at most once per backoff interval: ``(info to reopen or None, new uid or None)``.
+
+        The source gone and another stream matching the selector: one that cannot fit the model (``fits``, the rule
+        a first connection passes over a find by) never ends the decoder; one that may fit does only when the
+        source is still gone ``grace_s`` after the first look that found it so (looked at again then). Meanwhile
+        :attr:`other` says which stream, and until when. Before: the first look ended it, ~1 s into a 1.5 s restart
+        of an amplifier that shared its name with another (of another rate and channel count, at that).
 
         Raises
         ------
         StreamMismatchError
-            The same source is back with another channel count, rate or format, or only other streams
-            match the selector: decoding them with this state would be wrong.
+            The same source is back with another channel count, rate or format, or it stayed gone for ``grace_s``
+            while another stream that may fit the model matches the selector: decoding that one with this state
+            would be wrong.
         """
         if not self.watching or now < self._next_check:
             return None, None
@@ -217,18 +242,42 @@ class SourceMonitor:
             return None, None
         found = self.watch.results()
         mine = [i for i in found if self.same_source(i)]
-        src = self.source
         self.check_shapes(mine)
-        if not mine and found:
-            other = found[0]
-            raise StreamMismatchError(
-                f"stream {src.name()!r} (source_id {src.source_id()!r}) is gone and another stream matches the "
-                f"selector: {other.name()!r} (source_id {other.source_id()!r}, host {other.hostname()!r}). "
-                "Refusing to switch sources silently; start a new decoder for it"
-            )
+        self.note_others([] if mine else found, now, fits)
         self.present, self.checked = {i.uid() for i in mine}, True
         fresh = self.new_instance(mine)
         return (fresh or (mine[0] if mine else None)), (fresh.uid() if fresh else None)
+
+    def note_others(self, others: list[pylsl.StreamInfo], now: float, fits: Callable[[pylsl.StreamInfo], bool]) -> None:
+        """The source gone and ``others`` matching the selector: note the first that may fit the model (else the
+        first), start the grace at the first look that finds one that may fit, and refuse once it is over."""
+        fitting = [i for i in others if fits(i)]
+        if not fitting:
+            self._gone_since = None
+        elif self._gone_since is None:
+            self._gone_since = now
+        if not others:
+            self.other = dict(NO_OTHER)
+            return
+        src, other = self.source, (fitting or others)[0]
+        if self._gone_since is None:
+            self.other = {"other_stream": described(other), "other_fits": False, "ends_at": None,
+                          "note": f"another stream matches the selector, {described(other)}, but cannot fit the "
+                                  "model: waiting for the source to come back, however long"}
+            return
+        ends_at = self._gone_since + self.grace_s
+        if now >= ends_at:
+            raise StreamMismatchError(
+                f"stream {src.name()!r} (source_id {src.source_id()!r}) is gone and another stream matches the "
+                f"selector: {other.name()!r} (source_id {other.source_id()!r}, host {other.hostname()!r}). It did "
+                f"not come back within {now - self._gone_since:.1f} s (source_grace_s={self.grace_s:g}). "
+                "Refusing to switch sources silently; start a new decoder for it"
+            )
+        self._next_check = min(self._next_check, ends_at)  # looked at again when the grace is over
+        self.other = {"other_stream": described(other), "other_fits": True, "ends_at": ends_at,
+                      "note": f"another stream that may fit the model matches the selector, {described(other)}: "
+                              f"the decoder ends in error unless its source comes back within source_grace_s="
+                              f"{self.grace_s:g} (by ends_at); it never switches to the other stream"}
 
     def new_instance(self, mine: list[pylsl.StreamInfo]) -> pylsl.StreamInfo | None:
         """A new outlet instance of the source among ``mine`` (a reconnection), else None."""

@@ -20,8 +20,9 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.lsl.info import read_labels, read_replay_speed, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.source import label_report
+from bci_stream.lsl.source import label_report, may_fit
 from bci_stream.service.instance_check import check_instance, fetch_full_info
+from bci_stream.service.source_monitor import NO_OTHER
 
 if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.core.spec import DecoderSpec
@@ -110,7 +111,7 @@ class StallHandling:
         self.status.state, self.status.source_present = "stalled", None  # None: not looked for yet
         reason = LOST_REASON if lost else f"no data for longer than stall_timeout_s={self.stall_after:g}"
         self.status.stall = {"kind": "lost" if lost else "silent", "reason": reason, "since": self.last_data,
-                             "seconds": silent_s}
+                             "seconds": silent_s, **NO_OTHER}
         self.event("stall", seconds=silent_s)
         self.monitor.start()
         self.reporter.report()
@@ -135,9 +136,13 @@ class StallHandling:
         self.status.source_present = False
 
     def check_source(self, now: float) -> None:
-        """While stalled: the same source back with the same shape → resume (reopening a lost inlet);
-        anything else → StreamMismatchError (the stream ends; the service stays up)."""
-        info, uid = self.monitor.check(now)
+        """While stalled: the same source back with the same shape → resume (reopening a lost inlet); back changed,
+        or gone for ``source_grace_s`` while another stream that may fit the model matches the selector →
+        StreamMismatchError (the stream ends; the service stays up). Meanwhile the ``stall`` names that other stream
+        (``other_stream``, ``other_fits``, ``ends_at``, ``note``: :attr:`SourceMonitor.other`)."""
+        info, uid = self.monitor.check(now, self.fits_model)
+        if self.status.stall is not None:
+            self.status.stall.update(self.monitor.other)
         here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
         self.status.source_present = here if self.monitor.checked else None
         self.note_reconnect(uid)  # a new instance: checked (labels, units) before an inlet is opened on it
@@ -158,6 +163,11 @@ class StallHandling:
                 if self.inlet is not None:
                     self.inlet.close_stream()
                 self.inlet = None
+
+    def fits_model(self, info: pylsl.StreamInfo) -> bool:
+        """Whether a stream the selector matches may fit the running model (rate, format, channel count: the rule
+        a first connection passes over a find by, :func:`~bci_stream.lsl.source.may_fit`)."""
+        return may_fit(info, self.decoder.card if self.decoder is not None else self.model.card)
 
     def note_reconnect(self, uid: str | None) -> None:
         """Count a reconnection when the source came back as a new outlet instance (a new LSL uid), once its full

@@ -327,10 +327,10 @@ def test_replay_of_real_eeg_through_the_service_equals_offline(tmp_path):
 
 def test_another_stream_taking_the_place_of_the_source_is_an_error(supervisor):
     """The source dies and a different stream (another source_id) appears under the same name: the
-    decoder refuses to switch sources silently; ``error`` names both source_ids."""
+    decoder refuses to switch sources silently once ``source_grace_s`` is over; ``error`` names both source_ids."""
     name = unique("usurp")
     outlet, _ = new_outlet(name, f"{name}-src-A")
-    handle = start(supervisor, name)
+    handle = start(supervisor, name, source_grace_s=1.0)
     push_paced(outlet, test_signal(300, seed=1), TINY_SFREQ * 2, chunk=10)
     wait_for(lambda: counters(handle).get("samples_in") == 300, 10, "the samples to arrive")
     del outlet
@@ -338,6 +338,7 @@ def test_another_stream_taking_the_place_of_the_source_is_an_error(supervisor):
     wait_for(lambda: handle.status.state == "error", 30, "the error state")
     err = handle.status.error
     assert f"source_id '{name}-src-A'" in err and f"source_id '{name}-src-B'" in err and "is gone" in err
+    assert "(source_grace_s=1)" in err
     assert counters(handle)["samples_in"] == counters(handle)["samples_out"] == 300
 
 

@@ -22,7 +22,7 @@ class StaleMonitor(SourceMonitor):
         super().__init__(source, f"name='{source.name()}'")
         self.stale = stale
 
-    def check(self, now: float):
+    def check(self, now: float, fits=None):
         self.present, self.checked = {self.stale.uid()}, True
         return self.stale, None
 
@@ -32,7 +32,8 @@ class Slot(StallHandling):
 
     def __init__(self, monitor: SourceMonitor, uid: str) -> None:
         self.decoder_id, self.monitor, self.inlet, self.puller = "t", monitor, None, None
-        self.status = SimpleNamespace(stream={"uid": uid}, source_present=False, state="stalled")
+        self.status = SimpleNamespace(stream={"uid": uid}, source_present=False, state="stalled",
+                                      stall=None)
 
     def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
         self.inlet = pylsl.StreamInlet(info, max_buflen=30, recover=True)
