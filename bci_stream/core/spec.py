@@ -50,6 +50,8 @@ def gap_threshold(sfreq: float, threshold_s: float = GAP_THRESHOLD_S) -> float:
     """The least length of a gap in a stream at ``sfreq``: ``threshold_s`` and :data:`GAP_MIN_PERIODS` periods (the
     live rule, :class:`~bci_stream.lsl.gaps.GapTracker`, and the XDF reader's for a jump)."""
     return max(threshold_s, GAP_MIN_PERIODS / sfreq)
+
+
 #: ``options.source_grace_s``'s default, s: how long a stalled decoder's own source may stay gone while another stream
 #: that fits the model matches its selector, before the decoder ends in ``error`` (it never switches sources). An
 #: amplifier's driver or sender app that restarts, or a USB hiccup, is back within a few seconds (1.5-4.4 s in the

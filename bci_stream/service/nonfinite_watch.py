@@ -122,8 +122,8 @@ class NonFiniteWatch:
     def describe(self) -> dict[str, Any] | None:
         """The status ``stream.nonfinite`` (None: no non-finite value yet): ``channels`` (values per channel name),
         ``latest`` (the channels of the latest chunk that held any, with ``last_ts`` its stamp), ``rejecting`` (samples
-        rejected in a row now), ``rejecting_s`` and ``warning`` (a run of :data:`REJECTING_WARN_S` or more; under ``hold``/``zero``, a second
-        with :data:`REPLACED_WARN` of its samples replaced: :meth:`replaced`)."""
+        rejected in a row now), ``rejecting_s`` and ``warning`` (a run of :data:`REJECTING_WARN_S` or more; under
+        ``hold``/``zero``, a second with :data:`REPLACED_WARN` of its samples replaced: :meth:`replaced`)."""
         if not self.by_channel:
             return None
         return {"channels": dict(self.by_channel), "latest": list(self.latest), "last_ts": self.last_ts,

@@ -13,9 +13,9 @@ been overwritten during the copy only if ``pending > q + capacity``; such rows a
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`): ``[head,
 pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance outlet, highest seq
-reserved, seq up to which a missing provenance was reported, when the first generation's input inlet opened]``: what
-a worker generation leaves for the next one (the ring outlives it). The provenance mark is the head up to which the rows' provenance was sent on LSL (provenance is
-batched): a worker killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its
+reserved, seq up to which a missing provenance was reported, when the first generation's input inlet opened]``:
+what a worker generation leaves for the next one (the ring outlives it). The provenance mark is the head up to which
+the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its
 first output (:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
 (``pending``) or overwrites anything, so the next generation numbers its rows after those of a write a kill cut short
 (they went out on LSL already: :meth:`OutputRing.last_seq`).
