@@ -13,7 +13,7 @@ been overwritten during the copy only if ``pending > q + capacity``; such rows a
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`): ``[head,
 pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance outlet, highest seq
-reserved, seq up to which a missing provenance was reported, when the first generation's input inlet opened]``:
+reserved, seq up to which a missing provenance was reported, when the decoder's first input data came]``:
 what a worker generation leaves for the next one (the ring outlives it). The provenance mark is the head up to which
 the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its
 first output (:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
@@ -39,7 +39,7 @@ N_META = 3  # seq, timestamp, state_epoch
 #: int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (provenance),
 #: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else), seq up to
 #: which rows reserved but never written were reported (``provenance_missing``, so a later generation does not again),
-#: when the input inlet of the first generation opened before any row (float64 bits; 0: not noted)
+#: when the decoder's first input data came, noted before any row (float64 bits; 0: not noted)
 HEADER = 8
 HEADER_BYTES = 8 * HEADER
 #: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
@@ -223,14 +223,15 @@ class OutputRing:
         head = self.head
         return None if head == 0 else float(self._rows[(head - 1) % self.capacity, 1])
 
-    def note_opened(self, t: float) -> None:
-        """The writer's input inlet opened at ``t`` (this host's LSL clock): kept only while the ring holds no row and
-        no earlier generation noted it, so it says from when the decoder owes outputs when none was published yet."""
+    def note_first_data(self, t: float) -> None:
+        """The decoder's first input data came at ``t`` (this host's LSL clock: just before its first sample's stamp,
+        or when it was first seen in the inlet): kept only while the ring holds no row and no earlier generation
+        noted it, so it says from when the decoder owes outputs when none was published yet."""
         if self.head == 0 and int(self._head[7]) == 0 and t > 0:
             self._head[7] = np.float64(t).view(np.int64)
 
-    def opened_at(self) -> float | None:
-        """When the first generation's input inlet opened (:meth:`note_opened`), or None (not noted)."""
+    def first_data_at(self) -> float | None:
+        """When the decoder's first input data came (:meth:`note_first_data`), or None (not noted)."""
         bits = int(self._head[7])
         return None if bits == 0 else float(np.int64(bits).view(np.float64))
 

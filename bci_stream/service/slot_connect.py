@@ -211,10 +211,6 @@ class StreamConnection:
             log.warning("decoder %s: %s went away before its inlet opened", self.decoder_id, full.name())
             self.lost_at_open = True
         t0 = pylsl.local_clock()
-        if not self.lost_at_open:  # from now on, every sample pushed is owed an output (or a count as lost)
-            self.status.stream["opened_at"] = t0
-            if ring is not None:
-                ring.note_opened(t0)
         wait, resubscribe = opts.wait_for_consumer_s, 0.0
         if self.generation > 1:  # consumers of the last generation's outlet re-subscribe (none: nobody to wait for)
             none_before = (ring is not None and ring.had_consumers() is False

@@ -121,7 +121,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.stall_after = 1.0
         self.last_data = 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
-        self.owed_since: float | None = None  # a restart with no output before: when the first inlet opened
+        self.owed_since: float | None = None  # a restart with no output before: when the first data came
+        self.first_data: float | None = None  # when this generation's first input data came (this host's clock)
         self.lost_at_open = False  # the source went away between resolve and open_stream (stalled at attach)
         self._parent_pid = os.getppid()
 
@@ -175,9 +176,9 @@ class StreamSlot(StreamConnection, StallHandling):
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self.decoder.gaps.resume_after(last - self.clock.offset)
             self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
-        # none published yet (the last generation ended before its first output): owed since the first inlet opened
+        # none published yet (the last generation ended before its first output): owed since the first data came
         self.owed_since = None if last is not None or self.ring is None or self.generation == 1 \
-            else self.ring.opened_at()
+            else self.ring.first_data_at()
         if self.ring is not None and self.generation > 1 and (reserved := self.ring.last_seq()) is not None:
             self.decoder.seq = reserved + 1  # seq carries on after every seq the last generation pushed or reserved
         self.last_data = pylsl.local_clock()
@@ -239,6 +240,8 @@ class StreamSlot(StreamConnection, StallHandling):
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
         """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
         warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
+        if self.first_data is None and len(ts):  # just before its first sample
+            self.note_first_data(float(self.clock.mapped(ts[:1])[0]) - 0.5 / self.sfreq)
         if self.owed_since is not None and len(ts):
             self.count_owed(ts)
         if self.puller is not None and self.puller.last_filled:  # stamps that were no number, filled in by the pull
@@ -262,18 +265,28 @@ class StreamSlot(StreamConnection, StallHandling):
             self.event("units_warning", message=None)
         self.units_warned = units is not None and units.warning is not None
 
+    def note_first_data(self, t: float) -> None:
+        """This generation's first input data came at ``t`` (this host's clock): in the status
+        (``stream.first_data_at``) and the output ring (kept there only while no output was published: from then on every sample is owed an
+        output or a count as lost, also by a restarted worker: :meth:`count_owed`)."""
+        self.first_data = t
+        if self.status.stream is not None:
+            self.status.stream["first_data_at"] = t
+        if self.ring is not None:
+            self.ring.note_first_data(t)
+
     def count_owed(self, ts: np.ndarray) -> None:
         """The first chunk of a restarted worker when no earlier one published an output: the samples stamped since
-        the first worker's input inlet opened went by undecoded, a gap counted as from a last output. Only where the
-        stamps read on this host's clock (the first after that opening, and not ahead of now by :data:`AHEAD_MAX_S`);
-        else not counted, and logged."""
-        opened, self.owed_since = self.owed_since, None
+        the decoder's first data came went by undecoded, a gap counted as from a last output. Only where the stamps
+        read on this host's clock (the first after that time, and not ahead of now by :data:`AHEAD_MAX_S`); else not
+        counted, and logged."""
+        since, self.owed_since = self.owed_since, None
         first = float(self.clock.mapped(ts[:1])[0])
-        if opened < first <= pylsl.local_clock() + AHEAD_MAX_S:
-            self.decoder.gaps.resume_after(opened - self.clock.offset)
+        if since < first <= pylsl.local_clock() + AHEAD_MAX_S:
+            self.decoder.gaps.resume_after(since - self.clock.offset)
         else:
-            log.info("decoder %s: the samples since its first worker's inlet opened (%.3f, this host's clock) are "
-                     "not counted: its first sample is stamped %.3f", self.decoder_id, opened, first)
+            log.info("decoder %s: the samples since its first data came (%.3f, this host's clock) are not counted: "
+                     "its first sample now is stamped %.3f", self.decoder_id, since, first)
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
                 t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:
