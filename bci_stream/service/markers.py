@@ -1,7 +1,8 @@
 """Following a marker stream beside the decoded one: cues into the recording, to WebSocket clients, and scored.
 
 A :class:`MarkerFollower` thread resolves the marker stream (``options.markers.stream``, or by default
-``<input name>-markers`` / ``<input name>-annotations`` on the input's host), opens an inlet, pulls markers
+``<input name>-markers`` / ``<input name>-annotations`` on the input's host: of several, this input's by source_id,
+:mod:`~bci_stream.service.marker_choice`), opens an inlet, pulls markers
 and keeps their clock offset; everything it finds goes into a deque. The worker's hot loop never waits for
 it: :class:`MarkerHub` drains the deque in the worker's periodic tick (records the markers, feeds the
 :class:`~bci_stream.service.scoring.LiveScorer`, updates status) and only hands each decoded chunk to the
@@ -63,8 +64,8 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
-from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, build_predicate,
-                                  excluding, unmapped_warning)
+from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, unmapped_warning
+from bci_stream.service.marker_choice import SETTLE_S, MarkerChoice, marker_predicate  # marker_predicate: re-exported
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
 
@@ -103,19 +104,6 @@ class TriggerEdges:
         return marker_values(sample, False, None) if changed else []
 
 
-def marker_predicate(options: MarkerOptions, input_name: str, hostname: str,
-                     input_info: pylsl.StreamInfo | None = None) -> str:
-    """The LSL predicate of the marker stream: the selector given (never the input stream ``input_info`` itself: a
-    selector that matched it, e.g. its name, read every EEG sample as markers, thousands a second), or the streams
-    named after the input."""
-    sel = options.stream
-    if sel is not None:
-        predicate = build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
-        return predicate if input_info is None else excluding(predicate, input_info)
-    beside = [build_predicate(f"{input_name}{suffix}", hostname=hostname) for suffix in ("-markers", "-annotations")]
-    return " or ".join(f"({p})" for p in beside)
-
-
 class MarkerFollower(threading.Thread):
     """Resolve, open and pull a marker stream on its own thread; items go to :attr:`queue`.
 
@@ -124,9 +112,11 @@ class MarkerFollower(threading.Thread):
     """
 
     def __init__(self, predicate: str, time_correction: TimeCorrection, max_queued: int | None = None,
-                 raw: bool = False, zero: bool = False) -> None:
+                 raw: bool = False, zero: bool = False, choice: MarkerChoice | None = None) -> None:
         super().__init__(name="bci-stream-markers", daemon=True)
         self.predicate = predicate
+        self.choice = choice  # the default selector's rule among several matches (None: an explicit one's first)
+        self._chosen: dict[str, Any] = {}  # how the stream being followed was chosen (its ``stream``'s fields)
         self.raw = raw  # every marker as received (marker_values' raw): a recording's, never a decoder's
         self.zero = zero  # an irregular one-channel numeric 0 is the marker "0" (zero_is_event; the witness's too)
         self.time_correction = time_correction
@@ -157,16 +147,27 @@ class MarkerFollower(threading.Thread):
             self._inlet = None  # freed now (its liblsl threads and descriptors), not at a rare full collection
 
     def _search(self) -> pylsl.StreamInfo | None:
-        """The first stream matching the predicate, once one answers; None when stopped first.
+        """The first stream matching the predicate (by :attr:`choice`'s rule, :data:`SETTLE_S` after a candidate
+        first answered); None when stopped first.
 
         A continuous resolver (new for each search, so that it knows no stream that went before it started) asks
         the network in the background about once a second and answers at once for a stream already up; this thread
         only reads its results every :data:`SEARCH_POLL_S`, so a stop is seen within that time.
         """
-        resolver = pylsl.ContinuousResolver(pred=self.predicate, forget_after=FORGET_S)
+        pred = self.predicate if (choice := self.choice) is None else choice.resolver_predicate(self.predicate)
+        resolver = pylsl.ContinuousResolver(pred=pred, forget_after=FORGET_S)
+        first_seen: float | None = None
         while True:
-            if found := resolver.results():
+            if (found := resolver.results()) and choice is None:
                 return found[0]
+            elif found and choice is not None and (chosen := choice.choose(found)).candidates:
+                first_seen = pylsl.local_clock() if first_seen is None else first_seen
+                if chosen.info is not None and pylsl.local_clock() - first_seen >= SETTLE_S:
+                    self._chosen = chosen.report()
+                    choice.warn(chosen, self.predicate)  # several left by the rule: the first found, logged
+                    return chosen.info
+                if chosen.info is None:
+                    self.reason = f"only other inputs' marker streams found ({'; '.join(chosen.passed_over)})"
             if self._stop_flag.wait(SEARCH_POLL_S):
                 return None
 
@@ -197,7 +198,8 @@ class MarkerFollower(threading.Thread):
         stream = {"name": full.name(), "type": full.type(), "source_id": full.source_id(),
                   "hostname": full.hostname(), "uid": full.uid(), "n_chans": full.channel_count(),
                   "channel_format": "string" if is_string else "numeric", "ch_names": labels,
-                  "format": FORMATS.get(full.channel_format(), ""), "nominal_srate": full.nominal_srate()}
+                  "format": FORMATS.get(full.channel_format(), ""), "nominal_srate": full.nominal_srate(),
+                  **self._chosen}
         self.queue.append(("connect", stream, clock.offset, opened))
         self.state, self.error, self.reason = "connected", None, None
         next_clock = pylsl.local_clock() + CLOCK_UPDATE_S
@@ -270,7 +272,7 @@ class MarkerHub:
         scorer, why_off = make_scorer(setup, card)
         zero = scorer is not None and zero_is_event(scorer.config.marker_map)  # a class coded 0: its 0s are cues
         follower = MarkerFollower(marker_predicate(options, input_name, hostname, input_info), time_correction,
-                                  zero=zero)
+                                  zero=zero, choice=MarkerChoice.for_input(options, input_name, hostname, input_info))
         follower.start()
         return cls(follower, scorer, why_off, recorder, unfollowed_since, setup)
 
@@ -312,6 +314,9 @@ class MarkerHub:
                 self.connected_at = opened
                 if rec is not None:
                     rec.marker_stream(self.stream, opened)  # when its inlet opened: a marker_connected event
+                    if also := self.stream.get("also_matching"):  # chosen without the rule: said in the file
+                        rec.event(opened, "markers_ambiguous", followed=self.stream.get("source_id"),
+                                  also_matching=also, choose_with=self.follower.choice.cure)
                     rec.marker_clock_offset(pylsl.local_clock(), self.offset)
                 self.note_unfollowed(opened)
             elif kind == "offset":

@@ -25,7 +25,9 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
   (start the recording before the stimulus program's first cue).
 
 The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
-names the others), the marker stream as its ``options.markers.stream``. Lost samples are counted as a decoder
+names the others), the marker stream as its ``options.markers.stream`` (by default, of several the input's own by
+source_id, :mod:`~bci_stream.service.marker_choice`; a choice that rule cannot make is a note and a
+``markers_ambiguous`` event). Lost samples are counted as a decoder
 counts them (:class:`~bci_stream.lsl.gaps.GapTracker`) and reported; nothing is filled in (the stamps as they came,
 but a NaN or inf stamp, placed one period after the stamp before it: :mod:`~bci_stream.lsl.stamp_fill`, with a note).
 What it saw (a stall, a resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (no
@@ -58,6 +60,7 @@ from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, 
                                   resolve_one, unmapped_warning)
 from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
 from bci_stream.lsl.gaps import GapTracker
+from bci_stream.service.marker_choice import MarkerChoice
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor
@@ -67,7 +70,8 @@ RECORDED_UNMAPPED = ("it is recorded on that host's clock (offset 0 in the file 
                      "from another host will be off by the difference of the two clocks")
 BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
 FLAGS = {"out": "--out", "stream": "--stream", "marker_stream": "--marker-stream", "input_unit": "--input-unit",
-         "source_id": "--source-id", "hostname": "--hostname", "type": "--type"}
+         "source_id": "--source-id", "hostname": "--hostname", "type": "--type",
+         "marker_source_id": "--marker-source-id"}
 
 
 @dataclass
@@ -91,14 +95,20 @@ class MarkerCount:
     """The recorder as the marker hub sees it, each marker value counted on its way into the file (the summary lists
     them: the event names ``calibrate --labels`` maps)."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, notes: list[str] | None = None) -> None:
         self.recorder = recorder
+        self.notes = notes  # the recording's notes: a marker stream chosen among several without the rule is one
         self.counts: collections.Counter[str] = collections.Counter()
         self.hub: MarkerHub | None = None
 
     def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
         """A connection of the marker inlet, with when it opened (the hub's ``connected_at``, set just before)."""
         self.recorder.marker_stream(stream, self.hub.connected_at if connected_at is None else connected_at)
+        if (also := stream.get("also_matching")) and self.notes is not None and self.hub is not None:
+            cure = self.hub.follower.choice.cure if self.hub.follower.choice is not None else "a marker selector"
+            self.notes.append(f"{len(also) + 1} marker streams match {self.hub.follower.predicate}: recording the "
+                              f"first found, source_id {stream.get('source_id')!r}; not {', '.join(also)} "
+                              f"(choose with {cure})")
 
     def marker(self, timestamp: float, value: str) -> None:
         self.counts[value] += 1
@@ -207,9 +217,12 @@ class RecordOnly:
             "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
             "source_id": full.source_id() or full.name(), **channels}, None)
         options = MarkerOptions(stream=self.marker_stream)
-        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname(), full), "auto", raw=True)
+        choice = MarkerChoice.for_input(options, full.name(), full.hostname(), full,
+                                        names.get("marker_source_id", names["marker_stream"]))
+        follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname(), full), "auto", raw=True,
+                                  choice=choice)
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
-        self.values = MarkerCount(self.recorder)
+        self.values = MarkerCount(self.recorder, self.notes)
         self.hub = self.values.hub = MarkerHub(follower, None, "no model: nothing scored", self.values)
         self.clock = ClockOffset.for_stream(full, "auto")
         self.clock.update(self.inlet, 2.0)

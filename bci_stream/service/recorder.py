@@ -243,6 +243,8 @@ class Recorder:
             src = item[1] if item[0] == "mheader" else {}
             keys = ("name", "type", "source_id", "hostname") + (("connected_at",) if "connected_at" in src else ())
             fields = {k: src.get(k, "") for k in keys} | source_format(src)
+            if src.get("chosen_by"):  # the default selector's choice (marker_choice): how, and the others left
+                fields |= {"chosen_by": src["chosen_by"], "also_matching": "; ".join(src.get("also_matching") or [])}
             desc = "<marker_stream>" + "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in fields.items())
             desc += "</marker_stream>"
             self._xdf.add_stream(MARKERS, stream_header_xml(str(src.get("name") or "markers"), "Markers", ["marker"],

@@ -32,7 +32,7 @@ STOP_TIMEOUT_S = 30.0
 #: ``POST /recordings`` body (``RecordingSpec``), where ``bci-stream record`` names its flags.
 REQUEST_FIELDS = {"out": "out", "stream": "stream", "marker_stream": "options.markers.stream",
                   "input_unit": "input_unit", "source_id": "stream.source_id", "hostname": "stream.hostname",
-                  "type": "stream.type"}
+                  "type": "stream.type", "marker_source_id": "options.markers.stream.source_id"}
 
 
 class Recording:
