@@ -166,9 +166,10 @@ class DecoderStatus(BaseModel):
     """The marker stream followed (``options.markers``): ``state`` (``searching``, ``connected``, ``lost``,
     ``error``), ``reason`` (why ``lost``: not an error, as at the end of a replay) or ``error`` (state ``error``), the
     LSL stream (with the default selector, how it was chosen among several: ``chosen_by``, ``also_matching``,
-    ``passed_over``; :mod:`~bci_stream.service.marker_choice`), ``connected_at`` (when the latest marker inlet opened, this host's clock: every marker pushed after it
-    is received, one pushed before it is not), markers received, the last one and the ``recent`` ones (this host's
-    clock), ``zero_is_event`` (a 0 on an irregular one-channel numeric stream is the marker ``"0"``: the scoring's
+    ``passed_over``; :mod:`~bci_stream.service.marker_choice`), ``connected_at`` (when the latest marker inlet
+    opened, this host's clock: every marker pushed after it is received, one pushed before it is not), markers
+    received, the last one and the ``recent`` ones (this host's clock), ``zero_is_event`` (a 0 on an irregular
+    one-channel numeric stream is the marker ``"0"``: the scoring's
     marker map names ``"0"``; else it is no event), ``generation`` (the worker generation reporting them: a
     restarted worker numbers its ``recent`` markers from 0 again)."""
     scoring: dict[str, Any] | None = None
