@@ -240,8 +240,8 @@ class StreamSlot(StreamConnection, StallHandling):
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
         """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
         warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
-        if self.first_data is None and len(ts):  # just before its first sample
-            self.note_first_data(float(self.clock.mapped(ts[:1])[0]) - 0.5 / self.sfreq)
+        if self.first_data is None and len(ts) and self.clock is not None:  # just before its first sample
+            self.note_first_data(float(self.clock.mapped(ts[:1])[0]) - (0.5 / self.sfreq if self.sfreq > 0 else 0.0))
         if self.owed_since is not None and len(ts):
             self.count_owed(ts)
         if self.puller is not None and self.puller.last_filled:  # stamps that were no number, filled in by the pull

@@ -45,6 +45,10 @@ DRIVER = textwrap.dedent("""
             k += 1
             time.sleep(0.005)
         time.sleep(0.3)  # > flush_interval: written (or not)
+        deadline = time.monotonic() + 20  # a loaded machine: the writer thread may not have drained the queue yet
+        while rec._queue and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # its last batch written (or not)
 
     if scenario == "create":  # no room for the file itself
         filler = fill(disk)
