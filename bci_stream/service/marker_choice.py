@@ -17,8 +17,9 @@ name, and so do their marker streams: each input must follow its own, never the 
    recording writes a ``markers_ambiguous`` event and a note. The cure: a marker selector with a source_id.
 
 An explicit selector (``options.markers.stream``) is not judged: the first stream it matches is followed.
-The candidates answer a continuous resolver together (one query, within tens of ms of each other): the choice is made
-:data:`SETTLE_S` after the first one is seen, so that the others and the streams of the input's name are known.
+The candidates answer a continuous resolver together (one query, within tens of ms of each other): this input's own
+stream is followed as soon as it is seen; any other choice is made :data:`SETTLE_S` after the first candidate is seen,
+so that the others and the streams of the input's name are known.
 """
 
 from __future__ import annotations
@@ -112,6 +113,12 @@ class MarkerChoice:
         passed = [i for i in candidates if i not in pool]
         return Chosen(pool[0], chosen_by, [described(i) for i in pool[1:]], [described(i) for i in passed],
                       len(candidates))
+
+    @staticmethod
+    def ready(chosen: Chosen, waited_s: float) -> bool:
+        """Whether to follow ``chosen.info`` now, ``waited_s`` after the first candidate was seen: this input's own at
+        once, any other choice after :data:`SETTLE_S` (the other inputs' streams known by then)."""
+        return chosen.info is not None and (chosen.chosen_by == "source_id" or waited_s >= SETTLE_S)
 
     def warn(self, chosen: Chosen, predicate: str) -> None:
         """Log a warning for a choice the rule could not make (``chosen.also_matching`` not empty)."""

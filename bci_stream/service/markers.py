@@ -65,7 +65,7 @@ from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, unmapped_warning
-from bci_stream.service.marker_choice import SETTLE_S, MarkerChoice, marker_predicate  # marker_predicate: re-exported
+from bci_stream.service.marker_choice import MarkerChoice, marker_predicate  # marker_predicate: re-exported
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
 
@@ -147,8 +147,8 @@ class MarkerFollower(threading.Thread):
             self._inlet = None  # freed now (its liblsl threads and descriptors), not at a rare full collection
 
     def _search(self) -> pylsl.StreamInfo | None:
-        """The first stream matching the predicate (by :attr:`choice`'s rule, :data:`SETTLE_S` after a candidate
-        first answered); None when stopped first.
+        """The first stream matching the predicate (by :attr:`choice`'s rule: :meth:`.MarkerChoice.ready` says
+        when); None when stopped first.
 
         A continuous resolver (new for each search, so that it knows no stream that went before it started) asks
         the network in the background about once a second and answers at once for a stream already up; this thread
@@ -162,7 +162,7 @@ class MarkerFollower(threading.Thread):
                 return found[0]
             elif found and choice is not None and (chosen := choice.choose(found)).candidates:
                 first_seen = pylsl.local_clock() if first_seen is None else first_seen
-                if chosen.info is not None and pylsl.local_clock() - first_seen >= SETTLE_S:
+                if choice.ready(chosen, pylsl.local_clock() - first_seen):
                     self._chosen = chosen.report()
                     choice.warn(chosen, self.predicate)  # several left by the rule: the first found, logged
                     return chosen.info

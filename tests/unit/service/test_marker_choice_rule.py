@@ -61,3 +61,14 @@ def test_several_left_by_the_rule_the_first_found_is_followed_and_the_others_nam
 def test_an_explicit_selector_is_not_judged():
     assert MarkerChoice.for_input(MarkerOptions(stream=StreamSelector(name="cues")), "amp", "host", None) is None
     assert MarkerChoice.for_input(MarkerOptions(), "amp", "host", eeg("A")) == MarkerChoice("amp", "host", "A")
+
+
+def test_the_inputs_own_stream_is_followed_at_once_any_other_choice_after_the_settling_wait():
+    from bci_stream.service.marker_choice import SETTLE_S
+
+    own = choice("A").choose([eeg("A"), info("amp-markers", "A-markers")])
+    free = choice("A").choose([eeg("A"), info("amp-markers", "stim-program")])
+    assert own.chosen_by == "source_id" and MarkerChoice.ready(own, 0.0)  # no delay for the common case
+    assert free.chosen_by == "only match" and not MarkerChoice.ready(free, 0.0)
+    assert MarkerChoice.ready(free, SETTLE_S)
+    assert not MarkerChoice.ready(choice("A").choose([info("amp-markers", "B-markers"), eeg("B")]), 10.0)
