@@ -45,6 +45,7 @@ from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import MarkerOptions
 from bci_stream.core.stats import wilson
 from bci_stream.io.reader_flags import cue_reading_note, trained_reader
+from bci_stream.service.scoring_notes import map_warning
 
 DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
@@ -381,7 +382,7 @@ class LiveScorer:
         """The running score, as reported in status (``scoring``)."""
         n, k = self.trials, self.correct
         ci = wilson(k, n)
-        return {
+        out = {
             "marker_map": dict(self.config.marker_map), "decision_time_s": self.config.decision_time_s,
             "source": self.config.source, "model": self.config.model, "note": self.config.note, "trials": n,
             "correct": k,
@@ -394,3 +395,4 @@ class LiveScorer:
             "markers_received": self.received, "markers_mapped": self.mapped, "markers_unmapped": self.unmapped,
             "unmapped_values": dict(self.unmapped_values),
         }
+        return {**out, "map_warning": map_warning(out)}
