@@ -58,7 +58,8 @@ class WorkerStatus:
     Attributes
     ----------
     stream, output_stream, model, record
-        Descriptions of the input stream, the decoded outlets, the running model and the recording.
+        Descriptions of the input stream, the decoded outlets, the running model and the recording. ``stream``'s
+        ``owed_after``: until the first output, the input stamp after which samples are owed (a restart's gap).
     hist
         Per-stage latency histograms (``LatencyHistogram.to_dict()``), by stage name.
     markers

@@ -68,8 +68,8 @@ def _await(slot: StreamSlot, wait_s: float, hold_s: float, t0: float) -> tuple[f
     while ((waiting() or pylsl.local_clock() < t0 + hold_s) and pylsl.local_clock() < t0 + wait_s
            and not slot.stopping):
         time.sleep(0.02)
-        if slot.first_data is None and slot.inlet is not None and slot.inlet.samples_available():
-            slot.note_first_data(pylsl.local_clock())  # data held in the inlet: owed outputs from about now
+        if not slot.data_seen:  # data held in the inlet: owed outputs (a kill meanwhile counts them lost)
+            slot.note_held_data()
         if slot.host is None:
             slot.commands.poll()
         if slot.reporter.due(pylsl.local_clock()):

@@ -13,10 +13,11 @@ been overwritten during the copy only if ``pending > q + capacity``; such rows a
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`): ``[head,
 pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance outlet, highest seq
-reserved, seq up to which a missing provenance was reported, when the decoder's first input data came]``:
+reserved, seq up to which a missing provenance was reported, the input stamp after which samples are owed]``:
 what a worker generation leaves for the next one (the ring outlives it). The provenance mark is the head up to which
-the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still queued leaves ``[mark, head)``, which the next generation sends before its
-first output (:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
+the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still queued leaves
+``[mark, head)``, which the next generation sends before its first output
+(:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
 (``pending``) or overwrites anything, so the next generation numbers its rows after those of a write a kill cut short
 (they went out on LSL already: :meth:`OutputRing.last_seq`).
 
@@ -39,7 +40,7 @@ N_META = 3  # seq, timestamp, state_epoch
 #: int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (provenance),
 #: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else), seq up to
 #: which rows reserved but never written were reported (``provenance_missing``, so a later generation does not again),
-#: when the decoder's first input data came, noted before any row (float64 bits; 0: not noted)
+#: the input stamp after which samples are owed, kept before any row (float64 bits; 0: not noted)
 HEADER = 8
 HEADER_BYTES = 8 * HEADER
 #: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
@@ -223,15 +224,15 @@ class OutputRing:
         head = self.head
         return None if head == 0 else float(self._rows[(head - 1) % self.capacity, 1])
 
-    def note_first_data(self, t: float) -> None:
-        """The decoder's first input data came at ``t`` (this host's LSL clock: just before its first sample's stamp,
-        or when it was first seen in the inlet): kept only while the ring holds no row and no earlier generation
-        noted it, so it says from when the decoder owes outputs when none was published yet."""
-        if self.head == 0 and int(self._head[7]) == 0 and t > 0:
+    def note_owed_after(self, t: float) -> None:
+        """Input samples stamped after ``t`` (this host's LSL clock) are owed an output or a count as lost: the newest
+        input a worker pulled (or, holding its first output for a consumer, when data was first seen in its inlet).
+        Kept only while the ring holds no row (from then on its newest row says it), and only forward."""
+        if self.head == 0 and t > 0 and (self._head[7] == 0 or t > float(np.int64(self._head[7]).view(np.float64))):
             self._head[7] = np.float64(t).view(np.int64)
 
-    def first_data_at(self) -> float | None:
-        """When the decoder's first input data came (:meth:`note_first_data`), or None (not noted)."""
+    def owed_after(self) -> float | None:
+        """:meth:`note_owed_after`'s latest ``t``, or None (not noted)."""
         bits = int(self._head[7])
         return None if bits == 0 else float(np.int64(bits).view(np.float64))
 

@@ -205,6 +205,8 @@ class StreamConnection:
         replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
         if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
             report_missing_provenance(ring, self.prov_outlet, self.event, lambda got: shown(self.reporter, got, True))
+        if self.generation > 1 and ring is not None and ring.last_timestamp() is None:  # before this one notes any
+            self.owed_since = ring.owed_after()  # no output yet: owed after what the last generation accounted for
         try:
             self.inlet.open_stream(timeout=10.0)
         except LslTimeoutError:  # the source went away since it was resolved: lost, looked for as at any other time

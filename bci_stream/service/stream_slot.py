@@ -121,8 +121,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.stall_after = 1.0
         self.last_data = 0.0
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
-        self.owed_since: float | None = None  # a restart with no output before: when the first data came
-        self.first_data: float | None = None  # when this generation's first input data came (this host's clock)
+        self.owed_since: float | None = None  # a restart with no output before: what the last one accounted up to
+        self.data_seen = False  # this generation saw input data (pulled, or waiting in a held inlet)
         self.lost_at_open = False  # the source went away between resolve and open_stream (stalled at attach)
         self._parent_pid = os.getppid()
 
@@ -176,9 +176,6 @@ class StreamSlot(StreamConnection, StallHandling):
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
             self.decoder.gaps.resume_after(last - self.clock.offset)
             self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
-        # none published yet (the last generation ended before its first output): owed since the first data came
-        self.owed_since = None if last is not None or self.ring is None or self.generation == 1 \
-            else self.ring.first_data_at()
         if self.ring is not None and self.generation > 1 and (reserved := self.ring.last_seq()) is not None:
             self.decoder.seq = reserved + 1  # seq carries on after every seq the last generation pushed or reserved
         self.last_data = pylsl.local_clock()
@@ -207,6 +204,8 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.decoder is not None:
             self.decoder.gaps.settle(self.status.counters)
         if self.inlet is not None:
+            if not self.data_seen:  # stopped (a reopen) before it pulled: data waiting in the inlet is owed too
+                self.note_held_data()
             self.inlet.close_stream()
         self.inlet = self.puller = None  # freed now, not at a rare full collection (the slot sits in cycles)
         if self.monitor is not None:
@@ -240,10 +239,10 @@ class StreamSlot(StreamConnection, StallHandling):
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
         """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
         warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
-        if self.first_data is None and len(ts) and self.clock is not None:  # just before its first sample
-            self.note_first_data(float(self.clock.mapped(ts[:1])[0]) - (0.5 / self.sfreq if self.sfreq > 0 else 0.0))
         if self.owed_since is not None and len(ts):
             self.count_owed(ts)
+        if self.ring is not None and self.ring.head == 0 and len(ts) and self.clock is not None:  # none published
+            self.note_owed_after(float(self.clock.mapped(ts[-1:])[0]))  # this chunk is accounted for from here on
         if self.puller is not None and self.puller.last_filled:  # stamps that were no number, filled in by the pull
             self.status.counters.nonfinite_timestamps += self.puller.last_filled
         if self.recorder is not None:
@@ -265,27 +264,33 @@ class StreamSlot(StreamConnection, StallHandling):
             self.event("units_warning", message=None)
         self.units_warned = units is not None and units.warning is not None
 
-    def note_first_data(self, t: float) -> None:
-        """This generation's first input data came at ``t`` (this host's clock): in the status
-        (``stream.first_data_at``) and the output ring (kept there only while no output was published: from then on every sample is owed an
-        output or a count as lost, also by a restarted worker: :meth:`count_owed`)."""
-        self.first_data = t
+    def note_owed_after(self, t: float) -> None:
+        """Input samples stamped after ``t`` (this host's clock) are owed an output or a count as lost, while no output
+        was published: in the output ring for a restarted worker (:meth:`count_owed`) and in the status
+        (``stream.owed_after``: how a Ray actor's reaches the service's ring)."""
+        self.data_seen = True
         if self.status.stream is not None:
-            self.status.stream["first_data_at"] = t
+            self.status.stream["owed_after"] = t
         if self.ring is not None:
-            self.ring.note_first_data(t)
+            self.ring.note_owed_after(t)
+
+    def note_held_data(self) -> None:
+        """Input data waiting in the inlet before any was pulled (held for a consumer, or stopped first): owed after
+        about the stamp of its oldest sample (now - the samples waiting / rate; up to a chunk later); none: nothing."""
+        if self.inlet is not None and self.sfreq > 0 and (n := self.inlet.samples_available()):
+            self.note_owed_after(pylsl.local_clock() - n / self.sfreq)
 
     def count_owed(self, ts: np.ndarray) -> None:
-        """The first chunk of a restarted worker when no earlier one published an output: the samples stamped since
-        the decoder's first data came went by undecoded, a gap counted as from a last output. Only where the stamps
-        read on this host's clock (the first after that time, and not ahead of now by :data:`AHEAD_MAX_S`); else not
-        counted, and logged."""
+        """The first chunk of a restarted worker when no earlier one published an output: the samples stamped after
+        what the last one accounted for (:meth:`note_owed_after`) went by undecoded, a gap counted as from a last
+        output. Only where the stamps read on this host's clock (the first after that, and not ahead of now by
+        :data:`AHEAD_MAX_S`); else not counted, and logged."""
         since, self.owed_since = self.owed_since, None
         first = float(self.clock.mapped(ts[:1])[0])
         if since < first <= pylsl.local_clock() + AHEAD_MAX_S:
             self.decoder.gaps.resume_after(since - self.clock.offset)
         else:
-            log.info("decoder %s: the samples since its first data came (%.3f, this host's clock) are not counted: "
+            log.info("decoder %s: the samples after its last worker's (%.3f, this host's clock) are not counted: "
                      "its first sample now is stamped %.3f", self.decoder_id, since, first)
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,

@@ -124,8 +124,8 @@ class WorkerWatch:
                     handle.slot_exit = announced
                 snapshot = with_swap_pin(handle, snapshot)
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
-                if handle.ring is not None and (opened := (snapshot.stream or {}).get("first_data_at")):
-                    handle.ring.note_first_data(float(opened))  # a Ray actor's own ring is not this one
+                if handle.ring is not None and (owed := (snapshot.stream or {}).get("owed_after")):
+                    handle.ring.note_owed_after(float(owed))  # a Ray actor's own ring is not this one
                 self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 ended = handle.ended  # this generation's end judged before this word came (a loaded machine)

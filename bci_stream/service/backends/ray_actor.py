@@ -133,8 +133,8 @@ class WorkerHost:
         if self.ring_shape is not None:
             capacity, n_outputs = self.ring_shape
             ring = OutputRing.create(mp.get_context("spawn"), capacity, n_outputs)
-            if self.seed is not None and self.seed[0] is None:  # no output yet: when the first inlet opened
-                ring.note_first_data(self.seed[1])
+            if self.seed is not None and self.seed[0] is None:  # no output yet: owed after what the last one pulled
+                ring.note_owed_after(self.seed[1])
             elif self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
                 seq, ts, epoch, consumers = self.seed  # its epoch: the restarted slot's is the last published + 1
                 ring.write(np.array([seq], dtype=np.float64), np.array([ts]), epoch, np.full((1, n_outputs), np.nan))

@@ -255,8 +255,8 @@ class RayBackend:
         if ring is not None and handle.generation > 1 and ring.last_seq() is not None:
             seed = (ring.last_seq(), ring.last_timestamp(), ring.last_state_epoch(),
                     (handle.status.output_stream or {}).get("consumers"))  # a restart waits for them only if any
-        elif ring is not None and handle.generation > 1 and (opened := ring.first_data_at()) is not None:
-            seed = (None, opened, None, None)  # no output yet: owed since the first actor's inlet opened
+        elif ring is not None and handle.generation > 1 and (owed := ring.owed_after()) is not None:
+            seed = (None, owed, None, None)  # no output yet: owed after what the last actor accounted for
         actor = actor_class().options(**options).remote(  # plain data only: read before the actor's code check
             self.code_stamp, self.address, self.authkey, token, handle.id, handle.generation,
             handle.spec.model_dump_json(), self.models_dir, self.status_interval, self.recordings_dir,
