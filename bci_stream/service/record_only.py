@@ -106,9 +106,10 @@ class MarkerCount:
         self.recorder.marker_stream(stream, self.hub.connected_at if connected_at is None else connected_at)
         if (also := stream.get("also_matching")) and self.notes is not None and self.hub is not None:
             cure = self.hub.follower.choice.cure if self.hub.follower.choice is not None else "a marker selector"
-            self.notes.append(f"{len(also) + 1} marker streams match {self.hub.follower.predicate}: recording the "
-                              f"first found, source_id {stream.get('source_id')!r}; not {', '.join(also)} "
-                              f"(choose with {cure})")
+            note = (f"{len(also) + 1} marker streams match {self.hub.follower.predicate}: recording the first found, "
+                    f"source_id {stream.get('source_id')!r}; not {', '.join(also)} (choose with {cure})")
+            if note not in self.notes:  # once, not at each reconnection of the marker stream
+                self.notes.append(note)
 
     def marker(self, timestamp: float, value: str) -> None:
         self.counts[value] += 1

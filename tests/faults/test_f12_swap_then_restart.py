@@ -77,8 +77,12 @@ def test_swap_to_other_channels_then_kill_9_keeps_the_model_and_the_consumer(cli
     late = st["output_stream"].get("consumer_at_first_output") is False  # the consumer not back in time
     y, ts = pull_all(consumer, n_sent - lost, timeout=10 if late else 30)
     assert np.all(np.diff(ts) > 0) and np.isin(ts, pusher.sent).all()
-    if not late:
-        assert len(ts) + lost == n_sent, (len(ts), lost, n_sent)  # received, or counted lost: nothing in between
+    if not late:  # received, or counted lost; but for the rows a kill -9 caught in the outlet's send buffer (pushed
+        # on LSL, never sent: README's known limit; the ring and counters have them): once 10 in CI, the chunk just
+        # before the gap
+        missing = np.flatnonzero(~np.isin(pusher.sent, ts))
+        assert n_sent - 2 * 10 <= len(ts) + lost <= n_sent, (len(ts), lost, n_sent)
+        assert np.all(np.diff(missing) == 1), missing  # one run: the gap (counted lost) and what was in flight
     else:  # a loaded machine: the restarted worker decoded on (and warned) before liblsl re-subscribed the consumer,
         # which missed the first outputs after the samples that went by while no worker ran (counted lost): one run
         gone = np.flatnonzero(~np.isin(pusher.sent, ts))
