@@ -226,8 +226,8 @@ class OutputRing:
 
     def note_owed_after(self, t: float) -> None:
         """Input samples stamped after ``t`` (this host's LSL clock) are owed an output or a count as lost: the newest
-        input a worker pulled (or, holding its first output for a consumer, when data was first seen in its inlet).
-        Kept only while the ring holds no row (from then on its newest row says it), and only forward."""
+        input a worker pulled (or, data waiting in its inlet before any was pulled, about its oldest sample). Kept
+        only while the ring holds no row (from then on its newest row says it), and only forward."""
         if self.head == 0 and t > 0 and (self._head[7] == 0 or t > float(np.int64(self._head[7]).view(np.float64))):
             self._head[7] = np.float64(t).view(np.int64)
 
