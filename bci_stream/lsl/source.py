@@ -226,17 +226,29 @@ def rate_mismatch(name: str, sfreq: float, card: ModelCard) -> str | None:
     relative 1e-6); nothing is resampled."""
     if sfreq == pylsl.IRREGULAR_RATE:
         return f"stream {name!r} has an irregular rate; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
-    if abs(sfreq - card.sfreq) > 1e-6 * card.sfreq:
+    if not same_rate(sfreq, card.sfreq):
         return f"stream {name!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
     return None
+
+
+def same_rate(sfreq: float, nominal: float) -> bool:
+    """A stream of ``sfreq`` Hz (0: irregular, never) can feed a model of ``nominal`` Hz: the same, to a relative
+    1e-6 (nothing is resampled)."""
+    return abs(sfreq - nominal) <= 1e-6 * nominal
 
 
 def may_fit(info: pylsl.StreamInfo, card: ModelCard) -> bool:
     """Whether a resolved stream has the rate, a numeric format and at least the channel count ``card`` needs (what
     :func:`check_stream` checks first; which channels, by label, is known only from its full info): a stream of the
     selected name with fewer channels (another decoder's decoded stream published under it) can never be decoded."""
-    return (rate_mismatch(info.name(), info.nominal_srate(), card) is None
-            and info.channel_format() in NUMERIC_FORMATS and info.channel_count() >= card.n_chans)
+    return fits_shape(info, card.sfreq, card.n_chans)
+
+
+def fits_shape(info: pylsl.StreamInfo, sfreq: float, n_chans: int) -> bool:
+    """:func:`may_fit` for a model of ``sfreq`` Hz reading ``n_chans`` channels (where the card is not at hand: the
+    service's process judges the other matches of a decoder's selector by its status)."""
+    return (same_rate(info.nominal_srate(), sfreq) and info.channel_format() in NUMERIC_FORMATS
+            and info.channel_count() >= n_chans)
 
 
 def check_stream(info: pylsl.StreamInfo, card: ModelCard) -> np.ndarray | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pylsl
 
-from bci_stream.lsl.source import ALL_MATCHES, NUMERIC_FORMATS, build_predicate, described
+from bci_stream.lsl.source import ALL_MATCHES, build_predicate, described, fits_shape
 from bci_stream.service.backends.handle import DecoderHandle
 
 #: how long one look listens for matches (liblsl answers on loopback and the LAN within tens of ms), s
@@ -85,8 +85,7 @@ def could_decode(info: pylsl.StreamInfo, stream: dict[str, Any]) -> bool:
     match that cannot (mne-lsl PlayerLSL's annotations stream, of its EEG stream's source_id) is no ambiguity."""
     sfreq, mapped = stream.get("sfreq"), stream.get("channel_map")
     needed = len(mapped) if mapped else int(stream.get("n_chans") or 0)
-    return (sfreq is not None and abs(info.nominal_srate() - float(sfreq)) <= 1e-6 * float(sfreq)
-            and info.channel_format() in NUMERIC_FORMATS and info.channel_count() >= needed)
+    return sfreq is not None and fits_shape(info, float(sfreq), needed)  # the rule of the first connection's may_fit
 
 
 def with_matches(stream: dict[str, Any] | None, also_matching: tuple[str, list[str]] | None) -> dict[str, Any] | None:
