@@ -274,17 +274,17 @@ def list_models(models_dir: Path | None) -> None:
     if (why := registry.root_problem()) is not None:
         where = "--models-dir" if models_dir is not None else "setting models_dir"  # maybe from env or config
         raise click.ClickException(f"{where}: {why} (give --models-dir or set BCI_STREAM_MODELS_DIR)")
-    entries, problems = registry.scan()
-    refs = [e.card.ref for e in entries]
-    for e in entries:
+    checked, problems = registry.checked()  # what /ready says in model_problems, in the same words
+    refs = [e.card.ref for e, _ in checked]
+    for e, why in checked:
         c, a = e.card, e.card.architecture
         what = f"{a.cell.upper()} L{a.n_layers} H{a.hidden_size}" if a.family == "recurrent" else a.family
         where = f"  in {e.directory}" if refs.count(c.ref) > 1 else ""  # copies of one model: which folder is which
         click.echo(f"{c.ref:<28} {what:<12} {c.n_chans} ch @ {c.sfreq:g} Hz -> {c.output.kind} {c.output.labels}"
-                   f"  sha256 {c.sha256[:12]}{where}")
-    for p in problems:
+                   f"  sha256 {c.sha256[:12]}" + ("  CANNOT LOAD (problem below)" if why else "") + where)
+    for p in problems + [why for _, why in checked if why is not None]:
         click.echo(f"problem: {p}", err=True)
-    if not entries and not problems:
+    if not checked and not problems:
         click.echo(f"no model in {registry.root}", err=True)
 
 

@@ -24,6 +24,18 @@ ONNX_FILE = "model.onnx"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
+def implied_format_version(raw: Any) -> Any:
+    """The card format of parsed card JSON ``raw``: its ``format_version``, else 2 when it describes a step graph
+    (``step``) and 1 when it does not (a bare recurrent graph, as a model author writes the card of their own export).
+    Before, a missing key meant 2 to the registry (the error then named ``step``, a field the author never wrote) and
+    1 to ``upgrade-model``, which then refused the card for the same reason."""
+    if not isinstance(raw, Mapping):
+        return None
+    if "format_version" in raw:
+        return raw["format_version"]
+    return FORMAT_VERSION if raw.get("step") is not None else 1
+
+
 class Architecture(BaseModel):
     """What computes the outputs: a recurrent network, or a classical decoder family.
 
@@ -84,7 +96,7 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    format_version: int = FORMAT_VERSION
+    format_version: int = FORMAT_VERSION  # when the JSON has none: implied_format_version
     name: str = Field(min_length=1, pattern=MODEL_NAME_PATTERN)
     version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -104,6 +116,13 @@ class ModelCard(BaseModel):
     step: StepSpec | None = None
     scoring: ScoringSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _implied_format(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping) and "format_version" not in raw:
+            return {**raw, "format_version": implied_format_version(raw)}
+        return raw
+
     @model_validator(mode="after")
     def _check(self) -> ModelCard:
         if len(self.ch_names) != self.n_chans:
@@ -116,9 +135,12 @@ class ModelCard(BaseModel):
         if self.format_version >= 2:
             if self.step is None:
                 raise ValueError(f"step must describe the step graph for format_version {self.format_version}")
-            if (self.step.n_chans, self.step.n_outputs) != (self.n_chans, self.n_outputs):
-                raise ValueError(f"step must have n_chans={self.n_chans} and n_outputs={self.n_outputs}, got "
-                                 f"{self.step.n_chans} and {self.step.n_outputs}")
+            if self.step.n_outputs != self.n_outputs:
+                raise ValueError(f"output.labels has {self.n_outputs} labels, but the step graph's output 'y' has "
+                                 f"{self.step.n_outputs} outputs (step.n_outputs): give one label per output")
+            if self.step.n_chans != self.n_chans:
+                raise ValueError(f"n_chans is {self.n_chans}, but the step graph's input 'x' takes "
+                                 f"{self.step.n_chans} channels (step.n_chans)")
             arch = self.architecture
             for st in self.step.states:
                 if st.role == "recurrent" and arch.hidden_size is not None and st.shape[-1] > arch.hidden_size:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
 from bci_stream.core.load_errors import load_error
+from bci_stream.core.registry_folders import cardless_folders, misnamed_folders
 from bci_stream.core.units import volts_per_unit
 from bci_stream.core.card import (CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, architecture_problem,
                                   sha256_file)
@@ -100,6 +101,20 @@ def runnable_problem(card: ModelCard, folder: Path | None = None) -> str | None:
         return (f"model '{card.ref}': the card's unit {card.unit!r} is not a voltage unit this service converts "
                 "(e.g. microvolts, volts, '0.0224 uV')")
     return architecture_problem(card)
+
+
+def entry_problem(entry: ModelEntry, digest: Callable[[Path], str] | None = None) -> str | None:
+    """Why no decoder can load ``entry`` (its files missing or not as its card describes them: :func:`verify_files`,
+    with ``digest``, :func:`cached_sha256` by default; or :func:`runnable_problem`), or None. What ``/ready`` lists in
+    ``model_problems``, ``bci-stream models`` prints and a "not found" message tells apart (one check for all three:
+    before, ``bci-stream models`` listed a corrupt ONNX file and a format-1 folder as healthy)."""
+    try:
+        verify_files(entry, digest or cached_sha256)
+        return runnable_problem(entry.card, entry.directory)
+    except ModelError as exc:
+        return str(exc)
+    except OSError as exc:  # out of file descriptors, an I/O error: cannot be loaded now
+        return f"model '{entry.card.ref}': its files cannot be read ({exc.strerror or exc})"
 
 
 def open_model_folder(path: Path | str) -> ModelEntry:
@@ -205,6 +220,12 @@ class ModelRegistry:
         entries.sort(key=lambda e: (e.card.name, _version_key(e.card.version)))
         return entries, [str(exc) for exc in problems]
 
+    def checked(self) -> tuple[list[tuple[ModelEntry, str | None]], list[str]]:
+        """:meth:`scan`, each entry with its :func:`entry_problem` (None: a decoder can load it): what ``/ready``
+        and ``bci-stream models`` report."""
+        entries, problems = self.scan()
+        return [(e, entry_problem(e)) for e in entries], problems
+
     def root_problem(self) -> str | None:
         """Why the models directory cannot be listed (it does not exist, or cannot be looked in: a folder on the way
         the user may not search, EACCES), or None. Before, a directory that could not be looked in raised out of
@@ -227,7 +248,7 @@ class ModelRegistry:
         problems: list[ModelError | ModelUnavailableError] = []
         if (why := self.root_problem()) is not None:
             return entries, [ModelError(why)]
-        problems += [ModelError(why) for why in _unreadable_folders(self.root)]
+        problems += [ModelError(why) for why in _unreadable_folders(self.root) + cardless_folders(self.root)]
         for card_path in sorted(self.root.glob(f"*/{CARD_FILE}")) + sorted(self.root.glob(f"*/*/{CARD_FILE}")):
             if any(part.startswith(".") for part in card_path.relative_to(self.root).parts):
                 continue  # hidden: a folder being written or replaced (train.export.folder_swap), no model
@@ -270,6 +291,8 @@ class ModelRegistry:
                 + (")" if (why := self.root_problem()) is None else "; that folder does not exist)"
                    if why.endswith("does not exist") else f"; {why})")
                 + "".join(f"; {p}" for p in broken)
+                + "".join(f"; {why}" for why in misnamed_folders(self.root, name, ((e.card, e.directory)
+                                                                                  for e in self.list())))
             )
         same = [e for e in matches if e.card.version == matches[-1].card.version]
         if len({e.card.sha256 for e in same}) > 1:  # which one is meant cannot be told: never pick one silently
@@ -281,14 +304,7 @@ class ModelRegistry:
         does not exist)"``), for a "not found" message: a model whose files are missing or changed, or that no
         decoder could run (``/ready`` lists it in ``model_problems``), is no model to offer instead."""
         whys: dict[str, list[str | None]] = {}
-        for entry in self.list():
-            try:
-                verify_files(entry, cached_sha256)
-                why = runnable_problem(entry.card, entry.directory)
-            except ModelError as exc:
-                why = str(exc)
-            except OSError as exc:  # out of file descriptors, an I/O error: cannot be loaded now
-                why = f"model '{entry.card.ref}': its files cannot be read ({exc.strerror or exc})"
+        for entry, why in self.checked()[0]:
             whys.setdefault(entry.card.ref, []).append(why)
         loadable = sorted(ref for ref, found in whys.items() if None in found)  # one whole copy is enough (get)
         cannot = [f"{ref} ({_about(ref, next(w for w in found if w))})" for ref, found in sorted(whys.items())

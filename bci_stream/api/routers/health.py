@@ -12,8 +12,6 @@ from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, Supervis
 from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
-from bci_stream.core.errors import ModelError
-from bci_stream.core.registry import cached_sha256, runnable_problem, verify_files
 
 router = APIRouter(tags=["health"])
 
@@ -34,18 +32,10 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     max(5 s, 10 status intervals) (hung), are listed but do not make the service unready (it still works).
     """
     reasons = []
-    entries, problems = registry.scan()
-    usable = []
-    for entry in entries:  # a card whose ONNX file is missing or not the one it describes cannot be loaded
-        try:
-            verify_files(entry, cached_sha256)
-        except ModelError as exc:
-            problems.append(str(exc))
-            continue
-        if (why := runnable_problem(entry.card)) is not None:  # read, but no decoder could ever run it
-            problems.append(why)
-        else:
-            usable.append(entry)
+    checked, problems = registry.checked()  # files as the card says (sha256), and a decoder could run it
+    entries = [entry for entry, _ in checked]
+    usable = [entry for entry, why in checked if why is None]
+    problems += [why for _, why in checked if why is not None]
     if not usable:
         none = f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)"
         reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (none if entries else ""))

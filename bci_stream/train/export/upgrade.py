@@ -19,7 +19,7 @@ from bci_stream.core.errors import ModelError
 from bci_stream.train.export.parity_signal import eeg_sized
 from bci_stream.train.export.upgrade_checks import check_core
 from bci_stream.train.export.step_graph import recurrent_graphs, write_model
-from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, sha256_file
+from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, implied_format_version, sha256_file
 from bci_stream.core.registry import read_card_json, validate_card
 from bci_stream.dsp.preprocess import Preprocessor
 
@@ -47,7 +47,7 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     if not card_path.is_file():
         raise ModelError(f"{model_dir} is not a model folder: it has no {CARD_FILE}")
     raw = read_card_json(card_path)
-    version = raw.get("format_version", 1) if isinstance(raw, dict) else None
+    version = implied_format_version(raw)
     if isinstance(version, int) and version >= 2:
         raise AlreadyUpgraded(f"model folder {model_dir} is already card format {version} (a step graph); "
                               "nothing to do")

@@ -297,8 +297,12 @@ def test_of_two_copies_of_one_model_a_broken_one_is_passed_over_and_models_names
     reg = ModelRegistry(tmp_path)
     assert reg.resolve("tiny-gru").directory == tmp_path / "zz-copy"
     assert reg.get("tiny-gru").directory == tmp_path / "tiny-gru"  # the whole copy
-    listed = CliRunner().invoke(main, ["models", "--models-dir", str(tmp_path)]).output.splitlines()
+    output = CliRunner().invoke(main, ["models", "--models-dir", str(tmp_path)]).output.splitlines()
+    listed = [line for line in output if not line.startswith("problem: ")]
     assert [line.rsplit("  in ", 1)[1] for line in listed] == [str(tmp_path / "tiny-gru"), str(tmp_path / "zz-copy")]
+    assert "CANNOT LOAD" not in listed[0] and "CANNOT LOAD" in listed[1]  # the broken copy is said, as /ready says it
+    assert output[2:] == [f"problem: model 'tiny-gru@1.0.0': ONNX file {tmp_path / 'zz-copy' / 'model.onnx'} does "
+                          "not exist"]
     (tmp_path / "tiny-gru" / "model.onnx").unlink()  # both broken: the one resolve picks says why
     with pytest.raises(ModelError, match=r"ONNX file .*zz-copy/model.onnx does not exist"):
         reg.get("tiny-gru")
