@@ -294,10 +294,11 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
     """Rewrite model folders of card format 1 as step graphs (format 2), in place (needs the `train` extra).
 
     The card's preprocessing is written in front of the network; nothing is written unless the new graph,
-    run one sample at a time, reproduces the old preprocessing + network. A folder already in format 2 is left
+    run one sample at a time, reproduces the old preprocessing + network. The old graph is kept as
+    model.format1.onnx beside the new one (the registry ignores it). A folder already in format 2 is left
     as it is (said, not an error). Exit code 1 when a folder could not be upgraded, else 0."""
     try:
-        from bci_stream.train.export.upgrade import AlreadyUpgraded, upgrade_model_dir
+        from bci_stream.train.export.upgrade import FORMAT1_FILE, AlreadyUpgraded, upgrade_model_dir
     except ImportError as exc:
         raise click.ClickException(f"upgrade-model needs the train extra (pip install 'bci-stream[train]'): {exc}")
     from bci_stream.core.errors import ModelError
@@ -307,7 +308,7 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
         try:
             card = upgrade_model_dir(d)
             click.echo(f"{d}: {card.ref} is now a step graph (parity {card.parity.max_abs_diff:.2g}, "
-                       f"sha256 {card.sha256[:12]})")
+                       f"sha256 {card.sha256[:12]}); your format-1 graph is kept as {d / FORMAT1_FILE}")
         except AlreadyUpgraded as exc:  # a no-op, not a failure
             click.echo(f"{d}: {exc}")
         except (ModelError, OSError) as exc:  # one line per folder, no traceback

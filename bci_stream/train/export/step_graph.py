@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from bci_stream.core.contract import METADATA_KEY, SAMPLE_AND_FILTER, SCALE, X, 
 from bci_stream.core.errors import ModelError
 from bci_stream.train.export.folder_swap import write_folder
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
+from bci_stream.train.export.probe_checks import chunking_hint, reference_problem
 from bci_stream.train.export.single_step import single_step_graph
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, Parity, sha256_file
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
@@ -170,7 +171,8 @@ def _ordered(states: list[StateSpec]) -> list[StateSpec]:
 
 def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, card_fields: dict[str, Any],
                 reference: Callable[[np.ndarray], np.ndarray], *, parity_input: np.ndarray,
-                parity_tolerance: float = 1e-4, single: onnx.ModelProto | None = None) -> ModelCard:
+                parity_tolerance: float = 1e-4, single: onnx.ModelProto | None = None,
+                keep: Mapping[str, Path] | None = None) -> ModelCard:
     """Stamp metadata, check parity of the written graph, then write ``out_dir/model.{onnx,json}``.
 
     Parameters
@@ -187,6 +189,9 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         runtime uses it per sample, and the parity check covers both graphs.
     parity_input
         Raw samples ``[T, C]`` for the check; the written graph runs them one sample at a time.
+    keep
+        Files copied into the folder with the model, by name (e.g. ``upgrade-model`` keeps the author's format-1
+        graph as ``model.format1.onnx``); the registry reads only ``model.json`` and the files it names.
 
     Raises
     ------
@@ -229,10 +234,14 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         y_step = np.concatenate([model.run(x[t:t + 1], state) for t in range(len(x))])
         y_chunks = model.run(x, model.new_state())  # the general graph, in blocks of max_block
         y_ref = np.asarray(reference(x), dtype=np.float64)
+        if (why := reference_problem(draft.ref, draft.output.kind, y_ref)) is not None:
+            raise ModelError(why)
         diff = float(max(np.abs(y_step - y_ref).max(), np.abs(y_chunks - y_ref).max()))
         if not diff <= parity_tolerance:
             raise ModelError(f"export of {draft.ref} refused: the step graph run one sample at a time differs from "
-                             f"the offline reference by {diff:.3g} (tolerance {parity_tolerance:g}) over {len(x)} samples")
+                             f"the offline reference by {diff:.3g} (tolerance {parity_tolerance:g}) over {len(x)} "
+                             "samples"
+                             + chunking_hint(y_step, y_chunks, spec.max_block, parity_tolerance))
         card = draft.model_copy(update={"parity": Parity(n_samples=len(x), max_abs_diff=diff,
                                                          tolerance=parity_tolerance)})
 
@@ -241,7 +250,9 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
             if simplified is not None:
                 shutil.copyfile(single_tmp, folder / SINGLE_STEP_FILE)
             (folder / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+            for name, source in (keep or {}).items():
+                shutil.copyfile(source, folder / name)
 
         # as one change: a service reading the registry meanwhile sees the old model or this one (folder_swap)
-        write_folder(out_dir, fill, replaced=(ONNX_FILE, SINGLE_STEP_FILE, CARD_FILE))
+        write_folder(out_dir, fill, replaced=(ONNX_FILE, SINGLE_STEP_FILE, CARD_FILE, *(keep or {})))
     return card

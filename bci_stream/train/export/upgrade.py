@@ -23,6 +23,8 @@ from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, implied_format
 from bci_stream.core.registry import read_card_json, validate_card
 from bci_stream.dsp.preprocess import Preprocessor
 
+#: The author's format-1 graph, kept beside the step graph that replaces it (the registry never reads it).
+FORMAT1_FILE = "model.format1.onnx"
 CARD_ONLY_FIELDS = ("sha256", "step", "inputs", "outputs", "parity", "format_version")
 
 
@@ -31,7 +33,8 @@ class AlreadyUpgraded(ModelError):
 
 
 def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int = 0) -> ModelCard:
-    """Rewrite ``model_dir`` in place as a step-graph model; returns the new card.
+    """Rewrite ``model_dir`` in place as a step-graph model; returns the new card. The format-1 graph is kept as
+    :data:`FORMAT1_FILE` beside it (its sha256 in the new card's ``training.format1_sha256``).
 
     Raises
     ------
@@ -93,5 +96,7 @@ def _rebuild(core: onnx.ModelProto, card: ModelCard, model_dir: Path, seed: int,
 
     x = eeg_sized(n_parity, card.n_chans, card.unit, seed)
     fields = card.model_dump(exclude=set(CARD_ONLY_FIELDS))
-    fields["training"] = {**fields.get("training", {}), "upgraded_from_format": 1}
-    return write_model(proto, spec, model_dir, fields, reference, parity_input=x, single=single)
+    fields["training"] = {**fields.get("training", {}), "upgraded_from_format": 1, "format1_onnx": FORMAT1_FILE,
+                          "format1_sha256": card.sha256}
+    return write_model(proto, spec, model_dir, fields, reference, parity_input=x, single=single,
+                       keep={FORMAT1_FILE: model_dir / ONNX_FILE})

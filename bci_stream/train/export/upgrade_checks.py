@@ -59,6 +59,11 @@ def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
                              "(torch.onnx.export(..., dynamic_axes={'x': {0: 'B', 1: 'T'}, 'y': {0: 'B', 1: 'T'}}))")
         if isinstance(dims[2], int) and dims[2] > 0 and dims[2] != card.n_chans:
             raise ModelError(f"{where}: input 'x' has {dims[2]} channels, but the card says n_chans={card.n_chans}")
+    y_out = next((o for o in core.graph.output if o.name == "y"), None)
+    k = _dims(y_out)[-1] if y_out is not None and _dims(y_out) else None
+    if isinstance(k, int) and k > 0 and k != card.n_outputs:
+        raise ModelError(f"{where}: the card's output.labels has {card.n_outputs} labels, but the graph's output 'y' "
+                         f"has {k} outputs (its last axis): give one label per output")
     for name in states:
         if name in inputs:
             dims = _dims(inputs[name])

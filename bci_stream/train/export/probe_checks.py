@@ -1,0 +1,54 @@
+"""What export and ``upgrade-model`` check in the outputs of their parity probe besides parity: that the model's own
+output is finite, and that a ``categorical`` model outputs probabilities (before, logits were served labelled
+``probability``); and, when parity fails, whether the graph depends on how many samples a call gets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: How far a categorical row may be from summing to 1, and a value from [0, 1] (float32 softmax is ~1e-7 off).
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def reference_problem(ref: str, kind: str, y_ref: np.ndarray) -> str | None:
+    """Why the offline reference output ``y_ref [T, K]`` of model ``ref`` (card ``output.kind`` ``kind``) cannot be
+    served, or None: a NaN or inf (the model itself, not the step graph), or a categorical row that is no probability
+    distribution (each value in [0, 1], the row summing to 1 within :data:`PROBABILITY_TOLERANCE`)."""
+    head = f"export of {ref} refused"
+    bad = np.argwhere(~np.isfinite(y_ref))
+    if len(bad):
+        t, k = (int(i) for i in bad[0])
+        return (f"{head}: the model itself outputs {y_ref[t, k]} (NaN or inf) on the parity probe (EEG-sized input, "
+                f"{len(y_ref)} samples): first at sample {t}, output {k}, in the offline reference, before any step "
+                f"graph ({len(bad)} values in all); the network diverges or divides by zero (its weights, a "
+                "standardisation by a std of 0): fix the model")
+    if kind != "categorical" or y_ref.size == 0:
+        return None
+    tol = PROBABILITY_TOLERANCE
+    sums = y_ref.sum(axis=1)
+    if (lo := float(y_ref.min())) < -tol:
+        what = f"its output has the value {lo:.4g} (sample {int(np.argmin(y_ref.min(axis=1)))})"
+    elif (hi := float(y_ref.max())) > 1 + tol:
+        what = f"its output has the value {hi:.4g} (sample {int(np.argmax(y_ref.max(axis=1)))})"
+    elif (off := float(np.abs(sums - 1).max())) > tol:
+        t = int(np.argmax(np.abs(sums - 1)))
+        what = f"a row sums to {sums[t]:.4g} (sample {t}; {off:.3g} from 1)"
+    else:
+        return None
+    return (f"{head}: output.kind is 'categorical', so the graph's output 'y' must be class probabilities (each value "
+            f"in [0, 1], each row summing to 1 within {tol:g}), but on the parity probe {what}: the network ends in "
+            "logits or scores; end it with a softmax over the classes (torch.softmax(logits, dim=-1)), or give the "
+            "card another output.kind ('gaussian' for continuous values)")
+
+
+def chunking_hint(y_step: np.ndarray, y_chunks: np.ndarray, max_block: int, tolerance: float) -> str:
+    """For a parity failure: when the graph run one sample per call and run in blocks of up to ``max_block`` samples
+    differ by more than ``tolerance``, a sentence saying the graph depends on how many samples a call gets; else
+    ``""``."""
+    diff = float(np.abs(y_step - y_chunks).max()) if y_step.size else 0.0
+    if not diff > tolerance:
+        return ""
+    return (f"; the graph run one sample per call and run in blocks of up to {max_block} samples differ by "
+            f"{diff:.3g} themselves: its output depends on how many samples a call gets, so it is not causal sample "
+            "by sample (e.g. a mean, normalisation or attention over the time axis T, or a bidirectional layer); "
+            "the service feeds it any number of samples per call")
