@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -142,6 +142,7 @@ class Settings(BaseSettings):
         default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "
                                     "process's and every worker process's."
     )
+    _given: frozenset[str] = PrivateAttr(default=frozenset())  # the arguments given (load_settings): their origin
     config: Path | None = Field(
         default=None,
         description="TOML config file to read (keys are the setting names). Read from the argument "
@@ -182,20 +183,17 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """init > environment > ``.env`` > config file > defaults; the config path comes from the first three."""
         config: Any = None
-        for source in (init_settings, env_settings, dotenv_settings):
-            config = source().get("config")
-            if config is not None:
+        for source, origin in ((init_settings, "--config"), (env_settings, f"env {ENV_PREFIX}CONFIG"),
+                               (dotenv_settings, f"{ENV_PREFIX}CONFIG in the env file")):
+            if (config := source().get("config")) is not None:  # the origin: a missing file's message names it
                 break
-        toml = TomlFileSource(settings_cls, Path(config) if config is not None else None)
+        toml = TomlFileSource(settings_cls, Path(config) if config is not None else None, origin)
         return init_settings, env_settings, dotenv_settings, toml
 
 
@@ -206,20 +204,21 @@ class TomlFileSource(InitSettingsSource):
     whatever the working directory of the service is.
     """
 
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None, origin: str = "--config") -> None:
         self.path = path
-        super().__init__(settings_cls, read_config_file(path, settings_cls) if path is not None else {})
+        super().__init__(settings_cls, read_config_file(path, settings_cls, origin) if path is not None else {})
 
 
-def read_config_file(path: Path, settings_cls: type[BaseSettings] = Settings) -> dict[str, Any]:
-    """Read and check a settings TOML file; raises :class:`ConfigFileError` naming the file and the key."""
+def read_config_file(path: Path, settings_cls: type[BaseSettings] = Settings,
+                     origin: str = "--config") -> dict[str, Any]:
+    """Read and check a settings TOML file; raises :class:`ConfigFileError` naming the file, where it was selected
+    (``origin``: ``--config``, ``env BCI_STREAM_CONFIG``; before, always the variable) and the key."""
     path = Path(path).expanduser()
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigFileError(f"config file {str(path)!r} (setting 'config', env {ENV_PREFIX}CONFIG) "
-                              "does not exist") from None
+        raise ConfigFileError(f"config file {str(path)!r} (setting 'config', {origin}) does not exist") from None
     except OSError as exc:
         raise ConfigFileError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -46,9 +46,28 @@ def load_settings(**flags: Any) -> Settings:
     if problems:
         raise SettingsError("\n".join(problems))
     try:
-        return Settings(**given)
+        settings = Settings(**given)
     except ValidationError as exc:
         raise SettingsError("\n".join(_error_lines(exc, given))) from None
+    settings._given = frozenset(given)  # :func:`setting_origin` names the flag of a value that came from one
+    return settings
+
+
+def setting_origin(name: str, settings: Settings) -> str:
+    """Where the value of setting ``name`` in ``settings`` came from, for a log line: ``--models-dir`` (a flag given
+    to :func:`load_settings`), ``environment variable BCI_STREAM_MODELS_DIR``, ``BCI_STREAM_MODELS_DIR in the env file
+    '.env'``, ``config file 'x.toml': key 'models_dir'``, or ``the default``."""
+    flags = {k: getattr(settings, k) for k in settings._given}
+    origin = _origin(name, flags)
+    if origin.startswith("config file ") and settings.config is not None:
+        from bci_stream.core.settings import read_config_file
+
+        try:
+            if name not in read_config_file(settings.config):  # the file is selected but does not set it
+                return "the default"
+        except BciStreamError:  # changed since the start: say no more than the file
+            pass
+    return "the default" if origin == f"setting {name!r}" else origin
 
 
 #: Variables of this prefix that are not settings (read by the trainer, tests, benchmarks and deployment scripts).
@@ -89,10 +108,38 @@ def _misspelt(variables: Mapping[str, Any], where: str) -> list[str]:
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper in OTHER_VARIABLES or upper.removeprefix(ENV_PREFIX) in known:
             continue
-        if close := difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), known, n=1, cutoff=0.8):
-            lines.append(f"{where.format(name)} is not a setting: did you mean {ENV_PREFIX}{close[0]}? (every "
+        if (meant := typo_of(upper.removeprefix(ENV_PREFIX), known)) is not None:
+            lines.append(f"{where.format(name)} is not a setting: did you mean {ENV_PREFIX}{meant}? (every "
                          "setting and its variable: the configuration reference in deploy/README.md)")
     return lines
+
+
+def typo_of(suffix: str, known: list[str]) -> str | None:
+    """The setting name (upper case) that ``suffix`` (a variable's name after ``BCI_STREAM_``) is a typo of, or None.
+
+    A typo is a few letters dropped, added, changed or swapped: at most one edit (a swap of neighbours counting one) in
+    a name of up to 6 letters, two in a longer one (:func:`edits`), or difflib's ratio of 0.8 or more. Before, only
+    the ratio was used, and it misses one swap in a short name: ``PROT`` (0.75 to ``PORT``) was silently ignored, and
+    serve took the default port."""
+    best = min(known, key=lambda k: (edits(suffix, k), k))
+    if edits(suffix, best) <= (1 if len(best) <= 6 else 2):
+        return best
+    close = difflib.get_close_matches(suffix, known, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def edits(a: str, b: str) -> int:
+    """The edit distance of ``a`` and ``b`` with a swap of two neighbouring characters counting one edit (optimal
+    string alignment)."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def _error_lines(exc: ValidationError, flags: dict[str, Any]) -> list[str]:
@@ -145,4 +192,4 @@ def _dotenv(path: Path) -> dict[str, str | None]:
     return dict(dotenv_values(path, encoding="utf-8"))
 
 
-__all__ = ["SettingsError", "load_settings"]
+__all__ = ["SettingsError", "load_settings", "setting_origin", "typo_of"]

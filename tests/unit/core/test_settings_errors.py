@@ -145,3 +145,54 @@ def test_a_config_file_that_is_not_utf8_is_one_error(clean: Path) -> None:
     with pytest.raises(ConfigFileError, match=r"^config file '.*latin1.toml' is not UTF-8 text \(TOML is\): byte 0xe9 "
                                               r"at offset 17; save it as UTF-8$"):
         load_settings(config=clean / "latin1.toml")
+
+
+# -- found by an operator audit: a config file named by the flag said the variable; a swap in a short name missed ----
+
+def test_a_missing_config_file_names_the_flag_or_the_variable_it_came_from(clean: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: ``serve --config nonexist.toml`` said ``(setting 'config', env BCI_STREAM_CONFIG)``."""
+    with pytest.raises(ConfigFileError) as info:
+        load_settings(config=Path("nonexist.toml"))
+    assert str(info.value) == "config file 'nonexist.toml' (setting 'config', --config) does not exist"
+    monkeypatch.setenv("BCI_STREAM_CONFIG", "fromenv.toml")
+    with pytest.raises(ConfigFileError) as info:
+        load_settings()
+    assert str(info.value) == "config file 'fromenv.toml' (setting 'config', env BCI_STREAM_CONFIG) does not exist"
+    monkeypatch.delenv("BCI_STREAM_CONFIG")
+    (clean / ".env").write_text("BCI_STREAM_CONFIG=fromdotenv.toml\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_settings()
+    assert "(setting 'config', BCI_STREAM_CONFIG in the env file) does not exist" in str(info.value)
+
+
+@pytest.mark.parametrize(("variable", "meant"), [
+    ("BCI_STREAM_PROT", "PORT"), ("BCI_STREAM_HSOT", "HOST"), ("BCI_STREAM_TOKN", "TOKEN"),
+    ("BCI_STREAM_TOKEM", "TOKEN"), ("BCI_STREAM_WORKRE", "WORKER"), ("BCI_STREAM_BAKEND", "BACKEND"),
+    ("BCI_STREAM_LOGLEVEL", "LOG_LEVEL"), ("BCI_STREAM_MODEL_DIR", "MODELS_DIR"),
+    ("BCI_STREAM_MAX_RESTART", "MAX_RESTARTS"), ("BCI_STREAM_RECORDING_DIR", "RECORDINGS_DIR"),
+])
+def test_a_swap_or_one_letter_changed_in_a_short_setting_name_is_caught(clean: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        variable: str, meant: str) -> None:
+    """Before: difflib's ratio (cutoff 0.8) missed ``BCI_STREAM_PROT`` (0.75 to ``PORT``): serve ran on port 8000."""
+    monkeypatch.setenv(variable, "18299")
+    assert _error().startswith(f"environment variable {variable} is not a setting: did you mean BCI_STREAM_{meant}?")
+
+
+def test_no_variable_the_project_itself_uses_is_taken_for_a_typo(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``BCI_STREAM_*`` name in the repository (tests, benchmarks, deploy files, CI, docs) that is no setting's
+    variable (``BCI_STREAM_DATA``, ``BCI_STREAM_REQUIRE_DATA``...), apart from the deliberate typos of the tests, is
+    left alone: set all at once, the settings load."""
+    from bci_stream.core.settings import Settings, env_var
+    from support.common import REPO
+
+    listed = subprocess.run(["git", "grep", "-ohIE", r"BCI_STREAM_[A-Z0-9_]*[A-Z0-9]"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.split()
+    typos = {"BCI_STREAM_TOKN", "BCI_STREAM_MODEL_DIR", "BCI_STREAM_PROT", "BCI_STREAM_HSOT", "BCI_STREAM_TOKEM",
+             "BCI_STREAM_WORKRE", "BCI_STREAM_BAKEND", "BCI_STREAM_LOGLEVEL", "BCI_STREAM_MAX_RESTART",
+             "BCI_STREAM_RECORDING_DIR"}
+    names = sorted(set(listed) - typos - {env_var(n) for n in Settings.model_fields})
+    assert {"BCI_STREAM_DATA", "BCI_STREAM_REQUIRE_DATA", "BCI_STREAM_PINS_DIR"} <= set(names), names
+    for name in names:
+        monkeypatch.setenv(name, "1")
+    assert load_settings().port == 8000
