@@ -17,6 +17,7 @@ from bci_stream import __version__
 from bci_stream.api import errors
 from bci_stream.api.guards import BodyLimit, http_error, validation_error
 from bci_stream.api.log_redact import redact_request_logs
+from bci_stream.api.startup_log import log_startup
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
 from bci_stream.api.ws_flow import TransportScope
 from bci_stream.core.registry import ModelRegistry
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "start_timeout": settings.ray_start_timeout},
         )
         app.state.recordings = Recordings(str(settings.recordings_dir))  # POST /recordings: no model
+        log_startup(settings, app.state.registry)  # the summary; models_dir without a model; an open API
         if (why := recordings_dir_problem(settings.recordings_dir)) is not None:  # a request to record gets 422
             log.warning("%s: a decoder or recording asking to record is refused until it is fixed", why)
         app.state.started = time.monotonic()

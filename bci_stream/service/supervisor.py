@@ -133,6 +133,8 @@ class Supervisor(WorkerWatch):
             self._free(handle)
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
+        log.info("decoder %s created: stream %s, model %s, worker %s", handle.id, about_decoder(handle), spec.model,
+                 worker_text(handle))  # before: only uvicorn's access line (POST /decoders 201) said it
         return handle
 
     @property
@@ -228,6 +230,8 @@ class Supervisor(WorkerWatch):
             conn.close()
         handle.status = replace(handle.status, state="stopped")
         self._free(handle)
+        log.info("decoder %s stopped and removed: stream %s, model %s, worker %s", decoder_id, about_decoder(handle),
+                 handle.spec.model, worker_text(handle))
         return handle
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -347,6 +351,18 @@ class Supervisor(WorkerWatch):
             self.pool.leave(handle, timeout)
         else:
             self.backend.terminate(handle, timeout)
+
+
+def about_decoder(handle: DecoderHandle) -> str:
+    """A decoder's stream selector as given (``name='EEG', type='EEG'``), for its log lines."""
+    return ", ".join(f"{k}={v!r}" for k, v in handle.spec.stream.model_dump(exclude_none=True).items())
+
+
+def worker_text(handle: DecoderHandle) -> str:
+    """Its worker for a log line: ``shared[0] (pid 123)``, ``dedicated (pid 124)``, or the kind asked for."""
+    w = handle.worker or {"kind": handle.spec.options.worker}
+    index = f"[{w['index']}]" if w.get("index") is not None else ""
+    return f"{w.get('kind')}{index}" + (f" (pid {w['pid']})" if w.get("pid") else "")
 
 
 def stopping_refusal(decoder_id: str, kind: str) -> str:

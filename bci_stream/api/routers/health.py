@@ -12,6 +12,7 @@ from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, Supervis
 from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
+from bci_stream.api.startup_log import usable_models
 
 router = APIRouter(tags=["health"])
 
@@ -32,10 +33,7 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     max(5 s, 10 status intervals) (hung), are listed but do not make the service unready (it still works).
     """
     reasons = []
-    checked, problems = registry.checked()  # files as the card says (sha256), and a decoder could run it
-    entries = [entry for entry, _ in checked]
-    usable = [entry for entry, why in checked if why is None]
-    problems += [why for _, why in checked if why is not None]
+    usable, problems, entries = usable_models(registry)  # what the start-up log counts (startup_log)
     if not usable:
         none = f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)"
         reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (none if entries else ""))
