@@ -16,6 +16,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bci_stream.io.session import read_session
 from support.bound_port import listening_port
@@ -105,6 +106,48 @@ def test_a_worker_restarted_on_a_full_recordings_disk_decodes_on_and_records_onc
             holes = [e for _, e in second.events if e["event"] == "unrecorded"]
             assert len(holes) == 1 and holes[0]["samples"] == st["record"]["unrecorded_samples"]
             assert holes[0]["error"] == cannot and len(read_session(tmp_path / "a.xdf").input_timestamps) > 0
+
+
+def _recording_series(client: httpx.Client, decoder_id: str) -> dict[str, float]:
+    """/metrics' series of a decoder's own recording, by name."""
+    return {s.name: s.value for f in text_string_to_metric_families(client.get("/metrics").text) for s in f.samples
+            if s.labels.get("decoder_id") == decoder_id and ("unrecorded" in s.name or "recording_ok" in s.name)}
+
+
+def test_a_decoders_recording_failing_on_a_full_disk_is_on_metrics(models_dir, tmp_path):
+    """Before (an operator audit): a decoder's recording that could not be written (a full disk) showed only in
+    ``GET /decoders/{id}`` (``record.error``, ``unrecorded_samples``) and one WARNING line; /metrics had no series of it,
+    so no alert rule could catch a disk filling up during a months-long deployment."""
+    name = unique("s41o-fullmetrics")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    pusher = PacedPusher(outlet, test_signal(int(30 * TINY_SFREQ), seed=6), TINY_SFREQ)
+    with small_disk(tmp_path / "rec", "4m") as disk:
+        env = dict(os.environ, BCI_STREAM_MODELS_DIR=str(models_dir), BCI_STREAM_RECORDINGS_DIR=str(disk))
+        with serve_process(env) as (proc, _), \
+                httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                               "options": {"record_path": "m.xdf"}})
+            assert r.status_code == 201, r.text
+            did = r.json()["id"]
+            pusher.start()
+            wait_status(client, did, lambda s: s["state"] == "running" and (s["record"] or {}).get("bytes", 0) > 0,
+                        60, "recording")
+            assert _recording_series(client, did) == {"bci_stream_decoder_recording_ok": 1.0,
+                                                      "bci_stream_decoder_unrecorded_samples_total": 0.0,
+                                                      "bci_stream_decoder_unrecorded_markers_total": 0.0}
+            filler = fill(disk)
+            st = wait_status(client, did, lambda s: s["record"]["error"] is not None
+                             and s["record"]["unrecorded_samples"] > 0, 60, "the recording's error in the status")
+            got = _recording_series(client, did)
+            assert got["bci_stream_decoder_recording_ok"] == 0.0, got
+            assert got["bci_stream_decoder_unrecorded_samples_total"] >= st["record"]["unrecorded_samples"] > 0, got
+            text = client.get("/metrics").text
+            assert "# HELP bci_stream_decoder_unrecorded_samples_total Input samples the decoder received" in text
+            assert "# TYPE bci_stream_decoder_recording_ok gauge" in text
+            pusher.halt.set()
+            pusher.join(timeout=60)
+            filler.unlink()
+            assert client.delete(f"/decoders/{did}").status_code == 200
 
 
 def test_bci_stream_record_on_a_disk_that_fills_up_says_what_it_did_not_write(tmp_path):

@@ -102,6 +102,7 @@ class SupervisorCollector:
                                    "(stages e2e and service)", labels=[*labels, "stage", "quantile"])
         stalled = GaugeMetricFamily("bci_stream_stall_seconds", "Seconds without data while stalled (0 otherwise)",
                                     labels=labels)
+        recording = decoder_recording_families(labels)
         for h in handles:
             s = h.status
             ended = h.ended_status  # while a restarted worker has no figures yet: the last generation's (see module)
@@ -118,6 +119,11 @@ class SupervisorCollector:
             if (seconds := h.status_age()) is not None:
                 age.add_metric(lv, seconds)
             stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)
+            record = s.record if s.record is not None or ended is None or s.state != "starting" else ended.record
+            if record is not None:  # a decoder with record_path: its recording's failure (a full disk) is seen
+                recording["ok"].add_metric(lv, 0.0 if record.get("error") else 1.0)
+                recording["samples"].add_metric(lv, float(record.get("unrecorded_samples", 0)))
+                recording["markers"].add_metric(lv, float(record.get("unrecorded_markers", 0)))
             if s_load is not None:
                 for k, fam in load.items():
                     if s_load[k] is not None:
@@ -151,6 +157,22 @@ class SupervisorCollector:
         yield from load.values()
         yield recent
         yield stalled
+        yield from recording.values()
+
+
+def decoder_recording_families(labels: list[str]) -> dict[str, Metric]:
+    """The series of a decoder's own recording (option ``record_path``), on decoders that record. Before, its failure
+    (a full disk: the decoder decodes on, the data is counted, not written) showed only in ``GET /decoders/{id}``
+    (``record.error``, ``unrecorded_samples``) and one WARNING line: no alert rule could catch it."""
+    gen = "counted by the current worker generation's file (from 0 again after a worker restart)"
+    return {
+        "ok": GaugeMetricFamily("bci_stream_decoder_recording_ok", "1 while the decoder's recording (record_path) "
+                                "is written, 0 while it cannot be (record.error: e.g. a full disk)", labels=labels),
+        "samples": CounterMetricFamily("bci_stream_decoder_unrecorded_samples", "Input samples the decoder received "
+                                       f"but could not write to its recording (record_path), {gen}", labels=labels),
+        "markers": CounterMetricFamily("bci_stream_decoder_unrecorded_markers", "Markers the decoder could not write "
+                                       f"to its recording (record_path), {gen}", labels=labels),
+    }
 
 
 class RecordingsCollector:
