@@ -125,7 +125,11 @@ class DecoderStatus(BaseModel):
     ``note`` when decoders created before this one publish a decoded stream of that name on the same host (a consumer
     resolving by name gets either: set ``options.output_name`` or resolve by ``source_id``). While the decoder holds
     its first output for a consumer (state ``connecting``; ``options.wait_for_consumer_s``, or a restarted worker's
-    few seconds for its consumers to re-subscribe), ``waiting_for_consumer_s``: that wait's limit."""
+    few seconds for its consumers to re-subscribe), ``waiting_for_consumer_s``: that wait's limit. ``nonfinite``
+    (null while every output is finite): ``rows`` with a NaN or inf output, ``divergence_resets``, ``policy``
+    (``options.divergence_policy``), ``first_seq``/``last_seq`` of the current episode, ``state_diverged`` and
+    ``warning`` (a state that diverged, reset or kept, or a model that puts out NaN from a finite state; null after
+    10 s of finite outputs)."""
     connected: bool
     """The decoder's inlet is bound to a live source: ``running``, ``stalled`` while the outlet instance it decodes
     is still up (silent; after the first source check of the stall), or ``connecting`` while it waits for a consumer

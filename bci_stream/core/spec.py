@@ -229,6 +229,12 @@ class DecoderOptions(BaseModel):
         "filter state, as at start), or decay the recurrent state towards zero by exp(-gap/decay_tau_s) (a model "
         "without a recurrent state, e.g. a classical family, refuses 'decay': 422 at start and at a hot swap).",
     )
+    divergence_policy: Literal["reset", "keep"] = Field(
+        default="reset",
+        description="A model whose state diverges (NaN or inf after a step, its outputs NaN): reset the state to the "
+        "model's initial state at once (reset: counted in divergence_resets, a new state_epoch) or keep it (every "
+        "output then NaN until POST /reset). Either way said in output_stream.nonfinite.warning, the log and events.",
+    )
     gap_threshold_s: float = Field(default=GAP_THRESHOLD_S, gt=0, le=3600,
                                    description="Gap length that triggers gap_policy (at least 3 sample periods "
                                    "of the stream: at 1 Hz, 3 s).")

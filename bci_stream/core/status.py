@@ -49,6 +49,8 @@ class Counters:
     provenance_missing_rows: int = 0
     #: decoded rows with a NaN or inf output (published as they are: e.g. a restored state the model diverges from)
     nonfinite_outputs: int = 0
+    #: automatic resets of a state that diverged (NaN or inf after a step; ``options.divergence_policy`` 'reset')
+    divergence_resets: int = 0
 
 
 @dataclass

@@ -224,6 +224,14 @@ class StreamDecoder:
         self.counters.state_epoch += 1
         return self.counters.state_epoch
 
+    def reset_diverged(self) -> int:
+        """A state that diverged (not finite after a step) back to its start, counted apart from the resets asked
+        for (``divergence_resets``); the new state epoch."""
+        self.state.reset()
+        self.counters.divergence_resets += 1
+        self.counters.state_epoch += 1
+        return self.counters.state_epoch
+
     def snapshot(self) -> dict[str, list]:
         return {k: v.tolist() for k, v in self.state.snapshot().items()}
 

@@ -53,6 +53,7 @@ class StatusReporter:
         self.load: Callable[[float], dict[str, Any] | None] = lambda now: None  # LoadWindow.describe once decoding
         self.consumers: Callable[[], bool | None] = lambda: None  # LSL consumers of the decoded outlet?
         self.nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # NonFiniteWatch.describe once decoding
+        self.outputs_nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # DivergenceWatch.describe
 
     def due(self, now: float) -> bool:
         return now >= self.next_report
@@ -66,8 +67,10 @@ class StatusReporter:
         s.load = self.load(now)
         if s.stream is not None:
             s.stream["nonfinite"] = self.nonfinite()
-        if s.output_stream is not None and (have := self.consumers()) is not None:
-            s.output_stream["consumers"] = have
+        if s.output_stream is not None:
+            s.output_stream["nonfinite"] = self.outputs_nonfinite()
+            if (have := self.consumers()) is not None:
+                s.output_stream["consumers"] = have
         if s.stall is not None and s.state == "stalled":
             s.stall["seconds"] = now - s.stall["since"]
         s.gc = {"collections": [g["collections"] for g in gc.get_stats()]}

@@ -39,6 +39,7 @@ from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import ClockOffset
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
+from bci_stream.service.divergence import DivergenceWatch
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.model_pin import describe_pin, pinned_model
@@ -113,6 +114,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.units: StreamUnits | None = None  # the units read in, an assumed unit's amplitude check and warning
         self.units_warned = False  # the last units_warning event recorded a warning (its end is recorded too)
         self.load_window: LoadWindow | None = None
+        self.divergence: DivergenceWatch | None = None  # NaN outputs said, a diverged state reset
         self.flat: FlatChannels | None = None  # model channels that stopped changing (once decoding)
         self.stamps_warned: str | None = None  # the timestamp repair's warning last logged
         self.stamp_checks: StampChecks | None = None  # the sender's measured rate and clock (once decoding)
@@ -164,6 +166,9 @@ class StreamSlot(StreamConnection, StallHandling):
         self.decoder.set_scale(self.units.scale)
         self.reporter.state_norms = lambda: self.decoder.state.norms()
         self.reporter.nonfinite = lambda: self.decoder.nonfinite.describe()
+        self.divergence = DivergenceWatch(self.decoder, self.spec.options.divergence_policy, self.sfreq, self.event,
+                                          self.decoder_id)
+        self.reporter.outputs_nonfinite = self.divergence.describe
         self.flat = FlatChannels(self.sfreq, self.decoder.card.ch_names, self.flat_changed,
                                  f"decoder {self.decoder_id}")
         self.stamp_checks = None if self.sfreq <= 0 else StampChecks(
@@ -320,8 +325,7 @@ class StreamSlot(StreamConnection, StallHandling):
             self.markers.outputs(ts_out, y, epoch, seq)
         m = len(ts_out)
         c.samples_out += m
-        if not np.isfinite(y).all():  # the model diverged (a restored state it cannot run from): say so
-            c.nonfinite_outputs += int((~np.isfinite(y)).any(axis=1).sum())
+        self.divergence.outputs(y, seq)  # NaN/inf rows counted and said; a diverged state reset before the next chunk
         c.chunks += 1
         c.max_chunk = max(c.max_chunk, n_pulled)
         if t3 - t0 > (self.budget or m / self.sfreq):  # by default, as long as the chunk took to arrive
@@ -355,6 +359,8 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.prov_outlet is not None:
             self.prov_outlet.flush()
         self.update_clock(0.0)
+        if self.divergence is not None:
+            self.divergence.tick()
         if self.decoder is not None:
             self.status.timestamps = stamps = self.decoder.stamps.describe()
             if self.stamp_checks is not None:

@@ -90,8 +90,119 @@ def test_a_diverged_model_is_counted_and_its_rows_stay_json(models: Path) -> Non
         st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 400, 30, "400 decoded")
         assert 0 < st["counters"]["nonfinite_outputs"] <= 400 and st["totals"]["nonfinite_outputs"] > 0
         assert st["last_output"] is None or all(v is None or math.isfinite(v) for v in st["last_output"])
+        # its state is finite (the NaN is the model's own): said, and no reset (it would not help)
+        nf = st["output_stream"]["nonfinite"]
+        assert "though its state is finite" in nf["warning"] and not nf["state_diverged"], nf
+        assert st["counters"]["divergence_resets"] == 0 and st["counters"]["state_epoch"] == 0
         metrics = client.get("/metrics").text
         line = next(ln for ln in metrics.splitlines()
                     if ln.startswith("bci_stream_nonfinite_outputs_total{") and decoder_id in ln)
         assert float(line.rsplit(" ", 1)[1]) == st["counters"]["nonfinite_outputs"]
         assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+NAN_ABOVE = 50.0  # standardised units (mean 0, std 10 µV): an input sample beyond ±500 µV poisons the model
+
+
+@pytest.fixture(scope="module")
+def nan_gru(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GRU whose state turns NaN on an input sample beyond ±500 µV (its outputs NaN from that sample on, and
+    for ever after, as a network that diverges on an artefact it was never trained for). It passes the export's
+    parity check: the parity signal stays far below that."""
+    import torch
+
+    from bci_stream.dsp.preprocess import PreprocessingConfig
+    from bci_stream.train.export.onnx_export import export_model
+    from bci_stream.train.nets.rnn import CausalRNN
+
+    class NanAbove(CausalRNN):
+        def encode(self, x: torch.Tensor, *state: torch.Tensor, masks=None):
+            eta, new = super().encode(x, *state, masks=masks)
+            bad = (x.abs().amax(-1, keepdim=True) > NAN_ABOVE).to(x.dtype)  # [B, T, 1]
+            hit = bad.cumsum(1) > 0  # from the artefact on, within the chunk
+            eta = eta + torch.where(hit, torch.full_like(bad, float("nan")), torch.zeros_like(bad))
+            poison = torch.where(bad.sum() > 0, torch.tensor(float("nan")), torch.tensor(0.0))
+            return eta, (new[0] + poison, *new[1:])
+
+    root = tmp_path_factory.mktemp("nan_gru")
+    torch.manual_seed(0)
+    model = NanAbove(len(CH), 3, hidden_size=8, n_layers=1, cell="gru", head="categorical")
+    export_model(model, root / "nan-gru", name="nan-gru", version="1.0.0", ch_names=CH, sfreq=SFREQ,
+                 output_labels=["rest", "left", "right"], preprocessing=PreprocessingConfig(mean=[0.0, 0.0],
+                                                                                           std=[10.0, 10.0]),
+                 training={"data": "random weights, test fixture"})
+    return root
+
+
+def test_a_diverged_state_is_said_and_reset(nan_gru: Path) -> None:
+    """A 10-sample electrode pop (5 mV) drives the state to NaN. Before: every later output NaN for ever, said only by
+    the counter. Now, by default (``divergence_policy`` ``reset``): the warning in ``output_stream.nonfinite``, the
+    state reset at once (``divergence_resets``, a new ``state_epoch``), so only the pop's own rows are NaN; a dedicated
+    and a shared worker alike. ``keep``: the state stays NaN, said too. Input NaN (``nan_policy`` ``hold``) is no
+    divergence: nothing said before the pop."""
+    name = unique("s41d-nan")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    rng = np.random.default_rng(5)
+    clean = (20.0 * rng.standard_normal((600, 2))).astype(np.float32)
+    holes = clean[:20].copy()
+    holes[5:10, 0] = np.nan  # an input NaN: nan_policy hold, no divergence
+    pop = clean[:10].copy()
+    pop[:, 0] = 5000.0
+    parts = [holes, clean[20:300], pop, clean[300:]]
+    total = sum(len(p) for p in parts)
+    t0 = pylsl.local_clock()
+    kinds = {"reset": {"worker": "dedicated"}, "reset-shared": {"worker": "shared"},
+             "keep": {"divergence_policy": "keep"}}
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=nan_gru)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        ids = {}
+        for kind, options in kinds.items():
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "nan-gru",
+                                               "options": {**options, "output_name": f"{name}-{kind}"}})
+            assert r.status_code == 201, r.text
+            ids[kind] = r.json()["id"]
+        for decoder_id in ids.values():
+            wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 60, "running")
+        (info,) = pylsl.resolve_byprop("name", f"{name}-reset", timeout=30)
+        inlet = pylsl.StreamInlet(info)
+        inlet.open_stream(timeout=10)
+        sent = 0
+        for part in parts:  # each part decoded before the next is sent: the pop in a chunk of its own
+            outlet.push_chunk(part, (t0 + np.arange(sent, sent + len(part)) / SFREQ).tolist())
+            sent += len(part)
+            for decoder_id in ids.values():
+                wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == sent, 30,
+                            f"{sent} decoded")
+            if sent == 300:  # the input NaN were replaced (hold): no output NaN, nothing said
+                st = client.get(f"/decoders/{ids['reset']}").json()
+                assert st["stream"]["nonfinite"]["channels"] == {"C3": 5}
+                assert st["output_stream"]["nonfinite"] is None and st["counters"]["divergence_resets"] == 0
+        rows: list[np.ndarray] = []
+        deadline = pylsl.local_clock() + 30
+        while sum(len(r) for r in rows) < total and pylsl.local_clock() < deadline:
+            y, _ = inlet.pull_chunk(timeout=1.0)
+            if y:
+                rows.append(np.asarray(y))
+        y = np.concatenate(rows)
+        assert len(y) == total  # one output per input sample, the NaN rows too
+        bad = ~np.isfinite(y).all(axis=1)
+        assert np.flatnonzero(bad).tolist() == list(range(300, 310))  # only the pop's rows; then decoding resumes
+        for kind in ("reset", "reset-shared"):
+            st = client.get(f"/decoders/{ids[kind]}").json()
+            c, nf = st["counters"], st["output_stream"]["nonfinite"]
+            assert c["nonfinite_outputs"] == 10 and c["divergence_resets"] >= 1 and c["state_epoch"] >= 1, (kind, c)
+            assert st["totals"]["divergence_resets"] == c["divergence_resets"]
+            assert nf["warning"] is not None and "reset to the model's initial state" in nf["warning"], nf
+            assert nf["first_seq"] == 300 and nf["policy"] == "reset"
+            assert all(math.isfinite(v) for v in st["last_output"])
+        st = client.get(f"/decoders/{ids['keep']}").json()
+        c, nf = st["counters"], st["output_stream"]["nonfinite"]
+        assert c["nonfinite_outputs"] == total - 300 and c["divergence_resets"] == 0, c  # NaN for ever: kept
+        assert nf["state_diverged"] and "divergence_policy 'keep'" in nf["warning"], nf
+        metrics = client.get("/metrics").text
+        line = next(ln for ln in metrics.splitlines()
+                    if ln.startswith("bci_stream_divergence_resets_total{") and ids["reset"] in ln)
+        assert float(line.rsplit(" ", 1)[1]) >= 1
+        inlet.close_stream()
+        for decoder_id in ids.values():
+            assert client.delete(f"/decoders/{decoder_id}").status_code == 200

@@ -41,7 +41,7 @@ COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "ch
             "nonfinite_values", "nonfinite_chunks",
             "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
             "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows",
-            "nonfinite_outputs", "nonfinite_timestamps")
+            "nonfinite_outputs", "nonfinite_timestamps", "divergence_resets")
 #: The HELP of counters that need more than their name (the others: "Decoder counter <name>, summed over ...").
 COUNTER_HELP = {
     "provenance_missing_rows": "Decoded rows that may be on the decoded stream without a provenance row, an upper "
@@ -50,6 +50,8 @@ COUNTER_HELP = {
                                "over worker generations",
     "nonfinite_outputs": "Decoded rows with a NaN or inf output, published as they are (the model diverged, e.g. "
                          "from a restored state), summed over worker generations",
+    "divergence_resets": "Automatic resets of a model state that diverged (NaN or inf after a step; "
+                         "options.divergence_policy 'reset'), summed over worker generations",
     "nonfinite_chunks": "Pulled chunks holding at least one NaN or inf value (nonfinite_values counts the values), "
                         "summed over worker generations",
     "nonfinite_timestamps": "Input samples the sender stamped NaN or inf, each placed one period after the stamp "
