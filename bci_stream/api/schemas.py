@@ -40,6 +40,9 @@ class LoadStatus(BaseModel):
     decoder keeps pace; 0 when the source is silent."""
     chunk_rate_hz: float | None
     """Chunks pulled (and decoded, each in one call) per second over the window."""
+    samples_lost: int | None = None
+    """Samples counted lost over the window (gaps in the input's stamps: a sender's pause, or the inlet buffer,
+    ``options.max_buffer_s``, overflowing while the decoder falls behind)."""
     busy: float | None
     """Fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull to the
     end of its publishing (waiting for data not counted). Near 1: saturated. In a shared worker, where streams due
@@ -54,6 +57,10 @@ class LoadStatus(BaseModel):
     """The largest backlog after a chunk over the window."""
     backlog_mean: float | None
     """The mean backlog after a chunk over the window (None: no chunk)."""
+    warning: str | None = None
+    """Set while the decoder cannot keep up with its stream: ``busy`` near 1 over the window, or samples lost with
+    the backlog at ``max_buffer_s``; names the figures (busy, samples lost, the work per sample against the sample
+    period) and what to do. Null once it keeps up again (also in the log and the recording's ``saturated`` events)."""
     latency_ms: dict[str, LatencySummary]
     """``e2e`` and ``service`` latency percentiles over the window, ms (``max`` is not tracked per window: null)."""
 

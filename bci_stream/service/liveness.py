@@ -16,6 +16,9 @@ Figures (:meth:`LoadWindow.describe`):
 ``input_rate_hz``, ``chunk_rate_hz``
     Samples and chunks pulled per second over the window. A decoder keeping pace pulls the stream's rate
     (its ``sfreq`` × the sender's speed).
+``samples_lost``
+    Samples counted lost over the window (gaps in the stamps: a sender's pause, or an inlet buffer that overflowed
+    while the decoder fell behind, ``max_buffer_s``).
 ``busy``
     The fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull
     (data in hand) to the end of its publishing and accounting; waiting for data is not counted. Near 1: saturated.
@@ -52,6 +55,7 @@ class Mark:
 
     t: float
     samples: int
+    lost: int
     chunks: int
     busy_s: float
     backlog_sum: int
@@ -106,7 +110,8 @@ class LoadWindow:
                  for k in RECENT_STAGES}
         peaks = {k: self.hists[k].take_peak() for k in RECENT_STAGES}
         troughs = {k: self.hists[k].take_trough() for k in RECENT_STAGES}
-        mark = Mark(now, self.counters.samples_in, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists,
+        c = self.counters
+        mark = Mark(now, c.samples_in, c.samples_lost, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists,
                     peaks, troughs)
         self.peak = 0
         return mark
@@ -143,6 +148,7 @@ class LoadWindow:
             "window_s": span,
             "input_rate_hz": per_s(self.counters.samples_in - ref.samples),
             "chunk_rate_hz": per_s(chunks),
+            "samples_lost": self.counters.samples_lost - ref.lost,
             "busy": per_s(self.busy_s - ref.busy_s),
             "backlog_samples": self.backlog,
             "backlog_s": self.backlog / self.sfreq if self.sfreq > 0 else None,

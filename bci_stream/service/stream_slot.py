@@ -47,6 +47,7 @@ from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
+from bci_stream.service.saturation import SaturationWatch
 from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import AHEAD_MAX_S, StallHandling
@@ -185,7 +186,8 @@ class StreamSlot(StreamConnection, StallHandling):
             self.decoder.seq = reserved + 1  # seq carries on after every seq the last generation pushed or reserved
         self.last_data = pylsl.local_clock()
         self.load_window = window = LoadWindow(self.status.counters, self.reporter.hists, self.sfreq, self.last_data)
-        self.reporter.load = window.describe
+        self.reporter.load = SaturationWatch(window.describe, self.sfreq, self.spec.options.max_buffer_s, self.event,
+                                             f"decoder {self.decoder_id}", self.host is not None).describe
         if saved is not None and saved.sha256 == self.model.card.sha256:
             self.restore(saved)
         self.reporter.set_state("running")

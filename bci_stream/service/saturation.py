@@ -1,0 +1,94 @@
+"""A decoder that cannot keep up with its stream: said in ``load.warning``, the log and the recording, and its end.
+
+The recent load (:class:`~bci_stream.service.liveness.LoadWindow`) measures it (``busy``, the backlog, the samples
+lost), but figures alone leave a decoder losing half its input ``running`` with nothing said. This watch reads the
+figures at each status report and warns when, over a window of at least :data:`MIN_WINDOW_S`, the worker was busy
+with the stream :data:`BUSY_WARN` of the time or more, or samples were lost while the backlog reached
+:data:`BACKLOG_FULL` of the inlet's buffer (``options.max_buffer_s``: the oldest samples are dropped). The warning
+names the busy fraction, the samples lost in the window, the work per sample against the sample period, and what to
+do; it is logged once per episode and ends (logged, an event with message null) once the window's ``busy`` is below
+:data:`BUSY_END` with no loss at a full buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("bci_stream.worker")
+
+#: busy at least this share of a window of at least :data:`MIN_WINDOW_S`: saturated
+BUSY_WARN = 0.95
+#: the warning ends once busy is below this (and no samples are lost at a full buffer)
+BUSY_END = 0.8
+#: the shortest window read (seconds): the first chunks after a start (a model warming up) say nothing
+MIN_WINDOW_S = 3.0
+#: samples lost while the backlog reached this share of the inlet's buffer: lost to the backlog limit
+BACKLOG_FULL = 0.9
+
+
+class SaturationWatch:
+    """Whether one decoded stream keeps up (see the module docstring).
+
+    Parameters
+    ----------
+    describe
+        The load window's ``describe(now) -> figures`` (:meth:`~bci_stream.service.liveness.LoadWindow.describe`).
+    sfreq
+        The stream's nominal rate (0 or less: irregular, no sample period to compare with).
+    max_buffer_s
+        ``options.max_buffer_s``: the inlet's buffer, seconds.
+    on_event
+        ``on_event(kind, **fields)``: the recording's events (``saturated``).
+    name
+        Who is speaking in the log (``decoder <id>``).
+    shared
+        The stream shares its worker process with others (the advice then names a dedicated worker).
+    """
+
+    def __init__(self, describe: Callable[[float], dict[str, Any]], sfreq: float, max_buffer_s: float,
+                 on_event: Callable[..., None], name: str, shared: bool = False) -> None:
+        self.window_describe, self.sfreq, self.max_buffer_s = describe, sfreq, max_buffer_s
+        self.on_event, self.name, self.shared = on_event, name, shared
+        self.warning: str | None = None
+
+    def describe(self, now: float) -> dict[str, Any]:
+        """The load figures at ``now`` with ``warning`` (None while the decoder keeps up)."""
+        figures = self.window_describe(now)
+        figures["warning"] = self.check(figures)
+        return figures
+
+    def check(self, f: dict[str, Any]) -> str | None:
+        """The warning for the window's figures ``f`` (logged and recorded when it starts and when it ends)."""
+        busy, lost = f.get("busy"), f.get("samples_lost") or 0
+        full = self.max_buffer_s * self.sfreq if self.sfreq > 0 else 0.0
+        losing = lost > 0 and full > 0 and f.get("backlog_max", 0) >= BACKLOG_FULL * full
+        saturated = busy is not None and f.get("window_s", 0.0) >= MIN_WINDOW_S and busy >= BUSY_WARN
+        if self.warning is None and not (saturated or losing):
+            return None
+        if self.warning is not None and not losing and (busy is None or busy < BUSY_END):
+            log.info("%s: keeping up again (busy %.2f over the last %.0f s): the saturation warning ended", self.name,
+                     busy or 0.0, f.get("window_s", 0.0))
+            self.on_event("saturated", message=None)
+            self.warning = None
+            return None
+        started = self.warning is None
+        self.warning = self.text(f, lost)
+        if started:
+            log.warning("%s: %s", self.name, self.warning)
+            self.on_event("saturated", message=self.warning)
+        return self.warning
+
+    def text(self, f: dict[str, Any], lost: int) -> str:
+        """The warning in words, with the window's figures."""
+        busy, rate = f.get("busy") or 0.0, f.get("input_rate_hz") or 0.0
+        nominal = f" (the stream's nominal rate: {self.sfreq:g} Hz)" if self.sfreq > 0 else ""
+        cost = f"{1e3 * busy / rate:.2f} ms of work per sample" if rate > 0 else "no sample decoded"
+        period = f" against a sample period of {1e3 / self.sfreq:.2f} ms" if self.sfreq > 0 and rate > 0 else ""
+        where = "a dedicated worker (options.worker 'dedicated'), " if self.shared else ""
+        return (f"the decoder cannot keep up with its stream: busy {busy:.0%} of the last {f.get('window_s', 0):.0f} "
+                f"s, pulling {rate:.0f} samples/s{nominal}: {cost}{period}; {lost} sample(s) lost in that window "
+                f"(the inlet keeps max_buffer_s={self.max_buffer_s:g} s and drops the oldest), backlog "
+                f"{f.get('backlog_samples', 0)} sample(s). Use a smaller model, {where}a faster host, or a sender that "
+                "pushes chunks of several samples (a worker behind its stream steps them in one call)")

@@ -1,0 +1,45 @@
+"""The saturation warning (``load.warning``): said once per episode, with the figures and what to do, and its end;
+a window too short or a loss at a backlog far from the buffer's limit (a sender's pause) says nothing."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from bci_stream.service.saturation import SaturationWatch
+
+
+def figures(busy: float | None, lost: int = 0, backlog_max: int = 0, window_s: float = 10.0,
+            rate: float = 200.0) -> dict[str, Any]:
+    return {"window_s": window_s, "input_rate_hz": rate, "busy": busy, "samples_lost": lost,
+            "backlog_samples": backlog_max, "backlog_max": backlog_max}
+
+
+def test_said_once_per_episode_with_its_figures_and_ended(caplog: pytest.LogCaptureFixture) -> None:
+    events: list[tuple[str, dict]] = []
+    seq = iter([figures(0.5), figures(0.999, lost=5613, backlog_max=3000), figures(0.999, lost=7000,
+                backlog_max=3000), figures(0.9), figures(0.5)])
+    watch = SaturationWatch(lambda now: next(seq), 1000.0, 3.0, lambda kind, **f: events.append((kind, f)),
+                            "decoder x", shared=True)
+    with caplog.at_level(logging.INFO, logger="bci_stream.worker"):
+        said = [watch.describe(float(t))["warning"] for t in range(5)]
+    assert said[0] is None and said[4] is None
+    assert all(said[1:4])  # busy 0.9 is above the end threshold: still said
+    assert "busy 100%" in said[1] and "5613 sample(s) lost" in said[1] and "5.00 ms of work per sample" in said[1]
+    assert "1.00 ms" in said[1] and "dedicated worker" in said[1] and "7000 sample(s) lost" in said[2]
+    assert [f["message"] is None for kind, f in events if kind == "saturated"] == [False, True]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "cannot keep up" in warned[0].getMessage()
+    assert any("keeping up again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_short_window_or_a_loss_without_a_full_backlog_says_nothing() -> None:
+    seq = iter([figures(1.0, window_s=1.0), figures(0.2, lost=500, backlog_max=10), figures(0.2, lost=500,
+                backlog_max=2900)])
+    watch = SaturationWatch(lambda now: next(seq), 1000.0, 3.0, lambda kind, **f: None, "decoder x")
+    assert watch.describe(0.0)["warning"] is None  # the first seconds (a model warming up)
+    assert watch.describe(1.0)["warning"] is None  # a gap of the sender: the backlog never near max_buffer_s
+    said = watch.describe(2.0)["warning"]  # lost at a full buffer, whatever busy says
+    assert said is not None and "500 sample(s) lost" in said and "dedicated worker" not in said
