@@ -288,6 +288,11 @@ def list_models(models_dir: Path | None) -> None:
         click.echo(f"no model in {registry.root}", err=True)
 
 
+#: What upgrade-model's step-cost warning advises (a model this machine cannot run at its rate, one sample a call)
+UPGRADE_ADVICE = ("a sender pushing chunks costs less per sample; else a smaller model, a dedicated worker or a "
+                  "faster host: the service's load.warning says when a decoder cannot keep up")
+
+
 @main.command("upgrade-model")
 @click.argument("model_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
 def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
@@ -298,6 +303,7 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
     model.format1.onnx beside the new one (the registry ignores it). A folder already in format 2 is left
     as it is (said, not an error). Exit code 1 when a folder could not be upgraded, else 0."""
     try:
+        from bci_stream.train.classical.step_cost import step_cost
         from bci_stream.train.export.upgrade import FORMAT1_FILE, AlreadyUpgraded, upgrade_model_dir
     except ImportError as exc:
         raise click.ClickException(f"upgrade-model needs the train extra (pip install 'bci-stream[train]'): {exc}")
@@ -309,6 +315,12 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
             card = upgrade_model_dir(d)
             click.echo(f"{d}: {card.ref} is now a step graph (parity {card.parity.max_abs_diff:.2g}, "
                        f"sha256 {card.sha256[:12]}); your format-1 graph is kept as {d / FORMAT1_FILE}")
+            cost = step_cost(d, advice=UPGRADE_ADVICE)  # measured here, as calibrate's report does; never a refusal
+            click.echo(f"{d}: step cost on this machine, one sample per call: p50 {cost['p50_us']:.0f} µs, p99 "
+                       f"{cost['p99_us']:.0f} µs (sample period {cost['sample_period_us']:.0f} µs at "
+                       f"{card.sfreq:g} Hz)")
+            if cost["warning"]:
+                click.echo(f"{d}: warning: {cost['warning']}", err=True)
         except AlreadyUpgraded as exc:  # a no-op, not a failure
             click.echo(f"{d}: {exc}")
         except (ModelError, OSError) as exc:  # one line per folder, no traceback

@@ -22,9 +22,14 @@ WARMUP = 20
 WARN_SHARE = 0.5
 
 
-def step_cost(model_dir: Path, n_steps: int = N_STEPS, seed: int = 0) -> dict:
+#: What calibrate's warning advises (its report); ``upgrade-model`` gives its own.
+CALIBRATE_ADVICE = ("chunked streams cost less per sample; `--no-average` ships one decoder, several times "
+                    "cheaper")
+
+
+def step_cost(model_dir: Path, n_steps: int = N_STEPS, seed: int = 0, advice: str = CALIBRATE_ADVICE) -> dict:
     """Median / p99 µs of one single-sample step of the model in ``model_dir``, the sample period, and a warning
-    (or None) when the median exceeds :data:`WARN_SHARE` of the period."""
+    (or None) when the median exceeds :data:`WARN_SHARE` of the period, ending in ``advice``."""
     from bci_stream.core.card import ONNX_FILE, ModelCard
     from bci_stream.engine.step_model import StepModel
 
@@ -44,9 +49,9 @@ def step_cost(model_dir: Path, n_steps: int = N_STEPS, seed: int = 0) -> dict:
     if p50 > WARN_SHARE * period:
         warning = (f"one sample per call takes {p50:.0f} µs (median) of a {period:.0f} µs sample period at "
                    f"{card.sfreq:g} Hz: this decoder may not keep up with single-sample pushes on this machine "
-                   "(chunked streams cost less per sample; `--no-average` ships one decoder, several times cheaper)")
+                   f"({advice})")
     return {"p50_us": round(p50, 1), "p99_us": round(p99, 1), "n_steps": n_steps, "sample_period_us": round(period, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "warning": warning}
 
 
-__all__ = ["N_STEPS", "WARN_SHARE", "step_cost"]
+__all__ = ["CALIBRATE_ADVICE", "N_STEPS", "WARN_SHARE", "step_cost"]

@@ -81,6 +81,9 @@ def test_a_card_without_format_version_is_format_1_and_upgrades(tmp_path: Path) 
     assert res.exit_code == 0, res.output
     assert f"{d}: mine@0.1.0 is now a step graph" in res.output
     assert f"your format-1 graph is kept as {d / 'model.format1.onnx'}" in res.output
+    # what one sample per call costs here, as calibrate reports it (a figure only: no speed is asserted)
+    assert re.search(rf"{re.escape(str(d))}: step cost on this machine, one sample per call: p50 \d+ µs, p99 \d+ µs "
+                     r"\(sample period 6250 µs at 160 Hz\)", res.output), res.output
     assert (d / "model.format1.onnx").read_bytes() == original  # the author's export, byte for byte
     card = json.loads((d / "model.json").read_text())
     assert card["format_version"] == 2 and card["training"]["format1_sha256"] == sha256_file(d / "model.format1.onnx")
@@ -151,3 +154,15 @@ def test_an_upgraded_card_edited_to_more_labels_names_output_labels(tmp_path: Pa
     assert ModelRegistry(tmp_path).scan()[1] == [
         f"model card {d / 'model.json'} is invalid: <root>: Value error, output.labels has 4 labels, but the step "
         "graph's output 'y' has 3 outputs (step.n_outputs): give one label per output"]
+
+
+def test_upgrade_model_warns_of_a_model_slower_than_its_sample_period(tmp_path: Path) -> None:
+    """The audit's 2 x 1280 GRU lost half its 1 kHz input in the service, and upgrade-model had said nothing of its
+    cost. A card at 10 MHz (a 0.1 µs sample period no step graph runs within) makes the warning certain."""
+    d = own_folder(tmp_path, "fast-rate")
+    card = json.loads((d / "model.json").read_text())
+    (d / "model.json").write_text(json.dumps({**card, "sfreq": 1e7}))
+    res = CliRunner().invoke(main, ["upgrade-model", str(d)])
+    assert res.exit_code == 0, res.output  # measured and said, never a refusal
+    assert f"{d}: warning: one sample per call takes" in res.output
+    assert "sample period at 1e+07 Hz" in res.output and "load.warning" in res.output, res.output
