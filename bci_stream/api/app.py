@@ -53,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "start_timeout": settings.ray_start_timeout},
         )
         app.state.recordings = Recordings(str(settings.recordings_dir))  # POST /recordings: no model
-        log_startup(settings, app.state.registry)  # the summary; models_dir without a model; an open API
+        try:  # the summary; models_dir without a model; an open API: said, never a reason not to start
+            log_startup(settings, app.state.registry)
+        except Exception:  # noqa: BLE001
+            log.exception("the start-up summary could not be made (the service starts anyway)")
         if (why := recordings_dir_problem(settings.recordings_dir)) is not None:  # a request to record gets 422
             log.warning("%s: a decoder or recording asking to record is refused until it is fixed", why)
         app.state.started = time.monotonic()

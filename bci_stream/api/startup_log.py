@@ -36,10 +36,13 @@ def models_dir_problem(root: Path, usable: list[ModelEntry], problems: list[str]
     None when it holds one."""
     if usable:
         return None
-    if root.exists() and not root.is_dir():
-        return "is not a folder"
-    if not root.exists():
-        return "does not exist"
+    try:
+        if root.exists() and not root.is_dir():
+            return "is not a folder"
+        if not root.exists():
+            return "does not exist"
+    except OSError as exc:  # a name too long (ENAMETOOLONG), a folder on the way that cannot be searched
+        return f"cannot be looked at ({exc.strerror or exc})"
     if (why := ModelRegistry(root).root_problem()) is not None:
         return why
     if problems:
