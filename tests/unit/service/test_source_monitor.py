@@ -65,3 +65,32 @@ def test_verify_refuses_an_instance_it_cannot_find():
     del a
     with pytest.raises(StreamMismatchError, match=r"no resolve of .* found within 0.6 s.* could not be checked"):
         monitor.verify(timeout=0.6)
+
+
+def test_an_instance_not_found_yet_is_waited_for_and_only_another_shape_refused():
+    """poll_verify: nothing found is no verdict (looked for again, no error); found with the same shape it is checked
+    (its uid, once); found with another rate, StreamMismatchError, as before."""
+    name = unique("monitor-later")
+    sid = f"{name}-src"
+    a = outlet(name, sid)
+    monitor = SourceMonitor(a.get_info(), f"name='{name}'")
+    monitor.seen_uids = {a.get_info().uid()}
+    del a
+    monitor.begin_verify()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert monitor.poll_verify() == (False, None)  # before: StreamMismatchError ("could not be checked")
+        time.sleep(0.05)
+    b = outlet(name, sid)
+    deadline = time.monotonic() + 60.0
+    while (got := monitor.poll_verify()) == (False, None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got == (True, b.get_info().uid())
+    del b
+    c = outlet(name, sid, 1000.0)
+    monitor.begin_verify()
+    with pytest.raises(StreamMismatchError, match=r"came back with n_chans=8, sfreq=1000"):
+        deadline = time.monotonic() + 60.0
+        while monitor.poll_verify() == (False, None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    del c
