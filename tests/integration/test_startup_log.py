@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,10 @@ def test_the_start_is_summed_up_without_the_token_and_an_open_api_is_warned_abou
                                                                                    tmp_path: Path) -> None:
     """Before: the log named neither the config file, models_dir, recordings_dir nor whether a token was set; a
     missing env file (no token) on a host reachable from the network went unsaid."""
+    models = tmp_path / "models"  # the two tiny models alone: other tests of this process may add to models_dir
+    for name in ("tiny-gru", "tiny-lstm"):
+        shutil.copytree(models_dir / name, models / name)
+    models_dir = models
     log = _started_log(_env(tmp_path, BCI_STREAM_TOKEN=TOKEN), "--models-dir", str(models_dir))
     summary = next(line for line in log.splitlines() if " INFO bci-stream " in line and " starting: " in line)
     assert (f"config file none; models_dir {models_dir} (--models-dir): 2 model(s), 0 with problems; recordings_dir "
