@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 import pylsl
@@ -209,30 +208,6 @@ class SourceMonitor:
         self.check_shapes(mine)
         fresh = self.new_instance(mine)
         return True, None if fresh is None else fresh.uid()
-
-    def verify(self, timeout: float = VERIFY_TIMEOUT_S) -> str | None:
-        """:meth:`begin_verify` and :meth:`poll_verify` until the returned instance is checked (its uid if new), in
-        one blocking call (a record-only stream's loop).
-
-        Raises
-        ------
-        StreamMismatchError
-            As :meth:`poll_verify`, or no instance of the source found within ``timeout`` s to be checked.
-        """
-        self.begin_verify()
-        deadline = pylsl.local_clock() + timeout
-        while True:
-            verified, uid = self.poll_verify()
-            if verified:
-                return uid
-            if pylsl.local_clock() >= deadline:
-                self.verifier, self.verify_since = None, None
-                raise StreamMismatchError(
-                    f"stream {self.source.name()!r} (source_id {self.source.source_id()!r}) came back as a new outlet "
-                    f"instance that no resolve of {self.verify_predicate()} found within {timeout:g} s, so its "
-                    "channel count, rate and format could not be checked; refusing to decode it with the same state; "
-                    "start a new decoder")
-            time.sleep(0.05)
 
     def replaced(self, uid: str, timeout: float = REPLACED_LOOK_S) -> str | None:
         """Data again after a silence of a stream whose re-subscriptions liblsl cannot flag (it raises its flag only
