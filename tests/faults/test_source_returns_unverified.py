@@ -22,20 +22,11 @@ import pylsl
 from faults.kit import assert_service_up, start_running, status
 from support.common import TINY_SFREQ, test_signal, unique
 from support.http import wait_status
-from support.lsl import new_outlet, open_output, pull_all
+from support.lsl import gone, new_outlet, open_output, pull_all
 from support.pacing import push_paced
 
 RATE = TINY_SFREQ * 4  # pushed at 4x real time, on the 500 Hz grid
 N = 1000  # samples sent by each instance
-
-
-def gone(sid: str, timeout: float = 30.0) -> bool:
-    """No resolve finds an instance of ``sid`` any more."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pylsl.resolve_bypred(f"source_id='{sid}'", 0, 0.5):
-            return True
-    return False
 
 
 def test_a_returned_instance_not_found_yet_is_waited_for_and_then_decoded(client, worker_kind):

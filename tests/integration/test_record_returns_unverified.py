@@ -25,19 +25,10 @@ import pytest
 
 from bci_stream.io import load_recording
 from support.common import REPO, TINY_SFREQ, test_signal, unique
-from support.lsl import new_outlet, wait_for
+from support.lsl import gone, new_outlet, wait_for
 from support.pacing import push_paced
 
 N = 500  # samples sent by each of the first two instances (1 s at TINY_SFREQ); the third sends 2 N
-
-
-def gone(sid: str, timeout: float = 30.0) -> bool:
-    """No resolve finds an instance of ``sid`` any more."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pylsl.resolve_bypred(f"source_id='{sid}'", 0, 0.5):
-            return True
-    return False
 
 
 def in_file(path, event: str) -> bool:
