@@ -1,9 +1,8 @@
 """A stream slot's stalls, losses and reconnections (a part of :class:`~bci_stream.service.stream_slot.StreamSlot`).
 
 A stall is not an error: a source that goes silent (a replay that ended, a sender that paused or died) puts the
-decoder in state ``stalled`` with a ``stall`` description in its status (``kind``: ``silent``, ``lost`` or
-``verifying``: :mod:`~bci_stream.service.return_check`; the ``reason``, ``since``: the ``local_clock()`` of the last
-data, ``seconds`` silent so far, updated at each report),
+decoder in state ``stalled`` with a ``stall`` description in its status (``kind``: ``silent`` or ``lost``, the
+``reason``, ``since``: the ``local_clock()`` of the last data, ``seconds`` silent so far, updated at each report),
 counted in ``stalls``; data again clears it (``resumes``). ``error`` (the API's ``last_error``) is left to errors: a
 stream that comes back changed (another channel count, rate or format, or, read from the new instance's full info,
 another channel order, label or unit: :mod:`bci_stream.service.instance_check`), a refused model, a crash.
@@ -23,7 +22,6 @@ from bci_stream.lsl.info import read_labels, read_replay_speed, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import label_report, may_fit
 from bci_stream.service.instance_check import check_instance, fetch_full_info
-from bci_stream.service.return_check import ReturnCheck
 from bci_stream.service.source_monitor import NO_OTHER
 
 if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
@@ -51,7 +49,7 @@ AHEAD_MAX_S, LATE_MAX_S = 1.0, 10.0
 UNFLAGGED_SILENCE_S = 0.25
 
 
-class StallHandling(ReturnCheck):
+class StallHandling:
     """Stall, resume, loss and reconnection of a :class:`~bci_stream.service.stream_slot.StreamSlot` (a mixin)."""
 
     # StreamSlot's attributes used here (and its methods event, open_inlet, update_clock)
@@ -75,6 +73,7 @@ class StallHandling(ReturnCheck):
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
     clock_wait_until: float | None = None  # its first data waits for its clock offset until then
     clock_wait_offset: float | None = None  # the last instance's offset, kept if no estimate comes
+    held: tuple[np.ndarray, np.ndarray, float, float] | None = None  # a chunk held meanwhile
     #: the last instance's last sample on this host's clock, its arrival, the new instance's first arrival
     clock_wait_from: tuple[float, float, float] | None = None
     clock_wait_first: tuple[float, float] | None = None  # the new instance's first chunk: its last stamp, its arrival
@@ -84,21 +83,14 @@ class StallHandling(ReturnCheck):
     def got_data(self, first_ts: float, now: float, last_ts: float | None = None) -> None:
         """A chunk stamped ``first_ts`` to ``last_ts`` arrived at ``now``: first, if liblsl re-subscribed the inlet to
         a new outlet instance (stalled or not), check that instance against the stream decoding started on
-        (StreamMismatchError: nothing of this chunk is decoded; not found yet: :attr:`verify_pending`, the chunk is
-        held, :mod:`~bci_stream.service.return_check`); then resume a stalled stream."""
+        (StreamMismatchError: nothing of this chunk is decoded); then resume a stalled stream."""
         before, self.last_data = self.last_data, now
         self.last_chunk = (first_ts if last_ts is None else last_ts, now)
         if self.monitor.resubscribed():
-            self.begin_verify(first_ts, now, before, last_ts)
-            return
-        if now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
+            self.note_reconnect(self.monitor.verify())
+        elif now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
                 and self.clock.unmapped:  # liblsl cannot flag a re-subscription: was it another instance?
             self.note_reconnect(self.monitor.replaced(self.status.stream["uid"]))
-        self.after_data(first_ts, now, before, last_ts)
-
-    def after_data(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
-        """Data of a checked instance: resume a stalled stream; the first data of a new instance waits for its
-        clock offset."""
         if self.status.state == "stalled":
             self.on_resume(first_ts)
         if self.clock_stale:
@@ -312,6 +304,19 @@ class StallHandling(ReturnCheck):
         if (until := self.clock_wait_until) is not None:
             now = pylsl.local_clock()
             self.clock_pending(now, max(0.0, until - now))
+
+    def hold_for_clock(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> bool:
+        """A shared worker: keep a copy of a pulled chunk (``x`` is a view of the reused pull buffer) while the new
+        instance's clock offset is awaited, and say so; the loop takes it back with :meth:`take_held` once the wait
+        ended, before pulling this stream again."""
+        if not self.clock_pending(t0):
+            return False
+        self.held = (x.copy(), ts.copy(), t_call, t0)
+        return True
+
+    def take_held(self) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        held, self.held = self.held, None
+        return held
 
     def check_new_instance(self) -> None:
         """Read the full info of the new outlet instance the monitor found and check it against the running model
