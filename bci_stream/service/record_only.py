@@ -36,7 +36,6 @@ reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messag
 
 from __future__ import annotations
 
-import collections
 import difflib
 import threading
 from collections.abc import Callable, Mapping
@@ -62,6 +61,8 @@ from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.marker_choice import MarkerChoice
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
+from bci_stream.service.record_markers import MarkerCount
+from bci_stream.service.record_return import ReturnWait
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor
 
@@ -89,34 +90,6 @@ class RecordTotals:
     unrecorded: int = 0  # samples received but not written (the disk full, the file removed: ``write_error``)
     unrecorded_markers: int = 0
     write_error: str | None = None  # why the file is not being written now (None while it is)
-
-
-class MarkerCount:
-    """The recorder as the marker hub sees it, each marker value counted on its way into the file (the summary lists
-    them: the event names ``calibrate --labels`` maps)."""
-
-    def __init__(self, recorder: Recorder, notes: list[str] | None = None) -> None:
-        self.recorder = recorder
-        self.notes = notes  # the recording's notes: a marker stream chosen among several without the rule is one
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.hub: MarkerHub | None = None
-
-    def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
-        """A connection of the marker inlet, with when it opened (the hub's ``connected_at``, set just before)."""
-        self.recorder.marker_stream(stream, self.hub.connected_at if connected_at is None else connected_at)
-        if (also := stream.get("also_matching")) and self.notes is not None and self.hub is not None:
-            cure = self.hub.follower.choice.cure if self.hub.follower.choice is not None else "a marker selector"
-            note = (f"{len(also) + 1} marker streams match {self.hub.follower.predicate}: recording the first found, "
-                    f"source_id {stream.get('source_id')!r}; not {', '.join(also)} (choose with {cure})")
-            if note not in self.notes:  # once, not at each reconnection of the marker stream
-                self.notes.append(note)
-
-    def marker(self, timestamp: float, value: str) -> None:
-        self.counts[value] += 1
-        self.recorder.marker(timestamp, value)
-
-    def __getattr__(self, name: str) -> Any:  # marker_clock_offset, event: the recorder's own
-        return getattr(self.recorder, name)
 
 
 def visible_streams(like: str, wait: float = 1.0) -> list[str]:
@@ -172,6 +145,7 @@ class RecordOnly:
         self.inlet: pylsl.StreamInlet | None = None
         self.puller: ChunkPuller | None = None
         self.monitor: SourceMonitor | None = None
+        self.returned: ReturnWait | None = None  # a returned instance's check (open)
         self.recorder: Recorder | None = None
         self.hub: MarkerHub | None = None
         self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
@@ -233,6 +207,7 @@ class RecordOnly:
         # a new outlet instance liblsl went on with: a reconnect (on the selector's host, if it names one)
         self.monitor = SourceMonitor(full, self.predicate, self.selector.hostname)
         self.monitor.follow(self.inlet, 0.0 if self.clock.unmapped else 2.0)  # none in 2 s: no second futile wait
+        self.returned = ReturnWait(self.monitor, self.event)
         n = full.channel_count()
         self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
                                     remedy=f"give (or correct) {names['input_unit']}")
@@ -266,13 +241,18 @@ class RecordOnly:
         return None
 
     def take(self, timeout: float) -> int:
-        """Pull what the inlet holds (waiting up to ``timeout`` for a first sample) into the file; samples taken."""
-        x, ts = self.puller.pull(timeout)
-        if not len(ts):
-            return 0
-        c, now = self.counters, pylsl.local_clock()
-        if self.monitor.resubscribed() and (uid := self.monitor.verify()) is not None:  # StreamMismatchError: run's
-            self.event("reconnect", uid=uid, seq=c.samples_in)
+        """Pull what the inlet holds (waiting up to ``timeout`` for a first sample) into the file; samples taken (0
+        also while a returned instance's first chunk is held, unchecked: :mod:`~bci_stream.service.record_return`)."""
+        c, back = self.counters, self.returned
+        if back.held is not None:  # looked for again; once checked, written first (the rest waits in the inlet)
+            if (held := back.release(c.samples_in, timeout)) is None:  # StreamMismatchError: run's
+                return 0
+            x, ts = held
+        else:
+            x, ts = self.puller.pull(timeout)
+            if not len(ts) or not back.arrived(x, ts, c.samples_in):  # StreamMismatchError: run's
+                return 0
+        now = pylsl.local_clock()
         if self.stalled:
             self.stalled = False
             self.event("resume", first_timestamp=float(ts[0]), seq=c.samples_in, silent_s=now - self.last_data)
@@ -346,6 +326,10 @@ class RecordOnly:
         except StreamMismatchError as exc:  # a new outlet instance of another shape: not this recording's stream
             self.notes.append(f"{exc}: the recording ends here")
             self.event("reconnect", uid=None, seq=self.counters.samples_in, error=str(exc))
+        if self.returned is not None and (unchecked := self.returned.abandoned()) is not None:  # never found
+            self.notes.append(f"stream {self.name!r}: {unchecked['samples']} samples of a returned instance no resolve "
+                              "found were not written (its shape could not be checked before the end)")
+            self.event("unverified", **unchecked, seq=self.counters.samples_in)
         self.ended = pylsl.local_clock()  # a recording that ended is not stalled: its stalled_s stays as it was
         return self.totals()
 

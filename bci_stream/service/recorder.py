@@ -36,8 +36,10 @@ holds streams 1, 4 and 5: no decoded outputs or provenance; its events stream is
 them: ``lost``, ``total``, ``seq`` of the first sample after them), ``backward_step`` (the stamps went back),
 ``nonfinite_timestamps`` (samples the sender stamped NaN or inf, written one period after the stamp before:
 ``count``, ``total``, ``seq`` of the chunk's first sample),
-``reconnect`` (liblsl went on with a new outlet instance of the source: ``uid``; ``error`` when it differs in shape,
-which ends the recording), ``lost`` (the stream gone for good) and ``stopped`` (the totals).
+``verify_wait`` (liblsl went on with a new outlet instance of the source that no resolve found yet: its samples
+are held until it is checked, ``predicate``), ``reconnect`` (that new instance checked: ``uid``; ``error`` when it
+differs in shape, which ends the recording), ``unverified`` (the recording ended before it could be checked: its held
+``samples``, not written), ``lost`` (the stream gone for good) and ``stopped`` (the totals).
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class SharedWorker:
         if not member.running or slot.inlet is None:  # ended, or lost: housekeeping looks for the source
             return
         try:
-            if (held := slot.take_held()) is not None:  # held while its new instance's clock offset was awaited
+            if (held := slot.take_held()) is not None:  # held while its new instance's check or clock was awaited
                 x, ts, t_call, t0 = held
             else:
                 t_call = pylsl.local_clock()
@@ -196,7 +196,7 @@ class SharedWorker:
                     return
                 member.arrivals.arrived(t0)
                 slot.got_data(float(ts[0]), t0, float(ts[-1]))
-                if slot.hold_for_clock(x, ts, t_call, t0):  # left out of the loop until the wait ends (housekeeping)
+                if slot.hold_chunk(x, ts, t_call, t0):  # left out of the loop until the wait ends (housekeeping)
                     self.active = [m for m in self.active if m is not member]
                     return
             slot.inputs(x, ts)  # the recording, the amplitude check of an assumed unit
@@ -248,6 +248,7 @@ class SharedWorker:
                     slot.commands.finish_swap()
                 if slot.inlet is None:
                     slot.check_source(pylsl.local_clock())
+                slot.poll_verify(now)  # polled: a returned instance waits for a resolve to find it (checked)
                 slot.clock_pending(now)  # polled: a new instance's first data waits for its clock offset
                 if slot.reporter.due(now):
                     slot.tick()
@@ -257,7 +258,8 @@ class SharedWorker:
             except Exception as exc:  # noqa: BLE001
                 self.fail(member, exc)
         self.active = [m for m in self.members.values()
-                       if m.running and m.slot.inlet is not None and m.slot.clock_wait_until is None]
+                       if m.running and m.slot.inlet is not None and m.slot.clock_wait_until is None
+                       and m.slot.verify_pending is None]
 
     # -- streams in and out -------------------------------------------------------------------------------
 

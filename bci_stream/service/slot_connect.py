@@ -267,8 +267,12 @@ class StreamConnection:
 
     def update_clock(self, timeout: float, record: bool = True) -> None:
         """A new clock-offset estimate (waiting up to ``timeout`` s), into the status and, when it changed (and
-        ``record``: not while a new instance's wait may still refuse it), the recording."""
-        if self.inlet is None or self.clock is None:
+        ``record``: not while a new instance's wait may still refuse it), the recording. None is taken between a
+        new outlet instance's first chunk and its clock wait (:meth:`~bci_stream.service.stalls.StallHandling.
+        begin_clock_wait`), while it is checked (``verify_pending``, the periodic :meth:`tick` going on meanwhile) or
+        about to wait (``clock_stale``): an estimate taken there made the last instance's offset look like the new
+        one's, and a bogus one near 0 (CI) made the wait end before it began, its samples published 1.5e9 s off."""
+        if self.inlet is None or self.clock is None or self.verify_pending is not None or self.clock_stale:
             return
         provisional, offset = self.clock.provisional_on, self.clock.offset
         self.status.clock_offset = self.clock.update(self.inlet, timeout)

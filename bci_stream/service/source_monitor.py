@@ -14,8 +14,10 @@ from bci_stream.lsl.liblsl import time_correction_ex
 from bci_stream.lsl.source import NUMERIC_FORMATS, build_predicate, described
 
 RECONNECT_BACKOFF = (0.25, 4.0)  # first and largest interval between source checks while stalled, s
-#: how long :meth:`SourceMonitor.verify` looks for the outlet instance liblsl re-subscribed to, s (found in ~1 ms
-#: on a working network: it is the instance whose samples just arrived)
+#: how long :meth:`SourceMonitor.begin_verify` waits for a first answer about the outlet instance liblsl re-subscribed
+#: to, s (found in ~1 ms on a working network: it is the instance whose samples just arrived); later looks do not wait
+VERIFY_TRY_S = 0.1
+#: a selector naming a host: how long only instances on other hosts may answer before the returned one is refused, s
 VERIFY_TIMEOUT_S = 3.0
 #: how long :meth:`SourceMonitor.replaced` listens for the source's instances, s
 REPLACED_LOOK_S = 0.3
@@ -67,6 +69,11 @@ class SourceMonitor:
         #: against the model before any of its samples is decoded (``StallHandling.note_reconnect``)
         self.fresh: pylsl.StreamInfo | None = None
         self._was_reset: Callable[[], bool] = lambda: False
+        #: while the instance liblsl re-subscribed to waits to be checked: when that began (``local_clock()``), the
+        #: resolver looking for it (:meth:`poll_verify`), and the first one-shot resolve's finds
+        self.verify_since: float | None = None
+        self.verifier: pylsl.ContinuousResolver | None = None
+        self._verify_found: list[pylsl.StreamInfo] = []
 
     def follow(self, inlet: pylsl.StreamInlet, timeout: float = 2.0) -> None:
         """Watch ``inlet`` for liblsl's own re-subscriptions (a source with a source_id, recovered by liblsl).
@@ -83,7 +90,7 @@ class SourceMonitor:
 
     def resubscribed(self) -> bool:
         """liblsl re-subscribed the followed inlet to another outlet instance since the last call (the next step
-        is :meth:`verify`); the clock offset is measured again, so that the next switch raises the flag too."""
+        is :meth:`begin_verify`); the clock offset is measured again, so that the next switch raises the flag too."""
         if not self._was_reset():
             return False
         self._measure_clock(0.0)  # starts a measurement; liblsl's clock thread finishes it within ~2.6 s
@@ -131,6 +138,7 @@ class SourceMonitor:
         now (its owner may sit in a reference cycle that only a rare full collection would free)."""
         self._inlet, self._was_reset = None, lambda: False
         self.watch, self.watching = None, False
+        self.verifier, self.verify_since = None, None
 
     def stop(self) -> str | None:
         """Data again: stop watching; the new outlet instance's uid if the source came back as one.
@@ -150,41 +158,56 @@ class SourceMonitor:
         self.other, self._gone_since = dict(NO_OTHER), None
         return uid
 
-    def verify(self, timeout: float = VERIFY_TIMEOUT_S) -> str | None:
-        """liblsl re-subscribed the inlet to another outlet instance of the source: find the instances of the
-        source that are up now (a one-shot resolve, repeated until one answers or ``timeout`` s went by) and
-        check each against the stream the decoder started on; the new instance's uid if not seen before.
+    def begin_verify(self) -> None:
+        """liblsl re-subscribed the inlet to another outlet instance of the source: start looking for the instances
+        of the source that are up (:meth:`poll_verify` checks them). One short one-shot resolve (up to
+        :data:`VERIFY_TRY_S`), then a continuous resolver that :meth:`poll_verify` reads without waiting: a shared
+        worker's other streams go on meanwhile (before, a loop of one-shot resolves held the worker up to 3 s)."""
+        self.verify_since = pylsl.local_clock()
+        self._verify_found = pylsl.resolve_bypred(self.verify_predicate(), 1, VERIFY_TRY_S)
+        self.verifier = None
+
+    def verify_predicate(self) -> str:
+        src = self.source
+        return build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
+
+    def poll_verify(self) -> tuple[bool, str | None]:
+        """Whether the returned instance could be checked, and, if so, its uid when not seen before:
+        ``(False, None)`` while no instance of the source answered a resolve yet (the decoder waits and asks again:
+        not finding it *yet* says nothing against it), ``(True, uid or None)`` once one did and every instance found
+        has the shape the decoder started on.
 
         Raises
         ------
         StreamMismatchError
-            An instance of the source has another channel count, rate or format, or none could be found to
-            be checked (the samples of an unchecked instance are not decoded).
+            An instance of the source has another channel count, rate or format; or, the selector naming a host,
+            only instances on other hosts answered for :data:`VERIFY_TIMEOUT_S` (liblsl re-subscribes by source_id,
+            whatever the host).
         """
-        src = self.source
-        predicate = build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
-        deadline = pylsl.local_clock() + timeout
-        while True:
-            found = pylsl.resolve_bypred(predicate, 1, 0.5)
-            mine = [i for i in found if self.same_source(i)]
-            if mine:
-                break
-            if pylsl.local_clock() >= deadline and self.hostname is not None and (elsewhere := sorted(
+        found, self._verify_found = self._verify_found, []
+        if self.verifier is None and not found:
+            try:
+                self.verifier = pylsl.ContinuousResolver(pred=self.verify_predicate(), forget_after=2.0)
+            except RuntimeError as exc:  # out of descriptors: looked for again at the next poll
+                log.warning("stream %r: cannot look for its returned instance yet (liblsl: %r)", self.source.name(),
+                            str(exc))
+        if self.verifier is not None:
+            found = found + self.verifier.results()
+        mine = [i for i in found if self.same_source(i)]
+        if not mine:
+            src, waited = self.source, pylsl.local_clock() - (self.verify_since or 0.0)
+            if waited >= VERIFY_TIMEOUT_S and self.hostname is not None and (elsewhere := sorted(
                     {i.hostname() for i in found if i.hostname() != self.hostname})):
                 raise StreamMismatchError(
                     f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance on "
                     f"host {', '.join(map(repr, elsewhere))}, not on {self.hostname!r}, the host the decoder selects "
                     "(liblsl re-subscribes by source_id, whatever the host). Refusing to decode another host's stream "
                     "with the same state; start a new decoder for it")
-            if pylsl.local_clock() >= deadline:
-                raise StreamMismatchError(
-                    f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance "
-                    f"that no resolve of {predicate} found within {timeout:g} s, so its channel count, rate and "
-                    "format could not be checked; refusing to decode it with the same state; start a new decoder"
-                )
+            return False, None
+        self.verifier, self.verify_since = None, None
         self.check_shapes(mine)
         fresh = self.new_instance(mine)
-        return None if fresh is None else fresh.uid()
+        return True, None if fresh is None else fresh.uid()
 
     def replaced(self, uid: str, timeout: float = REPLACED_LOOK_S) -> str | None:
         """Data again after a silence of a stream whose re-subscriptions liblsl cannot flag (it raises its flag only

@@ -1,8 +1,9 @@
 """A stream slot's stalls, losses and reconnections (a part of :class:`~bci_stream.service.stream_slot.StreamSlot`).
 
 A stall is not an error: a source that goes silent (a replay that ended, a sender that paused or died) puts the
-decoder in state ``stalled`` with a ``stall`` description in its status (``kind``: ``silent`` or ``lost``, the
-``reason``, ``since``: the ``local_clock()`` of the last data, ``seconds`` silent so far, updated at each report),
+decoder in state ``stalled`` with a ``stall`` description in its status (``kind``: ``silent``, ``lost`` or
+``verifying``: :mod:`~bci_stream.service.return_check`; the ``reason``, ``since``: the ``local_clock()`` of the last
+data, ``seconds`` silent so far, updated at each report),
 counted in ``stalls``; data again clears it (``resumes``). ``error`` (the API's ``last_error``) is left to errors: a
 stream that comes back changed (another channel count, rate or format, or, read from the new instance's full info,
 another channel order, label or unit: :mod:`bci_stream.service.instance_check`), a refused model, a crash.
@@ -22,6 +23,7 @@ from bci_stream.lsl.info import read_labels, read_replay_speed, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import label_report, may_fit
 from bci_stream.service.instance_check import check_instance, fetch_full_info
+from bci_stream.service.return_check import ReturnCheck
 from bci_stream.service.source_monitor import NO_OTHER
 
 if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
@@ -49,7 +51,7 @@ AHEAD_MAX_S, LATE_MAX_S = 1.0, 10.0
 UNFLAGGED_SILENCE_S = 0.25
 
 
-class StallHandling:
+class StallHandling(ReturnCheck):
     """Stall, resume, loss and reconnection of a :class:`~bci_stream.service.stream_slot.StreamSlot` (a mixin)."""
 
     # StreamSlot's attributes used here (and its methods event, open_inlet, update_clock)
@@ -73,7 +75,6 @@ class StallHandling:
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
     clock_wait_until: float | None = None  # its first data waits for its clock offset until then
     clock_wait_offset: float | None = None  # the last instance's offset, kept if no estimate comes
-    held: tuple[np.ndarray, np.ndarray, float, float] | None = None  # a chunk held meanwhile
     #: the last instance's last sample on this host's clock, its arrival, the new instance's first arrival
     clock_wait_from: tuple[float, float, float] | None = None
     clock_wait_first: tuple[float, float] | None = None  # the new instance's first chunk: its last stamp, its arrival
@@ -83,14 +84,21 @@ class StallHandling:
     def got_data(self, first_ts: float, now: float, last_ts: float | None = None) -> None:
         """A chunk stamped ``first_ts`` to ``last_ts`` arrived at ``now``: first, if liblsl re-subscribed the inlet to
         a new outlet instance (stalled or not), check that instance against the stream decoding started on
-        (StreamMismatchError: nothing of this chunk is decoded); then resume a stalled stream."""
+        (StreamMismatchError: nothing of this chunk is decoded; not found yet: :attr:`verify_pending`, the chunk is
+        held, :mod:`~bci_stream.service.return_check`); then resume a stalled stream."""
         before, self.last_data = self.last_data, now
         self.last_chunk = (first_ts if last_ts is None else last_ts, now)
         if self.monitor.resubscribed():
-            self.note_reconnect(self.monitor.verify())
-        elif now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
+            self.begin_verify(first_ts, now, before, last_ts)
+            return
+        if now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
                 and self.clock.unmapped:  # liblsl cannot flag a re-subscription: was it another instance?
             self.note_reconnect(self.monitor.replaced(self.status.stream["uid"]))
+        self.after_data(first_ts, now, before, last_ts)
+
+    def after_data(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
+        """Data of a checked instance: resume a stalled stream; the first data of a new instance waits for its
+        clock offset."""
         if self.status.state == "stalled":
             self.on_resume(first_ts)
         if self.clock_stale:
@@ -182,20 +190,23 @@ class StallHandling:
     def begin_clock_wait(self, now: float, before: float, last_ts: float | None = None) -> None:
         """The first data of a new outlet instance: none of it is stamped before an offset estimate of its own comes
         (up to :data:`NEW_INSTANCE_CLOCK_S`, the inlet buffering meanwhile; :meth:`clock_pending`), unless the stream
-        is from this host and read on its clock (offset 0): a sender host that rebooted restarted its clock, and its
+        is from this host and read on its clock (offset 0) with samples that fit it (:meth:`fits_arrival`, as the last
+        instance's did; before, offset 0 alone sufficed, and a bogus estimate near 0 taken then sent a rebooted
+        sender's samples out 1.5e9 s off, in CI): a sender host that rebooted restarted its clock, and its
         first ~0.3 s were published with the last instance's offset, 2.6e8 s off in an exploratory run (a reboot
         simulated with libfaketime). The status's ``clock_wait`` describes the last wait: ``since`` (``local_clock()``),
         ``seconds`` (None while waiting), ``estimate`` (whether one came, or the deadline ended the wait), and
         ``offset_from: "arrival"`` when the offset it would be stamped with is no fit for it (:meth:`misfit`).
         ``last_ts``: the last stamp of the new instance's first chunk, which arrived at ``now``."""
         clock = self.clock
-        if clock is None or clock.mode == "none" or (clock.same_host and clock.zero):
+        if clock is None or clock.mode == "none":
             return
+        last = self.status.last_timestamp  # the last decoded sample's stamp on this host's clock, as published
+        if clock.same_host and clock.zero and (last_ts is None or last is None or self.fits_arrival(last_ts, now)
+                                               or not self.fits_arrival(last, before)):
+            return  # this host's clock, and its samples fit it as the last instance's did (or neither did: as before)
         # None: that instance's stamps went out as sent (no estimate; an offset from arrivals is one: provisional)
         self.clock_wait_offset = None if clock.zero else clock.offset
-        # the last decoded sample's stamp on this host's clock, as published (the line may have taken the new
-        # instance's estimate already: liblsl measures it as soon as it re-subscribes, before its first data)
-        last = self.status.last_timestamp
         self.clock_wait_from = None if last is None else (last, before, now)
         self.clock_wait_first = None if last_ts is None else (last_ts, now)
         clock.forget()
@@ -220,14 +231,15 @@ class StallHandling:
         self.status.clock_wait.update(seconds=wait_s, estimate=came)
         self.event("clock_wait", seconds=wait_s, estimate=came)
         was = self.clock_wait_offset
-        ahead = None if was is None else self.misfit()
+        ahead = self.misfit()
         if (since := self.clock_wait_from) is not None and self.decoder is not None:
             self.decoder.new_instance(self.rebase(since, came and was is not None and ahead is None))
         if ahead is not None:
             offset = self.stamp_by_arrival()
             own = (f"its own estimate ({self.clock.estimate:+.6f} s), which cannot be of its clock (the last "
                    "instance's samples fitted their arrival),")
-            whose = own if came else f"the last instance's offset ({was:+.6f} s)"
+            whose = own if came else ("its stamps as sent (offset 0)" if was is None
+                                      else f"the last instance's offset ({was:+.6f} s)")
             log.warning("decoder %s: the new instance's first samples are stamped by their arrival here (offset "
                         "%+.6f s) until %s: %s put them %+.3g s from their arrival", self.decoder_id, offset,
                         "a later estimate" if came else "an estimate comes", whose, ahead)
@@ -246,15 +258,23 @@ class StallHandling:
         when the last instance's last decoded sample fitted its own arrival so: a sender stamping with Unix time, or
         a replay keeping a file's old stamps, goes on as its last instance did. Before: a rebooted host's samples went
         out 1.5e9 s off with the last instance's offset whenever its time probes went unanswered for 3 s (a loaded
-        machine), and once with an estimate of its own that put them there (CI, ``test_reconnect_clock``)."""
+        machine), and once with an estimate of its own that put them there (CI, ``test_reconnect_clock``); a last
+        instance stamped as sent (offset 0) was not judged at all: a same-host sender back with another clock, or an
+        estimate near 0 (a bogus one, CI), went out 1.5e9 s off, unwarned."""
         if self.clock_wait_first is None or self.clock_wait_from is None:
             return None
         last_here, last_arrival, _ = self.clock_wait_from
-        if not -LATE_MAX_S <= last_here - last_arrival <= AHEAD_MAX_S:
+        if not self.fits_arrival(last_here, last_arrival):
             return None
         last_ts, arrival = self.clock_wait_first
         ahead = float(self.clock.mapped(np.array([last_ts]))[0]) - arrival
-        return None if -LATE_MAX_S <= ahead <= AHEAD_MAX_S else ahead
+        return None if self.fits_arrival(ahead + arrival, arrival) else ahead
+
+    @staticmethod
+    def fits_arrival(stamp: float, arrival: float) -> bool:
+        """A sample stamped ``stamp`` on this host's clock may have arrived at ``arrival``: at most
+        :data:`AHEAD_MAX_S` ahead of it, :data:`LATE_MAX_S` late."""
+        return -LATE_MAX_S <= stamp - arrival <= AHEAD_MAX_S
 
     def refused_estimate(self, offset: float) -> bool:
         """The first estimate after an instance was stamped by arrival (``offset``), refused if it puts the last
@@ -264,7 +284,7 @@ class StallHandling:
             return False
         last_ts, arrival = self.last_chunk
         ahead = float(self.clock.mapped(np.array([last_ts]))[0]) - arrival
-        if -LATE_MAX_S <= ahead <= AHEAD_MAX_S:
+        if self.fits_arrival(ahead + arrival, arrival):
             return False
         self.clock.provisional(last_ts, offset)
         self.status.clock_offset = offset
@@ -304,19 +324,6 @@ class StallHandling:
         if (until := self.clock_wait_until) is not None:
             now = pylsl.local_clock()
             self.clock_pending(now, max(0.0, until - now))
-
-    def hold_for_clock(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> bool:
-        """A shared worker: keep a copy of a pulled chunk (``x`` is a view of the reused pull buffer) while the new
-        instance's clock offset is awaited, and say so; the loop takes it back with :meth:`take_held` once the wait
-        ended, before pulling this stream again."""
-        if not self.clock_pending(t0):
-            return False
-        self.held = (x.copy(), ts.copy(), t_call, t0)
-        return True
-
-    def take_held(self) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-        held, self.held = self.held, None
-        return held
 
     def check_new_instance(self) -> None:
         """Read the full info of the new outlet instance the monitor found and check it against the running model

@@ -210,6 +210,7 @@ class StreamSlot(StreamConnection, StallHandling):
         a shared state slot goes back to its table; a loss still settling is counted."""
         if self.decoder is not None:
             self.decoder.gaps.settle(self.status.counters)
+        self.drop_held()
         if self.inlet is not None:
             if not self.data_seen:  # stopped (a reopen) before it pulled: data waiting in the inlet is owed too
                 self.note_held_data()

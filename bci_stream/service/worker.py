@@ -86,6 +86,15 @@ class DecoderWorker(StreamSlot):
                 if reporter.due(pylsl.local_clock()):
                     self.tick()
                 continue
+            if self.held is not None:  # a returned instance's first chunk, held until the instance is checked
+                if self.poll_verify(pylsl.local_clock()):
+                    commands.conn.poll(0.05)
+                    if reporter.due(pylsl.local_clock()):
+                        self.tick()
+                    continue
+                self.await_clock()
+                self.process(*self.take_held())
+                continue
             t_call = now
             try:
                 x, ts = self.puller.pull(0.05)
@@ -99,6 +108,9 @@ class DecoderWorker(StreamSlot):
                     self.tick()
                 continue
             self.got_data(float(ts[0]), t0, float(ts[-1]))
+            if self.verify_pending is not None:  # not found yet: held, looked for again at the next turn
+                self.held = (x.copy(), ts.copy(), t_call, t0)
+                continue
             self.await_clock()  # a new outlet instance from another clock: its offset first (blocks up to 3 s)
             self.process(x, ts, t_call, t0)
             if reporter.due(pylsl.local_clock()):

@@ -40,6 +40,15 @@ def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float) -> tuple[np.ndarr
     return np.concatenate(chunks), np.concatenate(stamps)
 
 
+def gone(source_id: str, timeout: float = 30.0) -> bool:
+    """No resolve finds an instance of ``source_id`` any more (within ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pylsl.resolve_bypred(f"source_id='{source_id}'", 0, 0.5):
+            return True
+    return False
+
+
 def open_output(name: str) -> pylsl.StreamInlet:
     found = pylsl.resolve_bypred(f"name='{name}'", 1, 10.0)
     assert found, f"stream {name} not found"

@@ -1,5 +1,6 @@
 """SourceMonitor on real LSL outlets and inlets (loopback): liblsl's own re-subscription is flagged before the new
-instance's first sample, and :meth:`SourceMonitor.verify` checks that instance against the original stream."""
+instance's first sample, and :meth:`SourceMonitor.begin_verify` / :meth:`SourceMonitor.poll_verify` check that instance
+against the original stream."""
 
 from __future__ import annotations
 
@@ -31,6 +32,16 @@ def first_data(inlet: pylsl.StreamInlet, out: pylsl.StreamOutlet, timeout: float
     raise AssertionError(f"no data through the recovered inlet within {timeout} s")
 
 
+def checked(monitor: SourceMonitor, timeout: float = 60.0) -> str | None:
+    """begin_verify, then poll_verify until the returned instance is checked: its uid if new."""
+    monitor.begin_verify()
+    deadline = time.monotonic() + timeout
+    while (got := monitor.poll_verify()) == (False, None):
+        assert time.monotonic() < deadline, f"no instance of {monitor.verify_predicate()} found within {timeout} s"
+        time.sleep(0.05)
+    return got[1]
+
+
 @pytest.mark.parametrize("sfreq", [TINY_SFREQ, 1000.0])
 def test_resubscription_is_flagged_before_the_first_sample_and_verified(sfreq):
     name = unique("monitor")
@@ -49,19 +60,39 @@ def test_resubscription_is_flagged_before_the_first_sample_and_verified(sfreq):
     assert monitor.resubscribed()  # raised by liblsl before the new instance's first sample
     assert not monitor.resubscribed()  # once per switch
     if sfreq == TINY_SFREQ:
-        assert monitor.verify() == b.get_info().uid()  # counted once: a new instance
-        assert monitor.verify() is None
+        assert checked(monitor) == b.get_info().uid()  # counted once: a new instance
+        assert checked(monitor) is None
     else:
         with pytest.raises(StreamMismatchError, match=r"came back with n_chans=8, sfreq=1000, format=float32; "
                                                       r"it was n_chans=8, sfreq=500, format=float32"):
-            monitor.verify()
+            checked(monitor)
     inlet.close_stream()
 
 
-def test_verify_refuses_an_instance_it_cannot_find():
-    name = unique("monitor-gone")
-    a = outlet(name, f"{name}-src")
+def test_an_instance_not_found_yet_is_waited_for_and_only_another_shape_refused():
+    """poll_verify: nothing found is no verdict (looked for again, no error); found with the same shape it is checked
+    (its uid, once); found with another rate, StreamMismatchError, as before."""
+    name = unique("monitor-later")
+    sid = f"{name}-src"
+    a = outlet(name, sid)
     monitor = SourceMonitor(a.get_info(), f"name='{name}'")
+    monitor.seen_uids = {a.get_info().uid()}
     del a
-    with pytest.raises(StreamMismatchError, match=r"no resolve of .* found within 0.6 s.* could not be checked"):
-        monitor.verify(timeout=0.6)
+    monitor.begin_verify()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        assert monitor.poll_verify() == (False, None)  # before: StreamMismatchError ("could not be checked")
+        time.sleep(0.05)
+    b = outlet(name, sid)
+    deadline = time.monotonic() + 60.0
+    while (got := monitor.poll_verify()) == (False, None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got == (True, b.get_info().uid())
+    del b
+    c = outlet(name, sid, 1000.0)
+    monitor.begin_verify()
+    with pytest.raises(StreamMismatchError, match=r"came back with n_chans=8, sfreq=1000"):
+        deadline = time.monotonic() + 60.0
+        while monitor.poll_verify() == (False, None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    del c

@@ -1,0 +1,38 @@
+"""The recorder as a record-only stream's marker hub sees it (a part of
+:class:`~bci_stream.service.record_only.RecordOnly`): each marker value counted on its way into the file."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from bci_stream.service.markers import MarkerHub
+from bci_stream.service.recorder import Recorder
+
+
+class MarkerCount:
+    """The recorder as the marker hub sees it, each marker value counted on its way into the file (the summary lists
+    them: the event names ``calibrate --labels`` maps)."""
+
+    def __init__(self, recorder: Recorder, notes: list[str] | None = None) -> None:
+        self.recorder = recorder
+        self.notes = notes  # the recording's notes: a marker stream chosen among several without the rule is one
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.hub: MarkerHub | None = None
+
+    def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
+        """A connection of the marker inlet, with when it opened (the hub's ``connected_at``, set just before)."""
+        self.recorder.marker_stream(stream, self.hub.connected_at if connected_at is None else connected_at)
+        if (also := stream.get("also_matching")) and self.notes is not None and self.hub is not None:
+            cure = self.hub.follower.choice.cure if self.hub.follower.choice is not None else "a marker selector"
+            note = (f"{len(also) + 1} marker streams match {self.hub.follower.predicate}: recording the first found, "
+                    f"source_id {stream.get('source_id')!r}; not {', '.join(also)} (choose with {cure})")
+            if note not in self.notes:  # once, not at each reconnection of the marker stream
+                self.notes.append(note)
+
+    def marker(self, timestamp: float, value: str) -> None:
+        self.counts[value] += 1
+        self.recorder.marker(timestamp, value)
+
+    def __getattr__(self, name: str) -> Any:  # marker_clock_offset, event: the recorder's own
+        return getattr(self.recorder, name)

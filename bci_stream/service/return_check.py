@@ -1,0 +1,96 @@
+"""A stream slot's wait for the outlet instance liblsl re-subscribed to be checked (a part of
+:class:`~bci_stream.service.stalls.StallHandling`).
+
+liblsl switches a recovering inlet to a new outlet instance of the source by itself; its channel count, rate and
+format are checked (:meth:`~bci_stream.service.source_monitor.SourceMonitor.poll_verify`) before any of its samples is
+decoded. Until a resolve finds that instance, the decoder is ``stalled`` (``stall.kind`` ``verifying``, the reason and
+for how long in ``stall``), the instance's first chunk is held and the later ones wait in the inlet; once the
+instance is found with the same shape, they are all decoded, in order (a loss only if the inlet's buffer overflowed,
+counted by the stamps' gap as any other). Found with another shape: StreamMismatchError, as before. Before, an
+instance no resolve found within 3 s (a loaded machine) ended the decoder in ``error``, for good, and the shared
+worker's other streams waited out those 3 s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bci_stream.core.status import WorkerStatus
+    from bci_stream.service.reporter import StatusReporter
+    from bci_stream.service.source_monitor import SourceMonitor
+
+log = logging.getLogger("bci_stream.worker")
+
+VERIFY_REASON = ("the stream came back as a new outlet instance (liblsl re-subscribed to it), which no resolve of "
+                 "{pred} has found yet, so its channel count, rate and format are not checked: waiting to verify it "
+                 "(looking again without end); its samples are held and decoded once it is verified")
+
+
+class ReturnCheck:
+    """The wait for a returned outlet instance's check, of a :class:`~bci_stream.service.stalls.StallHandling`."""
+
+    decoder_id: str
+    status: WorkerStatus
+    reporter: StatusReporter
+    monitor: SourceMonitor | None
+    held: tuple[np.ndarray, np.ndarray, float, float] | None = None
+    #: while the instance liblsl re-subscribed to waits for its check: its first chunk's first stamp, arrival, the
+    #: arrival of the data before it and its last stamp (what :meth:`after_data` takes once it is checked)
+    verify_pending: tuple[float, float, float, float | None] | None = None
+
+    def begin_verify(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
+        """A chunk of the new instance arrived: check the instance (at once if a resolve finds it now), else wait,
+        stalled, and look again at each :meth:`poll_verify` (the worker holds the chunk meanwhile)."""
+        self.verify_pending = (first_ts, now, before, last_ts)
+        self.monitor.begin_verify()
+        if not self.poll_verify(now):
+            return
+        if self.status.state != "stalled":  # a sender that restarted faster than stall_timeout_s
+            self.on_stall(0.0)
+        self.status.stall.update(kind="verifying", reason=VERIFY_REASON.format(pred=self.monitor.verify_predicate()),
+                                 verify_since=now)
+        self.event("verify_wait", predicate=self.monitor.verify_predicate())
+        self.reporter.report()
+
+    def poll_verify(self, now: float) -> bool:
+        """Whether the returned instance still waits for its check (no resolve found it yet); once found with the
+        same shape, the reconnection is counted and the held data's arrival handled (:meth:`after_data`)."""
+        if self.verify_pending is None:
+            return False
+        verified, uid = self.monitor.poll_verify()
+        if not verified:
+            return True
+        first_ts, at, before, last_ts = self.verify_pending
+        self.verify_pending = None
+        self.note_reconnect(uid)
+        self.after_data(first_ts, at, before, last_ts)
+        return False
+
+    def hold_chunk(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> bool:
+        """Keep a copy of a pulled chunk (``x`` is a view of the reused pull buffer) while its instance waits for its
+        check or its clock offset; False (nothing held) when it waits for neither. The worker takes it back with
+        :meth:`take_held` once the wait ended, before pulling this stream again."""
+        if self.verify_pending is None and not self.clock_pending(t0):
+            return False
+        self.held = (x.copy(), ts.copy(), t_call, t0)
+        return True
+
+    def take_held(self) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        held, self.held = self.held, None
+        return held
+
+    def drop_held(self) -> None:
+        """The decoder ends with a chunk held (pulled, never decoded): its samples are counted as lost, said in the
+        log and the recording (``held_lost``). Before, they were in no counter of the final status."""
+        if (held := self.take_held()) is None:
+            return
+        ts = held[1]
+        self.status.counters.samples_lost += len(ts)
+        why = "its outlet instance's check" if self.verify_pending is not None else "its clock offset"
+        log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited for %s: counted as lost",
+                    self.decoder_id, len(ts), float(ts[0]), why)
+        self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]), waited_for=why)
