@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pylsl
@@ -217,18 +217,11 @@ class StreamDecoder:
 
     # -- state changes from commands -------------------------------------------------------------------
 
-    def reset(self) -> int:
-        """Every state back to its start (filters re-initialise on the next sample); the new state epoch."""
+    def reset(self, counter: Literal["resets", "divergence_resets"] = "resets") -> int:
+        """Every state back to its start (filters re-initialise on the next sample); the new state epoch.
+        ``counter``: ``resets`` (asked for) or ``divergence_resets`` (a state not finite after a step)."""
         self.state.reset()
-        self.counters.resets += 1
-        self.counters.state_epoch += 1
-        return self.counters.state_epoch
-
-    def reset_diverged(self) -> int:
-        """A state that diverged (not finite after a step) back to its start, counted apart from the resets asked
-        for (``divergence_resets``); the new state epoch."""
-        self.state.reset()
-        self.counters.divergence_resets += 1
+        setattr(self.counters, counter, getattr(self.counters, counter) + 1)
         self.counters.state_epoch += 1
         return self.counters.state_epoch
 

@@ -99,7 +99,7 @@ class DivergenceWatch:
         c = self.counters
         if state_bad and self.policy == "reset":
             first = self.decoder.seq  # the first input sample decoded in the new state
-            epoch = self.decoder.reset_diverged()
+            epoch = self.decoder.reset(counter="divergence_resets")
             self.warning = (f"the model's state diverged (NaN or inf) at seq {seq}: reset to the model's initial state "
                             f"(divergence_policy 'reset'; {c.divergence_resets} automatic reset(s), "
                             f"{c.nonfinite_outputs} output row(s) not finite, published as they are); most often an "
