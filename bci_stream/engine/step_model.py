@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
+from bci_stream.engine.output_check import PROBABILITY_TOLERANCE, SOFTMAX_ADVICE, not_probabilities
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
 from bci_stream.core.registry import runnable_problem
@@ -158,10 +159,17 @@ class StepModel:
         return StreamState(self.spec)
 
     def warm_up(self) -> None:
-        """Run both sessions once (first calls allocate)."""
+        """Run both sessions once (first calls allocate), on zeros; a ``categorical`` model whose outputs are no
+        class probabilities there (logits: a model upgraded before ``upgrade-model`` checked that, or never
+        upgraded) is refused (ModelError), as export and ``upgrade-model`` refuse it."""
         state = self.new_state()
-        for t in (1, 1, 3):
-            self.run(np.zeros((t, self.n_chans), dtype=np.float32), state)
+        y = [self.run(np.zeros((t, self.n_chans), dtype=np.float32), state) for t in (1, 1, 3)]
+        if self.card.output.kind == "categorical" and (what := not_probabilities(np.concatenate(y))) is not None:
+            raise ModelError(
+                f"model '{self.card.ref}': output.kind is 'categorical', so its output 'y' must be class probabilities "
+                f"(each value in [0, 1], each row summing to 1 within {PROBABILITY_TOLERANCE:g}), but on its warm-up "
+                f"(zeros in) {what}: the network ends in logits or scores, which would be published labelled "
+                f"'probability'; {SOFTMAX_ADVICE}, and export it again")
 
     # -- one stream ------------------------------------------------------------------------------------
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: How far a categorical row may be from summing to 1, and a value from [0, 1] (float32 softmax is ~1e-7 off).
-PROBABILITY_TOLERANCE = 1e-3
+from bci_stream.engine.output_check import PROBABILITY_TOLERANCE, SOFTMAX_ADVICE, not_probabilities
 
 
 def reference_problem(ref: str, kind: str, y_ref: np.ndarray) -> str | None:
@@ -22,23 +21,11 @@ def reference_problem(ref: str, kind: str, y_ref: np.ndarray) -> str | None:
                 f"{len(y_ref)} samples): first at sample {t}, output {k}, in the offline reference, before any step "
                 f"graph ({len(bad)} values in all); the network diverges or divides by zero (its weights, a "
                 "standardisation by a std of 0): fix the model")
-    if kind != "categorical" or y_ref.size == 0:
-        return None
-    tol = PROBABILITY_TOLERANCE
-    sums = y_ref.sum(axis=1)
-    if (lo := float(y_ref.min())) < -tol:
-        what = f"its output has the value {lo:.4g} (sample {int(np.argmin(y_ref.min(axis=1)))})"
-    elif (hi := float(y_ref.max())) > 1 + tol:
-        what = f"its output has the value {hi:.4g} (sample {int(np.argmax(y_ref.max(axis=1)))})"
-    elif (off := float(np.abs(sums - 1).max())) > tol:
-        t = int(np.argmax(np.abs(sums - 1)))
-        what = f"a row sums to {sums[t]:.4g} (sample {t}; {off:.3g} from 1)"
-    else:
+    if kind != "categorical" or (what := not_probabilities(y_ref)) is None:
         return None
     return (f"{head}: output.kind is 'categorical', so the graph's output 'y' must be class probabilities (each value "
-            f"in [0, 1], each row summing to 1 within {tol:g}), but on the parity probe {what}: the network ends in "
-            "logits or scores; end it with a softmax over the classes (torch.softmax(logits, dim=-1)), or give the "
-            "card another output.kind ('gaussian' for continuous values)")
+            f"in [0, 1], each row summing to 1 within {PROBABILITY_TOLERANCE:g}), but on the parity probe {what}: the "
+            f"network ends in logits or scores; {SOFTMAX_ADVICE}")
 
 
 def chunking_hint(y_step: np.ndarray, y_chunks: np.ndarray, max_block: int, tolerance: float) -> str:

@@ -166,3 +166,29 @@ def test_upgrade_model_warns_of_a_model_slower_than_its_sample_period(tmp_path: 
     assert res.exit_code == 0, res.output  # measured and said, never a refusal
     assert f"{d}: warning: one sample per call takes" in res.output
     assert "sample period at 1e+07 Hz" in res.output and "load.warning" in res.output, res.output
+
+
+def test_a_logits_model_upgraded_before_the_check_is_refused_when_the_service_loads_it(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """A categorical model upgraded before ``upgrade-model`` checked its outputs (session 41), here by an upgrade with
+    that check taken out, was served: its logits published labelled 'probability'. The service's warm-up of a model
+    it loads (a decoder's start, a swap) now refuses it, in the words export uses; a softmax model loads."""
+    import bci_stream.train.export.step_graph as step_graph
+    from bci_stream.engine.step_model import StepModel
+
+    monkeypatch.setattr(step_graph, "reference_problem", lambda *args: None)  # the upgrade of before
+    upgrade_model_dir(own_folder(tmp_path, "old-logits", mistake="logits"))
+    upgrade_model_dir(own_folder(tmp_path, "fine"))
+    registry = ModelRegistry(tmp_path)
+    entry = registry.get("old-logits")
+    with pytest.raises(ModelError) as err:
+        StepModel(entry.onnx_path, entry.card).warm_up()
+    assert re.fullmatch(r"model 'old-logits@0\.1\.0': output\.kind is 'categorical', so its output 'y' must be class "
+                        r"probabilities \(each value in \[0, 1\], each row summing to 1 within 0\.001\), but on its "
+                        r"warm-up \(zeros in\) (its output has the value -?[0-9.e-]+|a row sums to [0-9.e-]+) "
+                        r"\(sample \d+.*\): the network ends in logits or scores, which would be published labelled "
+                        r"'probability'; end it with a softmax over the classes \(torch\.softmax\(logits, dim=-1\)\), "
+                        r"or give the card another output\.kind \('gaussian' for continuous values\), and export it "
+                        r"again", str(err.value)), str(err.value)
+    fine = registry.get("fine")
+    StepModel(fine.onnx_path, fine.card).warm_up()
