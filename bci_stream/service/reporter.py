@@ -54,6 +54,7 @@ class StatusReporter:
         self.consumers: Callable[[], bool | None] = lambda: None  # LSL consumers of the decoded outlet?
         self.nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # NonFiniteWatch.describe once decoding
         self.outputs_nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # DivergenceWatch.describe
+        self.outlet_twins: Callable[[], dict[str, Any] | None] = lambda: None  # OutletTwins.describe
 
     def due(self, now: float) -> bool:
         return now >= self.next_report
@@ -69,6 +70,7 @@ class StatusReporter:
             s.stream["nonfinite"] = self.nonfinite()
         if s.output_stream is not None:
             s.output_stream["nonfinite"] = self.outputs_nonfinite()
+            s.output_stream["same_source_id"] = self.outlet_twins()
             if (have := self.consumers()) is not None:
                 s.output_stream["consumers"] = have
         if s.stall is not None and s.state == "stalled":

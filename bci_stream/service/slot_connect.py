@@ -27,6 +27,7 @@ from bci_stream.lsl.source import (ALL_MATCHES, NUMERIC_FORMATS, ClockOffset, bu
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.service.consumer_wait import OPTION_WAIT, RESTART_WAIT, await_consumers
 from bci_stream.service.markers import MarkerHub
+from bci_stream.service.outlet_twins import OutletTwins
 from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
 from bci_stream.service.record_paths import open_recording
 from bci_stream.service.recorder import Recorder
@@ -71,6 +72,7 @@ class StreamConnection:
     inlet: pylsl.StreamInlet | None
     puller: ChunkPuller | None
     outlet: DecodedOutlet | None
+    twins: OutletTwins | None
     prov_outlet: ProvenanceOutlet | None
     clock: ClockOffset | None
     full: pylsl.StreamInfo | None
@@ -165,6 +167,8 @@ class StreamConnection:
         self.monitor.follow(self.inlet, 0.0 if self.clock.unmapped else 2.0)
         self.outlet = DecodedOutlet(full, card, instance=opts.output_instance, source_id=opts.output_source_id,
                                     name=opts.output_name)
+        self.twins = OutletTwins(self.outlet.outlet.get_info(), self.decoder_id, self.event, pylsl.local_clock())
+        self.reporter.outlet_twins = self.twins.describe
         ring = self.ring  # the provenance sent is noted in it after each batch: a restart sends what was not
         on_flush = None if ring is None else (lambda: ring.note_provenance_sent(ring.head))
         self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq, on_flush=on_flush) if opts.provenance else None

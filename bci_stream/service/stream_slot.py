@@ -40,6 +40,7 @@ from bci_stream.lsl.source import ClockOffset
 from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.divergence import DivergenceWatch
+from bci_stream.service.outlet_twins import OutletTwins
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.model_pin import describe_pin, pinned_model
@@ -116,6 +117,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.units_warned = False  # the last units_warning event recorded a warning (its end is recorded too)
         self.load_window: LoadWindow | None = None
         self.divergence: DivergenceWatch | None = None  # NaN outputs said, a diverged state reset
+        self.twins: OutletTwins | None = None  # other outlets of the decoded source_id (another service's)
         self.flat: FlatChannels | None = None  # model channels that stopped changing (once decoding)
         self.stamps_warned: str | None = None  # the timestamp repair's warning last logged
         self.stamp_checks: StampChecks | None = None  # the sender's measured rate and clock (once decoding)
@@ -223,7 +225,7 @@ class StreamSlot(StreamConnection, StallHandling):
         for obj in (self.outlet, self.prov_outlet):
             if obj is not None:
                 obj.close()
-        self.outlet = self.prov_outlet = None
+        self.outlet = self.prov_outlet = self.twins = None
         if self.decoder is not None and self.host is not None:
             self.host.release(self.decoder)
             self.host = self.decoder.host = None
@@ -364,6 +366,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.update_clock(0.0)
         if self.divergence is not None:
             self.divergence.tick()
+        if self.twins is not None:
+            self.twins.tick(pylsl.local_clock())
         if self.decoder is not None:
             self.status.timestamps = stamps = self.decoder.stamps.describe()
             if self.stamp_checks is not None:
