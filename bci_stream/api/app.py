@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bci_stream import __version__
 from bci_stream.api import errors
+from bci_stream.api.boot_decoders import start_configured
 from bci_stream.api.guards import BodyLimit, http_error, validation_error
 from bci_stream.api.log_redact import redact_request_logs
 from bci_stream.api.startup_log import log_startup
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.exception("the start-up summary could not be made (the service starts anyway)")
         if (why := recordings_dir_problem(settings.recordings_dir)) is not None:  # a request to record gets 422
             log.warning("%s: a decoder or recording asking to record is refused until it is fixed", why)
+        start_configured(settings, app.state)  # the decoders of the `decoders` setting; a refused one is logged
         app.state.started = time.monotonic()
         try:
             yield

@@ -31,7 +31,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bci_stream.core.errors import BciStreamError
-from bci_stream.core.spec import DEFAULT_WORKER, WorkerKind
+from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec, WorkerKind
 
 ENV_PREFIX = "BCI_STREAM_"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -87,18 +87,16 @@ class Settings(BaseSettings):
                     "page, /docs). "
                     "Keep it in the environment or an env file readable only by the service, not in the config file.",
     )
-    status_interval: float = Field(
-        default=0.25, gt=0, le=5, description="Seconds between status snapshots that each worker sends to the API."
-    )
+    status_interval: float = Field(default=0.25, gt=0, le=5, description="Seconds between status snapshots that each "
+                                                                         "worker sends to the API.")
     max_restarts: int = Field(
         default=3, ge=0, le=100,
         description="Restarts of a crashed worker process, since it last ran healthy (`restart_reset_s`), before its "
                     "decoder is left in `error`.",
     )
-    restart_backoff: float = Field(
-        default=0.5, gt=0, le=60, description="Delay in seconds before the first restart of a crashed worker; doubles "
-                                              "on each further restart since it last ran healthy (at most 30 s)."
-    )
+    restart_backoff: float = Field(default=0.5, gt=0, le=60, description=(
+        "Delay in seconds before the first restart of a crashed worker; doubles on each further restart since it "
+        "last ran healthy (at most 30 s)."))
     restart_reset_s: float = Field(
         default=60.0, gt=0, le=86400,
         description="Seconds a worker must have been `running` for its next crash to count as a first one: the "
@@ -135,13 +133,16 @@ class Settings(BaseSettings):
         description="Backend `ray`: seconds a worker actor may take to start before its decoder is refused, and "
                     "that connecting to the cluster (`ray.init`) may take at start before `serve` is refused.",
     )
-    max_request_bytes: int = Field(
-        default=1_000_000, ge=1024, description="Largest accepted HTTP request body in bytes; larger bodies get 413."
-    )
+    max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest accepted HTTP request body in "
+                                                                           "bytes; larger bodies get 413.")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "
                                     "process's and every worker process's."
     )
+    decoders: list[DecoderSpec] = Field(default_factory=list, description=(
+        "Decoders started when `serve` starts (and so again after a restart), each a `POST /decoders` body (config "
+        "file: `[[decoders]]` tables). One its checks refuse (e.g. a model not in `models_dir`) is logged, the others "
+        "start; a malformed one refuses the start, as any bad setting."))
     _given: frozenset[str] = PrivateAttr(default=frozenset())  # the arguments given (load_settings): their origin
     config: Path | None = Field(
         default=None,
@@ -359,8 +360,8 @@ def replace_reference(text: str, reference: str) -> str:
 def effective_settings(settings: Settings) -> dict[str, Any]:
     """The settings in effect, as plain values, with the token masked."""
     values = settings.model_dump(mode="json")
-    if values.get("token"):
-        values["token"] = "********"
+    values["token"] = values.get("token") and "********"
+    values["decoders"] = [d.model_dump(mode="json", exclude_defaults=True) for d in settings.decoders]  # no defaults
     return values
 
 

@@ -1,0 +1,44 @@
+"""The decoders a service starts by itself when it starts (the ``decoders`` setting: ``[[decoders]]`` tables of the
+config file, each a ``POST /decoders`` body), so that a restart of the service (systemd, docker) brings them back;
+before, every decoder had to be posted again after each restart. Each goes through the same checks as a
+``POST /decoders`` (:func:`~bci_stream.api.routers.decoders.create_decoder`); a refused one is logged as a WARNING
+naming its place in the list and why, and the others start: a bad entry never stops the service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import HTTPException, Response
+
+from bci_stream.api.routers.decoders import create_decoder
+from bci_stream.core.settings_errors import setting_origin
+
+log = logging.getLogger("bci_stream.api")
+
+
+def refusal_text(detail: Any) -> str:
+    """An HTTPException's detail as one line: a validation list's ``loc: msg`` items, else the text."""
+    if isinstance(detail, list):
+        return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:]) or 'body'}: {d.get('msg')}"
+                         for d in detail if isinstance(d, dict))
+    return str(detail)
+
+
+def start_configured(settings: Any, state: Any) -> list[str]:
+    """Start every decoder of ``settings.decoders`` on the app ``state``'s supervisor; the ids of those started."""
+    started = []
+    for i, spec in enumerate(settings.decoders):
+        what = f"decoders[{i}] (stream {spec.stream.model_dump(exclude_none=True)}, model {spec.model!r})"
+        try:
+            created = create_decoder(spec, state.supervisor, state.registry, state.recordings, Response())
+        except HTTPException as exc:
+            log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings),
+                        refusal_text(exc.detail))
+            continue
+        except Exception:  # noqa: BLE001 - one entry never stops the service
+            log.exception("%s is not started", what)
+            continue
+        log.info("%s started as decoder %s", what, created.id)
+        started.append(created.id)
+    return started

@@ -1,0 +1,54 @@
+"""Decoders listed in the config file (``[[decoders]]`` tables, the ``decoders`` setting) start when ``serve`` starts,
+and again after a restart of the service (audit s41, ops: a systemd or docker restart left the service with no
+decoder, every one to be posted again). An entry refused by the checks of ``POST /decoders`` (here: a model that is
+not there) is logged, naming its place, the setting's origin and why, and the others start. A real ``serve`` (twice),
+its log read; a real LSL stream; the decoders' status read over HTTP."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.bound_port import listening_port
+from support.common import unique
+from support.lsl import new_outlet, wait_for
+from support.serve_process import serve_process
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_restart(tmp_path: Path,
+                                                                                      models_dir: Path) -> None:
+    name = unique("boot")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    config = tmp_path / "bci.toml"
+    config.write_text(f'models_dir = "{models_dir}"\n'
+                      f'recordings_dir = "{tmp_path / "rec"}"\n\n'
+                      '[[decoders]]\n'
+                      'model = "tiny-gru"\n'
+                      f'stream = {{ name = "{name}" }}\n'
+                      'options = { worker = "shared", stall_timeout_s = 2.0 }\n\n'
+                      '[[decoders]]\n'
+                      'model = "no-such-model"\n'
+                      f'stream = {{ name = "{name}" }}\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_") or k == "BCI_STREAM_DATA"}
+    ids = []
+    for _ in range(2):  # the service started, then started again (a restart): the decoder comes back each time
+        with serve_process(env, "--config", str(config)) as (proc, lines):
+            with httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+                running = wait_for(lambda: [d for d in client.get("/decoders").json() if d["state"] == "running"],
+                                   90, "the configured decoder running")
+                (decoder,) = client.get("/decoders").json()  # the refused entry is not there
+                assert decoder["stream"]["name"] == name and decoder["model"]["name"] == "tiny-gru", decoder
+                assert running[0]["id"] == decoder["id"]
+                ids.append(decoder["id"])
+        log = "\n".join(lines)
+        assert (f"decoders[0] (stream {{'name': '{name}'}}, model 'tiny-gru') started as decoder {ids[-1]}") in log, log
+        assert (f"WARNING decoders[1] (stream {{'name': '{name}'}}, model 'no-such-model') of config file "
+                f"{str(config)!r}: key 'decoders' is not started: model: ") in log, log
+        assert "no-such-model" in log.split("decoders[1]")[1].splitlines()[0]
+    assert ids[0] != ids[1]
+    del outlet
