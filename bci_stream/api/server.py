@@ -13,7 +13,7 @@ import uvicorn
 
 from bci_stream.api.app import create_app
 from bci_stream.core.settings import Settings
-from bci_stream.core.log_setup import configure_service
+from bci_stream.core.log_setup import configure_service, uvicorn_log_config
 
 
 def host_problem(host: str) -> str | None:
@@ -79,7 +79,7 @@ def serve(settings: Settings) -> None:
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                    timeout_graceful_shutdown=GRACEFUL_S)
+                    log_config=uvicorn_log_config(settings.log_level), timeout_graceful_shutdown=GRACEFUL_S)
     finally:
         if main:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

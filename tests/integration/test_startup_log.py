@@ -102,3 +102,24 @@ def test_creating_and_deleting_a_decoder_is_logged_with_its_id_stream_model_and_
             found = re.findall(rf" INFO decoder {did} {what}: stream {re.escape(stream)}, model tiny-gru, worker "
                                rf"{worker}{index}( \(pid \d+\))?$", log, re.M)
             assert len(found) == 1, log  # once: not twice
+
+
+def test_uvicorn_lines_have_the_services_format_and_probes_stay_out_of_the_access_log(models_dir: Path,
+                                                                                      tmp_path: Path) -> None:
+    """Before: uvicorn's lines (``INFO:     ...``) beside the service's (``<time> api INFO ...``), and every
+    Prometheus scrape, HEALTHCHECK and /ready probe an access line at INFO (audit s41, ops). A failing probe and every
+    other request are still logged; log_level ``debug`` logs the probes too."""
+    for level in ("info", "debug"):
+        with serve_process(_env(tmp_path, BCI_STREAM_LOG_LEVEL=level), "--models-dir", str(models_dir)) as (proc,
+                                                                                                          lines):
+            with httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+                for path in ("/metrics", "/health", "/ready", "/models", "/decoders/nosuch"):
+                    client.get(path)
+        log = "\n".join(lines)
+        stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} api "
+        assert re.search(stamp + r"INFO Uvicorn running on http://127\.0\.0\.1:\d+", log, re.M), log
+        assert not re.search(r"^(INFO|WARNING|ERROR): ", log, re.M), log  # no line in uvicorn's own format
+        for path, status in (("/models", "200 OK"), ("/decoders/nosuch", "404 Not Found")):
+            assert re.search(stamp + rf'INFO 127\.0\.0\.1:\d+ - "GET {path} HTTP/1\.1" {status}$', log, re.M), log
+        probes = [p for p in ("/metrics", "/health", "/ready") if f'"GET {p} HTTP/1.1"' in log]
+        assert probes == ([] if level == "info" else ["/metrics", "/health", "/ready"]), (level, log)
