@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pylsl
 import pytest
 
 from bci_stream.io import load_recording
@@ -21,7 +20,7 @@ from support.bound_port import listening_port
 from support.clock_sender import marker_sender, sender
 from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
 from support.http import wait_status
-from support.lsl import new_outlet, open_output
+from support.lsl import Arrivals, new_outlet, open_output
 from support.pacing import PacedPusher
 from support.serve_process import serve_process
 
@@ -66,17 +65,9 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
                                                            "markers": {"stream": {"name": f"{other}-cues"}}}})
             assert r.status_code == 201, r.text
             steady.start()
-            inlet = open_output(f"{other}-decoded")
-            stamps: list[float] = []
-            arrived: list[float] = []
-
-            def pull() -> None:
-                _, ts = inlet.pull_chunk(timeout=0.01, max_samples=4096)
-                stamps.extend(ts)
-                arrived.extend([pylsl.local_clock()] * len(ts))
-
+            out = Arrivals(open_output(f"{other}-decoded"), timeout=0.01)
             while first.poll() is None:
-                pull()
+                out.pull()
             assert first.returncode == 0
             second = sender(name, None, 2.0, hostname="elsewhere-host")  # the same source again: a new instance
             deadline = time.monotonic() + 60
@@ -85,11 +76,11 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
                 if (wait := st["clock_wait"]) is not None and wait["seconds"] is not None:
                     break
                 assert time.monotonic() < deadline, f"no end of a clock wait within 60 s: {st}"
-                pull()
+                out.pull()
             assert wait["estimate"] is False and wait["seconds"] > 2.5, wait  # no estimate: the wait ran to its end
             steady_st = client.get(f"/decoders/{r.json()['id']}").json()
             assert st["worker"]["pid"] == steady_st["worker"]["pid"], (st["worker"], steady_st["worker"])
-            stamps_a, arrived_a = np.array(stamps), np.array(arrived)
+            stamps_a, arrived_a = np.array(out.stamps), np.array(out.arrived)
             end = wait["since"] + wait["seconds"]
             during = int(((stamps_a > wait["since"]) & (arrived_a < end)).sum())  # arrival here: after publishing
             assert during > 0, (f"the other stream published none of its samples sent during the {wait['seconds']:.2f}"

@@ -8,14 +8,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pylsl
 import pytest
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, unique
 from support.clock_sender import FAKETIME, SECONDS, sender
-from support.lsl import open_output, wait_for
+from support.lsl import Arrivals, open_output, wait_for
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
@@ -32,24 +31,16 @@ def test_a_source_back_on_another_clock_is_stamped_with_its_own_offset_from_its_
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
                                            "options": {"worker": worker, "wait_for_consumer_s": 20}})
         handle = sup.start(spec, n_outputs=3, sfreq=TINY_SFREQ)
-        inlet = open_output(f"{name}-decoded")
-        stamps: list[float] = []
-        arrived: list[float] = []
-
-        def pull() -> None:
-            _, ts = inlet.pull_chunk(timeout=0.05, max_samples=4096)
-            stamps.extend(ts)
-            arrived.extend([pylsl.local_clock()] * len(ts))
-
+        out = Arrivals(open_output(f"{name}-decoded"))
         while a.poll() is None:
-            pull()
-        first = len(stamps)
+            out.pull()
+        first = len(out.stamps)
         assert first > 0 and a.returncode == 0
         b = sender(name, "-3000d")  # the same name and source_id, another clock
         while b.poll() is None:
-            pull()
-        wait_for(lambda: (pull(), len(stamps) - first >= SECONDS * TINY_SFREQ)[1], 30, "the new instance decoded")
-        off = np.abs(np.array(arrived) - np.array(stamps))  # arrival on this host's clock minus the decoded stamp
+            out.pull()
+        wait_for(lambda: out.pull() - first >= SECONDS * TINY_SFREQ, 30, "the new instance decoded")
+        off = out.off()  # arrival on this host's clock minus the decoded stamp
         assert off[:first].max() < 60, off[:first].max()  # the first instance: +100 s, corrected
         bad = np.flatnonzero(off[first:] > 60)  # the latency of a loaded machine, never the clocks' 3000 days
         assert len(bad) == 0, f"{len(bad)} of the new instance's outputs stamped {off[first:].max():.3g} s off"

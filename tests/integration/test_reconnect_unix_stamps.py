@@ -20,7 +20,7 @@ import pytest
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.supervisor import Supervisor
 from support.common import TINY_SFREQ, test_signal, unique
-from support.lsl import new_outlet, open_output, wait_for
+from support.lsl import Arrivals, new_outlet, open_output, wait_for
 
 N = int(TINY_SFREQ)  # 1 s of samples from each instance
 
@@ -45,26 +45,17 @@ def test_a_same_host_sender_back_with_unix_stamps_is_stamped_by_arrival(models_d
         spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru",
                                            "options": {"worker": worker, "stall_timeout_s": 0.5}})
         handle = sup.start(spec, n_outputs=3, sfreq=TINY_SFREQ)
-        out = open_output(f"{name}-decoded")
-        stamps: list[float] = []
-        arrived: list[float] = []
-
-        def pull() -> bool:
-            _, ts = out.pull_chunk(timeout=0.05, max_samples=4096)
-            stamps.extend(ts)
-            arrived.extend([pylsl.local_clock()] * len(ts))
-            return len(stamps) >= 2 * N
-
+        out = Arrivals(open_output(f"{name}-decoded"))
         assert first.wait_for_consumers(30)
         push_stamped(first, x[:N], 0.0)
-        wait_for(lambda: (pull(), len(stamps) >= N)[1], 30, "the first instance decoded")
+        wait_for(lambda: out.pull() >= N, 30, "the first instance decoded")
         del first  # the sender's program ends
         wait_for(lambda: handle.status.state == "stalled", 30, "the stall")
         second, _ = new_outlet(name, sid)  # back: same name and source_id, its samples stamped with Unix time
         assert second.wait_for_consumers(30), "liblsl did not re-subscribe the decoder's inlet"
         push_stamped(second, x[N:], time.time() - pylsl.local_clock())
-        wait_for(pull, 60, "the second instance decoded")
-        off = np.abs(np.array(arrived) - np.array(stamps))  # arrival here minus the decoded stamp
+        wait_for(lambda: out.pull() >= 2 * N, 60, "the second instance decoded")
+        off = out.off()  # arrival here minus the decoded stamp
         assert off[:N].max() < 60, off[:N].max()
         bad = np.flatnonzero(off[N:] > 60)  # a loaded machine's latency, never Unix time's 1.8e9 s
         assert len(bad) == 0, f"{len(bad)} of the new instance's outputs stamped {off[N:].max():.3g} s off"

@@ -115,3 +115,24 @@ def decoding_with_markers(handle) -> bool:
     """A supervisor handle's decoder runs, has published, and its worker follows its marker stream."""
     m = handle.status.markers or {}
     return handle.status.state == "running" and handle.status.counters.samples_out > 0 and m.get("state") == "connected"
+
+
+class Arrivals:
+    """The decoded stamps pulled from ``inlet`` and this host's ``local_clock()`` when each arrived: a decoded stamp
+    far from its arrival is a stamp on the wrong clock (:meth:`off`)."""
+
+    def __init__(self, inlet: pylsl.StreamInlet, timeout: float = 0.05) -> None:
+        self.inlet, self.timeout = inlet, timeout
+        self.stamps: list[float] = []
+        self.arrived: list[float] = []
+
+    def pull(self) -> int:
+        """Pull what came (waiting up to ``timeout``); how many stamps so far."""
+        _, ts = self.inlet.pull_chunk(timeout=self.timeout, max_samples=4096)
+        self.stamps.extend(ts)
+        self.arrived.extend([pylsl.local_clock()] * len(ts))
+        return len(self.stamps)
+
+    def off(self) -> np.ndarray:
+        """Each pulled stamp's distance from its arrival here, s."""
+        return np.abs(np.array(self.arrived) - np.array(self.stamps))
