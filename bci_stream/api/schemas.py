@@ -47,6 +47,10 @@ class LoadStatus(BaseModel):
     """Fraction of the window's wall time the worker spent on this decoder's chunks, from the end of each pull to the
     end of its publishing (waiting for data not counted). Near 1: saturated. In a shared worker, where streams due
     together are stepped in one call, a stream counts its staging, its share of that call and its publishing."""
+    worker_busy: float | None = None
+    """A shared worker's own busy share over the window (the time it did not wait for data, for any of its streams;
+    None on a dedicated worker, or in its first 3 s). Near 1: the worker, and so every stream on it, falls behind,
+    whatever each stream's own ``busy`` (its part of the worker's work: about 1/N or below with N streams)."""
     backlog_samples: int
     """Samples left waiting in the LSL inlet right after the last chunk was published (what arrived while the worker
     worked on it). 0 while the decoder keeps up, whatever the sender's chunk size; above 0 chunk after chunk when
@@ -58,8 +62,8 @@ class LoadStatus(BaseModel):
     backlog_mean: float | None
     """The mean backlog after a chunk over the window (None: no chunk)."""
     warning: str | None = None
-    """Set while the decoder cannot keep up with its stream: ``busy`` near 1 over the window, or samples lost with
-    the backlog at ``max_buffer_s``; names the figures (busy, samples lost, the work per sample against the sample
+    """Set while the decoder cannot keep up with its stream: ``busy`` (or ``worker_busy``) near 1 over the window, or
+    samples lost with the backlog at ``max_buffer_s``; names the figures (busy, samples lost, the work per sample against the sample
     period) and what to do. Null once it keeps up again (also in the log and the recording's ``saturated`` events)."""
     latency_ms: dict[str, LatencySummary]
     """``e2e`` and ``service`` latency percentiles over the window, ms (``max`` is not tracked per window: null)."""

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bci_stream.service.worker_load import WorkerLoad
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -45,23 +48,31 @@ class SaturationWatch:
         Who is speaking in the log (``decoder <id>``).
     shared
         The stream shares its worker process with others (the advice then names a dedicated worker).
+    worker_load
+        A shared worker's own load (:class:`~bci_stream.service.worker_load.WorkerLoad`): its busy share is
+        ``worker_busy`` in the figures, and saturates the stream as its own ``busy`` does (a stream's ``busy`` is its
+        part of the worker's work: near 1/N or below with N streams, however far behind the worker falls).
     """
 
     def __init__(self, describe: Callable[[float], dict[str, Any]], sfreq: float, max_buffer_s: float,
-                 on_event: Callable[..., None], name: str, shared: bool = False) -> None:
+                 on_event: Callable[..., None], name: str, shared: bool = False,
+                 worker_load: WorkerLoad | None = None) -> None:
         self.window_describe, self.sfreq, self.max_buffer_s = describe, sfreq, max_buffer_s
-        self.on_event, self.name, self.shared = on_event, name, shared
+        self.on_event, self.name, self.shared, self.worker_load = on_event, name, shared, worker_load
         self.warning: str | None = None
 
     def describe(self, now: float) -> dict[str, Any]:
-        """The load figures at ``now`` with ``warning`` (None while the decoder keeps up)."""
+        """The load figures at ``now`` with ``worker_busy`` (a shared worker's; else None) and ``warning`` (None
+        while the decoder keeps up)."""
         figures = self.window_describe(now)
+        figures["worker_busy"] = None if self.worker_load is None else self.worker_load.busy(now)
         figures["warning"] = self.check(figures)
         return figures
 
     def check(self, f: dict[str, Any]) -> str | None:
         """The warning for the window's figures ``f`` (logged and recorded when it starts and when it ends)."""
-        busy, lost = f.get("busy"), f.get("samples_lost") or 0
+        own, lost = f.get("busy"), f.get("samples_lost") or 0
+        busy = max((b for b in (own, f.get("worker_busy")) if b is not None), default=None)
         full = self.max_buffer_s * self.sfreq if self.sfreq > 0 else 0.0
         losing = lost > 0 and full > 0 and f.get("backlog_max", 0) >= BACKLOG_FULL * full
         saturated = busy is not None and f.get("window_s", 0.0) >= MIN_WINDOW_S and busy >= BUSY_WARN
@@ -82,7 +93,16 @@ class SaturationWatch:
 
     def text(self, f: dict[str, Any], lost: int) -> str:
         """The warning in words, with the window's figures."""
-        busy, rate = f.get("busy") or 0.0, f.get("input_rate_hz") or 0.0
+        busy, rate, worker = f.get("busy") or 0.0, f.get("input_rate_hz") or 0.0, f.get("worker_busy")
+        if worker is not None and worker >= BUSY_END and worker > busy:
+            e2e = (f.get("hist") or {}).get("e2e") or {}
+            late = f"; its outputs up to {e2e['max'] * 1e3:.0f} ms after their input's stamps" if e2e.get("max") else ""
+            return (f"the shared worker running this decoder cannot keep up with its streams: busy (not waiting for "
+                    f"data) {worker:.0%} of the last {f.get('window_s', 0):.0f} s (this stream's own part: "
+                    f"{busy:.0%}, pulling {rate:.0f} samples/s){late}; {lost} sample(s) lost in that window (the inlet "
+                    f"keeps max_buffer_s={self.max_buffer_s:g} s and drops the oldest). Spread the streams over more "
+                    "shared workers (setting shared_workers), give this one a dedicated worker (options.worker "
+                    "'dedicated') on a host with the cores for it, or use a smaller model")
         nominal = f" (the stream's nominal rate: {self.sfreq:g} Hz)" if self.sfreq > 0 else ""
         cost = f"{1e3 * busy / rate:.2f} ms of work per sample" if rate > 0 else "no sample decoded"
         period = f" against a sample period of {1e3 / self.sfreq:.2f} ms" if self.sfreq > 0 and rate > 0 else ""

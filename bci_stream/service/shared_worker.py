@@ -128,8 +128,10 @@ class SharedWorker:
                 self.housekeeping(now)
             active = self.active
             if not active:  # nothing to pull: wait for the supervisor, or for the next housekeeping
-                if self.control.poll(max(0.0, next_check - pylsl.local_clock())):
+                t_wait = pylsl.local_clock()
+                if self.control.poll(max(0.0, next_check - t_wait)):
                     next_check = 0.0
+                self.pool.worker_load.waited(pylsl.local_clock() - t_wait)
                 data = False
             elif data and len(active) > 1:  # more may have come while the last round decoded: pull those due again
                 data = self.wake(active, None, 0.0, due_by=pylsl.local_clock())
@@ -190,6 +192,7 @@ class SharedWorker:
                     slot.on_lost()
                     return
                 t0 = pylsl.local_clock()
+                self.pool.worker_load.waited(t0 - t_call)  # a pull's time is its wait for data (copying takes µs)
                 if len(ts) == 0:
                     member.arrivals.missed(t0)
                     slot.idle(t0)

@@ -23,6 +23,7 @@ from bci_stream.engine.slots import SlotTable
 from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.service.decoding import StreamDecoder
+from bci_stream.service.worker_load import WorkerLoad
 
 
 class SlotPool:
@@ -36,6 +37,7 @@ class SlotPool:
 
     def __init__(self, capacity: int = 4) -> None:
         self.capacity = capacity
+        self.worker_load = WorkerLoad(pylsl.local_clock())  # the worker loop's waits: its streams' load.worker_busy
         self.tables: dict[str, SlotTable] = {}  # model key (file and card) -> its table
         self._models: dict[str, StepModel] = {}
         self._lock = threading.Lock()  # the model cache only: models load in start-up and swap threads

@@ -189,7 +189,8 @@ class StreamSlot(StreamConnection, StallHandling):
         self.last_data = pylsl.local_clock()
         self.load_window = window = LoadWindow(self.status.counters, self.reporter.hists, self.sfreq, self.last_data)
         self.reporter.load = SaturationWatch(window.describe, self.sfreq, self.spec.options.max_buffer_s, self.event,
-                                             f"decoder {self.decoder_id}", self.host is not None).describe
+                                             f"decoder {self.decoder_id}", self.host is not None,
+                                             getattr(self.host, "worker_load", None)).describe
         if saved is not None and saved.sha256 == self.model.card.sha256:
             self.restore(saved)
         self.reporter.set_state("running")

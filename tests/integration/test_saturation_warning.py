@@ -107,3 +107,47 @@ def test_a_decoder_that_cannot_keep_up_says_so_and_clears(slow_model: tuple[Path
             sender.stop.set()
             sender.thread.join(10)
         assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_streams_of_a_shared_worker_that_cannot_keep_up_say_so(slow_model: tuple[Path, float]) -> None:
+    """Three streams on one shared worker, each sending what this machine decodes of one stream (so together some
+    three times the worker's capacity), then a trickle. Before, each stream's ``busy`` was its part of the worker's
+    work (about a third here, 0.08-0.27 for 8-16 streams in an audit) and no warning came, the outputs later and
+    later (audit s42, perf F1); now the worker's own busy share (``load.worker_busy``) says it to each stream."""
+    root, capacity = slow_model
+    names = [unique("s42-shared-slow") for _ in range(3)]
+    senders = [Sender(pylsl.StreamOutlet(make_stream_info(n, "EEG", CH, SFREQ, f"{n}-src")), capacity) for n in names]
+    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, shared_workers=1)
+    with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        ids = []
+        for n in names:
+            r = client.post("/decoders", json={"stream": {"name": n}, "model": "slow-gru",
+                                               "options": {"worker": "shared"}})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        for decoder_id in ids:
+            wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 60, "running")
+        pids = {client.get(f"/decoders/{d}").json()["worker"]["pid"] for d in ids}
+        assert len(pids) == 1, pids  # one worker for the three
+        for sender in senders:
+            sender.thread.start()
+        try:
+            for decoder_id in ids:
+                st = wait_status(client, decoder_id, lambda s: (s.get("load") or {}).get("warning"), 120,
+                                 "a saturation warning")
+                load = st["load"]
+                assert st["state"] == "running" and st["last_error"] is None  # a warning, no error
+                assert load["worker_busy"] is not None and load["worker_busy"] >= 0.8, load
+                assert "the shared worker running this decoder cannot keep up" in load["warning"], load["warning"]
+                assert "shared_workers" in load["warning"] and "dedicated" in load["warning"], load["warning"]
+            for sender in senders:
+                sender.rate = 20.0  # a trickle: the worker keeps up again
+            for decoder_id in ids:
+                wait_status(client, decoder_id, lambda s: s.get("load") is not None and s["load"]["warning"] is None,
+                            120, "the warning cleared")
+        finally:
+            for sender in senders:
+                sender.stop.set()
+                sender.thread.join(10)
+        for decoder_id in ids:
+            assert client.delete(f"/decoders/{decoder_id}").status_code == 200

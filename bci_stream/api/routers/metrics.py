@@ -60,6 +60,8 @@ COUNTER_HELP = {
 #: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
 LOAD_GAUGES = (
     ("busy", "busy_ratio", "Fraction of the recent window's wall time spent on the decoder's chunks (pull to publish)"),
+    ("worker_busy", "worker_busy_ratio", "A shared worker's own share of the recent window spent not waiting for "
+                                         "data, for all its streams (near 1: every stream on it falls behind)"),
     ("input_rate_hz", "input_rate_hz", "Samples pulled per second over the recent window"),
     ("backlog_samples", "backlog_samples", "Samples left waiting in the LSL inlet after the last chunk was published"),
     ("backlog_max", "backlog_max_samples", "The largest backlog after a chunk over the recent window"),
@@ -128,7 +130,7 @@ class SupervisorCollector:
                 recording["markers"].add_metric(lv, float(record.get("unrecorded_markers", 0)))
             if s_load is not None:
                 for k, fam in load.items():
-                    if s_load[k] is not None:
+                    if s_load.get(k) is not None:
                         fam.add_metric(lv, float(s_load[k]))
                 for stage, hist in s_load["hist"].items():
                     for q in RECENT_QUANTILES:
