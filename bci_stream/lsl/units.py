@@ -142,7 +142,9 @@ DECODER_REMEDY = "give (or correct) options.input_unit when starting the decoder
 
 
 class AmplitudeCheck:
-    """Whether a stream whose unit was assumed (no unit in its ``desc``) has EEG's amplitude in that unit.
+    """Whether a stream has EEG's amplitude in the unit it is read in: assumed (no unit in its ``desc``), or declared
+    by it (one unit for every channel; before, a declared unit was never checked, and a sender declaring µV while
+    sending its SDK's volts decoded as noise with no word: audit s42, amplifiers).
 
     Fed the stream's chunks as pulled (values in the stream's own unit, before ``scale``: counts of a scaled unit
     such as ``"0.02235 uV"`` are judged in µV, count × 0.02235), it keeps the model's channels of the first
@@ -155,11 +157,11 @@ class AmplitudeCheck:
 
     def __init__(self, units: UnitScale, chan_idx: np.ndarray | None, sfreq: float, stream: str,
                  seconds: float = 2.0, remedy: str = DECODER_REMEDY) -> None:
-        self.unit, self.stream, self.remedy = units.input_units[0], stream, remedy
+        self.unit, self.stream, self.remedy, self.assumed = units.input_units[0], stream, remedy, units.assumed
         self.idx = chan_idx
         self.need = max(int(round(seconds * sfreq)), 2) if sfreq > 0 else 256
         self.buf: np.ndarray | None = None  # [need, n_chans] float64, filled as chunks come
-        self.have, self.done, self.warning = 0, not units.assumed or len(set(units.input_units)) != 1, None
+        self.have, self.done, self.warning = 0, len(set(units.input_units)) != 1, None
         self.skipped = 0  # samples of windows with no signal to judge (median channel SD 0 or not finite)
 
     def feed(self, x: np.ndarray) -> str | None:
@@ -189,9 +191,16 @@ class AmplitudeCheck:
         if why is not None:
             where = f"its first {self.have}" if not self.skipped else \
                 f"{self.have} of its samples after its first {self.skipped} (flat or not finite: not judged)"
-            self.warning = (f"stream {self.stream!r} declares no unit and is read as {self.unit!r}, but over {where} "
-                            f"samples the {why}: declare the unit in the stream's desc/channels/channel/unit, or "
-                            f"{self.remedy}")
+            if self.assumed:
+                self.warning = (f"stream {self.stream!r} declares no unit and is read as {self.unit!r}, but over "
+                                f"{where} samples the {why}: declare the unit in the stream's "
+                                f"desc/channels/channel/unit, or {self.remedy}")
+            else:
+                self.warning = (f"stream {self.stream!r} declares its channels in {self.unit!r}, but over {where} "
+                                f"samples the {why}: the sender's values are not in the unit it declares (e.g. an "
+                                "SDK's volts sent under a µV label); correct the sender's desc/channels/channel/unit, "
+                                "or convert its values (a declared unit is read as declared: input_unit does not "
+                                "override it)")
 
 
 def _refuse_partial_units(info: pylsl.StreamInfo, stream_units: list[str | None], idx: np.ndarray,

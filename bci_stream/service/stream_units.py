@@ -1,16 +1,16 @@
-"""A decoded stream's ``stream.units`` and the amplitude check of an assumed unit, one rule for every change.
+"""A decoded stream's ``stream.units`` and the amplitude check of its unit, one rule for every change.
 
 ``stream.units`` says how the model reading the stream converts its samples
 (:meth:`~bci_stream.lsl.units.UnitScale.describe`). A stream whose ``desc`` declares no unit is read in an assumed
 one (``options.input_unit``, else the card's); :class:`~bci_stream.lsl.units.AmplitudeCheck` then looks at its first
-2 s and adds ``warning`` when their amplitude is implausible in that unit (volts read as µV decode as noise,
-silently). The units change when a hot swap loads a model of another card (another unit, other channels) and when
+2 s and adds ``warning`` when their amplitude is implausible in that unit, or in the unit the stream declares (volts
+read as µV decode as noise, silently). The units change when a hot swap loads a model of another card (another unit, other channels) and when
 the source comes back as a new outlet instance; both go through :meth:`StreamUnits.change`:
 
 * read in the same assumed unit (the same size: ``uV`` is ``microvolts``) as before: the warning stays, as the
   samples are still read in a unit their amplitude says is wrong;
 * read in another unit (another assumed unit, or the stream now declares its units): the warning goes and the check
-  runs again on the next samples (a declared unit is not checked);
+  runs again on the next samples;
 * a new outlet instance is checked again in any case, on its own first 2 s (its sender may have been fixed or
   changed): the warning kept meanwhile is replaced by that check's verdict (kept, or cleared).
 """

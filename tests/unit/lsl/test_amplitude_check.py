@@ -65,8 +65,15 @@ def test_a_stream_in_volts_without_a_unit_is_warned_once_after_two_seconds() -> 
     assert _feed(AmplitudeCheck(as_volts, None, 160.0, "amp-check"), uv)[0].endswith(
         "(plausible if the values are in µV): declare the unit in the stream's desc/channels/channel/unit, or give "
         "(or correct) options.input_unit when starting the decoder")
-    declared = unit_scale(_info("V"), None, NAMES, "microvolts", None)  # declared: the stream says, not checked
-    assert AmplitudeCheck(declared, None, 160.0, "amp-check").done
+    declared = unit_scale(_info("V"), None, NAMES, "microvolts", None)  # declared V, and the values in V: nothing
+    assert _feed(AmplitudeCheck(declared, None, 160.0, "amp-check"), uv * 1e-6) == []
+    declared_uv = unit_scale(_info("uV"), None, NAMES, "microvolts", None)  # declared µV, the values in V (before:
+    warnings = _feed(AmplitudeCheck(declared_uv, None, 160.0, "amp-check"), uv * 1e-6)  # never checked, no word)
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "stream 'amp-check' declares its channels in 'uV', but over its first 320 samples the median channel SD "
+        "1.95e-05 uV"), warnings
+    assert "the sender's values are not in the unit it declares (e.g. an SDK's volts sent under a µV label)" \
+           in warnings[0] and "input_unit does not override it" in warnings[0], warnings[0]
     # the model's channels only (chan_idx), NaN ignored
     wide = np.concatenate([uv * 1e-6, np.full((800, 1), 50.0)], axis=1)
     wide[5, 0] = np.nan

@@ -38,10 +38,14 @@ def test_another_assumed_unit_drops_the_warning_and_checks_again():
     assert units.feed(volts()) and units.warning is None  # volts are plausible in V
 
 
-def test_declared_units_drop_the_warning_and_are_not_checked():
+def test_declared_units_drop_the_warning_and_are_checked_in_their_own_unit():
+    """Before: a declared unit was never checked (a sender declaring µV and sending volts decoded as noise, no word)."""
     units = warned()
     out = units.change(UnitScale(np.ones(2), ["uV", "uV"], False), None, new_instance=True)
-    assert "warning" not in out and units.check is None
+    assert "warning" not in out and units.check is not None
+    assert units.feed(volts(seed=5)) and "declares its channels in 'uV'" in units.warning  # volts under a µV label
+    units.change(UnitScale(np.ones(2), ["V", "V"], False), None, new_instance=True)
+    assert units.feed(volts(seed=6)) and units.warning is None  # volts declared as V: plausible
 
 
 def test_a_new_instance_keeps_the_warning_until_its_own_values_are_checked():

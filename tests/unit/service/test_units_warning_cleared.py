@@ -53,7 +53,7 @@ def test_a_cleared_warning_is_recorded_as_ended(models_dir):
         slot.inputs(volts(4), ts)  # volts again: warned
         assert len(events) == 4 and events[-1][1]["message"]
         slot.units.change(UnitScale(np.ones(2), ["V", "V"], False), None, new_instance=False)  # a swap: declared unit
-        slot.inputs(volts(5)[:10], ts[:10])  # no check (a declared unit): the warning ended with the swap
+        slot.inputs(volts(5)[:10], ts[:10])  # volts declared as V: plausible; the warning ended with the swap
         assert events[-1] == ("units_warning", {"message": None}) and len(events) == 5
     finally:
         sender.close()
