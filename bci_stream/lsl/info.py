@@ -84,7 +84,9 @@ def per_channel(info: pylsl.StreamInfo, values: list[str | None], what: str) -> 
 
 def read_labels(info: pylsl.StreamInfo) -> list[str | None]:
     """Each stream channel's label from ``desc/channels``, by position: None where the entry has a blank or no
-    label, or where the ``desc`` lists fewer entries than the stream has channels.
+    label, or where the ``desc`` lists fewer entries than the stream has channels. A ``desc`` whose entries carry no
+    ``label`` at all but a ``name`` is read by those names (before, such a stream was read in the model's order, its
+    channels shuffled if the sender's order was another, unnoticed).
 
     Raises
     ------
@@ -92,6 +94,8 @@ def read_labels(info: pylsl.StreamInfo) -> list[str | None]:
         When the ``desc`` lists more channel entries than the stream has channels (:func:`per_channel`).
     """
     labels = [label if label.strip() else None for label in desc_channel_values(info, "label")]
+    if not any(labels):  # no `label` at all: some senders write the entry's label as `name` (audit s42)
+        labels = [name if name.strip() else None for name in desc_channel_values(info, "name")] or labels
     return per_channel(info, labels, "labels")
 
 

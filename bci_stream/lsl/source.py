@@ -215,6 +215,10 @@ def label_report(labels: Sequence[str | None], ch_names: Sequence[str] | None = 
     unlabelled = [i for i, label in enumerate(labels) if not label]
     out: dict[str, Any] = {"labelled": len(labels) - len(unlabelled), "unlabelled": unlabelled,
                            "order_assumed": len(unlabelled) == len(labels)}
+    if out["order_assumed"] and len(labels) > 1 and ch_names is not None:
+        out["warning"] = (f"the stream labels none of its {len(labels)} channels (desc/channels/channel/label): they "
+                          f"are read in the model's order ({shortlist(list(ch_names), 6)}), unchecked; a sender in "
+                          "another order is decoded with its channels swapped: label them")
     if ch_names is not None and (note := match_note([label or None for label in labels], ch_names,
                                                     renamable=renamable_flags(types, len(labels)))):
         out["note"] = note

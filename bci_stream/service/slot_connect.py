@@ -193,6 +193,8 @@ class StreamConnection:
             "labels": label_report(labels, card.ch_names, read_types(full)),
             "flat_channels": [],  # model channels holding one value (flat_channels.FlatChannels)
         }
+        if (why := self.status.stream["labels"].get("warning")) is not None:
+            log.warning("decoder %s: stream %r: %s", self.decoder_id, full.name(), why)
         self.status.output_stream = {
             "name": self.outlet.name,
             "type": "Decoded",

@@ -125,3 +125,18 @@ def test_units_without_labels_are_read_by_position(card):
     none = desc_info("s", 8, [(ch, None) for ch in TINY_CH_NAMES])
     assert unit_scale(none, None, card.ch_names, card.unit, "mV").describe() == {
         "input": "mV", "assumed": True, "scale": pytest.approx(1e3)}
+
+
+def test_entries_named_by_name_are_read_by_it_and_an_assumed_order_is_warned_about() -> None:
+    """Audit s42 (amplifiers): a sender writing ``desc/channels/channel/name`` (no ``label``) in its own order was
+    read in the model's order, its channels swapped, with only ``order_assumed: true`` to say so."""
+    info = pylsl.StreamInfo("named", "EEG", 3, 160.0, "float32", "named-src")
+    channels = info.desc().append_child("channels")
+    for name in ("Cz", "C4", "C3"):
+        channels.append_child("channel").append_child_value("name", name).append_child_value("unit", "uV")
+    assert read_labels(info) == ["Cz", "C4", "C3"]
+    report = label_report([None, None, None], ["C3", "Cz", "C4"])
+    assert report["order_assumed"] and report["warning"].startswith(
+        "the stream labels none of its 3 channels (desc/channels/channel/label): they are read in the model's order "
+        "(C3, Cz, C4), unchecked"), report
+    assert "warning" not in label_report(["C3", None, "C4"], ["C3", "C4"])  # labelled: matched by label
