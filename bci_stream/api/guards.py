@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bci_stream.api.field_hints import with_hints
+
 
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes gets 413, whether its Content-Length says so
@@ -95,7 +97,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     echoed input is not (the default handler fails with a 500 on NaN, inf or a lone surrogate). A body sent with a
     content type other than JSON's gets one error naming the content type received and the one required
     (:func:`content_type_error`), instead of its fields' errors."""
-    errors = exc.errors()
+    errors = with_hints(request, list(exc.errors()))  # a misspelt field: the one it looks like
     if (wrong_type := content_type_error(request, exc)) is not None:
         errors = [e for e in errors if tuple(e.get("loc", ()))[:1] != ("body",)] + [wrong_type]
     return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(errors))})
