@@ -226,6 +226,8 @@ class StreamSlot(StreamConnection, StallHandling):
         for obj in (self.outlet, self.prov_outlet):
             if obj is not None:
                 obj.close()
+        if self.twins is not None:  # its resolver's thread goes now (the reporter, in a cycle, refers to it)
+            self.twins.close()
         self.outlet = self.prov_outlet = self.twins = None
         if self.decoder is not None and self.host is not None:
             self.host.release(self.decoder)

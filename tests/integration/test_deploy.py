@@ -276,13 +276,19 @@ print("DONE")
 # the loopback-only one is used end to end, since its discovery stays on 127.0.0.1.
 @pytest.mark.parametrize(("cfg", "resolve"), [("lsl_api.cfg", False), ("lsl_api.loopback.cfg", True)])
 def test_lsl_config_is_loaded(cfg: str, resolve: bool, tmp_path: Path) -> None:
-    """liblsl parses the file (it logs which file it loaded, or an error) and, on loopback, a stream flows."""
+    """liblsl parses the file (it logs which file it loaded, or an error) and, on loopback, a stream flows. The
+    templates keep liblsl to warnings (``[log] level = -1``), which hides its INFO line that names the file loaded:
+    the file is read here as the template with that level at 0 (INFO), and the template's own level is checked."""
+    text = (DEPLOY / cfg).read_text(encoding="utf-8")
+    assert "\n[log]\n" in text and "\nlevel = -1\n" in text, f"{cfg}: liblsl's INFO lines would fill the service log"
+    loaded = tmp_path / cfg
+    loaded.write_text(text.replace("\nlevel = -1\n", "\nlevel = 0\n"), encoding="utf-8")
     name = f"deploy-cfg-{os.getpid()}-{cfg.split('.')[1]}"
     proc = subprocess.run([sys.executable, "-c", LSL_PROBE.format(name=name, resolve=resolve)], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path, env=clean_env(LSLAPICFG=str(DEPLOY / cfg)))
+                          text=True, timeout=120, cwd=tmp_path, env=clean_env(LSLAPICFG=str(loaded)))
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "DONE" in proc.stdout, log
-    assert f"Configuration loaded from {DEPLOY / cfg}" in log
+    assert f"Configuration loaded from {loaded}" in log
     assert "Error parsing config" not in log
     if resolve:
         assert "SAMPLE [1.5, -2.5]" in proc.stdout
