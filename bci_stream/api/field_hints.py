@@ -32,11 +32,11 @@ def close_field(request: Request, loc: Sequence[Any]) -> str | None:
     model = _model(getattr(getattr(field, "field_info", None), "annotation", None) or getattr(field, "type_", None))
     if not loc or loc[0] != "body" or model is None:
         return None
-    for key in loc[1:-1]:
-        info = model.model_fields.get(key) if model is not None else None
-        if info is None or (model := _model(info.annotation)) is None:
+    for key in loc[1:-1]:  # down to the model that holds the unknown field
+        field_info = model.model_fields.get(key)
+        if field_info is None or (model := _model(field_info.annotation)) is None:
             return None
-    names = [info.alias or name for name, info in model.model_fields.items()]
+    names = [f.alias or name for name, f in model.model_fields.items()]
     found = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
     return found[0] if found else None
 

@@ -63,8 +63,9 @@ class LoadStatus(BaseModel):
     """The mean backlog after a chunk over the window (None: no chunk)."""
     warning: str | None = None
     """Set while the decoder cannot keep up with its stream: ``busy`` (or ``worker_busy``) near 1 over the window, or
-    samples lost with the backlog at ``max_buffer_s``; names the figures (busy, samples lost, the work per sample against the sample
-    period) and what to do. Null once it keeps up again (also in the log and the recording's ``saturated`` events)."""
+    samples lost with the backlog at ``max_buffer_s``; names the figures (busy, samples lost, the work per sample
+    against the sample period) and what to do. Null once it keeps up again (also in the log and the recording's
+    ``saturated`` events)."""
     latency_ms: dict[str, LatencySummary]
     """``e2e`` and ``service`` latency percentiles over the window, ms (``max`` is not tracked per window: null)."""
 

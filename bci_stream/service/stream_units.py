@@ -4,7 +4,8 @@
 (:meth:`~bci_stream.lsl.units.UnitScale.describe`). A stream whose ``desc`` declares no unit is read in an assumed
 one (``options.input_unit``, else the card's); :class:`~bci_stream.lsl.units.AmplitudeCheck` then looks at its first
 2 s and adds ``warning`` when their amplitude is implausible in that unit, or in the unit the stream declares (volts
-read as µV decode as noise, silently). The units change when a hot swap loads a model of another card (another unit, other channels) and when
+read as µV decode as noise, silently). The units change when a hot swap loads a model of another card (another
+unit, other channels) and when
 the source comes back as a new outlet instance; both go through :meth:`StreamUnits.change`:
 
 * read in the same assumed unit (the same size: ``uV`` is ``microvolts``) as before: the warning stays, as the

@@ -39,7 +39,7 @@ def test_another_assumed_unit_drops_the_warning_and_checks_again():
 
 
 def test_declared_units_drop_the_warning_and_are_checked_in_their_own_unit():
-    """Before: a declared unit was never checked (a sender declaring µV and sending volts decoded as noise, no word)."""
+    """Before: a declared unit was never checked (a sender declaring µV, sending volts, decoded noise unsaid)."""
     units = warned()
     out = units.change(UnitScale(np.ones(2), ["uV", "uV"], False), None, new_instance=True)
     assert "warning" not in out and units.check is not None
