@@ -165,9 +165,12 @@ class StallHandling(ReturnCheck):
                 self.inlet.open_stream(timeout=10.0)
             except (LostError, LslTimeoutError):
                 # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still
-                # stalled and looked for, as at any other time; not a crash
-                log.warning("decoder %s: %s went away before its inlet opened; looking for it again",
-                            self.decoder_id, info.name())
+                # stalled and looked for, as at any other time; not a crash. A stale entry of the instance that was
+                # decoded says nothing new (it was logged three times after every such loss: audit s42)
+                stale = info.uid() == (self.status.stream or {}).get("uid")
+                (log.debug if stale else log.warning)(
+                    "decoder %s: %s went away before its inlet opened; looking for it again%s", self.decoder_id,
+                    info.name(), " (a stale resolver entry of the instance that was lost)" if stale else "")
                 if self.inlet is not None:
                     self.inlet.close_stream()
                 self.inlet = None

@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pylsl
 import pytest
 
 from support.bound_port import listening_port
-from support.common import unique
+from support.common import TINY_CH_NAMES, TINY_SFREQ, unique
+from support.http import wait_status
 from support.serve_process import serve_process
 
 pytestmark = pytest.mark.timeout(240)
@@ -123,3 +127,31 @@ def test_uvicorn_lines_have_the_services_format_and_probes_stay_out_of_the_acces
             assert re.search(stamp + rf'INFO 127\.0\.0\.1:\d+ - "GET {path} HTTP/1\.1" {status}$', log, re.M), log
         probes = [p for p in ("/metrics", "/health", "/ready") if f'"GET {p} HTTP/1.1"' in log]
         assert probes == ([] if level == "info" else ["/metrics", "/health", "/ready"]), (level, log)
+
+
+def test_a_lost_stream_without_source_id_is_not_said_to_have_gone_before_its_inlet_opened(models_dir: Path,
+                                                                                          tmp_path: Path) -> None:
+    """Audit s42 (amplifiers): after a sender without a source_id fell silent and then ended, the log said three times
+    that the stream 'went away before its inlet opened', of a stream decoded for seconds: the source watch's entries
+    of the lost instance, cached while it was silent but still there. Those are now debug lines; the loss is said."""
+    name = unique("s42-nosid")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), TINY_SFREQ, "float32", ""))
+    with serve_process(_env(tmp_path), "--models-dir", str(models_dir)) as (proc, lines):
+        with httpx.Client(base_url=f"http://127.0.0.1:{listening_port(proc.pid)}", timeout=30) as client:
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                               "options": {"stall_timeout_s": 0.5}})
+            assert r.status_code == 201, r.text
+            did = r.json()["id"]
+            wait_status(client, did, lambda s: s["state"] == "running", 60, "running")
+            x = np.zeros((10, len(TINY_CH_NAMES)), dtype=np.float32)
+            for _ in range(50):  # 1 s of data
+                outlet.push_chunk(x)
+                time.sleep(0.02)
+            wait_status(client, did, lambda s: s["state"] == "stalled", 30, "the silence")  # the outlet still there
+            time.sleep(1.0)  # the source watch has seen it
+            del outlet  # then the sender ends: no source_id, so liblsl cannot recover it
+            wait_status(client, did, lambda s: (s["stall"] or {}).get("kind") == "lost", 60, "the loss")
+            time.sleep(3.0)  # the looks after the loss (every 0.25-4 s), where the cached entries answered
+    log = "\n".join(lines)
+    assert f"decoder {did}: stream lost; waiting for it to come back" in log, log
+    assert "went away before its inlet opened" not in log, log
