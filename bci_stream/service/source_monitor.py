@@ -168,6 +168,7 @@ class SourceMonitor:
         self.verifier = None
 
     def verify_predicate(self) -> str:
+        """The source's instances by name, type and source_id (whatever the host: :meth:`same_source` judges it)."""
         src = self.source
         return build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
 
@@ -215,9 +216,7 @@ class SourceMonitor:
         outlet instance of the source if the one decoded (``uid``) answered no resolve within ``timeout`` s and
         another did (it is then checked as any new instance), else None. Before, such a sender that restarted faster
         than ``stall_timeout_s`` went on being decoded unchecked, even with its channels in another order."""
-        src = self.source
-        predicate = build_predicate(src.name() or None, src.type() or None, src.source_id() or None)
-        mine = [i for i in pylsl.resolve_bypred(predicate, 0, timeout) if self.same_source(i)]
+        mine = [i for i in pylsl.resolve_bypred(self.verify_predicate(), 0, timeout) if self.same_source(i)]
         if not mine or uid in {i.uid() for i in mine}:
             return None
         self.check_shapes(mine)
