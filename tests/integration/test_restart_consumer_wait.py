@@ -91,7 +91,8 @@ def test_a_restart_holds_its_whole_window_for_every_consumer_not_only_the_first_
         handle = sup.start(spec, n_outputs=2, sfreq=TINY_SFREQ)
         first_back = Collector(open_output(f"{name}-decoded"))
         first_back.start()
-        wait_for(lambda: handle.status.state == "running" and handle.status.output_stream.get("consumers") is True,
+        wait_for(lambda: handle.status.state == "running" and handle.status.output_stream.get("consumers") is True
+                 and handle.ring.last_state_epoch() is not None,  # CI once: running, its consumer in, no row yet
                  60, "decoding with its consumer in the status")
         generation, epoch = handle.generation, handle.ring.last_state_epoch()
         pid = handle.status.worker["pid"] if handle.shared else handle.status.pid
