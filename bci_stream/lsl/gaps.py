@@ -113,7 +113,7 @@ class GapTracker:
         self.full_end = -1  # the sample after the last full window: a window opening there continues its gap
         self.chain_base, self.chain_start, self.chain_lost = 0.0, 0, 0  # that gap's base, first sample, count so far
         self.w_chained = False
-        self.w_base = self.w_slope = self.w_rise = self.w_err = 0.0
+        self.w_base = self.w_slope = self.w_err = 0.0
         self.w_low = self.w_low_r = self.w_env = self.w_env2 = self.w_fell = math.inf  # w_fell: the floor's last fall
 
     def resume_after(self, last_ts: float) -> None:
@@ -272,7 +272,7 @@ class GapTracker:
         self.w_low = min(self.w_low, x)
         self.w_low_r = min(self.w_low_r, o - RISE * self.w_n)
         self.w_env = min(self.w_env + RISE, o)
-        self.w_env2 = min(self.w_env2 + self.w_rise, o)
+        self.w_env2 = min(self.w_env2 + self.w_slope, o)
         self.w_n += 1
         if step == 0.0:  # a repeated stamp (a stair-case's run, however long): only its run's
             self.w_len = max(self.w_len, self.w_n + 1)  # last sample is timely, so the window waits for the run to end
@@ -285,7 +285,7 @@ class GapTracker:
 
     def _open(self) -> None:
         """A settling window opens at the next sample (the base frozen); its full length from the draws seen."""
-        self.w_n, self.w_base, self.w_slope, self.w_rise = 0, self.base, self.slope, max(self.slope, 0.0)
+        self.w_n, self.w_base, self.w_slope = 0, self.base, self.slope
         self.w_err = self.slope_err
         self.w_start = self.count - 1
         self.w_chained = self.w_start == self.full_end
@@ -381,8 +381,10 @@ class GapTracker:
             self.chain_lost += lost
             self.full_end = self.w_start + n
         total = prior + lost
-        # the base after the window: the loss added (and a slow sender's rise), or lower where the window's offsets were
-        # (a faster sender), never lower than the loss counted (a late stamp then a loss: the next window counts the
-        # rest of it); a further loss inside the window: the next window's
-        self.base = max(min(self.w_base + total * per + self.w_rise * n, self.w_env2),
+        # the base after the window: the loss added and the sender's rate error over the window (a slower sender's
+        # rise, a faster one's fall), or lower where the window's offsets were, never lower than the loss counted (a
+        # late stamp then a loss: the next window counts the rest of it); a further loss inside the window: the next
+        # window's (before, a fast sender's fall was not taken out of w_env2, whose lowest offsets, after a second
+        # loss, became the base: a replay at 2x-4x losing 25 and 25 samples 0.1-0.2 s apart was counted 25)
+        self.base = max(min(self.w_base + total * per + self.w_slope * n, self.w_env2),
                         self.w_base + total * per + min(self.w_slope, 0.0) * n)

@@ -3,7 +3,9 @@
 * a loss in a USB amplifier's first second: 1 kHz, chunks of 10-32 stamped at their push, 0-5 ms late (liblsl
   back-computes the other stamps); 200 lost at 0.5 s or 1 s, counted as one gap;
 * a regular stream from a sender 0.5 % off its nominal rate: each loss counted exactly, as its own gap, within its
-  short window (0.3 s of stamps after it), however many came before.
+  short window (0.3 s of stamps after it), however many came before;
+* two losses close together from a sender faster than nominal (a replay at 2x or 4x): both counted (before, the
+  second, inside the first's window, was taken into the base after it: 25 of 50 counted).
 """
 
 from __future__ import annotations
@@ -63,3 +65,22 @@ def test_off_rate_regular_losses_are_counted_each_within_its_window(sfreq: float
             tracker.split(ts[lo:min(lo + 32, upto)], c)
         done = upto
         assert (c.samples_lost, c.gaps) == ((j + 1) * d, j + 1)
+
+
+@pytest.mark.parametrize("speed", [2.0, 4.0])
+@pytest.mark.parametrize("apart_s", [0.1, 0.2])
+@pytest.mark.parametrize("chunk", [1, 10])
+def test_a_second_loss_inside_a_fast_senders_window_is_counted(speed: float, apart_s: float, chunk: int) -> None:
+    """A window closes with the base after it: its loss added and the sender's rate error over the window taken out.
+    A fast sender's fall was not taken out, so the window's lowest offsets, already above the second loss, became the
+    base, and the second loss was never counted (2x and 4x, losses 0.1-0.2 s of samples apart)."""
+    sfreq, lost = 500.0, 25
+    keep = np.ones(int(20 * sfreq), bool)
+    first = int(8 * sfreq)
+    for s in (first, first + int(apart_s * sfreq)):
+        keep[s:s + lost] = False
+    ts = 100.0 + np.flatnonzero(keep) / (sfreq * speed)
+    tracker, c = GapTracker(sfreq, 0.5), Counters()
+    for lo in range(0, len(ts), chunk):
+        tracker.split(ts[lo:lo + chunk], c)
+    assert c.samples_lost == 2 * lost, (c.samples_lost, c.gaps)
