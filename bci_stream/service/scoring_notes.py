@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("bci_stream.worker")
 
 #: markers received, none of them mapped, before the status says so: a few (a rest marker, a session start) may come
 #: before the first cue
@@ -19,3 +23,24 @@ def map_warning(scoring: dict[str, Any]) -> str | None:
     seen = ", ".join(repr(v) for v in list(scoring.get("unmapped_values") or {})[:8])
     return (f"{unmapped} markers received and none is a cue of the map {scoring.get('marker_map')} (values: {seen}):"
             " no trial is scored; map them with options.markers.marker_map")
+
+
+class MapWarningNotice:
+    """:func:`map_warning` in the log (a warning) and the recording's events (``map_warning``), once an episode, and
+    its end (``message`` null: a cue of the map came, or a swap's new map scores them). Before, it was in the status
+    only: a service run from a terminal, or a recording's reader, never heard that no trial could be scored."""
+
+    def __init__(self, decoder_id: str) -> None:
+        self.decoder_id, self.said = decoder_id, False
+
+    def update(self, scoring: dict[str, Any] | None, on_event: Callable[..., None]) -> None:
+        """Read the status's ``scoring`` (None, or scoring off: no warning); ``on_event(kind, **fields)`` records."""
+        why = (scoring or {}).get("map_warning")
+        if (why is not None) == self.said:
+            return
+        self.said = why is not None
+        if why is not None:
+            log.warning("decoder %s: %s", self.decoder_id, why)
+        else:
+            log.info("decoder %s: markers now cue trials of the scoring map", self.decoder_id)
+        on_event("map_warning", message=why)

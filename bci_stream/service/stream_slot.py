@@ -49,6 +49,7 @@ from bci_stream.service.recorder import Recorder
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import OutputRing, RingHandles
 from bci_stream.service.saturation import SaturationWatch
+from bci_stream.service.scoring_notes import MapWarningNotice
 from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import AHEAD_MAX_S, StallHandling
@@ -115,6 +116,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.chan_idx: np.ndarray | None = None
         self.units: StreamUnits | None = None  # the units read in, an assumed unit's amplitude check and warning
         self.units_warned = False  # the last units_warning event recorded a warning (its end is recorded too)
+        self.map_notice = MapWarningNotice(decoder_id)  # scoring.map_warning in the log and the recording
         self.load_window: LoadWindow | None = None
         self.divergence: DivergenceWatch | None = None  # NaN outputs said, a diverged state reset
         self.twins: OutletTwins | None = None  # other outlets of the decoded source_id (another service's)
@@ -382,6 +384,7 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.markers is not None:
             self.markers.tick()
             self.status.markers, self.status.scoring = self.markers.describe()
+            self.map_notice.update(self.status.scoring, self.event)
             self.status.markers["generation"] = self.generation  # a new one numbers its markers from 0 again
         if self.orphaned():
             log.error("decoder %s: the supervisor process is gone; stopping", self.decoder_id)

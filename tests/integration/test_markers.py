@@ -342,3 +342,33 @@ def test_the_dashboard_shows_the_markers_and_the_running_trial_accuracy(oracle_m
             browser.close()
     assert problems == [], problems
     del outlet, marker_outlet
+
+
+def test_markers_none_of_which_cues_a_trial_are_said_in_the_recording_and_its_end_too(oracle_models, tmp_path):
+    """``scoring.map_warning`` was in the status only: a service run from a terminal, or a recording's reader, never
+    heard that no trial could be scored. Now it is a ``map_warning`` event (and a log warning) once, and its end once
+    a marker of the map cues a trial."""
+    sup = Supervisor(str(oracle_models), status_interval=0.1, max_restarts=0, recordings_dir=str(tmp_path))
+    name = unique("mk-unmapped")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                        "string", f"{name}-markers-src"))
+    try:
+        handle = start(sup, name, record_path="unmapped.xdf")
+        wait_for(lambda: (handle.status.markers or {}).get("state") == "connected", 60, "markers connected")
+        x, _ = session_signal(1, wrong=-1)
+        outlet.push_chunk(x[:100])
+        for k in range(7):  # a stimulus program's own names, none in the card's map
+            marker_outlet.push_sample([f"stim-{k % 2}"])
+        wait_for(lambda: (handle.status.scoring or {}).get("map_warning") is not None, 30, "the map warning")
+        marker_outlet.push_sample(["cue-left"])  # one of the map: a trial is cued, the warning ends
+        wait_for(lambda: handle.status.scoring["map_warning"] is None, 30, "the warning's end")
+        outlet.push_chunk(x[100:200])
+        wait_for(lambda: handle.status.counters.samples_out == 200, 30, "every sample decoded")
+        time.sleep(0.3)  # a status interval or two: the end is recorded at the report that said it
+    finally:
+        sup.shutdown()
+    said = [e for _, e in read_session(tmp_path / "unmapped.xdf").events if e["event"] == "map_warning"]
+    assert len(said) == 2 and "markers received and none is a cue of the map" in said[0]["message"], said
+    assert said[1]["message"] is None, said
+    del outlet, marker_outlet

@@ -4,8 +4,10 @@ score no trial; before, the status said only ``markers_mapped`` 0 among its coun
 
 from __future__ import annotations
 
+import logging
+
 from bci_stream.service.scoring import LiveScorer, ScoringConfig
-from bci_stream.service.scoring_notes import MAP_WARN_AFTER
+from bci_stream.service.scoring_notes import MAP_WARN_AFTER, MapWarningNotice
 
 LABELS = ["left", "right"]
 
@@ -32,3 +34,22 @@ def test_one_cue_among_them_says_nothing():
     for k in range(3 * MAP_WARN_AFTER):
         s.marker("T0", 10.0 + k)
     assert s.describe()["map_warning"] is None
+
+
+def test_the_warning_is_logged_and_recorded_once_and_its_end_too(caplog):
+    """In the log and the recording's events once an episode, not at every status report (MapWarningNotice)."""
+    s, notice, events = scorer(), MapWarningNotice("d1"), []
+    record = lambda kind, **fields: events.append((kind, fields))  # noqa: E731 - what the recorder is given
+    with caplog.at_level(logging.INFO, logger="bci_stream.worker"):
+        for k in range(3 * MAP_WARN_AFTER):
+            s.marker("T0", 10.0 + k)
+            notice.update(s.describe(), record)  # a status report after each marker
+        assert [k for k, _ in events] == ["map_warning"] and "no trial is scored" in events[0][1]["message"]
+        s.marker("left", 30.0)
+        notice.update(s.describe(), record)
+        notice.update(s.describe(), record)
+        notice.update({"off": "no marker map"}, record)  # scoring off: nothing to say either
+    assert events[1:] == [("map_warning", {"message": None})]
+    said = [r for r in caplog.records if r.name == "bci_stream.worker"]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.INFO], said
+    assert said[0].getMessage().startswith(f"decoder d1: {MAP_WARN_AFTER} markers received and none is a cue")
