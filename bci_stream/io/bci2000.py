@@ -16,13 +16,14 @@ default the single ``.loc`` file beside the recording whose channel count matche
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
 
-from bci_stream.io.errors import DataError
+from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.events import events_from_codes
 from bci_stream.io.recording import Event
 
@@ -182,11 +183,14 @@ def read_bci2000_raw(path: Path, *, loc_file: str | Path | None = None
     block = header.source_ch * dtype.itemsize + header.statevector_len
     body = len(blob) - header.header_len
     n_times = body // block
-    if body % block:
-        raise DataError(
-            f"{path}: data size {body} bytes is not a whole number of {block}-byte samples "
-            f"(SourceCh={header.source_ch}, DataFormat={header.data_format}, StatevectorLen={header.statevector_len})"
-        )
+    layout = f"SourceCh={header.source_ch}, DataFormat={header.data_format}, StatevectorLen={header.statevector_len}"
+    if n_times <= 0:  # before: "data size -7110 bytes is not a whole number of ..." for a header cut short
+        raise DataError(f"{path.name} is truncated: its header says HeaderLen={header.header_len} bytes and one sample "
+                        f"takes {block} bytes ({layout}), the file holds {len(blob)} bytes: not one whole sample")
+    if body % block:  # a recorder killed, a copy cut short: its whole samples, as of an EDF, GDF or BrainVision file
+        warnings.warn(f"{path.name} is truncated: its data ({body} bytes after the {header.header_len}-byte header) "
+                      f"is not a whole number of {block}-byte samples ({layout}); the last partial sample "
+                      f"({body % block} bytes) was dropped, {n_times} samples read", RecordingWarning, stacklevel=2)
     rows = np.frombuffer(blob, dtype=np.uint8, count=n_times * block, offset=header.header_len).reshape(n_times, block)
     raw = rows[:, :header.source_ch * dtype.itemsize].copy().view(dtype)  # [n_times, n_chans]
     sv = rows[:, header.source_ch * dtype.itemsize:]

@@ -10,6 +10,8 @@ channels marked bad, ``Recording.bad_channels``; written when there are any).
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +48,22 @@ def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.
     """Data (µV), sfreq, channel names, events, labels (or None), label names and ``{"ch_types": ..., "ch_units":
     ..., "bad_channels": ...}`` (each None when the file does not store it) from an NPZ file."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if isinstance(z, np.ndarray):  # a plain .npy array saved under .npz
+            raise DataError("it is a single NumPy array (.npy), not an archive of the arrays "
+                            "data, sfreq, ch_names (as bci-stream writes it)")
+        with z:
             f = {k: z[k] for k in z.files}
+    except EOFError as exc:  # numpy: "No data left in file" (0 bytes); before, click printed only "Aborted!"
+        raise DataError(f"cannot read {path} as an NPZ recording: the file is empty ({exc})") from exc
+    except (zipfile.BadZipFile, zlib.error) as exc:  # cut short or damaged: before, a traceback
+        raise DataError(f"cannot read {path} as an NPZ recording: it is not a whole, sound zip archive ({exc}); was it "
+                        "cut short or damaged?") from exc
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as an NPZ recording: {exc}") from exc
+        why = exc
+        if "allow_pickle" in str(exc):  # numpy's guess for bytes it cannot read: a pickle; its cure is unsafe
+            why = "it is neither a zip archive of arrays nor a NumPy array file"
+        raise DataError(f"cannot read {path} as an NPZ recording: {why}") from exc
     missing = [k for k in ("data", "sfreq", "ch_names") if k not in f]
     if missing:
         raise DataError(f"{path} must hold keys data, sfreq, ch_names; missing {missing}")

@@ -23,6 +23,7 @@ from bci_stream.io import Recording, load_recording
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.fif_writer import save_fif
 from bci_stream.io.gdf import read_gdf_header
+from support.bci2000 import write_bci2000
 from support.brainvision import subset_brainvision
 from support.common import SUBSET_S001_21CH, subset_file
 from support.gdf import CUE_LEFT, GdfEvent, write_gdf
@@ -146,3 +147,32 @@ def test_a_truncated_edf_file_names_the_headers_values_and_what_was_read(tmp_pat
                         f"({seconds:g} s)"), notes
     assert not any("Number of records" in n for n in notes), notes
     assert np.array_equal(rec.data, r05.data[:, :rec.n_times])
+
+
+def test_a_bci2000_file_cut_mid_sample_loads_its_whole_samples_and_one_without_any_is_refused(
+        tmp_path: Path, r05: Recording) -> None:
+    """Audit s43, F1: a ``.dat`` cut short was refused outright (``data size ... is not a whole number of 139-byte
+    samples``), while EDF, GDF and BrainVision files cut the same way load; one cut within its header said ``data size
+    -7110 bytes``. Now its whole samples load with a warning, as a BrainVision file's do, and a file without one whole
+    sample is refused naming its header length, the sample size and the file's size."""
+    raw = np.clip(np.round(r05.data[:, :1600] / 0.1), -32768, 32767).astype(np.int16)
+    codes = (np.arange(1600) // 400 % 3).astype(np.uint8)
+    path = write_bci2000(tmp_path / "run.dat", raw, r05.sfreq, r05.ch_names, {"StimulusCode": codes})
+    full, said = _load(path)
+    assert not said and full.n_times == 1600
+    block = len(r05.ch_names) * 2 + 1
+    whole = path.read_bytes()
+    header_len = len(whole) - 1600 * block
+    path.write_bytes(whole[:header_len + 1000 * block + 7])
+    rec, said = _load(path)
+    assert rec.n_times == 1000
+    np.testing.assert_array_equal(rec.data, full.data[:, :1000])
+    assert said == [f"run.dat is truncated: its data ({1000 * block + 7} bytes after the {header_len}-byte header) is "
+                    f"not a whole number of {block}-byte samples (SourceCh=21, DataFormat=int16, StatevectorLen=1); "
+                    "the last partial sample (7 bytes) was dropped, 1000 samples read"]
+    path.write_bytes(whole[:header_len + block - 1])
+    with pytest.raises(DataError) as err:
+        load_recording(path)
+    assert str(err.value).endswith(f"run.dat is truncated: its header says HeaderLen={header_len} bytes and one sample "
+                                   f"takes {block} bytes (SourceCh=21, DataFormat=int16, StatevectorLen=1), the file "
+                                   f"holds {header_len + block - 1} bytes: not one whole sample"), err.value

@@ -1,0 +1,52 @@
+"""A damaged ``.npz`` recording is refused with one line naming the file and what is wrong with it (audit s43, D1):
+before, a file cut short gave ``calibrate``, ``evaluate`` and ``replay`` a traceback (``zipfile.BadZipFile``), an empty
+one only click's ``Aborted!`` (an ``EOFError``), and a file of text numpy's advice to load it unsafely as a pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bci_stream.io.errors import DataError
+from bci_stream.io.load import load_recording
+
+
+def whole(path: Path, compressed: bool) -> bytes:
+    save = np.savez_compressed if compressed else np.savez
+    save(path, data=np.random.default_rng(0).standard_normal((4, 2000)), sfreq=np.float64(100.0),
+         ch_names=np.array(["C3", "Cz", "C4", "Pz"]))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    ("empty", "the file is empty"),
+    ("half", "it is not a whole, sound zip archive"),
+    ("flipped", "it is not a whole, sound zip archive"),
+    ("flipped-compressed", "it is not a whole, sound zip archive"),
+    ("text", "it is neither a zip archive of arrays nor a NumPy array file"),
+    ("npy", "it is a single NumPy array (.npy), not an archive of the arrays data, sfreq, ch_names"),
+])
+def test_a_damaged_npz_is_refused_with_the_file_and_why(tmp_path, damage, said):
+    good = whole(tmp_path / "good.npz", compressed=damage.endswith("compressed"))
+    path = tmp_path / "rec.npz"
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "half":
+        path.write_bytes(good[:len(good) // 2])
+    elif damage.startswith("flipped"):
+        flipped = bytearray(good)
+        flipped[1000:1100] = bytes(b ^ 0xFF for b in flipped[1000:1100])
+        path.write_bytes(bytes(flipped))
+    elif damage == "text":
+        path.write_text("garbage\n")
+    else:
+        with path.open("wb") as f:
+            np.save(f, np.zeros(3))
+    with pytest.raises(DataError) as info:
+        load_recording(path)
+    msg = str(info.value)
+    assert f"cannot read {path} as an NPZ recording: {said}" in msg, msg
+    assert "allow_pickle" not in msg, msg
+    assert load_recording(tmp_path / "good.npz").data.shape == (4, 2000)
