@@ -149,12 +149,21 @@ def open_model_ref(ref: str, models_dir: Path | str) -> ModelEntry:
         When ``ref`` is a file other than ``model.json``, or the model is broken.
     """
     path = Path(ref).expanduser()
+    name_like = re.match(MODEL_NAME_PATTERN.rstrip("$"), ref) and "/" not in ref and "\\" not in ref
+    if path.is_dir() and not (path / CARD_FILE).is_file() and name_like:
+        # a folder here of the model's name that is no model (a subject's recordings, ``s01/``, beside a model s01):
+        # the registry's model of that name; before, the folder was opened and refused
+        try:
+            return ModelRegistry(models_dir).get(ref)
+        except ModelNotFoundError as exc:
+            raise ModelError(f"{ref} is not a model folder (it has no {CARD_FILE}), nor a model of the registry at "
+                             f"{models_dir} ({exc})") from exc
     if path.is_dir() or (path.name == CARD_FILE and path.is_file()):
         return open_model_folder(path)
     if path.exists():
         raise ModelError(f"{ref} is a file, not a model: give a model folder (holding {CARD_FILE}), its {CARD_FILE}, "
                          "or a registry NAME[@VERSION]")
-    if not re.match(MODEL_NAME_PATTERN.rstrip("$"), ref) or "/" in ref or "\\" in ref:
+    if not name_like:
         raise ModelNotFoundError(f"{ref} does not exist (a path; a registry name has no '/' and does not start "
                                  "with '.' or '~')")
     return ModelRegistry(models_dir).get(ref)

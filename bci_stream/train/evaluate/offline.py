@@ -39,10 +39,10 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
     from bci_stream.train.evaluate.inputs import trainer_reading
     from bci_stream.train.evaluate.in_sample import card_training_files
 
-    if path.is_dir() or path.name == "model.json":
-        entry = open_model_folder(path)
-    elif models_dir is not None:
+    if models_dir is not None:  # a model folder, its model.json, or a registry name (a folder of it that is no model)
         entry = open_model_ref(target, models_dir)
+    elif path.is_dir() or path.name == "model.json":
+        entry = open_model_folder(path)
     else:
         raise ModelError(f"model {target!r} is neither a checkpoint (.pt), a model folder nor a registry name "
                          f"(give --models-dir to look it up)")
