@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -288,6 +289,11 @@ def missing_path_message(path: Path) -> str:
     root, said = data_root(), f"path does not exist or is not a file: {path}"
     if not path.is_absolute() and (root / path).is_file():
         return f"{said} (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
+    folder = path.absolute().parent
+    if folder.is_dir():  # its folder is there: a typo of the file's name, whatever the data folder (audit s43, F3)
+        near = difflib.get_close_matches(path.name, sorted(p.name for p in folder.iterdir() if p.is_file()), n=3)
+        return f"{said} ({folder} holds " + (f"{', '.join(sorted(near))}: did you mean one of them?)" if near
+                                             else "no file of a name near it)")
     try:
         path.absolute().relative_to(root)
     except ValueError:

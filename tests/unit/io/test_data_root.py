@@ -137,3 +137,24 @@ def test_a_missing_file_of_the_command_line_names_the_data_folder_where_it_helps
     with pytest.raises(DataError) as exc:
         load_recording(tmp_path / "elsewhere" / "S002R06.edf")
     assert str(exc.value) == f"path does not exist or is not a file: {tmp_path / 'elsewhere' / 'S002R06.edf'}"
+
+
+def test_a_typo_in_a_files_name_in_a_folder_that_is_there_names_its_near_files_not_the_data_folder(
+        data_folder: Path, tmp_path: Path) -> None:
+    """Audit s43, F3: a file of one's own in the data folder, its name mistyped, sent the user to set BCI_STREAM_DATA
+    to an EEGMMIDB download though it was set right. Its folder is there: the names near the one given are said."""
+    from bci_stream.io import load_recording
+    from bci_stream.io.errors import DataError
+
+    mine = data_folder / "lab"
+    mine.mkdir(exist_ok=True)
+    for name in ("eeg1_1.dat", "eeg1_2.dat", "notes.txt"):
+        (mine / name).write_bytes(b"")
+    with pytest.raises(DataError) as exc:
+        load_recording(mine / "eeg1_3.dat")
+    assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'eeg1_3.dat'} ({mine} holds eeg1_1.dat, "
+                              "eeg1_2.dat: did you mean one of them?)")
+    with pytest.raises(DataError) as exc:
+        load_recording(mine / "zz.edf")
+    assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'zz.edf'} ({mine} holds no file of a "
+                              "name near it)")
