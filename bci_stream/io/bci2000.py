@@ -152,7 +152,10 @@ def _channel_names(header: Bci2000Header, path: Path, loc_file: str | Path | Non
     if len(names) == n:
         return names
     candidates = [c for c in sorted(path.parent.glob("*.loc")) if len(loc_names(c)) == n]
-    if len(candidates) == 1:
+    if len(candidates) == 1:  # said: a .loc of another cap's order, of the same count, would mislabel every channel
+        warnings.warn(f"{path.name} has no ChannelNames parameter: its {n} channels are named by {candidates[0].name} "
+                      f"beside it (the only .loc file there of {n} channels); if that is not this recording's montage, "
+                      "name them with --channel-names", RecordingWarning, stacklevel=2)
         return loc_names(candidates[0])
     return [str(i + 1) for i in range(n)]
 

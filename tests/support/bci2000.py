@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 
 
-def write_bci2000(path: Path, raw: np.ndarray, sfreq: float, ch_names: Sequence[str],
+def write_bci2000(path: Path, raw: np.ndarray, sfreq: float, ch_names: Sequence[str] | None,
                   states: Mapping[str, np.ndarray], gain_uv: float = 0.1) -> Path:
     """Write ``raw`` ``[n_chans, n_times]`` int16 A/D units (µV = raw × ``gain_uv``) and ``states`` (name -> values
-    per sample, each < 256) as a BCI2000 1.1 file at ``path``."""
+    per sample, each < 256) as a BCI2000 1.1 file at ``path`` (``ch_names`` None: no ``ChannelNames``, as old files)."""
     n_chans, n_times = raw.shape
     names = list(states)
     state_lines = [f"{name} 8 0 {i} 0" for i, name in enumerate(names)]
     params = [f"Source int SamplingRate= {sfreq:g}Hz",
               f"Source floatlist SourceChGain= {n_chans} " + " ".join([f"{gain_uv:g}"] * n_chans),
-              f"Source floatlist SourceChOffset= {n_chans} " + " ".join(["0"] * n_chans),
-              f"Source list ChannelNames= {n_chans} " + " ".join(ch_names)]
+              f"Source floatlist SourceChOffset= {n_chans} " + " ".join(["0"] * n_chans)]
+    if ch_names is not None:
+        params.append(f"Source list ChannelNames= {n_chans} " + " ".join(ch_names))
     body = "\r\n".join(["[ State Vector Definition ]", *state_lines, "[ Parameter Definition ]", *params]) + "\r\n"
     header_len = 0
     while True:  # the first line gives the header's length, itself included
