@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, finite, name_list, non_empty, not_nan
+from bci_stream.io.reader_cli import bci2000_options
 
 
 @click.command("replay")
@@ -43,15 +44,7 @@ from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, finite, name_list, non_em
 @click.option("--event-fields", default=None, metavar="FIELD[,FIELD...]", callback=name_list,
               help="EEGLAB .set files: name each event by these fields of EEG.event, joined with '/' (e.g. "
                    "type,position gives square/1), as calibrate --event-fields names them [default: type].")
-@click.option("--state", default=None, metavar="STATE",
-              help="BCI2000 .dat files: the state whose runs of constant value are the events, as [data.reader] "
-                   "state in a train config [default: StimulusCode].")
-@click.option("--type-state", default=None, metavar="STATE",
-              help="BCI2000 .dat files: name each non-zero run of --state by this state's value at its onset (e.g. "
-                   "StimulusType: 1 target, 0 non-target, for a P300 model), as [data.reader] type_state.")
-@click.option("--include-zero/--no-include-zero", default=None,
-              help="BCI2000 .dat files: also send the runs of value 0 of --state, as [data.reader] include_zero "
-                   "[default: yes, but no with --type-state].")
+@bci2000_options
 @click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
               help="The decoder's label map, as evaluate --labels takes it: a numeric marker stream's 0 is replayed "
                    "as marker '0' only when it names 0 (a class coded 0), else it is 'trigger off', no marker.")

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from bci_stream.cli_checks import name_list
+from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("train")
@@ -180,6 +181,7 @@ def _calibrate_option(name: str) -> Any:
 @_calibrate_option("marker_stream")
 @_calibrate_option("channel_names")
 @_calibrate_option("event_fields")
+@bci2000_options
 @click.option("--bad-events", default=None, metavar="NAME,...", callback=name_list,
               help="Events whose span marks bad data (e.g. 1023): the trials overlapping them are not scored, as "
                    "those overlapping BAD* annotations, a discontinuity (EEGLAB boundary, mne's concatenation, "
@@ -193,12 +195,13 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
                  reference_train: tuple[Path, ...], out: Path | None, overwrite: bool, models_dir: Path | None,
                  stream: str | None, marker_stream: str | None, channel_names: str | None, event_fields: str | None,
-                 bad_events: str | None) -> None:
+                 state: str | None, type_state: str | None, include_zero: bool | None, bad_events: str | None) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
     With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
-    --stream, --marker-stream, --channel-names and --event-fields read every --data and --reference-train file as
-    calibrate reads its FILEs; cue markers without a duration (the service's own recordings) are scored from their onsets.
+    --stream, --marker-stream, --channel-names, --event-fields and the BCI2000 flags (--state, --type-state,
+    --include-zero) read every --data and --reference-train file as calibrate reads its FILEs; cue markers without a
+    duration (the service's own recordings) are scored from their onsets.
     """
     import math
 
@@ -226,7 +229,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         names = read_channel_names(channel_names)
     except BciStreamError as exc:
         raise InputError(str(exc)) from None
-    files = {"reader_options": reader_options(stream, marker_stream, parse_channels(event_fields)),
+    files = {"reader_options": {**reader_options(stream, marker_stream, parse_channels(event_fields)),
+                                **bci2000_reader(state, type_state, include_zero)},
              "channel_names": names, "bad_events": parse_channels(bad_events) or ()}
     if models_dir is None and not Path(model).exists():
         from bci_stream.core.settings import Settings

@@ -16,6 +16,7 @@ import click
 
 from bci_stream.cli_checks import name_list
 from bci_stream.core.errors import BciStreamError
+from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("calibrate")
@@ -64,6 +65,7 @@ from bci_stream.core.errors import BciStreamError
 @click.option("--event-fields", default=None, metavar="FIELD[,FIELD...]", callback=name_list,
               help="EEGLAB .set files: name each event by these fields of EEG.event, joined with '/' (e.g. "
                    "type,position gives square/1, square/2) [default: type].")
+@bci2000_options
 @click.option("--overwrite", is_flag=True,
               help="Replace the model in the folder OUT/NAME, as a new version (the replaced one's last number + 1, "
                    "e.g. 1.0.0 -> 1.0.1). Without it, a folder that already holds a model or other files is refused "
@@ -72,7 +74,8 @@ from bci_stream.core.errors import BciStreamError
 def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str, ...], name: str, out: Path | None,
                   channels: str | None, channel_names: str | None, recurrent: bool, combined: bool | None,
                   average: bool | None, bad_events: str | None, clip_sd: str | None, stream: str | None,
-                  marker_stream: str | None, event_fields: str | None, overwrite: bool, no_progress: bool) -> None:
+                  marker_stream: str | None, event_fields: str | None, state: str | None, type_state: str | None,
+                  include_zero: bool | None, overwrite: bool, no_progress: bool) -> None:
     """Calibrate a streaming CSP+LDA or Riemannian decoder on FILE... (one file per run) and export it."""
     from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, DEFAULT_CLIP, calibrate
@@ -89,7 +92,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str,
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
                   combined=CONSIDER_COMBINED if combined is None else combined,
                   average=AVERAGE_CANDIDATES if average is None else average,
-                  reader_options=reader_options(stream, marker_stream, parse_channels(event_fields)),
+                  reader_options={**reader_options(stream, marker_stream, parse_channels(event_fields)),
+                                  **bci2000_reader(state, type_state, include_zero)},
                   channel_names=parse_channel_names(channel_names), overwrite=overwrite,
                   bad_events=parse_channels(bad_events) or (),
                   clip_sd=DEFAULT_CLIP if clip_sd is None else _clip_sd(clip_sd))
