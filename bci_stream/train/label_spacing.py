@@ -114,9 +114,17 @@ def _csp_warning(config: RunConfig, onsets_s: list[np.ndarray]) -> list[str]:
             "evaluation.csp_window_s within the label window and the cue spacing, or evaluation.csp_lda = false)"]
 
 
+#: The advice ending :func:`decision_spacing_warning`'s warning for ``evaluate`` and for ``calibrate``.
+EVALUATE_CURE = ("decide before the next event: --decision-times below the cue spacing, or map only cues spaced at "
+                 "least that far apart")
+CALIBRATE_CURE = ("its CV accuracy may be the decoding of that event, e.g. a button press: map only cues whose next "
+                  "event comes after the decision time, or see whether the decoder serves without it")
+
+
 def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None], label_window: Sequence[float] | None,
                              trial_classes: Collection[str], times_s: Sequence[float], *,
-                             epoch_s: Sequence[float] | None = None, role: str = "") -> str | None:
+                             epoch_s: Sequence[float] | None = None, role: str = "", cure: str = EVALUATE_CURE,
+                             by_cues: bool = True) -> str | None:
     """``evaluate``'s warning on one file ``rec`` (as read, events as in the file): how many of its cues of
     ``trial_classes`` are followed by the next event that ends them at or before each decision time of ``times_s``
     (and within ``epoch_s``, the epoch references' window ``[a, b]`` s after each cue, with ``--live
@@ -136,14 +144,18 @@ def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None]
     without a next event (a label window shorter than the decision time) is
     :func:`~bci_stream.train.evaluate.offline.past_span_notes`'s.
 
-    ``role``: how the file is named (e.g. ``"--reference-train file "``).
+    ``role``: how the file is named (e.g. ``"--reference-train file "``); ``cure``: the advice that ends the warning;
+    ``by_cues`` False: the cues of the map end no cue here (calibrate says those gaps on its own: ``cue_gaps``).
     """
     from bci_stream.train.evaluate.inputs import ends_cue
 
     lookup = {str(k): v for k, v in label_map.items()}
     onsets, _, names = mapped_cues(rec, label_map, label_window)
     cues = onsets[[n in trial_classes for n in names]] if len(onsets) else onsets
-    enders = np.sort(np.asarray([e.onset for e in rec.events if ends_cue(e.description, lookup)], dtype=np.int64))
+    enders = np.sort(np.asarray([e.onset for e in rec.events if ends_cue(e.description, lookup)
+                                 and (by_cues or lookup.get(str(e.description)) is None)], dtype=np.int64))
+    if len(enders) == 0 or len(cues) == 0:  # nothing ends a cue (or no cue): nothing to say
+        return None
     at = np.searchsorted(enders, cues, side="right")  # the first ending event after each cue (a later onset)
     gap = np.where(at < len(enders), enders[np.minimum(at, len(enders) - 1)] - cues, np.iinfo(np.int64).max)
     said = []
@@ -159,12 +171,27 @@ def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None]
     if not said:
         return None
     med = float(np.median(gap[gap < np.iinfo(np.int64).max])) / rec.sfreq
+    enders = ("the next cue, an event the label map leaves out such as a rest cue, or a discontinuity" if by_cues else
+              "other than a cue of the map: an event the map leaves out, such as a rest cue or a response, or a "
+              "discontinuity")
+    what = "the next cue's response included" if by_cues else "that event (and a movement it marks) included"
     return (f"{role}{Path(str(rec.source)).name}: {len(cues)} cue(s) of the trial classes; the next event that ends "
-            "a cue (the next cue, an event the label map leaves out such as a rest cue, or a discontinuity; median "
-            f"gap {med:.2f} s) comes at or before the decision time for {', '.join(said)}: those trials are decided "
-            "on what followed them, the next cue's response included, so their accuracy does not measure "
-            "single-trial decoding (decide before the next event: --decision-times below the cue spacing, or map "
-            "only cues spaced at least that far apart)")
+            f"a cue ({enders}; median gap {med:.2f} s) comes at or before the decision time for {', '.join(said)}: "
+            f"those trials are decided on what followed them, {what}, so their accuracy does not measure single-trial "
+            f"decoding ({cure})")
 
 
-__all__ = ["cue_spans", "decision_spacing_warning", "mapped_cues", "spacing_warnings"]
+def cue_response_notes(recs: Sequence[Recording], label_map: Mapping[str, str | None], decision_time: float
+                       ) -> list[str]:
+    """``calibrate``'s :func:`decision_spacing_warning` of each file at its decision time, as ``warning:`` notes (the
+    summary and the card say them). Before, calibrate counted only the gaps between consecutive cues, so EEGLAB's
+    tutorial set, a button press (``rt``) 0.41 s after 75 of its 80 cues, got no word from it while ``evaluate``
+    warned of those 75 trials (audit s43, F5)."""
+    classes = {c for c in label_map.values() if c}
+    return [f"warning: {w}" for rec in recs
+            if (w := decision_spacing_warning(rec, label_map, None, classes, [decision_time], cure=CALIBRATE_CURE,
+                                              by_cues=False))]
+
+
+__all__ = ["CALIBRATE_CURE", "EVALUATE_CURE", "cue_response_notes", "cue_spans", "decision_spacing_warning",
+           "mapped_cues", "spacing_warnings"]

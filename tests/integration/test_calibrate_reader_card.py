@@ -104,6 +104,17 @@ def test_an_eeglab_calibrated_card_holds_its_event_fields(out: Path, eeglab_mode
     assert files.endswith("(read with --event-fields type,position)"), files
 
 
+def test_an_eeglab_calibration_warns_of_the_responses_within_its_decision_time(out: Path, eeglab_model: str) -> None:
+    """Audit s43, F5: a button press (``rt``) 0.41 s after 75 of the 80 cues, within every window calibrate decides
+    at (2 s). evaluate warned of those 75 trials; calibrate counted only the gaps between cues and said nothing."""
+    card, report, _ = card_and_report(out, eeglab_model)
+    said = [w for w in card["metrics"]["warnings"] if w.startswith("eeglab_data.set: 80 cue(s) of the trial classes")]
+    assert len(said) == 1 and "median gap 0.41 s) comes at or before the decision time for 75 of them at 2 s" in said[0]
+    assert said[0].endswith("(its CV accuracy may be the decoding of that event, e.g. a button press: map only cues "
+                            "whose next event comes after the decision time, or see whether the decoder serves "
+                            "without it)"), said
+
+
 def test_evaluate_reads_other_files_as_the_model_was_calibrated(out: Path, xdfs: list[Path]) -> None:
     """The file has two marker streams: read as calibrate read it (``Cues``), without ``--marker-stream``."""
     res = CliRunner().invoke(main, ["evaluate", XDF_MODEL, "--models-dir", str(out), "--data", str(xdfs[1]),

@@ -31,10 +31,11 @@ from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, ampli
                                                         channel_sd_notes)
 from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
                                                   limit_for, nonfinite_note, nonfinite_stretches, usable)
-from bci_stream.train.classical.configs import EVAL_TIMES
+from bci_stream.train.classical.configs import DECISION_TIME, EVAL_TIMES
 from bci_stream.train.classical.data import Trials, no_sensorimotor_note, sensorimotor_channels, trials_of
 from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
 from bci_stream.train.content_print import content_print
+from bci_stream.train.label_spacing import cue_response_notes
 from bci_stream.train.classical.prepared import Prepared, Run
 
 MIN_TRIALS = 4
@@ -231,7 +232,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         notes.append(no_sensorimotor_note(wanted, hint))
     if (pair := repeated_run(recs)) is not None:  # after the label checks: a copy made to rename events is named so
         raise CalibrationError(repeated_run_message(pair))
-    notes += amplitude_notes(out_runs) + channel_sd_notes(out_runs) + duplicate_notes(out_runs)
+    notes += (amplitude_notes(out_runs) + channel_sd_notes(out_runs) + duplicate_notes(out_runs)
+              + cue_response_notes(recs, label_map, DECISION_TIME))
     parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]
     notes += [note for _, note in parts if note]
     return Prepared([r for split, _ in parts for r in split], labels, notes=notes,
@@ -394,6 +396,5 @@ def default_channels(recs: Sequence[Any], notes: list[str], *, bads: bool = True
 
 
 __all__ = ["CHANNEL_SD_FACTOR", "MIN_TRIALS", "PLAUSIBLE_SD_UV", "CalibrationError", "amplitude_notes",
-           "channel_sd_notes", "default_channels", "eeg_channels", "load_calibration",
-           "parse_channel_names",
+           "channel_sd_notes", "default_channels", "eeg_channels", "load_calibration", "parse_channel_names",
            "parse_channels", "parse_labels"]
