@@ -59,7 +59,7 @@ def parse_labels(text: str | None, pairs: Sequence[str] = ()) -> dict[str, str]:
     if not out:
         raise CalibrationError("--labels or --label must map at least two events to classes (e.g. --labels "
                                "T1=fists,T2=feet, or --label 'cond=1=left' --label 'cond=2=right'); "
-                               + (f"got {text!r}" if text else "got neither"))
+                               + (f"got {text!r}" if text is not None else "got neither"))  # '': an empty one
     return out  # type: ignore[return-value]  # no None values: allow_ignore is off
 
 

@@ -111,6 +111,10 @@ def test_an_empty_pair_in_labels_is_refused() -> None:
     with pytest.raises(CalibrationError, match="no empty pair; got 'T1=a,,T2=b'"):
         parse_labels("T1=a,,T2=b")
     assert parse_labels("T1=a,T2=b,") == {"T1": "a", "T2": "b"}
+    with pytest.raises(CalibrationError, match="; got ''$"):  # audit s43: an empty --labels was "got neither"
+        parse_labels("")
+    with pytest.raises(CalibrationError, match="; got neither$"):
+        parse_labels(None)
 
 
 def _lab_xdf(src: Path, out: Path) -> Path:
