@@ -290,8 +290,12 @@ def missing_path_message(path: Path) -> str:
     if not path.is_absolute() and (root / path).is_file():
         return f"{said} (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
     folder = path.absolute().parent
-    if folder.is_dir():  # its folder is there: a typo of the file's name, whatever the data folder (audit s43, F3)
-        near = difflib.get_close_matches(path.name, sorted(p.name for p in folder.iterdir() if p.is_file()), n=3)
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else None
+    except OSError:  # a folder this user may not list
+        names = None
+    if names is not None:  # its folder is there: a typo of the file's name, whatever the data folder (audit s43, F3)
+        near = difflib.get_close_matches(path.name, names, n=3)
         return f"{said} ({folder} holds " + (f"{', '.join(sorted(near))}: did you mean one of them?)" if near
                                              else "no file of a name near it)")
     try:
