@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, finite, name_list, non_empty, not_nan
-from bci_stream.io.reader_cli import bci2000_options
+from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("replay")
@@ -85,9 +85,9 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
         try:
             names, cues = read_channel_names(channel_names), label_cues(label_map, label_pairs)
             fields = [f.strip() for f in event_fields.split(",") if f.strip()] if event_fields else None
-            given = (("stream", stream), ("marker_stream", marker_stream), ("event_fields", fields),
-                     ("state", state), ("type_state", type_state), ("include_zero", include_zero))
-            options = options_by_file([path], {k: v for k, v in given if v is not None and v != []})[0]
+            given = (("stream", stream), ("marker_stream", marker_stream), ("event_fields", fields))
+            options = options_by_file([path], {**{k: v for k, v in given if v is not None and v != []},
+                                               **bci2000_reader(state, type_state, include_zero)})[0]
         except (DataError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
         try:

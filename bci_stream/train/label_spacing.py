@@ -171,12 +171,12 @@ def decision_spacing_warning(rec: Recording, label_map: Mapping[str, str | None]
     if not said:
         return None
     med = float(np.median(gap[gap < np.iinfo(np.int64).max])) / rec.sfreq
-    enders = ("the next cue, an event the label map leaves out such as a rest cue, or a discontinuity" if by_cues else
+    ending = ("the next cue, an event the label map leaves out such as a rest cue, or a discontinuity" if by_cues else
               "other than a cue of the map: an event the map leaves out, such as a rest cue or a response, or a "
               "discontinuity")
     what = "the next cue's response included" if by_cues else "that event (and a movement it marks) included"
     return (f"{role}{Path(str(rec.source)).name}: {len(cues)} cue(s) of the trial classes; the next event that ends "
-            f"a cue ({enders}; median gap {med:.2f} s) comes at or before the decision time for {', '.join(said)}: "
+            f"a cue ({ending}; median gap {med:.2f} s) comes at or before the decision time for {', '.join(said)}: "
             f"those trials are decided on what followed them, {what}, so their accuracy does not measure single-trial "
             f"decoding ({cure})")
 
