@@ -123,7 +123,10 @@ def test_a_quick_restart_of_a_sender_with_no_clock_estimate_is_checked(models_di
             assert first.wait(60) == 0
             second = sender(name, None, 2.0, hostname="elsewhere-host", ch_names=TINY_CH_NAMES[::-1])
             st = wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 60, "the new instance refused")
-            assert "label of 8 of its 8 channels changed" in st["last_error"], st["last_error"]
+            # checked, so refused: for its changed labels, or (CI once, a loaded machine) because its full info did
+            # not come within the check's 3 s; either way none of its samples is decoded unchecked
+            assert ("label of 8 of its 8 channels changed" in st["last_error"]
+                    or "whose channel labels and units could not be read within 3 s" in st["last_error"]), st
             assert st["counters"]["samples_in"] == int(2.0 * TINY_SFREQ) and st["counters"]["stalls"] == 0, st
     finally:
         for p in (first, second):
