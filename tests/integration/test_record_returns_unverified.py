@@ -44,6 +44,14 @@ def streams_of(path) -> dict[str, dict]:
 
 
 @pytest.mark.filterwarnings("ignore:.*jump forward")  # the instances' breaks, said by load_recording
+def unchanged_for(path, seconds: float, seen: dict = {}) -> bool:  # noqa: B006 - remembers the last size seen
+    """Whether ``path``'s size has not changed for ``seconds`` (polled: the first call starts the count)."""
+    size, now = path.stat().st_size, time.monotonic()
+    if seen.get(path, (None,))[0] != size:
+        seen[path] = (size, now)
+    return now - seen[path][1] >= seconds
+
+
 def test_a_returned_instance_not_found_yet_is_held_and_recorded_once_checked(tmp_path):
     name, out = unique("recunverified"), tmp_path / "r.xdf"
     sid = f"{name}-src"
@@ -80,6 +88,9 @@ def test_a_returned_instance_not_found_yet_is_held_and_recorded_once_checked(tmp
         ts_c = push_paced(third, x[2 * N:], TINY_SFREQ, t_start=max(pylsl.local_clock(), ts_b[-1] + 1.0))
         # the second instance's samples, then some of the third's, written: the check is done
         wait_for(lambda: out.stat().st_size > size + int(1.5 * N) * 8 * 4, 60.0, "the held samples in the file")
+        # then every sample written (CI once: the last 9 not yet pulled when the stop came): the file unchanged for
+        # 2 s, the recorder writing every 0.5 s
+        wait_for(lambda: unchanged_for(out, 2.0), 60.0, "the file settled")
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60.0)
         del third
