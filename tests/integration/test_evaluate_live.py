@@ -136,10 +136,12 @@ def test_bad_arguments_are_named_before_anything_starts(recording: Path) -> None
         evaluate_live(MODEL, [recording], None, models_dir=MODELS, speed=0)
     with pytest.raises(LiveEvaluationError, match=r"speed must be >= 1 .*slower replays read as sample loss.*got 0.5"):
         evaluate_live(MODEL, [recording], None, models_dir=MODELS, speed=0.5)
-    with pytest.raises(LiveEvaluationError, match=r"trial_classes must be classes of the label map.*'left'"):
+    with pytest.raises(LiveEvaluationError,
+                       match=r"trial_classes \(--trial-classes\) must be classes of the label map.*'left'"):
         evaluate_live(MODEL, [recording], None, models_dir=MODELS, trial_classes=["fists", "left"])
-    with pytest.raises(LiveEvaluationError, match=r"label_map must map events to classes the model outputs.*'hands'"):
+    with pytest.raises(LiveEvaluationError,
+                       match=r"label_map \(--labels\) must map events to classes the model outputs.*'hands'"):
         evaluate_live(MODEL, [recording], {"T1": "hands", "T2": "feet"}, models_dir=MODELS)
-    with pytest.raises(LiveEvaluationError, match=r"label_map names event\(s\) \['T9'\] that occur in none of the "
-                                                  r"test files"):
+    with pytest.raises(LiveEvaluationError,
+                       match=r"label_map \(--labels\) names event\(s\) \['T9'\] that occur in none of the test files"):
         evaluate_live(MODEL, [recording], {"T1": "fists", "T9": "feet"}, models_dir=MODELS)

@@ -23,7 +23,7 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--labels", "labels", default=None, metavar="EV=CLASS,...",
               help="Event/marker names of the files → class names, e.g. T1=fists,T2=feet (pairs split at ',', each "
-                   "at its one '=').")
+                   "at its one '='; EVENT= names an event that cues no trial, as evaluate reads it).")
 @click.option("--label", "label", multiple=True, metavar="EVENT=CLASS",
               help="One event → class, split at the LAST '=', so EVENT may hold ',' and '=' (e.g. --label "
                    "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")

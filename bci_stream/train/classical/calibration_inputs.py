@@ -48,19 +48,19 @@ class CalibrationError(BciStreamError, ValueError):
     """The calibration files or options cannot give a decoder (the message says which rule and value)."""
 
 
-def parse_labels(text: str | None, pairs: Sequence[str] = ()) -> dict[str, str]:
+def parse_labels(text: str | None, pairs: Sequence[str] = ()) -> dict[str, str | None]:
     """``--labels "T1=fists,T2=feet"`` and ``--label EVENT=CLASS`` values (each one pair, split at its last ``=``, so
-    the event may hold ``,`` and ``=``) → ``{"T1": "fists", "T2": "feet", ...}`` (event/marker name → class name).
-    A bad value raises :class:`CalibrationError` naming the flag, the rule and the value."""
+    the event may hold ``,`` and ``=``) → ``{"T1": "fists", "T2": "feet", ...}``; ``EVENT=`` → None (cues no trial,
+    as evaluate and replay read it). A bad value raises :class:`CalibrationError` naming flag, rule and value."""
     try:
-        out = merge_label_maps([text] if text else [], pairs)
+        out = merge_label_maps([text] if text else [], pairs, allow_ignore=True)
     except LabelMapError as exc:
         raise CalibrationError(str(exc)) from None
-    if not out:
+    if not any(out.values()):  # '' is given, an empty one: said as given
+        given = ", ".join([f"--labels {text!r}"] * (text is not None) + [f"--label {p!r}" for p in pairs]) or "neither"
         raise CalibrationError("--labels or --label must map at least two events to classes (e.g. --labels "
-                               "T1=fists,T2=feet, or --label 'cond=1=left' --label 'cond=2=right'); "
-                               + (f"got {text!r}" if text is not None else "got neither"))  # '': an empty one
-    return out  # type: ignore[return-value]  # no None values: allow_ignore is off
+                               f"T1=fists,T2=feet, or --label 'cond=1=left' --label 'cond=2=right'); got {given}")
+    return out
 
 
 def parse_channels(text: str | None) -> list[str] | None:
@@ -80,7 +80,7 @@ def parse_channel_names(text: str | None) -> list[str] | None:
         raise CalibrationError(str(exc)) from None
 
 
-def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], *,
+def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | None], *,
                      channels: Sequence[str] | None = None, min_trials: int = MIN_TRIALS,
                      progress: bool = False, reader_options: Mapping[str, Any] | None = None,
                      channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = ()) -> Prepared:
@@ -91,7 +91,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
     paths
         One file per run (an XDF file whose timestamps jump forward: one run per part with trials).
     label_map
-        Event (annotation / marker / state value) name → class name.
+        Event (annotation / marker / state value) name → class name, or None: read, but cues no trial.
     channels
         Channels to use (matched after normalising names), at least 2, even those a file marks bad (said in the
         notes); default: the first file's EEG channels less those any file types as not EEG or marks bad
@@ -195,7 +195,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str], 
         if late := len(trials_of(rec.events, cue_map, labels, rec.n_times, rec.sfreq)) - len(trials):
             notes.append(f"{Path(rec.source).name}: {late} cue(s) less than {span:g} s before the file's end left out "
                          f"(a trial is scored up to {span:g} s after its cue)")
-        spans = bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues={str(k) for k in label_map})
+        spans = bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues={k for k, v in cue_map.items() if v})
         trials, left = leave_out(trials, spans, rec.sfreq, labels, rec.source)
         left_out.append(left)
         out_runs.append(Run(data=data, sfreq=rec.sfreq, ch_names=[rec.ch_names[i] for i in idx], trials=trials,
@@ -296,16 +296,15 @@ def _event_listing(events: Sequence[Any]) -> str:
     return ", ".join(f"{d!r} ×{n}" for d, n in events_summary(events).items()) or "none"
 
 
-def _no_cue_message(empty: Sequence[Any], label_map: Mapping[str, str]) -> str:
+def _no_cue_message(empty: Sequence[Any], label_map: Mapping[str, str | None]) -> str:
     """The refusal of files with no cue of ``label_map`` (early enough to score): every such file with its own events,
     and first the likely fix, their events added to ``--labels`` (a file of another convention: 'left' for 'T1')."""
     one = len(empty) == 1
     each = "; ".join(f"{rec.source} (its events: {_event_listing(rec.events)})" for rec in empty)
-    known = next((str(ev.description) for rec in empty for ev in sorted(rec.events, key=lambda e: e.description)),
-                 None)
+    known = next((str(e.description) for rec in empty for e in sorted(rec.events, key=lambda e: e.description)), None)
     fix = (f"add {'its' if one else 'their'} events to --labels (e.g. {known}=CLASS), or " if known else "")
-    return (f"{each} {'has' if one else 'have'} no cue of --labels {sorted(label_map)} at least "
-            f"{max(EVAL_TIMES):g} s before {'its' if one else 'their'} end: {fix}leave "
+    return (f"{each} {'has' if one else 'have'} no cue of --labels {sorted(k for k, v in label_map.items() if v)} "
+            f"at least {max(EVAL_TIMES):g} s before {'its' if one else 'their'} end: {fix}leave "
             f"{'the file' if one else 'those files'} out")
 
 

@@ -100,6 +100,7 @@ def _epochs(paths: list[Path], label_map: dict, band: tuple[float, float] = (8.0
     """Zero-phase band-passed epochs ``[N, C, T]`` (µV) and classes of EEGMMIDB files, with MNE."""
     import mne
 
+    label_map = {k: v for k, v in label_map.items() if v is not None}  # EVENT= (None): cues no epoch
     classes = sorted(set(label_map.values()), key=list(label_map.values()).index)
     xs, ys = [], []
     for p in paths:

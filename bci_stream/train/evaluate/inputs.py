@@ -314,7 +314,7 @@ def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event],
     if not absent:
         return dict(label_map), []
     if given:
-        raise error(f"label_map names event(s) {absent} that occur in none of the {what} "
+        raise error(f"label_map (--labels) names event(s) {absent} that occur in none of the {what} "
                     f"(their events: {sorted({str(e.description) for e in events})})")
     kept = {k: v for k, v in label_map.items() if str(k) not in absent}
     note = (f"the model's label map also names {', '.join(map(repr, absent))}, which the {what} do not hold: "

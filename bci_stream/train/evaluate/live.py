@@ -63,13 +63,16 @@ def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | N
     """Trial classes: given, else the card's (those in the label map), else every class of the label map."""
     outputs = list(card.output.labels)
     if missing := [n for n in label_names if n not in outputs]:
-        raise LiveEvaluationError(f"label_map must map events to classes the model outputs ({outputs}); got {missing}")
+        raise LiveEvaluationError(f"label_map (--labels) must map events to classes the model outputs ({outputs}); "
+                                  f"got {missing}")
     from_card = [c for c in (card.training.get("trial_classes") or []) if c in label_names]
     classes = list(trial_classes or (from_card if len(from_card) >= 2 else label_names))
     if bad := [c for c in classes if c not in label_names]:
-        raise LiveEvaluationError(f"trial_classes must be classes of the label map ({label_names}); got {bad}")
+        raise LiveEvaluationError(f"trial_classes (--trial-classes) must be classes of the label map ({label_names}); "
+                                  f"got {bad}")
     if len(classes) < 2:
-        raise LiveEvaluationError(f"trial_classes must hold at least 2 classes, got {classes}")
+        raise LiveEvaluationError(f"trial classes (--trial-classes, else the label map's) must be at least 2 classes, "
+                                  f"got {classes}")
     return classes
 
 
@@ -266,7 +269,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     given = bool(label_map)  # else the card's: its events the files do not hold are dropped (held_label_map)
     label_map = dict(label_map or card.training.get("label_map") or {})
     if not label_map:
-        raise LiveEvaluationError(f"label_map must be given: model {card.ref} has no training.label_map")
+        raise LiveEvaluationError(f"label_map (--labels) must be given: model {card.ref} has no training.label_map")
     classes = _classes(card, label_names_of(label_map), trial_classes)
     class_ids = [outputs.index(c) for c in classes]
     paths, ref_paths = [Path(f) for f in files], [Path(f) for f in (reference_train or [])]

@@ -57,7 +57,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
 
 
 def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_classes: Sequence[str] | None,
-                  default_trial_classes: Sequence[str] | None) -> list[str]:
+                  default_trial_classes: Sequence[str] | None, *, given: bool = True) -> list[str]:
     """The trial classes to score, checked against the model's outputs and the label map; ModelError otherwise.
 
     The label map may name the model's classes in any order and leave out any of them (its events are then
@@ -72,6 +72,8 @@ def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_cl
         Event -> class (or None: ignored), from ``--labels`` or the model's own.
     trial_classes
         ``--trial-classes``, or None for ``default_trial_classes`` (the model's), else every class of the map.
+    given
+        Whether ``label_map`` is ``--labels`` (else the model's own): the errors name it so.
     """
     from bci_stream.io.labels import label_names_of
 
@@ -87,7 +89,8 @@ def check_classes(outputs: list[str], label_map: dict[str, str | None], trial_cl
     elif default_trial_classes:
         source, classes = "the model's training.trial_classes", list(default_trial_classes)
     else:
-        source, classes = "the label map's classes", [c for c in outputs if c in mapped]
+        source = "the classes label_map (--labels) maps to" if given else "the classes of the model's label map"
+        classes = [c for c in outputs if c in mapped]
     if len(set(classes)) != len(classes) or len(classes) < 2:
         raise ModelError(f"trial classes ({source}) must be at least 2 distinct classes, got {classes}")
     if unmapped := [c for c in classes if c not in mapped]:
@@ -164,7 +167,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
                                           what="files", error=ModelError)
     outputs = list(t["label_names"])
     try:
-        classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"])
+        classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"], given=given)
     except ModelError as exc:
         raise ModelError(f"{exc} ({map_notes[0]})" if map_notes else str(exc)) from None
     # each file's class indices (label map order) -> the model's output indices; -1 (unlabelled) stays -1

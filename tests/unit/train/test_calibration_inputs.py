@@ -111,10 +111,25 @@ def test_an_empty_pair_in_labels_is_refused() -> None:
     with pytest.raises(CalibrationError, match="no empty pair; got 'T1=a,,T2=b'"):
         parse_labels("T1=a,,T2=b")
     assert parse_labels("T1=a,T2=b,") == {"T1": "a", "T2": "b"}
-    with pytest.raises(CalibrationError, match="; got ''$"):  # audit s43: an empty --labels was "got neither"
+    with pytest.raises(CalibrationError, match="; got --labels ''$"):  # audit s43: an empty one was "got neither"
         parse_labels("")
     with pytest.raises(CalibrationError, match="; got neither$"):
         parse_labels(None)
+
+
+def test_an_event_mapped_to_nothing_is_read_as_evaluate_reads_it() -> None:
+    """``EVENT=`` (an event known to cue no trial) was refused by calibrate and taken by evaluate, replay and a train
+    config, so one label map could not serve all (audit s43, F6): it is taken, and the trials are the same."""
+    assert parse_labels("1=hands,2=feet,0=") == {"1": "hands", "2": "feet", "0": None}
+    assert parse_labels(None, ["T0=", "T1=fists", "T2=feet"]) == {"T0": None, "T1": "fists", "T2": "feet"}
+    with pytest.raises(CalibrationError, match=r"at least two events to classes .*; got --labels '0=', --label 'T0='$"):
+        parse_labels("0=", ["T0="])
+    plain = load_calibration([R05, R06], LABELS)
+    ignoring = load_calibration([R05, R06], {"T0": None, **LABELS})
+    assert ignoring.labels == plain.labels == ["fists", "feet"] and len(ignoring.runs) == len(plain.runs) == 2
+    for a, b in zip(ignoring.runs, plain.runs):
+        np.testing.assert_array_equal(a.trials.onsets, b.trials.onsets)
+        np.testing.assert_array_equal(a.trials.classes, b.trials.classes)
 
 
 def _lab_xdf(src: Path, out: Path) -> Path:

@@ -65,7 +65,8 @@ def test_the_cli_prints_the_note_and_a_given_typo_is_still_refused(tmp_path):
     assert "the model's label map also names 'Stimulus/S  1', 'Stimulus/S  2'" in res.output
     res = CliRunner().invoke(main, ["evaluate", str(model), "--data", str(subset_file(R10)),
                                     "--labels", "T1=fists,T9=feet"])  # given by the user: a typo, refused as before
-    assert res.exit_code == 2 and "label_map names event(s) ['T9'] that occur in none of the files" in res.output
+    assert res.exit_code == 2
+    assert "label_map (--labels) names event(s) ['T9'] that occur in none of the files" in res.output
 
 
 def test_a_trial_class_no_held_event_of_the_cards_map_cues_is_refused(tmp_path):
@@ -92,6 +93,6 @@ def test_live_evaluate_drops_the_cards_absent_events_per_file_set_and_checks_the
         evaluate_live(GRU.name, [fif], None, models_dir=model.parent, speed=8.0,
                       reference_train=[subset_file(R10)])
     assert "cued by no event the --reference-train files hold" in str(err.value)
-    with pytest.raises(LiveEvaluationError, match=r"label_map names event\(s\) \['T9'\] that occur in none of the "
-                                                  r"test files"):  # a given map: a typo is refused as before
+    with pytest.raises(LiveEvaluationError,  # a given map: a typo is refused as before
+                       match=r"label_map \(--labels\) names event\(s\) \['T9'\] that occur in none of the test files"):
         evaluate_live(GRU.name, [fif], {"Stimulus/S  1": "fists", "T9": "feet"}, models_dir=model.parent)

@@ -18,7 +18,7 @@ from click.testing import CliRunner  # noqa: E402
 from bci_stream.cli import main  # noqa: E402
 from bci_stream.core.errors import ModelError  # noqa: E402
 from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings  # noqa: E402
-from bci_stream.train.evaluate.offline import evaluate_target, write_evaluation  # noqa: E402
+from bci_stream.train.evaluate.offline import check_classes, evaluate_target, write_evaluation  # noqa: E402
 from support.common import REPO, SUBSET_S001, SUBSET_S001_21CH, subset_file  # noqa: E402
 
 GRU = REPO / "models" / "eegmmidb-s001-gru"  # the bundled model: 21 channels, rest/fists/feet, trained on R06/R05/R09
@@ -80,6 +80,15 @@ def test_a_trial_class_the_model_does_not_output_is_a_clear_error_exit_2():
     assert "Traceback" not in res.output
     res = CliRunner().invoke(main, ["evaluate", str(GRU), "--data", str(R10), "--trial-classes", "fists"])
     assert res.exit_code == 2 and "must be at least 2 distinct classes, got ['fists']" in res.output
+
+
+def test_too_few_trial_classes_name_the_map_they_come_from() -> None:
+    """Audit s43, F6: "trial classes (the label map's classes)" did not say whether --labels or the model's map."""
+    with pytest.raises(ModelError, match=r"^trial classes \(the classes label_map \(--labels\) maps to\) must be at "
+                                         r"least 2 distinct classes, got \['fists'\]$"):
+        check_classes(["fists", "feet"], {"T1": "fists", "T2": None}, None, None)
+    with pytest.raises(ModelError, match=r"^trial classes \(the classes of the model's label map\) must be"):
+        check_classes(["fists", "feet"], {"T1": "fists"}, None, None, given=False)
 
 
 @pytest.mark.parametrize("given, message", [

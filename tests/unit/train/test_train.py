@@ -239,7 +239,8 @@ def test_evaluate_cli_on_checkpoint_and_model(tiny_run):
     assert res.exit_code != 0 and "label_map matches no event" in res.output
     res = runner.invoke(main, ["evaluate", str(root / "run" / "checkpoint.pt"), "--data", str(S001 / "S001R10.edf"),
                                "--label-map", "T1=fists,T9=feet"])  # a typo: feet would never be scored
-    assert res.exit_code == 2 and "label_map names event(s) ['T9'] that occur in none of the files" in res.output
+    assert res.exit_code == 2
+    assert "label_map (--labels) names event(s) ['T9'] that occur in none of the files" in res.output
 
 
 def test_evaluate_of_a_bidirectional_checkpoint_says_its_figures_are_offline_upper_bounds(tiny_run):
