@@ -36,7 +36,7 @@ from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_labe
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
                                                     service_vs_offline_line)
 from bci_stream.train.evaluate.live_service import (LiveEvaluationError, place_on_grid, sample_index,
-                                                    stream_through_service)
+                                                    saturation_note, stream_through_service)
 from bci_stream.train.evaluate.metrics import wilson_ci
 from bci_stream.train.label_spacing import decision_spacing_warning
 
@@ -304,7 +304,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    per_file, live_all = [], []
+    per_file, live_all, speed_notes = [], [], []
     lead = window_lead(window, sfreq)  # a cue's labels start lead samples after it
     with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         say(f"service on {server.url}; model {card.ref} (sha256 {card.sha256[:12]}), replay at {speed:g}x")
@@ -346,6 +346,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                 f"max |live - offline| {max_diff:.2g}, same decisions: {per_file[-1]['decisions_identical']}; "
                 f"stream '{run['stream']}'")
             say(service_vs_offline_line(Path(rec.source).name, vs))
+            if (note := saturation_note(run["saturated"], speed, sfreq, Path(rec.source).name)) is not None:
+                say(f"note: {note}")  # after the service's own warning in the log: what it means at 1x
+                speed_notes.append(note)
     m_live = evaluate_probs(live_all, [d["labels"] for d in tests], outputs, classes, sfreq, times, lead=lead)
     overall = {**{k: sum(r[k] for r in per_file) for k in ("sent", "decoded", "missing")},
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
@@ -369,4 +372,4 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             "files": per_file, "overall": overall, "bad_events": list(bad_events), "trials_left_out": left_out, **refs,
             "checks": checks,
             "notes": (in_sample + spacing + map_notes + [n for d in tests + train for n in d["notes"]] + left_notes
-                      + ref_notes)}
+                      + ref_notes + speed_notes)}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bci_stream.core.errors import BciStreamError
+from bci_stream.service.saturation import BUSY_WARN
 
 
 class LiveEvaluationError(BciStreamError):
@@ -133,7 +134,8 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
                            markers: Mapping[str, Any]) -> dict[str, Any]:
     """Replay one recording, decode it in the service (``options.markers`` = ``markers``): every decoded sample,
     the markers, the service's final status (``counters``, ``latency_ms``, ``scoring``: once it has counted every
-    sample decoded and every trial cue received here, at most 5 s after the end)."""
+    sample decoded and every trial cue received here, at most 5 s after the end) and ``saturated``: the status's
+    ``load`` the first time it held the service's "cannot keep up" warning (None if it never did)."""
     import pylsl
 
     from bci_stream.lsl.info import read_ch_names
@@ -150,7 +152,7 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
             raise LiveEvaluationError(f"{out_name!r} has channels {labels}, model outputs {card.output.labels}")
         marker_inlet = _open_inlet(replay.marker_stream, 60, inlets)
         replay.started_pushing.set()
-        ys, tss, marks, max_lag, drain_until = [], [], [], 0.0, None
+        ys, tss, marks, max_lag, drain_until, saturated = [], [], [], 0.0, None, None
         now = last_data = time.monotonic()
         t_end, next_check = now + rec.duration / speed + timeout, now + 1.0
         while drain_until is None or now < drain_until:  # after the last sample, 0.5 s more: duplicates?
@@ -165,6 +167,8 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
                 next_check = now + 1.0
                 if (st := _status(client, decoder_id))["state"] == "error":
                     raise LiveEvaluationError(f"decoder {decoder_id} failed while decoding: {st['last_error']}")
+                if saturated is None and (st.get("load") or {}).get("warning"):
+                    saturated = st["load"]
             if replay.error is not None:
                 raise LiveEvaluationError(f"the replay of {rec.source} failed: {replay.error!r}")
             if drain_until is None and (sum(map(len, tss)) >= rec.n_times or now > t_end
@@ -173,13 +177,15 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
         inlets.close()  # consumers go first (else liblsl logs a broken transmission): ours, the decoder's, the replay
         received, deadline = sum(map(len, tss)), time.monotonic() + 5.0
         cues = sum((markers.get("marker_map") or {}).get(value) is not None for value, _ in marks)
-        while not _final(_status(client, decoder_id), received, cues) and time.monotonic() < deadline:
+        while not _final(st := _status(client, decoder_id), received, cues) and time.monotonic() < deadline:
             time.sleep(0.05)  # the worker's counters and scoring arrive every status_interval
+        if saturated is None and (st.get("load") or {}).get("warning"):
+            saturated = st["load"]
         final, decoder_id = client.delete(f"/decoders/{decoder_id}").json(), None
         replay.join(timeout=10.0)
         return {"y": np.concatenate(ys) if ys else np.zeros((0, card.n_outputs)), "stream": replay.stream_name,
                 "ts": np.concatenate(tss) if tss else np.zeros(0), "markers": marks, "received": received,
-                "sent": -1 if replay.pushed is None else replay.pushed, "max_lag_s": max_lag,
+                "sent": -1 if replay.pushed is None else replay.pushed, "max_lag_s": max_lag, "saturated": saturated,
                 "service": {k: final.get(k) for k in ("state", "counters", "latency_ms", "scoring")}}
     finally:  # on error too: consumers first, the replay last (its outlets go once it has no consumer left)
         inlets.close()
@@ -188,6 +194,26 @@ def stream_through_service(client: Any, model_ref: str, rec: Any, speed: float, 
                 client.delete(f"/decoders/{decoder_id}")
         replay.abort()
         replay.join(timeout=10.0)
+
+
+def saturation_note(load: Mapping[str, Any] | None, speed: float, sfreq: float, name: str) -> str | None:
+    """What the service's "cannot keep up" warning (``load``: the status's ``load`` holding it) during a replay at
+    ``speed`` times real time says of the decoder at the stream's real rate ``sfreq``: the work per sample it measured
+    (``busy`` / ``input_rate_hz``, the worker's own busy share when larger) times ``sfreq`` is the busy share real
+    time would give. None without a warning, or at 1x (the warning then stands as the service says it)."""
+    if not load or not load.get("warning") or speed <= 1:
+        return None
+    busy = max((b for b in (load.get("busy"), load.get("worker_busy")) if b is not None), default=None)
+    rate = load.get("input_rate_hz") or 0.0
+    if busy is None or rate <= 0:
+        return None
+    real = busy / rate * sfreq  # the same work per sample at the stream's own rate
+    verdict = ("so at 1x it keeps up: the warning is the replay's speed-up, not the model's; a lower --speed gives the "
+               "worker room" if real < BUSY_WARN else
+               "so it would not keep up at 1x either: use a smaller model or a faster host")
+    return (f"{name}: the service's 'cannot keep up' warning came from the replay at {speed:g}x: it pulled "
+            f"{rate:.0f} samples/s (the recording's {sfreq:g} Hz x {speed:g}) and was busy {busy:.0%}, "
+            f"{1e3 * busy / rate:.3f} ms of work per sample; at {sfreq:g} Hz that is busy about {real:.0%}, {verdict}")
 
 
 def sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
