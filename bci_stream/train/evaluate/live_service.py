@@ -212,8 +212,9 @@ def saturation_note(load: Mapping[str, Any] | None, speed: float, sfreq: float, 
                "worker room" if real < BUSY_WARN else
                "so it would not keep up at 1x either: use a smaller model or a faster host")
     return (f"{name}: the service's 'cannot keep up' warning came from the replay at {speed:g}x: it pulled "
-            f"{rate:.0f} samples/s (the recording's {sfreq:g} Hz x {speed:g}) and was busy {busy:.0%}, "
-            f"{1e3 * busy / rate:.3f} ms of work per sample; at {sfreq:g} Hz that is busy about {real:.0%}, {verdict}")
+            f"{rate:.0f} samples/s (the replay pushes {sfreq * speed:.0f}: {sfreq:g} Hz x {speed:g}) and was busy "
+            f"{busy:.0%}, {1e3 * busy / rate:.3f} ms of work per sample; at {sfreq:g} Hz that is busy about {real:.0%}, "
+            f"{verdict}")
 
 
 def sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,

@@ -23,7 +23,8 @@ def test_a_warning_at_8x_that_real_time_would_not_give_is_said_to_be_the_speed_u
     assert load["warning"] and "cannot keep up" in load["warning"]
     note = saturation_note(load, 8.0, 160.0, "S001R10.edf")
     assert note is not None and note.startswith("S001R10.edf: the service's 'cannot keep up' warning came from the "
-                                                "replay at 8x: it pulled 1280 samples/s")
+                                                "replay at 8x: it pulled 1280 samples/s (the replay pushes 1280: "
+                                                "160 Hz x 8)")
     assert "0.750 ms of work per sample; at 160 Hz that is busy about 12%, so at 1x it keeps up" in note
 
 
