@@ -248,6 +248,6 @@ def test_sfreq_mismatch_between_runs(tmp_path: Path) -> None:
 
 def test_bad_labels_and_name(tmp_path: Path) -> None:
     _assert_error(_run([str(R05), "--labels", "T1", "--name", "x", "--out", str(tmp_path)]),
-                  "--labels must be EVENT=CLASS pairs")
+                  "--labels must be EVENT=CLASS (or EVENT= to ignore) pairs")
     _assert_error(_run([str(R05), "--labels", LABELS, "--name", "bad name", "--out", str(tmp_path)]),
                   "--name must start with a letter or digit")

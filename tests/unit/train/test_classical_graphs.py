@@ -14,7 +14,6 @@ Data: ``tests/data/eegmmidb/S001/S001R06.edf``, the PhysioNet original shipped w
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -337,26 +336,3 @@ def test_bad_parameters_are_refused_with_their_name(fitted):
         check = ref.check_csp_lda if isinstance(params, CspLdaParams) else ref.check_riemann
         with pytest.raises(ValueError, match=word):
             check(params)
-
-
-# -- per-sample cost (reported, loosely bounded) -------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", FAMILIES)
-def test_per_sample_step_cost(models, x, name, record_property):
-    """Median of 2000 single-sample ``StepModel.run`` calls (after warm-up); printed with ``-s``."""
-    model = models[name]
-    state = model.new_state()
-    model.warm_up()
-    for t in range(200):
-        model.run(x[t:t + 1], state)
-    times = np.empty(2000)
-    for i, t in enumerate(range(200, 2200)):
-        row = x[t:t + 1]
-        t0 = time.perf_counter()
-        model.run(row, state)
-        times[i] = time.perf_counter() - t0
-    median_us = float(np.median(times) * 1e6)
-    record_property(f"{name}_step_us", median_us)
-    print(f"{name}: per-sample step {median_us:.1f} us (median of 2000), p90 {np.quantile(times, 0.9) * 1e6:.1f} us")
-    assert median_us < 5000
