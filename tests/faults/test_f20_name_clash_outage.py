@@ -98,7 +98,9 @@ def test_a_fitting_same_named_stream_waits_the_grace_for_the_source(client: http
     stall = before["stall"]
     assert stall["other_fits"] is True and stall["ends_at"] > stall["since"]
     assert "source_grace_s=10" in stall["note"]
-    assert status(client, decoder_id)["stall"] is None
+    # the outage's stall is over; a new one (the sender done and gone, over 1 s ago on a loaded machine) comes after it
+    after = status(client, decoder_id)["stall"]
+    assert after is None or after["since"] > stall["since"] + AWAY_S / 2, after
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
 
 
