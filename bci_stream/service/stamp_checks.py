@@ -6,7 +6,9 @@ and the recording's events; decoding goes on):
 * **A wrong nominal rate.** An app that declares 160 Hz and sends 128 Hz (or a 250-Hz declaration of a 200-Hz
   board) runs the model's filters, windows and decision times at the wrong frequencies: every output is computed,
   none is right. The rate is measured from the stamps, as samples per second of stamps, over at least
-  :data:`MIN_WINDOW_S` of contiguous data (a gap or a step back of over :data:`BREAK_S` starts a new window) and at
+  :data:`MIN_WINDOW_S` of contiguous data (a gap or a step back of over :data:`BREAK_S` starts a new window, from
+  :data:`SETTLE_S` of stamps after it: a sender starved of CPU for longer than :data:`BREAK_S` then pushes its overdue
+  samples at once, stamped at push time, and those would read as a rate above nominal for a whole window) and at
   least :data:`STEPS_PER_WINDOW` times the longest step between stamps (a sender stamping chunks of 0.4 s once needs
   20 s for its stair-case not to bias the figure; chunks of over :data:`BREAK_S` stamped once step by more than it,
   so each starts a new window: such a sender is not measured, no figure and no warning); off the nominal rate by
@@ -26,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_EVERY_S", "CLOCK_FAR_S", "STEPS_PER_WINDOW"]
+__all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_EVERY_S", "CLOCK_FAR_S", "SETTLE_S",
+           "STEPS_PER_WINDOW"]
 
 #: Seconds of contiguous stamps the rate is measured over, at least.
 MIN_WINDOW_S = 10.0
@@ -38,6 +41,9 @@ RATE_TOLERANCE = 0.03
 #: A step between stamps longer than this (s), forward or back, starts a new window (a gap, a restarted sender, a
 #: clock step; smaller steps back are jitter).
 BREAK_S = 0.5
+#: Seconds of stamps after a break that no window counts: a starved sender's overdue samples, pushed back to back
+#: when it runs again and stamped then, lie within it (their stamps span the burst's few ms of pushing and a chunk).
+SETTLE_S = 1.0
 #: Stamps further than this (s) from this host's clock, mapped, are on another clock (an hour: far beyond any
 #: backlog, latency or inlet buffer, and below any Unix time or millisecond count).
 CLOCK_FAR_S = 3600.0
@@ -65,6 +71,8 @@ class StampChecks:
         self.clock_warning: str | None = None
         self.clock_ahead_s: float | None = None  # the mapped stamps minus this host's clock, when far (else None)
         self._clock_at: float | None = None  # the sender's stamp the clock was last judged at (clock_due)
+        self._seen: float | None = None  # the last stamp taken, counted or not (breaks are found against it)
+        self._settle_to: float | None = None  # after a break: stamps below it are not counted (SETTLE_S)
         self._start()
 
     def _start(self, t: float | None = None) -> None:
@@ -117,10 +125,20 @@ class StampChecks:
                               "meaningless and cues of a marker stream on this host's clock cannot be placed (scored "
                               "as missed): stamp samples with pylsl.local_clock(), or push them without a timestamp")
 
+    def _break(self, t: float) -> None:
+        """A break before stamp ``t``: the window ends uncounted, the next starts :data:`SETTLE_S` after ``t``."""
+        self._start()
+        self._settle_to = t + SETTLE_S
+
     def _rate_one(self, t: float) -> None:
         """:meth:`_rate` of a chunk of one stamp ``t``."""
-        if self._t_last is not None and abs(t - self._t_last) > BREAK_S:
-            self._start()
+        if self._seen is not None and abs(t - self._seen) > BREAK_S:
+            self._break(t)
+        self._seen = t
+        if self._settle_to is not None:
+            if t < self._settle_to:
+                return
+            self._settle_to = None
         if self._t0 is None:
             self._start(t)
             return
@@ -130,16 +148,19 @@ class StampChecks:
         self._window_done()
 
     def _rate(self, ts: np.ndarray) -> None:
-        if self._t_last is not None:
-            step = ts[0] - self._t_last
-            if abs(step) > BREAK_S:
-                self._start()
+        if self._seen is not None and abs(ts[0] - self._seen) > BREAK_S:
+            self._break(float(ts[0]))
         steps = np.diff(ts)
         if len(steps) and np.abs(steps).max() > BREAK_S:  # a break inside the chunk: start after it
             cut = int(np.flatnonzero(np.abs(steps) > BREAK_S)[-1]) + 1
             ts = ts[cut:]
-            self._start()
-            steps = np.diff(ts)
+            self._break(float(ts[0]))
+        self._seen = float(ts[-1])
+        if self._settle_to is not None:  # a starved sender's overdue samples, stamped as pushed: not counted
+            if not len(ts := ts[ts >= self._settle_to]):
+                return
+            self._settle_to = None
+        steps = np.diff(ts)
         if self._t0 is None:
             self._start(float(ts[0]))
             ts, steps = ts[1:], steps[1:] if len(steps) else steps

@@ -124,3 +124,38 @@ def test_a_rate_near_the_bound_is_not_said_and_unsaid_at_every_window():
         said += feed_chunks(checks, ts, 10)
         t = float(ts[-1]) + 1.0 / rate
     assert [(kind, msg is None) for kind, msg in said] == [("rate_warning", False), ("rate_warning", True)], said
+
+
+def _starved_sender(sfreq: float, chunk: int, freeze_s: float, every_s: float, seconds: float) -> list[np.ndarray]:
+    """The raw stamps of each chunk of a sender that sends every sample at ``sfreq`` in chunks stamped as pushed (liblsl
+    back-dates a chunk: its last sample is the push time), starved of CPU for ``freeze_s`` every ``every_s``: it then
+    pushes its overdue chunks back to back, 20 µs apart, each stamped when pushed."""
+    chunks, clock, n, next_freeze = [], 0.0, 0, every_s
+    while n < seconds * sfreq:
+        clock = max(clock + 20e-6, (n + chunk) / sfreq)  # the chunk's last sample is due, or overdue: at once
+        if clock >= next_freeze:
+            clock, next_freeze = clock + freeze_s, next_freeze + every_s
+        chunks.append(clock - (chunk - 1 - np.arange(chunk)) / sfreq)
+        n += chunk
+    return chunks
+
+
+@pytest.mark.parametrize("freeze_s", [0.6, 1.5, 3.0])
+@pytest.mark.parametrize("chunk", [1, 25])
+def test_a_sender_starved_longer_than_a_break_then_catching_up_is_measured_at_its_rate(freeze_s, chunk):
+    """Audit s44: a 500 Hz sender losing nothing but starved of CPU for 0.6 s every 12 s measured 529.9 Hz and was
+    warned of a wrong rate: the window restarted at the late stamp after the freeze, and counted the overdue samples,
+    pushed back to back, against it. The stamps of SETTLE_S after a break are not counted now."""
+    checks, said = StampChecks(500.0), []
+    for ts in _starved_sender(500.0, chunk, freeze_s, 12.0, 120.0):
+        said += checks.feed(ts, None, None)
+    assert said == [] and checks.rate_warning is None
+    assert checks.rate_hz == pytest.approx(500.0, rel=1e-3)
+
+
+def test_a_wrong_rate_is_still_said_across_breaks():
+    """A sender 10 % slow that also freezes for 0.6 s every 12 s: its windows between the breaks measure its rate."""
+    checks, said = StampChecks(500.0), []
+    for ts in _starved_sender(450.0, 25, 0.6, 12.0, 120.0):
+        said += checks.feed(ts, None, None)
+    assert [kind for kind, _ in said] == ["rate_warning"] and checks.rate_hz == pytest.approx(450.0, rel=1e-3)
