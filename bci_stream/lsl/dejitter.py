@@ -23,7 +23,10 @@ takes the first sample of a chunk alone): a step is an anchor once the next step
 tolerance from the line (max(1.5 periods, 2 ms, 5 times the anchors' residual RMS)) is a gap or a clock step: the
 fit restarts there with the last slope, so the gap stays in the repaired stamps and GapTracker counts it (a restart
 onto an earlier line holds the last stamp: time never steps back). A new step whose stamp is already too far from the
-line is treated the same at once (its end assumed one usual step on). Raw stamps are the sender's clock: the clock
+line is treated the same at once (its end assumed one usual step on). A stair-case stamp is its chunk's push time,
+later than each of its samples: no repaired stamp goes after it (a sender starved of CPU pushes its overdue chunks
+back to back when it runs again, the line restarts through their late stamp, and the next chunk, pushed on time, was
+put up to a chunk in the future; it is held at its stamp instead). Raw stamps are the sender's clock: the clock
 offset added later changes nothing here.
 
 Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 periods on a stair-case), it smooths
@@ -179,7 +182,16 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             out = ts
         else:
             out, cut = self._repair(ts, bpos, idx0, first_ever)
-            if not first_ever and lo >= 0.0 and (out[0] < self.last_out or cut):  # restarts never take time back
+            capped = False  # a stair-case stamp is its chunk's push time: no sample of the chunk goes after it
+            if self.detected:  # every stamp of the stream is one (a step's first sample too, pulled alone)
+                capped = bool(np.any(out > ts))
+                np.minimum(out, ts, out=out)
+            elif 0.0 <= lo < self.zero:  # 'on' without a stair-case: only a repeated stamp is known to be one
+                shared = (d >= 0.0) & (d < self.zero)
+                shared[:-1] |= shared[1:]
+                capped = bool(np.any(out[shared] > ts[shared]))
+                np.minimum(out, ts, out=out, where=shared)
+            if not first_ever and lo >= 0.0 and (out[0] < self.last_out or cut or capped):  # time never goes back
                 out = np.maximum.accumulate(np.maximum(out, self.last_out))
             d0 = out[0] - self.last_out
             if cut or not (0.0 <= d0 <= self.gap_step and lo >= 0.0):
@@ -217,7 +229,9 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             if boundary:
                 self.open_first = idx
             self._open_step(t if boundary else math.nan, t, self.open_first, idx, [])
-            out = float(self.fit.at(idx)) if not idx or d < 0.0 else max(float(self.fit.at(idx)), self.last_out)
+            line = float(self.fit.at(idx))
+            line = min(line, t) if self.detected or (idx and 0.0 <= d < self.zero) else line  # as in apply
+            out = line if not idx or d < 0.0 else max(line, self.last_out)
             self.samples_repaired += 1
             self.chunks_repaired += 1
         elif boundary:

@@ -282,3 +282,36 @@ def test_per_sample_jitter_never_steps_back(sfreq, jitter_s):
                           for i in range(0, len(stamps), 5)])
     assert len(out) == len(stamps) and np.diff(out).min() >= 0.0
     assert np.abs(out - true).max() < 10 * jitter_s
+
+
+def _starved_push_time_sender(freeze_s: float, seconds: float = 40.0, k: int = 25, sfreq: float = 500.0,
+                              seed: int = 1) -> list[np.ndarray]:
+    """The raw stamps of each chunk of ``k`` samples a sender stamps once with its push time (``push_chunk(x,
+    [local_clock()] * k)``, 0-5 ms after the chunk's last sample is due), starved of CPU for ``freeze_s`` every 5 s:
+    it then pushes its overdue chunks back to back, 20 µs apart."""
+    rng, chunks, clock, n, next_freeze = np.random.default_rng(seed), [], 0.0, 0, 5.0
+    while n < seconds * sfreq:
+        clock = max(clock + 20e-6, (n + k) / sfreq + rng.uniform(0.0, 0.005))
+        if clock >= next_freeze:
+            clock, next_freeze = clock + freeze_s, next_freeze + 5.0
+        chunks.append(np.full(k, 1000.0 + clock))
+        n += k
+    return chunks
+
+
+@pytest.mark.parametrize("freeze_s", [0.1, 0.3, 0.6])
+@pytest.mark.parametrize("split", [False, True])
+def test_a_starved_sender_catching_up_gets_no_stamp_after_its_push_time(freeze_s, split):
+    """Audit s44: after a starved sender's overdue chunks came back to back, the line restarted through their late
+    stamp gave the next chunk stamps up to a chunk (48 ms) after its own push time: outputs stamped in the future,
+    landing on the wrong side of markers. A repeated stamp is its chunk's push time, later than each of its samples:
+    no repaired stamp goes after it (pulls that split a chunk too: its first sample alone, then the rest)."""
+    repair, raws, outs = TimestampRepair(SFREQ), [], []
+    for raw in _starved_push_time_sender(freeze_s):
+        parts = [raw[:1], raw[1:]] if split else [raw]
+        for part in parts:
+            raws.append(part)
+            outs.append(np.atleast_1d(repair.apply(part.copy())))
+    raw, out = np.concatenate(raws), np.concatenate(outs)
+    assert repair.describe()["active"] and repair.describe()["restarts"] > 0
+    assert (out - raw).max() <= 0.0 and np.diff(out).min() >= 0.0
