@@ -213,8 +213,8 @@ def saturation_note(load: Mapping[str, Any] | None, speed: float, sfreq: float, 
                "so it would not keep up at 1x either: use a smaller model or a faster host")
     return (f"{name}: the service's 'cannot keep up' warning came from the replay at {speed:g}x: it pulled "
             f"{rate:.0f} samples/s (the replay pushes {sfreq * speed:.0f}: {sfreq:g} Hz x {speed:g}) and was busy "
-            f"{busy:.0%}, {1e3 * busy / rate:.3f} ms of work per sample; at {sfreq:g} Hz that is busy about {real:.0%}, "
-            f"{verdict}")
+            f"{busy:.0%}, {1e3 * busy / rate:.3f} ms of work per sample; at {sfreq:g} Hz that is busy about "
+            f"{real:.0%}, {verdict}")
 
 
 def sample_index(ts: np.ndarray, markers: list[tuple[str, float]], rec: Any,
