@@ -22,8 +22,9 @@ def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, d
     """Whether the shipped decoder's CV accuracy at the decision time beats chance.
 
     Returns ``{"acc", "ci95", "chance", "chance_kind", "threshold", "above_threshold", "below_chance", "warning"}``:
-    ``above_threshold`` when ``acc`` is above the binomial 95 % threshold (``chance["binomial_95_threshold"]``,
-    computed against the majority class), ``below_chance`` when the whole 95 % CI lies below the headline chance
+    ``above_threshold`` when ``acc`` reaches the binomial 95 % threshold (``chance["binomial_95_threshold"]``,
+    computed against the majority class: the smallest accuracy significant at p < 0.05, so reaching it beats chance),
+    ``below_chance`` when the whole 95 % CI lies below the headline chance
     (:func:`chance_headline`); ``warning`` says so in words (None when above the threshold).
 
     ``selection`` (a decoder picked among others on the same folds, ``calibrate --no-average``): ``{"n_compared",
@@ -36,7 +37,7 @@ def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, d
     thr = float(chance["binomial_95_threshold"] if selection is None or "threshold" not in selection
                 else selection["threshold"])
     lo, hi = (float(v) for v in ci95)
-    above = acc > thr
+    above = acc >= thr - 1e-9  # the threshold is the smallest significant k / n (chance_threshold), not the largest
     below = hi < level
     what = "CV accuracy" if selection is None else f"{selection['figure']}"
     picked = "" if selection is None else (f" ({family} was picked among {selection['n_compared']} decoders on the "
@@ -50,7 +51,7 @@ def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, d
                    f"than {decision_time:g} s); do not use it")
     elif not above:
         warning = (f"the shipped decoder ({family}) is not shown to beat chance: its {what} at "
-                   f"{decision_time:g} s is {acc:.3f} (95% CI [{lo:.2f}, {hi:.2f}]), not above the binomial 95% "
+                   f"{decision_time:g} s is {acc:.3f} (95% CI [{lo:.2f}, {hi:.2f}]), below the binomial 95% "
                    f"threshold {thr:.2f} (chance {level:.2f}, {kind}){picked}; record more or cleaner runs before "
                    "relying on it")
     out = {"acc": float(acc), "ci95": [lo, hi], "chance": level, "chance_kind": kind, "threshold": thr,
@@ -65,7 +66,7 @@ def selection_line(check: dict) -> str | None:
     sel = check.get("selection")
     if sel is None:
         return None
-    verdict = "above" if check["above_threshold"] else "NOT above"
+    verdict = "at or above" if check["above_threshold"] else "BELOW"
     return (f"chance check: the shipped decoder was picked among {sel['n_compared']} decoders on the same CV folds "
             f"(its own CV accuracy {sel['picked_cv_acc']:.3f} is optimistic); {sel['how']}: {sel['figure']} "
             f"{check['acc']:.3f} [{check['ci95'][0]:.2f}, {check['ci95'][1]:.2f}], {verdict} the threshold "
