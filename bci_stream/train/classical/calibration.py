@@ -13,11 +13,11 @@ Pipeline (:func:`calibrate`):
    every candidate of both families (:mod:`.ensemble`, family ``ensemble``: one step graph, the mean of their
    class probabilities; its CV is their CV averaged on the same folds), exported with
    :func:`~.ensemble_graph.export_ensemble`. Otherwise one is picked: within a family the candidate with the
-   best ``CANDIDATE_RULE`` score (ties: the earlier candidate, closer to the defaults); between the families'
-   picks and the combined decoder of both (:mod:`.combined`, family ``csp_riemann``; ``combined=False`` leaves
-   it out) the best ``FAMILY_RULE`` score (ties: the rule's own, then the cheaper graph: CSP+LDA, tangent space,
-   combined) — all chosen by the nested study :mod:`.selection_study`; the winner is refitted on all
-   calibration runs and exported (:func:`bci_stream.train.classical.export.export_csp_lda` /
+   best ``CANDIDATE_RULE`` score (ties: the rule's own, then the earlier candidate, closer to the defaults);
+   between the families' picks and the combined decoder of both (:mod:`.combined`, family ``csp_riemann``;
+   ``combined=False`` leaves it out) the best ``FAMILY_RULE`` score (ties: the rule's own, then the cheaper graph:
+   CSP+LDA, tangent space, combined) — all chosen by the nested study :mod:`.selection_study`; the winner is refitted
+   on all calibration runs and exported (:func:`bci_stream.train.classical.export.export_csp_lda` /
    ``export_riemann``, :func:`~.combined_graph.export_csp_riemann`) into ``OUT/NAME/``; when CSP+LDA wins, a
    residual GRU on its logit is cross-validated on the same folds and shipped instead only where CV says it
    beats it (:func:`~.residual_calibrate.recurrent_stage`; ``recurrent=False`` skips it);
@@ -159,7 +159,7 @@ class FamilyResult:
 
 def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: bool, progress: bool,
             clip_sd: float | None | str = DEFAULT_CLIP) -> FamilyResult:
-    """Cross-validate the candidates of ``family``; the best under ``CANDIDATE_RULE`` wins (ties: the earlier)."""
+    """Cross-validate the candidates of ``family``; the best under ``CANDIDATE_RULE`` wins (ties as the rule says)."""
     cands = candidates(prep, family, channels_fixed, clip_sd)
     rows, cvs, best = [], [], None
     it = cands
@@ -337,8 +337,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "families": fam_reports, "chosen_family": chosen.family, "why": why,
         "nested_picks": None if sel is None else sel["picks"],  # each outer fold's pick by the nested CV
         "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
-        "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the earlier "
-                               "candidate, closer to the defaults)",
+        "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the "
+                               f"{RULE_TERMS[CANDIDATE_RULE][1]}, then the earlier candidate, closer to the defaults)",
                   "family": f"{FAMILY_RULE}: the best {RULE_TERMS[FAMILY_RULE][0]} (ties: the "
                             f"{RULE_TERMS[FAMILY_RULE][1]}, then the cheaper graph)"}
                  | ({"average": "on: the shipped decoder is the mean of every candidate's probabilities; the two "

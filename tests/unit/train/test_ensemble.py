@@ -204,6 +204,12 @@ def test_calibrate_ships_the_average_by_default_and_one_pick_without_it(tmp_path
     assert run.returncode == 0, run.output
     rep = json.loads((run.models / "s001-test" / "report" / "report.json").read_text())
     assert rep["chosen_family"] == "ensemble" and "average" in rep["rules"]
+    from bci_stream.train.classical.selection import RULE_TERMS
+
+    # audit s44b: the candidate rule's ties are its own second score first (acc2: the mean over 0.5/1/2/3 s), as
+    # best_index breaks them; the report said "the earlier candidate" alone
+    rule = rep["rules"]["candidate"].split(":")[0]
+    assert f"(ties: the {RULE_TERMS[rule][1]}, then the earlier candidate" in rep["rules"]["candidate"]
     n = len(rep["families"]["csp_lda"]["candidates"]) + len(rep["families"]["riemann"]["candidates"])
     assert rep["families"]["ensemble"]["config"].startswith(f"ensemble mean of {n}")
     card = ModelRegistry(run.models).get("s001-test").card
