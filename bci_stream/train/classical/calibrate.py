@@ -21,9 +21,10 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 @click.command("calibrate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--labels", "labels", default=None, metavar="EV=CLASS,...",
+@click.option("--labels", "labels", multiple=True, metavar="EV=CLASS,...",
               help="Event/marker names of the files → class names, e.g. T1=fists,T2=feet (pairs split at ',', each "
-                   "at its one '='; EVENT= names an event that cues no trial, as evaluate reads it).")
+                   "at its one '='; EVENT= names an event that cues no trial, as evaluate reads it); repeat it to "
+                   "add pairs.")
 @click.option("--label", "label", multiple=True, metavar="EVENT=CLASS",
               help="One event → class, split at the LAST '=', so EVENT may hold ',' and '=' (e.g. --label "
                    "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")
@@ -71,7 +72,7 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
                    "e.g. 1.0.0 -> 1.0.1). Without it, a folder that already holds a model or other files is refused "
                    "before anything is loaded.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def calibrate_cmd(files: tuple[Path, ...], labels: str | None, label: tuple[str, ...], name: str, out: Path | None,
+def calibrate_cmd(files: tuple[Path, ...], labels: tuple[str, ...], label: tuple[str, ...], name: str, out: Path | None,
                   channels: str | None, channel_names: str | None, recurrent: bool, combined: bool | None,
                   average: bool | None, bad_events: str | None, clip_sd: str | None, stream: str | None,
                   marker_stream: str | None, event_fields: str | None, state: str | None, type_state: str | None,

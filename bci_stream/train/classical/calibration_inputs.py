@@ -48,16 +48,17 @@ class CalibrationError(BciStreamError, ValueError):
     """The calibration files or options cannot give a decoder (the message says which rule and value)."""
 
 
-def parse_labels(text: str | None, pairs: Sequence[str] = ()) -> dict[str, str | None]:
-    """``--labels "T1=fists,T2=feet"`` and ``--label EVENT=CLASS`` values (each one pair, split at its last ``=``, so
-    the event may hold ``,`` and ``=``) → ``{"T1": "fists", "T2": "feet", ...}``; ``EVENT=`` → None (cues no trial,
-    as evaluate and replay read it). A bad value raises :class:`CalibrationError` naming flag, rule and value."""
+def parse_labels(text: str | Sequence[str] | None, pairs: Sequence[str] = ()) -> dict[str, str | None]:
+    """``--labels "T1=fists,T2=feet"`` values (repeated: merged, as evaluate merges them) and ``--label EVENT=CLASS``
+    values (one pair, split at its last ``=``: the event may hold ``,`` and ``=``) → ``{"T1": "fists", ...}``;
+    ``EVENT=`` → None (cues no trial, as evaluate and replay read it). A bad value raises CalibrationError."""
+    texts = [text] if isinstance(text, str) else list(text or ())
     try:
-        out = merge_label_maps([text] if text else [], pairs, allow_ignore=True)
+        out = merge_label_maps([t for t in texts if t], pairs, allow_ignore=True)
     except LabelMapError as exc:
         raise CalibrationError(str(exc)) from None
     if not any(out.values()):  # '' is given, an empty one: said as given
-        given = ", ".join([f"--labels {text!r}"] * (text is not None) + [f"--label {p!r}" for p in pairs]) or "neither"
+        given = ", ".join([f"--labels {t!r}" for t in texts] + [f"--label {p!r}" for p in pairs]) or "neither"
         raise CalibrationError("--labels or --label must map at least two events to classes (e.g. --labels "
                                f"T1=fists,T2=feet, or --label 'cond=1=left' --label 'cond=2=right'); got {given}")
     return out

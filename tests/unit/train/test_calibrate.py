@@ -251,3 +251,6 @@ def test_bad_labels_and_name(tmp_path: Path) -> None:
                   "--labels must be EVENT=CLASS (or EVENT= to ignore) pairs")
     _assert_error(_run([str(R05), "--labels", LABELS, "--name", "bad name", "--out", str(tmp_path)]),
                   "--name must start with a letter or digit")
+    # repeated --labels are merged (audit s44b: the last one alone was kept): both events are looked for
+    _assert_error(_run([str(R05), "--labels", "T1=fists", "--labels", "T9=feet", "--name", "x", "--out",
+                        str(tmp_path)]), "--labels names event(s) ['T9'] not in the files")

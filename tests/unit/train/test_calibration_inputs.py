@@ -283,3 +283,15 @@ def test_a_channel_wired_twice_is_warned_of(tmp_path: Path) -> None:
     assert len(doubled) == 2 and all("channel pair(s) C3../C4.. carry one signal (their difference under 0.001 of "
                                      "the median channel SD" in n for n in doubled), notes
     assert not any("carry one signal" in n for n in load_calibration([R05, R06], LABELS).notes)
+
+
+def test_repeated_labels_are_merged_as_evaluate_merges_them() -> None:
+    """Audit s44b: ``calibrate --labels T1=fists --labels T2=feet`` kept the last one only (then refused one class);
+    evaluate and replay merge them. An event mapped twice is refused, naming both values."""
+    assert parse_labels(["T1=fists", "T2=feet"]) == {"T1": "fists", "T2": "feet"}
+    assert parse_labels(["T1=fists"], ["T2=feet"]) == {"T1": "fists", "T2": "feet"}
+    with pytest.raises(CalibrationError, match=r"event 'T1' is mapped twice: by --labels 'T1=fists' and by --labels "
+                                               r"'T1=feet'"):
+        parse_labels(["T1=fists", "T1=feet"])
+    with pytest.raises(CalibrationError, match=r"; got --labels '', --labels 'T0='$"):
+        parse_labels(["", "T0="])
