@@ -125,6 +125,20 @@ def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
             "trials_per_class": metrics["trials_per_class"], "accuracy": acc, "metrics": metrics}
 
 
+def undecided_notes(per_file: Sequence[Mapping[str, Any]], times: Sequence[float]) -> list[str]:
+    """A note per decision time at which some trials of a file are not decided (cue + t past the file's end), naming
+    the files and counts: the table's count at that time is of the decided ones (offline ``evaluate`` says the same
+    beside its figures)."""
+    out = []
+    for t in times:
+        short = [(Path(r["file"]).name, r["n_trials"] - r["accuracy"][f"{t:g}s"]["n_trials"], r["n_trials"])
+                 for r in per_file]
+        if said := [f"{name}: {k} of {n}" for name, k, n in short if k > 0]:
+            out.append(f"at {t:g} s, trials not decided ({'; '.join(said)}): cue + {t:g} s is past the end of their "
+                       f"file; the figures at {t:g} s are of the decided trials")
+    return out
+
+
 def _cue_trials(rec: Any, marker_map: Mapping[str, str | None], names: list[str]) -> list[Any]:
     """One trial per cue the service scores (an event before the end whose description ``marker_map`` gives a
     class), as the service counts them; the published table counts labelled segments
@@ -372,4 +386,4 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             "files": per_file, "overall": overall, "bad_events": list(bad_events), "trials_left_out": left_out, **refs,
             "checks": checks,
             "notes": (in_sample + spacing + map_notes + [n for d in tests + train for n in d["notes"]] + left_notes
-                      + ref_notes + speed_notes)}
+                      + ref_notes + speed_notes + undecided_notes(per_file, times))}

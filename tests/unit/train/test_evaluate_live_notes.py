@@ -1,5 +1,6 @@
-"""``evaluate --live --speed N``: the service's "cannot keep up" warning during a sped-up replay is followed by what
-it means at the stream's real rate (audit s43, F7: a first-day user read the warning as the model's fault)."""
+"""``evaluate --live``'s notes: the service's "cannot keep up" warning during a sped-up replay is followed by what
+it means at the stream's real rate (audit s43, F7: a first-day user read the warning as the model's fault), and trials
+a decision time past their file's end leaves undecided are said (audit s44b)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,17 @@ def test_a_shared_workers_busy_share_counts_and_a_model_too_slow_for_real_time_i
 def test_no_note_without_a_warning_or_at_real_time(load, speed) -> None:
     load = _load(0.97, 160.0, 160.0) if load == "warned" else load
     assert saturation_note(load, speed, 160.0, "run.fif") is None
+
+
+def test_trials_a_live_evaluation_cannot_decide_are_said() -> None:
+    """Audit s44b: at --decision-times 4.5 the last cue of S002R13 (118.9 s of 123.0 s) is not decided; the live table
+    showed 14/14 beside 15 trials with no word why (offline evaluate says it)."""
+    from bci_stream.train.evaluate.live import undecided_notes
+
+    acc = {"1s": {"n_trials": 15}, "4.5s": {"n_trials": 14}}
+    per_file = [{"file": "/data/S002R13.edf", "n_trials": 15, "accuracy": acc},
+                {"file": "/data/S002R14.edf", "n_trials": 15, "accuracy": {k: {"n_trials": 15} for k in acc}}]
+    assert undecided_notes(per_file, [1.0, 4.5]) == [
+        "at 4.5 s, trials not decided (S002R13.edf: 1 of 15): cue + 4.5 s is past the end of their file; the figures "
+        "at 4.5 s are of the decided trials"]
+    assert undecided_notes(per_file[1:], [1.0, 4.5]) == []
