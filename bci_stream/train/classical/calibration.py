@@ -44,7 +44,8 @@ from scipy.stats import binom
 from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ModelCard, sha256_file
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
-from bci_stream.train.classical.calibration_report import chance_check, cue_gaps, summary_lines, write_report
+from bci_stream.train.classical.calibration_report import (chance_check, cue_gaps, size_notes, summary_lines,
+                                                            write_report)
 from bci_stream.train.classical.combined import DEFAULT_COMBINE, CombinedConfig, CombinedParams, combined_cv
 from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import (
@@ -303,7 +304,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
         "family_config": config_dict(chosen.config), "cv_scheme": scheme,
         "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
-        "notes": list(prep.notes),  # what loading noticed: channels left out (not EEG, marked bad), renames, units
+        "notes": list(prep.notes) + size_notes(params, chosen.config),  # what loading noticed, sizes fitting capped
     }
     metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
                "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
@@ -344,7 +345,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                  | ({"average": "on: the shipped decoder is the mean of every candidate's probabilities; the two "
                                 "rules above say what a single pick would be (--no-average ships it)"}
                     if average else {}),
-        "notes": list(prep.notes) + [
+        "notes": list(training["notes"]) + [
             "CV accuracy is that of the best of a small candidate set per family (channels x band x tau_s around "
             "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",
             "Decision for a trial at t s: argmax of the streaming output at sample cue_onset + round(t * sfreq); "

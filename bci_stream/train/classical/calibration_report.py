@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -207,4 +208,34 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
-__all__ = ["chance_check", "chance_headline", "cue_gaps", "selection_line", "summary_lines", "write_report"]
+def size_notes(params: Any, config: Any) -> list[str]:
+    """A note when the shipped decoder holds fewer CSP components (``m=``) or tangent-space dimensions (``n=``) than
+    its config asks, as the report's config labels say it: few channels, or few directions holding signal (CAR on 3
+    channels), cap them at fitting (audit s44b: ``--channels C3,Cz,C4`` gave ``m=4`` / ``n=16csp`` in the report, 2
+    components / 3 dimensions in the card's ``architecture``). ``params``/``config``: a single family's, or the
+    combined or averaged decoder's (their parts in order)."""
+    from bci_stream.train.classical.configs import config_label
+
+    if hasattr(config, "members"):
+        pairs = list(zip(params.members, config.members))
+    elif hasattr(config, "riemann"):
+        pairs = [(params.csp, config.csp), (params.riemann, config.riemann)]
+    else:
+        pairs = [(params, config)]
+    said: dict[str, int] = {}
+    for p, c in pairs:
+        asked, got, key = ((c.n_components, np.asarray(p.filters).shape[1], "m") if hasattr(c, "n_components") else
+                           (c.n_dims, np.asarray(p.cov_init).shape[0], "n"))
+        if got < asked:
+            what = f"{c.family} {key}={got}, not {key}={asked}"
+            said[what] = said.get(what, 0) + 1
+    if not said:
+        return []
+    each = "; ".join(f"{w}{f' (x{k})' if k > 1 else ''}" for w, k in said.items())
+    return [f"the shipped decoder was fitted with fewer components than its config label says ({each}): "
+            f"{len(params.ch_names)} channel(s) give no more directions holding signal; the card's architecture "
+            "holds the fitted sizes"]
+
+
+__all__ = ["chance_check", "chance_headline", "cue_gaps", "selection_line", "size_notes", "summary_lines",
+           "write_report"]

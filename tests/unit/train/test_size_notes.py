@@ -1,0 +1,33 @@
+"""calibrate says when the shipped decoder was fitted with fewer CSP components or tangent-space dimensions than its
+config label (``m=``, ``n=``) says: few channels cap them (audit s44b: ``--channels C3,Cz,C4`` gave ``m=4`` and
+``n=16csp`` in the report, 2 and 3 in the card)."""
+
+from __future__ import annotations
+
+from bci_stream.train.classical.calibration_inputs import load_calibration
+from bci_stream.train.classical.calibration_report import size_notes
+from bci_stream.train.classical.configs import DEFAULT_CSP, DEFAULT_RIEMANN, with_
+from bci_stream.train.classical.prepared import all_trials
+from bci_stream.train.classical.ensemble import EnsembleConfig, fit_ensemble
+from bci_stream.train.classical.fit import fit
+from support.common import SUBSET_S001_21CH
+
+R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
+LABELS = {"T1": "fists", "T2": "feet"}
+
+
+def test_sizes_capped_by_three_channels_are_said_and_full_ones_are_not() -> None:
+    three = load_calibration([R05, R06], LABELS, channels=["C3", "Cz", "C4"])
+    sel = all_trials(three, range(len(three.runs)))
+    csp, rie = (with_(c, channels=tuple(three.ch_names)) for c in (DEFAULT_CSP, DEFAULT_RIEMANN))
+    cfg = EnsembleConfig(members=(csp, csp, rie))
+    notes = size_notes(fit_ensemble(three, sel, cfg), cfg)
+    assert len(notes) == 1 and "3 channel(s) give no more directions" in notes[0]
+    assert f"(csp_lda m=2, not m={csp.n_components} (x2); riemann n=3, not n={rie.n_dims})" in notes[0]
+    assert size_notes(fit(three, sel, csp), csp) == [f"the shipped decoder was fitted with fewer components than its "
+                                                     f"config label says (csp_lda m=2, not m={csp.n_components}): 3 "
+                                                     "channel(s) give no more directions holding signal; the card's "
+                                                     "architecture holds the fitted sizes"]
+    full = load_calibration([R05, R06], LABELS)
+    sel = all_trials(full, range(len(full.runs)))
+    assert size_notes(fit(full, sel, DEFAULT_CSP), DEFAULT_CSP) == []
