@@ -26,7 +26,7 @@ def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, d
     ``above_threshold`` when ``acc`` reaches the binomial 95 % threshold (``chance["binomial_95_threshold"]``,
     computed against the majority class: the smallest accuracy significant at p < 0.05, so reaching it beats chance),
     ``below_chance`` when the whole 95 % CI lies below the headline chance
-    (:func:`chance_headline`); ``warning`` says so in words (None when above the threshold).
+    (:func:`chance_headline`); ``warning`` says so in words (None when it reaches the threshold).
 
     ``selection`` (a decoder picked among others on the same folds, ``calibrate --no-average``): ``{"n_compared",
     "method", "how", "picked_cv_acc", ...}`` and, for ``method == "bonferroni"``, its own ``"threshold"``. ``acc``
