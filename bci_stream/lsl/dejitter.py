@@ -183,14 +183,14 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         else:
             out, cut = self._repair(ts, bpos, idx0, first_ever)
             capped = False  # a stair-case stamp is its chunk's push time: no sample of the chunk goes after it
-            if self.detected:  # every stamp of the stream is one (a step's first sample too, pulled alone)
-                capped = bool(np.any(out > ts))
-                np.minimum(out, ts, out=out)
-            elif 0.0 <= lo < self.zero:  # 'on' without a stair-case: only a repeated stamp is known to be one
-                shared = (d >= 0.0) & (d < self.zero)
-                shared[:-1] |= shared[1:]
-                capped = bool(np.any(out[shared] > ts[shared]))
-                np.minimum(out, ts, out=out, where=shared)
+            if self.detected or 0.0 <= lo < self.zero:  # detected: every stamp is one (a step's first sample too)
+                over = out > ts
+                if not self.detected:  # 'on' without a stair-case: only a repeated stamp is known to be one
+                    shared = (d >= 0.0) & (d < self.zero)
+                    shared[:-1] |= shared[1:]
+                    over &= shared
+                if capped := bool(over.any()):
+                    out[over] = ts[over]
             if not first_ever and lo >= 0.0 and (out[0] < self.last_out or cut or capped):  # time never goes back
                 out = np.maximum.accumulate(np.maximum(out, self.last_out))
             d0 = out[0] - self.last_out
