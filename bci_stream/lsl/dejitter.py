@@ -12,22 +12,24 @@ Many amplifier apps give a chunk one timestamp. What a pylsl inlet receives then
 * A timestamp on the last sample of each chunk only (the others deduced): regular again (the first deduced
   samples of the stream count from 0, which liblsl does and nothing here can undo).
 
-Method. By LSL's convention a chunk's stamp is the time of its *last* sample. Runs of stamps less than 0.45 of a
-period apart are *steps*; the last sample of each step is an *anchor* whose stamp is its own time. An exponentially
-forgetting least-squares line ``t = a + b·i`` over the anchors (stamp against sample index; half-life
-``halftime_s``; a ridge prior on the slope at the nominal period, so one anchor already gives a line) gives every
-sample its time: liblsl's ``postproc_dejitter`` model (a recursive least-squares fit with forgetting), fitted on
-anchors only (a fit through every stair sample would be late by (k-1)/2 periods), and vectorised over the anchors of
-a chunk. The state carries across chunks of any size, including chunks that split a sender's chunk (a pull often
-takes the first sample of a chunk alone): a step is an anchor once the next step starts. An anchor further than a
-tolerance from the line (max(1.5 periods, 2 ms, 5 times the anchors' residual RMS)) is a gap or a clock step: the
-fit restarts there with the last slope, so the gap stays in the repaired stamps and GapTracker counts it (a restart
-onto an earlier line holds the last stamp: time never steps back). A new step whose stamp is already too far from the
-line is treated the same at once (its end assumed one usual step on). A stair-case stamp is its chunk's push time,
-later than each of its samples: no repaired stamp goes after it (a sender starved of CPU pushes its overdue chunks
-back to back when it runs again, the line restarts through their late stamp, and the next chunk, pushed on time, was
-put up to a chunk in the future; it is held at its stamp instead). Raw stamps are the sender's clock: the clock
-offset added later changes nothing here.
+Method. By LSL's convention a chunk's stamp is the time of its *last* sample. Runs of stamps less than 0.45 of a period
+apart are *steps*; the last sample of each step is an *anchor* whose stamp is its own time. An exponentially forgetting
+least-squares line ``t = a + b·i`` over the anchors (stamp against sample index; half-life ``halftime_s``; a ridge prior
+on the slope at the nominal period, so one anchor already gives a line) gives every sample its time: liblsl's
+``postproc_dejitter`` model (a recursive least-squares fit with forgetting), fitted on anchors only (a fit through every
+stair sample would be late by (k-1)/2 periods), and vectorised over the anchors of a chunk. A stair-case stamp is its
+chunk's push time, later than its last sample by a delay >= 0, so while a stair-case is detected the line is moved down
+to the lower envelope of its latest anchors (their most negative residual, of up to 512 anchors of the last half-life):
+late by about the least push delay, not by the mean (2.5 ms for delays of 0-5 ms). The state carries across chunks of
+any size, including chunks that split a sender's chunk (a pull often takes the first sample of a chunk alone): a step is
+an anchor once the next step starts. An anchor further than a tolerance from the line (max(1.5 periods, 2 ms, 5 times
+the anchors' residual RMS)) is a gap or a clock step: the fit restarts there with the last slope, so the gap stays in
+the repaired stamps and GapTracker counts it (a restart onto an earlier line holds the last stamp: time never steps
+back). A new step whose stamp is already too far from the line is treated the same at once (its end assumed one usual
+step on). A stair-case stamp is its chunk's push time, later than each of its samples: no repaired stamp goes after it
+(a sender starved of CPU pushes its overdue chunks back to back when it runs again, the line restarts through their late
+stamp, and the next chunk, pushed on time, was put up to a chunk in the future; it is held at its stamp instead). Raw
+stamps are the sender's clock: the clock offset added later changes nothing here.
 
 Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 periods on a stair-case), it smooths
 every stream, regular ones included, it never restarts at a gap (a gap is spread over the half-life, 90 s by
@@ -229,7 +231,7 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             if boundary:
                 self.open_first = idx
             self._open_step(t if boundary else math.nan, t, self.open_first, idx, [])
-            line = float(self.fit.at(idx))
+            line = float(self.fit.at(idx)) + self.floor()
             line = min(line, t) if self.detected or (idx and 0.0 <= d < self.zero) else line  # as in apply
             out = line if not idx or d < 0.0 else max(line, self.last_out)
             self.samples_repaired += 1

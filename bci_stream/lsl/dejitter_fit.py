@@ -2,11 +2,11 @@
 
 A part of :class:`~bci_stream.lsl.dejitter.TimestampRepair` (its base class; the method is in the module docstring of
 :mod:`bci_stream.lsl.dejitter`). The last sample of each step of equal stamps is an *anchor*; an exponentially
-forgetting least-squares line through the anchors (:class:`~bci_stream.lsl.linefit.LineFit`) gives every sample its
-time. An anchor further than :meth:`AnchorFit.tolerance` from the line is a gap or a clock step: the fit restarts
-there, and the samples before the restart keep the line of their own segment. A step still open at the end of a
-chunk gets a provisional line before the first anchor, and restarts the line at once when its first stamp is
-already too far from it.
+forgetting least-squares line through the anchors (:class:`~bci_stream.lsl.linefit.LineFit`) gives every sample its time
+(while a stair-case is detected, moved down to the anchors' lower envelope: :meth:`AnchorFit.floor`). An anchor further
+than :meth:`AnchorFit.tolerance` from the line is a gap or a clock step: the fit restarts there, and the samples before
+the restart keep the line of their own segment. A step still open at the end of a chunk gets a provisional line before
+the first anchor, and restarts the line at once when its first stamp is already too far from it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class AnchorFit:
     samples_repaired: int
     chunks_repaired: int
     restarts: int
+    detected: bool
 
     def _new_steps(self) -> None:
         # samples per step: running mean, most, fewest
@@ -64,7 +65,7 @@ class AnchorFit:
                         idx0 + n - 1, cuts)
         fit = self.fit
         out = fit.b * self._ramp(n)
-        out += fit.at(idx0)
+        out += fit.at(idx0) + self.floor()
         lo = idx0
         for start, line in cuts:  # samples before a restart keep the line of their own segment
             hi = min(max(start, idx0), idx0 + n)
@@ -74,6 +75,18 @@ class AnchorFit:
         self.samples_repaired += n
         self.chunks_repaired += 1
         return out, bool(cuts)
+
+    def floor(self) -> float:
+        """The offset from the anchors' least-squares line to their lower envelope (<= 0) while a stair-case is
+        detected, else 0. A stair-case stamp is its chunk's push time, which follows the chunk's last sample by a
+        delay >= 0, so the line through the anchors is late by the mean delay; their lower envelope, by about the
+        least."""
+        return self.fit.floor() if self.detected else 0.0
+
+    def _cut(self) -> Line:
+        """The line of the samples before a restart, as they are stamped (its floor in)."""
+        x_ref, y_ref, a, b = self.fit.line()
+        return x_ref, y_ref, a + self.floor(), b
 
     def _steps(self, k: int, k_min: int, k_max: int, count: int) -> None:
         """``count`` steps completed, the last ``k`` samples long, the shortest ``k_min``, the longest ``k_max``."""
@@ -93,7 +106,7 @@ class AnchorFit:
             return
         r = y - fit.at(x)
         if abs(r) > self.tolerance():  # a gap or a clock step before this step
-            cuts.append((first, fit.line()))
+            cuts.append((first, self._cut()))
             self.restarts += 1
             fit.start(x, y, provisional=False)
         else:
@@ -133,7 +146,7 @@ class AnchorFit:
                     fit.add(xs[pos:pos + k], ys[pos:pos + k])
             if pos + k == m:
                 break
-            cuts.append((int(starts[pos + k]), fit.line()))
+            cuts.append((int(starts[pos + k]), self._cut()))
             self.restarts += 1
             fit.start(int(xs[pos + k]), float(ys[pos + k]), provisional=False)
             pos += k + 1
@@ -153,7 +166,7 @@ class AnchorFit:
         tol = self.tolerance()
         spread = self.k_max - self.k_min  # with steps of changing length, a margin for a longer one
         if r0 > (self.k_max - 1 + spread) * fit.b + tol or r0 < -tol:
-            cuts.append((first, fit.line()))
+            cuts.append((first, self._cut()))
             self.restarts += 1
             self.saved = copy.copy(fit)
             fit.start(end, s_last, provisional=True)

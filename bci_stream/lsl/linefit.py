@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 REBASE = 100_000  # samples: the fit's index origin moves on after this many (numerics)
+FLOOR_ANCHORS = 512  # the latest anchors kept for :meth:`LineFit.floor` (at most a half-life of them)
 
 Line = tuple[int, float, float, float]
 """``(x_ref, y_ref, a, b)``: ``t = y_ref + a + b (x - x_ref)``."""
@@ -23,6 +24,9 @@ class LineFit:
 
     The same estimate as liblsl's ``postproc_dejitterer`` (recursive least squares with a forget factor),
     kept as weighted sums so a chunk's anchors go in with a few numpy calls.
+
+    It also keeps the latest anchors of its segment (since :meth:`start`; :data:`FLOOR_ANCHORS`, at most a half-life
+    back) for :meth:`floor`: the line's offset to their lower envelope.
 
     Parameters
     ----------
@@ -42,6 +46,39 @@ class LineFit:
         self.x_ref = self.x_last = 0
         self.y_ref = self.a = 0.0
         self.s0 = self.su = self.sv = self.suu = self.suv = 0.0
+        self.halftime = halftime_samples
+        self._kept()
+
+    def _kept(self) -> None:
+        """A new ring of kept anchors (new arrays: a copy of the fit keeps its own), none of them written."""
+        self.kx = np.zeros(FLOOR_ANCHORS, dtype=np.int64)
+        self.ky = np.zeros(FLOOR_ANCHORS)
+        self.kn = 0
+        self._floor: float | None = 0.0
+
+    def _keep1(self, x: int, y: float) -> None:
+        i = self.kn % FLOOR_ANCHORS
+        self.kx[i], self.ky[i] = x, y
+        self.kn += 1
+        self._floor = None
+
+    def _keep(self, xs: Any, ys: Any) -> None:
+        pos = (self.kn + np.arange(len(xs))) % FLOOR_ANCHORS
+        self.kx[pos] = xs
+        self.ky[pos] = ys
+        self.kn += len(xs)
+        self._floor = None
+
+    def floor(self) -> float:
+        """The most negative residual of the kept anchors (their stamp minus the line), or 0: added to the line, it
+        is their lower envelope. Where stamps are push times (later than the sample's time by a delay >= 0), the
+        least-squares line is late by the mean delay and the envelope by about the least."""
+        if self._floor is None:
+            n = min(self.kn, FLOOR_ANCHORS)
+            xs, ys = self.kx[:n], self.ky[:n]
+            recent = xs >= self.x_last - self.halftime
+            self._floor = min(0.0, float(np.min(ys[recent] - self.at(xs[recent]), initial=0.0)))
+        return self._floor
 
     def at(self, x: Any) -> Any:
         return self.y_ref + self.a + self.b * (x - self.x_ref)
@@ -58,6 +95,9 @@ class LineFit:
         self.y_ref, self.a = y, 0.0
         self.s0 = 0.0 if provisional else 1.0
         self.su = self.sv = self.suu = self.suv = 0.0
+        self._kept()
+        if not provisional:
+            self._keep1(x, y)
 
     def add1(self, x: int, y: float) -> None:
         """Add one anchor (after every anchor so far) and refit."""
@@ -66,6 +106,7 @@ class LineFit:
         u, v = float(x - self.x_ref), y - self.y_ref
         self._update(self.lam ** (x - self.x_last), 1.0, u, v, u * u, u * v)
         self.x_last = x
+        self._keep1(x, y)
 
     def add(self, xs: np.ndarray, ys: np.ndarray) -> None:
         """Add anchors (``xs`` increasing, after every anchor so far) and refit."""
@@ -79,6 +120,7 @@ class LineFit:
         self._update(self.lam ** (last - self.x_last), float(w.sum()), float(wu.sum()), float(w @ v),
                      float(wu @ u), float(wu @ v))
         self.x_last = last
+        self._keep(xs[-FLOOR_ANCHORS:], ys[-FLOOR_ANCHORS:])
 
     def _update(self, f: float, s0: float, su: float, sv: float, suu: float, suv: float) -> None:
         self.s0 = self.s0 * f + s0
