@@ -42,7 +42,8 @@ class CspConfig:
     tau_s
         Time constant of the running power, seconds.
     n_components
-        CSP filters (half from each end of the spectrum for two classes).
+        CSP filters (two classes: the eigenvalues furthest from 0.5, from either end; more: round-robin over the
+        classes' one-vs-rest filters).
     cov_shrinkage
         Shrinkage of the class-mean covariances towards ``trace/n I`` before the CSP eigenproblem.
     csp_window
@@ -81,7 +82,7 @@ class RiemannConfig:
     n_dims
         Project to this many dimensions when there are more channels (ONNX cost grows with n³).
     projection
-        ``"csp"`` (generalised eigenvectors of the class covariances, half from each end) or ``"pca"``
+        ``"csp"`` (generalised eigenvectors of the class covariances, picked as CSP's filters) or ``"pca"``
         (top eigenvectors of the mean covariance) — used only when channels > ``n_dims``.
     reference
         ``"riemann"`` (Riemannian mean) or ``"logeuclid"`` mean of the training running covariances.

@@ -4,7 +4,7 @@
 
 FBCSP (Ang et al. 2008, without its mutual-information feature selection; a shrinkage LDA on all features
 instead): the band-passed signal of each of :data:`BANDS` (causal Butterworth, as the other families) gets its
-own CSP filters (``PER_BAND`` per band, half from each end), a running log power per component (the CSP
+own CSP filters (``PER_BAND`` per band, picked as the CSP family's), a running log power per component (the CSP
 family's estimator and ``tau_s``), and one LDA reads all bands' features. Everything else is ``DEFAULT_CSP``.
 
 Scored as the families are in :mod:`.study` — leave-one-run-out trial accuracy at 2 s after cue on the

@@ -74,18 +74,26 @@ def _class_covs(prep: Prepared, u_runs: list[np.ndarray], sel: Selection, window
 NULL_VARIANCE = 1e-10
 
 
-def _signal_filters(v: np.ndarray, class_covs: list[np.ndarray]) -> np.ndarray:
-    """The columns of ``v`` that see signal: not in the data's null space (their log-power would be rounding noise,
+def _signal_mask(v: np.ndarray, class_covs: list[np.ndarray]) -> np.ndarray:
+    """Which columns of ``v`` see signal: not in the data's null space (their log-power would be rounding noise,
     which float32 and float64 disagree on)."""
     mean = np.mean(class_covs, axis=0)
     top = float(np.linalg.eigvalsh(mean)[-1])
     var = np.einsum("ci,cd,di->i", v, mean, v) / np.einsum("ci,ci->i", v, v)
-    return v[:, var > NULL_VARIANCE * top]
+    return var > NULL_VARIANCE * top
+
+
+def _signal_filters(v: np.ndarray, class_covs: list[np.ndarray]) -> np.ndarray:
+    """The columns of ``v`` that see signal (:func:`_signal_mask`)."""
+    return v[:, _signal_mask(v, class_covs)]
 
 
 def _csp_filters(class_covs: list[np.ndarray], n: int, cov_shrinkage: float) -> np.ndarray:
-    """CSP filters ``[C, m]``: two classes → n/2 from each end of eig(C0, C0 + C1); more → one-vs-rest. Filters in
-    the data's null space are left out (m < n when fewer directions hold signal, as with CAR on 3 or 4 channels)."""
+    """CSP filters ``[C, m]``. Two classes: the ``n`` eigenvectors of eig(C0, C0 + C1) whose eigenvalues are furthest
+    from 0.5, most discriminative first (so the two ends need not give n/2 each). More classes: one-vs-rest (each
+    class against the mean covariance), taken round-robin, each class's best filter first, then each class's second...
+    (within a round, the largest eigenvalue first), so every class gets n/K or one more. Filters in the data's null
+    space are left out (m < n when fewer directions hold signal, as with CAR on 3 or 4 channels)."""
     from scipy.linalg import eigh
 
     # a tiny ridge on top keeps the eigenproblem defined for rank-deficient data (CAR removes one dimension)
@@ -93,15 +101,17 @@ def _csp_filters(class_covs: list[np.ndarray], n: int, cov_shrinkage: float) -> 
     n = min(n, covs[0].shape[0])
     if len(covs) == 2:
         w, v = eigh(covs[0], covs[0] + covs[1])
-        order = np.argsort(np.abs(w - 0.5))[::-1]  # most discriminative first, alternating ends
+        order = np.argsort(np.abs(w - 0.5))[::-1]  # most discriminative first, from either end
         return _signal_filters(v[:, order], class_covs)[:, :n]
     total = np.mean(covs, axis=0)
-    per = int(np.ceil(n / len(covs)))
-    picks = []
+    picks = []  # (round, -eigenvalue, filter): a class's r-th best filter is in round r
     for c in covs:
         w, v = eigh(c, total)
-        picks.append(_signal_filters(v[:, np.argsort(w)[::-1]], class_covs)[:, :per])
-    return np.concatenate(picks, axis=1)[:, :n]
+        order = np.argsort(w)[::-1]
+        keep = _signal_mask(v[:, order], class_covs)
+        picks += [(r, -float(value), f) for r, (value, f) in enumerate(zip(w[order][keep], v[:, order][:, keep].T))]
+    picks.sort(key=lambda p: (p[0], p[1]))  # before: class by class, then cut at n (the last class got none)
+    return np.stack([f for _, _, f in picks[:n]], axis=1)
 
 
 def _lin_to_rows(coef: np.ndarray, intercept: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
