@@ -120,11 +120,11 @@ class LeftOut:
         return {"file": Path(self.source).name, "n": self.n, "by_reason": self.counts}
 
 
-def candidate_configs() -> list[Config]:
+def candidate_configs(sfreq: float | None = None) -> list[Config]:
     """The band-pass and time constants ``calibrate``'s candidates use (:func:`~.calibration.candidates`: the
-    defaults and :data:`~.configs.CALIBRATE_ALTERNATIVES` of both families)."""
+    defaults and :data:`~.configs.CALIBRATE_ALTERNATIVES` of both families; at ``sfreq``, those below Nyquist)."""
     return [with_(base, band=band, tau_s=tau) for base in (DEFAULT_CSP, DEFAULT_RIEMANN)
-            for band, tau in band_tau_grid(base.family)]
+            for band, tau in band_tau_grid(base.family, sfreq)]
 
 
 def settle_s(sfreq: float, configs: Sequence[Config] | None = None) -> float:
@@ -135,7 +135,7 @@ def settle_s(sfreq: float, configs: Sequence[Config] | None = None) -> float:
     from scipy import signal as sps
 
     out = 0.0
-    for cfg in configs if configs is not None else candidate_configs():
+    for cfg in configs if configs is not None else candidate_configs(sfreq):
         sos = sps.butter(cfg.filter_order, cfg.band, btype="bandpass", fs=sfreq, output="sos")
         impulse = np.zeros(int(round(10 * sfreq)))
         impulse[0] = 1.0

@@ -55,7 +55,9 @@ from bci_stream.train.classical.configs import (
     DEFAULT_RIEMANN,
     EVAL_TIMES,
     Config,
+    band_notes,
     band_tau_grid,
+    candidate_bands,
     config_dict,
     config_label,
     with_,
@@ -65,7 +67,7 @@ from bci_stream.train.classical.data import display_names, sensorimotor_channels
 from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
 from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.fit import fit
-from bci_stream.train.classical.model_version import next_version
+from bci_stream.train.classical.model_version import existing_model, next_version
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
 from bci_stream.train.classical.selection import RULE_TERMS, RULE_TIMES, RULES, WINDOW_TIMES
@@ -115,7 +117,13 @@ def candidates(prep: Prepared, family: str, channels_fixed: bool,
         chans = ["all"]
     else:
         chans = list(dict.fromkeys([base.channels, alt["channels"]]))
-    return [with_(base, channels=ch, band=band, tau_s=tau) for ch in chans for band, tau in band_tau_grid(family)]
+    if not (grid := band_tau_grid(family, prep.sfreq)):
+        bands = candidate_bands()
+        names = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in bands)
+        raise CalibrationError(f"sampling rate {prep.sfreq:g} Hz: calibrate's candidate bands ({names} Hz) all reach "
+                               f"its Nyquist frequency ({prep.sfreq / 2:g} Hz); it needs a rate over "
+                               f"{2 * min(hi for _, hi in bands):g} Hz")
+    return [with_(base, channels=ch, band=band, tau_s=tau) for ch in chans for band, tau in grid]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -251,7 +259,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     if previous is not None:
         echo(f"version: {name}@{version}, after {name}@{previous} in {out_dir} (a new version, so that the registry, "
              "a decoder's status, its decoded stream and recordings tell the two models apart)")
-    for note in prep.notes:
+    for note in prep.notes + band_notes(prep.sfreq):
         echo(note if note.startswith("warning") else f"note: {note}")
 
     results = {fam: _select(prep, fam, folds, channels is not None, progress, clip_sd)
@@ -304,7 +312,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
         "family_config": config_dict(chosen.config), "cv_scheme": scheme,
         "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
-        "notes": list(prep.notes) + size_notes(params, chosen.config),  # what loading noticed, sizes fitting capped
+        # what loading noticed, the bands the rate left out, the sizes fitting capped
+        "notes": list(prep.notes) + band_notes(prep.sfreq) + size_notes(params, chosen.config),
     }
     metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
                "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
@@ -365,21 +374,6 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                              {f: r.cv for f, r in results.items()})
 
 
-def existing_model(model_dir: Path) -> str | None:
-    """What the folder ``model_dir`` (``OUT/NAME``) already holds, in words (``model NAME@VERSION (sha256 ...)``,
-    or its files), or None when it is absent or empty."""
-    if model_dir.exists() and not model_dir.is_dir():
-        return "a file (not a model folder)"
-    if not model_dir.is_dir() or not any(model_dir.iterdir()):
-        return None
-    try:
-        card = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
-        return f"model {card['name']}@{card['version']} (sha256 {str(card['sha256'])[:12]})"
-    except (OSError, ValueError, KeyError, TypeError):
-        files = sorted(p.name + ("/" if p.is_dir() else "") for p in model_dir.iterdir())
-        return f"files ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})"
-
-
 def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsembleParams, family: str, model_dir: Path,
             name: str, version: str, training: dict, metrics: dict) -> ModelCard:
     try:
@@ -396,4 +390,4 @@ def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsemblePara
 
 
 __all__ = ["NAME_PATTERN", "CalibrationResult", "FamilyResult", "calibrate", "candidates", "chance_threshold",
-           "existing_model", "wilson"]
+           "wilson"]

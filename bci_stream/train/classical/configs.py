@@ -142,13 +142,26 @@ CALIBRATE_ALTERNATIVES: dict[str, dict] = {
 }
 
 
-def band_tau_grid(family: str) -> list[tuple[tuple[float, float], float]]:
+def band_tau_grid(family: str, sfreq: float | None = None) -> list[tuple[tuple[float, float], float]]:
     """``[(band, tau_s), ...]``: the band-pass and time constants ``calibrate`` tries for ``family`` (its default
-    and :data:`CALIBRATE_ALTERNATIVES`' band × tau_s, defaults first, no repeats)."""
+    and :data:`CALIBRATE_ALTERNATIVES`' band × tau_s, defaults first, no repeats); with ``sfreq``, only the bands
+    below its Nyquist frequency (at 64 Hz, 8-30 Hz but not 5-35 Hz)."""
     base = DEFAULT_CSP if family == "csp_lda" else DEFAULT_RIEMANN
     alt = CALIBRATE_ALTERNATIVES[family]
     return [(band, tau) for band in dict.fromkeys([tuple(base.band), tuple(alt["band"])])
-            for tau in dict.fromkeys([base.tau_s, alt["tau_s"]])]
+            if sfreq is None or band[1] < sfreq / 2 for tau in dict.fromkeys([base.tau_s, alt["tau_s"]])]
+
+
+def candidate_bands() -> list[tuple[float, float]]:
+    """Every band ``calibrate`` tries (both families' :func:`band_tau_grid`), each once."""
+    return list(dict.fromkeys(band for fam in CALIBRATE_ALTERNATIVES for band, _ in band_tau_grid(fam)))
+
+
+def band_notes(sfreq: float) -> list[str]:
+    """What ``calibrate`` says of the candidate bands that the rate ``sfreq`` leaves out (none, or one line)."""
+    out = [f"{lo:g}-{hi:g} Hz" for lo, hi in candidate_bands() if hi >= sfreq / 2]
+    return [f"candidate band {' and '.join(out)} left out: not below the Nyquist frequency ({sfreq / 2:g} Hz at "
+            f"{sfreq:g} Hz)"] if out else []
 
 
 def config_dict(cfg: Config) -> dict:
@@ -180,6 +193,6 @@ def with_(cfg: Config, **changes) -> Config:
 
 
 __all__ = [
-    "CALIBRATE_ALTERNATIVES", "ChannelSpec", "band_tau_grid", "Config", "CspConfig", "DECISION_TIME", "DEFAULT_CSP",
-    "DEFAULT_RIEMANN", "EVAL_TIMES", "RiemannConfig", "TRAIN_TIMES", "config_dict", "config_label", "with_",
+    "CALIBRATE_ALTERNATIVES", "ChannelSpec", "band_notes", "band_tau_grid", "candidate_bands", "Config", "CspConfig",
+    "DECISION_TIME", "DEFAULT_CSP", "DEFAULT_RIEMANN", "EVAL_TIMES", "RiemannConfig", "TRAIN_TIMES", "config_dict", "config_label", "with_",
 ]

@@ -85,4 +85,19 @@ def _after(held: list[tuple[str, Path]]) -> str:
     return new
 
 
-__all__ = ["FIRST_VERSION", "bump", "next_version", "version_to_write", "versions_held"]
+def existing_model(model_dir: Path) -> str | None:
+    """What the folder ``model_dir`` (``OUT/NAME``) already holds, in words (``model NAME@VERSION (sha256 ...)``,
+    or its files), or None when it is absent or empty."""
+    if model_dir.exists() and not model_dir.is_dir():
+        return "a file (not a model folder)"
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        return None
+    try:
+        card = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
+        return f"model {card['name']}@{card['version']} (sha256 {str(card['sha256'])[:12]})"
+    except (OSError, ValueError, KeyError, TypeError):
+        files = sorted(p.name + ("/" if p.is_dir() else "") for p in model_dir.iterdir())
+        return f"files ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})"
+
+
+__all__ = ["FIRST_VERSION", "bump", "existing_model", "next_version", "version_to_write", "versions_held"]
