@@ -35,7 +35,7 @@ from bci_stream.train.classical.combined import (
     combined_reference,
     params_dict,
 )
-from bci_stream.train.classical.export import PARITY_SAMPLES, PARITY_TOLERANCE, _card_fields, synthetic_parity_input
+from bci_stream.train.classical.export import PARITY_TOLERANCE, _card_fields, parity_samples, synthetic_parity_input
 from bci_stream.train.classical.graphs import _softmax_out, add_csp_lda_core, add_riemann_core
 from bci_stream.train.classical.logm_graph import LOGM_MAX_CONDITION, LOGM_TOL, logm_plan
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
@@ -121,9 +121,10 @@ def combined_step_graph(p: CombinedParams, max_block: int = DEFAULT_MAX_BLOCK, *
     return g.model("csp_riemann_step", doc), spec
 
 
-def combined_parity_input(p: CombinedParams, n_samples: int = PARITY_SAMPLES, seed: int = 0) -> np.ndarray:
-    """Raw samples ``[n_samples, C]`` (float32): each front-end's :func:`~.export.synthetic_parity_input` on its
-    channels, added where they overlap."""
+def combined_parity_input(p: CombinedParams, n_samples: int | None = None, seed: int = 0) -> np.ndarray:
+    """Raw samples ``[n_samples, C]`` (float32; default :func:`~.export.parity_samples`): each front-end's
+    :func:`~.export.synthetic_parity_input` on its channels, added where they overlap."""
+    n_samples = parity_samples(p.sfreq) if n_samples is None else n_samples
     i_csp, i_ts = p.indices()
     x = np.zeros((n_samples, len(p.ch_names)))
     x[:, i_csp] += synthetic_parity_input(p.csp, n_samples, seed)

@@ -25,7 +25,7 @@ from bci_stream.core.card import Architecture, ModelCard
 from bci_stream.core.contract import SCALE, X, Y, StateSpec, StepSpec
 from bci_stream.train.classical.combined_graph import add_front_end
 from bci_stream.train.classical.ensemble import FAMILY, EnsembleParams, check_ensemble, ensemble_reference, params_dict
-from bci_stream.train.classical.export import PARITY_SAMPLES, PARITY_TOLERANCE, _card_fields, synthetic_parity_input
+from bci_stream.train.classical.export import PARITY_TOLERANCE, _card_fields, parity_samples, synthetic_parity_input
 from bci_stream.train.classical.graphs import add_csp_lda_core, add_riemann_core
 from bci_stream.train.classical.logm_graph import LOGM_MAX_CONDITION, LOGM_TOL, logm_plan
 from bci_stream.train.classical.params import CspLdaParams
@@ -78,9 +78,11 @@ def ensemble_step_graph(p: EnsembleParams, max_block: int = DEFAULT_MAX_BLOCK, *
     return g.model("ensemble_step", doc), spec
 
 
-def ensemble_parity_input(p: EnsembleParams, n_samples: int = PARITY_SAMPLES, seed: int = 0) -> np.ndarray:
-    """Raw samples ``[n_samples, C]`` (float32): the members' :func:`~.export.synthetic_parity_input` on their
-    channels, summed and scaled by ``1 / sqrt(n_members)`` (the covariance of the sum is then the mean of theirs)."""
+def ensemble_parity_input(p: EnsembleParams, n_samples: int | None = None, seed: int = 0) -> np.ndarray:
+    """Raw samples ``[n_samples, C]`` (float32; default :func:`~.export.parity_samples`): the members'
+    :func:`~.export.synthetic_parity_input` on their channels, summed and scaled by ``1 / sqrt(n_members)`` (the
+    covariance of the sum is then the mean of theirs)."""
+    n_samples = parity_samples(p.sfreq) if n_samples is None else n_samples
     x = np.zeros((n_samples, len(p.ch_names)))
     for i, (m, idx) in enumerate(zip(p.members, p.indices())):
         x[:, idx] += synthetic_parity_input(m, n_samples, seed + i)

@@ -16,6 +16,7 @@ without shipping training data. Pass real samples (``parity_input``) to check on
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,21 @@ from bci_stream.train.classical.reference import (
 
 UNIT = "microvolts"
 PARITY_SAMPLES = 2000
+PARITY_SECONDS = 8.0  # and at least this long: the band-pass and the running estimators (tau_s <= 1 s) settled
 PARITY_TOLERANCE = 1e-4
 
 
-def synthetic_parity_input(params: CspLdaParams | RiemannParams, n_samples: int = PARITY_SAMPLES,
+def parity_samples(sfreq: float) -> int:
+    """Length of the synthetic parity input at ``sfreq``: :data:`PARITY_SAMPLES`, or :data:`PARITY_SECONDS` when
+    longer (2000 samples are 12.5 s at 160 Hz but under a second at 2048 Hz, before the estimators settle)."""
+    return max(PARITY_SAMPLES, math.ceil(PARITY_SECONDS * sfreq))
+
+
+def synthetic_parity_input(params: CspLdaParams | RiemannParams, n_samples: int | None = None,
                            seed: int = 0) -> np.ndarray:
-    """Raw samples ``[n_samples, C]`` (float32, the card's unit) that exercise the decoder (module docstring)."""
+    """Raw samples ``[n_samples, C]`` (float32, the card's unit; default :func:`parity_samples`) that exercise the
+    decoder (module docstring)."""
+    n_samples = parity_samples(params.sfreq) if n_samples is None else n_samples
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     n_chans = len(params.ch_names)

@@ -336,3 +336,17 @@ def test_bad_parameters_are_refused_with_their_name(fitted):
         check = ref.check_csp_lda if isinstance(params, CspLdaParams) else ref.check_riemann
         with pytest.raises(ValueError, match=word):
             check(params)
+
+
+@pytest.mark.parametrize("sfreq", [160.0, 1000.0])
+def test_the_parity_check_covers_the_estimators_settling_at_any_rate(fitted, tmp_path, sfreq):
+    """Audit s45 (DSP review F4): the export's parity input was 2000 samples at any rate: 12.5 s at 160 Hz, under a
+    second at 2048 Hz, before the band-pass and the running estimators (tau_s up to 1 s) settle. It is now 2000 samples
+    or 8 s, whichever is longer, and the card says how many."""
+    from bci_stream.train.classical.export import synthetic_parity_input
+
+    params = replace(fitted["csp_lda"], sfreq=sfreq)  # the same filters and LDA at another rate: a valid decoder
+    n = len(synthetic_parity_input(params))
+    assert n == (2000 if sfreq == 160.0 else 8000)
+    card = export_csp_lda(params, tmp_path / "fast", name="fast", version="1.0.0")
+    assert card.parity.n_samples == n and card.parity.max_abs_diff <= 1e-4
