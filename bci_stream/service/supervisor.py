@@ -133,6 +133,10 @@ class Supervisor(WorkerWatch):
             self._free(handle)
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
+        if handle.stopping:  # a DELETE (or the shutdown) while it started, e.g. waiting for its Ray placement: gone
+            log.info("decoder %s was stopped while its start ran: not created", handle.id)
+            raise DecoderStoppingError(f"decoder {handle.id} was stopped (DELETE, or the service's shutdown) while "
+                                       "this request started it: it is gone")
         log.info("decoder %s created: stream %s, model %s, worker %s", handle.id, about_decoder(handle), spec.model,
                  worker_text(handle))  # before: only uvicorn's access line (POST /decoders 201) said it
         return handle

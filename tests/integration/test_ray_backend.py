@@ -347,6 +347,34 @@ def test_slow_start_stalls_no_other_decoder(client, cluster):
             client.delete(f"/decoders/{decoder_id}")
 
 
+@needs_ray
+def test_a_decoder_deleted_while_its_post_waits_is_not_answered_201(client, cluster):
+    """Audit s45 (Ray F2): Q's POST waits for node A's one ``room_a``, held by H; Q is deleted (200) meanwhile, then H.
+    Q's start then got ``room_a`` and its POST answered ``201 {"state": "starting"}`` for a decoder that was gone (its
+    id 404), the log saying "created" after "stopped and removed". Now: 409, the decoder named, nothing left."""
+    names = {k: unique(f"ray-del-{k}") for k in ("h", "q")}
+    r = post(client, names["h"], placement={"resources": {"room_a": 1}})
+    assert r.status_code == 201, r.text
+    h_id = r.json()["id"]
+    wait_status(client, h_id, lambda s: s["state"] != "starting", 120, "H's worker")
+    answers: dict[str, httpx.Response] = {}
+    poster = threading.Thread(target=lambda: answers.update(q=post(client, names["q"],
+                                                                   placement={"resources": {"room_a": 1}})))
+    poster.start()
+    q_id = until(lambda: next((d["id"] for d in client.get("/decoders", timeout=10.0).json() if d["id"] != h_id),
+                              None), 60, "Q listed, starting")
+    assert poster.is_alive()
+    assert client.delete(f"/decoders/{q_id}", timeout=60.0).status_code == 200
+    assert client.delete(f"/decoders/{h_id}", timeout=60.0).status_code == 200  # room_a free: Q's start goes on
+    poster.join(120)
+    assert not poster.is_alive()
+    assert answers["q"].status_code == 409, answers["q"].text
+    assert answers["q"].json()["detail"] == (f"decoder {q_id} was stopped (DELETE, or the service's shutdown) while "
+                                             "this request started it: it is gone")
+    assert client.get(f"/decoders/{q_id}").status_code == 404
+    assert client.get("/decoders", timeout=10.0).json() == []
+
+
 def until(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while not (result := predicate()):
