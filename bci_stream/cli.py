@@ -166,15 +166,22 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
     if settings.backend == "ray":
         import importlib.util
 
+        from bci_stream.core.settings_errors import setting_origin
+
         if importlib.util.find_spec("ray") is None:
-            raise click.UsageError("--backend ray needs Ray: pip install '.[cluster]' (from the bci-stream checkout)")
+            raise click.UsageError(f"backend 'ray' ({setting_origin('backend', settings)}) needs Ray: pip install "
+                                   "'.[cluster]' (from the bci-stream checkout)")
         from bci_stream.core.errors import PlacementError
-        from bci_stream.service.backends.ray_backend import connect_ray
+        from bci_stream.service.backends.ray_backend import connect_ray, listen_problem
 
         try:  # before uvicorn: a refusal in its startup would come with a traceback; the backend uses this connection
             connect_ray(settings.ray_address, settings.ray_start_timeout)
         except PlacementError as exc:  # nothing answers, Ray's own error, or no Ray answer within ray_start_timeout
             raise _CantStart(str(exc)) from None
+        if problem := listen_problem(settings.ray_listen_host):  # where workers connect back: also before uvicorn
+            origin = setting_origin("ray_listen_host", settings)
+            raise _CantStart(f"ray_listen_host {settings.ray_listen_host!r} ({origin}): {problem}; give an address of "
+                             "this host, or leave it unset (the address Ray uses for this node)")
     from bci_stream.api.server import bind_problem, host_problem
 
     if problem := host_problem(settings.host):  # before the port: its advice would be wrong

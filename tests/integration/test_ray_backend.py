@@ -144,6 +144,24 @@ def test_local_backend_refuses_cluster_placement(models_dir):
 
 
 @needs_ray
+def test_a_listen_host_of_no_interface_here_is_one_error_line_exit_2(cluster, models_dir, tmp_path):
+    """Audit s45 (Ray F5): ``BCI_STREAM_RAY_LISTEN_HOST`` set to an address of no interface here (TEST-NET-2) gave a
+    68-line traceback from the server's startup and exit 3; the setting was named nowhere."""
+    c, _, _ = cluster
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")},
+           "BCI_STREAM_RAY_LISTEN_HOST": "198.51.100.7"}
+    cli = str(Path(sys.executable).parent / "bci-stream")
+    proc = subprocess.run([cli, "serve", "--backend", "ray", "--ray-address", c.address, "--port", "0",
+                           "--models-dir", str(models_dir)], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "Error: ray_listen_host '198.51.100.7' (environment variable BCI_STREAM_RAY_LISTEN_HOST): cannot listen on it "
+        "([Errno 99] Cannot assign requested address); give an address of this host, or leave it unset (the address "
+        "Ray uses for this node)"]
+
+
+@needs_ray
 def test_infeasible_placement_is_refused_at_once(client, cluster):
     """No node has the resource, or no node has that id: 422 naming the request, nothing left pending."""
     r = post(client, unique("nowhere"), placement={"resources": {"room_z": 1}})

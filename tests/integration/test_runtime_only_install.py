@@ -69,6 +69,17 @@ def test_bench_on_the_runtime_install_says_which_extra_it_needs(runtime_venv):
     assert "Traceback" not in proc.stderr and "pip install '.[bench]'" in proc.stderr
 
 
+def test_backend_ray_without_ray_names_where_the_setting_came_from(runtime_venv):
+    """Audit s45 (Ray F7): ``BCI_STREAM_BACKEND=ray`` on an install without Ray was answered "--backend ray needs
+    Ray", a flag the user never gave."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")} | {"BCI_STREAM_BACKEND": "ray"}
+    proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), "serve", "--port", "0"], capture_output=True,
+                          text=True, timeout=120, cwd="/", env=env)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.splitlines()[-1] == ("Error: backend 'ray' (environment variable BCI_STREAM_BACKEND) needs Ray: "
+                                            "pip install '.[cluster]' (from the bci-stream checkout)"), proc.stderr
+
+
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory) -> Path:
     """The bundled models, and a tangent-space model (random but valid parameters) exported here."""

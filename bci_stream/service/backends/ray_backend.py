@@ -82,6 +82,18 @@ def connect_ray(address: str | None, timeout: float) -> bool:
     return True
 
 
+def listen_problem(host: str | None) -> str | None:
+    """Why the backend cannot listen on ``host`` for its workers (None: the address Ray uses for this node), or
+    None when it can."""
+    import ray
+
+    try:
+        Listener((host or ray.util.get_node_ip_address(), 0)).close()
+    except OSError as exc:
+        return f"cannot listen on it ({exc})"
+    return None
+
+
 def disconnect_ray() -> None:
     """End the connection :func:`connect_ray` made."""
     global _CONNECTED_HERE
