@@ -51,15 +51,25 @@ def mark_serve_start() -> str:
     return stamp
 
 
-def code_changed(expected: str | None = None) -> str | None:
+def code_changed(expected: str | None = None, node: bool = False) -> str | None:
     """In a worker, first thing: why it must not run (the code on disk is not its service's), or None.
 
-    ``expected``: the service's stamp (None: the one in the environment, :data:`ENV`)."""
+    ``expected``: the service's stamp (None: the one in the environment, :data:`ENV`). ``node``: the worker is a Ray
+    actor, maybe on another host than serve's, whose code may be another version (the reason names its host)."""
     expected = expected or os.environ.get(ENV)
     if not expected:
         return None
     actual = source_stamp()
     if actual == expected:
         return None
+    if node:
+        import socket
+
+        import bci_stream
+
+        return (f"the bci-stream code on host {socket.gethostname()} ({Path(bci_stream.__file__).parent}, stamped "
+                f"{actual}) is not serve's (stamped {expected}): on another node than serve's, install serve's version "
+                "of bci-stream there (deploy/RAY.md); on serve's host, the code changed since serve started (a pip "
+                "install -U or a git pull): restart serve")
     return (f"the bci-stream code on disk changed since serve started (serve runs the code stamped {expected}, "
             f"this worker the code stamped {actual}, e.g. after a pip install -U or a git pull): restart serve")

@@ -90,7 +90,7 @@ class StampedWorkerHost:
 
     def __init__(self, stamp: str, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str,
                  generation: int, *rest: Any) -> None:
-        self.refusal = code_changed(stamp)
+        self.refusal = code_changed(stamp, node=True)
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation = decoder_id, generation
         self.host: Any = None

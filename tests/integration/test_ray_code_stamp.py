@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import socket
 import time
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at its import)
@@ -64,9 +65,14 @@ def _refused_on_a_node_with_other_code(models_dir) -> None:
             until(lambda: other.status.state == "error" and other.last_error, 60, "the refusal")
             time.sleep(0.5)  # a restart, if any, would be counted by now (backoff 0.1 s)
             assert other.restarts == 0 and other.exit_code == EXIT_REFUSED, (other.last_error, other.exit_code)
-            assert other.last_error.startswith("the bci-stream code on disk changed since serve started (serve runs "
-                                               "the code stamped 0123456789abcdef"), other.last_error
-            assert other.last_error.endswith("restart serve") and other.status.worker["kind"] == "ray"
+            # audit s45 (Ray F3): the reason names the node's host and both ways out (it said only "restart serve",
+            # which cannot help a node running another version)
+            host = socket.gethostname()
+            assert other.last_error.startswith(f"the bci-stream code on host {host} ("), other.last_error
+            assert ("is not serve's (stamped 0123456789abcdef): on another node than serve's, install serve's version "
+                    "of bci-stream there (deploy/RAY.md); on serve's host, the code changed since serve started (a pip "
+                    "install -U or a git pull): restart serve") in other.last_error, other.last_error
+            assert other.status.worker["kind"] == "ray"
             assert same.status.state == "connecting" and same.restarts == 0
         finally:
             sup.shutdown()
