@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -159,7 +159,9 @@ class Placement(BaseModel):
         "started with: `ray start --resources`); 'CPU' is the number of cores it holds (default 0).",
     )
     node_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[0-9a-fA-F]+$",
-                                description="Run on the Ray node with this id (hex, as `ray.nodes()` lists it).")
+                                description="Run on the Ray node with this id (hex, as `ray.nodes()` lists it; as "
+                                "`ray status` prints it, `node_<hex>`, too), or a prefix of it of 8 or more digits "
+                                "that only this node's id starts with.")
     hostname: str | None = Field(default=None, min_length=1, max_length=255, pattern=PRINTABLE,
                                  description="Run on the node of this host name.")
     soft: bool = Field(
@@ -167,6 +169,12 @@ class Placement(BaseModel):
         description="node_id/hostname is a preference: while that node is gone, run on any node that has the "
         "resources (default: only there, else the decoder is refused or goes to 'error').",
     )
+
+    @field_validator("node_id", mode="before")
+    @classmethod
+    def _node_id(cls, value: Any) -> Any:
+        """``node_<hex>`` (``ray status``) is the id ``<hex>``; ids are lower case."""
+        return value.removeprefix("node_").lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> Placement:

@@ -179,6 +179,26 @@ def test_infeasible_placement_is_refused_at_once(client, cluster):
 
 
 @needs_ray
+def test_a_node_id_as_ray_status_prints_it_or_a_prefix_places_on_that_node(client, cluster):
+    """Audit s45 (Ray F4): ``ray status`` prints ids as ``node_<hex>`` and the service's own 422 texts show 12 digits;
+    both were refused (a bare pattern error, "no alive node has NodeID")."""
+    _, node_a, node_b = cluster
+    ids = []
+    try:
+        for given in (f"node_{node_b.node_id}", node_b.node_id[:12].upper()):
+            r = post(client, unique("ray-id"), placement={"node_id": given})
+            assert r.status_code == 201, (given, r.text)
+            ids.append(r.json()["id"])
+            st = wait_status(client, ids[-1], lambda s: s["state"] != "starting", 120, "placed")
+            assert st["placement"]["node_id"] == node_b.node_id and st["worker"]["node_id"] == node_b.node_id, st
+        r = post(client, unique("ray-id"), placement={"node_id": node_b.node_id[:7]})  # too short to be a prefix
+        assert r.status_code == 422 and "no alive node of the Ray cluster has NodeID" in r.text, r.text
+    finally:
+        for decoder_id in ids:
+            client.delete(f"/decoders/{decoder_id}", timeout=60.0)
+
+
+@needs_ray
 def test_placed_on_node_b_decodes_then_survives_its_loss(client, cluster, models_dir):
     """Two decoders placed on node B (one prefers B, soft; one needs B's resource room_b) decode a live stream
     in == out (equal to offline) and report node B. Node B is removed: the soft one restarts on node A from its
