@@ -75,7 +75,8 @@ def log_startup(settings: Settings, registry: ModelRegistry) -> None:
              "recordings_dir %s (%s); API token %s; host %s, port %d, backend %s, default worker %s", __version__,
              config, settings.models_dir, setting_origin("models_dir", settings), len(usable), len(problems),
              settings.recordings_dir, setting_origin("recordings_dir", settings),
-             "set" if settings.token else "not set", settings.host, settings.port, settings.backend, settings.worker)
+             "set" if settings.token else "not set", settings.host, settings.port, settings.backend,
+             settings.worker if settings.backend == "local" else "none (a Ray actor per decoder)")
     if (why := models_dir_problem(Path(settings.models_dir), usable, problems)) is not None:
         log.warning("models_dir %s (setting models_dir, from %s) %s: every decoder is refused and /ready answers 503 "
                     "until a valid model is there (/health still answers ok)", settings.models_dir,

@@ -113,7 +113,8 @@ class Supervisor(WorkerWatch):
         ``options.outputs_buffer_s`` s (:meth:`reader`). :class:`PlacementError` when ``options.placement`` cannot be
         met. A second decoder of one model whose stream selector may match the same stream (no field of both differs)
         gets its id as ``options.output_instance`` (so does, later, one publishing another's: :mod:`.output_ids`)."""
-        if "worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker:
+        if ("worker" not in spec.options.model_fields_set and spec.options.worker != self.default_worker
+                and self.backend.name == "local"):  # under Ray every decoder has an actor of its own: not stamped
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         self.backend.check_placement(spec.options.placement)
         decoder_id = uuid.uuid4().hex[:12]
@@ -363,8 +364,9 @@ def about_decoder(handle: DecoderHandle) -> str:
 
 
 def worker_text(handle: DecoderHandle) -> str:
-    """Its worker for a log line: ``shared[0] (pid 123)``, ``dedicated (pid 124)``, or the kind asked for."""
-    w = handle.worker or {"kind": handle.spec.options.worker}
+    """Its worker for a log line: ``shared[0] (pid 123)``, ``dedicated (pid 124)``, ``ray (pid 125)``, or the kind
+    asked for (``ray`` under Ray, which has no other)."""
+    w = handle.worker or {"kind": "ray" if handle.backend == "ray" else handle.spec.options.worker}
     index = f"[{w['index']}]" if w.get("index") is not None else ""
     return f"{w.get('kind')}{index}" + (f" (pid {w['pid']})" if w.get("pid") else "")
 

@@ -96,6 +96,7 @@ def client(cluster, models_dir, tmp_path_factory):
         port = wait_bound_port((work / "serve.log").read_text, proc)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120.0) as http:
             assert http.get("/health").status_code == 200
+            http.serve_log = work / "serve.log"  # type: ignore[attr-defined]
             yield http
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -193,6 +194,9 @@ def test_a_node_id_as_ray_status_prints_it_or_a_prefix_places_on_that_node(clien
             assert st["placement"]["node_id"] == node_b.node_id and st["worker"]["node_id"] == node_b.node_id, st
         r = post(client, unique("ray-id"), placement={"node_id": node_b.node_id[:7]})  # too short to be a prefix
         assert r.status_code == 422 and "no alive node of the Ray cluster has NodeID" in r.text, r.text
+        log = client.serve_log.read_text()  # audit s45 (Ray F7): the log said "worker shared", unused under Ray
+        assert ", backend ray, default worker none (a Ray actor per decoder)" in log
+        assert all(f"decoder {i} created: " in log for i in ids) and "worker shared" not in log, log[-3000:]
     finally:
         for decoder_id in ids:
             client.delete(f"/decoders/{decoder_id}", timeout=60.0)
