@@ -172,7 +172,8 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
             raise click.UsageError(f"backend 'ray' ({setting_origin('backend', settings)}) needs Ray: pip install "
                                    "'.[cluster]' (from the bci-stream checkout)")
         from bci_stream.core.errors import PlacementError
-        from bci_stream.service.backends.ray_backend import connect_ray, listen_problem
+        from bci_stream.service.backends.ray_backend import connect_ray
+        from bci_stream.service.backends.ray_connect import listen_problem
 
         try:  # before uvicorn: a refusal in its startup would come with a traceback; the backend uses this connection
             connect_ray(settings.ray_address, settings.ray_start_timeout)

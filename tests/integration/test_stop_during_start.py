@@ -11,6 +11,7 @@ import threading
 import pytest
 
 import bci_stream.service.supervisor as supervisor_module
+from bci_stream.core.errors import DecoderStoppingError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.model_pin import pin_dir
@@ -36,8 +37,10 @@ def test_a_decoder_stopped_while_its_start_copies_its_model_leaves_no_copy(model
         spec = DecoderSpec.model_validate({"stream": {"name": unique("never")}, "model": "tiny-gru",
                                            "options": {"worker": worker}})
         card = ModelRegistry(models_dir).get("tiny-gru").card
-        handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
-        assert stopped and stopped[0] is handle  # the stop took it
+        with pytest.raises(DecoderStoppingError, match="was stopped .* while this request started it: it is gone"):
+            sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)  # the POST's 409, not a 201 (audit s45)
+        assert stopped  # the stop took it
+        handle = stopped[0]
         assert sup.get(handle.id) is None
         assert not pin_dir(handle.id).exists(), "the copy made after the stop is left"  # before: left
         if worker == "dedicated":  # its own process ended too (a shared worker lives on for its other streams)

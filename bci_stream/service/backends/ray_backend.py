@@ -39,6 +39,7 @@ from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
+from bci_stream.service.backends.ray_nodes import named_nodes
 from bci_stream.service.backends.starts import WorkerStartFailed
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.model_pin import pinned_files
@@ -80,36 +81,6 @@ def connect_ray(address: str | None, timeout: float) -> bool:
                   address, timeout)
     _CONNECTED_HERE = True
     return True
-
-
-#: The shortest prefix of a node id that ``placement.node_id`` may give (the service's messages show 12 digits).
-MIN_NODE_PREFIX = 8
-
-
-def _named(nodes: list[dict[str, Any]], key: str, value: str, asked: Any) -> list[dict[str, Any]]:
-    """The alive ``nodes`` whose ``key`` is ``value``; for ``NodeID``, also those whose id starts with it (at least
-    :data:`MIN_NODE_PREFIX` digits; PlacementError when it names more than one)."""
-    named = [n for n in nodes if n.get(key) == value]
-    if named or key != "NodeID" or len(value) < MIN_NODE_PREFIX:
-        return named
-    named = [n for n in nodes if str(n.get("NodeID", "")).startswith(value)]
-    if len(named) > 1:
-        ids = ", ".join(n["NodeID"] for n in named)
-        raise PlacementError(f"placement {asked}: node_id {value!r} is the start of more than one alive node's id "
-                             f"({ids}): give more of it", field="node_id")
-    return named
-
-
-def listen_problem(host: str | None) -> str | None:
-    """Why the backend cannot listen on ``host`` for its workers (None: the address Ray uses for this node), or
-    None when it can."""
-    import ray
-
-    try:
-        Listener((host or ray.util.get_node_ip_address(), 0)).close()
-    except OSError as exc:
-        return f"cannot listen on it ({exc})"
-    return None
 
 
 def disconnect_ray() -> None:
@@ -240,7 +211,7 @@ class RayBackend:
         if placement.node_id is not None or placement.hostname is not None:
             key, value = (("NodeID", placement.node_id) if placement.node_id is not None
                           else ("NodeManagerHostname", placement.hostname))
-            named = _named(nodes, key, value, asked)
+            named = named_nodes(nodes, key, value, asked)
             if not named and not placement.soft:
                 alive = ", ".join(f"{n['NodeID']} on {n['NodeManagerHostname']}" for n in nodes)
                 raise PlacementError(f"placement {asked}: no alive node of the Ray cluster has {key} {value!r} "
@@ -260,7 +231,7 @@ class RayBackend:
         if placement.node_id is not None or placement.hostname is not None:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            named = _named(candidates, key, value, asked)
+            named = named_nodes(candidates, key, value, asked)
             if named:  # alive: there (a soft preference is decided here, against the alive nodes)
                 options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(named[0]["NodeID"], soft=False)
         options["num_cpus"] = resources.pop("CPU", 0)

@@ -36,6 +36,18 @@ from bci_stream.core.errors import PlacementError
 _LEFT_BEHIND: tuple[threading.Thread, str | None] | None = None
 
 
+def listen_problem(host: str | None) -> str | None:
+    """Why the ray backend cannot listen on ``host`` (setting ``ray_listen_host``) for its workers' connections back,
+    or None when it can (or when ``host`` is None: the address Ray uses for this node)."""
+    if host is None:
+        return None
+    try:
+        Listener((host, 0)).close()
+    except OSError as exc:
+        return f"cannot listen on it ({exc})"
+    return None
+
+
 def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     """PlacementError at once when ``address`` (``host:port`` or ``ray://host:port``) takes no TCP connection: Ray's
     own client retries such an address for many minutes."""

@@ -8,7 +8,7 @@ import pytest
 
 from bci_stream.core.errors import PlacementError
 from bci_stream.core.spec import Placement
-from bci_stream.service.backends.ray_backend import _named
+from bci_stream.service.backends.ray_nodes import named_nodes
 
 NODES = [{"NodeID": "ab12cd34ef" + "0" * 46}, {"NodeID": "ab12cd34ff" + "1" * 46}, {"NodeID": "99" * 28}]
 
@@ -19,10 +19,10 @@ def test_node_ids_as_ray_status_prints_them_and_in_capitals_are_ids():
 
 
 def test_a_prefix_names_the_one_node_it_starts_and_an_ambiguous_one_is_refused():
-    assert _named(NODES, "NodeID", NODES[2]["NodeID"], {}) == [NODES[2]]
-    assert _named(NODES, "NodeID", "ab12cd34ef", {}) == [NODES[0]]
-    assert _named(NODES, "NodeID", "9999999", {}) == []  # 7 digits: too short to be taken as a prefix
+    assert named_nodes(NODES, "NodeID", NODES[2]["NodeID"], {}) == [NODES[2]]
+    assert named_nodes(NODES, "NodeID", "ab12cd34ef", {}) == [NODES[0]]
+    assert named_nodes(NODES, "NodeID", "9999999", {}) == []  # 7 digits: too short to be taken as a prefix
     with pytest.raises(PlacementError, match=r"node_id 'ab12cd34' is the start of more than one alive node's id "
                                              r"\(ab12cd34ef0+, ab12cd34ff1+\): give more of it"):
-        _named(NODES, "NodeID", "ab12cd34", {"node_id": "ab12cd34"})
-    assert _named([{"NodeManagerHostname": "pc-ab"}], "NodeManagerHostname", "pc-a", {}) == []  # hosts: exact only
+        named_nodes(NODES, "NodeID", "ab12cd34", {"node_id": "ab12cd34"})
+    assert named_nodes([{"NodeManagerHostname": "pc-ab"}], "NodeManagerHostname", "pc-a", {}) == []  # hosts: exact only
