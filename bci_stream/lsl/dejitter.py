@@ -26,10 +26,15 @@ an anchor once the next step starts. An anchor further than a tolerance from the
 the anchors' residual RMS)) is a gap or a clock step: the fit restarts there with the last slope, so the gap stays in
 the repaired stamps and GapTracker counts it (a restart onto an earlier line holds the last stamp: time never steps
 back). A new step whose stamp is already too far from the line is treated the same at once (its end assumed one usual
-step on). A stair-case stamp is its chunk's push time, later than each of its samples: no repaired stamp goes after it
-(a sender starved of CPU pushes its overdue chunks back to back when it runs again, the line restarts through their late
-stamp, and the next chunk, pushed on time, was put up to a chunk in the future; it is held at its stamp instead). Raw
-stamps are the sender's clock: the clock offset added later changes nothing here.
+step on). But while a stair-case is detected, a stamp *later* than the line is first held back as a late push: a push
+time is an upper bound of its samples' times, so it says the push was late, not that samples were lost; its step stays
+on the line, and only a second late anchor in a row restarts the line, from the held step on (a chunk pushed 20 ms late,
+or a starved sender's overdue chunks, were stamped up to that late, with hundreds of stamps equal after a stall; the
+cost: a real gap's first step is stamped on the old line, early by the gap, the gap showing one step late). A stair-case
+stamp is its chunk's push time, later than each of its samples: no repaired stamp goes after it (a sender starved of CPU
+pushes its overdue chunks back to back when it runs again, the line restarts through their late stamp, and the next
+chunk, pushed on time, was put up to a chunk in the future; it is held at its stamp instead). Raw stamps are the
+sender's clock: the clock offset added later changes nothing here.
 
 Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 periods on a stair-case), it smooths
 every stream, regular ones included, it never restarts at a gap (a gap is spread over the half-life, 90 s by
@@ -126,6 +131,7 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         self.active = mode == "on" and sfreq > 0
         self._new_steps()
         self.samples_repaired = self.chunks_repaired = self.restarts = self.activations = 0
+        self.late_pushes = 0  # steps stamped later than the line, held back as late pushes (AnchorFit._held)
         self.longest_run = 0  # samples: the longest run of one repeated stamp seen (chunks of many samples, one stamp)
         self.run_first = 0  # index of the first sample of the latest run of one stamp
 
@@ -291,6 +297,7 @@ class TimestampRepair(AnchorFit, JitterAccounting):
             "samples_repaired": self.samples_repaired,
             "chunks_repaired": self.chunks_repaired,
             "restarts": self.restarts,
+            "late_pushes": self.late_pushes,
             "activations": self.activations,
             "longest_stamp_run": self.longest_run,
             "warning": self.long_runs_warning(),

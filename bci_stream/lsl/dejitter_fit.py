@@ -37,6 +37,7 @@ class AnchorFit:
     samples_repaired: int
     chunks_repaired: int
     restarts: int
+    late_pushes: int
     detected: bool
 
     def _new_steps(self) -> None:
@@ -46,6 +47,7 @@ class AnchorFit:
         self.k_min = 1 << 30
         self.n_anchors = 0  # steps completed
         self.sig2 = 0.0  # anchors' squared residual, averaged
+        self.late_first: int | None = None  # first sample of a step whose anchor is held back as a late push
 
     def _repair(self, ts: np.ndarray, bpos: np.ndarray, idx0: int, first_ever: bool) -> tuple[np.ndarray, bool]:
         """The chunk's repaired stamps, and whether the line restarted inside it."""
@@ -88,6 +90,26 @@ class AnchorFit:
         x_ref, y_ref, a, b = self.fit.line()
         return x_ref, y_ref, a + self.floor(), b
 
+    def _held(self, r: float, first: int) -> bool:
+        """Whether an anchor ``r`` later than the line beyond the tolerance (its step from sample ``first``) is held
+        back as a late push: not fitted, no restart. While a stair-case is detected a stamp is its chunk's push time,
+        an upper bound of its samples' times: a late one says the push was late, not that samples were lost, and the
+        step is stamped on the line. Only a second late anchor in a row is a gap (or a clock step): the line restarts
+        then, from the first late step on (:meth:`_cut_at`); its samples already out keep the old line."""
+        if r <= 0.0 or not self.detected or self.late_first is not None:
+            return False
+        self.late_first = first
+        self.late_pushes += 1
+        return True
+
+    def _cut_at(self, first: int) -> int:
+        """Where a restart's new segment starts: at the step ``first``, or at the late step held back before it."""
+        if self.late_first is None:
+            return first
+        at, self.late_first = self.late_first, None
+        self.late_pushes -= 1  # it was the gap's first step
+        return at
+
     def _steps(self, k: int, k_min: int, k_max: int, count: int) -> None:
         """``count`` steps completed, the last ``k`` samples long, the shortest ``k_min``, the longest ``k_max``."""
         self.k_avg += STEP_MEMORY * (k - self.k_avg)
@@ -105,11 +127,14 @@ class AnchorFit:
             self._confirm(x, y)
             return
         r = y - fit.at(x)
-        if abs(r) > self.tolerance():  # a gap or a clock step before this step
-            cuts.append((first, self._cut()))
+        if abs(r) > self.tolerance():  # a gap or a clock step before this step, or a late push
+            if self._held(r, first):
+                return
+            cuts.append((self._cut_at(first), self._cut()))
             self.restarts += 1
             fit.start(x, y, provisional=False)
         else:
+            self.late_first = None
             self.sig2 = RESIDUAL_MEMORY * self.sig2 + (1.0 - RESIDUAL_MEMORY) * r * r
             fit.add1(x, y)
 
@@ -138,6 +163,7 @@ class AnchorFit:
             bad = np.flatnonzero(np.abs(r) > self.tolerance())
             k = int(bad[0]) if len(bad) else m - pos
             if k:
+                self.late_first = None
                 keep = RESIDUAL_MEMORY**k
                 self.sig2 = keep * self.sig2 + (1.0 - keep) * float(r[:k] @ r[:k]) / k
                 if k == 1:
@@ -146,9 +172,10 @@ class AnchorFit:
                     fit.add(xs[pos:pos + k], ys[pos:pos + k])
             if pos + k == m:
                 break
-            cuts.append((int(starts[pos + k]), self._cut()))
-            self.restarts += 1
-            fit.start(int(xs[pos + k]), float(ys[pos + k]), provisional=False)
+            if not self._held(float(r[k]), int(starts[pos + k])):
+                cuts.append((self._cut_at(int(starts[pos + k])), self._cut()))
+                self.restarts += 1
+                fit.start(int(xs[pos + k]), float(ys[pos + k]), provisional=False)
             pos += k + 1
 
     def _open_step(self, s_first: float, s_last: float, first: int, last: int, cuts: list[tuple[int, Line]]) -> None:
@@ -165,7 +192,8 @@ class AnchorFit:
         r0 = s_first - fit.at(first)
         tol = self.tolerance()
         spread = self.k_max - self.k_min  # with steps of changing length, a margin for a longer one
-        if r0 > (self.k_max - 1 + spread) * fit.b + tol or r0 < -tol:
+        # late (not while a stair-case is detected: a late push, maybe; see _held) or early beyond any usual step
+        if (r0 > (self.k_max - 1 + spread) * fit.b + tol and not self.detected) or r0 < -tol:
             cuts.append((first, self._cut()))
             self.restarts += 1
             self.saved = copy.copy(fit)

@@ -61,6 +61,10 @@ def test_losses_amid_repaired_jitter_count_the_same_whatever_the_pulls(models_di
     got = np.concatenate(out)
     if repair == "on":
         assert dec.stamps.describe()["samples_repaired"] == len(ts)
-    assert len(got) == len(ts) and np.all(np.diff(got) >= 0) and np.abs(got - ts).max() < 0.01
+    assert len(got) == len(ts) and np.all(np.diff(got) >= 0)
+    # each sample near its stamp, but the first step after a gap (1-3 samples here), which a repair of stamps as
+    # upper bounds keeps on the old line until the next stamp shows the line moved (dejitter_fit.AnchorFit._held)
+    off = set(np.flatnonzero(np.abs(got - ts) >= 0.01).tolist())
+    assert off <= {1000, 1001, 1002, 1975, 1976, 1977}, sorted(off)[:20]
     assert counters.samples_lost == 50 and counters.gaps == 2, vars(counters)
     assert counters.samples_in == len(ts)
