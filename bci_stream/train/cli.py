@@ -283,6 +283,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         short = m["n_trials"] - row["n_trials"]  # cues whose decision sample is not in their file
         why = f"; {short} of {m['n_trials']} not decided: cue + {t} is not in their file" if short > 0 else ""
         click.echo(f"  trial accuracy @{t:>5}: instant {inst}  mean {mean}  (n={row['n_trials']}{why})")
+        if (per := row.get("instant_per_class")) and row["n_trials"]:  # a score above chance may hide a class
+            click.echo("    instant, per class: " + ", ".join(f"{c} {k}/{n}" for c, (k, n) in per.items()))
     if out is not None:
         write_evaluation(res, out)
         click.echo(f"wrote {out / 'evaluation.md'}")
@@ -321,6 +323,9 @@ def _live_table(result: dict[str, Any]) -> str:
         for ref in refs:
             line += f"  {_live_cell(ref['per_file'][i] if i < len(result['files']) else ref['overall']):<{w}}"
         lines.append(line)
+    overall = result["overall"]["accuracy"]
+    lines += [""] + [f"per class, overall @{t}: " + ", ".join(f"{c} {k}/{n}" for c, (k, n) in per.items())
+                     for t in times if (per := (overall.get(t) or {}).get("per_class"))]
     lines += ["", f"chance = share of the most frequent trial class; uniform chance {s['uniform_chance']:.2f}."]
     lines += [note if note.startswith("warning:") else f"note: {note}" for note in result.get("notes", [])]
     lines += [f"note: {Path(r['file']).name}: the service replaced {r['nonfinite_values']} non-finite value(s) "

@@ -24,8 +24,9 @@ _DEFINITIONS = {
                "on every trial of the training and validation data, decision at t1",
     "chance_trial_accuracy": "share of the most frequent trial class among the trials (always answering it "
                              "scores this)",
-    "p_vs_chance": "<mode>_p_vs_chance: one-sided binomial test of the correct trials against uniform_chance = "
-                   "1/k for k trial classes (the probability of at least as many correct by uniform guessing)",
+    "p_vs_chance": "<mode>_p_vs_chance: one-sided binomial test of the correct trials against "
+                   "chance_trial_accuracy, the most frequent trial class's share (the probability of at least as many "
+                   "correct for a decoder no better than always answering that class)",
     "lookahead_trial_accuracy": "trial accuracy of each net at lookahead_decision_time_s: 2 s after cue, or the "
                                 "time of evaluation.trial_times_s nearest 2 s when 2 s is not one of them",
 }

@@ -304,6 +304,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
             "cv_acc": {f"{t:g}": r.cv.acc[t] for t in EVAL_TIMES}, "cv_n_trials": n,
             "cv_acc_window_mean": RULES["accwin"](r.cv)[0], "cv_window_s": list(WINDOW_TIMES),
             "cv_acc_2s_ci95": [lo, hi], "cv_per_fold_2s": [f[DECISION_TIME] for f in r.cv.per_fold],
+            "cv_recall_2s": r.cv.recall(prep.labels),  # per class [correct, trials] at 2 s
             "candidates": r.candidates,
         }
     training = {  # file names only: a card travels with its model, not with this machine's paths

@@ -74,6 +74,16 @@ def selection_line(check: dict) -> str | None:
             f"{check['threshold']:.2f}")
 
 
+def recall_line(report: dict) -> str | None:
+    """The chosen family's CV recall per class at the decision time, in words (None when it has none): an accuracy
+    above chance may come from some classes only (a 3-class fit right on rest and right hand, 1 of 8 left)."""
+    recall = report["families"].get(report["chosen_family"], {}).get("cv_recall_2s")
+    if not recall:
+        return None
+    return (f"per-class CV recall at {report['decision_time_s']:g} s ({report['chosen_family']}): "
+            + ", ".join(f"{label} {k}/{n}" for label, (k, n) in recall.items()))
+
+
 def cue_gaps(onsets_s: Sequence[np.ndarray], decision_time: float) -> dict:
     """The gaps between consecutive labelled cues of each run (``onsets_s``: one array of onsets in s per run).
 
@@ -110,6 +120,8 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"{fam:<10}" + "".join(f"{r['cv_acc'][t]:>10.3f}" for t in times)
                      + f"{r.get('cv_acc_window_mean', float('nan')):>14.3f}   [{lo:.2f}, {hi:.2f}]   {r['config']}")
     lines.append(f"chosen: {report['chosen_family']} ({report['why']})")
+    if (line := recall_line(report)) is not None:
+        lines.append(line)
     if (line := selection_line(report.get("chance_check") or {})) is not None:
         lines.append(line)
     rec = report.get("recurrent")
@@ -184,6 +196,8 @@ def write_report(report: dict, out: Path) -> None:
                   + f" | {r.get('cv_acc_window_mean', float('nan')):.3f} | [{lo:.2f}, {hi:.2f}] | `{r['config']}` |")
     rules = report.get("rules", {})
     md += ["", f"**Chosen: {report['chosen_family']}** — {report['why']}."]
+    if (line := recall_line(report)) is not None:
+        md += ["", f"{line[0].upper()}{line[1:]}."]
     if (line := selection_line(report.get("chance_check") or {})) is not None:
         md += ["", f"**{line[0].upper()}{line[1:]}.**"]
     md += [""] + [f"* {what} rule: {rule}" for what, rule in rules.items()] + ["", "## Candidates", ""]
@@ -237,5 +251,5 @@ def size_notes(params: Any, config: Any) -> list[str]:
             "holds the fitted sizes"]
 
 
-__all__ = ["chance_check", "chance_headline", "cue_gaps", "selection_line", "size_notes", "summary_lines",
-           "write_report"]
+__all__ = ["chance_check", "chance_headline", "cue_gaps", "recall_line", "selection_line", "size_notes",
+           "summary_lines", "write_report"]

@@ -126,6 +126,17 @@ class CvResult:
     def at(self, t: float = DECISION_TIME) -> float:
         return self.acc[t]
 
+    def recall(self, labels: Sequence[str], t: float = DECISION_TIME) -> dict[str, list[int]]:
+        """Per class, ``[correct, trials]`` of the held-out decisions at ``t`` s (empty without ``probs``): an
+        accuracy above chance may hide a class the decoder never gets right."""
+        if self.probs is None or self.classes is None:
+            return {}
+        if t not in self.eval_times:
+            return {}
+        pred = self.probs[:, list(self.eval_times).index(t)].argmax(-1)
+        return {lab: [int(np.sum((pred == k) & (self.classes == k))), int(np.sum(self.classes == k))]
+                for k, lab in enumerate(labels)}
+
     def counts(self) -> dict[str, int]:
         """Correct trials per decision time, keyed as the studies' JSON rows are (``"2"``, ``"0.5"``)."""
         return {f"{t:g}": self.n_correct[t] for t in self.eval_times}

@@ -120,7 +120,8 @@ def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
     rows = {f"{t:g}s": metrics["trial_accuracy"][f"{t:g}s"] for t in times}
     acc = {key: {"accuracy": r["instant"], "correct": int(r.get("instant_correct", 0)), "n_trials": r["n_trials"],
                  "ci95": wilson_ci(r.get("instant_correct", 0), r["n_trials"]),
-                 "p_vs_uniform_chance": r.get("instant_p_vs_chance")} for key, r in rows.items()}
+                 "p_vs_chance": r.get("instant_p_vs_chance"), "per_class": r.get("instant_per_class")}
+           for key, r in rows.items()}
     return {"chance": metrics["chance_trial_accuracy"], "n_trials": metrics["n_trials"],
             "trials_per_class": metrics["trials_per_class"], "accuracy": acc, "metrics": metrics}
 

@@ -62,8 +62,9 @@ def _test_header(first: dict[str, Any], json_name: str = "report.json") -> list[
     return [f"## Held-out test ({first['n_trials']} trials, chance {_fmt(first['chance_trial_accuracy'], 2)})", "",
             f"Trial accuracy at t after cue onset, {' vs '.join(classes)} only. *instant*: argmax of the output at "
             "cue + t; *mean*: argmax of the output averaged over [cue, cue + t]. *chance*: the share of the "
-            f"most frequent of these classes among the trials; the p-values in {json_name} (`*_p_vs_chance`) are "
-            f"one-sided binomial tests of the correct trials against uniform chance 1/{k} = {_fmt(uniform, 2)}.", ""]
+            f"most frequent of these classes among the trials (uniform chance 1/{k} = {_fmt(uniform, 2)}); the "
+            f"p-values in {json_name} (`*_p_vs_chance`) are one-sided binomial tests of the correct trials against "
+            "that chance, and `instant_per_class` gives each class's correct/trials.", ""]
 
 
 def markdown(report: dict[str, Any], stem: str = "report") -> str:

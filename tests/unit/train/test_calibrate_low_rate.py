@@ -51,6 +51,12 @@ def test_at_64_hz_the_band_above_nyquist_is_left_out_and_said(tmp_path: Path):
              for row in report["families"][fam]["candidates"]}
     assert bands == {(8.0, 30.0)}
     assert np.isfinite(report["families"]["ensemble"]["cv_acc"]["2"])
+    # per-class recall of the shipped decoder (audit s45: a 3-class fit above chance got 1 of 8 "left" trials right,
+    # and nothing said it)
+    recall = report["families"]["ensemble"]["cv_recall_2s"]
+    assert set(recall) == {"fists", "feet"} and [n for _, n in recall.values()] == [15, 15]
+    assert "per-class CV recall at 2 s (ensemble): " + ", ".join(f"{c} {k}/{n}" for c, (k, n) in recall.items()) in (
+        res.output)
 
 
 def test_below_60_hz_every_band_is_refused_naming_the_rate(tmp_path: Path):

@@ -136,7 +136,7 @@ def test_channel_names_renames_numbered_channels(tmp_path, edf_rec, from_edf):
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered), "--channel-names", str(names))
     want = from_edf[1]  # the same samples with their names (exit code 0 there)
     assert res.exit_code == 0, res.output
-    assert res.output.splitlines()[-6:] == want[-6:] and len(want) == 6
+    assert _table(res.output) == want and len(want) == 11  # the summary, and per time its line and per-class line
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(numbered), "--channel-names", "C3,C4")
     assert res.exit_code == 2 and "--channel-names must give one name per channel" in res.output, res.output
 
@@ -178,8 +178,9 @@ def test_a_decision_time_past_the_files_end_says_why_no_trial_was_decided(tmp_pa
                str(tmp_path / "ev"))
     assert res.exit_code == 0, res.output
     lines = _table(res.output)
-    assert len(lines) == 3 and lines[1].startswith("  trial accuracy @   2s:") and lines[1].endswith("(n=4)"), lines
-    assert lines[2] == ("  trial accuracy @ 100s: instant –  mean –  (n=0; 4 of 4 not decided: cue + 100s is not in "
+    assert len(lines) == 4 and lines[1].startswith("  trial accuracy @   2s:") and lines[1].endswith("(n=4)"), lines
+    assert lines[2].startswith("    instant, per class: ")  # none for a time no trial was decided at
+    assert lines[3] == ("  trial accuracy @ 100s: instant –  mean –  (n=0; 4 of 4 not decided: cue + 100s is not in "
                         "their file)"), lines
     md = (tmp_path / "ev" / "evaluation.md").read_text()
     assert "Trials decided where fewer than 4 (cue + t is not in the file of every trial): 100s 0." in md

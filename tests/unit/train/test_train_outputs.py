@@ -223,9 +223,9 @@ def test_the_report_names_the_classes_times_chance_and_the_csp_row(tiny):
     root, _ = tiny
     md = (root / "run" / "report.md").read_text()
     assert "Trial accuracy at t after cue onset, fists vs feet only." in md
-    assert ("*chance*: the share of the most frequent of these classes among the trials; the p-values in report.json "
-            "(`*_p_vs_chance`) are one-sided binomial tests of the correct trials against uniform chance 1/2 = 0.50."
-            in md)
+    assert ("*chance*: the share of the most frequent of these classes among the trials (uniform chance 1/2 = 0.50); "
+            "the p-values in report.json (`*_p_vs_chance`) are one-sided binomial tests of the correct trials against "
+            "that chance, and `instant_per_class` gives each class's correct/trials." in md)
     csp_row = next(line for line in md.splitlines() if line.startswith("| CSP+LDA |"))
     cells = [c.strip() for c in csp_row.strip("|").split("|")]
     assert cells[1] == "decision at 2.5 s" and cells[4:] == ["–", "–", cells[6], "–", "–", cells[6]]
