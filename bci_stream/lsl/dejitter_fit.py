@@ -194,6 +194,7 @@ class AnchorFit:
         spread = self.k_max - self.k_min  # with steps of changing length, a margin for a longer one
         # late (not while a stair-case is detected: a late push, maybe; see _held) or early beyond any usual step
         if (r0 > (self.k_max - 1 + spread) * fit.b + tol and not self.detected) or r0 < -tol:
+            self.late_first = None  # a late step held before a step back in time: no longer the gap's start
             cuts.append((first, self._cut()))
             self.restarts += 1
             self.saved = copy.copy(fit)
