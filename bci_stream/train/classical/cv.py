@@ -94,19 +94,17 @@ def scheme_warning(prep: Prepared, scheme: str) -> str | None:
     of different classes (EEGMMIDB's hands runs and feet runs) confounds them partly (audit s45: left/right/feet on
     S002's four runs scored 0.21 in CV at 2 s, chance 0.34, and 0.46 on held-out runs)."""
     held = [sorted({prep.labels[c] for c in r.trials.classes}) for r in prep.runs]
+    runs = "; ".join(f"{Path(r.source).name or f'run {i + 1}'}: {', '.join(h) or 'none'}"
+                     for i, (r, h) in enumerate(zip(prep.runs, held)))
     if scheme.startswith("leave-one-run-out"):
         if len({tuple(h) for h in held}) == 1:
             return None
-        runs = "; ".join(f"{Path(r.source).name or f'run {i + 1}'}: {', '.join(h) or 'none'}"
-                         for i, (r, h) in enumerate(zip(prep.runs, held)))
         return (f"the runs hold different classes ({runs}): class and run are partly confounded, so the decoder may "
                 "learn which run a trial is from (drift, electrode contact, the session's state) rather than its "
                 "class, and each run left out is scored by a decoder fitted on runs of other classes: the CV figures "
                 "may be far below (or above) chance for reasons of the runs, not the classes; record runs that each "
                 "mix all the classes (cued in random order)")
     if len(prep.runs) >= 2 and all(len(h) <= 1 for h in held):
-        runs = "; ".join(f"{Path(r.source).name or f'run {i + 1}'}: {', '.join(h) or 'none'}"
-                         for i, (r, h) in enumerate(zip(prep.runs, held)))
         return (f"every run holds trials of one class only ({runs}): class and run are confounded, so the CV "
                 "figures cannot tell what separates the classes from what separates the runs (drift, electrode "
                 "contact, the session's state) and may be near 1.0 where a new run scores at chance; record runs "
@@ -139,9 +137,7 @@ class CvResult:
     def recall(self, labels: Sequence[str], t: float = DECISION_TIME) -> dict[str, list[int]]:
         """Per class, ``[correct, trials]`` of the held-out decisions at ``t`` s (empty without ``probs``): an
         accuracy above chance may hide a class the decoder never gets right."""
-        if self.probs is None or self.classes is None:
-            return {}
-        if t not in self.eval_times:
+        if self.probs is None or self.classes is None or t not in self.eval_times:
             return {}
         pred = self.probs[:, list(self.eval_times).index(t)].argmax(-1)
         return {lab: [int(np.sum((pred == k) & (self.classes == k))), int(np.sum(self.classes == k))]
