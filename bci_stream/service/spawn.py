@@ -3,8 +3,12 @@ the context the service starts its workers from."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
+import os
 import signal
+import threading
+from multiprocessing import context as mp_context
 from typing import Any
 
 #: Third-party modules every decoder worker imports (~0.3 s of CPU): a fork server imports them once, and each
@@ -22,9 +26,61 @@ def worker_context() -> Any:
     each start, as with spawn)."""
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
+    ctx = _ForkServerContext()
     ctx.set_forkserver_preload(list(WORKER_PRELOAD))
     return ctx
+
+
+def _forkserver_popen(process_obj: Any) -> Any:
+    """Start ``process_obj`` with :func:`_popen_class`."""
+    return _popen_class()(process_obj)
+
+
+@functools.cache
+def _popen_class() -> type:
+    """multiprocessing's fork-server ``Popen`` with a ``poll`` that two threads may call at once.
+
+    A fork-server child's exit status is 4 bytes the fork server writes to the child's sentinel pipe. The standard
+    ``poll`` reads them without a lock: when two threads poll a child that just ended (the supervisor's monitor
+    judging the exit while another thread joins or checks ``is_alive``), one reads the status and the other reads
+    end-of-file and sets the exit code to 255, multiprocessing's code for a lost fork server. A killed worker was then
+    reported as "exited with code 255" instead of "signal 9". Here the wait stays outside the lock (a blocking
+    ``join`` holds no one up) and the read happens once, under it. (Imported when first used: the module exists only
+    where the fork server does.)
+    """
+    from multiprocessing import forkserver, popen_forkserver
+    from multiprocessing.connection import wait
+
+    class Popen(popen_forkserver.Popen):
+        def __init__(self, process_obj: Any) -> None:
+            self._poll_lock = threading.Lock()
+            super().__init__(process_obj)
+
+        def poll(self, flag: int = os.WNOHANG) -> int | None:
+            if self.returncode is None:
+                if not wait([self.sentinel], 0 if flag == os.WNOHANG else None):
+                    return None
+                with self._poll_lock:
+                    if self.returncode is None:
+                        try:
+                            self.returncode = forkserver.read_signed(self.sentinel)
+                        except (OSError, EOFError):  # the fork server itself ended: the status is lost with it
+                            self.returncode = 255
+            return self.returncode
+
+    return Popen
+
+
+if hasattr(mp_context, "ForkServerProcess"):  # POSIX: the fork-server classes exist (pickled by name: module level)
+
+    class _ForkServerProcess(mp_context.ForkServerProcess):  # type: ignore[misc,name-defined]
+        _start_method = "forkserver"
+        _Popen = staticmethod(_forkserver_popen)
+
+    class _ForkServerContext(mp_context.ForkServerContext):  # type: ignore[misc,name-defined]
+        """The fork-server context whose processes use :func:`_popen_class`."""
+
+        Process = _ForkServerProcess
 
 
 def start_without_sigint(process: Any) -> None:
