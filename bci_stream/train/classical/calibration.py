@@ -103,9 +103,9 @@ def candidates(prep: Prepared, family: str, channels_fixed: bool,
                clip_sd: float | None | str = DEFAULT_CLIP) -> list[Config]:
     """The per-subject candidate configs of ``family`` around the study's defaults (defaults first).
 
-    Channels ``{sensorimotor, all}`` (only when a 10-10 sensorimotor subset exists and ``--channels`` is
-    not given) × band ``{default, alternative}`` × ``tau_s`` ``{default, alternative}``; ``clip_sd`` (``--clip-sd``:
-    a number, None for no clip) replaces the defaults' clip.
+    Channels ``{sensorimotor, all}`` (only when a 10-10 sensorimotor subset exists, is not every channel, and
+    ``--channels`` is not given) × band ``{default, alternative}`` × ``tau_s`` ``{default, alternative}``;
+    ``clip_sd`` (``--clip-sd``: a number, None for no clip) replaces the defaults' clip.
     """
     base = DEFAULT_CSP if family == "csp_lda" else DEFAULT_RIEMANN
     if clip_sd != DEFAULT_CLIP:
@@ -113,8 +113,10 @@ def candidates(prep: Prepared, family: str, channels_fixed: bool,
     alt = CALIBRATE_ALTERNATIVES[family]
     if channels_fixed:
         chans = [tuple(prep.ch_names)]
-    elif sensorimotor_channels(prep.ch_names) is None:
+    elif (picked := sensorimotor_channels(prep.ch_names)) is None:
         chans = ["all"]
+    elif len(picked) == len(prep.ch_names):  # every channel is sensorimotor: "all" is the same fit again
+        chans = [base.channels]
     else:
         chans = list(dict.fromkeys([base.channels, alt["channels"]]))
     if not (grid := band_tau_grid(family, prep.sfreq)):

@@ -1,7 +1,7 @@
 """``bci-stream calibrate --clip-sd X|off``: the component clip of every candidate, said in the card and report.
 
 On the repository's real subset (tests/data: S001 R05 and R06, 21 channels; the calibrations on their 8 central
-channels, rewritten as NPZ: every channel is still sensorimotor, so the same 16 candidates at a third of the fit), as
+channels, rewritten as NPZ: every channel is still sensorimotor, so the same 8 candidates at a third of the fit), as
 a user types it.
 """
 
@@ -52,7 +52,7 @@ def test_every_member_has_the_clip_asked_for(central: list[Path], tmp_path: Path
     assert res.exit_code == 0, res.output
     card = json.loads((tmp_path / "m" / "model.json").read_text())
     members = card["architecture"]["members"]
-    assert len(members) == 16 and [m.get("clip_sd") for m in members] == [expected] * 16
+    assert len(members) == 8 and [m.get("clip_sd") for m in members] == [expected] * 8
     report = json.loads((tmp_path / "m" / "report" / "report.json").read_text())
     labels = json.dumps(report)
     assert ("clip=4" in labels) == (expected is not None)
