@@ -83,7 +83,8 @@ def make_folds(prep: Prepared, k_within: int = 5, seed: int = 0) -> tuple[list[F
         + ("no trial of a class" if min(fewest) == 0 else f"{min(fewest)} trial(s) of a class")
         + f" to train on (fewer than {MIN_FOLD_TRIALS})")
     return folds, (f"{what}: stratified {k}-fold over trials (the running estimators still run over "
-                   f"each whole run; filters and classifier are fitted on the training trials only)")
+                   f"each whole run; filters and classifier are fitted on the training trials only, and the initial "
+                   f"power or covariance and the clip bounds on the run without the test trials)")
 
 
 def scheme_warning(prep: Prepared, scheme: str) -> str | None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bci_stream.train.classical.configs import TRAIN_TIMES, Config, CspConfig, RiemannConfig
+from bci_stream.train.classical.configs import EVAL_TIMES, TRAIN_TIMES, Config, CspConfig, RiemannConfig
 from bci_stream.train.classical.features import running_cov_at
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, Selection
@@ -126,6 +126,26 @@ def _power_init(s_runs: list[np.ndarray]) -> np.ndarray:
     return np.mean([np.mean(s * s, axis=0) for s in s_runs], axis=0)
 
 
+def stats_rows(prep: Prepared, sel: Selection, ri: int, x: np.ndarray) -> np.ndarray:
+    """The rows of run ``ri``'s ``x`` that a fit on ``sel`` takes its initial power or covariance (and so its clip
+    bounds) from: all of them, but for the trials of that run a fold holds out (a trial-wise k-fold: one run, or runs
+    too short of a class to leave one out), whose spans from the cue to the last scored time after it are left out,
+    so no statistic of a fold's test trials goes into its decoder. Leave-one-run-out and the final fit select every
+    trial of their runs: ``x`` itself."""
+    run = prep.runs[ri]
+    chosen = np.zeros(len(run.trials), dtype=bool)
+    for r, tr in sel:
+        if r == ri:
+            chosen[tr] = True
+    if chosen.all():
+        return x
+    keep = np.ones(len(x), dtype=bool)
+    span = int(round(max(EVAL_TIMES) * prep.sfreq)) + 1
+    for onset in run.trials.onsets[~chosen]:
+        keep[onset:onset + span] = False
+    return x[keep]
+
+
 def fit_csp_lda(prep: Prepared, sel: Selection, cfg: CspConfig) -> CspLdaParams:
     """Fit CSP + LDA on the trials ``sel`` (run index, trial indices) of ``prep``."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -135,7 +155,7 @@ def fit_csp_lda(prep: Prepared, sel: Selection, cfg: CspConfig) -> CspLdaParams:
     filters = _csp_filters(_class_covs(prep, u_runs, sel, cfg.csp_window, k), cfg.n_components, cfg.cov_shrinkage)
     train_runs = sorted({ri for ri, _ in sel})
     s_runs = {ri: u_runs[ri] @ filters for ri in train_runs}
-    power_init = _power_init(list(s_runs.values()))
+    power_init = _power_init([stats_rows(prep, sel, ri, s) for ri, s in s_runs.items()])
     bounds = component_bounds(cfg.clip_sd, power_init)
     a = smoothing_factor(cfg.tau_s, prep.sfreq)
     feats, ys = [], []
@@ -198,7 +218,8 @@ def fit_riemann(prep: Prepared, sel: Selection, cfg: RiemannConfig) -> RiemannPa
     proj = _projection(prep, u_runs, sel, cfg)
     train_runs = sorted({ri for ri, _ in sel})
     v_runs = {ri: u_runs[ri] if proj is None else u_runs[ri] @ proj for ri in train_runs}
-    cov_init = np.mean([v.T @ v / len(v) for v in v_runs.values()], axis=0)
+    cov_init = np.mean([v.T @ v / len(v) for v in (stats_rows(prep, sel, ri, x) for ri, x in v_runs.items())],
+                       axis=0)
     bounds = component_bounds(cfg.clip_sd, np.diag(cov_init))
     a = smoothing_factor(cfg.tau_s, prep.sfreq)
     covs, ys = [], []
