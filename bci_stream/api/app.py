@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bci_stream import __version__
 from bci_stream.api import errors
+from bci_stream.api.error_docs import errors as errors_doc
 from bci_stream.api.boot_decoders import start_configured
 from bci_stream.api.guards import BodyLimit, http_error, validation_error
 from bci_stream.api.log_redact import redact_request_logs
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time streaming decoder service for brain-computer interfaces.",
         lifespan=lifespan,
         docs_url=None,  # served below, with a line for offline networks
+        responses=errors_doc(413),  # BodyLimit answers it on every route (chunked or not)
     )
 
     @app.get("/docs", include_in_schema=False)

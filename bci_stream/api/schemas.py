@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from bci_stream.core.status import DecoderState
+
 
 class LatencySummary(BaseModel):
     """A stage's ``count`` of values observed, and the percentiles, mean and max (ms) of those measured (all but the
@@ -110,7 +112,7 @@ class DecoderStatus(BaseModel):
     """A decoder as the service sees it. Latencies are in milliseconds."""
 
     id: str
-    state: str
+    state: DecoderState
     """``starting``, ``connecting``, ``running``, ``stalled``, ``error`` (final: start refused or restarts used up;
     a crashed worker waiting for its restart is ``starting``, see ``restart_in_s``), ``stopping`` (a DELETE is
     waiting for its worker to end) or ``stopped``."""
@@ -271,5 +273,24 @@ class ServiceStatus(BaseModel):
 
 class Created(BaseModel):
     id: str
-    state: str
+    state: DecoderState
     url: str
+
+
+class ReadyAnswer(BaseModel):
+    """``GET /ready``: 200 when ``ready``, else 503 with the ``reasons``."""
+
+    ready: bool
+    reasons: list[str]
+    """Why the service is not ready (empty when it is): no valid model in ``models_dir``, the supervisor not
+    running."""
+    models: int
+    """Models in the registry that a decoder can run."""
+    model_problems: list[str]
+    """What is wrong with each model folder a decoder cannot run (a card unreadable, ONNX files missing or not as the
+    card describes them)."""
+    decoders: int
+    decoders_in_error: list[str]
+    """Ids of decoders in ``error`` (listed; they do not make the service unready)."""
+    decoders_unresponsive: list[str]
+    """Ids of running decoders whose worker has sent no status for max(5 s, 10 status intervals)."""

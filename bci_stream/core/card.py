@@ -22,6 +22,8 @@ ONNX_FILE = "model.onnx"
 #: A model name: a folder name of the registry. Letters, digits, ``_ . -``, starting with a letter or digit, so
 #: that ``.``, ``..`` and hidden names can never name a folder outside (or the root of) the registry.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: A model reference in a request: ``NAME`` or ``NAME@VERSION`` (``NAME`` as :data:`MODEL_NAME_PATTERN`).
+MODEL_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_.+-]+)?$"
 
 
 def implied_format_version(raw: Any) -> Any:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bci_stream.core.card import MODEL_REF_PATTERN
+
 if TYPE_CHECKING:
     from bci_stream.core.card import ModelCard
-
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
 #: ``options.record_path``: folders and a file name of ASCII letters, digits, ``_``, ``.`` and ``-``, joined by ``/``
@@ -354,7 +355,7 @@ class DecoderSpec(BaseModel):
     model_config = STRICT
 
     stream: StreamSelector
-    model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")
+    model: str = Field(min_length=1, max_length=256, pattern=MODEL_REF_PATTERN)
     options: DecoderOptions = DecoderOptions()
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from bci_stream.api.error_docs import errors
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus, StateChange
 from bci_stream.api.views import decoder_status
+from bci_stream.core.card import MODEL_REF_PATTERN
 from bci_stream.core.messages import GetState, SetState, SwapModel
 from bci_stream.core.spec import gap_policy_refusal
 from bci_stream.service.requests import CommandRejectedError
@@ -27,7 +28,7 @@ class ModelSwap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9_.+-]+)?$")
+    model: str = Field(min_length=1, max_length=256, pattern=MODEL_REF_PATTERN)
 
 
 class StateModel(BaseModel):

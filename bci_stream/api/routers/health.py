@@ -10,20 +10,25 @@ from fastapi.responses import JSONResponse
 from bci_stream import __version__
 from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
 from bci_stream.api.error_docs import errors
-from bci_stream.api.schemas import RecordingStatus, ServiceStatus
+from bci_stream.api.schemas import ReadyAnswer, RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
 from bci_stream.api.startup_log import usable_models
 
 router = APIRouter(tags=["health"])
+NOT_READY = {503: {"model": ReadyAnswer, "description": "Not ready: ``reasons`` says why."}}
 
 
-@router.api_route("/health", methods=["GET", "HEAD"])  # HEAD: what some load balancers and probes send
+# HEAD: what some load balancers and probes send; an operation of its own (one id per operation: a client
+# generator refuses a schema where GET and HEAD share one, as a multi-method route gives them)
+@router.get("/health")
+@router.head("/health", operation_id="health_head")
 def health() -> dict[str, str]:
     """The service is up."""
     return {"status": "ok", "version": __version__}
 
 
-@router.api_route("/ready", methods=["GET", "HEAD"])
+@router.get("/ready", response_model=ReadyAnswer, responses=NOT_READY)
+@router.head("/ready", operation_id="ready_head", response_model=ReadyAnswer, responses=NOT_READY)
 def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
     """Ready to take work: the supervisor runs and the registry holds at least one valid model (its card read, its
     ONNX files there and as the card describes them: sha256; a step graph, in a voltage unit; a broken one, or one no

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import get_args
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -91,7 +92,9 @@ class SupervisorCollector:
         labels = ["decoder_id", "model"]
         state = GaugeMetricFamily("bci_stream_decoder_state", "1 for the decoder's current state",
                                   labels=[*labels, "state"])
-        restarts = CounterMetricFamily("bci_stream_decoder_restarts", "Worker restarts after a crash", labels=labels)
+        restarts = CounterMetricFamily("bci_stream_decoder_restarts", "Worker restarts over the decoder's life "
+                                       "(after a crash, or any other end of its worker that the service restarts)",
+                                       labels=labels)
         age = GaugeMetricFamily("bci_stream_status_age_seconds", "Seconds since the worker's latest status",
                                 labels=labels)
         counters = {k: CounterMetricFamily(f"bci_stream_{k}", COUNTER_HELP.get(
@@ -208,7 +211,9 @@ class RecordingsCollector:
         yield stalled
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: {"description": "The Prometheus text exposition format (version 0.0.4).",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(request: Request) -> Response:
     """Prometheus text exposition (scrape it; no token needed: it only reads)."""
     registry = CollectorRegistry(auto_describe=False)

@@ -16,7 +16,9 @@ from bci_stream.api.routers.decoders import HandleDep
 from bci_stream.api.ws_flow import TRANSPORT_KEY, backlogged, limit_send_buffer
 from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, query_bool, query_int, reason
 from bci_stream.core.errors import DecoderNotReadyError
+from bci_stream.core.messages import Retry
 from bci_stream.service.ring import N_META, MarkerFeed
+from bci_stream.service.ring_seek import seek_seq
 from bci_stream.service.metrics import EDGES, summarise
 from bci_stream.service.worker import EXIT_REFUSED
 
@@ -90,8 +92,10 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     Closes: 1000 ``decoder stopped`` (deleted), 4404 (no such decoder), 1011 with the decoder's last error when it
     failed for good (its start refused, or restarts exhausted), 1008 (bad token or query).
 
-    Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1) and
-    ``markers`` (true/false, default false). A bad value is accepted and then closed with code 1008 and a
+    Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1),
+    ``markers`` (true/false, default false) and ``from_seq`` (a resume: the outputs from that input sample on, as far
+    as the ring still holds them, ``outputs_buffer_s``; the seqs before the oldest it holds are counted in ``dropped``;
+    default: from now on). A bad value is accepted and then closed with code 1008 and a
     reason naming the parameter, the rule and the value (:mod:`bci_stream.api.ws_query`).
     """
     if not token_ok(websocket.app.state.settings, websocket.headers.get("authorization"),
@@ -101,6 +105,7 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     try:
         decimate = query_int(websocket.query_params, "decimate", 1, 1, 10000)
         markers = query_bool(websocket.query_params, "markers", False)
+        from_seq = query_int(websocket.query_params, "from_seq", -1, 0, 2**53)
     except QueryError as exc:  # accepted, then closed: the client can read the reason (a refused handshake: no)
         await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION, reason=reason(str(exc)))
@@ -112,6 +117,8 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     if handle is None or reader is None:
         await websocket.close(code=WS_NOT_FOUND, reason=reason(f"decoder {decoder_id!r} not found"))
         return
+    if from_seq >= 0:  # a resume: the rows the ring still holds from that input sample on; the rest counted dropped
+        reader.dropped += seek_seq(reader, from_seq)
     transport = websocket.scope.get(TRANSPORT_KEY)
     limit_send_buffer(transport)
     feed = MarkerFeed(handle.status.markers) if markers else None
@@ -129,6 +136,8 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
                 await pause(gone, BACKLOG_POLL_S)  # drops (and counts) the oldest once it laps this reader
                 continue
             rows = reader.read(MAX_ROWS_PER_MESSAGE)
+            if from_seq > 0 and len(rows) and rows[0, 0] < from_seq:  # asked from a seq not decoded yet
+                rows = rows[rows[:, 0] >= from_seq]
             if decimate > 1 and len(rows):
                 rows = rows[rows[:, 0].astype(np.int64) % decimate == 0]
             if len(rows):
@@ -158,19 +167,22 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
         watcher.cancel()
 
 
-@router.get("/{decoder_id}/latency", dependencies=[Authorised], responses=errors(401, 404))
+@router.get("/{decoder_id}/latency", dependencies=[Authorised], responses=errors(401, 404, 409))
 def latency(handle: HandleDep) -> dict[str, Any]:
     """Per-stage latency histograms of the current worker: bucket upper edges (seconds), counts per
     bucket (the last one counts values above the last edge), and percentiles in milliseconds.
 
-    Stages: ``pull`` (waiting in ``pull_chunk``), ``decode`` (preprocessing + recurrent step: one fused
-    onnxruntime call per sample), ``publish``, ``service`` (decode + publish and bookkeeping, per
+    Stages: ``pull`` (waiting in ``pull_chunk``), ``decode`` (the model's step over the chunk: one onnxruntime call
+    per chunk, its state updated at every sample), ``publish``, ``service`` (decode + publish and bookkeeping, per
     chunk) and ``e2e`` (output push time minus the input sample's timestamp on this host's clock, per
     sample).
     """
     hists = handle.status.hist
     if not hists:
-        raise DecoderNotReadyError(f"decoder {handle.id!r} has no latency data yet (state {handle.status.state!r})")
+        state = handle.status.state
+        later = state not in ("error", "stopping", "stopped")  # it has not decoded yet: it will (retryable)
+        raise DecoderNotReadyError(f"decoder {handle.id!r} has no latency data yet (state {state!r})"
+                                   + (": retry once it decodes" if later else ""), Retry.BUSY if later else None)
     return {
         "decoder_id": handle.id,
         "unit": "seconds",
