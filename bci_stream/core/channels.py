@@ -79,6 +79,20 @@ def non_eeg_reason(name: str, ch_type: str | None = None) -> str | None:
     return "name" if non_eeg_type(name) is not None else None
 
 
+_LETTER_NUMBER = re.compile(r"^([A-Za-z])(\d+)$")
+
+
+def bank_labelled(ch_names: Sequence[str]) -> bool:
+    """Whether ``ch_names`` are BioSemi bank labels (``A1`` ... ``D32`` on a 128-channel cap): at least two labels of
+    banks A-H's channels 11-32, which no 10-10 or 10-20 position has (their single-letter names stop at 10: ``F10``,
+    ``P10``), and no letter numbered past 32 (EGI's ``E1`` ... ``E128`` are a net's numbers). Such a cap's ``C1`` ...
+    ``C6`` are bank C's first channels (right frontal on BioSemi's 128-channel layout), not the 10-10 positions."""
+    found = [(m.group(1).upper(), int(m.group(2))) for n in ch_names
+             if (m := _LETTER_NUMBER.match(normalise_ch_name(n)))]
+    high = [1 for letter, k in found if letter in "ABCDEFGH" and 11 <= k <= 32]
+    return len(high) >= 2 and all(k <= 32 for _, k in found)
+
+
 def ch_name_key(name: str) -> str:
     """The key names are compared by: :func:`normalise_ch_name`, case-folded (``"C3.."`` ≡ ``"c3"``)."""
     return normalise_ch_name(name).casefold()

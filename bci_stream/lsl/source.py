@@ -15,8 +15,8 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import (match_channels, match_note, normalise_ch_name, renamable_flags, renamed_hint,
-                                     shortlist)
+from bci_stream.core.channels import (bank_labelled, match_channels, match_note, normalise_ch_name, renamable_flags,
+                                     renamed_hint, shortlist)
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.clock_line import ClockLine
@@ -146,6 +146,14 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
         name, hits = next(iter(ambiguous.items()))
         raise StreamMismatchError(f"model channel {name!r} of model '{card.ref}' matches several channels of "
                                   f"{stream}: {hits}; label each channel once")
+    named = [label for label in labels if label]
+    if len(missing) < card.n_chans and bank_labelled(named) and not bank_labelled(card.ch_names):
+        hits = [n for n in card.ch_names if n not in missing]
+        raise StreamMismatchError(
+            f"the labels of {stream} are BioSemi bank labels ({shortlist(named, 3)}), not electrode positions; model "
+            f"'{card.ref}' reads 10-10 positions, and its {shortlist(hits)} match bank labels by name only (bank C's "
+            "C1 ... C6 are not the C row). Label the stream's channels by their positions, or calibrate a model on "
+            "the bank labels")
     unlabelled = [i for i, label in enumerate(labels) if not label]
     if missing and unlabelled:
         raise StreamMismatchError(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason, normalise_ch_name, renamable_flags,
+from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason, renamable_flags,
                                       renamed_hint, shortlist)
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV
@@ -27,12 +27,12 @@ from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.xdf_clock import JUMP
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
-from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, duplicate_notes,
-                                                        channel_sd_notes)
+from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, beyond_input_limit,
+                                                        channel_sd_notes, duplicate_notes)
 from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
                                                   limit_for, nonfinite_note, nonfinite_stretches, usable)
 from bci_stream.train.classical.configs import DECISION_TIME, EVAL_TIMES
-from bci_stream.train.classical.data import Trials, no_sensorimotor_note, sensorimotor_channels, trials_of
+from bci_stream.train.classical.data import Trials, channel_pick_note, trials_of
 from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
 from bci_stream.train.content_print import content_print
 from bci_stream.train.label_spacing import cue_response_notes
@@ -225,14 +225,12 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
         raise CalibrationError(
             f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}"
             f"{', after leaving out the bad ones' if why else ''}); record more runs{why}")
-    if not channels and sensorimotor_channels(wanted) is None:
-        numbered = [n for n in wanted if normalise_ch_name(n).isdigit()]
-        hint = (f"; {len(numbered)} of them are only numbered ({shortlist(numbered, 3)}, as BCI Competition IV 2a's "
-                "EEG-0 ... EEG-16): name every channel with --channel-names so the sensorimotor rows are found"
-                if channel_names is None and 2 * len(numbered) >= len(wanted) else "")
-        notes.append(no_sensorimotor_note(wanted, hint))
+    if not channels:
+        notes.append(channel_pick_note(wanted, channel_names is not None))
     if (pair := repeated_run(recs)) is not None:  # after the label checks: a copy made to rename events is named so
         raise CalibrationError(repeated_run_message(pair))
+    if (too_large := beyond_input_limit(out_runs)) is not None:
+        raise CalibrationError(too_large)
     notes += (amplitude_notes(out_runs) + channel_sd_notes(out_runs) + duplicate_notes(out_runs)
               + cue_response_notes(recs, label_map, DECISION_TIME))
     parts = [_split_at_jumps(rec, run) for (rec, *_), run in zip(runs, out_runs)]

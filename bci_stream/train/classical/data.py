@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bci_stream.core.channels import ch_name_key, normalise_ch_name, shortlist
+from bci_stream.core.channels import bank_labelled, ch_name_key, normalise_ch_name, shortlist
 from bci_stream.io.data_root import DATA_ENV, data_root
 
 # The FC, C and CP rows of the 10-10 system (odd = left, z = midline, even = right), and the temporal
@@ -30,7 +31,11 @@ MIN_SENSORIMOTOR = 6
 def sensorimotor_found(ch_names: Sequence[str]) -> list[str]:
     """Every channel of ``ch_names`` (file spelling, file order) on the 10-10 FC/C/CP rows, however few.
 
-    Names are compared after normalising (``"Fc5."`` ≡ ``"FC5"`` ≡ ``"fc5"``, ``"EEG C3"`` ≡ ``"C3"``)."""
+    Names are compared after normalising (``"Fc5."`` ≡ ``"FC5"`` ≡ ``"fc5"``, ``"EEG C3"`` ≡ ``"C3"``). None on a cap
+    labelled by BioSemi's banks (``A1`` ... ``D32``: :func:`~bci_stream.core.channels.bank_labelled`), whose ``C1`` ...
+    ``C6`` are not the 10-10 positions."""
+    if bank_labelled(ch_names):
+        return []
     wanted = {ch_name_key(n) for n in SENSORIMOTOR_10_10}
     return [n for n in ch_names if ch_name_key(n) in wanted]
 
@@ -43,6 +48,37 @@ def sensorimotor_channels(ch_names: Sequence[str]) -> list[str] | None:
     """
     picked = sensorimotor_found(ch_names)
     return picked if len(picked) >= MIN_SENSORIMOTOR else None
+
+
+#: A label that numbers a channel instead of naming its position: ``1``, ``EEG-0`` (BCI Competition IV 2a), ``Ch1``,
+#: ``EXG Channel 0`` (OpenBCI), EGI's ``E12``.
+_NUMBERED = re.compile(r"^(ch|chan|channel|exg\s*channel|e)?[\s_-]*0*\d+$", re.IGNORECASE)
+
+
+def channel_pick_note(ch_names: Sequence[str], renamed: bool) -> str:
+    """calibrate's note on the sensorimotor channels of ``ch_names`` (with ``--channels`` not given): which it picked
+    and from how many, or why none (:func:`no_sensorimotor_note`, with how to name numbered or bank-labelled
+    channels unless ``renamed``: ``--channel-names`` was given)."""
+    if (picked := sensorimotor_channels(ch_names)) is not None:
+        if len(picked) == len(ch_names):
+            return (f"every one of the {len(ch_names)} channels is on the 10-10 FC/C/CP rows: the candidates use all "
+                    "of them")
+        return (f"sensorimotor channels picked by name: {len(picked)} of the {len(ch_names)} channels are on the 10-10 "
+                f"FC/C/CP rows ({', '.join(display_names(picked))}): half the candidates use them (ch=sensorimotor), "
+                f"half all {len(ch_names)} (ch=all); pass --channels to choose")
+    numbered = [n for n in ch_names if _NUMBERED.match(normalise_ch_name(n))]
+    hint = ""
+    if renamed:  # named already: no hint to name them
+        return no_sensorimotor_note(ch_names)
+    if 2 * len(numbered) >= len(ch_names):
+        hint = (f"; {len(numbered)} of them are only numbered ({shortlist(numbered, 3)}, as BCI Competition IV 2a's "
+                "EEG-0 ... EEG-16, OpenBCI's EXG Channel 0 ... or EGI's E1 ...): name every channel by its position "
+                "with --channel-names so the sensorimotor rows are found")
+    elif bank_labelled(ch_names):
+        hint = (f"; the names are BioSemi bank labels ({shortlist(list(ch_names), 3)}), not 10-10 positions (bank C's "
+                "C1 ... C6 are not the C row): name every channel by its position with --channel-names so the "
+                "sensorimotor rows are found")
+    return no_sensorimotor_note(ch_names, hint)
 
 
 def no_sensorimotor_note(ch_names: Sequence[str], hint: str = "") -> str:
@@ -103,5 +139,5 @@ def trials_of(events: Sequence, label_map: Mapping[str, str | None], labels: Seq
     return Trials(np.asarray(onsets, dtype=np.int64), np.asarray(classes, dtype=np.int64))
 
 
-__all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "data_root", "display_names",
-           "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found", "trials_of"]
+__all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "channel_pick_note", "data_root",
+           "display_names", "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found", "trials_of"]

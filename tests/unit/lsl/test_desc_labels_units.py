@@ -140,3 +140,18 @@ def test_entries_named_by_name_are_read_by_it_and_an_assumed_order_is_warned_abo
         "the stream labels none of its 3 channels (desc/channels/channel/label): they are read in the model's order "
         "(C3, Cz, C4), unchecked"), report
     assert "warning" not in label_report(["C3", None, "C4"], ["C3", "C4"])  # labelled: matched by label
+
+
+def test_a_bank_labelled_stream_is_not_read_as_10_10_positions(card):
+    """A BioSemi 128-channel stream (``A1`` ... ``D32``) holds labels ``C1`` ... ``C6`` (bank C's first channels,
+    right frontal): a model of the 10-10 ``C1`` ... ``C6`` found them by name and decoded frontal electrodes as the
+    C row (audit s46). Refused, naming both; a model calibrated on the bank labels is mapped as before."""
+    banks = [f"{b}{i}" for b in "ABCD" for i in range(1, 33)]
+    row = card.model_copy(update={"ch_names": ["C1", "C2", "C3", "C4", "C5", "C6"], "n_chans": 6})
+    with pytest.raises(StreamMismatchError) as err:
+        channel_indices(banks, 128, row, "bs")
+    assert str(err.value).startswith("the labels of stream 'bs' are BioSemi bank labels (A1, A2, A3 ...), not "
+                                     "electrode positions; model 'tiny-gru@1.0.0' reads 10-10 positions, and its C1, "
+                                     "C2, C3, C4, C5, C6 match bank labels by name only"), err.value
+    own = card.model_copy(update={"ch_names": ["C1", "C2", "C17", "D5", "A30", "B2"], "n_chans": 6})
+    assert [banks[i] for i in channel_indices(banks, 128, own, "bs")] == ["C1", "C2", "C17", "D5", "A30", "B2"]

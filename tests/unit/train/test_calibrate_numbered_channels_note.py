@@ -25,7 +25,8 @@ def test_numbered_channels_get_a_note_naming_channel_names(tmp_path: Path) -> No
     prep = load_calibration([path], LABELS)
     note = next(n for n in prep.notes if n.startswith("no 10-10 sensorimotor channels"))
     assert "17 of them are only numbered (EEG-0, EEG-1, EEG-2 ..., as BCI Competition IV 2a's EEG-0" in note, note
-    assert "name every channel with --channel-names" in note
+    assert "name every channel by its position with --channel-names" in note
     names = BCI2A_POSITIONS + ["EOG-left", "EOG-central", "EOG-right"]
     named = load_calibration([path], LABELS, channel_names=names)
-    assert not any("sensorimotor" in n for n in named.notes), named.notes
+    assert not any("no 10-10 sensorimotor" in n for n in named.notes), named.notes
+    assert any(n.startswith("sensorimotor channels picked by name: ") for n in named.notes), named.notes
