@@ -327,7 +327,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                else (chosen.family, chosen.cv.acc[DECISION_TIME], fam_reports[chosen.family]["cv_acc_2s_ci95"]))
     sel = None if nested is None else pick_selection(nested, shipped[1], shipped[2], rec.shipped, n_total, majority)
     check = chance_check(shipped[1] if sel is None else sel.pop("acc"), shipped[2] if sel is None else sel.pop("ci95"),
-                         chance, shipped[0], DECISION_TIME, sel)  # reported, never a choice
+                         chance, shipped[0], DECISION_TIME, sel,  # reported, never a choice
+                         others={fam: r.cv.acc[DECISION_TIME] for fam, r in results.items()})
     gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
     # what loading warned of (a run's amplitude not scalp EEG's in µV: a wrong unit; channels far off) goes to the
     # card and the summary beside the chance check, not only to the notes

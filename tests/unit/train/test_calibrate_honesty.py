@@ -204,3 +204,18 @@ def test_a_run_that_leaves_a_fold_one_trial_a_class_falls_back_to_trial_wise_fol
     report = json.loads((models / "one-each" / "report" / "report.json").read_text())
     assert report["cv_scheme"].startswith("2 runs, but leaving run 1 out would leave 1 trial(s) of a class to train "
                                           "on (fewer than 3): stratified"), report["cv_scheme"]
+
+
+def test_an_average_that_falls_short_of_a_family_alone_points_to_no_average() -> None:
+    """audit s46: an average half of whose members read channels without signal scored 0.44 at 2 s, its best family
+    alone 0.82 on the same folds; the warning asked for more or cleaner runs. Now it says the average is what falls
+    short and names ``--no-average``; with no family above the threshold the advice is as before."""
+    chance = {"uniform": 0.5, "majority_class": 0.51, "binomial_95_threshold": 0.64}
+    others = {"csp_lda": 0.70, "riemann": 0.82, "csp_riemann": 0.80, "ensemble": 0.44}
+    short = chance_check(0.44, [0.31, 0.59], chance, "ensemble", 2.0, others=others)["warning"]
+    assert "the average is what falls short: riemann alone scores 0.820 on the same folds" in short, short
+    assert "--no-average ships one decoder" in short and short.endswith("record more or cleaner runs before relying "
+                                                                        "on it")
+    weak = {fam: 0.6 for fam in others}
+    assert "--no-average" not in chance_check(0.6, [0.45, 0.73], chance, "ensemble", 2.0, others=weak)["warning"]
+    assert "--no-average" not in chance_check(0.6, [0.45, 0.73], chance, "riemann", 2.0, others=others)["warning"]

@@ -1,6 +1,7 @@
 """calibrate says when the shipped decoder was fitted with fewer CSP components or tangent-space dimensions than its
 config label (``m=``, ``n=``) says: few channels cap them (audit s44b: ``--channels C3,Cz,C4`` gave ``m=4`` and
-``n=16csp`` in the report, 2 and 3 in the card)."""
+``n=16csp`` in the report, 2 and 3 in the card), naming the channels of the parts it capped (audit s46: an average
+whose capped members read 6 channels said "128 channel(s) give no more directions", its union's count)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def test_sizes_capped_by_three_channels_are_said_and_full_ones_are_not() -> None
     full = load_calibration([R05, R06], LABELS)
     sel = all_trials(full, range(len(full.runs)))
     assert size_notes(fit(full, sel, DEFAULT_CSP), DEFAULT_CSP) == []
+
+
+def test_an_average_names_the_channels_of_its_capped_members_not_of_its_union() -> None:
+    full = load_calibration([R05, R06], LABELS)
+    sel = all_trials(full, range(len(full.runs)))
+    three = with_(DEFAULT_CSP, channels=("C3", "Cz", "C4"))
+    cfg = EnsembleConfig(members=(three, DEFAULT_RIEMANN))
+    params = fit_ensemble(full, sel, cfg)
+    assert len(params.ch_names) == 21
+    (note,) = size_notes(params, cfg)
+    assert f"(csp_lda m=2, not m={three.n_components}): 3 channel(s) give no more directions" in note, note
