@@ -1,6 +1,7 @@
 """The warnings calibrate gives about the amplitude of its runs (a wrong unit, a bad electrode or gain).
 
-* :func:`amplitude_notes`: a run whose median channel standard deviation is not that of scalp EEG in µV;
+* :func:`amplitude_notes`: a run whose median channel standard deviation is not that of scalp EEG in µV
+  (:func:`beyond_input_limit`: calibrate's refusal of one beyond the service's input limit);
 * :func:`channel_sd_notes`: channels far from their run's median channel standard deviation (flat, or 10x off);
 * :func:`duplicate_notes`: channel pairs carrying one signal (an input wired or mapped twice).
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bci_stream.core.channels import shortlist
-from bci_stream.core.units import PLAUSIBLE_SD_UV, implausible_amplitude
+from bci_stream.core.units import MAX_INPUT_V, PLAUSIBLE_SD_UV, implausible_amplitude
 from bci_stream.train.classical.prepared import Run
 
 # plausible spread of scalp EEG in µV (median over channels of each run's standard deviation); outside it the file's
@@ -69,12 +70,45 @@ def amplitude_notes(runs: Sequence[Run]) -> list[str]:
             continue
         if not lo <= sd <= hi:
             why = implausible_amplitude(sd, "µV") or ""  # its hint: the unit that would make it plausible
-            hint = why[why.index(" (plausible"):] if " (plausible" in why else ""
+            hint = why[why.index(" (plausible"):] if " (plausible" in why else _factor_hint(sd)
             out.append(f"warning: {r.source}: the median channel standard deviation is {sd:.3g} µV, outside the "
                        f"{lo:g}-{hi:g} µV of scalp EEG{hint}: check the file's units (a file that gives none, e.g. "
                        "an XDF stream without desc/channels/channel/unit, is read as µV; a model calibrated on it "
                        "expects the same scale from the stream)")
     return out
+
+
+def _too_large_by(sd: float) -> float | None:
+    """The power of 1000 (1e6 and up) that would make a median channel SD ``sd`` (µV) scalp EEG's, or None."""
+    lo, hi = PLAUSIBLE_SD_UV
+    return next((k for k in (1e6, 1e9, 1e12) if lo <= sd / k <= hi), None)
+
+
+def _factor_hint(sd: float) -> str:
+    """``" (scalp EEG's if divided by 1e+06: ...)"`` for a median channel SD ``sd`` (µV) that no named unit makes
+    plausible (:func:`~bci_stream.core.units.implausible_amplitude`); else ``""``."""
+    k = _too_large_by(sd)
+    if k is None:
+        return ""
+    return f" (scalp EEG's if divided by {k:g}{': µV numbers in a file that declares V' if k == 1e6 else ''})"
+
+
+def beyond_input_limit(runs: Sequence[Run]) -> str | None:
+    """Why calibrate refuses ``runs`` (None: it does not): a run whose median channel standard deviation is beyond the
+    service's input limit (:data:`~bci_stream.core.units.MAX_INPUT_V`, 1e6 µV). The service holds every value beyond
+    it as corrupt, so a decoder of such values could never decode a stream: neither one with the same unit error
+    (every sample held) nor a right one (1e6 times smaller than what it was fitted on). Audit s46: a Muse recording
+    in µV saved as V was calibrated (a unit warning only), and live its model answered one class."""
+    limit = MAX_INPUT_V * 1e6
+    big = [(r.source, sd) for r in runs if (sd := median_channel_sd(r.data)) is not None and sd > limit]
+    if not big:
+        return None
+    source, sd = big[0]
+    more = f" ({len(big)} of the {len(runs)} runs)" if len(big) > 1 else ""
+    return (f"{source}{more}: the median channel standard deviation is {sd:.3g} µV ({sd * 1e-6:.3g} V), beyond the "
+            f"±{MAX_INPUT_V:g} V the service takes as EEG: it would hold every such value as corrupt, so no decoder of "
+            f"these values could decode a stream{_factor_hint(sd)}; fix the file's unit (in MNE: "
+            f"raw.apply_function(lambda x: x / {_too_large_by(sd) or 1e6:g}), then save) and calibrate again")
 
 
 # a channel whose standard deviation is more than this factor above or below its run's median is flagged

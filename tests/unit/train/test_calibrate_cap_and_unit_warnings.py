@@ -80,3 +80,26 @@ def test_volts_read_as_microvolts_are_warned_of_on_the_card_and_in_the_summary(t
     summary = res.output[res.output.index("CV: "):]  # the summary after the table, beside the chance check's
     assert all(f"warning: {w}" in summary for w in warned), res.output
     assert "## Warnings" in (models / "volts" / "report" / "report.md").read_text()
+
+
+def test_microvolts_saved_as_volts_are_refused_before_fitting(tmp_path: Path) -> None:
+    """µV numbers in a FIF whose EEG channels declare volts (every value 1e6 times too large, a median channel SD of
+    tens of volts): calibrate only warned of the unit and shipped a model; live, the service holds every value beyond
+    ±1 V as corrupt, and the model answered one class (audit s46, a Muse recording). Now it refuses, naming the file,
+    the SD, the service's limit and the factor."""
+    paths = []
+    for run in ("S001R05.edf", "S001R06.edf"):
+        rec = load_recording(subset_file(SUBSET_S001_21CH / run))
+        info = mne.create_info([n.strip(".") for n in rec.ch_names], rec.sfreq, ch_types="eeg", verbose="error")
+        raw = mne.io.RawArray(rec.data, info, verbose="error")  # µV numbers, declared V
+        raw.set_annotations(mne.Annotations([e.onset / rec.sfreq for e in rec.events],
+                                            [e.duration / rec.sfreq for e in rec.events],
+                                            [e.description for e in rec.events]))
+        path = tmp_path / f"{run[:-4]}_raw.fif"
+        raw.save(path, verbose="error")
+        paths.append(str(path))
+    res = CliRunner().invoke(main, ["calibrate", "--no-progress", *paths, "--labels", "T1=fists,T2=feet", "--name",
+                                    "m", "--out", str(tmp_path / "models"), "--no-recurrent"])
+    assert res.exit_code != 0 and not (tmp_path / "models" / "m").exists(), res.output
+    assert "S001R05_raw.fif" in res.output and "beyond the ±1 V the service takes as EEG" in res.output, res.output
+    assert "(scalp EEG's if divided by 1e+06: µV numbers in a file that declares V)" in res.output, res.output

@@ -55,10 +55,14 @@ def test_reference_suffixed_names_are_sensorimotor_and_eog_ecg_are_left_out(tmp_
 
 
 def test_a_file_in_the_wrong_unit_is_flagged(tmp_path: Path) -> None:
-    paths = [_as_clinical_fif(r, tmp_path / f"{r.stem}_raw.fif", scale=1.0) for r in (R05, R06)]  # µV written as V
+    paths = [_as_clinical_fif(r, tmp_path / f"{r.stem}_raw.fif", scale=1e-3) for r in (R05, R06)]  # mV written as V
     notes = load_calibration(paths, LABELS).notes
     flagged = [n for n in notes if n.startswith("warning") and "check the file's units" in n]
     assert len(flagged) == 2 and "median channel standard deviation is" in flagged[0]
+    # µV written as V: beyond the service's ±1 V, refused (session 46; before, warned of and calibrated)
+    paths = [_as_clinical_fif(r, tmp_path / f"{r.stem}_uv_raw.fif", scale=1.0) for r in (R05, R06)]
+    with pytest.raises(CalibrationError, match="beyond the ±1 V the service takes as EEG"):
+        load_calibration(paths, LABELS)
 
 
 def test_names_that_are_not_10_10_say_all_channels_are_used(tmp_path: Path) -> None:
