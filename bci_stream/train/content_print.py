@@ -38,10 +38,11 @@ RTOL = 1e-4
 def content_print(rec: Recording) -> dict[str, Any]:
     """``sfreq``, ``n_times``, ``ch_names`` and, per channel over the first :data:`HEAD` samples, ``mean`` and ``rms``
     (7 significant digits; NaN, for a channel of no finite sample there, as null); ``probes`` (:func:`probes`)."""
-    return {**_stats(rec), "probes": probes(rec)}
+    return {**content_stats(rec), "probes": probes(rec)}
 
 
-def _stats(rec: Recording) -> dict[str, Any]:
+def content_stats(rec: Recording) -> dict[str, Any]:
+    """The statistics of :func:`content_print`, without its probes."""
     head = np.asarray(rec.data[:, :HEAD], dtype=np.float64)
     with warnings.catch_warnings():  # a channel of no finite sample: "mean of empty slice", its statistics NaN
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -151,7 +152,7 @@ def same_content(printed: Any, rec: Recording) -> bool:
     pairs = _pairs(names, rec)
     if pairs is None:
         return False
-    mine = _stats(rec)
+    mine = content_stats(rec)
     ours = np.array([mine["mean"], mine["rms"]], dtype=np.float64)
     a, b = stats[:, [i for i, _ in pairs]], ours[:, [j for _, j in pairs]]
     scale = np.nanmax(np.abs(a[1])) if np.isfinite(a[1]).any() else 0.0

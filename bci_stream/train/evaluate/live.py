@@ -269,6 +269,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.train.classical.bad_spans import check_bad_events
     from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials
     from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings
+    from bci_stream.train.evaluate.scale_check import scale_warnings
 
     say = echo or (lambda _line: None)
     if not files:
@@ -292,7 +293,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
     # a test file the model was trained on (or its samples), said before the replay (as offline evaluate says it)
     training = card_training_files(card.training)
-    in_sample = [f"warning: {w}" for w in in_sample_warnings(paths, training, [d["rec"] for d in tests])]
+    recs = [d["rec"] for d in tests]
+    in_sample = [f"warning: {w}" for w in in_sample_warnings(paths, training, recs)
+                 + scale_warnings(training, recs, card.ch_names)]
     for line in in_sample:
         say(line)
     train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
