@@ -51,7 +51,8 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
     outlet, _ = new_outlet(other, f"{other}-src")
     x = np.random.default_rng(0).normal(0, 10, (int(120 * TINY_SFREQ), len(TINY_CH_NAMES))).astype(np.float32)
     steady = PacedPusher(outlet, x, TINY_SFREQ)
-    first, second = sender(name, None, 2.0, hostname="elsewhere-host"), None
+    # every sample of the first sender reaches the decoder before it ends (lingering 4 s: still a quick restart)
+    first, second = sender(name, None, 2.0, hostname="elsewhere-host", linger_s=4.0), None
     cues = marker_sender(f"{other}-cues", 60.0, "cue-host")
     try:
         with serve_process(env) as (proc, lines), \
