@@ -225,6 +225,17 @@ def architecture_problem(card: ModelCard) -> str | None:
             "model again")
 
 
+def metadata_problem(card: ModelCard, meta: Mapping[str, str], onnx_path: Path | str) -> str | None:
+    """Why ``card`` cannot run the graph at ``onnx_path`` whose ``metadata_props`` are ``meta``
+    (:func:`graph_metadata_disagreements`), or None: what loading the model refuses, and what ``/ready`` and
+    ``bci-stream models`` say of it."""
+    differ = graph_metadata_disagreements(card, meta)
+    if not differ:
+        return None
+    return (f"model '{card.ref}': its card disagrees with the graph {onnx_path} (the metadata_props written at "
+            f"export): {'; '.join(differ)}. The card was edited after export: restore it, or export the model again")
+
+
 def graph_metadata_disagreements(card: ModelCard, meta: Mapping[str, str]) -> list[str]:
     """Where ``card`` disagrees with the ``metadata_props`` that export wrote into its ONNX graph.
 

@@ -23,7 +23,8 @@ from bci_stream.core.load_errors import load_error
 from bci_stream.core.registry_folders import cardless_folders, misnamed_folders
 from bci_stream.core.units import volts_per_unit
 from bci_stream.core.card import (CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, architecture_problem,
-                                  sha256_file)
+                                  metadata_problem, sha256_file)
+from bci_stream.core.onnx_meta import OnnxFormatError, cached_metadata_props
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,14 @@ def entry_problem(entry: ModelEntry, digest: Callable[[Path], str] | None = None
     """Why no decoder can load ``entry`` (its files missing or not as its card describes them: :func:`verify_files`,
     with ``digest``, :func:`cached_sha256` by default; or :func:`runnable_problem`), or None. What ``/ready`` lists in
     ``model_problems``, ``bci-stream models`` prints and a "not found" message tells apart (one check for all three:
-    before, ``bci-stream models`` listed a corrupt ONNX file and a format-1 folder as healthy)."""
+    before, ``bci-stream models`` listed a corrupt ONNX file and a format-1 folder as healthy; and a card edited after
+    export, which its graph's metadata contradicts: :func:`~bci_stream.core.card.metadata_problem`)."""
     try:
         verify_files(entry, digest or cached_sha256)
-        return runnable_problem(entry.card, entry.directory)
+        return (runnable_problem(entry.card, entry.directory)
+                or metadata_problem(entry.card, cached_metadata_props(entry.onnx_path), entry.onnx_path))
+    except OnnxFormatError as exc:
+        return f"model '{entry.card.ref}': {entry.onnx_path} is not an ONNX model this service reads ({exc})"
     except ModelError as exc:
         return str(exc)
     except OSError as exc:  # out of file descriptors, an I/O error: cannot be loaded now

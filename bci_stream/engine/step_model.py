@@ -27,7 +27,7 @@ from bci_stream.engine.output_check import PROBABILITY_TOLERANCE, SOFTMAX_ADVICE
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
 from bci_stream.core.registry import runnable_problem
-from bci_stream.core.card import ModelCard, graph_metadata_disagreements
+from bci_stream.core.card import ModelCard, metadata_problem
 from bci_stream.core.load_errors import load_error, transient_cause
 
 _ORT_TYPES = {"float32": "tensor(float)", "float64": "tensor(double)"}
@@ -100,7 +100,7 @@ class StepModel:
     ModelError
         When the card has no step graph (format 1), onnxruntime cannot load the file, or the graph's
         inputs/outputs differ from the card's description, or the card disagrees with the graph's export
-        metadata (channels, rate, output kind and labels, step I/O: :func:`graph_metadata_disagreements`).
+        metadata (channels, rate, output kind and labels, step I/O: :func:`~bci_stream.core.card.metadata_problem`).
     ModelUnavailableError
         When onnxruntime failed for a reason of the server that a retry can cure (out of memory, out of file
         descriptors: :func:`~bci_stream.core.load_errors.transient_cause`).
@@ -140,11 +140,8 @@ class StepModel:
             dim = arg.shape[-1] if arg.shape else None
             if isinstance(dim, int) and dim != last:
                 raise ModelError(f"model '{ref}': ONNX {name!r} has last dimension {dim}, the card says {last}")
-        differ = graph_metadata_disagreements(self.card, self.session.get_modelmeta().custom_metadata_map)
-        if differ:
-            raise ModelError(f"model '{ref}': its card disagrees with the graph {onnx_path} (the metadata_props "
-                             f"written at export): {'; '.join(differ)}. The card was edited after export: restore "
-                             f"it, or export the model again")
+        if (why := metadata_problem(self.card, self.session.get_modelmeta().custom_metadata_map, onnx_path)):
+            raise ModelError(why)
 
     @property
     def n_chans(self) -> int:

@@ -167,3 +167,36 @@ def test_a_card_whose_architecture_is_not_its_step_graphs_is_refused(models_dir:
     with pytest.raises(HTTPException) as http:
         check_model(ModelRegistry(tmp_path), "arch")
     assert http.value.status_code == 422 and said in str(http.value.detail), http.value.detail
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_models_and_ready_say_an_edited_card_cannot_load(edited: Path, name: str) -> None:
+    """``bci-stream models`` and ``GET /ready`` listed such models as healthy (``/ready`` 200 with every model
+    refused at ``POST /decoders``: audit s46 of reproducibility): their check now reads the graph's metadata_props
+    (without onnxruntime: :mod:`bci_stream.core.onnx_meta`) and says what loading would."""
+    from bci_stream.api.startup_log import usable_models
+    from bci_stream.core.registry import entry_problem
+
+    registry = ModelRegistry(edited)
+    entry = registry.get(name)
+    why = entry_problem(entry)
+    assert why is not None and why.startswith(f"model '{name}@1.0.0': its card disagrees with the graph "
+                                              f"{entry.onnx_path} (the metadata_props written at export): "), why
+    for part in EDITS[name][1]:
+        assert part in why
+    usable, problems, _ = usable_models(registry)
+    assert usable == [] and len(problems) == len(EDITS)
+
+
+def test_the_metadata_reader_reads_what_onnx_does(models_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from bci_stream.core.onnx_meta import OnnxFormatError, metadata_props
+
+    for entry in ModelRegistry(models_dir).list() + ModelRegistry(REPO / "models").list():
+        proto = onnx.load(str(entry.onnx_path), load_external_data=False)
+        assert metadata_props(entry.onnx_path) == {p.key: p.value for p in proto.metadata_props}, entry.card.ref
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x0a\xff\xff\xff\xff\x0fnot a model")
+    with pytest.raises(OnnxFormatError, match="runs past the end"):
+        metadata_props(bad)
