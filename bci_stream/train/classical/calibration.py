@@ -44,8 +44,8 @@ from scipy.stats import binom
 from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ModelCard, sha256_file
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
-from bci_stream.train.classical.calibration_report import (chance_check, cue_gaps, size_notes, summary_lines,
-                                                            write_report)
+from bci_stream.train.classical.calibration_report import (carried_warning, chance_check, cue_gaps, size_notes,
+                                                            summary_lines, write_report)
 from bci_stream.train.classical.combined import DEFAULT_COMBINE, CombinedConfig, CombinedParams, combined_cv
 from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import (
@@ -334,6 +334,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     # card and the summary beside the chance check, not only to the notes
     loaded = [n.removeprefix("warning: ") for n in prep.notes if n.startswith("warning: ")]
     warnings = [w for w in (scheme_warning(prep, scheme), check["warning"], gaps["warning"]) if w] + loaded
+    warnings += carried_warning(model_dir)  # files of the version --overwrite replaces, kept beside this one
     metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
     card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
             else _export(params, chosen.family, model_dir, name, version, training, metrics))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,8 +186,28 @@ def _reader_md(reader: dict) -> str:
     return f" (read with {' '.join(each)})" if each else ""
 
 
+#: What calibrate writes into a model folder (the graphs, the card, the report): every other file of a folder that
+#: ``--overwrite`` replaces is kept (:func:`~bci_stream.train.export.folder_swap.write_folder`) and said
+#: (:func:`carried_warning`).
+WRITTEN = ("model.onnx", "model.step1.onnx", "model.json", "report")
+
+
+def carried_warning(model_dir: Path) -> list[str]:
+    """A warning naming the files of an existing ``model_dir`` other than :data:`WRITTEN`, which the new version
+    keeps (a README, notes of the lab's): they may describe the replaced model (audit s46: a copy of the bundled
+    eegmmidb-s001 recalibrated on S002's runs kept its README on S001's data and figures); [] when none."""
+    kept = sorted(p.name for p in model_dir.iterdir() if p.name not in WRITTEN) if model_dir.is_dir() else []
+    if not kept:
+        return []
+    return [f"the folder's other files are kept from the version this one replaces ({', '.join(kept)}): check that "
+            "they describe this model, or remove them"]
+
+
 def write_report(report: dict, out: Path) -> None:
-    """Write ``report.json`` (the report as is) and ``report.md`` (tables of the CV results) into ``out``."""
+    """Write ``report.json`` (the report as is) and ``report.md`` (tables of the CV results) into ``out``, after
+    removing what a replaced version's report left there."""
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     times = [f"{t:g}" for t in report["eval_times_s"]]

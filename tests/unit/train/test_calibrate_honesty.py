@@ -77,6 +77,26 @@ def test_an_existing_model_is_refused_without_overwrite_and_replaced_with_it(tmp
     assert "chance 0.50 (majority class 0.50, binomial 95% threshold" in res.output  # balanced: uniform headline
 
 
+def test_overwrite_says_which_files_it_keeps_and_leaves_no_old_report(tmp_path: Path) -> None:
+    """``--overwrite`` keeps the folder's other files (a lab's README, notes): a copy of the bundled eegmmidb-s001
+    recalibrated on S002's runs kept its README on S001 with no word (audit s46 of reproducibility); and a file the
+    replaced version's report folder held stayed beside the new report. Now the kept files are a warning (output,
+    report, card), and the report folder holds the new report only."""
+    models = tmp_path / "models"
+    _fake_model(models / "s1", "s1")
+    (models / "s1" / "README.md").write_text("# s1: fitted on another subject")
+    (models / "s1" / "report").mkdir()
+    (models / "s1" / "report" / "old_plot.png").write_bytes(b"old")
+    res = _cli(*_files(), "--labels", LABELS, "--name", "s1", "--out", str(models), "--overwrite", *FEW)
+    assert res.exit_code == 0, res.output
+    said = ("the folder's other files are kept from the version this one replaces (README.md): check that they "
+            "describe this model, or remove them")
+    assert f"warning: {said}" in res.output, res.output
+    assert (models / "s1" / "README.md").exists() and not (models / "s1" / "report" / "old_plot.png").exists()
+    assert said in json.loads((models / "s1" / "model.json").read_text())["metrics"]["warnings"]
+    assert said in json.loads((models / "s1" / "report" / "report.json").read_text())["warnings"]
+
+
 @pytest.mark.parametrize("name", [".", "..", "_x", "-x", ".hidden", "a/b", ""])
 def test_names_that_leave_the_registry_or_hide_are_refused(tmp_path: Path, name: str) -> None:
     res = _cli(str(subset_file(R05)), "--labels", LABELS, "--name", name, "--out", str(tmp_path / "models"))
