@@ -29,6 +29,26 @@ LAZY_COMMANDS = {
 }
 
 
+#: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
+#: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
+#: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
+NEEDS = {"calibrate": ("train", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm"))}
+
+
+def missing_extra(cmd_name: str, args: list[str]) -> str | None:
+    """Why ``cmd_name`` cannot run here (a module of :data:`NEEDS` not installed), or None."""
+    import importlib.util
+
+    extra, modules = NEEDS.get(cmd_name, ("", ()))
+    if not modules or any(a in ("-h", "--help") for a in args):
+        return None
+    gone = [m for m in modules if not (m == "tqdm" and "--no-progress" in args) and importlib.util.find_spec(m) is None]
+    if not gone:
+        return None
+    return (f"{cmd_name} needs {', '.join(gone)}, which the {extra!r} extra installs: pip install "
+            f"'bci-stream[{extra}]' (install torch==2.13.0 first: see the README)")
+
+
 class LazyGroup(click.Group):
     """A click group whose :data:`LAZY_COMMANDS` are imported on use (click's documented lazy-loading pattern), and
     whose commands end on a :class:`~bci_stream.io.errors.RecordingWarning` that escapes as an error (``python -W
@@ -44,6 +64,13 @@ class LazyGroup(click.Group):
                 raise
             click.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
             ctx.exit(2)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name is not None and (why := missing_extra(name, rest)) is not None:
+            click.echo(f"Error: {why}", err=True)
+            ctx.exit(2)
+        return name, cmd, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])

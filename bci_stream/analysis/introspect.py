@@ -24,6 +24,7 @@ oscillation) is ``None``; complex numbers are stored as ``re`` / ``im`` pairs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -124,7 +125,8 @@ def inspect_model(entry: ModelEntry, data: np.ndarray | None = None, out_dir: Pa
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        plot_time_constants(report, out_dir / "time_constants.png")
+        if importlib.util.find_spec("matplotlib") is not None:  # the plot only: a runtime install has the rest
+            plot_time_constants(report, out_dir / "time_constants.png")
     return report
 
 
@@ -154,6 +156,9 @@ def run_inspect(ref: str, models_dir: Path, out_dir: Path | None, echo: Callable
         echo(f"error: {exc}")
         return 1
     echo(format_table(report).rstrip("\n"))
-    if out_dir is not None:
+    if out_dir is not None and (Path(out_dir) / "time_constants.png").exists():
         echo(f"wrote {Path(out_dir) / 'report.json'} and {Path(out_dir) / 'time_constants.png'}")
+    elif out_dir is not None:
+        echo(f"wrote {Path(out_dir) / 'report.json'}; not time_constants.png: the plot needs matplotlib, which the "
+             "'train' or 'bench' extra installs: pip install 'bci-stream[train]'")
     return 0

@@ -69,6 +69,34 @@ def test_bench_on_the_runtime_install_says_which_extra_it_needs(runtime_venv):
     assert "Traceback" not in proc.stderr and "pip install '.[bench]'" in proc.stderr
 
 
+@pytest.mark.parametrize("argv, needs", [
+    (["calibrate", "r1.edf", "--labels", "T1=a,T2=b", "--name", "x"], "calibrate needs sklearn, onnx, tqdm"),
+    (["calibrate", "--no-progress", "r1.edf", "--labels", "T1=a,T2=b", "--name", "x"], "calibrate needs sklearn, onnx"),
+    (["train", "run.toml"], "train needs torch, onnx, tqdm"),
+])
+def test_training_commands_on_the_runtime_install_name_their_extra(runtime_venv, argv, needs):
+    """Audit s46 (reproducibility D3): on the runtime install ``calibrate`` ended in a ``No module named 'tqdm'``
+    traceback (with ``--no-progress``, a message naming the 'data' extra, which lacks scikit-learn and onnx), and
+    ``train`` in ``No module named 'torch'``. Now one line naming what is missing and the extra, exit 2."""
+    proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), *argv], capture_output=True, text=True,
+                          timeout=120, cwd="/")
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert f"Error: {needs}, which the 'train' extra installs: pip install 'bci-stream[train]'" in proc.stderr, \
+        proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_inspect_on_the_runtime_install_writes_its_report_and_says_why_no_plot(runtime_venv, tmp_path):
+    """``inspect --out`` wrote report.json, then ended in a ``No module named 'matplotlib'`` traceback (audit s46)."""
+    out = tmp_path / "inspect"
+    proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), "inspect", str(REPO / "models" / "sim-mi-gru"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd="/")
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert (out / "report.json").exists() and not (out / "time_constants.png").exists()
+    assert "not time_constants.png: the plot needs matplotlib, which the 'train' or 'bench' extra installs" in \
+        proc.stdout, proc.stdout
+
+
 def test_backend_ray_without_ray_names_where_the_setting_came_from(runtime_venv):
     """Audit s45 (Ray F7): ``BCI_STREAM_BACKEND=ray`` on an install without Ray was answered "--backend ray needs
     Ray", a flag the user never gave."""
