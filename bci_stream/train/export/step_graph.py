@@ -200,7 +200,10 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         (nothing is written).
     """
     from bci_stream.engine.step_model import StepModel
+    from bci_stream.train.export.provenance import provenance
 
+    # what made it (code digest, library versions): the card only, so the graph's bytes stay the fit's
+    card_fields = {**card_fields, "training": {**(card_fields.get("training") or {}), "provenance": provenance()}}
     meta = {METADATA_KEY: spec.model_dump_json(), "name": card_fields["name"], "version": card_fields["version"],
             "n_chans": str(spec.n_chans), "sfreq": repr(float(card_fields["sfreq"])),
             "ch_names": json.dumps(list(card_fields["ch_names"])),
