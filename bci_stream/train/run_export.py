@@ -14,6 +14,7 @@ from typing import Any
 
 from bci_stream.core.card import sha256_file
 from bci_stream.train.config import RunConfig
+from bci_stream.train.export.provenance import portable
 from bci_stream.train.dataset import Dataset
 from bci_stream.train.evaluate.metrics import nearest_time, time_key
 from bci_stream.train.run_evaluation import _DEFINITIONS, _strip_curve
@@ -50,8 +51,8 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
         "method": _method(config, stage, m["fit"]["best_epoch"]),
         "world_size": report["world_size"],
         "seconds": m["fit"]["seconds"],
-        "command": report.get("command"),
-        "config": config.model_dump(mode="json", exclude={"base_dir"}),
+        "command": portable(report.get("command")),  # this machine's paths as names or ${BCI_STREAM_DATA}/...
+        "config": _portable_config(config),
     }
     metrics: dict[str, Any] = {"test": test, "definitions": _DEFINITIONS}
     if "chance_check" in report:  # as calibrate's cards: the check, and its warning in words
@@ -93,3 +94,14 @@ def _method(config: RunConfig, stage: Stage, best_epoch: int) -> str:
         d = config.evaluation.distillation
         method += f", distilled from the bidirectional teacher (alpha {d.alpha:g}, T {d.temperature:g})"
     return method
+
+
+def _portable_config(config: RunConfig) -> dict[str, Any]:
+    """The run's config for its card, this machine's paths made portable (:func:`portable`), but for the reader
+    options (``[data.reader]``: a BCI2000 ``loc_file`` is read again by evaluate as given)."""
+    cfg = config.model_dump(mode="json", exclude={"base_dir"})
+    reader = (cfg.get("data") or {}).get("reader")
+    out = portable(cfg)
+    if reader is not None:
+        out["data"]["reader"] = reader
+    return out

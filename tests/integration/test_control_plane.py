@@ -238,6 +238,11 @@ def test_metrics_latency_and_ready(client):
     running = [s for s in families["bci_stream_decoder_state"].samples
                if s.labels["decoder_id"] == decoder_id and s.labels["state"] == "running"]
     assert running[0].value == 1.0
+    # which exact model runs (audit s46 of reproducibility: the series said the model's name only)
+    model = client.get(f"/decoders/{decoder_id}").json()["model"]
+    (info,) = [s for s in families["bci_stream_decoder_model_info"].samples if s.labels["decoder_id"] == decoder_id]
+    assert info.value == 1.0 and info.labels == {"decoder_id": decoder_id, "model": model["name"],
+                                                 "version": model["version"], "sha256": model["sha256"]}, info
 
     lat = client.get(f"/decoders/{decoder_id}/latency").json()
     e2e = lat["stages"]["e2e"]

@@ -110,6 +110,9 @@ class SupervisorCollector:
         stalled = GaugeMetricFamily("bci_stream_stall_seconds", "Seconds without data while stalled (0 otherwise)",
                                     labels=labels)
         recording = decoder_recording_families(labels)
+        info = GaugeMetricFamily("bci_stream_decoder_model_info", "1 for the model the decoder runs now, with its "
+                                 "version and the sha256 of its ONNX file (a recalibration or a swap starts a series)",
+                                 labels=[*labels, "version", "sha256"])
         for h in handles:
             s = h.status
             ended = h.ended_status  # while a restarted worker has no figures yet: the last generation's (see module)
@@ -123,6 +126,8 @@ class SupervisorCollector:
             lv = [h.id, label]
             for st in STATES:  # the gauges: of what runs now, on its series only
                 state.add_metric([*lv, st], 1.0 if s.state == st else 0.0)
+            if (m := s.model or {}).get("version") and m.get("sha256"):  # which exact model (audit s46)
+                info.add_metric([*lv, str(m["version"]), str(m["sha256"])], 1.0)
             if (seconds := h.status_age()) is not None:
                 age.add_metric(lv, seconds)
             stalled.add_metric(lv, float(s.stall["seconds"]) if s.state == "stalled" and s.stall else 0.0)
@@ -156,6 +161,7 @@ class SupervisorCollector:
                     fam.add_metric(mv, buckets, sum_value=hist["sum"])
                     negative.add_metric([*mv, stage], float(hist.get("n_negative", 0)))
         yield state
+        yield info
         yield restarts
         yield age
         yield from counters.values()

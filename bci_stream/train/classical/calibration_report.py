@@ -209,7 +209,10 @@ def write_report(report: dict, out: Path) -> None:
     if out.is_dir() and not out.is_symlink():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    from bci_stream.train.export.provenance import portable
+
+    saved = {**report, "model_dir": Path(report["model_dir"]).name, "files": portable(report["files"])}  # it travels
+    (out / "report.json").write_text(json.dumps(saved, indent=2, default=str) + "\n", encoding="utf-8")
     times = [f"{t:g}" for t in report["eval_times_s"]]
     md = [f"# Calibration report: {report['name']}", "",
           f"* files: {', '.join(Path(f).name for f in report['files'])}" + _reader_md(report.get("reader") or {}),

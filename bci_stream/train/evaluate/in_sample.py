@@ -74,6 +74,10 @@ def card_training_files(training: Mapping[str, Any]) -> list[TrainingFile]:
     """The training files a model card's ``training`` block names (see the module docstring)."""
     data = (training.get("config") or {}).get("data") if isinstance(training.get("config"), Mapping) else None
     root = data.get("root") if isinstance(data, Mapping) else None
+    if isinstance(root, str):  # a card's portable root: ${BCI_STREAM_DATA}/... or ~/...
+        from bci_stream.io.data_root import expand_data_root
+
+        root = expand_data_root(root)
     root_path = Path(root).expanduser() if isinstance(root, str) and Path(root).expanduser().is_absolute() else None
     return _entries(training.get("files"), root_path, "card training.files", training.get("files_sha256"),
                     training.get("files_content"))

@@ -46,4 +46,29 @@ def provenance() -> dict[str, Any]:
             "machine": platform.machine(), "libraries": libraries}
 
 
-__all__ = ["LIBRARIES", "package_digest", "provenance"]
+def portable(value: Any) -> Any:
+    """``value`` (a str, or lists and dicts of them) with this machine's absolute paths made portable, for what travels
+    with a model (its card, its report): under the data folder as ``${BCI_STREAM_DATA}/...`` (the placeholder a train
+    config names it by), under the home folder as ``~/...``, any other as its last part (a file or folder name);
+    within a command line, each word so (audit s46 of reproducibility: cards and reports held this machine's
+    ``/work/shared/data/...`` and output folders)."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v) for v in value]
+    if not isinstance(value, str) or "/" not in value:
+        return value
+    if " " in value:  # a command line: word by word
+        return " ".join(portable(word) for word in value.split(" "))
+    path = Path(value)
+    if not path.is_absolute():
+        return value
+    from bci_stream.io.data_root import PLACEHOLDER, data_root
+
+    for base, shown in ((data_root(), PLACEHOLDER), (Path.home(), "~")):
+        if path == base or base in path.parents:
+            return (Path(shown) / path.relative_to(base)).as_posix()
+    return path.name
+
+
+__all__ = ["LIBRARIES", "package_digest", "portable", "provenance"]

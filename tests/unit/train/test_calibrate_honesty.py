@@ -94,7 +94,10 @@ def test_overwrite_says_which_files_it_keeps_and_leaves_no_old_report(tmp_path: 
     assert f"warning: {said}" in res.output, res.output
     assert (models / "s1" / "README.md").exists() and not (models / "s1" / "report" / "old_plot.png").exists()
     assert said in json.loads((models / "s1" / "model.json").read_text())["metrics"]["warnings"]
-    assert said in json.loads((models / "s1" / "report" / "report.json").read_text())["warnings"]
+    saved = json.loads((models / "s1" / "report" / "report.json").read_text())
+    assert said in saved["warnings"]
+    # it travels with the model: no path of this machine (audit s46 of reproducibility)
+    assert saved["model_dir"] == "s1" and saved["files"] == ["S001R05.edf", "S001R06.edf"], saved["files"]
 
 
 @pytest.mark.parametrize("name", [".", "..", "_x", "-x", ".hidden", "a/b", ""])

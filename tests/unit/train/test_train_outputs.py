@@ -57,8 +57,10 @@ def tiny(tmp_path_factory, s001):
 def test_the_cards_command_keeps_the_options_that_change_the_model(tiny):
     root, cfg = tiny
     card = json.loads((root / "models" / "tiny" / "model.json").read_text())
-    assert card["training"]["command"] == f"bci-stream train {cfg} --export"
+    # the card travels: the config's path as its name (audit s46); the run folder's report keeps this machine's path
+    assert card["training"]["command"] == f"bci-stream train {cfg.name} --export"
     assert json.loads((root / "run" / "report.json").read_text())["command"] == f"bci-stream train {cfg} --export"
+    assert "/" not in json.dumps(card["training"]["config"]["output"]), card["training"]["config"]["output"]
 
 
 def test_the_card_and_report_say_whether_the_model_beats_chance(tiny):
