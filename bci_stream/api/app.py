@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bci_stream import __version__
-from bci_stream.api import errors
+from bci_stream.api import errors, host_guard
 from bci_stream.api.error_docs import errors as errors_doc
 from bci_stream.api.boot_decoders import start_configured
 from bci_stream.api.guards import BodyLimit, http_error, validation_error
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time streaming decoder service for brain-computer interfaces.",
         lifespan=lifespan,
         docs_url=None,  # served below, with a line for offline networks
-        responses=errors_doc(413),  # BodyLimit answers it on every route (chunked or not)
+        responses=errors_doc(413, 421),  # BodyLimit (and LoopbackHosts) answer them on every route
     )
 
     @app.get("/docs", include_in_schema=False)
@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return HTMLResponse(page.replace("<body>", "<body>" + hint, 1))
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    if host_guard.applies(settings.host, settings.token):  # no token, loopback only: DNS rebinding, foreign origins
+        app.add_middleware(host_guard.LoopbackHosts)
     app.add_middleware(TransportScope)  # the WebSocket outputs' flow control needs the connection's transport
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -29,6 +29,8 @@ MEANINGS: dict[int, str] = {
          "ended before it answered (retryable: true); or it is being stopped (a DELETE in progress, state stopping: a "
          "second DELETE too) or was stopped meanwhile.",
     413: "The body is larger than max_request_bytes (chunked or not).",
+    421: "The request's Host (or a WebSocket's Origin) names another host than this service's, which has no token and "
+         "listens on this host's loopback only (DNS rebinding, a page of another site).",
     503: "The server cannot do it now (out of memory or file descriptors, a storage error, shutting down): retry after "
          "Retry-After seconds (retryable: true).",
     504: "The decoder's worker did not answer in time (10 s; a swap 60 s): nothing changed.",

@@ -12,7 +12,7 @@ from bci_stream.api.app import create_app
 
 async def _get(*paths: str) -> list[httpx.Response]:
     transport = httpx.ASGITransport(app=create_app())  # no lifespan: these pages need no supervisor
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:  # loopback
         return [await client.get(p) for p in paths]
 
 
