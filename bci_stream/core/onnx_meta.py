@@ -66,17 +66,63 @@ def metadata_props(path: Path | str) -> dict[str, str]:
     return out
 
 
-#: path -> ((inode, size, mtime), metadata_props): a probe every few seconds reads each file once
-_SEEN: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
+def _tensor_locations(tensor: memoryview) -> list[str]:
+    """The external-data ``location`` of a ``TensorProto`` (field 13 ``external_data``, 14 ``data_location``), or []."""
+    out, external = [], False
+    for number, wire, value in _fields(tensor):
+        if number == 13 and wire == _LEN:
+            entry = {n: bytes(v).decode("utf-8", errors="replace") for n, w, v in _fields(value) if w == _LEN}
+            if entry.get(1) == "location":
+                out.append(entry.get(2, ""))
+        elif number == 14 and wire == _VARINT and value == 1:
+            external = True
+    return out or (["?"] if external else [])
 
 
-def cached_metadata_props(path: Path) -> dict[str, str]:
-    """:func:`metadata_props` of ``path``, read again only when its inode, size or modification time changed."""
+def _graph_locations(graph: memoryview) -> list[str]:
+    """External-data locations in a ``GraphProto``: its initializers (5), sparse initializers (15: values 1,
+    indices 2) and its nodes' (1) tensor attributes (5: ``t`` 5, ``tensors`` 10) and subgraphs (``g`` 6, ``graphs``
+    11)."""
+    out = []
+    for number, wire, value in _fields(graph):
+        if wire != _LEN:
+            continue
+        if number == 5:
+            out += _tensor_locations(value)
+        elif number == 15:
+            out += [loc for n, w, v in _fields(value) if n in (1, 2) and w == _LEN for loc in _tensor_locations(v)]
+        elif number == 1:
+            for n, w, attribute in _fields(value):
+                if n != 5 or w != _LEN:
+                    continue
+                for k, kw, v in _fields(attribute):
+                    if kw == _LEN and k in (5, 10):
+                        out += _tensor_locations(v)
+                    elif kw == _LEN and k in (6, 11):
+                        out += _graph_locations(v)
+    return out
+
+
+def external_data(path: Path | str) -> list[str]:
+    """The files the ONNX model at ``path`` keeps tensors in (``external_data`` locations, ``"?"`` for one marked
+    external without a location), [] for a self-contained model; OnnxFormatError when it is not one."""
+    buf = memoryview(Path(path).read_bytes())
+    return sorted({loc for number, wire, value in _fields(buf) if number == 7 and wire == _LEN
+                   for loc in _graph_locations(value)})
+
+
+#: path -> ((inode, size, mtime), (metadata_props, external_data)): a probe every few seconds reads each file once
+_SEEN: dict[str, tuple[tuple[int, int, int], tuple[dict[str, str], list[str]]]] = {}
+
+
+def cached_facts(path: Path) -> tuple[dict[str, str], list[str]]:
+    """``(metadata_props, external_data)`` of ``path``, read again only when its inode, size or modification time
+    changed."""
     st = path.stat()
     seen, key = _SEEN.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
     if seen is None or seen[0] != key:
-        seen = _SEEN[str(path)] = (key, metadata_props(path))
+        seen = _SEEN[str(path)] = (key, (metadata_props(path), external_data(path)))
     return seen[1]
 
 
-__all__ = ["OnnxFormatError", "cached_metadata_props", "metadata_props"]
+__all__ = ["OnnxFormatError", "cached_facts", "external_data", "metadata_props"]

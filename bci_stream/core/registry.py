@@ -24,7 +24,7 @@ from bci_stream.core.registry_folders import cardless_folders, misnamed_folders
 from bci_stream.core.units import volts_per_unit
 from bci_stream.core.card import (CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, architecture_problem,
                                   metadata_problem, sha256_file)
-from bci_stream.core.onnx_meta import OnnxFormatError, cached_metadata_props
+from bci_stream.core.onnx_meta import OnnxFormatError, cached_facts
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,17 @@ def runnable_problem(card: ModelCard, folder: Path | None = None) -> str | None:
     return architecture_problem(card)
 
 
+def external_problem(ref: str, external: list[str]) -> str | None:
+    """Why a model whose graph keeps tensors in other files (``external``: their names) cannot be served: its card's
+    sha256 covers ``model.onnx`` only and a decoder's pinned copy holds the card's files only, so such weights could
+    change unseen under a running service (audit s46, security review); None for a self-contained graph."""
+    if not external:
+        return None
+    return (f"model '{ref}' keeps tensors outside model.onnx ({', '.join(external)}): its card's sha256 does not "
+            "cover them and a decoder's copy would lack them; save the graph with its tensors inside "
+            "(onnx.save(model, path, save_as_external_data=False); a graph over 2 GB cannot be served)")
+
+
 def entry_problem(entry: ModelEntry, digest: Callable[[Path], str] | None = None) -> str | None:
     """Why no decoder can load ``entry`` (its files missing or not as its card describes them: :func:`verify_files`,
     with ``digest``, :func:`cached_sha256` by default; or :func:`runnable_problem`), or None. What ``/ready`` lists in
@@ -112,8 +123,9 @@ def entry_problem(entry: ModelEntry, digest: Callable[[Path], str] | None = None
     export, which its graph's metadata contradicts: :func:`~bci_stream.core.card.metadata_problem`)."""
     try:
         verify_files(entry, digest or cached_sha256)
-        return (runnable_problem(entry.card, entry.directory)
-                or metadata_problem(entry.card, cached_metadata_props(entry.onnx_path), entry.onnx_path))
+        meta, external = cached_facts(entry.onnx_path)
+        return (runnable_problem(entry.card, entry.directory) or external_problem(entry.card.ref, external)
+                or metadata_problem(entry.card, meta, entry.onnx_path))
     except OnnxFormatError as exc:
         return f"model '{entry.card.ref}': {entry.onnx_path} is not an ONNX model this service reads ({exc})"
     except ModelError as exc:

@@ -26,7 +26,8 @@ from bci_stream.core.contract import SAMPLE_AND_FILTER, SCALE, X, Y, StepSpec
 from bci_stream.engine.output_check import PROBABILITY_TOLERANCE, SOFTMAX_ADVICE, not_probabilities
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
-from bci_stream.core.registry import runnable_problem
+from bci_stream.core.onnx_meta import OnnxFormatError, external_data
+from bci_stream.core.registry import external_problem, runnable_problem
 from bci_stream.core.card import ModelCard, metadata_problem
 from bci_stream.core.load_errors import load_error, transient_cause
 
@@ -85,6 +86,15 @@ class _Bound(NamedTuple):
     keep: tuple  # the OrtValues (and through them the buffers) and bindings, alive as long as this
 
 
+def _external(onnx_path: Path) -> list[str]:
+    """The files ``onnx_path`` keeps tensors in (:func:`~bci_stream.core.onnx_meta.external_data`); [] when it cannot
+    be read as ONNX (onnxruntime then says why, naming the file) or not at all (its OSError comes with the load)."""
+    try:
+        return external_data(onnx_path)
+    except (OnnxFormatError, OSError):
+        return []
+
+
 class StepModel:
     """A step graph checked against its card (see the module docstring).
 
@@ -108,6 +118,8 @@ class StepModel:
 
     def __init__(self, onnx_path: Path | str, card: ModelCard) -> None:
         if (why := runnable_problem(card, Path(onnx_path).parent)) is not None:  # format 1, or no voltage unit
+            raise ModelError(why)
+        if (why := external_problem(card.ref, _external(Path(onnx_path)))) is not None:  # weights no sha256 covers
             raise ModelError(why)
         self.card = card
         self.key = card.key()  # file and card: a shared worker's session and state table (slot_pool)

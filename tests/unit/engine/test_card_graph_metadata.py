@@ -200,3 +200,32 @@ def test_the_metadata_reader_reads_what_onnx_does(models_dir: Path, tmp_path: Pa
     bad.write_bytes(b"\x0a\xff\xff\xff\xff\x0fnot a model")
     with pytest.raises(OnnxFormatError, match="runs past the end"):
         metadata_props(bad)
+
+
+def test_a_model_with_external_weights_is_refused_everywhere(models_dir: Path, tmp_path: Path) -> None:
+    """A graph that keeps tensors in another file (``weights.bin``, ONNX's external data): the card's sha256 covers
+    ``model.onnx`` only, so 64 changed bytes of the weights went unseen by ``/ready`` and loaded; and a decoder's
+    pinned copy lacked the file and failed after a 201 (audit s46, security review). Refused by the registry's check,
+    the runtime and POST /decoders, naming the file."""
+    import onnx
+
+    from bci_stream.core.registry import entry_problem
+    from bci_stream.core.onnx_meta import external_data
+
+    dst = tmp_path / "ext"
+    shutil.copytree(models_dir / "tiny-gru", dst)
+    onnx.save(onnx.load(str(dst / "model.onnx")), str(dst / "model.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="weights.bin", size_threshold=64)
+    card = json.loads((dst / "model.json").read_text())
+    card["name"], card["sha256"] = "ext", sha256_file(dst / "model.onnx")
+    (dst / "model.json").write_text(json.dumps(card))
+    assert external_data(dst / "model.onnx") == ["weights.bin"]
+    entry = ModelRegistry(tmp_path).get("ext")
+    why = entry_problem(entry)
+    assert why is not None and why.startswith("model 'ext@1.0.0' keeps tensors outside model.onnx (weights.bin)"), why
+    with pytest.raises(ModelError, match=r"keeps tensors outside model.onnx \(weights.bin\)"):
+        StepModel(entry.onnx_path, entry.card)
+    with pytest.raises(HTTPException) as err:
+        check_model(ModelRegistry(tmp_path), "ext")
+    assert err.value.status_code == 422 and "weights.bin" in str(err.value.detail)
+    assert all(external_data(e.onnx_path) == [] for e in ModelRegistry(REPO / "models").list())
