@@ -41,8 +41,10 @@ class RecordFile:
             It exists (FileExistsError), or it cannot be created or written (no room, read-only, no permission):
             then nothing is left at ``path`` by this call.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        for folder in reversed([f for f in (self.path.parent, *self.path.parent.parents) if not f.exists()]):
+            folder.mkdir(mode=0o750, exist_ok=True)  # each one made here: owner and group only
+        # EEG of people: owner read-write, group read, others nothing, whatever the umask allows beyond that
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
             _write_all(fd, header, 0)
         except OSError:

@@ -81,7 +81,7 @@ def record_path_refusal(recordings_dir: str | None, record_path: str | None) -> 
     if (why := name_length_problem(Path(recordings_dir), record_path, "record_path", RESTART_SUFFIX_BYTES)) is not None:
         return why
     path = Path(recordings_dir) / record_path
-    if path.exists():
+    if os.path.lexists(path):  # a link too, dangling or not: never written through
         return f"record_path must not exist (recordings are never overwritten), got {record_path!r}: {path} exists"
     return subfolder_problem(Path(recordings_dir), record_path, "record_path")
 
@@ -94,6 +94,10 @@ def subfolder_problem(recordings_dir: Path, relative: str, field: str) -> str | 
     folder = (recordings_dir / relative).parent
     if folder == recordings_dir:
         return None
+    root = recordings_dir.resolve()
+    if not folder.resolve().is_relative_to(root):  # a link among its folders: a request never writes outside
+        return (f"{field} {relative!r} cannot be written: its folder {folder} leads out of recordings_dir ({root}) "
+                f"through a symbolic link (to {folder.resolve()}); recordings stay inside recordings_dir")
     if (why := out_folder_problem(folder, "its folder")) is not None:
         return f"{field} {relative!r} cannot be written: {why}"
     return None

@@ -173,7 +173,7 @@ class Recordings:
         if (why := name_length_problem(self.recordings_dir, relative, "out")) is not None:
             return why
         path = self.recordings_dir / relative
-        if path.exists():
+        if os.path.lexists(path):  # a link too, dangling or not: never written through
             return (f"out must not exist (recordings are never overwritten), got {relative!r}: {path} exists; "
                     "choose a new file name")
         if (why := subfolder_problem(self.recordings_dir, relative, "out")) is not None:
