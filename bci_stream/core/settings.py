@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+from pydantic_settings import PydanticBaseSettingsSource as Source
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec, WorkerKind
@@ -168,10 +169,12 @@ class Settings(BaseSettings):
     @classmethod
     def _sendable_token(cls, value: str | None) -> str | None:
         """A token a client can send: visible ASCII, no space (HTTP header values are ASCII, and clients refuse or
-        strip a header value with spaces around it)."""
+        strip a header value with spaces around it); not the env example's published placeholder (audit s46)."""
         if value is not None and not all("!" <= c <= "~" for c in value):
             raise ValueError("must be visible ASCII characters without spaces (a client sends it in the header "
                              "'Authorization: Bearer <token>')")
+        if value is not None and value.startswith("replace-with-"):
+            raise ValueError("is deploy/bci-stream.env.example's placeholder: generate one with secrets.token_urlsafe")
         return value
 
     @property
@@ -183,11 +186,8 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.port}"
 
     @classmethod
-    def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Source, env_settings: Source,
+                                   dotenv_settings: Source, file_secret_settings: Source) -> tuple[Source, ...]:
         """init > environment > ``.env`` > config file > defaults; the config path comes from the first three."""
         config: Any = None
         for source, origin in ((init_settings, "--config"), (env_settings, f"env {ENV_PREFIX}CONFIG"),

@@ -130,6 +130,14 @@ def test_values_no_client_can_send_or_that_are_not_finite_are_refused(clean: Pat
                            f"value of {len(token)} characters (not shown)")
     monkeypatch.setenv("BCI_STREAM_TOKEN", "abc-DEF_123.~+/=")
     assert load_settings().token == "abc-DEF_123.~+/="
+    # the env example's placeholder, public, was accepted as a token (audit s46, security review)
+    from support.common import REPO
+
+    example = (REPO / "deploy" / "bci-stream.env.example").read_text()
+    monkeypatch.setenv("BCI_STREAM_TOKEN", example.split("BCI_STREAM_TOKEN=", 1)[1].split()[0])
+    assert _error() == ("environment variable BCI_STREAM_TOKEN: Value error, is deploy/bci-stream.env.example's "
+                        "placeholder: generate one with secrets.token_urlsafe; got a value of 32 characters "
+                        "(not shown)")
     monkeypatch.delenv("BCI_STREAM_TOKEN")
     monkeypatch.setenv("BCI_STREAM_STATUS_INTERVAL", "nan")  # before: "should be less than or equal to 5"
     assert _error() == "environment variable BCI_STREAM_STATUS_INTERVAL: Input should be a finite number; got 'nan'"
