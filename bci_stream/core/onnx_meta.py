@@ -1,10 +1,11 @@
-"""An ONNX file's ``metadata_props`` read without onnx or onnxruntime: a few lines of protobuf's wire format.
+"""What ``bci-stream models`` and ``/ready`` read of an ONNX file without onnx or onnxruntime: protobuf's wire format.
 
-``bci-stream models`` and ``GET /ready`` check each card against the metadata its graph was exported with (a card
-edited afterwards: labels swapped, channels reordered, another unit), as loading the model does
-(:func:`~bci_stream.core.card.graph_metadata_disagreements`), without opening an onnxruntime session per model per
-probe. Only the top level of the ``ModelProto`` is walked: field 14 (``metadata_props``, repeated
-``StringStringEntryProto``: ``key`` 1, ``value`` 2); every other field is skipped by its length.
+They check each card against the metadata its graph was exported with (a card edited afterwards: labels swapped,
+channels reordered, another unit), as loading the model does (:func:`~bci_stream.core.card.metadata_problem`), and
+refuse a graph that keeps tensors in other files, without an onnxruntime session per model per probe.
+:func:`metadata_props` walks the top level of the ``ModelProto`` (field 14, repeated ``StringStringEntryProto``:
+``key`` 1, ``value`` 2); :func:`external_data` its graph's tensors (:func:`_graph_locations`). Every other field is
+skipped by its length.
 """
 
 from __future__ import annotations
