@@ -204,8 +204,9 @@ def carried_warning(model_dir: Path) -> list[str]:
 
 
 def write_report(report: dict, out: Path) -> None:
-    """Write ``report.json`` (the report as is) and ``report.md`` (tables of the CV results) into ``out``, after
-    removing what a replaced version's report left there."""
+    """Write ``report.json`` (the report, its ``files`` and ``model_dir`` without this machine's paths: it travels with
+    the model, :func:`~bci_stream.train.export.provenance.portable`) and ``report.md`` (tables of the CV results) into
+    ``out``, after removing what a replaced version's report left there."""
     if out.is_dir() and not out.is_symlink():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
