@@ -71,8 +71,12 @@ class LoopbackHosts:
 
 
 def applies(host: str, token: object) -> bool:
-    """Whether :class:`LoopbackHosts` guards a service bound to ``host`` with ``token`` (None: no token)."""
-    return token is None and is_loopback(host)
+    """Whether :class:`LoopbackHosts` guards a service bound to ``host`` with ``token`` (None: no token): the bind
+    address judged as the start-up log judges it (:func:`~bci_stream.api.startup_log.loopback_only`); a request's
+    ``Host`` by :func:`is_loopback`, which resolves no name (an attacker's name may resolve to 127.0.0.1)."""
+    from bci_stream.api.startup_log import loopback_only
+
+    return token is None and loopback_only(host)
 
 
 __all__ = ["LoopbackHosts", "applies", "is_loopback"]

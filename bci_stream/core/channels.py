@@ -80,6 +80,9 @@ def non_eeg_reason(name: str, ch_type: str | None = None) -> str | None:
 
 
 _LETTER_NUMBER = re.compile(r"^([A-Za-z])(\d+)$")
+#: A label that numbers a channel instead of naming its position (as :func:`normalise_ch_name` leaves it): ``1``,
+#: ``EEG-0`` (BCI Competition IV 2a), ``Ch1``, ``CH 01``, ``EXG Channel 0`` (OpenBCI), EGI's ``E12``.
+NUMBERED_LABEL = re.compile(r"^(ch|chan|channel|exg\s*channel|e)?[\s_-]*0*\d+$", re.IGNORECASE)
 
 
 def bank_labelled(ch_names: Sequence[str]) -> bool:

@@ -10,7 +10,11 @@ skipped by its length.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _METADATA_PROPS = 14
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
@@ -112,18 +116,22 @@ def external_data(path: Path | str) -> list[str]:
                    for loc in _graph_locations(value)})
 
 
-#: path -> ((inode, size, mtime), (metadata_props, external_data)): a probe every few seconds reads each file once
-_SEEN: dict[str, tuple[tuple[int, int, int], tuple[dict[str, str], list[str]]]] = {}
-
-
-def cached_facts(path: Path) -> tuple[dict[str, str], list[str]]:
-    """``(metadata_props, external_data)`` of ``path``, read again only when its inode, size or modification time
-    changed."""
+def per_file(table: dict[str, tuple[tuple[int, int, int], T]], path: Path, compute: Callable[[Path], T]) -> T:
+    """``compute(path)``, kept in ``table`` and computed again only when the file's inode, size or modification time
+    changed (``/ready``, probed every few seconds, reads each model file once)."""
     st = path.stat()
-    seen, key = _SEEN.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
+    seen, key = table.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
     if seen is None or seen[0] != key:
-        seen = _SEEN[str(path)] = (key, (metadata_props(path), external_data(path)))
+        seen = table[str(path)] = (key, compute(path))
     return seen[1]
 
 
-__all__ = ["OnnxFormatError", "cached_facts", "external_data", "metadata_props"]
+_FACTS: dict[str, tuple[tuple[int, int, int], tuple[dict[str, str], list[str]]]] = {}
+
+
+def cached_facts(path: Path) -> tuple[dict[str, str], list[str]]:
+    """``(metadata_props, external_data)`` of ``path`` (:func:`per_file`)."""
+    return per_file(_FACTS, path, lambda p: (metadata_props(p), external_data(p)))
+
+
+__all__ = ["OnnxFormatError", "cached_facts", "external_data", "metadata_props", "per_file"]

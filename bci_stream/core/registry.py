@@ -24,7 +24,7 @@ from bci_stream.core.registry_folders import cardless_folders, misnamed_folders
 from bci_stream.core.units import volts_per_unit
 from bci_stream.core.card import (CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, architecture_problem,
                                   metadata_problem, sha256_file)
-from bci_stream.core.onnx_meta import OnnxFormatError, cached_facts
+from bci_stream.core.onnx_meta import OnnxFormatError, cached_facts, per_file
 
 
 @dataclass(frozen=True)
@@ -369,8 +369,4 @@ _DIGESTS: dict[str, tuple[tuple[int, int, int], str]] = {}
 
 def cached_sha256(path: Path) -> str:
     """The sha256 of ``path``, read again only when its inode, size or modification time changed."""
-    st = path.stat()
-    seen, key = _DIGESTS.get(str(path)), (st.st_ino, st.st_size, st.st_mtime_ns)
-    if seen is None or seen[0] != key:
-        seen = _DIGESTS[str(path)] = (key, sha256_file(path))
-    return seen[1]
+    return per_file(_DIGESTS, path, sha256_file)

@@ -15,8 +15,8 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.channels import (bank_labelled, match_channels, match_note, normalise_ch_name, renamable_flags,
-                                     renamed_hint, shortlist)
+from bci_stream.core.channels import (NUMBERED_LABEL, bank_labelled, match_channels, match_note, normalise_ch_name,
+                                     renamable_flags, renamed_hint, shortlist)
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.clock_line import ClockLine
@@ -177,13 +177,11 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
 
 
 _POSITION = re.compile(r"^[A-Za-z]{1,3}?(\d{1,2}|[zZ])$")  # a 10-10/10-20 name, as normalise_ch_name reads it
-#: A channel number that :data:`_POSITION` would take for a name: ``Ch1``, ``CH01``, ``Chan3``, EGI's ``E12``.
-_NUMBERED = re.compile(r"^(ch|chan|channel|e)?0*\d+$", re.IGNORECASE)
 
 
 def _names_a_position(label: str) -> bool:
     name = normalise_ch_name(label)
-    return bool(_POSITION.match(name)) and not _NUMBERED.match(name)
+    return bool(_POSITION.match(name)) and not NUMBERED_LABEL.match(name)  # not Ch1, CH01, Chan3, EGI's E12
 
 
 def numbered_hint(labels: Sequence[str | None], none_found: bool, same_count: bool) -> str:

@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bci_stream.core.channels import bank_labelled, ch_name_key, normalise_ch_name, shortlist
+from bci_stream.core.channels import NUMBERED_LABEL, bank_labelled, ch_name_key, normalise_ch_name, shortlist
 from bci_stream.io.data_root import DATA_ENV, data_root
 
 # The FC, C and CP rows of the 10-10 system (odd = left, z = midline, even = right), and the temporal
@@ -50,11 +49,6 @@ def sensorimotor_channels(ch_names: Sequence[str]) -> list[str] | None:
     return picked if len(picked) >= MIN_SENSORIMOTOR else None
 
 
-#: A label that numbers a channel instead of naming its position: ``1``, ``EEG-0`` (BCI Competition IV 2a), ``Ch1``,
-#: ``EXG Channel 0`` (OpenBCI), EGI's ``E12``.
-_NUMBERED = re.compile(r"^(ch|chan|channel|exg\s*channel|e)?[\s_-]*0*\d+$", re.IGNORECASE)
-
-
 def channel_pick_note(ch_names: Sequence[str], renamed: bool) -> str:
     """calibrate's note on the sensorimotor channels of ``ch_names`` (with ``--channels`` not given): which it picked
     and from how many, or why none (:func:`no_sensorimotor_note`, with how to name numbered or bank-labelled
@@ -66,7 +60,7 @@ def channel_pick_note(ch_names: Sequence[str], renamed: bool) -> str:
         return (f"sensorimotor channels picked by name: {len(picked)} of the {len(ch_names)} channels are on the 10-10 "
                 f"FC/C/CP rows ({', '.join(display_names(picked))}): half the candidates use them (ch=sensorimotor), "
                 f"half all {len(ch_names)} (ch=all); pass --channels to choose")
-    numbered = [n for n in ch_names if _NUMBERED.match(normalise_ch_name(n))]
+    numbered = [n for n in ch_names if NUMBERED_LABEL.match(normalise_ch_name(n))]
     hint = ""
     if renamed:  # named already: no hint to name them
         return no_sensorimotor_note(ch_names)
