@@ -40,8 +40,10 @@ Why not liblsl's ``proc_dejitter`` flag: it fits every stamp (late by (k-1)/2 pe
 every stream, regular ones included, it never restarts at a gap (a gap is spread over the half-life, 90 s by
 default, so it is no longer a gap), and the raw stamps, hence the jitter before repair, are lost.
 
-Modes: ``auto`` repairs once a quarter of the sample steps are under 0.45 periods (off again under 5 %) while
-the mean step is 0.55-2 periods (a replay at speed 4 has short steps, all alike, but no stair-case; at speed 2
+Modes: ``auto`` repairs once a quarter of the sample steps are under 0.45 periods (beyond the fraction's binomial noise,
+3 sigma: a sender with a fifth of its steps short, a per-sample stamp's jitter, is not taken for a stair-case by its
+first few steps; a stair of 2 samples per stamp is found after ~25 samples, of 3 or more after 8; off again under 5 %)
+while the mean step is 0.55-2 periods (a replay at speed 4 has short steps, all alike, but no stair-case; at speed 2
 exactly, steps of half a period are none either; one sent 100 times faster is not told from repeated stamps; the
 mean step counts each step up to :data:`STAIR_STEP_S`, 2 s, so that chunks stamped once of up to 2 s are found, and
 up to 0.25 s when the short steps are not repeated stamps: a fast replay's pause does not make it look nominal);
@@ -74,6 +76,8 @@ HALFTIME_S = 10.0
 ON_FRACTION = 0.25
 OFF_FRACTION = 0.05
 MIN_STEPS = 8
+ON_Z = 3.0  # the short-step fraction must pass ON_FRACTION by this many binomial standard deviations
+ON_VAR = ON_FRACTION * (1.0 - ON_FRACTION)
 # Mean step / period of a stair-case (or its first step: repeats): > 1/2 and short steps < 0.45 periods, so a stream
 # at exactly twice its rate is none; KEEP_RANGE once detected (a big stair's mean dips to ~0.5 before its 2nd step).
 RATE_RANGE = (0.55, 2.0)
@@ -268,7 +272,7 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         ratio = (self.t_steps if stairs else self.t_fast) / (self.n_steps * self.period)
         lo, hi = KEEP_RANGE if self.detected else RATE_RANGE
         nominal = lo <= ratio <= hi or ratio < SAME_STAMPS
-        if not self.detected and frac >= ON_FRACTION and nominal:
+        if not self.detected and frac >= ON_FRACTION + ON_Z * math.sqrt(ON_VAR / self.n_steps) and nominal:
             self.detected = True
             if self.mode == "auto":
                 self.active = True
