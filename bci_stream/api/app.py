@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redact_request_logs()  # the token of ``?token=`` never reaches the log
+        redact_request_logs(settings.token)  # the token (``?token=``, or wherever a client put it) is never logged
         app.state.settings = settings
         app.state.registry = ModelRegistry(settings.models_dir)
         app.state.supervisor = Supervisor(

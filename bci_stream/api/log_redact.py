@@ -3,14 +3,15 @@
 Browsers cannot set headers on a WebSocket, so the dashboard sends the token as ``?token=``; uvicorn's access log
 (``uvicorn.access``: ``"GET /status?token=... HTTP/1.1" 200``) and its WebSocket lines (``uvicorn.error``:
 ``"WebSocket /decoders/.../outputs?token=..." [accepted]``) would print it. :class:`TokenRedactor` replaces the
-value with ``***`` in those records.
+value with ``***`` in those records, and the configured token's value itself wherever a client put it (another
+parameter's name, a misspelt or percent-encoded one, the path: audit s46 M2), as sent or percent-decoded.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 #: loggers that print request paths with their query string
 REQUEST_LOGGERS = ("uvicorn.access", "uvicorn.error")
@@ -23,29 +24,45 @@ def _redacted(m: re.Match) -> str:
     return f"{m.group(1)}{m.group(2)}={REDACTED}" if name.lower() == "token" else m.group(0)
 
 
-def redact(text: str) -> str:
+def redact(text: str, secret: str | None = None) -> str:
     """``text`` with the value of every ``token`` query parameter replaced by ``***``, however its name is
-    percent-encoded (``?tok%65n=``: the server decodes it to ``token`` and accepts it)."""
-    return _PARAM.sub(_redacted, text) if "=" in text else text
+    percent-encoded (``?tok%65n=``: the server decodes it to ``token`` and accepts it), and with ``secret`` (the
+    configured token) replaced wherever it is, as written or percent-encoded (the text is then logged decoded)."""
+    text = _PARAM.sub(_redacted, text) if "=" in text else text
+    if secret:
+        text = text.replace(secret, REDACTED)
+        if "%" in text and secret in (decoded := unquote(text)):
+            text = decoded.replace(secret, REDACTED)
+    return text
 
 
 class TokenRedactor(logging.Filter):
-    """A logging filter that redacts ``token=`` values in a record's message and its string arguments."""
+    """A logging filter that redacts ``token=`` values, and the configured token ``secret`` anywhere, in a record's
+    message and its string arguments."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def _text(self, value: object) -> object:
+        return redact(value, self.secret) if isinstance(value, str) else value
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        record.msg = self._text(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(self._text(a) for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+            record.args = {k: self._text(v) for k, v in record.args.items()}
         return True
 
 
-def redact_request_logs() -> None:
-    """Install :class:`TokenRedactor` on uvicorn's request loggers (once; called when the app starts, after uvicorn
-    configured its logging)."""
+def redact_request_logs(secret: str | None = None) -> None:
+    """Install :class:`TokenRedactor` on uvicorn's request loggers, for the configured token ``secret`` (once per
+    logger, its secret updated; called when the app starts, after uvicorn configured its logging)."""
     for name in REQUEST_LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, TokenRedactor) for f in logger.filters):
-            logger.addFilter(TokenRedactor())
+        found = [f for f in logger.filters if isinstance(f, TokenRedactor)]
+        if found:
+            found[0].secret = secret
+        else:
+            logger.addFilter(TokenRedactor(secret))

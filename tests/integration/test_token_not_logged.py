@@ -40,8 +40,15 @@ def test_token_in_the_query_is_redacted_in_the_log(tmp_path: Path):
         with ws_connect(f"ws://127.0.0.1:{port}/decoders/nope/outputs?decimate=2&%74oken={SECRET}") as ws:
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=10)
+        # the token anywhere else (audit s46 M2: logged before): an encoded '=', another name, a list name, the path,
+        # its characters percent-encoded
+        enc = "".join(f"%{ord(c):02X}" if c in "seT" else c for c in SECRET)
+        for path in (f"/status?token%3D{SECRET}", f"/status?t={SECRET}", f"/status?token[]={SECRET}",
+                     f"/decoders/{SECRET}", f"/decoders/{enc}"):
+            assert httpx.get(f"{url}{path}", timeout=10).status_code in (401, 404)
     text = "\n".join(lines)
     assert SECRET not in text, text
+    assert enc not in text and text.count('/decoders/*** HTTP/1.1" 401') == 2, text
     assert text.count("token=***") >= 4, text  # the four requests are logged, redacted
     assert '"GET /status?token=*** HTTP/1.1" 200' in text and "/decoders?token=***&x=1" in text, text
     assert "WebSocket /decoders/nope/outputs?token=***" in text, text
