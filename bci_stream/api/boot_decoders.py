@@ -2,7 +2,10 @@
 config file, each a ``POST /decoders`` body), so that a restart of the service (systemd, docker) brings them back;
 before, every decoder had to be posted again after each restart. Each goes through the same checks as a
 ``POST /decoders`` (:func:`~bci_stream.api.routers.decoders.create_decoder`); a refused one is logged as a WARNING
-naming its place in the list and why, and the others start: a bad entry never stops the service."""
+naming its place in the list and why, and the others start: a bad entry never stops the service. The refused ones stay
+listed, with why, in ``GET /ready`` (``decoders_not_started``) and counted in ``/metrics``
+(``bci_stream_configured_decoders_not_started``): a deployment that pins ``name@version`` runs one decoder fewer after
+that version is gone, and a probe or an alert sees it (audit s46, reproducibility 10)."""
 
 from __future__ import annotations
 
@@ -26,8 +29,10 @@ def refusal_text(detail: Any) -> str:
 
 
 def start_configured(settings: Any, state: Any) -> list[str]:
-    """Start every decoder of ``settings.decoders`` on the app ``state``'s supervisor; the ids of those started."""
-    started = []
+    """Start every decoder of ``settings.decoders`` on the app ``state``'s supervisor; the ids of those started. The
+    refused entries, each as one line (its place, stream, model and why), go to ``state.decoders_not_started``."""
+    started: list[str] = []
+    state.decoders_not_started = not_started = []
     for i, spec in enumerate(settings.decoders):
         what = f"decoders[{i}] (stream {spec.stream.model_dump(exclude_none=True)}, model {spec.model!r})"
         try:
@@ -35,9 +40,11 @@ def start_configured(settings: Any, state: Any) -> list[str]:
         except HTTPException as exc:
             log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings),
                         refusal_text(exc.detail))
+            not_started.append(f"{what} is not started: {refusal_text(exc.detail)}")
             continue
-        except Exception:  # noqa: BLE001 - one entry never stops the service
+        except Exception as exc:  # noqa: BLE001 - one entry never stops the service
             log.exception("%s is not started", what)
+            not_started.append(f"{what} is not started: {type(exc).__name__}: {exc}")
             continue
         log.info("%s started as decoder %s", what, created.id)
         started.append(created.id)

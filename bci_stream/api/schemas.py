@@ -294,3 +294,6 @@ class ReadyAnswer(BaseModel):
     """Ids of decoders in ``error`` (listed; they do not make the service unready)."""
     decoders_unresponsive: list[str]
     """Ids of running decoders whose worker has sent no status for max(5 s, 10 status intervals)."""
+    decoders_not_started: list[str] = []
+    """The config file's decoders (the ``decoders`` setting) refused when the service started, each with why (listed;
+    they do not make the service unready: a ``POST /decoders`` still works)."""

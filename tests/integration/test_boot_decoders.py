@@ -45,6 +45,12 @@ def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_rest
                 assert decoder["stream"]["name"] == name and decoder["model"]["name"] == "tiny-gru", decoder
                 assert running[0]["id"] == decoder["id"]
                 ids.append(decoder["id"])
+                # the refused entry is listed with why in /ready (200: the service works) and counted in /metrics
+                ready = client.get("/ready")
+                (refused,) = ready.json()["decoders_not_started"]
+                assert ready.status_code == 200 and refused.startswith("decoders[1] (stream ") and "no-such-model" in \
+                    refused.split(" is not started: ")[1], ready.json()
+                assert "bci_stream_configured_decoders_not_started 1.0" in client.get("/metrics").text
         log = "\n".join(lines)
         assert (f"decoders[0] (stream {{'name': '{name}'}}, model 'tiny-gru') started as decoder {ids[-1]}") in log, log
         assert (f"WARNING decoders[1] (stream {{'name': '{name}'}}, model 'no-such-model') of config file "

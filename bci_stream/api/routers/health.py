@@ -35,7 +35,8 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     decoder could run, is listed in ``model_problems``).
 
     503 with the reasons otherwise. Decoders in ``error``, and running ones whose worker has sent no status for
-    max(5 s, 10 status intervals) (hung), are listed but do not make the service unready (it still works).
+    max(5 s, 10 status intervals) (hung), and the config file's decoders refused at start (``decoders_not_started``)
+    are listed but do not make the service unready (it still works).
     """
     reasons = []
     usable, problems, entries = usable_models(registry)  # what the start-up log counts (startup_log)
@@ -49,7 +50,8 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     silent_after = max(5.0, 10 * supervisor.status_interval)  # a running worker reports every status_interval
     hung = [h.id for h in handles if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
     body = {"ready": not reasons, "reasons": reasons, "models": len(usable), "model_problems": problems,
-            "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung}
+            "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung,
+            "decoders_not_started": list(getattr(request.app.state, "decoders_not_started", []))}
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 

@@ -217,6 +217,19 @@ class RecordingsCollector:
         yield stalled
 
 
+class NotStartedCollector:
+    """How many of the config file's decoders (the ``decoders`` setting) were refused when the service started (``GET
+    /ready``'s ``decoders_not_started`` says which and why)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("bci_stream_configured_decoders_not_started", "Decoders of the config file's "
+                                "decoders setting refused when the service started (GET /ready says why)",
+                                value=float(self.count))
+
+
 @router.get("/metrics", response_class=PlainTextResponse,
             responses={200: {"description": "The Prometheus text exposition format (version 0.0.4).",
                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
@@ -225,4 +238,5 @@ def metrics(request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SupervisorCollector(request.app.state.supervisor))
     registry.register(RecordingsCollector(request.app.state.recordings))
+    registry.register(NotStartedCollector(len(getattr(request.app.state, "decoders_not_started", []))))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
