@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import signal
 import socket
 import threading
@@ -12,7 +13,7 @@ import time
 import uvicorn
 
 from bci_stream.api.app import create_app
-from bci_stream.core.settings import Settings
+from bci_stream.core.settings import ENV_PREFIX, Settings
 from bci_stream.core.log_setup import configure_service, uvicorn_log_config
 
 
@@ -65,6 +66,13 @@ def bind_problem(host: str, port: int) -> str | None:
 GRACEFUL_S = 5.0
 
 
+def drop_token_env() -> None:
+    """Remove ``BCI_STREAM_TOKEN`` (in any case: the settings read environment names so) from this process's
+    environment, so that the processes it starts from now on do not inherit it."""
+    for key in [k for k in os.environ if k.upper() == f"{ENV_PREFIX}TOKEN"]:
+        del os.environ[key]
+
+
 def serve(settings: Settings) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM shut the decoders down cleanly), then return.
 
@@ -73,7 +81,11 @@ def serve(settings: Settings) -> None:
     143 in a shell: a container or script checking for 0 sees a failure), Ctrl-C's is a ``KeyboardInterrupt``: so
     SIGTERM is given Ctrl-C's handler here (as ``replay`` does), and either ends in a ``KeyboardInterrupt`` that the
     caller (``bci-stream serve``) takes as exit 0. Called off the main thread, no handler is changed.
+
+    The token is taken out of the environment first (``settings`` holds it): the worker processes, started later
+    (multiprocessing's fork server, the resource tracker), would inherit it, and need it not (audit s46, security S5).
     """
+    drop_token_env()
     configure_service(settings.log_level)  # the service's own loggers and its workers', not only uvicorn's
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
