@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bci_stream.core.settings import REFERENCE_BEGIN, REFERENCE_END, Settings, env_var, settings_markdown
+from bci_stream.core.settings import Settings, env_var
+from bci_stream.core.settings_reference import REFERENCE_BEGIN, REFERENCE_END, settings_markdown
 from support.common import REPO
 
 ROOT = REPO
