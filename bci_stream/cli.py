@@ -211,10 +211,13 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
             raise _CantStart(f"ray_listen_host {settings.ray_listen_host!r} ({origin}): {problem}; give an address of "
                              "this host, or leave it unset (the address Ray uses for this node)")
     from bci_stream.api.server import bind_problem, host_problem
+    from bci_stream.api.startup_log import open_api_problem
 
     if problem := host_problem(settings.host):  # before the port: its advice would be wrong
         raise _CantStart(f"{problem}: pass --host (127.0.0.1: this host only; 0.0.0.0: every interface) or set "
                          "BCI_STREAM_HOST")
+    if problem := open_api_problem(settings):
+        raise _CantStart(problem)
     if problem := bind_problem(settings.host, settings.port):
         raise _CantStart(f"{problem}: pass --port (0: any free port) or set BCI_STREAM_PORT")
     try:

@@ -11,6 +11,7 @@ import httpx
 import pylsl
 
 from bci_stream.api.server import BackgroundServer, bind_problem, host_problem
+from bci_stream.api.startup_log import open_api_problem
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.settings import Settings
@@ -109,6 +110,9 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
         return 2
     if problem := host_problem(settings.host):
         echo(f"error: {problem}: run `bci-stream demo --host 127.0.0.1`")
+        return 2
+    if problem := open_api_problem(settings):
+        echo(f"error: {problem}")
         return 2
     problem = bind_problem(settings.host, settings.port)
     if problem:

@@ -63,6 +63,17 @@ def loopback_only(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
 
 
+def open_api_problem(settings: Settings) -> str | None:
+    """Why ``serve`` refuses to start: no token on a bind address reachable from the network, without ``open_api``
+    (audit s46, security S4: only a WARNING before); None when it may start."""
+    if settings.token or settings.open_api or loopback_only(settings.host):
+        return None
+    return (f"no API token is set (setting token, env BCI_STREAM_TOKEN) and host {settings.host!r} is reachable from "
+            "the network: whoever reaches the port could start, stop and swap decoders and record; set a token (and "
+            "put a TLS reverse proxy in front: deploy/README.md), bind to 127.0.0.1, or set open_api (env "
+            "BCI_STREAM_OPEN_API=true) to serve it open on purpose")
+
+
 def log_startup(settings: Settings, registry: ModelRegistry) -> None:
     """The start-up summary (INFO; never the token) and the WARNINGs about a ``models_dir`` without a model and an
     open control API. Each setting's origin is said (``--models-dir``, an environment variable, the env file, the
@@ -81,10 +92,10 @@ def log_startup(settings: Settings, registry: ModelRegistry) -> None:
         log.warning("models_dir %s (setting models_dir, from %s) %s: every decoder is refused and /ready answers 503 "
                     "until a valid model is there (/health still answers ok)", settings.models_dir,
                     setting_origin("models_dir", settings), why)
-    if not settings.token and not loopback_only(settings.host):
+    if not settings.token and not loopback_only(settings.host):  # open_api set, else serve refused to start
         log.warning("no API token is set (setting token, env BCI_STREAM_TOKEN) and host %s is reachable from the "
-                    "network: the control API is open to anyone who reaches it (set a token, and put a TLS reverse "
-                    "proxy in front: deploy/README.md)", settings.host)
+                    "network: the control API is open to anyone who reaches it, as open_api allows (set a token, and "
+                    "put a TLS reverse proxy in front: deploy/README.md)", settings.host)
 
 
-__all__ = ["log_startup", "loopback_only", "models_dir_problem", "usable_models"]
+__all__ = ["log_startup", "loopback_only", "models_dir_problem", "open_api_problem", "usable_models"]

@@ -35,8 +35,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BCI_STREAM_", "RAY_ADDRESS"))}
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BCI_STREAM_", "RAY_ADDRESS"))}, **(env or {})}
     return subprocess.run([BCI_STREAM, *args], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
 
 
@@ -74,6 +74,25 @@ def test_serve_and_demo_on_a_host_they_cannot_listen_on_name_the_host_not_the_po
     assert (proc.stdout + proc.stderr).strip().splitlines() == [
         "error: cannot listen on host '198.51.100.7' (198.51.100.7): Cannot assign requested address: run "
         "`bci-stream demo --host 127.0.0.1`"]
+
+
+def test_serve_and_demo_with_no_token_on_a_network_address_refuse_unless_open_api_is_set() -> None:
+    """Audit s46 (security S4): with no token, a bind address reachable from the network only warned, and anyone who
+    reached the port could start, stop and swap decoders. Now one error line says the three ways out, exit 2, before
+    anything listens; ``open_api`` (here its environment variable) serves it open on purpose; a loopback bind needs
+    no token."""
+    port = str(_free_port())
+    want = ("no API token is set (setting token, env BCI_STREAM_TOKEN) and host '0.0.0.0' is reachable from the "
+            "network: whoever reaches the port could start, stop and swap decoders and record; set a token (and put a "
+            "TLS reverse proxy in front: deploy/README.md), bind to 127.0.0.1, or set open_api (env "
+            "BCI_STREAM_OPEN_API=true) to serve it open on purpose")
+    proc = _run("serve", "--host", "0.0.0.0", "--port", port)
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [f"Error: {want}"], proc.stdout + proc.stderr
+    proc = _run("demo", "--host", "0.0.0.0", "--port", port, "--duration", "3")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (proc.stdout + proc.stderr).strip().splitlines() == [f"error: {want}"]
+    proc = _run("demo", "--host", "0.0.0.0", "--port", "0", "--duration", "1", env={"BCI_STREAM_OPEN_API": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the cluster extra (ray)")

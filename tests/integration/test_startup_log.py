@@ -76,10 +76,10 @@ def test_the_start_is_summed_up_without_the_token_and_an_open_api_is_warned_abou
             f"{tmp_path / 'rec'} (environment variable BCI_STREAM_RECORDINGS_DIR); API token set; host 127.0.0.1, "
             "port 0") in summary, summary
     assert TOKEN not in log and "WARNING" not in log, log
-    log = _started_log(_env(tmp_path), "--models-dir", str(models_dir), "--host", "0.0.0.0")
+    log = _started_log(_env(tmp_path, BCI_STREAM_OPEN_API="true"), "--models-dir", str(models_dir), "--host", "0.0.0.0")
     assert "API token not set; host 0.0.0.0" in log, log
     assert (" WARNING no API token is set (setting token, env BCI_STREAM_TOKEN) and host 0.0.0.0 is reachable from "
-            "the network: the control API is open") in log, log
+            "the network: the control API is open to anyone who reaches it, as open_api allows") in log, log
     log = _started_log(_env(tmp_path, BCI_STREAM_TOKEN=TOKEN), "--models-dir", str(models_dir), "--host", "0.0.0.0")
     assert "API token set; host 0.0.0.0" in log and "WARNING" not in log and TOKEN not in log, log
 
