@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import HTTPException, Response
 
 from bci_stream.api.routers.decoders import create_decoder
+from bci_stream.core.errors import BciStreamError
 from bci_stream.core.settings_errors import setting_origin
 
 log = logging.getLogger("bci_stream.api")
@@ -34,13 +35,18 @@ def start_configured(settings: Any, state: Any) -> list[str]:
     started: list[str] = []
     state.decoders_not_started = not_started = []
     for i, spec in enumerate(settings.decoders):
-        what = f"decoders[{i}] (stream {spec.stream.model_dump(exclude_none=True)}, model {spec.model!r})"
+        named = f"id {spec.id!r}, " if spec.id is not None else ""
+        what = f"decoders[{i}] ({named}stream {spec.stream.model_dump(exclude_none=True)}, model {spec.model!r})"
         try:
             created = create_decoder(spec, state.supervisor, state.registry, state.recordings, Response())
         except HTTPException as exc:
             log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings),
                         refusal_text(exc.detail))
             not_started.append(f"{what} is not started: {refusal_text(exc.detail)}")
+            continue
+        except BciStreamError as exc:  # e.g. its placement cannot be met: said as the API would say it
+            log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings), exc)
+            not_started.append(f"{what} is not started: {exc}")
             continue
         except Exception as exc:  # noqa: BLE001 - one entry never stops the service
             log.exception("%s is not started", what)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bci_stream.core.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderNotFoundError,
-                               DecoderNotReadyError, ModelError, ModelNotFoundError, PlacementError)
+from bci_stream.core.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderIdInUseError,
+                                    DecoderNotFoundError, DecoderNotReadyError, ModelError, ModelNotFoundError,
+                                    PlacementError)
 from bci_stream.core.messages import Retry
 
 #: What a 503 tells a client to wait before it retries (``Retry-After``, s): a model that could not be loaded now.
@@ -24,6 +25,7 @@ RETRY_CODES: dict[Retry, int] = {Retry.BUSY: 409, Retry.UNAVAILABLE: 503}
 STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
     (DecoderNotFoundError, 404),
     (ModelNotFoundError, 404),
+    (DecoderIdInUseError, 409),
     (DecoderNotReadyError, 409),
     (CommandRefusedError, 409),
     (CommandTimeoutError, 504),

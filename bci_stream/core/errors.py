@@ -78,6 +78,10 @@ class DecoderNotFoundError(CommandError):
     """No decoder with that id."""
 
 
+class DecoderIdInUseError(BciStreamError):
+    """A decoder start asked for an id (``DecoderSpec.id``) that a decoder of this service has."""
+
+
 class DecoderNotReadyError(CommandError):
     """The decoder has no worker that takes commands now (starting, or not running)."""
 

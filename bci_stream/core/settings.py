@@ -153,6 +153,16 @@ class Settings(BaseSettings):
                     "(`serve --config`), the environment or `.env`; never from the config file itself.",
     )
 
+    @field_validator("decoders")
+    @classmethod
+    def _distinct_ids(cls, value: list[DecoderSpec]) -> list[DecoderSpec]:
+        """Decoder ids given (``id``) once each: the second would be refused at every start."""
+        ids = [d.id for d in value if d.id is not None]
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ValueError(f"each decoder's id must differ from the others', got {', '.join(map(repr, twice))} "
+                             "more than once")
+        return value
+
     @field_validator("models_dir", "recordings_dir", "config")
     @classmethod
     def _home_expanded(cls, value: Path | None) -> Path | None:

@@ -349,6 +349,10 @@ class DecoderOptions(BaseModel):
         return self
 
 
+#: A decoder id given in a request (``DecoderSpec.id``): as ``options.output_instance``, which may carry it.
+DECODER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
 class DecoderSpec(BaseModel):
     """A decoder: a stream selector, a model reference (``name`` or ``name@version``), options."""
 
@@ -357,6 +361,13 @@ class DecoderSpec(BaseModel):
     stream: StreamSelector
     model: str = Field(min_length=1, max_length=256, pattern=MODEL_REF_PATTERN)
     options: DecoderOptions = DecoderOptions()
+    id: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=DECODER_ID_PATTERN,
+        description="The decoder's id (its URL /decoders/<id>, its /metrics label decoder_id): letters, digits, _ . "
+        "-, starting with a letter or digit. Give one to a config file's decoder so that it keeps it across service "
+        "restarts (dashboards and alerts follow one series); 409 while a decoder of that id exists. Default: a new "
+        "random 12-hex-digit id.",
+    )
 
     @model_validator(mode="after")
     def _output_name_not_input(self) -> DecoderSpec:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
-from bci_stream.core.errors import DecoderNotFoundError, DecoderStoppingError, ModelError, ModelUnavailableError
+from bci_stream.core.errors import (DecoderIdInUseError, DecoderNotFoundError, DecoderStoppingError, ModelError,
+                                    ModelUnavailableError)
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
@@ -117,8 +118,12 @@ class Supervisor(WorkerWatch):
                 and self.backend.name == "local"):  # under Ray every decoder has an actor of its own: not stamped
             spec = spec.model_copy(update={"options": spec.options.model_copy(update={"worker": self.default_worker})})
         self.backend.check_placement(spec.options.placement)
-        decoder_id = uuid.uuid4().hex[:12]
+        decoder_id = spec.id or uuid.uuid4().hex[:12]
         with self._lock:  # reserved under the twin check's lock: a concurrent start of this stream and model sees it
+            if (held := self._handles.get(decoder_id)) is not None:
+                raise DecoderIdInUseError(f"decoder id {decoder_id!r} is in use (a decoder in state "
+                                          f"{held.status.state!r}): DELETE /decoders/{decoder_id} first, or give "
+                                          "another id")
             handle = reserve(self._handles, decoder_id, spec, self.backend.name)
         try:
             if (pinned := self._pin(handle)) is not None and n_outputs is not None:  # what its workers will run

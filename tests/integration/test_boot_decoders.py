@@ -1,8 +1,9 @@
 """Decoders listed in the config file (``[[decoders]]`` tables, the ``decoders`` setting) start when ``serve`` starts,
 and again after a restart of the service (audit s41, ops: a systemd or docker restart left the service with no
 decoder, every one to be posted again). An entry refused by the checks of ``POST /decoders`` (here: a model that is
-not there) is logged, naming its place, the setting's origin and why, and the others start. A real ``serve`` (twice),
-its log read; a real LSL stream; the decoders' status read over HTTP."""
+not there) is logged, naming its place, the setting's origin and why, and the others start. One given an ``id`` keeps
+it across the restart (audit s46 API S4: a new random id each start made every /metrics series new). A real ``serve``
+(twice), its log read; a real LSL stream; the decoders' status read over HTTP."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_rest
     config.write_text(f'models_dir = "{models_dir}"\n'
                       f'recordings_dir = "{tmp_path / "rec"}"\n\n'
                       '[[decoders]]\n'
+                      'id = "boot-left"\n'
                       'model = "tiny-gru"\n'
                       f'stream = {{ name = "{name}" }}\n'
                       'options = { worker = "shared", stall_timeout_s = 2.0 }\n\n'
@@ -52,9 +54,10 @@ def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_rest
                     refused.split(" is not started: ")[1], ready.json()
                 assert "bci_stream_configured_decoders_not_started 1.0" in client.get("/metrics").text
         log = "\n".join(lines)
-        assert (f"decoders[0] (stream {{'name': '{name}'}}, model 'tiny-gru') started as decoder {ids[-1]}") in log, log
+        assert (f"decoders[0] (id 'boot-left', stream {{'name': '{name}'}}, model 'tiny-gru') started as decoder "
+                "boot-left") in log, log
         assert (f"WARNING decoders[1] (stream {{'name': '{name}'}}, model 'no-such-model') of config file "
                 f"{str(config)!r}: key 'decoders' is not started: model: ") in log, log
         assert "no-such-model" in log.split("decoders[1]")[1].splitlines()[0]
-    assert ids[0] != ids[1]
+    assert ids == ["boot-left", "boot-left"]  # its id given: the same after the restart (the /metrics series too)
     del outlet

@@ -140,3 +140,28 @@ def test_websocket_good_query_still_streams(client, server):
     pusher.join(10)
     assert seq and np.all(np.asarray(seq) % 5 == 0)
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_a_decoder_id_given_in_the_request_is_its_id_until_its_delete(client, server):
+    """Audit s46 (API S4): ``id`` in the body names the decoder (its URL, its status, its /metrics label); a second
+    start with that id while it exists is 409 naming it, a malformed id 422 naming ``body.id``; after its DELETE the id
+    can be given again."""
+    name = unique("chosen-id")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    body = {"stream": {"name": name}, "model": "tiny-gru", "id": "left-motor.v2"}
+    r = client.post("/decoders", json=body)
+    assert r.status_code == 201 and r.json()["id"] == "left-motor.v2", r.text
+    assert r.headers["Location"] == "/decoders/left-motor.v2"
+    st = wait_status(client, "left-motor.v2", lambda s: s["state"] == "running", 90, "the decoder to run")
+    assert st["id"] == "left-motor.v2"
+    assert 'decoder_id="left-motor.v2"' in httpx.get(f"{server.url}/metrics", timeout=30).text
+    again = client.post("/decoders", json={**body, "stream": {"name": unique("other")}})
+    assert again.status_code == 409 and "decoder id 'left-motor.v2' is in use" in again.json()["detail"], again.text
+    for bad in ("../x", ".hidden", "", "x" * 41, "a b"):
+        r = client.post("/decoders", json={**body, "id": bad})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "id"], (bad, r.text)
+    assert client.delete("/decoders/left-motor.v2").status_code == 200
+    r = client.post("/decoders", json=body)
+    assert r.status_code == 201 and r.json()["id"] == "left-motor.v2", r.text
+    assert client.delete("/decoders/left-motor.v2").status_code == 200
+    del outlet

@@ -188,3 +188,14 @@ def test_show_of_a_bad_config_file_is_a_line_not_a_traceback(clean: Path) -> Non
                           capture_output=True, text=True, timeout=60, cwd=clean)
     assert proc.returncode == 2, proc.stderr
     assert "key 'port' must be an integer, got the boolean true" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_config_decoders_with_one_id_twice_are_refused_naming_it(clean: Path) -> None:
+    """The second of two ``[[decoders]]`` given one ``id`` would be refused (409) at every start: the config is."""
+    entry = '[[decoders]]\nid = "{}"\nmodel = "m"\nstream = {{ name = "{}" }}\n\n'
+    config = write(clean / "ids.toml", entry.format("left", "a") + entry.format("left", "b") + entry.format("x", "c"))
+    with pytest.raises(ValidationError, match="each decoder's id must differ from the others', got 'left' more than "
+                                              "once"):
+        Settings(config=config)
+    write(config, entry.format("left", "a") + entry.format("right", "b"))
+    assert [d.id for d in Settings(config=config).decoders] == ["left", "right"]
