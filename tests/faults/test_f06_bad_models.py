@@ -116,7 +116,9 @@ def test_bad_models_are_refused_at_hot_swap_and_the_decoder_is_unaffected(client
     (no sample lost, state untouched)."""
     name = unique("swap-bad")
     outlet, _ = new_outlet(name, f"{name}-src")
-    decoder_id = start_running(client, name, worker=worker_kind)
+    # 'running' is asserted after each refused swap while a 2.5 s push runs: refusals slower than the push (a loaded
+    # machine) must not meet a stall (stall_timeout_s 1 s by default) after it
+    decoder_id = start_running(client, name, worker=worker_kind, stall_timeout_s=600)
     sha = client.get(f"/decoders/{decoder_id}").json()["model"]["sha256"]
     out = open_output(f"{name}-decoded")
     prov = open_output(f"{name}-decoded-provenance")

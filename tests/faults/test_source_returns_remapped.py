@@ -108,7 +108,8 @@ def test_source_returns_with_the_same_channels_in_other_spellings(client, worker
     st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == N_FIRST + 1000, 60,
                      "the second sender's samples")
     c = st["counters"]
-    assert st["state"] == "running" and c["reconnects"] == 1 and st["last_error"] is None, st
+    # running, or stalled again (silent since the push ended, stall_timeout_s 1 s: a loaded machine), never an error
+    assert st["state"] in ("running", "stalled") and c["reconnects"] == 1 and st["last_error"] is None, st
     assert c["samples_in"] == c["samples_out"], c
     assert st["stream"]["uid"] == outlet.get_info().uid() and st["stream"]["ch_names"] == labels, st["stream"]
     assert st["stream"]["units"] == {"input": "microvolts", "assumed": False, "scale": 1.0}, st["stream"]
@@ -127,7 +128,7 @@ def test_source_without_source_id_returns_unchanged(client, worker_kind):
     st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == N_FIRST + 1000, 60,
                      "the second sender's samples")
     c = st["counters"]
-    assert st["state"] == "running" and st["restarts"] == 0 and st["last_error"] is None, st
+    assert st["state"] in ("running", "stalled") and st["restarts"] == 0 and st["last_error"] is None, st  # as above
     assert c["reconnects"] == 1 and c["samples_in"] == c["samples_out"], c
     assert st["stream"]["uid"] == outlet.get_info().uid()
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200

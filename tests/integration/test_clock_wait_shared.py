@@ -66,6 +66,8 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
                                                            "markers": {"stream": {"name": f"{other}-cues"}}}})
             assert r.status_code == 201, r.text
             steady.start()
+            # its decoded stream exists once its worker started (a loaded machine: longer than open_output's 10 s)
+            wait_status(client, r.json()["id"], lambda s: s["output_stream"] is not None, 90, "its decoded stream")
             out = Arrivals(open_output(f"{other}-decoded"), timeout=0.01)
             while first.poll() is None:
                 out.pull()

@@ -63,7 +63,8 @@ def start_decoder(client: httpx.Client, name: str, model: str = "tiny-gru", **op
     r = client.post("/decoders", json={"stream": {"name": name}, "model": model, "options": options})
     assert r.status_code == 201, r.text
     decoder_id = r.json()["id"]
-    wait_status(client, decoder_id, lambda s: s["state"] == "running", 30, "running")
+    # running, or stalled already: its stream may send nothing yet (stall_timeout_s, 1 s by default)
+    wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 30, "running")
     return decoder_id
 
 
@@ -123,7 +124,7 @@ def test_two_decoders_and_a_hot_swap_lose_no_sample(client):
 def test_swap_to_an_incompatible_or_unknown_model_is_refused(client, swap_models_dir, tmp_path):
     name = unique("swap-bad")
     outlet = outlet_for(name)  # noqa: F841 - keeps the stream alive
-    decoder_id = start_decoder(client, name)
+    decoder_id = start_decoder(client, name, stall_timeout_s=600)  # silent: 'running' must outlast the requests
     r = client.put(f"/decoders/{decoder_id}/model", json={"model": "nope"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "model"]
     r = client.put(f"/decoders/{decoder_id}/model", json={"model": "tiny-gru", "extra": 1})
@@ -224,7 +225,7 @@ def test_websocket_streams_live_outputs(client, server):
 def test_metrics_latency_and_ready(client):
     name = unique("metrics")
     outlet = outlet_for(name)
-    decoder_id = start_decoder(client, name)
+    decoder_id = start_decoder(client, name, stall_timeout_s=600)  # its state 'running' read after the data ended
     push_paced(outlet, test_signal(1000, seed=3), TINY_SFREQ * 4, chunk=10)
     wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == 1000, 10, "1000 samples")
     text = client.get("/metrics").text

@@ -46,7 +46,9 @@ def start(sup: Supervisor, name: str, model: str = "tiny-gru", **options) -> obj
     spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": model, "options": options})
     card = ModelRegistry(sup.models_dir).get(model).card
     handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
-    wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+    # running, or stalled already: its stream may send nothing yet, and a loaded machine may stall it (after
+    # stall_timeout_s) before a poll sees 'running'
+    wait_for(lambda: handle.status.state in ("running", "stalled"), 30, "the worker to be running")
     return handle
 
 
@@ -77,10 +79,13 @@ def test_stall_of_the_sender_loses_nothing(supervisor):
     push_paced(outlet, x[8000:], rate, chunk=20, t_start=t0 + 8000 / rate)
     y, ts = pull_all(out, n, timeout=60)
     wait_for(lambda: counters(handle).get("samples_out") == n, 10, "the counters to catch up")
-    c = counters(handle)
+    st = handle.status  # one report: its state and counters together
+    c = dataclasses.asdict(st.counters)
     assert len(ts) == n and c["samples_in"] == n and c["samples_out"] == n
     assert np.all(np.diff(ts) > 0)
-    assert c["stalls"] == c0["stalls"] + 1 and c["resumes"] == c0["resumes"] + 1 and handle.status.state == "running"
+    # the sender's stall and its resume; the sender is done now, and stall_timeout_s (1 s) after its last sample the
+    # decoder stalls again, which pull_all's 0.5 s wait for duplicates leaves a loaded machine little time to beat
+    assert c["stalls"] == c0["stalls"] + 1 + (st.state == "stalled") and c["resumes"] == c0["resumes"] + 1, c
     assert c["gaps"] == 0 and c["samples_lost"] == 0
 
 
@@ -168,7 +173,7 @@ def test_source_back_with_another_channel_count_is_an_error(supervisor):
     # the service is fine: another decoder starts and runs
     other = unique("ok")
     outlet_ok, _ = new_outlet(other, f"{other}-src")
-    assert start(supervisor, other).status.state == "running"
+    assert start(supervisor, other).status.state in ("running", "stalled")  # connected (silent: may stall), no error
 
 
 def test_wrong_channel_count_at_start_is_a_clear_error(supervisor):
@@ -369,7 +374,9 @@ def test_wait_for_consumer_holds_the_first_output_for_the_lab_s_consumer(supervi
     y, ts = pull_all(out, n, timeout=60)
     assert len(ts) == n, f"the consumer received {len(ts)} of {n} outputs"
     np.testing.assert_allclose(ts[0], t0, atol=1e-6)  # the first input sample's timestamp, kept
-    wait_for(lambda: handle.status.state == "running", 10, "running")
+    # running, or stalled already: the sender is done, and stall_timeout_s (1 s) after its last sample the decoder
+    # stalls, which a loaded machine may reach within pull_all's 0.5 s wait for duplicates
+    wait_for(lambda: handle.status.state in ("running", "stalled"), 10, "running")
     waited = handle.status.output_stream["consumer_waited_s"]
     assert 0 < waited < 25 and counters(handle)["samples_lost"] == 0
     assert handle.status.output_stream["consumer_at_first_output"] is True

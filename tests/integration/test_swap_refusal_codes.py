@@ -53,7 +53,9 @@ def test_a_swap_that_can_never_succeed_is_422_naming_body_model(client, model, s
 
     name = unique("swap-422")
     outlet = _unitless_outlet(name)
-    r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru"})
+    # its stream sends nothing: 'running' (asserted after the swap) lasts stall_timeout_s, longer than the requests
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                       "options": {"stall_timeout_s": 600}})
     assert r.status_code == 201, r.text
     decoder_id = r.json()["id"]
     try:

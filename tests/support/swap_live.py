@@ -41,7 +41,10 @@ def running_decoder(client: httpx.Client, worker: str, model: str = "tiny-gru") 
     for label in TINY_CH_NAMES:
         channels.append_child("channel").append_child_value("label", label).append_child_value("unit", "uV")
     outlet = pylsl.StreamOutlet(info)
-    r = client.post("/decoders", json={"stream": {"name": name}, "model": model, "options": {"worker": worker}})
+    # its stream sends nothing: 'running' lasts stall_timeout_s, which must outlast the swaps a test sends (the
+    # default 1 s does not on a loaded machine)
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": model,
+                                       "options": {"worker": worker, "stall_timeout_s": 600}})
     assert r.status_code == 201, r.text
     decoder_id = r.json()["id"]
     try:
