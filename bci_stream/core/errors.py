@@ -60,6 +60,12 @@ class StreamNotFoundError(StreamError):
     """No stream matched the selector within the timeout."""
 
 
+class SourceUnavailableError(StreamError):
+    """A stream's full description could not be read now (its sender did not answer in time: a starved sender, a
+    loaded machine). Not a refusal: the worker ends as after a crash and is restarted from its last state, connecting
+    afresh (before, a final refusal of a source that came back unchanged)."""
+
+
 class StreamMismatchError(StreamError):
     """The stream's channel count, rate, format or labels do not match the model card."""
 

@@ -18,7 +18,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.core.card import ModelCard
 from bci_stream.core.channels import ch_name_key, shortlist
-from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.errors import SourceUnavailableError, StreamMismatchError
 from bci_stream.core.units import same_size
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.source import check_stream
@@ -42,17 +42,20 @@ def fetch_full_info(info: pylsl.StreamInfo, was: pylsl.StreamInfo,
 
     Raises
     ------
-    StreamMismatchError
-        When it cannot be read within ``timeout`` s (or the instance went away): its channels cannot be checked,
-        so none of its samples are decoded.
+    SourceUnavailableError
+        When it cannot be read within ``timeout`` s (or the instance went away): its channels cannot be checked, so
+        none of its samples are decoded by this worker. Not a refusal (before: a final one, of a source that came
+        back unchanged to a loaded machine: flake hunt s47): the worker is restarted from its last state, and the
+        new worker connects to the stream afresh, its channel map and unit scale read from the instance it finds.
     """
     inlet = pylsl.StreamInlet(info, max_buflen=1, recover=False)
     try:
         return inlet.info(timeout=timeout)
     except (LslTimeoutError, LostError):
-        raise StreamMismatchError(
-            f"{came_back(was, info)} whose channel labels and units could not be read within {timeout:g} s, so they "
-            f"could not be checked. {REFUSE}") from None
+        raise SourceUnavailableError(
+            f"{came_back(was, info)} whose channel labels and units could not be read within {timeout:g} s (its "
+            "sender did not answer: starved, or a loaded machine), so they could not be checked; the worker is "
+            "restarted from its last state to connect to it afresh") from None
 
 
 def check_instance(new: pylsl.StreamInfo, was: pylsl.StreamInfo, card: ModelCard, chan_idx: np.ndarray | None,

@@ -26,7 +26,7 @@ from typing import Any
 
 from bci_stream.core.load_errors import given_up
 from bci_stream.service.backends.starts import restart_delay, start_failure
-from bci_stream.service.worker_entry import EXIT_UNAVAILABLE
+from bci_stream.service.worker_entry import EXIT_UNAVAILABLE, RESTARTED
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -43,7 +43,7 @@ def exit_error(handle: Any, exit_message: str) -> str:
     if handle.slot_exit is not None:
         return (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker pid {handle.process.pid}: "
                 f"{said}")
-    keep = said and (said.startswith("worker crashed") or handle.exit_code == EXIT_UNAVAILABLE)
+    keep = said and (said.startswith(("worker crashed", RESTARTED)) or handle.exit_code == EXIT_UNAVAILABLE)
     return exit_message + (f"; its last error: {said}" if keep else "")
 
 

@@ -23,13 +23,13 @@ from multiprocessing.connection import Connection
 import pylsl
 from pylsl.util import LostError
 
-from bci_stream.core.errors import BciStreamError, ModelUnavailableError
+from bci_stream.core.errors import BciStreamError, ModelUnavailableError, SourceUnavailableError
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.stream_slot import StreamSlot
-from bci_stream.service.worker_entry import EXIT_REFUSED, EXIT_UNAVAILABLE
+from bci_stream.service.worker_entry import EXIT_REFUSED, EXIT_UNAVAILABLE, RESTARTED
 from bci_stream.core.log_setup import configure_worker
 
 log = logging.getLogger("bci_stream.worker")
@@ -143,11 +143,15 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     """A worker's exit code and error for ``exc``: a refusal (:data:`EXIT_REFUSED`, its message); a model it cannot
     load *now* for a reason of the server (:class:`~bci_stream.core.errors.ModelUnavailableError`: memory, file
     descriptors, storage, a busy file; :data:`EXIT_UNAVAILABLE`, its message: restarted, with the restart policy's
-    backoff); or a crash (1, ``worker crashed:`` and its traceback); the supervisor keeps both messages in
-    ``last_error`` after the exit code. The unavailable model's error is said without its advice to the API's clients
-    to retry later: here the supervisor retries (or gives up) itself."""
+    backoff); a source it cannot read now (:class:`~bci_stream.core.errors.SourceUnavailableError`: 1, restarted as
+    a crash is, :data:`~bci_stream.service.worker_entry.RESTARTED` and its message); or a crash (1, ``worker
+    crashed:`` and its traceback); the supervisor keeps those messages in ``last_error`` after the exit code. The
+    unavailable model's error is said without its advice to the API's clients to retry later: here the supervisor
+    retries (or gives up) itself."""
     if isinstance(exc, ModelUnavailableError):
         return EXIT_UNAVAILABLE, str(exc) if exc.what is None else f"cannot load {exc.what} now: {exc.cause}"
+    if isinstance(exc, SourceUnavailableError):  # not a refusal: restarted as a crash is, said without a traceback
+        return 1, f"{RESTARTED}{exc}"
     if isinstance(exc, BciStreamError):
         return EXIT_REFUSED, str(exc)
     return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))

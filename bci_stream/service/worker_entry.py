@@ -41,6 +41,9 @@ EXIT_REFUSED = 3
 #: A worker's exit code when it could not load its model now for lack of memory or file descriptors
 #: (ModelUnavailableError): restarted as a crash is, and said so when the restarts are used up.
 EXIT_UNAVAILABLE = 4
+#: The start of a worker's error when it ended to be restarted for a condition that passes (exit code 1, as a crash;
+#: e.g. a returning source whose description did not come in time: SourceUnavailableError), said without a traceback.
+RESTARTED = "worker restarted: "
 #: The connections a Ray actor opens back to the supervisor, each introduced by ``(token, role)``.
 ROLES = ("control", "cmd", "status", "outputs")
 #: First item of a refusal on a status connection (see the module docstring); never change it.

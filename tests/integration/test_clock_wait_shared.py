@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from bci_stream.io import load_recording
+from bci_stream.service.worker_entry import RESTARTED
 from support.bound_port import listening_port
 from support.clock_sender import marker_sender, sender
 from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
@@ -125,11 +126,14 @@ def test_a_quick_restart_of_a_sender_with_no_clock_estimate_is_checked(models_di
             assert r.status_code == 201, r.text
             assert first.wait(60) == 0
             second = sender(name, None, 2.0, hostname="elsewhere-host", ch_names=TINY_CH_NAMES[::-1])
-            st = wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 60, "the new instance refused")
-            # checked, so refused: for its changed labels, or (CI once, a loaded machine) because its full info did
-            # not come within the check's 3 s; either way none of its samples is decoded unchecked
-            assert ("label of 8 of its 8 channels changed" in st["last_error"]
-                    or "whose channel labels and units could not be read within 3 s" in st["last_error"]), st
+            st = wait_status(client, r.json()["id"], lambda s: s["state"] == "error"
+                             or RESTARTED in (s["last_error"] or ""), 60, "the new instance refused")
+            if RESTARTED in (st["last_error"] or ""):  # CI once, a loaded machine: its full info did not come within
+                # the check's 3 s; not a refusal since the flake hunt s47: the worker is restarted and connects to
+                # it afresh, its channels mapped by their labels; the old worker decoded none of its samples unchecked
+                assert "whose channel labels and units could not be read within 3 s" in st["last_error"], st
+                return
+            assert "label of 8 of its 8 channels changed" in st["last_error"], st  # checked, so refused
             assert st["counters"]["samples_in"] == int(2.0 * TINY_SFREQ) and st["counters"]["stalls"] == 0, st
     finally:
         for p in (first, second):

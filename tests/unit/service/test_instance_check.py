@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.core.errors import StreamMismatchError
+from bci_stream.core.errors import SourceUnavailableError, StreamMismatchError
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.info import make_stream_info, read_labels
 from bci_stream.service.instance_check import check_instance, fetch_full_info
-from support.common import TINY_CH_NAMES, TINY_SFREQ, unique
+from bci_stream.service.worker import describe_failure
+from bci_stream.service.worker_entry import EXIT_REFUSED, RESTARTED
+from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
 
 ONE = np.ones(len(TINY_CH_NAMES))
 
@@ -89,3 +96,33 @@ def test_full_info_of_a_resolved_instance():
     full = fetch_full_info(found[0], found[0], timeout=10.0)
     assert read_labels(full) == TINY_CH_NAMES[::-1] and full.uid() == outlet.get_info().uid()
     del outlet
+
+
+SENDER = ("import sys, time; sys.path.insert(0, 'tests'); from support.lsl import new_outlet; "
+          "o, _ = new_outlet(sys.argv[1], sys.argv[1] + '-src'); print('READY', flush=True); time.sleep(120)")
+
+
+def test_a_sender_that_does_not_answer_in_time_is_no_refusal():
+    """Flake hunt s47 (5b): a source back unchanged whose sender did not answer the full-info query within the check's
+    timeout (starved: a loaded machine) was refused for good (StreamMismatchError, exit code 3, never restarted).
+    Now a SourceUnavailableError: the worker ends as after a crash (exit code 1, its reason without a traceback) and
+    is restarted from its last state. A real sender process, stopped (SIGSTOP) across the query, then resumed."""
+    name = unique("starved")
+    proc = subprocess.Popen([sys.executable, "-c", SENDER, name], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        found = pylsl.resolve_bypred(f"source_id='{name}-src'", 1, 10.0)[0]
+        assert read_labels(fetch_full_info(found, found, timeout=10.0)) == TINY_CH_NAMES
+        os.kill(proc.pid, signal.SIGSTOP)
+        with pytest.raises(SourceUnavailableError) as exc:
+            fetch_full_info(found, found, timeout=1.0)
+        assert not isinstance(exc.value, StreamMismatchError)
+        assert "could not be read within 1 s (its sender did not answer" in str(exc.value)
+        code, error = describe_failure(exc.value)
+        assert code == 1 and code != EXIT_REFUSED and error == f"{RESTARTED}{exc.value}"
+        os.kill(proc.pid, signal.SIGCONT)
+        assert read_labels(fetch_full_info(found, found, timeout=10.0)) == TINY_CH_NAMES  # the same, once it answers
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=30)
