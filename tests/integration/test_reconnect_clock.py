@@ -118,7 +118,11 @@ def test_the_break_before_a_new_instance_on_another_clock_is_measured_on_this_ho
         wait_for(lambda: handle.status.counters.samples_in == sent, 30, "the status of every sample")  # 0.1 s late
         c = handle.status.counters
         assert (c.reconnects, c.gaps, c.gap_policy_applied, c.backward_steps) == (1, 1, 1, 0), c
-        assert abs(c.samples_lost - (steps[k] * TINY_SFREQ - 1)) <= 2, (c.samples_lost, steps[k])
+        # the count and the published break agree but for how far the new instance's clock mapping moved between its
+        # first chunk (published) and the gap tracker's window of later samples (counted): liblsl's offset estimates
+        # under load are off by tens of ms, and a refined one blends in over 2 s (a rehearsal s47: 2409 counted for a
+        # 4.779 s break, 42 ms apart). Before the fix: 1.3e11 samples, or no gap at all.
+        assert abs(c.samples_lost - (steps[k] * TINY_SFREQ - 1)) <= 2 + 0.1 * TINY_SFREQ, (c.samples_lost, steps[k])
     finally:
         for p in (a, b):
             if p is not None and p.poll() is None:
