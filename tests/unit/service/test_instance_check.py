@@ -19,6 +19,7 @@ from bci_stream.service.instance_check import check_instance, fetch_full_info
 from bci_stream.service.worker import describe_failure
 from bci_stream.service.worker_entry import EXIT_REFUSED, RESTARTED
 from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
+from support.lsl import wait_for
 
 ONE = np.ones(len(TINY_CH_NAMES))
 
@@ -102,6 +103,12 @@ SENDER = ("import sys, time; sys.path.insert(0, 'tests'); from support.lsl impor
           "o, _ = new_outlet(sys.argv[1], sys.argv[1] + '-src'); print('READY', flush=True); time.sleep(120)")
 
 
+def _state(pid: int) -> str:
+    """A process's state letter (``T``: stopped), from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def test_a_sender_that_does_not_answer_in_time_is_no_refusal():
     """Flake hunt s47 (5b): a source back unchanged whose sender did not answer the full-info query within the check's
     timeout (starved: a loaded machine) was refused for good (StreamMismatchError, exit code 3, never restarted).
@@ -114,6 +121,7 @@ def test_a_sender_that_does_not_answer_in_time_is_no_refusal():
         found = pylsl.resolve_bypred(f"source_id='{name}-src'", 1, 10.0)[0]
         assert read_labels(fetch_full_info(found, found, timeout=10.0)) == TINY_CH_NAMES
         os.kill(proc.pid, signal.SIGSTOP)
+        wait_for(lambda: _state(proc.pid) == "T", 30, "the sender to be stopped")  # not only signalled
         with pytest.raises(SourceUnavailableError) as exc:
             fetch_full_info(found, found, timeout=1.0)
         assert not isinstance(exc.value, StreamMismatchError)
