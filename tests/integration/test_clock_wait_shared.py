@@ -79,6 +79,12 @@ def test_a_new_instance_awaiting_its_clock_offset_holds_no_other_stream_of_its_s
                 st = client.get(f"/decoders/{waiting}").json()
                 if (wait := st["clock_wait"]) is not None and wait["seconds"] is not None:
                     break
+                if RESTARTED in (st["last_error"] or ""):  # a loaded machine (flake hunt s47): the new instance's full
+                    # info did not come within the check's 3 s, so its worker was restarted to connect afresh (not
+                    # refused: before, this test ended in that refusal); no clock wait of a new instance to look at
+                    assert "whose channel labels and units could not be read within 3 s" in st["last_error"], st
+                    assert st["state"] != "error" and st["restarts"] >= 1, st
+                    return
                 assert time.monotonic() < deadline, f"no end of a clock wait within 60 s: {st}"
                 out.pull()
             assert wait["estimate"] is False and wait["seconds"] > 2.5, wait  # no estimate: the wait ran to its end
