@@ -17,6 +17,7 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from faults.kit import AUTH, HD_CH_NAMES, HD_SFREQ, WORKER_KINDS, export_model_for, make_settings
+from support.common import TINY_CH_NAMES
 from support.run_cache import built_once
 
 
@@ -42,6 +43,13 @@ def hd_model(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     add_built_once(fault_models, tmp_path_factory, "hd-gru", ch_names=HD_CH_NAMES, sfreq=HD_SFREQ, seed=3,
                    n_layers=1)
     return "hd-gru"
+
+
+@pytest.fixture(scope="session")
+def half_model(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``half-gru``: the first 4 of the tiny channels at 500 Hz (a swap target reading fewer channels)."""
+    add_built_once(fault_models, tmp_path_factory, "half-gru", ch_names=TINY_CH_NAMES[:4], seed=5, n_layers=1)
+    return "half-gru"
 
 
 @pytest.fixture(scope="session")

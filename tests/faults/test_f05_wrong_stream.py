@@ -162,6 +162,30 @@ def test_two_streams_of_one_name_are_both_named_in_the_status(client, worker_kin
     del first, second, third
 
 
+def test_a_swap_to_a_model_reading_fewer_channels_judges_the_other_matches_again(client, half_model, worker_kind):
+    """``stream.also_matching`` judges the other matches by the channels the decoder reads: a 4-channel stream of the
+    decoded one's name cannot be decoded by the 8-channel model, and can by a model reading 4 of them, so a hot swap to
+    such a model names it (before: the judgement of the model swapped out stayed, ``[]``: a look was made once per
+    stream instance)."""
+    name = unique("halfswap")
+    full, _ = new_outlet(name, f"{name}-full")
+    half = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES[:4], TINY_SFREQ, f"{name}-half"))
+    # running (not stalled) on the silent stream while the looks are made: they are made for running decoders
+    decoder_id = start_running(client, name, worker=worker_kind, stall_timeout_s=600)
+    st = wait_status(client, decoder_id, lambda s: "also_matching" in (s["stream"] or {}), 30.0,
+                     "stream.also_matching")
+    assert st["stream"]["source_id"] == f"{name}-full" and st["stream"]["also_matching"] == [], st["stream"]
+    r = client.put(f"/decoders/{decoder_id}/model", json={"model": half_model})
+    assert r.status_code == 200, r.text
+    st = wait_status(client, decoder_id, lambda s: (s["stream"] or {}).get("also_matching"), 30.0,
+                     "stream.also_matching judged for the 4 channels the swapped-in model reads")
+    assert len(st["stream"]["also_matching"]) == 1, st["stream"]
+    assert f"source_id '{name}-half'" in st["stream"]["also_matching"][0], st["stream"]
+    assert st["stream"]["channel_map"] == [0, 1, 2, 3] and st["state"] == "running", st
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    del full, half
+
+
 def test_a_selector_matching_an_eeg_and_an_annotations_stream_decodes_the_eeg_one(client, worker_kind):
     """mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id: a selector
     by source_id, as the README advises for two amplifiers, matched both, and the first found (the annotations stream,

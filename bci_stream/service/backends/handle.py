@@ -41,8 +41,9 @@ class DecoderHandle:
     ring: OutputRing | None = None
     status_conn: Any = None
     request_lock: threading.Lock = field(default_factory=threading.Lock)
-    #: other streams its selector matches (:mod:`~bci_stream.service.selector_matches`): the uid decoded, the others
-    also_matching: tuple[str, list[str]] | None = None
+    #: other streams its selector matches (:mod:`~bci_stream.service.selector_matches`): what was judged (the uid
+    #: decoded, its rate, the number of channels read), the others
+    also_matching: tuple[tuple[str, float, int], list[str]] | None = None
     next_request: int = 0
     worker: dict[str, Any] | None = None  # which worker process serves it (kind, index, pid)
     slot_exit: int | None = None  # shared: the code its stream left the worker with (StreamEnded)
