@@ -114,6 +114,9 @@ def ws_target(client: httpx.Client) -> Iterator[str]:
     ("decimate=10001", "decimate must be an integer from 1 to 10000, got '10001'"),
     ("decimate=" + "9" * 300, "decimate must be an integer from 1 to 10000, got '999999999999999999999999...'"),
     ("markers=maybe", "markers must be true or false (or 1/0, on/off, yes/no), got 'maybe'"),
+    ("latest=sometimes", "latest must be true or false (or 1/0, on/off, yes/no), got 'sometimes'"),
+    ("latest=true&from_seq=0", "latest=true sends only the newest row: it cannot resume from_seq; give one or the "
+                               "other"),
 ])
 def test_websocket_bad_query_is_closed_with_a_reason(client, server, ws_target, query, reason):
     """A bad ``decimate`` or ``markers``: the handshake completes, then the server closes with 1008 (policy
@@ -139,6 +142,31 @@ def test_websocket_good_query_still_streams(client, server):
     pusher.halt.set()
     pusher.join(10)
     assert seq and np.all(np.asarray(seq) % 5 == 0)
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_latest_sends_only_the_newest_row_and_counts_the_rows_passed_over(client, server):
+    """``?latest=true`` (a feedback display, a dashboard): each message carries one row, the newest of those waiting,
+    and ``skipped`` counts every row passed over for it, so consecutive messages account for every seq between them;
+    at 2 kHz of outputs (the tiny model's 500 Hz stream sent at 4x) rows are passed over. Before: every row was sent,
+    and a display had to read the whole backlog to reach the current output."""
+    name = unique("wslatest")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start(client, name)
+    url = server.url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?latest=true"
+    pusher = PacedPusher(outlet, test_signal(6_000, seed=123), TINY_SFREQ * 4, chunk=10)
+    messages = []
+    with ws_connect(url, additional_headers=AUTH) as ws:
+        pusher.start()
+        while len(messages) < 20:
+            messages.append(json.loads(ws.recv(timeout=20)))
+    pusher.halt.set()
+    pusher.join(10)
+    for m in messages:
+        assert len(m["seq"]) == len(m["t"]) == len(m["y"]) == 1 and m["dropped"] == 0, m
+    for before, after in zip(messages, messages[1:]):  # every seq between two messages: sent or skipped
+        assert after["seq"][0] - before["seq"][0] == after["skipped"] - before["skipped"] + 1, (before, after)
+    assert messages[-1]["skipped"] > 0, messages[-1]
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
 
 

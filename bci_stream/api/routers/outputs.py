@@ -93,9 +93,12 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     failed for good (its start refused, or restarts exhausted), 1008 (bad token or query).
 
     Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1),
-    ``markers`` (true/false, default false) and ``from_seq`` (a resume: the outputs from that input sample on, as far
+    ``markers`` (true/false, default false), ``from_seq`` (a resume: the outputs from that input sample on, as far
     as the ring still holds them, ``outputs_buffer_s``; the seqs before the oldest it holds are counted in ``dropped``;
-    default: from now on). A bad value is accepted and then closed with code 1008 and a
+    default: from now on) and ``latest`` (true/false, default false: each message carries only the newest row of those
+    waiting, the others counted in ``skipped``, at most one message per :data:`POLL_S`: a feedback display or
+    dashboard that shows the current output, never a backlog; after a slow read it gets the newest row, not the
+    ones the ring still holds). A bad value is accepted and then closed with code 1008 and a
     reason naming the parameter, the rule and the value (:mod:`bci_stream.api.ws_query`).
     """
     if not token_ok(websocket.app.state.settings, websocket.headers.get("authorization"),
@@ -106,6 +109,9 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
         decimate = query_int(websocket.query_params, "decimate", 1, 1, 10000)
         markers = query_bool(websocket.query_params, "markers", False)
         from_seq = query_int(websocket.query_params, "from_seq", -1, 0, 2**53)
+        latest = query_bool(websocket.query_params, "latest", False)
+        if latest and from_seq >= 0:
+            raise QueryError("latest=true sends only the newest row: it cannot resume from_seq; give one or the other")
     except QueryError as exc:  # accepted, then closed: the client can read the reason (a refused handshake: no)
         await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION, reason=reason(str(exc)))
@@ -123,6 +129,7 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     limit_send_buffer(transport)
     feed = MarkerFeed(handle.status.markers) if markers else None
     error_since: float | None = None
+    skipped = 0  # rows passed over for a newer one (latest=true)
     gone = asyncio.Event()
     watcher = asyncio.create_task(watch_client(websocket, gone))
     try:
@@ -135,14 +142,17 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
             if backlogged(transport):  # the client reads slower than we send: its rows wait in the ring, which
                 await pause(gone, BACKLOG_POLL_S)  # drops (and counts) the oldest once it laps this reader
                 continue
-            rows = reader.read(MAX_ROWS_PER_MESSAGE)
+            rows = reader.read(None if latest else MAX_ROWS_PER_MESSAGE)
             if from_seq > 0 and len(rows) and rows[0, 0] < from_seq:  # asked from a seq not decoded yet
                 rows = rows[rows[:, 0] >= from_seq]
             if decimate > 1 and len(rows):
                 rows = rows[rows[:, 0].astype(np.int64) % decimate == 0]
+            if latest and len(rows) > 1:
+                skipped += len(rows) - 1
+                rows = rows[-1:]
             if len(rows):
                 labels = handle.status.labels
-                await websocket.send_json({
+                message = {
                     "decoder_id": decoder_id,
                     "labels": labels,
                     "seq": rows[:, 0].astype(np.int64).tolist(),
@@ -150,7 +160,10 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
                     "state_epoch": rows[:, 2].astype(np.int64).tolist(),
                     "y": finite_or_null(rows[:, N_META:]),
                     "dropped": reader.dropped,
-                })
+                }
+                await websocket.send_json({**message, "skipped": skipped} if latest else message)
+                if latest:  # one message per poll: the newest row then, not one per row as they come
+                    await pause(gone, POLL_S)
                 continue
             now = time.monotonic()
             error_since = failed_since(handle, error_since, now)
