@@ -23,6 +23,7 @@ from bci_stream.api.startup_log import log_startup
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
 from bci_stream.api.ws_flow import TransportScope
 from bci_stream.core.registry import ModelRegistry
+from bci_stream.service.caps import ClientSlots
 from bci_stream.service.record_paths import recordings_dir_problem
 from bci_stream.service.recordings import Recordings
 from bci_stream.service.supervisor import Supervisor
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_restarts=settings.max_restarts,
             restart_backoff=settings.restart_backoff,
             restart_reset_s=settings.restart_reset_s,
+            max_decoders=settings.max_decoders,
             recordings_dir=str(settings.recordings_dir),
             shared_workers=settings.shared_workers,
             default_worker=settings.worker,
@@ -54,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "address": settings.ray_address, "listen_host": settings.ray_listen_host,
                 "start_timeout": settings.ray_start_timeout},
         )
-        app.state.recordings = Recordings(str(settings.recordings_dir))  # POST /recordings: no model
+        app.state.recordings = Recordings(str(settings.recordings_dir), settings.max_recordings)  # POST /recordings
+        app.state.ws_slots = ClientSlots(settings.max_ws_clients)  # the WebSocket output clients open now
         try:  # the summary; models_dir without a model; an open API: said, never a reason not to start
             log_startup(settings, app.state.registry)
         except Exception:  # noqa: BLE001

@@ -31,6 +31,9 @@ MEANINGS: dict[int, str] = {
     413: "The body is larger than max_request_bytes (chunked or not).",
     421: "The request's Host (or a WebSocket's Origin) names another host than this service's, which has no token and "
          "listens on this host's loopback only (DNS rebinding, a page of another site).",
+    429: "A cap of the service is reached: max_decoders decoders are listed (POST /decoders), or max_recordings "
+         "recordings are searching or recording (POST /recordings). Not retryable as such: DELETE one no longer "
+         "needed, or raise the setting the message names.",
     503: "The server cannot do it now (out of memory or file descriptors, a storage error, shutting down): retry after "
          "Retry-After seconds (retryable: true).",
     504: "The decoder's worker did not answer in time (10 s; a swap 60 s): nothing changed.",

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bci_stream.core.errors import (BciStreamError, CommandRefusedError, CommandTimeoutError, DecoderIdInUseError,
-                                    DecoderNotFoundError, DecoderNotReadyError, ModelError, ModelNotFoundError,
-                                    PlacementError)
+from bci_stream.core.errors import (BciStreamError, CapacityError, CommandRefusedError, CommandTimeoutError,
+                                    DecoderIdInUseError, DecoderNotFoundError, DecoderNotReadyError, ModelError,
+                                    ModelNotFoundError, PlacementError)
 from bci_stream.core.messages import Retry
 
 #: What a 503 tells a client to wait before it retries (``Retry-After``, s): a model that could not be loaded now.
@@ -29,6 +29,7 @@ STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
     (DecoderNotReadyError, 409),
     (CommandRefusedError, 409),
     (CommandTimeoutError, 504),
+    (CapacityError, 429),  # a cap of the service (max_decoders, max_recordings): as RFC 6585's and gRPC's quota
     (ModelError, 422),
     (PlacementError, 422),
 )

@@ -88,6 +88,12 @@ class DecoderIdInUseError(BciStreamError):
     """A decoder start asked for an id (``DecoderSpec.id``) that a decoder of this service has."""
 
 
+class CapacityError(BciStreamError):
+    """A cap of the service is reached (a setting: ``max_decoders``, ``max_recordings``): the request would start one
+    more than it allows. The API answers 429, not retryable as such: a ``DELETE`` frees a slot, or the setting is
+    raised (the message names it, its value and both remedies)."""
+
+
 class DecoderNotReadyError(CommandError):
     """The decoder has no worker that takes commands now (starting, or not running)."""
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 from pydantic_settings import PydanticBaseSettingsSource as Source
@@ -142,6 +142,24 @@ class Settings(BaseSettings):
         default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "
                                     "process's and every worker process's."
     )
+    max_decoders: int = Field(
+        default=64, ge=1, le=100_000,
+        description="Most decoders listed at once (each a worker process or a shared worker's slot, its output ring "
+                    "and pipes): one more is refused with 429 naming this setting. A decoder counts from its start "
+                    "(`POST /decoders` or `decoders`) to its `DELETE`, in state `error` too.",
+    )
+    max_recordings: int = Field(
+        default=64, ge=1, le=100_000,
+        description="Most recordings with no model (`POST /recordings`, each a thread of the API process and its "
+                    "inlets) `searching` or `recording` at once: one more is refused with 429 naming this setting. "
+                    "One `stopped` or in `error` holds no thread: it does not count, though listed until its DELETE.",
+    )
+    max_ws_clients: int = Field(
+        default=256, ge=1, le=100_000,
+        description="Most WebSocket output clients (`/decoders/{id}/outputs`) open at once, over all decoders (each "
+                    "holds a socket of the API process): one more is accepted, then closed with code 1013 and a reason "
+                    "naming this setting.",
+    )
     decoders: list[DecoderSpec] = Field(default_factory=list, description=(
         "Decoders started when `serve` starts (and so again after a restart), each a `POST /decoders` body (config "
         "file: `[[decoders]]` tables). One its checks refuse (e.g. a model not in `models_dir`) is logged, the others "
@@ -155,12 +173,16 @@ class Settings(BaseSettings):
 
     @field_validator("decoders")
     @classmethod
-    def _distinct_ids(cls, value: list[DecoderSpec]) -> list[DecoderSpec]:
-        """Decoder ids given (``id``) once each: the second would be refused at every start."""
+    def _distinct_ids(cls, value: list[DecoderSpec], info: ValidationInfo) -> list[DecoderSpec]:
+        """Decoder ids given (``id``) once each: the second would be refused at every start; and no more decoders
+        than ``max_decoders`` (those beyond it would be refused at every start)."""
         ids = [d.id for d in value if d.id is not None]
         if twice := sorted({i for i in ids if ids.count(i) > 1}):
             raise ValueError(f"each decoder's id must differ from the others', got {', '.join(map(repr, twice))} "
                              "more than once")
+        if (cap := info.data.get("max_decoders")) is not None and len(value) > cap:
+            raise ValueError(f"must list at most max_decoders={cap} decoders (those beyond it would never start), "
+                             f"got {len(value)}: raise max_decoders or remove some")
         return value
 
     @field_validator("models_dir", "recordings_dir", "config")

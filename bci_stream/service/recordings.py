@@ -151,10 +151,13 @@ class Recordings:
     ----------
     recordings_dir
         The folder every ``out`` is relative to (the decoders' ``record_path`` folder); None: none can start.
+    max_recordings
+        Most recordings searching or recording at once (None: no cap; :mod:`bci_stream.service.caps`).
     """
 
-    def __init__(self, recordings_dir: str | None) -> None:
+    def __init__(self, recordings_dir: str | None, max_recordings: int | None = None) -> None:
         self.recordings_dir = None if recordings_dir is None else Path(recordings_dir)
+        self.max_recordings = max_recordings
         self._lock = threading.Lock()
         self._table: dict[str, Recording] = {}
         self._closing = False
@@ -206,7 +209,12 @@ class Recordings:
             Another recording is to write that file (two requests at once: :meth:`out_refusal` passed both).
         RuntimeError
             The service is shutting down.
+        CapacityError
+            ``max_recordings`` recordings are searching or recording.
         """
+        from bci_stream.core.errors import CapacityError
+        from bci_stream.service.caps import recordings_full
+
         assert self.recordings_dir is not None  # out_refusal said so first
         recording = Recording(self.recordings_dir / relative, relative, stream, marker_stream, input_unit,
                               duration_s, resolve_timeout)
@@ -215,6 +223,9 @@ class Recordings:
                 raise RuntimeError("the service is shutting down: no recording starts")
             if (why := self._taken(recording.out, relative)) is not None:
                 raise ValueError(why)
+            running = sum(r.state in ("searching", "recording") for r in self._table.values())
+            if self.max_recordings is not None and running >= self.max_recordings:
+                raise CapacityError(recordings_full(self.max_recordings))
             self._table[recording.id] = recording
         recording.thread.start()
         return recording

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
-from bci_stream.core.errors import (DecoderIdInUseError, DecoderNotFoundError, DecoderStoppingError, ModelError,
-                                    ModelUnavailableError)
+from bci_stream.core.errors import (CapacityError, DecoderIdInUseError, DecoderNotFoundError, DecoderStoppingError,
+                                    ModelError, ModelUnavailableError)
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
@@ -36,6 +36,7 @@ from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
+from bci_stream.service.caps import decoders_full
 from bci_stream.service.marker_witness import MarkerWitness
 from bci_stream.service.model_pin import has_pin, pin_dir, pin_error, pin_ref, pins_root, root_problem, sweep_stale
 from bci_stream.service.output_ids import reserve
@@ -76,18 +77,22 @@ class Supervisor(WorkerWatch):
     backend, backend_options
         Where workers run: ``local`` (processes here) or ``ray`` (actors; options ``address``, ``listen_host``,
         ``start_timeout`` of :class:`~bci_stream.service.backends.ray_backend.RayBackend`).
+    max_decoders
+        Most decoders listed at once (None: no cap): one more start is a :class:`CapacityError`.
     """
 
     def __init__(self, models_dir: str, status_interval: float = 0.25, max_restarts: int = 3,
                  restart_backoff: float = 0.5, poll_interval: float = 0.1, recordings_dir: str | None = None,
                  shared_workers: int | None = None, default_worker: str | None = None, backend: str = "local",
-                 backend_options: dict[str, Any] | None = None, restart_reset_s: float = DEFAULT_HEALTHY_S) -> None:
+                 backend_options: dict[str, Any] | None = None, restart_reset_s: float = DEFAULT_HEALTHY_S,
+                 max_decoders: int | None = None) -> None:
         default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or DEFAULT_WORKER
         if default_worker not in ("dedicated", "shared"):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
         self.default_worker, self.models_dir = default_worker, str(models_dir)
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
         self.status_interval, self.poll_interval = status_interval, poll_interval
+        self.max_decoders = max_decoders
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)  # its max_restarts, backoff
         self._ctx = worker_context()
         extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}
@@ -124,6 +129,8 @@ class Supervisor(WorkerWatch):
                 raise DecoderIdInUseError(f"decoder id {decoder_id!r} is in use (a decoder in state "
                                           f"{held.status.state!r}): DELETE /decoders/{decoder_id} first, or give "
                                           "another id")
+            if self.max_decoders is not None and len(self._handles) >= self.max_decoders:  # a stopping one too
+                raise CapacityError(decoders_full(self.max_decoders))
             handle = reserve(self._handles, decoder_id, spec, self.backend.name)
         try:
             if (pinned := self._pin(handle)) is not None and n_outputs is not None:  # what its workers will run

@@ -67,7 +67,7 @@ HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised],
-             responses=errors(401, 409, 413, 503))
+             responses=errors(401, 409, 413, 429, 503))
 def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, recordings: RecordingsDep,
                    response: Response) -> Created:
     """Start decoding a stream with a model. The model is checked now; the stream is awaited by the worker."""

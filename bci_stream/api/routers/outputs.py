@@ -17,6 +17,7 @@ from bci_stream.api.ws_flow import TRANSPORT_KEY, backlogged, limit_send_buffer
 from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, query_bool, query_int, reason
 from bci_stream.core.errors import DecoderNotReadyError
 from bci_stream.core.messages import Retry
+from bci_stream.service.caps import WS_TRY_AGAIN_LATER, ws_clients_full
 from bci_stream.service.ring import N_META, MarkerFeed
 from bci_stream.service.ring_seek import seek_seq
 from bci_stream.service.metrics import EDGES, summarise
@@ -90,7 +91,8 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     stay in the ring, which drops the oldest when it laps the client's cursor.
 
     Closes: 1000 ``decoder stopped`` (deleted), 4404 (no such decoder), 1011 with the decoder's last error when it
-    failed for good (its start refused, or restarts exhausted), 1008 (bad token or query).
+    failed for good (its start refused, or restarts exhausted), 1008 (bad token or query), 1013 (try again later)
+    when ``max_ws_clients`` clients are open already, over all decoders (:mod:`bci_stream.service.caps`).
 
     Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1),
     ``markers`` (true/false, default false), ``from_seq`` (a resume: the outputs from that input sample on, as far
@@ -123,6 +125,20 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     if handle is None or reader is None:
         await websocket.close(code=WS_NOT_FOUND, reason=reason(f"decoder {decoder_id!r} not found"))
         return
+    slots = websocket.app.state.ws_slots
+    if not slots.take():  # max_ws_clients sessions run (over all decoders): each holds a socket of this process
+        await websocket.close(code=WS_TRY_AGAIN_LATER, reason=reason(ws_clients_full(slots.cap)))
+        return
+    try:
+        await serve_outputs(websocket, decoder_id, handle, reader, decimate, markers, from_seq, latest)
+    finally:
+        slots.give()
+
+
+async def serve_outputs(websocket: WebSocket, decoder_id: str, handle: Any, reader: Any, decimate: int,
+                        markers: bool, from_seq: int, latest: bool) -> None:
+    """The session of :func:`stream_outputs` once accepted (its docstring says what is sent, and when it closes)."""
+    supervisor = websocket.app.state.supervisor
     if from_seq >= 0:  # a resume: the rows the ring still holds from that input sample on; the rest counted dropped
         reader.dropped += seek_seq(reader, from_seq)
     transport = websocket.scope.get(TRANSPORT_KEY)

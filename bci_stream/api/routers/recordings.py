@@ -84,7 +84,7 @@ def _refused(field: str, why: str) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordingStatus, dependencies=[Authorised],
-             responses=errors(401, 413, 503))
+             responses=errors(401, 413, 429, 503))
 def create_recording(spec: RecordingSpec, recordings: RecordingsDep, supervisor: SupervisorDep,
                      response: Response) -> RecordingStatus:
     """Record a stream and its marker stream to ``out`` with no model (``bci-stream record``): starts at once, state

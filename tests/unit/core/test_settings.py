@@ -23,6 +23,7 @@ def test_defaults(clean: Path) -> None:
     assert (s.host, s.port, s.token, s.config) == ("127.0.0.1", 8000, None, None)
     assert (s.status_interval, s.max_restarts, s.restart_backoff) == (0.25, 3, 0.5)
     assert (s.max_request_bytes, s.log_level) == (1_000_000, "info")
+    assert (s.max_decoders, s.max_recordings, s.max_ws_clients) == (64, 64, 256)
     assert s.client_url == "http://127.0.0.1:8000"
     assert s.recordings_dir == Path.cwd() / "recordings"
 
@@ -122,6 +123,9 @@ def test_missing_config_file_is_an_error(clean: Path, monkeypatch: pytest.Monkey
     ("env", "token", "short", "at least 8 characters"),
     ("config", "max_restarts", "-1", "greater than or equal to 0"),
     ("config", "max_request_bytes", '"lots"', "valid integer"),
+    ("env", "max_decoders", "0", "greater than or equal to 1"),
+    ("env", "max_recordings", "0", "greater than or equal to 1"),
+    ("config", "max_ws_clients", "0", "greater than or equal to 1"),
 ])
 def test_bad_value_names_the_setting(clean: Path, monkeypatch: pytest.MonkeyPatch, source: str, name: str,
                                      value: str, rule: str) -> None:
@@ -199,3 +203,14 @@ def test_config_decoders_with_one_id_twice_are_refused_naming_it(clean: Path) ->
         Settings(config=config)
     write(config, entry.format("left", "a") + entry.format("right", "b"))
     assert [d.id for d in Settings(config=config).decoders] == ["left", "right"]
+
+
+def test_config_decoders_beyond_max_decoders_are_refused_naming_both(clean: Path) -> None:
+    """More ``[[decoders]]`` than ``max_decoders``: those beyond it would be refused (429) at every start."""
+    entry = '[[decoders]]\nmodel = "m"\nstream = {{ name = "{}" }}\n\n'
+    config = write(clean / "many.toml", "max_decoders = 2\n" + "".join(entry.format(n) for n in "abc"))
+    with pytest.raises(ValidationError, match="must list at most max_decoders=2 decoders .* got 3: raise max_decoders "
+                                              "or remove some"):
+        Settings(config=config)
+    write(config, "max_decoders = 3\n" + "".join(entry.format(n) for n in "abc"))
+    assert len(Settings(config=config).decoders) == 3
