@@ -160,6 +160,12 @@ class Settings(BaseSettings):
                     "holds a socket of the API process): one more is accepted, then closed with code 1013 and a reason "
                     "naming this setting.",
     )
+    max_record_channels: int = Field(
+        default=1024, ge=1, le=1_000_000,
+        description="Most channels of a stream that a recording with no model (`POST /recordings`) records; a stream "
+                    "with more ends the recording in `error` saying so, no file written (high-density EEG has 256, "
+                    "MEG about 300-400).",
+    )
     decoders: list[DecoderSpec] = Field(default_factory=list, description=(
         "Decoders started when `serve` starts (and so again after a restart), each a `POST /decoders` body (config "
         "file: `[[decoders]]` tables). One its checks refuse (e.g. a model not in `models_dir`) is logged, the others "

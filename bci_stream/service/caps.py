@@ -1,6 +1,6 @@
-"""The service's caps on what token holders may start (audit s46 security S3): decoders (``max_decoders``),
-recordings with no model (``max_recordings``) and WebSocket output clients (``max_ws_clients``); the settings are in
-:mod:`bci_stream.core.settings`.
+"""The service's caps on what token holders may start (audit s46 security S3, S6): decoders (``max_decoders``),
+recordings with no model (``max_recordings``), WebSocket output clients (``max_ws_clients``) and the channels of a
+recorded stream (``max_record_channels``); the settings are in :mod:`bci_stream.core.settings`.
 
 What counts: a decoder while it is listed (from its start to its ``DELETE``, in state ``error`` too: it may be
 restarted, and holds its output ring and pipes until then); a recording while it is ``searching`` or ``recording``
@@ -35,6 +35,13 @@ def recordings_full(cap: int) -> str:
 def ws_clients_full(cap: int) -> str:
     """A WebSocket close reason (at most 123 bytes) when ``cap`` output clients are open."""
     return f"max_ws_clients={cap} WebSocket clients are open (all decoders): close one, or raise max_ws_clients"
+
+
+def channels_refusal(name: str, n_channels: int, cap: int) -> str:
+    """Why stream ``name`` of ``n_channels`` channels is not recorded with no model."""
+    return (f"stream {name!r} has {n_channels} channels, more than max_record_channels={cap}, the most a recording "
+            "with no model takes (a setting of the service): nothing recorded; raise max_record_channels for a "
+            "stream that has that many")
 
 
 class ClientSlots:

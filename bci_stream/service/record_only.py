@@ -59,6 +59,7 @@ from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, 
                                   resolve_one, unmapped_warning)
 from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
 from bci_stream.lsl.gaps import GapTracker
+from bci_stream.service.caps import channels_refusal
 from bci_stream.service.marker_choice import MarkerChoice
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.record_markers import MarkerCount
@@ -127,11 +128,14 @@ class RecordOnly:
         Seconds to wait for the stream.
     names
         What the messages (errors, notes, the summary) call the inputs, by key of :data:`FLAGS` (the CLI's flags).
+    max_channels
+        The most channels the stream may have (the service's ``max_record_channels``); None: any number.
     """
 
     def __init__(self, out: Path, stream: str | StreamSelector, *, source_id: str | None = None,
                  marker_stream: str | StreamSelector | None = None, input_unit: str = "uV",
-                 resolve_timeout: float = 10.0, names: Mapping[str, str] = FLAGS) -> None:
+                 resolve_timeout: float = 10.0, names: Mapping[str, str] = FLAGS,
+                 max_channels: int | None = None) -> None:
         if volts_per_unit(input_unit) is None:
             raise ValueError(f"{names['input_unit']} must be a voltage unit (V, mV, uV/µV, nV, or a number and one: "
                              f"'0.02235 uV'), got {input_unit!r}")
@@ -140,6 +144,7 @@ class RecordOnly:
         self.name = sel.name or self.predicate  # the stream's name once found
         self.marker_stream = StreamSelector(name=marker_stream) if isinstance(marker_stream, str) else marker_stream
         self.input_unit, self.resolve_timeout, self.names = input_unit, resolve_timeout, names
+        self.max_channels = max_channels
         self.counters = Counters()
         self.notes: list[str] = []  # what a lab should know (unit assumed, implausible amplitude)
         self.inlet: pylsl.StreamInlet | None = None
@@ -164,11 +169,14 @@ class RecordOnly:
         StreamNotFoundError
             No stream matched within ``resolve_timeout``; the message lists the streams that are visible.
         StreamMismatchError
-            The stream has no nominal rate or is not numeric (calibrate needs both).
+            The stream has no nominal rate or is not numeric (calibrate needs both), or more channels than
+            ``max_channels`` (before its inlet opens or its file is made).
         """
         refuse_existing(self.out, (names := self.names))
         if (info := self.resolve(stop)) is None:
             return None
+        if self.max_channels is not None and info.channel_count() > self.max_channels:
+            raise StreamMismatchError(channels_refusal(info.name(), info.channel_count(), self.max_channels))
         self.inlet = pylsl.StreamInlet(info, max_buflen=BUFFER_S, recover=True)  # the same source_id resumes
         full = full_info(self.inlet, info)
         self.name, self.sfreq = full.name(), (sfreq := full.nominal_srate())

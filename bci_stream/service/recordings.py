@@ -48,17 +48,21 @@ class Recording:
         The EEG stream's selector, and the marker stream's (None: ``<name>-markers``/``-annotations``).
     input_unit, duration_s, resolve_timeout
         As ``bci-stream record``'s ``--input-unit``, ``--duration``, ``--timeout``.
+    max_channels
+        The most channels the stream may have (``max_record_channels``; None: any number).
     """
 
     def __init__(self, out: Path, relative: str, stream: StreamSelector, marker_stream: StreamSelector | None,
-                 input_unit: str, duration_s: float | None, resolve_timeout: float) -> None:
+                 input_unit: str, duration_s: float | None, resolve_timeout: float,
+                 max_channels: int | None = None) -> None:
         from bci_stream.service.record_only import RecordOnly
 
         self.id = uuid.uuid4().hex[:12]
         self.relative, self.stream, self.marker_stream = relative, stream, marker_stream
         self.duration_s, self.input_unit = duration_s, input_unit
         self.rec: RecordOnly = RecordOnly(out, stream, marker_stream=marker_stream, input_unit=input_unit,
-                                          resolve_timeout=resolve_timeout, names=REQUEST_FIELDS)
+                                          resolve_timeout=resolve_timeout, names=REQUEST_FIELDS,
+                                          max_channels=max_channels)
         self.state: RecordingState = "searching"
         self.error: str | None = None
         self.summary: list[str] = []
@@ -153,11 +157,14 @@ class Recordings:
         The folder every ``out`` is relative to (the decoders' ``record_path`` folder); None: none can start.
     max_recordings
         Most recordings searching or recording at once (None: no cap; :mod:`bci_stream.service.caps`).
+    max_channels
+        Most channels of a recorded stream (None: any number).
     """
 
-    def __init__(self, recordings_dir: str | None, max_recordings: int | None = None) -> None:
+    def __init__(self, recordings_dir: str | None, max_recordings: int | None = None,
+                 max_channels: int | None = None) -> None:
         self.recordings_dir = None if recordings_dir is None else Path(recordings_dir)
-        self.max_recordings = max_recordings
+        self.max_recordings, self.max_channels = max_recordings, max_channels
         self._lock = threading.Lock()
         self._table: dict[str, Recording] = {}
         self._closing = False
@@ -217,7 +224,7 @@ class Recordings:
 
         assert self.recordings_dir is not None  # out_refusal said so first
         recording = Recording(self.recordings_dir / relative, relative, stream, marker_stream, input_unit,
-                              duration_s, resolve_timeout)
+                              duration_s, resolve_timeout, self.max_channels)
         with self._lock:
             if self._closing:
                 raise RuntimeError("the service is shutting down: no recording starts")

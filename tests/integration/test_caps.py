@@ -1,8 +1,10 @@
-"""The service's caps (audit s46 security S3; :mod:`bci_stream.service.caps`), each set small: the start beyond
+"""The service's caps (audit s46 security S3, S6; :mod:`bci_stream.service.caps`), each set small: the start beyond
 ``max_decoders`` (a config file's ``[[decoders]]`` counted) or ``max_recordings`` (only those searching or recording)
 is 429 naming the setting, its value and what to do, declared in ``/openapi.json``; a DELETE frees the slot. A
 WebSocket beyond ``max_ws_clients`` (over all decoders) is closed with 1013 and a reason naming the setting; a closed
-one frees its slot. Before, each was accepted (an audit's 150 recordings, 200 WebSocket clients).
+one frees its slot. A recording of a stream with more channels than ``max_record_channels`` ends in ``error`` saying
+so, no file written; one at the cap records. Before, each was accepted (150 recordings, 200 WebSocket clients, a
+200,000-channel stream).
 
 A real uvicorn server on 127.0.0.1, real LSL outlets on loopback, real WebSocket clients.
 """
@@ -13,13 +15,15 @@ import json
 from pathlib import Path
 
 import httpx
+import pylsl
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
-from support.common import unique
+from bci_stream.lsl.info import make_stream_info
+from support.common import TINY_CH_NAMES, unique
 from support.http import wait_status
 from support.lsl import paced_source, wait_for
 
@@ -104,6 +108,30 @@ def test_a_recording_beyond_max_recordings_is_429_those_ended_do_not_count_and_a
     again = client.post("/recordings", json={**body, "out": "b.xdf"})
     assert again.status_code == 201, again.text
     client.delete(f"/recordings/{again.json()['id']}")
+
+
+def test_a_stream_with_more_channels_than_max_record_channels_is_not_recorded_and_one_at_the_cap_is(client_of):
+    srv, client = client_of(max_record_channels=4)
+    rec_dir = srv.settings.recordings_dir
+    wide, narrow = unique("caps-wide"), unique("caps-narrow")
+    outlets = [pylsl.StreamOutlet(make_stream_info(wide, "EEG", TINY_CH_NAMES, 250.0, f"{wide}-src", unit="uV")),
+               pylsl.StreamOutlet(make_stream_info(narrow, "EEG", TINY_CH_NAMES[:4], 250.0, f"{narrow}-src",
+                                                   unit="uV"))]
+    refused = client.post("/recordings", json={"stream": {"name": wide}, "out": "wide.xdf"})
+    assert refused.status_code == 201, refused.text
+    st = wait_for(lambda: (s := client.get(f"/recordings/{refused.json()['id']}").json())["state"] == "error" and s,
+                  60, "the wide stream's recording to end in error")
+    assert st["error"] == (
+        f"stream {wide!r} has 8 channels, more than max_record_channels=4, the most a recording with no model takes "
+        "(a setting of the service): nothing recorded; raise max_record_channels for a stream that has that many")
+    assert st["path"] is None and not (rec_dir / "wide.xdf").exists() and st["samples"] == 0
+    kept = client.post("/recordings", json={"stream": {"name": narrow}, "out": "narrow.xdf"})
+    assert kept.status_code == 201, kept.text
+    wait_for(lambda: client.get(f"/recordings/{kept.json()['id']}").json()["state"] == "recording", 60,
+             "the 4-channel stream's recording")
+    assert (rec_dir / "narrow.xdf").exists()
+    client.delete(f"/recordings/{kept.json()['id']}")
+    assert len(outlets) == 2  # kept open until here
 
 
 def ws_url(srv: BackgroundServer, decoder_id: str) -> str:

@@ -23,7 +23,7 @@ def test_defaults(clean: Path) -> None:
     assert (s.host, s.port, s.token, s.config) == ("127.0.0.1", 8000, None, None)
     assert (s.status_interval, s.max_restarts, s.restart_backoff) == (0.25, 3, 0.5)
     assert (s.max_request_bytes, s.log_level) == (1_000_000, "info")
-    assert (s.max_decoders, s.max_recordings, s.max_ws_clients) == (64, 64, 256)
+    assert (s.max_decoders, s.max_recordings, s.max_ws_clients, s.max_record_channels) == (64, 64, 256, 1024)
     assert s.client_url == "http://127.0.0.1:8000"
     assert s.recordings_dir == Path.cwd() / "recordings"
 
@@ -126,6 +126,7 @@ def test_missing_config_file_is_an_error(clean: Path, monkeypatch: pytest.Monkey
     ("env", "max_decoders", "0", "greater than or equal to 1"),
     ("env", "max_recordings", "0", "greater than or equal to 1"),
     ("config", "max_ws_clients", "0", "greater than or equal to 1"),
+    ("config", "max_record_channels", "-3", "greater than or equal to 1"),
 ])
 def test_bad_value_names_the_setting(clean: Path, monkeypatch: pytest.MonkeyPatch, source: str, name: str,
                                      value: str, rule: str) -> None:
