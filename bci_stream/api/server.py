@@ -13,6 +13,7 @@ import time
 import uvicorn
 
 from bci_stream.api.app import create_app
+from bci_stream.api.http_limits import uvicorn_options
 from bci_stream.core.settings import ENV_PREFIX, Settings
 from bci_stream.core.log_setup import configure_service, uvicorn_log_config
 
@@ -91,7 +92,8 @@ def serve(settings: Settings) -> None:
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                    log_config=uvicorn_log_config(settings.log_level), timeout_graceful_shutdown=GRACEFUL_S)
+                    log_config=uvicorn_log_config(settings.log_level), timeout_graceful_shutdown=GRACEFUL_S,
+                    **uvicorn_options(settings))
     finally:
         if main:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
@@ -106,7 +108,8 @@ class BackgroundServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                log_level="warning", lifespan="on", timeout_graceful_shutdown=GRACEFUL_S)
+                                log_level="warning", lifespan="on", timeout_graceful_shutdown=GRACEFUL_S,
+                                **uvicorn_options(settings))
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, name="bci-stream-http", daemon=True)
         self.url = ""

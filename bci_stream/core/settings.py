@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Largest accepted HTTP request body in "
                                                                            "bytes; larger bodies get 413.")
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="Seconds an HTTP connection may take to send a complete request head (request line and "
+                    "headers), from its opening or its previous response's end; then it is closed. A request once its "
+                    "head is in, and WebSocket subscribers, are not limited by it.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "
                                     "process's and every worker process's."

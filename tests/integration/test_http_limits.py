@@ -1,0 +1,143 @@
+"""Connection-level limits of the HTTP server (audit s46, security S2), over a real uvicorn server and raw sockets.
+
+Before, a connection that sent nothing, or half a request head, was held for good (uvicorn's keep-alive timer runs
+only after a response, and stops at the first byte received). Each close below is awaited up to 30 s: the tests
+check that it happens, never how soon; normal requests, keep-alive reuse and an idle WebSocket subscriber still work.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.settings import Settings
+from support.bound_port import wait_bound_port
+from support.common import TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet
+from support.pacing import PacedPusher
+from support.serve_process import serve_process
+
+pytestmark = pytest.mark.timeout(240)
+
+HEAD_TIMEOUT_S = 2.0  # short, so that the closes come soon; a normal client's head comes within milliseconds
+CLOSE_WITHIN_S = 30.0  # how long a close is awaited (generous: a loaded machine)
+GET = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1,
+                        recordings_dir=tmp_path_factory.mktemp("recordings"), http_header_timeout_s=HEAD_TIMEOUT_S)
+    with BackgroundServer(settings) as srv:
+        yield srv
+
+
+def connect(url: str) -> socket.socket:
+    parts = urlsplit(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=CLOSE_WITHIN_S)
+
+
+def closed_by_server(sock: socket.socket, within: float = CLOSE_WITHIN_S) -> bool:
+    """True once the server closed ``sock`` (what it sent before is read and dropped), False if it is still open
+    ``within`` seconds on."""
+    deadline = time.monotonic() + within
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+    return False
+
+
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """One HTTP response from ``sock`` (a body with a Content-Length): its status and its body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection before a whole response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(int(v) for k, _, v in (h.partition(":") for h in lines[1:]) if k.lower() == "content-length")
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection within a response's body"
+        body += chunk
+    return int(lines[0].split()[1]), body
+
+
+def test_a_silent_connection_is_closed(server):
+    with connect(server.url) as sock:
+        assert closed_by_server(sock), f"a connection that sent nothing is still open after {CLOSE_WITHIN_S} s"
+
+
+def test_a_connection_that_sends_half_a_head_is_closed(server):
+    with connect(server.url) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        assert closed_by_server(sock), f"a half-sent head is still held after {CLOSE_WITHIN_S} s"
+
+
+def test_keep_alive_reuse_works_and_half_a_second_head_is_closed(server):
+    """Two requests on one connection are answered (keep-alive); half of a third head, then nothing: closed (uvicorn's
+    keep-alive timer had stopped at its first byte, and held the connection for good)."""
+    with connect(server.url) as sock:
+        for _ in range(2):
+            sock.sendall(GET)
+            status, body = read_response(sock)
+            assert status == 200 and b'"ok"' in body, body
+        sock.sendall(b"GET /health HTTP/1.1\r\nHo")
+        assert closed_by_server(sock), f"half a head after a response is still held after {CLOSE_WITHIN_S} s"
+
+
+def test_a_normal_request_is_answered(server):
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for _ in range(3):  # one connection, reused
+            assert client.get("/health").status_code == 200
+
+
+def test_an_idle_websocket_subscriber_is_not_closed(server):
+    """A subscriber that sends nothing for three times the head timeout still receives outputs and answers a ping:
+    the timeout ends with the request head (the upgrade), never a WebSocket's life."""
+    name = unique("idle-ws")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    pusher = PacedPusher(outlet, test_signal(int(TINY_SFREQ * 120), seed=7), TINY_SFREQ, chunk=10)
+    pusher.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru"})
+            assert r.status_code == 201, r.text
+            did = r.json()["id"]
+            wait_status(client, did, lambda s: s["state"] == "running", 90, f"decoder {did} running")
+            with ws_connect(f"ws{server.url[4:]}/decoders/{did}/outputs", open_timeout=30) as ws:
+                assert "seq" in ws.recv(timeout=30)
+                time.sleep(3 * HEAD_TIMEOUT_S)  # the client sends nothing (the server goes on sending outputs)
+                ws.ping().wait(timeout=30)
+                assert "seq" in ws.recv(timeout=30)
+            assert client.delete(f"/decoders/{did}").status_code == 200
+    finally:
+        pusher.halt.set()
+        pusher.join(timeout=30)
+
+
+def test_serve_closes_a_silent_connection(tmp_path: Path):
+    """``bci-stream serve`` (not only the background server of the tests) has the head timeout."""
+    env = dict(os.environ, BCI_STREAM_RECORDINGS_DIR=str(tmp_path), BCI_STREAM_HTTP_HEADER_TIMEOUT_S="1")
+    with serve_process(env) as (proc, lines):
+        port = wait_bound_port(lambda: "\n".join(lines), proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=CLOSE_WITHIN_S) as sock:
+            assert closed_by_server(sock), f"serve holds a silent connection after {CLOSE_WITHIN_S} s"
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).status_code == 200
