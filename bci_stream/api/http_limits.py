@@ -6,6 +6,8 @@
   :class:`HeadTimeoutProtocol` closes a connection whose request head is not complete within that many seconds of
   its opening, or of its previous response's end. Once a head is in, the request (its body, the app's answer) and a
   WebSocket upgraded from it are never timed by it: subscribers stay connected.
+* **Connections** (``http_max_connections``): uvicorn's ``limit_concurrency``, a 503 (uvicorn's, plain text) to a
+  request that comes while more connections are open (:func:`uvicorn_options`).
 
 The protocol is forced to h11 (uvicorn's ``auto`` takes httptools when installed): one parser, one set of limits.
 """
@@ -81,4 +83,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     server alike."""
     return {
         "http": head_timeout_protocol(settings.http_header_timeout_s),
+        # uvicorn answers 503 when its open connections, the request's own included, are >= limit_concurrency (or
+        # its running requests, not counting this one): + 1 so that the setting's number of connections is served
+        "limit_concurrency": settings.http_max_connections + 1,
     }

@@ -144,6 +144,12 @@ class Settings(BaseSettings):
                     "headers), from its opening or its previous response's end; then it is closed. A request once its "
                     "head is in, and WebSocket subscribers, are not limited by it.",
     )
+    http_max_connections: int = Field(
+        default=256, ge=1, le=65536,
+        description="Most HTTP connections the API serves at once, WebSocket subscribers and idle keep-alive "
+                    "connections included; a request that comes while more are open gets 503. Leave room for every "
+                    "dashboard (a browser opens up to 6, and one per decoder it shows), subscriber and scraper.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "
                                     "process's and every worker process's."

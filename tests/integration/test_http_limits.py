@@ -141,3 +141,28 @@ def test_serve_closes_a_silent_connection(tmp_path: Path):
         with socket.create_connection(("127.0.0.1", port), timeout=CLOSE_WITHIN_S) as sock:
             assert closed_by_server(sock), f"serve holds a silent connection after {CLOSE_WITHIN_S} s"
         assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).status_code == 200
+
+
+def test_connections_over_http_max_connections_get_503(models_dir: Path, tmp_path: Path):
+    """With ``http_max_connections=3``: three connections open (two held by clients that have not sent a request
+    yet), a request on the third is answered; a fourth connection's request gets 503; once the held ones are closed,
+    requests are answered again. Before, there was no cap (every request answered)."""
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, recordings_dir=tmp_path,
+                        http_max_connections=3, http_header_timeout_s=600)  # the held ones stay open meanwhile
+    with BackgroundServer(settings) as srv:
+        held = [connect(srv.url) for _ in range(2)]
+        try:
+            with connect(srv.url) as third:
+                third.sendall(GET)
+                assert read_response(third)[0] == 200
+                with connect(srv.url) as fourth:
+                    fourth.sendall(GET)
+                    status, body = read_response(fourth)
+                    assert status == 503, body
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + CLOSE_WITHIN_S  # the server sees the closes in its own time
+        while (status := httpx.get(f"{srv.url}/health", timeout=30).status_code) != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status == 200
