@@ -17,7 +17,7 @@ from bci_stream import __version__
 from bci_stream.api import errors, host_guard
 from bci_stream.api.error_docs import errors as errors_doc
 from bci_stream.api.boot_decoders import start_configured
-from bci_stream.api.guards import BodyLimit, http_error, validation_error
+from bci_stream.api.guards import BodyLimit, HeadLimit, http_error, validation_error
 from bci_stream.api.log_redact import redact_request_logs
 from bci_stream.api.startup_log import log_startup
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time streaming decoder service for brain-computer interfaces.",
         lifespan=lifespan,
         docs_url=None,  # served below, with a line for offline networks
-        responses=errors_doc(413, 421),  # BodyLimit (and LoopbackHosts) answer them on every route
+        responses=errors_doc(413, 421, 431),  # BodyLimit, LoopbackHosts and HeadLimit answer them on every route
     )
 
     @app.get("/docs", include_in_schema=False)
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if host_guard.applies(settings.host, settings.token):  # no token, loopback only: DNS rebinding, foreign origins
         app.add_middleware(host_guard.LoopbackHosts)
     app.add_middleware(TransportScope)  # the WebSocket outputs' flow control needs the connection's transport
+    app.add_middleware(HeadLimit)  # outermost: a head over MAX_HEAD_BYTES goes no further
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     errors.install(app)

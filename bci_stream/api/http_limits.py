@@ -8,6 +8,9 @@
   WebSocket upgraded from it are never timed by it: subscribers stay connected.
 * **Connections** (``http_max_connections``): uvicorn's ``limit_concurrency``, a 503 (uvicorn's, plain text) to a
   request that comes while more connections are open (:func:`uvicorn_options`).
+* **Head size**: h11 refuses (400) a head still incomplete at :data:`~bci_stream.api.guards.MAX_HEAD_BYTES` (its
+  default, given explicitly); one that comes whole in one read is parsed whatever its size, and
+  :class:`~bci_stream.api.guards.HeadLimit` answers it 431.
 
 The protocol is forced to h11 (uvicorn's ``auto`` takes httptools when installed): one parser, one set of limits.
 """
@@ -20,6 +23,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bci_stream.api.guards import MAX_HEAD_BYTES
 from bci_stream.core.settings import Settings
 
 
@@ -86,4 +90,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # uvicorn answers 503 when its open connections, the request's own included, are >= limit_concurrency (or
         # its running requests, not counting this one): + 1 so that the setting's number of connections is served
         "limit_concurrency": settings.http_max_connections + 1,
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
     }

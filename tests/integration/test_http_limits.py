@@ -80,6 +80,14 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), body
 
 
+def status_line(sock: socket.socket) -> bytes:
+    """The status line of the response that comes on ``sock`` (what follows it is not read)."""
+    data = b""
+    while b"\r\n" not in data and (chunk := sock.recv(65536)):
+        data += chunk
+    return data.partition(b"\r\n")[0]
+
+
 def test_a_silent_connection_is_closed(server):
     with connect(server.url) as sock:
         assert closed_by_server(sock), f"a connection that sent nothing is still open after {CLOSE_WITHIN_S} s"
@@ -166,3 +174,46 @@ def test_connections_over_http_max_connections_get_503(models_dir: Path, tmp_pat
         while (status := httpx.get(f"{srv.url}/health", timeout=30).status_code) != 200 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert status == 200
+
+
+def _head(*lines: bytes, target: bytes = b"/health") -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+
+
+@pytest.mark.parametrize("what, head", [
+    ("a 40 kB header line", _head(b"X-Big: " + b"a" * 40_000)),
+    ("5,000 headers", _head(*(b"X-H%d: v" % i for i in range(5000)))),
+    ("a 20 kB query", _head(target=b"/health?q=" + b"a" * 20_000)),
+])
+def test_a_head_over_16_kib_sent_at_once_gets_431(server, what, head):
+    """h11 refuses a head over its limit only while it is still arriving; one that comes whole in one read was
+    answered 200 whatever its size (audit s46 S2). Now: 431, in the service's error shape."""
+    with connect(server.url) as sock:
+        sock.sendall(head)
+        status, body = read_response(sock)
+    assert status == 431, (what, body)
+    assert b"request line and headers are" in body and b"the limit is 16384 bytes" in body, body
+
+
+def test_heads_under_16_kib_are_answered_and_one_arriving_in_pieces_over_it_is_refused(server):
+    with connect(server.url) as sock:
+        sock.sendall(_head(b"Cookie: " + b"c" * 12_000))  # a big cookie, say: within the limit
+        assert read_response(sock)[0] == 200
+    head = _head(b"X-Big: " + b"a" * 40_000)
+    with connect(server.url) as sock:  # h11's own limit (400), given explicitly
+        for i in range(0, len(head), 8000):
+            sock.sendall(head[i:i + 8000])
+        assert status_line(sock).split()[1] in (b"400", b"431")  # 431: the pieces came together in one read
+
+
+@pytest.mark.parametrize("big, refused", [
+    ([b"X-Big%d: " % i + b"a" * 7000 for i in range(3)], b"HTTP/1.1 403"),  # HeadLimit: refused before the handshake
+    ([b"X-Big: " + b"a" * 40_000], b"HTTP/1.1 431"),  # the websockets library's own limit: lines of 8 KiB at most
+])
+def test_a_websocket_handshake_with_a_head_over_16_kib_is_refused(server, big, refused):
+    key = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+    with connect(server.url) as sock:
+        sock.sendall(_head(b"Upgrade: websocket", b"Connection: Upgrade", key, b"Sec-WebSocket-Version: 13", *big,
+                           target=b"/decoders/nope/outputs"))
+        line = status_line(sock)
+    assert line.startswith(refused), line
