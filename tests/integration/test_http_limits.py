@@ -217,3 +217,26 @@ def test_a_websocket_handshake_with_a_head_over_16_kib_is_refused(server, big, r
                            target=b"/decoders/nope/outputs"))
         line = status_line(sock)
     assert line.startswith(refused), line
+
+
+def test_the_access_log_cuts_long_query_strings_and_paths(tmp_path: Path):
+    """Unauthenticated requests with a 4 kB query string (and a 4 kB path): each is logged with 200 characters of
+    it and a mark of how many were cut (before: all 4 kB, audit s46 S2); a token is redacted before the cut."""
+    secret = "cut-log-secret-4711"
+    env = dict(os.environ, BCI_STREAM_RECORDINGS_DIR=str(tmp_path), BCI_STREAM_TOKEN=secret)
+    query = "q=" + "a" * 4000
+    with serve_process(env) as (proc, lines):
+        port = wait_bound_port(lambda: "\n".join(lines), proc)
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/status?{query}", timeout=30).status_code == 401
+        assert httpx.get(f"{url}/status?{'b' * 190}&token={secret}&c={'c' * 100}", timeout=30).status_code == 200
+        assert httpx.get(f"{url}/decoders/{'p' * 4000}", timeout=30).status_code == 401
+        assert httpx.get(f"{url}/status?token={secret}&x=1", timeout=30).status_code == 200
+    text = "\n".join(lines)
+    access = [line for line in text.splitlines() if '"GET /' in line]
+    assert len(access) == 4, text
+    assert f"/status?{query[:200]}...[+{len(query) - 200} chars] HTTP/1.1\" 401" in access[0], access[0]
+    assert "token=***" in access[1] and "...[+" in access[1] and secret not in text, access[1]
+    assert f"/decoders/{'p' * 190}...[+3810 chars] HTTP/1.1\" 401" in access[2], access[2]
+    assert '"GET /status?token=***&x=1 HTTP/1.1" 200' in access[3], access[3]
+    assert max(len(line) for line in access) < 600, access
