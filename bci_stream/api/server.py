@@ -14,6 +14,7 @@ import uvicorn
 
 from bci_stream.api.app import create_app
 from bci_stream.api.http_limits import uvicorn_options
+from bci_stream.api.open_files import raise_open_files_limit
 from bci_stream.core.settings import ENV_PREFIX, Settings
 from bci_stream.core.log_setup import configure_service, uvicorn_log_config
 
@@ -88,6 +89,7 @@ def serve(settings: Settings) -> None:
     """
     drop_token_env()
     configure_service(settings.log_level)  # the service's own loggers and its workers', not only uvicorn's
+    raise_open_files_limit(settings)  # before any worker starts: they inherit it
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
                     "head is in, and WebSocket subscribers, are not limited by it.",
     )
     http_max_connections: int = Field(
-        default=256, ge=1, le=65536,
+        default=512, ge=2, le=65536,
         description="Most HTTP connections the API serves at once, WebSocket subscribers and idle keep-alive "
                     "connections included; a request that comes while more are open gets 503. Leave room for every "
                     "dashboard (a browser opens up to 6, and one per decoder it shows), subscriber and scraper.",
@@ -167,10 +167,10 @@ class Settings(BaseSettings):
                     "One `stopped` or in `error` holds no thread: it does not count, though listed until its DELETE.",
     )
     max_ws_clients: int = Field(
-        default=256, ge=1, le=100_000,
+        default=128, ge=1, le=100_000,
         description="Most WebSocket output clients (`/decoders/{id}/outputs`) open at once, over all decoders (each "
                     "holds a socket of the API process): one more is accepted, then closed with code 1013 and a reason "
-                    "naming this setting.",
+                    "naming this setting. Less than `http_max_connections`, whose connections they are.",
     )
     max_record_channels: int = Field(
         default=1024, ge=1, le=1_000_000,
@@ -201,6 +201,15 @@ class Settings(BaseSettings):
         if (cap := info.data.get("max_decoders")) is not None and len(value) > cap:
             raise ValueError(f"must list at most max_decoders={cap} decoders (those beyond it would never start), "
                              f"got {len(value)}: raise max_decoders or remove some")
+        return value
+
+    @field_validator("max_ws_clients")
+    @classmethod
+    def _room_for_requests(cls, value: int, info: ValidationInfo) -> int:
+        """Fewer WebSocket clients than HTTP connections: each is one, and requests need room besides them."""
+        if (conns := info.data.get("http_max_connections")) is not None and value >= conns:
+            raise ValueError(f"must be less than http_max_connections={conns} (each WebSocket client holds one of "
+                             f"those connections, and requests need room besides them), got {value}")
         return value
 
     @field_validator("models_dir", "recordings_dir", "config")

@@ -156,7 +156,8 @@ def test_connections_over_http_max_connections_get_503(models_dir: Path, tmp_pat
     yet), a request on the third is answered; a fourth connection's request gets 503; once the held ones are closed,
     requests are answered again. Before, there was no cap (every request answered)."""
     settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, recordings_dir=tmp_path,
-                        http_max_connections=3, http_header_timeout_s=600)  # the held ones stay open meanwhile
+                        http_max_connections=3, max_ws_clients=2,  # (fewer WebSocket clients than connections)
+                        http_header_timeout_s=600)  # the held ones stay open meanwhile
     with BackgroundServer(settings) as srv:
         held = [connect(srv.url) for _ in range(2)]
         try:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,12 +15,14 @@ from support.common import REPO
 
 
 @contextmanager
-def serve_process(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+def serve_process(env: dict[str, str], *args: str,
+                  preexec_fn: Callable[[], None] | None = None) -> Iterator[tuple[subprocess.Popen, list[str]]]:
     """``bci-stream serve --port 0 *args`` with ``env``: the process and its log lines so far (all of them once the
-    block ends: it is stopped with SIGTERM, killed if it does not end within 60 s)."""
+    block ends: it is stopped with SIGTERM, killed if it does not end within 60 s). ``preexec_fn``: run in the child
+    before ``serve`` (e.g. a resource limit)."""
     proc = subprocess.Popen([str(Path(sys.executable).with_name("bci-stream")), "serve", "--port", "0", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=preexec_fn)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True)
     reader.start()

@@ -23,7 +23,8 @@ def test_defaults(clean: Path) -> None:
     assert (s.host, s.port, s.token, s.config) == ("127.0.0.1", 8000, None, None)
     assert (s.status_interval, s.max_restarts, s.restart_backoff) == (0.25, 3, 0.5)
     assert (s.max_request_bytes, s.log_level) == (1_000_000, "info")
-    assert (s.max_decoders, s.max_recordings, s.max_ws_clients, s.max_record_channels) == (64, 64, 256, 1024)
+    assert (s.max_decoders, s.max_recordings, s.max_ws_clients, s.max_record_channels) == (64, 64, 128, 1024)
+    assert (s.http_max_connections, s.http_header_timeout_s) == (512, 10.0)
     assert s.client_url == "http://127.0.0.1:8000"
     assert s.recordings_dir == Path.cwd() / "recordings"
 
@@ -215,3 +216,13 @@ def test_config_decoders_beyond_max_decoders_are_refused_naming_both(clean: Path
         Settings(config=config)
     write(config, "max_decoders = 3\n" + "".join(entry.format(n) for n in "abc"))
     assert len(Settings(config=config).decoders) == 3
+
+
+@pytest.mark.parametrize(("ws", "conns"), [(512, 512), (600, 512), (2, 2)])
+def test_websocket_clients_leave_room_for_requests(clean: Path, ws: int, conns: int) -> None:
+    """Each WebSocket client holds one of the HTTP connections: as many clients as connections would leave no room
+    for a request (every one 503), so max_ws_clients must be less than http_max_connections."""
+    with pytest.raises(ValidationError) as info:
+        Settings(max_ws_clients=ws, http_max_connections=conns)
+    assert f"must be less than http_max_connections={conns}" in str(info.value) and f"got {ws}" in str(info.value)
+    assert Settings(max_ws_clients=conns - 1, http_max_connections=conns).max_ws_clients == conns - 1

@@ -1,0 +1,48 @@
+"""``serve`` raises its soft limit of open files to what its caps may need (a decoder or recording holds ~6 file
+descriptors in the API process, a connection one: every cap at its default would pass the soft limit of 1024 many
+systems give), as far as the hard limit allows, and says when the hard limit is too low. A real ``bci-stream serve``
+started with a soft limit of 1024; its limits read from ``/proc``. Before, it ran with the 1024 it was given."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+import pytest
+
+from bci_stream.api.open_files import open_files_needed
+from bci_stream.core.settings import Settings
+from support.bound_port import wait_bound_port
+from support.serve_process import serve_process
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def open_files_limits(pid: int) -> tuple[int, int]:
+    line = next(ln for ln in Path(f"/proc/{pid}/limits").read_text().splitlines() if ln.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+@pytest.mark.parametrize("hard", [4096, 1500])
+def test_serve_raises_its_open_files_limit_to_what_its_caps_need(tmp_path: Path, hard: int) -> None:
+    need = open_files_needed(Settings())
+    assert need == 1792  # 256 + 8 x (64 decoders + 64 recordings) + 512 connections
+    _, hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard_now != resource.RLIM_INFINITY and hard_now < hard:
+        pytest.fail(f"this test needs a hard open-files limit of at least {hard}, the machine gives {hard_now}")
+    env = dict(os.environ, BCI_STREAM_RECORDINGS_DIR=str(tmp_path))
+    env.pop("BCI_STREAM_TOKEN", None)
+    with serve_process(env, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))) \
+            as (proc, lines):
+        wait_bound_port(lambda: "\n".join(lines), proc)
+        assert open_files_limits(proc.pid) == (min(need, hard), hard)
+    text = "\n".join(lines)
+    if hard >= need:
+        assert f"open-files limit raised from 1024 to {need} (of {need} needed by the caps)" in text, text
+        assert "under the" not in text, text
+    else:
+        assert (f"the open-files limit of this process is {hard} (hard), under the {need} its caps may need "
+                "(max_decoders, max_recordings, http_max_connections)") in text, text
+        assert f"open-files limit raised from 1024 to {hard}" in text, text
