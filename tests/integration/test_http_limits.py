@@ -130,7 +130,9 @@ def test_an_idle_websocket_subscriber_is_not_closed(server):
             assert r.status_code == 201, r.text
             did = r.json()["id"]
             wait_status(client, did, lambda s: s["state"] == "running", 90, f"decoder {did} running")
-            with ws_connect(f"ws{server.url[4:]}/decoders/{did}/outputs", open_timeout=30) as ws:
+            # max_queue=None: the client library reads on while the test sleeps (with its bound of 16 messages it
+            # stops reading, and the pong and the close wait behind the outputs the server sent meanwhile)
+            with ws_connect(f"ws{server.url[4:]}/decoders/{did}/outputs", open_timeout=30, max_queue=None) as ws:
                 assert "seq" in ws.recv(timeout=30)
                 time.sleep(3 * HEAD_TIMEOUT_S)  # the client sends nothing (the server goes on sending outputs)
                 ws.ping().wait(timeout=30)
