@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     token: str | None = Field(
         default=None, min_length=8, repr=False,
         description="Bearer token that every route reading or changing decoders, models or status requires when "
-                    "set (`Authorization: Bearer ...` or `?token=`; open: /health, /ready, /metrics, the dashboard "
-                    "page, /docs). "
+                    "set (`Authorization: Bearer ...` or `?token=`; open: /health, /ready, /metrics unless `metrics_token`, "
+                    "the dashboard page, /docs). "
                     "Keep it in the environment or an env file readable only by the service, not in the config file.",
     )
     open_api: bool = Field(
@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         description="Serve the API with no token on a host reachable from the network (any bind address but "
                     "loopback): `serve` refuses to start so unless this is true, as whoever reaches the port could "
                     "start, stop and swap decoders and record. Loopback binds need no token.",
+    )
+    metrics_token: bool = Field(
+        default=False,
+        description="Require the token on `/metrics` too (Prometheus sends it with the scrape config's "
+                    "`authorization: {credentials_file: ...}`): its series name decoders, recordings and LSL streams, "
+                    "whose names may name a subject. Needs `token`.",
     )
     status_interval: float = Field(default=0.25, gt=0, le=5, description="Seconds between status snapshots that each "
                                                                          "worker sends to the API.")
@@ -201,6 +207,14 @@ class Settings(BaseSettings):
         if (cap := info.data.get("max_decoders")) is not None and len(value) > cap:
             raise ValueError(f"must list at most max_decoders={cap} decoders (those beyond it would never start), "
                              f"got {len(value)}: raise max_decoders or remove some")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_to_require(cls, value: bool, info: ValidationInfo) -> bool:
+        """``metrics_token`` with no token would require nothing: refused rather than ignored."""
+        if value and info.data.get("token") is None:
+            raise ValueError("needs a token to require (set token, BCI_STREAM_TOKEN); with none every route is open")
         return value
 
     @field_validator("max_ws_clients")

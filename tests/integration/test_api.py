@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pylsl
 import pytest
+from pydantic import ValidationError
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
@@ -225,6 +226,25 @@ def test_token_guards_every_route_but_health_ready_and_metrics(models_dir, eeg_o
                 assert sock.protocol.state.name == "OPEN"
         assert c.delete(f"/decoders/{decoder_id}").status_code == 401
         assert c.delete(f"/decoders/{decoder_id}", headers=auth).status_code == 200
+
+
+def test_metrics_token_requires_the_token_on_metrics_only(models_dir):
+    """``metrics_token``: /metrics names decoders, recordings and LSL streams (which may name a subject), so a lab may
+    require the token there too, as Prometheus's scrape config sends it (a bearer header); /health and /ready stay
+    open for probes. Before, /metrics was open whatever was set. Without a token the setting is refused (it would
+    require nothing)."""
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, token=TOKEN, metrics_token=True)
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
+        r = c.get("/metrics")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", r.text
+        assert c.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+        r = c.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 200 and "bci_stream_configured_decoders_not_started" in r.text, r.text[:200]
+        assert c.get("/metrics", params={"token": TOKEN}).status_code == 200
+        for path in ("/health", "/ready"):
+            assert c.get(path).status_code in (200, 503), path
+    with pytest.raises(ValidationError, match="needs a token to require"):
+        Settings(host="127.0.0.1", port=0, models_dir=models_dir, metrics_token=True)
 
 
 def test_a_405_allows_every_method_of_its_path_and_health_answers_head(client):

@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import get_args
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, token_ok
+from bci_stream.api.error_docs import errors
 from bci_stream.core.spec import GAP_THRESHOLD_S
 from bci_stream.core.status import DecoderState
 from bci_stream.service.metrics import EDGES, quantile
@@ -232,9 +234,15 @@ class NotStartedCollector:
 
 @router.get("/metrics", response_class=PlainTextResponse,
             responses={200: {"description": "The Prometheus text exposition format (version 0.0.4).",
-                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       **errors(401)})
 def metrics(request: Request) -> Response:
-    """Prometheus text exposition (scrape it; no token needed: it only reads)."""
+    """Prometheus text exposition (scrape it). No token needed, unless the ``metrics_token`` setting is true: then
+    the service's token as on every other route (401 without it)."""
+    settings = request.app.state.settings
+    if settings.metrics_token and not token_ok(settings, request.headers.get("authorization"),
+                                               request.query_params.get(TOKEN_QUERY)):
+        raise HTTPException(status_code=401, detail=TOKEN_HELP, headers={"WWW-Authenticate": "Bearer"})
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SupervisorCollector(request.app.state.supervisor))
     registry.register(RecordingsCollector(request.app.state.recordings))
