@@ -67,3 +67,38 @@ def test_swap_moves_the_stream_to_the_new_models_table(models_dir):
     assert y_a.shape == (50, 3) and np.isfinite(y_a).all()
     with pytest.raises(KeyError):
         pool.tables[gru.card.sha256].state(5)
+
+
+def test_the_last_stream_of_a_model_to_leave_frees_its_session(models_dir):
+    """A shared worker loads one session per model (file and card): once no stream uses it, it goes. Before, every
+    model a worker had run stayed loaded for its life (a decoder swapped to each new calibration grew the worker by
+    one session per version: leak audit s48, ~0.85 MB a swap for a small model)."""
+    reg = ModelRegistry(models_dir)
+    gru, lstm = reg.get("tiny-gru"), reg.get("tiny-lstm")
+    pool = SlotPool()
+    a, b = decoder(pool, gru), decoder(pool, gru)
+    loaded = a.model
+    pool.release(a)
+    assert pool._models == {gru.card.key(): loaded}  # b still runs it
+    c = decoder(pool, lstm)
+    pool.release(b)
+    assert set(pool._models) == {lstm.card.key()} and set(pool.tables) == {lstm.card.key()}
+    pool.release(c)
+    assert pool._models == {} and pool.tables == {}
+    again = decoder(pool, gru)  # loaded afresh, decodes as before
+    assert again.model is not loaded
+    x = test_signal(100, seed=9)
+    np.testing.assert_allclose(pool.step([(again, x)])[0][0], decode_offline(gru, x), atol=1e-5)
+
+
+def test_a_model_loaded_for_a_start_survives_the_last_slot_of_its_key_leaving_meanwhile(models_dir):
+    """A start or swap loads its model, then takes its slot: a stream of the same model that leaves in between
+    (its last slot) drops the cached session, and the slot taken afterwards puts the loaded model back."""
+    gru = ModelRegistry(models_dir).get("tiny-gru")
+    pool = SlotPool()
+    leaving = decoder(pool, gru)
+    model = pool.load(gru)  # a start under way: its model loaded (the cached one), its slot not taken yet
+    pool.release(leaving)
+    assert pool._models == {}
+    got, state = pool.acquire(model)
+    assert got is model and pool._models == {gru.card.key(): model}
