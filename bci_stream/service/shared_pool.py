@@ -191,8 +191,13 @@ class SharedPool:
 
     def reap(self) -> None:
         """Join the stopped workers that have ended (no zombies); kill (SIGKILL) one that has not ended
-        :attr:`stop_grace` seconds after it was told to stop (hung: it would hold its memory until shutdown)."""
+        :attr:`stop_grace` seconds after it was told to stop (hung: it would hold its memory until shutdown). Forget
+        when ended workers were last heard from: each ``Process`` kept held two pipe descriptors of this process
+        (before, up to :data:`HEARD_KEPT` of them, ~130 descriptors, on a service whose decoders come and go: leak
+        audit s48 F2). Called from the monitor thread, as :meth:`heard`."""
         now = time.monotonic()
+        for ended in [p for p in self.heard_at if not p.is_alive()]:
+            self.heard_at.pop(ended, None)
         with self._lock:
             for w in list(self.retired):
                 w.process.join(0)
