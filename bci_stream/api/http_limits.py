@@ -66,6 +66,8 @@ class HeadTimeoutProtocol(H11Protocol):
         super().handle_events()
         if self.conn.their_state is not h11.IDLE:  # a head is in (or the client erred: the connection is closing)
             self._disarm_head_timer()
+        elif self._head_timer is None and not self.transport.is_closing():  # a cycle h11 restarted here (the
+            self._arm_head_timer()  # response went before the body was read): time the next head too
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request (then the client is no longer IDLE)
