@@ -1,7 +1,8 @@
 """The API process's limit of open files, raised to what the service's caps may need at once.
 
-In the API process a decoder or a recording with no model holds about 6 file descriptors (its pipes, its output
-ring, its inlets' sockets) and an HTTP connection one. With every cap at its default (``max_decoders``,
+In the API process a decoder holds about 5-7 file descriptors (its pipes, its output ring), a recording with no model
+about 23 (its stream's and its marker stream's inlets: liblsl's sockets, epoll, timer and event descriptors; measured
+in the review s48) and an HTTP connection one. With every cap at its default (``max_decoders``,
 ``max_recordings``, ``http_max_connections``) that is over the soft limit of 1024 open files that many systems give
 a process, and a service that reaches it fails in odd places (an accept, a worker's pipe: EMFILE). ``serve`` raises its
 soft limit, as far as the hard limit allows (an unprivileged process may), before anything opens: its worker
@@ -17,15 +18,17 @@ from bci_stream.core.settings import Settings
 
 log = logging.getLogger("bci_stream.api")
 
-#: file descriptors a decoder or a recording may hold in the API process, and those of the process itself
+#: file descriptors a decoder, and a recording with no model, may hold in the API process, and those of the process
 PER_DECODER = 8
+PER_RECORDING = 24
 BASE = 256
 
 
 def open_files_needed(settings: Settings) -> int:
     """The open files the API process may need with every cap reached: :data:`BASE`, :data:`PER_DECODER` for each
-    decoder and recording, one per HTTP connection."""
-    return BASE + PER_DECODER * (settings.max_decoders + settings.max_recordings) + settings.http_max_connections
+    decoder, :data:`PER_RECORDING` for each recording, one per HTTP connection."""
+    return (BASE + PER_DECODER * settings.max_decoders + PER_RECORDING * settings.max_recordings
+            + settings.http_max_connections)
 
 
 def raise_open_files_limit(settings: Settings) -> tuple[int, int] | None:
