@@ -82,6 +82,9 @@ FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolv
 #: 600 s holds 60,000 markers; 30 s of a trigger channel with a rate is ample (the follower pulls continuously).
 BUFLEN_IRREGULAR_S, BUFLEN_REGULAR_S = 600, 30
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
+#: the most channels of a marker stream that is followed: a marker stream carries a code, or a few (one-hot
+#: annotations: one per description); one of 50,000 channels was recorded as 250,000 markers in 5 samples (review s48)
+MAX_MARKER_CHANNELS = 256
 
 
 class TriggerEdges:
@@ -181,7 +184,12 @@ class MarkerFollower(threading.Thread):
         self.queue.append(("lost", message))
 
     def _follow(self, info: pylsl.StreamInfo) -> None:
-        """Open an inlet on ``info`` and pull from it until stopped (LostError when the stream goes)."""
+        """Open an inlet on ``info`` and pull from it until stopped (LostError when the stream goes); a stream of more
+        than :data:`MAX_MARKER_CHANNELS` channels is refused (state ``error``, looked for again later) before any
+        inlet opens."""
+        if (n := info.channel_count()) > MAX_MARKER_CHANNELS:
+            raise ValueError(f"stream {info.name()!r} has {n} channels, more than the {MAX_MARKER_CHANNELS} a marker "
+                             "stream may have (a code, or a few, per sample): not followed, nothing of it recorded")
         buflen = BUFLEN_IRREGULAR_S if info.nominal_srate() == 0 else BUFLEN_REGULAR_S
         inlet = pylsl.StreamInlet(info, max_buflen=buflen, recover=False)
         self._inlet = inlet
