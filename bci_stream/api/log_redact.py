@@ -55,8 +55,7 @@ def shortened(target: str, limit: int = LOGGED_TARGET_CHARS) -> str:
 
 class TokenRedactor(logging.Filter):
     """A logging filter that redacts ``token=`` values, and the configured token ``secret`` anywhere, in a record's
-    message and its string arguments, and cuts the arguments that are request targets (they begin with ``/``) to
-    :func:`shortened`."""
+    message and its string arguments, and cuts the arguments that are a request's to :func:`shortened`."""
 
     def __init__(self, secret: str | None = None) -> None:
         super().__init__()
@@ -65,16 +64,23 @@ class TokenRedactor(logging.Filter):
     def _text(self, value: object) -> object:
         return redact(value, self.secret) if isinstance(value, str) else value
 
-    def _arg(self, value: object) -> object:
+    def _arg(self, value: object, access: bool) -> object:
+        """A record's argument, redacted; cut when it is a request's (every string of an access line: its target in
+        any form, origin ``/p``, absolute ``http://h/p`` or none at all, and its method; elsewhere a string that looks
+        like a target). Before, only targets beginning with ``/`` were cut, and an absolute-form or malformed one of
+        8 kB, answered 404 with no token, was logged whole (review s48 F4)."""
         value = self._text(value)
-        return shortened(value) if isinstance(value, str) and value.startswith("/") else value
+        if isinstance(value, str) and (access or value.startswith("/") or "://" in value):
+            return shortened(value)
+        return value
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self._text(record.msg)
+        access = record.name == "uvicorn.access"
         if isinstance(record.args, tuple):
-            record.args = tuple(self._arg(a) for a in record.args)
+            record.args = tuple(self._arg(a, access) for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: self._arg(v) for k, v in record.args.items()}
+            record.args = {k: self._arg(v, access) for k, v in record.args.items()}
         return True
 
 

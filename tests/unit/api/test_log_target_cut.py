@@ -32,3 +32,18 @@ def test_the_token_is_redacted_before_the_cut():
                    f"/decoders/{'p' * 190}{SECRET}"):
         line = _logged(target)
         assert "...[+" in line and SECRET[:5] not in line, line
+
+
+def test_a_target_in_any_form_and_a_long_method_are_cut():
+    """Absolute-form (``http://host/p``) and malformed targets get a 404 with no token, as origin-form ones do: they
+    are cut as well, and so is a long method (every string of an access line is the client's). Before (review s48 F4):
+    logged whole, 8 kB a line."""
+    for target in ("http://127.0.0.1:8000/" + "a" * 4000 + "?q=" + "b" * 4000, "Z" * 8000 + "?q=" + "b" * 50):
+        line = _logged(target)
+        assert len(line) < 600 and "...[+" in line, line[:300]
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "M" * 5000, "/", "1.1", 405), None)
+    assert TokenRedactor(SECRET).filter(record) and len(record.getMessage()) < 300
+    error = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+                              ("127.0.0.1:5", "ws://h/" + "w" * 3000), None)
+    assert TokenRedactor(SECRET).filter(error) and len(error.getMessage()) < 300
