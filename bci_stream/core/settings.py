@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 from pydantic_settings import PydanticBaseSettingsSource as Source
@@ -176,7 +176,8 @@ class Settings(BaseSettings):
         default=128, ge=1, le=100_000,
         description="Most WebSocket output clients (`/decoders/{id}/outputs`) open at once, over all decoders (each "
                     "holds a socket of the API process): one more is accepted, then closed with code 1013 and a reason "
-                    "naming this setting. Less than `http_max_connections`, whose connections they are.",
+                    "naming this setting. Less than `http_max_connections`, whose connections they are (left unset, half of "
+                    "it when that is 256 or less).",
     )
     max_record_channels: int = Field(
         default=1024, ge=1, le=1_000_000,
@@ -217,14 +218,19 @@ class Settings(BaseSettings):
             raise ValueError("needs a token to require (set token, BCI_STREAM_TOKEN); with none every route is open")
         return value
 
-    @field_validator("max_ws_clients")
-    @classmethod
-    def _room_for_requests(cls, value: int, info: ValidationInfo) -> int:
-        """Fewer WebSocket clients than HTTP connections: each is one, and requests need room besides them."""
-        if (conns := info.data.get("http_max_connections")) is not None and value >= conns:
-            raise ValueError(f"must be less than http_max_connections={conns} (each WebSocket client holds one of "
-                             f"those connections, and requests need room besides them), got {value}")
-        return value
+    @model_validator(mode="after")
+    def _room_for_requests(self) -> Settings:
+        """Fewer WebSocket clients than HTTP connections: each is one, and requests need room besides them. Given
+        both, a clash is refused; with ``max_ws_clients`` left at its default, it follows a lower connection cap
+        (half of it: before, ``http_max_connections=100`` alone was refused for a setting the user never set)."""
+        conns, clients = self.http_max_connections, self.max_ws_clients
+        if clients < conns:
+            return self
+        if "max_ws_clients" in self.model_fields_set:
+            raise ValueError(f"max_ws_clients must be less than http_max_connections={conns} (each WebSocket client "
+                             f"holds one of those connections, and requests need room besides them), got {clients}")
+        self.max_ws_clients = max(1, conns // 2)
+        return self
 
     @field_validator("models_dir", "recordings_dir", "config")
     @classmethod

@@ -226,3 +226,12 @@ def test_websocket_clients_leave_room_for_requests(clean: Path, ws: int, conns: 
         Settings(max_ws_clients=ws, http_max_connections=conns)
     assert f"must be less than http_max_connections={conns}" in str(info.value) and f"got {ws}" in str(info.value)
     assert Settings(max_ws_clients=conns - 1, http_max_connections=conns).max_ws_clients == conns - 1
+
+
+
+def test_a_lower_connection_cap_alone_lowers_the_websocket_clients_default(clean: Path) -> None:
+    """``http_max_connections`` below the clients' default (128), that default left unset: half of it, not a refusal
+    naming a setting the user never set (review s48 F6)."""
+    assert Settings(http_max_connections=100).max_ws_clients == 50
+    assert Settings(http_max_connections=2).max_ws_clients == 1
+    assert Settings(http_max_connections=300).max_ws_clients == 128
