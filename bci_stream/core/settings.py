@@ -170,7 +170,8 @@ class Settings(BaseSettings):
         default=64, ge=1, le=100_000,
         description="Most recordings with no model (`POST /recordings`, each a thread of the API process and its "
                     "inlets) `searching` or `recording` at once: one more is refused with 429 naming this setting. "
-                    "One `stopped` or in `error` holds no thread: it does not count, though listed until its DELETE.",
+                    "One `stopped` or in `error` holds no thread: it does not count, though listed until its DELETE (the "
+                    "latest 256 such).",
     )
     max_ws_clients: int = Field(
         default=128, ge=1, le=100_000,
