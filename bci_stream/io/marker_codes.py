@@ -121,3 +121,23 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
 
 
 __all__ = ["ZERO", "live_code", "marker_values", "stream_markers", "trigger_onsets", "zero_is_event"]
+
+
+class TriggerEdges:
+    """The markers of a regular-rate one-channel numeric stream (a trigger channel): a value where it changes to a
+    non-zero one. A non-finite sample is skipped (the value before it holds).
+
+    One per connection of the follower: its first sample only sets the level, so a code already on when the
+    inlet opened (its onset before the follower connected, or while it reconnected, or during a worker restart)
+    is not taken for a new cue at that sample's time, as a string marker pushed before then is not received.
+    """
+
+    def __init__(self) -> None:
+        self.previous: float | None = None  # the level before the next sample; None: no sample yet
+
+    def values(self, sample: list[Any]) -> list[str]:
+        v = float(sample[0]) if sample else math.nan
+        if not math.isfinite(v):
+            return []
+        changed, self.previous = self.previous is not None and v != self.previous, v
+        return marker_values(sample, False, None) if changed else []

@@ -132,3 +132,17 @@ class MarkerChoice:
         return (f"{len(chosen.also_matching) + 1} marker streams match {predicate} and {how} {which}: following the "
                 f"first found, {described(chosen.info)}; not {', '.join(chosen.also_matching)} "
                 f"(choose with {self.cure})")
+
+
+#: the most channels of a marker stream that is followed: a marker stream carries a code, or a few (one-hot
+#: annotations: one per description); one of 50,000 channels was recorded as 250,000 markers in 5 samples (review s48)
+MAX_MARKER_CHANNELS = 256
+
+
+def too_wide(info: pylsl.StreamInfo) -> str | None:
+    """Why stream ``info`` is not followed as a marker stream (more than :data:`MAX_MARKER_CHANNELS` channels), or
+    None."""
+    if (n := info.channel_count()) <= MAX_MARKER_CHANNELS:
+        return None
+    return (f"stream {info.name()!r} has {n} channels, more than the {MAX_MARKER_CHANNELS} a marker stream may have "
+            "(a code, or a few, per sample): not followed, nothing of it recorded")

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -62,10 +61,10 @@ from pylsl.util import LostError
 
 from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
-from bci_stream.io.marker_codes import ZERO, marker_values, zero_is_event  # the XDF reader's rules too
+from bci_stream.io.marker_codes import ZERO, TriggerEdges, marker_values, zero_is_event  # the XDF reader's
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, unmapped_warning
-from bci_stream.service.marker_choice import MarkerChoice, marker_predicate  # marker_predicate: re-exported
+from bci_stream.service.marker_choice import MarkerChoice, marker_predicate, too_wide  # marker_predicate: re-exported
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
 
@@ -82,29 +81,6 @@ FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolv
 #: 600 s holds 60,000 markers; 30 s of a trigger channel with a rate is ample (the follower pulls continuously).
 BUFLEN_IRREGULAR_S, BUFLEN_REGULAR_S = 600, 30
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
-#: the most channels of a marker stream that is followed: a marker stream carries a code, or a few (one-hot
-#: annotations: one per description); one of 50,000 channels was recorded as 250,000 markers in 5 samples (review s48)
-MAX_MARKER_CHANNELS = 256
-
-
-class TriggerEdges:
-    """The markers of a regular-rate one-channel numeric stream (a trigger channel): a value where it changes to a
-    non-zero one. A non-finite sample is skipped (the value before it holds).
-
-    One per connection of the follower: its first sample only sets the level, so a code already on when the
-    inlet opened (its onset before the follower connected, or while it reconnected, or during a worker restart)
-    is not taken for a new cue at that sample's time, as a string marker pushed before then is not received.
-    """
-
-    def __init__(self) -> None:
-        self.previous: float | None = None  # the level before the next sample; None: no sample yet
-
-    def values(self, sample: list[Any]) -> list[str]:
-        v = float(sample[0]) if sample else math.nan
-        if not math.isfinite(v):
-            return []
-        changed, self.previous = self.previous is not None and v != self.previous, v
-        return marker_values(sample, False, None) if changed else []
 
 
 class MarkerFollower(threading.Thread):
@@ -184,12 +160,10 @@ class MarkerFollower(threading.Thread):
         self.queue.append(("lost", message))
 
     def _follow(self, info: pylsl.StreamInfo) -> None:
-        """Open an inlet on ``info`` and pull from it until stopped (LostError when the stream goes); a stream of more
-        than :data:`MAX_MARKER_CHANNELS` channels is refused (state ``error``, looked for again later) before any
-        inlet opens."""
-        if (n := info.channel_count()) > MAX_MARKER_CHANNELS:
-            raise ValueError(f"stream {info.name()!r} has {n} channels, more than the {MAX_MARKER_CHANNELS} a marker "
-                             "stream may have (a code, or a few, per sample): not followed, nothing of it recorded")
+        """Open an inlet on ``info`` (refused first if too wide for a marker stream: :func:`.too_wide`) and pull from
+        it until stopped (LostError when the stream goes)."""
+        if (why := too_wide(info)) is not None:
+            raise ValueError(why)
         buflen = BUFLEN_IRREGULAR_S if info.nominal_srate() == 0 else BUFLEN_REGULAR_S
         inlet = pylsl.StreamInlet(info, max_buflen=buflen, recover=False)
         self._inlet = inlet

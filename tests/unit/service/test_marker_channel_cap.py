@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pylsl
 
-from bci_stream.service.markers import MAX_MARKER_CHANNELS, MarkerFollower
+from bci_stream.service.marker_choice import MAX_MARKER_CHANNELS
+from bci_stream.service.markers import MarkerFollower
 from support.common import unique
 from support.lsl import wait_for
 
