@@ -22,7 +22,7 @@ from support.common import unique
 from support.http import wait_status
 from support.lsl import new_outlet, wait_for
 
-CYCLES = 6
+CYCLES = 8
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,14 @@ def gone(pid: int) -> bool:
 
 
 def open_fds() -> int:
-    gc.collect()
-    return len(os.listdir("/proc/self/fd"))
+    """This process's open descriptors, the least of a few looks over a second (others come and go meanwhile: a
+    loaded run saw 60 and 67 in turn at the same point of cycles)."""
+    counts = []
+    for _ in range(5):
+        gc.collect()
+        counts.append(len(os.listdir("/proc/self/fd")))
+        time.sleep(0.2)
+    return min(counts)
 
 
 def one_cycle(client: httpx.Client, name: str) -> int:
