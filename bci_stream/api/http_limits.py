@@ -4,8 +4,8 @@
   a response is complete, and stops it at the first byte received: a connection that sends nothing, or half a
   request head and then nothing, was held for good (300 such connections were, in the audit).
   :class:`HeadTimeoutProtocol` closes a connection whose request head is not complete within that many seconds of
-  its opening, or of its previous response's end. Once a head is in, the request (its body, the app's answer) and a
-  WebSocket upgraded from it are never timed by it: subscribers stay connected.
+  its opening, or of its previous response's end, and one whose body stops coming for that long while its app reads
+  it. The app's answer, and a WebSocket upgraded from a request, are never timed by it: subscribers stay connected.
 * **Connections** (``http_max_connections``): uvicorn's ``limit_concurrency``, a 503 (uvicorn's, plain text) to a
   request that comes while more connections are open (:func:`uvicorn_options`).
 * **Head size**: h11 refuses (400) a head still incomplete at :data:`~bci_stream.api.guards.MAX_HEAD_BYTES` (its
@@ -28,19 +28,35 @@ from bci_stream.core.settings import Settings
 
 
 class HeadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a request-head timeout of :attr:`head_timeout_s` seconds (a subclass per value:
-    :func:`head_timeout_protocol`).
+    """uvicorn's h11 protocol with a timeout of :attr:`head_timeout_s` seconds on what the server waits for from the
+    client (a subclass per value: :func:`head_timeout_protocol`); :meth:`_phase` says what that is:
+
+    * ``head``: no complete request head since the connection opened or the last response (h11's ``IDLE``), or the
+      rest of a body whose request was answered already (a 404, a 413 before its body was read): at most that long
+      in all from then;
+    * ``body``: the body of a request its app is reading: at most that long between two reads of its bytes (a client
+      that sent part of a body and fell silent was held for good, no token needed: review s48 N1), unless reading is
+      paused because the app is slow to take them (uvicorn's flow control): then the app is waited for;
+    * none: the app answers a whole request, or the connection was upgraded to a WebSocket (it left this protocol).
 
     Kept tiny, on what uvicorn's h11 protocol has had since 0.30 (the project's oldest): ``connection_made``,
-    ``handle_events``, ``on_response_complete``, ``connection_lost``, ``self.loop``, ``self.transport`` and the h11
-    connection ``self.conn``. h11's state of the client, ``their_state``, is ``IDLE`` exactly while no complete
-    request head has come since the connection opened or the previous request/response ended; the timer is armed
-    then, disarmed as soon as a head is in (a request, or a WebSocket upgrade: the connection leaves this protocol),
-    and at its expiry closes the connection only if the client is still ``IDLE``.
+    ``handle_events`` (called with each read), ``on_response_complete``, ``connection_lost``, ``self.loop``,
+    ``self.transport`` (``get_protocol``: another after an upgrade), ``self.flow.read_paused``,
+    ``self.cycle.response_complete`` and the h11 connection ``self.conn``.
     """
 
     head_timeout_s: float = 10.0
     _head_timer: asyncio.TimerHandle | None = None
+
+    def _phase(self) -> str | None:
+        if self.transport.get_protocol() is not self:  # upgraded: a WebSocket's protocol has the connection now
+            return None
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            return "head"
+        if state is h11.SEND_BODY and self.cycle is not None:
+            return "head" if self.cycle.response_complete else "body"
+        return None
 
     def _arm_head_timer(self) -> None:
         self._disarm_head_timer()
@@ -53,10 +69,15 @@ class HeadTimeoutProtocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.logger.debug("%s - closed: no complete request head within %g s (http_header_timeout_s)",
-                              self.client, self.head_timeout_s)
-            self.transport.close()
+        phase = self._phase()
+        if phase is None or self.transport.is_closing():
+            return
+        if phase == "body" and self.flow.read_paused:  # the app is slow to read the body, not the client to send it
+            self._arm_head_timer()
+            return
+        self.logger.debug("%s - closed: no complete request %s within %g s (http_header_timeout_s)", self.client,
+                          "head" if phase == "head" else "body, nothing of it", self.head_timeout_s)
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -64,14 +85,17 @@ class HeadTimeoutProtocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.conn.their_state is not h11.IDLE:  # a head is in (or the client erred: the connection is closing)
+        phase = self._phase()
+        if phase is None:  # a whole request is in (or the client erred: the connection is closing)
             self._disarm_head_timer()
+        elif phase == "body":  # bytes of a body the app reads came: the next may take as long again
+            self._arm_head_timer()
         elif self._head_timer is None and not self.transport.is_closing():  # a cycle h11 restarted here (the
             self._arm_head_timer()  # response went before the body was read): time the next head too
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request (then the client is no longer IDLE)
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._phase() == "head" and not self.transport.is_closing():  # IDLE, or the answered request's body
             self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:

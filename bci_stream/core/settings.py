@@ -147,8 +147,8 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(
         default=10.0, gt=0, le=3600,
         description="Seconds an HTTP connection may take to send a complete request head (request line and "
-                    "headers), from its opening or its previous response's end; then it is closed. A request once its "
-                    "head is in, and WebSocket subscribers, are not limited by it.",
+                    "headers), from its opening or its previous response's end, and may leave between two parts of "
+                    "a request body; then it is closed. The app's answer, and WebSocket subscribers, are not timed.",
     )
     http_max_connections: int = Field(
         default=512, ge=2, le=65536,

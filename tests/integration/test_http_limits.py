@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -115,19 +116,51 @@ def test_keep_alive_reuse_works_and_half_a_second_head_is_closed(server):
 @pytest.mark.parametrize(("head", "body"), [
     (b"POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\n", b"hello"),  # 404 first
     (b"POST /decoders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n", b"x" * 2_000_000),  # 413
+    (b"POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\n", b"he"),  # 2 of 5 bytes
 ])
 def test_a_connection_answered_before_its_body_then_silent_is_closed(server, head, body):
     """A request answered before its body was read (a 404, a 413 from the size limit: no token needed), its body sent
-    after the answer, then nothing: closed. Before (review s48 F1), h11 began the next request cycle inside the
-    events the late body brought, where the timer was only ever disarmed, and uvicorn's keep-alive timer had stopped
-    at the body's first byte: such connections were held for good, and 20 of them, at a cap of 20, got every other
-    request 503."""
+    after the answer (whole or in part), then nothing: closed. Before (review s48 F1), h11 began
+    the next request cycle inside the events the late body brought, where the timer was only ever disarmed, and
+    uvicorn's keep-alive timer had stopped at the body's first byte: such connections were held for good, and 20 of
+    them, at a cap of 20, got every other request 503; then (review s48 N1) a body left incomplete was."""
     with connect(server.url) as sock:
         sock.sendall(head)
         assert status_line(sock).split()[1] in (b"404", b"413")
         with contextlib.suppress(OSError):  # the server may close at once after a 413 (no keep-alive then)
             sock.sendall(body)
         assert closed_by_server(sock), f"a connection silent after its late body is held after {CLOSE_WITHIN_S} s"
+
+
+@pytest.mark.parametrize(("head", "part"), [
+    (b"POST /decoders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+     b'{"st'),  # its app reads the body (before any token check): 2 of 100 bytes
+    (b"POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+     b"5\r\nhello\r\n"),  # a chunked body is read whole first (the size limit): its end never comes
+])
+def test_a_body_that_stops_coming_is_closed(server, head, part):
+    """Part of a body the app is reading, then nothing: closed, without a token. Before (review s48 N1), a request's
+    body was never timed once its head was in: such connections were held for good, each taking one of
+    http_max_connections."""
+    with connect(server.url) as sock:
+        sock.sendall(head + part)
+        assert closed_by_server(sock), f"a body that stopped coming is still awaited after {CLOSE_WITHIN_S} s"
+
+
+def test_a_body_that_comes_slowly_but_steadily_is_answered(models_dir: Path, tmp_path: Path):
+    """The body timeout is between two parts of a body, not on the whole: 30 bytes, one every 0.2 s (6 s in all),
+    under a 4 s timeout, are read and answered (422: no stream, no model)."""
+    settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, recordings_dir=tmp_path,
+                        http_header_timeout_s=4.0)
+    body = b'{"x": 1}' + b" " * 22
+    with BackgroundServer(settings) as srv, connect(srv.url) as sock:
+        sock.sendall(b"POST /decoders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        for byte in body:
+            time.sleep(0.2)
+            sock.sendall(bytes([byte]))
+        status, text = read_response(sock)
+    assert status == 422, text
 
 
 def test_a_normal_request_is_answered(server):
@@ -224,6 +257,8 @@ def test_heads_under_16_kib_are_answered_and_one_arriving_in_pieces_over_it_is_r
     head = _head(b"X-Big: " + b"a" * 40_000)
     with connect(server.url) as sock:  # h11's own limit (400), given explicitly
         for i in range(0, len(head), 8000):
+            if select.select([sock], [], [], 0.2)[0]:  # answered already (past 16 KiB): the rest would meet a reset
+                break
             sock.sendall(head[i:i + 8000])
         assert status_line(sock).split()[1] in (b"400", b"431")  # 431: the pieces came together in one read
 
