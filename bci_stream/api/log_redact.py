@@ -65,9 +65,9 @@ class TokenRedactor(logging.Filter):
         return redact(value, self.secret) if isinstance(value, str) else value
 
     def _arg(self, value: object, access: bool) -> object:
-        """A record's argument, redacted; cut when it is a request's (every string of an access line: its target in
-        any form, origin ``/p``, absolute ``http://h/p`` or none at all, and its method; elsewhere a string that looks
-        like a target). Before, only targets beginning with ``/`` were cut, and an absolute-form or malformed one of
+        """A record's argument, redacted; cut when it is a request's (every string of an access or a WebSocket
+        handshake line: its target in any form, origin ``/p``, absolute ``http://h/p`` or none at all, and its method;
+        elsewhere a string that looks like a target). Before, only targets beginning with ``/`` were cut, and an absolute-form or malformed one of
         8 kB, answered 404 with no token, was logged whole (review s48 F4)."""
         value = self._text(value)
         if isinstance(value, str) and (access or value.startswith("/") or "://" in value):
@@ -76,7 +76,9 @@ class TokenRedactor(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self._text(record.msg)
-        access = record.name == "uvicorn.access"
+        # a request's line: the access log's, or uvicorn's WebSocket handshake line ('%s - "WebSocket %s" ...': a
+        # target with neither "/" nor "://", 403 with no token, was logged whole: review s48 N2)
+        access = record.name == "uvicorn.access" or '"WebSocket %s"' in str(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(self._arg(a, access) for a in record.args)
         elif isinstance(record.args, dict):

@@ -47,3 +47,15 @@ def test_a_target_in_any_form_and_a_long_method_are_cut():
     error = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
                               ("127.0.0.1:5", "ws://h/" + "w" * 3000), None)
     assert TokenRedactor(SECRET).filter(error) and len(error.getMessage()) < 300
+
+
+def test_a_websocket_handshake_target_in_any_form_is_cut():
+    """uvicorn's WebSocket handshake lines (uvicorn.error) print the target as sent: one with neither "/" nor "://",
+    refused 403 with no token, was logged whole (review s48 N2: 8,071 characters)."""
+    for msg, args in (('%s - "WebSocket %s" 403', ("127.0.0.1:5", "Z" * 8000 + "?q=" + "b" * 50)),
+                      ('%s - "WebSocket %s" %d', ("127.0.0.1:5", "*" + "Y" * 8000, 404))):
+        record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, msg, args, None)
+        assert TokenRedactor(SECRET).filter(record) and len(record.getMessage()) < 300, record.getMessage()[:200]
+    other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application: %s",
+                              ("x" * 500,), None)  # not a request's line: left whole
+    assert TokenRedactor(SECRET).filter(other) and len(other.getMessage()) > 500
