@@ -222,15 +222,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _room_for_requests(self) -> Settings:
         """Fewer WebSocket clients than HTTP connections: each is one, and requests need room besides them. Given
-        both, a clash is refused; with ``max_ws_clients`` left at its default, it follows a lower connection cap
-        (half of it: before, ``http_max_connections=100`` alone was refused for a setting the user never set)."""
+        both, a clash is refused; ``max_ws_clients`` left unset is at most half the connection cap (before,
+        ``http_max_connections=100`` alone was refused for a setting the user never set, review s48 F6; and 129
+        left one connection for requests, N3)."""
         conns, clients = self.http_max_connections, self.max_ws_clients
-        if clients < conns:
-            return self
-        if "max_ws_clients" in self.model_fields_set:
+        if "max_ws_clients" not in self.model_fields_set:
+            self.max_ws_clients = min(clients, max(1, conns // 2))
+        elif clients >= conns:
             raise ValueError(f"max_ws_clients must be less than http_max_connections={conns} (each WebSocket client "
                              f"holds one of those connections, and requests need room besides them), got {clients}")
-        self.max_ws_clients = max(1, conns // 2)
         return self
 
     @field_validator("models_dir", "recordings_dir", "config")

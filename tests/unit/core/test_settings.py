@@ -235,3 +235,5 @@ def test_a_lower_connection_cap_alone_lowers_the_websocket_clients_default(clean
     assert Settings(http_max_connections=100).max_ws_clients == 50
     assert Settings(http_max_connections=2).max_ws_clients == 1
     assert Settings(http_max_connections=300).max_ws_clients == 128
+    assert Settings(http_max_connections=129).max_ws_clients == 64  # not 128, one connection left (review s48 N3)
+    assert Settings(http_max_connections=129, max_ws_clients=128).max_ws_clients == 128  # given: as given
