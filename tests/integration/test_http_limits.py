@@ -148,16 +148,16 @@ def test_a_body_that_stops_coming_is_closed(server, head, part):
 
 
 def test_a_body_that_comes_slowly_but_steadily_is_answered(models_dir: Path, tmp_path: Path):
-    """The body timeout is between two parts of a body, not on the whole: 30 bytes, one every 0.2 s (6 s in all),
-    under a 4 s timeout, are read and answered (422: no stream, no model)."""
+    """The body timeout is between two parts of a body, not on the whole: 16 bytes, one every 0.25 s (4 s in all),
+    under a 3 s timeout, are read and answered (422: no stream, no model)."""
     settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, recordings_dir=tmp_path,
-                        http_header_timeout_s=4.0)
-    body = b'{"x": 1}' + b" " * 22
+                        http_header_timeout_s=3.0)
+    body = b'{"x": 1}' + b" " * 8
     with BackgroundServer(settings) as srv, connect(srv.url) as sock:
         sock.sendall(b"POST /decoders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(body))
         for byte in body:
-            time.sleep(0.2)
+            time.sleep(0.25)
             sock.sendall(bytes([byte]))
         status, text = read_response(sock)
     assert status == 422, text

@@ -39,13 +39,13 @@ def gone(pid: int) -> bool:
 
 
 def open_fds() -> int:
-    """This process's open descriptors, the least of a few looks over a second (others come and go meanwhile: a
+    """This process's open descriptors, the least of a few looks over half a second (others come and go meanwhile: a
     loaded run saw 60 and 67 in turn at the same point of cycles)."""
     counts = []
     for _ in range(5):
         gc.collect()
         counts.append(len(os.listdir("/proc/self/fd")))
-        time.sleep(0.2)
+        time.sleep(0.1)
     return min(counts)
 
 
