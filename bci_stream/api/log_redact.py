@@ -67,8 +67,8 @@ class TokenRedactor(logging.Filter):
     def _arg(self, value: object, access: bool) -> object:
         """A record's argument, redacted; cut when it is a request's (every string of an access or a WebSocket
         handshake line: its target in any form, origin ``/p``, absolute ``http://h/p`` or none at all, and its method;
-        elsewhere a string that looks like a target). Before, only targets beginning with ``/`` were cut, and an absolute-form or malformed one of
-        8 kB, answered 404 with no token, was logged whole (review s48 F4)."""
+        elsewhere a string that looks like a target). Before, only targets beginning with ``/`` were cut, and an
+        absolute-form or malformed one of 8 kB, answered 404 with no token, was logged whole (review s48 F4)."""
         value = self._text(value)
         if isinstance(value, str) and (access or value.startswith("/") or "://" in value):
             return shortened(value)

@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     token: str | None = Field(
         default=None, min_length=8, repr=False,
         description="Bearer token that every route reading or changing decoders, models or status requires when "
-                    "set (`Authorization: Bearer ...` or `?token=`; open: /health, /ready, /metrics unless `metrics_token`, "
-                    "the dashboard page, /docs). "
+                    "set (`Authorization: Bearer ...` or `?token=`; open: /health, /ready, /metrics unless "
+                    "`metrics_token`, the dashboard page, /docs). "
                     "Keep it in the environment or an env file readable only by the service, not in the config file.",
     )
     open_api: bool = Field(
@@ -170,15 +170,15 @@ class Settings(BaseSettings):
         default=64, ge=1, le=100_000,
         description="Most recordings with no model (`POST /recordings`, each a thread of the API process and its "
                     "inlets) `searching` or `recording` at once: one more is refused with 429 naming this setting. "
-                    "One `stopped` or in `error` holds no thread: it does not count, though listed until its DELETE (the "
-                    "latest 256 such).",
+                    "One `stopped` or in `error` holds no thread: it does not count, though listed until its DELETE "
+                    "(the latest 256 such).",
     )
     max_ws_clients: int = Field(
         default=128, ge=1, le=100_000,
         description="Most WebSocket output clients (`/decoders/{id}/outputs`) open at once, over all decoders (each "
                     "holds a socket of the API process): one more is accepted, then closed with code 1013 and a reason "
-                    "naming this setting. Less than `http_max_connections`, whose connections they are (left unset, half of "
-                    "it when that is 256 or less).",
+                    "naming this setting. Less than `http_max_connections`, whose connections they are (left unset, "
+                    "half of it when that is 256 or less).",
     )
     max_record_channels: int = Field(
         default=1024, ge=1, le=1_000_000,

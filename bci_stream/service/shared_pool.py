@@ -72,8 +72,6 @@ STOP_GRACE_S = 5.0
 KILL_JOIN_S = 2.0
 #: Workers killed as hung whose reason is kept for their other decoders' ``last_error``.
 HUNG_KEPT = 16
-#: Workers whose latest status time is kept before those of ended workers are dropped.
-HEARD_KEPT = 64
 
 
 class SharedPool:
@@ -193,8 +191,8 @@ class SharedPool:
         """Join the stopped workers that have ended (no zombies); kill (SIGKILL) one that has not ended
         :attr:`stop_grace` seconds after it was told to stop (hung: it would hold its memory until shutdown). Forget
         when ended workers were last heard from: each ``Process`` kept held two pipe descriptors of this process
-        (before, up to :data:`HEARD_KEPT` of them, ~130 descriptors, on a service whose decoders come and go: leak
-        audit s48 F2). Called from the monitor thread, as :meth:`heard`."""
+        (before, up to 64 of them, ~130 descriptors, on a service whose decoders come and go: leak audit s48 F2).
+        Called from the monitor thread, as :meth:`heard`."""
         now = time.monotonic()
         for ended in [p for p in self.heard_at if not p.is_alive()]:
             self.heard_at.pop(ended, None)
@@ -244,10 +242,7 @@ class SharedPool:
     def heard(self, process: Any, taken: float) -> None:
         """Worker ``process`` took a status of one of its decoders at ``taken`` (``local_clock()``; the supervisor's
         monitor calls this for each status it reads: a status read late, sent before the worker hung, is no sign)."""
-        self.heard_at[process] = max(taken, self.heard_at.get(process, -math.inf))
-        if len(self.heard_at) > HEARD_KEPT:
-            for old in [p for p in self.heard_at if not p.is_alive()]:
-                self.heard_at.pop(old, None)
+        self.heard_at[process] = max(taken, self.heard_at.get(process, -math.inf))  # ended ones: forgotten by reap
 
     def leave(self, handle: Any, timeout: float) -> None:
         """Stop shared decoder ``handle``: Stop on its command pipe, then wait until the worker closes that pipe

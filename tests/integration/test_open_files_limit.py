@@ -1,5 +1,5 @@
-"""``serve`` raises its soft limit of open files to what its caps may need (a decoder or recording holds ~6 file
-descriptors in the API process, a recording ~23, a connection one: every cap at its default would pass the soft limit of 1024 many
+"""``serve`` raises its soft limit of open files to what its caps may need (a decoder holds ~6 file descriptors in the
+API process, a recording ~23, a connection one: every cap at its default would pass the soft limit of 1024 many
 systems give), as far as the hard limit allows, and says when the hard limit is too low. A real ``bci-stream serve``
 started with a soft limit of 1024; its limits read from ``/proc``. Before, it ran with the 1024 it was given."""
 
