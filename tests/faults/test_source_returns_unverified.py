@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import warnings
 
 import numpy as np
 import pylsl
@@ -27,6 +28,12 @@ from support.pacing import push_paced
 
 RATE = TINY_SFREQ * 4  # pushed at 4x real time, on the 500 Hz grid
 N = 1000  # samples sent by each instance
+
+
+class PausedWorkerDied(RuntimeError):
+    """The worker ended while it was stopped (SIGSTOP). A stopped process runs no code of its own: only a signal
+    from outside ends it (once in a CI rehearsal: SIGHUP, from no code of this repository), so the scenario is
+    set up again with a new decoder rather than failed; a cause in the service would end it the second time too."""
 
 
 def returned_unverified(client, worker_kind: str, name: str) -> tuple:
@@ -52,7 +59,11 @@ def returned_unverified(client, worker_kind: str, name: str) -> tuple:
         del second
         assert gone(sid), "the returned instance is still resolvable"
     finally:
-        os.kill(pid, signal.SIGCONT)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            client.delete(f"/decoders/{decoder_id}")
+            raise PausedWorkerDied(f"worker {pid} of decoder {decoder_id} ended while stopped") from None
 
     st = wait_status(client, decoder_id, lambda s: s["state"] == "error"
                      or (s["stall"] or {}).get("kind") == "verifying", 60, "the returned instance's check")
@@ -62,9 +73,18 @@ def returned_unverified(client, worker_kind: str, name: str) -> tuple:
     return decoder_id, sid, pid, out, x, ts_a, ts_b
 
 
+def returned_unverified_once_more(client, worker_kind: str, prefix: str) -> tuple:
+    """:func:`returned_unverified`, set up once more with a new stream name if its worker ended while stopped."""
+    try:
+        return returned_unverified(client, worker_kind, unique(prefix))
+    except PausedWorkerDied as exc:
+        warnings.warn(f"{exc}: the scenario is set up once more", stacklevel=2)
+        return returned_unverified(client, worker_kind, unique(prefix))
+
+
 def test_a_returned_instance_not_found_yet_is_waited_for_and_then_decoded(client, worker_kind):
-    name = unique("unverified")
-    decoder_id, sid, pid, out, x, ts_a, ts_b = returned_unverified(client, worker_kind, name)
+    decoder_id, sid, pid, out, x, ts_a, ts_b = returned_unverified_once_more(client, worker_kind, "unverified")
+    name = sid.removesuffix("-src")
     third, _ = new_outlet(name, sid)  # up again, same shape: it can be checked now
     assert third.wait_for_consumers(30)
     t_c = max(pylsl.local_clock(), ts_b[-1] + 1.0)
@@ -90,7 +110,7 @@ def test_a_returned_instance_not_found_yet_is_waited_for_and_then_decoded(client
 
 def test_a_decoder_stopped_while_its_returned_instance_waits_counts_the_held_samples_as_lost(client, worker_kind):
     """Before: the chunk held for the check (pulled, never decoded) was in no counter of the final status."""
-    decoder_id, *_ = returned_unverified(client, worker_kind, unique("unverified-stop"))
+    decoder_id, *_ = returned_unverified_once_more(client, worker_kind, "unverified-stop")
     r = client.delete(f"/decoders/{decoder_id}")
     assert r.status_code == 200, r.text
     c = r.json()["counters"]
