@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDi
 from pydantic_settings import PydanticBaseSettingsSource as Source
 
 from bci_stream.core.errors import BciStreamError
+from bci_stream.core.model_dirs import default_models_dir
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec, WorkerKind
 
 ENV_PREFIX = "BCI_STREAM_"
@@ -38,17 +39,6 @@ ENV_PREFIX = "BCI_STREAM_"
 
 class ConfigFileError(BciStreamError):
     """The TOML config file is missing, unreadable, malformed, or holds a key that is no setting."""
-
-
-def default_models_dir() -> Path:
-    """``models/`` of the source tree when bci-stream runs from a checkout, else ``./models``.
-
-    A checkout is the folder above the ``bci_stream`` package when it holds ``pyproject.toml`` and
-    ``models/`` (an installed package sits in ``site-packages``, which holds neither).
-    """
-    root = Path(__file__).resolve().parents[2]  # bci_stream/core/settings.py -> the repository's root
-    checkout = root / "models"
-    return checkout if (root / "pyproject.toml").is_file() and checkout.is_dir() else Path.cwd() / "models"
 
 
 class Settings(BaseSettings):
@@ -67,7 +57,8 @@ class Settings(BaseSettings):
         default_factory=default_models_dir,
         description="Folder of the model registry (one sub-folder per model: `model.onnx` + `model.json`). "
                     "A relative path in the config file is relative to that file's folder.",
-        json_schema_extra={"default_doc": "`models/` of the source checkout, else `./models`"},
+        json_schema_extra={"default_doc": "`models/` of the source checkout, else `./models` if it exists, else "
+                                          "the install's bundled models (read only)"},
     )
     recordings_dir: Path = Field(
         default_factory=lambda: Path.cwd() / "recordings",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +50,27 @@ def runtime_venv(tmp_path_factory) -> Path:
     proc = subprocess.run([*pip, str(REPO)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"pip install . failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return venv
+
+
+def test_the_bundled_models_come_with_the_install(runtime_venv, tmp_path):
+    """Audit s46 (reproducibility D6): the wheel held no model, so outside a checkout ``bci-stream demo`` ended in
+    "model 'sim-mi-gru' not found in ./models" and ``bci-stream models`` in "does not exist". Now the install holds
+    the bundled models (``<venv>/share/bci-stream/models``): both work from a folder with no ``models/``."""
+    bin_ = runtime_venv / "bin" / "bci-stream"
+    shipped = runtime_venv / "share" / "bci-stream" / "models"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("BCI_STREAM_")}
+    listed = subprocess.run([str(bin_), "models"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    for folder in sorted(p for p in (REPO / "models").iterdir() if (p / "model.json").is_file()):
+        card = ModelRegistry(REPO / "models").get(folder.name).card
+        assert f"{card.ref} " in listed.stdout and f"sha256 {card.sha256[:12]}" in listed.stdout, listed.stdout
+    assert f"the bundled models of this install, in {shipped}: read only" in listed.stderr, listed.stderr
+    demo = subprocess.run([str(bin_), "demo", "--duration", "2", "--port", "0"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=180, cwd=tmp_path, env=env)
+    assert demo.returncode == 0, demo.stdout[-3000:]
+    m = re.search(r"stopped: (\d+) samples in, (\d+) decoded samples out", demo.stdout)
+    assert m and int(m.group(1)) == int(m.group(2)) > 0, demo.stdout[-3000:]
+    assert not (tmp_path / "models").exists()  # nothing written beside it
 
 
 def test_no_training_library_is_installed(runtime_venv):

@@ -30,7 +30,8 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
                    "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")
 @click.option("--name", required=True, help="Model name (folder OUT/NAME).")
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR].")
+              help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR; ./models "
+                   "when that is the install's bundled models].")
 @click.option("--channels", default=None, metavar="CH,...", callback=name_list,
               help="Use exactly these channels (names matched after normalising, e.g. C3 finds 'C3..').")
 @click.option("--channel-names", default=None, metavar="NAMES|FILE",
@@ -85,8 +86,9 @@ def calibrate_cmd(files: tuple[Path, ...], labels: tuple[str, ...], label: tuple
 
     try:
         if out is None:
+            from bci_stream.core.model_dirs import default_calibrate_out
             from bci_stream.core.settings import Settings
-            out = Settings().models_dir
+            out = default_calibrate_out(Settings().models_dir)
         if (why := out_folder_problem(out, "--out")) is not None:  # before the work, not a traceback after it
             raise ValueError(why)
         calibrate(list(files), parse_labels(labels, label), name, out, channels=parse_channels(channels),

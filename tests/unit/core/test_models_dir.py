@@ -8,6 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bci_stream.cli import main
+from bci_stream.core import model_dirs
+from bci_stream.core.model_dirs import default_calibrate_out
 from bci_stream.core.settings import Settings, default_models_dir
 from support.common import REPO
 
@@ -36,3 +38,23 @@ def test_a_missing_directory_from_the_environment_is_not_blamed_on_the_flag(clea
     res = CliRunner().invoke(main, ["models"])
     assert res.exit_code == 1
     assert f"Error: setting models_dir: models directory {missing} does not exist" in res.output, res.output
+
+
+def test_outside_a_checkout_the_default_is_models_here_else_the_installs_bundled_models(clean: Path,
+                                                                                      monkeypatch) -> None:
+    """Audit s46 (reproducibility D6): outside a checkout the default was ``./models`` even where it did not exist
+    and the install held the bundled models. ``calibrate`` never writes into the install's folder by default."""
+    shipped = clean / "prefix" / model_dirs.SHIPPED_SUBDIR
+    shipped.mkdir(parents=True)
+    here = clean / "work"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(model_dirs, "checkout_models_dir", lambda: None)
+    monkeypatch.setattr(model_dirs, "shipped_models_dir", lambda: shipped)
+    assert default_models_dir() == shipped
+    assert default_calibrate_out(shipped) == here / "models"
+    (here / "models").mkdir()
+    assert default_models_dir() == here / "models"  # a registry of one's own comes first
+    assert default_calibrate_out(here / "models") == here / "models"
+    monkeypatch.setattr(model_dirs, "shipped_models_dir", lambda: None)
+    assert default_models_dir() == here / "models"
