@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from bci_stream.core.open_files_shortage import with_shortage
+
 if TYPE_CHECKING:
     from bci_stream.core.spec import StreamSelector
     from bci_stream.service.record_only import RecordOnly
@@ -90,15 +92,17 @@ class Recording:
             if full is not None and not self.stop_flag.is_set():
                 self.state = "recording"
                 rec.run(self.stop_flag, self.duration_s)
-        except (StreamError, FileExistsError) as exc:  # not found, not recordable, the file made meanwhile
+        except FileExistsError as exc:  # the file made meanwhile
             error = str(exc)
-        except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened
-            error = f"stream {rec.name!r} went away while connecting: {exc}"
+        except StreamError as exc:  # not found, not recordable (liblsl out of descriptors finds nothing: said)
+            error = with_shortage(str(exc), exc)
+        except (LostError, LslTimeoutError) as exc:  # found, then gone before its inlet opened (or no descriptor)
+            error = with_shortage(f"stream {rec.name!r} went away while connecting: {exc}", exc)
         except OSError as exc:  # its file could not be created (its folder became unwritable meanwhile)
-            error = f"out {self.relative!r} cannot be written: {exc}"
+            error = with_shortage(f"out {self.relative!r} cannot be written: {exc}", exc)
         except Exception as exc:  # noqa: BLE001 - a recording's failure is its state, never the API's
             log.exception("recording %s failed", self.id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = with_shortage(f"{type(exc).__name__}: {exc}", exc)  # liblsl's words for no descriptor left
         finally:
             try:
                 totals = rec.close()
