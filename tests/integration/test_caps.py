@@ -12,6 +12,7 @@ A real uvicorn server on 127.0.0.1, real LSL outlets on loopback, real WebSocket
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -48,6 +49,13 @@ def never_stream(**options) -> dict:
             "options": {"resolve_timeout": 600, **options}}
 
 
+def caps_metrics(client: httpx.Client) -> dict[str, tuple[float, float]]:
+    """``/metrics``'s cap gauges: ``{cap: (limit, used)}``."""
+    found = re.findall(r'^bci_stream_cap_(limit|used)\{cap="(\w+)"\} (\S+)$', client.get("/metrics").text, re.M)
+    values = {(kind, cap): float(v) for kind, cap, v in found}
+    return {cap: (values[("limit", cap)], values[("used", cap)]) for kind, cap in values if kind == "limit"}
+
+
 @pytest.fixture()
 def client_of(tmp_path: Path, models_dir: Path):
     """``client_of(**caps)``: an HTTP client of a server with those settings (stopped at the test's end)."""
@@ -79,6 +87,7 @@ def test_a_decoder_beyond_max_decoders_is_429_naming_the_setting_and_a_delete_fr
         "lists them), or raise max_decoders (BCI_STREAM_MAX_DECODERS)")}
     assert "retry-after" not in over.headers and declared_429(client, "/decoders")
     assert len(client.get("/decoders").json()) == 2  # nothing started by the refused POST
+    assert caps_metrics(client)["max_decoders"] == (2, 2)  # an alert can see the cap reached
     assert client.delete("/decoders/cfg-one").status_code == 200
     again = client.post("/decoders", json=never_stream())
     assert again.status_code == 201, again.text
@@ -104,6 +113,7 @@ def test_a_recording_beyond_max_recordings_is_429_those_ended_do_not_count_and_a
         "(BCI_STREAM_MAX_RECORDINGS)")}
     assert declared_429(client, "/recordings")
     assert len(client.get("/recordings").json()) == 2  # the refused one was never listed
+    assert caps_metrics(client)["max_recordings"] == (1, 1)  # the one in error not counted
     assert client.delete(f"/recordings/{running.json()['id']}").status_code == 200
     again = client.post("/recordings", json={**body, "out": "b.xdf"})
     assert again.status_code == 201, again.text
@@ -167,6 +177,8 @@ def test_a_websocket_beyond_max_ws_clients_over_all_decoders_is_closed_1013_and_
         wait_status(client, live, lambda s: s["state"] == "running", 90, "the decoder to run")
         with ws_connect(ws_url(srv, live), open_timeout=30) as holder:
             assert first_rows(holder)["decoder_id"] == live
+            assert caps_metrics(client) == {"max_decoders": (64, 2), "max_recordings": (64, 0),
+                                            "max_ws_clients": (1, 1)}
             for decoder_id in (live, other.json()["id"]):  # the cap is over all decoders
                 exc = closed_with(srv, decoder_id)
                 assert exc.rcvd is not None and exc.rcvd.code == 1013, exc

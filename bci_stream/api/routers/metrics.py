@@ -29,8 +29,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, token_ok
 from bci_stream.api.error_docs import errors
+from bci_stream.core.settings import Settings
 from bci_stream.core.spec import GAP_THRESHOLD_S
 from bci_stream.core.status import DecoderState
+from bci_stream.service.caps import ClientSlots
 from bci_stream.service.metrics import EDGES, quantile
 from bci_stream.service.recordings import RecordingState, Recordings
 from bci_stream.service.supervisor import Supervisor
@@ -232,6 +234,29 @@ class NotStartedCollector:
                                 value=float(self.count))
 
 
+class CapsCollector:
+    """Each cap on what token holders may start (:mod:`~bci_stream.service.caps`) and how much of it is taken now, so
+    that an alert can fire before a start is refused (429) or a WebSocket client closed (1013)."""
+
+    def __init__(self, settings: Settings, supervisor: Supervisor, recordings: Recordings,
+                 ws_slots: ClientSlots) -> None:
+        self.taken = (("max_decoders", settings.max_decoders, lambda: len(supervisor.list())),
+                      ("max_recordings", settings.max_recordings,
+                       lambda: sum(r.state in ("searching", "recording") for r in recordings.list())),
+                      ("max_ws_clients", ws_slots.cap, lambda: ws_slots.open))
+
+    def collect(self) -> Iterator[Metric]:
+        limit = GaugeMetricFamily("bci_stream_cap_limit", "A cap of the service's settings on what may run at once "
+                                  "(decoders listed, recordings running, WebSocket output clients)", labels=["cap"])
+        used = GaugeMetricFamily("bci_stream_cap_used", "How much of that cap is taken now (a start past it is "
+                                 "refused: 429, or WebSocket close 1013)", labels=["cap"])
+        for cap, value, taken in self.taken:
+            limit.add_metric([cap], float(value))
+            used.add_metric([cap], float(taken()))
+        yield limit
+        yield used
+
+
 @router.get("/metrics", response_class=PlainTextResponse,
             responses={200: {"description": "The Prometheus text exposition format (version 0.0.4).",
                              "content": {"text/plain": {"schema": {"type": "string"}}}},
@@ -247,4 +272,6 @@ def metrics(request: Request) -> Response:
     registry.register(SupervisorCollector(request.app.state.supervisor))
     registry.register(RecordingsCollector(request.app.state.recordings))
     registry.register(NotStartedCollector(len(getattr(request.app.state, "decoders_not_started", []))))
+    state = request.app.state
+    registry.register(CapsCollector(settings, state.supervisor, state.recordings, state.ws_slots))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
