@@ -32,7 +32,7 @@ LAZY_COMMANDS = {
 #: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
 #: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
 #: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
-NEEDS = {"calibrate": ("train", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm"))}
+NEEDS = {"calibrate": ("calibrate", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm"))}
 
 
 def missing_extra(cmd_name: str, args: list[str]) -> str | None:
@@ -45,8 +45,9 @@ def missing_extra(cmd_name: str, args: list[str]) -> str | None:
     gone = [m for m in modules if not (m == "tqdm" and "--no-progress" in args) and importlib.util.find_spec(m) is None]
     if not gone:
         return None
+    torch_first = " (install torch==2.13.0 first: see the README)" if extra == "train" else ""
     return (f"{cmd_name} needs {', '.join(gone)}, which the {extra!r} extra installs: pip install "
-            f"'bci-stream[{extra}]' (install torch==2.13.0 first: see the README)")
+            f"'bci-stream[{extra}]'{torch_first}")
 
 
 class LazyGroup(click.Group):

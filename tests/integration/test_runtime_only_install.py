@@ -91,20 +91,23 @@ def test_bench_on_the_runtime_install_says_which_extra_it_needs(runtime_venv):
     assert "Traceback" not in proc.stderr and "pip install '.[bench]'" in proc.stderr
 
 
-@pytest.mark.parametrize("argv, needs", [
-    (["calibrate", "r1.edf", "--labels", "T1=a,T2=b", "--name", "x"], "calibrate needs sklearn, onnx, tqdm"),
-    (["calibrate", "--no-progress", "r1.edf", "--labels", "T1=a,T2=b", "--name", "x"], "calibrate needs sklearn, onnx"),
-    (["train", "run.toml"], "train needs torch, onnx, tqdm"),
+@pytest.mark.parametrize("argv, needs, extra", [
+    (["calibrate", "r1.edf", "--labels", "T1=a,T2=b", "--name", "x"], "calibrate needs sklearn, onnx, tqdm",
+     "calibrate"),
+    (["calibrate", "--no-progress", "r1.edf", "--labels", "T1=a,T2=b", "--name", "x"], "calibrate needs sklearn, onnx",
+     "calibrate"),
+    (["train", "run.toml"], "train needs torch, onnx, tqdm", "train"),
 ])
-def test_training_commands_on_the_runtime_install_name_their_extra(runtime_venv, argv, needs):
+def test_training_commands_on_the_runtime_install_name_their_extra(runtime_venv, argv, needs, extra):
     """Audit s46 (reproducibility D3): on the runtime install ``calibrate`` ended in a ``No module named 'tqdm'``
     traceback (with ``--no-progress``, a message naming the 'data' extra, which lacks scikit-learn and onnx), and
     ``train`` in ``No module named 'torch'``. Now one line naming what is missing and the extra, exit 2."""
     proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), *argv], capture_output=True, text=True,
                           timeout=120, cwd="/")
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert f"Error: {needs}, which the 'train' extra installs: pip install 'bci-stream[train]'" in proc.stderr, \
+    assert f"Error: {needs}, which the {extra!r} extra installs: pip install 'bci-stream[{extra}]'" in proc.stderr, \
         proc.stderr
+    assert ("install torch==2.13.0 first" in proc.stderr) == (extra == "train"), proc.stderr  # calibrate: no torch
     assert "Traceback" not in proc.stderr
 
 
