@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,31 @@ def test_dockerfile_copies_only_existing_allowed_files() -> None:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"{line!r}: {source} does not exist"
                 assert source in allowed, f"{line!r}: {source} is not allowed in Dockerfile.dockerignore"
+
+
+def test_the_build_stage_holds_what_its_pip_install_needs(tmp_path: Path) -> None:
+    """The build stage's COPY lines, replayed into an empty folder, give a tree that builds the package's wheel with
+    the bundled models in it (data files of pyproject.toml: before, the stage copied no ``models`` and the build
+    would fail on them)."""
+    lines = dockerfile_lines()
+    final = max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    for line in lines[:final]:
+        if line.startswith("COPY ") and "--from=" not in line:
+            *sources, dest = line.split()[1:]
+            for source in sources:
+                target = tmp_path / dest / (Path(source).name if dest.endswith("/") else "")
+                if (ROOT / source).is_dir():
+                    shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(ROOT / source, target)
+    out = tmp_path / "wheel"
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                           "-w", str(out), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [wheel] = out.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("share/bci-stream/models/sim-mi-gru/model.onnx") for n in names), names[-20:]
 
 
 def healthcheck_command() -> list[str]:
