@@ -19,9 +19,9 @@ $(BIN)/python:
 # torch==2.13.0 first, from TORCH_INDEX when given (e.g. https://download.pytorch.org/whl/cpu): PyPI's Linux wheel
 # is the multi-GB CUDA build; a pip configured with a local CPU wheel (as this project's test machines) needs none.
 TORCH_INDEX ?=
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml deploy/constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet -e ".[train,dev,cluster]"
+	$(BIN)/pip install --quiet -c deploy/constraints.txt -e ".[train,dev,cluster]"
 	touch $(STAMP)
 
 venv: $(STAMP)

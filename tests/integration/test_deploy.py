@@ -123,7 +123,8 @@ def test_dockerfile_runtime_image() -> None:
     assert users and not users[-1].startswith(("root", "0")), "the final stage runs as a non-root user"
     installed = [part.split("pip install", 1)[1].split() for line in lines for part in line.split("&&")
                  if "pip install" in part]
-    assert installed == [['".${EXTRAS:+[$EXTRAS]}"']], f"install the package itself, no torch: {installed}"
+    assert installed == [["-c", "constraints.txt", '".${EXTRAS:+[$EXTRAS]}"']], \
+        f"install the package itself at the tested versions, no torch: {installed}"
     assert 'ARG EXTRAS=""' in lines, "no extras by default: runtime dependencies only"
     assert any(line.startswith("COPY models ") for line in lines[final:]), "the models are in the image"
 

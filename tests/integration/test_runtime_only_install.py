@@ -29,6 +29,7 @@ from bci_stream.core.registry import ModelRegistry
 from support.bound_port import wait_bound_port
 from support.common import REPO, unique
 
+CONSTRAINTS = REPO / "deploy" / "constraints.txt"
 EXTRAS = ("torch", "onnx", "mne", "matplotlib", "sklearn", "pyxdf", "ray")
 N_SAMPLES = 800
 SPEED = 4.0  # samples pushed this many times faster than the model's sfreq (800 of them fit any buffer)
@@ -36,7 +37,8 @@ SPEED = 4.0  # samples pushed this many times faster than the model's sfreq (800
 
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory) -> Path:
-    """A fresh venv (no system site-packages) and ``pip install .`` into it, as the container does.
+    """A fresh venv (no system site-packages) and ``pip install -c deploy/constraints.txt .`` into it, as the
+    container does.
 
     The venv is made ``--without-pip`` and this environment's pip installs into it (``pip --python VENV``: pip
     runs under the venv's interpreter, so what lands there is exactly what ``VENV/bin/pip install .`` installs);
@@ -47,9 +49,27 @@ def runtime_venv(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
            "--disable-pip-version-check", "--no-compile"]
-    proc = subprocess.run([*pip, str(REPO)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([*pip, "-c", str(CONSTRAINTS), str(REPO)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"pip install . failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return venv
+
+
+def test_every_package_of_the_install_is_pinned_in_the_constraints(runtime_venv):
+    """Audit s46 (reproducibility S11): every runtime dependency was ``>=``, so an install got whatever PyPI held that
+    day. deploy/constraints.txt pins each package the runtime install holds; one it does not pin (a new dependency,
+    or a new one of a dependency) fails here, as does a pin the install does not need."""
+    def normal(name: str) -> str:
+        return name.lower().replace("_", "-")
+
+    pinned = {normal(line.split("==")[0]): line.split("==")[1] for line in CONSTRAINTS.read_text().splitlines()
+              if line and not line.startswith("#")}
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(runtime_venv / "bin" / "python"), "freeze",
+                           "--exclude", "bci-stream"], capture_output=True, text=True, check=True)
+    installed = {normal(line.split("==")[0]): line.split("==")[1] for line in proc.stdout.splitlines() if "==" in line}
+    assert installed == pinned, {"not pinned": sorted(set(installed) - set(pinned)),
+                                 "not installed": sorted(set(pinned) - set(installed)),
+                                 "other version": sorted(k for k in pinned.keys() & installed.keys()
+                                                         if pinned[k] != installed[k])}
 
 
 def test_the_bundled_models_come_with_the_install(runtime_venv, tmp_path):
