@@ -178,6 +178,9 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
     if do_export:
         replaced = exported_model(export_dir(config))  # only with --overwrite (check_outputs refuses it otherwise)
         version, version_note = export_version(config)  # never a NAME@VERSION the registry folder already holds
+        from bci_stream.train.export.folder_swap import archive_name
+
+        kept_as = archive_name(export_dir(config), config.export.name or config.name, version)
         if version_note:
             say(version_note)
         try:
@@ -193,6 +196,10 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         if replaced:
             report["export"]["replaced"] = replaced
             say(f"--overwrite: replaced the model in {report['export']['dir']}: {replaced}, by {card.ref}")
+        if kept_as is not None:  # NAME@VERSION of the model replaced still resolves (a config file's pinned decoder)
+            report["export"]["kept"] = str(export_dir(config) / kept_as)
+            say(f"the model replaced, {card.name}@{kept_as}, is kept in {report['export']['kept']} (remove that "
+                "folder once nothing asks for that version)")
         say(f"exported {card.ref} to {report['export']['dir']} (sha256 {card.sha256[:12]}…, parity "
             f"{card.parity.max_abs_diff:.2g})")
     report["seconds"]["total"] = round(time.monotonic() - t_start, 2)

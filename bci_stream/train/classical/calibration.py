@@ -68,6 +68,7 @@ from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
 from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.fit import fit
 from bci_stream.train.classical.model_version import existing_model, next_version
+from bci_stream.train.export.folder_swap import kept_note
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
 from bci_stream.train.classical.selection import RULE_TERMS, RULE_TIMES, RULES, WINDOW_TIMES
@@ -257,7 +258,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     echo(f"calibrating {name!r}: {len(prep.runs)} run(s), {len(prep.ch_names)} channels at {prep.sfreq:g} Hz, "
          f"cues per class {counts}; CV: {scheme}")
     if held:
-        echo(f"--overwrite: replacing {held} in {model_dir}")
+        echo(f"--overwrite: replacing {held} in {model_dir}{kept_note(model_dir, name, version)}")
     if previous is not None:
         echo(f"version: {name}@{version}, after {name}@{previous} in {out_dir} (a new version, so that the registry, "
              "a decoder's status, its decoded stream and recordings tell the two models apart)")

@@ -7,18 +7,28 @@ folder's other files (a report, a README) copied in first; then the staging fold
 renames. Between them, for microseconds, the folder is absent: a request then is told the model is not found, as
 before the first export. Hidden folders (a name starting with ``.``) are no models to the registry
 (:meth:`~bci_stream.core.registry.ModelRegistry.scan`), so the staging and replaced folders are never listed.
+
+A model replaced by another version of itself is kept in a folder of the new one named after its version
+(``OUT/NAME/1.0.2/``; :func:`archive_name`), so ``NAME@1.0.2`` still resolves: before, a recalibration
+(``calibrate --overwrite``) removed it, and a config file's decoder pinned to it was not started any more.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from bci_stream.core.card import CARD_FILE
 from bci_stream.core.errors import BciStreamError
+
+#: A version kept as a folder of the model's (:func:`archive_name`): a plain name, never a path or a hidden folder.
+VERSION_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
 class FolderWriteError(BciStreamError, OSError):
@@ -27,9 +37,12 @@ class FolderWriteError(BciStreamError, OSError):
     traceback after the whole calibration)."""
 
 
-def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collection[str]) -> None:
+def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collection[str],
+                 archive: str | None = None) -> None:
     """Write model folder ``out_dir`` as one change: ``fill(staging)`` writes the new files; every other file of an
-    existing ``out_dir`` than ``replaced`` (names) is kept. On an error nothing of ``out_dir`` changes.
+    existing ``out_dir`` than ``replaced`` (names) is kept. ``archive``: the version of the model replaced, kept
+    whole (its card, graphs, report...) in ``out_dir/<archive>/``, where the registry finds it as ``NAME@VERSION``
+    (:func:`archive_name`). On an error nothing of ``out_dir`` changes.
 
     Raises
     ------
@@ -40,13 +53,13 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
     try:
         if out_dir.is_dir():
+            kept = staging / archive if archive is not None and not (out_dir / archive).exists() else None
             for item in out_dir.iterdir():
-                if item.name in replaced:
-                    continue
-                if item.is_dir() and not item.is_symlink():
-                    shutil.copytree(item, staging / item.name, symlinks=True)
-                else:
-                    shutil.copy2(item, staging / item.name, follow_symlinks=False)
+                if kept is not None and not item.name.startswith(".") and not (item / CARD_FILE).is_file():
+                    kept.mkdir(exist_ok=True)
+                    _copy(item, kept / item.name)  # the replaced version, whole (not the versions kept before it)
+                if item.name not in replaced:
+                    _copy(item, staging / item.name)
         fill(staging)
         # mkdtemp's 0700 would hide the model from a service run as another user: the old folder's mode, else 0755;
         # its files the same without the execute bits (before: the caller's umask, 0600 under a umask of 077, so a
@@ -69,6 +82,36 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _copy(item: Path, to: Path) -> None:
+    if item.is_dir() and not item.is_symlink():
+        shutil.copytree(item, to, symlinks=True)
+    else:
+        shutil.copy2(item, to, follow_symlinks=False)
+
+
+def archive_name(out_dir: Path, name: str, version: str) -> str | None:
+    """The folder that keeps the model ``out_dir`` holds when model ``name@version`` replaces it: its version, when
+    its card is of model ``name`` at another version (a pinned ``name@version``, in a config file or a lab's records,
+    still resolves after a recalibration: audit s46 reproducibility S10), else None (no model there, another model's
+    card, the same version rewritten, or a version that is no plain folder name)."""
+    try:
+        old = json.loads((Path(out_dir) / CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    held = old.get("version") if isinstance(old, dict) and old.get("name") == name else None
+    if not isinstance(held, str) or held == version or not VERSION_FOLDER.fullmatch(held):
+        return None
+    return held
+
+
+def kept_note(out_dir: Path, name: str, version: str) -> str:
+    """``"; it is kept in ..."`` when :func:`archive_name` keeps the model ``out_dir`` holds, else ``""``."""
+    if (kept_as := archive_name(out_dir, name, version)) is None:
+        return ""
+    return (f"; it is kept in {Path(out_dir) / kept_as} ({name}@{kept_as} still resolves; remove that folder once "
+            "nothing asks for that version)")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -28,7 +28,7 @@ from scipy import signal as sps
 
 from bci_stream.core.contract import METADATA_KEY, SAMPLE_AND_FILTER, SCALE, X, Y, SingleStep, StateSpec, StepSpec
 from bci_stream.core.errors import ModelError
-from bci_stream.train.export.folder_swap import write_folder
+from bci_stream.train.export.folder_swap import archive_name, write_folder
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
 from bci_stream.train.export.probe_checks import chunking_hint, reference_problem
 from bci_stream.train.export.single_step import single_step_graph
@@ -257,5 +257,6 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                 shutil.copyfile(source, folder / name)
 
         # as one change: a service reading the registry meanwhile sees the old model or this one (folder_swap)
-        write_folder(out_dir, fill, replaced=(ONNX_FILE, SINGLE_STEP_FILE, CARD_FILE, *(keep or {})))
+        write_folder(out_dir, fill, replaced=(ONNX_FILE, SINGLE_STEP_FILE, CARD_FILE, *(keep or {})),
+                     archive=archive_name(out_dir, card.name, card.version))
     return card

@@ -89,9 +89,16 @@ def test_overwrite_exports_the_next_version_and_names_both(first, tmp_path):
         report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
         assert report["export"]["ref"] == refs[-1] and report["export"]["version_note"] == note
     assert refs == [f"{NAME}@1.0.1", f"{NAME}@1.0.2"]
-    # what a service serving this folder lists: the new bytes under the new version only, the old ref gone
-    entries, problems = ModelRegistry(models).scan()
-    assert problems == [] and [(e.card.ref, e.card.sha256) for e in entries] == [(refs[-1], new["sha256"])]
+    # what a service serving this folder lists: the new bytes under the new version, and each version replaced
+    # kept whole in a folder of its own (a config file's decoder pinned to NAME@1.0.0 still starts: audit s46 S10)
+    registry = ModelRegistry(models)
+    entries, problems = registry.scan()
+    assert problems == [] and [(e.card.ref, e.directory) for e in entries] == [
+        (f"{NAME}@1.0.0", models / "tiny" / "1.0.0"), (f"{NAME}@1.0.1", models / "tiny" / "1.0.1"),
+        (refs[-1], models / "tiny")]
+    assert registry.get(NAME).card.sha256 == new["sha256"]
+    assert registry.get(f"{NAME}@1.0.0").card.sha256 == old["sha256"]
+    assert f"the model replaced, {NAME}@1.0.1, is kept in {models / 'tiny' / '1.0.1'}" in res.output
     assert old["sha256"] != new["sha256"]
 
 
