@@ -12,6 +12,8 @@ naming it. It runs once per new instance (a new uid), never per chunk.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
@@ -56,6 +58,36 @@ def fetch_full_info(info: pylsl.StreamInfo, was: pylsl.StreamInfo,
             f"{came_back(was, info)} whose channel labels and units could not be read within {timeout:g} s (its "
             "sender did not answer: starved, or a loaded machine), so they could not be checked; the worker is "
             "restarted from its last state to connect to it afresh") from None
+
+
+class FullInfoRead:
+    """:func:`fetch_full_info` in a helper thread, for a loop that must not wait in it: the shared worker's, whose
+    other streams waited with it (a sender stopped after a resolve found its new instance held every stream of the
+    worker until it answered, up to :data:`FULL_INFO_TIMEOUT_S`: audit s49). :meth:`result` is None while the read
+    goes on; then the full info, or the :class:`SourceUnavailableError` the read raised (raised in the caller's
+    thread: the helper thread never fails silently)."""
+
+    def __init__(self, info: pylsl.StreamInfo, was: pylsl.StreamInfo, timeout: float = FULL_INFO_TIMEOUT_S) -> None:
+        self.info = info
+        self._full: pylsl.StreamInfo | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._read, args=(info, was, timeout), daemon=True,
+                                        name=f"bci-stream-full-info-{info.name()}")
+        self._thread.start()
+
+    def _read(self, info: pylsl.StreamInfo, was: pylsl.StreamInfo, timeout: float) -> None:
+        try:
+            self._full = fetch_full_info(info, was, timeout)
+        except BaseException as exc:  # noqa: BLE001 - raised again by result(), in the loop's thread
+            self._error = exc
+
+    def result(self) -> pylsl.StreamInfo | None:
+        """The full info once read (None while the read goes on); raises what the read raised."""
+        if self._thread.is_alive():
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._full
 
 
 def check_instance(new: pylsl.StreamInfo, was: pylsl.StreamInfo, card: ModelCard, chan_idx: np.ndarray | None,

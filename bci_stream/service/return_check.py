@@ -17,6 +17,9 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pylsl
+
+from bci_stream.service.instance_check import FullInfoRead
 
 if TYPE_CHECKING:
     from bci_stream.core.status import WorkerStatus
@@ -28,6 +31,9 @@ log = logging.getLogger("bci_stream.worker")
 VERIFY_REASON = ("the stream came back as a new outlet instance (liblsl re-subscribed to it), which no resolve of "
                  "{pred} has found yet, so its channel count, rate and format are not checked: waiting to verify it "
                  "(looking again without end); its samples are held and decoded once it is verified")
+CHECK_REASON = ("the stream came back as a new outlet instance whose full info (channel labels and units) is being "
+                "read to check it, in a helper thread (the worker's other streams decode on); its samples are held and "
+                "decoded once it passed")
 
 
 class ReturnCheck:
@@ -41,6 +47,13 @@ class ReturnCheck:
     #: while the instance liblsl re-subscribed to waits for its check: its first chunk's first stamp, arrival, the
     #: arrival of the data before it and its last stamp (what :meth:`after_data` takes once it is checked)
     verify_pending: tuple[float, float, float, float | None] | None = None
+    #: check a new instance's full info in a helper thread, polled (the shared worker), not waiting for it
+    poll_checks = False
+    stall_before_check: dict[str, str | None] = {"kind": "silent", "reason": None}  # the stall's, said again after
+    #: while that read goes on: the read, the instance's uid, the instance decoded so far, and the arguments of
+    #: :meth:`after_data` of its first chunk (held) if one came
+    check_pending: tuple[FullInfoRead | None, str, pylsl.StreamInfo, tuple[float, float, float, float | None] | None
+                         ] | None = None
 
     def begin_verify(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
         """A chunk of the new instance arrived: check the instance (at once if a resolve finds it now), else wait,
@@ -66,15 +79,55 @@ class ReturnCheck:
             return True
         first_ts, at, before, last_ts = self.verify_pending
         self.verify_pending = None
-        self.note_reconnect(uid)
-        self.after_data(first_ts, at, before, last_ts)
+        if self.note_reconnect(uid, (first_ts, at, before, last_ts)):
+            self.after_data(first_ts, at, before, last_ts)
+        return False
+
+    def begin_check(self, uid: str, arrival: tuple[float, float, float, float | None] | None) -> None:
+        """The new instance ``uid``: its full info read in a helper thread (:class:`FullInfoRead`), the stream out of
+        the worker's pulls (a stalled one's ``stall.kind`` ``checking``) until :meth:`poll_check` finds it read and
+        checked; ``arrival``: its first chunk's (held meanwhile), handled then. Before, the shared worker's loop read
+        it itself: a sender stopped after a resolve found its new instance held every other stream of the worker up
+        to 3 s (audit s49)."""
+        if self.check_pending is not None and arrival is None:  # a newer instance: the first chunk is still held
+            arrival = self.check_pending[3]
+        fresh, was = self.monitor.fresh, self.full or self.monitor.source
+        self.check_pending = (None if fresh is None else FullInfoRead(fresh, was), uid, was, arrival)
+        if self.status.stall is None:  # a sender that restarted faster than stall_timeout_s: no stall, as before
+            return
+        if self.status.stall.get("kind") != "checking":  # said again once it passed, if still stalled
+            self.stall_before_check = {k: self.status.stall.get(k) for k in ("kind", "reason")}
+        self.status.stall.update(kind="checking", reason=CHECK_REASON, check_since=pylsl.local_clock())
+        self.reporter.report()
+
+    def poll_check(self) -> bool:
+        """Whether the returned instance's full info is still being read; once read and checked (the errors of
+        :meth:`check_new_instance` otherwise), the reconnection is counted and its held chunk's arrival handled."""
+        if self.check_pending is None:
+            return False
+        read, uid, was, arrival = self.check_pending
+        try:
+            full = None if read is None else read.result()
+        except BaseException:
+            self.check_pending = None
+            raise
+        if read is not None and full is None:
+            return True
+        self.check_pending = None
+        if full is not None:
+            self.accept_instance(full, was)
+        self.reconnected(uid)
+        if self.status.stall is not None and self.status.stall.get("kind") == "checking":  # no data yet: as before
+            self.status.stall.update(self.stall_before_check, check_since=None)
+        if arrival is not None:
+            self.after_data(*arrival)
         return False
 
     def hold_chunk(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> bool:
         """Keep a copy of a pulled chunk (``x`` is a view of the reused pull buffer) while its instance waits for its
         check or its clock offset; False (nothing held) when it waits for neither. The worker takes it back with
         :meth:`take_held` once the wait ended, before pulling this stream again."""
-        if self.verify_pending is None and not self.clock_pending(t0):
+        if self.verify_pending is None and self.check_pending is None and not self.clock_pending(t0):
             return False
         self.held = (x.copy(), ts.copy(), t_call, t0)
         return True
@@ -90,7 +143,8 @@ class ReturnCheck:
             return
         ts = held[1]
         self.status.counters.samples_lost += len(ts)
-        why = "its outlet instance's check" if self.verify_pending is not None else "its clock offset"
+        why = ("its outlet instance's check" if self.verify_pending is not None or self.check_pending is not None
+               else "its clock offset")
         log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited for %s: counted as lost",
                     self.decoder_id, len(ts), float(ts[0]), why)
         self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]), waited_for=why)

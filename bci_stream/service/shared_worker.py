@@ -196,6 +196,8 @@ class SharedWorker:
                 if len(ts) == 0:
                     member.arrivals.missed(t0)
                     slot.idle(t0)
+                    if slot.check_pending is not None:  # a new instance found while stalled: pulled once checked
+                        self.active = [m for m in self.active if m is not member]
                     return
                 member.arrivals.arrived(t0)
                 slot.got_data(float(ts[0]), t0, float(ts[-1]))
@@ -251,6 +253,7 @@ class SharedWorker:
                     slot.commands.finish_swap()
                 if slot.inlet is None:
                     slot.check_source(pylsl.local_clock())
+                slot.poll_check()  # polled: a new instance's full info is read in a helper thread
                 slot.poll_verify(now)  # polled: a returned instance waits for a resolve to find it (checked)
                 slot.clock_pending(now)  # polled: a new instance's first data waits for its clock offset
                 if slot.reporter.due(now):
@@ -262,7 +265,7 @@ class SharedWorker:
                 self.fail(member, exc)
         self.active = [m for m in self.members.values()
                        if m.running and m.slot.inlet is not None and m.slot.clock_wait_until is None
-                       and m.slot.verify_pending is None]
+                       and m.slot.verify_pending is None and m.slot.check_pending is None]
 
     # -- streams in and out -------------------------------------------------------------------------------
 
@@ -291,6 +294,7 @@ class SharedWorker:
             self.out.put(StreamEnded(msg.decoder_id, msg.generation, code))
             return
         slot.status.worker = {"kind": "shared", "index": self.index, "pid": os.getpid()}
+        slot.poll_checks = True  # a new instance's full info read in a helper thread: the other streams never wait
         member = Member(slot, msg.restore)
         old = self.members.pop(msg.decoder_id, None)
         if old is not None:  # the same decoder again (a newer generation): the old one goes first

@@ -278,7 +278,8 @@ class StreamConnection:
         begin_clock_wait`), while it is checked (``verify_pending``, the periodic :meth:`tick` going on meanwhile) or
         about to wait (``clock_stale``): an estimate taken there made the last instance's offset look like the new
         one's, and a bogus one near 0 (CI) made the wait end before it began, its samples published 1.5e9 s off."""
-        if self.inlet is None or self.clock is None or self.verify_pending is not None or self.clock_stale:
+        if self.inlet is None or self.clock is None or self.verify_pending is not None or self.clock_stale \
+                or self.check_pending is not None:
             return
         provisional, offset = self.clock.provisional_on, self.clock.offset
         self.status.clock_offset = self.clock.update(self.inlet, timeout)

@@ -93,14 +93,16 @@ class StallHandling(ReturnCheck):
             return
         if now - before > UNFLAGGED_SILENCE_S and self.status.state == "running" and self.clock is not None \
                 and self.clock.unmapped:  # liblsl cannot flag a re-subscription: was it another instance?
-            self.note_reconnect(self.monitor.replaced(self.status.stream["uid"]))
+            if not self.note_reconnect(self.monitor.replaced(self.status.stream["uid"]), (first_ts, now, before,
+                                                                                         last_ts)):
+                return  # its check goes on in a helper thread; this chunk is held until it passed
         self.after_data(first_ts, now, before, last_ts)
 
     def after_data(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
         """Data of a checked instance: resume a stalled stream; the first data of a new instance waits for its
         clock offset."""
         if self.status.state == "stalled":
-            self.on_resume(first_ts)
+            self.on_resume(first_ts, (first_ts, now, before, last_ts))
         if self.clock_stale:
             self.clock_stale = False
             self.begin_clock_wait(now, before, first_ts if last_ts is None else last_ts)
@@ -124,9 +126,12 @@ class StallHandling(ReturnCheck):
         self.monitor.start()
         self.reporter.report()
 
-    def on_resume(self, first_ts: float) -> None:
+    def on_resume(self, first_ts: float, arrival: tuple[float, float, float, float | None] | None = None) -> None:
+        """Data again (``arrival``: :meth:`after_data`'s arguments); a new instance's check read in a helper thread
+        (:meth:`~bci_stream.service.return_check.ReturnCheck.begin_check`) resumes it once it passed."""
+        if not self.note_reconnect(self.monitor.stop(), arrival):
+            return
         self.status.counters.resumes += 1
-        self.note_reconnect(self.monitor.stop())
         self.status.state, self.status.stall = "running", None
         self.event("resume", first_timestamp=first_ts)
         self.update_clock(0.0)
@@ -157,7 +162,7 @@ class StallHandling(ReturnCheck):
         if uid is not None and self.inlet is not None and here:
             self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
             self.inlet = None
-        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
+        if info is not None and self.inlet is None and self.check_pending is None:  # same source, same shape
             try:
                 self.open_inlet(info)
                 self.monitor.follow(self.inlet, 0.0)
@@ -180,15 +185,27 @@ class StallHandling(ReturnCheck):
         a first connection passes over a find by, :func:`~bci_stream.lsl.source.may_fit`)."""
         return may_fit(info, self.decoder.card if self.decoder is not None else self.model.card)
 
-    def note_reconnect(self, uid: str | None) -> None:
+    def note_reconnect(self, uid: str | None, arrival: tuple[float, float, float, float | None] | None = None
+                       ) -> bool:
         """Count a reconnection when the source came back as a new outlet instance (a new LSL uid), once its full
-        info passed :meth:`check_new_instance` (StreamMismatchError otherwise: none of its samples is decoded)."""
-        if uid is not None:
-            self.check_new_instance()
-            self.status.stream["uid"] = uid
-            self.status.counters.reconnects += 1
-            self.event("reconnect", uid=uid)
-            self.clock_stale = True  # its first data waits for a clock offset of its own (begin_clock_wait)
+        info passed :meth:`check_new_instance` (StreamMismatchError otherwise: none of its samples is decoded).
+        False when that check goes on in a helper thread (:attr:`poll_checks`: the shared worker;
+        :meth:`~bci_stream.service.return_check.ReturnCheck.begin_check`, ``arrival`` handled once it passed)."""
+        if uid is None:
+            return True
+        if self.poll_checks:
+            self.begin_check(uid, arrival)
+            return False
+        self.check_new_instance()
+        self.reconnected(uid)
+        return True
+
+    def reconnected(self, uid: str) -> None:
+        """The new instance ``uid`` passed its check: it is the stream decoded now."""
+        self.status.stream["uid"] = uid
+        self.status.counters.reconnects += 1
+        self.event("reconnect", uid=uid)
+        self.clock_stale = True  # its first data waits for a clock offset of its own (begin_clock_wait)
 
     def begin_clock_wait(self, now: float, before: float, last_ts: float | None = None) -> None:
         """The first data of a new outlet instance: none of it is stamped before an offset estimate of its own comes
@@ -338,7 +355,10 @@ class StallHandling(ReturnCheck):
         fresh, was = self.monitor.fresh, self.full or self.monitor.source
         if fresh is None:
             return
-        full = fetch_full_info(fresh, was)
+        self.accept_instance(fetch_full_info(fresh, was), was)
+
+    def accept_instance(self, full: pylsl.StreamInfo, was: pylsl.StreamInfo) -> None:
+        """:meth:`check_new_instance` of the full info ``full`` read (``was``: the instance decoded so far)."""
         dec = self.decoder
         card = dec.card if dec is not None else self.model.card
         chan_idx = dec.chan_idx if dec is not None else self.chan_idx

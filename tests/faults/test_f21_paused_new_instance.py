@@ -1,0 +1,108 @@
+"""A sender that comes back as a new outlet instance and is stopped (SIGSTOP) after a resolve found that instance:
+the instance's full info (channel labels and units, read to check it) does not come until the sender runs again,
+up to 3 s. Before, the shared worker's loop read it itself, and every other stream of the worker waited with it
+(~1 s and up to 3 s in audit s49: no output at all on the other streams). Now it is read in a helper thread: the
+returned stream alone waits (``stall.kind`` ``checking``, its samples held), the others decode on. No assertion
+depends on how long anything takes (every wait is a generous poll on a condition)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from faults.kit import make_settings, start_running, status
+from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet
+from support.pacing import PacedPusher, push_paced
+
+pytestmark = pytest.mark.timeout(300)
+
+#: a sender that creates the outlet instance and then only answers (while it is not stopped)
+IDLE_SENDER = textwrap.dedent("""
+    import sys, time
+    import pylsl
+    from bci_stream.lsl.info import make_stream_info
+    name, names = sys.argv[1], sys.argv[2].split(",")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", names, float(sys.argv[3]), name + "-src"))
+    print("ready", flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.fixture(scope="module")
+def server(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
+    """One shared worker: every shared decoder of the module in the same process."""
+    with BackgroundServer(make_settings(fault_models, tmp_path_factory.mktemp("recordings"), shared_workers=1)) as srv:
+        yield srv
+
+
+def checking(st: dict) -> bool:
+    return (st["stall"] or {}).get("kind") == "checking"
+
+
+def test_a_stopped_sender_s_new_instance_holds_no_other_stream_of_its_shared_worker(client: httpx.Client) -> None:
+    steady, paused = unique("steady"), unique("paused")
+    out, _ = new_outlet(steady, f"{steady}-src")
+    pusher = PacedPusher(out, test_signal(int(300 * TINY_SFREQ), seed=3), TINY_SFREQ)
+    pusher.start()
+    first, _ = new_outlet(paused, f"{paused}-src")
+    proc: subprocess.Popen | None = None
+    try:
+        other = start_running(client, steady, worker="shared")
+        waiting = start_running(client, paused, worker="shared", stall_timeout_s=1.0)
+        pid = status(client, other)["worker"]["pid"]
+        assert status(client, waiting)["worker"]["pid"] == pid  # one worker hosts both
+        push_paced(first, test_signal(500, seed=4), TINY_SFREQ)
+        wait_status(client, waiting, lambda s: s["counters"]["samples_out"] == 500, 60, "the first instance decoded")
+        del first  # the amplifier program ends
+        wait_status(client, waiting, lambda s: s["state"] == "stalled", 60, "the stall")
+        # a new instance that runs briefly, then stops (a starved program): once a resolve found it while it ran and
+        # its full info is asked for while it is stopped (not at every round: then it stays stopped), it is checked
+        deadline, seen, k = time.monotonic() + 150, None, 0
+        while seen is None:
+            assert time.monotonic() < deadline, f"no new instance was ever being checked: {status(client, waiting)}"
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+            proc = subprocess.Popen([sys.executable, "-c", IDLE_SENDER, paused, ",".join(TINY_CH_NAMES),
+                                     str(TINY_SFREQ)], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                                    stdout=subprocess.PIPE, text=True)
+            assert proc.stdout.readline().strip() == "ready"
+            time.sleep((0.1, 0.3, 0.6)[k % 3])
+            k += 1
+            os.kill(proc.pid, signal.SIGSTOP)
+            end = time.monotonic() + 4.5
+            while seen is None and time.monotonic() < end:
+                st = status(client, waiting)
+                seen = st if checking(st) else None
+                time.sleep(0.05)
+        # while the stopped instance is being checked, the other stream of the worker decodes on
+        start = status(client, other)["counters"]["samples_out"]
+        later = wait_status(client, other, lambda s: s["counters"]["samples_out"] > start
+                            or not checking(status(client, waiting)), 60, "the other stream to decode on")
+        assert checking(status(client, waiting)) or later["counters"]["samples_out"] > start
+        assert later["counters"]["samples_out"] > start, "the other stream published nothing during the check"
+        assert later["worker"]["pid"] == pid and later["restarts"] == 0 and later["state"] == "running", later
+        # the instance never answers: its check ends (the decoder is restarted, as before); the other stream stays up
+        os.kill(proc.pid, signal.SIGKILL)
+        wait_status(client, waiting, lambda s: not checking(s), 60, "the check's end")
+        st = status(client, other)
+        assert st["worker"]["pid"] == pid and st["restarts"] == 0 and st["last_error"] is None, st
+        c = st["counters"]
+        assert c["samples_lost"] == 0 and c["samples_in"] == c["samples_out"] > 0, c
+    finally:
+        pusher.halt.set()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
