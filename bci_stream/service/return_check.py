@@ -117,6 +117,8 @@ class ReturnCheck:
         if full is not None:
             self.accept_instance(full, was)
         self.reconnected(uid)
+        if self.inlet is None:  # a lost source's new instance (no source_id): reopened by the next check_source
+            self.monitor.look_now()
         if self.status.stall is not None and self.status.stall.get("kind") == "checking":  # no data yet: as before
             self.status.stall.update(self.stall_before_check, check_since=None)
         if arrival is not None:

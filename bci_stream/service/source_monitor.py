@@ -125,6 +125,11 @@ class SourceMonitor:
         self._next_check = pylsl.local_clock() + self._backoff
         self._open_watch()
 
+    def look_now(self) -> None:
+        """The next :meth:`check` looks at once, whatever its backoff: an instance whose check passed in a helper
+        thread (the shared worker's) is reopened in the loop's next pass, not up to 4 s later."""
+        self._next_check = 0.0
+
     def _open_watch(self) -> None:
         try:
             self.watch = pylsl.ContinuousResolver(pred=self.predicate, forget_after=2.0)
