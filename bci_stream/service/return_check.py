@@ -54,6 +54,9 @@ class ReturnCheck:
     #: :meth:`after_data` of its first chunk (held) if one came
     check_pending: tuple[FullInfoRead | None, str, pylsl.StreamInfo, tuple[float, float, float, float | None] | None
                          ] | None = None
+    #: what check_source found to open while that read went on (an inlet closed on a silent instance, or a lost
+    #: one): opened once it passed (before: the monitor's next look, which may list the old, silent instance first)
+    reopen_after_check: pylsl.StreamInfo | None = None
 
     def begin_verify(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
         """A chunk of the new instance arrived: check the instance (at once if a resolve finds it now), else wait,
@@ -109,15 +112,18 @@ class ReturnCheck:
         try:
             full = None if read is None else read.result()
         except BaseException:
-            self.check_pending = None
+            self.check_pending = self.reopen_after_check = None
             raise
         if read is not None and full is None:
             return True
         self.check_pending = None
+        info, self.reopen_after_check = self.reopen_after_check, None
         if full is not None:
-            self.accept_instance(full, was)
+            self.accept_instance(full, was)  # StreamMismatchError: the stream ends (nothing reopened)
         self.reconnected(uid)
-        if self.inlet is None:  # a lost source's new instance (no source_id): reopened by the next check_source
+        if self.inlet is None and info is not None:  # what check_source found, to be opened once this passed
+            self.reopen(info)
+        if self.inlet is None:  # not opened (or gone again): the next check_source looks at once, not after backoff
             self.monitor.look_now()
         if self.status.stall is not None and self.status.stall.get("kind") == "checking":  # no data yet: as before
             self.status.stall.update(self.stall_before_check, check_since=None)

@@ -162,23 +162,32 @@ class StallHandling(ReturnCheck):
         if uid is not None and self.inlet is not None and here:
             self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
             self.inlet = None
-        if info is not None and self.inlet is None and self.check_pending is None:  # same source, same shape
-            try:
-                self.open_inlet(info)
-                self.monitor.follow(self.inlet, 0.0)
-                self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, self.sfreq)
-                self.inlet.open_stream(timeout=10.0)
-            except (LostError, LslTimeoutError):
-                # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still
-                # stalled and looked for, as at any other time; not a crash. A stale entry of the instance that was
-                # decoded says nothing new (it was logged three times after every such loss: audit s42)
-                stale = info.uid() == (self.status.stream or {}).get("uid")
-                (log.debug if stale else log.warning)(
-                    "decoder %s: %s went away before its inlet opened; looking for it again%s", self.decoder_id,
-                    info.name(), " (a stale resolver entry of the instance that was lost)" if stale else "")
-                if self.inlet is not None:
-                    self.inlet.close_stream()
-                self.inlet = None
+        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
+            if self.check_pending is not None:  # a new instance being checked in a helper thread: opened once passed
+                if uid is not None or self.reopen_after_check is None:  # that instance (a later look may list the
+                    self.reopen_after_check = info                        # old, silent one first)
+            else:
+                self.reopen(info)
+
+    def reopen(self, info: pylsl.StreamInfo) -> None:
+        """Open an inlet on ``info``, the source found again (a lost one, or a new instance followed); one gone again
+        meanwhile leaves it stalled and looked for."""
+        try:
+            self.open_inlet(info)
+            self.monitor.follow(self.inlet, 0.0)
+            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, self.sfreq)
+            self.inlet.open_stream(timeout=10.0)
+        except (LostError, LslTimeoutError):
+            # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still
+            # stalled and looked for, as at any other time; not a crash. A stale entry of the instance that was
+            # decoded says nothing new (it was logged three times after every such loss: audit s42)
+            stale = info.uid() == (self.status.stream or {}).get("uid")
+            (log.debug if stale else log.warning)(
+                "decoder %s: %s went away before its inlet opened; looking for it again%s", self.decoder_id,
+                info.name(), " (a stale resolver entry of the instance that was lost)" if stale else "")
+            if self.inlet is not None:
+                self.inlet.close_stream()
+            self.inlet = None
 
     def fits_model(self, info: pylsl.StreamInfo) -> bool:
         """Whether a stream the selector matches may fit the running model (rate, format, channel count: the rule
