@@ -111,15 +111,15 @@ class ReturnCheck:
         read, uid, was, arrival = self.check_pending
         try:
             full = None if read is None else read.result()
-        except BaseException:
-            self.check_pending = self.reopen_after_check = None
+        except BaseException:  # the stream ends: check_pending kept, so its held chunk is said lost to the check
+            self.reopen_after_check = None
             raise
         if read is not None and full is None:
             return True
-        self.check_pending = None
         info, self.reopen_after_check = self.reopen_after_check, None
         if full is not None:
             self.accept_instance(full, was)  # StreamMismatchError: the stream ends (nothing reopened)
+        self.check_pending = None
         self.reconnected(uid)
         if self.inlet is None and info is not None:  # what check_source found, to be opened once this passed
             self.reopen(info)
