@@ -53,7 +53,7 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
     try:
         if out_dir.is_dir():
-            kept = staging / archive if archive is not None and not (out_dir / archive).exists() else None
+            kept = staging / archive if archive is not None else None  # archive_name: no folder of that name
             for item in out_dir.iterdir():
                 if kept is not None and not item.name.startswith(".") and not (item / CARD_FILE).is_file():
                     kept.mkdir(exist_ok=True)
@@ -95,7 +95,8 @@ def archive_name(out_dir: Path, name: str, version: str) -> str | None:
     """The folder that keeps the model ``out_dir`` holds when model ``name@version`` replaces it: its version, when
     its card is of model ``name`` at another version (a pinned ``name@version``, in a config file or a lab's records,
     still resolves after a recalibration: audit s46 reproducibility S10), else None (no model there, another model's
-    card, the same version rewritten, or a version that is no plain folder name)."""
+    card, the same version rewritten, a version that is no plain folder name, or one whose name a folder of the model
+    already has: a version kept before, or another folder such as ``report``)."""
     try:
         old = json.loads((Path(out_dir) / CARD_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -103,7 +104,7 @@ def archive_name(out_dir: Path, name: str, version: str) -> str | None:
     held = old.get("version") if isinstance(old, dict) and old.get("name") == name else None
     if not isinstance(held, str) or held == version or not VERSION_FOLDER.fullmatch(held):
         return None
-    return held
+    return None if (Path(out_dir) / held).exists() else held
 
 
 def kept_note(out_dir: Path, name: str, version: str) -> str:
