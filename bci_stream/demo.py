@@ -12,7 +12,8 @@ import pylsl
 
 from bci_stream.api.server import BackgroundServer, bind_problem, host_problem
 from bci_stream.api.startup_log import open_api_problem
-from bci_stream.core.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError, ModelNotFoundError
+from bci_stream.core.model_dirs import shipped_models_dir
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.settings import Settings
 from bci_stream.service.supervisor import start_without_sigint
@@ -100,6 +101,18 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
     """Run the demo; returns the exit code (0 when samples were decoded)."""
     try:
         card = ModelRegistry(settings.models_dir).get(model_ref).card
+    except ModelNotFoundError as exc:  # a ./models of one's own (calibrate's) without it: the installed copy
+        if (shipped := shipped_models_dir()) is None or shipped.resolve() == settings.models_dir.resolve():
+            echo(f"error: {exc}")
+            return 2
+        try:
+            card = ModelRegistry(shipped).get(model_ref).card
+        except BciStreamError:
+            echo(f"error: {exc}")
+            return 2
+        echo(f"note: model {model_ref!r} is not in {settings.models_dir}: the demo runs the copy this install "
+             f"holds, in {shipped}")
+        settings = settings.model_copy(update={"models_dir": shipped})
     except BciStreamError as exc:
         echo(f"error: {exc}")
         return 2

@@ -26,12 +26,16 @@ def checkout_models_dir() -> Path | None:
 
 
 def shipped_models_dir() -> Path | None:
-    """The bundled models this install holds (a venv's or the system's prefix, or the user scheme's for
-    ``pip install --user``), or None when it holds none (a checkout run without installing)."""
-    prefixes = [sysconfig.get_path("data")]
+    """The bundled models this install holds, or None when it holds none (a checkout run without installing): those
+    of the prefix this package was installed into (``<prefix>/lib/pythonX.Y/site-packages/bci_stream``: a venv, the
+    system, ``pip install --user``'s ``~/.local``), else of this interpreter's data prefixes (review s49 F4: before,
+    the system prefix came first, and a second install's models could be served)."""
+    package = Path(__file__).resolve().parents[1]  # bci_stream/core/model_dirs.py -> bci_stream
+    prefixes = [package.parents[3]] if package.parent.name in ("site-packages", "dist-packages") else []
+    prefixes.append(Path(sysconfig.get_path("data")))
     if site.ENABLE_USER_SITE:
-        prefixes.append(sysconfig.get_path("data", sysconfig.get_preferred_scheme("user")))
-    return next((p / SHIPPED_SUBDIR for p in map(Path, prefixes) if (p / SHIPPED_SUBDIR).is_dir()), None)
+        prefixes.append(Path(sysconfig.get_path("data", sysconfig.get_preferred_scheme("user"))))
+    return next((p / SHIPPED_SUBDIR for p in prefixes if (p / SHIPPED_SUBDIR).is_dir()), None)
 
 
 def default_models_dir() -> Path:

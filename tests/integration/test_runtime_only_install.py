@@ -91,6 +91,14 @@ def test_the_bundled_models_come_with_the_install(runtime_venv, tmp_path):
     m = re.search(r"stopped: (\d+) samples in, (\d+) decoded samples out", demo.stdout)
     assert m and int(m.group(1)) == int(m.group(2)) > 0, demo.stdout[-3000:]
     assert not (tmp_path / "models").exists()  # nothing written beside it
+    # a ./models of one's own (the first calibrate without --out makes it) is the registry now; the demo's model is
+    # not in it, so the demo runs the installed copy (review s49 F3: before, "model 'sim-mi-gru' not found")
+    (tmp_path / "models").mkdir()
+    again = subprocess.run([str(bin_), "demo", "--duration", "1", "--port", "0"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=180, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert (f"note: model 'sim-mi-gru' is not in {tmp_path / 'models'}: the demo runs the copy this install holds, "
+            f"in {shipped}") in again.stdout, again.stdout[-3000:]
 
 
 def test_no_training_library_is_installed(runtime_venv):
