@@ -77,7 +77,9 @@ class StallStatus(BaseModel):
 
     kind: str
     """``silent``: no data for ``stall_timeout_s`` (a replay that ended, a paused sender); ``lost``: liblsl lost the
-    stream (a sender without source_id) and the decoder looks for it again."""
+    stream (a sender without source_id) and the decoder looks for it again; ``verifying``: the source came back as a
+    new outlet instance that no resolve has found yet, its samples held until it is checked; ``checking``: a shared
+    worker reads a returned instance's channel labels and units in a helper thread, its samples held meanwhile."""
     reason: str
     since: float
     """``local_clock()`` (the worker host's LSL clock) when the last data arrived."""
@@ -94,6 +96,10 @@ class StallStatus(BaseModel):
     ``options.source_grace_s`` after the first look that found the source gone and ``other_stream`` fitting."""
     note: str | None = None
     """What the decoder does about ``other_stream``, in words."""
+    verify_since: float | None = None
+    """``local_clock()`` when the ``verifying`` wait began (None in the other kinds)."""
+    check_since: float | None = None
+    """``local_clock()`` when the ``checking`` read began (None in the other kinds)."""
 
 
 class StateChange(BaseModel):
