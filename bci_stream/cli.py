@@ -307,7 +307,7 @@ def bench_argv(what: str, profile: str, quick_flag: bool, out: Path | None, minu
 @click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
 def list_models(models_dir: Path | None) -> None:
     """List the models in the registry (name@version, channels, rate, outputs)."""
-    from bci_stream.core.model_dirs import shipped_models_dir
+    from bci_stream.core.model_dirs import is_shipped
     from bci_stream.core.registry import ModelRegistry
 
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
@@ -326,8 +326,7 @@ def list_models(models_dir: Path | None) -> None:
         click.echo(f"problem: {p}", err=True)
     if not checked and not problems:
         click.echo(f"no model in {registry.root}", err=True)
-    elif models_dir is None and (shipped := shipped_models_dir()) is not None \
-            and registry.root.resolve() == shipped.resolve():
+    elif models_dir is None and is_shipped(registry.root):
         click.echo(f"(the bundled models of this install, in {registry.root}: read only; --models-dir or "
                    "BCI_STREAM_MODELS_DIR names another registry)", err=True)
 

@@ -13,7 +13,7 @@ import pylsl
 from bci_stream.api.server import BackgroundServer, bind_problem, host_problem
 from bci_stream.api.startup_log import open_api_problem
 from bci_stream.core.errors import BciStreamError, ModelNotFoundError
-from bci_stream.core.model_dirs import shipped_models_dir
+from bci_stream.core.model_dirs import is_shipped, shipped_models_dir
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.core.settings import Settings
 from bci_stream.service.supervisor import start_without_sigint
@@ -102,7 +102,7 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
     try:
         card = ModelRegistry(settings.models_dir).get(model_ref).card
     except ModelNotFoundError as exc:  # a ./models of one's own (calibrate's) without it: the installed copy
-        if (shipped := shipped_models_dir()) is None or shipped.resolve() == settings.models_dir.resolve():
+        if (shipped := shipped_models_dir()) is None or is_shipped(settings.models_dir):
             echo(f"error: {exc}")
             return 2
         try:

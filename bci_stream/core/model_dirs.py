@@ -51,10 +51,13 @@ def default_models_dir() -> Path:
     return shipped_models_dir() or here
 
 
+def is_shipped(models_dir: Path) -> bool:
+    """Whether ``models_dir`` is the install's bundled models (:func:`shipped_models_dir`)."""
+    shipped = shipped_models_dir()
+    return shipped is not None and Path(models_dir).resolve() == shipped.resolve()
+
+
 def default_calibrate_out(models_dir: Path) -> Path:
     """Where ``calibrate`` writes when ``--out`` is not given: the registry ``models_dir``, unless that is the
     install's bundled models (a package's files, replaced by the next install), then ``./models``."""
-    shipped = shipped_models_dir()
-    if shipped is not None and models_dir.resolve() == shipped.resolve():
-        return Path.cwd() / "models"
-    return models_dir
+    return Path.cwd() / "models" if is_shipped(models_dir) else models_dir

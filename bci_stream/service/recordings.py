@@ -236,13 +236,16 @@ class Recordings:
                 raise RuntimeError("the service is shutting down: no recording starts")
             if (why := self._taken(recording.out, relative)) is not None:
                 raise ValueError(why)
-            running = sum(r.state in ("searching", "recording") for r in self._table.values())
-            if self.max_recordings is not None and running >= self.max_recordings:
+            if self.max_recordings is not None and self.running() >= self.max_recordings:
                 raise CapacityError(recordings_full(self.max_recordings))
             self._forget_oldest_ended()
             self._table[recording.id] = recording
         recording.thread.start()
         return recording
+
+    def running(self) -> int:
+        """How many recordings are searching or recording: what ``max_recordings`` counts."""
+        return sum(r.state in ("searching", "recording") for r in list(self._table.values()))
 
     def _forget_oldest_ended(self) -> None:
         """Make room for one more listed recording that ended by itself (``stopped``, ``error``; under the lock): the

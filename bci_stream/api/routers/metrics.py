@@ -241,8 +241,7 @@ class CapsCollector:
     def __init__(self, settings: Settings, supervisor: Supervisor, recordings: Recordings,
                  ws_slots: ClientSlots) -> None:
         self.taken = (("max_decoders", settings.max_decoders, lambda: len(supervisor.list())),
-                      ("max_recordings", settings.max_recordings,
-                       lambda: sum(r.state in ("searching", "recording") for r in recordings.list())),
+                      ("max_recordings", settings.max_recordings, recordings.running),
                       ("max_ws_clients", ws_slots.cap, lambda: ws_slots.open))
 
     def collect(self) -> Iterator[Metric]:
