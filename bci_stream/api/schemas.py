@@ -292,14 +292,16 @@ class ReadyAnswer(BaseModel):
     running."""
     models: int
     """Models in the registry that a decoder can run."""
-    model_problems: list[str]
+    model_problems: list[str] | None
     """What is wrong with each model folder a decoder cannot run (a card unreadable, ONNX files missing or not as the
-    card describes them)."""
+    card describes them). Null without the token when one is set (``hidden``), as the three lists below."""
     decoders: int
-    decoders_in_error: list[str]
+    decoders_in_error: list[str] | None
     """Ids of decoders in ``error`` (listed; they do not make the service unready)."""
-    decoders_unresponsive: list[str]
+    decoders_unresponsive: list[str] | None
     """Ids of running decoders whose worker has sent no status for max(5 s, 10 status intervals)."""
-    decoders_not_started: list[str] = []
+    decoders_not_started: list[str] | None = []
     """The config file's decoders (the ``decoders`` setting) refused when the service started, each with why (listed;
     they do not make the service unready: a ``POST /decoders`` still works)."""
+    hidden: str | None = None
+    """Set when a token is set and the request did not give it: why the lists above are null."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -245,6 +246,46 @@ def test_metrics_token_requires_the_token_on_metrics_only(models_dir):
             assert c.get(path).status_code in (200, 503), path
     with pytest.raises(ValidationError, match="needs a token to require"):
         Settings(host="127.0.0.1", port=0, models_dir=models_dir, metrics_token=True)
+
+
+def test_ready_without_the_token_keeps_ids_problems_and_paths_to_itself(models_dir, tmp_path):
+    """Audit s46 (security S1): with a token set, ``/ready`` (open, for probes) gave anyone the ids of decoders in
+    error and each broken model's problem with its full server path. Now those lists are null without the token
+    (``hidden`` says why) and the reasons leave out ``models_dir``'s path; with the token (header or ``?token=``),
+    everything as before. The status code is the same either way."""
+    from bci_stream.api.routers.health import HIDDEN
+
+    root = tmp_path / "models"
+    shutil.copytree(models_dir, root)
+    (root / "broken").mkdir()
+    (root / "broken" / "model.json").write_text("{not json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    lists = ("model_problems", "decoders_in_error", "decoders_unresponsive", "decoders_not_started")
+    for where, code in ((root, 200), (empty, 503)):
+        settings = Settings(host="127.0.0.1", port=0, models_dir=where, token=TOKEN)
+        with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
+            for bad in ({}, {"headers": {"Authorization": "Bearer wrong-token"}}, {"params": {"token": "nope"}}):
+                r = c.get("/ready", **bad)
+                body = r.json()
+                assert r.status_code == code and body["ready"] is (code == 200), r.text
+                assert all(body[k] is None for k in lists) and body["hidden"] == HIDDEN, body
+                assert str(tmp_path) not in r.text, r.text
+                assert body["reasons"] == ([] if code == 200 else ["no valid model in models_dir"]), body
+            for good in ({"headers": auth}, {"params": {"token": TOKEN}}):
+                r = c.get("/ready", **good)
+                body = r.json()
+                assert r.status_code == code and body["hidden"] is None, r.text
+                assert all(isinstance(body[k], list) for k in lists), body
+                if code == 200:
+                    assert body["models"] >= 1 and len(body["model_problems"]) == 1, body
+                    assert "broken" in body["model_problems"][0], body
+                else:
+                    assert body["reasons"] == [f"no valid model in models_dir {str(empty)!r}"], body
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=root)) as srv:  # no token: all, to all
+        body = httpx.get(f"{srv.url}/ready", timeout=60.0).json()
+    assert body["hidden"] is None and len(body["model_problems"]) == 1, body
 
 
 def test_a_405_allows_every_method_of_its_path_and_health_answers_head(client):

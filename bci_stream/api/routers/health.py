@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
+from bci_stream.api.deps import TOKEN_QUERY, Authorised, RecordingsDep, RegistryDep, SettingsDep, SupervisorDep, token_ok
 from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import ReadyAnswer, RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
@@ -16,6 +16,9 @@ from bci_stream.api.startup_log import usable_models
 
 router = APIRouter(tags=["health"])
 NOT_READY = {503: {"model": ReadyAnswer, "description": "Not ready: ``reasons`` says why."}}
+#: ``hidden`` of a ``/ready`` answer without the token, when one is set
+HIDDEN = ("decoder ids, model problems and paths are given with the token only (Authorization: Bearer, or ?token=), as "
+          "every route that reads decoders or models")
 
 
 # HEAD: what some load balancers and probes send; an operation of its own (one id per operation: a client
@@ -29,7 +32,7 @@ def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=ReadyAnswer, responses=NOT_READY)
 @router.head("/ready", operation_id="ready_head", response_model=ReadyAnswer, responses=NOT_READY)
-def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) -> JSONResponse:
+def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep, settings: SettingsDep) -> JSONResponse:
     """Ready to take work: the supervisor runs and the registry holds at least one valid model (its card read, its
     ONNX files there and as the card describes them: sha256; a step graph, in a voltage unit; a broken one, or one no
     decoder could run, is listed in ``model_problems``).
@@ -37,12 +40,18 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     503 with the reasons otherwise. Decoders in ``error``, and running ones whose worker has sent no status for
     max(5 s, 10 status intervals) (hung), and the config file's decoders refused at start (``decoders_not_started``)
     are listed but do not make the service unready (it still works).
+
+    No token is needed, so that probes need none; but when a token is set, an answer to a request without it keeps
+    the decoder ids, the model problems and ``models_dir``'s path to itself (those lists are null, ``hidden`` says
+    why): they name streams, models and server paths (audit s46 security S1).
     """
+    detailed = token_ok(settings, request.headers.get("authorization"), request.query_params.get(TOKEN_QUERY))
     reasons = []
     usable, problems, entries = usable_models(registry)  # what the start-up log counts (startup_log)
     if not usable:
         none = f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)"
-        reasons.append(f"no valid model in models_dir {str(registry.root)!r}" + (none if entries else ""))
+        where = f" {str(registry.root)!r}" if detailed else ""
+        reasons.append(f"no valid model in models_dir{where}" + (none if entries else ""))
     if not supervisor.alive:
         reasons.append("the decoder supervisor is not running")
     handles = supervisor.list()
@@ -51,7 +60,10 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep) ->
     hung = [h.id for h in handles if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
     body = {"ready": not reasons, "reasons": reasons, "models": len(usable), "model_problems": problems,
             "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung,
-            "decoders_not_started": list(getattr(request.app.state, "decoders_not_started", []))}
+            "decoders_not_started": list(getattr(request.app.state, "decoders_not_started", [])), "hidden": None}
+    if not detailed:
+        body.update({k: None for k in ("model_problems", "decoders_in_error", "decoders_unresponsive",
+                                       "decoders_not_started")}, hidden=HIDDEN)
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 
