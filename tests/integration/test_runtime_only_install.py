@@ -35,6 +35,15 @@ N_SAMPLES = 800
 SPEED = 4.0  # samples pushed this many times faster than the model's sfreq (800 of them fit any buffer)
 
 
+def runtime_env(**extra: str) -> dict[str, str]:
+    """The environment of a command of the runtime venv: none of this checkout's (PYTHONPATH, BCI_STREAM_*), and
+    bytecode written: the venv is installed ``--no-compile``, so with PYTHONDONTWRITEBYTECODE (set on this project's
+    test machines) every command, and every worker of a service, compiled each module it imports anew (~3 s of CPU
+    per ``demo``)."""
+    drop = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("BCI_STREAM_")} | extra
+
+
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory) -> Path:
     """A fresh venv (no system site-packages) and ``pip install -c deploy/constraints.txt .`` into it, as the
@@ -78,7 +87,7 @@ def test_the_bundled_models_come_with_the_install(runtime_venv, tmp_path):
     the bundled models (``<venv>/share/bci-stream/models``): both work from a folder with no ``models/``."""
     bin_ = runtime_venv / "bin" / "bci-stream"
     shipped = runtime_venv / "share" / "bci-stream" / "models"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("BCI_STREAM_")}
+    env = runtime_env()
     listed = subprocess.run([str(bin_), "models"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr[-2000:]
     for folder in sorted(p for p in (REPO / "models").iterdir() if (p / "model.json").is_file()):
@@ -105,7 +114,7 @@ def test_no_training_library_is_installed(runtime_venv):
     probe = ("import importlib.util, json; "
              f"print(json.dumps([m for m in {list(EXTRAS)!r} if importlib.util.find_spec(m) is not None]))")
     out = subprocess.run([str(runtime_venv / "bin" / "python"), "-c", probe], capture_output=True, text=True,
-                         check=True, cwd="/")
+                         check=True, cwd="/", env=runtime_env())
     assert json.loads(out.stdout) == []
 
 
@@ -113,7 +122,7 @@ def test_bench_on_the_runtime_install_says_which_extra_it_needs(runtime_venv):
     """deploy/README.md sends operators to ``bci-stream bench inference``; on the runtime install it ended in a
     ``ModuleNotFoundError: No module named 'torch'`` traceback. Now one line naming the extra (exit 2)."""
     proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), "bench", "inference", "--quick"],
-                          capture_output=True, text=True, timeout=120, cwd="/")
+                          capture_output=True, text=True, timeout=120, cwd="/", env=runtime_env())
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert "error: `bench inference` needs torch and matplotlib, which the runtime install" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and "pip install '.[bench]'" in proc.stderr
@@ -131,7 +140,7 @@ def test_training_commands_on_the_runtime_install_name_their_extra(runtime_venv,
     traceback (with ``--no-progress``, a message naming the 'data' extra, which lacks scikit-learn and onnx), and
     ``train`` in ``No module named 'torch'``. Now one line naming what is missing and the extra, exit 2."""
     proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), *argv], capture_output=True, text=True,
-                          timeout=120, cwd="/")
+                          timeout=120, cwd="/", env=runtime_env())
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert f"Error: {needs}, which the {extra!r} extra installs: pip install 'bci-stream[{extra}]'" in proc.stderr, \
         proc.stderr
@@ -143,7 +152,8 @@ def test_inspect_on_the_runtime_install_writes_its_report_and_says_why_no_plot(r
     """``inspect --out`` wrote report.json, then ended in a ``No module named 'matplotlib'`` traceback (audit s46)."""
     out = tmp_path / "inspect"
     proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), "inspect", str(REPO / "models" / "sim-mi-gru"),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd="/")
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd="/",
+                          env=runtime_env())
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert (out / "report.json").exists() and not (out / "time_constants.png").exists()
     assert "not time_constants.png: the plot needs matplotlib, which the 'train' or 'bench' extra installs" in \
@@ -153,7 +163,7 @@ def test_inspect_on_the_runtime_install_writes_its_report_and_says_why_no_plot(r
 def test_backend_ray_without_ray_names_where_the_setting_came_from(runtime_venv):
     """Audit s45 (Ray F7): ``BCI_STREAM_BACKEND=ray`` on an install without Ray was answered "--backend ray needs
     Ray", a flag the user never gave."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_")} | {"BCI_STREAM_BACKEND": "ray"}
+    env = runtime_env(BCI_STREAM_BACKEND="ray")
     proc = subprocess.run([str(runtime_venv / "bin" / "bci-stream"), "serve", "--port", "0"], capture_output=True,
                           text=True, timeout=120, cwd="/", env=env)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
@@ -228,9 +238,7 @@ def test_installed_service_decodes_every_bundled_model(runtime_venv, models_dir,
     families = {e.card.architecture.family for e in models}
     assert {e.card.name for e in models} >= {"sim-mi-gru", "eegmmidb-s001"}, "the bundled models are missing"
     assert families == {"recurrent", "csp_lda", "riemann", "csp_riemann", "csp_gru", "ensemble"}
-    # PYTHONDONTWRITEBYTECODE dropped: the venv was installed --no-compile, so the service (the API process, then the
-    # first workers) writes the bytecode of what it imports once, instead of every worker compiling it anew
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env = runtime_env()
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(runtime_venv / "bin" / "bci-stream"), "serve", "--host", "127.0.0.1", "--port",
