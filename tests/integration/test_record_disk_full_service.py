@@ -87,8 +87,11 @@ def test_a_worker_restarted_on_a_full_recordings_disk_decodes_on_and_records_onc
                              "the new file created once the disk has room")
             assert st["record"]["last_error"] == cannot and st["record"]["unrecorded_samples"] > 0
             pusher.join(timeout=60)
-            wait_status(client, did, lambda s: len(ws.seq) + s["totals"]["samples_lost"] >= pusher.sent, 30,
-                        "every sample decoded or counted lost")  # (a killed worker's last counts are not in totals)
+            try:
+                wait_status(client, did, lambda s: len(ws.seq) + s["totals"]["samples_lost"] >= pusher.sent, 30,
+                            "every sample decoded or counted lost")  # (a killed worker's last counts are not in totals)
+            except AssertionError as exc:  # seen once in ~10 CI rehearsals (30 samples short): what to look at next
+                raise AssertionError(f"{exc}\n{accounting(ws, got, pusher)}") from None
             time.sleep(0.5)
             stop.set()
             puller.join()
@@ -182,3 +185,14 @@ def test_bci_stream_record_on_a_disk_that_fills_up_says_what_it_did_not_write(tm
         # the close may still find room for its last chunks (a failed write is cut back): then no error remains
         assert f"error: {cannot}" in stderr or "error: " not in stderr
         assert f"not written ({cannot})" in stdout  # the progress line, while it lasts (before: "0 lost")
+
+
+def accounting(ws: WsReader, got: list[float], pusher: PacedPusher) -> str:
+    """Where the outputs around the kill went: the WebSocket's rows (their seq jumps, with the stamps on each side)
+    and the decoded LSL stream's (its largest stamp step), against the samples sent."""
+    jumps = [(a, b, ws.t[i], ws.t[i + 1]) for i, (a, b) in enumerate(zip(ws.seq, ws.seq[1:])) if b - a != 1]
+    step = max(((b - a, a, b) for a, b in zip(got, got[1:])), default=None)
+    return (f"sent {pusher.sent} (stamps from {pusher.t0}); WebSocket: {len(ws.seq)} rows, dropped {ws.dropped}, "
+            f"seq jumps (seq, next seq, their stamps) {jumps[:5]}; decoded LSL: {len(got)} rows, largest step "
+            f"(s, from, to) {step}")
+
