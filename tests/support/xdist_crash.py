@@ -36,11 +36,6 @@ class CrashSafeLoadFileScheduling(LoadFileScheduling):
     def __init__(self, config: Any, log: Any = None) -> None:
         super().__init__(config, log)
         self.crashes: dict[str, int] = {}
-        # the files in the order tests/conftest.py gives them (the longest first): pytest-xdist 3.8 hands them out
-        # sorted by their number of tests unless told not to (--no-loadscope-reorder), so the files of many quick
-        # parametrised tests went first and the long ones anywhere (a tail of ~40 s against ~6 s in a simulation of
-        # the measured file times)
-        config.option.loadscopereorder = False
 
     def remove_node(self, node: Any) -> str | None:
         """Forget ``node``; after a crash, put its unfinished files back at the front of the queue (the crashed test
