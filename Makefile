@@ -33,7 +33,7 @@ demo: $(STAMP)
 # a worker's native crash neither hangs the run nor fails a test that passes run again: tests/support/xdist_crash.py);
 # most integration tests wait on real-time LSL streams, so six side by side keep two cores busy (the whole suite on
 # this 2-core machine: 2,390 tests in 675 s with -n 6 at 32d4cd8; 2,324 in 801 s with -n 4 at d478e8b, 919 s with
-# the set-up, over the 15 minutes make test must stay under); tests/conftest.py hands out the longest files first.
+# the set-up, over the 15 minutes make test must stay under); pytest-xdist hands out the files with most tests first.
 # One BLAS/OpenMP thread per process: the workers (and the commands they start) already keep both cores busy, and a
 # second thread each only spins against them (tests/unit/train: 630 s of CPU with the default threads, 584 s with
 # one).
