@@ -100,12 +100,12 @@ class WorkerStatus:
         stays None.
     clock_wait
         The last wait of a new outlet instance's first data (a stream from another clock that came back) for that
-        instance's own clock offset (up to 3 s, the inlet buffering: none of it is decoded meanwhile;
-        ``bci_stream.service.stalls``): ``since`` (``local_clock()``), ``seconds`` (None while waiting), ``estimate``
-        (True: one came; False: the deadline ended the wait, the last instance's offset used), and ``offset_from``
-        ``"arrival"`` when that offset (or its own estimate) put the instance's first chunk more than 1 s ahead of its
-        arrival or 10 s behind, where the last instance's fitted theirs so: stamped by that arrival until an estimate
-        puts its latest chunk within those bounds. None before any.
+        instance's own clock offset (up to 3 s from when the instance passed its check, the inlet buffering: none of
+        it is decoded meanwhile; ``bci_stream.service.stalls``): ``since`` (``local_clock()``), ``seconds`` (None while
+        waiting), ``estimate`` (True: one came; False: the deadline ended the wait, the last instance's offset used),
+        and ``offset_from`` ``"arrival"`` when that offset (or its own estimate) put the instance's first chunk more
+        than 1 s ahead of its arrival or 10 s behind, where the last instance's fitted theirs so: stamped by that
+        arrival until an estimate puts its latest chunk within those bounds. None before any.
     source_present
         While stalled: whether the outlet instance being decoded is still up, silent (the source check's last
         look; None before the first, False once the stream is lost). The API's ``connected`` is ``running``, or

@@ -73,6 +73,10 @@ class StallHandling(ReturnCheck):
     clock: ClockOffset | None
     recorder: Recorder | None
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
+    #: when that instance passed its check (local_clock()): its clock wait counts from then, not from its first
+    #: chunk's arrival (before, a check or a verify wait of 3 s or more left no time to measure its offset: review s49
+    #: F6); None: no check since the last wait began
+    checked_at: float | None = None
     clock_wait_until: float | None = None  # its first data waits for its clock offset until then
     clock_wait_offset: float | None = None  # the last instance's offset, kept if no estimate comes
     #: the last instance's last sample on this host's clock, its arrival, the new instance's first arrival
@@ -215,6 +219,7 @@ class StallHandling(ReturnCheck):
         self.status.counters.reconnects += 1
         self.event("reconnect", uid=uid)
         self.clock_stale = True  # its first data waits for a clock offset of its own (begin_clock_wait)
+        self.checked_at = pylsl.local_clock()
 
     def begin_clock_wait(self, now: float, before: float, last_ts: float | None = None) -> None:
         """The first data of a new outlet instance: none of it is stamped before an offset estimate of its own comes
@@ -226,8 +231,9 @@ class StallHandling(ReturnCheck):
         simulated with libfaketime). The status's ``clock_wait`` describes the last wait: ``since`` (``local_clock()``),
         ``seconds`` (None while waiting), ``estimate`` (whether one came, or the deadline ended the wait), and
         ``offset_from: "arrival"`` when the offset it would be stamped with is no fit for it (:meth:`misfit`).
-        ``last_ts``: the last stamp of the new instance's first chunk, which arrived at ``now``."""
-        clock = self.clock
+        ``last_ts``: the last stamp of the new instance's first chunk, which arrived at ``now``. The wait counts from
+        ``now``, or from when the instance passed its check (:attr:`checked_at`) if later."""
+        clock, checked_at, self.checked_at = self.clock, self.checked_at, None
         if clock is None or clock.mode == "none":
             return
         last = self.status.last_timestamp  # the last decoded sample's stamp on this host's clock, as published
@@ -239,8 +245,9 @@ class StallHandling(ReturnCheck):
         self.clock_wait_from = None if last is None else (last, before, now)
         self.clock_wait_first = None if last_ts is None else (last_ts, now)
         clock.forget()
-        self.clock_wait_until = now + NEW_INSTANCE_CLOCK_S
-        self.status.clock_wait = {"since": now, "seconds": None, "estimate": None}
+        start = now if checked_at is None else max(now, checked_at)  # a check's time is not taken from the wait
+        self.clock_wait_until = start + NEW_INSTANCE_CLOCK_S
+        self.status.clock_wait = {"since": start, "seconds": None, "estimate": None}
 
     def clock_pending(self, now: float, wait: float = 0.0) -> bool:
         """Whether the new instance's first data still waits for its clock offset: a new estimate (waiting up to

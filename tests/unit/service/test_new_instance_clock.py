@@ -185,3 +185,30 @@ def test_the_first_estimate_after_an_arrival_offset_blends_in_on_this_hosts_cloc
     after = clock.mapped(np.array([now + 0.002]))[0]
     assert not clock.zero and after - before == pytest.approx(0.002, abs=1e-4)  # no step back: blended over 2 s
     inlet.close_stream()
+
+
+def test_the_wait_counts_from_when_the_instance_passed_its_check(models_dir):
+    """Review s49 F6: the wait for a new instance's offset ran from its first chunk's arrival, so the time its check
+    took (a full-info read in a helper thread, or a verify wait for a resolve to find it: any length) was taken from
+    the 3 s, and a check of 3 s or more left none: the instance was stamped with the last offset, or by its arrival,
+    without an estimate being waited for. Now the wait counts from the check's end."""
+    import pylsl
+
+    a, b = mp.Pipe()
+    status_r, status_w = mp.Pipe(duplex=False)
+    slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": "fixG-clock"}, "model": "tiny-gru"}),
+                      str(models_dir), b, StatusSender(status_w))
+    slot.clock = clock = ClockOffset(mode="auto", same_host=False)
+    slot.status.stream = {"uid": "old"}
+    before = pylsl.local_clock()
+    slot.reconnected("new")  # the new instance passed its check: now
+    after = pylsl.local_clock()
+    assert slot.clock_stale
+    arrival = before - 2.5  # its first chunk came 2.5 s before (the check took that long)
+    clock.estimate, clock.uncertainty, clock.zero, clock.offset = OLD_OFFSET, 2e-4, False, OLD_OFFSET
+    slot.status.last_timestamp = arrival - 1.01
+    slot.begin_clock_wait(arrival, arrival - 1.0, arrival - OLD_OFFSET)
+    assert before <= slot.status.clock_wait["since"] <= after, (slot.status.clock_wait, arrival, before)
+    assert slot.clock_pending(arrival + NEW_INSTANCE_CLOCK_S + 0.1)  # 3.1 s after arrival: ~0.6 s into its wait
+    assert not slot.clock_pending(after + NEW_INSTANCE_CLOCK_S + 0.1)  # its own 3 s are over
+    assert slot.status.clock_wait["estimate"] is False
