@@ -288,6 +288,23 @@ def test_ready_without_the_token_keeps_ids_problems_and_paths_to_itself(models_d
     assert body["hidden"] is None and len(body["model_problems"]) == 1, body
 
 
+def test_ready_without_the_token_does_not_send_the_caller_to_a_hidden_list(models_dir, tmp_path):
+    """Review s50: without the token, a 503 for cards that read but that no decoder can run still said "see
+    model_problems", a list that answer gives as null. Now it says that list comes with the token."""
+    root = tmp_path / "models"
+    shutil.copytree(models_dir / "tiny-gru", root / "tiny-gru")
+    for onnx in (root / "tiny-gru").glob("*.onnx"):
+        onnx.unlink()
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=root, token=TOKEN)) as srv, \
+            httpx.Client(base_url=srv.url, timeout=60.0) as c:
+        hidden = c.get("/ready").json()
+        shown = c.get("/ready", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert hidden["model_problems"] is None and len(shown["model_problems"]) == 1, (hidden, shown)
+    (reason,) = hidden["reasons"]
+    assert "see model_problems" not in reason and "given with the token" in reason, reason
+    assert shown["reasons"][0].endswith("see model_problems)"), shown
+
+
 def test_a_405_allows_every_method_of_its_path_and_health_answers_head(client):
     """Allow named the first route's methods only (PATCH /decoders/{id}: 'GET', though DELETE is served there), and
     HEAD, which some load balancers and probes send, was 405 on /health."""

@@ -49,7 +49,8 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep, se
     reasons = []
     usable, problems, entries = usable_models(registry)  # what the start-up log counts (startup_log)
     if not usable:
-        none = f" ({len(entries)} card(s), none whose files match it and a decoder can run: see model_problems)"
+        see = "see model_problems" if detailed else "model_problems, given with the token, says why"
+        none = f" ({len(entries)} card(s), none whose files match it and a decoder can run: {see})"
         where = f" {str(registry.root)!r}" if detailed else ""
         reasons.append(f"no valid model in models_dir{where}" + (none if entries else ""))
     if not supervisor.alive:
