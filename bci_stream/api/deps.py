@@ -48,6 +48,7 @@ def token_ok(settings: Settings, header: str | None, query: str | None) -> bool:
         return True
     expected = settings.token.encode()
     scheme, _, value = (header or "").partition(" ")
+    value = value.strip()  # as HTTPBearer (require_token) reads it: ``Bearer  <token>`` is the same token
     given = value if scheme.lower() == "bearer" and value else query
     return given is not None and secrets.compare_digest(given.encode(), expected)
 
