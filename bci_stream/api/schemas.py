@@ -303,5 +303,8 @@ class ReadyAnswer(BaseModel):
     decoders_not_started: list[str] | None = []
     """The config file's decoders (the ``decoders`` setting) refused when the service started, each with why (listed;
     they do not make the service unready: a ``POST /decoders`` still works)."""
+    counts: dict[str, int] = {}
+    """How many entries each of the four lists above holds (``model_problems``, ``decoders_in_error``,
+    ``decoders_unresponsive``, ``decoders_not_started``), given with or without the token: what a probe alerts on."""
     hidden: str | None = None
     """Set when a token is set and the request did not give it: why the lists above are null."""

@@ -252,7 +252,10 @@ def test_ready_without_the_token_keeps_ids_problems_and_paths_to_itself(models_d
     """Audit s46 (security S1): with a token set, ``/ready`` (open, for probes) gave anyone the ids of decoders in
     error and each broken model's problem with its full server path. Now those lists are null without the token
     (``hidden`` says why) and the reasons leave out ``models_dir``'s path; with the token (header or ``?token=``),
-    everything as before. The status code is the same either way."""
+    everything as before. The status code and ``counts`` (how many each list holds: what a probe alerts on) are the
+    same either way, and every answer is the ``ReadyAnswer`` the OpenAPI schema declares."""
+    import jsonschema
+
     from bci_stream.api.routers.health import HIDDEN
 
     root = tmp_path / "models"
@@ -266,18 +269,25 @@ def test_ready_without_the_token_keeps_ids_problems_and_paths_to_itself(models_d
     for where, code in ((root, 200), (empty, 503)):
         settings = Settings(host="127.0.0.1", port=0, models_dir=where, token=TOKEN)
         with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
+            op = c.get("/openapi.json").json()
+            declared = {**op["paths"]["/ready"]["get"]["responses"][str(code)]["content"]["application/json"]["schema"],
+                        "components": op["components"]}
+            counts = {k: int(k == "model_problems" and code == 200) for k in lists}  # the broken model
             for bad in ({}, {"headers": {"Authorization": "Bearer wrong-token"}}, {"params": {"token": "nope"}}):
                 r = c.get("/ready", **bad)
                 body = r.json()
+                jsonschema.validate(body, declared)
                 assert r.status_code == code and body["ready"] is (code == 200), r.text
                 assert all(body[k] is None for k in lists) and body["hidden"] == HIDDEN, body
+                assert body["counts"] == counts, body
                 assert str(tmp_path) not in r.text, r.text
                 assert body["reasons"] == ([] if code == 200 else ["no valid model in models_dir"]), body
             for good in ({"headers": auth}, {"params": {"token": TOKEN}}):
                 r = c.get("/ready", **good)
                 body = r.json()
+                jsonschema.validate(body, declared)
                 assert r.status_code == code and body["hidden"] is None, r.text
-                assert all(isinstance(body[k], list) for k in lists), body
+                assert all(isinstance(body[k], list) for k in lists) and body["counts"] == counts, body
                 if code == 200:
                     assert body["models"] >= 1 and len(body["model_problems"]) == 1, body
                     assert "broken" in body["model_problems"][0], body

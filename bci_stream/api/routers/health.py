@@ -18,7 +18,9 @@ router = APIRouter(tags=["health"])
 NOT_READY = {503: {"model": ReadyAnswer, "description": "Not ready: ``reasons`` says why."}}
 #: ``hidden`` of a ``/ready`` answer without the token, when one is set
 HIDDEN = ("decoder ids, model problems and paths are given with the token only (Authorization: Bearer, or ?token=), as "
-          "every route that reads decoders or models")
+          "/status and /decoders give them; 'counts' says how many each list holds")
+#: the lists of a ``/ready`` answer, each counted in its ``counts`` (given without the token too: what to alert on)
+LISTS = ("model_problems", "decoders_in_error", "decoders_unresponsive", "decoders_not_started")
 
 
 # HEAD: what some load balancers and probes send; an operation of its own (one id per operation: a client
@@ -43,7 +45,8 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep, se
 
     No token is needed, so that probes need none; but when a token is set, an answer to a request without it keeps
     the decoder ids, the model problems and ``models_dir``'s path to itself (those lists are null, ``hidden`` says
-    why): they name streams, models and server paths (audit s46 security S1).
+    why; ``counts`` still says how many each holds, to alert on): they name streams, models and server paths (audit
+    s46 security S1).
     """
     detailed = token_ok(settings, request.headers.get("authorization"), request.query_params.get(TOKEN_QUERY))
     reasons = []
@@ -62,9 +65,9 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep, se
     body = {"ready": not reasons, "reasons": reasons, "models": len(usable), "model_problems": problems,
             "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung,
             "decoders_not_started": list(getattr(request.app.state, "decoders_not_started", [])), "hidden": None}
+    body["counts"] = {k: len(body[k]) for k in LISTS}
     if not detailed:
-        body.update({k: None for k in ("model_problems", "decoders_in_error", "decoders_unresponsive",
-                                       "decoders_not_started")}, hidden=HIDDEN)
+        body.update({k: None for k in LISTS}, hidden=HIDDEN)
     return JSONResponse(status_code=200 if not reasons else 503, content=body)
 
 
