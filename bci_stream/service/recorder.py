@@ -18,8 +18,8 @@ Streams in the file (XDF stream ids):
    stream of type ``Markers`` (or, as :mod:`bci_stream.io.xdf`, the one string stream that is not the service's own)
    gets the cues, never these. Each connection of the marker inlet is a ``marker_connected`` event stamped (and with
    ``connected_at``) when that inlet opened: a marker pushed before it was not received. ``clock_wait``: the first
-   data of a new outlet instance from another clock waited ``seconds`` for its own clock offset (``estimate``: one
-   came, or not: the deadline ended the wait).
+   data of a new outlet instance from another clock waited ``seconds`` for its own clock offset once the instance
+   passed its check (the check's own time not included; ``estimate``: one came, or not: the deadline ended the wait).
 5. ``markers`` (only once a marker stream was followed): its marker values as strings with the marker
    stream's own timestamps; its clock offsets (``local = source + offset``) as XDF clock-offset chunks, as
    for the input. The header's ``desc/marker_stream`` names the LSL stream they came from, its

@@ -190,9 +190,11 @@ def test_bci_stream_record_on_a_disk_that_fills_up_says_what_it_did_not_write(tm
 def accounting(ws: WsReader, got: list[float], pusher: PacedPusher) -> str:
     """Where the outputs around the kill went: the WebSocket's rows (their seq jumps, with the stamps on each side)
     and the decoded LSL stream's (its largest stamp step), against the samples sent."""
-    jumps = [(a, b, ws.t[i], ws.t[i + 1]) for i, (a, b) in enumerate(zip(ws.seq, ws.seq[1:])) if b - a != 1]
+    n = min(len(ws.seq), len(ws.t))  # copies of what the reader and puller threads had appended so far
+    seq, t, got = ws.seq[:n], ws.t[:n], list(got)
+    jumps = [(a, b, t[i], t[i + 1]) for i, (a, b) in enumerate(zip(seq, seq[1:])) if b - a != 1]
     step = max(((b - a, a, b) for a, b in zip(got, got[1:])), default=None)
-    return (f"sent {pusher.sent} (stamps from {pusher.t0}); WebSocket: {len(ws.seq)} rows, dropped {ws.dropped}, "
+    return (f"sent {pusher.sent} (stamps from {pusher.t0}); WebSocket: {n} rows, dropped {ws.dropped}, "
             f"seq jumps (seq, next seq, their stamps) {jumps[:5]}; decoded LSL: {len(got)} rows, largest step "
             f"(s, from, to) {step}")
 
