@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bci_stream import __version__
-from bci_stream.api.deps import TOKEN_QUERY, Authorised, RecordingsDep, RegistryDep, SettingsDep, SupervisorDep, token_ok
+from bci_stream.api.deps import (TOKEN_QUERY, Authorised, RecordingsDep, RegistryDep, SettingsDep, SupervisorDep,
+                                 token_ok)
 from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import ReadyAnswer, RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
