@@ -6,12 +6,14 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pylsl
 
 from bci_stream.api.server import BackgroundServer, bind_problem, host_problem
 from bci_stream.api.startup_log import open_api_problem
+from bci_stream.core.card import ModelCard
 from bci_stream.core.errors import BciStreamError, ModelNotFoundError
 from bci_stream.core.model_dirs import is_shipped, shipped_models_dir
 from bci_stream.core.registry import ModelRegistry
@@ -96,20 +98,27 @@ class CueTracker:
             self.inlet = None
 
 
+def installed_copy(model_ref: str, models_dir: Path) -> tuple[ModelCard, Path] | None:
+    """The install's bundled copy of ``model_ref`` (its card and folder) when ``models_dir`` is another registry, or
+    None (no bundled models, ``models_dir`` is them, or they lack it too)."""
+    if (shipped := shipped_models_dir()) is None or is_shipped(models_dir):
+        return None
+    try:
+        return ModelRegistry(shipped).get(model_ref).card, shipped
+    except BciStreamError:
+        return None
+
+
 def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAULT_MODEL,
              echo: Callable[[str], None] = print) -> int:
     """Run the demo; returns the exit code (0 when samples were decoded)."""
     try:
         card = ModelRegistry(settings.models_dir).get(model_ref).card
     except ModelNotFoundError as exc:  # a ./models of one's own (calibrate's) without it: the installed copy
-        if (shipped := shipped_models_dir()) is None or is_shipped(settings.models_dir):
+        if (copy := installed_copy(model_ref, settings.models_dir)) is None:
             echo(f"error: {exc}")
             return 2
-        try:
-            card = ModelRegistry(shipped).get(model_ref).card
-        except BciStreamError:
-            echo(f"error: {exc}")
-            return 2
+        card, shipped = copy
         echo(f"note: model {model_ref!r} is not in {settings.models_dir}: the demo runs the copy this install "
              f"holds, in {shipped}")
         settings = settings.model_copy(update={"models_dir": shipped})

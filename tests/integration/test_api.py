@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from support.common import TINY_SFREQ, test_signal
+from support.openapi import declared
 from support.pacing import push_paced
 from support.http import wait_status
 
@@ -269,14 +270,12 @@ def test_ready_without_the_token_keeps_ids_problems_and_paths_to_itself(models_d
     for where, code in ((root, 200), (empty, 503)):
         settings = Settings(host="127.0.0.1", port=0, models_dir=where, token=TOKEN)
         with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
-            op = c.get("/openapi.json").json()
-            declared = {**op["paths"]["/ready"]["get"]["responses"][str(code)]["content"]["application/json"]["schema"],
-                        "components": op["components"]}
+            answer = declared(c.get("/openapi.json").json(), "GET", "/ready", code)
             counts = {k: int(k == "model_problems" and code == 200) for k in lists}  # the broken model
             for bad in ({}, {"headers": {"Authorization": "Bearer wrong-token"}}, {"params": {"token": "nope"}}):
                 r = c.get("/ready", **bad)
                 body = r.json()
-                jsonschema.validate(body, declared)
+                jsonschema.validate(body, answer)
                 assert r.status_code == code and body["ready"] is (code == 200), r.text
                 assert all(body[k] is None for k in lists) and body["hidden"] == HIDDEN, body
                 assert body["counts"] == counts, body
@@ -285,7 +284,7 @@ def test_ready_without_the_token_keeps_ids_problems_and_paths_to_itself(models_d
             for good in ({"headers": auth}, {"params": {"token": TOKEN}}):
                 r = c.get("/ready", **good)
                 body = r.json()
-                jsonschema.validate(body, declared)
+                jsonschema.validate(body, answer)
                 assert r.status_code == code and body["hidden"] is None, r.text
                 assert all(isinstance(body[k], list) for k in lists) and body["counts"] == counts, body
                 if code == 200:

@@ -14,6 +14,7 @@ import pytest
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from support.common import unique
+from support.openapi import declared
 
 TOKEN = "openapi-errors-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,14 +26,6 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
                         recordings_dir=tmp_path_factory.mktemp("recordings"), max_request_bytes=4096)
     with BackgroundServer(settings) as srv:
         yield srv
-
-
-def _declared(schema: dict, method: str, path: str, code: int) -> dict:
-    """The schema of the response ``code`` declared for ``method path`` (``path`` as the schema writes it), with the
-    schema's components beside it (to resolve its references)."""
-    op = schema["paths"][path][method.lower()]
-    assert str(code) in op["responses"], f"{method} {path}: {code} is not declared ({sorted(op['responses'])})"
-    return {**op["responses"][str(code)]["content"]["application/json"]["schema"], "components": schema["components"]}
 
 
 def test_each_error_answer_is_declared_for_its_route_with_its_shape(server):
@@ -67,7 +60,7 @@ def test_each_error_answer_is_declared_for_its_route_with_its_shape(server):
                 if isinstance(body, bytes) else {"json": body, "headers": headers}
             r = c.request(method, url, **({"headers": headers} if body is None else kwargs))
             assert r.status_code == code, (method, url, r.status_code, r.text)
-            jsonschema.validate(r.json(), _declared(schema, method, path, code))
+            jsonschema.validate(r.json(), declared(schema, method, path, code))
         assert c.delete(f"/decoders/{did}", headers=AUTH).status_code == 200
 
 
@@ -83,10 +76,10 @@ def test_the_latency_before_any_data_is_a_retryable_409(server):
 
 def test_metrics_is_declared_as_the_text_it_is(server):
     schema = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
-    declared = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    content = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     r = httpx.get(f"{server.url}/metrics", timeout=30)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert list(declared) == ["text/plain"], declared
+    assert list(content) == ["text/plain"], content
 
 
 def test_the_decoder_state_is_a_closed_set_in_the_schema(server):
@@ -117,7 +110,7 @@ def test_not_ready_is_a_declared_503_with_its_reasons(tmp_path: Path):
         schema = httpx.get(f"{srv.url}/openapi.json", timeout=30).json()
         r = httpx.get(f"{srv.url}/ready", timeout=30)
         assert r.status_code == 503 and r.json()["ready"] is False and "no valid model" in r.json()["reasons"][0]
-        jsonschema.validate(r.json(), _declared(schema, "GET", "/ready", 503))
+        jsonschema.validate(r.json(), declared(schema, "GET", "/ready", 503))
 
 
 def test_every_operation_has_an_id_of_its_own(server):
