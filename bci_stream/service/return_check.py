@@ -23,6 +23,7 @@ from bci_stream.service.instance_check import FullInfoRead
 
 if TYPE_CHECKING:
     from bci_stream.core.status import WorkerStatus
+    from bci_stream.service.reopen import InletOpen
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.source_monitor import SourceMonitor
 
@@ -57,6 +58,7 @@ class ReturnCheck:
     #: what check_source found to open while that read went on (an inlet closed on a silent instance, or a lost
     #: one): opened once it passed (before: the monitor's next look, which may list the old, silent instance first)
     reopen_after_check: pylsl.StreamInfo | None = None
+    reopen_pending: InletOpen | None  # an open of the source in a helper thread (:class:`~.reopen.Reopening`)
 
     def begin_verify(self, first_ts: float, now: float, before: float, last_ts: float | None) -> None:
         """A chunk of the new instance arrived: check the instance (at once if a resolve finds it now), else wait,
@@ -123,8 +125,8 @@ class ReturnCheck:
         self.reconnected(uid)
         if self.inlet is None and info is not None:  # what check_source found, to be opened once this passed
             self.reopen(info)
-        if self.inlet is None:  # not opened (or gone again): the next check_source looks at once, not after backoff
-            self.monitor.look_now()
+        if self.inlet is None and self.reopen_pending is None:  # not opened (or gone again): the next check_source
+            self.monitor.look_now()  # looks at once, not after backoff
         if self.status.stall is not None and self.status.stall.get("kind") == "checking":  # no data yet: as before
             self.status.stall.update(self.stall_before_check, check_since=None)
         if arrival is not None:

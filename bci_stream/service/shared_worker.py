@@ -251,6 +251,7 @@ class SharedWorker:
                     continue
                 if slot.commands.swap_ready:
                     slot.commands.finish_swap()
+                slot.poll_reopen()  # polled: a found source's inlet is opened in a helper thread
                 if slot.inlet is None:
                     slot.check_source(pylsl.local_clock())
                 slot.poll_check()  # polled: a new instance's full info is read in a helper thread

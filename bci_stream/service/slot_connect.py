@@ -30,6 +30,7 @@ from bci_stream.service.markers import MarkerHub
 from bci_stream.service.outlet_twins import OutletTwins
 from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
 from bci_stream.service.record_paths import open_recording
+from bci_stream.service.reopen import inlet_buflen
 from bci_stream.service.recorder import Recorder
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stream_units import StreamUnits
@@ -138,7 +139,7 @@ class StreamConnection:
     def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
         """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
         opts = self.spec.options
-        self.inlet = pylsl.StreamInlet(info, max_buflen=max(1, math.ceil(opts.max_buffer_s)), recover=True)
+        self.inlet = pylsl.StreamInlet(info, max_buflen=inlet_buflen(opts.max_buffer_s), recover=True)
         return full_info(self.inlet, info)  # its uid checked: not another stream now at the resolved port
 
     def connect(self, info: pylsl.StreamInfo) -> None:

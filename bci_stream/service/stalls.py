@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pylsl
-from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.lsl.info import read_labels, read_replay_speed, read_types
-from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.liblsl import ChunkPuller
 from bci_stream.lsl.source import label_report, may_fit
 from bci_stream.service.instance_check import check_instance, fetch_full_info
+from bci_stream.service.reopen import Reopening
 from bci_stream.service.return_check import ReturnCheck
 from bci_stream.service.source_monitor import NO_OTHER
 
@@ -51,7 +51,7 @@ AHEAD_MAX_S, LATE_MAX_S = 1.0, 10.0
 UNFLAGGED_SILENCE_S = 0.25
 
 
-class StallHandling(ReturnCheck):
+class StallHandling(ReturnCheck, Reopening):
     """Stall, resume, loss and reconnection of a :class:`~bci_stream.service.stream_slot.StreamSlot` (a mixin)."""
 
     # StreamSlot's attributes used here (and its methods event, open_inlet, update_clock)
@@ -163,35 +163,17 @@ class StallHandling(ReturnCheck):
         here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
         self.status.source_present = here if self.monitor.checked else None
         self.note_reconnect(uid)  # a new instance: checked (labels, units) before an inlet is opened on it
+        if uid is not None:  # an open of an instance seen before goes on: that instance is not the one followed now
+            self.cancel_reopen()
         if uid is not None and self.inlet is not None and here:
             self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
             self.inlet = None
-        if info is not None and self.inlet is None:  # same source, same shape (checked by the monitor)
+        if info is not None and self.inlet is None and self.reopen_pending is None:  # same source, same shape
             if self.check_pending is not None:  # a new instance being checked in a helper thread: opened once passed
                 if uid is not None or self.reopen_after_check is None:  # that instance (a later look may list the
                     self.reopen_after_check = info                        # old, silent one first)
             else:
                 self.reopen(info)
-
-    def reopen(self, info: pylsl.StreamInfo) -> None:
-        """Open an inlet on ``info``, the source found again (a lost one, or a new instance followed); one gone again
-        meanwhile leaves it stalled and looked for."""
-        try:
-            self.open_inlet(info)
-            self.monitor.follow(self.inlet, 0.0)
-            self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, self.sfreq)
-            self.inlet.open_stream(timeout=10.0)
-        except (LostError, LslTimeoutError):
-            # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still
-            # stalled and looked for, as at any other time; not a crash. A stale entry of the instance that was
-            # decoded says nothing new (it was logged three times after every such loss: audit s42)
-            stale = info.uid() == (self.status.stream or {}).get("uid")
-            (log.debug if stale else log.warning)(
-                "decoder %s: %s went away before its inlet opened; looking for it again%s", self.decoder_id,
-                info.name(), " (a stale resolver entry of the instance that was lost)" if stale else "")
-            if self.inlet is not None:
-                self.inlet.close_stream()
-            self.inlet = None
 
     def fits_model(self, info: pylsl.StreamInfo) -> bool:
         """Whether a stream the selector matches may fit the running model (rate, format, channel count: the rule

@@ -216,6 +216,7 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.decoder is not None:
             self.decoder.gaps.settle(self.status.counters)
         self.drop_held()
+        self.cancel_reopen()
         if self.inlet is not None:
             if not self.data_seen:  # stopped (a reopen) before it pulled: data waiting in the inlet is owed too
                 self.note_held_data()

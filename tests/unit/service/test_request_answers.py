@@ -24,6 +24,9 @@ def handle_with_worker(answer: bool, stop_on_read: bool = False) -> tuple[Decode
 
     def worker() -> None:
         command = theirs.recv()
+        if command == "end":  # the test ends the stand-in worker (it read no command)
+            theirs.close()
+            return
         if stop_on_read:
             made[0].stopping = True
         if answer:

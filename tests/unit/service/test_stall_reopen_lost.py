@@ -28,16 +28,14 @@ class StaleMonitor(SourceMonitor):
 
 
 class Slot(StallHandling):
-    """The parts of StreamSlot that check_source uses; open_inlet as StreamSlot's."""
+    """The parts of StreamSlot that check_source uses (a dedicated worker's: the open waited for)."""
 
     def __init__(self, monitor: SourceMonitor, uid: str) -> None:
         self.decoder_id, self.monitor, self.inlet, self.puller = "t", monitor, None, None
+        self.spec = SimpleNamespace(options=SimpleNamespace(max_buffer_s=30.0))
+        self.sfreq = TINY_SFREQ
         self.status = SimpleNamespace(stream={"uid": uid}, source_present=False, state="stalled",
                                       stall=None)
-
-    def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
-        self.inlet = pylsl.StreamInlet(info, max_buflen=30, recover=True)
-        return self.inlet.info(timeout=10.0)
 
 
 def test_reopening_an_instance_gone_again_stays_stalled():

@@ -1,0 +1,167 @@
+"""A shared worker's slot opens its source, found again after a loss, in a helper thread: the loop that calls
+``check_source`` never waits for the sender (carried from the shared-worker audit of session 49). Before, the open
+(the full info, then the data stream, up to 10 s each) ran on the loop, and a sender stopped just after a resolve
+found it (a starved or stopped program, a host off the network) held every other stream of the worker until it
+answered or the 20 s ran out.
+
+Real parts: a sender in its own process, stopped with SIGSTOP after a resolve found it (its kernel still accepts the
+connection, nobody answers), real loopback inlets. No assertion depends on how long anything takes: a stopped sender
+cannot answer, so an open the call returns from without an inlet went on elsewhere."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pylsl
+import pytest
+from pylsl.util import LostError, TimeoutError as LslTimeoutError
+
+from bci_stream.service.reopen import InletOpen
+from bci_stream.service.source_monitor import SourceMonitor
+from bci_stream.service.stalls import StallHandling
+from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
+
+pytestmark = pytest.mark.timeout(180)
+
+#: a sender of 8 channels at 500 Hz, no source_id (a lost inlet of it is not recovered by liblsl), pushing 10-sample
+#: chunks every 20 ms while it runs
+SENDER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import pylsl
+    from bci_stream.lsl.info import make_stream_info
+    name, names, sfreq = sys.argv[1], sys.argv[2].split(","), float(sys.argv[3])
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", names, sfreq, ""))
+    print("ready", flush=True)
+    x = np.zeros((10, len(names)), dtype=np.float32)
+    while True:
+        outlet.push_chunk(x)
+        time.sleep(0.02)
+""")
+
+
+@pytest.fixture
+def stopped_sender() -> Iterator[tuple[subprocess.Popen, pylsl.StreamInfo]]:
+    """A running sender's resolved info, the sender then stopped (SIGSTOP); killed at the end."""
+    name = unique("reopen")
+    proc = subprocess.Popen([sys.executable, "-c", SENDER, name, ",".join(TINY_CH_NAMES), str(TINY_SFREQ)],
+                            env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        found = pylsl.resolve_bypred(f"name='{name}'", 1, 30.0)
+        assert found, f"the sender's stream {name!r} was never resolved"
+        os.kill(proc.pid, signal.SIGSTOP)
+        yield proc, found[0]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+class FoundMonitor(SourceMonitor):
+    """A monitor whose looks find ``info``, the instance that was lost (a resolver's entry of it)."""
+
+    def __init__(self, info: pylsl.StreamInfo) -> None:
+        super().__init__(info, f"name='{info.name()}'")
+        self.info = info
+
+    def check(self, now: float, fits=None):
+        self.present, self.checked = {self.info.uid()}, True
+        return self.info, None
+
+
+class Slot(StallHandling):
+    """The parts of StreamSlot that check_source and the reopen use, on a shared worker (``poll_checks``)."""
+
+    poll_checks = True
+
+    def __init__(self, info: pylsl.StreamInfo) -> None:
+        self.decoder_id, self.monitor, self.inlet, self.puller = "t", FoundMonitor(info), None, None
+        self.spec = SimpleNamespace(options=SimpleNamespace(max_buffer_s=2.0))
+        self.sfreq = TINY_SFREQ
+        self.status = SimpleNamespace(stream={"uid": info.uid()}, source_present=False, state="stalled", stall=None)
+
+
+def until(predicate, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (got := predicate()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(0.02)
+    return got
+
+
+def test_the_open_of_a_found_source_goes_on_off_the_loop_and_the_slot_pulls_once_it_is_open(stopped_sender):
+    proc, info = stopped_sender
+    slot = Slot(info)
+    slot.check_source(pylsl.local_clock())  # returns: the stopped sender cannot have answered the open
+    pending = slot.reopen_pending
+    assert slot.inlet is None and pending is not None and slot.poll_reopen()
+    slot.check_source(pylsl.local_clock())  # the next look starts no second open of it
+    assert slot.reopen_pending is pending and slot.inlet is None
+    os.kill(proc.pid, signal.SIGCONT)
+    until(lambda: not slot.poll_reopen(), "the open once the sender runs again")
+    assert slot.reopen_pending is None and slot.inlet is not None and slot.puller is not None
+    got = until(lambda: len(slot.puller.pull(0.1)[1]), "data from the reopened inlet")
+    assert got > 0
+    slot.inlet.close_stream()
+
+
+def test_an_open_abandoned_while_it_goes_on_leaves_no_inlet(stopped_sender):
+    proc, info = stopped_sender
+    slot = Slot(info)
+    slot.reopen(info)
+    pending = slot.reopen_pending
+    assert pending is not None and slot.inlet is None
+    slot.cancel_reopen()  # the decoder is stopped meanwhile (StreamSlot.close)
+    assert slot.reopen_pending is None and not slot.poll_reopen()
+    os.kill(proc.pid, signal.SIGCONT)
+    pending._thread.join(60)  # the open ends once the sender answers: the inlet it opened is closed, not kept
+    assert not pending._thread.is_alive() and pending.result() is None and slot.inlet is None
+
+
+def test_a_source_gone_while_its_open_goes_on_leaves_the_slot_stalled_and_looking(stopped_sender):
+    proc, info = stopped_sender
+    slot = Slot(info)
+    slot.reopen(info)
+    assert slot.reopen_pending is not None
+    proc.kill()  # the stopped sender dies: its connections are reset
+    proc.wait()
+    until(lambda: not slot.poll_reopen(), "the failed open's end")
+    assert slot.reopen_pending is None and slot.inlet is None and slot.status.state == "stalled"
+
+
+def test_the_error_of_an_open_is_raised_in_the_thread_that_asks(stopped_sender):
+    proc, info = stopped_sender
+    opening = InletOpen(info, 1)
+    proc.kill()
+    proc.wait()
+    until(lambda: not opening._thread.is_alive(), "the open's end")
+    with pytest.raises((LostError, LslTimeoutError)):
+        opening.result()
+
+
+def test_an_open_of_another_instance_replaces_the_one_going_on(stopped_sender):
+    """The instance being opened is superseded (a new one passed its check): its open is abandoned, the new one's
+    starts; the same instance asked again starts no second open."""
+    proc, info = stopped_sender
+    slot = Slot(info)
+    slot.reopen(info)
+    first = slot.reopen_pending
+    slot.reopen(info)
+    assert slot.reopen_pending is first
+    other_name = unique("reopen-other")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(other_name, "EEG", len(TINY_CH_NAMES), TINY_SFREQ, "float32", ""))
+    found = pylsl.resolve_bypred(f"name='{other_name}'", 1, 30.0)
+    assert found
+    slot.reopen(found[0])
+    assert slot.reopen_pending is not first and first._cancelled
+    until(lambda: not slot.poll_reopen(), "the open of the other instance")
+    assert slot.inlet is not None and slot.inlet.info(timeout=10.0).uid() == outlet.get_info().uid()
+    slot.cancel_reopen()
+    slot.inlet.close_stream()
