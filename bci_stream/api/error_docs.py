@@ -35,8 +35,8 @@ MEANINGS: dict[int, str] = {
          "recordings are searching or recording (POST /recordings). Not retryable as such: DELETE one no longer "
          "needed, or raise the setting the message names.",
     431: "The request line and headers are larger than 16 KiB.",
-    503: "The server cannot do it now (out of memory or file descriptors, a storage error, shutting down): retry after "
-         "Retry-After seconds (retryable: true).",
+    503: "The server cannot do it now (out of memory or file descriptors, a storage error, shutting down, more than "
+         "http_max_connections connections open): retry after Retry-After seconds (retryable: true).",
     504: "The decoder's worker did not answer in time (10 s; a swap 60 s): nothing changed.",
 }
 

@@ -6,8 +6,11 @@
   :class:`HeadTimeoutProtocol` closes a connection whose request head is not complete within that many seconds of
   its opening, or of its previous response's end, and one whose body stops coming for that long while its app reads
   it. The app's answer, and a WebSocket upgraded from a request, are never timed by it: subscribers stay connected.
-* **Connections** (``http_max_connections``): uvicorn's ``limit_concurrency``, a 503 (uvicorn's, plain text) to a
-  request that comes while more connections are open (:func:`uvicorn_options`).
+* **Connections** (``http_max_connections``): a request that comes while more connections are open (or more
+  requests are being answered) gets 503, in the service's error shape with ``Retry-After`` and ``"retryable": true``
+  (:func:`connections_full`), its connection closed. uvicorn's own cap (``limit_concurrency``, the same rule) answers
+  in plain text, which a client of this JSON API could not read (carried since audit s48): the protocol applies the
+  rule itself (:attr:`HeadTimeoutProtocol.app`).
 * **Head size**: h11 refuses (400) a head still incomplete at :data:`~bci_stream.api.guards.MAX_HEAD_BYTES` (its
   default, given explicitly); one that comes whole in one read is parsed whatever its size, and
   :class:`~bci_stream.api.guards.HeadLimit` answers it 431.
@@ -23,8 +26,28 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from bci_stream.api.guards import MAX_HEAD_BYTES
 from bci_stream.core.settings import Settings
+
+#: what a request refused for the connection cap is told to wait before it retries (``Retry-After``), s
+CONNECTIONS_RETRY_AFTER_S = 1
+
+
+def connections_full(cap: int) -> ASGIApp:
+    """The answer to a request over the connection cap ``cap`` (``http_max_connections``): 503, JSON, retryable."""
+    detail = (f"http_max_connections={cap} connections are open to the service (or as many requests are being "
+              f"answered): retry after {CONNECTIONS_RETRY_AFTER_S} s, close connections left open, or raise "
+              "http_max_connections (BCI_STREAM_HTTP_MAX_CONNECTIONS)")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(status_code=503, content={"detail": detail, "retryable": True},
+                                headers={"Retry-After": str(CONNECTIONS_RETRY_AFTER_S), "Connection": "close"})
+        await response(scope, receive, send)
+
+    return app
 
 
 class HeadTimeoutProtocol(H11Protocol):
@@ -46,7 +69,25 @@ class HeadTimeoutProtocol(H11Protocol):
     """
 
     head_timeout_s: float = 10.0
+    #: ``http_max_connections`` (None: no cap): a request while more connections are open, or more requests are being
+    #: answered, gets :func:`connections_full` (uvicorn's ``limit_concurrency`` rule, with the service's answer)
+    max_connections: int | None = None
     _head_timer: asyncio.TimerHandle | None = None
+    _app: ASGIApp
+
+    @property
+    def app(self) -> ASGIApp:  # type: ignore[override]
+        """The app a request just received is handed to (uvicorn's ``handle_events`` reads it once per request)."""
+        cap = self.max_connections
+        if cap is not None and (len(self.connections) > cap or len(self.tasks) > cap):
+            self.logger.warning("%s - 503: over http_max_connections=%d (%d connections open, %d requests answered)",
+                                self.client, cap, len(self.connections), len(self.tasks))
+            return connections_full(cap)
+        return self._app
+
+    @app.setter
+    def app(self, value: ASGIApp) -> None:
+        self._app = value
 
     def _phase(self) -> str | None:
         if self.transport.get_protocol() is not self:  # upgraded: a WebSocket's protocol has the connection now
@@ -103,18 +144,19 @@ class HeadTimeoutProtocol(H11Protocol):
         super().connection_lost(exc)
 
 
-def head_timeout_protocol(seconds: float) -> type[HeadTimeoutProtocol]:
-    """:class:`HeadTimeoutProtocol` with a timeout of ``seconds`` (uvicorn makes one instance per connection)."""
-    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"head_timeout_s": float(seconds)})
+def head_timeout_protocol(seconds: float, max_connections: int | None = None) -> type[HeadTimeoutProtocol]:
+    """:class:`HeadTimeoutProtocol` with a timeout of ``seconds`` and a cap of ``max_connections`` (uvicorn makes one
+    instance per connection)."""
+    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,),
+                {"head_timeout_s": float(seconds), "max_connections": max_connections})
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The ``uvicorn.run``/``uvicorn.Config`` keyword arguments of these limits, for ``serve`` and the background
     server alike."""
     return {
-        "http": head_timeout_protocol(settings.http_header_timeout_s),
-        # uvicorn answers 503 when its open connections, the request's own included, are >= limit_concurrency (or
-        # its running requests, not counting this one): + 1 so that the setting's number of connections is served
-        "limit_concurrency": settings.http_max_connections + 1,
+        # the connection cap in the protocol (uvicorn's limit_concurrency answers in plain text): the setting's number
+        # of connections, the request's own included, is served
+        "http": head_timeout_protocol(settings.http_header_timeout_s, settings.http_max_connections),
         "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
     }

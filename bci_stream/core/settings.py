@@ -144,8 +144,9 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=512, ge=2, le=65536,
         description="Most HTTP connections the API serves at once, WebSocket subscribers and idle keep-alive "
-                    "connections included; a request that comes while more are open gets 503. Leave room for every "
-                    "dashboard (a browser opens up to 6, and one per decoder it shows), subscriber and scraper.",
+                    "connections included; a request that comes while more are open gets 503 (retryable, Retry-After "
+                    "1 s). Leave room for every dashboard (a browser opens up to 6, and one per decoder it shows), "
+                    "subscriber and scraper.",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         default="info", description="Log level of the service (case-insensitive): uvicorn's lines, the API "

@@ -8,6 +8,7 @@ check that it happens, never how soon; normal requests, keep-alive reuse and an 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import socket
@@ -67,6 +68,12 @@ def closed_by_server(sock: socket.socket, within: float = CLOSE_WITHIN_S) -> boo
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
     """One HTTP response from ``sock`` (a body with a Content-Length): its status and its body."""
+    status, _, body = read_whole_response(sock)
+    return status, body
+
+
+def read_whole_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP response from ``sock`` (a body with a Content-Length): its status, headers (names lowercased), body."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -74,12 +81,13 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    length = next(int(v) for k, _, v in (h.partition(":") for h in lines[1:]) if k.lower() == "content-length")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    length = int(headers["content-length"])
     while len(body) < length:
         chunk = sock.recv(65536)
         assert chunk, "the server closed the connection within a response's body"
         body += chunk
-    return int(lines[0].split()[1]), body
+    return int(lines[0].split()[1]), headers, body
 
 
 def status_line(sock: socket.socket) -> bytes:
@@ -207,8 +215,10 @@ def test_serve_closes_a_silent_connection(tmp_path: Path):
 
 def test_connections_over_http_max_connections_get_503(models_dir: Path, tmp_path: Path):
     """With ``http_max_connections=3``: three connections open (two held by clients that have not sent a request
-    yet), a request on the third is answered; a fourth connection's request gets 503; once the held ones are closed,
-    requests are answered again. Before, there was no cap (every request answered)."""
+    yet), a request on the third is answered; a fourth connection's request gets 503, in the service's error shape
+    (JSON, ``retryable``, ``Retry-After``, the setting named: before, uvicorn's plain "Service Unavailable"), and its
+    connection is closed; once the held ones are closed, requests are answered again. Before, there was no cap (every
+    request answered)."""
     settings = Settings(host="127.0.0.1", port=0, models_dir=models_dir, recordings_dir=tmp_path,
                         http_max_connections=3, max_ws_clients=2,  # (fewer WebSocket clients than connections)
                         http_header_timeout_s=600)  # the held ones stay open meanwhile
@@ -220,8 +230,14 @@ def test_connections_over_http_max_connections_get_503(models_dir: Path, tmp_pat
                 assert read_response(third)[0] == 200
                 with connect(srv.url) as fourth:
                     fourth.sendall(GET)
-                    status, body = read_response(fourth)
+                    status, headers, body = read_whole_response(fourth)
                     assert status == 503, body
+                    assert headers["content-type"] == "application/json" and headers["retry-after"] == "1", headers
+                    answer = json.loads(body)
+                    assert answer["retryable"] is True, answer
+                    assert "http_max_connections=3 connections are open" in answer["detail"], answer
+                    assert "raise http_max_connections (BCI_STREAM_HTTP_MAX_CONNECTIONS)" in answer["detail"], answer
+                    assert closed_by_server(fourth), "the refused connection was kept open"
         finally:
             for sock in held:
                 sock.close()
