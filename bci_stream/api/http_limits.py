@@ -65,7 +65,8 @@ class HeadTimeoutProtocol(H11Protocol):
     Kept tiny, on what uvicorn's h11 protocol has had since 0.30 (the project's oldest): ``connection_made``,
     ``handle_events`` (called with each read), ``on_response_complete``, ``connection_lost``, ``self.loop``,
     ``self.transport`` (``get_protocol``: another after an upgrade), ``self.flow.read_paused``,
-    ``self.cycle.response_complete`` and the h11 connection ``self.conn``.
+    ``self.cycle.response_complete``, the h11 connection ``self.conn``; for the cap, ``self.app`` (set in
+    ``__init__``, read once per request), ``self.connections`` and ``self.tasks``.
     """
 
     head_timeout_s: float = 10.0
