@@ -31,7 +31,10 @@ def open_files_shortage(exc: BaseException | None = None) -> str | None:
         return None
     limit, hard_limit = ("unlimited" if n == resource.RLIM_INFINITY else str(n) for n in (soft, hard))
     holds = f"holds {held} open files" if held is not None else "has no file descriptor left"
-    return (f"this process {holds}, its limit (RLIMIT_NOFILE) is {limit}, hard limit {hard_limit}: raise it (systemd "
+    # near the limit with no errno to say so: perhaps (liblsl's "could not create", a resolve that found nothing),
+    # perhaps not (a stream that is not there); said as the guess it is (review s49 F7)
+    cure = ": raise it" if short else ", so this may be for want of file descriptors: if so, raise it"
+    return (f"this process {holds}, its limit (RLIMIT_NOFILE) is {limit}, hard limit {hard_limit}{cure} (systemd "
             "LimitNOFILE=, ulimit -n) or lower max_recordings, max_decoders or http_max_connections")
 
 
