@@ -10,6 +10,8 @@ before anything else, so a stream in volts decodes like the same stream in micro
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,6 +203,21 @@ class AmplitudeCheck:
                                 "SDK's volts sent under a µV label); correct the sender's desc/channels/channel/unit, "
                                 "or convert its values (a declared unit is read as declared: input_unit does not "
                                 "override it)")
+
+
+def recording_check(units: Sequence[str], assumed: bool, sfreq: float, stream: str, remedy: str) -> AmplitudeCheck:
+    """The amplitude check of a recording with no model (``bci-stream record``, ``POST /recordings``): its channels
+    in the commonest voltage unit of ``units`` (the units the file is written in: the stream's declared ones, or
+    ``input_unit`` for every channel when it declares none, ``assumed``), judged in that unit; none to judge (no
+    voltage channel): done at once. Before, every stream was judged in ``input_unit`` (µV by default), so a stream
+    declaring volts and sending volts (mne-lsl's ``PlayerLSL``) was warned about as volts under a µV label."""
+    volt = [u for u in units if volts_per_unit(u) is not None]
+    common = Counter(volt).most_common(1)[0][0] if volt else ""
+    idx = np.asarray([i for i, u in enumerate(units) if volt and u == common], dtype=np.intp)
+    check = AmplitudeCheck(UnitScale(np.ones(len(idx)), [common] * max(len(idx), 1), assumed), idx, sfreq, stream,
+                           remedy=remedy)
+    check.done = check.done or not len(idx)
+    return check
 
 
 def _refuse_partial_units(info: pylsl.StreamInfo, stream_units: list[str | None], idx: np.ndarray,

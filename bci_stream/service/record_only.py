@@ -57,7 +57,7 @@ from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
                                   resolve_one, unmapped_warning)
-from bci_stream.lsl.units import AmplitudeCheck, UnitScale, read_units, recorded_channels
+from bci_stream.lsl.units import read_units, recorded_channels, recording_check
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.caps import channels_refusal
 from bci_stream.service.marker_choice import MarkerChoice
@@ -216,9 +216,8 @@ class RecordOnly:
         self.monitor = SourceMonitor(full, self.predicate, self.selector.hostname)
         self.monitor.follow(self.inlet, 0.0 if self.clock.unmapped else 2.0)  # none in 2 s: no second futile wait
         self.returned = ReturnWait(self.monitor, self.event)
-        n = full.channel_count()
-        self.check = AmplitudeCheck(UnitScale(np.ones(n), [self.input_unit] * n, assumed), None, sfreq, self.name,
-                                    remedy=f"give (or correct) {names['input_unit']}")
+        self.check = recording_check(channels["unit"], assumed, sfreq, self.name,  # in the unit written
+                                     remedy=f"give (or correct) {names['input_unit']}")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, sfreq)
         self.inlet.open_stream(timeout=10.0)
         self.started = self.last_data = pylsl.local_clock()
