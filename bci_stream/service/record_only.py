@@ -205,6 +205,8 @@ class RecordOnly:
         follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname(), full), "auto", raw=True,
                                   choice=choice)
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
+        # the data before the clock probe (0.6 s here, 2-4 s on a loaded host): samples come from the open, not before
+        self.inlet.open_stream(timeout=10.0)
         self.values = MarkerCount(self.recorder, self.notes)
         self.hub = self.values.hub = MarkerHub(follower, None, "no model: nothing scored", self.values)
         self.clock = ClockOffset.for_stream(full, "auto")
@@ -219,7 +221,6 @@ class RecordOnly:
         self.check = recording_check(channels["unit"], assumed, sfreq, self.name,  # in the unit written
                                      remedy=f"give (or correct) {names['input_unit']}")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, sfreq)
-        self.inlet.open_stream(timeout=10.0)
         self.started = self.last_data = pylsl.local_clock()
         self.event("start", stream=full.name(), type=full.type(), source_id=full.source_id(),
                    hostname=full.hostname(), uid=full.uid(), sfreq=sfreq, selector=self.predicate)
