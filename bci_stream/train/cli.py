@@ -112,6 +112,16 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
+def _model_error(exc: Exception, registry_given: bool) -> InputError:
+    """``exc`` as evaluate's error; a model not found in the default registry (no ``--models-dir``) also says how
+    to name another: before, a model calibrated with ``--out DIR`` was only "not found in <the default registry>"."""
+    from bci_stream.core.errors import ModelNotFoundError
+
+    hint = ("; a model calibrated with calibrate --out DIR is in DIR: give --models-dir DIR, or the model's folder "
+            "DIR/NAME as MODEL") if isinstance(exc, ModelNotFoundError) and not registry_given else ""
+    return InputError(f"{exc}{hint}")
+
+
 def _label_map(items: tuple[str, ...], pairs: tuple[str, ...] = ()) -> dict[str, str | None] | None:
     """``--labels EVENT=CLASS[,...]`` items (comma lists) and ``--label EVENT=CLASS`` items (one pair each, split at
     the last '=') as one label map (``EVENT=``: ignore the event); None when none is given."""
@@ -232,6 +242,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     files = {"reader_options": {**reader_options(stream, marker_stream, parse_channels(event_fields)),
                                 **bci2000_reader(state, type_state, include_zero)},
              "channel_names": names, "bad_events": parse_channels(bad_events) or ()}
+    registry_given = models_dir is not None
     if models_dir is None and not Path(model).exists():
         from bci_stream.core.settings import Settings
 
@@ -246,7 +257,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
                                 reference_train=list(reference_train) or None, echo=click.echo, **files)
         except BciStreamError as exc:
-            raise InputError(str(exc)) from None
+            raise _model_error(exc, registry_given) from None
         click.echo("")
         click.echo(_live_table(res))
         if out is not None:
@@ -264,7 +275,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         res = evaluate_target(model, list(data), label_map=_label_map(label_map, label_pairs), models_dir=models_dir,
                               trial_classes=classes, **({"times_s": times} if times else {}), **files)
     except BciStreamError as exc:
-        raise InputError(str(exc)) from None
+        raise _model_error(exc, registry_given) from None
     for warning in res["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     for note in res["notes"]:  # a note that is a warning (e.g. a file's implausible amplitude) says so
