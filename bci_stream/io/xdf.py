@@ -30,8 +30,8 @@
   non-zero channel; a one-channel numeric stream with a rate, when ``marker_stream`` names it (a trigger channel,
   then no signal candidate; never a default marker candidate): a code where the value changes to a non-zero one, its
   first sample only setting the level. Each marker becomes an event at the signal sample nearest its timestamp;
-  markers outside the signal's time span are dropped. Timestamps that go back (a clock reset the file's clock
-  offsets do not resolve): see :mod:`bci_stream.io.xdf_clock` (markers placed per
+  markers outside the signal's time span are dropped, with a warning naming them. Timestamps that go back (a clock
+  reset the file's clock offsets do not resolve): see :mod:`bci_stream.io.xdf_clock` (markers placed per
   part of the recording, or the file refused when that is ambiguous). Durations are 0
   unless ``until_next=True``, which gives each marker the span until the next marker (the last one:
   until the end; any: at most until a jump, below), for cue streams that mark only onsets.

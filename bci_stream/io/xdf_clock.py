@@ -97,6 +97,8 @@ def place_markers(stamps: np.ndarray, m_stamps: np.ndarray, sfreq: float, *, fil
     parts = parts_of(stamps)
     if len(parts) == 1:
         inside = (m_stamps >= stamps[0] - half) & (m_stamps <= stamps[-1] + half)
+        if not inside.all():  # said: a cue before the first sample recorded was a trial lost without a word (s51lab)
+            _warn_outside(stamps, m_stamps, ~inside, values, file=file, signal=signal, markers=markers)
         return np.where(inside, _nearest(stamps, m_stamps), -1)
     spans = [(stamps[a] - half, stamps[b - 1] + half) for a, b in parts]
     m_parts = parts_of(m_stamps)
@@ -126,6 +128,24 @@ def place_markers(stamps: np.ndarray, m_stamps: np.ndarray, sfreq: float, *, fil
                   + f": {len(out) - dropped} placed, {dropped} outside every part dropped", RecordingWarning,
                   stacklevel=3)
     return out
+
+
+def _warn_outside(stamps: np.ndarray, m_stamps: np.ndarray, outside: np.ndarray, values: Sequence[str], *,
+                  file: str, signal: str, markers: str) -> None:
+    """Warn of the markers (``outside``) whose timestamps fall outside the signal's span: none of them is an event."""
+    where = []
+    for k in np.flatnonzero(outside)[:5]:
+        t = float(m_stamps[k])
+        side = f"{stamps[0] - t:.3f} s before its first sample" if t < stamps[0] else \
+            f"{t - stamps[-1]:.3f} s after its last"
+        where.append((f"{values[k]!r} " if k < len(values) else "") + side)
+    n = int(outside.sum())
+    more = ", ..." if n > len(where) else ""
+    verb, pronoun = ("falls", "it marks") if n == 1 else ("fall", "they mark")
+    warnings.warn(f"{file}: {n} of the {len(m_stamps)} markers of {markers!r} {verb} outside the time span of stream "
+                  f"{signal!r} ({', '.join(where)}{more}): {pronoun} no sample and {'is' if n == 1 else 'are'} left "
+                  "out (a cue sent before the recording's first sample is a trial lost)", RecordingWarning,
+                  stacklevel=3)
 
 
 def _refuse(stamps: np.ndarray, parts: list[tuple[int, int]], m_parts: list[tuple[int, int]], k: int, t: float,
