@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ from bci_stream.train.classical.data import display_names, sensorimotor_channels
 from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
 from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.fit import fit
-from bci_stream.train.classical.model_version import existing_model, next_version
+from bci_stream.train.classical.model_version import existing_model, name_problem, next_version
 from bci_stream.train.export.folder_swap import kept_note
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
@@ -236,9 +235,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     if clip_sd not in (DEFAULT_CLIP, None) and not (isinstance(clip_sd, (int, float)) and 0 < clip_sd < math.inf):
         raise CalibrationError(f"--clip-sd must be a number > 0 (times each component's calibration RMS) or 'off', "
                                f"got {clip_sd!r}")
-    if not re.fullmatch(NAME_PATTERN, name or ""):
-        raise CalibrationError(f"--name must start with a letter or digit and hold only letters, digits, _ . - "
-                               f"(it names the folder OUT/NAME; pattern {NAME_PATTERN}); got {name!r}")
+    if (why := name_problem(name)) is not None:  # before the work: a name too long failed at export (audit s51)
+        raise CalibrationError(why)
     model_dir = Path(out_dir) / name
     held = existing_model(model_dir)
     if held and not model_dir.is_dir():

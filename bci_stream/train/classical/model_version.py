@@ -17,10 +17,28 @@ import json
 import re
 from pathlib import Path
 
-from bci_stream.core.card import CARD_FILE
+from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN
 from bci_stream.core.registry import ModelRegistry, _version_key
 
 FIRST_VERSION = "1.0.0"
+#: The longest ``--name``: the model is written into a hidden folder beside ``OUT/NAME`` first
+#: (``.NAME.writing-XXXXXXXX``, :func:`~bci_stream.train.export.folder_swap.write_folder`), whose name must fit the
+#: file system's 255-byte limit. Before, a longer name failed after the whole calibration, with a traceback
+#: (``OSError: [Errno 36] File name too long``; audit s51).
+MAX_NAME_LENGTH = 200
+
+
+def name_problem(name: str | None) -> str | None:
+    """Why ``name`` cannot be a model's ``--name``, or None: :data:`MODEL_NAME_PATTERN` (a plain folder name of the
+    registry) and at most :data:`MAX_NAME_LENGTH` characters."""
+    if not re.fullmatch(MODEL_NAME_PATTERN, name or ""):
+        return (f"--name must start with a letter or digit and hold only letters, digits, _ . - (it names the folder "
+                f"OUT/NAME; pattern {MODEL_NAME_PATTERN}); got {name!r}")
+    if len(name or "") > MAX_NAME_LENGTH:
+        return (f"--name must be at most {MAX_NAME_LENGTH} characters (it names the folder OUT/NAME, written first as "
+                f".NAME.writing-XXXXXXXX beside it, within the file system's limit of 255 bytes per name); got "
+                f"{len(name or '')} characters: {(name or '')[:40]!r}...")
+    return None
 
 
 def bump(version: str) -> str:

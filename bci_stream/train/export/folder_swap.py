@@ -49,8 +49,11 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
     FolderWriteError
         A file could not be written or moved (``OSError``): the message names ``out_dir`` and the cause."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
+    try:  # a name too long for the file system fails here (before: a traceback after the work; audit s51)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
+    except OSError as exc:
+        raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
     try:
         if out_dir.is_dir():
             kept = staging / archive if archive is not None else None  # archive_name: no folder of that name
