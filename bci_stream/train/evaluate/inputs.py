@@ -325,6 +325,23 @@ def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event],
     return kept, [note]
 
 
+def remapped_events(label_map: Mapping[str, str | None], own: Mapping[str, str | None] | None) -> list[str]:
+    """A warning (in a list) when ``--labels`` (``label_map``) maps an event to another class than the model's own
+    label map (``own``: its card's ``training.label_map``, the cues it was calibrated or trained on) does, e.g.
+    ``T1=feet,T2=fists`` for a model of ``T1=fists,T2=feet``: swapped classes score the decoder's right answers as
+    wrong (before: 2 of 15 at 2 s, with no word of why; audit s51). Events either map leaves out or maps to nothing
+    are not compared."""
+    own = {str(k): v for k, v in (own or {}).items()}
+    moved = [f"{k}={v} (the model's: {k}={own[str(k)]})" for k, v in label_map.items()
+             if v is not None and own.get(str(k)) not in (None, v)]
+    if not moved:
+        return []
+    return [f"--labels maps {len(moved)} event(s) to another class than the model's own label map (its card's "
+            f"training.label_map) does: {', '.join(moved)}; unless the test files code their classes otherwise than "
+            "the calibration files, the classes are swapped and the figures score right answers as wrong: leave "
+            "--labels out to score with the model's own map"]
+
+
 def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
     """A warning sentence (in a list) when the model's channels ``data`` ``[n_chans, T]`` (µV, as every reader gives
     voltages) do not have scalp EEG's amplitude (:func:`bci_stream.core.units.implausible_amplitude`): a file read
@@ -354,4 +371,5 @@ def channel_notes(source: str | Path, data: np.ndarray, ch_names: Sequence[str],
 
 
 __all__ = ["REFERENCE", "EvaluationInputError", "Loaded", "amplitude_note", "channel_notes", "cue_spans", "ends_cue",
-           "file_options", "held_label_map", "leave_out_bad_trials", "load_for_model", "trainer_reading"]
+           "file_options", "held_label_map", "leave_out_bad_trials", "load_for_model", "remapped_events",
+           "trainer_reading"]

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from bci_stream.train.classical.distinct_runs import copy_words
-from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model, replay_note,
-                                              trainer_reading)
+from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model, remapped_events,
+                                              replay_note, trainer_reading)
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
                                                     service_vs_offline_line)
 from bci_stream.train.evaluate.live_service import (LiveEvaluationError, place_on_grid, sample_index,
@@ -294,7 +294,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     # a test file the model was trained on (or its samples), said before the replay (as offline evaluate says it)
     training = card_training_files(card.training)
     recs = [d["rec"] for d in tests]
-    in_sample = [f"warning: {w}" for w in in_sample_warnings(paths, training, recs)
+    remapped = remapped_events(label_map, card.training.get("label_map")) if given else []  # e.g. swapped classes
+    in_sample = [f"warning: {w}" for w in remapped + in_sample_warnings(paths, training, recs)
                  + scale_warnings(training, recs, card.ch_names)]
     for line in in_sample:
         say(line)

@@ -145,13 +145,15 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
     from bci_stream.train.evaluate.scale_check import scale_warnings
     from bci_stream.train.classical.bad_spans import LIMIT_UV, check_bad_events, nonfinite_note
-    from bci_stream.train.evaluate.inputs import file_options, held_label_map, leave_out_bad_trials, load_for_model
+    from bci_stream.train.evaluate.inputs import (file_options, held_label_map, leave_out_bad_trials, load_for_model,
+                                                  remapped_events)
     from bci_stream.io.labels import window_lead
     from bci_stream.train.evaluate.metrics import evaluate_probs
     from bci_stream.train.label_spacing import decision_spacing_warning
 
     t = _load_target(target, models_dir)
     given = bool(label_map)  # else the card's: its events the files do not hold are dropped (held_label_map)
+    remapped = remapped_events(label_map, t["label_map"]) if label_map else []  # e.g. swapped classes
     label_map = label_map or t["label_map"]
     if not label_map:
         raise ModelError(f"{target}: no label map in its card/checkpoint; give --label-map EVENT=CLASS")
@@ -203,7 +205,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     return {"target": str(target), "model": t["name"], "kind": t["kind"], "files": [str(r.source) for r in recs],
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"], "non_causal": non_causal,
-            "warnings": in_sample_warnings([r.source for r in recs], t["training_files"], recs) + spacing
+            "warnings": remapped + in_sample_warnings([r.source for r in recs], t["training_files"], recs) + spacing
             + scale_warnings(t["training_files"], recs, t["ch_names"]),
             "notes": notes,
             "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "trials_left_out": left_out,
