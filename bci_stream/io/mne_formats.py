@@ -40,8 +40,9 @@ from bci_stream.io.fiff_units import _fiff_unit_name
 from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
-from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_partial_sample, edf_truncation_note,
-                                     fif_hint, gdf_layout, gdf_truncation_error, gdf_truncation_note, gdf_whole_copy)
+from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_partial_sample, edf_header_hint,
+                                     edf_truncation_note, fif_hint, gdf_layout, gdf_truncation_error,
+                                     gdf_truncation_note, gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
 __all__ = ["MNE_SUFFIXES", "RecordingWarning", "read_mne", "save_fif", "to_mne_raw", "trigger_codes",
@@ -90,6 +91,8 @@ def _read_raw(path: Path):
             why = f"{type(exc).__name__}: {exc}"
             if suffix.startswith(".fif"):  # mne's error of a cut file names no cause (a split part missing does)
                 why += not_raw_hint(path, exc) or ("" if isinstance(exc, FileNotFoundError) else fif_hint(path))
+            elif suffix in (".edf", ".bdf"):  # mne's error of a header cut short names no cause either
+                why += edf_header_hint(path)
             raise DataError(f"cannot read {path} as a {suffix} file: {why}") from exc
     if layout is not None:
         warnings.warn(gdf_truncation_note(path, layout, raw.n_times / float(raw.info["sfreq"])), RecordingWarning,

@@ -148,6 +148,44 @@ def edf_truncation_note(path: Path) -> str | None:
             f"file holds {size} bytes: read the {whole} whole record(s) ({whole * duration:g} s)")
 
 
+def edf_header_hint(path: Path) -> str:
+    """What an EDF/BDF read error adds when the file ends within its header, where mne fails with an error that names
+    no cause (``could not convert string to float: ''``, an empty ``AssertionError``, ``Bad EDF file provided``;
+    audit s51): the header's length by its own fields (256 bytes, then 256 per signal) and the file's size; ``""``
+    when the file holds its whole header (or the header does not say how long it is)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(256)
+    except OSError:
+        return ""
+    again = "a copy or download cut short? read it from its source again"
+    if size < 256:
+        return (f"; {path.name} is truncated within its header: it holds {size} bytes, fewer than the 256 bytes of an "
+                f"EDF/BDF header's fixed part ({again})")
+    try:
+        ns = int(head[252:256].decode("latin-1"))
+    except ValueError:
+        return ""
+    need = 256 * (ns + 1)
+    if ns <= 0:
+        return ""
+    if size < need:
+        return (f"; {path.name} is truncated within its header: the header says {ns} signals, so {need} bytes of "
+                f"header (256 + 256 per signal) before the first sample, the file holds {size} bytes ({again})")
+    with path.open("rb") as f:
+        f.seek(256 + ns * (16 + 80 + 5 * 8 + 80))  # label, transducer, dimension, 4 ranges, prefiltering: samples
+        counts = f.read(8 * ns).decode("latin-1")
+    try:
+        record = sum(int(counts[8 * k:8 * (k + 1)]) for k in range(ns)) * (3 if path.suffix.lower() == ".bdf" else 2)
+    except ValueError:
+        return ""
+    if record <= 0 or size - need >= record:
+        return ""
+    return (f"; {path.name} is truncated: it holds its {need}-byte header and {size - need} bytes of data, not one "
+            f"whole record of {record} bytes ({again})")
+
+
 def fif_hint(path: Path) -> str:
     """What a FIF read error that names no cause adds: the file may be truncated or corrupt, and its size."""
     return (f"; {path.name} may be truncated or corrupt (e.g. a copy or download cut short; it holds "
@@ -184,5 +222,5 @@ def brainvision_partial_sample(path: Path) -> str | None:
                if vectorized else ""))
 
 
-__all__ = ["GdfLayout", "brainvision_partial_sample", "fif_hint", "gdf_layout", "gdf_truncation_error",
-           "gdf_truncation_note", "gdf_whole_copy"]
+__all__ = ["GdfLayout", "brainvision_partial_sample", "edf_header_hint", "fif_hint", "gdf_layout",
+           "gdf_truncation_error", "gdf_truncation_note", "gdf_whole_copy"]
