@@ -44,6 +44,11 @@ def _reader(kind: str) -> Callable[..., Any]:
     return read_npz
 
 
+#: A data or marker file given instead of the file that names it: why, and that file's extension (``.fdt``: audit s51).
+_NAMED_BY = {".eeg": ("a BrainVision recording is read from its header", ".vhdr"),
+             ".vmrk": ("a BrainVision recording is read from its header", ".vhdr"),
+             ".fdt": ("an EEGLAB dataset is read from its .set file, which names its .fdt", ".set")}
+
 def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_names: Sequence[str] | None = None,
                    label_window: tuple[float, float] | None = None, rename_channels: Sequence[str] | None = None,
                    cues: Collection[Any] | None = None, **opts: Any) -> Recording:
@@ -88,8 +93,8 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     path = Path(path)
     suffix = _suffix(path)
     if suffix not in FORMATS:
-        header = f" (a BrainVision recording is read from its header: give {path.stem}.vhdr)" if suffix in (
-            ".eeg", ".vmrk") else ""
+        why, ext = _NAMED_BY.get(suffix, ("", ""))
+        header = f" ({why}: give {path.stem}{ext})" if why else ""
         raise DataError(f"path must end in one of {', '.join(sorted(FORMATS))}; got {path.name!r}{header}")
     try:
         found = path.is_file()
