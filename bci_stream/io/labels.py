@@ -44,6 +44,25 @@ def absent_events(label_map: LabelMap, events: Sequence[Event]) -> list[str]:
     return [str(k) for k, v in label_map.items() if v is not None and str(k) not in present]
 
 
+def _squeezed(name: str) -> str:
+    return "".join(name.split()).casefold()
+
+
+def near_names(absent: Sequence[str], events: Sequence[Event]) -> str:
+    """A hint for the event names of a label map that no event has (``absent``): the events of ``events`` named like
+    each but for case, blanks or a ``TYPE/`` prefix (a BrainVision marker: ``Stimulus/S  1``, or ``Comment/T1`` where
+    mne exported an EDF annotation ``T1``), e.g. ``; did you mean 'Stimulus/S  1' for 'Stimulus/S 1'? (...)``; ``""``
+    when no event is so named (audit s51: the error listed the events, but not which one a typo meant)."""
+    present = sorted({str(e.description) for e in events})
+    said = []
+    for name in absent:
+        key = _squeezed(str(name))
+        if near := [p for p in present if key in (_squeezed(p), _squeezed(p.rpartition("/")[2]))]:
+            said.append(f"{' or '.join(map(repr, near[:3]))} for {str(name)!r}")
+    return (f"; did you mean {', '.join(said)}? (an event name must match exactly: its case, blanks and TYPE/ prefix "
+            "included)") if said else ""
+
+
 def parse_label_pair(item: str, *, flag: str = "--label", allow_ignore: bool = False) -> tuple[str, str | None]:
     """One ``--label EVENT=CLASS`` value → ``(EVENT, CLASS)``, split at the **last** ``=``.
 
@@ -160,9 +179,9 @@ def labels_from_events(events: Sequence[Event], n_times: int, sfreq: float, labe
     if not matched:
         have = Counter(ev.description for ev in events)
         listing = ", ".join(f"{d!r} ×{n}" for d, n in sorted(have.items())) or "none"
-        raise LabelMapError(
-            f"label_map matches no event of {source}: keys {sorted(lookup)}; its event descriptions are {listing}"
-        )
+        near = near_names([k for k, v in lookup.items() if v is not None], events)
+        raise LabelMapError(f"label_map matches no event of {source}: keys {sorted(lookup)}; its event descriptions "
+                            f"are {listing}{near}")
     labelled_any = False
     for ev in matched:
         name = lookup[ev.description]

@@ -26,7 +26,7 @@ from bci_stream.io.load import check_names, events_summary, options_by_file, ren
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.xdf_clock import JUMP
-from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps
+from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps, near_names
 from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, beyond_input_limit,
                                                         channel_sd_notes, duplicate_notes)
 from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
@@ -186,9 +186,10 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
             notes.append(f"--channels uses {len(bad)} channel(s) marked bad in {Path(rec.source).name}: "
                          f"{shortlist(bad)}")
         runs.append((rec, idx, _finite_data(rec, idx, notes)))
-    absent = absent_events(label_map, [ev for rec in recs for ev in rec.events])
-    not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: "
-                    f"{_event_listing([ev for rec in recs for ev in rec.events])})" if absent else "")
+    events = [ev for rec in recs for ev in rec.events]
+    absent = absent_events(label_map, events)  # near_names: the event a typo likely meant (case, blanks, TYPE/)
+    not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: {_event_listing(events)})"
+                    f"{near_names(absent, events)}" if absent else "")
     out_runs, left_out = [], []
     for rec, idx, (data, stretches) in runs:
         cue_map, span = {str(k): v for k, v in label_map.items()}, max(EVAL_TIMES)

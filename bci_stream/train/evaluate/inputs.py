@@ -308,14 +308,14 @@ def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event],
         ``given`` and an event of ``label_map`` that none of ``events`` is (naming it and the files' events); a class
         of ``classes`` that no event of the map the files hold cues.
     """
-    from bci_stream.io.labels import absent_events, label_names_of
+    from bci_stream.io.labels import absent_events, label_names_of, near_names
 
     absent = absent_events(label_map, events)
     if not absent:
         return dict(label_map), []
     if given:
         raise error(f"label_map (--labels) names event(s) {absent} that occur in none of the {what} "
-                    f"(their events: {sorted({str(e.description) for e in events})})")
+                    f"(their events: {sorted({str(e.description) for e in events})}){near_names(absent, events)}")
     kept = {k: v for k, v in label_map.items() if str(k) not in absent}
     note = (f"the model's label map also names {', '.join(map(repr, absent))}, which the {what} do not hold: "
             f"scored with {kept}")
