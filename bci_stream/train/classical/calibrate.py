@@ -83,13 +83,14 @@ def calibrate_cmd(files: tuple[Path, ...], labels: tuple[str, ...], label: tuple
     from bci_stream.train.classical.calibration import AVERAGE_CANDIDATES, CONSIDER_COMBINED, DEFAULT_CLIP, calibrate
     from bci_stream.train.classical.calibration_inputs import (parse_channel_names, parse_channels, parse_labels,
                                                                reader_options)
+    from bci_stream.train.classical.model_version import registry_problem
 
     try:
         if out is None:
             from bci_stream.core.model_dirs import default_calibrate_out
             from bci_stream.core.settings import Settings
             out = default_calibrate_out(Settings().models_dir)
-        if (why := out_folder_problem(out, "--out")) is not None:  # before the work, not a traceback after it
+        if (why := out_folder_problem(out, "--out") or registry_problem(out)) is not None:  # before the work
             raise ValueError(why)
         calibrate(list(files), parse_labels(labels, label), name, out, channels=parse_channels(channels),
                   progress=not no_progress, echo=click.echo, recurrent=recurrent,
