@@ -32,7 +32,7 @@ from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, ampli
 from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
                                                   limit_for, nonfinite_note, nonfinite_stretches, usable)
 from bci_stream.train.classical.configs import DECISION_TIME, EVAL_TIMES
-from bci_stream.train.classical.data import Trials, channel_pick_note, trials_of
+from bci_stream.train.classical.data import Trials, channel_pick_note, shared_channels_hint, trials_of
 from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
 from bci_stream.train.content_print import content_print
 from bci_stream.train.label_spacing import cue_response_notes
@@ -334,7 +334,7 @@ def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
         each = "; ".join(f"channels missing in {rec.source}: {m[:10]}{' ...' if len(m) > 10 else ''} "
                          f"({len(m)} of {len(pooled)}){_numbered_hint(rec)}" for rec, m in lacks)
         raise CalibrationError(f"channels differ between the files ({len(pooled)} EEG channels over all files): "
-                               f"{each}; pass --channels with a set every file has")
+                               f"{each}; pass --channels with a set every file has{shared_channels_hint(recs, pooled)}")
 
 
 def reader_options(stream: str | None, marker_stream: str | None,

@@ -133,5 +133,21 @@ def trials_of(events: Sequence, label_map: Mapping[str, str | None], labels: Seq
     return Trials(np.asarray(onsets, dtype=np.int64), np.asarray(classes, dtype=np.int64))
 
 
+
+def shared_channels_hint(recs: Sequence, pooled: Sequence[str]) -> str:
+    """The ``--channels`` value that calibrates on the channels of ``pooled`` that every file of ``recs`` has (names
+    matched as :func:`~bci_stream.core.channels.match_channels` matches them), for the refusal of files whose
+    channels differ: before, a run with one extra electrode left the user to type the other 64 names (audit s51).
+    ``""`` when they share fewer than 2."""
+    import shlex
+
+    from bci_stream.core.channels import match_channels
+
+    shared = [n for n in pooled if all(not match_channels(rec.ch_names, [n])[1] for rec in recs)]
+    if len(shared) < 2:
+        return ""
+    return f", e.g. the {len(shared)} they all have: --channels {shlex.quote(','.join(shared))}"
+
 __all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "channel_pick_note", "data_root",
-           "display_names", "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found", "trials_of"]
+           "display_names", "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found",
+           "shared_channels_hint", "trials_of"]
