@@ -49,6 +49,7 @@ _NAMED_BY = {".eeg": ("a BrainVision recording is read from its header", ".vhdr"
              ".vmrk": ("a BrainVision recording is read from its header", ".vhdr"),
              ".fdt": ("an EEGLAB dataset is read from its .set file, which names its .fdt", ".set")}
 
+
 def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_names: Sequence[str] | None = None,
                    label_window: tuple[float, float] | None = None, rename_channels: Sequence[str] | None = None,
                    cues: Collection[Any] | None = None, **opts: Any) -> Recording:
@@ -285,7 +286,6 @@ def events_summary(events: Sequence[Event]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-
 def missing_path_message(path: Path) -> str:
     """Why ``path`` (no file) cannot be read, and the data folder's path to it when the file is there, or where the
     data folder is looked for when ``path`` lies in it (a README example, ``BCI_STREAM_DATA`` pointing elsewhere)."""
@@ -308,6 +308,7 @@ def missing_path_message(path: Path) -> str:
     except ValueError:
         return said
     return f"{said}; {missing_data_hint()}"
+
 
 __all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "missing_path_message",
            "renamed_bads"]

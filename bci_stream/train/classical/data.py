@@ -133,7 +133,6 @@ def trials_of(events: Sequence, label_map: Mapping[str, str | None], labels: Seq
     return Trials(np.asarray(onsets, dtype=np.int64), np.asarray(classes, dtype=np.int64))
 
 
-
 def shared_channels_hint(recs: Sequence, pooled: Sequence[str]) -> str:
     """The ``--channels`` value that calibrates on the channels of ``pooled`` that every file of ``recs`` has (names
     matched as :func:`~bci_stream.core.channels.match_channels` matches them), for the refusal of files whose
@@ -147,6 +146,7 @@ def shared_channels_hint(recs: Sequence, pooled: Sequence[str]) -> str:
     if len(shared) < 2:
         return ""
     return f", e.g. the {len(shared)} they all have: --channels {shlex.quote(','.join(shared))}"
+
 
 __all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "channel_pick_note", "data_root",
            "display_names", "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found",

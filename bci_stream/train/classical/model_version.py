@@ -118,7 +118,6 @@ def existing_model(model_dir: Path) -> str | None:
         return f"files ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})"
 
 
-
 def registry_problem(out_dir: Path | str) -> str | None:
     """Why ``out_dir`` (``--out``) cannot take a new model folder ``OUT/NAME``, or None: it is a model's own folder
     (it holds a ``model.json``), where the registry above it would list the new model as one of that model's kept
@@ -129,6 +128,7 @@ def registry_problem(out_dir: Path | str) -> str | None:
         return None
     return (f"--out {out_dir} is the folder of {existing_model(out_dir)}, not a model registry: give the registry "
             f"folder that holds it ({out_dir.parent}), or another folder")
+
 
 __all__ = ["FIRST_VERSION", "MAX_NAME_LENGTH", "bump", "existing_model", "name_problem", "next_version",
            "registry_problem", "version_to_write", "versions_held"]

@@ -17,10 +17,11 @@ PROBE = textwrap.dedent("""
     from bci_stream.core.open_files_shortage import open_files_shortage
     held = len(os.listdir("/proc/self/fd"))
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    out = {"far": open_files_shortage(), "far_emfile": open_files_shortage(OSError(errno.EMFILE, "Too many open files"))}
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    out = {"far": open_files_shortage(), "far_emfile": open_files_shortage(emfile)}
     resource.setrlimit(resource.RLIMIT_NOFILE, (held + 20, hard))
     out["near"] = open_files_shortage()
-    out["near_emfile"] = open_files_shortage(OSError(errno.EMFILE, "Too many open files"))
+    out["near_emfile"] = open_files_shortage(emfile)
     print(json.dumps(out))
 """)
 
