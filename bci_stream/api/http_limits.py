@@ -38,7 +38,7 @@ CONNECTIONS_RETRY_AFTER_S = 1
 
 def connections_full(cap: int) -> ASGIApp:
     """The answer to a request over the connection cap ``cap`` (``http_max_connections``): 503, JSON, retryable."""
-    detail = (f"http_max_connections={cap} connections are open to the service (or as many requests are being "
+    detail = (f"more than http_max_connections={cap} connections are open to the service (or more requests are being "
               f"answered): retry after {CONNECTIONS_RETRY_AFTER_S} s, close connections left open, or raise "
               "http_max_connections (BCI_STREAM_HTTP_MAX_CONNECTIONS)")
 

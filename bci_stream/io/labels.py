@@ -56,8 +56,9 @@ def near_names(absent: Sequence[str], events: Sequence[Event]) -> str:
     present = sorted({str(e.description) for e in events})
     said = []
     for name in absent:
-        key = _squeezed(str(name))
-        if near := [p for p in present if key in (_squeezed(p), _squeezed(p.rpartition("/")[2]))]:
+        key, bare = _squeezed(str(name)), _squeezed(str(name).rpartition("/")[2])  # bare: a TYPE/ typed too much
+        near = [p for p in present if key in (_squeezed(p), _squeezed(p.rpartition("/")[2])) or bare == _squeezed(p)]
+        if near:
             said.append(f"{' or '.join(map(repr, near[:3]))} for {str(name)!r}")
     return (f"; did you mean {', '.join(said)}? (an event name must match exactly: its case, blanks and TYPE/ prefix "
             "included)") if said else ""

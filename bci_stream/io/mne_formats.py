@@ -92,7 +92,7 @@ def _read_raw(path: Path):
             if suffix.startswith(".fif"):  # mne's error of a cut file names no cause (a split part missing does)
                 why += not_raw_hint(path, exc) or ("" if isinstance(exc, FileNotFoundError) else fif_hint(path))
             elif suffix in (".edf", ".bdf"):  # mne's error of a header cut short names no cause either
-                why += edf_header_hint(path)
+                why = why.rstrip(". ") + hint if (hint := edf_header_hint(path)) else why  # not ". ;"
             raise DataError(f"cannot read {path} as a {suffix} file: {why}") from exc
     if layout is not None:
         warnings.warn(gdf_truncation_note(path, layout, raw.n_times / float(raw.info["sfreq"])), RecordingWarning,

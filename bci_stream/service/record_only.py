@@ -154,7 +154,8 @@ class RecordOnly:
         self.recorder: Recorder | None = None
         self.hub: MarkerHub | None = None
         self.values: MarkerCount | None = None  # the recorder with the marker values counted (the hub's)
-        self.sfreq = self.last_data = self.started = self.ended = 0.0  # local_clock(): inlet opened, last data, end
+        # local_clock(): the data stream opened, the last data, the end
+        self.sfreq = self.last_data = self.started = self.ended = 0.0
         self.removed = False  # the file was removed: it got no sample
         self.stall_after, self.stalled, self.long_gaps = 1.0, False, 0  # long_gaps: the tracker's gaps
 
@@ -207,6 +208,7 @@ class RecordOnly:
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
         # the data before the clock probe (0.6 s here, 2-4 s on a loaded host): samples come from the open, not before
         self.inlet.open_stream(timeout=10.0)
+        self.started = pylsl.local_clock()  # a duration counts from here: the samples come from the open on
         self.values = MarkerCount(self.recorder, self.notes)
         self.hub = self.values.hub = MarkerHub(follower, None, "no model: nothing scored", self.values)
         self.clock = ClockOffset.for_stream(full, "auto")
@@ -221,7 +223,7 @@ class RecordOnly:
         self.check = recording_check(channels["unit"], assumed, sfreq, self.name,  # in the unit written
                                      remedy=f"give (or correct) {names['input_unit']}")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, sfreq)
-        self.started = self.last_data = pylsl.local_clock()
+        self.last_data = pylsl.local_clock()
         self.event("start", stream=full.name(), type=full.type(), source_id=full.source_id(),
                    hostname=full.hostname(), uid=full.uid(), sfreq=sfreq, selector=self.predicate)
         others = [i for i in pylsl.resolve_bypred(self.predicate, 2, 1.0) if i.uid() != full.uid()]
@@ -299,9 +301,9 @@ class RecordOnly:
 
     def run(self, stop: threading.Event, duration: float | None = None, progress: Callable[[str], None] | None = None,
             every: float = 5.0) -> RecordTotals:
-        """Record until ``stop`` is set or ``duration`` seconds (wall clock, from the inlet's opening) went by;
-        ``progress`` gets :meth:`line` every ``every`` seconds, and each new note (the unit assumed, an amplitude
-        implausible in it) as ``warning: ...`` at once. On a stop, the samples already in the inlet are taken
+        """Record until ``stop`` is set or ``duration`` seconds (wall clock, from the opening of the inlet's data
+        stream) went by; ``progress`` gets :meth:`line` every ``every`` seconds, and each new note (the unit assumed,
+        an amplitude implausible in it) as ``warning: ...`` at once. On a stop, the samples already in the inlet are taken
         too. The stream lost for good (a source without a source_id gone) ends the recording as well."""
         next_line, next_clock, told = self.started + every, self.started + CLOCK_UPDATE_S, 0
         try:

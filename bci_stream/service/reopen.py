@@ -63,8 +63,8 @@ class InletOpen:
     open goes on; then the open inlet, or the error it raised (raised in the caller's thread). :meth:`cancel` closes
     the inlet, now or once the thread opened it (a decoder stopped meanwhile leaves no connection behind)."""
 
-    def __init__(self, info: pylsl.StreamInfo, max_buflen: int) -> None:
-        self.info = info
+    def __init__(self, info: pylsl.StreamInfo, max_buflen: int, checked: bool = False) -> None:
+        self.info, self.checked = info, checked  # checked: a new instance that passed its check
         self._inlet: pylsl.StreamInlet | None = None
         self._error: BaseException | None = None
         self._cancelled = False
@@ -116,20 +116,21 @@ class Reopening:
     #: the open going on in a helper thread (the shared worker), None when none
     reopen_pending: InletOpen | None = None
 
-    def reopen(self, info: pylsl.StreamInfo) -> None:
-        """Open an inlet on ``info``, the source found again (a lost one, or a new instance followed); one gone again
-        meanwhile leaves it stalled and looked for. On a shared worker, in a helper thread (:meth:`poll_reopen`)."""
+    def reopen(self, info: pylsl.StreamInfo, checked: bool = False) -> None:
+        """Open an inlet on ``info``, the source found again (a lost one, or, ``checked``, a new instance that passed
+        its check); one gone again meanwhile leaves it stalled and looked for. On a shared worker, in a helper thread
+        (:meth:`poll_reopen`)."""
         buflen = inlet_buflen(self.spec.options.max_buffer_s)
         if self.poll_checks:
             if self.reopen_pending is not None and self.reopen_pending.info.uid() != info.uid():
                 self.cancel_reopen()  # another instance to open now: the one being opened is no longer followed
             if self.reopen_pending is None:
-                self.reopen_pending = InletOpen(info, buflen)
+                self.reopen_pending = InletOpen(info, buflen, checked)
             return
         try:
             inlet = open_source(info, buflen)
         except (LostError, LslTimeoutError):
-            self.reopen_failed(info)
+            self.reopen_failed(info, checked)
             return
         self.opened(inlet)
 
@@ -141,7 +142,7 @@ class Reopening:
         try:
             inlet = self.reopen_pending.result()
         except (LostError, LslTimeoutError):
-            self.reopen_failed(self.reopen_pending.info)
+            self.reopen_failed(self.reopen_pending.info, self.reopen_pending.checked)
             self.reopen_pending = None
             return False
         if inlet is None:
@@ -162,11 +163,14 @@ class Reopening:
         self.monitor.follow(inlet, 0.0)
         self.puller = ChunkPuller(inlet, PULL_MAX_SAMPLES, self.sfreq)
 
-    def reopen_failed(self, info: pylsl.StreamInfo) -> None:
+    def reopen_failed(self, info: pylsl.StreamInfo, checked: bool) -> None:
         # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still stalled and
         # looked for, as at any other time; not a crash. A stale entry of the instance that was decoded says nothing
-        # new (it was logged three times after every such loss: audit s42)
-        stale = info.uid() == (self.status.stream or {}).get("uid")
+        # new (it was logged three times after every such loss: audit s42). A new instance that passed its check is
+        # no stale entry (its uid is the status's since its check), and is looked for again at once, not after backoff
+        if checked:
+            self.monitor.look_now()
+        stale = not checked and info.uid() == (self.status.stream or {}).get("uid")
         (log.debug if stale else log.warning)(
             "decoder %s: %s went away before its inlet opened; looking for it again%s", self.decoder_id,
             info.name(), " (a stale resolver entry of the instance that was lost)" if stale else "")

@@ -124,7 +124,7 @@ class ReturnCheck:
         self.check_pending = None
         self.reconnected(uid)
         if self.inlet is None and info is not None:  # what check_source found, to be opened once this passed
-            self.reopen(info)
+            self.reopen(info, checked=True)
         if self.inlet is None and self.reopen_pending is None:  # not opened (or gone again): the next check_source
             self.monitor.look_now()  # looks at once, not after backoff
         if self.status.stall is not None and self.status.stall.get("kind") == "checking":  # no data yet: as before

@@ -235,7 +235,7 @@ def test_connections_over_http_max_connections_get_503(models_dir: Path, tmp_pat
                     assert headers["content-type"] == "application/json" and headers["retry-after"] == "1", headers
                     answer = json.loads(body)
                     assert answer["retryable"] is True, answer
-                    assert "http_max_connections=3 connections are open" in answer["detail"], answer
+                    assert "more than http_max_connections=3 connections are open" in answer["detail"], answer
                     assert "raise http_max_connections (BCI_STREAM_HTTP_MAX_CONNECTIONS)" in answer["detail"], answer
                     assert closed_by_server(fourth), "the refused connection was kept open"
         finally:

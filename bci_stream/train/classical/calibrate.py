@@ -28,7 +28,8 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 @click.option("--label", "label", multiple=True, metavar="EVENT=CLASS",
               help="One event → class, split at the LAST '=', so EVENT may hold ',' and '=' (e.g. --label "
                    "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")
-@click.option("--name", required=True, help="Model name (folder OUT/NAME).")
+@click.option("--name", required=True, help="Model name (folder OUT/NAME): letters, digits, _ . -, at most 200 "
+                                             "characters.")
 @click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR; ./models "
                    "when that is the install's bundled models].")

@@ -122,12 +122,17 @@ def registry_problem(out_dir: Path | str) -> str | None:
     """Why ``out_dir`` (``--out``) cannot take a new model folder ``OUT/NAME``, or None: it is a model's own folder
     (it holds a ``model.json``), where the registry above it would list the new model as one of that model's kept
     versions, and an ``--overwrite`` of that model would carry it along (before: written there with no word; audit
-    s51)."""
-    out_dir = Path(out_dir)
-    if not (out_dir / CARD_FILE).is_file():
+    s51). A ``model.json`` that is no card (no name and version) is not a model's: the registry ignores it. The
+    registry named is the first folder above that is no model's (a kept version's folder is inside its model's)."""
+    out_dir = Path(out_dir).absolute()  # "." has a parent to name
+    held = existing_model(out_dir) if (out_dir / CARD_FILE).is_file() else None
+    if held is None or not held.startswith("model "):
         return None
-    return (f"--out {out_dir} is the folder of {existing_model(out_dir)}, not a model registry: give the registry "
-            f"folder that holds it ({out_dir.parent}), or another folder")
+    registry = out_dir.parent
+    while (registry / CARD_FILE).is_file() and registry.parent != registry:
+        registry = registry.parent
+    return (f"--out {out_dir} is the folder of {held}, not a model registry: give the registry folder that holds it "
+            f"({registry}), or another folder")
 
 
 __all__ = ["FIRST_VERSION", "MAX_NAME_LENGTH", "bump", "existing_model", "name_problem", "next_version",

@@ -165,3 +165,20 @@ def test_an_open_of_another_instance_replaces_the_one_going_on(stopped_sender):
     assert slot.inlet is not None and slot.inlet.info(timeout=10.0).uid() == outlet.get_info().uid()
     slot.cancel_reopen()
     slot.inlet.close_stream()
+
+
+def test_a_checked_instance_gone_before_its_open_is_looked_for_at_once_and_said(stopped_sender, caplog):
+    """A new instance that passed its check and went away before its inlet opened: the next look comes at once (as
+    when the open waited on the loop: review s51 F1), and the log says so as a warning, not as a resolver's stale
+    entry of the lost instance (its uid is the status's since its check: review s51 F2)."""
+    proc, info = stopped_sender
+    slot = Slot(info)
+    slot.monitor._next_check = float("inf")  # a look not due for a while (the backoff)
+    slot.reopen(info, checked=True)
+    proc.kill()
+    proc.wait()
+    with caplog.at_level("DEBUG", logger="bci_stream.worker"):
+        until(lambda: not slot.poll_reopen(), "the failed open's end")
+    assert slot.inlet is None and slot.monitor._next_check == 0.0
+    said = [r for r in caplog.records if "went away before its inlet opened" in r.getMessage()]
+    assert said and said[0].levelname == "WARNING" and "stale" not in said[0].getMessage(), said

@@ -32,3 +32,21 @@ def test_out_in_a_model_folder_is_refused_naming_the_registry(tmp_path: Path) ->
             and f"not a model registry: give the registry folder that holds it ({model.parent})" in res.output)
     assert "calibrating" not in res.output  # before the work
     assert sorted(p.name for p in model.iterdir()) == before
+
+
+def test_a_kept_versions_folder_names_the_registry_and_a_stray_card_is_no_model(tmp_path: Path, monkeypatch) -> None:
+    """Review s51 F4: ``--out REG/NAME/1.0.0`` (a kept version's folder) named ``REG/NAME``, itself refused next;
+    ``--out .`` named ``.``; a registry holding a ``model.json`` that is no card was refused (the registry ignores it)."""
+    from bci_stream.train.classical.model_version import registry_problem
+
+    model = tmp_path / "models" / "m"
+    shutil.copytree(REPO / "models" / "eegmmidb-s001-gru", model)
+    shutil.copytree(REPO / "models" / "eegmmidb-s001-gru", model / "1.0.0")
+    why = registry_problem(model / "1.0.0")
+    assert why is not None and why.endswith(f"give the registry folder that holds it ({tmp_path / 'models'}), or "
+                                            "another folder"), why
+    monkeypatch.chdir(model)
+    why = registry_problem(".")
+    assert why is not None and f"({tmp_path / 'models'})" in why, why
+    (tmp_path / "models" / "model.json").write_text("{}")  # a stray file at the registry's root
+    assert registry_problem(tmp_path / "models") is None

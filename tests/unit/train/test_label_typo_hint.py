@@ -52,3 +52,12 @@ def test_only_case_blanks_and_a_type_prefix_are_looked_past() -> None:
     events = [Event(0, 1, "Stimulus/S  1"), Event(5, 1, "Comment/T1"), Event(9, 1, "T0")]
     assert near_names(["T1"], events).startswith("; did you mean 'Comment/T1' for 'T1'?")
     assert near_names(["1", "T3", "S 3"], events) == ""  # a bare code, another name: no guess
+
+
+def test_a_type_prefix_typed_for_an_event_that_has_none_is_looked_past() -> None:
+    """Review s51 F5: ``--labels 'Stimulus/S  1'`` for a file whose events are ``S  1`` (a reader that gives the code
+    alone) named nothing; a prefix of another type is never guessed for one typed (Response for Stimulus)."""
+    from bci_stream.io.labels import near_names
+
+    assert near_names(["Stimulus/S  1"], [Event(0, 1, "S  1")]).startswith("; did you mean 'S  1' for 'Stimulus/S  1'?")
+    assert near_names(["Stimulus/S  1"], [Event(0, 1, "Response/S  1")]) == ""
