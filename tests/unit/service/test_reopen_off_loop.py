@@ -182,3 +182,52 @@ def test_a_checked_instance_gone_before_its_open_is_looked_for_at_once_and_said(
     assert slot.inlet is None and slot.monitor._next_check == 0.0
     said = [r for r in caplog.records if "went away before its inlet opened" in r.getMessage()]
     assert said and said[0].levelname == "WARNING" and "stale" not in said[0].getMessage(), said
+
+
+class NewInstanceMonitor(FoundMonitor):
+    """A monitor whose looks find a new instance of the source (uid ``uid``)."""
+
+    def __init__(self, info: pylsl.StreamInfo, uid: str) -> None:
+        super().__init__(info)
+        self.uid = uid
+
+    def check(self, now: float, fits=None):
+        self.present, self.checked = {self.uid}, True
+        return self.info, self.uid
+
+
+def test_a_newer_instance_found_while_an_open_goes_on_abandons_it(stopped_sender):
+    """Review s51 F7: the open of an instance seen before is cancelled once a newer one is found (that one is checked
+    first, then opened: ``reopen_after_check``)."""
+    _, info = stopped_sender
+    slot = Slot(info)
+    slot.full = None
+    slot.reopen(info)
+    first = slot.reopen_pending
+    slot.monitor = NewInstanceMonitor(info, "a-newer-uid")
+    slot.check_source(pylsl.local_clock())
+    assert slot.reopen_pending is None and first._cancelled
+    assert slot.check_pending is not None and slot.check_pending[1] == "a-newer-uid"
+    assert slot.reopen_after_check is info and slot.inlet is None
+
+
+def test_a_slot_closed_while_its_open_goes_on_cancels_it(stopped_sender, tmp_path):
+    """Review s51 F7: a real StreamSlot's close (a DELETE, a restart) cancels the open going on."""
+    import multiprocessing as mp
+
+    from bci_stream.core.spec import DecoderSpec
+    from bci_stream.service.status_channel import StatusSender
+    from bci_stream.service.stream_slot import StreamSlot
+
+    _, info = stopped_sender
+    a, b = mp.Pipe()
+    _, status_w = mp.Pipe(duplex=False)
+    slot = StreamSlot("d1", 1, DecoderSpec.model_validate({"stream": {"name": info.name()}, "model": "tiny-gru"}),
+                      str(tmp_path), b, StatusSender(status_w))  # no model loaded: none needed
+    slot.poll_checks, slot.sfreq = True, TINY_SFREQ
+    slot.reopen(info)
+    pending = slot.reopen_pending
+    assert pending is not None and slot.inlet is None
+    slot.close()
+    assert slot.reopen_pending is None and pending._cancelled and slot.inlet is None
+    a.close()
