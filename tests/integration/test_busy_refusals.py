@@ -11,6 +11,7 @@ import signal
 import pytest
 
 from bci_stream.core.messages import Reply, Retry, SwapModel
+from bci_stream.service.commands import SWAP_IN_PROGRESS
 from support.common import unique
 from support.http import wait_status
 from support.swap_live import running_decoder, swap_server
@@ -43,28 +44,46 @@ def test_every_command_before_the_stream_is_connected_is_409_retryable(server):
 
 
 def test_a_swap_while_another_loads_is_refused_as_busy(server):
+    """Two swaps in the pipe before the worker reads either: it reads every waiting command at one look, so the second
+    mostly comes while the first one's model loads, and is refused as busy. On a loaded machine the first load (a tiny
+    model, milliseconds) can end before the worker's loop reads the second, which is then taken too: both answered
+    ok, as they should be, and nothing to check. So the pair is sent again (up to :data:`ATTEMPTS` times) until a
+    second swap meets a load going on (a CI rehearsal of s51 met the fast case once)."""
     srv, client = server
     with running_decoder(client, "dedicated") as st:
         handle = srv.server.config.app.state.supervisor.get(st["id"])
-        with handle.request_lock:  # the supervisor's own requests wait
-            commands = []
-            # both in the pipe before the worker reads either: it reads every waiting command at one look, so the
-            # second comes while the first one's model loads. Sent back to back to a running worker, the second could
-            # come at a later look, after a quick load had ended (this test's thread or the worker scheduled late)
-            os.kill(handle.process.pid, signal.SIGSTOP)
-            try:
-                for _ in range(2):
-                    handle.next_request += 1
-                    commands.append(SwapModel(model="tiny-ok", request_id=(handle.generation, handle.next_request)))
-                    handle.cmd_conn.send(commands[-1])
-            finally:
-                os.kill(handle.process.pid, signal.SIGCONT)
-            replies = {}
-            while len(replies) < 2:
-                assert handle.cmd_conn.poll(60), f"no reply (got {replies})"
-                reply = handle.cmd_conn.recv()
-                assert isinstance(reply, Reply), reply
-                replies[reply.request_id] = reply
-        first, second = (replies[c.request_id] for c in commands)
-        assert first.ok and first.retry is None, first
-        assert not second.ok and second.retry is Retry.BUSY, second
+        seen = []
+        for _ in range(ATTEMPTS):
+            first, second = swap_pair(handle)
+            assert first.ok and first.retry is None, first
+            seen.append(second)
+            if not second.ok:
+                break
+            assert second.retry is None, second  # taken after the first load ended: ok, as any swap
+        assert not second.ok and second.retry is Retry.BUSY and second.error == SWAP_IN_PROGRESS, seen
+
+
+#: pairs of swaps sent, at most, for a second one to meet the first one's load
+ATTEMPTS = 5
+
+
+def swap_pair(handle) -> tuple[Reply, Reply]:
+    """Two swaps to ``tiny-ok`` put in the worker's pipe while it is stopped (SIGSTOP), then its replies to both."""
+    with handle.request_lock:  # the supervisor's own requests wait
+        commands = []
+        os.kill(handle.process.pid, signal.SIGSTOP)
+        try:
+            for _ in range(2):
+                handle.next_request += 1
+                commands.append(SwapModel(model="tiny-ok", request_id=(handle.generation, handle.next_request)))
+                handle.cmd_conn.send(commands[-1])
+        finally:
+            os.kill(handle.process.pid, signal.SIGCONT)
+        replies = {}
+        while len(replies) < 2:
+            assert handle.cmd_conn.poll(60), f"no reply (got {replies})"
+            reply = handle.cmd_conn.recv()
+            assert isinstance(reply, Reply), reply
+            replies[reply.request_id] = reply
+    first, second = (replies[c.request_id] for c in commands)
+    return first, second
