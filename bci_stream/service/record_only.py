@@ -303,8 +303,8 @@ class RecordOnly:
             every: float = 5.0) -> RecordTotals:
         """Record until ``stop`` is set or ``duration`` seconds (wall clock, from the opening of the inlet's data
         stream) went by; ``progress`` gets :meth:`line` every ``every`` seconds, and each new note (the unit assumed,
-        an amplitude implausible in it) as ``warning: ...`` at once. On a stop, the samples already in the inlet are taken
-        too. The stream lost for good (a source without a source_id gone) ends the recording as well."""
+        an amplitude implausible in it) as ``warning: ...`` at once. On a stop, the samples already in the inlet are
+        taken too. The stream lost for good (a source without a source_id gone) ends the recording as well."""
         next_line, next_clock, told = self.started + every, self.started + CLOCK_UPDATE_S, 0
         try:
             while not stop.is_set():

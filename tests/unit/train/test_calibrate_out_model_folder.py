@@ -36,7 +36,8 @@ def test_out_in_a_model_folder_is_refused_naming_the_registry(tmp_path: Path) ->
 
 def test_a_kept_versions_folder_names_the_registry_and_a_stray_card_is_no_model(tmp_path: Path, monkeypatch) -> None:
     """Review s51 F4: ``--out REG/NAME/1.0.0`` (a kept version's folder) named ``REG/NAME``, itself refused next;
-    ``--out .`` named ``.``; a registry holding a ``model.json`` that is no card was refused (the registry ignores it)."""
+    ``--out .`` named ``.``; a registry holding a ``model.json`` that is no card was refused (the registry ignores
+    it)."""
     from bci_stream.train.classical.model_version import registry_problem
 
     model = tmp_path / "models" / "m"
