@@ -79,7 +79,8 @@ class StallStatus(BaseModel):
     """``silent``: no data for ``stall_timeout_s`` (a replay that ended, a paused sender); ``lost``: liblsl lost the
     stream (a sender without source_id) and the decoder looks for it again; ``verifying``: the source came back as a
     new outlet instance that no resolve has found yet, its samples held until it is checked; ``checking``: a shared
-    worker reads a returned instance's channel labels and units in a helper thread, its samples held meanwhile."""
+    worker reads a returned instance's channel labels and units in a helper thread, its samples held meanwhile;
+    ``opening``: a shared worker opens the inlet of its source, found again, in a helper thread."""
     reason: str
     since: float
     """``local_clock()`` (the worker host's LSL clock) when the last data arrived."""
@@ -100,6 +101,8 @@ class StallStatus(BaseModel):
     """``local_clock()`` when the ``verifying`` wait began (None in the other kinds)."""
     check_since: float | None = None
     """``local_clock()`` when the ``checking`` read began (None in the other kinds)."""
+    open_since: float | None = None
+    """``local_clock()`` when the ``opening`` open began (None in the other kinds)."""
 
 
 class StateChange(BaseModel):

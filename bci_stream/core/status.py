@@ -90,7 +90,9 @@ class WorkerStatus:
         Why the stream is ``stalled`` (``bci_stream.service.stalls``): ``kind`` (``silent`` | ``lost`` |
         ``verifying``: the source came back as a new outlet instance no resolve found yet, its samples held until
         it is checked, ``verify_since`` saying since when; ``checking``: a shared worker reads the new instance's
-        full info in a helper thread, ``check_since``; ``bci_stream.service.return_check``), ``reason``,
+        full info in a helper thread, ``check_since``; ``bci_stream.service.return_check``; ``opening``: a shared
+        worker opens the inlet of its source, found again, in a helper thread, ``open_since``;
+        ``bci_stream.service.reopen``), ``reason``,
         ``since`` (``local_clock()`` of the last data) and ``seconds`` silent; None while data flow.
         While the source is gone and another stream matches the selector (``SourceMonitor.other``): that stream
         (``other_stream``), whether it may fit the model (``other_fits``), ``ends_at`` (``local_clock()``: the end of

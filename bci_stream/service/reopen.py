@@ -8,7 +8,9 @@ open connects to the sender twice, for its full info and for its data, each wait
 just then (a starved or stopped program, a host that dropped off the network). A dedicated worker waits in it, as at
 its first connection. A shared worker opens it in a helper thread (:class:`InletOpen`, polled by
 :meth:`Reopening.poll_reopen`): before, its loop waited up to twice :data:`OPEN_TIMEOUT_S`, and every other stream of
-the worker with it. The slot stays ``stalled``, out of the worker's pulls, until the inlet is open.
+the worker with it. The slot stays ``stalled``, out of the worker's pulls, until the inlet is open, its ``stall.kind``
+``opening`` (``open_since``) meanwhile: before, the status still said ``lost`` or ``silent``, nothing telling that the
+source was found and waited for.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ from bci_stream.lsl.source import full_info
 if TYPE_CHECKING:
     from bci_stream.core.spec import DecoderSpec
     from bci_stream.core.status import WorkerStatus
+    from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.source_monitor import SourceMonitor
 
 log = logging.getLogger("bci_stream.worker")
 
 OPEN_TIMEOUT_S = 10.0  # how long an inlet's full info, then its data stream, are each waited for, s
+OPEN_REASON = ("the source was found again and its inlet is being opened (its full info, then its data stream, each "
+               f"waited for up to {OPEN_TIMEOUT_S:g} s), in a helper thread (the worker's other streams decode on); "
+               "the stream is decoded once it is open")
 
 
 def inlet_buflen(max_buffer_s: float) -> int:
@@ -108,6 +114,7 @@ class Reopening:
     decoder_id: str
     spec: DecoderSpec
     status: WorkerStatus
+    reporter: StatusReporter
     monitor: SourceMonitor | None
     inlet: pylsl.StreamInlet | None
     puller: ChunkPuller | None
@@ -115,6 +122,8 @@ class Reopening:
     poll_checks: bool  # a shared worker's slot: the open in a helper thread, polled
     #: the open going on in a helper thread (the shared worker), None when none
     reopen_pending: InletOpen | None = None
+    #: the stall's kind and reason before the open began, said again once it ended (the source not decoded yet)
+    stall_before_open: dict[str, str | None] = {"kind": "lost", "reason": "waiting for the source to come back"}
 
     def reopen(self, info: pylsl.StreamInfo, checked: bool = False) -> None:
         """Open an inlet on ``info``, the source found again (a lost one, or, ``checked``, a new instance that passed
@@ -126,6 +135,7 @@ class Reopening:
                 self.cancel_reopen()  # another instance to open now: the one being opened is no longer followed
             if self.reopen_pending is None:
                 self.reopen_pending = InletOpen(info, buflen, checked)
+                self._say_opening(True)
             return
         try:
             inlet = open_source(info, buflen)
@@ -142,12 +152,14 @@ class Reopening:
         try:
             inlet = self.reopen_pending.result()
         except (LostError, LslTimeoutError):
-            self.reopen_failed(self.reopen_pending.info, self.reopen_pending.checked)
-            self.reopen_pending = None
+            pending, self.reopen_pending = self.reopen_pending, None
+            self._say_opening(False)
+            self.reopen_failed(pending.info, pending.checked)
             return False
         if inlet is None:
             return True
         self.reopen_pending = None
+        self._say_opening(False)
         self.opened(inlet)
         return False
 
@@ -156,6 +168,23 @@ class Reopening:
         if self.reopen_pending is not None:
             self.reopen_pending.cancel()
             self.reopen_pending = None
+            self._say_opening(False)
+
+    def _say_opening(self, opening: bool) -> None:
+        """The stall's ``kind`` ``opening`` while an open goes on in a helper thread; its kind and reason before,
+        again, once the open ended (the stream is decoded from its first data, which ends the stall)."""
+        stall = self.status.stall
+        if stall is None:  # not stalled (a sender back faster than stall_timeout_s), or the decoder ended in error
+            return
+        if opening:
+            if stall.get("kind") != "opening":
+                self.stall_before_open = {k: stall.get(k) for k in ("kind", "reason")}
+            stall.update(kind="opening", reason=OPEN_REASON, open_since=pylsl.local_clock())
+        elif stall.get("kind") == "opening":
+            stall.update(self.stall_before_open, open_since=None)
+        else:
+            return
+        self.reporter.report()
 
     def opened(self, inlet: pylsl.StreamInlet) -> None:
         """``inlet``, open on the source found again, is the slot's: pulled from the next wake-up on."""

@@ -162,9 +162,9 @@ class StallHandling(ReturnCheck, Reopening):
             self.status.stall.update(self.monitor.other)
         here = self.status.stream["uid"] in self.monitor.present  # the instance decoded is still up (silent)
         self.status.source_present = here if self.monitor.checked else None
-        self.note_reconnect(uid)  # a new instance: checked (labels, units) before an inlet is opened on it
         if uid is not None:  # an open of an instance seen before goes on: that instance is not the one followed now
-            self.cancel_reopen()
+            self.cancel_reopen()  # (first: a check begun next says the stall's kind before the open, not ``opening``)
+        self.note_reconnect(uid)  # a new instance: checked (labels, units) before an inlet is opened on it
         if uid is not None and self.inlet is not None and here:
             self.inlet.close_stream()  # bound to an instance still there but silent: follow the new one
             self.inlet = None

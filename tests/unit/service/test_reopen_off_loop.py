@@ -23,9 +23,9 @@ import pylsl
 import pytest
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.service.reopen import InletOpen
+from bci_stream.service.reopen import OPEN_REASON, InletOpen
 from bci_stream.service.source_monitor import SourceMonitor
-from bci_stream.service.stalls import StallHandling
+from bci_stream.service.stalls import LOST_REASON, StallHandling
 from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, unique
 
 pytestmark = pytest.mark.timeout(180)
@@ -86,6 +86,16 @@ class Slot(StallHandling):
         self.spec = SimpleNamespace(options=SimpleNamespace(max_buffer_s=2.0))
         self.sfreq = TINY_SFREQ
         self.status = SimpleNamespace(stream={"uid": info.uid()}, source_present=False, state="stalled", stall=None)
+        self.reports = 0
+        self.reporter = SimpleNamespace(report=self.count_report)
+
+    def count_report(self) -> None:
+        self.reports += 1
+
+    def stall_lost(self) -> dict:
+        """The slot's stall as after a loss (``on_stall(0, lost=True)``)."""
+        self.status.stall = {"kind": "lost", "reason": LOST_REASON, "since": 0.0, "seconds": 0.0}
+        return self.status.stall
 
 
 def until(predicate, what: str, timeout: float = 60.0):
@@ -231,3 +241,52 @@ def test_a_slot_closed_while_its_open_goes_on_cancels_it(stopped_sender, tmp_pat
     slot.close()
     assert slot.reopen_pending is None and pending._cancelled and slot.inlet is None
     a.close()
+
+
+def test_the_status_says_opening_while_the_open_goes_on_then_what_it_said_before(stopped_sender):
+    """While the open goes on in its helper thread the stall's ``kind`` is ``opening`` (``open_since``), reported;
+    once the inlet is open, the stall says what it said before until data resume the stream. Before, it said ``lost``
+    throughout, nothing telling that the source was found and its sender waited for."""
+    proc, info = stopped_sender
+    slot = Slot(info)
+    stall = slot.stall_lost()
+    slot.reopen(info)
+    assert stall["kind"] == "opening" and stall["reason"] == OPEN_REASON and stall["open_since"] > 0
+    assert slot.reports == 1
+    os.kill(proc.pid, signal.SIGCONT)
+    until(lambda: not slot.poll_reopen(), "the open once the sender runs again")
+    assert slot.inlet is not None
+    assert (stall["kind"], stall["reason"], stall["open_since"]) == ("lost", LOST_REASON, None)
+    assert slot.reports == 2
+    slot.inlet.close_stream()
+
+
+@pytest.mark.parametrize("end", ["cancelled", "failed"])
+def test_an_open_cancelled_or_failed_gives_the_stall_its_kind_back(stopped_sender, end):
+    proc, info = stopped_sender
+    slot = Slot(info)
+    stall = slot.stall_lost()
+    slot.reopen(info)
+    assert stall["kind"] == "opening"
+    if end == "cancelled":
+        slot.cancel_reopen()
+    else:
+        proc.kill()
+        proc.wait()
+        until(lambda: not slot.poll_reopen(), "the failed open's end")
+    assert (stall["kind"], stall["reason"], stall["open_since"]) == ("lost", LOST_REASON, None)
+
+
+def test_a_newer_instance_found_while_opening_is_checked_and_the_check_keeps_the_kind_before_the_open(
+        stopped_sender):
+    """The open is abandoned before the newer instance's check begins: the check says ``checking``, and says the
+    kind before the open (``lost``), not ``opening``, once it passed."""
+    _, info = stopped_sender
+    slot = Slot(info)
+    slot.full = None
+    stall = slot.stall_lost()
+    slot.reopen(info)
+    slot.monitor = NewInstanceMonitor(info, "a-newer-uid")
+    slot.check_source(pylsl.local_clock())
+    assert slot.reopen_pending is None and stall["kind"] == "checking" and stall["open_since"] is None
+    assert slot.stall_before_check["kind"] == "lost"
