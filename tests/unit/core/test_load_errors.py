@@ -39,10 +39,17 @@ CHILD = textwrap.dedent("""
         with open("/proc/self/statm") as f:
             size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         resource.setrlimit(resource.RLIMIT_AS, (size, resource.RLIM_INFINITY))
+        reserve = bytearray(1 << 16)  # freed to say the error
+        try:  # the free space left in the mappings (malloc's arenas) taken too, or a tiny model may fit in it
+            while True:
+                held.append(bytearray(1 << 12))
+        except MemoryError:
+            pass
     try:
         StepModel(os.path.join(folder, "model.onnx"), card).warm_up()
         print("loaded")
     except BaseException as exc:
+        reserve = None
         error = load_error(exc, "the model")
         print(type(error).__name__, error, flush=True)
 """)
