@@ -260,7 +260,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     if previous is not None:
         echo(f"version: {name}@{version}, after {name}@{previous} in {out_dir} (a new version, so that the registry, "
              "a decoder's status, its decoded stream and recordings tell the two models apart)")
-    for note in prep.notes + band_notes(prep.sfreq):
+    # loading's warnings are printed once, in the summary beside the chance check (metrics.warnings), not here too
+    for note in [n for n in prep.notes if not n.startswith("warning: ")] + band_notes(prep.sfreq):
         echo(note if note.startswith("warning") else f"note: {note}")
 
     results = {fam: _select(prep, fam, folds, channels is not None, progress, clip_sd)

@@ -7,7 +7,8 @@
 * A FIF file written with ``mne.create_info``'s default ``misc`` type (no unit) holding volts reads as µV: calibrate
   warned of the amplitude (median channel SD ~5e-05 µV, "plausible if the values are in V") in its notes only; the
   card's ``metrics.warnings`` was ``[]`` and the summary's warnings beside the chance check did not show it. Real EEG:
-  S001 R05 and R06 (tests/data, 21 channels), written in volts on ``misc`` channels.
+  S001 R05 and R06 (tests/data, 21 channels), written in volts on ``misc`` channels. Printed once, in the summary
+  (audit s52cal: it was also printed where the files were loaded).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def test_volts_read_as_microvolts_are_warned_of_on_the_card_and_in_the_summary(t
     assert report["warnings"] == warned
     summary = res.output[res.output.index("CV: "):]  # the summary after the table, beside the chance check's
     assert all(f"warning: {w}" in summary for w in warned), res.output
+    assert all(res.output.count(w) == 1 for w in warned), res.output  # once: not also where the files are loaded
     assert "## Warnings" in (models / "volts" / "report" / "report.md").read_text()
 
 
