@@ -267,7 +267,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.engine.offline import decode_offline
     from bci_stream.core.settings import Settings
     from bci_stream.train.classical.bad_spans import check_bad_events
-    from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials
+    from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials, undecidable_times
     from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings
     from bci_stream.train.evaluate.scale_check import scale_warnings
 
@@ -318,6 +318,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                                                                      ("", f"{REFERENCE} file "))
                for d in files if (w := decision_spacing_warning(d["rec"], lmap, window, classes, at, epoch_s=epoch,
                                                                 role=role))]
+    if (late := undecidable_times([d["labels"] for d in tests], class_ids, window_lead(window, sfreq), sfreq,
+                                  times)) is not None:  # a time past every trial's file: refused before the replay
+        raise LiveEvaluationError(late)
     for line in spacing:  # cues closer than the decision times, said before the replay
         say(line)
 

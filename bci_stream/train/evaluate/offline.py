@@ -148,7 +148,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     from bci_stream.train.evaluate.inputs import (file_options, held_label_map, leave_out_bad_trials, load_for_model,
                                                   remapped_events)
     from bci_stream.io.labels import window_lead
-    from bci_stream.train.evaluate.metrics import evaluate_probs
+    from bci_stream.train.evaluate.metrics import evaluate_probs, undecidable_times
     from bci_stream.train.label_spacing import decision_spacing_warning
 
     t = _load_target(target, models_dir)
@@ -176,6 +176,9 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     # each file's class indices (label map order) -> the model's output indices; -1 (unlabelled) stays -1
     labels = [np.array([outputs.index(n) for n in rec.label_names] + [-1], dtype=np.int64)[rec.labels]
               for rec in recs]
+    lead = window_lead(t["label_window"], t["sfreq"])  # a label window's start: decisions at cue + t all the same
+    if (late := undecidable_times(labels, [outputs.index(c) for c in classes], lead, t["sfreq"], times_s)) is not None:
+        raise ModelError(late)  # before decoding: a time past every trial's file decides nothing
     probs = []
     for d in loaded:
         if t["kind"] == "onnx":
@@ -191,7 +194,6 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
             x = guard.apply(d.x.copy())
             z = Preprocessor(t["preprocessing"], len(t["ch_names"]), t["sfreq"]).process(x)
             probs.append(predict_probs(t["net"], z))
-    lead = window_lead(t["label_window"], t["sfreq"])  # a label window's start: decisions at cue + t all the same
     metrics = evaluate_probs(probs, labels, outputs, classes, t["sfreq"], times_s, lead=lead)
     notes = map_notes + [n for d in loaded for n in d.notes]
     notes += [nonfinite_note(d.rec.source, d.nonfinite, "in the model's channels", n_beyond=d.beyond)
