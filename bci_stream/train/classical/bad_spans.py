@@ -245,20 +245,39 @@ def check_bad_events(bad_events: Sequence[str], label_map: Mapping[str, Any], ev
                      map_option: str = "--labels") -> list[str]:
     """Check ``--bad-events`` names against the label map and the files' ``events`` (all files); return the notes.
 
-    A name that the label map maps to a class (a cue) is refused (``error``); then :func:`bad_event_notes`.
-    ``option`` and ``map_option`` name the options in the messages.
+    A name that the label map maps to a class (a cue) is refused (``error``); then :func:`bad_event_notes`, whose
+    note on a name no file has is a ``warning:`` (a typo leaves the bad data in). ``option`` and ``map_option`` name
+    the options in the messages.
     """
     names = [str(n) for n in bad_events]
     if both := sorted(set(names) & {str(k) for k, v in label_map.items() if v is not None}):
         raise error(f"{option} names event(s) {both} that the label map ({map_option}) maps to a class: an event is "
                     "either a cue or a mark of bad data")
-    return bad_event_notes(names, events, marked=marked, span_s=span_s, option=option)
+    return bad_event_notes(names, events, marked=marked, span_s=span_s, option=option, warn_absent=True)
+
+
+def absent_names_hint(absent: Sequence[str], events: Sequence[Any]) -> str:
+    """What the files have instead of ``absent`` event names: those named alike but for case, blanks or a ``TYPE/``
+    prefix (:func:`~bci_stream.io.labels.near_names`), else the closest spellings (``1O23`` → ``1023``), and the
+    files' event names (the first 12)."""
+    import difflib
+
+    from bci_stream.io.labels import near_names
+
+    present = sorted({str(e.description) for e in events})
+    if not (hint := near_names(absent, events)):
+        close = list(dict.fromkeys(m for n in absent for m in difflib.get_close_matches(n, present, n=3, cutoff=0.5)))
+        hint = f"; the nearest event names in the files: {', '.join(map(repr, close))}" if close else ""
+    listed = ", ".join(map(repr, present[:12])) + (f" ... ({len(present)} names)" if len(present) > 12 else "")
+    return f"{hint} (the files' events: {listed or 'none'})"
 
 
 def bad_event_notes(bad_events: Sequence[str], events: Sequence[Any], *, marked: Collection[str] | None = None,
-                    span_s: float = max(EVAL_TIMES), option: str = "--bad-events") -> list[str]:
+                    span_s: float = max(EVAL_TIMES), option: str = "--bad-events", warn_absent: bool = False
+                    ) -> list[str]:
     """The notes on ``bad_events`` names (``option``: ``--bad-events``, ``train``'s ``data.bad_events``) given the
-    files' ``events`` (all files): a name no event has; given ``marked`` (every reason whose span overlaps a trial
+    files' ``events`` (all files): a name no event has, with the names the files have (:func:`absent_names_hint`;
+    ``warn_absent``: as a ``warning:``); given ``marked`` (every reason whose span overlaps a trial
     left out, :attr:`LeftOut.overlapped`), a name that left no trial out: no such event overlaps a trial's span or,
     without a duration, lies at most ``span_s`` before the cue after it (see the module docstring). ``train``
     calls this alone: its config refuses a bad event that is also a cue before any file is read."""
@@ -266,7 +285,8 @@ def bad_event_notes(bad_events: Sequence[str], events: Sequence[Any], *, marked:
     have = {str(e.description) for e in events}
     notes = []
     if absent := [n for n in names if n not in have]:
-        notes.append(f"{option} names event(s) {absent} that no file has: no trial is left out for them")
+        notes.append(f"{'warning: ' if warn_absent else ''}{option} names event(s) {absent} that no file has: no "
+                     f"trial is left out for them{absent_names_hint(absent, events)}")
     if marked is not None and (idle := [n for n in names if n in have and n not in marked]):
         notes.append(f"{option} {idle}: no such event overlaps a trial's span (cue to cue + {span_s:g} s) or, "
                      f"without a duration, lies at most {span_s:g} s before a cue that is the next event after it, "
@@ -339,6 +359,6 @@ def hold_nonfinite(data: np.ndarray, limit: float | None = LIMIT_UV) -> int:
 
 
 __all__ = ["ACQ_SKIP", "BAD_PREFIX", "BOUNDARIES", "BOUNDARY", "FILTER_ENERGY", "LIMIT_UV", "NON_FINITE", "SETTLE_TAUS",
-           "LeftOut", "Span", "bad_event_notes", "bad_spans", "beyond_limit", "candidate_configs", "check_bad_events",
-           "hold_nonfinite", "is_acq_skip", "is_bad_description", "is_boundary", "leave_out", "limit_for",
-           "nonfinite_note", "nonfinite_stretches", "settle_s", "span_hits", "usable"]
+           "LeftOut", "Span", "absent_names_hint", "bad_event_notes", "bad_spans", "beyond_limit", "candidate_configs",
+           "check_bad_events", "hold_nonfinite", "is_acq_skip", "is_bad_description", "is_boundary", "leave_out",
+           "limit_for", "nonfinite_note", "nonfinite_stretches", "settle_s", "span_hits", "usable"]

@@ -321,7 +321,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     if (late := undecidable_times([d["labels"] for d in tests], class_ids, window_lead(window, sfreq), sfreq,
                                   times)) is not None:  # a time past every trial's file: refused before the replay
         raise LiveEvaluationError(late)
-    for line in spacing:  # cues closer than the decision times, said before the replay
+    for line in spacing + [n for n in left_notes if n.startswith("warning:")]:  # said before the replay (a typo)
         say(line)
 
     settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
