@@ -38,9 +38,16 @@ def non_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def name_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A comma list that names at least one item (``--channels ''`` from an unset variable is no list: without
-    this, it would silently mean the option was not given)."""
-    if value is not None and not any(item.strip() for item in value.split(",")):
+    this, it would silently mean the option was not given), with no empty item but a trailing one (``C3,,C4`` or
+    ``,C3``: a name left out, e.g. an unset variable; refused as ``--labels`` refuses an empty pair)."""
+    if value is None:
+        return value
+    items = [item.strip() for item in value.split(",")]
+    if not any(items):
         raise click.BadParameter(f"must name at least one (a comma list such as A,B), got {value!r}")
+    if not all(items[:-1]):  # a trailing comma is harmless
+        raise click.BadParameter(f"must be names separated by single commas (e.g. A,B), with no empty item; got "
+                                 f"{value!r}")
     return value
 
 

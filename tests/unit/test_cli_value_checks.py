@@ -66,3 +66,26 @@ def test_an_empty_list_option_is_refused_not_taken_as_not_given(args: list[str],
     """Before: ``--channels "$CHANS"`` with the variable unset calibrated on the default channels without a word."""
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2 and f"Invalid value for {message}" in res.output, res.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--channels", "C3,,C4"], "'--channels': must "
+     "be names separated by single commas (e.g. A,B), with no empty item; got 'C3,,C4'"),
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--channels", ",C3,C4"], "'--channels'"),
+    (["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x", "--bad-events", "1023,,1024"],
+     "'--bad-events'"),
+    (["evaluate", "eegmmidb-s001", "--data", EDF, "--bad-events", "1023,,1024"], "'--bad-events': must be names "
+     "separated by single commas"),
+])
+def test_an_empty_item_inside_a_list_option_is_refused_as_in_labels(args: list[str], message: str) -> None:
+    """Audit s52cal, finding 5: ``--labels T1=fists,,T2=feet`` was refused (an empty pair) while ``--channels C3,,C4``
+    silently calibrated on two channels: a name left out (an unset variable) now gets the same refusal. A trailing
+    comma is harmless in both."""
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and f"Invalid value for {message}" in res.output, res.output
+
+
+def test_a_trailing_comma_is_harmless_in_a_list_option() -> None:
+    from bci_stream.cli_checks import name_list
+
+    assert name_list(None, None, "C3,C4,") == "C3,C4,"  # type: ignore[arg-type]
