@@ -199,13 +199,17 @@ def _calibrate_option(name: str) -> Any:
                    "the samples of those spans; each said per file (calibrate's rule and checks). With --live too: "
                    "the live figures and the epoch references score the same trials (the service itself scores every "
                    "cue).")
+@click.option("--no-progress", is_flag=True,
+              help="No progress lines: with --live, those of the service and of each file's replay (their figures, "
+                   "the warnings and the tables are printed all the same); offline evaluate draws none.")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
                  label_pairs: tuple[str, ...],
                  trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
                  reference_train: tuple[Path, ...], out: Path | None, overwrite: bool, models_dir: Path | None,
                  stream: str | None, marker_stream: str | None, channel_names: str | None, event_fields: str | None,
-                 state: str | None, type_state: str | None, include_zero: bool | None, bad_events: str | None) -> None:
+                 state: str | None, type_state: str | None, include_zero: bool | None, bad_events: str | None,
+                 no_progress: bool) -> None:
     """Score MODEL (checkpoint .pt, model folder, or registry name[@version]) on recordings.
 
     With --live, MODEL runs in a real service (LSL in, decoded LSL out) and the decoded stream is scored.
@@ -255,7 +259,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
             res = evaluate_live(model, list(data), _label_map(label_map, label_pairs), models_dir=models_dir,
                                 speed=4.0 if speed is None else speed,
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
-                                reference_train=list(reference_train) or None, echo=click.echo, **files)
+                                reference_train=list(reference_train) or None, **files,
+                                echo=_warnings_only if no_progress else click.echo)
         except BciStreamError as exc:
             raise _model_error(exc, registry_given) from None
         click.echo("")
@@ -299,6 +304,13 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     if out is not None:
         write_evaluation(res, out)
         click.echo(f"wrote {out / 'evaluation.md'}")
+
+
+def _warnings_only(line: str) -> None:
+    """``evaluate --live --no-progress``'s echo: the warnings said before the replay (the tables repeat them), no
+    progress line."""
+    if line.startswith("warning:"):
+        click.echo(line)
 
 
 def _live_cell(row: dict[str, Any] | None) -> str:
