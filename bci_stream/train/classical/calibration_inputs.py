@@ -32,7 +32,8 @@ from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, ampli
 from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
                                                   limit_for, nonfinite_note, nonfinite_stretches, usable)
 from bci_stream.train.classical.configs import DECISION_TIME, EVAL_TIMES
-from bci_stream.train.classical.data import Trials, channel_pick_note, shared_channels_hint, trials_of
+from bci_stream.train.classical.data import (Trials, channel_pick_note, name_twins_message, numbered_hint,
+                                             shared_channels_hint, trials_of)
 from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
 from bci_stream.train.content_print import content_print
 from bci_stream.train.label_spacing import cue_response_notes
@@ -164,6 +165,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
         marked = "" if channels else "".join(f"; {n}" for n in notes if "marked bad in the files" in n)
         raise CalibrationError(f"{what} must name at least 2 channels (CSP and covariances need >= 2, and a common "
                                f"average reference of one channel is zero); got {list(wanted)}{marked}")
+    if not channels and (twins := name_twins_message(first.source, wanted)) is not None:  # C3 and C3.. both used
+        raise CalibrationError(twins)
     if not channels:
         _check_same_channels(recs, wanted)
     runs = []
@@ -174,7 +177,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
             raise CalibrationError(
                 f"channels missing in {rec.source}: {missing[:10]}{' ...' if len(missing) > 10 else ''} "
                 f"({len(missing)} of the {len(wanted)} channels of --channels; pass --channels with a set every "
-                f"file has){_numbered_hint(rec)}" + renamed_hint(missing, rec.ch_names, "file", rec.ch_types))
+                f"file has){numbered_hint(rec)}" + renamed_hint(missing, rec.ch_names, "file", rec.ch_types))
         if ambiguous:
             name, hits = next(iter(ambiguous.items()))
             raise CalibrationError(f"channel {name!r} matches several channels of {rec.source}: {hits}")
@@ -308,14 +311,6 @@ def _no_cue_message(empty: Sequence[Any], label_map: Mapping[str, str | None]) -
             f"{'the file' if one else 'those files'} out")
 
 
-def _numbered_hint(rec) -> str:
-    """A hint for a file whose channels are only numbered (a BCI2000 .dat without its .loc)."""
-    if rec.ch_names and all(str(n).strip().isdigit() for n in rec.ch_names):
-        return (f" ({rec.source}'s channels are only numbered ({shortlist(rec.ch_names, 3)}): name them with "
-                "--channel-names)")
-    return ""
-
-
 def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
     """Refuse files whose EEG channels differ (names matched after normalising), whatever their order.
 
@@ -332,7 +327,7 @@ def _check_same_channels(recs: Sequence[Any], wanted: Sequence[str]) -> None:
     lacks = [(rec, missing) for rec in recs if (missing := match_channels(rec.ch_names, pooled)[1])]
     if lacks:
         each = "; ".join(f"channels missing in {rec.source}: {m[:10]}{' ...' if len(m) > 10 else ''} "
-                         f"({len(m)} of {len(pooled)}){_numbered_hint(rec)}" for rec, m in lacks)
+                         f"({len(m)} of {len(pooled)}){numbered_hint(rec)}" for rec, m in lacks)
         raise CalibrationError(f"channels differ between the files ({len(pooled)} EEG channels over all files): "
                                f"{each}; pass --channels with a set every file has{shared_channels_hint(recs, pooled)}")
 

@@ -148,6 +148,31 @@ def shared_channels_hint(recs: Sequence, pooled: Sequence[str]) -> str:
     return f", e.g. the {len(shared)} they all have: --channels {shlex.quote(','.join(shared))}"
 
 
+def numbered_hint(rec) -> str:
+    """A hint for a file whose channels are only numbered (a BCI2000 .dat without its .loc)."""
+    if rec.ch_names and all(str(n).strip().isdigit() for n in rec.ch_names):
+        return (f" ({rec.source}'s channels are only numbered ({shortlist(rec.ch_names, 3)}): name them with "
+                "--channel-names)")
+    return ""
+
+
+def name_twins_message(source: object, names: Sequence[str]) -> str | None:
+    """The refusal of channels of ``source`` that ``calibrate`` would use side by side though they are one name after
+    normalising (:func:`~bci_stream.core.channels.ch_name_key`: ``C3`` and EEGMMIDB's ``C3..``, ``C3`` and ``c3``), or
+    None: the service finds a model's channels in a stream by that key, so such a model's two inputs would be told
+    apart by their spelling alone, and a stream with one of them would feed it to both."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(ch_name_key(name), []).append(name)
+    twins = [g for g in groups.values() if len(g) > 1]
+    if not twins:
+        return None
+    said = "; ".join(f"{' and '.join(map(repr, g))} (both {normalise_ch_name(g[0])!r})" for g in twins[:5])
+    return (f"channels of {source} must be distinct after normalising names (case, dots, blanks, an EEG prefix and a "
+            f"reference suffix are ignored, as the service matches a stream's channels); {len(twins)} name(s) are "
+            f"shared: {said}; pass --channels to choose one of each, or rename them with --channel-names")
+
+
 __all__ = ["DATA_ENV", "MIN_SENSORIMOTOR", "SENSORIMOTOR_10_10", "Trials", "channel_pick_note", "data_root",
-           "display_names", "no_sensorimotor_note", "sensorimotor_channels", "sensorimotor_found",
-           "shared_channels_hint", "trials_of"]
+           "display_names", "name_twins_message", "no_sensorimotor_note", "numbered_hint", "sensorimotor_channels",
+           "sensorimotor_found", "shared_channels_hint", "trials_of"]
