@@ -141,9 +141,9 @@ def loc_names(loc: Path) -> list[str]:
     return names
 
 
-def _channel_names(header: Bci2000Header, path: Path, loc_file: str | Path | None) -> list[str]:
+def _channel_names(header: Bci2000Header, path: Path, loc_file: str | Path | bool | None) -> list[str]:
     n = header.source_ch
-    if loc_file is not None:
+    if loc_file is not None and loc_file is not False:
         names = loc_names(Path(loc_file))
         if len(names) != n:
             raise DataError(f"loc_file must list SourceCh={n} channels for {path.name}; {loc_file} lists {len(names)}")
@@ -151,6 +151,8 @@ def _channel_names(header: Bci2000Header, path: Path, loc_file: str | Path | Non
     names = header.params.get("ChannelNames", [])
     if len(names) == n:
         return names
+    if loc_file is False:  # the caller names the channels (--channel-names): no .loc looked up, nor warned of
+        return [str(i + 1) for i in range(n)]
     candidates = [c for c in sorted(path.parent.glob("*.loc")) if len(loc_names(c)) == n]
     if len(candidates) == 1:  # said: a .loc of another cap's order, of the same count, would mislabel every channel
         warnings.warn(f"{path.name} has no ChannelNames parameter: its {n} channels are named by {candidates[0].name} "
@@ -171,7 +173,7 @@ def state_values(states: np.ndarray, state: StateDef) -> np.ndarray:
     return (acc & np.uint64((1 << state.length) - 1)).astype(np.int64)
 
 
-def read_bci2000_raw(path: Path, *, loc_file: str | Path | None = None
+def read_bci2000_raw(path: Path, *, loc_file: str | Path | bool | None = None
                      ) -> tuple[np.ndarray, float, list[str], dict[str, np.ndarray], Bci2000Header]:
     """Data ``[n_chans, n_times]`` in µV, sfreq, channel names, every state's values, and the header."""
     blob = path.read_bytes()
@@ -205,7 +207,7 @@ def read_bci2000_raw(path: Path, *, loc_file: str | Path | None = None
 
 
 def read_bci2000(path: Path, *, state: str = "StimulusCode", type_state: str | None = None,
-                 include_zero: bool | None = None, loc_file: str | Path | None = None
+                 include_zero: bool | None = None, loc_file: str | Path | bool | None = None
                  ) -> tuple[np.ndarray, float, list[str], list[Event]]:
     """Data (µV), sfreq, channel names and events from the values of a state.
 
@@ -222,7 +224,8 @@ def read_bci2000(path: Path, *, state: str = "StimulusCode", type_state: str | N
         Make events of runs of value 0 too. Default: True without ``type_state`` (``StimulusCode`` 0 is
         rest in cued motor tasks), False with it.
     loc_file
-        An EEGLAB ``.loc`` file naming the channels, for files without ``ChannelNames``.
+        An EEGLAB ``.loc`` file naming the channels, for files without ``ChannelNames``; ``False``: none (the
+        channels are numbered ``"1"`` … ``"c"``, for a caller that names them, :func:`~bci_stream.io.load.named_options`).
     """
     data, sfreq, names, states, _header = read_bci2000_raw(path, loc_file=loc_file)
     for key, name in (("state", state), ("type_state", type_state)):

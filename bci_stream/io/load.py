@@ -113,7 +113,7 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
         )
     if "zero" in allowed and "zero" not in opts:  # a numeric marker stream's 0: an event when the map names "0"
         opts["zero"] = zero_is_event([*(label_map or ()), *(cues or ())])
-    parts = tuple(reader(path, **opts))
+    parts = tuple(reader(path, **named_options(path, opts, rename_channels is not None)))
     extras: dict[str, Any] = parts[-1] if isinstance(parts[-1], dict) else {}  # e.g. {"ch_types": [...]}
     parts = parts[:-1] if isinstance(parts[-1], dict) else parts
     data, sfreq, names, events = parts[:4]
@@ -142,6 +142,15 @@ def format_options(path: str | Path) -> list[str]:
     if suffix not in FORMATS:
         return []
     return [p for p in inspect.signature(_reader(FORMATS[suffix])).parameters if p != "path"]
+
+
+def named_options(path: str | Path, options: Mapping[str, Any], renamed: bool) -> dict[str, Any]:
+    """``options`` for reading ``path`` when the caller names its channels itself (``renamed``: ``--channel-names``):
+    a BCI2000 file without ``ChannelNames`` then takes no ``.loc`` file from beside it (``loc_file=False``), nor warns
+    that it did, unless ``loc_file`` is given."""
+    if renamed and "loc_file" in format_options(path) and "loc_file" not in options:
+        return {**options, "loc_file": False}
+    return dict(options)
 
 
 def options_by_file(paths: Sequence[str | Path], options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -311,4 +320,4 @@ def missing_path_message(path: Path) -> str:
 
 
 __all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "missing_path_message",
-           "renamed_bads"]
+           "named_options", "renamed_bads"]

@@ -64,7 +64,7 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
     from bci_stream.io.channel_names import read_channel_names
     from bci_stream.io.errors import ChannelError, DataError
     from bci_stream.core.channels import shortlist
-    from bci_stream.io.load import check_names, missing_path_message, options_by_file, renamed_bads
+    from bci_stream.io.load import check_names, missing_path_message, named_options, options_by_file, renamed_bads
     from bci_stream.sim.replay import LINGER_S, absent_cues, label_cues, run_replay
 
     def ready(rec) -> None:
@@ -91,7 +91,7 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
         except (DataError, ValueError) as exc:
             raise click.UsageError(str(exc)) from None
         try:
-            rec = load_recording(path, cues=cues, **options)
+            rec = load_recording(path, cues=cues, **named_options(path, options, names is not None))
         except DataError as exc:  # e.g. an XDF of several amplifiers: name the option that picks one
             hint = _stream_hint(str(exc))
             if hint or options:

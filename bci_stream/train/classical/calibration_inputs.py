@@ -22,7 +22,7 @@ from bci_stream.core.channels import (match_channels, match_note, non_eeg_reason
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.units import PLAUSIBLE_SD_UV
 from bci_stream.io import load_recording
-from bci_stream.io.load import check_names, events_summary, options_by_file, renamed_bads
+from bci_stream.io.load import check_names, events_summary, named_options, options_by_file, renamed_bads
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.xdf_clock import JUMP
@@ -137,7 +137,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
         it = tqdm(paths, desc="loading", unit="file", leave=False)
     for p in it:
         try:
-            recs.append(load_recording(p, cues=label_map, **per_file[str(p)]))  # cues: a code 0 is an event
+            recs.append(load_recording(p, cues=label_map,  # cues: a code 0 is an event; named: no .loc looked up
+                                       **named_options(p, per_file[str(p)], channel_names is not None)))
         except DataError as exc:
             hint = next((f" (calibrate: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
                          if f"pass {o}=" in str(exc) or str(exc).startswith(f"{o} must name")), "")

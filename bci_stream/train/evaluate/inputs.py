@@ -214,12 +214,13 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     from bci_stream.core.errors import ChannelError, DataError
     from bci_stream.io import load_recording
     from bci_stream.io.labels import window_lead
-    from bci_stream.io.load import check_names, renamed_bads
+    from bci_stream.io.load import check_names, named_options, renamed_bads
     from bci_stream.train.classical.bad_spans import beyond_limit, usable
 
     ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
     try:
-        rec = load_recording(path, cues=label_map, **dict(options or {}))  # cues: a code 0 is an event
+        rec = load_recording(path, cues=label_map,  # cues: a code 0 is an event; named: no .loc looked up
+                             **named_options(path, options or {}, channel_names is not None))
     except DataError as exc:
         raise EvaluationInputError(f"cannot load {_what(path, role)}: {exc}{_hint(str(exc))}") from None
     if sfreq is not None and rec.sfreq != sfreq:
