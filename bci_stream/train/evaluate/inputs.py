@@ -314,15 +314,17 @@ def held_label_map(label_map: Mapping[str, str | None], events: Sequence[Event],
     absent = absent_events(label_map, events)
     if not absent:
         return dict(label_map), []
+    refs = ("; the epoch references are fitted on cues of every trial class: give --reference-train runs of every "
+            "class, or leave --reference-train out") if what.startswith(REFERENCE) else ""  # refused before the replay
     if given:
         raise error(f"label_map (--labels) names event(s) {absent} that occur in none of the {what} "
-                    f"(their events: {sorted({str(e.description) for e in events})}){near_names(absent, events)}")
+                    f"(their events: {sorted({str(e.description) for e in events})}){near_names(absent, events)}{refs}")
     kept = {k: v for k, v in label_map.items() if str(k) not in absent}
     note = (f"the model's label map also names {', '.join(map(repr, absent))}, which the {what} do not hold: "
             f"scored with {kept}")
     if uncued := [c for c in classes if c not in label_names_of(kept)]:
         raise error(f"trial class(es) {uncued} are cued by no event the {what} hold ({note}); give --labels with "
-                    "their events, or --trial-classes with classes they cue")
+                    f"their events, or --trial-classes with classes they cue{refs}")
     return kept, [note]
 
 

@@ -93,6 +93,9 @@ def test_live_evaluate_drops_the_cards_absent_events_per_file_set_and_checks_the
         evaluate_live(GRU.name, [fif], None, models_dir=model.parent, speed=8.0,
                       reference_train=[subset_file(R10)])
     assert "cued by no event the --reference-train files hold" in str(err.value)
+    # refused before the replay, deliberately; it says how to go on (audit s52cal F1: README said it was recorded)
+    assert str(err.value).endswith("; the epoch references are fitted on cues of every trial class: give "
+                                   "--reference-train runs of every class, or leave --reference-train out")
     with pytest.raises(LiveEvaluationError,  # a given map: a typo is refused as before
                        match=r"label_map \(--labels\) names event\(s\) \['T9'\] that occur in none of the test files"):
         evaluate_live(GRU.name, [fif], {"Stimulus/S  1": "fists", "T9": "feet"}, models_dir=model.parent)
