@@ -225,7 +225,8 @@ def read_bci2000(path: Path, *, state: str = "StimulusCode", type_state: str | N
         rest in cued motor tasks), False with it.
     loc_file
         An EEGLAB ``.loc`` file naming the channels, for files without ``ChannelNames``; ``False``: none (the
-        channels are numbered ``"1"`` … ``"c"``, for a caller that names them, :func:`~bci_stream.io.load.named_options`).
+        channels are numbered ``"1"`` … ``"c"``, for a caller that names them:
+        :func:`~bci_stream.io.load.named_options`).
     """
     data, sfreq, names, states, _header = read_bci2000_raw(path, loc_file=loc_file)
     for key, name in (("state", state), ("type_state", type_state)):

@@ -110,7 +110,7 @@ def test_evaluate_checks_bad_events_as_calibrate_does(models: Path, tmp_path: Pa
         evaluate_target("clean", [subset_file(R05)], label_map=LABELS, models_dir=models, bad_events=["T1"])
     res = evaluate_target("clean", [subset_file(R05)], label_map=LABELS, models_dir=models, bad_events=["1O23"])
     assert ("warning: --bad-events names event(s) ['1O23'] that no file has: no trial is left out for them (the files' "
-            "events: 'T0', 'T1', 'T2')") in res["notes"], res["notes"]  # a warning (audit s52cal F4): the flag, the name
+            "events: 'T0', 'T1', 'T2')") in res["notes"], res["notes"]  # a warning (audit s52cal F4)
     t = [o / SFREQ for o, _ in cues()]
     path = marked_fif(tmp_path / "start_raw.fif", extra=[(t[2] - 2.0, 0.0, "1023")])
     run = CliRunner().invoke(main, ["evaluate", "clean", "--models-dir", str(models), "--data", str(path),
