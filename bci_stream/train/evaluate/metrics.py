@@ -65,11 +65,13 @@ def find_trials(labels: np.ndarray, class_ids: Sequence[int], lead: int = 0) -> 
 
 def undecidable_times(labels_list: Sequence[np.ndarray], class_ids: Sequence[int], lead: int, sfreq: float,
                       times_s: Sequence[float]) -> str | None:
-    """The refusal of decision times at which no trial of any file is decided (its decision sample, cue + t, past
+    """The refusal of decision times none of which decides a trial of any file (its decision sample, cue + t, past
     its file's end for every trial, e.g. ``--decision-times 200`` on 2-minute runs: before, the figures were empty
-    and the exit code 0), or None: some trial is decided at every time, or there is no trial to decide."""
+    and the exit code 0), or None: some time decides a trial (one that decides none among them is scored as n=0,
+    said beside its figures), or there is no trial to decide."""
     room = [len(y) - 1 - tr.cue for y in labels_list for tr in find_trials(y, class_ids, lead) if tr.cue >= 0]
-    if not room or not (late := [t for t in times_s if int(round(t * sfreq)) > max(room)]):
+    late = [t for t in times_s if room and int(round(t * sfreq)) > max(room)]
+    if not room or len(late) < len(times_s):
         return None
     return (f"decision_times (--decision-times) must leave some trial decided: a trial is decided at cue + t, which "
             f"must lie in its file; at {', '.join(f'{t:g}' for t in late)} s none of the {len(room)} trials is (the "

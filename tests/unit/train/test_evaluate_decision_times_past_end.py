@@ -1,8 +1,9 @@
 """``evaluate --decision-times`` with a time past the end of every trial's file (audit s52cal, finding 2): before, a
 time such as 200 s on runs of 123 s printed an empty row ("n=0; 15 of 15 not decided") and exited 0, offline and with
 ``--live`` (after the whole replay). Now it is refused before any decoding or replay, naming ``--decision-times``,
-the rule, the time and the latest time a trial allows; a time past some trials' end but not all is still scored on
-the decided ones, with the count of those not decided. Real EEG: the repository's S001 R10 subset (21 channels) and
+the rule, the time and the latest time a trial allows. A time past some trials' end is still scored on the decided
+ones, and one past every trial's end beside times that decide some is scored n=0, each with the count of those not
+decided (as an earlier audit made it: test_evaluate_inputs). Real EEG: the repository's S001 R10 subset (21 channels) and
 the bundled GRU."""
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ def _evaluate(*args: str):
 
 
 def test_a_time_past_every_trial_is_refused_offline_naming_the_flag_and_value() -> None:
-    res = _evaluate("--decision-times", "2,200")
+    res = _evaluate("--decision-times", "200,300")
     assert res.exit_code == 2, res.output
     assert "decision_times (--decision-times) must leave some trial decided: a trial is decided at cue + t" in (
         res.output)
-    assert "at 200 s none of the" in res.output and "got 2,200" in res.output, res.output
+    assert "at 200, 300 s none of the" in res.output and "got 200,300" in res.output, res.output
     assert "trial accuracy @" not in res.output
+    res = _evaluate("--decision-times", "2,200")  # 2 s decides them: scored, 200 s as n=0 with why
+    assert res.exit_code == 0 and "@ 200s: instant –  mean –  (n=0; " in res.output, res.output
 
 
 def test_a_time_past_some_trials_only_is_scored_on_the_decided_ones() -> None:
@@ -49,4 +52,4 @@ def test_live_refuses_it_before_the_service_starts() -> None:
     with pytest.raises(LiveEvaluationError, match=r"decision_times \(--decision-times\) must leave some trial "
                                                   r"decided.*at 200 s none of the"):
         evaluate_live(GRU.name, [subset_file(R10)], None, models_dir=REPO / "models", speed=8.0,
-                      decision_times=(2.0, 200.0))
+                      decision_times=(200.0,))
