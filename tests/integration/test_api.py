@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pylsl
 import pytest
 from pydantic import ValidationError
 
@@ -109,7 +106,8 @@ def test_reset_is_counted(client, eeg_outlet):
         ({"model": "tiny-gru"}, ["body", "stream"], "Field required"),
         ({"stream": {}, "model": "tiny-gru"}, ["body", "stream"],
          "Value error, give at least one of name, type, source_id, hostname"),
-        ({"stream": {"name": "x"}, "model": "tiny-gru", "colour": 1}, ["body", "colour"], "Extra inputs are not permitted"),
+        ({"stream": {"name": "x"}, "model": "tiny-gru", "colour": 1}, ["body", "colour"],
+         "Extra inputs are not permitted"),
         # a misspelt field names the one it looks like (audit s42: "input_units" left a user thinking it was taken)
         ({"stream": {"name": "x"}, "model": "tiny-gru", "options": {"input_units": "V"}},
          ["body", "options", "input_units"],

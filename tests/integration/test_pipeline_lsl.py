@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import os
-import threading
 import time
 
 import numpy as np

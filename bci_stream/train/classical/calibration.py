@@ -30,7 +30,6 @@ The command itself (click) is :mod:`.calibrate`; export needs ``onnx`` and is im
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +39,7 @@ from typing import Any
 
 from scipy.stats import binom
 
-from bci_stream.core.card import CARD_FILE, MODEL_NAME_PATTERN, ModelCard, sha256_file
+from bci_stream.core.card import MODEL_NAME_PATTERN, ModelCard, sha256_file
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
 from bci_stream.train.classical.calibration_report import (carried_warning, chance_check, cue_gaps, size_notes,

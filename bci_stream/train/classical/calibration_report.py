@@ -270,8 +270,6 @@ def size_notes(params: Any, config: Any) -> list[str]:
     channels), cap them at fitting (audit s44b: ``--channels C3,Cz,C4`` gave ``m=4`` / ``n=16csp`` in the report, 2
     components / 3 dimensions in the card's ``architecture``). ``params``/``config``: a single family's, or the
     combined or averaged decoder's (their parts in order)."""
-    from bci_stream.train.classical.configs import config_label
-
     if hasattr(config, "members"):
         pairs = list(zip(params.members, config.members))
     elif hasattr(config, "riemann"):

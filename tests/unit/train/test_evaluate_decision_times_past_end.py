@@ -3,8 +3,8 @@ time such as 200 s on runs of 123 s printed an empty row ("n=0; 15 of 15 not dec
 ``--live`` (after the whole replay). Now it is refused before any decoding or replay, naming ``--decision-times``,
 the rule, the time and the latest time a trial allows. A time past some trials' end is still scored on the decided
 ones, and one past every trial's end beside times that decide some is scored n=0, each with the count of those not
-decided (as an earlier audit made it: test_evaluate_inputs). Real EEG: the repository's S001 R10 subset (21 channels) and
-the bundled GRU."""
+decided (as an earlier audit made it: test_evaluate_inputs). Real EEG: the repository's S001 R10 subset (21
+channels) and the bundled GRU."""
 
 from __future__ import annotations
 
