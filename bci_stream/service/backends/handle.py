@@ -12,7 +12,11 @@ from bci_stream.core.status import Counters, WorkerStatus
 from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.model_series import ModelSeries
+from bci_stream.service.scoring_swap import PREVIOUS_KEYS
 from bci_stream.service.totals import GenerationTotals
+
+#: Ended worker generations whose live score ``scoring.before_restart`` keeps (the oldest beyond them forgotten).
+MAX_SCORES_BEFORE_RESTART = 16
 
 
 @dataclass
@@ -56,16 +60,40 @@ class DecoderHandle:
     status_received: float | None = None  # time.monotonic() of its worker's latest status snapshot
     counted: GenerationTotals = field(default_factory=GenerationTotals)  # counters, histograms over generations
     series: ModelSeries = field(default_factory=ModelSeries)  # the same per model it ran (/metrics' model label)
+    #: the live score of each ended worker generation, as of its last status (status ``scoring.before_restart``)
+    scores_before_restart: list[dict[str, Any]] = field(default_factory=list)
+    last_score: tuple[int, dict[str, Any]] | None = None  # the latest generation's latest score that had any
 
     def take_status(self, generation: int, snapshot: WorkerStatus) -> None:
         """A status snapshot from worker ``generation`` (the current one): the latest status, its counters and latency
-        histograms summed with those of the ended generations (:meth:`totals`, ``counted.latency()``)."""
+        histograms summed with those of the ended generations (:meth:`totals`, ``counted.latency()``), and its
+        live score with those of the ended generations beside it (:meth:`_with_earlier_scores`)."""
+        snapshot = self._with_earlier_scores(generation, snapshot)
         self.counted.take(generation, snapshot.counters, snapshot.hist)  # first: one without them leaves the status be
         if self.counted.generation == generation:  # never older than a command's answer taken meanwhile
             snapshot = replace(snapshot, counters=self.counted.latest)
         if self.stopping:  # a stop (DELETE) is waiting for the worker: ``stopping`` until it is done (``stopped``)
             snapshot = replace(snapshot, state="stopping")
         self.status, self.status_received = snapshot, time.monotonic()
+
+    def _with_earlier_scores(self, generation: int, snapshot: WorkerStatus) -> WorkerStatus:
+        """``snapshot`` with ``scoring.before_restart``: a restarted worker scores anew, so the score of each ended
+        generation (the last one it reported) is kept beside the new one, never lost from the status. Taken when
+        the first snapshot of a newer generation comes (a generation that reported no score adds none)."""
+        last = self.last_score
+        if last is not None and generation > last[0]:
+            kept = {k: last[1].get(k) for k in (*PREVIOUS_KEYS, "pending", "previous")}
+            self.scores_before_restart = [*self.scores_before_restart, {**kept, "generation": last[0]}]
+            self.scores_before_restart = self.scores_before_restart[-MAX_SCORES_BEFORE_RESTART:]
+            self.last_score = None
+        scoring = snapshot.scoring
+        if not isinstance(scoring, dict) or "off" in scoring:
+            return snapshot
+        if scoring.get("trials") or scoring.get("markers_received") or scoring.get("previous"):
+            self.last_score = (generation, scoring)
+        if self.scores_before_restart:
+            snapshot = replace(snapshot, scoring={**scoring, "before_restart": self.scores_before_restart})
+        return snapshot
 
     def take_answer(self, generation: int, counters: Counters) -> None:
         """A command's answer's counters (a reset's, a swap's, a state restore's), newer than the last snapshot: in
