@@ -186,7 +186,12 @@ class MarkerFollower(threading.Thread):
         self.state, self.error, self.reason = "connected", None, None
         next_clock = pylsl.local_clock() + CLOCK_UPDATE_S
         while not self._stop_flag.is_set():
-            samples, stamps = inlet.pull_chunk(timeout=0.2, max_samples=1024)
+            # woken by the first marker (pull_chunk with a timeout waits for a full buffer: each marker then waited
+            # up to 0.2 s here), then whatever came with it
+            first, t_first = inlet.pull_sample(timeout=0.2)
+            samples, stamps = ([first], [t_first]) if t_first is not None else ([], [])
+            if t_first is not None and (more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]:
+                samples, stamps = samples + list(more[0]), stamps + list(more[1])
             for sample, ts in zip(samples, stamps):
                 values = (edges.values(sample) if edges is not None
                           else marker_values(sample, is_string, labels, self.raw, self.zero))
@@ -276,6 +281,10 @@ class MarkerHub:
         or not (see the module docstring)."""
         if self.scorer is not None:
             self.scorer.outputs(ts_out, y, epoch, seq)
+
+    def waiting(self) -> bool:
+        """Whether the follower found something :meth:`tick` has not taken: the worker's status is due at once."""
+        return bool(self.follower.queue)
 
     def tick(self) -> None:
         """Take what the follower found: record it, score it, keep it for status."""

@@ -55,9 +55,11 @@ class StatusReporter:
         self.nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # NonFiniteWatch.describe once decoding
         self.outputs_nonfinite: Callable[[], dict[str, Any] | None] = lambda: None  # DivergenceWatch.describe
         self.outlet_twins: Callable[[], dict[str, Any] | None] = lambda: None  # OutletTwins.describe
+        #: something to report now, before the timer (MarkerHub.waiting: a marker for the WebSocket clients)
+        self.urgent: Callable[[], bool] = lambda: False
 
     def due(self, now: float) -> bool:
-        return now >= self.next_report
+        return now >= self.next_report or self.urgent()
 
     def report(self) -> None:
         s = self.status

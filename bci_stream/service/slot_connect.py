@@ -209,6 +209,8 @@ class StreamConnection:
             opts.markers, card, full.name(), full.hostname(), self.sfreq, opts.time_correction, self.recorder,
             opts.gap_threshold_s, since, full, burst_s=opts.max_buffer_s)
         self.reporter.consumers = self.consumers
+        if self.markers is not None:  # a marker is reported at once (WebSocket clients' ?markers=true), not 0.25 s on
+            self.reporter.urgent = self.markers.waiting
         replay = self.generation > 1 and ring is not None and self.prov_outlet is not None
         if replay:  # a seq range the last worker numbered, never wrote: in a snapshot sent before any wait
             report_missing_provenance(ring, self.prov_outlet, self.event, lambda got: shown(self.reporter, got, True))

@@ -1,0 +1,112 @@
+"""A marker reaches the WebSocket clients (``?markers=true``) when it arrives, not at the worker's next periodic status
+snapshot (audit s52loop: cues reached a feedback client a median 0.33 s late, 0.19-0.54 s: the marker follower's pull
+waited up to 0.2 s for a full buffer, then the marker waited for the next snapshot, every ``status_interval``
+0.25 s; a client resetting the decoder on each cue from them landed beyond ``reset_grace_s`` 0.2 s in most trials).
+
+With ``status_interval`` at 5 s, four markers 1.2 s apart: before, at most two or three of them could arrive within
+1.5 s of their push (one snapshot every 5 s covers at most two); now each comes with its own snapshot.
+
+Real uvicorn server, a real dedicated worker process, real LSL on loopback (names with "wsmkprompt"), a real
+exported CSP+LDA oracle.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.settings import Settings
+from bci_stream.lsl.info import make_stream_info
+from support.common import unique
+from support.http import wait_status
+
+CH = ["C3", "C4"]
+SFREQ = 100.0
+
+pytestmark = [pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    from bci_stream.core.preprocessing import PreprocessingConfig
+    from bci_stream.train.classical.export import export_csp_lda
+    from bci_stream.train.classical.params import CspLdaParams
+
+    root: Path = tmp_path_factory.mktemp("wsmkprompt")
+    params = CspLdaParams(ch_names=CH, sfreq=SFREQ, preprocessing=PreprocessingConfig(), filters=np.eye(2),
+                          tau_s=0.1, power_init=np.ones(2), coef=np.array([[3.0, -3.0], [-3.0, 3.0]]),
+                          intercept=np.zeros(2), labels=["left", "right"])
+    export_csp_lda(params, root / "oracle", name="oracle", version="1.0.0",
+                   scoring={"marker_map": {"L": "left", "R": "right"}, "decision_time_s": 1.0})
+    settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=5.0)
+    with BackgroundServer(settings) as srv:
+        yield srv
+
+
+class Amplifier(threading.Thread):
+    """Noise at 100 Hz in chunks of 10, stamped with the time of their last sample, until stopped."""
+
+    def __init__(self, outlet: pylsl.StreamOutlet) -> None:
+        super().__init__(daemon=True)
+        self.outlet, self.stop_flag = outlet, threading.Event()
+
+    def run(self) -> None:
+        rng = np.random.default_rng(0)
+        t0 = pylsl.local_clock()
+        k = 0
+        while not self.stop_flag.is_set():
+            ts = t0 + (k + np.arange(10)) / SFREQ
+            if (wait := ts[-1] - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            self.outlet.push_chunk(rng.standard_normal((10, 2)).astype(np.float32), ts.tolist())
+            k += 10
+
+
+def test_each_marker_reaches_the_websocket_with_its_own_status_snapshot(server):
+    from websockets.sync.client import connect
+
+    name = unique("wsmkprompt")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                        "string", f"{name}-markers-src"))
+    amp = Amplifier(outlet)
+    amp.start()
+    client = httpx.Client(base_url=server.url, timeout=60.0)
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "oracle",
+                                       "options": {"worker": "dedicated"}})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    ws_url = server.url.replace("http://", "ws://") + f"/decoders/{decoder_id}/outputs?markers=true&decimate=100"
+    try:
+        wait_status(client, decoder_id, lambda s: s["state"] == "running"
+                    and (s.get("markers") or {}).get("state") == "connected", 90, "running, markers connected")
+        late = []
+        with connect(ws_url, max_size=None) as ws:
+            for k, value in enumerate(["L", "R", "L", "R"]):
+                pushed = time.monotonic()
+                marker_outlet.push_sample([value], pylsl.local_clock())
+                arrived = None
+                while arrived is None and time.monotonic() - pushed < 6.0:
+                    try:
+                        msg = ws.recv(timeout=0.2)
+                    except TimeoutError:
+                        continue
+                    if '"type": "marker"' in msg or '"type":"marker"' in msg:
+                        arrived = time.monotonic() - pushed
+                late.append(arrived)
+                time.sleep(max(0.0, 1.2 - (time.monotonic() - pushed)))
+        assert all(t is not None for t in late), late
+        assert max(late) < 1.5, f"marker to WebSocket: {late} s with a status every 5 s"
+    finally:
+        client.delete(f"/decoders/{decoder_id}")
+        amp.stop_flag.set()
+        amp.join(5)
+        client.close()
+    del outlet, marker_outlet
