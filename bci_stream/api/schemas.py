@@ -208,8 +208,9 @@ class DecoderStatus(BaseModel):
     (``options.markers.reset_grace_s``, default 0.2 s) after a cue's first output starts the trial: scored, counted
     in ``reset_at_start`` (a trial's ``reset_after_s``).
     ``model``: the card (name@version) whose map is used; after a hot swap the scoring follows the new model and
-    ``previous`` keeps the score under the model before it. ``before_restart``: the score of each ended worker
-    generation (a restart scores anew), as of its last status. ``note``: how the card's cues were read when the trainer
+    ``previous`` keeps the score under the model before it (``before_previous``: those under the models before that,
+    oldest first). ``before_restart``: the score of each ended worker generation (a restart scores anew), as of its
+    last status. ``note``: how the card's cues were read when the trainer
     read them with reader options (``[data.reader] type_state``), naming the ``bci-stream replay`` flags that send the
     same cues (a replay without them sends other markers, scored as they come), else null."""
     state_change: StateChange | None = None

@@ -199,6 +199,7 @@ class LiveScorer:
         self.starts: collections.OrderedDict[int, int] = collections.OrderedDict()  # reset/restore epoch -> first seq
         self.since_epoch = 0  # the first state epoch scored under this config (a swap's: scoring_swap)
         self.previous: dict[str, Any] | None = None  # the score under the model before the last swap
+        self.before_previous: list[dict[str, Any]] = []  # the scores under the models before that (scoring_swap)
         kept = math.ceil(history_s * sfreq)
         burst = min(math.ceil(burst_s * sfreq), max(0, MAX_HISTORY_SAMPLES - kept))
         self.capacity = max(64, kept + burst + self.n_after + 1)
@@ -391,7 +392,7 @@ class LiveScorer:
             "per_class": {lab: {"trials": t, "correct": c} for lab, (t, c) in self.per_class.items()},
             "last": list(self.last), "pending": len(self.pending), "missed": self.missed,
             "interrupted": self.interrupted, "reset_at_start": self.reset_at_start,
-            "reset_grace_s": self.reset_grace_s, "previous": self.previous,
+            "reset_grace_s": self.reset_grace_s, "previous": self.previous, "before_previous": self.before_previous,
             "markers_received": self.received, "markers_mapped": self.mapped, "markers_unmapped": self.unmapped,
             "unmapped_values": dict(self.unmapped_values),
         }

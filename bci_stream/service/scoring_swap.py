@@ -7,7 +7,8 @@ when given (the same for every model: a swap keeps the output labels), else the 
 without a restart, so the scoring follows it at the swap's finish (:func:`follow_swap`), as a restarted worker
 takes the swapped-in model's card: a model calibrated with other marker codes (``calibrate --labels``) is scored by
 its own codes, and the follower's ``zero`` rule (a numeric 0 is the marker ``"0"`` when the map names it) follows
-the same map. The score starts anew under the new model (status ``scoring.previous`` keeps the last model's):
+the same map. The score starts anew under the new model (status ``scoring.previous`` keeps the last model's,
+``scoring.before_previous`` those of the models before it, oldest first):
 one accuracy never mixes two models. The cues whose first output came before the swap are counted ``interrupted``
 in ``previous`` (a swap between cue and decision interrupts a trial in any case); a cue whose samples were not
 decoded yet is scored by the new model, with the new map; a marker received after the swap for a cue decided
@@ -26,6 +27,10 @@ from bci_stream.service.scoring import LiveScorer, ScoringError, scoring_config
 PREVIOUS_KEYS = ("model", "source", "marker_map", "decision_time_s", "trials", "correct", "accuracy", "ci95",
                  "per_class", "missed", "interrupted", "reset_at_start", "markers_received", "markers_mapped",
                  "markers_unmapped")
+
+
+#: Scores of the models before ``previous`` that ``scoring.before_previous`` keeps (oldest first), after several swaps.
+MAX_BEFORE_PREVIOUS = 16
 
 
 @dataclass(frozen=True)
@@ -78,5 +83,7 @@ def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard,
     old.pending = []
     summary = old.describe()
     new.previous = {k: summary[k] for k in PREVIOUS_KEYS}
+    if old.previous is not None:  # every earlier model's score stays (the latest MAX_BEFORE_PREVIOUS)
+        new.before_previous = [*old.before_previous, old.previous][-MAX_BEFORE_PREVIOUS:]
     return new, None
 

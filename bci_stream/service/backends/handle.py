@@ -82,7 +82,7 @@ class DecoderHandle:
         the first snapshot of a newer generation comes (a generation that reported no score adds none)."""
         last = self.last_score
         if last is not None and generation > last[0]:
-            kept = {k: last[1].get(k) for k in (*PREVIOUS_KEYS, "pending", "previous")}
+            kept = {k: last[1].get(k) for k in (*PREVIOUS_KEYS, "pending", "previous", "before_previous")}
             self.scores_before_restart = [*self.scores_before_restart, {**kept, "generation": last[0]}]
             self.scores_before_restart = self.scores_before_restart[-MAX_SCORES_BEFORE_RESTART:]
             self.last_score = None
