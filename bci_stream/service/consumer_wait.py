@@ -72,7 +72,7 @@ def _await(slot: StreamSlot, wait_s: float, hold_s: float, t0: float) -> tuple[f
             slot.note_held_data()
         if slot.host is None:
             slot.commands.poll()
-        if slot.reporter.due(pylsl.local_clock()):
+        if slot.reporter.timer_due(pylsl.local_clock()):  # markers wait for the first tick
             slot.reporter.report()
     waited, missing = round(pylsl.local_clock() - t0, 3), waiting()
     if missing and not slot.stopping:

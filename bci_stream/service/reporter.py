@@ -59,7 +59,14 @@ class StatusReporter:
         self.urgent: Callable[[], bool] = lambda: False
 
     def due(self, now: float) -> bool:
-        return now >= self.next_report or self.urgent()
+        """Whether a status is due: its interval is over, or :attr:`urgent` (for a loop whose status comes with the
+        slot's ``tick``, which takes what made it urgent)."""
+        return self.timer_due(now) or self.urgent()
+
+    def timer_due(self, now: float) -> bool:
+        """Whether the interval is over: for a loop that reports without the slot's ``tick`` (connecting, waiting
+        for a consumer), which would find a marker waiting at every turn and report each time."""
+        return now >= self.next_report
 
     def report(self) -> None:
         s = self.status

@@ -116,7 +116,7 @@ class StreamConnection:
                                                   "data: a firewall or network addresses?)") from None
             if poll_commands:
                 self.commands.poll()
-            if self.reporter.due(pylsl.local_clock()):
+            if self.reporter.timer_due(pylsl.local_clock()):
                 self.reporter.report()
         return None
 
