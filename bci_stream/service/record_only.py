@@ -36,7 +36,6 @@ reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messag
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ import numpy as np
 import pylsl
 from pylsl.util import LostError
 
-from bci_stream.core.channels import shortlist
 from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.core.spec import GAP_THRESHOLD_S, MarkerOptions, StreamSelector  # GAP_THRESHOLD_S: as for decoders
 from bci_stream.core.status import Counters
@@ -57,6 +55,7 @@ from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
                                   resolve_one, unmapped_warning)
+from bci_stream.lsl.visible import not_found_message
 from bci_stream.lsl.units import read_units, recorded_channels, recording_check
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.caps import channels_refusal
@@ -91,14 +90,6 @@ class RecordTotals:
     unrecorded: int = 0  # samples received but not written (the disk full, the file removed: ``write_error``)
     unrecorded_markers: int = 0
     write_error: str | None = None  # why the file is not being written now (None while it is)
-
-
-def visible_streams(like: str, wait: float = 1.0) -> list[str]:
-    """``'name' (type, n ch, rate, host)`` of every LSL stream this host sees within ``wait`` seconds, the names most
-    like ``like`` first (a typo's stream leads the list)."""
-    found = pylsl.resolve_streams(wait)
-    found.sort(key=lambda i: (-difflib.SequenceMatcher(None, like.lower(), i.name().lower()).ratio(), i.name()))
-    return [described(i) for i in found]
 
 
 def refuse_existing(out: Path, names: Mapping[str, str] = FLAGS) -> None:
@@ -243,11 +234,8 @@ class RecordOnly:
             except StreamNotFoundError:
                 if pylsl.local_clock() < deadline:
                     continue
-            seen = visible_streams((sel := self.selector).name or sel.type or sel.source_id or sel.hostname or "")
-            raise StreamNotFoundError(  # the decoder's words, then what is visible
-                f"no LSL stream matched {self.predicate} within {self.resolve_timeout:g} s; visible streams "
-                f"({len(seen)}): {shortlist(seen, 20) or 'none'}"
-                + (" (is the amplifier's LSL app streaming, on this network?)" if not seen else "")) from None
+            like = (sel := self.selector).name or sel.type or sel.source_id or sel.hostname or ""
+            raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like)) from None
         return None
 
     def take(self, timeout: float) -> int:

@@ -25,6 +25,7 @@ from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (ALL_MATCHES, NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
                                   described, full_info, label_report, may_fit, resolve_one, unmapped_warning)
 from bci_stream.lsl.units import recorded_channels, unit_scale
+from bci_stream.lsl.visible import not_found_message
 from bci_stream.service.consumer_wait import OPTION_WAIT, RESTART_WAIT, await_consumers
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.outlet_twins import OutletTwins
@@ -101,7 +102,9 @@ class StreamConnection:
                 info = self.fitting(resolve_one(predicate, 0.5), predicate)
             except StreamNotFoundError:
                 if deadline is not None and pylsl.local_clock() > deadline:
-                    raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s") from None
+                    sel = self.spec.stream  # with the streams this host sees, a typo's first
+                    like = sel.name or sel.type or sel.source_id or sel.hostname or ""
+                    raise StreamNotFoundError(not_found_message(predicate, timeout, like)) from None
             else:
                 try:
                     self.full = self.open_inlet(info)

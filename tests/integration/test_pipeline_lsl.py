@@ -130,11 +130,21 @@ def test_wrong_rate_is_refused(supervisor, models_dir):
 
 
 def test_stream_that_never_appears_times_out_with_a_clear_error(supervisor):
-    spec = DecoderSpec.model_validate({"stream": {"name": "no-such-stream-xyz"}, "model": "tiny-gru",
+    """The error lists the streams this host sees, the one named most like the selector's name first (audit s52loop:
+    a misspelt name said only "no LSL stream matched", where ``bci-stream record`` lists them)."""
+    from bci_stream.lsl.info import make_stream_info
+    from support.common import TINY_CH_NAMES
+
+    typo = f"amp-{os.getpid()}-{time.monotonic_ns()}"
+    outlet = pylsl.StreamOutlet(make_stream_info(typo, "EEG", TINY_CH_NAMES, 500.0, f"{typo}-src"))
+    spec = DecoderSpec.model_validate({"stream": {"name": typo + "x"}, "model": "tiny-gru",
                                        "options": {"resolve_timeout": 1.0}})
     handle = supervisor.start(spec)
     wait_for(lambda: handle.exit_code is not None, 30, "the worker to exit")
-    assert handle.last_error == "no LSL stream matched name='no-such-stream-xyz' within 1 s"
+    head = f"no LSL stream matched name='{typo}x' within 1 s; visible streams ("
+    assert handle.last_error.startswith(head), handle.last_error
+    assert handle.last_error.split("): ", 1)[1].startswith(f"'{typo}' (EEG, 8 ch"), handle.last_error
+    del outlet
 
 
 def test_stop_leaves_no_process(supervisor, eeg_outlet):
