@@ -290,3 +290,27 @@ def test_a_newer_instance_found_while_opening_is_checked_and_the_check_keeps_the
     slot.check_source(pylsl.local_clock())
     assert slot.reopen_pending is None and stall["kind"] == "checking" and stall["open_since"] is None
     assert slot.stall_before_check["kind"] == "lost"
+
+
+def test_an_instance_opened_once_its_check_passed_says_the_kind_before_the_check_not_checking(stopped_sender):
+    """A lost source back as a new instance (a restarted sender) on a shared worker: checked, then opened, both in
+    helper threads. Once the open ended the stall says what it said before the check (``lost``): before, the open
+    began while the stall still said ``checking`` (its kind put back only after the open began), so the open saved
+    ``checking`` as the kind before it and put it back at its end, ``checking`` and ``check_since`` staying though no
+    check went on any more (review s52rev)."""
+    proc, info = stopped_sender
+    slot = Slot(info)
+    slot.full, slot.event = None, lambda kind, **fields: None
+    slot.status.counters = SimpleNamespace(reconnects=0)
+    stall = slot.stall_lost()
+    slot.monitor = NewInstanceMonitor(info, "a-newer-uid")
+    slot.check_source(pylsl.local_clock())  # the new instance: its check begins, its open waits for it
+    assert stall["kind"] == "checking" and slot.reopen_after_check is info
+    assert not slot.poll_check()  # passed (nothing to read): the open begins
+    assert slot.reopen_pending is not None and stall["kind"] == "opening"
+    os.kill(proc.pid, signal.SIGCONT)
+    until(lambda: not slot.poll_reopen(), "the open once the sender runs again")
+    assert slot.inlet is not None
+    assert (stall["kind"], stall["reason"], stall["open_since"], stall["check_since"]) == (
+        "lost", LOST_REASON, None, None), stall
+    slot.inlet.close_stream()
