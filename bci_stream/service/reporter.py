@@ -20,6 +20,9 @@ log = logging.getLogger("bci_stream.worker")
 #: ``publish`` (LSL pushes), ``service`` (from the end of the pull to the end of the publish, per chunk),
 #: ``e2e`` (push time minus the input timestamp, per sample).
 STAGES = ("pull", "decode", "publish", "service", "e2e")
+#: The least time between two snapshots sent early for :attr:`StatusReporter.urgent` (a marker), s: markers that come
+#: faster (a stimulus program marking every frame) share a snapshot, not one whole snapshot each.
+URGENT_GAP_S = 0.05
 
 
 class StatusReporter:
@@ -60,8 +63,8 @@ class StatusReporter:
 
     def due(self, now: float) -> bool:
         """Whether a status is due: its interval is over, or :attr:`urgent` (for a loop whose status comes with the
-        slot's ``tick``, which takes what made it urgent)."""
-        return self.timer_due(now) or self.urgent()
+        slot's ``tick``, which takes what made it urgent), at most one per :data:`URGENT_GAP_S`."""
+        return self.timer_due(now) or (now >= self.next_report - self.interval + URGENT_GAP_S and self.urgent())
 
     def timer_due(self, now: float) -> bool:
         """Whether the interval is over: for a loop that reports without the slot's ``tick`` (connecting, waiting
