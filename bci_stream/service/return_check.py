@@ -123,10 +123,12 @@ class ReturnCheck:
             self.accept_instance(full, was)  # StreamMismatchError: the stream ends (nothing reopened)
         self.check_pending = None
         self.reconnected(uid)
-        if self.status.stall is not None and self.status.stall.get("kind") == "checking":  # no data yet: as before
-            self.status.stall.update(self.stall_before_check, check_since=None)  # (first: an open begun next says
-        if self.inlet is None and info is not None:  # this kind once it ended, not ``checking``)
-            self.reopen(info, checked=True)  # what check_source found, to be opened once this passed
+        # no data yet: the stall says what it said before the check; first, so that an open begun next says that
+        # kind once it ended, not ``checking``
+        if self.status.stall is not None and self.status.stall.get("kind") == "checking":
+            self.status.stall.update(self.stall_before_check, check_since=None)
+        if self.inlet is None and info is not None:  # what check_source found, to be opened once this passed
+            self.reopen(info, checked=True)
         if self.inlet is None and self.reopen_pending is None:  # not opened (or gone again): the next check_source
             self.monitor.look_now()  # looks at once, not after backoff
         if arrival is not None:

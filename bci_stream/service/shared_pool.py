@@ -171,8 +171,8 @@ class SharedPool:
             old_status.close()
         handle.exit_code, handle.restart_at, handle.slot_exit = None, None, None
         handle.worker = described
-        handle.status = WorkerStatus(pid=process.pid, error=handle.status.error, model=handle.status.model,
-                                     worker=described)
+        handle.status = handle.new_generation_status(WorkerStatus(
+            pid=process.pid, error=handle.status.error, model=handle.status.model, worker=described))
 
     def remove(self, decoder_id: str) -> None:
         """Decoder ``decoder_id`` left its worker; a worker left with none is stopped."""

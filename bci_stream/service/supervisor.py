@@ -358,8 +358,8 @@ class Supervisor(WorkerWatch):
         handle.exit_code, handle.ended, handle.restart_at = None, None, None
         # counters and histograms belong to a worker process: a new generation starts from zero
         handle.worker, handle.placement = link.worker, link.placement
-        handle.status = WorkerStatus(pid=link.process.pid, error=handle.status.error, model=handle.status.model,
-                                     worker=handle.worker)
+        handle.status = handle.new_generation_status(WorkerStatus(
+            pid=link.process.pid, error=handle.status.error, model=handle.status.model, worker=handle.worker))
 
     def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
         if handle.process is None:

@@ -17,6 +17,10 @@ from bci_stream.service.totals import GenerationTotals
 
 #: Ended worker generations whose live score ``scoring.before_restart`` keeps (the oldest beyond them forgotten).
 MAX_SCORES_BEFORE_RESTART = 16
+#: ``scoring.off`` of a restarted worker that has no score yet (or never will: its stream gone), the ended
+#: generations' scores beside it
+NOT_SCORING_YET = ("this worker generation has no live score (yet: a restarted worker scores once it follows the "
+                   "markers); the ended generations' scores are in before_restart")
 
 
 @dataclass
@@ -79,21 +83,37 @@ class DecoderHandle:
     def _with_earlier_scores(self, generation: int, snapshot: WorkerStatus) -> WorkerStatus:
         """``snapshot`` with ``scoring.before_restart``: a restarted worker scores anew, so the score of each ended
         generation (the last one it reported) is kept beside the new one, never lost from the status. Taken when
-        the first snapshot of a newer generation comes (a generation that reported no score adds none)."""
+        the first snapshot of a newer generation comes, or its worker is attached (a generation that reported no
+        score adds none)."""
+        self._end_scores_before(generation)
+        scoring = snapshot.scoring
+        if isinstance(scoring, dict) and "off" not in scoring and (
+                scoring.get("trials") or scoring.get("markers_received") or scoring.get("previous")):
+            self.last_score = (generation, scoring)
+        return replace(snapshot, scoring=self._with_before_restart(scoring)) if self.scores_before_restart else snapshot
+
+    def new_generation_status(self, status: WorkerStatus) -> WorkerStatus:
+        """``status``, the fresh one of a worker just attached (generation :attr:`generation`), with the ended
+        generations' scores: before, they left the status until the new worker scored, and for good when it never
+        did (its stream gone, an ``error``)."""
+        self._end_scores_before(self.generation)
+        return replace(status, scoring=self._with_before_restart(status.scoring)) if self.scores_before_restart \
+            else status
+
+    def _end_scores_before(self, generation: int) -> None:
+        """The last score of a generation older than ``generation`` joins the ended generations' scores."""
         last = self.last_score
         if last is not None and generation > last[0]:
             kept = {k: last[1].get(k) for k in (*PREVIOUS_KEYS, "pending", "previous", "before_previous")}
             self.scores_before_restart = [*self.scores_before_restart, {**kept, "generation": last[0]}]
             self.scores_before_restart = self.scores_before_restart[-MAX_SCORES_BEFORE_RESTART:]
             self.last_score = None
-        scoring = snapshot.scoring
-        if not isinstance(scoring, dict) or "off" in scoring:
-            return snapshot
-        if scoring.get("trials") or scoring.get("markers_received") or scoring.get("previous"):
-            self.last_score = (generation, scoring)
-        if self.scores_before_restart:
-            snapshot = replace(snapshot, scoring={**scoring, "before_restart": self.scores_before_restart})
-        return snapshot
+
+    def _with_before_restart(self, scoring: dict[str, Any] | None) -> dict[str, Any]:
+        """``scoring`` with ``before_restart``; none (a worker not following its markers yet, or never) is ``off``."""
+        if not isinstance(scoring, dict):
+            scoring = {"off": NOT_SCORING_YET}
+        return {**scoring, "before_restart": self.scores_before_restart}
 
     def take_answer(self, generation: int, counters: Counters) -> None:
         """A command's answer's counters (a reset's, a swap's, a state restore's), newer than the last snapshot: in
