@@ -3,8 +3,10 @@ snapshot (audit s52loop: cues reached a feedback client a median 0.33 s late, 0.
 waited up to 0.2 s for a full buffer, then the marker waited for the next snapshot, every ``status_interval``
 0.25 s; a client resetting the decoder on each cue from them landed beyond ``reset_grace_s`` 0.2 s in most trials).
 
-With ``status_interval`` at 5 s, four markers 1.2 s apart: before, at most two or three of them could arrive within
-1.5 s of their push (one snapshot every 5 s covers at most two); now each comes with its own snapshot.
+With ``status_interval`` at 5 s, four markers, each pushed just after a status snapshot reached the supervisor (so
+the next periodic one is about 5 s away): before, each waited for that snapshot (4.5 s or more); now each comes with
+a snapshot of its own. The bound (3 s) is far from both, so a loaded machine fails neither way (review s52rev F9:
+the test had asserted 1.5 s with markers pushed at any point of the interval).
 
 Real uvicorn server, a real dedicated worker process, real LSL on loopback (names with "wsmkprompt"), a real
 exported CSP+LDA oracle.
@@ -69,6 +71,18 @@ class Amplifier(threading.Thread):
             k += 10
 
 
+def after_snapshot(client: httpx.Client, decoder_id: str) -> None:
+    """Return once a status snapshot of the decoder's worker reached the supervisor (its ``status_age_s`` fell)."""
+    deadline, age = time.monotonic() + 30.0, None
+    while time.monotonic() < deadline:
+        now = client.get(f"/decoders/{decoder_id}").json()["status_age_s"]
+        if age is not None and now is not None and now < age:
+            return
+        age = now
+        time.sleep(0.02)
+    raise AssertionError("no status snapshot reached the supervisor within 30 s")
+
+
 def test_each_marker_reaches_the_websocket_with_its_own_status_snapshot(server):
     from websockets.sync.client import connect
 
@@ -90,6 +104,7 @@ def test_each_marker_reaches_the_websocket_with_its_own_status_snapshot(server):
         late = []
         with connect(ws_url, max_size=None) as ws:
             for k, value in enumerate(["L", "R", "L", "R"]):
+                after_snapshot(client, decoder_id)
                 pushed = time.monotonic()
                 marker_outlet.push_sample([value], pylsl.local_clock())
                 arrived = None
@@ -101,9 +116,8 @@ def test_each_marker_reaches_the_websocket_with_its_own_status_snapshot(server):
                     if '"type": "marker"' in msg or '"type":"marker"' in msg:
                         arrived = time.monotonic() - pushed
                 late.append(arrived)
-                time.sleep(max(0.0, 1.2 - (time.monotonic() - pushed)))
         assert all(t is not None for t in late), late
-        assert max(late) < 1.5, f"marker to WebSocket: {late} s with a status every 5 s"
+        assert max(late) < 3.0, f"marker to WebSocket: {late} s, each pushed just after a snapshot (every 5 s)"
     finally:
         client.delete(f"/decoders/{decoder_id}")
         amp.stop_flag.set()
