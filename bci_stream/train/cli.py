@@ -139,8 +139,12 @@ def _label_map(items: tuple[str, ...], pairs: tuple[str, ...] = ()) -> dict[str,
 def _seconds(text: str | None) -> list[float] | None:
     if text is None:
         return None
+    items = [v.strip() for v in text.split(",")]
+    if any(not v for v in items[:-1]) and any(items):  # 0.5,,1: a time left out (a trailing comma is harmless)
+        raise click.BadParameter(f"must be seconds separated by single commas (e.g. 0.5,1,2,3), with no empty item; "
+                                 f"got {text!r}", param_hint="--decision-times")
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in items if v]
     except ValueError:
         raise click.BadParameter(f"must be comma-separated seconds such as 0.5,1,2,3; got {text!r}",
                                  param_hint="--decision-times") from None

@@ -76,6 +76,8 @@ def test_an_empty_list_option_is_refused_not_taken_as_not_given(args: list[str],
      "'--bad-events'"),
     (["evaluate", "eegmmidb-s001", "--data", EDF, "--bad-events", "1023,,1024"], "'--bad-events': must be names "
      "separated by single commas"),
+    (["evaluate", "eegmmidb-s001", "--data", EDF, "--decision-times", "0.5,,1"], "--decision-times: must be "
+     "seconds separated by single commas (e.g. 0.5,1,2,3), with no empty item; got '0.5,,1'"),
 ])
 def test_an_empty_item_inside_a_list_option_is_refused_as_in_labels(args: list[str], message: str) -> None:
     """Audit s52cal, finding 5: ``--labels T1=fists,,T2=feet`` was refused (an empty pair) while ``--channels C3,,C4``
