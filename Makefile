@@ -40,11 +40,12 @@ demo: $(STAMP)
 # The checkout's own modules are byte-compiled first, as pip compiles what it installs: the suite starts hundreds of
 # Python processes (workers, commands), and where PYTHONDONTWRITEBYTECODE is set (as on this project's test
 # machines) each of them would compile every module it imports again (~0.1 s of CPU each).
+# The 25 slowest tests are listed at the end: the suite must stay within make test's 15 minutes.
 TEST_WORKERS ?= 6
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP) browser
 	$(BIN)/python -m compileall -q -j 0 bci_stream latency_bench tests >/dev/null
-	$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # Debian packages two tests use, each failing (and saying why) without its own: chromium for the dashboard's browser
 # test (tests/integration/test_dashboard.py), faketime for LSL senders on clocks of their own
