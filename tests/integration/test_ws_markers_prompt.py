@@ -28,25 +28,15 @@ from bci_stream.core.settings import Settings
 from bci_stream.lsl.info import make_stream_info
 from support.common import unique
 from support.http import wait_status
-
-CH = ["C3", "C4"]
-SFREQ = 100.0
+from support.oracle import CH, SFREQ, export_oracles
 
 pytestmark = [pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    from bci_stream.core.preprocessing import PreprocessingConfig
-    from bci_stream.train.classical.export import export_csp_lda
-    from bci_stream.train.classical.params import CspLdaParams
-
     root: Path = tmp_path_factory.mktemp("wsmkprompt")
-    params = CspLdaParams(ch_names=CH, sfreq=SFREQ, preprocessing=PreprocessingConfig(), filters=np.eye(2),
-                          tau_s=0.1, power_init=np.ones(2), coef=np.array([[3.0, -3.0], [-3.0, 3.0]]),
-                          intercept=np.zeros(2), labels=["left", "right"])
-    export_csp_lda(params, root / "oracle", name="oracle", version="1.0.0",
-                   scoring={"marker_map": {"L": "left", "R": "right"}, "decision_time_s": 1.0})
+    export_oracles(root)
     settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=5.0)
     with BackgroundServer(settings) as srv:
         yield srv
