@@ -75,6 +75,7 @@ log = logging.getLogger("bci_stream.markers")
 RECENT = 64  #: markers kept in status for WebSocket clients
 CLOCK_UPDATE_S = 5.0
 SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
+REGULAR_POLL_S = 0.01  #: how often a trigger channel (a regular-rate marker stream) is pulled, s
 FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
 #: The marker inlet's buffer, s: liblsl holds ``max_buflen × rate`` samples, ``× 100`` for an irregular stream, and drops
 #: the oldest beyond them. An irregular marker stream may send a burst at once (a task program's whole schedule):
@@ -171,6 +172,7 @@ class MarkerFollower(threading.Thread):
         is_string = full.channel_format() == pylsl.cf_string
         labels = read_ch_names(full)
         edges = TriggerEdges() if not is_string and full.channel_count() == 1 and full.nominal_srate() > 0 else None
+        regular = full.nominal_srate() > 0
         clock = ClockOffset.for_stream(full, self.time_correction)
         inlet.open_stream(timeout=5.0)
         opened = pylsl.local_clock()  # markers pushed from now on are received
@@ -186,12 +188,15 @@ class MarkerFollower(threading.Thread):
         self.state, self.error, self.reason = "connected", None, None
         next_clock = pylsl.local_clock() + CLOCK_UPDATE_S
         while not self._stop_flag.is_set():
-            # woken by the first marker (pull_chunk with a timeout waits for a full buffer: each marker then waited
-            # up to 0.2 s here), then whatever came with it
-            first, t_first = inlet.pull_sample(timeout=0.2)
-            samples, stamps = ([first], [t_first]) if t_first is not None else ([], [])
-            if t_first is not None and (more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]:
-                samples, stamps = samples + list(more[0]), stamps + list(more[1])
+            if regular:  # a trigger channel (samples at its rate): what came, every REGULAR_POLL_S
+                if self._stop_flag.wait(REGULAR_POLL_S):  # (woken by each sample, the thread took the GIL 1000
+                    break                                 # times a second from the decoding of a 1 kHz trigger)
+                samples, stamps = inlet.pull_chunk(timeout=0.0, max_samples=1024)
+            else:  # woken by the first marker (pull_chunk with a timeout waits for a full buffer: each marker then
+                first, t_first = inlet.pull_sample(timeout=0.2)  # waited up to 0.2 s here), then what came with it
+                samples, stamps = ([first], [t_first]) if t_first is not None else ([], [])
+                if t_first is not None and (more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]:
+                    samples, stamps = samples + list(more[0]), stamps + list(more[1])
             for sample, ts in zip(samples, stamps):
                 values = (edges.values(sample) if edges is not None
                           else marker_values(sample, is_string, labels, self.raw, self.zero))
