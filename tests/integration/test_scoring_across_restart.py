@@ -21,6 +21,7 @@ from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from bci_stream.lsl.info import make_stream_info
 from support.common import unique
+from support.dashboard_text import panel_text
 from support.http import wait_status
 from support.oracle import CH, SFREQ, export_oracles, push_trials
 
@@ -65,6 +66,8 @@ def test_the_score_before_a_worker_restart_stays_in_the_status(client):
         assert (before[0]["model"], before[0]["trials"], before[0]["correct"]) == ("oracle@1.0.0", 3, 3), before
         assert before[0]["per_class"] == {"left": {"trials": 2, "correct": 2}, "right": {"trials": 1, "correct": 1}}
         assert before[0]["generation"] >= 1 and "before_restart" not in before[0]
+        hint = panel_text(str(client.base_url).rstrip("/"), decoder_id, ".scoring-hint", "Before worker restarts")
+        assert hint == f"Before worker restarts: worker {before[0]['generation']}, oracle@1.0.0 3/3 = 100 %.", hint
     finally:
         client.delete(f"/decoders/{decoder_id}")
     del outlet, marker_outlet

@@ -18,6 +18,7 @@ from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from bci_stream.lsl.info import make_stream_info
 from support.common import unique
+from support.dashboard_text import panel_text
 from support.http import wait_status
 from support.oracle import CH, SFREQ, export_oracles, push_trials
 
@@ -60,6 +61,9 @@ def test_every_earlier_models_score_stays_after_a_swap_and_a_swap_back(client):
         earlier = sc["before_previous"]
         assert [(e["model"], e["trials"], e["correct"]) for e in earlier] == [("oraclea@1.0.0", 3, 3)], earlier
         assert "before_previous" not in earlier[0] and "previous" not in earlier[0]
+        hint = panel_text(str(client.base_url).rstrip("/"), decoder_id, ".scoring-hint", "Earlier models")
+        assert hint == ("Before the last model swap (oracleb@1.0.0): 2/2 = 100 %. Earlier models: oraclea@1.0.0 3/3 = "
+                        "100 %."), hint
     finally:
         client.delete(f"/decoders/{decoder_id}")
     del outlet, marker_outlet

@@ -166,10 +166,18 @@
         hint = `${fmtInt(counts.interrupted)} cue(s) interrupted: the decoder was reset, restored or swapped between ` +
           `a cue and its decision, so they are not scored. Reset before pushing the cue${grace}.`;
       }
-      if (sc && sc.previous) {
-        const p = sc.previous;
-        const before = p.trials ? `${p.correct}/${p.trials} = ${(100 * p.accuracy).toFixed(0)} %` : "no trial";
-        hint += `${hint ? " " : ""}Before the last model swap (${p.model}): ${before}.`;
+      // the scores the current one does not count: under earlier models (swaps) and earlier workers (restarts)
+      const scoreOf = (p) => (p.trials ? `${p.correct}/${p.trials} = ${(100 * p.accuracy).toFixed(0)} %` : "no trial");
+      const add = (text) => { hint += `${hint ? " " : ""}${text}`; };
+      if (sc && sc.previous) add(`Before the last model swap (${sc.previous.model}): ${scoreOf(sc.previous)}.`);
+      if (sc && sc.before_previous && sc.before_previous.length) {
+        add(`Earlier models: ${sc.before_previous.map((p) => `${p.model} ${scoreOf(p)}`).join("; ")}.`);
+      }
+      if (sc && sc.before_restart && sc.before_restart.length) {
+        add(`Before worker restarts: ${sc.before_restart.map((p) => {
+          const swapped = p.previous ? ` (and ${p.previous.model} before a swap: ${scoreOf(p.previous)})` : "";
+          return `worker ${p.generation}, ${p.model} ${scoreOf(p)}${swapped}`;
+        }).join("; ")}.`);
       }
       this.scoringHint.textContent = hint;
       this.scoringHint.hidden = !hint;
