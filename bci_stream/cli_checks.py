@@ -42,13 +42,22 @@ def name_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     ``,C3``: a name left out, e.g. an unset variable; refused as ``--labels`` refuses an empty pair)."""
     if value is None:
         return value
-    items = [item.strip() for item in value.split(",")]
-    if not any(items):
+    if not any(item.strip() for item in value.split(",")):
         raise click.BadParameter(f"must name at least one (a comma list such as A,B), got {value!r}")
-    if not all(items[:-1]):  # a trailing comma is harmless
+    if comma_items(value) is None:
         raise click.BadParameter(f"must be names separated by single commas (e.g. A,B), with no empty item; got "
                                  f"{value!r}")
     return value
 
 
-__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "finite", "name_list", "non_empty", "not_nan"]
+def comma_items(value: str) -> list[str] | None:
+    """The stripped items of a comma list (a trailing comma is harmless: its empty item is dropped), or None when an
+    item inside is empty (``A,,B`` or ``,A``: one left out, e.g. an unset variable)."""
+    items = [item.strip() for item in value.split(",")]
+    if not items[-1]:
+        items.pop()
+    return items if all(items) else None
+
+
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "name_list", "non_empty",
+           "not_nan"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from bci_stream.cli_checks import name_list
+from bci_stream.cli_checks import comma_items, name_list
 from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
@@ -139,12 +139,12 @@ def _label_map(items: tuple[str, ...], pairs: tuple[str, ...] = ()) -> dict[str,
 def _seconds(text: str | None) -> list[float] | None:
     if text is None:
         return None
-    items = [v.strip() for v in text.split(",")]
-    if any(not v for v in items[:-1]) and any(items):  # 0.5,,1: a time left out (a trailing comma is harmless)
+    items = comma_items(text)
+    if items is None and any(v.strip() for v in text.split(",")):  # 0.5,,1: a time left out (none: refused below)
         raise click.BadParameter(f"must be seconds separated by single commas (e.g. 0.5,1,2,3), with no empty item; "
                                  f"got {text!r}", param_hint="--decision-times")
     try:
-        values = [float(v) for v in items if v]
+        values = [float(v) for v in items or ()]
     except ValueError:
         raise click.BadParameter(f"must be comma-separated seconds such as 0.5,1,2,3; got {text!r}",
                                  param_hint="--decision-times") from None
