@@ -12,7 +12,6 @@ sample pushed so far, so where it lands (its ``first_seq``) is known whatever th
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,7 @@ from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from bci_stream.lsl.info import make_stream_info
 from support.common import unique
+from support.dashboard_text import dashboard_page
 from support.http import wait_status
 
 CH = ["C3", "C4"]
@@ -132,30 +132,15 @@ def test_a_reset_on_the_cue_starts_the_trial_and_the_dashboard_shows_the_interru
 
 def dashboard(url: str, decoder_id: str, tmp_path: Path) -> None:
     """The panel shows 2/2, the cues not scored (1 interrupted) and the hint to reset before the cue."""
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.fail("Debian's chromium is needed for the dashboard browser test (`make test` installs it)")
-    problems: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(f"{url}/")
-            panel = f'section[data-decoder-id="{decoder_id}"]'
-            page.wait_for_selector(f'{panel} .unscored[data-interrupted="1"]', timeout=60_000)
-            accuracy = page.text_content(f"{panel} .accuracy")
-            assert accuracy.startswith("2/2 = 100 %") and accuracy.endswith(", 1 from a reset on the cue"), accuracy
-            assert page.text_content(f"{panel} .unscored") == "0 pending · 0 missed · 1 interrupted"
-            hint = page.locator(f"{panel} .scoring-hint")
-            assert hint.is_visible()
-            assert hint.text_content() == ("1 cue(s) interrupted: the decoder was reset, restored or swapped between a "
-                                           "cue and its decision, so they are not scored. Reset before pushing the "
-                                           "cue (or within 200 ms after it).")
-            page.screenshot(path=str(tmp_path / "dashboard-interrupted.png"), full_page=True)
-        finally:
-            browser.close()
-    assert problems == [], problems
+    with dashboard_page(url) as page:
+        panel = f'section[data-decoder-id="{decoder_id}"]'
+        page.wait_for_selector(f'{panel} .unscored[data-interrupted="1"]', timeout=60_000)
+        accuracy = page.text_content(f"{panel} .accuracy")
+        assert accuracy.startswith("2/2 = 100 %") and accuracy.endswith(", 1 from a reset on the cue"), accuracy
+        assert page.text_content(f"{panel} .unscored") == "0 pending · 0 missed · 1 interrupted"
+        hint = page.locator(f"{panel} .scoring-hint")
+        assert hint.is_visible()
+        assert hint.text_content() == ("1 cue(s) interrupted: the decoder was reset, restored or swapped between a "
+                                       "cue and its decision, so they are not scored. Reset before pushing the "
+                                       "cue (or within 200 ms after it).")
+        page.screenshot(path=str(tmp_path / "dashboard-interrupted.png"), full_page=True)
