@@ -42,8 +42,9 @@ from scipy.stats import binom
 from bci_stream.core.card import MODEL_NAME_PATTERN, ModelCard, sha256_file
 from bci_stream.core.stats import wilson as _wilson
 from bci_stream.train.classical.calibration_inputs import CalibrationError, load_calibration
-from bci_stream.train.classical.calibration_report import (carried_warning, chance_check, cue_gaps, size_notes,
-                                                            summary_lines, write_report)
+from bci_stream.train.classical.calibration_report import (carried_warning, chance_check, cue_gaps, family_why,
+                                                            size_notes, summary_lines, warnings_on_failure,
+                                                            write_report)
 from bci_stream.train.classical.combined import DEFAULT_COMBINE, CombinedConfig, CombinedParams, combined_cv
 from bci_stream.train.classical.combined import FAMILY as COMBINED
 from bci_stream.train.classical.configs import (
@@ -188,21 +189,6 @@ def _select(prep: Prepared, family: str, folds: Sequence[Fold], channels_fixed: 
     return FamilyResult(family, best[1], best[2], rows, cvs, list(cands))
 
 
-def family_why(chosen: FamilyResult, other: FamilyResult,
-               score: Callable[[FamilyResult], tuple[float, ...]]) -> str:
-    """Why ``chosen`` beat the runner-up ``other`` under ``FAMILY_RULE`` (``score``), in words for the report."""
-    first, then = RULE_TERMS[FAMILY_RULE]
-    a, b = score(chosen), score(other)
-    if a == b:
-        return (f"{chosen.family} and {other.family} tie in {first} ({a[0]:.3f})"
-                + (f" and in {then}" if len(a) > 1 else "") + f"; {chosen.family} comes first in the tie order "
-                "(cheaper graph first)")
-    if a[0] == b[0]:
-        return (f"tie in {first} ({a[0]:.3f}); {chosen.family} has the higher {then} ({a[1]:.3f} vs {b[1]:.3f}, "
-                f"{other.family})")
-    return f"higher {first}: {a[0]:.4f} vs {b[0]:.4f} ({other.family})"
-
-
 def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: str, out_dir: str | Path, *,
               channels: Sequence[str] | None = None, progress: bool = True,
               echo: Callable[[str], None] = print, recurrent: bool = True,
@@ -248,134 +234,139 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
     t_start = time.time()
     prep = load_calibration(paths, label_map, channels=channels, progress=progress, reader_options=reader_options,
                             channel_names=channel_names, bad_events=bad_events)
-    folds, scheme = make_folds(prep)
-    k = len(prep.labels)
-    counts = {lab: int(sum((r.trials.classes == i).sum() for r in prep.runs)) for i, lab in enumerate(prep.labels)}
-    n_total = sum(counts.values())
-    echo(f"calibrating {name!r}: {len(prep.runs)} run(s), {len(prep.ch_names)} channels at {prep.sfreq:g} Hz, "
-         f"cues per class {counts}; CV: {scheme}")
-    if held:
-        echo(f"--overwrite: replacing {held} in {model_dir}{kept_note(model_dir, name, version)}")
-    if previous is not None:
-        echo(f"version: {name}@{version}, after {name}@{previous} in {out_dir} (a new version, so that the registry, "
-             "a decoder's status, its decoded stream and recordings tell the two models apart)")
-    # loading's warnings are printed once, in the summary beside the chance check (metrics.warnings), not here too
-    for note in [n for n in prep.notes if not n.startswith("warning: ")] + band_notes(prep.sfreq):
-        echo(note if note.startswith("warning") else f"note: {note}")
+    with warnings_on_failure(prep.notes, echo):  # else a failure after loading hides loading's warnings
+        folds, scheme = make_folds(prep)
+        k = len(prep.labels)
+        counts = {lab: int(sum((r.trials.classes == i).sum() for r in prep.runs)) for i, lab in enumerate(prep.labels)}
+        n_total = sum(counts.values())
+        echo(f"calibrating {name!r}: {len(prep.runs)} run(s), {len(prep.ch_names)} channels at {prep.sfreq:g} Hz, "
+             f"cues per class {counts}; CV: {scheme}")
+        if held:
+            echo(f"--overwrite: replacing {held} in {model_dir}{kept_note(model_dir, name, version)}")
+        if previous is not None:
+            echo(f"version: {name}@{version}, after {name}@{previous} in {out_dir} (a new version, so that the "
+                 "registry, a decoder's status, its decoded stream and recordings tell the two models apart)")
+        # loading's warnings are printed once, in the summary beside the chance check (metrics.warnings), not here too
+        for note in [n for n in prep.notes if not n.startswith("warning: ")] + band_notes(prep.sfreq):
+            echo(note if note.startswith("warning") else f"note: {note}")
 
-    results = {fam: _select(prep, fam, folds, channels is not None, progress, clip_sd)
-               for fam in ("csp_lda", "riemann")}
-    if combined:  # both picks on the same folds: their CV probabilities combined, no refit (.combined)
-        cfg = CombinedConfig(results["csp_lda"].config, results["riemann"].config, DEFAULT_COMBINE)
-        results[COMBINED] = FamilyResult(COMBINED, cfg, combined_cv(results["csp_lda"].cv, results["riemann"].cv,
-                                                                    DEFAULT_COMBINE))
+        results = {fam: _select(prep, fam, folds, channels is not None, progress, clip_sd)
+                   for fam in ("csp_lda", "riemann")}
+        if combined:  # both picks on the same folds: their CV probabilities combined, no refit (.combined)
+            cfg = CombinedConfig(results["csp_lda"].config, results["riemann"].config, DEFAULT_COMBINE)
+            results[COMBINED] = FamilyResult(COMBINED, cfg, combined_cv(results["csp_lda"].cv, results["riemann"].cv,
+                                                                        DEFAULT_COMBINE))
 
-    def score(r: FamilyResult) -> tuple[float, ...]:
-        return RULES[FAMILY_RULE](r.cv)
+        def score(r: FamilyResult) -> tuple[float, ...]:
+            return RULES[FAMILY_RULE](r.cv)
 
-    order = sorted(results.values(), key=score, reverse=True)  # stable: csp_lda first on ties
-    chosen = order[0]
-    other = order[1]
-    why = family_why(chosen, other, score)
-    if average:  # every candidate of both families, averaged (.ensemble); its CV: theirs, averaged
-        single = results["csp_lda"].cvs + results["riemann"].cvs
-        members = tuple(results["csp_lda"].configs + results["riemann"].configs)
-        results[ENSEMBLE] = FamilyResult(ENSEMBLE, EnsembleConfig(members), ensemble_cv(single))
-        why = (f"the mean of the class probabilities of all {len(members)} candidates (calibrate's default: averaging "
-               f"beat picking one in the nested study of seven subject-task units, 307 vs 294 of 375 held-out "
-               f"trials); picking one by the rules below would ship {chosen.family} ({why})")
-        chosen = results[ENSEMBLE]
+        order = sorted(results.values(), key=score, reverse=True)  # stable: csp_lda first on ties
+        chosen = order[0]
+        other = order[1]
+        why = family_why(chosen, other, score, RULE_TERMS[FAMILY_RULE])
+        if average:  # every candidate of both families, averaged (.ensemble); its CV: theirs, averaged
+            single = results["csp_lda"].cvs + results["riemann"].cvs
+            members = tuple(results["csp_lda"].configs + results["riemann"].configs)
+            results[ENSEMBLE] = FamilyResult(ENSEMBLE, EnsembleConfig(members), ensemble_cv(single))
+            why = (f"the mean of the class probabilities of all {len(members)} candidates (calibrate's default: "
+                   f"averaging beat picking one in the nested study of seven subject-task units, 307 vs 294 of 375 "
+                   f"held-out trials); picking one by the rules below would ship {chosen.family} ({why})")
+            chosen = results[ENSEMBLE]
 
-    nested = None if average else nested_selection(  # a pick: the chance check must account for the choice
-        prep, folds, {f: results[f].configs for f in ("csp_lda", "riemann")},
-        {f: results[f].cvs for f in ("csp_lda", "riemann")},
-        lambda cvs: max(cvs, key=lambda f: (RULES[FAMILY_RULE](cvs[f]), -list(cvs).index(f))),
-        (lambda a, b: combined_cv(a, b, DEFAULT_COMBINE)) if combined else None, CANDIDATE_RULE, progress)
-    params = fit(prep, all_trials(prep, range(len(prep.runs))), chosen.config)
-    majority = max(counts.values()) / n_total
-    chance = {"uniform": 1.0 / k, "majority_class": majority,
-              "binomial_95_threshold": chance_threshold(n_total, majority)}
-    fam_reports = {}
-    for fam, r in results.items():
-        n = r.cv.n_trials
-        kc = r.cv.n_correct[DECISION_TIME]
-        lo, hi = wilson(kc, n)
-        fam_reports[fam] = {
-            "config": config_label(r.config), "params": config_dict(r.config),
-            "cv_acc": {f"{t:g}": r.cv.acc[t] for t in EVAL_TIMES}, "cv_n_trials": n,
-            "cv_acc_window_mean": RULES["accwin"](r.cv)[0], "cv_window_s": list(WINDOW_TIMES),
-            "cv_acc_2s_ci95": [lo, hi], "cv_per_fold_2s": [f[DECISION_TIME] for f in r.cv.per_fold],
-            "cv_recall_2s": r.cv.recall(prep.labels),  # per class [correct, trials] at 2 s
-            "candidates": r.candidates,
+        nested = None if average else nested_selection(  # a pick: the chance check must account for the choice
+            prep, folds, {f: results[f].configs for f in ("csp_lda", "riemann")},
+            {f: results[f].cvs for f in ("csp_lda", "riemann")},
+            lambda cvs: max(cvs, key=lambda f: (RULES[FAMILY_RULE](cvs[f]), -list(cvs).index(f))),
+            (lambda a, b: combined_cv(a, b, DEFAULT_COMBINE)) if combined else None, CANDIDATE_RULE, progress)
+        params = fit(prep, all_trials(prep, range(len(prep.runs))), chosen.config)
+        majority = max(counts.values()) / n_total
+        chance = {"uniform": 1.0 / k, "majority_class": majority,
+                  "binomial_95_threshold": chance_threshold(n_total, majority)}
+        fam_reports = {}
+        for fam, r in results.items():
+            n = r.cv.n_trials
+            kc = r.cv.n_correct[DECISION_TIME]
+            lo, hi = wilson(kc, n)
+            fam_reports[fam] = {
+                "config": config_label(r.config), "params": config_dict(r.config),
+                "cv_acc": {f"{t:g}": r.cv.acc[t] for t in EVAL_TIMES}, "cv_n_trials": n,
+                "cv_acc_window_mean": RULES["accwin"](r.cv)[0], "cv_window_s": list(WINDOW_TIMES),
+                "cv_acc_2s_ci95": [lo, hi], "cv_per_fold_2s": [f[DECISION_TIME] for f in r.cv.per_fold],
+                "cv_recall_2s": r.cv.recall(prep.labels),  # per class [correct, trials] at 2 s
+                "candidates": r.candidates,
+            }
+        training = {  # file names only: a card travels with its model, not with this machine's paths
+            "files": [Path(p).name for p in paths], "files_sha256": [sha256_file(Path(p)) for p in paths],
+            "files_content": prep.prints,  # the same recording in another file (format, channel order): evaluate warns
+            "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
+            "family_config": config_dict(chosen.config), "cv_scheme": scheme,
+            "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
+            # what loading noticed, the bands the rate left out, the sizes fitting capped
+            "notes": list(prep.notes) + band_notes(prep.sfreq) + size_notes(params, chosen.config),
         }
-    training = {  # file names only: a card travels with its model, not with this machine's paths
-        "files": [Path(p).name for p in paths], "files_sha256": [sha256_file(Path(p)) for p in paths],
-        "files_content": prep.prints,  # the same recording in another file (format, channel order): evaluate warns
-        "label_map": dict(label_map), "labels": prep.labels, "ch_names": list(params.ch_names),
-        "family_config": config_dict(chosen.config), "cv_scheme": scheme,
-        "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
-        # what loading noticed, the bands the rate left out, the sizes fitting capped
-        "notes": list(prep.notes) + band_notes(prep.sfreq) + size_notes(params, chosen.config),
-    }
-    metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
-               "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
-               "cv_acc_2s_ci95": fam_reports[chosen.family]["cv_acc_2s_ci95"], "cv_scheme": scheme}
-    rec = recurrent_stage(prep, folds, chosen.family, chosen.config, chosen.cv, params, enabled=recurrent,
-                          progress=progress, echo=echo)  # the residual GRU, shipped only where CV says it wins
-    shipped = (("csp_gru", rec.extra_metrics["cv_acc_2s"], rec.extra_metrics["cv_acc_2s_ci95"]) if rec.shipped
-               else (chosen.family, chosen.cv.acc[DECISION_TIME], fam_reports[chosen.family]["cv_acc_2s_ci95"]))
-    sel = None if nested is None else pick_selection(nested, shipped[1], shipped[2], rec.shipped, n_total, majority)
-    check = chance_check(shipped[1] if sel is None else sel.pop("acc"), shipped[2] if sel is None else sel.pop("ci95"),
-                         chance, shipped[0], DECISION_TIME, sel,  # reported, never a choice
-                         others={fam: r.cv.acc[DECISION_TIME] for fam, r in results.items()})
-    gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
-    # what loading warned of (a run's amplitude not scalp EEG's in µV: a wrong unit; channels far off) goes to the
-    # card and the summary beside the chance check, not only to the notes
-    loaded = [n.removeprefix("warning: ") for n in prep.notes if n.startswith("warning: ")]
-    warnings = [w for w in (scheme_warning(prep, scheme), check["warning"], gaps["warning"]) if w] + loaded
-    warnings += carried_warning(model_dir)  # files of the version --overwrite replaces, kept beside this one
-    metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
-    card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
-            else _export(params, chosen.family, model_dir, name, version, training, metrics))
-    from bci_stream.train.classical.step_cost import step_cost
+        metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
+                   "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
+                   "cv_acc_2s_ci95": fam_reports[chosen.family]["cv_acc_2s_ci95"], "cv_scheme": scheme}
+        rec = recurrent_stage(prep, folds, chosen.family, chosen.config, chosen.cv, params, enabled=recurrent,
+                              progress=progress, echo=echo)  # the residual GRU, shipped only where CV says it wins
+        shipped = (("csp_gru", rec.extra_metrics["cv_acc_2s"], rec.extra_metrics["cv_acc_2s_ci95"]) if rec.shipped
+                   else (chosen.family, chosen.cv.acc[DECISION_TIME], fam_reports[chosen.family]["cv_acc_2s_ci95"]))
+        sel = None if nested is None else pick_selection(nested, shipped[1], shipped[2], rec.shipped, n_total, majority)
+        check = chance_check(shipped[1] if sel is None else sel.pop("acc"),
+                             shipped[2] if sel is None else sel.pop("ci95"),
+                             chance, shipped[0], DECISION_TIME, sel,  # reported, never a choice
+                             others={fam: r.cv.acc[DECISION_TIME] for fam, r in results.items()})
+        gaps = cue_gaps([r.trials.onsets / r.sfreq for r in prep.runs], DECISION_TIME)
+        # what loading warned of (a run's amplitude not scalp EEG's in µV: a wrong unit; channels far off) goes to the
+        # card and the summary beside the chance check, not only to the notes
+        loaded = [n.removeprefix("warning: ") for n in prep.notes if n.startswith("warning: ")]
+        warnings = [w for w in (scheme_warning(prep, scheme), check["warning"], gaps["warning"]) if w] + loaded
+        warnings += carried_warning(model_dir)  # files of the version --overwrite replaces, kept beside this one
+        metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
+        card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
+                else _export(params, chosen.family, model_dir, name, version, training, metrics))
+        from bci_stream.train.classical.step_cost import step_cost
 
-    cost = step_cost(model_dir)  # measured, reported, never a choice
+        cost = step_cost(model_dir)  # measured, reported, never a choice
 
-    report = {
-        "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
-        "files": [str(p) for p in paths], "reader": training["reader"], "label_map": dict(label_map),
-        "labels": prep.labels, "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names), "trials_per_class": counts,
-        "trials_left_out": prep.left_out, "bad_events": [str(e) for e in bad_events],
-        "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
-        "chance": chance, "chance_check": check, "cue_gaps": gaps, "warnings": warnings,
-        "families": fam_reports, "chosen_family": chosen.family, "why": why,
-        "nested_picks": None if sel is None else sel["picks"],  # each outer fold's pick by the nested CV
-        "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
-        "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the "
-                               f"{RULE_TERMS[CANDIDATE_RULE][1]}, then the earlier candidate, closer to the defaults)",
-                  "family": f"{FAMILY_RULE}: the best {RULE_TERMS[FAMILY_RULE][0]} (ties: the "
-                            f"{RULE_TERMS[FAMILY_RULE][1]}, then the cheaper graph)"}
-                 | ({"average": "on: the shipped decoder is the mean of every candidate's probabilities; the two "
-                                "rules above say what a single pick would be (--no-average ships it)"}
-                    if average else {}),
-        "notes": list(training["notes"]) + [
-            "CV accuracy is that of the best of a small candidate set per family (channels x band x tau_s around "
-            "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",
-            "Decision for a trial at t s: argmax of the streaming output at sample cue_onset + round(t * sfreq); "
-            "the running estimators run over each whole run, as online.",
-        ] + ([f"{COMBINED}: both families' picks in one graph, outputs combined by {DEFAULT_COMBINE}; its CV is "
-              f"their CV probabilities combined on the same folds (no candidates of its own)."] if combined else [])
-          + ([f"{ENSEMBLE}: every candidate of both families in one graph, the mean of their class probabilities; "
-              "its CV is their CV probabilities averaged on the same folds (no fit of its own)."] if average else []),
-        "recurrent": rec.report,
-        "step_cost": cost,
-        "seconds": round(time.time() - t_start, 1),
-    }
-    write_report(report, model_dir / "report")
-    for line in summary_lines(report):
-        echo(line)
-    return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir,
-                             {f: r.cv for f, r in results.items()})
+        report = {
+            "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
+            "files": [str(p) for p in paths], "reader": training["reader"], "label_map": dict(label_map),
+            "labels": prep.labels, "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names),
+            "trials_per_class": counts,
+            "trials_left_out": prep.left_out, "bad_events": [str(e) for e in bad_events],
+            "cv_scheme": scheme, "decision_time_s": DECISION_TIME, "eval_times_s": list(EVAL_TIMES),
+            "chance": chance, "chance_check": check, "cue_gaps": gaps, "warnings": warnings,
+            "families": fam_reports, "chosen_family": chosen.family, "why": why,
+            "nested_picks": None if sel is None else sel["picks"],  # each outer fold's pick by the nested CV
+            "chosen_config": config_label(chosen.config), "ch_names": display_names(params.ch_names),
+            "rules": {"candidate": f"{CANDIDATE_RULE}: the best {RULE_TERMS[CANDIDATE_RULE][0]} (ties: the "
+                                   f"{RULE_TERMS[CANDIDATE_RULE][1]}, then the earlier candidate, closer to the "
+                                   "defaults)",
+                      "family": f"{FAMILY_RULE}: the best {RULE_TERMS[FAMILY_RULE][0]} (ties: the "
+                                f"{RULE_TERMS[FAMILY_RULE][1]}, then the cheaper graph)"}
+                     | ({"average": "on: the shipped decoder is the mean of every candidate's probabilities; the two "
+                                    "rules above say what a single pick would be (--no-average ships it)"}
+                        if average else {}),
+            "notes": list(training["notes"]) + [
+                "CV accuracy is that of the best of a small candidate set per family (channels x band x tau_s around "
+                "the cross-subject defaults of bci_stream.train.classical.study), so it is slightly optimistic.",
+                "Decision for a trial at t s: argmax of the streaming output at sample cue_onset + round(t * sfreq); "
+                "the running estimators run over each whole run, as online.",
+            ] + ([f"{COMBINED}: both families' picks in one graph, outputs combined by {DEFAULT_COMBINE}; its CV is "
+                  f"their CV probabilities combined on the same folds (no candidates of its own)."] if combined else [])
+              + ([f"{ENSEMBLE}: every candidate of both families in one graph, the mean of their class "
+                  "probabilities; its CV is their CV probabilities averaged on the same folds (no fit of its own)."]
+                 if average else []),
+            "recurrent": rec.report,
+            "step_cost": cost,
+            "seconds": round(time.time() - t_start, 1),
+        }
+        write_report(report, model_dir / "report")
+        for line in summary_lines(report):
+            echo(line)
+        return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir,
+                                 {f: r.cv for f, r in results.items()})
 
 
 def _export(params: CspLdaParams | RiemannParams | CombinedParams | EnsembleParams, family: str, model_dir: Path,

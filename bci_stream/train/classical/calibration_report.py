@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,35 @@ def chance_headline(chance: dict) -> tuple[str, float]:
     if chance["majority_class"] > chance["uniform"] + 1e-9:
         return "majority class", float(chance["majority_class"])
     return "uniform", float(chance["uniform"])
+
+
+def family_why(chosen: Any, other: Any, score: Callable[[Any], tuple[float, ...]], terms: tuple[str, str]) -> str:
+    """Why ``chosen`` beat the runner-up ``other`` (two ``FamilyResult``) under the family rule, in words for the
+    report: ``score`` is the rule, ``terms`` its two measures' names (``selection.RULE_TERMS``)."""
+    first, then = terms
+    a, b = score(chosen), score(other)
+    if a == b:
+        return (f"{chosen.family} and {other.family} tie in {first} ({a[0]:.3f})"
+                + (f" and in {then}" if len(a) > 1 else "") + f"; {chosen.family} comes first in the tie order "
+                "(cheaper graph first)")
+    if a[0] == b[0]:
+        return (f"tie in {first} ({a[0]:.3f}); {chosen.family} has the higher {then} ({a[1]:.3f} vs {b[1]:.3f}, "
+                f"{other.family})")
+    return f"higher {first}: {a[0]:.4f} vs {b[0]:.4f} ({other.family})"
+
+
+@contextmanager
+def warnings_on_failure(notes: Sequence[str], echo: Callable[[str], None]) -> Iterator[None]:
+    """Print loading's warnings (``notes`` starting ``warning: ``) when the work in the block fails or is
+    interrupted: calibrate prints them once, in the summary at its end, which a failure never reaches (a wrong unit
+    said only when all went well; review s52rev F5)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt):
+        for note in notes:
+            if note.startswith("warning: "):
+                echo(note)
+        raise
 
 
 def chance_check(acc: float, ci95: Sequence[float], chance: dict, family: str, decision_time: float,

@@ -105,3 +105,27 @@ def test_microvolts_saved_as_volts_are_refused_before_fitting(tmp_path: Path) ->
     assert res.exit_code != 0 and not (tmp_path / "models" / "m").exists(), res.output
     assert "S001R05_raw.fif" in res.output and "beyond the ±1 V the service takes as EEG" in res.output, res.output
     assert "(scalp EEG's if divided by 1e+06: µV numbers in a file that declares V)" in res.output, res.output
+
+
+def test_loading_warnings_are_said_when_calibrate_fails_after_loading(tmp_path: Path) -> None:
+    """A run that fails after loading (here: a 40 Hz rate, below every candidate band's Nyquist need) still says
+    what loading warned of (the values in V read as µV): before, the warnings were printed only in the summary that
+    a failure never reaches (review s52rev F5)."""
+    paths = []
+    for run in ("S001R05.edf", "S001R06.edf"):
+        rec = load_recording(subset_file(SUBSET_S001_21CH / run))
+        info = mne.create_info([n.strip(".") for n in rec.ch_names], rec.sfreq / 4, verbose="error")  # misc, no unit
+        raw = mne.io.RawArray(rec.data[:, ::4] * 1e-6, info, verbose="error")  # every 4th sample: 40 Hz
+        raw.set_annotations(mne.Annotations([e.onset / rec.sfreq for e in rec.events],
+                                            [e.duration / rec.sfreq for e in rec.events],
+                                            [e.description for e in rec.events]))
+        raw.save(path := tmp_path / f"{run[:-4]}_misc_40hz_raw.fif", verbose="error")
+        paths.append(str(path))
+    res = CliRunner().invoke(main, ["calibrate", "--no-progress", *paths, "--labels", "T1=fists,T2=feet", "--name",
+                                    "slow", "--out", str(tmp_path / "models")], catch_exceptions=False)
+    assert res.exit_code != 0, res.output
+    assert "sampling rate 40 Hz" in res.output, res.output
+    said = [line for line in res.output.splitlines() if "check the file's units" in line]
+    assert len(said) == 2, res.output  # one per file, each once
+    for path, line in zip(paths, said):
+        assert line.startswith(f"warning: {path}: the median channel standard deviation is "), line
