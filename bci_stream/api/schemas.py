@@ -204,7 +204,8 @@ class DecoderStatus(BaseModel):
     after each cue, ``per_class``, the ``last`` trials, ``pending``, ``missed`` and ``interrupted`` cues (a swap,
     reset, restore or gap-policy reset between cue and decision), unmapped markers (``map_warning``: 5 or more and
     none a cue of the map, said with their values; else null);
-    ``{"off": reason}`` when the model's outputs cannot be scored. A reset or restore at most ``reset_grace_s``
+    ``{"off": reason}`` when the model's outputs cannot be scored (after a hot swap, with the earlier models'
+    ``previous`` and ``before_previous``). A reset or restore at most ``reset_grace_s``
     (``options.markers.reset_grace_s``, default 0.2 s) after a cue's first output starts the trial: scored, counted
     in ``reset_at_start`` (a trial's ``reset_after_s``).
     ``model``: the card (name@version) whose map is used; after a hot swap the scoring follows the new model and

@@ -66,7 +66,7 @@ from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, unmapped_warning
 from bci_stream.service.marker_choice import MarkerChoice, marker_predicate, too_wide  # marker_predicate: re-exported
 from bci_stream.service.scoring import LiveScorer
-from bci_stream.service.scoring_swap import ScorerSetup, follow_swap, make_scorer
+from bci_stream.service.scoring_swap import NOTHING_KEPT, Kept, ScorerSetup, follow_swap, make_scorer
 
 FORMATS = {**NUMERIC_FORMATS, **OTHER_FORMATS}  #: LSL's format names (a recording's marker header)
 
@@ -232,6 +232,7 @@ class MarkerHub:
         self.follower = follower
         self.scorer = scorer
         self.why_off = why_off
+        self.kept: Kept = NOTHING_KEPT  # the earlier models' scores while a swapped-in model's scoring is off
         self.setup = setup  # how the scorer is rebuilt for a swapped-in model (None: no model, nothing scored)
         self.recorder = recorder
         self.stream: dict[str, Any] | None = None
@@ -273,7 +274,7 @@ class MarkerHub:
         follow the new model's map (:func:`~bci_stream.service.scoring_swap.follow_swap`)."""
         if self.setup is not None:
             self.tick()  # the markers received so far are taken under the map they were sent for
-            self.scorer, self.why_off = follow_swap(self.scorer, self.setup, card, epoch)
+            self.scorer, self.why_off, self.kept = follow_swap(self.scorer, self.setup, card, epoch, self.kept)
             self.follower.zero = self.scorer is not None and zero_is_event(self.scorer.config.marker_map)
 
     def state_started(self, epoch: int, first_seq: int) -> None:
@@ -389,6 +390,8 @@ class MarkerHub:
             scoring = self.scorer.describe()
         else:
             scoring = {"off": self.why_off}
+            if self.kept[0] is not None:  # swapped in: the scores under the models before it stay in the status
+                scoring |= {"previous": self.kept[0], "before_previous": self.kept[1]}
         return markers, scoring
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ before it is ``interrupted`` (the model that decided it is gone). The outputs ke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
@@ -60,30 +61,41 @@ def make_scorer(setup: ScorerSetup, card: ModelCard) -> tuple[LiveScorer | None,
                       keep_trials=opts.keep_trials, max_lag_s=setup.max_lag_s, burst_s=setup.burst_s), None
 
 
-def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard,
-                epoch: int) -> tuple[LiveScorer | None, str | None]:
-    """The scorer after a hot swap to ``card`` whose state epoch ``epoch`` starts now (module docstring); ``old``
-    is the scorer before it (None: scoring was off)."""
+#: The scores a swap keeps, ``(previous, before_previous)`` (:func:`follow_swap`): the scorer holds them, and while a
+#: swapped-in model's scoring is off the worker does (:class:`~bci_stream.service.markers.MarkerHub`).
+Kept = tuple[dict[str, Any] | None, list[dict[str, Any]]]
+NOTHING_KEPT: Kept = (None, [])
+
+
+def follow_swap(old: LiveScorer | None, setup: ScorerSetup, card: ModelCard, epoch: int,
+                kept: Kept = NOTHING_KEPT) -> tuple[LiveScorer | None, str | None, Kept]:
+    """The scorer after a hot swap to ``card`` whose state epoch ``epoch`` starts now (module docstring), why scoring
+    is off (None: it is on) and the earlier scores it keeps; ``old`` is the scorer before it (None: scoring was off,
+    ``kept`` the scores kept then). A swap through a model whose scoring is off keeps them (review s52rev F8)."""
     try:
         new, why_off = make_scorer(setup, card)
     except ScoringError as exc:  # the API checked options.marker_map against the labels, which a swap keeps
-        return None, str(exc)
-    if new is None or old is None:
-        return new, why_off
-    new.since_epoch = epoch
-    new.adopt_history(old)
+        new, why_off = None, str(exc)
+    if old is None:
+        if new is not None:
+            new.previous, new.before_previous = kept[0], list(kept[1])
+        return new, why_off, kept
+    if new is not None:
+        new.since_epoch = epoch
+        new.adopt_history(old)
     anchored = 0
     for cue in old.pending:
         t_cue, value, _, anchor = cue
         if anchor != -1:  # its first output came from the model before the swap
             anchored += 1
-        elif (k := new.class_of.get(value)) is not None:
+        elif new is not None and (k := new.class_of.get(value)) is not None:
             new.pending.append([t_cue, value, k, -1])
     old.interrupted += anchored
     old.pending = []
     summary = old.describe()
-    new.previous = {k: summary[k] for k in PREVIOUS_KEYS}
-    if old.previous is not None:  # every earlier model's score stays (the latest MAX_BEFORE_PREVIOUS)
-        new.before_previous = [*old.before_previous, old.previous][-MAX_BEFORE_PREVIOUS:]
-    return new, None
-
+    previous = {k: summary[k] for k in PREVIOUS_KEYS}
+    # every earlier model's score stays (the latest MAX_BEFORE_PREVIOUS)
+    before = [*old.before_previous, *([old.previous] if old.previous is not None else [])][-MAX_BEFORE_PREVIOUS:]
+    if new is not None:
+        new.previous, new.before_previous = previous, before
+    return new, why_off, (previous, before)

@@ -3,7 +3,8 @@ stays in the status, ``scoring.before_restart`` (audit s52loop: a 7-cue session 
 with ``trials 3`` and nothing saying that 3 more had been scored before the restart).
 
 Real uvicorn server, a real dedicated worker process killed with SIGKILL, real LSL on loopback (a string marker
-outlet; names with "scorekill"), a real exported CSP+LDA oracle (``left`` when C3 carries more power than C4).
+outlet; names with "scorekill"), a real exported CSP+LDA oracle (``left`` when C3 carries more power than C4) and
+the oracle with no marker map (its scoring off).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bci_stream.lsl.info import make_stream_info
 from support.common import unique
 from support.dashboard_text import panel_text
 from support.http import wait_status
-from support.oracle import CH, SFREQ, export_oracles, push_trials
+from support.oracle import CH, SFREQ, export_oracles, export_unscored, push_trials
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.timeout(240)]
 def client(tmp_path_factory: pytest.TempPathFactory):
     root: Path = tmp_path_factory.mktemp("scorekill")
     export_oracles(root)
+    export_unscored(root, "unscored")
     settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1, restart_backoff=0.2)
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
         yield c
@@ -68,6 +70,44 @@ def test_the_score_before_a_worker_restart_stays_in_the_status(client):
         assert before[0]["generation"] >= 1 and "before_restart" not in before[0]
         hint = panel_text(str(client.base_url).rstrip("/"), decoder_id, ".scoring-hint", "Before worker restarts")
         assert hint == f"Before worker restarts: worker {before[0]['generation']}, oracle@1.0.0 3/3 = 100 %.", hint
+    finally:
+        client.delete(f"/decoders/{decoder_id}")
+    del outlet, marker_outlet
+
+
+def test_a_worker_killed_under_a_scoring_off_swap_keeps_the_score_before_the_swap(client):
+    """Trials under the oracle, a hot swap to a model whose scoring is off, then kill -9: the oracle's score stays in
+    ``before_restart``, under the ended generation's ``previous`` (review s52rev F8: the swap dropped it), and the
+    dashboard says so."""
+    name = unique("scorekilloff")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                        "string", f"{name}-markers-src"))
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "oracle",
+                                       "options": {"worker": "dedicated"}})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    try:
+        wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled")
+                    and (s.get("markers") or {}).get("state") == "connected", 90, "running, markers connected")
+        push_trials(outlet, marker_outlet, 2, seed=3)
+        wait_status(client, decoder_id, lambda s: s["scoring"]["trials"] == 2, 60, "2 trials scored")
+        r = client.put(f"/decoders/{decoder_id}/model", json={"model": "unscored"})
+        assert r.status_code == 200, r.text
+        st = wait_status(client, decoder_id, lambda s: "off" in s["scoring"], 30, "scoring off under unscored")
+        time.sleep(0.3)  # the worker's next snapshots: the swap is in its last one
+        os.kill(st["pid"], signal.SIGKILL)
+        st = wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["state"] in ("running", "stalled")
+                         and s["scoring"].get("before_restart"), 90, "restarted, the ended generation's score kept")
+        sc = st["scoring"]
+        assert "off" in sc and "previous" not in sc, sc  # the restarted worker runs the swapped-in model
+        (ended,) = sc["before_restart"]
+        assert ended["off"] and ended["trials"] is None, ended
+        assert (ended["previous"]["model"], ended["previous"]["trials"], ended["previous"]["correct"]) == (
+            "oracle@1.0.0", 2, 2), ended
+        hint = panel_text(str(client.base_url).rstrip("/"), decoder_id, ".scoring-hint", "Before worker restarts")
+        assert hint == (f"Before worker restarts: worker {ended['generation']}, scoring off (and oracle@1.0.0 before "
+                        "a swap: 2/2 = 100 %)."), hint
     finally:
         client.delete(f"/decoders/{decoder_id}")
     del outlet, marker_outlet

@@ -3,7 +3,8 @@ last one's, ``scoring.before_previous`` those before it; audit s52loop: after a 
 score was gone from the status, and the score is not in /metrics).
 
 Real uvicorn server, a real shared worker, real LSL on loopback (a string marker outlet; names with "scoreswaps"),
-two real exported CSP+LDA oracles (``left`` when C3 carries more power than C4) with the same marker map.
+two real exported CSP+LDA oracles (``left`` when C3 carries more power than C4) with the same marker map, and the
+oracle with no marker map (its scoring off).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bci_stream.lsl.info import make_stream_info
 from support.common import unique
 from support.dashboard_text import panel_text
 from support.http import wait_status
-from support.oracle import CH, SFREQ, export_oracles, push_trials
+from support.oracle import CH, SFREQ, export_oracles, export_unscored, push_trials
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.timeout(240)]
 def client(tmp_path_factory: pytest.TempPathFactory):
     root: Path = tmp_path_factory.mktemp("scoreswaps")
     export_oracles(root, ("oraclea", "oracleb"))
+    export_unscored(root, "unscored")
     settings = Settings(host="127.0.0.1", port=0, models_dir=root, status_interval=0.1)
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as c:
         yield c
@@ -64,6 +66,42 @@ def test_every_earlier_models_score_stays_after_a_swap_and_a_swap_back(client):
         hint = panel_text(str(client.base_url).rstrip("/"), decoder_id, ".scoring-hint", "Earlier models")
         assert hint == ("Before the last model swap (oracleb@1.0.0): 2/2 = 100 %. Earlier models: oraclea@1.0.0 3/3 = "
                         "100 %."), hint
+    finally:
+        client.delete(f"/decoders/{decoder_id}")
+    del outlet, marker_outlet
+
+
+def test_a_swap_through_a_model_whose_scoring_is_off_keeps_the_earlier_score(client):
+    """A -> U -> A, U a model whose scoring is off: A's first score is in the status while U runs (beside ``off``)
+    and in ``previous`` under A again (review s52rev F8: it was dropped at the swap to U)."""
+    name = unique("scoreoff")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                        "string", f"{name}-markers-src"))
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "oraclea"})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    try:
+        wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled")
+                    and (s.get("markers") or {}).get("state") == "connected", 90, "running, markers connected")
+        push_trials(outlet, marker_outlet, 2, seed=0)
+        wait_status(client, decoder_id, lambda s: s["scoring"]["trials"] == 2, 60, "2 trials under oraclea")
+        r = client.put(f"/decoders/{decoder_id}/model", json={"model": "unscored"})
+        assert r.status_code == 200, r.text
+        sc = wait_status(client, decoder_id, lambda s: "off" in s["scoring"], 30, "scoring off under unscored")
+        sc = sc["scoring"]
+        assert "label_map" in sc["off"], sc
+        assert (sc["previous"]["model"], sc["previous"]["trials"], sc["previous"]["correct"]) == (
+            "oraclea@1.0.0", 2, 2), sc
+        r = client.put(f"/decoders/{decoder_id}/model", json={"model": "oraclea"})
+        assert r.status_code == 200, r.text
+        wait_status(client, decoder_id, lambda s: "off" not in s["scoring"], 30, "scoring on under oraclea")
+        push_trials(outlet, marker_outlet, 1, seed=1)
+        wait_status(client, decoder_id, lambda s: s["scoring"]["trials"] == 1, 60, "1 trial under oraclea again")
+        sc = client.get(f"/decoders/{decoder_id}").json()["scoring"]
+        assert (sc["previous"]["model"], sc["previous"]["trials"], sc["previous"]["correct"]) == (
+            "oraclea@1.0.0", 2, 2), sc
+        assert sc["before_previous"] == [], sc
     finally:
         client.delete(f"/decoders/{decoder_id}")
     del outlet, marker_outlet

@@ -15,18 +15,31 @@ SFREQ = 100.0
 MAP = {"L": "left", "R": "right"}
 
 
-def export_oracles(root: Path, names: Iterable[str] = ("oracle",), decision_time_s: float = 1.0) -> None:
-    """Export the oracle as each of ``names`` (version 1.0.0) into ``root``, its card's marker map :data:`MAP`."""
+def oracle_params():
+    """The oracle's CSP+LDA parameters (identity filters, ``left`` when C3 carries more power)."""
     from bci_stream.core.preprocessing import PreprocessingConfig
-    from bci_stream.train.classical.export import export_csp_lda
     from bci_stream.train.classical.params import CspLdaParams
 
-    params = CspLdaParams(ch_names=CH, sfreq=SFREQ, preprocessing=PreprocessingConfig(), filters=np.eye(2),
-                          tau_s=0.1, power_init=np.ones(2), coef=np.array([[3.0, -3.0], [-3.0, 3.0]]),
-                          intercept=np.zeros(2), labels=["left", "right"])
+    return CspLdaParams(ch_names=CH, sfreq=SFREQ, preprocessing=PreprocessingConfig(), filters=np.eye(2), tau_s=0.1,
+                        power_init=np.ones(2), coef=np.array([[3.0, -3.0], [-3.0, 3.0]]), intercept=np.zeros(2),
+                        labels=["left", "right"])
+
+
+def export_oracles(root: Path, names: Iterable[str] = ("oracle",), decision_time_s: float = 1.0) -> None:
+    """Export the oracle as each of ``names`` (version 1.0.0) into ``root``, its card's marker map :data:`MAP`."""
+    from bci_stream.train.classical.export import export_csp_lda
+
     for name in names:
-        export_csp_lda(params, root / name, name=name, version="1.0.0",
+        export_csp_lda(oracle_params(), root / name, name=name, version="1.0.0",
                        scoring={"marker_map": MAP, "decision_time_s": decision_time_s})
+
+
+def export_unscored(root: Path, name: str) -> None:
+    """The oracle as ``name`` with no marker map: its card's ``training.label_map`` names classes that are not its
+    outputs, so the service's live scoring of it is off (a hot swap to it keeps the earlier models' scores)."""
+    from bci_stream.train.classical.export import export_csp_lda
+
+    export_csp_lda(oracle_params(), root / name, name=name, version="1.0.0", training={"label_map": {"T1": "fists"}})
 
 
 def push_trials(outlet: pylsl.StreamOutlet, marker_outlet: pylsl.StreamOutlet, n_trials: int, seed: int) -> None:

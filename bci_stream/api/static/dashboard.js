@@ -176,7 +176,8 @@
       if (sc && sc.before_restart && sc.before_restart.length) {
         add(`Before worker restarts: ${sc.before_restart.map((p) => {
           const swapped = p.previous ? ` (and ${p.previous.model} before a swap: ${scoreOf(p.previous)})` : "";
-          return `worker ${p.generation}, ${p.model} ${scoreOf(p)}${swapped}`;
+          const own = p.off ? "scoring off" : `${p.model} ${scoreOf(p)}`;  // a swapped-in model not scored
+          return `worker ${p.generation}, ${own}${swapped}`;
         }).join("; ")}.`);
       }
       this.scoringHint.textContent = hint;

@@ -87,8 +87,8 @@ class DecoderHandle:
         score adds none)."""
         self._end_scores_before(generation)
         scoring = snapshot.scoring
-        if isinstance(scoring, dict) and "off" not in scoring and (
-                scoring.get("trials") or scoring.get("markers_received") or scoring.get("previous")):
+        if isinstance(scoring, dict) and (scoring.get("previous") or "off" not in scoring and (  # off: a swap's
+                scoring.get("trials") or scoring.get("markers_received"))):  # model, the earlier ones' scores kept
             self.last_score = (generation, scoring)
         return replace(snapshot, scoring=self._with_before_restart(scoring)) if self.scores_before_restart else snapshot
 
@@ -104,7 +104,7 @@ class DecoderHandle:
         """The last score of a generation older than ``generation`` joins the ended generations' scores."""
         last = self.last_score
         if last is not None and generation > last[0]:
-            kept = {k: last[1].get(k) for k in (*PREVIOUS_KEYS, "pending", "previous", "before_previous")}
+            kept = {k: last[1].get(k) for k in (*PREVIOUS_KEYS, "pending", "previous", "before_previous", "off")}
             self.scores_before_restart = [*self.scores_before_restart, {**kept, "generation": last[0]}]
             self.scores_before_restart = self.scores_before_restart[-MAX_SCORES_BEFORE_RESTART:]
             self.last_score = None

@@ -57,3 +57,18 @@ def test_each_ended_generation_is_kept_once() -> None:
     handle.status = handle.new_generation_status(WorkerStatus(pid=2, state="starting"))
     handle.take_status(3, WorkerStatus(state="connecting"))
     assert kept(handle.status) == [(1, 3, 3), (2, 2, 1)]
+
+
+def test_a_generation_ended_under_a_scoring_off_swap_keeps_the_earlier_models_score() -> None:
+    """A worker that had swapped to a model whose scoring is off, carrying the earlier model's score in
+    ``previous`` (review s52rev F8), and then died: that score stays, said to be under a swap."""
+    handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "m"}))
+    handle.generation = 1
+    off = {"off": "model c@1.0.0: the card's training.label_map names classes ...", "previous": dict(SCORE),
+           "before_previous": []}
+    handle.take_status(1, WorkerStatus(state="running", scoring=off))
+    handle.generation = 2
+    handle.status = handle.new_generation_status(WorkerStatus(pid=1, state="starting"))
+    (ended,) = handle.status.scoring["before_restart"]
+    assert ended["generation"] == 1 and ended["off"] == off["off"] and ended["trials"] is None, ended
+    assert (ended["previous"]["model"], ended["previous"]["trials"]) == ("m@1.0.0", 3), ended

@@ -84,7 +84,7 @@ def test_a_swap_follows_the_new_map_keeps_the_history_and_the_last_score():
     old.marker("1", T0 + 0.5)  # decided at 1.5 s: correct
     old.marker("1", T0 + 2.5)  # anchored, its decision not decoded yet: interrupted by the swap
     old.marker("0", T0 + 3.5)  # not decoded yet: the new model's trial, under the new map
-    new, why = follow_swap(old, setup, card({"0": "fists", "2": "feet"}, 0.5), 1)
+    new, why, _ = follow_swap(old, setup, card({"0": "fists", "2": "feet"}, 0.5), 1)
     assert why is None and new is not None
     assert new.previous is not None and (new.previous["trials"], new.previous["correct"],
                                          new.previous["interrupted"]) == (1, 1, 1)
