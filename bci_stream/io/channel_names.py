@@ -23,7 +23,8 @@ def read_channel_names(text: str | None, option: str = "--channel-names") -> lis
     ------
     DataError
         A file that lists no name, or a value that looks like a file (ends in ``.loc``, ``.locs`` or ``.txt``, or
-        has a path separator and no comma) but is not one; ``option`` names the option in the message.
+        has a path separator and no comma) but is not one, or a comma list with an empty item (``Fp1,,Fp2``; a
+        trailing comma is harmless); ``option`` names the option in the message.
     """
     if not text or not text.strip():
         return None
@@ -43,4 +44,9 @@ def read_channel_names(text: str | None, option: str = "--channel-names") -> lis
     if path.suffix.lower() in (*LOC_SUFFIXES, ".txt") or ("," not in text and ("/" in text or "\\" in text)):
         raise DataError(f"{option} must be a comma list of names or an existing file; {text!r} looks like a file "
                         "but there is none")
-    return [c.strip() for c in text.split(",") if c.strip()] or None
+    from bci_stream.cli_checks import comma_items
+
+    if (names := comma_items(text)) is None:  # "Fp1,,Fp2" named one channel too few: every name after it shifts
+        raise DataError(f"{option} must be channel names separated by single commas (e.g. Fp1,Fp2), with no empty "
+                        f"item, or a file; got {text!r}")
+    return names or None

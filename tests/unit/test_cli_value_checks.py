@@ -91,3 +91,17 @@ def test_a_trailing_comma_is_harmless_in_a_list_option() -> None:
     from bci_stream.cli_checks import name_list
 
     assert name_list(None, None, "C3,C4,") == "C3,C4,"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", [
+    ["calibrate", EDF, "--labels", "T1=fists,T2=feet", "--name", "x"],
+    ["replay", EDF, "--name", "x"],
+    ["evaluate", "eegmmidb-s001", "--data", EDF],
+])
+def test_an_empty_item_inside_channel_names_is_refused(command: list[str]) -> None:
+    """``--channel-names Fp1,,Fp2`` dropped the empty item, so every name after it went to the wrong channel (and the
+    count check named one channel too few): refused as the other name lists refuse it (review s52rev)."""
+    res = CliRunner().invoke(main, [*command, "--channel-names", "Fp1,,Fp2"])
+    assert res.exit_code != 0, res.output
+    assert ("--channel-names must be channel names separated by single commas (e.g. Fp1,Fp2), with no empty item, "
+            "or a file; got 'Fp1,,Fp2'") in res.output, res.output
