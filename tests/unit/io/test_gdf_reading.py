@@ -12,7 +12,6 @@ saturated read as the physical minimum, -100 µV, instead of NaN. Isolated sampl
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from bci_stream.io.errors import LabelMapError
 from support.common import SUBSET_R06, subset_file
 from support.gdf import (BCI2A_LABELS, BCI2A_POSITIONS, CUE_LEFT, CUE_RIGHT, NEW_RUN, REJECTED_TRIAL, TRIAL_START,
                          GdfEvent, bci2a_like, write_gdf)
+from support.loading import load_warned
 
 pytest.importorskip("mne")
 
@@ -41,17 +41,10 @@ def _rows(rec: Recording) -> np.ndarray:
     return rows[:, :rec.n_times // 160 * 160]
 
 
-def _load(path: Path, **kwargs) -> tuple[Recording, list[str]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = load_recording(path, **kwargs)
-    return rec, [str(w.message) for w in caught]
-
-
 def test_a_2a_layout_file_reads_the_real_samples_eog_typed_and_cues_with_durations(r06: Recording,
                                                                                      tmp_path: Path) -> None:
     path = bci2a_like(tmp_path / "A01T.gdf", r06, cue_codes=CUES)
-    rec, said = _load(path)
+    rec, said = load_warned(path, Warning)
 
     assert rec.ch_names == BCI2A_LABELS and rec.sfreq == 160.0 and not said
     assert rec.ch_types == ["eeg"] * 22 + ["eog"] * 3  # mne alone: 25 x "eeg"
@@ -77,7 +70,7 @@ def test_a_file_in_v_mv_or_nv_reads_in_microvolts(r06: Recording, tmp_path: Path
                                                   scale: float) -> None:
     path = bci2a_like(tmp_path / "A01T.gdf", r06, cue_codes=CUES, dims=dims, scale=scale, dtype="float32",
                       version=version)
-    rec, said = _load(path)
+    rec, said = load_warned(path, Warning)
 
     assert rec.units() == ["microvolts"] * 25 and not said  # mne: 25 "Unsupported physical dimension" warnings
     np.testing.assert_allclose(rec.data, _rows(r06), rtol=1e-6, atol=1e-4)  # 1.x mV: 1000x before
@@ -88,7 +81,7 @@ def test_a_channel_that_is_not_a_voltage_keeps_its_values_and_unit(r06: Recordin
     temp = np.full((1, rows.shape[1]), 36.6)
     path = write_gdf(tmp_path / "t.gdf", np.vstack([rows, temp]), 160.0, ["C3", "Cz", "C4", "Temp"],
                      dims=["uV"] * 3 + ["degC"], dtype="float32", version="1.25")
-    rec, _ = _load(path)
+    rec, _ = load_warned(path, Warning)
 
     assert rec.ch_units == ["microvolts"] * 3 + ["degC"] and rec.ch_types == ["eeg"] * 3 + ["temperature"]
     np.testing.assert_allclose(rec.data[3], 36.6, rtol=1e-6)  # mne alone: 36.6 "V" -> 3.66e7 µV
@@ -96,7 +89,7 @@ def test_a_channel_that_is_not_a_voltage_keeps_its_values_and_unit(r06: Recordin
 
 def test_a_mode_1_event_table_has_no_durations_so_labels_ask_for_a_window(r06: Recording, tmp_path: Path) -> None:
     path = bci2a_like(tmp_path / "A01T.gdf", r06, cue_codes=CUES, event_mode=1)
-    rec, _ = _load(path)
+    rec, _ = load_warned(path, Warning)
 
     assert {e.duration for e in rec.events} == {0}  # mne: 1 sample each
     with pytest.raises(LabelMapError, match="zero duration; give label_window"):
@@ -109,7 +102,7 @@ def test_event_positions_are_read_at_the_table_s_own_rate(r06: Recording, tmp_pa
     rows = _rows(r06)[:2]
     events = [GdfEvent(1000, CUE_LEFT, 500), GdfEvent(3000, CUE_RIGHT, 500)]  # at 320 Hz: samples 500, 1500
     path = write_gdf(tmp_path / "r.gdf", rows, 160.0, ["C3", "C4"], events=events, event_rate=320.0)
-    rec, _ = _load(path)
+    rec, _ = load_warned(path, Warning)
 
     assert [(e.onset, e.duration, e.description) for e in rec.events] == [(500, 250, "769"), (1500, 250, "770")]
 
@@ -123,7 +116,7 @@ def test_a_gap_on_every_channel_and_a_saturated_run_read_nan_an_isolated_extreme
     rows[11, 6000] = 2 * limit  # C4 at the digital maximum for one sample: kept
     path = write_gdf(tmp_path / "gap.gdf", rows, 160.0, BCI2A_LABELS, physical=(-limit, limit),
                      events=[GdfEvent(1700, NEW_RUN)])
-    rec, said = _load(path)
+    rec, said = load_warned(path, Warning)
 
     nan = np.isnan(rec.data)
     assert nan[:, 1600:1700].all() and nan[7, 5000:5010].all() and nan.sum() == 25 * 100 + 10  # mne: +-limit µV

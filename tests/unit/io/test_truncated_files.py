@@ -13,20 +13,20 @@ Real EEG: the repository's S001 R05 subset (21 channels, 160 Hz), written as GDF
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bci_stream.io import Recording, load_recording
-from bci_stream.io.errors import DataError, RecordingWarning
+from bci_stream.io.errors import DataError
 from bci_stream.io.fif_writer import save_fif
 from bci_stream.io.gdf import read_gdf_header
 from support.bci2000 import write_bci2000
 from support.brainvision import subset_brainvision
 from support.common import SUBSET_S001_21CH, subset_file
 from support.gdf import CUE_LEFT, GdfEvent, write_gdf
+from support.loading import load_warned
 
 pytest.importorskip("mne")
 
@@ -44,13 +44,6 @@ def _cut(path: Path, n_bytes: int) -> Path:
     return out
 
 
-def _load(path: Path) -> tuple[Recording, list[str]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = load_recording(path)
-    return rec, [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
-
-
 @pytest.mark.parametrize("version", ["2.20", "1.25"])
 def test_a_truncated_gdf_file_loads_its_whole_records_with_a_warning(tmp_path: Path, r05: Recording,
                                                                      version: str) -> None:
@@ -61,7 +54,7 @@ def test_a_truncated_gdf_file_loads_its_whole_records_with_a_warning(tmp_path: P
     header = read_gdf_header(full).data_at
     record = 21 * 2 * int(r05.sfreq)  # 1-s records of 21 int16 channels
     cut = _cut(full, header + 17 * record + record // 2)  # 17 whole records and half of the 18th
-    rec, said = _load(cut)
+    rec, said = load_warned(cut)
     assert rec.data.shape == (21, 17 * int(r05.sfreq))
     np.testing.assert_array_equal(rec.data, whole.data[:, :rec.n_times])
     assert rec.events == []  # the event table, after the data, is lost
@@ -95,7 +88,7 @@ def test_a_gdf_file_cut_within_its_event_table_loads_its_data_without_events(tmp
     assert [e.onset for e in whole.events] == [100, 900]
     table_at = full.stat().st_size - 8 - 2 * 12  # mode-3 table: 8-byte head, 12 bytes per event
     cut = _cut(full, full.stat().st_size - 9)  # the durations cut (mne read them as 1 sample, or failed)
-    rec, said = _load(cut)
+    rec, said = load_warned(cut)
     np.testing.assert_array_equal(rec.data, whole.data)
     assert rec.events == []
     assert [s for s in said if "truncated" in s] == [
@@ -117,11 +110,11 @@ def test_a_truncated_fif_file_is_refused_saying_it_may_be_truncated(tmp_path: Pa
 
 def test_a_brainvision_data_file_cut_mid_sample_warns_that_the_partial_sample_was_dropped(tmp_path: Path) -> None:
     vhdr = subset_brainvision(tmp_path / "run", n_times=1600)
-    full, said = _load(vhdr)
+    full, said = load_warned(vhdr)
     assert not [s for s in said if "truncated" in s]
     eeg = tmp_path / "run.eeg"
     eeg.write_bytes(eeg.read_bytes()[:1000 * 42 + 5])  # 1000 samples of 21 int16 channels, and 5 bytes
-    rec, said = _load(vhdr)
+    rec, said = load_warned(vhdr)
     assert rec.n_times == 1000
     np.testing.assert_array_equal(rec.data, full.data[:, :1000])
     assert [s for s in said if "truncated" in s] == [
@@ -136,7 +129,7 @@ def test_a_truncated_edf_file_names_the_headers_values_and_what_was_read(tmp_pat
     records read, as the README says and as a truncated GDF file's warning does (exploratory run, s27)."""
     src = subset_file(SUBSET_S001_21CH / "S001R05.edf")
     size = src.stat().st_size * 6 // 10
-    rec, notes = _load(_cut(src, size))
+    rec, notes = load_warned(_cut(src, size))
     seconds = rec.n_times / rec.sfreq
     assert seconds == int(seconds) and 0 < seconds < r05.n_times / r05.sfreq
     head = src.read_bytes()[:256].decode("latin-1")
@@ -158,13 +151,13 @@ def test_a_bci2000_file_cut_mid_sample_loads_its_whole_samples_and_one_without_a
     raw = np.clip(np.round(r05.data[:, :1600] / 0.1), -32768, 32767).astype(np.int16)
     codes = (np.arange(1600) // 400 % 3).astype(np.uint8)
     path = write_bci2000(tmp_path / "run.dat", raw, r05.sfreq, r05.ch_names, {"StimulusCode": codes})
-    full, said = _load(path)
+    full, said = load_warned(path)
     assert not said and full.n_times == 1600
     block = len(r05.ch_names) * 2 + 1
     whole = path.read_bytes()
     header_len = len(whole) - 1600 * block
     path.write_bytes(whole[:header_len + 1000 * block + 7])
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     assert rec.n_times == 1000
     np.testing.assert_array_equal(rec.data, full.data[:, :1000])
     assert said == [f"run.dat is truncated: its data ({1000 * block + 7} bytes after the {header_len}-byte header) is "

@@ -12,15 +12,14 @@ the recording's span, put on a wrong sample (``searchsorted`` on timestamps that
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bci_stream.io import DataError, Event, load_recording
-from bci_stream.io.mne_formats import RecordingWarning
 from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+from support.loading import load_warned
 from support.xdf import write_xdf
 
 SFREQ = 100.0
@@ -39,18 +38,11 @@ def _write(path: Path, stamps: np.ndarray, m_stamps: list[float], values: list[s
                      [("cues", m_stamps, values)], clock_offsets=offsets)
 
 
-def _load(path: Path, **opts):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = load_recording(path, **opts)
-    return rec, [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
-
-
 @pytest.mark.parametrize("offsets", [False, True], ids=["no clock offsets", "zero offsets at both ends"])
 def test_markers_on_both_sides_of_a_reset_are_kept(tmp_path: Path, offsets: bool) -> None:
     """The sender's computer restarts 20 s in: the signal and its markers (one clock) go back from ~1020 s to 5 s."""
     path = _write(tmp_path / "reset.xdf", _signal(1000.0, 5.0), [1002.0, 1010.0, 7.0, 15.0], VALUES, offsets=offsets)
-    rec, said = _load(path, until_next=True)
+    rec, said = load_warned(path, until_next=True)
     assert rec.n_times == 2 * N
     assert rec.events == [Event(200, 800, "T1"), Event(1000, 1200, "T2"), Event(2200, 800, "T1"),
                           Event(3000, 1000, "T2")]
@@ -64,7 +56,7 @@ def test_markers_only_after_the_reset_go_to_the_one_part_that_holds_them(tmp_pat
     """The marker stream (started after the reset) never goes back: each marker lies in one part's span only."""
     path = _write(tmp_path / "after.xdf", _signal(1000.0, 5.0), [7.0, 15.0, 40.0], ["T1", "T2", "late"],
                   offsets=False)
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     assert rec.events == [Event(2200, 0, "T1"), Event(3000, 0, "T2")]  # 40 s is after the recording: dropped
     assert len(said) == 1 and said[0].endswith("2 placed, 1 outside every part dropped")
 
@@ -73,7 +65,7 @@ def test_overlapping_parts_are_told_apart_by_pairing(tmp_path: Path) -> None:
     """The clock goes back 15 s: both parts cover 1005-1020 s, but the markers go back too, so each marker's part
     is its own part's pair."""
     path = _write(tmp_path / "overlap.xdf", _signal(1000.0, 1005.0), [1010.0, 1007.0], ["T1", "T2"], offsets=False)
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     assert rec.events == [Event(1000, 0, "T1"), Event(2200, 0, "T2")]
     assert len(said) == 1 and "4 placed" not in said[0] and "2 placed, 0 outside" in said[0]
 
@@ -112,6 +104,6 @@ def test_a_reset_that_the_clock_offsets_resolve_loads_as_before(tmp_path: Path) 
                 offset = 2000.0 if local < 3020.0 else 3015.0
                 w.write_clock_offset(sid, local - offset, offset)
             w.close_stream(sid)
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     assert [(e.onset, e.description) for e in rec.events] == [(200, "T1"), (1000, "T2"), (2200, "T1"), (3000, "T2")]
     assert said == []

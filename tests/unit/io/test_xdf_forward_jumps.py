@@ -9,33 +9,25 @@ Real EEG: the repository's EDF subset (S001 R05/R06, 21 channels, 160 Hz)."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bci_stream.io import Event, load_recording
-from bci_stream.io.errors import RecordingWarning
+from bci_stream.io import Event
 from bci_stream.io.session import read_session
 from bci_stream.io.xdf_clock import JUMP, jump_threshold
 from bci_stream.service.recorder import Recorder
 from bci_stream.sim.replay import discontinuity_warning
 from bci_stream.train.classical.bad_spans import is_boundary
+from support.loading import load_warned
 from support.two_runs_xdf import two_runs_xdf
 from support.xdf import write_xdf
 
 
-def _load(path: Path, **opts):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = load_recording(path, **opts)
-    return rec, [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
-
-
 def test_two_runs_in_one_file_are_split_by_a_jump_event_and_said(tmp_path: Path) -> None:
     run = two_runs_xdf(tmp_path / "two.xdf", jump=2.0)  # under pyxdf's default break threshold at 160 Hz
-    rec, said = _load(run.path)
+    rec, said = load_warned(run.path)
     assert is_boundary(JUMP)  # calibrate, evaluate and replay take it as a discontinuity
     assert [e for e in rec.events if e.description == JUMP] == [Event(run.n1, 0, JUMP)]
     assert said == [
@@ -55,7 +47,7 @@ def test_two_runs_in_one_file_are_split_by_a_jump_event_and_said(tmp_path: Path)
 
 def test_a_marker_span_ends_at_the_jump(tmp_path: Path) -> None:
     run = two_runs_xdf(tmp_path / "two.xdf")
-    rec, _ = _load(run.path, until_next=True)
+    rec, _ = load_warned(run.path, until_next=True)
     last = max((e for e in rec.events if e.onset < run.n1 and e.description != JUMP), key=lambda e: e.onset)
     assert last.onset + last.duration == run.n1  # not into the second run
     first = min((e for e in rec.events if e.onset >= run.n1 and e.description != JUMP), key=lambda e: e.onset)
@@ -80,7 +72,7 @@ def test_bluetooth_jitter_is_no_jump_and_a_pause_amid_it_is_one(tmp_path: Path, 
     data = np.random.default_rng(1).normal(0, 10, (len(stamps), 2))
     path = write_xdf(tmp_path / "bt.xdf", stamps, [("muse", "EEG", ["C3", "C4"], 250.0, data, "microvolts")],
                      [("cues", [float(stamps[100]), float(stamps[-100])], ["T1", "T2"])])
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     jumps = [e.onset for e in rec.events if e.description == JUMP]
     assert jumps == ([701 * 12] if pause else []) and len(said) == (1 if pause else 0)
     placed = [e.onset for e in rec.events if e.description != JUMP]  # stamped with a jittered sample's stamp
@@ -115,5 +107,5 @@ def test_a_service_recording_marks_the_jump_where_its_gap_event_is(tmp_path: Pat
     gap_seq = [e["seq"] for _, e in read_session(tmp_path / "s.xdf").events if e["event"] == "gap"]
     assert gap_seq == [25 * chunk]
     assert read_session(tmp_path / "s.xdf").inputs.events == [Event(25 * chunk, 0, JUMP)]
-    loaded, said = _load(tmp_path / "s.xdf")
+    loaded, said = load_warned(tmp_path / "s.xdf")
     assert loaded.events == [Event(25 * chunk, 0, JUMP)] and len(said) == 1

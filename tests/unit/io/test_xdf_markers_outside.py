@@ -5,23 +5,14 @@ recorded) gave calibrate and evaluate one trial fewer, unsaid. Markers inside th
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io import load_recording
-from bci_stream.io.errors import RecordingWarning
+from support.loading import load_warned
 from support.xdf import write_xdf
 
 SFREQ = 100.0
-
-
-def _load(path: Path):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = load_recording(path)
-    return rec, [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
 
 
 def _file(tmp_path: Path, m_stamps: list[float], values: list[str]) -> Path:
@@ -33,7 +24,7 @@ def _file(tmp_path: Path, m_stamps: list[float], values: list[str]) -> Path:
 
 def test_markers_before_the_first_sample_or_after_the_last_are_named(tmp_path: Path) -> None:
     path = _file(tmp_path, [49.5, 51.0, 55.0, 61.25], ["T1", "T2", "T1", "T2"])
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     assert [(e.onset, e.description) for e in rec.events] == [(100, "T2"), (500, "T1")]
     outside = [s for s in said if "outside the time span" in s]
     assert outside == ["cues.xdf: 2 of the 4 markers of 'amp-markers' fall outside the time span of stream 'amp' "
@@ -42,6 +33,6 @@ def test_markers_before_the_first_sample_or_after_the_last_are_named(tmp_path: P
 
 
 def test_markers_inside_the_span_say_nothing(tmp_path: Path) -> None:
-    rec, said = _load(_file(tmp_path, [50.0, 51.0, 59.99], ["T1", "T2", "T1"]))
+    rec, said = load_warned(_file(tmp_path, [50.0, 51.0, 59.99], ["T1", "T2", "T1"]))
     assert [e.onset for e in rec.events] == [0, 100, 999]
     assert not [s for s in said if "outside the time span" in s], said

@@ -10,7 +10,6 @@ subset (S001 R05, 21 channels, 160 Hz), written with the repository's XDF chunk 
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +17,14 @@ import pytest
 
 import bci_stream.io.xdf as xdf_module
 from bci_stream.io import load_recording
-from bci_stream.io.errors import RecordingWarning
 from bci_stream.io.xdf_clock import JUMP, forward_jumps
 from support.common import subset_file
+from support.loading import load_warned
 from support.marked import R05
 from support.two_runs_xdf import two_runs_xdf
 from support.xdf import write_xdf
 
 T0 = 1000.0
-
-
-def _load(path: Path):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rec = load_recording(path)
-    return rec, [str(w.message) for w in caught if issubclass(w.category, RecordingWarning)]
 
 
 def _stairs(path: Path, block_s: float, pause_s: float = 0.0) -> tuple[Path, int, list[int]]:
@@ -57,7 +49,7 @@ def _stairs(path: Path, block_s: float, pause_s: float = 0.0) -> tuple[Path, int
 @pytest.mark.parametrize("block_s", [0.25, 0.6, 1.0])
 def test_a_stair_case_of_long_blocks_loads_with_no_jump(tmp_path: Path, block_s: float) -> None:
     path, b, at = _stairs(tmp_path / "stairs.xdf", block_s)
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     assert said == []  # no clock reset, no jump, no loss, the rate right
     assert [e for e in rec.events if e.description == JUMP] == []
     placed = [e.onset for e in rec.events]
@@ -68,7 +60,7 @@ def test_a_stair_case_of_long_blocks_loads_with_no_jump(tmp_path: Path, block_s:
 def test_a_pause_in_a_stair_case_is_a_jump(tmp_path: Path) -> None:
     """Blocks of 1 s (160 samples), a 2 s pause before the middle block: one jump, at that block's first sample."""
     path, b, at = _stairs(tmp_path / "paused.xdf", 1.0, pause_s=2.0)
-    rec, said = _load(path)
+    rec, said = load_warned(path)
     middle = (rec.n_times // b // 2) * b
     assert [e.onset for e in rec.events if e.description == JUMP] == [middle]
     assert len(said) == 1 and f"at sample {middle} " in said[0]
@@ -92,7 +84,7 @@ def test_a_jump_gives_no_pyxdf_segments_warning(tmp_path: Path, caplog: pytest.L
     not) repeated it."""
     run = two_runs_xdf(tmp_path / "two.xdf", jump=2.0)
     with caplog.at_level(logging.WARNING):
-        rec, said = _load(run.path)
+        rec, said = load_warned(run.path)
     assert [r.getMessage() for r in caplog.records if r.name.startswith("pyxdf")] == []
     assert [e.onset for e in rec.events if e.description == JUMP] == [run.n1]
     assert len(said) == 1 and "jump forward 1 time(s)" in said[0]
@@ -108,8 +100,8 @@ def test_read_xdf_loads_the_file_once(tmp_path: Path, monkeypatch: pytest.Monkey
         return load_xdf(path, **options)
 
     monkeypatch.setattr(xdf_module, "load_xdf", counted)
-    _load(two_runs_xdf(tmp_path / "two.xdf").path)
-    _load(_stairs(tmp_path / "stairs.xdf", 0.25)[0])
+    load_warned(two_runs_xdf(tmp_path / "two.xdf").path)
+    load_warned(_stairs(tmp_path / "stairs.xdf", 0.25)[0])
     assert calls == [{"dejitter_timestamps": False}] * 2
 
 
@@ -119,6 +111,6 @@ def test_a_rate_off_the_nominal_one_is_said(tmp_path: Path) -> None:
     path = write_xdf(tmp_path / "slow.xdf", stamps, [("eeg", "EEG", ["C3", "C4"], 100.0,
                                                      np.random.default_rng(1).normal(0, 20, (1000, 2)), "microvolts")],
                      [], clock_offsets=False)
-    _, said = _load(path)
+    _, said = load_warned(path)
     assert said == ["slow.xdf: stream 'eeg' runs at 50 Hz by its timestamps, not its nominal rate 100 Hz: its samples "
                     "are taken at the nominal rate, its markers placed by the timestamps"]
