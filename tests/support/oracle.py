@@ -4,11 +4,19 @@ the live-scoring tests: every cue is decided right, so a score counts the trials
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pylsl
+
+from bci_stream.lsl.info import make_stream_info
+from support.common import unique
+from support.http import wait_status
 
 CH = ["C3", "C4"]
 SFREQ = 100.0
@@ -61,3 +69,34 @@ def push_trials(outlet: pylsl.StreamOutlet, marker_outlet: pylsl.StreamOutlet, n
         while cues and cues[0][0] < i + 10:
             k, value = cues.pop(0)
             marker_outlet.push_sample([value], float(ts[k]))
+
+
+@dataclass
+class ScoredDecoder:
+    """A running decoder of the oracle's EEG outlet, its marker outlet beside it (:func:`scored_decoder`)."""
+
+    id: str
+    outlet: pylsl.StreamOutlet
+    marker_outlet: pylsl.StreamOutlet
+    status: dict[str, Any]  # the status that said it runs with its markers connected
+
+
+@contextmanager
+def scored_decoder(client: httpx.Client, prefix: str, model: str,
+                   options: dict[str, Any] | None = None) -> Iterator[ScoredDecoder]:
+    """A decoder of ``model`` (``options``: the request's) on a new EEG outlet (:data:`CH` at :data:`SFREQ`, named
+    from ``prefix``) with a string marker outlet, once it runs with its markers connected; deleted at the end."""
+    name = unique(prefix)
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    marker_outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                        "string", f"{name}-markers-src"))
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": model} | (
+        {"options": options} if options else {}))
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    try:
+        st = wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled")
+                         and (s.get("markers") or {}).get("state") == "connected", 90, "running, markers connected")
+        yield ScoredDecoder(decoder_id, outlet, marker_outlet, st)
+    finally:
+        client.delete(f"/decoders/{decoder_id}")
