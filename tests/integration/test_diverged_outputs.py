@@ -206,3 +206,64 @@ def test_a_diverged_state_is_said_and_reset(nan_gru: Path) -> None:
         inlet.close_stream()
         for decoder_id in ids.values():
             assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_the_divergence_warning_ends_after_ten_seconds_of_finite_outputs(nan_gru: Path, tmp_path: Path) -> None:
+    """The end of an episode (audit s53cov: never run by the suite): after a pop reset the state (``reset``), or after
+    ``POST /decoders/{id}/reset`` (``keep``), :data:`~bci_stream.service.divergence.DIVERGED_END_S` of the stream
+    with every output finite end the warning (``warning``, ``first_seq`` null, ``state_diverged`` false), the counts
+    stay, and the recording's events say the end (``diverged`` with message null); not one sample earlier."""
+    from bci_stream.service.divergence import DIVERGED_END_S
+
+    name = unique("s53-divend")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    rng = np.random.default_rng(53)
+    end_rows = int(DIVERGED_END_S * SFREQ)
+    pop = (20.0 * rng.standard_normal((10, 2))).astype(np.float32)
+    pop[:, 0] = 5000.0
+    sent, t0 = 0, pylsl.local_clock()
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=nan_gru, recordings_dir=tmp_path)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        ids = {}
+        for policy in ("reset", "keep"):
+            r = client.post("/decoders", json={"stream": {"name": name}, "model": "nan-gru", "options": {
+                "divergence_policy": policy, "output_name": f"{name}-{policy}", "record_path": f"{policy}.xdf"}})
+            assert r.status_code == 201, r.text
+            ids[policy] = r.json()["id"]
+        for decoder_id in ids.values():
+            wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 60, "running")
+
+        def push(x: np.ndarray) -> None:
+            nonlocal sent
+            outlet.push_chunk(x, (t0 + np.arange(sent, sent + len(x)) / SFREQ).tolist())
+            sent += len(x)
+            for decoder_id in ids.values():
+                wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == sent, 60,
+                            f"{sent} decoded")
+
+        def nonfinite(policy: str) -> dict:
+            return client.get(f"/decoders/{ids[policy]}").json()["output_stream"]["nonfinite"]
+
+        push((20.0 * rng.standard_normal((100, 2))).astype(np.float32))
+        push(pop)
+        assert client.post(f"/decoders/{ids['keep']}/reset").status_code == 200
+        clean = (20.0 * rng.standard_normal((end_rows, 2))).astype(np.float32)
+        push(clean[:-1])  # one finite row short of the end: the warning stands
+        for policy in ids:
+            assert nonfinite(policy)["warning"] is not None and nonfinite(policy)["first_seq"] == 100, policy
+        push(clean[-1:])
+        for policy in ids:
+            nf = nonfinite(policy)
+            assert nf["warning"] is None and nf["first_seq"] is None and not nf["state_diverged"], (policy, nf)
+            assert nf["rows"] == 10 and nf["last_seq"] == 109, (policy, nf)
+        for decoder_id in ids.values():
+            assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    for policy in ids:
+        import pyxdf
+
+        streams = pyxdf.load_xdf(str(tmp_path / f"{policy}.xdf"), synchronize_clocks=False,
+                                 dejitter_timestamps=False)[0]
+        (events,) = [s for s in streams if s["info"]["name"][0].endswith("events")]
+        diverged = [e for e in (json.loads(v[0]) for v in events["time_series"]) if e["event"] == "diverged"]
+        assert diverged[0]["message"] is not None and diverged[-1]["message"] is None, (policy, diverged)
+        assert diverged[-1]["seq"] == 109, (policy, diverged)
