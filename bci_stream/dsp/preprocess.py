@@ -100,24 +100,6 @@ class Preprocessor:
         """``(spatial [C, C], offset [C])`` of CAR + standardisation (``out = y @ spatial + offset``), or None."""
         return None if self._spatial is None else (self._spatial, self._offset)
 
-    @property
-    def filter_state(self) -> np.ndarray | None:
-        """The filter state ``zi [n_sections, 2, n_chans]`` (float64, not a copy); None before the first sample.
-
-        Setting it (an array of that shape, or None to re-initialise at the next sample) lets another
-        implementation of the same filter hand its state over; the chunk path replaces the array.
-        """
-        return self._zi
-
-    @filter_state.setter
-    def filter_state(self, zi: np.ndarray | None) -> None:
-        if zi is not None:
-            shape = (len(self._sos), 2, self.n_chans) if self._sos is not None else None
-            if shape is None or np.shape(zi) != shape:
-                raise ValueError(f"filter_state must have shape {shape}, got {np.shape(zi)}")
-            zi = np.asarray(zi, dtype=np.float64)
-        self._zi = zi
-
     def process(self, x: np.ndarray) -> np.ndarray:
         """Process a chunk ``x[T, n_chans]`` (any T ≥ 0) and return float32 ``[T, n_chans]``.
 
