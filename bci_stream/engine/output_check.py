@@ -16,17 +16,18 @@ def not_probabilities(y: np.ndarray, tol: float = PROBABILITY_TOLERANCE) -> str 
     summing to 1, each within ``tol``), naming the value and its sample; None when they all are. Rows holding a NaN
     or inf are not judged here."""
     y = np.asarray(y, dtype=np.float64)
-    y = y[np.isfinite(y).all(axis=1)] if y.ndim == 2 else y[:0]
+    rows = np.flatnonzero(np.isfinite(y).all(axis=1)) if y.ndim == 2 else np.empty(0, dtype=np.int64)
+    y = y[rows]  # the finite rows; ``rows`` their samples (a NaN row before a bad one counts in the sample named)
     if y.size == 0:
         return None
     sums = y.sum(axis=1)
     if (lo := float(y.min())) < -tol:
-        return f"its output has the value {lo:.4g} (sample {int(np.argmin(y.min(axis=1)))})"
+        return f"its output has the value {lo:.4g} (sample {int(rows[np.argmin(y.min(axis=1))])})"
     if (hi := float(y.max())) > 1 + tol:
-        return f"its output has the value {hi:.4g} (sample {int(np.argmax(y.max(axis=1)))})"
+        return f"its output has the value {hi:.4g} (sample {int(rows[np.argmax(y.max(axis=1))])})"
     if (off := float(np.abs(sums - 1).max())) > tol:
         t = int(np.argmax(np.abs(sums - 1)))
-        return f"a row sums to {sums[t]:.4g} (sample {t}; {off:.3g} from 1)"
+        return f"a row sums to {sums[t]:.4g} (sample {int(rows[t])}; {off:.3g} from 1)"
     return None
 
 
