@@ -94,6 +94,14 @@ class CapacityError(BciStreamError):
     raised (the message names it, its value and both remedies)."""
 
 
+class ResourceShortageError(BciStreamError):
+    """This server is short of a resource (file descriptors: its open-files limit) to start a worker now; the message
+    names the limit and what to do. The API answers 503 with ``Retry-After``: a ``DELETE``, or a closed connection,
+    frees some."""
+
+    retry = Retry.UNAVAILABLE
+
+
 class DecoderNotReadyError(CommandError):
     """The decoder has no worker that takes commands now (starting, or not running)."""
 

@@ -54,6 +54,7 @@ def _popen_class() -> type:
     class Popen(popen_forkserver.Popen):
         def __init__(self, process_obj: Any) -> None:
             self._poll_lock = threading.Lock()
+            _handshake_descriptors()
             super().__init__(process_obj)
 
         def poll(self, flag: int = os.WNOHANG) -> int | None:
@@ -69,6 +70,20 @@ def _popen_class() -> type:
             return self.returncode
 
     return Popen
+
+
+def _handshake_descriptors() -> None:
+    """Raise OSError (EMFILE) now when this process cannot open the descriptors of a fork-server request (a socket
+    and two pipes; three pipes are opened and closed again). multiprocessing connects to the fork server first and
+    makes its pipes after: out of descriptors there, the half-made request killed the fork server (EOFError in its
+    loop), and every worker forked from it ended with it (audit s53cov)."""
+    fds: list[int] = []
+    try:
+        for _ in range(3):
+            fds.extend(os.pipe())
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 if hasattr(mp_context, "ForkServerProcess"):  # POSIX: the fork-server classes exist (pickled by name: module level)

@@ -23,7 +23,8 @@ from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
 from bci_stream.core.errors import (CapacityError, DecoderIdInUseError, DecoderNotFoundError, DecoderStoppingError,
-                                    ModelError, ModelUnavailableError)
+                                    ModelError, ModelUnavailableError, ResourceShortageError)
+from bci_stream.core.open_files_shortage import SHORT, with_shortage
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
@@ -140,10 +141,13 @@ class Supervisor(WorkerWatch):
                 handle.ring = (OutputRing.create_named(capacity, n_outputs) if handle.shared
                                else OutputRing.create(self._ctx, capacity, n_outputs))
             self._spawn(handle)  # outside the lock: starting a process takes tens of ms
-        except BaseException:
+        except BaseException as exc:
             with self._lock:
                 self._handles.pop(handle.id, None)
             self._free(handle)
+            if isinstance(exc, OSError) and exc.errno in SHORT:  # out of file descriptors: 503, naming the limit
+                raise ResourceShortageError(with_shortage(f"decoder {handle.id}: its worker process could not be "
+                                                          f"started: {exc}", exc)) from None
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
         if handle.stopping:  # a DELETE (or the shutdown) while it started, e.g. waiting for its Ray placement: gone
