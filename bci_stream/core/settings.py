@@ -363,8 +363,13 @@ def main(argv: Sequence[str] | None = None, echo: Callable[[str], None] = print)
     if args.markdown:
         echo(settings_markdown().rstrip("\n"))
     elif args.write:
-        text = args.write.read_text(encoding="utf-8")
-        new = replace_reference(text, settings_markdown())
+        try:  # a line naming the file and why (exit 2), as --show's bad config: not a traceback
+            text = args.write.read_text(encoding="utf-8")
+            new = replace_reference(text, settings_markdown())
+        except OSError as exc:
+            parser.error(f"--write {args.write}: cannot be read: {exc.strerror or exc}")
+        except ValueError as exc:  # no generated block (UnicodeDecodeError too: not a text file)
+            parser.error(f"--write {args.write}: {exc}")
         if new != text:
             args.write.write_text(new, encoding="utf-8")
         echo(f"{args.write}: settings reference {'updated' if new != text else 'already up to date'}")
