@@ -208,7 +208,7 @@ class RecordOnly:
         if self.clock.unmapped:
             self.notes.append(unmapped_warning(full, 2.0, RECORDED_UNMAPPED))
         # a new outlet instance liblsl went on with: a reconnect (on the selector's host, if it names one)
-        self.monitor = SourceMonitor(full, self.predicate, self.selector.hostname)
+        self.monitor = SourceMonitor(full, self.predicate, self.selector.hostname, owner="recording")
         self.monitor.follow(self.inlet, 0.0 if self.clock.unmapped else 2.0)  # none in 2 s: no second futile wait
         self.returned = ReturnWait(self.monitor, self.event)
         self.check = recording_check(channels["unit"], assumed, sfreq, self.name,  # in the unit written

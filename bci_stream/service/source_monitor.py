@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Literal
 
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
@@ -46,8 +47,9 @@ class SourceMonitor:
     """
 
     def __init__(self, source: pylsl.StreamInfo, predicate: str, hostname: str | None = None,
-                 grace_s: float = SOURCE_GRACE_S) -> None:
+                 grace_s: float = SOURCE_GRACE_S, owner: Literal["decoder", "recording"] = "decoder") -> None:
         self.source = source
+        self.owner = owner  # whose stream: the refusals of a returned instance say what to do in its terms
         self.predicate = predicate
         self.hostname = hostname
         self.grace_s = grace_s
@@ -206,9 +208,8 @@ class SourceMonitor:
                     {i.hostname() for i in found if i.hostname() != self.hostname})):
                 raise StreamMismatchError(
                     f"stream {src.name()!r} (source_id {src.source_id()!r}) came back as a new outlet instance on "
-                    f"host {', '.join(map(repr, elsewhere))}, not on {self.hostname!r}, the host the decoder selects "
-                    "(liblsl re-subscribes by source_id, whatever the host). Refusing to decode another host's stream "
-                    "with the same state; start a new decoder for it")
+                    f"host {', '.join(map(repr, elsewhere))}, not on {self.hostname!r}, the host the {self.owner} "
+                    f"selects (liblsl re-subscribes by source_id, whatever the host). {self.refusal(other_host=True)}")
             return False, None
         self.verifier, self.verify_since = None, None
         self.check_shapes(mine)
@@ -239,9 +240,17 @@ class SourceMonitor:
                 raise StreamMismatchError(
                     f"stream {src.name()!r} (source_id {src.source_id()!r}) came back with n_chans={got[0]}, "
                     f"sfreq={got[1]:g}, format={NUMERIC_FORMATS.get(got[2], got[2])}; it was n_chans={shape[0]}, "
-                    f"sfreq={shape[1]:g}, format={NUMERIC_FORMATS[shape[2]]}. Refusing to decode it with the same "
-                    "state; start a new decoder"
+                    f"sfreq={shape[1]:g}, format={NUMERIC_FORMATS[shape[2]]}. {self.refusal()}"
                 )
+
+    def refusal(self, other_host: bool = False) -> str:
+        """The refusal of a returned instance that cannot be taken as the source (another shape, or ``other_host``),
+        and what to do, in the terms of the :attr:`owner`."""
+        stream = "another host's stream" if other_host else "it"
+        if self.owner == "recording":
+            return f"Refusing to record {stream} into the same file; record it to a new file"
+        advice = "start a new decoder for it" if other_host else "start a new decoder"
+        return f"Refusing to decode {stream} with the same state; {advice}"
 
     def check(self, now: float, fits: Callable[[pylsl.StreamInfo], bool] = lambda info: True
               ) -> tuple[pylsl.StreamInfo | None, str | None]:
