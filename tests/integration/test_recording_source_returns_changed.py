@@ -59,3 +59,33 @@ def test_a_source_back_with_another_rate_ends_the_recording_with_a_recordings_ad
     reconnects = [e for _, e in session.events if e["event"] == "reconnect"]
     assert len(reconnects) == 1 and reconnects[0]["uid"] is None and reconnects[0]["seq"] == n, reconnects
     assert reconnects[0]["error"] == note.removesuffix(": the recording ends here"), json.dumps(reconnects)
+
+
+def test_a_source_without_source_id_that_goes_away_ends_the_recording_with_its_samples(tmp_path):
+    """liblsl cannot recover a stream that has no source_id (most simple senders give none): the recording ends
+    (``stopped``, README: "the stream lost for good: the file finished") with every sample sent, a note and a ``lost``
+    event saying why (audit s53cov: never run by the suite)."""
+    settings = Settings(host="127.0.0.1", port=0, models_dir=tmp_path / "models", recordings_dir=tmp_path / "rec",
+                        status_interval=0.1)
+    name, n = unique("reclost"), 500
+    x = test_signal(n, seed=54)
+    with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client:
+        outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), SFREQ, "float32", ""))
+        r = client.post("/recordings", json={"stream": {"name": name}, "out": "lost.xdf"})
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        wait_for(lambda: client.get(f"/recordings/{rid}").json()["state"] == "recording", 60.0, "state recording")
+        ts = pylsl.local_clock() + np.arange(n) / SFREQ
+        outlet.push_chunk(x, ts.tolist())
+        wait_for(lambda: client.get(f"/recordings/{rid}").json()["samples"] == n, 60.0, "every sample")
+        del outlet
+        st = wait_for(lambda: (s := client.get(f"/recordings/{rid}").json())["state"] not in ("searching", "recording")
+                      and s, 60.0, "the recording to end")
+    assert st["state"] == "stopped" and st["error"] is None and st["samples"] == n, st
+    note = f"stream {name!r} was lost and cannot be recovered (it has no source_id): the recording ends here"
+    assert note in st["notes"], st["notes"]
+    session = read_session(tmp_path / "rec" / "lost.xdf")
+    np.testing.assert_array_equal(session.input_timestamps, ts)
+    np.testing.assert_array_equal(session.inputs.data.T, x.astype(np.float64))
+    lost = [e for _, e in session.events if e["event"] == "lost"]
+    assert len(lost) == 1 and lost[0]["message"] == note and lost[0]["seq"] == n, lost
