@@ -279,3 +279,15 @@ def test_the_argmax_is_taken_among_the_scored_classes():
         scorer.outputs(ts, y)
         d = scorer.describe()
         assert (d["trials"], d["correct"]) == expected
+
+
+def test_a_marker_map_for_a_model_without_class_outputs_is_refused_naming_the_field_and_the_kind():
+    """``options.markers.marker_map`` given for a regression model (audit s53cov: never run): ScoringError (the API's
+    422 on ``options.markers.marker_map``) naming the option, the model and its output kind; without a map, scoring is
+    off with why."""
+    gaussian = card(output=card().output.model_copy(update={"kind": "gaussian"}))
+    with pytest.raises(ScoringError, match=r"^options.markers.marker_map needs a model with class outputs; model "
+                                           r"eegmmidb-s001@\S+ outputs 'gaussian' values$"):
+        scoring_config(gaussian, MarkerOptions(marker_map={"T1": "fists"}))
+    cfg, why = scoring_config(gaussian, MarkerOptions())
+    assert cfg is None and why.endswith("outputs 'gaussian' values, not class probabilities"), why
