@@ -23,6 +23,8 @@ STAGES = ("pull", "decode", "publish", "service", "e2e")
 #: The least time between two snapshots sent early for :attr:`StatusReporter.urgent` (a marker), s: markers that come
 #: faster (a stimulus program marking every frame) share a snapshot, not one whole snapshot each.
 URGENT_GAP_S = 0.05
+#: The longest a chunk waits for a snapshot holding a loss just counted to be written to the status pipe, s.
+LOSS_FLUSH_S = 0.1
 
 
 class StatusReporter:
@@ -60,6 +62,19 @@ class StatusReporter:
         self.outlet_twins: Callable[[], dict[str, Any] | None] = lambda: None  # OutletTwins.describe
         #: something to report now, before the timer (MarkerHub.waiting: a marker for the WebSocket clients)
         self.urgent: Callable[[], bool] = lambda: False
+        self.lost_reported = 0  # samples_lost as of the last report_loss
+
+    def report_loss(self) -> None:
+        """A loss counted since the last call: reported now, waiting (up to :data:`LOSS_FLUSH_S`) until the snapshot is
+        in the status pipe. Called before a chunk's rows enter the output ring: a restarted worker counts its gap from
+        the ring's last row, so a loss counted before that row must reach the supervisor even if the worker is killed
+        the next instant (before: a kill within a status interval of the count lost it from ``totals``, the next
+        generation counting only after that row; audit s53fuzz F2)."""
+        if (lost := self.counters.samples_lost) == self.lost_reported:
+            return
+        self.lost_reported = lost
+        self.report()
+        self.sender.flush(LOSS_FLUSH_S)
 
     def due(self, now: float) -> bool:
         """Whether a status is due: its interval is over, or :attr:`urgent` (for a loop whose status comes with the

@@ -33,6 +33,8 @@ class StatusSender:
         self._wake = threading.Event()
         self._closing = False
         self.broken = False
+        self._put_n = self._sent_n = 0  # snapshots put, and written to the pipe (see flush)
+        self._sent = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._run, name="bci-stream-status", daemon=True)
         self._thread.start()
 
@@ -41,20 +43,32 @@ class StatusSender:
         payload = ForkingPickler.dumps(message)
         with self._lock:
             self._slot = payload
+            self._put_n += 1
         self._wake.set()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) until the last snapshot put was written to the pipe, where the supervisor reads
+        it even if this process is killed the next instant; True when it was (or the pipe is broken: nobody reads)."""
+        with self._lock:
+            return self._sent.wait_for(lambda: self._sent_n >= self._put_n or self.broken, timeout)
 
     def _run(self) -> None:
         while True:
             self._wake.wait()
             self._wake.clear()
             with self._lock:
-                message, self._slot = self._slot, None
+                message, self._slot, n = self._slot, None, self._put_n
             if message is not None:
                 try:
                     self.conn.send_bytes(message)
                 except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
-                    self.broken = True
+                    with self._lock:
+                        self.broken = True
+                        self._sent.notify_all()
                     return
+            with self._lock:
+                self._sent_n = n
+                self._sent.notify_all()
             if self._closing and self._slot is None:
                 return
 
