@@ -1,0 +1,104 @@
+"""Fault 7 right after a loss: ``kill -9`` of the worker just after it counted a gap and published the rows after it.
+
+Found by the fuzz campaign of audit s53fuzz (F2, seed 1004): a worker counts a loss when the first stamps after a gap
+come, publishes those rows (into its output ring too), and reports its counters on a timer. Killed before its next
+status snapshot, its count was in no snapshot, so not in ``totals``; and its successor counts its own gap from the
+ring's last row, after the first gap: those samples were neither decoded nor counted lost (250 of 1,384 in the
+campaign's case, whose worker was killed 0.1 s after a sender's reopening was counted). The status interval here is
+long (2 s) so that the kill, a few milliseconds after the rows arrive, comes before the next periodic snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.api.server import BackgroundServer
+from faults.kit import WsReader, make_settings, start_running, ws_url
+from support.common import TINY_SFREQ, test_signal, unique
+from support.http import wait_status
+from support.lsl import new_outlet, open_output
+
+CHUNK, SKIP_AT, SKIPPED, BURST = 10, 1000, 300, 200
+
+
+@pytest.fixture(scope="module")
+def server(fault_models, tmp_path_factory) -> Iterator[BackgroundServer]:
+    settings = make_settings(fault_models, tmp_path_factory.mktemp("recordings"), max_restarts=1, status_interval=2.0)
+    with BackgroundServer(settings) as srv:
+        yield srv
+
+
+class SkippingPusher(threading.Thread):
+    """Chunks of CHUNK samples in real time, each sample stamped on the nominal grid; samples SKIP_AT ..
+    SKIP_AT + SKIPPED are never sent (a link that dropped them: their stamps are missing), and the BURST samples after
+    them go in one chunk (a sender catching up after a stall, as in the campaign's case). Keeps the stamps sent."""
+
+    def __init__(self, outlet: pylsl.StreamOutlet) -> None:
+        super().__init__(daemon=True)
+        self.outlet = outlet
+        self.x = test_signal(60 * int(TINY_SFREQ), seed=54)
+        self.sent: list[float] = []
+        self.t0 = pylsl.local_clock() + 0.05
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        while not self.halt.is_set() and i + BURST <= len(self.x):
+            k = BURST if i == SKIP_AT + SKIPPED else CHUNK
+            ts = self.t0 + np.arange(i, i + k) / TINY_SFREQ
+            if (wait := ts[-1] - pylsl.local_clock()) > 0:
+                time.sleep(wait)
+            if not SKIP_AT <= i < SKIP_AT + SKIPPED:
+                self.outlet.push_chunk(self.x[i:i + k], ts.tolist())
+                self.sent.extend(ts.tolist())
+            i += k
+
+
+def test_kill_9_just_after_a_counted_loss_keeps_the_count(client, server, worker_kind):
+    """Every slot of the sender's timeline is an output (over WS, once, in order) or counted lost: the skipped samples
+    (counted by the killed worker) and those the kill destroyed (counted by its successor), two gaps."""
+    name = unique("killgap")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start_running(client, name, outputs_buffer_s=60, worker=worker_kind)
+    ws = WsReader(ws_url(server.url, decoder_id))
+    out = open_output(f"{name}-decoded")
+    pusher = SkippingPusher(outlet)
+    # a row past the gap's settling window (125 samples): published once the loss was counted, whatever the pulls
+    counted = pusher.t0 + (SKIP_AT + SKIPPED + 130) / TINY_SFREQ - 1e-6
+    try:
+        ws.start()
+        pid = client.get(f"/decoders/{decoder_id}").json()["pid"]
+        pusher.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the loss is counted, rows after it published
+            _, ts = out.pull_chunk(timeout=0.005, max_samples=4096)
+            if ts and ts[-1] >= counted:
+                break
+        else:
+            pytest.fail("no decoded row after the gap within 60 s")
+        os.kill(pid, signal.SIGKILL)
+        wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != pid
+                    and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
+        pusher.halt.set()
+        pusher.join()
+        first, last = pusher.sent[0], pusher.sent[-1]
+        slots = int(round((last - first) * TINY_SFREQ)) + 1
+        st = wait_status(client, decoder_id, lambda s: len(ws.seq) + s["totals"]["samples_lost"] >= slots, 30,
+                         "every sample to be decoded or counted lost")
+        t = np.asarray(ws.t)
+        assert ws.dropped == 0 and np.all(np.diff(t) > 0)
+        tot = st["totals"]
+        assert tot["gaps"] == 2, tot
+        assert len(t) + tot["samples_lost"] == slots, (len(t), tot["samples_lost"], slots)
+    finally:
+        pusher.halt.set()
+        ws.close()
+        client.delete(f"/decoders/{decoder_id}")
