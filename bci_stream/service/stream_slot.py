@@ -316,7 +316,7 @@ class StreamSlot(StreamConnection, StallHandling):
         streams (a shared worker), so its ``busy`` leaves out the wait for them; None: all of ``t0`` → now.
         ``epochs``: the state epoch of each row (a gap policy inside the chunk splits it); None: the current one."""
         ts_out = self.clock.mapped(ts_kept)
-        if self.ring is not None:  # a loss counted is sent before these rows enter the ring (a restart's gap from there)
+        if self.ring is not None:  # a loss counted is sent before these rows enter the ring (a restart counts from it)
             self.reporter.report_loss()
         t2 = pylsl.local_clock()
         if self.ring is not None:  # before the push: a kill after it must not give these seq to the next generation
