@@ -77,8 +77,8 @@ CLOCK_UPDATE_S = 5.0
 SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
 REGULAR_POLL_S = 0.01  #: how often a trigger channel (a regular-rate marker stream) is pulled, s
 FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
-#: The marker inlet's buffer, s: liblsl holds ``max_buflen × rate`` samples, ``× 100`` for an irregular stream, and drops
-#: the oldest beyond them. An irregular marker stream may send a burst at once (a task program's whole schedule):
+#: The marker inlet's buffer, s: liblsl holds ``max_buflen × rate`` samples, ``× 100`` for an irregular stream, and
+#: drops the oldest beyond them. An irregular marker stream may send a burst at once (a task program's whole schedule):
 #: 600 s holds 60,000 markers; 30 s of a trigger channel with a rate is ample (the follower pulls continuously).
 BUFLEN_IRREGULAR_S, BUFLEN_REGULAR_S = 600, 30
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)

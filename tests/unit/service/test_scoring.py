@@ -226,7 +226,8 @@ def test_markers_are_recorded_with_their_own_timestamps_and_clock_offsets(tmp_pa
     rec.marker(1.5, "T2")
     rec.close()
     s = read_session(path)
-    assert s.markers == [(1.005, "T1"), (1.5, "T2")] and s.marker_clock_offsets == [(1.75, 0.25)]  # on the source's clock
+    # on the source's clock
+    assert s.markers == [(1.005, "T1"), (1.5, "T2")] and s.marker_clock_offsets == [(1.75, 0.25)]
     assert s.marker_stream == {"name": "in-markers", "type": "Markers", "source_id": "cues<1>", "hostname": "h"}
     np.testing.assert_allclose(s.marker_times(), [1.255, 1.75])
     assert len(s.outputs) == 3
