@@ -181,7 +181,8 @@ class SlotTable:
         try:
             return self._by_key[key]
         except KeyError:
-            raise KeyError(f"stream key {key!r} has no slot (streams: {', '.join(sorted(map(repr, self._by_key)))})") from None
+            known = ", ".join(sorted(map(repr, self._by_key)))
+            raise KeyError(f"stream key {key!r} has no slot (streams: {known})") from None
 
     def _grow(self, capacity: int) -> None:
         """Reallocate every tensor and arena for ``capacity`` slots, keeping the occupied slots' values."""

@@ -133,7 +133,8 @@ class XdfWriter:
         if stream_id in self._streams:
             raise ValueError(f"stream_id must be unique, got {stream_id} twice")
         if channel_format != "string" and channel_format not in NUMERIC_DTYPES:
-            raise ValueError(f"channel_format must be 'string' or one of {sorted(NUMERIC_DTYPES)}, got {channel_format!r}")
+            raise ValueError(f"channel_format must be 'string' or one of {sorted(NUMERIC_DTYPES)}, "
+                             f"got {channel_format!r}")
         self._streams[stream_id] = {"format": channel_format, "n_chans": n_chans, "first": None, "last": None,
                                     "count": 0, "offsets": []}
         self._chunk(TAG_STREAM_HEADER, struct.pack("<I", stream_id) + header_xml.encode("utf-8"))

@@ -181,7 +181,8 @@ def run_replay(
 _DISCONTINUITY = {"new segment/": "BrainVision Recorder paused and resumed", "boundary": "EEGLAB: data cut out",
                   "dc correction/": "BrainVision Recorder reset the amplifier's DC offsets: a step in the data",
                   "bad boundary": "mne: files joined", "edge boundary": "mne: files joined",
-                  "timestamp jump": "the XDF file's timestamps jump forward: a pause, a restarted sender or lost samples"}
+                  "timestamp jump": "the XDF file's timestamps jump forward: a pause, a restarted sender or lost "
+                                    "samples"}
 
 
 def label_cues(lists: Sequence[str], pairs: Sequence[str]) -> list[str] | None:

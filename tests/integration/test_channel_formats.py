@@ -143,7 +143,8 @@ def test_int64_is_accepted_where_pylsl_pulls_it_and_refused_with_a_clear_error_e
     card = ModelRegistry(REPO / "models").get(MODEL).card
 
     def info(fmt: str) -> pylsl.StreamInfo:
-        return make_stream_info(f"check-{fmt}", "EEG", card.ch_names, card.sfreq, f"check-{fmt}-src", channel_format=fmt)
+        return make_stream_info(f"check-{fmt}", "EEG", card.ch_names, card.sfreq, f"check-{fmt}-src",
+                                channel_format=fmt)
 
     if INT64_SUPPORTED:  # this platform (CI's): the same channel map as a float32 stream, no error
         got, ref = check_stream(info("int64"), card), check_stream(info("float32"), card)

@@ -215,7 +215,8 @@ def test_websocket_streams_live_outputs(client, server):
     assert np.allclose(np.sum(np.concatenate([m["y"] for m in got["full"]]), axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(np.concatenate([m["seq"] for m in got["dec"]]), np.arange(0, n, 10))
     with pytest.raises(ConnectionClosed) as info:  # accepted, then closed: the client can read why
-        with ws_connect(server.url.replace("http://", "ws://") + "/decoders/nope/outputs", additional_headers=AUTH) as ws:
+        url = server.url.replace("http://", "ws://") + "/decoders/nope/outputs"
+        with ws_connect(url, additional_headers=AUTH) as ws:
             ws.recv(timeout=5)
     assert info.value.rcvd is not None and info.value.rcvd.code == 4404
     assert info.value.rcvd.reason == "decoder 'nope' not found"
@@ -374,7 +375,8 @@ def test_openapi_fuzzing_finds_no_server_error(server):
         if operation.method.upper() in ("DELETE",):  # would stop other tests' decoders: covered above
             continue
 
-        # 12 cases an operation (12 of the 17 fuzzed take parameters or a body: ~170 calls; f09 fuzzes the bodies further)
+        # 12 cases an operation (12 of the 17 fuzzed take parameters or a body: ~170 calls; f09 fuzzes the bodies
+        # further)
         @hsettings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy())
         def check(case):

@@ -3,7 +3,8 @@ BrainVision-style ``Stimulus/S  1``/``Stimulus/S  2``, in ``training.label_map``
 ``calibrate`` writes them) on a test file that holds one convention: the events the file lacks are dropped with a
 note, and neither the result's ``settings.label_map`` nor the marker map the service's live scoring was told (its
 status ``scoring``) lists them; the service is told rest cues are no trials, as the card's ``scoring`` says. Real
-files: the first 30 s of S001R10 (21-channel subset) as a FIF with its cues renamed ``Stimulus/S  n``; the bundled GRU (21 channels, rest / fists / feet) with the two-convention card; a real
+files: the first 30 s of S001R10 (21-channel subset) as a FIF with its cues renamed ``Stimulus/S  n``; the bundled
+GRU (21 channels, rest / fists / feet) with the two-convention card; a real
 in-process service decoding a real LSL replay."""
 
 from __future__ import annotations

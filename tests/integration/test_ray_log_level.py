@@ -48,7 +48,8 @@ def api_port(proc: subprocess.Popen, lines: list[str]) -> int:
 
 
 def test_an_actor_logs_at_the_services_level(models_dir, tmp_path):
-    """Setting ``log_level`` error: an actor's ERROR line (no stream matched) is printed, its WARNING (no consumer of its
+    """Setting ``log_level`` error: an actor's ERROR line (no stream matched) is printed, its WARNING (no consumer of
+    its
     decoded stream) is not, nor liblsl's INFO lines. Before: actors logged at INFO whatever the level, and liblsl's
     INFO lines (its configuration, its build), which the service turns off in its own processes, in each actor."""
     cluster = Cluster()

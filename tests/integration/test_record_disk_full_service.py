@@ -119,7 +119,8 @@ def _recording_series(client: httpx.Client, decoder_id: str) -> dict[str, float]
 
 def test_a_decoders_recording_failing_on_a_full_disk_is_on_metrics(models_dir, tmp_path):
     """Before (an operator audit): a decoder's recording that could not be written (a full disk) showed only in
-    ``GET /decoders/{id}`` (``record.error``, ``unrecorded_samples``) and one WARNING line; /metrics had no series of it,
+    ``GET /decoders/{id}`` (``record.error``, ``unrecorded_samples``) and one WARNING line; /metrics had no series of
+    it,
     so no alert rule could catch a disk filling up during a months-long deployment."""
     name = unique("s41o-fullmetrics")
     outlet, _ = new_outlet(name, f"{name}-src")

@@ -59,7 +59,8 @@ def test_a_models_dir_giving_no_model_is_warned_about_naming_the_setting_its_ori
     assert (f" WARNING models_dir {tmp_path / 'empty'} (setting models_dir, from config file {str(config)!r}: key "
             "'models_dir') holds no valid model (1 with problems, first: ") in log, log
     assert re.search(rf" INFO bci-stream \S+ starting: config file {re.escape(str(config))} \(--config\); models_dir "
-                     rf"{re.escape(str(tmp_path / 'empty'))} \(config file .*: 0 model\(s\), 1 with problems;", log), log
+                     rf"{re.escape(str(tmp_path / 'empty'))} \(config file .*: 0 model\(s\), 1 with problems;",
+                     log), log
 
 
 def test_the_start_is_summed_up_without_the_token_and_an_open_api_is_warned_about(models_dir: Path,

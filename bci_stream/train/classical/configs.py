@@ -194,5 +194,6 @@ def with_(cfg: Config, **changes) -> Config:
 
 __all__ = [
     "CALIBRATE_ALTERNATIVES", "ChannelSpec", "band_notes", "band_tau_grid", "candidate_bands", "Config", "CspConfig",
-    "DECISION_TIME", "DEFAULT_CSP", "DEFAULT_RIEMANN", "EVAL_TIMES", "RiemannConfig", "TRAIN_TIMES", "config_dict", "config_label", "with_",
+    "DECISION_TIME", "DEFAULT_CSP", "DEFAULT_RIEMANN", "EVAL_TIMES", "RiemannConfig", "TRAIN_TIMES", "config_dict",
+    "config_label", "with_",
 ]

@@ -85,7 +85,8 @@ def recurrent_stage(prep: Prepared, folds: Sequence[Fold], family: str, config: 
                                  "why": "not tried: --no-recurrent"})
     if family != "csp_lda" or not isinstance(config, CspConfig) or not isinstance(params, CspLdaParams):
         return RecurrentOutcome({"tried": False, "shipped": False, "rule": rule,
-                                 "why": f"not tried: the chosen family is {family}; the residual GRU builds on CSP+LDA"})
+                                 "why": f"not tried: the chosen family is {family}; the residual GRU builds on "
+                                        "CSP+LDA"})
     try:
         from bci_stream.train.classical.residual import DEFAULT_RESIDUAL, train_residual
         from bci_stream.train.classical.residual_cv import cross_validate_residual

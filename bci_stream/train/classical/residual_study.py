@@ -92,7 +92,8 @@ def markdown(res: dict) -> str:
     md += [f"| **mean** | | **{m['classical_2s']:.3f}** | **{m['residual_2s']:.3f}** | "
            f"**{m['classical_mean']:.3f}** | **{m['residual_mean']:.3f}** |", "",
            "## Every config (residual acc @2 s per subject; CSP+LDA in the first row)", "",
-           "| config | " + " | ".join(subjects) + " | mean @2 s | mean 0.5-3 s |", "|---|" + "---|" * (len(subjects) + 2)]
+           "| config | " + " | ".join(subjects) + " | mean @2 s | mean 0.5-3 s |",
+           "|---|" + "---|" * (len(subjects) + 2)]
     md.append("| CSP+LDA | " + " | ".join(f"{rows[s][0]['classical']['2']:.3f}" for s in subjects)
               + f" | {np.mean([rows[s][0]['classical']['2'] for s in subjects]):.3f} | "
               f"{np.mean([np.mean(list(rows[s][0]['classical'].values())) for s in subjects]):.3f} |")

@@ -96,4 +96,5 @@ def best_index(results: list[CvResult], rule: str) -> int:
     return max(range(len(results)), key=lambda i: (score(results[i]), -i))
 
 
-__all__ = ["PROB_FLOOR", "RULES", "RULE_TERMS", "RULE_TIMES", "WINDOW_TIMES", "accuracy", "best_index", "log_likelihood"]
+__all__ = ["PROB_FLOOR", "RULES", "RULE_TERMS", "RULE_TIMES", "WINDOW_TIMES", "accuracy", "best_index",
+           "log_likelihood"]

@@ -14,8 +14,8 @@ checked leave-one-subject-out (:func:`loso_choice`: picked on the other subjects
 unit).
 
 Writes ``DIR/selection_study.json`` (per pair and subject: held-out correct / trials at 2 s),
-``DIR/selection_loso.json`` and ``DIR/selection_study.md``; the raw per-candidate results go to ``DIR/raw.pkl`` so other rules can be
-scored without refitting.
+``DIR/selection_loso.json`` and ``DIR/selection_study.md``; the raw per-candidate results go to ``DIR/raw.pkl`` so
+other rules can be scored without refitting.
 """
 
 from __future__ import annotations

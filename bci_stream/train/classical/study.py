@@ -340,7 +340,8 @@ def markdown(result: dict, subjects: Sequence[str], top: int = 15) -> str:
           "the streaming output), mean over units.",
           ""]
     for fam, r in result["families"].items():
-        md += [f"## {fam}", "", "### Leave-one-subject-out (selection on the other subjects' units, score on the held-out)",
+        md += [f"## {fam}", "",
+               "### Leave-one-subject-out (selection on the other subjects' units, score on the held-out)",
                "", "| held-out | selected config | acc @ 2 s |", "|---|---|---|"]
         for s in subjects:
             c = r["chosen"][f"LOSO-{s}"]

@@ -105,7 +105,8 @@ def add_single_sample_preprocessing(g: GraphBuilder, config: PreprocessingConfig
     cur = g.op("Cast", [y], "pre/y32", to=TensorProto.FLOAT)
     if pre.affine is not None:
         spatial, offset = pre.affine
-        cur = g.op("Gemm", [cur, g.const(spatial, "pre/spatial", np.float32), g.const(offset, "pre/offset", np.float32)],
+        cur = g.op("Gemm", [cur, g.const(spatial, "pre/spatial", np.float32),
+                            g.const(offset, "pre/offset", np.float32)],
                    "pre/affine")
     return g.op("Reshape", [cur, g.const([1, 1, n_chans], "pre/shape", np.int64)], "pre/out")
 
@@ -139,7 +140,8 @@ def recurrent_step_graph(core: onnx.ModelProto, config: PreprocessingConfig, n_c
                                 batch_axis=1, dtype="float32", role="recurrent", init="zeros"))
     core_inputs = {i.name for i in core.graph.input}
     if core_inputs != {"x", *(p[0] for p in pairs)}:
-        raise ModelError(f"recurrent core must have inputs x, {', '.join(p[0] for p in pairs)}; got {sorted(core_inputs)}")
+        raise ModelError(f"recurrent core must have inputs x, {', '.join(p[0] for p in pairs)}; "
+                         f"got {sorted(core_inputs)}")
     for node in core.graph.node:
         node.input[:] = [rename.get(i, i) for i in node.input]
         node.output[:] = [rename.get(o, o) for o in node.output]

@@ -65,7 +65,8 @@ def test_config_errors(kwargs, message):
 
 
 def test_design_errors_name_the_rule():
-    with pytest.raises(ValueError, match=r"bandpass high cut-off must be below Nyquist \(50.0 Hz at sfreq 100.0\), got 60.0"):
+    with pytest.raises(ValueError,
+                       match=r"bandpass high cut-off must be below Nyquist \(50.0 Hz at sfreq 100.0\), got 60.0"):
         Preprocessor(PreprocessingConfig(bandpass=(1.0, 60.0)), 4, 100.0)
     with pytest.raises(ValueError, match=r"preprocessing mean must have n_chans=4 values, got 2"):
         Preprocessor(PreprocessingConfig(mean=[0, 0], std=[1, 1]), 4, 100.0)

@@ -1,5 +1,6 @@
 """A card edited after export (channels, labels, rate, unit, output kind, preprocessing, step I/O) disagrees with the
-metadata_props its ONNX graph was stamped with: the service and the offline path refuse it, naming the field and both values. Graphs
+metadata_props its ONNX graph was stamped with: the service and the offline path refuse it, naming the field and both
+values. Graphs
 without that metadata (older exports) still load, and so does every bundled model."""
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ def test_chunk_of_t_equals_t_single_steps(heads_dir, cell, head, t):
 def test_export_parity_is_recorded(heads_dir):
     for entry in ModelRegistry(heads_dir).list():
         assert entry.card.parity.n_samples == 1000 and entry.card.parity.max_abs_diff <= 1e-4
-        state = ["state/zf", "state/h0", "state/c0"] if entry.card.architecture.cell == "lstm" else ["state/zf", "state/h0"]
+        state = (["state/zf", "state/h0", "state/c0"] if entry.card.architecture.cell == "lstm"
+                 else ["state/zf", "state/h0"])
         assert entry.card.format_version == 2 and entry.card.inputs == ["x", "scale", *state]
         assert [s.name for s in entry.card.step.states] == [n.split("/")[1] for n in state]
 
@@ -77,7 +78,8 @@ def test_snapshot_restore_gives_an_identical_continuation(models_dir):
     assert all(v == 0 for v in other.norms()["h0"])
     with pytest.raises(ValueError, match=r"state array 'h0' must have shape \(2, 1, 16\), got \(1, 1, 16\)"):
         other.restore({"h0": np.zeros((1, 1, 16)), "c0": np.zeros((2, 1, 16))})
-    with pytest.raises(ValueError, match=r"state snapshot must have arrays \['c0', 'h0'\] \(optional: \['zf'\]\), got \['h0'\]"):
+    with pytest.raises(ValueError,
+                       match=r"state snapshot must have arrays \['c0', 'h0'\] \(optional: \['zf'\]\), got \['h0'\]"):
         other.restore({"h0": np.zeros((2, 1, 16))})
 
 
@@ -156,8 +158,8 @@ def test_versions_and_missing_models(models_dir, tmp_path):
     )
     with pytest.raises(ModelNotFoundError) as err:  # a mistyped --models-dir: said so
         ModelRegistry(tmp_path / "nosuch").resolve("tiny-gru")
-    assert str(err.value) == f"model 'tiny-gru' not found in {tmp_path / 'nosuch'} (available: none; that folder does " \
-                             "not exist)"
+    assert str(err.value) == (f"model 'tiny-gru' not found in {tmp_path / 'nosuch'} (available: none; that folder "
+                              "does not exist)")
     shutil.copytree(models_dir / "tiny-gru", tmp_path / "a")
     shutil.copytree(models_dir / "tiny-gru", tmp_path / "b")
     raw = json.loads((tmp_path / "b" / "model.json").read_text())
@@ -203,7 +205,8 @@ def test_export_refuses_when_parity_fails(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "Preprocessor", Broken)
     with pytest.raises(ModelError, match=r"export of m@1 refused: the step graph run one sample at a time differs "
-                                         r"from the offline reference by [0-9.e-]+ \(tolerance 0.0001\) over 1000 samples"):
+                                         r"from the offline reference by [0-9.e-]+ \(tolerance 0.0001\) over 1000 "
+                                         r"samples"):
         onnx_export.export_model(CausalRNN(2, 2, 4), tmp_path / "m", name="m", version="1", ch_names=["a", "b"],
                                  sfreq=100, output_labels=["p", "q"], preprocessing=PreprocessingConfig())
     assert not (tmp_path / "m").exists()

@@ -91,7 +91,8 @@ def test_a_batch_of_streams_equals_each_stream_alone(bundle):
         alone.append(model.run(x, st))
     states = [model.new_state() for _ in xs]
     stacked = np.stack(xs)
-    y = np.concatenate([model.step(stacked[:, i:i + n], states) for i, n in ((0, 1), (1, 99), (100, 128), (228, 128), (356, 44))], axis=1)
+    cuts = ((0, 1), (1, 99), (100, 128), (228, 128), (356, 44))
+    y = np.concatenate([model.step(stacked[:, i:i + n], states) for i, n in cuts], axis=1)
     for b in range(3):
         np.testing.assert_allclose(y[b], alone[b], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match=r"x must have 1 <= T <= max_block=128 samples, got 129"):

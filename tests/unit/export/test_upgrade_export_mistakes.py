@@ -26,8 +26,8 @@ def export(d: Path, opset: int = 17, dynamic_t: bool = True, outputs: tuple[str,
     """The folder's graph exported again as a user might (one setting off), the card's sha256 kept in step."""
     torch.manual_seed(3)
     net = CausalRNN(n_chans, 2, hidden_size=8, n_layers=n_layers, cell="gru").eval()
-    dynamic = {"x": {0: "B", **({1: "T"} if dynamic_t else {})}, outputs[0]: {0: "B", **({1: "T"} if dynamic_t else {})},
-               "h0": {1: "B"}, outputs[1]: {1: "B"}}
+    axes = {0: "B", **({1: "T"} if dynamic_t else {})}
+    dynamic = {"x": axes, outputs[0]: dict(axes), "h0": {1: "B"}, outputs[1]: {1: "B"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (torch.zeros(1, 100, n_chans), *net.zero_state(1)), str(d / "model.onnx"),

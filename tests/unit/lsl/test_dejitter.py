@@ -291,7 +291,8 @@ def test_per_sample_jitter_never_steps_back(sfreq, jitter_s):
 
 def test_a_sender_with_a_fifth_of_its_steps_short_is_not_taken_by_chance_for_a_stair_case():
     """CI s46: a sender stamping each sample when it sends it, late by an exponential delay of mean 1 ms at 500 Hz
-    (19 % of its steps under 0.45 periods, a quarter being the rule), was taken for a stair-case in half the runs or more: its
+    (19 % of its steps under 0.45 periods, a quarter being the rule), was taken for a stair-case in half the runs or
+    more: its
     first few steps held a quarter by chance. The line then held the first sample after a 50 ms gap back as a late
     push, stamped 50 ms early. Detection now waits until the fraction is a quarter beyond its 3-sigma noise."""
     detected = 0

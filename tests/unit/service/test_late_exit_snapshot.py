@@ -89,7 +89,8 @@ def quiet_exit(conn) -> None:
 def test_a_word_read_after_the_end_was_judged_joins_the_ends_message(supervisor, shared: bool):
     """A shared worker's stream ended ("decoder … ended with code 1 in shared worker pid …: None") before its
     status snapshot with the reason came (a loaded machine): the snapshot replaced the end's message with its bare
-    word (f07's kill -9 of the fork server failed on it in a loaded run). Now the end's message is rebuilt with the word."""
+    word (f07's kill -9 of the fork server failed on it in a loaded run). Now the end's message is rebuilt with the
+    word."""
     handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
     reader, writer = CTX.Pipe(duplex=False)
     handle.process = CTX.Process(target=quiet_exit, args=(writer,), daemon=True)

@@ -75,7 +75,8 @@ def test_the_option_is_validated_and_reaches_the_scorer():
 
     assert MarkerOptions().reset_grace_s == RESET_GRACE_S
     for bad, rule in ((-0.5, "greater than or equal to 0"), (float("nan"), "finite number"),
-                      (float("inf"), "finite number"), (1e308, "less than or equal to 60")):  # 1e308 was taken, then ended the worker (overflow)
+                      # 1e308 was taken, then ended the worker (overflow)
+                      (float("inf"), "finite number"), (1e308, "less than or equal to 60")):
         body = {"stream": {"name": "x"}, "model": "m", "options": {"markers": {"reset_grace_s": bad}}}
         with pytest.raises(ValidationError) as info:
             DecoderSpec.model_validate(body)

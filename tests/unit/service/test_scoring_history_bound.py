@@ -1,6 +1,7 @@
 """The live scorer's history is bounded in outputs, not only in seconds: ``options.markers.history_s`` x the model's
 rate above :data:`MAX_HISTORY_SAMPLES` (70 MB at 28 bytes an output; 1200 s at 8192 Hz would take 275 MB per
-decoder) is refused naming the field, the rate, the count and the most it may be; ``evaluate --live`` asks for no more."""
+decoder) is refused naming the field, the rate, the count and the most it may be; ``evaluate --live`` asks for no
+more."""
 
 from __future__ import annotations
 

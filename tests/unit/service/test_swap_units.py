@@ -53,7 +53,8 @@ def test_a_swap_to_a_card_of_another_unit_converts_the_filter_state(models_dir, 
 
 def test_a_swap_to_a_card_of_the_same_unit_keeps_the_filter_state_as_it_is(models_dir):
     entry = ModelRegistry(models_dir).get("tiny-gru")
-    dec = StreamDecoder(StepModel(entry.onnx_path, entry.card), None, TINY_SFREQ, DecoderOptions(), Counters(), lambda *a, **k: None)
+    dec = StreamDecoder(StepModel(entry.onnx_path, entry.card), None, TINY_SFREQ, DecoderOptions(), Counters(),
+                        lambda *a, **k: None)
     run(dec, test_signal(120, seed=5))
     before = filter_states(dec)
     dec.swap(StepModel(entry.onnx_path, entry.card), None)

@@ -122,7 +122,8 @@ def test_step_graph_matches_torch_and_reference_on_a_real_run(fitted, tmp_path: 
     y_torch = softmax(logits[0].numpy())
     diffs = {"step_vs_ref": np.abs(y_step - y_ref).max(), "chunks_vs_ref": np.abs(y_chunks - y_ref).max(),
              "step_vs_torch": np.abs(y_step - y_torch).max()}
-    print(f"csp_gru parity ({inputs}) over {len(x)} real samples: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+    print(f"csp_gru parity ({inputs}) over {len(x)} real samples: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
     assert max(diffs.values()) <= TOL, diffs
     # the residual is not a no-op here: the output differs from the classical decoder's
     assert np.abs(softmax(classical) - y_ref).max() > 1e-2
@@ -256,7 +257,8 @@ def test_a_shipped_residual_is_exported_with_its_cv_figures(fitted, tmp_path: Pa
     assert card.metrics == {"cv_acc_2s": 0.9, "cv_scheme": "loro"}
     assert card.training["recurrent"] == {"label": "gru H=8"}
     entry = ModelRegistry(tmp_path).get("shipped")
-    y = StepModel(entry.onnx_path, entry.card).run(_raw(prep, csp, 1, 500), StepModel(entry.onnx_path, entry.card).new_state())
+    model = StepModel(entry.onnx_path, entry.card)
+    y = model.run(_raw(prep, csp, 1, 500), model.new_state())
     assert y.shape == (500, 2) and np.allclose(y.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="export needs a shipped residual model"):
         RecurrentOutcome({}).export(tmp_path / "none", "none", {"label_map": {}}, {})

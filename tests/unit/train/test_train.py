@@ -68,7 +68,8 @@ def test_config_parses_with_defaults_and_relative_paths(tmp_path):
      r"window\), got window_s = 7 s > segment_s = 6 s"),
     (lambda t: t.replace("[data]", "[data\n"), r"is not valid TOML"),
     # strict: a quoted number or bool is refused, not read as one (before: epochs = "2" trained 2 epochs)
-    (lambda t: t.replace("epochs = 2", 'epochs = "2"'), r"training.epochs: Input should be a valid integer \(got '2'\)"),
+    (lambda t: t.replace("epochs = 2", 'epochs = "2"'),
+     r"training.epochs: Input should be a valid integer \(got '2'\)"),
     (lambda t: t.replace("validation_tail_s = 12.0", 'validation_tail_s = "12"'),
      r"data.validation_tail_s: Input should be a valid number \(got '12'\)"),
     (lambda t: t.replace("bidirectional = true", 'bidirectional = "yes"'),
@@ -323,6 +324,7 @@ def test_a_run_folder_that_cannot_be_made_is_refused_before_training(tmp_path):
 
     (tmp_path / "afile").write_text("x")
     cfg = load_config(_write(tmp_path, tiny_config_text(tmp_path / "afile" / "run")))
-    with pytest.raises(ConfigError, match=re.escape(f"run folder (--out, else output.dir) {tmp_path / 'afile' / 'run'}: "
-                                                    f"{tmp_path / 'afile'} is a file, not a folder: give a folder")):
+    afile = tmp_path / "afile"
+    with pytest.raises(ConfigError, match=re.escape(f"run folder (--out, else output.dir) {afile / 'run'}: "
+                                                    f"{afile} is a file, not a folder: give a folder")):
         check_outputs(cfg, export=False, overwrite=False)
