@@ -47,15 +47,23 @@ def _popen_class() -> type:
     reported as "exited with code 255" instead of "signal 9". Here the wait stays outside the lock (a blocking
     ``join`` holds no one up) and the read happens once, under it. (Imported when first used: the module exists only
     where the fork server does.)
+
+    A start checks the descriptors of its fork-server request (:func:`_handshake_descriptors`) and makes the request
+    under one lock: two threads starting workers at once (``POST /decoders`` in the API's thread pool, a restart on
+    the monitor thread) each passed the check, then opened their requests' descriptors together, and one ran out
+    after connecting, which ended the fork server and every worker with it (review s53rev F1).
     """
     from multiprocessing import forkserver, popen_forkserver
     from multiprocessing.connection import wait
 
+    handshake = threading.Lock()  # one check and request at a time (the fork server serves one at a time anyway)
+
     class Popen(popen_forkserver.Popen):
         def __init__(self, process_obj: Any) -> None:
             self._poll_lock = threading.Lock()
-            _handshake_descriptors()
-            super().__init__(process_obj)
+            with handshake:
+                _handshake_descriptors()
+                super().__init__(process_obj)
 
         def poll(self, flag: int = os.WNOHANG) -> int | None:
             if self.returncode is None:
