@@ -11,6 +11,8 @@ import errno
 import os
 import resource
 
+from bci_stream.core.errors import ResourceShortageError
+
 #: A process holding at least its soft limit less this many descriptors is taken as out of them (a recording needs
 #: about 23 in the API process; those of the open that failed are closed again by the time it is reported).
 NEAR = 32
@@ -42,3 +44,10 @@ def with_shortage(message: str, exc: BaseException | None = None) -> str:
     """``message``, with :func:`open_files_shortage`'s sentence in brackets when it has one."""
     note = open_files_shortage(exc)
     return message if note is None else f"{message} ({note})"
+
+
+def start_shortage(decoder_id: str, exc: OSError) -> ResourceShortageError:
+    """A worker start out of file descriptors (``exc``: EMFILE, ENFILE), naming the open-files limit: the API's 503
+    to a ``POST /decoders``, a restart's ``last_error``."""
+    return ResourceShortageError(with_shortage(f"decoder {decoder_id}: its worker process could not be started: {exc}",
+                                               exc))

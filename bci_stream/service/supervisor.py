@@ -23,8 +23,8 @@ from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
 from bci_stream.core.errors import (CapacityError, DecoderIdInUseError, DecoderNotFoundError, DecoderStoppingError,
-                                    ModelError, ModelUnavailableError, ResourceShortageError)
-from bci_stream.core.open_files_shortage import SHORT, with_shortage
+                                    ModelError, ModelUnavailableError)
+from bci_stream.core.open_files_shortage import SHORT, start_shortage
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec
@@ -146,8 +146,7 @@ class Supervisor(WorkerWatch):
                 self._handles.pop(handle.id, None)
             self._free(handle)
             if isinstance(exc, OSError) and exc.errno in SHORT:  # out of file descriptors: 503, naming the limit
-                raise ResourceShortageError(with_shortage(f"decoder {handle.id}: its worker process could not be "
-                                                          f"started: {exc}", exc)) from None
+                raise start_shortage(handle.id, exc) from None
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
         if handle.stopping:  # a DELETE (or the shutdown) while it started, e.g. waiting for its Ray placement: gone
@@ -276,12 +275,17 @@ class Supervisor(WorkerWatch):
         """Start a worker for ``handle`` (a new generation): the shared pool, or the backend (PlacementError)."""
         handle.running_since, handle.ended_status = None, handle.status  # the status of the generation before
         self._ensure_pin(handle)
-        if handle.shared:
-            self.pool.place(handle)
-            handle.placement = local_placement(handle, handle.worker)
-            return
-        handle.generation += 1
-        self._attach(handle, self.backend.start(handle))
+        try:
+            if handle.shared:
+                self.pool.place(handle)
+                handle.placement = local_placement(handle, handle.worker)
+                return
+            handle.generation += 1
+            self._attach(handle, self.backend.start(handle))
+        except OSError as exc:  # a restart's too (review s53rev F3: its last_error said only "[Errno 24] ...")
+            if exc.errno in SHORT:
+                raise start_shortage(handle.id, exc) from None
+            raise
 
     def _ensure_pin(self, handle: DecoderHandle) -> None:
         """Before a worker starts: the decoder's copy of its model, made now if it has none (its model could not be
