@@ -21,6 +21,20 @@ from support.lsl import wait_for
 SFREQ = 250.0
 
 
+def record_all(client: httpx.Client, name: str, out: str, outlet: pylsl.StreamOutlet,
+               x: np.ndarray) -> tuple[str, np.ndarray]:
+    """A recording of stream ``name`` into ``out``; once it records, ``x`` pushed at :data:`SFREQ` and waited for
+    in the file: its id and the stamps pushed."""
+    r = client.post("/recordings", json={"stream": {"name": name}, "out": out})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    wait_for(lambda: client.get(f"/recordings/{rid}").json()["state"] == "recording", 60.0, "state recording")
+    ts = pylsl.local_clock() + np.arange(len(x)) / SFREQ
+    outlet.push_chunk(x, ts.tolist())
+    wait_for(lambda: client.get(f"/recordings/{rid}").json()["samples"] == len(x), 60.0, "every sample")
+    return rid, ts
+
+
 def test_a_source_back_with_another_rate_ends_the_recording_with_a_recordings_advice(tmp_path):
     settings = Settings(host="127.0.0.1", port=0, models_dir=tmp_path / "models", recordings_dir=tmp_path / "rec",
                         status_interval=0.1)
@@ -29,13 +43,7 @@ def test_a_source_back_with_another_rate_ends_the_recording_with_a_recordings_ad
     x = test_signal(n, seed=53)
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client:
         first = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), SFREQ, "float32", sid))
-        r = client.post("/recordings", json={"stream": {"name": name}, "out": "shape.xdf"})
-        assert r.status_code == 201, r.text
-        rid = r.json()["id"]
-        wait_for(lambda: client.get(f"/recordings/{rid}").json()["state"] == "recording", 60.0, "state recording")
-        ts = pylsl.local_clock() + np.arange(n) / SFREQ
-        first.push_chunk(x, ts.tolist())
-        wait_for(lambda: client.get(f"/recordings/{rid}").json()["samples"] == n, 60.0, "every sample")
+        rid, ts = record_all(client, name, "shape.xdf", first, x)
         del first  # the amplifier program ends, and starts again at another rate
         second = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), 2 * SFREQ, "float32", sid))
         zeros = np.zeros((10, len(TINY_CH_NAMES)), np.float32)
@@ -71,13 +79,7 @@ def test_a_source_without_source_id_that_goes_away_ends_the_recording_with_its_s
     x = test_signal(n, seed=54)
     with BackgroundServer(settings) as srv, httpx.Client(base_url=srv.url, timeout=60.0) as client:
         outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", len(TINY_CH_NAMES), SFREQ, "float32", ""))
-        r = client.post("/recordings", json={"stream": {"name": name}, "out": "lost.xdf"})
-        assert r.status_code == 201, r.text
-        rid = r.json()["id"]
-        wait_for(lambda: client.get(f"/recordings/{rid}").json()["state"] == "recording", 60.0, "state recording")
-        ts = pylsl.local_clock() + np.arange(n) / SFREQ
-        outlet.push_chunk(x, ts.tolist())
-        wait_for(lambda: client.get(f"/recordings/{rid}").json()["samples"] == n, 60.0, "every sample")
+        rid, ts = record_all(client, name, "lost.xdf", outlet, x)
         del outlet
         st = wait_for(lambda: (s := client.get(f"/recordings/{rid}").json())["state"] not in ("searching", "recording")
                       and s, 60.0, "the recording to end")

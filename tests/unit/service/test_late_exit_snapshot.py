@@ -16,6 +16,7 @@ from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker_entry import EXIT_UNAVAILABLE
+from support.idle_supervisor import idle_supervisor
 
 SAID = "cannot load model 'big' into onnxruntime now: EMFILE: Too many open files ([Errno 24] Too many open files)"
 CTX = mp.get_context("fork")  # the target lives in this test module
@@ -31,13 +32,8 @@ def fail_fast(conn) -> None:
 
 @pytest.fixture
 def supervisor(tmp_path):
-    sup = Supervisor(str(tmp_path), max_restarts=1, restart_backoff=5.0)
-    sup._closing.set()  # no monitor thread: this test reads the pipe and judges the exit itself
-    sup._monitor.join(5.0)
-    yield sup
-    with sup._lock:
-        sup._handles.clear()  # its worker is gone, and has no command pipe to be stopped by
-    sup.shutdown(2.0)
+    with idle_supervisor(tmp_path, max_restarts=1) as sup:
+        yield sup
 
 
 def dead_worker(sup: Supervisor) -> tuple[DecoderHandle, object]:

@@ -12,7 +12,7 @@ import pytest
 from bci_stream.core.errors import DecoderStoppingError
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
-from bci_stream.service.supervisor import Supervisor
+from support.idle_supervisor import idle_supervisor
 
 
 class TerminateFailed(RuntimeError):
@@ -21,13 +21,8 @@ class TerminateFailed(RuntimeError):
 
 @pytest.fixture
 def supervisor(tmp_path):
-    sup = Supervisor(str(tmp_path), max_restarts=3, restart_backoff=5.0)
-    sup._closing.set()  # no monitor thread: nothing else changes the handle
-    sup._monitor.join(5.0)
-    yield sup
-    with sup._lock:
-        sup._handles.clear()  # it has no worker to be stopped
-    sup.shutdown(2.0)
+    with idle_supervisor(tmp_path, max_restarts=3) as sup:
+        yield sup
 
 
 def test_a_stop_that_raises_leaves_the_decoder_in_its_state_and_stoppable(supervisor):
