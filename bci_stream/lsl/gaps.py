@@ -45,8 +45,9 @@ Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dej
 by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds of samples left
 few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
 (:meth:`GapTracker.settle`), so a loss just before a stream went silent is counted too (not a window of jittered stamps:
-its stamps, all late so far, are no evidence; it stays open for the stamps after a stall). The gap policy is separate: a
-chunk is cut before every step of the repaired stamps longer than ``threshold_s``.
+its stamps, all late so far, are no evidence; it stays open for the stamps after a stall); a worker killed while one is
+open leaves where the accounting stood, and its successor judges again from there (:meth:`unsettled`). The gap policy is
+separate: a chunk is cut before every step of the repaired stamps longer than ``threshold_s``.
 
 A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went back:
 when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)`` periods (3 and
@@ -71,8 +72,7 @@ from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTL
                                       JIT_TIMELY, FALL_QUIET, BACK_MIN, BACK_FALLS, FALL_DECAY, BACK_RETURN_S,
                                       BACK_GLITCH_S, BACK_GLITCH_FALLS)
 
-#: ``(lo, hi, gap_s)``: samples ``lo:hi`` of a chunk; ``gap_s`` is set when a gap longer than the
-#: threshold precedes them (the gap policy is applied before they are decoded).
+#: ``(lo, hi, gap_s)``: samples ``lo:hi`` of a chunk; ``gap_s`` set when a gap longer than the threshold precedes them
 Segment = tuple[int, int, float | None]
 
 class GapTracker:
@@ -83,9 +83,8 @@ class GapTracker:
     sfreq
         Nominal rate of the stream.
     threshold_s
-        Steps longer than this end a segment (the caller applies its gap policy there), and longer than
-        :data:`~bci_stream.core.spec.GAP_MIN_PERIODS` periods (:attr:`threshold_s` holds the larger): before, at rates
-        of 2 Hz and below every ordinary step was a gap (the policy applied at every sample, a ``gap`` event each).
+        Steps longer than this and than :data:`~bci_stream.core.spec.GAP_MIN_PERIODS` periods (:attr:`threshold_s`)
+        end a segment (the caller applies its gap policy there; at 2 Hz and below every step was one before).
     """
 
     def __init__(self, sfreq: float, threshold_s: float) -> None:
@@ -115,19 +114,23 @@ class GapTracker:
         self.w_chained = False
         self.w_base = self.w_slope = self.w_err = 0.0
         self.w_low = self.w_low_r = self.w_env = self.w_env2 = self.w_fell = math.inf  # w_fell: the floor's last fall
-        self.after_break = False  # the next step spans a restart's break (resume_after)
+        self.after_break, self.w_since = False, 0.0  # the next step spans a break (resume_after); see unsettled
 
-    def resume_after(self, last_ts: float) -> None:
-        """Continue a stream whose last sample (published by an earlier process) had stamp ``last_ts``."""
-        self.last_ts, self.count, self.base = last_ts, 0, last_ts * self.sfreq + 1.0
-        self.last_cut = last_ts
-        # the step over the break is no delay draw: read as one late draw, it made a jittered stream's first stamps
-        # "mostly late" (0 timely of 1), and the restart's gap was dropped uncounted (audit s53fuzz F1)
-        self.after_break = True
-        self.w_n = -1
-        self.back_line = None
+    def resume_after(self, last_ts: float, received: int = 0) -> None:
+        """Continue a stream whose last sample accounted for (by an earlier process) had stamp ``last_ts``, after which
+        that process received ``received`` more while it judged a suspected loss (:meth:`unsettled`): judged again."""
+        self.last_ts = self.last_cut = last_ts
+        self.count, self.base, self.w_n, self.back_line = received, last_ts * self.sfreq + 1.0, -1, None
+        # the step over the break is no delay draw: as one late draw, it made a jittered stream's first stamps "mostly
+        self.after_break = True  # late" (0 timely of 1), and the restart's gap was dropped uncounted (audit s53fuzz F1)
         self.marks.clear()
         self.next_mark = self.span
+
+    def unsettled(self) -> tuple[float, int] | None:
+        """While a suspected loss is judged (a window open): the stamp (as received) of the last sample accounted for,
+        and how many came after it; None: all are. A killed worker's successor judges again from there (resume_after;
+        before, the window died with it and its loss went uncounted: :mod:`bci_stream.service.unsettled`)."""
+        return None if self.w_n < 0 else (self.w_since, self.count - self.w_start)
 
     def split(self, ts: np.ndarray, c: Counters, raw: np.ndarray | None = None) -> list[Segment]:
         """Count lost samples (and steps back) in ``c`` on ``raw`` (the stamps as received, when ``ts`` are repaired
@@ -273,6 +276,7 @@ class GapTracker:
                 return
             if self.count > self.next_mark:  # a mark put off (a repeated stamp): the base before this late stamp
                 self._measure_slope(self.count - 1)
+            self.w_since = (o + self.count - 1) / self.sfreq - step  # the stamp before this one (see unsettled)
             self._open()
         x = o - self.w_slope * (self.w_n + 1)  # the rate error taken out (the base is the sample's before the window)
         if x < self.w_fell - FALL_QUIET - RISE * (self.w_n - self.w_fell_at):  # more than a rate error: a sender
@@ -389,10 +393,8 @@ class GapTracker:
             self.chain_lost += lost
             self.full_end = self.w_start + n
         total = prior + lost
-        # the base after the window: the loss added and the sender's rate error over the window (a slower sender's
-        # rise, a faster one's fall), or lower where the window's offsets were, never lower than the loss counted (a
-        # late stamp then a loss: the next window counts the rest of it); a further loss inside the window: the next
-        # window's (before, a fast sender's fall was not taken out of w_env2, whose lowest offsets, after a second
-        # loss, became the base: a replay at 2x-4x losing 25 and 25 samples 0.1-0.2 s apart was counted 25)
+        # the base after the window: the loss added and the sender's rate error over it (a slower sender's rise, a
+        # faster one's fall), or lower where its offsets were, never below the loss counted (a late stamp then a loss:
+        # the next window counts the rest); a further loss inside it, the next window's (w_env2: a fast sender's fall)
         self.base = max(min(self.w_base + total * per + self.w_slope * n, self.w_env2),
                         self.w_base + total * per + min(self.w_slope, 0.0) * n)

@@ -13,13 +13,13 @@ been overwritten during the copy only if ``pending > q + capacity``; such rows a
 
 Row layout (float64): ``[seq, timestamp, state_epoch, y_0 … y_{K-1}]``. Header (int64, :data:`HEADER`): ``[head,
 pending, CONSUMERS_* of the decoded outlet, provenance flushed up to, CONSUMERS_* of the provenance outlet, highest seq
-reserved, seq up to which a missing provenance was reported, the input stamp after which samples are owed]``:
-what a worker generation leaves for the next one (the ring outlives it). The provenance mark is the head up to which
-the rows' provenance was sent on LSL (provenance is batched): a worker killed with rows still queued leaves
-``[mark, head)``, which the next generation sends before its first output
-(:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row before it announces
-(``pending``) or overwrites anything, so the next generation numbers its rows after those of a write a kill cut short
-(they went out on LSL already: :meth:`OutputRing.last_seq`).
+reserved, seq up to which a missing provenance was reported, the input stamp after which samples are owed, and, while
+a suspected loss is still judged, the stamp before it and the first seq after it]``: what a worker generation leaves
+for the next one (the ring outlives it). The provenance mark is the head up to which the rows' provenance was sent on
+LSL (provenance is batched): a worker killed with rows still queued leaves ``[mark, head)``, which the next generation
+sends before its first output (:mod:`~bci_stream.service.provenance_replay`). A write stores the seq of its last row
+before it announces (``pending``) or overwrites anything, so the next generation numbers its rows after those of a
+write a kill cut short (they went out on LSL already: :meth:`OutputRing.last_seq`).
 
 Markers (cues) are few and arrive with the status snapshots instead: :class:`MarkerFeed` gives each
 WebSocket client the markers it has not seen yet.
@@ -40,8 +40,8 @@ N_META = 3  # seq, timestamp, state_epoch
 #: int64s before the rows: head, pending, CONSUMERS_* (decoded), provenance sent up to, CONSUMERS_* (provenance),
 #: highest seq reserved (the last row's seq of the newest write, stored before it touches anything else), seq up to
 #: which rows reserved but never written were reported (``provenance_missing``, so a later generation does not again),
-#: the input stamp after which samples are owed, kept before any row (float64 bits; 0: not noted)
-HEADER = 8
+#: the input stamp after which samples are owed, kept before any row (float64 bits; 0: not noted); unsettled's two
+HEADER = 10
 HEADER_BYTES = 8 * HEADER
 #: What the last worker generation saw of its decoded outlet's LSL consumers (a restart waits for them only if any).
 CONSUMERS_UNKNOWN, CONSUMERS_NONE, CONSUMERS_SOME = 0, 1, 2
@@ -52,7 +52,7 @@ class RingHandles:
     """The picklable shared objects of a ring (passed to a worker process at spawn)."""
 
     data: Any  # RawArray('d', capacity * width)
-    head: Any  # RawArray('q', HEADER): [published, pending, CONSUMERS_*, provenance sent up to, CONSUMERS_*, seq]
+    head: Any  # RawArray('q', HEADER): see HEADER
     capacity: int
     width: int
 
@@ -235,6 +235,16 @@ class OutputRing:
         """:meth:`note_owed_after`'s latest ``t``, or None (not noted)."""
         bits = int(self._head[7])
         return None if bits == 0 else float(np.int64(bits).view(np.float64))
+
+    def note_unsettled(self, since: float | None, first_seq: int = 0) -> None:
+        """A suspected loss is still judged (:mod:`~bci_stream.service.unsettled`): the input samples up to stamp
+        ``since`` (this host's clock) are accounted for, from seq ``first_seq`` on not yet; None: all are."""
+        self._head[8], self._head[9] = (0, 0) if since is None else (np.float64(since).view(np.int64), first_seq + 1)
+
+    def unsettled(self) -> tuple[float, int] | None:
+        """:meth:`note_unsettled`'s ``(since, first_seq)`` as the last writer left it, or None: all accounted for."""
+        first = int(self._head[9])
+        return None if first == 0 else (float(np.int64(self._head[8]).view(np.float64)), first - 1)
 
     def last_seq(self) -> int | None:
         """The highest sequence number any write reserved, or None before the first write: the newest row's, or the

@@ -25,6 +25,7 @@ from bci_stream.service.instance_check import check_instance, fetch_full_info
 from bci_stream.service.reopen import Reopening
 from bci_stream.service.return_check import ReturnCheck
 from bci_stream.service.source_monitor import NO_OTHER
+from bci_stream.service.unsettled import note_unsettled
 
 if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.core.spec import DecoderSpec
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.service.commands import CommandHandler
     from bci_stream.service.decoding import StreamDecoder
     from bci_stream.service.recorder import Recorder
+    from bci_stream.service.ring import OutputRing
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.source_monitor import SourceMonitor
     from bci_stream.service.stream_units import StreamUnits
@@ -72,6 +74,7 @@ class StallHandling(ReturnCheck, Reopening):
     last_data: float
     clock: ClockOffset | None
     recorder: Recorder | None
+    ring: OutputRing | None
     clock_stale: bool = False  # a new outlet instance whose clock offset is not known yet
     #: when that instance passed its check (local_clock()): its clock wait counts from then, not from its first
     #: chunk's arrival (before, a check or a verify wait of 3 s or more left no time to measure its offset: review s49
@@ -118,10 +121,18 @@ class StallHandling(ReturnCheck, Reopening):
         if self.status.state == "stalled":
             self.check_source(now)
 
+    def settle_gaps(self) -> None:
+        """A suspected loss closed now (a stall, a stop), its count sent at once, and the ring's header says so: a next
+        generation does not count it again (:mod:`~bci_stream.service.unsettled`)."""
+        self.decoder.gaps.settle(self.status.counters)
+        if self.ring is not None:
+            self.reporter.report_loss()
+            note_unsettled(self.ring, self.decoder.gaps, self.decoder.seq, self.clock)
+
     def on_stall(self, silent_s: float, lost: bool = False) -> None:
         self.status.counters.stalls += 1
         if self.decoder is not None:  # a loss just before the silence
-            self.decoder.gaps.settle(self.status.counters)
+            self.settle_gaps()
         self.status.state, self.status.source_present = "stalled", None  # None: not looked for yet
         reason = LOST_REASON if lost else f"no data for longer than stall_timeout_s={self.stall_after:g}"
         self.status.stall = {"kind": "lost" if lost else "silent", "reason": reason, "since": self.last_data,

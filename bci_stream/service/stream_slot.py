@@ -54,6 +54,7 @@ from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import AHEAD_MAX_S, StallHandling
 from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.unsettled import note_unsettled, resume_gaps
 from bci_stream.service.flat_channels import FlatChannels
 from bci_stream.service.stream_units import StreamUnits
 from bci_stream.service.stamp_checks import StampChecks
@@ -184,7 +185,7 @@ class StreamSlot(StreamConnection, StallHandling):
         last = self.ring.last_timestamp() if self.ring is not None and self.generation > 1 else None
         self.resumed = last is not None
         if last is not None:  # a restarted worker: what went by since the last output is a gap, counted,
-            self.decoder.gaps.resume_after(last - self.clock.offset)
+            resume_gaps(self.ring, self.decoder.gaps, self.clock.offset)  # (or since a suspected loss still judged)
             self.status.counters.state_epoch = self.ring.last_state_epoch() + 1  # the epoch too: a new state
         if self.ring is not None and self.generation > 1 and (reserved := self.ring.last_seq()) is not None:
             self.decoder.seq = reserved + 1  # seq carries on after every seq the last generation pushed or reserved
@@ -214,7 +215,7 @@ class StreamSlot(StreamConnection, StallHandling):
         """The inlets first (no more input; they leave before their sources go), the outlets, the recording;
         a shared state slot goes back to its table; a loss still settling is counted."""
         if self.decoder is not None:
-            self.decoder.gaps.settle(self.status.counters)
+            self.settle_gaps()
         self.drop_held()
         self.cancel_reopen()
         if self.inlet is not None:
@@ -318,6 +319,7 @@ class StreamSlot(StreamConnection, StallHandling):
         ts_out = self.clock.mapped(ts_kept)
         if self.ring is not None:  # a loss counted is sent before these rows enter the ring (a restart counts from it)
             self.reporter.report_loss()
+            note_unsettled(self.ring, self.decoder.gaps, self.decoder.seq, self.clock)  # then one still judged
         t2 = pylsl.local_clock()
         if self.ring is not None:  # before the push: a kill after it must not give these seq to the next generation
             self.ring.reserve(int(seq[-1]))

@@ -23,7 +23,7 @@ def write(ring: OutputRing, first: int, n: int, epoch: int = 0) -> None:
 
 def test_the_unsent_rows_are_those_from_the_mark_and_the_overwritten_ones_are_counted():
     ring = OutputRing.create(mp.get_context("spawn"), 8, 2)
-    assert HEADER == 8 and ring.handles.head._length_ == HEADER
+    assert HEADER == 10 and ring.handles.head._length_ == HEADER
     assert ring.unsent_provenance()[0].shape == (0, 3) and ring.unsent_provenance()[1] == 0  # nothing written yet
     write(ring, 0, 5)
     ring.note_provenance_sent(2)
@@ -107,3 +107,13 @@ def test_the_next_generation_sends_what_was_queued_once_and_a_graceful_close_lea
     prov2.close()
     assert ring.provenance_sent == ring.head == 9
     assert send_unsent_provenance(ring, provenance_outlet(), 0.0, lambda: False) == {}
+
+
+def test_where_the_accounting_stands_is_left_for_the_next_generation():
+    """note_unsettled / unsettled (service/unsettled.py): a suspected loss still judged, then judged."""
+    ring = OutputRing.create(mp.get_context("spawn"), 8, 2)
+    assert ring.unsettled() is None  # a new ring: all accounted for
+    ring.note_unsettled(1234.5678, first_seq=0)
+    assert ring.unsettled() == (1234.5678, 0)
+    ring.note_unsettled(None)
+    assert ring.unsettled() is None
