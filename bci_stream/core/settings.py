@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import tomllib
 import typing
@@ -370,8 +372,15 @@ def main(argv: Sequence[str] | None = None, echo: Callable[[str], None] = print)
             parser.error(f"--write {args.write}: cannot be read: {exc.strerror or exc}")
         except ValueError as exc:  # no generated block (UnicodeDecodeError too: not a text file)
             parser.error(f"--write {args.write}: {exc}")
-        if new != text:
-            args.write.write_text(new, encoding="utf-8")
+        if new != text:  # a new file put in place whole: a failed write leaves the old one as it was
+            tmp = args.write.with_name(f".{args.write.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(new, encoding="utf-8")
+                shutil.copymode(args.write, tmp)
+                os.replace(tmp, args.write)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                parser.error(f"--write {args.write}: cannot be written: {exc.strerror or exc} (left as it was)")
         echo(f"{args.write}: settings reference {'updated' if new != text else 'already up to date'}")
     else:
         from bci_stream.core import settings as imported  # run as ``python -m``, this module is __main__, and

@@ -6,6 +6,8 @@ bad config is."""
 
 from __future__ import annotations
 
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +48,22 @@ def test_write_without_the_block_or_the_file_is_a_line_not_a_traceback(tmp_path:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.splitlines()[-1] == (f"python -m bci_stream.core.settings: error: --write {missing}: cannot be "
                                             "read: No such file or directory")
+
+
+def test_a_write_that_fails_is_a_line_and_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """Review s53rev: a failing write (here: a file-size limit, EFBIG; a full disk is the same) was a traceback, and
+    ``write_text`` had truncated the file first. Now the new text goes to a file beside it, put in place whole."""
+    doc = tmp_path / "README.md"
+    stale = f"# Deploy\n{REFERENCE_BEGIN}\nold\n{REFERENCE_END}\n"
+    doc.write_text(stale, encoding="utf-8")
+
+    def small_files() -> None:  # in the child: files of at most 64 bytes; EFBIG, not SIGXFSZ, past it
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+    proc = subprocess.run([sys.executable, "-m", "bci_stream.core.settings", "--write", str(doc)], capture_output=True,
+                          text=True, timeout=60, cwd=REPO, preexec_fn=small_files)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (f"python -m bci_stream.core.settings: error: --write {doc}: cannot be "
+                                            "written: File too large (left as it was)")
+    assert doc.read_text(encoding="utf-8") == stale and [p.name for p in tmp_path.iterdir()] == ["README.md"]
