@@ -73,84 +73,56 @@ class SkippingPusher(threading.Thread):
 def test_kill_9_just_after_a_counted_loss_keeps_the_count(client, server, worker_kind):
     """Every slot of the sender's timeline is an output (over WS, once, in order) or counted lost: the skipped samples
     (counted by the killed worker) and those the kill destroyed (counted by its successor), two gaps."""
-    name = unique("killgap")
-    outlet, _ = new_outlet(name, f"{name}-src")
-    decoder_id = start_running(client, name, outputs_buffer_s=60, worker=worker_kind)
-    ws = WsReader(ws_url(server.url, decoder_id))
-    out = open_output(f"{name}-decoded")
-    pusher = SkippingPusher(outlet)
-    # a row past the gap's settling window (125 samples): published once the loss was counted, whatever the pulls
-    counted = pusher.t0 + (SKIP_AT + SKIPPED + 130) / TINY_SFREQ - 1e-6
-    try:
-        ws.start()
-        pid = client.get(f"/decoders/{decoder_id}").json()["pid"]
-        pusher.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the loss is counted, rows after it published
-            _, ts = out.pull_chunk(timeout=0.005, max_samples=4096)
-            if ts and ts[-1] >= counted:
-                break
-        else:
-            pytest.fail("no decoded row after the gap within 60 s")
-        os.kill(pid, signal.SIGKILL)
-        wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != pid
-                    and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
-        pusher.halt.set()
-        pusher.join()
-        first, last = pusher.sent[0], pusher.sent[-1]
-        slots = int(round((last - first) * TINY_SFREQ)) + 1
-        st = wait_status(client, decoder_id, lambda s: len(ws.seq) + s["totals"]["samples_lost"] >= slots, 30,
-                         "every sample to be decoded or counted lost")
-        t = np.asarray(ws.t)
-        assert ws.dropped == 0 and np.all(np.diff(t) > 0)
-        tot = st["totals"]
-        assert tot["gaps"] == 2, tot
-        assert len(t) + tot["samples_lost"] == slots, (len(t), tot["samples_lost"], slots)
-    finally:
-        pusher.halt.set()
-        ws.close()
-        client.delete(f"/decoders/{decoder_id}")
+    # killed at a row past the gap's settling window (125 samples): published once the loss was counted
+    tot = kill_after_the_gap(client, server, worker_kind, BURST, SKIP_AT + SKIPPED + 130, None)
+    assert tot["gaps"] == 2, tot
 
 
 def test_kill_9_while_a_loss_is_still_judged_counts_it_in_the_successor(client, server, worker_kind):
     """The kill comes when 60 samples after the gap are decoded, fewer than the 125 its count waits for: the
     successor judges the gap again from the last sample before it, so every slot is an output or counted lost."""
-    kill_after_the_gap(client, server, worker_kind, stalled=False)
+    tot = kill_after_the_gap(client, server, worker_kind, 60, SKIP_AT + SKIPPED + 59, 0)
+    assert tot["samples_lost"] >= SKIPPED and tot["gaps"] >= 1, tot
 
 
 def test_kill_9_after_a_stall_counted_the_loss_counts_it_once(client, server):
     """The same gap counted at the stall that follows it (the window closed at once): the successor does not count
     it again."""
-    kill_after_the_gap(client, server, "dedicated", stalled=True)
+    tot = kill_after_the_gap(client, server, "dedicated", 60, SKIP_AT + SKIPPED + 59, SKIPPED)
+    assert tot["samples_lost"] >= SKIPPED and tot["gaps"] >= 1, tot
 
 
-def kill_after_the_gap(client, server, worker: str, stalled: bool) -> None:
-    name = unique("killjudged")
+def kill_after_the_gap(client, server, worker: str, burst: int, kill_at: int, lost_before: int | None) -> dict:
+    """``kill -9`` once the decoded row of sample ``kill_at`` arrived; with ``lost_before`` (0: the gap still being
+    judged, SKIPPED: counted at the stall the test waits for), the sender holds after its burst until the kill and
+    ``samples_lost`` before the kill is that. Asserts every slot decoded once, in order, or counted lost; returns
+    ``totals``."""
+    name = unique("killgap")
     outlet, _ = new_outlet(name, f"{name}-src")
     decoder_id = start_running(client, name, outputs_buffer_s=60, worker=worker)
     ws = WsReader(ws_url(server.url, decoder_id))
     out = open_output(f"{name}-decoded")
-    hold = threading.Event()
-    pusher = SkippingPusher(outlet, burst=60, hold=hold)
-    after_burst = pusher.t0 + (SKIP_AT + SKIPPED + 59) / TINY_SFREQ - 1e-6
+    hold = None if lost_before is None else threading.Event()
+    pusher = SkippingPusher(outlet, burst=burst, hold=hold)
+    row = pusher.t0 + kill_at / TINY_SFREQ - 1e-6
     try:
         ws.start()
         pid = client.get(f"/decoders/{decoder_id}").json()["pid"]
         pusher.start()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the rows after the gap published, the gap not judged yet
+        while time.monotonic() < deadline:
             _, ts = out.pull_chunk(timeout=0.005, max_samples=4096)
-            if ts and ts[-1] >= after_burst:
+            if ts and ts[-1] >= row:
                 break
         else:
             pytest.fail("no decoded row after the gap within 60 s")
-        if stalled:
+        if lost_before:
             wait_status(client, decoder_id, lambda s: s["state"] == "stalled", 30, "the stall")
-        st = client.get(f"/decoders/{decoder_id}").json()
+        st = client.get(f"/decoders/{decoder_id}").json() if hold is not None else None
         os.kill(pid, signal.SIGKILL)
-        # before the kill: the gap still judged, nothing counted; or counted at the stall
-        assert st["totals"]["samples_lost"] == (SKIPPED if stalled else 0), st["totals"]
-        hold.set()
+        if hold is not None:
+            assert st["totals"]["samples_lost"] == lost_before, st["totals"]
+            hold.set()
         wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != pid
                     and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
         pusher.halt.set()
@@ -162,10 +134,11 @@ def kill_after_the_gap(client, server, worker: str, stalled: bool) -> None:
         t = np.asarray(ws.t)
         assert ws.dropped == 0 and np.all(np.diff(t) > 0)
         tot = st["totals"]
-        assert tot["samples_lost"] >= SKIPPED and tot["gaps"] >= 1, tot
         assert len(t) + tot["samples_lost"] == slots, (len(t), tot["samples_lost"], slots)
+        return tot
     finally:
-        hold.set()
+        if hold is not None:
+            hold.set()
         pusher.halt.set()
         ws.close()
         client.delete(f"/decoders/{decoder_id}")
