@@ -121,10 +121,10 @@ class GapTracker:
         that process received ``received`` more while it judged a suspected loss (:meth:`unsettled`): judged again."""
         self.last_ts = self.last_cut = last_ts
         self.count, self.base, self.w_n, self.back_line = received, last_ts * self.sfreq + 1.0, -1, None
-        # the step over the break is no delay draw: as one late draw, it made a jittered stream's first stamps "mostly
-        self.after_break = True  # late" (0 timely of 1), and the restart's gap was dropped uncounted (audit s53fuzz F1)
         self.marks.clear()
-        self.next_mark = self.span
+        # the step over the break is no delay draw: as one late draw, it made a jittered stream's first stamps "mostly
+        # late" (0 timely of 1), and the restart's gap was dropped uncounted (audit s53fuzz F1)
+        self.next_mark, self.after_break = self.span, True
 
     def unsettled(self) -> tuple[float, int] | None:
         """While a suspected loss is judged (a window open): the stamp (as received) of the last sample accounted for,

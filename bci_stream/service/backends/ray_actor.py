@@ -60,9 +60,10 @@ class OutputRelay(threading.Thread):
 
     def __init__(self, ring: OutputRing, conn: Connection) -> None:
         super().__init__(name="bci-stream-output-relay", daemon=True)
-        self.reader = ring.reader()
+        self.ring, self.reader = ring, ring.reader()
         self.conn = conn
         self.halt = threading.Event()
+        self.unsettled: tuple[float, int] | None = ring.unsettled()  # as last sent (a seed's: the API's ring has it)
 
     def run(self) -> None:
         try:
@@ -75,9 +76,30 @@ class OutputRelay(threading.Thread):
             self.conn.close()
 
     def flush(self) -> None:
+        """The rows written since the last flush, then where the loss accounting stands (``[since, first_seq]``,
+        ``first_seq`` -1: all accounted for; :mod:`~bci_stream.service.unsettled`), in one message."""
+        unsettled = self.ring.unsettled()  # (ahead of the rows sent, it names a seq after them: resume_gaps ignores it)
         rows = self.reader.read()
-        if len(rows):
-            self.conn.send_bytes(np.ascontiguousarray(rows).tobytes())
+        if len(rows) or unsettled != self.unsettled:
+            self.unsettled = unsettled
+            trailer = np.array([0.0, -1.0] if unsettled is None else unsettled, dtype=np.float64)
+            self.conn.send_bytes(np.ascontiguousarray(rows).tobytes() + trailer.tobytes())
+
+
+def seed_ring(ring: OutputRing, seed: tuple) -> None:
+    """A restarted actor's own ring, from what the API's ring held of the last one: its last output (the restarted
+    slot's gap and seq start there, its epoch goes on from it) and where its loss accounting stood, or, no output
+    yet, the stamp after which input is owed."""
+    seq, ts, epoch, consumers, unsettled = seed
+    if seq is None:
+        ring.note_owed_after(ts)
+        return
+    ring.write(np.array([seq], dtype=np.float64), np.array([ts]), epoch, np.full((1, ring.n_outputs), np.nan))
+    ring.note_provenance_sent(ring.head)  # a seed, not a row of the last actor's: no provenance to send
+    if isinstance(consumers, bool):  # what the last actor saw of its outlet's LSL consumers
+        ring.note_consumers(consumers)
+    if unsettled is not None:
+        ring.note_unsettled(*unsettled)
 
 
 class WorkerHost:
@@ -94,9 +116,10 @@ class WorkerHost:
     ring_shape
         ``(capacity, n_outputs)`` of the API's output ring, or None (no output copy).
     seed
-        ``(seq, timestamp, state_epoch, consumers)`` of the last output the API received (a restart counts its gap
-        from there and its epoch goes on from it; it waits for LSL consumers only if ``consumers``, the last status's
-        ``output_stream.consumers``, is not False), or None.
+        ``(seq, timestamp, state_epoch, consumers, unsettled)`` of the last output the API received (a restart counts
+        its gap from there, or from ``unsettled``, the API ring's :meth:`~OutputRing.unsettled`, and its epoch goes on
+        from it; it waits for LSL consumers only if ``consumers``, the last status's ``output_stream.consumers``, is
+        not False), or None (:func:`seed_ring`).
     pinned
         The files of the decoder's own copy of its model (:func:`~bci_stream.service.model_pin.pinned_files`),
         written to this node's copy before the worker loads it, or None.
@@ -108,7 +131,7 @@ class WorkerHost:
     def __init__(self, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str, generation: int,
                  spec_json: str, models_dir: str, status_interval: float, recordings_dir: str | None,
                  restore: dict[str, Any] | None = None, ring_shape: tuple[int, int] | None = None,
-                 seed: tuple[int | None, float, int | None, bool | None] | None = None,
+                 seed: tuple[int | None, float, int | None, bool | None, tuple[float, int] | None] | None = None,
                  pinned: dict[str, bytes] | None = None, log_level: str | None = None) -> None:
         self.address, self.authkey, self.token = tuple(address), authkey, token
         self.decoder_id, self.generation, self.spec_json = decoder_id, generation, spec_json
@@ -133,14 +156,8 @@ class WorkerHost:
         if self.ring_shape is not None:
             capacity, n_outputs = self.ring_shape
             ring = OutputRing.create(mp.get_context("spawn"), capacity, n_outputs)
-            if self.seed is not None and self.seed[0] is None:  # no output yet: owed after what the last one pulled
-                ring.note_owed_after(self.seed[1])
-            elif self.seed is not None:  # the last output the API saw: the restarted slot's gap and seq start here
-                seq, ts, epoch, consumers = self.seed  # its epoch: the restarted slot's is the last published + 1
-                ring.write(np.array([seq], dtype=np.float64), np.array([ts]), epoch, np.full((1, n_outputs), np.nan))
-                ring.note_provenance_sent(ring.head)  # a seed, not a row of the last actor's: no provenance to send
-                if isinstance(consumers, bool):  # what the last actor saw of its outlet's LSL consumers
-                    ring.note_consumers(consumers)
+            if self.seed is not None:
+                seed_ring(ring, self.seed)
             self.relay = OutputRelay(ring, conns["outputs"])
             self.relay.start()
         else:

@@ -255,9 +255,10 @@ class RayBackend:
         seed = None
         if ring is not None and handle.generation > 1 and ring.last_seq() is not None:
             seed = (ring.last_seq(), ring.last_timestamp(), ring.last_state_epoch(),
-                    (handle.status.output_stream or {}).get("consumers"))  # a restart waits for them only if any
+                    (handle.status.output_stream or {}).get("consumers"),  # a restart waits for them only if any
+                    ring.unsettled())
         elif ring is not None and handle.generation > 1 and (owed := ring.owed_after()) is not None:
-            seed = (None, owed, None, None)  # no output yet: owed after what the last actor accounted for
+            seed = (None, owed, None, None, None)  # no output yet: owed after what the last actor accounted for
         actor = actor_class().options(**options).remote(  # plain data only: read before the actor's code check
             self.code_stamp, self.address, self.authkey, token, handle.id, handle.generation,
             handle.spec.model_dump_json(), self.models_dir, self.status_interval, self.recordings_dir,
@@ -369,14 +370,18 @@ class RayBackend:
 
     @staticmethod
     def _write_rows(handle: Any, data: bytes) -> None:
+        """A relay's message (:meth:`~bci_stream.service.backends.ray_actor.OutputRelay.flush`): rows, then where the
+        actor's loss accounting stands, into the decoder's ring."""
         ring = handle.ring
         if ring is None:
             return
-        rows = np.frombuffer(data, dtype=np.float64).reshape(-1, ring.width)
+        values = np.frombuffer(data, dtype=np.float64)
+        rows, (since, first_seq) = values[:-2].reshape(-1, ring.width), values[-2:]
         epochs = rows[:, 2]
-        cuts = [0, *(np.flatnonzero(np.diff(epochs)) + 1).tolist(), len(rows)]
+        cuts = [0, *(np.flatnonzero(np.diff(epochs)) + 1).tolist(), len(rows)] if len(rows) else [0]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             ring.write(rows[lo:hi, 0], rows[lo:hi, 1], int(epochs[lo]), rows[lo:hi, 3:])
+        ring.note_unsettled(None if first_seq < 0 else float(since), int(first_seq))
 
 
 # check_reachable lives in ray_connect; older code imports it from here
