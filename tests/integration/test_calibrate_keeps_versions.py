@@ -25,7 +25,8 @@ def calibrate(out: Path, runs: tuple[str, ...], *extra: str) -> str:
     res = subprocess.run([sys.executable, "-m", "bci_stream.cli", "calibrate",
                           *(str(SUBSET_S001_21CH / f"S001R{r}.edf") for r in runs),
                           "--labels", "T1=fists,T2=feet", "--name", "s01", "--out", str(out), "--no-average",
-                          "--no-recurrent", "--channels", ",".join(FAST_CHANNELS), "--no-progress", *extra],
+                          "--no-recurrent", "--no-combined", "--channels", ",".join(FAST_CHANNELS), "--no-progress",
+                          *extra],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res.stdout + res.stderr
