@@ -75,3 +75,12 @@ def calibrated(out: Path, name: str = "clean", src: Path = R06) -> Path:
     calibrate([subset_file(src)], LABELS, name, out, channels=FAST_CHANNELS, progress=False, echo=lambda _: None,
               recurrent=False, average=False, combined=False)
     return out
+
+
+def calibrated_once(tmp_path_factory, name: str = "clean", src: Path = R06) -> Path:
+    """The registry folder :func:`calibrated` writes for ``name`` and ``src``, calibrated once per pytest run and
+    shared by its xdist workers and test files (:func:`support.run_cache.shared_folder`): read only."""
+    from support.run_cache import shared_folder
+
+    key = {"kind": "support.marked.calibrated", "name": name, "src": str(src)}
+    return shared_folder(tmp_path_factory, key, lambda folder: calibrated(folder / "models", name, src)) / "models"

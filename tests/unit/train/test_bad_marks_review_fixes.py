@@ -20,7 +20,7 @@ from bci_stream.train.classical.bad_spans import bad_spans, leave_out, settle_s
 from bci_stream.train.classical.calibration_inputs import LEFT_OUT_THEN, load_calibration
 from bci_stream.train.classical.data import Trials
 from support.common import subset_file
-from support.marked import LABELS, R05, R06, SFREQ, calibrated, cues, marked_fif
+from support.marked import LABELS, R05, R06, SFREQ, calibrated_once, cues, marked_fif
 
 mne = pytest.importorskip("mne")
 
@@ -98,7 +98,7 @@ def test_calibrate_on_runs_joined_by_mne_leaves_out_the_cue_settling_after_the_j
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return calibrated(tmp_path_factory.mktemp("models"))
+    return calibrated_once(tmp_path_factory)  # the same model as test_bad_spans_review2_fixes's: made once
 
 
 def test_evaluate_checks_bad_events_as_calibrate_does(models: Path, tmp_path: Path) -> None:

@@ -141,12 +141,13 @@ def test_calibrate_does_not_call_a_bad_event_idle_when_an_earlier_mark_took_its_
     assert not any(IDLE in n for n in prep.notes), prep.notes
 
 
-def test_evaluate_does_not_call_a_bad_event_idle_when_an_earlier_mark_took_its_trial(tmp_path: Path) -> None:
+def test_evaluate_does_not_call_a_bad_event_idle_when_an_earlier_mark_took_its_trial(tmp_path: Path,
+                                                                                     tmp_path_factory) -> None:
     pytest.importorskip("mne")
     from bci_stream.train.evaluate.offline import evaluate_target
-    from support.marked import LABELS, R05, SFREQ, calibrated, cues, marked_fif
+    from support.marked import LABELS, R05, SFREQ, calibrated_once, cues, marked_fif
 
-    models = calibrated(tmp_path / "models")
+    models = calibrated_once(tmp_path_factory)  # made once per run: test_evaluate_bad_spans's model too
     t = [o / SFREQ for o, _ in cues(R05)]
     path = marked_fif(tmp_path / "a_raw.fif", extra=[(t[2] - 0.5, 1.0, "BAD_muscle"), (t[2] + 1.0, 0.0, "1023")])
     res = evaluate_target("clean", [path], label_map=LABELS, models_dir=models, bad_events=["1023"])

@@ -15,13 +15,13 @@ from bci_stream.io import load_recording
 from bci_stream.train.classical.bad_spans import settle_s
 from bci_stream.train.evaluate.offline import evaluate_target
 from support.common import subset_file
-from support.marked import LABELS, R05, SFREQ, calibrated, cues, marked_fif
+from support.marked import LABELS, R05, SFREQ, calibrated_once, cues, marked_fif
 
 pytest.importorskip("mne")
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return calibrated(tmp_path_factory.mktemp("models"))
+    return calibrated_once(tmp_path_factory)  # the same model as test_bad_spans_review2_fixes's: made once
 
 
 def _marked(tmp_path: Path) -> tuple[Path, list[tuple[float, str]]]:
