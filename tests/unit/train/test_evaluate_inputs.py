@@ -25,6 +25,7 @@ from support.session_xdf import crop as _crop, service_session  # noqa: E402
 MODELS = REPO / "models"
 MODEL = "eegmmidb-s001"  # made by calibrate: its card has no label window and no reader options
 CROP_S = 34.0  # its first 4 cues (2 fists, 2 feet), the last one scored to cue + 3 s
+SHORT_S = 20.0  # its first 2 cues (a fists, a feet): for the checks that count no trial (a shorter decode)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +143,7 @@ def test_channel_names_renames_numbered_channels(tmp_path, edf_rec, from_edf):
 
 
 def test_errors_on_a_reference_file_say_so_and_speed_names_its_flag(tmp_path, edf_rec):
-    rec = _crop(edf_rec, 20.0)
+    rec = _crop(edf_rec, SHORT_S)
     good = _npz(tmp_path / "good.npz", rec)
     bad = _npz(tmp_path / "bad.npz", rec, [str(i + 1) for i in range(rec.n_chans)])
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(good), "--live", "--reference-train", str(bad))
@@ -153,7 +154,7 @@ def test_errors_on_a_reference_file_say_so_and_speed_names_its_flag(tmp_path, ed
 
 
 def test_the_offline_report_is_an_evaluation_report_and_says_what_was_replaced(tmp_path, edf_rec):
-    rec = _crop(edf_rec, CROP_S)
+    rec = _crop(edf_rec, SHORT_S)
     rec.data[3, 1600:1760] = np.nan  # 1 s of one channel
     path = _npz(tmp_path / "nan.npz", rec)
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--out", str(tmp_path / "ev"))
@@ -199,7 +200,7 @@ def test_a_decision_time_past_the_trials_labelled_span_says_so(tmp_path, edf_rec
 
 def test_an_earlier_evaluation_in_out_is_refused_before_any_work_unless_overwrite(edf_rec, tmp_path):
     """evaluate --out replaced an earlier evaluation's files silently (train and calibrate refuse theirs)."""
-    crop = _npz(tmp_path / "crop.npz", _crop(edf_rec, CROP_S))
+    crop = _npz(tmp_path / "crop.npz", _crop(edf_rec, SHORT_S))
     args = (MODEL, "--models-dir", str(MODELS), "--data", str(crop), "--out", str(tmp_path / "ev"))
     assert _run(*args).exit_code == 0
     first = (tmp_path / "ev" / "evaluation.json").stat().st_mtime_ns
@@ -219,7 +220,7 @@ def test_an_earlier_evaluation_in_out_is_refused_before_any_work_unless_overwrit
 
 def test_values_beyond_1v_are_counted_and_held_as_the_service_holds_them(tmp_path, edf_rec):
     """Before, a file's 2e6 µV values were neither counted nor said, though the decoder (as live) held them."""
-    rec = _crop(edf_rec, CROP_S)
+    rec = _crop(edf_rec, SHORT_S)
     rec.data[3, 1600:1760] = 2e6  # 1 s of one channel at 2 V
     path = _npz(tmp_path / "big.npz", rec)
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--out", str(tmp_path / "ev"))
