@@ -31,6 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
     the tests that stop a command with Ctrl-C (``test_clean_exit``) would wait for it in vain."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):  # xdist's controller
+        from support.rewrite_cache import prewrite
+
+        prewrite(config, Path(__file__).parent)  # every worker reads the rewritten test modules, none rewrites them
 
 
 @pytest.fixture(scope="session", autouse=True)
