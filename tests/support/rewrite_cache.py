@@ -56,7 +56,16 @@ def _write(fn: Path) -> bool:
 
 def prewrite(config: pytest.Config, root: Path) -> int:
     """Write the rewritten code of every module under ``root`` whose cached rewrite is missing or out of date;
-    the number written. Nothing is written where pytest does not rewrite asserts (``--assert=plain``)."""
+    the number written. Nothing is written where pytest does not rewrite asserts (``--assert=plain``), nor where
+    pytest's private functions used here changed (another pytest: each worker rewrites them itself, as before)."""
+    try:
+        return _prewrite(config, root)
+    except Exception as exc:  # noqa: BLE001 - an optimisation only: never what fails a run
+        config.issue_config_time_warning(pytest.PytestWarning(f"test modules not pre-rewritten: {exc!r}"), 2)
+        return 0
+
+
+def _prewrite(config: pytest.Config, root: Path) -> int:
     global _CONFIG
     from _pytest.assertion import rewrite
 
