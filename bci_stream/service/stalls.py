@@ -126,8 +126,13 @@ class StallHandling(ReturnCheck, Reopening):
         generation does not count it again (:mod:`~bci_stream.service.unsettled`)."""
         self.decoder.gaps.settle(self.status.counters)
         if self.ring is not None:
-            self.reporter.report_loss()
-            note_unsettled(self.ring, self.decoder.gaps, self.decoder.seq, self.clock)
+            self.hand_over_losses()
+
+    def hand_over_losses(self) -> None:
+        """For a next generation (the ring outlives this one): a loss counted is sent now, then the ring's header
+        notes where the accounting stands (a suspected loss still judged, or none)."""
+        self.reporter.report_loss()
+        note_unsettled(self.ring, self.decoder.gaps, self.decoder.seq, self.clock)
 
     def on_stall(self, silent_s: float, lost: bool = False) -> None:
         self.status.counters.stalls += 1

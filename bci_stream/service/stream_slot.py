@@ -54,7 +54,7 @@ from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
 from bci_stream.service.stalls import AHEAD_MAX_S, StallHandling
 from bci_stream.service.status_channel import StatusSender
-from bci_stream.service.unsettled import note_unsettled, resume_gaps
+from bci_stream.service.unsettled import resume_gaps
 from bci_stream.service.flat_channels import FlatChannels
 from bci_stream.service.stream_units import StreamUnits
 from bci_stream.service.stamp_checks import StampChecks
@@ -318,8 +318,7 @@ class StreamSlot(StreamConnection, StallHandling):
         ``epochs``: the state epoch of each row (a gap policy inside the chunk splits it); None: the current one."""
         ts_out = self.clock.mapped(ts_kept)
         if self.ring is not None:  # a loss counted is sent before these rows enter the ring (a restart counts from it)
-            self.reporter.report_loss()
-            note_unsettled(self.ring, self.decoder.gaps, self.decoder.seq, self.clock)  # then one still judged
+            self.hand_over_losses()  # then one still judged (service/unsettled.py)
         t2 = pylsl.local_clock()
         if self.ring is not None:  # before the push: a kill after it must not give these seq to the next generation
             self.ring.reserve(int(seq[-1]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from websockets.sync.client import connect as ws_connect
 
 from bci_stream.core.settings import Settings
 from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal
+from support.http import wait_status
 
 TOKEN = "fault-suite-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -88,6 +90,13 @@ def status(client: httpx.Client, decoder_id: str) -> dict:
     r = client.get(f"/decoders/{decoder_id}")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def kill_and_restarted(client: httpx.Client, decoder_id: str, pid: int) -> dict:
+    """``kill -9`` of worker ``pid``; the status once a new worker decodes (its first restart, over 500 samples out)."""
+    os.kill(pid, signal.SIGKILL)
+    return wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != pid
+                       and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
 
 
 def assert_service_up(client: httpx.Client) -> None:

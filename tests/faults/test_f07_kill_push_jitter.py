@@ -10,8 +10,6 @@ from the clock, so they are the same at any load; what the kill destroys depends
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from faults.kit import WsReader, make_settings, start_running, ws_url
+from faults.kit import WsReader, kill_and_restarted, make_settings, start_running, ws_url
 from support.common import TINY_SFREQ, test_signal, unique
 from support.http import wait_status
 from support.lsl import new_outlet
@@ -70,9 +68,7 @@ def test_kill_9_of_a_push_time_stamped_stream_counts_every_sample_it_destroyed(c
         pusher.start()
         pid = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 500, 60,
                           "decoding under way")["pid"]
-        os.kill(pid, signal.SIGKILL)
-        wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != pid
-                    and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
+        kill_and_restarted(client, decoder_id, pid)
         # the restart's gap is judged on a full window of the new worker's stamps (up to 4 s amid jitter)
         sent_then = len(pusher.sent)
         wait_status(client, decoder_id, lambda s: len(pusher.sent) >= sent_then + 6 * TINY_SFREQ, 60,

@@ -13,8 +13,8 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from support.common import unique
-from faults.kit import (LivePusher, WsReader, assert_service_up, fork_servers, make_settings, pid_ended, pid_gone,
-                        start_running, status, ws_url)
+from faults.kit import (LivePusher, WsReader, assert_service_up, fork_servers, kill_and_restarted, make_settings,
+                        pid_ended, pid_gone, start_running, status, ws_url)
 from support.http import wait_status
 from support.lsl import new_outlet
 
@@ -46,9 +46,7 @@ def test_kill_9_mid_stream_is_reported_restarted_and_the_loss_counted(client, se
         pusher.start()
         first_pid = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 500, 60,
                                 "decoding under way")["pid"]
-        os.kill(first_pid, signal.SIGKILL)
-        st = wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] != first_pid
-                         and s["counters"].get("samples_out", 0) > 500, 90, "the new worker to decode")
+        st = kill_and_restarted(client, decoder_id, first_pid)
         assert st["last_error"] == f"worker process {first_pid} exited with code -9 (signal 9)"
         assert pid_gone(first_pid), "the killed worker was not reaped"
         pusher.halt.set()
