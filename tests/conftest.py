@@ -31,6 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
     the tests that stop a command with Ctrl-C (``test_clean_exit``) would wait for it in vain."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    from support.tls_context import share_one_ca_context
+
+    share_one_ca_context()  # httpx builds a CA context per client otherwise (51 s of CPU a run)
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):  # xdist's controller
         from support.rewrite_cache import prewrite
 

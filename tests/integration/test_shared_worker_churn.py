@@ -40,10 +40,11 @@ def gone(pid: int) -> bool:
 
 def open_fds() -> int:
     """This process's open descriptors, the least of a few looks over half a second (others come and go meanwhile: a
-    loaded run saw 60 and 67 in turn at the same point of cycles)."""
+    loaded run saw 60 and 67 in turn at the same point of cycles), after one garbage collection (one per look was 30 s
+    of CPU a run: this xdist worker holds all the modules and objects of the tests it ran before)."""
     counts = []
+    gc.collect()
     for _ in range(5):
-        gc.collect()
         counts.append(len(os.listdir("/proc/self/fd")))
         time.sleep(0.1)
     return min(counts)
