@@ -5,8 +5,8 @@ recording read in volts as µV and scored the same subject's µV with it; every 
 said why (a file in the wrong unit itself was warned of by its implausible amplitude; a model in the wrong unit was
 not). Real EEG: the bundled ``eegmmidb-s001`` (calibrated on S001 R05, R06, R09, R10; its card holds their content
 prints) scored on S001 R06 (tests/data, 64 channels) as recorded, and with every value 1000 times larger or smaller:
-its first 34 s (4 cues; the check reads a file's first 2048 samples, 12.8 s), as decoding the whole run costs ~10 s of
-CPU a test.
+its first 20 s (2 cues, a fists and a feet; the check reads a file's first 2048 samples, 12.8 s), as decoding the
+whole run costs ~10 s of CPU a test (34 s: ~6 s).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from support.common import REPO, SUBSET_R06, subset_file
 mne = pytest.importorskip("mne")
 
 MODEL = REPO / "models" / "eegmmidb-s001"
-CROP_S = 34.0
+CROP_S = 20.0
 
 
 def scaled(tmp_path: Path, factor: float) -> Path:
