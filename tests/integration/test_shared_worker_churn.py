@@ -40,8 +40,8 @@ def gone(pid: int) -> bool:
 
 def open_fds() -> int:
     """This process's open descriptors, the least of a few looks over half a second (others come and go meanwhile: a
-    loaded run saw 60 and 67 in turn at the same point of cycles), after one garbage collection (one per look was 30 s
-    of CPU a run: this xdist worker holds all the modules and objects of the tests it ran before)."""
+    loaded run saw 60 and 67 in turn at the same point of cycles), after one garbage collection (one per look: 45 a
+    test, this file's main cost in a py-spy profile, as an xdist worker holds the objects of every test it ran)."""
     counts = []
     gc.collect()
     for _ in range(5):

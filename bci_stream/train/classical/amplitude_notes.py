@@ -171,7 +171,7 @@ def duplicate_notes(runs: Sequence[Run], ratio: float = DUPLICATE_RATIO,
         pairs = []
         for i in np.flatnonzero(sd > 0)[:-1]:  # a flat channel is channel_sd_notes' to name
             # sd(a - b) >= |sd(a) - sd(b)|: only the channels of an SD within the limit of this one's can pair with it
-            # (a few, where every pair's difference took a pass over the run: 40 s of CPU a test run)
+            # (a few: every pair's difference measured took 0.145 s of CPU on a 64-channel 125 s run, this 0.023 s)
             near = i + 1 + np.flatnonzero((np.abs(sd[i + 1:] - sd[i]) <= limit * (1 + 1e-9)) & (sd[i + 1:] > 0))
             if len(near):
                 diff = (hp[:, near] - hp[:, i:i + 1]).std(axis=0)
