@@ -28,6 +28,8 @@ from support.pacing import PacedPusher, push_paced
 
 pytestmark = pytest.mark.timeout(500)
 
+ROUNDS_S = 360  #: how long the rounds may take to catch a check (21-255 s seen; see the test)
+
 #: a sender that creates the outlet instance and then only answers (while it is not stopped)
 IDLE_SENDER = textwrap.dedent("""
     import sys, time
@@ -70,7 +72,9 @@ def decoded_during_check(client: httpx.Client, waiting: str, other: str) -> int 
 def test_a_stopped_sender_s_new_instance_holds_no_other_stream_of_its_shared_worker(client: httpx.Client) -> None:
     steady, paused = unique("steady"), unique("paused")
     out, _ = new_outlet(steady, f"{steady}-src")
-    pusher = PacedPusher(out, test_signal(int(300 * TINY_SFREQ), seed=3), TINY_SFREQ)
+    # the steady stream must outlast the rounds' deadline (360 s) and what follows: with 300 s of signal, a check
+    # caught late in the rounds saw the other stream decode nothing because its sender had ended (CI rehearsal s55)
+    pusher = PacedPusher(out, test_signal(int((ROUNDS_S + 120) * TINY_SFREQ), seed=3), TINY_SFREQ)
     pusher.start()
     first, _ = new_outlet(paused, f"{paused}-src")
     proc: subprocess.Popen | None = None
@@ -87,7 +91,7 @@ def test_a_stopped_sender_s_new_instance_holds_no_other_stream_of_its_shared_wor
         # its full info is asked for while it is stopped (not at every round: then it stays stopped), it is checked
         # many rounds may pass before one catches a resolve between the instance's start and its stop (21 s to 255 s
         # alone, on this session's code and session 53's alike; session 54: the 240 s it had ran out in 2 of 12 runs)
-        deadline, grew, k = time.monotonic() + 360, None, 0
+        deadline, grew, k = time.monotonic() + ROUNDS_S, None, 0
         while grew is None:
             assert time.monotonic() < deadline, f"no new instance was ever being checked: {status(client, waiting)}"
             if proc is not None:
@@ -106,6 +110,7 @@ def test_a_stopped_sender_s_new_instance_holds_no_other_stream_of_its_shared_wor
             while grew is None and time.monotonic() < end:
                 grew = decoded_during_check(client, waiting, other)  # the other stream of the worker decodes on
                 time.sleep(0.05)
+        assert pusher.is_alive(), "the steady stream's sender ended before a check was caught"
         assert grew > 0, "the other stream published nothing during the check"
         later = status(client, other)
         assert later["worker"]["pid"] == pid and later["restarts"] == 0 and later["state"] == "running", later
