@@ -42,6 +42,8 @@ class Counters:
     reconnects: int = 0
     backward_steps: int = 0  # timestamp steps < 0 (the sender's clock went back); those samples are decoded
     nonfinite_timestamps: int = 0  # samples stamped NaN or inf by the sender: placed one period after the one before
+    #: samples liblsl stamped from 0 (a connection begun inside a pushed chunk): stamped back from the next stamped one
+    deduced_timestamps: int = 0
     provenance_replayed: int = 0  # provenance rows a restarted worker sent late (its last generation's unsent)
     provenance_unrecoverable: int = 0  # provenance rows of published outputs that could not be sent (ring lapped)
     #: decoded rows whose provenance may be missing, an upper bound: numbered by a killed worker, never in its output

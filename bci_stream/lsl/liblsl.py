@@ -27,6 +27,7 @@ import pylsl
 from pylsl.util import handle_error
 
 from bci_stream.lsl.stamp_fill import fill_nonfinite
+from bci_stream.lsl.zero_stamps import ZeroStartStamps
 
 PULL_MAX_SAMPLES = 512
 """The most samples the decoder worker takes per pull: a backlog is decoded and published in pieces of this
@@ -45,7 +46,9 @@ class ChunkPuller:
         thus taken in pieces of ``max_samples``, each decoded and published before the next is pulled.
     sfreq : float
         The stream's nominal rate, to place a stamp that is no number (:mod:`~bci_stream.lsl.stamp_fill`): every
-        stamp ``pull`` returns is finite; :attr:`last_filled` counts those the last call filled in.
+        stamp ``pull`` returns is finite; :attr:`last_filled` counts those the last call filled in. At a regular
+        rate, stamps liblsl deduced from 0 (a connection begun inside a pushed chunk) are placed back from the next
+        stamped sample (:mod:`~bci_stream.lsl.zero_stamps`); :attr:`last_restamped` counts them.
     """
 
     def __init__(self, inlet: pylsl.StreamInlet, max_samples: int, sfreq: float = 0.0) -> None:
@@ -71,7 +74,9 @@ class ChunkPuller:
         self._no_wait = ctypes.c_double(0.0)
         self.sfreq = float(sfreq)
         self.last_filled = 0
+        self.last_restamped = 0
         self._last_ts: float | None = None
+        self._zero = ZeroStartStamps(self.sfreq, self.max_samples) if self.sfreq > 0 else None
 
     def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]:
         """Wait up to ``timeout`` s for one sample, then take every sample already there (up to
@@ -82,6 +87,11 @@ class ChunkPuller:
         pylsl.util.LostError
             When the source is gone and the inlet cannot recover it.
         """
+        zero = self._zero
+        if zero is not None and zero.ready is not None:  # rows released beyond max_samples: handed on first
+            x, ts = zero.take(self.data[:0], self.ts[:0])
+            self.last_filled, self.last_restamped = 0, zero.restamped
+            return x, ts
         data, ts, n_values, n_samples = self._first
         n = self._pull(self._obj, data, ts, n_values, n_samples, ctypes.c_double(timeout), self._err_ref)
         if self._err.value:
@@ -93,11 +103,15 @@ class ChunkPuller:
                 handle_error(self._err)
         k = n // self.n_chans
         ts = self.ts[:k]
-        self.last_filled = 0
+        self.last_filled = self.last_restamped = 0
         if k:
             if not math.isfinite(ts.sum()):  # a NaN or inf stamp (the sum: one cheap check at 1 kHz)
                 self.last_filled = fill_nonfinite(ts, self._last_ts, self.sfreq)
             self._last_ts = float(ts[-1])
+        if zero is not None and (zero.held is not None or (k and zero.starts(ts))):
+            x, ts = zero.take(self.data[:k], ts)
+            self.last_restamped = zero.restamped
+            return x, ts
         return self.data[:k], ts
 
 

@@ -53,6 +53,7 @@ from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.zero_stamps import restamped_message
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
                                   resolve_one, unmapped_warning)
 from bci_stream.lsl.visible import not_found_message
@@ -260,6 +261,11 @@ class RecordOnly:
             if c.nonfinite_timestamps == k:
                 self.notes.append(f"stream {self.name!r} stamps samples NaN or inf: each is written one period after "
                                   "the stamp before it (events 'nonfinite_timestamps' in the file)")
+        if k := self.puller.last_restamped:  # stamps liblsl deduced from 0: placed back from the next stamped one
+            c.deduced_timestamps += k
+            self.event("deduced_timestamps", count=k, total=c.deduced_timestamps, seq=c.samples_in)
+            if c.deduced_timestamps == k:  # said once (the events in the file count each)
+                self.notes.append(f"stream {self.name!r}: {restamped_message(k, self.puller.sfreq)}")
         self.recorder.inputs(x, ts)
         first, lost, back = c.samples_in, c.samples_lost, c.backward_steps
         c.samples_in += len(ts)

@@ -35,6 +35,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.engine.step_model import StepModel
 from bci_stream.lsl.info import read_replay_speed
 from bci_stream.lsl.liblsl import ChunkPuller
+from bci_stream.lsl.zero_stamps import restamped_message
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import ClockOffset
 from bci_stream.service.commands import CommandHandler
@@ -237,15 +238,14 @@ class StreamSlot(StreamConnection, StallHandling):
             self.host.release(self.decoder)
             self.host = self.decoder.host = None
         if self.recorder is not None:
-            c = self.status.counters
-            self.event("stopped", samples_in=c.samples_in, samples_out=c.samples_out)
+            self.event("stopped", **{k: getattr(self.status.counters, k) for k in ("samples_in", "samples_out")})
             self.recorder.close()
             self.recorder = None
 
     # -- per wake-up -----------------------------------------------------------------------------------
 
     def process(self, x: np.ndarray, ts: np.ndarray, t_call: float, t0: float) -> None:
-        """Decode and publish one pulled chunk alone (``x`` is a view of the reused pull buffer)."""
+        """Decode and publish one pulled chunk alone (``x``: often a view of the reused pull buffer)."""
         self.inputs(x, ts)
         out = self.decoder.decode(x, ts)
         if out is None:  # every sample of the chunk was rejected
@@ -254,14 +254,18 @@ class StreamSlot(StreamConnection, StallHandling):
         self.publish(y, ts_kept, seq, t_dec, len(ts), t_call, t0, epochs=epochs)
 
     def inputs(self, x: np.ndarray, ts: np.ndarray) -> None:
-        """A pulled chunk, before decoding: into the recording, and to the amplitude check of an assumed unit (its
-        warning, and its end: ``units_warning`` with message null; in ``stream.units``, the log, the recording)."""
+        """A pulled chunk, before decoding: stamps the pull mended counted, into the recording, to the amplitude
+        check of an assumed unit (its warning, its end: ``units_warning`` message null; ``stream.units``, log, file)."""
         if self.owed_since is not None and len(ts):
             self.count_owed(ts)
         if self.ring is not None and self.ring.head == 0 and len(ts) and self.clock is not None:  # none published
             self.note_owed_after(float(self.clock.mapped(ts[-1:])[0]))  # this chunk is accounted for from here on
-        if self.puller is not None and self.puller.last_filled:  # stamps that were no number, filled in by the pull
-            self.status.counters.nonfinite_timestamps += self.puller.last_filled
+        if (puller := self.puller) is not None and puller.last_filled:  # stamps that were no number, filled in
+            self.status.counters.nonfinite_timestamps += puller.last_filled
+        if puller is not None and (k := puller.last_restamped):  # stamps liblsl deduced from 0, placed back
+            self.status.counters.deduced_timestamps += k
+            log.warning("decoder %s: %s", self.decoder_id, restamped_message(k, self.sfreq))
+            self.event("deduced_timestamps", count=k, total=self.status.counters.deduced_timestamps)
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
         if (checks := self.stamp_checks) is not None and self.clock is not None and len(ts):

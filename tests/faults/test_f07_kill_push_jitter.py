@@ -82,11 +82,16 @@ def test_kill_9_of_a_push_time_stamped_stream_counts_every_sample_it_destroyed(c
                          f"every one of the {n_sent} samples sent to be decoded ({len(ws.seq)} so far) or counted lost")
         t = np.asarray(ws.t)
         assert ws.dropped == 0
-        assert np.all(np.diff(t) > 0)
+        back = np.flatnonzero(np.diff(t) <= 0)  # each row once, in order: where not, what came around it
+        assert len(back) == 0, [(int(k), ws.seq[max(k - 2, 0):k + 3], ws.t[max(k - 2, 0):k + 3]) for k in back[:5]]
         sent = np.sort(np.asarray(pusher.sent))
         at = np.clip(np.searchsorted(sent, t), 1, len(sent) - 1)
-        assert np.minimum(np.abs(sent[at] - t), np.abs(sent[at - 1] - t)).max() < 1e-6  # only what was sent
+        off = np.minimum(np.abs(sent[at] - t), np.abs(sent[at - 1] - t))
         tot = st["totals"]
+        # only what was sent; but a worker whose connection began inside a pushed chunk got the rest of it stamped
+        # from 0 by liblsl, and stamps those back from the next chunk's stamp (zero_stamps): off by the push jitter
+        placed = np.flatnonzero(off >= 1e-6)
+        assert len(placed) <= tot["deduced_timestamps"] and (off[placed] <= 2e-3 + 1e-6).all(), (tot, off[placed])
         assert tot["gaps"] == 1 and tot["samples_lost"] > 0, tot
         assert abs(len(t) + tot["samples_lost"] - n_sent) <= 1, (len(t), tot["samples_lost"], n_sent)
     finally:

@@ -46,7 +46,7 @@ COUNTERS = ("samples_in", "samples_out", "samples_rejected", "samples_lost", "ch
             "nonfinite_values", "nonfinite_chunks",
             "resets", "swaps", "deadline_misses", "stalls", "resumes", "reconnects",
             "backward_steps", "provenance_replayed", "provenance_unrecoverable", "provenance_missing_rows",
-            "nonfinite_outputs", "nonfinite_timestamps", "divergence_resets")
+            "nonfinite_outputs", "nonfinite_timestamps", "deduced_timestamps", "divergence_resets")
 #: The HELP of counters that need more than their name (the others: "Decoder counter <name>, summed over ...").
 COUNTER_HELP = {
     "provenance_missing_rows": "Decoded rows that may be on the decoded stream without a provenance row, an upper "
@@ -61,6 +61,9 @@ COUNTER_HELP = {
                         "summed over worker generations",
     "nonfinite_timestamps": "Input samples the sender stamped NaN or inf, each placed one period after the stamp "
                             "before it (decoded as usual), summed over worker generations",
+    "deduced_timestamps": "Input samples liblsl stamped from 0 (1/sfreq, 2/sfreq, ...: a connection begun inside a "
+                          "chunk the sender pushed), each stamped back from the next stamped sample at the nominal "
+                          "rate, summed over worker generations",
 }
 #: The recent-window load figures (``bci_stream.service.liveness``) exported as gauges: (key, name, help).
 LOAD_GAUGES = (

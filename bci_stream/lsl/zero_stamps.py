@@ -1,0 +1,88 @@
+"""Stamps liblsl deduced from 0: the first samples of a connection that began inside a chunk the sender pushed.
+
+A sender's ``push_chunk(x, timestamp)`` stamps the chunk's first sample and marks the others "deduced"; the inlet's
+data receiver gives each deduced sample the stamp before it plus one period, and at each connection it starts
+from 0.0 (liblsl's ``data_receiver.cpp``: ``double last_timestamp = 0.0``). An inlet whose connection (a decoder's
+start, a restarted worker's, a re-subscription) began after the chunk's first sample was queued thus gets the rest
+of that chunk stamped ``1/sfreq, 2/sfreq, ...``: 5 of 40 inlets opened on a stream pushed in chunks of 2,000
+samples (session 56). Published as they came, those stamps sent a restarted worker's outputs back ~4e4 s (the host's
+clock) and its clock check warned of a sender "3.98e+04 s behind" (a CI-like run of the fault suite).
+
+:class:`ZeroStartStamps` finds such a run (a sample stamped exactly ``0.0 + 1/sfreq``, then each stamp the one
+before plus ``1/sfreq``, as liblsl computes them), holds it until the next sample, which carries the sender's own
+stamp, and stamps the run back from that one at the nominal rate: ``t_next - (m - i)/sfreq`` for the run's ``m``
+samples. Every sample is kept, in order; a stamp so placed is off from the sender's by the sender's push jitter. A
+sender whose own clock starts at 0 gets the same stamps back (its next sample continues the run). A run held when
+its connection ends is not handed on (the next connection's gap, if any, counts it lost).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ZeroStartStamps:
+    """Re-stamps, back from the next sample, the runs of stamps liblsl deduced from 0 (see the module).
+
+    Parameters
+    ----------
+    sfreq : float
+        The stream's nominal rate (> 0; at an irregular rate liblsl deduces no step and nothing is done here).
+    max_samples : int
+        The most rows :meth:`take` returns at once (the puller's); rows released beyond it wait for the next call.
+    """
+
+    def __init__(self, sfreq: float, max_samples: int) -> None:
+        self.step = 0.0 + 1.0 / sfreq  # liblsl's first deduced stamp: last_timestamp (0.0) + 1.0 / srate
+        self.period = 1.0 / sfreq
+        self.max_samples = max_samples
+        self.held: tuple[np.ndarray, np.ndarray] | None = None  # a run not yet followed by a stamped sample
+        self.ready: tuple[np.ndarray, np.ndarray] | None = None  # released rows beyond max_samples
+        self.restamped = 0  # samples the last take() re-stamped
+
+    def starts(self, ts: np.ndarray) -> bool:
+        """Whether ``ts`` holds a stamp a run begins with (the cheap test on every pulled chunk)."""
+        return bool(ts[0] == self.step) if len(ts) == 1 else bool((ts == self.step).any())
+
+    def take(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows to hand on for the pulled ``x[n, C]``, ``ts[n]`` (``n`` may be 0): the rows released before,
+        then these, each run re-stamped once a stamped sample follows it and held (with what follows) until one
+        does; at most ``max_samples`` rows, copies. :attr:`restamped` counts the samples this call re-stamped."""
+        self.restamped = 0
+        ready, held = self.ready, self.held
+        self.ready = self.held = None
+        parts = [p for p in (ready, held, (x, ts)) if p is not None]
+        x = np.concatenate([p[0] for p in parts])
+        ts = np.concatenate([p[1] for p in parts]).astype(np.float64, copy=False)
+        end = self._restamp(ts, 0 if ready is None else len(ready[1]))
+        if end < len(ts):
+            self.held = (x[end:], ts[end:])
+            x, ts = x[:end], ts[:end]
+        if len(ts) > self.max_samples:
+            self.ready = (x[self.max_samples:], ts[self.max_samples:])
+            x, ts = x[:self.max_samples], ts[:self.max_samples]
+        return x, ts
+
+    def _restamp(self, ts: np.ndarray, start: int) -> int:
+        """Re-stamp in place each run in ``ts[start:]`` that a stamped sample follows; the index where a run that
+        ends the chunk begins (it is held), else ``len(ts)``."""
+        i = start
+        while len(hits := np.flatnonzero(ts[i:] == self.step)):
+            lo = i + int(hits[0])
+            hi, expect = lo + 1, self.step + self.period
+            while hi < len(ts) and ts[hi] == expect:  # liblsl's accumulation, bit for bit
+                hi += 1
+                expect += self.period
+            if hi == len(ts):  # no stamped sample after it yet
+                return lo
+            ts[lo:hi] = ts[hi] - self.period * np.arange(hi - lo, 0, -1)
+            self.restamped += hi - lo
+            i = hi
+        return len(ts)
+
+
+def restamped_message(count: int, sfreq: float) -> str:
+    """What a decoder or a recording says of ``count`` samples re-stamped by :class:`ZeroStartStamps`."""
+    return (f"{count} sample(s) came stamped from 0 by liblsl (1/sfreq, 2/sfreq, ...: the connection began inside a "
+            f"chunk the sender pushed, whose first stamp it never got): each is stamped back from the next stamped "
+            f"sample at the nominal rate ({sfreq:g} Hz), off from the sender's own stamp by its push jitter")

@@ -1,0 +1,133 @@
+"""Stamps liblsl deduced from 0 (a connection begun inside a pushed chunk): found, held until a stamped sample comes,
+stamped back from it at the nominal rate; every row kept, in order. First on arrays, then on real LSL inlets that
+subscribe while the sender pushes large chunks (without :class:`ZeroStartStamps`, some of them get 0.002, 0.004, ...)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pylsl
+
+from bci_stream.lsl.liblsl import ChunkPuller
+from bci_stream.lsl.zero_stamps import ZeroStartStamps
+from support.common import unique
+
+SFREQ = 500.0
+P = 1.0 / SFREQ
+
+
+def deduced(n: int) -> np.ndarray:
+    """liblsl's stamps of ``n`` deduced samples at a connection's start (``last_timestamp`` 0.0, + 1/srate each)."""
+    out, t = [], 0.0
+    for _ in range(n):
+        t += 1.0 / SFREQ
+        out.append(t)
+    return np.array(out)
+
+
+def rows(ts: np.ndarray, first: int = 0) -> np.ndarray:
+    """A 2-channel chunk whose first channel numbers the rows (to check order and that none is lost)."""
+    return np.column_stack([np.arange(first, first + len(ts)), np.zeros(len(ts))]).astype(np.float32)
+
+
+def test_a_run_before_a_stamped_sample_is_stamped_back_from_it():
+    t0 = 40000.0
+    ts = np.concatenate([deduced(7), t0 + np.arange(5) * P])
+    zero = ZeroStartStamps(SFREQ, 512)
+    assert zero.starts(ts)
+    x, got = zero.take(rows(ts), ts)
+    np.testing.assert_allclose(got, t0 + np.arange(-7, 5) * P, rtol=0, atol=1e-9)
+    assert zero.restamped == 7 and x[:, 0].tolist() == list(range(12))
+
+
+def test_a_run_inside_a_chunk_mid_stream_is_stamped_back_and_the_rest_kept():
+    """A re-subscription mid-stream (liblsl recovered the connection): the run follows stamps of the sender's."""
+    before, after = 100.0 + np.arange(4) * P, 200.0 + np.arange(3) * P
+    ts = np.concatenate([before, deduced(3), after])
+    zero = ZeroStartStamps(SFREQ, 512)
+    x, got = zero.take(rows(ts), ts)
+    np.testing.assert_allclose(got, np.concatenate([before, 200.0 - np.arange(3, 0, -1) * P, after]), atol=1e-9)
+    assert zero.restamped == 3 and len(x) == 10
+
+
+def test_a_run_that_ends_the_chunk_is_held_until_the_next_stamped_sample():
+    zero = ZeroStartStamps(SFREQ, 512)
+    first = deduced(20)
+    x, got = zero.take(rows(first), first)
+    assert len(got) == 0 and len(x) == 0 and zero.restamped == 0  # nothing handed on yet
+    second = np.concatenate([deduced(25)[20:], 300.0 + np.arange(15) * P])  # the run goes on, then a stamp
+    x, got = zero.take(rows(second, 20), second)
+    np.testing.assert_allclose(got, 300.0 + np.arange(-25, 15) * P, rtol=0, atol=1e-9)
+    assert zero.restamped == 25 and x[:, 0].tolist() == list(range(40))
+
+
+def test_what_is_released_beyond_max_samples_comes_at_the_next_call():
+    zero = ZeroStartStamps(SFREQ, 8)
+    ts = np.concatenate([deduced(10), 50.0 + np.arange(3) * P])
+    x1, t1 = zero.take(rows(ts), ts)
+    x2, t2 = zero.take(rows(ts)[:0], ts[:0])
+    assert (len(t1), len(t2), zero.ready) == (8, 5, None)
+    np.testing.assert_allclose(np.concatenate([t1, t2]), 50.0 + np.arange(-10, 3) * P, rtol=0, atol=1e-9)
+    assert np.concatenate([x1, x2])[:, 0].tolist() == list(range(13))
+
+
+def test_a_sender_whose_own_clock_starts_at_zero_keeps_its_stamps():
+    """Its second sample is stamped 1/sfreq too; the stamps placed back from its next ones are its own."""
+    ts = np.arange(200) * P  # 0, 1/sfreq, ... as such a sender computes them
+    zero = ZeroStartStamps(SFREQ, 512)
+    x, got = zero.take(rows(ts), ts)
+    np.testing.assert_allclose(got, ts, rtol=0, atol=1e-12)
+    assert len(x) == 200
+
+
+def test_stamps_of_the_sender_are_not_touched():
+    ts = 1234.5 + np.arange(50) * P
+    assert not ZeroStartStamps(SFREQ, 512).starts(ts) and not ZeroStartStamps(SFREQ, 512).starts(ts[:1])
+
+
+def test_inlets_that_subscribe_while_large_chunks_are_pushed_get_the_senders_stamps():
+    """The sender pushes 2,000-sample chunks back to back, stamped on its schedule (the first channel numbers the
+    samples); inlets open until some connections began inside a chunk (5 of 40 did without this, session 56). Every
+    stamp pulled is the schedule's (those placed back exactly so: the sender's chunks are on its schedule)."""
+    name, n_chans, chunk = unique("zerosub"), 4, 2000
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", n_chans, SFREQ, pylsl.cf_float32, f"{name}-src"))
+    t0, halt, pushed = pylsl.local_clock(), threading.Event(), [0]
+
+    def push() -> None:
+        while not halt.is_set():
+            k = pushed[0]
+            x = np.zeros((chunk, n_chans), np.float32)
+            x[:, 0] = np.arange(k, k + chunk) % 1_000_000
+            outlet.push_chunk(x, timestamp=t0 + (k + chunk - 1) * P)  # the last sample's stamp; liblsl deduces
+            pushed[0] = k + chunk
+            time.sleep(0.001)
+
+    sender = threading.Thread(target=push, daemon=True)
+    sender.start()
+    found = pylsl.resolve_bypred(f"name='{name}'", 1, 10.0)
+    assert found
+    raced = 0
+    try:
+        for _ in range(200):
+            inlet = pylsl.StreamInlet(found[0], max_buflen=360, processing_flags=0)
+            inlet.open_stream(timeout=10.0)
+            puller, got_x, got_t, restamped = ChunkPuller(inlet, 512, SFREQ), [], [], 0
+            deadline = time.monotonic() + 10.0
+            while sum(map(len, got_t)) < 3 * chunk and time.monotonic() < deadline:
+                x, ts = puller.pull(0.2)
+                got_x.append(x[:, 0].copy())
+                got_t.append(ts.copy())
+                restamped += puller.last_restamped
+            inlet.close_stream()
+            raced += restamped > 0
+            index, stamps = np.concatenate(got_x).astype(np.int64), np.concatenate(got_t)
+            assert len(index) >= 3 * chunk and (np.diff(index) == 1).all()  # every sample, in order
+            np.testing.assert_allclose(stamps, t0 + index * P, rtol=0, atol=1e-6)
+            if raced >= 2:
+                break
+    finally:
+        halt.set()
+        sender.join()
+    assert raced >= 2, "no connection began inside a pushed chunk in 200 tries: the case was not met"
