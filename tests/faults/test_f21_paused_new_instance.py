@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
+from bci_stream.service.source_monitor import RECONNECT_BACKOFF
 from faults.kit import make_settings, start_running, status
 from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
 from support.http import wait_status
@@ -28,7 +30,11 @@ from support.pacing import PacedPusher, push_paced
 
 pytestmark = pytest.mark.timeout(500)
 
-ROUNDS_S = 360  #: how long the rounds may take to catch a check (21-255 s seen; see the test)
+ROUNDS_S = 360  #: how long the rounds may take to catch a check (one round, mostly; see the test)
+STALL_S = 1.0  #: the waiting decoder's stall_timeout_s
+#: how long an instance runs at least, for the stalled stream's continuous resolver to hear it (liblsl's asks about
+#: once a second; a run of 1.3 s went unheard once in session 56's logs of the looks)
+HEARD_S = 2.0
 
 #: a sender that creates the outlet instance and then only answers (while it is not stopped)
 IDLE_SENDER = textwrap.dedent("""
@@ -47,6 +53,16 @@ def server(fault_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """One shared worker: every shared decoder of the module in the same process."""
     with BackgroundServer(make_settings(fault_models, tmp_path_factory.mktemp("recordings"), shared_workers=1)) as srv:
         yield srv
+
+
+def look_times(stalled_at: float) -> Iterator[float]:
+    """When a stream stalled at ``stalled_at`` (``local_clock()``) looks for its source: after the first backoff, then
+    at intervals doubling up to the largest (:meth:`~bci_stream.service.source_monitor.SourceMonitor.check`)."""
+    at, step = stalled_at + RECONNECT_BACKOFF[0], RECONNECT_BACKOFF[0]
+    while True:
+        yield at
+        step = min(step * 2, RECONNECT_BACKOFF[1])
+        at += step
 
 
 def checking(st: dict) -> bool:
@@ -80,33 +96,42 @@ def test_a_stopped_sender_s_new_instance_holds_no_other_stream_of_its_shared_wor
     proc: subprocess.Popen | None = None
     try:
         other = start_running(client, steady, worker="shared")
-        waiting = start_running(client, paused, worker="shared", stall_timeout_s=1.0)
+        waiting = start_running(client, paused, worker="shared", stall_timeout_s=STALL_S)
         pid = status(client, other)["worker"]["pid"]
         assert status(client, waiting)["worker"]["pid"] == pid  # one worker hosts both
         push_paced(first, test_signal(500, seed=4), TINY_SFREQ)
         wait_status(client, waiting, lambda s: s["counters"]["samples_out"] == 500, 60, "the first instance decoded")
         del first  # the amplifier program ends
         wait_status(client, waiting, lambda s: s["state"] == "stalled", 60, "the stall")
-        # a new instance that runs briefly, then stops (a starved program): once a resolve found it while it ran and
-        # its full info is asked for while it is stopped (not at every round: then it stays stopped), it is checked
-        # many rounds may pass before one catches a resolve between the instance's start and its stop (21 s to 255 s
-        # alone, on this session's code and session 53's alike; session 54: the 240 s it had ran out in 2 of 12 runs)
-        deadline, grew, k = time.monotonic() + ROUNDS_S, None, 0
+        # A new instance that runs, then stops (a starved program) just before the stalled stream looks for its
+        # source: that look finds it (its resolver heard it while it ran and forgets it only 2 s after) and begins
+        # its check, which holds while the instance stays stopped (up to 3 s). A look while it ran would find it
+        # answering (checked at once: no check to see), and one over 2 s after the stop would not find it: before,
+        # rounds at a fixed pace kept missing the looks' phase, up to 357 s (CI rehearsals); now each round starts just
+        # after a look and stops the instance 0.5 s before the next, at the times the stall's backoff gives.
+        deadline, grew, since, looks = time.monotonic() + ROUNDS_S, None, None, iter(())
         while grew is None:
             assert time.monotonic() < deadline, f"no new instance was ever being checked: {status(client, waiting)}"
             if proc is not None:
                 proc.kill()
                 proc.wait()
+            stall = wait_status(client, waiting, lambda s: s["state"] == "stalled", 60, "the stall")["stall"]
+            if stall["since"] != since:  # the first round, or a stall begun anew (a check that ended in a restart)
+                since = stall["since"]
+                looks = look_times(since + STALL_S)
+            after, look = next(looks), next(looks)  # a look to start after, and the next: HEARD_S + 1.5 s apart
+            while after < pylsl.local_clock() or look - after < HEARD_S + 1.5:
+                after, look = look, next(looks)
+            time.sleep(max(0.0, after + 0.05 - pylsl.local_clock()))
             proc = subprocess.Popen([sys.executable, "-c", IDLE_SENDER, paused, ",".join(TINY_CH_NAMES),
                                      str(TINY_SFREQ)], env=dict(os.environ, PYTHONPATH=str(REPO)),
                                     stdout=subprocess.PIPE, text=True)
             assert proc.stdout.readline().strip() == "ready"
-            time.sleep((0.6, 0.8, 0.3)[k % 3])  # a continuous resolver hears it (it asks every 0.5 s)
-            k += 1
+            if pylsl.local_clock() > look - 0.5 - HEARD_S:  # too little time left to be heard: the next round
+                continue
+            time.sleep(max(0.0, look - 0.5 - pylsl.local_clock()))
             os.kill(proc.pid, signal.SIGSTOP)
-            # watched for 8 s: a stall looks for its source at a backoff of up to 4 s, and the check it then begins
-            # holds up to 3 s (before: 4.5 s, and a look late in them left no time to see a check; CI rehearsal s54)
-            end = time.monotonic() + 8.0
+            end = time.monotonic() + (look - pylsl.local_clock()) + 4.0  # the check begins at the look
             while grew is None and time.monotonic() < end:
                 grew = decoded_during_check(client, waiting, other)  # the other stream of the worker decodes on
                 time.sleep(0.05)
