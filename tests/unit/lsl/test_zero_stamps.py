@@ -92,14 +92,15 @@ def test_inlets_that_subscribe_while_large_chunks_are_pushed_get_the_senders_sta
     samples); inlets open until some connections began inside a chunk (5 of 40 did without this, session 56). Every
     stamp pulled is the schedule's (those placed back exactly so: the sender's chunks are on its schedule)."""
     name, n_chans, chunk = unique("zerosub"), 4, 2000
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", n_chans, SFREQ, pylsl.cf_float32, f"{name}-src"))
+    # double64: the sample numbers stay exact (float32 holds integers to 2**24, which the sender passes in seconds)
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", n_chans, SFREQ, pylsl.cf_double64, f"{name}-src"))
     t0, halt, pushed = pylsl.local_clock(), threading.Event(), [0]
 
     def push() -> None:
         while not halt.is_set():
             k = pushed[0]
-            x = np.zeros((chunk, n_chans), np.float32)
-            x[:, 0] = np.arange(k, k + chunk) % 1_000_000
+            x = np.zeros((chunk, n_chans))
+            x[:, 0] = np.arange(k, k + chunk)
             outlet.push_chunk(x, timestamp=t0 + (k + chunk - 1) * P)  # the last sample's stamp; liblsl deduces
             pushed[0] = k + chunk
             time.sleep(0.001)
