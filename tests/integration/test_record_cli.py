@@ -339,6 +339,40 @@ def test_nonfinite_stamps_are_written_one_period_after_the_one_before_and_noted(
             "(events 'nonfinite_timestamps' in the file)") in lines
 
 
+def test_stamps_liblsl_deduced_from_zero_are_written_back_from_the_next_stamp_and_noted(tmp_path):
+    """A recording whose connection began inside a chunk the sender pushed: liblsl stamps the rest of that chunk
+    1/sfreq, 2/sfreq, ... (here the sender sends that pattern itself, 7 samples at the start): written stamped back
+    from the next stamped sample at the nominal rate, counted, noted (before: ~4e4 s of samples counted lost)."""
+    name, n, m = unique("zerostamp"), 1000, 7
+    x = test_signal(n, seed=6)
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
+    rec, stop, got = RecordOnly(tmp_path / "z.xdf", name), threading.Event(), {}
+    rec.open()
+    thread = record_in_thread(rec, stop, got)
+    try:
+        wait_for(outlet.have_consumers, 10.0, "the recorder's inlet")
+        ts = pylsl.local_clock() + np.arange(n) / SFREQ
+        sent, t = ts.copy(), 0.0
+        for i in range(m):  # liblsl's deduction at a connection's start: from 0.0, + 1/srate each
+            t += 1.0 / SFREQ
+            sent[i] = t
+        for i in range(0, n, 50):
+            outlet.push_chunk(x[i:i + 50], sent[i:i + 50].tolist())
+        wait_for(lambda: rec.counters.samples_in >= n, 60.0, "every sample")
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+    assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
+    assert rec.counters.deduced_timestamps == m
+    import pyxdf
+
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(tmp_path / "z.xdf"), dejitter_timestamps=False)[0]}
+    np.testing.assert_allclose(streams[name]["time_stamps"], ts, rtol=0, atol=1e-9)
+    assert any(f"note: stream {name!r}: {m} sample(s) came stamped from 0 by liblsl" in line
+               for line in summary(rec, totals)), summary(rec, totals)
+
+
 def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_any_stream_is_looked_for(tmp_path):
     """Found by an audit of non-root deployments: ``--out`` in a folder the user cannot write was found only once the
     stream had been found, as a traceback. Now a usage error naming --out and the cause, at once (``/proc``: a folder
