@@ -308,32 +308,48 @@ def test_ctrl_c_before_the_first_sample_removes_the_file_and_exits_1(tmp_path):
     del outlet
 
 
-def test_nonfinite_stamps_are_written_one_period_after_the_one_before_and_noted(tmp_path):
-    """A sender stamping samples inf or NaN (before: inf crashed the gap tracker, a NaN went into the file)."""
-    name, n = unique("nanstamp"), 1000
-    x = test_signal(n, seed=5)
+def record_stamped(path, name: str, x: np.ndarray, mend) -> tuple[RecordOnly, object, np.ndarray]:
+    """Record ``name`` into ``path`` while ``x`` is pushed in 50-sample chunks stamped on the nominal schedule (from
+    when the recorder's inlet is there) as ``mend(stamps)`` changes them in place: the recorder, its totals, the
+    schedule."""
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
-    rec, stop, got = RecordOnly(tmp_path / "s.xdf", name), threading.Event(), {}
+    rec, stop, got = RecordOnly(path, name), threading.Event(), {}
     rec.open()
     thread = record_in_thread(rec, stop, got)
     try:
         wait_for(outlet.have_consumers, 10.0, "the recorder's inlet")
-        ts = pylsl.local_clock() + np.arange(n) / SFREQ
+        ts = pylsl.local_clock() + np.arange(len(x)) / SFREQ
         sent = ts.copy()
-        sent[[100, 101, 600]] = [np.inf, np.nan, -np.inf]
-        for i in range(0, n, 50):
+        mend(sent)
+        for i in range(0, len(x), 50):
             outlet.push_chunk(x[i:i + 50], sent[i:i + 50].tolist())
-        wait_for(lambda: rec.counters.samples_in >= n, 60.0, "every sample")
+        wait_for(lambda: rec.counters.samples_in >= len(x), 60.0, "every sample")
     finally:
         stop.set()
         thread.join(10.0)
         totals = rec.close()
-    assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
-    assert rec.counters.nonfinite_timestamps == 3
+    return rec, totals, ts
+
+
+def written_stamps(path, name: str) -> np.ndarray:
+    """The stamps of stream ``name`` in the XDF file ``path``, as written."""
     import pyxdf
 
-    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(tmp_path / "s.xdf"), dejitter_timestamps=False)[0]}
-    np.testing.assert_allclose(streams[name]["time_stamps"], ts, rtol=0, atol=1e-9)  # each where its sample stands
+    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(path), dejitter_timestamps=False)[0]}
+    return streams[name]["time_stamps"]
+
+
+def test_nonfinite_stamps_are_written_one_period_after_the_one_before_and_noted(tmp_path):
+    """A sender stamping samples inf or NaN (before: inf crashed the gap tracker, a NaN went into the file)."""
+    name, n = unique("nanstamp"), 1000
+
+    def mend(sent: np.ndarray) -> None:
+        sent[[100, 101, 600]] = [np.inf, np.nan, -np.inf]
+
+    rec, totals, ts = record_stamped(tmp_path / "s.xdf", name, test_signal(n, seed=5), mend)
+    assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
+    assert rec.counters.nonfinite_timestamps == 3
+    np.testing.assert_allclose(written_stamps(tmp_path / "s.xdf", name), ts, rtol=0, atol=1e-9)  # where it stands
     lines = summary(rec, totals)
     assert (f"note: stream {name!r} stamps samples NaN or inf: each is written one period after the stamp before it "
             "(events 'nonfinite_timestamps' in the file)") in lines
@@ -344,33 +360,19 @@ def test_stamps_liblsl_deduced_from_zero_are_written_back_from_the_next_stamp_an
     1/sfreq, 2/sfreq, ... (here the sender sends that pattern itself, 7 samples at the start): written stamped back
     from the next stamped sample at the nominal rate, counted, noted (before: ~4e4 s of samples counted lost)."""
     name, n, m = unique("zerostamp"), 1000, 7
-    x = test_signal(n, seed=6)
-    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
-    rec, stop, got = RecordOnly(tmp_path / "z.xdf", name), threading.Event(), {}
-    rec.open()
-    thread = record_in_thread(rec, stop, got)
-    try:
-        wait_for(outlet.have_consumers, 10.0, "the recorder's inlet")
-        ts = pylsl.local_clock() + np.arange(n) / SFREQ
-        sent, t = ts.copy(), 0.0
+
+    def mend(sent: np.ndarray) -> None:
+        t = 0.0
         for i in range(m):  # liblsl's deduction at a connection's start: from 0.0, + 1/srate each
             t += 1.0 / SFREQ
             sent[i] = t
-        for i in range(0, n, 50):
-            outlet.push_chunk(x[i:i + 50], sent[i:i + 50].tolist())
-        wait_for(lambda: rec.counters.samples_in >= n, 60.0, "every sample")
-    finally:
-        stop.set()
-        thread.join(10.0)
-        totals = rec.close()
+
+    rec, totals, ts = record_stamped(tmp_path / "z.xdf", name, test_signal(n, seed=6), mend)
     assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
     assert rec.counters.deduced_timestamps == m
-    import pyxdf
-
-    streams = {s["info"]["name"][0]: s for s in pyxdf.load_xdf(str(tmp_path / "z.xdf"), dejitter_timestamps=False)[0]}
-    np.testing.assert_allclose(streams[name]["time_stamps"], ts, rtol=0, atol=1e-9)
-    assert any(f"note: stream {name!r}: {m} sample(s) came stamped from 0 by liblsl" in line
-               for line in summary(rec, totals)), summary(rec, totals)
+    np.testing.assert_allclose(written_stamps(tmp_path / "z.xdf", name), ts, rtol=0, atol=1e-9)
+    lines = summary(rec, totals)
+    assert any(f"note: stream {name!r}: {m} sample(s) came stamped from 0 by liblsl" in line for line in lines), lines
 
 
 def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_any_stream_is_looked_for(tmp_path):
