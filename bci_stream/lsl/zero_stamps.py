@@ -12,13 +12,19 @@ clock) and its clock check warned of a sender "3.98e+04 s behind" (a CI-like run
 before plus ``1/sfreq``, as liblsl computes them), holds it until the next sample, which carries the sender's own
 stamp, and stamps the run back from that one at the nominal rate: ``t_next - (m - i)/sfreq`` for the run's ``m``
 samples. Every sample is kept, in order; a stamp so placed is off from the sender's by the sender's push jitter. A
-sender whose own clock starts at 0 gets the same stamps back (its next sample continues the run). A run held when
-its connection ends is not handed on (the next connection's gap, if any, counts it lost).
+sender whose own clock starts at 0 gets the same stamps back (its next sample continues the run); one that computes
+its stamps as liblsl does (``t += 1/sfreq`` from 0) continues the run itself, which is therefore held at most
+:data:`HOLD_MAX_S` of samples and then handed on as it came. A run held when its connection ends is not handed on
+(the next connection's gap, if any, counts it lost).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+HOLD_MAX_S = 4.0
+"""The longest run held, in seconds of samples (at least ``max_samples``): liblsl's runs are shorter than the chunk the
+sender pushed (2,000 samples at 500 Hz in this module's test); a longer one is a sender's own clock from 0."""
 
 
 class ZeroStartStamps:
@@ -36,6 +42,7 @@ class ZeroStartStamps:
         self.step = 0.0 + 1.0 / sfreq  # liblsl's first deduced stamp: last_timestamp (0.0) + 1.0 / srate
         self.period = 1.0 / sfreq
         self.max_samples = max_samples
+        self.hold_max = max(max_samples, int(HOLD_MAX_S * sfreq))
         self.held: tuple[np.ndarray, np.ndarray] | None = None  # a run not yet followed by a stamped sample
         self.ready: tuple[np.ndarray, np.ndarray] | None = None  # released rows beyond max_samples
         self.restamped = 0  # samples the last take() re-stamped
@@ -73,6 +80,9 @@ class ZeroStartStamps:
             while hi < len(ts) and ts[hi] == expect:  # liblsl's accumulation, bit for bit
                 hi += 1
                 expect += self.period
+            if hi - lo >= self.hold_max:  # a sender's own clock counting from 0 as liblsl counts: left as it is
+                i = hi
+                continue
             if hi == len(ts):  # no stamped sample after it yet
                 return lo
             ts[lo:hi] = ts[hi] - self.period * np.arange(hi - lo, 0, -1)

@@ -1,6 +1,7 @@
 """Stamps liblsl deduced from 0 (a connection begun inside a pushed chunk): found, held until a stamped sample comes,
 stamped back from it at the nominal rate; every row kept, in order. First on arrays, then on real LSL inlets that
-subscribe while the sender pushes large chunks (without :class:`ZeroStartStamps`, some of them get 0.002, 0.004, ...)."""
+subscribe while the sender pushes large chunks (without :class:`ZeroStartStamps`, some of them get 0.002, 0.004,
+...)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.lsl.liblsl import ChunkPuller
-from bci_stream.lsl.zero_stamps import ZeroStartStamps
+from bci_stream.lsl.zero_stamps import HOLD_MAX_S, ZeroStartStamps
 from support.common import unique
 
 SFREQ = 500.0
@@ -132,3 +133,23 @@ def test_inlets_that_subscribe_while_large_chunks_are_pushed_get_the_senders_sta
         halt.set()
         sender.join()
     assert raced >= 2, "no connection began inside a pushed chunk in 200 tries: the case was not met"
+
+
+def test_a_sender_counting_from_zero_as_liblsl_counts_is_held_at_most_hold_max_s_then_handed_on():
+    """Its stamps continue the run for good: after HOLD_MAX_S of samples they go on as they came, none lost, none
+    re-stamped, and later pulls pass through."""
+    zero, got_x, got_t = ZeroStartStamps(SFREQ, 64), [], []
+    ts = np.concatenate([[0.0], deduced(int(HOLD_MAX_S * SFREQ) + 200)])
+    for i in range(0, len(ts), 50):  # pulls of 50, and empty pulls while rows wait to be handed on
+        for x, t in (zero.take(rows(ts[i:i + 50], i), ts[i:i + 50]), zero.take(rows(ts[:0]), ts[:0])):
+            got_x.append(x)
+            got_t.append(t)
+            assert zero.restamped == 0
+    while zero.ready is not None:
+        x, t = zero.take(rows(ts[:0]), ts[:0])
+        got_x.append(x)
+        got_t.append(t)
+    assert zero.held is None
+    np.testing.assert_array_equal(np.concatenate(got_t), ts)
+    assert np.concatenate(got_x)[:, 0].tolist() == list(range(len(ts)))
+    assert not zero.starts(ts[-50:])  # what follows is not looked at again
