@@ -49,9 +49,13 @@ class ChunkPuller:
         stamp ``pull`` returns is finite; :attr:`last_filled` counts those the last call filled in. At a regular
         rate, stamps liblsl deduced from 0 (a connection begun inside a pushed chunk) are placed back from the next
         stamped sample (:mod:`~bci_stream.lsl.zero_stamps`); :attr:`last_restamped` counts them.
+    follows : ChunkPuller, optional
+        The puller of the same source's previous inlet (a reopened source): the rows it held back (such a run with
+        no stamped sample after it yet) are handed on first, placed after the last stamp it handed on.
     """
 
-    def __init__(self, inlet: pylsl.StreamInlet, max_samples: int, sfreq: float = 0.0) -> None:
+    def __init__(self, inlet: pylsl.StreamInlet, max_samples: int, sfreq: float = 0.0,
+                 follows: ChunkPuller | None = None) -> None:
         if inlet.np_dtype is None:
             raise ValueError("the inlet's channel_format must be numeric, got cf_string")
         if max_samples < 1:
@@ -75,8 +79,13 @@ class ChunkPuller:
         self.sfreq = float(sfreq)
         self.last_filled = 0
         self.last_restamped = 0
-        self._last_ts: float | None = None
+        self._last_ts: float | None = None  # the last stamp pulled
+        self._last_out: float | None = None  # the last stamp handed on
         self._zero = ZeroStartStamps(self.sfreq, self.max_samples) if self.sfreq > 0 else None
+        if (follows is not None and follows._zero is not None and self._zero is not None
+                and (follows.sfreq, follows.n_chans, follows.data.dtype) == (self.sfreq, self.n_chans, self.data.dtype)):
+            self._zero.carry(follows._zero)
+            self._last_out = follows._last_out
 
     def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]:
         """Wait up to ``timeout`` s for one sample, then take every sample already there (up to
@@ -89,9 +98,9 @@ class ChunkPuller:
         """
         zero = self._zero
         if zero is not None and zero.ready is not None:  # rows released beyond max_samples: handed on first
-            x, ts = zero.take(self.data[:0], self.ts[:0])
+            x, ts = zero.take(self.data[:0], self.ts[:0], self._last_out)
             self.last_filled, self.last_restamped = 0, zero.restamped
-            return x, ts
+            return self._handed(x, ts)
         data, ts, n_values, n_samples = self._first
         n = self._pull(self._obj, data, ts, n_values, n_samples, ctypes.c_double(timeout), self._err_ref)
         if self._err.value:
@@ -109,10 +118,17 @@ class ChunkPuller:
                 self.last_filled = fill_nonfinite(ts, self._last_ts, self.sfreq)
             self._last_ts = float(ts[-1])
         if zero is not None and (zero.held is not None or (k and zero.starts(ts))):
-            x, ts = zero.take(self.data[:k], ts)
+            x, ts = zero.take(self.data[:k], ts, self._last_out)
             self.last_restamped = zero.restamped
-            return x, ts
+            return self._handed(x, ts)
+        if k:
+            self._last_out = self._last_ts
         return self.data[:k], ts
+
+    def _handed(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(ts):
+            self._last_out = float(ts[-1])
+        return x, ts
 
 
 class ChunkPusher:

@@ -14,8 +14,14 @@ stamp, and stamps the run back from that one at the nominal rate: ``t_next - (m 
 samples. Every sample is kept, in order; a stamp so placed is off from the sender's by the sender's push jitter. A
 sender whose own clock starts at 0 gets the same stamps back (its next sample continues the run); one that computes
 its stamps as liblsl does (``t += 1/sfreq`` from 0) continues the run itself, which is therefore held at most
-:data:`HOLD_MAX_S` of samples and then handed on as it came. A run held when its connection ends is not handed on
-(the next connection's gap, if any, counts it lost).
+:data:`HOLD_MAX_S` of samples and then handed on as it came.
+
+A connection can end while a run is held (the sender gone before its next chunk), and the next one can begin inside a
+chunk too: the sample after the run is then no stamp of the sender's (another run begins), or the run stamped back from
+it would not come after the stamp handed on before it (the one the caller passes). The run is then stamped forward
+from that stamp at the nominal rate (spread evenly up to the next stamp where they would reach it), never back past
+it: before, the first run was stamped back from the second run's ``1/sfreq`` (stamps below 0). A held run is carried
+to the puller of the same source's next inlet (:meth:`ZeroStartStamps.carry`), so a reopened source loses none.
 """
 
 from __future__ import annotations
@@ -51,17 +57,24 @@ class ZeroStartStamps:
         """Whether ``ts`` holds a stamp a run begins with (the cheap test on every pulled chunk)."""
         return bool(ts[0] == self.step) if len(ts) == 1 else bool((ts == self.step).any())
 
-    def take(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def carry(self, before: ZeroStartStamps) -> None:
+        """Take over the rows ``before`` (the previous inlet's, same source and rate) held or released: they are
+        handed on first."""
+        self.held, self.ready = before.held, before.ready
+        before.held = before.ready = None
+
+    def take(self, x: np.ndarray, ts: np.ndarray, prev: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The rows to hand on for the pulled ``x[n, C]``, ``ts[n]`` (``n`` may be 0): the rows released before,
         then these, each run re-stamped once a stamped sample follows it and held (with what follows) until one
-        does; at most ``max_samples`` rows, copies. :attr:`restamped` counts the samples this call re-stamped."""
+        does; at most ``max_samples`` rows, copies. ``prev`` is the last stamp handed on before (None: none yet).
+        :attr:`restamped` counts the samples this call re-stamped."""
         self.restamped = 0
         ready, held = self.ready, self.held
         self.ready = self.held = None
         parts = [p for p in (ready, held, (x, ts)) if p is not None]
         x = np.concatenate([p[0] for p in parts])
-        ts = np.concatenate([p[1] for p in parts]).astype(np.float64, copy=False)
-        end = self._restamp(ts, 0 if ready is None else len(ready[1]))
+        ts = np.concatenate([p[1] for p in parts])
+        end = self._restamp(ts, 0 if ready is None else len(ready[1]), prev)
         if end < len(ts):
             self.held = (x[end:], ts[end:])
             x, ts = x[:end], ts[:end]
@@ -70,9 +83,9 @@ class ZeroStartStamps:
             x, ts = x[:self.max_samples], ts[:self.max_samples]
         return x, ts
 
-    def _restamp(self, ts: np.ndarray, start: int) -> int:
-        """Re-stamp in place each run in ``ts[start:]`` that a stamped sample follows; the index where a run that
-        ends the chunk begins (it is held), else ``len(ts)``."""
+    def _restamp(self, ts: np.ndarray, start: int, prev: float | None) -> int:
+        """Re-stamp in place each run in ``ts[start:]`` that a sample follows; the index where a run that ends the
+        chunk begins (it is held), else ``len(ts)``. ``prev``: the stamp before ``ts[0]``, if any."""
         i = start
         while len(hits := np.flatnonzero(ts[i:] == self.step)):
             lo = i + int(hits[0])
@@ -85,10 +98,28 @@ class ZeroStartStamps:
                 continue
             if hi == len(ts):  # no stamped sample after it yet
                 return lo
-            ts[lo:hi] = ts[hi] - self.period * np.arange(hi - lo, 0, -1)
+            before = ts[lo - 1] if lo else prev
+            if not self._place(ts, lo, hi, before):
+                i = hi
+                continue
             self.restamped += hi - lo
             i = hi
         return len(ts)
+
+    def _place(self, ts: np.ndarray, lo: int, hi: int, before: float | None) -> bool:
+        """Stamp the run ``ts[lo:hi]`` between ``before`` and ``ts[hi]`` (see the module); False: left as it came
+        (another run follows it and no stamp came before it: nothing tells where it lies)."""
+        m, after = hi - lo, ts[hi]
+        back = after - self.period * np.arange(m, 0, -1)
+        if after != self.step and (before is None or back[0] > before):
+            ts[lo:hi] = back  # the sender's next stamp, the run right before it
+        elif before is None:
+            return False
+        elif after == self.step or before + self.period * m < after:
+            ts[lo:hi] = before + self.period * np.arange(1, m + 1)
+        else:  # fewer periods between the two stamps than the run holds: spread evenly between them
+            ts[lo:hi] = before + (after - before) * np.arange(1, m + 1) / (m + 1)
+        return True
 
 
 def restamped_message(count: int, sfreq: float) -> str:

@@ -187,10 +187,11 @@ class Reopening:
         self.reporter.report()
 
     def opened(self, inlet: pylsl.StreamInlet) -> None:
-        """``inlet``, open on the source found again, is the slot's: pulled from the next wake-up on."""
+        """``inlet``, open on the source found again, is the slot's: pulled from the next wake-up on (after the rows
+        the previous inlet's puller held back, if any: :class:`~bci_stream.lsl.liblsl.ChunkPuller`'s ``follows``)."""
         self.inlet = inlet
         self.monitor.follow(inlet, 0.0)
-        self.puller = ChunkPuller(inlet, PULL_MAX_SAMPLES, self.sfreq)
+        self.puller = ChunkPuller(inlet, PULL_MAX_SAMPLES, self.sfreq, follows=self.puller)
 
     def reopen_failed(self, info: pylsl.StreamInfo, checked: bool) -> None:
         # gone again since it was resolved (or a resolver's stale entry of the instance just lost): still stalled and

@@ -153,3 +153,75 @@ def test_a_sender_counting_from_zero_as_liblsl_counts_is_held_at_most_hold_max_s
     np.testing.assert_array_equal(np.concatenate(got_t), ts)
     assert np.concatenate(got_x)[:, 0].tolist() == list(range(len(ts)))
     assert not zero.starts(ts[-50:])  # what follows is not looked at again
+
+
+def test_a_held_run_that_another_run_follows_is_stamped_on_from_the_stamp_before_it():
+    """The connection ended while a run was held, and the next one began inside a chunk too: the sample after the
+    first run is no stamp of the sender's (before: the first run was stamped back from 0.002, below 0)."""
+    zero, before = ZeroStartStamps(SFREQ, 512), 500.0
+    first, second = deduced(25), deduced(6)
+    x1, t1 = zero.take(rows(first), first, prev=before)
+    assert len(t1) == 0  # held
+    ts = np.concatenate([second, 520.0 + np.arange(4) * P])
+    x2, t2 = zero.take(rows(ts, 25), ts, prev=before)
+    want = np.concatenate([before + np.arange(1, 26) * P, 520.0 - np.arange(6, 0, -1) * P, 520.0 + np.arange(4) * P])
+    np.testing.assert_allclose(t2, want, rtol=0, atol=1e-9)
+    assert zero.restamped == 31 and x2[:, 0].tolist() == list(range(35)) and (np.diff(t2) > 0).all()
+
+
+def test_a_run_placed_back_would_precede_the_stamp_before_it_is_spread_up_to_the_next():
+    """The next stamp of the sender's lies 5 periods after the one handed on before a run of 25: the run is placed
+    between the two, in order, not back past the first."""
+    zero, before = ZeroStartStamps(SFREQ, 512), 700.0
+    ts = np.concatenate([deduced(25), before + 5 * P + np.arange(3) * P])
+    x, got = zero.take(rows(ts), ts, prev=before)
+    assert (np.diff(np.concatenate([[before], got])) > 0).all() and got[25] == before + 5 * P
+    np.testing.assert_allclose(got[:25], before + 5 * P * np.arange(1, 26) / 26, rtol=0, atol=1e-9)
+    assert zero.restamped == 25 and len(x) == 28
+
+
+def test_a_run_with_nothing_known_around_it_is_handed_on_as_it_came():
+    """No stamp handed on before it, and another run after it: nothing tells where it lies (the second run is placed
+    back from the stamp after it, as any)."""
+    zero = ZeroStartStamps(SFREQ, 512)
+    ts = np.concatenate([deduced(4), deduced(3), 900.0 + np.arange(2) * P])
+    x, got = zero.take(rows(ts), ts)
+    np.testing.assert_allclose(got, np.concatenate([deduced(4), 900.0 + np.arange(-3, 2) * P]), rtol=0, atol=1e-9)
+    assert zero.restamped == 3 and len(x) == 9
+
+
+def test_a_reopened_sources_puller_hands_on_the_run_the_previous_inlets_puller_held():
+    """A source lost and reopened (a new inlet): the rows the old puller held back come first from the new one's,
+    placed back from the new connection's first stamp (before: dropped with the old puller, counted lost)."""
+    name, n_chans = unique("zerocarry"), 2
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", n_chans, SFREQ, pylsl.cf_double64, f"{name}-src"))
+    found = pylsl.resolve_bypred(f"name='{name}'", 1, 10.0)
+    assert found
+    inlets = [pylsl.StreamInlet(found[0], max_buflen=360, processing_flags=0) for _ in range(2)]
+    for inlet in inlets:
+        inlet.open_stream(timeout=10.0)
+    try:
+        old = ChunkPuller(inlets[0], 512, SFREQ)
+        t0 = pylsl.local_clock()
+        outlet.push_sample([0.0, 0.0], t0)
+        x, ts = old.pull(5.0)
+        run = deduced(10)
+        old._zero.take(rows(run, 1).astype(np.float64), run, prev=float(ts[-1]))  # a run held at the connection's end
+        assert old._zero.held is not None and (len(ts), ts[0]) == (1, t0)
+        inlets[0].close_stream()
+        new = ChunkPuller(inlets[1], 512, SFREQ, follows=old)
+        inlets[1].pull_chunk(timeout=0.5)  # drop what the second inlet got before (the first sample)
+        outlet.push_chunk(np.column_stack([np.arange(11, 14), np.zeros(3)]), timestamp=t0 + 3.0 + 2 * P)  # the last's
+        got_x, got_t = [], []
+        while sum(map(len, got_t)) < 13:
+            x, ts = new.pull(5.0)
+            assert len(ts), "the carried run and the new samples did not come"
+            got_x.append(x[:, 0].copy())
+            got_t.append(ts.copy())
+        stamps = np.concatenate(got_t)
+        assert np.concatenate(got_x).tolist() == list(range(1, 14)) and new.last_restamped == 10
+        np.testing.assert_allclose(stamps, t0 + 3.0 + np.arange(-10, 3) * P, rtol=0, atol=1e-6)
+        assert old._zero.held is None
+    finally:
+        for inlet in inlets:
+            inlet.close_stream()
