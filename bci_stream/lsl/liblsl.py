@@ -50,8 +50,9 @@ class ChunkPuller:
         rate, stamps liblsl deduced from 0 (a connection begun inside a pushed chunk) are placed back from the next
         stamped sample (:mod:`~bci_stream.lsl.zero_stamps`); :attr:`last_restamped` counts them.
     follows : ChunkPuller, optional
-        The puller of the same source's previous inlet (a reopened source): the rows it held back (such a run with
-        no stamped sample after it yet) are handed on first, placed after the last stamp it handed on.
+        The puller of the same source's previous inlet (a reopened source): the rows it held back (a run of stamps
+        liblsl deduced from 0 with no stamped sample after it yet) come first, placed by the new inlet's first stamp
+        and never before the last stamp the old puller handed on.
     """
 
     def __init__(self, inlet: pylsl.StreamInlet, max_samples: int, sfreq: float = 0.0,
