@@ -83,8 +83,9 @@ class ChunkPuller:
         self._last_ts: float | None = None  # the last stamp pulled
         self._last_out: float | None = None  # the last stamp handed on
         self._zero = ZeroStartStamps(self.sfreq, self.max_samples) if self.sfreq > 0 else None
+        shape = (self.sfreq, self.n_chans, self.data.dtype)
         if (follows is not None and follows._zero is not None and self._zero is not None
-                and (follows.sfreq, follows.n_chans, follows.data.dtype) == (self.sfreq, self.n_chans, self.data.dtype)):
+                and (follows.sfreq, follows.n_chans, follows.data.dtype) == shape):
             self._zero.carry(follows._zero)
             self._last_out = follows._last_out
 
