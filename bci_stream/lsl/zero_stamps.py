@@ -19,8 +19,9 @@ its stamps as liblsl does (``t += 1/sfreq`` from 0) continues the run itself, wh
 A connection can end while a run is held (the sender gone before its next chunk), and the next one can begin inside a
 chunk too: the sample after the run is then no stamp of the sender's (another run begins), or the run stamped back from
 it would not come after the stamp handed on before it (the one the caller passes). The run is then stamped forward
-from that stamp at the nominal rate (spread evenly up to the next stamp where they would reach it), never back past
-it: before, the first run was stamped back from the second run's ``1/sfreq`` (stamps below 0). A held run is carried
+from that stamp at the nominal rate (spread evenly up to the next stamp where they would reach it; a next stamp that
+steps back is the sender's own step), never back past it: before, the first run was stamped back from the second
+run's ``1/sfreq`` (stamps below 0). A held run is carried
 to the puller of the same source's next inlet (:meth:`ZeroStartStamps.carry`), so a reopened source loses none.
 """
 
@@ -115,7 +116,8 @@ class ZeroStartStamps:
             ts[lo:hi] = back  # the sender's next stamp, the run right before it
         elif before is None:
             return False
-        elif after == self.step or before + self.period * m < after:
+        elif after == self.step or after <= before or before + self.period * m < after:
+            # another run follows, or the next stamp steps back (the sender's clock did): on from the one before
             ts[lo:hi] = before + self.period * np.arange(1, m + 1)
         else:  # fewer periods between the two stamps than the run holds: spread evenly between them
             ts[lo:hi] = before + (after - before) * np.arange(1, m + 1) / (m + 1)

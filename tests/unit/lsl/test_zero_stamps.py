@@ -169,7 +169,7 @@ def test_a_held_run_that_another_run_follows_is_stamped_on_from_the_stamp_before
     assert zero.restamped == 31 and x2[:, 0].tolist() == list(range(35)) and (np.diff(t2) > 0).all()
 
 
-def test_a_run_placed_back_would_precede_the_stamp_before_it_is_spread_up_to_the_next():
+def test_a_run_placed_back_would_precede_the_stamp_before_it_is_spread_up_to_the_next_or_goes_on_from_it():
     """The next stamp of the sender's lies 5 periods after the one handed on before a run of 25: the run is placed
     between the two, in order, not back past the first."""
     zero, before = ZeroStartStamps(SFREQ, 512), 700.0
@@ -178,6 +178,10 @@ def test_a_run_placed_back_would_precede_the_stamp_before_it_is_spread_up_to_the
     assert (np.diff(np.concatenate([[before], got])) > 0).all() and got[25] == before + 5 * P
     np.testing.assert_allclose(got[:25], before + 5 * P * np.arange(1, 26) / 26, rtol=0, atol=1e-9)
     assert zero.restamped == 25 and len(x) == 28
+    # the next stamp steps back (the sender's clock did): the run goes on from the stamp before
+    ts = np.concatenate([deduced(25), before - 9.0 + np.arange(3) * P])
+    x, got = ZeroStartStamps(SFREQ, 512).take(rows(ts), ts, prev=before)
+    np.testing.assert_allclose(got, np.concatenate([before + np.arange(1, 26) * P, ts[25:]]), rtol=0, atol=1e-9)
 
 
 def test_a_run_with_nothing_known_around_it_is_handed_on_as_it_came():
