@@ -16,19 +16,10 @@ import pylsl
 from faults.kit import assert_service_up, start_running
 from support.common import TINY_SFREQ, test_signal, unique
 from support.http import wait_status
-from support.lsl import new_outlet, open_output, pull_all
+from support.lsl import liblsl_deduced, new_outlet, open_output, pull_all
 
 CHUNK = 20
 RUNS = ((0, 25), (1003, 5))  #: (first sample, samples): stamped as liblsl stamps a connection begun inside a chunk
-
-
-def from_zero(n: int) -> list[float]:
-    """The stamps liblsl gives ``n`` deduced samples at a connection's start: 0.0 + 1/sfreq, then + 1/sfreq each."""
-    out, t = [], 0.0
-    for _ in range(n):
-        t += 1.0 / TINY_SFREQ
-        out.append(t)
-    return out
 
 
 def test_stamps_deduced_from_zero_are_placed_back_from_the_next_stamp_and_counted(client, worker_kind):
@@ -42,7 +33,7 @@ def test_stamps_deduced_from_zero_are_placed_back_from_the_next_stamp_and_counte
     stamps = pylsl.local_clock() + 0.05 + np.arange(n) / TINY_SFREQ
     sent = stamps.copy()
     for first, m in RUNS:
-        sent[first:first + m] = from_zero(m)
+        sent[first:first + m] = liblsl_deduced(m, TINY_SFREQ)
     for i in range(0, n, CHUNK):  # in real time
         if (wait := stamps[i + CHUNK - 1] - pylsl.local_clock()) > 0:
             time.sleep(wait)

@@ -26,7 +26,7 @@ from bci_stream.lsl.info import make_stream_info
 from bci_stream.service.record_only import RecordOnly
 from bci_stream.service.record_summary import summary
 from support.common import REPO, TINY_CH_NAMES, subset_file, test_signal, unique
-from support.lsl import paced_source, wait_for
+from support.lsl import liblsl_deduced, paced_source, wait_for
 from support.marked import FAST_CHANNELS, LABELS, R05
 from support.session_xdf import crop
 
@@ -362,10 +362,7 @@ def test_stamps_liblsl_deduced_from_zero_are_written_back_from_the_next_stamp_an
     name, n, m = unique("zerostamp"), 1000, 7
 
     def mend(sent: np.ndarray) -> None:
-        t = 0.0
-        for i in range(m):  # liblsl's deduction at a connection's start: from 0.0, + 1/srate each
-            t += 1.0 / SFREQ
-            sent[i] = t
+        sent[:m] = liblsl_deduced(m, SFREQ)  # liblsl's deduction at a connection's start
 
     rec, totals, ts = record_stamped(tmp_path / "z.xdf", name, test_signal(n, seed=6), mend)
     assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)

@@ -23,6 +23,16 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def liblsl_deduced(n: int, sfreq: float) -> np.ndarray:
+    """The stamps liblsl gives ``n`` deduced samples at a connection's start (``last_timestamp`` 0.0, then
+    ``+= 1.0 / srate`` each, bit for bit: what :class:`~bci_stream.lsl.zero_stamps.ZeroStartStamps` looks for)."""
+    out, t = np.empty(n), 0.0
+    for i in range(n):
+        t += 1.0 / sfreq
+        out[i] = t
+    return out
+
+
 def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float) -> tuple[np.ndarray, np.ndarray]:
     chunks, stamps = [], []
     got, deadline = 0, time.monotonic() + timeout

@@ -14,18 +14,15 @@ import pylsl
 from bci_stream.lsl.liblsl import ChunkPuller
 from bci_stream.lsl.zero_stamps import HOLD_MAX_S, ZeroStartStamps
 from support.common import unique
+from support.lsl import liblsl_deduced
 
 SFREQ = 500.0
 P = 1.0 / SFREQ
 
 
 def deduced(n: int) -> np.ndarray:
-    """liblsl's stamps of ``n`` deduced samples at a connection's start (``last_timestamp`` 0.0, + 1/srate each)."""
-    out, t = [], 0.0
-    for _ in range(n):
-        t += 1.0 / SFREQ
-        out.append(t)
-    return np.array(out)
+    """liblsl's stamps of ``n`` deduced samples at a connection's start at :data:`SFREQ`."""
+    return liblsl_deduced(n, SFREQ)
 
 
 def rows(ts: np.ndarray, first: int = 0) -> np.ndarray:
