@@ -127,6 +127,19 @@ class ChunkPuller:
             self._last_out = self._last_ts
         return self.data[:k], ts
 
+    def pending(self) -> int:
+        """Rows pulled and not handed on yet: a run of stamps liblsl deduced from 0 waiting for a stamped sample."""
+        return 0 if self._zero is None else self._zero.pending()
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows not handed on yet (:meth:`pending`; the stream ends), a held run stamped on from the last stamp
+        handed on at the nominal rate (:attr:`last_restamped` counts them); ``n = 0`` when there are none."""
+        self.last_filled = self.last_restamped = 0
+        if self._zero is None or (out := self._zero.flush(self._last_out)) is None:
+            return self.data[:0], self.ts[:0]
+        self.last_restamped = self._zero.restamped
+        return self._handed(*out)
+
     def _handed(self, x: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(ts):
             self._last_out = float(ts[-1])

@@ -22,7 +22,8 @@ it would not come after the stamp handed on before it (the one the caller passes
 from that stamp at the nominal rate (spread evenly up to the next stamp where they would reach it; a next stamp that
 steps back is the sender's own step), never back past it: before, the first run was stamped back from the second
 run's ``1/sfreq`` (stamps below 0). A held run is carried
-to the puller of the same source's next inlet (:meth:`ZeroStartStamps.carry`), so a reopened source loses none.
+to the puller of the same source's next inlet (:meth:`ZeroStartStamps.carry`), so a reopened source loses none. A run
+still held when the stream ends is handed on by :meth:`ZeroStartStamps.flush`, stamped on from the stamp before it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,29 @@ class ZeroStartStamps:
         handed on first."""
         self.held, self.ready = before.held, before.ready
         before.held = before.ready = None
+
+    def pending(self) -> int:
+        """Rows held or released and not handed on yet (a stop would lose them; :meth:`flush` hands them on)."""
+        return sum(len(p[1]) for p in (self.ready, self.held) if p is not None)
+
+    def flush(self, prev: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every row not handed on yet (the stream ends: no stamped sample will follow the held run), the run stamped
+        on from the stamp before it at the nominal rate (``prev``: the last stamp handed on; None and nothing released:
+        left as it came); None when there is none. :attr:`restamped` counts the run's samples placed."""
+        self.restamped = 0
+        parts = [p for p in (self.ready, self.held) if p is not None]
+        if not parts:
+            return None
+        held, self.ready, self.held = self.held, None, None
+        x = np.concatenate([p[0] for p in parts])
+        ts = np.concatenate([p[1] for p in parts])
+        if held is not None:
+            lo = len(ts) - len(held[1])
+            before = ts[lo - 1] if lo else prev
+            if before is not None:
+                ts[lo:] = before + self.period * np.arange(1, len(ts) - lo + 1)
+                self.restamped = len(ts) - lo
+        return x, ts
 
     def take(self, x: np.ndarray, ts: np.ndarray, prev: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The rows to hand on for the pulled ``x[n, C]``, ``ts[n]`` (``n`` may be 0): the rows released before,

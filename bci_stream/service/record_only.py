@@ -239,11 +239,17 @@ class RecordOnly:
             raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like)) from None
         return None
 
-    def take(self, timeout: float) -> int:
+    def take(self, timeout: float | None) -> int:
         """Pull what the inlet holds (waiting up to ``timeout`` for a first sample) into the file; samples taken (0
-        also while a returned instance's first chunk is held, unchecked: :mod:`~bci_stream.service.record_return`)."""
+        also while a returned instance's first chunk is held, unchecked: :mod:`~bci_stream.service.record_return`).
+        ``timeout`` None: the recording ends, the rows the puller still holds go into the file (a run of stamps liblsl
+        deduced from 0 that no stamped sample followed, stamped on from the stamp before it)."""
         c, back = self.counters, self.returned
-        if back.held is not None:  # looked for again; once checked, written first (the rest waits in the inlet)
+        if timeout is None:
+            if self.puller is None or not len((pulled := self.puller.flush())[1]):
+                return 0
+            x, ts = pulled
+        elif back.held is not None:  # looked for again; once checked, written first (the rest waits in the inlet)
             if (held := back.release(c.samples_in, timeout)) is None:  # StreamMismatchError: run's
                 return 0
             x, ts = held
@@ -334,6 +340,7 @@ class RecordOnly:
             self.notes.append(f"stream {self.name!r}: {unchecked['samples']} samples of a returned instance no resolve "
                               "found were not written (its shape could not be checked before the end)")
             self.event("unverified", **unchecked, seq=self.counters.samples_in)
+        self.take(None)  # a run the puller held: no stamped sample will follow it now
         self.ended = pylsl.local_clock()  # a recording that ended is not stalled: its stalled_s stays as it was
         return self.totals()
 

@@ -22,6 +22,7 @@ import pylsl
 from bci_stream.service.instance_check import FullInfoRead
 
 if TYPE_CHECKING:
+    from bci_stream.lsl.liblsl import ChunkPuller
     from bci_stream.core.status import WorkerStatus
     from bci_stream.service.reopen import InletOpen
     from bci_stream.service.reporter import StatusReporter
@@ -44,6 +45,7 @@ class ReturnCheck:
     status: WorkerStatus
     reporter: StatusReporter
     monitor: SourceMonitor | None
+    puller: ChunkPuller | None = None
     held: tuple[np.ndarray, np.ndarray, float, float] | None = None
     #: while the instance liblsl re-subscribed to waits for its check: its first chunk's first stamp, arrival, the
     #: arrival of the data before it and its last stamp (what :meth:`after_data` takes once it is checked)
@@ -150,7 +152,9 @@ class ReturnCheck:
 
     def drop_held(self) -> None:
         """The decoder ends with a chunk held (pulled, never decoded): its samples are counted as lost, said in the
-        log and the recording (``held_lost``). Before, they were in no counter of the final status."""
+        log and the recording (``held_lost``). Before, they were in no counter of the final status. So are the rows
+        its puller held (a run of stamps liblsl deduced from 0 that no stamped sample followed: :meth:`drop_pulled`)."""
+        self.drop_pulled()
         if (held := self.take_held()) is None:
             return
         ts = held[1]
@@ -160,3 +164,16 @@ class ReturnCheck:
         log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited for %s: counted as lost",
                     self.decoder_id, len(ts), float(ts[0]), why)
         self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]), waited_for=why)
+
+    def drop_pulled(self) -> None:
+        """The decoder ends while its puller holds a run of stamps liblsl deduced from 0 (pulled, waiting for a stamped
+        sample to be placed from): counted as lost, said as :meth:`drop_held` says a held chunk. Before, they were in
+        no counter."""
+        if (puller := self.puller) is None or not puller.pending():
+            return
+        ts = puller.flush()[1]
+        self.status.counters.samples_lost += len(ts)
+        log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited for a stamped sample after "
+                    "stamps liblsl deduced from 0: counted as lost", self.decoder_id, len(ts), float(ts[0]))
+        self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]),
+                   waited_for="a stamped sample after stamps liblsl deduced from 0")

@@ -308,10 +308,11 @@ def test_ctrl_c_before_the_first_sample_removes_the_file_and_exits_1(tmp_path):
     del outlet
 
 
-def record_stamped(path, name: str, x: np.ndarray, mend) -> tuple[RecordOnly, object, np.ndarray]:
+def record_stamped(path, name: str, x: np.ndarray, mend, until: int | None = None
+                   ) -> tuple[RecordOnly, object, np.ndarray]:
     """Record ``name`` into ``path`` while ``x`` is pushed in 50-sample chunks stamped on the nominal schedule (from
-    when the recorder's inlet is there) as ``mend(stamps)`` changes them in place: the recorder, its totals, the
-    schedule."""
+    when the recorder's inlet is there) as ``mend(stamps)`` changes them in place, stopped once ``until`` (default:
+    all) samples were taken: the recorder, its totals, the schedule."""
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
     rec, stop, got = RecordOnly(path, name), threading.Event(), {}
     rec.open()
@@ -323,7 +324,7 @@ def record_stamped(path, name: str, x: np.ndarray, mend) -> tuple[RecordOnly, ob
         mend(sent)
         for i in range(0, len(x), 50):
             outlet.push_chunk(x[i:i + 50], sent[i:i + 50].tolist())
-        wait_for(lambda: rec.counters.samples_in >= len(x), 60.0, "every sample")
+        wait_for(lambda: rec.counters.samples_in >= (len(x) if until is None else until), 60.0, "every sample")
     finally:
         stop.set()
         thread.join(10.0)
@@ -370,6 +371,21 @@ def test_stamps_liblsl_deduced_from_zero_are_written_back_from_the_next_stamp_an
     np.testing.assert_allclose(written_stamps(tmp_path / "z.xdf", name), ts, rtol=0, atol=1e-9)
     lines = summary(rec, totals)
     assert any(f"note: stream {name!r}: {m} sample(s) came stamped from 0 by liblsl" in line for line in lines), lines
+
+
+def test_a_run_of_deduced_stamps_the_recording_ends_with_is_written_on_from_the_stamp_before(tmp_path):
+    """The last samples came stamped from 0 by liblsl (a connection begun inside the last chunk; the sender sends the
+    pattern itself) and no stamped sample follows them before the stop: written, stamped on from the stamp before at
+    the nominal rate (before: held by the puller and left out of the file, in no counter)."""
+    name, n, m = unique("zeroend"), 1000, 30
+
+    def mend(sent: np.ndarray) -> None:
+        sent[-m:] = liblsl_deduced(m, SFREQ)
+
+    rec, totals, ts = record_stamped(tmp_path / "e.xdf", name, test_signal(n, seed=7), mend, until=n - m)
+    assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
+    assert rec.counters.deduced_timestamps == m
+    np.testing.assert_allclose(written_stamps(tmp_path / "e.xdf", name), ts, rtol=0, atol=1e-9)
 
 
 def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_any_stream_is_looked_for(tmp_path):

@@ -191,6 +191,24 @@ def test_a_run_with_nothing_known_around_it_is_handed_on_as_it_came():
     assert zero.restamped == 3 and len(x) == 9
 
 
+def test_a_flush_hands_on_what_is_held_the_run_stamped_on_from_the_stamp_before():
+    """The stream ends with a run held (no stamped sample will follow): the rows released before, then the run, stamped
+    on from the last of them or from the stamp handed on before; with nothing before, as it came."""
+    zero = ZeroStartStamps(SFREQ, 8)
+    ts = np.concatenate([deduced(10), 50.0 + np.arange(3) * P, deduced(5)])
+    x1, t1 = zero.take(rows(ts), ts)  # 8 handed on, 5 released, 5 held
+    assert zero.pending() == 10
+    x2, t2 = zero.flush(prev=float(t1[-1]))
+    np.testing.assert_allclose(np.concatenate([t1, t2]), 50.0 + np.arange(-10, 8) * P, rtol=0, atol=1e-9)
+    assert np.concatenate([x1, x2])[:, 0].tolist() == list(range(18)) and zero.restamped == 5
+    assert zero.pending() == 0 and zero.flush(prev=60.0) is None
+    zero.take(rows(deduced(4)), deduced(4), prev=70.0)
+    np.testing.assert_allclose(zero.flush(prev=70.0)[1], 70.0 + np.arange(1, 5) * P, rtol=0, atol=1e-9)
+    zero.take(rows(deduced(4)), deduced(4))
+    np.testing.assert_array_equal(zero.flush(prev=None)[1], deduced(4))
+    assert zero.restamped == 0
+
+
 def test_a_reopened_sources_puller_hands_on_the_run_the_previous_inlets_puller_held():
     """A source lost and reopened (a new inlet): the rows the old puller held back come first from the new one's,
     placed back from the new connection's first stamp (before: dropped with the old puller, counted lost)."""
