@@ -170,7 +170,12 @@ class NonFiniteGuard:
     A single NaN entering an IIR filter or a GRU poisons its state for ever, so non-finite values are
     handled before preprocessing, per channel, by a policy:
 
-    * ``"hold"``: repeat the channel's last finite value (0 before any finite value);
+    * ``"hold"``: repeat the channel's last finite value. Before its first finite value a channel is held at that first
+      value where the same chunk holds it (a NaN first sample: the filters start from the channel's level, not from 0);
+      where no chunk has yet, at 0, and once its first finite value comes :attr:`first_finite` names it, so that the
+      caller starts its filters afresh from that value
+      (:meth:`~bci_stream.engine.stream_state.StreamState.init_channels`): on a DC-coupled stream (electrode offsets
+      of tens of mV) a held 0 would be a step of the offset's size.
     * ``"zero"``: replace by 0.
 
     A finite value beyond :attr:`limit` (per channel, the stream's unit: :data:`~bci_stream.core.units.MAX_INPUT_V`,
@@ -187,16 +192,47 @@ class NonFiniteGuard:
             raise ValueError(f"nan_policy must be one of {self.POLICIES}, got {policy!r}")
         self.policy = policy
         self._last = np.zeros(n_chans, dtype=np.float32)
+        self._unseen = np.ones(n_chans, dtype=bool)  # no finite value of the channel yet
+        self._placeheld = np.zeros(n_chans, dtype=bool)  # unseen and held at 0 (a stand-in) in a chunk before
+        self._some_unseen = policy == "hold" and n_chans > 0
         self.n_replaced = 0
         self.n_chunks_affected = 0
         self.last_bad: np.ndarray | None = None  # [T, C] True where the last chunk was not finite; None: all were
         self.limit: np.ndarray | None = None  # [C] float32: |x| beyond it counts as not finite (None: no bound)
+        #: ``(channels, values)``: the channels held at the 0 stand-in before the last chunk that got their first
+        #: finite value in it (held at it from the chunk's start), None: none
+        self.first_finite: tuple[np.ndarray, np.ndarray] | None = None
 
-    def resized(self, n_chans: int) -> NonFiniteGuard:
-        """The same policy and counts for ``n_chans`` channels (a hot swap to a model reading other channels)."""
+    def remapped(self, n_chans: int, old_idx: np.ndarray | None, new_idx: np.ndarray | None) -> NonFiniteGuard:
+        """The same policy and counts for a model reading stream channels ``new_idx`` (None: the first ``n_chans``)
+        instead of ``old_idx`` (a hot swap): each stream channel read by both keeps its held value."""
         guard = NonFiniteGuard(n_chans, self.policy)
         guard.n_replaced, guard.n_chunks_affected = self.n_replaced, self.n_chunks_affected
+        old = np.arange(len(self._last)) if old_idx is None else np.asarray(old_idx)
+        new = np.arange(n_chans) if new_idx is None else np.asarray(new_idx)
+        where = {int(c): j for j, c in enumerate(old)}
+        for i, c in enumerate(new):
+            if (j := where.get(int(c))) is not None:
+                guard._last[i], guard._unseen[i] = self._last[j], self._unseen[j]
+                guard._placeheld[i] = self._placeheld[j]
+        guard._some_unseen = guard.policy == "hold" and bool(guard._unseen.any())
         return guard
+
+    def held(self) -> list[float | None]:
+        """Per channel the value a non-finite one is held at, None before the channel's first finite value (a
+        restarted worker's guard takes it back: :meth:`restore_held`)."""
+        return [None if u else float(v) for v, u in zip(self._last, self._unseen)]
+
+    def restore_held(self, held: list[float | None], restored_state: bool) -> None:
+        """Take :meth:`held` of the last worker generation (same channels; ignored otherwise). ``restored_state``:
+        its decoding state was restored too, so a channel still unseen then may have fed its filters the 0 stand-in."""
+        if len(held) != len(self._last):
+            return
+        for i, v in enumerate(held):
+            if v is not None and np.isfinite(v):
+                self._last[i], self._unseen[i] = v, False
+        self._placeheld |= self._unseen & restored_state
+        self._some_unseen = self.policy == "hold" and bool(self._unseen.any())
 
     def ok(self, x: np.ndarray) -> np.ndarray:
         """``[T, C]``: True where ``x`` is finite and within :attr:`limit` (one comparison: NaN compares False)."""
@@ -204,8 +240,10 @@ class NonFiniteGuard:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
-        self.last_bad = None
+        self.last_bad = self.first_finite = None
         ok = self.ok(x)
+        if self._some_unseen and len(x):
+            self._first_values(x, ok)
         if not ok.all():
             self.last_bad = bad = ~ok
             self.n_replaced += int(bad.sum())
@@ -219,3 +257,18 @@ class NonFiniteGuard:
         if len(x):
             self._last[:] = x[-1]
         return x
+
+    def _first_values(self, x: np.ndarray, ok: np.ndarray) -> None:
+        """Channels still unseen: held from the chunk's start at their first finite value in it (those held at the
+        stand-in before into :attr:`first_finite`), the others at the stand-in (0)."""
+        cols = np.flatnonzero(self._unseen)
+        has = ok[:, cols].any(axis=0)
+        found, rest = cols[has], cols[~has]
+        if len(found):
+            self._last[found] = x[ok[:, found].argmax(axis=0), found]
+            self._unseen[found] = False
+            if (again := found[self._placeheld[found]]).size:
+                self.first_finite = (again, self._last[again].copy())
+            self._placeheld[found] = False
+            self._some_unseen = bool(len(rest))
+        self._placeheld[rest] = True

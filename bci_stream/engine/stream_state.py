@@ -143,6 +143,18 @@ class StreamState:
             np.copyto(self._bufs[name][self._cur], value, casting="unsafe")
         self._pending.clear()
 
+    def init_channels(self, chans: np.ndarray, values: np.ndarray) -> None:
+        """Initialise the ``first_sample`` states of channels ``chans`` only from their raw ``values`` (as
+        :meth:`init_first` does every channel): a channel whose first finite value came after the stream's first
+        sample, its filters run on a stand-in till then (:class:`~bci_stream.dsp.preprocess.NonFiniteGuard`). States
+        still pending are left to :meth:`init_first`."""
+        scaled = np.asarray(values, dtype=np.float64).reshape(-1) * self.scale[0, 0, chans]
+        for name, s in self.specs.items():
+            if s.init != "first_sample" or name in self._pending:
+                continue
+            buf = self._bufs[name][self._cur]
+            buf[..., chans] = np.outer(np.asarray(s.init_value, dtype=np.float64), scaled)[None]
+
     def set_arrays(self, values: dict[str, np.ndarray]) -> None:
         """Write new values into the current buffers (no checks; the engine's own outputs)."""
         cur = self._cur

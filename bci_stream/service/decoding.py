@@ -130,6 +130,8 @@ class StreamDecoder:
                 continue
             epochs[lo:hi] = self.counters.state_epoch
             seg = self.guarded(x[lo:hi], ts[lo:hi])
+            if (first := self.guard.first_finite) is not None:  # channels whose filters ran on the 0 stand-in
+                self.state.init_channels(*first)
             ta = pylsl.local_clock()
             ys.append(self.model.run(seg, self.state) if self.host is None else self.host.run(self, seg))
             t_dec += pylsl.local_clock() - ta
@@ -228,14 +230,19 @@ class StreamDecoder:
     def snapshot(self) -> dict[str, list]:
         return {k: v.tolist() for k, v in self.state.snapshot().items()}
 
-    def restore(self, arrays: dict[str, Any], sha256: str | None, count: bool = True) -> int:
+    def restore(self, arrays: dict[str, Any], sha256: str | None, count: bool = True,
+                held: list[float | None] | None = None) -> int:
         """Restore a snapshot of this model's state (ValueError naming what is wrong); the new state epoch.
 
         ``count=False``: the epoch was already advanced for this change (a restarted worker: last published + 1).
+        ``held``: the last generation's guard's held values (:meth:`NonFiniteGuard.held`): a channel non-finite
+        across a restart stays held at its last finite value, not at 0 (a step of its DC offset into the filters).
         """
         if sha256 is not None and sha256 != self.card.sha256:
             raise ValueError(f"model.sha256 must be that of the running model ({self.card.sha256}), got {sha256}")
         self.state.restore(arrays)
+        if held is not None:
+            self.guard.restore_held(held, restored_state=True)
         if count:
             self.counters.state_epoch += 1
         return self.counters.state_epoch
@@ -264,8 +271,8 @@ class StreamDecoder:
                 state.adopt(old, roles=("filter",), factor=float(ratio[0]))
         if scale is not None:  # the stream's unit to the new card's unit
             state.set_scale(scale)
-        if model.n_chans != self.model.n_chans:  # the guard holds one value per model channel
-            self.guard = self.guard.resized(model.n_chans)
+        # the guard holds one value per model channel: each stream channel the new model reads keeps its own
+        self.guard = self.guard.remapped(model.n_chans, self.chan_idx, chan_idx)
         self.guard.limit = input_limit(model.card.unit, np.ones(model.n_chans) if scale is None else scale)
         self.model, self.state, self.chan_idx = model, state, chan_idx
         self.counters.swaps += 1

@@ -15,13 +15,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SavedState:
-    """A decoder's decoding state at input sample ``seq`` (arrays by name) for the model ``sha256``."""
+    """A decoder's decoding state at input sample ``seq`` (arrays by name) for the model ``sha256``; ``held``: per
+    model channel the value its ``nan_policy`` hold replaces a non-finite one with (None: no finite one yet)."""
 
     decoder_id: str
     generation: int
     sha256: str
     seq: int
     arrays: dict[str, Any] = field(default_factory=dict)
+    held: list[float | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -372,7 +372,7 @@ class SharedWorker:
     def save_state(self, member: Member) -> None:
         decoder = member.slot.decoder
         self.out.put(SavedState(member.slot.decoder_id, member.slot.generation, decoder.card.sha256, decoder.seq,
-                                decoder.state.snapshot()))
+                                decoder.state.snapshot(), decoder.guard.held()))
 
 
 def run_shared(index: int, control: Connection, models_dir: str, status_interval: float,

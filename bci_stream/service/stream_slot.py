@@ -206,7 +206,7 @@ class StreamSlot(StreamConnection, StallHandling):
         left out, with a warning (the stream starts fresh)."""
         try:
             # the restart already made the new epoch (the last published one + 1, in attach): not one more
-            self.decoder.restore(saved.arrays, saved.sha256, count=not self.resumed)
+            self.decoder.restore(saved.arrays, saved.sha256, count=not self.resumed, held=saved.held)
             self.status.worker["restored_seq"] = saved.seq
             self.event("restore", seq=saved.seq, reason="worker restart")
         except (ValueError, TypeError) as exc:  # a snapshot that does not fit: start fresh, say so
