@@ -89,3 +89,19 @@ def test_a_replay_declaring_its_speed_is_measured_against_it(client, worker_kind
     stamps = st["timestamps"]
     assert abs(stamps["sender_rate_hz"] - 4 * TINY_SFREQ) < 4.0 and stamps["rate_warning"] is None, stamps
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+def test_a_replay_faster_than_20x_is_no_run_of_one_stamp(client, worker_kind):
+    """Audit s58readme F1: a replay declaring speed 32 (its steps 1/32 of a nominal period) was taken for chunks
+    sharing one stamp: ``longest_stamp_run`` of the whole stream and a warning logged again at every new length."""
+    name = unique("replay32")
+    info = make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src")
+    info.desc().append_child("acquisition").append_child_value(REPLAY_SPEED, "32")
+    outlet = pylsl.StreamOutlet(info)
+    decoder_id = start_running(client, name, worker=worker_kind)
+    n = 3000  # 6 s of the recording: a run of them all would be over the 2 s that warns
+    push_stamped(outlet, test_signal(n, seed=23), pylsl.local_clock() + np.arange(n) / (32 * TINY_SFREQ), chunk=100)
+    st = wait_status(client, decoder_id, lambda s: s["counters"]["samples_out"] == n, 60, "every output")
+    stamps = st["timestamps"]
+    assert stamps["longest_stamp_run"] <= 1 and stamps["warning"] is None, stamps
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200

@@ -12,9 +12,12 @@ import pytest
 from bci_stream.lsl.dejitter import TimestampRepair
 
 
-def described(sfreq: float, chunk: int, mode: str = "auto", pull: int = 37, speed: float = 1.0) -> dict:
+def described(sfreq: float, chunk: int, mode: str = "auto", pull: int = 37, speed: float = 1.0,
+              declared: float | None = None, n_chunks: int = 6) -> dict:
     repair = TimestampRepair(sfreq, mode)
-    t = 100.0 + np.arange(chunk * 6) / sfreq / speed
+    if declared is not None:  # the replay speed the stream declares (the service reads it from the stream's info)
+        repair.set_speed(declared)
+    t = 100.0 + np.arange(chunk * n_chunks) / sfreq / speed
     ts = np.repeat(t[chunk - 1::chunk], chunk) if chunk > 1 else t
     for i in range(0, len(ts), pull):
         repair.apply(ts[i:i + pull])
@@ -38,3 +41,16 @@ def test_chunks_stamped_once_over_2_s_are_said_with_the_mode_that_repairs_them(p
 def test_runs_auto_repairs_and_per_sample_stamps_get_no_warning(sfreq, chunk, speed, active, run):
     d = described(sfreq, chunk, speed=speed)
     assert (d["active"], d["longest_stamp_run"], d["warning"]) == (active, run, None)
+
+
+@pytest.mark.parametrize("pull", [1, 37])
+def test_a_replay_faster_than_20x_that_declares_its_speed_is_no_run_of_one_stamp(pull):
+    """Audit s58readme F1: ``replay --speed 32`` (steps of 1/32 period, under the 0.05 period taken for a repeated
+    stamp) got ``longest_stamp_run`` of the whole stream and the warning that its chunks share one stamp, logged again
+    at every new length. With the declared speed, a repeated stamp is one under 0.05 of the sender's period."""
+    undeclared = described(160.0, 1, pull=pull, speed=32.0, n_chunks=12800)  # 80 s of samples in 2.5 s
+    assert undeclared["longest_stamp_run"] == 12800 and undeclared["warning"] is not None  # as the audit saw
+    d = described(160.0, 1, pull=pull, speed=32.0, declared=32.0, n_chunks=12800)
+    assert (d["active"], d["longest_stamp_run"], d["warning"]) == (False, 0, None)
+    with pytest.raises(ValueError, match=r"speed must be finite and > 0, got 0.0"):
+        TimestampRepair(160.0).set_speed(0.0)
