@@ -14,7 +14,7 @@ def median_channel_sd(x: np.ndarray) -> float:
     if finite.all():  # the usual case, vectorised (a 64-channel, 2 s window at 1 kHz: ~0.3 ms)
         return float(np.median(x.std(axis=0))) if len(x) > 1 else float("nan")
     n = finite.sum(axis=0)
+    some = n > 1  # nanstd of a column of fewer than 2 finite values warns (a Python warning: errstate misses it)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sds = np.nanstd(np.where(finite, x, np.nan), axis=0)
-    sds = sds[n > 1]
+        sds = np.nanstd(np.where(finite, x, np.nan)[:, some], axis=0)
     return float(np.median(sds)) if sds.size else float("nan")

@@ -128,6 +128,12 @@ def renamable_type(ch_type: str | None) -> bool:
     return (ch_type or "").strip().casefold() in ("", *EEG_TYPES)
 
 
+def _bare(name: str) -> str:
+    """``name`` without its blanks and leading/trailing dots, case-folded: ``"C3.."`` and ``"c3"`` are ``"c3"``,
+    ``"EEG C3"`` is ``"eeg c3"`` (how near two names a key matches are: :func:`_lookup`)."""
+    return name.strip().strip(". \t").casefold()
+
+
 def _lookup(available: Sequence[str | None], wanted: Sequence[str], renamable: Sequence[bool] | None = None
             ) -> list[tuple[str, list[int], str]]:
     """Per name in ``wanted``: the indices into ``available`` (None: an unlabelled channel, never matched) it
@@ -148,6 +154,8 @@ def _lookup(available: Sequence[str | None], wanted: Sequence[str], renamable: S
         hits, how = exact.get(name, []), "exact"
         if not hits:
             hits, how = loose.get(ch_name_key(name), []), "key"
+            if len(hits) > 1 and len(near := [i for i in hits if _bare(available[i]) == _bare(name)]) == 1:
+                hits = near  # the one spelled as the wanted name but for dots and case: "C3" for "C3..", not "EEG C3"
         alt = other_name(name)
         if not hits and alt is not None and alt.casefold() not in keys:
             own = next(system for system in _SYSTEMS if normalise_ch_name(name).casefold() in system)

@@ -16,10 +16,10 @@ import numpy as np
 #: the SI megavolt (a decision: a stream in megavolts is not EEG, and all-capital headers such as ``UV`` occur).
 VOLTS = {
     "v": 1.0, "volt": 1.0, "volts": 1.0,
-    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
+    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3, "mvolt": 1e-3, "mvolts": 1e-3,
     "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "muv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
     "uvolt": 1e-6, "uvolts": 1e-6, "µvolt": 1e-6, "µvolts": 1e-6, "μvolt": 1e-6, "μvolts": 1e-6,
-    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
+    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9, "nvolt": 1e-9, "nvolts": 1e-9,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -303,17 +304,18 @@ def missing_path_message(path: Path) -> str:
     root, said = data_root(), f"path does not exist or is not a file: {path}"
     if not path.is_absolute() and (root / path).is_file():
         return f"{said} (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
-    folder = path.absolute().parent
+    where = Path(os.path.normpath(path.absolute()))  # ``../shared/data/...`` from the checkout: the data folder's
+    folder = where.parent
     try:
         names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else None
     except OSError:  # a folder this user may not list
         names = None
     if names is not None:  # its folder is there: a typo of the file's name, whatever the data folder (audit s43, F3)
         near = difflib.get_close_matches(path.name, names, n=3)
-        return f"{said} ({folder} holds " + (f"{', '.join(sorted(near))}: did you mean one of them?)" if near
-                                             else "no file of a name near it)")
+        return f"{said} ({folder} has " + (f"files named like it: {', '.join(sorted(near))}: did you mean one of them?)"
+                                           if near else "no file of a name near it)")
     try:
-        path.absolute().relative_to(root)
+        where.relative_to(root)
     except ValueError:
         return said
     return f"{said}; {missing_data_hint()}"

@@ -45,9 +45,20 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     if (err := rec.recorder.error if rec.recorder is not None else None) is not None:
         lines.append(f"error: {err}")
     if totals.markers == 0:
-        lines.append("warning: no marker was recorded: calibrate needs the cues (is the stimulus program's marker "
-                     f"stream {rec.hub.follower.predicate if rec.hub else rec.name + '-markers'}? name it with "
-                     f"{rec.names['marker_stream']})")
+        lines.append(f"warning: no marker was recorded: calibrate needs the cues ({no_markers_reason(rec, stream)})")
     if written:
         lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
     return lines
+
+
+def no_markers_reason(rec: RecordOnly, stream: dict | None) -> str:
+    """Why no marker is in the file: the marker stream found but silent, the one the user named never found (audit
+    s58readme F4: it was told to name it, with the resolver's predicate), or the default looked for."""
+    if stream is not None:
+        return f"the marker stream {stream['name']!r} was found but sent none"
+    flag = rec.names["marker_stream"]
+    if rec.marker_stream is not None:
+        given = ", ".join(f"{k} {v!r}" for k, v in rec.marker_stream.model_dump().items() if v is not None)
+        return f"no marker stream of {flag} ({given}) was found while recording: is the stimulus program sending it?"
+    looked_for = rec.hub.follower.predicate if rec.hub else rec.name + "-markers"
+    return f"is the stimulus program's marker stream {looked_for}? name it with {flag}"

@@ -243,6 +243,10 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         if not (math.isfinite(speed) and 1 <= speed <= MAX_SPEED):
             raise click.BadParameter(f"must be >= 1 and <= {MAX_SPEED:g} (times real time); got {speed!r}",
                                      param_hint="--speed")
+    from bci_stream.train.evaluate.offline import onnx_file_problem
+
+    if (why := onnx_file_problem(model)) is not None:
+        raise InputError(why)
     try:
         names = read_channel_names(channel_names)
     except BciStreamError as exc:
@@ -295,8 +299,10 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                          "left (every trial was left out; the notes above say why)")
     kind = res["kind"] + ("" if not res.get("non_causal") else ", non-causal: offline upper bounds"
                           if res.get("lookahead") is None else f", non-causal: lookahead K={res['lookahead']}, offline")
+    chance = "" if m.get("chance_trial_accuracy") is None else (
+        f"; chance {m['chance_trial_accuracy']:.3f} (the share of the most frequent trial class)")
     click.echo(f"{res['model']} ({kind}) on {len(res['files'])} file(s): {m['n_trials']} trials "
-               f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}")
+               f"{m['trials_per_class']}, sample accuracy {m['sample_accuracy']:.3f}{chance}")
     for t, row in m["trial_accuracy"].items():
         inst = "–" if row["instant"] is None else f"{row['instant']:.3f}"
         mean = "–" if row["mean"] is None else f"{row['mean']:.3f}"

@@ -308,13 +308,13 @@ def test_ctrl_c_before_the_first_sample_removes_the_file_and_exits_1(tmp_path):
     del outlet
 
 
-def record_stamped(path, name: str, x: np.ndarray, mend, until: int | None = None
+def record_stamped(path, name: str, x: np.ndarray, mend, until: int | None = None, marker_stream: str | None = None
                    ) -> tuple[RecordOnly, object, np.ndarray]:
     """Record ``name`` into ``path`` while ``x`` is pushed in 50-sample chunks stamped on the nominal schedule (from
     when the recorder's inlet is there) as ``mend(stamps)`` changes them in place, stopped once ``until`` (default:
     all) samples were taken: the recorder, its totals, the schedule."""
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
-    rec, stop, got = RecordOnly(path, name), threading.Event(), {}
+    rec, stop, got = RecordOnly(path, name, marker_stream=marker_stream), threading.Event(), {}
     rec.open()
     thread = record_in_thread(rec, stop, got)
     try:
@@ -386,6 +386,17 @@ def test_a_run_of_deduced_stamps_the_recording_ends_with_is_written_on_from_the_
     assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
     assert rec.counters.deduced_timestamps == m
     np.testing.assert_allclose(written_stamps(tmp_path / "e.xdf", name), ts, rtol=0, atol=1e-9)
+
+
+def test_a_named_marker_stream_never_found_is_said_so_not_to_be_named(tmp_path):
+    """Audit s58readme F4: ``--marker-stream NAME`` that never appeared got "name it with --marker-stream" and the
+    resolver's predicate. Now: the one named was not found while recording."""
+    name, missing = unique("nomk"), unique("nomk-cues")
+    rec, totals, _ = record_stamped(tmp_path / "m.xdf", name, test_signal(200, seed=8), lambda sent: None,
+                                    marker_stream=missing)
+    assert totals.markers == 0
+    assert (f"warning: no marker was recorded: calibrate needs the cues (no marker stream of --marker-stream (name "
+            f"'{missing}') was found while recording: is the stimulus program sending it?)") in summary(rec, totals)
 
 
 def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_any_stream_is_looked_for(tmp_path):

@@ -18,8 +18,20 @@ import numpy as np
 from bci_stream.core.errors import ModelError
 
 
+def onnx_file_problem(target: str) -> str | None:
+    """Why MODEL ``target`` cannot be read when it is a model folder's ONNX file ("the model", given for its folder:
+    before, read as a torch checkpoint, answered with torch's unpickling dump); None otherwise."""
+    path = Path(target)
+    if path.suffix != ".onnx" or not path.is_file():
+        return None
+    return (f"MODEL {target} is an ONNX file: give its model folder ({path.parent}, the one holding model.json), a "
+            "registry name, or a checkpoint .pt")
+
+
 def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
     path = Path(target)
+    if (why := onnx_file_problem(target)) is not None:
+        raise ModelError(why)
     if path.suffix == ".pt" or (path.is_file() and path.name != "model.json"):
         from bci_stream.train.checkpoint import load_checkpoint
         from bci_stream.train.evaluate.in_sample import checkpoint_training_files

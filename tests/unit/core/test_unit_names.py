@@ -1,5 +1,5 @@
-"""Voltage unit spellings: the micro sign and the Greek mu with the word, ``uVolt(s)``; case-folding (``MV`` is a
-millivolt, a documented decision)."""
+"""Voltage unit spellings: the micro sign and the Greek mu with the word, ``uVolt(s)`` (``mVolt(s)``, ``nVolt(s)``);
+case-folding (``MV`` is a millivolt, a documented decision)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ from bci_stream.lsl.units import unit_scale
 @pytest.mark.parametrize("unit", ["µvolts", "μvolts", "µVolt", "μ Volt", "uVolt", "uVolts", "uvolts", "UVOLT"])
 def test_micro_spellings_with_the_word_are_microvolts(unit):
     assert volts_per_unit(unit) == 1e-6
+
+
+@pytest.mark.parametrize("unit, volts", [("mVolts", 1e-3), ("mvolt", 1e-3), ("nVolts", 1e-9), ("NVOLT", 1e-9)])
+def test_milli_and_nano_spellings_with_the_word_are_read_as_the_micro_ones_are(unit, volts):
+    """Audit s58live F3: a stream declaring ``mVolts`` was refused though ``uVolts`` was read."""
+    assert volts_per_unit(unit) == volts
 
 
 def test_case_is_folded_so_MV_is_millivolts():

@@ -134,6 +134,10 @@ def test_a_missing_file_of_the_command_line_names_the_data_folder_where_it_helps
     with pytest.raises(DataError) as exc:
         load_recording(data_folder / "eegmmidb" / "S002" / "S002R06.edf")
     assert f"; real EEG is looked for under the data folder (BCI_STREAM_DATA={str(data_folder)!r})" in str(exc.value)
+    monkeypatch.chdir(data_folder / "eegmmidb")  # the README's ``../shared/data/...`` form: a path with ``..`` in it
+    with pytest.raises(DataError) as exc:
+        load_recording(Path("..") / data_folder.name / "eegmmidb" / "S002" / "S002R06.edf")
+    assert f"; real EEG is looked for under the data folder (BCI_STREAM_DATA={str(data_folder)!r})" in str(exc.value)
     with pytest.raises(DataError) as exc:
         load_recording(tmp_path / "elsewhere" / "S002R06.edf")
     assert str(exc.value) == f"path does not exist or is not a file: {tmp_path / 'elsewhere' / 'S002R06.edf'}"
@@ -152,9 +156,9 @@ def test_a_typo_in_a_files_name_in_a_folder_that_is_there_names_its_near_files_n
         (mine / name).write_bytes(b"")
     with pytest.raises(DataError) as exc:
         load_recording(mine / "eeg1_3.dat")
-    assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'eeg1_3.dat'} ({mine} holds eeg1_1.dat, "
-                              "eeg1_2.dat: did you mean one of them?)")
+    assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'eeg1_3.dat'} ({mine} has files named "
+                              "like it: eeg1_1.dat, eeg1_2.dat: did you mean one of them?)")
     with pytest.raises(DataError) as exc:
         load_recording(mine / "zz.edf")
-    assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'zz.edf'} ({mine} holds no file of a "
+    assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'zz.edf'} ({mine} has no file of a "
                               "name near it)")

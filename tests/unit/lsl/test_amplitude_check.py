@@ -128,3 +128,17 @@ def test_a_flat_start_does_not_settle_the_check() -> None:
     assert _feed(check, nan_start) == [] and check.done and check.skipped == 320
     one_chunk = AmplitudeCheck(assumed, None, 160.0, "amp-check")  # a chunk holding the flat window and the next
     assert one_chunk.feed(volts[640:1600]) is not None and one_chunk.skipped == 320
+
+
+def test_a_channel_with_no_finite_sample_is_left_out_without_a_numpy_warning():
+    """Audit s58live F4: a model channel NaN throughout the check's window printed numpy's "Degrees of freedom <= 0"
+    RuntimeWarning on the worker's stderr (np.errstate does not silence it); the value was right."""
+    import warnings
+
+    x = np.random.default_rng(2).standard_normal((320, 4)) * 20.0
+    x[:, 1] = np.nan
+    x[:300, 2] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sd = median_channel_sd(x)
+    assert abs(sd - 20.0) < 3.0 and np.isnan(median_channel_sd(np.full((10, 2), np.nan)))

@@ -33,3 +33,17 @@ def test_a_models_dir_given_keeps_the_plain_message(tmp_path):
                                     "--models-dir", str(tmp_path)])
     assert res.exit_code == 2, res.output
     assert "model 's01lab' not found in" in res.output and HINT not in res.output, res.output
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_models_onnx_file_as_model_names_its_folder(live):
+    """Audit s58readme F3: ``evaluate models/NAME/model.onnx`` (the file that is "the model") was read as a torch
+    checkpoint and answered with torch's unpickling dump. Now one line naming the folder to give."""
+    from support.common import REPO
+
+    onnx = REPO / "models" / "eegmmidb-s001" / "model.onnx"
+    res = CliRunner().invoke(main, ["evaluate", str(onnx), "--data", EDF, "--labels", "T1=fists,T2=feet"]
+                             + (["--live"] if live else []))
+    assert res.exit_code == 2, res.output
+    assert (f"MODEL {onnx} is an ONNX file: give its model folder ({onnx.parent}, the one holding model.json)"
+            in res.output and "Weights only" not in res.output), res.output

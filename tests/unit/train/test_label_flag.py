@@ -9,6 +9,7 @@ Real EEG (tests/data: S001 R05/R06, 21 channels) rewritten as NPZ with T1 -> ``c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def test_label_maps_event_names_with_commas_and_equals_and_overwrite_bumps_the_v
     # evaluate takes the same --label; the model's own label map (names with ',' and '=') is its default
     res = _cli("evaluate", str(models / "s1"), "--data", renamed[1], *PAIRS)
     assert res.exit_code == 0 and "trial accuracy @   2s" in res.output, res.output
+    head = next(line for line in res.output.splitlines() if "sample accuracy" in line)  # audit s58readme F6: chance too
+    assert re.search(r"; chance 0\.\d{3} \(the share of the most frequent trial class\)$", head), head
     res = _cli("evaluate", str(models / "s1"), "--data", renamed[1], "--labels", "cond=1=fists")
     assert res.exit_code == 2 and "--labels pair 'cond=1=fists' holds two '='" in res.output, res.output
 
