@@ -315,7 +315,7 @@ def missing_path_message(path: Path) -> str:
         return f"{said} ({folder} has " + (f"files named like it: {', '.join(sorted(near))}: did you mean one of them?)"
                                            if near else "no file of a name near it)")
     try:
-        where.relative_to(root)
+        where.relative_to(os.path.normpath(root.absolute()))  # BCI_STREAM_DATA=../shared/data too
     except ValueError:
         return said
     return f"{said}; {missing_data_hint()}"

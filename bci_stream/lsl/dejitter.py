@@ -139,14 +139,6 @@ class TimestampRepair(AnchorFit, JitterAccounting):
         self.longest_run = 0  # samples: the longest run of one repeated stamp seen (chunks of many samples, one stamp)
         self.run_first = 0  # index of the first sample of the latest run of one stamp
 
-    def set_speed(self, speed: float) -> None:
-        """The sender's samples come ``speed`` times the nominal rate (a replay's declared speed): a repeated stamp is
-        a step under :data:`ZERO_STEP` of *its* period. Before, a replay above 20x (steps under 0.05 nominal periods)
-        was taken for chunks sharing one stamp: a false ``longest_stamp_run`` of the whole stream and its warning."""
-        if not (math.isfinite(speed) and speed > 0):
-            raise ValueError(f"speed must be finite and > 0, got {speed}")
-        self.zero = ZERO_STEP * self.period / speed
-
     # -- the per-chunk call ------------------------------------------------------------------------------
 
     def apply(self, ts: np.ndarray) -> np.ndarray:

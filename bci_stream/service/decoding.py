@@ -79,6 +79,7 @@ class StreamDecoder:
         self.on_event = on_event
         self.gaps = GapTracker(sfreq, options.gap_threshold_s)
         self.stamps = TimestampRepair(sfreq, options.timestamp_repair)  # chunk-stamped senders: per-sample times
+        self.sfreq, self.speed = sfreq, 1.0
         self.reject = options.nan_policy == "reject"
         self.guard = NonFiniteGuard(model.n_chans, "zero" if self.reject else options.nan_policy)
         self.nonfinite = NonFiniteWatch(sfreq, on_event, name)  # which channels, and a run of rejections
@@ -89,6 +90,17 @@ class StreamDecoder:
     @property
     def card(self):
         return self.model.card
+
+    def set_speed(self, speed: float) -> None:
+        """The sender's samples come ``speed`` times the nominal rate (a replay's declared speed, ``bci-stream replay
+        --speed``): the timestamp repair reads its stamps at that rate, so a replay's regular stamps are left as they
+        came. Before, one above 20x was taken for chunks sharing one stamp (a false ``longest_stamp_run`` and its
+        warning, logged again at every new length), and one above ~100x had its stamps rewritten by up to 225 ms."""
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be finite and > 0, got {speed}")
+        if speed != self.speed:
+            self.speed = speed
+            self.stamps = TimestampRepair(self.sfreq * speed, self.options.timestamp_repair)
 
     def new_instance(self, rebase: Callable[[float], float]) -> None:
         """The stream came back as a new outlet instance on a clock of its own: at its first chunk (the next one
@@ -130,8 +142,6 @@ class StreamDecoder:
                 continue
             epochs[lo:hi] = self.counters.state_epoch
             seg = self.guarded(x[lo:hi], ts[lo:hi])
-            if (first := self.guard.first_finite) is not None:  # channels whose filters ran on the 0 stand-in
-                self.state.init_channels(*first)
             ta = pylsl.local_clock()
             ys.append(self.model.run(seg, self.state) if self.host is None else self.host.run(self, seg))
             t_dec += pylsl.local_clock() - ta
@@ -189,8 +199,12 @@ class StreamDecoder:
         self.guard.limit = input_limit(self.card.unit, np.broadcast_to(scale, (self.model.n_chans,)))
 
     def guarded(self, x: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """``x`` with its non-finite values replaced by the policy (hold, zero), the channels that held them noted."""
+        """``x`` with its non-finite values replaced by the policy (hold, zero), the channels that held them noted; the
+        filters of a channel that ran on the 0 stand-in till its first finite value in ``x`` start afresh from it (every
+        path that decodes goes through here: the dedicated worker's, the shared and Ray workers' batched one)."""
         x = self.guard.apply(x)
+        if (first := self.guard.first_finite) is not None:
+            self.state.init_channels(*first)
         bad = self.guard.last_bad
         if bad is not None:
             self.nonfinite.saw(bad, self.card.ch_names, ts)

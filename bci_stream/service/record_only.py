@@ -258,7 +258,7 @@ class RecordOnly:
             if not len(ts) or not back.arrived(x, ts, c.samples_in):  # StreamMismatchError: run's
                 return 0
         now = pylsl.local_clock()
-        if self.stalled:
+        if self.stalled and timeout is not None:  # (a flushed run at the end is no resume: the stall stands)
             self.stalled = False
             self.event("resume", first_timestamp=float(ts[0]), seq=c.samples_in, silent_s=now - self.last_data)
         if k := self.puller.last_filled:  # stamps that were no number: placed one period after the one before
@@ -287,7 +287,8 @@ class RecordOnly:
         self.last_ts = float(ts[-1])
         if self.check.feed(x) is not None:
             self.notes.append(self.check.warning)
-        self.last_data = now
+        if timeout is not None:
+            self.last_data = now
         return len(ts)
 
     def event(self, kind: str, **fields: Any) -> None:

@@ -387,6 +387,6 @@ class StallHandling(ReturnCheck, Reopening):
         if (checks := getattr(self, "stamp_checks", None)) is not None:  # a new instance: a replay at another speed
             checks.speed = read_replay_speed(full)
             if dec is not None:
-                dec.stamps.set_speed(checks.speed)
+                dec.set_speed(checks.speed)
         if self.commands.source is not None:
             self.commands.source = full

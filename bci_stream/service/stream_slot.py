@@ -178,7 +178,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.reporter.outputs_nonfinite = self.divergence.describe
         self.flat = FlatChannels(self.sfreq, self.decoder.card.ch_names, self.flat_changed,
                                  f"decoder {self.decoder_id}")
-        self.decoder.stamps.set_speed(speed := read_replay_speed(self.full) if self.full is not None else 1.0)
+        self.decoder.set_speed(speed := read_replay_speed(self.full) if self.full is not None else 1.0)
         self.stamp_checks = None if self.sfreq <= 0 else StampChecks(self.sfreq, speed)
         self.commands.decoder = self.decoder
         self.commands.source = self.full

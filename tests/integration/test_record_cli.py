@@ -308,11 +308,11 @@ def test_ctrl_c_before_the_first_sample_removes_the_file_and_exits_1(tmp_path):
     del outlet
 
 
-def record_stamped(path, name: str, x: np.ndarray, mend, until: int | None = None, marker_stream: str | None = None
-                   ) -> tuple[RecordOnly, object, np.ndarray]:
+def record_stamped(path, name: str, x: np.ndarray, mend, until: int | None = None, marker_stream: str | None = None,
+                   stall_s: float = 0.0) -> tuple[RecordOnly, object, np.ndarray]:
     """Record ``name`` into ``path`` while ``x`` is pushed in 50-sample chunks stamped on the nominal schedule (from
-    when the recorder's inlet is there) as ``mend(stamps)`` changes them in place, stopped once ``until`` (default:
-    all) samples were taken: the recorder, its totals, the schedule."""
+    when the recorder's inlet is there) as ``mend(stamps)`` changes them in place, stopped ``stall_s`` after ``until``
+    (default: all) samples were taken: the recorder, its totals, the schedule."""
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
     rec, stop, got = RecordOnly(path, name, marker_stream=marker_stream), threading.Event(), {}
     rec.open()
@@ -325,6 +325,7 @@ def record_stamped(path, name: str, x: np.ndarray, mend, until: int | None = Non
         for i in range(0, len(x), 50):
             outlet.push_chunk(x[i:i + 50], sent[i:i + 50].tolist())
         wait_for(lambda: rec.counters.samples_in >= (len(x) if until is None else until), 60.0, "every sample")
+        time.sleep(stall_s)
     finally:
         stop.set()
         thread.join(10.0)
@@ -382,10 +383,17 @@ def test_a_run_of_deduced_stamps_the_recording_ends_with_is_written_on_from_the_
     def mend(sent: np.ndarray) -> None:
         sent[-m:] = liblsl_deduced(m, SFREQ)
 
-    rec, totals, ts = record_stamped(tmp_path / "e.xdf", name, test_signal(n, seed=7), mend, until=n - m)
+    rec, totals, ts = record_stamped(tmp_path / "e.xdf", name, test_signal(n, seed=7), mend, until=n - m, stall_s=3.0)
     assert (totals.samples, totals.lost, totals.gaps, totals.backward_steps) == (n, 0, 0, 0)
     assert rec.counters.deduced_timestamps == m
     np.testing.assert_allclose(written_stamps(tmp_path / "e.xdf", name), ts, rtol=0, atol=1e-9)
+    # the recording ended stalled (the sender silent for 3 s): the run written at the stop is no resume (review s58)
+    import pyxdf
+
+    events = [v[0] for s in pyxdf.load_xdf(str(tmp_path / "e.xdf"))[0] if s["info"]["name"][0] == f"{name}-events"
+              for v in s["time_series"]]
+    assert any('"stall"' in e for e in events) and not any('"resume"' in e for e in events), events
+    assert totals.stalled_s >= 2.0, totals
 
 
 def test_a_named_marker_stream_never_found_is_said_so_not_to_be_named(tmp_path):

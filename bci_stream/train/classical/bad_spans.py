@@ -347,7 +347,7 @@ def leave_out(trials: Trials, spans: Sequence[Span], sfreq: float, labels: Seque
 
 def hold_nonfinite(data: np.ndarray, limit: float | None = LIMIT_UV) -> int:
     """Replace, in place, each NaN/inf, and each value beyond ±``limit``, of ``data`` ``[T, C]`` by its channel's
-    last usable value (0 before any), as the service's default ``nan_policy="hold"`` does
+    last usable value (its first usable value before it), as the service's default ``nan_policy="hold"`` does
     (:class:`~bci_stream.dsp.preprocess.NonFiniteGuard`, the same class, with the service's bound), so that the
     features calibrate fits and scores are those the service computes; returns how many."""
     from bci_stream.dsp.preprocess import NonFiniteGuard

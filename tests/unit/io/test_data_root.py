@@ -138,6 +138,11 @@ def test_a_missing_file_of_the_command_line_names_the_data_folder_where_it_helps
     with pytest.raises(DataError) as exc:
         load_recording(Path("..") / data_folder.name / "eegmmidb" / "S002" / "S002R06.edf")
     assert f"; real EEG is looked for under the data folder (BCI_STREAM_DATA={str(data_folder)!r})" in str(exc.value)
+    monkeypatch.setenv("BCI_STREAM_DATA", str(Path("..") / data_folder.name))  # a relative data folder, '..' in it
+    with pytest.raises(DataError) as exc:
+        load_recording(Path("..") / data_folder.name / "eegmmidb" / "S002" / "S002R06.edf")
+    assert "; real EEG is looked for under the data folder (BCI_STREAM_DATA=" in str(exc.value), str(exc.value)
+    monkeypatch.setenv("BCI_STREAM_DATA", str(data_folder))
     with pytest.raises(DataError) as exc:
         load_recording(tmp_path / "elsewhere" / "S002R06.edf")
     assert str(exc.value) == f"path does not exist or is not a file: {tmp_path / 'elsewhere' / 'S002R06.edf'}"

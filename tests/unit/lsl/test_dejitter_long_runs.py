@@ -14,9 +14,8 @@ from bci_stream.lsl.dejitter import TimestampRepair
 
 def described(sfreq: float, chunk: int, mode: str = "auto", pull: int = 37, speed: float = 1.0,
               declared: float | None = None, n_chunks: int = 6) -> dict:
-    repair = TimestampRepair(sfreq, mode)
-    if declared is not None:  # the replay speed the stream declares (the service reads it from the stream's info)
-        repair.set_speed(declared)
+    # a replay's declared speed (the service reads it from the stream's info: StreamDecoder.set_speed): its rate
+    repair = TimestampRepair(sfreq * (declared or 1.0), mode)
     t = 100.0 + np.arange(chunk * n_chunks) / sfreq / speed
     ts = np.repeat(t[chunk - 1::chunk], chunk) if chunk > 1 else t
     for i in range(0, len(ts), pull):
@@ -52,5 +51,14 @@ def test_a_replay_faster_than_20x_that_declares_its_speed_is_no_run_of_one_stamp
     assert undeclared["longest_stamp_run"] == 12800 and undeclared["warning"] is not None  # as the audit saw
     d = described(160.0, 1, pull=pull, speed=32.0, declared=32.0, n_chunks=12800)
     assert (d["active"], d["longest_stamp_run"], d["warning"]) == (False, 0, None)
-    with pytest.raises(ValueError, match=r"speed must be finite and > 0, got 0.0"):
-        TimestampRepair(160.0).set_speed(0.0)
+
+
+@pytest.mark.parametrize("speed", [100.0, 200.0, 1000.0])
+def test_a_replay_declared_up_to_1000x_keeps_its_stamps(speed):
+    """Review s58 F4: replays above ~100x (``replay --speed`` takes up to 1000) had their regular stamps rewritten by
+    up to 225 ms (the repair read them at the nominal rate: a stair-case)."""
+    repair = TimestampRepair(160.0 * speed, "auto")
+    ts = 100.0 + np.arange(3200) / (160.0 * speed)
+    out = np.concatenate([repair.apply(ts[i:i + 37]) for i in range(0, len(ts), 37)])
+    np.testing.assert_array_equal(out, ts)
+    assert repair.describe()["samples_repaired"] == 0
