@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import os
 import inspect
+import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any

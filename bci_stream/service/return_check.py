@@ -173,7 +173,8 @@ class ReturnCheck:
             return
         ts = puller.flush()[1]
         self.status.counters.samples_lost += len(ts)
-        log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited for a stamped sample after "
-                    "stamps liblsl deduced from 0: counted as lost", self.decoder_id, len(ts), float(ts[0]))
+        log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited to be handed on (a run of "
+                    "stamps liblsl deduced from 0, waiting for a stamped sample): counted as lost", self.decoder_id,
+                    len(ts), float(ts[0]))
         self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]),
                    waited_for="a stamped sample after stamps liblsl deduced from 0")
