@@ -153,28 +153,17 @@ class ReturnCheck:
     def drop_held(self) -> None:
         """The decoder ends with a chunk held (pulled, never decoded): its samples are counted as lost, said in the
         log and the recording (``held_lost``). Before, they were in no counter of the final status. So are the rows
-        its puller held (a run of stamps liblsl deduced from 0 that no stamped sample followed: :meth:`drop_pulled`)."""
-        self.drop_pulled()
-        if (held := self.take_held()) is None:
-            return
-        ts = held[1]
+        its puller held (a run of stamps liblsl deduced from 0 that no stamped sample followed)."""
+        if (puller := self.puller) is not None and puller.pending():
+            self._count_lost(puller.flush()[1], "a stamped sample after stamps liblsl deduced from 0")
+        if (held := self.take_held()) is not None:
+            self._count_lost(held[1], "its outlet instance's check" if self.verify_pending is not None
+                             or self.check_pending is not None else "its clock offset")
+
+    def _count_lost(self, ts: np.ndarray, why: str) -> None:
+        """Pulled samples stamped ``ts`` that the ending decoder never decoded (they waited for ``why``): counted in
+        ``samples_lost``, said in the log and as a ``held_lost`` event."""
         self.status.counters.samples_lost += len(ts)
-        why = ("its outlet instance's check" if self.verify_pending is not None or self.check_pending is not None
-               else "its clock offset")
         log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited for %s: counted as lost",
                     self.decoder_id, len(ts), float(ts[0]), why)
         self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]), waited_for=why)
-
-    def drop_pulled(self) -> None:
-        """The decoder ends while its puller holds a run of stamps liblsl deduced from 0 (pulled, waiting for a stamped
-        sample to be placed from): counted as lost, said as :meth:`drop_held` says a held chunk. Before, they were in
-        no counter."""
-        if (puller := self.puller) is None or not puller.pending():
-            return
-        ts = puller.flush()[1]
-        self.status.counters.samples_lost += len(ts)
-        log.warning("decoder %s: ended while %d pulled samples (from stamp %.6f) waited to be handed on (a run of "
-                    "stamps liblsl deduced from 0, waiting for a stamped sample): counted as lost", self.decoder_id,
-                    len(ts), float(ts[0]))
-        self.event("held_lost", samples=len(ts), first_timestamp=float(ts[0]),
-                   waited_for="a stamped sample after stamps liblsl deduced from 0")
