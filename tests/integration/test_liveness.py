@@ -94,8 +94,10 @@ def test_load_figures_while_decoding_a_stall_that_is_no_error_and_its_clearing(c
         assert 0 < recent["count"] <= total["count"]
         assert 0 < recent["p50"] <= recent["p99"] <= recent["max"] <= total["max"] and math.isfinite(recent["p99"])
     assert st["stall"] is None and st["last_error"] is None
-    # 1 stall and resume if a loaded machine stalled it before its first data (not the source's): counted from here
-    stalls, resumes = st["counters"]["stalls"], st["counters"]["resumes"]
+    # a loaded machine may starve the test's pusher for over stall_timeout_s (1 s), before its first data or while
+    # it sends: each such stall is counted and cleared by a resume, so while decoding there are as many of each
+    stalls = st["counters"]["stalls"]
+    assert st["counters"]["resumes"] == stalls, st["counters"]
     text = client.get("/metrics").text
     assert 0 < metric(text, "bci_stream_busy_ratio", decoder_id) <= 1.0
     assert metric(text, "bci_stream_input_rate_hz", decoder_id) > 0
@@ -109,7 +111,10 @@ def test_load_figures_while_decoding_a_stall_that_is_no_error_and_its_clearing(c
     stall = st["stall"]
     assert stall["kind"] == "silent" and "stall_timeout_s=1" in stall["reason"], stall
     assert stall["seconds"] > 0 and math.isfinite(stall["since"])
-    assert st["last_error"] is None and st["counters"]["stalls"] == stalls + 1
+    # this stall is counted and not cleared (and any the pusher's starving made before it was)
+    assert st["last_error"] is None and st["counters"]["stalls"] >= stalls + 1
+    stalls, resumes = st["counters"]["stalls"], st["counters"]["resumes"]
+    assert resumes == stalls - 1, st["counters"]
     del outlet
     st = wait_status(client, decoder_id, lambda s: s["stall"]["seconds"] > stall["seconds"], 30, "the stall to last")
     assert st["state"] == "stalled" and st["last_error"] is None and st["stall"]["since"] == stall["since"]
@@ -120,12 +125,12 @@ def test_load_figures_while_decoding_a_stall_that_is_no_error_and_its_clearing(c
     assert outlet.wait_for_consumers(30), "the decoder did not re-subscribe to the returning source"
     pusher = pushing(outlet, seed=6)
     st = wait_status(client, decoder_id, lambda s: s["state"] == "running"
-                     and s["counters"]["resumes"] == resumes + 1, 30, "decoding to resume")
+                     and s["counters"]["resumes"] >= resumes + 1, 30, "decoding to resume")
     assert st["stall"] is None and st["last_error"] is None and st["counters"]["reconnects"] == 1
 
     # the source stops for good; the final status (DELETE) keeps the stall and has no error
     halt(pusher)
-    wait_status(client, decoder_id, lambda s: s["state"] == "stalled" and s["counters"]["stalls"] == stalls + 2, 30,
+    wait_status(client, decoder_id, lambda s: s["state"] == "stalled" and s["counters"]["stalls"] >= stalls + 1, 30,
                 "the second stall")
     final = client.delete(f"/decoders/{decoder_id}").json()
     assert final["state"] == "stopped" and final["last_error"] is None
