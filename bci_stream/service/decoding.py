@@ -209,7 +209,8 @@ class StreamDecoder:
         if bad is not None:
             self.nonfinite.saw(bad, self.card.ch_names, ts)
         if not self.reject:  # the share of samples replaced, per second of the stream
-            self.nonfinite.replaced(len(x), 0 if bad is None else int(bad.any(axis=1).sum()), self.guard.policy)
+            n_bad, n_values = (0, 0) if bad is None else (int(bad.any(axis=1).sum()), int(bad.sum()))
+            self.nonfinite.replaced(len(x), n_bad, n_values, self.guard.last_beyond, self.guard.policy)
         return x
 
     def count_nonfinite(self) -> None:

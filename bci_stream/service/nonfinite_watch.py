@@ -48,7 +48,9 @@ class NonFiniteWatch:
         self.rejecting = 0  # samples rejected since the last one kept
         self.rejecting_from: tuple[int, float] | None = None  # seq and stamp of the first of them
         self.warning: str | None = None
-        self.block = [0, 0]  # this second's samples, and those with a value replaced (``hold``/``zero``)
+        #: this second's samples, those with a value replaced (``hold``/``zero``), the values replaced, and of them
+        #: those finite but beyond ±1 V
+        self.block = [0, 0, 0, 0]
 
     def saw(self, bad: np.ndarray, names: Sequence[str], ts: np.ndarray) -> None:
         """A chunk ``bad`` ``[n, n_chans]`` (True: not finite) with at least one, in model channel order."""
@@ -94,23 +96,26 @@ class NonFiniteWatch:
             self.on_event("rejecting", message=None, seq=seq, samples=self.rejecting)
         self.rejecting, self.rejecting_from, self.warning = 0, None, None
 
-    def replaced(self, n: int, n_bad: int, policy: str) -> None:
+    def replaced(self, n: int, n_bad: int, n_values: int, n_beyond: int, policy: str) -> None:
         """A chunk of ``n`` samples decoded under ``policy`` (``hold`` or ``zero``), ``n_bad`` of them with a value
-        replaced: over each second of the stream, a share of :data:`REPLACED_WARN` or more is said (log, status,
-        recording event ``replacing``; with the cue of a unit mislabel), and its end after a second below
-        :data:`REPLACED_END`."""
+        replaced (``n_values`` values, ``n_beyond`` of them finite but beyond ±1 V): over each second of the stream,
+        a share of :data:`REPLACED_WARN` or more is said (log, status, recording event ``replacing``; with the cue of
+        a unit mislabel when most of the values replaced were beyond ±1 V, not NaN/inf), and its end after a second
+        below :data:`REPLACED_END`."""
         block = self.block
-        block[0] += n
-        block[1] += n_bad
+        for k, v in enumerate((n, n_bad, n_values, n_beyond)):
+            block[k] += v
         if block[0] < self.sfreq:
             return
-        share, self.block = block[1] / block[0], [0, 0]
+        share, self.block = block[1] / block[0], [0, 0, 0, 0]
         if self.warning is None and share >= REPLACED_WARN:
-            self.warning = (f"{share:.0%} of the last second's samples had a value not finite or beyond ±1 V of "
-                            f"the stream's unit, on channel(s) {shortlist(self.latest, 8)} (nan_policy {policy!r}: "
-                            f"decoded with {'their last finite value' if policy == 'hold' else 'zeros'} instead, so "
-                            "the outputs barely follow them); values beyond ±1 V on most samples are most often a "
-                            "unit the stream does not declare (µV sent as V: see stream.units)")
+            self.warning = (f"{share:.0%} of the last second's samples had a value {_what(block[3], block[2])}, on "
+                            f"channel(s) {shortlist(self.latest, 8)} (nan_policy {policy!r}: decoded with "
+                            f"{'their last finite value' if policy == 'hold' else 'zeros'} instead, so the outputs "
+                            "barely follow them)")
+            if 2 * block[3] >= block[2]:
+                self.warning += ("; values beyond ±1 V on most samples are most often a unit the stream does not "
+                                 "declare (µV sent as V: see stream.units)")
             log.warning("%s: %s", self.name, self.warning)
             self.on_event("replacing", message=self.warning, channels=list(self.latest))
         elif self.warning is not None and share < REPLACED_END:
@@ -129,3 +134,12 @@ class NonFiniteWatch:
         return {"channels": dict(self.by_channel), "latest": list(self.latest), "last_ts": self.last_ts,
                 "rejecting": self.rejecting, "rejecting_s": round(self.rejecting / self.sfreq, 3),
                 "warning": self.warning}
+
+
+def _what(n_beyond: int, n_values: int) -> str:
+    """What the replaced values were: ``n_beyond`` of ``n_values`` finite but beyond ±1 V, the rest NaN/inf."""
+    if n_beyond == 0:
+        return "not finite"
+    if n_beyond == n_values:
+        return "beyond ±1 V of the stream's unit"
+    return "not finite or beyond ±1 V of the stream's unit"

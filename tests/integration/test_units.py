@@ -160,3 +160,25 @@ def test_an_assumed_unit_with_an_implausible_amplitude_is_warned_in_the_status(s
         finally:
             supervisor.stop(handle.id)
             del outlet
+
+
+def test_microvolt_values_declared_as_volts_are_held_and_said_to_be_a_likely_unit_mislabel(supervisor):
+    """A stream declaring volts that sends microvolts (a replay scaled to µV, its desc left in V): nearly every
+    value is beyond ±1 V, held by ``nan_policy: hold``, and ``stream.nonfinite.warning`` says so with the cue of an
+    undeclared unit (NaN-only channels get no such cue: tests/faults/test_f03_dead_channel.py)."""
+    x_uv = test_signal(int(3 * TINY_SFREQ), seed=23).astype(np.float64) * 20.0
+    name = unique("mislabel")
+    outlet = pylsl.StreamOutlet(_stream_info(name, "V"))
+    handle = _start(supervisor, outlet.get_info(), nan_policy="hold")
+    try:
+        wait_for(lambda: handle.status.state == "running", 30, "the worker to be running")
+        push_paced(outlet, x_uv, TINY_SFREQ * 4, chunk=10)
+        wait_for(lambda: handle.status.counters.samples_out == len(x_uv), 30, "every sample decoded")
+        warning = handle.status.stream["nonfinite"]["warning"]
+        assert warning.startswith("100% of the last second's samples had a value beyond ±1 V of the stream's unit, "
+                                  "on channel(s) "), warning
+        assert warning.endswith("values beyond ±1 V on most samples are most often a unit the stream does not "
+                                "declare (µV sent as V: see stream.units)"), warning
+    finally:
+        supervisor.stop(handle.id)
+        del outlet
