@@ -85,7 +85,9 @@ def test_stall_of_the_sender_loses_nothing(supervisor):
     assert np.all(np.diff(ts) > 0)
     # the sender's stall and its resume; the sender is done now, and stall_timeout_s (1 s) after its last sample the
     # decoder stalls again, which pull_all's 0.5 s wait for duplicates leaves a loaded machine little time to beat
-    assert c["stalls"] == c0["stalls"] + 1 + (st.state == "stalled") and c["resumes"] == c0["resumes"] + 1, c
+    # (and a loaded machine that starved this test's pusher for over 1 s made one more stall, resumed)
+    assert c["stalls"] >= c0["stalls"] + 1 and c["resumes"] >= c0["resumes"] + 1, c
+    assert c["stalls"] - c["resumes"] == c0["stalls"] - c0["resumes"] + (st.state == "stalled"), c
     assert c["gaps"] == 0 and c["samples_lost"] == 0
 
 
