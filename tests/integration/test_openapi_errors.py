@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
-from support.common import unique
+from bci_stream.lsl.info import make_stream_info
+from support.common import TINY_CH_NAMES, TINY_SFREQ, unique
+from support.http import wait_status
 from support.openapi import declared
 
 TOKEN = "openapi-errors-token"
@@ -64,14 +67,32 @@ def test_each_error_answer_is_declared_for_its_route_with_its_shape(server):
         assert c.delete(f"/decoders/{did}", headers=AUTH).status_code == 200
 
 
-def test_the_latency_before_any_data_is_a_retryable_409(server):
+@pytest.mark.parametrize("worker", ["dedicated", "shared"])
+def test_the_latency_before_any_data_is_a_retryable_409(server, worker):
+    """409 until the decoder decodes: while it starts, and once its worker reports (its first histograms are empty:
+    an audit's client got 200 with null percentiles while the decoder was connecting); not retryable in ``error``."""
     with httpx.Client(base_url=server.url, timeout=60) as c:
         did = c.post("/decoders", headers=AUTH, json={"stream": {"name": unique("oa-lat")}, "model": "tiny-gru",
-                                                      "options": {"resolve_timeout": 60}}).json()["id"]
+                                                      "options": {"resolve_timeout": 60, "worker": worker}}).json()["id"]
         r = c.get(f"/decoders/{did}/latency", headers=AUTH)
         assert r.status_code == 409 and r.json()["retryable"] is True, r.text
         assert "no latency data yet" in r.json()["detail"] and "retry once it decodes" in r.json()["detail"]
+        wait_status(c, did, lambda s: s["state"] == "connecting", 60, "its worker's first status", headers=AUTH)
+        r = c.get(f"/decoders/{did}/latency", headers=AUTH)
+        assert r.status_code == 409 and r.json()["retryable"] is True, r.text
+        assert "(state 'connecting'): retry once it decodes" in r.json()["detail"], r.text
         assert c.delete(f"/decoders/{did}", headers=AUTH).status_code == 200
+
+        name = unique("oa-lat-err")  # a stream of 2 channels for a model of 8: error, having decoded nothing
+        outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES[:2], TINY_SFREQ, f"{name}-src"))
+        did = c.post("/decoders", headers=AUTH, json={"stream": {"name": name}, "model": "tiny-gru",
+                                                      "options": {"worker": worker}}).json()["id"]
+        wait_status(c, did, lambda s: s["state"] == "error", 60, "the error", headers=AUTH)
+        r = c.get(f"/decoders/{did}/latency", headers=AUTH)
+        assert r.status_code == 409 and "retryable" not in r.json(), r.text
+        assert r.json()["detail"] == f"decoder {did!r} has no latency data yet (state 'error')", r.text
+        assert c.delete(f"/decoders/{did}", headers=AUTH).status_code == 200
+        del outlet
 
 
 def test_metrics_is_declared_as_the_text_it_is(server):

@@ -207,7 +207,7 @@ def latency(handle: HandleDep) -> dict[str, Any]:
     sample).
     """
     hists = handle.status.hist
-    if not hists:
+    if not any(h["n"] for h in (hists or {}).values()):  # none yet, or a worker's first (empty) ones
         state = handle.status.state
         later = state not in ("error", "stopping", "stopped")  # it has not decoded yet: it will (retryable)
         raise DecoderNotReadyError(f"decoder {handle.id!r} has no latency data yet (state {state!r})"
