@@ -9,21 +9,29 @@ from fastapi import APIRouter, HTTPException
 from bci_stream.api.deps import Authorised, RegistryDep
 from bci_stream.api.error_docs import errors
 from bci_stream.core.errors import ModelNotFoundError
+from bci_stream.core.registry import ModelEntry, entry_problem
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", dependencies=[Authorised], responses=errors(401))
 def list_models(registry: RegistryDep) -> dict[str, Any]:
-    """The model cards in the registry, and the folders whose card could not be read."""
-    entries, problems = registry.scan()
-    return {"models": [e.card.model_dump() for e in entries], "problems": problems}
+    """The model cards in the registry, each with ``problem``: why no decoder can load it (its files not as its card
+    says, a unit that is no voltage, a card edited after export: what ``/ready`` lists in ``model_problems``), or
+    null; and the folders whose card could not be read."""
+    checked, problems = registry.checked()
+    return {"models": [_card(e, why) for e, why in checked], "problems": problems}
 
 
 @router.get("/{ref}", dependencies=[Authorised], responses=errors(401, 404, 503))
 def get_model(ref: str, registry: RegistryDep) -> dict[str, Any]:
-    """One model card, by ``name`` (highest version) or ``name@version``."""
+    """One model card, by ``name`` (highest version) or ``name@version``, with ``problem`` as in the list."""
     try:
-        return registry.resolve(ref).card.model_dump()
+        entry = registry.resolve(ref)
     except ModelNotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
+    return _card(entry, entry_problem(entry))
+
+
+def _card(entry: ModelEntry, problem: str | None) -> dict[str, Any]:
+    return {**entry.card.model_dump(), "problem": problem}

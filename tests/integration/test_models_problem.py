@@ -1,0 +1,46 @@
+"""``GET /models`` and ``GET /models/{ref}`` say of each model whether a decoder can load it (``problem``: why not, in
+the words ``/ready`` lists in ``model_problems``; null when it can). Before, a model no decoder could load (a
+truncated ONNX file, a card unit that is no voltage) was listed as an ordinary entry while ``/ready`` listed it as a
+problem and starting a decoder on it was refused (audit s59api F2): a client choosing from the list could not tell."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+
+from bci_stream.api.server import BackgroundServer
+from bci_stream.core.settings import Settings
+
+
+def _copy(models_dir: Path, root: Path, name: str, **card_fields) -> Path:
+    folder = root / name
+    shutil.copytree(models_dir / "tiny-gru", folder)
+    card = json.loads((folder / "model.json").read_text())
+    card.update(name=name, **card_fields)
+    (folder / "model.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_each_listed_model_says_whether_a_decoder_can_load_it(models_dir, tmp_path):
+    root = tmp_path / "models"
+    _copy(models_dir, root, "tiny-gru")
+    truncated = _copy(models_dir, root, "tiny-truncated")
+    onnx = truncated / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])
+    _copy(models_dir, root, "tiny-counts", unit="counts")
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=root)) as srv, \
+            httpx.Client(base_url=srv.url, timeout=60.0) as c:
+        listed = {m["name"]: m for m in c.get("/models").json()["models"]}
+        ready = c.get("/ready").json()
+        refused = c.post("/decoders", json={"stream": {"name": "x"}, "model": "tiny-counts"})
+        one, fine = c.get("/models/tiny-counts").json(), c.get("/models/tiny-gru@1.0.0").json()
+    assert set(listed) == {"tiny-gru", "tiny-truncated", "tiny-counts"}, listed
+    assert listed["tiny-gru"]["problem"] is None and listed["tiny-gru"]["n_chans"] == 8
+    assert "sha256" in listed["tiny-truncated"]["problem"], listed["tiny-truncated"]
+    assert "'counts' is not a voltage unit" in listed["tiny-counts"]["problem"], listed["tiny-counts"]
+    assert sorted(ready["model_problems"]) == sorted(m["problem"] for m in listed.values() if m["problem"]), ready
+    assert refused.status_code == 422 and listed["tiny-counts"]["problem"] in refused.text, refused.text
+    assert one["problem"] == listed["tiny-counts"]["problem"] and fine["problem"] is None, (one, fine)
