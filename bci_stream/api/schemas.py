@@ -135,7 +135,8 @@ class DecoderStatus(BaseModel):
     when no restart waits."""
     exit_code: int | None
     """How the decoder ended (None while it runs): a dedicated worker's process exit code; in a shared worker, its
-    slot's (0: stopped cleanly) while the process goes on serving its other decoders (``pid`` and ``worker``)."""
+    slot's (0: stopped cleanly) while the process goes on serving its other decoders (``pid`` and ``worker``), known
+    once the stream has left it (a second or two after ``error`` for one refused while it started)."""
     last_error: str | None
     """Why the decoder failed or its worker crashed (a refused or changed stream, a model failure, an exit code and
     traceback); it stays after a restart. A stall is not an error: see ``stall``."""
