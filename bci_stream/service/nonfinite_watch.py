@@ -113,7 +113,7 @@ class NonFiniteWatch:
                             f"channel(s) {shortlist(self.latest, 8)} (nan_policy {policy!r}: decoded with "
                             f"{'their last finite value' if policy == 'hold' else 'zeros'} instead, so the outputs "
                             "barely follow them)")
-            if 2 * block[3] >= block[2]:
+            if block[3] and 2 * block[3] >= block[2]:
                 self.warning += ("; values beyond ±1 V on most samples are most often a unit the stream does not "
                                  "declare (µV sent as V: see stream.units)")
             log.warning("%s: %s", self.name, self.warning)
