@@ -12,6 +12,9 @@
   const RING = 4096;                // points kept per decoder (>= 30 s at 100 points/s)
   const MAX_MARKERS = 64;           // markers kept per decoder for the chart
   const LIVE_STATES = new Set(["running", "stalled"]);
+  // its current worker has decoded (else GET latency is a 409, which the browser logs as an error)
+  const hasLatency = (st) => LIVE_STATES.has(st.state)
+    && Object.values(st.latency_ms || {}).some((s) => s && s.count > 0);
   const STAGES = ["pull", "decode", "publish", "service", "e2e"];
   // Okabe-Ito colours (distinguishable with colour-vision deficiencies), then a few more.
   const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8C6D1F", "#7F7F7F"];
@@ -126,7 +129,7 @@
       this.rate.textContent = this.ws && this.ws.readyState === WebSocket.OPEN ? rate.toFixed(0) : "–";
       if (!this.ws && LIVE_STATES.has(st.state)) this.connect();
       if (!this.n && st.last_label) this.nowLabel.textContent = st.last_label;
-      if (LIVE_STATES.has(st.state) && now - this.latencyAt >= LATENCY_MS) {
+      if (hasLatency(st) && now - this.latencyAt >= LATENCY_MS) {
         this.latencyAt = now;
         this.fetchLatency();
       }
@@ -631,7 +634,7 @@
     win.addEventListener("change", () => { ui.windowS = Number(win.value); panels.forEach((p) => p.drawOutputs()); });
     stage.addEventListener("change", () => {
       ui.stage = stage.value;
-      panels.forEach((p) => { p.drawLatency(); if (p.status && LIVE_STATES.has(p.status.state)) p.fetchLatency(); });
+      panels.forEach((p) => { p.drawLatency(); if (p.status && hasLatency(p.status)) p.fetchLatency(); });
     });
     pause.addEventListener("click", () => {
       ui.paused = !ui.paused;
