@@ -22,6 +22,7 @@ from bci_stream.api.server import BackgroundServer
 from bci_stream.core.settings import Settings
 from bci_stream.lsl.info import make_stream_info
 from support.common import REPO, TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.dashboard_text import dashboard_page
 from support.pacing import push_paced
 from support.http import wait_status
 
@@ -306,31 +307,18 @@ def test_a_decoder_whose_stream_sends_nothing_yet_shows_no_latency_and_no_error(
     """A decoder connected to its stream (``running``, then ``stalled``: the stream sends nothing) has no latency
     yet: ``GET /decoders/{id}/latency`` is a 409 then, which a browser logs as a console error, so the page asks for
     it only once the status shows its worker decoded (CI: a 409 logged while a decoder waited for its first data)."""
-    from playwright.sync_api import sync_playwright
-
     name = unique("dash-silent")
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src"))
     r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru"})
     assert r.status_code == 201, r.text
     decoder_id = r.json()["id"]
-    problems: list[str] = []
     try:
         wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 60, "connected")
         assert client.get(f"/decoders/{decoder_id}/latency").status_code == 409
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                page.goto(f"{server.url}/")
-                panel = f'section[data-decoder-id="{decoder_id}"]'
-                page.wait_for_selector(panel, timeout=WAIT_MS)
-                page.wait_for_timeout(5_000)  # two of the page's latency refreshes (every 2 s) and more
-                assert client.get(f"/decoders/{decoder_id}").json()["counters"]["samples_out"] == 0
-            finally:
-                browser.close()
+        with dashboard_page(server.url) as page:  # fails on any console error meanwhile
+            page.wait_for_selector(f'section[data-decoder-id="{decoder_id}"]', timeout=WAIT_MS)
+            page.wait_for_timeout(5_000)  # two of the page's latency refreshes (every 2 s) and more
+            assert client.get(f"/decoders/{decoder_id}").json()["counters"]["samples_out"] == 0
     finally:
         client.delete(f"/decoders/{decoder_id}")
         del outlet
-    assert problems == [], problems
