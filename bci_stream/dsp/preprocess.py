@@ -198,6 +198,7 @@ class NonFiniteGuard:
         self.n_replaced = 0
         self.n_chunks_affected = 0
         self.last_bad: np.ndarray | None = None  # [T, C] True where the last chunk was not finite; None: all were
+        self.last_replaced = 0  # values replaced in the last chunk
         self.last_beyond = 0  # of them, the finite values beyond :attr:`limit` (a unit mislabel's cue)
         self.limit: np.ndarray | None = None  # [C] float32: |x| beyond it counts as not finite (None: no bound)
         #: ``(channels, values)``: the channels held at the 0 stand-in before the last chunk that got their first
@@ -242,7 +243,7 @@ class NonFiniteGuard:
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` (modified in place) with non-finite values replaced; ``x`` is ``[T, C]``."""
         self.last_bad = self.first_finite = None
-        self.last_beyond = 0
+        self.last_replaced = self.last_beyond = 0
         ok = self.ok(x)
         if self._some_unseen and len(x):
             self._first_values(x, ok)
@@ -250,7 +251,8 @@ class NonFiniteGuard:
             self.last_bad = bad = ~ok
             if self.limit is not None:
                 self.last_beyond = int(np.isfinite(x[bad]).sum())
-            self.n_replaced += int(bad.sum())
+            self.last_replaced = int(bad.sum())
+            self.n_replaced += self.last_replaced
             self.n_chunks_affected += 1
             if self.policy == "zero":
                 x[bad] = 0.0

@@ -209,8 +209,9 @@ class StreamDecoder:
         if bad is not None:
             self.nonfinite.saw(bad, self.card.ch_names, ts)
         if not self.reject:  # the share of samples replaced, per second of the stream
-            n_bad, n_values = (0, 0) if bad is None else (int(bad.any(axis=1).sum()), int(bad.sum()))
-            self.nonfinite.replaced(len(x), n_bad, n_values, self.guard.last_beyond, self.guard.policy)
+            n_bad = 0 if bad is None else int(bad.any(axis=1).sum())
+            guard = self.guard
+            self.nonfinite.replaced(len(x), n_bad, guard.last_replaced, guard.last_beyond, guard.policy)
         return x
 
     def count_nonfinite(self) -> None:

@@ -23,8 +23,8 @@ def _warning(x: np.ndarray) -> str | None:
         bad = guard.last_bad
         if bad is not None:
             watch.saw(bad, ["C3", "Cz", "C4", "Pz"], np.zeros(len(chunk)))
-        n_bad, n_values = (0, 0) if bad is None else (int(bad.any(axis=1).sum()), int(bad.sum()))
-        watch.replaced(len(chunk), n_bad, n_values, guard.last_beyond, "hold")
+        n_bad = 0 if bad is None else int(bad.any(axis=1).sum())
+        watch.replaced(len(chunk), n_bad, guard.last_replaced, guard.last_beyond, "hold")
     return watch.warning
 
 
