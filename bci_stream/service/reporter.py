@@ -64,16 +64,19 @@ class StatusReporter:
         self.urgent: Callable[[], bool] = lambda: False
         self.lost_reported = 0  # samples_lost as of the last report_loss
 
-    def report_loss(self) -> None:
+    def report_loss(self, in_flight: int = 0) -> None:
         """A loss counted since the last call: reported now, waiting (up to :data:`LOSS_FLUSH_S`) until the snapshot is
         in the status pipe. Called before a chunk's rows enter the output ring: a restarted worker counts its gap from
         the ring's last row, so a loss counted before that row must reach the supervisor even if the worker is killed
         the next instant (before: a kill within a status interval of the count lost it from ``totals``, the next
-        generation counting only after that row; audit s53fuzz F2)."""
+        generation counting only after that row; audit s53fuzz F2).
+
+        ``in_flight``: the samples of the chunk being published, counted in ``samples_in`` but not yet out; the
+        snapshot leaves them out (:meth:`report`)."""
         if (lost := self.counters.samples_lost) == self.lost_reported:
             return
         self.lost_reported = lost
-        self.report()
+        self.report(in_flight)
         self.sender.flush(LOSS_FLUSH_S)
 
     def due(self, now: float) -> bool:
@@ -86,7 +89,15 @@ class StatusReporter:
         for a consumer), which would find a marker waiting at every turn and report each time."""
         return now >= self.next_report
 
-    def report(self) -> None:
+    def report(self, in_flight: int = 0) -> None:
+        """Send a snapshot of the status.
+
+        ``in_flight``: samples pulled and kept but not yet published (a snapshot sent between a chunk's pull and its
+        publish), left out of ``samples_in`` so the snapshot keeps ``samples_in == samples_out + samples_rejected``
+        (the README's contract); a worker killed before their publish leaves them to the next generation, which
+        counts them lost from the output ring's last row, so they are counted once (before: in the killed
+        generation's ``samples_in`` and again as lost; a status read then showed ``samples_in`` ahead of
+        ``samples_out`` by that chunk)."""
         s = self.status
         now = pylsl.local_clock()
         s.state_norms = self.state_norms()
@@ -104,7 +115,11 @@ class StatusReporter:
             s.stall["seconds"] = now - s.stall["since"]
         s.gc = {"collections": [g["collections"] for g in gc.get_stats()]}
         s.t = pylsl.local_clock()
-        self.sender.put((self.decoder_id, self.generation, s))  # pickled at once: the snapshot
+        s.counters.samples_in -= in_flight
+        try:
+            self.sender.put((self.decoder_id, self.generation, s))  # pickled at once: the snapshot
+        finally:
+            s.counters.samples_in += in_flight
         self.next_report = s.t + self.interval
 
     def set_state(self, state: DecoderState, error: str | None = None) -> None:

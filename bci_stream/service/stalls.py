@@ -128,10 +128,11 @@ class StallHandling(ReturnCheck, Reopening):
         if self.ring is not None:
             self.hand_over_losses()
 
-    def hand_over_losses(self) -> None:
+    def hand_over_losses(self, in_flight: int = 0) -> None:
         """For a next generation (the ring outlives this one): a loss counted is sent now, then the ring's header
-        notes where the accounting stands (a suspected loss still judged, or none)."""
-        self.reporter.report_loss()
+        notes where the accounting stands (a suspected loss still judged, or none). ``in_flight``: the kept samples
+        of a chunk about to be published (:meth:`StatusReporter.report`)."""
+        self.reporter.report_loss(in_flight)
         note_unsettled(self.ring, self.decoder.gaps, self.decoder.seq, self.clock)
 
     def on_stall(self, silent_s: float, lost: bool = False) -> None:

@@ -322,7 +322,7 @@ class StreamSlot(StreamConnection, StallHandling):
         ``epochs``: the state epoch of each row (a gap policy inside the chunk splits it); None: the current one."""
         ts_out = self.clock.mapped(ts_kept)
         if self.ring is not None:  # a loss counted is sent before these rows enter the ring (a restart counts from it)
-            self.hand_over_losses()  # then one still judged (service/unsettled.py)
+            self.hand_over_losses(len(ts_out))  # then one still judged (service/unsettled.py)
         t2 = pylsl.local_clock()
         if self.ring is not None:  # before the push: a kill after it must not give these seq to the next generation
             self.ring.reserve(int(seq[-1]))
