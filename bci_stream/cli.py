@@ -287,9 +287,9 @@ def bench(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: 
     Other options go to `python -m latency_bench WHAT` (see its --help; each WHAT takes only the options it uses),
     e.g. --seconds, --scale-levels; for `scale`: --scale-levels 1,4,16,32,64 --chunk-sizes 1,10 (relay vs slots
     vs process side by side)."""
-    from latency_bench.__main__ import main as bench_main
+    from latency_bench.__main__ import run as bench_run
 
-    sys.exit(bench_main(bench_argv(what, profile, quick_flag, out, minutes, compare, extra)))
+    sys.exit(bench_run(bench_argv(what, profile, quick_flag, out, minutes, compare, extra)))
 
 
 def bench_argv(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: float | None,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             load_result(opt("compare"))
         except (OSError, ValueError) as exc:
             return _refuse(exc)
+    if (report := opt("lookahead_report")) is not None and not report.is_file():  # before measuring, not after
+        what = "a folder" if report.is_dir() else "no such file"
+        return _refuse(f"--lookahead-report must be the report.json of `bci-stream train`, got {report} ({what})")
     try:  # BCI_STREAM_DATA set but without the real EEG: refused before measuring, never simulated silently
         real_eeg_file()
     except ValueError as exc:
@@ -225,12 +227,21 @@ def _scale(args: argparse.Namespace, argv: list[str] | None, echo: Callable[[str
     return _exit_code(res, echo)
 
 
-def _exit_on_sigterm() -> None:
-    """A SIGTERM (``timeout``, a CI job cancelled) ends the run as Ctrl-C does: its ``finally`` blocks stop the
-    processes and remove the ``bci-bench-*`` work folder (it was left behind, 2-4 MB a run)."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+def run(argv: list[str] | None = None) -> int:
+    """:func:`main` as the command line runs it (``python -m latency_bench``, ``bci-stream bench``): Ctrl-C and SIGTERM
+    (``timeout``, a cancelled CI job) stop the run (:mod:`latency_bench.interrupt`), its ``finally`` blocks stopping its
+    processes and removing its ``bci-bench-*`` work folder, and it exits 130 (Ctrl-C) or 143 (SIGTERM). Before, only
+    ``python -m latency_bench`` handled SIGTERM: ``bci-stream bench`` died at once, leaving the folder and a service
+    with its workers behind (audit s60bench F4)."""
+    from latency_bench.interrupt import stop_on_signals
+
+    try:
+        with stop_on_signals():
+            return main(argv)
+    except KeyboardInterrupt:
+        print("error: stopped by Ctrl-C (SIGINT)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    _exit_on_sigterm()
-    sys.exit(main())
+    sys.exit(run())

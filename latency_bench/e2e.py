@@ -32,6 +32,7 @@ from latency_bench import peers, stats
 from latency_bench.e2e_catchup import compute_catchup, run_catchup
 from latency_bench.e2e_harness import CONNECT_TIMEOUT_S, DRAIN_S, Harness
 from latency_bench.e2e_paths import StartedPath, _end_phase, _service_view, start_path
+from latency_bench.interrupt import reraise_if_stopped
 from latency_bench.models import BenchModel
 from latency_bench.procs import BenchError, CpuMeter, tree_pids
 
@@ -75,6 +76,7 @@ def run_phase(h: Harness, kind: str, model: BenchModel, data_path: Path | None, 
         try:
             _end_phase(h, path, name)
         except BenchError as exc:  # after the measurement: the path did not stop cleanly; its figures stand
+            reraise_if_stopped()  # (a Ctrl-C stopped the path and player too: the stop, not this error)
             if pushed is None:
                 raise
             stop_error = str(exc)[:300]
@@ -121,6 +123,7 @@ def run_rate(h: Harness, label: str, model: BenchModel, data_path: Path | None, 
                 phases[kind].append(run_phase(h, kind, model, data_path, seconds, warmup,
                                               service_options if kind.startswith("service") else None))
             except BenchError as exc:
+                reraise_if_stopped()
                 errors[kind] = str(exc)
                 h.echo(f"e2e {label}: {kind} failed: {exc}")
     results: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from latency_bench import peers
+from latency_bench.interrupt import reraise_if_stopped
 from latency_bench.models import BenchModel
 from latency_bench.procs import BenchError, RoleProcess, Service
 
@@ -89,6 +90,7 @@ class Harness:
                                                node_ip_address="127.0.0.1")
                     break
                 except Exception as exc:  # noqa: BLE001
+                    reraise_if_stopped()
                     self._ray_cluster.shutdown()
                     self._ray_cluster = None
                     if attempt == 2:

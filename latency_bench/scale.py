@@ -26,6 +26,7 @@ import pylsl
 
 from latency_bench import stats
 from latency_bench.e2e import CONNECT_TIMEOUT_S, Harness, StartedPath, _service_view, start_path
+from latency_bench.interrupt import reraise_if_stopped
 from latency_bench.models import BenchModel
 from latency_bench.procs import CpuMeter, rss_bytes, tree_pids
 from latency_bench.scale_load import (LoadGenerator, Stream as _Stream, check_memory, dump_received as _dump_received,
@@ -211,6 +212,7 @@ def run_scale_matrix(h: Harness, model: BenchModel, levels: Sequence[int], chunk
                     rows += kind_rows
                     not_run += kind_not_run
                 except Exception as exc:  # noqa: BLE001 - a benchmark reports a failed kind and measures the others
+                    reraise_if_stopped()
                     errors.append({"kind": kind, "chunk_size": int(chunk), "error": f"{type(exc).__name__}: {exc}"})
                     h.echo(f"scale: {kind}, chunks of {chunk} failed: {exc}")
         if catchup_s > 0 and catchup_streams:
@@ -221,6 +223,7 @@ def run_scale_matrix(h: Harness, model: BenchModel, levels: Sequence[int], chunk
                     catchup += run_catchup_rows(h, load, model, kind, catchup_s, catchup_streams,
                                                 no_slots is None)
                 except Exception as exc:  # noqa: BLE001
+                    reraise_if_stopped()
                     errors.append({"kind": kind, "chunk_size": None, "what": "catch-up",
                                    "error": f"{type(exc).__name__}: {exc}"})
                     h.echo(f"scale: catch-up of {kind} failed: {exc}")
@@ -262,6 +265,7 @@ def _run_kind(h: Harness, load: LoadGenerator, model: BenchModel, kind: str, chu
                     consumer.request({"cmd": "add", "name": st.path.out_name, "capacity_s": capacity,
                                       "timeout": CONNECT_TIMEOUT_S}, "added", CONNECT_TIMEOUT_S + 5)
             except Exception as exc:  # noqa: BLE001 - reported; the levels measured so far are kept
+                reraise_if_stopped()
                 reason = f"{type(exc).__name__}: {exc}"
                 if streams and kind != "relay":
                     stop_stray_decoder(h, streams[-1])

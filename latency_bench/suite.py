@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_bench import GRU_SFREQ, machine
+from latency_bench.interrupt import reraise_if_stopped
 
 SCHEMA = "bci-stream/bench/1"
 WHATS = ("e2e", "inference", "scale", "soak", "grid", "all")
@@ -170,6 +171,7 @@ def _timed(result: dict[str, Any], section: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - a benchmark reports a failed section and measures the others
+        reraise_if_stopped()
         result["sections"][section] = {"error": f"{type(exc).__name__}: {exc}",
                                        "traceback": traceback.format_exc(limit=6)}
     finally:

@@ -269,3 +269,15 @@ def test_a_failed_role_process_is_quoted_without_liblsls_info_lines() -> None:
     assert log_tail("\n".join([*error, *info, warn, ""])) == ("log: Traceback (most recent call last): | "
                                                               f"RuntimeError: cannot open the stream 'x' | {warn}")
     assert log_tail("\n".join(info)) == "empty log (only liblsl's INFO lines)" and log_tail(" \n") == "empty log"
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_a_lookahead_report_that_is_no_file_is_refused_before_measuring(tmp_path: Path, capsys, kind: str) -> None:
+    """Before: a missing report was found only after the whole run (and it exited 0), a folder raised
+    IsADirectoryError in the report's section (audit s60bench F6)."""
+    report = tmp_path / "nosuch.json" if kind == "missing" else tmp_path
+    assert bench_main(["all", "--lookahead-report", str(report), "--out", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr().err
+    assert "--lookahead-report" in said and str(report) in said, said
+    assert ("no such file" if kind == "missing" else "a folder") in said, said
+    assert not (tmp_path / "out").exists()
