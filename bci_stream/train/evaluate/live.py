@@ -38,6 +38,7 @@ from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_
 from bci_stream.train.evaluate.live_service import (LiveEvaluationError, place_on_grid, sample_index,
                                                     saturation_note, stream_through_service)
 from bci_stream.train.evaluate.metrics import wilson_ci
+from bci_stream.train.evaluate.one_class import one_class_warning
 from bci_stream.train.label_spacing import decision_spacing_warning
 
 DECISION_TIMES = (0.5, 1.0, 2.0, 3.0)  #: default decision times after cue onset (s)
@@ -394,4 +395,5 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             "files": per_file, "overall": overall, "bad_events": list(bad_events), "trials_left_out": left_out, **refs,
             "checks": checks,
             "notes": (in_sample + spacing + map_notes + [n for d in tests + train for n in d["notes"]] + left_notes
-                      + ref_notes + speed_notes + undecided_notes(per_file, times))}
+                      + ref_notes + speed_notes + undecided_notes(per_file, times)
+                      + [f"warning: {w}" for w in [one_class_warning(m_live["trial_accuracy"])] if w is not None])}

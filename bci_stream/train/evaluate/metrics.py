@@ -25,7 +25,8 @@ classes. ``<mode>_p_vs_chance`` is the one-sided binomial test of the number of 
 ``chance_trial_accuracy`` (the probability of at least that many correct for a decoder no better than always
 answering the most frequent class; against 1/k, as before, a decoder always answering "rest" in a 4-class run with
 half its trials rest scored p = 1e-6). ``instant_per_class`` gives, per trial class, ``[correct, trials]``: an
-accuracy above chance may come from some classes only.
+accuracy above chance may come from some classes only; ``instant_decided`` the trials decided as each class
+(:mod:`~bci_stream.train.evaluate.one_class` warns of a decoder that gave every trial one class).
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def evaluate_probs(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
             if mode == "instant":
                 row["instant_per_class"] = {label_names[c]: [int(np.sum((pred == c) & (true == c))),
                                                              int(np.sum(true == c))] for c in class_ids}
+                row["instant_decided"] = {label_names[c]: int(np.sum(pred == c)) for c in class_ids}
         out["trial_accuracy"][time_key(t)] = row
     grid = np.arange(0.0, curve_max_s + 1e-9, curve_step_s)
     out["curve"] = {"t_s": grid.round(6).tolist(),

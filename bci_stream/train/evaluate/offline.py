@@ -155,6 +155,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
     from bci_stream.train.evaluate.in_sample import in_sample_warnings
+    from bci_stream.train.evaluate.one_class import one_class_warning
     from bci_stream.train.evaluate.scale_check import scale_warnings
     from bci_stream.train.classical.bad_spans import LIMIT_UV, check_bad_events, nonfinite_note
     from bci_stream.train.evaluate.inputs import (file_options, held_label_map, leave_out_bad_trials, load_for_model,
@@ -220,7 +221,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
             "label_map": dict(label_map), "trial_classes": list(classes), "causal": t["causal"],
             "lookahead": t["lookahead"], "added_latency_ms": t["added_latency_ms"], "non_causal": non_causal,
             "warnings": remapped + in_sample_warnings([r.source for r in recs], t["training_files"], recs) + spacing
-            + scale_warnings(t["training_files"], recs, t["ch_names"]),
+            + scale_warnings(t["training_files"], recs, t["ch_names"])
+            + [w for w in [one_class_warning(metrics["trial_accuracy"])] if w is not None],
             "notes": notes,
             "nonfinite_values": {str(d.rec.source): d.nonfinite for d in loaded}, "trials_left_out": left_out,
             "bad_events": list(bad_events), "metrics": metrics}
