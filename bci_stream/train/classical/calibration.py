@@ -302,7 +302,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
             "family_config": config_dict(chosen.config), "cv_scheme": scheme,
             "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
             # what loading noticed, the bands the rate left out, the sizes fitting capped
-            "notes": list(prep.notes) + band_notes(prep.sfreq) + size_notes(params, chosen.config),
+            "notes": list(prep.notes) + band_notes(prep.sfreq) + (sizes := size_notes(params, chosen.config)),
         }
         metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
                    "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
@@ -363,6 +363,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
             "seconds": round(time.time() - t_start, 1),
         }
         write_report(report, model_dir / "report")
+        for note in sizes:  # known only once fitted (before: in the report and card, not said here; audit s60cal O4)
+            echo(f"note: {note}")
         for line in summary_lines(report):
             echo(line)
         return CalibrationResult(report, params, {f: r.config for f, r in results.items()}, model_dir,

@@ -43,3 +43,16 @@ def test_an_average_names_the_channels_of_its_capped_members_not_of_its_union() 
     assert len(params.ch_names) == 21
     (note,) = size_notes(params, cfg)
     assert f"(csp_lda m=2, not m={three.n_components}): 3 channel(s) give no more directions" in note, note
+
+
+def test_calibrate_says_the_capped_sizes_on_the_console_too(tmp_path) -> None:
+    """Before: in the report and the card only (audit s60cal O4)."""
+    from click.testing import CliRunner
+
+    from bci_stream.cli import main
+
+    res = CliRunner().invoke(main, ["calibrate", str(R05), str(R06), "--labels", "T1=fists,T2=feet", "--name", "three",
+                                    "--out", str(tmp_path), "--channels", "C3,Cz,C4", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    said = [line for line in res.output.splitlines() if "fewer components than its config label" in line]
+    assert len(said) == 1 and said[0].startswith("note: the shipped decoder was fitted with fewer"), res.output
