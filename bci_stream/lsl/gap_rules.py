@@ -1,5 +1,32 @@
 """The rules of :class:`~bci_stream.lsl.gaps.GapTracker`: each constant of the lost-sample estimator with why it has
-its value (the estimator itself, and the reasoning that ties them together, are in :mod:`bci_stream.lsl.gaps`)."""
+its value (the estimator itself, and the reasoning that ties them together, are in :mod:`bci_stream.lsl.gaps`).
+
+Push jitter of tens of ms (a Bluetooth link: chunks stamped on arrival, 0-100 ms late, pushes queued behind a late one
+arriving together) leaves the envelope up to tens of samples off the stamps' floor for seconds, and a 4 s window often
+holds no timely stamp (without JIT_FALLS: 95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of
+jittered stamps counts only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent
+fall plus the rate error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws
+seen while no window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a
+minute left. A smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid
+sub-period jitter one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
+
+Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dejitter.TimestampRepair`'s: its line moves
+by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds of samples left
+few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
+(:meth:`~bci_stream.lsl.gaps.GapTracker.settle`), so a loss just before a stream went silent is counted too (not a
+window of jittered stamps or of one push's: its stamps, all late so far, are no evidence; it stays open for the stamps
+after a stall); a worker killed while one is open leaves where the accounting stood, and its successor judges again from
+there (:meth:`~bci_stream.lsl.gaps.GapTracker.unsettled`). The gap policy is separate: a chunk is cut before every step
+of the repaired stamps longer than ``threshold_s``.
+
+A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went back:
+when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)`` periods (3 and
+2). Jitter makes stamps late, never early, so a timely stamp after late ones steps back (overlapping push-time chunks)
+yet lands on the envelope: it falls below the base only by what the base rose while the stamps before were late (its
+*fall*: live, up to 2.6 periods under 0-5 ms of push jitter at 1 kHz). A clock stepping back puts the stamp below the
+envelope by the step: counted once, the base follows it down, and the rate error is measured afresh after it. A clock
+stepping back by less than that tolerance is not told from jitter.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +43,17 @@ SETTLE_SAMPLES, SETTLE_S = 32, 0.25
 SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
 """When the stamps jitter, a full window also holds at least this many delay draws on average, and as many as make
 the chance that none is timely (under COUNT_FROM) under SETTLE_MISS; up to SETTLE_MAX_S."""
+PUSH_WAIT_MAX_S, DEDUCED = 10.0, 1e-4
+"""A window whose samples after its first are all one push's (every step since it opened one nominal period to within
+DEDUCED periods: the stamps liblsl deduces back from a push's time, all as late as the push) does not close full
+before another stamp comes, up to twice the samples between pushes seen and at most PUSH_WAIT_MAX_S; nor does a stall
+or stop close it. Only where the stream has shown a push: a timely step off a whole number of periods by more than
+DEDUCED (push-time stamps, whose push jitter at 160 Hz may be under DRAW_TOLERANCE; not the step of a gap, which may
+be off whole periods on any stream, nor the stream's first push boundary, if that is the late one: no evidence yet);
+stamps on an exact grid (a replay's) keep the short window, as do stamps of their own off that grid (a sender off its
+rate: no step is one period). Before, a chunk of 0.25 s or more pushed late once (a sender preempted: 100-300 ms)
+filled the short window with its own late stamps: its lateness was counted lost and the next, timely push as a step
+back (audit s60lsl F1: 16 and 48 samples at 160 Hz for chunks of 1000 and 160 late by 100 and 300 ms)."""
 DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
 """A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
 counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""

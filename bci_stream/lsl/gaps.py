@@ -32,30 +32,9 @@ regular stream's loss is counted exactly (a stair-case too: its envelope is its 
 jitter to within a sample (short when the base rode above the stamps' floor, see ROUND_UP; over by 1-2 in 2 of 354
 synthetic runs), and a single lost sample amid jitter of a period or more is mostly not seen at all.
 
-Push jitter of tens of ms (a Bluetooth link: chunks stamped on arrival, 0-100 ms late, pushes queued behind a late one
-arriving together) leaves the envelope up to tens of samples off the stamps' floor for seconds, and a 4 s window often
-holds no timely stamp (without JIT_FALLS: 95 false lost samples a minute, synthetic, 250-2048 Hz). A full window of
-jittered stamps counts only a least excess above what the jitter explains (JIT_FALLS): three times the largest recent
-fall plus the rate error's uncertainty over the gap, and nothing amid the stream's first, mostly late stamps (the draws
-seen while no window was open) until the rate error is measured (3 spans; up to 8-12 s after an early loss): 1.8 a
-minute left. A smaller loss is not seen (0-100 ms: one of 100 ms mostly is, of 200 ms or more is, 5-8 s later; amid
-sub-period jitter one of 2 samples mostly is not); an early loss may be counted short (14 of 288 under half).
-
-Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dejitter.TimestampRepair`'s: its line moves
-by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds of samples left
-few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
-(:meth:`GapTracker.settle`), so a loss just before a stream went silent is counted too (not a window of jittered stamps:
-its stamps, all late so far, are no evidence; it stays open for the stamps after a stall); a worker killed while one is
-open leaves where the accounting stood, and its successor judges again from there (:meth:`unsettled`). The gap policy is
-separate: a chunk is cut before every step of the repaired stamps longer than ``threshold_s``.
-
-A step back is decoded in arrival order, never a gap, and counted in ``backward_steps`` only when the clock went back:
-when the stamp falls below the base by more than ``max(BACK_MIN, BACK_FALLS x the largest recent fall)`` periods (3 and
-2). Jitter makes stamps late, never early, so a timely stamp after late ones steps back (overlapping push-time chunks)
-yet lands on the envelope: it falls below the base only by what the base rose while the stamps before were late (its
-*fall*: live, up to 2.6 periods under 0-5 ms of push jitter at 1 kHz). A clock stepping back puts the stamp below the
-envelope by the step: counted once, the base follows it down, and the rate error is measured afresh after it. A clock
-stepping back by less than that tolerance is not told from jitter."""
+Push jitter of tens of ms (a Bluetooth link), the stamps counted on (as received), a stall, stop or restart, and steps
+back: see :mod:`~bci_stream.lsl.gap_rules`; one late push of a long chunk (pylsl's plain ``push_chunk``):
+:data:`~bci_stream.lsl.gap_rules.PUSH_WAIT_MAX_S`."""
 
 from __future__ import annotations
 
@@ -70,7 +49,7 @@ from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTL
                                       SETTLE_MISS, SETTLE_MAX_S, DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS,
                                       SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN, JIT_FALLS, SLOPE_ERR,
                                       JIT_TIMELY, FALL_QUIET, BACK_MIN, BACK_FALLS, FALL_DECAY, BACK_RETURN_S,
-                                      BACK_GLITCH_S, BACK_GLITCH_FALLS)
+                                      BACK_GLITCH_S, BACK_GLITCH_FALLS, PUSH_WAIT_MAX_S, DEDUCED)
 
 #: ``(lo, hi, gap_s)``: samples ``lo:hi`` of a chunk; ``gap_s`` set when a gap longer than the threshold precedes them
 Segment = tuple[int, int, float | None]
@@ -92,6 +71,7 @@ class GapTracker:
         self.threshold_s = gap_threshold(sfreq, threshold_s)
         self.window = max(SETTLE_SAMPLES, math.ceil(SETTLE_S * sfreq))
         self.window_max = max(self.window, math.ceil(SETTLE_MAX_S * sfreq))
+        self.push_wait_max = max(self.window, math.ceil(PUSH_WAIT_MAX_S * sfreq))
         self.last_ts: float | None = None  # the last stamp counted on (as received)
         self.last_cut: float | None = None  # the last stamp segments are cut on (repaired, when repaired)
         self.count = 0  # samples received (the index of the next one)
@@ -107,8 +87,9 @@ class GapTracker:
         self.fall = 0.0  # the largest recent fall of a stamp below the base (decaying)
         self.n_steps = self.n_draws = self.n_timely = 0.0  # steps, delay draws, timely ones; over ~DRAW_MEMORY steps
         self.n_draws_out = self.n_timely_out = 0.0  # the same, of draws while no window is open
+        self.n_pushes = 0.0  # steps off a whole number of periods by more than DEDUCED: pushes (see PUSH_WAIT_MAX_S)
         # the open settling window (see the module docstring); w_n = -1: none open
-        self.w_n, self.w_len, self.w_start, self.w_fell_at = -1, 0, 0, 0
+        self.w_n, self.w_len, self.w_start, self.w_fell_at, self.w_one_push = -1, 0, 0, 0, False
         self.full_end = -1  # the sample after the last full window: a window opening there continues its gap
         self.chain_base, self.chain_start, self.chain_lost = 0.0, 0, 0  # that gap's base, first sample, count so far
         self.w_chained = False
@@ -159,7 +140,9 @@ class GapTracker:
             elif self.w_n < 0 and 0.0 <= step and o - base - RISE < TRIGGER:  # the usual sample
                 self.n_steps += 1.0
                 p = step * self.sfreq - 1.0
-                if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
+                frac = abs(p - round(p)) if p > DEDUCED or p < -DEDUCED else 0.0
+                self.n_pushes += frac > DEDUCED
+                if (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and frac > DRAW_TOLERANCE:
                     self.n_draws += 1.0  # a timely one (under TRIGGER)
                     self.n_timely += 1.0
                     self.n_draws_out += 1.0
@@ -216,7 +199,9 @@ class GapTracker:
         """The draws of a chunk whose offsets are all under TRIGGER (so timely)."""
         p = steps * self.sfreq
         self.n_steps += len(p)
-        draws = int((np.abs(p - np.rint(p)) > DRAW_TOLERANCE).sum())
+        frac = np.abs(p - np.rint(p))
+        self.n_pushes += int((frac > DEDUCED).sum())
+        draws = int((frac > DRAW_TOLERANCE).sum())
         self.n_draws += draws
         self.n_timely += draws
         self.n_draws_out += draws
@@ -226,6 +211,7 @@ class GapTracker:
 
     def _forget_draws(self) -> None:
         self.n_steps *= 0.5
+        self.n_pushes *= 0.5
         self.n_draws *= 0.5
         self.n_timely *= 0.5
         self.n_draws_out *= 0.5
@@ -236,6 +222,8 @@ class GapTracker:
         self.n_steps += 1.0
         p = step * self.sfreq - 1.0
         base = self.base if self.w_n < 0 else self.base + self.w_slope * (self.w_n + 1)  # a window's: rate error on
+        if self.w_one_push and self.w_n >= 0 and abs(p) > DEDUCED:
+            self.w_one_push = False  # a stamp of its own: not one of the opening push's, deduced at 1/sfreq
         if self.after_break:
             self.after_break = False
         elif (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
@@ -269,7 +257,8 @@ class GapTracker:
                 base = self.base = b0 + self.slope * (self.count - 1 - n0)  # the step back was a glitch, no loss
                 self.back_line = None
         if self.w_n < 0:
-            if o - base - RISE < TRIGGER:
+            if o - base - RISE < TRIGGER:  # a timely stamp (a push, if off whole periods: see PUSH_WAIT_MAX_S)
+                self.n_pushes += (p > DEDUCED or p < -DEDUCED) and abs(p - round(p)) > DEDUCED
                 self.base = min(base + RISE, o)
                 if self.count >= self.next_mark and step != 0.0:  # a repeated stamp is late (see SLOPE_S)
                     self._measure_slope(self.count)
@@ -306,6 +295,7 @@ class GapTracker:
         self.w_low = self.w_low_r = self.w_env2 = self.w_fell = math.inf
         self.w_env = self.base
         self.w_len = self._length()
+        self.w_one_push = True  # its stamps after the first one push's, deduced from its time (see PUSH_WAIT_MAX_S)
 
     def _length(self) -> int:
         """A full window's samples: the short window, or enough delay draws that one is timely (see SETTLE_DRAWS)."""
@@ -318,12 +308,18 @@ class GapTracker:
     def _full(self) -> bool:
         """Whether the open window, at least its length at opening, is full: a window opened before the stamps
         showed their jitter waits for the draws it needs, one amid the stream's first few draws up to SETTLE_MAX_S."""
+        if self.w_one_push and self.n_pushes >= 1.0 and self.w_n < self._push_wait():
+            return False  # one push's stamps, deduced from its push time: no evidence yet (see PUSH_WAIT_MAX_S)
         quiet = self.window if self.n_draws < MIN_DRAWS else max(self.window, 2.0 * self.n_steps / self.n_draws)
         if self.w_n < self.window_max and self.w_n - self.w_fell_at < quiet:
             return False  # the floor still falls (a burst of overdue chunks, stamped late): not settled yet
         if self.n_draws >= MIN_DRAWS:
             return self.w_n >= self._length()
         return self.n_draws < 2.0 or self.w_n >= self.window_max or self.w_start >= self.window_max
+
+    def _push_wait(self) -> int:
+        """The samples a window of one push's stamps waits for another (see PUSH_WAIT_MAX_S)."""
+        return max(self.window, min(self.push_wait_max, math.ceil(2.0 * self.n_steps / max(self.n_pushes, 1.0))))
 
     def _measure_slope(self, count: int) -> None:
         """A mark at sample ``count`` (the base), and the slope over the marks (see SLOPE_S)."""
@@ -354,7 +350,7 @@ class GapTracker:
         (the stream's next stamps decide, if any come; a loss in the last seconds before a stop is not counted)."""
         if self.w_n < 0 or self.base is None:
             return
-        if self.n_draws >= MIN_DRAWS:
+        if self.n_draws >= MIN_DRAWS or (self.w_one_push and self.n_pushes >= 1.0):  # (one push's stamps: as late)
             return
         self._close(c)
 
