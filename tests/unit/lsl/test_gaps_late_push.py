@@ -32,6 +32,7 @@ def push_time_stamps(sfreq: float, k: int, n: int, late_chunk: int, late_s: floa
 
 
 def track(ts: np.ndarray, sfreq: float, rng: np.random.Generator) -> Counters:
+    """The counts of a tracker fed ``ts`` in pulls of 1..63 samples, as a decoder's, then settled (a stop)."""
     tracker, c, i = GapTracker(sfreq, 0.5), Counters(), 0
     while i < len(ts):  # pulls of 1..63 samples, as a decoder's
         m = int(rng.integers(1, 64))

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bci_stream.core.status import Counters
-from bci_stream.lsl.gaps import GapTracker
+from test_gaps_late_push import track
 
 
 def starved_stamps(sfreq: float, k: int, rng: np.random.Generator, skipped: int) -> np.ndarray:
@@ -41,11 +40,6 @@ def starved_stamps(sfreq: float, k: int, rng: np.random.Generator, skipped: int)
 def test_a_starved_senders_catch_up_bursts_are_no_loss(sfreq, k, seed, skipped):
     rng = np.random.default_rng(seed)
     ts = starved_stamps(sfreq, k, rng, skipped)
-    tracker, c, i = GapTracker(sfreq, 0.5), Counters(), 0
-    while i < len(ts):  # pulls of 1..63 samples, as a decoder's
-        m = int(rng.integers(1, 64))
-        tracker.split(ts[i:i + m], c)
-        i += m
-    tracker.settle(c)
+    c = track(ts, sfreq, rng)
     assert skipped - 1 <= c.samples_lost <= skipped and c.gaps == (1 if skipped else 0), c
     assert c.backward_steps == 0
