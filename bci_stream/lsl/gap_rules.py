@@ -14,8 +14,8 @@ Losses are counted on the stamps as received, not on :class:`~bci_stream.lsl.dej
 by a fraction of a period at each pull, which reads as delay draws (a starved worker's pulls of hundreds of samples left
 few, mostly late: a loss's window waited 4 s). A stall, a stop or a restart closes a window at once
 (:meth:`~bci_stream.lsl.gaps.GapTracker.settle`), so a loss just before a stream went silent is counted too (not a
-window of jittered stamps or of one push's: its stamps, all late so far, are no evidence; it stays open for the stamps
-after a stall); a worker killed while one is open leaves where the accounting stood, and its successor judges again from
+window of jittered stamps: its stamps, all late so far, are no evidence; it stays open for the stamps after a
+stall); a worker killed while one is open leaves where the accounting stood, and its successor judges again from
 there (:meth:`~bci_stream.lsl.gaps.GapTracker.unsettled`). The gap policy is separate: a chunk is cut before every step
 of the repaired stamps longer than ``threshold_s``.
 
@@ -43,17 +43,19 @@ SETTLE_SAMPLES, SETTLE_S = 32, 0.25
 SETTLE_DRAWS, SETTLE_MISS, SETTLE_MAX_S = 12, 2e-4, 4.0
 """When the stamps jitter, a full window also holds at least this many delay draws on average, and as many as make
 the chance that none is timely (under COUNT_FROM) under SETTLE_MISS; up to SETTLE_MAX_S."""
-PUSH_WAIT_MAX_S, DEDUCED = 10.0, 1e-4
+PUSH_WAIT_MAX_S, DEDUCED, MIN_PUSHES = 10.0, 1e-4, 2.0
 """A window whose samples after its first are all one push's (every step since it opened one nominal period to within
 DEDUCED periods: the stamps liblsl deduces back from a push's time, all as late as the push) does not close full
-before another stamp comes, up to twice the samples between pushes seen and at most PUSH_WAIT_MAX_S; nor does a stall
-or stop close it. Only where the stream has shown a push: a timely step off a whole number of periods by more than
-DEDUCED (push-time stamps, whose push jitter at 160 Hz may be under DRAW_TOLERANCE; not the step of a gap, which may
-be off whole periods on any stream, nor the stream's first push boundary, if that is the late one: no evidence yet);
-stamps on an exact grid (a replay's) keep the short window, as do stamps of their own off that grid (a sender off its
-rate: no step is one period). Before, a chunk of 0.25 s or more pushed late once (a sender preempted: 100-300 ms)
-filled the short window with its own late stamps: its lateness was counted lost and the next, timely push as a step
-back (audit s60lsl F1: 16 and 48 samples at 160 Hz for chunks of 1000 and 160 late by 100 and 300 ms)."""
+before another stamp comes, up to twice the samples between pushes seen and at most PUSH_WAIT_MAX_S. Only on a stream
+that pushes: at least MIN_PUSHES recent timely steps off a whole number of periods by more than DEDUCED (push-time
+stamps, whose push jitter at 160 Hz may be under DRAW_TOLERANCE), at most PUSH_WAIT_MAX_S apart on average; not the
+step of a gap (off whole periods on any stream), nor a lone clock correction of a stream stamped on an exact grid (a
+replay's), which keeps the short window, as do stamps of their own off that grid (a sender off its rate: no step is
+one period). A stall or stop closes such a window as any other (a loss right before a link went silent is likelier
+than a late push then). Before, a chunk of 0.25 s or more pushed late once (a sender preempted: 100-300 ms) filled the
+short window with its own late stamps: its lateness was counted lost and the next, timely push as a step back (audit
+s60lsl F1: 16 and 48 samples at 160 Hz for chunks of 1000 and 160 late by 100 and 300 ms). Two losses within one push
+are one gap (the window waits for the next push); one in the first two pushes of a stream is counted as before."""
 DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
 """A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
 counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""

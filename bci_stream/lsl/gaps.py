@@ -49,7 +49,7 @@ from bci_stream.lsl.gap_rules import (RISE, TRIGGER, COUNT_FROM, ROUND_UP, SETTL
                                       SETTLE_MISS, SETTLE_MAX_S, DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS,
                                       SLOPE_SAMPLES, SLOPE_S, SLOPE_MARKS, SLOPE_KNOWN, JIT_FALLS, SLOPE_ERR,
                                       JIT_TIMELY, FALL_QUIET, BACK_MIN, BACK_FALLS, FALL_DECAY, BACK_RETURN_S,
-                                      BACK_GLITCH_S, BACK_GLITCH_FALLS, PUSH_WAIT_MAX_S, DEDUCED)
+                                      BACK_GLITCH_S, BACK_GLITCH_FALLS, PUSH_WAIT_MAX_S, DEDUCED, MIN_PUSHES)
 
 #: ``(lo, hi, gap_s)``: samples ``lo:hi`` of a chunk; ``gap_s`` set when a gap longer than the threshold precedes them
 Segment = tuple[int, int, float | None]
@@ -89,11 +89,10 @@ class GapTracker:
         self.n_draws_out = self.n_timely_out = 0.0  # the same, of draws while no window is open
         self.n_pushes = 0.0  # steps off a whole number of periods by more than DEDUCED: pushes (see PUSH_WAIT_MAX_S)
         # the open settling window (see the module docstring); w_n = -1: none open
-        self.w_n, self.w_len, self.w_start, self.w_fell_at, self.w_one_push = -1, 0, 0, 0, False
+        self.w_n, self.w_len, self.w_start, self.w_fell_at, self.w_one_push, self.w_push_wait = -1, 0, 0, 0, False, 0
         self.full_end = -1  # the sample after the last full window: a window opening there continues its gap
         self.chain_base, self.chain_start, self.chain_lost = 0.0, 0, 0  # that gap's base, first sample, count so far
-        self.w_chained = False
-        self.w_base = self.w_slope = self.w_err = 0.0
+        self.w_chained, self.w_base, self.w_slope, self.w_err = False, 0.0, 0.0, 0.0
         self.w_low = self.w_low_r = self.w_env = self.w_env2 = self.w_fell = math.inf  # w_fell: the floor's last fall
         self.after_break, self.w_since = False, 0.0  # the next step spans a break (resume_after); see unsettled
 
@@ -295,7 +294,8 @@ class GapTracker:
         self.w_low = self.w_low_r = self.w_env2 = self.w_fell = math.inf
         self.w_env = self.base
         self.w_len = self._length()
-        self.w_one_push = True  # its stamps after the first one push's, deduced from its time (see PUSH_WAIT_MAX_S)
+        # its stamps after the first one push's, deduced from its time, on a stream that pushes (see PUSH_WAIT_MAX_S)
+        self.w_one_push, self.w_push_wait = self._pushing(), self._push_wait()
 
     def _length(self) -> int:
         """A full window's samples: the short window, or enough delay draws that one is timely (see SETTLE_DRAWS)."""
@@ -308,7 +308,7 @@ class GapTracker:
     def _full(self) -> bool:
         """Whether the open window, at least its length at opening, is full: a window opened before the stamps
         showed their jitter waits for the draws it needs, one amid the stream's first few draws up to SETTLE_MAX_S."""
-        if self.w_one_push and self.n_pushes >= 1.0 and self.w_n < self._push_wait():
+        if self.w_one_push and self.w_n < self.w_push_wait:
             return False  # one push's stamps, deduced from its push time: no evidence yet (see PUSH_WAIT_MAX_S)
         quiet = self.window if self.n_draws < MIN_DRAWS else max(self.window, 2.0 * self.n_steps / self.n_draws)
         if self.w_n < self.window_max and self.w_n - self.w_fell_at < quiet:
@@ -317,8 +317,11 @@ class GapTracker:
             return self.w_n >= self._length()
         return self.n_draws < 2.0 or self.w_n >= self.window_max or self.w_start >= self.window_max
 
-    def _push_wait(self) -> int:
-        """The samples a window of one push's stamps waits for another (see PUSH_WAIT_MAX_S)."""
+    def _pushing(self) -> bool:
+        """Whether the stream pushes (see PUSH_WAIT_MAX_S): MIN_PUSHES recent ones, on average close enough."""
+        return self.n_pushes >= MIN_PUSHES and self.n_steps <= self.push_wait_max * self.n_pushes
+
+    def _push_wait(self) -> int:  # the samples a window of one push's stamps waits for another
         return max(self.window, min(self.push_wait_max, math.ceil(2.0 * self.n_steps / max(self.n_pushes, 1.0))))
 
     def _measure_slope(self, count: int) -> None:
@@ -350,7 +353,7 @@ class GapTracker:
         (the stream's next stamps decide, if any come; a loss in the last seconds before a stop is not counted)."""
         if self.w_n < 0 or self.base is None:
             return
-        if self.n_draws >= MIN_DRAWS or (self.w_one_push and self.n_pushes >= 1.0):  # (one push's stamps: as late)
+        if self.n_draws >= MIN_DRAWS:
             return
         self._close(c)
 

@@ -4,8 +4,8 @@ pylsl's plain ``push_chunk(x)`` stamps a chunk's last sample with its push time 
 the nominal rate, so a chunk pushed late (a sender thread preempted once) is late by the same amount in every sample,
 and the next, timely push is back on the line. A chunk of 0.25 s or more filled the tracker's short settling window
 with its own late stamps: their lateness was counted lost and the next push as a step back (16 and 48 samples at 160 Hz
-for chunks of 1000 and 160 late by 100 and 300 ms). A real loss after such a push is still counted. (The stream's first
-push boundary is no evidence of pushes yet: a late one there is counted as before.)"""
+for chunks of 1000 and 160 late by 100 and 300 ms). A real loss after such a push is still counted. (A late push among
+a stream's first three is counted as before: two timely push boundaries first show that the stream pushes.)"""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def track(ts: np.ndarray, sfreq: float, rng: np.random.Generator) -> Counters:
     return c
 
 
-CASES = [(160.0, 1000, 2, 0.1), (160.0, 160, 5, 0.3), (160.0, 64, 20, 0.2), (160.0, 160, 5, 0.6),
+CASES = [(160.0, 1000, 3, 0.1), (160.0, 160, 5, 0.3), (160.0, 64, 20, 0.2), (160.0, 160, 5, 0.6),
          (500.0, 500, 3, 0.4), (1000.0, 250, 10, 0.15), (160.0, 40, 3, 0.3)]
 
 
@@ -68,3 +68,24 @@ def test_a_loss_after_the_late_push_is_still_counted(sfreq, k, late_chunk, late_
     ts = push_time_stamps(sfreq, k, n, late_chunk, late_s, rng, skip_at=skip_at, skipped=40)
     c = track(ts, sfreq, rng)
     assert (c.samples_lost, c.gaps, c.backward_steps) == (40, 1, 0), c
+
+
+def test_a_lone_clock_correction_of_an_exact_grid_leaves_a_loss_before_the_end_counted():
+    """A stream stamped on an exact grid (a replay) with one step off whole periods (its clock corrected by 12.3 ms) is
+    not taken for a pushing stream: 25 samples lost 0.6 s before it stops are counted (review s60: none were)."""
+    sfreq = 160.0
+    t = 1000.0 + np.arange(4000) / sfreq
+    t[1000:] -= 0.0123
+    c = track(np.r_[t[:3875], t[3900:]], sfreq, np.random.default_rng(3))
+    assert (c.samples_lost, c.gaps) == (25, 1), c
+
+
+@pytest.mark.parametrize(("sfreq", "k"), [(160.0, 32), (160.0, 160), (500.0, 1000)])
+def test_a_loss_in_the_last_push_before_the_stream_stops_is_counted(sfreq, k):
+    """The stop closes the window as any other (review s60: a window of one push's stamps was kept open, its loss never
+    counted)."""
+    rng = np.random.default_rng(5)
+    n = 12 * k
+    ts = push_time_stamps(sfreq, k, n, -1, 0.0, rng, skip_at=n - k // 2, skipped=8, jitter_s=3e-5)
+    c = track(ts, sfreq, rng)
+    assert (c.samples_lost, c.gaps) == (8, 1), c
