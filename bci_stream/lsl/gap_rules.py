@@ -51,11 +51,12 @@ that pushes: at least MIN_PUSHES recent timely steps off a whole number of perio
 stamps, whose push jitter at 160 Hz may be under DRAW_TOLERANCE), at most PUSH_WAIT_MAX_S apart on average; not the
 step of a gap (off whole periods on any stream), nor a lone clock correction of a stream stamped on an exact grid (a
 replay's), which keeps the short window, as do stamps of their own off that grid (a sender off its rate: no step is
-one period). A stall or stop closes such a window as any other (a loss right before a link went silent is likelier
-than a late push then). Before, a chunk of 0.25 s or more pushed late once (a sender preempted: 100-300 ms) filled the
-short window with its own late stamps: its lateness was counted lost and the next, timely push as a step back (audit
-s60lsl F1: 16 and 48 samples at 160 Hz for chunks of 1000 and 160 late by 100 and 300 ms). Two losses within one push
-are one gap (the window waits for the next push); one in the first two pushes of a stream is counted as before."""
+one period). A stop closes such a window as any other (a loss in the last push is counted); a stall leaves it open
+for the next push (a stream whose pushes are further apart than ``stall_timeout_s`` stalls between every two).
+Before, a chunk of 0.25 s or more pushed late once (a sender preempted: 100-300 ms) filled the short window with its
+own late stamps: its lateness was counted lost and the next, timely push as a step back (audit s60lsl F1: 16 and 48
+samples at 160 Hz for chunks of 1000 and 160 late by 100 and 300 ms). Two losses within one push are one gap (the
+window waits for the next push); a late push among a stream's first three is counted as before."""
 DRAW_TOLERANCE, DRAW_MEMORY, MIN_DRAWS = 0.01, 4096.0, 8.0
 """A step further than this (periods) from a whole number of periods starts a delay draw; the draws per sample are
 counted over about this many samples (halved beyond); fewer draws than this there: regular stamps."""

@@ -346,14 +346,14 @@ class GapTracker:
         # its uncertainty (0: regular stamps), larger while few spans are measured (see JIT_FALLS)
         self.slope_err = SLOPE_ERR * (middle[-1] - middle[0]) / math.sqrt(len(middle)) * (SLOPE_MARKS - 1) / (m - 1)
 
-    def settle(self, c: Counters) -> None:
-        """Close the open settling window now (at a stall, stop, restart); what it shows lost goes into ``c``.
+    def settle(self, c: Counters, final: bool = True) -> None:
+        """Close the open settling window now (at a stall, stop, restart; ``final``: no stamp follows, not a stall);
+        what it shows lost goes into ``c``.
 
         A window of jittered stamps stays open until it is full: its stamps, all late so far, are no evidence yet
-        (the stream's next stamps decide, if any come; a loss in the last seconds before a stop is not counted)."""
-        if self.w_n < 0 or self.base is None:
-            return
-        if self.n_draws >= MIN_DRAWS:
+        (the stream's next stamps decide, if any come; a loss in the last seconds before a stop is not counted); so
+        does one of one push's stamps at a stall, not at a stop (see PUSH_WAIT_MAX_S)."""
+        if self.w_n < 0 or self.base is None or self.n_draws >= MIN_DRAWS or (self.w_one_push and not final):
             return
         self._close(c)
 

@@ -311,7 +311,7 @@ class RecordOnly:
             while not stop.is_set():
                 if not self.take(0.2) and not self.stalled and pylsl.local_clock() - self.last_data > self.stall_after:
                     self.stalled, lost = True, self.counters.samples_lost
-                    self.gaps.settle(self.counters)  # a loss just before the silence
+                    self.gaps.settle(self.counters, final=False)  # a loss just before the silence
                     self.losses(lost)
                     self.event("stall", seconds=pylsl.local_clock() - self.last_data, seq=self.counters.samples_in)
                 self.hub.tick()

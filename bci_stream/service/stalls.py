@@ -121,10 +121,10 @@ class StallHandling(ReturnCheck, Reopening):
         if self.status.state == "stalled":
             self.check_source(now)
 
-    def settle_gaps(self) -> None:
-        """A suspected loss closed now (a stall, a stop), its count sent at once, and the ring's header says so: a next
-        generation does not count it again (:mod:`~bci_stream.service.unsettled`)."""
-        self.decoder.gaps.settle(self.status.counters)
+    def settle_gaps(self, final: bool = True) -> None:
+        """A suspected loss closed now (a stall, a stop: ``final``), its count sent at once, and the ring's header says
+        so: a next generation does not count it again (:mod:`~bci_stream.service.unsettled`)."""
+        self.decoder.gaps.settle(self.status.counters, final)
         if self.ring is not None:
             self.hand_over_losses()
 
@@ -138,7 +138,7 @@ class StallHandling(ReturnCheck, Reopening):
     def on_stall(self, silent_s: float, lost: bool = False) -> None:
         self.status.counters.stalls += 1
         if self.decoder is not None:  # a loss just before the silence
-            self.settle_gaps()
+            self.settle_gaps(final=False)
         self.status.state, self.status.source_present = "stalled", None  # None: not looked for yet
         reason = LOST_REASON if lost else f"no data for longer than stall_timeout_s={self.stall_after:g}"
         self.status.stall = {"kind": "lost" if lost else "silent", "reason": reason, "since": self.last_data,

@@ -89,3 +89,18 @@ def test_a_loss_in_the_last_push_before_the_stream_stops_is_counted(sfreq, k):
     ts = push_time_stamps(sfreq, k, n, -1, 0.0, rng, skip_at=n - k // 2, skipped=8, jitter_s=3e-5)
     c = track(ts, sfreq, rng)
     assert (c.samples_lost, c.gaps) == (8, 1), c
+
+
+@pytest.mark.parametrize("late_chunk", [3, 5])
+def test_a_stall_between_long_pushes_leaves_the_late_push_to_the_next(late_chunk):
+    """Chunks of 1000 at 160 Hz (6.25 s) stall the decoder (stall_timeout_s 1 s) between every two pushes: the stall
+    settles the tracker, and closed the window of the late push's stamps (live: 16 lost, 1 step back)."""
+    sfreq, k = 160.0, 1000
+    ts = push_time_stamps(sfreq, k, 8 * k, late_chunk, 0.1, np.random.default_rng(2), jitter_s=3e-5)
+    tracker, c = GapTracker(sfreq, 0.5), Counters()
+    for first in range(0, len(ts), k):
+        for i in range(first, first + k, 50):
+            tracker.split(ts[i:i + 50], c)
+        tracker.settle(c, final=False)  # the stall until the next push
+    tracker.settle(c)
+    assert (c.samples_lost, c.gaps, c.backward_steps) == (0, 0, 0), c
