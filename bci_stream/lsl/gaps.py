@@ -220,12 +220,13 @@ class GapTracker:
         """One sample of offset ``o`` after a step of ``step`` seconds: steps back, the envelope, the window."""
         self.n_steps += 1.0
         p = step * self.sfreq - 1.0
+        frac = abs(p - round(p))  # off a whole number of periods: a draw (DRAW_TOLERANCE), a push (DEDUCED)
         base = self.base if self.w_n < 0 else self.base + self.w_slope * (self.w_n + 1)  # a window's: rate error on
         if self.w_one_push and self.w_n >= 0 and abs(p) > DEDUCED:
             self.w_one_push = False  # a stamp of its own: not one of the opening push's, deduced at 1/sfreq
         if self.after_break:
             self.after_break = False
-        elif (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and abs(p - round(p)) > DRAW_TOLERANCE:
+        elif (p > DRAW_TOLERANCE or p < -DRAW_TOLERANCE) and frac > DRAW_TOLERANCE:
             self.n_draws += 1.0
             self.n_draws_out += self.w_n < 0
             if o - base < COUNT_FROM:
@@ -257,7 +258,7 @@ class GapTracker:
                 self.back_line = None
         if self.w_n < 0:
             if o - base - RISE < TRIGGER:  # a timely stamp (a push, if off whole periods: see PUSH_WAIT_MAX_S)
-                self.n_pushes += (p > DEDUCED or p < -DEDUCED) and abs(p - round(p)) > DEDUCED
+                self.n_pushes += frac > DEDUCED
                 self.base = min(base + RISE, o)
                 if self.count >= self.next_mark and step != 0.0:  # a repeated stamp is late (see SLOPE_S)
                     self._measure_slope(self.count)

@@ -295,6 +295,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                 "cv_recall_2s": r.cv.recall(prep.labels),  # per class [correct, trials] at 2 s
                 "candidates": r.candidates,
             }
+        sizes = size_notes(params, chosen.config)  # the sizes fitting capped: in the card, said at the end too
         training = {  # file names only: a card travels with its model, not with this machine's paths
             "files": [Path(p).name for p in paths], "files_sha256": [sha256_file(Path(p)) for p in paths],
             "files_content": prep.prints,  # the same recording in another file (format, channel order): evaluate warns
@@ -302,7 +303,7 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
             "family_config": config_dict(chosen.config), "cv_scheme": scheme,
             "tool": "bci-stream calibrate", "reader": dict(reader_options or {}),  # how the cues were read
             # what loading noticed, the bands the rate left out, the sizes fitting capped
-            "notes": list(prep.notes) + band_notes(prep.sfreq) + (sizes := size_notes(params, chosen.config)),
+            "notes": list(prep.notes) + band_notes(prep.sfreq) + sizes,
         }
         metrics = {"cv_acc_2s": chosen.cv.acc[DECISION_TIME],
                    "cv_acc": {f"{t:g}": chosen.cv.acc[t] for t in EVAL_TIMES},
