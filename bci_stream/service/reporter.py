@@ -13,6 +13,7 @@ import pylsl
 from bci_stream.core.status import DecoderState, WorkerStatus
 from bci_stream.service.metrics import LatencyHistogram
 from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.worker_entry import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -122,12 +123,24 @@ class StatusReporter:
             s.counters.samples_in += in_flight
         self.next_report = s.t + self.interval
 
-    def set_state(self, state: DecoderState, error: str | None = None) -> None:
+    def set_state(self, state: DecoderState, error: str | None = None, event: str | None = None) -> None:
+        """Report ``state`` now (and ``error``); ``event``: the recording's event kind when not ``state``."""
         self.status.state = state
         if state == "error":  # no longer stalled (the error says what happened): as /metrics' stall_seconds, 0
             self.status.stall = None
         if error is not None:
             self.status.error = error
             log.error("decoder %s: %s", self.decoder_id, error)
-        self.on_event(state, **({"error": error} if error else {}))
+        self.on_event(event or state, **({"error": error} if error else {}))
         self.report()
+
+    def set_failed(self, code: int, error: str | None) -> None:
+        """The failure that ends this worker with exit ``code``: ``error`` (final) for a refusal, else ``starting``.
+
+        The supervisor restarts a crashed worker (or, its restarts used up, leaves it in ``error`` itself): only it
+        knows which. Before, every failure said ``error`` at once, the README's final state, until the worker's end
+        was seen (about 1 s for a Ray actor: a client polling for ``error`` took a decoder being restarted for a
+        dead one). Either way the stall ends (the error says what happened: as /metrics' stall_seconds, 0), and a
+        recording has an ``error`` event."""
+        self.status.stall = None  # a crash ends any stall
+        self.set_state("error" if code == EXIT_REFUSED else "starting", error, event="error")

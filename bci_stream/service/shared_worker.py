@@ -111,10 +111,15 @@ class SharedWorker:
                 if member.starter is not None:
                     member.starter.join(5.0)
                 if error is not None:
-                    member.slot.reporter.set_state("error", error)
+                    member.slot.reporter.set_failed(code, error)
                 self.end(member, code)
             self.out.close()
         return code
+
+    def parent_gone(self) -> str:
+        """Why this worker ends when its parent process ended (here: the service's fork server)."""
+        return (f"shared worker {self.index}: its parent process {self._parent_pid} ended (the service's fork server, "
+                "killed?); its streams are restarted elsewhere")
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -233,8 +238,7 @@ class SharedWorker:
             log.error("shared worker %d: the supervisor process is gone; stopping", self.index)
             self.stop_requested = True
         elif os.getppid() != self._parent_pid:  # the service's fork server ended (the service would break the pipe)
-            raise ParentGone(f"shared worker {self.index}: its parent process {self._parent_pid} ended (the service's "
-                             "fork server, killed?); its streams are restarted elsewhere")
+            raise ParentGone(self.parent_gone())
         for member in list(self.members.values()):
             slot = member.slot
             try:
@@ -288,7 +292,7 @@ class SharedWorker:
                               load_model=self.pool.load)
         except Exception as exc:  # noqa: BLE001 - e.g. its ring gone, or of another layout: this stream only
             code, error = describe_failure(exc)
-            report_failure(msg.decoder_id, msg.generation, sender, self.status_interval, error,
+            report_failure(msg.decoder_id, msg.generation, sender, self.status_interval, code, error,
                            {"kind": "shared", "index": self.index, "pid": os.getpid()})
             sender.close()
             msg.cmd_conn.close()
@@ -326,7 +330,7 @@ class SharedWorker:
         if member.outcome is not None:
             code, error = member.outcome
             if error is not None:
-                slot.reporter.set_state("error", error)
+                slot.reporter.set_failed(code, error)
             return  # ended by housekeeping
         if slot.stopping:
             return
@@ -338,7 +342,7 @@ class SharedWorker:
     def fail(self, member: Member, exc: BaseException) -> None:
         """A stream's error: reported on its status, then the stream leaves the worker (the others stay)."""
         code, error = describe_failure(exc)
-        member.slot.reporter.set_state("error", error)
+        member.slot.reporter.set_failed(code, error)
         if member.starter is not None:  # still starting: ended once its thread is done
             member.outcome = (code, None)
             member.slot.commands.stop_requested = True

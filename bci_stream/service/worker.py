@@ -54,7 +54,7 @@ class DecoderWorker(StreamSlot):
             self.loop()
         except Exception as exc:  # a refusal (not restarted); a crash or a condition of the server (restarted)
             code, error = describe_failure(exc)
-            self.reporter.set_state("error", error)
+            self.reporter.set_failed(code, error)
             return code
         finally:
             self.close()
@@ -130,7 +130,7 @@ def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: 
                                ring, recordings_dir)
     except Exception as exc:  # noqa: BLE001 - before the worker could report anything (e.g. a ring it cannot map)
         code, error = describe_failure(exc)
-        report_failure(decoder_id, generation, sender, status_interval, error,
+        report_failure(decoder_id, generation, sender, status_interval, code, error,
                        {"kind": "dedicated", "index": None, "pid": os.getpid()})
         sender.close()
         raise SystemExit(code) from None
@@ -157,9 +157,9 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     return 1, "worker crashed: " + "".join(traceback.format_exception(exc, limit=8))
 
 
-def report_failure(decoder_id: str, generation: int, sender: StatusSender, status_interval: float, error: str,
-                   worker: dict) -> None:
-    """Send state ``error`` with ``error`` for a decoder that failed before it had a status of its own."""
+def report_failure(decoder_id: str, generation: int, sender: StatusSender, status_interval: float, code: int,
+                   error: str, worker: dict) -> None:
+    """Report the failure (exit ``code``, ``error``) of a decoder that failed before it had a status of its own."""
     reporter = StatusReporter(decoder_id, generation, sender, status_interval, lambda kind, **fields: None)
     reporter.status.worker = worker
-    reporter.set_state("error", error)
+    reporter.set_failed(code, error)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import threading
 import traceback
 from multiprocessing.connection import Connection
@@ -47,6 +48,13 @@ class OneStreamWorker(SharedWorker):
         member = self.members[msg.decoder_id]
         member.slot.status.worker = dict(self.where or {})  # status 'worker': this actor, its node
         member.slot.reporter.report()
+
+    def parent_gone(self) -> str:
+        """An actor's parent is its node's raylet: it ends when the node goes down (or Ray is stopped there)."""
+        where = self.where or {}
+        return (f"ray actor of pid {os.getpid()} on node {where.get('node_id')} ({where.get('hostname')}): its parent "
+                f"process {self._parent_pid} (the node's Ray raylet) ended: the node went down or Ray was stopped "
+                "there; the decoder is restarted on a node that meets its placement")
 
     def end(self, member: Any, code: int) -> None:
         super().end(member, code)
