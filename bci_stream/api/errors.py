@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from bci_stream.core.errors import (BciStreamError, CapacityError, CommandRefusedError, CommandTimeoutError,
                                     DecoderIdInUseError, DecoderNotFoundError, DecoderNotReadyError, ModelError,
-                                    ModelNotFoundError, PlacementError)
+                                    ModelNotFoundError, PlacementError, ServiceEndingError)
 from bci_stream.core.messages import Retry
 
 #: What a 503 tells a client to wait before it retries (``Retry-After``, s): a model that could not be loaded now.
@@ -32,6 +32,7 @@ STATUS_CODES: tuple[tuple[type[BciStreamError], int], ...] = (
     (CapacityError, 429),  # a cap of the service (max_decoders, max_recordings): as RFC 6585's and gRPC's quota
     (ModelError, 422),
     (PlacementError, 422),
+    (ServiceEndingError, 503),  # the next instance of the service takes it (no Retry-After: not this one)
 )
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 import uvicorn
+from uvicorn.main import STARTUP_FAILURE
 
 from bci_stream.api.app import create_app
 from bci_stream.api.http_limits import uvicorn_options
@@ -68,6 +69,19 @@ def bind_problem(host: str, port: int) -> str | None:
 GRACEFUL_S = 5.0
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, which tells the service its shutdown began before it waits (up to :data:`GRACEFUL_S`) for the
+    requests still running: one waiting for a decoder's start (a Ray placement, up to ``ray_start_timeout``) or for
+    a worker's answer is then answered at once (503, ``the service is shutting down``), instead of being cancelled
+    after that wait (a bare 500, and a traceback in the log: audit s61ray F3)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        supervisor = getattr(getattr(self.config.app, "state", None), "supervisor", None)
+        if supervisor is not None:  # (None: the app's lifespan never started)
+            supervisor.begin_shutdown()
+        await super().shutdown(sockets)
+
+
 def drop_token_env() -> None:
     """Remove ``BCI_STREAM_TOKEN`` (in any case: the settings read environment names so) from this process's
     environment, so that the processes it starts from now on do not inherit it."""
@@ -93,9 +107,13 @@ def serve(settings: Settings) -> None:
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                    log_config=uvicorn_log_config(settings.log_level), timeout_graceful_shutdown=GRACEFUL_S,
-                    **uvicorn_options(settings))
+        server = Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                                       log_level=settings.log_level, log_config=uvicorn_log_config(settings.log_level),
+                                       timeout_graceful_shutdown=GRACEFUL_S, **uvicorn_options(settings)))
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+            server.run()
+        if not server.started:  # as uvicorn.run: a failed start-up is exit 3
+            raise SystemExit(STARTUP_FAILURE)
     finally:
         if main:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
@@ -112,7 +130,7 @@ class BackgroundServer:
         config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                                 log_level="warning", lifespan="on", timeout_graceful_shutdown=GRACEFUL_S,
                                 **uvicorn_options(settings))
-        self.server = uvicorn.Server(config)
+        self.server = Server(config)
         self._thread = threading.Thread(target=self.server.run, name="bci-stream-http", daemon=True)
         self.url = ""
 

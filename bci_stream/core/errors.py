@@ -120,6 +120,12 @@ class CommandTimeoutError(CommandError):
     """The worker did not answer in time."""
 
 
+class ServiceEndingError(BciStreamError):
+    """The service is shutting down (SIGTERM, Ctrl-C): a request still waiting for a decoder's start (a Ray
+    placement) or a worker's answer is answered at once (503), not cut off after the server's graceful wait with a
+    bare 500 and a traceback in the log (audit s61ray F3)."""
+
+
 class DataError(BciStreamError, ValueError):
     """A recording cannot be loaded as asked (unknown format, corrupt file, inconsistent options)."""
 

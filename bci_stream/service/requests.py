@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, DecoderNotReadyError,
-                                    DecoderStoppingError, ModelError, ModelUnavailableError)
+                                    DecoderStoppingError, ModelError, ModelUnavailableError, ServiceEndingError)
 from bci_stream.core.messages import Command, Reply, Retry, SwapModel, host_boot_id
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.backends.starts import WAIT_SLICE_S
 from bci_stream.service.model_pin import describe_pin, drop_copies, pin_dir, pin_error, pin_ref
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -30,14 +33,32 @@ class CommandRejectedError(CommandRefusedError):
     :mod:`~bci_stream.core.load_errors`: 503 with ``Retry-After``) when it may."""
 
 
-def send_command(handle: DecoderHandle, command: Command, timeout: float, models_dir: str | None = None) -> Any:
+def wait_or_end(ready: Callable[[float], bool], deadline: float, ending: threading.Event, decoder_id: str, kind: str,
+                sent: bool = False) -> bool:
+    """``ready(t)`` again (``t`` at most :data:`WAIT_SLICE_S`) until it is true (True) or ``deadline``
+    (``time.monotonic()``) passed (False); :class:`ServiceEndingError` as soon as ``ending`` is set."""
+    while True:
+        if ready(max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic()))):
+            return True
+        if ending.is_set():
+            what = "was sent and may have been carried out" if sent else "was not sent"
+            raise ServiceEndingError(f"decoder {decoder_id}: its {kind!r} command {what}: the service is shutting down "
+                                     "(SIGTERM or Ctrl-C) and stops its decoders")
+        if time.monotonic() >= deadline:
+            return False
+
+
+def send_command(handle: DecoderHandle, command: Command, timeout: float, models_dir: str | None = None,
+                 ending: threading.Event | None = None) -> Any:
     """Send ``command`` to ``handle``'s worker and wait for its reply; return the payload (errors: see
     :meth:`~bci_stream.service.supervisor.Supervisor.request`). ``models_dir``: the registry a hot swap loaded from
-    (its model is copied for the decoder's restarts, :func:`follow_swap`)."""
+    (its model is copied for the decoder's restarts, :func:`follow_swap`); ``ending``: set when the service's shutdown
+    begins, which ends the wait (:class:`ServiceEndingError`: a 503, not a request cut off after the graceful wait)."""
+    ending = ending or threading.Event()
     decoder_id = handle.id
     deadline, wall_deadline = time.monotonic() + timeout, time.time() + timeout  # Command.late: which one counts
     # one request at a time per worker, so answers cannot be mixed up; the wait for the one before counts in timeout
-    if not handle.request_lock.acquire(timeout=timeout):
+    if not wait_or_end(lambda t: handle.request_lock.acquire(timeout=t), deadline, ending, decoder_id, command.kind):
         raise CommandTimeoutError(f"decoder {decoder_id}: {command.kind!r} was not sent: an earlier command to its "
                                   f"worker was still waiting for its answer after {timeout:g} s (a hung worker?)")
     try:
@@ -61,7 +82,7 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
             conn.send(command)
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or not conn.poll(left):
+                if left <= 0 or not wait_or_end(conn.poll, deadline, ending, decoder_id, command.kind, sent=True):
                     raise CommandTimeoutError(f"decoder {decoder_id} did not answer {command.kind!r} within "
                                               f"{timeout:g} s")
                 reply = conn.recv()

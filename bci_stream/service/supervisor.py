@@ -34,7 +34,7 @@ from bci_stream.service.shared_pool import SharedPool
 from bci_stream.service.spawn import start_without_sigint, worker_context
 from bci_stream.service.status_channel import drain
 from bci_stream.service.backends import WorkerLink, make_backend
-from bci_stream.service.backends.handle import DecoderHandle
+from bci_stream.service.backends.handle import DecoderHandle, about_decoder, worker_text
 from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.caps import decoders_full
@@ -106,6 +106,7 @@ class Supervisor(WorkerWatch):
         self._clashes: set[str] = set()  # ids of decoders publishing another's decoded source_id (output_ids)
         self.swept = self._sweep_pins()
         self._lock, self._closing = threading.Lock(), threading.Event()
+        self.ending = threading.Event()  # the server's shutdown began: requests still waiting end (begin_shutdown)
         self.witness = MarkerWitness(self.send)  # marker streams followed here: a restart's missed markers re-sent
         self.matches = SelectorMatches()  # other streams a decoder's selector matches (status stream.also_matching)
         self._monitor = threading.Thread(target=self._monitor_loop, name="bci-stream-supervisor", daemon=True)
@@ -204,7 +205,7 @@ class Supervisor(WorkerWatch):
             raise DecoderStoppingError(stopping_refusal(decoder_id, command.kind))
         generation = handle.generation
         before = (handle.status.model or {}).get("name") or handle.spec.model.partition("@")[0]
-        payload = send_command(handle, command, timeout, self.models_dir)
+        payload = send_command(handle, command, timeout, self.models_dir, self.ending)
         with self._lock:
             if isinstance(command, SwapModel):  # its status until the worker's next snapshot: the new pin's fields
                 handle.status = with_swap_pin(handle, handle.status)
@@ -253,6 +254,11 @@ class Supervisor(WorkerWatch):
         log.info("decoder %s stopped and removed: stream %s, model %s, worker %s", decoder_id, about_decoder(handle),
                  handle.spec.model, worker_text(handle))
         return handle
+
+    def begin_shutdown(self) -> None:
+        """The server's shutdown began: requests waiting for a start or a worker's answer end now (503)."""
+        self.ending.set()
+        self.backend.begin_shutdown()
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every decoder and the monitor thread."""
@@ -376,19 +382,6 @@ class Supervisor(WorkerWatch):
             self.pool.leave(handle, timeout)
         else:
             self.backend.terminate(handle, timeout)
-
-
-def about_decoder(handle: DecoderHandle) -> str:
-    """A decoder's stream selector as given (``name='EEG', type='EEG'``), for its log lines."""
-    return ", ".join(f"{k}={v!r}" for k, v in handle.spec.stream.model_dump(exclude_none=True).items())
-
-
-def worker_text(handle: DecoderHandle) -> str:
-    """Its worker for a log line: ``shared[0] (pid 123)``, ``dedicated (pid 124)``, ``ray (pid 125)``, or the kind
-    asked for (``ray`` under Ray, which has no other)."""
-    w = handle.worker or {"kind": "ray" if handle.backend == "ray" else handle.spec.options.worker}
-    index = f"[{w['index']}]" if w.get("index") is not None else ""
-    return f"{w.get('kind')}{index}" + (f" (pid {w['pid']})" if w.get("pid") else "")
 
 
 def stopping_refusal(decoder_id: str, kind: str) -> str:

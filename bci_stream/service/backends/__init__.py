@@ -70,6 +70,10 @@ class WorkerBackend(Protocol):
     def exit_message(self, process: Any, code: int | None) -> str:
         """Why a worker ended, for the decoder's ``last_error``."""
 
+    def begin_shutdown(self) -> None:
+        """The service's shutdown began: a start still waiting (for a node, for its worker) ends now with
+        :class:`~bci_stream.core.errors.ServiceEndingError`."""
+
     def shutdown(self, timeout: float) -> None:
         """Release what the backend holds (listener, threads, the Ray connection); workers are stopped first."""
 

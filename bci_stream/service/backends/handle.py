@@ -139,3 +139,17 @@ class DecoderHandle:
     @property
     def shared(self) -> bool:  # in the local shared pool (a ray decoder has an actor of its own)
         return self.spec.options.worker == "shared" and self.backend == "local"
+
+
+def about_decoder(handle: DecoderHandle) -> str:
+    """A decoder's stream selector as given (``name='EEG', type='EEG'``), for its log lines."""
+    return ", ".join(f"{k}={v!r}" for k, v in handle.spec.stream.model_dump(exclude_none=True).items())
+
+
+def worker_text(handle: DecoderHandle) -> str:
+    """Its worker for a log line: ``shared[0] (pid 123)``, ``dedicated (pid 124)``, ``ray (pid 125)``, or the kind
+    asked for (``ray`` under Ray, which has no other)."""
+    w = handle.worker or {"kind": "ray" if handle.backend == "ray" else handle.spec.options.worker}
+    index = f"[{w['index']}]" if w.get("index") is not None else ""
+    return f"{w.get('kind')}{index}" + (f" (pid {w['pid']})" if w.get("pid") else "")
+

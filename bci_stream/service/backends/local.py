@@ -114,6 +114,9 @@ class LocalBackend:
                 + (" (or the fork server it was started from ended: its exit status is lost with it, and the worker "
                    "stops itself when its parent goes)" if lost else ""))
 
+    def begin_shutdown(self) -> None:
+        """Nothing to end: a local start does not wait (a process is spawned)."""
+
     def shutdown(self, timeout: float) -> None:
         """Nothing held beyond the worker processes (stopped by the supervisor)."""
 

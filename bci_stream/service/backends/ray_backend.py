@@ -34,13 +34,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bci_stream.core.errors import PlacementError
+from bci_stream.core.errors import PlacementError, ServiceEndingError
 from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
 from bci_stream.service.backends.ray_nodes import named_nodes
-from bci_stream.service.backends.starts import WorkerStartFailed
+from bci_stream.service.backends.starts import WorkerStartFailed, wait_in_slices
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.model_pin import pinned_files
 from bci_stream.service.pool_messages import SavedState
@@ -187,6 +187,7 @@ class RayBackend:
         self._arrived: dict[str, dict[str, Any]] = {}
         self._links: dict[Any, tuple[str, Any]] = {}  # control/outputs Connection -> (role, handle)
         self._closing = threading.Event()
+        self._ending = threading.Event()  # the service's shutdown began: starts still waiting end (begin_shutdown)
         self._acceptor = threading.Thread(target=self._accept_loop, name="bci-stream-ray-accept", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name="bci-stream-ray-links", daemon=True)
         self._acceptor.start()
@@ -268,14 +269,18 @@ class RayBackend:
             os.environ.get(LOG_LEVEL_ENV))  # the service's log level (serve: configure_service)
         t0 = time.monotonic()
         try:
-            where = ray.get(actor.start.remote(), timeout=self.start_timeout)
-            conns = self._take(token, max(1.0, self.start_timeout - (time.monotonic() - t0)))
+            started = actor.start.remote()
+            where = wait_in_slices(lambda t: ray.get(started, timeout=t), self.start_timeout, self._ending, handle.id)
+            left = max(1.0, self.start_timeout - (time.monotonic() - t0))
+            conns = wait_in_slices(lambda t: self._take(token, t), left, self._ending, handle.id)
         except Exception as exc:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # noqa: BLE001
                 pass
             self._drop(token)
+            if isinstance(exc, ServiceEndingError):  # answered 503 (POST), or the restart ends with the service
+                raise
             if isinstance(exc, ray.exceptions.GetTimeoutError | TimeoutError):
                 raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor did not start within "
                                         f"{self.start_timeout:g} s (placement {requested(placement)}; are the "
@@ -308,6 +313,9 @@ class RayBackend:
         reason = getattr(process, "reason", None)
         return reason or (f"ray actor of pid {process.pid} on node {process.where.get('node_id')} "
                           f"({process.where.get('hostname')}) ended with code {code}")
+
+    def begin_shutdown(self) -> None:
+        self._ending.set()
 
     def shutdown(self, timeout: float) -> None:
         stop_accepting(self.listener, self._closing, self._acceptor)

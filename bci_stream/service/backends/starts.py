@@ -14,16 +14,36 @@ backend) is retried under the same policy as a worker crash (:func:`restart_dela
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from bci_stream.core.errors import ModelError, PlacementError
+from bci_stream.core.errors import ModelError, PlacementError, ServiceEndingError
 
 MAX_BACKOFF_S = 30.0
+#: How often a start waiting for its worker looks whether the service's shutdown began (s).
+WAIT_SLICE_S = 0.2
 
 
 class WorkerStartFailed(PlacementError):
     """A worker that could be placed did not start (timeout, or it died while starting): worth another try."""
+
+
+def wait_in_slices(wait: Callable[[float], Any], timeout: float, ending: threading.Event, decoder_id: str) -> Any:
+    """What ``wait(t)`` returns, called again (``t`` at most :data:`WAIT_SLICE_S`) while it raises
+    :class:`TimeoutError` (Ray's ``GetTimeoutError`` is one): for ``timeout`` s in all, then its TimeoutError, or until
+    ``ending`` is set (the service's shutdown began): :class:`ServiceEndingError`. Before, a start waiting for its
+    Ray placement held its ``POST`` past the server's graceful shutdown, which then cut it off (a bare 500)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return wait(max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic())))
+        except TimeoutError:
+            if ending.is_set():
+                raise ServiceEndingError(f"decoder {decoder_id} was not started: the service is shutting down (SIGTERM "
+                                         "or Ctrl-C) while its worker waited to be placed or to start") from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def restart_delay(restarts: int, max_restarts: int, backoff: float) -> float | None:
