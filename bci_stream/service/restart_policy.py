@@ -11,7 +11,8 @@ still end in ``error`` after ``max_restarts``; as systemd's ``StartLimitInterval
 ``EXIT_UNAVAILABLE``: memory, file descriptors, storage) at least twice in a row until the budget is used up says so
 in its final ``last_error``: the model, how many times in a row, the last error, and that it will not be retried
 automatically (as a hot swap's refusal does; the exit code does not say whether it was a shortage, so not "may never
-fit"). After a single such failure ``last_error`` is the exit and the worker's error.
+fit"). After a single such failure ``last_error`` is the exit and the worker's error. Any other crash the budget
+leaves final says so after its own words (``not restarted: its restarts are used up ...``), and so does the log.
 
 While a restart waits for its backoff the decoder is ``starting`` (``last_error`` says why, the handle's
 ``restart_at`` when): ``error`` is final, a decoder that will not decode again unless it is started anew.
@@ -96,6 +97,10 @@ class RestartPolicy:
         if delay is None and handle.load_failures >= 2:  # one failure alone: its exit and its error, as they are
             handle.last_error = given_up(f"model {handle.spec.model!r}", handle.load_failures,
                                          handle.status.error or str(handle.last_error), shortage=False)
+        elif delay is None and not refused:  # before: the same words as each restarted crash's, and no log line
+            handle.last_error = f"{handle.last_error}; {self._used_up(handle)}"
+        if delay is None and not refused:
+            log.error("decoder %s: %s", handle.id, handle.last_error)
         if delay is not None:
             handle.restarts += 1
             handle.recent_restarts += 1
@@ -104,6 +109,14 @@ class RestartPolicy:
                       self.max_restarts, delay, handle.restarts)
         self._show(handle, delay)
         return delay
+
+    def _used_up(self, handle: Any) -> str:
+        """Why a crash is final: no restart allowed, or the restarts since it last ran healthy are used up."""
+        if not self.max_restarts:
+            return "not restarted (setting max_restarts is 0): it stays in error until deleted"
+        return (f"not restarted: its restarts are used up ({handle.recent_restarts}/{self.max_restarts} since it last "
+                f"ran healthy, {self.healthy_s:g} s in a row; settings max_restarts, restart_reset_s): it stays in "
+                "error until deleted")
 
     def start_failed(self, handle: Any, exc: BaseException, now: float) -> float | None:
         """A restart failed (:func:`~.backends.starts.start_failure` judges it, on the restarts since the decoder

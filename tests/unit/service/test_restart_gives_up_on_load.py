@@ -43,7 +43,10 @@ def test_a_crash_between_starts_the_count_anew():
     h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
     codes = [EXIT_UNAVAILABLE, EXIT_UNAVAILABLE, 1, EXIT_UNAVAILABLE]
     assert [exit_(policy, h, c, float(t)) for t, c in enumerate(codes)][-1] is None
-    assert h.load_failures == 1 and h.last_error == f"worker process 7 exited with code 4; its last error: {SAID}"
+    assert h.load_failures == 1 and h.last_error == (f"worker process 7 exited with code 4; its last error: {SAID}; not "
+                                                     "restarted: its restarts are used up (3/3 since it last ran "
+                                                     "healthy, 60 s in a row; settings max_restarts, restart_reset_s):"
+                                                     " it stays in error until deleted")
     assert h.status.state == "error" and "not be retried" not in h.last_error
 
 
@@ -51,7 +54,8 @@ def test_a_single_failure_with_no_restarts_allowed_says_only_what_happened():
     policy = RestartPolicy(max_restarts=0, backoff=0.5, healthy_s=60.0)
     h = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
     assert exit_(policy, h, EXIT_UNAVAILABLE, 0.0) is None
-    assert h.last_error == f"worker process 7 exited with code 4; its last error: {SAID}"
+    assert h.last_error == (f"worker process 7 exited with code 4; its last error: {SAID}; not restarted (setting "
+                            "max_restarts is 0): it stays in error until deleted")
 
 
 def test_a_crash_is_final_with_its_own_message():

@@ -47,6 +47,19 @@ def test_crashes_in_quick_succession_end_in_error_after_max_restarts():
     assert crash(policy, h, None, 100.0) is None  # a worker that never ran: still final
 
 
+def test_the_crash_that_uses_up_the_restarts_says_so_and_is_logged(caplog):
+    """Before (audits s61ray F5, s61life F3), its ``last_error`` was the words of each restarted crash, and the log had
+    no line for it: nothing told an operator that nothing would restart the decoder."""
+    policy, h = RestartPolicy(max_restarts=2, backoff=0.5, healthy_s=60.0), handle()
+    caplog.set_level("ERROR", logger="bci_stream.supervisor")
+    assert [crash(policy, h, 1.0 + 10 * i, 5.0 + 10 * i) for i in range(3)] == [0.5, 1.0, None]
+    said = ("worker process 7 exited with code -9 (signal 9); not restarted: its restarts are used up (2/2 since it "
+            "last ran healthy, 60 s in a row; settings max_restarts, restart_reset_s): it stays in error until deleted")
+    assert h.last_error == said and h.status.error == said and h.status.state == "error"
+    assert caplog.messages[-1] == f"decoder d1: {said}"
+    assert "restart 2/2" in caplog.messages[-2]  # each restarted crash's line, as before
+
+
 def test_the_reset_needs_the_run_not_the_time_between_crashes():
     """A worker that never reports ``running`` (dies at start) does not reset the budget however long it took."""
     policy, h = RestartPolicy(max_restarts=1, backoff=0.5, healthy_s=1.0), handle()
