@@ -143,8 +143,9 @@ class Supervisor(WorkerWatch):
                                else OutputRing.create(self._ctx, capacity, n_outputs))
             self._spawn(handle)  # outside the lock: starting a process takes tens of ms
         except BaseException as exc:
-            with self._lock:
-                self._handles.pop(handle.id, None)
+            with self._lock:  # (a DELETE during the start removed it already: a new decoder may have its id now)
+                if self._handles.get(handle.id) is handle:
+                    self._handles.pop(handle.id)
             self._free(handle)
             if isinstance(exc, OSError) and exc.errno in SHORT:  # out of file descriptors: 503, naming the limit
                 raise start_shortage(handle.id, exc) from None

@@ -34,13 +34,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bci_stream.core.errors import PlacementError, ServiceEndingError
+from bci_stream.core.errors import DecoderStoppingError, PlacementError, ServiceEndingError
 from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
 from bci_stream.service.backends.ray_nodes import named_nodes
-from bci_stream.service.backends.starts import WorkerStartFailed, wait_in_slices
+from bci_stream.service.backends.starts import WorkerStartFailed, start_ended, wait_in_slices
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.model_pin import pinned_files
 from bci_stream.service.pool_messages import SavedState
@@ -270,16 +270,17 @@ class RayBackend:
         t0 = time.monotonic()
         try:
             started = actor.start.remote()
-            where = wait_in_slices(lambda t: ray.get(started, timeout=t), self.start_timeout, self._ending, handle.id)
+            ended = lambda: start_ended(handle, self._ending)  # noqa: E731 - the shutdown began, or a DELETE came
+            where = wait_in_slices(lambda t: ray.get(started, timeout=t), self.start_timeout, ended)
             left = max(1.0, self.start_timeout - (time.monotonic() - t0))
-            conns = wait_in_slices(lambda t: self._take(token, t), left, self._ending, handle.id)
+            conns = wait_in_slices(lambda t: self._take(token, t), left, ended)
         except Exception as exc:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # noqa: BLE001
                 pass
             self._drop(token)
-            if isinstance(exc, ServiceEndingError):  # answered 503 (POST), or the restart ends with the service
+            if isinstance(exc, ServiceEndingError | DecoderStoppingError):  # a POST's 503 or 409; a restart ends
                 raise
             if isinstance(exc, ray.exceptions.GetTimeoutError | TimeoutError):
                 raise WorkerStartFailed(f"decoder {handle.id}: its Ray actor did not start within "

@@ -18,7 +18,8 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from bci_stream.core.errors import ModelError, PlacementError, ServiceEndingError
+from bci_stream.core.errors import (BciStreamError, DecoderStoppingError, ModelError, PlacementError,
+                                    ServiceEndingError)
 
 MAX_BACKOFF_S = 30.0
 #: How often a start waiting for its worker looks whether the service's shutdown began (s).
@@ -29,19 +30,32 @@ class WorkerStartFailed(PlacementError):
     """A worker that could be placed did not start (timeout, or it died while starting): worth another try."""
 
 
-def wait_in_slices(wait: Callable[[float], Any], timeout: float, ending: threading.Event, decoder_id: str) -> Any:
+def start_ended(handle: Any, ending: threading.Event) -> BciStreamError | None:
+    """Why a start of ``handle``'s worker that is still waiting must end now, or None: the service's shutdown began
+    (``ending``: :class:`ServiceEndingError`, a 503), or the decoder is being deleted (:class:`DecoderStoppingError`,
+    the 409 its ``POST`` gets). Before, such a start waited on for its whole ``start_timeout``: cut off by the server's
+    graceful shutdown (a bare 500), or answered 422 "did not start within 60 s" for a decoder deleted long before
+    (audit s61ray F3, F4)."""
+    if ending.is_set():
+        return ServiceEndingError(f"decoder {handle.id} was not started: the service is shutting down (SIGTERM or "
+                                  "Ctrl-C) while its worker waited to be placed or to start")
+    if handle.stopping:
+        return DecoderStoppingError(f"decoder {handle.id} was stopped (DELETE, or the service's shutdown) while this "
+                                    "request started it: it is gone")
+    return None
+
+
+def wait_in_slices(wait: Callable[[float], Any], timeout: float, ended: Callable[[], BciStreamError | None]) -> Any:
     """What ``wait(t)`` returns, called again (``t`` at most :data:`WAIT_SLICE_S`) while it raises
     :class:`TimeoutError` (Ray's ``GetTimeoutError`` is one): for ``timeout`` s in all, then its TimeoutError, or until
-    ``ending`` is set (the service's shutdown began): :class:`ServiceEndingError`. Before, a start waiting for its
-    Ray placement held its ``POST`` past the server's graceful shutdown, which then cut it off (a bare 500)."""
+    ``ended()`` gives an error (:func:`start_ended`), raised then."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return wait(max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic())))
         except TimeoutError:
-            if ending.is_set():
-                raise ServiceEndingError(f"decoder {decoder_id} was not started: the service is shutting down (SIGTERM "
-                                         "or Ctrl-C) while its worker waited to be placed or to start") from None
+            if (why := ended()) is not None:
+                raise why from None
             if time.monotonic() >= deadline:
                 raise
 
