@@ -24,6 +24,13 @@ class ModelNotFoundError(ModelError):
     """No model of that name (or version) in the registry."""
 
 
+class PinDamagedError(ModelError):
+    """A decoder's own copy of its model (:mod:`~bci_stream.service.model_pin`) no longer verifies: its files were
+    removed or changed under it (a cleaner of the temporary folder removes files and keeps folders). The supervisor
+    copies the model again when the registry holds the same bytes (audit s61life F4: before, the restart ended in
+    ``error``, final, though the registry held those very bytes)."""
+
+
 class ModelUnavailableError(BciStreamError):
     """A model could not be loaded now for a reason of the server that a retry can cure (out of memory or file
     descriptors, a busy file, an interrupted or failed read: :mod:`bci_stream.core.load_errors`); the model itself

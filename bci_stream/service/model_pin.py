@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bci_stream.core.card import CARD_FILE
-from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
+from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError, PinDamagedError
 from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
 
 __all__ = ["PINS_ENV", "describe_pin", "drop_copies", "has_pin", "load_pinned", "pin_error", "pin_ref",
@@ -206,14 +206,17 @@ def load_pinned(decoder_id: str) -> ModelEntry | None:
     Raises
     ------
     ModelError
-        The copy does not verify, or the pin is an error (:func:`pin_error`): its message.
+        The pin is an error (:func:`pin_error`): its message; :class:`PinDamagedError` when the copy does not verify.
     """
     current = _current(decoder_id)
     if current is None:
         return None
     if (error := current / ERROR_FILE).is_file():
         raise ModelError(error.read_text(encoding="utf-8"))
-    return open_model_folder(current)
+    try:
+        return open_model_folder(current)
+    except ModelError as exc:  # its files removed or changed under it: PinDamagedError (copied again if it can be)
+        raise PinDamagedError(str(exc)) from None
 
 
 def has_pin(decoder_id: str) -> bool:

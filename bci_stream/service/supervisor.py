@@ -23,7 +23,7 @@ from typing import Any
 
 from bci_stream.core.messages import Command, SwapModel
 from bci_stream.core.errors import (CapacityError, DecoderIdInUseError, DecoderNotFoundError, DecoderStoppingError,
-                                    ModelError, ModelUnavailableError)
+                                    ModelError, ModelUnavailableError, PinDamagedError)
 from bci_stream.core.open_files_shortage import SHORT, start_shortage
 from bci_stream.core.registry import ModelEntry, ModelRegistry
 from bci_stream.service.ring import OutputRing
@@ -39,7 +39,8 @@ from bci_stream.service.backends.local import local_placement
 from bci_stream.service.backends.starts import Starts
 from bci_stream.service.caps import decoders_full
 from bci_stream.service.marker_witness import MarkerWitness
-from bci_stream.service.model_pin import has_pin, pin_dir, pin_error, pin_ref, pins_root, root_problem, sweep_stale
+from bci_stream.service.model_pin import (has_pin, load_pinned, pin_dir, pin_error, pin_ref, pins_root,
+                                         root_problem, sweep_stale)
 from bci_stream.service.output_ids import reserve
 from bci_stream.service.restart_policy import DEFAULT_HEALTHY_S, RestartPolicy
 from bci_stream.service.selector_matches import SelectorMatches
@@ -300,7 +301,13 @@ class Supervisor(WorkerWatch):
         restart whose registry model is other bytes than the decoder ran is refused: ModelError (final), never
         another model run under the decoder's id and source_id."""
         if has_pin(handle.id):  # the copy, or its error
-            return
+            try:
+                load_pinned(handle.id)  # verified (its worker verifies it again)
+                return
+            except PinDamagedError as exc:  # its files removed or changed under it: copied again (the same bytes)
+                log.warning("decoder %s: its copy of its model does not verify (%s): copied again", handle.id, exc)
+            except ModelError:  # an error in its place: the restart ends in it
+                return
         copied = self._copy(handle)
         if isinstance(copied, ModelEntry) or has_pin(handle.id):
             return

@@ -167,3 +167,38 @@ def test_a_lost_copy_of_a_replaced_model_ends_in_an_error_naming_the_replacement
     assert "was replaced on disk" in error and f"lost-m@1.0.0 (sha256 {sha})" in error, error
     assert "lost-m@1.0.1" in error and "POST the decoder again" in error, error
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
+@pytest.mark.parametrize("damage", ["files removed", "a file changed"])
+def test_a_copy_whose_files_were_damaged_is_made_again_when_the_registry_holds_its_bytes(client, models, worker_kind,
+                                                                                        damage):
+    """The decoder's copy in the temporary folder loses its files (a cleaner such as systemd-tmpfiles removes files
+    and keeps folders) or has one changed, while the registry's folder holds the same bytes; then ``kill -9``.
+    Expected: the restart copies the model again and runs it (same sha256, ``pinned``). Before (audit s61life F4), the
+    restart ended in ``error`` (final: "... is not a model folder: it has no model.json")."""
+    name = unique("f15-damaged")
+    model = f"dmg-{worker_kind}-{damage.split()[-1]}"
+    export(models, model, "1.0.0", seed=6)
+    outlet, _ = new_outlet(name, f"{name}-src")
+    decoder_id = start_running(client, name, model=model, worker=worker_kind)
+    pusher = LivePusher(outlet, seed=153)
+    pusher.start()
+    try:
+        st = wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out", 0) > 200, 60, "decoding")
+        sha = st["model"]["sha256"]
+        copy = next(p for p in pin_dir(decoder_id).iterdir() if p.name[0].isdigit())
+        files = sorted(p for p in copy.iterdir() if p.is_file())
+        assert {p.name for p in files} >= {"model.json", "model.onnx"}
+        for path in files if damage == "files removed" else [copy / "model.onnx"]:
+            if damage == "files removed":
+                path.unlink()
+            else:
+                path.write_bytes(path.read_bytes()[:-16] + bytes(16))
+        st = kill_and_wait(client, decoder_id)
+        assert st["model"]["sha256"] == sha and st["model"]["pinned"] is True, st["model"]
+        current = max((p for p in pin_dir(decoder_id).iterdir() if p.name[0].isdigit()), key=lambda p: p.name)
+        assert current != copy and (current / "model.onnx").is_file() and not copy.exists()
+    finally:
+        pusher.halt.set()
+        pusher.join()
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
