@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 #: (worker generation, request number): unique for the life of a decoder, across restarts.
 RequestId = tuple[int, int]
@@ -61,9 +61,8 @@ class Command:
     wall_deadline: float | None = None
     boot_id: str | None = None
 
-    @property
-    def kind(self) -> str:
-        return type(self).__name__
+    #: What the API calls it (errors about it name it so: before, the class's name, e.g. 'SwapModel').
+    kind: ClassVar[str] = "command"
 
     def late(self, boot_id: str | None, monotonic: float, wall: float) -> float | None:
         """Seconds since its sender stopped waiting, read on a host of ``boot_id`` at ``monotonic`` and ``wall`` (its
@@ -79,16 +78,21 @@ class Command:
 class Stop(Command):
     """Stop decoding and end the worker process (exit code 0)."""
 
+    kind: ClassVar[str] = "stop"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Reset(Command):
     """Reset every state (recurrent, estimators, filters) between two chunks; counted."""
+
+    kind: ClassVar[str] = "reset"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SwapModel(Command):
     """Load ``model`` beside the running one and switch to it between two chunks."""
 
+    kind: ClassVar[str] = "model swap"
     model: str
 
 
@@ -96,11 +100,14 @@ class SwapModel(Command):
 class GetState(Command):
     """A snapshot of the decoding state (:class:`StateSnapshot` in the reply)."""
 
+    kind: ClassVar[str] = "state snapshot"
+
 
 @dataclass(frozen=True, kw_only=True)
 class SetState(Command):
     """Restore a snapshot; ``sha256``, when given, must be the running model's."""
 
+    kind: ClassVar[str] = "state restore"
     arrays: dict[str, Any]
     sha256: str | None = None
 
@@ -111,6 +118,7 @@ class RecoverMarkers(Command):
     status ``markers.unfollowed``: ``(value, source timestamp)`` pairs, taken as markers received
     (:meth:`~bci_stream.service.markers.MarkerHub.recover`). Fire-and-forget."""
 
+    kind: ClassVar[str] = "marker recovery"
     markers: tuple[tuple[str, float], ...] = ()
 
 

@@ -156,7 +156,7 @@ class CommandHandler:
         elif isinstance(command, SwapModel):
             self.start_swap(command)
         else:
-            self.reply(command, False, error=f"unknown command {command.kind!r}")
+            self.reply(command, False, error=f"unknown command {type(command).__name__!r}")
 
     def counters(self) -> dict[str, int]:
         """The counters as the status reports them (for a command's answer, newer than the last snapshot)."""

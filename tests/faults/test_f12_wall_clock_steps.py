@@ -70,7 +70,7 @@ def test_a_wall_clock_step_neither_applies_a_command_answered_504_nor_refuses_on
 
         # answered 504 after its 10 s, then the wall clock back an hour: the worker must not apply it
         late = reset_while_frozen(-3600.0, -1, 11.0)
-        assert late.status_code == 504 and "did not answer 'Reset' within 10 s" in late.text, late.text
+        assert late.status_code == 504 and "did not answer 'reset' within 10 s" in late.text, late.text
         counters = client.get(f"/decoders/{did}").json()["counters"]
         assert (counters["resets"], counters["state_epoch"]) == (0, 0), counters  # before: 1, 1
         # the wall clock forward an hour (from an hour back) while its sender waits: applied, answered

@@ -78,7 +78,7 @@ def test_a_reset_waiting_for_a_frozen_worker_at_sigterm_is_answered_503(models_d
     out = log_path.read_text()
     assert answer.get("code") == 503 and answer["type"] == "application/json", (answer, out[-3000:])
     detail = httpx.Response(200, text=answer["text"]).json()["detail"]
-    assert f"decoder {did}: its 'Reset' command was sent and may have been carried out: the service is shutting " \
+    assert f"decoder {did}: its 'reset' command was sent and may have been carried out: the service is shutting " \
            "down (SIGTERM or Ctrl-C)" in detail, detail
     assert "Traceback" not in out and "Exception in ASGI application" not in out, out
     assert "timeout graceful shutdown exceeded" not in out and rc == 0, (rc, out)

@@ -53,11 +53,11 @@ def test_worker_gone_before_answering_says_so(stopping: bool) -> None:
         send_command(handle, SwapModel(model="m2"), timeout=10.0)
     thread.join(5)
     if stopping:
-        assert str(info.value) == "decoder d1 did not answer 'SwapModel': it was stopped (DELETE) before it answered"
+        assert str(info.value) == "decoder d1 did not answer 'model swap': it was stopped (DELETE) before it answered"
         assert isinstance(info.value, CommandRefusedError) and info.value.retry is None
     else:
         assert isinstance(info.value, DecoderNotReadyError) and info.value.retry is Retry.BUSY
-        assert str(info.value).startswith("decoder d1's worker ended before it answered 'SwapModel' (a crash")
+        assert str(info.value).startswith("decoder d1's worker ended before it answered 'model swap' (a crash")
     assert not isinstance(info.value, CommandRejectedError)
 
 
@@ -96,7 +96,7 @@ def test_a_command_queued_behind_an_unanswered_one_for_its_whole_timeout_is_not_
             send_command(handle, Reset(), timeout=0.2)
     finally:
         handle.request_lock.release()
-    assert str(info.value) == ("decoder d1: 'Reset' was not sent: an earlier command to its worker was still waiting "
+    assert str(info.value) == ("decoder d1: 'reset' was not sent: an earlier command to its worker was still waiting "
                                "for its answer after 0.2 s (a hung worker?)")
     assert thread.is_alive()  # the stand-in worker read nothing
     handle.cmd_conn.send("end")
