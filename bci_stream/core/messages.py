@@ -153,3 +153,5 @@ class StateChanged:
     model: dict[str, Any] | None = None
     counters: dict[str, int] | None = None  # the decoder's counters just after the change
     stream: dict[str, Any] | None = None  # a swap: the stream as the new model reads it (channel_map, units)
+    scoring: dict[str, Any] | None = None  # a swap: the live scoring under the new model (scoring.previous: the last's)
+    markers: dict[str, Any] | None = None  # a swap: the marker following under the new model's map

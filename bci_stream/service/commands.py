@@ -230,6 +230,8 @@ class CommandHandler:
         epoch = self.decoder.swap(loaded.model, loaded.chan_idx, loaded.scale)
         if self.markers is not None:  # the scoring follows the running model's marker map (scoring_swap)
             self.markers.swapped(loaded.model.card, epoch)
+            status.markers, status.scoring = self.markers.describe()  # in the answer and the next snapshot (before:
+            status.markers["generation"] = self.reporter.generation  # the last model's, until the next housekeeping)
         before, status.model = status.model, model_info(loaded.model)
         if status.stream is not None:
             status.stream["channel_map"] = None if loaded.chan_idx is None else loaded.chan_idx.tolist()
@@ -240,5 +242,5 @@ class CommandHandler:
             status.stream["units"] = self.units.change(loaded.units, loaded.chan_idx, new_instance=False)
         self.on_event("swap", previous=before, model=status.model, seq=self.decoder.seq)
         self.reply(loaded.command, True, StateChanged(epoch, self.decoder.seq, status.model, self.counters(),
-                                                      status.stream))
+                                                      status.stream, status.scoring, status.markers))
         self.reporter.report()

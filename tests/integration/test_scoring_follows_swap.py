@@ -109,6 +109,10 @@ def test_after_a_swap_the_scoring_and_the_zero_rule_follow_the_new_models_map(cl
         change = r.json()["state_change"]
         assert (change["kind"], change["state_epoch"]) == ("swap", r.json()["counters"]["state_epoch"])
         assert change["first_seq"] == 700  # every sample pushed so far was decoded by model A
+        swapped = r.json()["scoring"]  # the answer's scoring is the new model's (audit s61life F1: was the last one's)
+        assert (swapped["model"], swapped["marker_map"], swapped["trials"]) == ("oracleb@1.0.0", MAP_B, 0), swapped
+        assert (swapped["previous"]["model"], swapped["previous"]["trials"]) == ("oraclea@1.0.0", 4), swapped
+        assert r.json()["markers"]["zero_is_event"] is False  # as the new model's map says
         state = client.get(f"/decoders/{decoder_id}/state").json()
         restored = client.put(f"/decoders/{decoder_id}/state", json=state).json()
         assert (restored["state_epoch"], restored["first_seq"]) == (change["state_epoch"] + 1, 700)

@@ -75,6 +75,9 @@ def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, re
     status = decoder_status(supervisor.snapshot(handle), result.counters)
     status.model = result.model
     status.stream = result.stream or status.stream  # channel_map and units as the new model reads them
+    if result.scoring is not None:  # under the new model's marker map (before: the last snapshot's, the last model's)
+        status.scoring = handle.with_before_restart(result.scoring) if handle.scores_before_restart else result.scoring
+        status.markers = result.markers or status.markers
     status.state_change = StateChange(kind="swap", state_epoch=result.state_epoch, first_seq=result.seq)
     return status
 

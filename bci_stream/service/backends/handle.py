@@ -90,14 +90,14 @@ class DecoderHandle:
         if isinstance(scoring, dict) and (scoring.get("previous") or "off" not in scoring and (  # off: a swap's
                 scoring.get("trials") or scoring.get("markers_received"))):  # model, the earlier ones' scores kept
             self.last_score = (generation, scoring)
-        return replace(snapshot, scoring=self._with_before_restart(scoring)) if self.scores_before_restart else snapshot
+        return replace(snapshot, scoring=self.with_before_restart(scoring)) if self.scores_before_restart else snapshot
 
     def new_generation_status(self, status: WorkerStatus) -> WorkerStatus:
         """``status``, the fresh one of a worker just attached (generation :attr:`generation`), with the ended
         generations' scores: before, they left the status until the new worker scored, and for good when it never
         did (its stream gone, an ``error``)."""
         self._end_scores_before(self.generation)
-        return replace(status, scoring=self._with_before_restart(status.scoring)) if self.scores_before_restart \
+        return replace(status, scoring=self.with_before_restart(status.scoring)) if self.scores_before_restart \
             else status
 
     def _end_scores_before(self, generation: int) -> None:
@@ -109,7 +109,7 @@ class DecoderHandle:
             self.scores_before_restart = self.scores_before_restart[-MAX_SCORES_BEFORE_RESTART:]
             self.last_score = None
 
-    def _with_before_restart(self, scoring: dict[str, Any] | None) -> dict[str, Any]:
+    def with_before_restart(self, scoring: dict[str, Any] | None) -> dict[str, Any]:
         """``scoring`` with ``before_restart``; none (a worker not following its markers yet, or never) is ``off``."""
         if not isinstance(scoring, dict):
             scoring = {"off": NOT_SCORING_YET}
