@@ -36,8 +36,15 @@ MOST = 8
 RTOL = 1e-5
 #: Probe windows tried per recording before giving up (each found at more than :data:`MOST` places).
 PROBE_WINDOWS = 64
+#: Probe windows found nowhere (or not verified) before two recordings are taken to share nothing: a copy may have a few
+#: samples changed (NaN or inf, or what the loader holds in their place) in its first window.
+PROBE_MISSES = 3
 #: Samples compared at a time when verifying an overlap.
 BLOCK = 65536
+#: The share of an overlap's values that may differ (samples a reader or an exporter turned into NaN or inf in a copy,
+#: and what the loaders hold in their place: ``nan_policy``): the overlap is the same recording when every other value
+#: matches (two recordings that are not one share no stretch of a second to 1e-5).
+MAX_UNLIKE_SHARE = 0.001
 
 
 class Overlap(NamedTuple):
@@ -65,11 +72,12 @@ def candidates(probe: ArrayLike, signal: ArrayLike, most: int | None = MOST) -> 
     """Where in ``signal`` (1-D) ``probe`` (1-D, shorter) may start, best first, at most ``most`` (None: all): the
     normalised cross-correlation of their first differences is at least :data:`MIN_NCC` and the stretch's variation is
     within a factor of 2 of the probe's (a flat stretch, or the same shape at another scale, is no copy). Empty when the
-    probe is flat. NaN counts as 0 (a copy has its NaN where the original has them)."""
+    probe is flat. NaN and inf count as 0 (a copy has them where the original has them, or in a few samples only: an inf
+    mapped to 1.8e308, as ``nan_to_num`` does by default, made every correlation NaN, audit s61train F11)."""
     from scipy.signal import oaconvolve
 
-    p = np.diff(np.nan_to_num(np.asarray(probe, dtype=np.float64)))
-    s = np.diff(np.nan_to_num(np.asarray(signal, dtype=np.float64)))
+    p = np.diff(finite_or_0(probe))
+    s = np.diff(finite_or_0(signal))
     m = p.size
     if m < 2 or s.size < m:
         return np.empty(0, dtype=int)
@@ -88,19 +96,20 @@ def candidates(probe: ArrayLike, signal: ArrayLike, most: int | None = MOST) -> 
 
 def first_probe(rec: Recording, rows: np.ndarray, size: int = PROBE, start: int = 0) -> tuple[int, int] | None:
     """``(sample, row)``: the first window of ``size`` samples from ``start`` (at multiples of ``size``) where a row
-    of ``rows`` is not flat, and that row's index in ``rows`` (the one varying most there); None when every window is
-    flat (a disconnected amplifier's zeros or a constant)."""
+    of ``rows`` is not flat and none holds NaN or inf, and that row's index in ``rows`` (the one varying most there);
+    None when every window is flat (a disconnected amplifier's zeros or a constant) or not finite."""
     n = rec.data.shape[1]
     chunk = size * 64
     for c in range(start, n - size + 1, chunk):
-        block = np.nan_to_num(np.asarray(rec.data[rows, c:min(c + chunk, n)], dtype=np.float64))
+        block = np.asarray(rec.data[rows, c:min(c + chunk, n)], dtype=np.float64)
         nw = block.shape[1] // size
         if nw == 0:
             break
-        w = block[:, :nw * size].reshape(len(rows), nw, size)
+        w = finite_or_0(block[:, :nw * size]).reshape(len(rows), nw, size)
         ptp = w.max(axis=2) - w.min(axis=2)
         tol = RTOL * np.abs(w).max(axis=2)
-        varying = np.flatnonzero((ptp > tol).any(axis=0))
+        whole = np.isfinite(block[:, :nw * size]).reshape(len(rows), nw, size).all(axis=(0, 2))  # no NaN or inf
+        varying = np.flatnonzero((ptp > tol).any(axis=0) & whole)
         if varying.size:
             k = int(varying[0])
             row = int(np.argmax(np.diff(w[:, k], axis=1).std(axis=1)))
@@ -111,7 +120,9 @@ def first_probe(rec: Recording, rows: np.ndarray, size: int = PROBE, start: int 
 def verified(a: Recording, ia: np.ndarray, b: Recording, ib: np.ndarray, offset: int, least: int) -> Overlap | None:
     """The overlap where ``b``'s sample ``i`` is ``a``'s ``i + offset``, when it is at least ``least`` samples and
     ``a`` and ``b`` hold the same values throughout it (to :data:`RTOL` of each value and of the largest value of its
-    first samples, NaN where NaN) in the rows ``ia`` / ``ib``; else None."""
+    first samples, NaN where NaN) in the rows ``ia`` / ``ib``, but for at most :data:`MAX_UNLIKE_SHARE` of them (a few
+    samples made NaN or inf in a copy, or held over by the loader); else None. Before, one such sample in a copy made
+    it another recording (audit s61train F11)."""
     start_b = max(0, -offset)
     end_b = min(b.data.shape[1], a.data.shape[1] - offset)
     n = end_b - start_b
@@ -123,12 +134,20 @@ def verified(a: Recording, ia: np.ndarray, b: Recording, ib: np.ndarray, offset:
         warnings.simplefilter("ignore", RuntimeWarning)
         top = np.nanmax(head) if head.size and np.isfinite(head).any() else 0.0
     atol = RTOL * float(top)
+    unlike, most = 0, MAX_UNLIKE_SHARE * n * len(ia)
     for i in range(0, n, BLOCK):
         step = min(BLOCK, n - i)
-        if not np.allclose(a.data[ia, start_a + i:start_a + i + step], b.data[ib, start_b + i:start_b + i + step],
-                           rtol=RTOL, atol=atol, equal_nan=True):
+        x, y = a.data[ia, start_a + i:start_a + i + step], b.data[ib, start_b + i:start_b + i + step]
+        with np.errstate(invalid="ignore", over="ignore"):  # inf against inf or a number: unlike, said by isclose
+            unlike += int(x.size - np.isclose(x, y, rtol=RTOL, atol=atol, equal_nan=True).sum())
+        if unlike > most:
             return None
     return Overlap(start_a, start_b, n)
+
+
+def finite_or_0(x: ArrayLike) -> np.ndarray:
+    """``x`` as float64 with NaN and inf as 0."""
+    return np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def shared_stretch(a: Recording, b: Recording, probe: int = PROBE) -> Overlap | None:
@@ -147,7 +166,7 @@ def shared_stretch(a: Recording, b: Recording, probe: int = PROBE) -> Overlap | 
     least = max(probe, math.ceil(MIN_OVERLAP_S * float(a.sfreq)))
     # the start of b lies in a (b a crop of a, or b starting within a), then the start of a in b
     for x, rx, y, ry, flip in ((a, ia, b, ib, False), (b, ib, a, ia, True)):
-        start = 0
+        start = misses = 0
         for _ in range(PROBE_WINDOWS):
             found = first_probe(y, ry, probe, start)
             if found is None:
@@ -163,7 +182,10 @@ def shared_stretch(a: Recording, b: Recording, probe: int = PROBE) -> Overlap | 
                 ov = verified(x, rx, y, ry, int(k) - at, least)
                 if ov is not None:
                     return Overlap(ov.start_b, ov.start_a, ov.n) if flip else ov
-            break
+            misses += 1  # not found: another recording, or a probe over samples a copy changed (NaN, held over)
+            if misses >= PROBE_MISSES:
+                break
+            start = at + probe
     return None
 
 

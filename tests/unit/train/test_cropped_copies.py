@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,16 @@ R05, R06, R09, R10 = (SUBSET_S001_21CH / f"S001R{k:02d}.edf" for k in (5, 6, 9, 
 LABELS = {"T1": "fists", "T2": "feet"}
 
 
-def cropped(src: Path, dst: Path, tmin: float = 0.0, cut_end: float = 0.0, drop: int = 0) -> Path:
+def cropped(src: Path, dst: Path, tmin: float = 0.0, cut_end: float = 0.0, drop: int = 0,
+            nonfinite: bool = False) -> Path:
     """``src`` cropped by mne (``tmin`` s off its start, ``cut_end`` s off its end), the ``drop`` channels that vary
-    most left out (as the noisiest channels of a recording are), and saved as FIF."""
+    most left out (as the noisiest channels of a recording are), and saved as FIF; ``nonfinite``: 3 samples inf on
+    every channel and 3 NaN on one (what a reader or an exporter may make of a few samples)."""
     raw = mne.io.read_raw_edf(subset_file(src), preload=True, verbose=False)
     raw.crop(tmin=tmin, tmax=raw.times[-1] - cut_end)
+    if nonfinite:
+        raw._data[:, 100:103] = np.inf
+        raw._data[3, 5000:5003] = np.nan
     noisiest = np.argsort(-np.diff(raw.get_data(), axis=1).std(axis=1))[:drop]
     raw.drop_channels([raw.ch_names[i] for i in noisiest])
     raw.save(dst, verbose=False)
@@ -67,6 +73,21 @@ def test_the_offset_of_a_cropped_or_overlapping_copy_is_found_and_other_runs_sha
     assert shared_stretch(r05, half_rate) is None
 
 
+def test_a_copy_with_a_few_samples_made_inf_or_nan_is_found_with_no_overflow_warning(tmp_path: Path) -> None:
+    """Audit s61train F11: an inf was taken as 1.8e308, which made every correlation NaN (numpy's overflow warnings
+    printed), and one changed value made a copy another recording: calibrate took it for a new run, train for a test
+    file, evaluate gave no in-sample warning."""
+    from bci_stream.train.content_print import found_in
+
+    r05 = load_recording(subset_file(R05))
+    copy = load_recording(cropped(R05, tmp_path / "r05_inf_raw.fif", tmin=1.0, nonfinite=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert shared_stretch(r05, copy) == Overlap(160, 0, r05.data.shape[1] - 160)
+        assert shared_stretch(copy, r05) == Overlap(0, 160, r05.data.shape[1] - 160)
+        assert found_in(content_print(r05), copy).start_printed == 160
+
+
 @pytest.mark.parametrize("fill", [0.0, 4.5])
 def test_two_flat_recordings_are_not_copies(fill: float) -> None:
     """A disconnected amplifier's runs (all zeros, or a constant) share every value at every offset: no recording."""
@@ -82,19 +103,24 @@ def _cli(args: list[str]):
     return CliRunner().invoke(main, ["calibrate", "--no-progress", *args], catch_exceptions=False)
 
 
-@pytest.mark.parametrize("how", ["start_1s", "end_0.5s", "overlap"])
+@pytest.mark.parametrize("how", ["start_1s", "start_1s_nonfinite", "end_0.5s", "overlap"])
 def test_calibrate_refuses_a_cropped_copy_or_an_overlapping_piece(tmp_path: Path, how: str) -> None:
-    """Before: accepted as two runs; leave-one-run-out then tested each fold on samples it was fitted on."""
+    """Before: accepted as two runs; leave-one-run-out then tested each fold on samples it was fitted on. A copy with
+    a few samples inf or NaN too (audit s61train F11: before, 3 inf samples made it another run, with numpy's overflow
+    warnings printed)."""
     first = subset_file(R05)
-    if how == "start_1s":
-        second, at_first, at_second, secs = cropped(R05, tmp_path / "r05_crop_raw.fif", tmin=1.0), 1, 0, 124
+    if how.startswith("start_1s"):
+        second = cropped(R05, tmp_path / "r05_crop_raw.fif", tmin=1.0, nonfinite=how.endswith("nonfinite"))
+        at_first, at_second, secs = 1, 0, 124
     elif how == "end_0.5s":
         second, at_first, at_second, secs = cropped(R05, tmp_path / "r05_crop_raw.fif", cut_end=0.5), 0, 0, 124.5
     else:  # the first 80 s and the last 80 s of one recording: 35 s in common
         first = cropped(R05, tmp_path / "r05_head_raw.fif", cut_end=45.0)
         second, at_first, at_second, secs = cropped(R05, tmp_path / "r05_tail_raw.fif", tmin=45.0), 45, 0, 35
-    res = _cli([str(first), str(subset_file(R06)), str(second), "--labels", "T1=fists,T2=feet", "--name", "dup",
-                "--out", str(tmp_path / "models")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow in the search (an inf taken as 1.8e308)
+        res = _cli([str(first), str(subset_file(R06)), str(second), "--labels", "T1=fists,T2=feet", "--name", "dup",
+                    "--out", str(tmp_path / "models")])
     assert res.exit_code == 2, res.output
     a, b = load_recording(first).source, load_recording(second).source
     assert (f"error: {b} shares samples with {a} ({secs:g} s of {b} (from {at_second:g} s, sample "
