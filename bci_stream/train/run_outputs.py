@@ -162,7 +162,7 @@ def train_command(path: Path | str, out_dir: Path | str | None, export: bool | N
 
 def chance_check(test: dict[str, Any] | None, stage: str, times_s: list[float]) -> dict[str, Any] | None:
     """Whether ``stage``'s held-out test trial accuracy (instant, at the time of ``times_s`` nearest 2 s) beats
-    chance: one-sided binomial p < 0.05 against uniform chance, and above the majority class's share. Reported,
+    chance: one-sided binomial p < 0.05 against the majority class's share, and above it. Reported,
     never a choice; ``warning`` says so in words when it does not (None when it does). None without test trials.
     """
     from bci_stream.train.evaluate.metrics import nearest_time, time_key
@@ -177,7 +177,7 @@ def chance_check(test: dict[str, Any] | None, stage: str, times_s: list[float]) 
     k, n = row.get("instant_correct"), row.get("n_trials")
     warning = None if above else (
         f"the {stage} net is not shown to beat chance on the test files: its trial accuracy at {t:g} s (instant) is "
-        f"{acc:.3f} ({k}/{n} trials), one-sided binomial p = {p:.2f} against uniform chance {uniform:.2f} "
-        f"(majority class {major:.2f}); record more or cleaner data before relying on it")
+        f"{acc:.3f} ({k}/{n} trials), one-sided binomial p = {p:.2f} against the majority class's share "
+        f"{major:.2f} (uniform chance {uniform:.2f}); record more or cleaner data before relying on it")
     return {"stage": stage, "decision_time_s": t, "instant": acc, "correct": k, "n_trials": n, "p_vs_chance": p,
             "uniform_chance": uniform, "chance_trial_accuracy": major, "above_chance": bool(above), "warning": warning}

@@ -89,8 +89,9 @@ def test_chance_check_warns_unless_the_test_trials_beat_chance():
     bad = chance_check(test(8 / 15, 8, 15, 0.5), "distilled", [1.0, 2.0])
     assert not bad["above_chance"]
     assert bad["warning"] == ("the distilled net is not shown to beat chance on the test files: its trial accuracy at "
-                              "2 s (instant) is 0.533 (8/15 trials), one-sided binomial p = 0.50 against uniform "
-                              "chance 0.50 (majority class 0.50); record more or cleaner data before relying on it")
+                              "2 s (instant) is 0.533 (8/15 trials), one-sided binomial p = 0.50 against the majority "
+                              "class's share 0.50 (uniform chance 0.50); record more or cleaner data before relying on "
+                              "it")  # (before: "against uniform chance", for the majority's p: audit s61train F1)
     assert not chance_check(test(0.6, 18, 30, 0.01, major=0.7), "causal", [2.0])["above_chance"]  # majority 0.7
     assert chance_check(None, "causal", [2.0]) is None
 
