@@ -258,7 +258,8 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
 
     if out is not None and (why := out_folder_problem(out, "--out")) is not None:
         raise click.UsageError(why)
-    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo))
+    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo,
+                         registry_given=models_dir is not None))
 
 
 BENCH_WHATS = ("e2e", "inference", "scale", "soak", "grid", "all", "slots")

@@ -36,7 +36,7 @@ from bci_stream.analysis.jacobian import jacobian_time_constants
 from bci_stream.analysis.lstm_gates import lstm_forget_time_constants
 from bci_stream.analysis.recurrent import check_entry, check_recurrent
 from bci_stream.analysis.report import format_table, plot_time_constants
-from bci_stream.core.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError, ModelNotFoundError
 from bci_stream.core.registry import ModelEntry, open_model_ref
 
 __all__ = [
@@ -130,7 +130,8 @@ def inspect_model(entry: ModelEntry, data: np.ndarray | None = None, out_dir: Pa
     return report
 
 
-def run_inspect(ref: str, models_dir: Path, out_dir: Path | None, echo: Callable[[str], Any] = print) -> int:
+def run_inspect(ref: str, models_dir: Path, out_dir: Path | None, echo: Callable[[str], Any] = print,
+                registry_given: bool = True) -> int:
     """``bci-stream inspect MODEL``: print the table, write the files; return the exit code.
 
     Parameters
@@ -143,18 +144,23 @@ def run_inspect(ref: str, models_dir: Path, out_dir: Path | None, echo: Callable
         Where to write ``report.json`` and ``time_constants.png``, or None for the table only.
     echo
         Prints one string (``click.echo`` in the CLI).
+    registry_given
+        ``models_dir`` was given (``--models-dir``); when not, a model not found there also says how to name another.
 
     Returns
     -------
     int
-        0 on success, 1 when the model cannot be loaded or analysed (the message is echoed).
+        0 on success, 2 when the model cannot be loaded or analysed (the message is echoed), as other commands refuse
+        their input (before: 1).
     """
     try:
         entry = open_model_ref(ref, models_dir)
         report = inspect_model(entry, out_dir=out_dir)
     except (BciStreamError, ValueError) as exc:
-        echo(f"error: {exc}")
-        return 1
+        hint = ("; a model calibrated with calibrate --out DIR is in DIR: give --models-dir DIR, or the model's folder "
+                "DIR/NAME as MODEL") if isinstance(exc, ModelNotFoundError) and not registry_given else ""
+        echo(f"error: {exc}{hint}")
+        return 2
     echo(format_table(report).rstrip("\n"))
     if out_dir is not None and (Path(out_dir) / "time_constants.png").exists():
         echo(f"wrote {Path(out_dir) / 'report.json'} and {Path(out_dir) / 'time_constants.png'}")

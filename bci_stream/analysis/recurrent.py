@@ -30,8 +30,9 @@ def check_recurrent(entry: ModelEntry) -> None:
     arch = entry.card.architecture
     if arch.family != "recurrent":
         raise ModelError(
-            f"model '{entry.card.ref}': introspection needs a recurrent network (architecture.family "
-            f"'recurrent'), got family {arch.family!r}"
+            f"model '{entry.card.ref}': inspect analyses the nets `bci-stream train` makes (architecture.family "
+            f"'recurrent'), got family {arch.family!r}" + (" (a GRU residual on a classical decoder: not analysed)"
+                                                          if arch.family == "csp_gru" else "")
         )
     sizes = (arch.model_extra or {}).get("hidden_sizes")
     if sizes is not None and len(set(sizes)) > 1:

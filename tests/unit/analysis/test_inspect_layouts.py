@@ -60,7 +60,7 @@ def test_percentiles_next_to_infinite_time_constants_are_infinite_not_nan() -> N
 
 def test_per_layer_widths_are_refused_saying_so(models: Path) -> None:
     lines: list[str] = []
-    assert run_inspect("lstm-widths", models, None, lines.append) == 1
+    assert run_inspect("lstm-widths", models, None, lines.append) == 2
     assert lines == ["error: model 'lstm-widths@1.0.0': inspect does not support layers of different widths "
                      "(architecture.hidden_sizes=[6, 4]); it needs one hidden size for every layer. The model "
                      "itself is fine and runs in the service"]
@@ -73,5 +73,5 @@ def test_a_model_folder_path_is_accepted(models: Path, tmp_path: Path) -> None:
         assert code == 0, lines
         assert (tmp_path / "out" / "report.json").is_file()
     lines = []
-    assert run_inspect(str(tmp_path), tmp_path / "another-registry", None, lines.append) == 1
+    assert run_inspect(str(tmp_path), tmp_path / "another-registry", None, lines.append) == 2
     assert lines == [f"error: {tmp_path} is not a model folder: it has no model.json"]

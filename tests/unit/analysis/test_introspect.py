@@ -310,21 +310,25 @@ def test_non_recurrent_model_is_refused(models_dir: Path, tmp_path: Path) -> Non
     card["architecture"] = {"family": "csp_lda"}
     card_path.write_text(json.dumps(card))
     entry = ModelRegistry(tmp_path).get("tiny-gru")
-    msg = ("model 'tiny-gru@1.0.0': introspection needs a recurrent network (architecture.family 'recurrent'), "
-           "got family 'csp_lda'")
+    msg = ("model 'tiny-gru@1.0.0': inspect analyses the nets `bci-stream train` makes (architecture.family "
+           "'recurrent'), got family 'csp_lda'")
     for call in (jacobian_time_constants, inspect_model,
                  lambda e: lstm_forget_time_constants(e, np.zeros((10, 8), dtype=np.float32))):
         with pytest.raises(ModelError, match=f"^{re.escape(msg)}$"):
             call(entry)
     lines: list[str] = []
-    assert run_inspect("tiny-gru", tmp_path, None, echo=lines.append) == 1
+    assert run_inspect("tiny-gru", tmp_path, None, echo=lines.append) == 2
     assert lines == [f"error: {msg}"]
 
 
 def test_run_inspect_unknown_model(models_dir: Path) -> None:
+    """Exit 2, as evaluate's refusal; without --models-dir, evaluate's hint too (audit s61train F2)."""
     lines: list[str] = []
-    assert run_inspect("nope", models_dir, None, echo=lines.append) == 1
-    assert lines and lines[0].startswith("error: model 'nope' not found")
+    assert run_inspect("nope", models_dir, None, echo=lines.append) == 2
+    assert lines and lines[0].startswith("error: model 'nope' not found") and "--models-dir" not in lines[0]
+    assert run_inspect("nope", models_dir, None, echo=lines.append, registry_given=False) == 2
+    assert lines[1].endswith("; a model calibrated with calibrate --out DIR is in DIR: give --models-dir DIR, or the "
+                             "model's folder DIR/NAME as MODEL")
 
 
 def test_run_inspect_names_a_path_that_is_no_model(models_dir: Path, tmp_path: Path) -> None:
@@ -340,7 +344,7 @@ def test_run_inspect_names_a_path_that_is_no_model(models_dir: Path, tmp_path: P
                        "with '.' or '~')"),
     ]:
         lines: list[str] = []
-        assert run_inspect(ref, models_dir, None, echo=lines.append) == 1
+        assert run_inspect(ref, models_dir, None, echo=lines.append) == 2
         assert lines == [message]
     lines = []
     assert run_inspect(str(models_dir / "tiny-gru"), tmp_path, None, echo=lines.append) == 0  # a folder: no registry
