@@ -26,6 +26,13 @@ def save_checkpoint(path: Path, net: CausalRNN | BiRNN, meta: dict[str, Any]) ->
                 "state_dict": net.state_dict(), "meta": meta}, path)
 
 
+def first_line(exc: BaseException) -> str:
+    """``exc``'s first sentence, its type when it has none: torch's refusal of a file that is no checkpoint (a text
+    file) goes on with advice to load it unsafely (``weights_only=False``) and to file an issue (audit s61train F4)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
+
+
 def load_checkpoint(path: Path | str) -> tuple[CausalRNN | BiRNN, dict[str, Any]]:
     """The net (eval mode) and its meta; the preprocessing is re-validated."""
     path = Path(path)
@@ -34,7 +41,9 @@ def load_checkpoint(path: Path | str) -> tuple[CausalRNN | BiRNN, dict[str, Any]
     except FileNotFoundError:
         raise ModelError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise ModelError(f"checkpoint {path} is not a readable torch checkpoint: {exc}") from None
+        raise ModelError(f"checkpoint {path} is not a readable torch checkpoint: {first_line(exc)} (a checkpoint.pt "
+                         "that `bci-stream train` wrote is one; a model folder or registry name is another MODEL)") \
+            from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") not in KINDS:
         raise ModelError(f"checkpoint {path} is not a bci-stream checkpoint (format {FORMAT}, kind in {sorted(KINDS)})")
     cfg = dict(raw["model_config"])
