@@ -207,7 +207,8 @@ def latency(handle: HandleDep) -> dict[str, Any]:
     sample).
     """
     hists = handle.status.hist
-    if not any(h["n"] for h in (hists or {}).values()):  # none yet, or a worker's first (empty) ones
+    if handle.status.state == "starting" or not any(h["n"] for h in (hists or {}).values()):  # none yet, a worker's
+        # first (empty) ones, or a crashed one's while its restart waits (a Ray placement: the last actor's before)
         state = handle.status.state
         later = state not in ("error", "stopping", "stopped")  # it has not decoded yet: it will (retryable)
         raise DecoderNotReadyError(f"decoder {handle.id!r} has no latency data yet (state {state!r})"
