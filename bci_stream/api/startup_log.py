@@ -96,6 +96,10 @@ def log_startup(settings: Settings, registry: ModelRegistry) -> None:
         log.warning("no API token is set (setting token, env BCI_STREAM_TOKEN) and host %s is reachable from the "
                     "network: the control API is open to anyone who reaches it, as open_api allows (set a token, and "
                     "put a TLS reverse proxy in front: deploy/README.md)", settings.host)
+    if settings.backend == "local" and settings.ray_address:  # (before: said nothing; audit s61ray F7)
+        log.warning("ray_address %s (%s) is not used: backend is 'local' (%s); give --backend ray to run the decoders "
+                    "on that Ray cluster", settings.ray_address, setting_origin("ray_address", settings),
+                    setting_origin("backend", settings))
 
 
 __all__ = ["log_startup", "loopback_only", "models_dir_problem", "open_api_problem", "usable_models"]

@@ -174,7 +174,10 @@ def test_infeasible_placement_is_refused_at_once(client, cluster):
     assert r.status_code == 422, r.text
     [detail] = r.json()["detail"]
     assert detail["loc"] == ["body", "options", "placement", "node_id"]
-    assert "no alive node of the Ray cluster has NodeID" in detail["msg"]
+    assert "no alive node of the Ray cluster has NodeID" in detail["msg"] and "shorter than" not in detail["msg"]
+    r = post(client, unique("nowhere"), placement={"node_id": "ab12"})  # too short a prefix: the rule is named
+    assert r.status_code == 422 and r.json()["detail"][0]["msg"].endswith(
+        "; a node_id shorter than 8 digits is matched whole, not as the start of one"), r.text
     assert client.get("/decoders").json() == []
     assert post(client, "x", placement={"resources": {"room_b": -1}}).status_code == 422  # validation
 

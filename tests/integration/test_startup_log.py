@@ -83,6 +83,10 @@ def test_the_start_is_summed_up_without_the_token_and_an_open_api_is_warned_abou
             "the network: the control API is open to anyone who reaches it, as open_api allows") in log, log
     log = _started_log(_env(tmp_path, BCI_STREAM_TOKEN=TOKEN), "--models-dir", str(models_dir), "--host", "0.0.0.0")
     assert "API token set; host 0.0.0.0" in log and "WARNING" not in log and TOKEN not in log, log
+    log = _started_log(_env(tmp_path, BCI_STREAM_TOKEN=TOKEN), "--models-dir", str(models_dir), "--ray-address",
+                       "127.0.0.1:6379")  # without --backend ray (audit s61ray F7: said nothing)
+    assert (" WARNING ray_address 127.0.0.1:6379 (--ray-address) is not used: backend is 'local' (the default); give "
+            "--backend ray to run the decoders on that Ray cluster") in log, log
 
 
 def test_creating_and_deleting_a_decoder_is_logged_with_its_id_stream_model_and_worker(models_dir: Path,

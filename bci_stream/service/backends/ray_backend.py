@@ -39,7 +39,7 @@ from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
-from bci_stream.service.backends.ray_nodes import named_nodes
+from bci_stream.service.backends.ray_nodes import MIN_NODE_PREFIX, named_nodes
 from bci_stream.service.backends.starts import WorkerStartFailed, start_ended, wait_in_slices
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.model_pin import pinned_files
@@ -215,8 +215,10 @@ class RayBackend:
             named = named_nodes(nodes, key, value, asked)
             if not named and not placement.soft:
                 alive = ", ".join(f"{n['NodeID']} on {n['NodeManagerHostname']}" for n in nodes)
+                short = (f"; a node_id shorter than {MIN_NODE_PREFIX} digits is matched whole, not as the start of "
+                         "one" if key == "NodeID" and len(value) < MIN_NODE_PREFIX else "")
                 raise PlacementError(f"placement {asked}: no alive node of the Ray cluster has {key} {value!r} "
-                                     f"(alive: {alive or 'none'})",
+                                     f"(alive: {alive or 'none'}){short}",
                                      field="node_id" if placement.node_id is not None else "hostname")
             candidates = named or nodes
         resources = dict(placement.resources or {})

@@ -56,6 +56,8 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
+    if not 1 <= int(port) <= 65535:  # (before: getaddrinfo wrapped it, "Connection refused" or another port tried)
+        raise PlacementError(f"backend 'ray': ray_address={address!r}: its port must be 1-65535, got {port}")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:

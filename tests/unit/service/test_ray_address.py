@@ -33,3 +33,10 @@ def test_a_listening_address_and_auto_pass_the_check():
         check_reachable(f"127.0.0.1:{s.getsockname()[1]}")
     check_reachable(None)
     check_reachable("auto")
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+def test_a_port_out_of_range_is_named(port):
+    """Before (audit s61ray F7): ``Connection refused`` (getaddrinfo wraps the port), or another port tried."""
+    with pytest.raises(PlacementError, match=f"ray_address='127.0.0.1:{port}': its port must be 1-65535, got {port}$"):
+        check_reachable(f"127.0.0.1:{port}")
