@@ -56,6 +56,12 @@ def _with_soft_targets(teacher: Net, seqs: list) -> list:
 
 
 def _threads(config: RunConfig, ctx: DistContext) -> int:
+    """``training.threads``; else, in a run of one process, ``OMP_NUM_THREADS`` when set (the usual limit on a shared
+    machine, which torch itself honours: before, overridden by every core; audit s61train F7); else the cores shared
+    among the processes (torchrun sets ``OMP_NUM_THREADS=1`` in each of its own)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not config.training.threads and ctx.world_size == 1 and env.isdigit() and int(env) > 0:
+        return int(env)
     return config.training.threads or max(1, (os.cpu_count() or 1) // ctx.world_size)
 
 
