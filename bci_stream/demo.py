@@ -81,6 +81,7 @@ class CueTracker:
         self.inlet = pylsl.StreamInlet(found[0]) if found else None
         self.trial_s = trial_s
         self.cue, self.until = "rest", 0.0
+        self.offset = 0.0  # the simulator's clock offset (it runs on this host: 0 until liblsl measured it)
 
     def current(self) -> str:
         if self.inlet is not None:
@@ -88,8 +89,17 @@ class CueTracker:
                 sample, ts = self.inlet.pull_sample(timeout=0.0)
                 if sample is None:
                     break
-                self.cue, self.until = sample[0], ts + self.inlet.time_correction(1.0) + self.trial_s
+                self.cue, self.until = sample[0], ts + self.correction() + self.trial_s
         return self.cue if pylsl.local_clock() < self.until else "rest"
+
+    def correction(self) -> float:
+        """liblsl's clock offset of the marker stream; the last one when it cannot be measured within 1 s (a loaded
+        machine: before, its TimeoutError ended the demo with a traceback, seen in CI's rehearsal)."""
+        try:
+            self.offset = self.inlet.time_correction(1.0)
+        except pylsl.util.TimeoutError:
+            pass
+        return self.offset
 
     def close(self) -> None:
         """Close the inlet before the simulator's outlet goes (else liblsl logs a broken transmission)."""
