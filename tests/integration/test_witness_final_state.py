@@ -49,7 +49,8 @@ def test_a_decoder_in_its_final_error_is_no_longer_witnessed(models_dir, worker)
         assert all(item[0] != "marker" for item in follower.queue)
 
         assert handle.status.state == "error" and handle.restart_at is None and handle.restarts == 0
-        assert handle.last_error == f"worker process {handle.process.pid} exited with code -9 (signal 9)"
+        assert handle.last_error == (f"worker process {handle.process.pid} exited with code -9 (signal 9); not "
+                                     "restarted (setting max_restarts is 0): it stays in error until deleted")
         assert sup.stop(handle.id) is handle and sup.get(handle.id) is None
         assert handle.status.state == "stopped"
     finally:
