@@ -62,7 +62,8 @@ def _resolve_model(model_ref: str, models_dir: Path | str | None) -> tuple[Any, 
 
 def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | None) -> list[str]:
     """Trial classes: given, else the card's (those in the label map), else every class of the label map."""
-    outputs = list(card.output.labels)
+    from bci_stream.train.evaluate.output_kind import class_outputs
+    outputs = class_outputs(card.ref, card.output.kind, card.output.labels)  # regression outputs refused at once
     if missing := [n for n in label_names if n not in outputs]:
         raise LiveEvaluationError(f"label_map (--labels) must map events to classes the model outputs ({outputs}); "
                                   f"got {missing}")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bci_stream.core.errors import ModelError
+from bci_stream.train.evaluate.output_kind import class_outputs
 
 
 def onnx_file_problem(target: str) -> str | None:
@@ -38,6 +39,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
         from bci_stream.train.nets.birnn import BiRNN
 
         net, meta = load_checkpoint(path)
+        class_outputs(path.name, net.config().get("head"), meta["label_names"])
         lookahead = net.lookahead if isinstance(net, BiRNN) else 0
         return {"kind": "checkpoint", "name": path.stem, "net": net, "ch_names": meta["ch_names"],
                 "sfreq": meta["sfreq"], "label_names": meta["label_names"], "preprocessing": meta["preprocessing"],
@@ -60,6 +62,7 @@ def _load_target(target: str, models_dir: Path | None) -> dict[str, Any]:
                          f"(give --models-dir to look it up)")
     StepModel(entry.onnx_path, entry.card)  # refuses a card that disagrees with its graph, before any data is read
     card = entry.card
+    class_outputs(card.ref, card.output.kind, card.output.labels)
     return {"kind": "onnx", "name": card.ref, "entry": entry, "ch_names": card.ch_names, "sfreq": card.sfreq,
             "label_names": card.output.labels, "preprocessing": card.preprocessing,
             "label_map": card.training.get("label_map"), "trial_classes": card.training.get("trial_classes"),
