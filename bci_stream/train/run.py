@@ -35,7 +35,7 @@ from bci_stream.train.run_evaluation import (_DEFINITIONS, _csp, _distillation_v
                                              evaluate_net)
 from bci_stream.train.run_export import export_chosen
 from bci_stream.train.run_outputs import (chance_check, check_outputs, clear_previous_run, export_dir, export_version,
-                                          exported_model, train_command)
+                                          exported_model, train_command, write_training_files)
 from bci_stream.train.stages import Stage, _chosen, build_bidirectional, build_causal, plan_stages
 
 #: Names importable from here: the run's, and those of the modules split from it that callers import from here.
@@ -98,6 +98,7 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
             say(f"--overwrite: deleted the previous run's {len(gone)} file(s) in {out}")
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_training_files(out, config, ds.info.get("files_content"))  # evaluate CHECKPOINT: copies of them
         if config_text is not None:
             (out / "config.toml").write_text(config_text, encoding="utf-8")
     say(f"data: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test sequences, "

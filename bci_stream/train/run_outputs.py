@@ -16,7 +16,21 @@ from bci_stream.train.config import ConfigError, RunConfig
 
 #: Everything a run writes into its run folder (``checkpoints/`` holds one ``<stage>.pt`` per stage).
 RUN_FILES = ("config.toml", "config.json", "checkpoint.pt", "report.json", "report.md", "accuracy_vs_time.png",
-             "lookahead.png", "training.png")
+             "lookahead.png", "training.png", "training_files.json")
+#: The run's training files' sha256 digests and content prints (by split, as a card's ``training.files_sha256`` and
+#: ``files_content``): ``evaluate CHECKPOINT`` finds a renamed or re-saved copy of one as an exported card does.
+TRAINING_FILES = "training_files.json"
+
+
+def write_training_files(out: Path, config: RunConfig, prints: Any) -> None:
+    """:data:`TRAINING_FILES` in the run folder ``out`` (``prints``: the dataset's ``files_content``)."""
+    import json
+
+    from bci_stream.core.card import sha256_file
+
+    digests = {s: [sha256_file(p) for p in config.data_files(s)] for s in ("train", "validation", "test")}
+    (out / TRAINING_FILES).write_text(json.dumps({"files_sha256": digests, "files_content": prints}) + "\n",
+                                      encoding="utf-8")
 
 
 def export_dir(config: RunConfig) -> Path:

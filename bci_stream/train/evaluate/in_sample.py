@@ -5,7 +5,9 @@ What a model says about its training data: a trainer card holds ``training.files
 "validation": [...], "test": [...]}`` (file names) and ``training.config.data.root``; a calibration card holds
 ``training.files`` = ``[...]`` (every file it was fitted on, names). A checkpoint holds neither, but its run folder
 (``<run>/checkpoint.pt``, ``<run>/checkpoints/<stage>.pt``) holds ``config.json`` with ``data.root``, the splits and
-``base_dir``. The validation split counts as training data: it chose the epoch (early stopping).
+``base_dir``, and (runs since session 61) ``training_files.json``: the files' digests and content prints, so a
+renamed or re-saved copy is caught for a checkpoint as for a card (audit s61train F3: before, only the exact path).
+The validation split counts as training data: it chose the epoch (early stopping).
 
 Cards also hold ``training.files_sha256`` (the content digest of each file, in the order of ``files``; cards made
 before it lack it). A file is flagged when its resolved path is a training file's; else, where the card gives the
@@ -100,7 +102,13 @@ def checkpoint_training_files(checkpoint: Path, run_name: str | None) -> list[Tr
         root = Path(data["root"]).expanduser()
         if not root.is_absolute():
             root = Path(str(config.get("base_dir") or folder)) / root
-        return _entries({s: data.get(s) for s in TRAINING_SPLITS}, root, f"run config {folder / 'config.json'} data")
+        try:  # their digests and content prints (runs before session 61 have none: names and paths only)
+            known = json.loads((folder / "training_files.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            known = {}
+        known = known if isinstance(known, Mapping) else {}
+        return _entries({s: data.get(s) for s in TRAINING_SPLITS}, root, f"run config {folder / 'config.json'} data",
+                        known.get("files_sha256"), known.get("files_content"))
     return []
 
 

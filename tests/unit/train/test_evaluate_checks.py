@@ -208,3 +208,32 @@ def test_a_checkpoint_is_checked_against_its_runs_config(tmp_path):
     res = evaluate_target(str(ckpt), [subset_file(R05), R10])
     assert res["warnings"] == [f"S001R05.edf is a training file of the model (run config {run / 'config.json'} "
                                f"data.train: {R05}): its figures are in-sample, not a test"]
+
+
+def test_a_checkpoint_finds_a_renamed_or_re_saved_copy_of_a_training_file(tmp_path):
+    """Audit s61train F3: a checkpoint's run gave names and paths only, so a renamed copy of a training file (or the
+    file re-saved as FIF) was scored with no in-sample warning, while the exported model of the same run warned.
+    The run folder now holds its training files' digests and content prints (``training_files.json``, written as the
+    trainer writes it)."""
+    import mne
+
+    from bci_stream.train.config import load_config
+    from bci_stream.train.dataset import prepare_dataset
+    from bci_stream.train.run_outputs import write_training_files
+    from support.train_data import tiny_config_text
+
+    cfg_path = tmp_path / "run.toml"
+    cfg_path.write_text(tiny_config_text(tmp_path / "run"), encoding="utf-8")
+    config = load_config(cfg_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(config.model_dump_json(indent=2))
+    write_training_files(run, config, prepare_dataset(config).info.get("files_content"))
+    ckpt = _checkpoint(run / "checkpoints" / "causal.pt", "causal", run="tiny-s001")
+    renamed = shutil.copyfile(config.data_files("train")[1], tmp_path / "renamed.edf")
+    raw = mne.io.read_raw_edf(config.data_files("train")[0], preload=True, verbose="error")
+    raw.save(resaved := tmp_path / "resaved_raw.fif", verbose="error")
+    res = evaluate_target(str(ckpt), [renamed, resaved])
+    assert len(res["warnings"]) == 2, res["warnings"]
+    assert res["warnings"][0].startswith("renamed.edf has the content of a training file of the model"), res
+    assert res["warnings"][1].startswith("resaved_raw.fif holds the samples of a training file of the model"), res
