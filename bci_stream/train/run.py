@@ -2,7 +2,8 @@
 nets → CSP+LDA baseline → report → export. Every process of a distributed run calls :func:`run`.
 
 The run folder (``output.dir``) receives ``config.toml`` (the file as given) and ``config.json``
-(resolved, with defaults), ``training_files.json`` (the training files' digests and content prints), ``checkpoint.pt`` (the model chosen for export) and
+(resolved, with defaults), ``training_files.json`` (the training files' digests and content prints),
+``checkpoint.pt`` (the model chosen for export) and
 ``checkpoints/<stage>.pt`` (every model), ``report.json``, ``report.md`` and the plots. A run folder that
 already holds files, or an export folder that holds a model, is refused before training unless
 ``overwrite`` (``--overwrite``) is given (:mod:`bci_stream.train.run_outputs`).
