@@ -123,6 +123,8 @@ class WorkerWatch:
                 if announced is not None and handle.shared:  # a shared worker refusing with other code
                     handle.slot_exit = announced
                 snapshot = with_swap_pin(handle, snapshot)
+                if handle.exit_code is not None:  # a late word of a worker whose end is judged: the state is the
+                    snapshot = replace(snapshot, state=handle.status.state, stall=handle.status.stall)  # policy's
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 if handle.ring is not None and (owed := (snapshot.stream or {}).get("owed_after")):
                     handle.ring.note_owed_after(float(owed))  # a Ray actor's own ring is not this one
@@ -132,8 +134,8 @@ class WorkerWatch:
                 if snapshot.error and (ended is None or ended[0] != generation):
                     handle.last_error = snapshot.error
                 elif snapshot.error and handle.last_error == ended[2]:  # (not given up since): the end's message
-                    handle.last_error = exit_error(handle, ended[1])  # stays, with the worker's word
-                    handle.ended = (generation, ended[1], handle.last_error)
+                    handle.last_error = exit_error(handle, ended[1]) + ended[3]  # stays, with the worker's word
+                    handle.ended = (generation, ended[1], handle.last_error, ended[3])
                 if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
 
@@ -256,8 +258,9 @@ class WorkerWatch:
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 judged = handle.last_error
                 self.policy.crashed(handle, now, refused)  # restart_at and state starting, or error (final)
-                kept = said is not None and handle.last_error == judged  # not given up meanwhile
-                handle.ended = (handle.generation, said, judged) if kept else None
+                kept = said is not None and handle.last_error.startswith(judged)  # not given up for the model
+                handle.ended = (handle.generation, said, handle.last_error, handle.last_error[len(judged):]) if kept \
+                    else None
         return due
 
 

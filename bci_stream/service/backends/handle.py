@@ -40,9 +40,10 @@ class DecoderHandle:
     running_since: float | None = None  # time.monotonic() when the current generation first reported running
     ended_status: WorkerStatus | None = None  # the previous generation's last status (/metrics while one starts)
     exit_code: int | None = None
-    #: the generation whose exit was judged, the backend's word on it (not a refusal) and the last_error judged from
-    #: it: a late snapshot of that generation joins its word to that message
-    ended: tuple[int, str, str] | None = None
+    #: the generation whose exit was judged, the backend's word on it (not a refusal), the last_error judged from it
+    #: and what the crash policy added (``; not restarted: ...``, or ""): a late snapshot of that generation joins its
+    #: word to that message
+    ended: tuple[int, str, str, str] | None = None
     restart_at: float | None = None
     stopping: bool = False
     last_error: str | None = None

@@ -105,3 +105,39 @@ def test_a_word_read_after_the_end_was_judged_joins_the_ends_message(supervisor,
     else:  # a dedicated worker's exit code says it; its word is in the status
         assert handle.last_error == f"worker process {pid} exited with code 1" and handle.status.error == word
     writer.close()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_late_word_after_a_final_judgement_leaves_the_decoder_in_error(tmp_path, shared: bool):
+    """Review s61 F1: the worker's last snapshot says ``starting`` now (``StatusReporter.set_failed``: only the
+    supervisor knows whether a restart comes); read after the supervisor judged the end final (no restart left), it
+    turned the decoder ``starting`` for good, and its word replaced the end's message and the "not restarted" words.
+    The state is the supervisor's once it judged the end; the word joins the message, the words stay."""
+    from bci_stream.service.reporter import StatusReporter
+    from bci_stream.service.restart_policy import final
+    from bci_stream.service.status_channel import StatusSender
+
+    with idle_supervisor(tmp_path, max_restarts=0) as sup:
+        handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
+        reader, writer = CTX.Pipe(duplex=False)
+        handle.process = CTX.Process(target=quiet_exit, args=(writer,), daemon=True)
+        handle.process.start()
+        handle.process.join(20.0)
+        handle.status_conn, handle.slot_exit = reader, (1 if shared else None)
+        with sup._lock:
+            sup._handles[handle.id] = handle
+        assert sup._check_processes(time.monotonic()) == []
+        assert handle.status.state == "error" and final(handle)
+        sender = StatusSender(writer)  # the late snapshot, as the worker's code sends it, on the real pipe
+        StatusReporter("d1", 0, sender, 1.0, lambda kind, **fields: None).set_failed(1, "worker crashed: boom")
+        sender.close()
+        while handle.status_conn is reader and not reader.closed and reader.poll(0.2):
+            sup._receive(reader, handle)
+        for _ in range(3):  # later rounds of the monitor: nothing restarts it
+            assert sup._check_processes(time.monotonic()) == []
+        assert handle.status.state == "error" and final(handle), handle.status.state
+        pid = handle.process.pid
+        end = (f"decoder d1 ended with code 1 in shared worker pid {pid}: worker crashed: boom" if shared
+               else f"worker process {pid} exited with code 1; its last error: worker crashed: boom")
+        assert handle.last_error == f"{end}; not restarted (setting max_restarts is 0): it stays in error until " \
+                                    "deleted", handle.last_error
