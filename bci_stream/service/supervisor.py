@@ -306,8 +306,8 @@ class Supervisor(WorkerWatch):
                 return
             except PinDamagedError as exc:  # its files removed or changed under it: copied again (the same bytes)
                 log.warning("decoder %s: its copy of its model does not verify (%s): copied again", handle.id, exc)
-            except ModelError:  # an error in its place: the restart ends in it
-                return
+            except (ModelError, ModelUnavailableError, OSError):  # an error in its place (the restart ends in it),
+                return  # or not readable now (its worker retries, or says why)
         copied = self._copy(handle)
         if isinstance(copied, ModelEntry) or has_pin(handle.id):
             return

@@ -164,8 +164,8 @@ class WorkerWatch:
             return
         try:
             self._ensure_pin(handle)  # its actor gets the copy's files (pinned_files)
-        except ModelError as exc:  # no copy, and the registry's model is other bytes now: final
-            self._start_failed(handle, exc)
+        except Exception as exc:  # noqa: BLE001 - no copy and the registry's model is other bytes now (ModelError:
+            self._start_failed(handle, exc)  # final), or another failure (retried under the crash policy)
             return
         handle.generation += 1
         with self._lock:
