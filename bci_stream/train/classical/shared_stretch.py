@@ -38,7 +38,7 @@ RTOL = 1e-5
 PROBE_WINDOWS = 64
 #: Probe windows found nowhere (or not verified) before two recordings are taken to share nothing: a copy may have a few
 #: samples changed (NaN or inf, or what the loader holds in their place) in its first window.
-PROBE_MISSES = 3
+PROBE_MISSES = 2
 #: Samples compared at a time when verifying an overlap.
 BLOCK = 65536
 #: The share of an overlap's values that may differ (samples a reader or an exporter turned into NaN or inf in a copy,
@@ -96,8 +96,8 @@ def candidates(probe: ArrayLike, signal: ArrayLike, most: int | None = MOST) -> 
 
 def first_probe(rec: Recording, rows: np.ndarray, size: int = PROBE, start: int = 0) -> tuple[int, int] | None:
     """``(sample, row)``: the first window of ``size`` samples from ``start`` (at multiples of ``size``) where a row
-    of ``rows`` is not flat and none holds NaN or inf, and that row's index in ``rows`` (the one varying most there);
-    None when every window is flat (a disconnected amplifier's zeros or a constant) or not finite."""
+    of ``rows`` is not flat and holds no NaN or inf, and that row's index in ``rows`` (the one varying most there of
+    those); None when every window is flat (a disconnected amplifier's zeros or a constant) or not finite."""
     n = rec.data.shape[1]
     chunk = size * 64
     for c in range(start, n - size + 1, chunk):
@@ -108,12 +108,13 @@ def first_probe(rec: Recording, rows: np.ndarray, size: int = PROBE, start: int 
         w = finite_or_0(block[:, :nw * size]).reshape(len(rows), nw, size)
         ptp = w.max(axis=2) - w.min(axis=2)
         tol = RTOL * np.abs(w).max(axis=2)
-        whole = np.isfinite(block[:, :nw * size]).reshape(len(rows), nw, size).all(axis=(0, 2))  # no NaN or inf
-        varying = np.flatnonzero((ptp > tol).any(axis=0) & whole)
+        finite = np.isfinite(block[:, :nw * size]).reshape(len(rows), nw, size).all(axis=2)  # [row, window]
+        usable = (ptp > tol) & finite  # a row that varies there and holds no NaN or inf (another row may: a dead one)
+        varying = np.flatnonzero(usable.any(axis=0))
         if varying.size:
             k = int(varying[0])
-            row = int(np.argmax(np.diff(w[:, k], axis=1).std(axis=1)))
-            return c + k * size, row
+            spread = np.where(usable[:, k], np.diff(w[:, k], axis=1).std(axis=1), -1.0)
+            return c + k * size, int(np.argmax(spread))
     return None
 
 

@@ -86,6 +86,10 @@ def test_a_copy_with_a_few_samples_made_inf_or_nan_is_found_with_no_overflow_war
         assert shared_stretch(r05, copy) == Overlap(160, 0, r05.data.shape[1] - 160)
         assert shared_stretch(copy, r05) == Overlap(0, 160, r05.data.shape[1] - 160)
         assert found_in(content_print(r05), copy).start_printed == 160
+        data = r05.data.copy()
+        data[2] = np.nan  # a dead channel, NaN throughout (review s61 F3: then no probe window was taken)
+        dead = Recording(data=data, sfreq=r05.sfreq, ch_names=r05.ch_names, source="dead")
+        assert shared_stretch(dead, _piece(dead, 160, None)) == Overlap(160, 0, r05.data.shape[1] - 160)
 
 
 @pytest.mark.parametrize("fill", [0.0, 4.5])
