@@ -26,7 +26,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
-from bci_stream.core.errors import ModelError
+from bci_stream.core.errors import DecoderStoppingError, ServiceEndingError
 from bci_stream.core.status import WorkerStatus
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.backends.starts import Starts
@@ -184,7 +184,12 @@ class WorkerWatch:
 
     def _start_failed(self, handle: DecoderHandle, exc: BaseException) -> None:
         """A restart failed: no node can take it (``error``, final), or a transient failure retried under the crash
-        policy (:attr:`policy`; ``starting`` meanwhile); ``last_error`` says which."""
+        policy (:attr:`policy`; ``starting`` meanwhile); ``last_error`` says which. A restart ended because the
+        decoder is being deleted or the service shuts down is neither: nothing is retried, nor counted (review s61 F4:
+        before, each was a failed restart, tried again with a new actor until the restarts were used up)."""
+        if isinstance(exc, ServiceEndingError | DecoderStoppingError):
+            log.info("decoder %s: its restart ended: %s", handle.id, exc)
+            return
         with self._lock:
             self.policy.start_failed(handle, exc, time.monotonic())
         log.error("%s", handle.last_error)
