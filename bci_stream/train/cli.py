@@ -261,11 +261,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         models_dir = Settings().models_dir
     classes = trial_classes.split(",") if trial_classes else None
     if live:
-        from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
         from bci_stream.train.evaluate.live import evaluate_live
-
-        if no_progress:  # nor the service's INFO lines (its workers take their level from the environment; before,
-            os.environ.setdefault(LOG_LEVEL_ENV, "WARNING")  # printed: audit s61train F12); its warnings still are
 
         try:
             res = evaluate_live(model, list(data), _label_map(label_map, label_pairs), models_dir=models_dir,

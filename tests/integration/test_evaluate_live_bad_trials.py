@@ -143,20 +143,3 @@ def test_a_train_made_models_label_window_still_finds_the_left_out_cues(marked, 
     assert res["bad_events"] == ["1023"]
     assert "(every cue; 3 of them left out of the accuracy table" in run.output
 
-
-def test_no_progress_prints_no_info_line_of_the_service(marked, tmp_path: Path) -> None:
-    """``--no-progress`` with ``--live``: the service's warnings about the NaN stretch may show, its INFO lines (the
-    warning's end, naming a decoder id the user never saw) do not (audit s61train F12). A real ``bci-stream``
-    process: its workers' lines go to its stderr."""
-    import os
-    import subprocess
-    import sys
-
-    path, _, _ = marked
-    env = {k: v for k, v in os.environ.items() if k != "BCI_STREAM_LOG_LEVEL"}
-    run = subprocess.run([str(Path(sys.executable).parent / "bci-stream"), "evaluate", MODEL, "--models-dir",
-                          str(MODELS), "--data", str(path), "--live", "--no-progress", "--speed", "32", "--labels",
-                          "T1=fists,T2=feet"], capture_output=True, text=True, timeout=170, env=env)
-    assert run.returncode == 0, run.stdout + run.stderr
-    said = run.stdout + run.stderr
-    assert "PASSED" in said and " INFO " not in said, said

@@ -50,6 +50,7 @@ def test_a_reset_waiting_for_a_frozen_worker_at_sigterm_is_answered_503(models_d
             st = wait_status(client, did, lambda s: s["state"] == "running" and s["counters"]["samples_out"] > 0,
                              60, "decoding")
             pid = st["pid"]
+            started = start_time(pid)
             os.kill(pid, signal.SIGSTOP)  # it reads no command: the reset waits for its answer
 
             def reset() -> None:
@@ -74,7 +75,7 @@ def test_a_reset_waiting_for_a_frozen_worker_at_sigterm_is_answered_503(models_d
                 proc.kill()
                 proc.wait(10)
             if pid is not None:
-                with_pid_gone(pid)
+                with_pid_gone(pid, started)
     out = log_path.read_text()
     assert answer.get("code") == 503 and answer["type"] == "application/json", (answer, out[-3000:])
     detail = httpx.Response(200, text=answer["text"]).json()["detail"]
@@ -84,9 +85,16 @@ def test_a_reset_waiting_for_a_frozen_worker_at_sigterm_is_answered_503(models_d
     assert "timeout graceful shutdown exceeded" not in out and rc == 0, (rc, out)
 
 
-def with_pid_gone(pid: int) -> None:
-    """The frozen worker ends (the shutdown kills it; if the test failed first, here)."""
+def start_time(pid: int) -> str | None:
+    """When process ``pid`` started (``/proc/<pid>/stat``'s field 22), or None when it is gone."""
     try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except OSError:
+        return None
+
+
+def with_pid_gone(pid: int, started: str | None) -> None:
+    """The frozen worker ends (the shutdown kills it; if the test failed first, here): only that process, never
+    another that took its pid since."""
+    if started is not None and start_time(pid) == started:
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
