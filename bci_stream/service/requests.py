@@ -14,7 +14,7 @@ from bci_stream.core.errors import (CommandRefusedError, CommandTimeoutError, De
 from bci_stream.core.messages import Command, Reply, Retry, SwapModel, host_boot_id
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.backends.handle import DecoderHandle
-from bci_stream.service.backends.starts import WAIT_SLICE_S
+from bci_stream.service.backends.starts import wait_sliced
 from bci_stream.service.model_pin import describe_pin, drop_copies, pin_dir, pin_error, pin_ref
 
 log = logging.getLogger("bci_stream.supervisor")
@@ -35,17 +35,12 @@ class CommandRejectedError(CommandRefusedError):
 
 def wait_or_end(ready: Callable[[float], bool], deadline: float, ending: threading.Event, decoder_id: str, kind: str,
                 sent: bool = False) -> bool:
-    """``ready(t)`` again (``t`` at most :data:`WAIT_SLICE_S`) until it is true (True) or ``deadline``
-    (``time.monotonic()``) passed (False); :class:`ServiceEndingError` as soon as ``ending`` is set."""
-    while True:
-        if ready(max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic()))):
-            return True
-        if ending.is_set():
-            what = "was sent and may have been carried out" if sent else "was not sent"
-            raise ServiceEndingError(f"decoder {decoder_id}: its {kind!r} command {what}: the service is shutting down "
-                                     "(SIGTERM or Ctrl-C) and stops its decoders")
-        if time.monotonic() >= deadline:
-            return False
+    """``ready(t)`` again (:func:`~bci_stream.service.backends.starts.wait_sliced`) until it is true (True) or
+    ``deadline`` (``time.monotonic()``) passed (False); :class:`ServiceEndingError` as soon as ``ending`` is set."""
+    what = "was sent and may have been carried out" if sent else "was not sent"
+    return wait_sliced(ready, deadline - time.monotonic(), lambda: ServiceEndingError(
+        f"decoder {decoder_id}: its {kind!r} command {what}: the service is shutting down (SIGTERM or Ctrl-C) and "
+        "stops its decoders") if ending.is_set() else None)
 
 
 def send_command(handle: DecoderHandle, command: Command, timeout: float, models_dir: str | None = None,

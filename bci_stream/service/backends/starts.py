@@ -45,19 +45,37 @@ def start_ended(handle: Any, ending: threading.Event) -> BciStreamError | None:
     return None
 
 
-def wait_in_slices(wait: Callable[[float], Any], timeout: float, ended: Callable[[], BciStreamError | None]) -> Any:
-    """What ``wait(t)`` returns, called again (``t`` at most :data:`WAIT_SLICE_S`) while it raises
-    :class:`TimeoutError` (Ray's ``GetTimeoutError`` is one): for ``timeout`` s in all, then its TimeoutError, or until
-    ``ended()`` gives an error (:func:`start_ended`), raised then."""
+def wait_sliced(step: Callable[[float], bool], timeout: float, ended: Callable[[], BciStreamError | None]) -> bool:
+    """``step(t)`` again (``t`` at most :data:`WAIT_SLICE_S`) until it is true (True) or ``timeout`` s passed (False);
+    the error ``ended()`` gives (the service's shutdown, a DELETE: :func:`start_ended`) is raised as soon as it gives
+    one. A start's wait for its worker and a command's for its answer (:mod:`~bci_stream.service.requests`)."""
     deadline = time.monotonic() + timeout
     while True:
+        if step(max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic()))):
+            return True
+        if (why := ended()) is not None:
+            raise why
+        if time.monotonic() >= deadline:
+            return False
+
+
+def wait_in_slices(wait: Callable[[float], Any], timeout: float, ended: Callable[[], BciStreamError | None]) -> Any:
+    """What ``wait(t)`` returns, called again by :func:`wait_sliced` while it raises :class:`TimeoutError` (Ray's
+    ``GetTimeoutError`` is one): its last TimeoutError after ``timeout`` s."""
+    got: list[Any] = []
+    timed_out: list[TimeoutError] = []
+
+    def step(t: float) -> bool:
         try:
-            return wait(max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic())))
-        except TimeoutError:
-            if (why := ended()) is not None:
-                raise why from None
-            if time.monotonic() >= deadline:
-                raise
+            got.append(wait(t))
+            return True
+        except TimeoutError as exc:
+            timed_out[:] = [exc]
+            return False
+
+    if wait_sliced(step, timeout, ended):
+        return got[0]
+    raise timed_out[0]
 
 
 def restart_delay(restarts: int, max_restarts: int, backoff: float) -> float | None:

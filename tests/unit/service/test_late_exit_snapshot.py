@@ -81,21 +81,28 @@ def quiet_exit(conn) -> None:
     raise SystemExit(1)
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_a_word_read_after_the_end_was_judged_joins_the_ends_message(supervisor, shared: bool):
-    """A shared worker's stream ended ("decoder … ended with code 1 in shared worker pid …: None") before its
-    status snapshot with the reason came (a loaded machine): the snapshot replaced the end's message with its bare
-    word (f07's kill -9 of the fork server failed on it in a loaded run). Now the end's message is rebuilt with the
-    word."""
+def quietly_ended(sup: Supervisor, shared: bool) -> tuple[DecoderHandle, object, object]:
+    """A decoder whose worker (:func:`quiet_exit`; a shared one's stream when ``shared``) ended, its end judged by
+    ``sup``; the handle and both ends of its real status pipe (the test writes the late word)."""
     handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
     reader, writer = CTX.Pipe(duplex=False)
     handle.process = CTX.Process(target=quiet_exit, args=(writer,), daemon=True)
     handle.process.start()
     handle.process.join(20.0)
     handle.status_conn, handle.slot_exit = reader, (1 if shared else None)
-    with supervisor._lock:
-        supervisor._handles[handle.id] = handle
-    assert supervisor._check_processes(time.monotonic()) == []
+    with sup._lock:
+        sup._handles[handle.id] = handle
+    assert sup._check_processes(time.monotonic()) == []
+    return handle, reader, writer
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_word_read_after_the_end_was_judged_joins_the_ends_message(supervisor, shared: bool):
+    """A shared worker's stream ended ("decoder … ended with code 1 in shared worker pid …: None") before its
+    status snapshot with the reason came (a loaded machine): the snapshot replaced the end's message with its bare
+    word (f07's kill -9 of the fork server failed on it in a loaded run). Now the end's message is rebuilt with the
+    word."""
+    handle, reader, writer = quietly_ended(supervisor, shared)
     word = "shared worker 0: its parent process 4242 ended (the service's fork server, killed?)"
     writer.send(("d1", 0, WorkerStatus(state="error", error=word)))  # the late snapshot, on the real pipe
     next_monitor_reads(supervisor, handle, reader)
@@ -118,15 +125,7 @@ def test_a_late_word_after_a_final_judgement_leaves_the_decoder_in_error(tmp_pat
     from bci_stream.service.status_channel import StatusSender
 
     with idle_supervisor(tmp_path, max_restarts=0) as sup:
-        handle = DecoderHandle("d1", DecoderSpec.model_validate({"stream": {"name": "x"}, "model": "big"}))
-        reader, writer = CTX.Pipe(duplex=False)
-        handle.process = CTX.Process(target=quiet_exit, args=(writer,), daemon=True)
-        handle.process.start()
-        handle.process.join(20.0)
-        handle.status_conn, handle.slot_exit = reader, (1 if shared else None)
-        with sup._lock:
-            sup._handles[handle.id] = handle
-        assert sup._check_processes(time.monotonic()) == []
+        handle, reader, writer = quietly_ended(sup, shared)
         assert handle.status.state == "error" and final(handle)
         sender = StatusSender(writer)  # the late snapshot, as the worker's code sends it, on the real pipe
         StatusReporter("d1", 0, sender, 1.0, lambda kind, **fields: None).set_failed(1, "worker crashed: boom")
