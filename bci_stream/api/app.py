@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             restart_backoff=settings.restart_backoff,
             restart_reset_s=settings.restart_reset_s,
             max_decoders=settings.max_decoders,
+            log_level=settings.log_level,
             recordings_dir=str(settings.recordings_dir),
             shared_workers=settings.shared_workers,
             default_worker=settings.worker,

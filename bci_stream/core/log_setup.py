@@ -1,10 +1,11 @@
 """The service's log level (setting ``log_level``) in each of its processes.
 
 ``serve`` hands the level to uvicorn, to the API process's ``bci_stream`` loggers (:func:`configure_service`) and,
-through the environment its workers inherit (``BCI_STREAM_LOG_LEVEL``), to every worker process
+with each worker's start arguments (the supervisor's ``log_level``), to every worker process
 (:func:`configure_worker`). Before, only uvicorn's lines followed it: the workers logged at INFO whatever the
 setting (``critical`` still printed ERROR lines and tracebacks), and the API process's own lines below WARNING never
-appeared (``debug`` added nothing to go on).
+appeared (``debug`` added nothing to go on). The level never goes through this process's environment: set there by an
+in-process service (``evaluate --live``'s), it held for every later service of that process (audit s61train F12).
 """
 
 from __future__ import annotations
@@ -33,18 +34,15 @@ def level_of(environ: Mapping[str, str] | None = None) -> int:
 
 
 def configure_worker(who: str, level: str | None = None) -> None:
-    """A worker process's log: ``<time> <who> <LEVEL> <message>`` on stderr, at :func:`level_of`; ``level``: the
-    service's, handed over by other means than the environment (a Ray actor's process is started by its node, not
-    by the service), into this process's environment first."""
-    if level is not None:
-        os.environ[ENV] = level
-    logging.basicConfig(level=level_of(), format=f"%(asctime)s {who} %(levelname)s %(message)s")
+    """A worker process's log: ``<time> <who> <LEVEL> <message>`` on stderr, at ``level`` (the service's, any case;
+    None: :func:`level_of`, a worker started by a script of the user's)."""
+    logging.basicConfig(level=level_of({ENV: level}) if level else level_of(),
+                        format=f"%(asctime)s {who} %(levelname)s %(message)s")
 
 
 def configure_service(level: str) -> None:
-    """The API process of ``serve``: its ``bci_stream`` loggers at ``level`` on stderr, and ``level`` in the
-    environment its worker processes inherit."""
-    os.environ[ENV] = level
+    """The API process of ``serve``: its ``bci_stream`` loggers at ``level`` on stderr (its workers get ``level``
+    from the supervisor)."""
     logger = logging.getLogger("bci_stream")
     logger.setLevel(LEVELS[level])
     if not any(getattr(h, "bci_stream", False) for h in logger.handlers):

@@ -92,17 +92,19 @@ class SharedPool:
         :func:`~bci_stream.service.code_stamp.code_changed`).
     stop_grace
         Seconds a worker told to stop (no decoder left) has to end before it is killed (:meth:`reap`).
+    log_level
+        The service's log level, handed to each worker (None: the environment's, else INFO).
     """
 
     def __init__(self, ctx: Any, size: int | None, models_dir: str, status_interval: float,
                  recordings_dir: str | None, start_process: Any, code_stamp: str | None = None,
-                 stop_grace: float = STOP_GRACE_S) -> None:
+                 stop_grace: float = STOP_GRACE_S, log_level: str | None = None) -> None:
         size = usable_cpus() if size is None else size
         if size < 1:
             raise ValueError(f"shared_workers must be >= 1, got {size}")
         self.ctx = ctx
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
-        self.start_process, self.code_stamp = start_process, code_stamp
+        self.start_process, self.code_stamp, self.log_level = start_process, code_stamp, log_level
         self.workers: list[SharedWorkerHandle | None] = [None] * size
         self.retired: list[SharedWorkerHandle] = []  # stopped, not yet reaped
         self.stop_grace = stop_grace
@@ -116,7 +118,7 @@ class SharedPool:
         control, child = self.ctx.Pipe()
         process = self.ctx.Process(target=shared_worker_main,
                                    args=(index, child, self.models_dir, self.status_interval, self.recordings_dir,
-                                         self.code_stamp),
+                                         self.code_stamp, self.log_level),
                                    name=f"bci-stream-shared-{index}", daemon=True)
         self.start_process(process)
         child.close()

@@ -380,8 +380,8 @@ class SharedWorker:
 
 
 def run_shared(index: int, control: Connection, models_dir: str, status_interval: float,
-               recordings_dir: str | None = None) -> None:
+               recordings_dir: str | None = None, log_level: str | None = None) -> None:
     """The shared worker process, once :func:`~bci_stream.service.worker_entry.shared_worker_main` (its spawn target)
     found it runs its service's code; exits with the worker's exit code."""
-    configure_worker(f"shared-worker[{index}]")
+    configure_worker(f"shared-worker[{index}]", log_level)
     raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir).run())

@@ -81,13 +81,15 @@ class Supervisor(WorkerWatch):
         ``start_timeout`` of :class:`~bci_stream.service.backends.ray_backend.RayBackend`).
     max_decoders
         Most decoders listed at once (None: no cap): one more start is a :class:`CapacityError`.
+    log_level
+        The workers' log level (the setting ``log_level``; None: ``BCI_STREAM_LOG_LEVEL`` of their process, else INFO).
     """
 
     def __init__(self, models_dir: str, status_interval: float = 0.25, max_restarts: int = 3,
                  restart_backoff: float = 0.5, poll_interval: float = 0.1, recordings_dir: str | None = None,
                  shared_workers: int | None = None, default_worker: str | None = None, backend: str = "local",
                  backend_options: dict[str, Any] | None = None, restart_reset_s: float = DEFAULT_HEALTHY_S,
-                 max_decoders: int | None = None) -> None:
+                 max_decoders: int | None = None, log_level: str | None = None) -> None:
         default_worker = default_worker or os.environ.get("BCI_STREAM_WORKER") or DEFAULT_WORKER
         if default_worker not in ("dedicated", "shared"):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
@@ -98,10 +100,11 @@ class Supervisor(WorkerWatch):
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)  # its max_restarts, backoff
         self._ctx = worker_context()
         extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}
+        extra["log_level"] = log_level
         self.backend = make_backend(backend, models_dir=self.models_dir, status_interval=status_interval,
                                     recordings_dir=self.recordings_dir, **extra, **(backend_options or {}))
         self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
-                               start_without_sigint, self.backend.code_stamp)
+                               start_without_sigint, self.backend.code_stamp, log_level=log_level)
         self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
         self._handles: dict[str, DecoderHandle] = {}
         self._clashes: set[str] = set()  # ids of decoders publishing another's decoded source_id (output_ids)
@@ -136,7 +139,7 @@ class Supervisor(WorkerWatch):
                 raise CapacityError(decoders_full(self.max_decoders))
             handle = reserve(self._handles, decoder_id, spec, self.backend.name)
         try:
-            if (pinned := self._pin(handle)) is not None and n_outputs is not None:  # what its workers will run
+            if isinstance(pinned := self._copy(handle), ModelEntry) and n_outputs is not None:  # what its workers run
                 n_outputs, sfreq = pinned.card.n_outputs, pinned.card.sfreq
             if n_outputs is not None and sfreq is not None:
                 capacity = max(64, math.ceil(handle.spec.options.outputs_buffer_s * sfreq))
@@ -321,11 +324,6 @@ class Supervisor(WorkerWatch):
                              f"it (it could not be made in {pin_dir(handle.id)}: {copied}); the registry's is other "
                              f"bytes now (sha256 {now}): a restart would run another model; POST the decoder again to "
                              "run the registry's model")
-
-    def _pin(self, handle: DecoderHandle) -> ModelEntry | None:
-        """:meth:`_copy`, None when it failed."""
-        copied = self._copy(handle)
-        return copied if isinstance(copied, ModelEntry) else None
 
     def _copy(self, handle: DecoderHandle) -> ModelEntry | Exception:
         """Copy the decoder's model into its own folder, which its workers load (:mod:`.model_pin`): a restart runs

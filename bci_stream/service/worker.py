@@ -119,10 +119,10 @@ class DecoderWorker(StreamSlot):
 
 def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
                   status_conn: Connection, status_interval: float, ring: RingHandles | None = None,
-                  recordings_dir: str | None = None) -> None:
+                  recordings_dir: str | None = None, log_level: str | None = None) -> None:
     """The dedicated worker process, once :func:`~bci_stream.service.worker_entry.worker_main` (its spawn target)
     found it runs its service's code; exits with the worker's exit code."""
-    configure_worker(f"decoder[{decoder_id}]")
+    configure_worker(f"decoder[{decoder_id}]", log_level)
     sender = StatusSender(status_conn)
     try:
         spec = DecoderSpec.model_validate_json(spec_json)

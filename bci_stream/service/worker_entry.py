@@ -52,32 +52,34 @@ REFUSED = "bci-stream-refused"
 
 def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
                 status_conn: Connection, status_interval: float, ring: dict[str, Any] | None = None,
-                recordings_dir: str | None = None, code_stamp: str | None = None) -> None:
+                recordings_dir: str | None = None, code_stamp: str | None = None, log_level: str | None = None) -> None:
     """Spawn target of a dedicated worker; ``ring``: the fields of its :class:`~bci_stream.service.ring.RingHandles`;
-    ``code_stamp``: its service's (None: the environment's, :func:`~bci_stream.service.code_stamp.code_changed`)."""
+    ``code_stamp``: its service's (None: the environment's, :func:`~bci_stream.service.code_stamp.code_changed`);
+    ``log_level``: its service's (None: :func:`~bci_stream.core.log_setup.level_of`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
     if (why := code_changed(code_stamp)) is not None:
-        started_logging(f"decoder[{decoder_id}]")
+        started_logging(f"decoder[{decoder_id}]", log_level)
         refuse(status_conn, decoder_id, generation, why, {"kind": "dedicated", "index": None, "pid": os.getpid()})
         raise SystemExit(EXIT_REFUSED)
     from bci_stream.service.ring import RingHandles
     from bci_stream.service.worker import run_dedicated
 
     run_dedicated(decoder_id, generation, spec_json, models_dir, cmd_conn, status_conn, status_interval,
-                  None if ring is None else RingHandles(**ring), recordings_dir)
+                  None if ring is None else RingHandles(**ring), recordings_dir, log_level)
 
 
 def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,
-                       recordings_dir: str | None = None, code_stamp: str | None = None) -> None:
+                       recordings_dir: str | None = None, code_stamp: str | None = None,
+                       log_level: str | None = None) -> None:
     """Spawn target of shared worker ``index``: with other code it refuses every stream it is given (exit 0 when
     told to stop, as a shared worker does; :data:`EXIT_REFUSED` when it cannot read what it is given)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if (why := code_changed(code_stamp)) is not None:
-        started_logging(f"shared-worker[{index}]")
+        started_logging(f"shared-worker[{index}]", log_level)
         raise SystemExit(refuse_streams(control, index, why))
     from bci_stream.service.shared_worker import run_shared
 
-    run_shared(index, control, models_dir, status_interval, recordings_dir)
+    run_shared(index, control, models_dir, status_interval, recordings_dir, log_level)
 
 
 class StampedWorkerHost:
@@ -220,7 +222,7 @@ def close(conn: Any) -> None:
         pass
 
 
-def started_logging(who: str) -> None:
+def started_logging(who: str, level: str | None = None) -> None:
     from bci_stream.core.log_setup import configure_worker  # once the code stamp was checked: only then
 
-    configure_worker(who)
+    configure_worker(who, level)

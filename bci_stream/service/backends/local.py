@@ -65,8 +65,9 @@ class LocalBackend:
     name = "local"
     slow_start = False  # a spawn takes tens of ms: restarts run on the monitor thread
 
-    def __init__(self, ctx: Any, models_dir: str, status_interval: float, recordings_dir: str | None) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: Any, models_dir: str, status_interval: float, recordings_dir: str | None,
+                 log_level: str | None = None) -> None:
+        self.ctx, self.log_level = ctx, log_level  # (log_level: the service's, handed to each worker)
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
         self.hostname = socket.gethostname()
         # the code this service runs: every worker spawned from here (dedicated or shared) refuses another
@@ -94,7 +95,7 @@ class LocalBackend:
             target=worker_main,
             args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
                   status_w, self.status_interval, None if handle.ring is None else vars(handle.ring.handles),
-                  self.recordings_dir, self.code_stamp),
+                  self.recordings_dir, self.code_stamp, self.log_level),
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,
         )

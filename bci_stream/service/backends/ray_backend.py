@@ -35,7 +35,6 @@ from typing import Any, Callable
 import numpy as np
 
 from bci_stream.core.errors import DecoderStoppingError, PlacementError, ServiceEndingError
-from bci_stream.core.log_setup import ENV as LOG_LEVEL_ENV
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
@@ -150,8 +149,8 @@ class RayBackend:
 
     Parameters
     ----------
-    models_dir, status_interval, recordings_dir
-        Handed to each worker (the folders must exist at the same path on every node).
+    models_dir, status_interval, recordings_dir, log_level
+        Handed to each worker (the folders must exist at the same path on every node; ``log_level``: the service's).
     address
         The Ray cluster (``ray start --head`` prints it); None: ``RAY_ADDRESS`` or a cluster on this host. Not
         used when this process is already connected to Ray.
@@ -169,14 +168,14 @@ class RayBackend:
 
     def __init__(self, models_dir: str, status_interval: float, recordings_dir: str | None,
                  address: str | None = None, listen_host: str | None = None, start_timeout: float = 60.0,
-                 on_control: Callable[[Any], None] | None = None) -> None:
+                 on_control: Callable[[Any], None] | None = None, log_level: str | None = None) -> None:
         import ray
 
         if start_timeout <= 0:
             raise ValueError(f"start_timeout must be > 0 s, got {start_timeout}")
         self.models_dir, self.status_interval, self.recordings_dir = models_dir, status_interval, recordings_dir
         self.code_stamp = mark_serve_start()  # every actor compares its node's code with it
-        self.start_timeout = start_timeout
+        self.start_timeout, self.log_level = start_timeout, log_level
         self.on_control = on_control or (lambda message: None)
         self._owns_ray = connect_ray(address, start_timeout)  # under serve: the connection its CLI made
         host = listen_host or ray.util.get_node_ip_address()
@@ -268,7 +267,7 @@ class RayBackend:
             None if restore is None else vars(restore),
             None if ring is None else (ring.capacity, ring.n_outputs), seed,
             pinned_files(handle.id),  # the decoder's own copy of its model: the node may not share our folder
-            os.environ.get(LOG_LEVEL_ENV))  # the service's log level (serve: configure_service)
+            self.log_level)
         t0 = time.monotonic()
         try:
             started = actor.start.remote()
