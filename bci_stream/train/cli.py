@@ -268,7 +268,9 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                                 speed=4.0 if speed is None else speed,
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
                                 reference_train=list(reference_train) or None, **files,
-                                echo=_warnings_only if no_progress else click.echo)
+                                echo=_warnings_only if no_progress else click.echo,
+                                log_level=None if not no_progress or any(  # no INFO line but as the user sets
+                                    k.upper() == "BCI_STREAM_LOG_LEVEL" for k in os.environ) else "warning")
         except BciStreamError as exc:
             raise _model_error(exc, registry_given) from None
         click.echo("")

@@ -92,21 +92,22 @@ def test_live_scores_the_trials_offline_evaluate_scores_and_names_those_left_out
 
 
 def test_the_epoch_references_score_the_same_trials_and_fit_without_the_marked_ones(marked, tmp_path: Path) -> None:
-    """What evaluate --live does before its references (:func:`_leave_out_marked` on the test files to the latest
+    """What evaluate --live does before its references (:func:`leave_out_marked` on the test files to the latest
     decision time, on the --reference-train files to the epoch's end, --bad-events on both): the references score
     the trials the live figures and offline evaluate score, and fit without a --reference-train trial that a
     ``1023`` marks (their own rule, without --bad-events, would keep both)."""
     from bci_stream.core.registry import read_card
-    from bci_stream.train.evaluate.live import _leave_out_marked, _load, references
+    from bci_stream.train.evaluate.live_trials import leave_out_marked, load_streamed
+    from bci_stream.train.evaluate.live import references
     from bci_stream.train.evaluate.offline import evaluate_target
 
     card = read_card(MODELS / MODEL / "model.json")
     path, left, n_cues = marked
     k = cues(R06)[2][0] / SFREQ
     train_path = marked_fif(tmp_path / "r06_1023_raw.fif", src=R06, extra=[(k + 1.0, 0.0, "1023")])
-    test, train = _load(path, LABELS, card, {}, None, "--data"), _load(train_path, LABELS, card, {}, None, "--data")
-    test_left, unscored = _leave_out_marked(test, ["1023"], max(TIMES), set(LABELS))
-    fit_left, _ = _leave_out_marked(train, ["1023"], 2.5, set(LABELS))
+    test, train = (load_streamed(p, LABELS, card, {}, None, "--data") for p in (path, train_path))
+    test_left, unscored = leave_out_marked(test, ["1023"], max(TIMES), set(LABELS))
+    fit_left, _ = leave_out_marked(train, ["1023"], 2.5, set(LABELS))
     assert test_left["n"] == 3 and [o for o, _ in cues()[:n_cues] if unscored[o]] == left
     assert fit_left["n"] == 1 and fit_left["by_reason"] == {"1023": {cues(R06)[2][1]: 1}}
 
@@ -143,3 +144,31 @@ def test_a_train_made_models_label_window_still_finds_the_left_out_cues(marked, 
     assert res["bad_events"] == ["1023"]
     assert "(every cue; 3 of them left out of the accuracy table" in run.output
 
+
+
+def test_no_progress_prints_no_info_line_and_counts_trials_of_the_trial_classes_only(marked) -> None:
+    """``--no-progress`` with ``--live``: the service's warnings about the NaN stretch may show, its INFO lines (the
+    warning's end, naming a decoder id the user never saw) do not (audit s61train F12: its workers' level now goes
+    with the service's settings, not this process's environment). With the card's label map (``T0=rest`` too), the
+    rest segments that touch marked data are unlabelled but not counted as trials left out (audit s61train F8:
+    "left out 5 trial(s) ... (fists 1, rest 3, feet 1)" for 2 trials). A real ``bci-stream`` process: its workers'
+    lines go to its stderr."""
+    import os
+    import subprocess
+    import sys
+
+    from bci_stream.train.evaluate.offline import evaluate_target
+
+    path, _, _ = marked
+    env = {k: v for k, v in os.environ.items() if k.upper() != "BCI_STREAM_LOG_LEVEL"}
+    run = subprocess.run([str(Path(sys.executable).parent / "bci-stream"), "evaluate", MODEL, "--models-dir",
+                          str(MODELS), "--data", str(path), "--live", "--no-progress", "--speed", "32"],
+                         capture_output=True, text=True, timeout=170, env=env)
+    said = run.stdout + run.stderr
+    assert run.returncode == 0 and "PASSED" in said, said
+    assert " INFO " not in said and "WARNING" in said, said  # the NaN stretch's warning still shows
+    offline = evaluate_target(MODEL, [path], models_dir=MODELS, times_s=TIMES)
+    by_class = {c: n for why in offline["trials_left_out"][0]["by_reason"].values() for c, n in why.items()}
+    assert "rest" not in by_class and sum(by_class.values()) == offline["trials_left_out"][0]["n"] == 2, offline
+    sentence = next(n for n in offline["notes"] if n.startswith("left out 2 trial(s) of marked_raw.fif: "))
+    assert f"note: {sentence}" in said

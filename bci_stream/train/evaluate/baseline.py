@@ -146,8 +146,8 @@ def ts_lr(train: Sequence[tuple[np.ndarray, np.ndarray]], test: Sequence[tuple[n
     return {"method": "TS+LR", **_fit_and_score(make, x_tr, y_tr, x_te, y_te, band, window_s, seed)}
 
 
-def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[str] = (), cues: Collection[str] = ()
-                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[str] = (), cues: Collection[str] = (),
+                    scored: Collection[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One loaded recording (``raw`` ``[C, T]``, ``x`` ``[T, C]``, ``labels`` ``[T]`` in the model's classes, ``rec``;
     ``lead``, samples from a cue to its label, default 0) as the epoch references take it, the recording itself left
     untouched.
@@ -169,7 +169,7 @@ def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[st
     rec, labels = d["rec"], np.array(d["labels"], copy=True)
     marks = Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=np.array(rec.labels, copy=True),
                    lead=int(d.get("lead", 0)))
-    left = leave_out_bad_trials(marks, bad_events, span_s, cues=cues)  # unlabels marks.labels only
+    left = leave_out_bad_trials(marks, bad_events, span_s, cues=cues, scored=scored)  # unlabels marks.labels only
     labels[marks.labels < 0] = -1
     held = np.array(np.asarray(d["raw"]).T, dtype=np.float64)  # [T, C], a copy
     limit = limit_for(held)  # None for a file in another unit than it declares
@@ -187,12 +187,13 @@ def reference_input(d: Mapping[str, Any], span_s: float, bad_events: Sequence[st
 
 def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float,
               class_ids: list[int], *, bad_events: Sequence[str] = (), cues: Collection[str] = (),
-              **opts: Any) -> dict[str, Any]:
+              scored: Collection[str] | None = None, **opts: Any) -> dict[str, Any]:
     """An epoch baseline (``fit``: :func:`csp_lda` or :func:`ts_lr`) fitted on ``train``, scored per test file
     and pooled (each item a loaded recording: ``raw``, ``x``, ``labels``, ``rec``, read by
     :func:`reference_input`, with ``bad_events`` and ``cues`` as ``evaluate --bad-events`` and the label map give
-    them), with Wilson 95 % intervals; ``notes`` say which values were held and which trials left out of the
-    epochs. Epochs count from each cue: ``lead`` (samples from a cue to its label) is the recordings' ``lead``."""
+    them, ``scored`` the trial classes its notes count), with Wilson 95 % intervals; ``notes`` say which values were
+    held and which trials left out of the epochs. Epochs count from each cue: ``lead`` (samples from a cue to its
+    label) is the recordings' ``lead``."""
     from bci_stream.train.evaluate.metrics import wilson_ci
 
     span_s = float(opts.get("window_s", WINDOW_S)[1])
@@ -200,7 +201,7 @@ def reference(fit: Any, train: list[dict[str, Any]], tests: list[dict[str, Any]]
     if len(leads) != 1:
         raise ValueError(f"the recordings must share one label window start (lead, samples); got {sorted(leads)}")
     opts = {**opts, "lead": leads.pop()}
-    ready = {id(d): reference_input(d, span_s, bad_events, cues) for d in [*train, *tests]}
+    ready = {id(d): reference_input(d, span_s, bad_events, cues, scored) for d in [*train, *tests]}
     per_file, res = [], {}
     for d in tests:
         res = fit([ready[id(t)][:2] for t in train], [ready[id(d)][:2]], sfreq, class_ids, **opts)

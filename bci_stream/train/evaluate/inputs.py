@@ -251,8 +251,8 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
                   beyond=beyond_limit(x), lead=window_lead(label_window, rec.sfreq))
 
 
-def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *, cues: Collection[str] = ()
-                         ) -> dict[str, Any] | None:
+def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *, cues: Collection[str] = (),
+                         scored: Collection[str] | None = None) -> dict[str, Any] | None:
     """Unlabel (``-1``), in ``d.labels`` and ``d.rec.labels``, the trials whose span (cue to cue + ``span_s``, the
     latest decision time; the cue ``d.lead`` samples before its label; from the label's start when a label window
     starts before the cue) overlaps data the file marks bad, by
@@ -264,7 +264,8 @@ def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *,
     is not counted as a trial of its own). Returns what was left out (file, count, by reason and class;
     ``sentence``, and ``overlapped``: every reason whose span overlaps a trial left out, for
     :func:`~bci_stream.train.classical.bad_spans.check_bad_events`; the caller takes both out of the report), or
-    None when no trial was."""
+    None when no trial was. ``scored``: the trial classes (None: every class of the map); a segment of another class
+    (e.g. rest) is unlabelled by the same rule, but no trial: not counted (before: audit s61train F8)."""
     from bci_stream.train.classical.bad_spans import bad_spans, leave_out, nonfinite_stretches
     from bci_stream.train.classical.data import Trials
     from bci_stream.train.evaluate.metrics import find_trials
@@ -277,8 +278,13 @@ def leave_out_bad_trials(d: Loaded, bad_events: Sequence[str], span_s: float, *,
     trials = find_trials(d.labels, classes, d.lead)
     before = max(-d.lead, 0)  # a window starting before the cue: its labels there are checked too, so that the
     first = np.array([t.cue - before for t in trials], dtype=np.int64)  # label of a trial kept keeps its start
-    kept, left = leave_out(Trials(first, np.array([t.label for t in trials], dtype=np.int64)), spans, rec.sfreq,
-                           rec.label_names, str(rec.source), span_s + before / rec.sfreq)
+    classes_of = np.array([t.label for t in trials], dtype=np.int64)
+    reach = span_s + before / rec.sfreq
+    kept, left = leave_out(Trials(first, classes_of), spans, rec.sfreq, rec.label_names, str(rec.source), reach)
+    if scored is not None:  # what is said: the trials of the scored classes only
+        pick = np.isin(classes_of, [i for i, name in enumerate(rec.label_names) if name in scored])
+        left = leave_out(Trials(first[pick], classes_of[pick]), spans, rec.sfreq, rec.label_names, str(rec.source),
+                         reach)[1]
     kept_first = set(kept.onsets.tolist())
     for t in trials:
         if t.cue - before not in kept_first:

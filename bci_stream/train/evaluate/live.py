@@ -7,7 +7,7 @@ so it goes back to its sample index (the replay's cue markers anchor the grid) a
 offline code (:func:`~bci_stream.train.evaluate.metrics.evaluate_probs`, *instant* rule: argmax over the
 trial classes at cue + t) with a Wilson 95 % interval, on the trials offline ``evaluate`` scores: those
 touching data a file marks bad (``bad*`` annotations, discontinuities, NaN/inf stretches plus settling,
-``--bad-events``) are left out by its rule (:func:`_leave_out_marked`) and listed (``trials_left_out``, notes).
+``--bad-events``) are left out by its rule (:func:`leave_out_marked`) and listed (``trials_left_out``, notes).
 Checked over every sample: decoded == sent, max |live - offline| (:func:`bci_stream.engine.offline.decode_offline`);
 per scored trial: the same decisions. The epoch CSP+LDA baseline (:func:`~bci_stream.train.evaluate.baseline.csp_lda`)
 and the epoch TS+LR baseline (:func:`~.baseline.ts_lr`) fitted on ``reference_train`` are scored on the same trials
@@ -37,6 +37,8 @@ from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_
                                                     service_vs_offline_line)
 from bci_stream.train.evaluate.live_service import (LiveEvaluationError, place_on_grid, sample_index,
                                                     saturation_note, stream_through_service)
+from bci_stream.train.evaluate.live_trials import (cue_trials, decisions, leave_out_marked, left_out_cues,
+                                                   load_streamed, undecided_notes)
 from bci_stream.train.evaluate.metrics import wilson_ci
 from bci_stream.train.evaluate.one_class import one_class_warning
 from bci_stream.train.label_spacing import decision_spacing_warning
@@ -78,45 +80,6 @@ def _classes(card: Any, label_names: list[str], trial_classes: Sequence[str] | N
     return classes
 
 
-def _load(path: str | Path, label_map: Mapping[str, str | None], card: Any, options: Mapping[str, Any],
-          channel_names: Sequence[str] | None, role: str) -> dict[str, Any]:
-    """The recording as streamed (every channel), its model-channel matrix, labels in the model's class order (cues
-    labelled as offline ``evaluate`` labels them: a train-made model's ``data.label_window``,
-    :func:`~bci_stream.train.evaluate.inputs.trainer_reading`; ``lead``: samples from a cue to its label)."""
-    d = load_for_model(path, label_map, list(card.ch_names), options=options, channel_names=channel_names,
-                       label_window=trainer_reading(card)["label_window"], sfreq=float(card.sfreq), role=role)
-    lut = np.array([list(card.output.labels).index(n) for n in d.rec.label_names] + [-1], dtype=np.int64)
-    return {"rec": d.rec, "raw": d.raw, "x": d.x, "labels": lut[d.labels], "notes": d.notes, "lead": d.lead}
-
-
-def _leave_out_marked(d: dict[str, Any], bad_events: Sequence[str], span_s: float, cues: Collection[str]
-                      ) -> tuple[dict[str, Any] | None, np.ndarray]:
-    """Leave out, in place, the trials of one loaded recording (:func:`_load`) that offline ``evaluate`` leaves out:
-    those whose span (cue to cue + ``span_s``) overlaps data the file marks bad
-    (:func:`~bci_stream.train.evaluate.inputs.leave_out_bad_trials`, the same rule and call), and the marked
-    samples. Only the labels change: every sample is still streamed, decoded and checked.
-
-    Returns what was left out (as offline ``evaluate``'s ``trials_left_out`` entries, with ``sentence`` and
-    ``overlapped``; None when nothing was) and the ``[T]`` mask of the samples unlabelled here (at a cue's onset
-    sample: that cue's trial was left out)."""
-    from bci_stream.train.evaluate.inputs import Loaded, leave_out_bad_trials
-
-    rec = d["rec"]
-    was = rec.labels >= 0
-    left = leave_out_bad_trials(Loaded(rec=rec, raw=d["raw"], x=d["x"], labels=rec.labels, lead=d["lead"]),
-                                bad_events, span_s, cues=cues)  # unlabels rec.labels (the label map's classes) in place
-    d["labels"][rec.labels < 0] = -1
-    return left, was & (rec.labels < 0)
-
-
-def left_out_cues(onsets: Sequence[int], unscored: np.ndarray, lead: int = 0) -> list[int]:
-    """The cue onsets of ``onsets`` whose trial :func:`_leave_out_marked` left out (``unscored``, its mask): a cue's
-    trial is labelled from cue + ``lead`` samples (a train-made model's ``data.label_window`` start), so it is read
-    there."""
-    last = len(unscored) - 1
-    return [int(o) for o in onsets if unscored[min(max(int(o) + lead, 0), last)]]
-
-
 def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
     """Trials, chance, and the *instant* rule of :func:`evaluate_probs` at each time with its Wilson 95 % CI."""
     rows = {f"{t:g}s": metrics["trial_accuracy"][f"{t:g}s"] for t in times}
@@ -128,47 +91,9 @@ def _summary(metrics: dict[str, Any], times: Sequence[float]) -> dict[str, Any]:
             "trials_per_class": metrics["trials_per_class"], "accuracy": acc, "metrics": metrics}
 
 
-def undecided_notes(per_file: Sequence[Mapping[str, Any]], times: Sequence[float]) -> list[str]:
-    """A note per decision time at which some trials of a file are not decided (cue + t past the file's end), naming
-    the files and counts: the table's count at that time is of the decided ones (offline ``evaluate`` says the same
-    beside its figures)."""
-    out = []
-    for t in times:
-        short = [(Path(r["file"]).name, r["n_trials"] - r["accuracy"][f"{t:g}s"]["n_trials"], r["n_trials"])
-                 for r in per_file]
-        if said := [f"{name}: {k} of {n}" for name, k, n in short if k > 0]:
-            out.append(f"at {t:g} s, trials not decided ({'; '.join(said)}): cue + {t:g} s is past the end of their "
-                       f"file; the figures at {t:g} s are of the decided trials")
-    return out
-
-
-def _cue_trials(rec: Any, marker_map: Mapping[str, str | None], names: list[str]) -> list[Any]:
-    """One trial per cue the service scores (an event before the end whose description ``marker_map`` gives a
-    class), as the service counts them; the published table counts labelled segments
-    (:func:`~bci_stream.train.evaluate.metrics.find_trials`), which merge back-to-back cues of one class."""
-    from bci_stream.train.evaluate.metrics import Trial
-
-    return [Trial(e.onset, 0, names.index(marker_map[e.description])) for e in sorted(rec.events, key=lambda e: e.onset)
-            if e.onset < rec.n_times and marker_map.get(e.description) is not None]
-
-
-def _decisions(probs: np.ndarray, trials: Sequence[Any], class_ids: list[int], names: list[str], sfreq: float,
-               times: Sequence[float]) -> list[dict[str, Any]]:
-    """Per-trial decisions (a class name, None past the end of the data) by the offline scoring code; ``onset``: the
-    trial's cue, from which its decision times count."""
-    from bci_stream.train.evaluate.metrics import trial_decisions
-
-    rows = []
-    for tr in trials:
-        dec = {f"{t:g}s": trial_decisions(probs, [tr], class_ids, int(round(t * sfreq)), "instant")[0] for t in times}
-        rows.append({"onset": tr.cue, "onset_s": round(tr.cue / sfreq, 4), "label": names[tr.label],
-                     "decisions": {k: names[int(p[0])] if len(p) else None for k, p in dec.items()}})
-    return rows
-
-
 def references(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: float, class_ids: list[int],
-               window_s: tuple[float, float], *, bad_events: Sequence[str] = (), cues: Collection[str] = ()
-               ) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
+               window_s: tuple[float, float], *, bad_events: Sequence[str] = (), cues: Collection[str] = (),
+               scored: Collection[str] | None = None) -> tuple[dict[str, dict[str, Any] | None], list[str]]:
     """The epoch references (``reference``: CSP+LDA, ``reference_ts_lr``: TS+LR) fitted on ``train`` and scored on
     ``tests`` (:func:`~bci_stream.train.evaluate.baseline.reference`), None without ``train``, and their notes.
 
@@ -185,7 +110,7 @@ def references(train: list[dict[str, Any]], tests: list[dict[str, Any]], sfreq: 
             continue
         try:
             refs[key] = reference(fit, train, tests, sfreq, class_ids, window_s=window_s, bad_events=bad_events,
-                                  cues=cues)  # epochs from each cue (the recordings' lead)
+                                  cues=cues, scored=scored)  # epochs from each cue (the recordings' lead)
         except Exception as exc:  # noqa: BLE001 - any failure of a baseline: said, and the live result kept
             why = f"{type(exc).__name__}: {exc}"
             refs[key] = {"method": method, "error": why}
@@ -202,7 +127,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                   reference_window_s: tuple[float, float] = (0.5, 2.5), tolerance: float = TOLERANCE,
                   timeout: float = 60.0, echo: Callable[[str], None] | None = None,
                   reader_options: Mapping[str, Any] | None = None,
-                  channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = ()) -> dict[str, Any]:
+                  channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = (),
+                  log_level: str | None = None) -> dict[str, Any]:
     """Replay ``files`` through a real service decoding with ``model_ref`` and score its decoded stream.
 
     Parameters
@@ -233,7 +159,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         ``--bad-events``: events that mark bad data. The trials of ``files`` whose span (cue to the latest decision
         time) overlaps data a file marks bad (these events, ``bad*`` annotations, discontinuities, NaN/inf
         stretches plus settling) are left out of the accuracy figures and the epoch references' test trials, as
-        offline ``evaluate`` leaves them out (:func:`_leave_out_marked`); those of ``reference_train`` (cue to
+        offline ``evaluate`` leaves them out (:func:`leave_out_marked`); those of ``reference_train`` (cue to
         ``reference_window_s[1]``) out of the references' fit. Every sample is still replayed, decoded and checked
         (``no_loss``, ``max_abs_diff``), and the service's own live score is compared on every cue
         (:mod:`~bci_stream.train.evaluate.live_scoring`).
@@ -241,6 +167,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         Largest ``max |live - offline|`` accepted by ``checks["passed"]``; seconds to wait for the decoder (and its
         marker follower) and for its output beyond the replay's duration; called with one progress line per step
         (and per file the service's live score beside the offline one), or None.
+    log_level
+        The in-process service's log level, its workers' too (None: the setting's, ``BCI_STREAM_LOG_LEVEL``, else
+        ``info``); handed to them, this process's environment untouched.
 
     Returns
     -------
@@ -292,7 +221,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     class_ids = [outputs.index(c) for c in classes]
     paths, ref_paths = [Path(f) for f in files], [Path(f) for f in (reference_train or [])]
     options = file_options(paths + ref_paths, reader_options or {}, trainer_reading(card)["reader"])
-    tests = [_load(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
+    tests = [load_streamed(f, label_map, card, o, channel_names, "--data") for f, o in zip(paths, options)]
     # a test file the model was trained on (or its samples), said before the replay (as offline evaluate says it)
     training = card_training_files(card.training)
     recs = [d["rec"] for d in tests]
@@ -301,10 +230,12 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                  + scale_warnings(training, recs, card.ch_names)]
     for line in in_sample:
         say(line)
-    train = [_load(f, label_map, card, o, channel_names, REFERENCE) for f, o in zip(ref_paths, options[len(paths):])]
+    train = [load_streamed(f, label_map, card, o, channel_names, REFERENCE)
+             for f, o in zip(ref_paths, options[len(paths):])]
     cue_events = {str(k) for k, v in label_map.items() if v is not None}
-    marked = [_leave_out_marked(d, bad_events, max(times), cue_events) for d in tests]  # as offline evaluate
-    fit_marked = [x for d in train if (x := _leave_out_marked(d, bad_events, reference_window_s[1], cue_events)[0])]
+    marked = [leave_out_marked(d, bad_events, max(times), cue_events, classes) for d in tests]  # as offline evaluate
+    fit_marked = [x for d in train
+                  if (x := leave_out_marked(d, bad_events, reference_window_s[1], cue_events, classes)[0])]
     left_out = [x for x, _ in marked if x is not None]
     overlapped = {why for x in left_out + fit_marked for why in x.pop("overlapped")}
     left_notes = [x.pop("sentence") for x in left_out] + [f"epoch references: {x.pop('sentence')}" for x in fit_marked]
@@ -326,7 +257,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     for line in spacing + [n for n in left_notes if n.startswith("warning:")]:  # said before the replay (a typo)
         say(line)
 
-    settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
+    settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir, **({"log_level": log_level} if log_level
+                                                                              else {}))
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     per_file, live_all, speed_notes = [], [], []
     lead = window_lead(window, sfreq)  # a cue's labels start lead samples after it
@@ -346,12 +278,12 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
             m_live = evaluate_probs([live], [d["labels"]], outputs, classes, sfreq, times, lead=lead)
             segs = find_trials(d["labels"], class_ids, lead)
             trials = [{**a, "offline_decisions": b["decisions"]} for a, b in zip(
-                *(_decisions(p, segs, class_ids, outputs, sfreq, times) for p in (live, offline)))]
+                *(decisions(p, segs, class_ids, outputs, sfreq, times) for p in (live, offline)))]
             scoring = run["service"]["scoring"] or {}  # beside the offline rule at its decision time, cue by cue
             at = [scoring["decision_time_s"]] if "trials" in scoring else []
-            cue_trials = _cue_trials(rec, marker_map, outputs)
-            vs = service_vs_offline(scoring, _decisions(live, cue_trials, class_ids, outputs, sfreq, at), t0,
-                                    period, sfreq, left_out=left_out_cues([tr.onset for tr in cue_trials], unscored,
+            cued = cue_trials(rec, marker_map, outputs)
+            vs = service_vs_offline(scoring, decisions(live, cued, class_ids, outputs, sfreq, at), t0,
+                                    period, sfreq, left_out=left_out_cues([tr.onset for tr in cued], unscored,
                                                                           lead))
             c = run["service"]["counters"]
             no_loss = (run["sent"] == run["received"] == rec.n_times and not any(counts.values())
@@ -378,7 +310,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                "max_abs_diff": max(r["max_abs_diff"] for r in per_file),
                "decisions_identical": all(r["decisions_identical"] for r in per_file), **_summary(m_live, times)}
     refs, ref_notes = references(train, tests, sfreq, class_ids, tuple(reference_window_s), bad_events=bad_events,
-                                 cues=cue_events)
+                                 cues=cue_events, scored=classes)
     ref_notes += [f"warning: {REFERENCE} {t['rec'].source} {said}: the epoch references are fitted on a test file, so "
                   f"their figures are in-sample, not a test" for t in train for d in tests  # a copy, cropped or not
                   if (said := copy_words(d["rec"], t["rec"], f"--data {d['rec'].source}")) is not None]

@@ -178,17 +178,19 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     loaded = [load_for_model(p, label_map, t["ch_names"], options=o, channel_names=channel_names,
                              label_window=t["label_window"], sfreq=t["sfreq"]) for p, o in zip(paths, options)]
     cues = {str(k) for k, v in label_map.items() if v is not None}
-    left_out = [x for d in loaded if (x := leave_out_bad_trials(d, bad_events, max(times_s), cues=cues)) is not None]
     recs = [d.rec for d in loaded]
-    bad_notes = check_bad_events(bad_events, label_map, [e for r in recs for e in r.events], span_s=max(times_s),
-                                 marked={why for x in left_out for why in x.pop("overlapped")}, error=ModelError)
-    label_map, map_notes = held_label_map(label_map, [e for r in recs for e in r.events], given=given,
-                                          what="files", error=ModelError)
+    events = [e for r in recs for e in r.events]
+    held_map, map_notes = held_label_map(label_map, events, given=given, what="files", error=ModelError)
     outputs = list(t["label_names"])
     try:
-        classes = check_classes(outputs, label_map, trial_classes, t["trial_classes"], given=given)
+        classes = check_classes(outputs, held_map, trial_classes, t["trial_classes"], given=given)
     except ModelError as exc:
         raise ModelError(f"{exc} ({map_notes[0]})" if map_notes else str(exc)) from None
+    left_out = [x for d in loaded
+                if (x := leave_out_bad_trials(d, bad_events, max(times_s), cues=cues, scored=classes)) is not None]
+    bad_notes = check_bad_events(bad_events, label_map, events, span_s=max(times_s),
+                                 marked={why for x in left_out for why in x.pop("overlapped")}, error=ModelError)
+    label_map = held_map
     # each file's class indices (label map order) -> the model's output indices; -1 (unlabelled) stays -1
     labels = [np.array([outputs.index(n) for n in rec.label_names] + [-1], dtype=np.int64)[rec.labels]
               for rec in recs]

@@ -126,14 +126,14 @@ def test_the_live_tables_trials_are_decided_at_the_cues(windowed: Path) -> None:
     and decides at cue + t (the reviewer's repro: onsets [752, 4736, 7392] for the cues [672, 4656, 7312])."""
     from bci_stream.core.registry import open_model_folder
     from bci_stream.engine.offline import decode_offline
-    from bci_stream.train.evaluate.live import _decisions, _load
+    from bci_stream.train.evaluate.live_trials import decisions, load_streamed
 
     entry = open_model_folder(windowed)
     outputs = list(entry.card.output.labels)
-    d = _load(subset_file(R06), LABELS, entry.card, {}, None, "--data")
+    d = load_streamed(subset_file(R06), LABELS, entry.card, {}, None, "--data")
     probs = decode_offline(entry, d["x"]).astype(np.float64)
     ids = [outputs.index(c) for c in ("fists", "feet")]
-    rows = _decisions(probs, find_trials(d["labels"], ids, d["lead"]), ids, outputs, SFREQ, TIMES)
+    rows = decisions(probs, find_trials(d["labels"], ids, d["lead"]), ids, outputs, SFREQ, TIMES)
     assert d["lead"] == 80 and [r["onset"] for r in rows] == [k for k, _ in cues(R06)]
     for r in rows:
         for t in TIMES:

@@ -48,7 +48,7 @@ def test_no_note_without_a_warning_or_at_real_time(load, speed) -> None:
 def test_trials_a_live_evaluation_cannot_decide_are_said() -> None:
     """Audit s44b: at --decision-times 4.5 the last cue of S002R13 (118.9 s of 123.0 s) is not decided; the live table
     showed 14/14 beside 15 trials with no word why (offline evaluate says it)."""
-    from bci_stream.train.evaluate.live import undecided_notes
+    from bci_stream.train.evaluate.live_trials import undecided_notes
 
     acc = {"1s": {"n_trials": 15}, "4.5s": {"n_trials": 14}}
     per_file = [{"file": "/data/S002R13.edf", "n_trials": 15, "accuracy": acc},

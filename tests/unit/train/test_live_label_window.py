@@ -12,7 +12,7 @@ import numpy as np
 
 from bci_stream.core.registry import read_card
 from bci_stream.train.evaluate.inputs import load_for_model, trainer_reading
-from bci_stream.train.evaluate.live import _load
+from bci_stream.train.evaluate.live_trials import load_streamed
 from bci_stream.train.evaluate.metrics import find_trials
 from support.common import REPO, subset_file
 from support.marked import R06 as R06_NAME
@@ -35,7 +35,7 @@ def _windowed(window: list[float]):
 def test_live_labels_follow_the_cards_label_window() -> None:
     card = _windowed([0.5, 3.0])
     assert trainer_reading(card) == {"label_window": [0.5, 3.0], "reader": {}}
-    live = _load(R06, LABELS, card, {}, None, "--data")
+    live = load_streamed(R06, LABELS, card, {}, None, "--data")
     offline = load_for_model(R06, LABELS, list(card.ch_names), label_window=[0.5, 3.0], sfreq=card.sfreq)
     ids = [list(card.output.labels).index(c) for c in ("fists", "feet")]
     onsets = [t.onset for t in find_trials(live["labels"], ids)]
@@ -49,6 +49,6 @@ def test_live_labels_follow_the_cards_label_window() -> None:
 def test_a_card_without_a_train_config_reads_durations() -> None:
     plain = CARD.model_copy(update={"training": {k: v for k, v in CARD.training.items() if k != "config"}})
     assert trainer_reading(plain) == {"label_window": None, "reader": {}}
-    live = _load(R06, LABELS, plain, {}, None, "--data")
+    live = load_streamed(R06, LABELS, plain, {}, None, "--data")
     ids = [list(plain.output.labels).index(c) for c in ("fists", "feet")]
     assert [t.onset for t in find_trials(live["labels"], ids)] == [k for k, _ in cues(R06_NAME)]

@@ -19,7 +19,8 @@ pytest.importorskip("sklearn")
 
 from bci_stream.core.registry import read_card  # noqa: E402
 from bci_stream.io import load_recording  # noqa: E402
-from bci_stream.train.evaluate.live import _leave_out_marked, _load, left_out_cues, references  # noqa: E402
+from bci_stream.train.evaluate.live_trials import leave_out_marked, left_out_cues, load_streamed  # noqa: E402
+from bci_stream.train.evaluate.live import references  # noqa: E402
 from support.brainvision import STIMULI, write_brainvision  # noqa: E402
 from support.common import REPO, subset_file  # noqa: E402
 from support.marked import R05, R06  # noqa: E402
@@ -46,9 +47,9 @@ def _cue_onsets() -> list[int]:
 def test_the_references_leave_out_a_trial_a_named_mark_reaches_in_their_epoch(tmp_path: Path) -> None:
     on = _cue_onsets()
     test = _vhdr(tmp_path / "r05", R05, N_TIMES, extra=[("Comment", "reject", on[5] + 352, 1)])  # cue 5 + 2.2 s
-    t = _load(test, LABELS, CARD, {}, None, "--data")
-    train = _load(_vhdr(tmp_path / "r06", R06), LABELS, CARD, {}, None, "--data")
-    left, _ = _leave_out_marked(t, ["Comment/reject"], 2.0, set(LABELS))  # the table: decision times up to 2 s
+    t = load_streamed(test, LABELS, CARD, {}, None, "--data")
+    train = load_streamed(_vhdr(tmp_path / "r06", R06), LABELS, CARD, {}, None, "--data")
+    left, _ = leave_out_marked(t, ["Comment/reject"], 2.0, set(LABELS))  # the table: decision times up to 2 s
     assert left is None  # the mark is after the last decision: the table scores every trial, as offline
     ids = [list(CARD.output.labels).index(c) for c in ("fists", "feet")]
     refs, notes = references([train], [t], 160.0, ids, (0.5, 2.5), bad_events=["Comment/reject"], cues=set(LABELS))
@@ -63,8 +64,8 @@ def test_the_left_out_cues_are_found_under_a_label_window_that_starts_after_the_
     vhdr = _vhdr(tmp_path / "r05", R05, N_TIMES, extra=blink)
     training = {**CARD.training, "config": {"data": {"label_window": [0.5, 4.0], "reader": {}}}}
     card = CARD.model_copy(update={"training": training})
-    d = _load(vhdr, LABELS, card, {}, None, "--data")
-    left, unscored = _leave_out_marked(d, [], 3.0, set(LABELS))
+    d = load_streamed(vhdr, LABELS, card, {}, None, "--data")
+    left, unscored = leave_out_marked(d, [], 3.0, set(LABELS))
     assert left is not None and left["n"] == 2
     assert left_out_cues(on, unscored, lead=80) == [on[1], on[3]]  # labelled from cue + 0.5 s
     assert left_out_cues(on, unscored) == []  # read at the cue itself, never labelled: the bug

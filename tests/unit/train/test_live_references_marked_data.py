@@ -19,7 +19,8 @@ pytest.importorskip("mne")
 from bci_stream.core.registry import read_card  # noqa: E402
 from bci_stream.train.classical.bad_spans import settle_s  # noqa: E402
 from bci_stream.train.evaluate.baseline import csp_lda, reference  # noqa: E402
-from bci_stream.train.evaluate.live import _load, references  # noqa: E402
+from bci_stream.train.evaluate.live_trials import load_streamed  # noqa: E402
+from bci_stream.train.evaluate.live import references  # noqa: E402
 from support.common import REPO  # noqa: E402
 from support.marked import R05, R06, SFREQ, cues, marked_fif  # noqa: E402
 
@@ -30,7 +31,7 @@ ALL_ROWS = range(21)
 
 
 def loaded(path: Path, label_map: dict[str, str] = LABELS) -> dict:
-    return _load(path, label_map, CARD, {}, None, "--data")
+    return load_streamed(path, label_map, CARD, {}, None, "--data")
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_the_comparison_counts_one_trial_per_cue_as_the_service_does():
     import numpy as np
 
     from bci_stream.io import Event, Recording
-    from bci_stream.train.evaluate.live import _cue_trials, _decisions
+    from bci_stream.train.evaluate.live_trials import cue_trials, decisions
     from bci_stream.train.evaluate.metrics import find_trials
 
     names, class_ids = ["rest", "fists", "feet"], [1, 2]
@@ -117,11 +117,11 @@ def test_the_comparison_counts_one_trial_per_cue_as_the_service_does():
     rec = Recording(np.zeros((2, 8000)), SFREQ, ["C3", "C4"], labels, names, events)
     marker_map = {"T0": None, "T1": "fists", "T2": "feet"}
     assert len(find_trials(labels, class_ids)) == 2  # the two T1 cues are one segment, the T2 hides the last T1
-    cues = _cue_trials(rec, marker_map, names)
+    cues = cue_trials(rec, marker_map, names)
     assert [(t.onset, names[t.label]) for t in cues] == [(672, "fists"), (2000, "fists"), (3328, "feet"),
                                                           (3328, "fists")]
     probs = np.tile([0.0, 0.9, 0.1], (8000, 1))  # always fists
-    trials = _decisions(probs, cues, class_ids, names, SFREQ, [2.0])
+    trials = decisions(probs, cues, class_ids, names, SFREQ, [2.0])
     last = [{"value": "T", "class": t["label"], "cue_t": T0 + t["onset"] * PERIOD,
              "decision_t": T0 + (t["onset"] + N_AFTER) * PERIOD, "predicted": "fists",
              "correct": t["label"] == "fists"} for t in trials]
