@@ -260,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --subjects must be among {sorted(SUBJECT_TASKS)}, got {unknown}", file=sys.stderr)
         return 2
+    if len(set(names)) < 3:  # with 2, the inner selection for a target pretrains on nobody (audit s61train F6)
+        print(f"error: --subjects must name at least 3 different subjects (a target, and at least 2 others: its "
+              f"inner leave-one-subject-out selection pretrains on all but one of them), got {names}", file=sys.stderr)
+        return 2
     import torch
 
     torch.set_num_threads(1)

@@ -186,3 +186,15 @@ def test_pretraining_sets_and_bad_options() -> None:
     assert pretrain_set("task", "S002", ("S001",), subs) == ()
     with pytest.raises(ValueError, match=r"scope must be 'all' or 'task', got 'any'"):
         pretrain_set("any", "S001", (), subs)
+
+
+@pytest.mark.parametrize("subjects", ["S004,S005", "S004,S004,S005"])
+def test_the_study_command_refuses_fewer_than_three_subjects(subjects, tmp_path: Path, capsys) -> None:
+    """With two subjects, each target's inner leave-one-subject-out selection pretrained on nobody and the report
+    still credited pretraining (audit s61train F6): refused before any work, naming the option and what it got."""
+    from bci_stream.train.classical.pretrain_study import main
+
+    assert main(["--out", str(tmp_path / "study"), "--subjects", subjects]) == 2
+    err = capsys.readouterr().err
+    assert "--subjects must name at least 3 different subjects" in err and subjects.split(",")[0] in err
+    assert not (tmp_path / "study").exists()
