@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.settings import ENV_PREFIX, Settings, env_var
@@ -49,6 +50,8 @@ def load_settings(**flags: Any) -> Settings:
         settings = Settings(**given)
     except ValidationError as exc:
         raise SettingsError("\n".join(_error_lines(exc, given))) from None
+    except PydanticSettingsError as exc:  # a structured setting's variable that is not JSON (before: a traceback)
+        raise SettingsError(_not_json(str(exc), given)) from None
     settings._given = frozenset(given)  # :func:`setting_origin` names the flag of a value that came from one
     return settings
 
@@ -143,24 +146,56 @@ def edits(a: str, b: str) -> int:
 
 
 def _error_lines(exc: ValidationError, flags: dict[str, Any]) -> list[str]:
-    rules: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    for err in exc.errors(include_url=False):
-        name = str(err["loc"][0]) if err["loc"] else ""
-        if err["msg"] not in rules.setdefault(name, []):
-            rules[name].append(err["msg"])
-        values.setdefault(name, err.get("input"))
+    """One line per bad value: its origin, its place within a structured setting (``decoders[0].options.worker``),
+    the rule and that value (each error its own: before, every error of one setting showed its first error's value,
+    audit s62multi F2); a missing field's parent and a check across settings' inputs (every setting's, the token's
+    among them: audit s62multi F3) are never shown."""
     lines = []
-    for name, msgs in rules.items():
+    for err in exc.errors(include_url=False):
+        loc = [str(part) for part in err["loc"]]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not loc:  # a check across settings: the settings it names, each with its origin
+            named = [n for n in Settings.model_fields if f"{n}=" in msg or f"{n} " in f"{msg} "]
+            where = ", ".join(f"{n} ({_origin(n, flags)})" for n in named) or "settings"
+            lines.append(f"{where}: {msg}")
+            continue
+        name, value = loc[0], err.get("input")
+        place = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
         field = Settings.model_fields.get(name)
-        value = values[name]
         if field is not None and field.repr is False:  # a secret (the token): say what is wrong, never the value
-            size = f" of {len(value)} characters" if isinstance(value, str) else ""
-            shown = f"a value{size} (not shown)"
+            shown = f"; got a value{f' of {len(value)} characters' if isinstance(value, str) else ''} (not shown)"
+        elif err["type"] == "missing" or msg.endswith(f"got {value!r}"):  # (a missing field's input: its parent)
+            shown = ""
         else:
-            shown = repr(value)
-        lines.append(f"{_origin(name, flags)}: {'; '.join(msgs)}; got {shown}")
+            shown = f"; got {value!r}"
+        line = f"{_origin(name, flags)}{f' ({name}{place})' if place else ''}: {msg}{shown}"
+        if line not in lines:
+            lines.append(line)
     return lines
+
+
+def _not_json(message: str, flags: dict[str, Any]) -> str:
+    """pydantic-settings' ``error parsing value for field "decoders" from source ...`` as one line: where the value
+    came from, JSON's own reason and the value (audit s62multi F1)."""
+    import json
+    import re
+
+    found = re.search(r'field "(\w+)"', message)
+    if found is None:
+        return f"settings: {message}"
+    name = found.group(1)
+    var = env_var(name)
+    value = next((v for k, v in os.environ.items() if k.upper() == var), None)
+    if value is None:
+        value = next((v for k, v in _dotenv(Path(str(Settings.model_config.get("env_file") or ".env"))).items()
+                      if k.upper() == var), None)
+    try:
+        json.loads(value or "")
+        why = message
+    except ValueError as exc:
+        why = f"not JSON ({exc})"
+    empty = " (empty: unset the variable, or give [] for none)" if not (value or "").strip() else ""
+    return f"{_origin(name, flags)}: {why}{empty}: the value must be JSON, e.g. '[{{...}}]' for a list; got {value!r}"
 
 
 def _origin(name: str, flags: dict[str, Any]) -> str:

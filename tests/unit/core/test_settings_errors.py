@@ -125,7 +125,7 @@ def test_values_no_client_can_send_or_that_are_not_finite_are_refused(clean: Pat
     for token in ("  abcdefgh  ", "abc defghij", "pässwörd-123"):
         monkeypatch.setenv("BCI_STREAM_TOKEN", token)
         message = _error()
-        assert message == ("environment variable BCI_STREAM_TOKEN: Value error, must be visible ASCII characters "
+        assert message == ("environment variable BCI_STREAM_TOKEN: must be visible ASCII characters "
                            "without spaces (a client sends it in the header 'Authorization: Bearer <token>'); got a "
                            f"value of {len(token)} characters (not shown)")
     monkeypatch.setenv("BCI_STREAM_TOKEN", "abc-DEF_123.~+/=")
@@ -135,7 +135,7 @@ def test_values_no_client_can_send_or_that_are_not_finite_are_refused(clean: Pat
 
     example = (REPO / "deploy" / "bci-stream.env.example").read_text()
     monkeypatch.setenv("BCI_STREAM_TOKEN", example.split("BCI_STREAM_TOKEN=", 1)[1].split()[0])
-    assert _error() == ("environment variable BCI_STREAM_TOKEN: Value error, is deploy/bci-stream.env.example's "
+    assert _error() == ("environment variable BCI_STREAM_TOKEN: is deploy/bci-stream.env.example's "
                         "placeholder: generate one with secrets.token_urlsafe; got a value of 32 characters "
                         "(not shown)")
     monkeypatch.delenv("BCI_STREAM_TOKEN")
@@ -204,3 +204,42 @@ def test_no_variable_the_project_itself_uses_is_taken_for_a_typo(clean: Path, mo
     for name in names:
         monkeypatch.setenv(name, "1")
     assert load_settings().port == 8000
+
+
+@pytest.mark.parametrize("value, why", [("not json", "not JSON (Expecting value"), ("", "(empty: unset the variable"),
+                                        ("[]x", "not JSON (Extra data")])
+def test_a_decoders_variable_that_is_not_json_is_one_line(clean: Path, monkeypatch: pytest.MonkeyPatch, value: str,
+                                                          why: str) -> None:
+    """Before: pydantic-settings' own exception, a 40-line traceback and exit 1 (audit s62multi F1)."""
+    monkeypatch.setenv("BCI_STREAM_DECODERS", value)
+    message = _error()
+    assert message.startswith("environment variable BCI_STREAM_DECODERS: ") and why in message, message
+    assert message.endswith(f"got {value!r}") and "\n" not in message
+
+
+def test_each_bad_field_of_a_decoder_table_is_named_with_its_own_value(clean: Path) -> None:
+    """Before, every error of ``decoders`` showed the first error's value, named no field, and a missing ``model``
+    said only "Field required" (audit s62multi F2)."""
+    config = clean / "bci.toml"
+    config.write_text('[[decoders]]\nid = "x"\nmodel = "m"\nstream = { name = "s" }\n'
+                      'options = { record_path = "a b.xdf", worker = "x", resolve_timeout = "5" }\n'
+                      '[[decoders]]\nstream = { name = "s" }\n', encoding="utf-8")
+    lines = _error(config=config).splitlines()
+    where = f"config file '{config}': key 'decoders'"
+    assert f"{where} (decoders[0].options.worker): Input should be 'dedicated' or 'shared'; got 'x'" in lines, lines
+    assert f"{where} (decoders[0].options.resolve_timeout): Input should be a valid number; got '5'" in lines, lines
+    assert any(line.startswith(f"{where} (decoders[0].options.record_path): ") and line.endswith("got 'a b.xdf'")
+               for line in lines), lines
+    assert f"{where} (decoders[1].model): Field required" in lines and len(lines) == 4, lines
+
+
+def test_a_check_across_settings_names_them_and_never_shows_the_token(clean: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, the line printed every setting's input, the token in clear (audit s62multi F3)."""
+    secret = "SuperSecretToken123"
+    monkeypatch.setenv("BCI_STREAM_TOKEN", secret)
+    monkeypatch.setenv("BCI_STREAM_MAX_WS_CLIENTS", "128")
+    message = _error(http_max_connections=100)
+    assert secret not in message and "\n" not in message, message
+    assert message.startswith("http_max_connections (--http-max-connections), max_ws_clients (environment variable "
+                              "BCI_STREAM_MAX_WS_CLIENTS): max_ws_clients must be less than http_max_connections=100")
