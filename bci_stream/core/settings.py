@@ -101,9 +101,9 @@ class Settings(BaseSettings):
         "last ran healthy (at most 30 s)."))
     restart_reset_s: float = Field(
         default=60.0, gt=0, le=86400,
-        description="Seconds a worker must have been `running` for its next crash to count as a first one: the "
-                    "`max_restarts` budget and the `restart_backoff` start anew (`restarts` in the status counts "
-                    "them all).",
+        description="Seconds a worker must have been `connecting` or `running` for its next crash to count as a "
+                    "first one: the `max_restarts` budget and the `restart_backoff` start anew (`restarts` in the "
+                    "status counts them all).",
     )
     worker: WorkerKind = Field(
         default=DEFAULT_WORKER,

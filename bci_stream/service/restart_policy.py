@@ -65,7 +65,8 @@ class RestartPolicy:
     backoff
         Delay of the first restart in seconds (doubled on each further one since it last ran healthy; at most 30 s).
     healthy_s
-        Seconds a generation must have run (from its first ``running`` status) to reset the budget and backoff.
+        Seconds a generation must have run (from its first ``connecting`` or ``running`` status) to reset the budget
+        and backoff.
     """
 
     def __init__(self, max_restarts: int, backoff: float, healthy_s: float = DEFAULT_HEALTHY_S) -> None:
@@ -74,8 +75,10 @@ class RestartPolicy:
         self.max_restarts, self.backoff, self.healthy_s = max_restarts, backoff, healthy_s
 
     def saw(self, handle: Any, state: str, now: float) -> None:
-        """A status of the current generation: note when it first ran."""
-        if state == "running" and handle.running_since is None:
+        """A status of the current generation: note when it first ran, or waited for its stream (``connecting``: a
+        decoder waiting for an amplifier not yet on could never renew its budget, and crashes of the shared worker
+        its neighbours crashed ended it for good: audit s62multi F7)."""
+        if state in ("connecting", "running") and handle.running_since is None:
             handle.running_since = now
 
     def _reset_if_healthy(self, handle: Any, now: float) -> None:

@@ -272,7 +272,10 @@ class SharedPool:
                 gone = False  # no word in `timeout` s
             conn.close()
         silent = self.heard_at.get(handle.process, -math.inf) < asked and timeout >= 2 * self.status_interval
-        if gone or not handle.process.is_alive():  # (a worker that died meanwhile: the monitor judges its end)
+        if not handle.process.is_alive():  # its worker's end, as the monitor judged it (a crash's -9 kept: before, 0
+            if handle.exit_code is None:  # for a decoder in error after its restarts: audit s62multi F4)
+                handle.exit_code = handle.process.exitcode if handle.slot_exit is None else handle.slot_exit
+        elif gone:
             handle.exit_code = 0 if handle.slot_exit is None else handle.slot_exit
         elif not silent:
             log.warning("decoder %s did not leave its shared worker (pid %s) within %.1f s, which is still reporting "

@@ -132,9 +132,10 @@ class Supervisor(WorkerWatch):
         decoder_id = spec.id or uuid.uuid4().hex[:12]
         with self._lock:  # reserved under the twin check's lock: a concurrent start of this stream and model sees it
             if (held := self._handles.get(decoder_id)) is not None:
+                then = ("it is being stopped (a DELETE is in progress): POST again once it is gone (404)"
+                        if held.stopping else f"DELETE /decoders/{decoder_id} first")
                 raise DecoderIdInUseError(f"decoder id {decoder_id!r} is in use (a decoder in state "
-                                          f"{held.status.state!r}): DELETE /decoders/{decoder_id} first, or give "
-                                          "another id")
+                                          f"{held.status.state!r}): {then}, or give another id")
             if self.max_decoders is not None and len(self._handles) >= self.max_decoders:  # a stopping one too
                 raise CapacityError(decoders_full(self.max_decoders))
             handle = reserve(self._handles, decoder_id, spec, self.backend.name)
@@ -392,6 +393,6 @@ class Supervisor(WorkerWatch):
 
 def stopping_refusal(decoder_id: str, kind: str) -> str:
     """Why decoder ``decoder_id``, being stopped, refuses ``kind`` (a command's kind, or ``stop``)."""
-    what = "a second stop (DELETE)" if kind == "stop" else f"no {kind!r} command"
+    what = "no second stop (DELETE)" if kind == "stop" else f"no {kind!r} command"  # ("a second": audit s62multi F8)
     return (f"decoder {decoder_id} is being stopped (a DELETE is in progress, state 'stopping'): it takes {what}; "
             "the first DELETE's answer is its final status, and once stopped it is gone (404)")

@@ -47,6 +47,7 @@ def test_requests_while_a_delete_waits_for_a_hung_worker(client, server, worker_
         thread.start()
         wait_status(client, decoder_id, lambda s: s["state"] == "stopping", 30, "the stop to begin")
         answers = {what: call() for what, call in calls.items()}
+        again = client.post("/decoders", json={"id": decoder_id, "stream": {"name": name}, "model": "tiny-gru"})
         listed = {d["id"]: d["state"] for d in client.get("/decoders").json()}
         metrics = client.get("/metrics").text
         still = status(client, decoder_id)
@@ -62,9 +63,12 @@ def test_requests_while_a_delete_waits_for_a_hung_worker(client, server, worker_
         assert r.status_code == 409, (what, r.status_code, r.text)
         assert f"decoder {decoder_id} is being stopped" in r.json()["detail"], (what, r.text)
         assert "retryable" not in r.json(), (what, r.text)
+    assert "it takes no second stop (DELETE)" in answers["DELETE"].json()["detail"]  # (before: "takes a second")
+    assert again.status_code == 409 and "POST again once it is gone (404)" in again.json()["detail"], again.text
     final = first["answer"]
     assert final.status_code == 200 and final.json()["state"] == "stopped", final.text
-    assert final.json()["exit_code"] == -9, final.text  # the hung worker was killed
+    assert final.json()["exit_code"] == -9, final.text  # the hung worker was killed, and the answer says why
+    assert f"pid {pid}" in final.json()["last_error"] and "(hung)" in final.json()["last_error"], final.text
     for what, call in calls.items():
         r = call()
         assert r.status_code == 404, (what, r.status_code, r.text)

@@ -37,7 +37,7 @@ class DecoderHandle:
     restarts: int = 0  # over its lifetime (status, metrics)
     recent_restarts: int = 0  # since a generation last ran healthy: the budget and backoff (restart_policy)
     load_failures: int = 0  # its workers' exits in a row for a model they could not load now (EXIT_UNAVAILABLE)
-    running_since: float | None = None  # time.monotonic() when the current generation first reported running
+    running_since: float | None = None  # time.monotonic() when the current generation first reported connecting/running
     ended_status: WorkerStatus | None = None  # the previous generation's last status (/metrics while one starts)
     exit_code: int | None = None
     #: the generation whose exit was judged, the backend's word on it (not a refusal), the last_error judged from it

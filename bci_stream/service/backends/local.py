@@ -40,15 +40,22 @@ def stop_process(handle: Any, timeout: float) -> None:
         except (OSError, BrokenPipeError, ValueError):
             pass
         process.join(timeout)
+    ended = None
     if process.is_alive():
         log.warning("decoder %s did not stop in %.1f s; terminating", handle.id, timeout)
         process.terminate()
         process.join(2.0)
+        ended = "terminated (SIGTERM)"
     if process.is_alive():
         process.kill()
         process.join(2.0)
+        ended = "killed (SIGKILL: it did not end either 2 s after SIGTERM; a stopped or hung process)"
     handle.exit_code = process.exitcode
     handle.cmd_conn.close()
+    if ended is not None:  # the answer's exit code explained (before: -9 with last_error null, audit s62multi F6)
+        handle.last_error = (f"decoder {handle.id}: its worker (pid {process.pid}) did not stop within {timeout:.1f} "
+                             f"s of the stop (hung): {ended}")
+        log.error("%s", handle.last_error)
 
 
 class LocalBackend:

@@ -101,3 +101,17 @@ def test_a_crash_ends_a_stall_in_the_status():
 def test_the_reset_time_must_be_positive():
     with pytest.raises(ValueError, match=r"restart_reset_s must be > 0 seconds, got 0"):
         RestartPolicy(3, 0.5, 0)
+
+
+def test_a_generation_waiting_for_its_stream_that_long_is_healthy_too():
+    """A decoder still ``connecting`` (its amplifier not on yet) on a shared worker that its neighbours crashed now and
+    then: each crash used its budget, and the fourth, minutes after the first, ended it in ``error`` for good (audit
+    s62multi F7). Waiting ``restart_reset_s`` for its stream is a healthy run; crashes soon after a start still add up."""
+    policy, h = RestartPolicy(max_restarts=3, backoff=0.5, healthy_s=60.0), handle()
+    for k in range(6):  # a crash of its worker every 70 s, each generation connecting all along
+        h.running_since = None
+        policy.saw(h, "connecting", 70.0 * k)
+        assert policy.crashed(h, 70.0 * k + 65.0, refused=False) == 0.5 and h.status.state == "starting"
+    h.running_since = None
+    policy.saw(h, "connecting", 1000.0)
+    assert [policy.crashed(h, 1001.0 + k, refused=False) for k in range(4)][-1] is None and h.status.state == "error"

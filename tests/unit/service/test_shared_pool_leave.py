@@ -71,3 +71,19 @@ def test_a_worker_silent_while_its_decoder_does_not_leave_is_killed_as_hung() ->
             handle.process.kill()
             handle.process.join(5.0)
         far.close()
+
+
+def test_a_decoder_whose_worker_was_killed_keeps_the_kills_exit_code_when_it_leaves() -> None:
+    """A shared decoder left in ``error`` after a ``kill -9`` of its worker (its restarts used up): its DELETE
+    answered ``exit_code`` 0 beside a ``last_error`` naming the -9 (audit s62multi F4). Its worker is dead: the code
+    the monitor judged stays; without one yet, the process's own."""
+    for judged in (-9, None):
+        pool, handle, far = pool_with_a_worker()
+        try:
+            handle.process.kill()
+            handle.process.join(5.0)
+            handle.exit_code = judged
+            pool.leave(handle, TIMEOUT_S)
+            assert handle.exit_code == -9, judged
+        finally:
+            far.close()
