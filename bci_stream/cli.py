@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "train": ("bci_stream.train.cli", "train_cmd"),
     "evaluate": ("bci_stream.train.cli", "evaluate_cmd"),
     "calibrate": ("bci_stream.train.classical.calibrate", "calibrate_cmd"),
+    "export": ("bci_stream.train.export_run", "export_cmd"),
     "record": ("bci_stream.service.record_cli", "record_cmd"),
     "replay": ("bci_stream.sim.replay_cli", "replay_cmd"),
 }
@@ -32,7 +33,8 @@ LAZY_COMMANDS = {
 #: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
 #: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
 #: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
-NEEDS = {"calibrate": ("calibrate", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm"))}
+NEEDS = {"calibrate": ("calibrate", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm")),
+         "export": ("train", ("torch", "onnx"))}
 
 
 def missing_extra(cmd_name: str, args: list[str]) -> str | None:

@@ -34,9 +34,9 @@ from bci_stream.train.infer import Net, predict_probs
 from bci_stream.train.loop import fit
 from bci_stream.train.run_evaluation import (_DEFINITIONS, _csp, _distillation_verdict, _headline, _strip_curve,
                                              evaluate_net)
-from bci_stream.train.run_export import export_chosen
-from bci_stream.train.run_outputs import (chance_check, check_outputs, clear_previous_run, export_dir, export_version,
-                                          exported_model, train_command, write_training_files)
+from bci_stream.train.run_export import export_chosen, export_noted
+from bci_stream.train.run_outputs import (chance_check, check_outputs, clear_previous_run, train_command,
+                                          write_training_files)
 from bci_stream.train.stages import Stage, _chosen, build_bidirectional, build_causal, plan_stages
 
 #: Names importable from here: the run's, and those of the modules split from it that callers import from here.
@@ -184,32 +184,12 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
     from bci_stream.train.evaluate.report import write_report
 
     if do_export:
-        replaced = exported_model(export_dir(config))  # only with --overwrite (check_outputs refuses it otherwise)
-        version, version_note = export_version(config)  # never a NAME@VERSION the registry folder already holds
-        from bci_stream.train.export.folder_swap import archive_name
-
-        kept_as = archive_name(export_dir(config), config.export.name or config.name, version)
-        if version_note:
-            say(version_note)
         try:
-            card = export_chosen(config, ds, chosen, report, version)
+            export_noted(config, ds, chosen, report, say)
         except Exception:  # a refused export (e.g. parity) keeps the run's results
             report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
             write_report(report, out)
             raise
-        report["export"] = {"dir": str(export_dir(config)),
-                            "ref": card.ref, "sha256": card.sha256, "parity_max_abs_diff": card.parity.max_abs_diff}
-        if version_note:
-            report["export"]["version_note"] = version_note
-        if replaced:
-            report["export"]["replaced"] = replaced
-            say(f"--overwrite: replaced the model in {report['export']['dir']}: {replaced}, by {card.ref}")
-        if kept_as is not None:  # NAME@VERSION of the model replaced still resolves (a config file's pinned decoder)
-            report["export"]["kept"] = str(export_dir(config) / kept_as)
-            say(f"the model replaced, {card.name}@{kept_as}, is kept in {report['export']['kept']} (remove that "
-                "folder once nothing asks for that version)")
-        say(f"exported {card.ref} to {report['export']['dir']} (sha256 {card.sha256[:12]}…, parity "
-            f"{card.parity.max_abs_diff:.2g})")
     report["seconds"]["total"] = round(time.monotonic() - t_start, 2)
     write_report(report, out)
     say(f"report: {out / 'report.md'}  (wall time {report['seconds']['total']:.1f} s)")

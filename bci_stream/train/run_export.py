@@ -84,6 +84,35 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
                                                    config.evaluation.trial_times_s))
 
 
+def export_noted(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str, Any], say: Any) -> Any:
+    """:func:`export_chosen` at its version (:func:`~bci_stream.train.run_outputs.export_version`), what it replaced
+    and kept said with ``say`` and put in ``report["export"]``; returns the card. ``train --export`` and ``bci-stream
+    export`` (:mod:`bci_stream.train.export_run`) both export so."""
+    from bci_stream.train.export.folder_swap import archive_name
+    from bci_stream.train.run_outputs import export_version, exported_model
+
+    target = export_dir(config)
+    replaced = exported_model(target)  # only with --overwrite (check_outputs refuses it otherwise)
+    version, version_note = export_version(config)  # never a NAME@VERSION the registry folder already holds
+    kept_as = archive_name(target, config.export.name or config.name, version)
+    if version_note:
+        say(version_note)
+    card = export_chosen(config, ds, stage, report, version)
+    report["export"] = {"dir": str(target), "ref": card.ref, "sha256": card.sha256,
+                        "parity_max_abs_diff": card.parity.max_abs_diff}
+    if version_note:
+        report["export"]["version_note"] = version_note
+    if replaced:
+        report["export"]["replaced"] = replaced
+        say(f"--overwrite: replaced the model in {target}: {replaced}, by {card.ref}")
+    if kept_as is not None:  # NAME@VERSION of the model replaced still resolves (a config file's pinned decoder)
+        report["export"]["kept"] = str(target / kept_as)
+        say(f"the model replaced, {card.name}@{kept_as}, is kept in {report['export']['kept']} (remove that folder "
+            "once nothing asks for that version)")
+    say(f"exported {card.ref} to {target} (sha256 {card.sha256[:12]}…, parity {card.parity.max_abs_diff:.2g})")
+    return card
+
+
 def _method(config: RunConfig, stage: Stage, best_epoch: int) -> str:
     """How the net was trained, in words (the card's ``training.method``)."""
     t = config.training

@@ -281,12 +281,13 @@ def test_export_of_a_stage_the_run_does_not_train_is_an_error(tmp_path):
 
 def test_a_refused_export_keeps_the_runs_report(tmp_path, s001, monkeypatch):
     import bci_stream.train.run as run_module
+    import bci_stream.train.run_export as export_module
     from bci_stream.core.errors import ModelError
 
     def refuse(*_args, **_kwargs):
         raise ModelError("export of tiny-s001-gru@1.0.0 refused: parity")
 
-    monkeypatch.setattr(run_module, "export_chosen", refuse)
+    monkeypatch.setattr(export_module, "export_chosen", refuse)  # (called by export_noted, train's and export's)
     cfg = tmp_path / "run.toml"
     cfg.write_text(_text(tmp_path))
     torch.set_num_threads(1)

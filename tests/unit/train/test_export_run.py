@@ -1,0 +1,91 @@
+"""``bci-stream export RUN_DIR``: a run trained with ``--no-export`` is exported later as ``train --export`` would
+have exported it (audit s61train F10: before, only by training the whole config again). A real tiny run on the
+repository's S001 subset (copied, so a changed training file can be shown refused), real ONNX files compared."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("mne")
+pytest.importorskip("onnx")
+
+from click.testing import CliRunner  # noqa: E402
+
+from bci_stream.cli import main  # noqa: E402
+from support.common import subset_file  # noqa: E402
+from support.train_data import S001, tiny_config_text  # noqa: E402
+
+RUNS = ("S001R05.edf", "S001R06.edf", "S001R10.edf")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A run trained and exported by ``train --export``; its run folder, its model folder and a copy of that model
+    (the export of record), the model folder then removed."""
+    root = tmp_path_factory.mktemp("export_run")
+    data = root / "data"
+    data.mkdir()
+    for run in RUNS:
+        shutil.copy(subset_file(S001 / run), data / run)
+    text = tiny_config_text(root / "run", export_dir=root / "models" / "tiny", bidirectional=False, lookaheads="[]",
+                            extra="csp_lda = true\n[evaluation.distillation]\nenabled = false")
+    (cfg := root / "run.toml").write_text(text.replace(f'root = "{S001}"', f'root = "{data}"'), encoding="utf-8")
+    torch.set_num_threads(1)
+    res = CliRunner().invoke(main, ["train", "--no-progress", str(cfg), "--export"])
+    assert res.exit_code == 0, res.output
+    shutil.copytree(root / "models" / "tiny", root / "of_record")
+    shutil.rmtree(root / "models" / "tiny")
+    return root / "run", root / "models" / "tiny", root / "of_record"
+
+
+def _outputs(folder: Path) -> np.ndarray:
+    """The exported step graph's outputs over 400 samples of noise, its state carried (real onnxruntime)."""
+    from bci_stream.core.registry import ModelRegistry
+    from bci_stream.engine.offline import decode_offline
+
+    entry = ModelRegistry(folder.parent).get(json.loads((folder / "model.json").read_text())["name"])
+    x = np.random.default_rng(0).normal(0.0, 20.0, (400, len(entry.card.ch_names))).astype(np.float32)
+    return decode_offline(entry, x)
+
+
+def test_a_run_is_exported_later_as_train_would_have(exported) -> None:
+    run, model, of_record = exported
+    res = CliRunner().invoke(main, ["export", str(run)])
+    assert res.exit_code == 0, res.output
+    assert f"exported tiny-s001-gru@1.0.0 to {model}" in res.output
+    now, then = (json.loads((p / "model.json").read_text()) for p in (model, of_record))
+    assert now["training"] == then["training"] and now["metrics"] == then["metrics"], "the card describes the run"
+    assert now["output"] == then["output"] and now["ch_names"] == then["ch_names"]
+    assert np.array_equal(_outputs(model), _outputs(of_record))  # the run's own net, not another one
+    assert json.loads((run / "report.json").read_text())["export"]["ref"] == "tiny-s001-gru@1.0.0"
+
+    again = CliRunner().invoke(main, ["export", str(run)])  # a model there: refused, unless --overwrite
+    assert again.exit_code == 2 and "already holds a model; pass --overwrite" in again.output, again.output
+    assert CliRunner().invoke(main, ["export", str(run), "--overwrite"]).exit_code == 0
+
+
+def test_a_folder_that_is_no_finished_run_or_whose_data_changed_is_refused(exported, tmp_path: Path) -> None:
+    run, _, _ = exported
+    res = CliRunner().invoke(main, ["export", str(tmp_path)])
+    assert res.exit_code == 2 and "must be the run folder of a finished `bci-stream train` run" in res.output
+    assert "checkpoint.pt" in res.output
+    changed = tmp_path / "run"
+    shutil.copytree(run, changed)
+    config = json.loads((changed / "config.json").read_text())
+    data = Path(config["base_dir"]) / config["data"]["root"]
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    raw = bytearray((copy / "S001R05.edf").read_bytes())
+    raw[-1001] ^= 0xFF  # one byte of one sample
+    (copy / "S001R05.edf").write_bytes(bytes(raw))
+    config["data"]["root"] = str(copy)
+    (changed / "config.json").write_text(json.dumps(config))
+    res = CliRunner().invoke(main, ["export", str(changed), "--overwrite"])
+    assert res.exit_code == 2 and f"training file {copy / 'S001R05.edf'} (train) is not the file the run" in \
+        res.output, res.output
