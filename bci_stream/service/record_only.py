@@ -128,9 +128,10 @@ class RecordOnly:
                  marker_stream: str | StreamSelector | None = None, input_unit: str = "uV",
                  resolve_timeout: float = 10.0, names: Mapping[str, str] = FLAGS,
                  max_channels: int | None = None) -> None:
-        if volts_per_unit(input_unit) is None:
-            raise ValueError(f"{names['input_unit']} must be a voltage unit (V, mV, uV/µV, nV, or a number and one: "
-                             f"'0.02235 uV'), got {input_unit!r}")
+        if volts_per_unit(input_unit) is None:  # the rule it breaks, as the API says it ('0 uV': not a voltage unit
+            from bci_stream.core.units import unit_problem  # before, though it is one: audit s62interop F1)
+
+            raise ValueError(f"{names['input_unit']} {unit_problem(input_unit)}; got {input_unit!r}")
         self.selector = sel = StreamSelector(name=stream, source_id=source_id) if isinstance(stream, str) else stream
         self.out, self.predicate = Path(out), build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
         self.name = sel.name or self.predicate  # the stream's name once found

@@ -212,6 +212,10 @@ def test_an_error_over_http_names_the_request_field_and_the_cli_its_flag(server,
             refuse_existing(tmp_path / "a.xdf", names)
         with pytest.raises(ValueError, match=f"^{unit} must be a voltage unit .* got 'furlongs'$"):
             RecordOnly(tmp_path / "b.xdf", "x", input_unit="furlongs", names=names)
+        for bad in ("0 uV", "-2 uV", "inf uV"):  # a voltage unit, with a number that is not one (audit s62interop F1)
+            with pytest.raises(ValueError, match=f"^{unit} must give a positive, finite number of uV per stream unit "
+                                                 rf"\(got (0|-2|inf)\); got '{bad}'$"):
+                RecordOnly(tmp_path / "b.xdf", "x", input_unit=bad, names=names)
     assert set(REQUEST_FIELDS) == set(FLAGS)
 
 
