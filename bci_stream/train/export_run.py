@@ -33,28 +33,31 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
         training files changed since, or its export folder holds a model (without ``overwrite``).
     """
     from bci_stream.core.card import sha256_file
+    from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.train.checkpoint import load_checkpoint
-    from bci_stream.train.config import ConfigError, RunConfig
     from bci_stream.train.dataset import prepare_dataset
     from bci_stream.train.evaluate.report import write_report
     from bci_stream.train.run_export import export_noted
-    from bci_stream.train.run_outputs import TRAINING_FILES, check_outputs, export_dir
+    from bci_stream.train.run_outputs import TRAINING_FILES, export_dir
     from bci_stream.train.stages import plan_stages
 
     run_dir = Path(run_dir).resolve()
-    missing = [n for n in ("config.json", "report.json", "checkpoint.pt", TRAINING_FILES)
-               if not (run_dir / n).is_file()]
+    missing = [n for n in ("config.json", "report.json", "checkpoint.pt") if not (run_dir / n).is_file()]
     if missing:
         raise RunExportError(f"RUN_DIR {run_dir} must be the run folder of a finished `bci-stream train` run; it lacks "
                              f"{', '.join(missing)}")
-    config = RunConfig.model_validate_json((run_dir / "config.json").read_text(encoding="utf-8"))
-    config = config.model_copy(update={"output": config.output.model_copy(update={"dir": str(run_dir)})})
+    if not (run_dir / TRAINING_FILES).is_file():
+        raise RunExportError(f"run {run_dir} was trained by an older bci-stream, which kept no digests of its training "
+                             f"files ({TRAINING_FILES}): its card could not say they are the files it trained on; "
+                             "train it again with --export")
+    config = _run_config(run_dir)
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    try:
-        check_outputs(config, True, True)  # a net the service cannot stream, an export folder that cannot be made
-    except ConfigError as exc:
-        raise RunExportError(str(exc)) from None
     target = export_dir(config)
+    if config.model.attention_window:
+        raise RunExportError(f"run {run_dir}: model.attention_window = {config.model.attention_window} makes its net "
+                             "offline-only (its state is more than h0/c0), so it cannot be exported")
+    if (why := out_folder_problem(target, "export folder (export.dir)")) is not None:
+        raise RunExportError(why)
     if not overwrite and (target / "model.json").exists():
         raise RunExportError(f"export folder {target} (export.dir of the run's config) already holds a model; pass "
                              "--overwrite to replace it")
@@ -80,6 +83,32 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
     report["export"]["by"] = "bci-stream export"  # later than the run
     write_report(report, run_dir)
     return report["export"]
+
+
+def _run_config(run_dir: Path) -> Any:
+    """The run's config as ``train`` read it: its ``config.toml`` (the file as given) parsed from the config's folder
+    (``config.json``'s ``base_dir``), with the run folder train wrote to (``output.dir``: ``--out`` given to train
+    kept, so the card says what train's would); without that file (a run started from Python), ``config.json``.
+    (``config.json`` alone holds every key, defaults included: read back, ``model.hidden_sizes`` or ``preset``
+    beside the dumped ``hidden_size`` is refused as a key it would ignore.)"""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from bci_stream.train.config import ConfigError, RunConfig, parse_config
+
+    dumped = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    try:
+        if (run_dir / "config.toml").is_file():
+            raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+            config = parse_config(raw, dumped.get("base_dir", "."), source=f"the run's {run_dir / 'config.toml'}")
+        else:
+            config = RunConfig.model_validate(dumped)
+        output = config.output.model_copy(update={"dir": str(dumped.get("output", {}).get("dir", run_dir))})
+        return config.model_copy(update={"output": output})
+    except (ConfigError, ValidationError, tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise RunExportError(f"run {run_dir}: its config cannot be read again ({str(exc).splitlines()[0]}): train it "
+                             "again with --export") from None
 
 
 @click.command("export")

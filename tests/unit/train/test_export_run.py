@@ -84,8 +84,29 @@ def test_a_folder_that_is_no_finished_run_or_whose_data_changed_is_refused(expor
     raw = bytearray((copy / "S001R05.edf").read_bytes())
     raw[-1001] ^= 0xFF  # one byte of one sample
     (copy / "S001R05.edf").write_bytes(bytes(raw))
-    config["data"]["root"] = str(copy)
-    (changed / "config.json").write_text(json.dumps(config))
+    text = (changed / "config.toml").read_text()  # the run's config as given, which export reads as train did
+    (changed / "config.toml").write_text(text.replace(f'root = "{data}"', f'root = "{copy}"'))
     res = CliRunner().invoke(main, ["export", str(changed), "--overwrite"])
     assert res.exit_code == 2 and f"training file {copy / 'S001R05.edf'} (train) is not the file the run" in \
         res.output, res.output
+
+
+def test_a_run_whose_config_gives_every_layers_width_is_exported(tmp_path: Path) -> None:
+    """``model.hidden_sizes`` (or ``preset``) beside ``hidden_size``: train accepts the file that gives one of them,
+    but ``config.json`` holds every key, defaults included, and read back it was refused (a traceback, exit 1: review
+    s62 F1). The run's own ``config.toml`` is read as train read it; the card's config is train's, ``output.dir``
+    included (review s62 F2). An older run, with no ``training_files.json``, is said to be one (review s62 F6)."""
+    text = tiny_config_text(tmp_path / "run", export_dir=tmp_path / "models" / "tiny", bidirectional=False,
+                            lookaheads="[]", extra="[evaluation.distillation]\nenabled = false")
+    (cfg := tmp_path / "run.toml").write_text(text.replace("hidden_size = 8", "hidden_sizes = [8, 8]"))
+    torch.set_num_threads(1)
+    res = CliRunner().invoke(main, ["train", "--no-progress", str(cfg), "--no-export", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["export", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "models" / "tiny" / "model.json").read_text())
+    assert card["training"]["model_config"]["hidden_sizes"] == [8, 8], card["training"]["model_config"]
+    assert card["training"]["config"]["output"]["dir"] == "r"  # train --out, as train's card would say it
+    (tmp_path / "r" / "training_files.json").unlink()
+    res = CliRunner().invoke(main, ["export", str(tmp_path / "r"), "--overwrite"])
+    assert res.exit_code == 2 and "was trained by an older bci-stream" in res.output, res.output
