@@ -175,27 +175,33 @@ def _error_lines(exc: ValidationError, flags: dict[str, Any]) -> list[str]:
 
 
 def _not_json(message: str, flags: dict[str, Any]) -> str:
-    """pydantic-settings' ``error parsing value for field "decoders" from source ...`` as one line: where the value
-    came from, JSON's own reason and the value (audit s62multi F1)."""
+    """pydantic-settings' ``error parsing value for field "decoders" from source "EnvSettingsSource"`` as one line:
+    where the value came from (the source it names: the environment, or the ``.env`` file, which pydantic-settings
+    parses even when the environment's variable outranks it; review s62 F8), JSON's own reason and the value (audit
+    s62multi F1)."""
     import json
     import re
 
     found = re.search(r'field "(\w+)"', message)
     if found is None:
         return f"settings: {message}"
-    name = found.group(1)
-    var = env_var(name)
-    value = next((v for k, v in os.environ.items() if k.upper() == var), None)
-    if value is None:
-        value = next((v for k, v in _dotenv(Path(str(Settings.model_config.get("env_file") or ".env"))).items()
-                      if k.upper() == var), None)
+    name, var = found.group(1), env_var(found.group(1))
+    env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+    if "DotEnvSettingsSource" in message:
+        key = next((k for k in _dotenv(env_file) if k.upper() == var), var)
+        where, value = f"{key} in the env file {str(env_file)!r}", _dotenv(env_file).get(key)
+    else:
+        key = next((k for k in os.environ if k.upper() == var), var)
+        where, value = f"environment variable {key}", os.environ.get(key)
+    if "EnvSettingsSource" not in message:  # another source (a config file's is read by bci-stream itself)
+        where = _origin(name, flags)
     try:
         json.loads(value or "")
         why = message
     except ValueError as exc:
         why = f"not JSON ({exc})"
     empty = " (empty: unset the variable, or give [] for none)" if not (value or "").strip() else ""
-    return f"{_origin(name, flags)}: {why}{empty}: the value must be JSON, e.g. '[{{...}}]' for a list; got {value!r}"
+    return f"{where}: {why}{empty}: the value must be JSON, e.g. '[{{...}}]' for a list; got {value!r}"
 
 
 def _origin(name: str, flags: dict[str, Any]) -> str:

@@ -89,20 +89,21 @@ class StampedWorkerHost:
     ----------
     stamp
         The service's code stamp (:func:`~bci_stream.service.code_stamp.mark_serve_start`).
-    address, authkey, token, decoder_id, generation, *rest
-        The arguments of ``WorkerHost`` (plain data: its ``restore`` as the fields of a ``SavedState``).
+    address, authkey, token, decoder_id, generation, *rest, log_level
+        The arguments of ``WorkerHost`` (plain data: its ``restore`` as the fields of a ``SavedState``); ``log_level``
+        also that of a refused actor's lines.
     """
 
     def __init__(self, stamp: str, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str,
-                 generation: int, *rest: Any) -> None:
+                 generation: int, *rest: Any, log_level: str | None = None) -> None:
         self.refusal = code_changed(stamp, node=True)
         self.address, self.authkey, self.token = tuple(address), authkey, token
-        self.decoder_id, self.generation = decoder_id, generation
+        self.decoder_id, self.generation, self.log_level = decoder_id, generation, log_level
         self.host: Any = None
         if self.refusal is None:
             from bci_stream.service.backends.ray_actor import WorkerHost
 
-            self.host = WorkerHost(self.address, authkey, token, decoder_id, generation, *rest)
+            self.host = WorkerHost(self.address, authkey, token, decoder_id, generation, *rest, log_level=log_level)
 
     def node_id(self) -> str | None:
         """This node's id (the Ray actor class overrides it)."""
@@ -114,7 +115,7 @@ class StampedWorkerHost:
         where = {"kind": "ray", "pid": os.getpid(), "node_id": self.node_id(), "hostname": socket.gethostname()}
         if self.host is not None:
             return self.host.start(where)
-        started_logging(f"ray-decoder[{self.decoder_id}]")
+        started_logging(f"ray-decoder[{self.decoder_id}]", self.log_level)  # the service's (review s62 F5)
         conns = [connect_back(self.address, self.authkey, self.token, role) for role in ROLES]
         refuse(conns[ROLES.index("status")], self.decoder_id, self.generation, self.refusal, where)
         for conn in conns:

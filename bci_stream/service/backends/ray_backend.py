@@ -94,6 +94,8 @@ def disconnect_ray() -> None:
 class ActorProcess:
     """A Ray actor behind the ``multiprocessing.Process`` methods the supervisor uses (see the module docstring)."""
 
+    ended_by = "ended by ray.kill of its Ray actor"  #: local.stop_process's words when it did not stop in time
+
     def __init__(self, actor: Any, done: Any, pid: int | None, where: dict[str, Any]) -> None:
         self.actor, self.done, self.pid, self.where = actor, done, pid, where
         self.reason: str | None = None
@@ -267,7 +269,7 @@ class RayBackend:
             None if restore is None else vars(restore),
             None if ring is None else (ring.capacity, ring.n_outputs), seed,
             pinned_files(handle.id),  # the decoder's own copy of its model: the node may not share our folder
-            self.log_level)
+            log_level=self.log_level)  # (a refused actor's lines too)
         t0 = time.monotonic()
         try:
             started = actor.start.remote()

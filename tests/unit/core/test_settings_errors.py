@@ -243,3 +243,14 @@ def test_a_check_across_settings_names_them_and_never_shows_the_token(clean: Pat
     assert secret not in message and "\n" not in message, message
     assert message.startswith("http_max_connections (--http-max-connections), max_ws_clients (environment variable "
                               "BCI_STREAM_MAX_WS_CLIENTS): max_ws_clients must be less than http_max_connections=100")
+
+
+def test_a_decoders_line_of_the_env_file_that_is_not_json_is_named_there(clean: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic-settings parses the ``.env`` file's value even when the environment's variable outranks it: the
+    line named the environment variable and showed its good value (review s62 F8)."""
+    (clean / ".env").write_text("BCI_STREAM_DECODERS=[{stale\n", encoding="utf-8")
+    monkeypatch.setenv("BCI_STREAM_DECODERS", "[]")
+    message = _error()
+    assert message.startswith("BCI_STREAM_DECODERS in the env file '.env': not JSON (") and \
+        message.endswith("got '[{stale'"), message
