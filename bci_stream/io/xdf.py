@@ -264,6 +264,26 @@ def _marker_labels(stream: dict[str, Any], n_chans: int) -> list[str] | None:
     return labels if len(labels) == n_chans and all(labels) else None
 
 
+def _source_of(mk: dict[str, Any]) -> dict[str, str]:
+    """The followed stream's ``channel_format``, ``channel_count`` and ``nominal_srate`` as a recording's header
+    gives them (``desc/marker_stream``, :func:`bci_stream.service.recorder.source_format`); {} without them."""
+    try:
+        source = mk["info"]["desc"][0]["marker_stream"][0]
+        return {k: str((source.get(k) or [""])[0] or "").strip() for k in
+                ("channel_format", "channel_count", "nominal_srate", "every_channel")}
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return {}
+
+
+def _first_channel_only(times: np.ndarray, texts: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The markers of a ``record`` file of a string stream of several channels as a decoder reads that stream: its
+    first channel. ``record`` wrote each sample's first channel and then each other channel's non-empty value, all at
+    the sample's time (its header's ``every_channel``): the first value at each time is kept (audit s62interop F2: before, calibrate took the other
+    channels' values for cues no decoder receives; two samples on one stamp keep the first's value only)."""
+    keep = np.r_[True, np.diff(times) != 0] if len(times) else np.zeros(0, dtype=bool)
+    return times[keep], [t for t, k in zip(texts, keep) if k]
+
+
 def _numeric_source(mk: dict[str, Any]) -> bool:
     """Whether a string marker stream was recorded (``bci-stream record``, a decoder's ``record_path``) from a
     one-channel numeric stream without a nominal rate: its header's ``desc/marker_stream`` says so
@@ -283,10 +303,15 @@ def _markers(mk: dict[str, Any], zero: bool) -> tuple[np.ndarray, list[str]]:
     """The marker stream's timestamps and values (:func:`bci_stream.io.marker_codes.stream_markers`)."""
     is_string = _info(mk, "channel_format") == "string"
     n_chans = 1 if is_string else int(np.asarray(mk["time_series"]).reshape(len(mk["time_stamps"]), -1).shape[1])
-    return stream_markers(mk["time_series"], mk["time_stamps"], is_string=is_string,
-                          srate=float(_info(mk, "nominal_srate") or 0), zero=zero,
-                          labels=None if is_string else _marker_labels(mk, n_chans),
-                          numeric_source=is_string and _numeric_source(mk))
+    times, texts = stream_markers(mk["time_series"], mk["time_stamps"], is_string=is_string,
+                                  srate=float(_info(mk, "nominal_srate") or 0), zero=zero,
+                                  labels=None if is_string else _marker_labels(mk, n_chans),
+                                  numeric_source=is_string and _numeric_source(mk))
+    source = _source_of(mk)
+    if is_string and source.get("every_channel") == "1" and source.get("channel_format") == "string" \
+            and source.get("channel_count", "1") not in ("", "1"):
+        return _first_channel_only(times, texts)
+    return times, texts
 
 
 def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None = None,

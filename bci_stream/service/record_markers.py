@@ -22,7 +22,8 @@ class MarkerCount:
 
     def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
         """A connection of the marker inlet, with when it opened (the hub's ``connected_at``, set just before)."""
-        self.recorder.marker_stream(stream, self.hub.connected_at if connected_at is None else connected_at)
+        self.recorder.marker_stream({**stream, "every_channel": 1},  # the file's header: other channels written too
+                                    self.hub.connected_at if connected_at is None else connected_at)
         if (also := stream.get("also_matching")) and self.notes is not None and self.hub is not None:
             cure = self.hub.follower.choice.cure if self.hub.follower.choice is not None else "a marker selector"
             note = (f"{len(also) + 1} marker streams match {self.hub.follower.predicate}: recording the first found, "

@@ -374,8 +374,10 @@ def source_format(stream: dict[str, Any]) -> dict[str, Any]:
     (LSL's name, ``format`` of the follower's stream dict, else its ``channel_format``: ``string`` or ``numeric``),
     ``channel_count`` (``n_chans``) and ``nominal_srate``, each when ``stream`` gives it. The file holds every marker
     as a string; a reader needs these to read a one-channel numeric stream's codes as the live follower does (a
-    ``"0"``, "trigger off", is no event unless the label map names it: :mod:`bci_stream.io.marker_codes`)."""
+    ``"0"``, "trigger off", is no event unless the label map names it: :mod:`bci_stream.io.marker_codes`), and a
+    string stream's first channel as a decoder does (``every_channel``: 1 in a ``record`` file, which also holds each
+    other channel's value)."""
     fmt = stream.get("format") or stream.get("channel_format")
     shape = {"channel_format": fmt, "channel_count": stream.get("n_chans"),
-             "nominal_srate": stream.get("nominal_srate")}
+             "nominal_srate": stream.get("nominal_srate"), "every_channel": stream.get("every_channel")}
     return {k: v for k, v in shape.items() if v is not None and v != ""}

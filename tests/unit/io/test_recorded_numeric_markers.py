@@ -92,3 +92,28 @@ def test_live_code() -> None:
     assert [live_code(t, False) for t in ("3", "0", "-0", "2.5", "nan", "inf", "x")] == \
         [["3"], [], [], ["2.5"], [], [], ["x"]]
     assert live_code("0", True) == ["0"] and live_code("0.0", True) == ["0"]
+
+
+def test_a_recorded_string_stream_of_two_channels_gives_the_first_channel_as_a_decoder_does(tmp_path: Path) -> None:
+    """``bci-stream record`` writes a 2-channel string sample ``[T1, extra]`` as ``T1`` and ``extra`` at one time; a
+    decoder follows the first channel only, so calibrate read ``extra`` as a cue no decoder receives (audit
+    s62interop F2). The header says the file holds every channel (``every_channel``): read back, the first value at
+    each time. A decoder's own recording (first channel only, no such header) keeps each of its markers."""
+    markers = [(1.0, "T1"), (1.0, "extra"), (3.0, "T2"), (5.0, "T0"), (5.0, "x")]
+
+    def written(path: Path, source: dict[str, Any]) -> list[str]:
+        rec = Recorder(path, dict(name="amp", type="EEG", ch_names=["C3", "C4"], sfreq=SFREQ,
+                                  channel_format="float32", source_id="amp-1", unit="microvolts"), None,
+                       flush_interval=0.05)
+        rec.marker_stream({"name": "amp-markers", "type": "Markers", "source_id": "amp-m", **source}, connected_at=0.5)
+        rec.inputs(np.zeros((800, 2), dtype=np.float32), np.arange(800) / SFREQ)
+        rec.clock_offset(0.0, 0.0)
+        rec.marker_clock_offset(0.0, 0.0)
+        for t, value in markers:
+            rec.marker(t, value)
+        rec.close()
+        return [e.description for e in load_recording(path).events]
+
+    two = {"channel_format": "string", "n_chans": 2}
+    assert written(tmp_path / "record.xdf", {**two, "every_channel": 1}) == ["T1", "T2", "T0"]
+    assert written(tmp_path / "decoder.xdf", two) == [v for _, v in markers]
