@@ -133,7 +133,7 @@ def channel_indices(stream_labels: Sequence[str | None] | None, n_stream_chans: 
     if not any(labels):
         if n_stream_chans != card.n_chans:
             raise StreamMismatchError(
-                f"stream has {n_stream_chans} channels and no channel labels; model '{card.ref}' needs "
+                f"{stream} has {n_stream_chans} channels and no channel labels; model '{card.ref}' needs "
                 f"n_chans={card.n_chans}"
             )
         return None

@@ -56,6 +56,8 @@ def no_markers_reason(rec: RecordOnly, stream: dict | None) -> str:
     s58readme F4: it was told to name it, with the resolver's predicate), or the default looked for."""
     if stream is not None:
         return f"the marker stream {stream['name']!r} was found but sent none"
+    if rec.hub is not None and (refused := rec.hub.follower.error) is not None:  # found, refused: naming it would not
+        return f"the marker stream was not followed: {refused}"  # help (audit s62interop F3)
     flag = rec.names["marker_stream"]
     if rec.marker_stream is not None:
         given = ", ".join(f"{k} {v!r}" for k, v in rec.marker_stream.model_dump().items() if v is not None)

@@ -24,7 +24,8 @@ def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:
     s = {k: unique(k) for k in ("count", "rate", "irregular", "format", "labels")}
     return {
         "count": (pylsl.StreamInfo(s["count"], "EEG", 16, TINY_SFREQ, "float32", f"{s['count']}-src"),
-                  "stream has 16 channels and no channel labels; model 'tiny-gru@1.0.0' needs n_chans=8"),
+                  f"stream '{s['count']}' has 16 channels and no channel labels; model 'tiny-gru@1.0.0' needs "
+                  "n_chans=8"),
         "rate": (make_stream_info(s["rate"], "EEG", TINY_CH_NAMES, 1000.0, f"{s['rate']}-src"),
                  f"stream '{s['rate']}' has sfreq=1000 Hz; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
         "irregular": (make_stream_info(s["irregular"], "EEG", TINY_CH_NAMES, 0.0, f"{s['irregular']}-src"),

@@ -110,7 +110,7 @@ def test_channel_mismatch_is_an_error_state_not_a_crash(supervisor):
     wait_for(lambda: handle.exit_code is not None, 30, "the worker to exit")
     assert handle.status.state == "error"
     assert handle.last_error == (
-        "stream has 5 channels and no channel labels; model 'tiny-gru@1.0.0' needs n_chans=8"
+        f"stream {name!r} has 5 channels and no channel labels; model 'tiny-gru@1.0.0' needs n_chans=8"
     )
     time.sleep(1.0)
     assert handle.restarts == 0

@@ -249,15 +249,21 @@ def test_numeric_code_0_is_recorded_and_calibrates_as_a_class(tmp_path):
 
 
 def test_every_channel_of_a_string_marker_stream_is_recorded(tmp_path):
-    """A 2-channel string marker stream: the first channel, then the second's non-empty value, at the same sample."""
+    """A 2-channel string marker stream: the first channel, then the second's non-empty value, at the same sample, in
+    the file; read back (calibrate, evaluate) as a decoder follows the stream, its first channel only (audit
+    s62interop F2: the second channel's values were cues no decoder receives)."""
+    import pyxdf
+
     name, n = unique("two"), 1000
     eeg = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"))
     cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 2, pylsl.IRREGULAR_RATE, "string",
                                                f"{name}-markers-src"))
     marked = {100: ["cue", "left"], 400: ["cue", ""], 700: ["cue", "right"]}
     got, said = record_pushed(tmp_path, name, eeg, cues, test_signal(n, seed=8).astype(np.float32), SFREQ, marked)
-    assert [(e.onset, e.description) for e in got.events] == [
-        (100, "cue"), (100, "left"), (400, "cue"), (700, "cue"), (700, "right")]
+    streams, _ = pyxdf.load_xdf(str(tmp_path / f"{name}.xdf"))
+    mk = next(s for s in streams if s["info"]["type"] == ["Markers"])
+    assert [v[0] for v in mk["time_series"]] == ["cue", "left", "cue", "cue", "right"]
+    assert [(e.onset, e.description) for e in got.events] == [(100, "cue"), (400, "cue"), (700, "cue")]
     assert said[1] == ("markers: 'cue' x3, 'left' x1, 'right' x1 (2 string channels: the first, then each other's "
                        "non-empty value as a marker)")
 

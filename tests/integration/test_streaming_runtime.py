@@ -184,7 +184,7 @@ def test_wrong_channel_count_at_start_is_a_clear_error(supervisor):
     spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru"})
     handle = supervisor.start(spec)
     wait_for(lambda: handle.status.state == "error", 30, "the error state")
-    assert "stream has 5 channels and no channel labels" in handle.status.error
+    assert f"stream {name!r} has 5 channels and no channel labels" in handle.status.error
     assert "n_chans=8" in handle.status.error
 
 

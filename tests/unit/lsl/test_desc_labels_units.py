@@ -86,7 +86,7 @@ def test_full_and_empty_desc_behave_as_before(card):
     assert channel_indices(TINY_CH_NAMES, 8, card, "s") is None
     assert channel_indices(None, 8, card, "s") is None
     assert channel_indices([None] * 8, 8, card, "s") is None
-    with pytest.raises(StreamMismatchError, match=r"^stream has 9 channels and no channel labels; model"):
+    with pytest.raises(StreamMismatchError, match=r"^stream 's' has 9 channels and no channel labels; model"):
         channel_indices([None] * 9, 9, card, "s")
     assert check_stream(desc_info("s", 8, [(None, "uV")] * 8), card) is None
 

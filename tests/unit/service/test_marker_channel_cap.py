@@ -27,6 +27,15 @@ def test_a_marker_stream_wider_than_any_is_refused_before_its_inlet_opens() -> N
                                   f"{MAX_MARKER_CHANNELS} a marker stream may have (a code, or a few, per sample): not "
                                   "followed, nothing of it recorded"), follower.error
         assert follower._inlet is None and not [i for i in follower.queue if i[0] in ("connect", "marker")]
+        # record's closing warning says so, not "is the stimulus program's marker stream ...? name it" (audit
+        # s62interop F3: it was found, and naming it again changes nothing)
+        from types import SimpleNamespace
+
+        from bci_stream.service.record_summary import no_markers_reason
+
+        rec = SimpleNamespace(hub=SimpleNamespace(follower=follower), names={"marker_stream": "--marker-stream"},
+                              marker_stream=None, name=name)
+        assert no_markers_reason(rec, None) == f"the marker stream was not followed: {follower.error}"
     finally:
         follower.stop()
     del outlet
