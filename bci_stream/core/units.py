@@ -90,7 +90,8 @@ def volts_per_unit(unit: str) -> float | None:
     size = _named_size(name)
     if size is None or not (math.isfinite(factor) and factor > 0):
         return None
-    return size if factor == 1.0 else factor * size
+    volts = size if factor == 1.0 else factor * size
+    return volts if math.isfinite(volts) and volts > 0 else None  # ('1e-320 uV' is 0 V in floats: review s62b F7)
 
 
 def _named_size(name: str) -> float | None:
@@ -118,6 +119,8 @@ def unit_problem(unit: str) -> str | None:
         comma = " (write a decimal point, not a comma)" if "," in unit else ""
         return (f"must be a voltage unit ({', '.join(sorted(VOLTS))}), or a number and one (\"0.02235 uV\": one "
                 f"stream unit is that many µV, for raw ADC counts){comma}")
+    if math.isfinite(factor) and factor > 0:  # a size no float holds
+        return f"must give a number of {name.strip()} per stream unit a float can hold (got {factor:g}: 0 V in floats)"
     return f"must give a positive, finite number of {name.strip()} per stream unit (got {factor:g})"
 
 

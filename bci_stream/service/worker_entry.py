@@ -82,6 +82,11 @@ def shared_worker_main(index: int, control: Connection, models_dir: str, status_
     run_shared(index, control, models_dir, status_interval, recordings_dir, log_level)
 
 
+#: Where ``log_level`` is in the arguments after ``generation`` (spec_json, models_dir, status_interval,
+#: recordings_dir, restore, ring_shape, seed, pinned, log_level: :class:`~.backends.ray_actor.WorkerHost`'s order).
+LOG_LEVEL_AT = 8
+
+
 class StampedWorkerHost:
     """Body of a decoder's Ray actor: the stamp first, then :class:`~bci_stream.service.backends.ray_actor.WorkerHost`.
 
@@ -89,21 +94,25 @@ class StampedWorkerHost:
     ----------
     stamp
         The service's code stamp (:func:`~bci_stream.service.code_stamp.mark_serve_start`).
-    address, authkey, token, decoder_id, generation, *rest, log_level
-        The arguments of ``WorkerHost`` (plain data: its ``restore`` as the fields of a ``SavedState``); ``log_level``
-        also that of a refused actor's lines.
+    address, authkey, token, decoder_id, generation, *rest
+        The arguments of ``WorkerHost`` (plain data: its ``restore`` as the fields of a ``SavedState``; its last,
+        ``log_level``, also a refused actor's).
     """
 
     def __init__(self, stamp: str, address: tuple[str, int], authkey: bytes, token: str, decoder_id: str,
-                 generation: int, *rest: Any, log_level: str | None = None) -> None:
+                 generation: int, *rest: Any) -> None:
         self.refusal = code_changed(stamp, node=True)
         self.address, self.authkey, self.token = tuple(address), authkey, token
-        self.decoder_id, self.generation, self.log_level = decoder_id, generation, log_level
+        self.decoder_id, self.generation = decoder_id, generation
+        # the service's log level, WorkerHost's last argument, for a refusal's lines (positional: a node of older
+        # code refuses these arguments by its code stamp, not by a TypeError; review s62b F5)
+        level = rest[LOG_LEVEL_AT] if len(rest) > LOG_LEVEL_AT else None
+        self.log_level = level if isinstance(level, str) else None
         self.host: Any = None
         if self.refusal is None:
             from bci_stream.service.backends.ray_actor import WorkerHost
 
-            self.host = WorkerHost(self.address, authkey, token, decoder_id, generation, *rest, log_level=log_level)
+            self.host = WorkerHost(self.address, authkey, token, decoder_id, generation, *rest)
 
     def node_id(self) -> str | None:
         """This node's id (the Ray actor class overrides it)."""

@@ -261,7 +261,6 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
         models_dir = Settings().models_dir
     classes = trial_classes.split(",") if trial_classes else None
     if live:
-        from bci_stream.core.settings import Settings
         from bci_stream.train.evaluate.live import evaluate_live
 
         try:
@@ -270,8 +269,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
                                 reference_train=list(reference_train) or None, **files,
                                 echo=_warnings_only if no_progress else click.echo,
-                                log_level=None if not no_progress or "log_level" in  # no INFO line, unless set
-                                Settings().model_fields_set else "warning")  # (environment, .env, config file)
+                                log_level="warning" if no_progress else None)  # unless the user set a level
         except BciStreamError as exc:
             raise _model_error(exc, registry_given) from None
         click.echo("")

@@ -269,7 +269,7 @@ class RayBackend:
             None if restore is None else vars(restore),
             None if ring is None else (ring.capacity, ring.n_outputs), seed,
             pinned_files(handle.id),  # the decoder's own copy of its model: the node may not share our folder
-            log_level=self.log_level)  # (a refused actor's lines too)
+            self.log_level)  # positional, as every argument (worker_entry.LOG_LEVEL_AT: a refused actor's too)
         t0 = time.monotonic()
         try:
             started = actor.start.remote()

@@ -168,8 +168,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         marker follower) and for its output beyond the replay's duration; called with one progress line per step
         (and per file the service's live score beside the offline one), or None.
     log_level
-        The in-process service's log level, its workers' too (None: the setting's, ``BCI_STREAM_LOG_LEVEL``, else
-        ``info``); handed to them, this process's environment untouched.
+        The in-process service's log level, its workers' too, unless the user set one (``BCI_STREAM_LOG_LEVEL`` in
+        the environment or ``.env``, the config file's ``log_level``: kept); None: the setting's, else ``info``.
+        Handed to them, this process's environment untouched.
 
     Returns
     -------
@@ -257,8 +258,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     for line in spacing + [n for n in left_notes if n.startswith("warning:")]:  # said before the replay (a typo)
         say(line)
 
-    settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir, **({"log_level": log_level} if log_level
-                                                                              else {}))
+    settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
+    if log_level and "log_level" not in settings.model_fields_set:  # (a level the user set is kept: review s62 F3)
+        settings = settings.model_copy(update={"log_level": log_level})
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     per_file, live_all, speed_notes = [], [], []
     lead = window_lead(window, sfreq)  # a cue's labels start lead samples after it

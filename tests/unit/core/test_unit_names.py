@@ -33,3 +33,13 @@ def test_a_stream_in_micro_volts_spelled_with_the_word_is_scaled_by_one():
     scale = unit_scale(info, None, names, "microvolts", None)
     np.testing.assert_array_equal(scale.scale, [1.0, 1.0, 1.0])
     assert not scale.assumed
+
+
+def test_a_factor_too_small_for_a_float_is_refused_not_taken_for_0_volts():
+    """``1e-320 uV`` is 0 V in double precision: it was accepted, every sample then read as 0 V (review s62b F7)."""
+    from bci_stream.core.units import unit_problem, volts_per_unit
+
+    assert volts_per_unit("1e-320 uV") is None
+    assert unit_problem("1e-320 uV") == ("must give a number of uV per stream unit a float can hold (got "
+                                         "9.99989e-321: 0 V in floats)")
+    assert volts_per_unit("1e-300 uV") == pytest.approx(1e-306, rel=1e-9)

@@ -18,8 +18,9 @@ class Taken:
     def close(self): pass
 
 we.connect_back = lambda *args, **kwargs: Taken()
-rest = ('{"model": "m", "stream": {"name": "a"}}', "/tmp", 0.25, None, None, None, None, None)
-host = we.StampedWorkerHost("not-this-code", ("127.0.0.1", 1), b"k", "t", "d1", 1, *rest, log_level="critical")
+rest = ('{"model": "m", "stream": {"name": "a"}}', "/tmp", 0.25, None, None, None, None, None, "critical")
+assert len(rest) == we.LOG_LEVEL_AT + 1  # positional, as the Ray backend passes every argument
+host = we.StampedWorkerHost("not-this-code", ("127.0.0.1", 1), b"k", "t", "d1", 1, *rest)
 assert host.refusal is not None
 host.start()
 print(logging.getLevelName(logging.getLogger().level))

@@ -84,8 +84,8 @@ def test_a_folder_that_is_no_finished_run_or_whose_data_changed_is_refused(expor
     raw = bytearray((copy / "S001R05.edf").read_bytes())
     raw[-1001] ^= 0xFF  # one byte of one sample
     (copy / "S001R05.edf").write_bytes(bytes(raw))
-    text = (changed / "config.toml").read_text()  # the run's config as given, which export reads as train did
-    (changed / "config.toml").write_text(text.replace(f'root = "{data}"', f'root = "{copy}"'))
+    config["data"]["root"] = str(copy)  # the run's config as train resolved it, which export reads
+    (changed / "config.json").write_text(json.dumps(config))
     res = CliRunner().invoke(main, ["export", str(changed), "--overwrite"])
     assert res.exit_code == 2 and f"training file {copy / 'S001R05.edf'} (train) is not the file the run" in \
         res.output, res.output
@@ -95,7 +95,8 @@ def test_a_run_whose_config_gives_every_layers_width_is_exported(tmp_path: Path)
     """``model.hidden_sizes`` (or ``preset``) beside ``hidden_size``: train accepts the file that gives one of them,
     but ``config.json`` holds every key, defaults included, and read back it was refused (a traceback, exit 1: review
     s62 F1). The run's own ``config.toml`` is read as train read it; the card's config is train's, ``output.dir``
-    included (review s62 F2). An older run, with no ``training_files.json``, is said to be one (review s62 F6)."""
+    included (review s62 F2). An older run, with no ``training_files.json``, is said to be one (review s62 F6). A
+    ``preset`` config read back as export reads it (no training: the round trip of its keys, review s62b F2)."""
     text = tiny_config_text(tmp_path / "run", export_dir=tmp_path / "models" / "tiny", bidirectional=False,
                             lookaheads="[]", extra="[evaluation.distillation]\nenabled = false")
     (cfg := tmp_path / "run.toml").write_text(text.replace("hidden_size = 8", "hidden_sizes = [8, 8]"))
@@ -110,3 +111,19 @@ def test_a_run_whose_config_gives_every_layers_width_is_exported(tmp_path: Path)
     (tmp_path / "r" / "training_files.json").unlink()
     res = CliRunner().invoke(main, ["export", str(tmp_path / "r"), "--overwrite"])
     assert res.exit_code == 2 and "was trained by an older bci-stream" in res.output, res.output
+
+
+@pytest.mark.parametrize("model", ['hidden_sizes = [8, 8]', 'preset = "stacked_lstm"', 'hidden_size = 8\nn_layers = 2'])
+def test_a_config_json_is_read_back_with_the_keys_its_file_set(tmp_path: Path, model: str) -> None:
+    """``config.json`` (train writes every key, defaults included) read back by export as the run's config: a run
+    trained from Python has no ``config.toml`` to read instead (review s62b F2)."""
+    from bci_stream.train.config import parse_config
+    from bci_stream.train.export_run import _run_config
+
+    import tomllib
+
+    raw = tomllib.loads(tiny_config_text(tmp_path / "run").replace("hidden_size = 8", model))
+    config = parse_config(raw, tmp_path)
+    (tmp_path / "config.json").write_text(config.model_dump_json(indent=2))
+    again = _run_config(tmp_path)
+    assert again.model_dump() == config.model_dump()
