@@ -278,8 +278,9 @@ def _source_of(mk: dict[str, Any]) -> dict[str, str]:
 def _first_channel_only(times: np.ndarray, texts: list[str]) -> tuple[np.ndarray, list[str]]:
     """The markers of a ``record`` file of a string stream of several channels as a decoder reads that stream: its
     first channel. ``record`` wrote each sample's first channel and then each other channel's non-empty value, all at
-    the sample's time (its header's ``every_channel``): the first value at each time is kept (audit s62interop F2: before, calibrate took the other
-    channels' values for cues no decoder receives; two samples on one stamp keep the first's value only)."""
+    the sample's time (its header's ``every_channel``): the first value at each time is kept (audit s62interop F2:
+    before, calibrate took the other channels' values for cues no decoder receives; two samples on one stamp keep the
+    first's value only: the file holds no sample boundaries)."""
     keep = np.r_[True, np.diff(times) != 0] if len(times) else np.zeros(0, dtype=bool)
     return times[keep], [t for t, k in zip(texts, keep) if k]
 

@@ -32,6 +32,8 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
         ``run_dir`` is not a finished run (no ``config.json``, ``report.json`` or ``checkpoint.pt``), its
         training files changed since, or its export folder holds a model (without ``overwrite``).
     """
+    from dataclasses import replace
+
     from bci_stream.core.card import sha256_file
     from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.train.checkpoint import load_checkpoint
@@ -77,8 +79,6 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
                              f"config ({', '.join(n for n, s in stages.items() if s.causal)}): only those are "
                              "exported")
     net, _ = load_checkpoint(run_dir / "checkpoint.pt")
-    from dataclasses import replace
-
     export_noted(config, ds, replace(stages[stage_name], net=net), report, log)
     report["export"]["by"] = "bci-stream export"  # later than the run
     write_report(report, run_dir)

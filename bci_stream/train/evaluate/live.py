@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bci_stream.train.classical.distinct_runs import copy_words
-from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, load_for_model, remapped_events,
+from bci_stream.train.evaluate.inputs import (REFERENCE, file_options, held_label_map, remapped_events,
                                               replay_note, trainer_reading)
 from bci_stream.train.evaluate.live_scoring import (keep_trials, scorer_history_s, service_vs_offline,
                                                     service_vs_offline_line)
