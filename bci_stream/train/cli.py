@@ -181,6 +181,8 @@ def _calibrate_option(name: str) -> Any:
                    "(also checks decoded == sent and live == offline).")
 @click.option("--speed", type=float, default=None,
               help="With --live: replay pace in times real time (1 <= speed <= 32; default 4).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="With --live: the in-process service's port on 127.0.0.1 (default: a free one).")
 @click.option("--reference-train", "reference_train", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False),
               help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA and TS+LR references on, "
@@ -208,8 +210,8 @@ def _calibrate_option(name: str) -> Any:
                    "the warnings and the tables are printed all the same); offline evaluate draws none.")
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_map: tuple[str, ...],
-                 label_pairs: tuple[str, ...],
-                 trial_classes: str | None, decision_times: str | None, live: bool, speed: float | None,
+                 label_pairs: tuple[str, ...], trial_classes: str | None, decision_times: str | None, live: bool,
+                 speed: float | None, port: int | None,
                  reference_train: tuple[Path, ...], out: Path | None, overwrite: bool, models_dir: Path | None,
                  stream: str | None, marker_stream: str | None, channel_names: str | None, event_fields: str | None,
                  state: str | None, type_state: str | None, include_zero: bool | None, bad_events: str | None,
@@ -234,8 +236,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     if out is not None and not overwrite and (held := [n for n in EVALUATION_FILES[live] if (out / n).exists()]):
         raise InputError(f"--out {out} already holds {' and '.join(held)} of an earlier evaluation: give another "
                          "--out, or --overwrite to replace it")
-    if not live and (given := [f for f, v in (("--speed", speed is not None), ("--reference-train", reference_train))
-                               if v]):
+    if not live and (given := [f for f, v in (("--speed", speed is not None), ("--reference-train", reference_train),
+                                              ("--port", port is not None)) if v]):
         raise click.UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --live")
     if speed is not None:
         from bci_stream.train.evaluate.live import MAX_SPEED
@@ -265,7 +267,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
 
         try:
             res = evaluate_live(model, list(data), _label_map(label_map, label_pairs), models_dir=models_dir,
-                                speed=4.0 if speed is None else speed,
+                                speed=4.0 if speed is None else speed, port=port or 0,
                                 **({"decision_times": times} if times else {}), trial_classes=classes,
                                 reference_train=list(reference_train) or None, **files,
                                 echo=_warnings_only if no_progress else click.echo,

@@ -178,3 +178,26 @@ def test_no_progress_prints_no_info_line_and_counts_trials_of_the_trial_classes_
     assert "rest" not in by_class and sum(by_class.values()) == offline["trials_left_out"][0]["n"] == 2, offline
     sentence = next(n for n in offline["notes"] if n.startswith("left out 2 trial(s) of marked_raw.fif: "))
     assert f"note: {sentence}" in said
+
+
+def test_live_runs_its_service_on_the_port_given(marked) -> None:
+    """``--port``: the in-process service listens there (a carried item: it always took a free port); a port in use
+    is refused before any work, and ``--port`` without ``--live`` is a usage error."""
+    import socket
+
+    path, _, _ = marked
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    args = ["evaluate", MODEL, "--models-dir", str(MODELS), "--data", str(path), "--labels", "T1=fists,T2=feet"]
+    run = CliRunner().invoke(main, [*args, "--live", "--speed", "32", "--port", str(free)], catch_exceptions=False)
+    assert run.exit_code == 0 and f"service on http://127.0.0.1:{free}; model " in run.output, run.output
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        run = CliRunner().invoke(main, [*args, "--live", "--port", str(busy)], catch_exceptions=False)
+    assert run.exit_code == 2 and f"port (--port) {busy}: port {busy} on 127.0.0.1 is in use" in run.output, run.output
+    assert "service on" not in run.output
+    run = CliRunner().invoke(main, [*args, "--port", str(free)])
+    assert run.exit_code == 2 and "--port needs --live" in run.output, run.output

@@ -128,7 +128,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
                   timeout: float = 60.0, echo: Callable[[str], None] | None = None,
                   reader_options: Mapping[str, Any] | None = None,
                   channel_names: Sequence[str] | None = None, bad_events: Sequence[str] = (),
-                  log_level: str | None = None) -> dict[str, Any]:
+                  log_level: str | None = None, port: int = 0) -> dict[str, Any]:
     """Replay ``files`` through a real service decoding with ``model_ref`` and score its decoded stream.
 
     Parameters
@@ -171,6 +171,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         The in-process service's log level, its workers' too, unless the user set one (``BCI_STREAM_LOG_LEVEL`` in
         the environment or ``.env``, the config file's ``log_level``: kept); None: the setting's, else ``info``.
         Handed to them, this process's environment untouched.
+    port
+        The in-process service's port on 127.0.0.1 (``--port``; 0: a free one); one in use is refused before any work.
 
     Returns
     -------
@@ -194,7 +196,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     """
     import httpx
 
-    from bci_stream.api.server import BackgroundServer
+    from bci_stream.api.server import BackgroundServer, bind_problem
     from bci_stream.io.labels import label_names_of, window_lead
     from bci_stream.engine.offline import decode_offline
     from bci_stream.core.settings import Settings
@@ -204,6 +206,8 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.train.evaluate.scale_check import scale_warnings
 
     say = echo or (lambda _line: None)
+    if port and (busy := bind_problem("127.0.0.1", port)) is not None:
+        raise LiveEvaluationError(f"port (--port) {port}: {busy}; give another, or none (a free one)")
     if not files:
         raise LiveEvaluationError("files must name at least one recording; got none")
     if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 1 <= speed <= MAX_SPEED):
@@ -258,7 +262,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     for line in spacing + [n for n in left_notes if n.startswith("warning:")]:  # said before the replay (a typo)
         say(line)
 
-    settings = Settings(host="127.0.0.1", port=0, models_dir=registry_dir)
+    settings = Settings(host="127.0.0.1", port=port, models_dir=registry_dir)
     if log_level and "log_level" not in settings.model_fields_set:  # (a level the user set is kept: review s62 F3)
         settings = settings.model_copy(update={"log_level": log_level})
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
