@@ -187,12 +187,11 @@ def _not_json(message: str, flags: dict[str, Any]) -> str:
         return f"settings: {message}"
     name, var = found.group(1), env_var(found.group(1))
     env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
-    if "DotEnvSettingsSource" in message:
-        key = next((k for k in _dotenv(env_file) if k.upper() == var), var)
-        where, value = f"{key} in the env file {str(env_file)!r}", _dotenv(env_file).get(key)
-    else:
-        key = next((k for k in os.environ if k.upper() == var), var)
-        where, value = f"environment variable {key}", os.environ.get(key)
+    dotenv = "DotEnvSettingsSource" in message
+    values = _dotenv(env_file) if dotenv else os.environ
+    key = next((k for k in values if k.upper() == var), var)
+    where = f"{key} in the env file {str(env_file)!r}" if dotenv else f"environment variable {key}"
+    value = values.get(key)
     if "EnvSettingsSource" not in message:  # another source (a config file's is read by bci-stream itself)
         where = _origin(name, flags)
     try:

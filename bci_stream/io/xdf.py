@@ -290,14 +290,12 @@ def _numeric_source(mk: dict[str, Any]) -> bool:
     one-channel numeric stream without a nominal rate: its header's ``desc/marker_stream`` says so
     (:func:`bci_stream.service.recorder.source_format`: ``channel_format`` not ``string``, ``channel_count`` 1,
     ``nominal_srate`` 0 or not given). Files without these fields (older recordings, LabRecorder's) read as before."""
+    said = _source_of(mk)
     try:
-        source = mk["info"]["desc"][0]["marker_stream"][0]
-        said = {k: str((source.get(k) or [""])[0] or "").strip() for k in
-                ("channel_format", "channel_count", "nominal_srate")}
-        rate = float(said["nominal_srate"] or 0)
-    except (TypeError, KeyError, IndexError, AttributeError, ValueError):
+        rate = float(said.get("nominal_srate") or 0)
+    except ValueError:
         return False
-    return said["channel_format"] not in ("", "string") and said["channel_count"] == "1" and not rate > 0
+    return said.get("channel_format", "") not in ("", "string") and said.get("channel_count") == "1" and not rate > 0
 
 
 def _markers(mk: dict[str, Any], zero: bool) -> tuple[np.ndarray, list[str]]:
