@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import traceback
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 import pylsl
@@ -35,10 +37,14 @@ from bci_stream.core.log_setup import configure_worker
 log = logging.getLogger("bci_stream.worker")
 
 CMD_CHECK_INTERVAL_S = 0.005
+#: how long a failed worker's clean-up (and exit) may take before it exits without it, seconds
+CLEANUP_LIMIT_S = 10.0
 
 
 class DecoderWorker(StreamSlot):
     """Runs one decoder until told to stop (see the module docstring); its slot is itself."""
+
+    cleanup_limit_s = CLEANUP_LIMIT_S
 
     def run(self) -> int:
         """Load, connect, decode until stopped. Returns the process exit code."""
@@ -55,10 +61,37 @@ class DecoderWorker(StreamSlot):
         except Exception as exc:  # a refusal (not restarted); a crash or a condition of the server (restarted)
             code, error = describe_failure(exc)
             self.reporter.set_failed(code, error)
+            self.exit_if_stuck(code)
             return code
         finally:
             self.close()
         return self.stopped()
+
+    def exit_if_stuck(self, code: int) -> None:
+        """After a failure reported with exit ``code``: should the clean-up that follows (closing the inlet, outlets and
+        recording), or the process's exit, hang (a recording's file on a dead network mount, a blocked outlet), end
+        the process with ``code`` after :attr:`cleanup_limit_s` all the same, its error saying so.
+
+        The supervisor judges a worker's end when its process ends: a worker hung after reporting its failure was
+        never judged, neither restarted nor ``error`` (a crash says ``starting`` until its end is judged; review s61
+        F5). A stop's hang is the supervisor's to end (it terminates a worker that does not stop in 5 s)."""
+        limit = self.cleanup_limit_s
+
+        def give_up() -> None:
+            said = (f"{self.status.error}; then its clean-up did not end within {limit:g} s (hung closing its "
+                    f"inlet, outlets or recording): the worker exited with code {code} without it")
+            log.error("decoder %s: its clean-up after the failure did not end within %g s: exiting with code %d "
+                      "without it", self.decoder_id, limit, code)
+            try:
+                self.sender.put((self.decoder_id, self.generation,
+                                 replace(self.status, error=said, t=pylsl.local_clock())))
+                self.sender.flush(1.0)
+            finally:
+                os._exit(code)
+
+        timer = threading.Timer(limit, give_up)
+        timer.daemon = True  # never what keeps the process alive: it ends with the process, clean-up done or not
+        timer.start()
 
     def stopped(self) -> int:
         self.reporter.set_state("stopped")
