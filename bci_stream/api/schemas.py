@@ -160,7 +160,8 @@ class DecoderStatus(BaseModel):
     of its output, its input buffering (``output_stream.waiting_for_consumer_s``)."""
     status_age_s: float | None = None
     """Seconds since the worker's latest status snapshot. A running worker sends one every ``status_interval``;
-    one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung."""
+    one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung (killed and restarted
+    at 60 s)."""
     stall: StallStatus | None = None
     """While ``stalled``: why and for how long (None while data flow; kept in the final status of a decoder stopped
     while stalled)."""

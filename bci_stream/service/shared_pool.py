@@ -301,15 +301,22 @@ class SharedPool:
         handle.last_error = f"decoder {handle.id}: {why}"
         log.error("%s%s", handle.last_error,
                   f"; its other decoders ({', '.join(others)}) are restarted as after a crash" if others else "")
+        self.kill(process, why, KILL_JOIN_S)
+        return process.exitcode if process.exitcode is not None else -signal.SIGKILL
+
+    def kill(self, process: Any, why: str, wait: float = 0.0) -> None:
+        """Kill (SIGKILL) shared worker ``process``, hung for the reason ``why`` (its decoders' ``last_error`` gives
+        it after their worker's exit, :meth:`killed_note`), and join it for at most ``wait`` seconds; its decoders are
+        restarted as after a crash of their worker once the monitor sees it dead."""
         with self._lock:
+            w = next((w for w in self.workers + self.retired if w is not None and w.process is process), None)
             self.hung[process] = why
             for old in list(self.hung)[:-HUNG_KEPT]:
                 del self.hung[old]
         process.kill()
-        process.join(KILL_JOIN_S)
+        process.join(wait)
         if w is not None:
             w.killed = True
-        return process.exitcode if process.exitcode is not None else -signal.SIGKILL
 
     def killed_note(self, process: Any, said: str) -> str:
         """``said`` (the exit message of worker ``process``, ended) with why it was killed, if it was killed as hung."""

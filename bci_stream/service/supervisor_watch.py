@@ -42,6 +42,16 @@ from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
 
+#: Seconds without a status snapshot after which the worker of a decoder that runs (``running``, ``stalled``,
+#: ``connecting``: each sends one every ``status_interval``) is hung, killed (SIGKILL; a Ray actor: ``ray.kill``) and
+#: restarted as after a crash (a deadlock in native code, a stopped process, a write blocked on a dead mount). Far
+#: above any pause of a working worker on a loaded host (a clock check blocks it for up to 3 s); ``/ready`` lists
+#: it in ``decoders_unresponsive`` from 5 s on.
+HUNG_KILL_S = 60.0
+#: A decoder's states whose worker reports every ``status_interval`` (a worker still ``starting`` may be loading a
+#: model or resolving its stream, and reports when that ends)
+REPORTING = ("running", "stalled", "connecting")
+
 
 class WorkerWatch:
     """The monitor thread's work, for :class:`~bci_stream.service.supervisor.Supervisor` (which sets these)."""
@@ -58,6 +68,7 @@ class WorkerWatch:
     witness: MarkerWitness
     matches: SelectorMatches
     _ensure_pin: Callable[[DecoderHandle], None]  # the decoder's copy of its model, before a worker starts
+    hung_kill_s: float = HUNG_KILL_S  # (:data:`HUNG_KILL_S`; 0: never)
 
     def _monitor_loop(self) -> None:
         next_check = 0.0
@@ -96,6 +107,7 @@ class WorkerWatch:
             self.pool.reap()
             for handle, future in self.starts.done():
                 self._started(handle, future)
+            self._kill_silent(now)
             for handle in self._check_processes(now):
                 self._restart(handle)
             self.witness.tick(self.list())  # drained; a decoder left in a final state no longer witnessed
@@ -231,6 +243,43 @@ class WorkerWatch:
                     self._receive(conn, handle)  # to its end: EOF closes it
         return {id(handle) for handle, _ in ended}
 
+    def _kill_silent(self, now: float) -> None:
+        """Kill the worker of each decoder that runs but sent no status for :attr:`hung_kill_s` (hung), once per worker
+        generation; the next checks see it dead and judge its end as a crash's (restarted under the crash policy), its
+        ``last_error`` saying why. A status waiting unread on its pipe (this thread was slow, not the worker) is no
+        silence; a shared worker is killed once for all its decoders (they are restarted from their last state)."""
+        if self.hung_kill_s <= 0:
+            return
+        with self._lock:
+            silent = [h for h in self._handles.values() if not h.stopping and h.process is not None
+                      and h.exit_code is None and h.restart_at is None and h.slot_exit is None
+                      and h.status.state in REPORTING and h.status_received is not None
+                      and now - h.status_received > self.hung_kill_s and h.status_conn is not None
+                      and (h.silenced is None or h.silenced[0] != h.generation)]
+        killed: set[int] = set()
+        for handle in silent:
+            conn, process = handle.status_conn, handle.process
+            try:
+                if conn.closed or conn.poll(0) or not process.is_alive():
+                    continue
+            except (OSError, ValueError, EOFError):  # closed under us by stop(): not hung
+                continue
+            silence = now - (handle.status_received or now)
+            where = f"its shared worker (pid {process.pid}) sent no status of decoder {handle.id}" if handle.shared \
+                else f"its worker (pid {process.pid}) sent no status"
+            why = (f"{where} for {silence:.0f} s while the decoder was {handle.status.state} (hung; the limit is "
+                   f"{self.hung_kill_s:g} s): killed by the supervisor")
+            with self._lock:
+                handle.silenced = (handle.generation, why)
+            log.error("decoder %s: %s", handle.id, why)
+            if id(process) in killed:
+                continue
+            killed.add(id(process))
+            if handle.shared:
+                self.pool.kill(process, why)
+            else:
+                process.kill()  # (a Ray actor's: ray.kill)
+
     def _check_processes(self, now: float) -> list[DecoderHandle]:
         """Notice dead workers (:meth:`_ended`); return those whose restart is due (started outside the lock)."""
         ended = self._ended()
@@ -259,6 +308,8 @@ class WorkerWatch:
                     said = self.backend.exit_message(process, handle.exit_code)
                     if handle.shared:  # killed as hung (another decoder's stop waited for it in vain): why
                         said = self.pool.killed_note(process, said)
+                    elif handle.silenced is not None and handle.silenced[0] == handle.generation:
+                        said = f"{said}: {handle.silenced[1]}"  # killed as hung (_kill_silent)
                     handle.last_error = exit_error(handle, said)
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 judged = handle.last_error

@@ -45,6 +45,8 @@ class DecoderHandle:
     #: word to that message
     ended: tuple[int, str, str, str] | None = None
     restart_at: float | None = None
+    #: the generation whose worker the supervisor killed as hung (no status for ``hung_kill_s``) and why
+    silenced: tuple[int, str] | None = None
     stopping: bool = False
     last_error: str | None = None
     ring: OutputRing | None = None
