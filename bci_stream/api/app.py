@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "address": settings.ray_address, "listen_host": settings.ray_listen_host,
                 "start_timeout": settings.ray_start_timeout},
         )
+        app.state.supervisor.hung_kill_s = settings.hung_kill_s
         app.state.recordings = Recordings(str(settings.recordings_dir), settings.max_recordings,  # POST /recordings
                                           settings.max_record_channels)
         app.state.ws_slots = ClientSlots(settings.max_ws_clients)  # the WebSocket output clients open now

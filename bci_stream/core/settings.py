@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import tomllib
 import typing
@@ -105,6 +103,10 @@ class Settings(BaseSettings):
                     "first one: the `max_restarts` budget and the `restart_backoff` start anew (`restarts` in the "
                     "status counts them all).",
     )
+    hung_kill_s: float = Field(default=60.0, ge=0, le=86400, description=(
+        "Seconds without a status from the worker of a decoder that runs (`running`, `stalled`, `connecting`) after "
+        "which it is hung: killed and restarted as after a crash (0: never; else at least max(5 s, 10 status "
+        "intervals), where `/ready` lists it in `decoders_unresponsive`)."))
     worker: WorkerKind = Field(
         default=DEFAULT_WORKER,
         description="Worker kind of decoders whose options do not name one: `dedicated` (a process per decoder) or "
@@ -203,6 +205,15 @@ class Settings(BaseSettings):
         if (cap := info.data.get("max_decoders")) is not None and len(value) > cap:
             raise ValueError(f"must list at most max_decoders={cap} decoders (those beyond it would never start), "
                              f"got {len(value)}: raise max_decoders or remove some")
+        return value
+
+    @field_validator("hung_kill_s")
+    @classmethod
+    def _longer_than_unresponsive(cls, value: float, info: ValidationInfo) -> float:
+        if value and (interval := info.data.get("status_interval")) is not None and value < (least := max(5.0,
+                                                                                                       10 * interval)):
+            raise ValueError(f"must be 0 (never) or at least max(5 s, 10 status intervals) = {least:g} s "
+                             f"(status_interval={interval:g}: a working worker's pauses), got {value!r}")
         return value
 
     @field_validator("metrics_token")
@@ -360,28 +371,16 @@ def main(argv: Sequence[str] | None = None, echo: Callable[[str], None] = print)
     what.add_argument("--show", action="store_true", help="print the settings in effect here (token masked)")
     parser.add_argument("--config", type=Path, default=None, help="with --show: the TOML config file to read")
     args = parser.parse_args(argv)
-    from bci_stream.core.settings_reference import replace_reference, settings_markdown
+    from bci_stream.core.settings_reference import settings_markdown, write_reference
 
     if args.markdown:
         echo(settings_markdown().rstrip("\n"))
     elif args.write:
         try:  # a line naming the file and why (exit 2), as --show's bad config: not a traceback
-            text = args.write.read_text(encoding="utf-8")
-            new = replace_reference(text, settings_markdown())
-        except OSError as exc:
-            parser.error(f"--write {args.write}: cannot be read: {exc.strerror or exc}")
-        except ValueError as exc:  # no generated block (UnicodeDecodeError too: not a text file)
+            changed = write_reference(args.write)
+        except ValueError as exc:
             parser.error(f"--write {args.write}: {exc}")
-        if new != text:  # a new file put in place whole: a failed write leaves the old one as it was
-            tmp = args.write.with_name(f".{args.write.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_text(new, encoding="utf-8")
-                shutil.copymode(args.write, tmp)
-                os.replace(tmp, args.write)
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                parser.error(f"--write {args.write}: cannot be written: {exc.strerror or exc} (left as it was)")
-        echo(f"{args.write}: settings reference {'updated' if new != text else 'already up to date'}")
+        echo(f"{args.write}: settings reference {'updated' if changed else 'already up to date'}")
     else:
         from bci_stream.core import settings as imported  # run as ``python -m``, this module is __main__, and
         from bci_stream.core.settings_errors import SettingsError, load_settings  # its classes are not those raised

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import types
 import typing
 from pathlib import Path
@@ -108,3 +110,25 @@ def replace_reference(text: str, reference: str) -> str:
     if text[end:end + 1] == "\n":
         end += 1
     return text[:start] + reference + text[end:]
+
+
+def write_reference(path: Path) -> bool:
+    """Replace the generated block in ``path`` with :func:`settings_markdown`; True when that changed the file. A new
+    file is put in place whole: a failed write leaves the old one as it was. ``ValueError`` says why it could not be
+    done: the file cannot be read (or is no text), holds no generated block, or cannot be written."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc.strerror or exc}") from None
+    new = replace_reference(text, settings_markdown())  # ValueError: no generated block
+    if new == text:
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(new, encoding="utf-8")
+        shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"cannot be written: {exc.strerror or exc} (left as it was)") from None
+    return True

@@ -237,3 +237,16 @@ def test_a_lower_connection_cap_alone_lowers_the_websocket_clients_default(clean
     assert Settings(http_max_connections=300).max_ws_clients == 128
     assert Settings(http_max_connections=129).max_ws_clients == 64  # not 128, one connection left (review s48 N3)
     assert Settings(http_max_connections=129, max_ws_clients=128).max_ws_clients == 128  # given: as given
+
+
+@pytest.mark.parametrize(("given", "least"), [({"hung_kill_s": 3.0}, 5.0),
+                                              ({"status_interval": 1.0, "hung_kill_s": 9.5}, 10.0)])
+def test_a_hung_limit_a_working_worker_could_reach_is_refused(given, least):
+    """``hung_kill_s`` below the silence ``/ready`` calls unresponsive would kill workers that merely paused."""
+    with pytest.raises(ValidationError) as info:
+        Settings(**given)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("hung_kill_s",), error
+    assert f"must be 0 (never) or at least max(5 s, 10 status intervals) = {least:g} s" in error["msg"], error["msg"]
+    assert f"got {given['hung_kill_s']!r}" in error["msg"], error["msg"]
+    assert Settings(hung_kill_s=0).hung_kill_s == 0 and Settings().hung_kill_s == 60.0
