@@ -12,6 +12,7 @@ machine's own interface address is never used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -501,4 +502,36 @@ def test_restart_that_times_out_is_retried_then_final(cluster, models_dir):
         assert "(2/2 restarts used)" in x.last_error and "did not start within 3 s" in x.last_error
         assert sup.get(started["y"].id).status.state != "error"
     finally:
+        sup.shutdown()
+
+
+@needs_ray
+def test_a_silent_actor_is_killed_and_restarted(cluster, models_dir):
+    """A Ray actor stopped (SIGSTOP of its process: a deadlock in native code) while its decoder runs sends no status:
+    after ``hung_kill_s`` (5 s here) the supervisor kills it (``ray.kill``) and restarts it as after a crash, its
+    ``last_error`` saying why; the new actor decodes on. A supervisor in this process (a second Ray driver)."""
+    c, _, _ = cluster
+    sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=2, restart_backoff=0.2, backend="ray",
+                     backend_options={"address": c.address, "listen_host": "127.0.0.1", "start_timeout": 90})
+    sup.hung_kill_s = 5.0
+    name = unique("ray-silent")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    pusher = Pusher(outlet, seed=8)
+    pusher.start()
+    try:
+        x = sup.start(DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru"}))
+        until(lambda: x.status.state == "running" and x.status.counters.samples_out > 0, 120, "X decoding")
+        pid = x.worker["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            until(lambda: x.restarts == 1 and x.status.state == "running" and (x.worker or {}).get("pid") != pid
+                  and x.status.counters.samples_out > 0, 120, "X killed, restarted and decoding again")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        assert "sent no status for" in x.last_error and "(hung; the limit is 5 s): killed by the supervisor" in \
+            x.last_error, x.last_error
+    finally:
+        pusher.halt.set()
+        pusher.join(5)
         sup.shutdown()
