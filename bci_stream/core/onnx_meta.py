@@ -110,10 +110,14 @@ def _graph_locations(graph: memoryview) -> list[str]:
 
 def external_data(path: Path | str) -> list[str]:
     """The files the ONNX model at ``path`` keeps tensors in (``external_data`` locations, ``"?"`` for one marked
-    external without a location), [] for a self-contained model; OnnxFormatError when it is not one."""
+    external without a location), [] for a self-contained model; OnnxFormatError when it is not one, also one with no
+    graph at all (an empty file reads as a message of no fields: before, a 0-byte ``model.onnx`` whose card held its
+    sha256 was listed as a valid model, and only a POST found it could not load: audit s63fault F2)."""
     buf = memoryview(Path(path).read_bytes())
-    return sorted({loc for number, wire, value in _fields(buf) if number == 7 and wire == _LEN
-                   for loc in _graph_locations(value)})
+    graphs = [value for number, wire, value in _fields(buf) if number == 7 and wire == _LEN]
+    if not graphs:
+        raise OnnxFormatError("it holds no graph (field 7 of an ONNX ModelProto)" + (": it is empty" if not buf else ""))
+    return sorted({loc for graph in graphs for loc in _graph_locations(graph)})
 
 
 def per_file(table: dict[str, tuple[tuple[int, int, int], T]], path: Path, compute: Callable[[Path], T]) -> T:

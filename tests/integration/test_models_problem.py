@@ -5,6 +5,7 @@ problem and starting a decoder on it was refused (audit s59api F2): a client cho
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -31,13 +32,18 @@ def test_each_listed_model_says_whether_a_decoder_can_load_it(models_dir, tmp_pa
     onnx = truncated / "model.onnx"
     onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])
     _copy(models_dir, root, "tiny-counts", unit="counts")
+    empty = _copy(models_dir, root, "tiny-empty", sha256=hashlib.sha256(b"").hexdigest())  # its card matches its file
+    (empty / "model.onnx").write_bytes(b"")  # (before: listed as loadable, /ready 200 on it alone: audit s63fault F2)
     with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=root)) as srv, \
             httpx.Client(base_url=srv.url, timeout=60.0) as c:
         listed = {m["name"]: m for m in c.get("/models").json()["models"]}
         ready = c.get("/ready").json()
         refused = c.post("/decoders", json={"stream": {"name": "x"}, "model": "tiny-counts"})
         one, fine = c.get("/models/tiny-counts").json(), c.get("/models/tiny-gru@1.0.0").json()
-    assert set(listed) == {"tiny-gru", "tiny-truncated", "tiny-counts"}, listed
+    assert set(listed) == {"tiny-gru", "tiny-truncated", "tiny-counts", "tiny-empty"}, listed
+    assert listed["tiny-empty"]["problem"] == (f"model 'tiny-empty@1.0.0': {empty / 'model.onnx'} is not an ONNX model "
+                                               "this service reads (it holds no graph (field 7 of an ONNX ModelProto): "
+                                               "it is empty)"), listed["tiny-empty"]
     assert listed["tiny-gru"]["problem"] is None and listed["tiny-gru"]["n_chans"] == 8
     assert "sha256" in listed["tiny-truncated"]["problem"], listed["tiny-truncated"]
     assert "'counts' is not a voltage unit" in listed["tiny-counts"]["problem"], listed["tiny-counts"]
