@@ -41,7 +41,7 @@ from typing import Any
 
 from bci_stream.core.card import CARD_FILE
 from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError, PinDamagedError
-from bci_stream.core.registry import ModelEntry, ModelRegistry, open_model_folder
+from bci_stream.core.registry import ModelEntry, ModelRegistry, cached_sha256, open_model_folder, verify_files
 
 __all__ = ["PINS_ENV", "describe_pin", "drop_copies", "has_pin", "load_pinned", "pin_error", "pin_ref",
            "pinned_files", "pinned_model", "pins_root", "root_problem", "sweep_stale", "unpin", "write_pinned"]
@@ -236,7 +236,8 @@ def pinned_model(decoder_id: str, models_dir: str | Path, ref: str) -> ModelEntr
 
 def describe_pin(entry: ModelEntry, models_dir: str | Path, ref: str) -> dict[str, Any]:
     """The status ``model`` fields of the pin: ``pinned`` (it runs the decoder's own copy), and ``registry_now``
-    when the registry's ``ref`` is other bytes now (``ref`` and ``sha256``, or ``error``: not there, unreadable).
+    when the registry's ``ref`` is other bytes now (``ref`` and ``sha256``, or ``error``: not there, unreadable, its
+    files not as its card says).
     A ``name@version`` no longer there whose name is (``calibrate --overwrite`` writes the next version: a hot swap
     refers to ``name@version``) names that name's highest version (before: "not found", though the registry held a
     newer model under that name)."""
@@ -254,6 +255,7 @@ def describe_pin(entry: ModelEntry, models_dir: str | Path, ref: str) -> dict[st
                     raise gone from None
             if now.card.sha256 != entry.card.sha256:
                 fields["registry_now"] = {"ref": now.card.ref, "sha256": now.card.sha256}
+            verify_files(now, cached_sha256)  # a file corrupted in place (audit s63fault F3)
         except (ModelError, ModelUnavailableError) as exc:
             fields["registry_now"] = {"error": str(exc)}
     return fields

@@ -105,3 +105,17 @@ def test_a_pinned_name_at_version_replaced_by_the_next_version_names_it(registry
     assert now == {"ref": f"tiny-gru@{card['version']}", "sha256": card["sha256"]} and ref != now["ref"]
     shutil.rmtree(registry / "tiny-gru")
     assert f"model {ref!r} not found" in describe_pin(pinned, registry, ref)["registry_now"]["error"]
+
+
+def test_the_registry_file_corrupted_in_place_under_the_same_card_is_an_error(registry: Path):
+    """The registry's ``model.onnx`` overwritten in place, its card left as it was: the pin described nothing (the card
+    held the pinned sha256), though a new POST of that model is refused and a service restart could not run it (audit
+    s63fault F3). ``registry_now`` is the error a POST gets."""
+    entry = pin_ref("d1", registry, "tiny-gru")
+    pinned = load_pinned("d1")
+    assert describe_pin(pinned, registry, "tiny-gru") == {"pinned": True}
+    onnx = registry / "tiny-gru" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:1000])
+    now = describe_pin(pinned, registry, "tiny-gru")["registry_now"]
+    assert now["error"].startswith(f"model '{entry.card.ref}': sha256 of {onnx} is "), now
+    assert now["error"].endswith(f"says {entry.card.sha256}; the file was changed or corrupted after export"), now
