@@ -7,7 +7,10 @@ with the stream :data:`BUSY_WARN` of the time or more, or samples were lost whil
 :data:`BACKLOG_FULL` of the inlet's buffer (``options.max_buffer_s``: the oldest samples are dropped). The warning
 names the busy fraction, the samples lost in the window, the work per sample against the sample period, and what to
 do; it is logged once per episode and ends (logged, an event with message null) once the window's ``busy`` is below
-:data:`BUSY_END` with no loss at a full buffer.
+:data:`BUSY_END` with no loss at a full buffer. A loss at a full buffer while the decoder is not saturated (``busy``
+below :data:`BUSY_END`, its backlog since drained below a tenth of the buffer) is a burst, said as one: more than
+``max_buffer_s`` came at once, or the worker did not run; the remedy is a longer buffer (before, it was blamed on the
+decoder's speed, with a smaller model as the advice: audit s63fault F1).
 """
 
 from __future__ import annotations
@@ -103,6 +106,14 @@ class SaturationWatch:
                     f"keeps max_buffer_s={self.max_buffer_s:g} s and drops the oldest). Spread the streams over more "
                     "shared workers (setting shared_workers), give this one a dedicated worker (options.worker "
                     "'dedicated') on a host with the cores for it, or use a smaller model")
+        caught_up = f.get("backlog_samples", 0) < (1 - BACKLOG_FULL) * self.max_buffer_s * max(self.sfreq, 0.0)
+        if lost and caught_up and busy < BUSY_END and (worker is None or worker < BUSY_END):  # a burst (module doc)
+            return (f"{lost} sample(s) lost in the last {f.get('window_s', 0):.0f} s to the inlet's buffer (it keeps "
+                    f"max_buffer_s={self.max_buffer_s:g} s and drops the oldest; its backlog reached "
+                    f"{f.get('backlog_max', 0)} sample(s)) while the decoder was not saturated (busy {busy:.0%}): "
+                    "more than max_buffer_s of samples came at once (a sender pushing what it held during a pause) or "
+                    "this worker did not run meanwhile (a stopped or starved process). Raise options.max_buffer_s to "
+                    "hold such bursts, or have the sender push its samples as it takes them")
         nominal = f" (the stream's nominal rate: {self.sfreq:g} Hz)" if self.sfreq > 0 else ""
         cost = f"{1e3 * busy / rate:.2f} ms of work per sample" if rate > 0 else "no sample decoded"
         period = f" against a sample period of {1e3 / self.sfreq:.2f} ms" if self.sfreq > 0 and rate > 0 else ""

@@ -12,9 +12,9 @@ from bci_stream.service.saturation import SaturationWatch
 
 
 def figures(busy: float | None, lost: int = 0, backlog_max: int = 0, window_s: float = 10.0,
-            rate: float = 200.0) -> dict[str, Any]:
+            rate: float = 200.0, backlog: int | None = None) -> dict[str, Any]:
     return {"window_s": window_s, "input_rate_hz": rate, "busy": busy, "samples_lost": lost,
-            "backlog_samples": backlog_max, "backlog_max": backlog_max}
+            "backlog_samples": backlog_max if backlog is None else backlog, "backlog_max": backlog_max}
 
 
 def test_said_once_per_episode_with_its_figures_and_ended(caplog: pytest.LogCaptureFixture) -> None:
@@ -43,3 +43,22 @@ def test_a_short_window_or_a_loss_without_a_full_backlog_says_nothing() -> None:
     assert watch.describe(1.0)["warning"] is None  # a gap of the sender: the backlog never near max_buffer_s
     said = watch.describe(2.0)["warning"]  # lost at a full buffer, whatever busy says
     assert said is not None and "500 sample(s) lost" in said and "dedicated worker" not in said
+
+
+def test_a_burst_beyond_the_buffer_is_said_as_one_not_as_a_slow_decoder() -> None:
+    """A sender frozen 40 s flushes its samples in one push: 5,000 lost at a full buffer with the decoder busy 1 %
+    (audit s63fault F1: the warning said it "cannot keep up" and advised a smaller model), its backlog drained since.
+    The loss is said; the advice is the buffer's. Busy, or still behind (a flood, not a burst): the decoder's."""
+    burst = figures(0.01, lost=5000, backlog_max=15000, rate=1608.0, backlog=0)
+    watch = SaturationWatch(lambda now: burst, 500.0, 30.0, lambda kind, **f: None, "decoder x", shared=True)
+    said = watch.describe(0.0)["warning"]
+    assert said.startswith("5000 sample(s) lost in the last 10 s to the inlet's buffer (it keeps max_buffer_s=30 s and "
+                           "drops the oldest; its backlog reached 15000 sample(s)) while the decoder was not saturated "
+                           "(busy 1%)"), said
+    assert "Raise options.max_buffer_s" in said and "cannot keep up" not in said and "smaller model" not in said
+    saturated = SaturationWatch(lambda now: figures(0.99, lost=5000, backlog_max=15000), 500.0, 30.0,
+                                lambda kind, **f: None, "decoder x")
+    assert "cannot keep up" in saturated.describe(0.0)["warning"]
+    behind = SaturationWatch(lambda now: figures(0.4, lost=5000, backlog_max=15000, backlog=14000), 500.0, 30.0,
+                             lambda kind, **f: None, "decoder x")  # the window's start idle: busy low so far
+    assert "cannot keep up" in behind.describe(0.0)["warning"]
