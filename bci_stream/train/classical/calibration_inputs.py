@@ -194,13 +194,13 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
     absent = absent_events(label_map, events)  # near_names: the event a typo likely meant (case, blanks, TYPE/)
     not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: {_event_listing(events)})"
                     f"{near_names(absent, events)}" if absent else "")
-    out_runs, left_out = [], []
+    out_runs, left_out, late_notes = [], [], []
     for rec, idx, (data, stretches) in runs:
         cue_map, span = {str(k): v for k, v in label_map.items()}, max(EVAL_TIMES)
         trials = trials_of(rec.events, cue_map, labels, rec.n_times, rec.sfreq, min_after_s=span)
         if late := len(trials_of(rec.events, cue_map, labels, rec.n_times, rec.sfreq)) - len(trials):
-            notes.append(f"{Path(rec.source).name}: {late} cue(s) less than {span:g} s before the file's end left out "
-                         f"(a trial is scored up to {span:g} s after its cue)")
+            late_notes.append(f"{Path(rec.source).name}: {late} cue(s) less than {span:g} s before the file's end "
+                              f"left out (a trial is scored up to {span:g} s after its cue)")
         spans = bad_spans(rec.events, stretches, rec.sfreq, bad_events, cues={k for k, v in cue_map.items() if v})
         trials, left = leave_out(trials, spans, rec.sfreq, labels, rec.source)
         left_out.append(left)
@@ -208,8 +208,9 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
                             source=rec.source))
     bad_notes = check_bad_events(bad_events, label_map, [ev for rec in recs for ev in rec.events],
                                  marked={why for left in left_out for why in left.overlapped}, error=CalibrationError)
-    notes += [left.sentence() for left in left_out if left.n] + bad_notes
+    notes += late_notes + [left.sentence() for left in left_out if left.n] + bad_notes
     why = "".join(f"; {left.sentence()}" for left in left_out if left.n)  # for the refusals below
+    late = "".join(f"; {n}" for n in late_notes)  # (before, a refusal counted the cues kept only: audit s63readme F2)
     counts = {name: int(sum((r.trials.classes == k).sum() for r in out_runs)) for k, name in enumerate(labels)}
     have = [n for n, c in counts.items() if c > 0]
     if absent:  # the cause first: events --labels names that no file has
@@ -219,7 +220,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
         raise CalibrationError(
             f"{'only one class' if have else 'no class'} present in the files: cues per class {counts} (cues "
             f"at least {max(EVAL_TIMES):g} s before a file's end{', not left out' if why else ''}); --labels must "
-            f"map events of at least two classes that occur{why}")
+            f"map events of at least two classes that occur{why}{late}")
     if emptied := [left.source for left, r in zip(left_out, out_runs) if len(r.trials) == 0 and left.n]:
         raise CalibrationError(f"no usable trial left in {', '.join(emptied)}: every cue's span overlaps data marked "
                                f"bad{why}; leave the file out, or check its marks")
@@ -229,7 +230,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
     if few:
         raise CalibrationError(
             f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}"
-            f"{', after leaving out the bad ones' if why else ''}); record more runs{why}")
+            f"{', after leaving out the bad ones' if why else ''}"
+            f"{', after leaving out those too near a file end' if late else ''}); record more runs{why}{late}")
     if not channels:
         notes.append(channel_pick_note(wanted, channel_names is not None))
     if (pair := repeated_run(recs)) is not None:  # after the label checks: a copy made to rename events is named so

@@ -254,3 +254,23 @@ def test_bad_labels_and_name(tmp_path: Path) -> None:
     # repeated --labels are merged (audit s44b: the last one alone was kept): both events are looked for
     _assert_error(_run([str(R05), "--labels", "T1=fists", "--labels", "T9=feet", "--name", "x", "--out",
                         str(tmp_path)]), "--labels names event(s) ['T9'] not in the files")
+
+
+def test_too_few_trials_after_leaving_out_cues_near_a_file_end_says_so(tmp_path: Path) -> None:
+    """A recording that ends 1 s after its 4th feet cue: that cue is left out (a trial is scored up to 3 s after its
+    cue), so 3 are left. The refusal counted only the cues kept and advised more runs (audit s63readme F2); it says
+    which were left out and why now."""
+    from bci_stream.io import load_recording
+    from bci_stream.io.npz import save_npz
+    from bci_stream.io.recording import Recording
+
+    rec = load_recording(R05)
+    feet = [e.onset for e in rec.events if e.description == "T2"]
+    end = feet[3] + int(rec.sfreq)  # 1 s after the 4th feet cue
+    cut = Recording(data=rec.data[:, :end], sfreq=rec.sfreq, ch_names=rec.ch_names,
+                    events=[e for e in rec.events if e.onset < end], source=str(R05))
+    path = save_npz(cut, tmp_path / "short.npz")
+    res = _run([str(path), "--labels", LABELS, "--name", "x", "--out", str(tmp_path)])
+    _assert_error(res, "fewer than 4 trials for class(es) {'feet': 3} (cues per class {'fists': ")
+    assert "after leaving out those too near a file end); record more runs; short.npz: 1 cue(s) less than 3 s before " \
+        "the file's end left out (a trial is scored up to 3 s after its cue)" in res.output, res.output
