@@ -40,13 +40,19 @@ def test_a_recalibration_keeps_the_version_it_replaces_and_a_decoder_pinned_to_i
     assert (f"--overwrite: replacing model s01@1.0.0 (sha256 {first.sha256[:12]}) in {models / 's01'}; it is kept "
             f"in {models / 's01' / '1.0.0'} (s01@1.0.0 still resolves; remove that folder once nothing asks for that "
             "version)") in out, out
-    calibrate(models, ("05", "09"), "--overwrite")  # a third: both earlier versions kept, side by side
+    out = calibrate(models, ("05", "09"), "--overwrite")  # a third: both earlier versions kept, side by side
+    assert "other files are kept" not in out, out  # 1.0.0/ is calibrate's own (before: warned of, audit s63readme F3)
+    (models / "s01" / "NOTES.txt").write_text("the lab's notes on s01")
+    out = calibrate(models, ("05", "06", "09"), "--overwrite")  # a fourth: the lab's file is named, the versions not
+    assert ("the folder's other files are kept from the version this one replaces (NOTES.txt): check that they "
+            "describe this model, or remove them") in out, out
     registry = ModelRegistry(models)
     entries, problems = registry.scan()
     assert problems == [] and [(e.card.ref, e.directory.relative_to(models)) for e in entries] == [
-        ("s01@1.0.0", Path("s01/1.0.0")), ("s01@1.0.1", Path("s01/1.0.1")), ("s01@1.0.2", Path("s01"))]
+        ("s01@1.0.0", Path("s01/1.0.0")), ("s01@1.0.1", Path("s01/1.0.1")), ("s01@1.0.2", Path("s01/1.0.2")),
+        ("s01@1.0.3", Path("s01"))]
     assert registry.get("s01@1.0.0").card.sha256 == first.sha256  # the same bytes, verified
-    assert registry.get("s01").card.version == "1.0.2"
+    assert registry.get("s01").card.version == "1.0.3"
     assert (models / "s01" / "1.0.0" / "report" / "report.json").is_file()  # kept whole, its report too
 
     pinned = {"id": "pinned", "stream": {"name": unique("never")}, "model": "s01@1.0.0",

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.card import CARD_FILE
+
 
 def chance_headline(chance: dict) -> tuple[str, float]:
     """The "chance" level a reader compares accuracies with: the majority class's share when the classes are
@@ -225,8 +227,12 @@ WRITTEN = ("model.onnx", "model.step1.onnx", "model.json", "report")
 def carried_warning(model_dir: Path) -> list[str]:
     """A warning naming the files of an existing ``model_dir`` other than :data:`WRITTEN`, which the new version
     keeps (a README, notes of the lab's): they may describe the replaced model (audit s46: a copy of the bundled
-    eegmmidb-s001 recalibrated on S002's runs kept its README on S001's data and figures); [] when none."""
-    kept = sorted(p.name for p in model_dir.iterdir() if p.name not in WRITTEN) if model_dir.is_dir() else []
+    eegmmidb-s001 recalibrated on S002's runs kept its README on S001's data and figures); [] when none. The earlier
+    versions ``--overwrite`` keeps whole in folders of their own (a card inside: ``OUT/NAME/1.0.0/``) are calibrate's,
+    not the lab's: not named (before, a second ``--overwrite`` warned of ``1.0.0`` and advised removing the folder a
+    decoder pinned to ``NAME@1.0.0`` needs: audit s63readme F3)."""
+    kept = sorted(p.name for p in model_dir.iterdir() if p.name not in WRITTEN and not p.name.startswith(".")
+                  and not (p / CARD_FILE).is_file()) if model_dir.is_dir() else []
     if not kept:
         return []
     return [f"the folder's other files are kept from the version this one replaces ({', '.join(kept)}): check that "
