@@ -4,6 +4,7 @@ surrogates)."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -96,6 +97,65 @@ class BodyLimit:
             return first.pop() if first else await receive()
 
         await self.app(scope, replayed, send)
+
+
+class DuplicateKeys:
+    """ASGI middleware: a JSON body (POST, PUT, PATCH) that names a key twice in one object gets 422 naming it. The
+    JSON parser keeps the last value (``{"model": "a", "model": "b"}`` ran model b: audit s63fault F4); RFC 8259 leaves
+    such a body's meaning undefined, and a client that sent it most likely has a bug. A body that is not JSON goes on
+    to the route, whose validation says why."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH") or not _json_body(scope):
+            await self.app(scope, receive, send)
+            return
+        messages, body, more = [], bytearray(), True
+        while more:  # the whole body (BodyLimit, outside, holds it to max_request_bytes), handed on as it came
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":  # the client left: the app sees that
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if (key := duplicate_key(bytes(body))) is not None:
+            detail = [{"type": "json_duplicate_key", "loc": ["body", key],
+                       "msg": f"the JSON body names the key {key!r} twice in one object: which value is meant is "
+                              "undefined (RFC 8259); send each key once"}]
+            await JSONResponse(status_code=422, content={"detail": json_safe(detail)})(scope, receive, send)
+            return
+
+        async def replayed() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replayed, send)
+
+
+def _json_body(scope: Scope) -> bool:
+    """The request's Content-Type is one FastAPI reads as JSON: ``application/json`` or ``application/<name>+json``."""
+    kind = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key ``body`` (JSON) names twice in one object; None when none does, or when it is no JSON."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):  # not JSON (the route's validation says why), or too deep for Python
+        return None
+    return found[0] if found else None
 
 
 def json_safe(value: Any) -> Any:

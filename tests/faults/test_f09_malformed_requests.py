@@ -110,6 +110,13 @@ def cases(victim_id: str, sha256: str) -> list[tuple[str, str, bytes | None, str
         ("GET", "/decoders/..%2F..%2Fetc%2Fpasswd", None, None, {404}, ""),
         ("DELETE", "/decoders/%00", None, None, {404}, ""),
         ("GET", "/decoders/%F0%9F%92%A9", None, None, {404}, ""),
+        # a key named twice in one object: the last value won (audit s63fault F4)
+        ("POST", "/decoders", b'{"stream": {"name": "x"}, "model": "tiny-gru", "model": "tiny-lstm"}',
+         "application/json", {422}, "names the key 'model' twice in one object"),
+        ("POST", "/decoders", b'{"stream": {"name": "x", "name": "y"}, "model": "tiny-gru"}',
+         "application/vnd.api+json; charset=utf-8", {422}, "names the key 'name' twice"),
+        ("PUT", f"{d}/model", b'{"model": "tiny-gru", "model": "tiny-gru"}', "application/json", {422},
+         "'model' twice"),
         # wrong content types and methods
         ("POST", "/decoders", json.dumps(VALID).encode(), "text/plain", {422}, "got Content-Type 'text/plain'"),
         ("POST", "/decoders", b"stream=x&model=tiny-gru", "application/x-www-form-urlencoded", {422},
