@@ -265,7 +265,9 @@ class RecordingStatus(BaseModel):
     write_error: str | None = Field(None, description="Why the file is not being written now, naming it and the "
                                     "cause (None while it is: writing resumes once it can).")
     marker_counts: dict[str, int] = Field(description="Markers recorded, by value (the event names calibrate's "
-                                          "--labels maps).")
+                                          "--labels maps): the 50 most frequent values.")
+    unlisted_marker_values: int = Field(0, description="Distinct marker values recorded beyond those marker_counts "
+                                        "lists (e.g. a trial number stamped into each marker).")
     notes: list[str]
     summary: list[str] = Field(description="Once it ended: the lines bci-stream record prints at the end (naming "
                                "the request's fields where it names its flags).")

@@ -10,6 +10,19 @@ from bci_stream.service.markers import MarkerHub
 from bci_stream.service.recorder import Recorder
 
 
+#: Distinct marker values a recording's status and summary list, the most frequent first (every marker is counted
+#: and recorded): a stimulus program stamping a trial number into each marker made a 20,000-marker session's status
+#: 600 kB, sent whole at every poll (audit s63fault F5).
+MAX_LISTED = 50
+
+
+def listed(counts: dict[str, int], limit: int = MAX_LISTED) -> tuple[dict[str, int], int]:
+    """The ``limit`` most frequent values of ``counts`` (ties: the first seen first) and how many other distinct
+    values there are."""
+    top = dict(collections.Counter(counts).most_common(limit))
+    return top, len(counts) - len(top)
+
+
 class MarkerCount:
     """The recorder as the marker hub sees it, each marker value counted on its way into the file (the summary lists
     them: the event names ``calibrate --labels`` maps)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bci_stream.service.record_markers import listed
 
 if TYPE_CHECKING:
     from bci_stream.service.record_only import RecordOnly, RecordTotals
@@ -35,7 +36,9 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
              + (f", {totals.gaps} gap(s) over {rec.gaps.threshold_s:g} s" if totals.gaps else "")
              + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
     if totals.markers:
-        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(rec.values.counts.items()))
+        shown, others = listed(rec.values.counts)
+        rest = f", and {others} other value(s) ({totals.markers - sum(shown.values())} marker(s))" if others else ""
+        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(shown.items())) + rest
                      + marker_rule(stream))
     lines += [f"note: {n}" for n in rec.notes]
     if totals.unrecorded or totals.unrecorded_markers:

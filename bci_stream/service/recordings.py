@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from bci_stream.core.open_files_shortage import with_shortage
+from bci_stream.service.record_markers import listed
 
 if TYPE_CHECKING:
     from bci_stream.core.spec import StreamSelector
@@ -140,7 +141,8 @@ class Recording:
             "gaps": t.gaps, "backward_steps": t.backward_steps, "stalled_s": t.stalled_s,
             "unrecorded_samples": t.unrecorded, "unrecorded_markers": t.unrecorded_markers,
             "write_error": t.write_error,
-            "marker_counts": _copy(rec.values.counts) if rec.values is not None else {},
+            **dict(zip(("marker_counts", "unlisted_marker_values"),
+                       listed(_copy(rec.values.counts)) if rec.values is not None else ({}, 0))),
             "notes": list(rec.notes), "summary": list(self.summary),
             "created": self.created, "ended": self.ended,
         }

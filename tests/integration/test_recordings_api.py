@@ -81,8 +81,8 @@ def test_a_recording_started_and_stopped_over_http_holds_every_sample_in_order_w
     end = done.json()
     path = rec_dir / "s01" / "run1.xdf"
     assert (end["state"], end["error"], end["path"]) == ("stopped", None, str(path))
-    assert (end["samples"], end["markers"], end["lost_samples"], end["marker_counts"]) == (
-        n, 2, 0, {"left": 1, "right": 1})
+    assert (end["samples"], end["markers"], end["lost_samples"], end["marker_counts"],
+            end["unlisted_marker_values"]) == (n, 2, 0, {"left": 1, "right": 1}, 0)
     assert end["summary"][:2] == [  # the lines bci-stream record prints at the end
         f"recorded {path}: {n} samples of '{name}' (10.0 s at 250 Hz), 2 markers from '{name}-stim'; lost 0 samples "
         "in the timestamps", "markers: 'left' x1, 'right' x1"]
