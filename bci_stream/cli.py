@@ -146,7 +146,8 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
     """Stream synthetic EEG (type EEG, µV) with cued motor-imagery trials, and cues on NAME-markers."""
     from bci_stream.sim.player import run_simulator
 
-    click.echo(f"streaming '{name}' ({n_chans} ch, {sfreq:g} Hz, µV) and markers on '{name}-markers'; Ctrl-C to stop")
+    until = "Ctrl-C to stop" if duration is None else f"for {duration:g} s (Ctrl-C stops it sooner)"
+    click.echo(f"streaming '{name}' ({n_chans} ch, {sfreq:g} Hz, µV) and markers on '{name}-markers'; {until}")
     try:
         n = run_simulator(name=name, n_chans=n_chans, sfreq=sfreq, duration=duration, seed=seed,
                           chunk_size=chunk_size, source_id=source_id, line_freq=line_freq or None)

@@ -40,7 +40,7 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
     from bci_stream.train.dataset import prepare_dataset
     from bci_stream.train.evaluate.report import write_report
     from bci_stream.train.run_export import export_noted
-    from bci_stream.train.run_outputs import TRAINING_FILES, export_dir
+    from bci_stream.train.run_outputs import TRAINING_FILES, export_dir, exported_model
     from bci_stream.train.stages import plan_stages
 
     run_dir = Path(run_dir).resolve()
@@ -61,8 +61,8 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
     if (why := out_folder_problem(target, "export folder (export.dir)")) is not None:
         raise RunExportError(why)
     if not overwrite and (target / "model.json").exists():
-        raise RunExportError(f"export folder {target} (export.dir of the run's config) already holds a model; pass "
-                             "--overwrite to replace it")
+        raise RunExportError(f"export folder {target} (export.dir of the run's config) already holds a model "
+                             f"({exported_model(target)}); pass --overwrite to replace it")
     digests = json.loads((run_dir / TRAINING_FILES).read_text(encoding="utf-8"))["files_sha256"]
     for split, paths in ((s, config.data_files(s)) for s in ("train", "validation", "test")):
         for path, digest in zip(paths, digests.get(split, [])):

@@ -66,7 +66,8 @@ def test_a_run_is_exported_later_as_train_would_have(exported) -> None:
     assert json.loads((run / "report.json").read_text())["export"]["ref"] == "tiny-s001-gru@1.0.0"
 
     again = CliRunner().invoke(main, ["export", str(run)])  # a model there: refused, unless --overwrite
-    assert again.exit_code == 2 and "already holds a model; pass --overwrite" in again.output, again.output
+    assert again.exit_code == 2 and f"already holds a model (tiny-s001-gru@1.0.0 (sha256 {now['sha256'][:12]}…)); " \
+        "pass --overwrite" in again.output, again.output  # named, as train and calibrate name it
     assert CliRunner().invoke(main, ["export", str(run), "--overwrite"]).exit_code == 0
 
 
