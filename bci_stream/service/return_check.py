@@ -18,11 +18,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pylsl
+from pylsl.util import LostError
 
+from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.instance_check import FullInfoRead
+from bci_stream.service.unsettled import resume_gaps
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bci_stream.core.spec import DecoderSpec
     from bci_stream.lsl.liblsl import ChunkPuller
+    from bci_stream.lsl.source import ClockOffset
+    from bci_stream.service.ring import OutputRing
+    from bci_stream.service.decoding import StreamDecoder
     from bci_stream.core.status import WorkerStatus
     from bci_stream.service.reopen import InletOpen
     from bci_stream.service.reporter import StatusReporter
@@ -46,6 +55,15 @@ class ReturnCheck:
     reporter: StatusReporter
     monitor: SourceMonitor | None
     puller: ChunkPuller | None = None
+    inlet: pylsl.StreamInlet | None = None
+    decoder: StreamDecoder | None = None
+    owed_since: float | None = None  # a restarted worker's, its predecessor having published nothing (count_owed)
+    count_owed: Callable[[np.ndarray], None]
+    clock: ClockOffset | None = None
+    ring: OutputRing | None = None
+    spec: DecoderSpec
+    sfreq: float
+    generation: int
     held: tuple[np.ndarray, np.ndarray, float, float] | None = None
     #: while the instance liblsl re-subscribed to waits for its check: its first chunk's first stamp, arrival, the
     #: arrival of the data before it and its last stamp (what :meth:`after_data` takes once it is checked)
@@ -153,12 +171,49 @@ class ReturnCheck:
     def drop_held(self) -> None:
         """The decoder ends with a chunk held (pulled, never decoded): its samples are counted as lost, said in the
         log and the recording (``held_lost``). Before, they were in no counter of the final status. So are the rows
-        its puller held (a run of stamps liblsl deduced from 0 that no stamped sample followed)."""
+        its puller held (a run of stamps liblsl deduced from 0 that no stamped sample followed), and the input that
+        waited in its inlet when it ends before it pulled any (:meth:`drop_unpulled`)."""
+        self.drop_unpulled()
         if (puller := self.puller) is not None and puller.pending():
             self._count_lost(puller.flush()[1], "a stamped sample after stamps liblsl deduced from 0")
         if (held := self.take_held()) is not None:
             self._count_lost(held[1], "its outlet instance's check" if self.verify_pending is not None
                              or self.check_pending is not None else "its clock offset")
+
+    def drop_unpulled(self, limit: int = 1 << 24) -> None:
+        """The decoder ends before this worker generation pulled any input: stopped (a DELETE, the service's end)
+        while it waited for a consumer of its decoded stream (``options.wait_for_consumer_s``, or a restarted worker's
+        window for its consumers to re-subscribe), its input waiting in the inlet. Those samples (at most ``limit``)
+        are pulled and counted lost, with the gap before them that its first chunk would have counted (a restarted
+        worker's: since its last generation's last output); before, they were in no counter (audit s63fault F8: 1,000
+        of 1,000 samples held by a wait, 1,275 after a restart)."""
+        puller = self.puller
+        if puller is None or self.inlet is None or self.clock is None or self.status.counters.samples_in:
+            return
+        chunks, n = [], 0
+        try:
+            while n < limit and len(ts := puller.pull(0.0)[1]):
+                chunks.append(ts.copy())
+                n += len(ts)
+        except LostError:  # the source is gone: what was pulled is counted
+            pass
+        if not chunks:
+            return
+        ts = np.concatenate(chunks)
+        if self.decoder is not None:  # attached (its tracker resumed after the last generation's output)
+            gaps = self.decoder.gaps
+            if self.owed_since is not None:  # a restarted worker whose predecessor published nothing
+                self.count_owed(ts)
+        else:  # stopped before it attached (a shared worker's start): the same accounting, here
+            gaps, offset = GapTracker(self.sfreq, self.spec.options.gap_threshold_s), self.clock.offset
+            since = self.owed_since
+            if since is not None and since < float(self.clock.mapped(ts[:1])[0]):
+                gaps.resume_after(since - offset)
+            elif since is None and self.ring is not None and self.generation > 1:
+                resume_gaps(self.ring, gaps, offset)
+        gaps.split(ts, self.status.counters)
+        gaps.settle(self.status.counters, final=True)
+        self._count_lost(ts, "a consumer of its decoded stream (it was stopped before it decoded)")
 
     def _count_lost(self, ts: np.ndarray, why: str) -> None:
         """Pulled samples stamped ``ts`` that the ending decoder never decoded (they waited for ``why``): counted in
