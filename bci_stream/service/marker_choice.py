@@ -56,6 +56,23 @@ def marker_predicate(options: MarkerOptions, input_name: str, hostname: str,
     return " or ".join(f"({p})" for p in beside)
 
 
+def own_input_reason(options: MarkerOptions, input_info: pylsl.StreamInfo | None) -> str | None:
+    """Why a marker selector that the input stream ``input_info`` itself matches finds nothing there (that stream is
+    never read as markers: :func:`marker_predicate` leaves it out), said as the follower's ``reason`` while it looks
+    for another (before, ``searching`` for ever with no reason: audit s63fault F7); None for any other selector."""
+    sel = options.stream
+    if sel is None or input_info is None:
+        return None
+    own = {"name": input_info.name(), "type": input_info.type(), "source_id": input_info.source_id(),
+           "hostname": input_info.hostname()}
+    if any(value and value != own[key] for key, value in
+           (("name", sel.name), ("type", sel.type), ("source_id", sel.source_id), ("hostname", sel.hostname))):
+        return None
+    given = build_predicate(sel.name, sel.type, sel.source_id, sel.hostname)
+    return (f"the marker selector {given} matches the input stream {input_info.name()!r} itself, which is never read "
+            "as markers: waiting for another stream it matches (select the marker stream by its own name or source_id)")
+
+
 def derived_from(marker_source_id: str, source_id: str) -> bool:
     """Whether a marker stream's source_id is derived from an input's (``OWN_SOURCE_IDS``); never for no source_id."""
     return bool(source_id) and marker_source_id in {source_id + s for s in OWN_SOURCE_IDS}

@@ -64,7 +64,7 @@ from bci_stream.core.spec import MarkerOptions
 from bci_stream.io.marker_codes import ZERO, TriggerEdges, marker_values, zero_is_event  # the XDF reader's
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, unmapped_warning
-from bci_stream.service.marker_choice import MarkerChoice, marker_predicate, too_wide  # marker_predicate: re-exported
+from bci_stream.service.marker_choice import MarkerChoice, marker_predicate, own_input_reason, too_wide  # (re-exported)
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import NOTHING_KEPT, Kept, ScorerSetup, follow_swap, make_scorer
 
@@ -266,6 +266,7 @@ class MarkerHub:
         zero = scorer is not None and zero_is_event(scorer.config.marker_map)  # a class coded 0: its 0s are cues
         follower = MarkerFollower(marker_predicate(options, input_name, hostname, input_info), time_correction,
                                   zero=zero, choice=MarkerChoice.for_input(options, input_name, hostname, input_info))
+        follower.reason = own_input_reason(options, input_info)  # a selector of the input itself: said while searching
         follower.start()
         return cls(follower, scorer, why_off, recorder, unfollowed_since, setup)
 

@@ -60,7 +60,7 @@ from bci_stream.lsl.visible import not_found_message
 from bci_stream.lsl.units import read_units, recorded_channels, recording_check
 from bci_stream.lsl.gaps import GapTracker
 from bci_stream.service.caps import channels_refusal
-from bci_stream.service.marker_choice import MarkerChoice
+from bci_stream.service.marker_choice import MarkerChoice, own_input_reason
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.record_markers import MarkerCount
 from bci_stream.service.record_return import ReturnWait
@@ -198,6 +198,7 @@ class RecordOnly:
                                         names.get("marker_source_id", names["marker_stream"]))
         follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname(), full), "auto", raw=True,
                                   choice=choice)
+        follower.reason = own_input_reason(options, full)  # a selector of the input itself: said while searching
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
         # the data before the clock probe (0.6 s here, 2-4 s on a loaded host): samples come from the open, not before
         self.inlet.open_stream(timeout=10.0)

@@ -268,11 +268,15 @@ def test_a_marker_selector_that_matches_the_eeg_stream_itself_never_follows_it(s
     time.sleep(1.5)  # a follower that took the EEG stream would be connected and counting by now
     assert handle.status.markers["state"] == "searching" and handle.status.markers["received"] == 0, \
         handle.status.markers
+    assert handle.status.markers["reason"] == (  # said (before: null, audit s63fault F7)
+        f"the marker selector source_id='{name}-src' and hostname='{socket.gethostname()}' matches the input stream "
+        f"'{name}' itself, which is never read as markers: waiting for another stream it matches (select the marker "
+        "stream by its own name or source_id)"), handle.status.markers["reason"]
     # mne-lsl's annotations beside it share its source_id: the selector matches them too, and they are followed
     sibling = pylsl.StreamOutlet(make_stream_info(f"{name}-annotations", "annotations", ["T1", "T2"],
                                                   pylsl.IRREGULAR_RATE, f"{name}-src", channel_format="double64"))
     wait_for(lambda: handle.status.markers["state"] == "connected", 30, "the annotations followed")
-    assert handle.status.markers["stream"]["name"] == f"{name}-annotations"
+    assert handle.status.markers["stream"]["name"] == f"{name}-annotations" and handle.status.markers["reason"] is None
     del outlet, sibling
 
 
