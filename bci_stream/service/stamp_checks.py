@@ -12,7 +12,8 @@ and the recording's events; decoding goes on):
   least :data:`STEPS_PER_WINDOW` times the longest step between stamps (a sender stamping chunks of 0.4 s once needs
   20 s for its stair-case not to bias the figure; chunks of over :data:`BREAK_S` stamped once step by more than it,
   so each starts a new window: such a sender is not measured, no figure and no warning); off the nominal rate by
-  more than :data:`RATE_TOLERANCE` is said (and ends within half of it). A crystal is off by far less (0.01 %), and
+  more than :data:`RATE_TOLERANCE` is said (and ends within half of it). Stamps that advance less than
+  :data:`STUCK_SPAN_S` over :data:`STUCK_SAMPLES_S` of samples (a frozen or backward clock) are said too. A crystal is off by far less (0.01 %), and
   the gap counting handles senders up to 0.5 % off. A replay faster or slower than real time (``--speed``) is also
   off, on purpose: ``bci-stream replay`` declares its speed, which is then expected, and the warning says so.
 * **Stamps on another clock.** A sender that stamps with Unix time (``time.time()``, ~1.8e9 s) or milliseconds
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_EVERY_S", "CLOCK_FAR_S", "SETTLE_S",
-           "STEPS_PER_WINDOW"]
+           "STEPS_PER_WINDOW", "STUCK_SAMPLES_S", "STUCK_SPAN_S"]
 
 #: Seconds of contiguous stamps the rate is measured over, at least.
 MIN_WINDOW_S = 10.0
@@ -49,6 +50,9 @@ SETTLE_S = 1.0
 CLOCK_FAR_S = 3600.0
 #: Seconds of the sender's stamps between two judgements of its clock.
 CLOCK_EVERY_S = 1.0
+#: A window of this many seconds of samples (at the nominal rate) whose stamps advanced less than :data:`STUCK_SPAN_S`
+#: is a sender's frozen or backward clock (a stair-case sender's stamps advance as its samples do).
+STUCK_SAMPLES_S, STUCK_SPAN_S = 2 * MIN_WINDOW_S, MIN_WINDOW_S / 2
 
 
 class StampChecks:
@@ -173,13 +177,31 @@ class StampChecks:
         self._window_done()
 
     def _window_done(self) -> None:
-        """Judge the rate when the window is long enough, and start the next one where it ended."""
+        """Judge the rate when the window is long enough, and start the next one where it ended; a window of
+        :data:`STUCK_SAMPLES_S` of samples whose stamps advanced less than :data:`STUCK_SPAN_S` is judged then
+        (:meth:`_stuck`: a frozen clock's stamps never make a window long enough)."""
         span = self._t_last - self._t0
         if span < max(MIN_WINDOW_S, STEPS_PER_WINDOW * self._max_step):
+            if span < STUCK_SPAN_S and self._n >= STUCK_SAMPLES_S * self.sfreq * self.speed:
+                self._stuck(span)
             return
         self.rate_hz = self._n / span
         self._judge()
         self._start(self._t_last)  # the next window starts where this one ended: a sender that changes is followed
+
+    def _stuck(self, span: float) -> None:
+        """The window's stamps advanced ``span`` s (< :data:`STUCK_SPAN_S`, maybe <= 0) over its samples: a sender
+        whose clock is frozen or runs backwards, or that stamps its samples alike, said as a rate warning (before,
+        nothing: its windows never grew long enough to be judged; audit s63fault F6). The next window starts here."""
+        n, nominal = self._n, self.sfreq * self.speed
+        self.rate_hz = n / span if span > 0 else None
+        how = "do not advance" if span == 0 else "run backwards" if span < 0 else f"advance only {span:.3g} s"
+        self.rate_warning = (f"the stream's timestamps {how} over {n} samples ({n / nominal:.3g} s at {nominal:g} Hz): "
+                             "the sender's clock is frozen or runs backwards, or it stamps its samples alike; the "
+                             "decoded stamps (its own) say nothing of when they were taken, so latencies and the "
+                             "placement of cues are wrong: stamp samples with pylsl.local_clock(), or push them "
+                             "without a timestamp")
+        self._start(self._t_last)
 
     def _judge(self) -> None:
         expected = self.sfreq * self.speed
