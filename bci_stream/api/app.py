@@ -17,7 +17,7 @@ from bci_stream import __version__
 from bci_stream.api import errors, host_guard
 from bci_stream.api.error_docs import errors as errors_doc
 from bci_stream.api.boot_decoders import start_configured
-from bci_stream.api.guards import BodyLimit, DuplicateKeys, HeadLimit, http_error, validation_error
+from bci_stream.api.guards import BodyLimit, HeadLimit, http_error, validation_error
 from bci_stream.api.log_redact import redact_request_logs
 from bci_stream.api.startup_log import log_startup
 from bci_stream.api.routers import control, dashboard, decoders, health, metrics, models, outputs, recordings
@@ -94,7 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 '.</p>')
         return HTMLResponse(page.replace("<body>", "<body>" + hint, 1))
 
-    app.add_middleware(DuplicateKeys)  # inside BodyLimit: a body it reads is held to max_request_bytes
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     if host_guard.applies(settings.host, settings.token):  # no token, loopback only: DNS rebinding, foreign origins
         app.add_middleware(host_guard.LoopbackHosts)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from bci_stream.api.guards import no_duplicate_keys
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.service.recordings import Recordings
 from bci_stream.service.supervisor import Supervisor
@@ -67,3 +68,6 @@ def require_token(
 
 
 Authorised = Depends(require_token)
+#: A route with a JSON body: the token first (401 before any complaint about the body), then no key named twice
+#: (:func:`~bci_stream.api.guards.no_duplicate_keys`)
+AuthorisedBody = [Authorised, Depends(no_duplicate_keys)]

@@ -256,7 +256,7 @@ def describe_pin(entry: ModelEntry, models_dir: str | Path, ref: str) -> dict[st
             if now.card.sha256 != entry.card.sha256:
                 fields["registry_now"] = {"ref": now.card.ref, "sha256": now.card.sha256}
             verify_files(now, cached_sha256)  # a file corrupted in place (audit s63fault F3)
-        except (ModelError, ModelUnavailableError) as exc:
+        except (ModelError, ModelUnavailableError, OSError) as exc:  # OSError: its file unreadable (review s63 F3)
             fields["registry_now"] = {"error": str(exc)}
     return fields
 

@@ -166,6 +166,22 @@ def test_handcrafted_malformed_requests(client, victim):
     check_victim(client, decoder_id, sender, pids_before)
 
 
+def test_a_key_named_twice_is_judged_after_the_token_and_the_route(client, server):
+    """The duplicate-key check comes after the route is found and the token checked (review s63 F4: as a middleware
+    it answered 422 to a request without the token, to an unknown path and to a wrong method)."""
+    body = b'{"stream": {"name": "x"}, "model": "tiny-gru", "model": "tiny-lstm"}'
+    headers = {"content-type": "application/json"}
+    with httpx.Client(base_url=server.url, timeout=30.0) as anonymous:
+        assert anonymous.post("/decoders", content=body, headers=headers).status_code == 401
+    assert raw(client, "POST", "/nowhere", body).status_code == 404
+    assert raw(client, "POST", "/health", body).status_code == 405
+    r = raw(client, "POST", "/decoders", body)
+    assert r.status_code == 422 and r.json()["detail"] == [{
+        "type": "json_duplicate_key", "loc": ["body", "model"],
+        "msg": "the JSON body names the key 'model' twice in one object: which value is meant is undefined (RFC 8259); "
+               "send each key once"}], r.text
+
+
 def test_oversized_and_chunked_bodies_are_refused(client):
     """A body over ``max_request_bytes`` (1 MB) gets 413, whether it announces its length or is sent
     chunked without a Content-Length (then the server stops reading at the limit)."""

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from bci_stream.api.deps import Authorised, RegistryDep, SupervisorDep
+from bci_stream.api.deps import Authorised, AuthorisedBody, RegistryDep, SupervisorDep
 from bci_stream.api.error_docs import errors
 from bci_stream.api.routers.decoders import HandleDep, check_model
 from bci_stream.api.schemas import DecoderStatus, StateChange
@@ -47,7 +47,7 @@ class StateModel(BaseModel):
                                   "decoded from the restored state (state_epoch is its epoch).")
 
 
-@router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=[Authorised],
+@router.put("/{decoder_id}/model", response_model=DecoderStatus, dependencies=AuthorisedBody,
             responses=errors(401, 404, 409, 413, 503, 504))
 def swap_model(body: ModelSwap, handle: HandleDep, supervisor: SupervisorDep, registry: RegistryDep) -> DecoderStatus:
     """Hot swap: the worker loads and warms the new model beside the running one, then switches between
@@ -94,7 +94,7 @@ def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     return StateModel(arrays=snap.arrays, model=snap.model, seq=snap.seq, state_epoch=snap.state_epoch)
 
 
-@router.put("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised],
+@router.put("/{decoder_id}/state", response_model=StateModel, dependencies=AuthorisedBody,
             responses=errors(401, 404, 409, 413, 504))
 def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names, shapes and ``model.sha256``, which

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
-from bci_stream.api.deps import Authorised, RecordingsDep, RegistryDep, SupervisorDep
+from bci_stream.api.deps import Authorised, AuthorisedBody, RecordingsDep, RegistryDep, SupervisorDep
 from bci_stream.api.error_docs import errors
 from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import Created, DecoderStatus, StateChange
@@ -66,7 +66,7 @@ def get_handle(decoder_id: str, supervisor: SupervisorDep) -> DecoderHandle:
 HandleDep = Annotated[DecoderHandle, Depends(get_handle)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=[Authorised],
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Created, dependencies=AuthorisedBody,
              responses=errors(401, 409, 413, 429, 503))
 def create_decoder(spec: DecoderSpec, supervisor: SupervisorDep, registry: RegistryDep, recordings: RecordingsDep,
                    response: Response) -> Created:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from bci_stream.api.deps import Authorised, RecordingsDep, SupervisorDep
+from bci_stream.api.deps import Authorised, AuthorisedBody, RecordingsDep, SupervisorDep
 from bci_stream.api.error_docs import errors
 from bci_stream.api.record_claims import claim_refusal
 from bci_stream.api.schemas import RecordingStatus
@@ -83,7 +83,7 @@ def _refused(field: str, why: str) -> HTTPException:
     return HTTPException(status_code=422, detail=[{"loc": ["body", field], "msg": why, "type": "value_error"}])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordingStatus, dependencies=[Authorised],
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordingStatus, dependencies=AuthorisedBody,
              responses=errors(401, 413, 429, 503))
 def create_recording(spec: RecordingSpec, recordings: RecordingsDep, supervisor: SupervisorDep,
                      response: Response) -> RecordingStatus:

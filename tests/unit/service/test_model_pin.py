@@ -119,3 +119,15 @@ def test_the_registry_file_corrupted_in_place_under_the_same_card_is_an_error(re
     now = describe_pin(pinned, registry, "tiny-gru")["registry_now"]
     assert now["error"].startswith(f"model '{entry.card.ref}': sha256 of {onnx} is "), now
     assert now["error"].endswith(f"says {entry.card.sha256}; the file was changed or corrupted after export"), now
+
+
+def test_a_registry_file_that_cannot_be_read_is_an_error_not_a_crash(registry: Path):
+    """The registry's ``model.onnx`` unreadable (EIO: a failing disk or mount; here a link to ``/proc/self/mem``,
+    whose read fails so): the decoder runs its own copy, and ``registry_now`` says why the registry's is no good
+    (review s63 F3: the OSError ended the worker's load, a crash loop into ``error``)."""
+    pin_ref("d1", registry, "tiny-gru")
+    onnx = registry / "tiny-gru" / "model.onnx"
+    onnx.unlink()
+    onnx.symlink_to("/proc/self/mem")
+    now = describe_pin(load_pinned("d1"), registry, "tiny-gru")
+    assert now["pinned"] is True and now["registry_now"]["error"], now
