@@ -161,7 +161,7 @@ class DecoderStatus(BaseModel):
     status_age_s: float | None = None
     """Seconds since the worker's latest status snapshot. A running worker sends one every ``status_interval``;
     one much older (``/ready`` lists it in ``decoders_unresponsive``) means the worker is hung (killed and restarted
-    at 60 s)."""
+    after the setting ``hung_kill_s``, 60 s by default)."""
     stall: StallStatus | None = None
     """While ``stalled``: why and for how long (None while data flow; kept in the final status of a decoder stopped
     while stalled)."""

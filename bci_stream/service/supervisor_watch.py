@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing.connection as mp_connection
 import threading
 import time
@@ -42,15 +43,16 @@ from bci_stream.service.worker import EXIT_REFUSED
 
 log = logging.getLogger("bci_stream.supervisor")
 
-#: Seconds without a status snapshot after which the worker of a decoder that runs (``running``, ``stalled``,
-#: ``connecting``: each sends one every ``status_interval``) is hung, killed (SIGKILL; a Ray actor: ``ray.kill``) and
+#: Seconds without a status snapshot after which the worker of a decoder that runs (``running``, ``stalled``: each
+#: sends one every ``status_interval``) is hung, killed (SIGKILL; a Ray actor: ``ray.kill``) and
 #: restarted as after a crash (a deadlock in native code, a stopped process, a write blocked on a dead mount). Far
 #: above any pause of a working worker on a loaded host (a clock check blocks it for up to 3 s); ``/ready`` lists
 #: it in ``decoders_unresponsive`` from 5 s on.
 HUNG_KILL_S = 60.0
-#: A decoder's states whose worker reports every ``status_interval`` (a worker still ``starting`` may be loading a
-#: model or resolving its stream, and reports when that ends)
-REPORTING = ("running", "stalled", "connecting")
+#: A decoder's states whose worker reports every ``status_interval`` (one ``starting`` or ``connecting`` may wait in
+#: a model's load or in liblsl's timeouts while it opens its stream: 10 s for its info, 10 s to open it, and reports
+#: when that ends)
+REPORTING = ("running", "stalled")
 
 
 class WorkerWatch:
@@ -69,6 +71,8 @@ class WorkerWatch:
     matches: SelectorMatches
     _ensure_pin: Callable[[DecoderHandle], None]  # the decoder's copy of its model, before a worker starts
     hung_kill_s: float = HUNG_KILL_S  # (:data:`HUNG_KILL_S`; 0: never)
+    _last_pass: float | None = None  # time.monotonic() of the monitor's last check (_kill_silent)
+    _resumed_at: float = -math.inf  # the end of the monitor's last gap of its own: silence counts from there
 
     def _monitor_loop(self) -> None:
         next_check = 0.0
@@ -244,17 +248,27 @@ class WorkerWatch:
         return {id(handle) for handle, _ in ended}
 
     def _kill_silent(self, now: float) -> None:
-        """Kill the worker of each decoder that runs but sent no status for :attr:`hung_kill_s` (hung), once per worker
-        generation; the next checks see it dead and judge its end as a crash's (restarted under the crash policy), its
-        ``last_error`` saying why. A status waiting unread on its pipe (this thread was slow, not the worker) is no
-        silence; a shared worker is killed once for all its decoders (they are restarted from their last state)."""
+        """Kill each worker process that sent no status for :attr:`hung_kill_s` (hung) while a decoder of it runs, once
+        per worker generation; the next checks see it dead and judge its end as a crash's (restarted under the crash
+        policy), its ``last_error`` saying why. Silence is judged per process, as ``SharedPool.leave`` judges a hung
+        shared worker: one of whose decoders reports is alive, though another of its decoders still starts (its
+        start-up waits in liblsl's timeouts: review s63 F2). It counts only while this thread ran: after a gap of
+        its own (the whole service paused, ``docker pause``, Ctrl-Z), from the gap's end (review s63 F1: every
+        worker was killed on resume). A status waiting unread on a pipe is no silence."""
+        if self._last_pass is not None and now - self._last_pass > max(1.0, 4 * self.poll_interval):
+            self._resumed_at = now  # this thread did not run meanwhile: no silence is known from before
+        self._last_pass = now
         if self.hung_kill_s <= 0:
             return
         with self._lock:
+            heard: dict[int, float] = {}  # process -> its latest status, of any decoder (starting ones too)
+            for h in self._handles.values():
+                if h.process is not None and h.status_received is not None:
+                    heard[id(h.process)] = max(heard.get(id(h.process), -math.inf), h.status_received)
             silent = [h for h in self._handles.values() if not h.stopping and h.process is not None
                       and h.exit_code is None and h.restart_at is None and h.slot_exit is None
-                      and h.status.state in REPORTING and h.status_received is not None
-                      and now - h.status_received > self.hung_kill_s and h.status_conn is not None
+                      and h.status.state in REPORTING and h.status_conn is not None
+                      and now - max(heard.get(id(h.process), now), self._resumed_at) > self.hung_kill_s
                       and (h.silenced is None or h.silenced[0] != h.generation)]
         killed: set[int] = set()
         for handle in silent:
@@ -264,11 +278,11 @@ class WorkerWatch:
                     continue
             except (OSError, ValueError, EOFError):  # closed under us by stop(): not hung
                 continue
-            silence = now - (handle.status_received or now)
-            where = f"its shared worker (pid {process.pid}) sent no status of decoder {handle.id}" if handle.shared \
+            silence = now - max(heard[id(process)], self._resumed_at)
+            where = f"its shared worker (pid {process.pid}) sent no status of any decoder" if handle.shared \
                 else f"its worker (pid {process.pid}) sent no status"
             why = (f"{where} for {silence:.0f} s while the decoder was {handle.status.state} (hung; the limit is "
-                   f"{self.hung_kill_s:g} s): killed by the supervisor")
+                   f"{self.hung_kill_s:g} s, setting hung_kill_s): killed by the supervisor")
             with self._lock:
                 handle.silenced = (handle.generation, why)
             log.error("decoder %s: %s", handle.id, why)

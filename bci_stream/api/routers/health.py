@@ -41,8 +41,9 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep, se
     decoder could run, is listed in ``model_problems``).
 
     503 with the reasons otherwise. Decoders in ``error``, and running ones whose worker has sent no status for
-    max(5 s, 10 status intervals) (hung: its worker is killed and restarted at 60 s), and the config file's decoders
-    refused at start (``decoders_not_started``) are listed but do not make the service unready (it still works).
+    max(5 s, 10 status intervals) (hung: its worker is killed and restarted after the setting hung_kill_s, 60 s by
+    default), and the config file's decoders refused at start (``decoders_not_started``) are listed but do not make
+    the service unready (it still works).
 
     No token is needed, so that probes need none; but when a token is set, an answer to a request without it keeps
     the decoder ids, the model problems and ``models_dir``'s path to itself (those lists are null, ``hidden`` says
