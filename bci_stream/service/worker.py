@@ -50,6 +50,7 @@ class DecoderWorker(StreamSlot):
         """Load, connect, decode until stopped. Returns the process exit code."""
         self.status.worker = {"kind": "dedicated", "index": None, "pid": self.status.pid}
         self.reporter.report()
+        stuck: threading.Timer | None = None
         try:
             self.load()
             info = self.resolve()
@@ -61,16 +62,20 @@ class DecoderWorker(StreamSlot):
         except Exception as exc:  # a refusal (not restarted); a crash or a condition of the server (restarted)
             code, error = describe_failure(exc)
             self.reporter.set_failed(code, error)
-            self.exit_if_stuck(code)
+            stuck = self.exit_if_stuck(code)
             return code
         finally:
             self.close()
+            if stuck is not None:  # the clean-up ended: the timer goes (it must not end a process that lives on)
+                stuck.cancel()
         return self.stopped()
 
-    def exit_if_stuck(self, code: int) -> None:
+    def exit_if_stuck(self, code: int) -> threading.Timer:
         """After a failure reported with exit ``code``: should the clean-up that follows (closing the inlet, outlets and
-        recording), or the process's exit, hang (a recording's file on a dead network mount, a blocked outlet), end
-        the process with ``code`` after :attr:`cleanup_limit_s` all the same, its error saying so.
+        recording) hang (a recording's file on a dead network mount, a blocked outlet), end the process with ``code``
+        after :attr:`cleanup_limit_s` all the same, its error saying so. Returns the timer, which :meth:`run` cancels
+        once the clean-up ended (a worker run in a process that lives on, a test's, was ended 10 s later: the rest of
+        a worker process's exit is bounded, its status pipe's close waits at most 2 s).
 
         The supervisor judges a worker's end when its process ends: a worker hung after reporting its failure was
         never judged, neither restarted nor ``error`` (a crash says ``starting`` until its end is judged; review s61
@@ -90,8 +95,9 @@ class DecoderWorker(StreamSlot):
                 os._exit(code)
 
         timer = threading.Timer(limit, give_up)
-        timer.daemon = True  # never what keeps the process alive: it ends with the process, clean-up done or not
+        timer.daemon = True  # never what keeps the process alive
         timer.start()
+        return timer
 
     def stopped(self) -> int:
         self.reporter.set_state("stopped")

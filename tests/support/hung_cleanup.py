@@ -32,3 +32,19 @@ def run_then_hang(spec_json: str, models_dir: str, cmd_conn: Connection, status_
     worker = HungWorker("d1", 1, DecoderSpec.model_validate_json(spec_json), models_dir, cmd_conn,
                         StatusSender(status_conn), 0.1)
     raise SystemExit(worker.run())
+
+
+def run_then_live_on(spec_json: str, models_dir: str, cmd_conn: Connection, status_conn: Connection,
+                     limit: float) -> None:
+    """Run a decoder of ``spec_json`` whose model is refused, its clean-up ending at once, in this process, which then
+    lives on for ``3 * limit`` s and exits 0: the timer of :meth:`DecoderWorker.exit_if_stuck` must not end it."""
+    import time
+
+    class QuickWorker(DecoderWorker):
+        cleanup_limit_s = limit
+
+    worker = QuickWorker("d1", 1, DecoderSpec.model_validate_json(spec_json), models_dir, cmd_conn,
+                         StatusSender(status_conn), 0.1)
+    worker.run()
+    time.sleep(3 * limit)
+    raise SystemExit(0)

@@ -14,7 +14,7 @@ import pytest
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.worker_entry import EXIT_REFUSED
-from support.hung_cleanup import run_then_hang
+from support.hung_cleanup import run_then_hang, run_then_live_on
 from support.common import unique
 
 
@@ -54,3 +54,21 @@ def test_a_failed_worker_hung_in_its_clean_up_exits_with_its_code(models_dir, cr
     assert said in last.error, last.error
     assert last.error.endswith(f"then its clean-up did not end within 1 s (hung closing its inlet, outlets or "
                                f"recording): the worker exited with code {code} without it"), last.error
+
+
+def test_the_timer_ends_with_a_clean_up_that_ended(models_dir):
+    """A worker run in a process that lives on after it (as a test runs one): its failure's timer is cancelled once its
+    clean-up ended (before, it ended that process 10 s later: a pytest worker 'crashed' in the middle of another
+    test)."""
+    ctx = mp.get_context("spawn")
+    status_parent, status_child = ctx.Pipe(duplex=False)
+    cmd_parent, cmd_child = ctx.Pipe()
+    spec = DecoderSpec.model_validate({"stream": {"name": unique("liveson")}, "model": "no-such-model"})
+    process = ctx.Process(target=run_then_live_on, args=(spec.model_dump_json(), str(models_dir), cmd_child,
+                                                          status_child, 0.5), daemon=True)
+    process.start()
+    process.join(60)
+    if process.is_alive():
+        process.kill()
+    cmd_parent.close()
+    assert process.exitcode == 0, process.exitcode  # not EXIT_REFUSED from the timer
