@@ -68,6 +68,6 @@ def require_token(
 
 
 Authorised = Depends(require_token)
-#: A route with a JSON body: the token first (401 before any complaint about the body), then no key named twice
-#: (:func:`~bci_stream.api.guards.no_duplicate_keys`)
+#: A route with a JSON body: the token first (401 before this check; a body that is no JSON at all is FastAPI's 422,
+#: before any dependency), then no key named twice (:func:`~bci_stream.api.guards.no_duplicate_keys`)
 AuthorisedBody = [Authorised, Depends(no_duplicate_keys)]

@@ -105,8 +105,9 @@ class Settings(BaseSettings):
     )
     hung_kill_s: float = Field(default=60.0, ge=0, le=86400, description=(
         "Seconds without a status from a worker process (of any of its decoders) while a decoder of it runs "
-        "(`running`, `stalled`) after which it is hung: killed and restarted as after a crash (0: never; else at "
-        "least max(5 s, 10 status intervals), where `/ready` lists it in `decoders_unresponsive`)."))
+        "(`running`, `stalled`, `connecting` waiting for a consumer) after which it is hung: killed and restarted "
+        "as after a crash (0: never; else at least max(5 s, 10 status intervals), where `/ready` lists it in "
+        "`decoders_unresponsive`)."))
     worker: WorkerKind = Field(
         default=DEFAULT_WORKER,
         description="Worker kind of decoders whose options do not name one: `dedicated` (a process per decoder) or "

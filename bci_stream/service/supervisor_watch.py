@@ -55,6 +55,14 @@ HUNG_KILL_S = 60.0
 REPORTING = ("running", "stalled")
 
 
+def reporting(status: WorkerStatus) -> bool:
+    """Whether the worker of a decoder in ``status`` reports every ``status_interval``: :data:`REPORTING`, or
+    ``connecting`` while it holds its first output for a consumer (``output_stream.waiting_for_consumer_s``; review
+    s63b F2: a worker hung in that wait was never killed)."""
+    return status.state in REPORTING or (status.state == "connecting" and bool(
+        (status.output_stream or {}).get("waiting_for_consumer_s")))
+
+
 class WorkerWatch:
     """The monitor thread's work, for :class:`~bci_stream.service.supervisor.Supervisor` (which sets these)."""
 
@@ -267,7 +275,7 @@ class WorkerWatch:
                     heard[id(h.process)] = max(heard.get(id(h.process), -math.inf), h.status_received)
             silent = [h for h in self._handles.values() if not h.stopping and h.process is not None
                       and h.exit_code is None and h.restart_at is None and h.slot_exit is None
-                      and h.status.state in REPORTING and h.status_conn is not None
+                      and reporting(h.status) and h.status_conn is not None
                       and now - max(heard.get(id(h.process), now), self._resumed_at) > self.hung_kill_s
                       and (h.silenced is None or h.silenced[0] != h.generation)]
         killed: set[int] = set()

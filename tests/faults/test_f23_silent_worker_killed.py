@@ -86,6 +86,26 @@ def test_a_silent_worker_is_killed_and_its_decoders_restarted(client, server, ki
     assert_service_up(client)
 
 
+def test_a_worker_silent_while_it_waits_for_a_consumer_is_killed_too(client, server):
+    """``connecting`` while it holds its first output for a consumer (``wait_for_consumer_s``), the worker reports
+    every status interval: silent, it is hung (review s63b F2: only running and stalled decoders were judged)."""
+    name = unique("silent-wait")
+    outlet, _ = new_outlet(name, f"{name}-src")  # noqa: F841 - keeps the stream alive
+    r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru",
+                                       "options": {"worker": "dedicated", "wait_for_consumer_s": 25}})
+    assert r.status_code == 201, r.text
+    decoder_id = r.json()["id"]
+    st = wait_status(client, decoder_id, lambda s: s["state"] == "connecting"
+                     and (s["output_stream"] or {}).get("waiting_for_consumer_s"), 90, "its wait for a consumer")
+    pid = st["pid"]
+    with frozen(pid):
+        st = wait_status(client, decoder_id, lambda s: s["restarts"] == 1 and s["pid"] not in (None, pid), 120,
+                         "the hung worker killed and restarted")
+    assert "while the decoder was connecting (hung; the limit is 5 s" in st["last_error"], st["last_error"]
+    assert pid_gone(pid, timeout=30.0)
+    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+
+
 def test_the_whole_service_paused_longer_than_the_limit_kills_no_worker(fault_models, tmp_path):
     """``bci-stream serve`` (its own session: supervisor and workers) stopped 8 s and continued, as Ctrl-Z and fg or
     ``docker pause`` do, with ``hung_kill_s`` 5 s: the workers report again once they run; none is killed."""
