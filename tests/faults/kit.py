@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,17 @@ def assert_service_up(client: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ok", r.text
     r = client.get("/ready")
     assert r.status_code == 200 and r.json()["ready"] is True, r.text
+
+
+@contextlib.contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """``pid`` stopped (SIGSTOP) for the block; SIGCONT after it, in case it still lives."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def proc_state(pid: int) -> str | None:

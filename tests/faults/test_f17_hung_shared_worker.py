@@ -5,17 +5,14 @@ deleted. Found by an audit: the DELETE answered ``exit_code 0`` after its 5 s wa
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 from collections.abc import Iterator
 
 import pytest
 
 from bci_stream.api.server import BackgroundServer
 from support.common import TINY_SFREQ, test_signal, unique
-from faults.kit import (LivePusher, assert_service_up, make_settings, pid_gone, post_decoder, start_running, status,
-                        worker_pids)
+from faults.kit import (LivePusher, assert_service_up, frozen, make_settings, pid_gone, post_decoder, start_running,
+                        status, worker_pids)
 from support.http import wait_status
 from support.lsl import new_outlet
 
@@ -26,17 +23,6 @@ def server(fault_models, tmp_path_factory) -> Iterator[BackgroundServer]:
     settings = make_settings(fault_models, tmp_path_factory.mktemp("recordings"), shared_workers=1, max_restarts=2)
     with BackgroundServer(settings) as srv:
         yield srv
-
-
-@contextlib.contextmanager
-def frozen(pid: int) -> Iterator[None]:
-    """``pid`` stopped (SIGSTOP) for the block; SIGCONT after it, in case it still lives."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
 
 
 def test_delete_on_a_hung_shared_worker_kills_and_reaps_it(client, server):

@@ -9,7 +9,6 @@ A real service in this process, real LSL, real worker processes."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
@@ -20,7 +19,8 @@ import pytest
 
 from bci_stream.api.server import BackgroundServer
 from support.common import TINY_SFREQ, test_signal, unique
-from faults.kit import LivePusher, assert_service_up, make_settings, pid_gone, start_running, supervisor_of
+from faults.kit import (LivePusher, assert_service_up, frozen, make_settings, pid_gone, start_running,
+                        supervisor_of)
 from support.bound_port import listening_port
 from support.http import wait_status
 from support.lsl import new_outlet
@@ -37,16 +37,6 @@ def server(fault_models, tmp_path_factory) -> Iterator[BackgroundServer]:
     with BackgroundServer(settings) as srv:
         assert supervisor_of(srv).hung_kill_s == LIMIT_S
         yield srv
-
-
-@contextlib.contextmanager
-def frozen(pid: int) -> Iterator[None]:
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize("kind", ["dedicated", "shared"])
