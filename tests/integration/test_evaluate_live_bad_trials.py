@@ -170,7 +170,9 @@ def test_no_progress_prints_no_info_line_and_counts_trials_of_the_trial_classes_
                          capture_output=True, text=True, timeout=170, env=env, cwd=tmp_path)
     said = run.stdout + run.stderr
     assert run.returncode == 0 and "PASSED" in said, said
-    assert (" INFO " in said) == bool(dotenv) and "WARNING" in said, said  # the NaN stretch's warning still shows
+    # (the NaN stretch's WARNING shows only when a one-second block of the samples as pulled holds most of it: at 32x
+    # on a loaded machine a pull may span it and more, and no warning is due; a CI run of s63 saw none)
+    assert (" INFO " in said) == bool(dotenv), said
     if dotenv:
         return
     offline = evaluate_target(MODEL, [path], models_dir=MODELS, times_s=TIMES)
