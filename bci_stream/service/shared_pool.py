@@ -293,7 +293,7 @@ class SharedPool:
         snapshot, the gap counted). ``handle.last_error`` says so; returns the exit code (-9)."""
         process = handle.process
         with self._lock:
-            w = next((w for w in self.workers + self.retired if w is not None and w.process is process), None)
+            w = self._worker_of(process)
             others = sorted(w.decoders - {handle.id}) if w is not None else []
         index = (handle.worker or {}).get("index")
         why = (f"its shared worker (index {index}, pid {process.pid}) did not let decoder {handle.id} leave within "
@@ -309,7 +309,7 @@ class SharedPool:
         it after their worker's exit, :meth:`killed_note`), and join it for at most ``wait`` seconds; its decoders are
         restarted as after a crash of their worker once the monitor sees it dead."""
         with self._lock:
-            w = next((w for w in self.workers + self.retired if w is not None and w.process is process), None)
+            w = self._worker_of(process)
             self.hung[process] = why
             for old in list(self.hung)[:-HUNG_KEPT]:
                 del self.hung[old]
@@ -317,6 +317,10 @@ class SharedPool:
         process.join(wait)
         if w is not None:
             w.killed = True
+
+    def _worker_of(self, process: Any) -> SharedWorkerHandle | None:
+        """The handle (live or retired) of worker ``process``, or None; call with :attr:`_lock` held."""
+        return next((w for w in self.workers + self.retired if w is not None and w.process is process), None)
 
     def killed_note(self, process: Any, said: str) -> str:
         """``said`` (the exit message of worker ``process``, ended) with why it was killed, if it was killed as hung."""

@@ -210,7 +210,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
                                  marked={why for left in left_out for why in left.overlapped}, error=CalibrationError)
     notes += late_notes + [left.sentence() for left in left_out if left.n] + bad_notes
     why = "".join(f"; {left.sentence()}" for left in left_out if left.n)  # for the refusals below
-    late = "".join(f"; {n}" for n in late_notes)  # (before, a refusal counted the cues kept only: audit s63readme F2)
+    late_why = "".join(f"; {n}" for n in late_notes)  # (a refusal counted the cues kept only: audit s63readme F2)
     counts = {name: int(sum((r.trials.classes == k).sum() for r in out_runs)) for k, name in enumerate(labels)}
     have = [n for n, c in counts.items() if c > 0]
     if absent:  # the cause first: events --labels names that no file has
@@ -220,7 +220,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
         raise CalibrationError(
             f"{'only one class' if have else 'no class'} present in the files: cues per class {counts} (cues "
             f"at least {max(EVAL_TIMES):g} s before a file's end{', not left out' if why else ''}); --labels must "
-            f"map events of at least two classes that occur{why}{late}")
+            f"map events of at least two classes that occur{why}{late_why}")
     if emptied := [left.source for left, r in zip(left_out, out_runs) if len(r.trials) == 0 and left.n]:
         raise CalibrationError(f"no usable trial left in {', '.join(emptied)}: every cue's span overlaps data marked "
                                f"bad{why}; leave the file out, or check its marks")
@@ -231,7 +231,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
         raise CalibrationError(
             f"fewer than {min_trials} trials for class(es) {few} (cues per class {counts}"
             f"{', after leaving out the bad ones' if why else ''}"
-            f"{', after leaving out those too near a file end' if late else ''}); record more runs{why}{late}")
+            f"{', after leaving out those too near a file end' if late_why else ''}); record more runs{why}{late_why}")
     if not channels:
         notes.append(channel_pick_note(wanted, channel_names is not None))
     if (pair := repeated_run(recs)) is not None:  # after the label checks: a copy made to rename events is named so
