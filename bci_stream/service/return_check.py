@@ -59,6 +59,7 @@ class ReturnCheck:
     decoder: StreamDecoder | None = None
     owed_since: float | None = None  # a restarted worker's, its predecessor having published nothing (count_owed)
     count_owed: Callable[[np.ndarray], None]
+    note_owed_after: Callable[[float], None]
     clock: ClockOffset | None = None
     ring: OutputRing | None = None
     spec: DecoderSpec
@@ -214,6 +215,7 @@ class ReturnCheck:
         gaps.split(ts, self.status.counters)
         gaps.settle(self.status.counters, final=True)
         self._count_lost(ts, "a consumer of its decoded stream (it was stopped before it decoded)")
+        self.note_owed_after(float(self.clock.mapped(ts[-1:])[0]))  # a next generation owes only what came after
 
     def _count_lost(self, ts: np.ndarray, why: str) -> None:
         """Pulled samples stamped ``ts`` that the ending decoder never decoded (they waited for ``why``): counted in
