@@ -214,7 +214,8 @@ class Settings(BaseSettings):
         if value and (interval := info.data.get("status_interval")) is not None and value < (least := max(5.0,
                                                                                                        10 * interval)):
             raise ValueError(f"must be 0 (never) or at least max(5 s, 10 status intervals) = {least:g} s "
-                             f"(status_interval={interval:g}: a working worker's pauses), got {value!r}")
+                             f"(status_interval={interval:g}: a working worker reports every status interval, so a "
+                             "shorter silence is no hang)")  # (the value: the error's own "; got", as for the others)
         return value
 
     @field_validator("metrics_token")

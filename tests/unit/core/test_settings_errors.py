@@ -51,6 +51,15 @@ def test_one_line_per_bad_value_each_from_its_source(clean: Path, monkeypatch: p
     assert TOKEN not in "\n".join(lines)
 
 
+def test_a_cross_field_rule_shows_the_value_once(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review s63 F6: a hung_kill_s below its floor said the value twice (``got 3.0; got '3'``)."""
+    monkeypatch.setenv("BCI_STREAM_HUNG_KILL_S", "3")
+    message = _error()
+    assert message.startswith("environment variable BCI_STREAM_HUNG_KILL_S: must be 0 (never) or at least max(5 s, "
+                              "10 status intervals) = 5 s"), message
+    assert message.endswith("; got '3'") and message.count("got") == 1, message
+
+
 def test_a_flag_wins_and_is_named(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BCI_STREAM_PORT", "70000")
     assert load_settings(port=8100).port == 8100          # the flag overrides the bad variable
