@@ -60,6 +60,10 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except ImportError as exc:  # Ctrl-C during an import that re-raises it as its own error (onnxruntime's)
+            if not interrupted(exc):
+                raise
+            raise click.Abort() from None  # "Aborted!", exit 1, as for Ctrl-C anywhere else (audit s64cal F2)
         except UserWarning as exc:  # bci_stream.io is imported only then
             from bci_stream.io.errors import RecordingWarning
 
@@ -83,6 +87,17 @@ class LazyGroup(click.Group):
             module, attribute = LAZY_COMMANDS[cmd_name]
             return getattr(importlib.import_module(module), attribute)
         return super().get_command(ctx, cmd_name)
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by a Ctrl-C (a :class:`KeyboardInterrupt` among its causes or contexts)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -324,14 +324,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
         warnings = [w for w in (scheme_warning(prep, scheme), check["warning"], gaps["warning"]) if w] + loaded
         warnings += carried_warning(model_dir)  # files of the version --overwrite replaces, kept beside this one
         metrics |= {"chance_check": {key: v for key, v in check.items() if key != "warning"}, "warnings": warnings}
-        card = (rec.export(model_dir, name, training, metrics, version) if rec.shipped
-                else _export(params, chosen.family, model_dir, name, version, training, metrics))
-        from bci_stream.train.classical.step_cost import step_cost
-
-        cost = step_cost(model_dir)  # measured, reported, never a choice
-
-        report = {
-            "name": name, "version": getattr(card, "version", None), "model_dir": str(model_dir),
+        report = {  # its version, step cost and time once exported
+            "name": name, "version": None, "model_dir": str(model_dir),
             "files": [str(p) for p in paths], "reader": training["reader"], "label_map": dict(label_map),
             "labels": prep.labels, "sfreq": prep.sfreq, "n_chans_available": len(prep.ch_names),
             "trials_per_class": counts,
@@ -360,10 +354,19 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                   "probabilities; its CV is their CV probabilities averaged on the same folds (no fit of its own)."]
                  if average else []),
             "recurrent": rec.report,
-            "step_cost": cost,
-            "seconds": round(time.time() - t_start, 1),
+            "step_cost": None,
+            "seconds": None,
         }
-        write_report(report, model_dir / "report")
+        from bci_stream.train.classical.step_cost import step_cost
+        from bci_stream.train.export.folder_swap import staged_folder
+
+        with staged_folder(model_dir) as staged:  # the model and its report into the registry as one change
+            card = (rec.export(staged, name, training, metrics, version) if rec.shipped
+                    else _export(params, chosen.family, staged, name, version, training, metrics))
+            report |= {"version": getattr(card, "version", None),
+                       "step_cost": step_cost(staged),  # measured, reported, never a choice
+                       "seconds": round(time.time() - t_start, 1)}
+            write_report(report, staged / "report")
         for note in sizes:  # known only once fitted (before: in the report and card, not said here; audit s60cal O4)
             echo(f"note: {note}")
         for line in summary_lines(report):

@@ -15,13 +15,14 @@ A model replaced by another version of itself is kept in a folder of the new one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from bci_stream.core.card import CARD_FILE
@@ -85,6 +86,40 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: Path) -> Iterator[Path]:
+    """A private folder to write a whole model folder in (the model, then what is made from it: its report); when the
+    block ends without an error it replaces ``out_dir`` as one change (:func:`write_folder`: the version it replaces
+    kept, the folder's other files kept); on an error or an interrupt (Ctrl-C) it goes and nothing of ``out_dir``
+    changed. Before, ``calibrate`` stopped between its export and its report left a model without its report in the
+    registry, served, and its name taken (audit s64cal F1).
+
+    Raises
+    ------
+    FolderWriteError
+        The folder beside ``out_dir`` could not be made, or ``out_dir`` not written."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staged-", dir=out_dir.parent))
+    except OSError as exc:
+        raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
+    try:
+        staged = root / out_dir.name
+        yield staged
+        card = json.loads((staged / CARD_FILE).read_text(encoding="utf-8"))
+        items = sorted(staged.iterdir())
+
+        def fill(folder: Path) -> None:
+            for item in items:
+                shutil.move(item, folder / item.name)  # (the same file system: a rename)
+
+        write_folder(out_dir, fill, replaced={item.name for item in items},
+                     archive=archive_name(out_dir, card["name"], card["version"]))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _copy(item: Path, to: Path) -> None:
