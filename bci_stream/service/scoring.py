@@ -1,30 +1,29 @@
 """Live trial scoring: each cue marker against the decoder's output at the card's decision time.
 
-A cue whose marker value maps to an output label (``marker_map``) is a trial of that class. It is decided
-at the output ``round(decision_time_s * sfreq)`` samples after the first output whose timestamp is at or after
-the cue's (both on this host's clock): the trial is correct when the argmax of that output is the cue's class,
-the argmax taken over the classes the marker map scores (a 3-class net's "rest" output does not decide a fists
-vs feet trial, as in the card's metrics and ``evaluate``; all outputs when the map scores fewer than two).
-Counting samples at the stream's nominal rate, not seconds of timestamps, keeps the decision where the model
-was calibrated when a recording is replayed faster than real time (``replay --speed 3``), and is the same
-sample in real time. Markers and samples arrive on separate LSL inlets, in any order and chunking: a cue whose
-decision sample has not been decoded yet waits in a bounded pending list; a cue that arrives after its decision
-sample is decided from a bounded history of recent outputs (timestamp and argmax per sample, preallocated:
-``options.markers.history_s`` of samples at the nominal rate, so a replay S times faster than real time needs S
-times as many seconds for the same wall-time margin). A cue whose first output is out of that history or more
-than ``max_lag_s`` after it, or whose outputs up to the decision sample span more than ``decision_time_s +
-max_lag_s`` (a gap in the data), is counted as ``missed``, never scored. The decision sample is counted in input
-samples (seq): with ``nan_policy: reject`` the rejected samples have no output, and a cue is decided at the first
-kept output at or after its decision sample, or ``missed`` when more than ``max_lag_s`` of samples from there were
-rejected, at any replay speed. A cue whose decision output was decoded in another state epoch than its first output
-(a model swap, a reset, a state restore or a gap-policy reset between them) is counted as ``interrupted``, never
-scored: its decision would not be the model's that saw the cue. Except a reset at the trial's start: a reset or state
-restore (the API's, :meth:`LiveScorer.epoch_started`) whose first input sample is at most ``reset_grace_s`` of
-samples after the cue's first output (``options.markers.reset_grace_s``, default :data:`RESET_GRACE_S`), with no
-other change of state from there to the decision, starts the trial: it is scored (counted in ``reset_at_start``), as
-in a protocol that resets the decoder on each cue (the client's reset lands some samples after the cue: the marker
-reaches it late, the call takes time).
-After a hot swap the scoring follows the new model (:mod:`~bci_stream.service.scoring_swap`).
+A cue whose marker value maps to an output label (``marker_map``) is a trial of that class. It is decided at the output
+``round(decision_time_s * sfreq)`` samples after the first output whose timestamp is at or after the cue's (both on this
+host's clock; a cue before the decoder's first output: after the cue, at the nominal rate): the trial is correct when
+the argmax of that output is the cue's class, the argmax taken over the classes the marker map scores (a 3-class net's
+"rest" output does not decide a fists vs feet trial, as in the card's metrics and ``evaluate``; all outputs when the map
+scores fewer than two). Counting samples at the stream's nominal rate, not seconds of timestamps, keeps the decision
+where the model was calibrated when a recording is replayed faster than real time (``replay --speed 3``), and is the
+same sample in real time. Markers and samples arrive on separate LSL inlets, in any order and chunking: a cue whose
+decision sample has not been decoded yet waits in a bounded pending list; a cue that arrives after its decision sample
+is decided from a bounded history of recent outputs (timestamp and argmax per sample, preallocated:
+``options.markers.history_s`` of samples at the nominal rate, so a replay S times faster than real time needs S times as
+many seconds for the same wall-time margin). A cue whose first output is out of that history or more than ``max_lag_s``
+after it, or whose outputs up to the decision sample span more than ``decision_time_s + max_lag_s`` (a gap in the data),
+is counted as ``missed``, never scored. The decision sample is counted in input samples (seq): with ``nan_policy:
+reject`` the rejected samples have no output, and a cue is decided at the first kept output at or after its decision
+sample, or ``missed`` when more than ``max_lag_s`` of samples from there were rejected, at any replay speed. A cue whose
+decision output was decoded in another state epoch than its first output (a model swap, a reset, a state restore or a
+gap-policy reset between them) is counted as ``interrupted``, never scored: its decision would not be the model's that
+saw the cue. Except a reset at the trial's start: a reset or state restore (the API's, :meth:`LiveScorer.epoch_started`)
+whose first input sample is at most ``reset_grace_s`` of samples after the cue's first output
+(``options.markers.reset_grace_s``, default :data:`RESET_GRACE_S`), with no other change of state from there to the
+decision, starts the trial: it is scored (counted in ``reset_at_start``), as in a protocol that resets the decoder on
+each cue (the client's reset lands some samples after the cue: the marker reaches it late, the call takes time). After a
+hot swap the scoring follows the new model (:mod:`.scoring_swap`).
 
 The configuration (:func:`scoring_config`) comes from the decoder's ``options.markers``, else the card's
 ``scoring`` field, else its ``training.label_map``, else marker values equal to output labels.
@@ -293,12 +292,14 @@ class LiveScorer:
         i = bisect.bisect_left(range(oldest, self._written), t_cue, key=lambda j: self._ts[j % self.capacity]) + oldest
         return -2 if i == oldest and oldest > 0 else i
 
-    def _decision(self, anchor: int) -> int | None:
+    def _decision(self, anchor: int, t_cue: float) -> int | None:
         """Number of the output that decides the cue anchored at ``anchor``: the first at or after input sample
         ``seq[anchor] + n_after`` (samples ``nan_policy: reject`` dropped have no output, so it may come fewer outputs
-        after the anchor), None when not decoded yet."""
-        target = self._seq[anchor % self.capacity] + self.n_after
-        stop = min(self._written, anchor + self.n_after + 1)  # seq rises by at least one per output
+        after the anchor), None when not decoded yet; a cue a sample period or more before the first output kept (the
+        decoder's first): ``n_after`` samples after the cue at the nominal rate."""
+        back = 0 if anchor else min(self.n_after, int((self._ts[0] - t_cue) * self.sfreq))  # (audit s64interop F1)
+        target = self._seq[anchor % self.capacity] + self.n_after - back
+        stop = min(self._written, anchor + self.n_after - back + 1)  # seq rises by at least one per output
         if self._seq[(stop - 1) % self.capacity] < target:
             return None
         return bisect.bisect_left(range(anchor, stop), target, key=lambda j: self._seq[j % self.capacity]) + anchor
@@ -318,7 +319,7 @@ class LiveScorer:
                     self.missed += 1  # no output at the cue (out of the history, or a gap in the data)
                     continue
                 cue[3] = anchor
-            decision = self._decision(anchor)
+            decision = self._decision(anchor, t_cue)
             if decision is not None:
                 self._decide(anchor, decision, t_cue, value, k)
             elif newest - self._at(anchor)[0] > self.span_s:

@@ -122,6 +122,26 @@ def test_a_cue_without_output_at_its_decision_time_is_missed_not_scored():
     assert (d["missed"], d["trials"], d["correct"]) == (2, 1, 1)
 
 
+@pytest.mark.parametrize("lead_s", [0.005, 0.03, 0.2, 0.5])
+@pytest.mark.parametrize("marker_first", [True, False])
+def test_a_cue_before_the_first_output_is_decided_decision_time_after_the_cue(lead_s, marker_first):
+    """A cue stamped ``lead_s`` before the decoder's first output (within ``max_lag_s``) is placed at its own time at
+    the nominal rate: decided ``decision_time_s`` after the cue, not after that first output (audit s64interop F1: the
+    README said so, the scorer decided 2.2 s after a cue 0.2 s early); a lead shorter than a sample period is an
+    ordinary cue, decided from the output at or after it. The marker before the outputs, or after them."""
+    scorer = LiveScorer(ScoringConfig({"L": "left"}, 2.0, "test"), LABELS, SFREQ, max_lag_s=0.5)
+    cue, ts = 100.0, 100.0 + lead_s + np.arange(400) / SFREQ
+    if marker_first:
+        scorer.marker("L", cue)
+    scorer.outputs(ts, outputs_for(np.ones(400, dtype=int)))
+    if not marker_first:
+        scorer.marker("L", cue)
+    (trial,) = scorer.describe()["last"]
+    back = int(lead_s * SFREQ)  # whole sample periods before the first output
+    assert trial["decision_t"] == pytest.approx(ts[200 - back], abs=1e-9), trial
+    assert trial["decision_t"] - cue == pytest.approx(2.0 if back else 2.0 + lead_s, abs=1 / SFREQ), trial
+
+
 def test_wilson_interval():
     assert wilson(0, 0) is None
     lo, hi = wilson(8, 10)
