@@ -204,7 +204,7 @@ def load_recordings(paths: Sequence[str | Path], *,
                 key, first_key = (f"{keys[i]}: ", f" ({keys[0]})") if keys else ("", "")
                 raise SfreqMismatchError(
                     f"{key}sfreq must be the same in every recording (we refuse, not resample): {rec.source} has "
-                    f"sfreq={rec.sfreq:g} Hz, {first.source}{first_key} has {first.sfreq:g} Hz"
+                    f"sfreq={rec.sfreq:.10g} Hz, {first.source}{first_key} has {first.sfreq:.10g} Hz"
                 )
             if ch_names is None:
                 _check_same_channels(first, rec)

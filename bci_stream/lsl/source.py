@@ -235,9 +235,12 @@ def rate_mismatch(name: str, sfreq: float, card: ModelCard) -> str | None:
     """Why stream ``name`` at ``sfreq`` Hz (0: irregular) cannot feed ``card``'s model (None: the same rate, to a
     relative 1e-6); nothing is resampled."""
     if sfreq == pylsl.IRREGULAR_RATE:
-        return f"stream {name!r} has an irregular rate; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
-    if not same_rate(sfreq, card.sfreq):
-        return f"stream {name!r} has sfreq={sfreq:g} Hz; model '{card.ref}' needs sfreq={card.sfreq:g} Hz"
+        return (f"stream {name!r} has an irregular rate (nominal_srate 0); model '{card.ref}' needs "
+                f"sfreq={card.sfreq:.10g} Hz")
+    if not same_rate(sfreq, card.sfreq):  # near: the rates print alike, or almost (audit s64interop F6)
+        near = ("; the two must be equal to a relative 1e-6 (nothing is resampled): declare the amplifier's nominal "
+                "rate, not a measured one") if abs(sfreq - card.sfreq) < 1e-3 * card.sfreq else ""
+        return f"stream {name!r} has sfreq={sfreq:.10g} Hz; model '{card.ref}' needs sfreq={card.sfreq:.10g} Hz{near}"
     return None
 
 

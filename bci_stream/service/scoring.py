@@ -142,10 +142,8 @@ class LiveScorer:
 
     Parameters
     ----------
-    config
-        The marker map and decision time.
-    labels
-        The model's output labels (column ``k`` of ``y`` is ``labels[k]``).
+    config, labels
+        The marker map and decision time; the model's output labels (column ``k`` of ``y`` is ``labels[k]``).
     sfreq
         The stream's nominal rate: the decision is ``round(decision_time_s * sfreq)`` samples after the cue.
     history_s
@@ -281,12 +279,13 @@ class LiveScorer:
         return float(self._ts[i % self.capacity]), int(self._cls[i % self.capacity])
 
     def _anchor(self, t_cue: float) -> int | None:
-        """Number of the first output at or after ``t_cue``: ``-2`` when it is no longer kept, None when not decoded
-        yet. A binary search over the kept outputs, whose timestamps rise. After a sender's clock went back it lands
-        on an output whose predecessor is before the cue: the cue's own time after the reset, or an output from before
-        the reset (when those fill most of the history), more than ``max_lag_s`` from the cue, which is then
-        ``missed``, never scored against another time's output."""
-        oldest = max(0, self._written - self.capacity)
+        """Number of the first output at or after ``t_cue`` (a cue on a sample's stamp but for float noise, as
+        PlayerLSL's 1e-11 s after it, on that sample: audit s64interop F5): ``-2`` when it is no longer kept, None when
+        not decoded yet. A binary search over the kept outputs, whose timestamps rise. After a sender's clock went back
+        it lands on an output whose predecessor is before the cue: the cue's own time after the reset, or an output
+        from before the reset (when those fill most of the history), more than ``max_lag_s`` from the cue, which is
+        then ``missed``, never scored against another time's output."""
+        oldest, t_cue = max(0, self._written - self.capacity), t_cue - 1e-4 / self.sfreq  # (1e-4 of a period)
         if self._written == 0 or self._at(self._written - 1)[0] < t_cue:
             return None
         i = bisect.bisect_left(range(oldest, self._written), t_cue, key=lambda j: self._ts[j % self.capacity]) + oldest

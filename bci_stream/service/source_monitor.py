@@ -239,8 +239,8 @@ class SourceMonitor:
             if got != shape:
                 raise StreamMismatchError(
                     f"stream {src.name()!r} (source_id {src.source_id()!r}) came back with n_chans={got[0]}, "
-                    f"sfreq={got[1]:g}, format={NUMERIC_FORMATS.get(got[2], got[2])}; it was n_chans={shape[0]}, "
-                    f"sfreq={shape[1]:g}, format={NUMERIC_FORMATS[shape[2]]}. {self.refusal()}"
+                    f"sfreq={got[1]:.10g}, format={NUMERIC_FORMATS.get(got[2], got[2])}; it was n_chans={shape[0]}, "
+                    f"sfreq={shape[1]:.10g}, format={NUMERIC_FORMATS[shape[2]]}. {self.refusal()}"
                 )
 
     def refusal(self, other_host: bool = False) -> str:

@@ -29,7 +29,7 @@ def bad_streams() -> dict[str, tuple[pylsl.StreamInfo, str]]:
         "rate": (make_stream_info(s["rate"], "EEG", TINY_CH_NAMES, 1000.0, f"{s['rate']}-src"),
                  f"stream '{s['rate']}' has sfreq=1000 Hz; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
         "irregular": (make_stream_info(s["irregular"], "EEG", TINY_CH_NAMES, 0.0, f"{s['irregular']}-src"),
-                      f"stream '{s['irregular']}' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
+                      f"stream '{s['irregular']}' has an irregular rate (nominal_srate 0); model 'tiny-gru@1.0.0' needs sfreq=500 Hz"),
         "format": (pylsl.StreamInfo(s["format"], "EEG", 8, TINY_SFREQ, "string", f"{s['format']}-src"),
                    f"stream '{s['format']}' has channel format string; model 'tiny-gru@1.0.0' needs a numeric "
                    "format (float32, double64, int8, int16, int32 or int64)"),

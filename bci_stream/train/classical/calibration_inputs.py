@@ -158,8 +158,8 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
     for rec in recs[1:]:
         if rec.sfreq != first.sfreq:
             raise CalibrationError(
-                f"sfreq mismatch between runs: {rec.source} has sfreq={rec.sfreq:g} Hz, {first.source} has "
-                f"{first.sfreq:g} Hz (every run must have the same rate; we never resample)")
+                f"sfreq mismatch between runs: {rec.source} has sfreq={rec.sfreq:.10g} Hz, {first.source} has "
+                f"{first.sfreq:.10g} Hz (every run must have the same rate; we never resample)")
     wanted = list(channels) if channels else default_channels(recs, notes)
     if len(wanted) < 2:
         what = "--channels" if channels else f"the EEG channels of {first.source}"

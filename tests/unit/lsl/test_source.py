@@ -57,9 +57,17 @@ def test_check_stream_rate_and_format(card):
     ok = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid")
     assert check_stream(ok, card) is None
     irregular = make_stream_info("s", "EEG", TINY_CH_NAMES, pylsl.IRREGULAR_RATE, "sid")
-    with pytest.raises(StreamMismatchError,
-                       match="stream 's' has an irregular rate; model 'tiny-gru@1.0.0' needs sfreq=500 Hz"):
+    with pytest.raises(StreamMismatchError, match=r"stream 's' has an irregular rate \(nominal_srate 0\); model "
+                       "'tiny-gru@1.0.0' needs sfreq=500 Hz"):
         check_stream(irregular, card)
+    for declared, shown in ((500.0006, "500.0006"), (499.9994, "499.9994")):  # a measured rate: shown, the rule said
+        near = make_stream_info("s", "EEG", TINY_CH_NAMES, declared, "sid")
+        with pytest.raises(StreamMismatchError) as err:
+            check_stream(near, card)
+        assert str(err.value) == (f"stream 's' has sfreq={shown} Hz; model 'tiny-gru@1.0.0' needs sfreq=500 Hz; the "
+                                  "two must be equal to a relative 1e-6 (nothing is resampled): declare the "
+                                  "amplifier's nominal rate, not a measured one"), err.value
+    assert check_stream(make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0004, "sid"), card) is None  # within 1e-6
     strings = make_stream_info("s", "EEG", TINY_CH_NAMES, 500.0, "sid", channel_format="string")
     with pytest.raises(StreamMismatchError) as err:
         check_stream(strings, card)

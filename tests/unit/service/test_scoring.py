@@ -142,6 +142,18 @@ def test_a_cue_before_the_first_output_is_decided_decision_time_after_the_cue(le
     assert trial["decision_t"] - cue == pytest.approx(2.0 if back else 2.0 + lead_s, abs=1 / SFREQ), trial
 
 
+@pytest.mark.parametrize("noise", [0.0, 2e-11, 7e-11, -3e-11])
+def test_a_cue_on_a_samples_stamp_but_for_float_noise_is_anchored_on_that_sample(noise):
+    """mne-lsl's PlayerLSL stamps an annotation 2e-11 to 7e-11 s after the stamp of the sample it names (audit
+    s64interop F5): anchored on that sample, as a cue stamped exactly on it, not on the next one."""
+    scorer = LiveScorer(ScoringConfig({"L": "left"}, 1.0, "test"), LABELS, SFREQ)
+    ts = 34990.0 + np.arange(300) / SFREQ
+    scorer.outputs(ts, outputs_for(np.ones(300, dtype=int)))
+    scorer.marker("L", ts[50] + noise)
+    (trial,) = scorer.describe()["last"]
+    assert trial["decision_t"] == ts[150], trial
+
+
 def test_wilson_interval():
     assert wilson(0, 0) is None
     lo, hi = wilson(8, 10)
