@@ -1,6 +1,7 @@
 """Marker values from a marker stream's samples: one rule for the live service and the XDF reader.
 
-* A string stream gives its first channel.
+* A string stream gives its first channel; an empty one (or blanks only) is no marker (a sender that pushes ``""``
+  between cues, on every sample of a stream with a nominal rate).
 * A numeric stream with several channels (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the
   duration one-hot, -1 for 0 s) gives the label of each non-zero channel (``desc/channels/channel/label``) when the
   stream labels every channel, else the number of each non-zero channel as text (a code per channel: ``[0, 2]``
@@ -62,7 +63,9 @@ def marker_values(sample: Sequence[Any], is_string: bool, labels: Sequence[str] 
     if is_string:
         if not len(sample):
             return []
-        return [str(sample[0])] + ([str(v) for v in sample[1:] if str(v)] if raw else [])
+        if raw:
+            return [str(sample[0])] + [str(v) for v in sample[1:] if str(v)]
+        return [str(sample[0])] if str(sample[0]).strip() else []  # '' (or blanks): no marker (audit s64interop F3)
     if len(sample) == 1:
         v = float(sample[0])
         if math.isfinite(v) and (v != 0 or raw or zero):

@@ -277,12 +277,13 @@ def _source_of(mk: dict[str, Any]) -> dict[str, str]:
 
 def _first_channel_only(times: np.ndarray, texts: list[str]) -> tuple[np.ndarray, list[str]]:
     """The markers of a ``record`` file of a string stream of several channels as a decoder reads that stream: its
-    first channel. ``record`` wrote each sample's first channel and then each other channel's non-empty value, all at
-    the sample's time (its header's ``every_channel``): the first value at each time is kept (audit s62interop F2:
-    before, calibrate took the other channels' values for cues no decoder receives; two samples on one stamp keep the
-    first's value only: the file holds no sample boundaries)."""
-    keep = np.r_[True, np.diff(times) != 0] if len(times) else np.zeros(0, dtype=bool)
-    return times[keep], [t for t, k in zip(texts, keep) if k]
+    first channel, if not blank. ``record`` wrote each sample's first channel (blank too) and then each other
+    channel's non-empty value, all at the sample's time (its header's ``every_channel``): the first value at each time
+    is kept (audit s62interop F2: before, calibrate took the other channels' values for cues no decoder receives; two
+    samples on one stamp keep the first's value only: the file holds no sample boundaries), unless blank."""
+    first = np.r_[True, np.diff(times) != 0] if len(times) else np.zeros(0, dtype=bool)
+    keep = [i for i in np.flatnonzero(first) if texts[i].strip()]
+    return times[keep], [texts[i] for i in keep]
 
 
 def _numeric_source(mk: dict[str, Any]) -> bool:
@@ -308,8 +309,9 @@ def _markers(mk: dict[str, Any], zero: bool) -> tuple[np.ndarray, list[str]]:
                                   numeric_source=is_string and _numeric_source(mk))
     source = _source_of(mk)
     if is_string and source.get("every_channel") == "1" and source.get("channel_format") == "string" \
-            and source.get("channel_count", "1") not in ("", "1"):
-        return _first_channel_only(times, texts)
+            and source.get("channel_count", "1") not in ("", "1"):  # each value as written, blank ones too
+        return _first_channel_only(np.asarray(mk["time_stamps"], dtype=np.float64),
+                                   [str(s[0]) if len(s) else "" for s in mk["time_series"]])
     return times, texts
 
 

@@ -25,7 +25,7 @@ follower still reads the clock offset, waits in the inlet and is pulled. After a
 follower covered come from the supervisor's witness (:mod:`~bci_stream.service.marker_witness`,
 :meth:`MarkerHub.recover`) when it received them.
 
-Marker values: a string stream gives its first channel; a numeric stream with several labelled channels
+Marker values: a string stream gives its first channel (empty: none); a numeric stream with several labelled channels
 (mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
 gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``). A
 one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a code held for some samples):

@@ -117,3 +117,19 @@ def test_a_recorded_string_stream_of_two_channels_gives_the_first_channel_as_a_d
     two = {"channel_format": "string", "n_chans": 2}
     assert written(tmp_path / "record.xdf", {**two, "every_channel": 1}) == ["T1", "T2", "T0"]
     assert written(tmp_path / "decoder.xdf", two) == [v for _, v in markers]
+    # a blank first channel is no marker, live or read back; the other channels' values at its time are none either
+    markers[:] = [(1.0, ""), (1.0, "extra"), (3.0, "T2"), (5.0, " "), (7.0, "T0")]
+    assert written(tmp_path / "blank.xdf", {**two, "every_channel": 1}) == ["T2", "T0"]
+
+
+def test_a_blank_string_is_no_marker_but_is_recorded_raw() -> None:
+    """A sender pushing "" between cues (every sample of a string stream with a rate: audit s64interop F3) sent a
+    marker "" per sample, flooding the status's unmapped values and recent markers."""
+    from bci_stream.io.marker_codes import marker_values, stream_markers
+
+    assert [marker_values([v], True, None) for v in ("", " ", "T1", "0")] == [[], [], ["T1"], ["0"]]
+    assert marker_values(["", "x"], True, None) == [] and marker_values(["T1", "x"], True, None) == ["T1"]
+    assert marker_values([""], True, None, raw=True) == [""]  # `record` keeps every sample as received
+    times, texts = stream_markers([[""], ["T1"], [""], [""], ["T2"]], np.arange(5.0), is_string=True, srate=100.0,
+                                  labels=None)
+    assert (times.tolist(), texts) == ([1.0, 4.0], ["T1", "T2"])
