@@ -30,7 +30,8 @@ Marker values: a string stream gives its first channel (empty: none); a numeric 
 gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``). A
 one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a code held for some samples):
 it gives a marker only where its value changes to a non-zero one (``0 0 3 3 0 3 5`` gives ``3``, ``3``, ``5``, at
-the samples where each starts). An irregular one gives every non-zero sample, and its 0s too when the decoder's
+the samples where each starts); so does any stream with a rate, channel by channel (strings: the first channel
+changing to a non-blank value). An irregular one gives every non-zero sample, and its 0s too when the decoder's
 scoring map names ``"0"`` (:func:`zero_is_event`: ``options.markers.marker_map``, else the card's ``scoring`` or
 ``training.label_map``, as :func:`~bci_stream.service.scoring.scoring_config` takes them; a stimulus program that
 codes a class as 0, ``--labels 0=rest,1=left``): otherwise a 0 is "no event" (many senders push 0 as "trigger off"),
@@ -38,8 +39,7 @@ as it is when scoring is off. Status ``markers.zero_is_event`` says which rule t
 A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker received)
 differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
 ``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
-marker of its own, at the same timestamp. A multi-channel numeric stream (0: not this description) and a trigger
-channel (0: between codes) give what they give the decoders. These rules are
+marker of its own, at the same timestamp (a stream with a rate: as for the decoders). These rules are
 :mod:`bci_stream.io.marker_codes`'s (:func:`marker_values`, :func:`zero_is_event`): the XDF reader reads a file's
 marker stream by them.
 
@@ -171,8 +171,8 @@ class MarkerFollower(threading.Thread):
         full = inlet.info(timeout=5.0)
         is_string = full.channel_format() == pylsl.cf_string
         labels = read_ch_names(full)
-        edges = TriggerEdges() if not is_string and full.channel_count() == 1 and full.nominal_srate() > 0 else None
-        regular = full.nominal_srate() > 0
+        regular = full.nominal_srate() > 0  # levels held at a rate: a marker where one changes to an event
+        edges = TriggerEdges(is_string, labels) if regular else None
         clock = ClockOffset.for_stream(full, self.time_correction)
         inlet.open_stream(timeout=5.0)
         opened = pylsl.local_clock()  # markers pushed from now on are received

@@ -133,3 +133,26 @@ def test_a_blank_string_is_no_marker_but_is_recorded_raw() -> None:
     times, texts = stream_markers([[""], ["T1"], [""], [""], ["T2"]], np.arange(5.0), is_string=True, srate=100.0,
                                   labels=None)
     assert (times.tolist(), texts) == ([1.0, 4.0], ["T1", "T2"])
+
+
+@pytest.mark.parametrize(("is_string", "labels", "series", "want"), [
+    (False, ["T1", "T2"], [[0, 0], [1, 0], [1, 0], [0, 0], [0, 1], [0, 1], [1, 1], [0, 0]], [(1, "T1"), (4, "T2"),
+                                                                                               (6, "T1")]),
+    (False, None, [[0, 0], [0, 7], [0, 7], [np.nan, 7], [0, 7], [3, 0]], [(1, "7"), (5, "3")]),
+    (False, ["T1", "T2"], [[1, 0], [1, 0], [0, 0], [1, 0]], [(3, "T1")]),  # on at the first sample: its level only
+    (True, None, [[""], ["T1"], ["T1"], [""], ["T2"], ["T2"], ["T1"], [" "]], [(1, "T1"), (4, "T2"), (6, "T1")]),
+], ids=["two labelled channels", "unlabelled, a NaN holds", "on at the start", "strings"])
+def test_a_marker_stream_with_a_rate_gives_a_marker_where_a_level_changes(is_string, labels, series, want) -> None:
+    """A marker stream with a nominal rate holds each code for some samples (a trigger stream of one channel per
+    code, a string stream at a rate): one marker where a level changes to an event, live and read from a file;
+    before, every sample was a marker (a cue held 40 samples was 40 trials: audit s64interop F3)."""
+    from bci_stream.io.marker_codes import TriggerEdges, stream_markers
+
+    live = TriggerEdges(is_string, labels)
+    got = [(i, v) for i, sample in enumerate(series) for v in live.values(sample)]
+    assert got == want
+    times, texts = stream_markers(series, np.arange(len(series), dtype=float), is_string=is_string, srate=160.0,
+                                  labels=labels)
+    assert list(zip(times.astype(int).tolist(), texts)) == want
+    one = TriggerEdges()  # one numeric channel: the trigger channel's rule, as before
+    assert [v for s in ([0], [3], [3], [np.nan], [0], [3], [5]) for v in one.values(s)] == ["3", "3", "5"]
