@@ -44,7 +44,7 @@ from bci_stream.core.errors import BciStreamError
 from bci_stream.core.spec import MarkerOptions
 from bci_stream.core.stats import wilson
 from bci_stream.io.reader_flags import cue_reading_note, trained_reader
-from bci_stream.service.scoring_notes import map_warning
+from bci_stream.service.scoring_notes import MAX_HISTORY_SAMPLES, history_refusal, map_warning  # (also from here)
 
 DEFAULT_DECISION_TIME_S = 2.0
 MAX_PENDING = 256  #: cues waiting for their decision sample; beyond, the oldest is counted as missed
@@ -55,19 +55,6 @@ MAX_UNMAPPED_VALUES = 20  #: distinct unmapped marker values listed in status (a
 RESET_GRACE_S: float = MarkerOptions.model_fields["reset_grace_s"].default
 MAX_STARTS = 256  #: resets and restores remembered (by state epoch) for the rule above
 
-
-#: Most outputs a live scorer keeps (``options.markers.history_s`` x the stream's rate): 70 MB at 28 bytes each.
-MAX_HISTORY_SAMPLES = 2_500_000
-
-
-def history_refusal(options: MarkerOptions, sfreq: float | None) -> str | None:
-    """Why ``options.markers.history_s`` cannot be kept at ``sfreq`` (the model's rate), or None: more than
-    :data:`MAX_HISTORY_SAMPLES` outputs."""
-    if sfreq is None or not options.enabled or options.history_s * sfreq <= MAX_HISTORY_SAMPLES:
-        return None
-    return (f"options.markers.history_s={options.history_s:g} s at the model's {sfreq:g} Hz keeps "
-            f"{options.history_s * sfreq:,.0f} outputs; at most {MAX_HISTORY_SAMPLES:,} (70 MB at 28 bytes each): "
-            f"give history_s <= {MAX_HISTORY_SAMPLES / sfreq:g}")
 
 
 class ScoringError(BciStreamError, ValueError):
@@ -207,7 +194,7 @@ class LiveScorer:
         self._written = 0
         # cues not decided yet: [cue time, value, class, index of the first output at or after the cue or -1]
         self.pending: list[list[Any]] = []
-        self.trials = self.correct = self.missed = self.interrupted = self.reset_at_start = 0
+        self.trials = self.correct = self.missed = self.interrupted = self.reset_at_start = self.repeated = 0
         self.received = self.mapped = self.unmapped = 0
         self.unmapped_values: dict[str, int] = {}
         self.per_class = {lab: [0, 0] for lab in self.labels if lab in set(config.marker_map.values())}
@@ -371,6 +358,10 @@ class LiveScorer:
                 self.unmapped_values[value] = self.unmapped_values.get(value, 0) + 1
             return None
         self.mapped += 1
+        if any(c[0] == t and c[1] == value for c in self.pending) or any(  # the same cue again (a re-send, two
+                d["cue_t"] == t and d["value"] == value for d in self.last):  # annotations): one trial (s64interop F4)
+            self.repeated += 1
+            return self.labels[k]
         bisect.insort(self.pending, [t, value, k, -1], key=lambda c: c[0])
         if len(self.pending) > MAX_PENDING:
             self.pending.pop(0)
@@ -394,6 +385,6 @@ class LiveScorer:
             "interrupted": self.interrupted, "reset_at_start": self.reset_at_start,
             "reset_grace_s": self.reset_grace_s, "previous": self.previous, "before_previous": self.before_previous,
             "markers_received": self.received, "markers_mapped": self.mapped, "markers_unmapped": self.unmapped,
-            "unmapped_values": dict(self.unmapped_values),
+            "markers_repeated": self.repeated, "unmapped_values": dict(self.unmapped_values),
         }
         return {**out, "map_warning": map_warning(out)}

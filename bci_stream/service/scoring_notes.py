@@ -8,6 +8,20 @@ from typing import Any
 
 log = logging.getLogger("bci_stream.worker")
 
+#: Most outputs a live scorer keeps (``options.markers.history_s`` x the stream's rate): 70 MB at 28 bytes each.
+MAX_HISTORY_SAMPLES = 2_500_000
+
+
+def history_refusal(options: Any, sfreq: float | None) -> str | None:
+    """Why ``options.markers.history_s`` (``options``: a :class:`~bci_stream.core.spec.MarkerOptions`) cannot be kept
+    at ``sfreq`` (the model's rate), or None: more than :data:`MAX_HISTORY_SAMPLES` outputs."""
+    if sfreq is None or not options.enabled or options.history_s * sfreq <= MAX_HISTORY_SAMPLES:
+        return None
+    return (f"options.markers.history_s={options.history_s:g} s at the model's {sfreq:g} Hz keeps "
+            f"{options.history_s * sfreq:,.0f} outputs; at most {MAX_HISTORY_SAMPLES:,} (70 MB at 28 bytes each): "
+            f"give history_s <= {MAX_HISTORY_SAMPLES / sfreq:g}")
+
+
 #: markers received, none of them mapped, before the status says so: a few (a rest marker, a session start) may come
 #: before the first cue
 MAP_WARN_AFTER = 5

@@ -27,7 +27,7 @@ from bci_stream.service.scoring import LiveScorer, ScoringError, scoring_config
 #: What ``scoring.previous`` keeps of the score under the model before the last swap.
 PREVIOUS_KEYS = ("model", "source", "marker_map", "decision_time_s", "trials", "correct", "accuracy", "ci95",
                  "per_class", "missed", "interrupted", "reset_at_start", "markers_received", "markers_mapped",
-                 "markers_unmapped")
+                 "markers_unmapped", "markers_repeated")
 
 
 #: Scores of the models before ``previous`` that ``scoring.before_previous`` keeps (oldest first), after several swaps.

@@ -154,6 +154,23 @@ def test_a_cue_on_a_samples_stamp_but_for_float_noise_is_anchored_on_that_sample
     assert trial["decision_t"] == ts[150], trial
 
 
+def test_the_same_cue_sent_twice_on_one_stamp_is_one_trial():
+    """A marker re-sent with its stamp (a stimulus program's retry, two annotations of one onset) is the same cue:
+    one trial, counted in ``markers_repeated`` (audit s64interop F4: two trials, before and after its decision);
+    two values on one stamp are two cues."""
+    scorer = LiveScorer(ScoringConfig({"L": "left", "R": "right"}, 1.0, "test"), LABELS, SFREQ)
+    scorer.marker("L", 10.0)
+    scorer.marker("L", 10.0)  # pending still
+    ts = 9.0 + np.arange(500) / SFREQ
+    scorer.outputs(ts, outputs_for(np.ones(500, dtype=int)))
+    scorer.marker("L", 10.0)  # decided already
+    scorer.marker("L", 11.0)
+    scorer.marker("R", 11.0)
+    d = scorer.describe()
+    assert (d["trials"], d["correct"], d["markers_received"], d["markers_mapped"], d["markers_repeated"]) == \
+        (3, 2, 5, 5, 2), d
+
+
 def test_wilson_interval():
     assert wilson(0, 0) is None
     lo, hi = wilson(8, 10)
