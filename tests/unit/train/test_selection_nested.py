@@ -109,6 +109,15 @@ def test_a_classical_pick_is_checked_on_the_nested_cv() -> None:
     assert selection_line(plain) is None
 
 
+def test_a_nested_figure_above_the_picks_own_is_not_called_optimistic() -> None:
+    """Audit s64cal F4: a pick's own CV 17/30 beside a nested CV 19/30 was called "optimistic" as a fact."""
+    nested = NestedResult(n_correct=19, n_trials=30, n_compared=17, picks=[{"fold": 0}])
+    sel = pick_selection(nested, 17 / 30, [0.39, 0.73], False, 30, 16 / 30)
+    check = chance_check(sel.pop("acc"), sel.pop("ci95"), CHANCE, "riemann", 2.0, sel)
+    said = "its own CV accuracy 0.567 is optimistic on average, though here not above the nested figure 0.633"
+    assert said in check["warning"] and said in selection_line(check), check["warning"]
+
+
 def test_bonferroni_threshold_for_a_shipped_gru() -> None:
     single = chance_threshold(45, 23 / 45)
     corrected = chance_threshold(45, 23 / 45, 0.05 / 18)
