@@ -134,12 +134,15 @@ def selection_line(check: dict) -> str | None:
 
 
 def recall_line(report: dict) -> str | None:
-    """The chosen family's CV recall per class at the decision time, in words (None when it has none): an accuracy
-    above chance may come from some classes only (a 3-class fit right on rest and right hand, 1 of 8 left)."""
-    recall = report["families"].get(report["chosen_family"], {}).get("cv_recall_2s")
+    """The shipped decoder's CV recall per class at the decision time, in words (None when it has none): an accuracy
+    above chance may come from some classes only (a 3-class fit right on rest and right hand, 1 of 8 left). The
+    residual GRU's when it is shipped (before, the CSP+LDA's it builds on: audit s64cal F7)."""
+    rec = report.get("recurrent") or {}
+    family = "csp_gru" if rec.get("shipped") else report["chosen_family"]
+    recall = (rec if rec.get("shipped") else report["families"].get(family, {})).get("cv_recall_2s")
     if not recall:
         return None
-    return (f"per-class CV recall at {report['decision_time_s']:g} s ({report['chosen_family']}): "
+    return (f"per-class CV recall at {report['decision_time_s']:g} s ({family}): "
             + ", ".join(f"{label} {k}/{n}" for label, (k, n) in recall.items()))
 
 

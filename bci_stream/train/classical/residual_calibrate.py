@@ -109,6 +109,7 @@ def recurrent_stage(prep: Prepared, folds: Sequence[Fold], family: str, config: 
     report = {"tried": True, "shipped": ship, "rule": rule, "why": why, "family": "csp_gru",
               "config": rcfg.as_dict() | {"label": rcfg.label()},
               "cv_acc": _acc(res.residual), "cv_n_trials": res.residual.n_trials,
+              "cv_recall_2s": res.residual.recall(prep.labels),  # per class [correct, trials] at 2 s
               "cv_per_fold_2s": [f[DECISION_TIME] for f in res.residual.per_fold],
               "classical_cv_acc": _acc(classical_cv), "classical_cv_acc_same_folds": _acc(res.classical),
               "folds": res.fold_info}

@@ -39,13 +39,20 @@ class _Tally:
         self.total = 0
         self.per_fold: list[dict[float, float]] = []
         self._fc, self._ft = dict(self.correct), 0
+        self.probs: list[np.ndarray] = []  # held-out probabilities [n, T, K] and classes, in fold order (recall)
+        self.classes: list[np.ndarray] = []
+        self.fold_sizes: list[int] = []
 
-    def add(self, pred: np.ndarray, classes: np.ndarray) -> None:
+    def add(self, probs: np.ndarray, classes: np.ndarray) -> None:
+        pred = probs.argmax(axis=-1)
         for j, t in enumerate(self.times):
             self._fc[t] += int((pred[:, j] == classes).sum())
         self._ft += len(classes)
+        self.probs.append(probs)
+        self.classes.append(classes)
 
     def end_fold(self) -> None:
+        self.fold_sizes.append(self._ft)
         self.per_fold.append({t: self._fc[t] / max(self._ft, 1) for t in self.times})
         for t in self.times:
             self.correct[t] += self._fc[t]
@@ -54,7 +61,9 @@ class _Tally:
 
     def result(self) -> CvResult:
         return CvResult(acc={t: self.correct[t] / max(self.total, 1) for t in self.times}, n_trials=self.total,
-                        n_correct=dict(self.correct), per_fold=self.per_fold)
+                        n_correct=dict(self.correct), per_fold=self.per_fold, eval_times=tuple(self.times),
+                        probs=np.concatenate(self.probs) if self.probs else None,
+                        classes=np.concatenate(self.classes) if self.classes else None, fold_sizes=self.fold_sizes)
 
 
 def cross_validate_residual(prep: Prepared, cfg: CspConfig, folds: Sequence[Fold],
@@ -81,7 +90,7 @@ def cross_validate_residual(prep: Prepared, cfg: CspConfig, folds: Sequence[Fold
             at = (onsets[:, None] + offsets[None, :]).ravel()
             for tally, probs in ((classical, outputs_from_preprocessed(csp, u_runs[ri], at)),
                                  (residual, residual_outputs_from_preprocessed(rp, u_runs[ri], at))):
-                tally.add(probs.reshape(len(onsets), len(eval_times), -1).argmax(axis=-1), classes)
+                tally.add(probs.reshape(len(onsets), len(eval_times), -1), classes)
         classical.end_fold()
         residual.end_fold()
         if on_fold is not None:

@@ -228,7 +228,10 @@ def test_calibrate_reports_the_recurrent_stage(tmp_path: Path) -> None:
         assert rec["tried"] and set(rec["cv_acc"]) == {"0.5", "1", "2", "3"}
         assert rec["classical_cv_acc"] == report["families"]["csp_lda"]["cv_acc"]
         assert rec["classical_cv_acc_same_folds"] == rec["classical_cv_acc"]
+        assert sum(k for k, _ in rec["cv_recall_2s"].values()) == round(rec["cv_acc"]["2"] * rec["cv_n_trials"])
         assert family == ("csp_gru" if rec["shipped"] else "csp_lda")
+        shown = "csp_gru" if rec["shipped"] else "csp_lda"  # the shipped decoder's recall (audit s64cal F7)
+        assert f"per-class CV recall at 2 s ({shown}): " in res.output
         assert "## Recurrent: residual GRU on CSP+LDA" in (tmp_path / "on" / "report" / "report.md").read_text()
     else:
         assert not rec["tried"] and "the residual GRU builds on CSP+LDA" in rec["why"]
@@ -284,3 +287,16 @@ def test_a_final_fit_that_keeps_the_zero_read_out_is_not_shipped(fitted, monkeyp
     assert not out.shipped and out.report["tried"] and not out.report["shipped"]
     assert out.report["why"].startswith("not shipped: CV favoured it (CV accuracy at 2 s 0.900 > 0.800")
     assert "early stopping kept the initial weights" in out.report["why"]
+
+
+def test_the_recall_line_is_the_shipped_residuals() -> None:
+    """Audit s64cal F7: with the residual GRU shipped, the summary showed the recall of the CSP+LDA it builds on (a
+    GRU that answered one class for every trial looked balanced)."""
+    from bci_stream.train.classical.calibration_report import recall_line
+
+    report = {"decision_time_s": 2.0, "chosen_family": "csp_lda",
+              "families": {"csp_lda": {"cv_recall_2s": {"sq": [39, 79], "rt": [25, 73]}}},
+              "recurrent": {"shipped": True, "cv_recall_2s": {"sq": [0, 79], "rt": [71, 73]}}}
+    assert recall_line(report) == "per-class CV recall at 2 s (csp_gru): sq 0/79, rt 71/73"
+    report["recurrent"]["shipped"] = False
+    assert recall_line(report) == "per-class CV recall at 2 s (csp_lda): sq 39/79, rt 25/73"
