@@ -66,7 +66,7 @@ from bci_stream.train.classical.data import display_names, sensorimotor_channels
 from bci_stream.train.classical.ensemble import FAMILY as ENSEMBLE
 from bci_stream.train.classical.ensemble import EnsembleConfig, EnsembleParams, ensemble_cv
 from bci_stream.train.classical.fit import fit
-from bci_stream.train.classical.model_version import existing_model, name_problem, next_version
+from bci_stream.train.classical.model_version import changed_meanwhile, existing_model, name_problem, next_version
 from bci_stream.train.export.folder_swap import kept_note
 from bci_stream.train.classical.params import CspLdaParams, RiemannParams
 from bci_stream.train.classical.prepared import Prepared, all_trials
@@ -367,6 +367,8 @@ def calibrate(paths: Sequence[str | Path], label_map: Mapping[str, str], name: s
                        "step_cost": step_cost(staged),  # measured, reported, never a choice
                        "seconds": round(time.time() - t_start, 1)}
             write_report(report, staged / "report")
+            if (why := changed_meanwhile(model_dir, held)) is not None:  # last: then it replaces what was there
+                raise CalibrationError(why)
         for note in sizes:  # known only once fitted (before: in the report and card, not said here; audit s60cal O4)
             echo(f"note: {note}")
         for line in summary_lines(report):

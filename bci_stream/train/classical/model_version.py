@@ -118,6 +118,18 @@ def existing_model(model_dir: Path) -> str | None:
         return f"files ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})"
 
 
+def changed_meanwhile(model_dir: Path, held: str | None) -> str | None:
+    """Why the model folder ``model_dir`` may not be replaced now: it holds other than ``held`` (what it held when the
+    work began, :func:`existing_model`), a model written there meanwhile (a second ``calibrate`` of that name, a copy)
+    that replacing would lose, perhaps under the same NAME@VERSION (audit s64cal F8); None when it is unchanged."""
+    now = existing_model(model_dir)
+    if now == held:
+        return None
+    return (f"--name {model_dir.name}: {model_dir} was changed while this calibration ran: it holds {now or 'nothing'} "
+            f"now, {held or 'nothing'} at the start; nothing was replaced (a second calibrate of that name, or a "
+            "copy?): run again, with --overwrite to replace it")
+
+
 def registry_problem(out_dir: Path | str) -> str | None:
     """Why ``out_dir`` (``--out``) cannot take a new model folder ``OUT/NAME``, or None: it is a model's own folder
     (it holds a ``model.json``), where the registry above it would list the new model as one of that model's kept

@@ -85,6 +85,32 @@ def test_an_overwrite_keeps_the_replaced_version_and_writes_the_new_report(tmp_p
     assert (models / "m" / "NOTES.txt").read_text() == "a lab's own notes\n"  # the folder's other files kept
 
 
+def test_a_model_written_to_the_folder_meanwhile_is_not_replaced(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit s64cal F8: a model that appeared in OUT/NAME while calibrate ran (a second calibrate of that name) was
+    replaced with no word, both NAME@1.0.0. Now refused at the end, the other model kept, nothing of this one left."""
+    import shutil
+
+    from bci_stream.train.classical import step_cost
+
+    models = tmp_path / "models"
+    assert calibrate(models).exit_code == 0  # the other run's model, m@1.0.0, kept aside as "other"
+    (models / "m").rename(tmp_path / "other")
+    measure = step_cost.step_cost
+
+    def finished_meanwhile(*args, **kwargs):
+        shutil.copytree(tmp_path / "other", models / "m")
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(step_cost, "step_cost", finished_meanwhile)
+    res = calibrate(models)
+    assert res.exit_code == 2, res.output
+    assert "was changed while this calibration ran: it holds model m@1.0.0" in res.output
+    assert "nothing was replaced" in res.output
+    assert versions(models) == (["m"], "1.0.0")
+    assert (models / "m" / "model.json").read_bytes() == (tmp_path / "other" / "model.json").read_bytes()
+
+
 def test_interrupted_follows_causes_and_contexts() -> None:
     try:
         try:
