@@ -187,7 +187,7 @@ def _calibrate_option(name: str) -> Any:
               type=click.Path(path_type=Path, dir_okay=False),
               help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA and TS+LR references on, "
                    "scored on the same files at the same cues.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", type=click.Path(path_type=Path), default=None,  # (a file: the one-line error below)
               help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt); an earlier "
                    "evaluation there is refused before any work, unless --overwrite.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier evaluation's files in --out.")

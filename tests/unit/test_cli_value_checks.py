@@ -105,3 +105,17 @@ def test_an_empty_item_inside_channel_names_is_refused(command: list[str]) -> No
     assert res.exit_code != 0, res.output
     assert ("--channel-names must be channel names separated by single commas (e.g. Fp1,Fp2), with no empty item, "
             "or a file; got 'Fp1,,Fp2'") in res.output, res.output
+
+
+@pytest.mark.parametrize("command", [["calibrate", EDF, "--labels", "T1=a,T2=b", "--name", "x"],
+                                     ["evaluate", "eegmmidb-s001", "--data", EDF]])
+def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, command: list[str]) -> None:
+    """Audit s64cal F6: ``--out`` naming an existing file got click's three-line usage error, unlike any other bad
+    ``--out`` (one line naming the option, the path and what to do)."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    res = CliRunner().invoke(main, [*command, "--out", str(afile)])
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert [line.lower() for line in lines] == [f"error: --out {afile}: {afile} is a file, not a folder: give a "
+                                                "folder".lower()], res.output

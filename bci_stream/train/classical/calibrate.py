@@ -30,7 +30,7 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
                    "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")
 @click.option("--name", required=True, help="Model name (folder OUT/NAME): letters, digits, _ . -, at most 200 "
                                              "characters.")
-@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,  # (a file: our one-line error)
               help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR; ./models "
                    "when that is the install's bundled models].")
 @click.option("--channels", default=None, metavar="CH,...", callback=name_list,
