@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,24 @@ def near_names(absent: Sequence[str], events: Sequence[Event]) -> str:
             said.append(f"{' or '.join(map(repr, near[:3]))} for {str(name)!r}")
     return (f"; did you mean {', '.join(said)}? (an event name must match exactly: its case, blanks and TYPE/ prefix "
             "included)") if said else ""
+
+
+def reader_hint(absent: Sequence[str], sources: Sequence[Any], options: Mapping[str, Any] | None) -> str:
+    """Which reader option may give event names ``absent`` that the files' default reading does not (``""``: none,
+    or it was given): an EEGLAB file's ``TYPE/VALUE`` names come with ``--event-fields type,FIELD``; a BCI2000
+    file's events are its ``StimulusCode`` values unless ``--state`` or ``--type-state`` reads another state (audit
+    s64cal F5: the refusal listed the names the default reading gave, and said nothing of the option)."""
+    options, kinds = options or {}, {str(s).lower().rpartition(".")[2] for s in sources}
+    hints = []
+    if "set" in kinds and not options.get("event_fields") and any("/" in str(a) for a in absent):
+        hints.append("an EEGLAB file's events are named TYPE/VALUE with --event-fields type,FIELD (a field of its "
+                     "EEG.event, e.g. --event-fields type,position)")
+    if "dat" in kinds and not (options.get("state") or options.get("type_state")) and any(
+            not str(a).strip().lstrip("-").isdigit() for a in absent):  # (codes: StimulusCode's own kind of name)
+        hints.append("a BCI2000 file's events are its StimulusCode state's values; --state NAME reads another "
+                     "state's, --type-state NAME names each by another state's value (e.g. --type-state "
+                     "StimulusType: 1 target, 0 non-target)")
+    return "".join(f"; {h}" for h in hints)
 
 
 def parse_label_pair(item: str, *, flag: str = "--label", allow_ignore: bool = False) -> tuple[str, str | None]:

@@ -26,7 +26,7 @@ from bci_stream.io.load import check_names, events_summary, named_options, optio
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
 from bci_stream.io.xdf_clock import JUMP
-from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps, near_names
+from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps, near_names, reader_hint
 from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, beyond_input_limit,
                                                         channel_sd_notes, duplicate_notes)
 from bci_stream.train.classical.bad_spans import (bad_spans, beyond_limit, check_bad_events, hold_nonfinite, leave_out,
@@ -193,7 +193,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
     events = [ev for rec in recs for ev in rec.events]
     absent = absent_events(label_map, events)  # near_names: the event a typo likely meant (case, blanks, TYPE/)
     not_in_files = (f"--labels names event(s) {absent} not in the files (their events are: {_event_listing(events)})"
-                    f"{near_names(absent, events)}" if absent else "")
+                    f"{near_names(absent, events)}{reader_hint(absent, paths, reader_options)}" if absent else "")
     out_runs, left_out, late_notes = [], [], []
     for rec, idx, (data, stretches) in runs:
         cue_map, span = {str(k): v for k, v in label_map.items()}, max(EVAL_TIMES)
