@@ -13,9 +13,9 @@
   samples): a marker only where its value changes to a non-zero one (:func:`trigger_onsets`; ``0 0 3 3 0 3 5`` gives
   ``3``, ``3``, ``5`` where each starts). Its first sample only sets the level: a code already on there started
   before the stream was received (the live follower's inlet opened, the file's recording began), as mne's
-  ``find_events`` takes a stim channel by default. Any other stream with a nominal rate the same, channel by channel
-  (its label, or its value, where it changes to a non-zero one), or, of strings, where its first channel changes to a
-  non-blank value (:class:`TriggerEdges`).
+  ``find_events`` takes a stim channel by default. A numeric stream of several channels with a nominal rate the same,
+  channel by channel (its label, or its value, where it changes to a non-zero one), from the sample before when that
+  one is adjacent, else from 0 (:class:`TriggerEdges`). A string stream with a rate gives each non-blank sample.
 
 ``raw`` (a recording of every marker received, ``bci-stream record``) differs in two rules only: a one-channel
 numeric sample always gives its number as text (``"0"`` and ``"nan"`` included), and a string sample gives its first
@@ -103,10 +103,10 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
                    labels: Sequence[str] | None, zero: bool = False,
                    numeric_source: bool = False) -> tuple[np.ndarray, list[str]]:
     """The markers of a whole stream as read from a file (pyxdf's ``time_series`` and ``time_stamps``): their
-    timestamps and values, by the rules of the module docstring (a stream with ``srate`` > 0: levels, a marker where
-    one changes to an event, :class:`TriggerEdges`; a sample of several labelled non-zero channels: one marker per
-    channel, at the same time; ``numeric_source``: a string stream recorded from a one-channel numeric stream without
-    a rate, its values read by :func:`live_code`)."""
+    timestamps and values, by the rules of the module docstring (a numeric stream with ``srate`` > 0: levels, a
+    marker where one changes to a non-zero one, :class:`TriggerEdges`; a sample of several labelled non-zero
+    channels: one marker per channel, at the same time; ``numeric_source``: a string stream recorded from a
+    one-channel numeric stream without a rate, its values read by :func:`live_code`)."""
     stamps = np.asarray(stamps, dtype=np.float64)
     if not is_string:
         series = np.asarray(time_series, dtype=np.float64)
@@ -115,11 +115,12 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
             at = trigger_onsets(series[:, 0])
             return stamps[at], [marker_values(series[k], False, None)[0] for k in at]
         time_series = series.tolist()
-    edges = TriggerEdges(is_string, labels) if srate > 0 else None  # levels held at a rate: where they change
+    edges = TriggerEdges(labels, srate) if srate > 0 and not is_string else None  # levels: where they change
     times: list[float] = []
     texts: list[str] = []
     for sample, t in zip(time_series, stamps):
-        values = edges.values(sample) if edges is not None else marker_values(sample, is_string, labels, zero=zero)
+        values = (edges.values(sample, float(t)) if edges is not None
+                  else marker_values(sample, is_string, labels, zero=zero))
         for value in [code for v in values for code in live_code(v, zero)] if is_string and numeric_source else values:
             times.append(float(t))
             texts.append(value)
@@ -130,36 +131,43 @@ __all__ = ["ZERO", "live_code", "marker_values", "stream_markers", "trigger_onse
 
 
 class TriggerEdges:
-    """The markers of a marker stream with a nominal rate (a level held from sample to sample: 0 between codes, a code
-    held for some samples): a marker where a level changes to an event. A numeric stream: each channel whose value
-    changes to a non-zero one gives that value as text (one channel: a trigger channel), or the channel's label when
-    the stream labels every channel of several; a string stream: its first channel changing to a non-blank value. A
-    non-finite sample of a channel is skipped (the value before it holds). Before, a stream of several channels or of
-    strings gave a marker on every sample: a cue held 40 samples was 40 trials (audit s64interop F3).
+    """The markers of a numeric marker stream with a nominal rate (a level held from sample to sample: 0 between
+    codes, a code held for some samples): a marker where a level changes to a non-zero one. One channel (a trigger
+    channel): its value as text. Several channels (one per code): the label (or, unlabelled, the value) of each
+    channel whose value changes to a non-zero one, from the level of the sample before when that one is adjacent
+    (at most 1.5 periods before), else from 0: a sender that declares a rate but pushes a sample per cue gives every
+    cue, a repeat of the last one too (before, every sample of such a stream was a marker: a code held 40 samples
+    was 40 trials, audit s64interop F3; review s64 F2: a level rule on event-wise pushes lost cues). A non-finite
+    value is skipped (the level before it holds).
 
-    One per connection of the follower: its first sample only sets the level, so a code already on when the
-    inlet opened (its onset before the follower connected, or while it reconnected, or during a worker restart)
-    is not taken for a new cue at that sample's time, as a string marker pushed before then is not received.
+    One per connection of the follower. A trigger channel's first sample only sets its level, so a code already on
+    when the inlet opened (its onset before the follower connected, or while it reconnected, or during a worker
+    restart) is not taken for a new cue at that sample's time, as a string marker pushed before then is not received.
     """
 
-    def __init__(self, is_string: bool = False, labels: Sequence[str] | None = None) -> None:
-        self.is_string, self.labels = is_string, labels
-        self.previous: list[Any] | None = None  # each channel's level before the next sample; None: no sample yet
+    def __init__(self, labels: Sequence[str] | None = None, srate: float = 0.0) -> None:
+        self.labels, self.period = labels, 1.0 / srate if srate > 0 else math.inf
+        self.previous: list[float] | None = None  # each channel's level before the next sample; None: no sample yet
+        self.last_t: float | None = None  # the previous sample's stamp (several channels: adjacency)
 
-    def values(self, sample: Sequence[Any]) -> list[str]:
-        if self.is_string:
-            text = str(sample[0]) if len(sample) else ""
-            changed, self.previous = self.previous is not None and text != self.previous[0], [text]
-            return [text] if changed and text.strip() else []
+    def values(self, sample: Sequence[Any], t: float | None = None) -> list[str]:
         values = [float(v) for v in sample]
-        first, previous = self.previous is None, self.previous or [math.nan] * len(values)
-        named = self.labels is not None and len(self.labels) == len(values) and len(values) > 1
+        if len(values) == 1:  # a trigger channel: its first sample sets the level
+            v = values[0]
+            if not math.isfinite(v):
+                return []
+            changed, self.previous = self.previous is not None and v != self.previous[0], [v]
+            return marker_values([v], False, None) if changed else []
+        adjacent = self.previous is not None and (t is None or self.last_t is None
+                                                  or t - self.last_t <= 1.5 * self.period)
+        previous = self.previous if adjacent and self.previous is not None else [0.0] * len(values)
+        named = self.labels is not None and len(self.labels) == len(values)
         out = []
         for i, v in enumerate(values):
             if not math.isfinite(v):
                 continue
             was, previous[i] = previous[i], v
-            if not first and math.isfinite(was) and v != was and v != 0:
+            if v != was and v != 0:
                 out.append(self.labels[i] if named else marker_values([v], False, None)[0])
-        self.previous = previous
+        self.previous, self.last_t = previous, t
         return out

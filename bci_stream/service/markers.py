@@ -26,16 +26,16 @@ follower covered come from the supervisor's witness (:mod:`~bci_stream.service.m
 :meth:`MarkerHub.recover`) when it received them.
 
 Marker values: a string stream gives its first channel (empty: none); a numeric stream with several labelled channels
-(mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s)
-gives the label of each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``). A
-one-channel numeric stream with a nominal rate is a trigger channel (0 between codes, a code held for some samples):
-it gives a marker only where its value changes to a non-zero one (``0 0 3 3 0 3 5`` gives ``3``, ``3``, ``5``, at
-the samples where each starts); so does any stream with a rate, channel by channel (strings: the first channel
-changing to a non-blank value). An irregular one gives every non-zero sample, and its 0s too when the decoder's
-scoring map names ``"0"`` (:func:`zero_is_event`: ``options.markers.marker_map``, else the card's ``scoring`` or
-``training.label_map``, as :func:`~bci_stream.service.scoring.scoring_config` takes them; a stimulus program that
-codes a class as 0, ``--labels 0=rest,1=left``): otherwise a 0 is "no event" (many senders push 0 as "trigger off"),
-as it is when scoring is off. Status ``markers.zero_is_event`` says which rule the follower applies.
+(mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s) gives the label of
+each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``). A one-channel numeric stream
+with a nominal rate is a trigger channel (0 between codes, a code held for some samples): it gives a marker only where
+its value changes to a non-zero one (``0 0 3 3 0 3 5`` gives ``3``, ``3``, ``5``, at the samples where each starts); so
+does a numeric stream of several channels with a rate, channel by channel, from the adjacent sample before (else from
+0: a sample per cue). An irregular one gives every non-zero sample, and its 0s too when the decoder's scoring map names
+``"0"`` (:func:`zero_is_event`: ``options.markers.marker_map``, else the card's ``scoring`` or ``training.label_map``,
+as :func:`~bci_stream.service.scoring.scoring_config` takes them; a stimulus program that codes a class as 0,
+``--labels 0=rest,1=left``): otherwise a 0 is "no event" (many senders push 0 as "trigger off"), as it is when scoring
+is off. Status ``markers.zero_is_event`` says which rule the follower applies.
 A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker received)
 differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
 ``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
@@ -171,8 +171,8 @@ class MarkerFollower(threading.Thread):
         full = inlet.info(timeout=5.0)
         is_string = full.channel_format() == pylsl.cf_string
         labels = read_ch_names(full)
-        regular = full.nominal_srate() > 0  # levels held at a rate: a marker where one changes to an event
-        edges = TriggerEdges(is_string, labels) if regular else None
+        regular = full.nominal_srate() > 0  # numeric levels held at a rate: a marker where one changes to an event
+        edges = TriggerEdges(labels, full.nominal_srate()) if regular and not is_string else None
         clock = ClockOffset.for_stream(full, self.time_correction)
         inlet.open_stream(timeout=5.0)
         opened = pylsl.local_clock()  # markers pushed from now on are received
@@ -198,7 +198,7 @@ class MarkerFollower(threading.Thread):
                 if t_first is not None and (more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]:
                     samples, stamps = samples + list(more[0]), stamps + list(more[1])
             for sample, ts in zip(samples, stamps):
-                values = (edges.values(sample) if edges is not None
+                values = (edges.values(sample, ts) if edges is not None
                           else marker_values(sample, is_string, labels, self.raw, self.zero))
                 for value in values:
                     self.queue.append(("marker", value, float(ts), clock.offset))

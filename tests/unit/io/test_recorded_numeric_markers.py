@@ -135,24 +135,40 @@ def test_a_blank_string_is_no_marker_but_is_recorded_raw() -> None:
     assert (times.tolist(), texts) == ([1.0, 4.0], ["T1", "T2"])
 
 
-@pytest.mark.parametrize(("is_string", "labels", "series", "want"), [
-    (False, ["T1", "T2"], [[0, 0], [1, 0], [1, 0], [0, 0], [0, 1], [0, 1], [1, 1], [0, 0]], [(1, "T1"), (4, "T2"),
-                                                                                               (6, "T1")]),
-    (False, None, [[0, 0], [0, 7], [0, 7], [np.nan, 7], [0, 7], [3, 0]], [(1, "7"), (5, "3")]),
-    (False, ["T1", "T2"], [[1, 0], [1, 0], [0, 0], [1, 0]], [(3, "T1")]),  # on at the first sample: its level only
-    (True, None, [[""], ["T1"], ["T1"], [""], ["T2"], ["T2"], ["T1"], [" "]], [(1, "T1"), (4, "T2"), (6, "T1")]),
-], ids=["two labelled channels", "unlabelled, a NaN holds", "on at the start", "strings"])
-def test_a_marker_stream_with_a_rate_gives_a_marker_where_a_level_changes(is_string, labels, series, want) -> None:
-    """A marker stream with a nominal rate holds each code for some samples (a trigger stream of one channel per
-    code, a string stream at a rate): one marker where a level changes to an event, live and read from a file;
-    before, every sample was a marker (a cue held 40 samples was 40 trials: audit s64interop F3)."""
+@pytest.mark.parametrize(("labels", "series", "want"), [
+    (["T1", "T2"], [[0, 0], [1, 0], [1, 0], [0, 0], [0, 1], [0, 1], [1, 1], [0, 0]], [(1, "T1"), (4, "T2"), (6, "T1")]),
+    (None, [[0, 0], [0, 7], [0, 7], [np.nan, 7], [0, 7], [3, 0]], [(1, "7"), (5, "3")]),
+    (["T1", "T2"], [[1, 0], [1, 0], [0, 0], [1, 0]], [(0, "T1"), (3, "T1")]),  # on at the first sample: a cue
+], ids=["two labelled channels", "unlabelled, a NaN holds", "on at the start"])
+def test_a_numeric_marker_stream_of_several_channels_with_a_rate_gives_a_marker_where_a_level_changes(
+        labels, series, want) -> None:
+    """One channel per code at a nominal rate, each code held for some samples: one marker where a level changes to a
+    non-zero one, live and read from a file; before, every sample was a marker (a code held 40 samples was 40
+    trials: audit s64interop F3)."""
     from bci_stream.io.marker_codes import TriggerEdges, stream_markers
 
-    live = TriggerEdges(is_string, labels)
-    got = [(i, v) for i, sample in enumerate(series) for v in live.values(sample)]
-    assert got == want
-    times, texts = stream_markers(series, np.arange(len(series), dtype=float), is_string=is_string, srate=160.0,
-                                  labels=labels)
-    assert list(zip(times.astype(int).tolist(), texts)) == want
+    stamps = np.arange(len(series)) / 160.0
+    live = TriggerEdges(labels, 160.0)
+    assert [(i, v) for i, (sample, t) in enumerate(zip(series, stamps)) for v in live.values(sample, t)] == want
+    times, texts = stream_markers(series, stamps, is_string=False, srate=160.0, labels=labels)
+    assert list(zip(np.round(times * 160).astype(int).tolist(), texts)) == want
     one = TriggerEdges()  # one numeric channel: the trigger channel's rule, as before
     assert [v for s in ([0], [3], [3], [np.nan], [0], [3], [5]) for v in one.values(s)] == ["3", "3", "5"]
+
+
+def test_a_stream_with_a_rate_pushed_a_sample_per_cue_gives_every_cue() -> None:
+    """Review s64 F2: a sender that declares a rate but pushes a sample per cue (1.5 s apart) lost its first cue and
+    each repeat of the one before under a level rule; each sample not adjacent to the one before is read from 0. A
+    string stream with a rate gives each non-blank sample, as before."""
+    from bci_stream.io.marker_codes import TriggerEdges, stream_markers
+
+    cues = [[0, 1], [0, 1], [1, 0], [1, 0], [0, 1]]
+    stamps = 10.0 + 1.5 * np.arange(5)
+    live = TriggerEdges(["left", "right"], 10.0)
+    assert [v for sample, t in zip(cues, stamps) for v in live.values(sample, t)] == \
+        ["right", "right", "left", "left", "right"]
+    times, texts = stream_markers(cues, stamps, is_string=False, srate=10.0, labels=["left", "right"])
+    assert texts == ["right", "right", "left", "left", "right"] and times.tolist() == stamps.tolist()
+    words = [["left"], ["left"], ["right"], [""], ["right"]]
+    assert stream_markers(words, stamps, is_string=True, srate=10.0, labels=None)[1] == \
+        ["left", "left", "right", "right"]
