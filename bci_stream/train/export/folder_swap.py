@@ -116,7 +116,12 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
             for item in items:
                 shutil.move(item, folder / item.name)  # (the same file system: a rename)
 
-        write_folder(out_dir, fill, replaced={item.name for item in items},
+        from bci_stream.core.card import ONNX_FILE
+        from bci_stream.train.export.step_graph import SINGLE_STEP_FILE
+
+        # the model's own files go even where the new one has none (a GRU's single-sample graph beside an ensemble
+        # was kept, review s64 F1), as write_model replaces them; the folder's other files stay
+        write_folder(out_dir, fill, replaced={item.name for item in items} | {ONNX_FILE, SINGLE_STEP_FILE, CARD_FILE},
                      archive=archive_name(out_dir, card["name"], card["version"]))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -75,6 +75,9 @@ def test_an_overwrite_keeps_the_replaced_version_and_writes_the_new_report(tmp_p
     models = tmp_path / "models"
     assert calibrate(models).exit_code == 0
     (models / "m" / "NOTES.txt").write_text("a lab's own notes\n")
+    stale = models / "m" / "model.step1.onnx"  # a single-sample graph the replaced model had (review s64 F1)
+    if not stale.exists():
+        stale.write_bytes(b"an older model's single-sample graph")
     res = calibrate(models, "--overwrite")
     assert res.exit_code == 0, res.output
     assert versions(models) == (["m"], "1.0.1")
@@ -83,6 +86,8 @@ def test_an_overwrite_keeps_the_replaced_version_and_writes_the_new_report(tmp_p
     assert json.loads((models / "m" / "1.0.0" / "model.json").read_text())["version"] == "1.0.0"
     assert (models / "m" / "1.0.0" / "report" / "report.json").is_file()
     assert (models / "m" / "NOTES.txt").read_text() == "a lab's own notes\n"  # the folder's other files kept
+    single = (json.loads((models / "m" / "model.json").read_text())["step"] or {}).get("single_step")
+    assert stale.exists() == (single is not None)  # the model's own files are the new model's only
 
 
 def test_a_model_written_to_the_folder_meanwhile_is_not_replaced(tmp_path: Path,
