@@ -135,21 +135,17 @@ class LiveScorer:
         The stream's nominal rate: the decision is ``round(decision_time_s * sfreq)`` samples after the cue.
     history_s
         Seconds of outputs kept to decide cues that arrive after their decision sample (``options.markers.history_s``),
-        counted in samples at ``sfreq`` (``ceil(history_s * sfreq)``, plus the decision's samples): a marker may
-        arrive that much recording time after its samples were decoded, which is ``history_s / S`` of wall time
-        when a recording is replayed S times faster than real time. Preallocated, 28 bytes per sample (timestamp,
-        argmax, state epoch, input sample number): 30 s at 250 Hz take 224 kB.
+        in samples at ``sfreq`` (plus the decision's samples; ``history_s / S`` of wall time in a replay at speed S).
+        Preallocated, 28 bytes per sample (timestamp, argmax, state epoch, seq): 30 s at 250 Hz take 224 kB.
     burst_s
-        Seconds of outputs kept on top of ``history_s`` (the decoder's ``max_buffer_s``, the most its inlet holds: up
-        to :data:`MAX_HISTORY_SAMPLES` in all), for a burst of held-up samples decoded at once (a sender frozen for a
-        while that flushes its buffer, a worker catching up): its cues' markers come with it, after all of it was
-        decoded, and before, the first ``burst - history_s`` seconds of it were already out of the history (missed).
+        Seconds kept on top (the decoder's ``max_buffer_s``; up to :data:`MAX_HISTORY_SAMPLES` in all) for a burst of
+        held-up samples decoded at once (a sender frozen a while, a worker catching up): its cues' markers come after
+        all of it was decoded (before, its first ``burst - history_s`` seconds were out of the history: missed).
     keep_trials
         Most recent trials listed by :meth:`describe`.
     max_lag_s
-        The first output at or after the cue later than ``max_lag_s`` after it, or the outputs from there to the
-        decision sample spanning more than ``decision_time_s + max_lag_s`` (a gap in the data), or the decision sample
-        and ``max_lag_s`` of samples after it rejected: the cue is missed.
+        A cue is missed when its first output is later than this after it, when its outputs to the decision span more
+        than ``decision_time_s`` + this (a gap), or when this long of samples from its decision sample were rejected.
     reset_grace_s
         A reset or restore at most this long (in samples at ``sfreq``) after a cue's first output starts its trial
         (scored, ``reset_at_start``), see the module docstring; None: ``config.reset_grace_s``.
@@ -194,6 +190,7 @@ class LiveScorer:
         self._written = 0
         # cues not decided yet: [cue time, value, class, index of the first output at or after the cue or -1]
         self.pending: list[list[Any]] = []
+        self.seen: collections.OrderedDict[tuple[float, str], None] = collections.OrderedDict()  # recent cues
         self.trials = self.correct = self.missed = self.interrupted = self.reset_at_start = self.repeated = 0
         self.received = self.mapped = self.unmapped = 0
         self.unmapped_values: dict[str, int] = {}
@@ -281,14 +278,23 @@ class LiveScorer:
     def _decision(self, anchor: int, t_cue: float) -> int | None:
         """Number of the output that decides the cue anchored at ``anchor``: the first at or after input sample
         ``seq[anchor] + n_after`` (samples ``nan_policy: reject`` dropped have no output, so it may come fewer outputs
-        after the anchor), None when not decoded yet; a cue a sample period or more before the first output kept (the
-        decoder's first): ``n_after`` samples after the cue at the nominal rate."""
-        back = 0 if anchor else min(self.n_after, int((self._ts[0] - t_cue) * self.sfreq))  # (audit s64interop F1)
+        after the anchor), None when not decoded yet, -1 never (the decision sample before the first output); a cue a
+        sample period or more before the first output kept (the decoder's first): ``n_after`` samples after the cue."""
+        back = 0 if anchor else self._lead(t_cue)  # (audit s64interop F1)
+        if back > self.n_after:
+            return -1
         target = self._seq[anchor % self.capacity] + self.n_after - back
         stop = min(self._written, anchor + self.n_after - back + 1)  # seq rises by at least one per output
         if self._seq[(stop - 1) % self.capacity] < target:
             return None
         return bisect.bisect_left(range(anchor, stop), target, key=lambda j: self._seq[j % self.capacity]) + anchor
+
+    def _lead(self, t_cue: float) -> int:
+        """Whole samples from a cue to output 0 at the outputs' own rate (a replay at speed S: S x nominal)."""
+        last = (self._written - 1) % self.capacity
+        span = int(self._seq[last] - self._seq[0])  # (float noise aside; review s64 F3)
+        period = float(self._ts[last] - self._ts[0]) / span if span > 0 else 1.0 / self.sfreq
+        return int((float(self._ts[0]) - t_cue) / period + 1e-4) if period > 0 else 0
 
     def _update(self) -> None:
         """Anchor and decide what the outputs so far allow, in cue order."""
@@ -306,7 +312,9 @@ class LiveScorer:
                     continue
                 cue[3] = anchor
             decision = self._decision(anchor, t_cue)
-            if decision is not None:
+            if decision == -1:
+                self.missed += 1  # its decision sample came before the first output
+            elif decision is not None:
                 self._decide(anchor, decision, t_cue, value, k)
             elif newest - self._at(anchor)[0] > self.span_s:
                 self.missed += 1  # the data had a gap between the cue and its decision sample
@@ -358,10 +366,12 @@ class LiveScorer:
                 self.unmapped_values[value] = self.unmapped_values.get(value, 0) + 1
             return None
         self.mapped += 1
-        if any(c[0] == t and c[1] == value for c in self.pending) or any(  # the same cue again (a re-send, two
-                d["cue_t"] == t and d["value"] == value for d in self.last):  # annotations): one trial (s64interop F4)
-            self.repeated += 1
+        if (t, value) in self.seen:  # the same cue again (a re-send, two annotations): one trial, whatever became of
+            self.repeated += 1  # the first (scored, missed, interrupted, pending; audit s64interop F4, review s64 F4)
             return self.labels[k]
+        self.seen[(t, value)] = None
+        if len(self.seen) > MAX_PENDING:
+            self.seen.popitem(last=False)
         bisect.insort(self.pending, [t, value, k, -1], key=lambda c: c[0])
         if len(self.pending) > MAX_PENDING:
             self.pending.pop(0)

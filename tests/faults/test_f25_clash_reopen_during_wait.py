@@ -32,10 +32,15 @@ def server(fault_models, tmp_path_factory) -> Iterator[BackgroundServer]:
 
 
 def reopened(client, decoder_id: str, waiting: bool) -> dict:
-    """The decoder's status once the supervisor reopened it (and, ``waiting``, its new worker waits again)."""
-    return wait_status(client, decoder_id, lambda s: s["restarts"] >= 1 and (not waiting or (
-        s["state"] == "connecting" and (s["output_stream"] or {}).get("waiting_for_consumer_s"))), 90,
-        "its reopen as .../<its id>" + (" and the new worker's wait" if waiting else ""))
+    """The decoder's status once the supervisor reopened it (and, ``waiting``, its new worker waits again: its outlet
+    under .../<its id>; ``restarts`` counts the reopen before the old worker has stopped, review s64 F5)."""
+    def new_worker_waits(s: dict) -> bool:
+        out = s["output_stream"] or {}
+        return (s["state"] == "connecting" and bool(out.get("waiting_for_consumer_s"))
+                and str(out.get("source_id", "")).endswith(f"/{decoder_id}"))
+
+    return wait_status(client, decoder_id, lambda s: s["restarts"] >= 1 and (not waiting or new_worker_waits(s)), 90,
+                       "its reopen as .../<its id>" + (" and the new worker's wait" if waiting else ""))
 
 
 class FirstConsumerPusher(LivePusher):

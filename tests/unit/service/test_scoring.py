@@ -142,6 +142,28 @@ def test_a_cue_before_the_first_output_is_decided_decision_time_after_the_cue(le
     assert trial["decision_t"] - cue == pytest.approx(2.0 if back else 2.0 + lead_s, abs=1 / SFREQ), trial
 
 
+@pytest.mark.parametrize("speed", [1, 3, 16])
+@pytest.mark.parametrize("noise", [0.0, 1e-11])
+def test_a_cue_before_the_first_output_counts_samples_at_the_outputs_rate(speed, noise):
+    """Review s64 F3: the lead of a cue before the first output was converted with the nominal rate (at replay speed S
+    it shifted S times too little) and truncated float noise (a cue 1e-11 s after a sample's stamp, one sample late)."""
+    scorer = LiveScorer(ScoringConfig({"L": "left"}, 2.0, "test"), LABELS, SFREQ)
+    ts = 50.0 + np.arange(400) / (SFREQ * speed)
+    scorer.marker("L", ts[0] - 30 / (SFREQ * speed) + noise)  # 30 samples before the first output
+    scorer.outputs(ts, outputs_for(np.ones(400, dtype=int)))
+    (trial,) = scorer.describe()["last"]
+    assert trial["decision_t"] == ts[200 - 30], trial
+
+
+def test_a_cue_whose_decision_sample_comes_before_the_first_output_is_missed():
+    """Review s64 F3: decided at the first output, 0.4 s after a cue whose decision time is 0.25 s."""
+    scorer = LiveScorer(ScoringConfig({"L": "left"}, 0.25, "test"), LABELS, SFREQ, max_lag_s=0.5)
+    scorer.marker("L", 9.6)
+    scorer.outputs(10.0 + np.arange(100) / SFREQ, outputs_for(np.ones(100, dtype=int)))
+    d = scorer.describe()
+    assert (d["trials"], d["missed"], d["pending"]) == (0, 1, 0), d
+
+
 @pytest.mark.parametrize("noise", [0.0, 2e-11, 7e-11, -3e-11])
 def test_a_cue_on_a_samples_stamp_but_for_float_noise_is_anchored_on_that_sample(noise):
     """mne-lsl's PlayerLSL stamps an annotation 2e-11 to 7e-11 s after the stamp of the sample it names (audit
@@ -169,6 +191,10 @@ def test_the_same_cue_sent_twice_on_one_stamp_is_one_trial():
     d = scorer.describe()
     assert (d["trials"], d["correct"], d["markers_received"], d["markers_mapped"], d["markers_repeated"]) == \
         (3, 2, 5, 5, 2), d
+    scorer.marker("L", 5.0)  # before the history: missed; sent again, it is still one cue (review s64 F4)
+    scorer.marker("L", 5.0)
+    d = scorer.describe()
+    assert (d["trials"], d["missed"], d["markers_repeated"]) == (3, 1, 3), d
 
 
 def test_wilson_interval():
