@@ -108,7 +108,12 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
         raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
     try:
         staged = root / out_dir.name
-        yield staged
+        try:
+            yield staged
+        except FolderWriteError as exc:  # said of out_dir, not of the private folder (its path means nothing to a user)
+            cause = exc.__cause__
+            why = f"[Errno {cause.errno}] {cause.strerror}" if isinstance(cause, OSError) and cause.strerror else exc
+            raise FolderWriteError(f"model folder {out_dir} cannot be written: {why}; nothing of it changed") from cause
         card = json.loads((staged / CARD_FILE).read_text(encoding="utf-8"))
         items = sorted(staged.iterdir())
 
