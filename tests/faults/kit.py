@@ -295,17 +295,22 @@ def ws_url(server_url: str, decoder_id: str, query: str = "") -> str:
 
 
 class LivePusher(threading.Thread):
-    """Sends the test signal in real time (500 Hz, 10-sample chunks) until halted; keeps the timestamps it sent."""
+    """Sends the test signal in real time (500 Hz, 10-sample chunks) until halted; keeps the timestamps it sent.
+    ``first_consumer``: from when the outlet has a consumer; ``backlog``: that many samples of the grid before it
+    at once, then in real time."""
 
-    def __init__(self, outlet: pylsl.StreamOutlet, seed: int = 0) -> None:
+    def __init__(self, outlet: pylsl.StreamOutlet, seed: int = 0, *, first_consumer: bool = False,
+                 backlog: int = 0) -> None:
         super().__init__(daemon=True)
-        self.outlet = outlet
+        self.outlet, self.first_consumer, self.backlog = outlet, first_consumer, backlog
         self.x = test_signal(60 * int(TINY_SFREQ), seed=seed)
         self.sent: list[float] = []
         self.halt = threading.Event()
 
     def run(self) -> None:
-        t0, i = pylsl.local_clock(), 0
+        while self.first_consumer and not self.outlet.have_consumers() and not self.halt.wait(0.001):
+            pass
+        t0, i = pylsl.local_clock() - self.backlog / TINY_SFREQ, 0
         while not self.halt.is_set() and i < len(self.x):
             ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
             if (wait := ts[-1] - pylsl.local_clock()) > 0:

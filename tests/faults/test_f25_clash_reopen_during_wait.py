@@ -11,12 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import numpy as np
-import pylsl
 import pytest
 
 from bci_stream.api.server import BackgroundServer
-from support.common import TINY_SFREQ, unique
+from support.common import unique
 from faults.kit import LivePusher, make_settings, post_decoder, start_running
 from support.http import wait_status
 from support.lsl import new_outlet
@@ -43,23 +41,6 @@ def reopened(client, decoder_id: str, waiting: bool) -> dict:
                        "its reopen as .../<its id>" + (" and the new worker's wait" if waiting else ""))
 
 
-class FirstConsumerPusher(LivePusher):
-    """Sends once the outlet has a consumer (the first worker's inlet; every sample it sends is owed): the last
-    :data:`BACKLOG` samples of the grid at once (in that inlet before the worker can be reopened), then in real time."""
-
-    def run(self) -> None:
-        while not self.outlet.have_consumers() and not self.halt.wait(0.001):
-            pass
-        t0, i = pylsl.local_clock() - BACKLOG / TINY_SFREQ, 0
-        while not self.halt.is_set() and i < len(self.x):
-            ts = t0 + np.arange(i, i + 10) / TINY_SFREQ
-            if (wait := ts[-1] - pylsl.local_clock()) > 0:
-                time.sleep(wait)
-            self.outlet.push_chunk(self.x[i:i + 10], ts.tolist())
-            self.sent.extend(ts.tolist())
-            i += 10
-
-
 def clash(client, name: str, worker: str) -> tuple[str, str, LivePusher]:
     """Decoder A runs on one stream; decoder B, waiting for a consumer, on another with the same source_id, its
     input flowing from the moment its first worker's inlet opens: B is reopened. Returns A, B and B's pusher."""
@@ -67,11 +48,22 @@ def clash(client, name: str, worker: str) -> tuple[str, str, LivePusher]:
     out1, _ = new_outlet(f"{name}-1", sid)
     out2, _ = new_outlet(f"{name}-2", sid)
     a = start_running(client, f"{name}-1", worker=worker)
-    pusher = FirstConsumerPusher(out2)
+    pusher = LivePusher(out2, first_consumer=True, backlog=BACKLOG)  # every sample it sends is owed; the backlog
+    # is in the first worker's inlet before that worker can be reopened
     pusher.keep = (out1, out2)  # the outlets live as long as the pusher
     pusher.start()
     b = post_decoder(client, f"{name}-2", worker=worker, wait_for_consumer_s=25)
     return a, b, pusher
+
+
+def halt_and_delete(client, a: str, b: str, pusher: LivePusher) -> dict:
+    """Stop B's input, let it reach the inlet, delete both decoders; B's final totals."""
+    pusher.halt.set()
+    pusher.join()
+    time.sleep(0.5)
+    totals = client.delete(f"/decoders/{b}").json()["totals"]
+    client.delete(f"/decoders/{a}")
+    return totals
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
@@ -79,11 +71,7 @@ def test_the_samples_the_reopened_worker_held_are_counted(client, server, worker
     """The input stops as soon as the reopen shows: what the first worker held is lost, counted by it alone."""
     a, b, pusher = clash(client, unique(f"clashwait-{worker}"), worker)
     reopened(client, b, waiting=False)
-    pusher.halt.set()
-    pusher.join()
-    time.sleep(0.5)
-    totals = client.delete(f"/decoders/{b}").json()["totals"]
-    client.delete(f"/decoders/{a}")
+    totals = halt_and_delete(client, a, b, pusher)
     assert (totals["samples_in"], totals["samples_out"]) == (0, 0), totals
     # the backlog waited in the first worker's inlet; what went by between the two workers' inlets with no later
     # sample to tell it is counted by neither
@@ -97,10 +85,6 @@ def test_each_sample_is_counted_once_across_the_reopen(client, server, worker):
     a, b, pusher = clash(client, unique(f"clashwait-once-{worker}"), worker)
     reopened(client, b, waiting=True)
     time.sleep(1.0)
-    pusher.halt.set()
-    pusher.join()
-    time.sleep(0.5)
-    totals = client.delete(f"/decoders/{b}").json()["totals"]
-    client.delete(f"/decoders/{a}")
+    totals = halt_and_delete(client, a, b, pusher)
     assert (totals["samples_in"], totals["samples_out"]) == (0, 0), totals
     assert totals["samples_lost"] == len(pusher.sent), (totals, len(pusher.sent))
