@@ -39,7 +39,7 @@ is off. Status ``markers.zero_is_event`` says which rule the follower applies.
 A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker received)
 differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
 ``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
-marker of its own, at the same timestamp (a stream with a rate: as for the decoders). These rules are
+marker of its own, at the same timestamp (a numeric stream with a rate: as for the decoders). These rules are
 :mod:`bci_stream.io.marker_codes`'s (:func:`marker_values`, :func:`zero_is_event`): the XDF reader reads a file's
 marker stream by them.
 
