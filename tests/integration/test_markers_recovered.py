@@ -33,7 +33,7 @@ def test_markers_pushed_during_a_restart_reach_the_new_worker(models_dir, tmp_pa
     card = ModelRegistry(models_dir).get("tiny-gru").card
     spec = DecoderSpec.model_validate({"stream": {"name": name}, "model": "tiny-gru", "options": {
         "worker": worker, "record_path": "s.xdf", "gap_threshold_s": gap_threshold_s,
-        "markers": {"stream": {"name": f"{name}-cues", "type": "Markers"}, "decision_time_s": 0.2,
+        "markers": {"stream": {"name": f"{name}-cues", "type": "Markers"}, "decision_time_s": 10.0,
                     "marker_map": {"cue": card.output.labels[0]}}}})
     try:
         handle = sup.start(spec, n_outputs=card.n_outputs, sfreq=card.sfreq)
@@ -63,8 +63,8 @@ def test_markers_pushed_during_a_restart_reach_the_new_worker(models_dir, tmp_pa
         assert m["unfollowed"]["recovered"] == 2
         assert m["unfollowed"]["from"] < pushed[0][0] and pushed[-1][0] < m["unfollowed"]["to"]
         assert [(value, cls) for _, value, _, cls in m["recent"]] == [("cue", card.output.labels[0]), ("other", None)]
-        if gap_threshold_s > 5:  # outputs at the cue's time: decided from the new worker's first outputs
-            wait_for(lambda: (handle.status.scoring or {}).get("trials") == 1, 30, "the recovered cue scored")
+        if gap_threshold_s > 5:  # its decision sample (10 s on) after the restart: decided there, by the new worker
+            wait_for(lambda: (handle.status.scoring or {}).get("trials") == 1, 60, "the recovered cue scored")
             assert handle.status.scoring["missed"] == 0
         else:  # the restart's gap at the cue: missed, as any cue without outputs at its time
             wait_for(lambda: (handle.status.scoring or {}).get("missed") == 1, 30, "the recovered cue missed")
