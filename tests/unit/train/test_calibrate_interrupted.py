@@ -25,8 +25,11 @@ R05, R06 = SUBSET_S001_21CH / "S001R05.edf", SUBSET_S001_21CH / "S001R06.edf"
 
 
 def calibrate(models: Path, *extra: str):
+    """A small real calibration (8 channels, one decoder per family, no GRU: the registry's writes are the subject)."""
     return CliRunner().invoke(main, ["calibrate", "--no-progress", str(R05), str(R06), "--labels", "T1=fists,T2=feet",
-                                     "--name", "m", "--out", str(models), *extra], catch_exceptions=False)
+                                     "--name", "m", "--out", str(models), "--channels", "FC3,FCz,FC4,C3,Cz,C4,CP3,CP4",
+                                     "--no-average", "--no-combined", "--no-recurrent", *extra],
+                              catch_exceptions=False)
 
 
 def ctrl_c(monkeypatch: pytest.MonkeyPatch, as_import_error: bool) -> None:
