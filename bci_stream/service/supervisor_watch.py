@@ -161,14 +161,14 @@ class WorkerWatch:
                 elif snapshot.error and handle.last_error == ended[2]:  # (not given up since): the end's message
                     handle.last_error = exit_error(handle, ended[1]) + ended[3]  # stays, with the worker's word
                     handle.ended = (generation, ended[1], handle.last_error, ended[3])
-                if handle.exit_code is None and (  # (an ended worker's last word publishes nothing)
-                        clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
+                if (clash := clash_to_reopen(handle, self._handles.values(), self._clashes)) is not None:
                     self._clashes.add(clash.id)
 
     def _read_final(self, handle: DecoderHandle) -> None:
         """The last words of a worker this thread stopped (its final counters: the samples its inlet held, counted
         lost), read before a restart replaces its pipe. ``stop()`` lets the monitor read them (:func:`drain`); here
-        the monitor stopped it itself (review s63b F1: a clash's reopen during a consumer wait lost that count)."""
+        the monitor stopped it itself (review s63b F1: a clash's reopen during a consumer wait lost that count). An
+        ended worker publishes nothing (``published_id``), so its last word is no clash."""
         conn = handle.status_conn
         with contextlib.suppress(OSError, ValueError, EOFError):
             while conn is not None and handle.status_conn is conn and not conn.closed and conn.poll(0):

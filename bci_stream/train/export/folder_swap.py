@@ -38,6 +38,11 @@ class FolderWriteError(BciStreamError, OSError):
     traceback after the whole calibration)."""
 
 
+def unwritable(out_dir: Path, why: object) -> FolderWriteError:
+    """The error of a model folder ``out_dir`` that could not be written because of ``why``: nothing of it changed."""
+    return FolderWriteError(f"model folder {out_dir} cannot be written: {why}; nothing of it changed")
+
+
 def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collection[str],
                  archive: str | None = None) -> None:
     """Write model folder ``out_dir`` as one change: ``fill(staging)`` writes the new files; every other file of an
@@ -54,7 +59,7 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
     except OSError as exc:
-        raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
+        raise unwritable(out_dir, exc) from exc
     try:
         if out_dir.is_dir():
             kept = staging / archive if archive is not None else None  # archive_name: no folder of that name
@@ -82,7 +87,7 @@ def write_folder(out_dir: Path, fill: Callable[[Path], None], replaced: Collecti
             staging.rename(out_dir)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
+        raise unwritable(out_dir, exc) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -105,7 +110,7 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staged-", dir=out_dir.parent))
     except OSError as exc:
-        raise FolderWriteError(f"model folder {out_dir} cannot be written: {exc}; nothing of it changed") from exc
+        raise unwritable(out_dir, exc) from exc
     try:
         staged = root / out_dir.name
         try:
@@ -113,7 +118,7 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
         except FolderWriteError as exc:  # said of out_dir, not of the private folder (its path means nothing to a user)
             cause = exc.__cause__
             why = f"[Errno {cause.errno}] {cause.strerror}" if isinstance(cause, OSError) and cause.strerror else exc
-            raise FolderWriteError(f"model folder {out_dir} cannot be written: {why}; nothing of it changed") from cause
+            raise unwritable(out_dir, why) from cause
         card = json.loads((staged / CARD_FILE).read_text(encoding="utf-8"))
         items = sorted(staged.iterdir())
 
