@@ -13,6 +13,7 @@ report (real files, a real export and parity check with onnxruntime)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,17 @@ def calibrate(models: Path, *extra: str):
                                      "--name", "m", "--out", str(models), "--channels", "FC3,FCz,FC4,C3,Cz,C4,CP3,CP4",
                                      "--no-average", "--no-combined", "--no-recurrent", *extra],
                               catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``OUT/m`` as ``calibrate(OUT)`` into an empty registry leaves it (m@1.0.0 and its report), calibrated once for
+    the tests that start from such a model: each copies it into its own registry."""
+    models = tmp_path_factory.mktemp("calibrated") / "models"
+    res = calibrate(models)
+    assert res.exit_code == 0, res.output
+    assert versions(models) == (["m"], "1.0.0") and (models / "m" / "report" / "report.json").is_file()
+    return models / "m"
 
 
 def ctrl_c(monkeypatch: pytest.MonkeyPatch, as_import_error: bool) -> None:
@@ -74,9 +86,9 @@ def test_ctrl_c_after_the_export_leaves_the_registry_as_it_was(tmp_path: Path, m
     assert not (models / "m" / "1.0.0").exists()  # nothing archived: nothing replaced
 
 
-def test_an_overwrite_keeps_the_replaced_version_and_writes_the_new_report(tmp_path: Path) -> None:
+def test_an_overwrite_keeps_the_replaced_version_and_writes_the_new_report(tmp_path: Path, calibrated: Path) -> None:
     models = tmp_path / "models"
-    assert calibrate(models).exit_code == 0
+    shutil.copytree(calibrated, models / "m")  # what `calibrate(models)` leaves (exit 0: the fixture checks it)
     (models / "m" / "NOTES.txt").write_text("a lab's own notes\n")
     stale = models / "m" / "model.step1.onnx"  # a single-sample graph the replaced model had (review s64 F1)
     if not stale.exists():
@@ -93,17 +105,15 @@ def test_an_overwrite_keeps_the_replaced_version_and_writes_the_new_report(tmp_p
     assert stale.exists() == (single is not None)  # the model's own files are the new model's only
 
 
-def test_a_model_written_to_the_folder_meanwhile_is_not_replaced(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_written_to_the_folder_meanwhile_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  calibrated: Path) -> None:
     """Audit s64cal F8: a model that appeared in OUT/NAME while calibrate ran (a second calibrate of that name) was
     replaced with no word, both NAME@1.0.0. Now refused at the end, the other model kept, nothing of this one left."""
-    import shutil
-
     from bci_stream.train.classical import step_cost
 
     models = tmp_path / "models"
-    assert calibrate(models).exit_code == 0  # the other run's model, m@1.0.0, kept aside as "other"
-    (models / "m").rename(tmp_path / "other")
+    models.mkdir()
+    shutil.copytree(calibrated, tmp_path / "other")  # the other run's model, m@1.0.0, kept aside as "other"
     measure = step_cost.step_cost
 
     def finished_meanwhile(*args, **kwargs):
