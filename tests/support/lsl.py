@@ -33,15 +33,23 @@ def liblsl_deduced(n: int, sfreq: float) -> np.ndarray:
     return out
 
 
-def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float) -> tuple[np.ndarray, np.ndarray]:
+def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float, *, least: int | None = None,
+             quiet: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pull until ``n`` rows came or ``timeout`` s passed, then ``0.5`` s more for any duplicate beyond them. With
+    ``least`` (for rows that may legitimately never come, e.g. a ``kill -9`` caught some in the sender's buffer,
+    when every row was published before the call), also stop once ``least`` rows came and none for ``quiet`` s."""
     chunks, stamps = [], []
     got, deadline = 0, time.monotonic() + timeout
+    last = time.monotonic()
     while got < n and time.monotonic() < deadline:
         y, ts = inlet.pull_chunk(timeout=0.2, max_samples=4096, as_numpy=True)
         if len(ts):
             chunks.append(np.array(y))
             stamps.append(np.array(ts))
             got += len(ts)
+            last = time.monotonic()
+        elif least is not None and got >= least and time.monotonic() - last >= quiet:
+            break
     # anything beyond n would be a duplicate: give it a moment to show up
     y, ts = inlet.pull_chunk(timeout=0.5, max_samples=4096, as_numpy=True)
     if len(ts):
