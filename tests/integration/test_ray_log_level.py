@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -65,15 +66,17 @@ def test_an_actor_logs_at_the_services_level(models_dir, tmp_path):
                            "--models-dir", str(models_dir)) as (proc, lines):
             with httpx.Client(base_url=f"http://127.0.0.1:{api_port(proc, lines)}", timeout=120) as client:
                 pusher.start()
-                r = client.post("/decoders", json={"stream": {"name": outlet.get_info().name()},
-                                                   "model": "tiny-gru", "options": {"wait_for_consumer_s": 1}})
-                assert r.status_code == 201, r.text
-                wait_status(client, r.json()["id"], lambda s: s["counters"]["samples_out"] > 0, 120,
+                bodies = [{"stream": {"name": outlet.get_info().name()}, "model": "tiny-gru",
+                           "options": {"wait_for_consumer_s": 1}},
+                          {"stream": {"name": unique("nowhere")}, "model": "tiny-gru",
+                           "options": {"resolve_timeout": 1}}]
+                with ThreadPoolExecutor(2) as pool:  # both actors start at once (each POST waits for its actor)
+                    decoding, nowhere = pool.map(lambda body: client.post("/decoders", json=body), bodies)
+                for r in (decoding, nowhere):
+                    assert r.status_code == 201, r.text
+                wait_status(client, decoding.json()["id"], lambda s: s["counters"]["samples_out"] > 0, 120,
                             "decoding after its wait for a consumer")
-                r = client.post("/decoders", json={"stream": {"name": unique("nowhere")}, "model": "tiny-gru",
-                                                   "options": {"resolve_timeout": 1}})
-                assert r.status_code == 201, r.text
-                wait_status(client, r.json()["id"], lambda s: s["state"] == "error", 120, "no stream: error")
+                wait_status(client, nowhere.json()["id"], lambda s: s["state"] == "error", 120, "no stream: error")
                 wait_for(lambda: any("no LSL stream matched" in line for line in lines), 30, "the actor's ERROR line")
         out = "\n".join(lines)
     finally:
