@@ -21,7 +21,7 @@ from bci_stream.engine.offline import decode_offline
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
 from bci_stream.service.worker_entry import shared_worker_main
 from support.common import TINY_SFREQ, test_signal, unique
-from support.lsl import new_outlet, open_output, pull_all, wait_for
+from support.lsl import new_outlet, open_output, pull_all, pull_all_each, wait_for
 from support.pacing import push_paced
 
 
@@ -133,8 +133,8 @@ def test_eight_streams_in_one_worker_each_equal_to_offline(host, models_dir):
     running([s[3] for s in streams])
     outs = [open_output(f"{name}-decoded") for name, *_ in streams]
     push_all([(outlet, x, TINY_SFREQ * 2, (1, 4, 10, 16)[i % 4]) for i, (_, outlet, _, _, x) in enumerate(streams)])
-    for (name, _, model, hosted, x), out in zip(streams, outs):
-        y, ts = pull_all(out, n, timeout=60)
+    pulled = pull_all_each([(out, n) for out in outs], timeout=60)  # one 0.5 s look for duplicates, not 8
+    for (name, _, model, hosted, x), (y, ts) in zip(streams, pulled):
         assert len(y) == n, f"{name}: {len(y)} outputs for {n} inputs"
         np.testing.assert_allclose(y, decode_offline(reg.get(model), x), atol=1e-5)
         wait_for(lambda: hosted.status.counters.samples_out == n, 10, "the counters")
@@ -171,11 +171,10 @@ def test_one_streams_trouble_leaves_the_others_unchanged(host, models_dir):
                          for m in host.received()), 10, "B to leave the worker as refused")
     wait_for(lambda: hosted["c"].state() == "stalled", 30, "C's stall")
     push_all([(outlets[k], xs[k][500:], TINY_SFREQ * 2, 10) for k in "ad"])
-    y_d, _ = pull_all(outs["d"], n, timeout=60)
+    ok = np.isfinite(xs["a"]).all(axis=1)
+    (y_d, _), (y_a, _) = pull_all_each([(outs["d"], n), (outs["a"], int(ok.sum()))], timeout=60)
     assert len(y_d) == n
     np.testing.assert_allclose(y_d, decode_offline(entry, xs["d"]), atol=1e-5)
-    ok = np.isfinite(xs["a"]).all(axis=1)
-    y_a, _ = pull_all(outs["a"], int(ok.sum()), timeout=60)
     assert len(y_a) == ok.sum()
     np.testing.assert_allclose(y_a, decode_offline(entry, xs["a"][ok]), atol=1e-5)
     wait_for(lambda: hosted["a"].status.counters.samples_in == n, 10, "A's counters")
@@ -214,8 +213,7 @@ def test_hot_swap_of_one_stream_leaves_the_others_on_their_model(host, models_di
         assert reply.ok, reply.error
         assert hosted[0].status.model["name"] == "tiny-gru-b" or reply.payload.model["name"] == "tiny-gru-b"
         push_all([(o, x[600:], TINY_SFREQ * 2, 10) for o, x in zip(outlets, xs)])
-        y0, _ = pull_all(outs[0], n, timeout=60)
-        y1, _ = pull_all(outs[1], n, timeout=60)
+        (y0, _), (y1, _) = pull_all_each([(outs[0], n), (outs[1], n)], timeout=60)
         assert len(y0) == len(y1) == n
         np.testing.assert_allclose(y1, decode_offline(reg.get("tiny-gru"), xs[1]), atol=1e-5)
         np.testing.assert_allclose(y0[:600], decode_offline(reg.get("tiny-gru"), xs[0][:600]), atol=1e-5)

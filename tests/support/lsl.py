@@ -58,6 +58,34 @@ def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float, *, least: int | N
     return np.concatenate(chunks), np.concatenate(stamps)
 
 
+def pull_all_each(pulls: list[tuple[pylsl.StreamInlet, int]], timeout: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`pull_all` of several inlets fed at once, ``(inlet, n)`` each: each pulled in turn until its ``n`` rows or
+    ``timeout`` s (from the start of its own pull, as consecutive :func:`pull_all` calls), then ONE 0.5 s moment for
+    anything beyond ``n`` (a duplicate) to show up on any of them, and each inlet emptied once more. Every inlet has
+    had its ``n`` rows for at least those 0.5 s before its last look, as with :func:`pull_all`; the moments of
+    consecutive calls (0.5 s each) are not added up."""
+    chunks: list[list] = [[] for _ in pulls]
+    stamps: list[list] = [[] for _ in pulls]
+    for k, (inlet, n) in enumerate(pulls):
+        got, deadline = 0, time.monotonic() + timeout
+        while got < n and time.monotonic() < deadline:
+            y, ts = inlet.pull_chunk(timeout=0.2, max_samples=4096, as_numpy=True)
+            if len(ts):
+                chunks[k].append(np.array(y))
+                stamps[k].append(np.array(ts))
+                got += len(ts)
+    # anything beyond n would be a duplicate: give it a moment to show up (once for all the inlets)
+    time.sleep(0.5)
+    for k, (inlet, _) in enumerate(pulls):
+        while True:
+            y, ts = inlet.pull_chunk(timeout=0.0, max_samples=4096, as_numpy=True)
+            if not len(ts):
+                break
+            chunks[k].append(np.array(y))
+            stamps[k].append(np.array(ts))
+    return [(np.concatenate(c), np.concatenate(t)) for c, t in zip(chunks, stamps)]
+
+
 def gone(source_id: str, timeout: float = 30.0) -> bool:
     """No resolve finds an instance of ``source_id`` any more (within ``timeout`` s)."""
     deadline = time.monotonic() + timeout
