@@ -24,7 +24,7 @@ from bci_stream.core.settings import Settings
 from support.common import TINY_CH_NAMES, TINY_SFREQ, export_tiny, test_signal, unique
 from support.pacing import PacedPusher, push_paced
 from support.http import wait_status
-from support.lsl import pull_all
+from support.lsl import pull_all_each
 from support.lsl import open_output
 
 TOKEN = "control-plane-token"
@@ -103,8 +103,7 @@ def test_two_decoders_and_a_hot_swap_lose_no_sample(client):
         t.join()
     for decoder_id in ids:
         wait_status(client, decoder_id, lambda s: s["counters"].get("samples_out") == n, 30, "all samples")
-    outs = [pull_all(inlet, n, timeout=30) for inlet in inlets]
-    p, _ = pull_all(prov, n, timeout=30)
+    *outs, (p, _) = pull_all_each([(inlet, n) for inlet in inlets] + [(prov, n)], timeout=30)
     for (y, ts), decoder_id in zip(outs, ids):
         st = client.get(f"/decoders/{decoder_id}").json()
         assert len(ts) == n and np.all(np.diff(ts) > 0)
