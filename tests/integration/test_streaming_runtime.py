@@ -30,7 +30,7 @@ from bci_stream.service.supervisor import Supervisor
 from bci_stream.service.worker import EXIT_REFUSED
 from support.common import REPO, SUBSET_R06, TINY_CH_NAMES, TINY_SFREQ, subset_file, test_signal, unique
 from support.pacing import push_paced
-from support.lsl import pull_all, wait_for
+from support.lsl import pull_all, pull_all_each, wait_for
 from support.lsl import new_outlet, open_output
 
 
@@ -206,8 +206,7 @@ def test_nan_bursts_are_counted_and_outputs_stay_finite(supervisor, policy):
     bad_rows = 10 + 1 + 5
     push_paced(outlet, x, TINY_SFREQ * 4, chunk=16)
     n_out = n - bad_rows if policy == "reject" else n
-    y, ts = pull_all(out, n_out, timeout=30)
-    p, pts = pull_all(prov, n_out, timeout=30)
+    (y, ts), (p, pts) = pull_all_each([(out, n_out), (prov, n_out)], timeout=30)
     wait_for(lambda: counters(handle).get("samples_in") == n, 10, "the counters")
     c = counters(handle)
     assert len(y) == n_out and np.isfinite(y).all()
@@ -233,8 +232,7 @@ def test_gap_policy_reset_starts_from_a_fresh_state(supervisor, models_dir):
     t0 = pylsl.local_clock()
     push_paced(outlet, x[:1000], TINY_SFREQ * 4, chunk=10, t_start=t0)
     push_paced(outlet, x[1000:], TINY_SFREQ * 4, chunk=10, t_start=pylsl.local_clock() + 1.0)
-    y, ts = pull_all(out, 2000, timeout=30)
-    p, _ = pull_all(prov, 2000, timeout=30)
+    (y, ts), (p, _) = pull_all_each([(out, 2000), (prov, 2000)], timeout=30)
     wait_for(lambda: counters(handle).get("samples_out") == 2000, 10, "the counters")
     c = counters(handle)
     assert c["gaps"] == 1 and c["gap_policy_applied"] == 1 and c["state_epoch"] == 1
