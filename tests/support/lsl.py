@@ -33,12 +33,10 @@ def liblsl_deduced(n: int, sfreq: float) -> np.ndarray:
     return out
 
 
-def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float, *, least: int | None = None,
-             quiet: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """Pull until ``n`` rows came or ``timeout`` s passed, then ``0.5`` s more for any duplicate beyond them. With
-    ``least`` (for rows that may legitimately never come, e.g. a ``kill -9`` caught some in the sender's buffer,
-    when every row was published before the call), also stop once ``least`` rows came and none for ``quiet`` s."""
-    chunks, stamps = [], []
+def _pull_until(inlet: pylsl.StreamInlet, n: int, timeout: float, chunks: list, stamps: list, *,
+                least: int | None = None, quiet: float = 2.0) -> None:
+    """Append ``inlet``'s rows to ``chunks``/``stamps`` until ``n`` came or ``timeout`` s passed (with ``least``: also
+    once ``least`` came and none for ``quiet`` s)."""
     got, deadline = 0, time.monotonic() + timeout
     last = time.monotonic()
     while got < n and time.monotonic() < deadline:
@@ -50,6 +48,16 @@ def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float, *, least: int | N
             last = time.monotonic()
         elif least is not None and got >= least and time.monotonic() - last >= quiet:
             break
+
+
+def pull_all(inlet: pylsl.StreamInlet, n: int, timeout: float, *, least: int | None = None,
+             quiet: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pull until ``n`` rows came or ``timeout`` s passed, then ``0.5`` s more for any duplicate beyond them. With
+    ``least`` (for rows that may legitimately never come, e.g. a ``kill -9`` caught some in the sender's buffer,
+    when every row was published before the call), also stop once ``least`` rows came and none for ``quiet`` s."""
+    chunks: list = []
+    stamps: list = []
+    _pull_until(inlet, n, timeout, chunks, stamps, least=least, quiet=quiet)
     # anything beyond n would be a duplicate: give it a moment to show up
     y, ts = inlet.pull_chunk(timeout=0.5, max_samples=4096, as_numpy=True)
     if len(ts):
@@ -67,13 +75,7 @@ def pull_all_each(pulls: list[tuple[pylsl.StreamInlet, int]], timeout: float) ->
     chunks: list[list] = [[] for _ in pulls]
     stamps: list[list] = [[] for _ in pulls]
     for k, (inlet, n) in enumerate(pulls):
-        got, deadline = 0, time.monotonic() + timeout
-        while got < n and time.monotonic() < deadline:
-            y, ts = inlet.pull_chunk(timeout=0.2, max_samples=4096, as_numpy=True)
-            if len(ts):
-                chunks[k].append(np.array(y))
-                stamps[k].append(np.array(ts))
-                got += len(ts)
+        _pull_until(inlet, n, timeout, chunks[k], stamps[k])
     # anything beyond n would be a duplicate: give it a moment to show up (once for all the inlets)
     time.sleep(0.5)
     for k, (inlet, _) in enumerate(pulls):
