@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import TYPE_CHECKING
 
 import pylsl
@@ -51,10 +50,6 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
 #: how long a look for another stream the selector matches waits, when the first found cannot fit the model, s
 OTHERS_WAIT_S = 1.0
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
-#: how often a slot looking for its stream reads its continuous resolver (and takes a Stop, and reports), s
-LOOK_POLL_S = 0.1
-#: how long a stream no longer answering stays in that resolver's results, s (as the source monitor's)
-LOOK_FORGET_S = 2.0
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -102,15 +97,9 @@ class StreamConnection:
         predicate = self.predicate()
         timeout = self.spec.options.resolve_timeout
         deadline = None if timeout is None else pylsl.local_clock() + timeout
-        try:
-            resolver: pylsl.ContinuousResolver | None = pylsl.ContinuousResolver(pred=predicate,
-                                                                                forget_after=LOOK_FORGET_S)
-        except RuntimeError:  # liblsl could not make one (e.g. out of file descriptors): one-shot resolves
-            resolver = None
-        gone: set[str] = set()  # uids of streams found that went away before their inlet opened (still in results)
         while not self.stopping and not self.orphaned():
             try:
-                info = self.look(resolver, predicate, gone)
+                info = self.fitting(resolve_one(predicate, 0.5), predicate)
             except StreamNotFoundError:
                 if deadline is not None and pylsl.local_clock() > deadline:
                     sel = self.spec.stream  # with the streams this host sees, a typo's first
@@ -124,7 +113,6 @@ class StreamConnection:
                     log.warning("decoder %s: %s went away before its inlet had its info; looking for it again",
                                 self.decoder_id, info.name())
                     self.inlet = self.full = None
-                    gone.add(info.uid())
                     if deadline is not None and pylsl.local_clock() > deadline:  # found, but never reachable
                         raise StreamNotFoundError(f"{predicate} was found but its inlet could not read the stream's "
                                                   f"info within {timeout:g} s (reachable for discovery, not for "
@@ -134,23 +122,6 @@ class StreamConnection:
             if self.reporter.timer_due(pylsl.local_clock()):
                 self.reporter.report()
         return None
-
-    def look(self, resolver: pylsl.ContinuousResolver | None, predicate: str, gone: set[str]) -> pylsl.StreamInfo:
-        """A stream ``predicate`` matches (one that may fit the model first), as ``resolver`` sees it now, but for the
-        uids in ``gone`` (found, then gone before their inlet opened: the resolver lists them a while yet), else
-        :class:`StreamNotFoundError` after :data:`LOOK_POLL_S`. A continuous resolver's results never block: a one-shot
-        ``resolve_bypred(..., 0.5)`` for an absent stream took 5.5 s every other call on a test machine (liblsl
-        1.18), and a Stop (DELETE) or the status waited that long: a shared worker whose only decoder was starting
-        was then silent for its 5 s leave timeout and killed as hung (audit s65api F1). ``resolver`` None: a one-shot
-        resolve of 0.5 s."""
-        if resolver is None:
-            return self.fitting(resolve_one(predicate, 0.5), predicate)
-        found = [i for i in resolver.results() if i.uid() not in gone]
-        if not found:
-            time.sleep(LOOK_POLL_S)
-            raise StreamNotFoundError(f"no LSL stream matched {predicate} yet")
-        card = self.model.card
-        return self.fitting(next((i for i in found if may_fit(i, card)), found[0]), predicate)
 
     def fitting(self, info: pylsl.StreamInfo, predicate: str) -> pylsl.StreamInfo:
         """``info``, or, when its rate or format cannot fit the model, another stream the selector matches that may:
