@@ -171,8 +171,11 @@ def test_no_progress_prints_no_info_line_and_counts_trials_of_the_trial_classes_
     said = run.stdout + run.stderr
     assert run.returncode == 0 and "PASSED" in said, said
     # (the NaN stretch's WARNING shows only when a one-second block of the samples as pulled holds most of it: at 32x
-    # on a loaded machine a pull may span it and more, and no warning is due; a CI run of s63 saw none)
-    assert (" INFO " in said) == bool(dotenv), said
+    # on a loaded machine a pull may span it and more, and no warning is due; a CI run of s63 saw none). Its end is
+    # the one INFO line of the run: shown only at the level the .env sets (a rehearsal of s65 saw neither line at
+    # info level: the test asked for the INFO line whether or not its WARNING came)
+    warned = "of the last second's samples had a value" in said
+    assert (" INFO " in said) == (bool(dotenv) and warned), said
     if dotenv:
         return
     offline = evaluate_target(MODEL, [path], models_dir=MODELS, times_s=TIMES)
