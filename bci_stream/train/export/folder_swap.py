@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
-from bci_stream.core.card import CARD_FILE
+from bci_stream.core.card import CARD_FILE, ONNX_FILE
 from bci_stream.core.errors import BciStreamError
 
 #: A version kept as a folder of the model's (:func:`archive_name`): a plain name, never a path or a hidden folder.
@@ -126,8 +126,7 @@ def staged_folder(out_dir: Path) -> Iterator[Path]:
             for item in items:
                 shutil.move(item, folder / item.name)  # (the same file system: a rename)
 
-        from bci_stream.core.card import ONNX_FILE
-        from bci_stream.train.export.step_graph import SINGLE_STEP_FILE
+        from bci_stream.train.export.step_graph import SINGLE_STEP_FILE  # (step_graph imports onnx)
 
         # the model's own files go even where the new one has none (a GRU's single-sample graph beside an ensemble
         # was kept, review s64 F1), as write_model replaces them; the folder's other files stay
