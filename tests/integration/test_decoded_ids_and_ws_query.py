@@ -115,12 +115,17 @@ def ws_target(client: httpx.Client) -> Iterator[str]:
     ("decimate=" + "9" * 300, "decimate must be an integer from 1 to 10000, got '999999999999999999999999...'"),
     ("markers=maybe", "markers must be true or false (or 1/0, on/off, yes/no), got 'maybe'"),
     ("latest=sometimes", "latest must be true or false (or 1/0, on/off, yes/no), got 'sometimes'"),
+    ("decimate=1_0", "decimate must be an integer from 1 to 10000, got '1_0'"),  # Python's int() read it as 10
+    # a typo was ignored (every row sent), a repeat took the last value: both refused since audit s65api F2
+    ("decimat=5", "unknown query parameter 'decimat': known are decimate, from_seq, latest, markers, token"),
+    ("decimate=2&markers=true&decimate=5", "decimate must be given once, got 2 values"),
     ("latest=true&from_seq=0", "latest=true sends only the newest row: it cannot resume from_seq; give one or the "
                                "other"),
 ])
 def test_websocket_bad_query_is_closed_with_a_reason(client, server, ws_target, query, reason):
-    """A bad ``decimate`` or ``markers``: the handshake completes, then the server closes with 1008 (policy
-    violation) and a reason naming the parameter, the rule and the bad value; no data is sent."""
+    """A bad ``decimate`` or ``markers``, an unknown or repeated parameter: the handshake completes, then the server
+    closes with 1008 (policy violation) and a reason naming the parameter, the rule and the bad value; no data is
+    sent."""
     url = server.url.replace("http://", "ws://") + f"/decoders/{ws_target}/outputs?{query}"
     with ws_connect(url, additional_headers=AUTH) as ws:
         with pytest.raises(ConnectionClosed) as info:

@@ -14,7 +14,7 @@ from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, token_ok
 from bci_stream.api.error_docs import errors
 from bci_stream.api.routers.decoders import HandleDep
 from bci_stream.api.ws_flow import TRANSPORT_KEY, backlogged, limit_send_buffer
-from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, query_bool, query_int, reason
+from bci_stream.api.ws_query import WS_POLICY_VIOLATION, QueryError, check_names, query_bool, query_int, reason
 from bci_stream.core.errors import DecoderNotReadyError
 from bci_stream.core.messages import Retry
 from bci_stream.service.caps import WS_TRY_AGAIN_LATER, ws_clients_full
@@ -30,6 +30,7 @@ BACKLOG_POLL_S = 0.01  # how often it looks whether a backlogged client's earlie
 MAX_ROWS_PER_MESSAGE = 2000
 WS_NOT_FOUND = 4404
 WS_INTERNAL_ERROR = 1011
+QUERY_NAMES = ("decimate", "markers", "from_seq", "latest", TOKEN_QUERY)  # the WebSocket's query parameters
 #: an ``error`` with no restart scheduled for this long is final. The supervisor shows a crashed decoder whose restart
 #: waits as ``starting`` (``restart_at`` set) and ``error`` only when final; but a worker reports ``error`` itself
 #: just before it exits, for up to a liveness check (``poll_interval``) before the supervisor judges the exit.
@@ -100,14 +101,16 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     default: from now on) and ``latest`` (true/false, default false: each message carries only the newest row of those
     waiting, the others counted in ``skipped``, at most one message per :data:`POLL_S`: a feedback display or
     dashboard that shows the current output, never a backlog; after a slow read it gets the newest row, not the
-    ones the ring still holds). A bad value is accepted and then closed with code 1008 and a
-    reason naming the parameter, the rule and the value (:mod:`bci_stream.api.ws_query`).
+    ones the ring still holds), and ``token`` (the API token, when not in the ``Authorization`` header). A bad value,
+    a parameter not among these (a typo) or one given twice is accepted and then closed with code 1008 and a reason
+    naming the parameter, the rule and the value (:mod:`bci_stream.api.ws_query`).
     """
     if not token_ok(websocket.app.state.settings, websocket.headers.get("authorization"),
                     websocket.query_params.get(TOKEN_QUERY)):
         await websocket.close(code=WS_POLICY_VIOLATION, reason=TOKEN_HELP)  # before accept: no data is sent
         return
     try:
+        check_names(websocket.query_params, QUERY_NAMES)
         decimate = query_int(websocket.query_params, "decimate", 1, 1, 10000)
         markers = query_bool(websocket.query_params, "markers", False)
         from_seq = query_int(websocket.query_params, "from_seq", -1, 0, 2**53)
