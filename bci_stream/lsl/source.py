@@ -17,7 +17,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
 from bci_stream.core.channels import (NUMBERED_LABEL, bank_labelled, match_channels, match_note, normalise_ch_name,
                                      renamable_flags, renamed_hint, shortlist)
-from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
+from bci_stream.core.errors import StreamMismatchError
 from bci_stream.core.card import ModelCard
 from bci_stream.lsl.clock_line import ClockLine
 from bci_stream.lsl.info import read_labels, read_types
@@ -71,20 +71,6 @@ def excluding(predicate: str, info: pylsl.StreamInfo) -> str:
     term = (f"name={_xpath_literal(info.name())} and source_id={_xpath_literal(sid)}" if sid
             else f"uid={_xpath_literal(info.uid())}")
     return f"({predicate}) and not({term})"
-
-
-def resolve_one(predicate: str, timeout: float) -> pylsl.StreamInfo:
-    """The first stream matching ``predicate`` within ``timeout`` seconds.
-
-    Raises
-    ------
-    StreamNotFoundError
-        If nothing matched in time.
-    """
-    found = pylsl.resolve_bypred(predicate, 1, timeout)
-    if not found:
-        raise StreamNotFoundError(f"no LSL stream matched {predicate} within {timeout:g} s")
-    return found[0]
 
 
 def described(i: pylsl.StreamInfo) -> str:

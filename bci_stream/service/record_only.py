@@ -37,6 +37,7 @@ reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messag
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,9 @@ from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.zero_stamps import restamped_message
+from bci_stream.lsl.look import LOOK_POLL_S, StreamLook
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
-                                  resolve_one, unmapped_warning)
+                                  unmapped_warning)
 from bci_stream.lsl.visible import not_found_message
 from bci_stream.lsl.units import read_units, recorded_channels, recording_check
 from bci_stream.lsl.gaps import GapTracker
@@ -228,17 +230,17 @@ class RecordOnly:
         return full
 
     def resolve(self, stop: threading.Event | None) -> pylsl.StreamInfo | None:
-        """The stream, looked for in slices of 0.5 s until ``resolve_timeout`` (StreamNotFoundError listing the
-        visible streams) or ``stop`` (None)."""
+        """The stream, looked for (:class:`~bci_stream.lsl.look.StreamLook`, read every :data:`LOOK_POLL_S`) until
+        ``resolve_timeout`` (StreamNotFoundError listing the visible streams) or ``stop`` (None)."""
         deadline = pylsl.local_clock() + self.resolve_timeout
+        look = StreamLook(self.predicate)
         while stop is None or not stop.is_set():
-            try:  # the decoder's resolve: the first stream that matches
-                return resolve_one(self.predicate, max(0.05, min(0.5, deadline - pylsl.local_clock())))
-            except StreamNotFoundError:
-                if pylsl.local_clock() < deadline:
-                    continue
-            like = (sel := self.selector).name or sel.type or sel.source_id or sel.hostname or ""
-            raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like)) from None
+            if found := look.found():  # the decoder's look: the first stream that matches
+                return found[0]
+            if pylsl.local_clock() >= deadline:
+                like = (sel := self.selector).name or sel.type or sel.source_id or sel.hostname or ""
+                raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like))
+            time.sleep(LOOK_POLL_S)
         return None
 
     def take(self, timeout: float | None) -> int:

@@ -22,9 +22,10 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
+from bci_stream.lsl.look import LOOK_POLL_S, StreamLook
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.lsl.source import (ALL_MATCHES, NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
-                                  described, full_info, label_report, may_fit, resolve_one, unmapped_warning)
+from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
+                                  described, full_info, label_report, may_fit, unmapped_warning)
 from bci_stream.lsl.units import recorded_channels, unit_scale
 from bci_stream.lsl.visible import not_found_message
 from bci_stream.service.consumer_wait import OPTION_WAIT, RESTART_WAIT, await_consumers
@@ -51,10 +52,6 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
 #: how long a look for another stream the selector matches waits, when the first found cannot fit the model, s
 OTHERS_WAIT_S = 1.0
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
-#: how often a slot looking for its stream reads its continuous resolver (and takes a Stop, and reports), s
-LOOK_POLL_S = 0.1
-#: how long a stream no longer answering stays in that resolver's results, s (as the source monitor's)
-LOOK_FORGET_S = 2.0
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -102,15 +99,10 @@ class StreamConnection:
         predicate = self.predicate()
         timeout = self.spec.options.resolve_timeout
         deadline = None if timeout is None else pylsl.local_clock() + timeout
-        try:
-            resolver: pylsl.ContinuousResolver | None = pylsl.ContinuousResolver(pred=predicate,
-                                                                                forget_after=LOOK_FORGET_S)
-        except RuntimeError:  # liblsl could not make one (e.g. out of file descriptors): one-shot resolves
-            resolver = None
-        gone: dict[str, float] = {}  # uid: when a stream found went away before its inlet opened (listed a while yet)
+        look = StreamLook(predicate)  # read every LOOK_POLL_S: a Stop is taken, the status reported, between reads
         while not self.stopping and not self.orphaned():
             try:
-                info = self.look(resolver, predicate, gone)
+                info = self.look(look)
             except StreamNotFoundError:
                 if deadline is not None and pylsl.local_clock() > deadline:
                     sel = self.spec.stream  # with the streams this host sees, a typo's first
@@ -124,7 +116,7 @@ class StreamConnection:
                     log.warning("decoder %s: %s went away before its inlet had its info; looking for it again",
                                 self.decoder_id, info.name())
                     self.inlet = self.full = None
-                    gone[info.uid()] = pylsl.local_clock()
+                    look.went(info.uid())
                     if deadline is not None and pylsl.local_clock() > deadline:  # found, but never reachable
                         raise StreamNotFoundError(f"{predicate} was found but its inlet could not read the stream's "
                                                   f"info within {timeout:g} s (reachable for discovery, not for "
@@ -135,25 +127,15 @@ class StreamConnection:
                 self.reporter.report()
         return None
 
-    def look(self, resolver: pylsl.ContinuousResolver | None, predicate: str,
-             gone: dict[str, float]) -> pylsl.StreamInfo:
-        """A stream ``predicate`` matches (one that may fit the model first), as ``resolver`` sees it now, but for the
-        uids in ``gone`` for :data:`LOOK_FORGET_S` after they went (found, then gone before their inlet opened: the
-        resolver lists them that long yet; one still there after it, e.g. too slow to send its info once, is tried
-        again), else :class:`StreamNotFoundError` after :data:`LOOK_POLL_S`. When none found may fit, the resolver is
-        read up to :data:`OTHERS_WAIT_S` for one that may (as :meth:`fitting`); none: the first found (refused,
-        saying why).
-
-        A continuous resolver's results never block: a one-shot ``resolve_bypred(..., 0.5)`` for an absent stream
-        took 5.5 s every other call on a test machine (liblsl 1.18), and a Stop (DELETE) or the status waited that
-        long: a shared worker whose only decoder was starting was then silent for its 5 s leave timeout and killed as
-        hung (audit s65api F1). ``resolver`` None (liblsl could not make one): a one-shot resolve of 0.5 s."""
-        if resolver is None:
-            return self.fitting(resolve_one(predicate, 0.5), predicate)
+    def look(self, look: StreamLook) -> pylsl.StreamInfo:
+        """A stream ``look`` finds, one that may fit the model first; none: :class:`StreamNotFoundError` after
+        :data:`LOOK_POLL_S`. When none found may fit, ``look`` is read up to :data:`OTHERS_WAIT_S` for one that may:
+        mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id, so a
+        selector by source_id matched both, and the first found (often the annotations) ended the decoder in a final
+        refusal. None may fit: the first found (refused, saying why)."""
         card, first, until = self.model.card, None, pylsl.local_clock() + OTHERS_WAIT_S
         while True:
-            now = pylsl.local_clock()
-            found = [i for i in resolver.results() if now - gone.get(i.uid(), -math.inf) > LOOK_FORGET_S]
+            found = look.found()
             if (fit := next((i for i in found if may_fit(i, card)), None)) is not None:
                 if first is not None and fit.uid() != first.uid():
                     log.info("decoder %s: %s cannot fit model %s; decoding %s, which the selector matches too",
@@ -162,26 +144,10 @@ class StreamConnection:
             first = first or (found[0] if found else None)
             if first is None:
                 time.sleep(LOOK_POLL_S)
-                raise StreamNotFoundError(f"no LSL stream matched {predicate} yet")
-            if now > until or self.stopping:
+                raise StreamNotFoundError(f"no LSL stream matched {look.predicate} yet")
+            if pylsl.local_clock() > until or self.stopping:
                 return first
             time.sleep(LOOK_POLL_S)
-
-    def fitting(self, info: pylsl.StreamInfo, predicate: str) -> pylsl.StreamInfo:
-        """``info``, or, when its rate or format cannot fit the model, another stream the selector matches that may:
-        mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id, so a
-        selector by source_id matched both, and the first found (often the annotations) ended the decoder in a final
-        refusal. Looked for (up to :data:`OTHERS_WAIT_S`) only when the first found cannot fit; none: ``info``
-        (refused, saying why)."""
-        card = self.model.card
-        if may_fit(info, card):
-            return info
-        others = [i for i in pylsl.resolve_bypred(predicate, ALL_MATCHES, OTHERS_WAIT_S) if i.uid() != info.uid()]
-        if (fit := next((i for i in others if may_fit(i, card)), None)) is not None:
-            log.info("decoder %s: %s cannot fit model %s; decoding %s, which the selector matches too",
-                     self.decoder_id, described(info), card.ref, described(fit))
-            return fit
-        return info
 
     def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
         """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
