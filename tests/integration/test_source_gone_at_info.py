@@ -33,8 +33,9 @@ class GoneAtInfo(DecoderWorker):
         if self.source:
             self.source.clear()  # the last reference: the outlet is destroyed
             # liblsl winds an outlet down on its own threads: wait until it no longer answers a resolve, so that a
-            # loaded machine cannot let the inlet read its info in that window
-            wait_for(lambda: not pylsl.resolve_bypred(f"source_id='{info.source_id()}'", 0, 0.5), 10,
+            # loaded machine cannot let the inlet read its info in that window (0.4 s: liblsl returns a resolve of
+            # exactly 0.5 s that finds nothing after 5.5 s on about every other call, bci_stream/lsl/look.py)
+            wait_for(lambda: not pylsl.resolve_bypred(f"source_id='{info.source_id()}'", 0, 0.4), 10,
                      "the destroyed outlet to stop answering")
         try:
             full = super().open_inlet(info)
