@@ -137,9 +137,9 @@ class StreamConnection:
         while True:
             found = look.found()
             if (fit := next((i for i in found if may_fit(i, card)), None)) is not None:
-                if first is not None and fit.uid() != first.uid():
+                if (unfit := first or next((i for i in found if not may_fit(i, card)), None)) is not None:
                     log.info("decoder %s: %s cannot fit model %s; decoding %s, which the selector matches too",
-                             self.decoder_id, described(first), card.ref, described(fit))
+                             self.decoder_id, described(unfit), card.ref, described(fit))
                 return fit
             first = first or (found[0] if found else None)
             if first is None:
