@@ -142,10 +142,12 @@ class StreamConnection:
                              self.decoder_id, described(unfit), card.ref, described(fit))
                 return fit
             first = first or (found[0] if found else None)
+            if self.stopping:  # resolve() ends
+                raise StreamNotFoundError(f"stopped while looking for {look.predicate}")
             if first is None:
                 time.sleep(LOOK_POLL_S)
                 raise StreamNotFoundError(f"no LSL stream matched {look.predicate} yet")
-            if pylsl.local_clock() > until or self.stopping:
+            if pylsl.local_clock() > until:
                 return first
             time.sleep(LOOK_POLL_S)
 
