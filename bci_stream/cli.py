@@ -248,7 +248,7 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 
 
 @main.command()
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=SECONDS, default=None, callback=finite,
               help="Seconds to decode, counted from the first decoded sample (default: until Ctrl-C).")
 @click.option("--model", "model_ref", default="sim-mi-gru", show_default=True, help="Model name[@version].")
 @click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1, env BCI_STREAM_HOST].")
@@ -293,7 +293,7 @@ BENCH_COMPARE = ("e2e", "soak", "grid", "all")
 @click.option("--quick", "quick_flag", is_flag=True, help="Same as --profile quick.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for the JSON, markdown and plots (default latency_bench/results/<time>/).")
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--minutes", type=SECONDS, default=None, callback=finite,
               help="Soak duration (soak only).")
 @click.option("--compare", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               metavar="OLD.json",

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bci_stream.cli_checks import SECONDS, finite, not_nan
+
 if TYPE_CHECKING:
     from bci_stream.core.spec import StreamSelector
 
@@ -49,12 +51,12 @@ def selector(options: str, **fields: str | None) -> StreamSelector | None:
 @click.option("--marker-hostname", default=None, metavar="HOST",
               help="The host the cue stream is on. Any --marker-* option replaces the default: every one given must "
                    "match, as a decoder's options.markers.stream.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--duration", type=SECONDS, default=None, metavar="SECONDS", callback=finite,
               help="Stop after this many seconds [default: at Ctrl-C or SIGTERM].")
 @click.option("--input-unit", default="uV", show_default=True, metavar="UNIT",
               help="The unit written for a stream whose desc declares no channel unit (V, mV, uV, or a number and "
                    "a unit for raw counts: '0.02235 uV'); a declared unit is always kept.")
-@click.option("--timeout", "resolve_timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+@click.option("--timeout", "resolve_timeout", type=SECONDS, default=10.0, callback=not_nan,
               show_default=True, metavar="SECONDS", help="How long to look for the EEG stream.")
 def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostname: str | None, out: Path,
                marker_stream: str | None, marker_type: str | None, marker_source_id: str | None,

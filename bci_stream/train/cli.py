@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from bci_stream.cli_checks import comma_items, name_list
+from bci_stream.cli_checks import comma_items, finite, name_list
 from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
@@ -179,7 +179,7 @@ def _calibrate_option(name: str) -> Any:
 @click.option("--live", is_flag=True,
               help="Replay each recording on LSL through a real in-process service and score its decoded stream "
                    "(also checks decoded == sent and live == offline).")
-@click.option("--speed", type=float, default=None,
+@click.option("--speed", type=float, default=None, callback=finite,
               help="With --live: replay pace in times real time (1 <= speed <= 32; default 4).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="With --live: the in-process service's port on 127.0.0.1 (default: a free one).")

@@ -7,6 +7,9 @@ traceback), inf (every sample one timestamp), a chunk size beyond a C int (pylsl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -119,3 +122,36 @@ def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, command: list[str]) 
     lines = res.output.strip().splitlines()
     assert [line.lower() for line in lines] == [f"error: --out {afile}: {afile} is a file, not a folder: give a "
                                                 "folder".lower()], res.output
+
+
+def every_command(group: click.Group, ctx: click.Context, path: str = "bci-stream"
+                  ) -> Iterator[tuple[str, click.Command]]:
+    """Each command of ``group`` (its lazy ones imported), by its path of names."""
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if isinstance(cmd, click.Group):
+            yield from every_command(cmd, click.Context(cmd, parent=ctx, info_name=name), f"{path} {name}")
+        elif cmd is not None:
+            yield f"{path} {name}", cmd
+
+
+def test_no_option_of_any_command_takes_nan() -> None:
+    """Every number-of-seconds or rate option of every command refuses NaN as a usage error naming it (click's
+    ``FloatRange`` takes NaN: every comparison with it is false). Before (audit s66cli F1, F2): ``demo --duration nan``
+    started the service and then crashed with a traceback; ``record --timeout nan`` searched forever and ``record
+    --duration nan`` recorded "for nan s" until killed."""
+    root = click.Context(main, info_name="bci-stream")
+    checked, taken = [], []
+    for path, cmd in every_command(main, root):
+        ctx = click.Context(cmd, parent=root, info_name=path.rsplit(" ", 1)[-1])
+        for param in cmd.params:
+            if not isinstance(param.type, click.types.FloatParamType) or param.multiple or param.nargs != 1:
+                continue
+            checked.append(f"{path} {param.opts[0]}")
+            try:
+                param.process_value(ctx, "nan")
+            except click.BadParameter:
+                continue
+            taken.append(f"{path} {param.opts[0]}")
+    assert len(checked) >= 10, checked  # the walk found the options (replay's, simulate's, record's, demo's, ...)
+    assert not taken, f"options that take nan: {taken}"
