@@ -1,11 +1,11 @@
 """Checks of command-line values that click's types let through: NaN (every comparison with it is false, so a
-``FloatRange`` takes it), infinity where a finite value is needed, a blank name. Each is a click ``callback``: the
-error names the option, the rule and the value (``Invalid value for '--speed': must be a finite number, got nan``)."""
+``FloatRange`` takes it), infinity where a finite value is needed, a blank or unprintable LSL name. Each is a click
+``callback``: the error names the option, the rule and the value (``Invalid value for '--speed': must be a finite
+number, got nan``)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import click
 
@@ -30,9 +30,13 @@ def not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
-def non_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        raise click.BadParameter(f"must be a non-empty name, got {value!r}")
+def lsl_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An LSL stream's name, type, source_id or host name: printable, 1 to 256 characters
+    (:mod:`bci_stream.core.lsl_text`), the text a stream selector takes."""
+    from bci_stream.core.lsl_text import lsl_text_problem  # when checked: `bci-stream --help` imports no more
+
+    if value is not None and (problem := lsl_text_problem(value)) is not None:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -59,5 +63,5 @@ def comma_items(value: str) -> list[str] | None:
     return items if all(items) else None
 
 
-__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "name_list", "non_empty",
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name", "name_list",
            "not_nan"]

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bci_stream.core.card import MODEL_REF_PATTERN
+from bci_stream.core.lsl_text import NAME_MAX, PRINTABLE
 
 if TYPE_CHECKING:
     from bci_stream.core.card import ModelCard
 
-PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (LSL names are plain text)
 #: ``options.record_path``: folders and a file name of ASCII letters, digits, ``_``, ``.`` and ``-``, joined by ``/``
 #: (relative, so inside recordings_dir; a ``.`` or ``..`` part is refused too: :func:`check_record_path`)
 RECORD_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
@@ -83,10 +83,10 @@ class StreamSelector(BaseModel):
 
     model_config = STRICT
 
-    name: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
-    type: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
-    source_id: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
-    hostname: str | None = Field(default=None, min_length=1, max_length=256, pattern=PRINTABLE)
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=PRINTABLE)
+    type: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=PRINTABLE)
+    source_id: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=PRINTABLE)
+    hostname: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=PRINTABLE)
 
     @model_validator(mode="after")
     def _at_least_one(self) -> StreamSelector:

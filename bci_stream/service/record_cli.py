@@ -13,42 +13,40 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bci_stream.cli_checks import SECONDS, finite, not_nan
+from bci_stream.cli_checks import SECONDS, finite, lsl_name, not_nan
 
 if TYPE_CHECKING:
     from bci_stream.core.spec import StreamSelector
 
 
-def selector(options: str, **fields: str | None) -> StreamSelector | None:
+def selector(**fields: str | None) -> StreamSelector | None:
     """A decoder's stream selector (:class:`~bci_stream.core.spec.StreamSelector`: every field given must match) from
-    ``fields`` (name, type, source_id, hostname; None: not given), None when none is given; ValueError naming the
-    ``options`` for a value a decoder's selector refuses (empty, a control character, over 256 characters)."""
+    ``fields`` (name, type, source_id, hostname; None: not given), None when none is given. Each value was checked by
+    its option (:func:`~bci_stream.cli_checks.lsl_name`: the error names that option)."""
     from bci_stream.core.spec import StreamSelector
 
     given = {k: v for k, v in fields.items() if v is not None}
-    try:
-        return StreamSelector(**given) if given else None
-    except ValueError as exc:  # pydantic's ValidationError
-        why = "; ".join(f"{e['loc'][0]} {e['msg'].lower()}" for e in exc.errors())  # type: ignore[attr-defined]
-        raise ValueError(f"{options} must be printable text of 1 to 256 characters, got {given}: {why}") from None
+    return StreamSelector(**given) if given else None
 
 
 @click.command("record")
-@click.option("--stream", "name", default=None, metavar="NAME", help="The EEG stream's LSL name.")
-@click.option("--type", "stype", default=None, metavar="TYPE", help="The EEG stream's LSL type (e.g. EEG).")
-@click.option("--source-id", default=None, metavar="ID", help="The EEG stream's source_id.")
-@click.option("--hostname", default=None, metavar="HOST",
+@click.option("--stream", "name", default=None, callback=lsl_name, metavar="NAME", help="The EEG stream's LSL name.")
+@click.option("--type", "stype", default=None, callback=lsl_name, metavar="TYPE",
+              help="The EEG stream's LSL type (e.g. EEG).")
+@click.option("--source-id", default=None, callback=lsl_name, metavar="ID", help="The EEG stream's source_id.")
+@click.option("--hostname", default=None, callback=lsl_name, metavar="HOST",
               help="The host the EEG stream is on. --stream, --type, --source-id, --hostname: give at least one; "
                    "every one given must match, as a decoder's stream selector; the first stream that matches is "
                    "recorded (a note names the others).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, metavar="FILE.xdf",
               help="The XDF file to create (an existing file is refused: recordings are never overwritten).")
-@click.option("--marker-stream", default=None, metavar="NAME",
+@click.option("--marker-stream", default=None, callback=lsl_name, metavar="NAME",
               help="The cue stream's LSL name [default: NAME-markers or NAME-annotations on the EEG stream's host, "
                    "as the decoders follow].")
-@click.option("--marker-type", default=None, metavar="TYPE", help="The cue stream's LSL type (e.g. Markers).")
-@click.option("--marker-source-id", default=None, metavar="ID", help="The cue stream's source_id.")
-@click.option("--marker-hostname", default=None, metavar="HOST",
+@click.option("--marker-type", default=None, callback=lsl_name, metavar="TYPE",
+              help="The cue stream's LSL type (e.g. Markers).")
+@click.option("--marker-source-id", default=None, callback=lsl_name, metavar="ID", help="The cue stream's source_id.")
+@click.option("--marker-hostname", default=None, callback=lsl_name, metavar="HOST",
               help="The host the cue stream is on. Any --marker-* option replaces the default: every one given must "
                    "match, as a decoder's options.markers.stream.")
 @click.option("--duration", type=SECONDS, default=None, metavar="SECONDS", callback=finite,
@@ -84,12 +82,10 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     from bci_stream.service.record_summary import summary
 
     try:
-        stream = selector("--stream, --type, --source-id, --hostname", name=name, type=stype, source_id=source_id,
-                          hostname=hostname)
+        stream = selector(name=name, type=stype, source_id=source_id, hostname=hostname)
         if stream is None:
             raise ValueError("give the EEG stream: at least one of --stream, --type, --source-id, --hostname; got none")
-        markers = selector("--marker-stream, --marker-type, --marker-source-id, --marker-hostname", name=marker_stream,
-                           type=marker_type, source_id=marker_source_id, hostname=marker_hostname)
+        markers = selector(name=marker_stream, type=marker_type, source_id=marker_source_id, hostname=marker_hostname)
         check_xdf_suffix(str(out), "--out")
         refuse_existing(out)  # before waiting for any stream
         if (why := out_folder_problem(out.parent, f"--out {out}: its folder")) is not None:  # as early (before: a

@@ -97,7 +97,7 @@ def test_type_source_id_and_hostname_select_the_stream_as_a_decoder_does(tmp_pat
     code, out = record("--out", str(tmp_path / "none.xdf"))
     assert code == 2 and "give the EEG stream: at least one of --stream, --type, --source-id, --hostname" in out
     code, out = record("--type", "", "--out", str(tmp_path / "empty.xdf"))
-    assert code == 2 and "--stream, --type, --source-id, --hostname must be printable text" in out
+    assert code == 2 and "Invalid value for '--type': must be a non-empty name, got ''" in out  # the option named
 
 
 def test_the_marker_stream_is_selected_as_a_decoders_options_markers_stream(tmp_path):

@@ -39,6 +39,17 @@ EDF = str(subset_file(SUBSET_S001_21CH / "S001R05.edf"))
     (["simulate", "--name", "x", "--duration", "nan"], "Invalid value for '--duration': must be a finite number"),
     (["simulate", "--name", "x", "--line-freq", "nan"], "Invalid value for '--line-freq': must be a finite number"),
     (["simulate", "--name", "x", "--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0."),
+    # names no stream selector takes (audit s66cli F4, F5): simulate announced "streaming" first and then named
+    # `source_id`; replay took an empty source_id; a name with a tab or of 300 characters streamed, and no decoder or
+    # recording could select it
+    (["simulate", "--name", "x", "--source-id", ""], "Invalid value for '--source-id': must be a non-empty name"),
+    (["replay", EDF, "--name", "x", "--source-id", " "], "Invalid value for '--source-id': must be a non-empty name"),
+    (["simulate", "--name", "a\tb"], "Invalid value for '--name': must be printable text (no control characters) of "
+                                     "1 to 256 characters, as a stream selector takes, got 'a\\tb' (3 characters)"),
+    (["replay", EDF, "--name", "n" * 300], "Invalid value for '--name': must be printable text"),
+    (["record", "--stream", "a\tb", "--out", "x.xdf"], "Invalid value for '--stream': must be printable text"),
+    (["record", "--stream", "x", "--marker-source-id", "", "--out", "x.xdf"],
+     "Invalid value for '--marker-source-id': must be a non-empty name, got ''"),
 ])
 def test_values_past_the_types_are_refused_naming_the_option(args: list[str], message: str) -> None:
     res = CliRunner().invoke(main, args)

@@ -23,7 +23,8 @@ ALLOWED = {
     "dsp": {"core", "dsp"},
     "lsl": {"core", "lsl"},
     "engine": {"core", "dsp", "engine"},
-    "service": {"core", "dsp", "lsl", "engine", "service", "io"},  # io: the XDF chunk writer of the recorder
+    # io: the XDF chunk writer of the recorder; cli_checks: the option checks of `record` (click only, a leaf)
+    "service": {"core", "dsp", "lsl", "engine", "service", "io", "cli_checks"},
     "api": {"core", "engine", "service", "api"},
 }
 LSL_PRIVATE = re.compile(r"do_pull_chunk|do_push_chunk|\.obj\b|pylsl\.lib\b|from pylsl\.lib|pylsl\.util\.handle_error")
