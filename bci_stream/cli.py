@@ -260,7 +260,9 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
     """Simulated EEG → service → decoder with the bundled model; prints a status line every second."""
     from bci_stream.demo import run_demo
 
-    sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir), model_ref, click.echo))
+    # the deployment's [[decoders]] (BCI_STREAM_CONFIG) are not started by the demo (audit s66cli F8)
+    sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir, decoders=[]), model_ref,
+                      click.echo))
 
 
 @main.command("inspect")

@@ -258,9 +258,12 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
              "channel_names": names, "bad_events": parse_channels(bad_events) or ()}
     registry_given = models_dir is not None
     if models_dir is None and not Path(model).exists():
-        from bci_stream.core.settings import Settings
+        from bci_stream.core.settings_errors import load_settings
 
-        models_dir = Settings().models_dir
+        try:  # a bad setting: one line naming it (before: a traceback, audit s66cli F7)
+            models_dir = load_settings().models_dir
+        except BciStreamError as exc:
+            raise click.UsageError(str(exc)) from None
     classes = trial_classes.split(",") if trial_classes else None
     if live:
         from bci_stream.train.evaluate.live import evaluate_live

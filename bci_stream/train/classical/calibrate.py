@@ -89,8 +89,8 @@ def calibrate_cmd(files: tuple[Path, ...], labels: tuple[str, ...], label: tuple
     try:
         if out is None:
             from bci_stream.core.model_dirs import default_calibrate_out
-            from bci_stream.core.settings import Settings
-            out = default_calibrate_out(Settings().models_dir)
+            from bci_stream.core.settings_errors import load_settings
+            out = default_calibrate_out(load_settings().models_dir)  # a bad setting: one line naming it
         if (why := out_folder_problem(out, "--out") or registry_problem(out)) is not None:  # before the work
             raise ValueError(why)
         calibrate(list(files), parse_labels(labels, label), name, out, channels=parse_channels(channels),

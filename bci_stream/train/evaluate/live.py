@@ -199,7 +199,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.api.server import BackgroundServer, bind_problem
     from bci_stream.io.labels import label_names_of, window_lead
     from bci_stream.engine.offline import decode_offline
-    from bci_stream.core.settings import Settings
+    from bci_stream.core.settings_errors import load_settings
     from bci_stream.train.classical.bad_spans import check_bad_events
     from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials, undecidable_times
     from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings
@@ -262,7 +262,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     for line in spacing + [n for n in left_notes if n.startswith("warning:")]:  # said before the replay (a typo)
         say(line)
 
-    settings = Settings(host="127.0.0.1", port=port, models_dir=registry_dir)
+    # a service of its own: the deployment's [[decoders]] (BCI_STREAM_CONFIG) are not started in it (before, a lab's
+    # decoders got second copies, their outlets and recordings, for the evaluation: audit s66cli F8)
+    settings = load_settings(host="127.0.0.1", port=port, models_dir=registry_dir, decoders=[])
     if log_level and "log_level" not in settings.model_fields_set:  # (a level the user set is kept: review s62 F3)
         settings = settings.model_copy(update={"log_level": log_level})
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
