@@ -68,6 +68,7 @@ class WorkerWatch:
 
     _lock: threading.Lock  # guards the decoder table and every handle's fields
     _closing: threading.Event  # set by shutdown: the monitor loop ends
+    ending: threading.Event  # set as the server's shutdown begins (its signal): a worker's end is then no crash
     _handles: dict[str, DecoderHandle]  # the decoder table, by decoder id
     _clashes: set[str]  # ids of decoders publishing another's decoded source_id (output_ids)
     poll_interval: float
@@ -323,7 +324,7 @@ class WorkerWatch:
                 if handle.stopping or process is None:
                     continue
                 if handle.restart_at is not None:
-                    if now >= handle.restart_at:
+                    if now >= handle.restart_at and not self.ending.is_set():  # none once the shutdown began
                         handle.restart_at = None
                         due.append(handle)
                     continue
@@ -335,6 +336,11 @@ class WorkerWatch:
                     self.pool.remove(handle.id)
                 refused = handle.exit_code == EXIT_REFUSED
                 if handle.exit_code == 0 and handle.status.state == "stopped":
+                    continue
+                if self.ending.is_set() and not refused:  # the shutdown's signal reached the worker too
+                    log.info("decoder %s: its worker (pid %s) ended with code %s as the service shuts down (the "
+                             "signal reached it too, e.g. sent to the process group): not restarted", handle.id,
+                             process.pid, handle.exit_code)
                     continue
                 said = None
                 if not refused:
