@@ -20,7 +20,7 @@ from bci_stream.train.export.parity_signal import eeg_sized
 from bci_stream.train.export.upgrade_checks import check_core
 from bci_stream.train.export.step_graph import recurrent_graphs, write_model
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, implied_format_version, sha256_file
-from bci_stream.core.registry import read_card_json, validate_card
+from bci_stream.core.registry import ModelEntry, entry_problem, read_card_json, validate_card
 from bci_stream.dsp.preprocess import Preprocessor
 
 #: The author's format-1 graph, kept beside the step graph that replaces it (the registry never reads it).
@@ -39,9 +39,10 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     Raises
     ------
     AlreadyUpgraded
-        When the folder is already format 2 (a :class:`ModelError`; nothing is written).
+        When the folder is already format 2 and a decoder can load it (a :class:`ModelError`; nothing is written).
     ModelError
-        When the folder has no readable, valid ``model.json``, is not a recurrent
+        When the folder has no readable, valid ``model.json``, is format 2 but cannot be loaded (its files not as its
+        card says: what ``bci-stream models`` reports), is not a recurrent
         network, its ``model.onnx`` is missing or its sha256 differs from the card's, or parity fails
         (nothing is written in any of these cases).
     """
@@ -51,7 +52,11 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
         raise ModelError(f"{model_dir} is not a model folder: it has no {CARD_FILE}")
     raw = read_card_json(card_path)
     version = implied_format_version(raw)
-    if isinstance(version, int) and version >= 2:
+    if isinstance(version, int) and version >= 2:  # nothing to upgrade: is it a model a decoder can load?
+        entry = ModelEntry(validate_card(raw, card_path), model_dir)  # (an invalid card: ModelError)
+        if (problem := entry_problem(entry, sha256_file)) is not None:  # before: "nothing to do" (audit s66cli F10)
+            raise ModelError(f"model folder {model_dir} is card format {version} (a step graph: nothing to upgrade), "
+                             f"but no decoder can load it: {problem}")
         raise AlreadyUpgraded(f"model folder {model_dir} is already card format {version} (a step graph); "
                               "nothing to do")
     card = validate_card(raw, card_path)

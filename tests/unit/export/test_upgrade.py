@@ -56,3 +56,26 @@ def test_upgrade_model_writes_a_step_graph_equal_to_the_old_pipeline(tmp_path):
                                capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr  # a folder already upgraded: a no-op, said on stdout
         assert f"model folder {d} is already card format 2 (a step graph); nothing to do" in again.stdout
+
+
+def test_a_step_graph_folder_that_cannot_be_loaded_is_not_said_to_be_fine(tmp_path):
+    """A format-2 folder has nothing to upgrade; one no decoder can load (an invalid card, a graph that is not the
+    card's) is said so, exit 1, as `bci-stream models` says it. Before (audit s66cli F10): "already card format 2
+    ...; nothing to do", exit 0, to a user checking the folder with upgrade-model."""
+    import shutil
+
+    from support.common import REPO
+
+    cli = str(Path(sys.executable).parent / "bci-stream")
+    bad_card, bad_graph, good = (tmp_path / n for n in ("bad-card", "bad-graph", "good"))
+    for d in (bad_card, bad_graph, good):
+        shutil.copytree(REPO / "models" / "sim-mi-gru", d)
+    card = json.loads((bad_card / "model.json").read_text())
+    (bad_card / "model.json").write_text(json.dumps({**card, "sfreq": "fast"}))
+    (bad_graph / "model.onnx").write_bytes(b"garbage")
+    for d, said in ((bad_card, "model card"), (bad_graph, "sha256")):
+        proc = subprocess.run([cli, "upgrade-model", str(d)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "nothing to do" not in proc.stdout and said in proc.stderr, proc.stderr
+    proc = subprocess.run([cli, "upgrade-model", str(good)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout, proc.stdout + proc.stderr
