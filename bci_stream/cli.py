@@ -365,7 +365,8 @@ def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
     The card's preprocessing is written in front of the network; nothing is written unless the new graph,
     run one sample at a time, reproduces the old preprocessing + network. The old graph is kept as
     model.format1.onnx beside the new one (the registry ignores it). A folder already in format 2 is left
-    as it is (said, not an error; an error when no decoder could load it). Exit code 1 when a folder could not be upgraded, else 0."""
+    as it is (said, not an error; an error when no decoder could load it). Exit code 1 when a folder could not be
+    upgraded, else 0."""
     try:
         from bci_stream.train.classical.step_cost import step_cost
         from bci_stream.train.export.upgrade import FORMAT1_FILE, AlreadyUpgraded, upgrade_model_dir
