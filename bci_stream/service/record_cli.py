@@ -50,7 +50,8 @@ def selector(**fields: str | None) -> StreamSelector | None:
               help="The host the cue stream is on. Any --marker-* option replaces the default: every one given must "
                    "match, as a decoder's options.markers.stream.")
 @click.option("--duration", type=SECONDS, default=None, metavar="SECONDS", callback=finite,
-              help="Stop after this many seconds [default: at Ctrl-C or SIGTERM].")
+              help="Stop after this many seconds from the stream's opening [default: at Ctrl-C or SIGTERM]; the first "
+                   "look at its clock offset (up to 2 s) is recorded whole: a shorter duration records that long.")
 @click.option("--input-unit", default="uV", show_default=True, metavar="UNIT",
               help="The unit written for a stream whose desc declares no channel unit (V, mV, uV, or a number and "
                    "a unit for raw counts: '0.02235 uV'); a declared unit is always kept.")
