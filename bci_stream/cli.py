@@ -262,7 +262,7 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
 
     # the deployment's [[decoders]] (BCI_STREAM_CONFIG) are not started by the demo (audit s66cli F8)
     sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir, decoders=[]), model_ref,
-                      click.echo))
+                      _say))
 
 
 @main.command("inspect")
@@ -278,8 +278,14 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
 
     if out is not None and (why := out_folder_problem(out, "--out")) is not None:
         raise click.UsageError(why)
-    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, click.echo,
+    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, _say,
                          registry_given=models_dir is not None))
+
+
+def _say(line: str) -> None:
+    """A line of a command's output: an ``error:`` or ``warning:`` line on stderr, as every command's errors (audit
+    s66cli F6: `demo > demo.log` hid its error from the terminal), the others on stdout."""
+    click.echo(line, err=line.startswith(("error:", "warning:")))
 
 
 BENCH_WHATS = ("e2e", "inference", "scale", "soak", "grid", "all", "slots")
@@ -334,7 +340,7 @@ def list_models(models_dir: Path | None) -> None:
     registry = ModelRegistry(_settings(models_dir=models_dir).models_dir)
     if (why := registry.root_problem()) is not None:
         where = "--models-dir" if models_dir is not None else "setting models_dir"  # maybe from env or config
-        raise click.ClickException(f"{where}: {why} (give --models-dir or set BCI_STREAM_MODELS_DIR)")
+        raise _CantStart(f"{where}: {why} (give --models-dir or set BCI_STREAM_MODELS_DIR)")  # exit 2, as a bad flag
     checked, problems = registry.checked()  # what /ready says in model_problems, in the same words
     refs = [e.card.ref for e, _ in checked]
     for e, why in checked:

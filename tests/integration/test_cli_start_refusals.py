@@ -90,7 +90,7 @@ def test_serve_and_demo_with_no_token_on_a_network_address_refuse_unless_open_ap
     assert proc.returncode == 2 and proc.stderr.splitlines() == [f"Error: {want}"], proc.stdout + proc.stderr
     proc = _run("demo", "--host", "0.0.0.0", "--port", port, "--duration", "3")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert (proc.stdout + proc.stderr).strip().splitlines() == [f"error: {want}"]
+    assert proc.stderr.strip().splitlines() == [f"error: {want}"] and not proc.stdout, proc.stdout  # audit s66cli F6
     proc = _run("demo", "--host", "0.0.0.0", "--port", "0", "--duration", "1", env={"BCI_STREAM_OPEN_API": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -114,3 +114,16 @@ def test_make_demo_passes_port_on() -> None:
     assert "bci-stream demo --duration 30 --port 9123" in dry.stdout, dry.stdout + dry.stderr
     dry = subprocess.run(["make", "-n", "demo"], capture_output=True, text=True, cwd=REPO, timeout=30)
     assert "--port" not in dry.stdout  # unset: BCI_STREAM_PORT or 8000, as before
+
+
+def test_an_error_of_demo_inspect_or_models_is_on_stderr_with_exit_2(tmp_path) -> None:
+    """Audit s66cli F6: `demo` and `inspect` printed their errors on stdout (`demo > demo.log` hid them from the
+    terminal), and `models` exited 1 for a registry folder that does not exist where every other refusal exits 2."""
+    proc = _run("demo", "--model", "nosuch", "--port", "0", "--duration", "1")
+    assert proc.returncode == 2 and "error: model 'nosuch' not found" in proc.stderr, proc.stdout + proc.stderr
+    assert "error:" not in proc.stdout, proc.stdout
+    proc = _run("inspect", "nosuch", "--models-dir", str(REPO / "models"))
+    assert proc.returncode == 2 and "error: " in proc.stderr and "error:" not in proc.stdout, proc.stdout + proc.stderr
+    proc = _run("models", "--models-dir", str(tmp_path / "none"))
+    assert proc.returncode == 2 and f"--models-dir: models directory {tmp_path / 'none'} does not exist" in \
+        proc.stderr, proc.stdout + proc.stderr
