@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, finite, lsl_name
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, finite, lsl_name, missing_extra
 
 #: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
 LAZY_COMMANDS = {
@@ -28,28 +28,6 @@ LAZY_COMMANDS = {
     "record": ("bci_stream.service.record_cli", "record_cmd"),
     "replay": ("bci_stream.sim.replay_cli", "replay_cmd"),
 }
-
-
-#: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
-#: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
-#: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
-NEEDS = {"calibrate": ("calibrate", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm")),
-         "export": ("train", ("torch", "onnx"))}
-
-
-def missing_extra(cmd_name: str, args: list[str]) -> str | None:
-    """Why ``cmd_name`` cannot run here (a module of :data:`NEEDS` not installed), or None."""
-    import importlib.util
-
-    extra, modules = NEEDS.get(cmd_name, ("", ()))
-    if not modules or any(a in ("-h", "--help") for a in args):
-        return None
-    gone = [m for m in modules if not (m == "tqdm" and "--no-progress" in args) and importlib.util.find_spec(m) is None]
-    if not gone:
-        return None
-    torch_first = " (install torch==2.13.0 first: see the README)" if extra == "train" else ""
-    return (f"{cmd_name} needs {', '.join(gone)}, which the {extra!r} extra installs: pip install "
-            f"'bci-stream[{extra}]'{torch_first}")
 
 
 class LazyGroup(click.Group):

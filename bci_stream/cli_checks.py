@@ -1,7 +1,7 @@
 """Checks of command-line values that click's types let through: NaN (every comparison with it is false, so a
 ``FloatRange`` takes it), infinity where a finite value is needed, a blank or unprintable LSL name. Each is a click
 ``callback``: the error names the option, the rule and the value (``Invalid value for '--speed': must be a finite
-number, got nan``)."""
+number, got nan``). And whether the extra a command needs is installed (:func:`missing_extra`)."""
 
 from __future__ import annotations
 
@@ -63,5 +63,27 @@ def comma_items(value: str) -> list[str] | None:
     return items if all(items) else None
 
 
-__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name", "name_list",
-           "not_nan"]
+#: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
+#: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
+#: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
+NEEDS = {"calibrate": ("calibrate", ("sklearn", "onnx", "tqdm")), "train": ("train", ("torch", "onnx", "tqdm")),
+         "export": ("train", ("torch", "onnx"))}
+
+
+def missing_extra(cmd_name: str, args: list[str]) -> str | None:
+    """Why ``cmd_name`` cannot run here (a module of :data:`NEEDS` not installed), or None."""
+    import importlib.util
+
+    extra, modules = NEEDS.get(cmd_name, ("", ()))
+    if not modules or any(a in ("-h", "--help") for a in args):
+        return None
+    gone = [m for m in modules if not (m == "tqdm" and "--no-progress" in args) and importlib.util.find_spec(m) is None]
+    if not gone:
+        return None
+    torch_first = " (install torch==2.13.0 first: see the README)" if extra == "train" else ""
+    return (f"{cmd_name} needs {', '.join(gone)}, which the {extra!r} extra installs: pip install "
+            f"'bci-stream[{extra}]'{torch_first}")
+
+
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name", "missing_extra",
+           "name_list", "not_nan"]

@@ -258,9 +258,8 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
              "channel_names": names, "bad_events": parse_channels(bad_events) or ()}
     registry_given = models_dir is not None
     if models_dir is None and not Path(model).exists():
-        from bci_stream.core.settings_errors import load_settings
-
         try:  # a bad setting: one line naming it (before: a traceback, audit s66cli F7)
+            from bci_stream.core.settings_errors import load_settings
             models_dir = load_settings().models_dir
         except BciStreamError as exc:
             raise click.UsageError(str(exc)) from None

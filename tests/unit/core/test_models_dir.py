@@ -26,7 +26,7 @@ def test_the_default_models_dir_is_the_checkouts_from_any_directory(clean: Path)
 def test_models_on_a_missing_directory_exits_non_zero_with_its_message(clean: Path) -> None:
     missing = clean / "no-such-models"
     res = CliRunner().invoke(main, ["models", "--models-dir", str(missing)])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # as every refusal (exit 1 before audit s66cli F6)
     assert f"--models-dir: models directory {missing} does not exist" in res.output
 
 
@@ -36,7 +36,7 @@ def test_a_missing_directory_from_the_environment_is_not_blamed_on_the_flag(clea
     missing = clean / "no-such-models"
     monkeypatch.setenv("BCI_STREAM_MODELS_DIR", str(missing))
     res = CliRunner().invoke(main, ["models"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # as every refusal (exit 1 before audit s66cli F6)
     assert f"Error: setting models_dir: models directory {missing} does not exist" in res.output, res.output
 
 
