@@ -238,7 +238,11 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
     """Simulated EEG → service → decoder with the bundled model; prints a status line every second."""
     from bci_stream.demo import run_demo
 
-    # the deployment's [[decoders]] (BCI_STREAM_CONFIG) are not started by the demo (audit s66cli F8)
+    import signal
+
+    # SIGTERM (`kill PID`) stops it as Ctrl-C does: the decoder, then the simulator (before, the simulator was left
+    # streaming with no end: audit s66cli F11); the deployment's [[decoders]] are not started (audit s66cli F8)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir, decoders=[]), model_ref,
                       _say))
 
