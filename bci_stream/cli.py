@@ -331,7 +331,7 @@ def list_models(models_dir: Path | None) -> None:
         where = f"  in {e.directory}" if refs.count(c.ref) > 1 else ""  # copies of one model: which folder is which
         click.echo(f"{c.ref:<28} {what:<12} {c.n_chans} ch @ {c.sfreq:g} Hz -> {c.output.kind} {c.output.labels}"
                    f"  sha256 {c.sha256[:12]}" + ("  CANNOT LOAD (problem below)" if why else "") + where)
-    for p in problems + [why for _, why in checked if why is not None]:
+    for p in dict.fromkeys(problems + [why for _, why in checked if why is not None]):  # a problem of copies: once
         click.echo(f"problem: {p}", err=True)
     if not checked and not problems:
         click.echo(f"no model in {registry.root}", err=True)

@@ -27,8 +27,8 @@ def usable_models(registry: ModelRegistry) -> tuple[list[ModelEntry], list[str],
     in ``model_problems``: :meth:`ModelRegistry.checked`, the check ``bci-stream models`` makes too), and every
     entry the scan read."""
     checked, problems = registry.checked()
-    return ([entry for entry, why in checked if why is None], problems + [why for _, why in checked if why],
-            [entry for entry, _ in checked])
+    return ([entry for entry, why in checked if why is None],  # (copies of one model share one problem: said once)
+            list(dict.fromkeys(problems + [why for _, why in checked if why])), [entry for entry, _ in checked])
 
 
 def models_dir_problem(root: Path, usable: list[ModelEntry], problems: list[str]) -> str | None:

@@ -203,6 +203,14 @@ def _version_key(version: str) -> tuple:
             tuple(_part_key(p) for p in pre.split(".")) if dash else (), build)
 
 
+def _twin_problems(entries: list[ModelEntry]) -> dict[str, str]:
+    """Each ``NAME@VERSION`` that several folders hold with other bytes, with its problem (:func:`_twins`)."""
+    by_ref: dict[str, list[ModelEntry]] = {}
+    for entry in entries:
+        by_ref.setdefault(entry.card.ref, []).append(entry)
+    return {ref: _twins(same) for ref, same in by_ref.items() if len({e.card.sha256 for e in same}) > 1}
+
+
 def _twins(same: list[ModelEntry]) -> str:
     """The problem of one ``NAME@VERSION`` in several folders with other bytes (a copy made by hand)."""
     return (f"model {same[0].card.ref} is in {len(same)} folders with different files: "
@@ -247,10 +255,13 @@ class ModelRegistry:
         return entries, [str(exc) for exc in problems]
 
     def checked(self) -> tuple[list[tuple[ModelEntry, str | None]], list[str]]:
-        """:meth:`scan`, each entry with its :func:`entry_problem` (None: a decoder can load it): what ``/ready``
-        and ``bci-stream models`` report."""
+        """:meth:`scan`, each entry with its :func:`entry_problem` (None: a decoder can load it; a ``NAME@VERSION``
+        in two folders with other bytes: that, for each copy, not among the folder problems): what ``/ready`` and
+        ``bci-stream models`` report."""
         entries, problems = self.scan()
-        return [(e, entry_problem(e)) for e in entries], problems
+        twins = _twin_problems(entries)  # each copy's own problem: no decoder can load either (audit s66model F1)
+        return ([(e, twins.get(e.card.ref) or entry_problem(e)) for e in entries],
+                [p for p in problems if p not in twins.values()])
 
     def root_problem(self) -> str | None:
         """Why the models directory cannot be listed (it does not exist, or cannot be looked in: a folder on the way
@@ -282,10 +293,10 @@ class ModelRegistry:
                 entries.append(ModelEntry(read_card(card_path), card_path.parent))
             except (ModelError, ModelUnavailableError) as exc:
                 problems.append(exc)
-        by_ref: dict[str, list[ModelEntry]] = {}
-        for entry in entries:
-            by_ref.setdefault(entry.card.ref, []).append(entry)
-        problems += [ModelError(_twins(same)) for same in by_ref.values() if len({e.card.sha256 for e in same}) > 1]
+        problems += [ModelError(why) for why in _twin_problems(entries).values()]
+        if (self.root / CARD_FILE).is_file():  # `--models-dir models/NAME`: its own model is not listed (s66model F3)
+            problems.append(ModelError(f"{self.root} is a model folder (it holds {CARD_FILE}), not a models "
+                                       f"directory: give the folder that holds it, {self.root.parent}"))
         return entries, problems
 
     def list(self) -> list[ModelEntry]:

@@ -281,6 +281,10 @@ def test_one_name_and_version_in_two_folders_with_other_bytes_is_a_problem_not_a
     (tmp_path / "b" / "model.json").write_text(json.dumps({**raw, "name": "tiny-gru", "version": "1.0.0"}))
     problems = reg.scan()[1]
     assert len(problems) == 1 and problems[0].startswith("model tiny-gru@1.0.0 is in 3 folders with different files")
+    # each copy can be loaded by no decoder: its own problem (GET /models, `models`' CANNOT LOAD), said once (audit
+    # s66model F1: each was listed with problem null)
+    checked, folder_problems = reg.checked()
+    assert folder_problems == [] and [why for _, why in checked] == problems * 3
     for ref in ("tiny-gru", "tiny-gru@1.0.0"):
         with pytest.raises(ModelError, match=r"which one is meant cannot be told") as err:
             reg.resolve(ref)
@@ -313,3 +317,12 @@ def test_of_two_copies_of_one_model_a_broken_one_is_passed_over_and_models_names
     empty.mkdir()
     res = CliRunner().invoke(main, ["models", "--models-dir", str(empty)])
     assert res.exit_code == 0 and res.output.strip() == f"no model in {empty}"
+
+
+def test_a_model_folder_given_as_the_models_directory_is_named_so(models_dir, tmp_path):
+    """``--models-dir models/NAME`` (a slip): its own model is no entry (only the versions kept in its sub-folders
+    are), and nothing said so (audit s66model F3). Now a problem names it and the folder to give instead."""
+    shutil.copytree(models_dir / "tiny-gru", tmp_path / "tiny-gru")
+    entries, problems = ModelRegistry(tmp_path / "tiny-gru").scan()
+    assert entries == [] and problems == [f"{tmp_path / 'tiny-gru'} is a model folder (it holds model.json), not a "
+                                          f"models directory: give the folder that holds it, {tmp_path}"]
