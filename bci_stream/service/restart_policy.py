@@ -42,8 +42,8 @@ def exit_error(handle: Any, exit_message: str) -> str:
     stream that left a shared worker: the code and the worker's pid."""
     said = handle.status.error
     if handle.slot_exit is not None:
-        return (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker pid {handle.process.pid}: "
-                f"{said}")
+        return (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker pid {handle.process.pid}"
+                + (f": {said}" if said else ""))
     keep = said and (said.startswith(("worker crashed", RESTARTED)) or handle.exit_code == EXIT_UNAVAILABLE)
     return exit_message + (f"; its last error: {said}" if keep else "")
 

@@ -35,6 +35,7 @@ from bci_stream.service.control_sender import ControlSender
 from bci_stream.service.pool_messages import AddStream, SavedState, StopWorker, StreamEnded
 from bci_stream.service.slot_pool import SlotPool
 from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.term_signal import TERMINATED, end_if_terminated, stop_on_sigterm
 from bci_stream.service.stream_slot import StreamSlot
 from bci_stream.service.worker import CMD_CHECK_INTERVAL_S, describe_failure, report_failure
 from bci_stream.core.log_setup import configure_worker
@@ -105,6 +106,10 @@ class SharedWorker:
             log.exception("shared worker %d crashed", self.index)
             code, error = 1, describe_failure(exc)[1]  # the worker's failure, not a stream's refusal: restarted
         finally:
+            if TERMINATED.is_set() and error is None:  # a SIGTERM: its streams are restarted as after a crash (not
+                # when the service shuts down: its own signal), each stopped in order first, its file finished
+                log.info("shared worker %d (pid %d) got SIGTERM: its streams stop", self.index, os.getpid())
+                code = 1
             for member in list(self.members.values()):
                 member.slot.commands.stop_requested = True
             for member in list(self.members.values()):
@@ -237,7 +242,8 @@ class SharedWorker:
         if self.out.broken:
             log.error("shared worker %d: the supervisor process is gone; stopping", self.index)
             self.stop_requested = True
-        elif os.getppid() != self._parent_pid:  # the service's fork server ended (the service would break the pipe)
+        elif os.getppid() != self._parent_pid and not self.stop_requested:  # the service's fork server ended (the
+            # service would break the pipe); stopping already: a SIGTERM to the process group ended it too
             raise ParentGone(self.parent_gone())
         for member in list(self.members.values()):
             slot = member.slot
@@ -384,4 +390,8 @@ def run_shared(index: int, control: Connection, models_dir: str, status_interval
     """The shared worker process, once :func:`~bci_stream.service.worker_entry.shared_worker_main` (its spawn target)
     found it runs its service's code; exits with the worker's exit code."""
     configure_worker(f"shared-worker[{index}]", log_level)
-    raise SystemExit(SharedWorker(index, control, models_dir, status_interval, recordings_dir).run())
+    worker = SharedWorker(index, control, models_dir, status_interval, recordings_dir)
+    stop_on_sigterm(lambda: setattr(worker, "stop_requested", True))  # its streams stopped in order, files finished
+    code = worker.run()
+    end_if_terminated()
+    raise SystemExit(code)

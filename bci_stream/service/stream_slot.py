@@ -394,7 +394,7 @@ class StreamSlot(StreamConnection, StallHandling):
             self.status.markers, self.status.scoring = self.markers.describe()
             self.map_notice.update(self.status.scoring, self.event)
             self.status.markers["generation"] = self.generation  # a new one numbers its markers from 0 again
-        if self.orphaned():
+        if self.orphaned() and not self.stopping:  # (stopping: e.g. a SIGTERM to the process group ended it too)
             log.error("decoder %s: the supervisor process is gone; stopping", self.decoder_id)
             self.commands.stop_requested = True
         self.reporter.report()

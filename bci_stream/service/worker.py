@@ -30,6 +30,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
+from bci_stream.service.term_signal import end_if_terminated, stop_on_sigterm
 from bci_stream.service.stream_slot import StreamSlot
 from bci_stream.service.worker_entry import EXIT_REFUSED, EXIT_UNAVAILABLE, RESTARTED
 from bci_stream.core.log_setup import configure_worker
@@ -173,8 +174,10 @@ def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: 
                        {"kind": "dedicated", "index": None, "pid": os.getpid()})
         sender.close()
         raise SystemExit(code) from None
+    stop_on_sigterm(lambda: setattr(worker.commands, "stop_requested", True))  # stopped in order, its file finished
     code = worker.run()
     sender.close()
+    end_if_terminated()
     raise SystemExit(code)
 
 

@@ -164,7 +164,7 @@ def _session_pids(sid: int) -> set[int]:
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGTERM-group"])
-def test_serve_with_a_running_decoder_stops_cleanly(how):
+def test_serve_with_a_running_decoder_stops_cleanly(how, tmp_path):
     """`bci-stream serve` decoding a live simulated stream, then Ctrl-C (SIGINT to its process group: the API
     process and its decoder workers) or SIGTERM to the API process: the decoders are stopped in order (the
     worker closes its inlet, then its outlets), nothing but INFO lines is printed, exit code 0 after either, and no
@@ -172,13 +172,16 @@ def test_serve_with_a_running_decoder_stops_cleanly(how):
     143 in a shell: uvicorn raises the signal it caught again), which a container or script checking for 0 took for
     a failure. SIGTERM to the whole process group (``timeout``, ``kill -- -PGID``, supervisord's ``killasgroup``,
     systemd's ``KillMode=control-group``) reaches the workers too: a worker it ended was taken for a crash, an ERROR
-    line "exited with code 255 ...; restart 1/3" in a clean shutdown (audit s66cli F3)."""
+    line "exited with code 255 ...; restart 1/3" in a clean shutdown, and the worker ended at once, its recording
+    left without its footers (audit s66cli F3): it now stops as on a Stop. The decoder records: its file is finished
+    (every stream's footer) after each way."""
     name = unique("exit-serve")
     sim = _Proc([_cli(), "simulate", "--name", name, "--n-chans", "64", "--sfreq", "160"])
-    serve = _Proc([_cli(), "serve", "--port", "0"])
+    serve = _Proc([_cli(), "serve", "--port", "0"], env={**os.environ, "BCI_STREAM_RECORDINGS_DIR": str(tmp_path)})
     try:
         url = f"http://127.0.0.1:{wait_bound_port(lambda: serve.text, serve.p)}"
-        r = httpx.post(f"{url}/decoders", json={"stream": {"name": name}, "model": "sim-mi-gru"}, timeout=30)
+        r = httpx.post(f"{url}/decoders", json={"stream": {"name": name}, "model": "sim-mi-gru",
+                                                "options": {"record_path": "run.xdf"}}, timeout=30)
         assert r.status_code == 201, r.text
         decoder_id, deadline = r.json()["id"], time.monotonic() + 120
         while (st := httpx.get(f"{url}/decoders/{decoder_id}", timeout=10).json())["counters"].get(
@@ -209,6 +212,10 @@ def test_serve_with_a_running_decoder_stops_cleanly(how):
     assert left == set(), (left, out)
     assert _bad_lines(out) == [], out
     assert rc_sim == 0 and _bad_lines(out_sim) == [], out_sim
+    import pyxdf
+
+    streams, _ = pyxdf.load_xdf(str(tmp_path / "run.xdf"))
+    assert streams and all(s.get("footer") for s in streams), [(s["info"]["name"], s.get("footer")) for s in streams]
 
 
 # `bci-stream demo --duration N --port 0` (what `make demo` runs) ending without an error line, exit code 0 and
