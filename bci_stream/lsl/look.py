@@ -18,6 +18,9 @@ import pylsl
 LOOK_FORGET_S = 2.0
 #: how often a caller reads its look while nothing is found, s
 LOOK_POLL_S = 0.1
+#: how long a look that found only streams that cannot serve (another rate or format than a decoder's model, no rate
+#: or no numbers for a recording) goes on for one that may, s
+OTHERS_WAIT_S = 1.0
 #: the one-shot resolve's timeout when liblsl could make no continuous resolver (out of file descriptors), s: not
 #: 0.5 s, the timeout that meets liblsl's race
 ONESHOT_S = 0.4
@@ -58,4 +61,4 @@ class StreamLook:
         self.gone[uid] = pylsl.local_clock()
 
 
-__all__ = ["LOOK_FORGET_S", "LOOK_POLL_S", "StreamLook"]
+__all__ = ["LOOK_FORGET_S", "LOOK_POLL_S", "OTHERS_WAIT_S", "StreamLook"]

@@ -243,6 +243,11 @@ def may_fit(info: pylsl.StreamInfo, card: ModelCard) -> bool:
     return fits_shape(info, card.sfreq, card.n_chans)
 
 
+def recordable(info: pylsl.StreamInfo) -> bool:
+    """Whether ``bci-stream record`` can record the stream ``info`` describes: numeric samples at a nominal rate."""
+    return info.channel_format() in NUMERIC_FORMATS and info.nominal_srate() != pylsl.IRREGULAR_RATE
+
+
 def fits_shape(info: pylsl.StreamInfo, sfreq: float, n_chans: int) -> bool:
     """:func:`may_fit` for a model of ``sfreq`` Hz reading ``n_chans`` channels (where the card is not at hand: the
     service's process judges the other matches of a decoder's selector by its status)."""

@@ -55,9 +55,9 @@ from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.zero_stamps import restamped_message
-from bci_stream.lsl.look import LOOK_POLL_S, StreamLook
+from bci_stream.lsl.look import LOOK_POLL_S, OTHERS_WAIT_S, StreamLook
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
-                                  unmapped_warning)
+                                  recordable, unmapped_warning)
 from bci_stream.lsl.visible import not_found_message
 from bci_stream.lsl.units import read_units, recorded_channels, recording_check
 from bci_stream.lsl.gaps import GapTracker
@@ -230,14 +230,18 @@ class RecordOnly:
         return full
 
     def resolve(self, stop: threading.Event | None) -> pylsl.StreamInfo | None:
-        """The stream, looked for (:class:`~bci_stream.lsl.look.StreamLook`, read every :data:`LOOK_POLL_S`) until
-        ``resolve_timeout`` (StreamNotFoundError listing the visible streams) or ``stop`` (None)."""
+        """The stream (:class:`~bci_stream.lsl.look.StreamLook`) by ``resolve_timeout`` (StreamNotFoundError naming
+        the visible ones), None if ``stop``; a :func:`recordable` one, up to :data:`OTHERS_WAIT_S`, else the first."""
         deadline = pylsl.local_clock() + self.resolve_timeout
-        look = StreamLook(self.predicate)
+        look, first, since = StreamLook(self.predicate), None, 0.0  # (before: the first found, e.g. a marker stream)
         while stop is None or not stop.is_set():
-            if found := look.found():  # the decoder's look: the first stream that matches
-                return found[0]
-            if pylsl.local_clock() >= deadline:
+            found, now = look.found(), pylsl.local_clock()
+            if (fit := next((i for i in found if recordable(i)), None)) is not None:
+                return fit
+            first, since = (found[0], now) if first is None and found else (first, since)
+            if first is not None and now - since > OTHERS_WAIT_S:
+                return first
+            if now >= deadline:
                 like = (sel := self.selector).name or sel.type or sel.source_id or sel.hostname or ""
                 raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like))
             time.sleep(LOOK_POLL_S)

@@ -22,7 +22,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.look import LOOK_POLL_S, StreamLook
+from bci_stream.lsl.look import LOOK_POLL_S, OTHERS_WAIT_S, StreamLook
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
                                   described, full_info, label_report, may_fit, unmapped_warning)
@@ -49,8 +49,6 @@ if TYPE_CHECKING:  # the attributes and methods of StreamSlot used here
     from bci_stream.service.reporter import StatusReporter
     from bci_stream.service.ring import OutputRing
 
-#: how long a look for another stream the selector matches waits, when the first found cannot fit the model, s
-OTHERS_WAIT_S = 1.0
 RESUBSCRIBE_S = 3.0  # how long a restarted worker waits for its decoded stream's consumers (consumer_wait), s
 
 log = logging.getLogger("bci_stream.worker")

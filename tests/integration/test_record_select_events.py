@@ -271,3 +271,26 @@ def test_a_clock_step_back_and_a_restarted_sender_are_events(tmp_path):
     assert kinds == [("stall", 1000), ("reconnect", 1000), ("resume", 1000)], kinds
     assert [e["uid"] for e in events if e["event"] == "reconnect"] == [again.get_info().uid()]
     np.testing.assert_array_equal(load_recording(out).data, x.T.astype(np.float64))
+
+
+def test_a_selector_that_also_matches_a_marker_stream_records_the_eeg(tmp_path):
+    """A selector by source_id matches a sender's EEG and its marker stream (mne-lsl's PlayerLSL gives its
+    annotations its EEG stream's source_id): the EEG stream is recorded, whichever liblsl lists first, and a note names
+    the other. Before (audit s66cli F14), the first found was taken, and the marker stream refused the recording ("not
+    EEG samples")."""
+    name = unique("recwt-sid")
+    source_id = f"{name}-src"
+    markers = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-annotations", "Markers", 1, 0, "string", source_id))
+    _, pusher = eeg_outlet(name, "EEG", 4, source_id, seed=41)
+    try:
+        for k in range(2):  # either may be listed first: twice, on files of their own
+            out = tmp_path / f"sid{k}.xdf"
+            code, said = record("--source-id", source_id, "--out", str(out), "--duration", "1", "--timeout", "20")
+            assert code == 0, said
+            eeg = [s for s in xdf_streams(out) if s["info"]["name"][0] == name]
+            assert len(eeg) == 1 and len(eeg[0]["time_stamps"]) > 0, said
+            assert f"'{name}-annotations'" in said, said  # the note naming the other match
+    finally:
+        pusher.halt.set()
+        pusher.join()
+        del markers
