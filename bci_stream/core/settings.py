@@ -9,10 +9,8 @@ Precedence, highest first:
    ``BCI_STREAM_CONFIG`` from the environment or ``.env``; its keys are the setting names (``port = 9000``);
 5. the defaults.
 
-``python -m bci_stream.core.settings --markdown`` prints the reference table of every setting (the one in
-``deploy/README.md``); ``--write FILE`` refreshes that table in place; ``--show`` prints the settings in
-effect here, with the token masked.
-"""
+``python -m bci_stream.core.settings --markdown`` prints the reference table of every setting (``deploy/README.md``'s);
+``--write FILE`` refreshes that table in place; ``--show`` prints the settings in effect here, the token masked."""
 
 from __future__ import annotations
 
@@ -240,12 +238,14 @@ class Settings(BaseSettings):
                              f"holds one of those connections, and requests need room besides them), got {clients}")
         return self
 
-    @field_validator("models_dir", "recordings_dir", "config")
+    @field_validator("models_dir", "recordings_dir", "config", mode="before")
     @classmethod
-    def _home_expanded(cls, value: Path | None) -> Path | None:
-        """``~`` expanded from any source (systemd's ``EnvironmentFile=`` does not; before, a config file's
-        ``recordings_dir = "~/rec"`` wrote under ``./~/``)."""
-        return None if value is None else value.expanduser()
+    def _home_expanded(cls, value: Any) -> Any:
+        """``~`` expanded from any source (systemd's ``EnvironmentFile=`` does not; a config file's ``"~/rec"`` wrote
+        under ``./~/``); an empty one refused (an unset variable meant the working folder: audit s66cli F16)."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must be a path, not empty (an unset variable?): give one, or leave the setting out")
+        return Path(value).expanduser() if isinstance(value, (str, Path)) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

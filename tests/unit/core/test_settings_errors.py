@@ -263,3 +263,17 @@ def test_a_decoders_line_of_the_env_file_that_is_not_json_is_named_there(clean: 
     message = _error()
     assert message.startswith("BCI_STREAM_DECODERS in the env file '.env': not JSON (") and \
         message.endswith("got '[{stale'"), message
+
+
+@pytest.mark.parametrize("variable", ["BCI_STREAM_MODELS_DIR", "BCI_STREAM_RECORDINGS_DIR"])
+def test_an_empty_folder_setting_is_refused_not_the_working_folder(clean: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   variable: str) -> None:
+    """``BCI_STREAM_MODELS_DIR=$UNSET``: an empty value meant the working folder, silently (models, evaluations and
+    recordings written there: audit s66cli F16)."""
+    monkeypatch.setenv(variable, "")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (f"environment variable {variable}: must be a path, not empty (an unset variable?): give "
+                              "one, or leave the setting out; got ''")
+    monkeypatch.setenv(variable, "~/x")
+    assert getattr(load_settings(), variable.removeprefix("BCI_STREAM_").lower()) == Path("~/x").expanduser()
