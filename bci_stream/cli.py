@@ -130,7 +130,8 @@ def show_recording_warnings() -> None:
 @click.option("--sfreq", type=SIM_SFREQ, default=160.0, show_default=True, callback=finite, help="Sampling rate, Hz.")
 @click.option("--duration", type=SECONDS, default=None, callback=finite, help="Seconds to stream [default: to Ctrl-C].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed: repeats the run.")
-@click.option("--chunk-size", type=CHUNK_SIZE, default=None, help="Samples per push (default sfreq/32).")
+@click.option("--chunk-size", type=CHUNK_SIZE, default=None,
+              help="Samples per push (default sfreq/32; at most 60 s of samples).")
 @click.option("--line-freq", type=click.FloatRange(min=0), default=50.0, show_default=True, callback=finite,
               help="Line-noise frequency in Hz (0 for none).")
 @click.option("--source-id", default=None, callback=lsl_name, help="LSL source_id (default bci-stream-sim-NAME).")
@@ -139,6 +140,9 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
     """Stream synthetic EEG (type EEG, µV) with cued motor-imagery trials, and cues on NAME-markers."""
     from bci_stream.sim.player import run_simulator
 
+    if chunk_size is not None and chunk_size > 60 * sfreq:  # each chunk is made whole first (2**31 samples: 288 GiB)
+        raise click.BadParameter(f"must be at most 60 s of samples ({int(60 * sfreq)} at {sfreq:g} Hz), got "
+                                 f"{chunk_size}", param_hint="'--chunk-size'")
     until = "Ctrl-C to stop" if duration is None else f"for {duration:g} s (Ctrl-C stops it sooner)"
     click.echo(f"streaming '{name}' ({n_chans} ch, {sfreq:g} Hz, µV) and markers on '{name}-markers'; {until}")
     try:

@@ -32,6 +32,8 @@ EDF = str(subset_file(SUBSET_S001_21CH / "S001R05.edf"))
     (["replay", EDF, "--name", "x", "--chunk-size", "99999999999999999999"],
      "Invalid value for '--chunk-size': 99999999999999999999 is not in the range 1<=x<=2147483647."),
     (["simulate", "--name", "x", "--chunk-size", "99999999999999999999"], "Invalid value for '--chunk-size'"),
+    (["simulate", "--name", "x", "--chunk-size", "2147483647"],  # a MemoryError traceback (audit s66cli F17)
+     "Invalid value for '--chunk-size': must be at most 60 s of samples (9600 at 160 Hz), got 2147483647"),
     (["simulate", "--name", "", "--duration", "1"], "Invalid value for '--name': must be a non-empty name, got ''"),
     (["simulate", "--name", "x", "--sfreq", "1e300"], "Invalid value for '--sfreq': 1e+300 is not in the range "
                                                       "60<=x<=100000."),
