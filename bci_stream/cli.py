@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, finite, lsl_name, missing_extra
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, PathArg, finite, lsl_name, missing_extra
 
 #: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
 LAZY_COMMANDS = {
@@ -174,9 +174,9 @@ def _settings(**flags: object):
 @main.command()
 @click.option("--host", default=None, help="Bind address [default 127.0.0.1, env BCI_STREAM_HOST].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port [default 8000, env BCI_STREAM_PORT].")
-@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--models-dir", type=PathArg(path_type=Path, file_okay=False), default=None,
               help="Model registry folder [env BCI_STREAM_MODELS_DIR].")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--config", type=PathArg(path_type=Path, dir_okay=False), default=None,
               help="TOML config file; environment and .env override it [env BCI_STREAM_CONFIG].")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default=None,
               help="Where workers run: local processes, or Ray actors [default local, env BCI_STREAM_BACKEND].")
@@ -236,7 +236,7 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 @click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1, env BCI_STREAM_HOST].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="API port (0: any free port) [default 8000, env BCI_STREAM_PORT].")
-@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--models-dir", type=PathArg(path_type=Path, file_okay=False), default=None,
               help="Model registry folder [env BCI_STREAM_MODELS_DIR].")
 def demo(duration: float | None, model_ref: str, host: str | None, port: int | None, models_dir: Path | None) -> None:
     """Simulated EEG → service → decoder with the bundled model; prints a status line every second."""
@@ -253,8 +253,8 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
 
 @main.command("inspect")
 @click.argument("model")
-@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--models-dir", type=PathArg(path_type=Path, file_okay=False), default=None)
+@click.option("--out", type=PathArg(path_type=Path, file_okay=False), default=None,
               help="Folder for report.json and time_constants.png.")
 def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
     """Memory time constants of MODEL (registry name[@version], or a model folder): recurrent-Jacobian
@@ -285,11 +285,11 @@ BENCH_COMPARE = ("e2e", "soak", "grid", "all")
 @click.argument("what", type=click.Choice(list(BENCH_WHATS)))
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--quick", "quick_flag", is_flag=True, help="Same as --profile quick.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", type=PathArg(path_type=Path, file_okay=False), default=None,
               help="Folder for the JSON, markdown and plots (default latency_bench/results/<time>/).")
 @click.option("--minutes", type=SECONDS, default=None, callback=finite,
               help="Soak duration (soak only).")
-@click.option("--compare", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--compare", type=PathArg(path_type=Path, dir_okay=False, exists=True), default=None,
               metavar="OLD.json",
               help="Print this run's figures as ratios to those of OLD.json (e2e, soak, grid, all).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
@@ -317,7 +317,7 @@ def bench_argv(what: str, profile: str, quick_flag: bool, out: Path | None, minu
 
 
 @main.command("models")
-@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
+@click.option("--models-dir", type=PathArg(path_type=Path, file_okay=False), default=None)
 def list_models(models_dir: Path | None) -> None:
     """List the models in the registry (name@version, channels, rate, outputs)."""
     from bci_stream.core.model_dirs import is_shipped
@@ -350,7 +350,7 @@ UPGRADE_ADVICE = ("a sender pushing chunks costs less per sample; else a smaller
 
 
 @main.command("upgrade-model")
-@click.argument("model_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("model_dirs", nargs=-1, required=True, type=PathArg(path_type=Path, file_okay=False, exists=True))
 def upgrade_model(model_dirs: tuple[Path, ...]) -> None:
     """Rewrite model folders of card format 1 as step graphs (format 2), in place (needs the `train` extra).
 

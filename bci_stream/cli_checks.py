@@ -63,6 +63,16 @@ def comma_items(value: str) -> list[str] | None:
     return items if all(items) else None
 
 
+class PathArg(click.Path):
+    """click's ``Path``, refusing an empty value: ``--out "$DIR"`` with ``DIR`` unset was the working folder, silently
+    (evaluate, inspect and calibrate wrote there, ``models`` listed it: audit s66cli F16)."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"must be a path, not empty (an unset variable?), got {value!r}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 #: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
 #: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
 #: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
@@ -85,5 +95,5 @@ def missing_extra(cmd_name: str, args: list[str]) -> str | None:
             f"'bci-stream[{extra}]'{torch_first}")
 
 
-__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name", "missing_extra",
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "PathArg", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name", "missing_extra",
            "name_list", "not_nan"]

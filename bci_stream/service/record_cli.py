@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bci_stream.cli_checks import SECONDS, finite, lsl_name, not_nan
+from bci_stream.cli_checks import SECONDS, PathArg, finite, lsl_name, not_nan
 
 if TYPE_CHECKING:
     from bci_stream.core.spec import StreamSelector
@@ -38,7 +38,7 @@ def selector(**fields: str | None) -> StreamSelector | None:
               help="The host the EEG stream is on. --stream, --type, --source-id, --hostname: give at least one; "
                    "every one given must match, as a decoder's stream selector; the first stream that matches is "
                    "recorded (a note names the others).")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, metavar="FILE.xdf",
+@click.option("--out", type=PathArg(path_type=Path, dir_okay=False), required=True, metavar="FILE.xdf",
               help="The XDF file to create (an existing file is refused: recordings are never overwritten).")
 @click.option("--marker-stream", default=None, callback=lsl_name, metavar="NAME",
               help="The cue stream's LSL name [default: NAME-markers or NAME-annotations on the EEG stream's host, "

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, finite, lsl_name, name_list, not_nan
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, PathArg, finite, lsl_name, name_list, not_nan
 from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("replay")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", type=PathArg(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, callback=lsl_name, help="LSL stream name (events go to NAME-markers).")
 @click.option("--chunk-size", type=CHUNK_SIZE, default=None, help="Samples per push (default sfreq/32).")
 @click.option("--loop", is_flag=True, help="Start again at the end, until Ctrl-C.")

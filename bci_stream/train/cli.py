@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
-from bci_stream.cli_checks import comma_items, finite, name_list
+from bci_stream.cli_checks import PathArg, comma_items, finite, name_list
 from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("train")
-@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.argument("config", type=PathArg(path_type=Path, dir_okay=False))
+@click.option("--out", type=PathArg(path_type=Path, file_okay=False), default=None,
               help="Run folder (default: output.dir of the config).")
 @click.option("--export/--no-export", "export", default=None, help="Override export.enabled of the config.")
 @click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
@@ -166,7 +166,7 @@ def _calibrate_option(name: str) -> Any:
 
 @click.command("evaluate")
 @click.argument("model")
-@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--data", "data", multiple=True, required=True, type=PathArg(path_type=Path, dir_okay=False),
               help="A recording (repeat for several; trials are pooled).")
 @click.option("--label-map", "--labels", "label_map", multiple=True, metavar="EVENT=CLASS[,...]",
               help="Event → class, comma-separated or repeated (e.g. T1=fists,T2=feet); default: the model's own.")
@@ -184,14 +184,14 @@ def _calibrate_option(name: str) -> Any:
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="With --live: the in-process service's port on 127.0.0.1 (default: a free one).")
 @click.option("--reference-train", "reference_train", multiple=True,
-              type=click.Path(path_type=Path, dir_okay=False),
+              type=PathArg(path_type=Path, dir_okay=False),
               help="With --live: a calibration recording (repeat) to fit the epoch CSP+LDA and TS+LR references on, "
                    "scored on the same files at the same cues.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,  # (a file: the one-line error below)
+@click.option("--out", type=PathArg(path_type=Path), default=None,  # (a file: the one-line error below)
               help="Folder for evaluation.json / .md and plots (with --live: evaluation_live.json / .txt); an earlier "
                    "evaluation there is refused before any work, unless --overwrite.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier evaluation's files in --out.")
-@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--models-dir", type=PathArg(path_type=Path, file_okay=False), default=None,
               help="Registry to look MODEL up in when it is a name.")
 @_calibrate_option("stream")
 @_calibrate_option("marker_stream")

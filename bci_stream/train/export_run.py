@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from bci_stream.cli_checks import PathArg
 from bci_stream.core.errors import BciStreamError
 
 
@@ -114,7 +115,7 @@ def _run_config(run_dir: Path) -> Any:
 
 
 @click.command("export")
-@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("run_dir", type=PathArg(path_type=Path, file_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace a model already in the run's export folder.")
 def export_cmd(run_dir: Path, overwrite: bool) -> None:
     """Export the net a training run chose (RUN_DIR: its run folder, e.g. one trained with --no-export) to its

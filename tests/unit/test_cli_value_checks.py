@@ -168,3 +168,25 @@ def test_no_option_of_any_command_takes_nan() -> None:
             taken.append(f"{path} {param.opts[0]}")
     assert len(checked) >= 10, checked  # the walk found the options (replay's, simulate's, record's, demo's, ...)
     assert not taken, f"options that take nan: {taken}"
+
+
+def test_no_path_of_any_command_takes_an_empty_value() -> None:
+    """Every file or folder option and argument of every command refuses an empty value (``--out "$DIR"`` with
+    ``DIR`` unset) as a usage error naming it. Before (audit s66cli F16), click took it for the working folder:
+    evaluate, inspect and calibrate wrote there, ``models --models-dir ''`` listed it."""
+    root = click.Context(main, info_name="bci-stream")
+    checked, taken = [], []
+    for path, cmd in every_command(main, root):
+        ctx = click.Context(cmd, parent=root, info_name=path.rsplit(" ", 1)[-1])
+        for param in cmd.params:
+            if not isinstance(param.type, click.Path):
+                continue
+            checked.append(f"{path} {param.name}")
+            try:
+                param.type.convert("", param, ctx)
+            except click.BadParameter as exc:
+                assert "must be a path, not empty" in exc.message, exc.message
+                continue
+            taken.append(f"{path} {param.name}")
+    assert len(checked) >= 15, checked
+    assert not taken, f"paths that take '': {taken}"

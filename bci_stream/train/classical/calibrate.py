@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import name_list
+from bci_stream.cli_checks import PathArg, name_list
 from bci_stream.core.errors import BciStreamError
 from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("calibrate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=PathArg(path_type=Path, dir_okay=False))
 @click.option("--labels", "labels", multiple=True, metavar="EV=CLASS,...",
               help="Event/marker names of the files → class names, e.g. T1=fists,T2=feet (pairs split at ',', each "
                    "at its one '='; EVENT= names an event that cues no trial, as evaluate reads it); repeat it to "
@@ -30,7 +30,7 @@ from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
                    "'cond=1=left' --label 'left,hand=left'); repeat it; may add to --labels.")
 @click.option("--name", required=True, help="Model name (folder OUT/NAME): letters, digits, _ . -, at most 200 "
                                              "characters.")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=None,  # (a file: our one-line error)
+@click.option("--out", "out", type=PathArg(path_type=Path), default=None,  # (a file: our one-line error)
               help="Model registry folder [default: the service's models_dir, env BCI_STREAM_MODELS_DIR; ./models "
                    "when that is the install's bundled models].")
 @click.option("--channels", default=None, metavar="CH,...", callback=name_list,
