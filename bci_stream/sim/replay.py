@@ -127,7 +127,7 @@ def run_replay(
         if wait_for_consumer is not None and not _wait_for_a_consumer(outlet, wait_for_consumer, stop_event):
             if stop_event is not None and stop_event.is_set():
                 return pushed
-            raise TimeoutError(f"no consumer connected to '{name}' within wait_for_consumer={wait_for_consumer:g} s")
+            raise TimeoutError(f"no consumer connected to '{name}' within {wait_for_consumer:g} s")
         t_start = pylsl.local_clock()
         # a follower of the markers connects a moment after the data (it resolves them once its data inlet is up):
         # until it does (at most MARKER_WAIT_S), markers wait here and then go out with their own timestamps

@@ -110,8 +110,8 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
                        linger=LINGER_S if linger is None else linger, recording=rec)
     except (BciStreamError, ValueError) as exc:  # the file, its channels or the options refused: exit 2, as calibrate
         raise Refused(str(exc)) from None
-    except TimeoutError as exc:
-        raise click.ClickException(str(exc)) from None
+    except TimeoutError as exc:  # (the option, not the Python name: audit s66cli F13)
+        raise click.ClickException(f"{exc} (--wait-for-consumer)") from None
     except KeyboardInterrupt:  # before the stream was up (while the file was read)
         click.echo("interrupted")
         return

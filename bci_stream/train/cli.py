@@ -244,7 +244,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
 
         if not (math.isfinite(speed) and 1 <= speed <= MAX_SPEED):
             raise click.BadParameter(f"must be >= 1 and <= {MAX_SPEED:g} (times real time); got {speed!r}",
-                                     param_hint="--speed")
+                                     param_hint="'--speed'")
     from bci_stream.train.evaluate.offline import onnx_file_problem
 
     if (why := onnx_file_problem(model)) is not None:

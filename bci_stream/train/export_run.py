@@ -45,6 +45,8 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
     from bci_stream.train.stages import plan_stages
 
     run_dir = Path(run_dir).resolve()
+    if not run_dir.is_dir():  # (before: "it lacks config.json, ..." of a folder that is not there: audit s66cli F13)
+        raise RunExportError(f"RUN_DIR {run_dir} does not exist (the run folder of a finished `bci-stream train` run)")
     missing = [n for n in ("config.json", "report.json", "checkpoint.pt") if not (run_dir / n).is_file()]
     if missing:
         raise RunExportError(f"RUN_DIR {run_dir} must be the run folder of a finished `bci-stream train` run; it lacks "

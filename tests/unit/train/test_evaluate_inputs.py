@@ -150,7 +150,7 @@ def test_errors_on_a_reference_file_say_so_and_speed_names_its_flag(tmp_path, ed
     assert res.exit_code == 2, res.output
     assert f"--reference-train file {bad}: ch_names has 64 channel(s) not in {bad}" in res.output
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(good), "--live", "--speed", "0.5")
-    assert res.exit_code == 2 and "Invalid value for --speed: must be >= 1 and <= 32" in res.output, res.output
+    assert res.exit_code == 2 and "Invalid value for '--speed': must be >= 1 and <= 32" in res.output, res.output
 
 
 def test_the_offline_report_is_an_evaluation_report_and_says_what_was_replaced(tmp_path, edf_rec):

@@ -76,6 +76,8 @@ def test_a_folder_that_is_no_finished_run_or_whose_data_changed_is_refused(expor
     res = CliRunner().invoke(main, ["export", str(tmp_path)])
     assert res.exit_code == 2 and "must be the run folder of a finished `bci-stream train` run" in res.output
     assert "checkpoint.pt" in res.output
+    res = CliRunner().invoke(main, ["export", str(tmp_path / "nosuch")])  # before: "it lacks config.json, ..."
+    assert res.exit_code == 2 and f"RUN_DIR {tmp_path / 'nosuch'} does not exist" in res.output, res.output
     changed = tmp_path / "run"
     shutil.copytree(run, changed)
     config = json.loads((changed / "config.json").read_text())
