@@ -298,27 +298,36 @@ def events_summary(events: Sequence[Event]) -> dict[str, int]:
 
 def missing_path_message(path: Path) -> str:
     """Why ``path`` (no file) cannot be read, and the data folder's path to it when the file is there, or where the
-    data folder is looked for when ``path`` lies in it (a README example, ``BCI_STREAM_DATA`` pointing elsewhere)."""
+    data folder is looked for when ``path`` lies in it (a README example, ``BCI_STREAM_DATA`` pointing elsewhere); a
+    relative ``path`` whose folder the data folder holds gets that folder's names near its own (audit s66cli F15)."""
     from bci_stream.io.data_root import DATA_ENV, data_root, missing_data_hint
 
     root, said = data_root(), f"path does not exist or is not a file: {path}"
     if not path.is_absolute() and (root / path).is_file():
         return f"{said} (the data folder, {DATA_ENV}, holds {root / path}: give that path)"
     where = Path(os.path.normpath(path.absolute()))  # ``../shared/data/...`` from the checkout: the data folder's
-    folder = where.parent
+    for folder in (where.parent, *(() if path.is_absolute() else ((root / path).parent,))):
+        if (near := _near_names(folder, path.name)) is not None:  # its folder is there: a typo of the file's name
+            return f"{said} ({near})"
+    try:
+        where.relative_to(os.path.normpath(root.absolute()))  # BCI_STREAM_DATA=../shared/data too
+    except ValueError:
+        if path.is_absolute():
+            return said
+    return f"{said}; {missing_data_hint()}"
+
+
+def _near_names(folder: Path, name: str) -> str | None:
+    """The names in ``folder`` near ``name`` (None when ``folder`` is no folder this user may list)."""
     try:
         names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else None
     except OSError:  # a folder this user may not list
         names = None
-    if names is not None:  # its folder is there: a typo of the file's name, whatever the data folder (audit s43, F3)
-        near = difflib.get_close_matches(path.name, names, n=3)
-        return f"{said} ({folder} has " + (f"files named like it: {', '.join(sorted(near))}: did you mean one of them?)"
-                                           if near else "no file of a name near it)")
-    try:
-        where.relative_to(os.path.normpath(root.absolute()))  # BCI_STREAM_DATA=../shared/data too
-    except ValueError:
-        return said
-    return f"{said}; {missing_data_hint()}"
+    if names is None:
+        return None
+    near = difflib.get_close_matches(name, names, n=3)
+    return f"{folder} has " + (f"files named like it: {', '.join(sorted(near))}: did you mean one of them?" if near
+                               else "no file of a name near it")
 
 
 __all__ = ["FORMATS", "check_names", "events_summary", "load_recording", "load_recordings", "missing_path_message",

@@ -167,3 +167,21 @@ def test_a_typo_in_a_files_name_in_a_folder_that_is_there_names_its_near_files_n
         load_recording(mine / "zz.edf")
     assert str(exc.value) == (f"path does not exist or is not a file: {mine / 'zz.edf'} ({mine} has no file of a "
                               "name near it)")
+
+
+def test_a_relative_path_the_data_folder_would_hold_gets_its_hints_there(
+        data_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit s66cli F15: the README's relative form (``eegmmidb/S001/...``), run from another folder, got the bare
+    "path does not exist" for a typo, and no word of the data folder when it was not there; the absolute form got
+    both. Now a typo gets the names near it in the data folder's folder, and a folder the data folder lacks the
+    sentence on where the data folder is looked for."""
+    from bci_stream.io import load_recording
+    from bci_stream.io.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as exc:
+        load_recording("eegmmidb/S001/S001R99.edf")
+    assert f"({data_folder / 'eegmmidb' / 'S001'} has files named like it: " in str(exc.value), str(exc.value)
+    with pytest.raises(DataError) as exc:
+        load_recording("eegmmidb/S999/S999R01.edf")
+    assert f"; real EEG is looked for under the data folder (BCI_STREAM_DATA={str(data_folder)!r})" in str(exc.value)
