@@ -31,5 +31,5 @@ def test_folders_that_cannot_be_looked_in_are_said_not_raised(tmp_path, monkeypa
         assert r.status_code == 422 and "cannot look in" in r.text, r.text
     monkeypatch.setenv("BCI_STREAM_MODELS_DIR", str(models))
     res = CliRunner().invoke(main, ["models"])
-    assert res.exit_code == 1 and f"setting models_dir: {cannot}" in res.output, res.output
+    assert res.exit_code == 2 and f"setting models_dir: {cannot}" in res.output, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
