@@ -149,6 +149,9 @@ class WorkerWatch:
                 if announced is not None and handle.shared:  # a shared worker refusing with other code
                     handle.slot_exit = announced
                 snapshot = with_swap_pin(handle, snapshot)
+                if snapshot.model is None and handle.status.model is not None:  # a new generation before (or
+                    # instead of: refused) loading its model: the model the decoder ran stays (audit s66model F2)
+                    snapshot = replace(snapshot, model=handle.status.model)
                 if handle.exit_code is not None:  # a late word of a worker whose end is judged: the state is the
                     snapshot = replace(snapshot, state=handle.status.state, stall=handle.status.stall)  # policy's
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations

@@ -166,6 +166,9 @@ def test_a_lost_copy_of_a_replaced_model_ends_in_an_error_naming_the_replacement
     error = st["last_error"]
     assert "was replaced on disk" in error and f"lost-m@1.0.0 (sha256 {sha})" in error, error
     assert "lost-m@1.0.1" in error and "POST the decoder again" in error, error
+    # the model it ran stays in its status (audit s66model F2: null, the refusing worker's, while /metrics still
+    # labelled its series lost-m; the path with no copy at all kept it)
+    assert st["model"] is not None and st["model"]["sha256"] == sha, st["model"]
     assert client.delete(f"/decoders/{decoder_id}").status_code == 200
 
 
