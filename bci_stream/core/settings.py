@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 from pydantic_settings import PydanticBaseSettingsSource as Source
 
 from bci_stream.core.errors import BciStreamError
 from bci_stream.core.model_dirs import default_models_dir
+from bci_stream.core.settings_types import is_path_field, toml_type_problem, toml_value
 from bci_stream.core.spec import DEFAULT_WORKER, DecoderSpec, WorkerKind
 
 ENV_PREFIX = "BCI_STREAM_"
@@ -324,27 +324,11 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings] = Settings,
         if key not in fields:
             raise ConfigFileError(f"config file {str(path)!r}: unknown key {key!r}; the settings are "
                                   f"{', '.join(sorted(k for k in fields if k != 'config'))}")
-        if isinstance(value, bool) and fields[key].annotation is not bool:  # pydantic would take it as 1 or 0
-            raise ConfigFileError(f"config file {str(path)!r}: key {key!r} must be "
-                                  f"{_kind(fields[key])}, got the boolean {str(value).lower()}")
-        if isinstance(value, str) and _is_path_field(fields[key]) and not Path(value).expanduser().is_absolute():
+        if (kind := toml_type_problem(fields[key], value)) is not None:  # pydantic would coerce it ("yes", 1.0)
+            raise ConfigFileError(f"config file {str(path)!r}: key {key!r} must be {kind}, got {toml_value(value)}")
+        if isinstance(value, str) and is_path_field(fields[key]) and not Path(value).expanduser().is_absolute():
             data[key] = str(path.resolve().parent / value)
     return data
-
-
-def _kind(field: FieldInfo) -> str:
-    """What a setting takes, for a message: "an integer", "a number", "one of 'a', 'b'", "a string"."""
-    annotation = field.annotation
-    if typing.get_origin(annotation) is typing.Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(annotation))
-    types = set(typing.get_args(annotation)) or {annotation}
-    return ("an integer" if int in types else "a number" if float in types
-            else "a string" if str in types or Path in types else f"of type {annotation}")
-
-
-def _is_path_field(field: FieldInfo) -> bool:
-    annotation = field.annotation
-    return annotation is Path or Path in typing.get_args(annotation)
 
 
 # ----------------------------------------------------------------------------------------------- reference

@@ -123,7 +123,7 @@ def test_missing_config_file_is_an_error(clean: Path, monkeypatch: pytest.Monkey
     ("env", "log_level", "loud", "'critical', 'error', 'warning', 'info', 'debug' or 'trace'"),
     ("env", "token", "short", "at least 8 characters"),
     ("config", "max_restarts", "-1", "greater than or equal to 0"),
-    ("config", "max_request_bytes", '"lots"', "valid integer"),
+    ("config", "max_request_bytes", "100", "greater than or equal to 1024"),
     ("env", "max_decoders", "0", "greater than or equal to 1"),
     ("env", "max_recordings", "0", "greater than or equal to 1"),
     ("config", "max_ws_clients", "0", "greater than or equal to 1"),
@@ -143,6 +143,30 @@ def test_bad_value_names_the_setting(clean: Path, monkeypatch: pytest.MonkeyPatc
     assert rule in errors[0]["msg"]
     assert f"\n{name}\n" in f"\n{info.value}"        # the message a user sees starts the error with the name
     assert value.strip('"') in str(info.value)
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ('port = "8000"', "key 'port' must be an integer, got the string '8000'"),
+    ('max_request_bytes = "lots"', "key 'max_request_bytes' must be an integer, got the string 'lots'"),
+    ('open_api = "yes"', "key 'open_api' must be a boolean (true or false), got the string 'yes'"),
+    ("open_api = 1", "key 'open_api' must be a boolean (true or false), got the int 1"),
+    ("max_decoders = 3.0", "key 'max_decoders' must be an integer, got the float 3.0"),
+    ('status_interval = "0.5"', "key 'status_interval' must be a number, got the string '0.5'"),
+    ("max_restarts = true", "key 'max_restarts' must be an integer, got the boolean true"),
+    ("worker = 1", "key 'worker' must be one of 'dedicated', 'shared', got the int 1"),
+])
+def test_a_config_value_of_another_type_is_refused_not_coerced(clean: Path, line: str, said: str) -> None:
+    """The config file is read as strictly as its ``[[decoders]]`` tables and a trainer's config: ``open_api = "yes"``
+    or ``1`` opened the API, ``port = "8000"`` was taken (audit s66cli F12)."""
+    with pytest.raises(ConfigFileError) as info:
+        Settings(config=write(clean / "c.toml", line + "\n"))
+    assert str(info.value).endswith(said), str(info.value)
+
+
+def test_a_config_value_of_its_type_is_taken(clean: Path) -> None:
+    s = Settings(config=write(clean / "c.toml", 'status_interval = 1\nopen_api = false\nworker = "shared"\n'
+                              'port = 9000\nshared_workers = 2\n'))
+    assert (s.status_interval, s.open_api, s.worker, s.port, s.shared_workers) == (1.0, False, "shared", 9000, 2)
 
 
 def test_log_level_is_case_insensitive(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
