@@ -77,4 +77,12 @@ def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.
     labels = f.get("labels")
     label_names = [str(n) for n in f.get("label_names", [])]
     extras = {k: [str(v) for v in f[k]] if k in f else None for k in ("ch_types", "ch_units", "bad_channels")}
-    return f["data"], float(f["sfreq"]), [str(n) for n in f["ch_names"]], events, labels, label_names, extras
+    try:  # (before: "could not convert string to float: 'abc'", naming neither file nor key: audit s66cli F13)
+        sfreq = float(f["sfreq"])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: sfreq must be a number (Hz), got {np.asarray(f['sfreq']).tolist()!r}") from None
+    data, ch_names = f["data"], [str(n) for n in f["ch_names"]]
+    if data.ndim == 2 and data.shape[0] != len(ch_names) == data.shape[1]:
+        raise DataError(f"{path}: data must be [n_chans, n_times]; its shape {data.shape} has the {len(ch_names)} "
+                        "channels of ch_names along its second axis: save data.T")
+    return data, sfreq, ch_names, events, labels, label_names, extras

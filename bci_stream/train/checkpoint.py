@@ -30,7 +30,9 @@ def first_line(exc: BaseException) -> str:
     """``exc``'s first sentence, its type when it has none: torch's refusal of a file that is no checkpoint (a text
     file) goes on with advice to load it unsafely (``weights_only=False``) and to file an issue (audit s61train F4)."""
     text = str(exc).strip()
-    return text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
+    if not any(c.isalpha() for c in text):  # an unpickler's bare number (a text file: "174812789", audit s66cli F13)
+        return f"{type(exc).__name__}{' ' + text if text else ''}: neither a zip archive nor a pickle that torch wrote"
+    return text.splitlines()[0].split(". ")[0].rstrip(".")
 
 
 def load_checkpoint(path: Path | str) -> tuple[CausalRNN | BiRNN, dict[str, Any]]:

@@ -50,3 +50,20 @@ def test_a_damaged_npz_is_refused_with_the_file_and_why(tmp_path, damage, said):
     assert f"cannot read {path} as an NPZ recording: {said}" in msg, msg
     assert "allow_pickle" not in msg, msg
     assert load_recording(tmp_path / "good.npz").data.shape == (4, 2000)
+
+
+@pytest.mark.parametrize(("arrays", "said"), [
+    ({"data": np.zeros((2, 1000)), "sfreq": "abc", "ch_names": np.array(["a", "b"])},
+     "sfreq must be a number (Hz), got 'abc'"),
+    ({"data": np.zeros((1000, 2)), "sfreq": 100.0, "ch_names": np.array(["a", "b"])},
+     "data must be [n_chans, n_times]; its shape (1000, 2) has the 2 channels of ch_names along its second axis: "
+     "save data.T"),
+])
+def test_a_bad_key_is_named_with_the_file(tmp_path: Path, arrays: dict, said: str) -> None:
+    """Audit s66cli F13: "could not convert string to float: 'abc'" and "ch_names must have one name per channel
+    (n_chans=1000), got 2" named neither the file nor the key (nor the layout)."""
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DataError) as info:
+        load_recording(path)
+    assert str(info.value) == f"{path}: {said}", str(info.value)
