@@ -156,7 +156,8 @@ def _error_lines(exc: ValidationError, flags: dict[str, Any]) -> list[str]:
         msg = str(err["msg"]).removeprefix("Value error, ")
         if not loc:  # a check across settings: the settings it names, each with its origin
             named = [n for n in Settings.model_fields if f"{n}=" in msg or f"{n} " in f"{msg} "]
-            where = ", ".join(f"{n} ({_origin(n, flags)})" for n in named) or "settings"
+            where = ", ".join(f"{n} ({o if (o := _origin(n, flags)) != f'setting {n!r}' else 'its default'})"
+                              for n in named) or "settings"  # (a default was "setting 'x'", as if set: s66cli F13)
             lines.append(f"{where}: {msg}")
             continue
         name, value = loc[0], err.get("input")

@@ -277,3 +277,10 @@ def test_an_empty_folder_setting_is_refused_not_the_working_folder(clean: Path, 
                               "one, or leave the setting out; got ''")
     monkeypatch.setenv(variable, "~/x")
     assert getattr(load_settings(), variable.removeprefix("BCI_STREAM_").lower()) == Path("~/x").expanduser()
+
+
+def test_a_cross_field_rule_says_which_value_is_a_default(clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit s66cli F13: the default compared with was named "(setting 'http_max_connections')", as if set."""
+    monkeypatch.setenv("BCI_STREAM_MAX_WS_CLIENTS", "600")
+    assert _error().startswith("http_max_connections (its default), max_ws_clients (environment variable "
+                               "BCI_STREAM_MAX_WS_CLIENTS): max_ws_clients must be less than http_max_connections=512")
