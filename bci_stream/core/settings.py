@@ -282,6 +282,8 @@ class Settings(BaseSettings):
         for source, origin in ((init_settings, "--config"), (env_settings, f"env {ENV_PREFIX}CONFIG"),
                                (dotenv_settings, f"{ENV_PREFIX}CONFIG in the env file")):
             if (config := source().get("config")) is not None:  # the origin: a missing file's message names it
+                if not str(config).strip():  # an unset variable: it read the working folder (review s66 F1)
+                    raise ConfigFileError(f"setting 'config' ({origin}) is empty: give the config file's path")
                 break
         toml = TomlFileSource(settings_cls, Path(config) if config is not None else None, origin)
         return init_settings, env_settings, dotenv_settings, toml
@@ -326,7 +328,8 @@ def read_config_file(path: Path, settings_cls: type[BaseSettings] = Settings,
                                   f"{', '.join(sorted(k for k in fields if k != 'config'))}")
         if (kind := toml_type_problem(fields[key], value)) is not None:  # pydantic would coerce it ("yes", 1.0)
             raise ConfigFileError(f"config file {str(path)!r}: key {key!r} must be {kind}, got {toml_value(value)}")
-        if isinstance(value, str) and is_path_field(fields[key]) and not Path(value).expanduser().is_absolute():
+        if isinstance(value, str) and value.strip() and is_path_field(fields[key]) \
+                and not Path(value).expanduser().is_absolute():  # (an empty one: refused by Settings, not the folder)
             data[key] = str(path.resolve().parent / value)
     return data
 

@@ -311,8 +311,8 @@ def missing_path_message(path: Path) -> str:
             return f"{said} ({near})"
     try:
         where.relative_to(os.path.normpath(root.absolute()))  # BCI_STREAM_DATA=../shared/data too
-    except ValueError:
-        if path.is_absolute():
+    except ValueError:  # a relative path: the data folder's hint when it may be meant there (not a mistyped folder
+        if path.is_absolute() or (root.is_dir() and not (root / path.parts[0]).exists()):  # of one's own: s66 F7)
             return said
     return f"{said}; {missing_data_hint()}"
 

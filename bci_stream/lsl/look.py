@@ -11,13 +11,17 @@ and was killed as hung (audit s65api F1). A continuous resolver's results are re
 from __future__ import annotations
 
 import math
+import time
 
 import pylsl
 
 #: how long a stream no longer answering stays in a look's results, s (as the source monitor's resolvers)
 LOOK_FORGET_S = 2.0
-#: how often a caller reads its look while nothing is found, s
+#: how often a caller reads its look while nothing is found, s; in its first :data:`LOOK_FAST_S`, every
+#: :data:`LOOK_FAST_POLL_S` (a stream that is up is listed ~10 ms after the resolver is made: a decoder's start waited a
+#: whole poll for it)
 LOOK_POLL_S = 0.1
+LOOK_FAST_S, LOOK_FAST_POLL_S = 0.5, 0.01
 #: how long a look that found only streams that cannot serve (another rate or format than a decoder's model, no rate
 #: or no numbers for a recording) goes on for one that may, s
 OTHERS_WAIT_S = 1.0
@@ -37,6 +41,7 @@ class StreamLook:
 
     def __init__(self, predicate: str) -> None:
         self.predicate = predicate
+        self.since = time.monotonic()
         #: uid -> ``local_clock()`` when a stream found went away before an inlet on it opened (:meth:`went`)
         self.gone: dict[str, float] = {}
         try:
@@ -55,6 +60,11 @@ class StreamLook:
             infos = self.resolver.results()
         now = pylsl.local_clock()
         return [i for i in infos if now - self.gone.get(i.uid(), -math.inf) > LOOK_FORGET_S]
+
+    def wait(self) -> None:
+        """Sleep until the next read: :data:`LOOK_FAST_POLL_S` in the look's first :data:`LOOK_FAST_S`, then
+        :data:`LOOK_POLL_S`."""
+        time.sleep(LOOK_FAST_POLL_S if time.monotonic() - self.since < LOOK_FAST_S else LOOK_POLL_S)
 
     def went(self, uid: str) -> None:
         """The stream ``uid`` was found, and went away before an inlet on it opened: not found for a while."""

@@ -37,7 +37,6 @@ reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messag
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.zero_stamps import restamped_message
-from bci_stream.lsl.look import LOOK_POLL_S, OTHERS_WAIT_S, StreamLook
+from bci_stream.lsl.look import OTHERS_WAIT_S, StreamLook
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
                                   recordable, unmapped_warning)
 from bci_stream.lsl.visible import not_found_message
@@ -239,12 +238,12 @@ class RecordOnly:
             if (fit := next((i for i in found if recordable(i)), None)) is not None:
                 return fit
             first, since = (found[0], now) if first is None and found else (first, since)
-            if first is not None and now - since > OTHERS_WAIT_S:
+            if first is not None and (now - since > OTHERS_WAIT_S or now >= deadline):  # (found: refused, saying why)
                 return first
             if now >= deadline:
                 like = (sel := self.selector).name or sel.type or sel.source_id or sel.hostname or ""
                 raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like))
-            time.sleep(LOOK_POLL_S)
+            look.wait()
         return None
 
     def take(self, timeout: float | None) -> int:

@@ -391,7 +391,8 @@ def run_shared(index: int, control: Connection, models_dir: str, status_interval
     found it runs its service's code; exits with the worker's exit code."""
     configure_worker(f"shared-worker[{index}]", log_level)
     worker = SharedWorker(index, control, models_dir, status_interval, recordings_dir)
-    stop_on_sigterm(lambda: setattr(worker, "stop_requested", True))  # its streams stopped in order, files finished
+    stop_on_sigterm(lambda: setattr(worker, "stop_requested", True), lambda: worker.stop_requested)  # each stream
+    # stopped in order, its file finished
     code = worker.run()
     end_if_terminated()
     raise SystemExit(code)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import TYPE_CHECKING
 
 import pylsl
@@ -22,7 +21,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.look import LOOK_POLL_S, OTHERS_WAIT_S, StreamLook
+from bci_stream.lsl.look import OTHERS_WAIT_S, StreamLook
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
                                   described, full_info, label_report, may_fit, unmapped_warning)
@@ -97,12 +96,12 @@ class StreamConnection:
         predicate = self.predicate()
         timeout = self.spec.options.resolve_timeout
         deadline = None if timeout is None else pylsl.local_clock() + timeout
-        look = StreamLook(predicate)  # read every LOOK_POLL_S: a Stop is taken, the status reported, between reads
+        look = StreamLook(predicate)  # read at each pass: a Stop is taken, the status reported, between reads
         while not self.stopping and not self.orphaned():
             try:
                 info = self.look(look)
             except StreamNotFoundError:
-                if deadline is not None and pylsl.local_clock() > deadline:
+                if deadline is not None and pylsl.local_clock() > deadline and not self.stopping:  # (stopped: ends)
                     sel = self.spec.stream  # with the streams this host sees, a typo's first
                     like = sel.name or sel.type or sel.source_id or sel.hostname or ""
                     raise StreamNotFoundError(not_found_message(predicate, timeout, like)) from None
@@ -127,10 +126,10 @@ class StreamConnection:
 
     def look(self, look: StreamLook) -> pylsl.StreamInfo:
         """A stream ``look`` finds, one that may fit the model first; none: :class:`StreamNotFoundError` after
-        :data:`LOOK_POLL_S`. When none found may fit, ``look`` is read up to :data:`OTHERS_WAIT_S` for one that may:
-        mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id, so a
-        selector by source_id matched both, and the first found (often the annotations) ended the decoder in a final
-        refusal. None may fit: the first found (refused, saying why)."""
+        :meth:`~bci_stream.lsl.look.StreamLook.wait`. When none found may fit, ``look`` is read up to
+        :data:`OTHERS_WAIT_S` for one that may: mne-lsl's PlayerLSL gives its annotations stream (irregular, strings)
+        its EEG stream's source_id, so a selector by source_id matched both, and the first found (often the
+        annotations) ended the decoder in a final refusal. None may fit: the first found (refused, saying why)."""
         card, first, until = self.model.card, None, pylsl.local_clock() + OTHERS_WAIT_S
         while True:
             found = look.found()
@@ -143,11 +142,11 @@ class StreamConnection:
             if self.stopping:  # resolve() ends
                 raise StreamNotFoundError(f"stopped while looking for {look.predicate}")
             if first is None:
-                time.sleep(LOOK_POLL_S)
+                look.wait()
                 raise StreamNotFoundError(f"no LSL stream matched {look.predicate} yet")
             if pylsl.local_clock() > until:
                 return first
-            time.sleep(LOOK_POLL_S)
+            look.wait()
 
     def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
         """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""

@@ -174,7 +174,10 @@ def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: 
                        {"kind": "dedicated", "index": None, "pid": os.getpid()})
         sender.close()
         raise SystemExit(code) from None
-    stop_on_sigterm(lambda: setattr(worker.commands, "stop_requested", True))  # stopped in order, its file finished
+    def stop() -> None:  # a SIGTERM: stopped in order, its file finished
+        worker.commands.stop_requested = True
+
+    stop_on_sigterm(stop, lambda: worker.commands.stop_requested)
     code = worker.run()
     sender.close()
     end_if_terminated()

@@ -294,3 +294,14 @@ def test_a_selector_that_also_matches_a_marker_stream_records_the_eeg(tmp_path):
         pusher.halt.set()
         pusher.join()
         del markers
+
+
+def test_only_a_marker_stream_matching_is_refused_saying_why_even_at_the_timeout(tmp_path):
+    """Review s66 F2: found within the look's last second before ``--timeout``, the marker stream was "not found"
+    while the same message listed it among the visible streams; it is refused saying why (not EEG samples)."""
+    name = unique("recwt-mk")
+    markers = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-annotations", "Markers", 1, 0, "string", f"{name}-src"))
+    code, said = record("--source-id", f"{name}-src", "--out", str(tmp_path / "mk.xdf"), "--timeout", "0.5")
+    del markers
+    assert code == 1 and "has channel format string: not EEG samples" in said, said
+    assert "no LSL stream matched" not in said, said

@@ -284,3 +284,18 @@ def test_a_cross_field_rule_says_which_value_is_a_default(clean: Path, monkeypat
     monkeypatch.setenv("BCI_STREAM_MAX_WS_CLIENTS", "600")
     assert _error().startswith("http_max_connections (its default), max_ws_clients (environment variable "
                                "BCI_STREAM_MAX_WS_CLIENTS): max_ws_clients must be less than http_max_connections=512")
+
+
+def test_an_empty_folder_or_config_path_in_the_config_file_or_the_environment_is_refused(
+        clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review s66 F1: ``models_dir = ""`` in the config file was its folder, and an empty ``BCI_STREAM_CONFIG`` "config
+    file '.' cannot be read"."""
+    config = clean / "c.toml"
+    config.write_text('models_dir = ""\n', encoding="utf-8")
+    with pytest.raises(SettingsError) as err:
+        load_settings(config=config)
+    assert "key 'models_dir': must be a path, not empty" in str(err.value), str(err.value)
+    monkeypatch.setenv("BCI_STREAM_CONFIG", "")
+    with pytest.raises(ConfigFileError) as cfg:
+        load_settings()
+    assert str(cfg.value) == "setting 'config' (env BCI_STREAM_CONFIG) is empty: give the config file's path"
