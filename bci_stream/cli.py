@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, PathArg, finite, lsl_name, missing_extra
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, PathArg, finite, lsl_name, missing_extra, say
 
 #: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
 LAZY_COMMANDS = {
@@ -248,7 +248,7 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
     # streaming with no end: audit s66cli F11); the deployment's [[decoders]] are not started (audit s66cli F8)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir, decoders=[]), model_ref,
-                      _say))
+                      say))
 
 
 @main.command("inspect")
@@ -264,14 +264,8 @@ def inspect_cmd(model: str, models_dir: Path | None, out: Path | None) -> None:
 
     if out is not None and (why := out_folder_problem(out, "--out")) is not None:
         raise click.UsageError(why)
-    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, _say,
+    sys.exit(run_inspect(model, _settings(models_dir=models_dir).models_dir, out, say,
                          registry_given=models_dir is not None))
-
-
-def _say(line: str) -> None:
-    """A line of a command's output: an ``error:`` or ``warning:`` line on stderr, as every command's errors (audit
-    s66cli F6: `demo > demo.log` hid its error from the terminal), the others on stdout."""
-    click.echo(line, err=line.startswith(("error:", "warning:")))
 
 
 BENCH_WHATS = ("e2e", "inference", "scale", "soak", "grid", "all", "slots")

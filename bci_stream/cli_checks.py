@@ -1,7 +1,8 @@
 """Checks of command-line values that click's types let through: NaN (every comparison with it is false, so a
 ``FloatRange`` takes it), infinity where a finite value is needed, a blank or unprintable LSL name. Each is a click
 ``callback``: the error names the option, the rule and the value (``Invalid value for '--speed': must be a finite
-number, got nan``). And whether the extra a command needs is installed (:func:`missing_extra`)."""
+number, got nan``). And whether the extra a command needs is installed (:func:`missing_extra`), and where a line
+of a command's output goes (:func:`say`)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,12 @@ class PathArg(click.Path):
         return super().convert(value, param, ctx)
 
 
+def say(line: str) -> None:
+    """A line of a command's output: an ``error:`` or ``warning:`` line on stderr, as every command's errors (audit
+    s66cli F6: `demo > demo.log` hid its error from the terminal), the others on stdout."""
+    click.echo(line, err=line.startswith(("error:", "warning:")))
+
+
 #: What a command cannot run without, and the extra that installs it: command -> (extra, modules); ``tqdm`` only for
 #: a progress bar (not with ``--no-progress``). Checked before the command runs (``importlib.util.find_spec``: nothing
 #: imported), so a runtime-only install (``pip install .``) says what to install instead of a traceback.
@@ -95,5 +102,5 @@ def missing_extra(cmd_name: str, args: list[str]) -> str | None:
             f"'bci-stream[{extra}]'{torch_first}")
 
 
-__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "PathArg", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name", "missing_extra",
-           "name_list", "not_nan"]
+__all__ = ["CHUNK_SIZE", "MAX_CHUNK", "PathArg", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name",
+           "missing_extra", "name_list", "not_nan", "say"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import pylsl
 
@@ -31,7 +32,8 @@ ONESHOT_S = 0.4
 
 
 class StreamLook:
-    """The streams ``predicate`` matches, as a continuous resolver sees them now (:meth:`found`).
+    """The streams ``predicate`` matches, as a continuous resolver sees them now (:meth:`found`), and the one of them
+    its caller takes (:meth:`choose`).
 
     Parameters
     ----------
@@ -42,6 +44,9 @@ class StreamLook:
     def __init__(self, predicate: str) -> None:
         self.predicate = predicate
         self.since = time.monotonic()
+        #: the first stream found that the caller's rule does not fit (:meth:`choose`), and when (``time.monotonic()``)
+        self.unfit: pylsl.StreamInfo | None = None
+        self.unfit_since = 0.0
         #: uid -> ``local_clock()`` when a stream found went away before an inlet on it opened (:meth:`went`)
         self.gone: dict[str, float] = {}
         try:
@@ -61,6 +66,20 @@ class StreamLook:
         now = pylsl.local_clock()
         return [i for i in infos if now - self.gone.get(i.uid(), -math.inf) > LOOK_FORGET_S]
 
+    def choose(self, fits: Callable[[pylsl.StreamInfo], bool], late: bool = False) -> pylsl.StreamInfo | None:
+        """A stream found now that ``fits`` (a decoder's: may fit its model; a recording's: recordable); else, once
+        only others were found for :data:`OTHERS_WAIT_S` or when ``late`` (its caller's timeout passed), the first of
+        them, :attr:`unfit` (which its caller refuses, saying why; also set when one that fits was taken beside it);
+        else None (look again after :meth:`wait`).
+        mne-lsl's PlayerLSL gives its annotations stream (irregular, strings) its EEG stream's source_id: a selector by
+        source_id matches both, and the first found (often the annotations) ended a decoder in a final refusal."""
+        found, now = self.found(), time.monotonic()
+        if self.unfit is None and (others := [i for i in found if not fits(i)]):
+            self.unfit, self.unfit_since = others[0], now
+        if (fit := next((i for i in found if fits(i)), None)) is not None:
+            return fit
+        return self.unfit if self.unfit is not None and (late or now - self.unfit_since > OTHERS_WAIT_S) else None
+
     def wait(self) -> None:
         """Sleep until the next read: :data:`LOOK_FAST_POLL_S` in the look's first :data:`LOOK_FAST_S`, then
         :data:`LOOK_POLL_S`."""
@@ -69,6 +88,8 @@ class StreamLook:
     def went(self, uid: str) -> None:
         """The stream ``uid`` was found, and went away before an inlet on it opened: not found for a while."""
         self.gone[uid] = pylsl.local_clock()
+        if self.unfit is not None and self.unfit.uid() == uid:
+            self.unfit = None
 
 
 __all__ = ["LOOK_FORGET_S", "LOOK_POLL_S", "OTHERS_WAIT_S", "StreamLook"]

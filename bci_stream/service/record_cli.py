@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bci_stream.cli_checks import SECONDS, PathArg, finite, lsl_name, not_nan
+from bci_stream.cli_checks import SECONDS, PathArg, finite, lsl_name, not_nan, say
 
 if TYPE_CHECKING:
     from bci_stream.core.spec import StreamSelector
@@ -117,6 +117,6 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     if full is None:
         raise click.ClickException(f"stopped while looking for stream {rec.name!r}: nothing recorded")
     for line in summary(rec, totals):
-        click.echo(line, err=line.startswith(("warning:", "error:")))
+        say(line)
     if rec.removed or (rec.recorder is not None and (rec.recorder.error is not None or totals.unrecorded)):
         raise SystemExit(1)

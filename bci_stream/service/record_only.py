@@ -54,7 +54,7 @@ from bci_stream.lsl.dejitter import TimestampRepair
 from bci_stream.lsl.info import read_labels
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.zero_stamps import restamped_message
-from bci_stream.lsl.look import OTHERS_WAIT_S, StreamLook
+from bci_stream.lsl.look import StreamLook
 from bci_stream.lsl.source import (NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, build_predicate, described, full_info,
                                   recordable, unmapped_warning)
 from bci_stream.lsl.visible import not_found_message
@@ -230,17 +230,13 @@ class RecordOnly:
 
     def resolve(self, stop: threading.Event | None) -> pylsl.StreamInfo | None:
         """The stream (:class:`~bci_stream.lsl.look.StreamLook`) by ``resolve_timeout`` (StreamNotFoundError naming
-        the visible ones), None if ``stop``; a :func:`recordable` one, up to :data:`OTHERS_WAIT_S`, else the first."""
-        deadline = pylsl.local_clock() + self.resolve_timeout
-        look, first, since = StreamLook(self.predicate), None, 0.0  # (before: the first found, e.g. a marker stream)
+        the visible ones), None if ``stop``; a :func:`recordable` one first (:meth:`StreamLook.choose`)."""
+        deadline, look = pylsl.local_clock() + self.resolve_timeout, StreamLook(self.predicate)
         while stop is None or not stop.is_set():
-            found, now = look.found(), pylsl.local_clock()
-            if (fit := next((i for i in found if recordable(i)), None)) is not None:
-                return fit
-            first, since = (found[0], now) if first is None and found else (first, since)
-            if first is not None and (now - since > OTHERS_WAIT_S or now >= deadline):  # (found: refused, saying why)
-                return first
-            if now >= deadline:
+            late = pylsl.local_clock() >= deadline  # (an unrecordable one found by then: refused, saying why)
+            if (info := look.choose(recordable, late)) is not None:  # (before: the first found, e.g. a marker stream)
+                return info
+            if late:
                 like = (sel := self.selector).name or sel.type or sel.source_id or sel.hostname or ""
                 raise StreamNotFoundError(not_found_message(self.predicate, self.resolve_timeout, like))
             look.wait()

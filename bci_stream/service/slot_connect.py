@@ -21,7 +21,7 @@ from pylsl.util import LostError, TimeoutError as LslTimeoutError
 from bci_stream.core.errors import StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
-from bci_stream.lsl.look import OTHERS_WAIT_S, StreamLook
+from bci_stream.lsl.look import StreamLook
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
 from bci_stream.lsl.source import (NUMERIC_FORMATS, ClockOffset, build_predicate, check_stream,
                                   described, full_info, label_report, may_fit, unmapped_warning)
@@ -92,20 +92,24 @@ class StreamConnection:
     def resolve(self, poll_commands: bool = True) -> pylsl.StreamInfo | None:
         """Wait for the stream (up to ``resolve_timeout``, or until stopped) and open an inlet on it (its full info in
         :attr:`full`); None when stopped first. A stream that goes away before the inlet has its full info is looked
-        for again (state ``connecting``), as a stream lost later is: a vanished source is not an error."""
+        for again (state ``connecting``), as a stream lost later is: a vanished source is not an error. Of the streams
+        the selector matches, one that may fit the model is taken (:meth:`~bci_stream.lsl.look.StreamLook.choose`)."""
         predicate = self.predicate()
         timeout = self.spec.options.resolve_timeout
         deadline = None if timeout is None else pylsl.local_clock() + timeout
-        look = StreamLook(predicate)  # read at each pass: a Stop is taken, the status reported, between reads
+        look, card = StreamLook(predicate), self.model.card  # read at each pass: a Stop is taken, the status reported
         while not self.stopping and not self.orphaned():
-            try:
-                info = self.look(look)
-            except StreamNotFoundError:
-                if deadline is not None and pylsl.local_clock() > deadline and not self.stopping:  # (stopped: ends)
+            late = deadline is not None and pylsl.local_clock() > deadline
+            if (info := look.choose(lambda i: may_fit(i, card), late)) is None:
+                if late:
                     sel = self.spec.stream  # with the streams this host sees, a typo's first
                     like = sel.name or sel.type or sel.source_id or sel.hostname or ""
-                    raise StreamNotFoundError(not_found_message(predicate, timeout, like)) from None
+                    raise StreamNotFoundError(not_found_message(predicate, timeout, like))
+                look.wait()
             else:
+                if (unfit := look.unfit) is not None and unfit.uid() != info.uid():
+                    log.info("decoder %s: %s cannot fit model %s; decoding %s, which the selector matches too",
+                             self.decoder_id, described(unfit), card.ref, described(info))
                 try:
                     self.full = self.open_inlet(info)
                     return info
@@ -123,30 +127,6 @@ class StreamConnection:
             if self.reporter.timer_due(pylsl.local_clock()):
                 self.reporter.report()
         return None
-
-    def look(self, look: StreamLook) -> pylsl.StreamInfo:
-        """A stream ``look`` finds, one that may fit the model first; none: :class:`StreamNotFoundError` after
-        :meth:`~bci_stream.lsl.look.StreamLook.wait`. When none found may fit, ``look`` is read up to
-        :data:`OTHERS_WAIT_S` for one that may: mne-lsl's PlayerLSL gives its annotations stream (irregular, strings)
-        its EEG stream's source_id, so a selector by source_id matched both, and the first found (often the
-        annotations) ended the decoder in a final refusal. None may fit: the first found (refused, saying why)."""
-        card, first, until = self.model.card, None, pylsl.local_clock() + OTHERS_WAIT_S
-        while True:
-            found = look.found()
-            if (fit := next((i for i in found if may_fit(i, card)), None)) is not None:
-                if (unfit := first or next((i for i in found if not may_fit(i, card)), None)) is not None:
-                    log.info("decoder %s: %s cannot fit model %s; decoding %s, which the selector matches too",
-                             self.decoder_id, described(unfit), card.ref, described(fit))
-                return fit
-            first = first or (found[0] if found else None)
-            if self.stopping:  # resolve() ends
-                raise StreamNotFoundError(f"stopped while looking for {look.predicate}")
-            if first is None:
-                look.wait()
-                raise StreamNotFoundError(f"no LSL stream matched {look.predicate} yet")
-            if pylsl.local_clock() > until:
-                return first
-            look.wait()
 
     def open_inlet(self, info: pylsl.StreamInfo) -> pylsl.StreamInfo:
         """A new inlet on ``info`` (recovering silently when the same source_id comes back); its full info."""
