@@ -223,8 +223,6 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     --include-zero) read every --data and --reference-train file as calibrate reads its FILEs; cue markers without a
     duration (the service's own recordings) are scored from their onsets.
     """
-    import math
-
     from bci_stream.core.errors import BciStreamError
     from bci_stream.core.out_folder import out_folder_problem
     from bci_stream.io.channel_names import read_channel_names
@@ -242,7 +240,7 @@ def evaluate_cmd(ctx: click.Context, model: str, data: tuple[Path, ...], label_m
     if speed is not None:
         from bci_stream.train.evaluate.live import MAX_SPEED
 
-        if not (math.isfinite(speed) and 1 <= speed <= MAX_SPEED):
+        if not 1 <= speed <= MAX_SPEED:  # (not a number: refused by its callback, finite)
             raise click.BadParameter(f"must be >= 1 and <= {MAX_SPEED:g} (times real time); got {speed!r}",
                                      param_hint="'--speed'")
     from bci_stream.train.evaluate.offline import onnx_file_problem
