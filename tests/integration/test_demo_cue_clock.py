@@ -27,6 +27,8 @@ def test_a_cue_whose_clock_offset_cannot_be_measured_is_still_shown() -> None:
             time.sleep(0.05)
         del outlet  # its clock offset can no longer be measured
         time.sleep(0.5)
-        assert cues.current() == "left_hand" and cues.offset == 0.0
+        # the offset: 0 until one was measured, or the estimate liblsl took before the outlet went (a fast hour: seen in
+        # a rehearsal of session 66, -1.8e-05 s), this host's either way
+        assert cues.current() == "left_hand" and abs(cues.offset) < 0.01, cues.offset
     finally:
         cues.close()
