@@ -1,0 +1,63 @@
+"""`bci-stream evaluate --live` stopped by SIGTERM (`kill PID`, a batch scheduler's time limit) or Ctrl-C while its
+in-process service decodes: the service and its decoder worker shut down as after Ctrl-C; no process, decoder model
+copy or shared memory is left behind (session 66: a SIGTERM killed it at once, leaving its decoder's model copy in
+the pins folder, a shared-memory block for the resource tracker to reclaim, and liblsl errors from the orphaned
+worker).
+
+Data: ``tests/data/eegmmidb/S001/S001R06.edf`` (PhysioNet EEGMMIDB, 64 channels at 160 Hz) decoded by the bundled
+``eegmmidb-s001`` model, replayed at 1x so that the signal comes while it decodes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from integration.test_clean_exit import _Proc, _session_pids
+from support.common import REPO, SUBSET_R06, subset_file
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _pinned(pins: Path) -> list[str]:
+    """The decoder folders in the pins folder (a decoder's model copy and its owner records)."""
+    return sorted(p.name for p in pins.iterdir() if p.is_dir()) if pins.is_dir() else []
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "ctrl-c"])
+def test_evaluate_live_stopped_while_decoding_leaves_nothing_behind(tmp_path: Path, how: str) -> None:
+    pins = tmp_path / "pins"
+    cli = str(Path(sys.executable).with_name("bci-stream"))
+    ev = _Proc([cli, "evaluate", "eegmmidb-s001", "--models-dir", str(REPO / "models"), "--live",
+                "--data", str(subset_file(SUBSET_R06)), "--labels", "T1=fists,T2=feet", "--speed", "1"],
+               env=dict(os.environ, BCI_STREAM_PINS_DIR=str(pins), OMP_NUM_THREADS="1"))
+    try:
+        ev.wait_for_line(r"^service on http://127\.0\.0\.1:\d+", 180)
+        deadline = time.monotonic() + 120
+        while not _pinned(pins):  # the decoder is up: its worker runs from its model copy
+            assert ev.p.poll() is None, f"exited ({ev.p.returncode}) before its decoder started:\n{ev.text}"
+            assert time.monotonic() < deadline, f"no decoder model copy in {pins} within 120 s:\n{ev.text}"
+            time.sleep(0.1)
+        if how == "SIGTERM":
+            ev.p.send_signal(signal.SIGTERM)
+        else:  # a terminal's Ctrl-C: SIGINT to the whole process group
+            os.killpg(ev.p.pid, signal.SIGINT)
+        rc, out = ev.finish(timeout=90)
+        deadline = time.monotonic() + 30
+        while (left := _session_pids(ev.p.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        ev.kill()
+        with contextlib.suppress(ProcessLookupError):  # one left behind: the assertion below names it
+            os.killpg(ev.p.pid, signal.SIGKILL)
+    assert left == set(), (left, out)
+    assert rc == 1 and out.rstrip().endswith("Aborted!"), (rc, out)  # click's Ctrl-C ending, no traceback
+    assert _pinned(pins) == [], (list(pins.rglob("*")), out)
+    assert not re.search(r"leaked shared_memory|Traceback|\bERR\b", out), out
