@@ -50,3 +50,25 @@ def test_each_listed_model_says_whether_a_decoder_can_load_it(models_dir, tmp_pa
     assert sorted(ready["model_problems"]) == sorted(m["problem"] for m in listed.values() if m["problem"]), ready
     assert refused.status_code == 422 and listed["tiny-counts"]["problem"] in refused.text, refused.text
     assert one["problem"] == listed["tiny-counts"]["problem"] and fine["problem"] is None, (one, fine)
+
+
+def test_a_version_in_two_folders_with_other_files_is_a_conflict_not_a_malformed_request(models_dir, tmp_path):
+    """``GET /models/{ref}`` of a ``NAME@VERSION`` two folders hold with other files: 409 with the twins' problem (the
+    list's and ``/ready``'s words), as ``/openapi.json`` declares it; before, a 422 with a text ``detail``, where the
+    API's 422 is a list naming a field of the request (audit s66model F1)."""
+    root = tmp_path / "models"
+    _copy(models_dir, root, "tiny-gru")
+    twin = root / "tiny-gru-retrained"
+    shutil.copytree(models_dir / "tiny-lstm", twin)
+    card = json.loads((twin / "model.json").read_text())
+    (twin / "model.json").write_text(json.dumps({**card, "name": "tiny-gru", "version": "1.0.0"}))
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=root)) as srv, \
+            httpx.Client(base_url=srv.url, timeout=60.0) as c:
+        listed = c.get("/models").json()["models"]
+        answers = [c.get(f"/models/{ref}") for ref in ("tiny-gru", "tiny-gru@1.0.0")]
+        declared = c.get("/openapi.json").json()["paths"]["/models/{ref}"]["get"]["responses"]
+    problem = listed[0]["problem"]
+    assert problem.startswith("model tiny-gru@1.0.0 is in 2 folders with different files"), listed
+    for r in answers:
+        assert r.status_code == 409 and r.json() == {"detail": problem}, r.text
+    assert "409" in declared and "several folders" in declared["409"]["description"], declared
