@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, PathArg, finite, lsl_name, missing_extra, say
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, SIM_SFREQ, PathArg, finite, missing_extra, played_name, say
 
 #: Commands defined elsewhere: name -> (module, attribute), imported when the command is used or listed in help.
 LAZY_COMMANDS = {
@@ -125,7 +125,7 @@ def show_recording_warnings() -> None:
 
 
 @main.command()
-@click.option("--name", default="bci-stream-sim", show_default=True, callback=lsl_name, help="LSL stream name.")
+@click.option("--name", default="bci-stream-sim", show_default=True, callback=played_name, help="LSL stream name.")
 @click.option("--n-chans", type=click.IntRange(min=1), default=64, show_default=True, help="Channels (10-10 names).")
 @click.option("--sfreq", type=SIM_SFREQ, default=160.0, show_default=True, callback=finite, help="Sampling rate, Hz.")
 @click.option("--duration", type=SECONDS, default=None, callback=finite, help="Seconds to stream [default: to Ctrl-C].")
@@ -134,7 +134,7 @@ def show_recording_warnings() -> None:
               help="Samples per push (default sfreq/32; at most 60 s of samples).")
 @click.option("--line-freq", type=click.FloatRange(min=0), default=50.0, show_default=True, callback=finite,
               help="Line-noise frequency in Hz (0 for none).")
-@click.option("--source-id", default=None, callback=lsl_name, help="LSL source_id (default bci-stream-sim-NAME).")
+@click.option("--source-id", default=None, callback=played_name, help="LSL source_id (default bci-stream-sim-NAME).")
 def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed: int, chunk_size: int | None,
              line_freq: float, source_id: str | None) -> None:
     """Stream synthetic EEG (type EEG, µV) with cued motor-imagery trials, and cues on NAME-markers."""

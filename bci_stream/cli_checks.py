@@ -41,6 +41,16 @@ def lsl_name(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
+def played_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A player's (``simulate``, ``replay``) stream name or source_id: as :func:`lsl_name`, with room for the
+    ``-markers`` its marker stream's adds to it (at most 248 characters)."""
+    from bci_stream.core.lsl_text import PLAYED_MAX, lsl_text_problem
+
+    if value is not None and (problem := lsl_text_problem(value, PLAYED_MAX)) is not None:
+        raise click.BadParameter(problem)
+    return value
+
+
 def name_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A comma list that names at least one item (``--channels ''`` from an unset variable is no list: without
     this, it would silently mean the option was not given), with no empty item but a trailing one (``C3,,C4`` or
@@ -103,4 +113,4 @@ def missing_extra(cmd_name: str, args: list[str]) -> str | None:
 
 
 __all__ = ["CHUNK_SIZE", "MAX_CHUNK", "PathArg", "SECONDS", "SIM_SFREQ", "comma_items", "finite", "lsl_name",
-           "missing_extra", "name_list", "not_nan", "say"]
+           "missing_extra", "name_list", "not_nan", "played_name", "say"]

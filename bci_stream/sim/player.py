@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 import pylsl
 
+from bci_stream.core.lsl_text import played_source_id
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.sim.eeg import SyntheticEEG
 
@@ -106,7 +107,7 @@ def run_simulator(
         if duration < 0:
             raise ValueError(f"duration must be >= 0 seconds or None, got {duration:g}")
     if source_id is None:
-        source_id = f"bci-stream-sim-{name}"
+        source_id = played_source_id(f"bci-stream-sim-{name}")
     elif not isinstance(source_id, str) or not source_id:
         raise ValueError(f"source_id must be a non-empty str or None, got {source_id!r}")
     if stop_event is not None and not (hasattr(stop_event, "is_set") and hasattr(stop_event, "wait")):

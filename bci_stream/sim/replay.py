@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pylsl
 
+from bci_stream.core.lsl_text import played_source_id
 from bci_stream.io import Recording, load_recording
 from bci_stream.lsl.info import REPLAY_SPEED, make_stream_info
 
@@ -108,7 +109,7 @@ def run_replay(
         warnings.warn(said, RecordingWarning, stacklevel=2)
     sfreq = rec.sfreq
     chunk = chunk_size or max(1, round(sfreq / 32))
-    source_id = source_id or f"replay:{Path(path).name}:{name}"
+    source_id = source_id or played_source_id(f"replay:{Path(path).name}:{name}")
     x = np.ascontiguousarray(rec.data.T, dtype=np.float32)
     events = sorted(rec.events, key=lambda e: e.onset)
     units, types = stream_channels(rec)

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import click
 
-from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, PathArg, finite, lsl_name, name_list, not_nan
+from bci_stream.cli_checks import CHUNK_SIZE, SECONDS, PathArg, finite, name_list, not_nan, played_name
 from bci_stream.io.reader_cli import bci2000_options, bci2000_reader
 
 
 @click.command("replay")
 @click.argument("path", type=PathArg(dir_okay=False, path_type=Path))
-@click.option("--name", required=True, callback=lsl_name, help="LSL stream name (events go to NAME-markers).")
+@click.option("--name", required=True, callback=played_name, help="LSL stream name (events go to NAME-markers).")
 @click.option("--chunk-size", type=CHUNK_SIZE, default=None, help="Samples per push (default sfreq/32).")
 @click.option("--loop", is_flag=True, help="Start again at the end, until Ctrl-C.")
 @click.option("--speed", type=click.FloatRange(min=0.001, max=1000), default=1.0, show_default=True, callback=finite,
               help="Pace relative to real time (for dry runs and tests).")
-@click.option("--source-id", default=None, callback=lsl_name, help="LSL source_id (default replay:FILE:NAME).")
+@click.option("--source-id", default=None, callback=played_name, help="LSL source_id (default replay:FILE:NAME).")
 @click.option("--wait-for-consumer", type=SECONDS, default=None, metavar="SECONDS", callback=not_nan,
               help="Start only once a consumer (e.g. a decoder) is connected, so it gets the whole file.")
 @click.option("--linger", type=click.FloatRange(min=0), default=None, metavar="SECONDS", callback=not_nan,

@@ -47,8 +47,16 @@ EDF = str(subset_file(SUBSET_S001_21CH / "S001R05.edf"))
     (["simulate", "--name", "x", "--source-id", ""], "Invalid value for '--source-id': must be a non-empty name"),
     (["replay", EDF, "--name", "x", "--source-id", " "], "Invalid value for '--source-id': must be a non-empty name"),
     (["simulate", "--name", "a\tb"], "Invalid value for '--name': must be printable text (no control characters) of "
-                                     "1 to 256 characters, as a stream selector takes, got 'a\\tb' (3 characters)"),
+                                     "1 to 248 characters, as a stream selector takes with room for the '-markers' "
+                                     "of its marker stream, got 'a\\tb' (3 characters)"),
     (["replay", EDF, "--name", "n" * 300], "Invalid value for '--name': must be printable text"),
+    # a player's name or source_id of 249-256 characters: its marker stream's name / source_id (+ '-markers') was
+    # over 256, selectable by nothing (review s66 F4)
+    (["replay", EDF, "--name", "n" * 249], "Invalid value for '--name': must be printable text (no control "
+                                           "characters) of 1 to 248 characters"),
+    (["simulate", "--name", "n" * 256], "Invalid value for '--name': must be printable text"),
+    (["simulate", "--name", "x", "--source-id", "s" * 249], "Invalid value for '--source-id': must be printable"),
+    (["replay", EDF, "--name", "x", "--source-id", "s" * 249], "Invalid value for '--source-id': must be printable"),
     (["record", "--stream", "a\tb", "--out", "x.xdf"], "Invalid value for '--stream': must be printable text"),
     (["record", "--stream", "x", "--marker-source-id", "", "--out", "x.xdf"],
      "Invalid value for '--marker-source-id': must be a non-empty name, got ''"),
