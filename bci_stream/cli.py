@@ -137,19 +137,26 @@ def show_recording_warnings() -> None:
 @click.option("--source-id", default=None, callback=played_name, help="LSL source_id (default bci-stream-sim-NAME).")
 def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed: int, chunk_size: int | None,
              line_freq: float, source_id: str | None) -> None:
-    """Stream synthetic EEG (type EEG, µV) with cued motor-imagery trials, and cues on NAME-markers."""
+    """Stream synthetic EEG (type EEG, µV) with cued motor-imagery trials, and cues on NAME-markers.
+
+    Ctrl-C or SIGTERM stops it (exit code 0)."""
+    import signal
+
     from bci_stream.sim.player import run_simulator
+    from bci_stream.sim.quiet_end import ignore_stop_signals
 
     if chunk_size is not None and chunk_size > 60 * sfreq:  # each chunk is made whole first (2**31 samples: 288 GiB)
         raise click.BadParameter(f"must be at most 60 s of samples ({int(60 * sfreq)} at {sfreq:g} Hz), got "
                                  f"{chunk_size}", param_hint="'--chunk-size'")
     until = "Ctrl-C to stop" if duration is None else f"for {duration:g} s (Ctrl-C stops it sooner)"
     click.echo(f"streaming '{name}' ({n_chans} ch, {sfreq:g} Hz, µV) and markers on '{name}-markers'; {until}")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` stops it as Ctrl-C does (before: -15)
     try:
         n = run_simulator(name=name, n_chans=n_chans, sfreq=sfreq, duration=duration, seed=seed,
                           chunk_size=chunk_size, source_id=source_id, line_freq=line_freq or None)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    ignore_stop_signals()  # it has ended: a stop signal now ends nothing more (s67rec F1)
     click.echo(f"pushed {n} samples")
 
 

@@ -26,6 +26,7 @@ import pylsl
 
 from bci_stream.core.lsl_text import played_source_id
 from bci_stream.lsl.info import make_stream_info
+from bci_stream.sim.quiet_end import stop_signals_ignored
 from bci_stream.sim.eeg import SyntheticEEG
 
 __all__ = ["run_simulator"]
@@ -171,5 +172,6 @@ def run_simulator(
     except KeyboardInterrupt:
         pass
     finally:
-        del outlet, marker_outlet
+        with stop_signals_ignored():  # a stop signal now would be a traceback in the outlet's __del__ (s67rec F1)
+            del outlet, marker_outlet
     return n_pushed

@@ -33,6 +33,7 @@ import pylsl
 from bci_stream.core.lsl_text import played_source_id
 from bci_stream.io import Recording, load_recording
 from bci_stream.lsl.info import REPLAY_SPEED, make_stream_info
+from bci_stream.sim.quiet_end import stop_signals_ignored
 
 
 #: Default longest wait, seconds, after the last push for the consumers to close their inlets before the
@@ -175,7 +176,8 @@ def run_replay(
     except KeyboardInterrupt:  # Ctrl-C (and SIGTERM in the CLI): stop now, outlets go at once
         return pushed
     finally:
-        del outlet, marker_outlet
+        with stop_signals_ignored():  # a stop signal now would be a traceback in the outlet's __del__ (s67rec F1)
+            del outlet, marker_outlet
 
 
 #: What each kind of discontinuity (:data:`~bci_stream.train.classical.bad_spans.BOUNDARIES`) is, for the warning

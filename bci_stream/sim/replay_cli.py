@@ -65,6 +65,7 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
     from bci_stream.io.errors import ChannelError, DataError
     from bci_stream.core.channels import shortlist
     from bci_stream.io.load import check_names, missing_path_message, named_options, options_by_file, renamed_bads
+    from bci_stream.sim.quiet_end import ignore_stop_signals
     from bci_stream.sim.replay import LINGER_S, absent_cues, label_cues, run_replay
 
     def ready(rec) -> None:
@@ -113,8 +114,10 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
     except TimeoutError as exc:  # (the option, not the Python name: audit s66cli F13)
         raise click.ClickException(f"{exc} (--wait-for-consumer)") from None
     except KeyboardInterrupt:  # before the stream was up (while the file was read)
+        ignore_stop_signals()
         click.echo("interrupted")
         return
+    ignore_stop_signals()  # the replay has ended: a stop signal now ends nothing more (before: exit by it, s67rec F1)
     click.echo(f"pushed {n} samples")
 
 

@@ -148,6 +148,49 @@ def test_replay_stops_cleanly_on_a_signal(short_npz, sig, phase):
     assert _bad_lines(out) == [], out
 
 
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.016, 0.03, 0.05])
+def test_a_signal_as_a_replay_ends_prints_no_traceback(short_npz, delay):
+    """The signal of a script stopping a replay once it has read every sample and let go (audit s67rec F1): it
+    landed while liblsl destroyed the outlets (a KeyboardInterrupt in ``StreamOutlet.__del__``: "Exception ignored
+    ... Traceback", 4 runs of 4 at these delays) or after the replay returned (the process ended by SIGINT). Now:
+    exit code 0, its count, no traceback, whenever it lands."""
+    path, n = short_npz
+    name = unique("exit-replay-end")
+    replay = _Proc([_cli(), "replay", str(path), "--name", name, "--speed", "16", "--wait-for-consumer", "60"])
+    try:
+        inlets = [pylsl.StreamInlet(pylsl.resolve_bypred(f"name='{stream}'", 1, 60.0)[0], max_buflen=120)
+                  for stream in (name, f"{name}-markers")]
+        for inlet in inlets:
+            inlet.open_stream(timeout=30.0)
+        received, deadline = 0, time.monotonic() + 120.0
+        while received < n and time.monotonic() < deadline:
+            received += len(inlets[0].pull_chunk(timeout=0.2, max_samples=4096)[1])
+        del inlet, inlets  # let go: the replay ends now
+        time.sleep(delay)
+        replay.p.send_signal(signal.SIGINT)
+        rc, out = replay.finish(timeout=60)
+    finally:
+        replay.kill()
+    assert received == n, (received, out)
+    assert rc == 0 and f"pushed {n} samples" in out, (rc, out)
+    assert not re.search(r"Traceback|Exception ignored|KeyboardInterrupt", out), out
+
+def test_simulate_stopped_by_sigterm_says_its_count_and_exits_0():
+    """`kill PID` of `bci-stream simulate` stops it as Ctrl-C does (before: ended by the signal, exit -15, no count)."""
+    name = unique("exit-sim-term")
+    sim = _Proc([_cli(), "simulate", "--name", name, "--n-chans", "4"])
+    try:
+        assert pylsl.resolve_bypred(f"name='{name}'", 1, 60.0), sim.text
+        sim.wait_for_line(r"^streaming ", 30)
+        sim.p.send_signal(signal.SIGTERM)
+        rc, out = sim.finish(timeout=60)
+    finally:
+        sim.kill()
+    assert rc == 0 and re.search(r"^pushed \d+ samples$", out, re.M), (rc, out)
+    assert _bad_lines(out) == [], out
+
 def _session_pids(sid: int) -> set[int]:
     """The live (not zombie) processes of session ``sid`` (from /proc): a ``serve`` started in a session of its own,
     its fork server and decoder workers."""

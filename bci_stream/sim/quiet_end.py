@@ -1,0 +1,44 @@
+"""The end of a player (``simulate``, ``replay``) after Ctrl-C or SIGTERM, without a traceback.
+
+Its outlets are destroyed at the end (liblsl's ``lsl_destroy_outlet``: tens of ms while consumers are just leaving).
+A second Ctrl-C, or the SIGTERM of a script stopping the player when its recorder is done, landing in that call
+raised ``KeyboardInterrupt`` inside ``StreamOutlet.__del__``, which Python prints as "Exception ignored ...
+Traceback"; one landing after the player returned ended the process by the signal, not with exit code 0 (audit
+s67rec F1). The player has stopped then: a stop signal asks for nothing more, and is ignored.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: The signals that stop a player (SIGTERM as Ctrl-C in its command).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stop_signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while the body runs, their handlers put back after it; in another thread than the
+    main one (a player run by ``evaluate --live``), nothing changes (only the main thread gets signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+def ignore_stop_signals() -> None:
+    """From now on, SIGINT and SIGTERM are ignored (the main thread only): a command whose player has returned says
+    its last line and exits 0."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+__all__ = ["STOP_SIGNALS", "ignore_stop_signals", "stop_signals_ignored"]
