@@ -1,8 +1,11 @@
 """What export and ``upgrade-model`` check in the outputs of their parity probe besides parity: that the model's own
 output is finite, and that a ``categorical`` model outputs probabilities (before, logits were served labelled
-``probability``); and, when parity fails, whether the graph depends on how many samples a call gets."""
+``probability``); that it decodes several streams in one call as each alone; and, when parity fails, whether the graph
+depends on how many samples a call gets."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -39,3 +42,27 @@ def chunking_hint(y_step: np.ndarray, y_chunks: np.ndarray, max_block: int, tole
             f"{diff:.3g} themselves: its output depends on how many samples a call gets, so it is not causal sample "
             "by sample (e.g. a mean, normalisation or attention over the time axis T, or a bidirectional layer); "
             "the service feeds it any number of samples per call")
+
+
+def batch_problem(model: Any, x: np.ndarray, y_alone: np.ndarray, tolerance: float) -> str | None:
+    """Why step graph ``model`` (a :class:`~bci_stream.engine.step_model.StepModel`) cannot decode several streams in
+    one call, as a shared worker does, or None: ``x [T, C]`` and ``x`` reversed decoded together (``step``, batch 2,
+    blocks of up to ``max_block``) must give each stream what it gets alone (``y_alone``: ``x`` decoded alone) within
+    ``tolerance``. A recurrent state the network reads in another layout than ``[L, B, H]`` (e.g. batch first, then
+    transposed inside) passed the one-stream parity probe, and a shared worker's batched call then failed on every
+    wake-up (audit s67eng F3)."""
+    other = np.ascontiguousarray(x[::-1])
+    states, mb, ys = [model.new_state(), model.new_state()], model.spec.max_block, []
+    try:
+        for t in range(0, len(x), mb):
+            ys.append(model.step(np.stack([x[t:t + mb], other[t:t + mb]]), states))
+        y_other = model.run(other, model.new_state())
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for a shape it cannot take
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"decoding 2 streams in one call (as a shared worker does) fails: {first}"
+    y = np.concatenate(ys, axis=1)
+    diff = float(max(np.abs(y[0] - y_alone).max(), np.abs(y[1] - y_other).max())) if y.size else 0.0
+    if diff <= tolerance:
+        return None
+    return (f"decoding 2 streams in one call (as a shared worker does) differs from decoding each alone by {diff:.3g} "
+            f"(tolerance {tolerance:g}): a stream's output must depend on its own input and state only")

@@ -30,7 +30,7 @@ from bci_stream.core.contract import METADATA_KEY, SAMPLE_AND_FILTER, SCALE, X, 
 from bci_stream.core.errors import ModelError
 from bci_stream.train.export.folder_swap import archive_name, write_folder
 from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_filter
-from bci_stream.train.export.probe_checks import chunking_hint, reference_problem
+from bci_stream.train.export.probe_checks import batch_problem, chunking_hint, reference_problem
 from bci_stream.train.export.single_step import single_step_graph
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, Parity, sha256_file
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
@@ -247,6 +247,10 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                              f"the offline reference by {diff:.3g} (tolerance {parity_tolerance:g}) over {len(x)} "
                              "samples"
                              + chunking_hint(y_step, y_chunks, spec.max_block, parity_tolerance))
+        if (why := batch_problem(model, x, y_chunks, parity_tolerance)) is not None:
+            raise ModelError(f"export of {draft.ref} refused: {why}" + (
+                "; a recurrent state must be [L, B, H], the batch B on its axis 1 (as torch.nn.GRU/LSTM take h0 and "
+                "c0), with B dynamic" if any(st.role == "recurrent" for st in spec.states) else ""))
         card = draft.model_copy(update={"parity": Parity(n_samples=len(x), max_abs_diff=diff,
                                                          tolerance=parity_tolerance)})
 

@@ -16,6 +16,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from bci_stream.core.errors import ModelError
+from bci_stream.core.onnx_meta import OnnxFormatError, external_data
 from bci_stream.train.export.parity_signal import eeg_sized
 from bci_stream.train.export.upgrade_checks import check_core
 from bci_stream.train.export.step_graph import recurrent_graphs, write_model
@@ -72,7 +73,11 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
         raise ModelError(f"model '{card.ref}': sha256 of {onnx_path} is {actual}, but its card {card_path} says "
                          f"{card.sha256}; the file was changed or corrupted after export, nothing was upgraded")
     try:
+        external_data(onnx_path)  # onnx.load reads an empty file as a model of no graph and no opset (s67eng F1)
         core = onnx.load(str(onnx_path))
+    except OnnxFormatError as exc:  # the service's words for the same file
+        raise ModelError(f"model '{card.ref}': {onnx_path} is not an ONNX model this service reads ({exc}); nothing "
+                         "was upgraded") from None
     except Exception as exc:  # onnx raises several types for a corrupt file
         raise ModelError(f"model '{card.ref}': onnx cannot load {onnx_path}: {exc}") from None
     check_core(core, card, onnx_path)

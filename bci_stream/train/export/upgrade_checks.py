@@ -70,3 +70,6 @@ def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
             if dims and isinstance(dims[0], int) and dims[0] > 0 and dims[0] != arch.n_layers:
                 raise ModelError(f"{where}: input {name!r} has {dims[0]} layers, but the card says "
                                  f"architecture.n_layers={arch.n_layers}")
+            if len(dims) == 3 and isinstance(dims[2], int) and dims[2] > 0 and dims[2] != arch.hidden_size:
+                raise ModelError(f"{where}: input {name!r} has a hidden size of {dims[2]} (its last axis), but the "
+                                 f"card says architecture.hidden_size={arch.hidden_size}")

@@ -49,6 +49,36 @@ def edit_card(d: Path, **fields) -> None:
     (d / "model.json").write_text(json.dumps(card))
 
 
+class _BatchFirstState(torch.nn.Module):
+    """A user's net that takes its state batch first, ``h0 [B, L, H]``, and transposes it for torch's GRU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.GRU(4, 8, 1, batch_first=True)
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, x, h0):
+        out, hn = self.rnn(x, h0.transpose(0, 1).contiguous())
+        return torch.softmax(self.head(out), -1), hn.transpose(0, 1)
+
+
+def export_batch_first(d: Path) -> None:
+    """One layer (so that the one-stream probe, B = 1, cannot tell [B, L, H] from [L, B, H]), B dynamic on axis 0."""
+    torch.manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_BatchFirstState().eval(), (torch.zeros(1, 5, 4), torch.zeros(1, 1, 8)),
+                          str(d / "model.onnx"), input_names=["x", "h0"], output_names=["y", "hn"],
+                          dynamic_axes={"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}, "h0": {0: "B"}, "hn": {0: "B"}},
+                          opset_version=17, dynamo=False)
+    edit_card(d, sha256=sha256_file(d / "model.onnx"), architecture__n_layers=1)
+
+
+def empty_graph(d: Path) -> None:
+    (d / "model.onnx").write_bytes(b"")
+    edit_card(d, sha256=sha256_file(d / "model.onnx"))
+
+
 CASES = {
     "opset 12": (lambda d: export(d, opset=12), "is ONNX opset 12; upgrade-model rebuilds the graph at opset 17"),
     "fixed T": (lambda d: export(d, dynamic_t=False), "input 'x' has a fixed T of 100 samples; T must be a dynamic"),
@@ -57,6 +87,12 @@ CASES = {
     "channels": (lambda d: export(d, n_chans=6), "input 'x' has 6 channels, but the card says n_chans=4"),
     "layers": (lambda d: export(d, n_layers=1), "input 'h0' has 1 layers, but the card says architecture.n_layers=2"),
     "unit": (lambda d: edit_card(d, unit="counts"), "the card's unit 'counts' is not a voltage unit the service"),
+    # audit s67eng F1, F2: an empty file was said to be of "opset None"; a hidden size other than the card's was named
+    # by a tensor of the rebuilt graph ('state_out/h0')
+    "empty file": (empty_graph, "is not an ONNX model this service reads (it holds no graph (field 7 of an ONNX "
+                   "ModelProto): it is empty); nothing was upgraded"),
+    "hidden size": (lambda d: edit_card(d, architecture__hidden_size=16), "input 'h0' has a hidden size of 8 (its "
+                    "last axis), but the card says architecture.hidden_size=16"),
     "band above Nyquist": (lambda d: edit_card(d, preprocessing__bandpass=[8.0, 60.0]),
                            "cannot be upgraded as its card describes it: "),
 }
@@ -75,6 +111,24 @@ def test_an_export_mistake_is_one_line_and_nothing_is_written(tmp_path: Path, ca
     res = CliRunner().invoke(main, ["upgrade-model", str(d)])
     assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
 
+
+
+def test_a_state_taken_batch_first_is_refused_naming_the_layout(tmp_path: Path) -> None:
+    """A net whose state is ``[B, L, H]`` (one layer: the one-stream parity probe cannot tell) was upgraded, and a
+    shared worker's batched call then failed on every wake-up, each stream decoded alone after it with no word
+    (audit s67eng F3). Its decoding of 2 streams in one call is now probed: refused, nothing written."""
+    d = format1_folder(tmp_path, "mine")
+    export_batch_first(d)
+    before = snapshot(d)
+    with pytest.raises(ModelError) as err:
+        upgrade_model_dir(d)
+    assert str(err.value).startswith("export of mine@0.9 refused: decoding 2 streams in one call (as a shared worker "
+                                     "does) fails: "), err.value
+    assert str(err.value).endswith("a recurrent state must be [L, B, H], the batch B on its axis 1 (as torch.nn.GRU/"
+                                   "LSTM take h0 and c0), with B dynamic") and "\n" not in str(err.value)
+    assert snapshot(d) == before
+    res = CliRunner().invoke(main, ["upgrade-model", str(d)])
+    assert res.exit_code == 1 and "decoding 2 streams in one call" in res.output and "Traceback" not in res.output
 
 class _Net(torch.nn.Module):
     """A user's own net (no bci-stream class): GRU, linear head, softmax."""
