@@ -15,6 +15,7 @@ grew by one session per version, ~0.85 MB for a small model, in the leak audit s
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from typing import Any
 
@@ -26,6 +27,8 @@ from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
 from bci_stream.service.decoding import StreamDecoder
 from bci_stream.service.worker_load import WorkerLoad
+
+log = logging.getLogger("bci_stream.worker")
 
 
 class SlotPool:
@@ -44,6 +47,8 @@ class SlotPool:
         self._models: dict[str, StepModel] = {}
         self._lock = threading.Lock()  # the model cache only: models load in start-up and swap threads
         self._keys = itertools.count()
+        #: model keys whose graph cannot decode several streams in one call: their streams are decoded one by one
+        self.alone: set[str] = set()
 
     def load(self, entry: Any) -> StepModel:
         """The model of registry ``entry``: the one already loaded for its file and card, else a new session."""
@@ -84,6 +89,7 @@ class SlotPool:
         table.remove(slot)
         if len(table) == 0:
             del self.tables[key]
+            self.alone.discard(key)
             with self._lock:
                 self._models.pop(key, None)
 
@@ -91,17 +97,25 @@ class SlotPool:
         """Decode every ready ``(decoder, x[T_i, C])``: one ``step_ready`` per model; ``(y_i, t_decode)`` each.
 
         If a model's batched call raises, its streams are decoded one by one, so only the stream whose
-        input caused it gets an error: its exception in place of its result.
+        input caused it gets an error: its exception in place of its result. When each of them then decodes alone,
+        the graph cannot take several streams in one call (a state in another layout than ``[L, B, H]``): said once
+        (WARNING), and its streams are decoded one by one from then on (before: a failing call every wake-up, no
+        word; audit s67eng F3).
         """
         by_table: dict[str, dict[int, np.ndarray]] = {}
         for decoder, x in ready:
             by_table.setdefault(decoder.model.key, {})[decoder.state.slot] = x
         results: dict[tuple[str, int], Any] = {}
+        failed: dict[str, str] = {}  # model key -> why its batched call of several streams failed
         for key, pending in by_table.items():
+            if key in self.alone:
+                continue
             t = pylsl.local_clock()
             try:
                 ys = self.tables[key].step_ready(pending)
-            except Exception:  # noqa: BLE001 - find the culprit below, each stream on its own
+            except Exception as exc:  # noqa: BLE001 - find the culprit below, each stream on its own
+                if len(pending) > 1:
+                    failed[key] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 continue
             t = pylsl.local_clock() - t
             results.update({(key, slot): (y, t) for slot, y in ys.items()})
@@ -115,6 +129,13 @@ class SlotPool:
                 except Exception as exc:  # noqa: BLE001 - this stream's error, handed to its own handler
                     results[key] = exc
             out.append(results[key])
+        for key, why in failed.items():  # every stream decoded alone: the graph cannot batch (audit s67eng F3)
+            if not any(isinstance(r, Exception) for (k, _), r in results.items() if k == key):
+                self.alone.add(key)
+                log.warning("model %s: its graph fails decoding %d streams in one call (%s); this worker decodes "
+                            "each of its streams alone from now on (a recurrent state must be [L, B, H]: "
+                            "upgrade-model and export now refuse such a graph)", self.tables[key].model.card.ref,
+                            len(by_table[key]), why)
         return out
 
     def describe(self) -> dict[str, Any]:

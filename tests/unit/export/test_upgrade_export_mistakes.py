@@ -18,6 +18,7 @@ from bci_stream.core.card import sha256_file
 from bci_stream.core.errors import ModelError
 from bci_stream.train.export.upgrade import upgrade_model_dir
 from bci_stream.train.nets.rnn import CausalRNN
+from support.batch_first import export_batch_first
 from test_upgrade_refusals import format1_folder, snapshot
 
 
@@ -47,31 +48,6 @@ def edit_card(d: Path, **fields) -> None:
             node = node[p]
         node[last] = v
     (d / "model.json").write_text(json.dumps(card))
-
-
-class _BatchFirstState(torch.nn.Module):
-    """A user's net that takes its state batch first, ``h0 [B, L, H]``, and transposes it for torch's GRU."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn = torch.nn.GRU(4, 8, 1, batch_first=True)
-        self.head = torch.nn.Linear(8, 2)
-
-    def forward(self, x, h0):
-        out, hn = self.rnn(x, h0.transpose(0, 1).contiguous())
-        return torch.softmax(self.head(out), -1), hn.transpose(0, 1)
-
-
-def export_batch_first(d: Path) -> None:
-    """One layer (so that the one-stream probe, B = 1, cannot tell [B, L, H] from [L, B, H]), B dynamic on axis 0."""
-    torch.manual_seed(3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_BatchFirstState().eval(), (torch.zeros(1, 5, 4), torch.zeros(1, 1, 8)),
-                          str(d / "model.onnx"), input_names=["x", "h0"], output_names=["y", "hn"],
-                          dynamic_axes={"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}, "h0": {0: "B"}, "hn": {0: "B"}},
-                          opset_version=17, dynamo=False)
-    edit_card(d, sha256=sha256_file(d / "model.onnx"), architecture__n_layers=1)
 
 
 def empty_graph(d: Path) -> None:

@@ -102,3 +102,38 @@ def test_a_model_loaded_for_a_start_survives_the_last_slot_of_its_key_leaving_me
     assert pool._models == {}
     got, state = pool.acquire(model)
     assert got is model and pool._models == {gru.card.key(): model}
+
+
+def test_a_graph_that_cannot_batch_is_said_once_and_its_streams_decoded_alone(tmp_path, monkeypatch, caplog):
+    """A step graph whose state is batch first (made before upgrade-model probed 2 streams in one call; the probe is
+    turned off here to make one): two streams of it in a shared worker. Each still gets its own decoding, as alone;
+    the worker says once (WARNING) that the graph cannot batch, and stops trying (audit s67eng F3: a failing
+    onnxruntime call every wake-up, and no word)."""
+    import logging
+
+    import bci_stream.train.export.step_graph as step_graph
+    from bci_stream.train.export.upgrade import upgrade_model_dir
+    from support.batch_first import batch_first_folder
+
+    monkeypatch.setattr(step_graph, "batch_problem", lambda *a: None)
+    upgrade_model_dir(batch_first_folder(tmp_path))
+    entry = ModelRegistry(tmp_path).get("batch-first")
+    pool = SlotPool()
+    decs = [StreamDecoder(pool.load(entry), None, entry.card.sfreq, DecoderOptions(), Counters(),
+                          lambda *a, **k: None, pool) for _ in range(2)]
+    xs = [test_signal(200, seed=i)[:, :4] for i in range(2)]
+    ys: list[list] = [[], []]
+    with caplog.at_level(logging.WARNING, logger="bci_stream.worker"):
+        for lo, hi in ((0, 7), (7, 100), (100, 200)):
+            for acc, result in zip(ys, pool.step([(d, x[lo:hi]) for d, x in zip(decs, xs)])):
+                assert not isinstance(result, Exception), result
+                acc.append(result[0])
+    for acc, x in zip(ys, xs):
+        np.testing.assert_allclose(np.concatenate(acc), decode_offline(entry, x), atol=1e-5)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("model batch-first@0.9: its graph fails decoding 2 streams in one "
+                                                 "call ("), said
+    assert pool.alone == {entry.card.key()}
+    for d in decs:
+        pool.release(d)
+    assert pool.alone == set()
