@@ -319,15 +319,20 @@ class ModelRegistry:
             known, cannot = self._loadable_refs()
             # a folder named like the model whose card is unreadable: say so, not just "not found"; one that
             # could not be read now (out of file descriptors, an I/O error) is not "not found": retry it
-            broken = [p for p in self._scan()[1] if f"/{name}/" in str(p).replace("\\", "/")]
+            # (the folder of that name: not any segment of a path, e.g. of the registry's own)
+            here = re.compile(re.escape((self.root / name).as_posix()) + r"(/|\s|:|\)|$)")
+            broken = [p for p in self._scan()[1] if here.search(str(p).replace("\\", "/"))]
             if unavailable := [p for p in broken if isinstance(p, ModelUnavailableError)]:
                 raise unavailable[0]
+            if broken:  # its folder is there: why it cannot be read comes first, not after every other model's
+                raise ModelNotFoundError(f"model {ref!r} not found in {self.root}: "  # (audit s67eng F4)
+                                         + "; ".join(str(p) for p in broken)
+                                         + f" (loadable: {', '.join(known) or 'none'})")
             raise ModelNotFoundError(
                 f"model {ref!r} not found in {self.root} (available: {', '.join(known) or 'none'}"
                 + "".join(f"; cannot load: {why}" for why in cannot)
                 + (")" if (why := self.root_problem()) is None else "; that folder does not exist)"
                    if why.endswith("does not exist") else f"; {why})")
-                + "".join(f"; {p}" for p in broken)
                 + "".join(f"; {why}" for why in misnamed_folders(self.root, name, ((e.card, e.directory)
                                                                                   for e in self.list())))
             )

@@ -148,6 +148,26 @@ def test_invalid_card_is_reported_with_the_field(model_copy):
     assert ModelRegistry(model_copy).scan()[1][0].startswith(f"model card {card_path} is not readable JSON")
 
 
+
+def test_a_model_whose_folder_is_broken_is_refused_with_its_own_problem_first(models_dir, tmp_path):
+    """Asking for a model whose folder is there but whose card cannot be read: its own problem right after "not
+    found", then the loadable models; not after every other model's problem (audit s67eng F4: the one relevant
+    sentence came after ~2 KB of the others'). A name that is only a segment of the registry's path is no such folder."""
+    root = tmp_path / "models"
+    for name in ("tiny-gru", "other-broken", "x-bad-json"):
+        shutil.copytree(models_dir / "tiny-gru", root / name)
+    (root / "x-bad-json" / "model.json").write_text("{")
+    (root / "other-broken" / "model.onnx").write_bytes(b"garbage")
+    reg = ModelRegistry(root)
+    with pytest.raises(ModelNotFoundError) as err:
+        reg.resolve("x-bad-json")
+    assert str(err.value).startswith(f"model 'x-bad-json' not found in {root}: model card {root / 'x-bad-json'}"
+                                     "/model.json is not readable JSON: "), err.value
+    assert str(err.value).endswith(" (loadable: tiny-gru@1.0.0)") and "other-broken" not in str(err.value)
+    with pytest.raises(ModelNotFoundError) as err:
+        reg.resolve("models")  # the registry folder's own name: the usual answer, the broken folder among the rest
+    assert str(err.value).startswith(f"model 'models' not found in {root} (available: tiny-gru@1.0.0"), err.value
+
 def test_versions_and_missing_models(models_dir, tmp_path):
     reg = ModelRegistry(models_dir)
     assert reg.resolve("tiny-gru").card.version == "1.0.0"
