@@ -65,6 +65,7 @@
 from __future__ import annotations
 
 import bisect
+import io
 import logging
 import re
 import threading
@@ -80,6 +81,7 @@ from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.extras import require
 from bci_stream.io.marker_codes import stream_markers
 from bci_stream.io.xdf_chunks import EVENTS_TYPE, check_begins_as_xdf
+from bci_stream.io.xdf_cut import cut_message, cut_short
 from bci_stream.io.xdf_losses import jittered_losses, warn_jittered_losses
 from bci_stream.io.xdf_clock import (GRID_TOLERANCE, JUMP, dejitter, mark_jumps, place_markers, step_irregularity,
                                      warn_losses, warn_rate)
@@ -107,6 +109,8 @@ def _select(streams: list[dict[str, Any]], wanted: str | None, default: list[dic
         return default[0]
     if not default and not required:
         return None
+    if not streams:  # (before: "0 candidate streams; pass stream=<name>", an option that cannot help: s67rec F3)
+        raise DataError(f"{path.name} holds no stream (no stream header chunk): nothing was recorded in it")
     raise DataError(f"{path.name} has {len(default)} candidate {what}s; pass {what}=<name> to choose one; "
                     f"streams are {_describe(streams)}")
 
@@ -183,16 +187,37 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
     corruption (...), scanning forward to next boundary chunk`` of a truncated file) is not printed by its logger
     but given as a :class:`~bci_stream.io.errors.RecordingWarning` naming the file (``FILE: message``, the
     ``warning: FILE: ...`` line of the commands), also when the file then fails to load; pyxdf's lower levels are
-    untouched. Except pyxdf's :data:`SEGMENTS_DIFFER` warning, which is dropped for a stream that holds no clock
-    offset: pyxdf builds a stream's clock segments from its ClockOffset chunks, and warns when they differ from its
+    untouched. A file cut short within a chunk that pyxdf cannot read past, or of no stream (:mod:`.xdf_cut`), is read
+    up to its last whole chunk, with a warning saying so. Except pyxdf's :data:`SEGMENTS_DIFFER` warning, which is
+    dropped for a stream that holds no clock offset: pyxdf builds a stream's clock segments from its ClockOffset chunks, and warns when they differ from its
     jitter segments; a stream with no offset has no clock segment, so it is warned about whenever it has samples, and
     the warning says nothing about the data (no offset was applied to it; the XDF spec needs none for a stream on
     the recorder's clock). The same warning for a stream with offsets (a clock reset, a break in the samples, which
     the reader says in its own words) is passed on to pyxdf's logger as it was.
     """
     pyxdf = require("pyxdf", "reading XDF files")
+    path = Path(path)
     check_begins_as_xdf(path)
     logger = logging.getLogger(pyxdf.load_xdf.__module__)
+    got, held = _pyxdf_held(pyxdf, logger, str(path), options)
+    if isinstance(got, Exception) or not got[0]:  # a file cut within a chunk pyxdf cannot pass? (xdf_cut)
+        if (cut := cut_short(path)) is not None:  # (DataError when not even its file header is whole)
+            with open(path, "rb") as f:
+                whole = io.BytesIO(f.read(cut[0]))
+            got, held = _pyxdf_held(pyxdf, logger, whole, options)
+            warnings.warn(cut_message(path, *cut), RecordingWarning, stacklevel=2)
+    if isinstance(got, Exception):
+        _say(path, held, set(), logger)  # the file failed: every warning it gave is said
+        raise got
+    streams, header = got
+    _say(path, held, {s["info"].get("stream_id") for s in streams
+                      if s.get("clock_times") is not None and len(s["clock_times"]) == 0}, logger)
+    return streams, header
+
+
+def _pyxdf_held(pyxdf: Any, logger: logging.Logger, source: Any, options: dict[str, Any]) -> tuple[Any, list]:
+    """``pyxdf.load_xdf(source, **options)`` (its result, or the exception it raised) and the records of level
+    WARNING or above it logged from this thread meanwhile, held back from its logger."""
     held: list[logging.LogRecord] = []
     me = threading.get_ident()
 
@@ -204,15 +229,11 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
 
     logger.addFilter(hold)
     try:
-        streams, header = pyxdf.load_xdf(str(path), **options)
-    except BaseException:
+        return pyxdf.load_xdf(source, **options), held
+    except Exception as exc:  # noqa: BLE001 - pyxdf raises bare Exception, struct.error, ParseError... on bad files
+        return exc, held
+    finally:
         logger.removeFilter(hold)
-        _say(path, held, set(), logger)  # the file failed: every warning it gave is said
-        raise
-    logger.removeFilter(hold)
-    _say(path, held, {s["info"].get("stream_id") for s in streams
-                      if s.get("clock_times") is not None and len(s["clock_times"]) == 0}, logger)
-    return streams, header
 
 
 def _say(path: Path, records: list[logging.LogRecord], no_offsets: set[Any], logger: logging.Logger) -> None:
@@ -322,6 +343,8 @@ def read_xdf(path: Path, *, stream: str | None = None, marker_stream: str | None
     require("pyxdf", "reading XDF files")  # a missing pyxdf says how to install it, not that the file is bad
     try:
         streams, _header = load_xdf(path, dejitter_timestamps=False)  # clock offsets applied; see _sample_times
+    except DataError:  # said in the reader's words already (a file cut within its header: xdf_cut)
+        raise
     except Exception as exc:  # pyxdf raises bare Exception/IOError on bad files
         raise DataError(f"cannot read {path} as an XDF file: {exc}") from exc
     own = _service_streams(streams)
