@@ -29,16 +29,18 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     if rec.removed:
         return [f"warning: no sample of {rec.name!r} was received: nothing recorded ({rec.out} removed)"]
     stream = rec.hub.stream if rec.hub is not None else None
-    written = totals.samples - totals.unrecorded
+    written = totals.samples - totals.unrecorded  # what the file holds, markers too (before: those received)
     lines = [f"recorded {rec.out}: {written} samples of {rec.name!r} ({written / rec.sfreq:.1f} s at "
-             f"{rec.sfreq:g} Hz), {totals.markers} markers"
+             f"{rec.sfreq:g} Hz), {totals.markers - totals.unrecorded_markers} markers"
              + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
              + (f", {totals.gaps} gap(s) over {rec.gaps.threshold_s:g} s" if totals.gaps else "")
              + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
     if totals.markers:
         shown, others = listed(rec.values.counts)
         rest = f", and {others} other value(s) ({totals.markers - sum(shown.values())} marker(s))" if others else ""
-        lines.append("markers: " + ", ".join(f"{v!r} x{n}" for v, n in sorted(shown.items())) + rest
+        head = f"markers received ({totals.unrecorded_markers} not in the file): " if totals.unrecorded_markers \
+            else "markers: "  # which values went unwritten is not known: the received ones, said so (s67rec F5)
+        lines.append(head + ", ".join(f"{v!r} x{n}" for v, n in sorted(shown.items())) + rest
                      + marker_rule(stream))
     lines += [f"note: {n}" for n in rec.notes]
     if totals.unrecorded or totals.unrecorded_markers:

@@ -123,7 +123,7 @@ class Recorder:
         self.last_error: str | None = None  # the latest such reason, kept once writing works again
         self.unrecorded_samples = self.unrecorded_markers = 0  # input samples / markers that never reached the file
         self._hole: dict[str, Any] | None = None  # what is missing since writing last worked (an event once it does)
-        self._written_samples = 0  # input samples in the current file
+        self._in_file = _Batch()  # what the current file holds (lost with it if it is removed)
         self._unsent_headers = b""  # headers of streams declared in batches that did not reach the file
         self._file = RecordFile(self.path)
         self._next_try = 0.0
@@ -273,8 +273,8 @@ class Recorder:
         if self._file.removed():  # its name gone: what it holds is lost at its close
             self._file.close()
             self._failed(f"{self.path} was removed while it was written (its folder deleted?): the recording goes on "
-                         "in a new file at that path", _Batch(samples=self._written_samples))
-            self._written_samples, self._next_try = 0, 0.0
+                         "in a new file at that path", self._in_file)  # its markers, events, span too (s67rec F6)
+            self._in_file, self._next_try = _Batch(), 0.0
         opened = self._file.is_open or self._reopen()
         counts, declared = self._xdf.counts(), len(self._xdf.headers)
         batch = self._drain()
@@ -294,7 +294,7 @@ class Recorder:
             self._unsent_headers += bytes(self._xdf.headers[declared:])  # a stream declared in it: with the next
             self._failed(None if isinstance(exc, _NotOpen) else f"recorder cannot write {self.path}: {exc}", batch)
             return
-        self._written_samples += batch.samples
+        self._in_file.merge(batch)
         self._hole, self.error, self._unsent_headers = None, None, b""
 
     def _reopen(self) -> bool:
@@ -367,6 +367,13 @@ class _Batch:
             self.samples += len(stamps)
             self.first = float(stamps[0]) if self.first is None else self.first
             self.last = float(stamps[-1])
+
+    def merge(self, later: _Batch) -> None:
+        """Add the batch written after this one."""
+        for key in ("samples", "outputs", "markers", "events"):
+            setattr(self, key, getattr(self, key) + getattr(later, key))
+        self.first = later.first if self.first is None else self.first
+        self.last = self.last if later.last is None else later.last
 
 
 def source_format(stream: dict[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,9 @@ DRIVER = textwrap.dedent("""
     else:
         rec = Recorder(path, IN, OUT, flush_interval=0.05)
         rec.clock_offset(1000.0, 0.25)
+        if scenario == "removed":  # a marker that goes with the removed file
+            rec.marker_stream({"name": "cues", "type": "Markers", "source_id": "cues-src", "hostname": "h"}, 1000.0)
+            rec.marker(1000.5, "left")
         push(rec, 20)
         if scenario == "removed":
             path.unlink()
@@ -154,7 +157,10 @@ def test_a_file_removed_while_written_is_created_again_and_the_loss_said(tmp_pat
         "in a new file at that path")
     k, holes = chunks_in(out)
     assert k.tolist() == list(range(20, 40)) and end["unrecorded_samples"] == 1000
-    assert len(holes) == 1 and holes[0]["samples"] == 1000
+    assert len(holes) == 1 and holes[0]["samples"] == holes[0]["outputs"] == 1000
+    # the marker, and the span of the samples, that went with it (before: 0 markers, no span: audit s67rec F6)
+    assert holes[0]["markers"] == end["unrecorded_markers"] == 1, (holes, end)
+    assert (holes[0]["first_timestamp"], holes[0]["last_timestamp"]) == (1000.0, 1000.0 + 999 / 500.0), holes
     assert read_session(out).clock_offsets == [(1000.0 - 0.25, 0.25)]  # the new file maps its samples as before
 
 

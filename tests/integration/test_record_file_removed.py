@@ -1,0 +1,70 @@
+"""`bci-stream record` whose file is removed while it is written (a folder cleaned up under it): the recording goes
+on in a new file at that path, and what went with the old one is counted and said as what it is: its samples, its
+markers, the span of its samples (audit s67rec F5, F6: the markers that went were not counted, the ``unrecorded``
+event had no time span, and the summary counted and listed the markers received as if the file held them). Real LSL
+on loopback, a real file, read back by pyxdf."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pylsl
+
+from bci_stream.lsl.info import make_stream_info
+from bci_stream.service.record_only import RecordOnly
+from bci_stream.service.record_summary import summary
+from integration.test_record_select_events import events_of, xdf_streams
+from support.common import TINY_CH_NAMES, TINY_SFREQ, test_signal, unique
+from support.lsl import wait_for
+
+N_HALF = 200
+
+
+def _in_file(path, samples: int, markers: int) -> bool:
+    """Whether the file at ``path`` holds ``samples`` input samples and ``markers`` markers yet."""
+    try:
+        streams = xdf_streams(path)
+    except Exception:  # noqa: BLE001 - not written yet
+        return False
+    got = {s["info"]["type"][0]: len(s["time_stamps"]) for s in streams}
+    return got.get("EEG", 0) >= samples and got.get("Markers", 0) >= markers
+
+
+def test_a_removed_file_counts_its_markers_and_span_and_the_summary_says_what_the_new_file_holds(tmp_path) -> None:
+    name = unique("rec-removed")
+    eeg = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src"))
+    cues = pylsl.StreamOutlet(pylsl.StreamInfo(f"{name}-markers", "Markers", 1, 0.0, "string", f"{name}-cues"))
+    x = test_signal(2 * N_HALF, seed=4)
+    stamps = pylsl.local_clock() + np.arange(len(x)) / TINY_SFREQ
+    out = tmp_path / "r.xdf"
+    rec, stop, got = RecordOnly(out, name), threading.Event(), {}
+    rec.open()
+    thread = threading.Thread(target=lambda: got.update(totals=rec.run(stop)), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: eeg.have_consumers() and cues.have_consumers(), 10.0, "the recorder's inlets")
+        for half, values in ((0, ["a", "b", "a"]), (1, ["b", "a"])):
+            lo = half * N_HALF
+            eeg.push_chunk(x[lo:lo + N_HALF], stamps[lo:lo + N_HALF].tolist())
+            for k, value in enumerate(values):
+                cues.push_sample([value], float(stamps[lo + 10 * (k + 1)]))
+            if half == 0:
+                wait_for(lambda: _in_file(out, N_HALF, 3), 30.0, "the first half and its 3 markers in the file")
+                out.unlink()
+        wait_for(lambda: rec.counters.samples_in >= 2 * N_HALF and rec.hub.received >= 5, 30.0, "every sample")
+        time.sleep(1.0)  # the second half written to the new file
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+    assert (totals.samples, totals.unrecorded, totals.markers, totals.unrecorded_markers) == (400, 200, 5, 3)
+    (hole,) = [e for _, e in events_of(out) if e["event"] == "unrecorded"]
+    assert (hole["samples"], hole["markers"]) == (200, 3), hole
+    assert (hole["first_timestamp"], hole["last_timestamp"]) == (float(stamps[0]), float(stamps[N_HALF - 1])), hole
+    mk = [s for s in xdf_streams(out) if s["info"]["type"][0] == "Markers"]
+    assert [v[0] for v in mk[0]["time_series"]] == ["b", "a"]
+    said = summary(rec, totals)
+    assert said[0].startswith(f"recorded {out}: 200 samples of '{name}' (") and ", 2 markers from" in said[0], said
+    assert said[1].startswith("markers received (3 not in the file): 'a' x3, 'b' x2"), said
