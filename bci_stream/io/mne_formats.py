@@ -41,7 +41,7 @@ from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
 from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_partial_sample, edf_header_hint,
-                                     edf_truncation_note, fif_hint, gdf_layout, gdf_truncation_error,
+                                     edf_truncation_note, fif_hint, gdf_header_hint, gdf_layout, gdf_truncation_error,
                                      gdf_truncation_note, gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
@@ -91,8 +91,9 @@ def _read_raw(path: Path):
             why = f"{type(exc).__name__}: {exc}"
             if suffix.startswith(".fif"):  # mne's error of a cut file names no cause (a split part missing does)
                 why += not_raw_hint(path, exc) or ("" if isinstance(exc, FileNotFoundError) else fif_hint(path))
-            elif suffix in (".edf", ".bdf"):  # mne's error of a header cut short names no cause either
-                why = why.rstrip(". ") + hint if (hint := edf_header_hint(path)) else why  # not ". ;"
+            elif suffix in (".edf", ".bdf", ".gdf"):  # mne's error of a header cut short names no cause either
+                hint = edf_header_hint(path) if suffix != ".gdf" else gdf_header_hint(path)
+                why = why.rstrip(". ") + hint if hint else why  # not ". ;"
             raise DataError(f"cannot read {path} as a {suffix} file: {why}") from exc
     if layout is not None:
         warnings.warn(gdf_truncation_note(path, layout, raw.n_times / float(raw.info["sfreq"])), RecordingWarning,

@@ -186,6 +186,34 @@ def edf_header_hint(path: Path) -> str:
             f"whole record of {record} bytes ({again})")
 
 
+def gdf_header_hint(path: Path) -> str:
+    """What a GDF read error adds when the file ends within its header (mne fails with an ``IndexError`` or "Bad GDF
+    file provided", naming no cause: audit s67rec F7): the header's length by its own fields and the file's size;
+    ``""`` when the file holds its whole header (or is no GDF this check reads)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(256)
+    except OSError:
+        return ""
+    again = "a copy or download cut short? read it from its source again"
+    if size < 256:
+        return (f"; {path.name} is truncated within its header: it holds {size} bytes, fewer than the 256 bytes of a "
+                f"GDF header's fixed part ({again})")
+    try:
+        version = float(head[4:8].decode("ascii")) if head.startswith(b"GDF ") else None
+    except (UnicodeDecodeError, ValueError):
+        version = None
+    if version is None:
+        return ""
+    ns = int.from_bytes(head[252:254] if version >= 1.9 else head[252:256], "little")
+    need = int.from_bytes(head[184:186], "little") * 256 if version >= 1.9 else int.from_bytes(head[184:192], "little")
+    need = max(need, 256 * (ns + 1))
+    if ns == 0 or size >= need:
+        return ""
+    return (f"; {path.name} is truncated within its header: the header says {ns} signals, so {need} bytes of header "
+            f"before the first sample, the file holds {size} bytes ({again})")
+
 def fif_hint(path: Path) -> str:
     """What a FIF read error that names no cause adds: the file may be truncated or corrupt, and its size."""
     return (f"; {path.name} may be truncated or corrupt (e.g. a copy or download cut short; it holds "
@@ -222,5 +250,5 @@ def brainvision_partial_sample(path: Path) -> str | None:
                if vectorized else ""))
 
 
-__all__ = ["GdfLayout", "brainvision_partial_sample", "edf_header_hint", "fif_hint", "gdf_layout",
-           "gdf_truncation_error", "gdf_truncation_note", "gdf_whole_copy"]
+__all__ = ["GdfLayout", "brainvision_partial_sample", "edf_header_hint", "fif_hint", "gdf_header_hint",
+           "gdf_layout", "gdf_truncation_error", "gdf_truncation_note", "gdf_whole_copy"]

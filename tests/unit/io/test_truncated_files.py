@@ -78,6 +78,26 @@ def test_a_gdf_file_without_one_whole_record_is_refused_naming_the_header_values
                               f"table), the file holds {header + record - 1} bytes: not one whole record")
 
 
+
+@pytest.mark.parametrize("version", ["2.20", "1.25"])
+@pytest.mark.parametrize("keep", [0, 100, 300, -1])
+def test_a_gdf_file_cut_within_its_header_is_said_to_be(tmp_path: Path, r05: Recording, version: str,
+                                                        keep: int) -> None:
+    """A GDF file cut within its header (``keep`` bytes; -1: one byte short of it) is refused saying so, with the
+    header's length and the file's size (audit s67rec F7: mne's bare ``IndexError`` or "Bad GDF file provided")."""
+    full = write_gdf(tmp_path / "run.gdf", r05.data[:, :int(2 * r05.sfreq)], r05.sfreq, r05.ch_names, version=version)
+    header = read_gdf_header(full).data_at
+    cut = _cut(full, header - 1 if keep < 0 else keep)
+    with pytest.raises(DataError) as err:
+        load_recording(cut)
+    size = cut.stat().st_size
+    why = (f"it holds {size} bytes, fewer than the 256 bytes of a GDF header's fixed part" if size < 256 else
+           f"the header says 21 signals, so {header} bytes of header before the first sample, the file holds {size} "
+           "bytes")
+    assert str(err.value).startswith(f"cannot read {cut} as a .gdf file: "), err.value
+    assert str(err.value).endswith(f"; cut_run.gdf is truncated within its header: {why} (a copy or download cut "
+                                   "short? read it from its source again)"), err.value
+
 @pytest.mark.parametrize("version", ["2.20", "1.25"])
 def test_a_gdf_file_cut_within_its_event_table_loads_its_data_without_events(tmp_path: Path, r05: Recording,
                                                                              version: str) -> None:
