@@ -331,8 +331,8 @@ class DecoderOptions(BaseModel):
     )
     snapshot_interval_s: float = Field(
         default=1.0, ge=0.05, le=3600, allow_inf_nan=False,
-        description="Shared workers: seconds between state snapshots sent to the supervisor; a crashed worker's "
-        "streams restart from their last snapshot (the gap since their last output is counted).",
+        description="Seconds between state snapshots a worker (dedicated or shared) sends to the supervisor; a "
+        "crashed worker's streams restart from their last snapshot (the gap since their last output is counted).",
     )
 
     placement: Placement | None = Field(

@@ -29,6 +29,7 @@ class StatusSender:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._slot: Any = None
+        self._saved: Any = None  # a dedicated worker's latest state snapshot: its own slot, never in place of a status
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
@@ -46,6 +47,13 @@ class StatusSender:
             self._put_n += 1
         self._wake.set()
 
+    def put_saved(self, message: Any) -> None:
+        """Send the state snapshot ``message`` (pickled now), before the next status; a newer one replaces it unsent."""
+        payload = ForkingPickler.dumps(message)
+        with self._lock:
+            self._saved = payload
+        self._wake.set()
+
     def flush(self, timeout: float) -> bool:
         """Wait (up to ``timeout`` s) until the last snapshot put was written to the pipe, where the supervisor reads
         it even if this process is killed the next instant; True when it was (or the pipe is broken: nobody reads)."""
@@ -57,15 +65,16 @@ class StatusSender:
             self._wake.wait()
             self._wake.clear()
             with self._lock:
-                message, self._slot, n = self._slot, None, self._put_n
-            if message is not None:
-                try:
-                    self.conn.send_bytes(message)
-                except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
-                    with self._lock:
-                        self.broken = True
-                        self._sent.notify_all()
-                    return
+                saved, message, self._saved, self._slot, n = self._saved, self._slot, None, None, self._put_n
+            try:
+                for payload in (saved, message):
+                    if payload is not None:
+                        self.conn.send_bytes(payload)
+            except (OSError, BrokenPipeError, ValueError):  # the supervisor is gone
+                with self._lock:
+                    self.broken = True
+                    self._sent.notify_all()
+                return
             with self._lock:
                 self._sent_n = n
                 self._sent.notify_all()

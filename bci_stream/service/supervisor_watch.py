@@ -141,6 +141,9 @@ class WorkerWatch:
             with contextlib.suppress(OSError):  # closed under us by stop()
                 conn.close()
             return
+        if isinstance(snapshot, SavedState):  # a dedicated worker's state snapshot (a shared one's: its control pipe)
+            self._on_control(snapshot)
+            return
         snapshot, announced = received_status(snapshot)  # announced: the exit code of a refusal
         if handle.shared:
             self.pool.heard(handle.process, snapshot.t)  # when its worker last reported (shared_pool.leave)
@@ -179,7 +182,8 @@ class WorkerWatch:
                 self._receive(conn, handle)
 
     def _on_control(self, message: Any) -> None:
-        """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot."""
+        """A shared worker's message: a stream left it (:class:`StreamEnded`), or a state snapshot (a dedicated
+        worker's too, from its status pipe)."""
         with self._lock:
             handle = self._handles.get(getattr(message, "decoder_id", None))
             if handle is None or message.generation != handle.generation:

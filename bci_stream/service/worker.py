@@ -21,12 +21,14 @@ import threading
 import traceback
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from typing import Any
 
 import pylsl
 from pylsl.util import LostError
 
 from bci_stream.core.errors import BciStreamError, ModelUnavailableError, SourceUnavailableError
 from bci_stream.core.spec import DecoderSpec
+from bci_stream.service.pool_messages import SavedState
 from bci_stream.service.reporter import StatusReporter
 from bci_stream.service.ring import RingHandles
 from bci_stream.service.status_channel import StatusSender
@@ -46,6 +48,10 @@ class DecoderWorker(StreamSlot):
     """Runs one decoder until told to stop (see the module docstring); its slot is itself."""
 
     cleanup_limit_s = CLEANUP_LIMIT_S
+    #: the state the last generation saved (a restart), restored at attach
+    restore_from: SavedState | None = None
+    #: when the next state snapshot goes to the supervisor (``options.snapshot_interval_s``; local clock)
+    next_snapshot = 0.0
 
     def run(self) -> int:
         """Load, connect, decode until stopped. Returns the process exit code."""
@@ -58,7 +64,8 @@ class DecoderWorker(StreamSlot):
             if info is None:
                 return self.stopped()
             self.connect(info)
-            self.attach()
+            self.attach(self.restore_from)
+            self.next_snapshot = pylsl.local_clock() + self.spec.options.snapshot_interval_s
             self.loop()
         except Exception as exc:  # a refusal (not restarted); a crash or a condition of the server (restarted)
             code, error = describe_failure(exc)
@@ -153,21 +160,35 @@ class DecoderWorker(StreamSlot):
                 continue
             self.await_clock()  # a new outlet instance from another clock: its offset first (blocks up to 3 s)
             self.process(x, ts, t_call, t0)
-            if reporter.due(pylsl.local_clock()):
+            if reporter.due(now := pylsl.local_clock()):
                 self.tick()
+            if now >= self.next_snapshot and self.decoder is not None:
+                self.save_state(now)
+
+    def save_state(self, now: float) -> None:
+        """The decoder's state to the supervisor (restored if this worker crashes), as a shared worker sends each of
+        its streams' (before, a dedicated worker's restart began from the model's initial state: audit s67eng F5)."""
+        self.next_snapshot = now + self.spec.options.snapshot_interval_s
+        decoder = self.decoder
+        self.sender.put_saved((self.decoder_id, self.generation, SavedState(
+            self.decoder_id, self.generation, decoder.card.sha256, decoder.seq, decoder.state.snapshot(),
+            decoder.guard.held())))
 
 
 def run_dedicated(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
                   status_conn: Connection, status_interval: float, ring: RingHandles | None = None,
-                  recordings_dir: str | None = None, log_level: str | None = None) -> None:
+                  recordings_dir: str | None = None, log_level: str | None = None,
+                  restore: dict[str, Any] | None = None) -> None:
     """The dedicated worker process, once :func:`~bci_stream.service.worker_entry.worker_main` (its spawn target)
-    found it runs its service's code; exits with the worker's exit code."""
+    found it runs its service's code; exits with the worker's exit code. ``restore``: the fields of the state the
+    last generation saved (its :class:`~bci_stream.service.pool_messages.SavedState`), or None."""
     configure_worker(f"decoder[{decoder_id}]", log_level)
     sender = StatusSender(status_conn)
     try:
         spec = DecoderSpec.model_validate_json(spec_json)
         worker = DecoderWorker(decoder_id, generation, spec, models_dir, cmd_conn, sender, status_interval,
                                ring, recordings_dir)
+        worker.restore_from = None if restore is None else SavedState(**restore)
     except Exception as exc:  # noqa: BLE001 - before the worker could report anything (e.g. a ring it cannot map)
         code, error = describe_failure(exc)
         report_failure(decoder_id, generation, sender, status_interval, code, error,

@@ -52,10 +52,12 @@ REFUSED = "bci-stream-refused"
 
 def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: str, cmd_conn: Connection,
                 status_conn: Connection, status_interval: float, ring: dict[str, Any] | None = None,
-                recordings_dir: str | None = None, code_stamp: str | None = None, log_level: str | None = None) -> None:
+                recordings_dir: str | None = None, code_stamp: str | None = None, log_level: str | None = None,
+                restore: dict[str, Any] | None = None) -> None:
     """Spawn target of a dedicated worker; ``ring``: the fields of its :class:`~bci_stream.service.ring.RingHandles`;
     ``code_stamp``: its service's (None: the environment's, :func:`~bci_stream.service.code_stamp.code_changed`);
-    ``log_level``: its service's (None: :func:`~bci_stream.core.log_setup.level_of`)."""
+    ``log_level``: its service's (None: :func:`~bci_stream.core.log_setup.level_of`); ``restore``: the fields of the
+    last generation's :class:`~bci_stream.service.pool_messages.SavedState` (a restart), or None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
     if (why := code_changed(code_stamp)) is not None:
         started_logging(f"decoder[{decoder_id}]", log_level)
@@ -65,7 +67,7 @@ def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: st
     from bci_stream.service.worker import run_dedicated
 
     run_dedicated(decoder_id, generation, spec_json, models_dir, cmd_conn, status_conn, status_interval,
-                  None if ring is None else RingHandles(**ring), recordings_dir, log_level)
+                  None if ring is None else RingHandles(**ring), recordings_dir, log_level, restore)
 
 
 def shared_worker_main(index: int, control: Connection, models_dir: str, status_interval: float,

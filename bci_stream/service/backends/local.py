@@ -102,7 +102,8 @@ class LocalBackend:
             target=worker_main,
             args=(handle.id, handle.generation, handle.spec.model_dump_json(), self.models_dir, child_conn,
                   status_w, self.status_interval, None if handle.ring is None else vars(handle.ring.handles),
-                  self.recordings_dir, self.code_stamp, self.log_level),
+                  self.recordings_dir, self.code_stamp, self.log_level,
+                  vars(handle.saved) if handle.generation > 1 and handle.saved is not None else None),
             name=f"bci-stream-decoder-{handle.id}",
             daemon=True,
         )

@@ -23,6 +23,7 @@ from bci_stream.service.shared_worker import SharedWorker
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.worker import DecoderWorker
 from bci_stream.service.worker_entry import EXIT_REFUSED
+from bci_stream.service.pool_messages import SavedState
 from support.common import TINY_SFREQ, test_signal, unique
 from support.lsl import new_outlet, wait_for
 from support.pacing import PacedPusher
@@ -39,7 +40,8 @@ class Statuses:
     def read(self) -> list:
         try:
             while self.parent.poll(0):
-                self.seen.append(self.parent.recv()[2])
+                if not isinstance(message := self.parent.recv()[2], SavedState):  # (a state snapshot: no status)
+                    self.seen.append(message)
         except EOFError:  # the sender closed its end: everything sent was read
             pass
         return self.seen

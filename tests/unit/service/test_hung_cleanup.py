@@ -14,6 +14,7 @@ import pytest
 
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.worker_entry import EXIT_REFUSED
+from bci_stream.service.pool_messages import SavedState
 from support.hung_cleanup import run_then_hang, run_then_live_on
 from support.common import unique
 
@@ -37,7 +38,8 @@ def test_a_failed_worker_hung_in_its_clean_up_exits_with_its_code(models_dir, cr
         while True:  # every snapshot, to the pipe's end (the process's exit closes it)
             if status_parent.poll(60):
                 try:
-                    seen.append(status_parent.recv()[2])
+                    if not isinstance(message := status_parent.recv()[2], SavedState):  # (a state snapshot)
+                        seen.append(message)
                 except EOFError:
                     break
             else:

@@ -22,6 +22,7 @@ from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.worker import DecoderWorker
+from bci_stream.service.pool_messages import SavedState
 from support.common import TINY_SFREQ, test_signal, unique
 from support.lsl import new_outlet, wait_for
 
@@ -59,7 +60,8 @@ def test_every_snapshot_has_samples_in_equal_out_plus_rejected_the_loss_s_too(mo
 
     def read() -> bool:
         while status_parent.poll(0):
-            snapshots.append(status_parent.recv()[2])
+            if not isinstance(message := status_parent.recv()[2], SavedState):  # (a state snapshot: no status)
+                snapshots.append(message)
         return bool(snapshots) and snapshots[-1].counters.samples_out == N - SKIPPED
 
     halt = threading.Event()
