@@ -87,7 +87,13 @@ def _step_batch(model: StepModel, names: list[str], states: np.ndarray) -> np.nd
         st = model.new_state()
         st.restore({**rest, **{n: arrays[n][:, b : b + 1, :] for n in names}})
         streams.append(st)
-    model.step(np.zeros((len(streams), 1, model.n_chans), dtype=np.float32), streams)
+    try:
+        model.step(np.zeros((len(streams), 1, model.n_chans), dtype=np.float32), streams)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors; before: inspect's traceback (audit s67eng F3)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model {model.card.ref}: its step graph fails stepping {len(streams)} states in one call "
+                         f"(as inspect and a shared worker do): {first}; a recurrent state must be [L, B, H], the "
+                         "batch B on its axis 1") from None
     return _flatten({n: np.concatenate([st.arrays[n] for st in streams], axis=1) for n in names}, names)
 
 

@@ -75,3 +75,20 @@ def test_a_model_folder_path_is_accepted(models: Path, tmp_path: Path) -> None:
     lines = []
     assert run_inspect(str(tmp_path), tmp_path / "another-registry", None, lines.append) == 2
     assert lines == [f"error: {tmp_path} is not a model folder: it has no model.json"]
+
+
+def test_a_step_graph_that_cannot_step_several_states_at_once_is_refused_with_exit_2(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """A model whose state is batch first (made before upgrade-model probed 2 streams in one call; the probe is
+    turned off here to make one): the Jacobian steps many states in one call, which onnxruntime refuses. inspect
+    says why, exit 2 (audit s67eng F3: a 45-line traceback, exit 1)."""
+    import bci_stream.train.export.step_graph as step_graph
+    from bci_stream.train.export.upgrade import upgrade_model_dir
+    from support.batch_first import batch_first_folder
+
+    monkeypatch.setattr(step_graph, "batch_problem", lambda *a: None)
+    upgrade_model_dir(batch_first_folder(tmp_path))
+    said: list[str] = []
+    assert run_inspect("batch-first", tmp_path, None, said.append) == 2
+    assert len(said) == 1 and said[0].startswith("error: model batch-first@0.9: its step graph fails stepping "), said
+    assert said[0].endswith("; a recurrent state must be [L, B, H], the batch B on its axis 1"), said
