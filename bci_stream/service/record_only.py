@@ -27,9 +27,9 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
 The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
 names the others), the marker stream as its ``options.markers.stream`` (by default, of several the input's own by
 source_id, :mod:`~bci_stream.service.marker_choice`; a choice that rule cannot make is a note and a
-``markers_ambiguous`` event). Lost samples are counted as a decoder
-counts them (:class:`~bci_stream.lsl.gaps.GapTracker`) and reported; nothing is filled in (the stamps as they came,
-but a NaN or inf stamp, placed one period after the stamp before it: :mod:`~bci_stream.lsl.stamp_fill`, with a note).
+``markers_ambiguous`` event). Lost samples are counted as by a decoder (:class:`~bci_stream.lsl.gaps.GapTracker`)
+and reported; nothing is filled in (the stamps as they came, but a NaN or inf stamp, placed one period after the
+stamp before it: :mod:`~bci_stream.lsl.stamp_fill`, with a note).
 What it saw (a stall, a resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (no
 reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messages name inputs as given (``names``).
 """
@@ -51,7 +51,7 @@ from bci_stream.core.spec import GAP_THRESHOLD_S, MarkerOptions, StreamSelector 
 from bci_stream.core.status import Counters
 from bci_stream.core.units import volts_per_unit
 from bci_stream.lsl.dejitter import TimestampRepair
-from bci_stream.lsl.info import read_labels
+from bci_stream.lsl.info import read_labels, read_replay_speed
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.zero_stamps import restamped_message
 from bci_stream.lsl.look import StreamLook
@@ -72,6 +72,8 @@ from bci_stream.service.source_monitor import SourceMonitor
 RECORDED_UNMAPPED = ("it is recorded on that host's clock (offset 0 in the file until an estimate comes): markers sent "
                      "from another host will be off by the difference of the two clocks")
 BUFFER_S = 60  #: the inlet's buffer, seconds of the stream (a disk that stalls for less loses nothing)
+#: A fast replay's inlet: BUFFER_S of real time, at most this many samples (s67rec F12: 100x lost all but 60 s, unseen)
+MAX_BUFFER_SAMPLES = 4_000_000
 FLAGS = {"out": "--out", "stream": "--stream", "marker_stream": "--marker-stream", "input_unit": "--input-unit",
          "source_id": "--source-id", "hostname": "--hostname", "type": "--type",
          "marker_source_id": "--marker-source-id"}
@@ -174,6 +176,9 @@ class RecordOnly:
             raise StreamMismatchError(channels_refusal(info.name(), info.channel_count(), self.max_channels))
         self.inlet = pylsl.StreamInlet(info, max_buflen=BUFFER_S, recover=True)  # the same source_id resumes
         full = full_info(self.inlet, info)
+        if (speed := read_replay_speed(full)) > 1 and full.nominal_srate() > 0:  # a fast replay (see above)
+            buflen = int(min(BUFFER_S * speed, MAX_BUFFER_SAMPLES / full.nominal_srate()))
+            self.inlet = pylsl.StreamInlet(info, max_buflen=max(buflen, BUFFER_S), recover=True)
         self.name, self.sfreq = full.name(), (sfreq := full.nominal_srate())
         if (fmt := full.channel_format()) not in NUMERIC_FORMATS:
             raise StreamMismatchError(f"stream {self.name!r} has channel format {OTHER_FORMATS.get(fmt, fmt)}: not "
