@@ -198,7 +198,7 @@ class RecordOnly:
         self.recorder = Recorder(self.out, {
             "name": full.name(), "type": full.type(), "sfreq": sfreq, "channel_format": NUMERIC_FORMATS[fmt],
             "ch_names": [label or f"ch{i + 1}" for i, label in enumerate(labels)],
-            "source_id": full.source_id() or full.name(), **channels}, None)
+            "source_id": full.source_id() or full.name(), **channels}, None, path_name=names["out"])
         options = MarkerOptions(stream=self.marker_stream)
         choice = MarkerChoice.for_input(options, full.name(), full.hostname(), full,
                                         names.get("marker_source_id", names["marker_stream"]))

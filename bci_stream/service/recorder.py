@@ -88,6 +88,8 @@ class Recorder:
         A file that cannot be created now (no room, a read-only or missing folder) is no error: it is tried again
         every :data:`RETRY_S` while what comes is counted as unrecorded (:attr:`error` says why). Without it, the
         ``OSError`` is raised (nothing left at ``path``).
+    path_name
+        What the path is named in the refusal of an existing file (``--out``, ``out``; a decoder's ``record_path``).
 
     A write that fails (no room, an I/O error) leaves the file ending on a whole chunk; what it held is counted
     (``unrecorded_samples``, ``unrecorded_markers``), writing resumes once it can, and an ``unrecorded`` event
@@ -96,10 +98,12 @@ class Recorder:
     """
 
     def __init__(self, path: str | Path, input_header: dict[str, Any], output_header: dict[str, Any] | None,
-                 flush_interval: float = 0.5, *, retry: bool = False) -> None:
+                 flush_interval: float = 0.5, *, retry: bool = False, path_name: str = "record_path") -> None:
         self.path = Path(path)
+        exists = FileExistsError(f"{path_name} must not exist (recordings are never overwritten), got {self.path}: "
+                                 "it exists (made since the recording was asked for?); choose a new file name")
         if os.path.lexists(self.path):  # (a name too long, a folder not searchable: create() says so)
-            raise FileExistsError(f"record_path must not exist (recordings are never overwritten), got {self.path}")
+            raise exists  # named as the caller names the path (`record --out`, a recording's `out`: s67rec F8)
         self.flush_interval = flush_interval
         self._stage = io.BytesIO()  # a batch's chunks, written to the file at once (or not at all)
         self._xdf = XdfWriter(self._stage)
@@ -130,7 +134,9 @@ class Recorder:
         try:
             self._file.create(bytes(self._xdf.headers))
         except OSError as exc:
-            if not retry or isinstance(exc, FileExistsError):
+            if isinstance(exc, FileExistsError):  # made between the look above and here
+                raise exists from None
+            if not retry:
                 raise
             self._failed(f"recorder cannot create {self.path}: {exc}", _Batch())
             self._next_try = time.monotonic() + RETRY_S

@@ -68,3 +68,29 @@ def test_a_removed_file_counts_its_markers_and_span_and_the_summary_says_what_th
     said = summary(rec, totals)
     assert said[0].startswith(f"recorded {out}: 200 samples of '{name}' (") and ", 2 markers from" in said[0], said
     assert said[1].startswith("markers received (3 not in the file): 'a' x3, 'b' x2"), said
+
+
+def test_a_file_made_while_the_stream_is_looked_for_is_refused_naming_the_callers_option(tmp_path) -> None:
+    """Another recorder (or anyone) makes the file while this one looks for its stream: refused, nothing overwritten,
+    and named as the command names it (``--out``; a recording's ``out``), not as the decoder option ``record_path``
+    neither has (audit s67rec F8)."""
+    name, out = unique("rec-race"), tmp_path / "same.xdf"
+    rec, said = RecordOnly(out, name, resolve_timeout=30.0), {}
+
+    def opening() -> None:
+        try:
+            rec.open()
+        except FileExistsError as exc:
+            said["error"] = str(exc)
+
+    opener = threading.Thread(target=opening, daemon=True)
+    opener.start()
+    time.sleep(0.5)  # it looks for the stream now (the file was not there when it began)
+    out.write_bytes(b"another recording")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, TINY_SFREQ, f"{name}-src"))
+    opener.join(40.0)
+    rec.close()
+    assert said.get("error") == (f"--out must not exist (recordings are never overwritten), got {out}: it exists "
+                                 "(made since the recording was asked for?); choose a new file name"), said
+    assert out.read_bytes() == b"another recording"
+    del outlet
