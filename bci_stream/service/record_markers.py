@@ -31,6 +31,9 @@ class MarkerCount:
         self.recorder = recorder
         self.notes = notes  # the recording's notes: a marker stream chosen among several without the rule is one
         self.counts: collections.Counter[str] = collections.Counter()
+        #: empty or blank values: recorded (every value received is), no marker to calibrate or a decoder (a sender's
+        #: "trigger off" between cues), so neither counted among the values nor listed (audit s67rec F9)
+        self.blank = 0
         self.hub: MarkerHub | None = None
 
     def marker_stream(self, stream: dict[str, Any], connected_at: float | None = None) -> None:
@@ -45,7 +48,10 @@ class MarkerCount:
                 self.notes.append(note)
 
     def marker(self, timestamp: float, value: str) -> None:
-        self.counts[value] += 1
+        if value.strip():
+            self.counts[value] += 1
+        else:
+            self.blank += 1
         self.recorder.marker(timestamp, value)
 
     def __getattr__(self, name: str) -> Any:  # marker_clock_offset, event: the recorder's own

@@ -35,9 +35,12 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
              + (f" from {stream['name']!r}" if stream else "") + f"; lost {totals.lost} samples in the timestamps"
              + (f", {totals.gaps} gap(s) over {rec.gaps.threshold_s:g} s" if totals.gaps else "")
              + (f", {totals.backward_steps} step(s) back" if totals.backward_steps else "")]
-    if totals.markers:
+    if rec.values is not None and rec.values.counts:
         shown, others = listed(rec.values.counts)
-        rest = f", and {others} other value(s) ({totals.markers - sum(shown.values())} marker(s))" if others else ""
+        blank = rec.values.blank
+        rest = (f", and {others} other value(s) ({totals.markers - blank - sum(shown.values())} marker(s))"
+                if others else "") + (f"; {blank} empty or blank value(s), in the file, no marker (calibrate and the "
+                                      "decoders read none there)" if blank else "")
         head = f"markers received ({totals.unrecorded_markers} not in the file): " if totals.unrecorded_markers \
             else "markers: "  # which values went unwritten is not known: the received ones, said so (s67rec F5)
         lines.append(head + ", ".join(f"{v!r} x{n}" for v, n in sorted(shown.items())) + rest
@@ -49,7 +52,10 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
                      "its events stream says where ('unrecorded' events)")
     if (err := rec.recorder.error if rec.recorder is not None else None) is not None:
         lines.append(f"error: {err}")
-    if totals.markers == 0:
+    if totals.markers and rec.values is not None and not rec.values.counts:  # every value empty or blank
+        lines.append(f"warning: no marker was recorded: calibrate needs the cues (the {totals.markers} value(s) "
+                     f"received from {stream['name'] if stream else 'the marker stream'!r} are all empty or blank)")
+    elif totals.markers == 0:
         lines.append(f"warning: no marker was recorded: calibrate needs the cues ({no_markers_reason(rec, stream)})")
     if written:
         lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
