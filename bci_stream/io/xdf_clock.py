@@ -31,7 +31,7 @@ The reader loads without pyxdf's de-jittering (:func:`bci_stream.io.xdf.read_xdf
 offsets). pyxdf's fits a line to each *segment* of a stream, between steps either way longer than its
 jitter-break threshold: its default, max(1 s, 500 samples), spread a shorter jump over the whole segment, moving
 every stamp; a threshold of 0.5 s broke a stair-case of longer chunks at every stair. :func:`dejitter` fits the same
-line per part between the jumps found here and the steps back over :func:`jump_threshold`.
+line per part between the jumps found here and the steps back over :func:`back_threshold`.
 
 A loss shorter than a jump (a few samples to 0.5 s dropped by the sender or the network) would still be spread by
 that line over its part, moving markers by up to half the loss. So the reader keeps the stamps of a **regular**
@@ -194,15 +194,26 @@ def forward_jumps(stamps: np.ndarray, sfreq: float) -> np.ndarray:
     return at[steps[at] - covered > jump_threshold(sfreq)] + 1
 
 
+#: Seconds a step back of a signal stream's timestamps must exceed (and 3 periods) to split the recording as a clock
+#: reset does: jitter steps back less (chunks stamped on arrival, up to ~0.1 s late). A shorter step back than a jump
+#: was fitted over, bending the line the markers are placed by: cues 3-22 samples off (audit s67rec F11)
+BACK_STEP_S = 0.2
+
+
+def back_threshold(sfreq: float) -> float:
+    """Seconds a step back of timestamps at ``sfreq`` must exceed to split the recording (:data:`BACK_STEP_S`)."""
+    return max(BACK_STEP_S, JUMP_MIN_PERIODS / sfreq)
+
+
 def part_edges(stamps: np.ndarray, sfreq: float, jumps: Sequence[int]) -> list[int]:
-    """0, the ``jumps``, the first samples after steps back longer than :func:`jump_threshold`, and ``len(stamps)``."""
-    back = np.flatnonzero(np.diff(stamps) < -jump_threshold(sfreq)) + 1
+    """0, the ``jumps``, the first samples after steps back longer than :func:`back_threshold`, and ``len(stamps)``."""
+    back = np.flatnonzero(np.diff(stamps) < -back_threshold(sfreq)) + 1
     return [0, *sorted({*map(int, jumps), *back.tolist()}), len(stamps)]
 
 
 def dejitter(stamps: np.ndarray, sfreq: float, jumps: Sequence[int], losses: Sequence[int] = ()) -> np.ndarray:
     """``stamps`` on a least-squares line of stamp against sample index per part of the recording, between the
-    ``jumps`` (:func:`forward_jumps`) and the steps back longer than :func:`jump_threshold` (a clock reset): what
+    ``jumps`` (:func:`forward_jumps`) and the steps back longer than :func:`back_threshold` (a clock reset): what
     pyxdf's de-jittering does (``_jitter_removal``, private), broken where this module finds a break (pyxdf breaks at
     every step over its threshold, so at 0.5 s a stair-case of longer chunks became one part per stair, a line of
     slope 0 each, whose stamps went back). A part whose line does not rise (a single stair) gets the nominal period
@@ -231,9 +242,10 @@ GRID_TOLERANCE = 0.1
 
 def _in_steps(stamps: np.ndarray, sfreq: float) -> np.ndarray | None:
     """Each step of ``stamps`` in median steps (the median over the steps not longer than :func:`jump_threshold`
-    either way, the ones pyxdf de-jitters across), NaN for a longer one; None when the median step is not positive."""
+    forward nor :func:`back_threshold` back, within a part), NaN for a longer one; None when the median step is not
+    positive."""
     steps = np.diff(np.asarray(stamps, dtype=np.float64))
-    short = np.abs(steps) <= jump_threshold(sfreq)
+    short = (steps <= jump_threshold(sfreq)) & (steps >= -back_threshold(sfreq))
     unit = float(np.median(steps[short])) if short.any() else 1.0
     return np.where(short, steps / unit, np.nan) if unit > 0 else None
 
@@ -241,7 +253,7 @@ def _in_steps(stamps: np.ndarray, sfreq: float) -> np.ndarray | None:
 def step_irregularity(stamps: np.ndarray, sfreq: float) -> float:
     """How far the timestamps of a stream at ``sfreq`` are from per-sample stamps at a constant rate: the largest
     distance of a step from a whole number (at least 1) of the median step, in median steps, over the steps not longer
-    than :func:`jump_threshold` either way.
+    than :func:`jump_threshold` forward nor :func:`back_threshold` back.
 
     0 for a regular stream, lost samples included (a loss of k samples is a step of k + 1), also at a rate other
     than ``sfreq`` (a replay recorded at speed 4); up to 0.5 for chunks stamped on arrival (the steps between
@@ -311,6 +323,6 @@ def warn_rate(stamps: np.ndarray, sfreq: float, jumps: Sequence[int], *, file: s
     return rate
 
 
-__all__ = ["GRID_TOLERANCE", "JUMP", "JUMP_MIN_PERIODS", "RATE_TOLERANCE", "dejitter", "forward_jumps",
-           "jump_threshold", "mark_jumps", "part_edges", "parts_of", "place_markers", "step_irregularity",
-           "warn_losses", "warn_rate"]
+__all__ = ["BACK_STEP_S", "GRID_TOLERANCE", "JUMP", "JUMP_MIN_PERIODS", "RATE_TOLERANCE", "back_threshold",
+           "dejitter", "forward_jumps", "jump_threshold", "mark_jumps", "part_edges", "parts_of", "place_markers",
+           "step_irregularity", "warn_losses", "warn_rate"]

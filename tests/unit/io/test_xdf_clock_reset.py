@@ -107,3 +107,19 @@ def test_a_reset_that_the_clock_offsets_resolve_loads_as_before(tmp_path: Path) 
     rec, said = load_warned(path)
     assert [(e.onset, e.description) for e in rec.events] == [(200, "T1"), (1000, "T2"), (2200, "T1"), (3000, "T2")]
     assert said == []
+
+
+@pytest.mark.parametrize("back_s", [0.3, 0.5])
+def test_a_step_back_shorter_than_a_jump_splits_the_recording_and_every_cue_keeps_its_sample(tmp_path, back_s):
+    """Regular 100 Hz stamps that step back ``back_s`` once (at sample 400), each cue stamped with its sample's stamp:
+    each lands on its sample, and the step is named. Before, a step back of 0.5 s or less was fitted over (the file
+    de-jittered as one line): cues 3-22 samples off, said only as a rate ('runs at 110.345 Hz'; audit s67rec F11)."""
+    stamps = 1000.0 + np.arange(800) / SFREQ
+    stamps[400:] -= back_s  # sample 400 is back_s - 10 ms before sample 399
+    cues = [100, 450, 700]
+    path = _write(tmp_path / "back.xdf", stamps, [float(stamps[k]) for k in cues], ["S100", "S450", "S700"],
+                  offsets=False)
+    rec, said = load_warned(path)
+    assert [(e.onset, e.description) for e in rec.events] == list(zip(cues, ["S100", "S450", "S700"]))
+    assert any("go back 1 time(s), at sample 400" in s for s in said), said
+    assert not any("runs at" in s for s in said), said
