@@ -95,6 +95,11 @@ class DecoderIdInUseError(BciStreamError):
     """A decoder start asked for an id (``DecoderSpec.id``) that a decoder of this service has."""
 
 
+class OutputIdInUseError(DecoderIdInUseError):
+    """A decoder start asked for an ``options.output_source_id`` that another decoder of this service publishes (or
+    was started with): two outlets never share a source_id."""
+
+
 class CapacityError(BciStreamError):
     """A cap of the service is reached (a setting: ``max_decoders``, ``max_recordings``): the request would start one
     more than it allows. The API answers 429, not retryable as such: a ``DELETE`` frees a slot, or the setting is

@@ -375,6 +375,10 @@ class DecoderSpec(BaseModel):
         if name is not None and name == self.stream.name:
             raise ValueError(f"options.output_name must differ from stream.name (a decoder selecting the input by "
                              f"name could select the decoded stream instead), got {name!r} for both")
+        if (sid := self.options.output_source_id) is not None and sid == self.stream.source_id:  # (s67readme F4)
+            raise ValueError(f"options.output_source_id must differ from stream.source_id (two outlets never share a "
+                             f"source_id: liblsl would move the input's consumers to the decoded stream), got {sid!r} "
+                             "for both")
         return self
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 
+from bci_stream.core.errors import OutputIdInUseError
 from bci_stream.core.spec import DecoderSpec
 from bci_stream.service.backends.handle import DecoderHandle
 from bci_stream.service.output_names import OPEN_STATES, note_shared_name
@@ -71,7 +72,14 @@ def twin_of(spec: DecoderSpec, handles: Iterable[DecoderHandle]) -> bool:
 def reserve(handles: dict[str, DecoderHandle], decoder_id: str, spec: DecoderSpec, backend: str) -> DecoderHandle:
     """A new decoder's handle, entered in ``handles`` before its worker is spawned (called under the supervisor's
     lock, with the twin check: of concurrent starts of one stream and model, all but the first get their id as
-    ``output_instance``, none publishes another's source_id)."""
+    ``output_instance``, none publishes another's source_id). :class:`OutputIdInUseError` when its
+    ``output_source_id`` is one another decoder publishes or was given."""
+    if (sid := spec.options.output_source_id) is not None and (other := next((
+            h for h in handles.values() if published_id(h) == sid or (
+                h.spec.options.output_source_id == sid and h.exit_code is None and not h.stopping)), None)):
+        raise OutputIdInUseError(  # before: accepted, and the running decoder was moved (audit s67readme F4)
+            f"options.output_source_id {sid!r} is the decoded source_id of decoder {other.id}: two outlets never "
+            "share a source_id (liblsl would move a consumer from one to the other); give another, or none")
     if spec.options.output_instance is None and twin_of(spec, handles.values()):
         spec = spec.model_copy(update={"options": spec.options.model_copy(update={"output_instance": decoder_id})})
     handles[decoder_id] = handle = DecoderHandle(id=decoder_id, spec=spec, backend=backend)

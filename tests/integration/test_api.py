@@ -153,6 +153,24 @@ def test_unknown_model_is_422_on_the_model_field(client):
     assert err["msg"].startswith("model 'nope' not found in ")
 
 
+
+def test_a_start_asking_for_a_source_id_another_decoder_has_is_409_and_nothing_moves(client):
+    """A client's ``options.output_source_id`` equal to another decoder's: 409 (before: 201, and the decoder that had
+    it was reopened under another id, its LSL consumers cut off; audit s67readme F4)."""
+    first = client.post("/decoders", json={"stream": {"name": "nowhere-a"}, "model": "tiny-gru",
+                                           "options": {"output_source_id": "lab-decoded", "resolve_timeout": 600}})
+    assert first.status_code == 201, first.text
+    try:
+        r = client.post("/decoders", json={"stream": {"name": "nowhere-b"}, "model": "tiny-gru",
+                                           "options": {"output_source_id": "lab-decoded"}})
+        assert r.status_code == 409 and r.json() == {"detail": (
+            f"options.output_source_id 'lab-decoded' is the decoded source_id of decoder {first.json()['id']}: two "
+            "outlets never share a source_id (liblsl would move a consumer from one to the other); give another, "
+            "or none")}, r.text
+        assert client.get(f"/decoders/{first.json()['id']}").json()["restarts"] == 0
+    finally:
+        client.delete(f"/decoders/{first.json()['id']}")
+
 def test_not_json_is_422(client):
     r = client.post("/decoders", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422

@@ -63,3 +63,38 @@ def test_reserve_enters_the_handle_so_the_next_start_of_one_stream_and_model_is_
     assert list(handles) == ["a", "b", "c"] and handles["a"] is first
     assert (first.spec.options.output_instance, second.spec.options.output_instance) == (None, "b")
     assert other.spec.options.output_instance is None
+
+
+def test_a_start_asking_for_another_decoders_source_id_is_refused_and_nothing_moves():
+    """``options.output_source_id`` set by a client to the id another decoder publishes (or was started with): refused
+    (409), the running decoder untouched. Before, it was accepted and the running decoder reopened under another id,
+    its consumers cut off (audit s67readme F4)."""
+    import pytest
+
+    from bci_stream.core.errors import DecoderIdInUseError, OutputIdInUseError
+
+    running = handle("a", "plA")
+    asked = handle("c", "plC", state="starting", sid="", output_source_id="lab-out")
+    handles = {"a": running, "c": asked}
+    for sid, owner in ((SID, "a"), ("lab-out", "c")):
+        spec = DecoderSpec.model_validate({"stream": {"name": "plB"}, "model": "m",
+                                           "options": {"output_source_id": sid}})
+        with pytest.raises(OutputIdInUseError) as err:
+            reserve(handles, "b", spec, "local")
+        assert isinstance(err.value, DecoderIdInUseError) and str(err.value) == (
+            f"options.output_source_id {sid!r} is the decoded source_id of decoder {owner}: two outlets never share a "
+            "source_id (liblsl would move a consumer from one to the other); give another, or none")
+        assert "b" not in handles and running.spec.options.output_instance is None
+    asked.stopping = True  # a decoder being deleted gives its id up
+    spec = DecoderSpec.model_validate({"stream": {"name": "plB"}, "model": "m",
+                                       "options": {"output_source_id": "lab-out"}})
+    assert reserve(handles, "b", spec, "local").spec.options.output_source_id == "lab-out"
+
+
+def test_an_output_source_id_equal_to_the_inputs_is_refused_as_output_name_is():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"options.output_source_id must differ from stream.source_id"):
+        DecoderSpec.model_validate({"stream": {"name": "amp", "source_id": "amp-1"}, "model": "m",
+                                    "options": {"output_source_id": "amp-1"}})
