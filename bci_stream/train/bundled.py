@@ -32,6 +32,15 @@ BANDPASS = (8.0, 30.0)
 #: The bundled model's version: bump it whenever a change here changes the model (its ONNX sha256), so two
 #: different models are never both ``sim-mi-gru@VERSION`` in a registry, a status or a recording.
 VERSION = "1.0.1"  # 1.0.0 came from an earlier trainer (card upgraded from format 1); 1.0.1 is this script's
+#: The ONNX sha256 of the shipped ``sim-mi-gru@1.0.1``: this script's defaults, on the machine and torch that made it.
+SHIPPED_SHA256 = "23f8a87ed750c724e4a29555aee157cf98f3020d783ee035bb2d529dbe7e7f99"
+
+
+def built_version(sha256: str) -> str:
+    """The version of a model this script exported as :data:`VERSION` with ONNX sha256 ``sha256``: :data:`VERSION` when
+    it is the shipped model, else ``VERSION+<sha256[:12]>`` (another CPU or torch rounds differently, or other
+    settings: another model, never named as the shipped one; audit s67readme F1)."""
+    return VERSION if sha256 == SHIPPED_SHA256 else f"{VERSION}+{sha256[:12]}"
 
 
 def make_recording(seed: int, minutes: float) -> tuple[np.ndarray, np.ndarray, list[str], list[str], SyntheticEEG]:
@@ -112,9 +121,8 @@ def train(out_dir: Path, minutes: float = 12.0, epochs: int = 25, hidden_size: i
     model.eval()
     metrics = evaluate(model, z_va, y_va, onsets_va, 4.0)
     metrics["chance_sample_accuracy"] = float(np.bincount(y_va).max() / len(y_va))
-    card = export_model(
-        model, out_dir, name=out_dir.name, version=VERSION, ch_names=ch_names, sfreq=SFREQ, output_labels=labels,
-        preprocessing=pre_cfg,
+    fields = dict(
+        name=out_dir.name, ch_names=ch_names, sfreq=SFREQ, output_labels=labels, preprocessing=pre_cfg,
         training={
             "data": "bci-stream simulator (SyntheticEEG), 64 ch, 160 Hz, cued left hand / right hand / feet "
                     "motor imagery with mu/beta ERD over C4 / C3 / Cz",
@@ -125,6 +133,11 @@ def train(out_dir: Path, minutes: float = 12.0, epochs: int = 25, hidden_size: i
         },
         metrics=metrics,
     )
+    card = export_model(model, out_dir, version=VERSION, **fields)
+    if (version := built_version(card.sha256)) != VERSION:
+        print(f"note: this build (sha256 {card.sha256[:12]}) is not the shipped {card.name}@{VERSION} (sha256 "
+              f"{SHIPPED_SHA256[:12]}): another CPU, torch or settings; written as {card.name}@{version}", flush=True)
+        card = export_model(model, out_dir, version=version, **fields)
     print(json.dumps({"model": card.ref, "sha256": card.sha256, "metrics": metrics}, indent=2))
     return metrics
 

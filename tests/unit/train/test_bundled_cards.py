@@ -34,10 +34,14 @@ def test_no_bundled_card_is_an_upgraded_older_one(name: str) -> None:
 
 
 def test_the_sim_model_is_what_its_script_writes() -> None:
-    from bci_stream.train.bundled import VERSION
+    from bci_stream.train.bundled import SHIPPED_SHA256, VERSION, built_version
 
     card = _card("sim-mi-gru")
     assert card["training"]["script"] == "python -m bci_stream.train.bundled" and card["version"] == VERSION
+    # a build of other bytes (another CPU or torch rounds differently) is another version, never the shipped one's
+    # (audit s67readme F1: a rebuild here had other bytes and scores, and was sim-mi-gru@1.0.1 all the same)
+    assert card["sha256"] == SHIPPED_SHA256 and built_version(SHIPPED_SHA256) == VERSION
+    assert built_version("0ddc0078" + "0" * 56) == f"{VERSION}+0ddc00780000"
 
 
 @pytest.mark.parametrize("name", REAL)
