@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -133,11 +134,12 @@ def train(out_dir: Path, minutes: float = 12.0, epochs: int = 25, hidden_size: i
         },
         metrics=metrics,
     )
-    card = export_model(model, out_dir, version=VERSION, **fields)
-    if (version := built_version(card.sha256)) != VERSION:
-        print(f"note: this build (sha256 {card.sha256[:12]}) is not the shipped {card.name}@{VERSION} (sha256 "
-              f"{SHIPPED_SHA256[:12]}): another CPU, torch or settings; written as {card.name}@{version}", flush=True)
-        card = export_model(model, out_dir, version=version, **fields)
+    with tempfile.TemporaryDirectory() as tmp:  # its bytes as VERSION first: the shipped model's, or another's?
+        probe = export_model(model, Path(tmp) / out_dir.name, version=VERSION, **fields)
+    if (version := built_version(probe.sha256)) != VERSION:
+        print(f"note: this build (sha256 {probe.sha256[:12]}) is not the shipped {probe.name}@{VERSION} (sha256 "
+              f"{SHIPPED_SHA256[:12]}): another CPU, torch or settings; written as {probe.name}@{version}", flush=True)
+    card = export_model(model, out_dir, version=version, **fields)
     print(json.dumps({"model": card.ref, "sha256": card.sha256, "metrics": metrics}, indent=2))
     return metrics
 
