@@ -30,6 +30,19 @@ def flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
+def in_flags(message: str, command: str) -> str:
+    """A reader's ``message`` that asks for a stream option, worded for ``command``'s flags: ``pass stream=<name>`` (a
+    train config's keyword) -> ``pass --stream NAME``; one that begins with the option's rule (``stream must name
+    ...``) gets `` (COMMAND: --stream NAME)``; any other as it is. One rule for calibrate, evaluate and replay (before:
+    each wrote it, and the keyword came first, the flag last in parentheses: audit s67readme F3)."""
+    for option in ("marker_stream", "stream"):
+        if f"pass {option}=<name>" in message:
+            return message.replace(f"pass {option}=<name>", f"pass {flag(option)} NAME")
+        if message.startswith(f"{option} must name"):
+            return f"{message} ({command}: {flag(option)} NAME)"
+    return message
+
+
 def replay_args(reader: Mapping[str, Any]) -> list[str]:
     """The ``bci-stream replay`` arguments that read a file as ``reader`` (``[data.reader]``) reads it, for the options
     that change its events and that replay takes (``{"type_state": "StimulusType"}`` -> ``["--type-state",

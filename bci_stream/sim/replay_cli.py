@@ -65,6 +65,7 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
     from bci_stream.io.errors import ChannelError, DataError
     from bci_stream.core.channels import shortlist
     from bci_stream.io.load import check_names, missing_path_message, named_options, options_by_file, renamed_bads
+    from bci_stream.io.reader_flags import in_flags
     from bci_stream.sim.quiet_end import ignore_stop_signals
     from bci_stream.sim.replay import LINGER_S, absent_cues, label_cues, run_replay
 
@@ -94,9 +95,9 @@ def replay_cmd(path: Path, name: str, chunk_size: int | None, loop: bool, speed:
         try:
             rec = load_recording(path, cues=cues, **named_options(path, options, names is not None))
         except DataError as exc:  # e.g. an XDF of several amplifiers: name the option that picks one
-            hint = _stream_hint(str(exc))
-            if hint or options:
-                raise click.UsageError(f"cannot load {path}: {_flagged(str(exc), options)}{hint}") from None
+            said = _flagged(str(exc), options)
+            if (worded := in_flags(said, "replay")) != said or options:
+                raise click.UsageError(f"cannot load {path}: {worded}") from None
             raise
         if (said := absent_cues(cues, rec, path.name)) is not None:
             click.echo(said, err=True)
@@ -125,12 +126,6 @@ class Refused(click.ClickException):
     """A recording or option replay cannot take: one ``Error:`` line, exit code 2 (as calibrate and evaluate)."""
 
     exit_code = 2
-
-
-def _stream_hint(message: str) -> str:
-    """`` (replay: --stream NAME)`` when the reader's ``message`` asks for a stream (an XDF of several), else ``""``."""
-    return next((f" (replay: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
-                 if f"pass {o}=" in message or message.startswith(f"{o} must name")), "")
 
 
 def _flagged(message: str, options: dict) -> str:

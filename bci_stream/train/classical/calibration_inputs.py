@@ -25,6 +25,7 @@ from bci_stream.io import load_recording
 from bci_stream.io.load import check_names, events_summary, named_options, options_by_file, renamed_bads
 from bci_stream.io.channel_names import read_channel_names
 from bci_stream.io.errors import DataError, LabelMapError
+from bci_stream.io.reader_flags import in_flags
 from bci_stream.io.xdf_clock import JUMP
 from bci_stream.io.labels import absent_events, label_names_of, merge_label_maps, near_names, reader_hint
 from bci_stream.train.classical.amplitude_notes import (CHANNEL_SD_FACTOR, amplitude_notes, beyond_input_limit,
@@ -140,9 +141,7 @@ def load_calibration(paths: Sequence[str | Path], label_map: Mapping[str, str | 
             recs.append(load_recording(p, cues=label_map,  # cues: a code 0 is an event; named: no .loc looked up
                                        **named_options(p, per_file[str(p)], channel_names is not None)))
         except DataError as exc:
-            hint = next((f" (calibrate: --{o.replace('_', '-')} NAME)" for o in ("marker_stream", "stream")
-                         if f"pass {o}=" in str(exc) or str(exc).startswith(f"{o} must name")), "")
-            raise CalibrationError(f"cannot load {p}: {exc}{hint}") from None
+            raise CalibrationError(f"cannot load {p}: {in_flags(str(exc), 'calibrate')}") from None
     notes: list[str] = []
     if channel_names is not None:
         was = list(recs[0].ch_names)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from bci_stream.core.errors import BciStreamError
+from bci_stream.io.reader_flags import in_flags
 from bci_stream.io.recording import Event, Recording
 
 #: the format options of ``evaluate`` (as ``calibrate``'s): option -> its flag
@@ -103,14 +104,6 @@ def file_options(paths: Sequence[str | Path], options: Mapping[str, Any], card_r
 
 def _what(path: str | Path, role: str) -> str:
     return f"{REFERENCE} file {path}" if role == REFERENCE else str(path)
-
-
-def _hint(message: str) -> str:
-    """The ``evaluate`` flag for a loader error that asks for a format option (``pass stream=<name>``)."""
-    for option, flag in (("marker_stream", "--marker-stream"), ("stream", "--stream")):
-        if f"pass {option}=" in message or message.startswith(f"{option} must name"):
-            return f" (evaluate: {flag} NAME)"
-    return ""
 
 
 def ends_cue(description: str, lookup: Mapping[str, str | None]) -> bool:
@@ -222,7 +215,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
         rec = load_recording(path, cues=label_map,  # cues: a code 0 is an event; named: no .loc looked up
                              **named_options(path, options or {}, channel_names is not None))
     except DataError as exc:
-        raise EvaluationInputError(f"cannot load {_what(path, role)}: {exc}{_hint(str(exc))}") from None
+        raise EvaluationInputError(f"cannot load {_what(path, role)}: {in_flags(str(exc), 'evaluate')}") from None
     if sfreq is not None and rec.sfreq != sfreq:
         raise EvaluationInputError(f"{_what(path, role)} has sfreq {rec.sfreq:g} Hz; the model needs {sfreq:g} Hz "
                                    "(recordings are never resampled)")

@@ -106,9 +106,9 @@ def test_stream_and_marker_stream_choose_in_a_labrecorder_file(tmp_path, edf_rec
          ("notes", [stamps[5]], ["started"])])
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path))
     assert res.exit_code == 2 and "lab.xdf has 2 candidate streams" in res.output, res.output
-    assert "(evaluate: --stream NAME)" in res.output and "run config" not in res.output
+    assert "pass --stream NAME to choose one" in res.output and "run config" not in res.output
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--stream", "actiCHamp")
-    assert res.exit_code == 2 and "(evaluate: --marker-stream NAME)" in res.output, res.output
+    assert res.exit_code == 2 and "pass --marker-stream NAME to choose one" in res.output, res.output
     res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(path), "--stream", "actiCHamp",
                "--marker-stream", "PsychoPy")
     assert res.exit_code == 0, res.output
