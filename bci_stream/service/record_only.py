@@ -24,14 +24,14 @@ recording holds of the session, and ``bci-stream calibrate FILE.xdf --labels ...
   it changes to a non-zero one, as the decoders read them. A marker pushed before its inlet opened is not received
   (start the recording before the stimulus program's first cue).
 
-The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note
-names the others), the marker stream as its ``options.markers.stream`` (by default, of several the input's own by
-source_id, :mod:`~bci_stream.service.marker_choice`; a choice that rule cannot make is a note and a
-``markers_ambiguous`` event). Lost samples are counted as by a decoder (:class:`~bci_stream.lsl.gaps.GapTracker`)
-and reported; nothing is filled in (the stamps as they came, but a NaN or inf stamp, placed one period after the
-stamp before it: :mod:`~bci_stream.lsl.stamp_fill`, with a note).
-What it saw (a stall, a resume, a gap, samples lost, a step back, a reconnection) is in the file's events stream (no
-reader takes it for cues; :mod:`bci_stream.service.recorder` lists them). Messages name inputs as given (``names``).
+The stream is chosen as a decoder's (:class:`~bci_stream.core.spec.StreamSelector`: the first that matches; a note names
+the others), the marker stream as its ``options.markers.stream`` (by default, of several the input's own by source_id,
+:mod:`~bci_stream.service.marker_choice`; a choice that rule cannot make is a note and a ``markers_ambiguous`` event).
+Lost samples are counted as by a decoder (:class:`~bci_stream.lsl.gaps.GapTracker`) and reported; nothing is filled in
+(the stamps as they came, but a NaN or inf stamp, placed one period after the stamp before it:
+:mod:`~bci_stream.lsl.stamp_fill`, with a note). What it saw (a stall, a resume, a gap, samples lost, a step back, a
+reconnection) is in the file's events stream (no reader takes it for cues; :mod:`bci_stream.service.recorder` lists
+them). Messages name inputs as given (``names``).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub
 from bci_stream.service.record_markers import MarkerCount
 from bci_stream.service.record_return import ReturnWait
 from bci_stream.service.recorder import Recorder
+from bci_stream.service.record_progress import progress_line
 from bci_stream.service.source_monitor import SourceMonitor
 
 #: What :func:`~bci_stream.lsl.source.unmapped_warning` says of a recorded stream.
@@ -267,7 +268,7 @@ class RecordOnly:
                 return 0
         now = pylsl.local_clock()
         if self.stalled and timeout is not None:  # (a flushed run at the end is no resume: the stall stands)
-            self.stalled = False
+            self.stalled, _ = False, self.monitor.stop()
             self.event("resume", first_timestamp=float(ts[0]), seq=c.samples_in, silent_s=now - self.last_data)
         if k := self.puller.last_filled:  # stamps that were no number: placed one period after the one before
             c.nonfinite_timestamps += k
@@ -322,6 +323,9 @@ class RecordOnly:
                     self.gaps.settle(self.counters, final=False)  # a loss just before the silence
                     self.losses(lost)
                     self.event("stall", seconds=pylsl.local_clock() - self.last_data, seq=self.counters.samples_in)
+                    self.monitor.start()  # back in another shape: liblsl gives no sample of it, so look (s67rec F10)
+                if self.stalled:  # StreamMismatchError below; another stream by the name only noted, never taken
+                    self.monitor.check(pylsl.local_clock(), fits=lambda info: False)
                 self.hub.tick()
                 if progress is not None and told < len(self.notes):
                     for note in self.notes[told:]:
@@ -333,7 +337,7 @@ class RecordOnly:
                     self.update_clock()
                 if progress is not None and now >= next_line:
                     next_line = now + every
-                    progress(self.line())
+                    progress(progress_line(self.name, self.totals()))
                 if duration is not None and now - self.started >= duration:
                     break
             while self.take(0.0):  # what had arrived when the stop came
@@ -366,15 +370,6 @@ class RecordOnly:
                             hub.received if hub else 0, c.samples_lost, self.long_gaps, c.backward_steps,
                             hub.follower.state if hub else "off", stalled if stalled >= 2.0 else 0.0,
                             *((r.unrecorded_samples, r.unrecorded_markers, r.error) if (r := self.recorder) else ()))
-
-    def line(self) -> str:
-        """The progress line: samples, seconds, markers (and the marker stream's state), lost, a stall."""
-        t = self.totals()
-        stalled = f"; no sample for {t.stalled_s:.0f} s" if t.stalled_s else ""
-        unwritten = f"; {t.unrecorded} not written" if t.unrecorded or t.write_error else ""
-        return (f"recording {self.name!r}: {t.samples} samples ({t.seconds:.1f} s), {t.markers} markers "
-                f"(marker stream {t.marker_state}), {t.lost} lost{stalled}{unwritten}"
-                + (f" ({t.write_error})" if t.write_error else ""))
 
     def close(self) -> RecordTotals:
         """Stop following, count a loss still settling, finish the file (its footers) and close it. A file that got

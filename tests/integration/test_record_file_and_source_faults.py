@@ -1,8 +1,8 @@
-"""`bci-stream record` whose file is removed while it is written (a folder cleaned up under it): the recording goes
-on in a new file at that path, and what went with the old one is counted and said as what it is: its samples, its
-markers, the span of its samples (audit s67rec F5, F6: the markers that went were not counted, the ``unrecorded``
-event had no time span, and the summary counted and listed the markers received as if the file held them). Real LSL
-on loopback, a real file, read back by pyxdf."""
+"""`bci-stream record` when its file or its source misbehaves: the file removed while it is written (the recording
+goes on in a new file at that path; what went with the old one, its samples, markers and span, is counted and said:
+audit s67rec F5, F6), the file made by someone else while the stream is looked for (refused naming the command's
+option: F8), and the stream back in another shape (the recording ends saying so: F10). Real LSL on loopback, real
+files read back by pyxdf."""
 
 from __future__ import annotations
 
@@ -94,3 +94,37 @@ def test_a_file_made_while_the_stream_is_looked_for_is_refused_naming_the_caller
                                  "(made since the recording was asked for?); choose a new file name"), said
     assert out.read_bytes() == b"another recording"
     del outlet
+
+
+def test_a_stream_back_in_another_shape_ends_the_recording_saying_so(tmp_path) -> None:
+    """The stream gone, then back under its name and source_id with 6 channels instead of 4: liblsl's recovering
+    inlet delivers none of its samples, so the recording looked silent for good ("lost 0", no note; audit s67rec F10).
+    Now the stalled recording looks for its source and ends saying what came back."""
+    name, out = unique("rec-reshape"), tmp_path / "reshape.xdf"
+
+    def outlet(n_chans: int) -> pylsl.StreamOutlet:
+        return pylsl.StreamOutlet(make_stream_info(name, "EEG", [f"C{i}" for i in range(n_chans)], TINY_SFREQ,
+                                                   f"{name}-src"))
+
+    eeg = outlet(4)
+    rec, stop, got = RecordOnly(out, name), threading.Event(), {}
+    rec.open()
+    thread = threading.Thread(target=lambda: got.update(totals=rec.run(stop, duration=60.0)), daemon=True)
+    thread.start()
+    try:
+        wait_for(eeg.have_consumers, 10.0, "the recorder's inlet")
+        eeg.push_chunk(test_signal(200, seed=5)[:, :4], (pylsl.local_clock() + np.arange(200) / TINY_SFREQ).tolist())
+        wait_for(lambda: rec.counters.samples_in >= 200, 30.0, "the first 200 samples")
+        del eeg
+        wait_for(lambda: rec.stalled, 30.0, "the stall")
+        eeg = outlet(6)
+        thread.join(45.0)  # the recording ends by itself, well before its 60 s
+        assert not thread.is_alive(), "the recording went on after its stream came back in another shape"
+    finally:
+        stop.set()
+        thread.join(10.0)
+        totals = rec.close()
+    assert totals.samples == 200
+    assert any("came back with n_chans=6" in n and n.endswith("the recording ends here") for n in rec.notes), rec.notes
+    assert [e["error"] for _, e in events_of(out) if e["event"] == "reconnect"][0].startswith(
+        f"stream '{name}' (source_id '{name}-src') came back with n_chans=6")
