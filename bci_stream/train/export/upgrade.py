@@ -86,8 +86,11 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
     except (ValueError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail, ort_errors.InvalidArgument,
             ort_errors.InvalidGraph) as exc:  # the safety net: one line, not the rebuild's traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        layout = ("; the rebuilt graph feeds x as [B, T, C] (batch first, channels last) and each state as [L, B, H]:"
+                  " a net exported time first ([T, B, C], torch's batch_first=False) fails so"
+                  if isinstance(exc, (ort_errors.Fail, ort_errors.InvalidArgument)) else "")  # (s67eng F7)
         raise ModelError(f"model '{card.ref}': {onnx_path} cannot be upgraded as its card describes it: "
-                         f"{first}; nothing was upgraded") from None
+                         f"{first}{layout}; nothing was upgraded") from None
 
 
 def _rebuild(core: onnx.ModelProto, card: ModelCard, model_dir: Path, seed: int, n_parity: int) -> ModelCard:

@@ -54,6 +54,10 @@ def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
         dims = _dims(inputs["x"])
         if len(dims) != 3:
             raise ModelError(f"{where}: input 'x' has {len(dims)} dimensions {dims}; it must be [B, T, C]")
+        if dims[1] == card.n_chans and not isinstance(dims[2], int):  # [B, C, T] (before: "a fixed T": s67eng F7)
+            raise ModelError(f"{where}: input 'x' is [B, C, T], channels first (axis 1 holds the card's n_chans="
+                             f"{card.n_chans}, axis 2 is dynamic); it must be [B, T, C]: batch, time, channels last "
+                             "(torch.nn.GRU/LSTM(..., batch_first=True) on x of shape [B, T, C])")
         if isinstance(dims[1], int) and dims[1] > 0:
             raise ModelError(f"{where}: input 'x' has a fixed T of {dims[1]} samples; T must be a dynamic axis "
                              "(torch.onnx.export(..., dynamic_axes={'x': {0: 'B', 1: 'T'}, 'y': {0: 'B', 1: 'T'}}))")

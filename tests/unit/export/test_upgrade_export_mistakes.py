@@ -50,6 +50,33 @@ def edit_card(d: Path, **fields) -> None:
     (d / "model.json").write_text(json.dumps(card))
 
 
+
+class _Layout(torch.nn.Module):
+    """A user's GRU that reads x channels first ([B, C, T]) or time first ([T, B, C], torch's batch_first=False)."""
+
+    def __init__(self, layout: str) -> None:
+        super().__init__()
+        self.layout = layout
+        self.rnn = torch.nn.GRU(4, 8, 2, batch_first=layout == "channels-first")
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, x, h0):
+        out, hn = self.rnn(x.transpose(1, 2) if self.layout == "channels-first" else x, h0)
+        return torch.softmax(self.head(out), -1), hn
+
+
+def export_layout(d: Path, layout: str) -> None:
+    torch.manual_seed(3)
+    x = torch.zeros(1, 4, 5) if layout == "channels-first" else torch.zeros(5, 1, 4)
+    axes = {"x": {0: "B", 2: "T"}, "y": {0: "B", 1: "T"}} if layout == "channels-first" else \
+        {"x": {0: "T", 1: "B"}, "y": {0: "T", 1: "B"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Layout(layout).eval(), (x, torch.zeros(2, 1, 8)), str(d / "model.onnx"),
+                          input_names=["x", "h0"], output_names=["y", "hn"],
+                          dynamic_axes={**axes, "h0": {1: "B"}, "hn": {1: "B"}}, opset_version=17, dynamo=False)
+    edit_card(d, sha256=sha256_file(d / "model.onnx"))
+
 def empty_graph(d: Path) -> None:
     (d / "model.onnx").write_bytes(b"")
     edit_card(d, sha256=sha256_file(d / "model.onnx"))
@@ -69,6 +96,13 @@ CASES = {
                    "ModelProto): it is empty); nothing was upgraded"),
     "hidden size": (lambda d: edit_card(d, architecture__hidden_size=16), "input 'h0' has a hidden size of 8 (its "
                     "last axis), but the card says architecture.hidden_size=16"),
+    # audit s67eng F7: a channels-first x was said to have "a fixed T of 4 samples"; a time-first one got onnxruntime's
+    # words only
+    "channels first": (lambda d: export_layout(d, "channels-first"), "input 'x' is [B, C, T], channels first (axis 1 "
+                       "holds the card's n_chans=4, axis 2 is dynamic); it must be [B, T, C]"),
+    "time first": (lambda d: export_layout(d, "time-first"), "the rebuilt graph feeds x as [B, T, C] (batch first, "
+                   "channels last) and each state as [L, B, H]: a net exported time first ([T, B, C], torch's "
+                   "batch_first=False) fails so; nothing was upgraded"),
     "band above Nyquist": (lambda d: edit_card(d, preprocessing__bandpass=[8.0, 60.0]),
                            "cannot be upgraded as its card describes it: "),
 }
