@@ -43,6 +43,13 @@ class StateHost(Protocol):
         """The stream leaves its model's table (its state keeps a copy of its last values)."""
 
 
+
+def _filters(pre: Any) -> tuple[Any, ...]:
+    """What of a card's preprocessing makes its filter state: the band-pass and notch, run on the stream in the card's
+    unit before the CAR and standardisation (a card in volts holds mean and std in volts: comparing the whole
+    preprocessing took a µV to V swap of one net for other filters, and restarted them; audit s67eng F6)."""
+    return (pre.bandpass, pre.filter_order, pre.notch, pre.notch_q) if pre is not None else None
+
 class StreamDecoder:
     """Decode one stream with one model (see the module docstring).
 
@@ -267,7 +274,8 @@ class StreamDecoder:
         """Switch to ``model`` (already loaded and warmed) between two chunks; the new state epoch.
 
         The new model starts from its initial state; the filter state is carried over when both models
-        have the same preprocessing and read the same channels (no filter transient at the switch).
+        have the same filters (band-pass, notch: what runs before the CAR and standardisation, whose statistics a card
+        in volts holds in volts) and read the same channels (no filter transient at the switch).
         """
         old = self.state
         if self.host is None:
@@ -277,7 +285,7 @@ class StreamDecoder:
             model, state = self.host.acquire(model)
         same_input = (chan_idx is None and self.chan_idx is None) or (
             chan_idx is not None and self.chan_idx is not None and np.array_equal(chan_idx, self.chan_idx))
-        if model.card.preprocessing == self.card.preprocessing and same_input:
+        if _filters(model.card.preprocessing) == _filters(self.card.preprocessing) and same_input:
             # the filters run in the card's unit (the stream times its scale): a card of another unit (volts after
             # microvolts) takes their state converted, else ~0.5 s of outputs would come from a state 1e6 off
             old_scale = old.scale[0, 0]

@@ -60,3 +60,43 @@ def test_a_swap_to_a_card_of_the_same_unit_keeps_the_filter_state_as_it_is(model
     dec.swap(StepModel(entry.onnx_path, entry.card), None)
     for name, a in filter_states(dec).items():
         np.testing.assert_array_equal(a, before[name])
+
+
+def test_a_swap_to_the_same_net_carded_in_volts_carries_the_filter_state(tmp_path):
+    """One net exported twice, its card in µV (standardised by 5-15 µV) and in V (the same statistics in V): the
+    filters are the same, so the swap carries their state, converted. Before, the cards' preprocessing differed by
+    their mean and std (which run after the filters) and the filters restarted at the swap: outputs up to 0.079 off
+    for 0.2 s (audit s67eng F6)."""
+    import torch
+
+    from bci_stream.dsp.preprocess import PreprocessingConfig
+    from bci_stream.train.export.onnx_export import export_model
+    from bci_stream.train.nets.rnn import CausalRNN
+    from support.common import TINY_CH_NAMES
+
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(0, 0.1, len(TINY_CH_NAMES)), rng.uniform(5, 15, len(TINY_CH_NAMES))
+    for name, unit, per in (("net-uv", "microvolts", 1.0), ("net-v", "volts", 1e-6)):
+        torch.manual_seed(0)
+        net = CausalRNN(len(TINY_CH_NAMES), 3, hidden_size=16, n_layers=1, cell="gru")
+        pre = PreprocessingConfig(bandpass=(1.0, 40.0), notch=50.0, car=True, mean=(mean * per).tolist(),
+                                  std=(std * per).tolist())
+        export_model(net, tmp_path / name, name=name, version="1.0.0", ch_names=TINY_CH_NAMES, sfreq=TINY_SFREQ,
+                     output_labels=["rest", "left", "right"], preprocessing=pre, unit=unit, parity_samples=200)
+    reg = ModelRegistry(tmp_path)
+    uv, v = reg.get("net-uv"), reg.get("net-v")
+    assert uv.card.preprocessing != v.card.preprocessing  # their statistics, in their units
+
+    def decoder(entry, scale: float) -> StreamDecoder:
+        dec = StreamDecoder(StepModel(entry.onnx_path, entry.card), None, TINY_SFREQ, DecoderOptions(), Counters(),
+                            lambda *a, **k: None)
+        dec.state.set_scale(scale)
+        return dec
+
+    x = test_signal(300, seed=6)  # the stream in µV
+    swapped, volts = decoder(uv, 1.0), decoder(v, 1e-6)  # volts: the V card from the first sample on
+    run(swapped, x[:150])
+    run(volts, x[:150])
+    swapped.swap(StepModel(v.onnx_path, v.card), None, scale=np.full(v.card.n_chans, 1e-6))
+    after, want = filter_states(swapped), filter_states(volts)
+    assert after and all(np.allclose(after[n], want[n], rtol=1e-5, atol=1e-12) for n in want), (after, want)
