@@ -148,21 +148,38 @@ def edf_truncation_note(path: Path) -> str | None:
             f"file holds {size} bytes: read the {whole} whole record(s) ({whole * duration:g} s)")
 
 
-def edf_header_hint(path: Path) -> str:
-    """What an EDF/BDF read error adds when the file ends within its header, where mne fails with an error that names
-    no cause (``could not convert string to float: ''``, an empty ``AssertionError``, ``Bad EDF file provided``;
-    audit s51): the header's length by its own fields (256 bytes, then 256 per signal) and the file's size; ``""``
-    when the file holds its whole header (or the header does not say how long it is)."""
+#: What a hint of a file cut short advises.
+AGAIN = "a copy or download cut short? read it from its source again"
+
+
+def _fixed_part(path: Path, kind: str) -> tuple[int, bytes] | str:
+    """The size of ``path`` and its first 256 bytes (the fixed part of an EDF, BDF or GDF header), or the hint when it
+    holds fewer (``kind``: "an EDF/BDF", "a GDF"; ``""`` when it cannot be read)."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
             head = f.read(256)
     except OSError:
         return ""
-    again = "a copy or download cut short? read it from its source again"
     if size < 256:
-        return (f"; {path.name} is truncated within its header: it holds {size} bytes, fewer than the 256 bytes of an "
-                f"EDF/BDF header's fixed part ({again})")
+        return (f"; {path.name} is truncated within its header: it holds {size} bytes, fewer than the 256 bytes of "
+                f"{kind} header's fixed part ({AGAIN})")
+    return size, head
+
+
+def _cut_header(path: Path, ns: int, need: int, size: int, how: str = "") -> str:
+    """The hint of a file of ``size`` bytes whose header, by its own fields (``ns`` signals), is ``need`` bytes."""
+    return (f"; {path.name} is truncated within its header: the header says {ns} signals, so {need} bytes of header"
+            f"{how} before the first sample, the file holds {size} bytes ({AGAIN})")
+
+def edf_header_hint(path: Path) -> str:
+    """What an EDF/BDF read error adds when the file ends within its header, where mne fails with an error that names
+    no cause (``could not convert string to float: ''``, an empty ``AssertionError``, ``Bad EDF file provided``;
+    audit s51): the header's length by its own fields (256 bytes, then 256 per signal) and the file's size; ``""``
+    when the file holds its whole header (or the header does not say how long it is)."""
+    if isinstance(got := _fixed_part(path, "an EDF/BDF"), str):
+        return got
+    size, head = got
     try:
         ns = int(head[252:256].decode("latin-1"))
     except ValueError:
@@ -171,8 +188,7 @@ def edf_header_hint(path: Path) -> str:
     if ns <= 0:
         return ""
     if size < need:
-        return (f"; {path.name} is truncated within its header: the header says {ns} signals, so {need} bytes of "
-                f"header (256 + 256 per signal) before the first sample, the file holds {size} bytes ({again})")
+        return _cut_header(path, ns, need, size, " (256 + 256 per signal)")
     with path.open("rb") as f:
         f.seek(256 + ns * (16 + 80 + 5 * 8 + 80))  # label, transducer, dimension, 4 ranges, prefiltering: samples
         counts = f.read(8 * ns).decode("latin-1")
@@ -183,23 +199,16 @@ def edf_header_hint(path: Path) -> str:
     if record <= 0 or size - need >= record:
         return ""
     return (f"; {path.name} is truncated: it holds its {need}-byte header and {size - need} bytes of data, not one "
-            f"whole record of {record} bytes ({again})")
+            f"whole record of {record} bytes ({AGAIN})")
 
 
 def gdf_header_hint(path: Path) -> str:
     """What a GDF read error adds when the file ends within its header (mne fails with an ``IndexError`` or "Bad GDF
     file provided", naming no cause: audit s67rec F7): the header's length by its own fields and the file's size;
     ``""`` when the file holds its whole header (or is no GDF this check reads)."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(256)
-    except OSError:
-        return ""
-    again = "a copy or download cut short? read it from its source again"
-    if size < 256:
-        return (f"; {path.name} is truncated within its header: it holds {size} bytes, fewer than the 256 bytes of a "
-                f"GDF header's fixed part ({again})")
+    if isinstance(got := _fixed_part(path, "a GDF"), str):
+        return got
+    size, head = got
     try:
         version = float(head[4:8].decode("ascii")) if head.startswith(b"GDF ") else None
     except (UnicodeDecodeError, ValueError):
@@ -209,10 +218,7 @@ def gdf_header_hint(path: Path) -> str:
     ns = int.from_bytes(head[252:254] if version >= 1.9 else head[252:256], "little")
     need = int.from_bytes(head[184:186], "little") * 256 if version >= 1.9 else int.from_bytes(head[184:192], "little")
     need = max(need, 256 * (ns + 1))
-    if ns == 0 or size >= need:
-        return ""
-    return (f"; {path.name} is truncated within its header: the header says {ns} signals, so {need} bytes of header "
-            f"before the first sample, the file holds {size} bytes ({again})")
+    return "" if ns == 0 or size >= need else _cut_header(path, ns, need, size)
 
 def fif_hint(path: Path) -> str:
     """What a FIF read error that names no cause adds: the file may be truncated or corrupt, and its size."""

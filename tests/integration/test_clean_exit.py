@@ -78,6 +78,19 @@ class _Proc:
             os.killpg(self.p.pid, signal.SIGKILL)
             self.p.wait(timeout=30)
 
+    def session_left(self, wait: float) -> set[int]:
+        """The processes of its session still alive after up to ``wait`` s (its workers, simulator...)."""
+        deadline = time.monotonic() + wait
+        while (left := _session_pids(self.p.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return left
+
+    def kill_session(self) -> None:
+        """It and any process of its session left behind (the test's assertion names them)."""
+        self.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.p.pid, signal.SIGKILL)
+
 
 @pytest.fixture(scope="module")
 def short_npz(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
@@ -240,16 +253,12 @@ def test_serve_with_a_running_decoder_stops_cleanly(how, tmp_path):
         else:
             serve.p.send_signal(signal.SIGTERM)
         rc, out = serve.finish(timeout=90)
-        deadline = time.monotonic() + 60
-        while (left := _session_pids(serve.p.pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        left = serve.session_left(60)
         os.killpg(sim.p.pid, signal.SIGINT)  # the stream's producer goes last (its consumer left first)
         rc_sim, out_sim = sim.finish(timeout=60)
     finally:
-        serve.kill()
+        serve.kill_session()
         sim.kill()
-        with contextlib.suppress(ProcessLookupError):  # a worker left behind: the assertion below names it
-            os.killpg(serve.p.pid, signal.SIGKILL)
     assert "Application shutdown complete" in out, out
     assert rc == 0, (rc, out)
     assert left == set(), (left, out)
@@ -279,13 +288,9 @@ def test_demo_stopped_by_ctrl_c_prints_no_error_line(how):
         else:
             demo.p.send_signal(signal.SIGTERM)
         rc, out = demo.finish(timeout=90)
-        deadline = time.monotonic() + 30
-        while (left := _session_pids(demo.p.pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        left = demo.session_left(30)
     finally:
-        demo.kill()
-        with contextlib.suppress(ProcessLookupError):  # one left behind: the assertion below names it
-            os.killpg(demo.p.pid, signal.SIGKILL)
+        demo.kill_session()
     assert left == set(), (left, out)
     assert rc == 0, out
     assert "interrupted" in out and re.search(r"stopped: \d+ samples in, [1-9]\d* decoded samples out", out), out

@@ -10,7 +10,6 @@ Data: ``tests/data/eegmmidb/S001/S001R06.edf`` (PhysioNet EEGMMIDB, 64 channels 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.test_clean_exit import _Proc, _session_pids
+from integration.test_clean_exit import _Proc
 from support.common import REPO, SUBSET_R06, subset_file
 
 pytestmark = pytest.mark.timeout(300)
@@ -50,13 +49,9 @@ def test_evaluate_live_stopped_while_decoding_leaves_nothing_behind(tmp_path: Pa
         else:  # a terminal's Ctrl-C: SIGINT to the whole process group
             os.killpg(ev.p.pid, signal.SIGINT)
         rc, out = ev.finish(timeout=90)
-        deadline = time.monotonic() + 30
-        while (left := _session_pids(ev.p.pid)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        left = ev.session_left(30)
     finally:
-        ev.kill()
-        with contextlib.suppress(ProcessLookupError):  # one left behind: the assertion below names it
-            os.killpg(ev.p.pid, signal.SIGKILL)
+        ev.kill_session()
     assert left == set(), (left, out)
     assert rc == 1 and out.rstrip().endswith("Aborted!"), (rc, out)  # click's Ctrl-C ending, no traceback
     assert _pinned(pins) == [], (list(pins.rglob("*")), out)
