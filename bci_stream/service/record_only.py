@@ -324,8 +324,8 @@ class RecordOnly:
                     self.losses(lost)
                     self.event("stall", seconds=pylsl.local_clock() - self.last_data, seq=self.counters.samples_in)
                     self.monitor.start()  # back in another shape: liblsl gives no sample of it, so look (s67rec F10)
-                if self.stalled:  # StreamMismatchError below; another stream by the name only noted, never taken
-                    self.monitor.check(pylsl.local_clock(), fits=lambda info: False)
+                if self.stalled and (seen := self.monitor.watch) is not None:  # StreamMismatchError below (its uid
+                    self.monitor.check_shapes([i for i in seen.results() if self.monitor.same_source(i)])  # not seen)
                 self.hub.tick()
                 if progress is not None and told < len(self.notes):
                     for note in self.notes[told:]:

@@ -5,7 +5,8 @@ the pins folder, a shared-memory block for the resource tracker to reclaim, and 
 worker).
 
 Data: ``tests/data/eegmmidb/S001/S001R06.edf`` (PhysioNet EEGMMIDB, 64 channels at 160 Hz) decoded by the bundled
-``eegmmidb-s001`` model, replayed at 1x so that the signal comes while it decodes.
+``eegmmidb-s001`` model, replayed at 1x so that the signal comes while it decodes (once the service says its decoder
+has decoded a sample: a signal during its worker's start-up is another case, a DELETE while connecting, f26).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from integration.test_clean_exit import _Proc
@@ -30,6 +32,15 @@ def _pinned(pins: Path) -> list[str]:
     return sorted(p.name for p in pins.iterdir() if p.is_dir()) if pins.is_dir() else []
 
 
+def _decoding(url: str) -> bool:
+    """Whether the in-process service at ``url`` has a decoder running that has decoded a sample."""
+    try:
+        listed = httpx.get(f"{url}/decoders", timeout=5.0).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return any(d["state"] == "running" and d["counters"].get("samples_out", 0) > 0 for d in listed)
+
+
 @pytest.mark.parametrize("how", ["SIGTERM", "ctrl-c"])
 def test_evaluate_live_stopped_while_decoding_leaves_nothing_behind(tmp_path: Path, how: str) -> None:
     pins = tmp_path / "pins"
@@ -39,10 +50,11 @@ def test_evaluate_live_stopped_while_decoding_leaves_nothing_behind(tmp_path: Pa
                env=dict(os.environ, BCI_STREAM_PINS_DIR=str(pins), OMP_NUM_THREADS="1"))
     try:
         ev.wait_for_line(r"^service on http://127\.0\.0\.1:\d+", 180)
+        url = re.search(r"^service on (http://127\.0\.0\.1:\d+)", ev.text, re.M).group(1)
         deadline = time.monotonic() + 120
-        while not _pinned(pins):  # the decoder is up: its worker runs from its model copy
-            assert ev.p.poll() is None, f"exited ({ev.p.returncode}) before its decoder started:\n{ev.text}"
-            assert time.monotonic() < deadline, f"no decoder model copy in {pins} within 120 s:\n{ev.text}"
+        while not (_pinned(pins) and _decoding(url)):  # its decoder runs (from its model copy) and decodes
+            assert ev.p.poll() is None, f"exited ({ev.p.returncode}) before its decoder decoded:\n{ev.text}"
+            assert time.monotonic() < deadline, f"no decoder decoding within 120 s:\n{ev.text}"
             time.sleep(0.1)
         if how == "SIGTERM":
             ev.p.send_signal(signal.SIGTERM)
