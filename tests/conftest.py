@@ -40,6 +40,19 @@ def pytest_configure(config: pytest.Config) -> None:
         prewrite(config, Path(__file__).parent)  # every worker reads the rewritten test modules, none rewrites them
 
 
+@pytest.fixture(autouse=True)
+def _stop_signals_as_they_were() -> Iterator[None]:
+    """SIGINT and SIGTERM handled after each test as before it. A command run in this process (``CliRunner``) may set
+    them as a process of its own would at its end (``replay`` and ``simulate`` ignore them once their player has
+    returned: :func:`bci_stream.sim.quiet_end.ignore_stop_signals`); every process a later test of this worker starts
+    would inherit them ignored (a rehearsal: ``evaluate --live`` deaf to Ctrl-C, ``bench`` to SIGTERM)."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in before.items():
+        if signal.getsignal(sig) is not handler and handler is not None:
+            signal.signal(sig, handler)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _bench_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The benchmarks' random-weight GRUs exported once per run and copied by every benchmark test that needs one

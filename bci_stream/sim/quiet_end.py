@@ -35,7 +35,8 @@ def stop_signals_ignored() -> Iterator[None]:
 
 def ignore_stop_signals() -> None:
     """From now on, SIGINT and SIGTERM are ignored (the main thread only): a command whose player has returned says
-    its last line and exits 0."""
+    its last line and exits 0. For the end of a process: a caller that runs the command in its own process (click's
+    ``CliRunner``) sets them back after it, or the processes it starts later inherit them ignored."""
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
