@@ -31,12 +31,13 @@ def not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
-def lsl_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """An LSL stream's name, type, source_id or host name: printable, 1 to 256 characters
+def lsl_name(ctx: click.Context, param: click.Parameter, value: str | None, max_len: int | None = None
+             ) -> str | None:
+    """An LSL stream's name, type, source_id or host name: printable, 1 to 256 characters (``max_len``: fewer)
     (:mod:`bci_stream.core.lsl_text`), the text a stream selector takes."""
-    from bci_stream.core.lsl_text import lsl_text_problem  # when checked: `bci-stream --help` imports no more
+    from bci_stream.core.lsl_text import NAME_MAX, lsl_text_problem  # when checked: `--help` imports no more
 
-    if value is not None and (problem := lsl_text_problem(value)) is not None:
+    if value is not None and (problem := lsl_text_problem(value, max_len or NAME_MAX)) is not None:
         raise click.BadParameter(problem)
     return value
 
@@ -44,11 +45,9 @@ def lsl_name(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 def played_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A player's (``simulate``, ``replay``) stream name or source_id: as :func:`lsl_name`, with room for the
     ``-markers`` its marker stream's adds to it (at most 248 characters)."""
-    from bci_stream.core.lsl_text import PLAYED_MAX, lsl_text_problem
+    from bci_stream.core.lsl_text import PLAYED_MAX
 
-    if value is not None and (problem := lsl_text_problem(value, PLAYED_MAX)) is not None:
-        raise click.BadParameter(problem)
-    return value
+    return lsl_name(ctx, param, value, PLAYED_MAX)
 
 
 def name_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

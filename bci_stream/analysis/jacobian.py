@@ -26,7 +26,7 @@ from bci_stream.analysis.recurrent import check_entry, recurrent_step_model
 from bci_stream.analysis.timeconst import decay_tau_ms, from_json_float, json_float
 from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
-from bci_stream.core.errors import ModelError
+from bci_stream.core.errors import ModelError, error_line
 from bci_stream.core.registry import ModelEntry
 
 __all__ = ["jacobian_time_constants"]
@@ -90,9 +90,8 @@ def _step_batch(model: StepModel, names: list[str], states: np.ndarray) -> np.nd
     try:
         model.step(np.zeros((len(streams), 1, model.n_chans), dtype=np.float32), streams)
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors; before: inspect's traceback (audit s67eng F3)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"model {model.card.ref}: its step graph fails stepping {len(streams)} states in one call "
-                         f"(as inspect and a shared worker do): {first}; a recurrent state must be [L, B, H], the "
+                         f"(as inspect and a shared worker do): {error_line(exc)}; a recurrent state must be [L, B, H], the "
                          "batch B on its axis 1") from None
     return _flatten({n: np.concatenate([st.arrays[n] for st in streams], axis=1) for n in names}, names)
 

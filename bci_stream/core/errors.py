@@ -144,3 +144,10 @@ class DataError(BciStreamError, ValueError):
 
 class ChannelError(DataError):
     """Asked-for channels are missing from (or ambiguous in) a recording, or recordings' channels differ."""
+
+
+def error_line(exc: BaseException) -> str:
+    """``exc``'s first line (onnxruntime's and onnx's errors run on with graph dumps), its type's name when it says
+    nothing: one line for a refusal that quotes a library's error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

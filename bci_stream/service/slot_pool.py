@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pylsl
 
+from bci_stream.core.errors import error_line
 from bci_stream.engine.slots import SlotTable
 from bci_stream.engine.step_model import StepModel
 from bci_stream.engine.stream_state import StreamState
@@ -115,7 +116,7 @@ class SlotPool:
                 ys = self.tables[key].step_ready(pending)
             except Exception as exc:  # noqa: BLE001 - find the culprit below, each stream on its own
                 if len(pending) > 1:
-                    failed[key] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    failed[key] = error_line(exc)
                 continue
             t = pylsl.local_clock() - t
             results.update({(key, slot): (y, t) for slot, y in ys.items()})

@@ -40,22 +40,18 @@ def record_in_thread(rec: RecordOnly, stop: threading.Event, out: dict) -> threa
     return thread
 
 
-@pytest.fixture(scope="module")
-def replayed_250(tmp_path_factory):
-    """S001R05's first 90 s replayed at 250 Hz (speed 10) with its markers, recorded by RecordOnly with no model:
-    ``(stream name, sent Recording, xdf path, totals, summary lines)``."""
+def record_replayed(path, sent: Recording, out, speed: float) -> tuple[str, RecordOnly, object, int | None]:
+    """``sent`` (read from ``path``) replayed by ``run_replay`` at ``speed`` (waiting for its consumer) and recorded by
+    RecordOnly with no model into ``out`` until the recording holds every sample and marker: the stream's name, the
+    recording, its totals and the samples the replay pushed."""
     from bci_stream.sim.replay import run_replay
 
-    src = crop(load_recording(subset_file(R05)), 90.0)
-    sent = Recording(data=src.data, sfreq=SFREQ, ch_names=src.ch_names, events=src.events, source=src.source)
-    name, out = unique("rec250"), tmp_path_factory.mktemp("record") / "cal250.xdf"
-    result: dict = {}
+    name, result = unique("rec-replayed"), {}
     replay = threading.Thread(target=lambda: result.update(pushed=run_replay(
-        R05, name, recording=sent, speed=10.0, wait_for_consumer=30.0, linger=3.0)), daemon=True)
+        path, name, recording=sent, speed=speed, wait_for_consumer=30.0, linger=3.0)), daemon=True)
     replay.start()
     rec, stop, got = RecordOnly(out, name), threading.Event(), {}
-    full = rec.open()
-    assert full.nominal_srate() == SFREQ
+    rec.open()
     thread = record_in_thread(rec, stop, got)
     try:
         wait_for(lambda: rec.counters.samples_in >= sent.n_times and rec.hub.received >= len(sent.events), 60.0,
@@ -65,7 +61,18 @@ def replayed_250(tmp_path_factory):
         thread.join(10.0)
         totals = rec.close()
         replay.join(10.0)
-    assert result.get("pushed") == sent.n_times
+    return name, rec, totals, result.get("pushed")
+
+
+@pytest.fixture(scope="module")
+def replayed_250(tmp_path_factory):
+    """S001R05's first 90 s replayed at 250 Hz (speed 10) with its markers, recorded by RecordOnly with no model:
+    ``(stream name, sent Recording, xdf path, totals, summary lines)``."""
+    src = crop(load_recording(subset_file(R05)), 90.0)
+    sent = Recording(data=src.data, sfreq=SFREQ, ch_names=src.ch_names, events=src.events, source=src.source)
+    out = tmp_path_factory.mktemp("record") / "cal250.xdf"
+    name, rec, totals, pushed = record_replayed(R05, sent, out, 10.0)
+    assert rec.sfreq == SFREQ and pushed == sent.n_times
     return name, sent, out, totals, summary(rec, totals)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.core.errors import error_line
 from bci_stream.engine.output_check import PROBABILITY_TOLERANCE, SOFTMAX_ADVICE, not_probabilities
 
 
@@ -58,8 +59,7 @@ def batch_problem(model: Any, x: np.ndarray, y_alone: np.ndarray, tolerance: flo
             ys.append(model.step(np.stack([x[t:t + mb], other[t:t + mb]]), states))
         y_other = model.run(other, model.new_state())
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for a shape it cannot take
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"decoding 2 streams in one call (as a shared worker does) fails: {first}"
+        return f"decoding 2 streams in one call (as a shared worker does) fails: {error_line(exc)}"
     y = np.concatenate(ys, axis=1)
     diff = float(max(np.abs(y[0] - y_alone).max(), np.abs(y[1] - y_other).max())) if y.size else 0.0
     if diff <= tolerance:

@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from bci_stream.core.errors import ModelError
+from bci_stream.core.errors import ModelError, error_line
 from bci_stream.core.onnx_meta import OnnxFormatError, external_data
 from bci_stream.train.export.parity_signal import eeg_sized
 from bci_stream.train.export.upgrade_checks import check_core
@@ -85,7 +85,7 @@ def upgrade_model_dir(model_dir: Path | str, *, n_parity: int = 1000, seed: int 
         return _rebuild(core, card, model_dir, seed, n_parity)
     except (ValueError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail, ort_errors.InvalidArgument,
             ort_errors.InvalidGraph) as exc:  # the safety net: one line, not the rebuild's traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = error_line(exc)
         layout = ("; the rebuilt graph feeds x as [B, T, C] (batch first, channels last) and each state as [L, B, H]:"
                   " a net exported time first ([T, B, C], torch's batch_first=False) fails so"
                   if isinstance(exc, (ort_errors.Fail, ort_errors.InvalidArgument)) else "")  # (s67eng F7)

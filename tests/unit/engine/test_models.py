@@ -152,7 +152,8 @@ def test_invalid_card_is_reported_with_the_field(model_copy):
 def test_a_model_whose_folder_is_broken_is_refused_with_its_own_problem_first(models_dir, tmp_path):
     """Asking for a model whose folder is there but whose card cannot be read: its own problem right after "not
     found", then the loadable models; not after every other model's problem (audit s67eng F4: the one relevant
-    sentence came after ~2 KB of the others'). A name that is only a segment of the registry's path is no such folder."""
+    sentence came after ~2 KB of the others'). A name that is only a segment of the registry's path is no such
+    folder."""
     root = tmp_path / "models"
     for name in ("tiny-gru", "other-broken", "x-bad-json"):
         shutil.copytree(models_dir / "tiny-gru", root / name)

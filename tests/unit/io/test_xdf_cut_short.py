@@ -72,8 +72,8 @@ def test_a_file_cut_within_its_file_header_is_said_to_be(tmp_path: Path, size: i
     with pytest.raises(DataError) as err:
         load_recording(cut)
     assert str(err.value) == (f"{cut} is truncated within its file header (XDF's first chunk): the file holds {size} "
-                              "bytes and no whole chunk, no stream (a copy or download cut short, or a recorder stopped "
-                              "as it began? read it from its source again)")
+                              "bytes and no whole chunk, no stream (a copy or download cut short, or a recorder "
+                              "stopped as it began? read it from its source again)")
     from bci_stream.cli import main
 
     res = CliRunner().invoke(main, ["replay", str(cut), "--name", "never-streamed"])
