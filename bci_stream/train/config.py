@@ -258,7 +258,7 @@ class RunConfig(_Section):
     """A whole run. ``base_dir`` (not from TOML) is where relative paths start."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and torch generators: a non-negative 32-bit seed
     data: DataConfig
     preprocessing: PreprocessConfig = PreprocessConfig()
     model: ModelConfig = ModelConfig()

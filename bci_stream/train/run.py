@@ -35,8 +35,8 @@ from bci_stream.train.loop import fit
 from bci_stream.train.run_evaluation import (_DEFINITIONS, _csp, _distillation_verdict, _headline, _strip_curve,
                                              evaluate_net)
 from bci_stream.train.run_export import export_chosen, export_noted
-from bci_stream.train.run_outputs import (chance_check, check_outputs, clear_previous_run, train_command,
-                                          write_training_files)
+from bci_stream.train.run_outputs import (CHANCE_WARNINGS, chance_check, check_outputs, clear_previous_run,
+                                          train_command, write_training_files)
 from bci_stream.train.stages import Stage, _chosen, build_bidirectional, build_causal, plan_stages
 
 #: Names importable from here: the run's, and those of the modules split from it that callers import from here.
@@ -168,9 +168,9 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
     chosen = _chosen(config, stages)
     if check := chance_check(report["models"][chosen.name]["test"], chosen.name, config.evaluation.trial_times_s):
         report["chance_check"] = check  # of the net the checkpoint (and export) holds
-        if check["warning"]:
-            report.setdefault("notes", []).append(check["warning"])
-            say(f"warning: {check['warning']}")
+        for warning in filter(None, (check[k] for k in CHANCE_WARNINGS)):
+            report.setdefault("notes", []).append(warning)
+            say(f"warning: {warning}")
     if not ds.test:
         report["untested"] = untested = (
             f"no test files (data.test is empty): the {chosen.name} net's accuracy on data it was neither trained "

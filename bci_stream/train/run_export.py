@@ -18,7 +18,7 @@ from bci_stream.train.export.provenance import portable
 from bci_stream.train.dataset import Dataset
 from bci_stream.train.evaluate.metrics import nearest_time, time_key
 from bci_stream.train.run_evaluation import _DEFINITIONS, _strip_curve
-from bci_stream.train.run_outputs import add_scoring, card_data_notes, card_scoring, export_dir
+from bci_stream.train.run_outputs import CHANCE_WARNINGS, add_scoring, card_data_notes, card_scoring, export_dir
 from bci_stream.train.stages import Stage
 
 
@@ -56,8 +56,8 @@ def export_chosen(config: RunConfig, ds: Dataset, stage: Stage, report: dict[str
     }
     metrics: dict[str, Any] = {"test": test, "definitions": _DEFINITIONS}
     if "chance_check" in report:  # as calibrate's cards: the check, and its warning in words
-        metrics["chance_check"] = {k: v for k, v in report["chance_check"].items() if k != "warning"}
-        metrics["warnings"] = [w for w in (report["chance_check"]["warning"],) if w]
+        metrics["chance_check"] = {k: v for k, v in report["chance_check"].items() if k not in CHANCE_WARNINGS}
+        metrics["warnings"] = [w for w in (report["chance_check"][k] for k in CHANCE_WARNINGS) if w]
     if "untested" in report:  # no test files: metrics.test is null, and the card says why in words
         metrics["warnings"] = [report["untested"]]
     if data_warnings := ds.info.get("warnings"):  # cues closer than their labels: trials are not cues

@@ -177,9 +177,11 @@ def train_command(path: Path | str, out_dir: Path | str | None, export: bool | N
 def chance_check(test: dict[str, Any] | None, stage: str, times_s: list[float]) -> dict[str, Any] | None:
     """Whether ``stage``'s held-out test trial accuracy (instant, at the time of ``times_s`` nearest 2 s) beats
     chance: one-sided binomial p < 0.05 against the majority class's share, and above it. Reported,
-    never a choice; ``warning`` says so in words when it does not (None when it does). None without test trials.
+    never a choice; ``warning`` says so in words when it does not (None when it does), and ``one_class`` when the
+    net decided every test trial as one class at some time (what ``evaluate`` warns of). None without test trials.
     """
     from bci_stream.train.evaluate.metrics import nearest_time, time_key
+    from bci_stream.train.evaluate.one_class import one_class_warning
 
     t = nearest_time(times_s)
     row = test["trial_accuracy"].get(time_key(t), {}) if test and t is not None else {}
@@ -194,4 +196,9 @@ def chance_check(test: dict[str, Any] | None, stage: str, times_s: list[float]) 
         f"{acc:.3f} ({k}/{n} trials), one-sided binomial p = {p:.2f} against the majority class's share "
         f"{major:.2f} (uniform chance {uniform:.2f}); record more or cleaner data before relying on it")
     return {"stage": stage, "decision_time_s": t, "instant": acc, "correct": k, "n_trials": n, "p_vs_chance": p,
-            "uniform_chance": uniform, "chance_trial_accuracy": major, "above_chance": bool(above), "warning": warning}
+            "uniform_chance": uniform, "chance_trial_accuracy": major, "above_chance": bool(above), "warning": warning,
+            "one_class": one_class_warning(test["trial_accuracy"])}
+
+
+#: The keys of :func:`chance_check` that are warnings in words (the card's ``metrics.warnings``, the report's notes).
+CHANCE_WARNINGS = ("warning", "one_class")

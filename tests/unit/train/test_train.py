@@ -67,6 +67,10 @@ def test_config_parses_with_defaults_and_relative_paths(tmp_path):
      r"training: Value error, training.window_s must be <= training.segment_s \(a segment is trained window by "
      r"window\), got window_s = 7 s > segment_s = 6 s"),
     (lambda t: t.replace("[data]", "[data\n"), r"is not valid TOML"),
+    # a negative seed passed the checks and ended the run in a numpy traceback once the data was read (audit s68train F1)
+    (lambda t: t.replace("seed = 3", "seed = -1"), r"seed: Input should be greater than or equal to 0 \(got -1\)"),
+    (lambda t: t.replace("seed = 3", "seed = 4294967296"),
+     r"seed: Input should be less than or equal to 4294967295 \(got 4294967296\)"),
     # strict: a quoted number or bool is refused, not read as one (before: epochs = "2" trained 2 epochs)
     (lambda t: t.replace("epochs = 2", 'epochs = "2"'),
      r"training.epochs: Input should be a valid integer \(got '2'\)"),

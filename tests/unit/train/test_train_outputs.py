@@ -71,9 +71,9 @@ def test_the_card_and_report_say_whether_the_model_beats_chance(tiny):
     row = report["models"]["causal"]["test"]["trial_accuracy"]["1.5s"]  # trial_times_s [0.5, 1.5, 3]: nearest 2 s
     assert (check["stage"], check["decision_time_s"], check["instant"], check["p_vs_chance"]) == \
            ("causal", 1.5, row["instant"], row["instant_p_vs_chance"])
-    assert card["metrics"]["chance_check"] == {k: v for k, v in check.items() if k != "warning"}
-    assert card["metrics"]["warnings"] == ([check["warning"]] if check["warning"] else [])
-    assert (check["warning"] in report.get("notes", [])) == (check["warning"] is not None)
+    assert card["metrics"]["chance_check"] == {k: v for k, v in check.items() if k not in ("warning", "one_class")}
+    said = [w for w in (check["warning"], check["one_class"]) if w]
+    assert card["metrics"]["warnings"] == said and set(said) <= set(report.get("notes", []))
 
 
 def test_chance_check_warns_unless_the_test_trials_beat_chance():
@@ -94,6 +94,24 @@ def test_chance_check_warns_unless_the_test_trials_beat_chance():
                               "it")  # (before: "against uniform chance", for the majority's p: audit s61train F1)
     assert not chance_check(test(0.6, 18, 30, 0.01, major=0.7), "causal", [2.0])["above_chance"]  # majority 0.7
     assert chance_check(None, "causal", [2.0]) is None
+    assert good["one_class"] is None and bad["one_class"] is None  # no per-class counts: nothing to say
+
+
+def test_chance_check_says_a_net_that_decided_every_test_trial_as_one_class():
+    """Audit s68train F4: a causal net that decided 'fists' for all 15 test trials of S002 (feet 0/7): ``train``
+    said only that it is not shown to beat chance, where ``evaluate`` of the same model says it decides one class."""
+    from bci_stream.train.run_outputs import chance_check
+
+    row = {"instant": 8 / 15, "instant_correct": 8, "n_trials": 15, "instant_p_vs_chance": 0.5,
+           "instant_per_class": {"fists": [8, 8], "feet": [0, 7]}, "instant_decided": {"fists": 15, "feet": 0}}
+    check = chance_check({"trial_accuracy": {"2s": row}, "chance_trial_accuracy": 8 / 15, "uniform_chance": 0.5},
+                         "causal", [2.0])
+    assert check["warning"] is not None
+    assert check["one_class"].startswith("at 2s after the cue every trial was decided 'fists' (per class at 2s: "
+                                         "fists 8/8, feet 0/7): the decoder does not tell the classes apart")
+    mixed = dict(row, instant_decided={"fists": 14, "feet": 1})
+    assert chance_check({"trial_accuracy": {"2s": mixed}, "chance_trial_accuracy": 8 / 15, "uniform_chance": 0.5},
+                        "causal", [2.0])["one_class"] is None
 
 
 def test_the_train_command_line_has_every_option_that_changes_what_is_built():
