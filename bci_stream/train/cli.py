@@ -46,6 +46,11 @@ def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_nod
             sys.exit(2)
         # Refusals found only in the processes: one error line, exit 2 (bci_stream.train.launch).
         sys.exit(run_forwarding([sys.executable, "-m", "bci_stream.train.launch", str(nproc_per_node), *argv]))
+    import signal
+
+    # SIGTERM (`kill PID`, a scheduler) stops it as Ctrl-C does: the run folder says it was interrupted (before: exit
+    # 143, no word; audit s68train F3)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main(argv))
 
 

@@ -36,7 +36,7 @@ from bci_stream.train.run_evaluation import (_DEFINITIONS, _csp, _distillation_v
                                              evaluate_net)
 from bci_stream.train.run_export import export_chosen, export_noted
 from bci_stream.train.run_outputs import (CHANCE_WARNINGS, chance_check, check_outputs, clear_previous_run,
-                                          train_command, write_training_files)
+                                          note_interrupted, train_command, write_training_files)
 from bci_stream.train.stages import Stage, _chosen, build_bidirectional, build_causal, plan_stages
 
 #: Names importable from here: the run's, and those of the modules split from it that callers import from here.
@@ -78,14 +78,20 @@ def run(config: RunConfig, *, config_text: str | None = None, export: bool | Non
     do_export = config.export.enabled if export is None else export
     check_outputs(config, do_export, overwrite)  # every process, before any writes (init_distributed syncs them)
     ctx = init_distributed()
+    written: list[str] = []  # "config" once the run's folder holds this run's files
     try:
-        return _run(config, ctx, config_text, do_export, progress, log, t_start, command, overwrite)
+        return _run(config, ctx, config_text, do_export, progress, log, t_start, command, overwrite, written)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as bci-stream train takes it
+        if ctx.is_main and written and not (config.out_dir / "report.json").is_file():  # a report: it had ended
+            note_interrupted(config.out_dir, log)
+        raise
     finally:
         shutdown(ctx)
 
 
 def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export: bool, progress: bool,
-         log, t_start: float, command: str | None, overwrite: bool = False) -> dict[str, Any] | None:
+         log, t_start: float, command: str | None, overwrite: bool = False,
+         written: list[str] | None = None) -> dict[str, Any] | None:
     torch.set_num_threads(_threads(config, ctx))
     torch.manual_seed(config.seed)
     out = config.out_dir
@@ -102,6 +108,8 @@ def _run(config: RunConfig, ctx: DistContext, config_text: str | None, do_export
         write_training_files(out, config, ds.info.get("files_content"))  # evaluate CHECKPOINT: copies of them
         if config_text is not None:
             (out / "config.toml").write_text(config_text, encoding="utf-8")
+    if written is not None:
+        written.append("config")
     say(f"data: {len(ds.train)} train / {len(ds.validation)} validation / {len(ds.test)} test sequences, "
         f"{ds.n_chans} ch @ {ds.sfreq:g} Hz, classes {ds.label_names} (trials: {ds.trial_classes}) [{t_data:.1f} s]")
     notes = list(ds.info.get("notes", []))  # the data's (e.g. channels left out), then the run's

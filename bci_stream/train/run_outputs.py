@@ -16,7 +16,9 @@ from bci_stream.train.config import ConfigError, RunConfig
 
 #: Everything a run writes into its run folder (``checkpoints/`` holds one ``<stage>.pt`` per stage).
 RUN_FILES = ("config.toml", "config.json", "checkpoint.pt", "report.json", "report.md", "accuracy_vs_time.png",
-             "lookahead.png", "training.png", "training_files.json")
+             "lookahead.png", "training.png", "training_files.json", "interrupted.json")
+#: What a run stopped by Ctrl-C or SIGTERM leaves in its run folder beside what it wrote (:func:`note_interrupted`).
+INTERRUPTED = "interrupted.json"
 #: The run's training files' sha256 digests and content prints (by split, as a card's ``training.files_sha256`` and
 #: ``files_content``): ``evaluate CHECKPOINT`` finds a renamed or re-saved copy of one as an exported card does.
 TRAINING_FILES = "training_files.json"
@@ -87,9 +89,10 @@ def check_outputs(config: RunConfig, export: bool, overwrite: bool) -> None:
     if not overwrite and out.is_dir() and any(out.iterdir()):
         held = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
         listing = ", ".join(held[:6]) + (", …" if len(held) > 6 else "")
-        raise ConfigError(f"run folder {out} (--out, else output.dir) already holds files ({listing}): a previous "
-                          f"run's results would mix with this one's; give another folder with --out, or pass "
-                          f"--overwrite to replace that run")
+        which = "an interrupted run's files" if (out / INTERRUPTED).is_file() else "a previous run's results"
+        raise ConfigError(f"run folder {out} (--out, else output.dir) already holds files ({listing}): {which} "
+                          f"would mix with this one's; give another folder with --out, or pass --overwrite to "
+                          f"replace that run")
     target = export_dir(config)
     if export and not overwrite and (target / "model.json").exists():
         raise ConfigError(f"export folder {target} (export.dir) already holds a model ({exported_model(target)}); "
@@ -129,6 +132,24 @@ def clear_previous_run(out: Path) -> list[str]:
         if not any(ckpt.iterdir()):
             shutil.rmtree(ckpt)
     return gone
+
+
+def note_interrupted(out: Path, log) -> None:
+    """A run stopped (Ctrl-C, SIGTERM) after it began writing in ``out``: :data:`INTERRUPTED` says so (when, and the
+    files the run left), and ``log`` tells what the folder holds. Before, the folder held a config and some
+    checkpoints with no word that the run never ended (audit s68train F3)."""
+    import datetime
+    import json
+
+    held = [n for n in RUN_FILES if (out / n).is_file()] + sorted(
+        f"checkpoints/{p.name}" for p in (out / "checkpoints").glob("*.pt"))
+    note = {"interrupted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "files": held, "note": "stopped before its end (Ctrl-C or SIGTERM): no report.json, no export"}
+    (out / INTERRUPTED).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+    stages = [n for n in held if n.startswith("checkpoints/")]
+    log(f"interrupted: run folder {out} holds an unfinished run ({INTERRUPTED}; "
+        f"{', '.join(stages) if stages else 'no stage checkpoint'}; no report, no export): `bci-stream evaluate` "
+        "scores a stage's checkpoint; to train again there, pass --overwrite")
 
 
 def card_scoring(label_map: dict[str, str | None], trial_classes: list[str],
