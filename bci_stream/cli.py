@@ -254,6 +254,9 @@ def demo(duration: float | None, model_ref: str, host: str | None, port: int | N
     # SIGTERM (`kill PID`) stops it as Ctrl-C does: the decoder, then the simulator (before, the simulator was left
     # streaming with no end: audit s66cli F11); the deployment's [[decoders]] are not started (audit s66cli F8)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # and Ctrl-C (`kill -INT`) when started in the background by a script, which starts it with SIGINT ignored
+    # (audit s68bench F2; the bench does the same: latency_bench/interrupt.py)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(run_demo(duration, _settings(host=host, port=port, models_dir=models_dir, decoders=[]), model_ref,
                       say))
 

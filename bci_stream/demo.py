@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pylsl
@@ -108,6 +111,30 @@ class CueTracker:
             self.inlet = None
 
 
+class PipeStop:
+    """A stop flag across processes that no death wedges: set once the other end of ``conn`` is closed (by the
+    demo, or by its end). A multiprocessing Event's ``set()`` waits for each process asleep in its ``wait()`` to
+    wake, forever for one killed there: the demo hung after a SIGTERM to its process group (``timeout``, systemd)
+    had killed its simulator (audit s68bench F1)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def is_set(self) -> bool:
+        return self.conn.poll(0)
+
+    def wait(self, timeout: float) -> bool:
+        return self.conn.poll(timeout)
+
+
+def _simulate(stop: Connection, **kwargs: Any) -> None:
+    """The demo's simulator (a process of its own): :func:`run_simulator` until the demo closes ``stop``'s other
+    end. SIGINT is blocked in it from its start (:func:`start_without_sigint`) and SIGTERM ignored, so a signal to
+    the whole process group (Ctrl-C, ``timeout``, systemd) leaves it to the demo, which stops the decoder first."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    run_simulator(stop_event=PipeStop(stop), **kwargs)
+
+
 def installed_copy(model_ref: str, models_dir: Path) -> tuple[ModelCard, Path] | None:
     """The install's bundled copy of ``model_ref`` (its card and folder) when ``models_dir`` is another registry, or
     None (no bundled models, ``models_dir`` is them, or they lack it too)."""
@@ -154,16 +181,17 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
     name = f"bci-stream-demo-{os.getpid()}"
     source_id = f"{name}-src"
     ctx = mp.get_context("spawn")
-    stop = ctx.Event()
+    stop_end, stop = ctx.Pipe(duplex=False)  # the simulator streams until `stop` is closed (by us, or by our end)
     sim = ctx.Process(
-        target=run_simulator, name="bci-stream-simulator",
-        kwargs=dict(name=name, n_chans=card.n_chans, sfreq=card.sfreq, source_id=source_id, stop_event=stop,
+        target=_simulate, name="bci-stream-simulator", args=(stop_end,),
+        kwargs=dict(name=name, n_chans=card.n_chans, sfreq=card.sfreq, source_id=source_id,
                     seed=int(time.time()) % 100_000, ch_names=list(card.ch_names)),
         daemon=True,
     )
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     samples_out = 0
     start_without_sigint(sim)  # Ctrl-C stops the demo, which stops the simulator last, in order
+    stop_end.close()  # the simulator's copy is its own
     try:
         with BackgroundServer(settings) as server, httpx.Client(base_url=server.url, headers=headers,
                                                                 timeout=10.0) as client:
@@ -218,7 +246,7 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
             samples_out = final["counters"].get("samples_out", samples_out)
             echo(f"stopped: {final['counters'].get('samples_in', 0)} samples in, {samples_out} decoded samples out")
     finally:
-        stop.set()
+        stop.close()
         sim.join(5.0)
         if sim.is_alive():
             sim.terminate()

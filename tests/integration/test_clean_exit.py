@@ -274,17 +274,27 @@ def test_serve_with_a_running_decoder_stops_cleanly(how, tmp_path):
 # decoded samples: tests/integration/test_demo.py's runs of the demo check it (its `_demo`, stdout and stderr together).
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM"])
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGTERM to the group", "kill -INT, started ignoring it"])
 def test_demo_stopped_by_ctrl_c_prints_no_error_line(how):
     """Ctrl-C in the demo's terminal (SIGINT to its process group: the demo, its simulator, the decoder
     worker), or SIGTERM to the demo alone (`kill PID`): the demo stops the decoder, then the simulator; exit code 0,
     no traceback, no liblsl error, no process of its left (audit s66cli F11: after SIGTERM its simulator streamed on,
-    with no end)."""
-    demo = _Proc([_cli(), "demo", "--port", "0"])
+    with no end). SIGTERM to the group (`timeout`, systemd) killed the simulator, and the demo then hung for good
+    stopping it; a demo a script started in the background (SIGINT ignored) went on after `kill -INT` (audit
+    s68bench F1, F2)."""
+    demo = _Proc([_cli(), "demo", "--port", "0"], **({"preexec_fn": _ignore_sigint} if "ignoring" in how else {}))
     try:
         demo.wait_for_line(r"\] running .* out +[1-9]", 180)
         if how == "ctrl-c":
             os.killpg(demo.p.pid, signal.SIGINT)
+        elif how == "SIGTERM to the group":
+            os.killpg(demo.p.pid, signal.SIGTERM)
+        elif "ignoring" in how:
+            demo.p.send_signal(signal.SIGINT)
         else:
             demo.p.send_signal(signal.SIGTERM)
         rc, out = demo.finish(timeout=90)
