@@ -312,6 +312,8 @@ def bench(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: 
 def bench_argv(what: str, profile: str, quick_flag: bool, out: Path | None, minutes: float | None,
                compare: Path | None, extra: tuple[str, ...] | list[str]) -> list[str]:
     """The `python -m latency_bench` command line of `bci-stream bench`; `--minutes`/`--compare` only where taken."""
+    if quick_flag and profile == "full":  # before: the quick profile ran, the full one asked for (audit s68bench F6)
+        raise click.UsageError("--quick is --profile quick, which --profile full contradicts: give one of them")
     for flag, value, takers in (("--minutes", minutes, BENCH_MINUTES), ("--compare", compare, BENCH_COMPARE)):
         if value is not None and what not in takers:
             raise click.UsageError(f"{flag} is not an option of `bench {what}` (only of: {', '.join(takers)})")

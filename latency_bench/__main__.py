@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return _refuse(f"`bench {args.bench}` needs {missing}, which the runtime install (`pip install .`) has not: "
                        "install the bench extra (`pip install '.[bench]'`, torch==2.13.0 first); a deployed decoder's "
                        "own latency is in its status (`GET /decoders/{id}`, `latency_ms`) and /metrics")
+    if getattr(args, "out", None) is not None:  # before: a traceback when written, after the measurement (s68bench F3)
+        from bci_stream.core.out_folder import out_folder_problem
+
+        if (why := out_folder_problem(args.out, "--out")) is not None:
+            return _refuse(why)
     if args.bench == "inference":
         from bci_stream.core.settings import default_models_dir
         from latency_bench.inference import format_markdown, run_inference_bench

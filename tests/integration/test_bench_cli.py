@@ -99,6 +99,29 @@ def test_bci_stream_bench_forwards_only_what_the_subcommand_takes() -> None:
     assert res.exit_code == 2 and "`inference` does not take --seconds" in res.output
 
 
+def test_quick_with_profile_full_is_refused() -> None:
+    """Audit s68bench F6: `--quick --profile full` ran the quick profile, with no word."""
+    res = CliRunner().invoke(cli_main, ["bench", "grid", "--quick", "--profile", "full"])
+    assert res.exit_code == 2 and "--quick is --profile quick, which --profile full contradicts" in res.output
+    assert bench_argv("grid", "quick", True, None, None, None, [])[:3] == ["grid", "--profile", "quick"]
+
+
+@pytest.mark.parametrize("what", ["inference", "cpu-profile", "slots", "grid", "scale"])
+@pytest.mark.parametrize("where", ["a file", "/proc"])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_measuring(tmp_path: Path, what: str, where: str,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Audit s68bench F3: `inference --out FILE` measured every section (minutes in full), then ended in a
+    FileExistsError traceback, nothing written; `grid --out /proc/x` a traceback."""
+    from latency_bench.__main__ import main as bench_main
+
+    out = tmp_path / "taken" if where == "a file" else Path("/proc/bci-stream-bench")
+    if where == "a file":
+        out.write_text("")
+    assert bench_main([what, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out}: ") and ("is a file, not a folder" in err or "cannot write in" in err)
+
+
 @pytest.mark.parametrize("flag", ["--grid-steps", "--rounds", "--inference-steps", "--streams-per-sender"])
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_counts_below_one_are_refused_at_parse_time(flag: str, value: str,
