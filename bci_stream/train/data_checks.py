@@ -201,11 +201,17 @@ def _summed(parts: Sequence[np.ndarray], label_names: list[str], classes: list[s
     return counts
 
 
+#: Fewer training trials of a trial class than this are warned of (``calibrate``'s least number of trials per class).
+FEW_TRIALS = 4
+
+
 def check_split_classes(config: RunConfig, train_parts: Sequence[np.ndarray], test: Sequence[np.ndarray],
                         label_names: list[str], trial_classes: list[str],
-                        validation: Sequence[np.ndarray] = ()) -> None:
+                        validation: Sequence[np.ndarray] = ()) -> list[str]:
     """Refuse a training part without every class, or validation data or test files without trials of every trial
-    class.
+    class; return the warning of a training part with fewer than :data:`FEW_TRIALS` trials of a trial class (a net
+    fitted on 2 trials of a class trained, tested and exported with no word but the chance check's: audit s68train
+    F6; ``calibrate`` refuses such files, its CV needing them).
 
     Parameters
     ----------
@@ -223,6 +229,10 @@ def check_split_classes(config: RunConfig, train_parts: Sequence[np.ndarray], te
     if missing := [n for n, k in counts.items() if k == 0]:
         raise ConfigError(f"data.train: the training part has no segment of class(es) {missing} "
                           f"(segments per class: {counts}){tail}; a class needs training data")
+    few = {n: k for n, k in counts.items() if n in trial_classes and k < FEW_TRIALS}
+    warnings = [f"data.train: the training part holds fewer than {FEW_TRIALS} trials of class(es) {sorted(few)} "
+                f"(trials per class: {counts}){tail}: a decoder fitted on so few trials of a class is a guess; "
+                "calibration runs of 15 or more trials per class are usual"] if few else []
     counts = _summed(validation, label_names, trial_classes)
     if validation and (missing := [n for n, k in counts.items() if k == 0]):
         where = ("data.validation and data.validation_tail_s" if d.validation and d.validation_tail_s
@@ -235,3 +245,4 @@ def check_split_classes(config: RunConfig, train_parts: Sequence[np.ndarray], te
     if test and (missing := [n for n, k in counts.items() if k == 0]):
         raise ConfigError(f"data.test: the test files hold no trial of class(es) {missing} of data.trial_classes "
                           f"(trials per class: {counts}); a test accuracy needs trials of every trial class")
+    return warnings

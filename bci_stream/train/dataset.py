@@ -287,10 +287,10 @@ def _load_splits(config: RunConfig) -> _Splits:
             cut = d.validation_tail_s and file_identity(Path(rec.source)) in tails
             train_stop[rec.source] = (tail_cut(rec.labels, sfreq, d.validation_tail_s, Path(rec.source).name,
                                                window_lead(d.label_window, sfreq)) if cut else rec.n_times)
-        check_split_classes(config, [r.labels[:train_stop[r.source]] for r in by_split["train"]],
-                            [r.labels for r in by_split["test"]], label_names, trial_classes,
-                            [r.labels for r in by_split["validation"]]
-                            + [r.labels[train_stop[r.source]:] for r in by_split["train"]])
+        warnings += check_split_classes(
+            config, [r.labels[:train_stop[r.source]] for r in by_split["train"]], [r.labels for r in by_split["test"]],
+            label_names, trial_classes,
+            [r.labels for r in by_split["validation"]] + [r.labels[train_stop[r.source]:] for r in by_split["train"]])
     except ConfigError as exc:
         if not unlabelled:
             raise

@@ -62,6 +62,18 @@ def test_a_training_part_without_every_class_is_refused(tmp_path, s001):
         _prepare(cfg)
 
 
+def test_a_training_part_with_fewer_than_4_trials_of_a_class_is_warned_of(tmp_path, s001):
+    """Audit s68train F6: a net fitted on 3 (or 2) trials of a class was trained, tested and exported with no word
+    but the chance check's; the warning goes into the run's notes and the card's metrics.warnings (ds.info)."""
+    cfg = _config(tmp_path, lambda t: t.replace("crop_s = [0.0, 40.0]", "crop_s = [0.0, 30.0]"))
+    assert _prepare(cfg).info["warnings"] == [
+        "data.train: the training part holds fewer than 4 trials of class(es) ['feet', 'fists'] (trials per class: "
+        "{'rest': 7, 'fists': 3, 'feet': 3}); data.validation_tail_s = 12 s holds out the end of S001R06.edf: a "
+        "decoder fitted on so few trials of a class is a guess; calibration runs of 15 or more trials per class are "
+        "usual"]
+    assert "warnings" not in _prepare(_config(tmp_path)).info  # 40 s of each run: 4 and more
+
+
 def test_a_validation_tail_without_every_trial_class_is_refused(tmp_path, s001):
     # R06's last 8 s (of the 40 s crop) hold one fists cue and no feet cue: early stopping would score one class.
     cfg = _config(tmp_path, lambda t: t.replace("validation_tail_s = 12.0", "validation_tail_s = 8.0"))
