@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 import typing
@@ -246,6 +247,14 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("must be a path, not empty (an unset variable?): give one, or leave the setting out")
         return Path(value).expanduser() if isinstance(value, (str, Path)) else value
+
+    @field_validator("models_dir", "recordings_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """A relative folder (``--models-dir ../models``, an environment variable) made absolute from the working
+        folder at start: a Ray actor runs in a folder of its own, where a relative one named nothing (every hot swap
+        of a ``serve --backend ray --models-dir ../models`` was "not found": audit s68multi F1)."""
+        return Path(os.path.abspath(value))
 
     @field_validator("log_level", mode="before")
     @classmethod

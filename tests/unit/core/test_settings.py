@@ -90,6 +90,19 @@ def test_a_home_folder_path_is_expanded_from_every_source(clean: Path, monkeypat
     assert Settings().models_dir == clean / "home" / "m"
 
 
+def test_a_relative_folder_from_a_flag_or_the_environment_is_made_absolute_at_start(
+        clean: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit s68multi F1: `serve --backend ray --models-dir ../models` started decoders (their model sent as bytes),
+    but every hot swap was "model not found in ../models": the Ray actor looked for it from a folder of its own."""
+    work = clean / "lab" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    s = Settings(models_dir="../models", recordings_dir="rec")
+    assert (s.models_dir, s.recordings_dir) == (clean / "lab" / "models", work / "rec")
+    monkeypatch.setenv("BCI_STREAM_RECORDINGS_DIR", "./r")
+    assert Settings().recordings_dir == work / "r"
+
+
 @pytest.mark.parametrize(("text", "needles"), [
     ("prot = 9000\n", ["unknown key 'prot'", "port", "models_dir"]),
     ('config = "other.toml"\n', ["key 'config' is not allowed", "BCI_STREAM_CONFIG"]),
