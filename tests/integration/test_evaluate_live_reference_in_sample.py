@@ -56,3 +56,31 @@ def test_a_test_file_the_model_was_trained_on_is_warned_of_before_the_replay() -
                f"S001R06.edf, sha256 {sha256_file(r06)[:12]}): its figures are in-sample, not a test")
     assert said[0] == warning, said[:3]  # before the replay's lines
     assert warning in res["notes"]
+
+
+@pytest.mark.parametrize(("flag", "how"), [("--data", "same"), ("--data", "cropped"), ("--reference-train", "same")])
+def test_a_recording_given_twice_is_refused_live_and_offline(tmp_path: Path, flag: str, how: str) -> None:
+    """Audit s68cal F1: S004R11 given twice to evaluate scored 24/30 (p 0.002) for its 12/15 (p 0.03), and the
+    references' CV fitted the same trials on both sides of its folds; a copy in another format too. Refused before
+    any replay (calibrate refuses them as well)."""
+    from bci_stream.core.errors import BciStreamError
+    from bci_stream.io import Recording, load_recording, save_npz
+    from bci_stream.train.evaluate.live import evaluate_live
+    from bci_stream.train.evaluate.offline import evaluate_target
+
+    edf = subset_file(SUBSET_S001_21CH / "S001R10.edf")
+    rec = load_recording(edf)
+    cut = int(rec.sfreq) if how == "cropped" else 0
+    copy = save_npz(Recording(data=rec.data[:, cut:], sfreq=rec.sfreq, ch_names=rec.ch_names, source="copy",
+                              events=[type(e)(e.onset - cut, e.duration, e.description) for e in rec.events
+                                      if e.onset >= cut]), tmp_path / "copy.npz")
+    twice = [edf, copy]
+    data, ref = (twice, None) if flag == "--data" else ([subset_file(SUBSET_R06)], twice)
+    said = "holds the same samples as" if how == "same" else "shares samples with"
+    with pytest.raises(BciStreamError, match=f"{said} .*every {flag} file must be a different recording"):
+        evaluate_live("eegmmidb-s001-gru", data, {"T1": "fists", "T2": "feet"}, models_dir=REPO / "models",
+                      speed=16.0, decision_times=(2.0,), reference_train=ref)
+    if flag == "--data":
+        with pytest.raises(BciStreamError, match=f"{said} .*every --data file must be a different recording"):
+            evaluate_target("eegmmidb-s001-gru", data, label_map={"T1": "fists", "T2": "feet"},
+                            models_dir=REPO / "models")

@@ -89,17 +89,21 @@ def repeated_run(recs: Sequence[Recording]) -> Repeat | None:
     return None
 
 
-def repeated_run_message(pair: Repeat | tuple[Recording, Recording]) -> str:
+#: Why calibration files must be different runs (:func:`repeated_run_message`'s default).
+CALIBRATION_WHY = ("every calibration file must be a different run (leave-one-run-out would test each fold on data "
+                   "it was fitted on); give each recording once")
+
+
+def repeated_run_message(pair: Repeat | tuple[Recording, Recording], why: str = CALIBRATION_WHY) -> str:
+    """The refusal of ``pair`` (of :func:`repeated_run`): which file repeats which, and ``why`` that is refused."""
     earlier, later = pair[0], pair[1]
     ov = pair[2] if len(pair) > 2 else None
-    why = ("every calibration file must be a different run (leave-one-run-out would test each fold on data it was "
-           "fitted on); give each recording once")
     if ov is not None:
         words = overlap_words(earlier.source, later.source, earlier.sfreq, ov)
         return (f"{later.source} shares samples with {earlier.source} ({words}: a cropped copy or an overlapping "
                 f"recording, {ov.n} samples at {earlier.sfreq:g} Hz): {why}")
     return (f"{later.source} holds the same samples as {earlier.source} (the same file given twice, or a copy of it: "
-            f"{earlier.data.shape[1]} samples x {earlier.data.shape[0]} channels at {earlier.sfreq:g} Hz): {why}")
+            f"{earlier.data.shape[1]} samples at {earlier.sfreq:g} Hz): {why}")
 
 
 __all__ = ["Repeat", "copy_of", "copy_words", "repeated_run", "repeated_run_message", "same_samples"]

@@ -166,3 +166,16 @@ def in_sample_warnings(data: Sequence[str | Path], training: Sequence[TrainingFi
                        f"same recording, its figures are in-sample, not a test")
             break
     return out
+
+
+def repeated_files(recs: Sequence[Recording], flag: str) -> str | None:
+    """The refusal of a recording given twice among ``recs`` (the files of ``flag``: ``--data``,
+    ``--reference-train``), the same file or a copy (another format, a cropped piece), or None. Before, its trials
+    were counted twice: 24/30 for 12/15, a narrower interval and a smaller p (audit s68cal F1)."""
+    from bci_stream.train.classical.distinct_runs import repeated_run, repeated_run_message
+
+    if (pair := repeated_run(recs)) is None:
+        return None
+    what = "scored" if flag == "--data" else "fitted on"
+    return repeated_run_message(pair, f"every {flag} file must be a different recording (its trials would be {what} "
+                                      "twice, and the figures read as if from twice the trials); give each once")

@@ -202,7 +202,7 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
     from bci_stream.core.settings_errors import load_settings
     from bci_stream.train.classical.bad_spans import check_bad_events
     from bci_stream.train.evaluate.metrics import evaluate_probs, find_trials, undecidable_times
-    from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings
+    from bci_stream.train.evaluate.in_sample import card_training_files, in_sample_warnings, repeated_files
     from bci_stream.train.evaluate.scale_check import scale_warnings
 
     say = echo or (lambda _line: None)
@@ -237,6 +237,9 @@ def evaluate_live(model_ref: str, files: Sequence[str | Path], label_map: Mappin
         say(line)
     train = [load_streamed(f, label_map, card, o, channel_names, REFERENCE)
              for f, o in zip(ref_paths, options[len(paths):])]
+    for flag, loaded in (("--data", tests), (REFERENCE, train)):  # a file given twice: its trials counted twice
+        if (twice := repeated_files([d["rec"] for d in loaded], flag)) is not None:
+            raise LiveEvaluationError(twice)
     cue_events = {str(k) for k, v in label_map.items() if v is not None}
     marked = [leave_out_marked(d, bad_events, max(times), cue_events, classes) for d in tests]  # as offline evaluate
     fit_marked = [x for d in train

@@ -157,7 +157,7 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
     events none of them holds
     (:func:`~bci_stream.train.evaluate.inputs.held_label_map`, with a note).
     """
-    from bci_stream.train.evaluate.in_sample import in_sample_warnings
+    from bci_stream.train.evaluate.in_sample import in_sample_warnings, repeated_files
     from bci_stream.train.evaluate.one_class import one_class_warning
     from bci_stream.train.evaluate.scale_check import scale_warnings
     from bci_stream.train.classical.bad_spans import LIMIT_UV, check_bad_events, nonfinite_note
@@ -179,6 +179,8 @@ def evaluate_target(target: str, data: Sequence[str | Path], *, label_map: dict[
                              label_window=t["label_window"], sfreq=t["sfreq"]) for p, o in zip(paths, options)]
     cues = {str(k) for k, v in label_map.items() if v is not None}
     recs = [d.rec for d in loaded]
+    if (twice := repeated_files(recs, "--data")) is not None:  # its trials would be counted twice
+        raise ModelError(twice)
     events = [e for r in recs for e in r.events]
     held_map, map_notes = held_label_map(label_map, events, given=given, what="files", error=ModelError)
     outputs = list(t["label_names"])

@@ -181,7 +181,7 @@ def test_a_run_given_twice_or_as_a_copy_in_another_format_is_refused(tmp_path: P
                 "--out", str(tmp_path / "models"), *picked])
     assert res.exit_code == 2, res.output
     assert (f"error: {load_recording(second).source} holds the same samples as {load_recording(first).source} "
-            "(the same file given twice, or a copy of it: 20000 samples x 21 channels at 160 Hz): every calibration "
+            "(the same file given twice, or a copy of it: 20000 samples at 160 Hz): every calibration "
             "file must be a different run") in res.output
     assert not (tmp_path / "models" / "dup").exists()
 
