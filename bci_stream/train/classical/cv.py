@@ -110,9 +110,15 @@ def scheme_warning(prep: Prepared, scheme: str) -> str | None:
                 "figures cannot tell what separates the classes from what separates the runs (drift, electrode "
                 "contact, the session's state) and may be near 1.0 where a new run scores at chance; record runs "
                 "that each mix the classes (cued in random order) before relying on this model")
-    return (f"CV is a trial-wise stratified k-fold ({scheme.partition(':')[0]}), not leave-one-run-out: a fold's "
-            "test trials share their run with training trials, so the figures may overestimate accuracy on a new "
-            "session")
+    kfold = (f"CV is a trial-wise stratified k-fold ({scheme.partition(':')[0]}), not leave-one-run-out: a fold's "
+             "test trials share their run with training trials, so the figures may overestimate accuracy on a new "
+             "session")
+    if len(prep.runs) >= 2 and len({tuple(h) for h in held}) > 1:  # (audit s68cal F2: said for leave-one-run-out only)
+        return (f"{kfold}; and the runs hold different classes ({runs}): class and run are partly confounded, so the "
+                "decoder may learn which run a trial is from (drift, electrode contact, the session's state) rather "
+                "than its class, and the k-fold scores that as accuracy; record runs that each mix all the classes "
+                "(cued in random order)")
+    return kfold
 
 
 @dataclass
