@@ -152,6 +152,11 @@ def merge_label_maps(lists: Sequence[str], pairs: Sequence[str], *, list_flag: s
                 raise LabelMapError(f"event {key!r} is mapped twice: by {seen[key]} and by {flag} {text!r}; name "
                                     "each event once")
             out[key], seen[key] = value, f"{flag} {text!r}"
+    folded: dict[str, str] = {}
+    for name in dict.fromkeys(v for v in out.values() if v):  # 'Left' beside 'left': two classes, with no word
+        if (other := folded.setdefault(name.casefold(), name)) != name:  # (audit s68cal F3)
+            raise LabelMapError(f"classes {other!r} and {name!r} differ only in case, so they would be two classes; "
+                                f"name each class one way (e.g. {other}) in {list_flag} and {pair_flag}")
     return out
 
 

@@ -141,3 +141,15 @@ def test_a_shipped_residual_gru_is_written_with_the_new_version(tmp_path: Path) 
     assert (old.version, new.version) == ("1.0.0", "1.0.3") and new.architecture.family == "csp_gru"
     skip = {"version", "sha256", "created", "step", "parity"}
     assert old.model_dump(exclude=skip) == new.model_dump(exclude=skip)
+
+
+def test_classes_that_differ_only_in_case_are_refused():
+    """Audit s68cal F3: ``--labels T1=left,T2=right,L=Left,R=right`` (a run whose markers name the classes)
+    calibrated 3 classes, 'left' and 'Left', with no word."""
+    with pytest.raises(LabelMapError, match=r"classes 'left' and 'Left' differ only in case, so they would be two "
+                                            r"classes; name each class one way \(e.g. left\)"):
+        merge_label_maps(["T1=left,T2=right,L=Left,R=right"], [])
+    with pytest.raises(LabelMapError, match="differ only in case"):
+        merge_label_maps(["T1=feet"], ["cond=1=Feet"])
+    assert merge_label_maps(["T1=left,L=left,T0=,R=right"], [], allow_ignore=True) == {
+        "T1": "left", "L": "left", "T0": None, "R": "right"}
