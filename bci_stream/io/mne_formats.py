@@ -40,9 +40,9 @@ from bci_stream.io.fiff_units import _fiff_unit_name
 from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
-from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_partial_sample, edf_header_hint,
-                                     edf_truncation_note, fif_hint, gdf_header_hint, gdf_layout, gdf_truncation_error,
-                                     gdf_truncation_note, gdf_whole_copy)
+from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_no_sample, brainvision_partial_sample,
+                                     edf_header_hint, edf_truncation_note, fif_hint, gdf_header_hint, gdf_layout,
+                                     gdf_truncation_error, gdf_truncation_note, gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
 __all__ = ["MNE_SUFFIXES", "RecordingWarning", "read_mne", "save_fif", "to_mne_raw", "trigger_codes",
@@ -80,6 +80,8 @@ def _read_raw(path: Path):
     layout = _gdf_layout(path) if suffix == ".gdf" else None
     if layout is not None and layout.whole == 0:
         raise DataError(gdf_truncation_error(path, layout))
+    if suffix == ".vhdr" and (empty := brainvision_no_sample(path)) is not None:
+        raise DataError(f"cannot read {path} as a .vhdr file: {empty}")
     scratch = tempfile.TemporaryDirectory(prefix="bci-gdf-") if layout is not None else contextlib.nullcontext("")
     with warnings.catch_warnings(record=True) as caught, scratch as tmp:
         warnings.simplefilter("always")

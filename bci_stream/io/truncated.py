@@ -231,11 +231,9 @@ def _common(text: str, key: str) -> str | None:
     return m.group(1) if m else None
 
 
-def brainvision_partial_sample(path: Path) -> str | None:
-    """The warning for the BrainVision header ``path`` whose binary data file does not hold a whole number of
-    samples (channels x the size of ``BinaryFormat``'s value): mne drops the partial sample at its end and says
-    nothing. None when the sizes agree, or the header is not one this check follows (ASCII data, an unknown binary
-    format, a data file not found)."""
+def _bv_binary(path: Path) -> tuple[str, str, str | None, str, int, int] | None:
+    """``(header text, DataFile, BinaryFormat, NumberOfChannels, bytes per value, the data file's size)`` of the
+    BrainVision header ``path`` of binary data, or None (ASCII data, an unknown format, no data file)."""
     text = _header_text(path)
     name, fmt, n = _common(text, "DataFile"), _common(text, "BinaryFormat"), _common(text, "NumberOfChannels")
     if (_common(text, "DataFormat") or "BINARY").upper() != "BINARY" or not name or not n or not n.isdigit():
@@ -244,8 +242,31 @@ def brainvision_partial_sample(path: Path) -> str | None:
     data = path.parent / name
     if width is None or not int(n) or not data.is_file():
         return None
+    return text, name, fmt, n, width, data.stat().st_size
+
+
+def brainvision_no_sample(path: Path) -> str | None:
+    """The refusal of the BrainVision header ``path`` whose binary data file holds less than one whole sample (mne:
+    "No data in this range", naming neither file nor size: audit s68cal F5), or None."""
+    if (bv := _bv_binary(path)) is None:
+        return None
+    _, name, fmt, n, width, size = bv
+    if size >= int(n) * width:
+        return None
+    return (f"{path.name}: data file {name} holds {size} bytes, less than one sample of {n} channels x {width} bytes "
+            f"({fmt}: {int(n) * width} bytes per sample): no data to read (a copy or download cut short, or the data "
+            "file replaced): read it from its source again")
+
+
+def brainvision_partial_sample(path: Path) -> str | None:
+    """The warning for the BrainVision header ``path`` whose binary data file does not hold a whole number of
+    samples (channels x the size of ``BinaryFormat``'s value): mne drops the partial sample at its end and says
+    nothing. None when the sizes agree, or the header is not one this check follows (ASCII data, an unknown binary
+    format, a data file not found)."""
+    if (bv := _bv_binary(path)) is None:
+        return None
+    text, name, fmt, n, width, size = bv
     sample = int(n) * width
-    size = data.stat().st_size
     if size % sample == 0:
         return None
     vectorized = (_common(text, "DataOrientation") or "").upper() == "VECTORIZED"
@@ -256,5 +277,5 @@ def brainvision_partial_sample(path: Path) -> str | None:
                if vectorized else ""))
 
 
-__all__ = ["GdfLayout", "brainvision_partial_sample", "edf_header_hint", "fif_hint", "gdf_header_hint",
-           "gdf_layout", "gdf_truncation_error", "gdf_truncation_note", "gdf_whole_copy"]
+__all__ = ["GdfLayout", "brainvision_no_sample", "brainvision_partial_sample", "edf_header_hint", "fif_hint",
+           "gdf_header_hint", "gdf_layout", "gdf_truncation_error", "gdf_truncation_note", "gdf_whole_copy"]

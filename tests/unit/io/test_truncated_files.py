@@ -143,6 +143,21 @@ def test_a_brainvision_data_file_cut_mid_sample_warns_that_the_partial_sample_wa
         "samples read"]
 
 
+@pytest.mark.parametrize("size", [0, 41])
+def test_a_brainvision_data_file_without_one_whole_sample_is_refused_naming_it(tmp_path: Path, size: int) -> None:
+    """Audit s68cal F5: an empty (or 41-byte) .eeg gave mne's "ValueError: No data in this range", naming neither
+    the data file nor its size."""
+    vhdr = subset_brainvision(tmp_path / "run", n_times=1600)
+    eeg = tmp_path / "run.eeg"
+    eeg.write_bytes(eeg.read_bytes()[:size])
+    with pytest.raises(DataError) as exc:
+        load_recording(vhdr)
+    assert str(exc.value) == (
+        f"cannot read {vhdr} as a .vhdr file: run.vhdr: data file run.eeg holds {size} bytes, less than one sample of "
+        "21 channels x 2 bytes (INT_16: 42 bytes per sample): no data to read (a copy or download cut short, or the "
+        "data file replaced): read it from its source again")
+
+
 def test_a_truncated_edf_file_names_the_headers_values_and_what_was_read(tmp_path: Path, r05: Recording) -> None:
     """mne reads its whole records and says only "Number of records from the header does not match the file size
     ...": the warning now gives the header's record count, record size and data offset, the file's size and the
