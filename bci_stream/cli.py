@@ -238,7 +238,8 @@ def serve(host: str | None, port: int | None, models_dir: Path | None, config: P
 
 @main.command()
 @click.option("--duration", type=SECONDS, default=None, callback=finite,
-              help="Seconds to decode, counted from the first decoded sample (default: until Ctrl-C).")
+              help="Seconds to decode, counted from the first decoded sample, give or take a second (default: "
+                   "until Ctrl-C).")
 @click.option("--model", "model_ref", default="sim-mi-gru", show_default=True, help="Model name[@version].")
 @click.option("--host", default=None, help="Bind address of the API [default 127.0.0.1, env BCI_STREAM_HOST].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
