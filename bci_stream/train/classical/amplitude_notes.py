@@ -73,8 +73,9 @@ def amplitude_notes(runs: Sequence[Run]) -> list[str]:
             hint = why[why.index(" (plausible"):] if " (plausible" in why else _factor_hint(sd)
             out.append(f"warning: {r.source}: the median channel standard deviation is {sd:.3g} µV, outside the "
                        f"{lo:g}-{hi:g} µV of scalp EEG{hint}: check the file's units (a file that gives none, e.g. "
-                       "an XDF stream without desc/channels/channel/unit, is read as µV; a model calibrated on it "
-                       "expects the same scale from the stream)")
+                       "an XDF stream without desc/channels/channel/unit, is read as µV, but an EDF/BDF channel of "
+                       "blank physical dimension as V, as mne reads it; a model calibrated on it expects the same "
+                       "scale from the stream)")
     return out
 
 
@@ -90,7 +91,8 @@ def _factor_hint(sd: float) -> str:
     k = _too_large_by(sd)
     if k is None:
         return ""
-    return f" (scalp EEG's if divided by {k:g}{': µV numbers in a file that declares V' if k == 1e6 else ''})"
+    why = ": µV numbers read as V (a file that declares V, or an EDF/BDF channel of blank physical dimension)"
+    return f" (scalp EEG's if divided by {k:g}{why if k == 1e6 else ''})"
 
 
 def beyond_input_limit(runs: Sequence[Run]) -> str | None:

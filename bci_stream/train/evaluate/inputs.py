@@ -354,7 +354,8 @@ def amplitude_note(source: str | Path, data: np.ndarray) -> list[str]:
     why = implausible_amplitude(median_channel_sd(data.T), "µV")
     return [] if why is None else [f"warning: {Path(source).name}: over the model's channels, the {why}; check the "
                                    "file's units (a file that gives none, e.g. an XDF stream without "
-                                   "desc/channels/channel/unit, is read as µV)"]
+                                   "desc/channels/channel/unit, is read as µV, but an EDF/BDF channel of blank "
+                                   "physical dimension as V)"]
 
 
 def channel_notes(source: str | Path, data: np.ndarray, ch_names: Sequence[str], sfreq: float) -> list[str]:

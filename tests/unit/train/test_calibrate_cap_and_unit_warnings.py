@@ -104,7 +104,8 @@ def test_microvolts_saved_as_volts_are_refused_before_fitting(tmp_path: Path) ->
                                     "m", "--out", str(tmp_path / "models"), "--no-recurrent"])
     assert res.exit_code != 0 and not (tmp_path / "models" / "m").exists(), res.output
     assert "S001R05_raw.fif" in res.output and "beyond the ±1 V the service takes as EEG" in res.output, res.output
-    assert "(scalp EEG's if divided by 1e+06: µV numbers in a file that declares V)" in res.output, res.output
+    assert ("(scalp EEG's if divided by 1e+06: µV numbers read as V (a file that declares V, or an EDF/BDF channel "
+            "of blank physical dimension))") in res.output, res.output
 
 
 def test_loading_warnings_are_said_when_calibrate_fails_after_loading(tmp_path: Path) -> None:
