@@ -15,6 +15,7 @@ This is what bounds the scaling section: CPU per stream × streams must fit in t
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_bench.e2e import CONNECT_TIMEOUT_S, Harness, start_path
+from latency_bench.machine import machine_info, machine_line, versions
 from latency_bench.models import export_bench_gru
 from latency_bench.procs import CLK_TCK
 
@@ -166,6 +168,8 @@ def run_cpu_profile(seconds: float = 10.0, use_perf: bool = True, echo: Any = pr
     floor = wakeup_floor(SFREQ)
     worker_main = usage["worker"]["main_thread"]["cpu_percent"]
     return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(),
+        "versions": versions(),
         "stream": {"sfreq": SFREQ, "n_chans": 64, "model": model.ref, "samples_per_push": 1},
         "seconds": seconds, "usage": usage, "worker_main_perf": perf, "sleep_wakeup_cpu_us": floor,
         "pull_cpu_us_per_wakeup": pulls,
@@ -178,6 +182,8 @@ def run_cpu_profile(seconds: float = 10.0, use_perf: bool = True, echo: Any = pr
 def format_markdown(res: dict[str, Any]) -> str:
     lines = [f"# Where the CPU of one stream goes ({res['stream']['sfreq']:g} Hz × {res['stream']['n_chans']} ch, "
              f"{res['stream']['model']}, one sample per push, {res['seconds']:g} s)", "",
+             f"{res.get('created')} · {machine_line(res.get('machine') or {}, res.get('versions') or {})} · load "
+             f"average {res['load_average']}", "",
              "| process | main thread CPU % | its switches/s | other threads CPU % | their switches/s | threads |",
              "|---|---:|---:|---:|---:|---:|"]
     for role, r in res["usage"].items():

@@ -77,3 +77,14 @@ def machine_info() -> dict[str, Any]:
         "loadavg_start": loadavg(),
         "source": _git(),
     }
+
+
+def machine_line(machine: dict[str, Any], versions: dict[str, str | None]) -> str:
+    """The machine, the versions and the source commit a report ran on, in one line (the reports whose header is
+    not :func:`~latency_bench.report_sections.header`'s: ``cpu-profile``, ``scale``; audit s68bench F4)."""
+    src = machine.get("source") or {}
+    libs = " · ".join(f"{k} {versions.get(k) or 'not installed'}" for k in ("numpy", "onnxruntime", "pylsl"))
+    return (f"{machine.get('cpu_model')} · {machine.get('cpus_usable') or machine.get('cpu_count')} CPUs · "
+            f"{machine.get('memory_gib')} GiB · {machine.get('platform')} · python {versions.get('python')} · {libs} "
+            f"(liblsl {versions.get('liblsl')}) · source {(src.get('commit') or 'unknown')[:12]}"
+            f"{' (dirty)' if src.get('dirty') else ''}")

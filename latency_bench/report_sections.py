@@ -35,13 +35,14 @@ def header(result: dict[str, Any]) -> list[str]:
     v = result["versions"]
     load0 = m.get("loadavg_start")
     load1 = m.get("loadavg_end")
+    timeflux = ((result.get("peers") or {}).get("timeflux") or {}).get("version")
     lines = [
         f"{result['created']} · {m.get('cpu_model')} · {m.get('cpus_usable') or m.get('cpu_count')} CPUs · "
         f"{m.get('memory_gib')} GiB · {m.get('platform')}",
         f"python {v.get('python')} · numpy {v.get('numpy')} · onnxruntime {v.get('onnxruntime')} · "
         f"torch {v.get('torch')}"
-        f" · pylsl {v.get('pylsl')} (liblsl {v.get('liblsl')}) · mne-lsl {v.get('mne-lsl')} · timeflux "
-        f"{((result.get('peers') or {}).get('timeflux') or {}).get('version')} · source "
+        f" · pylsl {v.get('pylsl')} (liblsl {v.get('liblsl')}) · mne-lsl {v.get('mne-lsl') or 'not installed'}"
+        f" · timeflux {timeflux or 'not installed'} · source "
         f"{((m.get('source') or {}).get('commit') or 'unknown')[:12]}"
         f"{' (dirty)' if (m.get('source') or {}).get('dirty') else ''}",
         f"profile `{result['profile']['name']}` · `{result['command']}` · {result.get('wall_s')} s · load average "

@@ -149,6 +149,7 @@ def format_markdown(res: dict[str, Any]) -> str:
              f"{res['machine'].get('loadavg_start')} → {res['machine'].get('loadavg_end')} · "
              f"{_f(res.get('seconds_per_level'), 1)} s per level after {_f(res.get('warmup_s'), 1)} s warm-up · "
              f"wall {res.get('wall_s')} s · streams per player / consumer process: {_per_sender(res)}", "",
+             machine.machine_line(res["machine"], res.get("versions") or {}), "",
              "Latency from the sender's push to the consumer's arrival; CPU in % of one core; service = the API "
              "process and every worker serving a stream (relay: the relay processes); RSS summed over them. "
              "Sender lag = how late a chunk left against its 1 kHz schedule.", "",

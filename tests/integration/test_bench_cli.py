@@ -200,6 +200,8 @@ def test_a_run_outside_a_git_checkout_still_writes_its_report_header() -> None:
     result = {"created": "t", "machine": {"source": {"commit": None, "dirty": None}}, "versions": {},
               "profile": {"name": "quick"}, "command": "python -m latency_bench grid"}
     assert "source unknown" in "\n".join(header(result))
+    # a peer not installed: said so, not "None" (audit s68bench F5)
+    assert "mne-lsl not installed · timeflux not installed · source" in "\n".join(header(result))
 
 
 def test_what_bounds_the_missed_goals_quotes_the_goals_table() -> None:

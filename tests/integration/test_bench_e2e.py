@@ -222,3 +222,8 @@ def test_cpu_profile_reports_every_thread_of_the_path(tmp_path, capsys):
     md = (tmp_path / "cpu_profile.md").read_text()
     assert "| worker |" in md and "µs CPU per sample" in md
     assert md in capsys.readouterr().out
+    # the machine, versions and source it ran on (audit s68bench F4: the report said neither)
+    from latency_bench.machine import machine_line
+
+    assert res["created"] and res["machine"]["cpu_model"] and res["versions"]["onnxruntime"]
+    assert f"{res['created']} · {machine_line(res['machine'], res['versions'])}" in md and " · source " in md

@@ -112,6 +112,9 @@ def test_report_table_targets_and_plot(result: tuple[dict[str, Any], Path]) -> N
     res, out = result
     md = (out / "bench.md").read_text(encoding="utf-8")
     assert "| chunk | streams | kind | lost |" in md and "### Targets" in md
+    from latency_bench.machine import machine_line
+
+    assert machine_line(res["machine"], res["versions"]) in md and "onnxruntime " in md  # audit s68bench F4
     assert md.count("\n| 10 | 2 | relay |") == 1 and md.count("\n| 1 | 1 | process |") == 1
     assert "### Levels not run" in md and "- process, chunks of 10, 2 streams (1 started): " in md
     assert (out / "scale.png").stat().st_size > 5000
