@@ -79,15 +79,6 @@ def marker_values(sample: Sequence[Any], is_string: bool, labels: Sequence[str] 
     return [labels[i] for i, v in enumerate(values) if v != 0 and math.isfinite(v)]
 
 
-def trigger_onsets(values: np.ndarray) -> np.ndarray:
-    """The indices of a trigger channel's samples (``values[n]``, one channel) where its value changes to a non-zero
-    one; the first sample only sets the level, a non-finite sample is skipped (the value before it holds)."""
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    kept = np.flatnonzero(np.isfinite(v))
-    level = v[kept]
-    return kept[np.flatnonzero((level[1:] != level[:-1]) & (level[1:] != 0)) + 1]
-
-
 def live_code(text: str, zero: bool) -> list[str]:
     """A one-channel numeric code recorded raw as text (``"3"``, ``"0"``, ``"nan"``) as the live follower gives it:
     ``[text]`` as :func:`marker_values` writes the number, ``[]`` for a 0 unless ``zero`` and for a non-finite value;
@@ -111,63 +102,99 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
     if not is_string:
         series = np.asarray(time_series, dtype=np.float64)
         series = series.reshape(len(stamps), -1) if series.size else np.zeros((len(stamps), 1))
-        if series.shape[1] == 1 and srate > 0:
-            at = trigger_onsets(series[:, 0])
-            return stamps[at], [marker_values(series[k], False, None)[0] for k in at]
         time_series = series.tolist()
     edges = TriggerEdges(labels, srate) if srate > 0 and not is_string else None  # levels: where they change
     times: list[float] = []
     texts: list[str] = []
     for sample, t in zip(time_series, stamps):
-        values = (edges.values(sample, float(t)) if edges is not None
-                  else marker_values(sample, is_string, labels, zero=zero))
-        for value in [code for v in values for code in live_code(v, zero)] if is_string and numeric_source else values:
-            times.append(float(t))
+        if edges is not None:  # (a trigger channel's first sample: a cue with its own stamp, once the next tells)
+            found = edges.events(sample, float(t))
+        else:
+            values = marker_values(sample, is_string, labels, zero=zero)
+            found = [(c, float(t)) for v in values for c in live_code(v, zero)] if is_string and numeric_source \
+                else [(v, float(t)) for v in values]
+        for value, at in found:
+            times.append(at)
             texts.append(value)
+    for value, at in edges.flush(math.inf) if edges is not None else []:  # a first sample no other followed: a cue
+        times.append(at)
+        texts.append(value)
     return np.asarray(times, dtype=np.float64), texts
 
 
-__all__ = ["ZERO", "live_code", "marker_values", "stream_markers", "trigger_onsets", "zero_is_event"]
+__all__ = ["FIRST_WAIT_S", "TriggerEdges", "ZERO", "live_code", "marker_values", "stream_markers", "zero_is_event"]
+
+
+#: Seconds (of this host's clock) a trigger channel's first sample, non-zero, waits for the next one: one adjacent to it
+#: (a channel sending at its rate) makes it a level already on; none within this time, a cue of its own.
+FIRST_WAIT_S = 0.5
 
 
 class TriggerEdges:
     """The markers of a numeric marker stream with a nominal rate (a level held from sample to sample: 0 between
-    codes, a code held for some samples): a marker where a level changes to a non-zero one. One channel (a trigger
-    channel): its value as text. Several channels (one per code): the label (or, unlabelled, the value) of each
-    channel whose value changes to a non-zero one, from the level of the sample before when that one is adjacent
-    (at most 1.5 periods before), else from 0: a sender that declares a rate but pushes a sample per cue gives every
-    cue, a repeat of the last one too (before, every sample of such a stream was a marker: a code held 40 samples
-    was 40 trials, audit s64interop F3; review s64 F2: a level rule on event-wise pushes lost cues). A non-finite
-    value is skipped (the level before it holds).
+    codes, a code held for some samples): a marker where a level changes to a non-zero one, from the level of the
+    sample before when that one is adjacent (at most 1.5 periods before), else from 0: a sender that declares a rate
+    but pushes a sample per cue gives every cue, a repeat of the last one too (before, every sample of such a stream
+    was a marker: a code held 40 samples was 40 trials, audit s64interop F3; review s64 F2: a level rule on event-wise
+    pushes lost cues; audit s68ingest F1: a one-channel stream kept the level rule, and lost every repeated cue).
+    One channel (a trigger channel): its value as text. Several channels (one per code): the label (or, unlabelled,
+    the value) of each channel whose value changes to a non-zero one. A non-finite value is skipped (the level before
+    it holds).
 
-    One per connection of the follower. A trigger channel's first sample only sets its level, so a code already on
-    when the inlet opened (its onset before the follower connected, or while it reconnected, or during a worker
-    restart) is not taken for a new cue at that sample's time, as a string marker pushed before then is not received.
+    One per connection of the follower. A trigger channel's first sample, not 0, is a code already on when the inlet
+    opened (its onset before the follower connected, or while it reconnected: not a new cue at that sample's time, as
+    a string marker pushed before then is not received) when the next sample is adjacent to it, as a channel sent at
+    its rate has it; a cue of its own, with its own stamp, when the next is not, or none comes within
+    :data:`FIRST_WAIT_S` (:meth:`flush`): a sender pushing a sample per cue lost its first cue before. Several
+    channels: a first sample's codes are cues (read from 0), as before.
     """
 
     def __init__(self, labels: Sequence[str] | None = None, srate: float = 0.0) -> None:
         self.labels, self.period = labels, 1.0 / srate if srate > 0 else math.inf
         self.previous: list[float] | None = None  # each channel's level before the next sample; None: no sample yet
-        self.last_t: float | None = None  # the previous sample's stamp (several channels: adjacency)
+        self.last_t: float | None = None  # the previous sample's stamp (adjacency)
+        #: the first sample's markers while undecided: (markers, its stamp, this host's clock when it came)
+        self.pending: tuple[list[str], float | None, float] | None = None
 
     def values(self, sample: Sequence[Any], t: float | None = None) -> list[str]:
+        """The markers :meth:`events` gives, without their stamps."""
+        return [v for v, _ in self.events(sample, t)]
+
+    def events(self, sample: Sequence[Any], t: float | None = None,
+               now: float = -math.inf) -> list[tuple[str, float | None]]:
+        """``(marker, stamp)`` of each marker up to ``sample`` (stamp ``t``; ``now``: this host's clock when it came,
+        for :meth:`flush`): the first sample's, once this one decides them, with the first one's stamp."""
         values = [float(v) for v in sample]
-        if len(values) == 1:  # a trigger channel: its first sample sets the level
-            v = values[0]
-            if not math.isfinite(v):
-                return []
-            changed, self.previous = self.previous is not None and v != self.previous[0], [v]
-            return marker_values([v], False, None) if changed else []
         adjacent = self.previous is not None and (t is None or self.last_t is None
                                                   or t - self.last_t <= 1.5 * self.period)
+        out: list[tuple[str, float | None]] = []
+        if self.pending is not None and any(math.isfinite(v) for v in values):
+            if not adjacent:  # the first sample stood alone: its codes were cues
+                out += [(m, self.pending[1]) for m in self.pending[0]]
+            self.pending = None
+        first = self.previous is None
         previous = self.previous if adjacent and self.previous is not None else [0.0] * len(values)
         named = self.labels is not None and len(self.labels) == len(values)
-        out = []
+        found = []
         for i, v in enumerate(values):
             if not math.isfinite(v):
                 continue
             was, previous[i] = previous[i], v
             if v != was and v != 0:
-                out.append(self.labels[i] if named else marker_values([v], False, None)[0])
+                found.append(self.labels[i] if named else marker_values([v], False, None)[0])
+        if not any(math.isfinite(v) for v in values):
+            return out
         self.previous, self.last_t = previous, t
-        return out
+        if first and found and len(values) == 1:  # a trigger channel's: decided by the next sample, or by flush()
+            self.pending = (found, t, now)
+            return out
+        return out + [(m, t) for m in found]
+
+    def flush(self, now: float) -> list[tuple[str, float | None]]:
+        """The first sample's markers once no sample came within :data:`FIRST_WAIT_S` (and 1.5 periods) of it
+        (``now``: this host's clock, as given to :meth:`events`; ``math.inf``: the end of a file)."""
+        if self.pending is None or now - self.pending[2] < max(FIRST_WAIT_S, 1.5 * self.period):
+            return []
+        found, t, _ = self.pending
+        self.pending = None
+        return [(m, t) for m in found]

@@ -197,15 +197,15 @@ class MarkerFollower(threading.Thread):
                 samples, stamps = ([first], [t_first]) if t_first is not None else ([], [])
                 if t_first is not None and (more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]:
                     samples, stamps = samples + list(more[0]), stamps + list(more[1])
-            for sample, ts in zip(samples, stamps):
-                values = (edges.values(sample, ts) if edges is not None
-                          else marker_values(sample, is_string, labels, self.raw, self.zero))
-                for value in values:
-                    self.queue.append(("marker", value, float(ts), clock.offset))
-            if (now := pylsl.local_clock()) >= next_clock:
+            found, now = [], pylsl.local_clock()  # (a trigger channel's first sample: a cue once the next tells, or
+            for sample, ts in zip(samples, stamps):  # none came within FIRST_WAIT_S: flush)
+                found += (edges.events(sample, ts, now) if edges is not None
+                          else [(v, ts) for v in marker_values(sample, is_string, labels, self.raw, self.zero)])
+            for value, ts in found + (edges.flush(now) if edges is not None else []):
+                self.queue.append(("marker", value, float(ts), clock.offset))
+            if now >= next_clock:
                 next_clock = now + CLOCK_UPDATE_S
-                before = clock.offset
-                if clock.update(inlet, 0.0) != before:
+                if clock.offset != clock.update(inlet, 0.0):  # (the left side is read before the update)
                     self.queue.append(("offset", now, clock.offset))
 
 

@@ -87,3 +87,18 @@ def test_a_code_already_on_when_the_follower_connects_or_reconnects_is_no_new_cu
         np.testing.assert_allclose([t for _, t in got], [first[10], again[10]], atol=1e-9)
     finally:
         follower.stop()
+
+
+@pytest.mark.parametrize("fmt", [pylsl.cf_int32, pylsl.cf_double64])
+def test_a_trigger_channel_pushed_a_sample_per_cue_gives_every_cue(fmt):
+    """Audit s68ingest F1: a stimulus program's one-channel outlet declaring 160 Hz, one sample per cue: its first cue
+    and every repeat were lost (2, 1, 1, 3 gave 1, 3), live and in recordings. The first comes once no sample
+    followed it within FIRST_WAIT_S, each with its own stamp."""
+    codes = [2, 1, 1, 3]
+    t0 = pylsl.local_clock()
+    stamps = t0 + 0.6 * np.arange(len(codes))  # pushed at once, stamped as a program 0.6 s apart would
+    got = follow(unique("trigcue"), 160.0, fmt, codes, stamps, stamps[-1])
+    assert [v for v, _ in got] == ["2", "1", "1", "3"]
+    np.testing.assert_allclose([t for _, t in got], stamps, atol=1e-9)
+    lone = follow(unique("trigone"), 160.0, fmt, [7], np.array([pylsl.local_clock()]), -np.inf)
+    assert [v for v, _ in lone] == ["7"]  # one cue, no sample after it: given after FIRST_WAIT_S

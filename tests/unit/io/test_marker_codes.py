@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bci_stream.io.marker_codes import marker_values, stream_markers, trigger_onsets, zero_is_event
+from bci_stream.io.marker_codes import FIRST_WAIT_S, marker_values, stream_markers, zero_is_event
 from bci_stream.service import markers as live
 
 
@@ -16,11 +16,32 @@ def test_a_whole_trigger_channel_gives_what_the_live_follower_gives_sample_by_sa
     rng = np.random.default_rng(7)
     level = np.repeat(rng.choice([0, 0, 0, 1, 2, 5], size=300), rng.integers(1, 6, size=300)).astype(float)
     level[rng.integers(0, len(level), size=20)] = np.nan  # skipped: the value before it holds
-    edges = live.TriggerEdges()
-    want = [(k, v) for k, x in enumerate(level) for v in edges.values([x])]
-    at = trigger_onsets(level)
-    assert [(int(k), str(int(level[k]))) for k in at] == want and len(want) > 50
-    assert trigger_onsets(np.array([3.0, 3.0, 0.0, 3.0, 5.0])).tolist() == [3, 4]  # the first sample sets the level
+    stamps = np.arange(len(level)) / 100.0
+    edges = live.TriggerEdges(None, 100.0)
+    want = [(t, v) for x, t in zip(level, stamps) for v, t in edges.events([x], t)]
+    times, texts = stream_markers(level[:, None], stamps, is_string=False, srate=100.0, labels=None)
+    assert list(zip(times.tolist(), texts)) == want and len(want) > 50
+    ones = np.array([3.0, 3.0, 0.0, 3.0, 5.0])  # sent at its rate: the first sample sets the level
+    assert stream_markers(ones[:, None], np.arange(5) / 100.0, is_string=False, srate=100.0, labels=None)[1] == \
+        ["3", "5"]
+
+
+def test_a_one_channel_stream_with_a_rate_pushed_a_sample_per_cue_gives_every_cue() -> None:
+    """Audit s68ingest F1: a stimulus program's one-channel int32 outlet declaring 160 Hz, one sample per cue 2.5 s
+    apart, lost its first cue (2, 1, 3 gave 1, 3) and every repeat (1, 1, 2 gave 2; a recording of 1,1,2,2,1,2 held
+    2,1,2): one channel kept the level rule. Each sample not adjacent to the one before is read from 0, and the first
+    is a cue when the next is not adjacent to it (or, live, none comes within FIRST_WAIT_S)."""
+    codes = np.array([[1.0], [1.0], [2.0], [2.0], [1.0], [2.0]])
+    stamps = 100.0 + 2.5 * np.arange(6)
+    times, texts = stream_markers(codes, stamps, is_string=False, srate=160.0, labels=None)
+    assert texts == ["1", "1", "2", "2", "1", "2"] and times.tolist() == stamps.tolist()
+    edges = live.TriggerEdges(None, 160.0)
+    assert edges.events([2.0], 100.0, now=5.0) == [] and edges.flush(5.1) == []  # waits for the next, a while
+    assert edges.flush(5.0 + FIRST_WAIT_S) == [("2", 100.0)]  # none came: a cue, with its own stamp
+    assert edges.events([1.0], 102.5, now=7.5) == [("1", 102.5)] and edges.events([3.0], 105.0) == [("3", 105.0)]
+    one = live.TriggerEdges(None, 160.0)  # one cue, then the next sample long after: both, each at its stamp
+    assert one.events([4.0], 1.0) == [] and one.events([4.0], 3.0) == [("4", 1.0), ("4", 3.0)]
+    assert stream_markers([[7.0]], [1.0], is_string=False, srate=160.0, labels=None)[1] == ["7"]  # a lone sample
 
 
 def test_stream_markers_of_each_layout() -> None:
