@@ -8,9 +8,10 @@ with the stream :data:`BUSY_WARN` of the time or more, or samples were lost whil
 names the busy fraction, the samples lost in the window, the work per sample against the sample period, and what to
 do; it is logged once per episode and ends (logged, an event with message null) once the window's ``busy`` is below
 :data:`BUSY_END` with no loss at a full buffer. A loss at a full buffer while the decoder is not saturated (``busy``
-below :data:`BUSY_END`, its backlog since drained below a tenth of the buffer) is a burst, said as one: more than
+below :data:`BUSY_END`, its backlog since drained below a tenth of the buffer, or at the next report still not
+saturated: the first report may come while the burst is still being pulled) is a burst, said as one: more than
 ``max_buffer_s`` came at once, or the worker did not run; the remedy is a longer buffer (before, it was blamed on the
-decoder's speed, with a smaller model as the advice: audit s63fault F1).
+decoder's speed, with a smaller model as the advice: audit s63fault F1, s68ingest F2).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class SaturationWatch:
         self.window_describe, self.sfreq, self.max_buffer_s = describe, sfreq, max_buffer_s
         self.on_event, self.name, self.shared, self.worker_load = on_event, name, shared, worker_load
         self.warning: str | None = None
+        #: a loss at a full buffer seen at a report with the decoder not saturated and its backlog not yet drained:
+        #: the report was taken while a burst was still being pulled, or a flood began; the next report tells
+        self.undecided = False
 
     def describe(self, now: float) -> dict[str, Any]:
         """The load figures at ``now`` with ``worker_busy`` (a shared worker's; else None) and ``warning`` (None
@@ -80,12 +84,17 @@ class SaturationWatch:
         losing = lost > 0 and full > 0 and f.get("backlog_max", 0) >= BACKLOG_FULL * full
         saturated = busy is not None and f.get("window_s", 0.0) >= MIN_WINDOW_S and busy >= BUSY_WARN
         if self.warning is None and not (saturated or losing):
+            self.undecided = False
+            return None
+        if self.warning is None and not saturated and not self.undecided and not self._caught_up(f) \
+                and (busy is None or busy < BUSY_END):  # (audit s68ingest F2: a burst was said as a slow decoder)
+            self.undecided = True
             return None
         if self.warning is not None and not losing and (busy is None or busy < BUSY_END):
             log.info("%s: keeping up again (busy %.2f over the last %.0f s): the saturation warning ended", self.name,
                      busy or 0.0, f.get("window_s", 0.0))
             self.on_event("saturated", message=None)
-            self.warning = None
+            self.warning, self.undecided = None, False
             return None
         started = self.warning is None
         self.warning = self.text(f, lost)
@@ -93,6 +102,10 @@ class SaturationWatch:
             log.warning("%s: %s", self.name, self.warning)
             self.on_event("saturated", message=self.warning)
         return self.warning
+
+    def _caught_up(self, f: dict[str, Any]) -> bool:
+        """The backlog drained below a tenth of the inlet's buffer."""
+        return f.get("backlog_samples", 0) < (1 - BACKLOG_FULL) * self.max_buffer_s * max(self.sfreq, 0.0)
 
     def text(self, f: dict[str, Any], lost: int) -> str:
         """The warning in words, with the window's figures."""
@@ -106,8 +119,8 @@ class SaturationWatch:
                     f"keeps max_buffer_s={self.max_buffer_s:g} s and drops the oldest). Spread the streams over more "
                     "shared workers (setting shared_workers), give this one a dedicated worker (options.worker "
                     "'dedicated') on a host with the cores for it, or use a smaller model")
-        caught_up = f.get("backlog_samples", 0) < (1 - BACKLOG_FULL) * self.max_buffer_s * max(self.sfreq, 0.0)
-        if lost and caught_up and busy < BUSY_END and (worker is None or worker < BUSY_END):  # a burst (module doc)
+        if lost and (self._caught_up(f) or self.undecided) and busy < BUSY_END \
+                and (worker is None or worker < BUSY_END):  # a burst (module doc): drained, or still not saturated
             return (f"{lost} sample(s) lost in the last {f.get('window_s', 0):.0f} s to the inlet's buffer (it keeps "
                     f"max_buffer_s={self.max_buffer_s:g} s and drops the oldest; its backlog reached "
                     f"{f.get('backlog_max', 0)} sample(s)) while the decoder was not saturated (busy {busy:.0%}): "
