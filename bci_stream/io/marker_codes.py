@@ -165,10 +165,12 @@ class TriggerEdges:
         """``(marker, stamp)`` of each marker up to ``sample`` (stamp ``t``; ``now``: this host's clock when it came,
         for :meth:`flush`): the first sample's, once this one decides them, with the first one's stamp."""
         values = [float(v) for v in sample]
+        if len(values) == 1 and not math.isfinite(values[0]):  # a trigger channel's: skipped, its level holds
+            return []
         adjacent = self.previous is not None and (t is None or self.last_t is None
                                                   or t - self.last_t <= 1.5 * self.period)
         out: list[tuple[str, float | None]] = []
-        if self.pending is not None and any(math.isfinite(v) for v in values):
+        if self.pending is not None:  # (one channel only)
             if not adjacent:  # the first sample stood alone: its codes were cues
                 out += [(m, self.pending[1]) for m in self.pending[0]]
             self.pending = None
@@ -182,8 +184,6 @@ class TriggerEdges:
             was, previous[i] = previous[i], v
             if v != was and v != 0:
                 found.append(self.labels[i] if named else marker_values([v], False, None)[0])
-        if not any(math.isfinite(v) for v in values):
-            return out
         self.previous, self.last_t = previous, t
         if first and found and len(values) == 1:  # a trigger channel's: decided by the next sample, or by flush()
             self.pending = (found, t, now)
