@@ -118,3 +118,34 @@ def test_deleted_shared_decoders_leave_no_ring_held_and_their_readers_close_norm
         f"after {CYCLES} start/DELETE cycles this process holds {len(fds - before[0])} descriptors and "
         f"{len(mapped - before[1])} mappings of unlinked rings")
     assert not errors.records, [r.getMessage() for r in errors.records]
+
+
+def test_a_reader_of_a_decoder_deleted_and_posted_again_under_its_id_is_closed(client, server, errors):
+    """Audit s68api F2: a WebSocket reader of decoder ``re`` whose DELETE was followed at once by a POST of ``re``
+    went silent for good (2 runs of 3): its session checked that a decoder of that id existed, and read the old one's
+    ring. It is closed as after any DELETE, and a new reader gets the new decoder's rows."""
+    name = unique("reuse")
+    pusher = LivePusher(new_outlet(name, f"{name}-src")[0], seed=17)
+    pusher.start()
+    try:
+        decoder_id = start_running(client, name, worker="shared")
+        reader = Closes(ws_url(server.url, decoder_id))
+        reader.start()
+        wait_status(client, decoder_id, lambda s: reader.rows > 50, 60, "rows on the WebSocket")
+        assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+        r = client.post("/decoders", json={"stream": {"name": name}, "model": "tiny-gru", "id": decoder_id,
+                                           "options": {"worker": "shared"}})
+        assert r.status_code == 201, r.text
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "the old decoder's reader was not closed"
+        assert (reader.code, reader.reason) == (1000, "decoder stopped"), (reader.code, reader.reason)
+        reader.ws.close()
+        again = Closes(ws_url(server.url, decoder_id))
+        again.start()
+        wait_status(client, decoder_id, lambda s: again.rows > 50, 60, "the new decoder's rows")
+        client.delete(f"/decoders/{decoder_id}")
+        again.join(timeout=30)
+        again.ws.close()
+    finally:
+        pusher.halt.set()
+    assert not errors.records, [r.getMessage() for r in errors.records]

@@ -152,7 +152,9 @@ async def serve_outputs(websocket: WebSocket, decoder_id: str, handle: Any, read
     gone = asyncio.Event()
     watcher = asyncio.create_task(watch_client(websocket, gone))
     try:
-        while not gone.is_set() and supervisor.get(decoder_id) is not None:
+        # this decoder, not one started since under its id (audit s68api F2: deleted and posted again at once, the
+        # session read the old decoder's ring for good, silent)
+        while not gone.is_set() and supervisor.get(decoder_id) is handle:
             if feed is not None:
                 for index, value, t, cls in feed.read(handle.status.markers):
                     await websocket.send_json({"type": "marker", "decoder_id": decoder_id, "index": index,
