@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from bci_stream.api.schemas import DecoderStatus, LatencySummary, LoadStatus, StallStatus
@@ -27,8 +28,8 @@ def decoder_status(handle: DecoderHandle, counters: dict[str, int] | None = None
     latest = s.counters if counters is None else Counters(**counters)
     labels, last = s.labels, s.last_output
     last_label = None
-    if labels and last and len(labels) == len(last):
-        last_label = labels[max(range(len(last)), key=last.__getitem__)]
+    if labels and last and len(labels) == len(last) and all(map(math.isfinite, last)):
+        last_label = labels[max(range(len(last)), key=last.__getitem__)]  # (a non-finite row: none; was the first)
     return DecoderStatus(
         id=handle.id,
         state=s.state,

@@ -218,16 +218,13 @@ class LiveScorer:
             n = self.capacity
         start = self._written % self.capacity
         first = min(n, self.capacity - start)
-        cls = np.argmax(y, axis=1) if self.scored is None else self.scored[np.argmax(y[:, self.scored], axis=1)]
-        self._ts[start:start + first] = ts[:first]
-        self._cls[start:start + first] = cls[:first]
-        self._epoch[start:start + first] = epochs[:first]
-        self._seq[start:start + first] = seq[:first]
-        if first < n:
-            self._ts[:n - first] = ts[first:]
-            self._cls[:n - first] = cls[first:]
-            self._epoch[:n - first] = epochs[first:]
-            self._seq[:n - first] = seq[first:]
+        idx = np.arange(y.shape[1]) if self.scored is None else self.scored
+        scored = y[:, idx]  # a row with a non-finite output decides no class (-1): a cue it decides is missed
+        cls = np.where(np.isfinite(scored).all(axis=1), idx[np.argmax(scored, axis=1)], -1)  # (was class 0: s68api F3)
+        for dst, src in ((self._ts, ts), (self._cls, cls), (self._epoch, epochs), (self._seq, seq)):
+            dst[start:start + first] = src[:first]
+            if first < n:
+                dst[:n - first] = src[first:]
         self._written += n
         if self.pending:
             self._update()
@@ -329,7 +326,8 @@ class LiveScorer:
         t_a, _ = self._at(anchor)
         t_dec, predicted = self._at(decision)
         samples = self._seq[decision % self.capacity] - self._seq[anchor % self.capacity]  # input samples, any speed
-        if t_dec - t_a > self.span_s or samples > self.span_n:  # a gap in time, or a rejected decision sample
+        if t_dec - t_a > self.span_s or samples > self.span_n or predicted < 0:  # a gap in time, a rejected decision
+            # sample, or a non-finite output at it
             self.missed += 1
             return
         reset_after = None

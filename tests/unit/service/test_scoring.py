@@ -197,6 +197,24 @@ def test_the_same_cue_sent_twice_on_one_stamp_is_one_trial():
     assert (d["trials"], d["missed"], d["markers_repeated"]) == (3, 1, 3), d
 
 
+@pytest.mark.parametrize("rest", [True, False])
+def test_a_non_finite_output_at_the_decision_sample_decides_nothing(rest):
+    """Audit s68api F3: a model putting out NaN had every trial decided as its first class ('rest'; argmax of NaN is
+    0), so a 'rest' cue counted correct. A row with a non-finite value decides no class: the cue is missed (with
+    'rest' a trial class, all outputs scored; without, left and right only)."""
+    marker_map = {"L": "left", "R": "right", **({"S": "rest"} if rest else {"S": None})}
+    scorer = LiveScorer(ScoringConfig(marker_map, 1.0, "test"), LABELS, SFREQ)
+    ts = 10.0 + np.arange(500) / SFREQ
+    y = outputs_for(np.ones(500, dtype=int))
+    y[150:250] = np.nan  # around 11.5-12.5 s: the decisions of cues at 10.5 and 11.2 s
+    y[350, 2] = np.inf
+    scorer.outputs(ts, y)
+    for value, t in (("S", 10.5), ("L", 11.2), ("R", 12.5), ("L", 12.8)):
+        scorer.marker(value, t)
+    d = scorer.describe()
+    assert (d["trials"], d["missed"], d["correct"]) == (1, 3 if rest else 2, 1), d  # 12.8 + 1 s: 'left', correct
+
+
 def test_wilson_interval():
     assert wilson(0, 0) is None
     lo, hi = wilson(8, 10)
