@@ -46,11 +46,6 @@ def train_cmd(config: Path, out: Path | None, export: bool | None, nproc_per_nod
             sys.exit(2)
         # Refusals found only in the processes: one error line, exit 2 (bci_stream.train.launch).
         sys.exit(run_forwarding([sys.executable, "-m", "bci_stream.train.launch", str(nproc_per_node), *argv]))
-    import signal
-
-    # SIGTERM (`kill PID`, a scheduler) stops it as Ctrl-C does: the run folder says it was interrupted (before: exit
-    # 143, no word; audit s68train F3)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main(argv))
 
 
@@ -87,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
+    import signal
+
     from bci_stream.train.run import run_file
+
+    # SIGTERM (`kill PID`, a scheduler; torchrun passes it on to each process) stops a process as Ctrl-C does: the run
+    # folder says it was interrupted (before: exit 143, no word; audit s68train F3, s68readme F1)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     try:
         run_file(args.config, out_dir=args.out, export=args.export, progress=not args.no_progress,
