@@ -36,7 +36,7 @@ from bci_stream.service.status_channel import drain
 from bci_stream.service.backends import WorkerLink, make_backend
 from bci_stream.service.backends.handle import DecoderHandle, about_decoder, worker_text
 from bci_stream.service.backends.local import local_placement
-from bci_stream.service.backends.starts import Starts
+from bci_stream.service.backends.starts import Starts, start_ended
 from bci_stream.service.caps import decoders_full
 from bci_stream.service.marker_witness import MarkerWitness
 from bci_stream.service.model_pin import (has_pin, load_pinned, pin_dir, pin_error, pin_ref, pins_root,
@@ -95,14 +95,13 @@ class Supervisor(WorkerWatch):
             raise ValueError(f"default_worker must be 'dedicated' or 'shared', got {default_worker!r}")
         self.default_worker, self.models_dir = default_worker, str(models_dir)
         self.recordings_dir = None if recordings_dir is None else str(recordings_dir)
-        self.status_interval, self.poll_interval = status_interval, poll_interval
-        self.max_decoders = max_decoders
+        self.status_interval, self.poll_interval, self.max_decoders = status_interval, poll_interval, max_decoders
         self.policy = RestartPolicy(max_restarts, restart_backoff, restart_reset_s)  # its max_restarts, backoff
         self._ctx = worker_context()
         extra = {"ctx": self._ctx} if backend == "local" else {"on_control": self._on_control}
-        extra["log_level"] = log_level
         self.backend = make_backend(backend, models_dir=self.models_dir, status_interval=status_interval,
-                                    recordings_dir=self.recordings_dir, **extra, **(backend_options or {}))
+                                    log_level=log_level, recordings_dir=self.recordings_dir, **extra,
+                                    **(backend_options or {}))
         self.pool = SharedPool(self._ctx, shared_workers, self.models_dir, status_interval, self.recordings_dir,
                                start_without_sigint, self.backend.code_stamp, log_level=log_level)
         self.starts = Starts(self.backend.start)  # restarts of a slow_start backend, off the monitor thread
@@ -140,6 +139,8 @@ class Supervisor(WorkerWatch):
                 raise CapacityError(decoders_full(self.max_decoders))
             handle = reserve(self._handles, decoder_id, spec, self.backend.name)
         try:
+            if (ended := start_ended(handle, self.ending)) is not None:  # the shutdown began: no worker (s68fault F1)
+                raise ended
             if isinstance(pinned := self._copy(handle), ModelEntry) and n_outputs is not None:  # what its workers run
                 n_outputs, sfreq = pinned.card.n_outputs, pinned.card.sfreq
             if n_outputs is not None and sfreq is not None:
@@ -154,6 +155,8 @@ class Supervisor(WorkerWatch):
             self._free(handle)
             if isinstance(exc, OSError) and exc.errno in SHORT:  # out of file descriptors: 503, naming the limit
                 raise start_shortage(handle.id, exc) from None
+            if isinstance(exc, (OSError, EOFError)) and (ended := start_ended(handle, self.ending)) is not None:
+                raise ended from None  # the shutdown ended what the start used (the fork server): 503, not a bare 500
             raise
         self._end_if_stopped(handle)  # stopped (shutdown) while it was spawning: the new worker ends too
         if handle.stopping:  # a DELETE (or the shutdown) while it started, e.g. waiting for its Ray placement: gone
@@ -383,12 +386,8 @@ class Supervisor(WorkerWatch):
             pid=link.process.pid, error=handle.status.error, model=handle.status.model, worker=handle.worker))
 
     def _terminate(self, handle: DecoderHandle, timeout: float) -> None:
-        if handle.process is None:
-            return
-        if handle.shared:
-            self.pool.leave(handle, timeout)
-        else:
-            self.backend.terminate(handle, timeout)
+        if handle.process is not None:
+            (self.pool.leave if handle.shared else self.backend.terminate)(handle, timeout)
 
 
 def stopping_refusal(decoder_id: str, kind: str) -> str:
