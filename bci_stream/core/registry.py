@@ -269,8 +269,9 @@ class ModelRegistry:
         every listing (``GET /models`` and ``/ready`` answered 500, ``bci-stream models`` a traceback), and one that
         could not be read looked empty ("no model")."""
         try:
-            if not self.root.is_dir():
-                return f"models directory {self.root} does not exist"
+            if not self.root.is_dir():  # (a file there: said so, not "does not exist": audit s68fault)
+                what = "is a file, not a folder" if self.root.exists() else "does not exist"
+                return f"models directory {self.root} {what}"
             with os.scandir(self.root) as it:
                 next(it, None)
         except OSError as exc:

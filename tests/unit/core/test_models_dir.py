@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bci_stream.cli import main
@@ -28,6 +29,15 @@ def test_models_on_a_missing_directory_exits_non_zero_with_its_message(clean: Pa
     res = CliRunner().invoke(main, ["models", "--models-dir", str(missing)])
     assert res.exit_code == 2  # as every refusal (exit 1 before audit s66cli F6)
     assert f"--models-dir: models directory {missing} does not exist" in res.output
+    afile = clean / "models.txt"  # a file there: said so (audit s68fault: "does not exist" in /ready and the 422s)
+    afile.write_text("")
+    from bci_stream.core.errors import ModelNotFoundError
+    from bci_stream.core.registry import ModelRegistry
+
+    assert ModelRegistry(afile).root_problem() == f"models directory {afile} is a file, not a folder"
+    with pytest.raises(ModelNotFoundError) as exc:
+        ModelRegistry(afile).get("sim-mi-gru")
+    assert f"(available: none; models directory {afile} is a file, not a folder)" in str(exc.value)
 
 
 def test_a_missing_directory_from_the_environment_is_not_blamed_on_the_flag(clean: Path,
