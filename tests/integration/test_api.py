@@ -37,6 +37,37 @@ def test_health(client):
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
+def test_health_answers_while_the_thread_pool_is_full(server, client):
+    """Audit s68api F1: requests waiting for a frozen worker's answer (45 resets) filled the thread pool that plain
+    routes run in, and /health went unanswered for 9-52 s (a liveness probe would restart the service). /health runs
+    on the event loop: here the pool is cut to one thread and that one held; /models (in the pool) waits, /health not."""
+    import asyncio
+    import threading
+
+    import anyio
+
+    loop = server.server.servers[0].get_loop()
+    release, held = threading.Event(), threading.Event()
+
+    async def hold(tokens: int | None) -> int:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        before, limiter.total_tokens = limiter.total_tokens, tokens or limiter.total_tokens
+        if tokens == 1:
+            asyncio.ensure_future(anyio.to_thread.run_sync(lambda: (held.set(), release.wait())))
+        return before
+
+    before = asyncio.run_coroutine_threadsafe(hold(1), loop).result(10)
+    try:
+        assert held.wait(10)
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/models", timeout=1.0)  # the pool's one thread is held
+        r = client.get("/health", timeout=20.0)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+    finally:
+        release.set()
+        asyncio.run_coroutine_threadsafe(hold(before), loop).result(10)
+
+
 def test_models_lists_the_cards(client):
     body = client.get("/models").json()
     names = {m["name"] for m in body["models"]}

@@ -28,8 +28,9 @@ LISTS = ("model_problems", "decoders_in_error", "decoders_unresponsive", "decode
 # generator refuses a schema where GET and HEAD share one, as a multi-method route gives them)
 @router.get("/health")
 @router.head("/health", operation_id="health_head")
-def health() -> dict[str, str]:
-    """The service is up."""
+async def health() -> dict[str, str]:
+    """The service is up. On the event loop, not in the thread pool that requests waiting for a worker's answer may
+    fill (a frozen worker and 45 resets left /health unanswered for 9-52 s: audit s68api F1)."""
     return {"status": "ok", "version": __version__}
 
 
