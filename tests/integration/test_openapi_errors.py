@@ -67,6 +67,15 @@ def test_each_error_answer_is_declared_for_its_route_with_its_shape(server):
         assert c.delete(f"/decoders/{did}", headers=AUTH).status_code == 200
 
 
+def test_the_routes_that_wait_for_a_workers_answer_declare_the_shutdowns_503(server):
+    """Audit s68api F5: a reset or a state read or restore still waiting at a SIGTERM is answered 503 (the service is
+    shutting down), which /openapi.json did not declare for them."""
+    paths = httpx.get(f"{server.url}/openapi.json", timeout=30).json()["paths"]
+    for method, path in (("post", "/decoders/{decoder_id}/reset"), ("get", "/decoders/{decoder_id}/state"),
+                         ("put", "/decoders/{decoder_id}/state"), ("put", "/decoders/{decoder_id}/model")):
+        assert "503" in paths[path][method]["responses"], (method, path)
+
+
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
 def test_the_latency_before_any_data_is_a_retryable_409(server, worker):
     """409 until the decoder decodes: while it starts, and once its worker reports (its first histograms are empty:

@@ -87,7 +87,7 @@ def _model_refused(why: str) -> HTTPException:
 
 
 @router.get("/{decoder_id}/state", response_model=StateModel, dependencies=[Authorised],
-            responses=errors(401, 404, 409, 504))
+            responses=errors(401, 404, 409, 503, 504))
 def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     """A snapshot of the decoder's state, taken between two chunks."""
     snap = supervisor.request(handle.id, GetState())
@@ -95,7 +95,7 @@ def get_state(handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
 
 
 @router.put("/{decoder_id}/state", response_model=StateModel, dependencies=AuthorisedBody,
-            responses=errors(401, 404, 409, 413, 504))
+            responses=errors(401, 404, 409, 413, 503, 504))
 def put_state(body: StateModel, handle: HandleDep, supervisor: SupervisorDep) -> StateModel:
     """Restore a snapshot from ``GET /decoders/{id}/state`` (same model; names, shapes and ``model.sha256``, which
     must be given, are checked: 422 naming what is wrong otherwise, as for any malformed body).

@@ -106,7 +106,7 @@ def get_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
 
 
 @router.post("/{decoder_id}/reset", response_model=DecoderStatus, dependencies=[Authorised],
-             responses=errors(401, 404, 409, 504))
+             responses=errors(401, 404, 409, 503, 504))
 def reset_decoder(handle: HandleDep, supervisor: SupervisorDep) -> DecoderStatus:
     """Reset the recurrent and filter state, between two chunks (counted in ``counters.resets``;
     ``counters.state_epoch`` and the provenance stream's ``state_epoch`` increase). ``state_change`` says where the
