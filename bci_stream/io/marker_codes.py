@@ -176,7 +176,7 @@ class TriggerEdges:
             self.pending = None
         first = self.previous is None
         previous = self.previous if adjacent and self.previous is not None else [0.0] * len(values)
-        named = self.labels is not None and len(self.labels) == len(values)
+        named = self.labels is not None and len(self.labels) == len(values) > 1  # one channel: its value, not label
         found = []
         for i, v in enumerate(values):
             if not math.isfinite(v):

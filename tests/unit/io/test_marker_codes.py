@@ -42,6 +42,9 @@ def test_a_one_channel_stream_with_a_rate_pushed_a_sample_per_cue_gives_every_cu
     one = live.TriggerEdges(None, 160.0)  # one cue, then the next sample long after: both, each at its stamp
     assert one.events([4.0], 1.0) == [] and one.events([4.0], 3.0) == [("4", 1.0), ("4", 3.0)]
     assert stream_markers([[7.0]], [1.0], is_string=False, srate=160.0, labels=None)[1] == ["7"]  # a lone sample
+    labelled = live.TriggerEdges(["STI"], 160.0)  # a trigger channel's label is no code: its value is
+    assert labelled.events([3.0], 1.0) == [] and labelled.events([0.0], 1.0 + 1 / 160) == []
+    assert labelled.events([5.0], 2.0) == [("5", 2.0)]
 
 
 def test_stream_markers_of_each_layout() -> None:
