@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import httpx
@@ -267,3 +268,39 @@ def test_the_divergence_warning_ends_after_ten_seconds_of_finite_outputs(nan_gru
         diverged = [e for e in (json.loads(v[0]) for v in events["time_series"]) if e["event"] == "diverged"]
         assert diverged[0]["message"] is not None and diverged[-1]["message"] is None, (policy, diverged)
         assert diverged[-1]["seq"] == 109, (policy, diverged)
+
+
+def test_the_dashboard_shows_a_non_finite_output_as_none_and_goes_on(models: Path) -> None:
+    """Audit s68api F4: every WebSocket message of NaN rows (null) threw in the dashboard's script ('Cannot read
+    properties of null (reading toFixed)'), its chart was never drawn again, and the current output read the first
+    class. Headless Debian Chromium (playwright) on the page of a real server."""
+    from playwright.sync_api import sync_playwright
+
+    from test_dashboard import CHROMIUM_ARGS, WAIT_MS, chromium_path, wait_page
+
+    name = unique("diverged-dash")
+    outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", CH, SFREQ, f"{name}-src"))
+    x = np.random.default_rng(5).standard_normal((2000, 2)).astype(np.float32)
+    problems: list[str] = []
+    with BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=models)) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as client, sync_playwright() as p:
+        decoder_id = client.post("/decoders", json={"stream": {"name": name}, "model": "oracle"}).json()["id"]
+        wait_status(client, decoder_id, lambda s: s["state"] in ("running", "stalled"), 60, "running")
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"{server.url}/")
+            panel = f'section[data-decoder-id="{decoder_id}"]'
+            page.wait_for_selector(panel, timeout=WAIT_MS)
+            t0 = pylsl.local_clock()
+            for k in range(0, 2000, 50):  # 20 s of samples in 40 pushes, while the page reads the WebSocket
+                outlet.push_chunk(x[k:k + 50], (t0 + np.arange(k, k + 50) / SFREQ).tolist())
+                time.sleep(0.05)
+            wait_page(page, lambda: page.text_content(f"{panel} .now-label") == "– (non-finite output)",
+                      "the current output shown as non-finite")
+        finally:
+            browser.close()
+        assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    assert problems == [], problems

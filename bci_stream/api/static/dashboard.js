@@ -41,8 +41,10 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
     return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s % 60} s`;
   }
-  const fmtValue = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
-  function argmax(row) {
+  // a non-finite output (null in the JSON) shows as "–" (audit s68api F4: toFixed of null threw, the chart stopped)
+  const fmtValue = (v) => (!Number.isFinite(v) ? "–" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+  function argmax(row) {  // -1 for a row with a non-finite (null) value: it decides no class
+    if (row.some((v) => !Number.isFinite(v))) return -1;
     let k = 0;
     for (let i = 1; i < row.length; i++) if (row[i] > row[k]) k = i;
     return k;
@@ -261,7 +263,7 @@
         const i = this.head;
         this.t[i] = msg.t[r];
         this.epoch[i] = msg.state_epoch[r];
-        for (let k = 0; k < this.y.length; k++) this.y[k][i] = rows[r][k];
+        for (let k = 0; k < this.y.length; k++) this.y[k][i] = rows[r][k] ?? NaN;  // null: not drawn
         this.head = (i + 1) % RING;
         if (this.n < RING) this.n++;
       }
@@ -273,14 +275,17 @@
       this.dropped.textContent = fmtInt(msg.dropped);
       const last = rows[rows.length - 1];
       const k = argmax(last);
-      if (this.kind === "categorical") {
+      if (k < 0) {
+        this.nowLabel.textContent = "– (non-finite output)";
+        this.nowValue.textContent = "";
+      } else if (this.kind === "categorical") {
         this.nowLabel.textContent = this.labels[k];
         this.nowValue.textContent = `p = ${last[k].toFixed(2)}`;
       } else {
         this.nowLabel.textContent = last.map(fmtValue).join(" / ");
         this.nowValue.textContent = this.labels.join(" / ");
       }
-      this.nowLabel.style.color = COLOURS[k % COLOURS.length];
+      this.nowLabel.style.color = k < 0 ? "" : COLOURS[k % COLOURS.length];
       this.scheduleDraw();
     }
 
@@ -321,6 +326,7 @@
           const i = (first + j) % RING;
           for (const yk of this.y) { if (yk[i] < lo) lo = yk[i]; if (yk[i] > hi) hi = yk[i]; }
         }
+        if (!Number.isFinite(lo) || !Number.isFinite(hi)) { lo = 0; hi = 1; }  // no finite value shown
         if (!(hi > lo)) { lo -= 1; hi += 1; }
         const pad = (hi - lo) * 0.05; lo -= pad; hi += pad;
       }
@@ -376,9 +382,12 @@
       this.y.forEach((yk, k) => {
         g.strokeStyle = COLOURS[k % COLOURS.length];
         g.beginPath();
+        let pen = false;  // lifted over non-finite values
         for (let j = 0; j < count; j++) {
           const i = (first + j) % RING;
-          if (j === 0) g.moveTo(X(this.t[i]), Y(yk[i])); else g.lineTo(X(this.t[i]), Y(yk[i]));
+          if (!Number.isFinite(yk[i])) { pen = false; continue; }
+          if (pen) g.lineTo(X(this.t[i]), Y(yk[i])); else g.moveTo(X(this.t[i]), Y(yk[i]));
+          pen = true;
         }
         g.stroke();
       });
