@@ -191,6 +191,7 @@ async def http_error(request: Request, exc: HTTPException) -> Any:
     than Python allows, an integer of over 4,300 digits): a 422 that says which, as for any other malformed body."""
     if exc.status_code == 400 and exc.detail == UNPARSED:
         msg = "the body is not JSON this service reads: nested too deep or a number too long (over 4,300 digits)"
+        encoding = request.headers.get("content-encoding", "").strip()
         try:
             (await request.body()).decode("utf-8")  # the body FastAPI read, kept by the request
         except UnicodeDecodeError as err:
@@ -198,6 +199,9 @@ async def http_error(request: Request, exc: HTTPException) -> Any:
                    "must be UTF-8 (RFC 8259)")
         except Exception:  # noqa: BLE001 - the body cannot be read again: the general message
             pass
+        if encoding.lower() not in ("", "identity"):  # (audit s68api F7: a gzip body was said to be "not UTF-8")
+            msg = (f"the body is sent with Content-Encoding {encoding!r}, which this service does not decode: send "
+                   "the JSON as it is (UTF-8), without a Content-Encoding")
         detail = [{"type": "json_invalid", "loc": ["body"], "msg": msg}]
         return JSONResponse(status_code=422, content={"detail": detail})
     if exc.status_code == 405:  # Allow: every method some route of this path takes, not the first route's only

@@ -283,3 +283,12 @@ def check_victim(client: httpx.Client, decoder_id: str, sender: dict, pids_befor
     assert [d["id"] for d in client.get("/decoders").json()] == [decoder_id]
     assert worker_pids() <= pids_before
     assert_service_up(client)
+
+
+def test_a_compressed_body_is_said_to_be_one(client):
+    """Audit s68api F7: a gzip-encoded JSON body was answered "the body is not UTF-8 (byte 0x8b at offset 1)"."""
+    import gzip
+
+    body = gzip.compress(json.dumps(VALID).encode())
+    r = client.post("/decoders", content=body, headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert r.status_code == 422 and "sent with Content-Encoding 'gzip', which this service does not decode" in r.text
