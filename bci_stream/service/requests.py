@@ -21,8 +21,17 @@ log = logging.getLogger("bci_stream.supervisor")
 
 #: a command to a worker that ended and that the supervisor has not judged yet (within its poll interval): restarted
 #: (``starting``: a retry is answered then) unless its restarts are used up or its stream was refused (``error``)
-ENDED = ("decoder {decoder_id}'s worker ended before it answered {kind!r} (a crash: see the decoder's status): it is "
-         "restarted unless its restarts are used up; retry once it is running")
+ENDED = ("decoder {decoder_id}'s worker ended before it answered {kind!r} ({why}): it is restarted unless its "
+         "restarts are used up; retry once it is running")
+
+
+def ended(handle: DecoderHandle, kind: str) -> str:
+    """:data:`ENDED` for ``handle``'s worker: a crash, or killed as hung by the supervisor (it sent no status for
+    ``hung_kill_s``: a frozen worker a swap waited 60 s for was "a crash"; audit s68fault F4)."""
+    silenced = handle.silenced
+    why = (f"killed as hung: {silenced[1]}" if silenced is not None and silenced[0] == handle.generation
+           else "a crash: see the decoder's status")
+    return ENDED.format(decoder_id=handle.id, kind=kind, why=why)
 
 
 class CommandRejectedError(CommandRefusedError):
@@ -70,7 +79,7 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
         if process is None or not process.is_alive() or handle.status.state == "error":  # a shared worker lives on
             # after one stream's error; its pipe for that decoder is closed (the command got "Broken pipe")
             if handle.status.state != "error" and process is not None and not handle.stopping:
-                raise DecoderNotReadyError(ENDED.format(decoder_id=decoder_id, kind=command.kind), Retry.BUSY)
+                raise DecoderNotReadyError(ended(handle, command.kind), Retry.BUSY)
             raise DecoderNotReadyError(f"decoder {decoder_id} has no running worker (state "
                                        f"{handle.status.state!r})")
         try:
@@ -85,7 +94,7 @@ def send_command(handle: DecoderHandle, command: Command, timeout: float, models
                     break
         except (OSError, EOFError) as exc:  # EOFError has no text: say what happened
             if not handle.stopping:  # a crash the supervisor is about to judge: restarted (retry then), or final
-                raise DecoderNotReadyError(ENDED.format(decoder_id=decoder_id, kind=command.kind), Retry.BUSY) from None
+                raise DecoderNotReadyError(ended(handle, command.kind), Retry.BUSY) from None
             raise CommandRefusedError(f"decoder {decoder_id} did not answer {command.kind!r}: it was stopped (DELETE) "
                                       f"before it answered" + (f" ({exc})" if str(exc) else "")) from None
     finally:
