@@ -14,11 +14,11 @@ from typing import Any
 from bci_stream.core.out_folder import out_folder_problem
 from bci_stream.train.config import ConfigError, RunConfig
 
-#: Everything a run writes into its run folder (``checkpoints/`` holds one ``<stage>.pt`` per stage).
-RUN_FILES = ("config.toml", "config.json", "checkpoint.pt", "report.json", "report.md", "accuracy_vs_time.png",
-             "lookahead.png", "training.png", "training_files.json", "interrupted.json")
 #: What a run stopped by Ctrl-C or SIGTERM leaves in its run folder beside what it wrote (:func:`note_interrupted`).
 INTERRUPTED = "interrupted.json"
+#: Everything a run writes into its run folder (``checkpoints/`` holds one ``<stage>.pt`` per stage).
+RUN_FILES = ("config.toml", "config.json", "checkpoint.pt", "report.json", "report.md", "accuracy_vs_time.png",
+             "lookahead.png", "training.png", "training_files.json", INTERRUPTED)
 #: The run's training files' sha256 digests and content prints (by split, as a card's ``training.files_sha256`` and
 #: ``files_content``): ``evaluate CHECKPOINT`` finds a renamed or re-saved copy of one as an exported card does.
 TRAINING_FILES = "training_files.json"
