@@ -80,7 +80,9 @@ class CueTracker:
     """Follows the simulator's marker stream to show which cue is on (ground truth beside the decoding)."""
 
     def __init__(self, name: str, trial_s: float = 4.0) -> None:
-        found = pylsl.resolve_bypred(f"name='{name}'", 1, 5.0)
+        found, deadline = [], time.monotonic() + 5.0
+        while not found and time.monotonic() < deadline:  # in slices: a stop signal is taken within one (Python runs
+            found = pylsl.resolve_bypred(f"name='{name}'", 1, 0.25)  # its handler between calls, not inside liblsl's)
         self.inlet = pylsl.StreamInlet(found[0]) if found else None
         self.trial_s = trial_s
         self.cue, self.until = "rest", 0.0
@@ -208,11 +210,12 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
             decoder_id = r.json()["id"]
             echo(f"decoder {decoder_id} started; decoded stream '{name}-decoded'; dashboard {server.url}/ . "
                  "Ctrl-C to stop.")
-            cues = CueTracker(f"{name}-markers")
+            cues: CueTracker | None = None
             t0 = time.monotonic()
             stop_at: DurationStop | None = None  # --duration counts from the first decoded sample, not the POST
             tick = 1
             try:
+                cues = CueTracker(f"{name}-markers")  # (up to 5 s: a stop signal then is handled as in the loop)
                 while True:
                     due = t0 + tick  # the next status line; the end of --duration may come first
                     time.sleep(max(0.0, min(due, stop_at.deadline if stop_at else due) - time.monotonic()))
@@ -240,8 +243,10 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                         return 1
             except KeyboardInterrupt:
                 echo("interrupted")
+                server.signalled()  # sent to the process group, it may have ended the worker: no restart
             finally:
-                cues.close()
+                if cues is not None:
+                    cues.close()
             final = client.delete(f"/decoders/{decoder_id}").json()
             samples_out = final["counters"].get("samples_out", samples_out)
             echo(f"stopped: {final['counters'].get('samples_in', 0)} samples in, {samples_out} decoded samples out")

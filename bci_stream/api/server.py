@@ -166,6 +166,13 @@ class BackgroundServer:
         self.server.should_exit = True
         self._thread.join(timeout=30.0)
 
+    def signalled(self) -> None:
+        """A stop signal (Ctrl-C, SIGTERM) reached this process, and maybe its workers (sent to the process group): a
+        worker it ended is no crash to restart, as :meth:`Server.handle_exit` has it for ``serve`` (the demo's worker
+        was restarted before its DELETE: audit s68readme F2)."""
+        if (supervisor := self.server._supervisor()) is not None:
+            supervisor.ending.set()
+
     def __enter__(self) -> BackgroundServer:
         return self.start()
 

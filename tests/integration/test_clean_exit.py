@@ -278,20 +278,23 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGTERM to the group", "kill -INT, started ignoring it"])
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGTERM to the group", "kill -INT, started ignoring it",
+                                 "SIGTERM to the group while it connects"])
 def test_demo_stopped_by_ctrl_c_prints_no_error_line(how):
     """Ctrl-C in the demo's terminal (SIGINT to its process group: the demo, its simulator, the decoder
     worker), or SIGTERM to the demo alone (`kill PID`): the demo stops the decoder, then the simulator; exit code 0,
     no traceback, no liblsl error, no process of its left (audit s66cli F11: after SIGTERM its simulator streamed on,
     with no end). SIGTERM to the group (`timeout`, systemd) killed the simulator, and the demo then hung for good
     stopping it; a demo a script started in the background (SIGINT ignored) went on after `kill -INT` (audit
-    s68bench F1, F2)."""
+    s68bench F1, F2). SIGTERM to the group while the decoder still connected: its worker was restarted as after a
+    crash, then "Aborted!", with no "interrupted" nor "stopped:" line (audit s68readme F2)."""
     demo = _Proc([_cli(), "demo", "--port", "0"], **({"preexec_fn": _ignore_sigint} if "ignoring" in how else {}))
+    early = how.endswith("while it connects")
     try:
-        demo.wait_for_line(r"\] running .* out +[1-9]", 180)
+        demo.wait_for_line(r"decoder \S+ started" if early else r"\] running .* out +[1-9]", 180)
         if how == "ctrl-c":
             os.killpg(demo.p.pid, signal.SIGINT)
-        elif how == "SIGTERM to the group":
+        elif how.startswith("SIGTERM to the group"):
             os.killpg(demo.p.pid, signal.SIGTERM)
         elif "ignoring" in how:
             demo.p.send_signal(signal.SIGINT)
@@ -302,6 +305,11 @@ def test_demo_stopped_by_ctrl_c_prints_no_error_line(how):
     finally:
         demo.kill_session()
     assert left == set(), (left, out)
-    assert rc == 0, out
-    assert "interrupted" in out and re.search(r"stopped: \d+ samples in, [1-9]\d* decoded samples out", out), out
+    if early:  # exit 1 when nothing was decoded yet (the demo's rule), 0 after
+        assert rc in (0, 1) and "interrupted" in out and "Aborted!" not in out, out  # (the worker the signal ended
+        # may be restarted once before the demo's main thread takes the signal: a WARNING line, and DELETE ends it)
+        assert re.search(r"stopped: \d+ samples in, \d+ decoded samples out", out), out
+    else:
+        assert rc == 0, out
+        assert "interrupted" in out and re.search(r"stopped: \d+ samples in, [1-9]\d* decoded samples out", out), out
     assert _bad_lines(out) == [], out
