@@ -79,12 +79,16 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def source_text(machine: dict[str, Any]) -> str:
+    """The source commit a run measured (12 hex digits, ``unknown`` outside a git checkout), `` (dirty)`` when changed."""
+    src = machine.get("source") or {}
+    return f"{(src.get('commit') or 'unknown')[:12]}{' (dirty)' if src.get('dirty') else ''}"
+
+
 def machine_line(machine: dict[str, Any], versions: dict[str, str | None]) -> str:
     """The machine, the versions and the source commit a report ran on, in one line (the reports whose header is
     not :func:`~latency_bench.report_sections.header`'s: ``cpu-profile``, ``scale``; audit s68bench F4)."""
-    src = machine.get("source") or {}
     libs = " · ".join(f"{k} {versions.get(k) or 'not installed'}" for k in ("numpy", "onnxruntime", "pylsl"))
     return (f"{machine.get('cpu_model')} · {machine.get('cpus_usable') or machine.get('cpu_count')} CPUs · "
             f"{machine.get('memory_gib')} GiB · {machine.get('platform')} · python {versions.get('python')} · {libs} "
-            f"(liblsl {versions.get('liblsl')}) · source {(src.get('commit') or 'unknown')[:12]}"
-            f"{' (dirty)' if src.get('dirty') else ''}")
+            f"(liblsl {versions.get('liblsl')}) · source {source_text(machine)}")

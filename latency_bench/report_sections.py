@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from latency_bench.machine import source_text
+
 
 PATH_ORDER = ("direct", "relay", "service", "service_noprov", "timeflux", "mnelsl")
 
@@ -42,9 +44,7 @@ def header(result: dict[str, Any]) -> list[str]:
         f"python {v.get('python')} · numpy {v.get('numpy')} · onnxruntime {v.get('onnxruntime')} · "
         f"torch {v.get('torch')}"
         f" · pylsl {v.get('pylsl')} (liblsl {v.get('liblsl')}) · mne-lsl {v.get('mne-lsl') or 'not installed'}"
-        f" · timeflux {timeflux or 'not installed'} · source "
-        f"{((m.get('source') or {}).get('commit') or 'unknown')[:12]}"
-        f"{' (dirty)' if (m.get('source') or {}).get('dirty') else ''}",
+        f" · timeflux {timeflux or 'not installed'} · source {source_text(m)}",
         f"profile `{result['profile']['name']}` · `{result['command']}` · {result.get('wall_s')} s · load average "
         f"{load0} → {load1}",
     ]

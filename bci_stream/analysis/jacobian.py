@@ -91,8 +91,8 @@ def _step_batch(model: StepModel, names: list[str], states: np.ndarray) -> np.nd
         model.step(np.zeros((len(streams), 1, model.n_chans), dtype=np.float32), streams)
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors; before: inspect's traceback (audit s67eng F3)
         raise ModelError(f"model {model.card.ref}: its step graph fails stepping {len(streams)} states in one call "
-                         f"(as inspect and a shared worker do): {error_line(exc)}; a recurrent state must be [L, B, H], the "
-                         "batch B on its axis 1") from None
+                         f"(as inspect and a shared worker do): {error_line(exc)}; a recurrent state must be "
+                         "[L, B, H], the batch B on its axis 1") from None
     return _flatten({n: np.concatenate([st.arrays[n] for st in streams], axis=1) for n in names}, names)
 
 

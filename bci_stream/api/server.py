@@ -85,9 +85,14 @@ class Server(uvicorn.Server):
         whole process group (``timeout``, ``kill -- -PGID``, supervisord's ``killasgroup``, systemd's
         ``KillMode=control-group``) reaches the workers too, and a worker it ended is then no crash to restart
         (before: an ERROR line, "exited with code 255 ...; restart 1/3", in a clean shutdown: audit s66cli F3)."""
-        if (supervisor := self._supervisor()) is not None:
-            supervisor.ending.set()  # (only an Event's flag, in a signal handler)
+        self.signalled()
         super().handle_exit(sig, frame)
+
+    def signalled(self) -> None:
+        """A stop signal reached this process (and maybe its workers): the supervisor knows its shutdown began, so a
+        worker the signal ended is no crash to restart (only an Event's flag: fit for a signal handler)."""
+        if (supervisor := self._supervisor()) is not None:
+            supervisor.ending.set()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if (supervisor := self._supervisor()) is not None:
@@ -170,8 +175,7 @@ class BackgroundServer:
         """A stop signal (Ctrl-C, SIGTERM) reached this process, and maybe its workers (sent to the process group): a
         worker it ended is no crash to restart, as :meth:`Server.handle_exit` has it for ``serve`` (the demo's worker
         was restarted before its DELETE: audit s68readme F2)."""
-        if (supervisor := self.server._supervisor()) is not None:
-            supervisor.ending.set()
+        self.server.signalled()
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -172,6 +172,7 @@ def _cut_header(path: Path, ns: int, need: int, size: int, how: str = "") -> str
     return (f"; {path.name} is truncated within its header: the header says {ns} signals, so {need} bytes of header"
             f"{how} before the first sample, the file holds {size} bytes ({AGAIN})")
 
+
 def edf_header_hint(path: Path) -> str:
     """What an EDF/BDF read error adds when the file ends within its header, where mne fails with an error that names
     no cause (``could not convert string to float: ''``, an empty ``AssertionError``, ``Bad EDF file provided``;

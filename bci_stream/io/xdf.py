@@ -191,9 +191,10 @@ def load_xdf(path: Path, **options: Any) -> tuple[list[dict[str, Any]], dict[str
     up to its last whole chunk, with a warning saying so. Except pyxdf's :data:`SEGMENTS_DIFFER` warning, which is
     dropped for a stream that holds no clock offset: pyxdf builds a stream's clock segments from its ClockOffset
     chunks, and warns when they differ from its jitter segments; a stream with no offset has no clock segment, so it
-    is warned about whenever it has samples, and the warning says nothing about the data (no offset was applied to it; the XDF spec needs none for a stream on
-    the recorder's clock). The same warning for a stream with offsets (a clock reset, a break in the samples, which
-    the reader says in its own words) is passed on to pyxdf's logger as it was.
+    is warned about whenever it has samples, and the warning says nothing about the data (no offset was applied to
+    it; the XDF spec needs none for a stream on the recorder's clock). The same warning for a stream with offsets (a
+    clock reset, a break in the samples, which the reader says in its own words) is passed on to pyxdf's logger as it
+    was.
     """
     pyxdf = require("pyxdf", "reading XDF files")
     path = Path(path)

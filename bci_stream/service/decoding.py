@@ -43,12 +43,12 @@ class StateHost(Protocol):
         """The stream leaves its model's table (its state keeps a copy of its last values)."""
 
 
-
-def _filters(pre: Any) -> tuple[Any, ...]:
+def _filters(pre: Any) -> tuple[Any, ...] | None:
     """What of a card's preprocessing makes its filter state: the band-pass and notch, run on the stream in the card's
     unit before the CAR and standardisation (a card in volts holds mean and std in volts: comparing the whole
     preprocessing took a µV to V swap of one net for other filters, and restarted them; audit s67eng F6)."""
     return (pre.bandpass, pre.filter_order, pre.notch, pre.notch_q) if pre is not None else None
+
 
 class StreamDecoder:
     """Decode one stream with one model (see the module docstring).

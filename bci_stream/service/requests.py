@@ -28,9 +28,7 @@ ENDED = ("decoder {decoder_id}'s worker ended before it answered {kind!r} ({why}
 def ended(handle: DecoderHandle, kind: str) -> str:
     """:data:`ENDED` for ``handle``'s worker: a crash, or killed as hung by the supervisor (it sent no status for
     ``hung_kill_s``: a frozen worker a swap waited 60 s for was "a crash"; audit s68fault F4)."""
-    silenced = handle.silenced
-    why = (f"killed as hung: {silenced[1]}" if silenced is not None and silenced[0] == handle.generation
-           else "a crash: see the decoder's status")
+    why = "a crash: see the decoder's status" if (hung := handle.hung_why) is None else f"killed as hung: {hung}"
     return ENDED.format(decoder_id=handle.id, kind=kind, why=why)
 
 

@@ -168,8 +168,8 @@ class LiveScorer:
         self.config = config
         self.labels = list(labels)
         self.class_of = {v: self.labels.index(c) for v, c in config.marker_map.items() if c is not None}
-        scored = sorted(set(self.class_of.values()))  # the argmax is taken among these outputs
-        self.scored = np.array(scored) if 2 <= len(scored) < len(self.labels) else None
+        scored = sorted(set(self.class_of.values()))  # the argmax is taken among these outputs (all, but for 2+)
+        self._columns = np.array(scored) if 2 <= len(scored) < len(self.labels) else np.arange(len(self.labels))
         self.max_lag_s = max_lag_s
         self.n_after = int(round(config.decision_time_s * sfreq))  # samples from the cue to its decision
         self.span_s = config.decision_time_s + max_lag_s  # longest time those samples may take (else: a gap)
@@ -218,9 +218,8 @@ class LiveScorer:
             n = self.capacity
         start = self._written % self.capacity
         first = min(n, self.capacity - start)
-        idx = np.arange(y.shape[1]) if self.scored is None else self.scored
-        scored = y[:, idx]  # a row with a non-finite output decides no class (-1): a cue it decides is missed
-        cls = np.where(np.isfinite(scored).all(axis=1), idx[np.argmax(scored, axis=1)], -1)  # (was class 0: s68api F3)
+        scored = y[:, self._columns]  # a row with a non-finite output decides no class (-1): a cue it decides is missed
+        cls = np.where(np.isfinite(scored).all(axis=1), self._columns[np.argmax(scored, axis=1)], -1)  # (s68api F3)
         for dst, src in ((self._ts, ts), (self._cls, cls), (self._epoch, epochs), (self._seq, seq)):
             dst[start:start + first] = src[:first]
             if first < n:

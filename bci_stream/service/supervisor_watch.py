@@ -354,8 +354,8 @@ class WorkerWatch:
                     said = self.backend.exit_message(process, handle.exit_code)
                     if handle.shared:  # killed as hung (another decoder's stop waited for it in vain): why
                         said = self.pool.killed_note(process, said)
-                    elif handle.silenced is not None and handle.silenced[0] == handle.generation:
-                        said = f"{said}: {handle.silenced[1]}"  # killed as hung (_kill_silent)
+                    elif (hung := handle.hung_why) is not None:
+                        said = f"{said}: {hung}"  # killed as hung (_kill_silent)
                     handle.last_error = exit_error(handle, said)
                 handle.last_error = refused_without_reason(handle) or handle.last_error  # no refusal sent
                 judged = handle.last_error

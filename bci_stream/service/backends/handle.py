@@ -140,6 +140,11 @@ class DecoderHandle:
         return None if self.status_received is None else time.monotonic() - self.status_received
 
     @property
+    def hung_why(self) -> str | None:
+        """Why the supervisor killed the current generation's worker as hung (:attr:`silenced`), None if it did not."""
+        return self.silenced[1] if self.silenced is not None and self.silenced[0] == self.generation else None
+
+    @property
     def shared(self) -> bool:  # in the local shared pool (a ray decoder has an actor of its own)
         return self.spec.options.worker == "shared" and self.backend == "local"
 
