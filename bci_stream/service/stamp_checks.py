@@ -12,12 +12,13 @@ and the recording's events; decoding goes on):
   least :data:`STEPS_PER_WINDOW` times the longest step between stamps (a sender stamping chunks of 0.4 s once needs
   20 s for its stair-case not to bias the figure; chunks of over :data:`BREAK_S` stamped once step by more than it,
   so each starts a new window: such a sender is not measured, no figure and no warning); off the nominal rate by
-  more than :data:`RATE_TOLERANCE` is said (and ends within half of it). Stamps that advance less than
+  more than :data:`RATE_TOLERANCE` is said (and ends within half of it); slower than it by more than the 1 % the gap
+  counting takes as on time (``RISE``) too, when the stamps' jitter leaves the figure that precise: that shortfall is
+  counted in ``samples_lost`` (a sender 2 % slow: 1 sample in 50). Stamps that advance less than
   :data:`STUCK_SPAN_S` over :data:`STUCK_SAMPLES_S` of samples are judged then (a rate over 4 times the nominal
   one), and said as a frozen or backward clock when they did not advance at all. A crystal is off by far less
-  (0.01 %), and the gap counting handles senders up to 0.5 % off. A replay faster or slower than real time
-  (``--speed``) is also off, on purpose: ``bci-stream replay`` declares its speed, which is then expected, and the
-  warning says so.
+  (0.01 %). A replay faster or slower than real time (``--speed``) is also off, on purpose: ``bci-stream replay``
+  declares its speed, which is then expected, and the warning says so.
 * **Stamps on another clock.** A sender that stamps with Unix time (``time.time()``, ~1.8e9 s) or milliseconds
   instead of ``pylsl.local_clock()`` gives latencies of decades, and every cue of a marker stream on LSL's clock is
   ``missed`` (its outputs are years away). Stamps more than :data:`CLOCK_FAR_S` from this host's clock (after the
@@ -31,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from bci_stream.lsl.gap_rules import RISE
+
 __all__ = ["StampChecks", "MIN_WINDOW_S", "RATE_TOLERANCE", "CLOCK_EVERY_S", "CLOCK_FAR_S", "SETTLE_S",
            "STEPS_PER_WINDOW", "STUCK_SAMPLES_S", "STUCK_SPAN_S"]
 
@@ -39,7 +42,8 @@ MIN_WINDOW_S = 10.0
 #: The window spans at least this many times the longest step between two stamps (stair-case senders).
 STEPS_PER_WINDOW = 50
 #: Relative difference between the measured and the nominal rate that is said (3 %: 155.2 or 164.8 Hz at 160); a
-#: warning said ends within half of it.
+#: warning said ends within half of it. Below the nominal rate, from 1 % (``RISE``) when the stamps are regular
+#: enough to tell (:meth:`StampChecks._bound`): the gap counting counts a slower sender's shortfall as losses.
 RATE_TOLERANCE = 0.03
 #: A step between stamps longer than this (s), forward or back, starts a new window (a gap, a restarted sender, a
 #: clock step; smaller steps back are jitter).
@@ -208,12 +212,20 @@ class StampChecks:
                              "without a timestamp")
         self._start(self._t_last)
 
+    def _bound(self, ratio: float) -> float:
+        """The relative rate error said (:data:`RATE_TOLERANCE`; slower: from :data:`~bci_stream.lsl.gap_rules.RISE`,
+        as far as the window's stamps tell it: its longest step over its span, a push's jitter at either end)."""
+        if ratio >= 1.0:
+            return RATE_TOLERANCE
+        return min(RATE_TOLERANCE, RISE + self._max_step / max(self._t_last - self._t0, MIN_WINDOW_S))
+
     def _judge(self) -> None:
         expected = self.sfreq * self.speed
         ratio = self.rate_hz / expected
-        # said beyond RATE_TOLERANCE, ended within half of it: a rate near the bound (a sender losing ~3 % of its
+        bound = self._bound(ratio)
+        # said beyond the bound, ended within half of it: a rate near the bound (a sender losing ~3 % of its
         # packets) is not said and unsaid at every window
-        if abs(ratio - 1.0) <= (RATE_TOLERANCE if self.rate_warning is None else RATE_TOLERANCE / 2):
+        if abs(ratio - 1.0) <= (bound if self.rate_warning is None else bound / 2):
             self.rate_warning = None
             return
         declared = (f"its nominal {self.sfreq:g} Hz" if self.speed == 1.0 else
@@ -222,10 +234,19 @@ class StampChecks:
                              f"{declared} ({ratio:.3g}×): if its samples are taken at that rate, the model's filters "
                              f"and decision times (made for {self.sfreq:g} Hz) are wrong and so are its outputs: fix "
                              "the sender's declared rate, or resample; a sender that loses samples in short gaps "
-                             "(counters.samples_lost) sends fewer per second of its stamps too; a replay faster or "
+                             "(counters.samples_lost) sends fewer per second of its stamps too"
+                             f"{self._shortfall(ratio)}; a replay faster or "
                              "slower than real time that does not declare its speed (bci-stream replay --speed does, "
                              "as desc/acquisition/replay_speed) sends samples of the nominal rate at another pace, on "
                              "purpose, and decodes right")
+
+    @staticmethod
+    def _shortfall(ratio: float) -> str:
+        """What the losses counted are, at a rate below the nominal one by over what gap counting takes as on time."""
+        if ratio >= 1.0 - RISE:
+            return ""
+        return (f", and the reverse: the gap counting takes a sender up to {RISE * 100:g} % slower than its nominal rate "
+                "as on time, so this one's shortfall is counted in counters.samples_lost, as lost samples")
 
     def describe(self) -> dict[str, Any]:
         """Status fields (merged into ``timestamps``): ``sender_rate_hz``, ``rate_warning``, ``clock_warning``,
