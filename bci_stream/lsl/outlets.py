@@ -91,14 +91,16 @@ class ProvenanceOutlet:
     by order or by timestamp. A gap in ``seq`` means rejected input samples. Rows are sent in batches
     every ``flush_interval`` seconds (default 50 ms) rather than per sample: provenance is for audit,
     and batching keeps its cost off the decoded stream's latency. ``on_flush`` is called after each batch was
-    sent: the worker notes it in its output ring, so a worker killed with rows still queued leaves the next
-    worker generation what to send (:mod:`bci_stream.service.provenance_replay`). That is at least once: a worker
-    killed between a batch's push and ``on_flush`` has it sent again, as exact copies (same ``seq``, epoch and
-    timestamp); a consumer keeps the first row of each ``seq``.
+    sent (and at a flush with none queued), ``on_close`` after the last at :meth:`close`: the worker notes what was
+    delivered in its output ring, so a worker killed with rows still queued leaves the next worker generation what
+    to send (:mod:`bci_stream.service.provenance_replay`). That is at least once: the rows of a worker killed soon
+    after their push are sent again, as exact copies (same ``seq``, epoch and timestamp); a consumer keeps the first
+    row of each ``seq``.
     """
 
     def __init__(self, decoded: DecodedOutlet, sfreq: float, max_buffered: int = 360,
-                 flush_interval: float = 0.05, on_flush: Callable[[], None] | None = None) -> None:
+                 flush_interval: float = 0.05, on_flush: Callable[[], None] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.name = f"{decoded.name}-provenance"
         self.source_id = f"{decoded.source_id}/provenance"
         info = make_stream_info(self.name, "Provenance", ["seq", "state_epoch"], sfreq, self.source_id,
@@ -110,7 +112,7 @@ class ProvenanceOutlet:
         self._ts = np.empty(1024)
         self._n = 0
         self._next_flush = 0.0
-        self.on_flush = on_flush
+        self.on_flush, self.on_close = on_flush, on_close
 
     def push(self, seq: np.ndarray, state_epoch: int | np.ndarray, timestamps: np.ndarray) -> None:
         """Queue rows (``state_epoch``: one for all, or one per row); sent when the batch is due (or on
@@ -129,14 +131,16 @@ class ProvenanceOutlet:
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
-        """Send every queued row (then ``on_flush``)."""
+        """Send every queued row (then ``on_flush``, at every flush: rows sent earlier may be marked delivered)."""
         if self._n:
             self._push(self._rows[:self._n], self._ts[:self._n])
             self._n = 0
-            if self.on_flush is not None:
-                self.on_flush()
+        if self.on_flush is not None:
+            self.on_flush()
         self._next_flush = (pylsl.local_clock() if now is None else now) + self.flush_interval
 
     def close(self) -> None:
         self.flush()
+        if self.on_close is not None:
+            self.on_close()
         del self.outlet

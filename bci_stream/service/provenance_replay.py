@@ -12,17 +12,18 @@ head: nothing is sent twice. Rows the ring no longer holds (overwritten: more un
 ``outputs_buffer_s``) cannot be sent; they are counted in the status (``output_stream.provenance_unrecoverable``)
 and logged, never sent as made-up rows.
 
-At least once, not exactly once: the mark moves after a batch was pushed, so a worker killed between the push and
-the mark leaves that batch (at most one, ~50 ms of rows) to be sent again by its next generation. The repeated rows
-are exact copies (the same ``seq``, ``state_epoch`` and timestamp, read back from the ring), and a ``seq`` names one
-decoded sample for the life of the decoder (a restart numbers after every seq its last generation reserved,
-:meth:`~bci_stream.service.ring.OutputRing.last_seq`): a consumer keeps the first provenance row of each ``seq``.
-Except after a Ray actor lost with its node: its last rows (up to the relay interval) may never reach the service's
-ring, so its successor may number from before them (its rows carry a higher ``state_epoch``).
-That is what a lab pairing decoded rows with their provenance wants: a copy it can drop, rather than decoded rows
-without provenance (marking before the push would lose the batch instead, and a push is no delivery anyway: a
-killed outlet's last rows may never have left its buffer). ``provenance_replayed`` counts the rows sent late,
-repeats included.
+At least once, not exactly once: the mark moves :data:`DELIVERY_S` after a batch was pushed (:class:`SentMark`), so
+a worker killed within that time leaves the batches pushed meanwhile to be sent again by its next generation: a push
+is no delivery (liblsl's own thread sends what was pushed, later; a batch pushed just before a ``kill -9`` of a loaded
+host never left: a consumer of the provenance stream alone saw a hole of 20 rows at the kill when the mark moved at
+the push). The repeated rows are exact copies (the same ``seq``, ``state_epoch`` and timestamp, read back from the
+ring), and a ``seq`` names one decoded sample for the life of the decoder (a restart numbers after every seq its last
+generation reserved, :meth:`~bci_stream.service.ring.OutputRing.last_seq`): a consumer keeps the first provenance row
+of each ``seq``. Except after a Ray actor lost with its node: its last rows (up to the relay interval) may never reach
+the service's ring, so its successor may number from before them (its rows carry a higher ``state_epoch``). That is
+what a lab pairing decoded rows with their provenance wants: a copy it can drop, rather than decoded rows without
+provenance (marking at or before the push would lose the batch instead). ``provenance_replayed`` counts the rows
+sent late, repeats included.
 
 One window is left, and told rather than counted: a worker killed after it reserved a chunk's ``seq`` (before the
 push) and before its ring write began leaves rows that may be on LSL (killed after the push) or not (before it),
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +53,36 @@ from bci_stream.lsl.outlets import ProvenanceOutlet
 from bci_stream.service.ring import OutputRing
 
 log = logging.getLogger("bci_stream.worker")
+
+#: Seconds after a batch's push that its rows are taken as delivered (the ring's mark moves past them): liblsl sends
+#: from its own thread, within milliseconds, tens of them on a loaded host.
+DELIVERY_S = 0.5
+
+
+class SentMark:
+    """Moves the output ring's provenance mark (:meth:`~bci_stream.service.ring.OutputRing.note_provenance_sent`)
+    past the rows pushed :data:`DELIVERY_S` ago or more, at each flush (``ProvenanceOutlet``'s ``on_flush``), and to
+    the head at a graceful close (``on_close``: the outlet flushed its last rows and closes)."""
+
+    def __init__(self, ring: OutputRing, delivery_s: float = DELIVERY_S) -> None:
+        self.ring, self.delivery_s = ring, delivery_s
+        self._pushed: deque[tuple[int, float]] = deque()  # (the head after a push, when), oldest first
+
+    def flushed(self) -> None:
+        """A flush: note its head if rows were pushed since the last, and mark those pushed long enough ago."""
+        head, now = self.ring.head, pylsl.local_clock()
+        if head > (self._pushed[-1][0] if self._pushed else self.ring.provenance_sent):
+            self._pushed.append((head, now))
+        upto = None
+        while self._pushed and now - self._pushed[0][1] >= self.delivery_s:
+            upto = self._pushed.popleft()[0]
+        if upto is not None and upto > self.ring.provenance_sent:
+            self.ring.note_provenance_sent(upto)
+
+    def closed(self) -> None:
+        """A graceful close: every row was flushed (a later generation sends none of them again)."""
+        self._pushed.clear()
+        self.ring.note_provenance_sent(self.ring.head)
 
 
 def shown(reporter: Any, found: dict[str, Any], send: bool = False) -> None:

@@ -30,7 +30,7 @@ from bci_stream.lsl.visible import not_found_message
 from bci_stream.service.consumer_wait import OPTION_WAIT, RESTART_WAIT, await_consumers
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.outlet_twins import OutletTwins
-from bci_stream.service.provenance_replay import report_missing_provenance, send_unsent_provenance, shown
+from bci_stream.service.provenance_replay import SentMark, report_missing_provenance, send_unsent_provenance, shown
 from bci_stream.service.record_paths import open_recording
 from bci_stream.service.reopen import inlet_buflen
 from bci_stream.service.recorder import Recorder
@@ -162,9 +162,10 @@ class StreamConnection:
                                     name=opts.output_name)
         self.twins = OutletTwins(self.outlet.outlet.get_info(), self.decoder_id, self.event, pylsl.local_clock())
         self.reporter.outlet_twins = self.twins.describe
-        ring = self.ring  # the provenance sent is noted in it after each batch: a restart sends what was not
-        on_flush = None if ring is None else (lambda: ring.note_provenance_sent(ring.head))
-        self.prov_outlet = ProvenanceOutlet(self.outlet, self.sfreq, on_flush=on_flush) if opts.provenance else None
+        ring = self.ring
+        mark = None if ring is None else SentMark(ring)  # the provenance delivered, noted: a restart sends the rest
+        self.prov_outlet = None if not opts.provenance else ProvenanceOutlet(
+            self.outlet, self.sfreq, on_flush=mark and mark.flushed, on_close=mark and mark.closed)
         model.warm_up()
         n_stream = full.channel_count()
         fmt = NUMERIC_FORMATS[full.channel_format()]

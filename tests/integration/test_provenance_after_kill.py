@@ -1,8 +1,9 @@
 """A worker killed (``kill -9``) with provenance rows still queued (they are sent in 50 ms batches, the decoded rows
-at once): its next generation sends them, from the output ring, before its first output, so a consumer pairing
-decoded rows with provenance finds exactly one provenance row per decoded row, none twice. Real LSL on loopback
-(a real pylsl inlet on each of the two streams, re-subscribing by itself after the restart), real worker
-processes, ``kill -9``."""
+at once) or pushed but maybe not yet sent by liblsl: its next generation sends them, from the output ring, before
+its first output, so a consumer pairing decoded rows with provenance finds a provenance row for every decoded row
+(at least once: a row sent twice is an exact copy, the same seq, epoch and timestamp; the consumer keeps the
+first). Real LSL on loopback (a real pylsl inlet on each of the two streams, re-subscribing by itself after the
+restart), real worker processes, ``kill -9``."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def frozen_with_rows_queued(pid: int, ring) -> bool:
 
 
 @pytest.mark.parametrize("worker", ["dedicated", "shared"])
-def test_every_decoded_row_has_one_provenance_row_across_a_kill_9(models_dir, worker):
+def test_every_decoded_row_has_a_provenance_row_across_a_kill_9(models_dir, worker):
     sup = Supervisor(str(models_dir), status_interval=0.1, max_restarts=3, restart_backoff=0.1, shared_workers=1)
     name = unique("fixAprov")
     outlet = new_outlet(name, f"{name}-src")[0]
@@ -100,7 +101,13 @@ def test_every_decoded_row_has_one_provenance_row_across_a_kill_9(models_dir, wo
     t_dec, _ = decoded.arrays()
     t_prov, y_prov = prov.arrays()
     assert len(np.unique(t_dec)) == len(t_dec)
-    assert len(np.unique(t_prov)) == len(t_prov), f"{len(t_prov) - len(np.unique(t_prov))} provenance rows twice"
+    first = np.sort(np.unique(y_prov[:, 0], return_index=True)[1])  # the first row of each seq, as a consumer keeps
+    again = np.setdiff1d(np.arange(len(t_prov)), first)
+    for i in again:  # a repeat is an exact copy of the row first sent with its seq (the mark moves after delivery)
+        j = first[np.flatnonzero(y_prov[first, 0] == y_prov[i, 0])[0]]
+        assert t_prov[i] == t_prov[j] and np.array_equal(y_prov[i], y_prov[j]), (i, j)
+    assert len(again) <= replayed
+    t_prov, y_prov = t_prov[first], y_prov[first]
     missing = np.setdiff1d(t_dec, t_prov)
     assert not len(missing), f"{len(missing)} decoded rows without provenance ({replayed} replayed)"
     assert replayed and replayed > 0  # the kill left rows unsent: the new worker sent them
@@ -144,6 +151,6 @@ def test_a_consumer_of_the_provenance_stream_alone_misses_no_row_across_a_kill_9
     prov.halt.set()
     prov.join(5)
     _, y_prov = prov.arrays()
-    seq = y_prov[:, 0].astype(np.int64)
+    seq = y_prov[np.sort(np.unique(y_prov[:, 0], return_index=True)[1]), 0].astype(np.int64)  # repeats dropped
     holes = np.flatnonzero(np.diff(seq) != 1)
     assert not len(holes), [(int(seq[i]), int(seq[i + 1])) for i in holes]

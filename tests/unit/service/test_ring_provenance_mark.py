@@ -10,7 +10,7 @@ import pylsl
 
 from bci_stream.core.registry import ModelRegistry
 from bci_stream.lsl.outlets import DecodedOutlet, ProvenanceOutlet
-from bci_stream.service.provenance_replay import send_unsent_provenance
+from bci_stream.service.provenance_replay import SentMark, send_unsent_provenance
 from bci_stream.service.ring import HEADER, HEADER_BYTES, OutputRing
 from support.common import unique
 from support.lsl import new_outlet, open_output, wait_for
@@ -117,3 +117,27 @@ def test_where_the_accounting_stands_is_left_for_the_next_generation():
     assert ring.unsettled() == (1234.5678, 0)
     ring.note_unsettled(None)
     assert ring.unsettled() is None
+
+
+def test_the_mark_moves_past_a_batch_only_once_it_had_time_to_leave():
+    """A push is no delivery: liblsl's thread sends it later, and a worker killed just after the push of a loaded host
+    left a hole of 20 rows at the kill (the mark had moved at the push). The mark (``SentMark``) now moves past the
+    rows pushed ``delivery_s`` ago at a later flush (one with nothing queued too), and to the head at a graceful
+    close."""
+    ring = OutputRing.create(mp.get_context("spawn"), 64, 2)
+    mark = SentMark(ring, delivery_s=3600.0)  # not yet delivered, whatever the machine's pace
+    write(ring, 0, 5)
+    mark.flushed()  # rows 0-4 pushed now
+    write(ring, 5, 3)
+    mark.flushed()  # 5-7 pushed now
+    mark.flushed()  # nothing queued
+    assert ring.provenance_sent == 0 and len(ring.unsent_provenance()[0]) == 8
+    mark.delivery_s = 0.0  # both batches' time has come: the next flush marks them, none queued or some
+    mark.flushed()
+    assert ring.provenance_sent == 8
+    mark.delivery_s = 3600.0
+    write(ring, 8, 4)
+    mark.flushed()
+    assert ring.provenance_sent == 8 and ring.unsent_provenance()[0][:, 0].tolist() == [8, 9, 10, 11]
+    mark.closed()  # a graceful close: every row flushed
+    assert ring.provenance_sent == 12 and len(ring.unsent_provenance()[0]) == 0
