@@ -3,7 +3,9 @@
 mne keeps only the units BIDS knows (``degC`` becomes ``n/a``) and truncates a trigger channel's physical values to
 integers (a code 2 stored as 1.99998 reads 1). So the EDF/BDF reader (:mod:`bci_stream.io.mne_formats`) reads from
 the file's own header each signal's label, physical dimension and layout (:func:`_edf_header`), each channel's
-dimension by mne's channel name (:func:`_edf_dimensions`), and a trigger channel's physical values from its digital
+dimension by mne's channel name (:func:`_edf_dimensions`) and the factor that corrects mne's scaling of it
+(:func:`edf_channels`: mne scales only ``uV``/``µV`` and ``mV`` spelt exactly so, and takes every other dimension as
+volts, ``nV``, ``UV`` and ``mv`` included), and a trigger channel's physical values from its digital
 samples (:func:`_edf_signal`, used by :mod:`bci_stream.io.trigger_channels`). Numbers are parsed as mne parses them
 (up to the first NUL, a comma as the decimal point); where a header number or the file's layout does not parse or
 does not match what mne read, these give None and mne's reading stands.
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from bci_stream.core.units import volts_per_unit
 
 #: The labels of the EDF+/BDF+ annotation signals (mne reads them as annotations, not as channels).
 _EDF_ANNOTATIONS = ("EDF Annotations", "BDF Annotations")
@@ -111,3 +115,33 @@ def _edf_dimensions(path: Path, ch_names: list[str]) -> dict[str, str]:
     if len(signals) == len(ch_names):
         return {name: dim for name, (_, dim) in zip(ch_names, signals)}
     return dict(zip(header.labels, header.dims))
+
+
+#: mne's scaling of an EDF/BDF dimension (``mne.io.edf.edf._read_edf_header``): these texts exactly (the micro sign,
+#: the Greek mu, Shift-JIS's mu read as Latin-1, ``u``); any other dimension is read as volts (x1).
+_MNE_EDF_GAIN = {"\u00b5V": 1e-6, "\u03bcV": 1e-6, "\x83\xcaV": 1e-6, "uV": 1e-6, "mV": 1e-3}
+
+
+def edf_channels(path: Path, ch_names: list[str]) -> list[tuple[str, float, bool]] | None:
+    """Per channel of mne's ``ch_names`` (as :func:`~bci_stream.io.gdf.gdf_channels`): its dimension, the factor
+    that corrects mne's value, and whether it is a voltage. A voltage's factor turns mne's value into volts (``nV``:
+    1e-9, as mne read it x1; ``UV``: 1e-6); another channel's gives the file's own value; a blank dimension keeps
+    mne's reading (volts, factor 1). None when the header does not name every channel (mne's reading stands)."""
+    dims = _edf_dimensions(path, ch_names)
+    if any(name not in dims for name in ch_names):
+        return None
+    out: list[tuple[str, float, bool]] = []
+    for name in ch_names:
+        dim = dims[name].strip()
+        gain = _MNE_EDF_GAIN.get(dim, 1.0)
+        size = 1e-6 if dim == "\x83\xcaV" else volts_per_unit(_utf8(dim)) if dim else None
+        out.append((dim, size / gain, True) if size is not None else (dim, 1.0 / gain, not dim))
+    return out
+
+
+def _utf8(dim: str) -> str:
+    """A dimension read as Latin-1 (as mne reads the header) that a writer put in UTF-8 (``μV`` as ``Î¼V``), decoded."""
+    try:
+        return dim.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return dim

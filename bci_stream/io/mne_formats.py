@@ -30,7 +30,7 @@ import numpy as np
 
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
-from bci_stream.io.edf_file import _edf_dimensions, _edf_header
+from bci_stream.io.edf_file import _edf_dimensions, _edf_header, edf_channels
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.events import trigger_events
 from bci_stream.io.extras import require
@@ -135,6 +135,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
             warnings.warn(cut, RecordingWarning, stacklevel=2)
         dims = brainvision_channels(path, raw)
         types = brainvision_types(raw.ch_names, types, dims)
+    elif path.suffix.lower() in (".edf", ".bdf"):
+        dims = edf_channels(path, raw.ch_names)  # mne scales only uV, µV, mV spelt so (nV, UV, mv read as volts)
     stim = [i for i, t in enumerate(types) if t == "stim"]
     keep = [i for i, t in enumerate(types) if t != "stim"]
     if not keep:
@@ -148,7 +150,7 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         name, unit = raw.ch_names[i], raw.info["chs"][i]["unit"]
         own = str(orig.get(name) or "").strip()
         fix, voltage = 1.0, not (own and volts_per_unit(own) is None)
-        if dims is not None:  # mne scales only some units (GDF: uV, mV): the file's own unit decides
+        if dims is not None:  # mne scales only some units (GDF, EDF: uV, mV): the file's own unit decides
             own, fix, voltage = dims[i]
         if voltage and (unit == FIFF.FIFF_UNIT_V or dims is not None):
             scale.append(1e6 * fix)

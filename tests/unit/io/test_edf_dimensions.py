@@ -1,0 +1,35 @@
+"""An EDF/BDF channel's physical dimension decides its scale, however it is spelt: mne scales only ``uV``, ``µV``
+and ``mV`` written exactly so and reads every other dimension as volts, so ``nV``, ``UV``, ``uv``, ``mv`` (and a
+UTF-8 ``μV``) were streamed 1e9, 1e6 or 1e3 times too large, labelled microvolts (calibrate then blamed "µV numbers
+read as V"; audit s69io F1). Real files written by the test EDF writer, read by mne through ``load_recording``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci_stream.io import load_recording
+from bci_stream.io.recording import UNIT
+from support.edf import Signal, write_edf
+
+DIGITAL = np.arange(-500, 500, dtype=np.int16)  # one record of 1000 samples: -500..499 counts
+#: dimension text as written (Latin-1 header bytes) -> the size of one file unit in µV
+DIMS = {"uV": 1.0, "UV": 1.0, "uv": 1.0, "µV": 1.0, "μV".encode().decode("latin-1"): 1.0, "nV": 1e-3, "mV": 1e3,
+        "mv": 1e3, "MV": 1e3, "V": 1e6}
+
+
+@pytest.mark.parametrize("dim", list(DIMS))
+def test_a_voltage_dimension_in_any_spelling_is_read_in_microvolts(tmp_path, dim):
+    # physical = digital * 0.1 file units: pmin/pmax as the header's 8-character texts
+    sig = Signal("Cz", dim, "-3276.8", "3276.7", len(DIGITAL), DIGITAL)
+    rec = load_recording(write_edf(tmp_path / "u.edf", [sig], 1, record_s=4.0))
+    assert rec.ch_units == [UNIT] and rec.ch_types == ["eeg"]
+    np.testing.assert_allclose(rec.data[0], DIGITAL * 0.1 * DIMS[dim], rtol=1e-4, atol=1e-9)
+
+
+def test_a_dimension_that_is_no_voltage_keeps_the_files_values_and_unit(tmp_path):
+    sigs = [Signal("Cz", "uV", "-3276.8", "3276.7", len(DIGITAL), DIGITAL),
+            Signal("Temp", "degC", "-3276.8", "3276.7", len(DIGITAL), DIGITAL)]
+    rec = load_recording(write_edf(tmp_path / "t.edf", sigs, 1, record_s=4.0))
+    assert rec.ch_units == [UNIT, "degC"] and rec.ch_types[1] == "misc"
+    np.testing.assert_allclose(rec.data[1], DIGITAL * 0.1, rtol=1e-4)
