@@ -173,6 +173,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         events = table
     elif len(ann):
         onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time)
+        if ann.orig_time is None:  # onsets counted from the original sample 0: a cropped FIF without meas_date
+            onsets = onsets - raw.first_samp  # (was 1 s late at first_samp 500 Hz x 1 s; audit s69io F2)
         for onset, dur, desc in zip(onsets, ann.duration, ann.description):
             if 0 <= onset < raw.n_times:
                 events.append(Event(int(onset), int(round(float(dur) * sfreq)), str(desc)))
