@@ -19,13 +19,13 @@ from bci_stream.io.recording import Event, Recording
 
 FORMATS = {
     ".edf": "mne", ".bdf": "mne", ".gdf": "mne", ".fif": "mne", ".fif.gz": "mne", ".set": "eeglab", ".vhdr": "mne",
-    ".dat": "bci2000", ".xdf": "xdf", ".xdfz": "xdf", ".npz": "npz",
+    ".dat": "bci2000", ".xdf": "xdf", ".xdfz": "xdf", ".xdf.gz": "xdf", ".npz": "npz",
 }
 
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
-    return ".fif.gz" if name.endswith(".fif.gz") else path.suffix.lower()
+    return next((two for two in (".fif.gz", ".xdf.gz") if name.endswith(two)), path.suffix.lower())
 
 
 def _reader(kind: str) -> Callable[..., Any]:
@@ -57,7 +57,7 @@ def load_recording(path: str | Path, *, label_map: LabelMap | None = None, ch_na
     """Load one recording as a :class:`Recording` in microvolts.
 
     Formats by extension: ``.edf``/``.bdf``/``.gdf``/``.fif``/``.fif.gz`` (mne), ``.set`` (EEGLAB, mne +
-    pymatreader), ``.vhdr`` (BrainVision, mne), ``.dat`` (BCI2000), ``.xdf`` (pyxdf), ``.npz``
+    pymatreader), ``.vhdr`` (BrainVision, mne), ``.dat`` (BCI2000), ``.xdf``/``.xdfz``/``.xdf.gz`` (pyxdf), ``.npz``
     (:func:`bci_stream.io.npz.save_npz`).
 
     Parameters

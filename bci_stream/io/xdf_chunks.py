@@ -30,10 +30,17 @@ def check_begins_as_xdf(path: str | Path) -> None:
     """Raise :class:`~bci_stream.io.errors.DataError` naming ``path`` when it is empty (0 bytes: nothing was written
     to it, e.g. a recorder that could not write its file) or does not begin with XDF's magic ``XDF:``; pyxdf said only
     "Invalid XDF file" of both."""
+    import gzip
+
     from bci_stream.io.errors import DataError
 
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    path = Path(path)
+    packed = path.name.endswith((".xdfz", ".xdf.gz"))  # as pyxdf tells a compressed file
+    try:  # a compressed XDF (as pyxdf reads one) begins with the magic once unpacked (before, every one was refused)
+        with gzip.open(path, "rb") if packed and path.stat().st_size else open(path, "rb") as f:
+            magic = f.read(4)
+    except (gzip.BadGzipFile, EOFError) as e:
+        raise DataError(f"{path} is not a gzip-compressed XDF file (as its name says it is): {e}") from None
     if not magic:
         raise DataError(f"{path} is empty (0 bytes): nothing was written to it (an XDF file begins with 'XDF:')")
     if magic != b"XDF:":

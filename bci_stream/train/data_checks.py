@@ -56,7 +56,7 @@ def reader_options(paths: Sequence[Path], reader: dict[str, Any], strict: bool =
 
 def _hint(message: str, paths: Sequence[Path]) -> str:
     """The config key for a loader error that asks for a keyword argument, or ``""``."""
-    xdf = any(Path(p).suffix.lower() in (".xdf", ".xdfz") for p in paths)
+    xdf = any(Path(p).name.lower().endswith((".xdf", ".xdfz", ".xdf.gz")) for p in paths)
     if "label_window=" in message:
         return (" (in the run config: data.label_window = [start_s, stop_s]"
                 + (", or data.reader.until_next = true for XDF cue markers" if xdf else "") + ")")
