@@ -143,7 +143,8 @@ def _channels(stream: dict[str, Any], n_chans: int) -> tuple[list[str], list[str
     def value(c: dict, key: str) -> str:
         return str((c.get(key) or [""])[0] or "").strip()
 
-    names = [value(c, "label") or str(i + 1) for i, c in enumerate(chans)]
+    key = "label" if any(value(c, "label") for c in chans) else "name"  # as the live service: read_labels
+    names = [value(c, key) or str(i + 1) for i, c in enumerate(chans)]
     return names, [value(c, "unit") for c in chans], [value(c, "type").lower() for c in chans]
 
 
