@@ -134,7 +134,7 @@ def _per_channel(header: Bci2000Header, name: str, path: Path) -> np.ndarray:
 def loc_names(loc: Path) -> list[str]:
     """The channel labels of an EEGLAB ``.loc`` / ``.locs`` file (lines ``index theta radius label``), in order."""
     names = []
-    for line in loc.read_text(errors="replace").splitlines():
+    for line in loc.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         parts = line.split()
         if len(parts) >= 4:
             names.append(parts[3])

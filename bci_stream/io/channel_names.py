@@ -35,7 +35,7 @@ def read_channel_names(text: str | None, option: str = "--channel-names") -> lis
 
             names = loc_names(path)
         else:
-            lines = (line.strip() for line in path.read_text(errors="replace").splitlines())
+            lines = (line.strip() for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines())
             names = [line for line in lines if line and not line.startswith("#")]
         if not names:
             raise DataError(f"{option} file {path} lists no channel name (one per line, or an EEGLAB .loc/.locs "

@@ -299,3 +299,16 @@ def test_repeated_labels_are_merged_as_evaluate_merges_them() -> None:
         parse_labels(["T1=fists", "T1=feet"])
     with pytest.raises(CalibrationError, match=r"; got --labels '', --labels 'T0='$"):
         parse_labels(["", "T0="])
+
+
+def test_a_channel_names_file_saved_with_a_byte_order_mark_is_read_without_it(tmp_path: Path) -> None:
+    """Notepad's UTF-8 (a BOM, CRLF lines): the first name was '\\ufeffFp1', so picking Fp1 failed with a list that
+    showed 'Fp1' (audit s69io F8); an EEGLAB .loc file so saved likewise."""
+    from bci_stream.io.channel_names import read_channel_names
+
+    names = tmp_path / "names.txt"
+    names.write_bytes("\ufeffFp1\r\nCz\r\nO2\r\n".encode("utf-8"))
+    assert read_channel_names(str(names)) == ["Fp1", "Cz", "O2"]
+    loc = tmp_path / "cap.loc"
+    loc.write_bytes("\ufeff1\t0\t0.5\tFp1\r\n2\t90\t0\tCz\r\n".encode("utf-8"))
+    assert read_channel_names(str(loc)) == ["Fp1", "Cz"]
