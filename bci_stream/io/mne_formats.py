@@ -178,9 +178,24 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         for onset, dur, desc in zip(onsets, ann.duration, ann.description):
             if 0 <= onset < raw.n_times:
                 events.append(Event(int(onset), int(round(float(dur) * sfreq)), str(desc)))
+        if stim and (codes := trigger_events(trigger_codes(raw, path), sfreq)):
+            warnings.warn(_trigger_passed_over(path, [raw.ch_names[i] for i in stim], codes, events), RecordingWarning,
+                          stacklevel=2)
     elif stim:
         events = trigger_events(trigger_codes(raw, path), sfreq)
     if vhdr:  # a marker of size 1 is a point in time
         events = point_markers(events)
     bads = [n for n in ch_names if n in set(raw.info["bads"])]  # a bad stim channel is dropped with it
     return data, sfreq, ch_names, events, {"ch_types": ch_types, "ch_units": units, "bad_channels": bads}
+
+
+def _trigger_passed_over(path: Path, names: list[str], codes: list[Event], events: list[Event]) -> str:
+    """The warning for a trigger channel with events in a file whose annotations are its events (audit s69io F6: an
+    EDF+ export with one 'Recording starts' annotation lost every cue of its trigger channel without a word)."""
+    kinds = sorted({e.description for e in codes})
+    said = sorted({e.description for e in events})
+    return (f"{path.name}: its trigger channel {', '.join(names)} holds {len(codes)} event(s) (codes "
+            f"{', '.join(kinds[:10])}{' ...' if len(kinds) > 10 else ''}) that are not read: a file's annotations "
+            f"are its events when it has any, and this one has {len(events)} ({', '.join(said[:5])}"
+            f"{' ...' if len(said) > 5 else ''}); if the cues are on the trigger channel, remove the annotations "
+            "(mne: raw.set_annotations(None), then save) to read them")

@@ -169,3 +169,20 @@ def test_dimensions_are_read_when_a_number_does_not_parse(tmp_path: Path) -> Non
 
     assert header is not None and header.layout is None
     assert _edf_dimensions(path, ["C3", "Temp"]) == {"C3": "uV", "Temp": "degC"}
+
+
+def test_a_trigger_channel_passed_over_for_the_annotations_is_said(tmp_path: Path) -> None:
+    """A file's annotations are its events when it has any (README); its trigger channel's events are then not read,
+    and that is said, with what each holds (before, an EDF+ export with one 'Recording starts' annotation lost every
+    cue of its trigger channel without a word; audit s69io F6). A file without annotations reads them, unwarned."""
+    codes = _codes(SFREQ * N_RECORDS, 20)
+    start = annotations(60, lambda r: f"+{r}\x14\x14\x00" + ("+0\x14\x14Recording starts\x14\x00" if r == 0 else ""))
+    path = write_edf(tmp_path / "both.edf", [_eeg(), _trigger(codes), start], N_RECORDS)
+    with pytest.warns(RecordingWarning, match="both.edf: its trigger channel Trigger holds 6 event\\(s\\) \\(codes "
+                      "1, 2, 3\\) that are not read: .* this one has 1 \\(Recording starts\\)"):
+        rec = load_recording(path)
+    assert [e.description for e in rec.events] == ["Recording starts"]
+    plain = write_edf(tmp_path / "codes.edf", [_eeg(), _trigger(codes)], N_RECORDS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecordingWarning)
+        assert load_recording(plain).events == _expected(codes)
