@@ -145,3 +145,30 @@ def _utf8(dim: str) -> str:
         return dim.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return dim
+
+
+def edf_rates_note(path: Path, stim: set[str]) -> str | None:
+    """A warning when the file's signals (annotation signals and trigger channels ``stim`` aside) are sampled at
+    different rates: mne reads every one at the fastest, the others interpolated (a 256-Hz EEG beside a 512-Hz
+    accelerometer read at 512 Hz, so a model calibrated on it expects 512 Hz of its 256-Hz amplifier; audit s69io
+    F5). None when they share one rate or the header does not parse."""
+    header = _edf_header(path)
+    if header is None or header.layout is None:
+        return None
+    with path.open("rb") as f:
+        try:
+            record_s = float(_edf_field(f.read(256).decode("latin-1")[244:252]))
+        except ValueError:
+            return None
+    rates: dict[float, list[str]] = {}
+    for label, n in zip(header.labels, header.layout.n_samps):
+        if label not in _EDF_ANNOTATIONS and label not in stim and n > 0 and record_s > 0:
+            rates.setdefault(n / record_s, []).append(label)
+    if len(rates) < 2:
+        return None
+    listed = "; ".join(f"{', '.join(names[:4])}{' ...' if len(names) > 4 else ''} at {rate:g} Hz"
+                       for rate, names in sorted(rates.items()))
+    return (f"{path.name}: its signals are sampled at different rates ({listed}): mne reads every one at the fastest, "
+            f"{max(rates):g} Hz, the slower ones interpolated, so a model made from it expects {max(rates):g} Hz: if "
+            "the EEG is the slower, save a copy without the faster channels (mne: read_raw_edf(..., exclude=[...]), "
+            "then export) and use that")

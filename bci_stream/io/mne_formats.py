@@ -30,7 +30,7 @@ import numpy as np
 
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
-from bci_stream.io.edf_file import _edf_dimensions, _edf_header, edf_channels
+from bci_stream.io.edf_file import _edf_dimensions, _edf_header, edf_channels, edf_rates_note
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.events import trigger_events
 from bci_stream.io.extras import require
@@ -137,6 +137,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         types = brainvision_types(raw.ch_names, types, dims)
     elif path.suffix.lower() in (".edf", ".bdf"):
         dims = edf_channels(path, raw.ch_names)  # mne scales only uV, µV, mV spelt so (nV, UV, mv read as volts)
+        if (note := edf_rates_note(path, {n for n, t in zip(raw.ch_names, types) if t == "stim"})) is not None:
+            warnings.warn(note, RecordingWarning, stacklevel=2)
     stim = [i for i, t in enumerate(types) if t == "stim"]
     keep = [i for i, t in enumerate(types) if t != "stim"]
     if not keep:

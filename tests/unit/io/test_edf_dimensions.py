@@ -5,10 +5,13 @@ read as V"; audit s69io F1). Real files written by the test EDF writer, read by 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from bci_stream.io import load_recording
+from bci_stream.io.errors import RecordingWarning
 from bci_stream.io.recording import UNIT
 from support.edf import Signal, write_edf
 
@@ -33,3 +36,18 @@ def test_a_dimension_that_is_no_voltage_keeps_the_files_values_and_unit(tmp_path
     rec = load_recording(write_edf(tmp_path / "t.edf", sigs, 1, record_s=4.0))
     assert rec.ch_units == [UNIT, "degC"] and rec.ch_types[1] == "misc"
     np.testing.assert_allclose(rec.data[1], DIGITAL * 0.1, rtol=1e-4)
+
+
+def test_signals_at_different_rates_are_said(tmp_path):
+    """mne reads an EDF's signals at the fastest one's rate, the others interpolated: a 256-Hz EEG beside a 512-Hz
+    accelerometer was read at 512 Hz with no word (a model made from it expects 512 Hz of a 256-Hz amplifier;
+    audit s69io F5)."""
+    eeg = Signal("Cz", "uV", "-3276.8", "3276.7", 256, np.zeros(256 * 2, np.int16))
+    acc = Signal("AccX", "g", "-3276.8", "3276.7", 512, np.zeros(512 * 2, np.int16))
+    with pytest.warns(RecordingWarning, match="m.edf: its signals are sampled at different rates \\(Cz at 256 Hz; "
+                      "AccX at 512 Hz\\): mne reads every one at the fastest, 512 Hz"):
+        rec = load_recording(write_edf(tmp_path / "m.edf", [eeg, acc], 2))
+    assert rec.sfreq == 512.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecordingWarning)
+        assert load_recording(write_edf(tmp_path / "one.edf", [eeg], 2)).sfreq == 256.0

@@ -492,7 +492,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
     require_full_data(BCI / "eeg1_1.dat")
     subset_file(R06)
     with pytest.raises(DataError, match=re.escape("path must end in one of .bdf, .dat, .edf, .fif, .fif.gz, .gdf, "
-                                                  ".npz, .set, .vhdr, .xdf, .xdfz; got 'x.csv'")):
+                                                  ".npz, .set, .vhdr, .xdf, .xdf.gz, .xdfz; got 'x.csv'")):
         load_recording(tmp_path / "x.csv")
     with pytest.raises(DataError, match=re.escape(f"path does not exist or is not a file: {tmp_path / 'no.edf'}")):
         load_recording(tmp_path / "no.edf")
