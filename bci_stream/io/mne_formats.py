@@ -30,6 +30,7 @@ import numpy as np
 
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
+from bci_stream.io.edf_discontinuous import is_discontinuous, place_discontinuous
 from bci_stream.io.edf_file import _edf_dimensions, _edf_header, edf_channels, edf_rates_note
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.events import trigger_events
@@ -103,6 +104,8 @@ def _read_raw(path: Path):
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
         if suffix == ".gdf" and str(w.message).startswith("Unsupported physical dimension"):
             continue  # read_mne reads the dimension itself (bci_stream.io.gdf)
+        if suffix in (".edf", ".bdf") and "outside data range" in str(w.message) and is_discontinuous(path):
+            continue  # read_mne places them itself (bci_stream.io.edf_discontinuous), and says what it left out
         if suffix in (".edf", ".bdf") and str(w.message).startswith(MNE_EDF_TRUNCATED):
             if (note := edf_truncation_note(path)) is not None:  # the header's values and what was read
                 warnings.warn(note, RecordingWarning, stacklevel=3)
@@ -185,6 +188,9 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
                           stacklevel=2)
     elif stim:
         events = trigger_events(trigger_codes(raw, path), sfreq)
+    if path.suffix.lower() in (".edf", ".bdf") and (cut := place_discontinuous(path, sfreq, raw.n_times, events)):
+        events, note = cut  # EDF+D: records not back to back (mne reads them as continuous)
+        warnings.warn(note, RecordingWarning, stacklevel=2)
     if vhdr:  # a marker of size 1 is a point in time
         events = point_markers(events)
     bads = [n for n in ch_names if n in set(raw.info["bads"])]  # a bad stim channel is dropped with it

@@ -185,7 +185,8 @@ _DISCONTINUITY = {"new segment/": "BrainVision Recorder paused and resumed", "bo
                   "dc correction/": "BrainVision Recorder reset the amplifier's DC offsets: a step in the data",
                   "bad boundary": "mne: files joined", "edge boundary": "mne: files joined",
                   "timestamp jump": "the XDF file's timestamps jump forward: a pause, a restarted sender or lost "
-                                    "samples"}
+                                    "samples",
+                  "record gap": "the EDF+D/BDF+D file's records are not back to back: a pause"}
 
 
 def label_cues(lists: Sequence[str], pairs: Sequence[str]) -> list[str] | None:

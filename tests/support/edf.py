@@ -30,13 +30,15 @@ def annotations(n: int, tal: Callable[[int], str]) -> Signal:
     return Signal("EDF Annotations", "", "-1", "1", n, np.array([tal]))
 
 
-def write_edf(path: Path, signals: list[Signal], n_records: int, *, record_s: float = 1.0) -> Path:
-    """Write an EDF (EDF+C when a signal is ``EDF Annotations``) of ``n_records`` records of ``record_s`` s."""
+def write_edf(path: Path, signals: list[Signal], n_records: int, *, record_s: float = 1.0,
+              plus: str | None = None) -> Path:
+    """Write an EDF (EDF+C when a signal is ``EDF Annotations``, or the header's ``plus``, e.g. ``EDF+D``) of
+    ``n_records`` records of ``record_s`` s."""
     def field(value: object, width: int) -> bytes:
         return str(value)[:width].ljust(width).encode("latin-1")
 
     ns = len(signals)
-    plus = "EDF+C" if any(s.label == "EDF Annotations" for s in signals) else ""
+    plus = plus or ("EDF+C" if any(s.label == "EDF Annotations" for s in signals) else "")
     head = field("0", 8) + field("X", 80) + field("X", 80) + field("01.01.20", 8) + field("00.00.00", 8)
     head += field(256 * (ns + 1), 8) + field(plus, 44) + field(n_records, 8) + field(f"{record_s:g}", 8)
     head += field(ns, 4) + b"".join(field(s.label, 16) for s in signals) + field("", 80) * ns

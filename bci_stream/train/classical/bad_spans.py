@@ -52,8 +52,10 @@ BOUNDARY = "boundary"  # EEGLAB (through mne): a discontinuity where data were c
 #: a BrainVision recording's pause: BrainVision Recorder writes a ``New Segment`` marker at every pause/resume (mne
 #: reads it ``New Segment/``, dropping the first, at the start), and its ``DC Correction`` (the amplifier's offsets
 #: reset: a step in the data; mne reads ``DC Correction/``), and an XDF file's signal timestamps jumping forward
-#: (a recording that went on across two runs, a pause: the reader's :data:`bci_stream.io.xdf_clock.JUMP` event)
-BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/", "dc correction/", "timestamp jump")
+#: (a recording that went on across two runs, a pause: the reader's :data:`bci_stream.io.xdf_clock.JUMP` event), and
+#: an EDF+D/BDF+D file's records not back to back (a pause: :data:`bci_stream.io.edf_discontinuous.RECORD_GAP`)
+BOUNDARIES = (BOUNDARY, "bad boundary", "edge boundary", "new segment/", "dc correction/", "timestamp jump",
+              "record gap")
 #: mne's description (any case) of a FIF acquisition skip: no data stored there (read as zeros), a discontinuity
 ACQ_SKIP = "bad_acq_skip"
 NON_FINITE = "non-finite samples"
