@@ -10,13 +10,15 @@ channels marked bad, ``Recording.bad_channels``; written when there are any).
 
 from __future__ import annotations
 
+import math
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.errors import DataError
+from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.recording import UNIT, Event, Recording
 
 
@@ -53,7 +55,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.
             raise DataError("it is a single NumPy array (.npy), not an archive of the arrays "
                             "data, sfreq, ch_names (as bci-stream writes it)")
         with z:
-            f = {k: z[k] for k in z.files}
+            f = {k: _array(z, k) for k in z.files}
     except EOFError as exc:  # numpy: "No data left in file" (0 bytes); before, click printed only "Aborted!"
         raise DataError(f"cannot read {path} as an NPZ recording: the file is empty ({exc})") from exc
     except (zipfile.BadZipFile, zlib.error) as exc:  # cut short or damaged: before, a traceback
@@ -70,10 +72,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.
     unit = str(f["unit"]) if "unit" in f else UNIT
     if unit != UNIT:
         raise DataError(f"{path}: unit must be {UNIT!r}; got {unit!r}")
-    events = []
-    if "event_onset" in f:
-        events = [Event(int(o), int(d), str(s)) for o, d, s in
-                  zip(f["event_onset"], f["event_duration"], f["event_description"])]
+    events = _events(f, path)
     labels = f.get("labels")
     label_names = [str(n) for n in f.get("label_names", [])]
     extras = {k: [str(v) for v in f[k]] if k in f else None for k in ("ch_types", "ch_units", "bad_channels")}
@@ -81,8 +80,44 @@ def read_npz(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], np.
         sfreq = float(f["sfreq"])
     except (TypeError, ValueError):
         raise DataError(f"{path}: sfreq must be a number (Hz), got {np.asarray(f['sfreq']).tolist()!r}") from None
+    if not math.isfinite(sfreq) or sfreq <= 0:  # (inf: an OverflowError of replay's; audit s69io F9)
+        raise DataError(f"{path}: sfreq must be a finite number of Hz above 0, got {sfreq!r}")
     data, ch_names = f["data"], [str(n) for n in f["ch_names"]]
     if data.ndim == 2 and data.shape[0] != len(ch_names) == data.shape[1]:
         raise DataError(f"{path}: data must be [n_chans, n_times]; its shape {data.shape} has the {len(ch_names)} "
                         "channels of ch_names along its second axis: save data.T")
+    if data.ndim == 2 and data.shape[1] == 0:  # (accepted: replay --loop then spun a core pushing nothing)
+        raise DataError(f"{path}: data holds no sample (shape {data.shape}): nothing to read")
+    if data.ndim == 2 and (out := [e for e in events if not 0 <= e.onset < data.shape[1]]):
+        warnings.warn(RecordingWarning(
+            f"{path.name}: {len(out)} of its {len(events)} events lie outside its {data.shape[1]} samples (event_onset "
+            f"{', '.join(f'{e.onset} ({e.description})' for e in out[:5])}{' ...' if len(out) > 5 else ''}): they "
+            "mark no sample and are left out"), stacklevel=3)
+        events = [e for e in events if 0 <= e.onset < data.shape[1]]
     return data, sfreq, ch_names, events, labels, label_names, extras
+
+
+def _array(z, key: str) -> np.ndarray:
+    """One array of the archive; a DataError naming ``key`` when it holds Python objects (pickled: not read)."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise DataError(f"its array {key!r} holds Python objects (pickled), which are not read (unpickling "
+                        f"can run code): save it as strings or numbers, e.g. np.array(names, dtype=str)") from None
+
+
+def _events(f: dict[str, np.ndarray], path: Path) -> list[Event]:
+    """The events of the archive's ``event_onset``, ``event_duration`` (0 when absent) and ``event_description``."""
+    if "event_onset" not in f:
+        return []
+    onsets = np.atleast_1d(f["event_onset"])
+    durations = np.atleast_1d(f.get("event_duration", np.zeros(len(onsets), np.int64)))
+    if "event_description" not in f:
+        raise DataError(f"{path}: event_onset must come with event_description (one name per event)")
+    names = np.atleast_1d(f["event_description"])
+    if not len(onsets) == len(durations) == len(names):
+        raise DataError(f"{path}: event_onset, event_duration and event_description must have one entry per event; "
+                        f"got {len(onsets)}, {len(durations)} and {len(names)}")
+    return [Event(int(o), int(d), str(s)) for o, d, s in zip(onsets, durations, names)]

@@ -67,3 +67,39 @@ def test_a_bad_key_is_named_with_the_file(tmp_path: Path, arrays: dict, said: st
     with pytest.raises(DataError) as info:
         load_recording(path)
     assert str(info.value) == f"{path}: {said}", str(info.value)
+
+
+def _saved(path: Path, **arrays) -> Path:
+    keys = {"data": np.zeros((2, 500)), "sfreq": np.float64(250.0), "ch_names": np.array(["C3", "C4"])}
+    np.savez(path, **{**keys, **arrays})
+    return path
+
+
+def test_a_hand_made_archive_gets_errors_naming_its_keys(tmp_path):
+    """An archive built by hand (audit s69io F9): each mistake is one DataError naming the key and the rule (before,
+    a KeyError or an OverflowError traceback, 'neither a zip archive...' for an object array, and an empty recording
+    accepted, so replay --loop spun a core pushing nothing)."""
+    cases = [
+        ({"sfreq": np.float64(np.inf)}, "sfreq must be a finite number of Hz above 0, got inf"),
+        ({"data": np.zeros((2, 0))}, "data holds no sample \\(shape \\(2, 0\\)\\): nothing to read"),
+        ({"ch_names": np.array(["C3", "C4"], dtype=object)}, "its array 'ch_names' holds Python objects \\(pickled\\)"),
+        ({"event_onset": np.array([10])}, "event_onset must come with event_description"),
+        ({"event_onset": np.array([10, 20]), "event_description": np.array(["a"])},
+         "must have one entry per event; got 2, 2 and 1"),
+    ]
+    for i, (arrays, said) in enumerate(cases):
+        path = _saved(tmp_path / f"r{i}.npz", **arrays)
+        with pytest.raises(DataError, match=said):
+            load_recording(path)
+
+
+def test_events_without_durations_or_outside_the_samples(tmp_path):
+    from bci_stream.io.errors import RecordingWarning
+    from bci_stream.io.recording import Event
+
+    path = _saved(tmp_path / "e.npz", event_onset=np.array([-5, 100, 600]),
+                  event_description=np.array(["neg", "ok", "past"]))
+    with pytest.warns(RecordingWarning, match="e.npz: 2 of its 3 events lie outside its 500 samples \\(event_onset "
+                      "-5 \\(neg\\), 600 \\(past\\)\\): they mark no sample and are left out"):
+        rec = load_recording(path)
+    assert rec.events == [Event(100, 0, "ok")]  # no event_duration: 0 samples each
