@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.core.channels import non_eeg_type
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
 from bci_stream.io.edf_discontinuous import is_discontinuous, place_discontinuous
@@ -140,6 +141,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
         types = brainvision_types(raw.ch_names, types, dims)
     elif path.suffix.lower() in (".edf", ".bdf"):
         dims = edf_channels(path, raw.ch_names)  # mne scales only uV, µV, mV spelt so (nV, UV, mv read as volts)
+        types = [t if t != "eeg" or (kind := non_eeg_type(name)) in (None, "stim") else kind  # 'EOG Fp1': eog
+                 for name, t in zip(raw.ch_names, types)]  # (EDF declares no type; mne says eeg of every one)
         if (note := edf_rates_note(path, {n for n, t in zip(raw.ch_names, types) if t == "stim"})) is not None:
             warnings.warn(note, RecordingWarning, stacklevel=2)
     stim = [i for i, t in enumerate(types) if t == "stim"]

@@ -34,7 +34,7 @@ def test_a_dimension_that_is_no_voltage_keeps_the_files_values_and_unit(tmp_path
     sigs = [Signal("Cz", "uV", "-3276.8", "3276.7", len(DIGITAL), DIGITAL),
             Signal("Temp", "degC", "-3276.8", "3276.7", len(DIGITAL), DIGITAL)]
     rec = load_recording(write_edf(tmp_path / "t.edf", sigs, 1, record_s=4.0))
-    assert rec.ch_units == [UNIT, "degC"] and rec.ch_types[1] == "misc"
+    assert rec.ch_units == [UNIT, "degC"] and rec.ch_types[1] == "temperature"  # by its label
     np.testing.assert_allclose(rec.data[1], DIGITAL * 0.1, rtol=1e-4)
 
 
@@ -51,3 +51,13 @@ def test_signals_at_different_rates_are_said(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RecordingWarning)
         assert load_recording(write_edf(tmp_path / "one.edf", [eeg], 2)).sfreq == 256.0
+
+
+def test_a_label_of_another_sensor_types_its_channel(tmp_path):
+    """EDF declares no channel type (mne says eeg of every one): a label naming another sensor types it, as GDF and
+    BrainVision labels do (the replay's desc said EEG of 'EOG Fp1'; audit s69io F11); a trigger-like label on a
+    channel in µV stays a data channel, as mne reads it."""
+    labels = ["EEG Fp1-Ref", "C3..", "EOG Fp1", "EMG Chin", "ECG", "TRIG"]
+    sigs = [Signal(label, "uV", "-3276.8", "3276.7", 256, np.zeros(256, np.int16)) for label in labels]
+    rec = load_recording(write_edf(tmp_path / "types.edf", sigs, 1))
+    assert rec.ch_names == labels and rec.ch_types == ["eeg", "eeg", "eog", "emg", "ecg", "eeg"]
