@@ -68,6 +68,7 @@ class GdfHeader(NamedTuple):
     n_records: int
     n_samps: list[int]  # samples per record of each channel
     types: list[int]  # GDF data type code of each channel
+    count_unknown: bool = False  # the header's record count is -1 (a recorder that did not close the file): counted
 
 
 def read_gdf_header(path: Path) -> GdfHeader | None:
@@ -89,12 +90,17 @@ def read_gdf_header(path: Path) -> GdfHeader | None:
             ns = struct.unpack_from("<I", fixed, 252)[0]
         n_records = struct.unpack_from("<q", fixed, 236)[0]
         var = f.read(256 * ns)
-    if ns == 0 or len(var) < 256 * ns or n_records < 0:
+    if ns == 0 or len(var) < 256 * ns or n_records < -1:
         return None
     labels = [var[16 * k:16 * (k + 1)].split(b"\x00")[0].decode("latin-1").strip() for k in range(ns)]
     n_samps = list(struct.unpack_from(f"<{ns}i", var, 216 * ns))
     types = list(struct.unpack_from(f"<{ns}i", var, 220 * ns))
     if any(t not in _TYPE_BYTES for t in types):
+        return None
+    unknown = n_records == -1  # GDF's "unknown": the whole records the file holds (audit s69io F10: mne's EINVAL)
+    if unknown and (record := sum(_TYPE_BYTES[t] * n for t, n in zip(types, n_samps))) > 0:
+        n_records = max(0, (path.stat().st_size - n_bytes) // record)
+    elif unknown:
         return None
     events_at = n_bytes + n_records * sum(_TYPE_BYTES[t] * n for t, n in zip(types, n_samps))
     width = 6 if version >= 1.9 else 8
@@ -106,7 +112,7 @@ def read_gdf_header(path: Path) -> GdfHeader | None:
     if version < 1.9:
         gains = [1e-6 if t[:2] == "uV" else 1.0 for t in texts]
         volts = [volts_per_unit(t) if t else None for t in texts]
-        return GdfHeader(version, labels, texts, volts, gains, *layout)
+        return GdfHeader(version, labels, texts, volts, gains, *layout, unknown)
     codes = struct.unpack_from(f"<{ns}H", var, 102 * ns)
     dims, volts = [], []
     for code, text in zip(codes, texts):
@@ -115,7 +121,7 @@ def read_gdf_header(path: Path) -> GdfHeader | None:
             size = volts_per_unit(text) if text else None
         volts.append(size)
         dims.append(text or (_CODE_NAMES.get(code, f"GDF unit code {code}") if code else ""))
-    return GdfHeader(version, labels, dims, volts, [_MNE_GAIN.get(c, 1.0) for c in codes], *layout)
+    return GdfHeader(version, labels, dims, volts, [_MNE_GAIN.get(c, 1.0) for c in codes], *layout, unknown)
 
 
 def _code_volts(code: int) -> float | None:

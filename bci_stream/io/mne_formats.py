@@ -42,9 +42,10 @@ from bci_stream.io.fiff_units import _fiff_unit_name
 from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow, read_gdf_header
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
-from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_no_sample, brainvision_partial_sample,
-                                     edf_header_hint, edf_truncation_note, fif_hint, gdf_header_hint, gdf_layout,
-                                     gdf_truncation_error, gdf_truncation_note, gdf_whole_copy)
+from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_marker_hint, brainvision_no_sample,
+                                     brainvision_partial_sample, edf_header_hint, eeglab_hint, edf_truncation_note, fif_hint,
+                                     gdf_header_hint, gdf_layout, gdf_truncation_error, gdf_truncation_note,
+                                     gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
 __all__ = ["MNE_SUFFIXES", "RecordingWarning", "read_mne", "save_fif", "to_mne_raw", "trigger_codes",
@@ -98,6 +99,10 @@ def _read_raw(path: Path):
             elif suffix in (".edf", ".bdf", ".gdf"):  # mne's error of a header cut short names no cause either
                 hint = edf_header_hint(path) if suffix != ".gdf" else gdf_header_hint(path)
                 why = why.rstrip(". ") + hint if hint else why  # not ". ;"
+            elif suffix == ".vhdr" and (hint := brainvision_marker_hint(path)):  # nor of a marker line cut short
+                why = why.rstrip(". ") + hint
+            elif suffix == ".set" and (hint := eeglab_hint(exc)):  # nor of a .set or .fdt cut short
+                why = why.rstrip(". ") + hint
             raise DataError(f"cannot read {path} as a {suffix} file: {why}") from exc
     if layout is not None:
         warnings.warn(gdf_truncation_note(path, layout, raw.n_times / float(raw.info["sfreq"])), RecordingWarning,

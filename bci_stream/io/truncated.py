@@ -43,6 +43,7 @@ class GdfLayout(NamedTuple):
     data_at: int  # byte offset of the first record
     size: int  # the file's size in bytes
     table_bytes: int | None = None  # the event table's size by its own head; None: no table, or not one read here
+    count_unknown: bool = False  # the header's count is -1 (unknown): ``n_records`` is the whole records held
 
     @property
     def whole(self) -> int:
@@ -61,11 +62,16 @@ class GdfLayout(NamedTuple):
 
     @property
     def truncated(self) -> bool:
-        """Whether the file holds fewer records than its header says, or ends within its event table."""
-        return self.whole < self.n_records or self.table_cut
+        """Whether the file holds fewer records than its header says, or ends within its event table, or its header
+        does not say (mne cannot read it: it reads a copy, :func:`gdf_whole_copy`)."""
+        return self.whole < self.n_records or self.table_cut or self.count_unknown
 
     def says(self) -> str:
         """The rule and the values: ``file truncated: header says ... the file holds M bytes``."""
+        if self.count_unknown:
+            return (f"its header's record count is -1 (unknown: a recorder that did not close the file); the file "
+                    f"holds {self.size} bytes: {self.whole} whole record(s) of {self.record_bytes} bytes from byte "
+                    f"{self.data_at}")
         return (f"file truncated: header says {self.n_records} records of {self.record_bytes} bytes from byte "
                 f"{self.data_at} (data to byte {self.data_at + self.n_records * self.record_bytes}, then the event "
                 f"table), the file holds {self.size} bytes")
@@ -81,11 +87,11 @@ def gdf_layout(path: Path, header: GdfHeader) -> GdfLayout | None:
         f.seek(header.data_at + header.n_records * record)
         head = f.read(8)
     table = None
-    if len(head) and head[0] in (1, 3):  # the table's head says how long it is (a head cut short: 8 bytes at least)
+    if len(head) and head[0] in (1, 3) and not header.count_unknown:  # (unknown: what follows is no known table)  # the table's head says how long it is (a head cut short: 8 bytes at least)
         n = (int.from_bytes(head[1:4], "little") if header.version >= 1.94 else
              int.from_bytes(head[4:8], "little")) if len(head) == 8 else 0
         table = 8 + n * (12 if head[0] == 3 else 6)
-    return GdfLayout(header.n_records, record, header.data_at, path.stat().st_size, table)
+    return GdfLayout(header.n_records, record, header.data_at, path.stat().st_size, table, header.count_unknown)
 
 
 def gdf_truncation_error(path: Path, layout: GdfLayout) -> str:
@@ -116,6 +122,9 @@ def gdf_truncation_note(path: Path, layout: GdfLayout, seconds: float) -> str:
         return (f"{path.name}: event table truncated: it says it holds {layout.table_bytes} bytes from byte "
                 f"{layout.table_at}, the file holds {layout.size} bytes: the data is read whole ({seconds:g} s), the "
                 "events are lost (they come from the file's trigger channel, if any)")
+    if layout.count_unknown:
+        return (f"{path.name}: {layout.says()}: read those ({seconds:g} s); a part record at the end, and an event "
+                "table if the recorder wrote one, are not read (events come from the file's trigger channel, if any)")
     return (f"{path.name}: {layout.says()}: read the {layout.whole} whole record(s) ({seconds:g} s); the rest of the "
             "data and the event table (events come from the file's trigger channel, if any) are lost")
 
@@ -280,3 +289,38 @@ def brainvision_partial_sample(path: Path) -> str | None:
 
 __all__ = ["GdfLayout", "brainvision_no_sample", "brainvision_partial_sample", "edf_header_hint", "fif_hint",
            "gdf_header_hint", "gdf_layout", "gdf_truncation_error", "gdf_truncation_note", "gdf_whole_copy"]
+
+
+def brainvision_marker_hint(path: Path) -> str | None:
+    """Why mne could not read the BrainVision header ``path``'s marker file, when a marker line has fewer than the
+    four comma-separated fields mne reads (type, description, position, size; then channel): mne said only "not enough
+    values to unpack" (audit s69io F10), e.g. of a last line a recorder stopped while writing. None when every line
+    has them (or the marker file is not found)."""
+    name = _common(_header_text(path), "MarkerFile")
+    vmrk = path.parent / name if name else None
+    if vmrk is None or not vmrk.is_file():
+        return None
+    lines = vmrk.read_bytes().decode("utf-8", "replace").splitlines()
+    for k, line in enumerate(lines):
+        key, _, value = line.partition("=")
+        if re.fullmatch(r"\s*Mk\d+\s*", key) and len(value.split(",")) < 4:
+            last = k == len(lines) - 1 or not any(s.strip() for s in lines[k + 1:])
+            return (f"; {vmrk.name}: marker line {k + 1} ({line.strip()!r}) has {len(value.split(','))} of the "
+                    "comma-separated fields type, description, position, size (then channel)"
+                    + (": it is the file's last line, cut short (a recorder stopped while writing it, or a copy cut "
+                       "short): delete or complete it" if last else ": mend or delete it"))
+    return None
+
+
+def eeglab_hint(exc: Exception) -> str | None:
+    """What mne's error reading an EEGLAB file means, when it names no cause (audit s69io F10): its ``.fdt`` holding
+    fewer values than the ``.set`` says ("Incorrect number of samples (A != B), please report this error to
+    MNE-Python developers"), or the ``.set`` (a MATLAB file) ending early ("could not read bytes"). None otherwise."""
+    text = str(exc)
+    if m := re.search(r"Incorrect number of samples \((\d+) != (\d+)\)", text):
+        return (f"; the data file (.fdt) holds {m.group(1)} values where the .set says {m.group(2)} (channels x "
+                "samples): it is cut short (a copy or download) or belongs to another .set: read it from its source "
+                "again")
+    if "could not read bytes" in text or "Mat file appears to be truncated" in text:
+        return "; the .set file ends early: it is cut short (a copy or download): read it from its source again"
+    return None

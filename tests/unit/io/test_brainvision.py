@@ -115,3 +115,18 @@ def test_a_brainvision_data_or_marker_file_given_for_the_recording_names_its_hea
     with pytest.raises(DataError, match=r"got 'run\%s' \(a BrainVision recording is read from its header: give "
                        r"run\.vhdr\)$" % part):
         load_recording(vhdr.with_suffix(part))
+
+
+def test_a_marker_line_cut_short_is_named(tmp_path: Path) -> None:
+    """A .vmrk whose last line a recorder stopped while writing (``Mk3=Stimulus,S``): mne said only 'not enough
+    values to unpack' (audit s69io F10); the refusal names the marker file, the line and what it lacks."""
+    x = np.random.default_rng(3).normal(0, 20, (2, 800))
+    vhdr = write_brainvision(tmp_path / "m", x, 200.0, ["C3", "C4"], markers=[("Stimulus", "S  1", 300, 1)])
+    vmrk = tmp_path / "m.vmrk"
+    text = vmrk.read_text(encoding="utf-8").rstrip("\r\n")
+    lines = text.splitlines()
+    vmrk.write_text(text + "\n" + f"Mk{len([s for s in lines if s.startswith('Mk')]) + 1}=Stimulus,S", encoding="utf-8")
+    with pytest.raises(DataError, match="m.vmrk: marker line [0-9]+ \\('Mk[0-9]+=Stimulus,S'\\) has 2 of the comma-"
+                       "separated fields type, description, position, size \\(then channel\\): it is the file's last "
+                       "line, cut short"):
+        load_recording(vhdr)

@@ -204,3 +204,26 @@ def test_a_bci2000_file_cut_mid_sample_loads_its_whole_samples_and_one_without_a
     assert str(err.value).endswith(f"run.dat is truncated: its header says HeaderLen={header_len} bytes and one sample "
                                    f"takes {block} bytes (SourceCh=21, DataFormat=int16, StatevectorLen=1), the file "
                                    f"holds {header_len + block - 1} bytes: not one whole sample"), err.value
+
+
+@pytest.mark.parametrize("version", ["2.20", "1.25"])
+def test_a_gdf_file_whose_header_does_not_count_its_records_is_read_by_its_size(tmp_path: Path, r05: Recording,
+                                                                               version: str) -> None:
+    """A record count of -1 (GDF's "unknown": a recorder that did not close the file) gave mne's 'OSError: [Errno
+    22] Invalid argument' (audit s69io F10); its whole records are read, a part record at the end left, and said."""
+    n = int(SECONDS * r05.sfreq)
+    full = write_gdf(tmp_path / "run.gdf", r05.data[:, :n], r05.sfreq, r05.ch_names, version=version)
+    whole = load_recording(full)
+    header = read_gdf_header(full).data_at
+    record = 21 * 2 * int(r05.sfreq)
+    raw = bytearray(full.read_bytes()[:header + 12 * record + record // 3])  # 12 records, a third of the 13th
+    raw[236:244] = (-1).to_bytes(8, "little", signed=True)
+    open_file = tmp_path / "open.gdf"
+    open_file.write_bytes(bytes(raw))
+    rec, said = load_warned(open_file)
+    np.testing.assert_array_equal(rec.data, whole.data[:, :12 * int(r05.sfreq)])
+    assert [s for s in said if "record count is -1" in s] == [
+        f"open.gdf: its header's record count is -1 (unknown: a recorder that did not close the file); the file holds "
+        f"{len(raw)} bytes: 12 whole record(s) of {record} bytes from byte {header}: read those (12 s); a part record "
+        "at the end, and an event table if the recorder wrote one, are not read (events come from the file's trigger "
+        "channel, if any)"]
