@@ -264,6 +264,9 @@ class RecordingStatus(BaseModel):
     unrecorded_markers: int = 0
     write_error: str | None = Field(None, description="Why the file is not being written now, naming it and the "
                                     "cause (None while it is: writing resumes once it can).")
+    timestamps: dict[str, Any] | None = Field(None, description="The sender's stamps, judged as a decoder's input's "
+                                              "(sender_rate_hz, rate_warning, clock_warning, clock_ahead_s); None "
+                                              "before the stream is found.")
     marker_counts: dict[str, int] = Field(description="Markers recorded, by value (the event names calibrate's "
                                           "--labels maps): the 50 most frequent values.")
     unlisted_marker_values: int = Field(0, description="Distinct marker values recorded beyond those marker_counts "

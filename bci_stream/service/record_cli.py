@@ -6,7 +6,10 @@ Only click is imported here; pylsl and the recorder when the command runs.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,7 +98,9 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     except (FileExistsError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # a closed terminal (SIGHUP: an SSH session dropped) finishes the file too (s69record F6: rc 129, no footers)
+    stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in stops}
     try:
         try:
             full = rec.open(stop)
@@ -109,7 +114,7 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
             click.echo(f"recording {full.name()!r} ({full.channel_count()} ch, {rec.sfreq:g} Hz) to {out}; markers: "
                        f"{rec.hub.follower.predicate}; " + ("Ctrl-C to stop" if duration is None
                                                             else f"for {duration:g} s (Ctrl-C stops sooner)"))
-            rec.run(stop, duration, lambda line: click.echo(line, err=line.startswith("warning:")))
+            rec.run(stop, duration, Progress())
     finally:
         totals = rec.close()
         for sig, handler in previous.items():
@@ -117,6 +122,28 @@ def record_cmd(name: str | None, stype: str | None, source_id: str | None, hostn
     if full is None:
         raise click.ClickException(f"stopped while looking for stream {rec.name!r}: nothing recorded")
     for line in summary(rec, totals):
-        say(line)
+        Progress.quietly(say, line)
     if rec.removed or (rec.recorder is not None and (rec.recorder.error is not None or totals.unrecorded)):
         raise SystemExit(1)
+
+
+class Progress:
+    """``bci-stream record``'s progress lines: a progress line on stdout, a warning on stderr; once either is closed
+    (``record ... | head -1``), its lines are dropped and the recording goes on (before, the BrokenPipeError ended it
+    early, exit 1, nothing said: audit s69record F6), ended by its duration or a signal as before."""
+
+    def __call__(self, line: str) -> None:
+        self.quietly(lambda text: click.echo(text, err=text.startswith("warning:")), line)
+
+    @staticmethod
+    def quietly(echo, line: str) -> None:
+        """``echo(line)``, nothing when its stream is closed (then pointed at os.devnull: Python's flush at exit
+        would say 'Exception ignored ... BrokenPipeError' and exit 120)."""
+        try:
+            echo(line)
+        except BrokenPipeError:
+            stream = sys.stderr if line.startswith(("error:", "warning:")) else sys.stdout
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        except ValueError:  # a closed file object
+            pass

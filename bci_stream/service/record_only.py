@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +64,9 @@ from bci_stream.service.marker_choice import MarkerChoice, own_input_reason
 from bci_stream.service.markers import CLOCK_UPDATE_S, MarkerFollower, MarkerHub, marker_predicate
 from bci_stream.service.record_markers import MarkerCount
 from bci_stream.service.record_return import ReturnWait
+from bci_stream.service.record_stamps import RecordStamps
 from bci_stream.service.recorder import Recorder
-from bci_stream.service.record_progress import progress_line
+from bci_stream.service.record_progress import RecordTotals, progress_line  # (RecordTotals: re-exported)
 from bci_stream.service.source_monitor import SourceMonitor
 
 #: What :func:`~bci_stream.lsl.source.unmapped_warning` says of a recorded stream.
@@ -78,23 +78,6 @@ MAX_BUFFER_SAMPLES = 4_000_000
 FLAGS = {"out": "--out", "stream": "--stream", "marker_stream": "--marker-stream", "input_unit": "--input-unit",
          "source_id": "--source-id", "hostname": "--hostname", "type": "--type",
          "marker_source_id": "--marker-source-id"}
-
-
-@dataclass
-class RecordTotals:
-    """What a recording holds so far: samples, their span, markers, and what was lost on the way."""
-
-    samples: int
-    seconds: float  # samples / sfreq
-    markers: int
-    lost: int  # samples counted lost from the timestamps (GapTracker)
-    gaps: int  # steps longer than GAP_THRESHOLD_S
-    backward_steps: int
-    marker_state: str  # the follower's: searching, connected, lost, error
-    stalled_s: float  # seconds since the last sample (0 while samples come)
-    unrecorded: int = 0  # samples received but not written (the disk full, the file removed: ``write_error``)
-    unrecorded_markers: int = 0
-    write_error: str | None = None  # why the file is not being written now (None while it is)
 
 
 def refuse_existing(out: Path, names: Mapping[str, str] = FLAGS) -> None:
@@ -144,6 +127,8 @@ class RecordOnly:
         self.max_channels = max_channels
         self.counters = Counters()
         self.notes: list[str] = []  # what a lab should know (unit assumed, implausible amplitude)
+        self.own_input: str | None = None  # why the marker selector finds nothing: it names the input itself
+        self.stamps: RecordStamps | None = None  # the sender's clock and rate (once open)
         self.inlet: pylsl.StreamInlet | None = None
         self.puller: ChunkPuller | None = None
         self.monitor: SourceMonitor | None = None
@@ -205,7 +190,9 @@ class RecordOnly:
                                         names.get("marker_source_id", names["marker_stream"]))
         follower = MarkerFollower(marker_predicate(options, full.name(), full.hostname(), full), "auto", raw=True,
                                   choice=choice)
-        follower.reason = own_input_reason(options, full)  # a selector of the input itself: said while searching
+        follower.reason = self.own_input = own_input_reason(options, full)  # a selector of the input itself: said
+        if self.own_input is not None:  # in the notes and the summary too (audit s69record F5: 'was not found')
+            self.notes.append(self.own_input)
         follower.start()  # before the input's inlet opens: its first cues are not missed while that connects
         # the data before the clock probe (0.6 s here, 2-4 s on a loaded host): samples come from the open, not before
         self.inlet.open_stream(timeout=10.0)
@@ -224,6 +211,7 @@ class RecordOnly:
         self.check = recording_check(channels["unit"], assumed, sfreq, self.name,  # in the unit written
                                      remedy=f"give (or correct) {names['input_unit']}")
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, sfreq)
+        self.stamps = RecordStamps(self.name, sfreq, read_replay_speed(full), self.clock, self.notes, self.event)
         self.last_data = pylsl.local_clock()
         self.event("start", stream=full.name(), type=full.type(), source_id=full.source_id(),
                    hostname=full.hostname(), uid=full.uid(), sfreq=sfreq, selector=self.predicate)
@@ -282,6 +270,7 @@ class RecordOnly:
             if c.deduced_timestamps == k:  # said once (the events in the file count each)
                 self.notes.append(f"stream {self.name!r}: {restamped_message(k, self.puller.sfreq)}")
         self.recorder.inputs(x, ts)
+        self.stamps.feed(ts)  # the sender's clock and rate, as a decoder's (s69record F1: Unix time recorded unsaid)
         first, lost, back = c.samples_in, c.samples_lost, c.backward_steps
         c.samples_in += len(ts)
         stamps = self.repair.apply(ts)

@@ -3,6 +3,8 @@ and what it holds, losses, notes, and the calibrate command (:func:`summary`).""
 
 from __future__ import annotations
 
+import shlex
+
 from typing import TYPE_CHECKING, Any
 
 from bci_stream.service.record_markers import listed
@@ -58,7 +60,8 @@ def summary(rec: RecordOnly, totals: RecordTotals) -> list[str]:
     elif totals.markers == 0:
         lines.append(f"warning: no marker was recorded: calibrate needs the cues ({no_markers_reason(rec, stream)})")
     if written:
-        lines.append(f"calibrate it: bci-stream calibrate {rec.out} --labels EVENT=CLASS,EVENT=CLASS --name SUBJECT")
+        lines.append(f"calibrate it: bci-stream calibrate {shlex.quote(str(rec.out))} --labels EVENT=CLASS,EVENT=CLASS "
+                     "--name SUBJECT")  # (quoted: a path with a space pasted as printed was two files; s69record F7)
     return lines
 
 
@@ -67,6 +70,8 @@ def no_markers_reason(rec: RecordOnly, stream: dict | None) -> str:
     s58readme F4: it was told to name it, with the resolver's predicate), or the default looked for."""
     if stream is not None:
         return f"the marker stream {stream['name']!r} was found but sent none"
+    if rec.own_input is not None:
+        return rec.own_input
     if rec.hub is not None and (refused := rec.hub.follower.error) is not None:  # found, refused: naming it would not
         return f"the marker stream was not followed: {refused}"  # help (audit s62interop F3)
     flag = rec.names["marker_stream"]

@@ -141,6 +141,7 @@ class Recording:
             "gaps": t.gaps, "backward_steps": t.backward_steps, "stalled_s": t.stalled_s,
             "unrecorded_samples": t.unrecorded, "unrecorded_markers": t.unrecorded_markers,
             "write_error": t.write_error,
+            "timestamps": rec.stamps.describe() if rec.stamps is not None else None,
             **dict(zip(("marker_counts", "unlisted_marker_values"),
                        listed(_copy(rec.values.counts)) if rec.values is not None else ({}, 0))),
             "notes": list(rec.notes), "summary": list(self.summary),

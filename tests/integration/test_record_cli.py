@@ -139,7 +139,7 @@ def test_losses_are_counted_volts_kept_and_a_named_marker_stream_followed(tmp_pa
     assert (200, "left") in [(e.onset, e.description) for e in rec_read.events]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])  # SIGHUP: a terminal closed
 def test_sigterm_or_ctrl_c_finishes_the_file_and_every_sample_is_in_order(tmp_path, sig):
     name, out = unique("term"), tmp_path / "t.xdf"
     outlet, pusher = paced_source(name, 60.0, seed=5)
@@ -429,3 +429,25 @@ def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_any_stream_
     assert res.exit_code == 2, res.output
     assert "--out /proc/s01/run1.xdf: its folder /proc/s01: cannot write in /proc" in res.output, res.output
     assert "no LSL stream matched" not in res.output
+
+
+def test_its_output_closed_the_recording_goes_on_to_its_end(tmp_path):
+    """``bci-stream record ... | head -1``: the pipe closed, the progress line 5 s later raised BrokenPipeError and the
+    recording ended there, exit 1, nothing said (audit s69record F6); now it records to its --duration, exit 0."""
+    name, out = unique("pipe"), tmp_path / "p.xdf"
+    outlet, pusher = paced_source(name, 60.0, seed=6)
+    proc = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "record", "--stream", name, "--out", str(out),
+                             "--duration", "8"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline().startswith("recording ")
+        proc.stdout.close()  # as head -1 does once it has its line
+        proc.wait(timeout=60.0)
+        stderr = proc.stderr.read()
+    finally:
+        pusher.halt.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
+    assert load_recording(out).n_times >= 7 * 500  # 8 s at 500 Hz (the last chunk's timing aside)
