@@ -73,6 +73,21 @@ class OutputSpec(BaseModel):
     labels: list[str] = Field(min_length=1)
     unit: str = ""
 
+    @model_validator(mode="after")
+    def _check(self) -> OutputSpec:
+        # each output names one channel of the decoded stream and one class a cue maps to (audit s69classic F1, F2)
+        if blank := [i for i, label in enumerate(self.labels) if not label.strip()]:
+            raise ValueError(f"output.labels must each name an output, got a blank one at position(s) {blank}: "
+                             f"{self.labels}")
+        if len({label.strip() for label in self.labels}) != len(self.labels):
+            raise ValueError(f"output.labels must be unique (a consumer tells the outputs apart by them), got "
+                             f"{self.labels}")
+        if self.kind == "categorical" and len(self.labels) < 2:
+            raise ValueError(f"output.labels must name at least 2 classes for kind 'categorical' (a softmax over one "
+                             f"class is 1.0 whatever the input), got {self.labels}: a binary net outputs both "
+                             "classes' probabilities, [1 - p, p] of a sigmoid's p")
+        return self
+
 
 class ScoringSpec(BaseModel):
     """How the service scores live trials for this model: which marker value cues which output label, and
@@ -122,7 +137,11 @@ class ModelCard(BaseModel):
     @classmethod
     def _implied_format(cls, raw: Any) -> Any:
         if isinstance(raw, Mapping) and "format_version" not in raw:
-            return {**raw, "format_version": implied_format_version(raw)}
+            raw = {**raw, "format_version": implied_format_version(raw)}
+        arch = raw.get("architecture") if isinstance(raw, Mapping) else None
+        if isinstance(arch, Mapping) and str(arch.get("cell") or "").lower() == "lstm":  # an LSTM's own names by
+            defaults = {"inputs": ["x", "h0", "c0"], "outputs": ["y", "hn", "cn"]}  # default, not a GRU's (an
+            raw = {**{k: v for k, v in defaults.items() if k not in raw}, **raw}  # LSTM fed no c0: s69classic F4)
         return raw
 
     @model_validator(mode="after")
@@ -131,6 +150,9 @@ class ModelCard(BaseModel):
             raise ValueError(f"ch_names must have n_chans={self.n_chans} entries, got {len(self.ch_names)}")
         if len(set(self.ch_names)) != len(self.ch_names):
             raise ValueError("ch_names must be unique")
+        if blank := [i for i, name in enumerate(self.ch_names) if not name.strip()]:
+            raise ValueError(f"ch_names must each name a channel (the stream's channels are picked by label), got a "
+                             f"blank one at position(s) {blank}")
         if self.scoring is not None and (bad := sorted({c for c in self.scoring.marker_map.values() if c is not None}
                                                        - set(self.output.labels))):
             raise ValueError(f"scoring.marker_map must map markers to output labels {self.output.labels}, got {bad}")

@@ -43,13 +43,13 @@ def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
         raise ModelError(f"{where} has outputs {outputs}; a {arch.cell} graph must have outputs {want_out} "
                          "(torch.onnx.export(..., output_names=[...]))")
     inputs = {i.name: i for i in core.graph.input}
-    for name in ["x", *states]:
-        if name not in inputs:
-            continue  # recurrent_graphs names the inputs it needs
-        elem = inputs[name].type.tensor_type.elem_type
-        if elem != onnx.TensorProto.FLOAT:
-            raise ModelError(f"{where}: input {name!r} is {onnx.TensorProto.DataType.Name(elem).lower()}; it must be "
-                             "float32 (export the network in float32, not .double())")
+    typed = [("input", inputs[name]) for name in ["x", *states] if name in inputs]  # (recurrent_graphs names those
+    typed += [("output", o) for o in core.graph.output]  # it needs; outputs too: s69classic F3, ORT's internal error)
+    for side, value in typed:
+        elem = value.type.tensor_type.elem_type
+        if elem and elem != onnx.TensorProto.FLOAT:
+            raise ModelError(f"{where}: {side} {value.name!r} is {onnx.TensorProto.DataType.Name(elem).lower()}; it "
+                             "must be float32 (export the network in float32, not .double())")
     if "x" in inputs:
         dims = _dims(inputs["x"])
         if len(dims) != 3:

@@ -77,6 +77,32 @@ def export_layout(d: Path, layout: str) -> None:
                           dynamic_axes={**axes, "h0": {1: "B"}, "hn": {1: "B"}}, opset_version=17, dynamo=False)
     edit_card(d, sha256=sha256_file(d / "model.onnx"))
 
+class _Double(torch.nn.Module):
+    """A user's 2-layer GRU (4 channels, 8 hidden) that returns ``which`` output as float64 (``.double()``)."""
+
+    def __init__(self, which: str) -> None:
+        super().__init__()
+        self.which = which
+        self.rnn = torch.nn.GRU(4, 8, 2, batch_first=True)
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, x, h0):
+        out, hn = self.rnn(x, h0)
+        y = torch.softmax(self.head(out), -1)
+        return (y.double(), hn) if self.which == "y" else (y, hn.double())
+
+
+def export_double(d: Path, which: str) -> None:
+    torch.manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Double(which).eval(), (torch.zeros(1, 5, 4), torch.zeros(2, 1, 8)), str(d / "model.onnx"),
+                          input_names=["x", "h0"], output_names=["y", "hn"],
+                          dynamic_axes={"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}, "h0": {1: "B"},
+                                        "hn": {1: "B"}}, opset_version=17, dynamo=False)
+    edit_card(d, sha256=sha256_file(d / "model.onnx"))
+
+
 def empty_graph(d: Path) -> None:
     (d / "model.onnx").write_bytes(b"")
     edit_card(d, sha256=sha256_file(d / "model.onnx"))
@@ -105,6 +131,10 @@ CASES = {
                    "batch_first=False) fails so; nothing was upgraded"),
     "band above Nyquist": (lambda d: edit_card(d, preprocessing__bandpass=[8.0, 60.0]),
                            "cannot be upgraded as its card describes it: "),
+    # audit s69classic F3: a float64 output got onnxruntime's 'Type Error ... /Cast' naming a temporary file
+    "float64 y": (lambda d: export_double(d, "y"), "output 'y' is double; it must be float32 (export the network in "
+                  "float32, not .double())"),
+    "float64 hn": (lambda d: export_double(d, "hn"), "output 'hn' is double; it must be float32"),
 }
 
 
