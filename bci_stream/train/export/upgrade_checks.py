@@ -13,6 +13,7 @@ from bci_stream.core.card import ModelCard
 from bci_stream.core.errors import ModelError
 from bci_stream.core.units import volts_per_unit
 from bci_stream.train.export.graph import OPSET
+from bci_stream.train.export.upgrade_nodes import check_nodes
 
 #: Default-domain opsets whose nodes the rebuilt graph (opset :data:`OPSET`) runs as they are: 13 changed Squeeze,
 #: Unsqueeze and ReduceSum to take axes as an input; 18 did so for the other reductions (ReduceMean, ...).
@@ -77,3 +78,4 @@ def check_core(core: onnx.ModelProto, card: ModelCard, onnx_path: Path) -> None:
             if len(dims) == 3 and isinstance(dims[2], int) and dims[2] > 0 and dims[2] != arch.hidden_size:
                 raise ModelError(f"{where}: input {name!r} has a hidden size of {dims[2]} (its last axis), but the "
                                  f"card says architecture.hidden_size={arch.hidden_size}")
+    check_nodes(core, card, where)  # the recurrent nodes' own layer count, hidden size and state names

@@ -103,6 +103,34 @@ def export_double(d: Path, which: str) -> None:
     edit_card(d, sha256=sha256_file(d / "model.onnx"))
 
 
+class _Lstm(torch.nn.Module):
+    """A user's 2-layer LSTM (4 channels, 8 hidden), softmax head: ``forward(x, h0, c0) -> y, hn, cn``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = torch.nn.LSTM(4, 8, 2, batch_first=True)
+        self.head = torch.nn.Linear(8, 2)
+
+    def forward(self, x, h0, c0):
+        out, (hn, cn) = self.rnn(x, (h0, c0))
+        return torch.softmax(self.head(out), -1), hn, cn
+
+
+def export_lstm(d: Path, inputs: tuple[str, ...] = ("x", "h0", "c0"), outputs: tuple[str, ...] = ("y", "hn", "cn"),
+                all_dynamic: bool = False) -> None:
+    """The folder's graph as a user's LSTM, its state names in the order given (``all_dynamic``: every state axis)."""
+    torch.manual_seed(3)
+    state = {0: "L", 1: "B", 2: "H"} if all_dynamic else {1: "B"}
+    axes = {"x": {0: "B", 1: "T"}, "y": {0: "B", 1: "T"}, **{n: dict(state) for n in (*inputs[1:], *outputs[1:])}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Lstm().eval(), (torch.zeros(1, 5, 4), torch.zeros(2, 1, 8), torch.zeros(2, 1, 8)),
+                          str(d / "model.onnx"), input_names=list(inputs), output_names=list(outputs),
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+    edit_card(d, sha256=sha256_file(d / "model.onnx"), architecture__cell="lstm", inputs=["x", "h0", "c0"],
+              outputs=["y", "hn", "cn"])
+
+
 def empty_graph(d: Path) -> None:
     (d / "model.onnx").write_bytes(b"")
     edit_card(d, sha256=sha256_file(d / "model.onnx"))
@@ -135,6 +163,18 @@ CASES = {
     "float64 y": (lambda d: export_double(d, "y"), "output 'y' is double; it must be float32 (export the network in "
                   "float32, not .double())"),
     "float64 hn": (lambda d: export_double(d, "hn"), "output 'hn' is double; it must be float32"),
+    # audit s69classic F5, F6: an LSTM's states named in the wrong order were refused as "not causal"; with every
+    # state axis dynamic, a wrong layer count got onnxruntime's words on 'state_out/h0'
+    "lstm outputs swapped": (lambda d: export_lstm(d, outputs=("y", "cn", "hn")), "the LSTM's state outputs are "
+                             "swapped: output 'hn' is its cell state; torch's nn.LSTM returns out, (h, c)"),
+    "lstm inputs swapped": (lambda d: export_lstm(d, inputs=("x", "c0", "h0")), "the LSTM's state inputs are "
+                            "swapped: input 'h0' feeds its cell state; nn.LSTM takes x, (h0, c0)"),
+    "layers, axes dynamic": (lambda d: (export_lstm(d, all_dynamic=True), edit_card(d, architecture__n_layers=3)),
+                             "the graph has 2 LSTM layer(s) (one node each), but the card says "
+                             "architecture.n_layers=3"),
+    "hidden, axes dynamic": (lambda d: (export_lstm(d, all_dynamic=True), edit_card(d, architecture__hidden_size=11)),
+                             "the graph's LSTM layers have a hidden size of 8, but the card says "
+                             "architecture.hidden_size=11"),
 }
 
 
