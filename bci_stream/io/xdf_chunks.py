@@ -10,6 +10,7 @@ offsets, boundaries and stream footers.
 
 from __future__ import annotations
 
+import datetime
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,24 +68,29 @@ def stream_header_xml(
     unit: str | Sequence[str] = "",
     ch_types: Sequence[str] | None = None,
     extra_desc: str = "",
+    extra_info: str = "",
+    channel_extras: Sequence[str] | None = None,
 ) -> str:
     """The ``<info>`` XML of a stream header, with ``desc/channels`` labels, units (``unit``: one for every
-    channel, or one per channel) and, when given, channel types."""
+    channel, or one per channel) and, when given, channel types; ``extra_desc``, ``extra_info`` and each of
+    ``channel_extras``: XML put as they are in ``desc``, ``info`` and each channel entry (the sender's own
+    description: :func:`~bci_stream.lsl.sender_desc.sender_desc`)."""
     units = [unit] * len(ch_names) if isinstance(unit, str) else list(unit)
     if len(units) != len(ch_names):
         raise ValueError(f"unit must be one string or one per channel ({len(ch_names)}); got {len(units)}")
     if ch_types is not None and len(ch_types) != len(ch_names):
         raise ValueError(f"ch_types must give one type per channel ({len(ch_names)}); got {len(ch_types)}")
     types = [f"<type>{escape(t)}</type>" for t in ch_types] if ch_types is not None else [""] * len(ch_names)
+    extras = list(channel_extras or []) + [""] * (len(ch_names) - len(channel_extras or []))
     channels = "".join(
-        f"<channel><label>{escape(c)}</label><unit>{escape(u)}</unit>{t}</channel>"
-        for c, u, t in zip(ch_names, units, types)
+        f"<channel><label>{escape(c)}</label><unit>{escape(u)}</unit>{t}{x}</channel>"
+        for c, u, t, x in zip(ch_names, units, types, extras)
     )
     return (
         '<?xml version="1.0"?><info>'
         f"<name>{escape(name)}</name><type>{escape(stype)}</type>"
         f"<channel_count>{len(ch_names)}</channel_count><nominal_srate>{sfreq!r}</nominal_srate>"
-        f"<channel_format>{channel_format}</channel_format><source_id>{escape(source_id)}</source_id>"
+        f"<channel_format>{channel_format}</channel_format><source_id>{escape(source_id)}</source_id>{extra_info}"
         f"<desc><channels>{channels}</channels>{extra_desc}</desc></info>"
     )
 
@@ -104,7 +110,9 @@ class XdfWriter:
         #: recording begins (:meth:`header`)
         self.headers = bytearray(b"XDF:")
         f.write(b"XDF:")
-        self._chunk(TAG_FILE_HEADER, b'<?xml version="1.0"?><info><version>1.0</version></info>')
+        now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+        self._chunk(TAG_FILE_HEADER, f'<?xml version="1.0"?><info><version>1.0</version><datetime>{now}</datetime>'
+                                     '</info>'.encode())  # when it was recorded, as LabRecorder writes it
 
     def _chunk(self, tag: int, content: bytes) -> None:
         chunk = _varlen(len(content) + 2) + struct.pack("<H", tag) + content

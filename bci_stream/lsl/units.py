@@ -13,6 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pylsl
@@ -23,6 +24,7 @@ from bci_stream.core.units import (MNE_VOLTAGE_TYPES, channel_unit, implausible_
                                    volts_per_unit)
 from bci_stream.core.amplitude import median_channel_sd
 from bci_stream.lsl.info import desc_channel_values, per_channel
+from bci_stream.lsl.sender_desc import sender_desc
 
 
 def read_units(info: pylsl.StreamInfo) -> list[str | None]:
@@ -41,7 +43,7 @@ def read_units(info: pylsl.StreamInfo) -> list[str | None]:
     return per_channel(info, units, "units")
 
 
-def recorded_channels(info: pylsl.StreamInfo, fallback: str) -> dict[str, list[str]]:
+def recorded_channels(info: pylsl.StreamInfo, fallback: str) -> dict[str, Any]:
     """Each stream channel's ``unit`` and type (``ch_types``) for a recording's header, by position.
 
     Units: the ``desc``'s (mne-lsl's powers of ten as names), or, for a stream whose ``desc`` gives none,
@@ -50,14 +52,15 @@ def recorded_channels(info: pylsl.StreamInfo, fallback: str) -> dict[str, list[s
     counts, and :mod:`bci_stream.io.xdf` reads that unit back to µV, count × 0.02235); for a
     channel without one in a ``desc`` that gives some, what its ``unit`` says (``"none"``, ``"n/a"``) or ``""``.
     Types: the ``desc``'s ``type`` (``""`` where it gives none), so a reader of the recording can leave EOG or stim
-    channels out as it would the stream's.
+    channels out as it would the stream's. With them, what the header keeps of the sender's own description
+    (:func:`~bci_stream.lsl.sender_desc.sender_desc`: its ``desc``, each channel's location and impedance).
     """
     given = read_units(info)
     said = per_channel(info, desc_channel_values(info, "unit"), "units")  # as written ("none" stays "none")
     units = [fallback] * len(given) if all(u is None for u in given) else [
         u if u is not None else (text or "").strip() for u, text in zip(given, said)]
     types = [t or "" for t in per_channel(info, desc_channel_values(info, "type"), "types")]
-    return {"unit": units, "ch_types": types}
+    return {"unit": units, "ch_types": types, **sender_desc(info)}  # and the rest of the sender's description
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,9 @@ class Recorder:
         ih, oh = input_header, output_header
         self._xdf.add_stream(INPUT, stream_header_xml(ih["name"], ih["type"], ih["ch_names"], ih["sfreq"],
                                                       ih["channel_format"], ih["source_id"], unit=ih.get("unit", ""),
-                                                      ch_types=ih.get("ch_types")),
+                                                      ch_types=ih.get("ch_types"), extra_desc=ih.get("extra_desc", ""),
+                                                      extra_info=ih.get("extra_info", ""),
+                                                      channel_extras=ih.get("channel_extras")),
                              ih["channel_format"], len(ih["ch_names"]))
         self._streams: tuple[int, ...] = (INPUT, EVENTS) if oh is None else (INPUT, DECODED, PROVENANCE, EVENTS)
         if oh is not None:
