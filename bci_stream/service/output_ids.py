@@ -60,13 +60,28 @@ def clash_to_reopen(handle: DecoderHandle, handles: Iterable[DecoderHandle],
 
 
 def twin_of(spec: DecoderSpec, handles: Iterable[DecoderHandle]) -> bool:
-    """Whether a decoder of ``handles`` may publish the plain decoded source_id ``spec`` would: its stream selector may
-    match the same stream (no field of both differs), it has no ``output_instance``, and it runs the same model (or
-    keeps an explicit ``output_source_id``: a swapped decoder keeps its first model's source_id)."""
+    """Whether a decoder of ``handles`` may publish the plain decoded source_id ``spec`` would: it may still run (not
+    ended for good, not stopping), its stream may be the one ``spec`` selects (:func:`_same_stream`), it has no
+    ``output_instance``, and it runs the same model (or keeps an explicit ``output_source_id``: a swapped decoder keeps
+    its first model's source_id)."""
     name = spec.model.split("@")[0]
-    return any(h.spec.stream.may_select_same(spec.stream) and h.spec.options.output_instance is None
+    return any(not h.stopping and not (h.exit_code is not None and h.restart_at is None) and _same_stream(h, spec)
+               and h.spec.options.output_instance is None
                and (h.spec.model.split("@")[0] == name or h.spec.options.output_source_id is not None)
                for h in handles)
+
+
+def _same_stream(handle: DecoderHandle, spec: DecoderSpec) -> bool:
+    """Whether ``spec``'s selector may match ``handle``'s stream: the stream it resolved (its status's ``stream``),
+    else its own selector's (no field of both differs). Before, selectors only, and decoders in error counted too: a
+    decoder that never found its stream, or one of another stream found by another field, put the next decoder's
+    source_id under ``/<its id>`` (audit s69publish F2)."""
+    resolved = handle.status.stream or {}
+    if not (resolved.get("name") or resolved.get("source_id")):
+        return handle.spec.stream.may_select_same(spec.stream)
+    sel = spec.stream
+    return all(given is None or given == (resolved.get(key) or None) for key, given in (
+        ("name", sel.name), ("type", sel.type), ("source_id", sel.source_id), ("hostname", sel.hostname)))
 
 
 def reserve(handles: dict[str, DecoderHandle], decoder_id: str, spec: DecoderSpec, backend: str) -> DecoderHandle:

@@ -98,3 +98,24 @@ def test_an_output_source_id_equal_to_the_inputs_is_refused_as_output_name_is():
     with pytest.raises(ValidationError, match=r"options.output_source_id must differ from stream.source_id"):
         DecoderSpec.model_validate({"stream": {"name": "amp", "source_id": "amp-1"}, "model": "m",
                                     "options": {"output_source_id": "amp-1"}})
+
+
+def test_a_decoder_ended_for_good_or_of_another_stream_is_no_twin():
+    """A decoder in error for good (its stream never found: its restarts used up) or stopping shares no outlet with
+    a new one; a running decoder whose resolved stream the new selector cannot match (selected by another field) is
+    none either. Before, selectors alone were compared and decoders in error counted: the next decoder of the stream
+    published under '/<its id>', and lost it once the failed one was deleted (audit s69publish F2)."""
+    spec = DecoderSpec.model_validate({"stream": {"name": "amp"}, "model": "m"})
+    failed = reserve({}, "a", spec, "local")
+    failed.exit_code, failed.restart_at = 1, None
+    handles = {"a": failed}
+    assert reserve(handles, "b", spec, "local").spec.options.output_instance is None
+    restarting = reserve({}, "a", spec, "local")
+    restarting.exit_code, restarting.restart_at = 1, 123.0  # it comes back: still a twin
+    assert reserve({"a": restarting}, "b", spec, "local").spec.options.output_instance == "b"
+    by_id = reserve({}, "x", DecoderSpec.model_validate({"stream": {"source_id": "in_src"}, "model": "m"}), "local")
+    by_id.status = WorkerStatus(state="running", stream={"name": "in", "source_id": "in_src", "type": "EEG"})
+    other = DecoderSpec.model_validate({"stream": {"name": "in2"}, "model": "m"})
+    assert reserve({"x": by_id}, "y", other, "local").spec.options.output_instance is None
+    same = DecoderSpec.model_validate({"stream": {"name": "in"}, "model": "m"})
+    assert reserve({"x": by_id}, "z", same, "local").spec.options.output_instance == "z"
