@@ -30,7 +30,7 @@ BACKLOG_POLL_S = 0.01  # how often it looks whether a backlogged client's earlie
 MAX_ROWS_PER_MESSAGE = 2000
 WS_NOT_FOUND = 4404
 WS_INTERNAL_ERROR = 1011
-QUERY_NAMES = ("decimate", "markers", "from_seq", "latest", TOKEN_QUERY)  # the WebSocket's query parameters
+QUERY_NAMES = ("decimate", "markers", "from_seq", "instance", "latest", TOKEN_QUERY)  # the WebSocket's parameters
 #: an ``error`` with no restart scheduled for this long is final. The supervisor shows a crashed decoder whose restart
 #: waits as ``starting`` (``restart_at`` set) and ``error`` only when final; but a worker reports ``error`` itself
 #: just before it exits, for up to a liveness check (``poll_interval``) before the supervisor judges the exit.
@@ -98,7 +98,10 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
     Query: ``decimate`` (send every n-th output sample by seq, an integer from 1 to 10000, default 1),
     ``markers`` (true/false, default false), ``from_seq`` (a resume: the outputs from that input sample on, as far
     as the ring still holds them, ``outputs_buffer_s``; the seqs before the oldest it holds are counted in ``dropped``;
-    default: from now on) and ``latest`` (true/false, default false: each message carries only the newest row of those
+    default: from now on), ``instance`` (with ``from_seq``: the ``instance`` of the messages the client got; when the
+    decoder under this id is another one now, deleted and posted again or the service restarted, its outputs come
+    from its first seq on, as far as the ring holds them, instead of from ``from_seq``) and ``latest`` (true/false,
+    default false: each message carries only the newest row of those
     waiting, the others counted in ``skipped``, at most one message per :data:`POLL_S`: a feedback display or
     dashboard that shows the current output, never a backlog; after a slow read it gets the newest row, not the
     ones the ring still holds), and ``token`` (the API token, when not in the ``Authorization`` header). A bad value,
@@ -114,9 +117,13 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
         decimate = query_int(websocket.query_params, "decimate", 1, 1, 10000)
         markers = query_bool(websocket.query_params, "markers", False)
         from_seq = query_int(websocket.query_params, "from_seq", -1, 0, 2**53)
+        instance = query_int(websocket.query_params, "instance", -1, 0, 2**62)
         latest = query_bool(websocket.query_params, "latest", False)
         if latest and from_seq >= 0:
             raise QueryError("latest=true sends only the newest row: it cannot resume from_seq; give one or the other")
+        if instance >= 0 and from_seq < 0:
+            raise QueryError("instance goes with from_seq (a resume names the decoder instance its seqs are of); give "
+                             "from_seq too, or neither")
     except QueryError as exc:  # accepted, then closed: the client can read the reason (a refused handshake: no)
         await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION, reason=reason(str(exc)))
@@ -133,15 +140,24 @@ async def stream_outputs(websocket: WebSocket, decoder_id: str) -> None:
         await websocket.close(code=WS_TRY_AGAIN_LATER, reason=reason(ws_clients_full(slots.cap)))
         return
     try:
-        await serve_outputs(websocket, decoder_id, handle, reader, decimate, markers, from_seq, latest)
+        await serve_outputs(websocket, decoder_id, handle, reader, decimate, markers, from_seq, latest, instance)
     finally:
         slots.give()
 
 
+def instance_of(handle: Any) -> int:
+    """The decoder instance's id in the messages (``instance``): its creation time, µs since the Unix epoch; another
+    decoder made under the same id (deleted and posted again, or the service restarted) has another."""
+    return int(handle.created * 1e6)
+
+
 async def serve_outputs(websocket: WebSocket, decoder_id: str, handle: Any, reader: Any, decimate: int,
-                        markers: bool, from_seq: int, latest: bool) -> None:
+                        markers: bool, from_seq: int, latest: bool, instance: int = -1) -> None:
     """The session of :func:`stream_outputs` once accepted (its docstring says what is sent, and when it closes)."""
     supervisor = websocket.app.state.supervisor
+    own = instance_of(handle)
+    if from_seq >= 0 and instance >= 0 and instance != own:  # a resume of another decoder under this id: this one's
+        from_seq = 0  # outputs from its first on (before: from that seq on, its first rows withheld: s69publish F1)
     if from_seq >= 0:  # a resume: the rows the ring still holds from that input sample on; the rest counted dropped
         reader.dropped += seek_seq(reader, from_seq)
     transport = websocket.scope.get(TRANSPORT_KEY)
@@ -175,6 +191,7 @@ async def serve_outputs(websocket: WebSocket, decoder_id: str, handle: Any, read
                 labels = handle.status.labels
                 message = {
                     "decoder_id": decoder_id,
+                    "instance": own,
                     "labels": labels,
                     "seq": rows[:, 0].astype(np.int64).tolist(),
                     "t": rows[:, 1].tolist(),
