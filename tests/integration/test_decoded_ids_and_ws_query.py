@@ -117,7 +117,7 @@ def ws_target(client: httpx.Client) -> Iterator[str]:
     ("latest=sometimes", "latest must be true or false (or 1/0, on/off, yes/no), got 'sometimes'"),
     ("decimate=1_0", "decimate must be an integer from 1 to 10000, got '1_0'"),  # Python's int() read it as 10
     # a typo was ignored (every row sent), a repeat took the last value: both refused since audit s65api F2
-    ("decimat=5", "unknown query parameter 'decimat': known are decimate, from_seq, latest, markers, token"),
+    ("decimat=5", "unknown query parameter 'decimat': known are decimate, from_seq, instance, latest, markers, token"),
     ("decimate=2&markers=true&decimate=5", "decimate must be given once, got 2 values"),
     ("latest=true&from_seq=0", "latest=true sends only the newest row: it cannot resume from_seq; give one or the "
                                "other"),
@@ -198,3 +198,13 @@ def test_a_decoder_id_given_in_the_request_is_its_id_until_its_delete(client, se
     assert r.status_code == 201 and r.json()["id"] == "left-motor.v2", r.text
     assert client.delete("/decoders/left-motor.v2").status_code == 200
     del outlet
+
+
+def test_a_plain_get_of_the_websocket_endpoint_says_it_is_one(client):
+    """``curl .../decoders/ID/outputs`` answered 404 'Not Found', as for a wrong path or id (audit s69publish F5); now
+    426 Upgrade Required naming the WebSocket and its parameters, and the route is in the OpenAPI document."""
+    r = client.get("/decoders/any-id/outputs")
+    assert r.status_code == 426 and r.headers["upgrade"] == "websocket", r.text
+    assert r.json()["detail"].startswith("/decoders/any-id/outputs is a WebSocket endpoint: connect with a WebSocket")
+    assert "from_seq, instance" in r.json()["detail"]
+    assert "/decoders/{decoder_id}/outputs" in client.get("/openapi.json").json()["paths"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, Authorised, token_ok
 from bci_stream.api.error_docs import errors
@@ -216,6 +217,16 @@ async def serve_outputs(websocket: WebSocket, decoder_id: str, handle: Any, read
         pass
     finally:
         watcher.cancel()
+
+
+@router.get("/{decoder_id}/outputs", status_code=426, responses={426: {"description": "Upgrade Required"}})
+def outputs_over_http(decoder_id: str) -> JSONResponse:
+    """A plain HTTP GET of the WebSocket endpoint: 426 Upgrade Required, saying how to connect (before: 404
+    ``Not Found``, as for a wrong path or id: audit s69publish F5). The WebSocket's contract: :func:`stream_outputs`."""
+    return JSONResponse(status_code=426, headers={"Upgrade": "websocket", "Connection": "Upgrade"}, content={
+        "detail": f"/decoders/{decoder_id}/outputs is a WebSocket endpoint: connect with a WebSocket client "
+                  f"(ws:// or wss://, e.g. websockets.connect('ws://HOST:PORT/decoders/{decoder_id}/outputs')); "
+                  f"query parameters: {', '.join(QUERY_NAMES)}"})
 
 
 @router.get("/{decoder_id}/latency", dependencies=[Authorised], responses=errors(401, 404, 409))
