@@ -84,3 +84,20 @@ def note_shared_name(handle: DecoderHandle, handles: Iterable[DecoderHandle]) ->
         log.warning("decoder %s: %s", handle.id, note)
     return note
 
+
+
+def input_clash(output_name: str | None, output_source_id: str | None, input_name: str,
+                input_source_id: str) -> str | None:
+    """Why the decoded stream may not take the name or source_id asked for (``options.output_name`` /
+    ``output_source_id``): the input stream's own, resolved (the request's check sees only the fields its selector
+    gives: an input selected by name and given its own source_id as the output's, or by source_id and given its own
+    name, was decoded under it; audit s69publish F3, F4). None when neither is."""
+    if output_source_id is not None and input_source_id and output_source_id == input_source_id:
+        return (f"options.output_source_id must differ from the input stream's source_id (two outlets never share a "
+                f"source_id: liblsl would move the input's consumers to the decoded stream), got {output_source_id!r}, "
+                f"the source_id of the input {input_name!r} this decoder selected")
+    if output_name is not None and output_name == input_name:
+        return (f"options.output_name must differ from the input stream's name (a consumer or recorder selecting the "
+                f"input by name could get the decoded stream), got {output_name!r}, the name of the input this decoder "
+                "selected")
+    return None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pylsl
 from pylsl.util import LostError, TimeoutError as LslTimeoutError
 
-from bci_stream.core.errors import StreamNotFoundError
+from bci_stream.core.errors import StreamMismatchError, StreamNotFoundError
 from bci_stream.lsl.info import read_labels, read_types
 from bci_stream.lsl.liblsl import PULL_MAX_SAMPLES, ChunkPuller
 from bci_stream.lsl.look import StreamLook
@@ -30,6 +30,7 @@ from bci_stream.lsl.visible import not_found_message
 from bci_stream.service.consumer_wait import OPTION_WAIT, RESTART_WAIT, await_consumers
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.outlet_twins import OutletTwins
+from bci_stream.service.output_names import input_clash
 from bci_stream.service.provenance_replay import SentMark, report_missing_provenance, send_unsent_provenance, shown
 from bci_stream.service.record_paths import open_recording
 from bci_stream.service.reopen import inlet_buflen
@@ -147,6 +148,8 @@ class StreamConnection:
         self.full = full = self.full if self.inlet is not None else self.open_inlet(info)  # opened by resolve()
         # the full info: a resolved one lacks the channel labels (desc), so it was mapped by position only
         self.chan_idx = chan_idx = check_stream(full, card)
+        if (clash := input_clash(opts.output_name, opts.output_source_id, full.name(), full.source_id())) is not None:
+            raise StreamMismatchError(clash)  # the output named as the input itself
         units = unit_scale(full, chan_idx, card.ch_names, card.unit, opts.input_unit)
         self.units = StreamUnits(units, chan_idx, self.sfreq, full.name())
         self.puller = ChunkPuller(self.inlet, PULL_MAX_SAMPLES, self.sfreq)

@@ -208,3 +208,24 @@ def test_a_plain_get_of_the_websocket_endpoint_says_it_is_one(client):
     assert r.json()["detail"].startswith("/decoders/any-id/outputs is a WebSocket endpoint: connect with a WebSocket")
     assert "from_seq, instance" in r.json()["detail"]
     assert "/decoders/{decoder_id}/outputs" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("selected_by", ["name", "source_id"])
+def test_an_output_named_as_its_own_input_is_refused_once_the_input_is_found(client, selected_by):
+    """The request's check sees only the selector's fields: an input selected by name given its own source_id as
+    ``output_source_id`` (or by source_id, given its own name as ``output_name``) was decoded under it, the amplifier
+    and the decoded stream then shared a source_id (or a name), and the warning blamed 'another service' (audit
+    s69publish F3, F4). The worker refuses it, naming the option and the input."""
+    name = unique("ownid")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    stream = {"name": name} if selected_by == "name" else {"source_id": f"{name}-src"}
+    options = {"output_source_id": f"{name}-src"} if selected_by == "name" else {"output_name": name}
+    r = client.post("/decoders", json={"stream": stream, "model": "tiny-gru", "options": options})
+    assert r.status_code == 201, r.text
+    did = r.json()["id"]
+    st = wait_status(client, did, lambda s: s["state"] == "error", 60, "the refusal")
+    said = st["last_error"] or ""
+    option = "output_source_id" if selected_by == "name" else "output_name"
+    assert f"options.{option} must differ from the input stream's" in said, said
+    assert client.delete(f"/decoders/{did}").status_code == 200
+    del outlet
