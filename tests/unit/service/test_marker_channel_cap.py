@@ -34,7 +34,7 @@ def test_a_marker_stream_wider_than_any_is_refused_before_its_inlet_opens() -> N
         from bci_stream.service.record_summary import no_markers_reason
 
         rec = SimpleNamespace(hub=SimpleNamespace(follower=follower), names={"marker_stream": "--marker-stream"},
-                              marker_stream=None, name=name)
+                              marker_stream=None, name=name, own_input=None)
         assert no_markers_reason(rec, None) == f"the marker stream was not followed: {follower.error}"
     finally:
         follower.stop()
