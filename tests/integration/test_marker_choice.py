@@ -219,3 +219,28 @@ def test_an_ambiguous_recording_says_so_in_its_notes_log_and_file(tmp_path, capl
     (event,) = [e for e in events if e["event"] == "markers_ambiguous"]
     assert event["followed"] == followed and f"source_id '{other}'" in event["also_matching"][0]
     assert event["choose_with"] == "--marker-source-id"
+
+
+def test_a_recordings_marker_selector_naming_its_own_input_is_said_so(tmp_path):
+    """``record --stream X --marker-stream X``: the input is never read as markers, so nothing is found; the notes
+    and the closing summary said 'no marker stream ... was found while recording' of a stream that was found (audit
+    s69record F5): they now say the selector names the input itself."""
+    from bci_stream.service.record_summary import summary
+
+    name = unique("s69own")
+    pusher = amplifier(name, f"{name}-A", 7)
+    rec, stop = RecordOnly(tmp_path / "own.xdf", StreamSelector(name=name),
+                           marker_stream=StreamSelector(name=name)), threading.Event()
+    try:
+        rec.open()
+        thread = threading.Thread(target=rec.run, args=(stop,), daemon=True)
+        thread.start()
+        wait_for(lambda: rec.counters.samples_in > 100, 60, "samples")
+        stop.set()
+        thread.join(15.0)
+    finally:
+        totals = rec.close()
+        pusher.halt.set()
+    said = f"the marker selector name='{name}' matches the input stream '{name}' itself"
+    assert [n for n in rec.notes if n.startswith(said)], rec.notes
+    assert [line for line in summary(rec, totals) if line.startswith("warning: no marker was recorded") and said in line]
