@@ -166,12 +166,14 @@ def test_status_and_metrics_list_a_running_recording_until_its_delete_and_its_me
     assert {k[0]: v for k, v in samples.items() if k[0] != "bci_stream_recording_state"} == {
         "bci_stream_recording_samples_total": n, "bci_stream_recording_markers_total": 0,
         "bci_stream_recording_lost_samples_total": 0, "bci_stream_recording_gaps_total": 0,
-        "bci_stream_recording_backward_steps_total": 0,
+        "bci_stream_recording_backward_steps_total": 0, "bci_stream_recording_unrecorded_samples_total": 0,
+        "bci_stream_recording_unrecorded_markers_total": 0, "bci_stream_recording_write_failing": 0,
         "bci_stream_recording_stalled_seconds": samples[("bci_stream_recording_stalled_seconds", "")]}
     families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
     assert families["bci_stream_recording_samples"].type == "counter"
     assert families["bci_stream_recording_samples"].documentation == (
-        "Samples of the EEG stream written to the recording's file")
+        "Samples of the EEG stream received: written to the recording's file, but for "
+        "bci_stream_recording_unrecorded_samples")
     assert {s.labels["stream"] for s in families["bci_stream_recording_state"].samples
             if s.labels["recording_id"] == rid} == {name}
 
@@ -315,6 +317,9 @@ def test_a_recording_whose_disk_fills_up_says_so_while_it_runs_and_ends_in_error
                 st = wait_for(lambda: (s := status(client, rid))["unrecorded_samples"] > 100 and s, 60.0,
                               "samples not written, counted")
                 assert (st["state"], st["write_error"]) == ("recording", cannot)
+                metrics = recording_samples(client, rid)  # and on /metrics (audit s69record F2: looked healthy there)
+                assert metrics[("bci_stream_recording_write_failing", "")] == 1.0
+                assert metrics[("bci_stream_recording_unrecorded_samples_total", "")] > 0
                 end = client.delete(f"/recordings/{rid}").json()
                 filler.unlink()
         finally:

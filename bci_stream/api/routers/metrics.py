@@ -80,8 +80,14 @@ RECORDING_STATES = get_args(RecordingState)
 #: A recording's counts (its status's key, the metric's name after ``bci_stream_recording_``, its HELP): counters,
 #: they only grow over a recording's life.
 RECORDING_COUNTERS = (
-    ("samples", "samples", "Samples of the EEG stream written to the recording's file"),
-    ("markers", "markers", "Markers of the marker stream written to the recording's file"),
+    ("samples", "samples", "Samples of the EEG stream received: written to the recording's file, but for "
+     "bci_stream_recording_unrecorded_samples"),
+    ("markers", "markers", "Markers of the marker stream received: written to the recording's file, but for "
+     "bci_stream_recording_unrecorded_markers"),
+    # (audit s69record F2: a recording that could no longer write its file looked healthy here)
+    ("unrecorded_samples", "unrecorded_samples", "Samples received but not written to the recording's file (a full "
+     "disk, an I/O error, the file removed: GET /recordings' write_error says why)"),
+    ("unrecorded_markers", "unrecorded_markers", "Markers received but not written to the recording's file"),
     ("lost_samples", "lost_samples", "Samples counted lost from the EEG stream's timestamps (never filled in)"),
     ("gaps", "gaps", f"Steps of the EEG stream's timestamps longer than {GAP_THRESHOLD_S:g} s (gaps)"),
     ("backward_steps", "backward_steps", "Steps back of the EEG stream's timestamps"),
@@ -211,6 +217,8 @@ class RecordingsCollector:
                     for key, name, text in RECORDING_COUNTERS}
         stalled = GaugeMetricFamily("bci_stream_recording_stalled_seconds", "Seconds since the recording's last "
                                     "sample, when over 2 s (0 while samples come)", labels=labels)
+        failing = GaugeMetricFamily("bci_stream_recording_write_failing", "1 while the recording cannot write its "
+                                    "file (write_error), else 0", labels=labels)
         for recording in self.recordings.list():
             view = recording.view()
             lv = [view["id"], recording.rec.name]
@@ -219,9 +227,11 @@ class RecordingsCollector:
             for key, fam in counters.items():
                 fam.add_metric(lv, float(view[key]))
             stalled.add_metric(lv, float(view["stalled_s"]))
+            failing.add_metric(lv, 0.0 if view["write_error"] is None else 1.0)
         yield state
         yield from counters.values()
         yield stalled
+        yield failing
 
 
 class NotStartedCollector:

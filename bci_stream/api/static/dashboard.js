@@ -597,7 +597,9 @@
       c.lost.textContent = fmtInt(r.lost_samples);
       c.file.textContent = r.out;
       c.file.title = r.path || "no file (nothing recorded)";
-      c.error.textContent = row.stopError || r.error || "";
+      // a file it cannot write now (a full disk, the file removed): said while it records (audit s69record F2)
+      const unwritten = r.write_error ? `not writing: ${r.write_error} (${fmtInt(r.unrecorded_samples)} samples not written)` : "";
+      c.error.textContent = row.stopError || r.error || unwritten;
       c.error.title = r.notes.join("\n");
       const live = RECORDING_LIVE.has(r.state);
       if (!row.stopping) row.button.textContent = live ? "Stop" : "Remove";
