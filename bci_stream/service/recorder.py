@@ -29,7 +29,8 @@ Streams in the file (XDF stream ids):
 
 A recording without a model (``output_header=None``: ``bci-stream record``, :mod:`bci_stream.service.record_only`)
 holds streams 1, 4 and 5: no decoded outputs or provenance; its events stream is named ``<input name>-events``
-(source_id ``<input source_id>/events``), its events ``seq`` the index of an input sample in the file: ``start``,
+(source_id ``<input source_id>/events``), its events ``seq`` the number of an input sample among those received
+(its index in the file less the samples of the ``unrecorded`` events before it: audit s69record F3): ``start``,
 ``marker_connected``, ``stall`` (no sample for ``max(1 s, 20 periods)``, a decoder's default ``stall_timeout_s``:
 ``seconds``), ``resume`` (``first_timestamp``, ``silent_s``), ``gap`` (a step of the stamps over 0.5 s: ``seconds``,
 ``seq`` and ``first_timestamp`` of the sample after it), ``samples_lost`` (counted from the stamps as a decoder counts
