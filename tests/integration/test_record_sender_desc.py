@@ -7,17 +7,14 @@ lab-like desc, RecordOnly writing a real XDF file, read back by pyxdf and by the
 from __future__ import annotations
 
 import datetime
-import threading
-import time
 
 import numpy as np
 import pylsl
 import pyxdf
 
 from bci_stream.io import load_recording
-from bci_stream.service.record_only import RecordOnly
-from support.lsl import wait_for
 from support.common import unique
+from support.recorded import record_outlet
 
 NAMES = ["C3", "Cz", "C4"]
 
@@ -41,21 +38,8 @@ def test_the_senders_description_and_the_date_are_in_the_file(tmp_path):
     name, n = unique("recdesc"), 1000
     outlet = pylsl.StreamOutlet(lab_info(name))
     path = tmp_path / "d.xdf"
-    rec, stop = RecordOnly(path, name), threading.Event()
-    rec.open()
-    thread = threading.Thread(target=rec.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        wait_for(outlet.have_consumers, 10.0, "the recorder's inlet")
-        x = np.random.default_rng(2).normal(0, 20, (n, 3)).astype(np.float32)
-        for i in range(0, n, 50):
-            outlet.push_chunk(x[i:i + 50])
-            time.sleep(0.001)
-        wait_for(lambda: rec.counters.samples_in >= n, 60.0, "every sample")
-    finally:
-        stop.set()
-        thread.join(10.0)
-        rec.close()
+    x = np.random.default_rng(2).normal(0, 20, (n, 3)).astype(np.float32)
+    record_outlet(path, name, outlet, x)
     streams, header = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
     when = datetime.datetime.fromisoformat(header["info"]["datetime"][0])
     assert abs((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()) < 600

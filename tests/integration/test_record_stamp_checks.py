@@ -7,17 +7,15 @@ outlet, RecordOnly writing a real XDF file read back by pyxdf."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
-import numpy as np
 import pylsl
 import pyxdf
 
 from bci_stream.lsl.info import make_stream_info
 from bci_stream.service.record_only import RecordOnly
 from support.common import TINY_CH_NAMES, test_signal, unique
-from support.lsl import wait_for
+from support.recorded import record_outlet
 
 SFREQ = 250.0
 
@@ -28,22 +26,7 @@ def record(tmp_path, stamps_of) -> tuple[RecordOnly, list[dict]]:
     name, n = unique("recstamps"), int(12 * SFREQ)
     outlet = pylsl.StreamOutlet(make_stream_info(name, "EEG", TINY_CH_NAMES, SFREQ, f"{name}-src"), 10)
     path = tmp_path / "s.xdf"
-    rec, stop = RecordOnly(path, name), threading.Event()
-    rec.open()
-    thread = threading.Thread(target=rec.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        wait_for(outlet.have_consumers, 10.0, "the recorder's inlet")
-        x = test_signal(n, seed=4)
-        ts = stamps_of(pylsl.local_clock() + np.arange(n) / SFREQ)
-        for i in range(0, n, 50):
-            outlet.push_chunk(x[i:i + 50], ts[i:i + 50].tolist())
-            time.sleep(0.001)
-        wait_for(lambda: rec.counters.samples_in >= n, 60.0, "every sample")
-    finally:
-        stop.set()
-        thread.join(10.0)
-        rec.close()
+    rec = record_outlet(path, name, outlet, test_signal(n, seed=4), stamps_of, SFREQ)
     streams = pyxdf.load_xdf(str(path), dejitter_timestamps=False, synchronize_clocks=False)[0]
     events = [json.loads(v[0]) for s in streams if s["info"]["type"][0] == "bci-stream-events"
               for v in s["time_series"]]

@@ -54,18 +54,15 @@ def _check_lstm_names(core: onnx.ModelProto, where: str) -> None:
     for node in core.graph.node:
         for k, name in enumerate(node.input):
             consumers.setdefault(name, []).append((node, k))
-    for name in ("hn", "cn"):
-        reached = set(_back(name, producers))
-        if reached and reached == {"cn" if name == "hn" else "hn"}:
-            raise ModelError(f"{where}: the LSTM's state outputs are swapped: output {name!r} is its "
-                             f"{'cell' if name == 'hn' else 'hidden'} state; torch's nn.LSTM returns out, (h, c): "
-                             "export with output_names=['y', 'hn', 'cn'] in that order")
-    for name in ("h0", "c0"):
-        reached = set(_forward(name, consumers))
-        if reached and reached == {"c0" if name == "h0" else "h0"}:
-            raise ModelError(f"{where}: the LSTM's state inputs are swapped: input {name!r} feeds its "
-                             f"{'cell' if name == 'h0' else 'hidden'} state; nn.LSTM takes x, (h0, c0): export with "
-                             "input_names=['x', 'h0', 'c0'] in that order")
+    checks = (("output", ("hn", "cn"), lambda name: _back(name, producers), "its {state} state; torch's nn.LSTM "
+               "returns out, (h, c): export with output_names=['y', 'hn', 'cn'] in that order"),
+              ("input", ("h0", "c0"), lambda name: _forward(name, consumers), "its {state} state; nn.LSTM takes x, "
+               "(h0, c0): export with input_names=['x', 'h0', 'c0'] in that order"))
+    for side, (h, c), reach, advice in checks:
+        for name, other, state in ((h, c, "cell"), (c, h, "hidden")):
+            if set(reach(name)) == {other}:  # it reaches only the other state (none: not traced, nothing said)
+                raise ModelError(f"{where}: the LSTM's state {side}s are swapped: {side} {name!r} "
+                                 f"{'is' if side == 'output' else 'feeds'} " + advice.format(state=state))
 
 
 def _back(name: str, producers: dict[str, onnx.NodeProto], depth: int = 0) -> Iterable[str]:

@@ -34,20 +34,11 @@ def test_a_file_that_cannot_be_looked_for_is_said_so(tmp_path):
 def _small_xdf(path):
     import numpy as np
 
-    from bci_stream.io.xdf_chunks import XdfWriter, stream_header_xml
+    from support.xdf import write_xdf
 
     x = np.random.default_rng(7).normal(0, 20, (300, 2))
-    with path.open("wb") as f:
-        w = XdfWriter(f)
-        w.add_stream(1, stream_header_xml("amp", "EEG", ["C3", "C4"], 100.0, "double64", unit=["uV", "uV"]),
-                     "double64", 2)
-        w.write_numeric(1, 10.0 + np.arange(len(x)) / 100.0, x)
-        w.add_stream(2, stream_header_xml("cues", "Markers", ["m"], 0.0, "string"), "string", 1)
-        w.write_strings(2, [11.0], ["T1"])
-        for sid in (1, 2):
-            w.write_clock_offset(sid, 10.0, 0.0)
-            w.close_stream(sid)
-    return path
+    return write_xdf(path, 10.0 + np.arange(len(x)) / 100.0, [("amp", "EEG", ["C3", "C4"], 100.0, x, "uV")],
+                     [("cues", [11.0], ["T1"])])
 
 
 @pytest.mark.parametrize("name", ["run.xdfz", "run.xdf.gz"])
