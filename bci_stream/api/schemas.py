@@ -61,6 +61,10 @@ class LoadStatus(BaseModel):
     """``backlog_samples`` / ``stream.sfreq``: how far behind the decoder is, seconds."""
     backlog_max: int
     """The largest backlog after a chunk over the window."""
+    held_max: int = 0
+    """The most samples the inlet held at a pull over the window (the chunk pulled and what it left): near
+    ``options.max_buffer_s`` × ``stream.sfreq``, its buffer was full and dropped the oldest (a buffer one pull
+    empties shows it here, not in ``backlog_max``)."""
     backlog_mean: float | None
     """The mean backlog after a chunk over the window (None: no chunk)."""
     warning: str | None = None

@@ -60,6 +60,7 @@ class Mark:
     busy_s: float
     backlog_sum: int
     peak: int
+    held: int  # the most samples the inlet held at a pull in the step (the chunk pulled and what it left)
     hists: dict[str, tuple[list[int], float, int, int]]  # counts, sum, n, n_negative of each stage
     hist_peaks: dict[str, float]
     hist_troughs: dict[str, float]  # the most negative latency of each stage in the step (0.0: none)
@@ -94,16 +95,20 @@ class LoadWindow:
         self.backlog = 0
         self.backlog_sum = 0
         self.peak = 0  # the largest backlog since the last mark
+        self.held = 0  # the most samples the inlet held at a pull since the last mark (a buffer one pull empties)
         self.marks: list[Mark] = [self._mark(now)]
 
-    def chunk(self, busy_s: float, backlog: int) -> None:
-        """A chunk was published: the worker spent ``busy_s`` on it and left ``backlog`` samples in the inlet."""
+    def chunk(self, busy_s: float, backlog: int, pulled: int = 0) -> None:
+        """A chunk of ``pulled`` samples was published: the worker spent ``busy_s`` on it and left ``backlog`` samples
+        in the inlet."""
         self.n_chunks += 1
         self.busy_s += busy_s
         self.backlog = backlog
         self.backlog_sum += backlog
         if backlog > self.peak:
             self.peak = backlog
+        if backlog + pulled > self.held:
+            self.held = backlog + pulled
 
     def _mark(self, now: float) -> Mark:
         hists = {k: (list(self.hists[k].counts), self.hists[k].total, self.hists[k].n, self.hists[k].n_negative)
@@ -111,9 +116,9 @@ class LoadWindow:
         peaks = {k: self.hists[k].take_peak() for k in RECENT_STAGES}
         troughs = {k: self.hists[k].take_trough() for k in RECENT_STAGES}
         c = self.counters
-        mark = Mark(now, c.samples_in, c.samples_lost, self.n_chunks, self.busy_s, self.backlog_sum, self.peak, hists,
-                    peaks, troughs)
-        self.peak = 0
+        mark = Mark(now, c.samples_in, c.samples_lost, self.n_chunks, self.busy_s, self.backlog_sum, self.peak,
+                    self.held, hists, peaks, troughs)
+        self.peak = self.held = 0
         return mark
 
     def describe(self, now: float) -> dict[str, Any]:
@@ -153,6 +158,7 @@ class LoadWindow:
             "backlog_samples": self.backlog,
             "backlog_s": self.backlog / self.sfreq if self.sfreq > 0 else None,
             "backlog_max": max([m.peak for m in self.marks[1:]] + [self.peak]),
+            "held_max": max([m.held for m in self.marks[1:]] + [self.held]),
             "backlog_mean": (self.backlog_sum - ref.backlog_sum) / chunks if chunks else None,
             "hist": hist,
         }

@@ -81,7 +81,7 @@ class SaturationWatch:
         own, lost = f.get("busy"), f.get("samples_lost") or 0
         busy = max((b for b in (own, f.get("worker_busy")) if b is not None), default=None)
         full = self.max_buffer_s * self.sfreq if self.sfreq > 0 else 0.0
-        losing = lost > 0 and full > 0 and f.get("backlog_max", 0) >= BACKLOG_FULL * full
+        losing = lost > 0 and full > 0 and self._held(f) >= BACKLOG_FULL * full
         saturated = busy is not None and f.get("window_s", 0.0) >= MIN_WINDOW_S and busy >= BUSY_WARN
         if self.warning is None and not (saturated or losing):
             self.undecided = False
@@ -103,6 +103,13 @@ class SaturationWatch:
             self.on_event("saturated", message=self.warning)
         return self.warning
 
+    @staticmethod
+    def _held(f: dict[str, Any]) -> int:
+        """The most the inlet held over the window: its largest backlog after a chunk, or, where one pull empties it
+        (a buffer of up to PULL_MAX_SAMPLES), at a pull (before, such a buffer's overflow was never said: the
+        backlog after the pull was 0)."""
+        return max(f.get("backlog_max", 0), f.get("held_max", 0))
+
     def _caught_up(self, f: dict[str, Any]) -> bool:
         """The backlog drained below a tenth of the inlet's buffer."""
         return f.get("backlog_samples", 0) < (1 - BACKLOG_FULL) * self.max_buffer_s * max(self.sfreq, 0.0)
@@ -122,8 +129,8 @@ class SaturationWatch:
         if lost and (self._caught_up(f) or self.undecided) and busy < BUSY_END \
                 and (worker is None or worker < BUSY_END):  # a burst (module doc): drained, or still not saturated
             return (f"{lost} sample(s) lost in the last {f.get('window_s', 0):.0f} s to the inlet's buffer (it keeps "
-                    f"max_buffer_s={self.max_buffer_s:g} s and drops the oldest; its backlog reached "
-                    f"{f.get('backlog_max', 0)} sample(s)) while the decoder was not saturated (busy {busy:.0%}): "
+                    f"max_buffer_s={self.max_buffer_s:g} s and drops the oldest; it held up to "
+                    f"{self._held(f)} sample(s)) while the decoder was not saturated (busy {busy:.0%}): "
                     "more than max_buffer_s of samples came at once (a sender pushing what it held during a pause) or "
                     "this worker did not run meanwhile (a stopped or starved process). Raise options.max_buffer_s to "
                     "hold such bursts, or have the sender push its samples as it takes them")

@@ -359,7 +359,7 @@ class StreamSlot(StreamConnection, StallHandling):
         # the recent load: this chunk's work since its pull, and what arrived meanwhile (O(1), see liveness)
         done = pylsl.local_clock()
         worked = done - t0 if worked_s is None else worked_s + done - t2
-        self.load_window.chunk(worked, self.inlet.samples_available() if self.inlet else 0)
+        self.load_window.chunk(worked, self.inlet.samples_available() if self.inlet else 0, n_pulled)
         if (flat := self.flat) is not None and (decoder := self.decoder) is not None:
             if flat.names is not decoder.card.ch_names:  # a hot swap to a model of other channels
                 self.flat = flat = FlatChannels(self.sfreq, decoder.card.ch_names, self.flat_changed, flat.name)

@@ -54,7 +54,7 @@ def test_a_burst_beyond_the_buffer_is_said_as_one_not_as_a_slow_decoder() -> Non
     watch = SaturationWatch(lambda now: burst, 500.0, 30.0, lambda kind, **f: None, "decoder x", shared=True)
     said = watch.describe(0.0)["warning"]
     assert said.startswith("5000 sample(s) lost in the last 10 s to the inlet's buffer (it keeps max_buffer_s=30 s and "
-                           "drops the oldest; its backlog reached 15000 sample(s)) while the decoder was not saturated "
+                           "drops the oldest; it held up to 15000 sample(s)) while the decoder was not saturated "
                            "(busy 1%)"), said
     assert "Raise options.max_buffer_s" in said and "cannot keep up" not in said and "smaller model" not in said
     saturated = SaturationWatch(lambda now: figures(0.99, lost=5000, backlog_max=15000), 500.0, 30.0,
@@ -71,3 +71,28 @@ def test_a_burst_beyond_the_buffer_is_said_as_one_not_as_a_slow_decoder() -> Non
                                  "decoder x")
         assert behind.describe(0.0)["warning"] is None and events == []  # not yet said, nor recorded
         assert said in behind.describe(1.0)["warning"] and len(events) == 1 and said in events[0][1]["message"]
+
+
+def test_an_overflow_of_a_buffer_one_pull_empties_is_said() -> None:
+    """``max_buffer_s`` 1 s at 250 Hz: the inlet holds 250 samples, one pull (up to 512) takes them all, so the backlog
+    left after it is 0 and a worker stopped for 3 s lost 500 samples with no warning (carried from s68: the losing
+    rule read the backlog after a chunk only). The most the inlet held at a pull (``held_max``) says it."""
+    stalled = {**figures(0.05, lost=500, backlog_max=0, rate=250.0, backlog=0), "held_max": 250}
+    watch = SaturationWatch(lambda now: stalled, 250.0, 1.0, lambda *a, **k: None, "decoder x")
+    said = watch.check(stalled)  # drained at once (a burst, not a slow decoder)
+    assert said is not None and said.startswith("500 sample(s) lost in the last 10 s to the inlet's buffer (it keeps "
+                                                 "max_buffer_s=1 s and drops the oldest; it held up to 250 sample(s))")
+
+
+def test_the_load_window_keeps_the_most_the_inlet_held_at_a_pull() -> None:
+    from bci_stream.core.status import Counters
+    from bci_stream.service.liveness import LoadWindow
+    from bci_stream.service.metrics import LatencyHistogram
+    from bci_stream.service.reporter import STAGES
+
+    window = LoadWindow(Counters(), {stage: LatencyHistogram() for stage in STAGES}, 250.0, 0.0)
+    window.chunk(0.001, 0, 10)
+    window.chunk(0.001, 3, 250)  # the buffer's whole content pulled at once, 3 samples came meanwhile
+    window.chunk(0.001, 0, 10)
+    got = window.describe(0.5)
+    assert (got["backlog_max"], got["held_max"]) == (3, 253)
