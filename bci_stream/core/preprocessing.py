@@ -6,6 +6,8 @@ computes the same inside the model.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -31,8 +33,8 @@ class PreprocessingConfig(BaseModel):
 
     bandpass: tuple[float, float] | None = None
     filter_order: int = Field(default=4, ge=1, le=10)
-    notch: float | None = Field(default=None, gt=0)
-    notch_q: float = Field(default=30.0, gt=0)
+    notch: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    notch_q: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     car: bool = False
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -47,4 +49,10 @@ class PreprocessingConfig(BaseModel):
             raise ValueError("mean and std must be given together (standardisation), got only one")
         if self.std is not None and any(not s > 0 for s in self.std):
             raise ValueError("std must be > 0 for every channel, got a value <= 0 or NaN")
+        # (audit s69dsp F2: inf passed, NaN/inf in mean too, then written as null in the graph's metadata and said
+        # as "the card was edited after export")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values is not None and (bad := [i for i, v in enumerate(values) if not math.isfinite(v)]):
+                raise ValueError(f"{name} must be a finite number for every channel, got {values[bad[0]]} for "
+                                 f"channel(s) {bad[:10]}")
         return self

@@ -56,10 +56,25 @@ class Preprocessor:
         if config.notch is not None:
             if config.notch >= nyquist:
                 raise ValueError(f"notch must be below Nyquist ({nyquist} Hz at sfreq {sfreq}), got {config.notch}")
+            if (width := config.notch / config.notch_q) >= nyquist:  # scipy's design is unstable or no notch there
+                raise ValueError(f"notch_q must be above notch / Nyquist = {config.notch / nyquist:.3g} (a notch "
+                                 f"{width:.3g} Hz wide at {config.notch:g} Hz, beyond Nyquist {nyquist:g} Hz: an "
+                                 f"unstable filter), got {config.notch_q:g}; line noise takes ~30")
             b, a = sps.iirnotch(config.notch, config.notch_q, fs=self.sfreq)
             sections.append(sps.tf2sos(b, a))
+        if config.car and n_chans < 2:  # (audit s69dsp F3: upgraded, or trained on zeros / "flat" data)
+            raise ValueError(f"car must be false for {n_chans} channel: a common average reference of one channel is "
+                             "zero")
         self._sos = np.concatenate(sections) if sections else None
-        self._zi_unit = sps.sosfilt_zi(self._sos)[:, :, None] if self._sos is not None else None
+        if self._sos is not None and np.abs(np.concatenate([np.roots(sec[3:]) for sec in self._sos])).max() >= 1:
+            raise ValueError(f"bandpass {config.bandpass} and notch {config.notch} at sfreq {sfreq} give an unstable "
+                             "filter (a pole on or outside the unit circle): raise the band's low edge")
+        try:
+            self._zi_unit = sps.sosfilt_zi(self._sos)[:, :, None] if self._sos is not None else None
+        except np.linalg.LinAlgError:  # (audit s69dsp F4: 'Singular matrix' of a band from 1e-6 Hz)
+            raise ValueError(f"bandpass low edge {config.bandpass[0] if config.bandpass else None} Hz is too close to 0 "
+                             f"at sfreq {sfreq} (the filter's steady state cannot be computed): raise it, e.g. to "
+                             "0.1 Hz") from None
         self._zi: np.ndarray | None = None
         if self._sos is not None:
             self._ss = _sos_state_space(self._sos)

@@ -216,6 +216,10 @@ def _fit_preprocessing(config: RunConfig, pieces: list[tuple[np.ndarray, int, np
     values and the filters' settling after them are not the signal the statistics describe)."""
     p = config.preprocessing
     base = PreprocessingConfig(bandpass=p.bandpass, filter_order=p.filter_order, notch=p.notch, car=p.car)
+    try:  # the filters for these channels at this rate: a setting they cannot take named (s69dsp F3: a traceback)
+        Preprocessor(base, len(ch_names), sfreq)
+    except ValueError as exc:
+        raise ConfigError(f"preprocessing.{exc} ({len(ch_names)} channel(s) {ch_names[:5]} at {sfreq:g} Hz)") from None
     if not p.standardise:
         return base
     warm = int(round(p.warmup_s * sfreq))

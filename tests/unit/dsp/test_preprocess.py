@@ -57,6 +57,10 @@ def test_reset_restarts_from_the_next_sample():
         ({"bandpass": (40.0, 1.0)}, "bandpass must satisfy 0 < low < high, got (40.0, 1.0)"),
         ({"mean": [0.0]}, "mean and std must be given together (standardisation), got only one"),
         ({"mean": [0.0], "std": [0.0]}, "std must be > 0 for every channel"),
+        # audit s69dsp F2: written as null in the graph's metadata, then said as "the card was edited after export"
+        ({"mean": [0.0, float("nan")], "std": [1.0, 1.0]}, "mean must be a finite number for every channel, got nan"),
+        ({"mean": [0.0, 0.0], "std": [float("inf"), 1.0]}, "std must be a finite number for every channel, got inf"),
+        ({"notch": 50.0, "notch_q": float("inf")}, "Input should be a finite number"),
     ],
 )
 def test_config_errors(kwargs, message):
@@ -72,6 +76,29 @@ def test_design_errors_name_the_rule():
         Preprocessor(PreprocessingConfig(mean=[0, 0], std=[1, 1]), 4, 100.0)
     with pytest.raises(ValueError, match=r"x must have shape \(T, n_chans=4\), got \(3, 5\)"):
         Preprocessor(PreprocessingConfig(), 4, 100.0).process(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize(("config", "n_chans", "sfreq", "message"), [
+    # audit s69dsp F1: scipy's notch design with a width beyond Nyquist is unstable (poles of 7.2 at 128 Hz: inf then
+    # NaN from sample 100) or no notch at all; it was accepted, upgraded and loaded
+    ({"notch": 50.0, "notch_q": 0.5}, 4, 128.0, r"notch_q must be above notch / Nyquist = 0.781 \(a notch 100 Hz wide "
+     r"at 50 Hz, beyond Nyquist 64 Hz: an unstable filter\), got 0.5"),
+    ({"notch": 50.0, "notch_q": 0.2}, 4, 250.0, r"notch_q must be above notch / Nyquist = 0.4"),
+    # F3: a common average reference of one channel is 0 (upgraded; train blamed 'flat' data or trained on zeros)
+    ({"bandpass": (8.0, 30.0), "car": True}, 1, 250.0, r"car must be false for 1 channel"),
+    # F4: 'Singular matrix' of a band from 1e-6 Hz
+    ({"bandpass": (1e-6, 40.0)}, 4, 2048.0, r"give an unstable filter \(a pole on or outside the unit circle\)"),
+])
+def test_a_filter_that_cannot_work_is_refused_naming_the_setting(config, n_chans, sfreq, message):
+    with pytest.raises(ValueError, match=message):
+        Preprocessor(PreprocessingConfig(**config), n_chans, sfreq)
+
+
+def test_the_usual_notch_and_a_low_band_at_a_high_rate_still_filter():
+    for config, sfreq in (({"notch": 50.0}, 250.0), ({"notch": 60.0, "notch_q": 1.0}, 250.0),
+                          ({"bandpass": (0.05, 0.2), "filter_order": 10}, 250.0), ({"bandpass": (0.01, 40.0)}, 2048.0)):
+        y = Preprocessor(PreprocessingConfig(**config), 2, sfreq).process(np.full((2000, 2), 8e4))
+        assert np.isfinite(y).all() and np.abs(y).max() < 8e4 * 1.001, config
 
 
 def test_nonfinite_guard_hold_and_zero():

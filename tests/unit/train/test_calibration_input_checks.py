@@ -158,6 +158,10 @@ def test_train_holds_nan_as_the_service_naming_channels_and_a_filter_s_nan_as_no
     with pytest.raises(ConfigError, match=r"channels \['C3', 'Cz', 'C4'\] hold non-finite values in the training "
                                           r"data after filtering and CAR \(NaN or inf\)"):  # CAR spreads one NaN
         _fit_preprocessing(cfg, [(x, 1600, np.zeros(1600, dtype=bool))], ["C3", "Cz", "C4"], 160.0)
+    # one channel with CAR (the config's default): a ConfigError naming the key, not a traceback (audit s69dsp F3)
+    with pytest.raises(ConfigError, match=r"preprocessing.car must be false for 1 channel: a common average "
+                                          r"reference of one channel is zero \(1 channel\(s\) \['Cz'\] at 160 Hz\)"):
+        _fit_preprocessing(cfg, [(x[:, 1:2], 1600, np.zeros(1600, dtype=bool))], ["Cz"], 160.0)
 
 
 def _reordered(tmp_path: Path, src: Path) -> Path:
