@@ -68,8 +68,19 @@ def compose_references(compose: dict) -> list[Path]:
             if source.startswith((".", "/")):
                 refs.append((DEPLOY / source).resolve())
         env_files = service.get("env_file", [])
-        refs += [(DEPLOY / f).resolve() for f in ([env_files] if isinstance(env_files, str) else env_files)]
+        for f in [env_files] if isinstance(env_files, str) else env_files:  # (long syntax: a path, maybe optional)
+            if isinstance(f, str) or f.get("required", True):
+                refs.append((DEPLOY / (f if isinstance(f, str) else f["path"])).resolve())
     return refs
+
+
+def test_the_env_file_reaches_the_service_as_its_template_says() -> None:
+    """deploy/bci-stream.env.example says any setting in deploy/.env reaches the service under compose; compose reads
+    .env only for ${...} values unless the service names it (audit s69deploy F2: BCI_STREAM_LOG_LEVEL there was
+    ignored)."""
+    assert "Any other setting can be given here too" in (DEPLOY / "bci-stream.env.example").read_text()
+    env_files = load_compose()["services"]["bci-stream"]["env_file"]
+    assert [f["path"] if isinstance(f, dict) else f for f in env_files] == [".env"]
 
 
 def test_compose_references_existing_files() -> None:
