@@ -86,6 +86,8 @@ class Server(uvicorn.Server):
         ``KillMode=control-group``) reaches the workers too, and a worker it ended is then no crash to restart
         (before: an ERROR line, "exited with code 255 ...; restart 1/3", in a clean shutdown: audit s66cli F3)."""
         self.signalled()
+        if sig == signal.SIGINT and self.should_exit:  # a second Ctrl-C: not uvicorn's forced exit, which skipped the
+            sig = signal.SIGTERM  # shutdown's steps with a traceback (s69deploy F6); the shutdown is bounded anyway
         super().handle_exit(sig, frame)
 
     def signalled(self) -> None:
@@ -119,10 +121,12 @@ def serve(settings: Settings) -> None:
     The token is taken out of the environment first (``settings`` holds it): the worker processes, started later
     (multiprocessing's fork server, the resource tracker), would inherit it, and need it not (audit s46, security S5).
     """
+    main = threading.current_thread() is threading.main_thread()
+    if main and hasattr(signal, "SIGHUP"):  # first: before any thread or process of the service starts
+        hang_up_as_term()
     drop_token_env()
     configure_service(settings.log_level)  # the service's own loggers and its workers', not only uvicorn's
     raise_open_files_limit(settings)  # before any worker starts: they inherit it
-    main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
         server = Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
@@ -135,6 +139,22 @@ def serve(settings: Settings) -> None:
     finally:
         if main:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def hang_up_as_term() -> None:
+    """A closed terminal (SIGHUP, to the whole process group: an SSH session dropped) shuts the service down as SIGTERM
+    does. uvicorn handles only SIGINT and SIGTERM, and SIGHUP's default action ended the service at once, its
+    recordings unfinished, and with it multiprocessing's fork server and resource tracker (audit s69deploy F7).
+    SIGHUP is blocked in this thread before any other starts (every thread, and every process started from here on,
+    inherits the mask: the workers and those helpers never take it), and one thread waits for it and sends this
+    process SIGTERM."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+
+    def wait() -> None:
+        signal.sigwait({signal.SIGHUP})
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="bci-stream-sighup", daemon=True).start()
 
 
 class BackgroundServer:

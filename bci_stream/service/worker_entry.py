@@ -58,7 +58,7 @@ def worker_main(decoder_id: str, generation: int, spec_json: str, models_dir: st
     ``code_stamp``: its service's (None: the environment's, :func:`~bci_stream.service.code_stamp.code_changed`);
     ``log_level``: its service's (None: :func:`~bci_stream.core.log_setup.level_of`); ``restore``: the fields of the
     last generation's :class:`~bci_stream.service.pool_messages.SavedState` (a restart), or None."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the supervisor stops us
+    ignore_group_stops()  # Ctrl-C or a closed terminal reaches the whole process group: the supervisor stops us
     if (why := code_changed(code_stamp)) is not None:
         started_logging(f"decoder[{decoder_id}]", log_level)
         refuse(status_conn, decoder_id, generation, why, {"kind": "dedicated", "index": None, "pid": os.getpid()})
@@ -75,7 +75,7 @@ def shared_worker_main(index: int, control: Connection, models_dir: str, status_
                        log_level: str | None = None) -> None:
     """Spawn target of shared worker ``index``: with other code it refuses every stream it is given (exit 0 when
     told to stop, as a shared worker does; :data:`EXIT_REFUSED` when it cannot read what it is given)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_group_stops()
     if (why := code_changed(code_stamp)) is not None:
         started_logging(f"shared-worker[{index}]", log_level)
         raise SystemExit(refuse_streams(control, index, why))
@@ -238,3 +238,12 @@ def started_logging(who: str, level: str | None = None) -> None:
     from bci_stream.core.log_setup import configure_worker  # once the code stamp was checked: only then
 
     configure_worker(who, level)
+
+
+def ignore_group_stops() -> None:
+    """Ignore SIGINT (Ctrl-C) and SIGHUP (a closed terminal), which reach the service's whole process group: the
+    supervisor stops its workers in order (a SIGHUP ended a worker at once, its recording unfinished: s69deploy F7)."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+

@@ -219,7 +219,7 @@ def _session_pids(sid: int) -> set[int]:
     return pids
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGTERM-group"])
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGTERM", "SIGTERM-group", "SIGHUP-group", "ctrl-c twice"])
 def test_serve_with_a_running_decoder_stops_cleanly(how, tmp_path):
     """`bci-stream serve` decoding a live simulated stream, then Ctrl-C (SIGINT to its process group: the API
     process and its decoder workers) or SIGTERM to the API process: the decoders are stopped in order (the
@@ -230,7 +230,9 @@ def test_serve_with_a_running_decoder_stops_cleanly(how, tmp_path):
     systemd's ``KillMode=control-group``) reaches the workers too: a worker it ended was taken for a crash, an ERROR
     line "exited with code 255 ...; restart 1/3" in a clean shutdown, and the worker ended at once, its recording
     left without its footers (audit s66cli F3): it now stops as on a Stop. The decoder records: its file is finished
-    (every stream's footer) after each way."""
+    (every stream's footer) after each way. A closed terminal (SIGHUP to the group) ended the service at once, its
+    recordings unfinished, and a second Ctrl-C within 0.1 s gave uvicorn's forced exit with a traceback (audit
+    s69deploy F6, F7): both now shut down as SIGTERM does."""
     name = unique("exit-serve")
     sim = _Proc([_cli(), "simulate", "--name", name, "--n-chans", "64", "--sfreq", "160"])
     serve = _Proc([_cli(), "serve", "--port", "0"], env={**os.environ, "BCI_STREAM_RECORDINGS_DIR": str(tmp_path)})
@@ -248,6 +250,12 @@ def test_serve_with_a_running_decoder_stops_cleanly(how, tmp_path):
         assert st["pid"] in before and len(before) >= 3, (st["pid"], before)  # serve, its fork server, the worker
         if how == "ctrl-c":
             os.killpg(serve.p.pid, signal.SIGINT)
+        elif how == "ctrl-c twice":
+            os.killpg(serve.p.pid, signal.SIGINT)
+            time.sleep(0.1)
+            os.killpg(serve.p.pid, signal.SIGINT)
+        elif how == "SIGHUP-group":
+            os.killpg(serve.p.pid, signal.SIGHUP)
         elif how == "SIGTERM-group":
             os.killpg(serve.p.pid, signal.SIGTERM)
         else:
