@@ -10,6 +10,9 @@ that version is gone, and a probe or an alert sees it (audit s46, reproducibilit
 from __future__ import annotations
 
 import logging
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Response
@@ -34,7 +37,9 @@ def start_configured(settings: Any, state: Any) -> list[str]:
     refused entries, each as one line (its place, stream, model and why), go to ``state.decoders_not_started``."""
     started: list[str] = []
     state.decoders_not_started = not_started = []
+    state.decoders_not_started_ids = ids = []  # each refused entry's id (None: none given), for not_started()
     for i, spec in enumerate(settings.decoders):
+        spec = this_starts_file(spec, settings.recordings_dir, f"decoders[{i}]")
         named = f"id {spec.id!r}, " if spec.id is not None else ""
         what = f"decoders[{i}] ({named}stream {spec.stream.model_dump(exclude_none=True)}, model {spec.model!r})"
         try:
@@ -43,15 +48,47 @@ def start_configured(settings: Any, state: Any) -> list[str]:
             log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings),
                         refusal_text(exc.detail))
             not_started.append(f"{what} is not started: {refusal_text(exc.detail)}")
+            ids.append(spec.id)
             continue
         except BciStreamError as exc:  # e.g. its placement cannot be met: said as the API would say it
             log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings), exc)
             not_started.append(f"{what} is not started: {exc}")
+            ids.append(spec.id)
             continue
         except Exception as exc:  # noqa: BLE001 - one entry never stops the service
             log.exception("%s is not started", what)
             not_started.append(f"{what} is not started: {type(exc).__name__}: {exc}")
+            ids.append(spec.id)
             continue
         log.info("%s started as decoder %s", what, created.id)
         started.append(created.id)
     return started
+
+
+def this_starts_file(spec: Any, recordings_dir: Any, where: str) -> Any:
+    """``spec`` recording to a file of this start when its ``record_path`` exists (an earlier start's: a recording is
+    never overwritten, and the decoder was refused on every start after the first, ``/ready`` still 200: audit
+    s69deploy F1): ``<stem>-<this start, YYYYmmdd-HHMMSS>.xdf`` (``-2``, ``-3``... if that exists too), logged."""
+    record_path = spec.options.record_path
+    if record_path is None or recordings_dir is None or not os.path.lexists(Path(recordings_dir) / record_path):
+        return spec
+    stem, suffix = record_path[:-len(Path(record_path).suffix)], Path(record_path).suffix
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    k, chosen = 1, f"{stem}-{stamp}{suffix}"
+    while os.path.lexists(Path(recordings_dir) / chosen):
+        k += 1
+        chosen = f"{stem}-{stamp}-{k}{suffix}"
+    log.warning("%s: record_path %r exists (an earlier start's recording): this start records to %r", where,
+                record_path, chosen)
+    return spec.model_copy(update={"options": spec.options.model_copy(update={"record_path": chosen})})
+
+
+def not_started(state: Any) -> list[str]:
+    """The config file's decoders refused at start (``state.decoders_not_started``) but those a decoder of the same id
+    replaced since (posted with that id once its cause was mended): before, the list and the /metrics gauge kept them
+    until a restart, so an alert on it could not clear (audit s69deploy F5)."""
+    texts = list(getattr(state, "decoders_not_started", []))
+    ids = list(getattr(state, "decoders_not_started_ids", [None] * len(texts)))
+    supervisor = getattr(state, "supervisor", None)
+    return [text for text, did in zip(texts, ids) if did is None or supervisor is None or supervisor.get(did) is None]
+

@@ -32,8 +32,9 @@ def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_rest
                       'id = "boot-left"\n'
                       'model = "tiny-gru"\n'
                       f'stream = {{ name = "{name}" }}\n'
-                      'options = { worker = "shared", stall_timeout_s = 2.0 }\n\n'
+                      'options = { worker = "shared", stall_timeout_s = 2.0, record_path = "session.xdf" }\n\n'
                       '[[decoders]]\n'
+                      'id = "boot-missing"\n'
                       'model = "no-such-model"\n'
                       f'stream = {{ name = "{name}" }}\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCI_STREAM_") or k == "BCI_STREAM_DATA"}
@@ -44,20 +45,36 @@ def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_rest
                 running = wait_for(lambda: [d for d in client.get("/decoders").json() if d["state"] == "running"],
                                    90, "the configured decoder running")
                 (decoder,) = client.get("/decoders").json()  # the refused entry is not there
+                wait_for(lambda: decoder["id"] and client.get(f"/decoders/{decoder['id']}").json()["counters"][
+                    "samples_in"] >= 0, 30, "its status")
                 assert decoder["stream"]["name"] == name and decoder["model"]["name"] == "tiny-gru", decoder
                 assert running[0]["id"] == decoder["id"]
                 ids.append(decoder["id"])
                 # the refused entry is listed with why in /ready (200: the service works) and counted in /metrics
                 ready = client.get("/ready")
                 (refused,) = ready.json()["decoders_not_started"]
-                assert ready.status_code == 200 and refused.startswith("decoders[1] (stream ") and "no-such-model" in \
-                    refused.split(" is not started: ")[1], ready.json()
+                assert ready.status_code == 200 and refused.startswith("decoders[1] (id 'boot-missing', stream ") \
+                    and "no-such-model" in refused.split(" is not started: ")[1], ready.json()
                 assert "bci_stream_configured_decoders_not_started 1.0" in client.get("/metrics").text
+                # posted again with its id once mended: no longer listed (audit s69deploy F5: listed until a restart)
+                r = client.post("/decoders", json={"id": "boot-missing", "model": "tiny-gru", "stream": {"name": name}})
+                assert r.status_code == 201, r.text
+                assert client.get("/ready").json()["decoders_not_started"] == []
+                assert "bci_stream_configured_decoders_not_started 0.0" in client.get("/metrics").text
+                assert client.delete("/decoders/boot-missing").status_code == 200
         log = "\n".join(lines)
         assert (f"decoders[0] (id 'boot-left', stream {{'name': '{name}'}}, model 'tiny-gru') started as decoder "
                 "boot-left") in log, log
-        assert (f"WARNING decoders[1] (stream {{'name': '{name}'}}, model 'no-such-model') of config file "
+        assert (f"WARNING decoders[1] (id 'boot-missing', stream {{'name': '{name}'}}, model 'no-such-model') of config "
+                f"file "
                 f"{str(config)!r}: key 'decoders' is not started: model: ") in log, log
         assert "no-such-model" in log.split("decoders[1]")[1].splitlines()[0]
     assert ids == ["boot-left", "boot-left"]  # its id given: the same after the restart (the /metrics series too)
+    # its record_path, an earlier start's file at the restart: this start records to a file of its own (audit
+    # s69deploy F1: refused on every start after the first, /ready 200), and says so
+    files = sorted(p.name for p in (tmp_path / "rec").iterdir())
+    (second,) = [f for f in files if f != "session.xdf"]
+    assert "session.xdf" in files and len(files) == 2 and second.startswith("session-2"), files
+    assert f"decoders[0]: record_path 'session.xdf' exists (an earlier start's recording): this start records to " \
+           f"'{second}'" in log, log
     del outlet

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from bci_stream import __version__
 from bci_stream.api.deps import (TOKEN_QUERY, Authorised, RecordingsDep, RegistryDep, SettingsDep, SupervisorDep,
                                  token_ok)
+from bci_stream.api.boot_decoders import not_started
 from bci_stream.api.error_docs import errors
 from bci_stream.api.schemas import ReadyAnswer, RecordingStatus, ServiceStatus
 from bci_stream.api.views import decoder_status
@@ -67,7 +68,7 @@ def ready(request: Request, supervisor: SupervisorDep, registry: RegistryDep, se
     hung = [h.id for h in handles if h.status.state == "running" and (h.status_age() or 0.0) > silent_after]
     body = {"ready": not reasons, "reasons": reasons, "models": len(usable), "model_problems": problems,
             "decoders": len(handles), "decoders_in_error": failing, "decoders_unresponsive": hung,
-            "decoders_not_started": list(getattr(request.app.state, "decoders_not_started", [])), "hidden": None}
+            "decoders_not_started": not_started(request.app.state), "hidden": None}
     body["counts"] = {k: len(body[k]) for k in LISTS}
     if not detailed:
         body.update({k: None for k in LISTS}, hidden=HIDDEN)

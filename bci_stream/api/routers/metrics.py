@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from bci_stream.api.deps import TOKEN_HELP, TOKEN_QUERY, token_ok
+from bci_stream.api.boot_decoders import not_started
 from bci_stream.api.error_docs import errors
 from bci_stream.core.settings import Settings
 from bci_stream.core.spec import GAP_THRESHOLD_S
@@ -283,7 +284,7 @@ def metrics(request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SupervisorCollector(request.app.state.supervisor))
     registry.register(RecordingsCollector(request.app.state.recordings))
-    registry.register(NotStartedCollector(len(getattr(request.app.state, "decoders_not_started", []))))
+    registry.register(NotStartedCollector(len(not_started(request.app.state))))
     state = request.app.state
     registry.register(CapsCollector(settings, state.supervisor, state.recordings, state.ws_slots))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
