@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         description="Restarts of a crashed worker process, since it last ran healthy (`restart_reset_s`), before its "
                     "decoder is left in `error`.",
     )
-    restart_backoff: float = Field(default=0.5, gt=0, le=60, description=(
+    restart_backoff: float = Field(default=0.5, gt=0, le=30, description=(
         "Delay in seconds before the first restart of a crashed worker; doubles on each further restart since it "
         "last ran healthy (at most 30 s)."))
     restart_reset_s: float = Field(
