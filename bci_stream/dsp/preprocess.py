@@ -72,9 +72,9 @@ class Preprocessor:
         try:
             self._zi_unit = sps.sosfilt_zi(self._sos)[:, :, None] if self._sos is not None else None
         except np.linalg.LinAlgError:  # (audit s69dsp F4: 'Singular matrix' of a band from 1e-6 Hz)
-            raise ValueError(f"bandpass low edge {config.bandpass[0] if config.bandpass else None} Hz is too close to 0 "
-                             f"at sfreq {sfreq} (the filter's steady state cannot be computed): raise it, e.g. to "
-                             "0.1 Hz") from None
+            low = config.bandpass[0] if config.bandpass else None
+            raise ValueError(f"bandpass low edge {low} Hz is too close to 0 at sfreq {sfreq} (the filter's steady "
+                             "state cannot be computed): raise it, e.g. to 0.1 Hz") from None
         self._zi: np.ndarray | None = None
         if self._sos is not None:
             self._ss = _sos_state_space(self._sos)

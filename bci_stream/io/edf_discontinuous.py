@@ -31,6 +31,12 @@ def is_discontinuous(path: Path) -> bool:
         return f.read(236)[192:].decode("latin-1").strip().startswith(("EDF+D", "BDF+D"))
 
 
+def records_jump(path: Path) -> bool:
+    """Whether ``path`` is an EDF+D/BDF+D file whose records are not back to back (by more than 1 ms)."""
+    found = record_starts(path)
+    return found is not None and bool(np.any(np.abs(np.diff(found[0]) - found[1]) > 1e-3))
+
+
 def record_starts(path: Path) -> tuple[np.ndarray, float] | None:
     """Each data record's start (seconds from the file's start) of an EDF+D/BDF+D file and the records' duration;
     None for any other file, or where its header or a record's time-keeping TAL does not parse."""

@@ -140,7 +140,8 @@ def edf_channels(path: Path, ch_names: list[str]) -> list[tuple[str, float, bool
 
 
 def _utf8(dim: str) -> str:
-    """A dimension read as Latin-1 (as mne reads the header) that a writer put in UTF-8 (``μV`` as ``Î¼V``), decoded."""
+    """A dimension read as Latin-1 (as mne reads the header) that a writer put in UTF-8 (``μV`` read ``Î¼V``),
+    decoded."""
     try:
         return dim.encode("latin-1").decode("utf-8")
     except UnicodeError:

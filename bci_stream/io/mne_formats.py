@@ -31,7 +31,7 @@ import numpy as np
 from bci_stream.core.channels import non_eeg_type
 from bci_stream.core.units import MNE_VOLTAGE_TYPES, volts_per_unit
 from bci_stream.io.brainvision import brainvision_channels, brainvision_types, point_markers
-from bci_stream.io.edf_discontinuous import is_discontinuous, place_discontinuous
+from bci_stream.io.edf_discontinuous import place_discontinuous, records_jump
 from bci_stream.io.edf_file import _edf_dimensions, _edf_header, edf_channels, edf_rates_note
 from bci_stream.io.errors import DataError, RecordingWarning
 from bci_stream.io.events import trigger_events
@@ -43,8 +43,8 @@ from bci_stream.io.gdf import gdf_channels, gdf_events, gdf_types, mark_overflow
 from bci_stream.io.recording import UNIT, Event
 from bci_stream.io.trigger_channels import _edf_stim_channels, trigger_codes
 from bci_stream.io.truncated import (MNE_EDF_TRUNCATED, GdfLayout, brainvision_marker_hint, brainvision_no_sample,
-                                     brainvision_partial_sample, edf_header_hint, eeglab_hint, edf_truncation_note, fif_hint,
-                                     gdf_header_hint, gdf_layout, gdf_truncation_error, gdf_truncation_note,
+                                     brainvision_partial_sample, edf_header_hint, edf_truncation_note, eeglab_hint,
+                                     fif_hint, gdf_header_hint, gdf_layout, gdf_truncation_error, gdf_truncation_note,
                                      gdf_whole_copy)
 
 #: Names importable from here: the reader's, and those of the modules split from it that callers import from here.
@@ -110,7 +110,7 @@ def _read_raw(path: Path):
     for w in caught:  # what mne says of the file (e.g. a truncated EDF) reaches the user, naming the file
         if suffix == ".gdf" and str(w.message).startswith("Unsupported physical dimension"):
             continue  # read_mne reads the dimension itself (bci_stream.io.gdf)
-        if suffix in (".edf", ".bdf") and "outside data range" in str(w.message) and is_discontinuous(path):
+        if suffix in (".edf", ".bdf") and "outside data range" in str(w.message) and records_jump(path):
             continue  # read_mne places them itself (bci_stream.io.edf_discontinuous), and says what it left out
         if suffix in (".edf", ".bdf") and str(w.message).startswith(MNE_EDF_TRUNCATED):
             if (note := edf_truncation_note(path)) is not None:  # the header's values and what was read

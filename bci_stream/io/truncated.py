@@ -87,7 +87,8 @@ def gdf_layout(path: Path, header: GdfHeader) -> GdfLayout | None:
         f.seek(header.data_at + header.n_records * record)
         head = f.read(8)
     table = None
-    if len(head) and head[0] in (1, 3) and not header.count_unknown:  # (unknown: what follows is no known table)  # the table's head says how long it is (a head cut short: 8 bytes at least)
+    # the table's head says how long it is (a head cut short: 8 bytes at least); a count of -1: no table is known
+    if len(head) and head[0] in (1, 3) and not header.count_unknown:
         n = (int.from_bytes(head[1:4], "little") if header.version >= 1.94 else
              int.from_bytes(head[4:8], "little")) if len(head) == 8 else 0
         table = 8 + n * (12 if head[0] == 3 else 6)

@@ -245,8 +245,8 @@ class StampChecks:
         """What the losses counted are, at a rate below the nominal one by over what gap counting takes as on time."""
         if ratio >= 1.0 - RISE:
             return ""
-        return (f", and the reverse: the gap counting takes a sender up to {RISE * 100:g} % slower than its nominal rate "
-                "as on time, so this one's shortfall is counted in counters.samples_lost, as lost samples")
+        return (f", and the reverse: the gap counting takes a sender up to {RISE * 100:g} % slower than its nominal "
+                "rate as on time, so this one's shortfall is counted in counters.samples_lost, as lost samples")
 
     def describe(self) -> dict[str, Any]:
         """Status fields (merged into ``timestamps``): ``sender_rate_hz``, ``rate_warning``, ``clock_warning``,

@@ -65,8 +65,8 @@ def test_the_decoders_of_the_config_file_start_with_serve_and_again_after_a_rest
         log = "\n".join(lines)
         assert (f"decoders[0] (id 'boot-left', stream {{'name': '{name}'}}, model 'tiny-gru') started as decoder "
                 "boot-left") in log, log
-        assert (f"WARNING decoders[1] (id 'boot-missing', stream {{'name': '{name}'}}, model 'no-such-model') of config "
-                f"file "
+        assert (f"WARNING decoders[1] (id 'boot-missing', stream {{'name': '{name}'}}, model 'no-such-model') of "
+                f"config file "
                 f"{str(config)!r}: key 'decoders' is not started: model: ") in log, log
         assert "no-such-model" in log.split("decoders[1]")[1].splitlines()[0]
     assert ids == ["boot-left", "boot-left"]  # its id given: the same after the restart (the /metrics series too)

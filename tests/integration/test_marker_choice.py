@@ -243,4 +243,5 @@ def test_a_recordings_marker_selector_naming_its_own_input_is_said_so(tmp_path):
         pusher.halt.set()
     said = f"the marker selector name='{name}' matches the input stream '{name}' itself"
     assert [n for n in rec.notes if n.startswith(said)], rec.notes
-    assert [line for line in summary(rec, totals) if line.startswith("warning: no marker was recorded") and said in line]
+    assert [line for line in summary(rec, totals)
+            if line.startswith("warning: no marker was recorded") and said in line]
