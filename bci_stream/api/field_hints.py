@@ -42,8 +42,11 @@ def close_field(request: Request, loc: Sequence[Any]) -> str | None:
 
 
 def with_hints(request: Request, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``errors`` with "; did you mean '<field>'?" after the message of each unknown field that looks like one."""
+    """``errors`` with "; did you mean '<field>'?" after the message of each unknown field that looks like one, and
+    without pydantic's "Value error, " before the rules this service words itself (it read as part of the rule)."""
     for err in errors:
+        if isinstance(err.get("msg"), str):
+            err["msg"] = err["msg"].removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden" and (name := close_field(request, tuple(err.get("loc", ())))):
             err["msg"] = f"{err.get('msg', '')}: {err['loc'][-1]!r} is no field here; did you mean {name!r}?"
     return errors

@@ -66,7 +66,8 @@ def validate_card(raw: Any, card_path: Path) -> ModelCard:
         return ModelCard.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         raise ModelError(f"model card {card_path} is invalid: {problems}") from None
 

@@ -111,7 +111,8 @@ def _run_config(run_dir: Path) -> Any:
     try:
         return RunConfig.model_validate_json(json.dumps(given))
     except (ValidationError, TypeError, ValueError) as exc:
-        why = "; ".join(e["msg"] for e in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
+        why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()) if isinstance(
+            exc, ValidationError) else str(exc)
         raise RunExportError(f"run {run_dir}: its config.json cannot be read again ({why}): train it again with "
                              "--export") from None
 

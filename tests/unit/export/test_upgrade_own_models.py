@@ -152,7 +152,7 @@ def test_an_upgraded_card_edited_to_more_labels_names_output_labels(tmp_path: Pa
     card["output"]["labels"].append("extra")
     (d / "model.json").write_text(json.dumps(card))
     assert ModelRegistry(tmp_path).scan()[1] == [
-        f"model card {d / 'model.json'} is invalid: <root>: Value error, output.labels has 4 labels, but the step "
+        f"model card {d / 'model.json'} is invalid: <root>: output.labels has 4 labels, but the step "
         "graph's output 'y' has 3 outputs (step.n_outputs): give one label per output"]
 
 
