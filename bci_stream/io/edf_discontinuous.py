@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.edf_file import _EDF_ANNOTATIONS, _edf_field, _edf_header
+from bci_stream.io.edf_file import _EDF_ANNOTATIONS, _edf_header
+from bci_stream.io.extras import require
 from bci_stream.io.recording import Event
 
 #: The event marking where a discontinuous EDF/BDF file's records jump (a discontinuity).
@@ -25,10 +26,10 @@ RECORD_GAP = "record gap"
 _TAL_START = re.compile(r"^\s*([+-]\d+(?:\.\d*)?)\x14\x14")
 
 
-def is_discontinuous(path: Path) -> bool:
-    """Whether the header of the EDF/BDF file ``path`` says it is discontinuous (``EDF+D``, ``BDF+D``)."""
+def _flag(path: Path) -> str:
+    """The EDF/BDF header's reserved field (``EDF+C``, ``BDF+D``, blank ...)."""
     with path.open("rb") as f:
-        return f.read(236)[192:].decode("latin-1").strip().startswith(("EDF+D", "BDF+D"))
+        return f.read(236)[192:].decode("latin-1").strip()
 
 
 def records_jump(path: Path) -> bool:
@@ -40,22 +41,16 @@ def records_jump(path: Path) -> bool:
 def record_starts(path: Path) -> tuple[np.ndarray, float] | None:
     """Each data record's start (seconds from the file's start) of an EDF+D/BDF+D file and the records' duration;
     None for any other file, or where its header or a record's time-keeping TAL does not parse."""
-    if not is_discontinuous(path):
+    if not (flag := _flag(path)).startswith(("EDF+D", "BDF+D")):
         return None
-    with path.open("rb") as f:
-        head = f.read(256).decode("latin-1")
     header = _edf_header(path)
     if header is None or header.layout is None:
         return None
-    try:
-        record_s = float(_edf_field(head[244:252]))
-    except ValueError:
-        return None
     ann = next((k for k, label in enumerate(header.labels) if label in _EDF_ANNOTATIONS), None)
-    width = 3 if head[192:236].strip().startswith("BDF") or path.suffix.lower() == ".bdf" else 2
-    n_samps, data_at = header.layout.n_samps, header.layout.n_bytes
+    width = 3 if flag.startswith("BDF") or path.suffix.lower() == ".bdf" else 2
+    n_samps, data_at, record_s = header.layout.n_samps, header.layout.n_bytes, header.layout.record_s
     record_bytes = sum(n_samps) * width
-    if ann is None or record_s <= 0 or record_bytes <= 0:
+    if ann is None or not record_s > 0 or record_bytes <= 0:
         return None
     at, length = sum(n_samps[:ann]) * width, n_samps[ann] * width
     starts = []
@@ -82,9 +77,7 @@ def place_discontinuous(path: Path, sfreq: float, n_times: int,
     if not len(jumps):
         return None
     per_record = int(round(record_s * sfreq))
-    import mne
-
-    ann = mne.read_annotations(str(path))
+    ann = require("mne", f"reading {path.suffix} files").read_annotations(str(path))
     placed, in_pause, beyond = [], 0, 0
     for onset, duration, desc in zip(ann.onset, ann.duration, ann.description):
         r = max(int(np.searchsorted(starts, onset, side="right")) - 1, 0)

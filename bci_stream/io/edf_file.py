@@ -13,6 +13,8 @@ does not match what mne read, these give None and mne's reading stands.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +33,7 @@ class _EdfLayout(NamedTuple):
     physical: list[tuple[float, float]]  # (min, max)
     digital: list[tuple[float, float]]
     n_samps: list[int]  # samples per data record
+    record_s: float  # a data record's duration, seconds (NaN when it does not parse)
 
 
 class _EdfHeader(NamedTuple):
@@ -44,6 +47,14 @@ class _EdfHeader(NamedTuple):
 def _edf_field(text: str) -> str:
     """A numeric header field as mne reads it: up to the first NUL, a comma read as the decimal point."""
     return text.split("\x00")[0].replace(",", ".").strip()
+
+
+def _seconds(text: str) -> float:
+    """A header's duration field in seconds, NaN when it does not parse (it is no reason to drop the other numbers)."""
+    try:
+        return float(_edf_field(text))
+    except ValueError:
+        return math.nan
 
 
 def _edf_header(path: Path) -> _EdfHeader | None:
@@ -66,7 +77,7 @@ def _edf_header(path: Path) -> _EdfHeader | None:
     try:
         pmin, pmax, dmin, dmax = ([float(_edf_field(v)) for v in column(at + ns * 8 * j)] for j in range(1, 5))
         layout = _EdfLayout(int(_edf_field(head[184:192])), list(zip(pmin, pmax)), list(zip(dmin, dmax)),
-                            [int(_edf_field(v)) for v in column(at + ns * (5 * 8 + 80))])
+                            [int(_edf_field(v)) for v in column(at + ns * (5 * 8 + 80))], _seconds(head[244:252]))
     except ValueError:
         layout = None
     return _EdfHeader(column(0, 16), column(at), layout)
@@ -156,11 +167,7 @@ def edf_rates_note(path: Path, stim: set[str]) -> str | None:
     header = _edf_header(path)
     if header is None or header.layout is None:
         return None
-    with path.open("rb") as f:
-        try:
-            record_s = float(_edf_field(f.read(256).decode("latin-1")[244:252]))
-        except ValueError:
-            return None
+    record_s = header.layout.record_s
     rates: dict[float, list[str]] = {}
     for label, n in zip(header.labels, header.layout.n_samps):
         if label not in _EDF_ANNOTATIONS and label not in stim and n > 0 and record_s > 0:
