@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pylsl
 
 from bci_stream.lsl.source import ClockOffset
 from bci_stream.service.stamp_checks import StampChecks
@@ -30,12 +29,9 @@ class RecordStamps:
 
     def feed(self, ts: np.ndarray) -> None:
         """Take one pulled chunk's stamps (the sender's clock, as written)."""
-        checks = self.checks
         if not len(ts):
             return
-        due = checks.clock_due(ts)
-        mapped, now = (float(self.clock.mapped(ts[-1:])[0]), pylsl.local_clock()) if due else (None, None)
-        for kind, why in checks.feed(ts, mapped, now):
+        for kind, why in self.checks.take(ts, self.clock):
             if why is not None and kind not in self._noted:  # once per kind: a note is for the lab to act on
                 self._noted.add(kind)
                 self.notes.append(f"stream {self.name!r}: {why}")

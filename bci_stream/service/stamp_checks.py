@@ -31,6 +31,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pylsl
 
 from bci_stream.lsl.gap_rules import RISE
 
@@ -102,6 +103,13 @@ class StampChecks:
         if math.isfinite(last):
             self._clock_at = last
         return True
+
+    def take(self, ts: np.ndarray, clock: Any) -> list[tuple[str, str | None]]:
+        """:meth:`feed` of one pulled chunk's stamps ``ts``, the clock judged when due (:meth:`clock_due`): its last
+        stamp mapped by ``clock`` (a :class:`~bci_stream.lsl.source.ClockOffset`) and this host's clock read then."""
+        if self.clock_due(ts):
+            return self.feed(ts, float(clock.mapped(ts[-1:])[0]), pylsl.local_clock())
+        return self.feed(ts, None, None)
 
     def feed(self, ts: np.ndarray, mapped_last: float | None, now: float | None) -> list[tuple[str, str | None]]:
         """Take one pulled chunk's raw stamps ``ts`` (the sender's clock), its last stamp mapped to this host's clock

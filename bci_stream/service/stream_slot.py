@@ -269,9 +269,7 @@ class StreamSlot(StreamConnection, StallHandling):
         if self.recorder is not None:
             self.recorder.inputs(x, ts)
         if (checks := self.stamp_checks) is not None and self.clock is not None and len(ts):
-            due = checks.clock_due(ts)
-            mapped, now = (float(self.clock.mapped(ts[-1:])[0]), pylsl.local_clock()) if due else (None, None)
-            for kind, why in checks.feed(ts, mapped, now):
+            for kind, why in checks.take(ts, self.clock):
                 if why is not None:  # said once per change; its end as an event with message null
                     log.warning("decoder %s: %s", self.decoder_id, why)
                 self.event(f"timestamps_{kind}", message=why)
