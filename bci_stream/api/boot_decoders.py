@@ -34,10 +34,10 @@ def refusal_text(detail: Any) -> str:
 
 def start_configured(settings: Any, state: Any) -> list[str]:
     """Start every decoder of ``settings.decoders`` on the app ``state``'s supervisor; the ids of those started. The
-    refused entries, each as one line (its place, stream, model and why), go to ``state.decoders_not_started``."""
+    refused entries go to ``state.decoders_not_started``, each as its id (None: none given) and one line (its place,
+    stream, model and why): :func:`not_started` lists them."""
     started: list[str] = []
-    state.decoders_not_started = not_started = []
-    state.decoders_not_started_ids = ids = []  # each refused entry's id (None: none given), for not_started()
+    state.decoders_not_started = refused = []
     for i, spec in enumerate(settings.decoders):
         spec = this_starts_file(spec, settings.recordings_dir, f"decoders[{i}]")
         named = f"id {spec.id!r}, " if spec.id is not None else ""
@@ -45,23 +45,19 @@ def start_configured(settings: Any, state: Any) -> list[str]:
         try:
             created = create_decoder(spec, state.supervisor, state.registry, state.recordings, Response())
         except HTTPException as exc:
-            log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings),
-                        refusal_text(exc.detail))
-            not_started.append(f"{what} is not started: {refusal_text(exc.detail)}")
-            ids.append(spec.id)
-            continue
+            why = refusal_text(exc.detail)
+            log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings), why)
         except BciStreamError as exc:  # e.g. its placement cannot be met: said as the API would say it
-            log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings), exc)
-            not_started.append(f"{what} is not started: {exc}")
-            ids.append(spec.id)
-            continue
+            why = str(exc)
+            log.warning("%s of %s is not started: %s", what, setting_origin("decoders", settings), why)
         except Exception as exc:  # noqa: BLE001 - one entry never stops the service
+            why = f"{type(exc).__name__}: {exc}"
             log.exception("%s is not started", what)
-            not_started.append(f"{what} is not started: {type(exc).__name__}: {exc}")
-            ids.append(spec.id)
+        else:
+            log.info("%s started as decoder %s", what, created.id)
+            started.append(created.id)
             continue
-        log.info("%s started as decoder %s", what, created.id)
-        started.append(created.id)
+        refused.append((spec.id, f"{what} is not started: {why}"))
     return started
 
 
@@ -87,8 +83,7 @@ def not_started(state: Any) -> list[str]:
     """The config file's decoders refused at start (``state.decoders_not_started``) but those a decoder of the same id
     replaced since (posted with that id once its cause was mended): before, the list and the /metrics gauge kept them
     until a restart, so an alert on it could not clear (audit s69deploy F5)."""
-    texts = list(getattr(state, "decoders_not_started", []))
-    ids = list(getattr(state, "decoders_not_started_ids", [None] * len(texts)))
     supervisor = getattr(state, "supervisor", None)
-    return [text for text, did in zip(texts, ids) if did is None or supervisor is None or supervisor.get(did) is None]
+    return [text for did, text in getattr(state, "decoders_not_started", [])
+            if did is None or supervisor is None or supervisor.get(did) is None]
 
