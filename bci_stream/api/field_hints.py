@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
+from bci_stream.core.errors import rule_text
+
 
 def _model(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model an annotation holds (``X``, ``X | None``), else None."""
@@ -46,7 +48,7 @@ def with_hints(request: Request, errors: list[dict[str, Any]]) -> list[dict[str,
     without pydantic's "Value error, " before the rules this service words itself (it read as part of the rule)."""
     for err in errors:
         if isinstance(err.get("msg"), str):
-            err["msg"] = err["msg"].removeprefix("Value error, ")
+            err["msg"] = rule_text(err["msg"])
         if err.get("type") == "extra_forbidden" and (name := close_field(request, tuple(err.get("loc", ())))):
             err["msg"] = f"{err.get('msg', '')}: {err['loc'][-1]!r} is no field here; did you mean {name!r}?"
     return errors

@@ -151,3 +151,10 @@ def error_line(exc: BaseException) -> str:
     nothing: one line for a refusal that quotes a library's error."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def rule_text(msg: str) -> str:
+    """A pydantic error message without the ``"Value error, "`` pydantic puts before the text of a check this
+    project words itself (the rule, the field and the value), where it read as part of the rule."""
+    return str(msg).removeprefix("Value error, ")
+

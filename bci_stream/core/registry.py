@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError
+from bci_stream.core.errors import ModelError, ModelNotFoundError, ModelUnavailableError, rule_text
 from bci_stream.core.load_errors import load_error
 from bci_stream.core.registry_folders import cardless_folders, misnamed_folders
 from bci_stream.core.units import volts_per_unit
@@ -66,8 +66,7 @@ def validate_card(raw: Any, card_path: Path) -> ModelCard:
         return ModelCard.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {rule_text(err['msg'])}" for err in exc.errors()
         )
         raise ModelError(f"model card {card_path} is invalid: {problems}") from None
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
-from bci_stream.core.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError, rule_text
 from bci_stream.core.settings import ENV_PREFIX, Settings, env_var
 
 
@@ -153,7 +153,7 @@ def _error_lines(exc: ValidationError, flags: dict[str, Any]) -> list[str]:
     lines = []
     for err in exc.errors(include_url=False):
         loc = [str(part) for part in err["loc"]]
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = rule_text(err["msg"])
         if not loc:  # a check across settings: the settings it names, each with its origin
             named = [n for n in Settings.model_fields if f"{n}=" in msg or f"{n} " in f"{msg} "]
             where = ", ".join(f"{n} ({o if (o := _origin(n, flags)) != f'setting {n!r}' else 'its default'})"

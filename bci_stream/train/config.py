@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bci_stream.core.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError, rule_text
 from bci_stream.io.data_root import expand_data_root
 from bci_stream.train.config_model import ModelConfig
 
@@ -335,7 +335,7 @@ def parse_config(raw: dict[str, Any], base_dir: Path | str = ".", source: str = 
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             if not loc:  # a check across sections: its message names the keys
-                problems.append(err["msg"].removeprefix("Value error, "))
+                problems.append(rule_text(err["msg"]))
                 continue
             bad = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
             problems.append(f"{loc}: {err['msg']}{bad}")

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from bci_stream.cli_checks import PathArg
-from bci_stream.core.errors import BciStreamError
+from bci_stream.core.errors import BciStreamError, rule_text
 
 
 class RunExportError(BciStreamError):
@@ -111,8 +111,7 @@ def _run_config(run_dir: Path) -> Any:
     try:
         return RunConfig.model_validate_json(json.dumps(given))
     except (ValidationError, TypeError, ValueError) as exc:
-        why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()) if isinstance(
-            exc, ValidationError) else str(exc)
+        why = "; ".join(rule_text(e["msg"]) for e in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
         raise RunExportError(f"run {run_dir}: its config.json cannot be read again ({why}): train it again with "
                              "--export") from None
 
