@@ -338,7 +338,7 @@ def parse_config(raw: dict[str, Any], base_dir: Path | str = ".", source: str = 
                 problems.append(rule_text(err["msg"]))
                 continue
             bad = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
-            problems.append(f"{loc}: {err['msg']}{bad}")
+            problems.append(f"{loc}: {rule_text(err['msg'])}{bad}")
         raise ConfigError(f"{source} is invalid: " + "; ".join(problems)) from None
 
 

@@ -22,12 +22,12 @@ def _config(tmp_path: Path, model_lines: str, edit=lambda t: t) -> Path:
     return path
 
 
-PRESET = ("model: Value error, model.preset = 'stacked_lstm' sets its own layers (model.cell = 'lstm', "
+PRESET = ("model: model.preset = 'stacked_lstm' sets its own layers (model.cell = 'lstm', "
           "model.hidden_sizes = [64, 32]), so {said} would be ignored (the net would be 2 LSTM layer(s) of [64, 32]): "
           "remove them, or remove model.preset and give the layers with model.cell and model.hidden_sizes")
-WIDTHS = ("model: Value error, model.hidden_sizes = {sizes} gives every layer's width, and so the number of layers, "
+WIDTHS = ("model: model.hidden_sizes = {sizes} gives every layer's width, and so the number of layers, "
           "so {said} would be ignored (the net would be {net}): remove them, or remove model.hidden_sizes")
-CSP = ("model: Value error, model.spatial_init = 'csp' initialises the power filters, but model.power_filters = 0 "
+CSP = ("model: model.spatial_init = 'csp' initialises the power filters, but model.power_filters = 0 "
        "({how}) makes none, so it would do nothing: set model.power_filters > 0 (e.g. 8), or remove "
        "model.spatial_init")
 
