@@ -1,6 +1,7 @@
 """The web dashboard (``GET /``): its files, its place outside the OpenAPI schema, and the page itself in
 headless Debian Chromium (driven by playwright, no downloaded browser) against a real uvicorn server, a
-real worker process and a real LSL outlet (decoded, and recorded with no model: the Recordings table, its Stop).
+real worker process and a real LSL outlet (decoded, and recorded with no model: the Recordings table, its Stop,
+its "not writing" note on a full disk).
 """
 
 from __future__ import annotations
@@ -322,3 +323,38 @@ def test_a_decoder_whose_stream_sends_nothing_yet_shows_no_latency_and_no_error(
     finally:
         client.delete(f"/decoders/{decoder_id}")
         del outlet
+
+
+def test_a_recording_whose_disk_is_full_shows_not_writing_in_its_row(models_dir, eeg_outlet, tmp_path):
+    """The Recordings table's error cell says "not writing", the file and the cause, and counts the samples not written
+    while the recording goes on (audit s69record F2: the row looked healthy while nothing reached the file)."""
+    from playwright.sync_api import sync_playwright
+
+    from support.small_disk import fill, small_disk
+
+    outlet, info = eeg_outlet
+    with small_disk(tmp_path / "small", "1m") as disk, \
+            BackgroundServer(Settings(host="127.0.0.1", port=0, models_dir=models_dir, status_interval=0.1,
+                                      recordings_dir=disk)) as srv, \
+            httpx.Client(base_url=srv.url, timeout=10.0) as client, PacedSender(outlet), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{srv.url}/")
+            page.wait_for_selector("#connection[data-state=online]", timeout=WAIT_MS)
+            rec = client.post("/recordings", json={"stream": {"name": info.name()}, "out": "full.xdf"})
+            assert rec.status_code == 201, rec.text
+            row = f'#recordings tbody tr[data-recording-id="{rec.json()["id"]}"]'
+            page.wait_for_selector(f"{row} .badge[data-state=recording]", timeout=WAIT_MS)
+            wait_page(page, lambda: page.text_content(f"{row} td:nth-child(4)") not in ("0", ""), "samples recorded")
+            filler = fill(disk)
+            cannot = f"not writing: recorder cannot write {disk / 'full.xdf'}: [Errno 28] No space left on device ("
+            wait_page(page, lambda: page.text_content(f"{row} td.rec-error").startswith(cannot),
+                      "the row's 'not writing' note")
+            note = page.text_content(f"{row} td.rec-error")
+            assert note.endswith(" samples not written)"), note
+            assert int("".join(c for c in note[len(cannot):-len(" samples not written)")] if c.isdigit())) > 0, note
+            assert page.text_content(f"{row} .badge") == "recording"
+            filler.unlink()
+        finally:
+            browser.close()
