@@ -120,6 +120,45 @@ def external_data(path: Path | str) -> list[str]:
     return sorted({loc for graph in graphs for loc in _graph_locations(graph)})
 
 
+def _shape(value_info: memoryview) -> list[int | str | None] | None:
+    """The shape of a ``ValueInfoProto`` (``type`` 2 -> ``tensor_type`` 1 -> ``shape`` 2 -> ``dim`` 1, each
+    ``dim_value`` 1 or ``dim_param`` 2), as onnxruntime gives it (an int, a name, None when unknown); None without
+    one."""
+    for n, w, type_proto in _fields(value_info):
+        if n != 2 or w != _LEN:
+            continue
+        for k, kw, tensor in _fields(type_proto):
+            if k != 1 or kw != _LEN:
+                continue
+            for j, jw, shape in _fields(tensor):
+                if j != 2 or jw != _LEN:
+                    continue
+                dims: list[int | str | None] = []
+                for d, dw, dim in _fields(shape):
+                    if d == 1 and dw == _LEN:
+                        parts = {f: v for f, fw, v in _fields(dim) if f in (1, 2)}
+                        dims.append(parts[1] if isinstance(parts.get(1), int)
+                                    else bytes(parts[2]).decode("utf-8", errors="replace") if 2 in parts else None)
+                return dims
+    return None
+
+
+def io_shapes(path: Path | str) -> dict[str, list[int | str | None] | None]:
+    """The shape of each input and output of the ONNX model's graph at ``path`` (``GraphProto`` fields 11 and 12,
+    ``ValueInfoProto.name`` 1), as onnxruntime's ``get_inputs()`` gives it; OnnxFormatError when it is not one."""
+    buf = memoryview(Path(path).read_bytes())
+    out: dict[str, list[int | str | None] | None] = {}
+    for number, wire, graph in _fields(buf):
+        if number != 7 or wire != _LEN:
+            continue
+        for n, w, value_info in _fields(graph):
+            if n in (11, 12) and w == _LEN:
+                name = next((bytes(v).decode("utf-8", errors="replace") for k, kw, v in _fields(value_info)
+                             if k == 1 and kw == _LEN), "")
+                out[name] = _shape(value_info)
+    return out
+
+
 def per_file(table: dict[str, tuple[tuple[int, int, int], T]], path: Path, compute: Callable[[Path], T]) -> T:
     """``compute(path)``, kept in ``table`` and computed again only when the file's inode, size or modification time
     changed (``/ready``, probed every few seconds, reads each model file once)."""
@@ -130,12 +169,13 @@ def per_file(table: dict[str, tuple[tuple[int, int, int], T]], path: Path, compu
     return seen[1]
 
 
-_FACTS: dict[str, tuple[tuple[int, int, int], tuple[dict[str, str], list[str]]]] = {}
+Shapes = dict[str, list[int | str | None] | None]
+_FACTS: dict[str, tuple[tuple[int, int, int], tuple[dict[str, str], list[str], Shapes]]] = {}
 
 
-def cached_facts(path: Path) -> tuple[dict[str, str], list[str]]:
-    """``(metadata_props, external_data)`` of ``path`` (:func:`per_file`)."""
-    return per_file(_FACTS, path, lambda p: (metadata_props(p), external_data(p)))
+def cached_facts(path: Path) -> tuple[dict[str, str], list[str], Shapes]:
+    """``(metadata_props, external_data, io_shapes)`` of ``path`` (:func:`per_file`)."""
+    return per_file(_FACTS, path, lambda p: (metadata_props(p), external_data(p), io_shapes(p)))
 
 
-__all__ = ["OnnxFormatError", "cached_facts", "external_data", "metadata_props", "per_file"]
+__all__ = ["OnnxFormatError", "Shapes", "cached_facts", "external_data", "io_shapes", "metadata_props", "per_file"]

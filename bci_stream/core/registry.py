@@ -25,6 +25,7 @@ from bci_stream.core.units import volts_per_unit
 from bci_stream.core.card import (CARD_FILE, MODEL_NAME_PATTERN, ONNX_FILE, ModelCard, architecture_problem,
                                   metadata_problem, sha256_file)
 from bci_stream.core.onnx_meta import OnnxFormatError, cached_facts, per_file
+from bci_stream.core.step_axes import axes_problem
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,20 @@ def entry_problem(entry: ModelEntry, digest: Callable[[Path], str] | None = None
     export, which its graph's metadata contradicts: :func:`~bci_stream.core.card.metadata_problem`)."""
     try:
         verify_files(entry, digest or cached_sha256)
-        meta, external = cached_facts(entry.onnx_path)
+        meta, external, shapes = cached_facts(entry.onnx_path)
         return (runnable_problem(entry.card, entry.directory) or external_problem(entry.card.ref, external)
-                or metadata_problem(entry.card, meta, entry.onnx_path))
+                or metadata_problem(entry.card, meta, entry.onnx_path)
+                or _whose(entry.card.ref, axes_problem(entry.card, shapes, entry.onnx_path)))
     except OnnxFormatError as exc:
         return f"model '{entry.card.ref}': {entry.onnx_path} is not an ONNX model this service reads ({exc})"
     except ModelError as exc:
         return str(exc)
     except OSError as exc:  # out of file descriptors, an I/O error: cannot be loaded now
         return f"model '{entry.card.ref}': its files cannot be read ({exc.strerror or exc})"
+
+
+def _whose(ref: str, why: str | None) -> str | None:
+    return None if why is None else f"model '{ref}': {why}"
 
 
 def open_model_folder(path: Path | str) -> ModelEntry:

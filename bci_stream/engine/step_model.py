@@ -28,6 +28,7 @@ from bci_stream.engine.stream_state import StreamState
 from bci_stream.core.errors import ModelError
 from bci_stream.core.onnx_meta import OnnxFormatError, external_data
 from bci_stream.core.registry import external_problem, runnable_problem
+from bci_stream.core.step_axes import axes_problem
 from bci_stream.core.card import ModelCard, metadata_problem
 from bci_stream.core.load_errors import load_error, transient_cause
 
@@ -152,6 +153,9 @@ class StepModel:
             dim = arg.shape[-1] if arg.shape else None
             if isinstance(dim, int) and dim != last:
                 raise ModelError(f"model '{ref}': ONNX {name!r} has last dimension {dim}, the card says {last}")
+        shapes = {arg.name: arg.shape for arg in (*have_in.values(), *have_out.values())}
+        if (why := axes_problem(self.card, shapes, onnx_path)) is not None:
+            raise ModelError(f"model '{ref}': {why}")
         if (why := metadata_problem(self.card, self.session.get_modelmeta().custom_metadata_map, onnx_path)):
             raise ModelError(why)
 
@@ -172,7 +176,13 @@ class StepModel:
         class probabilities there (logits: a model upgraded before ``upgrade-model`` checked that, or never
         upgraded) is refused (ModelError), as export and ``upgrade-model`` refuse it."""
         state = self.new_state()
-        y = [self.run(np.zeros((t, self.n_chans), dtype=np.float32), state) for t in (1, 1, 3)]
+        try:
+            y = [self.run(np.zeros((t, self.n_chans), dtype=np.float32), state) for t in (1, 1, 3)]
+        except Exception as exc:  # a graph whose shapes or ops onnxruntime refuses when run: the model's fault
+            if transient_cause(exc) is not None:  # out of memory or file descriptors: a retry may succeed
+                raise load_error(exc, f"model '{self.card.ref}' (its warm-up)") from None
+            raise ModelError(f"model '{self.card.ref}': onnxruntime cannot run its step graph on a warm-up (zeros in, "
+                             f"chunks of 1 and 3 samples): {exc}") from None
         if self.card.output.kind == "categorical" and (what := not_probabilities(np.concatenate(y))) is not None:
             raise ModelError(
                 f"model '{self.card.ref}': output.kind is 'categorical', so its output 'y' must be class probabilities "

@@ -33,6 +33,7 @@ from bci_stream.train.export.graph import BlockLength, GraphBuilder, add_linear_
 from bci_stream.train.export.probe_checks import batch_problem, chunking_hint, reference_problem
 from bci_stream.train.export.single_step import single_step_graph
 from bci_stream.core.card import CARD_FILE, ONNX_FILE, ModelCard, Parity, sha256_file
+from bci_stream.core.step_axes import RECURRENT_LAYOUT
 from bci_stream.dsp.preprocess import PreprocessingConfig, Preprocessor
 
 DEFAULT_MAX_BLOCK = 128
@@ -233,7 +234,11 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
         onnx.save(proto, str(onnx_tmp))
         draft = ModelCard(format_version=2, sha256=sha256_file(onnx_tmp), step=spec, inputs=spec.input_names,
                           outputs=spec.output_names, **card_fields)
-        model = StepModel(onnx_tmp, draft)
+        try:
+            model = StepModel(onnx_tmp, draft)  # checks the graph's axes against the card (core.step_axes), and more
+        except ModelError as exc:  # said of the export, naming no temporary file
+            why = str(exc).removeprefix(f"model '{draft.ref}': ").replace(str(onnx_tmp), "the step graph")
+            raise ModelError(f"export of {draft.ref} refused: {why}") from None
         x = np.ascontiguousarray(parity_input, dtype=np.float32)
         state = model.new_state()
         y_step = np.concatenate([model.run(x[t:t + 1], state) for t in range(len(x))])
@@ -249,8 +254,7 @@ def write_model(proto: onnx.ModelProto, spec: StepSpec, out_dir: Path | str, car
                              + chunking_hint(y_step, y_chunks, spec.max_block, parity_tolerance))
         if (why := batch_problem(model, x, y_chunks, parity_tolerance)) is not None:
             raise ModelError(f"export of {draft.ref} refused: {why}" + (
-                "; a recurrent state must be [L, B, H], the batch B on its axis 1 (as torch.nn.GRU/LSTM take h0 and "
-                "c0), with B dynamic" if any(st.role == "recurrent" for st in spec.states) else ""))
+                RECURRENT_LAYOUT if any(st.role == "recurrent" for st in spec.states) else ""))
         card = draft.model_copy(update={"parity": Parity(n_samples=len(x), max_abs_diff=diff,
                                                          tolerance=parity_tolerance)})
 

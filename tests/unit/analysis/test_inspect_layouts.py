@@ -46,7 +46,7 @@ def test_lstm_with_power_filters_reads_the_filters(models: Path) -> None:
     entry = ModelRegistry(models).get("lstm-power")
     assert entry.card.architecture.model_extra["power_filters"] == 3
     gates = lstm_forget_time_constants(entry, test_signal(400))
-    assert gates["check_max_abs_diff"] <= LSTM_CHECK_TOL  # the numpy LSTM on 3 filter powers == onnxruntime
+    assert gates["check_max_diff"] <= LSTM_CHECK_TOL  # the numpy LSTM on 3 filter powers == onnxruntime
     assert [len(layer["tau_ms"]) for layer in gates["layers"]] == [6, 6]
     json.dumps(gates, allow_nan=False)  # strict JSON: no NaN percentile next to an infinite time constant
 
@@ -79,16 +79,21 @@ def test_a_model_folder_path_is_accepted(models: Path, tmp_path: Path) -> None:
 
 def test_a_step_graph_that_cannot_step_several_states_at_once_is_refused_with_exit_2(tmp_path: Path,
                                                                                      monkeypatch) -> None:
-    """A model whose state is batch first (made before upgrade-model probed 2 streams in one call; the probe is
-    turned off here to make one): the Jacobian steps many states in one call, which onnxruntime refuses. inspect
-    says why, exit 2 (audit s67eng F3: a 45-line traceback, exit 1)."""
+    """A model whose state is batch first (made before upgrade-model checked a state's axes and probed 2 streams in
+    one call; both turned off here to make one): the Jacobian steps many states in one call, which onnxruntime refuses.
+    inspect says why, exit 2 (audit s67eng F3: a 45-line traceback, exit 1): the graph's state axes are not its card's
+    (audit s70model F1: checked as the model loads)."""
+    import bci_stream.engine.step_model as step_model
     import bci_stream.train.export.step_graph as step_graph
     from bci_stream.train.export.upgrade import upgrade_model_dir
     from support.batch_first import batch_first_folder
 
-    monkeypatch.setattr(step_graph, "batch_problem", lambda *a: None)
-    upgrade_model_dir(batch_first_folder(tmp_path))
+    with monkeypatch.context() as unchecked:
+        unchecked.setattr(step_model, "axes_problem", lambda *a: None)
+        unchecked.setattr(step_graph, "batch_problem", lambda *a: None)
+        upgrade_model_dir(batch_first_folder(tmp_path))
     said: list[str] = []
     assert run_inspect("batch-first", tmp_path, None, said.append) == 2
-    assert len(said) == 1 and said[0].startswith("error: model batch-first@0.9: its step graph fails stepping "), said
-    assert said[0].endswith("; a recurrent state must be [L, B, H], the batch B on its axis 1"), said
+    assert len(said) == 1 and said[0].startswith("error: model 'batch-first@0.9': ONNX 'state_out/h0' of "), said
+    assert said[0].endswith("; a recurrent state must be [L, B, H], the batch B on its axis 1 (as torch.nn.GRU/LSTM "
+                            "take h0 and c0), with B dynamic"), said

@@ -196,19 +196,21 @@ def test_an_export_mistake_is_one_line_and_nothing_is_written(tmp_path: Path, ca
 def test_a_state_taken_batch_first_is_refused_naming_the_layout(tmp_path: Path) -> None:
     """A net whose state is ``[B, L, H]`` (one layer: the one-stream parity probe cannot tell) was upgraded, and a
     shared worker's batched call then failed on every wake-up, each stream decoded alone after it with no word
-    (audit s67eng F3). Its decoding of 2 streams in one call is now probed: refused, nothing written."""
+    (audit s67eng F3). Its state's axes are now checked against the card's (its batch axis 1 is fixed at 1 in the graph
+    written: audit s70model F1), before its decoding of 2 streams in one call is probed: refused, nothing written."""
     d = format1_folder(tmp_path, "mine")
     export_batch_first(d)
     before = snapshot(d)
     with pytest.raises(ModelError) as err:
         upgrade_model_dir(d)
-    assert str(err.value).startswith("export of mine@0.9 refused: decoding 2 streams in one call (as a shared worker "
-                                     "does) fails: "), err.value
+    assert str(err.value).startswith("export of mine@0.9 refused: ONNX 'state_out/h0' of the step graph has shape "), err.value
+    assert ("its axis 1 is the batch axis, which must be dynamic (streams are stacked along it), not fixed at 1: export "
+            "it with dynamic axes ([1, batch, 8]); " in str(err.value)), err.value
     assert str(err.value).endswith("a recurrent state must be [L, B, H], the batch B on its axis 1 (as torch.nn.GRU/"
                                    "LSTM take h0 and c0), with B dynamic") and "\n" not in str(err.value)
     assert snapshot(d) == before
     res = CliRunner().invoke(main, ["upgrade-model", str(d)])
-    assert res.exit_code == 1 and "decoding 2 streams in one call" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "its axis 1 is the batch axis" in res.output and "Traceback" not in res.output
 
 class _Net(torch.nn.Module):
     """A user's own net (no bci-stream class): GRU, linear head, softmax."""
