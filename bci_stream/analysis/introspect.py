@@ -36,8 +36,9 @@ from bci_stream.analysis.jacobian import jacobian_time_constants
 from bci_stream.analysis.lstm_gates import lstm_forget_time_constants
 from bci_stream.analysis.recurrent import check_entry, check_recurrent
 from bci_stream.analysis.report import format_table, plot_time_constants
-from bci_stream.core.errors import BciStreamError, ModelNotFoundError
+from bci_stream.core.errors import BciStreamError, ModelError, ModelNotFoundError
 from bci_stream.core.registry import ModelEntry, open_model_ref
+from bci_stream.core.units import volts_per_unit
 
 __all__ = [
     "jacobian_time_constants",
@@ -58,8 +59,8 @@ def _default_data(entry: ModelEntry) -> np.ndarray:
     card = entry.card
     if card.sfreq < 60:
         raise ValueError(
-            f"data must be given for model '{card.ref}': the built-in simulator needs sfreq >= 60 Hz, "
-            f"the model runs at {card.sfreq:g} Hz"
+            f"model '{card.ref}' runs at {card.sfreq:g} Hz and the built-in simulator needs sfreq >= 60 Hz: no data to "
+            "run its forget gates on (inspect_model(entry, data) takes a recording's samples)"
         )
     sim = SyntheticEEG(n_chans=card.n_chans, sfreq=card.sfreq, ch_names=card.ch_names, seed=0)
     return sim.generate(int(DEFAULT_DATA_S * card.sfreq))[0]
@@ -111,16 +112,23 @@ def inspect_model(entry: ModelEntry, data: np.ndarray | None = None, out_dir: Pa
     if not report["jacobian"]["fixed_point"]["converged"]:
         notes.append("The silent-input fixed-point search did not converge; the Jacobian is taken at the last state.")
     if card.architecture.cell == "lstm":
-        if data is None:
-            data = _default_data(entry)
-            report["data"] = f"simulated: SyntheticEEG seed 0, {DEFAULT_DATA_S:g} s, raw through the step graph"
-            if card.unit != "microvolts":
-                notes.append(f"The simulator produces microvolts but the model's unit is {card.unit!r}; "
-                             f"forget-gate statistics on simulated data may not be representative.")
-        else:
-            report["data"] = "given by the caller (raw, through the step graph)"
-        report["forget_gates"] = lstm_forget_time_constants(entry, data)
-        notes.append("Forget-gate tau_ms = -dt/ln f per unit, median over the data; data-dependent.")
+        try:
+            if data is None:
+                try:
+                    data = _default_data(entry)
+                except ValueError as exc:  # a rate the simulator cannot make: no data, so no forget gates
+                    raise ModelError(str(exc)) from None
+                report["data"] = f"simulated: SyntheticEEG seed 0, {DEFAULT_DATA_S:g} s, raw through the step graph"
+                if volts_per_unit(card.unit) != volts_per_unit("microvolts"):
+                    notes.append(f"The simulator produces microvolts but the model's unit is {card.unit!r}; "
+                                 f"forget-gate statistics on simulated data may not be representative.")
+            else:
+                report["data"] = "given by the caller (raw, through the step graph)"
+            report["forget_gates"] = lstm_forget_time_constants(entry, data)
+            notes.append("Forget-gate tau_ms = -dt/ln f per unit, median over the data; data-dependent.")
+        except ModelError as exc:  # the Jacobian needs neither data nor the numpy LSTM: it is kept (audit s70model F2)
+            report["forget_gates_skipped"] = str(exc)
+            notes.append(f"Forget-gate time constants not computed: {exc}")
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

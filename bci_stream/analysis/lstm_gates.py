@@ -23,7 +23,9 @@ from bci_stream.core.registry import ModelEntry
 
 __all__ = ["lstm_forget_time_constants"]
 
-#: Max abs difference allowed between the numpy LSTM and onnxruntime (states ``h``, ``c``).
+#: Max difference allowed between the numpy LSTM and onnxruntime: of ``h`` (|h| <= 1), and of ``c`` relative to
+#: max(1, max |c|): a slow-forgetting cell state grows to hundreds, where float32 rounding alone is over 1e-4 (an
+#: absolute tolerance refused the long-memory LSTMs introspection is for: audit s70model F2).
 LSTM_CHECK_TOL = 1e-4
 #: Samples per onnxruntime call when checking the numpy LSTM (the numpy run is re-synchronised to
 #: onnxruntime's state at each chunk boundary, so a chaotic model cannot fail the check spuriously).
@@ -81,7 +83,8 @@ def lstm_forget_time_constants(entry: ModelEntry, x: np.ndarray) -> dict[str, An
     Returns
     -------
     dict
-        JSON-serialisable: ``dt_ms``, ``n_samples``, ``check_max_abs_diff`` (numpy vs onnxruntime),
+        JSON-serialisable: ``dt_ms``, ``n_samples``, ``check_max_diff`` (numpy vs onnxruntime: of ``h``, and of
+        ``c`` relative to max(1, max |c|)),
         ``check_tolerance``, and ``layers``: per layer ``tau_ms`` (per-unit median τ, ``"inf"`` when a
         unit's median gate rounds to 1), ``forget_mean`` (per-unit mean of ``f``) and
         ``tau_percentiles_ms`` (``{"p5": ..., ..., "p95": ...}`` over units).
@@ -128,14 +131,16 @@ def lstm_forget_time_constants(entry: ModelEntry, x: np.ndarray) -> dict[str, An
         c0 = state.arrays["c0"][:, 0, :].astype(np.float64)
         hn, cn, f = lstm_chunk(layers, net_in[:, 0, :].astype(np.float64), h0, c0)
         model.run(chunk, state)
+        c_ort = state.arrays["c0"][:, 0, :]
         diff = max(float(np.max(np.abs(hn - state.arrays["h0"][:, 0, :]))),
-                   float(np.max(np.abs(cn - state.arrays["c0"][:, 0, :]))))
+                   float(np.max(np.abs(cn - c_ort))) / max(1.0, float(np.max(np.abs(c_ort)))))
         max_diff = max(max_diff, diff)
         if not diff <= LSTM_CHECK_TOL:
             raise ModelError(
-                f"model '{card.ref}': the numpy LSTM does not reproduce onnxruntime (max abs state difference "
-                f"{diff:.3g} over samples {start}..{start + len(chunk) - 1}, tolerance {LSTM_CHECK_TOL:g}); "
-                f"the graph's LSTM layout is not the one introspection expects"
+                f"model '{card.ref}': the numpy LSTM does not reproduce onnxruntime (max state difference "
+                f"{diff:.3g} over samples {start}..{start + len(chunk) - 1}, of h, and of c relative to max(1, |c|); "
+                f"tolerance {LSTM_CHECK_TOL:g}): the graph's LSTM is not the one introspection reads (gate order, "
+                f"biases, peepholes or activations)"
             )
         forget[:, start : start + len(chunk)] = f
 
@@ -155,7 +160,7 @@ def lstm_forget_time_constants(entry: ModelEntry, x: np.ndarray) -> dict[str, An
     return {
         "dt_ms": dt_ms,
         "n_samples": int(xs.shape[0]),
-        "check_max_abs_diff": max_diff,
+        "check_max_diff": max_diff,
         "check_tolerance": LSTM_CHECK_TOL,
         "layers": out_layers,
     }

@@ -52,11 +52,13 @@ def format_table(report: dict[str, Any], top: int = 10) -> str:
             f"{mode['frequency_hz']:10.2f} {mode['re']:9.4f} {abs(mode['im']):9.4f}"
         )
     fg = report.get("forget_gates")
+    if report.get("forget_gates_skipped"):
+        lines += ["", f"LSTM forget-gate tau: not computed: {report['forget_gates_skipped']}"]
     if fg:
         lines += [
             "",
             f"LSTM forget-gate tau per unit (median over {fg['n_samples']} samples; numpy vs onnxruntime "
-            f"max diff {fg['check_max_abs_diff']:.2g}), percentiles over units, ms",
+            f"max state diff {fg['check_max_diff']:.2g}), percentiles over units, ms",
             f"{'layer':>5} " + " ".join(f"{'p' + str(p):>10}" for p in PERCENTILES),
         ]
         for layer in fg["layers"]:
