@@ -208,6 +208,7 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
     from bci_stream.io import load_recording
     from bci_stream.io.labels import window_lead
     from bci_stream.io.load import check_names, named_options, renamed_bads
+    from bci_stream.lsl.source import same_rate
     from bci_stream.train.classical.bad_spans import beyond_limit, usable
 
     ref = f"{REFERENCE} file {path}: " if role == REFERENCE else ""
@@ -216,9 +217,10 @@ def load_for_model(path: str | Path, label_map: Mapping[str, str | None], ch_nam
                              **named_options(path, options or {}, channel_names is not None))
     except DataError as exc:
         raise EvaluationInputError(f"cannot load {_what(path, role)}: {in_flags(str(exc), 'evaluate')}") from None
-    if sfreq is not None and rec.sfreq != sfreq:
-        raise EvaluationInputError(f"{_what(path, role)} has sfreq {rec.sfreq:g} Hz; the model needs {sfreq:g} Hz "
-                                   "(recordings are never resampled)")
+    if sfreq is not None and not same_rate(rec.sfreq, sfreq):  # to 1e-6, as the service takes a stream (a FIF file
+        # keeps its rate as float32: 160.00001 reads 160.0000153, audit s70model F3)
+        raise EvaluationInputError(f"{_what(path, role)} has sfreq {rec.sfreq:.10g} Hz; the model needs {sfreq:.10g} "
+                                   "Hz (recordings are never resampled)")
     try:
         if channel_names is not None:
             new = check_names(channel_names, rec.n_chans, str(rec.source), "--channel-names")

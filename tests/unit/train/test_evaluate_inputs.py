@@ -243,3 +243,21 @@ def test_a_file_with_every_trial_left_out_is_a_clear_error(tmp_path, edf_rec):
     assert "note: left out 4 trial(s) of allbad.npz: 4 overlap BAD_all" in res.output
     assert ("Error: nothing to score in allbad.npz: no labelled sample is left (every trial was left out; the notes "
             "above say why)") in res.output
+
+
+def test_a_rate_within_a_millionth_of_the_models_is_the_models_and_another_is_refused_in_full(tmp_path, edf_rec,
+                                                                                              from_edf):
+    """A FIF file keeps its rate as float32 (160.00001 reads 160.0000153): evaluate refused it, saying "has sfreq
+    160 Hz; the model needs 160 Hz", where the service takes such a stream (to 1e-6: lsl.source.same_rate; audit
+    s70model F3). It scores as the EDF now; a rate 1e-5 off is refused, both rates written in full."""
+    from dataclasses import replace
+
+    crop = _crop(edf_rec, CROP_S)
+    near = _npz(tmp_path / "near.npz", replace(crop, sfreq=float(np.float32(160.00001))))
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(near))
+    assert res.exit_code == 0, res.output
+    assert _table(res.output)[1:] == from_edf[1][1:]  # the same scores (its summary line names the file)
+    off = _npz(tmp_path / "off.npz", replace(crop, sfreq=160.0016))
+    res = _run(MODEL, "--models-dir", str(MODELS), "--data", str(off))
+    assert res.exit_code != 0
+    assert f"{off} has sfreq 160.0016 Hz; the model needs 160 Hz (recordings are never resampled)" in res.output
