@@ -122,8 +122,14 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
     return np.asarray(times, dtype=np.float64), texts
 
 
-__all__ = ["FIRST_WAIT_S", "TriggerEdges", "ZERO", "live_code", "marker_values", "stream_markers", "zero_is_event"]
+__all__ = ["ADJACENT_S", "FIRST_WAIT_S", "TriggerEdges", "ZERO", "live_code", "marker_values", "stream_markers", "zero_is_event"]
 
+
+#: Seconds within which a trigger channel's sample continues the level of the one before, whatever its rate: a sender
+#: stamping each sample as a Python loop pushes it (jitter of milliseconds), or a chunk once, has its samples more than
+#: 1.5 periods apart, and each such gap read the held code again from 0, a new trial (3 cues held 0.2 s at 250 Hz gave
+#: 30 trials: audit s70score F1). Cues pushed a sample each are seconds apart: each is still one.
+ADJACENT_S = 0.25
 
 #: Seconds (of this host's clock) a trigger channel's first sample, non-zero, waits for the next one: one adjacent to it
 #: (a channel sending at its rate) makes it a level already on; none within this time, a cue of its own.
@@ -133,7 +139,8 @@ FIRST_WAIT_S = 0.5
 class TriggerEdges:
     """The markers of a numeric marker stream with a nominal rate (a level held from sample to sample: 0 between
     codes, a code held for some samples): a marker where a level changes to a non-zero one, from the level of the
-    sample before when that one is adjacent (at most 1.5 periods before), else from 0: a sender that declares a rate
+    sample before when that one is adjacent (at most 1.5 periods or :data:`ADJACENT_S` before), else from 0: a sender
+    that declares a rate
     but pushes a sample per cue gives every cue, a repeat of the last one too (before, every sample of such a stream
     was a marker: a code held 40 samples was 40 trials, audit s64interop F3; review s64 F2: a level rule on event-wise
     pushes lost cues; audit s68ingest F1: a one-channel stream kept the level rule, and lost every repeated cue).
@@ -168,7 +175,7 @@ class TriggerEdges:
         if len(values) == 1 and not math.isfinite(values[0]):  # a trigger channel's: skipped, its level holds
             return []
         adjacent = self.previous is not None and (t is None or self.last_t is None
-                                                  or t - self.last_t <= 1.5 * self.period)
+                                                  or t - self.last_t <= max(1.5 * self.period, ADJACENT_S))
         out: list[tuple[str, float | None]] = []
         if self.pending is not None:  # (one channel only)
             if not adjacent:  # the first sample stood alone: its codes were cues

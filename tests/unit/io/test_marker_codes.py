@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bci_stream.io.marker_codes import FIRST_WAIT_S, marker_values, stream_markers, zero_is_event
+from bci_stream.io.marker_codes import ADJACENT_S, FIRST_WAIT_S, marker_values, stream_markers, zero_is_event
 from bci_stream.service import markers as live
 
 
@@ -45,6 +45,25 @@ def test_a_one_channel_stream_with_a_rate_pushed_a_sample_per_cue_gives_every_cu
     labelled = live.TriggerEdges(["STI"], 160.0)  # a trigger channel's label is no code: its value is
     assert labelled.events([3.0], 1.0) == [] and labelled.events([0.0], 1.0 + 1 / 160) == []
     assert labelled.events([5.0], 2.0) == [("5", 2.0)]
+
+
+def test_a_held_code_jittered_or_stamped_a_chunk_at_a_time_is_one_cue() -> None:
+    """Audit s70score F1: a trigger channel at 500 Hz stamped as a Python loop pushed it (gaps of 1-3 periods), or at
+    250 Hz with one stamp per 20 ms chunk, broke adjacency (1.5 periods) inside a held code: each gap read the code
+    again from 0, a new trial (5 cues gave 9; 3 gave 30). Within ADJACENT_S the level continues, live and in a file;
+    cues seconds apart pushed a sample each are still one cue each."""
+    rng = np.random.default_rng(3)
+    level = np.zeros(2000)
+    for k, code in enumerate([1, 2, 1, 2, 1]):
+        level[200 + 350 * k:250 + 350 * k] = code  # each held 0.1 s at 500 Hz
+    jittered = 10.0 + np.cumsum(rng.uniform(0.5, 3.0, len(level)) / 500.0)
+    chunked = 10.0 + (np.arange(len(level)) // 5 + 1) * 5 / 250.0  # a chunk of 5 samples, stamped once at its end
+    for stamps, srate in ((jittered, 500.0), (chunked, 250.0)):
+        times, texts = stream_markers(level[:, None], stamps, is_string=False, srate=srate, labels=None)
+        assert texts == ["1", "2", "1", "2", "1"], (srate, texts)
+        edges = live.TriggerEdges(None, srate)
+        assert [v for x, t in zip(level, stamps) for v, _ in edges.events([x], t)] == texts
+    assert ADJACENT_S < 1.0  # the per-cue senders above push their cues seconds apart
 
 
 def test_stream_markers_of_each_layout() -> None:
