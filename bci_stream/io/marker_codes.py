@@ -90,6 +90,17 @@ def live_code(text: str, zero: bool) -> list[str]:
     return marker_values([value], False, None, zero=zero)
 
 
+def marker_text(value: bytes | str) -> str:
+    """A string marker's bytes as text: UTF-8, else Latin-1 (every byte kept: a cp1252 sender's accents read right),
+    as pylsl reads stream metadata; never an error that would cost the markers after it."""
+    if isinstance(value, str):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, srate: float,
                    labels: Sequence[str] | None, zero: bool = False,
                    numeric_source: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -122,7 +133,8 @@ def stream_markers(time_series: Any, stamps: np.ndarray, *, is_string: bool, sra
     return np.asarray(times, dtype=np.float64), texts
 
 
-__all__ = ["ADJACENT_S", "FIRST_WAIT_S", "TriggerEdges", "ZERO", "live_code", "marker_values", "stream_markers", "zero_is_event"]
+__all__ = ["ADJACENT_S", "FIRST_WAIT_S", "TriggerEdges", "ZERO", "live_code", "marker_text", "marker_values",
+           "stream_markers", "zero_is_event"]
 
 
 #: Seconds within which a trigger channel's sample continues the level of the one before, whatever its rate: a sender

@@ -25,23 +25,14 @@ follower still reads the clock offset, waits in the inlet and is pulled. After a
 follower covered come from the supervisor's witness (:mod:`~bci_stream.service.marker_witness`,
 :meth:`MarkerHub.recover`) when it received them.
 
-Marker values: a string stream gives its first channel (empty: none); a numeric stream with several labelled channels
-(mne-lsl's ``PlayerLSL`` annotations: one channel per description, the duration one-hot, -1 for 0 s) gives the label of
-each non-zero channel; a one-channel numeric stream gives the number as text (``"3"``). A one-channel numeric stream
-with a nominal rate is a trigger channel (0 between codes, a code held for some samples): it gives a marker only where
-its value changes to a non-zero one (``0 0 3 3 0 3 5`` gives ``3``, ``3``, ``5``, at the samples where each starts); so
-does a numeric stream of several channels with a rate, channel by channel, from the adjacent sample before (else from
-0: a sample per cue). An irregular one gives every non-zero sample, and its 0s too when the decoder's scoring map names
-``"0"`` (:func:`zero_is_event`: ``options.markers.marker_map``, else the card's ``scoring`` or ``training.label_map``,
-as :func:`~bci_stream.service.scoring.scoring_config` takes them; a stimulus program that codes a class as 0,
-``--labels 0=rest,1=left``): otherwise a 0 is "no event" (many senders push 0 as "trigger off"), as it is when scoring
-is off. Status ``markers.zero_is_event`` says which rule the follower applies.
-A follower in raw mode (``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker received)
-differs in two rules only: an irregular one-channel numeric stream gives every sample's number as text, ``"0"`` and
-``"nan"`` included, and a string stream gives its first channel and then each other channel's non-empty value as a
-marker of its own, at the same timestamp (a numeric stream with a rate: as for the decoders). These rules are
-:mod:`bci_stream.io.marker_codes`'s (:func:`marker_values`, :func:`zero_is_event`): the XDF reader reads a file's
-marker stream by them.
+Marker values are read by :mod:`bci_stream.io.marker_codes`'s rules (as the XDF reader reads a file's): a string
+stream gives its first channel (empty: none; UTF-8, else Latin-1: :func:`marker_text`); a numeric one with several
+labelled channels (mne-lsl's ``PlayerLSL`` annotations) the label of each non-zero channel; a one-channel numeric one
+the number as text, with a rate only where its level changes to a non-zero one (a trigger channel); an irregular one
+its 0s too only when the decoder's scoring map names ``"0"`` (status ``markers.zero_is_event``). In raw mode
+(``MarkerFollower(raw=True)``, ``bci-stream record``: a file keeps every marker) an irregular one-channel numeric
+stream gives every number, ``"0"`` and ``"nan"`` included, and a string stream its first channel and then each other
+channel's non-empty value as a marker of its own, at the same timestamp.
 
 The supervisor's witness (:mod:`~bci_stream.service.marker_witness`: one follower per stream, whatever the maps of
 the decoders that follow it) keeps the 0s of an irregular one-channel numeric stream; :meth:`MarkerHub.recover`
@@ -61,9 +52,10 @@ from pylsl.util import LostError
 
 from bci_stream.core.card import ModelCard
 from bci_stream.core.spec import MarkerOptions
-from bci_stream.io.marker_codes import ZERO, TriggerEdges, marker_values, zero_is_event  # the XDF reader's
+from bci_stream.io.marker_codes import ZERO, TriggerEdges, marker_text, marker_values, zero_is_event  # XDF's too
 from bci_stream.lsl.info import read_ch_names
 from bci_stream.lsl.source import NUMERIC_FORMATS, OTHER_FORMATS, ClockOffset, TimeCorrection, unmapped_warning
+from bci_stream.service.marker_stamps import MarkerStamps
 from bci_stream.service.marker_choice import MarkerChoice, marker_predicate, own_input_reason, too_wide  # (re-exported)
 from bci_stream.service.scoring import LiveScorer
 from bci_stream.service.scoring_swap import NOTHING_KEPT, Kept, ScorerSetup, follow_swap, make_scorer
@@ -77,9 +69,8 @@ CLOCK_UPDATE_S = 5.0
 SEARCH_POLL_S = 0.25  #: how often a search reads its resolver's results (and the stop flag), s
 REGULAR_POLL_S = 0.01  #: how often a trigger channel (a regular-rate marker stream) is pulled, s
 FORGET_S = 5.0  #: the continuous resolver's ``forget_after`` (a search's resolver is new: it holds no gone stream)
-#: The marker inlet's buffer, s: liblsl holds ``max_buflen × rate`` samples, ``× 100`` for an irregular stream, and
-#: drops the oldest beyond them. An irregular marker stream may send a burst at once (a task program's whole schedule):
-#: 600 s holds 60,000 markers; 30 s of a trigger channel with a rate is ample (the follower pulls continuously).
+#: The marker inlet's buffer, s: liblsl holds ``max_buflen × rate`` samples (``× 100`` irregular), the oldest dropped
+#: beyond: 600 s holds a burst of 60,000 markers (a task's schedule); 30 s of a trigger channel with a rate is ample.
 BUFLEN_IRREGULAR_S, BUFLEN_REGULAR_S = 600, 30
 ERROR_WAIT_S = 5.0  #: the wait before looking again after the marker stream broke the follower (state ``error``)
 
@@ -166,7 +157,10 @@ class MarkerFollower(threading.Thread):
         if (why := too_wide(info)) is not None:
             raise ValueError(why)
         buflen = BUFLEN_IRREGULAR_S if info.nominal_srate() == 0 else BUFLEN_REGULAR_S
-        inlet = pylsl.StreamInlet(info, max_buflen=buflen, recover=False)
+        # a string stream's markers as sent (bytes): marker_text (pylsl's strict UTF-8 decode failed on a Latin-1
+        # marker, the inlet dropped for 5 s and the cues sent meanwhile lost: audit s70score F2)
+        inlet = pylsl.StreamInlet(info, max_buflen=buflen, recover=False,
+                                  as_numpy=info.channel_format() == pylsl.cf_string)
         self._inlet = inlet
         full = inlet.info(timeout=5.0)
         is_string = full.channel_format() == pylsl.cf_string
@@ -195,8 +189,10 @@ class MarkerFollower(threading.Thread):
             else:  # woken by the first marker (pull_chunk with a timeout waits for a full buffer: each marker then
                 first, t_first = inlet.pull_sample(timeout=0.2)  # waited up to 0.2 s here), then what came with it
                 samples, stamps = ([first], [t_first]) if t_first is not None else ([], [])
-                if t_first is not None and (more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]:
+                if t_first is not None and len((more := inlet.pull_chunk(timeout=0.0, max_samples=1024))[1]):
                     samples, stamps = samples + list(more[0]), stamps + list(more[1])
+            if is_string:  # (as sent: bytes)
+                samples = [[marker_text(v) for v in sample] for sample in samples]
             found, now = [], pylsl.local_clock()  # (a trigger channel's first sample: a cue once the next tells, or
             for sample, ts in zip(samples, stamps):  # none came within FIRST_WAIT_S: flush)
                 found += (edges.events(sample, ts, now) if edges is not None
@@ -237,6 +233,7 @@ class MarkerHub:
         self.recorder = recorder
         self.stream: dict[str, Any] | None = None
         self.received = self.connects = 0
+        self.stamps = MarkerStamps()  # NaN-stamped markers counted, a sender on another clock warned about
         self.connected_at: float | None = None  # when the latest marker inlet opened (this host's clock)
         self.offset = 0.0
         self.last: dict[str, Any] | None = None
@@ -323,9 +320,11 @@ class MarkerHub:
                     rec.marker_clock_offset(item[1], item[2])
 
     def _take(self, value: str, ts: float, offset: float) -> None:
-        """One marker received (source timestamp ``ts``): scored, kept for status, recorded."""
+        """One marker received (source timestamp ``ts``): scored, kept for status, recorded; one at no time, counted."""
         self.received += 1
         t = ts + offset
+        if not self.stamps.usable(value, t, pylsl.local_clock()):
+            return
         cls = self.scorer.marker(value, t) if self.scorer is not None else None
         self.last = {"value": value, "timestamp": t, "class": cls}
         self.recent.append([self.received - 1, value, t, cls])
@@ -386,7 +385,8 @@ class MarkerHub:
         markers = {"state": f.state, "error": f.error, "reason": f.reason, "predicate": f.predicate,
                    "stream": self.stream, "received": self.received, "connects": self.connects,
                    "connected_at": self.connected_at, "clock_offset": self.offset, "last": self.last,
-                   "recent": list(self.recent), "unfollowed": self.unfollowed, "zero_is_event": f.zero or f.raw}
+                   "recent": list(self.recent), "unfollowed": self.unfollowed, "zero_is_event": f.zero or f.raw,
+                   **self.stamps.describe()}
         if self.scorer is not None:
             scoring = self.scorer.describe()
         else:

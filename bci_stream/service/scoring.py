@@ -168,6 +168,7 @@ class LiveScorer:
         self.config = config
         self.labels = list(labels)
         self.class_of = {v: self.labels.index(c) for v, c in config.marker_map.items() if c is not None}
+        self.no_trial = {v for v, c in config.marker_map.items() if c is None}  # values the map says are no trial
         scored = sorted(set(self.class_of.values()))  # the argmax is taken among these outputs (all, but for 2+)
         self._columns = np.array(scored) if 2 <= len(scored) < len(self.labels) else np.arange(len(self.labels))
         self.max_lag_s = max_lag_s
@@ -192,7 +193,7 @@ class LiveScorer:
         self.pending: list[list[Any]] = []
         self.seen: collections.OrderedDict[tuple[float, str], None] = collections.OrderedDict()  # recent cues
         self.trials = self.correct = self.missed = self.interrupted = self.reset_at_start = self.repeated = 0
-        self.received = self.mapped = self.unmapped = 0
+        self.received = self.mapped = self.unmapped = self.not_trials = 0
         self.unmapped_values: dict[str, int] = {}
         self.per_class = {lab: [0, 0] for lab in self.labels if lab in set(config.marker_map.values())}
         self.last: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep_trials)
@@ -354,10 +355,14 @@ class LiveScorer:
     # -- markers -----------------------------------------------------------------------------------------
 
     def marker(self, value: str, t: float) -> str | None:
-        """A marker at ``t`` (this host's clock); returns the class it cues, or None when it is not a trial."""
+        """A marker at ``t`` (this host's clock, finite: the hub counts others); returns the class it cues, or None."""
+        if not math.isfinite(t):
+            return None
         self.received += 1
-        k = self.class_of.get(value)
-        if k is None:
+        if (k := self.class_of.get(value)) is None:
+            if value in self.no_trial:  # e.g. T0 (rest): the map says no trial; not unmapped (audit s70score F5)
+                self.not_trials += 1
+                return None
             self.unmapped += 1
             if value in self.unmapped_values or len(self.unmapped_values) < MAX_UNMAPPED_VALUES:
                 self.unmapped_values[value] = self.unmapped_values.get(value, 0) + 1
@@ -384,14 +389,11 @@ class LiveScorer:
         out = {
             "marker_map": dict(self.config.marker_map), "decision_time_s": self.config.decision_time_s,
             "source": self.config.source, "model": self.config.model, "note": self.config.note, "trials": n,
-            "correct": k,
-            "accuracy": k / n if n else None,
-            "ci95": None if ci is None else list(ci),
+            "correct": k, "accuracy": k / n if n else None, "ci95": None if ci is None else list(ci),
             "per_class": {lab: {"trials": t, "correct": c} for lab, (t, c) in self.per_class.items()},
             "last": list(self.last), "pending": len(self.pending), "missed": self.missed,
-            "interrupted": self.interrupted, "reset_at_start": self.reset_at_start,
-            "reset_grace_s": self.reset_grace_s, "previous": self.previous, "before_previous": self.before_previous,
-            "markers_received": self.received, "markers_mapped": self.mapped, "markers_unmapped": self.unmapped,
-            "markers_repeated": self.repeated, "unmapped_values": dict(self.unmapped_values),
-        }
+            "interrupted": self.interrupted, "reset_at_start": self.reset_at_start, "reset_grace_s": self.reset_grace_s,
+            "previous": self.previous, "before_previous": self.before_previous, "markers_received": self.received,
+            "markers_mapped": self.mapped, "markers_unmapped": self.unmapped, "markers_repeated": self.repeated,
+            "markers_not_trials": self.not_trials, "unmapped_values": dict(self.unmapped_values)}
         return {**out, "map_warning": map_warning(out)}

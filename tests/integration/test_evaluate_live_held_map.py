@@ -58,7 +58,7 @@ def test_the_live_report_and_the_services_marker_map_hold_only_the_events_in_use
     scoring = res["files"][0]["service"]["scoring"]
     # the service scores the trial classes only: a rest cue is no trial (as the card's scoring map says)
     assert scoring["marker_map"] == {**in_use, "Stimulus/S  3": None} and scoring["source"] == "options"
-    assert scoring["markers_unmapped"] > 0
+    assert scoring["markers_not_trials"] > 0  # the rest cues
     assert scoring["markers_mapped"] == res["files"][0]["n_trials"] > 0  # the file's cues, mapped by that map
     assert scoring["trials"] > 0  # and scored (a cue less than 2 s before the file's end is not decided)
     assert res["checks"]["passed"], res["checks"]

@@ -141,7 +141,7 @@ class WsMarkers(threading.Thread):
 
 
 def test_markers_are_followed_recorded_sent_and_scored_live(oracle_models, tmp_path):
-    """10 cued trials (one showing the wrong class), 10 unmapped 'trial-start' markers, on '<name>-markers'
+    """10 cued trials (one showing the wrong class), 10 'trial-start' markers (no trial), on '<name>-markers'
     beside the EEG stream, found without being named: status scores 9/10 at the card's decision time, equal
     to the offline computation from the recorded XDF file; the WebSocket sends every marker once with its
     timestamp on this host's clock; the XDF file holds the markers with their own timestamps."""
@@ -191,7 +191,7 @@ def test_markers_are_followed_recorded_sent_and_scored_live(oracle_models, tmp_p
     sc = final["scoring"]
     assert (sc["trials"], sc["correct"], sc["missed"], sc["pending"]) == (n_trials, n_trials - 1, 0, 0)
     assert sc["accuracy"] == pytest.approx(0.9) and sc["decision_time_s"] == DECISION_S
-    assert sc["markers_unmapped"] == n_trials and sc["unmapped_values"] == {"trial-start": n_trials}
+    assert sc["markers_not_trials"] == n_trials and sc["markers_unmapped"] == 0 and sc["unmapped_values"] == {}
     assert sc["per_class"] == {"left": {"trials": 5, "correct": 5 - (wrong % 2 == 0)},
                                "right": {"trials": 5, "correct": 5 - (wrong % 2 == 1)}}
     assert [t["correct"] for t in sc["last"]] == [k != wrong for k in range(n_trials)]

@@ -81,7 +81,8 @@ def test_live_score_equals_the_offline_definition_for_any_chunking_and_marker_ar
     assert trials == 14 and 0 < correct < trials
     assert d["accuracy"] == pytest.approx(correct / trials)
     assert d["ci95"] == pytest.approx(list(wilson(correct, trials)))
-    assert d["markers_unmapped"] == 5 and d["unmapped_values"] == {"start": 5} and d["markers_mapped"] == 14
+    assert d["markers_not_trials"] == 5 and d["markers_mapped"] == 14  # "start" is no trial (mapped to None)
+    assert d["markers_unmapped"] == 0 and d["unmapped_values"] == {}
     assert sum(c["trials"] for c in d["per_class"].values()) == trials and set(d["per_class"]) == {"left", "right"}
     assert len(d["last"]) == 5 and d["last"][-1]["value"] in ("L", "R")
 
@@ -385,3 +386,18 @@ def test_a_marker_map_for_a_model_without_class_outputs_is_refused_naming_the_fi
         scoring_config(gaussian, MarkerOptions(marker_map={"T1": "fists"}))
     cfg, why = scoring_config(gaussian, MarkerOptions())
     assert cfg is None and why.endswith("outputs 'gaussian' values, not class probabilities"), why
+
+
+def test_a_value_the_map_sets_to_null_is_no_trial_and_no_unmapped_marker():
+    """Audit s70score F5: a card's map {T0: null, T1: left, T2: right} counted a rest block's T0s as unmapped, and five
+    of them raised the map warning asking to map them. They are counted apart; the warning is for values the map
+    does not name."""
+    scorer = LiveScorer(ScoringConfig({"T0": None, "T1": "left", "T2": "right"}, 1.0, "test"), LABELS, SFREQ)
+    for k in range(6):
+        assert scorer.marker("T0", 10.0 + k) is None
+    d = scorer.describe()
+    assert (d["markers_received"], d["markers_not_trials"], d["markers_unmapped"], d["unmapped_values"]) == (6, 6, 0, {})
+    assert d["map_warning"] is None and d["pending"] == 0
+    for k in range(5):
+        scorer.marker("X", 20.0 + k)
+    assert scorer.describe()["map_warning"].startswith("5 markers received and none is a cue of the map ")
