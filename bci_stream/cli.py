@@ -156,6 +156,8 @@ def simulate(name: str, n_chans: int, sfreq: float, duration: float | None, seed
                           chunk_size=chunk_size, source_id=source_id, line_freq=line_freq or None)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    except KeyboardInterrupt:  # before it streamed (its filters warm up for seconds at high rates: audit s70sim F4)
+        n = 0
     ignore_stop_signals()  # it has ended: a stop signal now ends nothing more (s67rec F1)
     click.echo(f"pushed {n} samples")
 

@@ -222,8 +222,8 @@ def run_demo(duration: float | None, settings: Settings, model_ref: str = DEFAUL
                     st = client.get(f"/decoders/{decoder_id}").json()
                     c = st["counters"]
                     samples_out = c.get("samples_out", 0)
-                    if time.monotonic() >= due:
-                        tick += 1
+                    if time.monotonic() >= due:  # one line a second: ticks missed (the marker stream's resolve,
+                        tick = int(time.monotonic() - t0) + 1  # up to 5 s) are skipped, not all printed at once
                         p = max(st["last_output"]) if st.get("last_output") else 0.0
                         echo(f"[{time.monotonic() - t0:5.1f} s] {st['state']:<10} in {c.get('samples_in', 0):>7} "
                              f"out {samples_out:>7} lost {c.get('samples_lost', 0):>3} | {_fmt_load(st)} | decoded "

@@ -111,6 +111,9 @@ def _select(streams: list[dict[str, Any]], wanted: str | None, default: list[dic
         return None
     if not streams:  # (before: "0 candidate streams; pass stream=<name>", an option that cannot help: s67rec F3)
         raise DataError(f"{path.name} holds no stream (no stream header chunk): nothing was recorded in it")
+    if not default and what == "stream":  # naming one cannot help either: each is refused by name (audit s70sim F6)
+        raise DataError(f"{path.name} holds no signal stream: one must be numeric with a nominal rate > 0 and not one "
+                        f"bci-stream adds (decoded, provenance, events); streams are {_describe(streams)}")
     raise DataError(f"{path.name} has {len(default)} candidate {what}s; pass {what}=<name> to choose one; "
                     f"streams are {_describe(streams)}")
 

@@ -26,7 +26,7 @@ import pylsl
 
 from bci_stream.core.lsl_text import played_source_id
 from bci_stream.lsl.info import make_stream_info
-from bci_stream.sim.quiet_end import stop_signals_ignored
+from bci_stream.sim.quiet_end import LINGER_S, stop_signals_ignored, wait_for_consumers_to_leave
 from bci_stream.sim.eeg import SyntheticEEG
 
 __all__ = ["run_simulator"]
@@ -156,7 +156,7 @@ def run_simulator(
                 break
             data, _ = sim.generate(n)
             events = sim.pop_events()
-            due = t_start + (n_pushed + n) / sfreq
+            due = t_start + (n_pushed + n - 1) / sfreq  # its last sample's time (was the next one's: audit s70sim F3)
             wait = due - pylsl.local_clock()
             if wait > 0:
                 if stop_event is not None:
@@ -169,6 +169,8 @@ def run_simulator(
             for onset, label in events:
                 marker_outlet.push_sample([label], t_start + onset / sfreq)
             n_pushed += n
+        if total is not None and n_pushed == total:  # its end: destroying an outlet at once can drop what liblsl has
+            wait_for_consumers_to_leave((outlet, marker_outlet), LINGER_S, stop_event)  # not sent (s70sim F2)
     except KeyboardInterrupt:
         pass
     finally:

@@ -33,13 +33,9 @@ import pylsl
 from bci_stream.core.lsl_text import played_source_id
 from bci_stream.io import Recording, load_recording
 from bci_stream.lsl.info import REPLAY_SPEED, make_stream_info
-from bci_stream.sim.quiet_end import stop_signals_ignored
+from bci_stream.sim.quiet_end import LINGER_S, stop_signals_ignored, wait_for_consumers_to_leave
 
 
-#: Default longest wait, seconds, after the last push for the consumers to close their inlets before the
-#: outlets are destroyed: destroying an outlet right after a push can drop the samples liblsl has not sent
-#: yet (seen: the last 5 of 20,000), and a consumer still connected logs a broken transmission.
-LINGER_S = 2.0
 #: With ``wait_for_consumer``: how long after the first sample markers wait for a consumer of their own (seconds).
 MARKER_WAIT_S = 3.0
 
@@ -171,7 +167,7 @@ def run_replay(
                     for value, stamp in held:
                         marker_outlet.push_sample([value], stamp)
                     held = None
-                _wait_for_consumers_to_leave((outlet, marker_outlet), linger, stop_event)
+                wait_for_consumers_to_leave((outlet, marker_outlet), linger, stop_event)
                 return pushed
     except KeyboardInterrupt:  # Ctrl-C (and SIGTERM in the CLI): stop now, outlets go at once
         return pushed
@@ -268,20 +264,4 @@ def _wait_for_a_consumer(outlet: pylsl.StreamOutlet, timeout: float, stop_event:
     while not outlet.wait_for_consumers(min(0.1, max(0.0, deadline - time.monotonic()))):
         if time.monotonic() >= deadline or (stop_event is not None and stop_event.is_set()):
             return False
-    return True
-
-
-def _wait_for_consumers_to_leave(outlets: tuple[pylsl.StreamOutlet, ...], timeout: float, stop_event: Any) -> bool:
-    """Wait until no outlet of ``outlets`` has a consumer, at most ``timeout`` s or until ``stop_event`` is
-    set; True when they all left. (liblsl sees an inlet go at once: ``close_stream`` closes its socket.)"""
-    deadline = time.monotonic() + timeout
-    while any(o.have_consumers() for o in outlets):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        if stop_event is not None:
-            if stop_event.wait(min(0.02, left)):
-                return False
-        else:
-            time.sleep(min(0.02, left))
     return True

@@ -204,6 +204,20 @@ def test_simulate_stopped_by_sigterm_says_its_count_and_exits_0():
     assert rc == 0 and re.search(r"^pushed \d+ samples$", out, re.M), (rc, out)
     assert _bad_lines(out) == [], out
 
+def test_simulate_stopped_while_it_sets_up_exits_0_without_aborted():
+    """At 20 kHz its filters warm up for seconds before the stream is up: SIGTERM then printed click's 'Aborted!',
+    exit 1, where --help promises exit 0 (audit s70sim F4)."""
+    sim = _Proc([_cli(), "simulate", "--name", unique("exit-sim-setup"), "--n-chans", "64", "--sfreq", "20000"])
+    try:
+        sim.wait_for_line(r"^streaming ", 30)
+        sim.p.send_signal(signal.SIGTERM)
+        rc, out = sim.finish(timeout=60)
+    finally:
+        sim.kill()
+    assert rc == 0 and re.search(r"^pushed \d+ samples$", out, re.M) and "Aborted" not in out, (rc, out)
+    assert _bad_lines(out) == [], out
+
+
 def _session_pids(sid: int) -> set[int]:
     """The live (not zombie) processes of session ``sid`` (from /proc): a ``serve`` started in a session of its own,
     its fork server and decoder workers."""

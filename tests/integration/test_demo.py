@@ -49,6 +49,8 @@ def test_demo_runs_and_decodes():
     duration = 6
     out, n_out = _demo("--duration", str(duration))
     assert out.count("running") >= 5
+    times = [float(s) for s in re.findall(r"^\[\s*([\d.]+) s\]", out, re.M)]  # one status line a second: the
+    assert times == sorted(set(times)), out  # seconds the marker resolve took were printed at once (audit s70sim F5)
     assert n_out <= (duration + STATUS_LINE_S) * SFREQ + SIM_CHUNK, (n_out, out)
 
 

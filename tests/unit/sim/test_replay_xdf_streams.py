@@ -80,3 +80,20 @@ def test_replay_streams_the_signal_and_markers_asked_for(lab_xdf) -> None:
         proc.terminate()
         out, err = proc.communicate(timeout=60)
     assert f"{n_events} events on '{name}-markers'" in out, out + err  # the cues, not the other stream's one
+
+
+def test_an_xdf_whose_only_stream_has_no_rate_says_why_none_is_a_signal(tmp_path) -> None:
+    """Its advice was 'pass --stream NAME to choose one', which then refused the stream it named for its rate of 0
+    (audit s70sim F6): no stream is a signal, and the error says why."""
+    pytest.importorskip("pyxdf")
+    from bci_stream.core.errors import DataError
+    from bci_stream.io import load_recording
+
+    stamps = 10.0 + np.arange(500) / 250.0
+    path = write_xdf(tmp_path / "norate.xdf", stamps, [("eeg", "EEG", ["C3", "C4"], 0.0, np.zeros((500, 2)), "uV")],
+                     [("cues", stamps[[100]], ["T1"])])
+    with pytest.raises(DataError) as err:
+        load_recording(path)
+    assert str(err.value) == ("norate.xdf holds no signal stream: one must be numeric with a nominal rate > 0 and not "
+                              "one bci-stream adds (decoded, provenance, events); streams are 'eeg' (type 'EEG', "
+                              "double64, 0 Hz), 'cues' (type 'Markers', string, 0 Hz)"), err.value

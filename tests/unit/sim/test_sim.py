@@ -345,3 +345,36 @@ def test_run_simulator_over_lsl() -> None:
         thread.join(timeout=5.0)
     assert not thread.is_alive()
     assert 0 < result["n"] < int(6.0 * sfreq)
+
+
+def test_a_simulation_of_a_given_duration_delivers_its_last_chunk() -> None:
+    """The outlets were destroyed right after the last push: liblsl had not always sent it (1 run in 11 lost its last
+    100 samples, the consumer logging a broken transmission: audit s70sim F2). They now wait for the consumers to
+    let go, as replay's do (at most LINGER_S)."""
+    pylsl = pytest.importorskip("pylsl")
+    from bci_stream.sim.player import run_simulator
+
+    name = f"test-sim-end-{uuid.uuid4().hex[:12]}"
+    result: dict[str, int] = {}
+    connected = threading.Event()  # the player pushes once the consumer is there (on_ready waits for it)
+    thread = threading.Thread(target=lambda: result.update(n=run_simulator(
+        name, n_chans=4, sfreq=1000.0, duration=1.0, chunk_size=100, seed=2, on_ready=lambda: connected.wait(30))),
+        daemon=True)
+    try:
+        thread.start()
+        infos = pylsl.resolve_bypred(f"name='{name}'", 1, 30.0)
+        assert infos, "EEG stream not found"
+        inlet = pylsl.StreamInlet(infos[0])
+        inlet.open_stream(timeout=5.0)
+        connected.set()
+        got = 0
+        deadline = time.monotonic() + 30.0
+        while got < 1000 and time.monotonic() < deadline:
+            got += len(inlet.pull_chunk(timeout=0.2)[1])
+        inlet.close_stream()  # the consumer lets go: the player ends at once
+        thread.join(timeout=10.0)
+    finally:
+        connected.set()
+        thread.join(timeout=10.0)
+    assert result.get("n") == 1000
+    assert got == 1000
