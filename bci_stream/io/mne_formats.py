@@ -152,6 +152,12 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
             warnings.warn(note, RecordingWarning, stacklevel=2)
     stim = [i for i, t in enumerate(types) if t == "stim"]
     keep = [i for i, t in enumerate(types) if t != "stim"]
+    if (blank := [raw.ch_names[i] for i in keep if gdf is not None or path.suffix.lower() in (".edf", ".bdf")
+                  if dims is not None and not dims[i][0].strip()]):  # (audit s70sim F1: said nowhere before)
+        warnings.warn(f"{path.name}: {len(blank)} channel(s) have a blank physical dimension ({', '.join(blank[:6])}"
+                      f"{' ...' if len(blank) > 6 else ''}): read as volts, as mne reads them, so a value of 50 is "
+                      "50 V (5e7 µV); if they hold microvolts, give them the dimension uV (the header's 8 characters "
+                      "per signal, e.g. with EDFbrowser's header editor)", RecordingWarning, stacklevel=2)
     if not keep:
         raise DataError(f"{path} has no data channels (only stim channels {raw.ch_names})")
     orig = dict(getattr(raw, "_orig_units", None) or {})  # the file's own unit names (EDF/BDF, BrainVision)

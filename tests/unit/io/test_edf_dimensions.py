@@ -61,3 +61,16 @@ def test_a_label_of_another_sensor_types_its_channel(tmp_path):
     sigs = [Signal(label, "uV", "-3276.8", "3276.7", 256, np.zeros(256, np.int16)) for label in labels]
     rec = load_recording(write_edf(tmp_path / "types.edf", sigs, 1))
     assert rec.ch_names == labels and rec.ch_types == ["eeg", "eeg", "eog", "emg", "ecg", "eeg"]
+
+
+def test_a_blank_dimension_is_read_as_volts_as_mne_reads_it_and_said(tmp_path):
+    """A blank dimension is mne's volts (x1): its channel streamed as microvolts 1e6 times its file values, with no
+    word (audit s70sim F1). It is still read so (a file in volts keeps its values), and a warning names it."""
+    sigs = [Signal("C3", "uV", "-3276.8", "3276.7", len(DIGITAL), DIGITAL),
+            Signal("C4", "", "-3276.8", "3276.7", len(DIGITAL), DIGITAL)]
+    with pytest.warns(RecordingWarning, match=r"b.edf: 1 channel\(s\) have a blank physical dimension \(C4\): read as "
+                      r"volts, as mne reads them, so a value of 50 is 50 V \(5e7 µV\); if they hold microvolts, give "
+                      r"them the dimension uV"):
+        rec = load_recording(write_edf(tmp_path / "b.edf", sigs, 1, record_s=4.0))
+    assert rec.ch_units == [UNIT, UNIT]
+    np.testing.assert_allclose(rec.data[1], DIGITAL * 0.1 * 1e6, rtol=1e-4)
