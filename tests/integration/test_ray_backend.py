@@ -537,3 +537,34 @@ def test_a_silent_actor_is_killed_and_restarted(cluster, models_dir):
         pusher.halt.set()
         pusher.join(5)
         sup.shutdown()
+
+
+def test_websocket_rows_a_small_ring_loses_are_counted_as_on_the_local_backend(client, cluster):
+    """The actor's ring was the API's size: a chunk of outputs bigger than it was lost in the relay, and a WebSocket
+    client saw holes in seq with ``dropped`` 0, as rejected samples (audit s70ray F1). The actor's ring is larger: the
+    API's ring drops them and every reader counts them, as with a local worker."""
+    import json
+
+    from websockets.sync.client import connect as ws_connect
+
+    name = unique("ray-ws")
+    outlet, _ = new_outlet(name, f"{name}-src")
+    r = post(client, name, outputs_buffer_s=0.05)  # 25 rows at 500 Hz: each 100-sample chunk overflows it
+    assert r.status_code == 201, r.text
+    did = r.json()["id"]
+    wait_status(client, did, lambda s: s["state"] in ("running", "stalled"), 120, "the actor running")
+    url = str(client.base_url).replace("http://", "ws://") + f"/decoders/{did}/outputs"
+    seqs: list[int] = []
+    dropped = 0
+    with ws_connect(url) as ws:
+        pusher = threading.Thread(target=push_paced, args=(outlet, test_signal(2000, seed=7), TINY_SFREQ, 100),
+                                  daemon=True)
+        pusher.start()
+        while not seqs or seqs[-1] < 1999:
+            msg = json.loads(ws.recv(timeout=60))
+            seqs += msg["seq"]
+            dropped = msg["dropped"]
+        pusher.join(30)
+    assert seqs == sorted(set(seqs)) and dropped > 0, (dropped, seqs)
+    assert len(seqs) + dropped == 2000, (len(seqs), dropped)  # every output received or counted (connected first)
+    assert client.delete(f"/decoders/{did}").status_code == 200

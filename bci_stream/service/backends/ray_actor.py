@@ -35,6 +35,11 @@ from bci_stream.service.worker_entry import ROLES, connect_back
 log = logging.getLogger("bci_stream.worker")
 
 RELAY_INTERVAL_S = 0.02
+#: The actor's own ring holds this many times the API's: a catch-up burst larger than the API's ring reaches it whole,
+#: where its writes drop the oldest rows and every reader counts them (``dropped``), as a local worker's ring does.
+#: Before, the relay lost them in the actor's ring of the API's size, and WebSocket clients saw holes in ``seq`` with
+#: ``dropped`` 0, as rejected samples (audit s70ray F1).
+RELAY_RING_FACTOR = 4
 
 
 class OneStreamWorker(SharedWorker):
@@ -87,7 +92,11 @@ class OutputRelay(threading.Thread):
         """The rows written since the last flush, then where the loss accounting stands (``[since, first_seq]``,
         ``first_seq`` -1: all accounted for; :mod:`~bci_stream.service.unsettled`), in one message."""
         unsettled = self.ring.unsettled()  # (ahead of the rows sent, it names a seq after them: resume_gaps ignores it)
+        lost = self.reader.dropped
         rows = self.reader.read()
+        if self.reader.dropped > lost:  # a burst over RELAY_RING_FACTOR times the API's ring: not sent, said
+            log.warning("%d decoded rows were overwritten in the Ray actor's output ring before they were relayed to "
+                        "the API: WebSocket clients miss them", self.reader.dropped - lost)
         if len(rows) or unsettled != self.unsettled:
             self.unsettled = unsettled
             trailer = np.array([0.0, -1.0] if unsettled is None else unsettled, dtype=np.float64)
@@ -163,7 +172,7 @@ class WorkerHost:
         ring = None
         if self.ring_shape is not None:
             capacity, n_outputs = self.ring_shape
-            ring = OutputRing.create(mp.get_context("spawn"), capacity, n_outputs)
+            ring = OutputRing.create(mp.get_context("spawn"), RELAY_RING_FACTOR * capacity, n_outputs)
             if self.seed is not None:
                 seed_ring(ring, self.seed)
             self.relay = OutputRelay(ring, conns["outputs"])
