@@ -154,11 +154,9 @@ class Placement(BaseModel):
 
     model_config = STRICT
 
-    resources: dict[str, float] | None = Field(
-        default=None, min_length=1,
-        description="Ray resources the worker needs on its node, e.g. {\"room_b\": 1} (custom resources a node was "
-        "started with: `ray start --resources`); 'CPU' is the number of cores it holds (default 0).",
-    )
+    resources: dict[str, float] | None = Field(default=None, min_length=1, description="Ray resources the worker "
+        "needs on its node, e.g. {\"room_b\": 1} (custom resources a node was started with: `ray start --resources`); "
+        "'CPU' is the number of cores it holds (default 0).")
     node_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[0-9a-fA-F]+$",
                                 description="Run on the Ray node with this id (hex, as `ray.nodes()` lists it; as "
                                 "`ray status` prints it, `node_<hex>`, too), or a prefix of it of 8 or more digits "
@@ -186,9 +184,11 @@ class Placement(BaseModel):
                              f"and hostname={self.hostname!r}")
         if self.soft and self.node_id is None and self.hostname is None:
             raise ValueError("placement.soft needs node_id or hostname (resources are always required)")
-        for name, amount in (self.resources or {}).items():
-            if not name or not amount > 0 or amount != amount or amount == float("inf"):
-                raise ValueError(f"placement.resources must map names to amounts > 0, got {name!r}: {amount!r}")
+        for name, amount in (self.resources or {}).items():  # Ray's rules too (before: a 500 from Ray, s70ray F2)
+            if not (name and 0 < amount < float("inf")) or name in ("memory", "object_store_memory") \
+                    or abs(amount * 1e4 - round(amount * 1e4)) > 1e-6:
+                raise ValueError(f"placement.resources must map names to amounts > 0 in steps of 0.0001 (Ray's "
+                                 f"precision), not Ray's own memory or object_store_memory; got {name!r}: {amount!r}")
         return self
 
 
