@@ -27,7 +27,7 @@ from typing import Any
 
 from bci_stream.core.load_errors import given_up
 from bci_stream.service.backends.starts import restart_delay, start_failure
-from bci_stream.service.worker_entry import EXIT_UNAVAILABLE, RESTARTED
+from bci_stream.service.worker_entry import EXIT_UNAVAILABLE, NODE_GONE, RESTARTED
 
 log = logging.getLogger("bci_stream.supervisor")
 
@@ -44,7 +44,8 @@ def exit_error(handle: Any, exit_message: str) -> str:
     if handle.slot_exit is not None:
         return (f"decoder {handle.id} ended with code {handle.exit_code} in shared worker pid {handle.process.pid}"
                 + (f": {said}" if said else ""))
-    keep = said and (said.startswith(("worker crashed", RESTARTED)) or handle.exit_code == EXIT_UNAVAILABLE)
+    keep = said and (said.startswith(("worker crashed", RESTARTED)) or handle.exit_code == EXIT_UNAVAILABLE
+                     or NODE_GONE in said)  # a Ray actor whose node went down says so (audit s70ray F5)
     return exit_message + (f"; its last error: {said}" if keep else "")
 
 

@@ -11,10 +11,9 @@ it neither spins nor sleeps past an arrival. A stream starts (model load, resolv
 parts) in a thread of its own, so the others never wait for it.
 
 Isolation: everything a stream does at a wake-up runs under its own ``try``: its error (refused stream,
-wrong channel count, a crash in its code) ends that stream alone (``error``, then :class:`StreamEnded`
-with the code a dedicated worker would exit with); the others keep decoding. Every
-``snapshot_interval_s`` each stream's state goes to the supervisor (:class:`SavedState`), which re-adds the
-streams of a crashed worker to a new one with their last state.
+wrong channel count, a crash in its code) ends that stream alone (``error``, then :class:`StreamEnded` with the
+code a dedicated worker would exit with); the others keep decoding. Every ``snapshot_interval_s`` each stream's
+state goes to the supervisor (:class:`SavedState`), which re-adds a crashed worker's streams to a new one.
 """
 
 from __future__ import annotations
@@ -370,6 +369,8 @@ class SharedWorker:
             log.exception("decoder %s: error while closing", slot.decoder_id)
         if code == 0:
             slot.reporter.set_state("stopped")
+        else:  # its last counters (a SIGTERM's end sent none: totals short of what it published, audit s70worker F2)
+            slot.reporter.report()
         slot.sender.close()
         if member.cmd_fd is not None:
             self._pipes.unregister(member.cmd_fd)

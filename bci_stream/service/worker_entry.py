@@ -44,6 +44,8 @@ EXIT_UNAVAILABLE = 4
 #: The start of a worker's error when it ended to be restarted for a condition that passes (exit code 1, as a crash;
 #: e.g. a returning source whose description did not come in time: SourceUnavailableError), said without a traceback.
 RESTARTED = "worker restarted: "
+#: In the error of a Ray actor that ended because its parent process, its node's raylet, did (the node went down).
+NODE_GONE = " (the node's Ray raylet) ended"
 #: The connections a Ray actor opens back to the supervisor, each introduced by ``(token, role)``.
 ROLES = ("control", "cmd", "status", "outputs")
 #: First item of a refusal on a status connection (see the module docstring); never change it.

@@ -35,10 +35,16 @@ def test_sigterm_to_a_worker_stops_it_in_order_and_it_is_restarted(client, serve
     finally:
         pusher.halt.set()
         pusher.join()
-    assert client.delete(f"/decoders/{decoder_id}").status_code == 200
+    end = client.delete(f"/decoders/{decoder_id}")
+    assert end.status_code == 200
     files = sorted(server.settings.recordings_dir.glob(f"{name}*.xdf"))  # the ended worker's file, then the new one's
     assert len(files) == 2, files
+    decoded = 0
     for path in files:
         streams, _ = pyxdf.load_xdf(str(path))
         assert streams and all(s.get("footer") for s in streams), (path, [s.get("footer") for s in streams])
+        decoded += sum(len(s["time_stamps"]) for s in streams if s["info"]["type"][0] == "Decoded")
+    # every output either generation published is in the totals: a shared worker ended by SIGTERM sent no last
+    # counters, its final outputs counted nowhere (audit s70worker F2)
+    assert end.json()["totals"]["samples_out"] == decoded, (end.json()["totals"], decoded)
     assert_service_up(client)

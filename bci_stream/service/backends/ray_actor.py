@@ -30,7 +30,7 @@ from bci_stream.service.model_pin import sweep_stale, write_pinned
 from bci_stream.service.pool_messages import AddStream, SavedState
 from bci_stream.service.ring import OutputRing
 from bci_stream.service.shared_worker import SharedWorker
-from bci_stream.service.worker_entry import ROLES, connect_back
+from bci_stream.service.worker_entry import NODE_GONE, ROLES, connect_back
 
 log = logging.getLogger("bci_stream.worker")
 
@@ -58,7 +58,7 @@ class OneStreamWorker(SharedWorker):
         """An actor's parent is its node's raylet: it ends when the node goes down (or Ray is stopped there)."""
         where = self.where or {}
         return (f"ray actor of pid {os.getpid()} on node {where.get('node_id')} ({where.get('hostname')}): its parent "
-                f"process {self._parent_pid} (the node's Ray raylet) ended: the node went down or Ray was stopped "
+                f"process {self._parent_pid}{NODE_GONE}: the node went down or Ray was stopped "
                 "there; the decoder is restarted on a node that meets its placement")
 
     def end(self, member: Any, code: int) -> None:

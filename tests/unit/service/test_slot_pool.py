@@ -105,17 +105,19 @@ def test_a_model_loaded_for_a_start_survives_the_last_slot_of_its_key_leaving_me
 
 
 def test_a_graph_that_cannot_batch_is_said_once_and_its_streams_decoded_alone(tmp_path, monkeypatch, caplog):
-    """A step graph whose state is batch first (made before upgrade-model probed 2 streams in one call; the probe is
-    turned off here to make one): two streams of it in a shared worker. Each still gets its own decoding, as alone;
+    """A step graph whose state is batch first (made before upgrade-model probed 2 streams in one call and loading
+    checked a state's axes: both turned off here to make and load one): two streams of it in a shared worker. Each still gets its own decoding, as alone;
     the worker says once (WARNING) that the graph cannot batch, and stops trying (audit s67eng F3: a failing
     onnxruntime call every wake-up, and no word)."""
     import logging
 
+    import bci_stream.engine.step_model as step_model
     import bci_stream.train.export.step_graph as step_graph
     from bci_stream.train.export.upgrade import upgrade_model_dir
     from support.batch_first import batch_first_folder
 
     monkeypatch.setattr(step_graph, "batch_problem", lambda *a: None)
+    monkeypatch.setattr(step_model, "axes_problem", lambda *a: None)
     upgrade_model_dir(batch_first_folder(tmp_path))
     entry = ModelRegistry(tmp_path).get("batch-first")
     pool = SlotPool()
