@@ -18,17 +18,19 @@ from typing import Any
 from bci_stream.core.status import Counters
 from bci_stream.service.metrics import add_histograms
 
-#: Not summed: ``state_epoch`` goes on across generations (the latest is the total), ``max_chunk`` is a maximum.
+#: Not summed: ``state_epoch`` goes on across generations (the latest is the total; the larger of the ended and the
+#: latest, as a new generation reports 0 until its first snapshot: it went back to 0, audit s70worker F3),
+#: ``max_chunk`` is a maximum.
 CARRIED = ("state_epoch",)
 MAXIMA = ("max_chunk",)
 
 
 def add_counters(a: Counters, b: Counters) -> Counters:
-    """``a + b`` field by field; ``state_epoch`` from ``b`` (the later one), ``max_chunk`` the larger one."""
+    """``a + b`` field by field; ``state_epoch`` and ``max_chunk`` the larger one (the epoch never goes back)."""
     out = {}
     for f in dataclasses.fields(Counters):
         x, y = getattr(a, f.name), getattr(b, f.name)
-        out[f.name] = y if f.name in CARRIED else max(x, y) if f.name in MAXIMA else x + y
+        out[f.name] = max(x, y) if f.name in CARRIED + MAXIMA else x + y
     return Counters(**out)
 
 

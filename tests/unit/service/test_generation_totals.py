@@ -21,6 +21,8 @@ def test_the_last_snapshot_of_each_ended_generation_is_summed_with_the_running_o
     assert total.state_epoch == 3 and total.max_chunk == 9
     t.take(4, Counters(samples_in=1, samples_out=1, state_epoch=5))  # generation 3 never reported (a failed start)
     assert t.totals().samples_in == 106 and t.totals().state_epoch == 5
+    t.take(5, Counters())  # a restarted worker's first status (connecting): its epoch 0 until it attaches
+    assert t.totals().state_epoch == 5  # never back to 0 (audit s70worker F3)
 
 
 def test_a_generation_that_has_not_reported_yet_keeps_the_previous_ones_counted():
