@@ -6,7 +6,8 @@ and the recording's events; decoding goes on):
 * **A wrong nominal rate.** An app that declares 160 Hz and sends 128 Hz (or a 250-Hz declaration of a 200-Hz
   board) runs the model's filters, windows and decision times at the wrong frequencies: every output is computed,
   none is right. The rate is measured from the stamps, as samples per second of stamps, over at least
-  :data:`MIN_WINDOW_S` of contiguous data (a gap or a step back of over :data:`BREAK_S` starts a new window, from
+  :data:`MIN_WINDOW_S` of contiguous data (a gap of over :data:`BREAK_S` or a step back of over :data:`BACK_S` starts
+  a new window, from
   :data:`SETTLE_S` of stamps after it: a sender starved of CPU for longer than :data:`BREAK_S` then pushes its overdue
   samples at once, stamped at push time, and those would read as a rate above nominal for a whole window) and at
   least :data:`STEPS_PER_WINDOW` times the longest step between stamps (a sender stamping chunks of 0.4 s once needs
@@ -46,9 +47,11 @@ STEPS_PER_WINDOW = 50
 #: warning said ends within half of it. Below the nominal rate, from 1 % (``RISE``) when the stamps are regular
 #: enough to tell (:meth:`StampChecks._bound`): the gap counting counts a slower sender's shortfall as losses.
 RATE_TOLERANCE = 0.03
-#: A step between stamps longer than this (s), forward or back, starts a new window (a gap, a restarted sender, a
-#: clock step; smaller steps back are jitter).
+#: A step between stamps longer than this (s), forward, starts a new window (a gap, a restarted sender, a clock step).
 BREAK_S = 0.5
+#: A step back longer than this (s) does too (smaller ones are jitter): a clock stepped back 0.49 s, kept in the
+#: window, read as a sender 5 % fast, a false rate warning (audit s70worker F4).
+BACK_S = 0.1
 #: Seconds of stamps after a break that no window counts: a starved sender's overdue samples, pushed back to back
 #: when it runs again and stamped then, lie within it (their stamps span the burst's few ms of pushing and a chunk).
 SETTLE_S = 1.0
@@ -151,7 +154,7 @@ class StampChecks:
 
     def _rate_one(self, t: float) -> None:
         """:meth:`_rate` of a chunk of one stamp ``t``."""
-        if self._seen is not None and abs(t - self._seen) > BREAK_S:
+        if self._seen is not None and not -BACK_S <= t - self._seen <= BREAK_S:
             self._break(t)
         self._seen = t
         if self._settle_to is not None:
@@ -167,11 +170,11 @@ class StampChecks:
         self._window_done()
 
     def _rate(self, ts: np.ndarray) -> None:
-        if self._seen is not None and abs(ts[0] - self._seen) > BREAK_S:
+        if self._seen is not None and not -BACK_S <= ts[0] - self._seen <= BREAK_S:
             self._break(float(ts[0]))
         steps = np.diff(ts)
-        if len(steps) and np.abs(steps).max() > BREAK_S:  # a break inside the chunk: start after it
-            cut = int(np.flatnonzero(np.abs(steps) > BREAK_S)[-1]) + 1
+        if len(steps) and ((breaks := (steps > BREAK_S) | (steps < -BACK_S))).any():  # a break in the chunk: after it
+            cut = int(np.flatnonzero(breaks)[-1]) + 1
             ts = ts[cut:]
             self._break(float(ts[0]))
         self._seen = float(ts[-1])

@@ -48,6 +48,16 @@ def test_a_gap_or_a_step_back_starts_a_new_window():
     assert feed_chunks(checks, ts, 16) == [] and checks.rate_hz == pytest.approx(160.0)
 
 
+@pytest.mark.parametrize("back_s", [0.49, 0.2, 0.11])
+def test_a_step_back_shorter_than_a_gap_break_starts_a_new_window_too(back_s):
+    """A 160 Hz sender whose clock stepped back 0.49 s once read 168 samples a second of stamps for the window, a
+    false 'fix the declared rate' warning (audit s70worker F4): a step back of over BACK_S starts a new window."""
+    checks = StampChecks(160.0)
+    ts = np.arange(160 * 40) / 160.0
+    ts[160 * 5:] -= back_s
+    assert feed_chunks(checks, ts, 8) == [] and checks.rate_hz == pytest.approx(160.0)
+
+
 def test_a_warning_ends_when_the_rate_is_right_again():
     checks = StampChecks(160.0)
     fast = np.arange(int(320 * 12)) / 320.0
