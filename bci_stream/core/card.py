@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bci_stream.core.contract import METADATA_KEY, StepSpec
 from bci_stream.core.preprocessing import PreprocessingConfig
+from bci_stream.core.units import same_size
 
 #: The card format the service runs: the ONNX file is a step graph (:mod:`bci_stream.core.contract`).
 FORMAT_VERSION = 2
@@ -113,7 +114,8 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    format_version: int = FORMAT_VERSION  # when the JSON has none: implied_format_version
+    format_version: int = Field(FORMAT_VERSION, ge=1, le=FORMAT_VERSION, strict=True,  # the JSON's, else implied:
+                                description="1 (a bare recurrent graph) or 2 (a step graph)")  # (99, "2", true: s70)
     name: str = Field(min_length=1, pattern=MODEL_NAME_PATTERN)
     version: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -156,6 +158,9 @@ class ModelCard(BaseModel):
         if self.scoring is not None and (bad := sorted({c for c in self.scoring.marker_map.values() if c is not None}
                                                        - set(self.output.labels))):
             raise ValueError(f"scoring.marker_map must map markers to output labels {self.output.labels}, got {bad}")
+        if self.format_version == 1 and self.step is not None:  # read as format 1 by upgrade-model (audit s70model F5)
+            raise ValueError("format_version 1 is a bare recurrent graph, without a step; a card with a step graph is "
+                             f"format_version {FORMAT_VERSION}")
         if self.format_version >= 2:
             if self.step is None:
                 raise ValueError(f"step must describe the step graph for format_version {self.format_version}")
@@ -309,7 +314,7 @@ def graph_metadata_disagreements(card: ModelCard, meta: Mapping[str, str]) -> li
     if "sfreq" in meta and (graph_f := parse("sfreq", float)) is not None and not math.isclose(
             graph_f, card.sfreq, rel_tol=1e-9):
         out.append(f"sfreq is {card.sfreq:g} Hz on the card but {graph_f:g} Hz in the graph")
-    if "unit" in meta and meta["unit"] != card.unit:  # written by export since 2026-12-02
+    if "unit" in meta and not same_size(meta["unit"], card.unit):  # export writes it since 2026-12-02 (uV == µV)
         out.append(f"unit is {card.unit!r} on the card but {meta['unit']!r} in the graph (the stream would be read "
                    "in the wrong unit)")
     if "output_kind" in meta and meta["output_kind"] != card.output.kind:

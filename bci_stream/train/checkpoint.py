@@ -35,17 +35,21 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0].split(". ")[0].rstrip(".")
 
 
-def load_checkpoint(path: Path | str) -> tuple[CausalRNN | BiRNN, dict[str, Any]]:
-    """The net (eval mode) and its meta; the preprocessing is re-validated."""
+#: What a checkpoint that cannot be read is said to be, by default (``evaluate MODEL``'s): what to give instead.
+MODEL_HINT = "a checkpoint.pt that `bci-stream train` wrote is one; a model folder or registry name is another MODEL"
+
+
+def load_checkpoint(path: Path | str, hint: str = MODEL_HINT) -> tuple[CausalRNN | BiRNN, dict[str, Any]]:
+    """The net (eval mode) and its meta; the preprocessing is re-validated. ``hint``: said after a file that is no
+    readable checkpoint (cut short: torch's "Invalid argument" says so)."""
     path = Path(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise ModelError(f"checkpoint {path} is not a readable torch checkpoint: {first_line(exc)} (a checkpoint.pt "
-                         "that `bci-stream train` wrote is one; a model folder or registry name is another MODEL)") \
-            from None
+        raise ModelError(f"checkpoint {path} is not a readable torch checkpoint (cut short or corrupt?): "
+                         f"{first_line(exc)} ({hint})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") not in KINDS:
         raise ModelError(f"checkpoint {path} is not a bci-stream checkpoint (format {FORMAT}, kind in {sorted(KINDS)})")
     cfg = dict(raw["model_config"])

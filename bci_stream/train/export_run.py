@@ -74,6 +74,7 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
                                      "on (missing, or other bytes now): its card would describe other data; train "
                                      "again")
     stage_name = (report.get("checkpoint") or {}).get("stage")
+    net, _ = load_checkpoint(run_dir / "checkpoint.pt", hint="the run's checkpoint; train again to have it again")
     log(f"reading the run's data again for its card ({len(config.data_files('train'))} training file(s))")
     ds = prepare_dataset(config)
     stages = {s.name: s for s in plan_stages(config, ds.n_chans, len(ds.label_names))}
@@ -81,7 +82,6 @@ def export_run(run_dir: Path | str, *, overwrite: bool = False, log: Any = print
         raise RunExportError(f"run {run_dir}: its checkpoint holds stage {stage_name!r}, not a causal net of its "
                              f"config ({', '.join(n for n, s in stages.items() if s.causal)}): only those are "
                              "exported")
-    net, _ = load_checkpoint(run_dir / "checkpoint.pt")
     export_noted(config, ds, replace(stages[stage_name], net=net), report, log)
     report["export"]["by"] = "bci-stream export"  # later than the run
     write_report(report, run_dir)

@@ -50,3 +50,39 @@ def test_an_lstm_card_without_inputs_and_outputs_gets_an_lstms_names():
     given = ModelCard.model_validate(card(architecture={"family": "recurrent", "cell": "lstm", "n_layers": 1,
                                                         "hidden_size": 8}, inputs=["x", "a", "b"]))
     assert given.inputs == ["x", "a", "b"] and given.outputs == ["y", "hn", "cn"]
+
+
+@pytest.mark.parametrize("bad", [0, 3, 99, "2", True, 2.0, -1])
+def test_a_format_version_is_1_or_2_as_an_integer(bad):
+    """Audit s70model F5: 0, 3, 99, "2", true and 2.0 were listed as loadable, and upgrade-model read true as format 1
+    and 99 as 'nothing to do'."""
+    with pytest.raises(ValidationError) as err:
+        ModelCard.model_validate(card(format_version=bad))
+    assert err.value.errors()[0]["loc"] == ("format_version",), err.value
+
+
+def test_a_format_1_card_with_a_step_graph_is_refused_naming_format_version(models_dir):
+    import json
+
+    step = json.loads((models_dir / "tiny-gru" / "model.json").read_text())
+    with pytest.raises(ValidationError, match="format_version 1 is a bare recurrent graph, without a step; a card with "
+                                              "a step graph is format_version 2"):
+        ModelCard.model_validate({**step, "format_version": 1})
+    assert ModelCard.model_validate(step).format_version == 2
+
+
+def test_a_card_in_another_spelling_of_its_graphs_unit_agrees_with_it(models_dir):
+    """Audit s70model F6: 'uV' on the card against 'microvolts' in the graph's metadata was a mismatch ('the stream
+    would be read in the wrong unit'), though both are one µV."""
+    import json
+
+    from bci_stream.core.card import metadata_problem
+    from bci_stream.core.onnx_meta import metadata_props
+
+    raw = json.loads((models_dir / "tiny-gru" / "model.json").read_text())
+    meta = metadata_props(models_dir / "tiny-gru" / "model.onnx")
+    assert meta["unit"] == "microvolts"
+    for same in ("uV", "µV", "μV", "microvolt"):
+        assert metadata_problem(ModelCard.model_validate({**raw, "unit": same}), meta, "g.onnx") is None, same
+    assert "unit is 'mV' on the card but 'microvolts' in the graph" in metadata_problem(
+        ModelCard.model_validate({**raw, "unit": "mV"}), meta, "g.onnx")

@@ -20,9 +20,9 @@ def test_a_file_that_is_no_checkpoint_is_refused_in_one_sentence(tmp_path: Path,
     with pytest.raises(ModelError) as info:
         load_checkpoint(path)
     said = str(info.value)
-    assert said.startswith(f"checkpoint {path} is not a readable torch checkpoint: "), said
+    assert said.startswith(f"checkpoint {path} is not a readable torch checkpoint (cut short or corrupt?): "), said
     assert said.endswith("(a checkpoint.pt that `bci-stream train` wrote is one; a model folder or registry name is "
                          "another MODEL)"), said
     assert "weights_only" not in said and "file an issue" not in said and "\n" not in said, said
-    reason = said.split("checkpoint: ", 1)[1]  # a reason in words (audit s66cli F13: 'junk' gave a bare number)
+    reason = said.split("corrupt?): ", 1)[1]  # a reason in words (audit s66cli F13: 'junk' gave a bare number)
     assert any(c.isalpha() for c in reason.split(" (a checkpoint.pt")[0]), said

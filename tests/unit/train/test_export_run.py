@@ -92,6 +92,14 @@ def test_a_folder_that_is_no_finished_run_or_whose_data_changed_is_refused(expor
     res = CliRunner().invoke(main, ["export", str(changed), "--overwrite"])
     assert res.exit_code == 2 and f"training file {copy / 'S001R05.edf'} (train) is not the file the run" in \
         res.output, res.output
+    cut = tmp_path / "cut"  # its checkpoint cut short: said first (before the data is read), of the run, not a MODEL
+    shutil.copytree(run, cut)
+    (cut / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:5000])
+    res = CliRunner().invoke(main, ["export", str(cut), "--overwrite"])
+    assert res.exit_code == 2 and "reading the run's data again" not in res.output, res.output
+    assert (f"checkpoint {cut / 'checkpoint.pt'} is not a readable torch checkpoint (cut short or corrupt?): " in
+            res.output and "(the run's checkpoint; train again to have it again)" in res.output), res.output
+    assert "MODEL" not in res.output, res.output  # (audit s70model F7: export takes no MODEL)
 
 
 def test_a_run_whose_config_gives_every_layers_width_is_exported(tmp_path: Path) -> None:
