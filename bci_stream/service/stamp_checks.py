@@ -49,6 +49,10 @@ STEPS_PER_WINDOW = 50
 RATE_TOLERANCE = 0.03
 #: A step between stamps longer than this (s), forward, starts a new window (a gap, a restarted sender, a clock step).
 BREAK_S = 0.5
+#: Steps in a row over :data:`BREAK_S` after which the rate is judged on them: each starts a new window, so a sender
+#: whose every step is one (stamps in milliseconds: 4 s a sample at 250 Hz) was never measured, nor said; millions of
+#: samples were counted lost with no rate warning (audit s70lsl F1).
+SPARSE_STEPS = 10
 #: A step back longer than this (s) does too (smaller ones are jitter): a clock stepped back 0.49 s, kept in the
 #: window, read as a sender 5 % fast, a false rate warning (audit s70worker F4).
 BACK_S = 0.1
@@ -88,6 +92,7 @@ class StampChecks:
         self._clock_at: float | None = None  # the sender's stamp the clock was last judged at (clock_due)
         self._seen: float | None = None  # the last stamp taken, counted or not (breaks are found against it)
         self._settle_to: float | None = None  # after a break: stamps below it are not counted (SETTLE_S)
+        self._sparse_n, self._sparse_t0 = 0, 0.0  # forward breaks in a row up to the last stamp, and where they began
         self._start()
 
     def _start(self, t: float | None = None) -> None:
@@ -125,9 +130,18 @@ class StampChecks:
             self._clock(mapped_last - now)
         if len(ts) == 1:  # the common case at high rates: no array work
             if math.isfinite(t := float(ts[0])):
+                if self._seen is not None:
+                    brk = t - self._seen > BREAK_S
+                    self._sparse(brk, int(brk), self._seen if brk else t, t)
                 self._rate_one(t)
         elif len(ts) and np.isfinite(ts).all():
-            self._rate(np.asarray(ts, dtype=np.float64))
+            ts = np.asarray(ts, dtype=np.float64)
+            if self._seen is not None or len(ts) > 1:
+                steps = np.diff(ts, prepend=ts[0] if self._seen is None else self._seen)[self._seen is None:]
+                calm = np.flatnonzero(steps <= BREAK_S)
+                start = ts[calm[-1] + (self._seen is None)] if len(calm) else ts[0] if self._seen is None else self._seen
+                self._sparse(not len(calm), len(steps) - 1 - (calm[-1] if len(calm) else -1), start, float(ts[-1]))
+            self._rate(ts)
         return [(kind, now_) for kind, was, now_ in (("rate_warning", before[0], self.rate_warning),
                                                      ("clock_warning", before[1], self.clock_warning))
                 if (now_ is None) != (was is None)]
@@ -146,6 +160,20 @@ class StampChecks:
                               "offset is unknown (clock_estimate null: its UDP probes unanswered); latencies are "
                               "meaningless and cues of a marker stream on this host's clock cannot be placed (scored "
                               "as missed): stamp samples with pylsl.local_clock(), or push them without a timestamp")
+
+    def _sparse(self, all_breaks: bool, n: int, start: float | None, t_last: float) -> None:
+        """The run of forward breaks (steps over :data:`BREAK_S`) up to stamp ``t_last``: ``n`` more in a row when
+        ``all_breaks``, else a new run of ``n`` from stamp ``start``. :data:`SPARSE_STEPS` of them judge the rate."""
+        if all_breaks:
+            if self._sparse_n == 0:
+                self._sparse_t0 = float(start)
+            self._sparse_n += n
+        else:
+            self._sparse_n, self._sparse_t0 = n, float(start)
+        if self._sparse_n >= SPARSE_STEPS and t_last > self._sparse_t0:
+            self.rate_hz = self._sparse_n / (t_last - self._sparse_t0)
+            self._judge(RATE_TOLERANCE)
+            self._sparse_n = 0
 
     def _break(self, t: float) -> None:
         """A break before stamp ``t``: the window ends uncounted, the next starts :data:`SETTLE_S` after ``t``."""
@@ -230,10 +258,10 @@ class StampChecks:
             return RATE_TOLERANCE
         return min(RATE_TOLERANCE, RISE + self._max_step / max(self._t_last - self._t0, MIN_WINDOW_S))
 
-    def _judge(self) -> None:
+    def _judge(self, bound: float | None = None) -> None:
         expected = self.sfreq * self.speed
         ratio = self.rate_hz / expected
-        bound = self._bound(ratio)
+        bound = self._bound(ratio) if bound is None else bound
         # said beyond the bound, ended within half of it: a rate near the bound (a sender losing ~3 % of its
         # packets) is not said and unsaid at every window
         if abs(ratio - 1.0) <= (bound if self.rate_warning is None else bound / 2):

@@ -58,6 +58,21 @@ def test_a_step_back_shorter_than_a_gap_break_starts_a_new_window_too(back_s):
     assert feed_chunks(checks, ts, 8) == [] and checks.rate_hz == pytest.approx(160.0)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 10])
+def test_stamps_that_step_over_a_break_at_every_sample_are_measured_and_said(chunk):
+    """A 250 Hz sender stamping in milliseconds steps 4 s a sample: each step started a new window, so it was never
+    measured and never said, while millions of samples were counted lost (audit s70lsl F1). SPARSE_STEPS such steps
+    in a row are a rate; a sender back on its rate ends the warning."""
+    checks = StampChecks(250.0)
+    ms = 100.0 + np.arange(200) * 4.0
+    said = feed_chunks(checks, ms, chunk)
+    assert [kind for kind, _ in said] == ["rate_warning"] and checks.rate_hz == pytest.approx(0.25)
+    assert checks.rate_warning.startswith("the stream sends 0.25 samples per second of its timestamps, not its "
+                                          "nominal 250 Hz (0.001×)"), checks.rate_warning
+    later = ms[-1] + 1.0 + np.arange(250 * 30) / 250.0
+    assert [(k, m) for k, m in feed_chunks(checks, later, chunk)] == [("rate_warning", None)]
+
+
 def test_a_warning_ends_when_the_rate_is_right_again():
     checks = StampChecks(160.0)
     fast = np.arange(int(320 * 12)) / 320.0
