@@ -53,8 +53,14 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     own client retries such an address for many minutes."""
     if not address or address == "auto":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
+    if "://" in address and not address.startswith("ray://"):  # (before: "Name or service not known", s70ray F7)
+        raise PlacementError(f"backend 'ray': ray_address={address!r} must be host:port (or ray://host:port for Ray "
+                             "Client), without another scheme: e.g. 127.0.0.1:6379, as `ray start --head` prints it")
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if colon and (not host or not port.isdigit()):  # (before: Ray's own traceback, or another address named)
+        raise PlacementError(f"backend 'ray': ray_address={address!r} must be host:port with a host and a port "
+                             "number, e.g. 127.0.0.1:6379 (`ray start --head` prints it)")
+    if not colon:
         return
     if not 1 <= int(port) <= 65535:  # (before: getaddrinfo wrapped it, "Connection refused" or another port tried)
         raise PlacementError(f"backend 'ray': ray_address={address!r}: its port must be 1-65535, got {port}")

@@ -40,3 +40,17 @@ def test_a_port_out_of_range_is_named(port):
     """Before (audit s61ray F7): ``Connection refused`` (getaddrinfo wraps the port), or another port tried."""
     with pytest.raises(PlacementError, match=f"ray_address='127.0.0.1:{port}': its port must be 1-65535, got {port}$"):
         check_reachable(f"127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(("address", "said"), [
+    (":18770", "must be host:port with a host and a port number"),
+    ("127.0.0.1:", "must be host:port with a host and a port number"),
+    ("ray://:10001", "must be host:port with a host and a port number"),
+    ("http://127.0.0.1:18770", "must be host:port (or ray://host:port for Ray Client), without another scheme"),
+])
+def test_an_address_of_another_shape_is_named(address, said):
+    """Audit s70ray F7: Ray's own traceback came first (':18770'), another address was named ('127.0.0.1:' read as
+    '192.0.2.2:'), or 'Name or service not known' for a URL."""
+    with pytest.raises(PlacementError, match=f"^backend 'ray': ray_address={address!r} {said.replace('(', '[(]')}"
+                                             .replace(")", "[)]")):
+        check_reachable(address)
