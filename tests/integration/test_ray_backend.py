@@ -185,6 +185,18 @@ def test_infeasible_placement_is_refused_at_once(client, cluster):
 
 
 @needs_ray
+def test_a_soft_node_preference_whose_node_lacks_the_resources_runs_where_they_are(client, cluster):
+    """Audit s70ray F3: node B preferred (soft) with room_a, which only node A has, was refused, the message listing
+    node B's offer only; a soft preference is a preference: the decoder runs on node A."""
+    _, node_a, node_b = cluster
+    r = post(client, unique("ray-soft"), placement={"node_id": node_b.node_id, "soft": True, "resources": {"room_a": 1}})
+    assert r.status_code == 201, r.text
+    st = wait_status(client, r.json()["id"], lambda s: s["state"] != "starting", 120, "placed")
+    assert st["placement"]["node_id"] == node_a and st["worker"]["node_id"] == node_a, st
+    assert client.delete(f"/decoders/{r.json()['id']}", timeout=60.0).status_code == 200
+
+
+@needs_ray
 def test_a_node_id_as_ray_status_prints_it_or_a_prefix_places_on_that_node(client, cluster):
     """Audit s45 (Ray F4): ``ray status`` prints ids as ``node_<hex>`` and the service's own 422 texts show 12 digits;
     both were refused (a bare pattern error, "no alive node has NodeID")."""

@@ -224,7 +224,8 @@ class RayBackend:
             candidates = named or nodes
         resources = dict(placement.resources or {})
         if resources:
-            fit = [n for n in candidates if all(n.get("Resources", {}).get(k, 0) >= v for k, v in resources.items())]
+            has = [n for n in nodes if all(n.get("Resources", {}).get(k, 0) >= v for k, v in resources.items())]
+            fit = [n for n in candidates if n in has] or (has if placement.soft else [])  # soft: any (s70ray F3)
             if not fit:
                 offer = {n["NodeID"][:12]: {k: v for k, v in n.get("Resources", {}).items()
                                             if not k.startswith(("node:", "memory", "object_store"))}
@@ -236,10 +237,9 @@ class RayBackend:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             named = named_nodes(candidates, key, value, asked)
-            if named:  # alive: there (a soft preference is decided here, against the alive nodes)
-                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(named[0]["NodeID"], soft=False)
-        options["num_cpus"] = resources.pop("CPU", 0)
-        options["num_gpus"] = resources.pop("GPU", 0)
+            if named:  # alive: there; a soft preference is Ray's too (a node just lost may still be listed alive)
+                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(named[0]["NodeID"], soft=placement.soft)
+        options["num_cpus"], options["num_gpus"] = resources.pop("CPU", 0), resources.pop("GPU", 0)
         if resources:
             options["resources"] = resources
         return options
