@@ -38,7 +38,7 @@ from bci_stream.core.errors import DecoderStoppingError, PlacementError, Service
 from bci_stream.service.backends import WorkerLink, requested
 from bci_stream.service.backends.local import stop_process
 from bci_stream.service.backends.ray_connect import accept_workers, check_reachable, start_bounded, stop_accepting
-from bci_stream.service.backends.ray_nodes import MIN_NODE_PREFIX, named_nodes
+from bci_stream.service.backends.ray_nodes import MIN_NODE_PREFIX, alive_nodes, named_nodes
 from bci_stream.service.backends.starts import WorkerStartFailed, start_ended, wait_in_slices
 from bci_stream.service.code_stamp import mark_serve_start
 from bci_stream.service.model_pin import pinned_files
@@ -202,12 +202,10 @@ class RayBackend:
 
     def _plan(self, placement: Any) -> dict[str, Any]:
         """Ray options for ``placement`` after checking it against the alive nodes (PlacementError if none fits)."""
-        import ray
-
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_concurrency": 4}
         if placement is None:
             return options
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        nodes = alive_nodes(self.start_timeout)
         asked = requested(placement)
         candidates = nodes
         if placement.node_id is not None or placement.hostname is not None:
@@ -237,8 +235,9 @@ class RayBackend:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             named = named_nodes(candidates, key, value, asked)
-            if named:  # alive: there; a soft preference is Ray's too (a node just lost may still be listed alive)
-                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(named[0]["NodeID"], soft=placement.soft)
+            if named:  # alive: there (a soft preference is decided here, against the alive nodes; Ray's soft affinity
+                # passed over an idle preferred node in a test, session 70)
+                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(named[0]["NodeID"], soft=False)
         options["num_cpus"], options["num_gpus"] = resources.pop("CPU", 0), resources.pop("GPU", 0)
         if resources:
             options["resources"] = resources

@@ -78,6 +78,13 @@ def test_a_sender_whose_own_clock_starts_at_zero_keeps_its_stamps():
     x, got = zero.take(rows(ts), ts)
     np.testing.assert_allclose(got, ts, rtol=0, atol=1e-12)
     assert len(x) == 200
+    assert zero.restamped == 0  # its own stamps, not counted as deduced ones, nor warned about (audit s70lsl F3)
+    own = (1 + np.arange(1410)) / 250.0  # a 250 Hz sender stamping n/sfreq from 1/sfreq, in chunks of 10
+    zero, said = ZeroStartStamps(250.0, 512), 0
+    for lo in range(0, len(own), 10):
+        _, got = zero.take(rows(own[lo:lo + 10]), own[lo:lo + 10].copy())
+        said += zero.restamped
+    assert said == 0
 
 
 def test_stamps_of_the_sender_are_not_touched():
