@@ -35,11 +35,13 @@ from bci_stream.service.worker_entry import NODE_GONE, ROLES, connect_back
 log = logging.getLogger("bci_stream.worker")
 
 RELAY_INTERVAL_S = 0.02
-#: The actor's own ring holds this many times the API's: a catch-up burst larger than the API's ring reaches it whole,
-#: where its writes drop the oldest rows and every reader counts them (``dropped``), as a local worker's ring does.
-#: Before, the relay lost them in the actor's ring of the API's size, and WebSocket clients saw holes in ``seq`` with
-#: ``dropped`` 0, as rejected samples (audit s70ray F1).
+#: The actor's own ring holds this many times the API's, and at least :data:`RELAY_MIN_ROWS`: a burst larger than the
+#: API's ring reaches it whole, where its writes drop the oldest rows and every reader counts them (``dropped``), as a
+#: local worker's ring does. Before, the relay lost them in the actor's ring of the API's size, and WebSocket clients
+#: saw holes in ``seq`` with ``dropped`` 0, as rejected samples (audit s70ray F1); with 4 times a ring of 25 rows, a
+#: relay that lagged one 100-row chunk on a loaded machine still did (CI rehearsal, session 70).
 RELAY_RING_FACTOR = 4
+RELAY_MIN_ROWS = 2**16  #: 33 s at 2 kHz of relay lag (a few MB)
 
 
 class OneStreamWorker(SharedWorker):
@@ -172,7 +174,8 @@ class WorkerHost:
         ring = None
         if self.ring_shape is not None:
             capacity, n_outputs = self.ring_shape
-            ring = OutputRing.create(mp.get_context("spawn"), RELAY_RING_FACTOR * capacity, n_outputs)
+            ring = OutputRing.create(mp.get_context("spawn"), max(RELAY_RING_FACTOR * capacity, RELAY_MIN_ROWS),
+                                     n_outputs)
             if self.seed is not None:
                 seed_ring(ring, self.seed)
             self.relay = OutputRelay(ring, conns["outputs"])
