@@ -152,8 +152,8 @@ def read_mne(path: Path) -> tuple[np.ndarray, float, list[str], list[Event], dic
             warnings.warn(note, RecordingWarning, stacklevel=2)
     stim = [i for i, t in enumerate(types) if t == "stim"]
     keep = [i for i, t in enumerate(types) if t != "stim"]
-    if (blank := [raw.ch_names[i] for i in keep if gdf is not None or path.suffix.lower() in (".edf", ".bdf")
-                  if dims is not None and not dims[i][0].strip()]):  # (audit s70sim F1: said nowhere before)
+    header_dims = dims is not None and (gdf is not None or path.suffix.lower() in (".edf", ".bdf"))
+    if header_dims and (blank := [raw.ch_names[i] for i in keep if not dims[i][0].strip()]):  # (s70sim F1)
         warnings.warn(f"{path.name}: {len(blank)} channel(s) have a blank physical dimension ({', '.join(blank[:6])}"
                       f"{' ...' if len(blank) > 6 else ''}): read as volts, as mne reads them, so a value of 50 is "
                       "50 V (5e7 µV); if they hold microvolts, give them the dimension uV (the header's 8 characters "

@@ -130,9 +130,8 @@ class StampChecks:
             self._clock(mapped_last - now)
         if len(ts) == 1:  # the common case at high rates: no array work
             if math.isfinite(t := float(ts[0])):
-                if self._seen is not None:
-                    brk = t - self._seen > BREAK_S
-                    self._sparse(brk, int(brk), self._seen if brk else t, t)
+                if self._seen is not None and ((brk := t - self._seen > BREAK_S) or self._sparse_n):  # (no run, no
+                    self._sparse(brk, int(brk), self._seen if brk else t, t)  # break: nothing to note per sample)
                 self._rate_one(t)
         elif len(ts) and np.isfinite(ts).all():
             ts = np.asarray(ts, dtype=np.float64)
