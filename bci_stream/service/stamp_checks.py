@@ -135,11 +135,11 @@ class StampChecks:
                 self._rate_one(t)
         elif len(ts) and np.isfinite(ts).all():
             ts = np.asarray(ts, dtype=np.float64)
-            if self._seen is not None or len(ts) > 1:
-                steps = np.diff(ts, prepend=ts[0] if self._seen is None else self._seen)[self._seen is None:]
-                calm = np.flatnonzero(steps <= BREAK_S)
-                start = ts[calm[-1] + (self._seen is None)] if len(calm) else ts[0] if self._seen is None else self._seen
-                self._sparse(not len(calm), len(steps) - 1 - (calm[-1] if len(calm) else -1), start, float(ts[-1]))
+            stamps = ts if self._seen is None else np.concatenate(([self._seen], ts))  # each step ends at a sample
+            if len(stamps) > 1:
+                calm = np.flatnonzero(np.diff(stamps) <= BREAK_S)  # the steps that break nothing
+                last = int(calm[-1]) + 1 if len(calm) else 0  # where the run of breaks up to the last stamp starts
+                self._sparse(not len(calm), len(stamps) - 1 - last, float(stamps[last]), float(ts[-1]))
             self._rate(ts)
         return [(kind, now_) for kind, was, now_ in (("rate_warning", before[0], self.rate_warning),
                                                      ("clock_warning", before[1], self.clock_warning))
