@@ -1,10 +1,10 @@
 """Fan-out of decoded outputs from a worker process to HTTP/WebSocket clients, never blocking the worker.
 
-The worker writes every output row into a ring buffer in shared memory (a ``multiprocessing``
-``RawArray``, created by the supervisor and handed to each worker generation); readers in the API
-process each keep their own cursor. Writing is a ``memcpy`` and two integer stores: no lock, no
-queue, no system call, so a slow or stalled reader cannot slow the hot loop down. A reader that falls
-more than ``capacity`` rows behind loses the oldest rows (drop-oldest); they are counted.
+The worker writes every output row into a ring buffer in shared memory (a ``multiprocessing`` ``RawArray``, created
+by the supervisor and handed to each worker generation); readers in the API process each keep their own cursor.
+Writing is a ``memcpy`` and two integer stores: no lock, no queue, no system call, so a slow or stalled reader cannot
+slow the hot loop down. A reader that falls more than ``capacity`` rows behind loses the oldest rows (drop-oldest);
+they are counted.
 
 A seqlock-style pair of counters keeps a reader from returning a row mixed from two writes: the writer
 stores ``pending`` (the head after this write) *before* it overwrites any slot, and ``head`` after the rows
@@ -224,12 +224,12 @@ class OutputRing:
         head = self.head
         return None if head == 0 else float(self._rows[(head - 1) % self.capacity, 1])
 
-    def note_owed_after(self, t: float) -> None:
-        """Input samples stamped after ``t`` (this host's LSL clock) are owed an output or a count as lost: the newest
-        input a worker pulled (or, data waiting in its inlet before any was pulled, about its oldest sample). Kept
-        only while the ring holds no row (from then on its newest row says it), and only forward."""
-        if self.head == 0 and t > 0 and (self._head[7] == 0 or t > float(np.int64(self._head[7]).view(np.float64))):
-            self._head[7] = np.float64(t).view(np.int64)
+    def note_owed_after(self, t: float, floor: float | None = None) -> None:
+        """Input samples stamped after ``t`` (this host's LSL clock) are owed an output or a count as lost (while the
+        ring holds no row), only forward; with ``floor`` (the last generation's mark) back too, to no less than it:
+        ``t`` is pulled, exact, and replaces an estimate (:mod:`~bci_stream.service.owed_mark`)."""
+        if self.head == 0 and t > 0 and (floor is not None or self._head[7] == 0 or t > self.owed_after()):
+            self._head[7] = np.float64(max(t, floor or 0.0)).view(np.int64)
 
     def owed_after(self) -> float | None:
         """:meth:`note_owed_after`'s latest ``t``, or None (not noted)."""

@@ -42,6 +42,7 @@ from bci_stream.service.commands import CommandHandler
 from bci_stream.service.decoding import StateHost, StreamDecoder, model_info
 from bci_stream.service.divergence import DivergenceWatch
 from bci_stream.service.outlet_twins import OutletTwins
+from bci_stream.service.owed_mark import OwedMark
 from bci_stream.service.liveness import LoadWindow
 from bci_stream.service.markers import MarkerHub
 from bci_stream.service.model_pin import describe_pin, pinned_model
@@ -53,7 +54,7 @@ from bci_stream.service.saturation import SaturationWatch
 from bci_stream.service.scoring_notes import MapWarningNotice
 from bci_stream.service.slot_connect import StreamConnection
 from bci_stream.service.source_monitor import SourceMonitor
-from bci_stream.service.stalls import AHEAD_MAX_S, StallHandling
+from bci_stream.service.stalls import StallHandling
 from bci_stream.service.status_channel import StatusSender
 from bci_stream.service.unsettled import resume_gaps
 from bci_stream.service.flat_channels import FlatChannels
@@ -65,7 +66,7 @@ __all__ = ["StreamSlot"]
 log = logging.getLogger("bci_stream.worker")
 
 
-class StreamSlot(StreamConnection, StallHandling):
+class StreamSlot(StreamConnection, StallHandling, OwedMark):
     """One decoder's stream in a worker (see the module docstring).
 
     Parameters
@@ -132,6 +133,7 @@ class StreamSlot(StreamConnection, StallHandling):
         self.resumed = False  # a restarted worker carried on from its ring's last row (seq, state_epoch + 1)
         self.owed_since: float | None = None  # a restart with no output before: what the last one accounted up to
         self.data_seen = False  # this generation saw input data (pulled, or waiting in a held inlet)
+        self.owed_floor: float | None = None  # the ring's mark before this generation noted an estimate of its own
         self.lost_at_open = False  # the source went away between resolve and open_stream (stalled at attach)
         self._parent_pid = os.getppid()
 
@@ -282,35 +284,6 @@ class StreamSlot(StreamConnection, StallHandling):
             log.info("decoder %s: the units warning ended", self.decoder_id)
             self.event("units_warning", message=None)
         self.units_warned = units is not None and units.warning is not None
-
-    def note_owed_after(self, t: float) -> None:
-        """Input samples stamped after ``t`` (this host's clock) are owed an output or a count as lost, while no output
-        was published: in the output ring for a restarted worker (:meth:`count_owed`) and in the status
-        (``stream.owed_after``: how a Ray actor's reaches the service's ring)."""
-        self.data_seen = True
-        if self.status.stream is not None:
-            self.status.stream["owed_after"] = t
-        if self.ring is not None:
-            self.ring.note_owed_after(t)
-
-    def note_held_data(self) -> None:
-        """Input data waiting in the inlet before any was pulled (held for a consumer, or stopped first): owed after
-        about the stamp of its oldest sample (now - the samples waiting / rate; up to a chunk later); none: nothing."""
-        if self.inlet is not None and self.sfreq > 0 and (n := self.inlet.samples_available()):
-            self.note_owed_after(pylsl.local_clock() - n / self.sfreq)
-
-    def count_owed(self, ts: np.ndarray) -> None:
-        """The first chunk of a restarted worker when no earlier one published an output: the samples stamped after
-        what the last one accounted for (:meth:`note_owed_after`) went by undecoded, a gap counted as from a last
-        output. Only where the stamps read on this host's clock (the first after that, and not ahead of now by
-        :data:`AHEAD_MAX_S`); else not counted, and logged."""
-        since, self.owed_since = self.owed_since, None
-        first = float(self.clock.mapped(ts[:1])[0])
-        if since < first <= pylsl.local_clock() + AHEAD_MAX_S:
-            self.decoder.gaps.resume_after(since - self.clock.offset)
-        else:
-            log.info("decoder %s: the samples after its last worker's (%.3f, this host's clock) are not counted: "
-                     "its first sample now is stamped %.3f", self.decoder_id, since, first)
 
     def publish(self, y: np.ndarray, ts_kept: np.ndarray, seq: np.ndarray, t_dec: float, n_pulled: int,
                 t_call: float, t0: float, worked_s: float | None = None, epochs: np.ndarray | None = None) -> None:

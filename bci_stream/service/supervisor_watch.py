@@ -159,7 +159,8 @@ class WorkerWatch:
                     snapshot = replace(snapshot, state=handle.status.state, stall=handle.status.stall)  # policy's
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 if handle.ring is not None and (owed := (snapshot.stream or {}).get("owed_after")):
-                    handle.ring.note_owed_after(float(owed))  # a Ray actor's own ring is not this one
+                    floor = snapshot.stream.get("owed_floor")  # a Ray actor's own ring is not this one
+                    handle.ring.note_owed_after(float(owed), None if floor is None else float(floor))
                 self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
                 ended = handle.ended  # this generation's end judged before this word came (a loaded machine)
