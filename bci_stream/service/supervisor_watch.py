@@ -159,7 +159,8 @@ class WorkerWatch:
                     snapshot = replace(snapshot, state=handle.status.state, stall=handle.status.stall)  # policy's
                 handle.take_status(generation, snapshot)  # and its counters, summed over generations
                 if handle.ring is not None and (owed := (snapshot.stream or {}).get("owed_after")):
-                    floor = snapshot.stream.get("owed_floor")  # a Ray actor's own ring is not this one
+                    # a Ray actor's own ring is not this one (a local worker's is: a snapshot behind it only forward)
+                    floor = snapshot.stream.get("owed_floor") if handle.backend == "ray" else None
                     handle.ring.note_owed_after(float(owed), None if floor is None else float(floor))
                 self.matches.saw(handle)
                 self.policy.saw(handle, snapshot.state, handle.status_received)
