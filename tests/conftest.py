@@ -31,6 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
     the tests that stop a command with Ctrl-C (``test_clean_exit``) would wait for it in vain."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The Ray test clusters listen on 127.0.0.1 only; Ray reads this once, at its import, and otherwise connects a
+    # driver given 127.0.0.1 through this host's own address (ray.init timed out whenever a test module imported
+    # ray at collection before a Ray test module set it: tests/unit/service collected before test_ray_backend.py)
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     from support.tls_context import share_one_ca_context
 
     share_one_ca_context()  # httpx parses its CA bundle for each client otherwise (40 ms of CPU each)

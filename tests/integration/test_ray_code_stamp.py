@@ -8,11 +8,8 @@ when Ray (the ``cluster`` extra) is not installed."""
 from __future__ import annotations
 
 import faulthandler
-import os
 import socket
 import time
-
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at its import)
 
 import pytest
 

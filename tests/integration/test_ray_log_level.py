@@ -10,8 +10,6 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
 import httpx
 import pytest
 

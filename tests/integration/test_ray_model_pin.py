@@ -10,8 +10,6 @@ import shutil
 import signal
 from pathlib import Path
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (read at its import)
-
 import pytest
 
 from bci_stream.core.spec import DecoderSpec
